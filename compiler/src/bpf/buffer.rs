@@ -1,0 +1,338 @@
+//! The code buffer: instructions with symbolic branch targets, resolved in `finish`.
+//!
+//! Lowering emits branches to [`Label`]s that may not be bound yet; `finish` lays the
+//! code out and patches every offset. A conditional branch whose target is beyond the
+//! signed 16-bit `off` field becomes "inverted branch over a `gotol`" (the JMP32 `ja`
+//! with a 32-bit offset), and an unconditional one becomes a `gotol`. Because a long
+//! form is never shorter than the short one, the layout is found by iterating from
+//! "all short" until no branch changes; it only grows, so this terminates.
+//!
+//! Post-invariant of `finish`: every jump lands on the first slot of an instruction
+//! (never inside an `ld_imm64`), and every label used was bound.
+
+use super::insn::{Cond, Insn, Reg};
+
+/// A branch target; bind it exactly once with [`CodeBuffer::bind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Label(u32);
+
+#[derive(Clone, Debug)]
+enum Item {
+    Insn(Insn),
+    /// `ld_imm64 dst, map` (2 slots) with a relocation against the map's symbol.
+    LdMap {
+        dst: Reg,
+        map: String,
+    },
+    /// Conditional branch; `src` is `Some` for register compares.
+    Branch {
+        cond: Cond,
+        jmp32: bool,
+        dst: Reg,
+        src: Option<Reg>,
+        imm: i32,
+        target: Label,
+    },
+    Goto(Label),
+}
+
+/// Output of [`CodeBuffer::finish`].
+#[derive(Clone, Debug, Default)]
+pub struct Code {
+    pub insns: Vec<Insn>,
+    /// `(slot of the ld_imm64, map symbol)`.
+    pub map_relocs: Vec<(usize, String)>,
+    /// `(slot, text)`: comments shown before the instruction at `slot`.
+    pub notes: Vec<(usize, String)>,
+}
+
+#[derive(Default)]
+pub struct CodeBuffer {
+    items: Vec<Item>,
+    labels: Vec<Option<usize>>,
+    notes: Vec<(usize, String)>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BufferError {
+    #[error("internal error: label {0} used but never bound")]
+    UnboundLabel(u32),
+}
+
+impl CodeBuffer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn new_label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() as u32 - 1)
+    }
+
+    /// Binds `l` to the next emitted item.
+    pub fn bind(&mut self, l: Label) {
+        debug_assert!(self.labels[l.0 as usize].is_none(), "label bound twice");
+        self.labels[l.0 as usize] = Some(self.items.len());
+    }
+
+    /// Attaches a comment to the next emitted instruction.
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.notes.push((self.items.len(), text.into()));
+    }
+
+    pub fn emit(&mut self, i: Insn) {
+        debug_assert!(!i.is_jump(), "use branch/goto for jumps");
+        self.items.push(Item::Insn(i));
+    }
+
+    pub fn ld_map(&mut self, dst: Reg, map: &str) {
+        self.items.push(Item::LdMap {
+            dst,
+            map: map.to_string(),
+        });
+    }
+
+    /// `if dst <cond> imm goto target` (64-bit compare).
+    pub fn branch_imm(&mut self, cond: Cond, dst: Reg, imm: i32, target: Label) {
+        self.items.push(Item::Branch {
+            cond,
+            jmp32: false,
+            dst,
+            src: None,
+            imm,
+            target,
+        });
+    }
+
+    /// `if wDst <cond> imm goto target` (32-bit compare; the immediate is not
+    /// sign-extended into the upper half, so any `u32` constant works).
+    pub fn branch32_imm(&mut self, cond: Cond, dst: Reg, imm: u32, target: Label) {
+        self.items.push(Item::Branch {
+            cond,
+            jmp32: true,
+            dst,
+            src: None,
+            imm: imm as i32,
+            target,
+        });
+    }
+
+    pub fn branch_reg(&mut self, cond: Cond, dst: Reg, src: Reg, target: Label) {
+        self.items.push(Item::Branch {
+            cond,
+            jmp32: false,
+            dst,
+            src: Some(src),
+            imm: 0,
+            target,
+        });
+    }
+
+    pub fn goto(&mut self, target: Label) {
+        self.items.push(Item::Goto(target));
+    }
+
+    /// Number of items emitted so far (for tests and size estimates).
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Slots an item takes in the given form.
+    fn slots(item: &Item, long: bool) -> usize {
+        match item {
+            Item::Insn(_) | Item::Goto(_) => 1,
+            Item::LdMap { .. } => 2,
+            Item::Branch { cond, .. } => match (long, cond.invert()) {
+                (false, _) => 1,
+                // if !cond goto +1; gotol target
+                (true, Some(_)) => 2,
+                // if cond goto +1; ja +1; gotol target
+                (true, None) => 3,
+            },
+        }
+    }
+
+    pub fn finish(self) -> Result<Code, BufferError> {
+        let target_item =
+            |l: Label| self.labels[l.0 as usize].ok_or(BufferError::UnboundLabel(l.0));
+        for it in &self.items {
+            if let Item::Branch { target, .. } | Item::Goto(target) = it {
+                target_item(*target)?;
+            }
+        }
+        let mut long = vec![false; self.items.len()];
+        // start[i] = first slot of item i; start[len] = total.
+        let mut start = vec![0usize; self.items.len() + 1];
+        loop {
+            for (i, it) in self.items.iter().enumerate() {
+                start[i + 1] = start[i] + Self::slots(it, long[i]);
+            }
+            let mut changed = false;
+            for (i, it) in self.items.iter().enumerate() {
+                let (Item::Branch { target, .. } | Item::Goto(target)) = it else {
+                    continue;
+                };
+                if long[i] {
+                    continue;
+                }
+                let from = start[i] as i64 + 1;
+                let to = start[target_item(*target)?] as i64;
+                if i16::try_from(to - from).is_err() {
+                    long[i] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut code = Code::default();
+        for (i, it) in self.items.iter().enumerate() {
+            let here = start[i];
+            match it {
+                Item::Insn(insn) => code.insns.push(*insn),
+                Item::LdMap { dst, map } => {
+                    code.map_relocs.push((here, map.clone()));
+                    code.insns.extend(Insn::ld_map_fd(*dst));
+                }
+                Item::Goto(t) => {
+                    let off = start[target_item(*t)?] as i64 - (here as i64 + 1);
+                    code.insns.push(if long[i] {
+                        Insn::gotol(off as i32)
+                    } else {
+                        Insn::ja(off as i16)
+                    });
+                }
+                Item::Branch {
+                    cond,
+                    jmp32,
+                    dst,
+                    src,
+                    imm,
+                    target,
+                } => {
+                    let to = start[target_item(*target)?] as i64;
+                    let mk = |c: Cond, off: i16| {
+                        let mut insn = match src {
+                            Some(s) => Insn::jmp_reg(c, *dst, *s, off),
+                            None if *jmp32 => Insn::jmp32_imm(c, *dst, *imm, off),
+                            None => Insn::jmp_imm(c, *dst, *imm, off),
+                        };
+                        if *jmp32 {
+                            insn.code = (insn.code & !0x07) | super::insn::op::JMP32;
+                        }
+                        insn
+                    };
+                    if !long[i] {
+                        code.insns.push(mk(*cond, (to - (here as i64 + 1)) as i16));
+                    } else if let Some(inv) = cond.invert() {
+                        code.insns.push(mk(inv, 1));
+                        code.insns
+                            .push(Insn::gotol((to - (here as i64 + 2)) as i32));
+                    } else {
+                        code.insns.push(mk(*cond, 1));
+                        code.insns.push(Insn::ja(1));
+                        code.insns
+                            .push(Insn::gotol((to - (here as i64 + 3)) as i32));
+                    }
+                }
+            }
+        }
+        code.notes = self
+            .notes
+            .into_iter()
+            .map(|(item, text)| (start[item], text))
+            .collect();
+        Ok(code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bpf::insn::op;
+
+    /// Follows a jump at `pc` to its destination slot.
+    fn dest(code: &[Insn], pc: usize) -> usize {
+        let i = code[pc];
+        let off = if i.code == op::JMP32 | op::JA {
+            i.imm as i64
+        } else {
+            i.off as i64
+        };
+        (pc as i64 + 1 + off) as usize
+    }
+
+    #[test]
+    fn short_branches_resolve_forward_and_backward() {
+        let mut b = CodeBuffer::new();
+        let top = b.new_label();
+        let end = b.new_label();
+        b.bind(top);
+        b.emit(Insn::mov64_imm(Reg::R0, 0));
+        b.branch_imm(Cond::Eq, Reg::R0, 1, end);
+        b.ld_map(Reg::R1, "m");
+        b.goto(top);
+        b.bind(end);
+        b.emit(Insn::exit());
+        let c = b.finish().unwrap();
+        assert_eq!(c.insns.len(), 6);
+        assert_eq!(dest(&c.insns, 1), 5);
+        assert_eq!(dest(&c.insns, 4), 0);
+        assert_eq!(c.map_relocs, vec![(2, "m".to_string())]);
+    }
+
+    #[test]
+    fn far_branches_become_gotol_and_land_right() {
+        let mut b = CodeBuffer::new();
+        let far = b.new_label();
+        b.branch_imm(Cond::Ne, Reg::R1, 7, far);
+        b.branch_imm(Cond::Set, Reg::R1, 1, far);
+        b.goto(far);
+        for _ in 0..40_000 {
+            b.emit(Insn::mov64_imm(Reg::R0, 1));
+        }
+        b.bind(far);
+        b.emit(Insn::exit());
+        let c = b.finish().unwrap();
+        let exit_at = c.insns.len() - 1;
+        // jne becomes jeq +1; gotol
+        assert_eq!(c.insns[0].code, op::JMP | op::JEQ | op::K);
+        assert_eq!(dest(&c.insns, 0), 2);
+        assert_eq!(dest(&c.insns, 1), exit_at);
+        // jset has no inverse: jset +1; ja +1; gotol
+        assert_eq!(c.insns[2].code, op::JMP | op::JSET | op::K);
+        assert_eq!(dest(&c.insns, 2), 4);
+        assert_eq!(dest(&c.insns, 3), 5);
+        assert_eq!(dest(&c.insns, 4), exit_at);
+        assert_eq!(c.insns[5].code, op::JMP32 | op::JA);
+        assert_eq!(dest(&c.insns, 5), exit_at);
+    }
+
+    #[test]
+    fn a_branch_exactly_at_the_limit_stays_short() {
+        let mut b = CodeBuffer::new();
+        let l = b.new_label();
+        b.branch_imm(Cond::Eq, Reg::R1, 0, l);
+        for _ in 0..i16::MAX {
+            b.emit(Insn::mov64_imm(Reg::R0, 1));
+        }
+        b.bind(l);
+        b.emit(Insn::exit());
+        let c = b.finish().unwrap();
+        assert_eq!(c.insns[0].off, i16::MAX);
+        assert_eq!(c.insns.len(), i16::MAX as usize + 2);
+    }
+
+    #[test]
+    fn unbound_labels_are_an_error_not_a_panic() {
+        let mut b = CodeBuffer::new();
+        let l = b.new_label();
+        b.goto(l);
+        assert_eq!(b.finish().unwrap_err(), BufferError::UnboundLabel(0));
+    }
+}

@@ -1,0 +1,199 @@
+//! The packet prologue shared by XDP and TC: parse Ethernet (+ one 802.1Q/802.1ad
+//! tag), IPv4 (with options) or IPv6, then TCP/UDP/ICMP, into the flow record on the
+//! stack.
+//!
+//! Invariant: every packet load is preceded, on every path, by a bounds check against
+//! `data_end` covering it, in the form the verifier tracks (`rX = pkt + N; if rX >
+//! data_end goto out`). A field that cannot be read (truncated packet, non-first
+//! fragment, unknown EtherType) is left zero and its "valid" byte says so; rules test
+//! validity before the value, so a short packet never matches a rule that needs the
+//! missing part.
+
+use super::{
+    buffer::{CodeBuffer, Label},
+    insn::{op, Cond, Insn, Reg, Size},
+};
+use crate::hooks::PacketCtx;
+
+/// Layout of the flow record at `r10 + FLOW` (all offsets relative to `FLOW`).
+/// The `*_PLEN` words in front of each address make `PLEN..ADDR` a ready-made LPM
+/// trie key (`{u32 prefixlen; u8 addr[]}`) for set lookups.
+pub mod flow {
+    pub const FLOW: i16 = -80;
+    pub const SRC4_PLEN: i16 = 0;
+    pub const SRC4: i16 = 4;
+    pub const DST4_PLEN: i16 = 8;
+    pub const DST4: i16 = 12;
+    pub const SRC6_PLEN: i16 = 16;
+    pub const SRC6: i16 = 20;
+    pub const DST6_PLEN: i16 = 36;
+    pub const DST6: i16 = 40;
+    /// 0 = not IP (or unparseable), 4, 6.
+    pub const L3: i16 = 56;
+    pub const PROTO: i16 = 57;
+    /// 1 when the TCP/UDP/ICMP header was present in full.
+    pub const L4_OK: i16 = 58;
+    pub const TCP_FLAGS: i16 = 59;
+    /// Host byte order.
+    pub const SPORT: i16 = 60;
+    pub const DPORT: i16 = 62;
+    pub const ICMP_TYPE: i16 = 64;
+    pub const ICMP_CODE: i16 = 65;
+    pub const PKT_LEN: i16 = 68;
+    pub const COUNTER_KEY: i16 = 72;
+    pub const SIZE: i16 = 80;
+
+    /// Absolute frame-pointer offset of a field.
+    pub const fn at(field: i16) -> i16 {
+        FLOW + field
+    }
+}
+
+use flow::at;
+
+const ETH_HLEN: i32 = 14;
+const VLAN_HLEN: i32 = 4;
+const IPV4_HLEN: i32 = 20;
+const IPV6_HLEN: i32 = 40;
+const TCP_HLEN: i32 = 20;
+const UDP_HLEN: i32 = 8;
+/// type, code, checksum: the part of the ICMP header rules can look at, plus checksum.
+const ICMP_MIN: i32 = 4;
+
+/// A network-order 16-bit constant as a little-endian load of it reads.
+const fn be16(v: u16) -> i32 {
+    v.swap_bytes() as i32
+}
+
+/// Emits the prologue. On exit `r6` holds the context and the flow record is filled;
+/// `r7`–`r9` are free.
+pub fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
+    let (r1, r2, r6, r7, r8, r9) = (Reg::R1, Reg::R2, Reg::R6, Reg::R7, Reg::R8, Reg::R9);
+    let done = b.new_label();
+    b.note("prologue: parse headers into the flow record");
+    b.emit(Insn::mov64_reg(r6, Reg::R1));
+    for off in (0..flow::SIZE).step_by(8) {
+        b.emit(Insn::st_imm(Size::DW, Reg::FP, flow::FLOW + off, 0));
+    }
+    if uses_sets {
+        for (plen, bits) in [
+            (flow::SRC4_PLEN, 32),
+            (flow::DST4_PLEN, 32),
+            (flow::SRC6_PLEN, 128),
+            (flow::DST6_PLEN, 128),
+        ] {
+            b.emit(Insn::st_imm(Size::W, Reg::FP, at(plen), bits));
+        }
+    }
+    b.emit(Insn::ldx(Size::W, r7, r6, ctx.data));
+    b.emit(Insn::ldx(Size::W, r8, r6, ctx.data_end));
+    match ctx.len {
+        Some(len) => b.emit(Insn::ldx(Size::W, r1, r6, len)),
+        None => {
+            b.emit(Insn::mov64_reg(r1, r8));
+            b.emit(Insn::alu64_reg(op::SUB, r1, r7));
+        }
+    }
+    b.emit(Insn::stx(Size::W, Reg::FP, at(flow::PKT_LEN), r1));
+
+    // Ethernet, optionally one VLAN tag. Afterwards the L3 header is at r7 + ETH_HLEN.
+    bounds(b, ETH_HLEN, done);
+    b.emit(Insn::ldx(Size::H, r1, r7, 12));
+    let untagged = b.new_label();
+    let tagged = b.new_label();
+    b.branch_imm(Cond::Eq, r1, be16(0x8100), tagged);
+    b.branch_imm(Cond::Ne, r1, be16(0x88a8), untagged);
+    b.bind(tagged);
+    bounds(b, ETH_HLEN + VLAN_HLEN, done);
+    b.emit(Insn::ldx(Size::H, r1, r7, 16));
+    b.emit(Insn::alu64_imm(op::ADD, r7, VLAN_HLEN));
+    b.bind(untagged);
+    let ipv4 = b.new_label();
+    let ipv6 = b.new_label();
+    b.branch_imm(Cond::Eq, r1, be16(0x0800), ipv4);
+    b.branch_imm(Cond::Eq, r1, be16(0x86dd), ipv6);
+    b.goto(done);
+
+    // IPv4: version 4, IHL >= 5; L4 only for the first fragment.
+    let l4 = b.new_label();
+    b.bind(ipv4);
+    bounds(b, ETH_HLEN + IPV4_HLEN, done);
+    b.emit(Insn::ldx(Size::B, r2, r7, ETH_HLEN as i16));
+    b.emit(Insn::mov64_reg(r1, r2));
+    b.emit(Insn::alu64_imm(op::RSH, r1, 4));
+    b.branch_imm(Cond::Ne, r1, 4, done);
+    b.emit(Insn::alu64_imm(op::AND, r2, 0x0f));
+    b.branch_imm(Cond::Lt, r2, 5, done);
+    b.emit(Insn::ldx(Size::W, r1, r7, (ETH_HLEN + 12) as i16));
+    b.emit(Insn::stx(Size::W, Reg::FP, at(flow::SRC4), r1));
+    b.emit(Insn::ldx(Size::W, r1, r7, (ETH_HLEN + 16) as i16));
+    b.emit(Insn::stx(Size::W, Reg::FP, at(flow::DST4), r1));
+    b.emit(Insn::ldx(Size::B, r1, r7, (ETH_HLEN + 9) as i16));
+    b.emit(Insn::stx(Size::B, Reg::FP, at(flow::PROTO), r1));
+    b.emit(Insn::st_imm(Size::B, Reg::FP, at(flow::L3), 4));
+    b.emit(Insn::ldx(Size::H, r1, r7, (ETH_HLEN + 6) as i16));
+    b.emit(Insn::alu64_imm(op::AND, r1, be16(0x1fff)));
+    b.branch_imm(Cond::Ne, r1, 0, done);
+    // IHL is 5..15 words here, so r7 moves by 20..60 bytes: a bounded variable offset.
+    b.emit(Insn::alu64_imm(op::LSH, r2, 2));
+    b.emit(Insn::alu64_reg(op::ADD, r7, r2));
+    b.goto(l4);
+
+    // IPv6: fixed header only; the next header is the protocol (extension headers are
+    // not walked, so a packet with them has that extension's number as protocol).
+    b.bind(ipv6);
+    bounds(b, ETH_HLEN + IPV6_HLEN, done);
+    b.emit(Insn::ldx(Size::B, r1, r7, ETH_HLEN as i16));
+    b.emit(Insn::alu64_imm(op::RSH, r1, 4));
+    b.branch_imm(Cond::Ne, r1, 6, done);
+    for (pkt, field) in [(8, flow::SRC6), (24, flow::DST6)] {
+        for w in 0..4 {
+            b.emit(Insn::ldx(Size::W, r1, r7, (ETH_HLEN + pkt + 4 * w) as i16));
+            b.emit(Insn::stx(Size::W, Reg::FP, at(field) + 4 * w as i16, r1));
+        }
+    }
+    b.emit(Insn::ldx(Size::B, r1, r7, (ETH_HLEN + 6) as i16));
+    b.emit(Insn::stx(Size::B, Reg::FP, at(flow::PROTO), r1));
+    b.emit(Insn::st_imm(Size::B, Reg::FP, at(flow::L3), 6));
+    b.emit(Insn::alu64_imm(op::ADD, r7, IPV6_HLEN));
+
+    // L4 at r7 + ETH_HLEN.
+    b.bind(l4);
+    let (tcp, udp, icmp, ports) = (b.new_label(), b.new_label(), b.new_label(), b.new_label());
+    b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::PROTO)));
+    b.branch_imm(Cond::Eq, r1, 6, tcp);
+    b.branch_imm(Cond::Eq, r1, 17, udp);
+    b.branch_imm(Cond::Eq, r1, 1, icmp);
+    b.branch_imm(Cond::Ne, r1, 58, done);
+    b.bind(icmp);
+    bounds(b, ETH_HLEN + ICMP_MIN, done);
+    b.emit(Insn::ldx(Size::B, r1, r7, ETH_HLEN as i16));
+    b.emit(Insn::stx(Size::B, Reg::FP, at(flow::ICMP_TYPE), r1));
+    b.emit(Insn::ldx(Size::B, r1, r7, (ETH_HLEN + 1) as i16));
+    b.emit(Insn::stx(Size::B, Reg::FP, at(flow::ICMP_CODE), r1));
+    b.emit(Insn::st_imm(Size::B, Reg::FP, at(flow::L4_OK), 1));
+    b.goto(done);
+    b.bind(tcp);
+    bounds(b, ETH_HLEN + TCP_HLEN, done);
+    b.emit(Insn::ldx(Size::B, r1, r7, (ETH_HLEN + 13) as i16));
+    b.emit(Insn::stx(Size::B, Reg::FP, at(flow::TCP_FLAGS), r1));
+    b.goto(ports);
+    b.bind(udp);
+    bounds(b, ETH_HLEN + UDP_HLEN, done);
+    b.bind(ports);
+    for (pkt, field) in [(0, flow::SPORT), (2, flow::DPORT)] {
+        b.emit(Insn::ldx(Size::H, r1, r7, (ETH_HLEN + pkt) as i16));
+        b.emit(Insn::be(r1, 16));
+        b.emit(Insn::stx(Size::H, Reg::FP, at(field), r1));
+    }
+    b.emit(Insn::st_imm(Size::B, Reg::FP, at(flow::L4_OK), 1));
+    b.bind(done);
+    let _ = (r8, r9);
+}
+
+/// `r9 = r7 + len; if r9 > r8 (data_end) goto out`.
+fn bounds(b: &mut CodeBuffer, len: i32, out: Label) {
+    b.emit(Insn::mov64_reg(Reg::R9, Reg::R7));
+    b.emit(Insn::alu64_imm(op::ADD, Reg::R9, len));
+    b.branch_reg(Cond::Gt, Reg::R9, Reg::R8, out);
+}

@@ -1,0 +1,292 @@
+//! The pipeline in one call: source → AST → IR → bytecode → object image, plus the
+//! metadata the runtime needs (rules per counter slot, set contents to insert).
+//!
+//! Invariant: [`compile`] returns a [`Compiled`] only when no stage reported an error;
+//! warnings travel with it. Nothing here touches the kernel.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    bpf::{
+        buffer::Code,
+        lower::{lower_program, set_map_name, COUNTERS_MAP},
+    },
+    diag::{Diagnostic, Span},
+    hooks,
+    ir::{AddrMatch, Module},
+    obj::{BtfType, MapDef, ObjError, ObjectImage, ProgramImage},
+    sema,
+    syntax::{self, ast::Family},
+};
+
+/// Version of the `.sockc` metadata format.
+pub const METADATA_FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub sema: sema::Options,
+}
+
+/// One lowered program.
+#[derive(Clone, Debug)]
+pub struct CompiledProgram {
+    pub symbol: String,
+    pub section: &'static str,
+    pub code: Code,
+}
+
+/// A compiled file: IR, bytecode, maps and what goes into them.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub module: Module,
+    pub programs: Vec<CompiledProgram>,
+    pub maps: Vec<MapDef>,
+    pub metadata: Metadata,
+}
+
+/// Contents of the `.sockc` section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub format: u32,
+    pub programs: Vec<ProgramMeta>,
+    /// Entries the runtime inserts after creating the maps.
+    pub map_contents: Vec<MapContents>,
+    /// Slots of the `counters` map.
+    pub counters: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramMeta {
+    pub symbol: String,
+    /// As written: `xdp`, `tc ingress`, `tc egress`.
+    pub hook: String,
+    pub attach_to: String,
+    pub rules: Vec<RuleMeta>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleMeta {
+    pub counter: u32,
+    pub line: usize,
+    /// The rule as written; `default VERDICT` for the default.
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapContents {
+    pub map: String,
+    /// (key, value) as lowercase hex.
+    pub entries: Vec<(String, String)>,
+}
+
+/// Compiles `src`. Returns the result when there are no errors, and all diagnostics
+/// (errors and warnings) either way.
+pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
+    let (ast, mut diags) = syntax::parse(src);
+    let (module, sema_diags) = sema::check(&ast, src, &opts.sema);
+    diags.extend(sema_diags);
+    let Some(module) = module.filter(|_| !crate::diag::has_errors(&diags)) else {
+        return (None, diags);
+    };
+    match lower_module(module) {
+        Ok(c) => (Some(c), diags),
+        Err((span, msg)) => {
+            diags.push(
+                Diagnostic::error("sockc::internal", msg).label(span, "while compiling this"),
+            );
+            (None, diags)
+        }
+    }
+}
+
+fn lower_module(module: Module) -> Result<Compiled, (Span, String)> {
+    let mut programs = Vec::new();
+    let mut meta_programs = Vec::new();
+    let mut counters = 0u32;
+    let mut used_sets = std::collections::BTreeSet::new();
+    for (_, p) in &module.programs {
+        let code = lower_program(&module, p).map_err(|e| (p.span, e.to_string()))?;
+        let spec = hooks::spec(p.hook);
+        programs.push(CompiledProgram {
+            symbol: p.symbol.clone(),
+            section: spec.section,
+            code,
+        });
+        let mut rules: Vec<RuleMeta> = p
+            .rules
+            .iter()
+            .map(|r| RuleMeta {
+                counter: r.counter,
+                line: r.line,
+                text: r.text.clone(),
+            })
+            .collect();
+        rules.push(RuleMeta {
+            counter: p.default_counter,
+            line: p.default_line,
+            text: format!("default {}", crate::ir::verdict_name(p.default)),
+        });
+        counters = counters.max(p.default_counter + 1);
+        for r in &p.rules {
+            counters = counters.max(r.counter + 1);
+            for a in [&r.m.src, &r.m.dst] {
+                if let AddrMatch::Set(s) = a {
+                    used_sets.insert(*s);
+                }
+            }
+        }
+        meta_programs.push(ProgramMeta {
+            symbol: p.symbol.clone(),
+            hook: spec.name.to_string(),
+            attach_to: p.attach_to.clone(),
+            rules,
+        });
+    }
+    let mut maps = vec![MapDef {
+        name: COUNTERS_MAP.into(),
+        map_type: aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
+        key: BtfType::U32,
+        value: BtfType::Struct {
+            name: "rule_counter".into(),
+            members: vec![
+                ("packets".into(), BtfType::U64),
+                ("bytes".into(), BtfType::U64),
+            ],
+        },
+        max_entries: counters.max(1),
+        flags: 0,
+    }];
+    let mut map_contents = Vec::new();
+    for set in used_sets {
+        let s = &module.sets[set];
+        let families: [(Family, Vec<(u8, Vec<u8>)>); 2] = [
+            (
+                Family::V4,
+                s.v4.iter()
+                    .map(|n| (n.prefix_len(), n.network().octets().to_vec()))
+                    .collect(),
+            ),
+            (
+                Family::V6,
+                s.v6.iter()
+                    .map(|n| (n.prefix_len(), n.network().octets().to_vec()))
+                    .collect(),
+            ),
+        ];
+        for (family, entries) in families {
+            if entries.is_empty() {
+                continue;
+            }
+            let name = set_map_name(&module, set, family);
+            let addr_len = if family == Family::V4 { 4 } else { 16 };
+            maps.push(MapDef {
+                name: name.clone(),
+                map_type: aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_LPM_TRIE as u32,
+                key: BtfType::Struct {
+                    name: if family == Family::V4 {
+                        "lpm_key_v4".into()
+                    } else {
+                        "lpm_key_v6".into()
+                    },
+                    members: vec![
+                        ("prefixlen".into(), BtfType::U32),
+                        (
+                            "addr".into(),
+                            BtfType::Array {
+                                elem: Box::new(BtfType::U8),
+                                len: addr_len,
+                            },
+                        ),
+                    ],
+                },
+                value: BtfType::U8,
+                max_entries: entries.len() as u32,
+                flags: aya_obj::generated::BPF_F_NO_PREALLOC,
+            });
+            map_contents.push(MapContents {
+                map: name,
+                entries: entries
+                    .into_iter()
+                    .map(|(plen, addr)| {
+                        let mut key = u32::from(plen).to_le_bytes().to_vec();
+                        key.extend(addr);
+                        (hex(&key), "01".to_string())
+                    })
+                    .collect(),
+            });
+        }
+    }
+    Ok(Compiled {
+        module,
+        programs,
+        maps,
+        metadata: Metadata {
+            format: METADATA_FORMAT,
+            programs: meta_programs,
+            map_contents,
+            counters: counters.max(1),
+        },
+    })
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Compiled {
+    /// The ELF object.
+    pub fn to_elf(&self) -> Result<Vec<u8>, ObjError> {
+        let img = ObjectImage {
+            programs: self
+                .programs
+                .iter()
+                .map(|p| ProgramImage {
+                    name: p.symbol.clone(),
+                    section: p.section.to_string(),
+                    insns: p.code.insns.clone(),
+                    map_relocs: p.code.map_relocs.clone(),
+                })
+                .collect(),
+            maps: self.maps.clone(),
+            license: "GPL".into(),
+            metadata: serde_json::to_vec(&self.metadata).expect("metadata serializes"),
+        };
+        crate::obj::write_object(&img)
+    }
+
+    /// Disassembly of every program, each under a header naming it.
+    pub fn asm(&self) -> String {
+        let mut out = String::new();
+        for (p, meta) in self.programs.iter().zip(&self.metadata.programs) {
+            out.push_str(&format!(
+                "{}: {} {} section {} ({} insns)\n",
+                p.symbol,
+                meta.hook,
+                if meta.attach_to.is_empty() {
+                    "-"
+                } else {
+                    &meta.attach_to
+                },
+                p.section,
+                p.code.insns.len()
+            ));
+            out.push_str(&crate::disasm::disassemble(
+                &p.code.insns,
+                &p.code.map_relocs,
+                &p.code.notes,
+            ));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Reads the metadata back from an object written by [`Compiled::to_elf`].
+pub fn read_metadata(elf: &[u8]) -> Result<Option<Metadata>, String> {
+    let Some(bytes) = crate::obj::read_metadata(elf).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("bad .sockc metadata: {e}"))
+}

@@ -1,0 +1,278 @@
+//! The IR: checked rules as data, one [`Program`] per hook block.
+//!
+//! Names are resolved (sets to [`SetId`]s, sockets to [`SockId`]s, port sets inlined
+//! as ranges), protocol and family constraints are explicit, and every rule keeps its
+//! source span and line. Invariant: an IR module only exists for a file that passed
+//! sema without errors, so lowering may assume every rule is well-formed for its hook
+//! (e.g. a port match implies TCP or UDP; an address set referenced by a rule exists).
+
+use std::fmt;
+
+use cranelift_entity::{entity_impl, PrimaryMap};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::{
+    diag::Span,
+    hooks::HookKind,
+    syntax::ast::{Family, SockCond, SockProto, Verdict},
+};
+
+/// An address set (`set NAME = {...}` holding addresses).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SetId(u32);
+entity_impl!(SetId, "set");
+
+/// A named socket slot.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SockId(u32);
+entity_impl!(SockId, "sock");
+
+/// A program: one hook block.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProgId(u32);
+entity_impl!(ProgId, "prog");
+
+#[derive(Clone, Debug, Default)]
+pub struct Module {
+    pub sets: PrimaryMap<SetId, AddrSet>,
+    pub sockets: PrimaryMap<SockId, Socket>,
+    pub programs: PrimaryMap<ProgId, Program>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AddrSet {
+    pub name: String,
+    pub v4: Vec<Ipv4Net>,
+    pub v6: Vec<Ipv6Net>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Socket {
+    pub name: String,
+    pub proto: SockProto,
+    pub addr: Option<(std::net::IpAddr, u16)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub hook: HookKind,
+    /// Interface (XDP, TC) or cgroup path (sockmap); empty for sk_lookup.
+    pub attach_to: String,
+    /// Symbol name in the object: at most 15 bytes, `[a-z0-9_]`, unique in the module.
+    pub symbol: String,
+    pub rules: Vec<Rule>,
+    pub default: Verdict,
+    pub default_line: usize,
+    /// Counter slot of the default verdict.
+    pub default_counter: u32,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Index of this rule's packet/byte counter in the `counters` map.
+    pub counter: u32,
+    pub line: usize,
+    pub span: Span,
+    /// The rule as written (one line), for listings.
+    pub text: String,
+    pub action: Action,
+    pub m: RuleMatch,
+    pub cond: Option<SockCond>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Allow,
+    Drop,
+    Count,
+    Pass,
+    Redirect(Option<SockId>),
+}
+
+/// Everything a rule tests; `None`/`Any` fields test nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleMatch {
+    /// Set when the rule only applies to one family (explicitly, or implied by a
+    /// literal address or by `icmp`/`icmpv6`).
+    pub family: Option<Family>,
+    /// True when the rule only applies to IP packets (any match beyond "everything").
+    pub ip_only: bool,
+    pub proto: Option<u8>,
+    pub src: AddrMatch,
+    pub dst: AddrMatch,
+    pub sport: PortMatch,
+    pub dport: PortMatch,
+    /// (mask, value): `flags & mask == value`.
+    pub tcp_flags: Option<(u8, u8)>,
+    pub icmp_type: Option<u8>,
+    pub icmp_code: Option<u8>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AddrMatch {
+    #[default]
+    Any,
+    /// One literal prefix (its family is the rule's family).
+    Prefix(IpNet),
+    Set(SetId),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PortMatch {
+    #[default]
+    Any,
+    /// Inclusive ranges, sorted, non-overlapping, non-adjacent; never empty.
+    Ranges(Vec<(u16, u16)>),
+}
+
+impl RuleMatch {
+    pub fn needs_ports(&self) -> bool {
+        self.sport != PortMatch::Any || self.dport != PortMatch::Any
+    }
+    pub fn needs_l4(&self) -> bool {
+        self.needs_ports()
+            || self.tcp_flags.is_some()
+            || self.icmp_type.is_some()
+            || self.icmp_code.is_some()
+    }
+}
+
+// ---- text form (`--emit ir`) ------------------------------------------------------
+
+impl fmt::Display for Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (id, s) in &self.sets {
+            write!(f, "{id} = set {} {{", s.name)?;
+            let all: Vec<String> =
+                s.v4.iter()
+                    .map(|n| n.to_string())
+                    .chain(s.v6.iter().map(|n| n.to_string()))
+                    .collect();
+            writeln!(
+                f,
+                " {} }}  ; {} v4, {} v6",
+                all.join(", "),
+                s.v4.len(),
+                s.v6.len()
+            )?;
+        }
+        for (id, s) in &self.sockets {
+            write!(
+                f,
+                "{id} = socket {} {}",
+                s.name,
+                match s.proto {
+                    SockProto::Tcp => "tcp",
+                    SockProto::Udp => "udp",
+                }
+            )?;
+            match s.addr {
+                Some((a, p)) => writeln!(f, " {}", std::net::SocketAddr::new(a, p))?,
+                None => writeln!(f)?,
+            }
+        }
+        for (id, p) in &self.programs {
+            writeln!(
+                f,
+                "\n{id} {} {:?} symbol={} {{",
+                crate::hooks::spec(p.hook).name,
+                p.attach_to,
+                p.symbol
+            )?;
+            for r in &p.rules {
+                write!(f, "  c{:<3} line {:<4} {}", r.counter, r.line, r.action)?;
+                write!(f, "{}", r.m)?;
+                if let Some(c) = r.cond {
+                    write!(f, " if {}", cond_name(c))?;
+                }
+                writeln!(f)?;
+            }
+            writeln!(
+                f,
+                "  c{:<3} line {:<4} default {}",
+                p.default_counter,
+                p.default_line,
+                verdict_name(p.default)
+            )?;
+            writeln!(f, "}}")?;
+        }
+        Ok(())
+    }
+}
+
+pub fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Allow => "allow",
+        Verdict::Drop => "drop",
+        Verdict::Pass => "pass",
+    }
+}
+
+pub fn cond_name(c: SockCond) -> &'static str {
+    match c {
+        SockCond::Exists => "socket exists",
+        SockCond::NoSocket => "no socket",
+        SockCond::Listening => "listening",
+        SockCond::Established => "established",
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Allow => f.write_str("allow"),
+            Action::Drop => f.write_str("drop"),
+            Action::Count => f.write_str("count"),
+            Action::Pass => f.write_str("pass"),
+            Action::Redirect(Some(s)) => write!(f, "redirect->{s}"),
+            Action::Redirect(None) => f.write_str("redirect->local"),
+        }
+    }
+}
+
+impl fmt::Display for RuleMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.family {
+            Some(Family::V4) => f.write_str(" ip4")?,
+            Some(Family::V6) => f.write_str(" ip6")?,
+            None if self.ip_only => f.write_str(" ip")?,
+            None => {}
+        }
+        if let Some(p) = self.proto {
+            write!(f, " proto={p}")?;
+        }
+        for (name, a) in [("src", &self.src), ("dst", &self.dst)] {
+            match a {
+                AddrMatch::Any => {}
+                AddrMatch::Prefix(n) => write!(f, " {name}={n}")?,
+                AddrMatch::Set(s) => write!(f, " {name}=@{s}")?,
+            }
+        }
+        for (name, p) in [("sport", &self.sport), ("dport", &self.dport)] {
+            if let PortMatch::Ranges(r) = p {
+                let parts: Vec<String> = r
+                    .iter()
+                    .map(|&(lo, hi)| {
+                        if lo == hi {
+                            lo.to_string()
+                        } else {
+                            format!("{lo}-{hi}")
+                        }
+                    })
+                    .collect();
+                write!(f, " {name}={}", parts.join(","))?;
+            }
+        }
+        if let Some((mask, value)) = self.tcp_flags {
+            write!(f, " tcpflags&{mask:#04x}=={value:#04x}")?;
+        }
+        if let Some(t) = self.icmp_type {
+            write!(f, " icmptype={t}")?;
+        }
+        if let Some(c) = self.icmp_code {
+            write!(f, " icmpcode={c}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,20 @@
+//! sockc-compiler: the rule language to eBPF objects, with no syscalls.
+//!
+//! Pipeline (one module per stage): [`syntax`] (pest → AST) → [`sema`] (names, hook
+//! capabilities, lints → IR) → [`ir`] (rules as data) → [`bpf`] (lowering to
+//! instructions) → [`obj`] (ELF with BTF maps); [`disasm`] prints bytecode and
+//! [`driver`] runs the whole pipeline. Only [`diag`] renders diagnostics; [`hooks`] is
+//! the table of attach points; [`packet`] crafts test packets.
+
+pub mod bpf;
+pub mod diag;
+pub mod disasm;
+pub mod driver;
+pub mod hooks;
+pub mod ir;
+pub mod obj;
+pub mod packet;
+pub mod sema;
+pub mod syntax;
+
+pub use driver::{compile, Compiled, Options};

@@ -1,0 +1,320 @@
+//! Checking: AST → IR plus diagnostics.
+//!
+//! Resolves names (sets, sockets), checks every rule against its hook's row in the
+//! hook table (matches, actions, conditions), checks sets (empty, mixed, overlapping),
+//! and requires one `default` per hook block. Invariant: all errors of a file are
+//! reported in one run (sema never stops at the first), and an IR [`Module`] is
+//! returned only when there is no error at all.
+
+mod rules;
+mod sets;
+
+use std::{collections::HashMap, path::PathBuf};
+
+use cranelift_entity::PrimaryMap;
+
+use crate::{
+    diag::{Diagnostic, Span},
+    hooks::{self, HookKind},
+    ir::{Module, Program, SetId, SockId, Socket},
+    syntax::ast::{self, HookHead, Item, Stmt},
+};
+
+/// Inputs sema needs beyond the AST.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Directory that `file "..."` set paths are relative to (the rule file's).
+    pub base_dir: Option<PathBuf>,
+}
+
+/// What a set name resolved to.
+#[derive(Clone, Debug)]
+pub(crate) enum SetKind {
+    Addr(SetId),
+    Ports(Vec<(u16, u16)>),
+    /// The declaration had errors; uses of it are not reported again.
+    Broken,
+}
+
+pub(crate) struct Checker<'a> {
+    pub src: &'a str,
+    pub opts: &'a Options,
+    pub diags: Vec<Diagnostic>,
+    pub module: Module,
+    pub sets: HashMap<String, (SetKind, Span)>,
+    pub sockets: HashMap<String, (SockId, Span)>,
+}
+
+/// Checks a parsed file. The module is `Some` only when no error was found.
+pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Vec<Diagnostic>) {
+    let mut c = Checker {
+        src,
+        opts,
+        diags: Vec::new(),
+        module: Module::default(),
+        sets: HashMap::new(),
+        sockets: HashMap::new(),
+    };
+    // Declarations first, so a rule may use a set declared further down.
+    for item in &file.items {
+        match item {
+            Item::Set(s) => c.declare_set(s),
+            Item::Socket(s) => c.declare_socket(s),
+            Item::Hook(_) => {}
+        }
+    }
+    let mut counter = 0u32;
+    let mut seen_hooks: HashMap<(HookKind, String), Span> = HashMap::new();
+    for item in &file.items {
+        if let Item::Hook(h) = item {
+            let kind = HookKind::of(&h.head);
+            let attach = match &h.head {
+                HookHead::Xdp { iface } | HookHead::Tc { iface, .. } => iface.clone(),
+                HookHead::Sockmap { cgroup } => cgroup.clone(),
+                HookHead::SkLookup => String::new(),
+            };
+            if let Some(prev) = seen_hooks.insert((kind, attach.clone()), h.head_span) {
+                c.diags.push(
+                    Diagnostic::error(
+                        "sockc::duplicate-hook",
+                        format!("a second `{}` block for the same attach point", hooks::spec(kind).name),
+                    )
+                    .label(h.head_span, "second block")
+                    .label(prev, "first block here")
+                    .help("merge the two blocks: rules of one hook run in one program, first match wins"),
+                );
+            }
+            if let Some(p) = c.hook_block(h, kind, attach, &mut counter) {
+                c.module.programs.push(p);
+            }
+        }
+    }
+    assign_symbols(&mut c.module.programs);
+    c.diags
+        .sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
+    let module = (!crate::diag::has_errors(&c.diags)).then_some(c.module);
+    (module, c.diags)
+}
+
+impl Checker<'_> {
+    fn declare_socket(&mut self, s: &ast::SocketDecl) {
+        if let Some((_, prev)) = self.sockets.get(&s.name.name) {
+            let prev = *prev;
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::duplicate-name",
+                    format!("socket `{}` is declared twice", s.name.name),
+                )
+                .label(s.name.span, "declared again here")
+                .label(prev, "first declared here"),
+            );
+            return;
+        }
+        let id = self.module.sockets.push(Socket {
+            name: s.name.name.clone(),
+            proto: s.proto,
+            addr: s.addr,
+        });
+        self.sockets.insert(s.name.name.clone(), (id, s.name.span));
+    }
+
+    fn hook_block(
+        &mut self,
+        h: &ast::HookBlock,
+        kind: HookKind,
+        attach_to: String,
+        counter: &mut u32,
+    ) -> Option<Program> {
+        let spec = hooks::spec(kind);
+        if let Some(why) = spec.unsupported {
+            self.diags.push(
+                Diagnostic::error("sockc::unsupported", why.to_string())
+                    .label(h.head_span, "this hook cannot be compiled yet"),
+            );
+        }
+        if matches!(
+            kind,
+            HookKind::Xdp | HookKind::TcIngress | HookKind::TcEgress
+        ) {
+            // IFNAMSIZ is 16 including the NUL.
+            if attach_to.is_empty() || attach_to.len() > 15 || attach_to.contains('/') {
+                self.diags.push(
+                    Diagnostic::error(
+                        "sockc::bad-interface",
+                        format!("`{attach_to}` is not a valid interface name"),
+                    )
+                    .label(
+                        h.head_span,
+                        "interface names are 1 to 15 characters, without `/`",
+                    ),
+                );
+            }
+        }
+        let mut rules = Vec::new();
+        let mut default: Option<(ast::Verdict, Span)> = None;
+        for stmt in &h.stmts {
+            match stmt {
+                Stmt::Default(v, sp) => {
+                    if let Some((_, prev)) = default {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "sockc::duplicate-default",
+                                "a second `default` in one block",
+                            )
+                            .label(*sp, "second default")
+                            .label(prev, "first default here"),
+                        );
+                        continue;
+                    }
+                    if !spec.defaults.contains(v) {
+                        let allowed: Vec<_> = spec
+                            .defaults
+                            .iter()
+                            .map(|v| crate::ir::verdict_name(*v))
+                            .collect();
+                        self.diags.push(
+                            Diagnostic::error(
+                                "sockc::bad-verdict",
+                                format!(
+                                    "`default {}` is not a verdict of {} hooks",
+                                    crate::ir::verdict_name(*v),
+                                    spec.name
+                                ),
+                            )
+                            .label(*sp, "not allowed here")
+                            .help(format!(
+                                "use one of: default {}",
+                                allowed.join(", default ")
+                            )),
+                        );
+                    }
+                    default = Some((*v, *sp));
+                }
+                Stmt::Rule(r) => {
+                    if let Some(rule) = self.rule(r, spec, *counter) {
+                        rules.push(rule);
+                    }
+                    *counter += 1;
+                }
+            }
+        }
+        let Some((default, default_span)) = default else {
+            let allowed: Vec<_> = spec
+                .defaults
+                .iter()
+                .map(|v| crate::ir::verdict_name(*v))
+                .collect();
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::missing-default",
+                    format!("`{}` block has no `default`", spec.name),
+                )
+                .label(
+                    h.head_span,
+                    "every hook block must say what happens when no rule matches",
+                )
+                .help(format!(
+                    "add `default {}` as the last line of the block",
+                    allowed.join("` or `default ")
+                )),
+            );
+            return None;
+        };
+        let default_counter = *counter;
+        *counter += 1;
+        Some(Program {
+            hook: kind,
+            attach_to,
+            symbol: String::new(),
+            rules,
+            default,
+            default_line: default_span.line(self.src),
+            default_counter,
+            span: h.span,
+        })
+    }
+
+    pub(crate) fn set_by_name(&mut self, id: &ast::Ident) -> Option<SetKind> {
+        match self.sets.get(&id.name) {
+            Some((k, _)) => Some(k.clone()),
+            None => {
+                let mut d =
+                    Diagnostic::error("sockc::unknown-set", format!("no set named `{}`", id.name))
+                        .label(id.span, "not declared");
+                if let Some(near) = closest(&id.name, self.sets.keys()) {
+                    d = d.help(format!("did you mean `@{near}`?"));
+                } else {
+                    d = d.help(format!("declare it: set {} = {{ ... }}", id.name));
+                }
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+}
+
+/// The most similar known name, if one is close enough to be a likely typo.
+fn closest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> Option<&'a String> {
+    known
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Object symbol per program: `<hook>_<attach>`, `[a-z0-9_]`, at most 15 bytes (the
+/// kernel's program name limit), unique.
+fn assign_symbols(programs: &mut PrimaryMap<crate::ir::ProgId, Program>) {
+    let mut used = std::collections::HashSet::new();
+    for (_, p) in programs.iter_mut() {
+        let prefix = match p.hook {
+            HookKind::Xdp => "xdp",
+            HookKind::TcIngress => "tci",
+            HookKind::TcEgress => "tce",
+            HookKind::SkLookup => "sk_lookup",
+            HookKind::Sockmap => "sk_msg",
+        };
+        let tail: String = p
+            .attach_to
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let base = if tail.is_empty() {
+            prefix.to_string()
+        } else {
+            format!("{prefix}_{tail}")
+        };
+        let base: String = base.chars().take(15).collect();
+        let mut name = base.clone();
+        let mut n = 1;
+        while !used.insert(name.clone()) {
+            let suffix = format!("_{n}");
+            name = format!("{}{suffix}", &base[..base.len().min(15 - suffix.len())]);
+            n += 1;
+        }
+        p.symbol = name;
+    }
+}

@@ -1,0 +1,468 @@
+//! Rule checking: one AST rule → one IR rule, against its hook's capabilities.
+//!
+//! Each problem is reported at the span of the part of the rule that causes it, and
+//! checking goes on with the next part, so a rule with three mistakes gets three
+//! diagnostics.
+
+use ipnet::IpNet;
+
+use super::{Checker, SetKind};
+use crate::{
+    diag::{Diagnostic, Span},
+    hooks::HookSpec,
+    ir::{Action, AddrMatch, PortMatch, Rule, RuleMatch},
+    syntax::ast::{self, ActionKw, AddrSpec, Family, IcmpType, Match, PortSpec, Target},
+};
+
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+const ICMP: u8 = 1;
+const ICMPV6: u8 = 58;
+
+impl Checker<'_> {
+    pub(crate) fn rule(&mut self, r: &ast::Rule, spec: &HookSpec, counter: u32) -> Option<Rule> {
+        let before = self.diags.iter().filter(|d| d.is_error()).count();
+        let action = self.action(r, spec);
+        let m = self.matches(r, spec);
+        if let Some((_, sp)) = r.cond {
+            if !spec.caps.socket_conditions {
+                self.error(
+                    sp,
+                    "sockc::hook-cannot-match",
+                    format!("{} hooks cannot test socket conditions", spec.name),
+                    "not available in this hook",
+                );
+            } else if !matches!(m.proto, Some(TCP) | Some(UDP)) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "sockc::condition-needs-protocol",
+                        "socket conditions need `tcp` or `udp`",
+                    )
+                    .label(sp, "the socket lookup needs a protocol")
+                    .help("add `tcp` or `udp` to the rule"),
+                );
+            } else {
+                self.diags.push(
+                    Diagnostic::error(
+                        "sockc::unsupported",
+                        "socket conditions are not supported yet",
+                    )
+                    .label(sp, "cannot be compiled yet"),
+                );
+            }
+        }
+        let after = self.diags.iter().filter(|d| d.is_error()).count();
+        let text = self.src[r.span.start..r.span.end].trim().to_string();
+        (after == before).then(|| Rule {
+            counter,
+            line: r.span.line(self.src),
+            span: r.span,
+            text,
+            action: action.expect("no error means the action resolved"),
+            m,
+            cond: r.cond.map(|c| c.0),
+        })
+    }
+
+    fn error(&mut self, at: Span, code: &'static str, msg: String, label: &str) {
+        self.diags
+            .push(Diagnostic::error(code, msg).label(at, label.to_string()));
+    }
+
+    fn action(&mut self, r: &ast::Rule, spec: &HookSpec) -> Option<Action> {
+        if !spec.actions.contains(&r.action) {
+            let names: Vec<_> = spec.actions.iter().map(|a| action_name(*a)).collect();
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::hook-cannot-act",
+                    format!(
+                        "`{}` is not an action of {} hooks",
+                        action_name(r.action),
+                        spec.name
+                    ),
+                )
+                .label(r.action_span, "not available in this hook")
+                .help(format!("{} hooks take: {}", spec.name, names.join(", "))),
+            );
+            return None;
+        }
+        match (r.action, &r.target) {
+            (ActionKw::Redirect, None) => {
+                self.diags.push(
+                    Diagnostic::error("sockc::redirect-target", "`redirect` needs a target")
+                        .label(r.action_span, "redirect where?")
+                        .help("end the rule with `to sock NAME`"),
+                );
+                None
+            }
+            (ActionKw::Redirect, Some(Target::Sock(id))) => match self.sockets.get(&id.name) {
+                Some((s, _)) => Some(Action::Redirect(Some(*s))),
+                None => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "sockc::unknown-socket",
+                            format!("no socket named `{}`", id.name),
+                        )
+                        .label(id.span, "not declared")
+                        .help(format!(
+                            "declare it: socket {} = tcp 127.0.0.1:8080",
+                            id.name
+                        )),
+                    );
+                    None
+                }
+            },
+            (ActionKw::Redirect, Some(Target::Local(sp))) => {
+                if spec.kind != crate::hooks::HookKind::Sockmap {
+                    self.error(
+                        *sp,
+                        "sockc::redirect-target",
+                        "`redirect local` exists only in sockmap blocks".into(),
+                        "not here",
+                    );
+                    return None;
+                }
+                Some(Action::Redirect(None))
+            }
+            (_, Some(t)) => {
+                let sp = match t {
+                    Target::Sock(i) => i.span,
+                    Target::Local(s) => *s,
+                };
+                self.error(
+                    sp,
+                    "sockc::redirect-target",
+                    format!(
+                        "only `redirect` takes a target, not `{}`",
+                        action_name(r.action)
+                    ),
+                    "unexpected target",
+                );
+                None
+            }
+            (a, None) => Some(match a {
+                ActionKw::Allow => Action::Allow,
+                ActionKw::Drop => Action::Drop,
+                ActionKw::Count => Action::Count,
+                ActionKw::Pass => Action::Pass,
+                ActionKw::Redirect => unreachable!("handled above"),
+            }),
+        }
+    }
+
+    /// Folds the match list into one [`RuleMatch`], reporting conflicts.
+    fn matches(&mut self, r: &ast::Rule, spec: &HookSpec) -> RuleMatch {
+        let mut m = RuleMatch {
+            ip_only: !r.matches.is_empty(),
+            ..RuleMatch::default()
+        };
+        let mut proto_span: Option<Span> = None;
+        let mut family_from: Option<(Family, Span)> = None;
+        let mut src_span: Option<Span> = None;
+        let mut dst_span: Option<Span> = None;
+        let mut port_spans: Vec<Span> = Vec::new();
+        let mut flag_spans: Vec<Span> = Vec::new();
+        let mut icmp_spans: Vec<Span> = Vec::new();
+        let mut flags_set = 0u8;
+        let mut flags_clear = 0u8;
+
+        for item in &r.matches {
+            match item {
+                Match::Proto(p, sp) => {
+                    if let Some(prev) = proto_span {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "sockc::conflict",
+                                "more than one protocol in a rule",
+                            )
+                            .label(*sp, "second protocol")
+                            .label(prev, "first protocol"),
+                        );
+                        continue;
+                    }
+                    proto_span = Some(*sp);
+                    m.proto = *p;
+                    match p {
+                        Some(ICMP) => self.constrain_family(&mut family_from, Family::V4, *sp),
+                        Some(ICMPV6) => self.constrain_family(&mut family_from, Family::V6, *sp),
+                        _ => {}
+                    }
+                }
+                Match::Family(f, sp) => self.constrain_family(&mut family_from, *f, *sp),
+                Match::Src(e) | Match::Dst(e) => {
+                    let is_src = matches!(item, Match::Src(_));
+                    let slot = if is_src { &mut src_span } else { &mut dst_span };
+                    if let Some(prev) = *slot {
+                        let what = if is_src {
+                            "source (`from`)"
+                        } else {
+                            "destination (`to`)"
+                        };
+                        self.diags.push(
+                            Diagnostic::error(
+                                "sockc::conflict",
+                                format!("more than one {what} in a rule"),
+                            )
+                            .label(e.span, "second one")
+                            .label(prev, "first one"),
+                        );
+                        continue;
+                    }
+                    *slot = Some(e.span);
+                    let addr = self.addr(&e.addr, spec, &mut family_from);
+                    let ports = e.port.as_ref().and_then(|p| {
+                        port_spans.push(p.span());
+                        self.port(p)
+                    });
+                    if is_src {
+                        m.src = addr;
+                        m.sport = ports.unwrap_or_default();
+                    } else {
+                        m.dst = addr;
+                        m.dport = ports.unwrap_or_default();
+                    }
+                }
+                Match::Flag { bit, negated, span } => {
+                    flag_spans.push(*span);
+                    let (same, other) = if *negated {
+                        (&mut flags_clear, flags_set)
+                    } else {
+                        (&mut flags_set, flags_clear)
+                    };
+                    if other & bit != 0 {
+                        self.error(
+                            *span,
+                            "sockc::conflict",
+                            "a TCP flag cannot be both set and clear".into(),
+                            "contradicts an earlier flag",
+                        );
+                    }
+                    *same |= bit;
+                }
+                Match::IcmpType(t, sp) => {
+                    icmp_spans.push(*sp);
+                    m.icmp_type = match t {
+                        IcmpType::Number(n) => Some(*n),
+                        IcmpType::Name(_) => None, // resolved below, once the protocol is known
+                    };
+                }
+                Match::IcmpCode(c, sp) => {
+                    icmp_spans.push(*sp);
+                    m.icmp_code = Some(*c);
+                }
+            }
+        }
+
+        // Ports exist only for TCP and UDP; without a protocol a port match applies to both.
+        if let Some(sp) = port_spans.iter().find(|_| m.needs_ports()) {
+            if !spec.caps.ports {
+                self.error(
+                    *sp,
+                    "sockc::hook-cannot-match",
+                    format!("{} hooks cannot match ports", spec.name),
+                    "not available in this hook",
+                );
+            } else if let Some(p) = m.proto.filter(|p| *p != TCP && *p != UDP) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "sockc::port-without-ports",
+                        format!("port match on {}, a protocol without ports", proto_name(p)),
+                    )
+                    .label(*sp, "ports exist only for tcp and udp")
+                    .label(proto_span.unwrap_or(*sp), "protocol given here"),
+                );
+            }
+        }
+        if !flag_spans.is_empty() {
+            if !spec.caps.tcp_flags {
+                self.error(
+                    flag_spans[0],
+                    "sockc::hook-cannot-match",
+                    format!("{} hooks cannot match TCP flags", spec.name),
+                    "not available in this hook",
+                );
+            } else if m.proto != Some(TCP) {
+                self.diags.push(
+                    Diagnostic::error("sockc::flags-need-tcp", "TCP flags need `tcp`")
+                        .label(flag_spans[0], "a TCP flag")
+                        .help("add `tcp` to the rule"),
+                );
+            }
+            m.tcp_flags = Some((flags_set | flags_clear, flags_set));
+        }
+        if !icmp_spans.is_empty() {
+            if !spec.caps.icmp {
+                self.error(
+                    icmp_spans[0],
+                    "sockc::hook-cannot-match",
+                    format!("{} hooks cannot match ICMP types", spec.name),
+                    "not available in this hook",
+                );
+            } else if !matches!(m.proto, Some(ICMP) | Some(ICMPV6)) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "sockc::icmp-needs-icmp",
+                        "ICMP type and code need `icmp` or `icmpv6`",
+                    )
+                    .label(icmp_spans[0], "an ICMP match")
+                    .help("add `icmp` or `icmpv6` to the rule"),
+                );
+            } else {
+                for item in &r.matches {
+                    if let Match::IcmpType(IcmpType::Name(n), sp) = item {
+                        match icmp_type_by_name(n, m.proto == Some(ICMPV6)) {
+                            Some(t) => m.icmp_type = Some(t),
+                            None => {
+                                let names: Vec<_> = ICMP_TYPES.iter().map(|t| t.0).collect();
+                                self.diags.push(
+                                    Diagnostic::error(
+                                        "sockc::unknown-icmp-type",
+                                        format!("unknown ICMP type `{n}`"),
+                                    )
+                                    .label(*sp, "not a known type name")
+                                    .help(format!("use a number or one of: {}", names.join(", "))),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        m.family = family_from.map(|f| f.0);
+        m
+    }
+
+    fn constrain_family(&mut self, current: &mut Option<(Family, Span)>, f: Family, sp: Span) {
+        match current {
+            Some((prev, psp)) if *prev != f => {
+                let psp = *psp;
+                self.diags.push(
+                    Diagnostic::error(
+                        "sockc::family-conflict",
+                        "rule mixes IPv4 and IPv6: it can never match",
+                    )
+                    .label(sp, format!("{} here", family_name(f)))
+                    .label(psp, format!("{} here", family_name(*prev))),
+                );
+            }
+            Some(_) => {}
+            None => *current = Some((f, sp)),
+        }
+    }
+
+    fn addr(
+        &mut self,
+        a: &AddrSpec,
+        spec: &HookSpec,
+        family: &mut Option<(Family, Span)>,
+    ) -> AddrMatch {
+        if !matches!(a, AddrSpec::Any(_)) && !spec.caps.addresses {
+            self.error(
+                a.span(),
+                "sockc::hook-cannot-match",
+                format!("{} hooks cannot match addresses", spec.name),
+                "not available in this hook",
+            );
+            return AddrMatch::Any;
+        }
+        match a {
+            AddrSpec::Any(_) => AddrMatch::Any,
+            AddrSpec::Prefix(n, sp) => {
+                let f = if matches!(n, IpNet::V4(_)) {
+                    Family::V4
+                } else {
+                    Family::V6
+                };
+                self.constrain_family(family, f, *sp);
+                AddrMatch::Prefix(*n)
+            }
+            AddrSpec::Set(id) => match self.set_by_name(id) {
+                Some(SetKind::Addr(s)) => AddrMatch::Set(s),
+                Some(SetKind::Ports(_)) => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "sockc::set-kind",
+                            format!("set `{}` holds ports, not addresses", id.name),
+                        )
+                        .label(id.span, "used as an address")
+                        .help(format!("to match ports write `*:@{}`", id.name)),
+                    );
+                    AddrMatch::Any
+                }
+                _ => AddrMatch::Any,
+            },
+        }
+    }
+
+    fn port(&mut self, p: &PortSpec) -> Option<PortMatch> {
+        match p {
+            PortSpec::Any(_) => None,
+            PortSpec::Range(lo, hi, _) => Some(PortMatch::Ranges(vec![(*lo, *hi)])),
+            PortSpec::Set(id) => match self.set_by_name(id) {
+                Some(SetKind::Ports(r)) => Some(PortMatch::Ranges(r)),
+                Some(SetKind::Addr(_)) => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "sockc::set-kind",
+                            format!("set `{}` holds addresses, not ports", id.name),
+                        )
+                        .label(id.span, "used as a port")
+                        .help(format!(
+                            "to match addresses write `@{}` before the `:`",
+                            id.name
+                        )),
+                    );
+                    None
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
+fn family_name(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "IPv4",
+        Family::V6 => "IPv6",
+    }
+}
+
+pub fn action_name(a: ActionKw) -> &'static str {
+    match a {
+        ActionKw::Allow => "allow",
+        ActionKw::Drop => "drop",
+        ActionKw::Count => "count",
+        ActionKw::Pass => "pass",
+        ActionKw::Redirect => "redirect",
+    }
+}
+
+fn proto_name(p: u8) -> String {
+    match p {
+        ICMP => "icmp".into(),
+        ICMPV6 => "icmpv6".into(),
+        n => format!("protocol {n}"),
+    }
+}
+
+/// ICMP type names: (name, ICMPv4 type, ICMPv6 type) from RFC 792 / RFC 4443.
+const ICMP_TYPES: &[(&str, Option<u8>, Option<u8>)] = &[
+    ("echo-reply", Some(0), Some(129)),
+    ("dest-unreachable", Some(3), Some(1)),
+    ("redirect", Some(5), Some(137)),
+    ("echo-request", Some(8), Some(128)),
+    ("time-exceeded", Some(11), Some(3)),
+    ("parameter-problem", Some(12), Some(4)),
+    ("packet-too-big", None, Some(2)),
+    ("router-solicitation", Some(10), Some(133)),
+    ("router-advertisement", Some(9), Some(134)),
+    ("neighbor-solicitation", None, Some(135)),
+    ("neighbor-advertisement", None, Some(136)),
+];
+
+fn icmp_type_by_name(name: &str, v6: bool) -> Option<u8> {
+    ICMP_TYPES
+        .iter()
+        .find(|t| t.0 == name)
+        .and_then(|t| if v6 { t.2 } else { t.1 })
+}

@@ -1,0 +1,203 @@
+//! The abstract syntax tree: what the user wrote, with a byte span on every node.
+//!
+//! Values are already decoded (addresses, prefixes, numbers in range) but nothing is
+//! resolved: names stay names. Invariant: every node's span lies inside the source it
+//! was parsed from, so any later diagnostic can point at it.
+
+use ipnet::IpNet;
+
+use crate::diag::Span;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct File {
+    pub items: Vec<Item>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Item {
+    Set(SetDecl),
+    Socket(SocketDecl),
+    Hook(HookBlock),
+}
+
+#[derive(Clone, Debug)]
+pub struct SetDecl {
+    pub name: Ident,
+    pub body: SetBody,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum SetBody {
+    /// Inline `{ a, b, c }`.
+    List(Vec<SetElem>),
+    /// `file "path"`: one address or prefix per line, read by sema relative to the
+    /// rule file.
+    File { path: String, span: Span },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetElem {
+    Prefix(IpNet, Span),
+    Ports(u16, u16, Span),
+}
+
+impl SetElem {
+    pub fn span(&self) -> Span {
+        match self {
+            SetElem::Prefix(_, s) | SetElem::Ports(_, _, s) => *s,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockProto {
+    Tcp,
+    Udp,
+}
+
+#[derive(Clone, Debug)]
+pub struct SocketDecl {
+    pub name: Ident,
+    pub proto: SockProto,
+    pub addr: Option<(std::net::IpAddr, u16)>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HookHead {
+    Xdp { iface: String },
+    Tc { egress: bool, iface: String },
+    SkLookup,
+    Sockmap { cgroup: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct HookBlock {
+    pub head: HookHead,
+    /// The block header, e.g. `xdp on eth0`.
+    pub head_span: Span,
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Drop,
+    Pass,
+}
+
+#[derive(Clone, Debug)]
+pub enum Stmt {
+    Default(Verdict, Span),
+    Rule(Rule),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionKw {
+    Allow,
+    Drop,
+    Count,
+    Pass,
+    Redirect,
+}
+
+#[derive(Clone, Debug)]
+pub enum Target {
+    Sock(Ident),
+    Local(Span),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockCond {
+    Exists,
+    NoSocket,
+    Listening,
+    Established,
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub action: ActionKw,
+    pub action_span: Span,
+    pub matches: Vec<Match>,
+    pub cond: Option<(SockCond, Span)>,
+    pub target: Option<Target>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+#[derive(Clone, Debug)]
+pub enum Match {
+    /// `tcp`, `udp`, `icmp`, `icmpv6`, `proto N`; `None` is `any`.
+    Proto(Option<u8>, Span),
+    Family(Family, Span),
+    Src(Endpoint),
+    Dst(Endpoint),
+    /// A TCP flag that must be set (or clear when `negated`).
+    Flag {
+        bit: u8,
+        negated: bool,
+        span: Span,
+    },
+    IcmpType(IcmpType, Span),
+    IcmpCode(u8, Span),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IcmpType {
+    Number(u8),
+    /// A symbolic name, resolved per family in sema.
+    Name(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub addr: AddrSpec,
+    pub port: Option<PortSpec>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum AddrSpec {
+    Any(Span),
+    Prefix(IpNet, Span),
+    Set(Ident),
+}
+
+#[derive(Clone, Debug)]
+pub enum PortSpec {
+    Any(Span),
+    Range(u16, u16, Span),
+    Set(Ident),
+}
+
+impl PortSpec {
+    pub fn span(&self) -> Span {
+        match self {
+            PortSpec::Any(s) | PortSpec::Range(_, _, s) => *s,
+            PortSpec::Set(i) => i.span,
+        }
+    }
+}
+
+impl AddrSpec {
+    pub fn span(&self) -> Span {
+        match self {
+            AddrSpec::Any(s) | AddrSpec::Prefix(_, s) => *s,
+            AddrSpec::Set(i) => i.span,
+        }
+    }
+}

@@ -1,0 +1,764 @@
+//! pest pairs → AST. Decodes literals (addresses, prefixes, ports, numbers) and turns
+//! the grammar's `bad_*` recovery tokens into diagnostics.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use pest::{iterators::Pair, Parser};
+
+use super::ast::*;
+use crate::diag::{Diagnostic, Span};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../../grammar/sockc.pest"]
+struct SockcParser;
+
+/// Input larger than this is refused before parsing (a rule file is text a person
+/// writes; big address lists belong in `file` sets).
+pub const MAX_SOURCE_BYTES: usize = 16 << 20;
+
+/// Parses a whole file. Returns the AST of everything that parsed and the diagnostics
+/// for everything that did not.
+pub fn parse(src: &str) -> (File, Vec<Diagnostic>) {
+    let mut p = Builder { diags: Vec::new() };
+    if src.len() > MAX_SOURCE_BYTES {
+        p.diags.push(Diagnostic::error(
+            "sockc::too-large",
+            format!(
+                "rule file is {} bytes; the limit is {} bytes",
+                src.len(),
+                MAX_SOURCE_BYTES
+            ),
+        ));
+        return (File::default(), p.diags);
+    }
+    let file = match SockcParser::parse(Rule::file, src) {
+        Ok(mut pairs) => p.file(pairs.next().expect("file rule always yields one pair")),
+        Err(e) => {
+            p.diags.push(pest_error(&e, 0, "sockc::syntax"));
+            File::default()
+        }
+    };
+    (file, p.diags)
+}
+
+struct Builder {
+    diags: Vec<Diagnostic>,
+}
+
+fn span(p: &Pair<'_, Rule>) -> Span {
+    Span::from_pest(p.as_span())
+}
+
+/// Human names for grammar rules in "expected ..." messages.
+fn describe(r: &Rule) -> Option<&'static str> {
+    Some(match r {
+        Rule::action => "an action (allow, drop, count, pass, redirect)",
+        Rule::kw_default => "`default`",
+        Rule::verdict => "a verdict (allow, drop, pass)",
+        Rule::proto | Rule::proto_name | Rule::kw_proto => {
+            "a protocol (tcp, udp, icmp, icmpv6, any, proto N)"
+        }
+        Rule::family => "ip4 or ip6",
+        Rule::from | Rule::kw_from => "`from`",
+        Rule::to | Rule::kw_to => "`to`",
+        Rule::tcp_flag | Rule::flag_name | Rule::negate => {
+            "a TCP flag (syn, ack, fin, rst, psh, urg, ece, cwr)"
+        }
+        Rule::icmp_type | Rule::kw_type => "`type`",
+        Rule::icmp_code | Rule::kw_code => "`code`",
+        Rule::endpoint | Rule::any_addr | Rule::set_ref | Rule::prefix4 | Rule::prefix6 => {
+            "an address (1.2.3.0/24, 2001:db8::/32, [2001:db8::1]:53, @set or *)"
+        }
+        Rule::port | Rule::any_port | Rule::port_set | Rule::port_range | Rule::port_num => {
+            "a port (53, 1024-65535, @set or *)"
+        }
+        Rule::number => "a number",
+        Rule::condition | Rule::kw_if => "`if` (socket exists, no socket, listening, established)",
+        Rule::socket_exists | Rule::no_socket | Rule::listening | Rule::established => {
+            "a socket condition (socket exists, no socket, listening, established)"
+        }
+        Rule::kw_socket => "`socket`",
+        Rule::kw_exists => "`exists`",
+        Rule::target | Rule::local_target | Rule::kw_sock => {
+            "a redirect target (to sock NAME, local)"
+        }
+        Rule::ident => "a name",
+        Rule::string => "a quoted string",
+        Rule::iface => "an interface name",
+        Rule::set_decl | Rule::kw_set => "`set`",
+        Rule::socket_decl => "`socket`",
+        Rule::set_elem => "a set element (an address, prefix, port or port range)",
+        Rule::set_file | Rule::kw_file => "`file`",
+        Rule::set_list => "`{`",
+        Rule::sock_proto => "tcp or udp",
+        Rule::sock_addr => "an address with a port",
+        Rule::hook_block
+        | Rule::xdp_head
+        | Rule::tc_head
+        | Rule::sk_lookup_head
+        | Rule::sockmap_head => {
+            "a hook block (xdp on IF, tc ingress|egress on IF, sk_lookup, sockmap cgroup \"PATH\")"
+        }
+        Rule::kw_on => "`on`",
+        Rule::tc_dir => "ingress or egress",
+        Rule::kw_cgroup => "`cgroup`",
+        Rule::EOI => "end of line",
+        _ => return None,
+    })
+}
+
+/// Converts a pest error on `text` (which starts at byte `base` of the file) into a
+/// diagnostic pointing at the exact spot.
+fn pest_error(e: &pest::error::Error<Rule>, base: usize, code: &'static str) -> Diagnostic {
+    use pest::error::{ErrorVariant, InputLocation};
+    let (start, end) = match e.location {
+        InputLocation::Pos(p) => (p, p + 1),
+        InputLocation::Span((a, b)) => (a, b.max(a + 1)),
+    };
+    let msg = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            let mut names: Vec<&str> = positives.iter().filter_map(describe).collect();
+            names.dedup();
+            let mut seen = std::collections::HashSet::new();
+            names.retain(|n| seen.insert(*n));
+            if names.is_empty() {
+                "unexpected input".to_string()
+            } else {
+                format!("expected {}", names.join(", or "))
+            }
+        }
+        ErrorVariant::CustomError { message } => message.clone(),
+    };
+    Diagnostic::error(code, format!("syntax error: {msg}"))
+        .label(Span::new(base + start, base + end), "here")
+}
+
+impl Builder {
+    fn err(&mut self, code: &'static str, msg: impl Into<String>, at: Span, label: &str) {
+        self.diags
+            .push(Diagnostic::error(code, msg).label(at, label.to_string()));
+    }
+
+    /// Re-parses a line that the recovering grammar skipped, to report what was
+    /// expected there.
+    fn bad_line(&mut self, pair: Pair<'_, Rule>, line_rule: Rule) {
+        let sp = span(&pair);
+        let text = pair.as_str();
+        match SockcParser::parse(line_rule, text) {
+            Err(e) => self.diags.push(pest_error(&e, sp.start, "sockc::syntax")),
+            // Parses on its own but not in context, e.g. a rule outside a hook block.
+            Ok(_) => {
+                let what = if line_rule == Rule::item_line {
+                    "expected a declaration (`set`, `socket`) or a hook block here"
+                } else {
+                    "this line is not a rule"
+                };
+                self.err("sockc::syntax", format!("syntax error: {what}"), sp, "here");
+            }
+        }
+    }
+
+    fn file(&mut self, pair: Pair<'_, Rule>) -> File {
+        let mut items = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::set_decl => {
+                    if let Some(s) = self.set_decl(p) {
+                        items.push(Item::Set(s));
+                    }
+                }
+                Rule::socket_decl => {
+                    if let Some(s) = self.socket_decl(p) {
+                        items.push(Item::Socket(s));
+                    }
+                }
+                Rule::hook_block => items.push(Item::Hook(self.hook_block(p))),
+                Rule::bad_item => {
+                    // A rule written outside any hook block is a common slip.
+                    if SockcParser::parse(Rule::rule_line, p.as_str().trim()).is_ok() {
+                        self.err(
+                            "sockc::rule-outside-hook",
+                            "rule outside a hook block",
+                            span(&p),
+                            "this rule is not inside `xdp on IF { ... }` or another hook block",
+                        );
+                    } else {
+                        self.bad_line(p, Rule::item_line);
+                    }
+                }
+                _ => {}
+            }
+        }
+        File { items }
+    }
+
+    fn ident(&self, p: Pair<'_, Rule>) -> Ident {
+        Ident {
+            name: p.as_str().to_string(),
+            span: span(&p),
+        }
+    }
+
+    fn string(p: Pair<'_, Rule>) -> String {
+        p.into_inner()
+            .next()
+            .map(|i| i.as_str().to_string())
+            .unwrap_or_default()
+    }
+
+    fn set_decl(&mut self, pair: Pair<'_, Rule>) -> Option<SetDecl> {
+        let sp = span(&pair);
+        let mut name = None;
+        let mut body = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::ident => name = Some(self.ident(p)),
+                Rule::set_file => {
+                    let s = p.into_inner().find(|q| q.as_rule() == Rule::string)?;
+                    let fsp = span(&s);
+                    body = Some(SetBody::File {
+                        path: Self::string(s),
+                        span: fsp,
+                    });
+                }
+                Rule::set_list => {
+                    let mut elems = Vec::new();
+                    for e in p.into_inner().filter(|q| q.as_rule() == Rule::set_elem) {
+                        if let Some(el) = self.set_elem(e) {
+                            elems.push(el);
+                        }
+                    }
+                    body = Some(SetBody::List(elems));
+                }
+                _ => {}
+            }
+        }
+        Some(SetDecl {
+            name: name?,
+            body: body?,
+            span: sp,
+        })
+    }
+
+    fn set_elem(&mut self, pair: Pair<'_, Rule>) -> Option<SetElem> {
+        let inner = pair.into_inner().next()?;
+        let sp = span(&inner);
+        match inner.as_rule() {
+            Rule::prefix4 | Rule::prefix6 => Some(SetElem::Prefix(self.prefix(&inner)?, sp)),
+            Rule::port_range => {
+                let (lo, hi) = self.port_range(inner)?;
+                Some(SetElem::Ports(lo, hi, sp))
+            }
+            Rule::port_num => {
+                let n = self.port_number(inner)?;
+                Some(SetElem::Ports(n, n, sp))
+            }
+            _ => None,
+        }
+    }
+
+    fn socket_decl(&mut self, pair: Pair<'_, Rule>) -> Option<SocketDecl> {
+        let sp = span(&pair);
+        let mut name = None;
+        let mut proto = SockProto::Tcp;
+        let mut addr = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::ident => name = Some(self.ident(p)),
+                Rule::sock_proto => {
+                    proto = if p.as_str().starts_with("udp") {
+                        SockProto::Udp
+                    } else {
+                        SockProto::Tcp
+                    }
+                }
+                Rule::sock_addr => {
+                    let mut ip = None;
+                    let mut port = None;
+                    for q in p.into_inner() {
+                        match q.as_rule() {
+                            Rule::ipv4 | Rule::ipv6 => match q.as_str().parse::<IpAddr>() {
+                                Ok(a) => ip = Some(a),
+                                Err(_) => self.err(
+                                    "sockc::bad-address",
+                                    format!("`{}` is not a valid IP address", q.as_str()),
+                                    span(&q),
+                                    "not an address",
+                                ),
+                            },
+                            Rule::port_num => port = self.port_number(q),
+                            _ => {}
+                        }
+                    }
+                    if let (Some(ip), Some(port)) = (ip, port) {
+                        addr = Some((ip, port));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(SocketDecl {
+            name: name?,
+            proto,
+            addr,
+            span: sp,
+        })
+    }
+
+    fn hook_block(&mut self, pair: Pair<'_, Rule>) -> HookBlock {
+        let sp = span(&pair);
+        let mut head = HookHead::SkLookup;
+        let mut head_span = sp;
+        let mut stmts = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::xdp_head | Rule::tc_head | Rule::sk_lookup_head | Rule::sockmap_head => {
+                    head_span = span(&p);
+                    head = self.hook_head(p);
+                }
+                Rule::default_stmt => {
+                    let s = span(&p);
+                    let v = p
+                        .into_inner()
+                        .find(|q| q.as_rule() == Rule::verdict)
+                        .map(|q| verdict(q.as_str()))
+                        .unwrap_or(Verdict::Allow);
+                    stmts.push(Stmt::Default(v, s));
+                }
+                Rule::rule_def => {
+                    if let Some(r) = self.rule(p) {
+                        stmts.push(Stmt::Rule(r));
+                    }
+                }
+                Rule::bad_stmt => self.bad_line(p, Rule::rule_line),
+                _ => {}
+            }
+        }
+        HookBlock {
+            head,
+            head_span,
+            stmts,
+            span: sp,
+        }
+    }
+
+    fn hook_head(&mut self, pair: Pair<'_, Rule>) -> HookHead {
+        let head_rule = pair.as_rule();
+        let mut iface = String::new();
+        let mut egress = false;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::iface => iface = p.as_str().to_string(),
+                Rule::string => iface = Self::string(p),
+                Rule::tc_dir => egress = p.as_str().starts_with("egress"),
+                _ => {}
+            }
+        }
+        match head_rule {
+            Rule::xdp_head => HookHead::Xdp { iface },
+            Rule::tc_head => HookHead::Tc { egress, iface },
+            Rule::sockmap_head => HookHead::Sockmap { cgroup: iface },
+            _ => HookHead::SkLookup,
+        }
+    }
+
+    fn rule(&mut self, pair: Pair<'_, Rule>) -> Option<Rule_> {
+        let sp = span(&pair);
+        let mut action = None;
+        let mut matches = Vec::new();
+        let mut cond = None;
+        let mut target = None;
+        for p in pair.into_inner() {
+            let psp = span(&p);
+            match p.as_rule() {
+                Rule::action => {
+                    action = Some((
+                        match p.as_str() {
+                            "allow" => ActionKw::Allow,
+                            "drop" => ActionKw::Drop,
+                            "count" => ActionKw::Count,
+                            "pass" => ActionKw::Pass,
+                            _ => ActionKw::Redirect,
+                        },
+                        psp,
+                    ))
+                }
+                Rule::proto => {
+                    let inner = p
+                        .into_inner()
+                        .find(|q| matches!(q.as_rule(), Rule::proto_name | Rule::number))?;
+                    let proto = if inner.as_rule() == Rule::number {
+                        Some(self.number_u8(inner, "protocol number")?)
+                    } else {
+                        proto_by_name(inner.as_str())
+                    };
+                    matches.push(Match::Proto(proto, psp));
+                }
+                Rule::family => matches.push(Match::Family(
+                    if p.as_str() == "ip4" {
+                        Family::V4
+                    } else {
+                        Family::V6
+                    },
+                    psp,
+                )),
+                Rule::from => {
+                    let e = p.into_inner().find(|q| q.as_rule() == Rule::endpoint)?;
+                    matches.push(Match::Src(self.endpoint(e)?));
+                }
+                Rule::to => {
+                    let e = p.into_inner().find(|q| q.as_rule() == Rule::endpoint)?;
+                    matches.push(Match::Dst(self.endpoint(e)?));
+                }
+                // A bare endpoint is a destination: `redirect 3.3.3.3:* to sock proxy`.
+                Rule::endpoint => matches.push(Match::Dst(self.endpoint(p)?)),
+                Rule::tcp_flag => {
+                    let negated = p.as_str().starts_with('!');
+                    let name = p.into_inner().find(|q| q.as_rule() == Rule::flag_name)?;
+                    matches.push(Match::Flag {
+                        bit: tcp_flag_bit(name.as_str()),
+                        negated,
+                        span: psp,
+                    });
+                }
+                Rule::icmp_type => {
+                    let v = p
+                        .into_inner()
+                        .find(|q| matches!(q.as_rule(), Rule::number | Rule::icmp_type_name))?;
+                    let t = if v.as_rule() == Rule::number {
+                        IcmpType::Number(self.number_u8(v, "ICMP type")?)
+                    } else {
+                        IcmpType::Name(v.as_str().to_string())
+                    };
+                    matches.push(Match::IcmpType(t, psp));
+                }
+                Rule::icmp_code => {
+                    let v = p.into_inner().find(|q| q.as_rule() == Rule::number)?;
+                    matches.push(Match::IcmpCode(self.number_u8(v, "ICMP code")?, psp));
+                }
+                Rule::condition => {
+                    let c = p.into_inner().find(|q| {
+                        matches!(
+                            q.as_rule(),
+                            Rule::socket_exists
+                                | Rule::no_socket
+                                | Rule::listening
+                                | Rule::established
+                        )
+                    })?;
+                    cond = Some((
+                        match c.as_rule() {
+                            Rule::socket_exists => SockCond::Exists,
+                            Rule::no_socket => SockCond::NoSocket,
+                            Rule::listening => SockCond::Listening,
+                            _ => SockCond::Established,
+                        },
+                        psp,
+                    ));
+                }
+                Rule::target => {
+                    let t = p
+                        .into_inner()
+                        .find(|q| matches!(q.as_rule(), Rule::ident | Rule::local_target))?;
+                    target = Some(if t.as_rule() == Rule::ident {
+                        Target::Sock(self.ident(t))
+                    } else {
+                        Target::Local(span(&t))
+                    });
+                }
+                _ => {}
+            }
+        }
+        let (action, action_span) = action?;
+        Some(Rule_ {
+            action,
+            action_span,
+            matches,
+            cond,
+            target,
+            span: sp,
+        })
+    }
+
+    fn endpoint(&mut self, pair: Pair<'_, Rule>) -> Option<Endpoint> {
+        let sp = span(&pair);
+        let mut addr = None;
+        let mut port = None;
+        for p in pair.into_inner() {
+            let psp = span(&p);
+            match p.as_rule() {
+                Rule::any_addr => addr = Some(AddrSpec::Any(psp)),
+                Rule::set_ref => {
+                    let id = p.into_inner().next()?;
+                    addr = Some(AddrSpec::Set(self.ident(id)));
+                }
+                Rule::prefix4 | Rule::prefix6 => {
+                    addr = Some(AddrSpec::Prefix(self.prefix(&p)?, psp));
+                }
+                Rule::port => {
+                    let inner = p.into_inner().next()?;
+                    let isp = span(&inner);
+                    port = Some(match inner.as_rule() {
+                        Rule::any_port => PortSpec::Any(isp),
+                        Rule::port_set => {
+                            let id = inner.into_inner().next()?;
+                            PortSpec::Set(self.ident(id))
+                        }
+                        Rule::port_range => {
+                            let (lo, hi) = self.port_range(inner)?;
+                            PortSpec::Range(lo, hi, isp)
+                        }
+                        _ => {
+                            let n = self.port_number(inner)?;
+                            PortSpec::Range(n, n, isp)
+                        }
+                    });
+                }
+                _ => {}
+            }
+        }
+        Some(Endpoint {
+            addr: addr?,
+            port,
+            span: sp,
+        })
+    }
+
+    /// An address or prefix. Host bits below the prefix length are an error: the user
+    /// almost certainly meant something else (nft says the same).
+    fn prefix(&mut self, p: &Pair<'_, Rule>) -> Option<IpNet> {
+        let text = p.as_str();
+        let sp = span(p);
+        let (addr_text, len_text) = match text.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (text, None),
+        };
+        let addr: IpAddr = match addr_text.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                self.err(
+                    "sockc::bad-address",
+                    format!("`{addr_text}` is not a valid IP address"),
+                    sp,
+                    "not an address",
+                );
+                return None;
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match len_text {
+            None => max,
+            Some(l) => {
+                match l.parse::<u8>() {
+                    Ok(n) if n <= max => n,
+                    _ => {
+                        self.err(
+                        "sockc::bad-prefix",
+                        format!("prefix length `/{l}` is out of range: an IPv{} prefix is /0 to /{max}", if max == 32 { 4 } else { 6 }),
+                        sp,
+                        "bad prefix length",
+                    );
+                        return None;
+                    }
+                }
+            }
+        };
+        let net = IpNet::new(addr, len).ok()?;
+        if net.trunc() != net {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::host-bits",
+                    format!("`{text}` has host bits set below the /{len} prefix"),
+                )
+                .label(sp, "host bits set")
+                .help(format!("did you mean `{}`?", net.trunc())),
+            );
+            return None;
+        }
+        Some(net)
+    }
+
+    fn number(&mut self, p: &Pair<'_, Rule>, max: u64, what: &str) -> Option<u64> {
+        match p.as_str().parse::<u64>() {
+            Ok(n) if n <= max => Some(n),
+            _ => {
+                self.err(
+                    "sockc::out-of-range",
+                    format!("{what} `{}` is out of range (0 to {max})", p.as_str()),
+                    span(p),
+                    "out of range",
+                );
+                None
+            }
+        }
+    }
+
+    fn number_u8(&mut self, p: Pair<'_, Rule>, what: &str) -> Option<u8> {
+        self.number(&p, 255, what).map(|n| n as u8)
+    }
+
+    fn port_number(&mut self, p: Pair<'_, Rule>) -> Option<u16> {
+        let n = if p.as_rule() == Rule::number {
+            p
+        } else {
+            p.into_inner().next()?
+        };
+        self.number(&n, 65535, "port").map(|n| n as u16)
+    }
+
+    fn port_range(&mut self, p: Pair<'_, Rule>) -> Option<(u16, u16)> {
+        let sp = span(&p);
+        let mut nums = p.into_inner();
+        let lo = nums.next()?;
+        let hi = nums.next()?;
+        let lo = self.number(&lo, 65535, "port")? as u16;
+        let hi = self.number(&hi, 65535, "port")? as u16;
+        if lo > hi {
+            self.err(
+                "sockc::empty-range",
+                format!("port range {lo}-{hi} is empty: the low end is above the high end"),
+                sp,
+                "empty range",
+            );
+            return None;
+        }
+        Some((lo, hi))
+    }
+}
+
+type Rule_ = super::ast::Rule;
+
+fn verdict(s: &str) -> Verdict {
+    match s {
+        "drop" => Verdict::Drop,
+        "pass" => Verdict::Pass,
+        _ => Verdict::Allow,
+    }
+}
+
+/// Protocol numbers of the named protocols (IANA).
+pub fn proto_by_name(s: &str) -> Option<u8> {
+    match s {
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        "icmp" => Some(1),
+        "icmpv6" => Some(58),
+        _ => None,
+    }
+}
+
+/// TCP header flag bits (RFC 9293, RFC 3168).
+pub fn tcp_flag_bit(s: &str) -> u8 {
+    match s {
+        "fin" => 0x01,
+        "syn" => 0x02,
+        "rst" => 0x04,
+        "psh" => 0x08,
+        "ack" => 0x10,
+        "urg" => 0x20,
+        "ece" => 0x40,
+        _ => 0x80, // cwr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(src: &str) -> File {
+        let (f, d) = parse(src);
+        assert!(d.is_empty(), "unexpected diagnostics for {src:?}: {d:#?}");
+        f
+    }
+
+    fn rules(f: &File) -> Vec<&Rule_> {
+        f.items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Hook(h) => Some(h),
+                _ => None,
+            })
+            .flat_map(|h| h.stmts.iter())
+            .filter_map(|s| match s {
+                Stmt::Rule(r) => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_two_product_sentences_parse_verbatim() {
+        let f = ok("xdp on eth0 {\n allow tcp to 1.1.1.0/24:53 if socket exists\n default drop\n}\nsk_lookup {\n redirect 3.3.3.3:* to sock proxy\n default pass\n}\n");
+        let r = rules(&f);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].action, ActionKw::Allow);
+        assert!(matches!(r[0].matches[0], Match::Proto(Some(6), _)));
+        match &r[0].matches[1] {
+            Match::Dst(Endpoint {
+                addr: AddrSpec::Prefix(n, _),
+                port: Some(PortSpec::Range(53, 53, _)),
+                ..
+            }) => assert_eq!(n.to_string(), "1.1.1.0/24"),
+            m => panic!("unexpected {m:?}"),
+        }
+        assert_eq!(r[0].cond.map(|c| c.0), Some(SockCond::Exists));
+        assert_eq!(r[1].action, ActionKw::Redirect);
+        assert!(matches!(
+            &r[1].matches[0],
+            Match::Dst(Endpoint {
+                port: Some(PortSpec::Any(_)),
+                ..
+            })
+        ));
+        assert!(matches!(&r[1].target, Some(Target::Sock(i)) if i.name == "proxy"));
+    }
+
+    #[test]
+    fn sets_span_lines_and_take_ports() {
+        let f = ok("set a = {\n 10.0.0.0/8, # private\n 2001:db8::/32\n}\nset p = { 80, 443, 8000-8080 }\n");
+        match &f.items[0] {
+            Item::Set(s) => match &s.body {
+                SetBody::List(e) => assert_eq!(e.len(), 2),
+                b => panic!("{b:?}"),
+            },
+            i => panic!("{i:?}"),
+        }
+        match &f.items[1] {
+            Item::Set(s) => match &s.body {
+                SetBody::List(e) => assert_eq!(e[2], SetElem::Ports(8000, 8080, e[2].span())),
+                b => panic!("{b:?}"),
+            },
+            i => panic!("{i:?}"),
+        }
+    }
+
+    #[test]
+    fn ipv6_ports_need_brackets() {
+        let f = ok("tc ingress on lo { allow udp to [2001:db8::1]:53; drop from 2001:db8::/32; default allow }");
+        assert_eq!(rules(&f).len(), 2);
+    }
+
+    #[test]
+    fn every_bad_line_is_reported_and_parsing_continues() {
+        let (f, d) = parse("xdp on eth0 {\n drop frm 1.2.3.4\n allow tcp to 1.2.3.4:99999\n bogus\n default allow\n}\nwhat is this\n");
+        assert_eq!(d.len(), 4, "{d:#?}");
+        assert!(d[0].message.contains("expected"), "{:?}", d[0]);
+        // the good lines survive
+        assert!(matches!(&f.items[0], Item::Hook(h) if h.stmts.len() == 1));
+    }
+
+    #[test]
+    fn host_bits_and_bad_lengths_are_errors() {
+        let (_, d) = parse("xdp on e { drop from 10.0.0.1/8; drop to 10.0.0.0/33; default allow }");
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].code, "sockc::host-bits");
+        assert_eq!(d[1].code, "sockc::bad-prefix");
+    }
+
+    #[test]
+    fn keywords_do_not_swallow_longer_words() {
+        let (_, d) = parse("xdp on e { allowx tcp; default allow }");
+        assert_eq!(d.len(), 1);
+    }
+}

@@ -1,0 +1,278 @@
+//! sockc-runtime: puts sockc objects into the kernel with aya.
+//!
+//! [`LoadedObject::load`] creates the maps, loads every program through the verifier,
+//! and inserts the map contents the compiler recorded in the object's `.sockc`
+//! section, in that order, so a program never runs against half-filled maps. It can
+//! then run programs on packets (`BPF_PROG_TEST_RUN`) and read the rule counters.
+//! Invariant: on any error nothing stays loaded (all fds are dropped with the value).
+
+use std::{
+    os::fd::{AsFd, AsRawFd},
+    time::{Duration, Instant},
+};
+
+use aya::{
+    maps::{Map, MapData, PerCpuArray},
+    programs::{ProgramError, SchedClassifier, TestRun, TestRunOptions, Xdp},
+    Ebpf, EbpfLoader, VerifierLogLevel,
+};
+use sockc_compiler::driver::{self, Metadata};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("not a sockc object: {0}")]
+    NotSockc(String),
+    #[error("cannot load the object: {0}")]
+    Object(#[source] aya::EbpfError),
+    #[error("program `{symbol}` is not in the object")]
+    MissingProgram { symbol: String },
+    #[error("the verifier rejected `{symbol}`: {io_error}\nverifier log:\n{log}")]
+    Verifier {
+        symbol: String,
+        io_error: std::io::Error,
+        log: String,
+    },
+    #[error("program `{symbol}`: {source}")]
+    Program {
+        symbol: String,
+        #[source]
+        source: ProgramError,
+    },
+    #[error("map `{map}`: {msg}")]
+    Map { map: String, msg: String },
+    #[error("unknown hook `{0}`")]
+    UnknownHook(String),
+}
+
+/// A program that passed the verifier.
+#[derive(Clone, Debug)]
+pub struct LoadedProgram {
+    pub symbol: String,
+    pub hook: String,
+    /// Instructions after the verifier's rewrites (`xlated_prog_len / 8`).
+    pub xlated_insns: Option<u32>,
+    /// Instructions the verifier walked.
+    pub verified_insns: Option<u32>,
+    /// Wall time of `BPF_PROG_LOAD` (verification and JIT).
+    pub load_time: Duration,
+}
+
+pub struct LoadedObject {
+    ebpf: Ebpf,
+    meta: Metadata,
+    programs: Vec<LoadedProgram>,
+}
+
+/// Result of one `BPF_PROG_TEST_RUN`.
+#[derive(Clone, Copy, Debug)]
+pub struct RunResult {
+    pub retval: u32,
+    /// Kernel-measured time per run.
+    pub duration: Duration,
+}
+
+impl LoadedObject {
+    pub fn load(elf: &[u8]) -> Result<Self, RuntimeError> {
+        let meta = driver::read_metadata(elf)
+            .map_err(RuntimeError::NotSockc)?
+            .ok_or_else(|| RuntimeError::NotSockc("no .sockc section".into()))?;
+        let mut ebpf = EbpfLoader::new()
+            .verifier_log_level(VerifierLogLevel::DEBUG | VerifierLogLevel::STATS)
+            .load(elf)
+            .map_err(RuntimeError::Object)?;
+        let mut programs = Vec::new();
+        for p in &meta.programs {
+            let missing = || RuntimeError::MissingProgram {
+                symbol: p.symbol.clone(),
+            };
+            let prog = ebpf.program_mut(&p.symbol).ok_or_else(missing)?;
+            let start = Instant::now();
+            let wrap = |e: ProgramError| match e {
+                ProgramError::LoadError {
+                    io_error,
+                    verifier_log,
+                } => RuntimeError::Verifier {
+                    symbol: p.symbol.clone(),
+                    io_error,
+                    log: verifier_log.to_string(),
+                },
+                source => RuntimeError::Program {
+                    symbol: p.symbol.clone(),
+                    source,
+                },
+            };
+            let info = match p.hook.as_str() {
+                "xdp" => {
+                    let x: &mut Xdp = prog.try_into().map_err(wrap)?;
+                    x.load().map_err(wrap)?;
+                    x.info().map_err(wrap)?
+                }
+                "tc ingress" | "tc egress" => {
+                    let t: &mut SchedClassifier = prog.try_into().map_err(wrap)?;
+                    t.load().map_err(wrap)?;
+                    t.info().map_err(wrap)?
+                }
+                other => return Err(RuntimeError::UnknownHook(other.to_string())),
+            };
+            programs.push(LoadedProgram {
+                symbol: p.symbol.clone(),
+                hook: p.hook.clone(),
+                xlated_insns: info.size_translated().map(|b| b / 8),
+                verified_insns: info.verified_instruction_count(),
+                load_time: start.elapsed(),
+            });
+        }
+        let mut obj = LoadedObject {
+            ebpf,
+            meta,
+            programs,
+        };
+        obj.fill_maps()?;
+        Ok(obj)
+    }
+
+    fn fill_maps(&mut self) -> Result<(), RuntimeError> {
+        for mc in &self.meta.map_contents {
+            let err = |msg: String| RuntimeError::Map {
+                map: mc.map.clone(),
+                msg,
+            };
+            let map = self
+                .ebpf
+                .map(&mc.map)
+                .ok_or_else(|| err("not in the object".into()))?;
+            let data = map_data(map).ok_or_else(|| err("unexpected map type".into()))?;
+            for (k, v) in &mc.entries {
+                let key = unhex(k).ok_or_else(|| err(format!("bad key {k}")))?;
+                let value = unhex(v).ok_or_else(|| err(format!("bad value {v}")))?;
+                update_elem(data, &key, &value).map_err(|e| err(format!("insert {k}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn metadata(&self) -> &Metadata {
+        &self.meta
+    }
+
+    pub fn programs(&self) -> &[LoadedProgram] {
+        &self.programs
+    }
+
+    /// Runs a program on one frame `repeat` times.
+    pub fn test_run(
+        &self,
+        symbol: &str,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<RunResult, RuntimeError> {
+        let prog = self
+            .ebpf
+            .program(symbol)
+            .ok_or_else(|| RuntimeError::MissingProgram {
+                symbol: symbol.into(),
+            })?;
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            repeat: repeat.max(1),
+            ..TestRunOptions::default()
+        };
+        let wrap = |source| RuntimeError::Program {
+            symbol: symbol.into(),
+            source,
+        };
+        let r = match prog {
+            aya::programs::Program::Xdp(x) => x.test_run(opts).map_err(wrap)?,
+            aya::programs::Program::SchedClassifier(t) => t.test_run(opts).map_err(wrap)?,
+            _ => return Err(RuntimeError::UnknownHook(symbol.into())),
+        };
+        Ok(RunResult {
+            retval: r.return_value,
+            duration: r.duration,
+        })
+    }
+
+    /// Packets and bytes of every counter slot, summed over CPUs.
+    pub fn counters(&self) -> Result<Vec<(u64, u64)>, RuntimeError> {
+        let err = |msg: String| RuntimeError::Map {
+            map: "counters".into(),
+            msg,
+        };
+        let map = self
+            .ebpf
+            .map("counters")
+            .ok_or_else(|| err("missing".into()))?;
+        let arr: PerCpuArray<&MapData, [u64; 2]> =
+            PerCpuArray::try_from(map).map_err(|e| err(e.to_string()))?;
+        (0..self.meta.counters)
+            .map(|i| {
+                let per_cpu = arr.get(&i, 0).map_err(|e| err(e.to_string()))?;
+                Ok(per_cpu
+                    .iter()
+                    .fold((0, 0), |(p, b), v| (p + v[0], b + v[1])))
+            })
+            .collect()
+    }
+}
+
+fn map_data(m: &Map) -> Option<&MapData> {
+    match m {
+        Map::LpmTrie(d) | Map::HashMap(d) | Map::Array(d) | Map::PerCpuArray(d) => Some(d),
+        _ => None,
+    }
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// `BPF_MAP_UPDATE_ELEM` with raw key and value bytes (aya's typed maps want Rust
+/// types; the compiler hands us bytes).
+fn update_elem(map: &MapData, key: &[u8], value: &[u8]) -> std::io::Result<()> {
+    #[repr(C)]
+    struct UpdateAttr {
+        map_fd: u32,
+        _pad: u32,
+        key: u64,
+        value: u64,
+        flags: u64,
+    }
+    let info = map.info().map_err(std::io::Error::other)?;
+    if key.len() != info.key_size() as usize || value.len() != info.value_size() as usize {
+        return Err(std::io::Error::other(format!(
+            "entry is {}+{} bytes, map wants {}+{}",
+            key.len(),
+            value.len(),
+            info.key_size(),
+            info.value_size()
+        )));
+    }
+    let attr = UpdateAttr {
+        map_fd: map.fd().as_fd().as_raw_fd() as u32,
+        _pad: 0,
+        key: key.as_ptr() as u64,
+        value: value.as_ptr() as u64,
+        flags: 0,
+    };
+    // SAFETY: attr points to a properly laid out bpf_attr prefix for
+    // BPF_MAP_UPDATE_ELEM; key and value outlive the call and have the sizes the map
+    // was created with (checked above).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            aya_obj::generated::bpf_cmd::BPF_MAP_UPDATE_ELEM as libc::c_long,
+            &attr as *const UpdateAttr,
+            std::mem::size_of::<UpdateAttr>() as libc::c_long,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

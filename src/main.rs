@@ -1,0 +1,220 @@
+//! The `sockc` command line: a thin layer over `sockc-compiler` and `sockc-runtime`.
+//!
+//! Exit codes (nft/bpftool habits): 0 ok, 1 rule errors (diagnostics), 2 usage,
+//! 3 kernel, permission or verifier failure.
+
+use std::{
+    io::{IsTerminal, Write},
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sockc_compiler::{diag, driver, sema, Compiled};
+
+#[derive(Parser)]
+#[command(
+    name = "sockc",
+    version,
+    about = "Compile socket-aware firewall rules to eBPF",
+    long_about = "sockc compiles a rule file (see docs/language.md) directly to eBPF bytecode \
+for XDP and TC hooks, with BTF-defined maps, and loads it with a thin runtime.\n\n\
+Exit codes: 0 ok, 1 errors in the rules, 2 usage, 3 kernel/permission/verifier failure."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Emit {
+    /// ELF object (needs -o)
+    Obj,
+    /// bytecode in bpftool `dump xlated` syntax, each rule marked with its source line
+    Asm,
+    /// the checked intermediate representation
+    Ir,
+    /// metadata, programs and instruction counts as JSON
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Compile a rule file to an eBPF object (-o) or print it (--emit)
+    Compile {
+        file: PathBuf,
+        /// write the ELF object here
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// what to print on stdout (default: asm when no -o is given)
+        #[arg(long, value_enum)]
+        emit: Option<Emit>,
+        /// print diagnostics as JSON on stderr
+        #[arg(long)]
+        json: bool,
+    },
+    /// Parse and check a rule file; print diagnostics; write nothing
+    Check {
+        file: PathBuf,
+        /// also load every program through the kernel verifier (root), without attaching
+        #[arg(long)]
+        verify: bool,
+        /// print diagnostics as JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match cli.cmd {
+        Cmd::Compile {
+            file,
+            output,
+            emit,
+            json,
+        } => cmd_compile(&file, output.as_deref(), emit, json),
+        Cmd::Check { file, verify, json } => cmd_check(&file, verify, json),
+    }
+}
+
+/// Reads and compiles, printing diagnostics. `Err(code)` is the exit code to use.
+fn build(file: &Path, json_diags: bool, diag_to_stdout: bool) -> Result<Compiled, ExitCode> {
+    let src = match std::fs::read(file) {
+        Ok(b) => match String::from_utf8(b) {
+            Ok(s) => s,
+            Err(_) => {
+                eprintln!("sockc: {}: not UTF-8 text", file.display());
+                return Err(ExitCode::from(1));
+            }
+        },
+        Err(e) => {
+            eprintln!("sockc: cannot read {}: {e}", file.display());
+            return Err(ExitCode::from(1));
+        }
+    };
+    let opts = driver::Options {
+        sema: sema::Options {
+            base_dir: file.parent().map(Path::to_path_buf),
+        },
+    };
+    let (compiled, diags) = sockc_compiler::compile(&src, &opts);
+    let name = file.display().to_string();
+    if json_diags {
+        let text = serde_json::to_string_pretty(&diag::to_json(&diags, &name, &src)).expect("json");
+        if diag_to_stdout {
+            println!("{text}");
+        } else {
+            eprintln!("{text}");
+        }
+    } else if !diags.is_empty() {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        eprint!("{}", diag::render(&diags, &name, &src, color));
+    }
+    compiled.ok_or(ExitCode::from(1))
+}
+
+fn cmd_compile(file: &Path, output: Option<&Path>, emit: Option<Emit>, json: bool) -> ExitCode {
+    let c = match build(file, json, false) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let emit = emit.or(if output.is_none() {
+        Some(Emit::Asm)
+    } else {
+        None
+    });
+    if emit == Some(Emit::Obj) && output.is_none() {
+        eprintln!("sockc: --emit obj needs -o FILE");
+        return ExitCode::from(2);
+    }
+    if let Some(out) = output {
+        let elf = match c.to_elf() {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("sockc: internal error writing the object: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        // Write beside the target and rename, so a failure never leaves half a file.
+        let tmp = out.with_extension("o.tmp");
+        if let Err(e) = std::fs::write(&tmp, &elf).and_then(|_| std::fs::rename(&tmp, out)) {
+            let _ = std::fs::remove_file(&tmp);
+            eprintln!("sockc: cannot write {}: {e}", out.display());
+            return ExitCode::from(1);
+        }
+    }
+    let text = match emit {
+        Some(Emit::Asm) => c.asm(),
+        Some(Emit::Ir) => c.module.to_string(),
+        Some(Emit::Json) => {
+            let progs: Vec<_> = c
+                .programs
+                .iter()
+                .zip(&c.metadata.programs)
+                .map(|(p, m)| {
+                    serde_json::json!({
+                        "symbol": p.symbol, "section": p.section, "hook": m.hook,
+                        "attach_to": m.attach_to, "insns": p.code.insns.len(), "rules": m.rules,
+                    })
+                })
+                .collect();
+            let v = serde_json::json!({
+                "programs": progs,
+                "maps": c.maps.iter().map(|m| serde_json::json!({
+                    "name": m.name, "type": m.map_type, "key_size": m.key.size(),
+                    "value_size": m.value.size(), "max_entries": m.max_entries,
+                })).collect::<Vec<_>>(),
+                "map_contents": c.metadata.map_contents,
+            });
+            serde_json::to_string_pretty(&v).expect("json") + "\n"
+        }
+        Some(Emit::Obj) | None => String::new(),
+    };
+    let mut stdout = std::io::stdout().lock();
+    if stdout.write_all(text.as_bytes()).is_err() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn cmd_check(file: &Path, verify: bool, json: bool) -> ExitCode {
+    let c = match build(file, json, true) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if verify {
+        let elf = match c.to_elf() {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("sockc: internal error writing the object: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        match sockc_runtime::LoadedObject::load(&elf) {
+            Ok(obj) => {
+                for p in obj.programs() {
+                    eprintln!(
+                        "verified {} ({} insns)",
+                        p.symbol,
+                        p.xlated_insns.unwrap_or(0)
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("sockc: {e}");
+                return ExitCode::from(3);
+            }
+        }
+    }
+    if !json {
+        eprintln!("{}: ok", file.display());
+    }
+    ExitCode::SUCCESS
+}
