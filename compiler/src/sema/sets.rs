@@ -210,7 +210,7 @@ impl Checker<'_> {
                 self.diags.push(
                     Diagnostic::error(
                         "sockc::set-file",
-                        format!("cannot read set file `{}`: {e}", full.display()),
+                        format!("cannot read set file \"{path}\": {e}"),
                     )
                     .label(span, "this file"),
                 );

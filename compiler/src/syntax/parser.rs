@@ -35,7 +35,7 @@ pub fn parse(src: &str) -> (File, Vec<Diagnostic>) {
     let file = match SockcParser::parse(Rule::file, src) {
         Ok(mut pairs) => p.file(pairs.next().expect("file rule always yields one pair")),
         Err(e) => {
-            p.diags.push(pest_error(&e, 0, "sockc::syntax"));
+            p.diags.push(pest_error(&e, 0, src.len(), "sockc::syntax"));
             File::default()
         }
     };
@@ -110,12 +110,19 @@ fn describe(r: &Rule) -> Option<&'static str> {
 
 /// Converts a pest error on `text` (which starts at byte `base` of the file) into a
 /// diagnostic pointing at the exact spot.
-fn pest_error(e: &pest::error::Error<Rule>, base: usize, code: &'static str) -> Diagnostic {
+fn pest_error(
+    e: &pest::error::Error<Rule>,
+    base: usize,
+    text_len: usize,
+    code: &'static str,
+) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
     let (start, end) = match e.location {
         InputLocation::Pos(p) => (p, p + 1),
         InputLocation::Span((a, b)) => (a, b.max(a + 1)),
     };
+    // At end of input pest points one past the text; keep spans inside it.
+    let (start, end) = (start.min(text_len), end.min(text_len));
     let msg = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => {
             let mut names: Vec<&str> = positives.iter().filter_map(describe).collect();
@@ -146,7 +153,9 @@ impl Builder {
         let sp = span(&pair);
         let text = pair.as_str();
         match SockcParser::parse(line_rule, text) {
-            Err(e) => self.diags.push(pest_error(&e, sp.start, "sockc::syntax")),
+            Err(e) => self
+                .diags
+                .push(pest_error(&e, sp.start, text.len(), "sockc::syntax")),
             // Parses on its own but not in context, e.g. a rule outside a hook block.
             Ok(_) => {
                 let what = if line_rule == Rule::item_line {
