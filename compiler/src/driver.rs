@@ -160,7 +160,7 @@ fn lower_module(module: Module) -> Result<Compiled, (Span, String)> {
     let mut map_contents = Vec::new();
     for set in used_sets {
         let s = &module.sets[set];
-        let families: [(Family, Vec<(u8, Vec<u8>)>); 2] = [
+        let families: [(Family, PrefixList); 2] = [
             (
                 Family::V4,
                 s.v4.iter()
@@ -229,6 +229,9 @@ fn lower_module(module: Module) -> Result<Compiled, (Span, String)> {
         },
     })
 }
+
+/// (prefix length, network-order address bytes).
+type PrefixList = Vec<(u8, Vec<u8>)>;
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
