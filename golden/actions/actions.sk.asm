@@ -178,7 +178,7 @@ xdp_eth0: xdp eth0 section xdp (175 insns)
 173: (bf) r0 = r9
 174: (95) exit
 
-tci_eth1: tc ingress eth1 section classifier (146 insns)
+tci_eth1: tc ingress eth1 section classifier (144 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -309,22 +309,19 @@ tci_eth1: tc ingress eth1 section classifier (146 insns)
 ; line 11: drop
 126: (62) *(u32 *)(r10 -8) = 6
 127: (b7) r9 = 2
-128: (05) goto pc+2
-; line 12: default drop
-129: (62) *(u32 *)(r10 -8) = 7
-130: (b7) r9 = 2
-131: (18) r1 = map[counters]
-133: (bf) r2 = r10
-134: (07) r2 += -8
-135: (85) call bpf_map_lookup_elem#1
-136: (15) if r0 == 0x0 goto pc+7
-137: (79) r1 = *(u64 *)(r0 +0)
-138: (07) r1 += 1
-139: (7b) *(u64 *)(r0 +0) = r1
-140: (79) r1 = *(u64 *)(r0 +8)
-141: (61) r2 = *(u32 *)(r10 -12)
-142: (0f) r1 += r2
-143: (7b) *(u64 *)(r0 +8) = r1
-144: (bf) r0 = r9
-145: (95) exit
+128: (05) goto pc+0
+129: (18) r1 = map[counters]
+131: (bf) r2 = r10
+132: (07) r2 += -8
+133: (85) call bpf_map_lookup_elem#1
+134: (15) if r0 == 0x0 goto pc+7
+135: (79) r1 = *(u64 *)(r0 +0)
+136: (07) r1 += 1
+137: (7b) *(u64 *)(r0 +0) = r1
+138: (79) r1 = *(u64 *)(r0 +8)
+139: (61) r2 = *(u32 *)(r10 -12)
+140: (0f) r1 += r2
+141: (7b) *(u64 *)(r0 +8) = r1
+142: (bf) r0 = r9
+143: (95) exit
 

@@ -1,4 +1,4 @@
-tci_eth0: tc ingress eth0 section classifier (242 insns)
+tci_eth0: tc ingress eth0 section classifier (246 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -118,7 +118,7 @@ tci_eth0: tc ingress eth0 section classifier (242 insns)
 114: (55) if r1 != 0x16 goto pc+3
 115: (62) *(u32 *)(r10 -8) = 0
 116: (b7) r9 = 0
-117: (05) goto pc+109
+117: (05) goto pc+113
 ; line 6: allow udp to *:1024-65535
 118: (71) r1 = *(u8 *)(r10 -24)
 119: (15) if r1 == 0x0 goto pc+9
@@ -130,7 +130,7 @@ tci_eth0: tc ingress eth0 section classifier (242 insns)
 125: (a5) if r1 < 0x400 goto pc+3
 126: (62) *(u32 *)(r10 -8) = 1
 127: (b7) r9 = 0
-128: (05) goto pc+98
+128: (05) goto pc+102
 ; line 7: drop tcp from *:0-1023 to *:*
 129: (71) r1 = *(u8 *)(r10 -24)
 130: (15) if r1 == 0x0 goto pc+9
@@ -142,7 +142,7 @@ tci_eth0: tc ingress eth0 section classifier (242 insns)
 136: (25) if r1 > 0x3ff goto pc+3
 137: (62) *(u32 *)(r10 -8) = 2
 138: (b7) r9 = 2
-139: (05) goto pc+87
+139: (05) goto pc+91
 ; line 8: count tcp to *:@web
 140: (71) r1 = *(u8 *)(r10 -24)
 141: (15) if r1 == 0x0 goto pc+24
@@ -183,7 +183,7 @@ tci_eth0: tc ingress eth0 section classifier (242 insns)
 176: (55) if r1 != 0x35 goto pc+3
 177: (62) *(u32 *)(r10 -8) = 4
 178: (b7) r9 = 2
-179: (05) goto pc+47
+179: (05) goto pc+51
 ; line 10: drop to *:4444
 180: (71) r1 = *(u8 *)(r10 -24)
 181: (15) if r1 == 0x0 goto pc+10
@@ -196,7 +196,7 @@ tci_eth0: tc ingress eth0 section classifier (242 insns)
 188: (55) if r1 != 0x115c goto pc+3
 189: (62) *(u32 *)(r10 -8) = 5
 190: (b7) r9 = 2
-191: (05) goto pc+35
+191: (05) goto pc+39
 ; line 11: allow from 10.0.0.1:53
 192: (71) r1 = *(u8 *)(r10 -24)
 193: (55) if r1 != 0x4 goto pc+12
@@ -211,42 +211,46 @@ tci_eth0: tc ingress eth0 section classifier (242 insns)
 202: (55) if r1 != 0x35 goto pc+3
 203: (62) *(u32 *)(r10 -8) = 6
 204: (b7) r9 = 0
-205: (05) goto pc+21
+205: (05) goto pc+25
 ; line 12: drop tcp to [2001:db8::1]:8080
 206: (71) r1 = *(u8 *)(r10 -24)
-207: (55) if r1 != 0x6 goto pc+17
+207: (55) if r1 != 0x6 goto pc+21
 208: (71) r1 = *(u8 *)(r10 -23)
-209: (55) if r1 != 0x6 goto pc+15
+209: (55) if r1 != 0x6 goto pc+19
 210: (71) r1 = *(u8 *)(r10 -22)
-211: (15) if r1 == 0x0 goto pc+13
+211: (15) if r1 == 0x0 goto pc+17
 212: (61) r1 = *(u32 *)(r10 -40)
-213: (56) if w1 != 0xb80d0120 goto pc+11
-214: (61) r1 = *(u32 *)(r10 -36)
-215: (56) if w1 != 0x0 goto pc+9
-216: (61) r1 = *(u32 *)(r10 -32)
-217: (56) if w1 != 0x0 goto pc+7
-218: (61) r1 = *(u32 *)(r10 -28)
-219: (56) if w1 != 0x1000000 goto pc+5
-220: (69) r1 = *(u16 *)(r10 -18)
-221: (55) if r1 != 0x1f90 goto pc+3
-222: (62) *(u32 *)(r10 -8) = 7
-223: (b7) r9 = 2
-224: (05) goto pc+2
+213: (a4) w1 ^= -1207107296
+214: (61) r2 = *(u32 *)(r10 -36)
+215: (a4) w2 ^= 0
+216: (4c) w1 |= w2
+217: (61) r2 = *(u32 *)(r10 -32)
+218: (a4) w2 ^= 0
+219: (4c) w1 |= w2
+220: (61) r2 = *(u32 *)(r10 -28)
+221: (a4) w2 ^= 16777216
+222: (4c) w1 |= w2
+223: (56) if w1 != 0x0 goto pc+5
+224: (69) r1 = *(u16 *)(r10 -18)
+225: (55) if r1 != 0x1f90 goto pc+3
+226: (62) *(u32 *)(r10 -8) = 7
+227: (b7) r9 = 2
+228: (05) goto pc+2
 ; line 13: default allow
-225: (62) *(u32 *)(r10 -8) = 8
-226: (b7) r9 = 0
-227: (18) r1 = map[counters]
-229: (bf) r2 = r10
-230: (07) r2 += -8
-231: (85) call bpf_map_lookup_elem#1
-232: (15) if r0 == 0x0 goto pc+7
-233: (79) r1 = *(u64 *)(r0 +0)
-234: (07) r1 += 1
-235: (7b) *(u64 *)(r0 +0) = r1
-236: (79) r1 = *(u64 *)(r0 +8)
-237: (61) r2 = *(u32 *)(r10 -12)
-238: (0f) r1 += r2
-239: (7b) *(u64 *)(r0 +8) = r1
-240: (bf) r0 = r9
-241: (95) exit
+229: (62) *(u32 *)(r10 -8) = 8
+230: (b7) r9 = 0
+231: (18) r1 = map[counters]
+233: (bf) r2 = r10
+234: (07) r2 += -8
+235: (85) call bpf_map_lookup_elem#1
+236: (15) if r0 == 0x0 goto pc+7
+237: (79) r1 = *(u64 *)(r0 +0)
+238: (07) r1 += 1
+239: (7b) *(u64 *)(r0 +0) = r1
+240: (79) r1 = *(u64 *)(r0 +8)
+241: (61) r2 = *(u32 *)(r10 -12)
+242: (0f) r1 += r2
+243: (7b) *(u64 *)(r0 +8) = r1
+244: (bf) r0 = r9
+245: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (225 insns)
+xdp_eth0: xdp eth0 section xdp (219 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -130,7 +130,7 @@ xdp_eth0: xdp eth0 section xdp (225 insns)
 128: (15) if r0 == 0x0 goto pc+3
 129: (62) *(u32 *)(r10 -8) = 0
 130: (b7) r9 = 1
-131: (05) goto pc+78
+131: (05) goto pc+72
 ; line 11: allow udp to @resolvers:@dns_ports
 132: (71) r1 = *(u8 *)(r10 -24)
 133: (15) if r1 == 0x0 goto pc+26
@@ -157,7 +157,7 @@ xdp_eth0: xdp eth0 section xdp (225 insns)
 156: (05) goto pc+3
 157: (62) *(u32 *)(r10 -8) = 1
 158: (b7) r9 = 2
-159: (05) goto pc+50
+159: (05) goto pc+44
 ; line 12: allow tcp from @resolvers:53 to *:1024-65535
 160: (71) r1 = *(u8 *)(r10 -24)
 161: (15) if r1 == 0x0 goto pc+26
@@ -184,43 +184,36 @@ xdp_eth0: xdp eth0 section xdp (225 insns)
 184: (a5) if r1 < 0x400 goto pc+3
 185: (62) *(u32 *)(r10 -8) = 2
 186: (b7) r9 = 2
-187: (05) goto pc+22
-; line 13: drop ip4 from @only_v6
-188: (71) r1 = *(u8 *)(r10 -24)
-189: (55) if r1 != 0x4 goto pc+4
-190: (05) goto pc+3
-191: (62) *(u32 *)(r10 -8) = 3
-192: (b7) r9 = 1
-193: (05) goto pc+16
+187: (05) goto pc+16
 ; line 14: drop to @only_v6
-194: (71) r1 = *(u8 *)(r10 -24)
-195: (15) if r1 == 0x0 goto pc+12
-196: (71) r1 = *(u8 *)(r10 -24)
-197: (55) if r1 != 0x4 goto pc+1
-198: (05) goto pc+9
-199: (18) r1 = map[set_only_v6_v6]
-201: (bf) r2 = r10
-202: (07) r2 += -44
-203: (85) call bpf_map_lookup_elem#1
-204: (15) if r0 == 0x0 goto pc+3
-205: (62) *(u32 *)(r10 -8) = 4
-206: (b7) r9 = 1
-207: (05) goto pc+2
+188: (71) r1 = *(u8 *)(r10 -24)
+189: (15) if r1 == 0x0 goto pc+12
+190: (71) r1 = *(u8 *)(r10 -24)
+191: (55) if r1 != 0x4 goto pc+1
+192: (05) goto pc+9
+193: (18) r1 = map[set_only_v6_v6]
+195: (bf) r2 = r10
+196: (07) r2 += -44
+197: (85) call bpf_map_lookup_elem#1
+198: (15) if r0 == 0x0 goto pc+3
+199: (62) *(u32 *)(r10 -8) = 4
+200: (b7) r9 = 1
+201: (05) goto pc+2
 ; line 15: default allow
-208: (62) *(u32 *)(r10 -8) = 5
-209: (b7) r9 = 2
-210: (18) r1 = map[counters]
-212: (bf) r2 = r10
-213: (07) r2 += -8
-214: (85) call bpf_map_lookup_elem#1
-215: (15) if r0 == 0x0 goto pc+7
-216: (79) r1 = *(u64 *)(r0 +0)
-217: (07) r1 += 1
-218: (7b) *(u64 *)(r0 +0) = r1
-219: (79) r1 = *(u64 *)(r0 +8)
-220: (61) r2 = *(u32 *)(r10 -12)
-221: (0f) r1 += r2
-222: (7b) *(u64 *)(r0 +8) = r1
-223: (bf) r0 = r9
-224: (95) exit
+202: (62) *(u32 *)(r10 -8) = 5
+203: (b7) r9 = 2
+204: (18) r1 = map[counters]
+206: (bf) r2 = r10
+207: (07) r2 += -8
+208: (85) call bpf_map_lookup_elem#1
+209: (15) if r0 == 0x0 goto pc+7
+210: (79) r1 = *(u64 *)(r0 +0)
+211: (07) r1 += 1
+212: (7b) *(u64 *)(r0 +0) = r1
+213: (79) r1 = *(u64 *)(r0 +8)
+214: (61) r2 = *(u32 *)(r10 -12)
+215: (0f) r1 += r2
+216: (7b) *(u64 *)(r0 +8) = r1
+217: (bf) r0 = r9
+218: (95) exit
 

@@ -76,8 +76,10 @@ impl LoadedObject {
         let meta = driver::read_metadata(elf)
             .map_err(RuntimeError::NotSockc)?
             .ok_or_else(|| RuntimeError::NotSockc("no .sockc section".into()))?;
+        // Default log level: no log on success (a full log of a large program costs more
+        // than the verification); aya retries with a log when the load fails.
         let mut ebpf = EbpfLoader::new()
-            .verifier_log_level(VerifierLogLevel::DEBUG | VerifierLogLevel::STATS)
+            .verifier_log_level(VerifierLogLevel::default())
             .load(elf)
             .map_err(RuntimeError::Object)?;
         let mut programs = Vec::new();

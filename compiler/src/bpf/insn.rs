@@ -204,6 +204,9 @@ impl Insn {
     pub fn alu64_reg(alu: u8, dst: Reg, src: Reg) -> Self {
         Self::new(op::ALU64 | alu | op::X, dst.0, src.0, 0, 0)
     }
+    pub fn alu32_reg(alu: u8, dst: Reg, src: Reg) -> Self {
+        Self::new(op::ALU | alu | op::X, dst.0, src.0, 0, 0)
+    }
     pub fn alu32_imm(alu: u8, dst: Reg, imm: i32) -> Self {
         Self::new(op::ALU | alu | op::K, dst.0, 0, 0, imm)
     }

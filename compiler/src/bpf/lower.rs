@@ -55,7 +55,15 @@ pub fn lower_program(module: &Module, prog: &Program) -> Result<Code, LowerError
         .any(|r| matches!(r.m.src, AddrMatch::Set(_)) || matches!(r.m.dst, AddrMatch::Set(_)));
     emit_prologue(&mut b, &ctx, uses_sets);
     let count_exit = b.new_label();
+    // The kernel rejects unreachable instructions, so code that cannot run is not
+    // emitted: a rule that can never match, and everything after a rule that always
+    // ends the program.
+    let mut ended = false;
     for rule in &prog.rules {
+        if !can_match(module, &rule.m) {
+            continue;
+        }
+        let always = rule.m == RuleMatch::default();
         let next = b.new_label();
         b.note(format!("line {}: {}", rule.line, rule.text));
         emit_match(&mut b, module, &rule.m, next);
@@ -73,27 +81,49 @@ pub fn lower_program(module: &Module, prog: &Program) -> Result<Code, LowerError
             }
         }
         b.bind(next);
+        if always && rule.action != Action::Count {
+            ended = true;
+            break;
+        }
     }
-    b.note(format!(
-        "line {}: default {}",
-        prog.default_line,
-        crate::ir::verdict_name(prog.default)
-    ));
-    b.emit(Insn::st_imm(
-        Size::W,
-        Reg::FP,
-        at(flow::COUNTER_KEY),
-        prog.default_counter as i32,
-    ));
-    let code = spec
-        .verdict_code(prog.default)
-        .expect("sema only lets through defaults the hook has");
-    b.emit(Insn::mov64_imm(Reg::R9, code));
+    if !ended {
+        b.note(format!(
+            "line {}: default {}",
+            prog.default_line,
+            crate::ir::verdict_name(prog.default)
+        ));
+        b.emit(Insn::st_imm(
+            Size::W,
+            Reg::FP,
+            at(flow::COUNTER_KEY),
+            prog.default_counter as i32,
+        ));
+        let code = spec
+            .verdict_code(prog.default)
+            .expect("sema only lets through defaults the hook has");
+        b.emit(Insn::mov64_imm(Reg::R9, code));
+    }
     b.bind(count_exit);
     emit_count(&mut b);
     b.emit(Insn::mov64_reg(Reg::R0, Reg::R9));
     b.emit(Insn::exit());
     Ok(b.finish()?)
+}
+
+/// False when a rule can match no packet: an address set with no element of any
+/// family the rule applies to.
+fn can_match(module: &Module, m: &RuleMatch) -> bool {
+    [&m.src, &m.dst].into_iter().all(|a| match a {
+        AddrMatch::Set(s) => {
+            let set = &module.sets[*s];
+            match m.family {
+                Some(Family::V4) => !set.v4.is_empty(),
+                Some(Family::V6) => !set.v6.is_empty(),
+                None => true,
+            }
+        }
+        _ => true,
+    })
 }
 
 fn verdict(spec: &HookSpec, a: Action) -> i32 {
@@ -244,27 +274,47 @@ fn emit_addr(
 
 /// Compares the first `plen` bits of the network-order bytes at `r10 + off` with
 /// `addr`, one 32-bit word at a time. A word is loaded as little-endian, so the mask
-/// and the expected value are built the same way from network-order bytes.
+/// and the expected value are built the same way from network-order bytes. Several
+/// words are folded into one branch (`(w0 ^ v0) | (w1 ^ v1) ...`): fewer branches
+/// mean fewer states for the verifier to keep while it walks a long rule chain.
 fn emit_masked_words(b: &mut CodeBuffer, off: i16, addr: &[u8], plen: u8, fail: Label) {
-    let r1 = Reg::R1;
-    for (w, chunk) in addr.chunks(4).enumerate() {
-        let word_start = w as u32 * 32;
-        if u32::from(plen) <= word_start {
-            break;
+    let words: Vec<(i16, u32, u32)> = addr
+        .chunks(4)
+        .enumerate()
+        .take_while(|(w, _)| u32::from(plen) > *w as u32 * 32)
+        .map(|(w, chunk)| {
+            let bits = (u32::from(plen) - w as u32 * 32).min(32);
+            let mask_be: u32 = if bits == 32 {
+                u32::MAX
+            } else {
+                !(u32::MAX >> bits)
+            };
+            let mask = u32::from_le_bytes(mask_be.to_be_bytes());
+            let value = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) & mask;
+            (off + 4 * w as i16, mask, value)
+        })
+        .collect();
+    if let [(at, mask, value)] = words.as_slice() {
+        b.emit(Insn::ldx(Size::W, Reg::R1, Reg::FP, *at));
+        if *mask != u32::MAX {
+            b.emit(Insn::alu32_imm(op::AND, Reg::R1, *mask as i32));
         }
-        let bits = (u32::from(plen) - word_start).min(32);
-        let mask_be: u32 = if bits == 32 {
-            u32::MAX
-        } else {
-            !(u32::MAX >> bits)
-        };
-        let mask = u32::from_le_bytes(mask_be.to_be_bytes());
-        let value = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) & mask;
-        b.emit(Insn::ldx(Size::W, r1, Reg::FP, off + 4 * w as i16));
-        if bits != 32 {
-            b.emit(Insn::alu32_imm(op::AND, r1, mask as i32));
+        b.branch32_imm(Cond::Ne, Reg::R1, *value, fail);
+        return;
+    }
+    for (i, (at, mask, value)) in words.iter().enumerate() {
+        let r = if i == 0 { Reg::R1 } else { Reg::R2 };
+        b.emit(Insn::ldx(Size::W, r, Reg::FP, *at));
+        if *mask != u32::MAX {
+            b.emit(Insn::alu32_imm(op::AND, r, *mask as i32));
         }
-        b.branch32_imm(Cond::Ne, r1, value, fail);
+        b.emit(Insn::alu32_imm(op::XOR, r, *value as i32));
+        if i > 0 {
+            b.emit(Insn::alu32_reg(op::OR, Reg::R1, Reg::R2));
+        }
+    }
+    if !words.is_empty() {
+        b.branch32_imm(Cond::Ne, Reg::R1, 0, fail);
     }
 }
 
