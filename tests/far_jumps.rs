@@ -2,20 +2,10 @@
 //! than the 16-bit offset range compiles to `gotol` trampolines, and the real verifier
 //! accepts the result and runs it correctly (first and last rule, and no rule).
 
-use sockc_compiler::{packet::parse_packet, Options};
+mod common;
 
-fn kernel() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    assert!(
-        std::env::var("SOCKC_KERNEL_TESTS").as_deref() != Ok("require"),
-        "kernel tests required (SOCKC_KERNEL_TESTS=require) but not running as root"
-    );
-    eprintln!("SKIP (not root): far jump kernel test");
-    false
-}
+use common::kernel;
+use sockc_compiler::{packet::parse_packet, Options};
 
 #[test]
 fn branches_beyond_16_bits_use_gotol_and_pass_the_verifier() {

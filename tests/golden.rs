@@ -11,27 +11,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
+mod common;
+
+use common::{root, rule_files};
 use sockc_compiler::{diag, driver, sema};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn rule_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .expect("rules/ is readable")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            rule_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "sk") {
-            out.push(p);
-        }
-    }
-}
 
 fn golden_files(dir: &Path, out: &mut BTreeSet<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -76,8 +59,7 @@ fn outputs(rel: &Path, src: &str, base: &Path) -> Vec<(PathBuf, String)> {
 #[test]
 fn golden_outputs_match() {
     let bless = std::env::var_os("SOCKC_BLESS").is_some_and(|v| v == "1");
-    let mut files = Vec::new();
-    rule_files(&root().join("rules"), &mut files);
+    let files = rule_files();
     assert!(
         files.len() >= 10,
         "expected the rule corpus under rules/, found {} files",
@@ -136,9 +118,7 @@ fn golden_outputs_match() {
 /// Files under `rules/errors/` must fail to compile; every other file must compile.
 #[test]
 fn error_files_fail_and_the_rest_compile() {
-    let mut files = Vec::new();
-    rule_files(&root().join("rules"), &mut files);
-    for file in files {
+    for file in rule_files() {
         let src = std::fs::read_to_string(&file).unwrap();
         let opts = driver::Options {
             sema: sema::Options {

@@ -27,62 +27,11 @@ use sockc_compiler::{
 };
 use sockc_runtime::LoadedObject;
 
-// ---- the gate ---------------------------------------------------------------------
+mod common;
 
-fn required() -> bool {
-    std::env::var("SOCKC_KERNEL_TESTS").as_deref() == Ok("require")
-}
-
-fn test_name() -> String {
-    std::thread::current()
-        .name()
-        .unwrap_or("kernel test")
-        .to_string()
-}
-
-/// Whether kernel tests can run: true as root; otherwise prints a skip line and
-/// returns false, or panics under `SOCKC_KERNEL_TESTS=require`.
-fn kernel() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    assert!(
-        !required(),
-        "{}: SOCKC_KERNEL_TESTS=require but not running as root \
-         (loading BPF programs needs root / CAP_BPF+CAP_NET_ADMIN)",
-        test_name()
-    );
-    println!("SKIP (not root): {}", test_name());
-    false
-}
+use common::{kernel, required, root, rule_files, test_name};
 
 // ---- helpers ----------------------------------------------------------------------
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every `*.sk` under `rules/`, sorted.
-fn rule_files() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-            .map(|e| e.expect("dir entry").path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "sk") {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&root().join("rules"), &mut out);
-    out
-}
 
 fn compile_src(src: &str, base_dir: Option<&Path>) -> Option<Compiled> {
     let mut opts = Options::default();
@@ -315,21 +264,6 @@ fn set_ethertype(f: &mut [u8], et: u16) {
     f[12..14].copy_from_slice(&et.to_be_bytes());
 }
 
-// ---- known compiler bugs ------------------------------------------------------------
-
-/// Rule files that fail to load because of a known compiler bug, with the text the
-/// load error contains. Such a file is reported and does not fail tests 1 and 2
-/// (it belongs to other engineers' tests); the bug itself is pinned down by an
-/// `#[ignore]`d test below. A file that loads again is simply reported as fixed.
-const KNOWN_BUGS: &[(&str, &str, &str)] = &[];
-
-fn known_bug(path: &str, error: &str) -> Option<&'static str> {
-    KNOWN_BUGS
-        .iter()
-        .find(|(p, needle, _)| *p == path && error.contains(needle))
-        .map(|(_, _, why)| *why)
-}
-
 /// Compiles and loads an inline rule file, then runs a verdict table on one hook.
 fn load_and_run(src: &str, kind: HookKind, cases: &[Case]) {
     let (c, diags) = sockc_compiler::compile(src, &Options::default());
@@ -338,10 +272,10 @@ fn load_and_run(src: &str, kind: HookKind, cases: &[Case]) {
     run_table(&obj, kind, cases);
 }
 
-/// Bug repro: a rule with no match (`drop`) always decides, so the lowering emits
-/// the default (and any later rule) after an unconditional jump; the verifier
-/// rejects the program with `unreachable insn`. Expected: it loads, and every
-/// packet is dropped by the `drop` rule (its counter, not the default's, moves).
+/// Regression: a rule with no match (`drop`) always decides; code after it would be
+/// unreachable, which the verifier rejects (`unreachable insn`), so none is emitted.
+/// It loads, and every packet is dropped by the `drop` rule (its counter, not the
+/// default's, moves).
 #[test]
 fn unconditional_rule_leaves_no_unreachable_code() {
     if !kernel() {
@@ -365,10 +299,9 @@ fn unconditional_rule_leaves_no_unreachable_code() {
     );
 }
 
-/// Bug repro: `drop ip4 from @v6only`, where the set has no IPv4 element, is lowered
-/// to an unconditional jump to the next rule followed by the rule's body, which is
-/// then unreachable, and the verifier rejects the program (`unreachable insn`).
-/// Expected: it loads and the rule never matches (IPv4 and IPv6 packets from inside
+/// Regression: `drop ip4 from @v6only`, where the set has no IPv4 element, can never
+/// match; its body would be unreachable code (`unreachable insn`), so none is
+/// emitted. It loads and the rule never matches (IPv4 and IPv6 packets from inside
 /// the set's prefix both reach the default).
 #[test]
 fn rule_that_cannot_match_leaves_no_unreachable_code() {
@@ -423,17 +356,11 @@ fn every_rule_file_passes_the_verifier() {
                     );
                 }
                 assert_eq!(obj.programs().len(), c.metadata.programs.len(), "{path}");
-                if KNOWN_BUGS.iter().any(|(p, _, _)| p == path) {
-                    println!("{path:<28} loads now: remove it from KNOWN_BUGS");
-                }
             }
-            Err(e) => match known_bug(path, &e.to_string()) {
-                Some(why) => println!("{path:<28} KNOWN BUG: {why}"),
-                None => {
-                    println!("{path:<28} FAILED: {e}");
-                    failures.push(format!("{path}: {e}"));
-                }
-            },
+            Err(e) => {
+                println!("{path:<28} FAILED: {e}");
+                failures.push(format!("{path}: {e}"));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -494,10 +421,6 @@ fn bpftool_loadall_accepts_the_objects() {
             .output()
             .expect("run bpftool");
         if !out.status.success() {
-            if let Some(why) = known_bug(path, &String::from_utf8_lossy(&out.stderr)) {
-                println!("{path:<28} KNOWN BUG: {why}");
-                continue;
-            }
             failures.push(format!(
                 "{path}: bpftool prog loadall failed ({}):\n{}",
                 out.status,

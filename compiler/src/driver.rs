@@ -85,6 +85,7 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
     let (ast, mut diags) = syntax::parse(src);
     let (module, sema_diags) = sema::check(&ast, src, &opts.sema);
     diags.extend(sema_diags);
+    // Parser and sema diagnostics in one order: by position in the file.
     diags.sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
     let Some(module) = module.filter(|_| !crate::diag::has_errors(&diags)) else {
         return (None, diags);

@@ -90,8 +90,6 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
         }
     }
     assign_symbols(&mut c.module.programs);
-    c.diags
-        .sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
     let module = (!crate::diag::has_errors(&c.diags)).then_some(c.module);
     (module, c.diags)
 }

@@ -1,0 +1,61 @@
+//! Helpers shared by the root package's integration tests: the rule corpus and the
+//! gate that decides whether kernel tests run.
+
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::path::{Path, PathBuf};
+
+/// The package root (where `rules/` and `golden/` live).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every `*.sk` under `rules/`, sorted.
+pub fn rule_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .map(|e| e.expect("dir entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "sk") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root().join("rules"), &mut out);
+    out
+}
+
+/// True when `SOCKC_KERNEL_TESTS=require`: a skipped kernel test is a failure.
+pub fn required() -> bool {
+    std::env::var("SOCKC_KERNEL_TESTS").as_deref() == Ok("require")
+}
+
+pub fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("kernel test")
+        .to_string()
+}
+
+/// Whether kernel tests can run: true as root; otherwise prints a skip line and
+/// returns false, or panics under `SOCKC_KERNEL_TESTS=require`.
+pub fn kernel() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        !required(),
+        "{}: SOCKC_KERNEL_TESTS=require but not running as root \
+         (loading BPF programs needs root / CAP_BPF+CAP_NET_ADMIN)",
+        test_name()
+    );
+    println!("SKIP (not root): {}", test_name());
+    false
+}
