@@ -27,13 +27,30 @@ impl Span {
     pub fn to(self, other: Span) -> Span {
         Span::new(self.start.min(other.start), self.end.max(other.end))
     }
-    /// 1-based line number of the span start in `src`.
-    pub fn line(self, src: &str) -> usize {
-        src.as_bytes()[..self.start.min(src.len())]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+}
+
+/// Line starts of a source text, so the line of a span is a binary search rather
+/// than a scan (sema asks once per rule; a scan each time is quadratic).
+#[derive(Clone, Debug)]
+pub struct LineIndex {
+    newlines: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(src: &str) -> Self {
+        LineIndex {
+            newlines: src
+                .bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        }
+    }
+
+    /// 1-based line of the span's start.
+    pub fn line(&self, span: Span) -> usize {
+        self.newlines.partition_point(|&nl| nl < span.start) + 1
     }
 }
 

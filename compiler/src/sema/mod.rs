@@ -6,7 +6,7 @@
 //! reported in one run (sema never stops at the first), and an IR [`Module`] is
 //! returned only when there is no error at all.
 
-mod rules;
+pub(crate) mod rules;
 mod sets;
 
 use std::{collections::HashMap, path::PathBuf};
@@ -38,6 +38,7 @@ pub(crate) enum SetKind {
 
 pub(crate) struct Checker<'a> {
     pub src: &'a str,
+    pub lines: crate::diag::LineIndex,
     pub opts: &'a Options,
     pub diags: Vec<Diagnostic>,
     pub module: Module,
@@ -49,6 +50,7 @@ pub(crate) struct Checker<'a> {
 pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Vec<Diagnostic>) {
     let mut c = Checker {
         src,
+        lines: crate::diag::LineIndex::new(src),
         opts,
         diags: Vec::new(),
         module: Module::default(),
@@ -226,7 +228,7 @@ impl Checker<'_> {
             symbol: String::new(),
             rules,
             default,
-            default_line: default_span.line(self.src),
+            default_line: self.lines.line(default_span),
             default_counter,
             span: h.span,
         })
