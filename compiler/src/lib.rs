@@ -3,13 +3,15 @@
 //! Pipeline (one module per stage): [`syntax`] (pest → AST) → [`sema`] (names, hook
 //! capabilities, lints → IR) → [`ir`] (rules as data) → [`bpf`] (lowering to
 //! instructions) → [`obj`] (ELF with BTF maps); [`disasm`] prints bytecode and
-//! [`driver`] runs the whole pipeline. Only [`diag`] renders diagnostics; [`hooks`] is
-//! the table of attach points; [`packet`] crafts test packets.
+//! [`driver`] runs the whole pipeline. [`eval`] is the reference semantics that
+//! compiled programs are tested against. Only [`diag`] renders diagnostics; [`hooks`]
+//! is the table of attach points; [`packet`] crafts test packets.
 
 pub mod bpf;
 pub mod diag;
 pub mod disasm;
 pub mod driver;
+pub mod eval;
 pub mod hooks;
 pub mod ir;
 pub mod obj;

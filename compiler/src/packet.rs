@@ -817,7 +817,24 @@ pub fn parse_packet(text: &str) -> Result<PacketSpec, String> {
             return Err(p.err_at(tok, format!("'{word}' applies to IPv4 packets only")));
         }
         match word.as_str() {
-            "type" => ty = Some(p.number("ICMP type", 255)? as u8),
+            "type" => {
+                // A number, or a name as in the rule language (`type echo-request`).
+                let named = p.peek().and_then(|t| {
+                    crate::sema::rules::icmp_type_by_name(
+                        &t.text.to_ascii_lowercase(),
+                        kind == Kind::Icmpv6,
+                    )
+                });
+                ty = Some(match named {
+                    Some(n) => {
+                        p.bump();
+                        n
+                    }
+                    None => {
+                        p.number("ICMP type (a number or a name like echo-request)", 255)? as u8
+                    }
+                });
+            }
             "code" => code = Some(p.number("ICMP code", 255)? as u8),
             "vlan" => spec.vlan = Some(p.number("VLAN id", u64::from(MAX_VLAN_ID))? as u16),
             "ipopts" => {
@@ -1448,5 +1465,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn icmp_types_may_be_named_as_in_the_rule_language() {
+        let named = |t: &str| match parse_packet(t).unwrap().l4 {
+            L4::Icmp { ty, .. } => ty,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(named("icmp 10.0.0.1 -> 10.0.0.2 type echo-request"), 8);
+        assert_eq!(named("icmpv6 ::1 -> ::2 type echo-request"), 128);
+        assert_eq!(
+            named("icmpv6 ::1 -> ::2 type NEIGHBOR-SOLICITATION code 0"),
+            135
+        );
+        // A name that has no ICMPv4 number is an error, not a silent default.
+        let e = parse_packet("icmp 10.0.0.1 -> 10.0.0.2 type packet-too-big").unwrap_err();
+        assert!(e.contains("a number or a name"), "{e}");
     }
 }

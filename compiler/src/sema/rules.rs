@@ -55,7 +55,7 @@ impl Checker<'_> {
         let text = self.src[r.span.start..r.span.end].trim().to_string();
         (after == before).then(|| Rule {
             counter,
-            line: r.span.line(self.src),
+            line: self.lines.line(r.span),
             span: r.span,
             text,
             action: action.expect("no error means the action resolved"),
@@ -460,7 +460,8 @@ const ICMP_TYPES: &[(&str, Option<u8>, Option<u8>)] = &[
     ("neighbor-advertisement", None, Some(136)),
 ];
 
-fn icmp_type_by_name(name: &str, v6: bool) -> Option<u8> {
+/// The ICMP (`v6 = false`) or ICMPv6 type number of a name the language knows.
+pub(crate) fn icmp_type_by_name(name: &str, v6: bool) -> Option<u8> {
     ICMP_TYPES
         .iter()
         .find(|t| t.0 == name)

@@ -1,0 +1,223 @@
+//! What a frame looks like to a rule, decoded plainly from bytes as
+//! `docs/language.md` ("What a packet looks like to a rule") describes it.
+//!
+//! Invariant: [`decode`] reads only bytes inside the frame and never panics; a header
+//! that is cut short is absent, never partly filled. This is a second, independent
+//! reading of the packet format: it shares no code or constants with the BPF
+//! prologue (`bpf::packet`), so the differential tests compare two implementations.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::syntax::ast::Family;
+
+/// The parts of a frame rules can test.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Headers {
+    /// Frame length in bytes (what the byte counters add).
+    pub len: usize,
+    /// `None`: not an IP packet, or its fixed IP header is cut short or malformed.
+    pub ip: Option<IpHeader>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpHeader {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 protocol or IPv6 next header.
+    pub proto: u8,
+    pub l4: L4Fields,
+}
+
+/// The transport fields, when the transport header is present in full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum L4Fields {
+    /// Truncated, a non-first fragment, or a protocol without fields rules test.
+    Absent,
+    /// TCP (with its flags) or UDP (no flags).
+    Ports {
+        sport: u16,
+        dport: u16,
+        tcp_flags: Option<u8>,
+    },
+    Icmp {
+        ty: u8,
+        code: u8,
+    },
+}
+
+impl IpHeader {
+    pub fn family(&self) -> Family {
+        match self.src {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+}
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// 802.1Q and 802.1ad: one tag of either kind is skipped.
+const ETHERTYPE_VLAN_TAGS: [u16; 2] = [0x8100, 0x88a8];
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+/// Decodes a whole Ethernet frame.
+pub fn decode(frame: &[u8]) -> Headers {
+    Headers {
+        len: frame.len(),
+        ip: decode_ip(frame),
+    }
+}
+
+fn decode_ip(frame: &[u8]) -> Option<IpHeader> {
+    let mut ethertype = u16_at(frame, 12)?;
+    let mut l3 = 14;
+    if ETHERTYPE_VLAN_TAGS.contains(&ethertype) {
+        ethertype = u16_at(frame, 16)?;
+        l3 = 18;
+    }
+    let packet = frame.get(l3..)?;
+    match ethertype {
+        ETHERTYPE_IPV4 => decode_ipv4(packet),
+        ETHERTYPE_IPV6 => decode_ipv6(packet),
+        _ => None,
+    }
+}
+
+fn decode_ipv4(p: &[u8]) -> Option<IpHeader> {
+    let fixed = p.get(..20)?;
+    let (version, words) = (fixed[0] >> 4, usize::from(fixed[0] & 0x0f));
+    if version != 4 || words < 5 {
+        return None;
+    }
+    let proto = fixed[9];
+    let fragment_offset = u16_at(fixed, 6)? & 0x1fff;
+    // The options may be cut short: then only the transport header is missing.
+    let l4 = match p.get(words * 4..) {
+        Some(rest) if fragment_offset == 0 => transport(proto, rest),
+        _ => L4Fields::Absent,
+    };
+    Some(IpHeader {
+        src: IpAddr::V4(Ipv4Addr::new(fixed[12], fixed[13], fixed[14], fixed[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(fixed[16], fixed[17], fixed[18], fixed[19])),
+        proto,
+        l4,
+    })
+}
+
+fn decode_ipv6(p: &[u8]) -> Option<IpHeader> {
+    let fixed = p.get(..40)?;
+    if fixed[0] >> 4 != 6 {
+        return None;
+    }
+    let addr = |at: usize| -> Option<IpAddr> {
+        let octets: [u8; 16] = fixed.get(at..at + 16)?.try_into().ok()?;
+        Some(IpAddr::V6(Ipv6Addr::from(octets)))
+    };
+    let proto = fixed[6];
+    Some(IpHeader {
+        src: addr(8)?,
+        dst: addr(24)?,
+        proto,
+        l4: transport(proto, &p[40..]),
+    })
+}
+
+/// TCP needs its 20-byte header, UDP 8 bytes, ICMP and ICMPv6 the 4 bytes of type,
+/// code and checksum.
+fn transport(proto: u8, t: &[u8]) -> L4Fields {
+    let ports = |min: usize, tcp_flags: Option<u8>| -> L4Fields {
+        match (t.len() >= min, u16_at(t, 0), u16_at(t, 2)) {
+            (true, Some(sport), Some(dport)) => L4Fields::Ports {
+                sport,
+                dport,
+                tcp_flags,
+            },
+            _ => L4Fields::Absent,
+        }
+    };
+    match proto {
+        6 => ports(20, t.get(13).copied()),
+        17 => ports(8, None),
+        1 | 58 if t.len() >= 4 => L4Fields::Icmp {
+            ty: t[0],
+            code: t[1],
+        },
+        _ => L4Fields::Absent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::parse_packet;
+
+    fn ip(text: &str) -> Option<IpHeader> {
+        decode(&parse_packet(text).unwrap().build()).ip
+    }
+
+    #[test]
+    fn decodes_each_transport() {
+        let h = ip("tcp 10.0.0.1:1234 -> 1.1.1.1:53 syn ack").unwrap();
+        assert_eq!(h.proto, 6);
+        assert_eq!(
+            h.l4,
+            L4Fields::Ports {
+                sport: 1234,
+                dport: 53,
+                tcp_flags: Some(0x12)
+            }
+        );
+        let h = ip("udp [2001:db8::1]:5 -> [2001:db8::2]:53").unwrap();
+        assert_eq!((h.family(), h.proto), (Family::V6, 17));
+        let h = ip("icmpv6 2001:db8::1 -> 2001:db8::2 type 135 code 0").unwrap();
+        assert_eq!(h.l4, L4Fields::Icmp { ty: 135, code: 0 });
+        let h = ip("proto 47 10.0.0.1 -> 10.0.0.2").unwrap();
+        assert_eq!((h.proto, h.l4), (47, L4Fields::Absent));
+    }
+
+    #[test]
+    fn cut_headers_are_absent_not_partial() {
+        // 14 Ethernet + 20 IPv4 + 19 of the 20 TCP bytes.
+        let h = ip("tcp 10.0.0.1:1 -> 10.0.0.2:2 len 53").unwrap();
+        assert_eq!(h.l4, L4Fields::Absent);
+        assert!(ip("tcp 10.0.0.1:1 -> 10.0.0.2:2 len 33").is_none());
+        // Options cut short: addresses stay, ports go.
+        let h = ip("udp 10.0.0.1:1 -> 10.0.0.2:2 ipopts 10 len 40").unwrap();
+        assert_eq!(h.l4, L4Fields::Absent);
+        assert_eq!(decode(&[]).ip, None);
+    }
+
+    #[test]
+    fn non_first_fragments_have_no_transport_fields() {
+        let h = ip("udp 10.0.0.1:1 -> 10.0.0.2:2 frag 1").unwrap();
+        assert_eq!(h.l4, L4Fields::Absent);
+        let h = ip("udp 10.0.0.1:1 -> 10.0.0.2:2 mf").unwrap();
+        assert!(matches!(h.l4, L4Fields::Ports { .. }));
+    }
+
+    #[test]
+    fn one_vlan_tag_of_either_kind() {
+        let mut f = parse_packet("udp 10.0.0.1:1 -> 10.0.0.2:2 vlan 7")
+            .unwrap()
+            .build();
+        assert!(decode(&f).ip.is_some());
+        f[12..14].copy_from_slice(&0x88a8u16.to_be_bytes());
+        assert!(decode(&f).ip.is_some());
+        f[16..18].copy_from_slice(&0x8100u16.to_be_bytes()); // a second tag: not IP
+        assert!(decode(&f).ip.is_none());
+    }
+
+    #[test]
+    fn wrong_version_is_not_ip() {
+        let mut f = parse_packet("udp 10.0.0.1:1 -> 10.0.0.2:2")
+            .unwrap()
+            .build();
+        f[14] = 0x65;
+        assert!(decode(&f).ip.is_none());
+        f[14] = 0x44; // IHL 4
+        assert!(decode(&f).ip.is_none());
+    }
+}

@@ -1,0 +1,322 @@
+//! The reference evaluator: the language's meaning written plainly, to check the
+//! compiled programs against.
+//!
+//! Given a checked program (IR), a frame and the facts a program would learn from the
+//! kernel (the socket state), it answers which rule decides, the verdict, and which
+//! counters rise. It follows `docs/language.md` directly — first match wins, `count`
+//! counts and goes on, the block's default decides when nothing else does — and reads
+//! the frame with its own decoder ([`headers`]). Invariant: nothing here depends on
+//! the BPF lowering or its layout (no flow record, no skipped rules, no folded tests),
+//! so agreement between the two is evidence, not an echo.
+
+pub mod headers;
+
+use std::net::IpAddr;
+
+pub use headers::{decode, Headers, IpHeader, L4Fields};
+
+use crate::{
+    hooks::{self, HookSpec},
+    ir::{Action, AddrMatch, Module, PortMatch, Program, Rule, RuleMatch},
+    syntax::ast::{SockCond, Verdict},
+};
+
+/// The state of the socket a packet belongs to, as the kernel would report it to a
+/// socket condition. Programs without conditions ignore it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SocketState {
+    /// No socket: `if no socket` holds.
+    #[default]
+    None,
+    /// A listening socket: `if socket exists` and `if listening` hold.
+    Listening,
+    /// An established socket: `if socket exists` and `if established` hold.
+    Established,
+}
+
+/// What the program learns from outside the packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub socket: SocketState,
+}
+
+/// Who decided a packet's fate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decider {
+    /// Index into the program's rules.
+    Rule(usize),
+    Default,
+}
+
+/// The final verdict of a program for one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Verdict(Verdict),
+    Redirect(Action),
+}
+
+/// The evaluation of one packet by one program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evaluation {
+    pub headers: Headers,
+    pub decider: Decider,
+    pub outcome: Outcome,
+    /// `count` rules that matched before the decider, in order (rule indexes).
+    pub counted: Vec<usize>,
+}
+
+impl Evaluation {
+    /// Counter slots that rise by one packet (and the frame length in bytes): every
+    /// `count` rule passed, then the decider's.
+    pub fn counter_slots(&self, prog: &Program) -> Vec<u32> {
+        let mut slots: Vec<u32> = self
+            .counted
+            .iter()
+            .map(|&i| prog.rules[i].counter)
+            .collect();
+        slots.push(match self.decider {
+            Decider::Rule(i) => prog.rules[i].counter,
+            Decider::Default => prog.default_counter,
+        });
+        slots
+    }
+
+    /// The decider's source line.
+    pub fn line(&self, prog: &Program) -> usize {
+        match self.decider {
+            Decider::Rule(i) => prog.rules[i].line,
+            Decider::Default => prog.default_line,
+        }
+    }
+
+    /// The program's return code for this outcome (from the hook table), if the hook
+    /// has one for it.
+    pub fn return_code(&self, prog: &Program) -> Option<i32> {
+        let spec: &HookSpec = hooks::spec(prog.hook);
+        match self.outcome {
+            Outcome::Verdict(v) => spec.verdict_code(v),
+            Outcome::Redirect(_) => None,
+        }
+    }
+}
+
+/// Evaluates one frame against one program.
+pub fn evaluate(module: &Module, prog: &Program, frame: &[u8], facts: &Facts) -> Evaluation {
+    let headers = decode(frame);
+    let mut counted = Vec::new();
+    for (i, rule) in prog.rules.iter().enumerate() {
+        if !rule_matches(module, rule, &headers, facts) {
+            continue;
+        }
+        let outcome = match rule.action {
+            Action::Count => {
+                counted.push(i);
+                continue;
+            }
+            Action::Allow => Outcome::Verdict(Verdict::Allow),
+            Action::Drop => Outcome::Verdict(Verdict::Drop),
+            Action::Pass => Outcome::Verdict(Verdict::Pass),
+            redirect @ Action::Redirect(_) => Outcome::Redirect(redirect),
+        };
+        return Evaluation {
+            headers,
+            decider: Decider::Rule(i),
+            outcome,
+            counted,
+        };
+    }
+    Evaluation {
+        headers,
+        decider: Decider::Default,
+        outcome: Outcome::Verdict(prog.default),
+        counted,
+    }
+}
+
+fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> bool {
+    packet_matches(module, &rule.m, h) && rule.cond.is_none_or(|c| condition_holds(c, facts))
+}
+
+fn condition_holds(c: SockCond, facts: &Facts) -> bool {
+    match c {
+        SockCond::Exists => facts.socket != SocketState::None,
+        SockCond::NoSocket => facts.socket == SocketState::None,
+        SockCond::Listening => facts.socket == SocketState::Listening,
+        SockCond::Established => facts.socket == SocketState::Established,
+    }
+}
+
+/// The packet part of a rule, straight from the language reference.
+pub fn packet_matches(module: &Module, m: &RuleMatch, h: &Headers) -> bool {
+    // A rule with no matches matches every frame, IP or not.
+    if *m == RuleMatch::default() {
+        return true;
+    }
+    // Any match: IP packets with a complete header only.
+    let Some(ip) = &h.ip else {
+        return false;
+    };
+    if m.family.is_some_and(|f| f != ip.family()) || m.proto.is_some_and(|p| p != ip.proto) {
+        return false;
+    }
+    if !address_matches(module, &m.src, ip.src) || !address_matches(module, &m.dst, ip.dst) {
+        return false;
+    }
+    if m.sport != PortMatch::Any || m.dport != PortMatch::Any {
+        // Ports exist only for complete TCP and UDP headers; a port match without a
+        // protocol therefore means TCP or UDP.
+        let L4Fields::Ports { sport, dport, .. } = ip.l4 else {
+            return false;
+        };
+        if !port_matches(&m.sport, sport) || !port_matches(&m.dport, dport) {
+            return false;
+        }
+    }
+    if let Some((mask, value)) = m.tcp_flags {
+        let L4Fields::Ports {
+            tcp_flags: Some(flags),
+            ..
+        } = ip.l4
+        else {
+            return false;
+        };
+        if flags & mask != value {
+            return false;
+        }
+    }
+    if m.icmp_type.is_some() || m.icmp_code.is_some() {
+        let L4Fields::Icmp { ty, code } = ip.l4 else {
+            return false;
+        };
+        if m.icmp_type.is_some_and(|t| t != ty) || m.icmp_code.is_some_and(|c| c != code) {
+            return false;
+        }
+    }
+    true
+}
+
+/// A literal prefix contains the address (a prefix of the other family never does);
+/// a set matches when any element of the address's family contains it.
+fn address_matches(module: &Module, a: &AddrMatch, addr: IpAddr) -> bool {
+    match a {
+        AddrMatch::Any => true,
+        AddrMatch::Prefix(net) => net.contains(&addr),
+        AddrMatch::Set(id) => {
+            let set = &module.sets[*id];
+            match addr {
+                IpAddr::V4(a) => set.v4.iter().any(|n| n.contains(&a)),
+                IpAddr::V6(a) => set.v6.iter().any(|n| n.contains(&a)),
+            }
+        }
+    }
+}
+
+fn port_matches(p: &PortMatch, port: u16) -> bool {
+    match p {
+        PortMatch::Any => true,
+        PortMatch::Ranges(ranges) => ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&port)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::parse_packet;
+
+    fn program(src: &str) -> Module {
+        let (c, diags) = crate::compile(src, &Default::default());
+        assert!(c.is_some(), "{diags:?}");
+        c.unwrap().module
+    }
+
+    /// (decider line, verdict, counted rule lines) for a packet.
+    fn run(module: &Module, packet: &str) -> (usize, Outcome, Vec<usize>) {
+        let prog = module.programs.values().next().unwrap();
+        let frame = parse_packet(packet).unwrap().build();
+        let e = evaluate(module, prog, &frame, &Facts::default());
+        let counted = e.counted.iter().map(|&i| prog.rules[i].line).collect();
+        (e.line(prog), e.outcome, counted)
+    }
+
+    const ALLOW: Outcome = Outcome::Verdict(Verdict::Allow);
+    const DROP: Outcome = Outcome::Verdict(Verdict::Drop);
+
+    #[test]
+    fn first_match_wins_and_count_goes_on() {
+        let m = program(
+            "xdp on eth0 {\n\
+             count tcp\n\
+             drop tcp to 10.0.0.0/8:22\n\
+             allow tcp to 10.0.0.0/8\n\
+             count udp\n\
+             default drop\n}\n",
+        );
+        assert_eq!(run(&m, "tcp 1.2.3.4:5 -> 10.1.1.1:22"), (3, DROP, vec![2]));
+        assert_eq!(run(&m, "tcp 1.2.3.4:5 -> 10.1.1.1:23"), (4, ALLOW, vec![2]));
+        assert_eq!(run(&m, "udp 1.2.3.4:5 -> 10.1.1.1:22"), (6, DROP, vec![5]));
+    }
+
+    #[test]
+    fn sets_match_per_family_and_ports_need_tcp_or_udp() {
+        let m = program(
+            "set s = { 10.0.0.0/8, 2001:db8::/32 }\n\
+             xdp on eth0 {\n\
+             drop from @s to *:53\n\
+             default allow\n}\n",
+        );
+        assert_eq!(run(&m, "udp 10.9.9.9:1 -> 1.1.1.1:53").0, 3);
+        assert_eq!(run(&m, "tcp [2001:db8::1]:1 -> [::1]:53").0, 3);
+        assert_eq!(run(&m, "udp 11.0.0.1:1 -> 1.1.1.1:53").0, 4);
+        assert_eq!(run(&m, "icmp 10.0.0.1 -> 1.1.1.1").0, 4);
+        assert_eq!(run(&m, "udp 10.0.0.1:1 -> 1.1.1.1:53 frag 3").0, 4);
+    }
+
+    #[test]
+    fn an_empty_rule_matches_non_ip_frames_but_any_does_not() {
+        let m = program("xdp on eth0 {\ncount any\ncount\ndefault drop\n}\n");
+        let prog = m.programs.values().next().unwrap();
+        let arp = [0u8; 60];
+        let mut arp = arp.to_vec();
+        arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+        let e = evaluate(&m, prog, &arp, &Facts::default());
+        assert_eq!(e.counted, vec![1]);
+        assert_eq!(e.counter_slots(prog), vec![1, 2]);
+        assert_eq!(e.return_code(prog), Some(1)); // XDP_DROP
+    }
+
+    #[test]
+    fn flags_and_icmp_fields() {
+        let m = program(
+            "xdp on eth0 {\n\
+             drop tcp syn !ack\n\
+             drop icmp type echo-request code 0\n\
+             default allow\n}\n",
+        );
+        assert_eq!(run(&m, "tcp 1.1.1.1:1 -> 2.2.2.2:2 syn").0, 2);
+        assert_eq!(run(&m, "tcp 1.1.1.1:1 -> 2.2.2.2:2 syn ack").0, 4);
+        assert_eq!(run(&m, "icmp 1.1.1.1 -> 2.2.2.2 type 8 code 0").0, 3);
+        assert_eq!(run(&m, "icmp 1.1.1.1 -> 2.2.2.2 type 8 code 1").0, 4);
+        assert_eq!(run(&m, "icmpv6 ::1 -> ::2 type 8 code 0").0, 4);
+    }
+
+    #[test]
+    fn socket_conditions_follow_the_facts() {
+        for (cond, holds_for) in [
+            (SockCond::Exists, [false, true, true]),
+            (SockCond::NoSocket, [true, false, false]),
+            (SockCond::Listening, [false, true, false]),
+            (SockCond::Established, [false, false, true]),
+        ] {
+            for (state, want) in [
+                SocketState::None,
+                SocketState::Listening,
+                SocketState::Established,
+            ]
+            .into_iter()
+            .zip(holds_for)
+            {
+                assert_eq!(condition_holds(cond, &Facts { socket: state }), want);
+            }
+        }
+    }
+}
