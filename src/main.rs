@@ -12,6 +12,8 @@ use std::{
 use clap::{Parser, Subcommand, ValueEnum};
 use sockc_compiler::{diag, driver, sema, Compiled};
 
+mod test_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "sockc",
@@ -63,6 +65,46 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Show what the rules do to packets: verdict, deciding rule and its line.
+    ///
+    /// As root, each packet also runs through the compiled program in the kernel
+    /// (BPF_PROG_TEST_RUN) and the two answers are compared; a disagreement exits 3.
+    /// Without root the reference evaluator answers alone, and says so.
+    Test(test_cmd::TestArgs),
+    /// Convert a ClassBench filter file to a rule file (rule i = filter i)
+    ///
+    /// ClassBench filters (`@SA/len DA/len SPlo : SPhi DPlo : DPhi 0xPP/0xMM flags`)
+    /// carry no action and TCP flags are ignored; every rule gets `ip4`.
+    Classbench {
+        /// the `.rules` file
+        filters: PathBuf,
+        /// write the rule file here instead of stdout
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// the block the rules go into
+        #[arg(long, default_value = "xdp on eth0")]
+        hook: String,
+        /// which action each filter gets
+        #[arg(long, value_enum, default_value = "alternate")]
+        actions: ActionsArg,
+        /// the block's default verdict
+        #[arg(long, value_enum, default_value = "drop")]
+        default: DefaultArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ActionsArg {
+    /// filter i allows if i is even, drops if odd
+    Alternate,
+    Allow,
+    Drop,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DefaultArg {
+    Allow,
+    Drop,
 }
 
 fn main() -> ExitCode {
@@ -81,6 +123,17 @@ fn main() -> ExitCode {
             json,
         } => cmd_compile(&file, output.as_deref(), emit, json),
         Cmd::Check { file, verify, json } => cmd_check(&file, verify, json),
+        Cmd::Classbench {
+            filters,
+            output,
+            hook,
+            actions,
+            default,
+        } => cmd_classbench(&filters, output.as_deref(), hook, actions, default),
+        Cmd::Test(args) => match build(&args.file, false, false) {
+            Ok(c) => test_cmd::run(&args, &c),
+            Err(code) => code,
+        },
     }
 }
 
@@ -215,6 +268,56 @@ fn cmd_check(file: &Path, verify: bool, json: bool) -> ExitCode {
     }
     if !json {
         eprintln!("{}: ok", file.display());
+    }
+    ExitCode::SUCCESS
+}
+
+fn cmd_classbench(
+    filters: &Path,
+    output: Option<&Path>,
+    hook: String,
+    actions: ActionsArg,
+    default: DefaultArg,
+) -> ExitCode {
+    use sockc_compiler::classbench::{parse_filters, to_sk, ActionPolicy, ConvertOptions};
+    let text = match std::fs::read_to_string(filters) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("sockc: cannot read {}: {e}", filters.display());
+            return ExitCode::from(1);
+        }
+    };
+    let parsed = match parse_filters(&text) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("sockc: {}: {e}", filters.display());
+            return ExitCode::from(1);
+        }
+    };
+    let opts = ConvertOptions {
+        hook,
+        policy: match actions {
+            ActionsArg::Alternate => ActionPolicy::Alternate,
+            ActionsArg::Allow => ActionPolicy::AllAllow,
+            ActionsArg::Drop => ActionPolicy::AllDrop,
+        },
+        default: match default {
+            DefaultArg::Allow => "allow",
+            DefaultArg::Drop => "drop",
+        },
+    };
+    let sk = to_sk(&parsed, &opts);
+    match output {
+        Some(out) => {
+            let tmp = out.with_extension("sk.tmp");
+            if let Err(e) = std::fs::write(&tmp, &sk).and_then(|_| std::fs::rename(&tmp, out)) {
+                let _ = std::fs::remove_file(&tmp);
+                eprintln!("sockc: cannot write {}: {e}", out.display());
+                return ExitCode::from(1);
+            }
+            eprintln!("{}: {} rules", out.display(), parsed.len());
+        }
+        None => print!("{sk}"),
     }
     ExitCode::SUCCESS
 }

@@ -99,3 +99,138 @@ fn usage_errors_exit_2_and_missing_files_exit_1() {
     assert_eq!(code, 0);
     assert!(out.contains("compile") && out.contains("check"));
 }
+
+/// Runs `sockc ARGS FILE` as an unprivileged user: `setpriv` to `nobody` when the
+/// tests run as root, so the non-root path is exercised on CI machines too. The binary
+/// and the rule file are copied to a world-readable temporary directory first, since
+/// the checkout may live where `nobody` cannot look (e.g. under /root).
+fn sockc_unprivileged(args: &[&str], rule_file: &str) -> (i32, String, String) {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        let mut all: Vec<&str> = args.to_vec();
+        all.push(rule_file);
+        return sockc(&all);
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("sockc-cli-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.join("sockc");
+    std::fs::copy(env!("CARGO_BIN_EXE_sockc"), &bin).unwrap();
+    let rules = dir.join("rules.sk");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rule_file),
+        &rules,
+    )
+    .unwrap();
+    std::fs::set_permissions(&rules, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&bin)
+        .args(args)
+        .arg("rules.sk")
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("setpriv (util-linux) runs");
+    std::fs::remove_dir_all(&dir).unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn test_without_root_answers_from_the_evaluator_and_says_so() {
+    let (code, out, err) = sockc_unprivileged(
+        &[
+            "test",
+            "--packet",
+            "tcp 10.0.0.1:1234 -> 1.1.1.1:53 syn",
+            "--hook",
+            "xdp",
+        ],
+        "rules/examples/edge.sk",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("not root"), "{err}");
+    assert!(
+        out.contains("xdp on eth0") && out.contains("allow  line 9: allow tcp to 1.1.1.0/24:53"),
+        "{out}"
+    );
+    assert!(out.contains("(evaluator only)"), "{out}");
+    assert!(
+        !out.contains("tc egress"),
+        "--hook xdp selects one program: {out}"
+    );
+}
+
+#[test]
+fn test_reads_packet_files_and_reports_counted_rules_and_defaults() {
+    let (code, out, err) = sockc(&[
+        "test",
+        "--eval-only",
+        "--json",
+        "rules/examples/edge.sk",
+        "--packets",
+        "rules/examples/edge.packets",
+        "--iface",
+        "eth0",
+        "--hook",
+        "xdp",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = v.as_array().unwrap();
+    assert_eq!(results.len(), 9, "one result per packet in the file");
+    let lines: Vec<u64> = results
+        .iter()
+        .map(|r| r["evaluator"]["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [9, 7, 8, 11, 14, 14, 12, 13, 14]);
+    assert_eq!(results[5]["evaluator"]["counted_lines"][0], 10);
+    assert_eq!(results[1]["evaluator"]["verdict"], "drop");
+    assert_eq!(results[1]["origin"], "rules/examples/edge.packets:3");
+    assert!(results.iter().all(|r| r["kernel"].is_null()));
+}
+
+#[test]
+fn test_rejects_bad_packets_and_unknown_programs_with_exit_2() {
+    let dir = std::env::temp_dir().join(format!("sockc-cli-packets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.packets");
+    std::fs::write(
+        &file,
+        "# fine\nudp 1.1.1.1:1 -> 2.2.2.2:2\ntcp 1.1.1.1 -> 2.2.2.2:2\n",
+    )
+    .unwrap();
+    let (code, _, err) = sockc(&[
+        "test",
+        "--eval-only",
+        "rules/examples/edge.sk",
+        "--packets",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.packets:3: column 5 ('1.1.1.1')"), "{err}");
+    assert!(err.contains("missing source port"), "{err}");
+    let (code, _, err) = sockc(&[
+        "test",
+        "--eval-only",
+        "rules/examples/edge.sk",
+        "--packet",
+        "udp 1.1.1.1:1 -> 2.2.2.2:2",
+        "--hook",
+        "tc-ingress",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no program to test matches --hook/--iface: the file has xdp on eth0, tc egress on eth0"),
+        "{err}"
+    );
+    let (code, _, err) = sockc(&["test", "rules/examples/edge.sk"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no packets"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1086,3 +1086,55 @@ fn thousand_rules_load_and_decide() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `sockc test` as root: every packet of the example file runs in the kernel and in
+/// the evaluator, the two agree, and `--repeat` reports the kernel's ns/packet.
+#[test]
+fn sockc_test_as_root_runs_the_kernel_and_the_evaluator() {
+    if !kernel() {
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_sockc"))
+        .args([
+            "test",
+            "rules/examples/edge.sk",
+            "--packets",
+            "rules/examples/edge.packets",
+            "--repeat",
+            "1000",
+            "--json",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("sockc runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let results = v.as_array().unwrap();
+    assert_eq!(results.len(), 18, "9 packets x 2 programs");
+    for r in results {
+        assert_eq!(r["agree"], true, "{r:#}");
+        assert!(
+            r["kernel"]["ns_per_packet"].as_f64().unwrap() > 0.0,
+            "{r:#}"
+        );
+        let moved = r["kernel"]["counters_moved"].as_array().unwrap();
+        assert_eq!(
+            moved.len(),
+            1 + r["evaluator"]["counted_lines"].as_array().unwrap().len()
+        );
+    }
+    // Text mode says where the answer comes from.
+    let out = Command::new(env!("CARGO_BIN_EXE_sockc"))
+        .args(["test", "rules/examples/edge.sk", "--hook", "xdp"])
+        .args(["--packet", "udp 192.0.2.9:5353 -> 1.1.1.1:53"])
+        .current_dir(root())
+        .output()
+        .expect("sockc runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("drop   line 7: drop from @blocked")
+            && stdout.contains("kernel and evaluator agree (retval 1)"),
+        "{stdout}"
+    );
+}

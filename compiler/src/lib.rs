@@ -8,6 +8,7 @@
 //! is the table of attach points; [`packet`] crafts test packets.
 
 pub mod bpf;
+pub mod classbench;
 pub mod diag;
 pub mod disasm;
 pub mod driver;

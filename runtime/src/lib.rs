@@ -196,25 +196,44 @@ impl LoadedObject {
 
     /// Packets and bytes of every counter slot, summed over CPUs.
     pub fn counters(&self) -> Result<Vec<(u64, u64)>, RuntimeError> {
-        let err = |msg: String| RuntimeError::Map {
-            map: "counters".into(),
-            msg,
-        };
+        let arr = self.counter_map()?;
+        (0..self.meta.counters)
+            .map(|i| read_counter(&arr, i))
+            .collect()
+    }
+
+    /// Packets and bytes of one counter slot, summed over CPUs (one syscall, for
+    /// callers that know which slot should have moved).
+    pub fn counter(&self, slot: u32) -> Result<(u64, u64), RuntimeError> {
+        read_counter(&self.counter_map()?, slot)
+    }
+
+    fn counter_map(&self) -> Result<PerCpuArray<&MapData, [u64; 2]>, RuntimeError> {
         let map = self
             .ebpf
             .map("counters")
-            .ok_or_else(|| err("missing".into()))?;
-        let arr: PerCpuArray<&MapData, [u64; 2]> =
-            PerCpuArray::try_from(map).map_err(|e| err(e.to_string()))?;
-        (0..self.meta.counters)
-            .map(|i| {
-                let per_cpu = arr.get(&i, 0).map_err(|e| err(e.to_string()))?;
-                Ok(per_cpu
-                    .iter()
-                    .fold((0, 0), |(p, b), v| (p + v[0], b + v[1])))
-            })
-            .collect()
+            .ok_or_else(|| counters_error("missing".into()))?;
+        PerCpuArray::try_from(map).map_err(|e| counters_error(e.to_string()))
     }
+}
+
+fn counters_error(msg: String) -> RuntimeError {
+    RuntimeError::Map {
+        map: "counters".into(),
+        msg,
+    }
+}
+
+fn read_counter(
+    arr: &PerCpuArray<&MapData, [u64; 2]>,
+    slot: u32,
+) -> Result<(u64, u64), RuntimeError> {
+    let per_cpu = arr
+        .get(&slot, 0)
+        .map_err(|e| counters_error(e.to_string()))?;
+    Ok(per_cpu
+        .iter()
+        .fold((0, 0), |(p, b), v| (p + v[0], b + v[1])))
 }
 
 fn map_data(m: &Map) -> Option<&MapData> {
