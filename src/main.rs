@@ -1,7 +1,7 @@
 //! The `sockc` command line: a thin layer over `sockc-compiler` and `sockc-runtime`.
 //!
 //! Exit codes (nft/bpftool habits): 0 ok, 1 rule errors (diagnostics), 2 usage,
-//! 3 kernel, permission or verifier failure.
+//! 3 kernel, permission or verifier failure, 4 changes found (diff, apply --dry-run).
 
 use std::{
     io::{IsTerminal, Write},
@@ -12,6 +12,8 @@ use std::{
 use clap::{Parser, Subcommand, ValueEnum};
 use sockc_compiler::{diag, driver, sema, Compiled};
 
+mod apply_cmd;
+mod diff_cmd;
 mod test_cmd;
 
 #[derive(Parser)]
@@ -21,7 +23,8 @@ mod test_cmd;
     about = "Compile socket-aware firewall rules to eBPF",
     long_about = "sockc compiles a rule file (see docs/language.md) directly to eBPF bytecode \
 for XDP and TC hooks, with BTF-defined maps, and loads it with a thin runtime.\n\n\
-Exit codes: 0 ok, 1 errors in the rules, 2 usage, 3 kernel/permission/verifier failure."
+Exit codes: 0 ok, 1 errors in the rules, 2 usage, 3 kernel/permission/verifier failure, \
+4 changes found (diff, apply --dry-run)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -71,6 +74,36 @@ enum Cmd {
     /// (BPF_PROG_TEST_RUN) and the two answers are compared; a disagreement exits 3.
     /// Without root the reference evaluator answers alone, and says so.
     Test(test_cmd::TestArgs),
+    /// Install a rule file: load, verify, pin under BPFFS/sockc/NAME and attach;
+    /// a re-apply swaps programs atomically (or only updates set maps)
+    ///
+    /// Everything new is built and verified before the first hook changes; any error
+    /// before the swap leaves the installed generation as it was. `--dry-run` prints the
+    /// plan (rule diff, set changes, bytecode diff) and runs the verifier, changing
+    /// nothing; it exits 0 when nothing would change and 4 when something would.
+    Apply(apply_cmd::ApplyArgs),
+    /// Compare two rule files offline: rules, set entries, bytecode and the plan an
+    /// apply would follow (exit 0 same, 4 different)
+    Diff(diff_cmd::DiffArgs),
+    /// Show what is installed: generation, source, hooks, program ids, attach modes
+    Status {
+        #[command(flatten)]
+        target: apply_cmd::Target,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per-rule packet and byte counters of an install, next to the source lines
+    Stats {
+        #[command(flatten)]
+        target: apply_cmd::Target,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Detach and remove everything of an install
+    Flush {
+        #[command(flatten)]
+        target: apply_cmd::Target,
+    },
     /// Convert a ClassBench filter file to a rule file (rule i = filter i)
     ///
     /// ClassBench filters (`@SA/len DA/len SPlo : SPhi DPlo : DPhi 0xPP/0xMM flags`)
@@ -130,6 +163,20 @@ fn main() -> ExitCode {
             actions,
             default,
         } => cmd_classbench(&filters, output.as_deref(), hook, actions, default),
+        Cmd::Apply(args) => match build_with_source(&args.file, false, false) {
+            Ok((c, src)) => apply_cmd::run_apply(&args, &c, &src),
+            Err(code) => code,
+        },
+        Cmd::Diff(args) => match (
+            build(&args.old, false, false),
+            build(&args.new, false, false),
+        ) {
+            (Ok(old), Ok(new)) => diff_cmd::run(&args, &old, &new),
+            (Err(code), _) | (_, Err(code)) => code,
+        },
+        Cmd::Status { target, json } => apply_cmd::run_status(&target, json),
+        Cmd::Stats { target, json } => apply_cmd::run_stats(&target, json),
+        Cmd::Flush { target } => apply_cmd::run_flush(&target),
         Cmd::Test(args) => match build(&args.file, false, false) {
             Ok(c) => test_cmd::run(&args, &c),
             Err(code) => code,
@@ -139,6 +186,15 @@ fn main() -> ExitCode {
 
 /// Reads and compiles, printing diagnostics. `Err(code)` is the exit code to use.
 fn build(file: &Path, json_diags: bool, diag_to_stdout: bool) -> Result<Compiled, ExitCode> {
+    build_with_source(file, json_diags, diag_to_stdout).map(|(c, _)| c)
+}
+
+/// [`build`], also returning the source text that was compiled.
+fn build_with_source(
+    file: &Path,
+    json_diags: bool,
+    diag_to_stdout: bool,
+) -> Result<(Compiled, String), ExitCode> {
     let src = match std::fs::read(file) {
         Ok(b) => match String::from_utf8(b) {
             Ok(s) => s,
@@ -170,7 +226,7 @@ fn build(file: &Path, json_diags: bool, diag_to_stdout: bool) -> Result<Compiled
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         eprint!("{}", diag::render(&diags, &name, &src, color));
     }
-    compiled.ok_or(ExitCode::from(1))
+    compiled.map(|c| (c, src)).ok_or(ExitCode::from(1))
 }
 
 fn cmd_compile(file: &Path, output: Option<&Path>, emit: Option<Emit>, json: bool) -> ExitCode {

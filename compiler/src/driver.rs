@@ -202,7 +202,7 @@ fn lower_module(module: Module) -> Result<Compiled, (Span, String)> {
                     ],
                 },
                 value: BtfType::U8,
-                max_entries: entries.len() as u32,
+                max_entries: set_capacity(entries.len()),
                 flags: aya_obj::generated::BPF_F_NO_PREALLOC,
             });
             map_contents.push(MapContents {
@@ -229,6 +229,13 @@ fn lower_module(module: Module) -> Result<Compiled, (Span, String)> {
             counters: counters.max(1),
         },
     })
+}
+
+/// Room for a set to grow in place: `sockc apply` updates the entries of a live map
+/// when only set contents change, which needs the new contents to fit the old map.
+/// The tries are not preallocated, so unused capacity costs no memory.
+pub fn set_capacity(elements: usize) -> u32 {
+    (elements.max(1) * 2).next_power_of_two().max(1024) as u32
 }
 
 /// (prefix length, network-order address bytes).

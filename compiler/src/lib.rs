@@ -5,7 +5,8 @@
 //! instructions) → [`obj`] (ELF with BTF maps); [`disasm`] prints bytecode and
 //! [`driver`] runs the whole pipeline. [`eval`] is the reference semantics that
 //! compiled programs are tested against. Only [`diag`] renders diagnostics; [`hooks`]
-//! is the table of attach points; [`packet`] crafts test packets.
+//! is the table of attach points; [`packet`] crafts test packets;
+//! [`plan`] compares two compiled files (what `sockc diff` and `sockc apply` do).
 
 pub mod bpf;
 pub mod classbench;
@@ -17,6 +18,7 @@ pub mod hooks;
 pub mod ir;
 pub mod obj;
 pub mod packet;
+pub mod plan;
 pub mod sema;
 pub mod syntax;
 

@@ -7,7 +7,7 @@
 //! Invariant: on any error nothing stays loaded (all fds are dropped with the value).
 
 use std::{
-    os::fd::{AsFd, AsRawFd},
+    os::fd::AsFd,
     time::{Duration, Instant},
 };
 
@@ -17,6 +17,11 @@ use aya::{
     Ebpf, EbpfLoader, VerifierLogLevel,
 };
 use sockc_compiler::driver::{self, Metadata};
+
+pub mod apply;
+pub mod status;
+pub mod store;
+pub mod sys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -253,17 +258,9 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// `BPF_MAP_UPDATE_ELEM` with raw key and value bytes (aya's typed maps want Rust
-/// types; the compiler hands us bytes).
+/// `BPF_MAP_UPDATE_ELEM` with raw key and value bytes, checked against the map's
+/// key and value sizes first.
 fn update_elem(map: &MapData, key: &[u8], value: &[u8]) -> std::io::Result<()> {
-    #[repr(C)]
-    struct UpdateAttr {
-        map_fd: u32,
-        _pad: u32,
-        key: u64,
-        value: u64,
-        flags: u64,
-    }
     let info = map.info().map_err(std::io::Error::other)?;
     if key.len() != info.key_size() as usize || value.len() != info.value_size() as usize {
         return Err(std::io::Error::other(format!(
@@ -274,26 +271,5 @@ fn update_elem(map: &MapData, key: &[u8], value: &[u8]) -> std::io::Result<()> {
             info.value_size()
         )));
     }
-    let attr = UpdateAttr {
-        map_fd: map.fd().as_fd().as_raw_fd() as u32,
-        _pad: 0,
-        key: key.as_ptr() as u64,
-        value: value.as_ptr() as u64,
-        flags: 0,
-    };
-    // SAFETY: attr points to a properly laid out bpf_attr prefix for
-    // BPF_MAP_UPDATE_ELEM; key and value outlive the call and have the sizes the map
-    // was created with (checked above).
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            aya_obj::generated::bpf_cmd::BPF_MAP_UPDATE_ELEM as libc::c_long,
-            &attr as *const UpdateAttr,
-            std::mem::size_of::<UpdateAttr>() as libc::c_long,
-        )
-    };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    sys::map_update(map.fd().as_fd(), key, value, 0)
 }

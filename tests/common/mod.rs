@@ -59,3 +59,19 @@ pub fn kernel() -> bool {
     println!("SKIP (not root): {}", test_name());
     false
 }
+
+/// Runs the `sockc` binary from the package root with `NO_COLOR`: (exit code, stdout,
+/// stderr).
+pub fn sockc(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sockc"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("sockc runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,1006 @@
+//! Change plans: what installing a new rule file over an installed one would do.
+//!
+//! A [`Snapshot`] is the comparable part of a compiled file — per-program bytecode
+//! text, rule listings, map shapes and set contents — and [`plan`] compares two of
+//! them the way `sockc diff` and `sockc apply` need: which programs attach, detach,
+//! reload or stay; whether set contents can be updated in place without loading a new
+//! object; the rule and bytecode diffs a human reviews; and which counter slots carry
+//! over. Programs are matched by (hook, interface), never by symbol. Invariant: the
+//! plan depends only on the two snapshots (no kernel, no clock beyond a diff
+//! deadline), and "code" means the instructions alone: source line numbers in the
+//! disassembly's notes are not code, so moving rules down a line reloads nothing.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt::Write,
+    net::{Ipv4Addr, Ipv6Addr},
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+use similar::{
+    capture_diff_slices_deadline, group_diff_ops, udiff::UnifiedHunkHeader, Algorithm, DiffTag,
+};
+
+use crate::{
+    driver::{Compiled, MapContents, RuleMeta},
+    obj::MapDef,
+};
+
+/// Lines of unchanged context around each change in a diff.
+const CONTEXT: usize = 3;
+/// Bytecode diffs longer than this are cut, with a line saying how much was cut.
+pub const MAX_DIFF_LINES: usize = 400;
+/// Set entries listed per map and direction by [`Plan::render`]; JSON has them all.
+const MAX_LISTED_ENTRIES: usize = 50;
+/// Past this, a diff settles for a correct but not minimal answer (huge rule sets).
+const DIFF_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The comparable state of one compiled rule file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub programs: Vec<ProgramSnapshot>,
+    pub maps: Vec<MapShape>,
+    pub map_contents: Vec<MapContents>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramSnapshot {
+    pub symbol: String,
+    /// As written: `xdp`, `tc ingress`, `tc egress`.
+    pub hook: String,
+    pub attach_to: String,
+    /// The rules in order, the default last, as in [`crate::driver::ProgramMeta`].
+    pub rules: Vec<RuleMeta>,
+    /// The program's disassembly ([`crate::disasm::disassemble`]), notes included.
+    pub asm: String,
+}
+
+/// Everything about a map that decides whether an existing map can be reused.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MapShape {
+    pub name: String,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
+}
+
+impl MapShape {
+    pub fn of(m: &MapDef) -> MapShape {
+        MapShape {
+            name: m.name.clone(),
+            map_type: m.map_type,
+            key_size: m.key.size(),
+            value_size: m.value.size(),
+            max_entries: m.max_entries,
+            flags: m.flags,
+        }
+    }
+}
+
+impl Snapshot {
+    pub fn of(c: &Compiled) -> Snapshot {
+        Snapshot {
+            programs: c
+                .programs
+                .iter()
+                .zip(&c.metadata.programs)
+                .map(|(p, meta)| ProgramSnapshot {
+                    symbol: meta.symbol.clone(),
+                    hook: meta.hook.clone(),
+                    attach_to: meta.attach_to.clone(),
+                    rules: meta.rules.clone(),
+                    asm: crate::disasm::disassemble(
+                        &p.code.insns,
+                        &p.code.map_relocs,
+                        &p.code.notes,
+                    ),
+                })
+                .collect(),
+            maps: c.maps.iter().map(MapShape::of).collect(),
+            map_contents: c.metadata.map_contents.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgramAction {
+    /// A hook that is not installed yet.
+    Attach,
+    /// An installed hook the new file no longer has.
+    Detach,
+    /// The instructions changed.
+    Reload,
+    /// Identical instructions, but a new object is loaded (it brings new maps, which
+    /// the old program does not use), so this program is swapped too.
+    ReloadSameCode,
+    /// Nothing to do.
+    Unchanged,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramPlan {
+    /// The new symbol (the old one for [`ProgramAction::Detach`]).
+    pub symbol: String,
+    pub hook: String,
+    pub attach_to: String,
+    pub action: ProgramAction,
+    /// Instruction slots of the installed program, if there is one.
+    pub old_insns: Option<usize>,
+    /// Instruction slots of the new program, if there is one.
+    pub new_insns: Option<usize>,
+}
+
+/// How one map's entries change. `added_raw` holds entries to insert or overwrite and
+/// `removed_raw` keys that are gone; their keys never overlap, so the runtime may
+/// apply them in any order (inserting first leaves no moment where neither the old
+/// nor the new entry matches).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetChange {
+    pub map: String,
+    /// Readable entries: `10.0.0.0/8`, `2001:db8::/32`, `198.51.100.7`; hex
+    /// `key => value` for maps that are not sets.
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// (key, value) as lowercase hex, as in [`MapContents`].
+    pub added_raw: Vec<(String, String)>,
+    pub removed_raw: Vec<(String, String)>,
+}
+
+/// A rule (or default) that is the same in both files: its counters move from
+/// `old_slot` of the installed `counters` map to `new_slot` of the new one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterCarry {
+    pub symbol: String,
+    pub old_slot: u32,
+    pub new_slot: u32,
+}
+
+/// What installing `new` over `old` does; see [`plan`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Every program of either side, ordered by interface, then hook (xdp first).
+    pub programs: Vec<ProgramPlan>,
+    /// True when something changed but no program's code and no map's shape did: only
+    /// set contents (or rule text that compiles to the same code) differ. The runtime
+    /// then applies `set_changes` to the installed maps and reloads nothing. False
+    /// when nothing changed at all (see [`Plan::has_changes`]) and on first install.
+    pub maps_only: bool,
+    /// Per map whose entries differ. When a new object is loaded these are for
+    /// reading only: the new maps are filled from the new file's metadata.
+    pub set_changes: Vec<SetChange>,
+    /// Unified diff hunks (no `---`/`+++` header; [`Plan::render`] adds it) of the
+    /// rule listing: one `HOOK on IFACE: RULE` line per rule, defaults included.
+    pub rule_diff: String,
+    /// (symbol, unified diff hunks of its disassembly) for each program present in
+    /// both whose code changed; cut after [`MAX_DIFF_LINES`] lines.
+    pub bytecode_diffs: Vec<(String, String)>,
+    /// Counters of rules that are the same in both files survive a reload through
+    /// this table: rule texts of each program present in both are aligned by a
+    /// longest-common-subsequence diff, and every aligned pair keeps its counters.
+    /// When nothing reloads the slots map to themselves.
+    pub counter_carry: Vec<CounterCarry>,
+    /// Whether an installed snapshot was given.
+    pub installed: bool,
+    /// Rules in the new file, defaults included (what `counter_carry` is out of).
+    pub new_rule_count: usize,
+}
+
+/// (hook, interface, occurrence): how programs are matched across files. The
+/// occurrence only matters if a file ever has two programs on one hook.
+type ProgramKey<'a> = (&'a str, &'a str, usize);
+
+fn keyed(programs: &[ProgramSnapshot]) -> HashMap<ProgramKey<'_>, &ProgramSnapshot> {
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    programs
+        .iter()
+        .map(|p| {
+            let n = seen.entry((&p.hook, &p.attach_to)).or_default();
+            *n += 1;
+            ((p.hook.as_str(), p.attach_to.as_str(), *n - 1), p)
+        })
+        .collect()
+}
+
+/// Packet-path order: xdp runs before tc ingress; egress is last.
+fn hook_rank(hook: &str) -> u8 {
+    match hook {
+        "xdp" => 0,
+        "tc ingress" => 1,
+        "tc egress" => 2,
+        _ => 3,
+    }
+}
+
+fn sort_key<'a>(k: &ProgramKey<'a>) -> (&'a str, u8, &'a str, usize) {
+    (k.1, hook_rank(k.0), k.0, k.2)
+}
+
+/// `xdp on eth0`, or just the hook for hooks without an interface.
+fn program_label(hook: &str, attach_to: &str) -> String {
+    if attach_to.is_empty() {
+        hook.to_string()
+    } else {
+        format!("{hook} on {attach_to}")
+    }
+}
+
+/// The instruction lines of a disassembly: notes (`; ...`) are comments.
+fn code_lines(asm: &str) -> Vec<&str> {
+    asm.lines().filter(|l| !l.starts_with(';')).collect()
+}
+
+/// Instruction slots of a disassembly: the last instruction's pc plus its width
+/// (`ld_imm64`, opcode 0x18, takes two slots).
+fn insn_count(asm: &str) -> usize {
+    let Some(last) = asm.lines().rev().find(|l| !l.starts_with(';')) else {
+        return 0;
+    };
+    let pc = last
+        .split(':')
+        .next()
+        .and_then(|s| s.trim().parse::<usize>().ok());
+    let wide = last.contains(": (18) ");
+    pc.map_or(0, |pc| pc + if wide { 2 } else { 1 })
+}
+
+/// What a disassembly line is compared as in a bytecode diff: without its pc (an
+/// inserted instruction shifts every later pc) and without source line numbers in
+/// notes, so the diff shows the instructions that changed and nothing else.
+fn asm_diff_key(line: &str) -> &str {
+    if let Some(note) = line.strip_prefix("; line ") {
+        return note.split_once(": ").map_or(line, |(_, text)| text);
+    }
+    if line.starts_with(';') {
+        return line;
+    }
+    line.split_once(": ").map_or(line, |(_, insn)| insn)
+}
+
+/// Unified diff hunks (no file header) between `old` and `new`, aligned on the keys
+/// and printed with the original lines. Empty when the keys are equal.
+fn unified_hunks(old: &[&str], new: &[&str], old_keys: &[&str], new_keys: &[&str]) -> String {
+    let deadline = Instant::now() + DIFF_DEADLINE;
+    let ops = capture_diff_slices_deadline(Algorithm::Myers, old_keys, new_keys, Some(deadline));
+    let mut out = String::new();
+    for group in group_diff_ops(ops, CONTEXT) {
+        let _ = writeln!(out, "{}", UnifiedHunkHeader::new(&group));
+        for op in &group {
+            let (tag, old_range, new_range) = op.as_tag_tuple();
+            match tag {
+                DiffTag::Equal => new_range.for_each(|j| {
+                    let _ = writeln!(out, " {}", new[j]);
+                }),
+                DiffTag::Delete | DiffTag::Insert | DiffTag::Replace => {
+                    old_range.for_each(|i| {
+                        let _ = writeln!(out, "-{}", old[i]);
+                    });
+                    new_range.for_each(|j| {
+                        let _ = writeln!(out, "+{}", new[j]);
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Keeps the first `max` lines, then says how many were cut.
+fn truncate_lines(text: String, max: usize) -> String {
+    let total = text.lines().count();
+    if total <= max {
+        return text;
+    }
+    let mut out: String = text.lines().take(max).flat_map(|l| [l, "\n"]).collect();
+    let _ = writeln!(
+        out,
+        "... {} more diff lines cut (`sockc compile --emit asm` shows the whole program)",
+        total - max
+    );
+    out
+}
+
+/// One `HOOK on IFACE: RULE` line per rule, programs in the order given.
+fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Vec<String> {
+    programs
+        .flat_map(|p| {
+            let label = program_label(&p.hook, &p.attach_to);
+            p.rules.iter().map(move |r| format!("{label}: {}", r.text))
+        })
+        .collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// A map entry as a person reads it: set maps hold LPM keys (`u32` prefix length,
+/// little endian, then the address), printed as the rule language writes prefixes.
+pub fn describe_entry(map: &str, key: &str, value: &str) -> String {
+    let prefix = map
+        .starts_with("set_")
+        .then(|| unhex(key))
+        .flatten()
+        .and_then(|bytes| {
+            let (len, addr) = bytes.split_at_checked(4)?;
+            let len = u32::from_le_bytes(len.try_into().ok()?);
+            let (text, full) = match addr.len() {
+                4 => (
+                    Ipv4Addr::from(<[u8; 4]>::try_from(addr).ok()?).to_string(),
+                    32,
+                ),
+                16 => (
+                    Ipv6Addr::from(<[u8; 16]>::try_from(addr).ok()?).to_string(),
+                    128,
+                ),
+                _ => return None,
+            };
+            match len {
+                l if l == full => Some(text),
+                l if l < full => Some(format!("{text}/{l}")),
+                _ => None,
+            }
+        });
+    prefix.unwrap_or_else(|| format!("{key} => {value}"))
+}
+
+fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetChange> {
+    let old_by_name: HashMap<&str, &MapContents> =
+        old.iter().map(|m| (m.map.as_str(), m)).collect();
+    let new_by_name: HashMap<&str, &MapContents> =
+        new.iter().map(|m| (m.map.as_str(), m)).collect();
+    let names = new
+        .iter()
+        .map(|m| m.map.as_str())
+        .chain(old.iter().map(|m| m.map.as_str()))
+        .filter({
+            let mut seen = HashSet::new();
+            move |n| seen.insert(*n)
+        });
+    let no_entries: &[(String, String)] = &[];
+    let mut changes = Vec::new();
+    for name in names {
+        let old_entries = old_by_name.get(name).map_or(no_entries, |m| &m.entries);
+        let new_entries = new_by_name.get(name).map_or(no_entries, |m| &m.entries);
+        let old_values: HashMap<&str, &str> = old_entries
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let new_keys: HashSet<&str> = new_entries.iter().map(|(k, _)| k.as_str()).collect();
+        let mut listed = HashSet::new();
+        let added_raw: Vec<(String, String)> = new_entries
+            .iter()
+            .filter(|(k, v)| old_values.get(k.as_str()) != Some(&v.as_str()))
+            .filter(|(k, _)| listed.insert(k.as_str()))
+            .cloned()
+            .collect();
+        let mut listed = HashSet::new();
+        let removed_raw: Vec<(String, String)> = old_entries
+            .iter()
+            .filter(|(k, _)| !new_keys.contains(k.as_str()))
+            .filter(|(k, _)| listed.insert(k.as_str()))
+            .cloned()
+            .collect();
+        if added_raw.is_empty() && removed_raw.is_empty() {
+            continue;
+        }
+        let readable = |raw: &[(String, String)]| {
+            raw.iter()
+                .map(|(k, v)| describe_entry(name, k, v))
+                .collect()
+        };
+        changes.push(SetChange {
+            map: name.to_string(),
+            added: readable(&added_raw),
+            removed: readable(&removed_raw),
+            added_raw,
+            removed_raw,
+        });
+    }
+    changes
+}
+
+/// Counter slots of the rules two versions of a program share, aligned by text.
+fn carry_counters(old: &ProgramSnapshot, new: &ProgramSnapshot) -> Vec<CounterCarry> {
+    let old_texts: Vec<&str> = old.rules.iter().map(|r| r.text.as_str()).collect();
+    let new_texts: Vec<&str> = new.rules.iter().map(|r| r.text.as_str()).collect();
+    let deadline = Instant::now() + DIFF_DEADLINE;
+    capture_diff_slices_deadline(Algorithm::Myers, &old_texts, &new_texts, Some(deadline))
+        .iter()
+        .filter(|op| op.tag() == DiffTag::Equal)
+        .flat_map(|op| op.old_range().zip(op.new_range()))
+        .map(|(i, j)| CounterCarry {
+            symbol: new.symbol.clone(),
+            old_slot: old.rules[i].counter,
+            new_slot: new.rules[j].counter,
+        })
+        .collect()
+}
+
+/// Compares the installed snapshot (`None`: nothing installed) with a new one.
+pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
+    let nothing = Snapshot::default();
+    let installed = old.is_some();
+    let old = old.unwrap_or(&nothing);
+    let old_keyed = keyed(&old.programs);
+    let new_keyed = keyed(&new.programs);
+
+    let mut keys: Vec<ProgramKey> = new_keyed.keys().chain(old_keyed.keys()).copied().collect();
+    keys.sort_by_key(sort_key);
+    keys.dedup();
+    let pairs: Vec<(Option<&ProgramSnapshot>, Option<&ProgramSnapshot>)> = keys
+        .iter()
+        .map(|k| (old_keyed.get(k).copied(), new_keyed.get(k).copied()))
+        .collect();
+    let code_changed = |o: &ProgramSnapshot, n: &ProgramSnapshot| {
+        o.asm != n.asm && code_lines(&o.asm) != code_lines(&n.asm)
+    };
+    let same_programs = pairs.iter().all(|pair| match pair {
+        (Some(o), Some(n)) => !code_changed(o, n),
+        _ => false,
+    });
+    let sorted_shapes = |maps: &[MapShape]| {
+        let mut v = maps.to_vec();
+        v.sort();
+        v
+    };
+    let same_shapes = sorted_shapes(&old.maps) == sorted_shapes(&new.maps);
+    let new_object = !installed || !same_programs || !same_shapes;
+
+    let old_listing = rule_listing(pairs.iter().filter_map(|(o, _)| *o));
+    let new_listing = rule_listing(pairs.iter().filter_map(|(_, n)| *n));
+    let old_lines: Vec<&str> = old_listing.iter().map(String::as_str).collect();
+    let new_lines: Vec<&str> = new_listing.iter().map(String::as_str).collect();
+    let rule_diff = unified_hunks(&old_lines, &new_lines, &old_lines, &new_lines);
+
+    let mut programs = Vec::new();
+    let mut bytecode_diffs = Vec::new();
+    let mut counter_carry = Vec::new();
+    for (old_prog, new_prog) in &pairs {
+        let action = match (old_prog, new_prog) {
+            (None, Some(_)) => ProgramAction::Attach,
+            (Some(_), None) => ProgramAction::Detach,
+            (Some(o), Some(n)) if code_changed(o, n) => ProgramAction::Reload,
+            _ if new_object => ProgramAction::ReloadSameCode,
+            _ => ProgramAction::Unchanged,
+        };
+        if let (Some(o), Some(n)) = (old_prog, new_prog) {
+            counter_carry.extend(carry_counters(o, n));
+            if action == ProgramAction::Reload {
+                let (old_asm, new_asm): (Vec<&str>, Vec<&str>) =
+                    (o.asm.lines().collect(), n.asm.lines().collect());
+                let old_keys: Vec<&str> = old_asm.iter().map(|l| asm_diff_key(l)).collect();
+                let new_keys: Vec<&str> = new_asm.iter().map(|l| asm_diff_key(l)).collect();
+                let diff = unified_hunks(&old_asm, &new_asm, &old_keys, &new_keys);
+                bytecode_diffs.push((n.symbol.clone(), truncate_lines(diff, MAX_DIFF_LINES)));
+            }
+        }
+        let shown = new_prog.or(*old_prog).expect("a pair has a side");
+        programs.push(ProgramPlan {
+            symbol: shown.symbol.clone(),
+            hook: shown.hook.clone(),
+            attach_to: shown.attach_to.clone(),
+            action,
+            old_insns: old_prog.map(|p| insn_count(&p.asm)),
+            new_insns: new_prog.map(|p| insn_count(&p.asm)),
+        });
+    }
+
+    let set_changes = set_changes(&old.map_contents, &new.map_contents);
+    let maps_only = installed && !new_object && (!set_changes.is_empty() || !rule_diff.is_empty());
+    Plan {
+        programs,
+        maps_only,
+        set_changes,
+        rule_diff,
+        bytecode_diffs,
+        counter_carry,
+        installed,
+        new_rule_count: new.programs.iter().map(|p| p.rules.len()).sum(),
+    }
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn indented(out: &mut String, text: &str) {
+    for line in text.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.programs
+            .iter()
+            .any(|p| p.action != ProgramAction::Unchanged)
+            || !self.set_changes.is_empty()
+            || !self.rule_diff.is_empty()
+    }
+
+    /// Whether the runtime loads a new object (new maps, programs swapped).
+    pub fn loads_new_object(&self) -> bool {
+        self.has_changes() && !self.maps_only
+    }
+
+    /// The plan for a person; `old_name`/`new_name` head the diffs (`installed`,
+    /// `new.sk`, ...).
+    pub fn render(&self, old_name: &str, new_name: &str) -> String {
+        let mut out = String::new();
+        let n_programs = count(self.programs.len(), "program", "programs");
+        if !self.has_changes() {
+            let _ = writeln!(out, "no changes ({n_programs} unchanged)");
+            return out;
+        }
+
+        let tally = |pred: &dyn Fn(ProgramAction) -> bool| {
+            self.programs.iter().filter(|p| pred(p.action)).count()
+        };
+        let parts: Vec<String> = [
+            (tally(&|a| a == ProgramAction::Attach), "to attach"),
+            (
+                tally(&|a| matches!(a, ProgramAction::Reload | ProgramAction::ReloadSameCode)),
+                "to reload",
+            ),
+            (tally(&|a| a == ProgramAction::Detach), "to detach"),
+            (tally(&|a| a == ProgramAction::Unchanged), "unchanged"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        let mode = if !self.installed {
+            "nothing installed yet"
+        } else if self.maps_only {
+            "set maps updated in place: yes, nothing reloads"
+        } else {
+            "set maps updated in place: no (a new object with new maps is loaded)"
+        };
+        let _ = writeln!(out, "plan: {} ({n_programs}); {mode}", parts.join(", "));
+
+        let labels: Vec<String> = self
+            .programs
+            .iter()
+            .map(|p| program_label(&p.hook, &p.attach_to))
+            .collect();
+        let width = labels.iter().map(String::len).max().unwrap_or(0);
+        for (p, label) in self.programs.iter().zip(&labels) {
+            let insns = |n: Option<usize>| n.unwrap_or(0);
+            let what = match p.action {
+                ProgramAction::Attach => {
+                    format!("attach (new program, {} insns)", insns(p.new_insns))
+                }
+                ProgramAction::Detach => format!("detach (not in {new_name})"),
+                ProgramAction::Reload => format!(
+                    "reload (code changed, {} -> {} insns)",
+                    insns(p.old_insns),
+                    insns(p.new_insns)
+                ),
+                ProgramAction::ReloadSameCode => {
+                    "reload (same code, swapped with the new maps)".to_string()
+                }
+                ProgramAction::Unchanged => "unchanged".to_string(),
+            };
+            let _ = writeln!(out, "  {label:<width$}  {what}");
+        }
+
+        if self.rule_diff.is_empty() {
+            let _ = writeln!(out, "rules: unchanged");
+        } else {
+            let _ = writeln!(out, "rules:");
+            let _ = writeln!(out, "  --- {old_name}\n  +++ {new_name}");
+            indented(&mut out, &self.rule_diff);
+        }
+
+        if self.set_changes.is_empty() {
+            let _ = writeln!(out, "sets: unchanged");
+        } else {
+            let _ = writeln!(out, "sets:");
+            for s in &self.set_changes {
+                let _ = writeln!(out, "  {}: +{} -{}", s.map, s.added.len(), s.removed.len());
+                for (sign, entries) in [('+', &s.added), ('-', &s.removed)] {
+                    for e in entries.iter().take(MAX_LISTED_ENTRIES) {
+                        let _ = writeln!(out, "    {sign} {e}");
+                    }
+                    if entries.len() > MAX_LISTED_ENTRIES {
+                        let _ = writeln!(
+                            out,
+                            "    {sign} ... and {} more",
+                            entries.len() - MAX_LISTED_ENTRIES
+                        );
+                    }
+                }
+            }
+        }
+
+        for (symbol, diff) in &self.bytecode_diffs {
+            let _ = writeln!(out, "bytecode {symbol}:");
+            let _ = writeln!(out, "  --- {old_name}\n  +++ {new_name}");
+            indented(&mut out, diff);
+        }
+
+        if self.maps_only {
+            let _ = writeln!(out, "counters: all kept (nothing reloads)");
+        } else if self.installed {
+            let kept = self.counter_carry.len();
+            let fresh = self.new_rule_count.saturating_sub(kept);
+            let _ = match fresh {
+                0 => writeln!(out, "counters: kept for all {kept} rules"),
+                _ => writeln!(
+                    out,
+                    "counters: kept for {kept} of {}, {}",
+                    count(self.new_rule_count, "rule", "rules"),
+                    count(fresh, "starts at zero", "start at zero"),
+                ),
+            };
+        }
+        out
+    }
+
+    /// The plan as data; `has_changes` and `maps_only` say what the runtime will do.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "has_changes": self.has_changes(),
+            "installed": self.installed,
+            "maps_only": self.maps_only,
+            "loads_new_object": self.loads_new_object(),
+            "programs": self.programs,
+            "set_changes": self.set_changes,
+            "rule_diff": self.rule_diff,
+            "bytecode_diffs": self
+                .bytecode_diffs
+                .iter()
+                .map(|(symbol, diff)| serde_json::json!({ "symbol": symbol, "diff": diff }))
+                .collect::<Vec<_>>(),
+            "counter_carry": self.counter_carry,
+            "new_rule_count": self.new_rule_count,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(src: &str) -> Snapshot {
+        let (compiled, diags) = crate::compile(src, &crate::Options::default());
+        let compiled = compiled.unwrap_or_else(|| panic!("compiles: {diags:?}\n{src}"));
+        Snapshot::of(&compiled)
+    }
+
+    fn actions(p: &Plan) -> Vec<(String, ProgramAction)> {
+        p.programs
+            .iter()
+            .map(|p| (program_label(&p.hook, &p.attach_to), p.action))
+            .collect()
+    }
+
+    fn carried(p: &Plan, symbol: &str) -> Vec<(u32, u32)> {
+        p.counter_carry
+            .iter()
+            .filter(|c| c.symbol == symbol)
+            .map(|c| (c.old_slot, c.new_slot))
+            .collect()
+    }
+
+    const BASE: &str = "\
+set blocked = { 192.0.2.0/24, 198.51.100.7, 2001:db8:bad::/48 }
+xdp on eth0 {
+    drop from @blocked
+    allow udp to 1.1.1.1:53
+    drop tcp to *:22 !ack syn
+    default allow
+}
+tc egress on eth0 { count tcp to *:443; default allow }
+";
+
+    #[test]
+    fn first_install_attaches_everything() {
+        let new = snap(BASE);
+        let p = plan(None, &new);
+        assert_eq!(
+            actions(&p),
+            [
+                ("xdp on eth0".to_string(), ProgramAction::Attach),
+                ("tc egress on eth0".to_string(), ProgramAction::Attach),
+            ]
+        );
+        assert!(p.has_changes() && !p.maps_only && !p.installed);
+        assert!(p.counter_carry.is_empty() && p.bytecode_diffs.is_empty());
+        assert!(p.rule_diff.contains("+xdp on eth0: drop from @blocked\n"));
+        assert!(p.rule_diff.contains("+tc egress on eth0: default allow\n"));
+        let v4 = &p.set_changes[0];
+        assert_eq!(v4.map, "set_blocked_v4");
+        assert_eq!(v4.added, ["192.0.2.0/24", "198.51.100.7"]);
+        let text = p.render("installed", "base.sk");
+        assert!(text.starts_with("plan: 2 to attach (2 programs); nothing installed yet\n"));
+        assert!(
+            text.contains("  xdp on eth0        attach (new program, "),
+            "{text}"
+        );
+        assert!(!text.contains("counters"), "{text}");
+    }
+
+    #[test]
+    fn identical_files_plan_nothing() {
+        let s = snap(BASE);
+        let p = plan(Some(&s), &s);
+        assert!(!p.has_changes() && !p.maps_only && !p.loads_new_object());
+        assert!(p
+            .programs
+            .iter()
+            .all(|p| p.action == ProgramAction::Unchanged));
+        assert!(p.rule_diff.is_empty() && p.set_changes.is_empty());
+        assert!(p.bytecode_diffs.is_empty());
+        assert_eq!(carried(&p, "xdp_eth0"), [(0, 0), (1, 1), (2, 2), (3, 3)]);
+        assert_eq!(p.render("a", "b"), "no changes (2 programs unchanged)\n");
+        assert_eq!(p.to_json()["has_changes"], false);
+    }
+
+    #[test]
+    fn moving_rules_down_a_line_changes_nothing() {
+        let moved = format!("# a comment\n\n{BASE}");
+        let (old, new) = (snap(BASE), snap(&moved));
+        assert_ne!(
+            old.programs[0].asm, new.programs[0].asm,
+            "notes carry lines"
+        );
+        let p = plan(Some(&old), &new);
+        assert!(!p.has_changes(), "{}", p.render("a", "b"));
+    }
+
+    #[test]
+    fn set_contents_alone_update_maps_in_place() {
+        let old = snap(BASE);
+        let new = snap(&BASE.replace(
+            "198.51.100.7, 2001:db8:bad::/48",
+            "203.0.113.0/24, 2001:db8:beef::/48",
+        ));
+        let p = plan(Some(&old), &new);
+        assert!(p.maps_only && p.has_changes() && !p.loads_new_object());
+        assert!(p
+            .programs
+            .iter()
+            .all(|p| p.action == ProgramAction::Unchanged));
+        assert!(p.rule_diff.is_empty() && p.bytecode_diffs.is_empty());
+        let by_map: Vec<_> = p
+            .set_changes
+            .iter()
+            .map(|s| (s.map.as_str(), s.added.clone(), s.removed.clone()))
+            .collect();
+        assert_eq!(
+            by_map,
+            [
+                (
+                    "set_blocked_v4",
+                    vec!["203.0.113.0/24".to_string()],
+                    vec!["198.51.100.7".to_string()]
+                ),
+                (
+                    "set_blocked_v6",
+                    vec!["2001:db8:beef::/48".to_string()],
+                    vec!["2001:db8:bad::/48".to_string()]
+                ),
+            ]
+        );
+        let v4 = &p.set_changes[0];
+        assert_eq!(v4.added_raw, [("18000000cb007100".into(), "01".into())]);
+        assert_eq!(v4.removed_raw, [("20000000c6336407".into(), "01".into())]);
+        let text = p.render("old.sk", "new.sk");
+        assert!(text.contains("set maps updated in place: yes"), "{text}");
+        assert!(text.contains("  set_blocked_v4: +1 -1\n    + 203.0.113.0/24\n"));
+        assert!(
+            text.contains("counters: all kept (nothing reloads)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_changed_map_shape_loads_a_new_object() {
+        let old = snap(BASE);
+        let mut new = old.clone();
+        new.maps[1].max_entries += 1;
+        let p = plan(Some(&old), &new);
+        assert!(!p.maps_only && p.loads_new_object());
+        assert!(p
+            .programs
+            .iter()
+            .all(|p| p.action == ProgramAction::ReloadSameCode));
+    }
+
+    #[test]
+    fn each_program_action() {
+        let old = snap(
+            "xdp on eth0 { drop udp to *:53; default allow }
+             tc egress on eth0 { count tcp to *:443; default allow }
+             tc ingress on eth2 { drop tcp to *:22; default allow }",
+        );
+        let new = snap(
+            "xdp on eth0 { drop udp to *:853; default allow }
+             tc egress on eth0 { count tcp to *:443; default allow }
+             tc ingress on eth1 { drop tcp to *:23; default allow }",
+        );
+        let p = plan(Some(&old), &new);
+        assert_eq!(
+            actions(&p),
+            [
+                ("xdp on eth0".to_string(), ProgramAction::Reload),
+                (
+                    "tc egress on eth0".to_string(),
+                    ProgramAction::ReloadSameCode
+                ),
+                ("tc ingress on eth1".to_string(), ProgramAction::Attach),
+                ("tc ingress on eth2".to_string(), ProgramAction::Detach),
+            ]
+        );
+        assert!(!p.maps_only && p.has_changes());
+        let symbols: Vec<_> = p.bytecode_diffs.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(symbols, ["xdp_eth0"]);
+        assert!(p.bytecode_diffs[0]
+            .1
+            .contains("-; line 1: drop udp to *:53\n"));
+        assert!(p.bytecode_diffs[0]
+            .1
+            .contains("+; line 1: drop udp to *:853\n"));
+        assert_eq!(carried(&p, "xdp_eth0"), [(1, 1)], "only the default");
+        assert_eq!(carried(&p, "tce_eth0"), [(2, 2), (3, 3)]);
+        let text = p.render("old.sk", "new.sk");
+        for line in [
+            "plan: 1 to attach, 2 to reload, 1 to detach (4 programs); set maps updated in \
+             place: no",
+            "  xdp on eth0         reload (code changed, ",
+            "  tc egress on eth0   reload (same code, swapped with the new maps)",
+            "  tc ingress on eth1  attach (new program, ",
+            "  tc ingress on eth2  detach (not in new.sk)",
+            "counters: kept for 3 of 6 rules, 3 start at zero",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        let json = p.to_json();
+        assert_eq!(json["programs"][1]["action"], "reload_same_code");
+        assert_eq!(json["bytecode_diffs"][0]["symbol"], "xdp_eth0");
+    }
+
+    #[test]
+    fn counters_carry_across_an_inserted_rule() {
+        let old = snap(BASE);
+        let new = snap(&BASE.replace(
+            "    drop tcp to *:22",
+            "    allow tcp to 1.1.1.1:853\n    drop tcp to *:22",
+        ));
+        let p = plan(Some(&old), &new);
+        // Slots: xdp rules 0..=2 and default 3, then tc egress 4, 5; the new rule
+        // takes slot 2 and pushes everything after it down by one.
+        assert_eq!(carried(&p, "xdp_eth0"), [(0, 0), (1, 1), (2, 3), (3, 4)]);
+        assert_eq!(carried(&p, "tce_eth0"), [(4, 5), (5, 6)]);
+        assert_eq!(
+            actions(&p).iter().map(|(_, a)| *a).collect::<Vec<_>>(),
+            [ProgramAction::Reload, ProgramAction::Reload],
+            "tc egress counts into shifted slots"
+        );
+        assert_eq!(
+            p.rule_diff,
+            "@@ -1,5 +1,6 @@
+ xdp on eth0: drop from @blocked
+ xdp on eth0: allow udp to 1.1.1.1:53
++xdp on eth0: allow tcp to 1.1.1.1:853
+ xdp on eth0: drop tcp to *:22 !ack syn
+ xdp on eth0: default allow
+ tc egress on eth0: count tcp to *:443
+"
+        );
+        // Aligned without pcs, the diff shows the new rule and the counter slots that
+        // moved, not every instruction after the insertion.
+        let (_, xdp_diff) = &p.bytecode_diffs[0];
+        let removed = xdp_diff.lines().filter(|l| l.starts_with('-')).count();
+        assert!(removed < 20, "{xdp_diff}");
+        assert!(
+            xdp_diff.contains("+; line 5: allow tcp to 1.1.1.1:853\n"),
+            "{xdp_diff}"
+        );
+        let text = p.render("old.sk", "new.sk");
+        assert!(text.contains("counters: kept for 6 of 7 rules, 1 starts at zero"));
+    }
+
+    #[test]
+    fn counters_carry_across_a_removed_rule_but_not_a_changed_default() {
+        let old = snap(BASE);
+        let new = snap(
+            &BASE
+                .replace("    allow udp to 1.1.1.1:53\n", "")
+                .replace("default allow\n}", "default drop\n}"),
+        );
+        let p = plan(Some(&old), &new);
+        assert_eq!(carried(&p, "xdp_eth0"), [(0, 0), (2, 1)]);
+        assert_eq!(carried(&p, "tce_eth0"), [(4, 3), (5, 4)]);
+        assert!(p
+            .rule_diff
+            .contains("-xdp on eth0: allow udp to 1.1.1.1:53\n"));
+        assert!(p
+            .rule_diff
+            .contains("-xdp on eth0: default allow\n+xdp on eth0: default drop\n"));
+    }
+
+    #[test]
+    fn programs_are_matched_by_hook_and_interface_not_symbol() {
+        let old = snap("xdp on verylongname2 { drop udp to *:53; default allow }");
+        let new = snap(
+            "xdp on verylongname1 { drop udp to *:53; default allow }
+             xdp on verylongname2 { drop udp to *:53; default allow }",
+        );
+        assert_eq!(old.programs[0].symbol, "xdp_verylongnam");
+        assert_eq!(new.programs[1].symbol, "xdp_verylongn_1");
+        let p = plan(Some(&old), &new);
+        assert_eq!(
+            actions(&p),
+            [
+                ("xdp on verylongname1".to_string(), ProgramAction::Attach),
+                ("xdp on verylongname2".to_string(), ProgramAction::Reload),
+            ]
+        );
+        assert_eq!(carried(&p, "xdp_verylongn_1"), [(0, 2), (1, 3)]);
+    }
+
+    #[test]
+    fn set_entries_decode_to_prefixes() {
+        let v4 = "18000000cb007100";
+        assert_eq!(describe_entry("set_x_v4", v4, "01"), "203.0.113.0/24");
+        assert_eq!(
+            describe_entry("set_x_v4", "20000000c6336407", "01"),
+            "198.51.100.7"
+        );
+        let v6 = format!("30000000{}", "20010db80bad00000000000000000000");
+        assert_eq!(describe_entry("set_x_v6", &v6, "01"), "2001:db8:bad::/48");
+        let v6_host = format!("80000000{}", "20010db8000000000000000000000001");
+        assert_eq!(describe_entry("set_x_v6", &v6_host, "01"), "2001:db8::1");
+        assert_eq!(
+            describe_entry("set_x_v4", "00000000000000000", "01"),
+            "00000000000000000 => 01"
+        );
+        assert_eq!(
+            describe_entry("set_x_v4", "21000000c6336407", "01"),
+            "21000000c6336407 => 01"
+        );
+        assert_eq!(describe_entry("counters", v4, "01"), format!("{v4} => 01"));
+    }
+
+    #[test]
+    fn long_bytecode_diffs_are_cut() {
+        let text: String = (0..1000).map(|i| format!("+line {i}\n")).collect();
+        let cut = truncate_lines(text, MAX_DIFF_LINES);
+        assert_eq!(cut.lines().count(), MAX_DIFF_LINES + 1);
+        assert!(cut.ends_with(
+            "... 600 more diff lines cut (`sockc compile --emit asm` shows the whole program)\n"
+        ));
+
+        let rules: String = (0..60)
+            .map(|i| format!("drop udp to *:{}\n", 1000 + i))
+            .collect();
+        let old = snap("xdp on eth0 { default allow }");
+        let new = snap(&format!("xdp on eth0 {{\n{rules}default allow\n}}"));
+        let p = plan(Some(&old), &new);
+        let (_, diff) = &p.bytecode_diffs[0];
+        assert_eq!(diff.lines().count(), MAX_DIFF_LINES + 1);
+        assert!(
+            diff.lines().last().unwrap().contains("more diff lines cut"),
+            "{diff}"
+        );
+    }
+
+    #[test]
+    fn snapshots_round_trip_through_json() {
+        let s = snap(BASE);
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<Snapshot>(&text).unwrap(), s);
+    }
+}

@@ -1,0 +1,49 @@
+//! `sockc diff OLD NEW`: what installing NEW over OLD would change, offline.
+//!
+//! Both files are compiled and compared with [`sockc_compiler::plan`]: programs to
+//! attach, reload or detach, whether set maps could be updated in place, the rule
+//! diff, set entries added and removed, bytecode diffs and the counters that would
+//! carry over. Nothing touches the kernel. Exit code 0 when the files install the same
+//! thing, 4 when they differ (like `diff`, but 1 stays "rule errors").
+
+use std::{io::Write, path::PathBuf, process::ExitCode};
+
+use clap::Args;
+use sockc_compiler::{
+    plan::{plan, Snapshot},
+    Compiled,
+};
+
+/// Exit code when the files differ (0 and 1 to 3 mean what they mean elsewhere).
+const DIFFERENT: u8 = 4;
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// the rule file taken as installed
+    pub old: PathBuf,
+    /// the rule file that would replace it
+    pub new: PathBuf,
+    /// print the plan as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &DiffArgs, old: &Compiled, new: &Compiled) -> ExitCode {
+    let plan = plan(Some(&Snapshot::of(old)), &Snapshot::of(new));
+    let text = if args.json {
+        serde_json::to_string_pretty(&plan.to_json()).expect("json") + "\n"
+    } else {
+        plan.render(
+            &args.old.display().to_string(),
+            &args.new.display().to_string(),
+        )
+    };
+    if std::io::stdout().lock().write_all(text.as_bytes()).is_err() {
+        return ExitCode::from(1);
+    }
+    if plan.has_changes() {
+        ExitCode::from(DIFFERENT)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

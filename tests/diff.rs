@@ -1,0 +1,129 @@
+//! `sockc diff OLD NEW` as a user runs it: the plan text, `--json`, and exit codes
+//! (0 same, 4 different, 1 rule errors, 2 usage). The fixtures are `rules/diff/*.sk`.
+
+mod common;
+
+use common::sockc;
+
+fn assert_has(text: &str, lines: &[&str]) {
+    for l in lines {
+        assert!(text.contains(l), "missing {l:?} in\n{text}");
+    }
+}
+
+#[test]
+fn identical_files_have_no_changes_and_exit_0() {
+    let (code, out, err) = sockc(&["diff", "rules/diff/old.sk", "rules/diff/old.sk"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "no changes (2 programs unchanged)\n");
+}
+
+#[test]
+fn changed_rules_show_the_plan_and_exit_4() {
+    let (code, out, err) = sockc(&["diff", "rules/diff/old.sk", "rules/diff/new.sk"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        out.starts_with(
+            "plan: 1 to attach, 2 to reload (3 programs); set maps updated in place: no"
+        ),
+        "{out}"
+    );
+    assert_has(
+        &out,
+        &[
+            "  xdp on eth0         reload (code changed, ",
+            "  tc egress on eth0   reload (code changed, ",
+            "  tc ingress on eth1  attach (new program, ",
+            "rules:\n  --- rules/diff/old.sk\n  +++ rules/diff/new.sk\n  @@ ",
+            "\n  +xdp on eth0: allow tcp to 1.1.1.1:853\n",
+            "\n  +tc ingress on eth1: drop from @blocked\n",
+            "sets:\n  set_blocked_v4: +1 -0\n    + 203.0.113.0/24\n",
+            "bytecode xdp_eth0:\n  --- rules/diff/old.sk\n",
+            "bytecode tce_eth0:\n",
+            // 4 xdp rules and 2 tc egress rules carry; the new rule and the tc
+            // ingress program start at zero.
+            "counters: kept for 6 of 9 rules, 3 start at zero\n",
+        ],
+    );
+    assert!(
+        !out.contains("set_blocked_v6"),
+        "v6 entries did not change\n{out}"
+    );
+}
+
+#[test]
+fn set_contents_alone_are_updated_in_place() {
+    let (code, out, err) = sockc(&["diff", "rules/diff/sets_old.sk", "rules/diff/sets_new.sk"]);
+    assert_eq!(code, 4, "{err}");
+    assert_has(
+        &out,
+        &[
+            "plan: 1 unchanged (1 program); set maps updated in place: yes, nothing reloads\n",
+            "  xdp on eth0  unchanged\n",
+            "rules: unchanged\n",
+            "  set_blocked_v4: +1 -1\n    + 203.0.113.0/24\n    - 198.51.100.7\n",
+            "  set_blocked_v6: +1 -1\n    + 2001:db8:beef::/48\n    - 2001:db8:bad::/48\n",
+            "counters: all kept (nothing reloads)\n",
+        ],
+    );
+    assert!(!out.contains("bytecode"), "{out}");
+}
+
+#[test]
+fn json_plan_is_data() {
+    let (code, out, err) = sockc(&[
+        "diff",
+        "rules/diff/sets_old.sk",
+        "rules/diff/sets_new.sk",
+        "--json",
+    ]);
+    assert_eq!(code, 4, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON on stdout");
+    assert_eq!(v["has_changes"], true);
+    assert_eq!(v["maps_only"], true);
+    assert_eq!(v["programs"][0]["action"], "unchanged");
+    assert_eq!(v["set_changes"][0]["map"], "set_blocked_v4");
+    assert_eq!(v["set_changes"][0]["added"][0], "203.0.113.0/24");
+    assert_eq!(
+        v["set_changes"][0]["added_raw"][0],
+        serde_json::json!(["18000000cb007100", "01"])
+    );
+
+    let (code, out, _) = sockc(&["diff", "rules/diff/old.sk", "rules/diff/new.sk", "--json"]);
+    assert_eq!(code, 4);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["maps_only"], false);
+    let actions: Vec<_> = v["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["reload", "reload", "attach"]);
+    assert_eq!(v["bytecode_diffs"][0]["symbol"], "xdp_eth0");
+    assert!(v["counter_carry"].as_array().unwrap().len() == 6);
+
+    let (code, out, _) = sockc(&["diff", "rules/diff/old.sk", "rules/diff/old.sk", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["has_changes"], false);
+}
+
+#[test]
+fn rule_errors_in_either_file_exit_1() {
+    for args in [
+        ["diff", "rules/errors/syntax.sk", "rules/diff/old.sk"],
+        ["diff", "rules/diff/old.sk", "rules/errors/syntax.sk"],
+    ] {
+        let (code, out, err) = sockc(&args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains("rules/errors/syntax.sk"), "{err}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (code, _, err) = sockc(&["diff", "rules/diff/old.sk"]);
+    assert_eq!(code, 2, "{err}");
+}
