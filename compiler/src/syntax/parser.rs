@@ -723,6 +723,26 @@ mod tests {
         assert!(matches!(&r[1].target, Some(Target::Sock(i)) if i.name == "proxy"));
     }
 
+    /// `ece` is a TCP flag and also the start of an IPv6 address: `ece::/16` is the
+    /// address (found by the differential tests' generator).
+    #[test]
+    fn a_bare_ipv6_destination_may_start_like_a_flag() {
+        let f = ok("xdp on eth0 {\n drop tcp ece::/16\n drop tcp ece ::/0\n default allow\n}\n");
+        let r = rules(&f);
+        match &r[0].matches[1] {
+            Match::Dst(Endpoint {
+                addr: AddrSpec::Prefix(n, _),
+                ..
+            }) => assert_eq!(n.to_string(), "ece::/16"),
+            m => panic!("unexpected {m:?}"),
+        }
+        assert!(
+            matches!(r[1].matches[1], Match::Flag { .. }),
+            "{:?}",
+            r[1].matches
+        );
+    }
+
     #[test]
     fn sets_span_lines_and_take_ports() {
         let f = ok("set a = {\n 10.0.0.0/8, # private\n 2001:db8::/32\n}\nset p = { 80, 443, 8000-8080 }\n");
