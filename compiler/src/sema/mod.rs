@@ -9,6 +9,8 @@
 pub(crate) mod rules;
 mod sets;
 
+pub use rules::ICMP_TYPES;
+
 use std::{collections::HashMap, path::PathBuf};
 
 use cranelift_entity::PrimaryMap;

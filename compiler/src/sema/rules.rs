@@ -446,7 +446,7 @@ fn proto_name(p: u8) -> String {
 }
 
 /// ICMP type names: (name, ICMPv4 type, ICMPv6 type) from RFC 792 / RFC 4443.
-const ICMP_TYPES: &[(&str, Option<u8>, Option<u8>)] = &[
+pub const ICMP_TYPES: &[(&str, Option<u8>, Option<u8>)] = &[
     ("echo-reply", Some(0), Some(129)),
     ("dest-unreachable", Some(3), Some(1)),
     ("redirect", Some(5), Some(137)),
