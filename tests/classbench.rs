@@ -211,8 +211,17 @@ fn check_kernel(set: &Set) -> Result<usize, String> {
     Ok(agree)
 }
 
+/// The error's first line and, for verifier rejections, the log's verdict (the line
+/// before its closing statistics).
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().to_string()
+    let lines: Vec<&str> = s.lines().collect();
+    let verdict = lines
+        .iter()
+        .rposition(|l| l.starts_with("verification time"))
+        .and_then(|i| i.checked_sub(1))
+        .map(|i| format!(": {}", lines[i]))
+        .unwrap_or_default();
+    format!("{}{verdict}", lines.first().copied().unwrap_or_default())
 }
 
 #[test]
