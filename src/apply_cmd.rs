@@ -64,9 +64,25 @@ fn check_name(n: &str) -> Result<(), ExitCode> {
     }
 }
 
+/// Prints the error with its causes; "nothing installed" is a user error (1), the
+/// rest are kernel or permission failures (3).
 fn fail(e: ApplyError) -> ExitCode {
-    eprintln!("sockc: {e}");
-    ExitCode::from(3)
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    eprintln!("sockc: {msg}");
+    ExitCode::from(if matches!(e, ApplyError::NotInstalled(_)) {
+        1
+    } else {
+        3
+    })
 }
 
 fn needs_root(what: &str) -> Result<(), ExitCode> {

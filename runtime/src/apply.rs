@@ -281,7 +281,7 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, ApplyError> {
         .iter()
         .filter(|p| p.action == ProgramAction::Detach)
     {
-        let _ = std::fs::remove_file(store.link_path(req.name, &p.symbol));
+        detach_pinned(&store.link_path(req.name, &p.symbol));
     }
     store.commit_manifest(req.name)?;
     if let Some(old) = &old {
@@ -289,6 +289,17 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, ApplyError> {
     }
     report.generation = Some(generation);
     Ok(report)
+}
+
+/// Detaches the hook behind a pinned link, then removes the pin. Unpinning alone only
+/// drops a reference: the kernel detaches later (from a workqueue), and not at all
+/// while another process holds the link open.
+fn detach_pinned(path: &Path) {
+    if let Ok(fd) = sys::obj_get(path) {
+        use std::os::fd::AsFd;
+        let _ = sys::link_detach(fd.as_fd());
+    }
+    let _ = std::fs::remove_file(path);
 }
 
 /// What to remove again if an apply fails before its swap.
@@ -300,9 +311,9 @@ struct Undo {
 
 impl Undo {
     fn run(self) {
-        // Unpinning a link that nothing else holds detaches it.
+        // Hooks attached by this call come off again (detach, then unpin).
         for l in self.links {
-            let _ = std::fs::remove_file(l);
+            detach_pinned(&l);
         }
         for d in self.dirs {
             let _ = std::fs::remove_dir_all(d);
@@ -330,6 +341,18 @@ fn pin_objects(obj: &mut LoadedObject, dir: &Path) -> Result<(), ApplyError> {
     Ok(())
 }
 
+/// An error with its causes, `: `-separated (aya puts the errno in the source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 /// Attaches a new hook and pins its link; returns the attach mode.
 fn attach(
     obj: &mut LoadedObject,
@@ -352,20 +375,21 @@ fn attach(
         })?;
     let (fd_link, mode): (FdLink, &str) = match hook {
         "xdp" => {
-            let xdp: &mut Xdp = prog.try_into().map_err(|e| fail(format!("{e}")))?;
+            let xdp: &mut Xdp = prog.try_into().map_err(|e| fail(error_chain(&e)))?;
             let (id, mode) = match xdp.attach(iface, XdpMode::Driver) {
                 Ok(id) => (id, "xdp driver"),
                 Err(e) => {
                     notices.push(format!(
-                        "xdp on {iface}: driver mode not available ({e}); attached in generic mode"
+                        "xdp on {iface}: driver mode not available ({}); attached in generic mode",
+                        error_chain(&e)
                     ));
                     let id = xdp
                         .attach(iface, XdpMode::Skb)
-                        .map_err(|e| fail(format!("{e}")))?;
+                        .map_err(|e| fail(error_chain(&e)))?;
                     (id, "xdp generic")
                 }
             };
-            let link = xdp.take_link(id).map_err(|e| fail(format!("{e}")))?;
+            let link = xdp.take_link(id).map_err(|e| fail(error_chain(&e)))?;
             let fd = FdLink::try_from(link).map_err(|e| {
                 fail(format!(
                     "the kernel attached XDP through netlink, which cannot be pinned: {e}"
@@ -374,7 +398,7 @@ fn attach(
             (fd, mode)
         }
         "tc ingress" | "tc egress" => {
-            let tc: &mut SchedClassifier = prog.try_into().map_err(|e| fail(format!("{e}")))?;
+            let tc: &mut SchedClassifier = prog.try_into().map_err(|e| fail(error_chain(&e)))?;
             let direction = if hook == "tc ingress" {
                 TcAttachType::Ingress
             } else {
@@ -386,9 +410,14 @@ fn attach(
                     direction,
                     TcAttachOptions::TcxOrder(LinkOrder::default()),
                 )
-                .map_err(|e| fail(format!("TCX attach (needs Linux 6.6 or later): {e}")))?;
-            let link = tc.take_link(id).map_err(|e| fail(format!("{e}")))?;
-            let fd = FdLink::try_from(link).map_err(|e| fail(format!("{e}")))?;
+                .map_err(|e| {
+                    fail(format!(
+                        "TCX attach (needs Linux 6.6 or later): {}",
+                        error_chain(&e)
+                    ))
+                })?;
+            let link = tc.take_link(id).map_err(|e| fail(error_chain(&e)))?;
+            let fd = FdLink::try_from(link).map_err(|e| fail(error_chain(&e)))?;
             (fd, "tcx")
         }
         other => return Err(fail(format!("unknown hook {other}"))),
@@ -555,7 +584,7 @@ pub fn flush(bpffs: &Path, name: &str) -> Result<Manifest, ApplyError> {
     let dir = store.dir(name);
     // Links first: once they are gone no packet runs these programs.
     for p in &manifest.programs {
-        let _ = std::fs::remove_file(store.link_path(name, &p.symbol));
+        detach_pinned(&store.link_path(name, &p.symbol));
     }
     std::fs::remove_dir_all(&dir).map_err(|e| other(dir.display().to_string())(e.to_string()))?;
     Ok(manifest)

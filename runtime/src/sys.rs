@@ -101,3 +101,21 @@ pub fn create_array(name: &str, value_size: u32, max_entries: u32) -> io::Result
     // SAFETY: BPF_MAP_CREATE returned a new file descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
+
+/// `BPF_OBJ_GET`: opens a pinned object.
+pub fn obj_get(path: &std::path::Path) -> io::Result<OwnedFd> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut attr = zeroed();
+    attr.__bindgen_anon_4.pathname = c.as_ptr() as u64;
+    let fd = sys_bpf(bpf_cmd::BPF_OBJ_GET, &mut attr)?;
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `BPF_LINK_DETACH`: takes the link's hook off now, whoever else holds the link.
+pub fn link_detach(link: BorrowedFd<'_>) -> io::Result<()> {
+    let mut attr = zeroed();
+    attr.link_detach.link_fd = link.as_raw_fd() as u32;
+    sys_bpf(bpf_cmd::BPF_LINK_DETACH, &mut attr).map(|_| ())
+}

@@ -1,0 +1,511 @@
+//! A throwaway network for `sockc apply` tests: two fresh network namespaces joined by
+//! a veth pair, a sockc install name of their own, a directory for rule files, and UDP
+//! probes that send from namespace B to sockets bound in namespace A.
+//!
+//! Everything a [`Lab`] creates is removed when it is dropped, also when the test
+//! panics: every install it knows of is flushed, then both namespaces (and with them
+//! the veths) are deleted, then the rule directory. Names carry the test's tag and the
+//! process id, so tests running in parallel, and parallel runs of the binary, never
+//! share a namespace, an install or a file.
+
+#![allow(dead_code)] // not every test uses every helper
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    fs::File,
+    net::{Ipv4Addr, SocketAddrV4, UdpSocket},
+    os::{
+        fd::{AsRawFd, FromRawFd, OwnedFd},
+        unix::fs::MetadataExt,
+    },
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::Mutex,
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// Where tests keep their pins (the CLI default).
+pub const BPFFS: &str = "/sys/fs/bpf";
+
+/// How long a probe socket waits for one more datagram before it counts what it has.
+const PROBE_QUIET: Duration = Duration::from_millis(150);
+
+/// One `sockc` or `ip` invocation and what it said.
+#[derive(Debug)]
+pub struct Run {
+    pub what: String,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Run {
+    fn from(what: String, out: Output, took: Duration) -> Run {
+        Run {
+            what,
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took,
+        }
+    }
+
+    /// Panics, showing the output, unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "`{}` exited {} (expected {code})\n{self}",
+            self.what, self.code
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        self.expect_code(0)
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "--- {} (exit {}, {:.1} ms)\n--- stdout:\n{}--- stderr:\n{}",
+            self.what,
+            self.code,
+            self.took.as_secs_f64() * 1e3,
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+/// Runs `cmd`, recording the command line for messages.
+pub fn run(cmd: &mut Command) -> Run {
+    let what = format!("{cmd:?}").replace('"', "");
+    let start = Instant::now();
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    Run::from(what, out, start.elapsed())
+}
+
+/// `ip ARGS`, which must succeed.
+#[track_caller]
+pub fn ip(args: &[&str]) -> Run {
+    run(Command::new("ip").args(args)).ok()
+}
+
+/// The sockc binary under test.
+pub fn sockc_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sockc")
+}
+
+/// `sockc ARGS`.
+pub fn sockc(args: &[&str]) -> Run {
+    run(Command::new(sockc_bin()).args(args))
+}
+
+/// Starts `f` on a new thread that has first entered the network namespace `ns`
+/// (`/run/netns/NS`). The namespace is per thread, and a socket keeps the namespace it
+/// was created in, so sockets made by `f` can be handed back to any thread.
+pub fn spawn_in_netns<T, F>(ns: &str, f: F) -> JoinHandle<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        // SAFETY: setns on a descriptor we own; it changes only this thread.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+}
+
+/// Runs `f` inside the network namespace `ns` and returns what it returns.
+pub fn in_netns<T, F>(ns: &str, f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    spawn_in_netns(ns, f)
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+/// Gives a socket a receive buffer of `bytes`, past the `rmem_max` limit (root).
+pub fn set_rcvbuf(sock: &UdpSocket, bytes: i32) {
+    // SAFETY: setsockopt with a pointer to an int and its size, on a socket we own.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&bytes as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_RCVBUFFORCE: {}", std::io::Error::last_os_error());
+}
+
+/// Opens a pinned BPF object (`BPF_OBJ_GET`) and keeps it open, as any other tool
+/// that looks at a link (bpftool, an agent) would while it does.
+pub fn hold_pin(path: &str) -> OwnedFd {
+    /// The `BPF_OBJ_*` part of `union bpf_attr`.
+    #[repr(C)]
+    struct ObjGet {
+        pathname: u64,
+        bpf_fd: u32,
+        file_flags: u32,
+        path_fd: i32,
+        pad: u32,
+    }
+    const BPF_OBJ_GET: libc::c_long = 7;
+    let c = std::ffi::CString::new(path).expect("no NUL");
+    let attr = ObjGet {
+        pathname: c.as_ptr() as u64,
+        bpf_fd: 0,
+        file_flags: 0,
+        path_fd: 0,
+        pad: 0,
+    };
+    // SAFETY: bpf(BPF_OBJ_GET) reads `attr` (its size given) and the NUL-terminated
+    // path it points to, both alive for the call; it returns a new descriptor.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET,
+            &attr as *const ObjGet,
+            std::mem::size_of::<ObjGet>(),
+        )
+    };
+    assert!(
+        fd >= 0,
+        "BPF_OBJ_GET {path}: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd as i32) }
+}
+
+/// A probe datagram: which port it was sent to and its sequence number.
+pub fn datagram(port: u16, seq: u64) -> [u8; 10] {
+    let mut b = [0u8; 10];
+    b[..2].copy_from_slice(&port.to_le_bytes());
+    b[2..].copy_from_slice(&seq.to_le_bytes());
+    b
+}
+
+/// The sequence number of a probe datagram for `port`, or `None` for anything else.
+pub fn parse_datagram(port: u16, b: &[u8]) -> Option<u64> {
+    if b.len() != 10 || b[..2] != port.to_le_bytes() {
+        return None;
+    }
+    Some(u64::from_le_bytes(b[2..].try_into().expect("8 bytes")))
+}
+
+/// Two namespaces, A and B, with a veth between them; rules go on A's end.
+pub struct Lab {
+    /// Short tag of the test, used in every name.
+    pub tag: String,
+    pub ns_a: String,
+    pub ns_b: String,
+    /// A's end of the veth (≤ 15 bytes; the rule files attach here).
+    pub if_a: String,
+    pub if_b: String,
+    pub addr_a: Ipv4Addr,
+    pub addr_b: Ipv4Addr,
+    /// The sockc install name of this test.
+    pub name: String,
+    /// Rule files of this test.
+    pub dir: PathBuf,
+    /// Installs to flush on drop: `name` and any [`Lab::other_install`].
+    installs: Mutex<Vec<String>>,
+}
+
+impl Lab {
+    /// Namespaces `sockc-TAG-PID-a` and `-b`, veth `a-TAG` / `b-TAG` with
+    /// 10.200.SUBNET.1/24 in A and .2 in B, loopbacks and veths up, and a first
+    /// datagram through (see [`Lab::wait_until_ready`]). `tag` is at most 8 bytes.
+    pub fn new(tag: &str, subnet: u8) -> Lab {
+        assert!(!tag.is_empty() && tag.len() <= 8, "tag `{tag}`: 1-8 bytes");
+        let pid = std::process::id();
+        let lab = Lab {
+            tag: tag.to_string(),
+            ns_a: format!("sockc-{tag}-{pid}-a"),
+            ns_b: format!("sockc-{tag}-{pid}-b"),
+            if_a: format!("a-{tag}"),
+            if_b: format!("b-{tag}"),
+            addr_a: Ipv4Addr::new(10, 200, subnet, 1),
+            addr_b: Ipv4Addr::new(10, 200, subnet, 2),
+            name: format!("test-{tag}-{pid}"),
+            dir: std::env::temp_dir().join(format!("sockc-apply-{tag}-{pid}")),
+            installs: Mutex::new(Vec::new()),
+        };
+        lab.installs.lock().unwrap().push(lab.name.clone());
+        // From here on a panic drops `lab`, which undoes whatever was made.
+        let _ = std::fs::remove_dir_all(&lab.dir);
+        std::fs::create_dir_all(&lab.dir).expect("rule directory");
+        for ns in [&lab.ns_a, &lab.ns_b] {
+            let _ = run(Command::new("ip").args(["netns", "del", ns]));
+            ip(&["netns", "add", ns]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        // Created directly inside the namespaces: the names never meet in the root one.
+        ip(&[
+            "link", "add", "name", &lab.if_a, "netns", &lab.ns_a, "type", "veth", "peer", "name",
+            &lab.if_b, "netns", &lab.ns_b,
+        ]);
+        for (ns, dev, addr) in [
+            (&lab.ns_a, &lab.if_a, lab.addr_a),
+            (&lab.ns_b, &lab.if_b, lab.addr_b),
+        ] {
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        lab.wait_until_ready();
+        lab
+    }
+
+    /// Waits until both veth ends are operationally up and a datagram gets from B to
+    /// A. A veth that was just set up drops what it sends until the kernel's linkwatch
+    /// work (rate-limited, shared by every test) has activated its queue, and the
+    /// first datagram also resolves ARP.
+    fn wait_until_ready(&self) {
+        const LIMIT: Duration = Duration::from_secs(10);
+        let start = Instant::now();
+        for (ns, dev) in [(&self.ns_a, &self.if_a), (&self.ns_b, &self.if_b)] {
+            while !ip(&["-n", ns, "-j", "link", "show", "dev", dev])
+                .stdout
+                .contains("\"operstate\":\"UP\"")
+            {
+                assert!(
+                    start.elapsed() < LIMIT,
+                    "{dev} in {ns} not operationally up after {LIMIT:?}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        while self.probe(&[9000], 1)[&9000] != 1 {
+            assert!(
+                start.elapsed() < LIMIT,
+                "no datagram from B reached A within {LIMIT:?} (no rules installed yet)"
+            );
+        }
+    }
+
+    /// A second install name, flushed on drop like the main one.
+    pub fn other_install(&self, suffix: &str) -> String {
+        let name = format!("{}-{suffix}", self.name);
+        self.installs.lock().unwrap().push(name.clone());
+        name
+    }
+
+    /// Writes a rule file into the test's directory; returns its path.
+    pub fn rules(&self, file: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(file);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        path
+    }
+
+    /// The argument list of `sockc apply FILE --name NAME --netns A EXTRA...`.
+    pub fn apply_args<'a>(
+        &'a self,
+        file: &'a Path,
+        name: &'a str,
+        extra: &[&'a str],
+    ) -> Vec<&'a str> {
+        let mut args = vec![
+            "apply",
+            file.to_str().expect("UTF-8 path"),
+            "--name",
+            name,
+            "--bpffs",
+            BPFFS,
+            "--netns",
+            &self.ns_a,
+        ];
+        args.extend_from_slice(extra);
+        args
+    }
+
+    /// `sockc apply FILE --name NAME --netns A EXTRA...` (not checked).
+    pub fn apply(&self, file: &Path, extra: &[&str]) -> Run {
+        sockc(&self.apply_args(file, &self.name, extra))
+    }
+
+    /// [`Lab::apply`], which must exit 0.
+    #[track_caller]
+    pub fn apply_ok(&self, file: &Path) -> Run {
+        self.apply(file, &[]).ok()
+    }
+
+    /// The install's entry of `sockc status --name NAME --json`, or `None` when
+    /// nothing is installed under the name.
+    #[track_caller]
+    pub fn status(&self) -> Option<Value> {
+        let r = sockc(&["status", "--name", &self.name, "--json"]);
+        if r.code != 0 && r.stderr.contains("nothing is installed") {
+            return None;
+        }
+        let r = r.ok();
+        let v: Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("status --json is not JSON ({e}):\n{r}"));
+        let all = v.as_array().expect("status --json is an array");
+        assert_eq!(
+            all.len(),
+            1,
+            "status --name {} lists one install:\n{r}",
+            self.name
+        );
+        Some(all[0].clone())
+    }
+
+    /// The status, which must exist and have every hook `attached`.
+    #[track_caller]
+    pub fn status_attached(&self) -> Value {
+        let s = self.status().expect("something is installed");
+        for h in s["hooks"].as_array().expect("hooks") {
+            assert_eq!(h["state"], "attached", "hook not attached: {s:#}");
+        }
+        s
+    }
+
+    /// `sockc stats --name NAME --json`.
+    #[track_caller]
+    pub fn stats(&self) -> Value {
+        let r = sockc(&["stats", "--name", &self.name, "--json"]).ok();
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("stats --json ({e}):\n{r}"))
+    }
+
+    /// Every file under the install's pin directory, with its inode number (a pin that
+    /// is replaced gets a new one), sorted. Empty when the directory does not exist.
+    pub fn pins(&self) -> Vec<String> {
+        fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries {
+                let e = e.expect("dir entry");
+                let p = e.path();
+                let meta = std::fs::symlink_metadata(&p).expect("stat pin");
+                let rel = p
+                    .strip_prefix(base)
+                    .expect("under base")
+                    .display()
+                    .to_string();
+                if meta.is_dir() {
+                    out.push(format!("{rel}/"));
+                    walk(&p, base, out);
+                } else {
+                    out.push(format!("{rel} (inode {})", meta.ino()));
+                }
+            }
+        }
+        let base = self.pin_dir();
+        let mut out = Vec::new();
+        walk(&base, &base, &mut out);
+        out.sort();
+        out
+    }
+
+    pub fn pin_dir(&self) -> PathBuf {
+        Path::new(BPFFS).join("sockc").join(&self.name)
+    }
+
+    /// `ip -n A link show dev IF_A`.
+    pub fn link_a(&self) -> String {
+        ip(&["-n", &self.ns_a, "link", "show", "dev", &self.if_a]).stdout
+    }
+
+    /// The id of the XDP program on A's veth as iproute2 reports it.
+    pub fn xdp_prog_id(&self) -> Option<u32> {
+        let text = self.link_a();
+        let rest = &text[text.find("prog/xdp id ")? + "prog/xdp id ".len()..];
+        rest.split_whitespace().next()?.parse().ok()
+    }
+
+    /// Sends `count` datagrams from B to each of `ports` on A and returns how many
+    /// distinct ones arrived per port.
+    pub fn probe(&self, ports: &[u16], count: u64) -> BTreeMap<u16, u64> {
+        let addr_a = self.addr_a;
+        let socks: Vec<(u16, UdpSocket)> = {
+            let ports = ports.to_vec();
+            in_netns(&self.ns_a, move || {
+                ports
+                    .into_iter()
+                    .map(|p| {
+                        let s = UdpSocket::bind((addr_a, p))
+                            .unwrap_or_else(|e| panic!("bind {addr_a}:{p}: {e}"));
+                        set_rcvbuf(&s, 4 << 20);
+                        s.set_read_timeout(Some(PROBE_QUIET)).expect("timeout");
+                        (p, s)
+                    })
+                    .collect()
+            })
+        };
+        let sender = {
+            let addr_b = self.addr_b;
+            in_netns(&self.ns_b, move || {
+                UdpSocket::bind((addr_b, 0)).expect("bind in B")
+            })
+        };
+        for seq in 0..count {
+            for &p in ports {
+                sender
+                    .send_to(&datagram(p, seq), SocketAddrV4::new(addr_a, p))
+                    .expect("send");
+            }
+        }
+        let mut buf = [0u8; 64];
+        socks
+            .into_iter()
+            .map(|(p, s)| {
+                let mut seen = HashSet::new();
+                while let Ok(n) = s.recv(&mut buf) {
+                    if let Some(seq) = parse_datagram(p, &buf[..n]) {
+                        seen.insert(seq);
+                    }
+                }
+                (p, seen.len() as u64)
+            })
+            .collect()
+    }
+
+    /// Probes `ports` and checks each against its verdict: `true` all arrive, `false`
+    /// none does.
+    #[track_caller]
+    pub fn expect_verdicts(&self, when: &str, verdicts: &[(u16, bool)]) {
+        const COUNT: u64 = 20;
+        let ports: Vec<u16> = verdicts.iter().map(|v| v.0).collect();
+        let got = self.probe(&ports, COUNT);
+        let want: BTreeMap<u16, u64> = verdicts
+            .iter()
+            .map(|&(p, pass)| (p, if pass { COUNT } else { 0 }))
+            .collect();
+        assert_eq!(
+            got, want,
+            "{when}: datagrams received per port (of {COUNT} sent) differ from the rules"
+        );
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for name in self.installs.lock().map(|v| v.clone()).unwrap_or_default() {
+            // Exits non-zero when nothing is installed; that is fine here.
+            let _ = sockc(&["flush", "--name", &name, "--bpffs", BPFFS]);
+        }
+        for ns in [&self.ns_a, &self.ns_b] {
+            let _ = run(Command::new("ip").args(["netns", "del", ns]));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
