@@ -46,6 +46,17 @@ pub struct ApplyArgs {
     /// print the plan and result as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// how TC programs attach: TCX links, the clsact qdisc (netlink filters), or TCX
+    /// where the kernel has it (6.6+) and clsact otherwise
+    #[arg(long, value_enum, default_value = "auto")]
+    pub tc_attach: TcAttachArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum TcAttachArg {
+    Auto,
+    Tcx,
+    Clsact,
 }
 
 fn valid_name(n: &str) -> bool {
@@ -128,6 +139,11 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
         source,
         netns: netns_text.as_deref(),
         dry_run: args.dry_run,
+        tc_attach: match args.tc_attach {
+            TcAttachArg::Auto => apply::TcAttach::Auto,
+            TcAttachArg::Tcx => apply::TcAttach::Tcx,
+            TcAttachArg::Clsact => apply::TcAttach::Clsact,
+        },
     };
     let report = match apply::apply(&req) {
         Ok(r) => r,
@@ -261,7 +277,7 @@ pub fn run_status(target: &Target, json: bool) -> ExitCode {
                 .unwrap_or_default()
         );
         for h in &s.hooks {
-            drift |= h.state != "attached";
+            drift |= h.state.starts_with("link");
             println!(
                 "  {:<11} on {:<10} {:<12} prog {} tag {}  {}  ({})",
                 h.hook, h.attach_to, h.attach_mode, h.prog_id, h.tag, h.state, h.link

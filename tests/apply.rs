@@ -11,7 +11,8 @@
 //! generation working with the same programs and pins, that concurrent applies to one
 //! name serialize into one consistent generation, that `--dry-run` reports the
 //! changes and changes nothing, and that a hook a re-apply removes, or a flush, comes
-//! off at once even while another process holds its link open. They need root and
+//! off at once even while another process holds its link open, and that TC through the
+//! clsact qdisc (no TCX) applies, swaps and flushes. They need root and
 //! skip otherwise (see `tests/common`).
 
 mod common;
@@ -865,4 +866,78 @@ fn removed_hooks_and_flush_detach_even_while_another_process_holds_the_link() {
         "after flush while the link is held open",
         &[(9001, true), (9002, true), (9003, true)],
     );
+}
+
+/// TC through the clsact qdisc (the path for kernels without TCX, forced here with
+/// `--tc-attach clsact`): the filter holds the program after the CLI exits, a
+/// re-apply replaces the program behind the same priority and handle, and flush
+/// deletes the filter (entering the namespace recorded in the manifest).
+#[test]
+fn tc_through_clsact_applies_replaces_and_flushes() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("clsact", 7);
+    let a = &lab.if_a;
+    let r1 = lab.rules(
+        "c1.sk",
+        &format!("tc ingress on {a} {{\n  drop udp to *:9001\n  default allow\n}}\n"),
+    );
+    let r2 = lab.rules(
+        "c2.sk",
+        &format!("tc ingress on {a} {{\n  drop udp to *:9003\n  default allow\n}}\n"),
+    );
+    let filters = || {
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", &lab.ns_a, "tc", "filter", "show", "dev", a, "ingress",
+            ])
+            .output()
+            .expect("tc runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let hook = |status: &Value| status["hooks"][0].clone();
+
+    lab.apply(&r1, &["--tc-attach", "clsact"]).ok();
+    let first = hook(&lab.status().expect("installed"));
+    assert_eq!(first["attach_mode"], "clsact", "{first:#}");
+    assert!(
+        first["state"]
+            .as_str()
+            .unwrap()
+            .starts_with("clsact filter prio"),
+        "{first:#}"
+    );
+    let shown = filters();
+    assert!(
+        shown.contains(&format!("id {} ", first["prog_id"])),
+        "the filter runs the manifest's program:\n{shown}"
+    );
+    lab.expect_verdicts("after the clsact apply", &[(9001, false), (9003, true)]);
+
+    lab.apply(&r2, &["--tc-attach", "clsact"]).ok();
+    let second = hook(&lab.status().expect("installed"));
+    assert_ne!(
+        second["prog_id"], first["prog_id"],
+        "the program was replaced"
+    );
+    assert_eq!(
+        second["state"], first["state"],
+        "same filter priority and handle"
+    );
+    let shown = filters();
+    assert!(
+        shown.contains(&format!("id {} ", second["prog_id"]))
+            && !shown.contains(&format!("id {} ", first["prog_id"])),
+        "the one filter now runs the new program:\n{shown}"
+    );
+    lab.expect_verdicts("after the clsact re-apply", &[(9001, true), (9003, false)]);
+
+    sockc(&["flush", "--name", &lab.name]).ok();
+    assert!(
+        !filters().contains("bpf"),
+        "flush left the filter:\n{}",
+        filters()
+    );
+    lab.expect_verdicts("after flush", &[(9001, true), (9003, true)]);
 }

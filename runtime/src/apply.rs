@@ -19,8 +19,9 @@ use std::{
 use aya::{
     maps::{Map, MapData, PerCpuArray, PerCpuValues},
     programs::{
+        links::Link,
         links::{FdLink, LinkOrder, PinnedLink},
-        tc::{SchedClassifierLink, TcAttachOptions},
+        tc::{NlOptions, SchedClassifierLink, TcAttachOptions},
         xdp::XdpLink,
         ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
     },
@@ -31,7 +32,7 @@ use sockc_compiler::{
 };
 
 use crate::{
-    store::{InstalledProgram, Manifest, Store, StoreError, MANIFEST_FORMAT},
+    store::{InstalledProgram, Manifest, Store, StoreError, TcFilter, MANIFEST_FORMAT},
     sys, unhex, LoadedObject, LoadedProgram, RuntimeError,
 };
 
@@ -80,6 +81,17 @@ pub struct ApplyRequest<'a> {
     /// Recorded in the manifest; the caller has already entered it.
     pub netns: Option<&'a str>,
     pub dry_run: bool,
+    pub tc_attach: TcAttach,
+}
+
+/// How TC programs are attached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TcAttach {
+    /// TCX links, or the clsact qdisc where the kernel has no TCX (before 6.6).
+    #[default]
+    Auto,
+    Tcx,
+    Clsact,
 }
 
 pub struct ApplyReport {
@@ -93,8 +105,8 @@ pub struct ApplyReport {
     pub verified: Vec<LoadedProgram>,
 }
 
-/// Runs `f` inside the network namespace at `path` (e.g. `/run/netns/NAME`) for the
-/// rest of the process: the CLI is single-threaded, so one `setns` covers every later
+/// Moves the calling thread into the network namespace at `path` (e.g.
+/// `/run/netns/NAME`): the CLI is single-threaded, so one `setns` covers every later
 /// interface lookup and attach.
 pub fn enter_netns(path: &Path) -> Result<(), ApplyError> {
     let file = std::fs::File::open(path).map_err(|e| ApplyError::Other {
@@ -224,16 +236,20 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, ApplyError> {
             .filter(|p| p.action == ProgramAction::Attach)
         {
             let link = store.link_path(req.name, &p.symbol);
-            let mode = attach(
+            let (mode, filter) = attach(
                 &mut obj,
                 &p.symbol,
                 &p.hook,
                 &p.attach_to,
                 &link,
+                req.tc_attach,
                 &mut report.notices,
             )?;
-            undo.links.push(link);
-            modes.insert(p.symbol.clone(), mode);
+            match filter {
+                Some(f) => undo.filters.push((p.attach_to.clone(), p.hook.clone(), f)),
+                None => undo.links.push(link),
+            }
+            modes.insert(p.symbol.clone(), (mode, filter));
         }
         let manifest = Manifest {
             format: MANIFEST_FORMAT,
@@ -264,10 +280,13 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, ApplyError> {
             ProgramAction::Reload | ProgramAction::ReloadSameCode
         ) {
             let link = store.link_path(req.name, &p.symbol);
-            replace(&mut obj, &p.symbol, &p.hook, &link).map_err(|e| ApplyError::Attach {
-                hook: p.hook.clone(),
-                iface: p.attach_to.clone(),
-                msg: format!("link update failed after the swap began: {e}"),
+            let filter = installed(old.as_ref(), &p.symbol).and_then(|o| o.tc_filter);
+            replace(&mut obj, &p.symbol, &p.hook, &p.attach_to, &link, filter).map_err(|e| {
+                ApplyError::Attach {
+                    hook: p.hook.clone(),
+                    iface: p.attach_to.clone(),
+                    msg: format!("link update failed after the swap began: {e}"),
+                }
             })?;
         }
     }
@@ -281,7 +300,10 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, ApplyError> {
         .iter()
         .filter(|p| p.action == ProgramAction::Detach)
     {
-        detach_pinned(&store.link_path(req.name, &p.symbol));
+        match installed(old.as_ref(), &p.symbol).and_then(|o| o.tc_filter) {
+            Some(f) => detach_tc_filter(&p.attach_to, &p.hook, f),
+            None => detach_pinned(&store.link_path(req.name, &p.symbol)),
+        }
     }
     store.commit_manifest(req.name)?;
     if let Some(old) = &old {
@@ -302,10 +324,33 @@ fn detach_pinned(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
+fn installed<'m>(m: Option<&'m Manifest>, symbol: &str) -> Option<&'m InstalledProgram> {
+    m.and_then(|m| m.programs.iter().find(|p| p.symbol == symbol))
+}
+
+fn tc_direction(hook: &str) -> TcAttachType {
+    if hook == "tc ingress" {
+        TcAttachType::Ingress
+    } else {
+        TcAttachType::Egress
+    }
+}
+
+/// Removes a clsact filter sockc attached (netlink `RTM_DELTFILTER`).
+fn detach_tc_filter(iface: &str, hook: &str, f: TcFilter) {
+    if let Ok(link) =
+        SchedClassifierLink::attached(iface, tc_direction(hook), f.priority, f.handle.into(), None)
+    {
+        let _ = link.detach();
+    }
+}
+
 /// What to remove again if an apply fails before its swap.
 #[derive(Default)]
 struct Undo {
     links: Vec<std::path::PathBuf>,
+    /// (interface, hook, filter) of clsact filters attached by this call.
+    filters: Vec<(String, String, TcFilter)>,
     dirs: Vec<std::path::PathBuf>,
 }
 
@@ -314,6 +359,9 @@ impl Undo {
         // Hooks attached by this call come off again (detach, then unpin).
         for l in self.links {
             detach_pinned(&l);
+        }
+        for (iface, hook, f) in self.filters {
+            detach_tc_filter(&iface, &hook, f);
         }
         for d in self.dirs {
             let _ = std::fs::remove_dir_all(d);
@@ -353,15 +401,17 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// Attaches a new hook and pins its link; returns the attach mode.
+/// Attaches a new hook and pins its link; returns the attach mode, and the filter for
+/// clsact attachments (which have no link to pin).
 fn attach(
     obj: &mut LoadedObject,
     symbol: &str,
     hook: &str,
     iface: &str,
     link_path: &Path,
+    tc_attach: TcAttach,
     notices: &mut Vec<String>,
-) -> Result<String, ApplyError> {
+) -> Result<(String, Option<TcFilter>), ApplyError> {
     let fail = |msg: String| ApplyError::Attach {
         hook: hook.into(),
         iface: iface.into(),
@@ -399,26 +449,37 @@ fn attach(
         }
         "tc ingress" | "tc egress" => {
             let tc: &mut SchedClassifier = prog.try_into().map_err(|e| fail(error_chain(&e)))?;
-            let direction = if hook == "tc ingress" {
-                TcAttachType::Ingress
-            } else {
-                TcAttachType::Egress
-            };
-            let id = tc
-                .attach_with_options(
+            let tcx = match tc_attach {
+                TcAttach::Clsact => None,
+                _ => Some(tc.attach_with_options(
                     iface,
-                    direction,
+                    tc_direction(hook),
                     TcAttachOptions::TcxOrder(LinkOrder::default()),
-                )
-                .map_err(|e| {
-                    fail(format!(
+                )),
+            };
+            match tcx {
+                Some(Ok(id)) => {
+                    let link = tc.take_link(id).map_err(|e| fail(error_chain(&e)))?;
+                    let fd = FdLink::try_from(link).map_err(|e| fail(error_chain(&e)))?;
+                    (fd, "tcx")
+                }
+                Some(Err(e)) if tc_attach == TcAttach::Tcx => {
+                    return Err(fail(format!(
                         "TCX attach (needs Linux 6.6 or later): {}",
                         error_chain(&e)
-                    ))
-                })?;
-            let link = tc.take_link(id).map_err(|e| fail(error_chain(&e)))?;
-            let fd = FdLink::try_from(link).map_err(|e| fail(error_chain(&e)))?;
-            (fd, "tcx")
+                    )))
+                }
+                tcx => {
+                    if let Some(Err(e)) = tcx {
+                        notices.push(format!(
+                            "{hook} on {iface}: no TCX ({}); attached through the clsact qdisc",
+                            error_chain(&e)
+                        ));
+                    }
+                    let filter = attach_clsact(tc, iface, hook).map_err(fail)?;
+                    return Ok(("clsact".into(), Some(filter)));
+                }
+            }
         }
         other => return Err(fail(format!("unknown hook {other}"))),
     };
@@ -426,23 +487,64 @@ fn attach(
     fd_link
         .pin(link_path)
         .map_err(|e| fail(format!("pin {}: {e}", link_path.display())))?;
-    Ok(mode.to_string())
+    Ok((mode.to_string(), None))
 }
 
-/// Swaps the program behind a pinned link (`BPF_LINK_UPDATE`).
+/// Attaches through a netlink filter on the clsact qdisc (created if missing). The
+/// filter, not a link, holds the program, so it stays after sockc exits; the manifest
+/// records its priority and handle for later swaps and removal.
+fn attach_clsact(tc: &mut SchedClassifier, iface: &str, hook: &str) -> Result<TcFilter, String> {
+    // An existing clsact qdisc is fine; a real problem shows in the attach below.
+    let _ = aya::programs::tc::qdisc_add_clsact(iface);
+    let id = tc
+        .attach_with_options(
+            iface,
+            tc_direction(hook),
+            TcAttachOptions::Netlink(NlOptions::default()),
+        )
+        .map_err(|e| format!("clsact attach: {}", error_chain(&e)))?;
+    let link = tc.take_link(id).map_err(|e| error_chain(&e))?;
+    let filter = TcFilter {
+        priority: link.priority().map_err(|e| error_chain(&e))?,
+        handle: link.handle().map_err(|e| error_chain(&e))?.into(),
+    };
+    // Dropping the link would delete the filter.
+    std::mem::forget(link);
+    Ok(filter)
+}
+
+/// Swaps the program behind a pinned link (`BPF_LINK_UPDATE`), or behind a clsact
+/// filter (netlink replace of the same priority and handle).
 fn replace(
     obj: &mut LoadedObject,
     symbol: &str,
     hook: &str,
+    iface: &str,
     link_path: &Path,
+    filter: Option<TcFilter>,
 ) -> Result<(), String> {
-    let fd_link: FdLink = PinnedLink::from_pin(link_path)
-        .map_err(|e| format!("open {}: {e}", link_path.display()))?
-        .into();
     let prog = obj
         .ebpf
         .program_mut(symbol)
         .ok_or_else(|| format!("program {symbol} missing"))?;
+    if let Some(f) = filter {
+        let tc: &mut SchedClassifier = prog.try_into().map_err(|e: ProgramError| e.to_string())?;
+        let link = SchedClassifierLink::attached(
+            iface,
+            tc_direction(hook),
+            f.priority,
+            f.handle.into(),
+            None,
+        )
+        .map_err(|e| e.to_string())?;
+        let id = tc.attach_to_link(link).map_err(|e| error_chain(&e))?;
+        // Dropping the link would delete the filter.
+        std::mem::forget(tc.take_link(id).map_err(|e| error_chain(&e))?);
+        return Ok(());
+    }
+    let fd_link: FdLink = PinnedLink::from_pin(link_path)
+        .map_err(|e| format!("open {}: {e}", link_path.display()))?
+        .into();
     match hook {
         "xdp" => {
             let xdp: &mut Xdp = prog.try_into().map_err(|e: ProgramError| e.to_string())?;
@@ -463,7 +565,7 @@ fn installed_programs(
     obj: &LoadedObject,
     plan: &Plan,
     old: Option<&Manifest>,
-    modes: &std::collections::HashMap<String, String>,
+    modes: &std::collections::HashMap<String, (String, Option<TcFilter>)>,
 ) -> Result<Vec<InstalledProgram>, ApplyError> {
     let mut out = Vec::new();
     for p in plan
@@ -480,17 +582,19 @@ fn installed_programs(
         let info = prog
             .info()
             .map_err(|e| other(p.symbol.clone())(e.to_string()))?;
-        let mode = modes.get(&p.symbol).cloned().or_else(|| {
-            old.and_then(|m| m.programs.iter().find(|o| o.symbol == p.symbol))
-                .map(|o| o.attach_mode.clone())
-        });
+        let (mode, tc_filter) = modes
+            .get(&p.symbol)
+            .cloned()
+            .or_else(|| installed(old, &p.symbol).map(|o| (o.attach_mode.clone(), o.tc_filter)))
+            .unwrap_or_default();
         out.push(InstalledProgram {
             symbol: p.symbol.clone(),
             hook: p.hook.clone(),
             attach_to: p.attach_to.clone(),
             prog_id: info.id(),
             tag: format!("{:016x}", info.tag()),
-            attach_mode: mode.unwrap_or_default(),
+            attach_mode: mode,
+            tc_filter,
         });
     }
     Ok(out)
@@ -582,9 +686,20 @@ pub fn flush(bpffs: &Path, name: &str) -> Result<Manifest, ApplyError> {
         .manifest(name)?
         .ok_or_else(|| ApplyError::NotInstalled(name.to_string()))?;
     let dir = store.dir(name);
+    // Clsact filters are found by interface name, in the namespace they were put in.
+    if let Some(ns) = manifest
+        .netns
+        .as_ref()
+        .filter(|_| manifest.programs.iter().any(|p| p.tc_filter.is_some()))
+    {
+        enter_netns(Path::new(ns))?;
+    }
     // Links first: once they are gone no packet runs these programs.
     for p in &manifest.programs {
-        detach_pinned(&store.link_path(name, &p.symbol));
+        match p.tc_filter {
+            Some(f) => detach_tc_filter(&p.attach_to, &p.hook, f),
+            None => detach_pinned(&store.link_path(name, &p.symbol)),
+        }
     }
     std::fs::remove_dir_all(&dir).map_err(|e| other(dir.display().to_string())(e.to_string()))?;
     Ok(manifest)

@@ -27,7 +27,7 @@ pub struct HookStatus {
     pub prog_id: u32,
     pub tag: String,
     pub link: String,
-    /// `attached`, `link missing`, or `link runs program N`.
+    /// `attached`, `link missing`, `link runs program N`, or for clsact the filter.
     pub state: String,
 }
 
@@ -60,9 +60,16 @@ pub fn status(bpffs: &Path, name: Option<&str>) -> Result<Vec<Status>, ApplyErro
             .iter()
             .map(|p| {
                 let link = store.link_path(&n, &p.symbol);
-                let state = match PinnedLink::from_pin(&link) {
-                    Err(_) => "link missing".to_string(),
-                    Ok(pinned) => {
+                let state = match (p.tc_filter, PinnedLink::from_pin(&link)) {
+                    // A netlink filter has no link to check against the manifest.
+                    (Some(f), _) => format!(
+                        "clsact filter prio {} handle {:x}:{:x} (not checked)",
+                        f.priority,
+                        f.handle >> 16,
+                        f.handle & 0xffff
+                    ),
+                    (None, Err(_)) => "link missing".to_string(),
+                    (None, Ok(pinned)) => {
                         let fd: FdLink = pinned.into();
                         match fd.info() {
                             Ok(i) if i.program_id() == p.prog_id => "attached".to_string(),

@@ -77,8 +77,18 @@ pub struct InstalledProgram {
     pub prog_id: u32,
     /// The kernel's program tag (hex), as bpftool shows it.
     pub tag: String,
-    /// `xdp driver`, `xdp generic`, `tcx`.
+    /// `xdp driver`, `xdp generic`, `tcx`, `clsact`.
     pub attach_mode: String,
+    /// For `clsact`: the netlink filter that holds the program (there is no link).
+    #[serde(default)]
+    pub tc_filter: Option<TcFilter>,
+}
+
+/// A TC filter attached through netlink on the clsact qdisc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcFilter {
+    pub priority: u16,
+    pub handle: u32,
 }
 
 /// The locked `sockc` directory on bpffs.
