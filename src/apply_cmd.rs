@@ -78,17 +78,7 @@ fn check_name(n: &str) -> Result<(), ExitCode> {
 /// Prints the error with its causes; "nothing installed" is a user error (1), the
 /// rest are kernel or permission failures (3).
 fn fail(e: ApplyError) -> ExitCode {
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
-    eprintln!("sockc: {msg}");
+    eprintln!("sockc: {}", apply::error_chain(&e));
     ExitCode::from(if matches!(e, ApplyError::NotInstalled(_)) {
         1
     } else {
@@ -97,8 +87,7 @@ fn fail(e: ApplyError) -> ExitCode {
 }
 
 fn needs_root(what: &str) -> Result<(), ExitCode> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !crate::is_root() {
         eprintln!("sockc: {what} needs root (CAP_BPF, CAP_NET_ADMIN and access to bpffs)");
         return Err(ExitCode::from(3));
     }
@@ -224,18 +213,17 @@ fn resolve_name(target: &Target) -> Result<String, ExitCode> {
         check_name(n)?;
         return Ok(n.clone());
     }
-    let all = status::status(&target.bpffs, None).map_err(fail)?;
+    let all = status::installed_names(&target.bpffs).map_err(fail)?;
     match all.as_slice() {
-        [one] => Ok(one.name.clone()),
+        [one] => Ok(one.clone()),
         [] => {
             eprintln!("sockc: nothing is installed");
             Err(ExitCode::from(1))
         }
         many => {
-            let names: Vec<&str> = many.iter().map(|s| s.name.as_str()).collect();
             eprintln!(
                 "sockc: several installs ({}); pick one with --name",
-                names.join(", ")
+                many.join(", ")
             );
             Err(ExitCode::from(2))
         }

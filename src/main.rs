@@ -184,6 +184,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes `bytes` beside `path` and renames them over it, so a failure never leaves
+/// half a file; says what failed (exit 1).
+fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), ExitCode> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            eprintln!("sockc: cannot write {}: {e}", path.display());
+            ExitCode::from(1)
+        })
+}
+
+/// True when running as root (kernel work needs CAP_BPF and CAP_NET_ADMIN).
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// Reads and compiles, printing diagnostics. `Err(code)` is the exit code to use.
 fn build(file: &Path, json_diags: bool, diag_to_stdout: bool) -> Result<Compiled, ExitCode> {
     build_with_source(file, json_diags, diag_to_stdout).map(|(c, _)| c)
@@ -251,12 +272,8 @@ fn cmd_compile(file: &Path, output: Option<&Path>, emit: Option<Emit>, json: boo
                 return ExitCode::from(1);
             }
         };
-        // Write beside the target and rename, so a failure never leaves half a file.
-        let tmp = out.with_extension("o.tmp");
-        if let Err(e) = std::fs::write(&tmp, &elf).and_then(|_| std::fs::rename(&tmp, out)) {
-            let _ = std::fs::remove_file(&tmp);
-            eprintln!("sockc: cannot write {}: {e}", out.display());
-            return ExitCode::from(1);
+        if let Err(code) = write_replacing(out, &elf) {
+            return code;
         }
     }
     let text = match emit {
@@ -365,11 +382,8 @@ fn cmd_classbench(
     let sk = to_sk(&parsed, &opts);
     match output {
         Some(out) => {
-            let tmp = out.with_extension("sk.tmp");
-            if let Err(e) = std::fs::write(&tmp, &sk).and_then(|_| std::fs::rename(&tmp, out)) {
-                let _ = std::fs::remove_file(&tmp);
-                eprintln!("sockc: cannot write {}: {e}", out.display());
-                return ExitCode::from(1);
+            if let Err(code) = write_replacing(out, sk.as_bytes()) {
+                return code;
             }
             eprintln!("{}: {} rules", out.display(), parsed.len());
         }

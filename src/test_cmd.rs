@@ -109,7 +109,7 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
     let kernel = if args.eval_only {
         eprintln!("note: evaluator only (--eval-only)");
         None
-    } else if !is_root() {
+    } else if !crate::is_root() {
         eprintln!(
             "note: not root: these answers come from the evaluator only; run as root to \
              also run the compiled program in the kernel"
@@ -193,11 +193,6 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 fn read_inputs(args: &TestArgs) -> Result<Vec<Input>, String> {

@@ -168,7 +168,7 @@ fn check_evaluator(set: &Set) -> usize {
 fn check_kernel(set: &Set) -> Result<usize, String> {
     let prog = program(&set.compiled);
     let elf = set.compiled.to_elf().expect("object");
-    let obj = LoadedObject::load(&elf).map_err(|e| first_line(&e.to_string()))?;
+    let obj = LoadedObject::load(&elf).map_err(|e| load_error_summary(&e.to_string()))?;
     let spec = hooks::spec(prog.hook);
     let slot_of = |want: Option<usize>| match want {
         Some(r) => prog.rules[r].counter,
@@ -223,7 +223,7 @@ fn check_kernel(set: &Set) -> Result<usize, String> {
 
 /// The error's first line and, for verifier rejections, the log's verdict (the line
 /// before its closing statistics).
-fn first_line(s: &str) -> String {
+fn load_error_summary(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
     let verdict = lines
         .iter()

@@ -40,10 +40,10 @@ use proptest::{
 };
 use sockc_compiler::{
     diag,
-    driver::Metadata,
+    driver::{hex, Metadata},
     eval::{evaluate, Decider, Evaluation, Facts, L4Fields},
     hooks::{self, HookKind},
-    ir::{Module, Program},
+    ir::{port_range_text, Module, Program},
     packet::{parse_packet, PacketSpec, L4},
     Compiled, Options,
 };
@@ -201,8 +201,7 @@ impl fmt::Display for Endpoint {
         match self.port {
             None => Ok(()),
             Some(Port::Any) => f.write_str(":*"),
-            Some(Port::Range(lo, hi)) if lo == hi => write!(f, ":{lo}"),
-            Some(Port::Range(lo, hi)) => write!(f, ":{lo}-{hi}"),
+            Some(Port::Range(lo, hi)) => write!(f, ":{}", port_range_text(lo, hi)),
             Some(Port::Set(i)) => write!(f, ":@p{i}"),
         }
     }
@@ -551,16 +550,7 @@ impl fmt::Display for RuleSet {
             sets.push_str(&format!("set a{i} = {}\n", elements(items)));
         }
         for (i, s) in self.port_sets.iter().enumerate() {
-            let items = s
-                .iter()
-                .map(|&(lo, hi)| {
-                    if lo == hi {
-                        lo.to_string()
-                    } else {
-                        format!("{lo}-{hi}")
-                    }
-                })
-                .collect();
+            let items = s.iter().map(|&(lo, hi)| port_range_text(lo, hi)).collect();
             sets.push_str(&format!("set p{i} = {}\n", elements(items)));
         }
         if !self.sets_last {
@@ -1437,10 +1427,6 @@ fn numbered(src: &str) -> String {
         .enumerate()
         .map(|(i, l)| format!("{:>3} | {l}\n", i + 1))
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Names a counter slot for messages: `slot 3 (xdp_eth0 line 4 `allow tcp`)`.

@@ -358,8 +358,7 @@ fn endpoint(net: Ipv4Net, (lo, hi): (u16, u16)) -> String {
     };
     match (lo, hi) {
         ANY_PORT => address,
-        (lo, hi) if lo == hi => format!("{address}:{lo}"),
-        (lo, hi) => format!("{address}:{lo}-{hi}"),
+        (lo, hi) => format!("{address}:{}", crate::ir::port_range_text(lo, hi)),
     }
 }
 

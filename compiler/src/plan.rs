@@ -23,7 +23,7 @@ use similar::{
 };
 
 use crate::{
-    driver::{Compiled, MapContents, RuleMeta},
+    driver::{unhex, Compiled, MapContents, RuleMeta},
     obj::MapDef,
 };
 
@@ -310,16 +310,6 @@ fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Vec<
             let label = program_label(&p.hook, &p.attach_to);
             p.rules.iter().map(move |r| format!("{label}: {}", r.text))
         })
-        .collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
         .collect()
 }
 

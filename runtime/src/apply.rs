@@ -27,13 +27,14 @@ use aya::{
     },
 };
 use sockc_compiler::{
+    driver::unhex,
     plan::{self, Plan, ProgramAction, Snapshot},
     Compiled,
 };
 
 use crate::{
     store::{InstalledProgram, Manifest, Store, StoreError, TcFilter, MANIFEST_FORMAT},
-    sys, unhex, LoadedObject, LoadedProgram, RuntimeError,
+    sys, LoadedObject, LoadedProgram, RuntimeError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -373,11 +374,8 @@ fn pin_objects(obj: &mut LoadedObject, dir: &Path) -> Result<(), ApplyError> {
     let symbols: Vec<String> = obj.programs.iter().map(|p| p.symbol.clone()).collect();
     for s in symbols {
         let path = dir.join(format!("prog_{s}"));
-        let prog = obj
-            .ebpf
-            .program_mut(&s)
-            .ok_or_else(|| RuntimeError::MissingProgram { symbol: s.clone() })?;
-        prog.pin(&path)
+        obj.program_mut(&s)?
+            .pin(&path)
             .map_err(|e| other(path.display().to_string())(e.to_string()))?;
     }
     for (name, map) in obj.ebpf.maps() {
@@ -389,13 +387,17 @@ fn pin_objects(obj: &mut LoadedObject, dir: &Path) -> Result<(), ApplyError> {
     Ok(())
 }
 
-/// An error with its causes, `: `-separated (aya puts the errno in the source).
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error with its causes, `: `-separated (aya puts the errno in the source); a
+/// cause whose text the message already shows (transparent wrappers) is not repeated.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         source = s.source();
     }
     out
@@ -417,12 +419,7 @@ fn attach(
         iface: iface.into(),
         msg,
     };
-    let prog = obj
-        .ebpf
-        .program_mut(symbol)
-        .ok_or_else(|| RuntimeError::MissingProgram {
-            symbol: symbol.into(),
-        })?;
+    let prog = obj.program_mut(symbol)?;
     let (fd_link, mode): (FdLink, &str) = match hook {
         "xdp" => {
             let xdp: &mut Xdp = prog.try_into().map_err(|e| fail(error_chain(&e)))?;
@@ -523,10 +520,7 @@ fn replace(
     link_path: &Path,
     filter: Option<TcFilter>,
 ) -> Result<(), String> {
-    let prog = obj
-        .ebpf
-        .program_mut(symbol)
-        .ok_or_else(|| format!("program {symbol} missing"))?;
+    let prog = obj.program_mut(symbol).map_err(|e| e.to_string())?;
     if let Some(f) = filter {
         let tc: &mut SchedClassifier = prog.try_into().map_err(|e: ProgramError| e.to_string())?;
         let link = SchedClassifierLink::attached(
@@ -573,13 +567,8 @@ fn installed_programs(
         .iter()
         .filter(|p| p.action != ProgramAction::Detach)
     {
-        let prog = obj
-            .ebpf
-            .program(&p.symbol)
-            .ok_or_else(|| RuntimeError::MissingProgram {
-                symbol: p.symbol.clone(),
-            })?;
-        let info = prog
+        let info = obj
+            .program(&p.symbol)?
             .info()
             .map_err(|e| other(p.symbol.clone())(e.to_string()))?;
         let (mode, tc_filter) = modes

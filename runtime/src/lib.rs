@@ -16,7 +16,7 @@ use aya::{
     programs::{ProgramError, SchedClassifier, TestRun, TestRunOptions, Xdp},
     Ebpf, EbpfLoader, VerifierLogLevel,
 };
-use sockc_compiler::driver::{self, Metadata};
+use sockc_compiler::driver::{self, unhex, Metadata};
 
 pub mod apply;
 pub mod status;
@@ -166,6 +166,23 @@ impl LoadedObject {
         &self.programs
     }
 
+    /// The loaded program with this symbol.
+    fn program(&self, symbol: &str) -> Result<&aya::programs::Program, RuntimeError> {
+        self.ebpf
+            .program(symbol)
+            .ok_or_else(|| RuntimeError::MissingProgram {
+                symbol: symbol.into(),
+            })
+    }
+
+    fn program_mut(&mut self, symbol: &str) -> Result<&mut aya::programs::Program, RuntimeError> {
+        self.ebpf
+            .program_mut(symbol)
+            .ok_or_else(|| RuntimeError::MissingProgram {
+                symbol: symbol.into(),
+            })
+    }
+
     /// Runs a program on one frame `repeat` times.
     pub fn test_run(
         &self,
@@ -173,12 +190,7 @@ impl LoadedObject {
         frame: &[u8],
         repeat: u32,
     ) -> Result<RunResult, RuntimeError> {
-        let prog = self
-            .ebpf
-            .program(symbol)
-            .ok_or_else(|| RuntimeError::MissingProgram {
-                symbol: symbol.into(),
-            })?;
+        let prog = self.program(symbol)?;
         let opts = TestRunOptions {
             data_in: Some(frame),
             repeat: repeat.max(1),
@@ -229,8 +241,9 @@ fn counters_error(msg: String) -> RuntimeError {
     }
 }
 
-fn read_counter(
-    arr: &PerCpuArray<&MapData, [u64; 2]>,
+/// Packets and bytes of one slot of a `counters` map, summed over CPUs.
+fn read_counter<T: std::borrow::Borrow<MapData>>(
+    arr: &PerCpuArray<T, [u64; 2]>,
     slot: u32,
 ) -> Result<(u64, u64), RuntimeError> {
     let per_cpu = arr
@@ -246,16 +259,6 @@ fn map_data(m: &Map) -> Option<&MapData> {
         Map::LpmTrie(d) | Map::HashMap(d) | Map::Array(d) | Map::PerCpuArray(d) => Some(d),
         _ => None,
     }
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// `BPF_MAP_UPDATE_ELEM` with raw key and value bytes, checked against the map's

@@ -43,6 +43,11 @@ pub struct Status {
     pub maps: Vec<String>,
 }
 
+/// Names of every install, sorted (without reading their manifests).
+pub fn installed_names(bpffs: &Path) -> Result<Vec<String>, ApplyError> {
+    Ok(Store::lock(bpffs)?.names()?)
+}
+
 /// Status of every install, or of one.
 pub fn status(bpffs: &Path, name: Option<&str>) -> Result<Vec<Status>, ApplyError> {
     let store = Store::lock(bpffs)?;
@@ -131,10 +136,8 @@ pub fn stats(bpffs: &Path, name: &str) -> Result<(Manifest, Vec<RuleStats>), App
     let mut out = Vec::new();
     for p in &m.snapshot.programs {
         for r in &p.rules {
-            let per_cpu = arr.get(&r.counter, 0).map_err(|e| fail(e.to_string()))?;
-            let (packets, bytes) = per_cpu
-                .iter()
-                .fold((0, 0), |(p, b), v| (p + v[0], b + v[1]));
+            let (packets, bytes) =
+                crate::read_counter(&arr, r.counter).map_err(|e| fail(e.to_string()))?;
             out.push(RuleStats {
                 hook: p.hook.clone(),
                 attach_to: p.attach_to.clone(),

@@ -201,6 +201,15 @@ impl fmt::Display for Module {
     }
 }
 
+/// A port range as the language writes it: `53` or `1024-65535`.
+pub fn port_range_text(lo: u16, hi: u16) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}-{hi}")
+    }
+}
+
 pub fn verdict_name(v: Verdict) -> &'static str {
     match v {
         Verdict::Allow => "allow",
@@ -251,16 +260,8 @@ impl fmt::Display for RuleMatch {
         }
         for (name, p) in [("sport", &self.sport), ("dport", &self.dport)] {
             if let PortMatch::Ranges(r) = p {
-                let parts: Vec<String> = r
-                    .iter()
-                    .map(|&(lo, hi)| {
-                        if lo == hi {
-                            lo.to_string()
-                        } else {
-                            format!("{lo}-{hi}")
-                        }
-                    })
-                    .collect();
+                let parts: Vec<String> =
+                    r.iter().map(|&(lo, hi)| port_range_text(lo, hi)).collect();
                 write!(f, " {name}={}", parts.join(","))?;
             }
         }

@@ -179,8 +179,8 @@ impl Checker<'_> {
                                 format!(
                                     "set `{}`: ports {} overlap {}",
                                     s.name.name,
-                                    range_text(lo, hi),
-                                    range_text(plo, phi)
+                                    crate::ir::port_range_text(lo, hi),
+                                    crate::ir::port_range_text(plo, phi)
                                 ),
                             )
                             .label(e.span, "overlapping element")
@@ -284,14 +284,6 @@ impl Checker<'_> {
 
 fn at_line(l: Option<usize>) -> String {
     l.map(|l| format!(" (file line {l})")).unwrap_or_default()
-}
-
-fn range_text(lo: u16, hi: u16) -> String {
-    if lo == hi {
-        lo.to_string()
-    } else {
-        format!("{lo}-{hi}")
-    }
 }
 
 /// Appends a range to a sorted list, merging overlapping and adjacent ranges.
