@@ -95,8 +95,7 @@ fn usage_errors_exit_2_and_missing_files_exit_1() {
 /// and the rule file are copied to a world-readable temporary directory first, since
 /// the checkout may live where `nobody` cannot look (e.g. under /root).
 fn sockc_unprivileged(args: &[&str], rule_file: &str) -> (i32, String, String) {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !common::is_root() {
         let mut all: Vec<&str> = args.to_vec();
         all.push(rule_file);
         return sockc(&all);

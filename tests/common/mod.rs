@@ -43,11 +43,15 @@ pub fn test_name() -> String {
         .to_string()
 }
 
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// Whether kernel tests can run: true as root; otherwise prints a skip line and
 /// returns false, or panics under `SOCKC_KERNEL_TESTS=require`.
 pub fn kernel() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    if is_root() {
         return true;
     }
     assert!(
