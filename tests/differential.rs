@@ -8,7 +8,8 @@
 //! code ±1, the rules' protocols) and malformed variants (truncation at and around
 //! every header boundary, VLAN and 802.1ad tags, IPv4 options, fragments, foreign
 //! EtherTypes, a damaged version/IHL byte). Every packet runs once through every
-//! program of the set with `BPF_PROG_TEST_RUN`: the return code must be the
+//! program of the set with `BPF_PROG_TEST_RUN`, compiled at `-O2` and again at `-O0`
+//! (the baseline lowering): the return code must be the
 //! evaluator's, the evaluator's counter slots must gain exactly one packet and the
 //! frame length in bytes, and no other slot may move. Any difference fails with the
 //! rule text, the packet, both results and the seed.
@@ -44,6 +45,7 @@ use sockc_compiler::{
     eval::{evaluate, Decider, Evaluation, Facts, L4Fields},
     hooks::{self, HookKind},
     ir::{port_range_text, Module, Program},
+    opt::OptLevel,
     packet::{parse_packet, PacketSpec, L4},
     Compiled, Options,
 };
@@ -1407,8 +1409,12 @@ impl Tally {
 }
 
 /// Compiles a generated file; also returns how many set-overlap warnings it got.
-fn compile_rule_set(src: &str) -> Result<(Compiled, usize), String> {
-    let (compiled, diags) = sockc_compiler::compile(src, &Options::default());
+fn compile_rule_set(src: &str, opt: OptLevel) -> Result<(Compiled, usize), String> {
+    let opts = Options {
+        opt,
+        ..Options::default()
+    };
+    let (compiled, diags) = sockc_compiler::compile(src, &opts);
     let overlaps = diags
         .iter()
         .filter(|d| d.code == "sockc::set-overlap")
@@ -1460,9 +1466,10 @@ fn check_in_kernel(
     set: &RuleSet,
     recipes: &[PacketRecipe],
     tally: &RefCell<Tally>,
+    level: OptLevel,
 ) -> Result<(), String> {
     let src = set.to_string();
-    let (compiled, _) = compile_rule_set(&src)?;
+    let (compiled, _) = compile_rule_set(&src, level)?;
     let elf = compiled
         .to_elf()
         .map_err(|e| format!("to_elf failed: {e}\n{}", numbered(&src)))?;
@@ -1472,8 +1479,10 @@ fn check_in_kernel(
     let pools = Pools::of(set);
     let tc_only = !set.has_xdp();
     let mut tally = tally.borrow_mut();
-    tally.rule_sets += 1;
-    tally.rules += set.rules().count() as u64;
+    if level == OptLevel::default() {
+        tally.rule_sets += 1;
+        tally.rules += set.rules().count() as u64;
+    }
     let mut before = obj.counters().map_err(|e| e.to_string())?;
     for recipe in recipes {
         let packet = recipe.resolve(&pools, tc_only);
@@ -1523,7 +1532,7 @@ fn check_in_kernel(
             before = after;
             if !wrong.is_empty() {
                 return Err(format!(
-                    "kernel and evaluator disagree in `{}` ({}): {}\n\
+                    "kernel and evaluator disagree in `{}` ({}, {}): {}\n\
                      rules:\n{}\
                      packet: {packet}\n\
                      frame ({} bytes): {}\n\
@@ -1531,6 +1540,7 @@ fn check_in_kernel(
                      evaluator: {}",
                     prog.symbol,
                     hooks::spec(prog.hook).name,
+                    level.name(),
                     wrong.join("; "),
                     numbered(&src),
                     frame.len(),
@@ -1554,7 +1564,7 @@ fn check_without_kernel(
     sources: &RefCell<String>,
 ) -> Result<(), String> {
     let src = set.to_string();
-    let (compiled, overlaps) = compile_rule_set(&src)?;
+    let (compiled, overlaps) = compile_rule_set(&src, OptLevel::default())?;
     let pools = Pools::of(set);
     let mut tally = tally.borrow_mut();
     tally.set_overlaps += overlaps as u64;
@@ -1629,7 +1639,10 @@ fn kernel_agrees_with_the_evaluator() {
     let tally = RefCell::new(Tally::default());
     let start = Instant::now();
     let result = runner.run(&case_strategy(packets), |(set, recipes)| {
-        check_in_kernel(&set, &recipes, &tally).map_err(TestCaseError::fail)
+        [OptLevel::O2, OptLevel::O0]
+            .into_iter()
+            .try_for_each(|level| check_in_kernel(&set, &recipes, &tally, level))
+            .map_err(TestCaseError::fail)
     });
     let elapsed = start.elapsed();
     match result {

@@ -36,6 +36,7 @@ fn outputs(rel: &Path, src: &str, base: &Path) -> Vec<(PathBuf, String)> {
         sema: sema::Options {
             base_dir: Some(base.to_path_buf()),
         },
+        ..Default::default()
     };
     let (compiled, diags) = sockc_compiler::compile(src, &opts);
     let stem = root().join("golden").join(rel);
@@ -124,6 +125,7 @@ fn error_files_fail_and_the_rest_compile() {
             sema: sema::Options {
                 base_dir: file.parent().map(Path::to_path_buf),
             },
+            ..Default::default()
         };
         let (compiled, diags) = sockc_compiler::compile(&src, &opts);
         let must_fail = file.components().any(|c| c.as_os_str() == "errors");

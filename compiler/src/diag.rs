@@ -168,6 +168,9 @@ impl miette::Diagnostic for Rendered<'_> {
     }
 }
 
+/// Text output shows at most this many warnings (errors are always shown).
+pub const MAX_RENDERED_WARNINGS: usize = 50;
+
 /// Renders diagnostics as text the way the CLI prints them. `color` only for terminals;
 /// goldens use plain text.
 pub fn render(diags: &[Diagnostic], name: &str, src: &str, color: bool) -> String {
@@ -180,7 +183,16 @@ pub fn render(diags: &[Diagnostic], name: &str, src: &str, color: bool) -> Strin
         .with_width(100)
         .with_links(false);
     let mut out = String::new();
+    let mut shown_warnings = 0;
     for d in diags {
+        // Each report scans the source up to its span: thousands of warnings on a
+        // 100,000-rule file would take minutes, and nobody reads them as text.
+        if !d.is_error() {
+            shown_warnings += 1;
+            if shown_warnings > MAX_RENDERED_WARNINGS {
+                continue;
+            }
+        }
         let r = Rendered {
             diag: d,
             source: NamedSource::new(name, clamp_source(src, d)),
@@ -190,6 +202,12 @@ pub fn render(diags: &[Diagnostic], name: &str, src: &str, color: bool) -> Strin
     }
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
+    if warnings > MAX_RENDERED_WARNINGS {
+        out.push_str(&format!(
+            "({} more warnings not shown; --json lists all)\n",
+            warnings - MAX_RENDERED_WARNINGS
+        ));
+    }
     if errors > 0 || warnings > 0 {
         out.push_str(&format!(
             "{name}: {errors} error{}, {warnings} warning{}\n",
@@ -215,6 +233,13 @@ fn clamp_source(src: &str, d: &Diagnostic) -> String {
 /// Diagnostics as JSON values (for `--json`): code, severity, message, line, column and
 /// byte spans of every label.
 pub fn to_json(diags: &[Diagnostic], name: &str, src: &str) -> serde_json::Value {
+    let lines = LineIndex::new(src);
+    let line_col = |offset: usize| {
+        let offset = floor_char_boundary(src, offset.min(src.len()));
+        let line = lines.line(Span::new(offset, offset));
+        let start = src[..offset].rfind('\n').map_or(0, |i| i + 1);
+        (line, src[start..offset].chars().count() + 1)
+    };
     let items: Vec<_> = diags
         .iter()
         .map(|d| {
@@ -222,7 +247,7 @@ pub fn to_json(diags: &[Diagnostic], name: &str, src: &str) -> serde_json::Value
                 .labels
                 .iter()
                 .map(|l| {
-                    let (line, col) = line_col(src, l.span.start);
+                    let (line, col) = line_col(l.span.start);
                     serde_json::json!({
                         "start": l.span.start, "end": l.span.end,
                         "line": line, "column": col, "text": l.text,

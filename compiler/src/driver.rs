@@ -25,6 +25,7 @@ pub const METADATA_FORMAT: u32 = 1;
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub sema: sema::Options,
+    pub opt: crate::opt::OptLevel,
 }
 
 /// One lowered program.
@@ -42,6 +43,8 @@ pub struct Compiled {
     pub programs: Vec<CompiledProgram>,
     pub maps: Vec<MapDef>,
     pub metadata: Metadata,
+    /// Classifier map contents; [`Metadata::tables`] says which bytes fill which map.
+    pub tables: Vec<u8>,
 }
 
 /// Contents of the `.sockc` section.
@@ -53,6 +56,21 @@ pub struct Metadata {
     pub map_contents: Vec<MapContents>,
     /// Slots of the `counters` map.
     pub counters: u32,
+    /// Array maps filled from the object's `.sockc.tables` section.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableData>,
+}
+
+/// The contents of one array map: `len` bytes at `offset` of `.sockc.tables`, one
+/// value after the other from index 0.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableData {
+    pub map: String,
+    pub offset: u64,
+    pub len: u64,
+    pub value_size: u32,
+    /// SHA-256 of the bytes, so plans can tell changed contents apart.
+    pub sha256: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,10 +105,15 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
     diags.extend(sema_diags);
     // Parser and sema diagnostics in one order: by position in the file.
     diags.sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
-    let Some(module) = module.filter(|_| !crate::diag::has_errors(&diags)) else {
+    let Some(mut module) = module.filter(|_| !crate::diag::has_errors(&diags)) else {
         return (None, diags);
     };
-    match lower_module(module) {
+    let opt_diags = crate::opt::optimize(&mut module, opts.opt);
+    if !opt_diags.is_empty() {
+        diags.extend(opt_diags);
+        diags.sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
+    }
+    match lower_module(module, opts.opt) {
         Ok(c) => (Some(c), diags),
         Err((span, msg)) => {
             diags.push(
@@ -101,13 +124,13 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
     }
 }
 
-fn lower_module(module: Module) -> Result<Compiled, (Span, String)> {
+fn lower_module(module: Module, level: crate::opt::OptLevel) -> Result<Compiled, (Span, String)> {
     let mut programs = Vec::new();
     let mut meta_programs = Vec::new();
     let mut counters = 0u32;
     let mut used_sets = std::collections::BTreeSet::new();
     for (_, p) in &module.programs {
-        let code = lower_program(&module, p).map_err(|e| (p.span, e.to_string()))?;
+        let code = lower_program(&module, p, level).map_err(|e| (p.span, e.to_string()))?;
         let spec = hooks::spec(p.hook);
         programs.push(CompiledProgram {
             symbol: p.symbol.clone(),
@@ -159,6 +182,40 @@ fn lower_module(module: Module) -> Result<Compiled, (Span, String)> {
         flags: 0,
     }];
     let mut map_contents = Vec::new();
+    let mut tables = Vec::new();
+    let mut table_data = Vec::new();
+    for (_, p) in &module.programs {
+        let spec = hooks::spec(p.hook);
+        for step in &p.steps {
+            if let crate::ir::Step::Classify(c) = step {
+                for (k, t) in c.trees.iter().enumerate() {
+                    for (map, value_size, bytes) in table_bytes(spec, p, c, k, t) {
+                        let count = bytes.len() / value_size;
+                        maps.push(MapDef {
+                            name: map.clone(),
+                            map_type: aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+                            key: BtfType::U32,
+                            value: BtfType::Array {
+                                elem: Box::new(BtfType::U32),
+                                len: (value_size / 4) as u32,
+                            },
+                            max_entries: count.max(1) as u32,
+                            flags: aya_obj::generated::BPF_F_MMAPABLE,
+                        });
+                        table_data.push(TableData {
+                            map,
+                            offset: tables.len() as u64,
+                            len: bytes.len() as u64,
+                            value_size: value_size as u32,
+                            sha256: sha256_hex(&bytes),
+                        });
+                        tables.extend_from_slice(&bytes);
+                        tables.resize(tables.len().next_multiple_of(8), 0);
+                    }
+                }
+            }
+        }
+    }
     for set in used_sets {
         let s = &module.sets[set];
         let families: [(Family, PrefixList); 2] = [
@@ -227,8 +284,72 @@ fn lower_module(module: Module) -> Result<Compiled, (Span, String)> {
             programs: meta_programs,
             map_contents,
             counters: counters.max(1),
+            tables: table_data,
         },
+        tables,
     })
+}
+
+/// The node and entry records of a classifier tree: `(map, value size, bytes)`, in
+/// the layout `bpf::classify` reads.
+fn table_bytes(
+    spec: &hooks::HookSpec,
+    p: &crate::ir::Program,
+    c: &crate::opt::classify::Classifier,
+    k: usize,
+    t: &crate::opt::classify::Tree,
+) -> [(String, usize, Vec<u8>); 2] {
+    use crate::opt::classify::Node;
+    let (nodes_map, rules_map) = crate::bpf::classify::map_names(c, k);
+    let node_size = crate::opt::classify::Tree::NODE_SIZE;
+    let mut nodes = vec![0u8; node_size * t.nodes.len()];
+    for (n, rec) in t.nodes.iter().zip(nodes.chunks_mut(node_size)) {
+        let mut put = |at: usize, v: u32| rec[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        match n {
+            Node::Leaf { start, len } => {
+                put(0, len + 1);
+                put(4, *start);
+            }
+            Node::Inner {
+                dim,
+                threshold,
+                left,
+                right,
+            } => {
+                put(4, 4 * *dim as u32);
+                put(8, *threshold);
+                put(12, *left);
+                put(16, *right);
+            }
+        }
+    }
+    let entry_size = t.entry_size();
+    let (flags_at, counter_at) = (t.entry_flags_offset(), t.entry_counter_offset());
+    let mut entries = vec![0u8; entry_size * t.leaf_entries.len()];
+    for (&e, rec) in t.leaf_entries.iter().zip(entries.chunks_mut(entry_size)) {
+        let e = &t.entries[e as usize];
+        let rule = &p.rules[e.rule as usize];
+        for d in 0..t.dims.len() {
+            rec[8 * d..8 * d + 4].copy_from_slice(&e.lo[d].to_le_bytes());
+            rec[8 * d + 4..8 * d + 8].copy_from_slice(&e.hi[d].to_le_bytes());
+        }
+        rec[flags_at] = e.tcp_flags.0;
+        rec[flags_at + 1] = e.tcp_flags.1;
+        rec[flags_at + 2] = u8::from(e.needs_l4);
+        rec[counter_at..counter_at + 4].copy_from_slice(&rule.counter.to_le_bytes());
+        let verdict = crate::bpf::lower::verdict(spec, rule.action);
+        rec[counter_at + 4..counter_at + 8].copy_from_slice(&verdict.to_le_bytes());
+        rec[counter_at + 8..counter_at + 12].copy_from_slice(&e.rule.to_le_bytes());
+    }
+    [
+        (nodes_map, node_size, nodes),
+        (rules_map, entry_size, entries),
+    ]
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex(&sha2::Sha256::digest(bytes))
 }
 
 /// Room for a set to grow in place: `sockc apply` updates the entries of a live map
@@ -273,6 +394,7 @@ impl Compiled {
             maps: self.maps.clone(),
             license: "GPL".into(),
             metadata: serde_json::to_vec(&self.metadata).expect("metadata serializes"),
+            tables: self.tables.clone(),
         };
         crate::obj::write_object(&img)
     }

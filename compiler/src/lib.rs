@@ -1,7 +1,7 @@
 //! sockc-compiler: the rule language to eBPF objects, with no syscalls.
 //!
 //! Pipeline (one module per stage): [`syntax`] (pest → AST) → [`sema`] (names, hook
-//! capabilities, lints → IR) → [`ir`] (rules as data) → [`bpf`] (lowering to
+//! capabilities, lints → IR) → [`ir`] (rules as data) → [`opt`] (IR → IR passes) → [`bpf`] (lowering to
 //! instructions) → [`obj`] (ELF with BTF maps); [`disasm`] prints bytecode and
 //! [`driver`] runs the whole pipeline. [`eval`] is the reference semantics that
 //! compiled programs are tested against. Only [`diag`] renders diagnostics; [`hooks`]
@@ -17,6 +17,7 @@ pub mod eval;
 pub mod hooks;
 pub mod ir;
 pub mod obj;
+pub mod opt;
 pub mod packet;
 pub mod plan;
 pub mod sema;

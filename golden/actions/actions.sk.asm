@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (175 insns)
+xdp_eth0: xdp eth0 section xdp (169 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -124,9 +124,9 @@ xdp_eth0: xdp eth0 section xdp (175 insns)
 121: (7b) *(u64 *)(r0 +8) = r1
 ; line 4: count tcp
 122: (71) r1 = *(u8 *)(r10 -24)
-123: (15) if r1 == 0x0 goto pc+16
+123: (15) if r1 == 0x0 goto pc+28
 124: (71) r1 = *(u8 *)(r10 -23)
-125: (55) if r1 != 0x6 goto pc+14
+125: (55) if r1 != 0x6 goto pc+21
 126: (62) *(u32 *)(r10 -8) = 1
 127: (18) r1 = map[counters]
 129: (bf) r2 = r10
@@ -141,42 +141,36 @@ xdp_eth0: xdp eth0 section xdp (175 insns)
 138: (0f) r1 += r2
 139: (7b) *(u64 *)(r0 +8) = r1
 ; line 5: allow tcp to *:443
-140: (71) r1 = *(u8 *)(r10 -24)
-141: (15) if r1 == 0x0 goto pc+9
-142: (71) r1 = *(u8 *)(r10 -23)
-143: (55) if r1 != 0x6 goto pc+7
-144: (71) r1 = *(u8 *)(r10 -22)
-145: (15) if r1 == 0x0 goto pc+5
-146: (69) r1 = *(u16 *)(r10 -18)
-147: (55) if r1 != 0x1bb goto pc+3
-148: (62) *(u32 *)(r10 -8) = 2
-149: (b7) r9 = 2
-150: (05) goto pc+9
+140: (71) r1 = *(u8 *)(r10 -22)
+141: (15) if r1 == 0x0 goto pc+10
+142: (69) r1 = *(u16 *)(r10 -18)
+143: (55) if r1 != 0x1bb goto pc+8
+144: (62) *(u32 *)(r10 -8) = 2
+145: (b7) r9 = 2
+146: (05) goto pc+7
 ; line 6: drop udp
-151: (71) r1 = *(u8 *)(r10 -24)
-152: (15) if r1 == 0x0 goto pc+5
-153: (71) r1 = *(u8 *)(r10 -23)
-154: (55) if r1 != 0x11 goto pc+3
-155: (62) *(u32 *)(r10 -8) = 3
-156: (b7) r9 = 1
-157: (05) goto pc+2
+147: (71) r1 = *(u8 *)(r10 -23)
+148: (55) if r1 != 0x11 goto pc+3
+149: (62) *(u32 *)(r10 -8) = 3
+150: (b7) r9 = 1
+151: (05) goto pc+2
 ; line 7: default allow
-158: (62) *(u32 *)(r10 -8) = 4
-159: (b7) r9 = 2
-160: (18) r1 = map[counters]
-162: (bf) r2 = r10
-163: (07) r2 += -8
-164: (85) call bpf_map_lookup_elem#1
-165: (15) if r0 == 0x0 goto pc+7
-166: (79) r1 = *(u64 *)(r0 +0)
-167: (07) r1 += 1
-168: (7b) *(u64 *)(r0 +0) = r1
-169: (79) r1 = *(u64 *)(r0 +8)
-170: (61) r2 = *(u32 *)(r10 -12)
-171: (0f) r1 += r2
-172: (7b) *(u64 *)(r0 +8) = r1
-173: (bf) r0 = r9
-174: (95) exit
+152: (62) *(u32 *)(r10 -8) = 4
+153: (b7) r9 = 2
+154: (18) r1 = map[counters]
+156: (bf) r2 = r10
+157: (07) r2 += -8
+158: (85) call bpf_map_lookup_elem#1
+159: (15) if r0 == 0x0 goto pc+7
+160: (79) r1 = *(u64 *)(r0 +0)
+161: (07) r1 += 1
+162: (7b) *(u64 *)(r0 +0) = r1
+163: (79) r1 = *(u64 *)(r0 +8)
+164: (61) r2 = *(u32 *)(r10 -12)
+165: (0f) r1 += r2
+166: (7b) *(u64 *)(r0 +8) = r1
+167: (bf) r0 = r9
+168: (95) exit
 
 tci_eth1: tc ingress eth1 section classifier (144 insns)
 ; prologue: parse headers into the flow record

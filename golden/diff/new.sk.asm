@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (189 insns)
+xdp_eth0: xdp eth0 section xdp (185 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -114,7 +114,7 @@ xdp_eth0: xdp eth0 section xdp (189 insns)
 111: (72) *(u8 *)(r10 -22) = 1
 ; line 6: drop from @blocked
 112: (71) r1 = *(u8 *)(r10 -24)
-113: (15) if r1 == 0x0 goto pc+18
+113: (15) if r1 == 0x0 goto pc+54
 114: (71) r1 = *(u8 *)(r10 -24)
 115: (55) if r1 != 0x4 goto pc+7
 116: (18) r1 = map[set_blocked_v4]
@@ -130,67 +130,63 @@ xdp_eth0: xdp eth0 section xdp (189 insns)
 128: (15) if r0 == 0x0 goto pc+3
 129: (62) *(u32 *)(r10 -8) = 0
 130: (b7) r9 = 1
-131: (05) goto pc+42
+131: (05) goto pc+38
 ; line 7: allow udp to 1.1.1.1:53
 132: (71) r1 = *(u8 *)(r10 -24)
-133: (55) if r1 != 0x4 goto pc+11
+133: (55) if r1 != 0x4 goto pc+22
 134: (71) r1 = *(u8 *)(r10 -23)
 135: (55) if r1 != 0x11 goto pc+9
 136: (71) r1 = *(u8 *)(r10 -22)
-137: (15) if r1 == 0x0 goto pc+7
+137: (15) if r1 == 0x0 goto pc+30
 138: (61) r1 = *(u32 *)(r10 -68)
-139: (56) if w1 != 0x1010101 goto pc+5
+139: (56) if w1 != 0x1010101 goto pc+28
 140: (69) r1 = *(u16 *)(r10 -18)
-141: (55) if r1 != 0x35 goto pc+3
+141: (55) if r1 != 0x35 goto pc+26
 142: (62) *(u32 *)(r10 -8) = 1
 143: (b7) r9 = 2
-144: (05) goto pc+29
+144: (05) goto pc+25
 ; line 8: allow tcp to 1.1.1.1:853
-145: (71) r1 = *(u8 *)(r10 -24)
-146: (55) if r1 != 0x4 goto pc+11
-147: (71) r1 = *(u8 *)(r10 -23)
-148: (55) if r1 != 0x6 goto pc+9
-149: (71) r1 = *(u8 *)(r10 -22)
-150: (15) if r1 == 0x0 goto pc+7
-151: (61) r1 = *(u32 *)(r10 -68)
-152: (56) if w1 != 0x1010101 goto pc+5
-153: (69) r1 = *(u16 *)(r10 -18)
-154: (55) if r1 != 0x355 goto pc+3
-155: (62) *(u32 *)(r10 -8) = 2
-156: (b7) r9 = 2
-157: (05) goto pc+16
+145: (71) r1 = *(u8 *)(r10 -23)
+146: (55) if r1 != 0x6 goto pc+21
+147: (71) r1 = *(u8 *)(r10 -22)
+148: (15) if r1 == 0x0 goto pc+19
+149: (61) r1 = *(u32 *)(r10 -68)
+150: (56) if w1 != 0x1010101 goto pc+9
+151: (69) r1 = *(u16 *)(r10 -18)
+152: (55) if r1 != 0x355 goto pc+7
+153: (62) *(u32 *)(r10 -8) = 2
+154: (b7) r9 = 2
+155: (05) goto pc+14
 ; line 9: drop tcp to *:22 !ack syn
-158: (71) r1 = *(u8 *)(r10 -24)
-159: (15) if r1 == 0x0 goto pc+12
-160: (71) r1 = *(u8 *)(r10 -23)
-161: (55) if r1 != 0x6 goto pc+10
-162: (71) r1 = *(u8 *)(r10 -22)
-163: (15) if r1 == 0x0 goto pc+8
-164: (69) r1 = *(u16 *)(r10 -18)
-165: (55) if r1 != 0x16 goto pc+6
-166: (71) r1 = *(u8 *)(r10 -21)
-167: (57) r1 &= 18
-168: (55) if r1 != 0x2 goto pc+3
-169: (62) *(u32 *)(r10 -8) = 3
-170: (b7) r9 = 1
-171: (05) goto pc+2
+156: (71) r1 = *(u8 *)(r10 -23)
+157: (55) if r1 != 0x6 goto pc+10
+158: (71) r1 = *(u8 *)(r10 -22)
+159: (15) if r1 == 0x0 goto pc+8
+160: (69) r1 = *(u16 *)(r10 -18)
+161: (55) if r1 != 0x16 goto pc+6
+162: (71) r1 = *(u8 *)(r10 -21)
+163: (57) r1 &= 18
+164: (55) if r1 != 0x2 goto pc+3
+165: (62) *(u32 *)(r10 -8) = 3
+166: (b7) r9 = 1
+167: (05) goto pc+2
 ; line 10: default allow
-172: (62) *(u32 *)(r10 -8) = 4
-173: (b7) r9 = 2
-174: (18) r1 = map[counters]
-176: (bf) r2 = r10
-177: (07) r2 += -8
-178: (85) call bpf_map_lookup_elem#1
-179: (15) if r0 == 0x0 goto pc+7
-180: (79) r1 = *(u64 *)(r0 +0)
-181: (07) r1 += 1
-182: (7b) *(u64 *)(r0 +0) = r1
-183: (79) r1 = *(u64 *)(r0 +8)
-184: (61) r2 = *(u32 *)(r10 -12)
-185: (0f) r1 += r2
-186: (7b) *(u64 *)(r0 +8) = r1
-187: (bf) r0 = r9
-188: (95) exit
+168: (62) *(u32 *)(r10 -8) = 4
+169: (b7) r9 = 2
+170: (18) r1 = map[counters]
+172: (bf) r2 = r10
+173: (07) r2 += -8
+174: (85) call bpf_map_lookup_elem#1
+175: (15) if r0 == 0x0 goto pc+7
+176: (79) r1 = *(u64 *)(r0 +0)
+177: (07) r1 += 1
+178: (7b) *(u64 *)(r0 +0) = r1
+179: (79) r1 = *(u64 *)(r0 +8)
+180: (61) r2 = *(u32 *)(r10 -12)
+181: (0f) r1 += r2
+182: (7b) *(u64 *)(r0 +8) = r1
+183: (bf) r0 = r9
+184: (95) exit
 
 tce_eth0: tc egress eth0 section classifier (146 insns)
 ; prologue: parse headers into the flow record

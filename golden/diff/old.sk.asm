@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (176 insns)
+xdp_eth0: xdp eth0 section xdp (174 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -114,7 +114,7 @@ xdp_eth0: xdp eth0 section xdp (176 insns)
 111: (72) *(u8 *)(r10 -22) = 1
 ; line 6: drop from @blocked
 112: (71) r1 = *(u8 *)(r10 -24)
-113: (15) if r1 == 0x0 goto pc+18
+113: (15) if r1 == 0x0 goto pc+43
 114: (71) r1 = *(u8 *)(r10 -24)
 115: (55) if r1 != 0x4 goto pc+7
 116: (18) r1 = map[set_blocked_v4]
@@ -130,53 +130,51 @@ xdp_eth0: xdp eth0 section xdp (176 insns)
 128: (15) if r0 == 0x0 goto pc+3
 129: (62) *(u32 *)(r10 -8) = 0
 130: (b7) r9 = 1
-131: (05) goto pc+29
+131: (05) goto pc+27
 ; line 7: allow udp to 1.1.1.1:53
 132: (71) r1 = *(u8 *)(r10 -24)
 133: (55) if r1 != 0x4 goto pc+11
 134: (71) r1 = *(u8 *)(r10 -23)
 135: (55) if r1 != 0x11 goto pc+9
 136: (71) r1 = *(u8 *)(r10 -22)
-137: (15) if r1 == 0x0 goto pc+7
+137: (15) if r1 == 0x0 goto pc+19
 138: (61) r1 = *(u32 *)(r10 -68)
-139: (56) if w1 != 0x1010101 goto pc+5
+139: (56) if w1 != 0x1010101 goto pc+17
 140: (69) r1 = *(u16 *)(r10 -18)
-141: (55) if r1 != 0x35 goto pc+3
+141: (55) if r1 != 0x35 goto pc+15
 142: (62) *(u32 *)(r10 -8) = 1
 143: (b7) r9 = 2
-144: (05) goto pc+16
+144: (05) goto pc+14
 ; line 8: drop tcp to *:22 !ack syn
-145: (71) r1 = *(u8 *)(r10 -24)
-146: (15) if r1 == 0x0 goto pc+12
-147: (71) r1 = *(u8 *)(r10 -23)
-148: (55) if r1 != 0x6 goto pc+10
-149: (71) r1 = *(u8 *)(r10 -22)
-150: (15) if r1 == 0x0 goto pc+8
-151: (69) r1 = *(u16 *)(r10 -18)
-152: (55) if r1 != 0x16 goto pc+6
-153: (71) r1 = *(u8 *)(r10 -21)
-154: (57) r1 &= 18
-155: (55) if r1 != 0x2 goto pc+3
-156: (62) *(u32 *)(r10 -8) = 2
-157: (b7) r9 = 1
-158: (05) goto pc+2
+145: (71) r1 = *(u8 *)(r10 -23)
+146: (55) if r1 != 0x6 goto pc+10
+147: (71) r1 = *(u8 *)(r10 -22)
+148: (15) if r1 == 0x0 goto pc+8
+149: (69) r1 = *(u16 *)(r10 -18)
+150: (55) if r1 != 0x16 goto pc+6
+151: (71) r1 = *(u8 *)(r10 -21)
+152: (57) r1 &= 18
+153: (55) if r1 != 0x2 goto pc+3
+154: (62) *(u32 *)(r10 -8) = 2
+155: (b7) r9 = 1
+156: (05) goto pc+2
 ; line 9: default allow
-159: (62) *(u32 *)(r10 -8) = 3
-160: (b7) r9 = 2
-161: (18) r1 = map[counters]
-163: (bf) r2 = r10
-164: (07) r2 += -8
-165: (85) call bpf_map_lookup_elem#1
-166: (15) if r0 == 0x0 goto pc+7
-167: (79) r1 = *(u64 *)(r0 +0)
-168: (07) r1 += 1
-169: (7b) *(u64 *)(r0 +0) = r1
-170: (79) r1 = *(u64 *)(r0 +8)
-171: (61) r2 = *(u32 *)(r10 -12)
-172: (0f) r1 += r2
-173: (7b) *(u64 *)(r0 +8) = r1
-174: (bf) r0 = r9
-175: (95) exit
+157: (62) *(u32 *)(r10 -8) = 3
+158: (b7) r9 = 2
+159: (18) r1 = map[counters]
+161: (bf) r2 = r10
+162: (07) r2 += -8
+163: (85) call bpf_map_lookup_elem#1
+164: (15) if r0 == 0x0 goto pc+7
+165: (79) r1 = *(u64 *)(r0 +0)
+166: (07) r1 += 1
+167: (7b) *(u64 *)(r0 +0) = r1
+168: (79) r1 = *(u64 *)(r0 +8)
+169: (61) r2 = *(u32 *)(r10 -12)
+170: (0f) r1 += r2
+171: (7b) *(u64 *)(r0 +8) = r1
+172: (bf) r0 = r9
+173: (95) exit
 
 tce_eth0: tc egress eth0 section classifier (146 insns)
 ; prologue: parse headers into the flow record

@@ -1,4 +1,4 @@
-xdp_lo: xdp lo section xdp (494 insns)
+xdp_lo: xdp lo section xdp (446 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -114,37 +114,37 @@ xdp_lo: xdp lo section xdp (494 insns)
 111: (72) *(u8 *)(r10 -22) = 1
 ; line 8: count tcp from @a:@ports to @b:@ports syn !ack !rst !fin
 112: (71) r1 = *(u8 *)(r10 -24)
-113: (15) if r1 == 0x0 goto pc+101
+113: (15) if r1 == 0x0 goto pc+315
 114: (71) r1 = *(u8 *)(r10 -23)
-115: (55) if r1 != 0x6 goto pc+99
+115: (55) if r1 != 0x6 goto pc+132
 116: (71) r1 = *(u8 *)(r10 -22)
-117: (15) if r1 == 0x0 goto pc+97
+117: (15) if r1 == 0x0 goto pc+245
 118: (71) r1 = *(u8 *)(r10 -24)
 119: (55) if r1 != 0x4 goto pc+7
 120: (18) r1 = map[set_a_v4]
 122: (bf) r2 = r10
 123: (07) r2 += -80
 124: (85) call bpf_map_lookup_elem#1
-125: (15) if r0 == 0x0 goto pc+89
+125: (15) if r0 == 0x0 goto pc+186
 126: (05) goto pc+6
 127: (18) r1 = map[set_a_v6]
 129: (bf) r2 = r10
 130: (07) r2 += -64
 131: (85) call bpf_map_lookup_elem#1
-132: (15) if r0 == 0x0 goto pc+82
+132: (15) if r0 == 0x0 goto pc+179
 133: (71) r1 = *(u8 *)(r10 -24)
 134: (55) if r1 != 0x4 goto pc+7
 135: (18) r1 = map[set_b_v4]
 137: (bf) r2 = r10
 138: (07) r2 += -72
 139: (85) call bpf_map_lookup_elem#1
-140: (15) if r0 == 0x0 goto pc+74
+140: (15) if r0 == 0x0 goto pc+171
 141: (05) goto pc+6
 142: (18) r1 = map[set_b_v6]
 144: (bf) r2 = r10
 145: (07) r2 += -44
 146: (85) call bpf_map_lookup_elem#1
-147: (15) if r0 == 0x0 goto pc+67
+147: (15) if r0 == 0x0 goto pc+164
 148: (69) r1 = *(u16 *)(r10 -20)
 149: (15) if r1 == 0x1 goto pc+23
 150: (15) if r1 == 0x7 goto pc+22
@@ -212,281 +212,237 @@ xdp_lo: xdp lo section xdp (494 insns)
 213: (0f) r1 += r2
 214: (7b) *(u64 *)(r0 +8) = r1
 ; line 9: drop tcp from @a:1024-65535 to @b:@ports syn !ack
-215: (71) r1 = *(u8 *)(r10 -24)
-216: (15) if r1 == 0x0 goto pc+67
-217: (71) r1 = *(u8 *)(r10 -23)
-218: (55) if r1 != 0x6 goto pc+65
-219: (71) r1 = *(u8 *)(r10 -22)
-220: (15) if r1 == 0x0 goto pc+63
-221: (71) r1 = *(u8 *)(r10 -24)
-222: (55) if r1 != 0x4 goto pc+7
-223: (18) r1 = map[set_a_v4]
-225: (bf) r2 = r10
-226: (07) r2 += -80
-227: (85) call bpf_map_lookup_elem#1
-228: (15) if r0 == 0x0 goto pc+55
-229: (05) goto pc+6
-230: (18) r1 = map[set_a_v6]
-232: (bf) r2 = r10
-233: (07) r2 += -64
-234: (85) call bpf_map_lookup_elem#1
-235: (15) if r0 == 0x0 goto pc+48
-236: (71) r1 = *(u8 *)(r10 -24)
-237: (55) if r1 != 0x4 goto pc+7
-238: (18) r1 = map[set_b_v4]
-240: (bf) r2 = r10
-241: (07) r2 += -72
-242: (85) call bpf_map_lookup_elem#1
-243: (15) if r0 == 0x0 goto pc+40
-244: (05) goto pc+6
-245: (18) r1 = map[set_b_v6]
-247: (bf) r2 = r10
-248: (07) r2 += -44
-249: (85) call bpf_map_lookup_elem#1
-250: (15) if r0 == 0x0 goto pc+33
-251: (69) r1 = *(u16 *)(r10 -20)
-252: (a5) if r1 < 0x400 goto pc+31
-253: (69) r1 = *(u16 *)(r10 -18)
-254: (15) if r1 == 0x1 goto pc+23
-255: (15) if r1 == 0x7 goto pc+22
-256: (15) if r1 == 0x9 goto pc+21
-257: (15) if r1 == 0xd goto pc+20
-258: (a5) if r1 < 0x15 goto pc+25
-259: (b5) if r1 <= 0x17 goto pc+18
-260: (15) if r1 == 0x19 goto pc+17
-261: (15) if r1 == 0x35 goto pc+16
-262: (15) if r1 == 0x50 goto pc+15
-263: (a5) if r1 < 0x6e goto pc+20
-264: (b5) if r1 <= 0x6f goto pc+13
-265: (a5) if r1 < 0x87 goto pc+18
-266: (b5) if r1 <= 0x8b goto pc+11
-267: (15) if r1 == 0x8f goto pc+10
-268: (15) if r1 == 0x1bb goto pc+9
-269: (15) if r1 == 0x1bd goto pc+8
-270: (15) if r1 == 0x3e1 goto pc+7
-271: (15) if r1 == 0x3e3 goto pc+6
-272: (a5) if r1 < 0x400 goto pc+11
-273: (b5) if r1 <= 0x1387 goto pc+4
-274: (a5) if r1 < 0x1f40 goto pc+9
-275: (b5) if r1 <= 0x2327 goto pc+2
-276: (15) if r1 == 0xffff goto pc+1
-277: (05) goto pc+6
-278: (71) r1 = *(u8 *)(r10 -21)
-279: (57) r1 &= 18
-280: (55) if r1 != 0x2 goto pc+3
-281: (62) *(u32 *)(r10 -8) = 1
-282: (b7) r9 = 1
-283: (05) goto pc+195
+215: (69) r1 = *(u16 *)(r10 -20)
+216: (a5) if r1 < 0x400 goto pc+95
+217: (69) r1 = *(u16 *)(r10 -18)
+218: (15) if r1 == 0x1 goto pc+23
+219: (15) if r1 == 0x7 goto pc+22
+220: (15) if r1 == 0x9 goto pc+21
+221: (15) if r1 == 0xd goto pc+20
+222: (a5) if r1 < 0x15 goto pc+170
+223: (b5) if r1 <= 0x17 goto pc+18
+224: (15) if r1 == 0x19 goto pc+17
+225: (15) if r1 == 0x35 goto pc+16
+226: (15) if r1 == 0x50 goto pc+15
+227: (a5) if r1 < 0x6e goto pc+165
+228: (b5) if r1 <= 0x6f goto pc+13
+229: (a5) if r1 < 0x87 goto pc+163
+230: (b5) if r1 <= 0x8b goto pc+11
+231: (15) if r1 == 0x8f goto pc+10
+232: (15) if r1 == 0x1bb goto pc+9
+233: (15) if r1 == 0x1bd goto pc+8
+234: (15) if r1 == 0x3e1 goto pc+7
+235: (15) if r1 == 0x3e3 goto pc+6
+236: (a5) if r1 < 0x400 goto pc+156
+237: (b5) if r1 <= 0x1387 goto pc+4
+238: (a5) if r1 < 0x1f40 goto pc+154
+239: (b5) if r1 <= 0x2327 goto pc+2
+240: (15) if r1 == 0xffff goto pc+1
+241: (05) goto pc+151
+242: (71) r1 = *(u8 *)(r10 -21)
+243: (57) r1 &= 18
+244: (55) if r1 != 0x2 goto pc+148
+245: (62) *(u32 *)(r10 -8) = 1
+246: (b7) r9 = 1
+247: (05) goto pc+183
 ; line 10: drop udp from @b:@ports to @a:0-1023
-284: (71) r1 = *(u8 *)(r10 -24)
-285: (15) if r1 == 0x0 goto pc+64
-286: (71) r1 = *(u8 *)(r10 -23)
-287: (55) if r1 != 0x11 goto pc+62
-288: (71) r1 = *(u8 *)(r10 -22)
-289: (15) if r1 == 0x0 goto pc+60
-290: (71) r1 = *(u8 *)(r10 -24)
-291: (55) if r1 != 0x4 goto pc+7
-292: (18) r1 = map[set_b_v4]
-294: (bf) r2 = r10
-295: (07) r2 += -80
-296: (85) call bpf_map_lookup_elem#1
-297: (15) if r0 == 0x0 goto pc+52
-298: (05) goto pc+6
-299: (18) r1 = map[set_b_v6]
-301: (bf) r2 = r10
-302: (07) r2 += -64
-303: (85) call bpf_map_lookup_elem#1
-304: (15) if r0 == 0x0 goto pc+45
-305: (71) r1 = *(u8 *)(r10 -24)
-306: (55) if r1 != 0x4 goto pc+7
-307: (18) r1 = map[set_a_v4]
-309: (bf) r2 = r10
-310: (07) r2 += -72
-311: (85) call bpf_map_lookup_elem#1
-312: (15) if r0 == 0x0 goto pc+37
-313: (05) goto pc+6
-314: (18) r1 = map[set_a_v6]
-316: (bf) r2 = r10
-317: (07) r2 += -44
-318: (85) call bpf_map_lookup_elem#1
-319: (15) if r0 == 0x0 goto pc+30
-320: (69) r1 = *(u16 *)(r10 -20)
-321: (15) if r1 == 0x1 goto pc+23
-322: (15) if r1 == 0x7 goto pc+22
-323: (15) if r1 == 0x9 goto pc+21
-324: (15) if r1 == 0xd goto pc+20
-325: (a5) if r1 < 0x15 goto pc+24
-326: (b5) if r1 <= 0x17 goto pc+18
-327: (15) if r1 == 0x19 goto pc+17
-328: (15) if r1 == 0x35 goto pc+16
-329: (15) if r1 == 0x50 goto pc+15
-330: (a5) if r1 < 0x6e goto pc+19
-331: (b5) if r1 <= 0x6f goto pc+13
-332: (a5) if r1 < 0x87 goto pc+17
-333: (b5) if r1 <= 0x8b goto pc+11
-334: (15) if r1 == 0x8f goto pc+10
-335: (15) if r1 == 0x1bb goto pc+9
-336: (15) if r1 == 0x1bd goto pc+8
-337: (15) if r1 == 0x3e1 goto pc+7
-338: (15) if r1 == 0x3e3 goto pc+6
-339: (a5) if r1 < 0x400 goto pc+10
-340: (b5) if r1 <= 0x1387 goto pc+4
-341: (a5) if r1 < 0x1f40 goto pc+8
-342: (b5) if r1 <= 0x2327 goto pc+2
-343: (15) if r1 == 0xffff goto pc+1
-344: (05) goto pc+5
-345: (69) r1 = *(u16 *)(r10 -18)
-346: (25) if r1 > 0x3ff goto pc+3
-347: (62) *(u32 *)(r10 -8) = 2
-348: (b7) r9 = 1
-349: (05) goto pc+129
+248: (71) r1 = *(u8 *)(r10 -23)
+249: (55) if r1 != 0x11 goto pc+91
+250: (71) r1 = *(u8 *)(r10 -22)
+251: (15) if r1 == 0x0 goto pc+111
+252: (71) r1 = *(u8 *)(r10 -24)
+253: (55) if r1 != 0x4 goto pc+7
+254: (18) r1 = map[set_b_v4]
+256: (bf) r2 = r10
+257: (07) r2 += -80
+258: (85) call bpf_map_lookup_elem#1
+259: (15) if r0 == 0x0 goto pc+103
+260: (05) goto pc+6
+261: (18) r1 = map[set_b_v6]
+263: (bf) r2 = r10
+264: (07) r2 += -64
+265: (85) call bpf_map_lookup_elem#1
+266: (15) if r0 == 0x0 goto pc+96
+267: (71) r1 = *(u8 *)(r10 -24)
+268: (55) if r1 != 0x4 goto pc+7
+269: (18) r1 = map[set_a_v4]
+271: (bf) r2 = r10
+272: (07) r2 += -72
+273: (85) call bpf_map_lookup_elem#1
+274: (15) if r0 == 0x0 goto pc+88
+275: (05) goto pc+6
+276: (18) r1 = map[set_a_v6]
+278: (bf) r2 = r10
+279: (07) r2 += -44
+280: (85) call bpf_map_lookup_elem#1
+281: (15) if r0 == 0x0 goto pc+81
+282: (69) r1 = *(u16 *)(r10 -20)
+283: (15) if r1 == 0x1 goto pc+23
+284: (15) if r1 == 0x7 goto pc+22
+285: (15) if r1 == 0x9 goto pc+21
+286: (15) if r1 == 0xd goto pc+20
+287: (a5) if r1 < 0x15 goto pc+75
+288: (b5) if r1 <= 0x17 goto pc+18
+289: (15) if r1 == 0x19 goto pc+17
+290: (15) if r1 == 0x35 goto pc+16
+291: (15) if r1 == 0x50 goto pc+15
+292: (a5) if r1 < 0x6e goto pc+70
+293: (b5) if r1 <= 0x6f goto pc+13
+294: (a5) if r1 < 0x87 goto pc+68
+295: (b5) if r1 <= 0x8b goto pc+11
+296: (15) if r1 == 0x8f goto pc+10
+297: (15) if r1 == 0x1bb goto pc+9
+298: (15) if r1 == 0x1bd goto pc+8
+299: (15) if r1 == 0x3e1 goto pc+7
+300: (15) if r1 == 0x3e3 goto pc+6
+301: (a5) if r1 < 0x400 goto pc+61
+302: (b5) if r1 <= 0x1387 goto pc+4
+303: (a5) if r1 < 0x1f40 goto pc+59
+304: (b5) if r1 <= 0x2327 goto pc+2
+305: (15) if r1 == 0xffff goto pc+1
+306: (05) goto pc+56
+307: (69) r1 = *(u16 *)(r10 -18)
+308: (25) if r1 > 0x3ff goto pc+54
+309: (62) *(u32 *)(r10 -8) = 2
+310: (b7) r9 = 1
+311: (05) goto pc+119
 ; line 11: drop ip6 tcp from [2001:db8:1:2:3:4:5:0/113]:1-2 to [fe80::/10]:65534-65535 ack psh urg ece cwr
-350: (71) r1 = *(u8 *)(r10 -24)
-351: (55) if r1 != 0x6 goto pc+31
-352: (71) r1 = *(u8 *)(r10 -23)
-353: (55) if r1 != 0x6 goto pc+29
-354: (71) r1 = *(u8 *)(r10 -22)
-355: (15) if r1 == 0x0 goto pc+27
-356: (61) r1 = *(u32 *)(r10 -60)
-357: (a4) w1 ^= -1207107296
-358: (61) r2 = *(u32 *)(r10 -56)
-359: (a4) w2 ^= 33554688
-360: (4c) w1 |= w2
-361: (61) r2 = *(u32 *)(r10 -52)
-362: (a4) w2 ^= 67109632
-363: (4c) w1 |= w2
-364: (61) r2 = *(u32 *)(r10 -48)
-365: (54) w2 &= 8454143
-366: (a4) w2 ^= 1280
-367: (4c) w1 |= w2
-368: (56) if w1 != 0x0 goto pc+14
-369: (61) r1 = *(u32 *)(r10 -40)
-370: (54) w1 &= 49407
-371: (56) if w1 != 0x80fe goto pc+11
-372: (69) r1 = *(u16 *)(r10 -20)
-373: (a5) if r1 < 0x1 goto pc+9
-374: (25) if r1 > 0x2 goto pc+8
-375: (69) r1 = *(u16 *)(r10 -18)
-376: (a5) if r1 < 0xfffe goto pc+6
-377: (71) r1 = *(u8 *)(r10 -21)
-378: (57) r1 &= 248
-379: (55) if r1 != 0xf8 goto pc+3
-380: (62) *(u32 *)(r10 -8) = 3
-381: (b7) r9 = 1
-382: (05) goto pc+96
+312: (71) r1 = *(u8 *)(r10 -24)
+313: (55) if r1 != 0x6 goto pc+49
+314: (61) r1 = *(u32 *)(r10 -60)
+315: (a4) w1 ^= -1207107296
+316: (61) r2 = *(u32 *)(r10 -56)
+317: (a4) w2 ^= 33554688
+318: (4c) w1 |= w2
+319: (61) r2 = *(u32 *)(r10 -52)
+320: (a4) w2 ^= 67109632
+321: (4c) w1 |= w2
+322: (61) r2 = *(u32 *)(r10 -48)
+323: (54) w2 &= 8454143
+324: (a4) w2 ^= 1280
+325: (4c) w1 |= w2
+326: (56) if w1 != 0x0 goto pc+36
+327: (61) r1 = *(u32 *)(r10 -40)
+328: (54) w1 &= 49407
+329: (56) if w1 != 0x80fe goto pc+33
+330: (69) r1 = *(u16 *)(r10 -20)
+331: (a5) if r1 < 0x1 goto pc+31
+332: (25) if r1 > 0x2 goto pc+30
+333: (69) r1 = *(u16 *)(r10 -18)
+334: (a5) if r1 < 0xfffe goto pc+28
+335: (71) r1 = *(u8 *)(r10 -21)
+336: (57) r1 &= 248
+337: (55) if r1 != 0xf8 goto pc+25
+338: (62) *(u32 *)(r10 -8) = 3
+339: (b7) r9 = 1
+340: (05) goto pc+90
 ; line 12: drop ip4 icmp type 3 code 13
-383: (71) r1 = *(u8 *)(r10 -24)
-384: (55) if r1 != 0x4 goto pc+11
-385: (71) r1 = *(u8 *)(r10 -23)
-386: (55) if r1 != 0x1 goto pc+9
-387: (71) r1 = *(u8 *)(r10 -22)
-388: (15) if r1 == 0x0 goto pc+7
-389: (71) r1 = *(u8 *)(r10 -16)
-390: (55) if r1 != 0x3 goto pc+5
-391: (71) r1 = *(u8 *)(r10 -15)
-392: (55) if r1 != 0xd goto pc+3
-393: (62) *(u32 *)(r10 -8) = 4
-394: (b7) r9 = 1
-395: (05) goto pc+83
+341: (71) r1 = *(u8 *)(r10 -24)
+342: (55) if r1 != 0x4 goto pc+11
+343: (71) r1 = *(u8 *)(r10 -23)
+344: (55) if r1 != 0x1 goto pc+18
+345: (71) r1 = *(u8 *)(r10 -22)
+346: (15) if r1 == 0x0 goto pc+16
+347: (71) r1 = *(u8 *)(r10 -16)
+348: (55) if r1 != 0x3 goto pc+14
+349: (71) r1 = *(u8 *)(r10 -15)
+350: (55) if r1 != 0xd goto pc+12
+351: (62) *(u32 *)(r10 -8) = 4
+352: (b7) r9 = 1
+353: (05) goto pc+77
 ; line 13: drop icmpv6 type packet-too-big
-396: (71) r1 = *(u8 *)(r10 -24)
-397: (55) if r1 != 0x6 goto pc+9
-398: (71) r1 = *(u8 *)(r10 -23)
-399: (55) if r1 != 0x3a goto pc+7
-400: (71) r1 = *(u8 *)(r10 -22)
-401: (15) if r1 == 0x0 goto pc+5
-402: (71) r1 = *(u8 *)(r10 -16)
-403: (55) if r1 != 0x2 goto pc+3
-404: (62) *(u32 *)(r10 -8) = 5
-405: (b7) r9 = 1
-406: (05) goto pc+72
+354: (71) r1 = *(u8 *)(r10 -23)
+355: (55) if r1 != 0x3a goto pc+7
+356: (71) r1 = *(u8 *)(r10 -22)
+357: (15) if r1 == 0x0 goto pc+5
+358: (71) r1 = *(u8 *)(r10 -16)
+359: (55) if r1 != 0x2 goto pc+3
+360: (62) *(u32 *)(r10 -8) = 5
+361: (b7) r9 = 1
+362: (05) goto pc+68
 ; line 14: allow from @a to @b
-407: (71) r1 = *(u8 *)(r10 -24)
-408: (15) if r1 == 0x0 goto pc+33
-409: (71) r1 = *(u8 *)(r10 -24)
-410: (55) if r1 != 0x4 goto pc+7
-411: (18) r1 = map[set_a_v4]
-413: (bf) r2 = r10
-414: (07) r2 += -80
-415: (85) call bpf_map_lookup_elem#1
-416: (15) if r0 == 0x0 goto pc+25
-417: (05) goto pc+6
-418: (18) r1 = map[set_a_v6]
-420: (bf) r2 = r10
-421: (07) r2 += -64
-422: (85) call bpf_map_lookup_elem#1
-423: (15) if r0 == 0x0 goto pc+18
-424: (71) r1 = *(u8 *)(r10 -24)
-425: (55) if r1 != 0x4 goto pc+7
-426: (18) r1 = map[set_b_v4]
-428: (bf) r2 = r10
-429: (07) r2 += -72
-430: (85) call bpf_map_lookup_elem#1
-431: (15) if r0 == 0x0 goto pc+10
-432: (05) goto pc+6
-433: (18) r1 = map[set_b_v6]
-435: (bf) r2 = r10
-436: (07) r2 += -44
-437: (85) call bpf_map_lookup_elem#1
-438: (15) if r0 == 0x0 goto pc+3
-439: (62) *(u32 *)(r10 -8) = 6
-440: (b7) r9 = 2
-441: (05) goto pc+37
+363: (71) r1 = *(u8 *)(r10 -24)
+364: (55) if r1 != 0x4 goto pc+7
+365: (18) r1 = map[set_a_v4]
+367: (bf) r2 = r10
+368: (07) r2 += -80
+369: (85) call bpf_map_lookup_elem#1
+370: (15) if r0 == 0x0 goto pc+25
+371: (05) goto pc+6
+372: (18) r1 = map[set_a_v6]
+374: (bf) r2 = r10
+375: (07) r2 += -64
+376: (85) call bpf_map_lookup_elem#1
+377: (15) if r0 == 0x0 goto pc+18
+378: (71) r1 = *(u8 *)(r10 -24)
+379: (55) if r1 != 0x4 goto pc+7
+380: (18) r1 = map[set_b_v4]
+382: (bf) r2 = r10
+383: (07) r2 += -72
+384: (85) call bpf_map_lookup_elem#1
+385: (15) if r0 == 0x0 goto pc+10
+386: (05) goto pc+6
+387: (18) r1 = map[set_b_v6]
+389: (bf) r2 = r10
+390: (07) r2 += -44
+391: (85) call bpf_map_lookup_elem#1
+392: (15) if r0 == 0x0 goto pc+3
+393: (62) *(u32 *)(r10 -8) = 6
+394: (b7) r9 = 2
+395: (05) goto pc+35
 ; line 15: drop to *:@ports
-442: (71) r1 = *(u8 *)(r10 -24)
-443: (15) if r1 == 0x0 goto pc+33
-444: (71) r1 = *(u8 *)(r10 -23)
-445: (15) if r1 == 0x6 goto pc+1
-446: (55) if r1 != 0x11 goto pc+30
-447: (71) r1 = *(u8 *)(r10 -22)
-448: (15) if r1 == 0x0 goto pc+28
-449: (69) r1 = *(u16 *)(r10 -18)
-450: (15) if r1 == 0x1 goto pc+23
-451: (15) if r1 == 0x7 goto pc+22
-452: (15) if r1 == 0x9 goto pc+21
-453: (15) if r1 == 0xd goto pc+20
-454: (a5) if r1 < 0x15 goto pc+22
-455: (b5) if r1 <= 0x17 goto pc+18
-456: (15) if r1 == 0x19 goto pc+17
-457: (15) if r1 == 0x35 goto pc+16
-458: (15) if r1 == 0x50 goto pc+15
-459: (a5) if r1 < 0x6e goto pc+17
-460: (b5) if r1 <= 0x6f goto pc+13
-461: (a5) if r1 < 0x87 goto pc+15
-462: (b5) if r1 <= 0x8b goto pc+11
-463: (15) if r1 == 0x8f goto pc+10
-464: (15) if r1 == 0x1bb goto pc+9
-465: (15) if r1 == 0x1bd goto pc+8
-466: (15) if r1 == 0x3e1 goto pc+7
-467: (15) if r1 == 0x3e3 goto pc+6
-468: (a5) if r1 < 0x400 goto pc+8
-469: (b5) if r1 <= 0x1387 goto pc+4
-470: (a5) if r1 < 0x1f40 goto pc+6
-471: (b5) if r1 <= 0x2327 goto pc+2
-472: (15) if r1 == 0xffff goto pc+1
-473: (05) goto pc+3
-474: (62) *(u32 *)(r10 -8) = 7
-475: (b7) r9 = 1
-476: (05) goto pc+2
+396: (71) r1 = *(u8 *)(r10 -23)
+397: (15) if r1 == 0x6 goto pc+1
+398: (55) if r1 != 0x11 goto pc+30
+399: (71) r1 = *(u8 *)(r10 -22)
+400: (15) if r1 == 0x0 goto pc+28
+401: (69) r1 = *(u16 *)(r10 -18)
+402: (15) if r1 == 0x1 goto pc+23
+403: (15) if r1 == 0x7 goto pc+22
+404: (15) if r1 == 0x9 goto pc+21
+405: (15) if r1 == 0xd goto pc+20
+406: (a5) if r1 < 0x15 goto pc+22
+407: (b5) if r1 <= 0x17 goto pc+18
+408: (15) if r1 == 0x19 goto pc+17
+409: (15) if r1 == 0x35 goto pc+16
+410: (15) if r1 == 0x50 goto pc+15
+411: (a5) if r1 < 0x6e goto pc+17
+412: (b5) if r1 <= 0x6f goto pc+13
+413: (a5) if r1 < 0x87 goto pc+15
+414: (b5) if r1 <= 0x8b goto pc+11
+415: (15) if r1 == 0x8f goto pc+10
+416: (15) if r1 == 0x1bb goto pc+9
+417: (15) if r1 == 0x1bd goto pc+8
+418: (15) if r1 == 0x3e1 goto pc+7
+419: (15) if r1 == 0x3e3 goto pc+6
+420: (a5) if r1 < 0x400 goto pc+8
+421: (b5) if r1 <= 0x1387 goto pc+4
+422: (a5) if r1 < 0x1f40 goto pc+6
+423: (b5) if r1 <= 0x2327 goto pc+2
+424: (15) if r1 == 0xffff goto pc+1
+425: (05) goto pc+3
+426: (62) *(u32 *)(r10 -8) = 7
+427: (b7) r9 = 1
+428: (05) goto pc+2
 ; line 16: default allow
-477: (62) *(u32 *)(r10 -8) = 8
-478: (b7) r9 = 2
-479: (18) r1 = map[counters]
-481: (bf) r2 = r10
-482: (07) r2 += -8
-483: (85) call bpf_map_lookup_elem#1
-484: (15) if r0 == 0x0 goto pc+7
-485: (79) r1 = *(u64 *)(r0 +0)
-486: (07) r1 += 1
-487: (7b) *(u64 *)(r0 +0) = r1
-488: (79) r1 = *(u64 *)(r0 +8)
-489: (61) r2 = *(u32 *)(r10 -12)
-490: (0f) r1 += r2
-491: (7b) *(u64 *)(r0 +8) = r1
-492: (bf) r0 = r9
-493: (95) exit
+429: (62) *(u32 *)(r10 -8) = 8
+430: (b7) r9 = 2
+431: (18) r1 = map[counters]
+433: (bf) r2 = r10
+434: (07) r2 += -8
+435: (85) call bpf_map_lookup_elem#1
+436: (15) if r0 == 0x0 goto pc+7
+437: (79) r1 = *(u64 *)(r0 +0)
+438: (07) r1 += 1
+439: (7b) *(u64 *)(r0 +0) = r1
+440: (79) r1 = *(u64 *)(r0 +8)
+441: (61) r2 = *(u32 *)(r10 -12)
+442: (0f) r1 += r2
+443: (7b) *(u64 *)(r0 +8) = r1
+444: (bf) r0 = r9
+445: (95) exit
 
-tci_lo: tc ingress lo section classifier (332 insns)
+tci_lo: tc ingress lo section classifier (324 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -601,90 +557,90 @@ tci_lo: tc ingress lo section classifier (332 insns)
 110: (72) *(u8 *)(r10 -22) = 1
 ; line 20: count tcp from @a:@ports to @b:@ports syn !ack !rst !fin
 111: (71) r1 = *(u8 *)(r10 -24)
-112: (15) if r1 == 0x0 goto pc+101
+112: (15) if r1 == 0x0 goto pc+194
 113: (71) r1 = *(u8 *)(r10 -23)
-114: (55) if r1 != 0x6 goto pc+99
+114: (55) if r1 != 0x6 goto pc+100
 115: (71) r1 = *(u8 *)(r10 -22)
-116: (15) if r1 == 0x0 goto pc+97
+116: (15) if r1 == 0x0 goto pc+190
 117: (71) r1 = *(u8 *)(r10 -24)
 118: (55) if r1 != 0x4 goto pc+7
 119: (18) r1 = map[set_a_v4]
 121: (bf) r2 = r10
 122: (07) r2 += -80
 123: (85) call bpf_map_lookup_elem#1
-124: (15) if r0 == 0x0 goto pc+89
+124: (15) if r0 == 0x0 goto pc+154
 125: (05) goto pc+6
 126: (18) r1 = map[set_a_v6]
 128: (bf) r2 = r10
 129: (07) r2 += -64
 130: (85) call bpf_map_lookup_elem#1
-131: (15) if r0 == 0x0 goto pc+82
+131: (15) if r0 == 0x0 goto pc+147
 132: (71) r1 = *(u8 *)(r10 -24)
 133: (55) if r1 != 0x4 goto pc+7
 134: (18) r1 = map[set_b_v4]
 136: (bf) r2 = r10
 137: (07) r2 += -72
 138: (85) call bpf_map_lookup_elem#1
-139: (15) if r0 == 0x0 goto pc+74
+139: (15) if r0 == 0x0 goto pc+139
 140: (05) goto pc+6
 141: (18) r1 = map[set_b_v6]
 143: (bf) r2 = r10
 144: (07) r2 += -44
 145: (85) call bpf_map_lookup_elem#1
-146: (15) if r0 == 0x0 goto pc+67
+146: (15) if r0 == 0x0 goto pc+132
 147: (69) r1 = *(u16 *)(r10 -20)
 148: (15) if r1 == 0x1 goto pc+23
 149: (15) if r1 == 0x7 goto pc+22
 150: (15) if r1 == 0x9 goto pc+21
 151: (15) if r1 == 0xd goto pc+20
-152: (a5) if r1 < 0x15 goto pc+61
+152: (a5) if r1 < 0x15 goto pc+126
 153: (b5) if r1 <= 0x17 goto pc+18
 154: (15) if r1 == 0x19 goto pc+17
 155: (15) if r1 == 0x35 goto pc+16
 156: (15) if r1 == 0x50 goto pc+15
-157: (a5) if r1 < 0x6e goto pc+56
+157: (a5) if r1 < 0x6e goto pc+121
 158: (b5) if r1 <= 0x6f goto pc+13
-159: (a5) if r1 < 0x87 goto pc+54
+159: (a5) if r1 < 0x87 goto pc+119
 160: (b5) if r1 <= 0x8b goto pc+11
 161: (15) if r1 == 0x8f goto pc+10
 162: (15) if r1 == 0x1bb goto pc+9
 163: (15) if r1 == 0x1bd goto pc+8
 164: (15) if r1 == 0x3e1 goto pc+7
 165: (15) if r1 == 0x3e3 goto pc+6
-166: (a5) if r1 < 0x400 goto pc+47
+166: (a5) if r1 < 0x400 goto pc+112
 167: (b5) if r1 <= 0x1387 goto pc+4
-168: (a5) if r1 < 0x1f40 goto pc+45
+168: (a5) if r1 < 0x1f40 goto pc+110
 169: (b5) if r1 <= 0x2327 goto pc+2
 170: (15) if r1 == 0xffff goto pc+1
-171: (05) goto pc+42
+171: (05) goto pc+107
 172: (69) r1 = *(u16 *)(r10 -18)
 173: (15) if r1 == 0x1 goto pc+23
 174: (15) if r1 == 0x7 goto pc+22
 175: (15) if r1 == 0x9 goto pc+21
 176: (15) if r1 == 0xd goto pc+20
-177: (a5) if r1 < 0x15 goto pc+36
+177: (a5) if r1 < 0x15 goto pc+101
 178: (b5) if r1 <= 0x17 goto pc+18
 179: (15) if r1 == 0x19 goto pc+17
 180: (15) if r1 == 0x35 goto pc+16
 181: (15) if r1 == 0x50 goto pc+15
-182: (a5) if r1 < 0x6e goto pc+31
+182: (a5) if r1 < 0x6e goto pc+96
 183: (b5) if r1 <= 0x6f goto pc+13
-184: (a5) if r1 < 0x87 goto pc+29
+184: (a5) if r1 < 0x87 goto pc+94
 185: (b5) if r1 <= 0x8b goto pc+11
 186: (15) if r1 == 0x8f goto pc+10
 187: (15) if r1 == 0x1bb goto pc+9
 188: (15) if r1 == 0x1bd goto pc+8
 189: (15) if r1 == 0x3e1 goto pc+7
 190: (15) if r1 == 0x3e3 goto pc+6
-191: (a5) if r1 < 0x400 goto pc+22
+191: (a5) if r1 < 0x400 goto pc+87
 192: (b5) if r1 <= 0x1387 goto pc+4
-193: (a5) if r1 < 0x1f40 goto pc+20
+193: (a5) if r1 < 0x1f40 goto pc+85
 194: (b5) if r1 <= 0x2327 goto pc+2
 195: (15) if r1 == 0xffff goto pc+1
-196: (05) goto pc+17
+196: (05) goto pc+82
 197: (71) r1 = *(u8 *)(r10 -21)
 198: (57) r1 &= 23
-199: (55) if r1 != 0x2 goto pc+14
+199: (55) if r1 != 0x2 goto pc+79
 200: (62) *(u32 *)(r10 -8) = 9
 201: (18) r1 = map[counters]
 203: (bf) r2 = r10
@@ -698,124 +654,116 @@ tci_lo: tc ingress lo section classifier (332 insns)
 211: (61) r2 = *(u32 *)(r10 -12)
 212: (0f) r1 += r2
 213: (7b) *(u64 *)(r0 +8) = r1
+214: (05) goto pc+64
 ; line 21: drop udp from @b:@ports to @a:0-1023
-214: (71) r1 = *(u8 *)(r10 -24)
-215: (15) if r1 == 0x0 goto pc+64
-216: (71) r1 = *(u8 *)(r10 -23)
-217: (55) if r1 != 0x11 goto pc+62
-218: (71) r1 = *(u8 *)(r10 -22)
-219: (15) if r1 == 0x0 goto pc+60
-220: (71) r1 = *(u8 *)(r10 -24)
-221: (55) if r1 != 0x4 goto pc+7
-222: (18) r1 = map[set_b_v4]
-224: (bf) r2 = r10
-225: (07) r2 += -80
-226: (85) call bpf_map_lookup_elem#1
-227: (15) if r0 == 0x0 goto pc+52
-228: (05) goto pc+6
-229: (18) r1 = map[set_b_v6]
-231: (bf) r2 = r10
-232: (07) r2 += -64
-233: (85) call bpf_map_lookup_elem#1
-234: (15) if r0 == 0x0 goto pc+45
-235: (71) r1 = *(u8 *)(r10 -24)
-236: (55) if r1 != 0x4 goto pc+7
-237: (18) r1 = map[set_a_v4]
-239: (bf) r2 = r10
-240: (07) r2 += -72
-241: (85) call bpf_map_lookup_elem#1
-242: (15) if r0 == 0x0 goto pc+37
-243: (05) goto pc+6
-244: (18) r1 = map[set_a_v6]
-246: (bf) r2 = r10
-247: (07) r2 += -44
-248: (85) call bpf_map_lookup_elem#1
-249: (15) if r0 == 0x0 goto pc+30
-250: (69) r1 = *(u16 *)(r10 -20)
-251: (15) if r1 == 0x1 goto pc+23
-252: (15) if r1 == 0x7 goto pc+22
-253: (15) if r1 == 0x9 goto pc+21
-254: (15) if r1 == 0xd goto pc+20
-255: (a5) if r1 < 0x15 goto pc+24
-256: (b5) if r1 <= 0x17 goto pc+18
-257: (15) if r1 == 0x19 goto pc+17
-258: (15) if r1 == 0x35 goto pc+16
-259: (15) if r1 == 0x50 goto pc+15
-260: (a5) if r1 < 0x6e goto pc+19
-261: (b5) if r1 <= 0x6f goto pc+13
-262: (a5) if r1 < 0x87 goto pc+17
-263: (b5) if r1 <= 0x8b goto pc+11
-264: (15) if r1 == 0x8f goto pc+10
-265: (15) if r1 == 0x1bb goto pc+9
-266: (15) if r1 == 0x1bd goto pc+8
-267: (15) if r1 == 0x3e1 goto pc+7
-268: (15) if r1 == 0x3e3 goto pc+6
-269: (a5) if r1 < 0x400 goto pc+10
-270: (b5) if r1 <= 0x1387 goto pc+4
-271: (a5) if r1 < 0x1f40 goto pc+8
-272: (b5) if r1 <= 0x2327 goto pc+2
-273: (15) if r1 == 0xffff goto pc+1
-274: (05) goto pc+5
-275: (69) r1 = *(u16 *)(r10 -18)
-276: (25) if r1 > 0x3ff goto pc+3
-277: (62) *(u32 *)(r10 -8) = 10
-278: (b7) r9 = 2
-279: (05) goto pc+37
+215: (71) r1 = *(u8 *)(r10 -23)
+216: (55) if r1 != 0x11 goto pc+90
+217: (71) r1 = *(u8 *)(r10 -22)
+218: (15) if r1 == 0x0 goto pc+88
+219: (71) r1 = *(u8 *)(r10 -24)
+220: (55) if r1 != 0x4 goto pc+7
+221: (18) r1 = map[set_b_v4]
+223: (bf) r2 = r10
+224: (07) r2 += -80
+225: (85) call bpf_map_lookup_elem#1
+226: (15) if r0 == 0x0 goto pc+52
+227: (05) goto pc+6
+228: (18) r1 = map[set_b_v6]
+230: (bf) r2 = r10
+231: (07) r2 += -64
+232: (85) call bpf_map_lookup_elem#1
+233: (15) if r0 == 0x0 goto pc+45
+234: (71) r1 = *(u8 *)(r10 -24)
+235: (55) if r1 != 0x4 goto pc+7
+236: (18) r1 = map[set_a_v4]
+238: (bf) r2 = r10
+239: (07) r2 += -72
+240: (85) call bpf_map_lookup_elem#1
+241: (15) if r0 == 0x0 goto pc+37
+242: (05) goto pc+6
+243: (18) r1 = map[set_a_v6]
+245: (bf) r2 = r10
+246: (07) r2 += -44
+247: (85) call bpf_map_lookup_elem#1
+248: (15) if r0 == 0x0 goto pc+30
+249: (69) r1 = *(u16 *)(r10 -20)
+250: (15) if r1 == 0x1 goto pc+23
+251: (15) if r1 == 0x7 goto pc+22
+252: (15) if r1 == 0x9 goto pc+21
+253: (15) if r1 == 0xd goto pc+20
+254: (a5) if r1 < 0x15 goto pc+24
+255: (b5) if r1 <= 0x17 goto pc+18
+256: (15) if r1 == 0x19 goto pc+17
+257: (15) if r1 == 0x35 goto pc+16
+258: (15) if r1 == 0x50 goto pc+15
+259: (a5) if r1 < 0x6e goto pc+19
+260: (b5) if r1 <= 0x6f goto pc+13
+261: (a5) if r1 < 0x87 goto pc+17
+262: (b5) if r1 <= 0x8b goto pc+11
+263: (15) if r1 == 0x8f goto pc+10
+264: (15) if r1 == 0x1bb goto pc+9
+265: (15) if r1 == 0x1bd goto pc+8
+266: (15) if r1 == 0x3e1 goto pc+7
+267: (15) if r1 == 0x3e3 goto pc+6
+268: (a5) if r1 < 0x400 goto pc+10
+269: (b5) if r1 <= 0x1387 goto pc+4
+270: (a5) if r1 < 0x1f40 goto pc+8
+271: (b5) if r1 <= 0x2327 goto pc+2
+272: (15) if r1 == 0xffff goto pc+1
+273: (05) goto pc+5
+274: (69) r1 = *(u16 *)(r10 -18)
+275: (25) if r1 > 0x3ff goto pc+3
+276: (62) *(u32 *)(r10 -8) = 10
+277: (b7) r9 = 2
+278: (05) goto pc+30
 ; line 22: drop to *:@ports
-280: (71) r1 = *(u8 *)(r10 -24)
-281: (15) if r1 == 0x0 goto pc+33
-282: (71) r1 = *(u8 *)(r10 -23)
-283: (15) if r1 == 0x6 goto pc+1
-284: (55) if r1 != 0x11 goto pc+30
-285: (71) r1 = *(u8 *)(r10 -22)
-286: (15) if r1 == 0x0 goto pc+28
-287: (69) r1 = *(u16 *)(r10 -18)
-288: (15) if r1 == 0x1 goto pc+23
-289: (15) if r1 == 0x7 goto pc+22
-290: (15) if r1 == 0x9 goto pc+21
-291: (15) if r1 == 0xd goto pc+20
-292: (a5) if r1 < 0x15 goto pc+22
-293: (b5) if r1 <= 0x17 goto pc+18
-294: (15) if r1 == 0x19 goto pc+17
-295: (15) if r1 == 0x35 goto pc+16
-296: (15) if r1 == 0x50 goto pc+15
-297: (a5) if r1 < 0x6e goto pc+17
-298: (b5) if r1 <= 0x6f goto pc+13
-299: (a5) if r1 < 0x87 goto pc+15
-300: (b5) if r1 <= 0x8b goto pc+11
-301: (15) if r1 == 0x8f goto pc+10
-302: (15) if r1 == 0x1bb goto pc+9
-303: (15) if r1 == 0x1bd goto pc+8
-304: (15) if r1 == 0x3e1 goto pc+7
-305: (15) if r1 == 0x3e3 goto pc+6
-306: (a5) if r1 < 0x400 goto pc+8
-307: (b5) if r1 <= 0x1387 goto pc+4
-308: (a5) if r1 < 0x1f40 goto pc+6
-309: (b5) if r1 <= 0x2327 goto pc+2
-310: (15) if r1 == 0xffff goto pc+1
-311: (05) goto pc+3
-312: (62) *(u32 *)(r10 -8) = 11
-313: (b7) r9 = 2
-314: (05) goto pc+2
+279: (69) r1 = *(u16 *)(r10 -18)
+280: (15) if r1 == 0x1 goto pc+23
+281: (15) if r1 == 0x7 goto pc+22
+282: (15) if r1 == 0x9 goto pc+21
+283: (15) if r1 == 0xd goto pc+20
+284: (a5) if r1 < 0x15 goto pc+22
+285: (b5) if r1 <= 0x17 goto pc+18
+286: (15) if r1 == 0x19 goto pc+17
+287: (15) if r1 == 0x35 goto pc+16
+288: (15) if r1 == 0x50 goto pc+15
+289: (a5) if r1 < 0x6e goto pc+17
+290: (b5) if r1 <= 0x6f goto pc+13
+291: (a5) if r1 < 0x87 goto pc+15
+292: (b5) if r1 <= 0x8b goto pc+11
+293: (15) if r1 == 0x8f goto pc+10
+294: (15) if r1 == 0x1bb goto pc+9
+295: (15) if r1 == 0x1bd goto pc+8
+296: (15) if r1 == 0x3e1 goto pc+7
+297: (15) if r1 == 0x3e3 goto pc+6
+298: (a5) if r1 < 0x400 goto pc+8
+299: (b5) if r1 <= 0x1387 goto pc+4
+300: (a5) if r1 < 0x1f40 goto pc+6
+301: (b5) if r1 <= 0x2327 goto pc+2
+302: (15) if r1 == 0xffff goto pc+1
+303: (05) goto pc+3
+304: (62) *(u32 *)(r10 -8) = 11
+305: (b7) r9 = 2
+306: (05) goto pc+2
 ; line 23: default allow
-315: (62) *(u32 *)(r10 -8) = 12
-316: (b7) r9 = 0
-317: (18) r1 = map[counters]
-319: (bf) r2 = r10
-320: (07) r2 += -8
-321: (85) call bpf_map_lookup_elem#1
-322: (15) if r0 == 0x0 goto pc+7
-323: (79) r1 = *(u64 *)(r0 +0)
-324: (07) r1 += 1
-325: (7b) *(u64 *)(r0 +0) = r1
-326: (79) r1 = *(u64 *)(r0 +8)
-327: (61) r2 = *(u32 *)(r10 -12)
-328: (0f) r1 += r2
-329: (7b) *(u64 *)(r0 +8) = r1
-330: (bf) r0 = r9
-331: (95) exit
+307: (62) *(u32 *)(r10 -8) = 12
+308: (b7) r9 = 0
+309: (18) r1 = map[counters]
+311: (bf) r2 = r10
+312: (07) r2 += -8
+313: (85) call bpf_map_lookup_elem#1
+314: (15) if r0 == 0x0 goto pc+7
+315: (79) r1 = *(u64 *)(r0 +0)
+316: (07) r1 += 1
+317: (7b) *(u64 *)(r0 +0) = r1
+318: (79) r1 = *(u64 *)(r0 +8)
+319: (61) r2 = *(u32 *)(r10 -12)
+320: (0f) r1 += r2
+321: (7b) *(u64 *)(r0 +8) = r1
+322: (bf) r0 = r9
+323: (95) exit
 
-tce_lo: tc egress lo section classifier (170 insns)
+tce_lo: tc egress lo section classifier (168 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -930,7 +878,7 @@ tce_lo: tc egress lo section classifier (170 insns)
 110: (72) *(u8 *)(r10 -22) = 1
 ; line 27: allow from @a to @b
 111: (71) r1 = *(u8 *)(r10 -24)
-112: (15) if r1 == 0x0 goto pc+33
+112: (15) if r1 == 0x0 goto pc+38
 113: (71) r1 = *(u8 *)(r10 -24)
 114: (55) if r1 != 0x4 goto pc+7
 115: (18) r1 = map[set_a_v4]
@@ -959,30 +907,28 @@ tce_lo: tc egress lo section classifier (170 insns)
 142: (15) if r0 == 0x0 goto pc+3
 143: (62) *(u32 *)(r10 -8) = 13
 144: (b7) r9 = 0
-145: (05) goto pc+9
+145: (05) goto pc+7
 ; line 28: drop proto 255
-146: (71) r1 = *(u8 *)(r10 -24)
-147: (15) if r1 == 0x0 goto pc+5
-148: (71) r1 = *(u8 *)(r10 -23)
-149: (55) if r1 != 0xff goto pc+3
-150: (62) *(u32 *)(r10 -8) = 14
-151: (b7) r9 = 2
-152: (05) goto pc+2
+146: (71) r1 = *(u8 *)(r10 -23)
+147: (55) if r1 != 0xff goto pc+3
+148: (62) *(u32 *)(r10 -8) = 14
+149: (b7) r9 = 2
+150: (05) goto pc+2
 ; line 29: default drop
-153: (62) *(u32 *)(r10 -8) = 15
-154: (b7) r9 = 2
-155: (18) r1 = map[counters]
-157: (bf) r2 = r10
-158: (07) r2 += -8
-159: (85) call bpf_map_lookup_elem#1
-160: (15) if r0 == 0x0 goto pc+7
-161: (79) r1 = *(u64 *)(r0 +0)
-162: (07) r1 += 1
-163: (7b) *(u64 *)(r0 +0) = r1
-164: (79) r1 = *(u64 *)(r0 +8)
-165: (61) r2 = *(u32 *)(r10 -12)
-166: (0f) r1 += r2
-167: (7b) *(u64 *)(r0 +8) = r1
-168: (bf) r0 = r9
-169: (95) exit
+151: (62) *(u32 *)(r10 -8) = 15
+152: (b7) r9 = 2
+153: (18) r1 = map[counters]
+155: (bf) r2 = r10
+156: (07) r2 += -8
+157: (85) call bpf_map_lookup_elem#1
+158: (15) if r0 == 0x0 goto pc+7
+159: (79) r1 = *(u64 *)(r0 +0)
+160: (07) r1 += 1
+161: (7b) *(u64 *)(r0 +0) = r1
+162: (79) r1 = *(u64 *)(r0 +8)
+163: (61) r2 = *(u32 *)(r10 -12)
+164: (0f) r1 += r2
+165: (7b) *(u64 *)(r0 +8) = r1
+166: (bf) r0 = r9
+167: (95) exit
 

@@ -1,4 +1,4 @@
-tci_lo: tc ingress lo section classifier (170 insns)
+tci_lo: tc ingress lo section classifier (164 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -109,9 +109,9 @@ tci_lo: tc ingress lo section classifier (170 insns)
 106: (72) *(u8 *)(r10 -22) = 1
 ; line 5: count tcp
 107: (71) r1 = *(u8 *)(r10 -24)
-108: (15) if r1 == 0x0 goto pc+16
+108: (15) if r1 == 0x0 goto pc+38
 109: (71) r1 = *(u8 *)(r10 -23)
-110: (55) if r1 != 0x6 goto pc+14
+110: (55) if r1 != 0x6 goto pc+29
 111: (62) *(u32 *)(r10 -8) = 0
 112: (18) r1 = map[counters]
 114: (bf) r2 = r10
@@ -126,55 +126,49 @@ tci_lo: tc ingress lo section classifier (170 insns)
 123: (0f) r1 += r2
 124: (7b) *(u64 *)(r0 +8) = r1
 ; line 6: allow tcp to *:22
-125: (71) r1 = *(u8 *)(r10 -24)
-126: (15) if r1 == 0x0 goto pc+9
-127: (71) r1 = *(u8 *)(r10 -23)
-128: (55) if r1 != 0x6 goto pc+7
-129: (71) r1 = *(u8 *)(r10 -22)
-130: (15) if r1 == 0x0 goto pc+5
-131: (69) r1 = *(u16 *)(r10 -18)
-132: (55) if r1 != 0x16 goto pc+3
-133: (62) *(u32 *)(r10 -8) = 1
-134: (b7) r9 = 0
-135: (05) goto pc+19
+125: (71) r1 = *(u8 *)(r10 -22)
+126: (15) if r1 == 0x0 goto pc+5
+127: (69) r1 = *(u16 *)(r10 -18)
+128: (55) if r1 != 0x16 goto pc+3
+129: (62) *(u32 *)(r10 -8) = 1
+130: (b7) r9 = 0
+131: (05) goto pc+17
 ; line 7: drop tcp from 10.0.0.0/8
-136: (71) r1 = *(u8 *)(r10 -24)
-137: (55) if r1 != 0x4 goto pc+8
-138: (71) r1 = *(u8 *)(r10 -23)
-139: (55) if r1 != 0x6 goto pc+6
-140: (61) r1 = *(u32 *)(r10 -76)
-141: (54) w1 &= 255
-142: (56) if w1 != 0xa goto pc+3
-143: (62) *(u32 *)(r10 -8) = 2
-144: (b7) r9 = 2
-145: (05) goto pc+9
+132: (71) r1 = *(u8 *)(r10 -24)
+133: (55) if r1 != 0x4 goto pc+8
+134: (61) r1 = *(u32 *)(r10 -76)
+135: (54) w1 &= 255
+136: (56) if w1 != 0xa goto pc+10
+137: (62) *(u32 *)(r10 -8) = 2
+138: (b7) r9 = 2
+139: (05) goto pc+9
 ; line 8: drop to 2001:db8::/32
-146: (71) r1 = *(u8 *)(r10 -24)
-147: (55) if r1 != 0x6 goto pc+5
-148: (61) r1 = *(u32 *)(r10 -40)
-149: (56) if w1 != 0xb80d0120 goto pc+3
-150: (62) *(u32 *)(r10 -8) = 3
-151: (b7) r9 = 2
-152: (05) goto pc+2
+140: (71) r1 = *(u8 *)(r10 -24)
+141: (55) if r1 != 0x6 goto pc+5
+142: (61) r1 = *(u32 *)(r10 -40)
+143: (56) if w1 != 0xb80d0120 goto pc+3
+144: (62) *(u32 *)(r10 -8) = 3
+145: (b7) r9 = 2
+146: (05) goto pc+2
 ; line 9: default allow
-153: (62) *(u32 *)(r10 -8) = 4
-154: (b7) r9 = 0
-155: (18) r1 = map[counters]
-157: (bf) r2 = r10
-158: (07) r2 += -8
-159: (85) call bpf_map_lookup_elem#1
-160: (15) if r0 == 0x0 goto pc+7
-161: (79) r1 = *(u64 *)(r0 +0)
-162: (07) r1 += 1
-163: (7b) *(u64 *)(r0 +0) = r1
-164: (79) r1 = *(u64 *)(r0 +8)
-165: (61) r2 = *(u32 *)(r10 -12)
-166: (0f) r1 += r2
-167: (7b) *(u64 *)(r0 +8) = r1
-168: (bf) r0 = r9
-169: (95) exit
+147: (62) *(u32 *)(r10 -8) = 4
+148: (b7) r9 = 0
+149: (18) r1 = map[counters]
+151: (bf) r2 = r10
+152: (07) r2 += -8
+153: (85) call bpf_map_lookup_elem#1
+154: (15) if r0 == 0x0 goto pc+7
+155: (79) r1 = *(u64 *)(r0 +0)
+156: (07) r1 += 1
+157: (7b) *(u64 *)(r0 +0) = r1
+158: (79) r1 = *(u64 *)(r0 +8)
+159: (61) r2 = *(u32 *)(r10 -12)
+160: (0f) r1 += r2
+161: (7b) *(u64 *)(r0 +8) = r1
+162: (bf) r0 = r9
+163: (95) exit
 
-tce_lo: tc egress lo section classifier (175 insns)
+tce_lo: tc egress lo section classifier (173 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -299,60 +293,58 @@ tce_lo: tc egress lo section classifier (175 insns)
 120: (7b) *(u64 *)(r0 +8) = r1
 ; line 14: allow udp to *:@dns
 121: (71) r1 = *(u8 *)(r10 -24)
-122: (15) if r1 == 0x0 goto pc+11
+122: (15) if r1 == 0x0 goto pc+33
 123: (71) r1 = *(u8 *)(r10 -23)
 124: (55) if r1 != 0x11 goto pc+9
 125: (71) r1 = *(u8 *)(r10 -22)
-126: (15) if r1 == 0x0 goto pc+7
+126: (15) if r1 == 0x0 goto pc+18
 127: (69) r1 = *(u16 *)(r10 -18)
 128: (15) if r1 == 0x35 goto pc+2
 129: (15) if r1 == 0x355 goto pc+1
-130: (05) goto pc+3
+130: (05) goto pc+14
 131: (62) *(u32 *)(r10 -8) = 6
 132: (b7) r9 = 0
-133: (05) goto pc+26
+133: (05) goto pc+24
 ; line 15: allow icmpv6 type echo-request
 134: (71) r1 = *(u8 *)(r10 -24)
-135: (55) if r1 != 0x6 goto pc+9
+135: (55) if r1 != 0x6 goto pc+11
 136: (71) r1 = *(u8 *)(r10 -23)
-137: (55) if r1 != 0x3a goto pc+7
+137: (55) if r1 != 0x3a goto pc+15
 138: (71) r1 = *(u8 *)(r10 -22)
-139: (15) if r1 == 0x0 goto pc+5
+139: (15) if r1 == 0x0 goto pc+13
 140: (71) r1 = *(u8 *)(r10 -16)
-141: (55) if r1 != 0x80 goto pc+3
+141: (55) if r1 != 0x80 goto pc+11
 142: (62) *(u32 *)(r10 -8) = 7
 143: (b7) r9 = 0
-144: (05) goto pc+15
+144: (05) goto pc+13
 ; line 16: allow ip4 to 127.0.0.0/8
 145: (71) r1 = *(u8 *)(r10 -24)
 146: (55) if r1 != 0x4 goto pc+6
 147: (61) r1 = *(u32 *)(r10 -68)
 148: (54) w1 &= 255
-149: (56) if w1 != 0x7f goto pc+3
+149: (56) if w1 != 0x7f goto pc+6
 150: (62) *(u32 *)(r10 -8) = 8
 151: (b7) r9 = 0
-152: (05) goto pc+7
+152: (05) goto pc+5
 ; line 17: drop ip6
-153: (71) r1 = *(u8 *)(r10 -24)
-154: (55) if r1 != 0x6 goto pc+3
-155: (62) *(u32 *)(r10 -8) = 9
-156: (b7) r9 = 2
-157: (05) goto pc+2
+153: (62) *(u32 *)(r10 -8) = 9
+154: (b7) r9 = 2
+155: (05) goto pc+2
 ; line 18: default drop
-158: (62) *(u32 *)(r10 -8) = 10
-159: (b7) r9 = 2
-160: (18) r1 = map[counters]
-162: (bf) r2 = r10
-163: (07) r2 += -8
-164: (85) call bpf_map_lookup_elem#1
-165: (15) if r0 == 0x0 goto pc+7
-166: (79) r1 = *(u64 *)(r0 +0)
-167: (07) r1 += 1
-168: (7b) *(u64 *)(r0 +0) = r1
-169: (79) r1 = *(u64 *)(r0 +8)
-170: (61) r2 = *(u32 *)(r10 -12)
-171: (0f) r1 += r2
-172: (7b) *(u64 *)(r0 +8) = r1
-173: (bf) r0 = r9
-174: (95) exit
+156: (62) *(u32 *)(r10 -8) = 10
+157: (b7) r9 = 2
+158: (18) r1 = map[counters]
+160: (bf) r2 = r10
+161: (07) r2 += -8
+162: (85) call bpf_map_lookup_elem#1
+163: (15) if r0 == 0x0 goto pc+7
+164: (79) r1 = *(u64 *)(r0 +0)
+165: (07) r1 += 1
+166: (7b) *(u64 *)(r0 +0) = r1
+167: (79) r1 = *(u64 *)(r0 +8)
+168: (61) r2 = *(u32 *)(r10 -12)
+169: (0f) r1 += r2
+170: (7b) *(u64 *)(r0 +8) = r1
+171: (bf) r0 = r9
+172: (95) exit
 

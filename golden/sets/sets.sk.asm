@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (219 insns)
+xdp_eth0: xdp eth0 section xdp (213 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -114,7 +114,7 @@ xdp_eth0: xdp eth0 section xdp (219 insns)
 111: (72) *(u8 *)(r10 -22) = 1
 ; line 10: drop from @blocked
 112: (71) r1 = *(u8 *)(r10 -24)
-113: (15) if r1 == 0x0 goto pc+18
+113: (15) if r1 == 0x0 goto pc+82
 114: (71) r1 = *(u8 *)(r10 -24)
 115: (55) if r1 != 0x4 goto pc+7
 116: (18) r1 = map[set_blocked_v4]
@@ -130,90 +130,84 @@ xdp_eth0: xdp eth0 section xdp (219 insns)
 128: (15) if r0 == 0x0 goto pc+3
 129: (62) *(u32 *)(r10 -8) = 0
 130: (b7) r9 = 1
-131: (05) goto pc+72
+131: (05) goto pc+66
 ; line 11: allow udp to @resolvers:@dns_ports
-132: (71) r1 = *(u8 *)(r10 -24)
-133: (15) if r1 == 0x0 goto pc+26
-134: (71) r1 = *(u8 *)(r10 -23)
-135: (55) if r1 != 0x11 goto pc+24
-136: (71) r1 = *(u8 *)(r10 -22)
-137: (15) if r1 == 0x0 goto pc+22
-138: (71) r1 = *(u8 *)(r10 -24)
-139: (55) if r1 != 0x4 goto pc+7
-140: (18) r1 = map[set_resolvers_v4]
-142: (bf) r2 = r10
-143: (07) r2 += -72
-144: (85) call bpf_map_lookup_elem#1
-145: (15) if r0 == 0x0 goto pc+14
-146: (05) goto pc+6
-147: (18) r1 = map[set_resolvers_v6]
-149: (bf) r2 = r10
-150: (07) r2 += -44
-151: (85) call bpf_map_lookup_elem#1
-152: (15) if r0 == 0x0 goto pc+7
-153: (69) r1 = *(u16 *)(r10 -18)
-154: (15) if r1 == 0x35 goto pc+2
-155: (15) if r1 == 0x355 goto pc+1
-156: (05) goto pc+3
-157: (62) *(u32 *)(r10 -8) = 1
-158: (b7) r9 = 2
-159: (05) goto pc+44
+132: (71) r1 = *(u8 *)(r10 -23)
+133: (55) if r1 != 0x11 goto pc+24
+134: (71) r1 = *(u8 *)(r10 -22)
+135: (15) if r1 == 0x0 goto pc+48
+136: (71) r1 = *(u8 *)(r10 -24)
+137: (55) if r1 != 0x4 goto pc+7
+138: (18) r1 = map[set_resolvers_v4]
+140: (bf) r2 = r10
+141: (07) r2 += -72
+142: (85) call bpf_map_lookup_elem#1
+143: (15) if r0 == 0x0 goto pc+40
+144: (05) goto pc+6
+145: (18) r1 = map[set_resolvers_v6]
+147: (bf) r2 = r10
+148: (07) r2 += -44
+149: (85) call bpf_map_lookup_elem#1
+150: (15) if r0 == 0x0 goto pc+33
+151: (69) r1 = *(u16 *)(r10 -18)
+152: (15) if r1 == 0x35 goto pc+2
+153: (15) if r1 == 0x355 goto pc+1
+154: (05) goto pc+29
+155: (62) *(u32 *)(r10 -8) = 1
+156: (b7) r9 = 2
+157: (05) goto pc+40
 ; line 12: allow tcp from @resolvers:53 to *:1024-65535
-160: (71) r1 = *(u8 *)(r10 -24)
-161: (15) if r1 == 0x0 goto pc+26
-162: (71) r1 = *(u8 *)(r10 -23)
-163: (55) if r1 != 0x6 goto pc+24
-164: (71) r1 = *(u8 *)(r10 -22)
-165: (15) if r1 == 0x0 goto pc+22
-166: (71) r1 = *(u8 *)(r10 -24)
-167: (55) if r1 != 0x4 goto pc+7
-168: (18) r1 = map[set_resolvers_v4]
-170: (bf) r2 = r10
-171: (07) r2 += -80
-172: (85) call bpf_map_lookup_elem#1
-173: (15) if r0 == 0x0 goto pc+14
-174: (05) goto pc+6
-175: (18) r1 = map[set_resolvers_v6]
-177: (bf) r2 = r10
-178: (07) r2 += -64
-179: (85) call bpf_map_lookup_elem#1
-180: (15) if r0 == 0x0 goto pc+7
-181: (69) r1 = *(u16 *)(r10 -20)
-182: (55) if r1 != 0x35 goto pc+5
-183: (69) r1 = *(u16 *)(r10 -18)
-184: (a5) if r1 < 0x400 goto pc+3
-185: (62) *(u32 *)(r10 -8) = 2
-186: (b7) r9 = 2
-187: (05) goto pc+16
+158: (71) r1 = *(u8 *)(r10 -23)
+159: (55) if r1 != 0x6 goto pc+24
+160: (71) r1 = *(u8 *)(r10 -22)
+161: (15) if r1 == 0x0 goto pc+22
+162: (71) r1 = *(u8 *)(r10 -24)
+163: (55) if r1 != 0x4 goto pc+7
+164: (18) r1 = map[set_resolvers_v4]
+166: (bf) r2 = r10
+167: (07) r2 += -80
+168: (85) call bpf_map_lookup_elem#1
+169: (15) if r0 == 0x0 goto pc+14
+170: (05) goto pc+6
+171: (18) r1 = map[set_resolvers_v6]
+173: (bf) r2 = r10
+174: (07) r2 += -64
+175: (85) call bpf_map_lookup_elem#1
+176: (15) if r0 == 0x0 goto pc+7
+177: (69) r1 = *(u16 *)(r10 -20)
+178: (55) if r1 != 0x35 goto pc+5
+179: (69) r1 = *(u16 *)(r10 -18)
+180: (a5) if r1 < 0x400 goto pc+3
+181: (62) *(u32 *)(r10 -8) = 2
+182: (b7) r9 = 2
+183: (05) goto pc+14
 ; line 14: drop to @only_v6
-188: (71) r1 = *(u8 *)(r10 -24)
-189: (15) if r1 == 0x0 goto pc+12
-190: (71) r1 = *(u8 *)(r10 -24)
-191: (55) if r1 != 0x4 goto pc+1
-192: (05) goto pc+9
-193: (18) r1 = map[set_only_v6_v6]
-195: (bf) r2 = r10
-196: (07) r2 += -44
-197: (85) call bpf_map_lookup_elem#1
-198: (15) if r0 == 0x0 goto pc+3
-199: (62) *(u32 *)(r10 -8) = 4
-200: (b7) r9 = 1
-201: (05) goto pc+2
+184: (71) r1 = *(u8 *)(r10 -24)
+185: (55) if r1 != 0x4 goto pc+1
+186: (05) goto pc+9
+187: (18) r1 = map[set_only_v6_v6]
+189: (bf) r2 = r10
+190: (07) r2 += -44
+191: (85) call bpf_map_lookup_elem#1
+192: (15) if r0 == 0x0 goto pc+3
+193: (62) *(u32 *)(r10 -8) = 4
+194: (b7) r9 = 1
+195: (05) goto pc+2
 ; line 15: default allow
-202: (62) *(u32 *)(r10 -8) = 5
-203: (b7) r9 = 2
-204: (18) r1 = map[counters]
-206: (bf) r2 = r10
-207: (07) r2 += -8
-208: (85) call bpf_map_lookup_elem#1
-209: (15) if r0 == 0x0 goto pc+7
-210: (79) r1 = *(u64 *)(r0 +0)
-211: (07) r1 += 1
-212: (7b) *(u64 *)(r0 +0) = r1
-213: (79) r1 = *(u64 *)(r0 +8)
-214: (61) r2 = *(u32 *)(r10 -12)
-215: (0f) r1 += r2
-216: (7b) *(u64 *)(r0 +8) = r1
-217: (bf) r0 = r9
-218: (95) exit
+196: (62) *(u32 *)(r10 -8) = 5
+197: (b7) r9 = 2
+198: (18) r1 = map[counters]
+200: (bf) r2 = r10
+201: (07) r2 += -8
+202: (85) call bpf_map_lookup_elem#1
+203: (15) if r0 == 0x0 goto pc+7
+204: (79) r1 = *(u64 *)(r0 +0)
+205: (07) r1 += 1
+206: (7b) *(u64 *)(r0 +0) = r1
+207: (79) r1 = *(u64 *)(r0 +8)
+208: (61) r2 = *(u32 *)(r10 -12)
+209: (0f) r1 += r2
+210: (7b) *(u64 *)(r0 +8) = r1
+211: (bf) r0 = r9
+212: (95) exit
 

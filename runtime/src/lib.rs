@@ -135,7 +135,38 @@ impl LoadedObject {
             programs,
         };
         obj.fill_maps()?;
+        obj.fill_tables(elf)?;
         Ok(obj)
+    }
+
+    /// Copies classifier tables into their array maps through a shared mapping of
+    /// each map (the maps are `BPF_F_MMAPABLE`): one copy, no syscall per element.
+    fn fill_tables(&mut self, elf: &[u8]) -> Result<(), RuntimeError> {
+        if self.meta.tables.is_empty() {
+            return Ok(());
+        }
+        let blob = sockc_compiler::obj::read_section(elf, sockc_compiler::obj::TABLES_SECTION)
+            .map_err(|e| RuntimeError::NotSockc(e.to_string()))?
+            .unwrap_or_default();
+        for t in &self.meta.tables {
+            let err = |msg: String| RuntimeError::Map {
+                map: t.map.clone(),
+                msg,
+            };
+            let bytes = usize::try_from(t.offset)
+                .ok()
+                .zip(usize::try_from(t.len).ok())
+                .and_then(|(at, len)| blob.get(at..at.checked_add(len)?))
+                .ok_or_else(|| err("contents lie outside .sockc.tables".into()))?;
+            let map = self
+                .ebpf
+                .map(&t.map)
+                .ok_or_else(|| err("not in the object".into()))?;
+            let data = map_data(map).ok_or_else(|| err("unexpected map type".into()))?;
+            sys::fill_array(data.fd().as_fd(), t.value_size, bytes)
+                .map_err(|e| err(e.to_string()))?;
+        }
+        Ok(())
     }
 
     fn fill_maps(&mut self) -> Result<(), RuntimeError> {

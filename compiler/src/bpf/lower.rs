@@ -1,11 +1,28 @@
-//! Lowering of packet-hook programs (XDP, TC): prologue, then each rule as a chain of
-//! tests that fall through to the next rule on the first mismatch, then the default.
+//! Lowering of packet-hook programs (XDP, TC): prologue, then the rules, then the
+//! default, then the shared count-and-exit tail.
+//!
+//! Each rule's match is first listed as data, a chain of
+//! [`Test`](crate::opt::thread::Test)s on the flow record
+//! ([`rule_tests`](crate::opt::thread::rule_tests)), and a run of consecutive linear
+//! rules is lowered from a [`Plan`] over those lists: at `-O0` the
+//! [`linear`](crate::opt::thread::linear) plan (every rule tests on its own and
+//! falls through to the next rule on the first mismatch: the in-project baseline),
+//! at `-O2` the [`threaded`](crate::opt::thread::threaded) plan (jump threading and
+//! shared header checks; see [`crate::opt::thread`]). Both emit a test with the same
+//! code ([`emit_test`]), so the two differ only in which tests exist and where a
+//! failing one jumps. A program is lowered both ways at `-O2` and the threaded code
+//! kept unless it came out larger, so `-O2` is never larger than `-O0` (and, by the
+//! argument in [`crate::opt::thread`], never executes more instructions on any path).
 //!
 //! Rules test the flow record that the prologue filled (see [`super::packet::flow`]),
-//! never the packet itself, so rule code needs no bounds checks. Invariants: every
-//! path reaches `exit` with `r0` = a verdict of the hook; every path that ends a rule
-//! or the default bumps exactly one counter slot; registers `r9` (verdict) and the
-//! counter key on the stack are set before the shared count-and-exit tail is reached.
+//! never the packet itself, so rule code needs no bounds checks, and a test can be
+//! entered on its own: each one loads what it compares. Invariants: every path
+//! reaches `exit` with `r0` = a verdict of the hook; every path that ends a rule or
+//! the default bumps exactly one counter slot; registers `r9` (verdict) and the
+//! counter key on the stack are set before the shared count-and-exit tail is reached;
+//! no instruction is emitted that no path reaches (the kernel rejects those).
+
+use std::collections::HashMap;
 
 use aya_obj::generated::bpf_func_id;
 use ipnet::IpNet;
@@ -17,7 +34,11 @@ use super::{
 };
 use crate::{
     hooks::{self, HookSpec},
-    ir::{Action, AddrMatch, Module, PortMatch, Program, RuleMatch, SetId},
+    ir::{Action, AddrMatch, Module, Program, Rule, RuleMatch, SetId, Step},
+    opt::{
+        thread::{self, Node, Plan, RuleTests, Target, Test},
+        OptLevel,
+    },
     syntax::ast::Family,
 };
 
@@ -42,7 +63,28 @@ pub enum LowerError {
 }
 
 /// Lowers one program to instructions.
-pub fn lower_program(module: &Module, prog: &Program) -> Result<Code, LowerError> {
+///
+/// At `-O0` every rule is tested on its own; at `-O2` the tests of consecutive rules
+/// are threaded (see [`crate::opt::thread`]), unless that came out larger.
+pub fn lower_program(module: &Module, prog: &Program, level: OptLevel) -> Result<Code, LowerError> {
+    let linear = lower_with(module, prog, thread::linear)?;
+    if level < OptLevel::O2 {
+        return Ok(linear);
+    }
+    let threaded = lower_with(module, prog, thread::threaded)?;
+    Ok(if threaded.insns.len() <= linear.insns.len() {
+        threaded
+    } else {
+        linear
+    })
+}
+
+/// Lowers `prog` with every run of linear rules planned by `planner`.
+fn lower_with(
+    module: &Module,
+    prog: &Program,
+    planner: fn(&[RuleTests]) -> Plan,
+) -> Result<Code, LowerError> {
     let spec = hooks::spec(prog.hook);
     let ctx = match (spec.ctx, spec.unsupported) {
         (Some(ctx), None) => ctx,
@@ -59,31 +101,22 @@ pub fn lower_program(module: &Module, prog: &Program) -> Result<Code, LowerError
     // emitted: a rule that can never match, and everything after a rule that always
     // ends the program.
     let mut ended = false;
-    for rule in &prog.rules {
-        if !can_match(module, &rule.m) {
+    let mut run: Vec<&Rule> = Vec::new();
+    for step in prog.steps.iter().map(Some).chain([None]) {
+        if let Some(Step::Rule(i)) = step {
+            let rule = &prog.rules[*i];
+            if can_match(module, &rule.m) {
+                run.push(rule);
+            }
             continue;
         }
-        let always = rule.m == RuleMatch::default();
-        let next = b.new_label();
-        b.note(format!("line {}: {}", rule.line, rule.text));
-        emit_match(&mut b, module, &rule.m, next);
-        b.emit(Insn::st_imm(
-            Size::W,
-            Reg::FP,
-            at(flow::COUNTER_KEY),
-            rule.counter as i32,
-        ));
-        match rule.action {
-            Action::Count => emit_count(&mut b),
-            action => {
-                b.emit(Insn::mov64_imm(Reg::R9, verdict(spec, action)));
-                b.goto(count_exit);
-            }
-        }
-        b.bind(next);
-        if always && rule.action != Action::Count {
+        if !emit_run(&mut b, module, spec, &run, planner, count_exit) {
             ended = true;
             break;
+        }
+        run.clear();
+        if let Some(Step::Classify(c)) = step {
+            super::classify::emit(&mut b, spec, prog, c, count_exit);
         }
     }
     if !ended {
@@ -110,6 +143,102 @@ pub fn lower_program(module: &Module, prog: &Program) -> Result<Code, LowerError
     Ok(b.finish()?)
 }
 
+/// Emits a run of consecutive linear rules as `planner` plans them; control enters at
+/// the first emitted instruction and leaves the run at its end (or through the
+/// count-and-exit tail). Returns whether any path reaches the end of the run.
+fn emit_run(
+    b: &mut CodeBuffer,
+    module: &Module,
+    spec: &HookSpec,
+    rules: &[&Rule],
+    planner: fn(&[RuleTests]) -> Plan,
+    count_exit: Label,
+) -> bool {
+    let tests: Vec<RuleTests> = rules
+        .iter()
+        .map(|r| RuleTests {
+            tests: thread::rule_tests(&r.m),
+            continues: r.action == Action::Count,
+        })
+        .collect();
+    let plan = planner(&tests);
+    let mut labels = Labels {
+        end: b.new_label(),
+        nodes: HashMap::new(),
+    };
+    for (r, (rule, rt)) in rules.iter().zip(&tests).enumerate() {
+        let rp = &plan.rules[r];
+        let mut noted = false;
+        let mut note = |b: &mut CodeBuffer| {
+            if !std::mem::replace(&mut noted, true) {
+                b.note(format!("line {}: {}", rule.line, rule.text));
+            }
+        };
+        for j in 0..=rt.tests.len() {
+            if let Some(l) = labels.nodes.get(&Target::Node { rule: r, test: j }) {
+                b.bind(*l);
+            }
+            match rp.tests.get(j) {
+                None | Some(Node::Dead | Node::Known) => {}
+                Some(&Node::Skip(to)) => {
+                    if plan.needs_goto(r, j, to) {
+                        note(b);
+                        let l = labels.get(b, to);
+                        b.goto(l);
+                    }
+                }
+                Some(&Node::Test { fail }) => {
+                    note(b);
+                    let l = labels.get(b, fail);
+                    emit_test(b, module, &rt.tests[j], l);
+                }
+            }
+        }
+        if !rp.action {
+            continue;
+        }
+        note(b);
+        b.emit(Insn::st_imm(
+            Size::W,
+            Reg::FP,
+            at(flow::COUNTER_KEY),
+            rule.counter as i32,
+        ));
+        match rule.action {
+            Action::Count => {
+                emit_count(b);
+                let to = rp.then.expect("a reachable count rule goes on");
+                if plan.needs_goto(r, rt.tests.len(), to) {
+                    let l = labels.get(b, to);
+                    b.goto(l);
+                }
+            }
+            action => {
+                b.emit(Insn::mov64_imm(Reg::R9, verdict(spec, action)));
+                b.goto(count_exit);
+            }
+        }
+    }
+    b.bind(labels.end);
+    plan.end
+}
+
+/// Labels of a run's jump targets, made when the first jump to one is emitted (every
+/// jump goes forward, so before the target is reached and bound).
+struct Labels {
+    end: Label,
+    nodes: HashMap<Target, Label>,
+}
+
+impl Labels {
+    fn get(&mut self, b: &mut CodeBuffer, t: Target) -> Label {
+        match t {
+            Target::End => self.end,
+            t => *self.nodes.entry(t).or_insert_with(|| b.new_label()),
+        }
+    }
+}
+
 /// False when a rule can match no packet: an address set with no element of any
 /// family the rule applies to.
 fn can_match(module: &Module, m: &RuleMatch) -> bool {
@@ -126,7 +255,7 @@ fn can_match(module: &Module, m: &RuleMatch) -> bool {
     })
 }
 
-fn verdict(spec: &HookSpec, a: Action) -> i32 {
+pub(crate) fn verdict(spec: &HookSpec, a: Action) -> i32 {
     let code = match a {
         Action::Allow => spec.allow,
         Action::Drop => spec.drop,
@@ -159,117 +288,124 @@ fn emit_count(b: &mut CodeBuffer) {
     b.bind(skip);
 }
 
-/// Emits the tests of one rule; any failing test jumps to `fail`.
-fn emit_match(b: &mut CodeBuffer, module: &Module, m: &RuleMatch, fail: Label) {
+/// Emits one test; when it fails, control goes to `fail`, otherwise on to the next
+/// instruction. Each test loads what it compares (into `r1`, `r2`; a set lookup is a
+/// call and clobbers `r0`–`r5`), so a test may be entered with nothing in registers.
+fn emit_test(b: &mut CodeBuffer, module: &Module, t: &Test, fail: Label) {
     let r1 = Reg::R1;
-    if m.ip_only || m.family.is_some() {
-        b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::L3)));
-        match m.family {
-            Some(Family::V4) => b.branch_imm(Cond::Ne, r1, 4, fail),
-            Some(Family::V6) => b.branch_imm(Cond::Ne, r1, 6, fail),
-            None => b.branch_imm(Cond::Eq, r1, 0, fail),
+    let byte = |b: &mut CodeBuffer, field: i16| b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(field)));
+    match t {
+        Test::Family(f) => {
+            byte(b, flow::L3);
+            let v = if *f == Family::V4 { 4 } else { 6 };
+            b.branch_imm(Cond::Ne, r1, v, fail);
         }
-    }
-    if let Some(p) = m.proto {
-        b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::PROTO)));
-        b.branch_imm(Cond::Ne, r1, p as i32, fail);
-    } else if m.needs_ports() {
-        // Ports without a protocol: TCP or UDP.
-        let ok = b.new_label();
-        b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::PROTO)));
-        b.branch_imm(Cond::Eq, r1, 6, ok);
-        b.branch_imm(Cond::Ne, r1, 17, fail);
-        b.bind(ok);
-    }
-    if m.needs_l4() {
-        b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::L4_OK)));
-        b.branch_imm(Cond::Eq, r1, 0, fail);
-    }
-    emit_addr(b, module, m.family, &m.src, true, fail);
-    emit_addr(b, module, m.family, &m.dst, false, fail);
-    emit_ports(b, &m.sport, flow::SPORT, fail);
-    emit_ports(b, &m.dport, flow::DPORT, fail);
-    if let Some((mask, value)) = m.tcp_flags {
-        b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::TCP_FLAGS)));
-        if mask != 0xff {
-            b.emit(Insn::alu64_imm(op::AND, r1, mask as i32));
+        Test::Ip => {
+            byte(b, flow::L3);
+            b.branch_imm(Cond::Eq, r1, 0, fail);
         }
-        b.branch_imm(Cond::Ne, r1, value as i32, fail);
-    }
-    for (v, field) in [
-        (m.icmp_type, flow::ICMP_TYPE),
-        (m.icmp_code, flow::ICMP_CODE),
-    ] {
-        if let Some(v) = v {
-            b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(field)));
-            b.branch_imm(Cond::Ne, r1, v as i32, fail);
+        Test::Proto(p) => {
+            byte(b, flow::PROTO);
+            b.branch_imm(Cond::Ne, r1, i32::from(*p), fail);
+        }
+        Test::TcpOrUdp => {
+            let ok = b.new_label();
+            byte(b, flow::PROTO);
+            b.branch_imm(Cond::Eq, r1, 6, ok);
+            b.branch_imm(Cond::Ne, r1, 17, fail);
+            b.bind(ok);
+        }
+        Test::L4Ok => {
+            byte(b, flow::L4_OK);
+            b.branch_imm(Cond::Eq, r1, 0, fail);
+        }
+        Test::Prefix { src, net } => match net {
+            IpNet::V4(n) => {
+                let off = at(if *src { flow::SRC4 } else { flow::DST4 });
+                emit_masked_words(b, off, &n.network().octets(), n.prefix_len(), fail);
+            }
+            IpNet::V6(n) => {
+                let off = at(if *src { flow::SRC6 } else { flow::DST6 });
+                emit_masked_words(b, off, &n.network().octets(), n.prefix_len(), fail);
+            }
+        },
+        Test::Set { set, src, family } => emit_set(b, module, *set, *family, *src, fail),
+        Test::Ports { src, ranges } => emit_ports(
+            b,
+            ranges,
+            if *src { flow::SPORT } else { flow::DPORT },
+            fail,
+        ),
+        Test::Flags { mask, value } => {
+            byte(b, flow::TCP_FLAGS);
+            if *mask != 0xff {
+                b.emit(Insn::alu64_imm(op::AND, r1, i32::from(*mask)));
+            }
+            b.branch_imm(Cond::Ne, r1, i32::from(*value), fail);
+        }
+        Test::IcmpType(v) => {
+            byte(b, flow::ICMP_TYPE);
+            b.branch_imm(Cond::Ne, r1, i32::from(*v), fail);
+        }
+        Test::IcmpCode(v) => {
+            byte(b, flow::ICMP_CODE);
+            b.branch_imm(Cond::Ne, r1, i32::from(*v), fail);
         }
     }
 }
 
-fn emit_addr(
+/// A set lookup: in the map of `family`, or, for a rule of both families, in the map
+/// of the packet's family.
+fn emit_set(
     b: &mut CodeBuffer,
     module: &Module,
+    set: SetId,
     family: Option<Family>,
-    a: &AddrMatch,
     src: bool,
     fail: Label,
 ) {
     let r1 = Reg::R1;
-    match a {
-        AddrMatch::Any => {}
-        AddrMatch::Prefix(IpNet::V4(n)) => {
-            let off = at(if src { flow::SRC4 } else { flow::DST4 });
-            emit_masked_words(b, off, &n.network().octets(), n.prefix_len(), fail);
+    let s = &module.sets[set];
+    let families: Vec<Family> = match family {
+        Some(f) => vec![f],
+        None => vec![Family::V4, Family::V6],
+    };
+    let matched = b.new_label();
+    let mut after_v4 = None;
+    for f in &families {
+        if families.len() == 2 && *f == Family::V4 {
+            let v6 = b.new_label();
+            b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::L3)));
+            b.branch_imm(Cond::Ne, r1, 4, v6);
+            after_v4 = Some(v6);
+        } else if let Some(v6) = after_v4.take() {
+            b.bind(v6);
         }
-        AddrMatch::Prefix(IpNet::V6(n)) => {
-            let off = at(if src { flow::SRC6 } else { flow::DST6 });
-            emit_masked_words(b, off, &n.network().octets(), n.prefix_len(), fail);
+        let empty = match f {
+            Family::V4 => s.v4.is_empty(),
+            Family::V6 => s.v6.is_empty(),
+        };
+        if empty {
+            // No element of this family: packets of it never match.
+            b.goto(fail);
+            continue;
         }
-        AddrMatch::Set(set) => {
-            let s = &module.sets[*set];
-            let families: Vec<Family> = match family {
-                Some(f) => vec![f],
-                None => vec![Family::V4, Family::V6],
-            };
-            let matched = b.new_label();
-            let mut after_v4 = None;
-            for f in &families {
-                if families.len() == 2 && *f == Family::V4 {
-                    let v6 = b.new_label();
-                    b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::L3)));
-                    b.branch_imm(Cond::Ne, r1, 4, v6);
-                    after_v4 = Some(v6);
-                } else if let Some(v6) = after_v4.take() {
-                    b.bind(v6);
-                }
-                let empty = match f {
-                    Family::V4 => s.v4.is_empty(),
-                    Family::V6 => s.v6.is_empty(),
-                };
-                if empty {
-                    // No element of this family: packets of it never match.
-                    b.goto(fail);
-                    continue;
-                }
-                let key = match (f, src) {
-                    (Family::V4, true) => flow::SRC4_PLEN,
-                    (Family::V4, false) => flow::DST4_PLEN,
-                    (Family::V6, true) => flow::SRC6_PLEN,
-                    (Family::V6, false) => flow::DST6_PLEN,
-                };
-                b.ld_map(Reg::R1, &set_map_name(module, *set, *f));
-                b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
-                b.emit(Insn::alu64_imm(op::ADD, Reg::R2, at(key) as i32));
-                b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
-                b.branch_imm(Cond::Eq, Reg::R0, 0, fail);
-                if families.len() == 2 && *f == Family::V4 {
-                    b.goto(matched);
-                }
-            }
-            b.bind(matched);
+        let key = match (f, src) {
+            (Family::V4, true) => flow::SRC4_PLEN,
+            (Family::V4, false) => flow::DST4_PLEN,
+            (Family::V6, true) => flow::SRC6_PLEN,
+            (Family::V6, false) => flow::DST6_PLEN,
+        };
+        b.ld_map(Reg::R1, &set_map_name(module, set, *f));
+        b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
+        b.emit(Insn::alu64_imm(op::ADD, Reg::R2, at(key) as i32));
+        b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
+        b.branch_imm(Cond::Eq, Reg::R0, 0, fail);
+        if families.len() == 2 && *f == Family::V4 {
+            b.goto(matched);
         }
     }
+    b.bind(matched);
 }
 
 /// Compares the first `plen` bits of the network-order bytes at `r10 + off` with
@@ -320,13 +456,10 @@ fn emit_masked_words(b: &mut CodeBuffer, off: i16, addr: &[u8], plen: u8, fail: 
 
 /// Port ranges are sorted, so a port below a range's low end is below every later
 /// range too and can fail at once.
-fn emit_ports(b: &mut CodeBuffer, p: &PortMatch, field: i16, fail: Label) {
-    let PortMatch::Ranges(ranges) = p else {
-        return;
-    };
+fn emit_ports(b: &mut CodeBuffer, ranges: &[(u16, u16)], field: i16, fail: Label) {
     let r1 = Reg::R1;
     b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(field)));
-    if let [(lo, hi)] = ranges.as_slice() {
+    if let [(lo, hi)] = ranges {
         if lo == hi {
             b.branch_imm(Cond::Ne, r1, i32::from(*lo), fail);
         } else {
@@ -352,4 +485,62 @@ fn emit_ports(b: &mut CodeBuffer, p: &PortMatch, field: i16, fail: Label) {
     }
     b.goto(fail);
     b.bind(ok);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hooks::HookKind;
+
+    /// Threading starts from [`thread::Knowledge::flow_record`]: `L3` only ever holds
+    /// 0, 4 or 6 and `L4_OK` 0 or 1. Every store of the prologue that touches those
+    /// bytes stores one of those values (the record is zeroed first).
+    #[test]
+    fn the_prologue_stores_only_what_threading_assumes() {
+        for kind in [HookKind::Xdp, HookKind::TcIngress, HookKind::TcEgress] {
+            for uses_sets in [false, true] {
+                let mut b = CodeBuffer::new();
+                emit_prologue(&mut b, &hooks::spec(kind).ctx.unwrap(), uses_sets);
+                let end = b.new_label();
+                b.bind(end);
+                b.emit(Insn::exit());
+                let code = b.finish().unwrap();
+                let mut seen = [false; 2];
+                for insn in &code.insns {
+                    let class = insn.class();
+                    if (class != op::ST && class != op::STX) || insn.dst != Reg::FP.0 {
+                        continue;
+                    }
+                    let width = match insn.code & 0x18 {
+                        x if x == op::B => 1,
+                        x if x == op::H => 2,
+                        x if x == op::W => 4,
+                        _ => 8,
+                    };
+                    for (i, (field, allowed)) in
+                        [(flow::L3, &[0, 4, 6][..]), (flow::L4_OK, &[0, 1][..])]
+                            .into_iter()
+                            .enumerate()
+                    {
+                        let byte = at(field);
+                        if !(insn.off..insn.off + width).contains(&byte) {
+                            continue;
+                        }
+                        seen[i] = true;
+                        assert_eq!(class, op::ST, "{kind:?}: a register stored over {field}");
+                        let value = if width == 1 {
+                            insn.imm
+                        } else {
+                            insn.imm.min(1) * 255
+                        };
+                        assert!(
+                            allowed.contains(&value),
+                            "{kind:?}: {value} stored at {field}: {insn:?}"
+                        );
+                    }
+                }
+                assert_eq!(seen, [true, true]);
+            }
+        }
+    }
 }

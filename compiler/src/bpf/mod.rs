@@ -1,6 +1,8 @@
 //! BPF back end: instruction encoding ([`insn`]), the label/fixup code buffer
-//! ([`buffer`]), the packet prologue ([`packet`]) and rule lowering ([`lower`]).
+//! ([`buffer`]), the packet prologue ([`packet`]), rule lowering ([`lower`]) and the
+//! classifier walk ([`classify`]).
 pub mod buffer;
+pub mod classify;
 pub mod insn;
 pub mod lower;
 pub mod packet;

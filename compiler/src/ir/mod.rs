@@ -61,11 +61,26 @@ pub struct Program {
     /// Symbol name in the object: at most 15 bytes, `[a-z0-9_]`, unique in the module.
     pub symbol: String,
     pub rules: Vec<Rule>,
+    /// How lowering walks the rules, in order: sema lists every rule on its own; the
+    /// optimizer replaces runs of rules by table lookups (see [`Step`]).
+    pub steps: Vec<Step>,
     pub default: Verdict,
     pub default_line: usize,
+    /// The `default VERDICT` statement.
+    pub default_span: Span,
     /// Counter slot of the default verdict.
     pub default_counter: u32,
     pub span: Span,
+}
+
+/// One step of a program's rule walk. Invariant: the steps cover `rules` in order,
+/// each rule exactly once, so first-match order is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Test `rules[i]` with its own code.
+    Rule(usize),
+    /// One classifier lookup decides among `rules[range]` (see [`crate::opt::classify`]).
+    Classify(crate::opt::classify::Classifier),
 }
 
 #[derive(Clone, Debug)]
@@ -180,13 +195,28 @@ impl fmt::Display for Module {
                 p.attach_to,
                 p.symbol
             )?;
-            for r in &p.rules {
-                write!(f, "  c{:<3} line {:<4} {}", r.counter, r.line, r.action)?;
+            let rule = |f: &mut fmt::Formatter<'_>, r: &Rule, indent: &str| {
+                write!(
+                    f,
+                    "{indent}c{:<3} line {:<4} {}",
+                    r.counter, r.line, r.action
+                )?;
                 write!(f, "{}", r.m)?;
                 if let Some(c) = r.cond {
                     write!(f, " if {}", cond_name(c))?;
                 }
-                writeln!(f)?;
+                writeln!(f)
+            };
+            for step in &p.steps {
+                match step {
+                    Step::Rule(i) => rule(f, &p.rules[*i], "  ")?,
+                    Step::Classify(c) => {
+                        writeln!(f, "  {c}")?;
+                        for r in &p.rules[c.rules.clone()] {
+                            rule(f, r, "  | ")?;
+                        }
+                    }
+                }
             }
             writeln!(
                 f,

@@ -16,7 +16,7 @@ use object::{
     SymbolKind, SymbolScope,
 };
 
-use super::{MapSlot, ObjError, ObjectImage, LICENSE_SYMBOL, METADATA_SECTION};
+use super::{MapSlot, ObjError, ObjectImage, LICENSE_SYMBOL, METADATA_SECTION, TABLES_SECTION};
 
 const INSN_SIZE: u64 = 8;
 
@@ -141,6 +141,15 @@ pub(crate) fn write(
         SectionKind::Other,
     );
     obj.set_section_data(meta_sec, img.metadata.clone(), 1);
+    if !img.tables.is_empty() {
+        // .sockc.tables: classifier map contents, copied into the maps by the runtime.
+        let tables = obj.add_section(
+            Vec::new(),
+            TABLES_SECTION.as_bytes().to_vec(),
+            SectionKind::Other,
+        );
+        obj.set_section_data(tables, img.tables.clone(), 8);
+    }
 
     Ok(obj.write()?)
 }

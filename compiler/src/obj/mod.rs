@@ -21,6 +21,8 @@ use crate::bpf::insn::Insn;
 
 /// Name of the section that carries [`ObjectImage::metadata`].
 pub const METADATA_SECTION: &str = ".sockc";
+/// Name of the section that carries [`ObjectImage::tables`].
+pub const TABLES_SECTION: &str = ".sockc.tables";
 /// Name of the global symbol marking the `license` string.
 pub const LICENSE_SYMBOL: &str = "_license";
 /// Longest program name the kernel keeps (`BPF_OBJ_NAME_LEN - 1`).
@@ -154,6 +156,9 @@ pub struct ObjectImage {
     pub license: String,
     /// Stored verbatim in the non-loaded `.sockc` section.
     pub metadata: Vec<u8>,
+    /// Stored verbatim in the non-loaded `.sockc.tables` section (omitted when empty):
+    /// bulk map contents that the metadata points into.
+    pub tables: Vec<u8>,
 }
 
 /// Why an object could not be written or read.
@@ -202,9 +207,14 @@ pub fn write_object(img: &ObjectImage) -> Result<Vec<u8>, ObjError> {
 /// The bytes of the `.sockc` section of an object written by [`write_object`], or
 /// `None` if the object has no such section.
 pub fn read_metadata(elf: &[u8]) -> Result<Option<Vec<u8>>, ObjError> {
+    read_section(elf, METADATA_SECTION)
+}
+
+/// The bytes of a section, or `None` if the object has no such section.
+pub fn read_section(elf: &[u8], name: &str) -> Result<Option<Vec<u8>>, ObjError> {
     use object::{Object as _, ObjectSection as _};
     let file = object::read::File::parse(elf)?;
-    match file.section_by_name(METADATA_SECTION) {
+    match file.section_by_name(name) {
         Some(section) => Ok(Some(section.data()?.to_vec())),
         None => Ok(None),
     }
@@ -502,6 +512,7 @@ mod tests {
             maps: maps(),
             license: "GPL".into(),
             metadata: br#"{"sockc":1}"#.to_vec(),
+            tables: Vec::new(),
         }
     }
 

@@ -7,7 +7,7 @@
 //! returned only when there is no error at all.
 
 pub(crate) mod rules;
-mod sets;
+pub(crate) mod sets;
 
 pub use rules::ICMP_TYPES;
 
@@ -40,7 +40,7 @@ pub(crate) enum SetKind {
 
 pub(crate) struct Checker<'a> {
     pub src: &'a str,
-    pub lines: crate::diag::LineIndex,
+    pub lines: LineCursor<'a>,
     pub opts: &'a Options,
     pub diags: Vec<Diagnostic>,
     pub module: Module,
@@ -52,7 +52,7 @@ pub(crate) struct Checker<'a> {
 pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Vec<Diagnostic>) {
     let mut c = Checker {
         src,
-        lines: crate::diag::LineIndex::new(src),
+        lines: LineCursor::new(src),
         opts,
         diags: Vec::new(),
         module: Module::default(),
@@ -152,7 +152,7 @@ impl Checker<'_> {
                 );
             }
         }
-        let mut rules = Vec::new();
+        let mut rules = Vec::with_capacity(h.stmts.len());
         let mut default: Option<(ast::Verdict, Span)> = None;
         for stmt in &h.stmts {
             match stmt {
@@ -228,9 +228,11 @@ impl Checker<'_> {
             hook: kind,
             attach_to,
             symbol: String::new(),
+            steps: (0..rules.len()).map(crate::ir::Step::Rule).collect(),
             rules,
             default,
             default_line: self.lines.line(default_span),
+            default_span,
             default_counter,
             span: h.span,
         })
@@ -252,6 +254,39 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+}
+
+/// Line numbers of spans, for spans asked about roughly in file order (sema walks the
+/// rules in order): it counts the newlines between one question and the next, so a
+/// whole file costs one pass and no index. The answers are [`crate::diag::LineIndex`]'s.
+pub(crate) struct LineCursor<'a> {
+    src: &'a [u8],
+    pos: usize,
+    /// 1-based line of `pos`.
+    line: usize,
+}
+
+impl<'a> LineCursor<'a> {
+    fn new(src: &'a str) -> Self {
+        LineCursor {
+            src: src.as_bytes(),
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    /// 1-based line of the span's start.
+    pub(crate) fn line(&mut self, span: Span) -> usize {
+        let at = span.start.min(self.src.len());
+        let newlines = |s: &[u8]| s.iter().filter(|&&b| b == b'\n').count();
+        if at >= self.pos {
+            self.line += newlines(&self.src[self.pos..at]);
+        } else {
+            self.line -= newlines(&self.src[at..self.pos]);
+        }
+        self.pos = at;
+        self.line
     }
 }
 

@@ -21,7 +21,9 @@ const ICMPV6: u8 = 58;
 
 impl Checker<'_> {
     pub(crate) fn rule(&mut self, r: &ast::Rule, spec: &HookSpec, counter: u32) -> Option<Rule> {
-        let before = self.diags.iter().filter(|d| d.is_error()).count();
+        // Only this rule's own diagnostics count (looking at all of them again for every
+        // rule made a file with many errors quadratic).
+        let first_diag = self.diags.len();
         let action = self.action(r, spec);
         let m = self.matches(r, spec);
         if let Some((_, sp)) = r.cond {
@@ -51,13 +53,12 @@ impl Checker<'_> {
                 );
             }
         }
-        let after = self.diags.iter().filter(|d| d.is_error()).count();
-        let text = self.src[r.span.start..r.span.end].trim().to_string();
-        (after == before).then(|| Rule {
+        let ok = !self.diags[first_diag..].iter().any(Diagnostic::is_error);
+        ok.then(|| Rule {
             counter,
             line: self.lines.line(r.span),
             span: r.span,
-            text,
+            text: self.src[r.span.start..r.span.end].trim().to_string(),
             action: action.expect("no error means the action resolved"),
             m,
             cond: r.cond.map(|c| c.0),
@@ -160,9 +161,11 @@ impl Checker<'_> {
         let mut family_from: Option<(Family, Span)> = None;
         let mut src_span: Option<Span> = None;
         let mut dst_span: Option<Span> = None;
-        let mut port_spans: Vec<Span> = Vec::new();
-        let mut flag_spans: Vec<Span> = Vec::new();
-        let mut icmp_spans: Vec<Span> = Vec::new();
+        // The first port, TCP flag and ICMP match of the rule: where to point when the
+        // hook or the protocol does not allow them.
+        let mut port_span: Option<Span> = None;
+        let mut flag_span: Option<Span> = None;
+        let mut icmp_span: Option<Span> = None;
         let mut flags_set = 0u8;
         let mut flags_clear = 0u8;
 
@@ -211,7 +214,7 @@ impl Checker<'_> {
                     *slot = Some(e.span);
                     let addr = self.addr(&e.addr, spec, &mut family_from);
                     let ports = e.port.as_ref().and_then(|p| {
-                        port_spans.push(p.span());
+                        port_span.get_or_insert(p.span());
                         self.port(p)
                     });
                     if is_src {
@@ -223,7 +226,7 @@ impl Checker<'_> {
                     }
                 }
                 Match::Flag { bit, negated, span } => {
-                    flag_spans.push(*span);
+                    flag_span.get_or_insert(*span);
                     let (same, other) = if *negated {
                         (&mut flags_clear, flags_set)
                     } else {
@@ -240,21 +243,21 @@ impl Checker<'_> {
                     *same |= bit;
                 }
                 Match::IcmpType(t, sp) => {
-                    icmp_spans.push(*sp);
+                    icmp_span.get_or_insert(*sp);
                     m.icmp_type = match t {
                         IcmpType::Number(n) => Some(*n),
                         IcmpType::Name(_) => None, // resolved below, once the protocol is known
                     };
                 }
                 Match::IcmpCode(c, sp) => {
-                    icmp_spans.push(*sp);
+                    icmp_span.get_or_insert(*sp);
                     m.icmp_code = Some(*c);
                 }
             }
         }
 
         // Ports exist only for TCP and UDP; without a protocol a port match applies to both.
-        if let Some(sp) = port_spans.iter().find(|_| m.needs_ports()) {
+        if let Some(sp) = port_span.as_ref().filter(|_| m.needs_ports()) {
             if !spec.caps.ports {
                 self.error(
                     *sp,
@@ -273,10 +276,10 @@ impl Checker<'_> {
                 );
             }
         }
-        if !flag_spans.is_empty() {
+        if let Some(flag_span) = flag_span {
             if !spec.caps.tcp_flags {
                 self.error(
-                    flag_spans[0],
+                    flag_span,
                     "sockc::hook-cannot-match",
                     format!("{} hooks cannot match TCP flags", spec.name),
                     "not available in this hook",
@@ -284,16 +287,16 @@ impl Checker<'_> {
             } else if m.proto != Some(TCP) {
                 self.diags.push(
                     Diagnostic::error("sockc::flags-need-tcp", "TCP flags need `tcp`")
-                        .label(flag_spans[0], "a TCP flag")
+                        .label(flag_span, "a TCP flag")
                         .help("add `tcp` to the rule"),
                 );
             }
             m.tcp_flags = Some((flags_set | flags_clear, flags_set));
         }
-        if !icmp_spans.is_empty() {
+        if let Some(icmp_span) = icmp_span {
             if !spec.caps.icmp {
                 self.error(
-                    icmp_spans[0],
+                    icmp_span,
                     "sockc::hook-cannot-match",
                     format!("{} hooks cannot match ICMP types", spec.name),
                     "not available in this hook",
@@ -304,7 +307,7 @@ impl Checker<'_> {
                         "sockc::icmp-needs-icmp",
                         "ICMP type and code need `icmp` or `icmpv6`",
                     )
-                    .label(icmp_spans[0], "an ICMP match")
+                    .label(icmp_span, "an ICMP match")
                     .help("add `icmp` or `icmpv6` to the rule"),
                 );
             } else {

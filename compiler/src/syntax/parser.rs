@@ -19,19 +19,44 @@ pub const MAX_SOURCE_BYTES: usize = 16 << 20;
 
 /// Parses a whole file. Returns the AST of everything that parsed and the diagnostics
 /// for everything that did not.
+///
+/// The hand-written scanner in [`super::scan`] does the work for the common shapes and
+/// hands everything else to pest, one item or statement at a time; the result is the
+/// same as [`parse_reference`]'s, node for node and span for span (tested in
+/// `scan::tests`).
 pub fn parse(src: &str) -> (File, Vec<Diagnostic>) {
-    let mut p = Builder { diags: Vec::new() };
     if src.len() > MAX_SOURCE_BYTES {
-        p.diags.push(Diagnostic::error(
-            "sockc::too-large",
-            format!(
-                "rule file is {} bytes; the limit is {} bytes",
-                src.len(),
-                MAX_SOURCE_BYTES
-            ),
-        ));
-        return (File::default(), p.diags);
+        return (File::default(), vec![too_large(src)]);
     }
+    match super::scan::parse(src) {
+        Some(done) => done,
+        None => pest_file(src),
+    }
+}
+
+/// [`parse`] with pest alone, the definition of the language: what the fast scanner is
+/// tested against.
+#[doc(hidden)]
+pub fn parse_reference(src: &str) -> (File, Vec<Diagnostic>) {
+    if src.len() > MAX_SOURCE_BYTES {
+        return (File::default(), vec![too_large(src)]);
+    }
+    pest_file(src)
+}
+
+fn too_large(src: &str) -> Diagnostic {
+    Diagnostic::error(
+        "sockc::too-large",
+        format!(
+            "rule file is {} bytes; the limit is {} bytes",
+            src.len(),
+            MAX_SOURCE_BYTES
+        ),
+    )
+}
+
+fn pest_file(src: &str) -> (File, Vec<Diagnostic>) {
+    let mut p = Builder::new();
     let file = match SockcParser::parse(Rule::file, src) {
         Ok(mut pairs) => p.file(pairs.next().expect("file rule always yields one pair")),
         Err(e) => {
@@ -42,12 +67,13 @@ pub fn parse(src: &str) -> (File, Vec<Diagnostic>) {
     (file, p.diags)
 }
 
-struct Builder {
-    diags: Vec<Diagnostic>,
-}
-
-fn span(p: &Pair<'_, Rule>) -> Span {
-    Span::from_pest(p.as_span())
+/// Turns pest pairs into AST nodes. Pairs from a parse of `src[base..]` (the fast
+/// scanner's hand-overs) get their spans moved by `base`.
+pub(super) struct Builder {
+    pub(super) diags: Vec<Diagnostic>,
+    base: usize,
+    /// Items and statements parsed by pest for the fast scanner (tests watch it).
+    pub(super) handovers: usize,
 }
 
 /// Human names for grammar rules in "expected ..." messages.
@@ -142,6 +168,62 @@ fn pest_error(
 }
 
 impl Builder {
+    pub(super) fn new() -> Self {
+        Builder {
+            diags: Vec::new(),
+            base: 0,
+            handovers: 0,
+        }
+    }
+
+    fn span(&self, p: &Pair<'_, Rule>) -> Span {
+        let s = p.as_span();
+        Span::new(self.base + s.start(), self.base + s.end())
+    }
+
+    /// Parses one top-level item at `src[pos..]` with pest, as `file` would there, and
+    /// adds it to `items`. Returns where the item ends, or `None` when no item parses
+    /// there (then the whole file is an error).
+    pub(super) fn item_at(
+        &mut self,
+        src: &str,
+        pos: usize,
+        items: &mut Vec<Item>,
+    ) -> Option<usize> {
+        let pair = SockcParser::parse(Rule::item_entry, &src[pos..])
+            .ok()?
+            .next()?
+            .into_inner()
+            .next()?;
+        let end = pos + pair.as_span().end();
+        self.handovers += 1;
+        self.base = pos;
+        self.item(pair, items);
+        self.base = 0;
+        Some(end)
+    }
+
+    /// Parses one statement of a hook block at `src[pos..]` with pest, as `hook_block`
+    /// would there, and adds it to `stmts`. Returns where the statement ends.
+    pub(super) fn stmt_at(
+        &mut self,
+        src: &str,
+        pos: usize,
+        stmts: &mut Vec<Stmt>,
+    ) -> Option<usize> {
+        let pair = SockcParser::parse(Rule::stmt_entry, &src[pos..])
+            .ok()?
+            .next()?
+            .into_inner()
+            .next()?;
+        let end = pos + pair.as_span().end();
+        self.handovers += 1;
+        self.base = pos;
+        self.stmt(pair, stmts);
+        self.base = 0;
+        Some(end)
+    }
+
     fn err(&mut self, code: &'static str, msg: impl Into<String>, at: Span, label: &str) {
         self.diags
             .push(Diagnostic::error(code, msg).label(at, label.to_string()));
@@ -150,7 +232,7 @@ impl Builder {
     /// Re-parses a line that the recovering grammar skipped, to report what was
     /// expected there.
     fn bad_line(&mut self, pair: Pair<'_, Rule>, line_rule: Rule) {
-        let sp = span(&pair);
+        let sp = self.span(&pair);
         let text = pair.as_str();
         match SockcParser::parse(line_rule, text) {
             Err(e) => self
@@ -171,41 +253,46 @@ impl Builder {
     fn file(&mut self, pair: Pair<'_, Rule>) -> File {
         let mut items = Vec::new();
         for p in pair.into_inner() {
-            match p.as_rule() {
-                Rule::set_decl => {
-                    if let Some(s) = self.set_decl(p) {
-                        items.push(Item::Set(s));
-                    }
-                }
-                Rule::socket_decl => {
-                    if let Some(s) = self.socket_decl(p) {
-                        items.push(Item::Socket(s));
-                    }
-                }
-                Rule::hook_block => items.push(Item::Hook(self.hook_block(p))),
-                Rule::bad_item => {
-                    // A rule written outside any hook block is a common slip.
-                    if SockcParser::parse(Rule::rule_line, p.as_str().trim()).is_ok() {
-                        self.err(
-                            "sockc::rule-outside-hook",
-                            "rule outside a hook block",
-                            span(&p),
-                            "this rule is not inside `xdp on IF { ... }` or another hook block",
-                        );
-                    } else {
-                        self.bad_line(p, Rule::item_line);
-                    }
-                }
-                _ => {}
-            }
+            self.item(p, &mut items);
         }
         File { items }
+    }
+
+    fn item(&mut self, p: Pair<'_, Rule>, items: &mut Vec<Item>) {
+        match p.as_rule() {
+            Rule::set_decl => {
+                if let Some(s) = self.set_decl(p) {
+                    items.push(Item::Set(s));
+                }
+            }
+            Rule::socket_decl => {
+                if let Some(s) = self.socket_decl(p) {
+                    items.push(Item::Socket(s));
+                }
+            }
+            Rule::hook_block => items.push(Item::Hook(self.hook_block(p))),
+            Rule::bad_item => {
+                // A rule written outside any hook block is a common slip.
+                if SockcParser::parse(Rule::rule_line, p.as_str().trim()).is_ok() {
+                    let sp = self.span(&p);
+                    self.err(
+                        "sockc::rule-outside-hook",
+                        "rule outside a hook block",
+                        sp,
+                        "this rule is not inside `xdp on IF { ... }` or another hook block",
+                    );
+                } else {
+                    self.bad_line(p, Rule::item_line);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn ident(&self, p: Pair<'_, Rule>) -> Ident {
         Ident {
             name: p.as_str().to_string(),
-            span: span(&p),
+            span: self.span(&p),
         }
     }
 
@@ -217,7 +304,7 @@ impl Builder {
     }
 
     fn set_decl(&mut self, pair: Pair<'_, Rule>) -> Option<SetDecl> {
-        let sp = span(&pair);
+        let sp = self.span(&pair);
         let mut name = None;
         let mut body = None;
         for p in pair.into_inner() {
@@ -225,7 +312,7 @@ impl Builder {
                 Rule::ident => name = Some(self.ident(p)),
                 Rule::set_file => {
                     let s = p.into_inner().find(|q| q.as_rule() == Rule::string)?;
-                    let fsp = span(&s);
+                    let fsp = self.span(&s);
                     body = Some(SetBody::File {
                         path: Self::string(s),
                         span: fsp,
@@ -252,7 +339,7 @@ impl Builder {
 
     fn set_elem(&mut self, pair: Pair<'_, Rule>) -> Option<SetElem> {
         let inner = pair.into_inner().next()?;
-        let sp = span(&inner);
+        let sp = self.span(&inner);
         match inner.as_rule() {
             Rule::prefix4 | Rule::prefix6 => Some(SetElem::Prefix(self.prefix(&inner)?, sp)),
             Rule::port_range => {
@@ -268,7 +355,7 @@ impl Builder {
     }
 
     fn socket_decl(&mut self, pair: Pair<'_, Rule>) -> Option<SocketDecl> {
-        let sp = span(&pair);
+        let sp = self.span(&pair);
         let mut name = None;
         let mut proto = SockProto::Tcp;
         let mut addr = None;
@@ -292,7 +379,7 @@ impl Builder {
                                 Err(_) => self.err(
                                     "sockc::bad-address",
                                     format!("`{}` is not a valid IP address", q.as_str()),
-                                    span(&q),
+                                    self.span(&q),
                                     "not an address",
                                 ),
                             },
@@ -316,32 +403,17 @@ impl Builder {
     }
 
     fn hook_block(&mut self, pair: Pair<'_, Rule>) -> HookBlock {
-        let sp = span(&pair);
+        let sp = self.span(&pair);
         let mut head = HookHead::SkLookup;
         let mut head_span = sp;
         let mut stmts = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::xdp_head | Rule::tc_head | Rule::sk_lookup_head | Rule::sockmap_head => {
-                    head_span = span(&p);
+                    head_span = self.span(&p);
                     head = self.hook_head(p);
                 }
-                Rule::default_stmt => {
-                    let s = span(&p);
-                    let v = p
-                        .into_inner()
-                        .find(|q| q.as_rule() == Rule::verdict)
-                        .map(|q| verdict(q.as_str()))
-                        .unwrap_or(Verdict::Allow);
-                    stmts.push(Stmt::Default(v, s));
-                }
-                Rule::rule_def => {
-                    if let Some(r) = self.rule(p) {
-                        stmts.push(Stmt::Rule(r));
-                    }
-                }
-                Rule::bad_stmt => self.bad_line(p, Rule::rule_line),
-                _ => {}
+                _ => self.stmt(p, &mut stmts),
             }
         }
         HookBlock {
@@ -349,6 +421,27 @@ impl Builder {
             head_span,
             stmts,
             span: sp,
+        }
+    }
+
+    fn stmt(&mut self, p: Pair<'_, Rule>, stmts: &mut Vec<Stmt>) {
+        match p.as_rule() {
+            Rule::default_stmt => {
+                let s = self.span(&p);
+                let v = p
+                    .into_inner()
+                    .find(|q| q.as_rule() == Rule::verdict)
+                    .map(|q| verdict(q.as_str()))
+                    .unwrap_or(Verdict::Allow);
+                stmts.push(Stmt::Default(v, s));
+            }
+            Rule::rule_def => {
+                if let Some(r) = self.rule(p) {
+                    stmts.push(Stmt::Rule(r));
+                }
+            }
+            Rule::bad_stmt => self.bad_line(p, Rule::rule_line),
+            _ => {}
         }
     }
 
@@ -373,13 +466,13 @@ impl Builder {
     }
 
     fn rule(&mut self, pair: Pair<'_, Rule>) -> Option<Rule_> {
-        let sp = span(&pair);
+        let sp = self.span(&pair);
         let mut action = None;
         let mut matches = Vec::new();
         let mut cond = None;
         let mut target = None;
         for p in pair.into_inner() {
-            let psp = span(&p);
+            let psp = self.span(&p);
             match p.as_rule() {
                 Rule::action => {
                     action = Some((
@@ -473,7 +566,7 @@ impl Builder {
                     target = Some(if t.as_rule() == Rule::ident {
                         Target::Sock(self.ident(t))
                     } else {
-                        Target::Local(span(&t))
+                        Target::Local(self.span(&t))
                     });
                 }
                 _ => {}
@@ -491,11 +584,11 @@ impl Builder {
     }
 
     fn endpoint(&mut self, pair: Pair<'_, Rule>) -> Option<Endpoint> {
-        let sp = span(&pair);
+        let sp = self.span(&pair);
         let mut addr = None;
         let mut port = None;
         for p in pair.into_inner() {
-            let psp = span(&p);
+            let psp = self.span(&p);
             match p.as_rule() {
                 Rule::any_addr => addr = Some(AddrSpec::Any(psp)),
                 Rule::set_ref => {
@@ -507,7 +600,7 @@ impl Builder {
                 }
                 Rule::port => {
                     let inner = p.into_inner().next()?;
-                    let isp = span(&inner);
+                    let isp = self.span(&inner);
                     port = Some(match inner.as_rule() {
                         Rule::any_port => PortSpec::Any(isp),
                         Rule::port_set => {
@@ -538,54 +631,46 @@ impl Builder {
     /// almost certainly meant something else (nft says the same).
     fn prefix(&mut self, p: &Pair<'_, Rule>) -> Option<IpNet> {
         let text = p.as_str();
-        let sp = span(p);
-        let (addr_text, len_text) = match text.split_once('/') {
-            Some((a, l)) => (a, Some(l)),
-            None => (text, None),
-        };
-        let addr: IpAddr = match addr_text.parse() {
-            Ok(a) => a,
-            Err(_) => {
+        let sp = self.span(p);
+        match decode_prefix(text) {
+            Ok(net) => Some(net),
+            Err(BadPrefix::Address(addr_text)) => {
                 self.err(
                     "sockc::bad-address",
                     format!("`{addr_text}` is not a valid IP address"),
                     sp,
                     "not an address",
                 );
-                return None;
+                None
             }
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let len = match len_text {
-            None => max,
-            Some(l) => {
-                match l.parse::<u8>() {
-                    Ok(n) if n <= max => n,
-                    _ => {
-                        self.err(
-                        "sockc::bad-prefix",
-                        format!("prefix length `/{l}` is out of range: an IPv{} prefix is /0 to /{max}", if max == 32 { 4 } else { 6 }),
-                        sp,
-                        "bad prefix length",
-                    );
-                        return None;
-                    }
-                }
+            Err(BadPrefix::Length(l, max)) => {
+                self.err(
+                    "sockc::bad-prefix",
+                    format!(
+                        "prefix length `/{l}` is out of range: an IPv{} prefix is /0 to /{max}",
+                        if max == 32 { 4 } else { 6 }
+                    ),
+                    sp,
+                    "bad prefix length",
+                );
+                None
             }
-        };
-        let net = IpNet::new(addr, len).ok()?;
-        if net.trunc() != net {
-            self.diags.push(
-                Diagnostic::error(
-                    "sockc::host-bits",
-                    format!("`{text}` has host bits set below the /{len} prefix"),
-                )
-                .label(sp, "host bits set")
-                .help(format!("did you mean `{}`?", net.trunc())),
-            );
-            return None;
+            Err(BadPrefix::HostBits(net)) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "sockc::host-bits",
+                        format!(
+                            "`{text}` has host bits set below the /{} prefix",
+                            net.prefix_len()
+                        ),
+                    )
+                    .label(sp, "host bits set")
+                    .help(format!("did you mean `{}`?", net.trunc())),
+                );
+                None
+            }
+            Err(BadPrefix::Invalid) => None,
         }
-        Some(net)
     }
 
     fn number(&mut self, p: &Pair<'_, Rule>, max: u64, what: &str) -> Option<u64> {
@@ -595,7 +680,7 @@ impl Builder {
                 self.err(
                     "sockc::out-of-range",
                     format!("{what} `{}` is out of range (0 to {max})", p.as_str()),
-                    span(p),
+                    self.span(p),
                     "out of range",
                 );
                 None
@@ -617,7 +702,7 @@ impl Builder {
     }
 
     fn port_range(&mut self, p: Pair<'_, Rule>) -> Option<(u16, u16)> {
-        let sp = span(&p);
+        let sp = self.span(&p);
         let mut nums = p.into_inner();
         let lo = nums.next()?;
         let hi = nums.next()?;
@@ -638,7 +723,44 @@ impl Builder {
 
 type Rule_ = super::ast::Rule;
 
-fn verdict(s: &str) -> Verdict {
+/// Why the text of a `prefix4`/`prefix6` token is not a usable prefix.
+pub(super) enum BadPrefix<'a> {
+    /// The address part (given) does not parse.
+    Address(&'a str),
+    /// The length (given) is above the family's maximum (given).
+    Length(&'a str, u8),
+    /// Bits are set below the length.
+    HostBits(IpNet),
+    Invalid,
+}
+
+/// Decodes the text of a `prefix4` or `prefix6` token: an address with an optional
+/// `/length`. Shared by the pest path and the fast scanner, so both accept and refuse
+/// exactly the same texts.
+pub(super) fn decode_prefix(text: &str) -> Result<IpNet, BadPrefix<'_>> {
+    let (addr_text, len_text) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (text, None),
+    };
+    let addr: IpAddr = addr_text
+        .parse()
+        .map_err(|_| BadPrefix::Address(addr_text))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = match len_text {
+        None => max,
+        Some(l) => match l.parse::<u8>() {
+            Ok(n) if n <= max => n,
+            _ => return Err(BadPrefix::Length(l, max)),
+        },
+    };
+    let net = IpNet::new(addr, len).map_err(|_| BadPrefix::Invalid)?;
+    if net.trunc() != net {
+        return Err(BadPrefix::HostBits(net));
+    }
+    Ok(net)
+}
+
+pub(super) fn verdict(s: &str) -> Verdict {
     match s {
         "drop" => Verdict::Drop,
         "pass" => Verdict::Pass,

@@ -1,0 +1,61 @@
+//! The optimizer: IR → IR passes that keep each program's meaning (the first rule
+//! that matches decides, `count` rules count and go on, the default decides
+//! otherwise) and change only how lowering tests it.
+//!
+//! Passes run in this order (`-O2`, the default; `-O0` runs none of the rewriting
+//! passes and lowers every rule on its own, the in-project baseline):
+//!
+//! 1. [`normalize`]: canonical address sets (covered prefixes dropped, sibling
+//!    prefixes merged), so maps and later passes see the smallest equivalent form.
+//! 2. [`anomalies`] (every level, it only reports): rules that never match because
+//!    an earlier rule covers them, and rules whose removal changes no verdict.
+//! 3. [`classify`]: runs of rules that a multi-field classifier can decide become one
+//!    [`Step::Classify`](crate::ir::Step::Classify): decision trees in array maps,
+//!    walked by code whose size does not depend on the number of rules. Shorter runs
+//!    (fewer than [`classify::MIN_RULES`]) stay linear.
+//!
+//! Jump threading and shared header checks work on the lowered tests of the rules
+//! that stay linear; see [`thread`].
+//!
+//! Invariant: after [`optimize`], every program's `steps` cover its `rules` in order,
+//! each rule exactly once; the reference evaluator (which reads `rules`, never
+//! `steps`) therefore gives the same answers at every level.
+
+pub mod anomalies;
+pub mod classify;
+pub mod normalize;
+pub mod thread;
+
+use crate::{diag::Diagnostic, ir::Module};
+
+/// How hard the compiler works on the code it emits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OptLevel {
+    /// Every rule lowered on its own, in order: the baseline.
+    O0,
+    /// All passes.
+    #[default]
+    O2,
+}
+
+impl OptLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            OptLevel::O0 => "-O0",
+            OptLevel::O2 => "-O2",
+        }
+    }
+}
+
+/// Runs the passes of `level` over `module`; returns the warnings they found.
+pub fn optimize(module: &mut Module, level: OptLevel) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    if level >= OptLevel::O2 {
+        normalize::run(module);
+    }
+    diags.extend(anomalies::run(module));
+    if level >= OptLevel::O2 {
+        classify::run(module);
+    }
+    diags
+}

@@ -1,0 +1,220 @@
+//! Canonical address sets: every [`AddrSet`] is rewritten, per family, into the
+//! smallest list of prefixes with the same members. Prefixes covered by another
+//! element are dropped and sibling prefixes are merged into their parent, repeatedly
+//! (`10.0.0.0/25` + `10.0.0.128/25` → `10.0.0.0/24`; four `/26` quarters → one `/24`),
+//! and the result is sorted by address. This is `ipnet`'s `aggregate`: the members
+//! become sorted, merged address intervals, and each interval is cut back into the
+//! fewest aligned prefixes, which is exactly the fixpoint of dropping covered
+//! elements and merging siblings.
+//!
+//! Invariant: the members of every set (the addresses some element contains, per
+//! family) are the same before and after; afterwards every family's list is sorted,
+//! its prefixes are pairwise disjoint and no two of them are siblings, so the list is
+//! the unique minimal prefix form of its members. Maps get fewer entries and later
+//! passes may rely on "some element covers a prefix" being exact for set members.
+
+use ipnet::{Ipv4Net, Ipv6Net};
+
+use crate::ir::{AddrSet, Module};
+
+/// Canonicalizes every address set of `module`.
+pub fn run(module: &mut Module) {
+    for set in module.sets.values_mut() {
+        canonicalize(set);
+    }
+}
+
+/// Rewrites one set into its canonical form (see the module documentation).
+pub fn canonicalize(set: &mut AddrSet) {
+    set.v4 = Ipv4Net::aggregate(&set.v4);
+    set.v6 = Ipv6Net::aggregate(&set.v6);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn v4(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
+
+    fn set4(nets: &[&str]) -> AddrSet {
+        AddrSet {
+            name: "s".into(),
+            v4: nets.iter().map(|n| v4(n)).collect(),
+            v6: Vec::new(),
+        }
+    }
+
+    fn texts(nets: &[Ipv4Net]) -> Vec<String> {
+        nets.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn siblings_merge_repeatedly_and_covered_elements_go() {
+        let mut s = set4(&[
+            "10.0.0.192/26",
+            "10.0.0.0/25",
+            "10.0.0.128/26",
+            "10.0.0.7/32",
+            "192.168.1.0/24",
+            "192.168.0.0/24",
+            "172.16.0.0/16",
+            "172.16.5.0/24",
+        ]);
+        canonicalize(&mut s);
+        assert_eq!(
+            texts(&s.v4),
+            ["10.0.0.0/24", "172.16.0.0/16", "192.168.0.0/23"]
+        );
+    }
+
+    #[test]
+    fn adjacent_prefixes_that_are_not_siblings_stay_apart() {
+        let mut s = set4(&["10.0.1.0/24", "10.0.2.0/24"]);
+        canonicalize(&mut s);
+        assert_eq!(texts(&s.v4), ["10.0.1.0/24", "10.0.2.0/24"]);
+    }
+
+    #[test]
+    fn families_are_kept_apart_and_the_whole_space_is_one_prefix() {
+        let mut s = AddrSet {
+            name: "s".into(),
+            v4: vec![v4("0.0.0.0/1"), v4("128.0.0.0/1")],
+            v6: vec![
+                "2001:db8::/33".parse().unwrap(),
+                "2001:db8:8000::/33".parse().unwrap(),
+            ],
+        };
+        canonicalize(&mut s);
+        assert_eq!(texts(&s.v4), ["0.0.0.0/0"]);
+        assert_eq!(s.v6, vec!["2001:db8::/32".parse::<Ipv6Net>().unwrap()]);
+    }
+
+    #[test]
+    fn run_rewrites_every_set_of_a_module() {
+        let src = "set a = { 10.0.0.0/25, 10.0.0.128/25 }\n\
+                   set b = { 2001:db8::/48, 2001:db8:1::/48, 1.2.3.4 }\n\
+                   xdp on eth0 {\n drop from @a\n drop to @b\n default allow\n}\n";
+        let (ast, diags) = crate::syntax::parse(src);
+        assert!(diags.is_empty(), "{diags:?}");
+        let (module, diags) = crate::sema::check(&ast, src, &Default::default());
+        assert!(!crate::diag::has_errors(&diags), "{diags:?}");
+        let mut module = module.unwrap();
+        run(&mut module);
+        let text = module.to_string();
+        assert!(
+            text.contains("set a { 10.0.0.0/24 }  ; 1 v4, 0 v6"),
+            "{text}"
+        );
+        assert!(
+            text.contains("set b { 1.2.3.4/32, 2001:db8::/47 }  ; 1 v4, 1 v6"),
+            "{text}"
+        );
+    }
+
+    /// A prefix in a small corner of the space (so that random sets overlap and
+    /// touch), or now and then anywhere with any length.
+    fn net4() -> impl Strategy<Value = Ipv4Net> {
+        prop_oneof![
+            4 => (0u32..512, 22u8..=32).prop_map(|(a, len)| {
+                Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 | a), len).unwrap().trunc()
+            }),
+            1 => (any::<u32>(), 0u8..=32)
+                .prop_map(|(a, len)| Ipv4Net::new(Ipv4Addr::from(a), len).unwrap().trunc()),
+        ]
+    }
+
+    fn net6() -> impl Strategy<Value = Ipv6Net> {
+        prop_oneof![
+            4 => (0u128..512, 118u8..=128).prop_map(|(a, len)| {
+                Ipv6Net::new(Ipv6Addr::from((0x2001_0db8u128 << 96) | a), len)
+                    .unwrap()
+                    .trunc()
+            }),
+            1 => (any::<u128>(), 0u8..=128)
+                .prop_map(|(a, len)| Ipv6Net::new(Ipv6Addr::from(a), len).unwrap().trunc()),
+        ]
+    }
+
+    /// Addresses worth asking about: both ends of every prefix, before and after,
+    /// and the extremes of the space.
+    fn probes(nets: &[(u128, u128)], max: u128) -> Vec<u128> {
+        let mut out = vec![0, 1, max - 1, max];
+        for &(lo, hi) in nets {
+            out.extend([lo, hi, lo.saturating_sub(1), hi.saturating_add(1).min(max)]);
+            out.push(lo + (hi - lo) / 2);
+        }
+        out
+    }
+
+    fn member(nets: &[(u128, u128)], a: u128) -> bool {
+        nets.iter().any(|&(lo, hi)| (lo..=hi).contains(&a))
+    }
+
+    /// Sorted, pairwise disjoint, and no two elements are siblings.
+    fn assert_canonical(nets: &[(u128, u128, u8)]) {
+        for w in nets.windows(2) {
+            assert!(w[0].1 < w[1].0, "not sorted and disjoint: {w:?}");
+        }
+        for (i, a) in nets.iter().enumerate() {
+            for b in &nets[i + 1..] {
+                let size = a.1 - a.0;
+                let siblings =
+                    a.2 == b.2 && a.2 > 0 && b.0 == a.1 + 1 && (a.0 / (size + 1)) % 2 == 0;
+                assert!(!siblings, "siblings left unmerged: {a:?} {b:?}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn membership_is_kept_and_the_result_is_canonical(
+            v4s in proptest::collection::vec(net4(), 0..40),
+            v6s in proptest::collection::vec(net6(), 0..40),
+            extra4 in proptest::collection::vec(any::<u32>(), 16),
+            extra6 in proptest::collection::vec(any::<u128>(), 16),
+        ) {
+            let before = AddrSet { name: "s".into(), v4: v4s, v6: v6s };
+            let mut after = before.clone();
+            canonicalize(&mut after);
+
+            let iv4 = |s: &AddrSet| -> Vec<(u128, u128, u8)> {
+                s.v4.iter()
+                    .map(|n| (u32::from(n.network()).into(), u32::from(n.broadcast()).into(), n.prefix_len()))
+                    .collect()
+            };
+            let iv6 = |s: &AddrSet| -> Vec<(u128, u128, u8)> {
+                s.v6.iter()
+                    .map(|n| (u128::from(n.network()), u128::from(n.broadcast()), n.prefix_len()))
+                    .collect()
+            };
+            for (b, a, max, extra) in [
+                (iv4(&before), iv4(&after), u128::from(u32::MAX), extra4.iter().map(|&x| u128::from(x)).collect::<Vec<_>>()),
+                (iv6(&before), iv6(&after), u128::MAX, extra6.clone()),
+            ] {
+                let b2: Vec<(u128, u128)> = b.iter().map(|x| (x.0, x.1)).collect();
+                let a2: Vec<(u128, u128)> = a.iter().map(|x| (x.0, x.1)).collect();
+                let mut ask = probes(&b2, max);
+                ask.extend(probes(&a2, max));
+                ask.extend(extra);
+                for addr in ask {
+                    prop_assert_eq!(member(&b2, addr), member(&a2, addr), "address {:#x}", addr);
+                }
+                assert_canonical(&a);
+                prop_assert!(a.len() <= b.len());
+            }
+            // Canonical means a fixpoint.
+            let mut again = after.clone();
+            canonicalize(&mut again);
+            prop_assert_eq!(again.v4, after.v4);
+            prop_assert_eq!(again.v6, after.v6);
+        }
+    }
+}

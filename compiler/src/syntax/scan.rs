@@ -1,0 +1,646 @@
+//! The fast front end: a hand-written scanner that mirrors the pest grammar
+//! (`grammar/sockc.pest`) for the file structure and for the common statement shapes,
+//! and hands everything else to pest.
+//!
+//! pest costs about 9 µs per rule line (a rule call per token, per alternative tried and
+//! per whitespace skip, each with a stack probe and error bookkeeping), so a
+//! 100,000-rule file took ~900 ms to parse. The scanner reads the same lines at a few
+//! hundred nanoseconds each.
+//!
+//! Invariant: the result is exactly [`super::parse_reference`]'s — the same AST, spans
+//! and diagnostics — for every input. To keep that true by construction:
+//! - every function here mirrors one grammar rule, in the grammar's order of
+//!   alternatives, with pest's implicit whitespace (`skip`: blanks and comments) at
+//!   exactly the places pest puts it (between the elements of a non-atomic sequence,
+//!   and between the repetitions of `*`/`+`), which is why some spans include trailing
+//!   blanks or a comment;
+//! - the scanner only builds nodes that need no diagnostic: anything the AST builder
+//!   would report (a bad address, a port out of range), and the rare shapes it does
+//!   not know (`type`, `code`), make it give up on that statement ([`Bail`]), and pest
+//!   parses the statement instead, with the AST builder of the pest path;
+//! - items other than hook blocks (`set`, `socket`, lines that do not parse) go to pest
+//!   one item at a time, and any file-level irregularity (a block that never closes,
+//!   text after a block) sends the whole file to pest.
+//!
+//! `tests` below compares the two parsers on every rule file of the repository, the
+//! ClassBench conversions, and many thousands of mutated and randomly generated files.
+
+use std::net::Ipv4Addr;
+
+use ipnet::{IpNet, Ipv4Net};
+
+use super::{
+    ast::*,
+    parser::{decode_prefix, proto_by_name, tcp_flag_bit, verdict, Builder},
+};
+use crate::diag::{Diagnostic, Span};
+
+/// The scanner does not take this statement: pest parses it.
+struct Bail;
+
+/// A mirrored grammar rule at a position: `Ok(Some((node, end)))` when pest matches it
+/// there (and the node needs no diagnostic), `Ok(None)` when pest fails there, `Err`
+/// when the scanner leaves the decision to pest.
+type Res<T> = Result<Option<(T, usize)>, Bail>;
+
+/// Parses a whole file, or returns `None` when only pest can say what it is.
+pub(super) fn parse(src: &str) -> Option<(File, Vec<Diagnostic>)> {
+    parse_counting(src).map(|(file, diags, _)| (file, diags))
+}
+
+/// [`parse`], also saying how many items and statements went to pest.
+fn parse_counting(src: &str) -> Option<(File, Vec<Diagnostic>, usize)> {
+    let s = src.as_bytes();
+    let mut b = Builder::new();
+    let mut items = Vec::new();
+    // file = { SOI ~ nl? ~ (item ~ (nl | &EOI))* ~ EOI }
+    let mut pos = skip(s, 0);
+    if let Some(e) = nl(s, pos) {
+        pos = skip(s, e);
+    }
+    while pos < s.len() {
+        let end = match hook_block(&mut b, src, pos)? {
+            Some((item, end)) => {
+                items.push(item);
+                end
+            }
+            None => b.item_at(src, pos, &mut items)?,
+        };
+        let p = skip(s, end);
+        match nl(s, p) {
+            Some(e) => pos = skip(s, e),
+            None if p == s.len() => break,
+            None => return None,
+        }
+    }
+    Some((File { items }, b.diags, b.handovers))
+}
+
+// ---- lexical helpers ------------------------------------------------------------------
+
+/// `IDC`: what may not follow a keyword.
+fn idc(b: Option<&u8>) -> bool {
+    matches!(b, Some(c) if c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+}
+
+/// pest's implicit whitespace: `WHITESPACE* ~ (COMMENT ~ WHITESPACE*)*`.
+fn skip(s: &[u8], mut i: usize) -> usize {
+    loop {
+        while i < s.len() && (s[i] == b' ' || s[i] == b'\t') {
+            i += 1;
+        }
+        if i < s.len() && s[i] == b'#' {
+            while i < s.len() && s[i] != b'\n' && s[i] != b'\r' {
+                i += 1;
+            }
+        } else {
+            return i;
+        }
+    }
+}
+
+fn nl_char(b: u8) -> bool {
+    b == b'\n' || b == b'\r' || b == b';'
+}
+
+/// `nl = _{ (NEWLINE | ";")+ }`, with the implicit whitespace between repetitions.
+fn nl(s: &[u8], i: usize) -> Option<usize> {
+    if i >= s.len() || !nl_char(s[i]) {
+        return None;
+    }
+    let mut end = i + 1;
+    loop {
+        let j = skip(s, end);
+        if j < s.len() && nl_char(s[j]) {
+            end = j + 1;
+        } else {
+            return Some(end);
+        }
+    }
+}
+
+/// A keyword: `word ~ !IDC`.
+fn kw(s: &[u8], i: usize, word: &[u8]) -> Option<usize> {
+    let e = i + word.len();
+    (s.len() >= e && &s[i..e] == word && !idc(s.get(e))).then_some(e)
+}
+
+fn digits(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && s[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
+fn is_digit(b: Option<&u8>) -> bool {
+    matches!(b, Some(c) if c.is_ascii_digit())
+}
+
+/// `ident = @{ (ASCII_ALPHA | "_") ~ (ASCII_ALPHANUMERIC | "_")* }`
+fn ident_end(s: &[u8], i: usize) -> Option<usize> {
+    match s.get(i) {
+        Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {}
+        _ => return None,
+    }
+    let mut e = i + 1;
+    while e < s.len() && (s[e].is_ascii_alphanumeric() || s[e] == b'_') {
+        e += 1;
+    }
+    Some(e)
+}
+
+fn ident(src: &str, i: usize) -> Option<(Ident, usize)> {
+    let e = ident_end(src.as_bytes(), i)?;
+    Some((
+        Ident {
+            name: src[i..e].to_string(),
+            span: Span::new(i, e),
+        },
+        e,
+    ))
+}
+
+/// The value of a run of digits when it is at most `max`; otherwise the AST builder
+/// reports it, so the scanner gives up. (Long runs with leading zeros are in range but
+/// rare: they go to pest too.)
+fn number(s: &[u8], i: usize, e: usize, max: u32) -> Result<u32, Bail> {
+    if e - i > 5 {
+        return Err(Bail);
+    }
+    let n = s[i..e]
+        .iter()
+        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    if n <= max {
+        Ok(n)
+    } else {
+        Err(Bail)
+    }
+}
+
+// ---- hook blocks ----------------------------------------------------------------------
+
+/// `hook_block = { hook_head ~ "{" ~ nl? ~ (stmt ~ (nl | &"}"))* ~ "}" }`.
+/// `Some(None)`: not a block the scanner reads (pest parses the item); `None`: pest
+/// would fail the block here, so the whole file goes to pest.
+fn hook_block(b: &mut Builder, src: &str, pos: usize) -> Option<Option<(Item, usize)>> {
+    let s = src.as_bytes();
+    let Some((head, head_end)) = hook_head(src, pos) else {
+        return Some(None);
+    };
+    let open = skip(s, head_end);
+    if s.get(open) != Some(&b'{') {
+        return Some(None);
+    }
+    let mut i = skip(s, open + 1);
+    if let Some(e) = nl(s, i) {
+        i = skip(s, e);
+    }
+    let mut stmts = Vec::new();
+    // `stmt` fails only at `}` or at the end of the input (`bad_stmt` takes anything else).
+    while i < s.len() && s[i] != b'}' {
+        let end = match stmt(src, i) {
+            Ok((st, end)) => {
+                stmts.push(st);
+                end
+            }
+            Err(Bail) => b.stmt_at(src, i, &mut stmts)?,
+        };
+        let p = skip(s, end);
+        if let Some(e) = nl(s, p) {
+            i = skip(s, e);
+        } else if s.get(p) == Some(&b'}') {
+            i = p;
+        } else {
+            // Only after a `bad_stmt` running into the end of the input.
+            return None;
+        }
+    }
+    if i >= s.len() {
+        return None;
+    }
+    let block = HookBlock {
+        head,
+        head_span: Span::new(pos, head_end),
+        stmts,
+        span: Span::new(pos, i + 1),
+    };
+    Some(Some((Item::Hook(block), i + 1)))
+}
+
+/// `hook_head = _{ xdp_head | tc_head | sk_lookup_head | sockmap_head }`.
+fn hook_head(src: &str, pos: usize) -> Option<(HookHead, usize)> {
+    let s = src.as_bytes();
+    // xdp_head = { kw_xdp ~ kw_on ~ (string | iface) }
+    if let Some(e) = kw(s, pos, b"xdp") {
+        let e = kw(s, skip(s, e), b"on")?;
+        let (iface, e) = string_or_iface(src, skip(s, e))?;
+        return Some((HookHead::Xdp { iface }, e));
+    }
+    // tc_head = { kw_tc ~ tc_dir ~ kw_on ~ (string | iface) }
+    if let Some(e) = kw(s, pos, b"tc") {
+        let j = skip(s, e);
+        let (egress, e) = match (kw(s, j, b"ingress"), kw(s, j, b"egress")) {
+            (Some(e), _) => (false, e),
+            (None, Some(e)) => (true, e),
+            (None, None) => return None,
+        };
+        let e = kw(s, skip(s, e), b"on")?;
+        let (iface, e) = string_or_iface(src, skip(s, e))?;
+        return Some((HookHead::Tc { egress, iface }, e));
+    }
+    // sk_lookup_head = { kw_sk_lookup }
+    if let Some(e) = kw(s, pos, b"sk_lookup") {
+        return Some((HookHead::SkLookup, e));
+    }
+    // sockmap_head = { kw_sockmap ~ kw_cgroup ~ string }
+    let e = kw(s, pos, b"sockmap")?;
+    let e = kw(s, skip(s, e), b"cgroup")?;
+    let (cgroup, e) = string(src, skip(s, e))?;
+    Some((HookHead::Sockmap { cgroup }, e))
+}
+
+/// `string = ${ "\"" ~ string_inner ~ "\"" }`, the text between the quotes.
+fn string(src: &str, i: usize) -> Option<(String, usize)> {
+    let s = src.as_bytes();
+    if s.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut e = i + 1;
+    while e < s.len() && s[e] != b'"' && s[e] != b'\n' && s[e] != b'\r' {
+        e += 1;
+    }
+    (s.get(e) == Some(&b'"')).then(|| (src[i + 1..e].to_string(), e + 1))
+}
+
+/// `(string | iface)`, `iface = @{ (ASCII_ALPHANUMERIC | "_" | "-" | "." | "@")+ }`.
+fn string_or_iface(src: &str, i: usize) -> Option<(String, usize)> {
+    if let Some(r) = string(src, i) {
+        return Some(r);
+    }
+    let s = src.as_bytes();
+    let mut e = i;
+    while e < s.len() && (s[e].is_ascii_alphanumeric() || b"_-.@".contains(&s[e])) {
+        e += 1;
+    }
+    (e > i).then(|| (src[i..e].to_string(), e))
+}
+
+// ---- statements -----------------------------------------------------------------------
+
+/// `stmt = _{ (default_stmt | rule_def) ~ &(nl | "}") | bad_stmt }`, without the
+/// `bad_stmt` alternative (that one is pest's).
+fn stmt(src: &str, i: usize) -> Result<(Stmt, usize), Bail> {
+    let s = src.as_bytes();
+    // default_stmt = { kw_default ~ verdict }, verdict = @{ (...) ~ !IDC }
+    let st = if let Some(e) = kw(s, i, b"default") {
+        let j = skip(s, e);
+        let e = [&b"allow"[..], b"drop", b"pass"]
+            .iter()
+            .find_map(|v| kw(s, j, v))
+            .ok_or(Bail)?;
+        let v = verdict(&src[j..e]);
+        (Stmt::Default(v, Span::new(i, e)), e)
+    } else {
+        let r = rule_def(src, i)?;
+        let e = r.span.end;
+        (Stmt::Rule(r), e)
+    };
+    // &(nl | "}") after the implicit whitespace
+    match s.get(skip(s, st.1)) {
+        Some(b'\n' | b'\r' | b';' | b'}') => Ok(st),
+        _ => Err(Bail),
+    }
+}
+
+/// `rule_def = { action ~ match_item* ~ condition? ~ target? }`.
+fn rule_def(src: &str, i: usize) -> Result<Rule, Bail> {
+    let s = src.as_bytes();
+    let (action, a_end) = action(s, i).ok_or(Bail)?;
+    // `action ~ match_item*`: the first item right after the skip, each further one
+    // after another skip; the repetition ends after its last item.
+    let mut after_items = skip(s, a_end);
+    let mut at = after_items;
+    let mut matches = Vec::new();
+    while let Some((m, e)) = match_item(src, at)? {
+        matches.push(m);
+        after_items = e;
+        at = skip(s, e);
+    }
+    let p = skip(s, after_items);
+    let (cond, p) = match condition(s, p) {
+        Some((c, e)) => (Some(c), e),
+        None => (None, p),
+    };
+    let p = skip(s, p);
+    let (target, end) = match target(src, p) {
+        Some((t, e)) => (Some(t), e),
+        None => (None, p),
+    };
+    Ok(Rule {
+        action,
+        action_span: Span::new(i, a_end),
+        matches,
+        cond,
+        target,
+        span: Span::new(i, end),
+    })
+}
+
+/// `action = @{ ("allow" | "drop" | "count" | "pass" | "redirect") ~ !IDC }`
+fn action(s: &[u8], i: usize) -> Option<(ActionKw, usize)> {
+    const ACTIONS: [(&[u8], ActionKw); 5] = [
+        (b"allow", ActionKw::Allow),
+        (b"drop", ActionKw::Drop),
+        (b"count", ActionKw::Count),
+        (b"pass", ActionKw::Pass),
+        (b"redirect", ActionKw::Redirect),
+    ];
+    ACTIONS
+        .iter()
+        .find_map(|(w, a)| kw(s, i, w).map(|e| (*a, e)))
+}
+
+/// `condition = { kw_if ~ (socket_exists | no_socket | listening | established) }`
+fn condition(s: &[u8], i: usize) -> Option<((SockCond, Span), usize)> {
+    let j = skip(s, kw(s, i, b"if")?);
+    let socket_exists = || kw(s, skip(s, kw(s, j, b"socket")?), b"exists");
+    let no_socket = || kw(s, skip(s, kw(s, j, b"no")?), b"socket");
+    let (c, e) = socket_exists()
+        .map(|e| (SockCond::Exists, e))
+        .or_else(|| no_socket().map(|e| (SockCond::NoSocket, e)))
+        .or_else(|| kw(s, j, b"listening").map(|e| (SockCond::Listening, e)))
+        .or_else(|| kw(s, j, b"established").map(|e| (SockCond::Established, e)))?;
+    Some(((c, Span::new(i, e)), e))
+}
+
+/// `target = { kw_to ~ kw_sock ~ ident | local_target }`
+fn target(src: &str, i: usize) -> Option<(Target, usize)> {
+    let s = src.as_bytes();
+    let sock = || {
+        let j = skip(s, kw(s, skip(s, kw(s, i, b"to")?), b"sock")?);
+        ident(src, j)
+    };
+    if let Some((id, e)) = sock() {
+        return Some((Target::Sock(id), e));
+    }
+    kw(s, i, b"local").map(|e| (Target::Local(Span::new(i, e)), e))
+}
+
+/// `match_item = _{ proto | family | from | to | tcp_flag | icmp_type | icmp_code |
+/// endpoint }`
+fn match_item(src: &str, i: usize) -> Res<Match> {
+    let s = src.as_bytes();
+    // Every alternative but `endpoint` starts with a lower-case letter or `!`.
+    if !matches!(s.get(i), Some(c) if c.is_ascii_lowercase() || *c == b'!') {
+        return Ok(endpoint(src, i)?.map(|(ep, e)| (Match::Dst(ep), e)));
+    }
+    // proto = { proto_name | kw_proto ~ (proto_name | number) }
+    if let Some((p, e)) = proto_name(s, i) {
+        return Ok(Some((Match::Proto(p, Span::new(i, e)), e)));
+    }
+    if let Some(e) = kw(s, i, b"proto") {
+        let j = skip(s, e);
+        if let Some((p, e)) = proto_name(s, j) {
+            return Ok(Some((Match::Proto(p, Span::new(i, e)), e)));
+        }
+        let e = digits(s, j);
+        if e > j {
+            let n = number(s, j, e, 255)? as u8;
+            return Ok(Some((Match::Proto(Some(n), Span::new(i, e)), e)));
+        }
+    }
+    // family = @{ ("ip4" | "ip6") ~ !IDC }
+    if let Some(e) = kw(s, i, b"ip4") {
+        return Ok(Some((Match::Family(Family::V4, Span::new(i, e)), e)));
+    }
+    if let Some(e) = kw(s, i, b"ip6") {
+        return Ok(Some((Match::Family(Family::V6, Span::new(i, e)), e)));
+    }
+    // from = { kw_from ~ endpoint }, to = { kw_to ~ endpoint }
+    if let Some(e) = kw(s, i, b"from") {
+        if let Some((ep, e)) = endpoint(src, skip(s, e))? {
+            return Ok(Some((Match::Src(ep), e)));
+        }
+    }
+    if let Some(e) = kw(s, i, b"to") {
+        if let Some((ep, e)) = endpoint(src, skip(s, e))? {
+            return Ok(Some((Match::Dst(ep), e)));
+        }
+    }
+    // tcp_flag = { negate? ~ flag_name }
+    let negated = s.get(i) == Some(&b'!');
+    let j = if negated { skip(s, i + 1) } else { i };
+    if let Some(e) = flag_name(s, j) {
+        let flag = Match::Flag {
+            bit: tcp_flag_bit(&src[j..e]),
+            negated,
+            span: Span::new(i, e),
+        };
+        return Ok(Some((flag, e)));
+    }
+    // icmp_type, icmp_code: rare; pest's
+    if kw(s, i, b"type").is_some() || kw(s, i, b"code").is_some() {
+        return Err(Bail);
+    }
+    // A bare endpoint is a destination.
+    Ok(endpoint(src, i)?.map(|(ep, e)| (Match::Dst(ep), e)))
+}
+
+/// `proto_name = @{ ("tcp" | "udp" | "icmpv6" | "icmp" | "any") ~ !IDC }`
+fn proto_name(s: &[u8], i: usize) -> Option<(Option<u8>, usize)> {
+    const NAMES: [&str; 5] = ["tcp", "udp", "icmpv6", "icmp", "any"];
+    NAMES
+        .iter()
+        .find_map(|n| kw(s, i, n.as_bytes()).map(|e| (proto_by_name(n), e)))
+}
+
+/// `flag_name = @{ ("syn" | ... | "cwr") ~ !(IDC | ":") }`
+fn flag_name(s: &[u8], i: usize) -> Option<usize> {
+    const FLAGS: [&[u8]; 8] = [
+        b"syn", b"ack", b"fin", b"rst", b"psh", b"urg", b"ece", b"cwr",
+    ];
+    let e = i + 3;
+    (s.len() >= e && FLAGS.contains(&&s[i..e]) && !idc(s.get(e)) && s.get(e) != Some(&b':'))
+        .then_some(e)
+}
+
+// ---- endpoints ------------------------------------------------------------------------
+
+/// `endpoint = { (addr ~ (":" ~ port)? | "[" ~ addr_v6 ~ "]" ~ (":" ~ port)?) }`
+fn endpoint(src: &str, i: usize) -> Res<Endpoint> {
+    let s = src.as_bytes();
+    if let Some((addr, e)) = addr(src, i)? {
+        let (port, end) = opt_port(src, e)?;
+        let ep = Endpoint {
+            addr,
+            port,
+            span: Span::new(i, end),
+        };
+        return Ok(Some((ep, end)));
+    }
+    if s.get(i) != Some(&b'[') {
+        return Ok(None);
+    }
+    // addr_v6 = _{ prefix6 }
+    let j = skip(s, i + 1);
+    let Some(e) = prefix6_end(s, j) else {
+        return Ok(None);
+    };
+    let k = skip(s, e);
+    if s.get(k) != Some(&b']') {
+        return Ok(None);
+    }
+    let net = decode_prefix(&src[j..e]).map_err(|_| Bail)?;
+    let (port, end) = opt_port(src, k + 1)?;
+    let ep = Endpoint {
+        addr: AddrSpec::Prefix(net, Span::new(j, e)),
+        port,
+        span: Span::new(i, end),
+    };
+    Ok(Some((ep, end)))
+}
+
+/// `~ (":" ~ port)?` after an address ending at `e`: the port, and where the endpoint
+/// ends (after the implicit whitespace when there is no port).
+fn opt_port(src: &str, e: usize) -> Result<(Option<PortSpec>, usize), Bail> {
+    let s = src.as_bytes();
+    let p = skip(s, e);
+    if s.get(p) == Some(&b':') {
+        if let Some((port, end)) = port(src, skip(s, p + 1))? {
+            return Ok((Some(port), end));
+        }
+    }
+    Ok((None, p))
+}
+
+/// `addr = _{ any_addr | set_ref | addr_prefix }`
+fn addr(src: &str, i: usize) -> Res<AddrSpec> {
+    let s = src.as_bytes();
+    match s.get(i) {
+        // any_addr = { "*" }
+        Some(b'*') => return Ok(Some((AddrSpec::Any(Span::new(i, i + 1)), i + 1))),
+        // set_ref = ${ "@" ~ ident }; nothing else starts with `@`
+        Some(b'@') => return Ok(ident(src, i + 1).map(|(id, e)| (AddrSpec::Set(id), e))),
+        _ => {}
+    }
+    // addr_prefix = _{ prefix4 | prefix6 }
+    if let Some((e, quick)) = prefix4(s, i) {
+        let net = match quick {
+            Some(net) => net,
+            None => decode_prefix(&src[i..e]).map_err(|_| Bail)?,
+        };
+        return Ok(Some((AddrSpec::Prefix(net, Span::new(i, e)), e)));
+    }
+    let Some(e) = prefix6_end(s, i) else {
+        return Ok(None);
+    };
+    let net = decode_prefix(&src[i..e]).map_err(|_| Bail)?;
+    Ok(Some((AddrSpec::Prefix(net, Span::new(i, e)), e)))
+}
+
+/// `("/" ~ ASCII_DIGIT+)?` after an address ending at `e`.
+fn opt_len(s: &[u8], e: usize) -> usize {
+    if s.get(e) == Some(&b'/') && is_digit(s.get(e + 1)) {
+        digits(s, e + 1)
+    } else {
+        e
+    }
+}
+
+/// `prefix4 = @{ ipv4 ~ ("/" ~ ASCII_DIGIT+)? }`,
+/// `ipv4 = @{ ASCII_DIGIT+ ~ ("." ~ ASCII_DIGIT+){3} }`: where the token ends, and its
+/// value when the text is in its everyday form — four groups of one to three digits
+/// without leading zeros, each at most 255, a length of one or two digits at most 32,
+/// and no host bits. For those texts that is what [`decode_prefix`] makes of them
+/// (through `IpAddr::from_str`), without its string searching and parsing; any other
+/// text goes to [`decode_prefix`].
+fn prefix4(s: &[u8], i: usize) -> Option<(usize, Option<IpNet>)> {
+    let mut addr = 0u32;
+    let mut everyday = true;
+    let mut e = i;
+    for group in 0..4 {
+        if group > 0 {
+            if s.get(e) != Some(&b'.') || !is_digit(s.get(e + 1)) {
+                return None;
+            }
+            e += 1;
+        }
+        let d = digits(s, e);
+        if d == e {
+            return None;
+        }
+        if d - e > 3 || (d - e > 1 && s[e] == b'0') {
+            everyday = false;
+        } else {
+            let v = s[e..d]
+                .iter()
+                .fold(0u32, |n, c| n * 10 + u32::from(c - b'0'));
+            everyday &= v <= 255;
+            addr = addr << 8 | v;
+        }
+        e = d;
+    }
+    let mut len = 32u8;
+    if s.get(e) == Some(&b'/') && is_digit(s.get(e + 1)) {
+        let d = digits(s, e + 1);
+        if d - e > 3 {
+            everyday = false;
+        } else {
+            len = s[e + 1..d].iter().fold(0u8, |n, c| n * 10 + (c - b'0'));
+        }
+        e = d;
+    }
+    let host_bits = u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+    let net = (everyday && len <= 32 && addr & host_bits == 0)
+        .then(|| Ipv4Net::new(Ipv4Addr::from(addr), len).ok().map(IpNet::V4))
+        .flatten();
+    Some((e, net))
+}
+
+/// `prefix6 = @{ ipv6 ~ ("/" ~ ASCII_DIGIT+)? }`,
+/// `ipv6 = @{ (ASCII_HEX_DIGIT | "." )* ~ ":" ~ (ASCII_HEX_DIGIT | ":" | ".")* }`
+fn prefix6_end(s: &[u8], i: usize) -> Option<usize> {
+    let mut e = i;
+    while e < s.len() && (s[e].is_ascii_hexdigit() || s[e] == b'.') {
+        e += 1;
+    }
+    if s.get(e) != Some(&b':') {
+        return None;
+    }
+    e += 1;
+    while e < s.len() && (s[e].is_ascii_hexdigit() || s[e] == b':' || s[e] == b'.') {
+        e += 1;
+    }
+    Some(opt_len(s, e))
+}
+
+/// `port = { any_port | port_set | port_range | port_num }`
+fn port(src: &str, i: usize) -> Res<PortSpec> {
+    let s = src.as_bytes();
+    match s.get(i) {
+        // any_port = { "*" }
+        Some(b'*') => Ok(Some((PortSpec::Any(Span::new(i, i + 1)), i + 1))),
+        // port_set = ${ "@" ~ ident }
+        Some(b'@') => Ok(ident(src, i + 1).map(|(id, e)| (PortSpec::Set(id), e))),
+        Some(c) if c.is_ascii_digit() => {
+            let e = digits(s, i);
+            // port_range = ${ number ~ "-" ~ number }, else port_num = { number }
+            if s.get(e) == Some(&b'-') && is_digit(s.get(e + 1)) {
+                let e2 = digits(s, e + 1);
+                let lo = number(s, i, e, 65535)? as u16;
+                let hi = number(s, e + 1, e2, 65535)? as u16;
+                if lo > hi {
+                    return Err(Bail);
+                }
+                Ok(Some((PortSpec::Range(lo, hi, Span::new(i, e2)), e2)))
+            } else {
+                let n = number(s, i, e, 65535)? as u16;
+                Ok(Some((PortSpec::Range(n, n, Span::new(i, e)), e)))
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,430 @@
+//! `sockc bench`: -O0 against -O2 on a 10-rule set and the ClassBench sets, in one run.
+//!
+//! Per rule set and level: compile time (median of several compiles), bytecode and
+//! xlated instruction counts, verifier load time, map memory, and the kernel-measured
+//! cost per packet (`BPF_PROG_TEST_RUN` with a large repeat, median of several runs)
+//! for a packet that the first rules decide (early), one that the last rules decide
+//! (late) and one that no rule matches (never). The baseline row is the header parse
+//! plus one LPM lookup (and the counter update every program does): the rule
+//! `allow ip4 to @dsts` over the set's destination prefixes, compiled at -O0.
+//! Figures are printed as a Markdown table; ratios are within this run only.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Instant,
+};
+
+use clap::Args;
+use sockc_compiler::{
+    classbench::{self, ActionPolicy, ConvertOptions, Filter, TraceHeader},
+    driver,
+    opt::OptLevel,
+    packet::{PacketSpec, L4},
+    Compiled,
+};
+use sockc_runtime::LoadedObject;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// ClassBench directory (default: $SOCKC_CLASSBENCH_DIR, ../shared/bench/classbench,
+    /// then the vendored bench/classbench)
+    #[arg(long)]
+    pub classbench: Option<PathBuf>,
+    /// ClassBench seeds to run
+    #[arg(long, value_delimiter = ',', default_value = "acl1,fw1,ipc1")]
+    pub sets: Vec<String>,
+    /// Rule counts to run
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    pub sizes: Vec<usize>,
+    /// Test-run repeat count per measurement
+    #[arg(long, default_value_t = 1_000_000)]
+    pub repeat: u32,
+    /// Measurements per packet; the median is reported
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Also write the report here
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+struct Case {
+    name: String,
+    rules: usize,
+    source: String,
+    /// (label, packet)
+    packets: Vec<(&'static str, Option<PacketSpec>)>,
+    dsts: Vec<String>,
+}
+
+#[derive(Default, Clone)]
+struct Row {
+    compile_ms: f64,
+    insns: usize,
+    xlated: Option<u32>,
+    load_ms: Option<f64>,
+    map_kib: f64,
+    ns: Vec<Option<f64>>,
+    error: Option<String>,
+}
+
+pub fn run(args: &BenchArgs) -> ExitCode {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("sockc bench: needs root (BPF_PROG_LOAD, BPF_PROG_TEST_RUN)");
+        return ExitCode::from(3);
+    }
+    let mut cases = vec![ten_rules()];
+    let dir = classbench_dir(args.classbench.as_deref());
+    for &size in &args.sizes {
+        for set in &args.sets {
+            match dir.as_deref().map(|d| classbench_case(d, set, size)) {
+                Some(Ok(c)) => cases.push(c),
+                Some(Err(e)) => eprintln!("sockc bench: {set}_{size}: skipped: {e}"),
+                None => eprintln!("sockc bench: no ClassBench directory found"),
+            }
+        }
+    }
+    let mut out = String::new();
+    out.push_str(&format!(
+        "sockc bench: {} repeats per measurement, median of {} runs, XDP, {}\n\n",
+        args.repeat,
+        args.runs,
+        kernel_release()
+    ));
+    out.push_str("| set | rules | level | compile ms | insns | xlated | load ms | maps KiB | early ns | late ns | never ns |\n");
+    out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    print!("{out}");
+    let mut summary = Vec::new();
+    for case in &cases {
+        let mut rows = Vec::new();
+        for (label, level, src) in [
+            ("-O0", OptLevel::O0, case.source.clone()),
+            ("-O2", OptLevel::O2, case.source.clone()),
+            ("baseline", OptLevel::O0, baseline_source(&case.dsts)),
+        ] {
+            let row = measure(&src, level, &case.packets, args);
+            let line = format_row(&case.name, case.rules, label, &row);
+            print!("{line}");
+            out.push_str(&line);
+            rows.push(row);
+        }
+        summary.push((case.name.clone(), rows));
+    }
+    let ratios = ratios(&summary);
+    print!("{ratios}");
+    out.push_str(&ratios);
+    if let Some(path) = &args.output {
+        if let Err(e) = std::fs::write(path, &out) {
+            eprintln!("sockc bench: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| format!("Linux {}", s.trim()))
+        .unwrap_or_default()
+}
+
+fn classbench_dir(arg: Option<&Path>) -> Option<PathBuf> {
+    let candidates = [
+        arg.map(Path::to_path_buf),
+        std::env::var_os("SOCKC_CLASSBENCH_DIR").map(PathBuf::from),
+        Some(PathBuf::from("../shared/bench/classbench")),
+        Some(PathBuf::from("bench/classbench")),
+    ];
+    candidates.into_iter().flatten().find(|d| d.is_dir())
+}
+
+/// Ten rules on distinct /24 sources and ports; early = rule 1, late = rule 10.
+fn ten_rules() -> Case {
+    let mut src = String::from("xdp on eth0 {\n");
+    for i in 0..10 {
+        let action = if i % 2 == 0 { "drop" } else { "allow" };
+        src.push_str(&format!(
+            "    {action} tcp from 10.0.{i}.0/24 to *:{}\n",
+            8000 + i
+        ));
+    }
+    src.push_str("    default allow\n}\n");
+    let pkt = |i: u8, port: u16| {
+        PacketSpec::new(
+            IpAddr::V4(Ipv4Addr::new(10, 0, i, 1)),
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            L4::Tcp {
+                sport: 40000,
+                dport: port,
+                flags: 0x02,
+            },
+        )
+    };
+    Case {
+        name: "10 rules".into(),
+        rules: 10,
+        source: src,
+        packets: vec![
+            ("early", Some(pkt(0, 8000))),
+            ("late", Some(pkt(9, 8009))),
+            ("never", Some(pkt(200, 80))),
+        ],
+        dsts: vec!["192.0.2.0/24".into()],
+    }
+}
+
+fn classbench_case(dir: &Path, set: &str, size: usize) -> Result<Case, String> {
+    let read = |suffix: &str| {
+        let p = dir.join(format!("{set}_{size}.rules{suffix}"));
+        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let filters = classbench::parse_filters(&read("")?).map_err(|e| e.to_string())?;
+    let headers = classbench::parse_trace(&read("_trace")?).map_err(|e| e.to_string())?;
+    let expected =
+        classbench::parse_expected(&read("_trace.expected")?).map_err(|e| e.to_string())?;
+    let source = classbench::to_sk(
+        &filters,
+        &ConvertOptions {
+            hook: "xdp on eth0".into(),
+            policy: ActionPolicy::Alternate,
+            default: "drop",
+        },
+    );
+    // Early and late: the trace headers decided by the first and the last filter
+    // that any header hits.
+    let decided: Vec<(usize, &TraceHeader)> = headers
+        .iter()
+        .zip(&expected)
+        .filter_map(|(h, e)| e.map(|i| (i, h)))
+        .collect();
+    let early = decided
+        .iter()
+        .min_by_key(|(i, _)| *i)
+        .map(|(_, h)| h.packet());
+    let late = decided
+        .iter()
+        .max_by_key(|(i, _)| *i)
+        .map(|(_, h)| h.packet());
+    let never = never_matching(&filters).map(|h| h.packet());
+    let mut dsts: Vec<String> = filters.iter().map(|f| f.dst.to_string()).collect();
+    dsts.sort();
+    dsts.dedup();
+    Ok(Case {
+        name: format!("{set}_{size}"),
+        rules: filters.len(),
+        source,
+        packets: vec![("early", early), ("late", late), ("never", never)],
+        dsts,
+    })
+}
+
+/// A header no filter matches, if the set has one that is easy to find.
+fn never_matching(filters: &[Filter]) -> Option<TraceHeader> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..4096).find_map(|i| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let h = TraceHeader {
+            src: Ipv4Addr::from(x),
+            dst: Ipv4Addr::from(x.rotate_left(11)),
+            sport: (x >> 3) as u16,
+            dport: (x >> 7) as u16,
+            proto: [6, 17, 47][i % 3],
+        };
+        classbench::first_match(filters, &h).is_none().then_some(h)
+    })
+}
+
+/// The baseline: parse, one LPM lookup over the destinations, count.
+fn baseline_source(dsts: &[String]) -> String {
+    format!(
+        "set dsts = {{ {} }}\nxdp on eth0 {{\n    allow ip4 to @dsts\n    default allow\n}}\n",
+        dsts.join(", ")
+    )
+}
+
+fn compile(src: &str, level: OptLevel) -> Result<Compiled, String> {
+    let opts = driver::Options {
+        opt: level,
+        ..Default::default()
+    };
+    let (c, diags) = sockc_compiler::compile(src, &opts);
+    c.ok_or_else(|| {
+        diags
+            .first()
+            .map(|d| d.message.clone())
+            .unwrap_or_else(|| "does not compile".into())
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn measure(
+    src: &str,
+    level: OptLevel,
+    packets: &[(&str, Option<PacketSpec>)],
+    args: &BenchArgs,
+) -> Row {
+    let mut row = Row::default();
+    let mut times = Vec::new();
+    let mut compiled = None;
+    for _ in 0..3 {
+        let t = Instant::now();
+        match compile(src, level) {
+            Ok(c) => compiled = Some(c),
+            Err(e) => {
+                row.error = Some(e);
+                return row;
+            }
+        }
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let c = compiled.expect("compiled three times");
+    row.compile_ms = median(times);
+    row.insns = c.programs.iter().map(|p| p.code.insns.len()).sum();
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    row.map_kib = c
+        .maps
+        .iter()
+        .map(|m| {
+            let per = f64::from(m.key.size() + m.value.size()) * f64::from(m.max_entries);
+            let percpu =
+                m.map_type == aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32;
+            if percpu {
+                per * ncpu
+            } else if let Some(t) = c.metadata.tables.iter().find(|t| t.map == m.name) {
+                t.len as f64
+            } else {
+                // Sets: the tries are not preallocated; count the entries inserted.
+                let n = c
+                    .metadata
+                    .map_contents
+                    .iter()
+                    .find(|mc| mc.map == m.name)
+                    .map_or(0, |mc| mc.entries.len());
+                f64::from(m.key.size() + m.value.size()) * n as f64
+            }
+        })
+        .sum::<f64>()
+        / 1024.0;
+    let elf = match c.to_elf() {
+        Ok(e) => e,
+        Err(e) => {
+            row.error = Some(e.to_string());
+            return row;
+        }
+    };
+    let obj = match LoadedObject::load(&elf) {
+        Ok(o) => o,
+        Err(e) => {
+            let text = e.to_string();
+            let reason = text
+                .lines()
+                .rev()
+                .find(|l| {
+                    let l = l.trim();
+                    !l.is_empty()
+                        && !l.starts_with("verification time")
+                        && !l.starts_with("processed ")
+                        && !l.starts_with("verifier log")
+                })
+                .unwrap_or(&text)
+                .to_string();
+            row.error = Some(format!(
+                "verifier: {}",
+                reason.chars().take(60).collect::<String>()
+            ));
+            return row;
+        }
+    };
+    let p = &obj.programs()[0];
+    row.xlated = p.xlated_insns;
+    row.load_ms = Some(p.load_time.as_secs_f64() * 1e3);
+    let symbol = p.symbol.clone();
+    for (_, pkt) in packets {
+        let ns = pkt.as_ref().map(|pkt| {
+            let frame = pkt.build();
+            median(
+                (0..args.runs)
+                    .map(|_| {
+                        obj.test_run(&symbol, &frame, args.repeat)
+                            .map(|r| r.duration.as_nanos() as f64)
+                            .unwrap_or(f64::NAN)
+                    })
+                    .collect(),
+            )
+        });
+        row.ns.push(ns);
+    }
+    row
+}
+
+fn format_row(set: &str, rules: usize, label: &str, r: &Row) -> String {
+    if let Some(e) = &r.error {
+        return format!(
+            "| {set} | {rules} | {label} | {:.1} | {} | rejected: {e} | | | | | |\n",
+            r.compile_ms, r.insns
+        );
+    }
+    let opt = |v: Option<f64>, p: usize| v.map_or("n/a".to_string(), |v| format!("{v:.p$}"));
+    format!(
+        "| {set} | {rules} | {label} | {:.1} | {} | {} | {} | {:.1} | {} | {} | {} |\n",
+        r.compile_ms,
+        r.insns,
+        r.xlated.map_or("?".into(), |x| x.to_string()),
+        opt(r.load_ms, 1),
+        r.map_kib,
+        opt(r.ns.first().copied().flatten(), 1),
+        opt(r.ns.get(1).copied().flatten(), 1),
+        opt(r.ns.get(2).copied().flatten(), 1),
+    )
+}
+
+/// The targets of issue 5 as ratios of this run's figures.
+fn ratios(summary: &[(String, Vec<Row>)]) -> String {
+    let mut s = String::from("\nRatios (this run):\n\n");
+    let worst = |r: &Row| {
+        r.ns.iter()
+            .flatten()
+            .copied()
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+    };
+    for (name, rows) in summary {
+        let (o0, o2, base) = (&rows[0], &rows[1], &rows[2]);
+        let mut parts = Vec::new();
+        if o0.error.is_none() && o2.error.is_none() {
+            if let (Some(a), Some(b)) = (worst(o2), worst(o0)) {
+                parts.push(format!("-O2/-O0 slowest packet {:.2}x", a / b));
+            }
+            parts.push(format!(
+                "-O2/-O0 insns {:.2}x",
+                o2.insns as f64 / o0.insns as f64
+            ));
+        }
+        if let (Some(a), Some(b)) = (worst(o2), worst(base)) {
+            parts.push(format!("-O2 slowest packet / baseline {:.2}x", a / b));
+        }
+        s.push_str(&format!("- {name}: {}\n", parts.join(", ")));
+    }
+    for set in ["acl1", "fw1", "ipc1"] {
+        let find = |n: usize| {
+            summary
+                .iter()
+                .find(|(name, _)| *name == format!("{set}_{n}"))
+                .and_then(|(_, rows)| worst(&rows[1]))
+        };
+        if let (Some(small), Some(big)) = (find(1000), find(100000)) {
+            s.push_str(&format!(
+                "- {set}: -O2 slowest packet at 100k / at 1k {:.2}x\n",
+                big / small
+            ));
+        }
+    }
+    s
+}
