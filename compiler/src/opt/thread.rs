@@ -31,6 +31,7 @@
 //!   PROTO == 6` thus test both once on the success path, and a failing
 //!   `PROTO == 6` skips all three at once.
 //!
+//! (An edge looks at most [`MAX_SKIP`] rules ahead, which bounds planning time.)
 //! A `count` rule's success is threaded the same way, with "all of its tests passed".
 //! Nodes no edge reaches are [`Node::Dead`] and emit nothing, and so does everything
 //! after an action that always ends the program: the kernel rejects unreachable
@@ -918,9 +919,18 @@ mod tests {
         assert_eq!(decide(&[(Test::Ip, false)], v4()), Some(false));
         assert_eq!(decide(&[(v4(), false)], Test::Ip), None);
         let tcp_failed = (Test::Proto(6), false);
-        assert_eq!(decide(&[tcp_failed.clone()], Test::Proto(6)), Some(false));
-        assert_eq!(decide(&[tcp_failed.clone()], Test::Proto(17)), None);
-        assert_eq!(decide(&[tcp_failed.clone()], Test::TcpOrUdp), None);
+        assert_eq!(
+            decide(std::slice::from_ref(&tcp_failed), Test::Proto(6)),
+            Some(false)
+        );
+        assert_eq!(
+            decide(std::slice::from_ref(&tcp_failed), Test::Proto(17)),
+            None
+        );
+        assert_eq!(
+            decide(std::slice::from_ref(&tcp_failed), Test::TcpOrUdp),
+            None
+        );
         let neither = [tcp_failed, (Test::Proto(17), false)];
         assert_eq!(decide(&neither, Test::TcpOrUdp), Some(false));
         assert_eq!(
@@ -995,7 +1005,7 @@ mod tests {
     #[test]
     fn port_set_relations_agree_with_set_algebra() {
         let mut rng = Rng(7);
-        let mut random = |rng: &mut Rng| {
+        let random = |rng: &mut Rng| {
             let ranges: Vec<(u16, u16)> = (0..1 + rng.below(4))
                 .map(|_| {
                     let lo = rng.pick(&[0u16, 1, 5, 9, 10, 20, 65535]);

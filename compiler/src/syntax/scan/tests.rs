@@ -370,7 +370,7 @@ fn mutate(rng: &mut Rng, src: &str) -> String {
 
 #[test]
 fn random_files_parse_the_same() {
-    let mut rng = Rng(0x5eed_0f_5c_a11e);
+    let mut rng = Rng(0x5eed_0f5c_a11e);
     let mut fast = 0;
     let n = 6000;
     for _ in 0..n {
