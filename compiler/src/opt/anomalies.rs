@@ -221,20 +221,6 @@ struct Shape<'m> {
 }
 
 impl Shape<'_> {
-    /// A placeholder for rules that match nothing.
-    const NOTHING: Shape<'static> = Shape {
-        all: false,
-        fams: 0,
-        proto: None,
-        flags: None,
-        icmp_type: None,
-        icmp_code: None,
-        sport: None,
-        dport: None,
-        src: Addr::Any,
-        dst: Addr::Any,
-    };
-
     /// Matches only packets with complete TCP or UDP headers.
     fn needs_ports(&self) -> bool {
         self.sport.is_some() || self.dport.is_some() || self.flags.is_some()
@@ -749,8 +735,7 @@ fn sub_run(g: &[Entry], class: u16, proto: u16) -> &[Entry] {
 #[derive(Default)]
 struct FamIndex {
     keys: [Keys; 2],
-    /// Per dimension, the rules of the family by key.
-    walk: [Vec<Walk>; 2],
+    id: [Vec<u32>; 2],
     dims: [Dim; 2],
 }
 
@@ -763,8 +748,10 @@ impl FamIndex {
         if members.is_empty() {
             return FamIndex::default();
         }
-        let mut ix = FamIndex::default();
-        let mut ids = [vec![NIL; n], vec![NIL; n]];
+        let mut ix = FamIndex {
+            id: [vec![NIL; n], vec![NIL; n]],
+            ..Default::default()
+        };
         let mut lens: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
         #[allow(clippy::needless_range_loop)] // both halves of `lens` are read inside
         for d in 0..2 {
@@ -790,13 +777,13 @@ impl FamIndex {
                 key_table(
                     &pairs,
                     |a, b| unpack(a).contains(unpack(b), 32),
-                    &mut ids[d],
+                    &mut ix.id[d],
                 )
             } else {
                 let mut pairs: Vec<(Key, u32)> = members.iter().map(|&i| (key(i), i)).collect();
                 lens[d] = pairs.iter().map(|p| p.0.len).collect();
                 pairs.sort_unstable();
-                key_table(&pairs, |a, b| a.contains(b, 128), &mut ids[d])
+                key_table(&pairs, |a, b| a.contains(b, 128), &mut ix.id[d])
             };
         }
         for d in 0..2 {
@@ -807,12 +794,16 @@ impl FamIndex {
                 .iter()
                 .enumerate()
                 .filter(|&(m, &i)| {
-                    prep.quick[i as usize].class != NO_CLASS
-                        && usize::from(lens[0][m] < lens[1][m]) == d
+                    prep.class[i as usize] != NO_CLASS && usize::from(lens[0][m] < lens[1][m]) == d
                 })
                 .map(|(_, &i)| {
+                    let s = prep.shapes[i as usize].as_ref().expect("member");
                     let i = i as usize;
-                    (ids[d][i], ids[1 - d][i], prep.quick[i])
+                    (
+                        ix.id[d][i],
+                        ix.id[1 - d][i],
+                        Entry::new(i as u32, prep.class[i], s),
+                    )
                 })
                 .collect();
             let items = counting_sort(&items, nsec, |t| t.1);
@@ -873,24 +864,14 @@ impl FamIndex {
                 }
             }
         }
-        for d in 0..2 {
-            ix.walk[d] = ix.keys[d]
-                .order
-                .iter()
-                .map(|&i| {
-                    let sec = ids[1 - d][i as usize];
-                    Walk {
-                        q: prep.quick[i as usize],
-                        key: ids[d][i as usize],
-                        sec,
-                        sec_end: ix.keys[1 - d].end[sec as usize],
-                        own: prep.terminating(i),
-                        fams: prep.fams[i as usize],
-                    }
-                })
-                .collect();
-        }
         ix
+    }
+
+    /// Rule `i`'s key id in the other dimension than `d`, and the end of the keys
+    /// inside it.
+    fn sec(&self, d: usize, i: usize) -> (u32, u32) {
+        let k = self.id[1 - d][i];
+        (k, self.keys[1 - d].end[k as usize])
     }
 }
 
@@ -1049,36 +1030,9 @@ struct Prep<'m> {
     shapes: Vec<Option<Shape<'m>>>,
     /// Families it may match (0: matches nothing).
     fams: Vec<u8>,
-    /// Its quick form; the class (index into `classes`: action, has a condition) is
-    /// [`NO_CLASS`] unless the rule may end the program.
-    quick: Vec<Entry>,
+    /// Index into `classes` for terminating rules (action, has a condition).
+    class: Vec<u16>,
     classes: Vec<(Action, bool)>,
-}
-
-impl Prep<'_> {
-    /// The class of rule `i` if it always ends the program when it matches.
-    fn terminating(&self, i: u32) -> u16 {
-        let c = self.quick[i as usize].class;
-        if c != NO_CLASS && !self.classes[c as usize].1 {
-            c
-        } else {
-            NO_CLASS
-        }
-    }
-}
-
-/// A rule in the order of its key in one dimension, with its key ids and what the
-/// searches read of it (so that a walk in key order reads memory in order).
-#[derive(Clone, Copy, Debug)]
-struct Walk {
-    q: Entry,
-    key: u32,
-    /// Its key id in the other dimension, and the end of the keys inside that.
-    sec: u32,
-    sec_end: u32,
-    /// Its class if it always ends the program when it matches, else [`NO_CLASS`].
-    own: u16,
-    fams: u8,
 }
 
 /// The search state of one rule.
@@ -1086,7 +1040,7 @@ struct Walk {
 struct State {
     shadow: u32,
     cover: u32,
-    work: u32,
+    work: u64,
     done: Done,
 }
 
@@ -1107,27 +1061,21 @@ fn check_program(ctx: &Ctx, prog: &Program, limits: Limits) -> Found {
     let n = rules.len();
     let shapes: Vec<Option<Shape>> = rules.iter().map(|r| ctx.shape(&r.m)).collect();
     let mut classes: Vec<(Action, bool)> = Vec::new();
-    let quick: Vec<Entry> = rules
+    let class: Vec<u16> = rules
         .iter()
         .zip(&shapes)
-        .enumerate()
-        .map(|(i, (r, s))| {
-            let Some(s) = s else {
-                return Entry::new(i as u32, NO_CLASS, &Shape::NOTHING);
-            };
+        .map(|(r, s)| {
+            if s.is_none() || r.action == Action::Count {
+                return NO_CLASS;
+            }
             let c = (r.action, r.cond.is_some());
-            let class = if r.action == Action::Count {
-                NO_CLASS
-            } else {
-                match classes.iter().position(|x| *x == c) {
-                    Some(k) => k as u16,
-                    None => {
-                        classes.push(c);
-                        (classes.len() - 1) as u16
-                    }
+            match classes.iter().position(|x| *x == c) {
+                Some(k) => k as u16,
+                None => {
+                    classes.push(c);
+                    (classes.len() - 1) as u16
                 }
-            };
-            Entry::new(i as u32, class, s)
+            }
         })
         .collect();
     let prep = Prep {
@@ -1136,7 +1084,7 @@ fn check_program(ctx: &Ctx, prog: &Program, limits: Limits) -> Found {
             .map(|s| s.as_ref().map_or(0, |s| s.fams))
             .collect(),
         shapes,
-        quick,
+        class,
         classes,
     };
     let shape = |i: u32| prep.shapes[i as usize].as_ref().expect("indexed");
@@ -1163,13 +1111,18 @@ fn check_program(ctx: &Ctx, prog: &Program, limits: Limits) -> Found {
     // family: a covering rule covers every family).
     for (f, ix) in index.iter().enumerate() {
         for (d, dim) in ix.dims.iter().enumerate() {
-            for w in &ix.walk[d] {
-                let (i, q, own) = (w.q.rule, w.q, w.own);
-                if usize::from(w.fams & 1 == 0) != f {
+            for &i in &ix.keys[d].order {
+                if usize::from(prep.fams[i as usize] & 1 == 0) != f {
                     continue;
                 }
-                let mut st = state[i as usize];
-                let st = &mut st;
+                let b = shape(i);
+                let own = if terminates(&rules[i as usize]) {
+                    prep.class[i as usize]
+                } else {
+                    NO_CLASS
+                };
+                let q = Entry::new(i, own, b);
+                let st = &mut state[i as usize];
                 let visit = |e: &Entry, st: &mut State| {
                     let before = e.rule < st.shadow && !prep.classes[e.class as usize].1;
                     let after = e.class == own && e.rule > i && e.rule < st.cover;
@@ -1177,7 +1130,7 @@ fn check_program(ctx: &Ctx, prog: &Program, limits: Limits) -> Found {
                         return;
                     }
                     st.work += 1;
-                    if ctx.covers(shape(e.rule), shape(i), &mut st.work) {
+                    if ctx.covers(shape(e.rule), b, &mut st.work) {
                         if before {
                             st.shadow = e.rule;
                         } else {
@@ -1185,8 +1138,8 @@ fn check_program(ctx: &Ctx, prog: &Program, limits: Limits) -> Found {
                         }
                     }
                 };
-                let bs = w.sec;
-                let mut k = dim.chain_start(w.key);
+                let (bs, _) = ix.sec(d, i as usize);
+                let mut k = dim.chain_start(ix.id[d][i as usize]);
                 while k != NIL {
                     let mut node = dim.enclosing(k, bs);
                     while node != NIL {
@@ -1287,24 +1240,24 @@ fn check_program(ctx: &Ctx, prog: &Program, limits: Limits) -> Found {
     // the rules whose keys overlap the rule's keys, in every family it has.
     for ix in &index {
         for (d, dim) in ix.dims.iter().enumerate() {
-            for w in &ix.walk[d] {
-                let i = w.rule;
+            for &i in &ix.keys[d].order {
                 let st = &mut state[i as usize];
                 if st.done != Done::Searching {
                     continue;
                 }
-                let q = prep.quick[i as usize];
-                let action = prep.classes[q.class as usize].0;
+                let r = &rules[i as usize];
+                let b = shape(i);
+                let q = Entry::new(i, NO_CLASS, b);
                 let blocks = |c: u16| {
                     let (a, cond) = prep.classes[c as usize];
-                    decides_otherwise(a, cond, action)
+                    decides_otherwise(a, cond, r.action)
                 };
                 let hit = |e: &Entry, st: &mut State| -> bool {
                     if e.rule <= i || e.rule >= st.cover || !blocks(e.class) || !e.may_meet(&q) {
                         return false;
                     }
                     st.work += 1;
-                    ctx.may_overlap(shape(e.rule), shape(i), &mut st.work)
+                    ctx.may_overlap(shape(e.rule), b, &mut st.work)
                 };
                 // Entries of several nodes (not in index order).
                 let scan_any = |g: &[Entry], st: &mut State| -> bool {
@@ -1344,7 +1297,8 @@ fn check_program(ctx: &Ctx, prog: &Program, limits: Limits) -> Found {
                     }
                     false
                 };
-                let (bs, be, own_key) = (w.sec, w.sec_end, w.key);
+                let (bs, be) = ix.sec(d, i as usize);
+                let own_key = ix.id[d][i as usize];
                 let mut blocked = false;
                 // Keys holding its key: nodes holding its other key or inside it.
                 let mut k = dim.chain_start(own_key);
@@ -2293,27 +2247,20 @@ mod tests {
                     best = best.min(t.elapsed());
                     best_cpu = best_cpu.min(cpu_time() - c);
                 }
-                let ctx = Ctx::new(&m);
-                let (mut shadowed, mut redundant, mut by_default) = (0, 0, 0);
-                for prog in m.programs.values() {
-                    let found = check_program(&ctx, prog, LIMITS);
-                    shadowed += found.shadowed.len();
-                    redundant += found.redundant.len();
-                    by_default += found.redundant.iter().filter(|r| r.1.is_none()).count();
-                }
+                let count = |code: &str| diags.iter().filter(|d| d.code == code).count();
                 let partial = diags
                     .iter()
                     .find(|d| d.code == "sockc::anomalies_partial")
                     .map_or(String::new(), |d| d.message.clone());
                 println!(
                     "{set}_{n}: {} rules, anomalies {:.2} ms wall, {:.2} ms cpu (best of 5), \
-                     normalize {:.2} ms: {shadowed} shadowed, {redundant} redundant \
-                     ({by_default} to the default), {} warnings; {partial}",
+                     normalize {:.2} ms: {} shadowed, {} redundant {partial}",
                     m.programs.values().map(|p| p.rules.len()).sum::<usize>(),
                     best.as_secs_f64() * 1e3,
                     best_cpu.as_secs_f64() * 1e3,
                     normalize.as_secs_f64() * 1e3,
-                    diags.len(),
+                    count(SHADOWED),
+                    count(REDUNDANT),
                 );
             }
         }
