@@ -113,15 +113,27 @@ fn sockc_unprivileged(args: &[&str], rule_file: &str) -> (i32, String, String) {
     )
     .unwrap();
     std::fs::set_permissions(&rules, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&bin)
-        .args(args)
-        .arg("rules.sk")
-        .current_dir(&dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("setpriv (util-linux) runs");
+    // Another test thread may fork while the copy's write descriptor is still open;
+    // until that child execs, running the copy fails with ETXTBSY. Retry briefly.
+    let run = || {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&bin)
+            .args(args)
+            .arg("rules.sk")
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("setpriv (util-linux) runs")
+    };
+    let mut out = run();
+    for _ in 0..50 {
+        if !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        out = run();
+    }
     std::fs::remove_dir_all(&dir).unwrap();
     (
         out.status.code().unwrap_or(-1),

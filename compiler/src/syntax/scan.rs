@@ -15,9 +15,9 @@
 //!   and between the repetitions of `*`/`+`), which is why some spans include trailing
 //!   blanks or a comment;
 //! - the scanner only builds nodes that need no diagnostic: anything the AST builder
-//!   would report (a bad address, a port out of range), and the rare shapes it does
-//!   not know (`type`, `code`), make it give up on that statement ([`Bail`]), and pest
-//!   parses the statement instead, with the AST builder of the pest path;
+//!   would report (a bad address, a port out of range, a number with more than five
+//!   digits) makes it give up on that statement ([`Bail`]), and pest parses the
+//!   statement instead, with the AST builder of the pest path;
 //! - items other than hook blocks (`set`, `socket`, lines that do not parse) go to pest
 //!   one item at a time, and any file-level irregularity (a block that never closes,
 //!   text after a block) sends the whole file to pest.
@@ -438,9 +438,32 @@ fn match_item(src: &str, i: usize) -> Res<Match> {
         };
         return Ok(Some((flag, e)));
     }
-    // icmp_type, icmp_code: rare; pest's
-    if kw(s, i, b"type").is_some() || kw(s, i, b"code").is_some() {
-        return Err(Bail);
+    // icmp_type = { kw_type ~ (number | icmp_type_name) },
+    // icmp_type_name = @{ ASCII_ALPHA ~ (ASCII_ALPHANUMERIC | "-")* }
+    if let Some(e) = kw(s, i, b"type") {
+        let j = skip(s, e);
+        let d = digits(s, j);
+        if d > j {
+            let t = IcmpType::Number(number(s, j, d, 255)? as u8);
+            return Ok(Some((Match::IcmpType(t, Span::new(i, d)), d)));
+        }
+        if matches!(s.get(j), Some(c) if c.is_ascii_alphabetic()) {
+            let mut e = j + 1;
+            while e < s.len() && (s[e].is_ascii_alphanumeric() || s[e] == b'-') {
+                e += 1;
+            }
+            let t = IcmpType::Name(src[j..e].to_string());
+            return Ok(Some((Match::IcmpType(t, Span::new(i, e)), e)));
+        }
+    }
+    // icmp_code = { kw_code ~ number }
+    if let Some(e) = kw(s, i, b"code") {
+        let j = skip(s, e);
+        let d = digits(s, j);
+        if d > j {
+            let c = number(s, j, d, 255)? as u8;
+            return Ok(Some((Match::IcmpCode(c, Span::new(i, d)), d)));
+        }
     }
     // A bare endpoint is a destination.
     Ok(endpoint(src, i)?.map(|(ep, e)| (Match::Dst(ep), e)))

@@ -205,6 +205,14 @@ const PIECES: &[&str] = &[
     "2001:db8::1",
     "[2001:db8::1]:53",
     "fe80::1%eth0",
+    "type 300",
+    "type 8x",
+    "type echo-reply",
+    "type echo_reply",
+    "type a-b_c",
+    "code",
+    "code x",
+    "code 255",
     "ece::/16",
     ":80",
     "tcp",
@@ -411,6 +419,72 @@ fn mutated_rule_files_parse_the_same() {
         fast > total / 4,
         "only {fast} of {total} files took the fast path"
     );
+}
+
+/// Short strings of characters the grammar cares about (and some it does not, in
+/// several UTF-8 lengths) after a block header: no panics, the same results.
+#[test]
+fn random_characters_parse_the_same() {
+    const CHARS: &[char] = &[
+        'a', 'c', 'd', 'e', 'f', 'i', 'o', 'p', 's', 't', 'w', 'x', '0', '1', '4', '9', ' ', ' ',
+        '\t', '\n', '\r', '.', ':', '/', '[', ']', '*', '@', '!', '#', ';', '{', '}', '"', '-',
+        '_', ',', 'é', '€', '𝄞',
+    ];
+    let mut rng = Rng(0xc4a2_5eed);
+    for _ in 0..20_000 {
+        let mut src =
+            String::from(rng.pick(&["", "xdp on e {\n", "sk_lookup { ", "tc ingress on lo {"]));
+        for _ in 0..rng.below(60) {
+            src.push(CHARS[rng.below(CHARS.len())]);
+        }
+        if rng.below(2) == 0 {
+            src.push_str("\n}\n");
+        }
+        assert_same(&src);
+    }
+}
+
+/// Every statement shape of the language that needs no diagnostic stays in the
+/// scanner (a regression here would be correct but slow).
+#[test]
+fn valid_statements_take_the_fast_path() {
+    for stmt in [
+        "allow ip4 tcp from 104.134.169.66/32 to 142.127.0.66/32:1526",
+        "drop ip4 udp from 227.175.171.48/29:53 to 237.30.88.240/29:137-139",
+        "allow ip4 from * to *",
+        "allow tcp to 1.1.1.0/24:53 if socket exists",
+        "redirect 3.3.3.3:* to sock proxy",
+        "redirect udp to 1.1.1.0/24:53 to sock dns",
+        "drop tcp to *:22 if no socket",
+        "allow tcp if listening",
+        "allow tcp if established to sock a",
+        "redirect local",
+        "count tcp to *:443 # https",
+        "drop from @blocked",
+        "allow udp to @resolvers:53",
+        "allow tcp to *:@ports",
+        "drop tcp ece::/16",
+        "drop tcp ece ::/0",
+        "allow tcp syn !ack ! rst",
+        "allow proto 47",
+        "allow proto udp to *:53",
+        "allow icmp type echo-request code 0",
+        "allow icmpv6 type 128 code 255",
+        "allow icmp type router-advertisement",
+        "allow ip6 to [2001:db8::1]:53",
+        "allow ip6 to [ 2001:db8::/32 ] : 53",
+        "drop from 2001:db8::/32:80",
+        "allow to 1.2.3.4 :53",
+        "allow from 0.0.0.0/0 to 255.255.255.255 any",
+        "allow from 10.1.1.1 to 1.2.3.0/024",
+        "pass",
+        "default drop",
+    ] {
+        let src = format!("xdp on e {{\n    {stmt}\n    default allow\n}}\n");
+        let (_, diags, handovers) = parse_counting(&src).expect("the scanner reads it");
+        assert_eq!(handovers, 0, "{stmt:?} went to pest ({diags:?})");
+        assert_same(&src);
+    }
 }
 
 /// Spans that include trailing blanks or a comment, as pest makes them.
