@@ -1,0 +1,149 @@
+//! The optimizer's IR passes, file by file: every `rules/opt/*.sk` compiles at `-O0`
+//! and at `-O2`, and its IR at both levels is `golden/opt/NAME.O0.ir` and
+//! `golden/opt/NAME.O2.ir` (`SOCKC_BLESS=1` rewrites them), so a pass's effect reads
+//! as the difference of two files. A pass that changes the IR adds a rule file here
+//! (`rules/opt/normalize.sk`: canonical address sets); other outputs of those files
+//! (`NAME.sk.ir`, `.asm`, `.stderr`) are tests/golden.rs's.
+//!
+//! Also here: what the passes promise on the whole corpus, e.g. that `-O2` address
+//! sets hold exactly the addresses of the sets as written.
+
+use std::path::{Path, PathBuf};
+
+mod common;
+
+use common::{root, rule_files};
+use sockc_compiler::{driver::Options, ir::Module, opt::OptLevel, sema};
+
+fn compile(src: &str, base: &Path, level: OptLevel) -> Module {
+    let opts = Options {
+        sema: sema::Options {
+            base_dir: Some(base.to_path_buf()),
+        },
+        opt: level,
+    };
+    let (compiled, diags) = sockc_compiler::compile(src, &opts);
+    compiled
+        .unwrap_or_else(|| panic!("does not compile at {}: {diags:#?}", level.name()))
+        .module
+}
+
+/// Every `rules/opt/*.sk`.
+fn opt_files() -> Vec<PathBuf> {
+    let dir = root().join("rules/opt");
+    rule_files()
+        .into_iter()
+        .filter(|f| f.parent() == Some(dir.as_path()))
+        .collect()
+}
+
+#[test]
+fn ir_goldens_at_both_levels() {
+    let bless = std::env::var_os("SOCKC_BLESS").is_some_and(|v| v == "1");
+    let files = opt_files();
+    assert!(
+        files.iter().any(|f| f.ends_with("normalize.sk")),
+        "rules/opt/normalize.sk is missing: {files:?}"
+    );
+    let mut failures = Vec::new();
+    for file in &files {
+        let src = std::fs::read_to_string(file).unwrap();
+        let stem = file.file_stem().unwrap().to_str().unwrap();
+        for level in [OptLevel::O0, OptLevel::O2] {
+            let actual = compile(&src, file.parent().unwrap(), level).to_string();
+            let name = format!("{stem}.{}.ir", level.name().trim_start_matches('-'));
+            let golden = root().join("golden/opt").join(name);
+            let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+            if expected == actual {
+                continue;
+            }
+            if bless {
+                std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+                std::fs::write(&golden, &actual).unwrap();
+                eprintln!("blessed {}", golden.display());
+            } else {
+                let diff = similar::TextDiff::from_lines(&expected, &actual)
+                    .unified_diff()
+                    .context_radius(3)
+                    .header("expected", "actual")
+                    .to_string();
+                failures.push(format!(
+                    "{} differs from {}:\n{diff}",
+                    golden.display(),
+                    file.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} golden mismatch(es); rerun with SOCKC_BLESS=1 to accept:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Inclusive (first, last) addresses, as numbers.
+type Intervals = Vec<(u128, u128)>;
+
+/// Per set: its name and the (first, last) address of every prefix, per family.
+fn intervals(m: &Module) -> Vec<(String, Intervals, Intervals)> {
+    m.sets
+        .values()
+        .map(|s| {
+            let v4 =
+                s.v4.iter()
+                    .map(|n| {
+                        (
+                            u32::from(n.network()).into(),
+                            u32::from(n.broadcast()).into(),
+                        )
+                    })
+                    .collect();
+            let v6 =
+                s.v6.iter()
+                    .map(|n| (n.network().into(), n.broadcast().into()))
+                    .collect();
+            (s.name.clone(), v4, v6)
+        })
+        .collect()
+}
+
+fn member(ivs: &[(u128, u128)], a: u128) -> bool {
+    ivs.iter().any(|&(lo, hi)| lo <= a && a <= hi)
+}
+
+/// Normalization keeps every set's members (checked at both ends of every prefix
+/// of either form, and just outside them) and never adds elements.
+#[test]
+fn normalized_sets_hold_the_same_addresses() {
+    let mut merged = 0;
+    for file in rule_files() {
+        if file.components().any(|c| c.as_os_str() == "errors") {
+            continue;
+        }
+        let src = std::fs::read_to_string(&file).unwrap();
+        let base = file.parent().unwrap();
+        let (o0, o2) = (
+            intervals(&compile(&src, base, OptLevel::O0)),
+            intervals(&compile(&src, base, OptLevel::O2)),
+        );
+        for ((name, a4, a6), (_, b4, b6)) in o0.iter().zip(&o2) {
+            for (a, b, max) in [(a4, b4, u128::from(u32::MAX)), (a6, b6, u128::MAX)] {
+                assert!(b.len() <= a.len(), "{}: set {name} grew", file.display());
+                merged += a.len() - b.len();
+                for &(lo, hi) in a.iter().chain(b) {
+                    for x in [lo, hi, lo.saturating_sub(1), hi.saturating_add(1).min(max)] {
+                        assert_eq!(
+                            member(a, x),
+                            member(b, x),
+                            "{}: set {name}, address {x:#x}",
+                            file.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(merged > 0, "no set of the corpus was merged");
+}
