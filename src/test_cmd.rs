@@ -6,6 +6,11 @@
 //! Invariant: whenever both answers exist they are compared — verdict, deciding rule
 //! and every counter that moved — and any difference is printed and makes the exit
 //! code 3. Without root the answer is the evaluator's, and the output says so.
+//!
+//! A program with socket conditions looks sockets up in the namespace it runs in, so
+//! its kernel runs happen in a private network namespace holding exactly the socket
+//! `--socket` names for the packet (oriented for the program's hook; see
+//! [`sockc_runtime::socket_fixture`]): both sides see the same socket table.
 
 use std::{collections::BTreeMap, path::PathBuf, process::ExitCode};
 
@@ -18,7 +23,10 @@ use sockc_compiler::{
     packet::{parse_packet, PacketSpec},
     Compiled,
 };
-use sockc_runtime::LoadedObject;
+use sockc_runtime::{
+    socket_fixture::{Endpoints, SocketNetns},
+    LoadedObject,
+};
 
 #[derive(Args)]
 pub struct TestArgs {
@@ -39,7 +47,10 @@ pub struct TestArgs {
     /// only programs attached to this interface
     #[arg(long, value_name = "NAME")]
     pub iface: Option<String>,
-    /// the socket state the evaluator assumes for socket conditions
+    /// the socket the packet belongs to, for socket conditions: the evaluator assumes
+    /// it, and as root the kernel run happens in a private network namespace where
+    /// exactly that socket exists (at ingress hooks bound to the packet's destination,
+    /// at egress hooks to its source)
     #[arg(long, value_enum, default_value = "none")]
     pub socket: SocketArg,
     /// also run each packet N times in the kernel and print the kernel-measured ns/packet
@@ -62,9 +73,14 @@ pub enum HookArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum SocketArg {
+    /// no socket
     None,
+    /// a TCP listener or an unconnected UDP socket
     Listening,
+    /// a connected TCP or UDP socket
     Established,
+    /// a TCP socket in TIME_WAIT
+    Timewait,
 }
 
 /// One packet to test, with where it came from (for messages).
@@ -103,6 +119,7 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
             SocketArg::None => SocketState::None,
             SocketArg::Listening => SocketState::Listening,
             SocketArg::Established => SocketState::Established,
+            SocketArg::Timewait => SocketState::TimeWait,
         },
     };
 
@@ -128,13 +145,7 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
             }
         }
     };
-    if kernel.is_some()
-        && programs
-            .iter()
-            .any(|p| p.rules.iter().any(|r| r.cond.is_some()))
-    {
-        eprintln!("note: kernel runs see no socket; --socket only steers the evaluator");
-    }
+    let asks_sockets = |p: &Program| p.rules.iter().any(|r| r.cond.is_some());
 
     let mut disagreements = 0usize;
     let mut json_results = Vec::new();
@@ -145,7 +156,14 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
         for prog in &programs {
             let evaluation = eval::evaluate(&compiled.module, prog, &input.frame, &facts);
             let run = match &kernel {
-                Some(obj) => match run_in_kernel(obj, prog, &input.frame, args.repeat) {
+                Some(obj) => match kernel_run(
+                    obj,
+                    prog,
+                    input,
+                    facts.socket,
+                    args.repeat,
+                    asks_sockets(prog),
+                ) {
                     Ok(r) => Some(r),
                     Err(e) => {
                         eprintln!("sockc: {}: {e}", input.origin);
@@ -193,6 +211,37 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// Runs the packet in the kernel; for a program with socket conditions, in a fresh
+/// private namespace with the socket `state` describes.
+fn kernel_run(
+    obj: &LoadedObject,
+    prog: &Program,
+    input: &Input,
+    state: SocketState,
+    repeat: Option<u32>,
+    asks_sockets: bool,
+) -> Result<KernelRun, String> {
+    if !asks_sockets {
+        return run_in_kernel(obj, prog, &input.frame, repeat).map_err(|e| e.to_string());
+    }
+    let egress = hooks::spec(prog.hook).egress;
+    let ends = Endpoints::of_frame(&input.frame, egress);
+    let want = match (&ends, state) {
+        (_, SocketState::None) => None,
+        (Some(e), s) => Some((e, s)),
+        (None, s) => {
+            return Err(format!(
+                "--socket {}: the packet has no complete TCP or UDP header, so no socket                  can belong to it",
+                s.name()
+            ))
+        }
+    };
+    let ns = SocketNetns::new().map_err(|e| e.to_string())?;
+    ns.run(want, || run_in_kernel(obj, prog, &input.frame, repeat))
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
 }
 
 fn read_inputs(args: &TestArgs) -> Result<Vec<Input>, String> {

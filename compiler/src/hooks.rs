@@ -63,6 +63,10 @@ pub struct HookSpec {
     pub actions: &'static [ActionKw],
     pub defaults: &'static [Verdict],
     pub caps: MatchCaps,
+    /// Packets here leave the host: a socket condition looks up the socket that sent
+    /// the packet, so the lookup tuple is the packet's with source and destination
+    /// swapped (the kernel's lookup takes the remote end as source).
+    pub egress: bool,
     /// `None` when sockc can lower this hook; otherwise why not (yet).
     pub unsupported: Option<&'static str>,
 }
@@ -89,7 +93,7 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
 
 const PACKET_ACTIONS: &[ActionKw] = &[ActionKw::Allow, ActionKw::Drop, ActionKw::Count];
 
-const fn tc(kind: HookKind, name: &'static str, attach: bpf_attach_type) -> HookSpec {
+const fn tc(kind: HookKind, name: &'static str, attach: bpf_attach_type, egress: bool) -> HookSpec {
     HookSpec {
         kind,
         name,
@@ -103,6 +107,7 @@ const fn tc(kind: HookKind, name: &'static str, attach: bpf_attach_type) -> Hook
         actions: PACKET_ACTIONS,
         defaults: &[Verdict::Allow, Verdict::Drop],
         caps: PACKET_CAPS,
+        egress,
         unsupported: None,
     }
 }
@@ -121,17 +126,20 @@ pub static HOOKS: [HookSpec; 5] = [
         actions: PACKET_ACTIONS,
         defaults: &[Verdict::Allow, Verdict::Drop],
         caps: PACKET_CAPS,
+        egress: false,
         unsupported: None,
     },
     tc(
         HookKind::TcIngress,
         "tc ingress",
         bpf_attach_type::BPF_TCX_INGRESS,
+        false,
     ),
     tc(
         HookKind::TcEgress,
         "tc egress",
         bpf_attach_type::BPF_TCX_EGRESS,
+        true,
     ),
     HookSpec {
         kind: HookKind::SkLookup,
@@ -157,6 +165,7 @@ pub static HOOKS: [HookSpec; 5] = [
             icmp: false,
             socket_conditions: false,
         },
+        egress: false,
         unsupported: Some("sk_lookup programs are not supported yet"),
     },
     HookSpec {
@@ -183,6 +192,7 @@ pub static HOOKS: [HookSpec; 5] = [
             icmp: false,
             socket_conditions: false,
         },
+        egress: false,
         unsupported: Some("sockmap programs are not supported yet"),
     },
 ];

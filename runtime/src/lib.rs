@@ -19,6 +19,7 @@ use aya::{
 use sockc_compiler::driver::{self, unhex, Metadata};
 
 pub mod apply;
+pub mod socket_fixture;
 pub mod status;
 pub mod store;
 pub mod sys;

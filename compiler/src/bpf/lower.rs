@@ -157,7 +157,7 @@ fn emit_run(
     let tests: Vec<RuleTests> = rules
         .iter()
         .map(|r| RuleTests {
-            tests: thread::rule_tests(&r.m),
+            tests: thread::rule_tests(&r.m, r.cond),
             continues: r.action == Action::Count,
         })
         .collect();
@@ -190,7 +190,7 @@ fn emit_run(
                 Some(&Node::Test { fail }) => {
                     note(b);
                     let l = labels.get(b, fail);
-                    emit_test(b, module, &rt.tests[j], l);
+                    emit_test(b, module, spec, &rt.tests[j], l);
                 }
             }
         }
@@ -290,8 +290,9 @@ fn emit_count(b: &mut CodeBuffer) {
 
 /// Emits one test; when it fails, control goes to `fail`, otherwise on to the next
 /// instruction. Each test loads what it compares (into `r1`, `r2`; a set lookup is a
-/// call and clobbers `r0`–`r5`), so a test may be entered with nothing in registers.
-fn emit_test(b: &mut CodeBuffer, module: &Module, t: &Test, fail: Label) {
+/// call and clobbers `r0`–`r5`, a socket condition also `r7`), so a test may be
+/// entered with nothing in registers.
+fn emit_test(b: &mut CodeBuffer, module: &Module, spec: &HookSpec, t: &Test, fail: Label) {
     let r1 = Reg::R1;
     let byte = |b: &mut CodeBuffer, field: i16| b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(field)));
     match t {
@@ -351,6 +352,11 @@ fn emit_test(b: &mut CodeBuffer, module: &Module, t: &Test, fail: Label) {
             byte(b, flow::ICMP_CODE);
             b.branch_imm(Cond::Ne, r1, i32::from(*v), fail);
         }
+        Test::Socket {
+            cond,
+            proto,
+            family,
+        } => super::socket::emit_test(b, spec, *cond, *proto, *family, fail),
     }
 }
 

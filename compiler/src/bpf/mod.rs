@@ -1,8 +1,9 @@
 //! BPF back end: instruction encoding ([`insn`]), the label/fixup code buffer
 //! ([`buffer`]), the packet prologue ([`packet`]), rule lowering ([`lower`]) and the
-//! classifier walk ([`classify`]).
+//! classifier walk ([`classify`]), socket conditions ([`socket`]).
 pub mod buffer;
 pub mod classify;
 pub mod insn;
 pub mod lower;
 pub mod packet;
+pub mod socket;

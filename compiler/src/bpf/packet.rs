@@ -39,6 +39,9 @@ pub mod flow {
     pub const DPORT: i16 = 62;
     pub const ICMP_TYPE: i16 = 64;
     pub const ICMP_CODE: i16 = 65;
+    /// What the socket lookup found, once a socket condition has asked (the prologue
+    /// leaves it 0 = not looked up yet); values in [`crate::bpf::socket::fact`].
+    pub const SOCK: i16 = 66;
     pub const PKT_LEN: i16 = 68;
     pub const COUNTER_KEY: i16 = 72;
     pub const SIZE: i16 = 80;

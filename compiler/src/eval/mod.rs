@@ -21,17 +21,41 @@ use crate::{
     syntax::ast::{SockCond, Verdict},
 };
 
-/// The state of the socket a packet belongs to, as the kernel would report it to a
-/// socket condition. Programs without conditions ignore it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The state of the socket a packet belongs to, as the kernel's lookup would report
+/// it to a socket condition: the socket the packet is for at ingress hooks, the socket
+/// that sent it at egress hooks (see `docs/language.md`, "Socket conditions").
+/// Programs without conditions ignore it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum SocketState {
     /// No socket: `if no socket` holds.
     #[default]
     None,
-    /// A listening socket: `if socket exists` and `if listening` hold.
+    /// A TCP listener or an unconnected UDP socket: `if socket exists` and `if
+    /// listening` hold.
     Listening,
-    /// An established socket: `if socket exists` and `if established` hold.
+    /// A TCP connection in any connected state (handshake and closing states included)
+    /// or a connected UDP socket: `if socket exists` and `if established` hold.
     Established,
+    /// A TCP socket in TIME_WAIT: only `if socket exists` holds.
+    TimeWait,
+}
+
+impl SocketState {
+    pub const ALL: [SocketState; 4] = [
+        SocketState::None,
+        SocketState::Listening,
+        SocketState::Established,
+        SocketState::TimeWait,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SocketState::None => "none",
+            SocketState::Listening => "listening",
+            SocketState::Established => "established",
+            SocketState::TimeWait => "timewait",
+        }
+    }
 }
 
 /// What the program learns from outside the packet.
@@ -134,7 +158,18 @@ pub fn evaluate(module: &Module, prog: &Program, frame: &[u8], facts: &Facts) ->
 }
 
 fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> bool {
-    packet_matches(module, &rule.m, h) && rule.cond.is_none_or(|c| condition_holds(c, facts))
+    packet_matches(module, &rule.m, h)
+        && rule
+            .cond
+            .is_none_or(|c| has_ports(h) && condition_holds(c, facts))
+}
+
+/// A socket is looked up by its ports, so a condition needs a complete TCP or UDP
+/// header: a packet without one (truncated, a later fragment) matches no conditioned
+/// rule, whatever the socket table holds.
+fn has_ports(h: &Headers) -> bool {
+    h.ip.as_ref()
+        .is_some_and(|ip| matches!(ip.l4, L4Fields::Ports { .. }))
 }
 
 fn condition_holds(c: SockCond, facts: &Facts) -> bool {
@@ -302,19 +337,12 @@ mod tests {
     #[test]
     fn socket_conditions_follow_the_facts() {
         for (cond, holds_for) in [
-            (SockCond::Exists, [false, true, true]),
-            (SockCond::NoSocket, [true, false, false]),
-            (SockCond::Listening, [false, true, false]),
-            (SockCond::Established, [false, false, true]),
+            (SockCond::Exists, [false, true, true, true]),
+            (SockCond::NoSocket, [true, false, false, false]),
+            (SockCond::Listening, [false, true, false, false]),
+            (SockCond::Established, [false, false, true, false]),
         ] {
-            for (state, want) in [
-                SocketState::None,
-                SocketState::Listening,
-                SocketState::Established,
-            ]
-            .into_iter()
-            .zip(holds_for)
-            {
+            for (state, want) in SocketState::ALL.into_iter().zip(holds_for) {
                 assert_eq!(condition_holds(cond, &Facts { socket: state }), want);
             }
         }

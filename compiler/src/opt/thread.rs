@@ -97,8 +97,9 @@ use std::collections::HashMap;
 use ipnet::IpNet;
 
 use crate::{
+    bpf::socket::fact,
     ir::{AddrMatch, PortMatch, RuleMatch, SetId},
-    syntax::ast::Family,
+    syntax::ast::{Family, SockCond},
 };
 
 /// One decision of a rule on the flow record; see the module docs.
@@ -134,11 +135,23 @@ pub enum Test {
     IcmpType(u8),
     /// `ICMP_CODE == c`.
     IcmpCode(u8),
+    /// A socket condition: the socket lookup's answer for this packet (looked up by
+    /// the first socket test a packet reaches, then reused; see
+    /// [`crate::bpf::socket`]). `proto` (6 or 17) picks the lookup helper and
+    /// `family` the tuple (`None`: the packet's family).
+    Socket {
+        cond: SockCond,
+        proto: u8,
+        family: Option<Family>,
+    },
 }
 
-/// The tests of one rule's match, in the order lowering emits them (a rule with no
-/// match has none and always matches). A `/0` prefix tests nothing and is left out.
-pub fn rule_tests(m: &RuleMatch) -> Vec<Test> {
+/// The tests of one rule's match and condition, in the order lowering emits them (a
+/// rule with no match has none and always matches). A `/0` prefix tests nothing and
+/// is left out. A socket condition comes last, after every packet test, so a packet
+/// that fails the match never costs a lookup; it needs the ports, so it comes after
+/// `L4_OK` (a packet without a complete TCP/UDP header matches no conditioned rule).
+pub fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     let mut t = Vec::new();
     if m.ip_only || m.family.is_some() {
         t.push(match m.family {
@@ -151,7 +164,7 @@ pub fn rule_tests(m: &RuleMatch) -> Vec<Test> {
     } else if m.needs_ports() {
         t.push(Test::TcpOrUdp);
     }
-    if m.needs_l4() {
+    if m.needs_l4() || cond.is_some() {
         t.push(Test::L4Ok);
     }
     for (a, src) in [(&m.src, true), (&m.dst, false)] {
@@ -182,6 +195,15 @@ pub fn rule_tests(m: &RuleMatch) -> Vec<Test> {
     }
     if let Some(v) = m.icmp_code {
         t.push(Test::IcmpCode(v));
+    }
+    if let Some(cond) = cond {
+        t.push(Test::Socket {
+            cond,
+            proto: m
+                .proto
+                .expect("sema lets a socket condition through with tcp or udp only"),
+            family: m.family,
+        });
     }
     t
 }
@@ -468,7 +490,11 @@ const L4_OK: usize = 2;
 const TCP_FLAGS: usize = 3;
 const ICMP_TYPE: usize = 4;
 const ICMP_CODE: usize = 5;
-const BYTE_FIELDS: usize = 6;
+/// The socket fact (what the lookup found, [`crate::bpf::socket::fact`]) is a
+/// function of the packet like the others: threading may reuse a condition's answer
+/// (the lookup ran when the first condition was tested, on every path to the second).
+const SOCK: usize = 6;
+const BYTE_FIELDS: usize = 7;
 
 /// How many exclusions (prefixes, set answers) knowledge keeps per field, and how many
 /// port ranges before it widens them to their hull; beyond that it forgets, which is
@@ -731,6 +757,10 @@ impl View {
             }
             Test::IcmpType(v) => byte(ICMP_TYPE, *v),
             Test::IcmpCode(v) => byte(ICMP_CODE, *v),
+            Test::Socket { cond, .. } => {
+                let cond = *cond;
+                View::Byte(SOCK, Bytes::from_fn(|x| fact::holds(cond, x)))
+            }
             Test::Ports { src, ranges } => View::Port(usize::from(!*src), Ports::of(ranges)),
             Test::Prefix { src, net } => {
                 let v6 = matches!(net, IpNet::V6(_));
@@ -774,11 +804,13 @@ impl Knowledge {
     /// What the prologue guarantees of every flow record (see
     /// [`crate::bpf::packet::flow`]; a test in [`crate::bpf::lower`] checks the
     /// prologue against it): `L3` is 0 (not IP), 4 or 6, and `L4_OK` is 0 or 1. So
-    /// `L3 != 0` and `L3 != 4` make `L3 == 6` pass.
+    /// `L3 != 0` and `L3 != 4` make `L3 == 6` pass. The socket fact is one of the
+    /// lookup's four answers.
     pub fn flow_record() -> Knowledge {
         let mut k = Knowledge::default();
         k.bytes[L3] = Bytes::from_fn(|x| matches!(x, 0 | 4 | 6));
         k.bytes[L4_OK] = Bytes::from_fn(|x| x <= 1);
+        k.bytes[SOCK] = Bytes::from_fn(fact::is_fact);
         k
     }
 
@@ -1362,7 +1394,7 @@ mod tests {
     ];
 
     fn random_test(rng: &mut Rng) -> Test {
-        match rng.below(11) {
+        match rng.below(12) {
             0 => Test::Family(rng.pick(&[Family::V4, Family::V6])),
             1 => Test::Ip,
             2 => Test::Proto(rng.pick(&[1, 6, 17, 58])),
@@ -1393,7 +1425,17 @@ mod tests {
                 flags(mask, rng.pick(&[0x02u8, 0x10, 0x12, 0x00]) & mask)
             }
             9 => Test::IcmpType(rng.pick(&[0, 3, 8])),
-            _ => Test::IcmpCode(rng.pick(&[0, 4])),
+            10 => Test::IcmpCode(rng.pick(&[0, 4])),
+            _ => Test::Socket {
+                cond: rng.pick(&[
+                    SockCond::Exists,
+                    SockCond::NoSocket,
+                    SockCond::Listening,
+                    SockCond::Established,
+                ]),
+                proto: 6,
+                family: None,
+            },
         }
     }
 
@@ -1424,6 +1466,7 @@ mod tests {
                 rng.pick(&[0x02, 0x12, 0x10, 0x11, 0x00]),
                 rng.pick(&[0, 3, 8]),
                 rng.pick(&[0, 4, 1]),
+                rng.pick(&[fact::NONE, fact::LISTENING, fact::ESTABLISHED, fact::OTHER]),
             ],
             ports: [
                 rng.pick(&[22, 80, 85, 443, 5000]),

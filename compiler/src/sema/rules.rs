@@ -43,14 +43,6 @@ impl Checker<'_> {
                     .label(sp, "the socket lookup needs a protocol")
                     .help("add `tcp` or `udp` to the rule"),
                 );
-            } else {
-                self.diags.push(
-                    Diagnostic::error(
-                        "sockc::unsupported",
-                        "socket conditions are not supported yet",
-                    )
-                    .label(sp, "cannot be compiled yet"),
-                );
             }
         }
         let ok = !self.diags[first_diag..].iter().any(Diagnostic::is_error);
