@@ -8,6 +8,12 @@
 //! plus one LPM lookup (and the counter update every program does): the rule
 //! `allow ip4 to @dsts` over the set's destination prefixes, compiled at -O0.
 //! Figures are printed as a Markdown table; ratios are within this run only.
+//!
+//! A second table prices socket conditions per hook (XDP, TC ingress, TC egress) and
+//! protocol: the same one-rule program with and without `if socket exists`, on the
+//! same packet, run in a private network namespace ([`SocketNetns`]) with no socket,
+//! a listener, or a connected socket for the packet. The condition's cost is the
+//! lookup (plus the state read and the reference release).
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -17,6 +23,7 @@ use std::{
 };
 
 use clap::Args;
+use sockc_compiler::eval::SocketState;
 use sockc_compiler::{
     classbench::{self, ActionPolicy, ConvertOptions, Filter, TraceHeader},
     driver,
@@ -24,7 +31,10 @@ use sockc_compiler::{
     packet::{PacketSpec, L4},
     Compiled,
 };
-use sockc_runtime::LoadedObject;
+use sockc_runtime::{
+    socket_fixture::{Endpoints, SocketNetns},
+    LoadedObject,
+};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -47,6 +57,12 @@ pub struct BenchArgs {
     /// Also write the report here
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Only the socket-condition table (no rule-set rows)
+    #[arg(long)]
+    pub sockets_only: bool,
+    /// Skip the socket-condition table
+    #[arg(long, conflicts_with = "sockets_only")]
+    pub no_sockets: bool,
 }
 
 struct Case {
@@ -75,9 +91,13 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         eprintln!("sockc bench: needs root (BPF_PROG_LOAD, BPF_PROG_TEST_RUN)");
         return ExitCode::from(3);
     }
-    let mut cases = vec![ten_rules()];
+    let mut cases = if args.sockets_only {
+        Vec::new()
+    } else {
+        vec![ten_rules()]
+    };
     let dir = classbench_dir(args.classbench.as_deref());
-    for &size in &args.sizes {
+    for &size in args.sizes.iter().filter(|_| !args.sockets_only) {
         for set in &args.sets {
             match dir.as_deref().map(|d| classbench_case(d, set, size)) {
                 Some(Ok(c)) => cases.push(c),
@@ -88,13 +108,15 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     }
     let mut out = String::new();
     out.push_str(&format!(
-        "sockc bench: {} repeats per measurement, median of {} runs, XDP, {}\n\n",
+        "sockc bench: {} repeats per measurement, median of {} runs, rule sets at XDP, {}\n\n",
         args.repeat,
         args.runs,
         kernel_release()
     ));
-    out.push_str("| set | rules | level | compile ms | insns | xlated | load ms | maps KiB | early ns | late ns | never ns |\n");
-    out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    if !cases.is_empty() {
+        out.push_str("| set | rules | level | compile ms | insns | xlated | load ms | maps KiB | early ns | late ns | never ns |\n");
+        out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    }
     print!("{out}");
     let mut summary = Vec::new();
     for case in &cases {
@@ -112,9 +134,20 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         }
         summary.push((case.name.clone(), rows));
     }
-    let ratios = ratios(&summary);
-    print!("{ratios}");
-    out.push_str(&ratios);
+    if !summary.is_empty() {
+        let ratios = ratios(&summary);
+        print!("{ratios}");
+        out.push_str(&ratios);
+    }
+    if !args.no_sockets {
+        match socket_table(args) {
+            Ok(t) => out.push_str(&t),
+            Err(e) => {
+                eprintln!("sockc bench: socket conditions: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     if let Some(path) = &args.output {
         if let Err(e) = std::fs::write(path, &out) {
             eprintln!("sockc bench: cannot write {}: {e}", path.display());
@@ -122,6 +155,70 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The socket-condition table; see the module docs. Printed as it goes, and returned.
+fn socket_table(args: &BenchArgs) -> Result<String, String> {
+    let mut out = String::from(
+        "\nSocket conditions (ns per packet; the rule matches the packet; private netns):\n\n\
+         | hook | proto | no condition | `if socket exists`, no socket | listener | connected | lookup cost (no socket) |\n\
+         |---|---|---:|---:|---:|---:|---:|\n",
+    );
+    print!("{out}");
+    for (hook, head) in [
+        ("xdp", "xdp on lo"),
+        ("tc ingress", "tc ingress on lo"),
+        ("tc egress", "tc egress on lo"),
+    ] {
+        for proto in ["tcp", "udp"] {
+            let packet = format!("{proto} 10.0.0.1:40000 -> 10.0.0.2:80");
+            let frame = sockc_compiler::packet::parse_packet(&packet)
+                .map_err(|e| e.to_string())?
+                .build();
+            let load = |cond: &str| -> Result<(LoadedObject, String), String> {
+                let src = format!(
+                    "{head} {{\n    allow {proto} to 10.0.0.2:80{cond}\n    default drop\n}}\n"
+                );
+                let c = compile(&src, OptLevel::O2)?;
+                let elf = c.to_elf().map_err(|e| e.to_string())?;
+                let obj = LoadedObject::load(&elf).map_err(|e| e.to_string())?;
+                let symbol = obj.programs()[0].symbol.clone();
+                Ok((obj, symbol))
+            };
+            let (plain, plain_sym) = load("")?;
+            let (cond, cond_sym) = load(" if socket exists")?;
+            let egress = head.starts_with("tc egress");
+            let ends = Endpoints::of_frame(&frame, egress).ok_or("no endpoints")?;
+            let time = |obj: &LoadedObject, symbol: &str, state: SocketState| {
+                let ns = SocketNetns::new().map_err(|e| e.to_string())?;
+                let want = (state != SocketState::None).then_some((&ends, state));
+                ns.run(want, || {
+                    median(
+                        (0..args.runs)
+                            .map(|_| {
+                                obj.test_run(symbol, &frame, args.repeat)
+                                    .map(|r| r.duration.as_nanos() as f64)
+                                    .unwrap_or(f64::NAN)
+                            })
+                            .collect(),
+                    )
+                })
+                .map_err(|e| e.to_string())
+            };
+            let base = time(&plain, &plain_sym, SocketState::None)?;
+            let none = time(&cond, &cond_sym, SocketState::None)?;
+            let listening = time(&cond, &cond_sym, SocketState::Listening)?;
+            let connected = time(&cond, &cond_sym, SocketState::Established)?;
+            let line = format!(
+                "| {hook} | {proto} | {base:.1} | {none:.1} | {listening:.1} | {connected:.1} | +{:.1} ({:.2}x) |\n",
+                none - base,
+                none / base
+            );
+            print!("{line}");
+            out.push_str(&line);
+        }
+    }
+    Ok(out)
 }
 
 fn kernel_release() -> String {

@@ -42,6 +42,11 @@ pub struct Snapshot {
     pub programs: Vec<ProgramSnapshot>,
     pub maps: Vec<MapShape>,
     pub map_contents: Vec<MapContents>,
+    /// Classifier tables (map name and SHA-256 of its contents), sorted by map. Their
+    /// contents are part of the program's meaning: a live tree cannot be rewritten
+    /// atomically, so any change loads a new object.
+    #[serde(default)]
+    pub tables: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +106,16 @@ impl Snapshot {
                 .collect(),
             maps: c.maps.iter().map(MapShape::of).collect(),
             map_contents: c.metadata.map_contents.clone(),
+            tables: {
+                let mut t: Vec<(String, String)> = c
+                    .metadata
+                    .tables
+                    .iter()
+                    .map(|t| (t.map.clone(), t.sha256.clone()))
+                    .collect();
+                t.sort();
+                t
+            },
         }
     }
 }
@@ -444,7 +459,7 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
         v
     };
     let same_shapes = sorted_shapes(&old.maps) == sorted_shapes(&new.maps);
-    let new_object = !installed || !same_programs || !same_shapes;
+    let new_object = !installed || !same_programs || !same_shapes || old.tables != new.tables;
 
     let old_listing = rule_listing(pairs.iter().filter_map(|(o, _)| *o));
     let new_listing = rule_listing(pairs.iter().filter_map(|(_, n)| *n));
@@ -806,6 +821,34 @@ tc egress on eth0 { count tcp to *:443; default allow }
             .programs
             .iter()
             .all(|p| p.action == ProgramAction::ReloadSameCode));
+    }
+
+    /// A rule inside a classified run lives in the classifier's tables, not in the
+    /// code: changing its port leaves code and map shapes alone, yet the new tables
+    /// must load as a new object (an in-place rewrite of a live tree is not atomic).
+    #[test]
+    fn a_changed_classifier_table_loads_a_new_object() {
+        let rules = |port: u16| {
+            let mut src = String::from("xdp on eth0 {\n");
+            for i in 0..40 {
+                let p = if i == 17 { port } else { 1000 + i };
+                src.push_str(&format!("    drop tcp from 10.{i}.0.0/16 to *:{p}\n"));
+            }
+            src + "    default allow\n}\n"
+        };
+        let old = snap(&rules(1017));
+        let new = snap(&rules(2017));
+        assert!(!old.tables.is_empty(), "the run is classified");
+        assert_eq!(old.programs[0].asm, new.programs[0].asm);
+        assert_eq!(old.maps, new.maps);
+        assert_ne!(old.tables, new.tables);
+        let p = plan(Some(&old), &new);
+        assert!(
+            !p.maps_only && p.loads_new_object(),
+            "{}",
+            p.render("a", "b")
+        );
+        assert!(!plan(Some(&old), &old).has_changes());
     }
 
     #[test]
