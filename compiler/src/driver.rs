@@ -124,6 +124,49 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
     }
 }
 
+/// The compiler's own reference check ([`crate::bpf::refcheck`]) on one lowered
+/// program: a socket reference that some path does not release is a compiler bug,
+/// reported at the rule whose code made the lookup (the last `line N:` note at or
+/// before it), before the kernel sees the program.
+fn check_references(
+    p: &crate::ir::Program,
+    code: &crate::bpf::buffer::Code,
+) -> Result<(), (Span, String)> {
+    let Err(e) = crate::bpf::refcheck::check(&code.insns) else {
+        return Ok(());
+    };
+    let at = e.acquire.unwrap_or(e.insn);
+    let line = code
+        .notes
+        .iter()
+        .take_while(|(slot, _)| *slot <= at)
+        .filter_map(|(_, text)| {
+            text.strip_prefix("line ")?
+                .split(':')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .last();
+    let rule = line.and_then(|l| p.rules.iter().find(|r| r.line == l));
+    Err(match rule {
+        Some(r) => (
+            r.span,
+            format!(
+                "compiler bug: the code of line {} (`{}`) fails the socket reference check: {e}",
+                r.line, r.text
+            ),
+        ),
+        None => (
+            p.span,
+            format!(
+                "compiler bug: program `{}` fails the socket reference check: {e}",
+                p.symbol
+            ),
+        ),
+    })
+}
+
 fn lower_module(module: Module, level: crate::opt::OptLevel) -> Result<Compiled, (Span, String)> {
     let mut programs = Vec::new();
     let mut meta_programs = Vec::new();
@@ -131,6 +174,7 @@ fn lower_module(module: Module, level: crate::opt::OptLevel) -> Result<Compiled,
     let mut used_sets = std::collections::BTreeSet::new();
     for (_, p) in &module.programs {
         let code = lower_program(&module, p, level).map_err(|e| (p.span, e.to_string()))?;
+        check_references(p, &code)?;
         let spec = hooks::spec(p.hook);
         programs.push(CompiledProgram {
             symbol: p.symbol.clone(),
@@ -434,4 +478,35 @@ pub fn read_metadata(elf: &[u8]) -> Result<Option<Metadata>, String> {
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| format!("bad .sockc metadata: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bpf::insn::{Insn, Reg};
+    use aya_obj::generated::bpf_func_id;
+
+    /// A lowered program whose lookup is not released is refused with a diagnostic
+    /// at the rule that made the lookup.
+    #[test]
+    fn an_unreleased_reference_names_its_rule() {
+        let src = "xdp on eth0 {\n    drop udp to *:53\n    allow tcp to 1.1.1.0/24:53 if socket exists\n    default drop\n}\n";
+        let (compiled, _) = compile(src, &Options::default());
+        let compiled = compiled.expect("compiles");
+        let prog = compiled.module.programs.values().next().unwrap();
+        let mut code = compiled.programs[0].code.clone();
+        assert_eq!(check_references(prog, &code), Ok(()));
+        let release = Insn::call(bpf_func_id::BPF_FUNC_sk_release as u32);
+        let at = code.insns.iter().position(|i| *i == release).unwrap();
+        code.insns[at] = Insn::mov64_imm(Reg::R0, 0);
+        let (span, msg) = check_references(prog, &code).unwrap_err();
+        assert_eq!(
+            &src[span.start..span.end],
+            "allow tcp to 1.1.1.0/24:53 if socket exists"
+        );
+        assert!(
+            msg.contains("line 3") && msg.contains("still held"),
+            "{msg}"
+        );
+    }
 }
