@@ -13,7 +13,7 @@
 use std::{
     collections::{BTreeMap, HashSet},
     fs::File,
-    net::{Ipv4Addr, SocketAddrV4, UdpSocket},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket},
     os::{
         fd::{AsRawFd, FromRawFd, OwnedFd},
         unix::fs::MetadataExt,
@@ -507,5 +507,413 @@ impl Drop for Lab {
             let _ = run(Command::new("ip").args(["netns", "del", ns]));
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---- TCP and UDP end to end (socket conditions, `tests/socket_e2e.rs`) ---------------
+//
+// Sockets are made on a thread inside a namespace and handed back: a socket keeps the
+// namespace it was created in, so the test's own thread can use it afterwards.
+
+/// How long a test waits for something that must happen (a connect that must
+/// succeed, a reply that must come).
+pub const ANSWER: Duration = Duration::from_secs(3);
+
+/// How long a test waits for something that must not happen (a SYN-ACK, a RST, a
+/// datagram, an ICMP error). Well below TCP's first SYN retransmission (1 s), so one
+/// attempt is exactly one SYN.
+pub const NO_ANSWER: Duration = Duration::from_millis(400);
+
+/// How a connect attempt, or a wait for a datagram, ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Connected; for a datagram: one arrived.
+    Answered,
+    /// ECONNREFUSED: a TCP RST, or an ICMP port unreachable on a connected UDP socket.
+    Refused,
+    /// Nothing came back within the time limit.
+    TimedOut,
+    /// Any other error, as text.
+    Failed(String),
+}
+
+/// The [`Outcome`] of a connect or a receive.
+pub fn outcome<T>(r: &std::io::Result<T>) -> Outcome {
+    use std::io::ErrorKind;
+    match r {
+        Ok(_) => Outcome::Answered,
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => Outcome::Refused,
+        Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
+            Outcome::TimedOut
+        }
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
+/// A `sockaddr_in` or `sockaddr_in6` for `addr`, in a `sockaddr_storage`.
+fn raw_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than, and aligned for, sockaddr_in.
+            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than, and aligned for, sockaddr_in6.
+            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
+}
+
+/// A TCP connect from the calling thread's namespace; see [`tcp_connect`].
+fn tcp_connect_here(
+    from: Option<SocketAddr>,
+    to: SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    use std::io::{Error, ErrorKind};
+    let domain = if to.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: socket(2) with constant arguments; the result is checked.
+    let raw = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if raw < 0 {
+        return Err(Error::last_os_error());
+    }
+    // SAFETY: a descriptor socket(2) just returned; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    if let Some(from) = from {
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt with a pointer to an int and its size, on our socket.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(Error::last_os_error());
+        }
+        let (sa, len) = raw_sockaddr(from);
+        // SAFETY: bind with a sockaddr of `len` valid bytes, on our socket.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sa as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        };
+        if rc != 0 {
+            return Err(Error::last_os_error());
+        }
+    }
+    let (sa, len) = raw_sockaddr(to);
+    // SAFETY: connect with a sockaddr of `len` valid bytes, on our socket.
+    let rc = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&sa as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if rc != 0 {
+        let e = Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::new(
+                    ErrorKind::TimedOut,
+                    format!("connect to {to} timed out after {timeout:?}"),
+                ));
+            }
+            let mut pfd = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: poll on one pollfd that lives for the call.
+            let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as libc::c_int) };
+            if n < 0 {
+                let e = Error::last_os_error();
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if n > 0 {
+                break;
+            }
+        }
+        let mut err: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt into an int of `len` bytes, on our socket.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(Error::last_os_error());
+        }
+        if err != 0 {
+            return Err(Error::from_raw_os_error(err));
+        }
+    }
+    let stream = TcpStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+/// A TCP connect from namespace `ns` to `to` that gives up after `timeout` (one SYN
+/// when `timeout` < 1 s). With `from`, the socket is first bound there with
+/// `SO_REUSEADDR` (to reuse a 4-tuple on purpose).
+pub fn tcp_connect(
+    ns: &str,
+    from: Option<SocketAddr>,
+    to: SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    in_netns(ns, move || tcp_connect_here(from, to, timeout))
+}
+
+/// A TCP listener bound to `addr` in namespace `ns`.
+#[track_caller]
+pub fn tcp_listen(ns: &str, addr: SocketAddr) -> TcpListener {
+    in_netns(ns, move || {
+        TcpListener::bind(addr).unwrap_or_else(|e| panic!("listen on {addr}: {e}"))
+    })
+}
+
+/// The next connection `listener` has queued, waiting at most [`ANSWER`].
+#[track_caller]
+pub fn accept(listener: &TcpListener) -> TcpStream {
+    listener.set_nonblocking(true).expect("nonblocking");
+    let start = Instant::now();
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    start.elapsed() < ANSWER,
+                    "no connection to accept within {ANSWER:?}"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    listener.set_nonblocking(false).expect("blocking");
+    stream.set_nonblocking(false).expect("blocking");
+    stream
+}
+
+/// Sends `msg` from `x` to `y` and a reply from `y` back to `x`; panics (saying
+/// `when`) unless both arrive whole within [`ANSWER`].
+#[track_caller]
+pub fn tcp_exchange(when: &str, x: &mut TcpStream, y: &mut TcpStream, msg: &[u8]) {
+    use std::io::{Read, Write};
+    fn one_way(when: &str, from: &mut TcpStream, to: &mut TcpStream, data: &[u8]) {
+        to.set_read_timeout(Some(ANSWER)).expect("read timeout");
+        from.write_all(data)
+            .unwrap_or_else(|e| panic!("{when}: write: {e}"));
+        let mut got = vec![0u8; data.len()];
+        to.read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("{when}: read {} bytes: {e}", data.len()));
+        assert_eq!(got, data, "{when}: bytes differ");
+    }
+    let reply: Vec<u8> = msg.iter().rev().copied().collect();
+    one_way(when, x, y, msg);
+    one_way(when, y, x, &reply);
+}
+
+/// A UDP socket bound to `addr` in namespace `ns`.
+#[track_caller]
+pub fn udp_bind(ns: &str, addr: SocketAddr) -> UdpSocket {
+    in_netns(ns, move || {
+        UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"))
+    })
+}
+
+/// A UDP socket in namespace `ns` on an ephemeral port, connected to `peer` (so an
+/// ICMP port unreachable from the peer shows as ECONNREFUSED on the next receive).
+#[track_caller]
+pub fn udp_connected(ns: &str, peer: SocketAddr) -> UdpSocket {
+    in_netns(ns, move || {
+        let any: SocketAddr = if peer.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let s = UdpSocket::bind(any).expect("bind UDP client");
+        s.connect(peer)
+            .unwrap_or_else(|e| panic!("connect UDP to {peer}: {e}"));
+        s
+    })
+}
+
+/// Waits up to `timeout` for one datagram on `sock`: the bytes and the sender.
+pub fn udp_recv(sock: &UdpSocket, timeout: Duration) -> std::io::Result<(Vec<u8>, SocketAddr)> {
+    sock.set_read_timeout(Some(timeout)).expect("read timeout");
+    let mut buf = [0u8; 2048];
+    let (n, from) = sock.recv_from(&mut buf)?;
+    Ok((buf[..n].to_vec(), from))
+}
+
+/// The network namespace's SNMP counters (`/proc/net/snmp` as `Tcp.OutRsts`, ...,
+/// and `/proc/net/snmp6` as `Udp6NoPorts`, ...). Read through `/proc/thread-self`:
+/// `/proc/self/net` would show the main thread's namespace.
+pub fn snmp(ns: &str) -> BTreeMap<String, i64> {
+    in_netns(ns, || {
+        let mut out = BTreeMap::new();
+        let v4 = std::fs::read_to_string("/proc/thread-self/net/snmp").expect("snmp");
+        let lines: Vec<&str> = v4.lines().collect();
+        for pair in lines.chunks(2) {
+            let [names, values] = pair else { continue };
+            let (group, names) = names.split_once(':').expect("group:");
+            let (_, values) = values.split_once(':').expect("group:");
+            for (n, v) in names.split_whitespace().zip(values.split_whitespace()) {
+                if let Ok(v) = v.parse() {
+                    out.insert(format!("{group}.{n}"), v);
+                }
+            }
+        }
+        if let Ok(v6) = std::fs::read_to_string("/proc/thread-self/net/snmp6") {
+            for line in v6.lines() {
+                let mut w = line.split_whitespace();
+                if let (Some(n), Some(Ok(v))) = (w.next(), w.next().map(str::parse)) {
+                    out.insert(n.to_string(), v);
+                }
+            }
+        }
+        out
+    })
+}
+
+/// `after[key] - before[key]` (a missing counter counts as 0).
+pub fn delta(before: &BTreeMap<String, i64>, after: &BTreeMap<String, i64>, key: &str) -> i64 {
+    after.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0)
+}
+
+/// The lines of namespace `ns`'s connection tracking table, or `None` when the
+/// kernel has no `nf_conntrack`.
+pub fn conntrack_entries(ns: &str) -> Option<Vec<String>> {
+    in_netns(ns, || {
+        std::fs::read_to_string("/proc/thread-self/net/nf_conntrack")
+            .ok()
+            .map(|t| t.lines().map(str::to_string).collect())
+    })
+}
+
+/// A TCP socket of a namespace as `/proc/net/tcp` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpSock {
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    /// The kernel's TCP state number (1 ESTABLISHED ... 6 TIME_WAIT ... 10 LISTEN).
+    pub state: u8,
+}
+
+/// TCP state numbers of `/proc/net/tcp`.
+pub const TCP_TIME_WAIT: u8 = 6;
+
+/// The IPv4 TCP sockets (timewait and request sockets included) of namespace `ns`.
+pub fn tcp4_sockets(ns: &str) -> Vec<TcpSock> {
+    fn endpoint(s: &str) -> SocketAddrV4 {
+        let (a, p) = s.split_once(':').expect("ADDR:PORT");
+        let a = u32::from_str_radix(a, 16).expect("hex address");
+        let p = u16::from_str_radix(p, 16).expect("hex port");
+        // The address is the raw network-order word printed as a host integer.
+        SocketAddrV4::new(Ipv4Addr::from(a.to_ne_bytes()), p)
+    }
+    in_netns(ns, || {
+        let text = std::fs::read_to_string("/proc/thread-self/net/tcp").expect("net/tcp");
+        text.lines()
+            .skip(1)
+            .map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                TcpSock {
+                    local: endpoint(w[1]),
+                    remote: endpoint(w[2]),
+                    state: u8::from_str_radix(w[3], 16).expect("hex state"),
+                }
+            })
+            .collect()
+    })
+}
+
+impl Lab {
+    /// Adds `fd00:200:SUBNET::1/64` to A's veth and `::2` to B's, without duplicate
+    /// address detection (`nodad`, usable at once), and waits until a datagram gets
+    /// from B to A over IPv6 (neighbour discovery done). Returns (A's, B's) address.
+    pub fn enable_ipv6(&self, subnet: u8) -> (Ipv6Addr, Ipv6Addr) {
+        const LIMIT: Duration = Duration::from_secs(10);
+        let a = Ipv6Addr::new(0xfd00, 0x200, subnet.into(), 0, 0, 0, 0, 1);
+        let b = Ipv6Addr::new(0xfd00, 0x200, subnet.into(), 0, 0, 0, 0, 2);
+        for (ns, dev, addr) in [(&self.ns_a, &self.if_a, a), (&self.ns_b, &self.if_b, b)] {
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{addr}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ]);
+        }
+        let dst = SocketAddr::from((a, 9000));
+        let rx = udp_bind(&self.ns_a, dst);
+        let tx = udp_bind(&self.ns_b, (b, 0).into());
+        let start = Instant::now();
+        loop {
+            tx.send_to(b"ready?", dst).expect("send over IPv6");
+            if udp_recv(&rx, Duration::from_millis(50)).is_ok() {
+                return (a, b);
+            }
+            assert!(
+                start.elapsed() < LIMIT,
+                "no IPv6 datagram from B reached A within {LIMIT:?}"
+            );
+        }
     }
 }
