@@ -238,4 +238,149 @@ mod tests {
         }
         assert!(!fact::is_fact(0));
     }
+
+    /// The most socket lookups any path through `insns` can make. Tracks only what
+    /// decides it: whether the flow record's socket byte is known zero or nonzero
+    /// (stores over it; the `SOCK != 0` guard when `r1` holds that byte), and counts
+    /// lookup calls; every other branch goes both ways. Memoized on (pc, state).
+    fn max_lookups_on_any_path(insns: &[Insn]) -> u32 {
+        use std::collections::HashMap;
+
+        use super::super::insn::op;
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        struct State {
+            /// `None`: unknown.
+            sock_nonzero: Option<bool>,
+            r1_is_sock: bool,
+        }
+        let sock = at(flow::SOCK);
+        let lookups = [
+            bpf_func_id::BPF_FUNC_skc_lookup_tcp as i32,
+            bpf_func_id::BPF_FUNC_sk_lookup_tcp as i32,
+            bpf_func_id::BPF_FUNC_sk_lookup_udp as i32,
+        ];
+        fn walk(
+            insns: &[Insn],
+            pc: usize,
+            st: State,
+            memo: &mut HashMap<(usize, State), u32>,
+            sock: i16,
+            lookups: &[i32],
+        ) -> u32 {
+            if let Some(&n) = memo.get(&(pc, st)) {
+                return n;
+            }
+            let i = insns[pc];
+            let class = i.class();
+            let mut next = st;
+            let width = |code: u8| match code & 0x18 {
+                x if x == op::B => 1,
+                x if x == op::H => 2,
+                x if x == op::W => 4,
+                _ => 8,
+            };
+            let n = if i.code == op::JMP | op::EXIT {
+                0
+            } else if class == op::JMP && i.code & 0xf0 == op::CALL {
+                next.r1_is_sock = false;
+                let here = u32::from(lookups.contains(&i.imm));
+                here + walk(insns, pc + 1, next, memo, sock, lookups)
+            } else if i.is_jump() {
+                let target = (pc as i64 + 1 + i64::from(i.off)) as usize;
+                if i.code & 0xf0 == op::JA {
+                    walk(insns, target, st, memo, sock, lookups)
+                } else {
+                    let guard = st.r1_is_sock
+                        && i.code == op::JMP | op::JNE | op::K
+                        && i.dst == 1
+                        && i.imm == 0;
+                    let (mut taken, mut fall) = (st, st);
+                    if guard {
+                        taken.sock_nonzero = Some(true);
+                        fall.sock_nonzero = Some(false);
+                    }
+                    let feasible = |s: State| {
+                        !guard || st.sock_nonzero.is_none_or(|k| Some(k) == s.sock_nonzero)
+                    };
+                    let a = if feasible(taken) {
+                        walk(insns, target, taken, memo, sock, lookups)
+                    } else {
+                        0
+                    };
+                    let b = if feasible(fall) {
+                        walk(insns, pc + 1, fall, memo, sock, lookups)
+                    } else {
+                        0
+                    };
+                    a.max(b)
+                }
+            } else {
+                if (class == op::ST || class == op::STX) && i.dst == Reg::FP.0 {
+                    if (i.off..i.off + width(i.code)).contains(&sock) {
+                        // The prologue zeroes the record; the lookup stores its fact (1..=4).
+                        next.sock_nonzero = Some(class == op::STX || i.imm != 0);
+                    }
+                } else if i.dst == 1 && class != op::ST && class != op::STX {
+                    next.r1_is_sock = class == op::LDX && i.src == Reg::FP.0 && i.off == sock;
+                }
+                let step = if i.is_ld_imm64() { 2 } else { 1 };
+                walk(insns, pc + step, next, memo, sock, lookups)
+            };
+            memo.insert((pc, st), n);
+            n
+        }
+        let start = State {
+            sock_nonzero: None,
+            r1_is_sock: false,
+        };
+        walk(insns, 0, start, &mut HashMap::new(), sock, &lookups)
+    }
+
+    /// One lookup per packet, however many rules ask: every path through a program
+    /// with many conditioned rules (both protocols, both families, every condition)
+    /// calls a lookup helper at most once, at both levels; the walk itself is checked
+    /// on a program where it must find one.
+    #[test]
+    fn at_most_one_lookup_on_every_path() {
+        use crate::{driver::Options, opt::OptLevel};
+        let src = "xdp on eth0 {\n\
+            count tcp if socket exists\n\
+            allow tcp to 10.0.0.0/8:80 if listening\n\
+            drop ip6 tcp if no socket\n\
+            allow udp to *:53 if established\n\
+            drop tcp from 192.0.2.0/24 if established\n\
+            count udp if no socket\n\
+            allow ip4 tcp to *:22 if listening\n\
+            drop udp if socket exists\n\
+            default allow\n}\n\
+            tc egress on eth0 {\n\
+            allow tcp if established\n\
+            drop tcp rst if no socket\n\
+            count udp if listening\n\
+            default allow\n}\n";
+        for level in [OptLevel::O0, OptLevel::O2] {
+            let opts = Options {
+                opt: level,
+                ..Options::default()
+            };
+            let (c, d) = crate::compile(src, &opts);
+            let c = c.unwrap_or_else(|| panic!("{d:?}"));
+            for p in &c.programs {
+                let calls = p
+                    .code
+                    .insns
+                    .iter()
+                    .filter(|i| i.code == super::super::insn::op::JMP | 0x80)
+                    .count();
+                assert!(calls > 2, "{}: the program calls helpers", p.symbol);
+                assert_eq!(
+                    max_lookups_on_any_path(&p.code.insns),
+                    1,
+                    "{} at {}",
+                    p.symbol,
+                    level.name()
+                );
+            }
+        }
+    }
 }
