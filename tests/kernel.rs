@@ -22,6 +22,7 @@ use std::{
 use sockc_compiler::{
     driver::Metadata,
     hooks::{spec, HookKind},
+    opt::OptLevel,
     packet::parse_packet,
     Compiled, Options,
 };
@@ -34,19 +35,28 @@ use common::{kernel, required, root, rule_files, test_name};
 // ---- helpers ----------------------------------------------------------------------
 
 fn compile_src(src: &str, base_dir: Option<&Path>) -> Option<Compiled> {
+    compile_at(src, base_dir, OptLevel::default())
+}
+
+fn compile_at(src: &str, base_dir: Option<&Path>, level: OptLevel) -> Option<Compiled> {
     let mut opts = Options::default();
     opts.sema.base_dir = base_dir.map(Path::to_path_buf);
+    opts.opt = level;
     sockc_compiler::compile(src, &opts).0
 }
 
 /// Every rule file that compiles (files meant to fail are skipped), as
-/// (path relative to the package, object).
+/// (path relative to the package, object), at the default level.
 fn compiled_rule_files() -> Vec<(String, Compiled)> {
+    compiled_rule_files_at(OptLevel::default())
+}
+
+fn compiled_rule_files_at(level: OptLevel) -> Vec<(String, Compiled)> {
     rule_files()
         .into_iter()
         .filter_map(|p| {
             let src = std::fs::read_to_string(&p).expect("read rule file");
-            let c = compile_src(&src, p.parent())?;
+            let c = compile_at(&src, p.parent(), level)?;
             let rel = p.strip_prefix(root()).unwrap_or(&p).display().to_string();
             Some((rel, c))
         })
@@ -327,14 +337,20 @@ fn rule_that_cannot_match_leaves_no_unreachable_code() {
 
 // ---- 1. the verifier --------------------------------------------------------------
 
-/// Every rule file under `rules/` that compiles also loads: every program passes the
-/// kernel verifier and the set maps fill. Prints instruction counts and load times.
+/// Every rule file under `rules/` that compiles also loads, at `-O2` and at `-O0`:
+/// every program passes the kernel verifier and the set maps fill. Prints instruction
+/// counts and load times.
 #[test]
 fn every_rule_file_passes_the_verifier() {
     if !kernel() {
         return;
     }
-    let files = compiled_rule_files();
+    let mut files = compiled_rule_files();
+    files.extend(
+        compiled_rule_files_at(OptLevel::O0)
+            .into_iter()
+            .map(|(path, c)| (format!("{path} -O0"), c)),
+    );
     println!(
         "{:<28} {:<15} {:<11} {:>7} {:>9} {:>9}",
         "file", "program", "hook", "xlated", "verified", "load ms"
