@@ -34,10 +34,6 @@ use common::{kernel, required, root, rule_files, test_name};
 
 // ---- helpers ----------------------------------------------------------------------
 
-fn compile_src(src: &str, base_dir: Option<&Path>) -> Option<Compiled> {
-    compile_at(src, base_dir, OptLevel::default())
-}
-
 fn compile_at(src: &str, base_dir: Option<&Path>, level: OptLevel) -> Option<Compiled> {
     let mut opts = Options::default();
     opts.sema.base_dir = base_dir.map(Path::to_path_buf);
