@@ -192,7 +192,12 @@ fn emit_tree(
     b.emit(Insn::ldx(Size::W, r7, r0, 4));
     let flags_at = t.entry_flags_offset() as i16;
     let counter_at = t.entry_counter_offset() as i16;
-    for i in 0..t.max_leaf {
+    // A tree whose entries check nothing (its rules match every packet of the family)
+    // decides on a leaf's first entry: the rest would be unreachable code, which the
+    // kernel rejects.
+    let checks_nothing = t.checked_dims.is_empty() && !t.checks_flags && !t.checks_l4;
+    let entries = if checks_nothing { 1 } else { t.max_leaf };
+    for i in 0..entries {
         let next = b.new_label();
         b.branch_imm(Cond::Le, r8, i as i32, miss);
         b.emit(Insn::mov64_reg(r1, r7));
@@ -240,5 +245,7 @@ fn emit_tree(
         }
         b.bind(next);
     }
-    b.goto(miss);
+    if !checks_nothing {
+        b.goto(miss);
+    }
 }

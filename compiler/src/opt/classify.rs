@@ -160,22 +160,54 @@ pub enum BuildError {
 /// the tree's entries. A run that needs more is split in two (see [`run`]).
 pub const MAX_WORK: usize = 256;
 
-/// Replaces every long enough run of classifiable rules by a [`Step::Classify`].
+/// Most maps one program may use: the verifier's `MAX_USED_MAPS`
+/// (`include/linux/bpf_verifier.h`; not part of the UAPI bindings). Each tree costs
+/// two (nodes and entries); the counters map and the set maps come first.
+pub const MAX_PROGRAM_MAPS: usize = 64;
+
+/// Replaces every long enough run of classifiable rules by a [`Step::Classify`], as
+/// long as the program's maps stay within [`MAX_PROGRAM_MAPS`]; a classifier that
+/// would pass it leaves its rules linear.
 pub fn run(module: &mut Module) {
     let mut next_id = 0u32;
     let sets = &module.sets;
     for (_, prog) in module.programs.iter_mut() {
         let mut steps = Vec::with_capacity(prog.steps.len());
         let mut run: Vec<usize> = Vec::new();
-        let flush = |run: &mut Vec<usize>, steps: &mut Vec<Step>, prog: &Program, id: &mut u32| {
-            if run.len() >= MIN_RULES {
-                let range = run[0]..run[run.len() - 1] + 1;
-                steps.extend(classify_range(sets, prog, range, id));
-            } else {
-                steps.extend(run.iter().copied().map(Step::Rule));
-            }
-            run.clear();
-        };
+        // The counters map, and both family maps of every set the program uses.
+        let mut used_sets: Vec<crate::ir::SetId> = prog
+            .rules
+            .iter()
+            .flat_map(|r| [&r.m.src, &r.m.dst])
+            .filter_map(|a| match a {
+                AddrMatch::Set(s) => Some(*s),
+                _ => None,
+            })
+            .collect();
+        used_sets.sort();
+        used_sets.dedup();
+        let mut maps = 1 + 2 * used_sets.len();
+        let mut flush =
+            |run: &mut Vec<usize>, steps: &mut Vec<Step>, prog: &Program, id: &mut u32| {
+                if run.len() >= MIN_RULES {
+                    let range = run[0]..run[run.len() - 1] + 1;
+                    for step in classify_range(sets, prog, range, id) {
+                        match step {
+                            Step::Classify(c) if maps + 2 * c.trees.len() > MAX_PROGRAM_MAPS => {
+                                steps.extend(c.rules.map(Step::Rule));
+                            }
+                            Step::Classify(c) => {
+                                maps += 2 * c.trees.len();
+                                steps.push(Step::Classify(c));
+                            }
+                            rule => steps.push(rule),
+                        }
+                    }
+                } else {
+                    steps.extend(run.iter().copied().map(Step::Rule));
+                }
+                run.clear();
+            };
         for step in &prog.steps {
             match step {
                 Step::Rule(i) if classifiable(sets, &prog.rules[*i]) => {
@@ -658,6 +690,61 @@ impl fmt::Display for Classifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Classifiers stop at the verifier's per-program map limit: a program with many
+    /// runs, each making several trees, keeps its maps (counters, sets, two per tree)
+    /// within [`MAX_PROGRAM_MAPS`], and the runs past the budget stay linear.
+    #[test]
+    fn classifiers_stay_within_the_map_limit() {
+        let mut src = String::from("set s = { 192.0.2.0/24, 2001:db8:99::/48 }\nxdp on eth0 {\n");
+        for g in 0..30 {
+            src.push_str("    drop tcp from @s\n");
+            for i in 0..16 {
+                src.push_str(&format!(
+                    "    allow tcp from {g}.{i}.0.0/16 to 10.{i}.0.0/16:{}\n",
+                    1000 + i
+                ));
+                src.push_str(
+                    &format!("    drop udp to 10.{i}.0.0/8:{}\n", 2000 + i)
+                        .replace(&format!("10.{i}.0.0/8"), "10.0.0.0/8"),
+                );
+                src.push_str(&format!(
+                    "    drop ip6 udp from 2001:db8:{g}:{i}::/64 to [2001:db8::]:{}\n",
+                    3000 + i
+                ));
+            }
+            src.push_str("    count icmp type 8\n");
+        }
+        src.push_str("    default allow\n}\n");
+        let (ast, d) = crate::syntax::parse(&src);
+        assert!(d.is_empty(), "{d:?}");
+        let (module, d) = crate::sema::check(&ast, &src, &Default::default());
+        let mut module = module.unwrap_or_else(|| panic!("{d:?}"));
+        run(&mut module);
+        let p = module.programs.values().next().unwrap();
+        let classifiers: Vec<&Classifier> = p
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Classify(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        let tree_maps: usize = classifiers.iter().map(|c| 2 * c.trees.len()).sum();
+        assert!(!classifiers.is_empty());
+        assert!(
+            1 + 2 + tree_maps <= MAX_PROGRAM_MAPS,
+            "{tree_maps} tree maps"
+        );
+        // The budget ran out: some runs of 49 classifiable rules stayed linear.
+        let linear = p
+            .steps
+            .iter()
+            .filter(|s| matches!(s, Step::Rule(_)))
+            .count();
+        assert!(linear > 30 * 2, "only {linear} linear steps");
+        assert!(classifiers.len() < 30);
+    }
 
     /// Build time and shape on the ClassBench files in `SOCKC_CLASSIFY_FILES`
     /// (whitespace-separated .sk paths); prints, asserts only that the trees build.
