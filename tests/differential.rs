@@ -14,16 +14,40 @@
 //! frame length in bytes, and no other slot may move. Any difference fails with the
 //! rule text, the packet, both results and the seed.
 //!
+//! `kernel_agrees_with_the_evaluator` draws small sets (up to 12 rules a block), which
+//! `-O2` lowers rule by rule. `classifier_agrees_with_the_evaluator` draws sets that
+//! `-O2` turns into decision trees (`opt::classify`: runs of 32 or more `allow`/`drop`
+//! rules without ICMP type or code): each block has one run of 32 to 240 such rules
+//! between shorter segments, most segments ended by a `count` rule or an ICMP type
+//! rule, so a block has several runs and steps. Rules take their prefixes from a
+//! per-set pool of prefixes that share their top bits and nest (lengths on both sides
+//! of the classifier's /16 and /64 "wide address" line), their port-range ends and
+//! TCP flag tests from small pools, and use address sets (`from @aN`, `to @aN`, mixed
+//! families) and port lists (`:@pN`); a rule without an address or family applies to
+//! both families. A per-block profile sometimes puts most rules in one family and one
+//! tree (large, deep trees), and some runs carry 17 to 30 rules that share one box and
+//! differ only in their flag test, more than a leaf holds, so the run is classified
+//! in parts (rule groups). The packets are drawn as above, against these pools. The
+//! test also requires that `-O2` made a classifier (`Step::Classify`) of every set it
+//! draws; `classifier_rule_sets_build_trees` checks without a kernel that the sets
+//! reach IPv4 and IPv6 trees, several trees per family, rule groups, deep trees and
+//! shared leaves, and packets decided inside and past a classifier.
+//!
 //! Knobs: `SOCKC_DIFF_CASES` (rule sets, default 200), `SOCKC_DIFF_PACKETS` (packets
-//! per set, default 100) and `SOCKC_DIFF_SEED` (the RNG seed; every run prints the one
-//! it used). `SOCKC_DIFF_SEED=<n> cargo test --test differential` replays a run (with
-//! the same `SOCKC_DIFF_PACKETS`); a long run is e.g. `SOCKC_DIFF_CASES=5000`. A
-//! failing case is also saved to `tests/differential.proptest-regressions`, which
-//! every later run replays first: commit it with the fix. The kernel test needs root
-//! (see `tests/common`); `generated_rule_sets_compile_and_evaluate` runs everywhere.
+//! per set, default 100), `SOCKC_DIFF_CLASSIFY_CASES` and `SOCKC_DIFF_CLASSIFY_PACKETS`
+//! (the same for the classifier test, defaults 64 and 150) and `SOCKC_DIFF_SEED` (the
+//! RNG seed of both tests; every run prints the one it used).
+//! `SOCKC_DIFF_SEED=<n> cargo test --test differential` replays a run (with the same
+//! packet counts); a long run is e.g. `SOCKC_DIFF_CASES=5000` or
+//! `SOCKC_DIFF_CLASSIFY_CASES=2000 cargo test --release --test differential
+//! classifier_agrees`. A failing case is also saved to
+//! `tests/differential.proptest-regressions`, which every later run replays first:
+//! commit it with the fix. The kernel tests need root (see `tests/common`);
+//! `generated_rule_sets_compile_and_evaluate` and `classifier_rule_sets_build_trees`
+//! run everywhere.
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     collections::hash_map::RandomState,
     fmt,
     hash::BuildHasher,
@@ -35,7 +59,7 @@ use proptest::{
     collection::vec,
     option,
     prelude::*,
-    sample::select,
+    sample::{select, Index},
     strategy::{NewTree, ValueTree},
     test_runner::{Config, FileFailurePersistence, RngSeed, TestCaseError, TestError, TestRunner},
 };
@@ -44,9 +68,13 @@ use sockc_compiler::{
     driver::{hex, Metadata},
     eval::{evaluate, Decider, Evaluation, Facts, L4Fields},
     hooks::{self, HookKind},
-    ir::{port_range_text, Module, Program},
-    opt::OptLevel,
+    ir::{port_range_text, Module, Program, Step},
+    opt::{
+        classify::{Classifier, MAX_EXPANSION, MIN_RULES},
+        OptLevel,
+    },
     packet::{parse_packet, PacketSpec, L4},
+    syntax::ast::Family as ClassifyFamily,
     Compiled, Options,
 };
 use sockc_runtime::LoadedObject;
@@ -57,6 +85,12 @@ use common::kernel;
 
 const DEFAULT_RULE_SETS: u32 = 200;
 const DEFAULT_PACKETS_PER_SET: usize = 100;
+const DEFAULT_CLASSIFY_SETS: u32 = 64;
+const DEFAULT_CLASSIFY_PACKETS: usize = 150;
+/// Packet recipes pick prefixes, ports, flag tests and protocols by an index in
+/// `0..PICKS`, taken modulo the pool's length: enough to reach every value of a
+/// classifier rule set's pools.
+const PICKS: usize = 4096;
 /// Where proptest saves failing cases: next to this file, with this extension.
 const REGRESSIONS: FileFailurePersistence =
     FileFailurePersistence::WithSource("proptest-regressions");
@@ -750,6 +784,642 @@ fn rule_set() -> impl Strategy<Value = RuleSet> {
         )
 }
 
+// ---- classifier rule sets ----------------------------------------------------------
+
+/// How a classifier-set rule picks an address: from the set's pool of related
+/// prefixes, or an address set.
+#[derive(Clone, Copy, Debug)]
+enum AddrDraw {
+    Any,
+    Pool(Index),
+    Set(usize),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum PortDraw {
+    Any,
+    /// Two ends from the set's port pool (one port when they pick the same).
+    Range(Index, Index),
+    Set(usize),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum FlagDraw {
+    /// One of the set's flag tests.
+    Pool(Index),
+    /// (mask, value).
+    Fixed(u8, u8),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct EndpointDraw {
+    addr: AddrDraw,
+    port: Option<PortDraw>,
+}
+
+/// A rule of a classifier rule set, its values still indexes into the set's pools
+/// ([`ClassifierPools`]), so that rules share prefixes, port-range ends and flag tests.
+#[derive(Clone, Debug)]
+struct RunRule {
+    action: Action,
+    proto: Option<ProtoMatch>,
+    family: Option<Family>,
+    src: Option<EndpointDraw>,
+    dst: Option<EndpointDraw>,
+    bare_dst: bool,
+    /// The TCP flag test (TCP rules only).
+    flags: Option<FlagDraw>,
+    /// ICMP type and code: only interrupting rules have them.
+    icmp: Option<(IcmpType, Option<u8>)>,
+    /// Pool prefix that becomes the destination of a rule that would otherwise match
+    /// a whole protocol or family (see [`ClassifierPools::rule`]), or that a
+    /// [`Profile`] asks for.
+    narrow: Index,
+    /// Keep the rule broad: `drop tcp`, `allow ip6`, `allow any` (rare).
+    broad: bool,
+    order: u32,
+}
+
+/// The values a classifier rule set's rules draw from.
+struct ClassifierPools {
+    prefixes: Vec<Literal>,
+    ports: Vec<u16>,
+    flag_tests: Vec<Vec<(u8, bool)>>,
+}
+
+impl ClassifierPools {
+    fn endpoint(&self, e: EndpointDraw) -> Endpoint {
+        Endpoint {
+            addr: match e.addr {
+                AddrDraw::Any => Addr::Any,
+                AddrDraw::Pool(i) => Addr::Literal(*i.get(&self.prefixes)),
+                AddrDraw::Set(i) => Addr::Set(i),
+            },
+            port: e.port.map(|p| match p {
+                PortDraw::Any => Port::Any,
+                PortDraw::Range(a, b) => {
+                    let (a, b) = (*a.get(&self.ports), *b.get(&self.ports));
+                    Port::Range(a.min(b), a.max(b))
+                }
+                PortDraw::Set(i) => Port::Set(i),
+            }),
+        }
+    }
+
+    /// The rule as sema will accept it: normalized, narrowed to an address unless it
+    /// is drawn broad (so a `drop tcp` early in a run does not hide the rest of it),
+    /// and with few enough set × port-list combinations to stay classifiable.
+    fn rule(&self, r: &RunRule, addr_sets: &[Vec<Literal>], port_sets: &[Vec<(u16, u16)>]) -> Rule {
+        let (na, np) = (addr_sets.len(), port_sets.len());
+        let mut rule = Rule {
+            action: r.action,
+            proto: r.proto,
+            family: r.family,
+            src: r.src.map(|e| self.endpoint(e)),
+            dst: r.dst.map(|e| self.endpoint(e)),
+            bare_dst: r.bare_dst,
+            flags: match r.flags {
+                None => Vec::new(),
+                Some(FlagDraw::Pool(i)) => i.get(&self.flag_tests).clone(),
+                Some(FlagDraw::Fixed(mask, value)) => (0..8)
+                    .filter(|b| mask & (1 << b) != 0)
+                    .map(|b| (b, value & (1 << b) != 0))
+                    .collect(),
+            },
+            icmp_type: r.icmp.map(|(t, _)| t),
+            icmp_code: r.icmp.and_then(|(_, c)| c),
+            order: r.order,
+        }
+        .normalize(na, np);
+        let narrow = rule.endpoints_mut().any(|e| {
+            !matches!(e.addr, Addr::Any) || matches!(e.port, Some(Port::Range(..) | Port::Set(_)))
+        });
+        if !narrow && !r.broad {
+            let port = rule.dst.and_then(|d| d.port);
+            rule.dst = Some(Endpoint {
+                addr: Addr::Literal(*r.narrow.get(&self.prefixes)),
+                port,
+            });
+            rule = rule.normalize(na, np);
+        }
+        // Entries per family: address-set elements × port-list ranges × 2 protocols
+        // (a port test without a protocol means TCP and UDP). Past MAX_EXPANSION the
+        // rule would stay linear and split the run.
+        let expansion = |rule: &Rule| {
+            rule.src
+                .iter()
+                .chain(rule.dst.iter())
+                .map(|e| {
+                    let a = match e.addr {
+                        Addr::Set(i) => addr_sets[i].len(),
+                        _ => 1,
+                    };
+                    let p = match e.port {
+                        Some(Port::Set(i)) => port_sets[i].len(),
+                        _ => 1,
+                    };
+                    a * p
+                })
+                .product::<usize>()
+                * 2
+        };
+        while expansion(&rule) > MAX_EXPANSION {
+            let Some(e) = rule
+                .endpoints_mut()
+                .find(|e| matches!(e.port, Some(Port::Set(_))))
+            else {
+                break;
+            };
+            e.port = Some(Port::Any);
+        }
+        rule
+    }
+}
+
+/// A prefix of a classifier set's pool, resolved by [`PoolDraw::literal`].
+#[derive(Clone, Copy, Debug)]
+struct PoolDraw {
+    root: Index,
+    noise: u128,
+    /// Bits kept from the root (counted from the top of the family's address).
+    keep4: u32,
+    keep6: u32,
+    /// IPv6 when below the set's IPv6 share (percent).
+    family_roll: u8,
+    /// A specific length when below the set's specific share (percent).
+    length_roll: u8,
+    /// (IPv4, IPv6) lengths: specific ones (at least /16 and /64: not "wide" for
+    /// the classifier), and any.
+    specific: (u8, u8),
+    any: (u8, u8),
+    short: bool,
+    bracketed: bool,
+}
+
+/// How a classifier set draws its prefixes: the share of IPv6 and of specific
+/// lengths (percent). Sets that lean to one family and to specific prefixes give
+/// trees of many entries (deep trees); mixed ones give many trees.
+#[derive(Clone, Copy, Debug)]
+struct PoolStyle {
+    v6_share: u8,
+    specific_share: u8,
+}
+
+impl PoolDraw {
+    /// A root's bits with the bits below `keep` replaced: pool prefixes share their
+    /// top bits and nest, so trees get deep and leaves hold several entries.
+    fn literal(&self, roots: &[u128], style: PoolStyle) -> Literal {
+        let v6 = self.family_roll < style.v6_share;
+        let (len4, len6) = if self.length_roll < style.specific_share {
+            self.specific
+        } else {
+            self.any
+        };
+        let keep = if v6 { self.keep6 } else { self.keep4 };
+        Literal {
+            family: if v6 { Family::V6 } else { Family::V4 },
+            bits: *self.root.get(roots) ^ (self.noise >> keep),
+            len4,
+            len6,
+            short: self.short,
+            bracketed: self.bracketed,
+        }
+    }
+}
+
+fn pool_draw() -> impl Strategy<Value = PoolDraw> {
+    let specific4 = select(vec![16u8, 17, 20, 23, 24, 25, 28, 30, 31, 32]);
+    let specific6 = select(vec![64u8, 65, 72, 96, 112, 120, 127, 128]);
+    let len4 = prop_oneof![
+        3 => select(vec![8u8, 12, 15, 16, 17, 20, 23, 24, 25, 28, 30, 31, 32]),
+        1 => 0u8..=32,
+    ];
+    let len6 = prop_oneof![
+        3 => select(vec![16u8, 32, 47, 48, 56, 63, 64, 65, 96, 112, 120, 127, 128]),
+        1 => 0u8..=128,
+    ];
+    (
+        (
+            any::<Index>(),
+            any::<u128>(),
+            prop_oneof![3 => 8u32..=20, 1 => 8u32..=31],
+            prop_oneof![3 => 16u32..=64, 1 => 16u32..=127],
+        ),
+        (0u8..100, 0u8..100, (specific4, specific6), (len4, len6)),
+        (any::<bool>(), proptest::bool::weighted(0.2)),
+    )
+        .prop_map(
+            |(
+                (root, noise, keep4, keep6),
+                (family_roll, length_roll, specific, any),
+                (short, bracketed),
+            )| PoolDraw {
+                root,
+                noise,
+                keep4,
+                keep6,
+                family_roll,
+                length_roll,
+                specific,
+                any,
+                short,
+                bracketed,
+            },
+        )
+        .no_shrink()
+}
+
+fn addr_draw() -> impl Strategy<Value = AddrDraw> {
+    prop_oneof![
+        1 => Just(AddrDraw::Any),
+        6 => any::<Index>().prop_map(AddrDraw::Pool),
+        3 => (0usize..4).prop_map(AddrDraw::Set),
+    ]
+}
+
+fn port_draw() -> impl Strategy<Value = PortDraw> {
+    prop_oneof![
+        1 => Just(PortDraw::Any),
+        5 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| PortDraw::Range(a, b)),
+        2 => (0usize..3).prop_map(PortDraw::Set),
+    ]
+}
+
+fn endpoint_draw() -> impl Strategy<Value = EndpointDraw> {
+    (addr_draw(), option::weighted(0.4, port_draw()))
+        .prop_map(|(addr, port)| EndpointDraw { addr, port })
+}
+
+/// A rule the classifier takes: `allow` or `drop`, no ICMP type or code. Its parts
+/// do not shrink: a failing set of hundreds of rules shrinks by dropping rules, and
+/// shrinking every index and flag of each rule in turn would take tens of thousands
+/// of steps (each one a compile and load).
+fn run_rule() -> BoxedStrategy<RunRule> {
+    let action = prop_oneof![Just(Action::Allow), Just(Action::Drop)];
+    let number = prop_oneof![
+        4 => Just(Some(6u8)),
+        3 => Just(Some(17)),
+        1 => Just(None),
+        1 => Just(Some(1)),
+        1 => Just(Some(58)),
+        1 => Just(Some(47)),
+        1 => any::<u8>().prop_map(Some),
+    ];
+    let proto = (number, 0u8..6).prop_map(|(number, spelling)| ProtoMatch { number, spelling });
+    let family = prop_oneof![Just(Family::V4), Just(Family::V6)];
+    let order = prop_oneof![3 => Just(0u32), 1 => any::<u32>()];
+    (
+        (
+            action,
+            option::weighted(0.8, proto),
+            option::weighted(0.15, family),
+        ),
+        (
+            option::weighted(0.7, endpoint_draw()),
+            option::weighted(0.8, endpoint_draw()),
+            proptest::bool::weighted(0.25),
+        ),
+        (
+            option::weighted(0.25, any::<Index>().prop_map(FlagDraw::Pool)),
+            any::<Index>(),
+            proptest::bool::weighted(0.02),
+            order,
+        ),
+    )
+        .prop_map(
+            |((action, proto, family), (src, dst, bare_dst), (flags, narrow, broad, order))| {
+                RunRule {
+                    action,
+                    proto,
+                    family,
+                    src,
+                    dst,
+                    bare_dst,
+                    flags,
+                    icmp: None,
+                    narrow,
+                    broad,
+                    order,
+                }
+            },
+        )
+        .no_shrink()
+        .boxed()
+}
+
+/// A rule that ends a run: a `count` rule, or one testing an ICMP type (and code).
+fn interrupter() -> BoxedStrategy<RunRule> {
+    let icmp_type = prop_oneof![
+        2 => select(vec![0u8, 3, 8, 11, 128, 129, 135]).prop_map(IcmpType::Number),
+        1 => any::<u8>().prop_map(IcmpType::Number),
+        2 => (0..ICMP_TYPE_NAMES.len()).prop_map(IcmpType::Name),
+    ];
+    prop_oneof![
+        // Half of them without addresses (`count tcp`, `count ip6`, `count any`), so
+        // that packets hit them.
+        (run_rule(), any::<bool>()).prop_map(|(r, broad)| RunRule {
+            action: Action::Count,
+            broad,
+            src: r.src.filter(|_| !broad),
+            dst: r.dst.filter(|_| !broad),
+            ..r
+        }),
+        (
+            run_rule(),
+            any::<bool>(),
+            0u8..6,
+            icmp_type,
+            option::weighted(0.4, select(vec![0u8, 1, 3, 4]))
+        )
+            .prop_map(|(r, v6, spelling, ty, code)| RunRule {
+                proto: Some(ProtoMatch {
+                    number: Some(if v6 { 58 } else { 1 }),
+                    spelling,
+                }),
+                flags: None,
+                icmp: Some((ty, code)),
+                ..r
+            }),
+    ]
+    .boxed()
+}
+
+/// Rules that the classifier takes, then (mostly) one that it does not.
+fn segment(len: std::ops::RangeInclusive<usize>) -> BoxedStrategy<Vec<RunRule>> {
+    (vec(run_rule(), len), option::weighted(0.7, interrupter()))
+        .prop_map(|(mut rules, end)| {
+            rules.extend(end);
+            rules
+        })
+        .boxed()
+}
+
+/// Every TCP flag test of one or two flags, as (mask, value).
+fn small_flag_tests() -> Vec<(u8, u8)> {
+    let mut tests = Vec::new();
+    for a in 0..8 {
+        for b in a..8 {
+            let mask = (1u8 << a) | (1 << b);
+            let mut value = 0u8;
+            loop {
+                tests.push((mask, value));
+                // The next subset of `mask`.
+                value = value.wrapping_sub(mask) & mask;
+                if value == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    tests
+}
+
+/// A run of 64 rules or more with 17 to 30 more rules put in at random places that
+/// share one box and differ only in their TCP flag test: more than a leaf holds
+/// ([`LEAF_MAX`](sockc_compiler::opt::classify::LEAF_MAX)) and no address, port or
+/// protocol split tells them apart, so the run as a whole does not build and `-O2`
+/// classifies it in parts (rule groups).
+fn storm_segment() -> BoxedStrategy<Vec<RunRule>> {
+    (
+        vec(run_rule(), 64..=200),
+        run_rule(),
+        Just(small_flag_tests()).prop_shuffle().no_shrink(),
+        vec(any::<Index>().no_shrink(), 17..=30),
+        option::weighted(0.7, interrupter()),
+    )
+        .prop_map(|(mut rules, template, tests, places, end)| {
+            for (&(mask, value), at) in tests.iter().zip(&places) {
+                let r = RunRule {
+                    proto: Some(ProtoMatch {
+                        number: Some(6),
+                        spelling: template.proto.map_or(0, |p| p.spelling),
+                    }),
+                    flags: Some(FlagDraw::Fixed(mask, value)),
+                    ..template.clone()
+                };
+                rules.insert(at.index(rules.len() + 1), r);
+            }
+            rules.extend(end);
+            rules
+        })
+        .boxed()
+}
+
+/// A hook block of a classifier rule set, its rules still drawn ([`RunRule`]).
+#[derive(Clone, Debug)]
+struct RunBlock {
+    hook: Hook,
+    iface: usize,
+    default_drop: bool,
+    default_first: bool,
+    compact: bool,
+    profile: Profile,
+    rules: Vec<RunRule>,
+}
+
+/// Which addresses a block's rules test, and in which family.
+#[derive(Clone, Copy, Debug)]
+struct Profile {
+    addrs: AddrProfile,
+    family: Option<Family>,
+}
+
+/// `Mixed` rules spread over the four trees per family (which of the two addresses
+/// are wide); the others put most entries in one tree, so trees grow large and deep.
+#[derive(Clone, Copy, Debug)]
+enum AddrProfile {
+    Mixed,
+    Source,
+    Destination,
+    Both,
+}
+
+impl Profile {
+    fn apply(&self, r: &RunRule) -> RunRule {
+        let mut r = r.clone();
+        if r.icmp.is_some() {
+            return r;
+        }
+        let pick = |e: Option<EndpointDraw>| -> Option<EndpointDraw> {
+            match e {
+                Some(e) if !matches!(e.addr, AddrDraw::Any) => Some(e),
+                e => Some(EndpointDraw {
+                    addr: AddrDraw::Pool(r.narrow),
+                    port: e.and_then(|e| e.port),
+                }),
+            }
+        };
+        let drop = |e: Option<EndpointDraw>| -> Option<EndpointDraw> {
+            e.and_then(|e| {
+                e.port.map(|port| EndpointDraw {
+                    addr: AddrDraw::Any,
+                    port: Some(port),
+                })
+            })
+        };
+        (r.src, r.dst) = match self.addrs {
+            AddrProfile::Mixed => (r.src, r.dst),
+            AddrProfile::Source => (pick(r.src), drop(r.dst)),
+            AddrProfile::Destination => (drop(r.src), pick(r.dst)),
+            AddrProfile::Both => (pick(r.src), pick(r.dst)),
+        };
+        if self.family.is_some() {
+            r.family = self.family;
+        }
+        r
+    }
+}
+
+fn profile() -> impl Strategy<Value = Profile> {
+    let addrs = prop_oneof![
+        3 => Just(AddrProfile::Mixed),
+        1 => Just(AddrProfile::Source),
+        1 => Just(AddrProfile::Destination),
+        2 => Just(AddrProfile::Both),
+    ];
+    let family = prop_oneof![
+        2 => Just(None),
+        1 => Just(Some(Family::V4)),
+        1 => Just(Some(Family::V6)),
+    ];
+    (addrs, family).prop_map(|(addrs, family)| Profile { addrs, family })
+}
+
+/// A block with one long run (32 rules and more, so `-O2` classifies it) between
+/// shorter segments, each segment usually ended by a rule the classifier does not take.
+fn run_block() -> BoxedStrategy<RunBlock> {
+    let hook = prop_oneof![Just(Hook::Xdp), Just(Hook::TcIngress), Just(Hook::TcEgress)];
+    let main = prop_oneof![
+        4 => segment(MIN_RULES..=80),
+        3 => segment(80..=240),
+        1 => storm_segment(),
+    ];
+    (
+        (
+            hook,
+            0..INTERFACES.len(),
+            any::<bool>(),
+            proptest::bool::weighted(0.2),
+            proptest::bool::weighted(0.05),
+            profile(),
+        ),
+        (
+            vec(segment(1..=40), 0..=2),
+            main,
+            vec(segment(1..=60), 0..=2),
+        ),
+    )
+        .prop_map(
+            |(
+                (hook, iface, default_drop, default_first, compact, profile),
+                (before, main, after),
+            )| {
+                RunBlock {
+                    hook,
+                    iface,
+                    default_drop,
+                    default_first,
+                    compact,
+                    profile,
+                    rules: before
+                        .into_iter()
+                        .flatten()
+                        .chain(main)
+                        .chain(after.into_iter().flatten())
+                        .collect(),
+                }
+            },
+        )
+        .boxed()
+}
+
+/// Rule sets for the classifier: long runs of classifiable rules (see [`run_block`])
+/// whose prefixes, port-range ends and flag tests come from small per-set pools, so
+/// rules overlap, nest and repeat the way real rule sets do.
+fn classifier_rule_set() -> impl Strategy<Value = RuleSet> {
+    let flag_test = vec((0u8..8, any::<bool>()), 1..=3);
+    // Blocks first: proptest shrinks a tuple's parts in order, and dropping rules is
+    // what makes a failing case small.
+    (
+        prop_oneof![4 => vec(run_block(), 1..=1), 1 => vec(run_block(), 2..=2)],
+        (
+            vec(vec(any::<Index>().no_shrink(), 1..=10), 0..=3),
+            vec(vec(any::<(Index, Index)>().no_shrink(), 1..=3), 0..=2),
+        ),
+        (vec(port_number(), 2..=8), vec(flag_test, 1..=6)),
+        (
+            vec(address_bits().no_shrink(), 1..=3),
+            vec(pool_draw(), 4..=48),
+            vec(literal().no_shrink(), 0..=3),
+            (
+                select(vec![0u8, 25, 50, 75, 100]),
+                select(vec![50u8, 80, 95, 100]),
+            )
+                .prop_map(|(v6_share, specific_share)| PoolStyle {
+                    v6_share,
+                    specific_share,
+                }),
+        ),
+        (proptest::bool::weighted(0.2), proptest::bool::weighted(0.2)),
+    )
+        .prop_map(
+            |(
+                blocks,
+                (addr_sets, port_sets),
+                (ports, flag_tests),
+                (roots, related, unrelated, style),
+                (sets_last, sets_multiline),
+            )| {
+                let mut prefixes: Vec<Literal> =
+                    related.iter().map(|p| p.literal(&roots, style)).collect();
+                prefixes.extend(unrelated);
+                let pools = ClassifierPools {
+                    prefixes,
+                    ports,
+                    flag_tests,
+                };
+                let addr_sets: Vec<Vec<Literal>> = addr_sets
+                    .iter()
+                    .map(|s| s.iter().map(|i| *i.get(&pools.prefixes)).collect())
+                    .collect();
+                let port_sets: Vec<Vec<(u16, u16)>> = port_sets
+                    .iter()
+                    .map(|s| {
+                        s.iter()
+                            .map(|(a, b)| {
+                                let (a, b) = (*a.get(&pools.ports), *b.get(&pools.ports));
+                                (a.min(b), a.max(b))
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let blocks = blocks
+                    .into_iter()
+                    .map(|b| Block {
+                        hook: b.hook,
+                        iface: b.iface,
+                        default_drop: b.default_drop,
+                        default_first: b.default_first,
+                        compact: b.compact,
+                        rules: b
+                            .rules
+                            .iter()
+                            .map(|r| pools.rule(&b.profile.apply(r), &addr_sets, &port_sets))
+                            .collect(),
+                    })
+                    .collect();
+                RuleSet {
+                    addr_sets,
+                    port_sets,
+                    blocks,
+                    sets_last,
+                    sets_multiline,
+                }
+                .normalize()
+            },
+        )
+}
+
 // ---- packets ------------------------------------------------------------------------
 
 /// The values a rule set tests, which packets are drawn around.
@@ -1144,7 +1814,7 @@ fn addr_pick() -> impl Strategy<Value = AddrPick> {
         Just(Edge::Inside),
     ];
     prop_oneof![
-        4 => (0usize..64, edge, any::<u128>())
+        4 => (0usize..PICKS, edge, any::<u128>())
             .prop_map(|(prefix, at, noise)| AddrPick::Edge { prefix, at, noise }),
         1 => any::<u128>().prop_map(AddrPick::Random),
     ]
@@ -1152,7 +1822,7 @@ fn addr_pick() -> impl Strategy<Value = AddrPick> {
 
 fn port_pick() -> impl Strategy<Value = PortPick> {
     prop_oneof![
-        3 => (0usize..64).prop_map(PortPick::Edge),
+        3 => (0usize..PICKS).prop_map(PortPick::Edge),
         1 => any::<u16>().prop_map(PortPick::Random),
     ]
 }
@@ -1162,18 +1832,18 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
         3 => Just(L4Pick::Tcp),
         3 => Just(L4Pick::Udp),
         2 => Just(L4Pick::Icmp),
-        3 => (0usize..64).prop_map(L4Pick::RuleProtocol),
+        3 => (0usize..PICKS).prop_map(L4Pick::RuleProtocol),
         1 => prop_oneof![select(vec![0u8, 1, 6, 17, 47, 58, 255]), any::<u8>()]
             .prop_map(L4Pick::Other),
     ];
     let flags = prop_oneof![
-        2 => (0usize..64, any::<u8>()).prop_map(|(rule, noise)| FlagPick::Match { rule, noise }),
-        2 => (0usize..64, 0u8..8, any::<u8>())
+        2 => (0usize..PICKS, any::<u8>()).prop_map(|(rule, noise)| FlagPick::Match { rule, noise }),
+        2 => (0usize..PICKS, 0u8..8, any::<u8>())
             .prop_map(|(rule, bit, noise)| FlagPick::Miss { rule, bit, noise }),
         1 => any::<u8>().prop_map(FlagPick::Random),
     ];
     let icmp = prop_oneof![
-        3 => (0usize..64, -1i8..=1, -1i8..=1, any::<(u8, u8)>()).prop_map(
+        3 => (0usize..PICKS, -1i8..=1, -1i8..=1, any::<(u8, u8)>()).prop_map(
             |(rule, type_delta, code_delta, noise)| IcmpPick::Near {
                 rule,
                 type_delta,
@@ -1349,6 +2019,19 @@ fn case_strategy(packets: usize) -> impl Strategy<Value = (RuleSet, Vec<PacketRe
     )
 }
 
+/// Packets first, so that shrinking drops the packets that do not fail before it
+/// works on the (large) rule set with one packet.
+fn classify_case_strategy(packets: usize) -> impl Strategy<Value = (RuleSet, Vec<PacketRecipe>)> {
+    (
+        Packets {
+            element: packet_recipe(),
+            len: packets,
+        },
+        classifier_rule_set(),
+    )
+        .prop_map(|(recipes, set)| (set, recipes))
+}
+
 // ---- running and comparing ----------------------------------------------------------
 
 /// What a run went through, printed at the end.
@@ -1370,6 +2053,10 @@ struct Tally {
     patched: u64,
     /// Set elements covered by others (a warning; the element is dropped).
     set_overlaps: u64,
+    /// Runs at `-O2` decided by a rule of a classifier step.
+    by_classifier: u64,
+    /// Runs at `-O2` that went through a classifier without a match there.
+    past_classifier: u64,
 }
 
 impl fmt::Display for Tally {
@@ -1392,11 +2079,33 @@ impl fmt::Display for Tally {
             100.0 * self.no_l4_fields as f64 / runs,
             self.truncated,
             self.patched,
-        )
+        )?;
+        if self.by_classifier + self.past_classifier > 0 {
+            write!(
+                f,
+                "; at -O2 {} runs decided inside a classifier, {} after passing one",
+                self.by_classifier, self.past_classifier
+            )?;
+        }
+        Ok(())
     }
 }
 
 impl Tally {
+    /// Where the `-O2` program decided `e`, relative to its classifiers.
+    fn add_classifier_decision(&mut self, prog: &Program, e: &Evaluation) {
+        let decider = match e.decider {
+            Decider::Rule(i) => i,
+            Decider::Default => usize::MAX,
+        };
+        let ranges: Vec<_> = classifiers(prog).map(|c| c.rules.clone()).collect();
+        if ranges.iter().any(|r| r.contains(&decider)) {
+            self.by_classifier += 1;
+        } else if ranges.iter().any(|r| r.end <= decider) {
+            self.past_classifier += 1;
+        }
+    }
+
     fn add_evaluation(&mut self, e: &Evaluation) {
         self.runs += 1;
         self.decided_by_rule += u64::from(matches!(e.decider, Decider::Rule(_)));
@@ -1405,6 +2114,95 @@ impl Tally {
             None => self.not_ip += 1,
             Some(ip) => self.no_l4_fields += u64::from(ip.l4 == L4Fields::Absent),
         }
+    }
+}
+
+/// The classifier steps of a program.
+fn classifiers(prog: &Program) -> impl Iterator<Item = &Classifier> {
+    prog.steps.iter().filter_map(|s| match s {
+        Step::Classify(c) => Some(c),
+        Step::Rule(_) => None,
+    })
+}
+
+/// What `-O2` made of the classifier rule sets, printed at the end.
+#[derive(Debug, Default)]
+struct Shapes {
+    modules: u64,
+    rules: u64,
+    classifiers: u64,
+    classified_rules: u64,
+    /// Trees by family (IPv4, IPv6).
+    trees: [u64; 2],
+    /// (classifier, family) pairs with more than one tree.
+    several_trees: u64,
+    /// Classifiers right after another one: a run split into rule groups.
+    rule_groups: u64,
+    /// Trees with a leaf of more than one entry.
+    shared_leaves: u64,
+    max_trees: usize,
+    max_depth: usize,
+    max_leaf: usize,
+    max_entries: usize,
+}
+
+impl Shapes {
+    /// Adds a module's classifiers; returns how many it has.
+    fn add(&mut self, module: &Module) -> usize {
+        self.modules += 1;
+        let mut count = 0usize;
+        for prog in module.programs.values() {
+            self.rules += prog.rules.len() as u64;
+            let mut previous_end = None;
+            for step in &prog.steps {
+                let Step::Classify(c) = step else {
+                    previous_end = None;
+                    continue;
+                };
+                count += 1;
+                self.classified_rules += c.rules.len() as u64;
+                self.rule_groups += u64::from(previous_end == Some(c.rules.start));
+                previous_end = Some(c.rules.end);
+                for family in [ClassifyFamily::V4, ClassifyFamily::V6] {
+                    let n = c.trees.iter().filter(|t| t.family == family).count();
+                    self.trees[usize::from(family == ClassifyFamily::V6)] += n as u64;
+                    self.several_trees += u64::from(n > 1);
+                    self.max_trees = self.max_trees.max(n);
+                }
+                for t in &c.trees {
+                    self.shared_leaves += u64::from(t.max_leaf > 1);
+                    self.max_depth = self.max_depth.max(t.depth);
+                    self.max_leaf = self.max_leaf.max(t.max_leaf);
+                    self.max_entries = self.max_entries.max(t.entries.len());
+                }
+            }
+        }
+        self.classifiers += count as u64;
+        count
+    }
+}
+
+impl fmt::Display for Shapes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} classifiers over {} of {} rules in {} modules; {} IPv4 and {} IPv6 trees \
+             (up to {} per family, {} families with several, up to {} entries), {} rule \
+             groups, depth up to {}, {} trees with shared leaves (up to {} entries)",
+            self.classifiers,
+            self.classified_rules,
+            self.rules,
+            self.modules,
+            self.trees[0],
+            self.trees[1],
+            self.max_trees,
+            self.several_trees,
+            self.max_entries,
+            self.rule_groups,
+            self.max_depth,
+            self.shared_leaves,
+            self.max_leaf,
+        )
     }
 }
 
@@ -1464,17 +2262,22 @@ fn describe_evaluation(prog: &Program, e: &Evaluation) -> String {
 /// with the evaluator. `Err` names the first disagreement.
 fn check_in_kernel(
     set: &RuleSet,
+    compiled: &Compiled,
     recipes: &[PacketRecipe],
     tally: &RefCell<Tally>,
     level: OptLevel,
 ) -> Result<(), String> {
     let src = set.to_string();
-    let (compiled, _) = compile_rule_set(&src, level)?;
     let elf = compiled
         .to_elf()
-        .map_err(|e| format!("to_elf failed: {e}\n{}", numbered(&src)))?;
-    let obj = LoadedObject::load(&elf)
-        .map_err(|e| format!("the kernel refused the object: {e}\n{}", numbered(&src)))?;
+        .map_err(|e| format!("to_elf failed ({}): {e}\n{}", level.name(), numbered(&src)))?;
+    let obj = LoadedObject::load(&elf).map_err(|e| {
+        format!(
+            "the kernel refused the object ({}): {e}\n{}",
+            level.name(),
+            numbered(&src)
+        )
+    })?;
     let module: &Module = &compiled.module;
     let pools = Pools::of(set);
     let tc_only = !set.has_xdp();
@@ -1497,6 +2300,9 @@ fn check_in_kernel(
             }
             let want = evaluate(module, prog, frame, &Facts::default());
             tally.add_evaluation(&want);
+            if level == OptLevel::O2 {
+                tally.add_classifier_decision(prog, &want);
+            }
             let got = obj
                 .test_run(&prog.symbol, frame, 1)
                 .map_err(|e| format!("test_run on `{packet}` ({}): {e}", hex(frame)))?;
@@ -1531,9 +2337,11 @@ fn check_in_kernel(
             }
             before = after;
             if !wrong.is_empty() {
+                let steps: String = classifiers(prog).map(|c| format!("{c}\n")).collect();
                 return Err(format!(
                     "kernel and evaluator disagree in `{}` ({}, {}): {}\n\
                      rules:\n{}\
+                     {steps}\
                      packet: {packet}\n\
                      frame ({} bytes): {}\n\
                      kernel:    return code {}, counters moved: [{}]\n\
@@ -1564,7 +2372,7 @@ fn check_without_kernel(
     sources: &RefCell<String>,
 ) -> Result<(), String> {
     let src = set.to_string();
-    let (compiled, overlaps) = compile_rule_set(&src, OptLevel::default())?;
+    let (compiled, overlaps) = compile_rule_set(&src, OptLevel::O2)?;
     let pools = Pools::of(set);
     let mut tally = tally.borrow_mut();
     tally.set_overlaps += overlaps as u64;
@@ -1593,6 +2401,7 @@ fn check_without_kernel(
                 return Err(format!("`{packet}`: no return code for {:?}", e.outcome));
             }
             tally.add_evaluation(&e);
+            tally.add_classifier_decision(prog, &e);
         }
     }
     Ok(())
@@ -1641,7 +2450,10 @@ fn kernel_agrees_with_the_evaluator() {
     let result = runner.run(&case_strategy(packets), |(set, recipes)| {
         [OptLevel::O2, OptLevel::O0]
             .into_iter()
-            .try_for_each(|level| check_in_kernel(&set, &recipes, &tally, level))
+            .try_for_each(|level| {
+                let (compiled, _) = compile_rule_set(&set.to_string(), level)?;
+                check_in_kernel(&set, &compiled, &recipes, &tally, level)
+            })
             .map_err(TestCaseError::fail)
     });
     let elapsed = start.elapsed();
@@ -1658,6 +2470,160 @@ fn kernel_agrees_with_the_evaluator() {
         ),
         Err(TestError::Abort(why)) => panic!("differential run aborted: {why} (seed {seed})"),
     }
+}
+
+/// Rule sets with long runs of classifiable rules ([`classifier_rule_set`]), which
+/// `-O2` decides by decision trees: the kernel's verdicts and counters equal the
+/// evaluator's on every pair, at `-O2` and `-O0`, and `-O2` made at least one
+/// classifier of every set (a smaller set without one, met while shrinking, counts
+/// as passing).
+#[test]
+fn classifier_agrees_with_the_evaluator() {
+    if !kernel() {
+        return;
+    }
+    let rule_sets: u32 = env_number("SOCKC_DIFF_CLASSIFY_CASES").unwrap_or(DEFAULT_CLASSIFY_SETS);
+    let packets: usize =
+        env_number("SOCKC_DIFF_CLASSIFY_PACKETS").unwrap_or(DEFAULT_CLASSIFY_PACKETS);
+    let seed: u64 = env_number("SOCKC_DIFF_SEED")
+        .unwrap_or_else(|| RandomState::new().hash_one(Instant::now()));
+    let replay = format!(
+        "SOCKC_DIFF_SEED={seed} SOCKC_DIFF_CLASSIFY_CASES={rule_sets} \
+         SOCKC_DIFF_CLASSIFY_PACKETS={packets} cargo test --test differential classifier_agrees"
+    );
+    println!(
+        "classifier differential: seed {seed}, {rule_sets} rule sets x {packets} packets \
+         (replay: {replay})"
+    );
+    let config = Config {
+        cases: rule_sets,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: Some(Box::new(REGRESSIONS)),
+        source_file: Some(file!()),
+        // Each step compiles and loads up to twice; a 300-rule set takes thousands.
+        max_shrink_iters: 10_000,
+        max_shrink_time: 20 * 60 * 1000,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let tally = RefCell::new(Tally::default());
+    let shapes = RefCell::new(Shapes::default());
+    // Set by the first failure: from then on proptest is shrinking.
+    let shrinking = Cell::new(false);
+    let start = Instant::now();
+    let result = runner.run(&classify_case_strategy(packets), |(set, recipes)| {
+        let src = set.to_string();
+        let check = || -> Result<bool, String> {
+            let (o2, _) = compile_rule_set(&src, OptLevel::O2)?;
+            let classified: usize = o2
+                .module
+                .programs
+                .values()
+                .map(|p| classifiers(p).count())
+                .sum();
+            if shrinking.get() && classified == 0 {
+                // Smaller than what this test is about (the other test covers it).
+                return Ok(false);
+            }
+            if !shrinking.get() {
+                shapes.borrow_mut().add(&o2.module);
+            }
+            if classified == 0 {
+                return Err(format!(
+                    "generator bug: -O2 made no classifier of this rule set\n{}",
+                    numbered(&src)
+                ));
+            }
+            check_in_kernel(&set, &o2, &recipes, &tally, OptLevel::O2)?;
+            let (o0, _) = compile_rule_set(&src, OptLevel::O0)?;
+            check_in_kernel(&set, &o0, &recipes, &tally, OptLevel::O0)?;
+            Ok(true)
+        };
+        match check() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(TestCaseError::reject("no classifier")),
+            Err(why) => {
+                shrinking.set(true);
+                Err(TestCaseError::fail(why))
+            }
+        }
+    });
+    let elapsed = start.elapsed();
+    match result {
+        Ok(()) => println!(
+            "classifier differential: {}\n{}\nin {:.1} s",
+            shapes.borrow(),
+            tally.borrow(),
+            elapsed.as_secs_f64()
+        ),
+        Err(TestError::Fail(why, _)) => panic!(
+            "{why}\n\nseed {seed}; replay: {replay}\n\
+             (the case is also saved in tests/differential.proptest-regressions)"
+        ),
+        Err(TestError::Abort(why)) => {
+            panic!("classifier differential run aborted: {why} (seed {seed})")
+        }
+    }
+}
+
+/// The classifier rule sets without a kernel: every set compiles to at least one
+/// classifier, every packet is a valid frame, and the sets reach what they are for
+/// (IPv4 and IPv6 trees, several trees per family, rule groups, deep trees, leaves
+/// of several entries, address sets and port lists, runs ended by `count` and ICMP
+/// rules, packets decided inside a classifier and past one).
+#[test]
+fn classifier_rule_sets_build_trees() {
+    let config = Config {
+        cases: 40,
+        rng_seed: RngSeed::Fixed(1),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let tally = RefCell::new(Tally::default());
+    let shapes = RefCell::new(Shapes::default());
+    let sources = RefCell::new(String::new());
+    let result = runner.run(&classify_case_strategy(40), |(set, recipes)| {
+        let src = set.to_string();
+        let (o2, _) = compile_rule_set(&src, OptLevel::O2).map_err(TestCaseError::fail)?;
+        if shapes.borrow_mut().add(&o2.module) == 0 {
+            return Err(TestCaseError::fail(format!(
+                "-O2 made no classifier of\n{}",
+                numbered(&src)
+            )));
+        }
+        check_without_kernel(&set, &recipes, &tally, &sources).map_err(TestCaseError::fail)
+    });
+    if let Err(e) = result {
+        match e {
+            TestError::Fail(why, (set, _)) => panic!("{why}\nminimal rule set:\n{set}"),
+            TestError::Abort(why) => panic!("aborted: {why}"),
+        }
+    }
+    let (tally, shapes) = (tally.into_inner(), shapes.into_inner());
+    println!("classifier generators: {shapes}\n{tally}");
+    let sources = sources.into_inner();
+    for form in [
+        "@a", ":@p", "count ", " type ", " syn", " !", " ip4", " ip6", "-",
+    ] {
+        assert!(
+            sources.contains(form),
+            "no classifier rule set contains `{form}`"
+        );
+    }
+    assert!(shapes.trees[0] > 0 && shapes.trees[1] > 0, "{shapes}");
+    assert!(shapes.several_trees * 4 > shapes.classifiers, "{shapes}");
+    assert!(shapes.rule_groups > 0, "no rule groups: {shapes}");
+    assert!(shapes.max_depth >= 6, "trees too shallow: {shapes}");
+    assert!(shapes.shared_leaves * 2 > shapes.classifiers, "{shapes}");
+    assert!(
+        tally.by_classifier * 5 > tally.runs,
+        "too few packets decided by a classifier: {tally}"
+    );
+    assert!(
+        tally.past_classifier * 5 > tally.runs,
+        "too few packets past a classifier: {tally}"
+    );
 }
 
 /// The generators and the evaluator alone (no kernel, so this runs everywhere): every
