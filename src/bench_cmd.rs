@@ -193,18 +193,8 @@ fn socket_table(args: &BenchArgs) -> Result<String, String> {
             let time = |obj: &LoadedObject, symbol: &str, state: SocketState| {
                 let ns = SocketNetns::new().map_err(|e| e.to_string())?;
                 let want = (state != SocketState::None).then_some((&ends, state));
-                ns.run(want, || {
-                    median(
-                        (0..args.runs)
-                            .map(|_| {
-                                obj.test_run(symbol, &frame, args.repeat)
-                                    .map(|r| r.duration.as_nanos() as f64)
-                                    .unwrap_or(f64::NAN)
-                            })
-                            .collect(),
-                    )
-                })
-                .map_err(|e| e.to_string())
+                ns.run(want, || kernel_ns(obj, symbol, &frame, args))
+                    .map_err(|e| e.to_string())
             };
             let base = time(&plain, &plain_sym, SocketState::None)?;
             let none = time(&cond, &cond_sym, SocketState::None)?;
@@ -365,6 +355,20 @@ fn compile(src: &str, level: OptLevel) -> Result<Compiled, String> {
     })
 }
 
+/// The kernel's ns per run of `symbol` on `frame`: `args.repeat` repeats per
+/// measurement, median of `args.runs` measurements (NaN for a failed run).
+fn kernel_ns(obj: &LoadedObject, symbol: &str, frame: &[u8], args: &BenchArgs) -> f64 {
+    median(
+        (0..args.runs)
+            .map(|_| {
+                obj.test_run(symbol, frame, args.repeat)
+                    .map(|r| r.duration.as_nanos() as f64)
+                    .unwrap_or(f64::NAN)
+            })
+            .collect(),
+    )
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -453,18 +457,9 @@ fn measure(
     row.load_ms = Some(p.load_time.as_secs_f64() * 1e3);
     let symbol = p.symbol.clone();
     for (_, pkt) in packets {
-        let ns = pkt.as_ref().map(|pkt| {
-            let frame = pkt.build();
-            median(
-                (0..args.runs)
-                    .map(|_| {
-                        obj.test_run(&symbol, &frame, args.repeat)
-                            .map(|r| r.duration.as_nanos() as f64)
-                            .unwrap_or(f64::NAN)
-                    })
-                    .collect(),
-            )
-        });
+        let ns = pkt
+            .as_ref()
+            .map(|pkt| kernel_ns(&obj, &symbol, &pkt.build(), args));
         row.ns.push(ns);
     }
     row

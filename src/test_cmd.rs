@@ -359,11 +359,7 @@ fn compare(prog: &Program, e: &Evaluation, k: &KernelRun, frame_len: usize) -> O
             outcome_name(e.outcome)
         ));
     }
-    let expected: BTreeMap<u32, (u64, u64)> = e
-        .counter_slots(prog)
-        .into_iter()
-        .map(|s| (s, (1, frame_len as u64)))
-        .collect();
+    let expected = e.counter_deltas(prog, frame_len);
     if expected != k.moved {
         let lines = |m: &BTreeMap<u32, (u64, u64)>| -> String {
             m.iter()

@@ -2307,7 +2307,7 @@ fn check_in_kernel(
                 .test_run(&prog.symbol, frame, 1)
                 .map_err(|e| format!("test_run on `{packet}` ({}): {e}", hex(frame)))?;
             let after = obj.counters().map_err(|e| e.to_string())?;
-            let want_slots = want.counter_slots(prog);
+            let want_deltas = want.counter_deltas(prog, frame.len());
             let mut wrong = Vec::new();
             if want.return_code(prog) != Some(got.retval as i32) {
                 wrong.push(format!("return code {}", got.retval));
@@ -2323,11 +2323,7 @@ fn check_in_kernel(
                         delta.1
                     ));
                 }
-                let expected = if want_slots.contains(&(slot as u32)) {
-                    (1, frame.len() as u64)
-                } else {
-                    (0, 0)
-                };
+                let expected = want_deltas.get(&(slot as u32)).copied().unwrap_or((0, 0));
                 if delta != expected {
                     wrong.push(format!(
                         "{} moved {delta:?}",

@@ -255,9 +255,8 @@ fn check(file: &RuleFile, packets: &[PacketCase], tally: &RefCell<Tally>) -> Res
                 None => SocketState::None,
             };
             let ns = SocketNetns::new().map_err(|e| e.to_string())?;
-            let want = ends.as_ref().map(|e| (e, state));
             let run = |state: SocketState| -> Result<Result<(), String>, _> {
-                ns.run(want.map(|(e, _)| (e, state)), || {
+                ns.run(ends.as_ref().map(|e| (e, state)), || {
                     for (level, c, obj) in &loaded {
                         for prog in c.module.programs.values() {
                             if hooks::spec(prog.hook).egress != egress {
@@ -270,18 +269,14 @@ fn check(file: &RuleFile, packets: &[PacketCase], tally: &RefCell<Tally>) -> Res
                                 .test_run(&prog.symbol, &frame, 1)
                                 .map_err(|e| e.to_string())?;
                             let after = obj.counters().map_err(|e| e.to_string())?;
-                            let slots = e.counter_slots(prog);
+                            let want = e.counter_deltas(prog, frame.len());
                             let mut wrong = Vec::new();
                             if e.return_code(prog) != Some(got.retval as i32) {
                                 wrong.push(format!("return code {}", got.retval));
                             }
                             for (slot, (a, b)) in after.iter().zip(&before).enumerate() {
                                 let delta = (a.0 - b.0, a.1 - b.1);
-                                let expected = if slots.contains(&(slot as u32)) {
-                                    (1, frame.len() as u64)
-                                } else {
-                                    (0, 0)
-                                };
+                                let expected = want.get(&(slot as u32)).copied().unwrap_or((0, 0));
                                 if delta != expected {
                                     wrong.push(format!("slot {slot} moved {delta:?}"));
                                 }
@@ -299,7 +294,7 @@ fn check(file: &RuleFile, packets: &[PacketCase], tally: &RefCell<Tally>) -> Res
                                     state.name(),
                                     hex(&frame),
                                     e.line(prog),
-                                    slots,
+                                    want,
                                 ));
                             }
                         }

@@ -11,7 +11,7 @@
 
 pub mod headers;
 
-use std::net::IpAddr;
+use std::{collections::BTreeMap, net::IpAddr};
 
 pub use headers::{decode, Headers, IpHeader, L4Fields};
 
@@ -103,6 +103,16 @@ impl Evaluation {
             Decider::Default => prog.default_counter,
         });
         slots
+    }
+
+    /// What the counters should gain for a frame of `frame_len` bytes: one packet
+    /// and the frame's bytes in each slot of [`Self::counter_slots`], nothing in any
+    /// other slot.
+    pub fn counter_deltas(&self, prog: &Program, frame_len: usize) -> BTreeMap<u32, (u64, u64)> {
+        self.counter_slots(prog)
+            .into_iter()
+            .map(|s| (s, (1, frame_len as u64)))
+            .collect()
     }
 
     /// The decider's source line.
