@@ -12,9 +12,9 @@ use std::{
 
 use clap::Args;
 use serde_json::json;
-use sockc_compiler::plan::ProgramAction;
 use sockc_runtime::{
     apply::{self, ApplyError, ApplyRequest},
+    plan::ProgramAction,
     status,
 };
 

@@ -24,17 +24,13 @@ use std::{
 };
 
 use clap::Args;
-use sockc_compiler::eval::SocketState;
-use sockc_compiler::{
+use sockc_compiler::{driver, opt::OptLevel, Compiled};
+use sockc_runtime::LoadedObject;
+use sockc_testkit::eval::SocketState;
+use sockc_testkit::{
     classbench::{self, ActionPolicy, ConvertOptions, Filter, TraceHeader},
-    driver,
-    opt::OptLevel,
     packet::{PacketSpec, L4},
-    Compiled,
-};
-use sockc_runtime::{
     socket_fixture::{Endpoints, SocketNetns},
-    LoadedObject,
 };
 
 #[derive(Args)]
@@ -173,7 +169,7 @@ fn socket_table(args: &BenchArgs) -> Result<String, String> {
     ] {
         for proto in ["tcp", "udp"] {
             let packet = format!("{proto} 10.0.0.1:40000 -> 10.0.0.2:80");
-            let frame = sockc_compiler::packet::parse_packet(&packet)
+            let frame = sockc_testkit::packet::parse_packet(&packet)
                 .map_err(|e| e.to_string())?
                 .build();
             let load = |cond: &str| -> Result<(LoadedObject, String), String> {

@@ -9,10 +9,8 @@
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use clap::Args;
-use sockc_compiler::{
-    plan::{plan, Snapshot},
-    Compiled,
-};
+use sockc_compiler::Compiled;
+use sockc_runtime::plan::{plan, Snapshot};
 
 /// Exit code when the files differ (0 and 1 to 3 mean what they mean elsewhere).
 const DIFFERENT: u8 = 4;

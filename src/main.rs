@@ -372,7 +372,7 @@ fn cmd_classbench(
     actions: ActionsArg,
     default: DefaultArg,
 ) -> ExitCode {
-    use sockc_compiler::classbench::{parse_filters, to_sk, ActionPolicy, ConvertOptions};
+    use sockc_testkit::classbench::{parse_filters, to_sk, ActionPolicy, ConvertOptions};
     let text = match std::fs::read_to_string(filters) {
         Ok(t) => t,
         Err(e) => {

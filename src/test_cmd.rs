@@ -10,22 +10,22 @@
 //! A program with socket conditions looks sockets up in the namespace it runs in, so
 //! its kernel runs happen in a private network namespace holding exactly the socket
 //! `--socket` names for the packet (oriented for the program's hook; see
-//! [`sockc_runtime::socket_fixture`]): both sides see the same socket table.
+//! [`sockc_testkit::socket_fixture`]): both sides see the same socket table.
 
 use std::{collections::BTreeMap, path::PathBuf, process::ExitCode};
 
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use sockc_compiler::{
-    eval::{self, Decider, Evaluation, Facts, Outcome, SocketState},
     hooks::{self, HookKind},
     ir::{verdict_name, Module, Program},
-    packet::{parse_packet, PacketSpec},
     Compiled,
 };
-use sockc_runtime::{
+use sockc_runtime::LoadedObject;
+use sockc_testkit::{
+    eval::{self, Decider, Evaluation, Facts, Outcome, SocketState},
+    packet::{parse_packet, PacketSpec},
     socket_fixture::{Endpoints, SocketNetns},
-    LoadedObject,
 };
 
 #[derive(Args)]

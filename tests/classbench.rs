@@ -15,14 +15,12 @@
 
 use std::path::{Path, PathBuf};
 
-use sockc_compiler::{
+use sockc_compiler::{hooks, ir::Program, Compiled};
+use sockc_runtime::LoadedObject;
+use sockc_testkit::{
     classbench::{self, action_of, ActionPolicy, ConvertOptions},
     eval::{self, Decider, Facts},
-    hooks,
-    ir::Program,
-    Compiled,
 };
-use sockc_runtime::LoadedObject;
 
 mod common;
 

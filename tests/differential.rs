@@ -1,5 +1,5 @@
 //! Differential test: the compiled programs, run in the kernel, against the reference
-//! evaluator (`sockc_compiler::eval`), on random rule sets and random packets.
+//! evaluator (`sockc_testkit::eval`), on random rule sets and random packets.
 //!
 //! Proptest draws rule sets as structured values that print as sockc source, so the
 //! parser, sema and lowering are all on the path and a failure shrinks to a small rule
@@ -66,18 +66,20 @@ use proptest::{
 use sockc_compiler::{
     diag,
     driver::{hex, Metadata},
-    eval::{evaluate, Decider, Evaluation, Facts, L4Fields},
     hooks::{self, HookKind},
     ir::{port_range_text, Module, Program, Step},
     opt::{
         classify::{Classifier, MAX_EXPANSION, MIN_RULES},
         OptLevel,
     },
-    packet::{parse_packet, PacketSpec, L4},
     syntax::ast::Family as ClassifyFamily,
     Compiled, Options,
 };
 use sockc_runtime::LoadedObject;
+use sockc_testkit::{
+    eval::{evaluate, Decider, Evaluation, Facts, L4Fields},
+    packet::{parse_packet, PacketSpec, L4},
+};
 
 mod common;
 

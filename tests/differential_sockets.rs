@@ -27,17 +27,12 @@ use proptest::{
     sample::select,
     test_runner::{Config, RngSeed, TestCaseError, TestRunner},
 };
-use sockc_compiler::{
-    driver::hex,
+use sockc_compiler::{driver::hex, hooks, opt::OptLevel, Compiled, Options};
+use sockc_runtime::LoadedObject;
+use sockc_testkit::{
     eval::{evaluate, Facts, SocketState},
-    hooks,
-    opt::OptLevel,
     packet::parse_packet,
-    Compiled, Options,
-};
-use sockc_runtime::{
     socket_fixture::{Endpoints, FixtureError, SocketNetns},
-    LoadedObject,
 };
 
 mod common;

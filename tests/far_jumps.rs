@@ -5,7 +5,8 @@
 mod common;
 
 use common::kernel;
-use sockc_compiler::{opt::OptLevel, packet::parse_packet, Options};
+use sockc_compiler::{opt::OptLevel, Options};
+use sockc_testkit::packet::parse_packet;
 
 #[test]
 fn branches_beyond_16_bits_use_gotol_and_pass_the_verifier() {

@@ -23,10 +23,10 @@ use sockc_compiler::{
     driver::Metadata,
     hooks::{spec, HookKind},
     opt::OptLevel,
-    packet::parse_packet,
     Compiled, Options,
 };
 use sockc_runtime::LoadedObject;
+use sockc_testkit::packet::parse_packet;
 
 mod common;
 

@@ -15,9 +15,8 @@ use std::path::Path;
 mod common;
 
 use common::{kernel, root, rule_files};
-use sockc_compiler::{
-    driver::Options, ir::Step, opt::OptLevel, packet::parse_packet, sema, Compiled,
-};
+use sockc_compiler::{driver::Options, ir::Step, opt::OptLevel, sema, Compiled};
+use sockc_testkit::packet::parse_packet;
 
 fn options(level: OptLevel, base: &Path) -> Options {
     Options {
@@ -307,10 +306,8 @@ fn both_levels_load_and_agree_in_the_kernel() {
 /// to the published first matches.
 #[test]
 fn classbench_sets_thread_without_the_classifier() {
-    use sockc_compiler::{
-        bpf::lower::lower_program,
-        classbench::{self, action_of, ActionPolicy, ConvertOptions},
-    };
+    use sockc_compiler::bpf::lower::lower_program;
+    use sockc_testkit::classbench::{self, action_of, ActionPolicy, ConvertOptions};
     let dir = root().join("bench/classbench");
     let in_kernel = kernel();
     for name in ["acl1_1000", "fw1_1000", "ipc1_1000"] {

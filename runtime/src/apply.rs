@@ -26,13 +26,10 @@ use aya::{
         ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
     },
 };
-use sockc_compiler::{
-    driver::unhex,
-    plan::{self, Plan, ProgramAction, Snapshot},
-    Compiled,
-};
+use sockc_compiler::{driver::unhex, Compiled};
 
 use crate::{
+    plan::{self, Plan, ProgramAction, Snapshot},
     store::{InstalledProgram, Manifest, Store, StoreError, TcFilter, MANIFEST_FORMAT},
     sys, LoadedObject, LoadedProgram, RuntimeError,
 };

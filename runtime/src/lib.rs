@@ -19,7 +19,7 @@ use aya::{
 use sockc_compiler::driver::{self, unhex, Metadata};
 
 pub mod apply;
-pub mod socket_fixture;
+pub mod plan;
 pub mod status;
 pub mod store;
 pub mod sys;

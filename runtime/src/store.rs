@@ -18,9 +18,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use crate::plan::Snapshot;
 use aya::maps::MapData;
 use serde::{Deserialize, Serialize};
-use sockc_compiler::plan::Snapshot;
 
 use crate::sys;
 

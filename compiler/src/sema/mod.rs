@@ -9,7 +9,7 @@
 pub(crate) mod rules;
 pub(crate) mod sets;
 
-pub use rules::ICMP_TYPES;
+pub use rules::{icmp_type_by_name, ICMP_TYPES};
 
 use std::{collections::HashMap, path::PathBuf};
 

@@ -456,7 +456,7 @@ pub const ICMP_TYPES: &[(&str, Option<u8>, Option<u8>)] = &[
 ];
 
 /// The ICMP (`v6 = false`) or ICMPv6 type number of a name the language knows.
-pub(crate) fn icmp_type_by_name(name: &str, v6: bool) -> Option<u8> {
+pub fn icmp_type_by_name(name: &str, v6: bool) -> Option<u8> {
     ICMP_TYPES
         .iter()
         .find(|t| t.0 == name)

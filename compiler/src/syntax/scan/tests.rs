@@ -71,7 +71,9 @@ fn rule_files() -> Vec<(String, String)> {
 /// `bench/classbench/`, and the 10k sets when the shared benchmark data is there (and
 /// the 100k sets with `SOCKC_SCAN_ALL=1`: pest needs seconds for each).
 fn classbench_files() -> Vec<(String, String)> {
-    use crate::classbench::{parse_filters, to_sk, ActionPolicy, ConvertOptions};
+    // Text in, text out: the testkit (a dev-dependency) links its own copy of this
+    // crate, so no type of it may cross into these tests.
+    use sockc_testkit::classbench::{parse_filters, to_sk, ActionPolicy, ConvertOptions};
     let mut out = Vec::new();
     for (dir, sizes) in [
         (root().join("bench/classbench"), &["1000"][..]),

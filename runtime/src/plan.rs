@@ -22,7 +22,7 @@ use similar::{
     capture_diff_slices_deadline, group_diff_ops, udiff::UnifiedHunkHeader, Algorithm, DiffTag,
 };
 
-use crate::{
+use sockc_compiler::{
     driver::{unhex, Compiled, MapContents, RuleMeta},
     obj::MapDef,
 };
@@ -55,9 +55,9 @@ pub struct ProgramSnapshot {
     /// As written: `xdp`, `tc ingress`, `tc egress`.
     pub hook: String,
     pub attach_to: String,
-    /// The rules in order, the default last, as in [`crate::driver::ProgramMeta`].
+    /// The rules in order, the default last, as in [`sockc_compiler::driver::ProgramMeta`].
     pub rules: Vec<RuleMeta>,
-    /// The program's disassembly ([`crate::disasm::disassemble`]), notes included.
+    /// The program's disassembly ([`sockc_compiler::disasm::disassemble`]), notes included.
     pub asm: String,
 }
 
@@ -97,7 +97,7 @@ impl Snapshot {
                     hook: meta.hook.clone(),
                     attach_to: meta.attach_to.clone(),
                     rules: meta.rules.clone(),
-                    asm: crate::disasm::disassemble(
+                    asm: sockc_compiler::disasm::disassemble(
                         &p.code.insns,
                         &p.code.map_relocs,
                         &p.code.notes,
@@ -678,7 +678,7 @@ mod tests {
     use super::*;
 
     fn snap(src: &str) -> Snapshot {
-        let (compiled, diags) = crate::compile(src, &crate::Options::default());
+        let (compiled, diags) = sockc_compiler::compile(src, &sockc_compiler::Options::default());
         let compiled = compiled.unwrap_or_else(|| panic!("compiles: {diags:?}\n{src}"));
         Snapshot::of(&compiled)
     }

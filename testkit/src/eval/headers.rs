@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::syntax::ast::Family;
+use sockc_compiler::syntax::ast::Family;
 
 /// The parts of a frame rules can test.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use std::{collections::BTreeMap, net::IpAddr};
 
 pub use headers::{decode, Headers, IpHeader, L4Fields};
 
-use crate::{
+use sockc_compiler::{
     hooks::{self, HookSpec},
     ir::{Action, AddrMatch, Module, PortMatch, Program, Rule, RuleMatch},
     syntax::ast::{SockCond, Verdict},
@@ -269,7 +269,7 @@ mod tests {
     use crate::packet::parse_packet;
 
     fn program(src: &str) -> Module {
-        let (c, diags) = crate::compile(src, &Default::default());
+        let (c, diags) = sockc_compiler::compile(src, &Default::default());
         assert!(c.is_some(), "{diags:?}");
         c.unwrap().module
     }

@@ -358,7 +358,7 @@ fn endpoint(net: Ipv4Net, (lo, hi): (u16, u16)) -> String {
     };
     match (lo, hi) {
         ANY_PORT => address,
-        (lo, hi) => format!("{address}:{}", crate::ir::port_range_text(lo, hi)),
+        (lo, hi) => format!("{address}:{}", sockc_compiler::ir::port_range_text(lo, hi)),
     }
 }
 
@@ -399,8 +399,8 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
-    use crate::diag::Severity;
-    use crate::ir::{AddrMatch, PortMatch};
+    use sockc_compiler::diag::Severity;
+    use sockc_compiler::ir::{AddrMatch, PortMatch};
 
     // Real lines from the published 1k sets.
     const ACL1_LINE_1: &str =
@@ -723,7 +723,7 @@ mod tests {
                 default: "drop",
             };
             let text = to_sk(&filters, &opts);
-            let (compiled, diags) = crate::driver::compile(&text, &Default::default());
+            let (compiled, diags) = sockc_compiler::driver::compile(&text, &Default::default());
             let errors: Vec<_> = diags
                 .iter()
                 .filter(|d| d.severity == Severity::Error)

@@ -23,7 +23,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sockc_compiler::eval::{decode, L4Fields, SocketState};
+use crate::eval::{decode, L4Fields, SocketState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FixtureError {
@@ -513,7 +513,7 @@ mod tests {
 
     #[test]
     fn endpoints_follow_the_hook_direction() {
-        let frame = sockc_compiler::packet::parse_packet("tcp 10.0.0.1:1234 -> 10.0.0.2:80 syn")
+        let frame = crate::packet::parse_packet("tcp 10.0.0.1:1234 -> 10.0.0.2:80 syn")
             .unwrap()
             .build();
         let ingress = Endpoints::of_frame(&frame, false).unwrap();

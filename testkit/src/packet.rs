@@ -820,7 +820,7 @@ pub fn parse_packet(text: &str) -> Result<PacketSpec, String> {
             "type" => {
                 // A number, or a name as in the rule language (`type echo-request`).
                 let named = p.peek().and_then(|t| {
-                    crate::sema::rules::icmp_type_by_name(
+                    sockc_compiler::sema::icmp_type_by_name(
                         &t.text.to_ascii_lowercase(),
                         kind == Kind::Icmpv6,
                     )

@@ -1,0 +1,16 @@
+//! sockc-testkit: what sockc's tests and tools need and the compiler does not.
+//!
+//! [`eval`] is the reference semantics (docs/language.md written plainly, with its own
+//! packet decoder) that compiled programs are tested against; [`packet`] parses the
+//! packet syntax of `sockc test` and crafts Ethernet frames from it; [`classbench`]
+//! converts ClassBench filter sets to rule files; [`socket_fixture`] builds a private
+//! network namespace holding exactly the socket a test packet should find. The CLI
+//! (`sockc test`, `sockc bench`, `sockc classbench`) and the integration tests use this
+//! crate; the compiler and the runtime never do, so nothing here can change what is
+//! compiled or installed. Invariant: the evaluator shares no code with the lowering
+//! (it reads the IR's rules, never its steps, and decodes packets itself).
+
+pub mod classbench;
+pub mod eval;
+pub mod packet;
+pub mod socket_fixture;
