@@ -14,6 +14,7 @@ use clap::Args;
 use serde_json::json;
 use sockc_runtime::{
     apply::{self, ApplyError, ApplyRequest},
+    attach::{AttachOptions, TcAttach},
     plan::ProgramAction,
     status,
 };
@@ -128,10 +129,12 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
         source,
         netns: netns_text.as_deref(),
         dry_run: args.dry_run,
-        tc_attach: match args.tc_attach {
-            TcAttachArg::Auto => apply::TcAttach::Auto,
-            TcAttachArg::Tcx => apply::TcAttach::Tcx,
-            TcAttachArg::Clsact => apply::TcAttach::Clsact,
+        attach: AttachOptions {
+            tc: match args.tc_attach {
+                TcAttachArg::Auto => TcAttach::Auto,
+                TcAttachArg::Tcx => TcAttach::Tcx,
+                TcAttachArg::Clsact => TcAttach::Clsact,
+            },
         },
     };
     let report = match apply::apply(&req) {
@@ -265,7 +268,7 @@ pub fn run_status(target: &Target, json: bool) -> ExitCode {
                 .unwrap_or_default()
         );
         for h in &s.hooks {
-            drift |= h.state.starts_with("link");
+            drift |= h.state.is_drift();
             println!(
                 "  {:<11} on {:<10} {:<12} prog {} tag {}  {}  ({})",
                 h.hook, h.attach_to, h.attach_mode, h.prog_id, h.tag, h.state, h.link
@@ -303,7 +306,7 @@ pub fn run_stats(target: &Target, json: bool) -> ExitCode {
     );
     let mut last = None;
     for r in &rules {
-        let hook = (r.hook.as_str(), r.attach_to.as_str());
+        let hook = (r.hook, r.attach_to.as_str());
         if last != Some(hook) {
             println!("{} on {}:", r.hook, r.attach_to);
             println!("  {:>12} {:>14}  line  rule", "packets", "bytes");

@@ -24,7 +24,7 @@ use std::{
 };
 
 use clap::Args;
-use sockc_compiler::{driver, opt::OptLevel, Compiled};
+use sockc_compiler::{driver, hooks, opt::OptLevel, Compiled};
 use sockc_runtime::LoadedObject;
 use sockc_testkit::eval::SocketState;
 use sockc_testkit::{
@@ -162,11 +162,11 @@ fn socket_table(args: &BenchArgs) -> Result<String, String> {
          |---|---|---:|---:|---:|---:|---:|\n",
     );
     print!("{out}");
-    for (hook, head) in [
-        ("xdp", "xdp on lo"),
-        ("tc ingress", "tc ingress on lo"),
-        ("tc egress", "tc egress on lo"),
-    ] {
+    let packet_hooks = hooks::HOOKS
+        .iter()
+        .filter(|h| h.caps.socket_conditions && h.unsupported.is_none());
+    for spec in packet_hooks {
+        let (hook, head) = (spec.name, spec.label("lo"));
         for proto in ["tcp", "udp"] {
             let packet = format!("{proto} 10.0.0.1:40000 -> 10.0.0.2:80");
             let frame = sockc_testkit::packet::parse_packet(&packet)
@@ -184,8 +184,7 @@ fn socket_table(args: &BenchArgs) -> Result<String, String> {
             };
             let (plain, plain_sym) = load("")?;
             let (cond, cond_sym) = load(" if socket exists")?;
-            let egress = head.starts_with("tc egress");
-            let ends = Endpoints::of_frame(&frame, egress).ok_or("no endpoints")?;
+            let ends = Endpoints::of_frame(&frame, spec.egress).ok_or("no endpoints")?;
             let time = |obj: &LoadedObject, symbol: &str, state: SocketState| {
                 let ns = SocketNetns::new().map_err(|e| e.to_string())?;
                 let want = (state != SocketState::None).then_some((&ends, state));

@@ -14,7 +14,7 @@
 
 use std::{collections::BTreeMap, path::PathBuf, process::ExitCode};
 
-use clap::{Args, ValueEnum};
+use clap::{builder::TypedValueParser as _, Args, ValueEnum};
 use serde_json::json;
 use sockc_compiler::{
     hooks::{self, HookKind},
@@ -42,8 +42,8 @@ pub struct TestArgs {
     #[arg(long = "packets", value_name = "FILE")]
     pub packets_file: Option<PathBuf>,
     /// only programs of this hook
-    #[arg(long, value_enum)]
-    pub hook: Option<HookArg>,
+    #[arg(long, value_parser = hook_arg())]
+    pub hook: Option<HookKind>,
     /// only programs attached to this interface
     #[arg(long, value_name = "NAME")]
     pub iface: Option<String>,
@@ -64,11 +64,20 @@ pub struct TestArgs {
     pub json: bool,
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum HookArg {
-    Xdp,
-    TcIngress,
-    TcEgress,
+/// The hooks whose programs run on test frames, by their `--hook` names (the hook
+/// table's `cli_name`).
+fn hook_arg() -> impl clap::builder::TypedValueParser<Value = HookKind> {
+    let frame_hooks = || {
+        hooks::HOOKS
+            .iter()
+            .filter(|h| h.test_input == hooks::TestInput::Frame && h.unsupported.is_none())
+    };
+    clap::builder::PossibleValuesParser::new(frame_hooks().map(|h| h.cli_name)).map(move |name| {
+        frame_hooks()
+            .find(|h| h.cli_name == name)
+            .expect("a possible value")
+            .kind
+    })
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -283,15 +292,11 @@ fn read_inputs(args: &TestArgs) -> Result<Vec<Input>, String> {
 }
 
 fn select_programs<'m>(module: &'m Module, args: &TestArgs) -> Result<Vec<&'m Program>, String> {
-    let wanted = args.hook.map(|h| match h {
-        HookArg::Xdp => HookKind::Xdp,
-        HookArg::TcIngress => HookKind::TcIngress,
-        HookArg::TcEgress => HookKind::TcEgress,
-    });
+    let wanted = args.hook;
     let packet_programs: Vec<&Program> = module
         .programs
         .values()
-        .filter(|p| hooks::spec(p.hook).ctx.is_some())
+        .filter(|p| p.hook.spec().test_input == hooks::TestInput::Frame)
         .collect();
     let chosen: Vec<&Program> = packet_programs
         .iter()
@@ -318,7 +323,7 @@ fn select_programs<'m>(module: &'m Module, args: &TestArgs) -> Result<Vec<&'m Pr
 }
 
 fn hook_label(p: &Program) -> String {
-    format!("{} on {}", hooks::spec(p.hook).name, p.attach_to)
+    p.hook.spec().label(&p.attach_to)
 }
 
 fn run_in_kernel(
@@ -387,16 +392,9 @@ fn slot_label(prog: &Program, slot: u32) -> String {
 }
 
 fn retval_name(prog: &Program, retval: u32) -> &'static str {
-    let spec = hooks::spec(prog.hook);
-    let code = Some(retval as i32);
-    if code == spec.allow {
-        "allow"
-    } else if code == spec.drop {
-        "drop"
-    } else if code == spec.pass {
-        "pass"
-    } else {
-        "not a verdict of this hook"
+    match prog.hook.spec().verdict_of(retval as i32) {
+        Some(v) => verdict_name(v),
+        None => "not a verdict of this hook",
     }
 }
 

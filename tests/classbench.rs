@@ -183,9 +183,9 @@ fn check_kernel(set: &Set) -> Result<usize, String> {
         let after = obj.counter(slot).expect("counter");
         bytes_total += frame.len() as u64;
         let verdict = match want {
-            Some(r) if action_of(POLICY, *r) == "allow" => spec.allow,
-            Some(_) => spec.drop,
-            None => spec.drop, // the converted file's default
+            Some(r) if action_of(POLICY, *r) == "allow" => spec.verdicts.allow,
+            Some(_) => spec.verdicts.drop,
+            None => spec.verdicts.drop, // the converted file's default
         };
         let counted = (after.0 - before.0, after.1 - before.1) == (1, frame.len() as u64);
         if Some(run.retval as i32) == verdict && counted {

@@ -85,7 +85,7 @@ fn counters(obj: &LoadedObject) -> BTreeMap<u32, (u64, u64)> {
         .collect()
 }
 
-fn symbol_of(meta: &Metadata, hook: &str) -> String {
+fn symbol_of(meta: &Metadata, hook: HookKind) -> String {
     meta.programs
         .iter()
         .find(|p| p.hook == hook)
@@ -103,8 +103,8 @@ enum V {
 fn code(kind: HookKind, v: V) -> u32 {
     let s = spec(kind);
     let c = match v {
-        V::Allow => s.allow,
-        V::Drop => s.drop,
+        V::Allow => s.verdicts.allow,
+        V::Drop => s.verdicts.drop,
     };
     c.expect("packet hooks have allow and drop") as u32
 }
@@ -225,7 +225,7 @@ impl Case {
 
 fn run_table(obj: &LoadedObject, kind: HookKind, cases: &[Case]) -> usize {
     let hook = spec(kind).name;
-    let symbol = symbol_of(obj.metadata(), hook);
+    let symbol = symbol_of(obj.metadata(), kind);
     let mut failures = Vec::new();
     for case in cases {
         let spec = parse_packet(case.pkt).unwrap_or_else(|e| panic!("`{}`: {e}", case.pkt));
@@ -1074,7 +1074,7 @@ fn thousand_rules_load_and_decide() {
             "default".into(),
         ),
     ];
-    let symbol = symbol_of(obj.metadata(), "xdp");
+    let symbol = symbol_of(obj.metadata(), HookKind::Xdp);
     let mut failures = Vec::new();
     for (pkt, want, rule) in &cases {
         let frame = parse_packet(pkt)

@@ -362,8 +362,8 @@ fn classbench_sets_thread_without_the_classifier() {
             want[slot as usize].0 += 1;
             want[slot as usize].1 += frame.len() as u64;
             let verdict = match first {
-                Some(r) if action_of(ActionPolicy::Alternate, *r) == "allow" => spec.allow,
-                _ => spec.drop,
+                Some(r) if action_of(ActionPolicy::Alternate, *r) == "allow" => spec.verdicts.allow,
+                _ => spec.verdicts.drop,
             };
             for o in &objects {
                 let got = o.test_run(&p.0.symbol, &frame, 1).unwrap().retval;

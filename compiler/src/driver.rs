@@ -76,8 +76,8 @@ pub struct TableData {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgramMeta {
     pub symbol: String,
-    /// As written: `xdp`, `tc ingress`, `tc egress`.
-    pub hook: String,
+    /// Serialized as written: `xdp`, `tc ingress`, `tc egress`.
+    pub hook: hooks::HookKind,
     pub attach_to: String,
     pub rules: Vec<RuleMeta>,
 }
@@ -206,7 +206,7 @@ fn lower_module(module: Module, level: crate::opt::OptLevel) -> Result<Compiled,
         }
         meta_programs.push(ProgramMeta {
             symbol: p.symbol.clone(),
-            hook: spec.name.to_string(),
+            hook: p.hook,
             attach_to: p.attach_to.clone(),
             rules,
         });

@@ -1,26 +1,78 @@
 //! The hook table: every attach point sockc knows, described as data.
 //!
-//! One row per hook says its ELF section, program and attach type, the context offsets
-//! the packet prologue reads, the verdict codes, and which matches, actions and
-//! conditions it allows. Sema checks rules against this table and the lowering reads
-//! offsets and verdicts from it; adding a hook means one row here plus one lowering
-//! file. Invariant: every number here comes from the kernel UAPI bindings (aya-obj for
-//! program/attach types, aya-ebpf-bindings for context structs and verdicts).
+//! One row per hook says how the user writes it, its ELF section and symbol prefix,
+//! its program and attach type, what it attaches to ([`Target`]), what its program
+//! reads ([`Context`]), its verdict codes, how `BPF_PROG_TEST_RUN` feeds it
+//! ([`TestInput`]), and which matches, actions and conditions it allows. The
+//! [`HookKind`] is typed from sema through the object's metadata, the runtime's
+//! manifest and plans (serialized as the name the user writes); every decision about
+//! a hook is a lookup in this table or an exhaustive `match` on [`HookKind`] or on a
+//! column of it, so a hook that some stage does not handle is a compile error there.
+//! Sema checks rules against this table, lowering reads contexts and verdicts from
+//! it, the runtime picks the attach backend of the row's [`Target`]. Invariant: every
+//! number here comes from the kernel UAPI bindings (aya-obj for program/attach types,
+//! aya-ebpf-bindings for context structs and verdicts).
 
-use core::mem::offset_of;
+use core::{fmt, mem::offset_of};
 
 use aya_ebpf_bindings::bindings as uapi;
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
+use serde::{Deserialize, Serialize};
 
 use crate::syntax::ast::{ActionKw, HookHead, Verdict};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A hook, as stored in objects, manifests and plans: serialized as the name the user
+/// writes (`xdp`, `tc ingress`, ...), so the JSON reads as the rule file does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum HookKind {
+    #[serde(rename = "xdp")]
     Xdp,
+    #[serde(rename = "tc ingress")]
     TcIngress,
+    #[serde(rename = "tc egress")]
     TcEgress,
+    #[serde(rename = "sk_lookup")]
     SkLookup,
+    #[serde(rename = "sockmap")]
     Sockmap,
+}
+
+/// What a hook's program attaches to; the runtime has one attach backend per kind of
+/// program on each target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A network interface, named after `on` (XDP, TC); the block's attach text.
+    Interface,
+    /// The network namespace sockc runs in, or the one `--netns` names (sk_lookup);
+    /// the block has no attach text.
+    Netns,
+    /// A cgroup v2 directory, quoted after `cgroup` (the socket layer's sock_ops).
+    Cgroup,
+    /// A socket map the runtime creates (sk_msg and sk_skb verdict programs).
+    SockMap,
+}
+
+/// What the program's context is, and so which lowering emits it.
+#[derive(Clone, Copy, Debug)]
+pub enum Context {
+    /// A packet (`xdp_md`, `__sk_buff`): parsed into the flow record by the prologue.
+    Packet(PacketCtx),
+    /// `struct bpf_sk_lookup`: a socket lookup about to happen.
+    SkLookup,
+    /// `struct sk_msg_md`: a message a socket sends.
+    SkMsg,
+}
+
+/// How `BPF_PROG_TEST_RUN` feeds a program of this hook (`sockc test`, the kernel
+/// tests and the differential suite run programs this way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestInput {
+    /// An Ethernet frame as packet data.
+    Frame,
+    /// The context struct alone, no packet (sk_lookup).
+    Context,
+    /// The kernel cannot test-run this program type: end-to-end tests only.
+    None,
 }
 
 /// Where the packet bytes are in the program's context.
@@ -43,6 +95,16 @@ pub struct MatchCaps {
     pub tcp_flags: bool,
     pub icmp: bool,
     pub socket_conditions: bool,
+    /// `redirect local` (to the peer socket in the map).
+    pub redirect_local: bool,
+}
+
+/// The return codes of a hook's program; `None` where the hook has no such verdict.
+#[derive(Clone, Copy, Debug)]
+pub struct Verdicts {
+    pub allow: Option<i32>,
+    pub drop: Option<i32>,
+    pub pass: Option<i32>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -50,16 +112,23 @@ pub struct HookSpec {
     pub kind: HookKind,
     /// How the user writes it, for messages.
     pub name: &'static str,
+    /// The `--hook` value of `sockc test`.
+    pub cli_name: &'static str,
     /// ELF section; the loaders derive program type and attach type from it. TC uses
     /// `classifier`: libbpf accepts it as an alias of `tc`, and aya-obj 0.3 knows only
     /// `classifier`.
     pub section: &'static str,
+    /// Start of the program's symbol in the object (`<prefix>_<attach point>`).
+    pub symbol_prefix: &'static str,
     pub prog_type: bpf_prog_type,
-    pub attach_type: Option<bpf_attach_type>,
-    pub ctx: Option<PacketCtx>,
-    pub allow: Option<i32>,
-    pub drop: Option<i32>,
-    pub pass: Option<i32>,
+    pub attach_type: bpf_attach_type,
+    pub target: Target,
+    pub context: Context,
+    pub verdicts: Verdicts,
+    pub test_input: TestInput,
+    /// Where the hook sits on a packet's way through the host (plans list programs
+    /// in this order: XDP before TC ingress; egress last).
+    pub path_order: u8,
     pub actions: &'static [ActionKw],
     pub defaults: &'static [Verdict],
     pub caps: MatchCaps,
@@ -89,21 +158,36 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     tcp_flags: true,
     icmp: true,
     socket_conditions: true,
+    redirect_local: false,
 };
 
 const PACKET_ACTIONS: &[ActionKw] = &[ActionKw::Allow, ActionKw::Drop, ActionKw::Count];
 
-const fn tc(kind: HookKind, name: &'static str, attach: bpf_attach_type, egress: bool) -> HookSpec {
+const fn tc(
+    kind: HookKind,
+    name: &'static str,
+    cli_name: &'static str,
+    symbol_prefix: &'static str,
+    attach_type: bpf_attach_type,
+    egress: bool,
+) -> HookSpec {
     HookSpec {
         kind,
         name,
+        cli_name,
         section: "classifier",
+        symbol_prefix,
         prog_type: bpf_prog_type::BPF_PROG_TYPE_SCHED_CLS,
-        attach_type: Some(attach),
-        ctx: Some(SKB_CTX),
-        allow: Some(uapi::TC_ACT_OK),
-        drop: Some(uapi::TC_ACT_SHOT),
-        pass: None,
+        attach_type,
+        target: Target::Interface,
+        context: Context::Packet(SKB_CTX),
+        verdicts: Verdicts {
+            allow: Some(uapi::TC_ACT_OK),
+            drop: Some(uapi::TC_ACT_SHOT),
+            pass: None,
+        },
+        test_input: TestInput::Frame,
+        path_order: if egress { 2 } else { 1 },
         actions: PACKET_ACTIONS,
         defaults: &[Verdict::Allow, Verdict::Drop],
         caps: PACKET_CAPS,
@@ -116,13 +200,20 @@ pub static HOOKS: [HookSpec; 5] = [
     HookSpec {
         kind: HookKind::Xdp,
         name: "xdp",
+        cli_name: "xdp",
         section: "xdp",
+        symbol_prefix: "xdp",
         prog_type: bpf_prog_type::BPF_PROG_TYPE_XDP,
-        attach_type: Some(bpf_attach_type::BPF_XDP),
-        ctx: Some(XDP_CTX),
-        allow: Some(uapi::xdp_action::XDP_PASS as i32),
-        drop: Some(uapi::xdp_action::XDP_DROP as i32),
-        pass: None,
+        attach_type: bpf_attach_type::BPF_XDP,
+        target: Target::Interface,
+        context: Context::Packet(XDP_CTX),
+        verdicts: Verdicts {
+            allow: Some(uapi::xdp_action::XDP_PASS as i32),
+            drop: Some(uapi::xdp_action::XDP_DROP as i32),
+            pass: None,
+        },
+        test_input: TestInput::Frame,
+        path_order: 0,
         actions: PACKET_ACTIONS,
         defaults: &[Verdict::Allow, Verdict::Drop],
         caps: PACKET_CAPS,
@@ -132,25 +223,36 @@ pub static HOOKS: [HookSpec; 5] = [
     tc(
         HookKind::TcIngress,
         "tc ingress",
+        "tc-ingress",
+        "tci",
         bpf_attach_type::BPF_TCX_INGRESS,
         false,
     ),
     tc(
         HookKind::TcEgress,
         "tc egress",
+        "tc-egress",
+        "tce",
         bpf_attach_type::BPF_TCX_EGRESS,
         true,
     ),
     HookSpec {
         kind: HookKind::SkLookup,
         name: "sk_lookup",
+        cli_name: "sk-lookup",
         section: "sk_lookup",
+        symbol_prefix: "sk_lookup",
         prog_type: bpf_prog_type::BPF_PROG_TYPE_SK_LOOKUP,
-        attach_type: Some(bpf_attach_type::BPF_SK_LOOKUP),
-        ctx: None,
-        allow: None,
-        drop: Some(uapi::sk_action::SK_DROP as i32),
-        pass: Some(uapi::sk_action::SK_PASS as i32),
+        attach_type: bpf_attach_type::BPF_SK_LOOKUP,
+        target: Target::Netns,
+        context: Context::SkLookup,
+        verdicts: Verdicts {
+            allow: None,
+            drop: Some(uapi::sk_action::SK_DROP as i32),
+            pass: Some(uapi::sk_action::SK_PASS as i32),
+        },
+        test_input: TestInput::Context,
+        path_order: 3,
         actions: &[
             ActionKw::Redirect,
             ActionKw::Drop,
@@ -164,6 +266,7 @@ pub static HOOKS: [HookSpec; 5] = [
             tcp_flags: false,
             icmp: false,
             socket_conditions: false,
+            redirect_local: false,
         },
         egress: false,
         unsupported: Some("sk_lookup programs are not supported yet"),
@@ -171,13 +274,20 @@ pub static HOOKS: [HookSpec; 5] = [
     HookSpec {
         kind: HookKind::Sockmap,
         name: "sockmap",
+        cli_name: "sockmap",
         section: "sk_msg",
+        symbol_prefix: "sk_msg",
         prog_type: bpf_prog_type::BPF_PROG_TYPE_SK_MSG,
-        attach_type: Some(bpf_attach_type::BPF_SK_MSG_VERDICT),
-        ctx: None,
-        allow: Some(uapi::sk_action::SK_PASS as i32),
-        drop: Some(uapi::sk_action::SK_DROP as i32),
-        pass: None,
+        attach_type: bpf_attach_type::BPF_SK_MSG_VERDICT,
+        target: Target::SockMap,
+        context: Context::SkMsg,
+        verdicts: Verdicts {
+            allow: Some(uapi::sk_action::SK_PASS as i32),
+            drop: Some(uapi::sk_action::SK_DROP as i32),
+            pass: None,
+        },
+        test_input: TestInput::None,
+        path_order: 4,
         actions: &[
             ActionKw::Allow,
             ActionKw::Drop,
@@ -191,6 +301,7 @@ pub static HOOKS: [HookSpec; 5] = [
             tcp_flags: false,
             icmp: false,
             socket_conditions: false,
+            redirect_local: true,
         },
         egress: false,
         unsupported: Some("sockmap programs are not supported yet"),
@@ -198,10 +309,7 @@ pub static HOOKS: [HookSpec; 5] = [
 ];
 
 pub fn spec(kind: HookKind) -> &'static HookSpec {
-    HOOKS
-        .iter()
-        .find(|h| h.kind == kind)
-        .expect("every HookKind has a row in HOOKS")
+    kind.spec()
 }
 
 impl HookKind {
@@ -214,15 +322,52 @@ impl HookKind {
             HookHead::Sockmap { .. } => HookKind::Sockmap,
         }
     }
+
+    /// This hook's row of [`HOOKS`].
+    pub fn spec(self) -> &'static HookSpec {
+        // The rows are in declaration order; a test checks it.
+        &HOOKS[self as usize]
+    }
+}
+
+impl fmt::Display for HookKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.spec().name)
+    }
 }
 
 impl HookSpec {
     /// The return code for a verdict, if this hook has that verdict.
     pub fn verdict_code(&self, v: Verdict) -> Option<i32> {
         match v {
-            Verdict::Allow => self.allow,
-            Verdict::Drop => self.drop,
-            Verdict::Pass => self.pass,
+            Verdict::Allow => self.verdicts.allow,
+            Verdict::Drop => self.verdicts.drop,
+            Verdict::Pass => self.verdicts.pass,
+        }
+    }
+
+    /// The verdict a program's return code stands for, if it is one of this hook's.
+    pub fn verdict_of(&self, code: i32) -> Option<Verdict> {
+        [Verdict::Allow, Verdict::Drop, Verdict::Pass]
+            .into_iter()
+            .find(|&v| self.verdict_code(v) == Some(code))
+    }
+
+    /// Where the packet bytes are, for hooks whose program sees a packet.
+    pub fn packet_ctx(&self) -> Option<PacketCtx> {
+        match self.context {
+            Context::Packet(ctx) => Some(ctx),
+            Context::SkLookup | Context::SkMsg => None,
+        }
+    }
+
+    /// `xdp on eth0` (messages, plans, listings), or the name alone for hooks whose
+    /// block names no attach point.
+    pub fn label(&self, attach_to: &str) -> String {
+        if attach_to.is_empty() {
+            self.name.to_string()
+        } else {
+            format!("{} on {attach_to}", self.name)
         }
     }
 }
@@ -230,6 +375,27 @@ impl HookSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`HookKind::spec`] indexes [`HOOKS`] by the enum's discriminant.
+    #[test]
+    fn rows_are_in_hook_kind_order() {
+        for (i, row) in HOOKS.iter().enumerate() {
+            assert_eq!(row.kind as usize, i, "{}", row.name);
+            assert_eq!(row.kind.spec().name, row.name);
+        }
+        let orders: std::collections::BTreeSet<u8> = HOOKS.iter().map(|h| h.path_order).collect();
+        assert_eq!(orders.len(), HOOKS.len(), "path orders are distinct");
+    }
+
+    /// The serialized hook kind is the name the user writes.
+    #[test]
+    fn hook_kinds_serialize_as_written() {
+        for row in &HOOKS {
+            let json = serde_json::to_string(&row.kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", row.name));
+            assert_eq!(serde_json::from_str::<HookKind>(&json).unwrap(), row.kind);
+        }
+    }
 
     /// Kernel truth: the context field offsets in the running kernel's BTF (as bpftool
     /// prints them) must equal the ones compiled in from the bindings.

@@ -13,12 +13,16 @@ use std::{
 
 use aya::{
     maps::{Map, MapData, PerCpuArray},
-    programs::{ProgramError, SchedClassifier, TestRun, TestRunOptions, Xdp},
+    programs::ProgramError,
     Ebpf, EbpfLoader, VerifierLogLevel,
 };
-use sockc_compiler::driver::{self, unhex, Metadata};
+use sockc_compiler::{
+    driver::{self, unhex, Metadata},
+    hooks::HookKind,
+};
 
 pub mod apply;
+pub mod attach;
 pub mod plan;
 pub mod status;
 pub mod store;
@@ -46,15 +50,15 @@ pub enum RuntimeError {
     },
     #[error("map `{map}`: {msg}")]
     Map { map: String, msg: String },
-    #[error("unknown hook `{0}`")]
-    UnknownHook(String),
+    #[error("sockc cannot load {0} programs yet")]
+    Unsupported(HookKind),
 }
 
 /// A program that passed the verifier.
 #[derive(Clone, Debug)]
 pub struct LoadedProgram {
     pub symbol: String,
-    pub hook: String,
+    pub hook: HookKind,
     /// Instructions after the verifier's rewrites (`xlated_prog_len / 8`).
     pub xlated_insns: Option<u32>,
     /// Instructions the verifier walked.
@@ -109,22 +113,12 @@ impl LoadedObject {
                     source,
                 },
             };
-            let info = match p.hook.as_str() {
-                "xdp" => {
-                    let x: &mut Xdp = prog.try_into().map_err(wrap)?;
-                    x.load().map_err(wrap)?;
-                    x.info().map_err(wrap)?
-                }
-                "tc ingress" | "tc egress" => {
-                    let t: &mut SchedClassifier = prog.try_into().map_err(wrap)?;
-                    t.load().map_err(wrap)?;
-                    t.info().map_err(wrap)?
-                }
-                other => return Err(RuntimeError::UnknownHook(other.to_string())),
-            };
+            let backend = attach::backend(p.hook).ok_or(RuntimeError::Unsupported(p.hook))?;
+            backend.load(prog).map_err(wrap)?;
+            let info = prog.info().map_err(wrap)?;
             programs.push(LoadedProgram {
                 symbol: p.symbol.clone(),
-                hook: p.hook.clone(),
+                hook: p.hook,
                 xlated_insns: info.size_translated().map(|b| b / 8),
                 verified_insns: info.verified_instruction_count(),
                 load_time: start.elapsed(),
@@ -215,32 +209,34 @@ impl LoadedObject {
             })
     }
 
-    /// Runs a program on one frame `repeat` times.
+    /// Runs a program `repeat` times on one input (a frame for packet hooks; see
+    /// [`Backend::test_run`](attach::Backend::test_run)).
     pub fn test_run(
         &self,
         symbol: &str,
-        frame: &[u8],
+        input: &[u8],
         repeat: u32,
     ) -> Result<RunResult, RuntimeError> {
-        let prog = self.program(symbol)?;
-        let opts = TestRunOptions {
-            data_in: Some(frame),
-            repeat: repeat.max(1),
-            ..TestRunOptions::default()
-        };
-        let wrap = |source| RuntimeError::Program {
-            symbol: symbol.into(),
-            source,
-        };
-        let r = match prog {
-            aya::programs::Program::Xdp(x) => x.test_run(opts).map_err(wrap)?,
-            aya::programs::Program::SchedClassifier(t) => t.test_run(opts).map_err(wrap)?,
-            _ => return Err(RuntimeError::UnknownHook(symbol.into())),
-        };
-        Ok(RunResult {
-            retval: r.return_value,
-            duration: r.duration,
-        })
+        let hook = self.hook_of(symbol)?;
+        let backend = attach::backend(hook).ok_or(RuntimeError::Unsupported(hook))?;
+        backend
+            .test_run(self.program(symbol)?, input, repeat)
+            .map_err(|source| RuntimeError::Program {
+                symbol: symbol.into(),
+                source,
+            })
+    }
+
+    /// The hook of the program with this symbol.
+    fn hook_of(&self, symbol: &str) -> Result<HookKind, RuntimeError> {
+        self.meta
+            .programs
+            .iter()
+            .find(|p| p.symbol == symbol)
+            .map(|p| p.hook)
+            .ok_or_else(|| RuntimeError::MissingProgram {
+                symbol: symbol.into(),
+            })
     }
 
     /// Packets and bytes of every counter slot, summed over CPUs.
@@ -264,6 +260,22 @@ impl LoadedObject {
             .ok_or_else(|| counters_error("missing".into()))?;
         PerCpuArray::try_from(map).map_err(|e| counters_error(e.to_string()))
     }
+}
+
+/// An error with its causes, `: `-separated (aya puts the errno in the source); a
+/// cause whose text the message already shows (transparent wrappers) is not repeated.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 fn counters_error(msg: String) -> RuntimeError {

@@ -24,6 +24,7 @@ use similar::{
 
 use sockc_compiler::{
     driver::{unhex, Compiled, MapContents, RuleMeta},
+    hooks::HookKind,
     obj::MapDef,
 };
 
@@ -52,8 +53,8 @@ pub struct Snapshot {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgramSnapshot {
     pub symbol: String,
-    /// As written: `xdp`, `tc ingress`, `tc egress`.
-    pub hook: String,
+    /// Serialized as written: `xdp`, `tc ingress`, `tc egress`.
+    pub hook: HookKind,
     pub attach_to: String,
     /// The rules in order, the default last, as in [`sockc_compiler::driver::ProgramMeta`].
     pub rules: Vec<RuleMeta>,
@@ -94,7 +95,7 @@ impl Snapshot {
                 .zip(&c.metadata.programs)
                 .map(|(p, meta)| ProgramSnapshot {
                     symbol: meta.symbol.clone(),
-                    hook: meta.hook.clone(),
+                    hook: meta.hook,
                     attach_to: meta.attach_to.clone(),
                     rules: meta.rules.clone(),
                     asm: sockc_compiler::disasm::disassemble(
@@ -140,7 +141,7 @@ pub enum ProgramAction {
 pub struct ProgramPlan {
     /// The new symbol (the old one for [`ProgramAction::Detach`]).
     pub symbol: String,
-    pub hook: String,
+    pub hook: HookKind,
     pub attach_to: String,
     pub action: ProgramAction,
     /// Instruction slots of the installed program, if there is one.
@@ -206,41 +207,29 @@ pub struct Plan {
 
 /// (hook, interface, occurrence): how programs are matched across files. The
 /// occurrence only matters if a file ever has two programs on one hook.
-type ProgramKey<'a> = (&'a str, &'a str, usize);
+type ProgramKey<'a> = (HookKind, &'a str, usize);
 
 fn keyed(programs: &[ProgramSnapshot]) -> HashMap<ProgramKey<'_>, &ProgramSnapshot> {
-    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut seen: HashMap<(HookKind, &str), usize> = HashMap::new();
     programs
         .iter()
         .map(|p| {
-            let n = seen.entry((&p.hook, &p.attach_to)).or_default();
+            let n = seen.entry((p.hook, &p.attach_to)).or_default();
             *n += 1;
-            ((p.hook.as_str(), p.attach_to.as_str(), *n - 1), p)
+            ((p.hook, p.attach_to.as_str(), *n - 1), p)
         })
         .collect()
 }
 
-/// Packet-path order: xdp runs before tc ingress; egress is last.
-fn hook_rank(hook: &str) -> u8 {
-    match hook {
-        "xdp" => 0,
-        "tc ingress" => 1,
-        "tc egress" => 2,
-        _ => 3,
-    }
+/// By attach point, then in the hooks' packet-path order (xdp before tc ingress;
+/// egress last).
+fn sort_key<'a>(k: &ProgramKey<'a>) -> (&'a str, u8, usize) {
+    (k.1, k.0.spec().path_order, k.2)
 }
 
-fn sort_key<'a>(k: &ProgramKey<'a>) -> (&'a str, u8, &'a str, usize) {
-    (k.1, hook_rank(k.0), k.0, k.2)
-}
-
-/// `xdp on eth0`, or just the hook for hooks without an interface.
-fn program_label(hook: &str, attach_to: &str) -> String {
-    if attach_to.is_empty() {
-        hook.to_string()
-    } else {
-        format!("{hook} on {attach_to}")
-    }
+/// `xdp on eth0`, or just the hook for hooks without an attach point.
+fn program_label(hook: HookKind, attach_to: &str) -> String {
+    hook.spec().label(attach_to)
 }
 
 /// The instruction lines of a disassembly: notes (`; ...`) are comments.
@@ -322,7 +311,7 @@ fn truncate_lines(text: String, max: usize) -> String {
 fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Vec<String> {
     programs
         .flat_map(|p| {
-            let label = program_label(&p.hook, &p.attach_to);
+            let label = program_label(p.hook, &p.attach_to);
             p.rules.iter().map(move |r| format!("{label}: {}", r.text))
         })
         .collect()
@@ -492,7 +481,7 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
         let shown = new_prog.or(*old_prog).expect("a pair has a side");
         programs.push(ProgramPlan {
             symbol: shown.symbol.clone(),
-            hook: shown.hook.clone(),
+            hook: shown.hook,
             attach_to: shown.attach_to.clone(),
             action,
             old_insns: old_prog.map(|p| insn_count(&p.asm)),
@@ -576,7 +565,7 @@ impl Plan {
         let labels: Vec<String> = self
             .programs
             .iter()
-            .map(|p| program_label(&p.hook, &p.attach_to))
+            .map(|p| program_label(p.hook, &p.attach_to))
             .collect();
         let width = labels.iter().map(String::len).max().unwrap_or(0);
         for (p, label) in self.programs.iter().zip(&labels) {
@@ -686,7 +675,7 @@ mod tests {
     fn actions(p: &Plan) -> Vec<(String, ProgramAction)> {
         p.programs
             .iter()
-            .map(|p| (program_label(&p.hook, &p.attach_to), p.action))
+            .map(|p| (program_label(p.hook, &p.attach_to), p.action))
             .collect()
     }
 

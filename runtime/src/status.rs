@@ -1,34 +1,34 @@
 //! `sockc status` and `sockc stats`: what is installed and what it counted, read from
 //! the pins alone (the manifest, the links, the counters map).
 //!
-//! Invariant: nothing here changes kernel state; status checks each pinned link
-//! against the manifest and reports drift (a link that is gone or runs another
-//! program) instead of trusting the manifest.
+//! Invariant: nothing here changes kernel state; status asks each hook's attach
+//! backend what the kernel runs there and reports drift (a link that is gone or runs
+//! another program) instead of trusting the manifest.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use aya::{
-    maps::{Map, MapData, PerCpuArray},
-    programs::links::{FdLink, PinnedLink},
-};
+use aya::maps::{Map, MapData, MapError, PerCpuArray};
 use serde::Serialize;
+use sockc_compiler::hooks::HookKind;
 
 use crate::{
     apply::ApplyError,
+    attach::{self, AttachMode, LinkState},
     store::{Manifest, Store},
+    RuntimeError,
 };
 
 #[derive(Clone, Debug, Serialize)]
 pub struct HookStatus {
     pub symbol: String,
-    pub hook: String,
+    pub hook: HookKind,
     pub attach_to: String,
-    pub attach_mode: String,
+    pub attach_mode: AttachMode,
     pub prog_id: u32,
     pub tag: String,
     pub link: String,
-    /// `attached`, `link missing`, `link runs program N`, or for clsact the filter.
-    pub state: String,
+    /// What the kernel runs there (printed as `attached`, `link missing`, ...).
+    pub state: LinkState,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -65,29 +65,17 @@ pub fn status(bpffs: &Path, name: Option<&str>) -> Result<Vec<Status>, ApplyErro
             .iter()
             .map(|p| {
                 let link = store.link_path(&n, &p.symbol);
-                let state = match (p.tc_filter, PinnedLink::from_pin(&link)) {
-                    // A netlink filter has no link to check against the manifest.
-                    (Some(f), _) => format!(
-                        "clsact filter prio {} handle {:x}:{:x} (not checked)",
-                        f.priority,
-                        f.handle >> 16,
-                        f.handle & 0xffff
-                    ),
-                    (None, Err(_)) => "link missing".to_string(),
-                    (None, Ok(pinned)) => {
-                        let fd: FdLink = pinned.into();
-                        match fd.info() {
-                            Ok(i) if i.program_id() == p.prog_id => "attached".to_string(),
-                            Ok(i) => format!("link runs program {}", i.program_id()),
-                            Err(e) => format!("link unreadable: {e}"),
-                        }
+                let state = match attach::backend(p.hook) {
+                    Some(b) => {
+                        b.live_state(&p.attach_point(), &p.attachment(&store, &n), p.prog_id)
                     }
+                    None => LinkState::Unreadable(format!("sockc cannot read {} hooks", p.hook)),
                 };
                 HookStatus {
                     symbol: p.symbol.clone(),
-                    hook: p.hook.clone(),
+                    hook: p.hook,
                     attach_to: p.attach_to.clone(),
-                    attach_mode: p.attach_mode.clone(),
+                    attach_mode: p.attach_mode,
                     prog_id: p.prog_id,
                     tag: p.tag.clone(),
                     link: link.display().to_string(),
@@ -111,12 +99,28 @@ pub fn status(bpffs: &Path, name: Option<&str>) -> Result<Vec<Status>, ApplyErro
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RuleStats {
-    pub hook: String,
+    pub hook: HookKind,
     pub attach_to: String,
     pub line: usize,
     pub text: String,
     pub packets: u64,
     pub bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("{}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: MapError,
+    },
+    #[error("{}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: Box<RuntimeError>,
+    },
 }
 
 /// Per-rule packets and bytes (summed over CPUs), in program and rule order.
@@ -126,20 +130,23 @@ pub fn stats(bpffs: &Path, name: &str) -> Result<(Manifest, Vec<RuleStats>), App
         .manifest(name)?
         .ok_or_else(|| ApplyError::NotInstalled(name.to_string()))?;
     let path = store.objects_dir(name, &m.objects_dir).join("map_counters");
-    let fail = |msg: String| ApplyError::Other {
-        what: path.display().to_string(),
-        msg,
+    let open = |source: MapError| StatsError::Open {
+        path: path.clone(),
+        source,
     };
-    let data = MapData::from_pin(&path).map_err(|e| fail(e.to_string()))?;
+    let data = MapData::from_pin(&path).map_err(open)?;
     let arr: PerCpuArray<MapData, [u64; 2]> =
-        PerCpuArray::try_from(Map::PerCpuArray(data)).map_err(|e| fail(e.to_string()))?;
+        PerCpuArray::try_from(Map::PerCpuArray(data)).map_err(open)?;
     let mut out = Vec::new();
     for p in &m.snapshot.programs {
         for r in &p.rules {
             let (packets, bytes) =
-                crate::read_counter(&arr, r.counter).map_err(|e| fail(e.to_string()))?;
+                crate::read_counter(&arr, r.counter).map_err(|source| StatsError::Read {
+                    path: path.clone(),
+                    source: Box::new(source),
+                })?;
             out.push(RuleStats {
-                hook: p.hook.clone(),
+                hook: p.hook,
                 attach_to: p.attach_to.clone(),
                 line: r.line,
                 text: r.text.clone(),

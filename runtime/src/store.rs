@@ -18,11 +18,15 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::plan::Snapshot;
-use aya::maps::MapData;
+use aya::{maps::MapData, pin::PinError};
 use serde::{Deserialize, Serialize};
+use sockc_compiler::hooks::HookKind;
 
-use crate::sys;
+use crate::{
+    attach::{AttachMode, AttachPoint, Attachment, TcFilter},
+    plan::Snapshot,
+    sys,
+};
 
 /// Version of the manifest format.
 pub const MANIFEST_FORMAT: u32 = 1;
@@ -39,8 +43,35 @@ pub enum StoreError {
     },
     #[error("{path} is not on a BPF filesystem (mount one: mount -t bpf bpf {path})")]
     NotBpffs { path: PathBuf },
-    #[error("manifest {path}: {msg}")]
-    Manifest { path: PathBuf, msg: String },
+    #[error("manifest {path}")]
+    OpenManifest {
+        path: PathBuf,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error("manifest {path}: chunk {chunk}")]
+    ReadManifest {
+        path: PathBuf,
+        chunk: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("manifest {path}: chunk {chunk} missing")]
+    ManifestChunkMissing { path: PathBuf, chunk: u32 },
+    #[error("manifest {path}")]
+    ManifestJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("manifest {path}: format {found} (this sockc reads {MANIFEST_FORMAT})")]
+    ManifestFormat { path: PathBuf, found: u32 },
+    #[error("manifest {path}")]
+    PinManifest {
+        path: PathBuf,
+        #[source]
+        source: PinError,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -72,23 +103,33 @@ pub struct Manifest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InstalledProgram {
     pub symbol: String,
-    pub hook: String,
+    pub hook: HookKind,
     pub attach_to: String,
     pub prog_id: u32,
     /// The kernel's program tag (hex), as bpftool shows it.
     pub tag: String,
-    /// `xdp driver`, `xdp generic`, `tcx`, `clsact`.
-    pub attach_mode: String,
+    pub attach_mode: AttachMode,
     /// For `clsact`: the netlink filter that holds the program (there is no link).
     #[serde(default)]
     pub tc_filter: Option<TcFilter>,
 }
 
-/// A TC filter attached through netlink on the clsact qdisc.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TcFilter {
-    pub priority: u16,
-    pub handle: u32,
+impl InstalledProgram {
+    pub fn attach_point(&self) -> AttachPoint<'_> {
+        AttachPoint {
+            hook: self.hook,
+            attach_to: &self.attach_to,
+        }
+    }
+
+    /// What holds the program on its hook: the clsact filter, or the link pinned in
+    /// the install's directory.
+    pub fn attachment(&self, store: &Store, install: &str) -> Attachment {
+        match self.tc_filter {
+            Some(f) => Attachment::TcFilter(f),
+            None => Attachment::Link(store.link_path(install, &self.symbol)),
+        }
+    }
 }
 
 /// The locked `sockc` directory on bpffs.
@@ -147,16 +188,22 @@ impl Store {
         if !path.exists() {
             return Ok(None);
         }
-        let bad = |msg: String| StoreError::Manifest {
+        let map = MapData::from_pin(&path).map_err(|source| StoreError::OpenManifest {
             path: path.clone(),
-            msg,
-        };
-        let map = MapData::from_pin(&path).map_err(|e| bad(e.to_string()))?;
+            source,
+        })?;
         let fd = map.fd().as_fd();
-        let read = |i: u32| -> Result<Vec<u8>, StoreError> {
-            sys::map_lookup(fd, &i.to_ne_bytes(), CHUNK)
-                .map_err(|e| bad(e.to_string()))?
-                .ok_or_else(|| bad(format!("chunk {i} missing")))
+        let read = |chunk: u32| -> Result<Vec<u8>, StoreError> {
+            sys::map_lookup(fd, &chunk.to_ne_bytes(), CHUNK)
+                .map_err(|source| StoreError::ReadManifest {
+                    path: path.clone(),
+                    chunk,
+                    source,
+                })?
+                .ok_or_else(|| StoreError::ManifestChunkMissing {
+                    path: path.clone(),
+                    chunk,
+                })
         };
         let first = read(0)?;
         let len = u64::from_le_bytes(first[..8].try_into().expect("8 bytes")) as usize;
@@ -167,12 +214,16 @@ impl Store {
             i += 1;
         }
         bytes.truncate(len);
-        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        let m: Manifest =
+            serde_json::from_slice(&bytes).map_err(|source| StoreError::ManifestJson {
+                path: path.clone(),
+                source,
+            })?;
         if m.format != MANIFEST_FORMAT {
-            return Err(bad(format!(
-                "format {} (this sockc reads {MANIFEST_FORMAT})",
-                m.format
-            )));
+            return Err(StoreError::ManifestFormat {
+                path,
+                found: m.format,
+            });
         }
         Ok(Some(m))
     }
@@ -196,20 +247,13 @@ impl Store {
             sys::map_update(fd.as_fd(), &(i as u32).to_ne_bytes(), &value, 0)
                 .map_err(io_err(&tmp))?;
         }
-        let map = MapData::from_fd(fd).map_err(|e| StoreError::Manifest {
+        let map = MapData::from_fd(fd).map_err(|source| StoreError::OpenManifest {
             path: tmp.clone(),
-            msg: e.to_string(),
+            source,
         })?;
         let _ = std::fs::remove_file(&tmp);
-        map.pin(&tmp).map_err(|e| StoreError::Manifest {
-            path: tmp.clone(),
-            msg: format!(
-                "{e}: {}",
-                std::error::Error::source(&e)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default()
-            ),
-        })
+        map.pin(&tmp)
+            .map_err(|source| StoreError::PinManifest { path: tmp, source })
     }
 
     /// Makes the prepared manifest the live one, in one `rename`.

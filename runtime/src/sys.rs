@@ -120,6 +120,24 @@ pub fn link_detach(link: BorrowedFd<'_>) -> io::Result<()> {
     sys_bpf(bpf_cmd::BPF_LINK_DETACH, &mut attr).map(|_| ())
 }
 
+/// `BPF_LINK_UPDATE`: the link runs `new_prog` from now on, atomically (a packet runs
+/// the old program or the new one). With `old_prog`, the kernel swaps only if the
+/// link still runs that program (`BPF_F_REPLACE`), and fails with `EPERM` otherwise.
+pub fn link_update(
+    link: BorrowedFd<'_>,
+    new_prog: BorrowedFd<'_>,
+    old_prog: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
+    let mut attr = zeroed();
+    attr.link_update.link_fd = link.as_raw_fd() as u32;
+    attr.link_update.__bindgen_anon_1.new_prog_fd = new_prog.as_raw_fd() as u32;
+    if let Some(old) = old_prog {
+        attr.link_update.flags = aya_obj::generated::BPF_F_REPLACE;
+        attr.link_update.__bindgen_anon_2.old_prog_fd = old.as_raw_fd() as u32;
+    }
+    sys_bpf(bpf_cmd::BPF_LINK_UPDATE, &mut attr).map(|_| ())
+}
+
 /// Writes `bytes` (values of `value_size` bytes, from index 0) into a
 /// `BPF_F_MMAPABLE` array map through a shared mapping. The kernel lays array
 /// values out `round_up(value_size, 8)` bytes apart.

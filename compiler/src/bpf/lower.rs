@@ -86,7 +86,7 @@ fn lower_with(
     planner: fn(&[RuleTests]) -> Plan,
 ) -> Result<Code, LowerError> {
     let spec = hooks::spec(prog.hook);
-    let ctx = match (spec.ctx, spec.unsupported) {
+    let ctx = match (spec.packet_ctx(), spec.unsupported) {
         (Some(ctx), None) => ctx,
         _ => return Err(LowerError::Unsupported { hook: spec.name }),
     };
@@ -257,9 +257,9 @@ fn can_match(module: &Module, m: &RuleMatch) -> bool {
 
 pub(crate) fn verdict(spec: &HookSpec, a: Action) -> i32 {
     let code = match a {
-        Action::Allow => spec.allow,
-        Action::Drop => spec.drop,
-        Action::Pass => spec.pass,
+        Action::Allow => spec.verdicts.allow,
+        Action::Drop => spec.verdicts.drop,
+        Action::Pass => spec.verdicts.pass,
         Action::Count | Action::Redirect(_) => None,
     };
     code.expect("sema only lets through actions the hook has")
@@ -506,7 +506,7 @@ mod tests {
         for kind in [HookKind::Xdp, HookKind::TcIngress, HookKind::TcEgress] {
             for uses_sets in [false, true] {
                 let mut b = CodeBuffer::new();
-                emit_prologue(&mut b, &hooks::spec(kind).ctx.unwrap(), uses_sets);
+                emit_prologue(&mut b, &hooks::spec(kind).packet_ctx().unwrap(), uses_sets);
                 let end = b.new_label();
                 b.bind(end);
                 b.emit(Insn::exit());

@@ -134,10 +134,7 @@ impl Checker<'_> {
                     .label(h.head_span, "this hook cannot be compiled yet"),
             );
         }
-        if matches!(
-            kind,
-            HookKind::Xdp | HookKind::TcIngress | HookKind::TcEgress
-        ) {
+        if spec.target == hooks::Target::Interface {
             // IFNAMSIZ is 16 including the NUL.
             if attach_to.is_empty() || attach_to.len() > 15 || attach_to.contains('/') {
                 self.diags.push(
@@ -318,13 +315,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 fn assign_symbols(programs: &mut PrimaryMap<crate::ir::ProgId, Program>) {
     let mut used = std::collections::HashSet::new();
     for (_, p) in programs.iter_mut() {
-        let prefix = match p.hook {
-            HookKind::Xdp => "xdp",
-            HookKind::TcIngress => "tci",
-            HookKind::TcEgress => "tce",
-            HookKind::SkLookup => "sk_lookup",
-            HookKind::Sockmap => "sk_msg",
-        };
+        let prefix = p.hook.spec().symbol_prefix;
         let tail: String = p
             .attach_to
             .rsplit('/')

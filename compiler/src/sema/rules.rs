@@ -106,7 +106,7 @@ impl Checker<'_> {
                 }
             },
             (ActionKw::Redirect, Some(Target::Local(sp))) => {
-                if spec.kind != crate::hooks::HookKind::Sockmap {
+                if !spec.caps.redirect_local {
                     self.error(
                         *sp,
                         "sockc::redirect-target",
