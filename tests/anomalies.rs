@@ -8,10 +8,7 @@ use ipnet::IpNet;
 use proptest::prelude::*;
 use sockc_compiler::{
     diag::{Diagnostic, Span},
-    ir::{
-        Action, AddrMatch, AddrSet, Module, PortMatch, Program, Rule, RuleMatch, SetId, SockId,
-        Step,
-    },
+    ir::{Action, AddrMatch, AddrSet, Module, PortMatch, Program, Rule, RuleMatch, SetId, SockId},
     opt::anomalies::{
         probe::{self, Probe},
         run, LINEAR_SCAN, SMALL_NODE,
@@ -321,7 +318,7 @@ fn program_strategy(max_rules: usize) -> impl Strategy<Value = Module> {
                 },
                 attach_to: String::new(),
                 symbol: "p".into(),
-                steps: (0..n).map(Step::Rule).collect(),
+                steps: Program::unoptimized_steps(n),
                 rules,
                 default,
                 default_line: n + 2,

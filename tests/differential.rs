@@ -64,12 +64,13 @@ use proptest::{
     test_runner::{Config, FileFailurePersistence, RngSeed, TestCaseError, TestError, TestRunner},
 };
 use sockc_compiler::{
+    bpf::maps::hex,
     diag,
-    driver::{hex, Metadata},
     hooks::{self, HookKind},
-    ir::{port_range_text, Module, Program, Step},
+    ir::{classifier::Classifier, port_range_text, Module, Program, Step},
+    metadata::Metadata,
     opt::{
-        classify::{Classifier, MAX_EXPANSION, MIN_RULES},
+        classify::{MAX_EXPANSION, MIN_RULES},
         OptLevel,
     },
     syntax::ast::Family as ClassifyFamily,
@@ -2123,7 +2124,7 @@ impl Tally {
 fn classifiers(prog: &Program) -> impl Iterator<Item = &Classifier> {
     prog.steps.iter().filter_map(|s| match s {
         Step::Classify(c) => Some(c),
-        Step::Rule(_) => None,
+        Step::Linear { .. } => None,
     })
 }
 

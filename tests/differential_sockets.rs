@@ -27,7 +27,7 @@ use proptest::{
     sample::select,
     test_runner::{Config, RngSeed, TestCaseError, TestRunner},
 };
-use sockc_compiler::{driver::hex, hooks, opt::OptLevel, Compiled, Options};
+use sockc_compiler::{bpf::maps::hex, hooks, opt::OptLevel, Compiled, Options};
 use sockc_runtime::LoadedObject;
 use sockc_testkit::{
     eval::{evaluate, Facts, SocketState},

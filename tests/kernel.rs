@@ -20,8 +20,8 @@ use std::{
 };
 
 use sockc_compiler::{
-    driver::Metadata,
     hooks::{spec, HookKind},
+    metadata::Metadata,
     opt::OptLevel,
     Compiled, Options,
 };

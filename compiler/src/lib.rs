@@ -9,12 +9,15 @@
 //! test frames and the ClassBench converter live in `sockc-testkit`; deployment plans
 //! in `sockc-runtime`.
 
+#![forbid(unsafe_code)]
+
 pub mod bpf;
 pub mod diag;
 pub mod disasm;
 pub mod driver;
 pub mod hooks;
 pub mod ir;
+pub mod metadata;
 pub mod obj;
 pub mod opt;
 pub mod sema;

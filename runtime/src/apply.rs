@@ -22,7 +22,7 @@ use aya::{
     pin::PinError,
     programs::ProgramError,
 };
-use sockc_compiler::{driver::unhex, hooks::HookKind, obj::ObjError, Compiled};
+use sockc_compiler::{bpf::maps::unhex, hooks::HookKind, obj::ObjError, Compiled};
 
 use crate::{
     attach::{self, AttachError, AttachOptions, AttachPoint, Attachment, TcFilter},

@@ -17,8 +17,10 @@ use aya::{
     Ebpf, EbpfLoader, VerifierLogLevel,
 };
 use sockc_compiler::{
-    driver::{self, unhex, Metadata},
+    bpf::maps::unhex,
     hooks::HookKind,
+    metadata::{self, Metadata, MetadataError},
+    obj::ObjError,
 };
 
 pub mod apply;
@@ -30,8 +32,12 @@ pub mod sys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("not a sockc object: {0}")]
-    NotSockc(String),
+    #[error("not a sockc object")]
+    NotSockc(#[from] MetadataError),
+    #[error("the object's tables")]
+    Tables(#[source] ObjError),
+    #[error("map `{map}`: contents lie outside .sockc.tables")]
+    TablesOutside { map: String },
     #[error("cannot load the object: {0}")]
     Object(#[source] aya::EbpfError),
     #[error("program `{symbol}` is not in the object")]
@@ -83,9 +89,7 @@ pub struct RunResult {
 
 impl LoadedObject {
     pub fn load(elf: &[u8]) -> Result<Self, RuntimeError> {
-        let meta = driver::read_metadata(elf)
-            .map_err(RuntimeError::NotSockc)?
-            .ok_or_else(|| RuntimeError::NotSockc("no .sockc section".into()))?;
+        let meta = metadata::read(elf)?;
         // Default log level: no log on success (a full log of a large program costs more
         // than the verification); aya retries with a log when the load fails.
         let mut ebpf = EbpfLoader::new()
@@ -141,7 +145,7 @@ impl LoadedObject {
             return Ok(());
         }
         let blob = sockc_compiler::obj::read_section(elf, sockc_compiler::obj::TABLES_SECTION)
-            .map_err(|e| RuntimeError::NotSockc(e.to_string()))?
+            .map_err(RuntimeError::Tables)?
             .unwrap_or_default();
         for t in &self.meta.tables {
             let err = |msg: String| RuntimeError::Map {
@@ -152,7 +156,7 @@ impl LoadedObject {
                 .ok()
                 .zip(usize::try_from(t.len).ok())
                 .and_then(|(at, len)| blob.get(at..at.checked_add(len)?))
-                .ok_or_else(|| err("contents lie outside .sockc.tables".into()))?;
+                .ok_or_else(|| RuntimeError::TablesOutside { map: t.map.clone() })?;
             let map = self
                 .ebpf
                 .map(&t.map)

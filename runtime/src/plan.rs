@@ -23,9 +23,10 @@ use similar::{
 };
 
 use sockc_compiler::{
-    driver::{unhex, Compiled, MapContents, RuleMeta},
+    bpf::maps::{unhex, MapContents, MapDef},
     hooks::HookKind,
-    obj::MapDef,
+    metadata::RuleMeta,
+    Compiled,
 };
 
 /// Lines of unchanged context around each change in a diff.
@@ -56,7 +57,7 @@ pub struct ProgramSnapshot {
     /// Serialized as written: `xdp`, `tc ingress`, `tc egress`.
     pub hook: HookKind,
     pub attach_to: String,
-    /// The rules in order, the default last, as in [`sockc_compiler::driver::ProgramMeta`].
+    /// The rules in order, the default last, as in [`sockc_compiler::metadata::ProgramMeta`].
     pub rules: Vec<RuleMeta>,
     /// The program's disassembly ([`sockc_compiler::disasm::disassemble`]), notes included.
     pub asm: String,

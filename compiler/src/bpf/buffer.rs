@@ -7,8 +7,15 @@
 //! form is never shorter than the short one, the layout is found by iterating from
 //! "all short" until no branch changes; it only grows, so this terminates.
 //!
+//! Each instruction also records which part of the program it belongs to (a
+//! [`SrcLoc`]: a rule, the default, or the shared code around them), as cranelift's
+//! `MachSrcLoc` does: lowering says [`CodeBuffer::set_srcloc`] where a rule's code
+//! starts, and [`Code::srcloc_at`] answers for any slot, so a check that finds a fault
+//! in the finished code names the rule it came from.
+//!
 //! Post-invariant of `finish`: every jump lands on the first slot of an instruction
-//! (never inside an `ld_imm64`), and every label used was bound.
+//! (never inside an `ld_imm64`), every label used was bound, and the source ranges
+//! are sorted, disjoint, and cover exactly the slots emitted under a location.
 
 use super::insn::{Cond, Insn, Reg};
 
@@ -36,6 +43,17 @@ enum Item {
     Goto(Label),
 }
 
+/// The part of a program an instruction was emitted for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SrcLoc {
+    /// `rules[i]` of the program.
+    Rule(usize),
+    /// `rules[first..=last]`, decided together (a classifier walk).
+    Rules { first: usize, last: usize },
+    /// The block's `default`.
+    Default,
+}
+
 /// Output of [`CodeBuffer::finish`].
 #[derive(Clone, Debug, Default)]
 pub struct Code {
@@ -44,6 +62,18 @@ pub struct Code {
     pub map_relocs: Vec<(usize, String)>,
     /// `(slot, text)`: comments shown before the instruction at `slot`.
     pub notes: Vec<(usize, String)>,
+    /// `(first slot, end slot, location)`, sorted; slots outside every range are the
+    /// program's shared code (prologue, count-and-exit tail).
+    pub srclocs: Vec<(usize, usize, SrcLoc)>,
+}
+
+impl Code {
+    /// The location the instruction at `slot` was emitted for, if any.
+    pub fn srcloc_at(&self, slot: usize) -> Option<SrcLoc> {
+        let i = self.srclocs.partition_point(|&(start, _, _)| start <= slot);
+        let &(start, end, loc) = self.srclocs.get(i.checked_sub(1)?)?;
+        (start <= slot && slot < end).then_some(loc)
+    }
 }
 
 #[derive(Default)]
@@ -51,6 +81,8 @@ pub struct CodeBuffer {
     items: Vec<Item>,
     labels: Vec<Option<usize>>,
     notes: Vec<(usize, String)>,
+    /// `(first item, location)`: each location holds until the next entry.
+    srclocs: Vec<(usize, Option<SrcLoc>)>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -73,6 +105,14 @@ impl CodeBuffer {
     pub fn bind(&mut self, l: Label) {
         debug_assert!(self.labels[l.0 as usize].is_none(), "label bound twice");
         self.labels[l.0 as usize] = Some(self.items.len());
+    }
+
+    /// Items emitted from now on belong to `loc` (`None`: to no rule), until the next
+    /// call.
+    pub fn set_srcloc(&mut self, loc: Option<SrcLoc>) {
+        if self.srclocs.last().map(|&(_, l)| l) != Some(loc) {
+            self.srclocs.push((self.items.len(), loc));
+        }
     }
 
     /// Attaches a comment to the next emitted instruction.
@@ -246,6 +286,19 @@ impl CodeBuffer {
             .notes
             .into_iter()
             .map(|(item, text)| (start[item], text))
+            .collect();
+        let ends = self
+            .srclocs
+            .iter()
+            .skip(1)
+            .map(|&(item, _)| item)
+            .chain([self.items.len()]);
+        code.srclocs = self
+            .srclocs
+            .iter()
+            .zip(ends)
+            .filter_map(|(&(from, loc), to)| Some((start[from], start[to], loc?)))
+            .filter(|&(a, b, _)| a < b)
             .collect();
         Ok(code)
     }

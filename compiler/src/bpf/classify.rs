@@ -9,9 +9,10 @@
 //! to the shared count-and-exit tail. A miss (no entry, a lookup out of range, a
 //! packet of another family) falls through to the next step.
 //!
-//! Invariant: the code's length depends on the tree's depth, leaf size and
-//! dimensions, never on the number of rules; the record layouts are those of
-//! [`Tree::NODE_SIZE`] and [`Tree::entry_size`], which the driver's serializer uses.
+//! The map contents are written here too ([`tables`]), so the record layout the walk
+//! reads ([`NODE_SIZE`], [`entry_size`]) has one owner. Invariant: the code's length
+//! depends on the tree's depth, leaf size and dimensions, never on the number of
+//! rules.
 
 use aya_obj::generated::bpf_func_id;
 
@@ -22,8 +23,8 @@ use super::{
 };
 use crate::{
     hooks::HookSpec,
+    ir::classifier::{Classifier, Dim, Node, Tree},
     ir::Program,
-    opt::classify::{Classifier, Dim, Tree},
     syntax::ast::Family,
 };
 
@@ -46,6 +47,83 @@ pub fn map_names(c: &Classifier, k: usize) -> (String, String) {
 const BEST_RULE: i16 = DIMS + 44;
 const BEST_COUNTER: i16 = DIMS + 48;
 const BEST_VERDICT: i16 = DIMS + 52;
+
+/// Bytes of a node record: leaf marker (0 = inner, else entries + 1), then for an
+/// inner node the dimension's byte offset in the scratch area, the threshold, the left
+/// and right child; for a leaf its first entry.
+pub const NODE_SIZE: usize = 24;
+
+/// Bytes of an entry record of `t`: (lo, hi) per dimension, flags mask/value, L4 byte,
+/// pad, counter slot, verdict, rule index (the order between trees).
+pub fn entry_size(t: &Tree) -> usize {
+    8 * t.dims.len() + 16
+}
+
+/// Offset of the counter slot in an entry record of `t` (the verdict follows it).
+pub fn entry_counter_offset(t: &Tree) -> usize {
+    8 * t.dims.len() + 4
+}
+
+/// Offset of the TCP flags mask in an entry record of `t` (value, then L4 byte).
+pub fn entry_flags_offset(t: &Tree) -> usize {
+    8 * t.dims.len()
+}
+
+/// The node and entry records of tree `k` of a classifier: `(map, value size,
+/// bytes)`, in the layout [`emit`] reads.
+pub fn tables(
+    spec: &HookSpec,
+    p: &Program,
+    c: &Classifier,
+    k: usize,
+    t: &Tree,
+) -> [(String, usize, Vec<u8>); 2] {
+    let (nodes_map, rules_map) = map_names(c, k);
+    let node_size = NODE_SIZE;
+    let mut nodes = vec![0u8; node_size * t.nodes.len()];
+    for (n, rec) in t.nodes.iter().zip(nodes.chunks_mut(node_size)) {
+        let mut put = |at: usize, v: u32| rec[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        match n {
+            Node::Leaf { start, len } => {
+                put(0, len + 1);
+                put(4, *start);
+            }
+            Node::Inner {
+                dim,
+                threshold,
+                left,
+                right,
+            } => {
+                put(4, 4 * *dim as u32);
+                put(8, *threshold);
+                put(12, *left);
+                put(16, *right);
+            }
+        }
+    }
+    let entry_size = entry_size(t);
+    let (flags_at, counter_at) = (entry_flags_offset(t), entry_counter_offset(t));
+    let mut entries = vec![0u8; entry_size * t.leaf_entries.len()];
+    for (&e, rec) in t.leaf_entries.iter().zip(entries.chunks_mut(entry_size)) {
+        let e = &t.entries[e as usize];
+        let rule = &p.rules[e.rule as usize];
+        for d in 0..t.dims.len() {
+            rec[8 * d..8 * d + 4].copy_from_slice(&e.lo[d].to_le_bytes());
+            rec[8 * d + 4..8 * d + 8].copy_from_slice(&e.hi[d].to_le_bytes());
+        }
+        rec[flags_at] = e.tcp_flags.0;
+        rec[flags_at + 1] = e.tcp_flags.1;
+        rec[flags_at + 2] = u8::from(e.needs_l4);
+        rec[counter_at..counter_at + 4].copy_from_slice(&rule.counter.to_le_bytes());
+        let verdict = super::lower::verdict(spec, rule.action);
+        rec[counter_at + 4..counter_at + 8].copy_from_slice(&verdict.to_le_bytes());
+        rec[counter_at + 8..counter_at + 12].copy_from_slice(&e.rule.to_le_bytes());
+    }
+    [
+        (nodes_map, node_size, nodes),
+        (rules_map, entry_size, entries),
+    ]
+}
 
 pub fn emit(b: &mut CodeBuffer, _spec: &HookSpec, prog: &Program, c: &Classifier, found: Label) {
     let lines = (
@@ -190,8 +268,8 @@ fn emit_tree(
     b.emit(Insn::mov64_reg(r8, r1));
     b.emit(Insn::alu64_imm(op::SUB, r8, 1));
     b.emit(Insn::ldx(Size::W, r7, r0, 4));
-    let flags_at = t.entry_flags_offset() as i16;
-    let counter_at = t.entry_counter_offset() as i16;
+    let flags_at = entry_flags_offset(t) as i16;
+    let counter_at = entry_counter_offset(t) as i16;
     // A tree whose entries check nothing (its rules match every packet of the family)
     // decides on a leaf's first entry: the rest would be unreachable code, which the
     // kernel rejects.

@@ -29,39 +29,9 @@ use super::{
 };
 use crate::{
     hooks::HookSpec,
+    ir::flow::fact,
     syntax::ast::{Family, SockCond},
 };
-
-/// What the lookup found, as stored at [`flow::SOCK`] (0 there means "not looked up
-/// yet").
-pub mod fact {
-    use crate::syntax::ast::SockCond;
-
-    /// No socket: `if no socket` holds.
-    pub const NONE: u8 = 1;
-    /// A TCP listener, or an unconnected (bound) UDP socket.
-    pub const LISTENING: u8 = 2;
-    /// A TCP socket in a connected state (SYN_SENT through CLOSING, request sockets
-    /// included), or a connected UDP socket.
-    pub const ESTABLISHED: u8 = 3;
-    /// A socket that is neither: TCP TIME_WAIT (or CLOSE).
-    pub const OTHER: u8 = 4;
-
-    /// True for a value the lookup stores.
-    pub fn is_fact(x: u8) -> bool {
-        (NONE..=OTHER).contains(&x)
-    }
-
-    /// Whether `cond` holds for a packet whose lookup found `x`.
-    pub fn holds(cond: SockCond, x: u8) -> bool {
-        match cond {
-            SockCond::Exists => x != NONE,
-            SockCond::NoSocket => x == NONE,
-            SockCond::Listening => x == LISTENING,
-            SockCond::Established => x == ESTABLISHED,
-        }
-    }
-}
 
 /// Stack scratch for the lookup tuple (`struct bpf_sock_tuple`, 36 bytes for IPv6),
 /// below the classifier's scratch.

@@ -6,7 +6,12 @@
 //! sema without errors, so lowering may assume every rule is well-formed for its hook
 //! (e.g. a port match implies TCP or UDP; an address set referenced by a rule exists).
 
-use std::fmt;
+use std::{fmt, ops::Range};
+
+pub mod classifier;
+pub mod flow;
+pub mod linear;
+pub mod verify;
 
 use cranelift_entity::{entity_impl, PrimaryMap};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -74,13 +79,68 @@ pub struct Program {
 }
 
 /// One step of a program's rule walk. Invariant: the steps cover `rules` in order,
-/// each rule exactly once, so first-match order is kept.
+/// each rule exactly once, so first-match order is kept ([`verify`] checks it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// Test `rules[i]` with its own code.
-    Rule(usize),
-    /// One classifier lookup decides among `rules[range]` (see [`crate::opt::classify`]).
-    Classify(crate::opt::classify::Classifier),
+    /// `rules[rules]` tested one after another, laid out by `plan` (`None`: the
+    /// `-O0` layout, [`linear::linear`]; the threading pass sets it). The plan covers
+    /// the run's rules that can match ([`Module::can_match`]); no code tests the
+    /// others.
+    Linear {
+        rules: Range<usize>,
+        plan: Option<linear::Plan>,
+    },
+    /// One classifier lookup decides among `rules[range]` (see [`classifier`]).
+    Classify(classifier::Classifier),
+}
+
+impl Step {
+    /// The rules this step decides.
+    pub fn rules(&self) -> Range<usize> {
+        match self {
+            Step::Linear { rules, .. } => rules.clone(),
+            Step::Classify(c) => c.rules.clone(),
+        }
+    }
+}
+
+impl Module {
+    /// False when a rule can match no packet: an address set with no element of any
+    /// family the rule applies to.
+    pub fn can_match(&self, m: &RuleMatch) -> bool {
+        [&m.src, &m.dst].into_iter().all(|a| match a {
+            AddrMatch::Set(s) => {
+                let set = &self.sets[*s];
+                match m.family {
+                    Some(Family::V4) => !set.v4.is_empty(),
+                    Some(Family::V6) => !set.v6.is_empty(),
+                    None => true,
+                }
+            }
+            _ => true,
+        })
+    }
+}
+
+impl Program {
+    /// The rules of `range` that can match, in order: the rules a linear run's plan
+    /// covers.
+    pub fn planned_rules(&self, module: &Module, range: Range<usize>) -> Vec<usize> {
+        range
+            .filter(|&i| module.can_match(&self.rules[i].m))
+            .collect()
+    }
+
+    /// The steps every program starts with: all its rules in one linear run.
+    pub fn unoptimized_steps(rules: usize) -> Vec<Step> {
+        if rules == 0 {
+            return Vec::new();
+        }
+        vec![Step::Linear {
+            rules: 0..rules,
+            plan: None,
+        }]
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -209,7 +269,11 @@ impl fmt::Display for Module {
             };
             for step in &p.steps {
                 match step {
-                    Step::Rule(i) => rule(f, &p.rules[*i], "  ")?,
+                    Step::Linear { rules, .. } => {
+                        for r in &p.rules[rules.clone()] {
+                            rule(f, r, "  ")?;
+                        }
+                    }
                     Step::Classify(c) => {
                         writeln!(f, "  {c}")?;
                         for r in &p.rules[c.rules.clone()] {

@@ -17,7 +17,10 @@ use std::collections::HashSet;
 
 use aya_obj::generated::{bpf_map_type, BPF_F_NO_PREALLOC};
 
-use crate::bpf::insn::Insn;
+use crate::bpf::{
+    insn::Insn,
+    maps::{BtfType, MapDef},
+};
 
 /// Name of the section that carries [`ObjectImage::metadata`].
 pub const METADATA_SECTION: &str = ".sockc";
@@ -27,111 +30,6 @@ pub const TABLES_SECTION: &str = ".sockc.tables";
 pub const LICENSE_SYMBOL: &str = "_license";
 /// Longest program name the kernel keeps (`BPF_OBJ_NAME_LEN - 1`).
 pub const MAX_PROGRAM_NAME: usize = 15;
-
-/// A BTF type description for map keys and values.
-///
-/// Structs are laid out in declaration order with natural alignment (each member at the
-/// next multiple of its own alignment; the size is rounded up to the largest member
-/// alignment), exactly like a C compiler for BPF would.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum BtfType {
-    U8,
-    U16,
-    U32,
-    U64,
-    Array {
-        elem: Box<BtfType>,
-        len: u32,
-    },
-    Struct {
-        name: String,
-        members: Vec<(String, BtfType)>,
-    },
-}
-
-fn round_up(v: u64, align: u64) -> u64 {
-    v.div_ceil(align) * align
-}
-
-impl BtfType {
-    /// Size in bytes. Saturates at `u32::MAX` for types too large to describe
-    /// ([`write_object`] rejects those).
-    pub fn size(&self) -> u32 {
-        self.checked_size()
-            .and_then(|s| u32::try_from(s).ok())
-            .unwrap_or(u32::MAX)
-    }
-
-    /// Natural alignment in bytes (1 for an empty struct).
-    pub fn align(&self) -> u32 {
-        match self {
-            BtfType::U8 => 1,
-            BtfType::U16 => 2,
-            BtfType::U32 => 4,
-            BtfType::U64 => 8,
-            BtfType::Array { elem, .. } => elem.align(),
-            BtfType::Struct { members, .. } => {
-                members.iter().map(|(_, t)| t.align()).max().unwrap_or(1)
-            }
-        }
-    }
-
-    /// Byte offset of each member of a struct, in declaration order (empty for
-    /// non-structs).
-    pub fn member_offsets(&self) -> Vec<u32> {
-        match self {
-            BtfType::Struct { members, .. } => {
-                let mut off = 0u64;
-                members
-                    .iter()
-                    .map(|(_, t)| {
-                        off = round_up(off, u64::from(t.align()));
-                        let this = off;
-                        off += u64::from(t.size());
-                        u32::try_from(this).unwrap_or(u32::MAX)
-                    })
-                    .collect()
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// Size in bytes, or `None` if it does not fit in 32 bits.
-    fn checked_size(&self) -> Option<u64> {
-        let size = match self {
-            BtfType::U8 => 1,
-            BtfType::U16 => 2,
-            BtfType::U32 => 4,
-            BtfType::U64 => 8,
-            BtfType::Array { elem, len } => elem.checked_size()?.checked_mul(u64::from(*len))?,
-            BtfType::Struct { members, .. } => {
-                let mut off = 0u64;
-                for (_, t) in members {
-                    off = round_up(off, u64::from(t.align())) + t.checked_size()?;
-                    if off > u64::from(u32::MAX) {
-                        return None;
-                    }
-                }
-                round_up(off, u64::from(self.align()))
-            }
-        };
-        (size <= u64::from(u32::MAX)).then_some(size)
-    }
-}
-
-/// A BTF-defined map (`SEC(".maps")`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MapDef {
-    /// Symbol and BTF `VAR` name; a C identifier.
-    pub name: String,
-    /// A `bpf_map_type` value, e.g. `bpf_map_type::BPF_MAP_TYPE_HASH as u32`.
-    pub map_type: u32,
-    pub key: BtfType,
-    pub value: BtfType,
-    pub max_entries: u32,
-    /// `BPF_F_*` map flags; the `map_flags` member is emitted only when nonzero.
-    pub flags: u32,
-}
 
 /// One program: a global function symbol inside its section.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -27,12 +27,15 @@
 //! walk reaches; the walk takes the lowest rule over the family's trees, so the rule
 //! it names is the first rule of the run that matches.
 
-use std::{collections::HashMap, fmt, ops::Range};
+use std::{collections::HashMap, ops::Range};
 
 use ipnet::IpNet;
 
 use crate::{
-    ir::{Action, AddrMatch, Module, PortMatch, Program, Rule, RuleMatch, Step},
+    ir::{
+        classifier::{Classifier, Dim, Entry, Node, Tree, MAX_DIMS},
+        Action, AddrMatch, Module, PortMatch, Program, Rule, RuleMatch, Step,
+    },
     syntax::ast::Family,
 };
 
@@ -45,105 +48,6 @@ pub const LEAF_MAX: usize = 16;
 pub const MAX_DEPTH: usize = 48;
 /// A rule whose sets and port lists expand to more entries than this stays linear.
 pub const MAX_EXPANSION: usize = 256;
-/// Most dimensions of any tree (IPv6).
-pub const MAX_DIMS: usize = 11;
-
-/// A field of the flow record that a tree cuts and checks, as an unsigned number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dim {
-    Src4,
-    Dst4,
-    /// 32-bit word `0..4` of the IPv6 source, most significant first.
-    Src6(u8),
-    Dst6(u8),
-    Sport,
-    Dport,
-    Proto,
-}
-
-impl Dim {
-    pub fn bits(self) -> u32 {
-        match self {
-            Dim::Src4 | Dim::Dst4 | Dim::Src6(_) | Dim::Dst6(_) => 32,
-            Dim::Sport | Dim::Dport => 16,
-            Dim::Proto => 8,
-        }
-    }
-
-    fn max(self) -> u32 {
-        (((1u64) << self.bits()) - 1) as u32
-    }
-
-    /// The dimensions of a family's trees, in record order.
-    pub fn of(family: Family) -> Vec<Dim> {
-        match family {
-            Family::V4 => vec![Dim::Src4, Dim::Dst4, Dim::Sport, Dim::Dport, Dim::Proto],
-            Family::V6 => (0..4)
-                .map(Dim::Src6)
-                .chain((0..4).map(Dim::Dst6))
-                .chain([Dim::Sport, Dim::Dport, Dim::Proto])
-                .collect(),
-        }
-    }
-}
-
-/// One box of one rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    /// Index of the rule in the program's `rules`.
-    pub rule: u32,
-    pub lo: [u32; MAX_DIMS],
-    pub hi: [u32; MAX_DIMS],
-    /// `flags & mask == value`; (0, 0) tests nothing.
-    pub tcp_flags: (u8, u8),
-    /// The rule needs the L4 header (ports, flags).
-    pub needs_l4: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Node {
-    /// Values `<= threshold` of dimension `dim` go to `left`, larger ones to `right`.
-    Inner {
-        dim: usize,
-        threshold: u32,
-        left: u32,
-        right: u32,
-    },
-    /// Entries `leaf_entries[start .. start + len]`, in rule order.
-    Leaf { start: u32, len: u32 },
-}
-
-/// One decision tree over some of a run's entries of one family.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tree {
-    pub family: Family,
-    pub dims: Vec<Dim>,
-    /// Node 0 is the root.
-    pub nodes: Vec<Node>,
-    /// This tree's entries, in rule order (the first has the tree's first rule).
-    pub entries: Vec<Entry>,
-    /// Indexes into `entries`, leaf by leaf.
-    pub leaf_entries: Vec<u32>,
-    /// Inner levels on the longest path (the walk needs `depth + 1` lookups).
-    pub depth: usize,
-    /// Most entries in one leaf.
-    pub max_leaf: usize,
-    /// Dimensions some entry does not cover whole (leaves check only these).
-    pub checked_dims: Vec<usize>,
-    pub checks_flags: bool,
-    pub checks_l4: bool,
-}
-
-/// A run of rules decided by one lookup per family.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Classifier {
-    /// Module-wide number; names the maps.
-    pub id: u32,
-    pub rules: Range<usize>,
-    /// Up to four trees per family, IPv4 first, each family's ordered by first rule;
-    /// a family without entries has none (its packets match none of the run's rules).
-    pub trees: Vec<Tree>,
-}
 
 /// Why a run could not be classified (it stays linear).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -172,8 +76,6 @@ pub fn run(module: &mut Module) {
     let mut next_id = 0u32;
     let sets = &module.sets;
     for (_, prog) in module.programs.iter_mut() {
-        let mut steps = Vec::with_capacity(prog.steps.len());
-        let mut run: Vec<usize> = Vec::new();
         // The counters map, and both family maps of every set the program uses.
         let mut used_sets: Vec<crate::ir::SetId> = prog
             .rules
@@ -187,44 +89,56 @@ pub fn run(module: &mut Module) {
         used_sets.sort();
         used_sets.dedup();
         let mut maps = 1 + 2 * used_sets.len();
-        let mut flush =
-            |run: &mut Vec<usize>, steps: &mut Vec<Step>, prog: &Program, id: &mut u32| {
-                if run.len() >= MIN_RULES {
-                    let range = run[0]..run[run.len() - 1] + 1;
-                    for step in classify_range(sets, prog, range, id) {
-                        match step {
-                            Step::Classify(c) if maps + 2 * c.trees.len() > MAX_PROGRAM_MAPS => {
-                                steps.extend(c.rules.map(Step::Rule));
-                            }
-                            Step::Classify(c) => {
-                                maps += 2 * c.trees.len();
-                                steps.push(Step::Classify(c));
-                            }
-                            rule => steps.push(rule),
-                        }
-                    }
-                } else {
-                    steps.extend(run.iter().copied().map(Step::Rule));
-                }
-                run.clear();
+        let mut steps = Vec::with_capacity(prog.steps.len());
+        for step in std::mem::take(&mut prog.steps) {
+            let Step::Linear { rules, .. } = step else {
+                steps.push(step);
+                continue;
             };
-        for step in &prog.steps {
-            match step {
-                Step::Rule(i) if classifiable(sets, &prog.rules[*i]) => {
-                    if run.last().is_some_and(|last| last + 1 != *i) {
-                        flush(&mut run, &mut steps, prog, &mut next_id);
-                    }
-                    run.push(*i);
+            // Maximal runs of classifiable rules, and the rules between them.
+            let mut i = rules.start;
+            while i < rules.end {
+                let start = i;
+                let runs = classifiable(sets, &prog.rules[i]);
+                while i < rules.end && classifiable(sets, &prog.rules[i]) == runs {
+                    i += 1;
                 }
-                other => {
-                    flush(&mut run, &mut steps, prog, &mut next_id);
-                    steps.push(other.clone());
+                if !runs || i - start < MIN_RULES {
+                    push_linear(&mut steps, start..i);
+                    continue;
+                }
+                for step in classify_range(sets, prog, start..i, &mut next_id) {
+                    match step {
+                        Step::Classify(c) if maps + 2 * c.trees.len() > MAX_PROGRAM_MAPS => {
+                            push_linear(&mut steps, c.rules);
+                        }
+                        Step::Classify(c) => {
+                            maps += 2 * c.trees.len();
+                            steps.push(Step::Classify(c));
+                        }
+                        Step::Linear { rules, .. } => push_linear(&mut steps, rules),
+                    }
                 }
             }
         }
-        flush(&mut run, &mut steps, prog, &mut next_id);
         prog.steps = steps;
     }
+}
+
+/// Appends rules decided one after another, joining them to a linear run just before
+/// (lowering treats consecutive linear rules as one run).
+fn push_linear(steps: &mut Vec<Step>, rules: Range<usize>) {
+    if rules.is_empty() {
+        return;
+    }
+    if let Some(Step::Linear { rules: last, plan }) = steps.last_mut() {
+        if last.end == rules.start {
+            last.end = rules.end;
+            *plan = None;
+            return;
+        }
+    }
+    steps.push(Step::Linear { rules, plan: None });
 }
 
 /// Steps deciding `rules[range]`: one classifier if its trees build, else the two
@@ -232,7 +146,10 @@ pub fn run(module: &mut Module) {
 /// linear.
 fn classify_range(sets: &Sets, prog: &Program, range: Range<usize>, id: &mut u32) -> Vec<Step> {
     if range.len() < MIN_RULES {
-        return range.map(Step::Rule).collect();
+        return vec![Step::Linear {
+            rules: range,
+            plan: None,
+        }];
     }
     match build(sets, prog, range.clone()) {
         Ok(trees) => {
@@ -639,54 +556,6 @@ fn choose_split(
     best.map(|(_, d, t)| (d, t))
 }
 
-impl Tree {
-    /// Bytes of a node record: leaf marker (0 = inner, else entries + 1), then for an
-    /// inner node the dimension's byte offset in the scratch area, the threshold, the
-    /// left and right child; for a leaf its first entry.
-    pub const NODE_SIZE: usize = 24;
-    /// Bytes of an entry record: (lo, hi) per dimension, flags mask/value, L4 byte,
-    /// pad, counter slot, verdict, rule index (the order between trees).
-    pub fn entry_size(&self) -> usize {
-        8 * self.dims.len() + 16
-    }
-    pub fn entry_counter_offset(&self) -> usize {
-        8 * self.dims.len() + 4
-    }
-    pub fn entry_flags_offset(&self) -> usize {
-        8 * self.dims.len()
-    }
-}
-
-impl fmt::Display for Classifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "classify#{} rules {}..{}:",
-            self.id, self.rules.start, self.rules.end
-        )?;
-        if self.trees.is_empty() {
-            f.write_str(" no entries")?;
-        }
-        for t in &self.trees {
-            write!(
-                f,
-                " [{} from rule {}: {} entries, {} nodes, {} leaf refs, depth {}, leaf <= {}]",
-                match t.family {
-                    Family::V4 => "ip4",
-                    Family::V6 => "ip6",
-                },
-                t.entries[0].rule,
-                t.entries.len(),
-                t.nodes.len(),
-                t.leaf_entries.len(),
-                t.depth,
-                t.max_leaf
-            )?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -740,9 +609,12 @@ mod tests {
         let linear = p
             .steps
             .iter()
-            .filter(|s| matches!(s, Step::Rule(_)))
-            .count();
-        assert!(linear > 30 * 2, "only {linear} linear steps");
+            .map(|s| match s {
+                Step::Linear { rules, .. } => rules.len(),
+                Step::Classify(_) => 0,
+            })
+            .sum::<usize>();
+        assert!(linear > 30 * 2, "only {linear} linear rules");
         assert!(classifiers.len() < 30);
     }
 
@@ -772,8 +644,11 @@ mod tests {
                 let linear = p
                     .steps
                     .iter()
-                    .filter(|s| matches!(s, Step::Rule(_)))
-                    .count();
+                    .map(|s| match s {
+                        Step::Linear { rules, .. } => rules.len(),
+                        Step::Classify(_) => 0,
+                    })
+                    .sum::<usize>();
                 println!(
                     "{f}: {ms:.1} ms, {} classifiers, {linear} linear",
                     cls.len()

@@ -14,12 +14,14 @@
 //!    walked by code whose size does not depend on the number of rules. Shorter runs
 //!    (fewer than [`classify::MIN_RULES`]) stay linear.
 //!
-//! Jump threading and shared header checks work on the lowered tests of the rules
-//! that stay linear; see [`thread`].
+//! 4. [`thread`]: the runs of rules that stay linear get a threaded layout (jump
+//!    threading and shared header checks over their tests on the flow record).
 //!
-//! Invariant: after [`optimize`], every program's `steps` cover its `rules` in order,
-//! each rule exactly once; the reference evaluator (which reads `rules`, never
-//! `steps`) therefore gives the same answers at every level.
+//! Invariant: after every pass, every program's `steps` cover its `rules` in order,
+//! each rule exactly once (the IR check, [`crate::ir::verify`], runs after sema and
+//! after each pass in debug and test builds); the reference evaluator (which reads
+//! `rules`, never `steps`) therefore gives the same answers at every level. Passes
+//! read and write the IR only: none depends on the back end.
 
 pub mod anomalies;
 pub mod classify;
@@ -49,13 +51,28 @@ impl OptLevel {
 
 /// Runs the passes of `level` over `module`; returns the warnings they found.
 pub fn optimize(module: &mut Module, level: OptLevel) -> Vec<Diagnostic> {
+    check(module, "sema");
     let mut diags = Vec::new();
     if level >= OptLevel::O2 {
         normalize::run(module);
+        check(module, "normalize");
     }
     diags.extend(anomalies::run(module));
     if level >= OptLevel::O2 {
         classify::run(module);
+        check(module, "classify");
+        thread::run(module);
+        check(module, "thread");
     }
     diags
+}
+
+/// The IR check after `pass`, in debug and test builds: a pass that breaks the IR's
+/// invariants is a compiler bug, stopped where it happened.
+fn check(module: &Module, pass: &str) {
+    if cfg!(debug_assertions) {
+        if let Err(e) = crate::ir::verify::verify(module) {
+            panic!("after {pass}: {e}");
+        }
+    }
 }

@@ -225,7 +225,7 @@ impl Checker<'_> {
             hook: kind,
             attach_to,
             symbol: String::new(),
-            steps: (0..rules.len()).map(crate::ir::Step::Rule).collect(),
+            steps: Program::unoptimized_steps(rules.len()),
             rules,
             default,
             default_line: self.lines.line(default_span),

@@ -1,18 +1,19 @@
 //! Lowering of packet-hook programs (XDP, TC): prologue, then the rules, then the
-//! default, then the shared count-and-exit tail.
+//! default, then the shared count-and-exit tail. Every instruction of a rule's code
+//! carries the rule as its source location ([`SrcLoc`]).
 //!
 //! Each rule's match is first listed as data, a chain of
-//! [`Test`](crate::opt::thread::Test)s on the flow record
-//! ([`rule_tests`](crate::opt::thread::rule_tests)), and a run of consecutive linear
-//! rules is lowered from a [`Plan`] over those lists: at `-O0` the
-//! [`linear`](crate::opt::thread::linear) plan (every rule tests on its own and
-//! falls through to the next rule on the first mismatch: the in-project baseline),
-//! at `-O2` the [`threaded`](crate::opt::thread::threaded) plan (jump threading and
-//! shared header checks; see [`crate::opt::thread`]). Both emit a test with the same
-//! code ([`emit_test`]), so the two differ only in which tests exist and where a
-//! failing one jumps. A program is lowered both ways at `-O2` and the threaded code
-//! kept unless it came out larger, so `-O2` is never larger than `-O0` (and, by the
-//! argument in [`crate::opt::thread`], never executes more instructions on any path).
+//! [`Test`](crate::ir::flow::Test)s on the flow record
+//! ([`rule_tests`](crate::ir::flow::rule_tests)), and a run of consecutive linear
+//! rules is lowered from the [`Plan`] the IR holds for it: the
+//! [`linear`](crate::ir::linear::linear) plan when it holds none (every rule tests on
+//! its own and falls through to the next rule on the first mismatch: the in-project
+//! baseline), or the threaded plan of the `-O2` threading pass (jump threading and
+//! shared header checks; see `opt::thread`). Both emit a test with the same code
+//! ([`emit_test`]), so the two differ only in which tests exist and where a failing
+//! one jumps. The driver lowers an `-O2` program both ways and keeps the threaded code
+//! unless it came out larger, so `-O2` is never larger than `-O0` (and, by the
+//! argument in `opt::thread`, never executes more instructions on any path).
 //!
 //! Rules test the flow record that the prologue filled (see [`super::packet::flow`]),
 //! never the packet itself, so rule code needs no bounds checks, and a test can be
@@ -27,69 +28,30 @@ use std::collections::HashMap;
 use aya_obj::generated::bpf_func_id;
 use ipnet::IpNet;
 
-use super::{
-    buffer::{BufferError, Code, CodeBuffer, Label},
-    insn::{op, Cond, Insn, Reg, Size},
-    packet::{emit_prologue, flow, flow::at},
-};
+use super::{verdict, LowerError};
 use crate::{
-    hooks::{self, HookSpec},
-    ir::{Action, AddrMatch, Module, Program, Rule, RuleMatch, SetId, Step},
-    opt::{
-        thread::{self, Node, Plan, RuleTests, Target, Test},
-        OptLevel,
+    bpf::{
+        buffer::{Code, CodeBuffer, Label, SrcLoc},
+        insn::{op, Cond, Insn, Reg, Size},
+        maps::{set_map_name, COUNTERS_MAP},
+        packet::{emit_prologue, flow, flow::at},
+    },
+    hooks::{HookSpec, PacketCtx},
+    ir::{
+        flow::Test,
+        linear::{linear, Node, Plan, RuleTests, Target},
+        Action, AddrMatch, Module, Program, SetId, Step,
     },
     syntax::ast::Family,
 };
 
-/// Name of the per-CPU counters map.
-pub const COUNTERS_MAP: &str = "counters";
-
-/// Map symbol of one family of an address set.
-pub fn set_map_name(module: &Module, set: SetId, family: Family) -> String {
-    let name = &module.sets[set].name;
-    match family {
-        Family::V4 => format!("set_{name}_v4"),
-        Family::V6 => format!("set_{name}_v6"),
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LowerError {
-    #[error("{hook} programs cannot be lowered yet")]
-    Unsupported { hook: &'static str },
-    #[error(transparent)]
-    Buffer(#[from] BufferError),
-}
-
-/// Lowers one program to instructions.
-///
-/// At `-O0` every rule is tested on its own; at `-O2` the tests of consecutive rules
-/// are threaded (see [`crate::opt::thread`]), unless that came out larger.
-pub fn lower_program(module: &Module, prog: &Program, level: OptLevel) -> Result<Code, LowerError> {
-    let linear = lower_with(module, prog, thread::linear)?;
-    if level < OptLevel::O2 {
-        return Ok(linear);
-    }
-    let threaded = lower_with(module, prog, thread::threaded)?;
-    Ok(if threaded.insns.len() <= linear.insns.len() {
-        threaded
-    } else {
-        linear
-    })
-}
-
-/// Lowers `prog` with every run of linear rules planned by `planner`.
-fn lower_with(
+/// Lowers a packet-hook program whose context holds the packet as `ctx` says.
+pub fn lower(
     module: &Module,
     prog: &Program,
-    planner: fn(&[RuleTests]) -> Plan,
+    spec: &HookSpec,
+    ctx: PacketCtx,
 ) -> Result<Code, LowerError> {
-    let spec = hooks::spec(prog.hook);
-    let ctx = match (spec.packet_ctx(), spec.unsupported) {
-        (Some(ctx), None) => ctx,
-        _ => return Err(LowerError::Unsupported { hook: spec.name }),
-    };
     let mut b = CodeBuffer::new();
     let uses_sets = prog
         .rules
@@ -101,25 +63,35 @@ fn lower_with(
     // emitted: a rule that can never match, and everything after a rule that always
     // ends the program.
     let mut ended = false;
-    let mut run: Vec<&Rule> = Vec::new();
-    for step in prog.steps.iter().map(Some).chain([None]) {
-        if let Some(Step::Rule(i)) = step {
-            let rule = &prog.rules[*i];
-            if can_match(module, &rule.m) {
-                run.push(rule);
+    for step in &prog.steps {
+        match step {
+            Step::Linear { rules, plan } => {
+                let (planned, tests) = RuleTests::of_run(module, prog, rules.clone());
+                let plan = match plan {
+                    Some(p) => p.clone(),
+                    None => linear(&tests),
+                };
+                let run = Run {
+                    rules: &planned,
+                    tests: &tests,
+                    plan: &plan,
+                };
+                if !emit_run(&mut b, module, spec, prog, run, count_exit) {
+                    ended = true;
+                    break;
+                }
             }
-            continue;
-        }
-        if !emit_run(&mut b, module, spec, &run, planner, count_exit) {
-            ended = true;
-            break;
-        }
-        run.clear();
-        if let Some(Step::Classify(c)) = step {
-            super::classify::emit(&mut b, spec, prog, c, count_exit);
+            Step::Classify(c) => {
+                b.set_srcloc(Some(SrcLoc::Rules {
+                    first: c.rules.start,
+                    last: c.rules.end - 1,
+                }));
+                crate::bpf::classify::emit(&mut b, spec, prog, c, count_exit);
+            }
         }
     }
     if !ended {
+        b.set_srcloc(Some(SrcLoc::Default));
         b.note(format!(
             "line {}: default {}",
             prog.default_line,
@@ -136,6 +108,7 @@ fn lower_with(
             .expect("sema only lets through defaults the hook has");
         b.emit(Insn::mov64_imm(Reg::R9, code));
     }
+    b.set_srcloc(None);
     b.bind(count_exit);
     emit_count(&mut b);
     b.emit(Insn::mov64_reg(Reg::R0, Reg::R9));
@@ -143,34 +116,38 @@ fn lower_with(
     Ok(b.finish()?)
 }
 
-/// Emits a run of consecutive linear rules as `planner` plans them; control enters at
-/// the first emitted instruction and leaves the run at its end (or through the
+/// A run of linear rules as lowering sees it: the rules that can match (indices into
+/// the program's rules), their tests, and the plan that lays them out.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    rules: &'a [usize],
+    tests: &'a [RuleTests],
+    plan: &'a Plan,
+}
+
+/// Emits a run of consecutive linear rules as its plan lays them out; control enters
+/// at the first emitted instruction and leaves the run at its end (or through the
 /// count-and-exit tail). Returns whether any path reaches the end of the run.
 fn emit_run(
     b: &mut CodeBuffer,
     module: &Module,
     spec: &HookSpec,
-    rules: &[&Rule],
-    planner: fn(&[RuleTests]) -> Plan,
+    prog: &Program,
+    run: Run<'_>,
     count_exit: Label,
 ) -> bool {
-    let tests: Vec<RuleTests> = rules
-        .iter()
-        .map(|r| RuleTests {
-            tests: thread::rule_tests(&r.m, r.cond),
-            continues: r.action == Action::Count,
-        })
-        .collect();
-    let plan = planner(&tests);
+    let plan = run.plan;
     let mut labels = Labels {
         end: b.new_label(),
         nodes: HashMap::new(),
     };
-    for (r, (rule, rt)) in rules.iter().zip(&tests).enumerate() {
+    for (r, (&index, rt)) in run.rules.iter().zip(run.tests).enumerate() {
+        let rule = &prog.rules[index];
         let rp = &plan.rules[r];
         let mut noted = false;
         let mut note = |b: &mut CodeBuffer| {
             if !std::mem::replace(&mut noted, true) {
+                b.set_srcloc(Some(SrcLoc::Rule(index)));
                 b.note(format!("line {}: {}", rule.line, rule.text));
             }
         };
@@ -237,32 +214,6 @@ impl Labels {
             t => *self.nodes.entry(t).or_insert_with(|| b.new_label()),
         }
     }
-}
-
-/// False when a rule can match no packet: an address set with no element of any
-/// family the rule applies to.
-fn can_match(module: &Module, m: &RuleMatch) -> bool {
-    [&m.src, &m.dst].into_iter().all(|a| match a {
-        AddrMatch::Set(s) => {
-            let set = &module.sets[*s];
-            match m.family {
-                Some(Family::V4) => !set.v4.is_empty(),
-                Some(Family::V6) => !set.v6.is_empty(),
-                None => true,
-            }
-        }
-        _ => true,
-    })
-}
-
-pub(crate) fn verdict(spec: &HookSpec, a: Action) -> i32 {
-    let code = match a {
-        Action::Allow => spec.verdicts.allow,
-        Action::Drop => spec.verdicts.drop,
-        Action::Pass => spec.verdicts.pass,
-        Action::Count | Action::Redirect(_) => None,
-    };
-    code.expect("sema only lets through actions the hook has")
 }
 
 /// Adds 1 packet and the packet length in bytes to the counter slot whose index is
@@ -356,7 +307,7 @@ fn emit_test(b: &mut CodeBuffer, module: &Module, spec: &HookSpec, t: &Test, fai
             cond,
             proto,
             family,
-        } => super::socket::emit_test(b, spec, *cond, *proto, *family, fail),
+        } => crate::bpf::socket::emit_test(b, spec, *cond, *proto, *family, fail),
     }
 }
 
@@ -506,7 +457,7 @@ mod tests {
         for kind in [HookKind::Xdp, HookKind::TcIngress, HookKind::TcEgress] {
             for uses_sets in [false, true] {
                 let mut b = CodeBuffer::new();
-                emit_prologue(&mut b, &hooks::spec(kind).packet_ctx().unwrap(), uses_sets);
+                emit_prologue(&mut b, &kind.spec().packet_ctx().unwrap(), uses_sets);
                 let end = b.new_label();
                 b.bind(end);
                 b.emit(Insn::exit());

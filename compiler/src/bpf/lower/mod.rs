@@ -1,0 +1,50 @@
+//! Lowering: one IR program to instructions, by the lowering of its hook's context
+//! (the hook table's [`Context`] column; one file per context). [`packet`] lowers the
+//! programs that see a packet (XDP, TC).
+//!
+//! Invariant (every lowering keeps it): every path reaches `exit` with `r0` = a
+//! verdict of the hook; every path that ends a rule or the default bumps exactly one
+//! counter slot; every instruction of a rule's code carries the rule as its source
+//! location; no instruction is emitted that no path reaches (the kernel rejects
+//! those). The lowering follows the steps and plans the IR holds and makes no choices
+//! of its own, so the optimizer's decisions are all visible in the IR.
+
+pub mod packet;
+
+use super::buffer::{BufferError, Code};
+use crate::{
+    hooks::{Context, HookSpec},
+    ir::{Action, Module, Program},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LowerError {
+    #[error("{hook} programs cannot be lowered yet")]
+    Unsupported { hook: &'static str },
+    #[error(transparent)]
+    Buffer(#[from] BufferError),
+}
+
+/// Lowers one program to instructions.
+pub fn lower_program(module: &Module, prog: &Program) -> Result<Code, LowerError> {
+    let spec = prog.hook.spec();
+    let unsupported = || LowerError::Unsupported { hook: spec.name };
+    if spec.unsupported.is_some() {
+        return Err(unsupported());
+    }
+    match spec.context {
+        Context::Packet(ctx) => packet::lower(module, prog, spec, ctx),
+        Context::SkLookup | Context::SkMsg => Err(unsupported()),
+    }
+}
+
+/// The return code of an action that ends the program.
+pub(crate) fn verdict(spec: &HookSpec, a: Action) -> i32 {
+    let code = match a {
+        Action::Allow => spec.verdicts.allow,
+        Action::Drop => spec.verdicts.drop,
+        Action::Pass => spec.verdicts.pass,
+        Action::Count | Action::Redirect(_) => None,
+    };
+    code.expect("sema only lets through actions the hook has")
+}

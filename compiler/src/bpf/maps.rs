@@ -1,0 +1,325 @@
+//! The maps a lowered module uses and what goes into them: the per-CPU `counters`
+//! array (one slot per rule and per default), one LPM trie per address set and family,
+//! and two array maps per classifier tree (nodes and entries, filled from the
+//! object's `.sockc.tables` section). The key and value types are described as C types
+//! ([`BtfType`]) so the object writer can emit them as BTF.
+//!
+//! Invariant: every map that lowered code names (`ld_map`) is defined here, with the
+//! key and value layout that code reads, and its initial contents are recorded, so the
+//! runtime fills every map before any program runs.
+
+use aya_obj::generated::{bpf_map_type, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC};
+use serde::{Deserialize, Serialize};
+
+use super::classify;
+use crate::{
+    hooks,
+    ir::{AddrMatch, Module, SetId, Step},
+    syntax::ast::Family,
+};
+
+/// Name of the per-CPU counters map.
+pub const COUNTERS_MAP: &str = "counters";
+
+/// A BTF type description for map keys and values.
+///
+/// Structs are laid out in declaration order with natural alignment (each member at the
+/// next multiple of its own alignment; the size is rounded up to the largest member
+/// alignment), exactly like a C compiler for BPF would.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BtfType {
+    U8,
+    U16,
+    U32,
+    U64,
+    Array {
+        elem: Box<BtfType>,
+        len: u32,
+    },
+    Struct {
+        name: String,
+        members: Vec<(String, BtfType)>,
+    },
+}
+
+fn round_up(v: u64, align: u64) -> u64 {
+    v.div_ceil(align) * align
+}
+
+impl BtfType {
+    /// Size in bytes. Saturates at `u32::MAX` for types too large to describe
+    /// ([`write_object`] rejects those).
+    pub fn size(&self) -> u32 {
+        self.checked_size()
+            .and_then(|s| u32::try_from(s).ok())
+            .unwrap_or(u32::MAX)
+    }
+
+    /// Natural alignment in bytes (1 for an empty struct).
+    pub fn align(&self) -> u32 {
+        match self {
+            BtfType::U8 => 1,
+            BtfType::U16 => 2,
+            BtfType::U32 => 4,
+            BtfType::U64 => 8,
+            BtfType::Array { elem, .. } => elem.align(),
+            BtfType::Struct { members, .. } => {
+                members.iter().map(|(_, t)| t.align()).max().unwrap_or(1)
+            }
+        }
+    }
+
+    /// Byte offset of each member of a struct, in declaration order (empty for
+    /// non-structs).
+    pub fn member_offsets(&self) -> Vec<u32> {
+        match self {
+            BtfType::Struct { members, .. } => {
+                let mut off = 0u64;
+                members
+                    .iter()
+                    .map(|(_, t)| {
+                        off = round_up(off, u64::from(t.align()));
+                        let this = off;
+                        off += u64::from(t.size());
+                        u32::try_from(this).unwrap_or(u32::MAX)
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Size in bytes, or `None` if it does not fit in 32 bits.
+    pub(crate) fn checked_size(&self) -> Option<u64> {
+        let size = match self {
+            BtfType::U8 => 1,
+            BtfType::U16 => 2,
+            BtfType::U32 => 4,
+            BtfType::U64 => 8,
+            BtfType::Array { elem, len } => elem.checked_size()?.checked_mul(u64::from(*len))?,
+            BtfType::Struct { members, .. } => {
+                let mut off = 0u64;
+                for (_, t) in members {
+                    off = round_up(off, u64::from(t.align())) + t.checked_size()?;
+                    if off > u64::from(u32::MAX) {
+                        return None;
+                    }
+                }
+                round_up(off, u64::from(self.align()))
+            }
+        };
+        (size <= u64::from(u32::MAX)).then_some(size)
+    }
+}
+
+/// A BTF-defined map (`SEC(".maps")`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapDef {
+    /// Symbol and BTF `VAR` name; a C identifier.
+    pub name: String,
+    /// A `bpf_map_type` value, e.g. `bpf_map_type::BPF_MAP_TYPE_HASH as u32`.
+    pub map_type: u32,
+    pub key: BtfType,
+    pub value: BtfType,
+    pub max_entries: u32,
+    /// `BPF_F_*` map flags; the `map_flags` member is emitted only when nonzero.
+    pub flags: u32,
+}
+
+/// The initial entries of one map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapContents {
+    pub map: String,
+    /// (key, value) as lowercase hex.
+    pub entries: Vec<(String, String)>,
+}
+
+/// The contents of one array map: `len` bytes at `offset` of `.sockc.tables`, one
+/// value after the other from index 0.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableData {
+    pub map: String,
+    pub offset: u64,
+    pub len: u64,
+    pub value_size: u32,
+    /// SHA-256 of the bytes, so plans can tell changed contents apart.
+    pub sha256: String,
+}
+
+/// Every map of a module, with what goes into each.
+#[derive(Clone, Debug, Default)]
+pub struct MapLayout {
+    pub defs: Vec<MapDef>,
+    /// Entries the runtime inserts after creating the maps (address sets).
+    pub contents: Vec<MapContents>,
+    /// Classifier tables: [`MapLayout::table_data`] says which bytes fill which map.
+    pub tables: Vec<u8>,
+    pub table_data: Vec<TableData>,
+    /// Slots of the `counters` map.
+    pub counters: u32,
+}
+
+/// Map symbol of one family of an address set.
+pub fn set_map_name(module: &Module, set: SetId, family: Family) -> String {
+    let name = &module.sets[set].name;
+    match family {
+        Family::V4 => format!("set_{name}_v4"),
+        Family::V6 => format!("set_{name}_v6"),
+    }
+}
+
+/// Room for a set to grow in place: `sockc apply` updates the entries of a live map
+/// when only set contents change, which needs the new contents to fit the old map.
+/// The tries are not preallocated, so unused capacity costs no memory.
+pub fn set_capacity(elements: usize) -> u32 {
+    (elements.max(1) * 2).next_power_of_two().max(1024) as u32
+}
+
+/// The maps of `module`, in the order the object lists them: counters, classifier
+/// tables, then address sets.
+pub fn layout(module: &Module) -> MapLayout {
+    let mut out = MapLayout::default();
+    let mut counters = 0u32;
+    let mut used_sets = std::collections::BTreeSet::new();
+    for (_, p) in &module.programs {
+        counters = counters.max(p.default_counter + 1);
+        for r in &p.rules {
+            counters = counters.max(r.counter + 1);
+            for a in [&r.m.src, &r.m.dst] {
+                if let AddrMatch::Set(s) = a {
+                    used_sets.insert(*s);
+                }
+            }
+        }
+    }
+    out.counters = counters.max(1);
+    out.defs.push(MapDef {
+        name: COUNTERS_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
+        key: BtfType::U32,
+        value: BtfType::Struct {
+            name: "rule_counter".into(),
+            members: vec![
+                ("packets".into(), BtfType::U64),
+                ("bytes".into(), BtfType::U64),
+            ],
+        },
+        max_entries: out.counters,
+        flags: 0,
+    });
+    for (_, p) in &module.programs {
+        let spec = hooks::spec(p.hook);
+        for step in &p.steps {
+            let Step::Classify(c) = step else { continue };
+            for (k, t) in c.trees.iter().enumerate() {
+                for (map, value_size, bytes) in classify::tables(spec, p, c, k, t) {
+                    let count = bytes.len() / value_size;
+                    out.defs.push(MapDef {
+                        name: map.clone(),
+                        map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+                        key: BtfType::U32,
+                        value: BtfType::Array {
+                            elem: Box::new(BtfType::U32),
+                            len: (value_size / 4) as u32,
+                        },
+                        max_entries: count.max(1) as u32,
+                        flags: BPF_F_MMAPABLE,
+                    });
+                    out.table_data.push(TableData {
+                        map,
+                        offset: out.tables.len() as u64,
+                        len: bytes.len() as u64,
+                        value_size: value_size as u32,
+                        sha256: sha256_hex(&bytes),
+                    });
+                    out.tables.extend_from_slice(&bytes);
+                    out.tables.resize(out.tables.len().next_multiple_of(8), 0);
+                }
+            }
+        }
+    }
+    for set in used_sets {
+        let s = &module.sets[set];
+        let families: [(Family, PrefixList); 2] = [
+            (
+                Family::V4,
+                s.v4.iter()
+                    .map(|n| (n.prefix_len(), n.network().octets().to_vec()))
+                    .collect(),
+            ),
+            (
+                Family::V6,
+                s.v6.iter()
+                    .map(|n| (n.prefix_len(), n.network().octets().to_vec()))
+                    .collect(),
+            ),
+        ];
+        for (family, entries) in families {
+            if entries.is_empty() {
+                continue;
+            }
+            let name = set_map_name(module, set, family);
+            let addr_len = if family == Family::V4 { 4 } else { 16 };
+            out.defs.push(MapDef {
+                name: name.clone(),
+                map_type: bpf_map_type::BPF_MAP_TYPE_LPM_TRIE as u32,
+                key: BtfType::Struct {
+                    name: if family == Family::V4 {
+                        "lpm_key_v4".into()
+                    } else {
+                        "lpm_key_v6".into()
+                    },
+                    members: vec![
+                        ("prefixlen".into(), BtfType::U32),
+                        (
+                            "addr".into(),
+                            BtfType::Array {
+                                elem: Box::new(BtfType::U8),
+                                len: addr_len,
+                            },
+                        ),
+                    ],
+                },
+                value: BtfType::U8,
+                max_entries: set_capacity(entries.len()),
+                flags: BPF_F_NO_PREALLOC,
+            });
+            out.contents.push(MapContents {
+                map: name,
+                entries: entries
+                    .into_iter()
+                    .map(|(plen, addr)| {
+                        let mut key = u32::from(plen).to_le_bytes().to_vec();
+                        key.extend(addr);
+                        (hex(&key), "01".to_string())
+                    })
+                    .collect(),
+            });
+        }
+    }
+    out
+}
+
+/// (prefix length, network-order address bytes).
+type PrefixList = Vec<(u8, Vec<u8>)>;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// Lowercase hex, the text form of map keys and values in [`MapContents`].
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The inverse of [`hex`]; `None` for text that is not pairs of hex digits.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}

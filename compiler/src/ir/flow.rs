@@ -1,0 +1,152 @@
+//! Rules as decisions on the flow record: the [`Test`]s a rule's match and condition
+//! come down to, in the order lowering emits them, and the values a socket
+//! condition's lookup leaves behind ([`fact`]).
+//!
+//! This is the vocabulary the threading pass (`opt::thread`) reasons in and the packet
+//! lowering (`bpf::lower::packet`) emits code for; keeping it here lets both depend on
+//! the IR instead of on each other. Invariant: [`rule_tests`] lists exactly what a
+//! rule's match tests, so a rule's tests all pass for a packet exactly when the rule
+//! matches it (a socket condition included).
+
+use ipnet::IpNet;
+
+use super::{AddrMatch, PortMatch, RuleMatch, SetId};
+use crate::syntax::ast::{Family, SockCond};
+
+/// What a socket condition's lookup found for a packet, as the lowering stores it in
+/// the flow record (0 there means "not looked up yet"); threading reasons about these
+/// values like any other byte of the record.
+pub mod fact {
+    use crate::syntax::ast::SockCond;
+
+    /// No socket: `if no socket` holds.
+    pub const NONE: u8 = 1;
+    /// A TCP listener, or an unconnected (bound) UDP socket.
+    pub const LISTENING: u8 = 2;
+    /// A TCP socket in a connected state (SYN_SENT through CLOSING, request sockets
+    /// included), or a connected UDP socket.
+    pub const ESTABLISHED: u8 = 3;
+    /// A socket that is neither: TCP TIME_WAIT (or CLOSE).
+    pub const OTHER: u8 = 4;
+
+    /// True for a value the lookup stores.
+    pub fn is_fact(x: u8) -> bool {
+        (NONE..=OTHER).contains(&x)
+    }
+
+    /// Whether `cond` holds for a packet whose lookup found `x`.
+    pub fn holds(cond: SockCond, x: u8) -> bool {
+        match cond {
+            SockCond::Exists => x != NONE,
+            SockCond::NoSocket => x == NONE,
+            SockCond::Listening => x == LISTENING,
+            SockCond::Established => x == ESTABLISHED,
+        }
+    }
+}
+
+/// One decision of a rule on the flow record; see the module docs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Test {
+    /// `L3 == 4` (IPv4) or `L3 == 6` (IPv6).
+    Family(Family),
+    /// `L3 != 0`: an IP packet whose header was complete.
+    Ip,
+    /// `PROTO == p`.
+    Proto(u8),
+    /// `PROTO in {6, 17}`: a port match without a protocol.
+    TcpOrUdp,
+    /// `L4_OK != 0`: the TCP/UDP/ICMP header was there in full.
+    L4Ok,
+    /// The source (or destination) address is in a literal prefix of nonzero length,
+    /// compared as masked 32-bit words of the record.
+    Prefix { src: bool, net: IpNet },
+    /// Longest-prefix lookup of the source (or destination) address in an address
+    /// set: in the given family's map, or, for `None`, in the map of the packet's
+    /// family.
+    Set {
+        set: SetId,
+        src: bool,
+        family: Option<Family>,
+    },
+    /// The source (or destination) port is in one of the ranges (inclusive, sorted,
+    /// disjoint).
+    Ports { src: bool, ranges: Vec<(u16, u16)> },
+    /// `TCP_FLAGS & mask == value`.
+    Flags { mask: u8, value: u8 },
+    /// `ICMP_TYPE == t`.
+    IcmpType(u8),
+    /// `ICMP_CODE == c`.
+    IcmpCode(u8),
+    /// A socket condition: the socket lookup's answer for this packet (looked up by
+    /// the first socket test a packet reaches, then reused; see
+    /// `bpf::socket`). `proto` (6 or 17) picks the lookup helper and
+    /// `family` the tuple (`None`: the packet's family).
+    Socket {
+        cond: SockCond,
+        proto: u8,
+        family: Option<Family>,
+    },
+}
+
+/// The tests of one rule's match and condition, in the order lowering emits them (a
+/// rule with no match has none and always matches). A `/0` prefix tests nothing and
+/// is left out. A socket condition comes last, after every packet test, so a packet
+/// that fails the match never costs a lookup; it needs the ports, so it comes after
+/// `L4_OK` (a packet without a complete TCP/UDP header matches no conditioned rule).
+pub fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
+    let mut t = Vec::new();
+    if m.ip_only || m.family.is_some() {
+        t.push(match m.family {
+            Some(f) => Test::Family(f),
+            None => Test::Ip,
+        });
+    }
+    if let Some(p) = m.proto {
+        t.push(Test::Proto(p));
+    } else if m.needs_ports() {
+        t.push(Test::TcpOrUdp);
+    }
+    if m.needs_l4() || cond.is_some() {
+        t.push(Test::L4Ok);
+    }
+    for (a, src) in [(&m.src, true), (&m.dst, false)] {
+        match a {
+            AddrMatch::Any => {}
+            AddrMatch::Prefix(net) if net.prefix_len() == 0 => {}
+            AddrMatch::Prefix(net) => t.push(Test::Prefix { src, net: *net }),
+            AddrMatch::Set(set) => t.push(Test::Set {
+                set: *set,
+                src,
+                family: m.family,
+            }),
+        }
+    }
+    for (p, src) in [(&m.sport, true), (&m.dport, false)] {
+        if let PortMatch::Ranges(ranges) = p {
+            t.push(Test::Ports {
+                src,
+                ranges: ranges.clone(),
+            });
+        }
+    }
+    if let Some((mask, value)) = m.tcp_flags {
+        t.push(Test::Flags { mask, value });
+    }
+    if let Some(v) = m.icmp_type {
+        t.push(Test::IcmpType(v));
+    }
+    if let Some(v) = m.icmp_code {
+        t.push(Test::IcmpCode(v));
+    }
+    if let Some(cond) = cond {
+        t.push(Test::Socket {
+            cond,
+            proto: m
+                .proto
+                .expect("sema lets a socket condition through with tcp or udp only"),
+            family: m.family,
+        });
+    }
+    t
+}
