@@ -1,0 +1,349 @@
+//! Test support: programs from source, random programs (sets, rules of every kind,
+//! both hooks) and packets, the packet-level meaning of a program, and findings as
+//! (code, rule, other rule) tuples.
+
+use cranelift_entity::EntityRef;
+use ipnet::IpNet;
+use proptest::prelude::*;
+
+use crate::{
+    diag::{Diagnostic, Span},
+    eval::{self, IpHeader, L4Fields},
+    ir::{
+        Action, AddrMatch, AddrSet, Module, PortMatch, Program, Rule, RuleMatch, SetId, SockId,
+        Step,
+    },
+    syntax::ast::{Family, SockCond, Verdict},
+};
+pub(super) fn module(src: &str) -> Module {
+    let (ast, diags) = crate::syntax::parse(src);
+    assert!(diags.is_empty(), "{diags:?}");
+    let (m, diags) = crate::sema::check(&ast, src, &Default::default());
+    assert!(!crate::diag::has_errors(&diags), "{diags:?}");
+    m.unwrap()
+}
+
+pub(super) const SHADOWED: &str = "sockc::shadowed";
+pub(super) const REDUNDANT: &str = "sockc::redundant";
+
+pub(super) fn as_findings(
+    prog: &Program,
+    diags: &[Diagnostic],
+) -> Vec<(&'static str, usize, Option<usize>)> {
+    let at = |s: Span| prog.rules.iter().position(|r| r.span == s);
+    diags
+        .iter()
+        .map(|d| (d.code, at(d.labels[0].span).unwrap(), at(d.labels[1].span)))
+        .collect()
+}
+
+const V4BASE: u128 = 0x0a00_0000;
+const V6BASE: u128 = 0x2001_0db8 << 96;
+
+/// A prefix in a 16-address corner of family `f`, or now and then the whole space.
+fn prefix(f: usize) -> impl Strategy<Value = IpNet> {
+    (0u128..16, 0u8..=5).prop_map(move |(a, l)| {
+        let (w, base) = if f == 0 {
+            (32u8, V4BASE)
+        } else {
+            (128u8, V6BASE)
+        };
+        let len = if l == 0 { 0 } else { w - l + 1 };
+        let addr = base | a;
+        let net: IpNet = if f == 0 {
+            ipnet::Ipv4Net::new((addr as u32).into(), len)
+                .unwrap()
+                .into()
+        } else {
+            ipnet::Ipv6Net::new(addr.into(), len).unwrap().into()
+        };
+        net.trunc()
+    })
+}
+
+fn port_ranges() -> impl Strategy<Value = PortMatch> {
+    prop_oneof![
+        2 => Just(PortMatch::Any),
+        1 => proptest::collection::btree_set(0u16..8, 1..4).prop_map(|ports| {
+            let mut out: Vec<(u16, u16)> = Vec::new();
+            for p in ports {
+                match out.last_mut() {
+                    Some(last) if last.1 + 1 == p => last.1 = p,
+                    _ => out.push((p, p)),
+                }
+            }
+            PortMatch::Ranges(out)
+        }),
+        1 => (0u16..8, 0u16..4).prop_map(|(lo, n)| PortMatch::Ranges(vec![(lo, lo + n)])),
+    ]
+}
+
+#[derive(Clone, Debug)]
+struct RawRule {
+    action: u8,
+    cond: Option<u8>,
+    family: u8,
+    proto: u8,
+    src: (u8, IpNet, IpNet, u8),
+    dst: (u8, IpNet, IpNet, u8),
+    sport: PortMatch,
+    dport: PortMatch,
+    flags: Option<(u8, u8)>,
+    icmp: (Option<u8>, Option<u8>),
+    empty: bool,
+}
+
+fn raw_rule() -> impl Strategy<Value = RawRule> {
+    let addr = || (0u8..4, prefix(0), prefix(1), 0u8..3);
+    (
+        (0u8..6, prop::option::weighted(0.1, 0u8..4), 0u8..3, 0u8..7),
+        (addr(), addr()),
+        (port_ranges(), port_ranges()),
+        (
+            prop::option::of((0u8..4, 0u8..4)),
+            prop::option::of(0u8..3),
+            prop::option::of(0u8..2),
+        ),
+        prop::bool::weighted(0.03),
+    )
+        .prop_map(
+            |((action, cond, family, proto), (src, dst), (sport, dport), (flags, t, c), empty)| {
+                RawRule {
+                    action,
+                    cond,
+                    family,
+                    proto,
+                    src,
+                    dst,
+                    sport,
+                    dport,
+                    flags: flags.map(|(m, v)| (m, v & m)),
+                    icmp: (t, c),
+                    empty,
+                }
+            },
+        )
+}
+
+/// A rule as sema would build it (consistent family, protocol and fields).
+fn build_rule(r: &RawRule, i: usize, sets: usize, sk_lookup: bool) -> Rule {
+    let mut m = RuleMatch {
+        ip_only: true,
+        ..Default::default()
+    };
+    let mut family = match r.family {
+        1 => Some(Family::V4),
+        2 => Some(Family::V6),
+        _ => None,
+    };
+    m.proto = [
+        None,
+        Some(6),
+        Some(17),
+        Some(1),
+        Some(58),
+        Some(47),
+        Some(6),
+    ][r.proto as usize];
+    match m.proto {
+        Some(1) => family = Some(Family::V4),
+        Some(58) => family = Some(Family::V6),
+        _ => {}
+    }
+    let addr = |(kind, p4, p6, set): (u8, IpNet, IpNet, u8), family: &mut Option<Family>| match kind
+    {
+        1 | 2 => match *family {
+            Some(Family::V6) => AddrMatch::Prefix(p6),
+            Some(Family::V4) => AddrMatch::Prefix(p4),
+            None if kind == 1 => {
+                *family = Some(Family::V4);
+                AddrMatch::Prefix(p4)
+            }
+            None => {
+                *family = Some(Family::V6);
+                AddrMatch::Prefix(p6)
+            }
+        },
+        3 => AddrMatch::Set(SetId::new(set as usize % sets)),
+        _ => AddrMatch::Any,
+    };
+    m.src = addr(r.src, &mut family);
+    m.dst = addr(r.dst, &mut family);
+    m.family = family;
+    if matches!(m.proto, None | Some(6) | Some(17)) {
+        m.sport = r.sport.clone();
+        m.dport = r.dport.clone();
+    }
+    if m.proto == Some(6) {
+        m.tcp_flags = r.flags;
+    }
+    if matches!(m.proto, Some(1) | Some(58)) {
+        (m.icmp_type, m.icmp_code) = r.icmp;
+    }
+    if r.empty {
+        m = RuleMatch::default();
+    }
+    let action = match r.action {
+        0 | 1 => Action::Allow,
+        2 | 3 => Action::Drop,
+        4 => Action::Count,
+        _ if sk_lookup => Action::Redirect(Some(SockId::new((i / 3) % 2))),
+        _ => Action::Drop,
+    };
+    let cond = if matches!(m.proto, Some(6) | Some(17)) {
+        r.cond.map(|c| {
+            [
+                SockCond::Exists,
+                SockCond::NoSocket,
+                SockCond::Listening,
+                SockCond::Established,
+            ][c as usize]
+        })
+    } else {
+        None
+    };
+    Rule {
+        counter: i as u32,
+        line: i + 2,
+        span: Span::new(i * 10, i * 10 + 5),
+        text: String::new(),
+        action,
+        m,
+        cond,
+    }
+}
+
+fn set_strategy() -> impl Strategy<Value = AddrSet> {
+    (
+        proptest::collection::vec(prefix(0), 0..4),
+        proptest::collection::vec(prefix(1), 0..3),
+    )
+        .prop_map(|(a, b)| AddrSet {
+            name: "s".into(),
+            v4: a
+                .into_iter()
+                .map(|n| match n {
+                    IpNet::V4(n) => n,
+                    _ => unreachable!(),
+                })
+                .collect(),
+            v6: b
+                .into_iter()
+                .map(|n| match n {
+                    IpNet::V6(n) => n,
+                    _ => unreachable!(),
+                })
+                .collect(),
+        })
+}
+
+pub(super) fn program_strategy(max_rules: usize) -> impl Strategy<Value = Module> {
+    (
+        proptest::collection::vec(set_strategy(), 1..4),
+        proptest::collection::vec(raw_rule(), 1..max_rules),
+        any::<bool>(),
+        0u8..3,
+    )
+        .prop_map(|(sets, raws, sk_lookup, default)| {
+            let mut m = Module::default();
+            let nsets = sets.len();
+            for s in sets {
+                m.sets.push(s);
+            }
+            for name in ["a", "b"] {
+                m.sockets.push(crate::ir::Socket {
+                    name: name.into(),
+                    proto: crate::syntax::ast::SockProto::Tcp,
+                    addr: None,
+                });
+            }
+            let rules: Vec<Rule> = raws
+                .iter()
+                .enumerate()
+                .map(|(i, r)| build_rule(r, i, nsets, sk_lookup))
+                .collect();
+            let n = rules.len();
+            let default = match default {
+                0 => Verdict::Allow,
+                1 => Verdict::Drop,
+                _ if sk_lookup => Verdict::Pass,
+                _ => Verdict::Allow,
+            };
+            m.programs.push(Program {
+                hook: if sk_lookup {
+                    crate::hooks::HookKind::SkLookup
+                } else {
+                    crate::hooks::HookKind::Xdp
+                },
+                attach_to: String::new(),
+                symbol: "p".into(),
+                steps: (0..n).map(Step::Rule).collect(),
+                rules,
+                default,
+                default_line: n + 2,
+                default_span: Span::new(n * 10, n * 10 + 5),
+                default_counter: n as u32,
+                span: Span::new(0, n * 10 + 5),
+            });
+            m
+        })
+}
+
+pub(super) fn header() -> impl Strategy<Value = eval::Headers> {
+    let ip = (
+        any::<bool>(),
+        0u128..18,
+        0u128..18,
+        0usize..6,
+        (0u16..9, 0u16..9, 0u8..16, 0u8..4, 0u8..3),
+        0u8..5,
+    )
+        .prop_map(|(v6, s, d, p, (sp, dp, fl, ty, code), l4)| {
+            let addr = |a: u128| -> std::net::IpAddr {
+                if v6 {
+                    std::net::Ipv6Addr::from(V6BASE | a).into()
+                } else {
+                    std::net::Ipv4Addr::from((V4BASE | a) as u32).into()
+                }
+            };
+            let proto = [6u8, 17, 1, 58, 47, 6][p];
+            let l4 = match proto {
+                _ if l4 == 0 => L4Fields::Absent,
+                6 => L4Fields::Ports {
+                    sport: sp,
+                    dport: dp,
+                    tcp_flags: Some(fl),
+                },
+                17 => L4Fields::Ports {
+                    sport: sp,
+                    dport: dp,
+                    tcp_flags: None,
+                },
+                1 | 58 => L4Fields::Icmp { ty, code },
+                _ => L4Fields::Absent,
+            };
+            IpHeader {
+                src: addr(s),
+                dst: addr(d),
+                proto,
+                l4,
+            }
+        });
+    prop::option::weighted(0.95, ip).prop_map(|ip| eval::Headers { len: 64, ip })
+}
+
+/// What decides a packet: (rule index or `None` for the default, action).
+pub(super) fn decide(m: &Module, rules: &[Rule], h: &eval::Headers, socket: u8) -> Option<Action> {
+    for r in rules {
+        let holds = r.cond.is_none_or(|c| match c {
+            SockCond::Exists => socket != 0,
+            SockCond::NoSocket => socket == 0,
+            SockCond::Listening => socket == 1,
+            SockCond::Established => socket == 2,
+        });
+        if r.action != Action::Count && holds && eval::packet_matches(m, &r.m, h) {
+            return Some(r.action);
+        }
+    }
+    None
+}
