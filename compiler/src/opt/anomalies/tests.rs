@@ -1,8 +1,18 @@
 use cranelift_entity::EntityRef;
 use proptest::prelude::*;
 
-use super::{testkit::*, *};
-use crate::{diag::LineIndex, eval, ir::SockId, syntax::ast::SockCond};
+use super::{
+    geometry::Shape,
+    rules::{decides_otherwise, same_as_default, terminates},
+    testkit::*,
+    *,
+};
+use crate::{
+    diag::LineIndex,
+    eval,
+    ir::{Action, SockId},
+    syntax::ast::{SockCond, Verdict},
+};
 
 /// (code, line of the first label, line of the second) of every finding.
 fn findings(src: &str, m: &Module) -> Vec<(&'static str, usize, usize)> {
