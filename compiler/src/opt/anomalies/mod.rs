@@ -31,11 +31,13 @@
 
 mod geometry;
 mod index;
+mod report;
 mod rules;
 
 use self::{
     geometry::Ctx,
     index::{FamIndex, NIL, SMALL_NODE},
+    report::{partial_warning, report, Found},
     rules::{decides_otherwise, same_as_default, terminates, Entry, Prep, ANY_PROTO, NO_CLASS},
 };
 use crate::{
@@ -90,110 +92,9 @@ pub fn run(module: &Module) -> Vec<Diagnostic> {
         }
     }
     if let Some(span) = first_partial {
-        diags.push(
-            Diagnostic::warning(
-                "sockc::anomalies_partial",
-                format!(
-                    "anomaly check incomplete: {partial} rule{} not fully checked \
-                     (search budget of {BUDGET} per rule exceeded)",
-                    if partial == 1 { " was" } else { "s were" }
-                ),
-            )
-            .label(span, "the first of them")
-            .help("shadowed or redundant rules among them are not reported"),
-        );
+        diags.push(partial_warning(span, partial));
     }
     diags
-}
-
-/// What the search found in one program.
-#[derive(Debug, Default)]
-struct Found {
-    /// (rule, the earlier rule covering it).
-    shadowed: Vec<(usize, usize)>,
-    /// (rule, the later rule deciding the same, or `None` for the default).
-    redundant: Vec<(usize, Option<usize>)>,
-    /// Rules whose search ran out of budget.
-    unchecked: Vec<usize>,
-}
-
-/// The warnings for what was found, in rule order; past `max` of a kind, one
-/// warning counts the rest.
-fn report(prog: &Program, found: &Found, max: usize, diags: &mut Vec<Diagnostic>) {
-    let rules = &prog.rules;
-    let shadowed = found.shadowed.iter().take(max).map(|&(i, a)| {
-        let (r, a) = (&rules[i], &rules[a]);
-        let d = Diagnostic::warning(
-            "sockc::shadowed",
-            format!("rule never matches: covered by line {}", a.line),
-        )
-        .label(r.span, "never matches")
-        .label(a.span, "this rule matches every packet it would")
-        .help(format!(
-            "remove it, or move it above line {} if it should take effect",
-            a.line
-        ));
-        (i, d)
-    });
-    let redundant = found.redundant.iter().take(max).map(|&(i, c)| {
-        let r = &rules[i];
-        let d = match c {
-            Some(c) => {
-                let c = &rules[c];
-                Diagnostic::warning(
-                    "sockc::redundant",
-                    format!(
-                        "rule is redundant: line {} decides the same for every packet it matches",
-                        c.line
-                    ),
-                )
-                .label(r.span, "removing this rule changes no verdict")
-                .label(c.span, "this rule decides the same")
-            }
-            None => Diagnostic::warning(
-                "sockc::redundant",
-                format!(
-                    "rule is redundant: the default (line {}) decides the same for every \
-                     packet it matches",
-                    prog.default_line
-                ),
-            )
-            .label(r.span, "removing this rule changes no verdict")
-            .label(prog.default_span, "the default decides the same"),
-        };
-        (i, d.help("remove it (only its counter would change)"))
-    });
-    let mut listed: Vec<(usize, Diagnostic)> = shadowed.chain(redundant).collect();
-    listed.sort_by_key(|x| x.0);
-    diags.extend(listed.into_iter().map(|x| x.1));
-    let more = |code: &'static str, what: &str, first: usize, count: usize| {
-        Diagnostic::warning(
-            code,
-            format!(
-                "{count} more rule{} {what} (not listed one by one)",
-                if count == 1 { "" } else { "s" }
-            ),
-        )
-        .label(rules[first].span, "the first of them")
-    };
-    if found.shadowed.len() > max {
-        let first = found.shadowed[max].0;
-        diags.push(more(
-            "sockc::shadowed",
-            "never match",
-            first,
-            found.shadowed.len() - max,
-        ));
-    }
-    if found.redundant.len() > max {
-        let first = found.redundant[max].0;
-        diags.push(more(
-            "sockc::redundant",
-            "are redundant",
-            first,
-            found.redundant.len() - max,
-        ));
-    }
 }
 
 /// The search state of one rule.

@@ -48,23 +48,6 @@ fn a_wider_earlier_rule_shadows() {
 }
 
 #[test]
-fn the_message_names_both_rules() {
-    let src = "xdp on eth0 {\ndrop tcp\ncount tcp to *:80\ndefault allow\n}\n";
-    let d = run(&module(src));
-    assert_eq!(d.len(), 1);
-    assert_eq!(d[0].message, "rule never matches: covered by line 2");
-    assert_eq!(d[0].labels[0].text, "never matches");
-    assert_eq!(
-        &src[d[0].labels[0].span.start..d[0].labels[0].span.end],
-        "count tcp to *:80"
-    );
-    assert_eq!(
-        &src[d[0].labels[1].span.start..d[0].labels[1].span.end],
-        "drop tcp"
-    );
-}
-
-#[test]
 fn count_rules_neither_shadow_nor_end_anything() {
     // A count rule never ends the program, so it shadows nothing ...
     assert_eq!(lint("", "count tcp\ndrop tcp to *:22\ndefault allow\n"), []);
