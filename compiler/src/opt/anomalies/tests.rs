@@ -1,12 +1,7 @@
 use cranelift_entity::EntityRef;
 use proptest::prelude::*;
 
-use super::{
-    geometry::Shape,
-    rules::{decides_otherwise, same_as_default, terminates},
-    testkit::*,
-    *,
-};
+use super::{rules::same_as_default, testkit::*, *};
 use crate::{
     diag::LineIndex,
     eval,
@@ -337,92 +332,10 @@ fn redirects() {
     assert_eq!(findings(src, &m), [(REDUNDANT, 2, 4)]);
 }
 
-#[test]
-fn the_cap_is_reported() {
-    let src = "xdp on eth0 {\ndrop tcp to 10.0.0.0/24\ndrop tcp to 10.0.1.0/24\nallow udp\n\
-               drop tcp to 10.0.0.0/8\ndefault allow\n}\n";
-    let m = module(src);
-    let ctx = Ctx::new(&m);
-    let prog = m.programs.values().next().unwrap();
-    let full = check_program(&ctx, prog, LIMITS);
-    assert_eq!(full.redundant.len(), 3);
-    assert!(full.unchecked.is_empty());
-    let capped = check_program(
-        &ctx,
-        prog,
-        Limits {
-            budget: 0,
-            linear: 0,
-            small: 0,
-        },
-    );
-    assert!(capped.redundant.is_empty() && capped.shadowed.is_empty());
-    assert_eq!(capped.unchecked, [0, 1, 2, 3]);
-}
-
-// ---- random programs: the index against a pairwise reference, and the
-// ---- findings against the evaluator -----------------------------------------
-
-/// The findings as (code, rule, other rule or `None` for the default), pairwise.
-fn reference(ctx: &Ctx, prog: &Program) -> Vec<(&'static str, usize, Option<usize>)> {
-    let shapes: Vec<Option<Shape>> = prog.rules.iter().map(|r| ctx.shape(&r.m)).collect();
-    let mut w = 0;
-    let mut out = Vec::new();
-    for (i, r) in prog.rules.iter().enumerate() {
-        let Some(b) = &shapes[i] else { continue };
-        let shadow = (0..i).find(|&a| {
-            terminates(&prog.rules[a])
-                && shapes[a].as_ref().is_some_and(|s| ctx.covers(s, b, &mut w))
-        });
-        if let Some(a) = shadow {
-            out.push((SHADOWED, i, Some(a)));
-            continue;
-        }
-        if !terminates(r) {
-            continue;
-        }
-        let mut verdict = None;
-        for (j, x) in prog.rules.iter().enumerate().skip(i + 1) {
-            let Some(s) = &shapes[j] else { continue };
-            if terminates(x) && x.action == r.action && ctx.covers(s, b, &mut w) {
-                verdict = Some(Some(j));
-                break;
-            }
-            if decides_otherwise(x.action, x.cond.is_some(), r.action)
-                && ctx.may_overlap(s, b, &mut w)
-            {
-                verdict = Some(None);
-                break;
-            }
-        }
-        match verdict {
-            Some(Some(j)) => out.push((REDUNDANT, i, Some(j))),
-            None if same_as_default(r.action, prog.default) => out.push((REDUNDANT, i, None)),
-            _ => {}
-        }
-    }
-    out
-}
+// ---- random programs: the findings against the evaluator ----------------------
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
-
-    /// The indexed search finds exactly what comparing every pair finds, whether
-    /// the rules between are scanned or searched.
-    #[test]
-    fn index_agrees_with_pairwise(m in program_strategy(60)) {
-        let ctx = Ctx::new(&m);
-        let prog = m.programs.values().next().unwrap();
-        let want = reference(&ctx, prog);
-        for (linear, small) in [(0, 0), (3, 1), (LINEAR_SCAN, SMALL_NODE), (0, SMALL_NODE)] {
-            let limits = Limits { budget: u32::MAX - 1, linear, small };
-            let found = check_program(&ctx, prog, limits);
-            prop_assert!(found.unchecked.is_empty());
-            let mut d = Vec::new();
-            report(prog, &found, usize::MAX, &mut d);
-            prop_assert_eq!(&as_findings(prog, &d), &want, "{:?}", limits);
-        }
-    }
 
     /// What the pass reports is true of every packet: a shadowed rule's packets
     /// all match the covering rule; removing a redundant rule changes no verdict.
