@@ -15,19 +15,34 @@
 //! skipped: it is neither reported nor in anybody's way. The pass changes nothing.
 //!
 //! Invariant: only certainties are reported. "Covers" is exact for every field of a
-//! [`RuleMatch`] (family, IP-only, protocol, addresses as per-family interval lists,
+//! [`RuleMatch`](crate::ir::RuleMatch) (family, IP-only, protocol, addresses as per-family interval lists,
 //! so a set covers a prefix exactly when its members do, port ranges, TCP flags,
 //! ICMP type and code) or errs towards "does not cover"; "may overlap" errs towards
 //! "overlaps". Nothing is reported about a rule whose search was cut short.
 //!
 //! Large programs are not compared pairwise. Every rule gets a key per family and
 //! address (its prefix, `*`, or the smallest prefix holding a set's members); the rules
-//! that always or may end the program are indexed under their keys ([`FamIndex`]),
+//! that always or may end the program are indexed under their keys (`FamIndex`),
 //! so the rules covering a rule are found on the chains of prefixes enclosing its
 //! keys, and the rules overlapping it there or among the prefixes inside its keys.
 //! Each search has a budget of work ([`BUDGET`]); a rule whose search runs out is
 //! counted in one `sockc::anomalies_partial` warning, never dropped silently. Past
 //! [`MAX_LISTED`] rules of a kind in a program, one warning counts the rest.
+//!
+//! The files, each with its own invariant:
+//!
+//! * `mod.rs` (this file): the entry point [`run`], which checks and reports program
+//!   by program, and the limits of a search.
+//! * `geometry.rs`: what a rule matches, and whether one rule covers or may overlap
+//!   another.
+//! * `rules.rs`: each rule as the searches read it (class, index keys, quick form),
+//!   and what actions mean for anomalies.
+//! * `index.rs`: a program's rules that may end it, indexed by address keys per
+//!   family (`FamIndex`).
+//! * `search.rs`: the per-rule searches of one program (`check_program`).
+//! * `report.rs`: the warnings for what the searches found.
+//! * `testkit.rs`, `tests.rs`: test support (programs from source, random programs and
+//!   packets), and the tests of the pass as a whole.
 
 mod geometry;
 mod index;
@@ -67,8 +82,6 @@ const LIMITS: Limits = Limits {
     linear: LINEAR_SCAN,
     small: SMALL_NODE,
 };
-
-// ---- the pass --------------------------------------------------------------------
 
 /// Per program, at most this many rules of each kind are listed one by one; the
 /// others are counted in one more warning (a list of thousands helps nobody, and

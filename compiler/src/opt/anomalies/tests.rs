@@ -1,3 +1,7 @@
+//! Tests of the pass as a whole, through [`run`]: the findings on small rule files
+//! (families, sets, flags, ICMP, ports, socket conditions, redirects), what random
+//! programs' findings mean for packets, and the ClassBench timing (ignored).
+
 use cranelift_entity::EntityRef;
 use proptest::prelude::*;
 
