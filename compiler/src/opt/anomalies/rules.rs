@@ -50,7 +50,7 @@ pub(super) struct Prep<'m> {
     pub(super) quick: Vec<Entry>,
     pub(super) classes: Vec<(Action, bool)>,
     /// Per class, the classes (below 64) whose rules decide otherwise, as bits.
-    pub(super) block_masks: Vec<u64>,
+    block_masks: Vec<u64>,
 }
 
 impl<'m> Prep<'m> {
@@ -156,10 +156,10 @@ pub(super) struct Entry {
     /// The protocol, or [`ANY_PROTO`].
     pub(super) proto: u16,
     /// The smallest ranges holding its port ranges (the whole range for any port).
-    pub(super) sport: (u16, u16),
+    sport: (u16, u16),
     pub(super) dport: (u16, u16),
     /// [`PLAIN`], [`SPORT`], [`DPORT`], and the families it may match times [`FAMS`].
-    pub(super) bits: u8,
+    bits: u8,
 }
 
 pub(super) const ANY_PROTO: u16 = 0x100;
