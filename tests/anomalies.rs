@@ -10,8 +10,8 @@ use sockc_compiler::{
     diag::{Diagnostic, Span},
     ir::{Action, AddrMatch, AddrSet, Module, PortMatch, Program, Rule, RuleMatch, SetId, SockId},
     opt::anomalies::{
-        probe::{self, Probe},
-        run, LINEAR_SCAN, SMALL_NODE,
+        probe::{self, Probe, SMALL_NODE},
+        run, LINEAR_SCAN,
     },
     syntax::ast::{Family, SockCond, Verdict},
 };

@@ -1,0 +1,140 @@
+//! Turning what the search found in a program ([`Found`]) into warnings: one per
+//! shadowed or redundant rule, in rule order, up to a cap per kind, then one counting
+//! the rest of that kind; and one warning for the whole module counting the rules
+//! whose search was cut short ([`partial_warning`]).
+//!
+//! Invariant: nothing found is dropped silently; every finding is listed or counted,
+//! and so is every rule whose search ran out of budget.
+
+use super::BUDGET;
+use crate::{
+    diag::{Diagnostic, Span},
+    ir::Program,
+};
+
+/// What the search found in one program.
+#[derive(Debug, Default)]
+pub(super) struct Found {
+    /// (rule, the earlier rule covering it).
+    pub(super) shadowed: Vec<(usize, usize)>,
+    /// (rule, the later rule deciding the same, or `None` for the default).
+    pub(super) redundant: Vec<(usize, Option<usize>)>,
+    /// Rules whose search ran out of budget.
+    pub(super) unchecked: Vec<usize>,
+}
+
+/// The warnings for what was found, in rule order; past `max` of a kind, one
+/// warning counts the rest.
+pub(super) fn report(prog: &Program, found: &Found, max: usize, diags: &mut Vec<Diagnostic>) {
+    let rules = &prog.rules;
+    let shadowed = found.shadowed.iter().take(max).map(|&(i, a)| {
+        let (r, a) = (&rules[i], &rules[a]);
+        let d = Diagnostic::warning(
+            "sockc::shadowed",
+            format!("rule never matches: covered by line {}", a.line),
+        )
+        .label(r.span, "never matches")
+        .label(a.span, "this rule matches every packet it would")
+        .help(format!(
+            "remove it, or move it above line {} if it should take effect",
+            a.line
+        ));
+        (i, d)
+    });
+    let redundant = found.redundant.iter().take(max).map(|&(i, c)| {
+        let r = &rules[i];
+        let d = match c {
+            Some(c) => {
+                let c = &rules[c];
+                Diagnostic::warning(
+                    "sockc::redundant",
+                    format!(
+                        "rule is redundant: line {} decides the same for every packet it matches",
+                        c.line
+                    ),
+                )
+                .label(r.span, "removing this rule changes no verdict")
+                .label(c.span, "this rule decides the same")
+            }
+            None => Diagnostic::warning(
+                "sockc::redundant",
+                format!(
+                    "rule is redundant: the default (line {}) decides the same for every \
+                     packet it matches",
+                    prog.default_line
+                ),
+            )
+            .label(r.span, "removing this rule changes no verdict")
+            .label(prog.default_span, "the default decides the same"),
+        };
+        (i, d.help("remove it (only its counter would change)"))
+    });
+    let mut listed: Vec<(usize, Diagnostic)> = shadowed.chain(redundant).collect();
+    listed.sort_by_key(|x| x.0);
+    diags.extend(listed.into_iter().map(|x| x.1));
+    let more = |code: &'static str, what: &str, first: usize, count: usize| {
+        Diagnostic::warning(
+            code,
+            format!(
+                "{count} more rule{} {what} (not listed one by one)",
+                if count == 1 { "" } else { "s" }
+            ),
+        )
+        .label(rules[first].span, "the first of them")
+    };
+    if found.shadowed.len() > max {
+        let first = found.shadowed[max].0;
+        diags.push(more(
+            "sockc::shadowed",
+            "never match",
+            first,
+            found.shadowed.len() - max,
+        ));
+    }
+    if found.redundant.len() > max {
+        let first = found.redundant[max].0;
+        diags.push(more(
+            "sockc::redundant",
+            "are redundant",
+            first,
+            found.redundant.len() - max,
+        ));
+    }
+}
+
+/// The warning for a module in which `unchecked` rules ran out of search budget,
+/// pointing at the `first` of them.
+pub(super) fn partial_warning(first: Span, unchecked: usize) -> Diagnostic {
+    Diagnostic::warning(
+        "sockc::anomalies_partial",
+        format!(
+            "anomaly check incomplete: {unchecked} rule{} not fully checked \
+             (search budget of {BUDGET} per rule exceeded)",
+            if unchecked == 1 { " was" } else { "s were" }
+        ),
+    )
+    .label(first, "the first of them")
+    .help("shadowed or redundant rules among them are not reported")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{run, test_support::module};
+
+    #[test]
+    fn the_message_names_both_rules() {
+        let src = "xdp on eth0 {\ndrop tcp\ncount tcp to *:80\ndefault allow\n}\n";
+        let d = run(&module(src));
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].message, "rule never matches: covered by line 2");
+        assert_eq!(d[0].labels[0].text, "never matches");
+        assert_eq!(
+            &src[d[0].labels[0].span.start..d[0].labels[0].span.end],
+            "count tcp to *:80"
+        );
+        assert_eq!(
+            &src[d[0].labels[1].span.start..d[0].labels[1].span.end],
+            "drop tcp"
+        );
+    }
+}
