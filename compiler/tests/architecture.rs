@@ -1,0 +1,195 @@
+//! The compiler's stages form no import cycle: reading every source file of the crate
+//! (test code left out), each `crate::MODULE` a top-level module names is an edge, and
+//! the graph of top-level modules must be acyclic. The test prints the graph, one
+//! module per line with what it uses, in an order where each module comes after
+//! everything it uses (ARCHITECTURE.md shows the same).
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The file without its comments and without test code: files named `tests.rs` or
+/// `test_support.rs` are test code whole, and an inline `#[cfg(test)]` module runs to
+/// the end of its file (the crate's convention; checked below).
+fn production_code(path: &Path, text: &str) -> String {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    if name == "tests.rs" || name == "test_support.rs" {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let t = line.trim_start();
+        if t.starts_with("#[cfg(test)]") {
+            let next = lines.peek().map(|l| l.trim_start()).unwrap_or("");
+            if next.starts_with("mod ") && next.ends_with('{') {
+                // An inline test module: nothing but test code may follow it.
+                let rest: Vec<&str> = lines.collect();
+                let depth_ok = rest.last().is_some_and(|l| l.trim() == "}");
+                assert!(
+                    depth_ok,
+                    "{}: an inline test module must be the last item",
+                    path.display()
+                );
+                break;
+            }
+            continue;
+        }
+        if t.starts_with("//") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The top-level modules named after `crate::` in `code`, including those inside a
+/// `use crate::{a, b::c}` group (only names at the group's first level count).
+fn crate_refs(code: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let bytes = code.as_bytes();
+    let mut at = 0;
+    while let Some(i) = code[at..].find("crate::") {
+        let start = at + i + "crate::".len();
+        at = start;
+        if bytes.get(start) == Some(&b'{') {
+            // The first word of each path at the group's first level.
+            let mut depth = 0;
+            let mut head = false;
+            let mut word = String::new();
+            for &b in &bytes[start..] {
+                let ident = b.is_ascii_alphanumeric() || b == b'_';
+                if depth == 1 && ident && head {
+                    word.push(b as char);
+                    continue;
+                }
+                if !word.is_empty() {
+                    out.insert(std::mem::take(&mut word));
+                    head = false;
+                }
+                match b {
+                    b'{' => {
+                        depth += 1;
+                        head = depth == 1;
+                    }
+                    b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    b',' if depth == 1 => head = true,
+                    _ if depth == 1 && ident => head = false,
+                    _ => {}
+                }
+            }
+        } else {
+            let name: String = code[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            out.insert(name);
+        }
+    }
+    out.retain(|n| !n.is_empty() && n != "self");
+    out
+}
+
+#[test]
+fn top_level_modules_form_no_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in &files {
+        let rel = f.strip_prefix(&src).unwrap();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_str()
+            .unwrap();
+        if first == "lib.rs" {
+            continue;
+        }
+        let module = first.trim_end_matches(".rs").to_string();
+        let text = std::fs::read_to_string(f).unwrap();
+        let refs = crate_refs(&production_code(f, &text));
+        let entry = graph.entry(module.clone()).or_default();
+        entry.extend(refs.into_iter().filter(|r| *r != module));
+    }
+    let modules: BTreeSet<String> = graph.keys().cloned().collect();
+    for (m, uses) in &graph {
+        for u in uses {
+            assert!(modules.contains(u), "{m} names crate::{u}, not a module");
+        }
+    }
+    // Kahn's algorithm: a module is placed once everything it uses is placed.
+    let mut placed: Vec<String> = Vec::new();
+    let mut left = graph.clone();
+    while !left.is_empty() {
+        let ready: Vec<String> = left
+            .iter()
+            .filter(|(_, uses)| uses.iter().all(|u| placed.contains(u)))
+            .map(|(m, _)| m.clone())
+            .collect();
+        assert!(
+            !ready.is_empty(),
+            "import cycle among the compiler's modules: {:#?}",
+            left
+        );
+        for m in ready {
+            left.remove(&m);
+            placed.push(m);
+        }
+    }
+    for m in &placed {
+        let uses: Vec<&str> = graph[m].iter().map(String::as_str).collect();
+        println!("{m:<9} uses {}", uses.join(", "));
+    }
+    // The pipeline's order: a stage may use the stages before it, never one after;
+    // the optimizer and the back end only share the IR.
+    let reaches = |from: &str, to: &str| {
+        let mut stack = vec![from.to_string()];
+        let mut seen = BTreeSet::new();
+        while let Some(m) = stack.pop() {
+            if m == to {
+                return true;
+            }
+            if seen.insert(m.clone()) {
+                stack.extend(graph[&m].iter().cloned());
+            }
+        }
+        false
+    };
+    let order = [
+        "syntax", "ir", "sema", "opt", "bpf", "obj", "metadata", "driver",
+    ];
+    for (i, early) in order.iter().enumerate() {
+        for late in &order[i + 1..] {
+            assert!(!reaches(early, late), "{early} uses {late}, a later stage");
+        }
+    }
+    assert!(!reaches("bpf", "opt"), "the back end uses the optimizer");
+}
+
+#[test]
+fn crate_refs_reads_groups() {
+    let code = "use crate::{\n    bpf::{insn::Insn, maps},\n    ir::Module,\n};\nlet x = crate::hooks::spec(k);";
+    let refs: Vec<String> = crate_refs(code).into_iter().collect();
+    assert_eq!(refs, ["bpf", "hooks", "ir"]);
+}
