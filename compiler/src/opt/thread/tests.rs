@@ -4,10 +4,10 @@
 use cranelift_entity::EntityRef;
 
 use super::{knowledge::*, *};
-use crate::ir::linear::linear;
 use crate::{
     ir::{
         flow::{fact, Test},
+        linear::linear,
         SetId,
     },
     syntax::ast::{Family, SockCond},

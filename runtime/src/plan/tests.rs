@@ -1,0 +1,364 @@
+//! Plans between compiled rule files: which programs attach, detach, reload or stay;
+//! maps-only changes; rule and bytecode diffs; counter carry-over.
+
+use super::*;
+
+fn snap(src: &str) -> Snapshot {
+    let (compiled, diags) = sockc_compiler::compile(src, &sockc_compiler::Options::default());
+    let compiled = compiled.unwrap_or_else(|| panic!("compiles: {diags:?}\n{src}"));
+    Snapshot::of(&compiled)
+}
+
+fn actions(p: &Plan) -> Vec<(String, ProgramAction)> {
+    p.programs
+        .iter()
+        .map(|p| (program_label(p.hook, &p.attach_to), p.action))
+        .collect()
+}
+
+fn carried(p: &Plan, symbol: &str) -> Vec<(u32, u32)> {
+    p.counter_carry
+        .iter()
+        .filter(|c| c.symbol == symbol)
+        .map(|c| (c.old_slot, c.new_slot))
+        .collect()
+}
+
+const BASE: &str = "\
+set blocked = { 192.0.2.0/24, 198.51.100.7, 2001:db8:bad::/48 }
+xdp on eth0 {
+    drop from @blocked
+    allow udp to 1.1.1.1:53
+    drop tcp to *:22 !ack syn
+    default allow
+}
+tc egress on eth0 { count tcp to *:443; default allow }
+";
+
+#[test]
+fn first_install_attaches_everything() {
+    let new = snap(BASE);
+    let p = plan(None, &new);
+    assert_eq!(
+        actions(&p),
+        [
+            ("xdp on eth0".to_string(), ProgramAction::Attach),
+            ("tc egress on eth0".to_string(), ProgramAction::Attach),
+        ]
+    );
+    assert!(p.has_changes() && !p.maps_only && !p.installed);
+    assert!(p.counter_carry.is_empty() && p.bytecode_diffs.is_empty());
+    assert!(p.rule_diff.contains("+xdp on eth0: drop from @blocked\n"));
+    assert!(p.rule_diff.contains("+tc egress on eth0: default allow\n"));
+    let v4 = &p.set_changes[0];
+    assert_eq!(v4.map, "set_blocked_v4");
+    assert_eq!(v4.added, ["192.0.2.0/24", "198.51.100.7"]);
+    let text = p.render("installed", "base.sk");
+    assert!(text.starts_with("plan: 2 to attach (2 programs); nothing installed yet\n"));
+    assert!(
+        text.contains("  xdp on eth0        attach (new program, "),
+        "{text}"
+    );
+    assert!(!text.contains("counters"), "{text}");
+}
+
+#[test]
+fn identical_files_plan_nothing() {
+    let s = snap(BASE);
+    let p = plan(Some(&s), &s);
+    assert!(!p.has_changes() && !p.maps_only && !p.loads_new_object());
+    assert!(p
+        .programs
+        .iter()
+        .all(|p| p.action == ProgramAction::Unchanged));
+    assert!(p.rule_diff.is_empty() && p.set_changes.is_empty());
+    assert!(p.bytecode_diffs.is_empty());
+    assert_eq!(carried(&p, "xdp_eth0"), [(0, 0), (1, 1), (2, 2), (3, 3)]);
+    assert_eq!(p.render("a", "b"), "no changes (2 programs unchanged)\n");
+    assert_eq!(p.to_json()["has_changes"], false);
+}
+
+#[test]
+fn moving_rules_down_a_line_changes_nothing() {
+    let moved = format!("# a comment\n\n{BASE}");
+    let (old, new) = (snap(BASE), snap(&moved));
+    assert_ne!(
+        old.programs[0].asm, new.programs[0].asm,
+        "notes carry lines"
+    );
+    let p = plan(Some(&old), &new);
+    assert!(!p.has_changes(), "{}", p.render("a", "b"));
+}
+
+#[test]
+fn set_contents_alone_update_maps_in_place() {
+    let old = snap(BASE);
+    let new = snap(&BASE.replace(
+        "198.51.100.7, 2001:db8:bad::/48",
+        "203.0.113.0/24, 2001:db8:beef::/48",
+    ));
+    let p = plan(Some(&old), &new);
+    assert!(p.maps_only && p.has_changes() && !p.loads_new_object());
+    assert!(p
+        .programs
+        .iter()
+        .all(|p| p.action == ProgramAction::Unchanged));
+    assert!(p.rule_diff.is_empty() && p.bytecode_diffs.is_empty());
+    let by_map: Vec<_> = p
+        .set_changes
+        .iter()
+        .map(|s| (s.map.as_str(), s.added.clone(), s.removed.clone()))
+        .collect();
+    assert_eq!(
+        by_map,
+        [
+            (
+                "set_blocked_v4",
+                vec!["203.0.113.0/24".to_string()],
+                vec!["198.51.100.7".to_string()]
+            ),
+            (
+                "set_blocked_v6",
+                vec!["2001:db8:beef::/48".to_string()],
+                vec!["2001:db8:bad::/48".to_string()]
+            ),
+        ]
+    );
+    let v4 = &p.set_changes[0];
+    assert_eq!(v4.added_raw, [("18000000cb007100".into(), "01".into())]);
+    assert_eq!(v4.removed_raw, [("20000000c6336407".into(), "01".into())]);
+    let text = p.render("old.sk", "new.sk");
+    assert!(text.contains("set maps updated in place: yes"), "{text}");
+    assert!(text.contains("  set_blocked_v4: +1 -1\n    + 203.0.113.0/24\n"));
+    assert!(
+        text.contains("counters: all kept (nothing reloads)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_changed_map_shape_loads_a_new_object() {
+    let old = snap(BASE);
+    let mut new = old.clone();
+    new.maps[1].max_entries += 1;
+    let p = plan(Some(&old), &new);
+    assert!(!p.maps_only && p.loads_new_object());
+    assert!(p
+        .programs
+        .iter()
+        .all(|p| p.action == ProgramAction::ReloadSameCode));
+}
+
+/// A rule inside a classified run lives in the classifier's tables, not in the
+/// code: changing its port leaves code and map shapes alone, yet the new tables
+/// must load as a new object (an in-place rewrite of a live tree is not atomic).
+#[test]
+fn a_changed_classifier_table_loads_a_new_object() {
+    let rules = |port: u16| {
+        let mut src = String::from("xdp on eth0 {\n");
+        for i in 0..40 {
+            let p = if i == 17 { port } else { 1000 + i };
+            src.push_str(&format!("    drop tcp from 10.{i}.0.0/16 to *:{p}\n"));
+        }
+        src + "    default allow\n}\n"
+    };
+    let old = snap(&rules(1017));
+    let new = snap(&rules(2017));
+    assert!(!old.tables.is_empty(), "the run is classified");
+    assert_eq!(old.programs[0].asm, new.programs[0].asm);
+    assert_eq!(old.maps, new.maps);
+    assert_ne!(old.tables, new.tables);
+    let p = plan(Some(&old), &new);
+    assert!(
+        !p.maps_only && p.loads_new_object(),
+        "{}",
+        p.render("a", "b")
+    );
+    assert!(!plan(Some(&old), &old).has_changes());
+}
+
+#[test]
+fn each_program_action() {
+    let old = snap(
+        "xdp on eth0 { drop udp to *:53; default allow }
+             tc egress on eth0 { count tcp to *:443; default allow }
+             tc ingress on eth2 { drop tcp to *:22; default allow }",
+    );
+    let new = snap(
+        "xdp on eth0 { drop udp to *:853; default allow }
+             tc egress on eth0 { count tcp to *:443; default allow }
+             tc ingress on eth1 { drop tcp to *:23; default allow }",
+    );
+    let p = plan(Some(&old), &new);
+    assert_eq!(
+        actions(&p),
+        [
+            ("xdp on eth0".to_string(), ProgramAction::Reload),
+            (
+                "tc egress on eth0".to_string(),
+                ProgramAction::ReloadSameCode
+            ),
+            ("tc ingress on eth1".to_string(), ProgramAction::Attach),
+            ("tc ingress on eth2".to_string(), ProgramAction::Detach),
+        ]
+    );
+    assert!(!p.maps_only && p.has_changes());
+    let symbols: Vec<_> = p.bytecode_diffs.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(symbols, ["xdp_eth0"]);
+    assert!(p.bytecode_diffs[0]
+        .1
+        .contains("-; line 1: drop udp to *:53\n"));
+    assert!(p.bytecode_diffs[0]
+        .1
+        .contains("+; line 1: drop udp to *:853\n"));
+    assert_eq!(carried(&p, "xdp_eth0"), [(1, 1)], "only the default");
+    assert_eq!(carried(&p, "tce_eth0"), [(2, 2), (3, 3)]);
+    let text = p.render("old.sk", "new.sk");
+    for line in [
+        "plan: 1 to attach, 2 to reload, 1 to detach (4 programs); set maps updated in \
+             place: no",
+        "  xdp on eth0         reload (code changed, ",
+        "  tc egress on eth0   reload (same code, swapped with the new maps)",
+        "  tc ingress on eth1  attach (new program, ",
+        "  tc ingress on eth2  detach (not in new.sk)",
+        "counters: kept for 3 of 6 rules, 3 start at zero",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    let json = p.to_json();
+    assert_eq!(json["programs"][1]["action"], "reload_same_code");
+    assert_eq!(json["bytecode_diffs"][0]["symbol"], "xdp_eth0");
+}
+
+#[test]
+fn counters_carry_across_an_inserted_rule() {
+    let old = snap(BASE);
+    let new = snap(&BASE.replace(
+        "    drop tcp to *:22",
+        "    allow tcp to 1.1.1.1:853\n    drop tcp to *:22",
+    ));
+    let p = plan(Some(&old), &new);
+    // Slots: xdp rules 0..=2 and default 3, then tc egress 4, 5; the new rule
+    // takes slot 2 and pushes everything after it down by one.
+    assert_eq!(carried(&p, "xdp_eth0"), [(0, 0), (1, 1), (2, 3), (3, 4)]);
+    assert_eq!(carried(&p, "tce_eth0"), [(4, 5), (5, 6)]);
+    assert_eq!(
+        actions(&p).iter().map(|(_, a)| *a).collect::<Vec<_>>(),
+        [ProgramAction::Reload, ProgramAction::Reload],
+        "tc egress counts into shifted slots"
+    );
+    assert_eq!(
+        p.rule_diff,
+        "@@ -1,5 +1,6 @@
+ xdp on eth0: drop from @blocked
+ xdp on eth0: allow udp to 1.1.1.1:53
++xdp on eth0: allow tcp to 1.1.1.1:853
+ xdp on eth0: drop tcp to *:22 !ack syn
+ xdp on eth0: default allow
+ tc egress on eth0: count tcp to *:443
+"
+    );
+    // Aligned without pcs, the diff shows the new rule and the counter slots that
+    // moved, not every instruction after the insertion.
+    let (_, xdp_diff) = &p.bytecode_diffs[0];
+    let removed = xdp_diff.lines().filter(|l| l.starts_with('-')).count();
+    assert!(removed < 20, "{xdp_diff}");
+    assert!(
+        xdp_diff.contains("+; line 5: allow tcp to 1.1.1.1:853\n"),
+        "{xdp_diff}"
+    );
+    let text = p.render("old.sk", "new.sk");
+    assert!(text.contains("counters: kept for 6 of 7 rules, 1 starts at zero"));
+}
+
+#[test]
+fn counters_carry_across_a_removed_rule_but_not_a_changed_default() {
+    let old = snap(BASE);
+    let new = snap(
+        &BASE
+            .replace("    allow udp to 1.1.1.1:53\n", "")
+            .replace("default allow\n}", "default drop\n}"),
+    );
+    let p = plan(Some(&old), &new);
+    assert_eq!(carried(&p, "xdp_eth0"), [(0, 0), (2, 1)]);
+    assert_eq!(carried(&p, "tce_eth0"), [(4, 3), (5, 4)]);
+    assert!(p
+        .rule_diff
+        .contains("-xdp on eth0: allow udp to 1.1.1.1:53\n"));
+    assert!(p
+        .rule_diff
+        .contains("-xdp on eth0: default allow\n+xdp on eth0: default drop\n"));
+}
+
+#[test]
+fn programs_are_matched_by_hook_and_interface_not_symbol() {
+    let old = snap("xdp on verylongname2 { drop udp to *:53; default allow }");
+    let new = snap(
+        "xdp on verylongname1 { drop udp to *:53; default allow }
+             xdp on verylongname2 { drop udp to *:53; default allow }",
+    );
+    assert_eq!(old.programs[0].symbol, "xdp_verylongnam");
+    assert_eq!(new.programs[1].symbol, "xdp_verylongn_1");
+    let p = plan(Some(&old), &new);
+    assert_eq!(
+        actions(&p),
+        [
+            ("xdp on verylongname1".to_string(), ProgramAction::Attach),
+            ("xdp on verylongname2".to_string(), ProgramAction::Reload),
+        ]
+    );
+    assert_eq!(carried(&p, "xdp_verylongn_1"), [(0, 2), (1, 3)]);
+}
+
+#[test]
+fn set_entries_decode_to_prefixes() {
+    let v4 = "18000000cb007100";
+    assert_eq!(describe_entry("set_x_v4", v4, "01"), "203.0.113.0/24");
+    assert_eq!(
+        describe_entry("set_x_v4", "20000000c6336407", "01"),
+        "198.51.100.7"
+    );
+    let v6 = format!("30000000{}", "20010db80bad00000000000000000000");
+    assert_eq!(describe_entry("set_x_v6", &v6, "01"), "2001:db8:bad::/48");
+    let v6_host = format!("80000000{}", "20010db8000000000000000000000001");
+    assert_eq!(describe_entry("set_x_v6", &v6_host, "01"), "2001:db8::1");
+    assert_eq!(
+        describe_entry("set_x_v4", "00000000000000000", "01"),
+        "00000000000000000 => 01"
+    );
+    assert_eq!(
+        describe_entry("set_x_v4", "21000000c6336407", "01"),
+        "21000000c6336407 => 01"
+    );
+    assert_eq!(describe_entry("counters", v4, "01"), format!("{v4} => 01"));
+}
+
+#[test]
+fn long_bytecode_diffs_are_cut() {
+    let text: String = (0..1000).map(|i| format!("+line {i}\n")).collect();
+    let cut = truncate_lines(text, MAX_DIFF_LINES);
+    assert_eq!(cut.lines().count(), MAX_DIFF_LINES + 1);
+    assert!(cut.ends_with(
+        "... 600 more diff lines cut (`sockc compile --emit asm` shows the whole program)\n"
+    ));
+
+    let rules: String = (0..60)
+        .map(|i| format!("drop udp to *:{}\n", 1000 + i))
+        .collect();
+    let old = snap("xdp on eth0 { default allow }");
+    let new = snap(&format!("xdp on eth0 {{\n{rules}default allow\n}}"));
+    let p = plan(Some(&old), &new);
+    let (_, diff) = &p.bytecode_diffs[0];
+    assert_eq!(diff.lines().count(), MAX_DIFF_LINES + 1);
+    assert!(
+        diff.lines().last().unwrap().contains("more diff lines cut"),
+        "{diff}"
+    );
+}
+
+#[test]
+fn snapshots_round_trip_through_json() {
+    let s = snap(BASE);
+    let text = serde_json::to_string(&s).unwrap();
+    assert_eq!(serde_json::from_str::<Snapshot>(&text).unwrap(), s);
+}
