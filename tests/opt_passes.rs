@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{root, rule_files};
+use common::{golden::Goldens, root, rule_files};
 use sockc_compiler::{driver::Options, ir::Module, opt::OptLevel, sema};
 
 fn compile(src: &str, base: &Path, level: OptLevel) -> Module {
@@ -39,48 +39,22 @@ fn opt_files() -> Vec<PathBuf> {
 
 #[test]
 fn ir_goldens_at_both_levels() {
-    let bless = std::env::var_os("SOCKC_BLESS").is_some_and(|v| v == "1");
     let files = opt_files();
     assert!(
         files.iter().any(|f| f.ends_with("normalize.sk")),
         "rules/opt/normalize.sk is missing: {files:?}"
     );
-    let mut failures = Vec::new();
+    let mut goldens = Goldens::new();
     for file in &files {
         let src = std::fs::read_to_string(file).unwrap();
         let stem = file.file_stem().unwrap().to_str().unwrap();
         for level in [OptLevel::O0, OptLevel::O2] {
             let actual = compile(&src, file.parent().unwrap(), level).to_string();
             let name = format!("{stem}.{}.ir", level.name().trim_start_matches('-'));
-            let golden = root().join("golden/opt").join(name);
-            let expected = std::fs::read_to_string(&golden).unwrap_or_default();
-            if expected == actual {
-                continue;
-            }
-            if bless {
-                std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-                std::fs::write(&golden, &actual).unwrap();
-                eprintln!("blessed {}", golden.display());
-            } else {
-                let diff = similar::TextDiff::from_lines(&expected, &actual)
-                    .unified_diff()
-                    .context_radius(3)
-                    .header("expected", "actual")
-                    .to_string();
-                failures.push(format!(
-                    "{} differs from {}:\n{diff}",
-                    golden.display(),
-                    file.display()
-                ));
-            }
+            goldens.check(&root().join("golden/opt").join(name), &actual);
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} golden mismatch(es); rerun with SOCKC_BLESS=1 to accept:\n\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    goldens.finish();
 }
 
 /// Inclusive (first, last) addresses, as numbers.

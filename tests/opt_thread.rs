@@ -14,7 +14,7 @@ use std::path::Path;
 
 mod common;
 
-use common::{kernel, root, rule_files};
+use common::{golden::Goldens, kernel, root, rule_files};
 use sockc_compiler::{driver::Options, ir::Step, opt::OptLevel, sema, Compiled};
 use sockc_testkit::packet::parse_packet;
 
@@ -42,38 +42,17 @@ fn corpus() -> Vec<std::path::PathBuf> {
 
 #[test]
 fn thread_asm_goldens() {
-    let bless = std::env::var_os("SOCKC_BLESS").is_some_and(|v| v == "1");
     let file = root().join("rules/opt/thread.sk");
     let src = std::fs::read_to_string(&file).unwrap();
-    let mut failures = Vec::new();
+    let mut goldens = Goldens::new();
     for (level, name) in [
         (OptLevel::O0, "thread.O0.asm"),
         (OptLevel::O2, "thread.O2.asm"),
     ] {
         let actual = compile(&src, file.parent().unwrap(), level).asm();
-        let golden = root().join("golden/opt").join(name);
-        let expected = std::fs::read_to_string(&golden).unwrap_or_default();
-        if expected == actual {
-            continue;
-        }
-        if bless {
-            std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-            std::fs::write(&golden, &actual).unwrap();
-            eprintln!("blessed {}", golden.display());
-        } else {
-            let diff = similar::TextDiff::from_lines(&expected, &actual)
-                .unified_diff()
-                .context_radius(3)
-                .header("expected", "actual")
-                .to_string();
-            failures.push(format!("{} differs:\n{diff}", golden.display()));
-        }
+        goldens.check(&root().join("golden/opt").join(name), &actual);
     }
-    assert!(
-        failures.is_empty(),
-        "rerun with SOCKC_BLESS=1 to accept:\n\n{}",
-        failures.join("\n")
-    );
+    goldens.finish();
 }
 
 /// Per program without a classifier at `-O2`, (symbol, -O0 instructions, -O2
