@@ -1,42 +1,46 @@
 //! Golden files: every `rules/**/*.sk` against its expected outputs in `golden/`.
 //!
 //! A file that compiles has `golden/<path>.asm` (bytecode, bpftool syntax) and
-//! `golden/<path>.ir`; any diagnostics it produces (errors for files that must fail,
-//! warnings otherwise) are in `golden/<path>.stderr`. A mismatch prints a unified diff;
-//! `SOCKC_BLESS=1 cargo test --test golden` rewrites the goldens. Goldens with no rule
-//! file left are reported (and deleted when blessing). The check itself is
-//! tests/common/golden.rs.
+//! `golden/<path>.ir`, at the default level `-O2`; any diagnostics it produces (errors
+//! for files that must fail, warnings otherwise) are in `golden/<path>.stderr`. A
+//! mismatch prints a unified diff; `SOCKC_BLESS=1 cargo test --test golden` rewrites
+//! the goldens. Goldens with no rule file left are reported (and deleted when
+//! blessing). The check itself is tests/common/golden.rs.
+//!
+//! Naming (tests/common/golden.rs): `golden/DIR/NAME.sk.EXT` is the `-O2` output of
+//! `rules/DIR/NAME.sk`, also where tests/opt_*.rs read `-O2`; the `-O0` goldens
+//! `golden/opt/NAME.O0.EXT` are theirs, so the orphan check leaves them alone while
+//! `rules/opt/NAME.sk` exists.
 
 use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{golden::Goldens, root, rule_files};
-use sockc_compiler::{diag, driver, sema};
+use common::{
+    golden::{golden_path, rule_of, Goldens},
+    root, rule_files,
+};
+use sockc_compiler::{diag, driver, opt::OptLevel, sema};
 
-/// The outputs of one rule file, as (golden path, expected text).
-fn outputs(rel: &Path, src: &str, base: &Path) -> Vec<(PathBuf, String)> {
+/// The outputs of one rule file at the default level, as (golden path, expected text).
+fn outputs(file: &Path, src: &str) -> Vec<(PathBuf, String)> {
     let opts = driver::Options {
         sema: sema::Options {
-            base_dir: Some(base.to_path_buf()),
+            base_dir: file.parent().map(Path::to_path_buf),
         },
         ..Default::default()
     };
     let (compiled, diags) = sockc_compiler::compile(src, &opts);
-    let stem = root().join("golden").join(rel);
-    let with = |ext: &str| {
-        let mut p = stem.clone().into_os_string();
-        p.push(ext);
-        PathBuf::from(p)
-    };
+    let with = |ext: &str| golden_path(file, opts.opt, ext);
     let mut out = Vec::new();
     if !diags.is_empty() {
-        let name = Path::new("rules").join(rel).display().to_string();
-        out.push((with(".stderr"), diag::render(&diags, &name, src, false)));
+        let rel = file.strip_prefix(root()).unwrap();
+        let name = rel.display().to_string();
+        out.push((with("stderr"), diag::render(&diags, &name, src, false)));
     }
     if let Some(c) = compiled {
-        out.push((with(".asm"), c.asm()));
-        out.push((with(".ir"), c.module.to_string()));
+        out.push((with("asm"), c.asm()));
+        out.push((with("ir"), c.module.to_string()));
     }
     out
 }
@@ -51,16 +55,17 @@ fn golden_outputs_match() {
     );
     let mut goldens = Goldens::new();
     for file in &files {
-        let rel = file.strip_prefix(root().join("rules")).unwrap();
         let src = std::fs::read_to_string(file).unwrap();
-        for (golden, actual) in outputs(rel, &src, file.parent().unwrap()) {
+        for (golden, actual) in outputs(file, &src) {
             goldens.check(&golden, &actual);
         }
     }
-    // Per-level goldens (NAME.O0.asm, NAME.O2.ir) belong to tests/opt_*.rs.
+    // The -O0 goldens (NAME.O0.ir, NAME.O0.asm) belong to tests/opt_*.rs.
+    let opt = root().join("rules/opt");
     goldens.orphans(&root().join("golden"), |p| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        name.contains(".O0.") || name.contains(".O2.")
+        rule_of(p).is_some_and(|(rule, level)| {
+            level == OptLevel::O0 && rule.parent() == Some(opt.as_path()) && rule.is_file()
+        })
     });
     goldens.finish();
 }

@@ -1,9 +1,10 @@
 //! The optimizer's IR passes, file by file: every `rules/opt/*.sk` compiles at `-O0`
 //! and at `-O2`, and its IR at both levels is `golden/opt/NAME.O0.ir` and
-//! `golden/opt/NAME.O2.ir` (`SOCKC_BLESS=1` rewrites them), so a pass's effect reads
+//! `golden/opt/NAME.sk.ir` (`SOCKC_BLESS=1` rewrites them), so a pass's effect reads
 //! as the difference of two files. A pass that changes the IR adds a rule file here
-//! (`rules/opt/normalize.sk`: canonical address sets); other outputs of those files
-//! (`NAME.sk.ir`, `.asm`, `.stderr`) are tests/golden.rs's.
+//! (`rules/opt/normalize.sk`: canonical address sets). The `-O2` golden is the one
+//! tests/golden.rs checks too (naming: tests/common/golden.rs); the `.O0.` ones are
+//! this file's and tests/opt_thread.rs's.
 //!
 //! Also here: what the passes promise on the whole corpus, e.g. that `-O2` address
 //! sets hold exactly the addresses of the sets as written.
@@ -12,7 +13,10 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{golden::Goldens, root, rule_files};
+use common::{
+    golden::{golden_path, Goldens},
+    root, rule_files,
+};
 use sockc_compiler::{driver::Options, ir::Module, opt::OptLevel, sema};
 
 fn compile(src: &str, base: &Path, level: OptLevel) -> Module {
@@ -47,11 +51,9 @@ fn ir_goldens_at_both_levels() {
     let mut goldens = Goldens::new();
     for file in &files {
         let src = std::fs::read_to_string(file).unwrap();
-        let stem = file.file_stem().unwrap().to_str().unwrap();
         for level in [OptLevel::O0, OptLevel::O2] {
             let actual = compile(&src, file.parent().unwrap(), level).to_string();
-            let name = format!("{stem}.{}.ir", level.name().trim_start_matches('-'));
-            goldens.check(&root().join("golden/opt").join(name), &actual);
+            goldens.check(&golden_path(file, level, "ir"), &actual);
         }
     }
     goldens.finish();

@@ -3,13 +3,53 @@
 //! the actual output and either rewrites the golden (`SOCKC_BLESS=1`) or keeps a
 //! unified diff; [`Goldens::orphans`] notes goldens nothing produces any more; and
 //! [`Goldens::finish`] fails with the count and every diff at once.
+//!
+//! One name per output ([`golden_path`]): `rules/DIR/NAME.sk` compiled at the default
+//! level `-O2` has its goldens at `golden/DIR/NAME.sk.EXT` (`asm`, `ir`, `stderr`),
+//! whichever test checks them; the `-O0` output, which only tests/opt_*.rs keep (for
+//! `rules/opt/`), is `golden/DIR/NAME.O0.EXT`. There are no `.O2.` files: the `-O2`
+//! output is the `.sk.` one.
 
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
 };
 
+use sockc_compiler::opt::OptLevel;
+
 use super::root;
+
+/// Where the `ext` output (`"asm"`, `"ir"`, `"stderr"`) of `rule` (a file under
+/// `rules/`) compiled at `level` is kept: `golden/DIR/NAME.sk.EXT` at `-O2`,
+/// `golden/DIR/NAME.O0.EXT` at `-O0`.
+pub fn golden_path(rule: &Path, level: OptLevel, ext: &str) -> PathBuf {
+    let rel = rule
+        .strip_prefix(root().join("rules"))
+        .unwrap_or_else(|_| panic!("{} is not under rules/", rule.display()));
+    let mut path = root().join("golden").join(rel);
+    match level {
+        OptLevel::O2 => path.as_mut_os_string().push(format!(".{ext}")),
+        OptLevel::O0 => {
+            path.set_extension(format!("O0.{ext}"));
+        }
+    }
+    path
+}
+
+/// The rule file and level a golden is named after ([`golden_path`] read backwards):
+/// `golden/DIR/NAME.sk.EXT` is `rules/DIR/NAME.sk` at `-O2`, `golden/DIR/NAME.O0.EXT`
+/// is `rules/DIR/NAME.sk` at `-O0`.
+pub fn rule_of(golden: &Path) -> Option<(PathBuf, OptLevel)> {
+    let rel = golden.strip_prefix(root().join("golden")).ok()?;
+    let name = rel.file_name()?.to_str()?;
+    let (stem, _ext) = name.rsplit_once('.')?;
+    let (rule, level) = match stem.strip_suffix(".O0") {
+        Some(base) => (format!("{base}.sk"), OptLevel::O0),
+        None if stem.ends_with(".sk") => (stem.to_string(), OptLevel::O2),
+        None => return None,
+    };
+    Some((root().join("rules").join(rel.with_file_name(rule)), level))
+}
 
 /// `path` relative to the package root, for messages.
 fn shown(path: &Path) -> String {
@@ -57,8 +97,12 @@ impl Goldens {
             .context_radius(3)
             .header("expected", "actual")
             .to_string();
+        let from = match rule_of(golden) {
+            Some((rule, level)) => format!(" from {} at {}", shown(&rule), level.name()),
+            None => String::new(),
+        };
         self.failures
-            .push(format!("{} differs:\n{diff}", shown(golden)));
+            .push(format!("{} differs{from}:\n{diff}", shown(golden)));
     }
 
     /// Every file under `dir` that no [`Goldens::check`] of this test named and that
@@ -89,7 +133,8 @@ impl Goldens {
                 eprintln!("removed orphan {}", shown(orphan));
             } else {
                 self.failures.push(format!(
-                    "{} has no rule file producing it (SOCKC_BLESS=1 removes it)",
+                    "{} is not checked by any test (names: tests/common/golden.rs); \
+                     SOCKC_BLESS=1 removes it",
                     shown(orphan)
                 ));
             }
