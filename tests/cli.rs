@@ -73,7 +73,7 @@ fn ten_mistakes_give_ten_diagnostics_and_exit_1() {
 
 #[test]
 fn check_reports_ok_and_warnings_without_failing() {
-    let (code, _, err) = sockc(&["check", "rules/lints/set_overlap.sk"]);
+    let (code, _, err) = sockc(&["check", "rules/lint/set_overlap.sk"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("5 warnings"), "{err}");
 }

@@ -11,7 +11,7 @@
 //! network namespace in which exactly that socket exists for the packet, oriented for
 //! the program's hook ([`SocketNetns`]: bound to the destination at ingress hooks, to
 //! the source at egress); the evaluator gets the same state as its fact. Return code
-//! and every counter slot must match, as in `tests/differential.rs`. A packet whose
+//! and every counter slot must match, as in `tests/differential/`. A packet whose
 //! ends no socket can have (a multicast address, port 0) runs with no socket. Packets
 //! without ports (ICMP, truncated TCP) check that conditions never match them.
 //!

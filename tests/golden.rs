@@ -1,124 +1,73 @@
 //! Golden files: every `rules/**/*.sk` against its expected outputs in `golden/`.
 //!
 //! A file that compiles has `golden/<path>.asm` (bytecode, bpftool syntax) and
-//! `golden/<path>.ir`; any diagnostics it produces (errors for files that must fail,
-//! warnings otherwise) are in `golden/<path>.stderr`. A mismatch prints a unified diff;
-//! `SOCKC_BLESS=1 cargo test --test golden` rewrites the goldens. Goldens with no rule
-//! file left are reported (and deleted when blessing).
+//! `golden/<path>.ir`, at the default level `-O2`; any diagnostics it produces (errors
+//! for files that must fail, warnings otherwise) are in `golden/<path>.stderr`. A
+//! mismatch prints a unified diff; `SOCKC_BLESS=1 cargo test --test golden` rewrites
+//! the goldens. Goldens with no rule file left are reported (and deleted when
+//! blessing). The check itself is tests/common/golden.rs.
+//!
+//! Naming (tests/common/golden.rs): `golden/DIR/NAME.sk.EXT` is the `-O2` output of
+//! `rules/DIR/NAME.sk`, also where tests/opt_*.rs read `-O2`; the `-O0` goldens
+//! `golden/opt/NAME.O0.EXT` are theirs, so the orphan check leaves them alone while
+//! `rules/opt/NAME.sk` exists.
 
-use std::{
-    collections::BTreeSet,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{root, rule_files};
-use sockc_compiler::{diag, driver, sema};
+use common::{
+    golden::{golden_path, rule_of, Goldens},
+    root, rule_files,
+};
+use sockc_compiler::{diag, driver, opt::OptLevel, sema};
 
-fn golden_files(dir: &Path, out: &mut BTreeSet<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            golden_files(&p, out);
-        } else {
-            out.insert(p);
-        }
-    }
-}
-
-/// The outputs of one rule file, as (golden path, expected text).
-fn outputs(rel: &Path, src: &str, base: &Path) -> Vec<(PathBuf, String)> {
+/// The outputs of one rule file at the default level, as (golden path, expected text).
+fn outputs(file: &Path, src: &str) -> Vec<(PathBuf, String)> {
     let opts = driver::Options {
         sema: sema::Options {
-            base_dir: Some(base.to_path_buf()),
+            base_dir: file.parent().map(Path::to_path_buf),
         },
         ..Default::default()
     };
     let (compiled, diags) = sockc_compiler::compile(src, &opts);
-    let stem = root().join("golden").join(rel);
-    let with = |ext: &str| {
-        let mut p = stem.clone().into_os_string();
-        p.push(ext);
-        PathBuf::from(p)
-    };
+    let with = |ext: &str| golden_path(file, opts.opt, ext);
     let mut out = Vec::new();
     if !diags.is_empty() {
-        let name = Path::new("rules").join(rel).display().to_string();
-        out.push((with(".stderr"), diag::render(&diags, &name, src, false)));
+        let rel = file.strip_prefix(root()).unwrap();
+        let name = rel.display().to_string();
+        out.push((with("stderr"), diag::render(&diags, &name, src, false)));
     }
     if let Some(c) = compiled {
-        out.push((with(".asm"), c.asm()));
-        out.push((with(".ir"), c.module.to_string()));
+        out.push((with("asm"), c.asm()));
+        out.push((with("ir"), c.module.to_string()));
     }
     out
 }
 
 #[test]
 fn golden_outputs_match() {
-    let bless = std::env::var_os("SOCKC_BLESS").is_some_and(|v| v == "1");
     let files = rule_files();
     assert!(
         files.len() >= 10,
         "expected the rule corpus under rules/, found {} files",
         files.len()
     );
-    let mut expected_goldens = BTreeSet::new();
-    let mut failures = Vec::new();
+    let mut goldens = Goldens::new();
     for file in &files {
-        let rel = file.strip_prefix(root().join("rules")).unwrap();
         let src = std::fs::read_to_string(file).unwrap();
-        for (golden, actual) in outputs(rel, &src, file.parent().unwrap()) {
-            expected_goldens.insert(golden.clone());
-            let expected = std::fs::read_to_string(&golden).unwrap_or_default();
-            if expected == actual {
-                continue;
-            }
-            if bless {
-                std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-                std::fs::write(&golden, &actual).unwrap();
-                eprintln!("blessed {}", golden.display());
-            } else {
-                let diff = similar::TextDiff::from_lines(&expected, &actual)
-                    .unified_diff()
-                    .context_radius(3)
-                    .header("expected", "actual")
-                    .to_string();
-                failures.push(format!(
-                    "{} differs from {}:\n{diff}",
-                    golden.display(),
-                    file.display()
-                ));
-            }
+        for (golden, actual) in outputs(file, &src) {
+            goldens.check(&golden, &actual);
         }
     }
-    let mut present = BTreeSet::new();
-    golden_files(&root().join("golden"), &mut present);
-    // Per-level goldens (NAME.O0.asm, NAME.O2.ir) belong to tests/opt_*.rs.
-    present.retain(|p| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        !(name.contains(".O0.") || name.contains(".O2."))
+    // The -O0 goldens (NAME.O0.ir, NAME.O0.asm) belong to tests/opt_*.rs.
+    let opt = root().join("rules/opt");
+    goldens.orphans(&root().join("golden"), |p| {
+        rule_of(p).is_some_and(|(rule, level)| {
+            level == OptLevel::O0 && rule.parent() == Some(opt.as_path()) && rule.is_file()
+        })
     });
-    for orphan in present.difference(&expected_goldens) {
-        if bless {
-            std::fs::remove_file(orphan).unwrap();
-            eprintln!("removed orphan {}", orphan.display());
-        } else {
-            failures.push(format!(
-                "{} has no rule file producing it (SOCKC_BLESS=1 removes it)",
-                orphan.display()
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} golden mismatch(es); rerun with SOCKC_BLESS=1 to accept:\n\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    goldens.finish();
 }
 
 /// Files under `rules/errors/` must fail to compile; every other file must compile.

@@ -1,9 +1,10 @@
 //! The optimizer's IR passes, file by file: every `rules/opt/*.sk` compiles at `-O0`
 //! and at `-O2`, and its IR at both levels is `golden/opt/NAME.O0.ir` and
-//! `golden/opt/NAME.O2.ir` (`SOCKC_BLESS=1` rewrites them), so a pass's effect reads
+//! `golden/opt/NAME.sk.ir` (`SOCKC_BLESS=1` rewrites them), so a pass's effect reads
 //! as the difference of two files. A pass that changes the IR adds a rule file here
-//! (`rules/opt/normalize.sk`: canonical address sets); other outputs of those files
-//! (`NAME.sk.ir`, `.asm`, `.stderr`) are tests/golden.rs's.
+//! (`rules/opt/normalize.sk`: canonical address sets). The `-O2` golden is the one
+//! tests/golden.rs checks too (naming: tests/common/golden.rs); the `.O0.` ones are
+//! this file's and tests/opt_thread.rs's.
 //!
 //! Also here: what the passes promise on the whole corpus, e.g. that `-O2` address
 //! sets hold exactly the addresses of the sets as written.
@@ -12,7 +13,10 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{root, rule_files};
+use common::{
+    golden::{golden_path, Goldens},
+    root, rule_files,
+};
 use sockc_compiler::{driver::Options, ir::Module, opt::OptLevel, sema};
 
 fn compile(src: &str, base: &Path, level: OptLevel) -> Module {
@@ -39,48 +43,20 @@ fn opt_files() -> Vec<PathBuf> {
 
 #[test]
 fn ir_goldens_at_both_levels() {
-    let bless = std::env::var_os("SOCKC_BLESS").is_some_and(|v| v == "1");
     let files = opt_files();
     assert!(
         files.iter().any(|f| f.ends_with("normalize.sk")),
         "rules/opt/normalize.sk is missing: {files:?}"
     );
-    let mut failures = Vec::new();
+    let mut goldens = Goldens::new();
     for file in &files {
         let src = std::fs::read_to_string(file).unwrap();
-        let stem = file.file_stem().unwrap().to_str().unwrap();
         for level in [OptLevel::O0, OptLevel::O2] {
             let actual = compile(&src, file.parent().unwrap(), level).to_string();
-            let name = format!("{stem}.{}.ir", level.name().trim_start_matches('-'));
-            let golden = root().join("golden/opt").join(name);
-            let expected = std::fs::read_to_string(&golden).unwrap_or_default();
-            if expected == actual {
-                continue;
-            }
-            if bless {
-                std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-                std::fs::write(&golden, &actual).unwrap();
-                eprintln!("blessed {}", golden.display());
-            } else {
-                let diff = similar::TextDiff::from_lines(&expected, &actual)
-                    .unified_diff()
-                    .context_radius(3)
-                    .header("expected", "actual")
-                    .to_string();
-                failures.push(format!(
-                    "{} differs from {}:\n{diff}",
-                    golden.display(),
-                    file.display()
-                ));
-            }
+            goldens.check(&golden_path(file, level, "ir"), &actual);
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} golden mismatch(es); rerun with SOCKC_BLESS=1 to accept:\n\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    goldens.finish();
 }
 
 /// Inclusive (first, last) addresses, as numbers.

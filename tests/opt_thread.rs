@@ -2,8 +2,9 @@
 //! what they do to bytecode, and what they promise.
 //!
 //! * `rules/opt/thread.sk` compiles to `golden/opt/thread.O0.asm` and
-//!   `golden/opt/thread.O2.asm` (`SOCKC_BLESS=1` rewrites them), so the effect is
-//!   visible next to the baseline.
+//!   `golden/opt/thread.sk.asm` (`-O2`, the golden tests/golden.rs checks too; naming:
+//!   tests/common/golden.rs); `SOCKC_BLESS=1` rewrites them, so the effect is visible
+//!   next to the baseline.
 //! * `-O2` code is never larger than `-O0` code, for every program of the rule corpus
 //!   and of generated 10-rule sets. (Never slower on any path is argued in the pass's
 //!   docs and checked by its model test; the differential tests run both levels.)
@@ -14,7 +15,10 @@ use std::path::Path;
 
 mod common;
 
-use common::{kernel, root, rule_files};
+use common::{
+    golden::{golden_path, Goldens},
+    kernel, root, rule_files,
+};
 use sockc_compiler::{driver::Options, ir::Step, opt::OptLevel, sema, Compiled};
 use sockc_testkit::packet::parse_packet;
 
@@ -42,38 +46,14 @@ fn corpus() -> Vec<std::path::PathBuf> {
 
 #[test]
 fn thread_asm_goldens() {
-    let bless = std::env::var_os("SOCKC_BLESS").is_some_and(|v| v == "1");
     let file = root().join("rules/opt/thread.sk");
     let src = std::fs::read_to_string(&file).unwrap();
-    let mut failures = Vec::new();
-    for (level, name) in [
-        (OptLevel::O0, "thread.O0.asm"),
-        (OptLevel::O2, "thread.O2.asm"),
-    ] {
+    let mut goldens = Goldens::new();
+    for level in [OptLevel::O0, OptLevel::O2] {
         let actual = compile(&src, file.parent().unwrap(), level).asm();
-        let golden = root().join("golden/opt").join(name);
-        let expected = std::fs::read_to_string(&golden).unwrap_or_default();
-        if expected == actual {
-            continue;
-        }
-        if bless {
-            std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-            std::fs::write(&golden, &actual).unwrap();
-            eprintln!("blessed {}", golden.display());
-        } else {
-            let diff = similar::TextDiff::from_lines(&expected, &actual)
-                .unified_diff()
-                .context_radius(3)
-                .header("expected", "actual")
-                .to_string();
-            failures.push(format!("{} differs:\n{diff}", golden.display()));
-        }
+        goldens.check(&golden_path(&file, level, "asm"), &actual);
     }
-    assert!(
-        failures.is_empty(),
-        "rerun with SOCKC_BLESS=1 to accept:\n\n{}",
-        failures.join("\n")
-    );
+    goldens.finish();
 }
 
 /// Per program without a classifier at `-O2`, (symbol, -O0 instructions, -O2

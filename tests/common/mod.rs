@@ -1,9 +1,11 @@
-//! Helpers shared by the root package's integration tests: the rule corpus and the
-//! gate that decides whether kernel tests run.
+//! Helpers shared by the root package's integration tests: the rule corpus, the
+//! golden-file check ([`golden`]) and the gate that decides whether kernel tests run.
 
 #![allow(dead_code)] // each test crate uses a different subset
 
 use std::path::{Path, PathBuf};
+
+pub mod golden;
 
 /// The package root (where `rules/` and `golden/` live).
 pub fn root() -> PathBuf {

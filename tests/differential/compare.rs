@@ -1,0 +1,395 @@
+//! Running and comparing: compile a drawn rule set, run every packet through every
+//! program in the kernel (`BPF_PROG_TEST_RUN`) and against the evaluator, and tally
+//! what a run went through (`Tally`) and what `-O2` made of it (`Shapes`).
+
+use std::{cell::RefCell, fmt};
+
+use sockc_compiler::{
+    bpf::maps::hex,
+    diag,
+    hooks::{self, HookKind},
+    ir::{classifier::Classifier, Module, Program, Step},
+    metadata::Metadata,
+    opt::OptLevel,
+    syntax::ast::Family as ClassifyFamily,
+    Compiled, Options,
+};
+use sockc_runtime::LoadedObject;
+use sockc_testkit::{
+    eval::{evaluate, Decider, Evaluation, Facts, L4Fields},
+    packet::parse_packet,
+};
+
+use crate::{
+    packets::{tc_refuses, PacketRecipe, Pools},
+    rules::RuleSet,
+};
+
+/// What a run went through, printed at the end.
+#[derive(Debug, Default)]
+pub struct Tally {
+    rule_sets: u64,
+    rules: u64,
+    /// (rule set, packet) pairs.
+    pub pairs: u64,
+    /// Program runs compared (a pair runs once per program of the set).
+    pub runs: u64,
+    /// TC runs left out because the kernel refuses the frame (see [`tc_refuses`]).
+    tc_skipped: u64,
+    pub decided_by_rule: u64,
+    pub count_hits: u64,
+    pub not_ip: u64,
+    pub no_l4_fields: u64,
+    pub truncated: u64,
+    patched: u64,
+    /// Set elements covered by others (a warning; the element is dropped).
+    pub set_overlaps: u64,
+    /// Runs at `-O2` decided by a rule of a classifier step.
+    pub by_classifier: u64,
+    /// Runs at `-O2` that went through a classifier without a match there.
+    pub past_classifier: u64,
+}
+
+impl fmt::Display for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let runs = self.runs.max(1) as f64;
+        write!(
+            f,
+            "{} rule sets ({} rules), {} (rule set, packet) pairs, {} program runs; \
+             {} TC runs skipped (IP EtherType frame shorter than the IP header); \
+             decided by a rule {:.0}%, count rules hit {} times, not IP {:.0}%, \
+             no L4 fields {:.0}%, {} truncated and {} patched packets",
+            self.rule_sets,
+            self.rules,
+            self.pairs,
+            self.runs,
+            self.tc_skipped,
+            100.0 * self.decided_by_rule as f64 / runs,
+            self.count_hits,
+            100.0 * self.not_ip as f64 / runs,
+            100.0 * self.no_l4_fields as f64 / runs,
+            self.truncated,
+            self.patched,
+        )?;
+        if self.by_classifier + self.past_classifier > 0 {
+            write!(
+                f,
+                "; at -O2 {} runs decided inside a classifier, {} after passing one",
+                self.by_classifier, self.past_classifier
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Tally {
+    /// Where the `-O2` program decided `e`, relative to its classifiers.
+    fn add_classifier_decision(&mut self, prog: &Program, e: &Evaluation) {
+        let decider = match e.decider {
+            Decider::Rule(i) => i,
+            Decider::Default => usize::MAX,
+        };
+        let ranges: Vec<_> = classifiers(prog).map(|c| c.rules.clone()).collect();
+        if ranges.iter().any(|r| r.contains(&decider)) {
+            self.by_classifier += 1;
+        } else if ranges.iter().any(|r| r.end <= decider) {
+            self.past_classifier += 1;
+        }
+    }
+
+    fn add_evaluation(&mut self, e: &Evaluation) {
+        self.runs += 1;
+        self.decided_by_rule += u64::from(matches!(e.decider, Decider::Rule(_)));
+        self.count_hits += e.counted.len() as u64;
+        match &e.headers.ip {
+            None => self.not_ip += 1,
+            Some(ip) => self.no_l4_fields += u64::from(ip.l4 == L4Fields::Absent),
+        }
+    }
+}
+
+/// The classifier steps of a program.
+pub fn classifiers(prog: &Program) -> impl Iterator<Item = &Classifier> {
+    prog.steps.iter().filter_map(|s| match s {
+        Step::Classify(c) => Some(c),
+        Step::Linear { .. } => None,
+    })
+}
+
+/// What `-O2` made of the classifier rule sets, printed at the end.
+#[derive(Debug, Default)]
+pub struct Shapes {
+    modules: u64,
+    rules: u64,
+    pub classifiers: u64,
+    classified_rules: u64,
+    /// Trees by family (IPv4, IPv6).
+    pub trees: [u64; 2],
+    /// (classifier, family) pairs with more than one tree.
+    pub several_trees: u64,
+    /// Classifiers right after another one: a run split into rule groups.
+    pub rule_groups: u64,
+    /// Trees with a leaf of more than one entry.
+    pub shared_leaves: u64,
+    max_trees: usize,
+    pub max_depth: usize,
+    max_leaf: usize,
+    max_entries: usize,
+}
+
+impl Shapes {
+    /// Adds a module's classifiers; returns how many it has.
+    pub fn add(&mut self, module: &Module) -> usize {
+        self.modules += 1;
+        let mut count = 0usize;
+        for prog in module.programs.values() {
+            self.rules += prog.rules.len() as u64;
+            let mut previous_end = None;
+            for step in &prog.steps {
+                let Step::Classify(c) = step else {
+                    previous_end = None;
+                    continue;
+                };
+                count += 1;
+                self.classified_rules += c.rules.len() as u64;
+                self.rule_groups += u64::from(previous_end == Some(c.rules.start));
+                previous_end = Some(c.rules.end);
+                for family in [ClassifyFamily::V4, ClassifyFamily::V6] {
+                    let n = c.trees.iter().filter(|t| t.family == family).count();
+                    self.trees[usize::from(family == ClassifyFamily::V6)] += n as u64;
+                    self.several_trees += u64::from(n > 1);
+                    self.max_trees = self.max_trees.max(n);
+                }
+                for t in &c.trees {
+                    self.shared_leaves += u64::from(t.max_leaf > 1);
+                    self.max_depth = self.max_depth.max(t.depth);
+                    self.max_leaf = self.max_leaf.max(t.max_leaf);
+                    self.max_entries = self.max_entries.max(t.entries.len());
+                }
+            }
+        }
+        self.classifiers += count as u64;
+        count
+    }
+}
+
+impl fmt::Display for Shapes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} classifiers over {} of {} rules in {} modules; {} IPv4 and {} IPv6 trees \
+             (up to {} per family, {} families with several, up to {} entries), {} rule \
+             groups, depth up to {}, {} trees with shared leaves (up to {} entries)",
+            self.classifiers,
+            self.classified_rules,
+            self.rules,
+            self.modules,
+            self.trees[0],
+            self.trees[1],
+            self.max_trees,
+            self.several_trees,
+            self.max_entries,
+            self.rule_groups,
+            self.max_depth,
+            self.shared_leaves,
+            self.max_leaf,
+        )
+    }
+}
+
+/// Compiles a generated file; also returns how many set-overlap warnings it got.
+pub fn compile_rule_set(src: &str, opt: OptLevel) -> Result<(Compiled, usize), String> {
+    let opts = Options {
+        opt,
+        ..Options::default()
+    };
+    let (compiled, diags) = sockc_compiler::compile(src, &opts);
+    let overlaps = diags
+        .iter()
+        .filter(|d| d.code == "sockc::set-overlap")
+        .count();
+    compiled.map(|c| (c, overlaps)).ok_or_else(|| {
+        format!(
+            "generator bug: the rule set does not compile\n{}\n{}",
+            numbered(src),
+            diag::render(&diags, "generated.sk", src, false)
+        )
+    })
+}
+
+pub fn numbered(src: &str) -> String {
+    src.lines()
+        .enumerate()
+        .map(|(i, l)| format!("{:>3} | {l}\n", i + 1))
+        .collect()
+}
+
+/// Names a counter slot for messages: `slot 3 (xdp_eth0 line 4 `allow tcp`)`.
+fn slot_name(meta: &Metadata, slot: usize) -> String {
+    meta.programs
+        .iter()
+        .flat_map(|p| p.rules.iter().map(move |r| (p, r)))
+        .find(|(_, r)| r.counter as usize == slot)
+        .map(|(p, r)| format!("slot {slot} ({} line {} `{}`)", p.symbol, r.line, r.text))
+        .unwrap_or_else(|| format!("slot {slot}"))
+}
+
+/// The evaluator's answer, for messages.
+fn describe_evaluation(prog: &Program, e: &Evaluation) -> String {
+    let counted: Vec<usize> = e.counted.iter().map(|&i| prog.rules[i].line).collect();
+    format!(
+        "return code {:?}, decided by {:?} at line {} ({:?}), count rules passed at lines \
+         {counted:?}, counter slots {:?}; headers {:?}",
+        e.return_code(prog),
+        e.decider,
+        e.line(prog),
+        e.outcome,
+        e.counter_slots(prog),
+        e.headers
+    )
+}
+
+/// Runs every packet of a case through every program of the loaded set and compares
+/// with the evaluator. `Err` names the first disagreement.
+pub fn check_in_kernel(
+    set: &RuleSet,
+    compiled: &Compiled,
+    recipes: &[PacketRecipe],
+    tally: &RefCell<Tally>,
+    level: OptLevel,
+) -> Result<(), String> {
+    let src = set.to_string();
+    let elf = compiled
+        .to_elf()
+        .map_err(|e| format!("to_elf failed ({}): {e}\n{}", level.name(), numbered(&src)))?;
+    let obj = LoadedObject::load(&elf).map_err(|e| {
+        format!(
+            "the kernel refused the object ({}): {e}\n{}",
+            level.name(),
+            numbered(&src)
+        )
+    })?;
+    let module: &Module = &compiled.module;
+    let pools = Pools::of(set);
+    let tc_only = !set.has_xdp();
+    let mut tally = tally.borrow_mut();
+    if level == OptLevel::default() {
+        tally.rule_sets += 1;
+        tally.rules += set.rules().count() as u64;
+    }
+    let mut before = obj.counters().map_err(|e| e.to_string())?;
+    for recipe in recipes {
+        let packet = recipe.resolve(&pools, tc_only);
+        let frame = &packet.frame;
+        tally.pairs += 1;
+        tally.truncated += u64::from(packet.spec.truncate_to.is_some());
+        tally.patched += u64::from(packet.patch.is_some());
+        for prog in module.programs.values() {
+            if prog.hook != HookKind::Xdp && tc_refuses(frame) {
+                tally.tc_skipped += 1;
+                continue;
+            }
+            let want = evaluate(module, prog, frame, &Facts::default());
+            tally.add_evaluation(&want);
+            if level == OptLevel::O2 {
+                tally.add_classifier_decision(prog, &want);
+            }
+            let got = obj
+                .test_run(&prog.symbol, frame, 1)
+                .map_err(|e| format!("test_run on `{packet}` ({}): {e}", hex(frame)))?;
+            let after = obj.counters().map_err(|e| e.to_string())?;
+            let want_deltas = want.counter_deltas(prog, frame.len());
+            let mut wrong = Vec::new();
+            if want.return_code(prog) != Some(got.retval as i32) {
+                wrong.push(format!("return code {}", got.retval));
+            }
+            let mut deltas = Vec::new();
+            for (slot, (&(p1, b1), &(p0, b0))) in after.iter().zip(&before).enumerate() {
+                let delta = (p1 - p0, b1 - b0);
+                if delta != (0, 0) {
+                    deltas.push(format!(
+                        "{}: +{} packets +{} bytes",
+                        slot_name(&compiled.metadata, slot),
+                        delta.0,
+                        delta.1
+                    ));
+                }
+                let expected = want_deltas.get(&(slot as u32)).copied().unwrap_or((0, 0));
+                if delta != expected {
+                    wrong.push(format!(
+                        "{} moved {delta:?}",
+                        slot_name(&compiled.metadata, slot)
+                    ));
+                }
+            }
+            before = after;
+            if !wrong.is_empty() {
+                let steps: String = classifiers(prog).map(|c| format!("{c}\n")).collect();
+                return Err(format!(
+                    "kernel and evaluator disagree in `{}` ({}, {}): {}\n\
+                     rules:\n{}\
+                     {steps}\
+                     packet: {packet}\n\
+                     frame ({} bytes): {}\n\
+                     kernel:    return code {}, counters moved: [{}]\n\
+                     evaluator: {}",
+                    prog.symbol,
+                    hooks::spec(prog.hook).name,
+                    level.name(),
+                    wrong.join("; "),
+                    numbered(&src),
+                    frame.len(),
+                    hex(frame),
+                    got.retval,
+                    deltas.join(", "),
+                    describe_evaluation(prog, &want),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The checks that need no kernel: the set compiles, every packet builds a frame the
+/// kernel accepts and prints as text that parses back, the evaluator answers.
+pub fn check_without_kernel(
+    set: &RuleSet,
+    recipes: &[PacketRecipe],
+    tally: &RefCell<Tally>,
+    sources: &RefCell<String>,
+) -> Result<(), String> {
+    let src = set.to_string();
+    let (compiled, overlaps) = compile_rule_set(&src, OptLevel::O2)?;
+    let pools = Pools::of(set);
+    let mut tally = tally.borrow_mut();
+    tally.set_overlaps += overlaps as u64;
+    tally.rule_sets += 1;
+    tally.rules += set.rules().count() as u64;
+    sources.borrow_mut().push_str(&src);
+    for recipe in recipes {
+        let packet = recipe.resolve(&pools, !set.has_xdp());
+        tally.pairs += 1;
+        tally.truncated += u64::from(packet.spec.truncate_to.is_some());
+        tally.patched += u64::from(packet.patch.is_some());
+        if packet.frame.len() < 14 {
+            return Err(format!("`{packet}`: frame of {} bytes", packet.frame.len()));
+        }
+        let text = packet.spec.to_string();
+        if parse_packet(&text).as_ref() != Ok(&packet.spec) {
+            return Err(format!("`{text}` does not parse back to its spec"));
+        }
+        for prog in compiled.module.programs.values() {
+            if prog.hook != HookKind::Xdp && tc_refuses(&packet.frame) {
+                tally.tc_skipped += 1;
+                continue;
+            }
+            let e = evaluate(&compiled.module, prog, &packet.frame, &Facts::default());
+            if e.return_code(prog).is_none() {
+                return Err(format!("`{packet}`: no return code for {:?}", e.outcome));
+            }
+            tally.add_evaluation(&e);
+            tally.add_classifier_decision(prog, &e);
+        }
+    }
+    Ok(())
+}

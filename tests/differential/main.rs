@@ -1,0 +1,407 @@
+//! Differential test: the compiled programs, run in the kernel, against the reference
+//! evaluator (`sockc_testkit::eval`), on random rule sets and random packets.
+//!
+//! Proptest draws rule sets as structured values that print as sockc source, so the
+//! parser, sema and lowering are all on the path and a failure shrinks to a small rule
+//! file. For each set it draws packets biased toward the set's boundaries (prefix
+//! edges, port-range ends, flag combinations around each rule's mask, ICMP type and
+//! code ±1, the rules' protocols) and malformed variants (truncation at and around
+//! every header boundary, VLAN and 802.1ad tags, IPv4 options, fragments, foreign
+//! EtherTypes, a damaged version/IHL byte). Every packet runs once through every
+//! program of the set with `BPF_PROG_TEST_RUN`, compiled at `-O2` and again at `-O0`
+//! (the baseline lowering): the return code must be the
+//! evaluator's, the evaluator's counter slots must gain exactly one packet and the
+//! frame length in bytes, and no other slot may move. Any difference fails with the
+//! rule text, the packet, both results and the seed.
+//!
+//! `kernel_agrees_with_the_evaluator` draws small sets (up to 12 rules a block), which
+//! `-O2` lowers rule by rule. `classifier_agrees_with_the_evaluator` draws sets that
+//! `-O2` turns into decision trees (`opt::classify`: runs of 32 or more `allow`/`drop`
+//! rules without ICMP type or code): each block has one run of 32 to 240 such rules
+//! between shorter segments, most segments ended by a `count` rule or an ICMP type
+//! rule, so a block has several runs and steps. Rules take their prefixes from a
+//! per-set pool of prefixes that share their top bits and nest (lengths on both sides
+//! of the classifier's /16 and /64 "wide address" line), their port-range ends and
+//! TCP flag tests from small pools, and use address sets (`from @aN`, `to @aN`, mixed
+//! families) and port lists (`:@pN`); a rule without an address or family applies to
+//! both families. A per-block profile sometimes puts most rules in one family and one
+//! tree (large, deep trees), and some runs carry 17 to 30 rules that share one box and
+//! differ only in their flag test, more than a leaf holds, so the run is classified
+//! in parts (rule groups). The packets are drawn as above, against these pools. The
+//! test also requires that `-O2` made a classifier (`Step::Classify`) of every set it
+//! draws; `classifier_rule_sets_build_trees` checks without a kernel that the sets
+//! reach IPv4 and IPv6 trees, several trees per family, rule groups, deep trees and
+//! shared leaves, and packets decided inside and past a classifier.
+//!
+//! Knobs: `SOCKC_DIFF_CASES` (rule sets, default 200), `SOCKC_DIFF_PACKETS` (packets
+//! per set, default 100), `SOCKC_DIFF_CLASSIFY_CASES` and `SOCKC_DIFF_CLASSIFY_PACKETS`
+//! (the same for the classifier test, defaults 64 and 150) and `SOCKC_DIFF_SEED` (the
+//! RNG seed of both tests; every run prints the one it used).
+//! `SOCKC_DIFF_SEED=<n> cargo test --test differential` replays a run (with the same
+//! packet counts); a long run is e.g. `SOCKC_DIFF_CASES=5000` or
+//! `SOCKC_DIFF_CLASSIFY_CASES=2000 cargo test --release --test differential
+//! classifier_agrees`. A failing case is also saved to
+//! `tests/differential/main.proptest-regressions`, which every later run replays
+//! first: commit it with the fix. The kernel tests need root (see `tests/common`);
+//! `generated_rule_sets_compile_and_evaluate` and `classifier_rule_sets_build_trees`
+//! run everywhere.
+//!
+//! This file holds the tests; the rest is in submodules: [`rules`] (rule sets as
+//! values), [`strategies`] (rule set strategies), [`classifier`] (classifier rule
+//! sets), [`packets`] (packets and the case strategies) and [`compare`] (running and
+//! comparing). The two kernel tests name this file to proptest (`file!()`), which
+//! reads the saved cases from `main.proptest-regressions` next to it: they stay here.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod classifier;
+mod compare;
+mod packets;
+mod rules;
+mod strategies;
+
+use std::{
+    cell::{Cell, RefCell},
+    collections::hash_map::RandomState,
+    hash::BuildHasher,
+    time::Instant,
+};
+
+use proptest::test_runner::{
+    Config, FileFailurePersistence, RngSeed, TestCaseError, TestError, TestRunner,
+};
+use sockc_compiler::opt::OptLevel;
+
+use crate::{
+    common::kernel,
+    compare::{
+        check_in_kernel, check_without_kernel, classifiers, compile_rule_set, numbered, Shapes,
+        Tally,
+    },
+    packets::{case_strategy, classify_case_strategy},
+};
+
+const DEFAULT_RULE_SETS: u32 = 200;
+const DEFAULT_PACKETS_PER_SET: usize = 100;
+const DEFAULT_CLASSIFY_SETS: u32 = 64;
+const DEFAULT_CLASSIFY_PACKETS: usize = 150;
+/// Where proptest saves failing cases: next to the source file a test names
+/// (`file!()`, this one), with this extension:
+/// `tests/differential/main.proptest-regressions`.
+const REGRESSIONS: FileFailurePersistence =
+    FileFailurePersistence::WithSource("proptest-regressions");
+
+fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let value = std::env::var(name).ok()?;
+    Some(
+        value
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value:?} is not a number")),
+    )
+}
+
+/// Random rule sets × random packets: the kernel's verdicts and counters equal the
+/// evaluator's on every pair.
+#[test]
+fn kernel_agrees_with_the_evaluator() {
+    if !kernel() {
+        return;
+    }
+    let rule_sets: u32 = env_number("SOCKC_DIFF_CASES").unwrap_or(DEFAULT_RULE_SETS);
+    let packets: usize = env_number("SOCKC_DIFF_PACKETS").unwrap_or(DEFAULT_PACKETS_PER_SET);
+    let seed: u64 = env_number("SOCKC_DIFF_SEED")
+        .unwrap_or_else(|| RandomState::new().hash_one(Instant::now()));
+    let replay = format!(
+        "SOCKC_DIFF_SEED={seed} SOCKC_DIFF_CASES={rule_sets} SOCKC_DIFF_PACKETS={packets} \
+         cargo test --test differential"
+    );
+    println!(
+        "differential: seed {seed}, {rule_sets} rule sets x {packets} packets (replay: {replay})"
+    );
+    let config = Config {
+        cases: rule_sets,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: Some(Box::new(REGRESSIONS)),
+        source_file: Some(file!()),
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let tally = RefCell::new(Tally::default());
+    let start = Instant::now();
+    let result = runner.run(&case_strategy(packets), |(set, recipes)| {
+        [OptLevel::O2, OptLevel::O0]
+            .into_iter()
+            .try_for_each(|level| {
+                let (compiled, _) = compile_rule_set(&set.to_string(), level)?;
+                check_in_kernel(&set, &compiled, &recipes, &tally, level)
+            })
+            .map_err(TestCaseError::fail)
+    });
+    let elapsed = start.elapsed();
+    match result {
+        Ok(()) => println!(
+            "differential: {} in {:.1} s",
+            tally.borrow(),
+            elapsed.as_secs_f64()
+        ),
+        // `why` is the shrunk case's message: rules, packet and both answers.
+        Err(TestError::Fail(why, _)) => panic!(
+            "{why}\n\nseed {seed}; replay: {replay}\n\
+             (the case is also saved in tests/differential/main.proptest-regressions)"
+        ),
+        Err(TestError::Abort(why)) => panic!("differential run aborted: {why} (seed {seed})"),
+    }
+}
+
+/// Rule sets with long runs of classifiable rules ([`classifier_rule_set`]), which
+/// `-O2` decides by decision trees: the kernel's verdicts and counters equal the
+/// evaluator's on every pair, at `-O2` and `-O0`, and `-O2` made at least one
+/// classifier of every set (a smaller set without one, met while shrinking, counts
+/// as passing).
+#[test]
+fn classifier_agrees_with_the_evaluator() {
+    if !kernel() {
+        return;
+    }
+    let rule_sets: u32 = env_number("SOCKC_DIFF_CLASSIFY_CASES").unwrap_or(DEFAULT_CLASSIFY_SETS);
+    let packets: usize =
+        env_number("SOCKC_DIFF_CLASSIFY_PACKETS").unwrap_or(DEFAULT_CLASSIFY_PACKETS);
+    let seed: u64 = env_number("SOCKC_DIFF_SEED")
+        .unwrap_or_else(|| RandomState::new().hash_one(Instant::now()));
+    let replay = format!(
+        "SOCKC_DIFF_SEED={seed} SOCKC_DIFF_CLASSIFY_CASES={rule_sets} \
+         SOCKC_DIFF_CLASSIFY_PACKETS={packets} cargo test --test differential classifier_agrees"
+    );
+    println!(
+        "classifier differential: seed {seed}, {rule_sets} rule sets x {packets} packets \
+         (replay: {replay})"
+    );
+    let config = Config {
+        cases: rule_sets,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: Some(Box::new(REGRESSIONS)),
+        source_file: Some(file!()),
+        // Each step compiles and loads up to twice; a 300-rule set takes thousands.
+        max_shrink_iters: 10_000,
+        max_shrink_time: 20 * 60 * 1000,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let tally = RefCell::new(Tally::default());
+    let shapes = RefCell::new(Shapes::default());
+    // Set by the first failure: from then on proptest is shrinking.
+    let shrinking = Cell::new(false);
+    let start = Instant::now();
+    let result = runner.run(&classify_case_strategy(packets), |(set, recipes)| {
+        let src = set.to_string();
+        let check = || -> Result<bool, String> {
+            let (o2, _) = compile_rule_set(&src, OptLevel::O2)?;
+            let classified: usize = o2
+                .module
+                .programs
+                .values()
+                .map(|p| classifiers(p).count())
+                .sum();
+            if shrinking.get() && classified == 0 {
+                // Smaller than what this test is about (the other test covers it).
+                return Ok(false);
+            }
+            if !shrinking.get() {
+                shapes.borrow_mut().add(&o2.module);
+            }
+            if classified == 0 {
+                return Err(format!(
+                    "generator bug: -O2 made no classifier of this rule set\n{}",
+                    numbered(&src)
+                ));
+            }
+            check_in_kernel(&set, &o2, &recipes, &tally, OptLevel::O2)?;
+            let (o0, _) = compile_rule_set(&src, OptLevel::O0)?;
+            check_in_kernel(&set, &o0, &recipes, &tally, OptLevel::O0)?;
+            Ok(true)
+        };
+        match check() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(TestCaseError::reject("no classifier")),
+            Err(why) => {
+                shrinking.set(true);
+                Err(TestCaseError::fail(why))
+            }
+        }
+    });
+    let elapsed = start.elapsed();
+    match result {
+        Ok(()) => println!(
+            "classifier differential: {}\n{}\nin {:.1} s",
+            shapes.borrow(),
+            tally.borrow(),
+            elapsed.as_secs_f64()
+        ),
+        Err(TestError::Fail(why, _)) => panic!(
+            "{why}\n\nseed {seed}; replay: {replay}\n\
+             (the case is also saved in tests/differential/main.proptest-regressions)"
+        ),
+        Err(TestError::Abort(why)) => {
+            panic!("classifier differential run aborted: {why} (seed {seed})")
+        }
+    }
+}
+
+/// The classifier rule sets without a kernel: every set compiles to at least one
+/// classifier, every packet is a valid frame, and the sets reach what they are for
+/// (IPv4 and IPv6 trees, several trees per family, rule groups, deep trees, leaves
+/// of several entries, address sets and port lists, runs ended by `count` and ICMP
+/// rules, packets decided inside a classifier and past one).
+#[test]
+fn classifier_rule_sets_build_trees() {
+    let config = Config {
+        cases: 40,
+        rng_seed: RngSeed::Fixed(1),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let tally = RefCell::new(Tally::default());
+    let shapes = RefCell::new(Shapes::default());
+    let sources = RefCell::new(String::new());
+    let result = runner.run(&classify_case_strategy(40), |(set, recipes)| {
+        let src = set.to_string();
+        let (o2, _) = compile_rule_set(&src, OptLevel::O2).map_err(TestCaseError::fail)?;
+        if shapes.borrow_mut().add(&o2.module) == 0 {
+            return Err(TestCaseError::fail(format!(
+                "-O2 made no classifier of\n{}",
+                numbered(&src)
+            )));
+        }
+        check_without_kernel(&set, &recipes, &tally, &sources).map_err(TestCaseError::fail)
+    });
+    if let Err(e) = result {
+        match e {
+            TestError::Fail(why, (set, _)) => panic!("{why}\nminimal rule set:\n{set}"),
+            TestError::Abort(why) => panic!("aborted: {why}"),
+        }
+    }
+    let (tally, shapes) = (tally.into_inner(), shapes.into_inner());
+    println!("classifier generators: {shapes}\n{tally}");
+    let sources = sources.into_inner();
+    for form in [
+        "@a", ":@p", "count ", " type ", " syn", " !", " ip4", " ip6", "-",
+    ] {
+        assert!(
+            sources.contains(form),
+            "no classifier rule set contains `{form}`"
+        );
+    }
+    assert!(shapes.trees[0] > 0 && shapes.trees[1] > 0, "{shapes}");
+    assert!(shapes.several_trees * 4 > shapes.classifiers, "{shapes}");
+    assert!(shapes.rule_groups > 0, "no rule groups: {shapes}");
+    assert!(shapes.max_depth >= 6, "trees too shallow: {shapes}");
+    assert!(shapes.shared_leaves * 2 > shapes.classifiers, "{shapes}");
+    assert!(
+        tally.by_classifier * 5 > tally.runs,
+        "too few packets decided by a classifier: {tally}"
+    );
+    assert!(
+        tally.past_classifier * 5 > tally.runs,
+        "too few packets past a classifier: {tally}"
+    );
+}
+
+/// The generators and the evaluator alone (no kernel, so this runs everywhere): every
+/// generated set compiles, every packet is a valid frame, and the generators reach
+/// what they are meant to (each syntax form, rule and default decisions, non-IP
+/// frames, missing L4 fields).
+#[test]
+fn generated_rule_sets_compile_and_evaluate() {
+    let config = Config {
+        cases: 150,
+        rng_seed: RngSeed::Fixed(1),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let tally = RefCell::new(Tally::default());
+    let sources = RefCell::new(String::new());
+    let result = runner.run(&case_strategy(40), |(set, recipes)| {
+        check_without_kernel(&set, &recipes, &tally, &sources).map_err(TestCaseError::fail)
+    });
+    if let Err(e) = result {
+        match e {
+            TestError::Fail(why, (set, _)) => panic!("{why}\nminimal rule set:\n{set}"),
+            TestError::Abort(why) => panic!("aborted: {why}"),
+        }
+    }
+    let tally = tally.into_inner();
+    println!("generators: {tally}");
+    let sources = sources.into_inner();
+    for form in [
+        "xdp on ",
+        "tc ingress on ",
+        "tc egress on ",
+        "default allow",
+        "default drop",
+        "allow ",
+        "drop ",
+        "count ",
+        " tcp",
+        " udp",
+        " icmp ",
+        " icmpv6",
+        " any",
+        "proto 47",
+        "proto 6 ",
+        "proto tcp",
+        " ip4",
+        " ip6",
+        "from ",
+        "to ",
+        "@a",
+        ":@p",
+        "]:",
+        ":*",
+        "/0",
+        "/32",
+        "/128",
+        " !",
+        " syn",
+        " type ",
+        " type echo",
+        " code ",
+        "set a",
+        "set p",
+        ";",
+    ] {
+        assert!(
+            sources.contains(form),
+            "no generated rule set contains `{form}`"
+        );
+    }
+    let runs = tally.runs;
+    assert!(
+        tally.decided_by_rule * 5 > runs,
+        "rules decide too rarely: {tally}"
+    );
+    assert!(
+        (runs - tally.decided_by_rule) * 10 > runs,
+        "defaults decide too rarely: {tally}"
+    );
+    assert!(
+        tally.count_hits * 10 > runs,
+        "count rules hit too rarely: {tally}"
+    );
+    assert!(tally.not_ip * 50 > runs, "too few non-IP frames: {tally}");
+    assert!(
+        tally.no_l4_fields * 20 > runs,
+        "too few frames without L4 fields: {tally}"
+    );
+    assert!(
+        tally.truncated * 10 > tally.pairs,
+        "too few truncated frames: {tally}"
+    );
+    assert!(
+        tally.set_overlaps > 10,
+        "too few overlapping set elements: {tally:?}"
+    );
+}

@@ -1,0 +1,514 @@
+//! Rule sets as values: a drawn rule file (`RuleSet`: address and port sets, hook
+//! blocks, rules) that normalizes to what sema accepts and prints as sockc source.
+
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
+
+use sockc_compiler::ir::port_range_text;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn bits(self) -> u8 {
+        match self {
+            Family::V4 => 32,
+            Family::V6 => 128,
+        }
+    }
+
+    pub fn all_ones(self) -> u128 {
+        match self {
+            Family::V4 => u128::from(u32::MAX),
+            Family::V6 => u128::MAX,
+        }
+    }
+
+    pub fn address(self, value: u128) -> IpAddr {
+        match self {
+            Family::V4 => IpAddr::V4(Ipv4Addr::from(value as u32)),
+            Family::V6 => IpAddr::V6(Ipv6Addr::from(value)),
+        }
+    }
+}
+
+/// A canonical prefix (no host bits), the address as an integer of its family's width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Prefix {
+    pub family: Family,
+    pub network: u128,
+    len: u8,
+}
+
+impl Prefix {
+    fn new(family: Family, address: u128, len: u8) -> Prefix {
+        let len = len.min(family.bits());
+        let mut p = Prefix {
+            family,
+            network: address & family.all_ones(),
+            len,
+        };
+        p.network &= !p.host_mask();
+        p
+    }
+
+    pub fn host_mask(self) -> u128 {
+        if self.len >= self.family.bits() {
+            0
+        } else {
+            self.family.all_ones() >> self.len
+        }
+    }
+
+    pub fn last(self) -> u128 {
+        self.network | self.host_mask()
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.family.address(self.network), self.len)
+    }
+}
+
+/// A literal address or prefix in a rule or set. The address bits and a length for
+/// each family are drawn up front, so normalising a rule can move the literal to the
+/// family the rule needs without drawing again.
+#[derive(Clone, Copy, Debug)]
+pub struct Literal {
+    pub family: Family,
+    pub bits: u128,
+    pub len4: u8,
+    pub len6: u8,
+    /// Print a host prefix (/32, /128) as a bare address.
+    pub short: bool,
+    /// Put an IPv6 literal in brackets even without a port.
+    pub bracketed: bool,
+}
+
+impl Literal {
+    pub fn prefix(&self) -> Prefix {
+        match self.family {
+            Family::V4 => Prefix::new(Family::V4, self.bits >> 96, self.len4),
+            Family::V6 => Prefix::new(Family::V6, self.bits, self.len6),
+        }
+    }
+}
+
+impl fmt::Display for Literal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.prefix();
+        if self.short && p.len == p.family.bits() {
+            write!(f, "{}", p.family.address(p.network))
+        } else {
+            write!(f, "{p}")
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Addr {
+    Any,
+    Literal(Literal),
+    /// Index of an address set (`@aN`).
+    Set(usize),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Port {
+    Any,
+    /// Inclusive; a single port when both ends are equal.
+    Range(u16, u16),
+    /// Index of a port set (`@pN`).
+    Set(usize),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Endpoint {
+    pub addr: Addr,
+    pub port: Option<Port>,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.addr {
+            Addr::Any => f.write_str("*")?,
+            Addr::Set(i) => write!(f, "@a{i}")?,
+            // An IPv6 address takes a port only in brackets.
+            Addr::Literal(l) if l.family == Family::V6 && (self.port.is_some() || l.bracketed) => {
+                write!(f, "[{l}]")?
+            }
+            Addr::Literal(l) => write!(f, "{l}")?,
+        }
+        match self.port {
+            None => Ok(()),
+            Some(Port::Any) => f.write_str(":*"),
+            Some(Port::Range(lo, hi)) => write!(f, ":{}", port_range_text(lo, hi)),
+            Some(Port::Set(i)) => write!(f, ":@p{i}"),
+        }
+    }
+}
+
+/// `number: None` is `any`; `spelling` picks among `tcp`, `proto tcp` and `proto 6`.
+#[derive(Clone, Copy, Debug)]
+pub struct ProtoMatch {
+    pub number: Option<u8>,
+    pub spelling: u8,
+}
+
+fn protocol_name(n: u8) -> Option<&'static str> {
+    match n {
+        6 => Some("tcp"),
+        17 => Some("udp"),
+        1 => Some("icmp"),
+        58 => Some("icmpv6"),
+        _ => None,
+    }
+}
+
+impl fmt::Display for ProtoMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.number.and_then(protocol_name);
+        match (self.number, name, self.spelling % 3) {
+            (None, _, 0) => f.write_str("any"),
+            (None, _, _) => f.write_str("proto any"),
+            (Some(_), Some(name), 0) => f.write_str(name),
+            (Some(_), Some(name), 1) => write!(f, "proto {name}"),
+            (Some(n), _, _) => write!(f, "proto {n}"),
+        }
+    }
+}
+
+/// ICMP type names with their ICMPv4 and ICMPv6 numbers, as the language defines them.
+use sockc_compiler::sema::ICMP_TYPES as ICMP_TYPE_NAMES;
+
+#[derive(Clone, Copy, Debug)]
+pub enum IcmpType {
+    Number(u8),
+    /// Index into [`ICMP_TYPE_NAMES`].
+    Name(usize),
+}
+
+impl IcmpType {
+    pub fn number(self, family: Family) -> u8 {
+        match self {
+            IcmpType::Number(n) => n,
+            IcmpType::Name(i) => {
+                let (_, v4, v6) = ICMP_TYPE_NAMES[i];
+                match family {
+                    Family::V4 => v4,
+                    Family::V6 => v6,
+                }
+                .expect("normalize keeps only names of the rule's family")
+            }
+        }
+    }
+}
+
+const TCP_FLAG_NAMES: [&str; 8] = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"];
+
+#[derive(Clone, Copy, Debug)]
+pub enum Action {
+    Allow,
+    Drop,
+    Count,
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub action: Action,
+    pub proto: Option<ProtoMatch>,
+    pub family: Option<Family>,
+    pub src: Option<Endpoint>,
+    pub dst: Option<Endpoint>,
+    /// Write the destination without `to`.
+    pub bare_dst: bool,
+    /// (bit index 0..8, set): `syn` or `!syn`.
+    pub flags: Vec<(u8, bool)>,
+    pub icmp_type: Option<IcmpType>,
+    pub icmp_code: Option<u8>,
+    /// Permutation of the match items (0: proto, family, from, to, flags, type, code).
+    pub order: u32,
+}
+
+impl Rule {
+    pub fn protocol(&self) -> Option<u8> {
+        self.proto.and_then(|p| p.number)
+    }
+
+    pub fn icmp_family(&self) -> Option<Family> {
+        match self.protocol() {
+            Some(1) => Some(Family::V4),
+            Some(58) => Some(Family::V6),
+            _ => None,
+        }
+    }
+
+    pub fn endpoints_mut(&mut self) -> impl Iterator<Item = &mut Endpoint> {
+        self.src.iter_mut().chain(self.dst.iter_mut())
+    }
+
+    /// Makes the drawn rule one that sema accepts, keeping as much of it as it can:
+    /// one family (a protocol's wins, then `ip4`/`ip6`, then the first literal), ports
+    /// only where the protocol has them, flags only with TCP, ICMP fields only with
+    /// ICMP, set references only to declared sets.
+    pub fn normalize(mut self, addr_sets: usize, port_sets: usize) -> Rule {
+        let literal_family = self
+            .src
+            .iter()
+            .chain(self.dst.iter())
+            .find_map(|e| match e.addr {
+                Addr::Literal(l) => Some(l.family),
+                _ => None,
+            });
+        let family = self.icmp_family().or(self.family).or(literal_family);
+        if let Some(f) = family {
+            self.family = self.family.map(|_| f);
+        }
+        let ports_allowed = matches!(self.protocol(), None | Some(6) | Some(17));
+        for e in self.endpoints_mut() {
+            match &mut e.addr {
+                Addr::Literal(l) => l.family = family.expect("a literal fixes the family"),
+                Addr::Set(i) if addr_sets == 0 => e.addr = Addr::Any,
+                Addr::Set(i) => *i %= addr_sets,
+                Addr::Any => {}
+            }
+            match &mut e.port {
+                _ if !ports_allowed => e.port = None,
+                Some(Port::Set(_)) if port_sets == 0 => e.port = Some(Port::Any),
+                Some(Port::Set(i)) => *i %= port_sets,
+                _ => {}
+            }
+        }
+        if self.protocol() == Some(6) {
+            // A flag both set and clear is an error: keep each bit's first mention.
+            let mut seen = 0u8;
+            self.flags.retain(|&(bit, _)| {
+                let fresh = seen & (1 << bit) == 0;
+                seen |= 1 << bit;
+                fresh
+            });
+        } else {
+            self.flags.clear();
+        }
+        match self.icmp_family() {
+            None => (self.icmp_type, self.icmp_code) = (None, None),
+            Some(f) => {
+                if let Some(IcmpType::Name(i)) = self.icmp_type {
+                    let i = i % ICMP_TYPE_NAMES.len();
+                    let (_, v4, v6) = ICMP_TYPE_NAMES[i];
+                    let here = if f == Family::V4 { v4 } else { v6 };
+                    self.icmp_type = Some(match here {
+                        Some(_) => IcmpType::Name(i),
+                        None => IcmpType::Number(v4.or(v6).unwrap_or(0)),
+                    });
+                }
+            }
+        }
+        // A bare endpoint is tried after every other match item, so one starting with a
+        // letter (`ece::/16`) could read as a flag: those keep their `to`.
+        let dst_text = self.dst.map(|d| d.to_string());
+        self.bare_dst &=
+            dst_text.is_some_and(|t| !t.starts_with(|c: char| c.is_ascii_alphabetic()));
+        self
+    }
+
+    /// (mask, value) of the rule's TCP flag test.
+    pub fn flag_test(&self) -> Option<(u8, u8)> {
+        (!self.flags.is_empty()).then(|| {
+            self.flags
+                .iter()
+                .fold((0, 0), |(mask, value), &(bit, set)| {
+                    (mask | 1 << bit, value | if set { 1 << bit } else { 0 })
+                })
+        })
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut items = Vec::new();
+        if let Some(p) = self.proto {
+            items.push(p.to_string());
+        }
+        match self.family {
+            Some(Family::V4) => items.push("ip4".into()),
+            Some(Family::V6) => items.push("ip6".into()),
+            None => {}
+        }
+        if let Some(e) = self.src {
+            items.push(format!("from {e}"));
+        }
+        if let Some(e) = self.dst {
+            items.push(if self.bare_dst {
+                e.to_string()
+            } else {
+                format!("to {e}")
+            });
+        }
+        for &(bit, set) in &self.flags {
+            let bang = if set { "" } else { "!" };
+            items.push(format!("{bang}{}", TCP_FLAG_NAMES[usize::from(bit)]));
+        }
+        match self.icmp_type {
+            Some(IcmpType::Number(n)) => items.push(format!("type {n}")),
+            Some(IcmpType::Name(i)) => items.push(format!("type {}", ICMP_TYPE_NAMES[i].0)),
+            None => {}
+        }
+        if let Some(c) = self.icmp_code {
+            items.push(format!("code {c}"));
+        }
+        permute(&mut items, self.order);
+        f.write_str(match self.action {
+            Action::Allow => "allow",
+            Action::Drop => "drop",
+            Action::Count => "count",
+        })?;
+        for item in items {
+            write!(f, " {item}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reorders `items` by `seed` read as a factorial-base number; seed 0 keeps the order,
+/// so shrinking the seed leads back to the canonical order.
+fn permute<T>(items: &mut [T], mut seed: u32) {
+    for i in (1..items.len()).rev() {
+        let radix = i as u32 + 1;
+        items.swap(i, i - (seed % radix) as usize);
+        seed /= radix;
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    Xdp,
+    TcIngress,
+    TcEgress,
+}
+
+pub const INTERFACES: [&str; 4] = ["eth0", "eth1", "\"veth-a.100\"", "lo"];
+
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub hook: Hook,
+    /// Index into [`INTERFACES`].
+    pub iface: usize,
+    pub default_drop: bool,
+    /// Write `default` first rather than last.
+    pub default_first: bool,
+    /// One line, statements separated by `;`.
+    pub compact: bool,
+    pub rules: Vec<Rule>,
+}
+
+impl fmt::Display for Block {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let head = match self.hook {
+            Hook::Xdp => "xdp",
+            Hook::TcIngress => "tc ingress",
+            Hook::TcEgress => "tc egress",
+        };
+        let default = if self.default_drop {
+            "default drop"
+        } else {
+            "default allow"
+        };
+        let mut stmts: Vec<String> = self.rules.iter().map(Rule::to_string).collect();
+        if self.default_first {
+            stmts.insert(0, default.into());
+        } else {
+            stmts.push(default.into());
+        }
+        let iface = INTERFACES[self.iface];
+        if self.compact {
+            writeln!(f, "{head} on {iface} {{ {} }}", stmts.join("; "))
+        } else {
+            writeln!(f, "{head} on {iface} {{")?;
+            for s in stmts {
+                writeln!(f, "    {s}")?;
+            }
+            writeln!(f, "}}")
+        }
+    }
+}
+
+/// A whole rule file.
+#[derive(Clone, Debug)]
+pub struct RuleSet {
+    /// `set aN = { ... }`: never empty; families may mix; elements may overlap.
+    pub addr_sets: Vec<Vec<Literal>>,
+    /// `set pN = { ... }`: never empty.
+    pub port_sets: Vec<Vec<(u16, u16)>>,
+    /// One or two blocks, for distinct (hook, interface).
+    pub blocks: Vec<Block>,
+    /// Declare the sets after the blocks (sema resolves names file-wide).
+    pub sets_last: bool,
+    /// One set element per line instead of a comma-separated line.
+    pub sets_multiline: bool,
+}
+
+impl RuleSet {
+    pub fn normalize(mut self) -> RuleSet {
+        let mut used = Vec::new();
+        for b in &mut self.blocks {
+            while used.contains(&(b.hook, b.iface)) {
+                b.iface = (b.iface + 1) % INTERFACES.len();
+            }
+            used.push((b.hook, b.iface));
+        }
+        let (addr_sets, port_sets) = (self.addr_sets.len(), self.port_sets.len());
+        for b in &mut self.blocks {
+            b.rules = std::mem::take(&mut b.rules)
+                .into_iter()
+                .map(|r| r.normalize(addr_sets, port_sets))
+                .collect();
+        }
+        self
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.blocks.iter().flat_map(|b| &b.rules)
+    }
+
+    pub fn has_xdp(&self) -> bool {
+        self.blocks.iter().any(|b| b.hook == Hook::Xdp)
+    }
+}
+
+impl fmt::Display for RuleSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sets = String::new();
+        let elements = |items: Vec<String>| {
+            if self.sets_multiline {
+                format!("{{\n    {}\n}}", items.join("\n    "))
+            } else {
+                format!("{{ {} }}", items.join(", "))
+            }
+        };
+        for (i, s) in self.addr_sets.iter().enumerate() {
+            let items = s.iter().map(Literal::to_string).collect();
+            sets.push_str(&format!("set a{i} = {}\n", elements(items)));
+        }
+        for (i, s) in self.port_sets.iter().enumerate() {
+            let items = s.iter().map(|&(lo, hi)| port_range_text(lo, hi)).collect();
+            sets.push_str(&format!("set p{i} = {}\n", elements(items)));
+        }
+        if !self.sets_last {
+            f.write_str(&sets)?;
+        }
+        for b in &self.blocks {
+            write!(f, "{b}")?;
+        }
+        if self.sets_last {
+            f.write_str(&sets)?;
+        }
+        Ok(())
+    }
+}

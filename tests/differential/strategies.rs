@@ -1,0 +1,193 @@
+//! Rule set strategies ([`rule_set`]): one or two hook blocks of up to 12 rules each,
+//! over literals, address and port sets, protocols, TCP flags and ICMP fields, biased
+//! toward shared address bits and boundary values. `kernel_agrees_with_the_evaluator`
+//! and `generated_rule_sets_compile_and_evaluate` draw these; the classifier sets
+//! reuse the literal, address and port strategies.
+
+use proptest::{collection::vec, option, prelude::*, sample::select};
+use sockc_compiler::sema::ICMP_TYPES as ICMP_TYPE_NAMES;
+
+use crate::rules::{
+    Action, Addr, Block, Endpoint, Family, Hook, IcmpType, Literal, Port, ProtoMatch, Rule,
+    RuleSet, INTERFACES,
+};
+
+/// Address bits that rules share often, so prefixes nest and overlap across rules.
+const ADDRESS_BASES: [u128; 9] = [
+    0,
+    u128::MAX,
+    0x0a00_0000 << 96,
+    0xc0a8_0100 << 96,
+    0x2001_0db8 << 96,
+    0xfe80 << 112,
+    (0x7f00_0001 << 96) | 1,
+    0xffff_ffff << 96,
+    0x8000_0000 << 96,
+];
+
+pub fn address_bits() -> impl Strategy<Value = u128> {
+    prop_oneof![
+        2 => select(ADDRESS_BASES.to_vec()),
+        // A base with its low bits replaced from some random position down.
+        2 => (select(ADDRESS_BASES.to_vec()), any::<u128>(), 0u32..128)
+            .prop_map(|(base, noise, keep)| base ^ (noise >> keep)),
+        1 => any::<u128>(),
+    ]
+}
+
+pub fn literal() -> impl Strategy<Value = Literal> {
+    let len4 = prop_oneof![3 => select(vec![0u8, 1, 7, 8, 9, 16, 24, 31, 32]), 1 => 0u8..=32];
+    let len6 = prop_oneof![3 => select(vec![0u8, 1, 32, 63, 64, 65, 127, 128]), 1 => 0u8..=128];
+    (
+        any::<bool>(),
+        address_bits(),
+        len4,
+        len6,
+        any::<bool>(),
+        proptest::bool::weighted(0.2),
+    )
+        .prop_map(|(v6, bits, len4, len6, short, bracketed)| Literal {
+            family: if v6 { Family::V6 } else { Family::V4 },
+            bits,
+            len4,
+            len6,
+            short,
+            bracketed,
+        })
+}
+
+pub fn port_number() -> impl Strategy<Value = u16> {
+    prop_oneof![
+        2 => select(vec![0u16, 1, 22, 53, 80, 443, 1023, 1024, 8080, 65534, 65535]),
+        1 => any::<u16>(),
+    ]
+}
+
+fn port_range() -> impl Strategy<Value = (u16, u16)> {
+    prop_oneof![
+        port_number().prop_map(|p| (p, p)),
+        (port_number(), port_number()).prop_map(|(a, b)| (a.min(b), a.max(b))),
+    ]
+}
+
+fn endpoint() -> impl Strategy<Value = Endpoint> {
+    let addr = prop_oneof![
+        1 => Just(Addr::Any),
+        3 => literal().prop_map(Addr::Literal),
+        2 => (0usize..4).prop_map(Addr::Set),
+    ];
+    let port = prop_oneof![
+        1 => Just(Port::Any),
+        4 => port_range().prop_map(|(lo, hi)| Port::Range(lo, hi)),
+        2 => (0usize..4).prop_map(Port::Set),
+    ];
+    (addr, option::weighted(0.4, port)).prop_map(|(addr, port)| Endpoint { addr, port })
+}
+
+fn proto_match() -> impl Strategy<Value = ProtoMatch> {
+    let number = prop_oneof![
+        3 => Just(Some(6u8)),
+        3 => Just(Some(17)),
+        2 => Just(Some(1)),
+        2 => Just(Some(58)),
+        1 => Just(None),
+        1 => Just(Some(47)),
+        1 => any::<u8>().prop_map(Some),
+    ];
+    (number, 0u8..6).prop_map(|(number, spelling)| ProtoMatch { number, spelling })
+}
+
+fn rule() -> impl Strategy<Value = Rule> {
+    let action = prop_oneof![Just(Action::Allow), Just(Action::Drop), Just(Action::Count)];
+    let family = prop_oneof![Just(Family::V4), Just(Family::V6)];
+    let icmp_type = prop_oneof![
+        2 => select(vec![0u8, 3, 8, 11, 128, 129, 135, 255]).prop_map(IcmpType::Number),
+        1 => any::<u8>().prop_map(IcmpType::Number),
+        2 => (0..ICMP_TYPE_NAMES.len()).prop_map(IcmpType::Name),
+    ];
+    let icmp_code = prop_oneof![select(vec![0u8, 1, 3, 4]), any::<u8>()];
+    let order = prop_oneof![3 => Just(0u32), 1 => any::<u32>()];
+    (
+        (
+            action,
+            option::weighted(0.75, proto_match()),
+            option::weighted(0.2, family),
+        ),
+        (
+            option::weighted(0.4, endpoint()),
+            option::weighted(0.5, endpoint()),
+            proptest::bool::weighted(0.25),
+        ),
+        (
+            vec((0u8..8, any::<bool>()), 0..=3),
+            option::weighted(0.6, icmp_type),
+            option::weighted(0.4, icmp_code),
+            order,
+        ),
+    )
+        .prop_map(
+            |(
+                (action, proto, family),
+                (src, dst, bare_dst),
+                (flags, icmp_type, icmp_code, order),
+            )| {
+                Rule {
+                    action,
+                    proto,
+                    family,
+                    src,
+                    dst,
+                    bare_dst,
+                    flags,
+                    icmp_type,
+                    icmp_code,
+                    order,
+                }
+            },
+        )
+}
+
+fn block() -> impl Strategy<Value = Block> {
+    let hook = prop_oneof![Just(Hook::Xdp), Just(Hook::TcIngress), Just(Hook::TcEgress)];
+    (
+        hook,
+        0..INTERFACES.len(),
+        any::<bool>(),
+        proptest::bool::weighted(0.2),
+        proptest::bool::weighted(0.15),
+        vec(rule(), 0..=12),
+    )
+        .prop_map(
+            |(hook, iface, default_drop, default_first, compact, rules)| Block {
+                hook,
+                iface,
+                default_drop,
+                default_first,
+                compact,
+                rules,
+            },
+        )
+}
+
+pub fn rule_set() -> impl Strategy<Value = RuleSet> {
+    let blocks = prop_oneof![4 => vec(block(), 1..=1), 1 => vec(block(), 2..=2)];
+    (
+        vec(vec(literal(), 1..=4), 0..=3),
+        vec(vec(port_range(), 1..=4), 0..=2),
+        blocks,
+        proptest::bool::weighted(0.2),
+        proptest::bool::weighted(0.2),
+    )
+        .prop_map(
+            |(addr_sets, port_sets, blocks, sets_last, sets_multiline)| {
+                RuleSet {
+                    addr_sets,
+                    port_sets,
+                    blocks,
+                    sets_last,
+                    sets_multiline,
+                }
+                .normalize()
+            },
+        )
+}
