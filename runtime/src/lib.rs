@@ -54,10 +54,35 @@ pub enum RuntimeError {
         #[source]
         source: ProgramError,
     },
-    #[error("map `{map}`: {msg}")]
-    Map { map: String, msg: String },
+    #[error("map `{map}`")]
+    Map {
+        map: String,
+        #[source]
+        source: MapFault,
+    },
     #[error("sockc cannot load {0} programs yet")]
     Unsupported(HookKind),
+}
+
+/// What went wrong with one map.
+#[derive(Debug, thiserror::Error)]
+pub enum MapFault {
+    #[error("not in the object")]
+    Missing,
+    #[error("unexpected map type")]
+    UnexpectedType,
+    #[error("bad {what} {text}")]
+    BadHex { what: &'static str, text: String },
+    #[error("insert {key}")]
+    Insert {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("fill")]
+    Fill(#[source] std::io::Error),
+    #[error(transparent)]
+    Aya(#[from] aya::maps::MapError),
 }
 
 /// A program that passed the verifier.
@@ -148,9 +173,9 @@ impl LoadedObject {
             .map_err(RuntimeError::Tables)?
             .unwrap_or_default();
         for t in &self.meta.tables {
-            let err = |msg: String| RuntimeError::Map {
+            let err = |source: MapFault| RuntimeError::Map {
                 map: t.map.clone(),
-                msg,
+                source,
             };
             let bytes = usize::try_from(t.offset)
                 .ok()
@@ -160,29 +185,41 @@ impl LoadedObject {
             let map = self
                 .ebpf
                 .map(&t.map)
-                .ok_or_else(|| err("not in the object".into()))?;
-            let data = map_data(map).ok_or_else(|| err("unexpected map type".into()))?;
+                .ok_or_else(|| err(MapFault::Missing))?;
+            let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
             sys::fill_array(data.fd().as_fd(), t.value_size, bytes)
-                .map_err(|e| err(e.to_string()))?;
+                .map_err(|e| err(MapFault::Fill(e)))?;
         }
         Ok(())
     }
 
     fn fill_maps(&mut self) -> Result<(), RuntimeError> {
         for mc in &self.meta.map_contents {
-            let err = |msg: String| RuntimeError::Map {
+            let err = |source: MapFault| RuntimeError::Map {
                 map: mc.map.clone(),
-                msg,
+                source,
             };
             let map = self
                 .ebpf
                 .map(&mc.map)
-                .ok_or_else(|| err("not in the object".into()))?;
-            let data = map_data(map).ok_or_else(|| err("unexpected map type".into()))?;
+                .ok_or_else(|| err(MapFault::Missing))?;
+            let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
+            let hex = |what, text: &str| {
+                unhex(text).ok_or_else(|| {
+                    err(MapFault::BadHex {
+                        what,
+                        text: text.to_string(),
+                    })
+                })
+            };
             for (k, v) in &mc.entries {
-                let key = unhex(k).ok_or_else(|| err(format!("bad key {k}")))?;
-                let value = unhex(v).ok_or_else(|| err(format!("bad value {v}")))?;
-                update_elem(data, &key, &value).map_err(|e| err(format!("insert {k}: {e}")))?;
+                let (key, value) = (hex("key", k)?, hex("value", v)?);
+                update_elem(data, &key, &value).map_err(|source| {
+                    err(MapFault::Insert {
+                        key: k.clone(),
+                        source,
+                    })
+                })?;
             }
         }
         Ok(())
@@ -261,8 +298,8 @@ impl LoadedObject {
         let map = self
             .ebpf
             .map("counters")
-            .ok_or_else(|| counters_error("missing".into()))?;
-        PerCpuArray::try_from(map).map_err(|e| counters_error(e.to_string()))
+            .ok_or_else(|| counters_error(MapFault::Missing))?;
+        PerCpuArray::try_from(map).map_err(|e| counters_error(e.into()))
     }
 }
 
@@ -282,10 +319,10 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-fn counters_error(msg: String) -> RuntimeError {
+fn counters_error(source: MapFault) -> RuntimeError {
     RuntimeError::Map {
         map: "counters".into(),
-        msg,
+        source,
     }
 }
 
@@ -294,9 +331,7 @@ fn read_counter<T: std::borrow::Borrow<MapData>>(
     arr: &PerCpuArray<T, [u64; 2]>,
     slot: u32,
 ) -> Result<(u64, u64), RuntimeError> {
-    let per_cpu = arr
-        .get(&slot, 0)
-        .map_err(|e| counters_error(e.to_string()))?;
+    let per_cpu = arr.get(&slot, 0).map_err(|e| counters_error(e.into()))?;
     Ok(per_cpu
         .iter()
         .fold((0, 0), |(p, b), v| (p + v[0], b + v[1])))
