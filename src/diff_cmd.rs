@@ -1,6 +1,6 @@
 //! `sockc diff OLD NEW`: what installing NEW over OLD would change, offline.
 //!
-//! Both files are compiled and compared with [`sockc_compiler::plan`]: programs to
+//! Both files are compiled and compared with [`sockc_runtime::plan`]: programs to
 //! attach, reload or detach, whether set maps could be updated in place, the rule
 //! diff, set entries added and removed, bytecode diffs and the counters that would
 //! carry over. Nothing touches the kernel. Exit code 0 when the files install the same

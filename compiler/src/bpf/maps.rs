@@ -48,7 +48,7 @@ fn round_up(v: u64, align: u64) -> u64 {
 
 impl BtfType {
     /// Size in bytes. Saturates at `u32::MAX` for types too large to describe
-    /// ([`write_object`] rejects those).
+    /// ([`crate::obj::write_object`] rejects those).
     pub fn size(&self) -> u32 {
         self.checked_size()
             .and_then(|s| u32::try_from(s).ok())

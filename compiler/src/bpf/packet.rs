@@ -40,7 +40,7 @@ pub mod flow {
     pub const ICMP_TYPE: i16 = 64;
     pub const ICMP_CODE: i16 = 65;
     /// What the socket lookup found, once a socket condition has asked (the prologue
-    /// leaves it 0 = not looked up yet); values in [`crate::bpf::socket::fact`].
+    /// leaves it 0 = not looked up yet); values in [`crate::ir::flow::fact`].
     pub const SOCK: i16 = 66;
     pub const PKT_LEN: i16 = 68;
     pub const COUNTER_KEY: i16 = 72;

@@ -3,14 +3,14 @@
 //! carries the rule as its source location ([`SrcLoc`]).
 //!
 //! Each rule's match is first listed as data, a chain of
-//! [`Test`](crate::ir::flow::Test)s on the flow record
+//! [`Test`]s on the flow record
 //! ([`rule_tests`](crate::ir::flow::rule_tests)), and a run of consecutive linear
 //! rules is lowered from the [`Plan`] the IR holds for it: the
-//! [`linear`](crate::ir::linear::linear) plan when it holds none (every rule tests on
+//! [`linear`] plan when it holds none (every rule tests on
 //! its own and falls through to the next rule on the first mismatch: the in-project
 //! baseline), or the threaded plan of the `-O2` threading pass (jump threading and
 //! shared header checks; see `opt::thread`). Both emit a test with the same code
-//! ([`emit_test`]), so the two differ only in which tests exist and where a failing
+//! (`emit_test`), so the two differ only in which tests exist and where a failing
 //! one jumps. The driver lowers an `-O2` program both ways and keeps the threaded code
 //! unless it came out larger, so `-O2` is never larger than `-O0` (and, by the
 //! argument in `opt::thread`, never executes more instructions on any path).

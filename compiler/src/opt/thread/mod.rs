@@ -3,8 +3,8 @@
 //!
 //! # Rules as test lists
 //!
-//! Lowering tests a rule as a chain of [`Test`]s on the flow record that the prologue
-//! filled ([`rule_tests`] lists them in the order `-O0` emits them): each test is one
+//! Lowering tests a rule as a chain of [`Test`](crate::ir::flow::Test)s on the flow
+//! record that the prologue filled ([`rule_tests`](crate::ir::flow::rule_tests) lists them in the order `-O0` emits them): each test is one
 //! decision (`L3 == 4`, `PROTO in {6, 17}`, `L4_OK != 0`, a masked compare of an
 //! address, a set lookup, a port range test, a flag test, an ICMP test), and the first
 //! one that fails sends control to the next rule. A rule's action runs when all of its
@@ -15,7 +15,7 @@
 //! Every test position `(rule, test)` is a *node*; position `(rule, tests.len())` is
 //! the rule's action. Control reaches a node along *edges*: the fall-through from the
 //! previous test of the rule (it passed), a failing test of an earlier rule, or an
-//! earlier `count` rule that went on. Along each edge we know [`Knowledge`] about the
+//! earlier `count` rule that went on. Along each edge we know `Knowledge` about the
 //! packet: what the tests on that path said. At a node, the knowledge is the *meet*
 //! of its incoming edges (what holds on every one of them). [`threaded`] walks the
 //! nodes in program order (edges only go forward, so one pass sees every edge into a
@@ -31,7 +31,7 @@
 //!   PROTO == 6` thus test both once on the success path, and a failing
 //!   `PROTO == 6` skips all three at once.
 //!
-//! (An edge looks at most [`MAX_SKIP`] rules ahead, which bounds planning time.)
+//! (An edge looks at most `MAX_SKIP` rules ahead, which bounds planning time.)
 //! A `count` rule's success is threaded the same way, with "all of its tests passed".
 //! Nodes no edge reaches are [`Node::Dead`] and emit nothing, and so does everything
 //! after an action that always ends the program: the kernel rejects unreachable
