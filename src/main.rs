@@ -15,6 +15,7 @@ use sockc_compiler::{diag, driver, sema, Compiled};
 mod apply_cmd;
 mod bench_cmd;
 mod diff_cmd;
+mod privileges;
 mod test_cmd;
 
 #[derive(Parser)]
@@ -98,12 +99,17 @@ enum Cmd {
     /// Compare two rule files offline: rules, set entries, bytecode and the plan an
     /// apply would follow (exit 0 same, 4 different)
     Diff(diff_cmd::DiffArgs),
-    /// Show what is installed: generation, source, hooks, program ids, attach modes
+    /// Show what is installed, read back from the kernel: generation, source, hooks,
+    /// program ids, attach modes, and every difference from the manifest (drift, exit 3)
     Status {
         #[command(flatten)]
         target: apply_cmd::Target,
+        /// print the installs as JSON on stdout
         #[arg(long)]
         json: bool,
+        /// also read every set map back and compare it entry by entry
+        #[arg(long)]
+        deep: bool,
     },
     /// Per-rule packet and byte counters of an install, next to the source lines
     Stats {
@@ -116,6 +122,16 @@ enum Cmd {
     Flush {
         #[command(flatten)]
         target: apply_cmd::Target,
+    },
+    /// Attach again every hook that does not run what its install's manifest says
+    /// (link removed, interface re-created, filter deleted), from the pins alone, and
+    /// finish interrupted work; for every install, or one
+    Repair {
+        #[command(flatten)]
+        target: apply_cmd::Target,
+        /// print what was repaired as JSON on stdout
+        #[arg(long)]
+        json: bool,
     },
     /// Convert a ClassBench filter file to a rule file (rule i = filter i)
     ///
@@ -192,7 +208,8 @@ fn main() -> ExitCode {
             (Ok(old), Ok(new)) => diff_cmd::run(&args, &old, &new),
             (Err(code), _) | (_, Err(code)) => code,
         },
-        Cmd::Status { target, json } => apply_cmd::run_status(&target, json),
+        Cmd::Status { target, json, deep } => apply_cmd::run_status(&target, json, deep),
+        Cmd::Repair { target, json } => apply_cmd::run_repair(&target, json),
         Cmd::Stats { target, json } => apply_cmd::run_stats(&target, json),
         Cmd::Flush { target } => apply_cmd::run_flush(&target),
         Cmd::Bench(args) => bench_cmd::run(&args),

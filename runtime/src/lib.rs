@@ -23,10 +23,11 @@ use sockc_compiler::{
     obj::ObjError,
 };
 
-pub mod apply;
 pub mod attach;
+pub mod install;
+pub mod netlink;
+pub mod netns;
 pub mod plan;
-pub mod status;
 pub mod store;
 pub mod sys;
 

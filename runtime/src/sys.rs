@@ -82,6 +82,25 @@ pub fn map_lookup(
     }
 }
 
+/// `BPF_MAP_GET_NEXT_KEY`: the key after `key` (the first key for `None`), `None`
+/// at the end. `key_len` is the map's key size.
+pub fn map_next_key(
+    map: BorrowedFd<'_>,
+    key: Option<&[u8]>,
+    key_len: usize,
+) -> io::Result<Option<Vec<u8>>> {
+    let mut next = vec![0u8; key_len];
+    let mut attr = zeroed();
+    attr.__bindgen_anon_2.map_fd = map.as_raw_fd() as u32;
+    attr.__bindgen_anon_2.key = key.map_or(0, |k| k.as_ptr() as u64);
+    attr.__bindgen_anon_2.__bindgen_anon_1.next_key = next.as_mut_ptr() as u64;
+    match sys_bpf(bpf_cmd::BPF_MAP_GET_NEXT_KEY, &mut attr) {
+        Ok(_) => Ok(Some(next)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// `BPF_MAP_CREATE` of a `BPF_MAP_TYPE_ARRAY` with `u32` keys.
 pub fn create_array(name: &str, value_size: u32, max_entries: u32) -> io::Result<OwnedFd> {
     let mut attr = zeroed();
@@ -136,6 +155,18 @@ pub fn link_update(
         attr.link_update.__bindgen_anon_2.old_prog_fd = old.as_raw_fd() as u32;
     }
     sys_bpf(bpf_cmd::BPF_LINK_UPDATE, &mut attr).map(|_| ())
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` on a link: its type, program, and attach target.
+pub fn link_info(link: BorrowedFd<'_>) -> io::Result<aya_obj::generated::bpf_link_info> {
+    // SAFETY: a plain C struct (with unions) of integers; all-zero is a valid value.
+    let mut info: aya_obj::generated::bpf_link_info = unsafe { std::mem::zeroed() };
+    let mut attr = zeroed();
+    attr.info.bpf_fd = link.as_raw_fd() as u32;
+    attr.info.info_len = std::mem::size_of_val(&info) as u32;
+    attr.info.info = &mut info as *mut _ as u64;
+    sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info)
 }
 
 /// Writes `bytes` (values of `value_size` bytes, from index 0) into a

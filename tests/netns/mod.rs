@@ -106,6 +106,37 @@ pub fn sockc_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sockc")
 }
 
+/// Attaches an XDP program the way another tool would (`ip link set xdp obj`, which
+/// loads it with libbpf and attaches it through netlink), in generic mode, to `dev` in
+/// network namespace `ns`. It goes with the interface.
+pub fn foreign_xdp(ns: &str, dev: &str, tag: &str) {
+    let dir = std::env::temp_dir().join(format!("sockc-foreign-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let src = dir.join("foreign.sk");
+    std::fs::write(&src, "xdp on lo { default allow }\n").expect("write rules");
+    let obj = dir.join("foreign.o");
+    run(Command::new(sockc_bin())
+        .args(["compile"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj))
+    .ok();
+    ip(&[
+        "-n",
+        ns,
+        "link",
+        "set",
+        "dev",
+        dev,
+        "xdpgeneric",
+        "obj",
+        obj.to_str().expect("UTF-8"),
+        "sec",
+        "xdp",
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `sockc ARGS`.
 pub fn sockc(args: &[&str]) -> Run {
     run(Command::new(sockc_bin()).args(args))

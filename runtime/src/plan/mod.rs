@@ -177,7 +177,7 @@ pub struct CounterCarry {
 }
 
 /// What installing `new` over `old` does; see [`plan`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Every program of either side, ordered by interface, then hook (xdp first).
     pub programs: Vec<ProgramPlan>,
