@@ -64,6 +64,13 @@ pub enum StoreError {
     )]
     PrivateBpffs { path: PathBuf },
     #[error(
+        "{} is not the host's BPF filesystem: this command runs in a mount namespace of its \
+         own (as inside `ip netns exec`, which gives it its own /sys), where pins would \
+         vanish when sockc exits. Run sockc from the host with `--netns NAME` instead",
+        path.display()
+    )]
+    NotHostBpffs { path: PathBuf },
+    #[error(
         "{} is owned by uid {uid} with mode {mode:04o}: sockc keeps firewall state only in a \
          directory that root owns and nobody else may write; inspect and remove it, then retry",
         path.display()
@@ -204,7 +211,7 @@ impl Store {
     pub fn open(bpffs: &Path, timeout: Duration) -> Result<Store, StoreError> {
         if !is_bpffs(bpffs) {
             return Err(if private_mount_namespace() {
-                StoreError::PrivateBpffs {
+                StoreError::NotHostBpffs {
                     path: bpffs.to_path_buf(),
                 }
             } else {
@@ -485,27 +492,52 @@ fn is_bpffs(path: &Path) -> bool {
     }
 }
 
-/// True when this process runs in another mount namespace than PID 1.
-fn private_mount_namespace() -> bool {
-    match (
-        std::fs::read_link("/proc/self/ns/mnt"),
-        std::fs::read_link("/proc/1/ns/mnt"),
-    ) {
-        (Ok(a), Ok(b)) => a != b,
-        _ => false,
+/// The nearest ancestor process that runs in another mount namespace than this one:
+/// what `ip netns exec` or `unshare -m` was started from. `None` when every ancestor
+/// shares ours, or when one cannot be read (nothing is known then).
+fn ancestor_outside_mount_namespace() -> Option<u32> {
+    let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
+    // SAFETY: getppid has no preconditions and cannot fail.
+    let mut pid = unsafe { libc::getppid() } as u32;
+    for _ in 0..64 {
+        if pid == 0 {
+            return None;
+        }
+        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
+        if theirs != ours {
+            return Some(pid);
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `PID (COMM) STATE PPID ...`; COMM may hold spaces and parentheses.
+        pid = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
     }
+    None
 }
 
-/// False when this process sees at `bpffs` another filesystem than PID 1 sees there:
-/// a bpffs mounted in a private mount namespace. (When PID 1's view cannot be read,
-/// nothing is known and the check passes.)
+/// True when this process runs in a mount namespace of its own (under `ip netns
+/// exec`, `unshare -m`): one its nearest ancestor outside it does not share.
+fn private_mount_namespace() -> bool {
+    ancestor_outside_mount_namespace().is_some()
+}
+
+/// False when this process sees at `bpffs` another filesystem than the process it
+/// was started from (outside its mount namespace) sees there: a bpffs mounted in a
+/// private mount namespace, whose pins vanish with it.
 fn same_bpffs_as_init(bpffs: &Path) -> bool {
-    if !private_mount_namespace() {
+    let Some(pid) = ancestor_outside_mount_namespace() else {
         return true;
-    }
-    let init_view = Path::new("/proc/1/root").join(bpffs.strip_prefix("/").unwrap_or(bpffs));
-    match (std::fs::metadata(bpffs), std::fs::metadata(&init_view)) {
+    };
+    let theirs =
+        Path::new(&format!("/proc/{pid}/root")).join(bpffs.strip_prefix("/").unwrap_or(bpffs));
+    match (std::fs::metadata(bpffs), std::fs::metadata(&theirs)) {
         (Ok(ours), Ok(theirs)) => ours.dev() == theirs.dev(),
+        (Ok(_), Err(_)) => false,
         _ => true,
     }
 }

@@ -63,8 +63,11 @@ pub fn state(path: &Path, at: &AttachPoint<'_>, expected: &Expected) -> LinkStat
             prog_id: info.prog_id,
         };
     }
-    if at.spec().target != Target::Interface {
-        return LinkState::Attached;
+    match at.spec().target {
+        Target::Interface => {}
+        // Targets whose identity a link does not show here yet: the namespace (checked
+        // by inode when the install's namespace is entered), a cgroup, a socket map.
+        Target::Netns | Target::Cgroup | Target::SockMap => return LinkState::Attached,
     }
     let linked = match info.type_ {
         // SAFETY (both): reading the union member the kernel filled for this link type.

@@ -42,15 +42,23 @@ impl Backend for Xdp {
     ) -> Result<Attached, AttachError> {
         let x = xdp(prog)?;
         let iface = at.attach_to;
-        // An interface has room for one XDP program: name whoever holds it.
-        if let Some(prog_id) = if_index(iface)
-            .and_then(|i| crate::netlink::xdp_prog_id(i).ok())
-            .flatten()
-        {
-            return Err(AttachError::XdpHeld {
-                iface: iface.to_string(),
-                prog_id,
-            });
+        // An interface has room for one XDP program: name whoever holds it. A link
+        // whose last pin was just removed is released by the kernel a moment later (from
+        // a workqueue), so a holder gets a little time to go first.
+        let held = || {
+            if_index(iface)
+                .and_then(|i| crate::netlink::xdp_prog_id(i).ok())
+                .flatten()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while let Some(prog_id) = held() {
+            if std::time::Instant::now() >= deadline {
+                return Err(AttachError::XdpHeld {
+                    iface: iface.to_string(),
+                    prog_id,
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let (id, mode) = match x.attach(iface, XdpMode::Driver) {
             Ok(id) => (id, AttachMode::XdpDriver),

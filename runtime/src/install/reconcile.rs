@@ -17,7 +17,7 @@ use sockc_compiler::hooks::HookKind;
 
 use super::{backend, journal::point, InstallError};
 use crate::{
-    attach::{AttachOptions, AttachPoint, Attached, Attachment, LinkState},
+    attach::{AttachOptions, AttachPoint, Attached, Attachment, LinkState, TcFilter},
     store::{InstalledProgram, Manifest, Store},
     LoadedObject,
 };
@@ -99,8 +99,13 @@ fn attach_fresh(
         .map_err(|source| InstallError::Attach { at: label, source })?;
     p.attach_mode = Some(mode);
     p.ifindex = ifindex;
+    // A qdisc sockc made for the filter this one replaces is still sockc's to remove.
+    let made_qdisc = p.tc_filter.is_some_and(|f| f.created_qdisc);
     p.tc_filter = match attachment {
-        Attachment::TcFilter(f) => Some(f),
+        Attachment::TcFilter(f) => Some(TcFilter {
+            created_qdisc: f.created_qdisc || made_qdisc,
+            ..f
+        }),
         Attachment::Link(_) => None,
     };
     Ok(())
@@ -195,8 +200,7 @@ fn bring_to_target(
             .replace(prog, &at, &live)
             .map_err(|source| InstallError::Attach { at: label, source });
     }
-    let drift = b.live_state(&at, &live, &p.expected());
-    if matches!(drift, LinkState::InterfaceMissing) || !at.exists() {
+    if !at.exists() {
         return Err(InstallError::MissingInterface {
             hook: p.hook,
             iface: p.attach_to.clone(),
@@ -206,11 +210,7 @@ fn bring_to_target(
     // The attachment is gone or no longer sockc's: a stale link's pin is replaced by
     // the new link's; a clsact filter that another tool holds stays where it is and
     // sockc's goes in beside it.
-    let label = at.to_string();
-    attach_fresh(cx, p, progs)?;
-    cx.notices
-        .push(format!("{label}: attached again ({drift})"));
-    Ok(())
+    attach_fresh(cx, p, progs)
 }
 
 /// The hooks `target` keeps from `old` inherit how they are attached (the same link
