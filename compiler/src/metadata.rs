@@ -31,6 +31,42 @@ pub struct Metadata {
     /// Array maps filled from the object's `.sockc.tables` section.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableData>,
+    /// The declared sockets, in declaration order (index `i` owns slots `2i` and
+    /// `2i + 1` of the `socket_drops` map). Listed only when a program redirects to
+    /// sockets, that is when the object has the socket map.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<SocketMeta>,
+}
+
+/// A declared socket: what registration looks for, and its key in the socket map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketMeta {
+    pub name: String,
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// The declared address, if any (`127.0.0.1:8080`, `[::1]:53`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<std::net::SocketAddr>,
+    pub key: u32,
+}
+
+impl SocketMeta {
+    /// The entries of the module's sockets, when its programs use the socket map.
+    pub fn of(module: &ir::Module) -> Vec<SocketMeta> {
+        if !crate::bpf::maps::uses_sockets(module) {
+            return Vec::new();
+        }
+        module
+            .sockets
+            .values()
+            .map(|s| SocketMeta {
+                name: s.name.clone(),
+                proto: s.proto.name().to_string(),
+                addr: s.addr.map(|(ip, port)| std::net::SocketAddr::new(ip, port)),
+                key: s.key,
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

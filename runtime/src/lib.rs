@@ -17,7 +17,7 @@ use aya::{
     Ebpf, EbpfLoader, VerifierLogLevel,
 };
 use sockc_compiler::{
-    bpf::maps::unhex,
+    bpf::maps::{unhex, SOCKETS_MAP, SOCKET_DROPS_MAP},
     hooks::HookKind,
     metadata::{self, Metadata, MetadataError},
     obj::ObjError,
@@ -28,6 +28,7 @@ pub mod install;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
+pub mod socket_map;
 pub mod store;
 pub mod sys;
 
@@ -63,6 +64,8 @@ pub enum RuntimeError {
     },
     #[error("sockc cannot load {0} programs yet")]
     Unsupported(HookKind),
+    #[error(transparent)]
+    SocketMap(#[from] socket_map::SocketMapError),
 }
 
 /// What went wrong with one map.
@@ -111,17 +114,37 @@ pub struct RunResult {
     pub retval: u32,
     /// Kernel-measured time per run.
     pub duration: Duration,
+    /// The cookie of the socket an sk_lookup program selected (`bpf_sk_assign`), if
+    /// any; `None` for other hooks.
+    pub selected: Option<u64>,
+}
+
+/// Choices about how an object is loaded.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions<'a> {
+    /// Use (or create and pin) the socket map pinned here instead of a fresh one: an
+    /// install's programs all share its socket map, so registered sockets survive
+    /// re-applies.
+    pub socket_map: Option<&'a std::path::Path>,
 }
 
 impl LoadedObject {
     pub fn load(elf: &[u8]) -> Result<Self, RuntimeError> {
+        Self::load_with(elf, &LoadOptions::default())
+    }
+
+    pub fn load_with(elf: &[u8], opts: &LoadOptions<'_>) -> Result<Self, RuntimeError> {
         let meta = metadata::read(elf)?;
+        let mut loader = EbpfLoader::new();
         // Default log level: no log on success (a full log of a large program costs more
         // than the verification); aya retries with a log when the load fails.
-        let mut ebpf = EbpfLoader::new()
-            .verifier_log_level(VerifierLogLevel::default())
-            .load(elf)
-            .map_err(RuntimeError::Object)?;
+        loader.verifier_log_level(VerifierLogLevel::default());
+        if let (Some(path), false) = (opts.socket_map, meta.sockets.is_empty()) {
+            // Created here with the shape checked, so that aya only opens it.
+            socket_map::SocketMap::open_or_create(path)?;
+            loader.map_pin_path(SOCKETS_MAP, path);
+        }
+        let mut ebpf = loader.load(elf).map_err(RuntimeError::Object)?;
         let mut programs = Vec::new();
         for p in &meta.programs {
             let missing = || RuntimeError::MissingProgram {
@@ -301,6 +324,42 @@ impl LoadedObject {
             .map("counters")
             .ok_or_else(|| counters_error(MapFault::Missing))?;
         PerCpuArray::try_from(map).map_err(|e| counters_error(e.into()))
+    }
+
+    /// The object's socket map (the install's, when loaded with one), if its programs
+    /// redirect to sockets.
+    pub fn socket_map(&self) -> Option<socket_map::SocketMap> {
+        let Some(Map::SockHash(data)) = self.ebpf.map(SOCKETS_MAP) else {
+            return None;
+        };
+        let fd = data.fd().as_fd().try_clone_to_owned().ok()?;
+        Some(socket_map::SocketMap::from_fd(fd))
+    }
+
+    /// Redirects that dropped, per declared socket (in metadata order): (no socket
+    /// registered, refused by the kernel), summed over CPUs. Empty when no program
+    /// redirects to sockets.
+    pub fn socket_drops(&self) -> Result<Vec<(u64, u64)>, RuntimeError> {
+        if self.meta.sockets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let err = |source: MapFault| RuntimeError::Map {
+            map: SOCKET_DROPS_MAP.into(),
+            source,
+        };
+        let map = self
+            .ebpf
+            .map(SOCKET_DROPS_MAP)
+            .ok_or_else(|| err(MapFault::Missing))?;
+        let arr: PerCpuArray<&MapData, [u64; 2]> =
+            PerCpuArray::try_from(map).map_err(|e| err(e.into()))?;
+        let slot = |i: u32| -> Result<u64, RuntimeError> {
+            let per_cpu = arr.get(&i, 0).map_err(|e| err(e.into()))?;
+            Ok(per_cpu.iter().map(|v| v[0]).sum())
+        };
+        (0..self.meta.sockets.len() as u32)
+            .map(|i| Ok((slot(2 * i)?, slot(2 * i + 1)?)))
+            .collect()
     }
 }
 

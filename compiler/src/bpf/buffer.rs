@@ -65,6 +65,10 @@ pub struct Code {
     /// `(first slot, end slot, location)`, sorted; slots outside every range are the
     /// program's shared code (prologue, count-and-exit tail).
     pub srclocs: Vec<(usize, usize, SrcLoc)>,
+    /// Slots of the helper calls that return a socket reference without the helper
+    /// saying so by its id (`bpf_map_lookup_elem` on a socket map), for
+    /// [`super::refcheck`].
+    pub socket_acquires: Vec<usize>,
 }
 
 impl Code {
@@ -79,6 +83,8 @@ impl Code {
 #[derive(Default)]
 pub struct CodeBuffer {
     items: Vec<Item>,
+    /// Items that are [`CodeBuffer::call_acquire`] calls.
+    acquires: Vec<usize>,
     labels: Vec<Option<usize>>,
     notes: Vec<(usize, String)>,
     /// `(first item, location)`: each location holds until the next entry.
@@ -123,6 +129,14 @@ impl CodeBuffer {
     pub fn emit(&mut self, i: Insn) {
         debug_assert!(!i.is_jump(), "use branch/goto for jumps");
         self.items.push(Item::Insn(i));
+    }
+
+    /// A helper call that returns a socket reference (or NULL) in `r0` which the
+    /// program must release: a map lookup in a socket map. Recorded for the
+    /// reference check, which cannot tell the map from the call.
+    pub fn call_acquire(&mut self, helper: u32) {
+        self.acquires.push(self.items.len());
+        self.items.push(Item::Insn(Insn::call(helper)));
     }
 
     pub fn ld_map(&mut self, dst: Reg, map: &str) {
@@ -282,6 +296,7 @@ impl CodeBuffer {
                 }
             }
         }
+        code.socket_acquires = self.acquires.iter().map(|&item| start[item]).collect();
         code.notes = self
             .notes
             .into_iter()

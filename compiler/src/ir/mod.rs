@@ -56,6 +56,17 @@ pub struct Socket {
     pub name: String,
     pub proto: SockProto,
     pub addr: Option<(std::net::IpAddr, u16)>,
+    /// The socket's key in the install's socket map ([`socket_key`] of the name):
+    /// stable across applies, so a re-apply finds the sockets registered before.
+    pub key: u32,
+}
+
+/// A socket name's key in the socket map: 32-bit FNV-1a of the name. Sema refuses two
+/// names with the same key.
+pub fn socket_key(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 #[derive(Clone, Debug)]

@@ -112,10 +112,29 @@ impl Checker<'_> {
             );
             return;
         }
+        let key = crate::ir::socket_key(&s.name.name);
+        if let Some((_, other)) = self.module.sockets.iter().find(|(_, o)| o.key == key) {
+            let other = other.name.clone();
+            let prev = self.sockets[&other].1;
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::socket-key",
+                    format!(
+                        "sockets `{}` and `{other}` would share the socket map key {key:#010x}",
+                        s.name.name
+                    ),
+                )
+                .label(s.name.span, "this name")
+                .label(prev, "hashes like this one")
+                .help("rename one of them"),
+            );
+            return;
+        }
         let id = self.module.sockets.push(Socket {
             name: s.name.name.clone(),
             proto: s.proto,
             addr: s.addr,
+            key,
         });
         self.sockets.insert(s.name.name.clone(), (id, s.name.span));
     }

@@ -47,6 +47,7 @@ use sockc_compiler::hooks::{HookKind, HookSpec, Target};
 use crate::RunResult;
 
 pub mod link;
+pub mod sk_lookup;
 pub mod tc;
 pub mod xdp;
 
@@ -56,7 +57,8 @@ pub fn backend(hook: HookKind) -> Option<&'static dyn Backend> {
     match hook {
         HookKind::Xdp => Some(&xdp::Xdp),
         HookKind::TcIngress | HookKind::TcEgress => Some(&tc::Tc),
-        HookKind::SkLookup | HookKind::Sockmap => None,
+        HookKind::SkLookup => Some(&sk_lookup::SkLookup),
+        HookKind::Sockmap => None,
     }
 }
 
@@ -202,6 +204,9 @@ pub enum AttachMode {
     Tcx,
     #[serde(rename = "clsact")]
     Clsact,
+    /// A link on a network namespace (sk_lookup).
+    #[serde(rename = "netns link")]
+    Netns,
 }
 
 impl fmt::Display for AttachMode {
@@ -211,6 +216,7 @@ impl fmt::Display for AttachMode {
             AttachMode::XdpGeneric => "xdp generic",
             AttachMode::Tcx => "tcx",
             AttachMode::Clsact => "clsact",
+            AttachMode::Netns => "netns link",
         })
     }
 }

@@ -132,6 +132,7 @@ impl Backend for Xdp {
         Ok(RunResult {
             retval: r.return_value,
             duration: r.duration,
+            selected: None,
         })
     }
 }

@@ -333,7 +333,7 @@ impl Default for Knowledge {
 
 impl Knowledge {
     /// What the prologue guarantees of every flow record (see
-    /// [`crate::bpf::packet::flow`]; a test in [`crate::bpf::lower`] checks the
+    /// [`crate::bpf::flow`]; a test in [`crate::bpf::lower`] checks the
     /// prologue against it): `L3` is 0 (not IP), 4 or 6, and `L4_OK` is 0 or 1. So
     /// `L3 != 0` and `L3 != 4` make `L3 == 6` pass. The socket fact is one of the
     /// lookup's four answers.
