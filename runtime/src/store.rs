@@ -7,6 +7,7 @@
 //! <bpffs>/sockc/<name>/manifest        array map holding the manifest (JSON, chunked)
 //! <bpffs>/sockc/<name>/journal         the same for the journal, only while work is in flight
 //! <bpffs>/sockc/<name>/link_<symbol>   one bpf_link per hook that has one
+//! <bpffs>/sockc/<name>/keep_<map>      maps all generations share (the sk_lookup socket map)
 //! <bpffs>/sockc/<name>/g<N>/prog_<symbol>, map_<map>   generation N's programs and maps
 //! ```
 //!
@@ -266,6 +267,13 @@ impl Store {
 
     pub fn objects_dir(&self, name: &str, dir: &str) -> PathBuf {
         self.dir(name).join(dir)
+    }
+
+    /// Where an install keeps a map that every generation shares (`keep_<map>`): the
+    /// socket map of sk_lookup redirect targets, so registered sockets outlive
+    /// re-applies.
+    pub fn keep_path(&self, name: &str, map: &str) -> PathBuf {
+        self.dir(name).join(format!("keep_{map}"))
     }
 
     pub fn link_path(&self, name: &str, symbol: &str) -> PathBuf {

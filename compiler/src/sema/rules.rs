@@ -69,10 +69,10 @@ impl Checker<'_> {
     }
 
     /// A redirect to a socket applies only to traffic the socket can take: a rule
-    /// without a protocol takes the socket's, and a rule without a family takes IPv4
-    /// when the socket is declared on an IPv4 address (an IPv6 socket may be
-    /// dual-stack, so IPv6 declarations narrow nothing). A rule that names another
-    /// protocol or family could only ever be refused by the kernel: an error.
+    /// without a protocol takes the socket's, and a rule without a family takes the
+    /// socket's when the declared address allows only one (see below). A rule that
+    /// names another protocol or family could only ever be refused by the kernel: an
+    /// error.
     fn fit_to_socket(&mut self, r: &ast::Rule, m: &mut RuleMatch, sock: SockId) {
         let s = &self.module.sockets[sock];
         let (name, proto, addr) = (s.name.clone(), s.proto, s.addr);
@@ -109,36 +109,51 @@ impl Checker<'_> {
                 )));
             }
         }
-        if let Some((IpAddr::V4(_), _)) = addr {
-            match m.family {
-                None => m.family = Some(Family::V4),
-                Some(Family::V4) => {}
-                Some(Family::V6) => {
-                    let at = r
-                        .matches
-                        .iter()
-                        .find_map(|i| match i {
-                            Match::Family(Family::V6, sp) => Some(*sp),
-                            Match::Src(e) | Match::Dst(e)
-                                if matches!(e.addr, AddrSpec::Prefix(IpNet::V6(_), _)) =>
-                            {
-                                Some(e.addr.span())
-                            }
+        // The one family the socket can take, if only one: an IPv4 socket, an IPv6
+        // socket bound to a v4-mapped address (IPv4 traffic only), an IPv6 socket bound
+        // to a specific address (the kernel makes it IPv6-only at bind). Only an IPv6
+        // socket on `[::]` may be dual-stack.
+        let only = match addr.map(|a| a.0) {
+            Some(IpAddr::V4(_)) => Some((Family::V4, "an IPv4 socket")),
+            Some(IpAddr::V6(a)) if a.to_ipv4_mapped().is_some() => Some((
+                Family::V4,
+                "an IPv4-only socket (bound to a v4-mapped address)",
+            )),
+            Some(IpAddr::V6(a)) if !a.is_unspecified() => Some((
+                Family::V6,
+                "an IPv6-only socket (bound to one IPv6 address)",
+            )),
+            _ => None,
+        };
+        let Some((family, what)) = only else { return };
+        match m.family {
+            None => m.family = Some(family),
+            Some(f) if f == family => {}
+            Some(f) => {
+                let at = r
+                    .matches
+                    .iter()
+                    .find_map(|i| match i {
+                        Match::Family(x, sp) if *x == f => Some(*sp),
+                        Match::Src(e) | Match::Dst(e) => match e.addr {
+                            AddrSpec::Prefix(IpNet::V4(_), sp) if f == Family::V4 => Some(sp),
+                            AddrSpec::Prefix(IpNet::V6(_), sp) if f == Family::V6 => Some(sp),
                             _ => None,
-                        })
-                        .unwrap_or(r.span);
-                    let mut d = Diagnostic::error(
-                        "sockc::redirect-family",
-                        format!("IPv6 traffic cannot go to `{name}`, an IPv4 socket"),
-                    )
-                    .label(at, "IPv6 here");
-                    if let Some(decl) = decl {
-                        d = d.label(decl, "declared on an IPv4 address");
-                    }
-                    self.diags.push(d.help(
-                        "declare an IPv6 socket (a dual-stack one bound to [::] takes both)",
-                    ));
+                        },
+                        _ => None,
+                    })
+                    .unwrap_or(r.span);
+                let mut d = Diagnostic::error(
+                    "sockc::redirect-family",
+                    format!("{} traffic cannot go to `{name}`, {what}", family_name(f)),
+                )
+                .label(at, format!("{} here", family_name(f)));
+                if let Some(decl) = decl {
+                    d = d.label(decl, "declared here");
                 }
+                self.diags.push(d.help(
+                    "declare a socket of the rule's family (a dual-stack one bound to [::] takes both)",
+                ));
             }
         }
     }

@@ -15,7 +15,10 @@ use std::{
 };
 
 use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuValues};
-use sockc_compiler::{bpf::maps::unhex, Compiled};
+use sockc_compiler::{
+    bpf::maps::{unhex, SOCKETS_MAP},
+    Compiled,
+};
 
 use super::{
     journal::{point, Journal, Operation, Phase},
@@ -29,7 +32,7 @@ use crate::{
     error_chain, netns,
     plan::{self, Plan, ProgramAction, SetChange, Snapshot},
     store::{InstalledProgram, Manifest, Store, MANIFEST_FORMAT},
-    sys, LoadedObject, LoadedProgram,
+    sys, LoadOptions, LoadedObject, LoadedProgram,
 };
 
 pub struct ApplyRequest<'a> {
@@ -248,7 +251,16 @@ fn install_generation(
     report: &mut ApplyReport,
 ) -> Result<(), InstallError> {
     let elf = req.compiled.to_elf().map_err(InstallError::Object)?;
-    let mut obj = LoadedObject::load(&elf)?;
+    // The socket map belongs to the install, not the generation: every generation's
+    // programs use the one pinned beside the manifest, so registered sockets stay.
+    store.ensure_install_dir(req.name)?;
+    let socket_map = store.keep_path(req.name, SOCKETS_MAP);
+    let mut obj = LoadedObject::load_with(
+        &elf,
+        &LoadOptions {
+            socket_map: Some(&socket_map),
+        },
+    )?;
     report.verified = obj.programs().to_vec();
     let generation = old.as_ref().map_or(1, |m| m.generation + 1);
     let mut target = Manifest {
@@ -364,6 +376,10 @@ fn pin_objects(obj: &mut LoadedObject, dir: &Path) -> Result<(), InstallError> {
             .map_err(|source| InstallError::Pin { path, source })?;
     }
     for (name, map) in obj.ebpf.maps() {
+        if name == SOCKETS_MAP {
+            // Pinned by the install already (`Store::keep_path`).
+            continue;
+        }
         let path = dir.join(format!("map_{name}"));
         let data = crate::map_data(map).ok_or_else(|| InstallError::MapType {
             map: name.to_string(),

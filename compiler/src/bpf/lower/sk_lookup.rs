@@ -67,11 +67,10 @@ pub fn emit_prologue(b: &mut CodeBuffer, ctx: &SkLookupCtx, uses_sets: bool) {
     let v4 = b.new_label();
     let ports = b.new_label();
     b.emit(Insn::ldx(Size::W, r1, r6, ctx.family));
+    // The kernel runs sk_lookup for AF_INET and AF_INET6 lookups only (and
+    // BPF_PROG_TEST_RUN refuses other families), so what is not IPv4 is IPv6.
+    const _: () = assert!(AF_INET != AF_INET6);
     b.branch_imm(Cond::Eq, r1, AF_INET as i32, v4);
-    // The kernel runs sk_lookup for AF_INET and AF_INET6 lookups only; anything else
-    // would be a new kernel: leave L3 at 0, so that only rules matching every lookup
-    // match it.
-    b.branch_imm(Cond::Ne, r1, AF_INET6 as i32, ports);
     b.emit(Insn::st_imm(Size::B, Reg::FP, at(flow::L3), 6));
     for w in 0..4 {
         for (from, to) in [(ctx.remote_ip6, flow::SRC6), (ctx.local_ip6, flow::DST6)] {
@@ -174,5 +173,51 @@ impl Redirect for Redirects {
         rules::emit_bump(b, SOCKET_DROPS_MAP, flow::SOCKET_KEY);
         b.emit(Insn::mov64_imm(Reg::R9, self.drop));
         b.goto(count_exit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Threading starts sk_lookup programs from `Knowledge::for_context`: `L3` is 4 or
+    /// 6 and `L4_OK` is 1 on every path out of the prologue. After the record is
+    /// zeroed (the only 8-byte stores), the only stores that touch those bytes are
+    /// one-byte immediates there: `L3` once per family path (4 and 6), `L4_OK` once
+    /// (1) after the paths join.
+    #[test]
+    fn the_prologue_stores_only_what_threading_assumes() {
+        for uses_sets in [false, true] {
+            let mut b = CodeBuffer::new();
+            emit_prologue(&mut b, &SK_LOOKUP_CTX, uses_sets);
+            b.emit(Insn::exit());
+            let code = b.finish().unwrap();
+            let mut l3 = Vec::new();
+            let mut l4 = Vec::new();
+            for (pc, i) in code.insns.iter().enumerate() {
+                let width = match i.code & 0x18 {
+                    x if x == op::B => 1,
+                    x if x == op::H => 2,
+                    x if x == op::W => 4,
+                    _ => 8,
+                };
+                let is_store = i.class() == op::ST || i.class() == op::STX;
+                if !is_store || i.dst != Reg::FP.0 || width == 8 {
+                    continue;
+                }
+                for (field, seen) in [(flow::L3, &mut l3), (flow::L4_OK, &mut l4)] {
+                    if (i.off..i.off + width).contains(&at(field)) {
+                        assert_eq!(
+                            (i.off, width, i.class()),
+                            (at(field), 1, op::ST),
+                            "insn {pc} writes over {field}"
+                        );
+                        seen.push(i.imm);
+                    }
+                }
+            }
+            l3.sort();
+            assert_eq!((l3, l4), (vec![4, 6], vec![1]));
+        }
     }
 }
