@@ -296,7 +296,6 @@ fn program_strategy(max_rules: usize) -> impl Strategy<Value = Module> {
                     name: name.into(),
                     proto: sockc_compiler::syntax::ast::SockProto::Tcp,
                     addr: None,
-                    key: sockc_compiler::ir::socket_key(name),
                 });
             }
             let rules: Vec<Rule> = raws

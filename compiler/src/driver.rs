@@ -139,7 +139,15 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
     let layout = maps::layout(&module);
     let metadata = Metadata {
         format: METADATA_FORMAT,
-        programs: module.programs.values().map(ProgramMeta::of).collect(),
+        programs: module
+            .programs
+            .values()
+            .zip(&programs)
+            .map(|(p, c)| ProgramMeta {
+                socket_slots: c.code.socket_slots.clone(),
+                ..ProgramMeta::of(p)
+            })
+            .collect(),
         map_contents: layout.contents,
         counters: layout.counters,
         tables: layout.table_data,

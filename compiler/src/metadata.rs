@@ -32,8 +32,9 @@ pub struct Metadata {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableData>,
     /// The declared sockets, in declaration order (index `i` owns slots `2i` and
-    /// `2i + 1` of the `socket_drops` map). Listed only when a program redirects to
-    /// sockets, that is when the object has the socket map.
+    /// `2i + 1` of the `socket_drops` map, and slot `i` of a socket map of its own).
+    /// Listed only when a program redirects to sockets, that is when the object has
+    /// the socket map.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sockets: Vec<SocketMeta>,
 }
@@ -47,7 +48,6 @@ pub struct SocketMeta {
     /// The declared address, if any (`127.0.0.1:8080`, `[::1]:53`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<std::net::SocketAddr>,
-    pub key: u32,
 }
 
 impl SocketMeta {
@@ -63,7 +63,6 @@ impl SocketMeta {
                 name: s.name.clone(),
                 proto: s.proto.name().to_string(),
                 addr: s.addr.map(|(ip, port)| std::net::SocketAddr::new(ip, port)),
-                key: s.key,
             })
             .collect()
     }
@@ -76,6 +75,12 @@ pub struct ProgramMeta {
     pub hook: HookKind,
     pub attach_to: String,
     pub rules: Vec<RuleMeta>,
+    /// `(instruction, socket index)`: where the program holds the socket map slot of
+    /// a declared socket (the index into [`Metadata::sockets`]); the object has the
+    /// index itself there, and an install writes its slot for that socket's name
+    /// before loading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub socket_slots: Vec<(usize, u32)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +113,7 @@ impl ProgramMeta {
             hook: p.hook,
             attach_to: p.attach_to.clone(),
             rules,
+            socket_slots: Vec::new(),
         }
     }
 }

@@ -246,8 +246,8 @@ sk_lookup: sk_lookup - section sk_lookup (106 insns)
  66: (7b) *(u64 *)(r0 +8) = r1
  67: (bf) r0 = r9
  68: (95) exit
-; redirect to socket sock0 (key 0x7da2065b)
- 69: (62) *(u32 *)(r10 -4) = 2107770459
+; redirect to socket sock0: its slot in the socket map
+ 69: (62) *(u32 *)(r10 -4) = 0
  70: (18) r1 = map[sockets]
  72: (bf) r2 = r10
  73: (07) r2 += -4

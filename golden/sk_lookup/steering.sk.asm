@@ -158,8 +158,8 @@ sk_lookup: sk_lookup - section sk_lookup (253 insns)
 150: (7b) *(u64 *)(r0 +8) = r1
 151: (bf) r0 = r9
 152: (95) exit
-; redirect to socket sock0 (key 0x7da2065b)
-153: (62) *(u32 *)(r10 -4) = 2107770459
+; redirect to socket sock0: its slot in the socket map
+153: (62) *(u32 *)(r10 -4) = 0
 154: (18) r1 = map[sockets]
 156: (bf) r2 = r10
 157: (07) r2 += -4
@@ -179,8 +179,8 @@ sk_lookup: sk_lookup - section sk_lookup (253 insns)
 171: (05) goto pc+65
 172: (b7) r1 = 0
 173: (05) goto pc+63
-; redirect to socket sock1 (key 0xda6ae8bc)
-174: (62) *(u32 *)(r10 -4) = -630527812
+; redirect to socket sock1: its slot in the socket map
+174: (62) *(u32 *)(r10 -4) = 1
 175: (18) r1 = map[sockets]
 177: (bf) r2 = r10
 178: (07) r2 += -4
@@ -200,8 +200,8 @@ sk_lookup: sk_lookup - section sk_lookup (253 insns)
 192: (05) goto pc+44
 193: (b7) r1 = 2
 194: (05) goto pc+42
-; redirect to socket sock2 (key 0x9ac3fae5)
-195: (62) *(u32 *)(r10 -4) = -1698432283
+; redirect to socket sock2: its slot in the socket map
+195: (62) *(u32 *)(r10 -4) = 2
 196: (18) r1 = map[sockets]
 198: (bf) r2 = r10
 199: (07) r2 += -4
@@ -221,8 +221,8 @@ sk_lookup: sk_lookup - section sk_lookup (253 insns)
 213: (05) goto pc+23
 214: (b7) r1 = 4
 215: (05) goto pc+21
-; redirect to socket sock3 (key 0xbe36b55f)
-216: (62) *(u32 *)(r10 -4) = -1103710881
+; redirect to socket sock3: its slot in the socket map
+216: (62) *(u32 *)(r10 -4) = 3
 217: (18) r1 = map[sockets]
 219: (bf) r2 = r10
 220: (07) r2 += -4

@@ -66,6 +66,8 @@ pub enum RuntimeError {
     Unsupported(HookKind),
     #[error(transparent)]
     SocketMap(#[from] socket_map::SocketMapError),
+    #[error("program `{symbol}`: no slot for socket {socket}")]
+    SocketSlot { symbol: String, socket: u32 },
 }
 
 /// What went wrong with one map.
@@ -126,6 +128,9 @@ pub struct LoadOptions<'a> {
     /// install's programs all share its socket map, so registered sockets survive
     /// re-applies.
     pub socket_map: Option<&'a std::path::Path>,
+    /// The socket map slot of each declared socket (in metadata order), written into
+    /// the programs before they load; `None`: slot `i` for socket `i`, as compiled.
+    pub socket_slots: Option<&'a [u32]>,
 }
 
 impl LoadedObject {
@@ -135,6 +140,14 @@ impl LoadedObject {
 
     pub fn load_with(elf: &[u8], opts: &LoadOptions<'_>) -> Result<Self, RuntimeError> {
         let meta = metadata::read(elf)?;
+        let patched;
+        let elf = match opts.socket_slots {
+            Some(slots) => {
+                patched = with_socket_slots(elf, &meta, slots)?;
+                &patched[..]
+            }
+            None => elf,
+        };
         let mut loader = EbpfLoader::new();
         // Default log level: no log on success (a full log of a large program costs more
         // than the verification); aya retries with a log when the load fails.
@@ -329,8 +342,9 @@ impl LoadedObject {
     /// The object's socket map (the install's, when loaded with one), if its programs
     /// redirect to sockets.
     pub fn socket_map(&self) -> Option<socket_map::SocketMap> {
-        let Some(Map::SockHash(data)) = self.ebpf.map(SOCKETS_MAP) else {
-            return None;
+        let data = match self.ebpf.map(SOCKETS_MAP)? {
+            Map::SockHash(d) | Map::SockMap(d) => d,
+            _ => return None,
         };
         let fd = data.fd().as_fd().try_clone_to_owned().ok()?;
         Some(socket_map::SocketMap::from_fd(fd))
@@ -361,6 +375,39 @@ impl LoadedObject {
             .map(|i| Ok((slot(2 * i)?, slot(2 * i + 1)?)))
             .collect()
     }
+}
+
+/// A copy of `elf` whose programs hold `slots[i]` wherever they hold socket `i`'s
+/// slot ([`sockc_compiler::metadata::ProgramMeta::socket_slots`]).
+fn with_socket_slots(elf: &[u8], meta: &Metadata, slots: &[u32]) -> Result<Vec<u8>, RuntimeError> {
+    let offsets = sockc_compiler::obj::program_offsets(elf).map_err(RuntimeError::Tables)?;
+    let mut out = elf.to_vec();
+    for p in &meta.programs {
+        if p.socket_slots.is_empty() {
+            continue;
+        }
+        let start = offsets
+            .iter()
+            .find(|(s, _)| *s == p.symbol)
+            .map(|(_, at)| *at)
+            .ok_or_else(|| RuntimeError::MissingProgram {
+                symbol: p.symbol.clone(),
+            })?;
+        for &(insn, socket) in &p.socket_slots {
+            let slot = slots.get(socket as usize).ok_or(RuntimeError::SocketSlot {
+                symbol: p.symbol.clone(),
+                socket,
+            })?;
+            // The immediate is the last 4 bytes of the 8-byte instruction.
+            let at = start + insn * 8 + 4;
+            let imm = out.get_mut(at..at + 4).ok_or(RuntimeError::SocketSlot {
+                symbol: p.symbol.clone(),
+                socket,
+            })?;
+            imm.copy_from_slice(&slot.to_le_bytes());
+        }
+    }
+    Ok(out)
 }
 
 /// An error with its causes, `: `-separated (aya puts the errno in the source); a

@@ -1,6 +1,5 @@
-//! The install's socket map: the sockets sk_lookup redirects steer to, keyed by the
-//! declared socket's [`key`](sockc_compiler::ir::Socket::key) (a SOCKHASH; why in
-//! [`sockc_compiler::bpf::maps::SOCKETS_MAP`]).
+//! The install's socket map: the sockets sk_lookup redirects steer to, one slot per
+//! declared socket name (a SOCKMAP; why in [`sockc_compiler::bpf::maps::SOCKETS_MAP`]).
 //!
 //! One map per install, pinned beside the manifest (`sockc/NAME/sockets`), created by
 //! the first apply that needs it and opened by every later generation's programs, so a
@@ -41,7 +40,7 @@ pub enum SocketMapError {
         path.display()
     )]
     Shape { path: PathBuf, found: String },
-    #[error("socket map key {key:#010x}")]
+    #[error("socket map slot {key}")]
     Element {
         key: u32,
         #[source]
@@ -71,7 +70,7 @@ impl SocketMap {
             source,
         };
         let fd = sys::create_map(
-            bpf_map_type::BPF_MAP_TYPE_SOCKHASH,
+            bpf_map_type::BPF_MAP_TYPE_SOCKMAP,
             SOCKETS_MAP,
             KEY_SIZE,
             VALUE_SIZE,
@@ -122,7 +121,7 @@ impl SocketMap {
         self.fd.as_fd()
     }
 
-    /// Puts `socket` under `key`, replacing what was there.
+    /// Puts `socket` in slot `key`, replacing what was there.
     pub fn insert(&self, key: u32, socket: BorrowedFd<'_>) -> Result<(), SocketMapError> {
         let value = u64::try_from(socket.as_raw_fd()).unwrap_or(u64::MAX);
         sys::map_update(self.fd(), &key.to_ne_bytes(), &value.to_ne_bytes(), 0)
@@ -142,7 +141,7 @@ impl SocketMap {
         Ok(v.map(|b| u64::from_ne_bytes(b[..8].try_into().expect("8 bytes"))))
     }
 
-    /// Every key with a socket, and the socket's cookie.
+    /// Every slot with a socket, and the socket's cookie.
     pub fn entries(&self) -> Result<Vec<(u32, u64)>, SocketMapError> {
         let mut out = Vec::new();
         let mut key: Option<Vec<u8>> = None;
@@ -158,4 +157,25 @@ impl SocketMap {
         }
         Ok(out)
     }
+}
+
+/// The cookie the kernel gave a socket (`SO_COOKIE`): what the socket map returns for
+/// it, and what an sk_lookup test run reports as selected.
+pub fn socket_cookie(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut v: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `v`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_COOKIE,
+            &mut v as *mut u64 as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(v)
 }

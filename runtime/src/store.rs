@@ -151,6 +151,10 @@ pub struct Manifest {
     pub programs: Vec<InstalledProgram>,
     /// Rules (with counter slots), bytecode, map shapes and set contents as applied.
     pub snapshot: Snapshot,
+    /// The socket map slot of each declared socket name (sk_lookup); see
+    /// `install::sockets`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub socket_slots: std::collections::BTreeMap<String, u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

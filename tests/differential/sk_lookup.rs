@@ -307,13 +307,15 @@ pub fn check(
     let module = &compiled.module;
     let mut facts = Facts::default();
     for (i, (name, ..)) in SOCKETS.iter().enumerate() {
-        let (id, s) = module
+        let (slot, (id, _)) = module
             .sockets
             .iter()
-            .find(|(_, s)| s.name == *name)
+            .enumerate()
+            .find(|(_, (_, s))| s.name == *name)
             .ok_or("socket missing")?;
         if let (true, Some(map)) = (set.registered[i], &map) {
-            map.insert(s.key, stand.fd(i)).map_err(|e| e.to_string())?;
+            map.insert(slot as u32, stand.fd(i))
+                .map_err(|e| e.to_string())?;
             facts.registered.insert(id);
         }
     }

@@ -139,13 +139,14 @@ struct Services {
     _udp: Vec<UdpSocket>,
 }
 
+/// The socket map slot of a declared socket in an object loaded on its own: its
+/// declaration index.
 fn key_of(module: &Module, name: &str) -> u32 {
     module
         .sockets
         .values()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no socket {name}"))
-        .key
+        .position(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no socket {name}")) as u32
 }
 
 fn register_services(obj: &LoadedObject, module: &Module) -> Services {

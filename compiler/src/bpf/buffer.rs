@@ -69,6 +69,11 @@ pub struct Code {
     /// saying so by its id (`bpf_map_lookup_elem` on a socket map), for
     /// [`super::refcheck`].
     pub socket_acquires: Vec<usize>,
+    /// `(slot, socket index)`: instructions whose immediate is the socket map slot of
+    /// the module's socket `index`. Lowering writes the index itself there (the slot
+    /// of a module loaded on its own); an install writes the slots it keeps per socket
+    /// name before loading ([`crate::metadata::ProgramMeta::socket_slots`]).
+    pub socket_slots: Vec<(usize, u32)>,
 }
 
 impl Code {
@@ -85,6 +90,8 @@ pub struct CodeBuffer {
     items: Vec<Item>,
     /// Items that are [`CodeBuffer::call_acquire`] calls.
     acquires: Vec<usize>,
+    /// Items that are [`CodeBuffer::store_socket_slot`] stores, with their socket.
+    slots: Vec<(usize, u32)>,
     labels: Vec<Option<usize>>,
     notes: Vec<(usize, String)>,
     /// `(first item, location)`: each location holds until the next entry.
@@ -137,6 +144,17 @@ impl CodeBuffer {
     pub fn call_acquire(&mut self, helper: u32) {
         self.acquires.push(self.items.len());
         self.items.push(Item::Insn(Insn::call(helper)));
+    }
+
+    /// `*(u32 *)(r10 + off) = slot of socket index` (see [`Code::socket_slots`]).
+    pub fn store_socket_slot(&mut self, off: i16, socket: u32) {
+        self.slots.push((self.items.len(), socket));
+        self.items.push(Item::Insn(Insn::st_imm(
+            super::insn::Size::W,
+            Reg::FP,
+            off,
+            socket as i32,
+        )));
     }
 
     pub fn ld_map(&mut self, dst: Reg, map: &str) {
@@ -297,6 +315,11 @@ impl CodeBuffer {
             }
         }
         code.socket_acquires = self.acquires.iter().map(|&item| start[item]).collect();
+        code.socket_slots = self
+            .slots
+            .iter()
+            .map(|&(item, socket)| (start[item], socket))
+            .collect();
         code.notes = self
             .notes
             .into_iter()

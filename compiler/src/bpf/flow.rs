@@ -36,8 +36,8 @@ pub const ICMP_CODE: i16 = 65;
 pub const SOCK: i16 = 66;
 pub const PKT_LEN: i16 = 68;
 pub const COUNTER_KEY: i16 = 72;
-/// The socket map key of a redirect (sk_lookup), or a second counter key.
-pub const SOCKET_KEY: i16 = 76;
+/// The socket map slot of a redirect (sk_lookup), then its drop counter slot.
+pub const SOCKET_SLOT: i16 = 76;
 pub const SIZE: i16 = 80;
 
 /// Absolute frame-pointer offset of a field.

@@ -51,22 +51,14 @@ pub struct AddrSet {
     pub v6: Vec<Ipv6Net>,
 }
 
+/// Most sockets a module declares: the slots of the install's socket map.
+pub const SOCKETS_MAX: u32 = 1024;
+
 #[derive(Clone, Debug)]
 pub struct Socket {
     pub name: String,
     pub proto: SockProto,
     pub addr: Option<(std::net::IpAddr, u16)>,
-    /// The socket's key in the install's socket map ([`socket_key`] of the name):
-    /// stable across applies, so a re-apply finds the sockets registered before.
-    pub key: u32,
-}
-
-/// A socket name's key in the socket map: 32-bit FNV-1a of the name. Sema refuses two
-/// names with the same key.
-pub fn socket_key(name: &str) -> u32 {
-    name.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
 }
 
 #[derive(Clone, Debug)]

@@ -112,21 +112,15 @@ impl Checker<'_> {
             );
             return;
         }
-        let key = crate::ir::socket_key(&s.name.name);
-        if let Some((_, other)) = self.module.sockets.iter().find(|(_, o)| o.key == key) {
-            let other = other.name.clone();
-            let prev = self.sockets[&other].1;
+        let max = crate::ir::SOCKETS_MAX as usize;
+        if self.module.sockets.len() == max {
             self.diags.push(
                 Diagnostic::error(
-                    "sockc::socket-key",
-                    format!(
-                        "sockets `{}` and `{other}` would share the socket map key {key:#010x}",
-                        s.name.name
-                    ),
+                    "sockc::too-many-sockets",
+                    format!("more than {max} sockets declared"),
                 )
-                .label(s.name.span, "this name")
-                .label(prev, "hashes like this one")
-                .help("rename one of them"),
+                .label(s.name.span, format!("socket number {}", max + 1))
+                .help(format!("the socket map has {max} slots")),
             );
             return;
         }
@@ -134,7 +128,6 @@ impl Checker<'_> {
             name: s.name.name.clone(),
             proto: s.proto,
             addr: s.addr,
-            key,
         });
         self.sockets.insert(s.name.name.clone(), (id, s.name.span));
     }

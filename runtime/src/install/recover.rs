@@ -70,7 +70,20 @@ pub(super) fn commit(
     store: &Store,
     target: &Manifest,
     replaced_objects: Option<&str>,
-) -> Result<(), InstallError> {
+) -> Result<Vec<String>, InstallError> {
+    // The new programs run everywhere now: the socket slots only the installed
+    // generation meant can be emptied. Before the manifest is written, so that a
+    // command killed here repeats it when it rolls forward.
+    let mut notices = Vec::new();
+    if let Some(old) = store.manifest(&target.name)? {
+        point("empty stale socket slots");
+        notices = super::sockets::clear_stale(
+            store,
+            &target.name,
+            (&old.socket_slots, &old.snapshot.sockets),
+            (&target.socket_slots, &target.snapshot.sockets),
+        );
+    }
     point("write manifest");
     store.write_manifest(target)?;
     point("clear journal");
@@ -79,7 +92,7 @@ pub(super) fn commit(
         point("remove the replaced generation");
         let _ = std::fs::remove_dir_all(store.objects_dir(&target.name, dir));
     }
-    Ok(())
+    Ok(notices)
 }
 
 /// Drops a generation that was never committed: its objects and the journal (and, on

@@ -25,7 +25,7 @@ use super::{
     now_unix,
     reconcile::{self, Ctx, Programs},
     recover::{commit, recover_locked, repair_locked, Recovery},
-    InstallError,
+    sockets, InstallError,
 };
 use crate::{
     attach::{AttachOptions, AttachPoint, LinkState},
@@ -255,10 +255,18 @@ fn install_generation(
     // programs use the one pinned beside the manifest, so registered sockets stay.
     store.ensure_install_dir(req.name)?;
     let socket_map = store.keep_path(req.name, SOCKETS_MAP);
+    let declared = &req.compiled.metadata.sockets;
+    let socket_slots = sockets::assign_slots(
+        &old.as_ref()
+            .map(|m| m.socket_slots.clone())
+            .unwrap_or_default(),
+        declared,
+    );
     let mut obj = LoadedObject::load_with(
         &elf,
         &LoadOptions {
             socket_map: Some(&socket_map),
+            socket_slots: Some(&sockets::slots_in_order(&socket_slots, declared)),
         },
     )?;
     report.verified = obj.programs().to_vec();
@@ -275,6 +283,7 @@ fn install_generation(
         netns_ino,
         programs: loaded_programs(&obj)?,
         snapshot,
+        socket_slots,
     };
     reconcile::inherit_attachments(old.as_ref(), &mut target);
     let journal = |target: &Manifest, phase| Journal {
@@ -334,7 +343,8 @@ fn install_generation(
     if let Some(old) = &old {
         carry_counters(store, old, &mut obj, &report.plan, &mut report.notices);
     }
-    commit(store, &target, old.as_ref().map(|m| m.objects_dir.as_str()))?;
+    let notices = commit(store, &target, old.as_ref().map(|m| m.objects_dir.as_str()))?;
+    report.notices.extend(notices);
     report.generation = Some(generation);
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! Lowering of sk_lookup programs: a prologue that copies the lookup's fields from
 //! `struct bpf_sk_lookup` into the flow record (the same record packet hooks fill, so
 //! matching is the shared rule walk of [`super::rules`]), and the redirect: look the
-//! socket up in the install's socket map by its key, hand it to `bpf_sk_assign`,
-//! release it.
+//! socket up in the install's socket map by its slot (written into the code when the
+//! object is loaded, see [`Code::socket_slots`]), hand it to `bpf_sk_assign`, release
+//! it.
 //!
 //! A redirect whose socket is not registered (the map has no entry for its key), or
 //! that the kernel refuses (`bpf_sk_assign` fails: the socket is not listening or is
@@ -104,16 +105,16 @@ struct Redirects {
     pass: i32,
     drop: i32,
     /// Sockets redirected to, with the label of their block, in first-use order.
-    sockets: Vec<(SockId, u32, Label)>,
+    sockets: Vec<(SockId, Label)>,
 }
 
 impl Redirect for Redirects {
-    fn redirect(&mut self, b: &mut CodeBuffer, module: &Module, sock: SockId, _: Label) {
+    fn redirect(&mut self, b: &mut CodeBuffer, _: &Module, sock: SockId, _: Label) {
         let label = match self.sockets.iter().find(|s| s.0 == sock) {
-            Some(s) => s.2,
+            Some(s) => s.1,
             None => {
                 let l = b.new_label();
-                self.sockets.push((sock, module.sockets[sock].key, l));
+                self.sockets.push((sock, l));
                 l
             }
         };
@@ -134,21 +135,18 @@ impl Redirect for Redirects {
             return;
         }
         let dropped = b.new_label();
-        for &(sock, key, label) in &self.sockets {
+        for &(sock, label) in &self.sockets {
             let missing_slot = socket_drop_slot(sock.index(), false) as i32;
             let refused_slot = socket_drop_slot(sock.index(), true) as i32;
             let missing = b.new_label();
             b.bind(label);
-            b.note(format!("redirect to socket {sock} (key {key:#010x})"));
-            b.emit(Insn::st_imm(
-                Size::W,
-                Reg::FP,
-                at(flow::SOCKET_KEY),
-                key as i32,
+            b.note(format!(
+                "redirect to socket {sock}: its slot in the socket map"
             ));
+            b.store_socket_slot(at(flow::SOCKET_SLOT), sock.index() as u32);
             b.ld_map(r1, SOCKETS_MAP);
             b.emit(Insn::mov64_reg(r2, Reg::FP));
-            b.emit(Insn::alu64_imm(op::ADD, r2, at(flow::SOCKET_KEY) as i32));
+            b.emit(Insn::alu64_imm(op::ADD, r2, at(flow::SOCKET_SLOT) as i32));
             b.call_acquire(bpf_func_id::BPF_FUNC_map_lookup_elem as u32);
             b.branch_imm(Cond::Eq, r0, 0, missing);
             b.emit(Insn::mov64_reg(r7, r0));
@@ -169,8 +167,8 @@ impl Redirect for Redirects {
         }
         b.bind(dropped);
         b.note("redirect dropped: count it for the socket");
-        b.emit(Insn::stx(Size::W, Reg::FP, at(flow::SOCKET_KEY), r1));
-        rules::emit_bump(b, SOCKET_DROPS_MAP, flow::SOCKET_KEY);
+        b.emit(Insn::stx(Size::W, Reg::FP, at(flow::SOCKET_SLOT), r1));
+        rules::emit_bump(b, SOCKET_DROPS_MAP, flow::SOCKET_SLOT);
         b.emit(Insn::mov64_imm(Reg::R9, self.drop));
         b.goto(count_exit);
     }
