@@ -28,6 +28,7 @@ pub mod install;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
+pub mod sockets;
 pub mod store;
 pub mod sys;
 
