@@ -185,8 +185,13 @@ pub enum SocketError {
 fn unreadable_note(n: usize) -> String {
     match n {
         0 => String::new(),
-        1 => "; 1 process's descriptors could not be read".to_string(),
-        n => format!("; {n} processes' descriptors could not be read"),
+        1 => "; the descriptors of 1 process could not be read (that needs \
+              CAP_SYS_PTRACE, or the process's user id)"
+            .to_string(),
+        n => format!(
+            "; the descriptors of {n} processes could not be read (that needs \
+             CAP_SYS_PTRACE, or the processes' user id)"
+        ),
     }
 }
 

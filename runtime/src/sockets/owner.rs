@@ -124,7 +124,7 @@ impl Process {
             let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
                 continue;
             };
-            if let Some(ino) = socket_inode(&entry.path()) {
+            if let Some(ino) = socket_inode(&entry.path()).map_err(proc_err)? {
                 out.push((fd, ino));
             }
         }
@@ -133,15 +133,20 @@ impl Process {
     }
 }
 
-/// The inode of the socket a `/proc/PID/fd/N` link points to (`socket:[N]`).
-fn socket_inode(link: &Path) -> Option<u64> {
-    let target = fs::read_link(link).ok()?;
-    target
-        .to_str()?
-        .strip_prefix("socket:[")?
-        .strip_suffix(']')?
-        .parse()
-        .ok()
+/// The inode of the socket a `/proc/PID/fd/N` link points to (`socket:[N]`); `None`
+/// for other files and for a link that is gone; an error when it cannot be read
+/// (listing a process's descriptors needs less than reading where they point).
+fn socket_inode(link: &Path) -> io::Result<Option<u64>> {
+    let target = match fs::read_link(link) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(target
+        .to_str()
+        .and_then(|t| t.strip_prefix("socket:["))
+        .and_then(|t| t.strip_suffix(']'))
+        .and_then(|t| t.parse().ok()))
 }
 
 /// Who holds some sockets, from `/proc`.
@@ -178,9 +183,14 @@ pub fn holders(inodes: &BTreeSet<u64>) -> io::Result<Holders> {
             let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
                 continue;
             };
-            if let Some(ino) = socket_inode(&entry.path()) {
-                if inodes.contains(&ino) {
+            match socket_inode(&entry.path()) {
+                Ok(Some(ino)) if inodes.contains(&ino) => {
                     found.entry(ino).or_default().push((pid, fd));
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    unreadable += 1;
+                    break;
                 }
             }
         }
