@@ -11,7 +11,7 @@
 use std::{collections::BTreeSet, os::fd::AsFd};
 
 use super::{
-    check::{check, covers, serves, stat, tcp_state_name},
+    check::{check, cookie, covers, serves, tcp_state_name},
     diag::{self, DiagSocket},
     owner::{self, Process},
     pick, Found, Owner, SockProto, SocketError, Wanted,
@@ -76,7 +76,7 @@ pub fn find(wanted: &Wanted) -> Result<Option<Found>, SocketError> {
     let mut refusal = None;
     for s in usable {
         let result = match holders.by_inode.get(&s.inode) {
-            Some(list) => take_inode(wanted, s.inode, list),
+            Some(list) => take(wanted, s, list),
             None => Err(SocketError::NoOwner {
                 wanted: *wanted,
                 inode: s.inode,
@@ -101,10 +101,12 @@ pub fn find(wanted: &Wanted) -> Result<Option<Found>, SocketError> {
     })
 }
 
-/// Takes socket `inode` from the first of its holders that still has it, and checks
-/// it. A holder that exited or closed the descriptor since `/proc` was read is
-/// skipped; when none is left, the socket has no owner.
-fn take_inode(wanted: &Wanted, inode: u64, holders: &[(u32, i32)]) -> Result<Found, SocketError> {
+/// Takes socket `s` from the first of its holders that still has it, and checks it.
+/// The copy must be that very socket: its `SO_COOKIE` (unique for the boot, unlike an
+/// inode number) is the one sock_diag reported. A holder that exited or closed the
+/// descriptor since `/proc` was read is skipped; when none is left, the socket has no
+/// owner.
+fn take(wanted: &Wanted, s: &DiagSocket, holders: &[(u32, i32)]) -> Result<Found, SocketError> {
     for &(pid, fd) in holders {
         let process = match Process::open(pid) {
             Ok(p) => p,
@@ -116,7 +118,7 @@ fn take_inode(wanted: &Wanted, inode: u64, holders: &[(u32, i32)]) -> Result<Fou
             Err(SocketError::NoFd { .. } | SocketError::NoProcess { .. }) => continue,
             Err(e) => return Err(e),
         };
-        if !matches!(stat(copy.as_fd()), Ok((_, ino)) if ino == inode) {
+        if !matches!(cookie(copy.as_fd()), Ok(c) if c == s.cookie) {
             continue;
         }
         let checked = check(copy.as_fd(), wanted)?;
@@ -129,7 +131,7 @@ fn take_inode(wanted: &Wanted, inode: u64, holders: &[(u32, i32)]) -> Result<Fou
     }
     Err(SocketError::NoOwner {
         wanted: *wanted,
-        inode,
+        inode: s.inode,
         unreadable: 0,
     })
 }

@@ -14,7 +14,7 @@
 //!
 //! Invariant: a descriptor returned by [`take`] was, at the moment it was taken,
 //! descriptor `fd` of process `pid`; whether it is still the socket the caller looked
-//! for is the caller's check (by inode).
+//! for is the caller's check (by `SO_COOKIE`).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
