@@ -8,9 +8,9 @@
 //! — the only states `bpf_sk_assign` accepts; its family can receive the declared
 //! address's traffic, and it is bound to that address (see [`serves`]).
 //!
-//! Invariant: [`check`] only reads (getsockopt, getsockname, getpeername); it returns
-//! [`Checked`] only when every check holds, and otherwise the first that failed, in
-//! the order above.
+//! Invariant: [`check`](fn@check) only reads (getsockopt, getsockname,
+//! getpeername); it returns [`Checked`] only when every check holds, and otherwise the
+//! first that failed, in the order above.
 
 use std::{
     io,
@@ -28,7 +28,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::{proto_name, SockProto, SocketError, Wanted};
 
-/// What [`check`] found out about a socket that passed.
+/// What [`check`](fn@check) found out about a socket that passed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Checked {
     /// `SO_COOKIE`.
@@ -299,4 +299,73 @@ pub(crate) fn fd_target(pid: u32, fd: i32) -> String {
     std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
         .map(|p| p.display().to_string())
         .unwrap_or_else(|e| format!("unreadable: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// The dual-stack table of the module docs of `sockets`, row by row.
+    #[test]
+    fn which_bound_addresses_serve_a_declaration() {
+        let rows: &[(&str, &str, Option<bool>, bool)] = &[
+            ("127.0.0.1:80", "127.0.0.1:80", None, true),
+            ("127.0.0.1:80", "127.0.0.1:81", None, false),
+            ("127.0.0.1:80", "127.0.0.2:80", None, false),
+            ("127.0.0.1:80", "0.0.0.0:80", None, false),
+            ("127.0.0.1:80", "[::ffff:127.0.0.1]:80", Some(false), true),
+            ("127.0.0.1:80", "[::]:80", Some(false), false),
+            ("0.0.0.0:80", "0.0.0.0:80", None, true),
+            ("0.0.0.0:80", "[::]:80", Some(false), true),
+            ("0.0.0.0:80", "[::]:80", Some(true), false),
+            ("0.0.0.0:80", "[::]:80", None, true),
+            ("[::1]:80", "[::1]:80", Some(true), true),
+            ("[::1]:80", "127.0.0.1:80", None, false),
+            ("[::]:80", "[::]:80", Some(true), true),
+            ("[::]:80", "0.0.0.0:80", None, false),
+        ];
+        for &(want, local, v6only, serves_it) in rows {
+            assert_eq!(
+                serves(a(want), a(local), v6only),
+                serves_it,
+                "{want} by {local} (v6only {v6only:?})"
+            );
+        }
+    }
+
+    /// A wildcard of a family that receives the declared address covers it; nothing
+    /// else does, and what serves does not also cover.
+    #[test]
+    fn which_wildcards_cover_a_declaration() {
+        let rows: &[(&str, &str, Option<bool>, bool)] = &[
+            ("127.0.0.1:80", "0.0.0.0:80", None, true),
+            ("127.0.0.1:80", "0.0.0.0:81", None, false),
+            ("127.0.0.1:80", "[::]:80", Some(false), true),
+            ("127.0.0.1:80", "[::]:80", Some(true), false),
+            ("0.0.0.0:80", "0.0.0.0:80", None, false),
+            ("[::1]:80", "[::]:80", Some(true), true),
+            ("[::1]:80", "0.0.0.0:80", None, false),
+            ("127.0.0.1:80", "127.0.0.2:80", None, false),
+        ];
+        for &(want, local, v6only, covers_it) in rows {
+            assert_eq!(
+                covers(a(want), a(local), v6only),
+                covers_it,
+                "{want} by {local} (v6only {v6only:?})"
+            );
+        }
+    }
+
+    /// State names follow the kernel's numbering (`BPF_TCP_*` mirrors tcp_states.h).
+    #[test]
+    fn tcp_state_names() {
+        assert_eq!(tcp_state_name(BPF_TCP_LISTEN as u8), "LISTEN");
+        assert_eq!(tcp_state_name(BPF_TCP_CLOSE as u8), "CLOSE");
+        assert_eq!(tcp_state_name(BPF_TCP_SYN_SENT as u8), "SYN_SENT");
+        assert_eq!(tcp_state_name(200), "unknown");
+    }
 }

@@ -2,7 +2,7 @@
 //! namespace. sock_diag lists the sockets on the declared port ([`super::diag`]); those
 //! bound to the declared address ([`serves`]) and in a state sk_lookup accepts are the
 //! candidates; the processes holding them are found by inode ([`super::owner`]), a copy
-//! of each candidate is taken and [`check`]ed, and [`pick`] makes one answer.
+//! of each candidate is taken and [`check`](fn@check)ed, and `pick` makes one answer.
 //!
 //! Invariant: `Ok(None)` means no socket of the declared protocol is bound to the
 //! declared address, nor to a wildcard that would receive its traffic; every socket

@@ -7,7 +7,7 @@
 //! them (colon-separated, `FileDescriptorName=` of the socket unit, by default the
 //! unit's name). Descriptors named like the declared socket are the only candidates
 //! when there are any; otherwise every passed descriptor is. The candidates that pass
-//! [`check`] make one answer ([`pick`]).
+//! [`check`](fn@check) make one answer (`pick`).
 //!
 //! Under systemd, `ExecStartPost=sockc register NAME` gets the service's descriptors
 //! only with `PassFileDescriptorsToExec=yes` (systemd 256 or later), which also sets

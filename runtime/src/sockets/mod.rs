@@ -10,12 +10,14 @@
 //!   --pid PID [--fd N]`), or the one socket of that process that fits;
 //! - [`from_listen_fds`]: systemd socket activation (`LISTEN_FDS`, [`listen_fds`]).
 //!
-//! Every descriptor any of them returns has passed [`check`] ([`check.rs`](check)).
+//! Every descriptor any of them returns has passed [`check`](fn@check) (module
+//! [`check`](mod@check)).
 //! Invariant: a [`Found`] holds our own duplicate of a socket that, when it was
 //! checked, lived in the calling thread's network namespace, was of the declared
 //! protocol, was listening (TCP) or unconnected (UDP), and was bound to the declared
 //! address — exactly what `bpf_sk_assign` from sk_lookup accepts. Nothing here changes
-//! the socket or the process that owns it.
+//! the process that owns the socket, nor the socket (but see [`owner`] for what
+//! receiving a socket does under cgroup v1).
 //!
 //! Decisions (each enforced in one place, named here):
 //!
@@ -28,7 +30,10 @@
 //!   IPv6 declaration is met only by an IPv6 socket bound to exactly that address. A
 //!   socket bound to a wildcard never meets a specific declaration: [`find`] names it
 //!   ([`SocketError::Covered`]) so the user can declare what the service really binds.
-//! - **Reuseport** ([`pick`]). A socket in a `SO_REUSEPORT` group stands for its group:
+//!   (An IPv6 socket bound to a specific, unmapped address is IPv6-only whatever it
+//!   asked: the kernel sets `IPV6_V6ONLY` at such a bind. So only `[::]` and mapped
+//!   binds are ever dual-stack.)
+//! - **Reuseport** (`pick`). A socket in a `SO_REUSEPORT` group stands for its group:
 //!   after the program selects it, the kernel's reuseport selection picks the member.
 //!   So several matching sockets that all have `SO_REUSEPORT` set are one answer (the
 //!   first by owner pid and fd, `reuseport: true`); several without it (UDP with
@@ -48,11 +53,11 @@ use std::{fmt, net::SocketAddr, os::fd::OwnedFd};
 pub use sockc_compiler::syntax::ast::SockProto;
 
 pub mod check;
-pub(crate) mod diag;
+pub mod diag;
 mod error;
 mod find;
 pub mod listen_fds;
-pub(crate) mod owner;
+pub mod owner;
 mod process;
 
 pub use check::{check, Checked};
@@ -118,7 +123,7 @@ impl fmt::Display for Owner {
     }
 }
 
-/// A socket that passed [`check`]: our own descriptor of it, and what it is.
+/// A socket that passed [`check`](fn@check): our own descriptor of it, and what it is.
 #[derive(Debug)]
 pub struct Found {
     /// Our own duplicate (close-on-exec) of the service's socket.

@@ -9,10 +9,13 @@
 //! CAP_SYS_PTRACE); a target that is not dumpable also needs CAP_SYS_PTRACE. It
 //! answers EPERM when that fails, EBADF when the target has no such descriptor, and
 //! ESRCH when it has exited. The copy it returns is close-on-exec and shares the open
-//! file (the socket) with the target; nothing in the target changes. Reading
-//! `/proc/PID/fd` needs the weaker PTRACE_MODE_READ.
+//! file (the socket) with the target; nothing in the target changes. Like a descriptor
+//! received by SCM_RIGHTS, the socket is re-tagged with the receiver's cgroup v1
+//! `net_cls` class id and `net_prio` index (`__receive_sock`), which matters only where
+//! those v1 controllers are in use. Reading where `/proc/PID/fd/N` points needs
+//! PTRACE_MODE_READ (the same uid or CAP_SYS_PTRACE); listing the directory does not.
 //!
-//! Invariant: a descriptor returned by [`take`] was, at the moment it was taken,
+//! Invariant: a descriptor returned by [`Process::take`] was, at the moment it was taken,
 //! descriptor `fd` of process `pid`; whether it is still the socket the caller looked
 //! for is the caller's check (by `SO_COOKIE`).
 

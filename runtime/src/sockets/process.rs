@@ -1,6 +1,6 @@
 //! [`from_process`]: the socket a given process holds (`sockc register NAME --pid PID
 //! [--fd N]`) — descriptor N, or, without one, the one socket of the process that
-//! passes [`check`] (a socket held at several descriptors counts once).
+//! passes [`check`](fn@check) (a socket held at several descriptors counts once).
 //!
 //! Invariant: every socket descriptor of the process is either the answer, one of the
 //! sockets named in [`SocketError::Ambiguous`], or listed with its refusal in

@@ -15,7 +15,7 @@ use std::{
     net::SocketAddr,
     os::{
         fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
-        unix::process::CommandExt,
+        unix::{net::UnixStream, process::CommandExt},
     },
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -235,4 +235,41 @@ pub fn with_fds(cmd: &mut Command, fds: Vec<(RawFd, OwnedFd)>) -> Vec<OwnedFd> {
         });
     }
     sources.into_iter().map(|(_, s)| s).collect()
+}
+
+/// Puts `sock` in flight: sent with SCM_RIGHTS into a Unix socket pair and never
+/// received, then our copy closed. No process has it at a descriptor any more; the
+/// returned pair keeps it alive (in the kernel only) until it drops.
+pub fn in_flight(sock: Socket) -> (UnixStream, UnixStream) {
+    let (tx, rx) = UnixStream::pair().expect("socketpair");
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let payload = std::mem::size_of::<RawFd>() as u32;
+    // SAFETY: CMSG_SPACE and CMSG_LEN only compute sizes.
+    let (space, len) = unsafe { (libc::CMSG_SPACE(payload), libc::CMSG_LEN(payload)) };
+    // u64 elements: the control buffer must be aligned for `cmsghdr`.
+    let mut control = vec![0u64; (space as usize).div_ceil(8)];
+    // SAFETY: an all-zero msghdr is a valid empty message.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as usize;
+    // SAFETY: `msg` points at `iov` and `control`, which outlive the call; the first
+    // header lies inside `control` (CMSG_SPACE bytes for one descriptor), and its data
+    // is written unaligned.
+    let sent = unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = len as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), sock.as_raw_fd());
+        libc::sendmsg(tx.as_raw_fd(), &msg, 0)
+    };
+    assert_eq!(sent, 1, "sendmsg: {}", io::Error::last_os_error());
+    drop(sock);
+    (tx, rx)
 }

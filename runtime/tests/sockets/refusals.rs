@@ -280,6 +280,34 @@ fn taking_needs_ptrace_permission() {
     });
 }
 
+/// A listening socket that no process holds at a descriptor (it is in flight in a
+/// Unix socket's queue, held by the kernel only) is named by inode, not `None`.
+#[test]
+fn socket_held_by_no_process() {
+    run(|| {
+        let l = tcp_listener("127.0.0.1:8080", Opts::default());
+        let inode = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&l)
+            ))
+            .unwrap()
+            .ino()
+        };
+        let _kept = lab::in_flight(l);
+        let e = find(&wanted("tcp 127.0.0.1:8080")).unwrap_err();
+        match &e {
+            SocketError::NoOwner { inode: i, .. } => assert_eq!(*i, inode),
+            other => panic!("expected NoOwner, got {other:?}"),
+        }
+        assert!(
+            e.to_string().contains("it may be held by the kernel only"),
+            "{e}"
+        );
+    });
+}
+
 /// A declaration without an address cannot be found by address (and says how to
 /// register it instead).
 #[test]
