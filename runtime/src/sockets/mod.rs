@@ -12,6 +12,7 @@
 //!
 //! Every descriptor any of them returns has passed [`check`](fn@check) (module
 //! [`check`](mod@check)).
+//!
 //! Invariant: a [`Found`] holds our own duplicate of a socket that, when it was
 //! checked, lived in the calling thread's network namespace, was of the declared
 //! protocol, was listening (TCP) or unconnected (UDP), and was bound to the declared

@@ -48,6 +48,17 @@ enum Pid {
 /// Runs the child with `socks` at 3, 4, …, `LISTEN_FDS` their count, names if given,
 /// asking for `spec` (`NAME DECLARATION`); returns the child's answer line.
 fn child(socks: Vec<Socket>, names: Option<&str>, pid: Pid, spec: &str) -> String {
+    child_with(socks, names, pid, spec, &[])
+}
+
+/// [`child`] with more environment variables.
+fn child_with(
+    socks: Vec<Socket>,
+    names: Option<&str>,
+    pid: Pid,
+    spec: &str,
+    env: &[(&str, &str)],
+) -> String {
     let n = socks.len();
     let fds: Vec<(RawFd, OwnedFd)> = socks
         .into_iter()
@@ -89,6 +100,7 @@ fn child(socks: Vec<Socket>, names: Option<&str>, pid: Pid, spec: &str) -> Strin
     if let Some(names) = names {
         cmd.env("LISTEN_FDNAMES", names);
     }
+    cmd.envs(env.iter().copied());
     let copies = with_fds(&mut cmd, fds);
     let out = cmd.output().expect("run the child");
     drop(copies);
@@ -166,6 +178,27 @@ fn listen_pid_of_another_process_is_refused() {
         assert!(got.starts_with("err ListenPidMismatch"), "{got}");
         assert!(
             got.contains(&format!("LISTEN_PID is {ours}, but this is process")),
+            "{got}"
+        );
+    });
+}
+
+/// LISTEN_PIDFDID (systemd 258) that is not the inode of a pidfd of the child (the
+/// descriptors were meant for an earlier process with the same pid): refused, naming
+/// the child's own pidfd inode. The right LISTEN_PID alone is not enough then.
+#[test]
+fn listen_pidfdid_of_another_process_is_refused() {
+    run(|| {
+        let socks = vec![tcp_listener("127.0.0.1:8080", Opts::default())];
+        let got = child_with(
+            socks,
+            None,
+            Pid::Own,
+            "proxy tcp 127.0.0.1:8080",
+            &[("LISTEN_PIDFDID", "1")],
+        );
+        assert!(
+            got.starts_with("err ListenPidfdMismatch { listen: 1, ours: "),
             "{got}"
         );
     });
