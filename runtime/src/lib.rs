@@ -29,6 +29,7 @@ pub mod netlink;
 pub mod netns;
 pub mod plan;
 pub mod socket_map;
+pub mod sockets;
 pub mod store;
 pub mod sys;
 
