@@ -326,10 +326,17 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
                     .unwrap_or_default()
             );
             for h in &s.hooks {
+                // Interface and cgroup hooks name where they are; sk_lookup is on the
+                // install's network namespace (the header names it).
+                let at = if h.attach_to.is_empty() {
+                    "netns".to_string()
+                } else {
+                    format!("on {}", h.attach_to)
+                };
                 println!(
-                    "  {:<11} on {:<10} {:<12} prog {} tag {}  {}  ({})",
+                    "  {:<11} {:<13} {:<12} prog {} tag {}  {}  ({})",
                     h.hook.to_string(),
-                    h.attach_to,
+                    at,
                     h.attach_mode.map_or("-".to_string(), |m| m.to_string()),
                     h.prog_id,
                     h.tag,
