@@ -304,7 +304,13 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
     };
     let drift = all.iter().any(|s| !s.drift.is_empty());
     if json {
-        println!("{}", serde_json::to_string_pretty(&all).expect("json"));
+        let mut v = serde_json::to_value(&all).expect("json");
+        if let Some(list) = v.as_array_mut() {
+            for (item, s) in list.iter_mut().zip(&all) {
+                item["applied_at"] = json!(crate::conventions::rfc3339(s.applied_unix));
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
         if all.is_empty() {
             println!("nothing installed under {}/sockc", target.bpffs.display());
@@ -314,12 +320,12 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
                 eprintln!("sockc: {}: {r}", s.name);
             }
             println!(
-                "{}: generation {} from {} (sha256 {}), applied at unix time {}{}",
+                "{}: generation {} from {} (sha256 {}), applied {}{}",
                 s.name,
                 s.generation,
                 s.source_file,
                 &s.source_sha256[..12.min(s.source_sha256.len())],
-                s.applied_unix,
+                crate::conventions::local_time(s.applied_unix),
                 s.netns
                     .as_ref()
                     .map(|n| format!(", netns {n}"))

@@ -15,6 +15,7 @@ use sockc_compiler::{diag, driver, sema, Compiled};
 mod apply_cmd;
 mod bench_cmd;
 mod bench_sk_lookup;
+mod conventions;
 mod diff_cmd;
 mod privileges;
 mod socket_cmd;
@@ -33,11 +34,9 @@ Exit codes: 0 ok, 1 errors in the rules, 2 usage, 3 kernel/permission/verifier f
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
-    /// Optimization level for every command that compiles: 0 lowers each rule on its
-    /// own (the baseline), 2 (default) runs all optimizer passes
-    #[arg(short = 'O', global = true, value_name = "LEVEL", default_value = "2",
-          value_parser = ["0", "2"])]
-    opt: String,
+    /// Print errors and data only: no warnings, notices or "ok" lines on stderr
+    #[arg(short, long, global = true)]
+    quiet: bool,
 }
 
 /// The `-O` level of this invocation; set once in `main` before anything compiles.
@@ -59,6 +58,7 @@ enum Emit {
 enum Cmd {
     /// Compile a rule file to an eBPF object (-o) or print it (--emit)
     Compile {
+        /// the rule file (`-` reads standard input)
         file: PathBuf,
         /// write the ELF object here
         #[arg(short, long)]
@@ -72,6 +72,7 @@ enum Cmd {
     },
     /// Parse and check a rule file; print diagnostics; write nothing
     Check {
+        /// the rule file (`-` reads standard input)
         file: PathBuf,
         /// also load every program through the kernel verifier (root), without attaching
         #[arg(long)]
@@ -106,7 +107,7 @@ enum Cmd {
     Status {
         #[command(flatten)]
         target: apply_cmd::Target,
-        /// print the installs as JSON on stdout
+        /// print the installs as JSON on stdout (see docs/json.md)
         #[arg(long)]
         json: bool,
         /// also read every set map back and compare it entry by entry
@@ -117,6 +118,7 @@ enum Cmd {
     Stats {
         #[command(flatten)]
         target: apply_cmd::Target,
+        /// print the counters as JSON on stdout (see docs/json.md)
         #[arg(long)]
         json: bool,
     },
@@ -169,6 +171,24 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "drop")]
         default: DefaultArg,
     },
+    /// Print a shell completion script on stdout
+    ///
+    /// bash: `sockc completions bash > /etc/bash_completion.d/sockc`; zsh: into a
+    /// directory of $fpath as `_sockc`; fish: `~/.config/fish/completions/sockc.fish`.
+    Completions {
+        /// the shell to complete for
+        #[arg(value_enum)]
+        shell: conventions::Shell,
+    },
+    /// Print the sockc(1) man page (roff) on stdout, or write one page per command
+    ///
+    /// `sockc man | man -l -` reads it; `sockc man --dir /usr/local/share/man/man1`
+    /// installs sockc.1 and sockc-COMMAND.1.
+    Man {
+        /// write sockc.1 and one sockc-COMMAND.1 per command into this directory
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -186,18 +206,21 @@ enum DefaultArg {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    use clap::FromArgMatches;
+    let parsed = conventions::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|c| (m, c)));
+    let (matches, cli) = match parsed {
+        Ok(x) => x,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let level = match cli.opt.as_str() {
-        "0" => sockc_compiler::opt::OptLevel::O0,
-        _ => sockc_compiler::opt::OptLevel::O2,
-    };
-    OPT_LEVEL.set(level).expect("set once");
+    conventions::set_quiet(cli.quiet);
+    OPT_LEVEL
+        .set(conventions::opt_level(&matches))
+        .expect("set once");
     match cli.cmd {
         Cmd::Compile {
             file,
@@ -231,6 +254,8 @@ fn main() -> ExitCode {
         Cmd::Register(args) => socket_cmd::run_register(&args),
         Cmd::Unregister(args) => socket_cmd::run_unregister(&args),
         Cmd::Bench(args) => bench_cmd::run(&args),
+        Cmd::Completions { shell } => conventions::run_completions(shell),
+        Cmd::Man { dir } => conventions::run_man(dir.as_deref()),
         Cmd::Test(args) => match build(&args.file, false, false) {
             Ok(c) => test_cmd::run(&args, &c),
             Err(code) => code,
@@ -270,27 +295,29 @@ fn build_with_source(
     json_diags: bool,
     diag_to_stdout: bool,
 ) -> Result<(Compiled, String), ExitCode> {
-    let src = match std::fs::read(file) {
-        Ok(b) => match String::from_utf8(b) {
-            Ok(s) => s,
+    let (src, name) = match conventions::read_source(file) {
+        Ok((b, name)) => match String::from_utf8(b) {
+            Ok(s) => (s, name),
             Err(_) => {
-                eprintln!("sockc: {}: not UTF-8 text", file.display());
+                eprintln!("sockc: {name}: not UTF-8 text");
                 return Err(ExitCode::from(1));
             }
         },
-        Err(e) => {
-            eprintln!("sockc: cannot read {}: {e}", file.display());
+        Err(msg) => {
+            eprintln!("sockc: {msg}");
             return Err(ExitCode::from(1));
         }
     };
     let opts = driver::Options {
         sema: sema::Options {
-            base_dir: file.parent().map(Path::to_path_buf),
+            base_dir: conventions::base_dir(file),
         },
         opt: OPT_LEVEL.get().copied().unwrap_or_default(),
     };
-    let (compiled, diags) = sockc_compiler::compile(&src, &opts);
-    let name = file.display().to_string();
+    let (compiled, mut diags) = sockc_compiler::compile(&src, &opts);
+    if conventions::quiet() {
+        diags.retain(|d| d.severity == diag::Severity::Error);
+    }
     if json_diags {
         let text = serde_json::to_string_pretty(&diag::to_json(&diags, &name, &src)).expect("json");
         if diag_to_stdout {
@@ -394,8 +421,13 @@ fn cmd_check(file: &Path, verify: bool, json: bool) -> ExitCode {
             }
         }
     }
-    if !json {
-        eprintln!("{}: ok", file.display());
+    if !json && !conventions::quiet() {
+        let name = if conventions::is_stdin(file) {
+            "<stdin>".to_string()
+        } else {
+            file.display().to_string()
+        };
+        eprintln!("{name}: ok");
     }
     ExitCode::SUCCESS
 }

@@ -135,12 +135,21 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
 
     let kernel = if args.eval_only {
         eprintln!("note: evaluator only (--eval-only)");
+        if args.repeat.is_some() {
+            eprintln!("note: --repeat: no timing with --eval-only (only the kernel is timed)");
+        }
         None
     } else if !crate::is_root() {
         eprintln!(
             "note: not root: these answers come from the evaluator only; run as root to \
              also run the compiled program in the kernel"
         );
+        if args.repeat.is_some() {
+            eprintln!(
+                "note: --repeat: no timing: ns/packet is measured by the kernel \
+                 (BPF_PROG_TEST_RUN), which needs root; the evaluator is not timed"
+            );
+        }
         None
     } else {
         match compiled

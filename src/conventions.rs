@@ -1,0 +1,301 @@
+//! What every command shares and the clap derive does not say by itself: the `-O`
+//! flag on exactly the commands that compile, help text that depends on the command
+//! (`--name`'s default), `-q`, reading a rule file from stdin (`-`), shell completions
+//! and the man page (both generated from the same [`command`] the parser uses), and
+//! how dates are printed (local time in text, RFC 3339 in JSON).
+
+use std::{
+    io::{Read, Write},
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use clap::{Arg, ArgMatches, Command, CommandFactory};
+
+/// The commands that compile a rule file, and so take `-O`.
+pub const COMPILING: &[&str] = &["compile", "check", "test", "apply", "diff"];
+
+/// `-q`: set once in `main`.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+pub fn set_quiet(q: bool) {
+    QUIET.store(q, Ordering::Relaxed);
+}
+
+/// True under `-q`: print errors and data only (no warnings, notices or "ok" lines).
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+fn opt_arg() -> Arg {
+    Arg::new("opt")
+        .short('O')
+        .value_name("LEVEL")
+        .default_value("2")
+        .value_parser(["0", "2"])
+        .help(
+            "Optimization level: 0 lowers each rule on its own (the baseline), 2 runs all \
+             optimizer passes",
+        )
+}
+
+/// The full command line: the derive's [`crate::Cli`] plus `-O` on the commands that
+/// compile and the per-command help of `--name`. Parsing, completions and the man page
+/// all use this one definition.
+pub fn command() -> Command {
+    let mut cmd = crate::Cli::command();
+    for name in COMPILING {
+        cmd = cmd.mut_subcommand(*name, |c| c.arg(opt_arg()));
+    }
+    let name_help = [
+        (
+            "status",
+            "the install to show (default: every install under BPFFS/sockc)",
+        ),
+        (
+            "stats",
+            "the install whose counters to show (default: every install under BPFFS/sockc)",
+        ),
+        (
+            "repair",
+            "the install to repair (default: every install under BPFFS/sockc)",
+        ),
+        (
+            "flush",
+            "the install to remove (default: the only install there is; refused when there \
+             are several)",
+        ),
+    ];
+    for (sub, help) in name_help {
+        cmd = cmd.mut_subcommand(sub, |c| c.mut_arg("name", |a| a.help(help)));
+    }
+    cmd
+}
+
+/// The `-O` level given to the subcommand that matched (2 when it takes none).
+pub fn opt_level(m: &ArgMatches) -> sockc_compiler::opt::OptLevel {
+    let level = m
+        .subcommand()
+        .and_then(|(_, sub)| sub.try_get_one::<String>("opt").ok().flatten().cloned());
+    match level.as_deref() {
+        Some("0") => sockc_compiler::opt::OptLevel::O0,
+        _ => sockc_compiler::opt::OptLevel::O2,
+    }
+}
+
+/// True for the file name `-`, which means standard input.
+pub fn is_stdin(file: &Path) -> bool {
+    file.as_os_str() == "-"
+}
+
+/// Reads a rule file, or standard input for `-`. Returns the text and the name its
+/// diagnostics use (`<stdin>` for `-`).
+pub fn read_source(file: &Path) -> Result<(Vec<u8>, String), String> {
+    if is_stdin(file) {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        Ok((buf, "<stdin>".to_string()))
+    } else {
+        std::fs::read(file)
+            .map(|b| (b, file.display().to_string()))
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))
+    }
+}
+
+/// Where `file "..."` sets of a rule file are looked up: beside it, or the current
+/// directory for standard input.
+pub fn base_dir(file: &Path) -> Option<PathBuf> {
+    if is_stdin(file) {
+        std::env::current_dir().ok()
+    } else {
+        file.parent().map(Path::to_path_buf)
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+/// `sockc completions SHELL`: the completion script on stdout.
+pub fn run_completions(shell: Shell) -> ExitCode {
+    use clap_complete::Shell as S;
+    let shell = match shell {
+        Shell::Bash => S::Bash,
+        Shell::Zsh => S::Zsh,
+        Shell::Fish => S::Fish,
+        Shell::Elvish => S::Elvish,
+        Shell::Powershell => S::PowerShell,
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command(), "sockc", &mut out);
+    write_stdout(&out)
+}
+
+/// `sockc man [--dir DIR]`: sockc(1) on stdout, or one page per command in DIR
+/// (`sockc.1`, `sockc-apply.1`, ...).
+pub fn run_man(dir: Option<&Path>) -> ExitCode {
+    let cmd = command();
+    let Some(dir) = dir else {
+        let mut out = Vec::new();
+        if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
+            eprintln!("sockc: cannot render the man page: {e}");
+            return ExitCode::from(1);
+        }
+        return write_stdout(&out);
+    };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("sockc: cannot create {}: {e}", dir.display());
+        return ExitCode::from(1);
+    }
+    let mut pages = vec![("sockc.1".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        if sub.get_name() == "help" {
+            continue;
+        }
+        let name = format!("sockc-{}", sub.get_name());
+        pages.push((
+            format!("{name}.1"),
+            sub.clone().name(name).version(env!("CARGO_PKG_VERSION")),
+        ));
+    }
+    for (file, page) in pages {
+        let mut out = Vec::new();
+        let path = dir.join(&file);
+        if let Err(e) = clap_mangen::Man::new(page)
+            .render(&mut out)
+            .and_then(|_| std::fs::write(&path, &out))
+        {
+            eprintln!("sockc: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+        if !quiet() {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn write_stdout(bytes: &[u8]) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_all(bytes)
+        .and_then(|_| stdout.flush())
+        .is_err()
+    {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `unix` seconds shifted by `offset` seconds, as `YYYY-MM-DD?HH:MM:SS` with `sep`
+/// between date and time.
+fn civil(unix: i64, sep: char) -> String {
+    let (y, mo, d) = civil_from_days(unix.div_euclid(86_400));
+    let s = unix.rem_euclid(86_400);
+    format!(
+        "{y:04}-{mo:02}-{d:02}{sep}{:02}:{:02}:{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+fn offset_text(offset: i64, colon: bool) -> String {
+    let sign = if offset < 0 { '-' } else { '+' };
+    let a = offset.abs();
+    if colon {
+        format!("{sign}{:02}:{:02}", a / 3600, a / 60 % 60)
+    } else {
+        format!("{sign}{:02}{:02}", a / 3600, a / 60 % 60)
+    }
+}
+
+/// The local time zone's offset from UTC at `unix`, in seconds (0 when unknown).
+fn local_offset(unix: i64) -> i64 {
+    let t: libc::time_t = unix as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which lives for the call; `t` is a
+    // valid time_t. It reads TZ and /etc/localtime itself.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if ok {
+        tm.tm_gmtoff
+    } else {
+        0
+    }
+}
+
+/// A time for people: local time with its UTC offset, `2026-11-22 12:30:01 +0100`.
+pub fn local_time(unix: u64) -> String {
+    let unix = unix as i64;
+    let off = local_offset(unix);
+    format!("{} {}", civil(unix + off, ' '), offset_text(off, false))
+}
+
+/// A time for programs: RFC 3339 in UTC, `2026-11-22T11:30:01Z`.
+pub fn rfc3339(unix: u64) -> String {
+    format!("{}Z", civil(unix as i64, 'T'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_332_841), "2026-11-22T07:34:01Z");
+        assert_eq!(rfc3339(951_825_600), "2000-02-29T12:00:00Z");
+        assert_eq!(offset_text(-5400, true), "-01:30");
+        assert_eq!(offset_text(3600, false), "+0100");
+    }
+
+    #[test]
+    fn command_is_consistent() {
+        command().debug_assert();
+    }
+
+    /// Every argument of every command says what it is for.
+    #[test]
+    fn every_argument_has_help() {
+        let cmd = command();
+        let mut missing = Vec::new();
+        let mut walk = vec![cmd];
+        while let Some(c) = walk.pop() {
+            for a in c.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+                if help.trim().is_empty() {
+                    missing.push(format!("{} {id}", c.get_name()));
+                }
+            }
+            walk.extend(c.get_subcommands().cloned());
+        }
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
+}

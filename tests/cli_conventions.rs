@@ -1,0 +1,229 @@
+//! The command line's conventions (issue 18): shell completions and man pages generated
+//! from the clap definition, `-` for standard input, `-q`, help text that is complete
+//! and accurate (`-O` only where something compiles, `--name`'s default stated), and
+//! `test --repeat` saying why it printed no timing.
+
+mod common;
+
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+};
+
+use common::sockc;
+
+fn sockc_stdin(args: &[&str], input: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sockc"))
+        .args(args)
+        .current_dir(common::root())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sockc runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn completions_for_every_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F _sockc"),
+        ("zsh", "#compdef sockc"),
+        ("fish", "complete -c sockc"),
+    ] {
+        let (code, out, err) = sockc(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains(marker), "{shell}: {out}");
+        for sub in ["apply", "stats", "completions", "dry-run"] {
+            assert!(out.contains(sub), "{shell} completes {sub}");
+        }
+    }
+    let (code, _, err) = sockc(&["completions", "tcsh"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn man_pages() {
+    let (code, out, err) = sockc(&["man"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(".TH sockc 1"), "{out}");
+    assert!(out.contains("apply"), "{out}");
+    let dir = std::env::temp_dir().join(format!("sockc-man-{}", std::process::id()));
+    let (code, _, err) = sockc(&["-q", "man", "--dir", dir.to_str().unwrap()]);
+    let apply = std::fs::read_to_string(dir.join("sockc-apply.1"));
+    let main = std::fs::read_to_string(dir.join("sockc.1"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "-q: {err}");
+    assert!(apply.unwrap().contains("\\-\\-dry\\-run"));
+    assert!(main.unwrap().contains(".TH sockc 1"));
+}
+
+fn help(sub: &str) -> String {
+    let (code, out, err) = sockc(&[sub, "--help"]);
+    assert_eq!(code, 0, "{sub}: {err}");
+    out
+}
+
+#[test]
+fn opt_level_only_where_something_compiles() {
+    for sub in ["compile", "check", "test", "apply", "diff"] {
+        assert!(help(sub).contains("-O <LEVEL>"), "{sub} takes -O");
+    }
+    for sub in [
+        "status",
+        "stats",
+        "flush",
+        "repair",
+        "classbench",
+        "register",
+        "unregister",
+        "bench",
+        "completions",
+        "man",
+    ] {
+        assert!(!help(sub).contains("-O <LEVEL>"), "{sub} compiles nothing");
+    }
+    let (code, _, err) = sockc(&["status", "-O0"]);
+    assert_eq!(code, 2, "{err}");
+    // Given after the subcommand, -O still works where it belongs.
+    let (code, out, err) = sockc(&["compile", "rules/examples/brief.sk", "-O0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.is_empty());
+}
+
+#[test]
+fn help_describes_files_json_and_name_defaults() {
+    for sub in ["compile", "check"] {
+        let h = help(sub);
+        assert!(h.contains("`-` reads standard input"), "{sub}: {h}");
+    }
+    for sub in [
+        "status", "stats", "repair", "apply", "diff", "check", "test",
+    ] {
+        let h = help(sub);
+        // Short help puts the text on the flag's line, long help on the next one.
+        let lines: Vec<&str> = h.lines().collect();
+        let i = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("--json"))
+            .unwrap_or_else(|| panic!("{sub} has --json: {h}"));
+        let text = format!("{} {}", lines[i].trim(), lines.get(i + 1).unwrap_or(&""));
+        assert!(text.contains("JSON"), "{sub}: {text}");
+    }
+    for (sub, default) in [
+        ("status", "default: every install"),
+        ("stats", "default: every install"),
+        ("repair", "default: every install"),
+        ("flush", "default: the only install"),
+        ("apply", "default for apply: the rule file's name"),
+    ] {
+        let h = help(sub);
+        assert!(h.contains(default), "{sub}: {h}");
+    }
+}
+
+#[test]
+fn dash_reads_standard_input() {
+    let src = std::fs::read_to_string(common::root().join("rules/examples/brief.sk")).unwrap();
+    let (code, _, err) = sockc_stdin(&["check", "-"], &src);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("<stdin>: ok"), "{err}");
+    let (code, out, err) = sockc_stdin(&["compile", "-", "--emit", "ir"], &src);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sk_lookup"), "{out}");
+    let (code, _, err) = sockc_stdin(&["check", "-"], "xdp on eth0 { allow tcp }\n");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("<stdin>"), "diagnostics name stdin: {err}");
+}
+
+#[test]
+fn quiet_keeps_errors_and_data_only() {
+    let (code, _, err) = sockc(&["check", "rules/examples/edge.sk"]);
+    assert_eq!(code, 0);
+    assert!(err.contains("redundant"), "{err}");
+    let (code, _, err) = sockc(&["-q", "check", "rules/examples/edge.sk"]);
+    assert_eq!(code, 0);
+    assert!(err.is_empty(), "-q: {err}");
+    let (code, out, err) = sockc(&["compile", "-q", "rules/examples/edge.sk"]);
+    assert_eq!(code, 0);
+    assert!(err.is_empty() && out.contains("xdp"), "-q: {err}");
+    let (code, _, err) = sockc_stdin(&["-q", "check", "-"], "xdp on eth0 { allow tcp }\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("error"), "errors stay under -q: {err}");
+}
+
+/// Runs `sockc ARGS` as `nobody` with the rule file on standard input.
+fn sockc_nobody(args: &[&str], input: &str) -> (i32, String, String) {
+    if !common::is_root() {
+        return sockc_stdin(args, input);
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("sockc-conv-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.join("sockc");
+    std::fs::copy(env!("CARGO_BIN_EXE_sockc"), &bin).unwrap();
+    let mut out = None;
+    for _ in 0..50 {
+        let mut child = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&bin)
+            .args(args)
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("setpriv runs");
+        let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+        let o = child.wait_with_output().unwrap();
+        let busy = String::from_utf8_lossy(&o.stderr).contains("Text file busy");
+        out = Some(o);
+        if !busy {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    let out = out.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn repeat_without_root_says_why_there_is_no_timing() {
+    let src = std::fs::read_to_string(common::root().join("rules/examples/brief.sk")).unwrap();
+    let (code, _, err) = sockc_nobody(
+        &[
+            "test",
+            "-",
+            "--packet",
+            "tcp 10.0.0.1:1234 -> 3.3.3.3:80 syn",
+            "--repeat",
+            "100",
+        ],
+        &src,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("--repeat: no timing") && err.contains("root"),
+        "{err}"
+    );
+}
