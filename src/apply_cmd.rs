@@ -34,7 +34,7 @@ pub const CHANGES: u8 = 4;
 #[derive(Args)]
 pub struct Target {
     /// the install's name: its pins live in BPFFS/sockc/NAME/ (default for apply: the
-    /// rule file's name without its extension; otherwise the only install there is)
+    /// rule file's name without its extension; needed with `-`)
     #[arg(long)]
     pub name: Option<String>,
     /// where bpffs is mounted
@@ -47,7 +47,7 @@ pub struct Target {
 
 #[derive(Args)]
 pub struct ApplyArgs {
-    /// the rule file
+    /// the rule file (`-` reads standard input, and needs --name)
     pub file: PathBuf,
     #[command(flatten)]
     pub target: Target,
@@ -112,6 +112,10 @@ pub(crate) fn open_store(target: &Target) -> Result<Store, ExitCode> {
 pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: &str) -> ExitCode {
     let name = match &args.target.name {
         Some(n) => n.clone(),
+        None if crate::conventions::is_stdin(&args.file) => {
+            eprintln!("sockc: apply - (standard input) needs --name");
+            return ExitCode::from(2);
+        }
         None => args
             .file
             .file_stem()
@@ -370,50 +374,6 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
     if drift {
         eprintln!("sockc: some hooks are not as the manifest says; `sockc apply` or `sockc repair` re-attaches them, `sockc flush` removes the install");
         return ExitCode::from(3);
-    }
-    ExitCode::SUCCESS
-}
-
-pub fn run_stats(target: &Target, json: bool) -> ExitCode {
-    if let Err(code) = privileges::require("stats", privileges::READ) {
-        return code;
-    }
-    let store = match open_store(target) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let name = match resolve_name(target, &store) {
-        Ok(n) => n,
-        Err(code) => return code,
-    };
-    let (manifest, rules, warnings) = match install::stats(&store, &name) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
-    for w in &warnings {
-        eprintln!("warning: {w}");
-    }
-    if json {
-        let v = json!({ "name": name, "generation": manifest.generation, "rules": rules, "warnings": warnings });
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
-        return ExitCode::SUCCESS;
-    }
-    println!(
-        "{name}: generation {} from {}",
-        manifest.generation, manifest.source_file
-    );
-    let mut last = None;
-    for r in &rules {
-        let hook = (r.hook, r.attach_to.as_str());
-        if last != Some(hook) {
-            println!("{} on {}:", r.hook, r.attach_to);
-            println!("  {:>12} {:>14}  line  rule", "packets", "bytes");
-            last = Some(hook);
-        }
-        println!(
-            "  {:>12} {:>14}  {:>4}  {}",
-            r.packets, r.bytes, r.line, r.text
-        );
     }
     ExitCode::SUCCESS
 }

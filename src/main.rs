@@ -17,8 +17,10 @@ mod bench_cmd;
 mod bench_sk_lookup;
 mod conventions;
 mod diff_cmd;
+mod json;
 mod privileges;
 mod socket_cmd;
+mod stats_cmd;
 mod test_cmd;
 
 #[derive(Parser)]
@@ -114,14 +116,14 @@ enum Cmd {
         #[arg(long)]
         deep: bool,
     },
-    /// Per-rule packet and byte counters of an install, next to the source lines
-    Stats {
-        #[command(flatten)]
-        target: apply_cmd::Target,
-        /// print the counters as JSON on stdout (see docs/json.md)
-        #[arg(long)]
-        json: bool,
-    },
+    /// Per-rule packet and byte counters of every install (or one), next to the source
+    /// lines and stable rule ids
+    ///
+    /// `--watch` prints them again every --interval seconds with per-rule rates;
+    /// `--prometheus [-o FILE]` writes the Prometheus text format (node_exporter's
+    /// textfile collector); `--reset` zeroes them after printing, while the rules keep
+    /// running.
+    Stats(stats_cmd::StatsArgs),
     /// Put a service's socket into an install's socket map, so that sk_lookup rules
     /// `redirect ... to sock NAME` reach it
     ///
@@ -249,7 +251,7 @@ fn main() -> ExitCode {
         },
         Cmd::Status { target, json, deep } => apply_cmd::run_status(&target, json, deep),
         Cmd::Repair { target, json } => apply_cmd::run_repair(&target, json),
-        Cmd::Stats { target, json } => apply_cmd::run_stats(&target, json),
+        Cmd::Stats(args) => stats_cmd::run(&args),
         Cmd::Flush { target } => apply_cmd::run_flush(&target),
         Cmd::Register(args) => socket_cmd::run_register(&args),
         Cmd::Unregister(args) => socket_cmd::run_unregister(&args),

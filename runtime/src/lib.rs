@@ -28,6 +28,7 @@ pub mod install;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
+pub mod rule_id;
 pub mod socket_map;
 pub mod sockets;
 pub mod store;

@@ -445,11 +445,14 @@ impl Lab {
         s
     }
 
-    /// `sockc stats --name NAME --json`.
+    /// The install's entry of `sockc stats --name NAME --json`.
     #[track_caller]
     pub fn stats(&self) -> Value {
         let r = sockc(&["stats", "--name", &self.name, "--json"]).ok();
-        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("stats --json ({e}):\n{r}"))
+        let v: Value =
+            serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("stats --json ({e}):\n{r}"));
+        // One install named: its entry of `installs` (docs/json.md, sockc.stats/1).
+        v["installs"][0].clone()
     }
 
     /// Every file under the install's pin directory, with its inode number (a pin that

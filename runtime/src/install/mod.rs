@@ -31,6 +31,7 @@
 //! with the installed generation's pinned one ([`repair`]) — and "no changes" is only
 //! said when every hook runs what the manifest says.
 
+mod counters;
 pub mod journal;
 mod reconcile;
 mod recover;
@@ -43,6 +44,7 @@ use std::path::PathBuf;
 use aya::{maps::MapError, pin::PinError, programs::ProgramError};
 use sockc_compiler::{hooks::HookKind, obj::ObjError};
 
+pub use counters::reset_counters;
 pub use recover::{flush, recover, repair, Flushed, Recovery, Repaired};
 pub use sockets::{
     register, slots, unregister, How, Registered, Registration, SlotState, SlotStatus, Source,

@@ -254,6 +254,8 @@ pub fn status(
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RuleStats {
+    /// The rule's stable id ([`crate::rule_id`]).
+    pub id: String,
     pub hook: HookKind,
     pub attach_to: String,
     pub line: usize,
@@ -323,7 +325,12 @@ pub fn stats(
         PerCpuArray::try_from(Map::PerCpuArray(data)).map_err(open_error(&path))?;
     let mut out = Vec::new();
     for p in &m.snapshot.programs {
-        for r in &p.rules {
+        let ids = crate::rule_id::block_ids(
+            p.hook.spec().name,
+            &p.attach_to,
+            p.rules.iter().map(|r| r.text.as_str()),
+        );
+        for (r, id) in p.rules.iter().zip(ids) {
             let (packets, bytes) = crate::read_counter(&arr, r.counter).map_err(|e| match e {
                 RuntimeError::Map { source, .. } => InstallError::NotLive {
                     what: format!("{}: {source}", path.display()),
@@ -331,6 +338,7 @@ pub fn stats(
                 other => InstallError::Runtime(other),
             })?;
             out.push(RuleStats {
+                id,
                 hook: p.hook,
                 attach_to: p.attach_to.clone(),
                 line: r.line,

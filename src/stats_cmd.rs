@@ -1,0 +1,487 @@
+//! `sockc stats`: per-rule counters of every install (or one), with stable rule ids;
+//! `--watch` redraws them with per-rule rates, `--prometheus` writes the Prometheus
+//! text format (for node_exporter's textfile collector, or a scrape through any file
+//! server), `--reset` zeroes them while the rules keep running.
+//!
+//! Counters are read with the store lock held only for the read: a watch holds it for
+//! a moment per sample, so applies are never kept waiting for long.
+
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    io::{IsTerminal, Write},
+    path::PathBuf,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use clap::Args;
+use serde_json::{json, Value};
+use sockc_runtime::{
+    error_chain,
+    install::{self, InstallError, RuleStats},
+};
+
+use crate::{
+    apply_cmd::{check_name, fail, open_store, Target},
+    conventions, privileges,
+};
+
+/// Version of the JSON `stats` prints (docs/json.md).
+pub const SCHEMA: &str = "sockc.stats/1";
+
+#[derive(Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// print the counters as JSON on stdout (see docs/json.md); with --watch one JSON
+    /// object per line and sample
+    #[arg(long, conflicts_with = "prometheus")]
+    pub json: bool,
+    /// print the counters again every --interval seconds, with per-rule rates, until
+    /// interrupted (or --count samples)
+    #[arg(long, conflicts_with = "prometheus")]
+    pub watch: bool,
+    /// seconds between two samples of --watch (fractions allowed)
+    #[arg(long, default_value = "1", value_name = "SECS", requires = "watch")]
+    pub interval: f64,
+    /// stop --watch after this many samples
+    #[arg(long, value_name = "N", requires = "watch")]
+    pub count: Option<u64>,
+    /// print the counters in the Prometheus text exposition format (metrics
+    /// sockc_rule_packets_total and sockc_rule_bytes_total, labelled by install, hook,
+    /// attach_to, rule_id and rule)
+    #[arg(long)]
+    pub prometheus: bool,
+    /// write the output to this file instead of stdout, replaced in one rename (what
+    /// node_exporter's textfile collector needs)
+    #[arg(short, long, value_name = "FILE", conflicts_with = "watch")]
+    pub output: Option<PathBuf>,
+    /// after printing them, set every counter of the install(s) to zero; the programs
+    /// keep running and nothing is reloaded (CAP_BPF)
+    #[arg(long, conflicts_with = "watch")]
+    pub reset: bool,
+}
+
+/// One install's counters as read.
+struct Sample {
+    name: String,
+    generation: u64,
+    source_file: String,
+    applied_unix: u64,
+    rules: Vec<RuleStats>,
+    warnings: Vec<String>,
+}
+
+/// What one reading of the store gave: the installs read and those that could not be.
+struct Reading {
+    installs: Vec<Sample>,
+    errors: Vec<(String, String)>,
+    /// Set when one named install could not be read: the command fails with it.
+    fatal: Option<InstallError>,
+}
+
+fn read(target: &Target) -> Result<Reading, ExitCode> {
+    let store = open_store(target)?;
+    let names = match &target.name {
+        Some(n) => vec![n.clone()],
+        None => install::installed_names(&store).map_err(fail)?,
+    };
+    let mut reading = Reading {
+        installs: Vec::new(),
+        errors: Vec::new(),
+        fatal: None,
+    };
+    for name in names {
+        match install::stats(&store, &name) {
+            Ok((m, rules, warnings)) => reading.installs.push(Sample {
+                name,
+                generation: m.generation,
+                source_file: m.source_file.clone(),
+                applied_unix: m.applied_unix,
+                rules,
+                warnings,
+            }),
+            Err(e) if target.name.is_some() => {
+                reading.fatal = Some(e);
+            }
+            Err(e) => reading.errors.push((name, error_chain(&e))),
+        }
+    }
+    Ok(reading)
+}
+
+pub fn run(args: &StatsArgs) -> ExitCode {
+    let need = if args.reset {
+        privileges::INSTALL
+    } else {
+        privileges::READ
+    };
+    if let Err(code) = privileges::require("stats", need) {
+        return code;
+    }
+    if let Some(n) = &args.target.name {
+        if let Err(code) = check_name(n) {
+            return code;
+        }
+    }
+    if args.watch {
+        return watch(args);
+    }
+    let reading = match read(&args.target) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    if let Some(e) = reading.fatal {
+        if args.json {
+            crate::json::print_error(SCHEMA, &error_chain(&e));
+        }
+        return fail(e);
+    }
+    let text = if args.prometheus {
+        prometheus(&reading)
+    } else if args.json {
+        serde_json::to_string_pretty(&to_json(&reading, None)).expect("json") + "\n"
+    } else {
+        render(&reading, None)
+    };
+    if !args.json && !conventions::quiet() {
+        for s in &reading.installs {
+            for w in &s.warnings {
+                eprintln!("warning: {}: {w}", s.name);
+            }
+        }
+    }
+    for (name, e) in &reading.errors {
+        eprintln!("sockc: {name}: {e}");
+    }
+    match &args.output {
+        Some(path) => {
+            if let Err(code) = crate::write_replacing(path, text.as_bytes()) {
+                return code;
+            }
+        }
+        None => {
+            if std::io::stdout().lock().write_all(text.as_bytes()).is_err() {
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if args.reset {
+        let store = match open_store(&args.target) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        for s in &reading.installs {
+            match install::reset_counters(&store, &s.name) {
+                Ok(n) => {
+                    if !conventions::quiet() && !args.json {
+                        eprintln!("{}: counters of {n} rules reset to 0", s.name);
+                    }
+                }
+                Err(e) => return fail(e),
+            }
+        }
+    }
+    if reading.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    }
+}
+
+/// Rates per install and rule id between two samples.
+type Rates = HashMap<(String, String), (f64, f64)>;
+
+fn rates(prev: &Reading, now: &Reading, dt: f64) -> Rates {
+    let before: HashMap<(&str, &str), (u64, u64)> = prev
+        .installs
+        .iter()
+        .flat_map(|s| {
+            s.rules
+                .iter()
+                .map(move |r| ((s.name.as_str(), r.id.as_str()), (r.packets, r.bytes)))
+        })
+        .collect();
+    let mut out = Rates::new();
+    for s in &now.installs {
+        for r in &s.rules {
+            if let Some(&(p, b)) = before.get(&(s.name.as_str(), r.id.as_str())) {
+                // A counter that went down was reset: its rate is what it counted since.
+                let dp = if r.packets >= p {
+                    r.packets - p
+                } else {
+                    r.packets
+                };
+                let db = if r.bytes >= b { r.bytes - b } else { r.bytes };
+                out.insert(
+                    (s.name.clone(), r.id.clone()),
+                    (dp as f64 / dt, db as f64 / dt),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn watch(args: &StatsArgs) -> ExitCode {
+    if !(args.interval.is_finite() && args.interval >= 0.05) {
+        eprintln!("sockc: --interval must be at least 0.05 seconds");
+        return ExitCode::from(2);
+    }
+    let interval = Duration::from_secs_f64(args.interval);
+    let tty = std::io::stdout().is_terminal();
+    let mut prev: Option<(Reading, Instant)> = None;
+    let mut n = 0u64;
+    loop {
+        let reading = match read(&args.target) {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
+        let at = Instant::now();
+        if let Some(e) = reading.fatal {
+            if args.json {
+                crate::json::print_error(SCHEMA, &error_chain(&e));
+            }
+            return fail(e);
+        }
+        let r = prev
+            .as_ref()
+            .map(|(p, t)| rates(p, &reading, at.duration_since(*t).as_secs_f64()));
+        let text = if args.json {
+            serde_json::to_string(&to_json(&reading, Some(r.as_ref()))).expect("json") + "\n"
+        } else {
+            let head = if tty { "\x1b[H\x1b[2J" } else { "" };
+            format!(
+                "{head}every {}s, {}\n{}{}",
+                args.interval,
+                conventions::local_time(now_unix()),
+                render(&reading, Some(r.as_ref())),
+                if tty { "" } else { "\n" }
+            )
+        };
+        let mut out = std::io::stdout().lock();
+        if out
+            .write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
+            return ExitCode::SUCCESS; // the reader went away (`| head`)
+        }
+        drop(out);
+        n += 1;
+        if args.count.is_some_and(|c| n >= c) {
+            return ExitCode::SUCCESS;
+        }
+        prev = Some((reading, at));
+        std::thread::sleep(interval);
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `rates`: `None` without --watch; `Some(None)` for the first sample of a watch.
+fn render(reading: &Reading, rates: Option<Option<&Rates>>) -> String {
+    let mut out = String::new();
+    if reading.installs.is_empty() && reading.errors.is_empty() {
+        out.push_str("nothing installed\n");
+    }
+    for s in &reading.installs {
+        let _ = writeln!(
+            out,
+            "{}: generation {} from {}, applied {}",
+            s.name,
+            s.generation,
+            s.source_file,
+            conventions::local_time(s.applied_unix)
+        );
+        let mut last = None;
+        for r in &s.rules {
+            let hook = (r.hook, r.attach_to.as_str());
+            if last != Some(hook) {
+                let _ = writeln!(out, "{}:", r.hook.spec().label(&r.attach_to));
+                match rates {
+                    Some(_) => {
+                        let _ = writeln!(
+                            out,
+                            "  {:>12} {:>14} {:>10} {:>12}  {:>4}  {:<13}  rule",
+                            "packets", "bytes", "pkt/s", "bytes/s", "line", "id"
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            out,
+                            "  {:>12} {:>14}  {:>4}  {:<13}  rule",
+                            "packets", "bytes", "line", "id"
+                        );
+                    }
+                }
+                last = Some(hook);
+            }
+            match rates {
+                Some(rates) => {
+                    let (pps, bps) = rates
+                        .and_then(|m| m.get(&(s.name.clone(), r.id.clone())))
+                        .map_or(("-".to_string(), "-".to_string()), |(p, b)| {
+                            (format!("{p:.1}"), format!("{b:.0}"))
+                        });
+                    let _ = writeln!(
+                        out,
+                        "  {:>12} {:>14} {:>10} {:>12}  {:>4}  {:<13}  {}",
+                        r.packets, r.bytes, pps, bps, r.line, r.id, r.text
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "  {:>12} {:>14}  {:>4}  {:<13}  {}",
+                        r.packets, r.bytes, r.line, r.id, r.text
+                    );
+                }
+            }
+        }
+    }
+    for (name, e) in &reading.errors {
+        let _ = writeln!(out, "{name}: not read: {e}");
+    }
+    out
+}
+
+fn to_json(reading: &Reading, rates: Option<Option<&Rates>>) -> Value {
+    let installs: Vec<Value> = reading
+        .installs
+        .iter()
+        .map(|s| {
+            let rules: Vec<Value> = s
+                .rules
+                .iter()
+                .map(|r| {
+                    let mut v = json!({
+                        "id": r.id, "hook": r.hook, "attach_to": r.attach_to, "line": r.line,
+                        "text": r.text, "packets": r.packets, "bytes": r.bytes,
+                    });
+                    if let Some(rates) = rates {
+                        let got = rates.and_then(|m| m.get(&(s.name.clone(), r.id.clone())));
+                        v["packets_per_sec"] = json!(got.map(|x| x.0));
+                        v["bytes_per_sec"] = json!(got.map(|x| x.1));
+                    }
+                    v
+                })
+                .collect();
+            json!({
+                "name": s.name,
+                "generation": s.generation,
+                "source_file": s.source_file,
+                "applied_at": conventions::rfc3339(s.applied_unix),
+                "rules": rules,
+                "warnings": s.warnings,
+            })
+        })
+        .collect();
+    let mut v = json!({
+        "schema": SCHEMA,
+        "installs": installs,
+        "errors": reading.errors.iter().map(|(n, e)| json!({"name": n, "message": e})).collect::<Vec<_>>(),
+    });
+    if rates.is_some() {
+        v["time"] = json!(conventions::rfc3339(now_unix()));
+    }
+    v
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The Prometheus text exposition format (version 0.0.4).
+fn prometheus(reading: &Reading) -> String {
+    let mut out = String::new();
+    type Family = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&RuleStats) -> u64,
+    );
+    let families: [Family; 2] = [
+        (
+            "sockc_rule_packets_total",
+            "counter",
+            "Packets a rule decided (or counted), since it was installed or reset; kept across re-applies that keep the rule.",
+            |r| r.packets,
+        ),
+        (
+            "sockc_rule_bytes_total",
+            "counter",
+            "Bytes of the packets a rule decided (or counted).",
+            |r| r.bytes,
+        ),
+    ];
+    for (metric, kind, help, value) in families {
+        let _ = writeln!(out, "# HELP {metric} {help}");
+        let _ = writeln!(out, "# TYPE {metric} {kind}");
+        for s in &reading.installs {
+            for r in &s.rules {
+                let _ = writeln!(
+                    out,
+                    "{metric}{{install=\"{}\",hook=\"{}\",attach_to=\"{}\",rule_id=\"{}\",rule=\"{}\"}} {}",
+                    label(&s.name),
+                    label(&r.hook.to_string()),
+                    label(&r.attach_to),
+                    r.id,
+                    label(&r.text),
+                    value(r)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP sockc_install_generation The generation an install runs."
+    );
+    let _ = writeln!(out, "# TYPE sockc_install_generation gauge");
+    for s in &reading.installs {
+        let _ = writeln!(
+            out,
+            "sockc_install_generation{{install=\"{}\"}} {}",
+            label(&s.name),
+            s.generation
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP sockc_install_applied_timestamp_seconds When the install's generation was applied."
+    );
+    let _ = writeln!(out, "# TYPE sockc_install_applied_timestamp_seconds gauge");
+    for s in &reading.installs {
+        let _ = writeln!(
+            out,
+            "sockc_install_applied_timestamp_seconds{{install=\"{}\"}} {}",
+            label(&s.name),
+            s.applied_unix
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP sockc_install_read_errors Installs whose counters could not be read (see sockc stats)."
+    );
+    let _ = writeln!(out, "# TYPE sockc_install_read_errors gauge");
+    let _ = writeln!(out, "sockc_install_read_errors {}", reading.errors.len());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_escapes_labels() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
