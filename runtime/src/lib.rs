@@ -115,13 +115,26 @@ pub struct RunResult {
 
 impl LoadedObject {
     pub fn load(elf: &[u8]) -> Result<Self, RuntimeError> {
+        Self::load_reusing(elf, &[])
+    }
+
+    /// [`LoadedObject::load`], but the maps named in `reuse` are the ones pinned at
+    /// the paths given (maps a new generation takes over; see
+    /// `sockc_compiler::bpf::maps::DurableMap`) instead of new ones. Their contents
+    /// are kept: only maps the metadata fills are filled.
+    pub fn load_reusing(
+        elf: &[u8],
+        reuse: &[(String, std::path::PathBuf)],
+    ) -> Result<Self, RuntimeError> {
         let meta = metadata::read(elf)?;
         // Default log level: no log on success (a full log of a large program costs more
         // than the verification); aya retries with a log when the load fails.
-        let mut ebpf = EbpfLoader::new()
-            .verifier_log_level(VerifierLogLevel::default())
-            .load(elf)
-            .map_err(RuntimeError::Object)?;
+        let mut loader = EbpfLoader::new();
+        loader.verifier_log_level(VerifierLogLevel::default());
+        for (map, path) in reuse {
+            loader.map_pin_path(map, path.as_path());
+        }
+        let mut ebpf = loader.load(elf).map_err(RuntimeError::Object)?;
         let mut programs = Vec::new();
         for p in &meta.programs {
             let missing = || RuntimeError::MissingProgram {
@@ -340,7 +353,14 @@ fn read_counter<T: std::borrow::Borrow<MapData>>(
 
 fn map_data(m: &Map) -> Option<&MapData> {
     match m {
-        Map::LpmTrie(d) | Map::HashMap(d) | Map::Array(d) | Map::PerCpuArray(d) => Some(d),
+        Map::LpmTrie(d)
+        | Map::HashMap(d)
+        | Map::Array(d)
+        | Map::PerCpuArray(d)
+        | Map::SockHash(d)
+        | Map::SockMap(d)
+        | Map::ProgramArray(d)
+        | Map::SkStorage(d) => Some(d),
         _ => None,
     }
 }

@@ -7,6 +7,7 @@
 //! <bpffs>/sockc/<name>/manifest        array map holding the manifest (JSON, chunked)
 //! <bpffs>/sockc/<name>/journal         the same for the journal, only while work is in flight
 //! <bpffs>/sockc/<name>/link_<symbol>   one bpf_link per hook that has one
+//! <bpffs>/sockc/<name>/keep_<map>      maps every generation shares (sockmap groups)
 //! <bpffs>/sockc/<name>/g<N>/prog_<symbol>, map_<map>   generation N's programs and maps
 //! ```
 //!
@@ -168,6 +169,10 @@ pub struct InstalledProgram {
     /// The interface's index when the hook was attached (0: not recorded).
     #[serde(default)]
     pub ifindex: u32,
+    /// For hooks attached to a map (sockmap): that map, pinned at
+    /// [`Store::keep_path`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_map: Option<String>,
 }
 
 impl InstalledProgram {
@@ -181,9 +186,18 @@ impl InstalledProgram {
     /// What holds the program on its hook: the clsact filter, or the link pinned in
     /// the install's directory.
     pub fn attachment(&self, store: &Store, install: &str) -> Attachment {
-        match self.tc_filter {
-            Some(f) => Attachment::TcFilter(f),
-            None => Attachment::Link(store.link_path(install, &self.symbol)),
+        match (&self.attach_map, self.tc_filter) {
+            (Some(map), _) => Attachment::Map(store.keep_path(install, map)),
+            (None, Some(f)) => Attachment::TcFilter(f),
+            (None, None) => Attachment::Link(store.link_path(install, &self.symbol)),
+        }
+    }
+
+    /// Where its attachment is pinned: the map it attaches to, or its link.
+    pub fn attach_pin(&self, store: &Store, install: &str) -> PathBuf {
+        match &self.attach_map {
+            Some(map) => store.keep_path(install, map),
+            None => store.link_path(install, &self.symbol),
         }
     }
 
@@ -272,6 +286,12 @@ impl Store {
         self.dir(name).join(format!("link_{symbol}"))
     }
 
+    /// The pin of a map that outlives generations (a sockmap group's socket map,
+    /// program arrays and per-socket storage): every generation uses the same one.
+    pub fn keep_path(&self, name: &str, map: &str) -> PathBuf {
+        self.dir(name).join(format!("keep_{map}"))
+    }
+
     /// Creates (0700) or checks the install's directory.
     pub fn ensure_install_dir(&self, name: &str) -> Result<PathBuf, StoreError> {
         let dir = self.dir(name);
@@ -358,10 +378,16 @@ impl Store {
         }
     }
 
-    /// Removes half-written records (`*_new`) and generation directories that neither
-    /// the manifest nor the journal names: what a killed command left behind before it
-    /// recorded anything. Returns what it removed.
-    pub fn collect_garbage(&self, name: &str, keep: &[&str]) -> Result<Vec<String>, StoreError> {
+    /// Removes half-written records (`*_new`), generation directories that neither
+    /// the manifest nor the journal names, and shared maps (`keep_*`) not in
+    /// `keep_maps`: what a killed command left behind before it recorded anything.
+    /// Returns what it removed.
+    pub fn collect_garbage(
+        &self,
+        name: &str,
+        keep: &[&str],
+        keep_maps: &[String],
+    ) -> Result<Vec<String>, StoreError> {
         let dir = self.dir(name);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Ok(Vec::new());
@@ -374,7 +400,8 @@ impl Store {
             let stray_generation = file.starts_with('g')
                 && file[1..].bytes().all(|b| b.is_ascii_digit())
                 && !keep.contains(&file.as_str());
-            if stray_record || stray_generation {
+            let stray_kept_map = file.starts_with("keep_") && !keep_maps.contains(&file);
+            if stray_record || stray_generation || stray_kept_map {
                 let p = e.path();
                 let r = if p.is_dir() {
                     std::fs::remove_dir_all(&p)

@@ -57,6 +57,25 @@ impl Checker<'_> {
         })
     }
 
+    /// `redirect ... to sock NAME ingress`, where the hook has it.
+    fn redirect_ingress(
+        &mut self,
+        r: &ast::Rule,
+        spec: &HookSpec,
+        sock: crate::ir::SockId,
+    ) -> Option<Action> {
+        if spec.caps.redirect_ingress {
+            return Some(Action::RedirectIngress(sock));
+        }
+        self.error(
+            r.ingress.expect("called for rules with `ingress`"),
+            "sockc::redirect-target",
+            format!("{} hooks cannot redirect into a receive queue", spec.name),
+            "`ingress` exists only in sockmap blocks",
+        );
+        None
+    }
+
     fn error(&mut self, at: Span, code: &'static str, msg: String, label: &str) {
         self.diags
             .push(Diagnostic::error(code, msg).label(at, label.to_string()));
@@ -89,6 +108,7 @@ impl Checker<'_> {
                 None
             }
             (ActionKw::Redirect, Some(Target::Sock(id))) => match self.sockets.get(&id.name) {
+                Some((s, _)) if r.ingress.is_some() => self.redirect_ingress(r, spec, *s),
                 Some((s, _)) => Some(Action::Redirect(Some(*s))),
                 None => {
                     self.diags.push(
@@ -110,7 +130,7 @@ impl Checker<'_> {
                     self.error(
                         *sp,
                         "sockc::redirect-target",
-                        "`redirect local` exists only in sockmap blocks".into(),
+                        "`redirect local` exists only in sockmap blocks, on the send side".into(),
                         "not here",
                     );
                     return None;
@@ -324,6 +344,23 @@ impl Checker<'_> {
             }
         }
         m.family = family_from.map(|f| f.0);
+        if let (Some(p), Some(seen)) = (m.proto, spec.caps.protocols) {
+            if !seen.contains(&p) {
+                self.error(
+                    proto_span.expect("a protocol was written"),
+                    "sockc::hook-cannot-match",
+                    format!(
+                        "{} hooks see {} connections only",
+                        spec.name,
+                        seen.iter()
+                            .map(|&p| proto_name(p))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    "never matches here",
+                );
+            }
+        }
         m
     }
 
@@ -436,6 +473,8 @@ fn proto_name(p: u8) -> String {
     match p {
         ICMP => "icmp".into(),
         ICMPV6 => "icmpv6".into(),
+        TCP => "tcp".into(),
+        UDP => "udp".into(),
         n => format!("protocol {n}"),
     }
 }

@@ -108,10 +108,7 @@ fn hook_states(store: &Store, m: &Manifest) -> Vec<HookStatus> {
                 attach_mode: p.attach_mode,
                 prog_id: p.prog_id,
                 tag: p.tag.clone(),
-                link: match live {
-                    crate::attach::Attachment::Link(path) => Some(path.display().to_string()),
-                    crate::attach::Attachment::TcFilter(_) => None,
-                },
+                link: live.pin().map(|p| p.display().to_string()),
                 state,
             }
         })

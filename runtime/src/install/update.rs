@@ -248,7 +248,17 @@ fn install_generation(
     report: &mut ApplyReport,
 ) -> Result<(), InstallError> {
     let elf = req.compiled.to_elf().map_err(InstallError::Object)?;
-    let mut obj = LoadedObject::load(&elf)?;
+    // Maps every generation shares (sockmap groups) are the installed ones, with the
+    // sockets in them; the first generation creates them.
+    let reuse: Vec<(String, PathBuf)> = req
+        .compiled
+        .metadata
+        .durable_maps
+        .iter()
+        .map(|d| (d.map.clone(), store.keep_path(req.name, &d.map)))
+        .filter(|(_, path)| path.exists())
+        .collect();
+    let mut obj = LoadedObject::load_reusing(&elf, &reuse)?;
     report.verified = obj.programs().to_vec();
     let generation = old.as_ref().map_or(1, |m| m.generation + 1);
     let mut target = Manifest {
@@ -279,7 +289,14 @@ fn install_generation(
     let built = (|| -> Result<(), InstallError> {
         point("create generation directory");
         let gdir = store.create_objects_dir(req.name, &target.objects_dir)?;
-        pin_objects(&mut obj, &gdir)?;
+        pin_objects(&mut obj, &gdir, |map| {
+            target
+                .snapshot
+                .durable
+                .iter()
+                .any(|d| d.map == map)
+                .then(|| store.keep_path(req.name, map))
+        })?;
         point("journal attaching");
         store.write_journal(req.name, &journal(&target, Phase::Attaching))?;
         let mut cx = Ctx {
@@ -349,12 +366,20 @@ fn loaded_programs(obj: &LoadedObject) -> Result<Vec<InstalledProgram>, InstallE
                 attach_mode: None,
                 tc_filter: None,
                 ifindex: 0,
+                attach_map: p.attach_map.clone(),
             })
         })
         .collect()
 }
 
-fn pin_objects(obj: &mut LoadedObject, dir: &Path) -> Result<(), InstallError> {
+/// Pins the programs and maps of a generation in its directory `dir`; a map that
+/// every generation shares (`durable` gives its pin) is pinned there instead, unless
+/// it is pinned already (it is the installed one).
+fn pin_objects(
+    obj: &mut LoadedObject,
+    dir: &Path,
+    durable: impl Fn(&str) -> Option<PathBuf>,
+) -> Result<(), InstallError> {
     let symbols: Vec<String> = obj.programs.iter().map(|p| p.symbol.clone()).collect();
     for s in symbols {
         let path = dir.join(format!("prog_{s}"));
@@ -364,7 +389,11 @@ fn pin_objects(obj: &mut LoadedObject, dir: &Path) -> Result<(), InstallError> {
             .map_err(|source| InstallError::Pin { path, source })?;
     }
     for (name, map) in obj.ebpf.maps() {
-        let path = dir.join(format!("map_{name}"));
+        let path = match durable(name) {
+            Some(keep) if keep.exists() => continue,
+            Some(keep) => keep,
+            None => dir.join(format!("map_{name}")),
+        };
         let data = crate::map_data(map).ok_or_else(|| InstallError::MapType {
             map: name.to_string(),
         })?;

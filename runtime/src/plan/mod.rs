@@ -23,7 +23,7 @@ use similar::{
 };
 
 use sockc_compiler::{
-    bpf::maps::{unhex, MapContents, MapDef},
+    bpf::maps::{unhex, DurableMap, MapContents, MapDef},
     hooks::HookKind,
     metadata::RuleMeta,
     Compiled,
@@ -49,6 +49,10 @@ pub struct Snapshot {
     /// atomically, so any change loads a new object.
     #[serde(default)]
     pub tables: Vec<(String, String)>,
+    /// Maps every generation shares (sockmap groups): taken over, never created
+    /// afresh, by a new generation of the install.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub durable: Vec<DurableMap>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +122,7 @@ impl Snapshot {
                 t.sort();
                 t
             },
+            durable: c.metadata.durable_maps.clone(),
         }
     }
 }

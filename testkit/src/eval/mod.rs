@@ -150,7 +150,9 @@ pub fn evaluate(module: &Module, prog: &Program, frame: &[u8], facts: &Facts) ->
             Action::Allow => Outcome::Verdict(Verdict::Allow),
             Action::Drop => Outcome::Verdict(Verdict::Drop),
             Action::Pass => Outcome::Verdict(Verdict::Pass),
-            redirect @ Action::Redirect(_) => Outcome::Redirect(redirect),
+            redirect @ (Action::Redirect(_) | Action::RedirectIngress(_)) => {
+                Outcome::Redirect(redirect)
+            }
         };
         return Evaluation {
             headers,

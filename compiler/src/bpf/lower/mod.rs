@@ -1,6 +1,8 @@
 //! Lowering: one IR program to instructions, by the lowering of its hook's context
 //! (the hook table's [`Context`] column; one file per context). [`packet`] lowers the
-//! programs that see a packet (XDP, TC).
+//! programs that see a packet (XDP, TC); [`sockmap`] the socket layer's (a sockmap
+//! block's sk_msg or sk_skb program, and the dispatchers and sock_ops program sockc
+//! adds around a cgroup's blocks).
 //!
 //! Invariant (every lowering keeps it): every path reaches `exit` with `r0` = a
 //! verdict of the hook; every path that ends a rule or the default bumps exactly one
@@ -10,6 +12,7 @@
 //! of its own, so the optimizer's decisions are all visible in the IR.
 
 pub mod packet;
+pub mod sockmap;
 
 use super::buffer::{BufferError, Code};
 use crate::{
@@ -34,7 +37,10 @@ pub fn lower_program(module: &Module, prog: &Program) -> Result<Code, LowerError
     }
     match spec.context {
         Context::Packet(ctx) => packet::lower(module, prog, spec, ctx),
-        Context::SkLookup | Context::SkMsg => Err(unsupported()),
+        Context::SkMsg(ctx) | Context::SkSkb(ctx) => sockmap::lower_rules(module, prog, spec, ctx),
+        Context::SkLookup => Err(unsupported()),
+        // Programs sockc adds (companions) have no rules: `sockmap::lower_companion`.
+        Context::SockOps { .. } | Context::Dispatch => Err(unsupported()),
     }
 }
 
@@ -44,7 +50,7 @@ pub(crate) fn verdict(spec: &HookSpec, a: Action) -> i32 {
         Action::Allow => spec.verdicts.allow,
         Action::Drop => spec.verdicts.drop,
         Action::Pass => spec.verdicts.pass,
-        Action::Count | Action::Redirect(_) => None,
+        Action::Count | Action::Redirect(_) | Action::RedirectIngress(_) => None,
     };
     code.expect("sema only lets through actions the hook has")
 }

@@ -45,6 +45,46 @@ use crate::{
     syntax::ast::Family,
 };
 
+/// What a lowering adds to the rule walk of this file: how the flow record is filled,
+/// the code of `redirect` actions, and what the shared tail does before `exit`. The
+/// packet hooks fill the record from the frame and have no redirects; the socket-layer
+/// hooks (`super::sockmap`) fill it from the socket and redirect into a socket map.
+pub(super) trait Walk {
+    /// Fills the flow record; on exit `r6` holds the context.
+    fn prologue(&self, b: &mut CodeBuffer);
+    /// The code of rule `rule` (index), whose action is a redirect, after its counter
+    /// key is stored: it ends every path, by jumping to `count_exit` with the verdict
+    /// in `r9` or by counting ([`emit_count`]) and exiting itself.
+    fn redirect(&self, b: &mut CodeBuffer, rule: usize, action: Action, count_exit: Label);
+    /// Runs in the shared tail after the count, with the verdict in `r9`; must leave
+    /// `r9` and `r6` as they are.
+    fn before_exit(&self, _b: &mut CodeBuffer) {}
+}
+
+/// The packet hooks' part of the walk.
+struct Frame {
+    ctx: PacketCtx,
+    uses_sets: bool,
+}
+
+impl Walk for Frame {
+    fn prologue(&self, b: &mut CodeBuffer) {
+        emit_prologue(b, &self.ctx, self.uses_sets);
+    }
+
+    fn redirect(&self, _b: &mut CodeBuffer, _rule: usize, action: Action, _count_exit: Label) {
+        unreachable!("sema lets no {action} through in a packet hook")
+    }
+}
+
+/// True when a rule of `prog` looks an address up in a set (the prologue then writes
+/// the prefix lengths in front of the record's addresses: the lookup keys).
+pub(super) fn uses_sets(prog: &Program) -> bool {
+    prog.rules
+        .iter()
+        .any(|r| matches!(r.m.src, AddrMatch::Set(_)) || matches!(r.m.dst, AddrMatch::Set(_)))
+}
+
 /// Lowers a packet-hook program whose context holds the packet as `ctx` says.
 pub fn lower(
     module: &Module,
@@ -52,12 +92,23 @@ pub fn lower(
     spec: &HookSpec,
     ctx: PacketCtx,
 ) -> Result<Code, LowerError> {
+    let frame = Frame {
+        ctx,
+        uses_sets: uses_sets(prog),
+    };
+    walk(module, prog, spec, &frame)
+}
+
+/// The rule walk: `w`'s prologue, the program's steps, the default, and the shared
+/// count-and-exit tail.
+pub(super) fn walk(
+    module: &Module,
+    prog: &Program,
+    spec: &HookSpec,
+    w: &dyn Walk,
+) -> Result<Code, LowerError> {
     let mut b = CodeBuffer::new();
-    let uses_sets = prog
-        .rules
-        .iter()
-        .any(|r| matches!(r.m.src, AddrMatch::Set(_)) || matches!(r.m.dst, AddrMatch::Set(_)));
-    emit_prologue(&mut b, &ctx, uses_sets);
+    w.prologue(&mut b);
     let count_exit = b.new_label();
     // The kernel rejects unreachable instructions, so code that cannot run is not
     // emitted: a rule that can never match, and everything after a rule that always
@@ -76,7 +127,7 @@ pub fn lower(
                     tests: &tests,
                     plan: &plan,
                 };
-                if !emit_run(&mut b, module, spec, prog, run, count_exit) {
+                if !emit_run(&mut b, module, spec, prog, run, w, count_exit) {
                     ended = true;
                     break;
                 }
@@ -111,6 +162,7 @@ pub fn lower(
     b.set_srcloc(None);
     b.bind(count_exit);
     emit_count(&mut b);
+    w.before_exit(&mut b);
     b.emit(Insn::mov64_reg(Reg::R0, Reg::R9));
     b.emit(Insn::exit());
     Ok(b.finish()?)
@@ -134,6 +186,7 @@ fn emit_run(
     spec: &HookSpec,
     prog: &Program,
     run: Run<'_>,
+    w: &dyn Walk,
     count_exit: Label,
 ) -> bool {
     let plan = run.plan;
@@ -190,6 +243,7 @@ fn emit_run(
                     b.goto(l);
                 }
             }
+            action if action.is_redirect() => w.redirect(b, index, action, count_exit),
             action => {
                 b.emit(Insn::mov64_imm(Reg::R9, verdict(spec, action)));
                 b.goto(count_exit);
@@ -218,7 +272,7 @@ impl Labels {
 
 /// Adds 1 packet and the packet length in bytes to the counter slot whose index is
 /// at `COUNTER_KEY`. Clobbers r0-r5.
-fn emit_count(b: &mut CodeBuffer) {
+pub(super) fn emit_count(b: &mut CodeBuffer) {
     let skip = b.new_label();
     b.ld_map(Reg::R1, COUNTERS_MAP);
     b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
