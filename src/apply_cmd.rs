@@ -327,9 +327,8 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
             );
             for h in &s.hooks {
                 println!(
-                    "  {:<11} on {:<10} {:<12} prog {} tag {}  {}  ({})",
-                    h.hook.to_string(),
-                    h.attach_to,
+                    "  {:<24} {:<12} prog {} tag {}  {}  ({})",
+                    h.hook.spec().label(&h.attach_to),
                     h.attach_mode.map_or("-".to_string(), |m| m.to_string()),
                     h.prog_id,
                     h.tag,
@@ -338,6 +337,20 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
                 );
             }
             println!("  maps: {}", s.maps.join(", "));
+            for g in &s.sockmaps {
+                match (g.sockets, g.named) {
+                    (Some(n), Some(named)) => println!(
+                        "  socket map {} of cgroup {}: {n} connections, {named} named sockets",
+                        g.map, g.cgroup
+                    ),
+                    _ => println!(
+                        "  socket map {} of cgroup {}: unreadable ({})",
+                        g.map,
+                        g.cgroup,
+                        g.error.as_deref().unwrap_or("?")
+                    ),
+                }
+            }
             for d in &s.drift {
                 println!("  drift: {d}");
             }
@@ -382,7 +395,7 @@ pub fn run_stats(target: &Target, json: bool) -> ExitCode {
     for r in &rules {
         let hook = (r.hook, r.attach_to.as_str());
         if last != Some(hook) {
-            println!("{} on {}:", r.hook, r.attach_to);
+            println!("{}:", r.hook.spec().label(&r.attach_to));
             println!("  {:>12} {:>14}  line  rule", "packets", "bytes");
             last = Some(hook);
         }

@@ -117,7 +117,7 @@ impl Backend for SockOps {
         at: &AttachPoint<'_>,
         link_pin: &Path,
         _opts: &AttachOptions,
-        _notices: &mut Vec<String>,
+        notices: &mut Vec<String>,
     ) -> Result<Attached, AttachError> {
         let cgroup = open_cgroup(at.attach_to)?;
         let install_dir = link_pin.parent().unwrap_or(Path::new("/"));
@@ -147,6 +147,11 @@ impl Backend for SockOps {
             path: link_pin.to_path_buf(),
             source,
         })?;
+        notices.push(format!(
+            "{at}: TCP connections of the cgroup opened before now are not in its socket map: \
+             sockmap rules do not apply to them and they go through the TCP/IP stack until \
+             they close (sock_ops sees a connection only when it is established)"
+        ));
         Ok(Attached {
             mode: AttachMode::CgroupLink,
             attachment: Attachment::Link(link_pin.to_path_buf()),

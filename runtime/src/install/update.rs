@@ -95,7 +95,7 @@ pub fn apply(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Insta
             name: req.name.to_string(),
         });
     }
-    check_other_installs(store, req, netns_ino)?;
+    check_other_installs(store, req, netns_ino, &mut report.notices)?;
     let new_snapshot = Snapshot::of(req.compiled);
     report.plan = plan::plan(old.as_ref().map(|m| &m.snapshot), &new_snapshot);
     report.generation = old.as_ref().map(|m| m.generation);
@@ -200,28 +200,43 @@ pub fn apply(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Insta
 }
 
 /// Refuses hooks another install already holds in this namespace (TCX would run both
-/// programs one after the other; XDP has room for one).
+/// programs one after the other; XDP has room for one), or on the same cgroup in any
+/// namespace (a cgroup is not in a network namespace). Another install whose manifest
+/// this sockc cannot read (a newer format) is skipped with a notice.
 fn check_other_installs(
     store: &Store,
     req: &ApplyRequest<'_>,
     netns_ino: u64,
+    notices: &mut Vec<String>,
 ) -> Result<(), InstallError> {
     for other in store.names()? {
         if other == req.name {
             continue;
         }
-        let Some(m) = store.manifest(&other)? else {
-            continue;
+        let m = match store.manifest(&other) {
+            Ok(Some(m)) => m,
+            Ok(None) => continue,
+            Err(e) => {
+                notices.push(format!(
+                    "install `{other}` is not checked for hooks it shares with this one: {}",
+                    error_chain(&e)
+                ));
+                continue;
+            }
         };
         let same_netns = if m.netns_ino != 0 {
             m.netns_ino == netns_ino
         } else {
             m.netns.as_deref() == req.netns
         };
-        if !same_netns {
-            continue;
-        }
         for p in &req.compiled.metadata.programs {
+            let netns_wide = matches!(
+                p.hook.spec().target,
+                sockc_compiler::hooks::Target::Interface | sockc_compiler::hooks::Target::Netns
+            );
+            if netns_wide && !same_netns {
+                continue;
+            }
             if m.programs
                 .iter()
                 .any(|q| q.hook == p.hook && q.attach_to == p.attach_to)

@@ -313,9 +313,11 @@ fn truncate_lines(text: String, max: usize) -> String {
     out
 }
 
-/// One `HOOK on IFACE: RULE` line per rule, programs in the order given.
+/// One `HOOK on IFACE: RULE` line per rule, programs in the order given (the
+/// programs sockc adds have counters but no rules the user wrote: not listed).
 fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Vec<String> {
     programs
+        .filter(|p| p.hook.spec().block)
         .flat_map(|p| {
             let label = program_label(p.hook, &p.attach_to);
             p.rules.iter().map(move |r| format!("{label}: {}", r.text))
