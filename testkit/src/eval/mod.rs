@@ -10,6 +10,7 @@
 //! so agreement between the two is evidence, not an echo.
 
 pub mod headers;
+pub mod message;
 
 use std::{collections::BTreeMap, net::IpAddr};
 
