@@ -135,7 +135,10 @@ mod tests {
         assert_eq!(a, group_tag("/sys/fs/cgroup/unified/application", &[]));
         assert_ne!(a, group_tag("/sys/fs/cgroup/other/application", &[]));
         assert!(format!("socks_{a}").len() <= 15);
-        let b = group_tag("/sys/fs/cgroup/unified/application", std::slice::from_ref(&a));
+        let b = group_tag(
+            "/sys/fs/cgroup/unified/application",
+            std::slice::from_ref(&a),
+        );
         assert_ne!(a, b);
     }
 }
