@@ -76,7 +76,7 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
 /// reported at the rule whose code made the lookup (the instruction's source
 /// location), before the kernel sees the program.
 fn check_references(p: &Program, code: &Code) -> Result<(), (Span, String)> {
-    let Err(e) = crate::bpf::refcheck::check(&code.insns) else {
+    let Err(e) = crate::bpf::refcheck::check_code(code) else {
         return Ok(());
     };
     let at = e.acquire.unwrap_or(e.insn);
@@ -136,7 +136,15 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
             code,
         });
     }
-    let mut metas: Vec<ProgramMeta> = module.programs.values().map(ProgramMeta::of).collect();
+    let mut metas: Vec<ProgramMeta> = module
+        .programs
+        .values()
+        .zip(&programs)
+        .map(|(p, c)| ProgramMeta {
+            socket_slots: c.code.socket_slots.clone(),
+            ..ProgramMeta::of(p)
+        })
+        .collect();
     // The programs sockc adds around each cgroup's sockmap blocks, after every block's
     // own program (the attach order: see `hooks::HookSpec::companions`).
     let mut companions = Vec::new();
@@ -165,6 +173,7 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
         map_contents: layout.contents,
         counters: layout.counters,
         tables: layout.table_data,
+        sockets: crate::metadata::SocketMeta::of(&module),
         durable_maps: layout.durable,
     };
     Ok(Compiled {

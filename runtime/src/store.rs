@@ -7,7 +7,9 @@
 //! <bpffs>/sockc/<name>/manifest        array map holding the manifest (JSON, chunked)
 //! <bpffs>/sockc/<name>/journal         the same for the journal, only while work is in flight
 //! <bpffs>/sockc/<name>/link_<symbol>   one bpf_link per hook that has one
-//! <bpffs>/sockc/<name>/keep_<map>      maps every generation shares (sockmap groups)
+//! <bpffs>/sockc/<name>/keep_<map>      maps all generations share (the sk_lookup socket map,
+//!                                      each sockmap group's socket map, program arrays and
+//!                                      per-socket storage)
 //! <bpffs>/sockc/<name>/g<N>/prog_<symbol>, map_<map>   generation N's programs and maps
 //! ```
 //!
@@ -151,6 +153,10 @@ pub struct Manifest {
     pub programs: Vec<InstalledProgram>,
     /// Rules (with counter slots), bytecode, map shapes and set contents as applied.
     pub snapshot: Snapshot,
+    /// The socket map slot of each declared socket name (sk_lookup); see
+    /// `install::sockets`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub socket_slots: std::collections::BTreeMap<String, u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -282,14 +288,16 @@ impl Store {
         self.dir(name).join(dir)
     }
 
-    pub fn link_path(&self, name: &str, symbol: &str) -> PathBuf {
-        self.dir(name).join(format!("link_{symbol}"))
-    }
-
-    /// The pin of a map that outlives generations (a sockmap group's socket map,
-    /// program arrays and per-socket storage): every generation uses the same one.
+    /// Where an install keeps a map that every generation shares (`keep_<map>`): the
+    /// socket map of sk_lookup redirect targets, so registered sockets outlive
+    /// re-applies; a sockmap group's socket map (with the sockets in it), program
+    /// arrays and per-socket storage.
     pub fn keep_path(&self, name: &str, map: &str) -> PathBuf {
         self.dir(name).join(format!("keep_{map}"))
+    }
+
+    pub fn link_path(&self, name: &str, symbol: &str) -> PathBuf {
+        self.dir(name).join(format!("link_{symbol}"))
     }
 
     /// Creates (0700) or checks the install's directory.
@@ -400,7 +408,12 @@ impl Store {
             let stray_generation = file.starts_with('g')
                 && file[1..].bytes().all(|b| b.is_ascii_digit())
                 && !keep.contains(&file.as_str());
-            let stray_kept_map = file.starts_with("keep_") && !keep_maps.contains(&file);
+            // Kept maps of sockmap groups only (the sk_lookup socket map is the
+            // install's for as long as it exists).
+            let stray_kept_map = file
+                .strip_prefix("keep_")
+                .is_some_and(|m| sockc_compiler::ir::sockmap::MapRole::of_map(m).is_some())
+                && !keep_maps.contains(&file);
             if stray_record || stray_generation || stray_kept_map {
                 let p = e.path();
                 let r = if p.is_dir() {

@@ -84,6 +84,14 @@ impl MapRole {
         }
     }
 
+    /// The role of a group map of this name (`socks_<tag>`, ...), if it is one.
+    pub fn of_map(name: &str) -> Option<MapRole> {
+        MapRole::ALL.into_iter().find(|r| {
+            name.strip_prefix(r.prefix())
+                .is_some_and(|rest| rest.starts_with('_'))
+        })
+    }
+
     fn prefix(self) -> &'static str {
         match self {
             MapRole::Sockets => "socks",

@@ -65,10 +65,20 @@ pub fn state(path: &Path, at: &AttachPoint<'_>, expected: &Expected) -> LinkStat
     }
     match at.spec().target {
         Target::Interface => {}
+        // The namespace sockc runs in (the install's, entered by inode): a link whose
+        // namespace is gone shows inode 0.
+        Target::Netns => {
+            let here = crate::netns::current_ino().ok();
+            return match super::sk_lookup::linked_netns_ino(&info) {
+                Some(0) => LinkState::NetnsGone,
+                Some(ino) if here.is_some_and(|h| h as u32 != ino) => LinkState::NotHere,
+                Some(_) => LinkState::Attached,
+                None => LinkState::Unreadable(format!("unexpected link type {}", info.type_)),
+            };
+        }
         Target::Cgroup => return cgroup_state(&info, at.attach_to),
-        // Targets whose identity a link does not show here: the namespace (checked by
-        // inode when the install's namespace is entered); maps hold no links.
-        Target::Netns | Target::SockMap | Target::TailCall => return LinkState::Attached,
+        // Maps hold no links.
+        Target::SockMap | Target::TailCall => return LinkState::Attached,
     }
     let linked = match info.type_ {
         // SAFETY (both): reading the union member the kernel filled for this link type.

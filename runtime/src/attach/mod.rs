@@ -54,6 +54,7 @@ use sockc_compiler::hooks::{HookKind, HookSpec, Target};
 use crate::RunResult;
 
 pub mod link;
+pub mod sk_lookup;
 pub mod sock_ops;
 pub mod sockmap;
 pub mod tc;
@@ -65,7 +66,7 @@ pub fn backend(hook: HookKind) -> Option<&'static dyn Backend> {
     match hook {
         HookKind::Xdp => Some(&xdp::Xdp),
         HookKind::TcIngress | HookKind::TcEgress => Some(&tc::Tc),
-        HookKind::SkLookup => None,
+        HookKind::SkLookup => Some(&sk_lookup::SkLookup),
         HookKind::Sockmap | HookKind::SockmapReceive => Some(&sockmap::Slot),
         HookKind::SkMsgDispatch | HookKind::SkSkbDispatch => Some(&sockmap::Dispatcher),
         HookKind::SockOps => Some(&sock_ops::SockOps),
@@ -217,6 +218,9 @@ pub enum AttachMode {
     Tcx,
     #[serde(rename = "clsact")]
     Clsact,
+    /// A link on a network namespace (sk_lookup).
+    #[serde(rename = "netns link")]
+    Netns,
     #[serde(rename = "cgroup link")]
     CgroupLink,
     #[serde(rename = "socket map")]
@@ -232,6 +236,7 @@ impl fmt::Display for AttachMode {
             AttachMode::XdpGeneric => "xdp generic",
             AttachMode::Tcx => "tcx",
             AttachMode::Clsact => "clsact",
+            AttachMode::Netns => "netns link",
             AttachMode::CgroupLink => "cgroup link",
             AttachMode::SockMap => "socket map",
             AttachMode::TailCall => "tail call",

@@ -286,6 +286,7 @@ impl Backend for Tc {
         Ok(RunResult {
             retval: r.return_value,
             duration: r.duration,
+            selected: None,
         })
     }
 }

@@ -133,6 +133,7 @@ impl Backend for Xdp {
         Ok(RunResult {
             retval: r.return_value,
             duration: r.duration,
+            selected: None,
         })
     }
 }

@@ -34,6 +34,7 @@
 pub mod journal;
 mod reconcile;
 mod recover;
+pub mod sockets;
 mod status;
 mod update;
 

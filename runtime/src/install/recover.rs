@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use sockc_compiler::ir::sockmap::MapRole;
+
 use super::{
     backend,
     journal::{point, Journal, Operation, Phase},
@@ -70,7 +72,20 @@ pub(super) fn commit(
     store: &Store,
     target: &Manifest,
     replaced_objects: Option<&str>,
-) -> Result<(), InstallError> {
+) -> Result<Vec<String>, InstallError> {
+    // The new programs run everywhere now: the socket slots only the installed
+    // generation meant can be emptied. Before the manifest is written, so that a
+    // command killed here repeats it when it rolls forward.
+    let mut notices = Vec::new();
+    if let Some(old) = store.manifest(&target.name)? {
+        point("empty stale socket slots");
+        notices = super::sockets::clear_stale(
+            store,
+            &target.name,
+            (&old.socket_slots, &old.snapshot.sockets),
+            (&target.socket_slots, &target.snapshot.sockets),
+        );
+    }
     point("write manifest");
     store.write_manifest(target)?;
     point("clear journal");
@@ -80,7 +95,7 @@ pub(super) fn commit(
         let _ = std::fs::remove_dir_all(store.objects_dir(&target.name, dir));
     }
     remove_unkept(store, &target.name, Some(target));
-    Ok(())
+    Ok(notices)
 }
 
 /// Removes the pins of maps every generation shares (`keep_*`) that `keep` does not
@@ -93,7 +108,12 @@ pub(super) fn remove_unkept(store: &Store, name: &str, keep: Option<&Manifest>) 
     };
     for e in entries.flatten() {
         let file = e.file_name().to_string_lossy().into_owned();
-        let Some(map) = file.strip_prefix("keep_") else {
+        // Only sockmap groups' maps (the install's other kept maps have owners of
+        // their own: `install::sockets`).
+        let Some(map) = file
+            .strip_prefix("keep_")
+            .filter(|m| MapRole::of_map(m).is_some())
+        else {
             continue;
         };
         if keep.is_some_and(|m| m.snapshot.durable.iter().any(|d| d.map == map)) {

@@ -15,21 +15,24 @@ use std::{
 };
 
 use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuValues};
-use sockc_compiler::{bpf::maps::unhex, Compiled};
+use sockc_compiler::{
+    bpf::maps::{unhex, SOCKETS_MAP},
+    Compiled,
+};
 
 use super::{
     journal::{point, Journal, Operation, Phase},
     now_unix,
     reconcile::{self, Ctx, Programs},
     recover::{commit, recover_locked, repair_locked, Recovery},
-    InstallError,
+    sockets, InstallError,
 };
 use crate::{
     attach::{AttachOptions, AttachPoint, LinkState},
     error_chain, netns,
     plan::{self, Plan, ProgramAction, SetChange, Snapshot},
     store::{InstalledProgram, Manifest, Store, MANIFEST_FORMAT},
-    sys, LoadedObject, LoadedProgram,
+    sys, LoadOptions, LoadedObject, LoadedProgram,
 };
 
 pub struct ApplyRequest<'a> {
@@ -263,8 +266,20 @@ fn install_generation(
     report: &mut ApplyReport,
 ) -> Result<(), InstallError> {
     let elf = req.compiled.to_elf().map_err(InstallError::Object)?;
+    // The socket map belongs to the install, not the generation: every generation's
+    // programs use the one pinned beside the manifest, so registered sockets stay.
+    store.ensure_install_dir(req.name)?;
+    let socket_map = store.keep_path(req.name, SOCKETS_MAP);
+    let declared = &req.compiled.metadata.sockets;
+    let socket_slots = sockets::assign_slots(
+        &old.as_ref()
+            .map(|m| m.socket_slots.clone())
+            .unwrap_or_default(),
+        declared,
+    );
     // Maps every generation shares (sockmap groups) are the installed ones, with the
-    // sockets in them; the first generation creates them.
+    // sockets in them; the first generation creates them (and pins them while it is
+    // built: `pin_objects`).
     let reuse: Vec<(String, PathBuf)> = req
         .compiled
         .metadata
@@ -273,7 +288,14 @@ fn install_generation(
         .map(|d| (d.map.clone(), store.keep_path(req.name, &d.map)))
         .filter(|(_, path)| path.exists())
         .collect();
-    let mut obj = LoadedObject::load_reusing(&elf, &reuse)?;
+    let mut obj = LoadedObject::load_with(
+        &elf,
+        &LoadOptions {
+            socket_map: Some(&socket_map),
+            socket_slots: Some(&sockets::slots_in_order(&socket_slots, declared)),
+            reuse: &reuse,
+        },
+    )?;
     report.verified = obj.programs().to_vec();
     let generation = old.as_ref().map_or(1, |m| m.generation + 1);
     let mut target = Manifest {
@@ -288,6 +310,7 @@ fn install_generation(
         netns_ino,
         programs: loaded_programs(&obj)?,
         snapshot,
+        socket_slots,
     };
     reconcile::inherit_attachments(old.as_ref(), &mut target);
     let journal = |target: &Manifest, phase| Journal {
@@ -354,7 +377,8 @@ fn install_generation(
     if let Some(old) = &old {
         carry_counters(store, old, &mut obj, &report.plan, &mut report.notices);
     }
-    commit(store, &target, old.as_ref().map(|m| m.objects_dir.as_str()))?;
+    let notices = commit(store, &target, old.as_ref().map(|m| m.objects_dir.as_str()))?;
+    report.notices.extend(notices);
     report.generation = Some(generation);
     Ok(())
 }
@@ -404,6 +428,10 @@ fn pin_objects(
             .map_err(|source| InstallError::Pin { path, source })?;
     }
     for (name, map) in obj.ebpf.maps() {
+        if name == SOCKETS_MAP {
+            // Pinned by the install already (`Store::keep_path`).
+            continue;
+        }
         let path = match durable(name) {
             Some(keep) if keep.exists() => continue,
             Some(keep) => keep,

@@ -17,8 +17,8 @@
 //! **Rules.** The prologue builds the socket's key and fills the packet hooks' flow
 //! record from it (a v4-mapped key is IPv4; `from`/`to` are local/remote when sending,
 //! remote/local when receiving; the protocol is TCP, the length is the message's), so
-//! the rule walk, the classifier and jump threading are the packet hooks' own
-//! ([`super::packet::walk`]); only `redirect` is new here:
+//! the rule walk, the classifier and jump threading are every context's (`rules.rs`);
+//! only `redirect` is new here:
 //! * `redirect local` (sending): `bpf_msg_redirect_hash` with `BPF_F_INGRESS` to the
 //!   socket under the reversed key, so the message lands in the peer's receive queue;
 //!   when there is none, the message goes through the TCP stack (`SK_PASS`).
@@ -57,15 +57,16 @@ use aya_ebpf_bindings::bindings as uapi;
 use aya_obj::generated::bpf_func_id;
 
 use super::{
-    packet::{emit_count, uses_sets, walk, Walk},
+    packet::uses_sets,
+    rules::{self, emit_count, Redirect},
     verdict, LowerError,
 };
 use crate::{
     bpf::{
         buffer::{Code, CodeBuffer, Label},
         classify::DIMS,
+        flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
-        packet::flow::{self, at},
     },
     hooks::{HookKind, HookSpec, SockCtx, AF_INET, AF_INET6},
     ir::{
@@ -134,8 +135,8 @@ fn emit_own_key(b: &mut CodeBuffer, ctx: &SockCtx, netns: bool, not_inet: Label)
     }
     let (v4, ports) = (b.new_label(), b.new_label());
     b.emit(Insn::ldx(Size::W, r1, Reg::R6, ctx.family));
-    b.branch_imm(Cond::Eq, r1, AF_INET, v4);
-    b.branch_imm(Cond::Ne, r1, AF_INET6, not_inet);
+    b.branch_imm(Cond::Eq, r1, AF_INET as i32, v4);
+    b.branch_imm(Cond::Ne, r1, AF_INET6 as i32, not_inet);
     for (from, to) in [(ctx.local_ip6, key::LOCAL), (ctx.remote_ip6, key::REMOTE)] {
         for w in 0..4 {
             b.emit(Insn::ldx(Size::W, r1, Reg::R6, from + 4 * w));
@@ -173,7 +174,7 @@ pub fn lower_rules(
         .iter()
         .find(|g| g.cgroup == prog.attach_to)
         .expect("sema puts every sockmap block in its cgroup's group");
-    let rules = Rules {
+    let mut rules = Rules {
         prog,
         group,
         ctx,
@@ -183,7 +184,9 @@ pub fn lower_rules(
             .iter()
             .any(|r| r.action == Action::Redirect(None)),
     };
-    walk(module, prog, spec, &rules)
+    let mut b = CodeBuffer::new();
+    rules.prologue(&mut b);
+    rules::emit(b, module, prog, spec, &mut rules)
 }
 
 struct Rules<'a> {
@@ -308,7 +311,8 @@ fn emit_sent_lookup(
     b.emit(Insn::call(bpf_func_id::BPF_FUNC_sk_storage_get as u32));
 }
 
-impl Walk for Rules<'_> {
+impl Rules<'_> {
+    /// The socket's key, and the flow record filled from it; `r6` the context.
     fn prologue(&self, b: &mut CodeBuffer) {
         let (r1, r2) = (Reg::R1, Reg::R2);
         b.note("prologue: the socket's key, and the flow record from it");
@@ -366,8 +370,23 @@ impl Walk for Rules<'_> {
             b.emit(Insn::stx(Size::W, Reg::FP, at(flow::PKT_LEN), r1));
         }
     }
+}
 
-    fn redirect(&self, b: &mut CodeBuffer, rule: usize, action: Action, count_exit: Label) {
+impl Redirect for Rules<'_> {
+    fn redirect(&mut self, b: &mut CodeBuffer, _: &Module, sock: SockId, _: Label) {
+        self.redirect_named(b, sock, false);
+    }
+
+    fn finish(&mut self, _: &mut CodeBuffer, _: Label) {}
+
+    fn redirect_action(
+        &mut self,
+        b: &mut CodeBuffer,
+        _: &Module,
+        rule: usize,
+        action: Action,
+        count_exit: Label,
+    ) {
         match action {
             Action::Redirect(None) => self.redirect_local(b, rule, count_exit),
             Action::Redirect(Some(s)) => self.redirect_named(b, s, false),
@@ -376,7 +395,7 @@ impl Walk for Rules<'_> {
         }
     }
 
-    fn before_exit(&self, b: &mut CodeBuffer) {
+    fn before_exit(&mut self, b: &mut CodeBuffer) {
         if !self.send {
             return;
         }
