@@ -150,7 +150,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (285 insns)
 147: (7a) *(u64 *)(r10 -216) = 0
 148: (7a) *(u64 *)(r10 -208) = 0
 149: (7a) *(u64 *)(r10 -200) = 0
-150: (62) *(u32 *)(r10 -196) = 1
+150: (62) *(u32 *)(r10 -196) = 2107770459
 151: (bf) r1 = r6
 152: (18) r2 = map[socks_app_fb41]
 154: (bf) r3 = r10
@@ -186,7 +186,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (285 insns)
 184: (7a) *(u64 *)(r10 -216) = 0
 185: (7a) *(u64 *)(r10 -208) = 0
 186: (7a) *(u64 *)(r10 -200) = 0
-187: (62) *(u32 *)(r10 -196) = 1
+187: (62) *(u32 *)(r10 -196) = 2107770459
 188: (bf) r1 = r6
 189: (18) r2 = map[socks_app_fb41]
 191: (bf) r3 = r10
@@ -414,7 +414,7 @@ sk_skb_app: sockmap receive /sys/fs/cgroup/unified/app section sk_skb/stream_ver
 128: (7a) *(u64 *)(r10 -216) = 0
 129: (7a) *(u64 *)(r10 -208) = 0
 130: (7a) *(u64 *)(r10 -200) = 0
-131: (62) *(u32 *)(r10 -196) = 1
+131: (62) *(u32 *)(r10 -196) = 2107770459
 132: (bf) r1 = r6
 133: (18) r2 = map[socks_app_fb41]
 135: (bf) r3 = r10

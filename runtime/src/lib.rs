@@ -30,6 +30,7 @@ pub mod netns;
 pub mod plan;
 pub mod socket_map;
 pub mod sockets;
+pub mod sockmap;
 pub mod store;
 pub mod sys;
 

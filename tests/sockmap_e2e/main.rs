@@ -17,6 +17,8 @@
 //! * Sockets in two network namespaces never reach each other through the map.
 //! * Another tool's sock_ops program filling a socket map on the cgroup (or a parent)
 //!   makes `sockc apply` refuse, naming it.
+//! * `redirect ... to sock NAME` sends out of the named socket's connection, with
+//!   `ingress` into its receive queue, and drops while nothing is registered.
 //! * What the kernel does with each message (EACCES, through the stack, redirected)
 //!   and every rule counter agree with the reference evaluator
 //!   (`sockc_testkit::eval::message`).
@@ -635,5 +637,77 @@ fn kernel_drops_unread_redirected_bytes_of_a_socket_taken_out_of_its_map() {
     assert_eq!(
         got["received"], 0,
         "the 17 redirected bytes were lost with the socket's queue: {got}"
+    );
+}
+
+#[test]
+fn redirect_to_a_named_socket_out_of_it_and_into_its_queue() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+    if !common::kernel() {
+        return;
+    }
+    let cg = Cgroup::new("smnamed");
+    let lab = Lab::new("smnamed", 159);
+    let rules = format!(
+        "socket proxy = tcp\n{}",
+        block(
+            &cg,
+            &[
+                "redirect to *:3128 to sock proxy",
+                "redirect to *:3129 to sock proxy ingress",
+            ],
+            "allow",
+        )
+    );
+    lab.apply_ok(&lab.rules("named.sk", &rules));
+    // The proxy's connection, made by this test in A (outside the cgroup).
+    let listener = netns::tcp_listen(&lab.ns_a, addr("127.0.0.1:0"));
+    let to = listener.local_addr().unwrap();
+    let ns = lab.ns_a.clone();
+    let mut proxy = netns::in_netns(&ns, move || std::net::TcpStream::connect(to).unwrap());
+    let mut upstream = netns::accept(&listener);
+    for s in [&proxy, &upstream] {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    }
+    let store = || {
+        sockc_runtime::store::Store::open(std::path::Path::new(BPFFS), Duration::from_secs(60))
+            .expect("store")
+    };
+    let send_to = |port: u16, text: &str| -> String {
+        let mut server = Peer::listen(None, &lab.ns_a, addr(&format!("127.0.0.1:{port}")));
+        let mut client = Peer::connect(Some(&cg.path), &lab.ns_a, server.listening.unwrap());
+        server.accepted();
+        client.cmd(&format!("send {text}"))
+    };
+    // Nothing registered: the redirect drops.
+    assert!(send_to(3128, "unregistered").starts_with("error 13 "));
+
+    let maps = sockc_runtime::sockmap::register(&store(), &lab.name, "proxy", proxy.as_fd())
+        .expect("register");
+    assert_eq!(maps.len(), 1, "one socket map names `proxy`");
+    assert_eq!(lab.status_attached()["sockmaps"][0]["named"], 1);
+
+    // Without `ingress`: out through the proxy's connection, to its other end.
+    assert_eq!(send_to(3128, "out-of-the-proxy"), "ok 16");
+    let mut buf = [0u8; 64];
+    let n = upstream.read(&mut buf).expect("the proxy's peer receives");
+    assert_eq!(&buf[..n], b"out-of-the-proxy");
+    // With `ingress`: into the proxy's own receive queue.
+    assert_eq!(send_to(3129, "into-the-proxy"), "ok 14");
+    let n = proxy.read(&mut buf).expect("the proxy reads it");
+    assert_eq!(&buf[..n], b"into-the-proxy");
+    // The proxy's connection itself still works both ways.
+    proxy.write_all(b"ping").unwrap();
+    let n = upstream.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ping");
+
+    sockc_runtime::sockmap::unregister(&store(), &lab.name, "proxy").expect("unregister");
+    assert!(send_to(3129, "unregistered-again").starts_with("error 13 "));
+    let stats = lab.stats();
+    assert_eq!(counted(&stats, "redirect to *:3128 to sock proxy").0, 2);
+    assert_eq!(
+        counted(&stats, "redirect to *:3129 to sock proxy ingress").0,
+        2
     );
 }

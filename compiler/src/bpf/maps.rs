@@ -222,6 +222,9 @@ pub struct DurableMap {
     /// The cgroup of the sockmap group.
     pub cgroup: String,
     pub role: MapRole,
+    /// For a socket map: the named sockets the group's rules redirect to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub named: Vec<String>,
 }
 
 /// How many sockets a cgroup's socket map holds (sockets beyond are not added and
@@ -388,6 +391,10 @@ pub fn layout(module: &Module) -> MapLayout {
                 map: name,
                 cgroup: g.cgroup.clone(),
                 role,
+                named: match role {
+                    MapRole::Sockets => g.named.clone(),
+                    _ => Vec::new(),
+                },
             });
         }
     }

@@ -15,6 +15,17 @@ use std::fmt;
 use super::ProgId;
 use crate::hooks::HookKind;
 
+/// The slot of a named socket in a group's socket map (the `slot` word of its key):
+/// FNV-1a of its name, never 0 (the slot of every socket's own key). A name keeps its
+/// slot whatever else the file declares; sema refuses two names of one file with the
+/// same slot.
+pub fn named_slot(name: &str) -> u32 {
+    let h = name.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    h.max(1)
+}
+
 /// One cgroup's socket map and the programs around it.
 #[derive(Clone, Debug)]
 pub struct SockmapGroup {
@@ -36,6 +47,9 @@ pub struct SockmapGroup {
     pub stack_counters: Vec<(usize, u32)>,
     /// Line of the group's first block (where its companions' counters point).
     pub line: usize,
+    /// The named sockets its blocks redirect to, sorted: the runtime puts them into
+    /// the group's socket map (`sockc_runtime::sockmap::register`).
+    pub named: Vec<String>,
 }
 
 /// A program sockc adds to a group.
@@ -149,6 +163,9 @@ impl fmt::Display for SockmapGroup {
         }
         if let Some(p) = self.receive {
             write!(f, " receive={p}")?;
+        }
+        if !self.named.is_empty() {
+            write!(f, " named={}", self.named.join(","))?;
         }
         writeln!(f, " {{")?;
         for (rule, slot) in &self.stack_counters {

@@ -61,11 +61,17 @@ impl Checker<'_> {
                     companions: Vec::new(),
                     stack_counters: Vec::new(),
                     line,
+                    named: Vec::new(),
                 }
             });
             match p.hook {
                 HookKind::SockmapReceive => g.receive = Some(id),
                 _ => g.send = Some(id),
+            }
+            for r in &p.rules {
+                if let Action::Redirect(Some(s)) | Action::RedirectIngress(s) = r.action {
+                    g.named.push(self.module.sockets[s].name.clone());
+                }
             }
             for &kind in spec.companions {
                 if !g.companions.iter().any(|c| c.hook == kind) {
@@ -97,9 +103,34 @@ impl Checker<'_> {
                     }
                 }
             }
+            g.named.sort();
+            g.named.dedup();
+            self.named_slots_differ(&g.named);
             g.tag = group_tag(&g.cgroup, &tags);
             tags.push(g.tag.clone());
             self.module.sockmaps.push(g);
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// Two socket names a sockmap block redirects to must not share a slot (a hash of
+    /// the name: [`crate::ir::sockmap::named_slot`]).
+    fn named_slots_differ(&mut self, names: &[String]) {
+        use crate::ir::sockmap::named_slot as slot;
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                if slot(a) == slot(b) {
+                    let at = self.sockets.get(b).map(|(_, sp)| *sp).unwrap_or_default();
+                    self.diags.push(
+                        Diagnostic::error(
+                            "sockc::socket-slot",
+                            format!("sockets `{a}` and `{b}` would share a slot in a socket map"),
+                        )
+                        .label(at, "rename one of them"),
+                    );
+                }
+            }
         }
     }
 }

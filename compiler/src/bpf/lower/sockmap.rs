@@ -6,8 +6,9 @@
 //! ([`key`]): the network namespace's cookie, then the local and the remote address
 //! (16 bytes each, IPv4 as `::ffff:a.b.c.d` so a dual-stack socket and a plain IPv4 one
 //! name the same connection alike), the local and the remote port (host order), and a
-//! slot number that is 0 for sockets and `N + 1` for the named socket `N` (whose key
-//! is otherwise zero). The peer of a connection between two local sockets is then the
+//! slot number that is 0 for sockets and a hash of the name for a named socket
+//! (whose key is otherwise zero; `sockc_runtime::sockmap::register` puts a connected
+//! socket there). The peer of a connection between two local sockets is then the
 //! socket under the *reversed* key: same namespace, addresses and ports swapped. The
 //! namespace is part of the key because a 4-tuple names one connection only within a
 //! namespace: two containers with the same addresses must never reach each other's
@@ -85,15 +86,16 @@ pub mod key {
     /// `u16`, host order.
     pub const LOCAL_PORT: i16 = 40;
     pub const REMOTE_PORT: i16 = 42;
-    /// `u32`: 0 for a socket, `N + 1` for the named socket `N`.
+    /// `u32`: 0 for a socket, [`slot`] of its name for a named socket.
     pub const SLOT: i16 = 44;
     pub const SIZE: i16 = 48;
 
-    /// The key of named socket `index` (its [`crate::ir::SockId`]), as the runtime
-    /// inserts it.
-    pub fn named(index: u32) -> [u8; SIZE as usize] {
+    pub use crate::ir::sockmap::named_slot as slot;
+
+    /// The key of the named socket `name`, as the runtime inserts it.
+    pub fn named(name: &str) -> [u8; SIZE as usize] {
         let mut k = [0u8; SIZE as usize];
-        k[SLOT as usize..].copy_from_slice(&(index + 1).to_ne_bytes());
+        k[SLOT as usize..].copy_from_slice(&slot(name).to_ne_bytes());
         k
     }
 }
@@ -273,15 +275,14 @@ impl Rules<'_> {
         b.goto(count_exit);
     }
 
-    fn redirect_named(&self, b: &mut CodeBuffer, sock: SockId, ingress: bool) {
+    fn redirect_named(&self, b: &mut CodeBuffer, module: &Module, sock: SockId, ingress: bool) {
         zero(b, PEER, key::SIZE);
-        let slot = key::named(sock.as_u32());
-        let word = u32::from_ne_bytes(slot[key::SLOT as usize..].try_into().expect("4 bytes"));
+        let slot = key::slot(&module.sockets[sock].name);
         b.emit(Insn::st_imm(
             Size::W,
             Reg::FP,
             PEER + key::SLOT,
-            word as i32,
+            slot as i32,
         ));
         self.emit_redirect_call(b, ingress);
         self.count_and_exit(b);
@@ -373,8 +374,8 @@ impl Rules<'_> {
 }
 
 impl Redirect for Rules<'_> {
-    fn redirect(&mut self, b: &mut CodeBuffer, _: &Module, sock: SockId, _: Label) {
-        self.redirect_named(b, sock, false);
+    fn redirect(&mut self, b: &mut CodeBuffer, module: &Module, sock: SockId, _: Label) {
+        self.redirect_named(b, module, sock, false);
     }
 
     fn finish(&mut self, _: &mut CodeBuffer, _: Label) {}
@@ -382,15 +383,15 @@ impl Redirect for Rules<'_> {
     fn redirect_action(
         &mut self,
         b: &mut CodeBuffer,
-        _: &Module,
+        module: &Module,
         rule: usize,
         action: Action,
         count_exit: Label,
     ) {
         match action {
             Action::Redirect(None) => self.redirect_local(b, rule, count_exit),
-            Action::Redirect(Some(s)) => self.redirect_named(b, s, false),
-            Action::RedirectIngress(s) => self.redirect_named(b, s, true),
+            Action::Redirect(Some(s)) => self.redirect_named(b, module, s, false),
+            Action::RedirectIngress(s) => self.redirect_named(b, module, s, true),
             other => unreachable!("{other} is not a redirect"),
         }
     }
