@@ -362,22 +362,18 @@ pub fn table(k: &Knobs) -> Result<String, String> {
         "\nSocket layer: TCP over loopback between two local processes (sockc-peer) in one \
          network namespace and cgroup; {} round trips of {} bytes, bulk {} MB in 1 MiB \
          writes and {} MB in 100-byte writes, one way; median of {} runs:\n\n\
-         | path | RTT median µs | RTT mean µs | RTT p99 µs | sockperf avg µs | bulk MB/s | 100 B writes MB/s |\n\
+         | path | RTT median µs | RTT mean µs | RTT p99 µs | sockperf avg-latency µs | bulk MB/s | 100 B writes MB/s |\n\
          |---|---:|---:|---:|---:|---:|---:|\n",
         k.round_trips, k.message, k.bulk_mb, k.small_mb, k.runs
     );
     let med = |i: usize, f: fn(&Sample) -> f64| median(samples[i].iter().map(f).collect());
+    let sockperf_of = |i: usize| {
+        let v: Vec<f64> = samples[i].iter().filter_map(|s| s.sockperf_us).collect();
+        (!v.is_empty()).then(|| median(v))
+    };
     let mut rows = Vec::new();
     for (i, path) in Install::ALL.iter().enumerate() {
-        let sp = samples[i]
-            .iter()
-            .filter_map(|s| s.sockperf_us)
-            .collect::<Vec<_>>();
-        let sp = if sp.is_empty() {
-            "-".to_string()
-        } else {
-            format!("{:.3}", median(sp))
-        };
+        let sp = sockperf_of(i).map_or("-".to_string(), |v| format!("{v:.3}"));
         let row = [
             med(i, |s| s.rtt_median_us),
             med(i, |s| s.rtt_mean_us),
@@ -418,6 +414,13 @@ pub fn table(k: &Knobs) -> Result<String, String> {
         change(stack[3], policy[3]),
         change(stack[4], policy[4]),
     ));
+    if let (Some(base), Some(by)) = (sockperf_of(0), sockperf_of(2)) {
+        out.push_str(&format!(
+            "sockperf ping-pong (its avg-latency, half a round trip): {base:.3} → {by:.3} µs \
+             ({}).\n",
+            change(base, by)
+        ));
+    }
     if bypass[4] < stack[4] {
         out.push_str(
             "The bypass is slower with small writes: every write is one sk_msg (the \
