@@ -978,3 +978,99 @@ fn kill_at_every_step_of_apply_reapply_and_flush_converges() {
     assert!(!dir.exists(), "nothing of the install is left");
     println!("killed {killed} times (first apply {first}, re-apply {again}, flush {out} steps)");
 }
+
+#[test]
+fn receive_side_and_local_ports_in_host_order() {
+    if !common::kernel() {
+        return;
+    }
+    let cg = Cgroup::new("smrecv");
+    let lab = Lab::new("smrecv", 162);
+    let rules = format!(
+        "{}sockmap receive cgroup \"{}\" {{\n    count from 127.0.0.0/8\n    drop to *:7400\n    default allow\n}}\n",
+        block(&cg, &["drop from *:7500"], "allow"),
+        cg.path
+    );
+    lab.apply_ok(&lab.rules("recv.sk", &rules));
+    let module = sockc_compiler::compile(&rules, &Default::default())
+        .0
+        .expect("compiles")
+        .module;
+    let (send, recv) = {
+        let mut p = module.programs.values();
+        (p.next().unwrap(), p.next().unwrap())
+    };
+    // Servers in the cgroup on fixed ports; clients outside it.
+    let serve = |port: u16| {
+        let mut server = Peer::listen(
+            Some(&cg.path),
+            &lab.ns_a,
+            addr(&format!("127.0.0.1:{port}")),
+        );
+        let mut client = Peer::connect(None, &lab.ns_a, server.listening.unwrap());
+        server.accepted();
+        assert_eq!(client.cmd("send hello"), "ok 5");
+        // What the server's socket receives: from = the client, to = the server.
+        let eval = evaluate_message(
+            &module,
+            recv,
+            &SocketMessage {
+                local: server.local.unwrap(),
+                remote: server.remote.unwrap(),
+                len: 5,
+            },
+            &MessageFacts::default(),
+        );
+        client.cmd("close");
+        let got = server.json("sink")["received"].as_u64().unwrap();
+        (server, eval.outcome, got)
+    };
+    let (_s1, outcome, got) = serve(7400);
+    assert_eq!(
+        (outcome, got),
+        (MessageOutcome::Drop, 0),
+        "the received bytes are discarded"
+    );
+    let (_s2, outcome, got) = serve(7401);
+    assert_eq!((outcome, got), (MessageOutcome::Pass, 5), "delivered");
+    // The send side's `from` is the local port (host order): a server on 7500 cannot
+    // answer, one on 7501 can.
+    for (port, refused) in [(7500, true), (7501, false)] {
+        let mut server = Peer::listen(
+            Some(&cg.path),
+            &lab.ns_a,
+            addr(&format!("127.0.0.1:{port}")),
+        );
+        let _client = Peer::connect(None, &lab.ns_a, server.listening.unwrap());
+        server.accepted();
+        let eval = evaluate_message(
+            &module,
+            send,
+            &SocketMessage {
+                local: server.local.unwrap(),
+                remote: server.remote.unwrap(),
+                len: 5,
+            },
+            &MessageFacts::default(),
+        );
+        assert_eq!(
+            eval.outcome == MessageOutcome::Drop,
+            refused,
+            "evaluator, {port}"
+        );
+        let got = server.cmd("send hello");
+        assert_eq!(
+            got.starts_with("error 13 "),
+            refused,
+            "server on {port}: {got}"
+        );
+    }
+    // The receive side runs for what TCP queued, in chunks it decides, and also with no
+    // bytes (the end of the stream): the bytes are exact, the runs at least one each.
+    let stats = lab.stats();
+    let (runs, bytes) = counted(&stats, "drop to *:7400");
+    assert!(runs >= 1 && bytes == 5, "{runs} runs, {bytes} bytes");
+    let (runs, bytes) = counted(&stats, "count from 127.0.0.0/8");
+    assert!(runs >= 2 && bytes == 10, "{runs} runs, {bytes} bytes");
+    assert_eq!(counted(&stats, "drop from *:7500"), (1, 5));
+}
