@@ -83,7 +83,7 @@ fn valid_name(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn check_name(n: &str) -> Result<(), ExitCode> {
+pub(crate) fn check_name(n: &str) -> Result<(), ExitCode> {
     if valid_name(n) {
         Ok(())
     } else {
@@ -94,7 +94,7 @@ fn check_name(n: &str) -> Result<(), ExitCode> {
 
 /// Prints the error with its causes; "nothing installed" and an empty rule file are
 /// the user's (1 and 2), the rest kernel, permission or lock failures (3).
-fn fail(e: InstallError) -> ExitCode {
+pub(crate) fn fail(e: InstallError) -> ExitCode {
     eprintln!("sockc: {}", error_chain(&e));
     ExitCode::from(match e {
         InstallError::NotInstalled(_) => 1,
@@ -104,7 +104,7 @@ fn fail(e: InstallError) -> ExitCode {
 }
 
 /// The store under `target`, locked.
-fn open_store(target: &Target) -> Result<Store, ExitCode> {
+pub(crate) fn open_store(target: &Target) -> Result<Store, ExitCode> {
     Store::open(&target.bpffs, Duration::from_secs(target.lock_timeout))
         .map_err(|e| fail(InstallError::Store(e)))
 }
@@ -326,9 +326,16 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
                     .unwrap_or_default()
             );
             for h in &s.hooks {
+                // Interface and cgroup hooks name where they are; sk_lookup is on the
+                // install's network namespace (the header names it).
+                let at = if h.attach_to.is_empty() {
+                    format!("{} netns", h.hook)
+                } else {
+                    h.hook.spec().label(&h.attach_to)
+                };
                 println!(
                     "  {:<24} {:<12} prog {} tag {}  {}  ({})",
-                    h.hook.spec().label(&h.attach_to),
+                    at,
                     h.attach_mode.map_or("-".to_string(), |m| m.to_string()),
                     h.prog_id,
                     h.tag,
@@ -350,6 +357,17 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
                         g.error.as_deref().unwrap_or("?")
                     ),
                 }
+            }
+            for slot in &s.sockets {
+                let drops = match (slot.dropped_unregistered, slot.dropped_refused) {
+                    (0, 0) => String::new(),
+                    (u, 0) => format!("; {u} dropped while empty"),
+                    (u, r) => format!("; {u} dropped while empty, {r} refused by the kernel"),
+                };
+                println!(
+                    "  socket {} = {} (slot {}): {}{drops}",
+                    slot.socket, slot.declared, slot.slot, slot.state
+                );
             }
             for d in &s.drift {
                 println!("  drift: {d}");
@@ -449,6 +467,9 @@ pub fn run_repair(target: &Target, json: bool) -> ExitCode {
             }
             for (at, state) in &r.drift {
                 println!("{}: {at}: {state}: attached again", r.name);
+            }
+            for n in &r.notices {
+                println!("{}: {n}", r.name);
             }
             for f in &r.failed {
                 eprintln!("sockc: {}: could not repair: {f}", r.name);

@@ -18,6 +18,7 @@ mod bench_sk_lookup;
 mod bench_sockmap;
 mod diff_cmd;
 mod privileges;
+mod socket_cmd;
 mod test_cmd;
 
 #[derive(Parser)]
@@ -120,6 +121,20 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Put a service's socket into an install's socket map, so that sk_lookup rules
+    /// `redirect ... to sock NAME` reach it
+    ///
+    /// The socket comes from `--pid PID [--fd N]` (pidfd_getfd: CAP_SYS_PTRACE, or the
+    /// same user); without --pid from systemd socket activation when LISTEN_FDS is set
+    /// (ExecStartPost=sockc register NAME with PassFileDescriptorsToExec=yes); otherwise
+    /// it is found bound to the declared address in the install's network namespace.
+    /// It must fit the declaration: protocol, a TCP listener or an unconnected UDP
+    /// socket, family, address. `apply` and `repair` also register every declared
+    /// socket they find bound to its address.
+    Register(socket_cmd::RegisterArgs),
+    /// Take a socket out of an install's socket map: redirects to it drop (and count)
+    /// until one is registered again
+    Unregister(socket_cmd::UnregisterArgs),
     /// Detach and remove everything of an install
     Flush {
         #[command(flatten)]
@@ -214,6 +229,8 @@ fn main() -> ExitCode {
         Cmd::Repair { target, json } => apply_cmd::run_repair(&target, json),
         Cmd::Stats { target, json } => apply_cmd::run_stats(&target, json),
         Cmd::Flush { target } => apply_cmd::run_flush(&target),
+        Cmd::Register(args) => socket_cmd::run_register(&args),
+        Cmd::Unregister(args) => socket_cmd::run_unregister(&args),
         Cmd::Bench(args) => bench_cmd::run(&args),
         Cmd::Test(args) => match build(&args.file, false, false) {
             Ok(c) => test_cmd::run(&args, &c),

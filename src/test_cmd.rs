@@ -243,7 +243,7 @@ fn kernel_run(
         (Some(e), s) => Some((e, s)),
         (None, s) => {
             return Err(format!(
-                "--socket {}: the packet has no complete TCP or UDP header, so no socket                  can belong to it",
+                "--socket {}: the packet has no complete TCP or UDP header, so no socket can belong to it",
                 s.name()
             ))
         }

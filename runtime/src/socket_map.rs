@@ -91,7 +91,7 @@ impl SocketMap {
         let info = data.info().map_err(open)?;
         let ty = info.map_type().map_err(open)?;
         let shape = (info.key_size(), info.value_size(), info.max_entries());
-        if !matches!(ty, aya::maps::MapType::SockHash)
+        if !matches!(ty, aya::maps::MapType::SockMap)
             || shape != (KEY_SIZE, VALUE_SIZE, SOCKETS_MAX)
         {
             return Err(SocketMapError::Shape {

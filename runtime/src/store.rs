@@ -10,6 +10,7 @@
 //! <bpffs>/sockc/<name>/keep_<map>      maps all generations share (the sk_lookup socket map,
 //!                                      each sockmap group's socket map, program arrays and
 //!                                      per-socket storage)
+//! <bpffs>/sockc/<name>/registry        who registered each socket in the socket map
 //! <bpffs>/sockc/<name>/g<N>/prog_<symbol>, map_<map>   generation N's programs and maps
 //! ```
 //!
@@ -375,6 +376,30 @@ impl Store {
         let dir = self.ensure_install_dir(name)?;
         let json = serde_json::to_vec(j).expect("journal serializes");
         write_record(&dir, "journal", &json)
+    }
+
+    /// The install's socket registry (who registered which socket; `install::sockets`),
+    /// empty when there is none.
+    pub fn registry<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, StoreError> {
+        let path = self.dir(name).join("registry");
+        let Some(bytes) = read_record(&path, "registry")? else {
+            return Ok(T::default());
+        };
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::RecordJson {
+            what: "registry",
+            path,
+            source,
+        })
+    }
+
+    /// Replaces the socket registry in one `rename`.
+    pub fn write_registry<T: Serialize>(&self, name: &str, r: &T) -> Result<(), StoreError> {
+        let dir = self.ensure_install_dir(name)?;
+        let json = serde_json::to_vec(r).expect("registry serializes");
+        write_record(&dir, "registry", &json)
     }
 
     /// Removes the journal: the work it recorded is done or undone.

@@ -44,6 +44,9 @@ use aya::{maps::MapError, pin::PinError, programs::ProgramError};
 use sockc_compiler::{hooks::HookKind, obj::ObjError};
 
 pub use recover::{flush, recover, repair, Flushed, Recovery, Repaired};
+pub use sockets::{
+    register, slots, unregister, How, Registered, Registration, SlotState, SlotStatus, Source,
+};
 pub use status::{installed_names, stats, status, HookStatus, RuleStats, Status, StatusOptions};
 pub use update::{apply, ApplyReport, ApplyRequest};
 
@@ -138,6 +141,31 @@ pub enum InstallError {
     NotLive { what: String },
     #[error("nothing is installed under the name `{0}`")]
     NotInstalled(String),
+    #[error("install `{install}` declares no socket `{socket}`{}", declared_note(.declared))]
+    UnknownSocket {
+        install: String,
+        socket: String,
+        declared: Vec<String>,
+    },
+    #[error("socket `{socket}` ({wanted})")]
+    Socket {
+        socket: String,
+        wanted: String,
+        #[source]
+        source: Box<crate::sockets::SocketError>,
+    },
+    #[error(transparent)]
+    SocketMap(#[from] crate::socket_map::SocketMapError),
+    #[error("socket `{socket}`: nothing is bound to {wanted} here; start the service first, or name its process with --pid")]
+    NothingBound { socket: String, wanted: String },
+}
+
+fn declared_note(declared: &[String]) -> String {
+    if declared.is_empty() {
+        " (it declares no sockets)".into()
+    } else {
+        format!(" (it declares {})", declared.join(", "))
+    }
 }
 
 fn netns_note(netns: &Option<String>) -> String {

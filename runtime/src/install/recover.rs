@@ -325,6 +325,10 @@ pub fn repair(store: &Store, name: Option<&str>) -> Result<Vec<Repaired>, Instal
             let (_, f) = repair_locked(store, &m, &AttachOptions::default(), &mut notices)?;
             failed = f.iter().map(|e| error_chain(e)).collect();
         }
+        // A service that restarted since its socket was registered left its slot
+        // empty: found by address again here (what a timer running `sockc repair` is
+        // for, for UDP services).
+        notices.extend(super::sockets::register_declared(store, &m));
         out.push(Repaired {
             name: n,
             recovered,

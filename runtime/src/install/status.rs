@@ -58,6 +58,9 @@ pub struct Status {
     pub drift: Vec<String>,
     /// Interrupted work found and finished or undone before reading.
     pub recovered: Option<String>,
+    /// The declared sockets (sk_lookup redirect targets) and what their slots hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<super::SlotStatus>,
 }
 
 /// The socket map of a sockmap group, read back from the kernel.
@@ -224,6 +227,27 @@ fn set_drift(store: &Store, m: &Manifest) -> Vec<String> {
     out
 }
 
+/// The status of an install whose records cannot be read: one drift line saying why.
+fn unreadable(name: &str, e: &InstallError) -> Status {
+    Status {
+        name: name.to_string(),
+        generation: 0,
+        source_file: String::new(),
+        source_sha256: String::new(),
+        applied_unix: 0,
+        netns: None,
+        hooks: Vec::new(),
+        maps: Vec::new(),
+        drift: vec![format!(
+            "its records cannot be read by this sockc: {}",
+            crate::error_chain(e)
+        )],
+        recovered: None,
+        sockets: Vec::new(),
+        sockmaps: Vec::new(),
+    }
+}
+
 /// Status of every install, or of one.
 pub fn status(
     store: &Store,
@@ -237,8 +261,19 @@ pub fn status(
     let mut out = Vec::new();
     for n in names {
         let mut notices = Vec::new();
-        let recovered = recover_locked(store, &n, &mut notices)?;
-        let Some(m) = store.manifest(&n)? else {
+        // Listing every install, one whose records this sockc cannot read (written by
+        // a newer sockc, or damaged) is listed as such; the others are still read.
+        let read =
+            recover_locked(store, &n, &mut notices).and_then(|r| Ok((r, store.manifest(&n)?)));
+        let (recovered, m) = match read {
+            Ok(x) => x,
+            Err(e) if name.is_none() => {
+                out.push(unreadable(&n, &e));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(m) = m else {
             if name.is_some() {
                 return Err(InstallError::NotInstalled(n));
             }
@@ -269,6 +304,7 @@ pub fn status(
             sockmaps: sockmap_states(store, &m),
             drift,
             recovered: recovered.map(|r| r.to_string()),
+            sockets: super::sockets::slots(store, &m),
         });
     }
     Ok(out)

@@ -75,8 +75,21 @@ fn sha256_hex(s: &str) -> String {
         .collect()
 }
 
-/// Installs `req.compiled` under `req.name` in `store`; see the module docs.
+/// Installs `req.compiled` under `req.name` in `store`; see the module docs. Then
+/// (not on a dry run) registers every declared socket whose slot is empty and that is
+/// found bound to its address, and says which are still missing.
 pub fn apply(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, InstallError> {
+    let mut report = apply_rules(store, req)?;
+    if !req.dry_run {
+        if let Some(m) = store.manifest(req.name)? {
+            point("register sockets");
+            report.notices.extend(sockets::register_declared(store, &m));
+        }
+    }
+    Ok(report)
+}
+
+fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, InstallError> {
     let mut report = ApplyReport::default();
     report.recovered = recover_locked(store, req.name, &mut report.notices)?;
     let netns_ino = netns::current_ino().map_err(|source| InstallError::Netns {
@@ -216,12 +229,14 @@ fn check_other_installs(
         if other == req.name {
             continue;
         }
+        // Another install's manifest this sockc cannot read (written by a newer sockc,
+        // or damaged) is that install's business: say so, and go on.
         let m = match store.manifest(&other) {
             Ok(Some(m)) => m,
             Ok(None) => continue,
             Err(e) => {
                 notices.push(format!(
-                    "install `{other}` is not checked for hooks it shares with this one: {}",
+                    "install `{other}` not checked for conflicts: {}",
                     error_chain(&e)
                 ));
                 continue;
