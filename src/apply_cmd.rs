@@ -339,13 +339,12 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
                 // Interface and cgroup hooks name where they are; sk_lookup is on the
                 // install's network namespace (the header names it).
                 let at = if h.attach_to.is_empty() {
-                    "netns".to_string()
+                    format!("{} netns", h.hook)
                 } else {
-                    format!("on {}", h.attach_to)
+                    h.hook.spec().label(&h.attach_to)
                 };
                 println!(
-                    "  {:<11} {:<13} {:<12} prog {} tag {}  {}  ({})",
-                    h.hook.to_string(),
+                    "  {:<24} {:<12} prog {} tag {}  {}  ({})",
                     at,
                     h.attach_mode.map_or("-".to_string(), |m| m.to_string()),
                     h.prog_id,
@@ -355,6 +354,20 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
                 );
             }
             println!("  maps: {}", s.maps.join(", "));
+            for g in &s.sockmaps {
+                match (g.sockets, g.named) {
+                    (Some(n), Some(named)) => println!(
+                        "  socket map {} of cgroup {}: {n} connections, {named} named sockets",
+                        g.map, g.cgroup
+                    ),
+                    _ => println!(
+                        "  socket map {} of cgroup {}: unreadable ({})",
+                        g.map,
+                        g.cgroup,
+                        g.error.as_deref().unwrap_or("?")
+                    ),
+                }
+            }
             for slot in &s.sockets {
                 let drops = match (slot.dropped_unregistered, slot.dropped_refused) {
                     (0, 0) => String::new(),

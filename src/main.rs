@@ -15,6 +15,7 @@ use sockc_compiler::{diag, driver, sema, Compiled};
 mod apply_cmd;
 mod bench_cmd;
 mod bench_sk_lookup;
+mod bench_sockmap;
 mod conventions;
 mod diff_cmd;
 mod json;

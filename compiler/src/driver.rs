@@ -8,7 +8,7 @@
 use crate::{
     bpf::{
         buffer::{Code, SrcLoc},
-        lower::lower_program,
+        lower::{lower_program, sockmap::lower_companion},
         maps::{self, MapDef},
     },
     diag::{Diagnostic, Span},
@@ -136,22 +136,45 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
             code,
         });
     }
+    let mut metas: Vec<ProgramMeta> = module
+        .programs
+        .values()
+        .zip(&programs)
+        .map(|(p, c)| ProgramMeta {
+            socket_slots: c.code.socket_slots.clone(),
+            ..ProgramMeta::of(p)
+        })
+        .collect();
+    // The programs sockc adds around each cgroup's sockmap blocks, after every block's
+    // own program (the attach order: see `hooks::HookSpec::companions`).
+    let mut companions = Vec::new();
+    for g in &module.sockmaps {
+        for c in &g.companions {
+            let code = lower_companion(g, c).map_err(|e| {
+                let span = g
+                    .send
+                    .or(g.receive)
+                    .map_or(Span::default(), |p| module.programs[p].span);
+                (span, e.to_string())
+            })?;
+            programs.push(CompiledProgram {
+                symbol: c.symbol.clone(),
+                section: c.hook.spec().section,
+                code,
+            });
+        }
+        companions.extend(ProgramMeta::of_group(g, &mut metas));
+    }
+    metas.extend(companions);
     let layout = maps::layout(&module);
     let metadata = Metadata {
         format: METADATA_FORMAT,
-        programs: module
-            .programs
-            .values()
-            .zip(&programs)
-            .map(|(p, c)| ProgramMeta {
-                socket_slots: c.code.socket_slots.clone(),
-                ..ProgramMeta::of(p)
-            })
-            .collect(),
+        programs: metas,
         map_contents: layout.contents,
         counters: layout.counters,
         tables: layout.table_data,
         sockets: crate::metadata::SocketMeta::of(&module),
+        durable_maps: layout.durable,
     };
     Ok(Compiled {
         module,

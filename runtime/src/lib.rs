@@ -31,6 +31,7 @@ pub mod plan;
 pub mod rule_id;
 pub mod socket_map;
 pub mod sockets;
+pub mod sockmap;
 pub mod store;
 pub mod sys;
 
@@ -133,6 +134,10 @@ pub struct LoadOptions<'a> {
     /// The socket map slot of each declared socket (in metadata order), written into
     /// the programs before they load; `None`: slot `i` for socket `i`, as compiled.
     pub socket_slots: Option<&'a [u32]>,
+    /// Maps taken over instead of created: (map, the path it is pinned at). A new
+    /// generation takes a sockmap group's maps from the installed one (see
+    /// `sockc_compiler::bpf::maps::DurableMap`), with their contents.
+    pub reuse: &'a [(String, std::path::PathBuf)],
 }
 
 impl LoadedObject {
@@ -158,6 +163,9 @@ impl LoadedObject {
             // Created here with the shape checked, so that aya only opens it.
             socket_map::SocketMap::open_or_create(path)?;
             loader.map_pin_path(SOCKETS_MAP, path);
+        }
+        for (map, path) in opts.reuse {
+            loader.map_pin_path(map, path.as_path());
         }
         let mut ebpf = loader.load(elf).map_err(RuntimeError::Object)?;
         let mut programs = Vec::new();
@@ -448,7 +456,14 @@ fn read_counter<T: std::borrow::Borrow<MapData>>(
 
 fn map_data(m: &Map) -> Option<&MapData> {
     match m {
-        Map::LpmTrie(d) | Map::HashMap(d) | Map::Array(d) | Map::PerCpuArray(d) => Some(d),
+        Map::LpmTrie(d)
+        | Map::HashMap(d)
+        | Map::Array(d)
+        | Map::PerCpuArray(d)
+        | Map::SockHash(d)
+        | Map::SockMap(d)
+        | Map::ProgramArray(d)
+        | Map::SkStorage(d) => Some(d),
         _ => None,
     }
 }

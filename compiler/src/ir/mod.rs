@@ -11,6 +11,7 @@ use std::{fmt, ops::Range};
 pub mod classifier;
 pub mod flow;
 pub mod linear;
+pub mod sockmap;
 pub mod verify;
 
 use cranelift_entity::{entity_impl, PrimaryMap};
@@ -42,6 +43,8 @@ pub struct Module {
     pub sets: PrimaryMap<SetId, AddrSet>,
     pub sockets: PrimaryMap<SockId, Socket>,
     pub programs: PrimaryMap<ProgId, Program>,
+    /// The socket-layer programs of each cgroup that has sockmap blocks.
+    pub sockmaps: Vec<sockmap::SockmapGroup>,
 }
 
 #[derive(Clone, Debug)]
@@ -165,7 +168,17 @@ pub enum Action {
     Drop,
     Count,
     Pass,
+    /// `redirect ... to sock NAME` (`Some`), or `redirect local` (`None`).
     Redirect(Option<SockId>),
+    /// `redirect ... to sock NAME ingress`: into the socket's receive queue.
+    RedirectIngress(SockId),
+}
+
+impl Action {
+    /// `redirect` in any form.
+    pub fn is_redirect(self) -> bool {
+        matches!(self, Action::Redirect(_) | Action::RedirectIngress(_))
+    }
 }
 
 /// Everything a rule tests; `None`/`Any` fields test nothing.
@@ -294,6 +307,9 @@ impl fmt::Display for Module {
             )?;
             writeln!(f, "}}")?;
         }
+        for g in &self.sockmaps {
+            write!(f, "\n{g}")?;
+        }
         Ok(())
     }
 }
@@ -333,6 +349,7 @@ impl fmt::Display for Action {
             Action::Pass => f.write_str("pass"),
             Action::Redirect(Some(s)) => write!(f, "redirect->{s}"),
             Action::Redirect(None) => f.write_str("redirect->local"),
+            Action::RedirectIngress(s) => write!(f, "redirect->{s} ingress"),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! so agreement between the two is evidence, not an echo.
 
 pub mod headers;
+pub mod message;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -229,7 +230,9 @@ fn evaluate_headers(
                     socket_drop: Some(socket_drop_slot(sock.index(), false)),
                 };
             }
-            redirect @ Action::Redirect(_) => Outcome::Redirect(redirect),
+            redirect @ (Action::Redirect(_) | Action::RedirectIngress(_)) => {
+                Outcome::Redirect(redirect)
+            }
         };
         return Evaluation {
             headers,
