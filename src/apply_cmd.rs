@@ -57,9 +57,13 @@ pub struct ApplyArgs {
     /// show the plan and run the new programs through the verifier; change nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// print the plan and result as JSON on stdout
+    /// print the plan and result as JSON on stdout (see docs/json.md)
     #[arg(long)]
     pub json: bool,
+    /// show the plan as counts instead of listings (rules and set entries added and
+    /// removed, changed bytecode lines), for large changes
+    #[arg(long, conflicts_with = "json")]
+    pub summary: bool,
     /// how TC programs attach: TCX links, the clsact qdisc (netlink filters), or TCX
     /// where the kernel has it (6.6+) and clsact otherwise
     #[arg(long, value_enum, default_value = "auto")]
@@ -87,7 +91,7 @@ pub(crate) fn check_name(n: &str) -> Result<(), ExitCode> {
     if valid_name(n) {
         Ok(())
     } else {
-        eprintln!("sockc: `{n}` is not a valid name (1-64 of a-z A-Z 0-9 _ -)");
+        crate::json::sockc_error!("`{n}` is not a valid name (1-64 of a-z A-Z 0-9 _ -)");
         Err(ExitCode::from(2))
     }
 }
@@ -95,7 +99,7 @@ pub(crate) fn check_name(n: &str) -> Result<(), ExitCode> {
 /// Prints the error with its causes; "nothing installed" and an empty rule file are
 /// the user's (1 and 2), the rest kernel, permission or lock failures (3).
 pub(crate) fn fail(e: InstallError) -> ExitCode {
-    eprintln!("sockc: {}", error_chain(&e));
+    crate::json::sockc_error!("{}", error_chain(&e));
     ExitCode::from(match e {
         InstallError::NotInstalled(_) => 1,
         InstallError::Empty { .. } | InstallError::HeldByInstall { .. } => 2,
@@ -113,7 +117,7 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
     let name = match &args.target.name {
         Some(n) => n.clone(),
         None if crate::conventions::is_stdin(&args.file) => {
-            eprintln!("sockc: apply - (standard input) needs --name");
+            crate::json::sockc_error!("apply - (standard input) needs --name");
             return ExitCode::from(2);
         }
         None => args
@@ -169,14 +173,14 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
         Err(e) => return fail(e),
     };
     if let Some(r) = &report.recovered {
-        eprintln!("sockc: {name}: {r}");
+        crate::json::sockc_error!("{name}: {r}");
     }
     for n in &report.notices {
         eprintln!("notice: {n}");
     }
     let changes = report.plan.has_changes() || !report.drift.is_empty();
     if args.json {
-        let v = json!({
+        crate::json::emit(json!({
             "name": name,
             "dry_run": args.dry_run,
             "changed": report.changed,
@@ -190,12 +194,16 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
                 "verified_insns": p.verified_insns, "load_ms": p.load_time.as_secs_f64() * 1e3,
             })).collect::<Vec<_>>(),
             "notices": report.notices,
-        });
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        }));
     } else {
+        let old = format!("installed {name}");
         print!(
             "{}",
-            report.plan.render(&format!("installed {name}"), &file)
+            if args.summary {
+                report.plan.render_summary(&old, &file)
+            } else {
+                report.plan.render(&old, &file)
+            }
         );
         for (at, state) in &report.drift {
             println!(
@@ -254,9 +262,9 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
     }
     if !report.failed.is_empty() {
         for f in &report.failed {
-            eprintln!("sockc: not brought to the new generation: {f}");
+            crate::json::sockc_error!("not brought to the new generation: {f}");
         }
-        eprintln!("sockc: {name}: some hooks do not run the installed rules; `sockc status` shows them, `sockc apply` or `sockc repair` tries again");
+        crate::json::sockc_error!("{name}: some hooks do not run the installed rules; `sockc status` shows them, `sockc apply` or `sockc repair` tries again");
         return ExitCode::from(3);
     }
     if args.dry_run && changes {
@@ -276,12 +284,12 @@ fn resolve_name(target: &Target, store: &Store) -> Result<String, ExitCode> {
     match all.as_slice() {
         [one] => Ok(one.clone()),
         [] => {
-            eprintln!("sockc: nothing is installed");
+            crate::json::sockc_error!("nothing is installed");
             Err(ExitCode::from(1))
         }
         many => {
-            eprintln!(
-                "sockc: several installs ({}); pick one with --name",
+            crate::json::sockc_error!(
+                "several installs ({}); pick one with --name",
                 many.join(", ")
             );
             Err(ExitCode::from(2))
@@ -314,14 +322,14 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
                 item["applied_at"] = json!(crate::conventions::rfc3339(s.applied_unix));
             }
         }
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        crate::json::emit(json!({ "installs": v }));
     } else {
         if all.is_empty() {
             println!("nothing installed under {}/sockc", target.bpffs.display());
         }
         for s in &all {
             if let Some(r) = &s.recovered {
-                eprintln!("sockc: {}: {r}", s.name);
+                crate::json::sockc_error!("{}: {r}", s.name);
             }
             println!(
                 "{}: generation {} from {} (sha256 {}), applied {}{}",
@@ -385,7 +393,7 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
         }
     }
     if drift {
-        eprintln!("sockc: some hooks are not as the manifest says; `sockc apply` or `sockc repair` re-attaches them, `sockc flush` removes the install");
+        crate::json::sockc_error!("some hooks are not as the manifest says; `sockc apply` or `sockc repair` re-attaches them, `sockc flush` removes the install");
         return ExitCode::from(3);
     }
     ExitCode::SUCCESS
@@ -422,7 +430,7 @@ pub fn run_repair(target: &Target, json: bool) -> ExitCode {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        crate::json::emit(json!({ "installs": v }));
     } else {
         for r in &all {
             if let Some(x) = &r.recovered {
@@ -438,7 +446,7 @@ pub fn run_repair(target: &Target, json: bool) -> ExitCode {
                 println!("{}: {n}", r.name);
             }
             for f in &r.failed {
-                eprintln!("sockc: {}: could not repair: {f}", r.name);
+                crate::json::sockc_error!("{}: could not repair: {f}", r.name);
             }
         }
     }
@@ -449,7 +457,7 @@ pub fn run_repair(target: &Target, json: bool) -> ExitCode {
     }
 }
 
-pub fn run_flush(target: &Target) -> ExitCode {
+pub fn run_flush(target: &Target, json: bool) -> ExitCode {
     if let Err(code) = privileges::require("flush", privileges::INSTALL) {
         return code;
     }
@@ -464,7 +472,16 @@ pub fn run_flush(target: &Target) -> ExitCode {
     match install::flush(&store, &name) {
         Ok(f) => {
             if let Some(r) = &f.recovered {
-                eprintln!("sockc: {name}: {r}");
+                crate::json::sockc_error!("{name}: {r}");
+            }
+            if json {
+                crate::json::emit(json!({
+                    "name": name,
+                    "generation": f.manifest.as_ref().map(|m| m.generation),
+                    "detached": f.detached,
+                    "recovered": f.recovered.as_ref().map(|r| r.to_string()),
+                }));
+                return ExitCode::SUCCESS;
             }
             match &f.manifest {
                 Some(m) => println!(

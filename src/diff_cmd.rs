@@ -21,15 +21,25 @@ pub struct DiffArgs {
     pub old: PathBuf,
     /// the rule file that would replace it
     pub new: PathBuf,
-    /// print the plan as JSON on stdout
+    /// print the plan as JSON on stdout (see docs/json.md)
     #[arg(long)]
     pub json: bool,
+    /// counts instead of listings: rules and set entries added and removed, changed
+    /// bytecode lines (for large changes)
+    #[arg(long, conflicts_with = "json")]
+    pub summary: bool,
 }
 
 pub fn run(args: &DiffArgs, old: &Compiled, new: &Compiled) -> ExitCode {
     let plan = plan(Some(&Snapshot::of(old)), &Snapshot::of(new));
     let text = if args.json {
-        serde_json::to_string_pretty(&plan.to_json()).expect("json") + "\n"
+        crate::json::emit(plan.to_json());
+        String::new()
+    } else if args.summary {
+        plan.render_summary(
+            &args.old.display().to_string(),
+            &args.new.display().to_string(),
+        )
     } else {
         plan.render(
             &args.old.display().to_string(),

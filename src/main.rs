@@ -10,6 +10,7 @@ use std::{
 };
 
 use clap::{Parser, Subcommand, ValueEnum};
+use json::sockc_error;
 use sockc_compiler::{diag, driver, sema, Compiled};
 
 mod apply_cmd;
@@ -143,6 +144,9 @@ enum Cmd {
     Flush {
         #[command(flatten)]
         target: apply_cmd::Target,
+        /// print what was removed as JSON on stdout (see docs/json.md)
+        #[arg(long)]
+        json: bool,
     },
     /// Attach again every hook that does not run what its install's manifest says
     /// (link removed, interface re-created, filter deleted), from the pins alone, and
@@ -221,10 +225,45 @@ fn main() -> ExitCode {
         }
     };
     conventions::set_quiet(cli.quiet);
+    if let Some(schema) = json_schema(&cli.cmd) {
+        json::enable(schema);
+    }
     OPT_LEVEL
         .set(conventions::opt_level(&matches))
         .expect("set once");
-    match cli.cmd {
+    let code = run(cli.cmd);
+    if json::enabled().is_some() {
+        let n = (0..=255u8)
+            .find(|n| ExitCode::from(*n) == code)
+            .unwrap_or(1);
+        json::finish(n);
+    }
+    code
+}
+
+/// The JSON schema of the command when it was given `--json` (docs/json.md).
+fn json_schema(cmd: &Cmd) -> Option<&'static str> {
+    let (json, schema) = match cmd {
+        Cmd::Compile { json, .. } => (*json, "sockc.compile/1"),
+        Cmd::Check { json, .. } => (*json, "sockc.check/1"),
+        Cmd::Test(a) => (a.json, "sockc.test/1"),
+        Cmd::Apply(a) => (a.json, "sockc.apply/1"),
+        Cmd::Diff(a) => (a.json, "sockc.diff/1"),
+        Cmd::Status { json, .. } => (*json, "sockc.status/1"),
+        Cmd::Stats(a) => (a.json, stats_cmd::SCHEMA),
+        Cmd::Repair { json, .. } => (*json, "sockc.repair/1"),
+        Cmd::Flush { json, .. } => (*json, "sockc.flush/1"),
+        Cmd::Register(a) => (a.json, "sockc.register/1"),
+        Cmd::Unregister(a) => (a.json, "sockc.unregister/1"),
+        Cmd::Bench(_) | Cmd::Classbench { .. } | Cmd::Completions { .. } | Cmd::Man { .. } => {
+            (false, "")
+        }
+    };
+    json.then_some(schema)
+}
+
+fn run(cmd: Cmd) -> ExitCode {
+    match cmd {
         Cmd::Compile {
             file,
             output,
@@ -239,27 +278,24 @@ fn main() -> ExitCode {
             actions,
             default,
         } => cmd_classbench(&filters, output.as_deref(), hook, actions, default),
-        Cmd::Apply(args) => match build_with_source(&args.file, false, false) {
+        Cmd::Apply(args) => match build_with_source(&args.file) {
             Ok((c, src)) => apply_cmd::run_apply(&args, &c, &src),
             Err(code) => code,
         },
-        Cmd::Diff(args) => match (
-            build(&args.old, false, false),
-            build(&args.new, false, false),
-        ) {
+        Cmd::Diff(args) => match (build(&args.old), build(&args.new)) {
             (Ok(old), Ok(new)) => diff_cmd::run(&args, &old, &new),
             (Err(code), _) | (_, Err(code)) => code,
         },
         Cmd::Status { target, json, deep } => apply_cmd::run_status(&target, json, deep),
         Cmd::Repair { target, json } => apply_cmd::run_repair(&target, json),
         Cmd::Stats(args) => stats_cmd::run(&args),
-        Cmd::Flush { target } => apply_cmd::run_flush(&target),
+        Cmd::Flush { target, json } => apply_cmd::run_flush(&target, json),
         Cmd::Register(args) => socket_cmd::run_register(&args),
         Cmd::Unregister(args) => socket_cmd::run_unregister(&args),
         Cmd::Bench(args) => bench_cmd::run(&args),
         Cmd::Completions { shell } => conventions::run_completions(shell),
         Cmd::Man { dir } => conventions::run_man(dir.as_deref()),
-        Cmd::Test(args) => match build(&args.file, false, false) {
+        Cmd::Test(args) => match build(&args.file) {
             Ok(c) => test_cmd::run(&args, &c),
             Err(code) => code,
         },
@@ -276,7 +312,7 @@ fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), ExitCode> {
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            eprintln!("sockc: cannot write {}: {e}", path.display());
+            sockc_error!("cannot write {}: {e}", path.display());
             ExitCode::from(1)
         })
 }
@@ -288,26 +324,23 @@ fn is_root() -> bool {
 }
 
 /// Reads and compiles, printing diagnostics. `Err(code)` is the exit code to use.
-fn build(file: &Path, json_diags: bool, diag_to_stdout: bool) -> Result<Compiled, ExitCode> {
-    build_with_source(file, json_diags, diag_to_stdout).map(|(c, _)| c)
+fn build(file: &Path) -> Result<Compiled, ExitCode> {
+    build_with_source(file).map(|(c, _)| c)
 }
 
 /// [`build`], also returning the source text that was compiled.
-fn build_with_source(
-    file: &Path,
-    json_diags: bool,
-    diag_to_stdout: bool,
-) -> Result<(Compiled, String), ExitCode> {
+/// Under `--json` the diagnostics go into the command's JSON document ([`json`]).
+fn build_with_source(file: &Path) -> Result<(Compiled, String), ExitCode> {
     let (src, name) = match conventions::read_source(file) {
         Ok((b, name)) => match String::from_utf8(b) {
             Ok(s) => (s, name),
             Err(_) => {
-                eprintln!("sockc: {name}: not UTF-8 text");
+                sockc_error!("{name}: not UTF-8 text");
                 return Err(ExitCode::from(1));
             }
         },
         Err(msg) => {
-            eprintln!("sockc: {msg}");
+            sockc_error!("{msg}");
             return Err(ExitCode::from(1));
         }
     };
@@ -321,39 +354,70 @@ fn build_with_source(
     if conventions::quiet() {
         diags.retain(|d| d.severity == diag::Severity::Error);
     }
-    if json_diags {
-        let text = serde_json::to_string_pretty(&diag::to_json(&diags, &name, &src)).expect("json");
-        if diag_to_stdout {
-            println!("{text}");
-        } else {
-            eprintln!("{text}");
-        }
+    if json::enabled().is_some() {
+        json::add_diagnostics(diag::to_json(&diags, &name, &src));
     } else if !diags.is_empty() {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         eprint!("{}", diag::render(&diags, &name, &src, color));
     }
+    if compiled.is_none() {
+        let errors = diags
+            .iter()
+            .filter(|d| d.severity == diag::Severity::Error)
+            .count();
+        json::record_error(&format!("{name}: {errors} errors in the rules"));
+    }
     compiled.map(|c| (c, src)).ok_or(ExitCode::from(1))
 }
 
+/// Programs of a compiled file with their rules and stable rule ids (`--emit json`
+/// and `compile --json`).
+fn programs_json(c: &Compiled) -> Vec<serde_json::Value> {
+    c.programs
+        .iter()
+        .zip(&c.metadata.programs)
+        .map(|(p, m)| {
+            let ids = sockc_runtime::rule_id::block_ids(
+                m.hook.spec().name,
+                &m.attach_to,
+                m.rules.iter().map(|r| r.text.as_str()),
+            );
+            let rules: Vec<_> = m
+                .rules
+                .iter()
+                .zip(ids)
+                .map(|(r, id)| {
+                    serde_json::json!({"id": id, "counter": r.counter, "line": r.line, "text": r.text})
+                })
+                .collect();
+            serde_json::json!({
+                "symbol": p.symbol, "section": p.section, "hook": m.hook,
+                "attach_to": m.attach_to, "insns": p.code.insns.len(), "rules": rules,
+            })
+        })
+        .collect()
+}
+
 fn cmd_compile(file: &Path, output: Option<&Path>, emit: Option<Emit>, json: bool) -> ExitCode {
-    let c = match build(file, json, false) {
+    let c = match build(file) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let emit = emit.or(if output.is_none() {
+    // Under --json nothing but the document goes to stdout: asm only when asked for.
+    let emit = emit.or(if output.is_none() && !json {
         Some(Emit::Asm)
     } else {
         None
     });
     if emit == Some(Emit::Obj) && output.is_none() {
-        eprintln!("sockc: --emit obj needs -o FILE");
+        sockc_error!("--emit obj needs -o FILE");
         return ExitCode::from(2);
     }
     if let Some(out) = output {
         let elf = match c.to_elf() {
             Ok(e) => e,
             Err(e) => {
-                eprintln!("sockc: internal error writing the object: {e}");
+                sockc_error!("internal error writing the object: {e}");
                 return ExitCode::from(1);
             }
         };
@@ -361,31 +425,34 @@ fn cmd_compile(file: &Path, output: Option<&Path>, emit: Option<Emit>, json: boo
             return code;
         }
     }
+    let emitted_json = || {
+        serde_json::json!({
+            "programs": programs_json(&c),
+            "maps": c.maps.iter().map(|m| serde_json::json!({
+                "name": m.name, "type": m.map_type, "key_size": m.key.size(),
+                "value_size": m.value.size(), "max_entries": m.max_entries,
+            })).collect::<Vec<_>>(),
+            "map_contents": c.metadata.map_contents,
+        })
+    };
+    if json {
+        json::emit(serde_json::json!({
+            "file": file.display().to_string(),
+            "output": output.map(|o| o.display().to_string()),
+            "programs": programs_json(&c),
+            "emitted": match emit {
+                Some(Emit::Asm) => serde_json::Value::String(c.asm()),
+                Some(Emit::Ir) => serde_json::Value::String(c.module.to_string()),
+                Some(Emit::Json) => emitted_json(),
+                Some(Emit::Obj) | None => serde_json::Value::Null,
+            },
+        }));
+        return ExitCode::SUCCESS;
+    }
     let text = match emit {
         Some(Emit::Asm) => c.asm(),
         Some(Emit::Ir) => c.module.to_string(),
-        Some(Emit::Json) => {
-            let progs: Vec<_> = c
-                .programs
-                .iter()
-                .zip(&c.metadata.programs)
-                .map(|(p, m)| {
-                    serde_json::json!({
-                        "symbol": p.symbol, "section": p.section, "hook": m.hook,
-                        "attach_to": m.attach_to, "insns": p.code.insns.len(), "rules": m.rules,
-                    })
-                })
-                .collect();
-            let v = serde_json::json!({
-                "programs": progs,
-                "maps": c.maps.iter().map(|m| serde_json::json!({
-                    "name": m.name, "type": m.map_type, "key_size": m.key.size(),
-                    "value_size": m.value.size(), "max_entries": m.max_entries,
-                })).collect::<Vec<_>>(),
-                "map_contents": c.metadata.map_contents,
-            });
-            serde_json::to_string_pretty(&v).expect("json") + "\n"
-        }
+        Some(Emit::Json) => serde_json::to_string_pretty(&emitted_json()).expect("json") + "\n",
         Some(Emit::Obj) | None => String::new(),
     };
     let mut stdout = std::io::stdout().lock();
@@ -396,40 +463,52 @@ fn cmd_compile(file: &Path, output: Option<&Path>, emit: Option<Emit>, json: boo
 }
 
 fn cmd_check(file: &Path, verify: bool, json: bool) -> ExitCode {
-    let c = match build(file, json, true) {
+    let c = match build(file) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let mut verified = None;
     if verify {
         let elf = match c.to_elf() {
             Ok(e) => e,
             Err(e) => {
-                eprintln!("sockc: internal error writing the object: {e}");
+                sockc_error!("internal error writing the object: {e}");
                 return ExitCode::from(1);
             }
         };
         match sockc_runtime::LoadedObject::load(&elf) {
             Ok(obj) => {
+                let mut list = Vec::new();
                 for p in obj.programs() {
-                    eprintln!(
-                        "verified {} ({} insns)",
-                        p.symbol,
-                        p.xlated_insns.unwrap_or(0)
-                    );
+                    if !json && !conventions::quiet() {
+                        eprintln!(
+                            "verified {} ({} insns)",
+                            p.symbol,
+                            p.xlated_insns.unwrap_or(0)
+                        );
+                    }
+                    list.push(serde_json::json!({
+                        "symbol": p.symbol, "hook": p.hook,
+                        "xlated_insns": p.xlated_insns, "verified_insns": p.verified_insns,
+                        "load_ms": p.load_time.as_secs_f64() * 1e3,
+                    }));
                 }
+                verified = Some(list);
             }
             Err(e) => {
-                eprintln!("sockc: {e}");
+                sockc_error!("{e}");
                 return ExitCode::from(3);
             }
         }
     }
-    if !json && !conventions::quiet() {
-        let name = if conventions::is_stdin(file) {
-            "<stdin>".to_string()
-        } else {
-            file.display().to_string()
-        };
+    let name = if conventions::is_stdin(file) {
+        "<stdin>".to_string()
+    } else {
+        file.display().to_string()
+    };
+    if json {
+        json::emit(serde_json::json!({ "file": name, "ok": true, "verified": verified }));
+    } else if !conventions::quiet() {
         eprintln!("{name}: ok");
     }
     ExitCode::SUCCESS
@@ -446,14 +525,14 @@ fn cmd_classbench(
     let text = match std::fs::read_to_string(filters) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("sockc: cannot read {}: {e}", filters.display());
+            sockc_error!("cannot read {}: {e}", filters.display());
             return ExitCode::from(1);
         }
     };
     let parsed = match parse_filters(&text) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("sockc: {}: {e}", filters.display());
+            sockc_error!("{}: {e}", filters.display());
             return ExitCode::from(1);
         }
     };

@@ -32,8 +32,8 @@ pub fn require(command: &str, needed: &[Capability]) -> Result<(), ExitCode> {
             .collect::<Vec<_>>()
             .join(" and ")
     };
-    eprintln!(
-        "sockc: {command} needs {} (missing: {}); run it as root with its capabilities",
+    crate::json::sockc_error!(
+        "{command} needs {} (missing: {}); run it as root with its capabilities",
         names(needed),
         names(&missing)
     );

@@ -45,6 +45,9 @@ pub struct UnregisterArgs {
     pub socket: String,
     #[command(flatten)]
     pub target: Target,
+    /// print the result as JSON on stdout (see docs/json.md)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The install to act on: `--name`, or the only install that declares `socket`.
@@ -71,12 +74,12 @@ fn install_of(
     match declaring.as_slice() {
         [one] => Ok(one.clone()),
         [] => {
-            eprintln!("sockc: no install declares a socket `{socket}`");
+            crate::json::sockc_error!("no install declares a socket `{socket}`");
             Err(ExitCode::from(1))
         }
         many => {
-            eprintln!(
-                "sockc: several installs declare a socket `{socket}` ({}); pick one with --name",
+            crate::json::sockc_error!(
+                "several installs declare a socket `{socket}` ({}); pick one with --name",
                 many.join(", ")
             );
             Err(ExitCode::from(2))
@@ -112,16 +115,15 @@ pub fn run_register(args: &RegisterArgs) -> ExitCode {
         Err(e) => return fail_register(e),
     };
     if let Some(x) = &r.recovered {
-        eprintln!("sockc: {name}: {x}");
+        crate::json::sockc_error!("{name}: {x}");
     }
     if args.json {
-        let v = json!({
+        crate::json::emit(json!({
             "name": name,
             "socket": args.socket,
             "registration": r.registration,
             "replaced_cookie": r.replaced,
-        });
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        }));
     } else {
         println!(
             "{name}: socket {} registered in slot {}: {}{}",
@@ -145,7 +147,7 @@ fn fail_register(e: InstallError) -> ExitCode {
         InstallError::Socket { .. }
         | InstallError::NothingBound { .. }
         | InstallError::UnknownSocket { .. } => {
-            eprintln!("sockc: {}", sockc_runtime::error_chain(&e));
+            crate::json::sockc_error!("{}", sockc_runtime::error_chain(&e));
             ExitCode::from(1)
         }
         e => fail(e),
@@ -165,6 +167,16 @@ pub fn run_unregister(args: &UnregisterArgs) -> ExitCode {
         Err(code) => return code,
     };
     match install::unregister(&store, &name, &args.socket) {
+        Ok(Some(cookie)) if args.json => {
+            crate::json::emit(
+                json!({"name": name, "socket": args.socket, "removed_cookie": cookie}),
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(None) if args.json => {
+            crate::json::emit(json!({"name": name, "socket": args.socket, "removed_cookie": null}));
+            ExitCode::SUCCESS
+        }
         Ok(Some(cookie)) => {
             println!(
                 "{name}: socket {} unregistered (cookie {cookie}); redirects to it drop now",

@@ -133,15 +133,12 @@ pub fn run(args: &StatsArgs) -> ExitCode {
         Err(code) => return code,
     };
     if let Some(e) = reading.fatal {
-        if args.json {
-            crate::json::print_error(SCHEMA, &error_chain(&e));
-        }
         return fail(e);
     }
     let text = if args.prometheus {
         prometheus(&reading)
     } else if args.json {
-        serde_json::to_string_pretty(&to_json(&reading, None)).expect("json") + "\n"
+        String::new()
     } else {
         render(&reading, None)
     };
@@ -153,9 +150,16 @@ pub fn run(args: &StatsArgs) -> ExitCode {
         }
     }
     for (name, e) in &reading.errors {
-        eprintln!("sockc: {name}: {e}");
+        crate::json::sockc_error!("{name}: {e}");
     }
     match &args.output {
+        None if args.json => crate::json::emit(to_json(&reading, None)),
+        Some(path) if args.json => {
+            let text = serde_json::to_string_pretty(&to_json(&reading, None)).expect("json");
+            if let Err(code) = crate::write_replacing(path, text.as_bytes()) {
+                return code;
+            }
+        }
         Some(path) => {
             if let Err(code) = crate::write_replacing(path, text.as_bytes()) {
                 return code;
@@ -226,7 +230,7 @@ fn rates(prev: &Reading, now: &Reading, dt: f64) -> Rates {
 
 fn watch(args: &StatsArgs) -> ExitCode {
     if !(args.interval.is_finite() && args.interval >= 0.05) {
-        eprintln!("sockc: --interval must be at least 0.05 seconds");
+        crate::json::sockc_error!("--interval must be at least 0.05 seconds");
         return ExitCode::from(2);
     }
     let interval = Duration::from_secs_f64(args.interval);
@@ -240,16 +244,14 @@ fn watch(args: &StatsArgs) -> ExitCode {
         };
         let at = Instant::now();
         if let Some(e) = reading.fatal {
-            if args.json {
-                crate::json::print_error(SCHEMA, &error_chain(&e));
-            }
             return fail(e);
         }
         let r = prev
             .as_ref()
             .map(|(p, t)| rates(p, &reading, at.duration_since(*t).as_secs_f64()));
         let text = if args.json {
-            serde_json::to_string(&to_json(&reading, Some(r.as_ref()))).expect("json") + "\n"
+            crate::json::emit_line(to_json(&reading, Some(r.as_ref())));
+            String::new()
         } else {
             let head = if tty { "\x1b[H\x1b[2J" } else { "" };
             format!(

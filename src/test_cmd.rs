@@ -211,8 +211,11 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
         }
     }
     if args.json {
-        let v = serde_json::Value::Array(json_results);
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        crate::json::emit(json!({
+            "results": json_results,
+            "kernel": kernel.is_some(),
+            "disagreements": disagreements,
+        }));
     }
     if disagreements > 0 {
         eprintln!(
@@ -472,6 +475,32 @@ fn result_json(
             format!("default {}", verdict_name(prog.default)),
         ),
     };
+    // Stable rule ids (runtime/src/rule_id.rs), by counter slot.
+    let texts: Vec<String> = prog
+        .rules
+        .iter()
+        .map(|r| r.text.clone())
+        .chain([format!("default {}", verdict_name(prog.default))])
+        .collect();
+    let ids = sockc_runtime::rule_id::block_ids(
+        hooks::spec(prog.hook).name,
+        &prog.attach_to,
+        texts.iter().map(String::as_str),
+    );
+    let slot_of = |slot: u32| {
+        if slot == prog.default_counter {
+            Some((prog.default_line, texts.len() - 1))
+        } else {
+            prog.rules
+                .iter()
+                .position(|r| r.counter == slot)
+                .map(|i| (prog.rules[i].line, i))
+        }
+    };
+    let id = match e.decider {
+        Decider::Rule(i) => ids[i].clone(),
+        Decider::Default => ids[texts.len() - 1].clone(),
+    };
     json!({
         "packet": input.spec.to_string(),
         "origin": input.origin,
@@ -483,14 +512,22 @@ fn result_json(
             "verdict": outcome_name(e.outcome),
             "line": line,
             "rule": text,
+            "id": id,
             "counted_lines": e.counted.iter().map(|&i| prog.rules[i].line).collect::<Vec<_>>(),
         },
         "kernel": k.map(|k| json!({
             "retval": k.retval,
             "verdict": retval_name(prog, k.retval),
-            "counters_moved": k.moved.iter().map(|(s, (p, b))| json!({
-                "slot": s, "line": slot_label(prog, *s), "packets": p, "bytes": b,
-            })).collect::<Vec<_>>(),
+            "counters_moved": k.moved.iter().map(|(s, (p, b))| {
+                let at = slot_of(*s);
+                json!({
+                    "slot": s,
+                    "line": at.map(|a| a.0),
+                    "rule": at.map(|a| texts[a.1].clone()),
+                    "id": at.map(|a| ids[a.1].clone()),
+                    "packets": p, "bytes": b,
+                })
+            }).collect::<Vec<_>>(),
             "ns_per_packet": k.ns_per_packet,
         })),
         "agree": k.map(|_| disagreement.is_none()),

@@ -234,8 +234,9 @@ fn apply_reapply_set_update_and_flush_follow_the_rules() {
     let all = sockc(&["status", "--json"]).ok();
     let all: Value = serde_json::from_str(&all.stdout).expect("status --json");
     assert!(
-        all.as_array()
-            .expect("array")
+        all["installs"]
+            .as_array()
+            .expect("installs")
             .iter()
             .all(|s| s["name"] != lab.name.as_str()),
         "status lists the flushed install: {all:#}"
@@ -594,6 +595,7 @@ fn concurrent_applies_serialize_into_one_consistent_generation() {
                     continue;
                 }
                 let v: Value = serde_json::from_str(&r.stdout).expect("status json");
+                let v = &v["installs"];
                 let g = v[0]["generation"].as_u64().unwrap_or(0);
                 let attached = v[0]["hooks"]
                     .as_array()

@@ -64,7 +64,9 @@ fn ten_mistakes_give_ten_diagnostics_and_exit_1() {
     let (code, out, _) = sockc(&["check", "--json", "rules/errors/ten_mistakes.sk"]);
     assert_eq!(code, 1);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let items = v.as_array().unwrap();
+    assert_eq!(v["schema"], "sockc.check/1");
+    assert!(v["error"]["message"].is_string(), "{v:#}");
+    let items = v["diagnostics"].as_array().unwrap();
     assert_eq!(items.len(), 10);
     assert!(items
         .iter()
@@ -183,7 +185,7 @@ fn test_reads_packet_files_and_reports_counted_rules_and_defaults() {
     ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let results = v.as_array().unwrap();
+    let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 9, "one result per packet in the file");
     let lines: Vec<u64> = results
         .iter()

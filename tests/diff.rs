@@ -37,7 +37,7 @@ fn changed_rules_show_the_plan_and_exit_4() {
             "rules:\n  --- rules/diff/old.sk\n  +++ rules/diff/new.sk\n  @@ ",
             "\n  +xdp on eth0: allow tcp to 1.1.1.1:853\n",
             "\n  +tc ingress on eth1: drop from @blocked\n",
-            "sets:\n  set_blocked_v4: +1 -0\n    + 203.0.113.0/24\n",
+            "sets:\n  set_blocked_v4 (new maps filled at load, programs reload): +1 -0\n    + 203.0.113.0/24\n",
             "bytecode xdp_eth0:\n  --- rules/diff/old.sk\n",
             "bytecode tce_eth0:\n",
             // 4 xdp rules and 2 tc egress rules carry; the new rule and the tc
@@ -61,8 +61,8 @@ fn set_contents_alone_are_updated_in_place() {
             "plan: 1 unchanged (1 program); set maps updated in place: yes, nothing reloads\n",
             "  xdp on eth0  unchanged\n",
             "rules: unchanged\n",
-            "  set_blocked_v4: +1 -1\n    + 203.0.113.0/24\n    - 198.51.100.7\n",
-            "  set_blocked_v6: +1 -1\n    + 2001:db8:beef::/48\n    - 2001:db8:bad::/48\n",
+            "  set_blocked_v4 (map update in place, no reload): +1 -1\n    + 203.0.113.0/24\n    - 198.51.100.7\n",
+            "  set_blocked_v6 (map update in place, no reload): +1 -1\n    + 2001:db8:beef::/48\n    - 2001:db8:bad::/48\n",
             "counters: all kept (nothing reloads)\n",
         ],
     );

@@ -592,7 +592,7 @@ fn sockc_test_as_root_runs_the_kernel_and_the_evaluator() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let results = v.as_array().unwrap();
+    let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 18, "9 packets x 2 programs");
     for r in results {
         assert_eq!(r["agree"], true, "{r:#}");
@@ -604,6 +604,14 @@ fn sockc_test_as_root_runs_the_kernel_and_the_evaluator() {
         assert_eq!(
             moved.len(),
             1 + r["evaluator"]["counted_lines"].as_array().unwrap().len()
+        );
+        // One contract for lines and ids: the deciding rule's counter is named by the
+        // same number and rule id the evaluator gives.
+        assert!(
+            moved.iter().any(|m| m["line"] == r["evaluator"]["line"]
+                && m["id"] == r["evaluator"]["id"]
+                && m["line"].is_u64()),
+            "{r:#}"
         );
     }
     // Text mode says where the answer comes from.

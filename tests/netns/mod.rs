@@ -394,7 +394,9 @@ impl Lab {
         let r = r.ok();
         let v: Value = serde_json::from_str(&r.stdout)
             .unwrap_or_else(|e| panic!("status --json is not JSON ({e}):\n{r}"));
-        let all = v.as_array().expect("status --json is an array");
+        let all = v["installs"]
+            .as_array()
+            .expect("status --json has installs (sockc.status/1)");
         assert_eq!(
             all.len(),
             1,
@@ -412,7 +414,7 @@ impl Lab {
         let r = sockc(&args);
         let v = serde_json::from_str::<Value>(&r.stdout)
             .ok()
-            .and_then(|v| v.as_array().and_then(|a| a.first().cloned()));
+            .and_then(|v| v["installs"].as_array().and_then(|a| a.first().cloned()));
         (r, v)
     }
 

@@ -291,7 +291,10 @@ pub fn unregister(store: &Store, install: &str, socket: &str) -> Result<Option<u
     let slot = m.socket_slots[socket];
     let map = SocketMap::open(&store.keep_path(install, SOCKETS_MAP))?;
     let was = map.cookie(slot)?;
-    map.remove(slot)?;
+    // Deleting an empty SOCKMAP slot fails with EINVAL: only a held one is removed.
+    if was.is_some() {
+        map.remove(slot)?;
+    }
     let mut registry: Registry = store.registry(install)?;
     if registry.remove(socket).is_some() {
         store.write_registry(install, &registry)?;

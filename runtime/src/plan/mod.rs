@@ -53,6 +53,10 @@ pub struct Snapshot {
     /// afresh, by a new generation of the install.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub durable: Vec<DurableMap>,
+    /// Port sets the rules use, with the ranges compiled into the code
+    /// ([`port_sets`]); `None` in manifests written before sockc recorded them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_sets: Option<std::collections::BTreeMap<String, Vec<String>>>,
     /// The declared sockets (sk_lookup redirect targets), in declaration order. A
     /// change loads a new object; the install keeps each name's socket map slot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -128,6 +132,7 @@ impl Snapshot {
             },
             durable: c.metadata.durable_maps.clone(),
             sockets: c.metadata.sockets.clone(),
+            port_sets: Some(port_sets::of(c)),
         }
     }
 }
@@ -177,6 +182,14 @@ pub struct SetChange {
     pub removed_raw: Vec<(String, String)>,
 }
 
+/// How one port set's ranges change (see [`port_sets`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortSetChange {
+    pub set: String,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
 /// A rule (or default) that is the same in both files: its counters move from
 /// `old_slot` of the installed `counters` map to `new_slot` of the new one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +226,9 @@ pub struct Plan {
     /// Declared sockets added (`+ NAME = tcp ADDR`), removed (`-`) or changed (`~`,
     /// old and new declaration): a redirect's socket slot follows its name.
     pub socket_changes: Vec<String>,
+    /// Port sets whose ranges changed. They are compiled into the code, so such a
+    /// change always reloads the programs that use them (never a map update).
+    pub port_set_changes: Vec<PortSetChange>,
     /// Whether an installed snapshot was given.
     pub installed: bool,
     /// Rules in the new file, defaults included (what `counter_carry` is out of).
@@ -511,12 +527,24 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
     }
 
     let set_changes = set_changes(&old.map_contents, &new.map_contents);
+    let port_set_changes = match (&old.port_sets, &new.port_sets) {
+        (Some(o), Some(n)) => port_sets::changes(o, n)
+            .into_iter()
+            .map(|(set, added, removed)| PortSetChange {
+                set,
+                added,
+                removed,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let maps_only = installed && !new_object && (!set_changes.is_empty() || !rule_diff.is_empty());
     Plan {
         programs,
         maps_only,
         set_changes,
         socket_changes,
+        port_set_changes,
         rule_diff,
         bytecode_diffs,
         counter_carry,
@@ -572,6 +600,7 @@ impl Plan {
             || !self.set_changes.is_empty()
             || !self.rule_diff.is_empty()
             || !self.socket_changes.is_empty()
+            || !self.port_set_changes.is_empty()
     }
 
     /// Whether the runtime loads a new object (new maps, programs swapped).
@@ -582,6 +611,17 @@ impl Plan {
     /// The plan for a person; `old_name`/`new_name` head the diffs (`installed`,
     /// `new.sk`, ...).
     pub fn render(&self, old_name: &str, new_name: &str) -> String {
+        self.render_with(old_name, new_name, false)
+    }
+
+    /// [`Plan::render`] without listings: per program what happens, counts of rules
+    /// added and removed, of set entries per set (and the path each takes), of changed
+    /// bytecode lines; for changes too large to read line by line.
+    pub fn render_summary(&self, old_name: &str, new_name: &str) -> String {
+        self.render_with(old_name, new_name, true)
+    }
+
+    fn render_with(&self, old_name: &str, new_name: &str, summary: bool) -> String {
         let mut out = String::new();
         let n_programs = count(self.programs.len(), "program", "programs");
         if !self.has_changes() {
@@ -640,21 +680,61 @@ impl Plan {
             let _ = writeln!(out, "  {label:<width$}  {what}");
         }
 
+        let plus_minus = |diff: &str| {
+            let lines = || diff.lines().filter(|l| !l.starts_with("@@"));
+            (
+                lines().filter(|l| l.starts_with('+')).count(),
+                lines().filter(|l| l.starts_with('-')).count(),
+            )
+        };
         if self.rule_diff.is_empty() {
             let _ = writeln!(out, "rules: unchanged");
+        } else if summary {
+            let (a, r) = plus_minus(&self.rule_diff);
+            let _ = writeln!(out, "rules: +{a} -{r}");
         } else {
             let _ = writeln!(out, "rules:");
             let _ = writeln!(out, "  --- {old_name}\n  +++ {new_name}");
             indented(&mut out, &self.rule_diff);
         }
 
-        if self.set_changes.is_empty() {
+        if self.set_changes.is_empty() && self.port_set_changes.is_empty() {
             let _ = writeln!(out, "sets: unchanged");
         } else {
             let _ = writeln!(out, "sets:");
-            for s in &self.set_changes {
-                let _ = writeln!(out, "  {}: +{} -{}", s.map, s.added.len(), s.removed.len());
+            let path = if !self.installed {
+                "filled at load"
+            } else if self.maps_only {
+                "map update in place, no reload"
+            } else {
+                "new maps filled at load, programs reload"
+            };
+            for s in &self.port_set_changes {
+                let _ = writeln!(
+                    out,
+                    "  {} (ports, compiled into the code: reload): +{} -{}",
+                    s.set,
+                    s.added.len(),
+                    s.removed.len()
+                );
                 for (sign, entries) in [('+', &s.added), ('-', &s.removed)] {
+                    for e in entries.iter().filter(|_| !summary) {
+                        let _ = writeln!(out, "    {sign} {e}");
+                    }
+                }
+            }
+            for s in &self.set_changes {
+                let _ = writeln!(
+                    out,
+                    "  {} ({path}): +{} -{}",
+                    s.map,
+                    s.added.len(),
+                    s.removed.len()
+                );
+                for (sign, entries) in [('+', &s.added), ('-', &s.removed)] {
+                    if summary {
+                        continue;
+                    }
                     for e in entries.iter().take(MAX_LISTED_ENTRIES) {
                         let _ = writeln!(out, "    {sign} {e}");
                     }
@@ -677,6 +757,11 @@ impl Plan {
         }
 
         for (symbol, diff) in &self.bytecode_diffs {
+            if summary {
+                let (a, r) = plus_minus(diff);
+                let _ = writeln!(out, "bytecode {symbol}: +{a} -{r} lines");
+                continue;
+            }
             let _ = writeln!(out, "bytecode {symbol}:");
             let _ = writeln!(out, "  --- {old_name}\n  +++ {new_name}");
             indented(&mut out, diff);
@@ -709,6 +794,8 @@ impl Plan {
             "loads_new_object": self.loads_new_object(),
             "programs": self.programs,
             "set_changes": self.set_changes,
+            "port_set_changes": self.port_set_changes,
+            "socket_changes": self.socket_changes,
             "rule_diff": self.rule_diff,
             "bytecode_diffs": self
                 .bytecode_diffs
@@ -721,5 +808,6 @@ impl Plan {
     }
 }
 
+pub mod port_sets;
 #[cfg(test)]
 mod tests;

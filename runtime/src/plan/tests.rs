@@ -129,7 +129,9 @@ fn set_contents_alone_update_maps_in_place() {
     assert_eq!(v4.removed_raw, [("20000000c6336407".into(), "01".into())]);
     let text = p.render("old.sk", "new.sk");
     assert!(text.contains("set maps updated in place: yes"), "{text}");
-    assert!(text.contains("  set_blocked_v4: +1 -1\n    + 203.0.113.0/24\n"));
+    assert!(text.contains(
+        "  set_blocked_v4 (map update in place, no reload): +1 -1\n    + 203.0.113.0/24\n"
+    ));
     assert!(
         text.contains("counters: all kept (nothing reloads)"),
         "{text}"

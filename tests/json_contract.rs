@@ -1,0 +1,398 @@
+//! One JSON contract (issue 18, docs/json.md): every command that prints data takes
+//! `--json`, prints one document on stdout whose `schema` names its versioned schema,
+//! keeps diagnostics inside it, and prints a document when it fails too. Each output
+//! is checked against its JSON Schema in `docs/schemas/` by the small validator below
+//! (the subset of JSON Schema 2020-12 the schemas use: `$ref` within and across the
+//! files, `type`, `const`, `enum`, `properties`, `required`, `additionalProperties:
+//! false`, `items`, `anyOf`, `oneOf`, `minimum`, `maximum`, the rule-id `pattern` and
+//! `format: date-time`; anything else fails loudly rather than being ignored).
+//! The kernel commands run against a real install in namespaces (root; skipped
+//! otherwise).
+
+mod common;
+mod netns;
+
+use std::{collections::BTreeMap, path::Path};
+
+use serde_json::Value;
+
+struct Schemas(BTreeMap<String, Value>);
+
+impl Schemas {
+    fn load() -> Schemas {
+        let dir = common::root().join("docs/schemas");
+        let mut map = BTreeMap::new();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            map.insert(p.file_name().unwrap().to_string_lossy().into_owned(), v);
+        }
+        Schemas(map)
+    }
+
+    fn resolve(&self, file: &str, r: &str) -> (String, Value) {
+        let (f, pointer) = r.split_once('#').expect("ref with #");
+        let f = if f.is_empty() { file } else { f };
+        let doc = self
+            .0
+            .get(f)
+            .unwrap_or_else(|| panic!("no schema file {f}"));
+        let v = doc
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("{f}#{pointer} not found"));
+        (f.to_string(), v.clone())
+    }
+
+    /// Errors of `v` against `schema` (from `file`), with JSON pointers.
+    fn check(&self, file: &str, schema: &Value, v: &Value, at: &str, errs: &mut Vec<String>) {
+        let Some(obj) = schema.as_object() else {
+            return;
+        };
+        for key in obj.keys() {
+            assert!(
+                [
+                    "$schema",
+                    "$id",
+                    "$defs",
+                    "title",
+                    "description",
+                    "$ref",
+                    "type",
+                    "const",
+                    "enum",
+                    "properties",
+                    "required",
+                    "additionalProperties",
+                    "items",
+                    "anyOf",
+                    "oneOf",
+                    "minimum",
+                    "maximum",
+                    "pattern",
+                    "format"
+                ]
+                .contains(&key.as_str()),
+                "{file}: keyword `{key}` is not supported by this validator"
+            );
+        }
+        if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
+            let (f, s) = self.resolve(file, r);
+            self.check(&f, &s, v, at, errs);
+        }
+        if let Some(t) = obj.get("type") {
+            let types: Vec<&str> = match t {
+                Value::String(s) => vec![s.as_str()],
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                _ => panic!("bad type"),
+            };
+            let ok = types.iter().any(|t| match *t {
+                "object" => v.is_object(),
+                "array" => v.is_array(),
+                "string" => v.is_string(),
+                "integer" => v.is_i64() || v.is_u64(),
+                "number" => v.is_number(),
+                "boolean" => v.is_boolean(),
+                "null" => v.is_null(),
+                other => panic!("type {other}"),
+            });
+            if !ok {
+                errs.push(format!("{at}: {v} is not {types:?}"));
+                return;
+            }
+        }
+        if let Some(c) = obj.get("const") {
+            if c != v {
+                errs.push(format!("{at}: {v} is not {c}"));
+            }
+        }
+        if let Some(e) = obj.get("enum").and_then(Value::as_array) {
+            if !e.contains(v) {
+                errs.push(format!("{at}: {v} not in {e:?}"));
+            }
+        }
+        if let (Some(min), Some(n)) = (obj.get("minimum").and_then(Value::as_f64), v.as_f64()) {
+            if n < min {
+                errs.push(format!("{at}: {n} < {min}"));
+            }
+        }
+        if let (Some(max), Some(n)) = (obj.get("maximum").and_then(Value::as_f64), v.as_f64()) {
+            if n > max {
+                errs.push(format!("{at}: {n} > {max}"));
+            }
+        }
+        if let Some(p) = obj.get("pattern").and_then(Value::as_str) {
+            assert_eq!(
+                p, "^r[0-9a-f]{12}$",
+                "only the rule-id pattern is supported"
+            );
+            let ok = v.as_str().is_some_and(|s| {
+                s.len() == 13
+                    && s.starts_with('r')
+                    && s[1..]
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            });
+            if !ok {
+                errs.push(format!("{at}: {v} is not a rule id"));
+            }
+        }
+        if let Some(f) = obj.get("format").and_then(Value::as_str) {
+            assert_eq!(f, "date-time");
+            let ok = v.as_str().is_some_and(|s| {
+                let b = s.as_bytes();
+                b.len() >= 20
+                    && b[4] == b'-'
+                    && b[7] == b'-'
+                    && b[10] == b'T'
+                    && b[13] == b':'
+                    && b[16] == b':'
+                    && (s.ends_with('Z') || s[19..].contains(['+', '-']))
+            });
+            if !ok {
+                errs.push(format!("{at}: {v} is not an RFC 3339 date-time"));
+            }
+        }
+        if let Some(m) = v.as_object() {
+            let props = obj.get("properties").and_then(Value::as_object);
+            for req in obj
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let k = req.as_str().unwrap();
+                if !m.contains_key(k) {
+                    errs.push(format!("{at}: `{k}` missing"));
+                }
+            }
+            for (k, x) in m {
+                match props.and_then(|p| p.get(k)) {
+                    Some(s) => self.check(file, s, x, &format!("{at}/{k}"), errs),
+                    None => {
+                        if obj.get("additionalProperties") == Some(&Value::Bool(false)) {
+                            errs.push(format!("{at}: `{k}` is not in the schema"));
+                        }
+                    }
+                }
+            }
+        }
+        if let (Some(items), Some(a)) = (obj.get("items"), v.as_array()) {
+            for (i, x) in a.iter().enumerate() {
+                self.check(file, items, x, &format!("{at}/{i}"), errs);
+            }
+        }
+        for (kw, exactly_one) in [("anyOf", false), ("oneOf", true)] {
+            if let Some(alts) = obj.get(kw).and_then(Value::as_array) {
+                let results: Vec<Vec<String>> = alts
+                    .iter()
+                    .map(|s| {
+                        let mut e = Vec::new();
+                        self.check(file, s, v, at, &mut e);
+                        e
+                    })
+                    .collect();
+                let ok = results.iter().filter(|e| e.is_empty()).count();
+                if ok == 0 || (exactly_one && ok > 1) {
+                    errs.push(format!(
+                        "{at}: {ok} of the {kw} alternatives match: {results:?}"
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Checks one document against `sockc.COMMAND.1.json`.
+    #[track_caller]
+    fn validate(&self, command: &str, doc: &Value) {
+        let file = format!("sockc.{command}.1.json");
+        let schema = self.0.get(&file).unwrap_or_else(|| panic!("no {file}"));
+        let mut errs = Vec::new();
+        self.check(&file, schema, doc, "", &mut errs);
+        assert!(errs.is_empty(), "{command}: {errs:#?}\n{doc:#}");
+        assert_eq!(doc["schema"], format!("sockc.{command}/1"));
+    }
+}
+
+/// Runs sockc and parses its stdout as one JSON document.
+#[track_caller]
+fn json_of(args: &[&str], want_code: i32) -> Value {
+    let (code, out, err) = common::sockc(args);
+    assert_eq!(code, want_code, "{args:?}\nstdout: {out}\nstderr: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
+}
+
+#[test]
+fn the_validator_rejects_what_it_should() {
+    let s = Schemas::load();
+    let mut errs = Vec::new();
+    let schema = &s.0["sockc.flush.1.json"];
+    let bad = serde_json::json!({"schema": "sockc.flush/1", "name": 3, "generation": null,
+        "detached": 1, "recovered": null});
+    s.check("sockc.flush.1.json", schema, &bad, "", &mut errs);
+    assert!(!errs.is_empty());
+    let extra = serde_json::json!({"schema": "sockc.flush/1", "name": "x", "generation": null,
+        "detached": 1, "recovered": null, "surprise": true});
+    errs.clear();
+    s.check("sockc.flush.1.json", schema, &extra, "", &mut errs);
+    assert!(!errs.is_empty());
+    let fine = serde_json::json!({"schema": "sockc.flush/1", "name": "x", "generation": 2,
+        "detached": 1, "recovered": null});
+    errs.clear();
+    s.check("sockc.flush.1.json", schema, &fine, "", &mut errs);
+    assert!(errs.is_empty(), "{errs:?}");
+}
+
+#[test]
+fn offline_commands_follow_their_schemas() {
+    let s = Schemas::load();
+    // compile: success with programs and rule ids; --emit json inside; failures.
+    let v = json_of(&["compile", "--json", "rules/examples/edge.sk"], 0);
+    s.validate("compile", &v);
+    assert_eq!(
+        v["diagnostics"].as_array().unwrap().len(),
+        3,
+        "warnings inside"
+    );
+    assert!(v["emitted"].is_null());
+    let v = json_of(
+        &[
+            "compile",
+            "--json",
+            "--emit",
+            "json",
+            "rules/examples/edge.sk",
+        ],
+        0,
+    );
+    s.validate("compile", &v);
+    assert!(v["emitted"]["maps"].is_array());
+    let v = json_of(&["compile", "--json", "rules/errors/ten_mistakes.sk"], 1);
+    s.validate("compile", &v);
+    assert_eq!(v["diagnostics"].as_array().unwrap().len(), 10);
+    assert_eq!(v["error"]["exit_code"], 1);
+    let v = json_of(&["compile", "--json", "no/such/file.sk"], 1);
+    s.validate("compile", &v);
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no/such/file.sk"));
+    // check
+    let v = json_of(&["check", "--json", "rules/examples/brief.sk"], 0);
+    s.validate("check", &v);
+    assert!(v["verified"].is_null());
+    let v = json_of(&["check", "--json", "rules/errors/ten_mistakes.sk"], 1);
+    s.validate("check", &v);
+    // test (evaluator only: the same shape as with the kernel, kernel null)
+    let v = json_of(
+        &[
+            "test",
+            "--json",
+            "--eval-only",
+            "rules/examples/edge.sk",
+            "--packets",
+            "rules/examples/edge.packets",
+        ],
+        0,
+    );
+    s.validate("test", &v);
+    let v = json_of(
+        &[
+            "test",
+            "--json",
+            "rules/examples/edge.sk",
+            "--packet",
+            "not a packet",
+        ],
+        2,
+    );
+    s.validate("test", &v);
+    // diff
+    let v = json_of(
+        &["diff", "--json", "rules/diff/old.sk", "rules/diff/new.sk"],
+        4,
+    );
+    s.validate("diff", &v);
+    let v = json_of(
+        &[
+            "diff",
+            "--json",
+            "rules/diff/old.sk",
+            "rules/errors/ten_mistakes.sk",
+        ],
+        1,
+    );
+    s.validate("diff", &v);
+    // usage errors stay clap's (exit 2, text): there is no command to name a schema
+}
+
+#[test]
+fn kernel_commands_follow_their_schemas() {
+    if !common::kernel() {
+        return;
+    }
+    let s = Schemas::load();
+    if common::is_root() {
+        let v = json_of(
+            &["check", "--verify", "--json", "rules/examples/edge.sk"],
+            0,
+        );
+        s.validate("check", &v);
+        assert_eq!(v["verified"].as_array().unwrap().len(), 2, "{v:#}");
+    }
+    let lab = netns::Lab::new("json", 42);
+    let (a, addr) = (&lab.if_a, lab.addr_a);
+    let rules = lab.rules(
+        "r.sk",
+        &format!(
+            "socket svc = udp {addr}:9053\n\
+             sk_lookup {{\n  redirect udp to {addr}:9053 to sock svc\n  default pass\n}}\n\
+             xdp on {a} {{\n  drop udp to *:9001\n  default allow\n}}\n"
+        ),
+    );
+    let name = lab.name.as_str();
+    let apply = |extra: &[&str], code: i32| {
+        let mut args = lab.apply_args(&rules, name, &["--json"]);
+        args.extend_from_slice(extra);
+        let r = netns::sockc(&args);
+        assert_eq!(r.code, code, "{r}");
+        let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r}"));
+        v
+    };
+    let v = apply(&["--dry-run"], 4);
+    s.validate("apply", &v);
+    let v = apply(&[], 0);
+    s.validate("apply", &v);
+    assert_eq!(v["generation"], 1);
+    let v = json_of(&["status", "--name", name, "--json"], 0);
+    s.validate("status", &v);
+    let v = json_of(&["status", "--json"], 0);
+    s.validate("status", &v);
+    let v = json_of(&["stats", "--name", name, "--json"], 0);
+    s.validate("stats", &v);
+    let v = json_of(&["repair", "--name", name, "--json"], 0);
+    s.validate("repair", &v);
+    let v = json_of(&["unregister", "svc", "--name", name, "--json"], 0);
+    s.validate("unregister", &v);
+    // Nothing is bound to the declared address: a failure, as a document.
+    let v = json_of(&["register", "svc", "--name", name, "--json"], 1);
+    s.validate("register", &v);
+    // A named install that is not there, for each reading command.
+    for cmd in ["status", "stats", "repair", "flush"] {
+        let v = json_of(&[cmd, "--name", "sockc-json-none", "--json"], 1);
+        s.validate(cmd, &v);
+    }
+    // A failing apply (an interface that does not exist) is JSON too.
+    let bad = lab.rules(
+        "bad.sk",
+        "xdp on sockc-nosuchif {\n  drop udp to *:9001\n  default allow\n}\n",
+    );
+    let r = netns::sockc(&lab.apply_args(&bad, name, &["--json"]));
+    assert_ne!(r.code, 0, "{r}");
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r}"));
+    s.validate("apply", &v);
+    let v = json_of(&["flush", "--name", name, "--json"], 0);
+    s.validate("flush", &v);
+    assert_eq!(v["generation"], 1);
+    let _ = Path::new("");
+}
