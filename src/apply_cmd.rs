@@ -386,6 +386,9 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
                     "  socket {} = {} (slot {}): {}{drops}",
                     slot.socket, slot.declared, slot.slot, slot.state
                 );
+                for b in &slot.bindings {
+                    println!("    bound by {b}");
+                }
             }
             for d in &s.drift {
                 println!("  drift: {d}");

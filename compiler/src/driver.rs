@@ -8,7 +8,9 @@
 use crate::{
     bpf::{
         buffer::{Code, SrcLoc},
-        lower::{lower_program, sockmap::lower_companion},
+        lower::{
+            lower_program, sk_lookup_register::lower as lower_registrar, sockmap::lower_companion,
+        },
         maps::{self, MapDef},
     },
     diag::{Diagnostic, Span},
@@ -142,7 +144,7 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
         .zip(&programs)
         .map(|(p, c)| ProgramMeta {
             socket_slots: c.code.socket_slots.clone(),
-            ..ProgramMeta::of(p)
+            ..ProgramMeta::of(&module, p)
         })
         .collect();
     // The programs sockc adds around each cgroup's sockmap blocks, after every block's
@@ -166,6 +168,16 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
         companions.extend(ProgramMeta::of_group(g, &mut metas));
     }
     metas.extend(companions);
+    // The registrars (issue 14), last: they fill the socket map the others read.
+    for r in &module.registrars {
+        let code = lower_registrar(&module, r).map_err(|e| (r.span, e.to_string()))?;
+        metas.push(ProgramMeta::of_registrar(r, &code));
+        programs.push(CompiledProgram {
+            symbol: r.symbol.clone(),
+            section: crate::hooks::HookKind::SkLookupRegister.spec().section,
+            code,
+        });
+    }
     let layout = maps::layout(&module);
     let metadata = Metadata {
         format: METADATA_FORMAT,

@@ -64,12 +64,13 @@ fn rule_counter() -> BtfType {
 /// the socket map and the drop counters; a sockmap block's named sockets are in its
 /// cgroup's own socket map, `ir::sockmap`).
 pub fn uses_sockets(module: &Module) -> bool {
-    module.programs.values().any(|p| {
-        matches!(p.hook.spec().context, hooks::Context::SkLookup)
-            && p.rules
-                .iter()
-                .any(|r| matches!(r.action, Action::Redirect(Some(_))))
-    })
+    !module.registrars.is_empty()
+        || module.programs.values().any(|p| {
+            matches!(p.hook.spec().context, hooks::Context::SkLookup)
+                && p.rules
+                    .iter()
+                    .any(|r| matches!(r.action, Action::Redirect(Some(_))))
+        })
 }
 
 /// A BTF type description for map keys and values.
@@ -315,6 +316,9 @@ pub fn layout(module: &Module) -> MapLayout {
                 }
             }
         }
+    }
+    for r in &module.registrars {
+        counters = counters.max(r.counters[1] + 1);
     }
     for g in &module.sockmaps {
         let companions = g.companions.iter().flat_map(|c| c.counters.iter());

@@ -24,7 +24,9 @@
 //! The socket layer (issue 15) has three backends, one per attach type of a sockmap
 //! group (see `sockc_compiler::ir::sockmap`):
 //! * [`sock_ops::SockOps`] ([`Target::Cgroup`]): a cgroup link on the cgroup
-//!   directory the block names, pinned like XDP's ([`Attachment::Link`]).
+//!   directory the block names, pinned like XDP's ([`Attachment::Link`]). sk_lookup's
+//!   registrars (a `socket` declared with `cgroup`) are sock_ops programs too and
+//!   attach the same way, without the check for another tool's socket map programs.
 //! * [`sockmap::Dispatcher`] ([`Target::SockMap`]): the socket map's verdict program,
 //!   `BPF_PROG_ATTACH`ed to the map (no link: [`Attachment::Map`] names the map's
 //!   pin); `replace` attaches again (the kernel swaps the map's program in one step),
@@ -69,7 +71,12 @@ pub fn backend(hook: HookKind) -> Option<&'static dyn Backend> {
         HookKind::SkLookup => Some(&sk_lookup::SkLookup),
         HookKind::Sockmap | HookKind::SockmapReceive => Some(&sockmap::Slot),
         HookKind::SkMsgDispatch | HookKind::SkSkbDispatch => Some(&sockmap::Dispatcher),
-        HookKind::SockOps => Some(&sock_ops::SockOps),
+        HookKind::SockOps => Some(&sock_ops::SockOps {
+            fills_verdict_maps: true,
+        }),
+        HookKind::SkLookupRegister => Some(&sock_ops::SockOps {
+            fills_verdict_maps: false,
+        }),
     }
 }
 
