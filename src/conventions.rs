@@ -62,6 +62,10 @@ pub fn command() -> Command {
             "the install to repair (default: every install under BPFFS/sockc)",
         ),
         (
+            "trace",
+            "the install to trace (default: every install with a rule that logs)",
+        ),
+        (
             "flush",
             "the install to remove (default: the only install there is; refused when there \
              are several)",

@@ -24,6 +24,7 @@ mod privileges;
 mod socket_cmd;
 mod stats_cmd;
 mod test_cmd;
+mod trace_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -178,6 +179,13 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "drop")]
         default: DefaultArg,
     },
+    /// Show live packets that rules with `log` decided: time, install, hook, verdict,
+    /// the rule (line, stable id, text) and the packet
+    ///
+    /// Reads the installs' ring buffers (rules written `drop tcp to *:22 log`, at most
+    /// 100 packets a second per CPU and rule, or `log N/s`); follows an install across
+    /// re-applies. Every install with a logging rule, or one (--name).
+    Trace(trace_cmd::TraceArgs),
     /// Print a shell completion script on stdout
     ///
     /// bash: `sockc completions bash > /etc/bash_completion.d/sockc`; zsh: into a
@@ -255,6 +263,7 @@ fn json_schema(cmd: &Cmd) -> Option<&'static str> {
         Cmd::Flush { json, .. } => (*json, "sockc.flush/1"),
         Cmd::Register(a) => (a.json, "sockc.register/1"),
         Cmd::Unregister(a) => (a.json, "sockc.unregister/1"),
+        Cmd::Trace(a) => (a.json, trace_cmd::SCHEMA),
         Cmd::Bench(_) | Cmd::Classbench { .. } | Cmd::Completions { .. } | Cmd::Man { .. } => {
             (false, "")
         }
@@ -293,6 +302,7 @@ fn run(cmd: Cmd) -> ExitCode {
         Cmd::Register(args) => socket_cmd::run_register(&args),
         Cmd::Unregister(args) => socket_cmd::run_unregister(&args),
         Cmd::Bench(args) => bench_cmd::run(&args),
+        Cmd::Trace(args) => trace_cmd::run(&args),
         Cmd::Completions { shell } => conventions::run_completions(shell),
         Cmd::Man { dir } => conventions::run_man(dir.as_deref()),
         Cmd::Test(args) => match build(&args.file) {

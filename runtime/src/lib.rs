@@ -34,6 +34,7 @@ pub mod sockets;
 pub mod sockmap;
 pub mod store;
 pub mod sys;
+pub mod trace;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -488,7 +489,8 @@ fn map_data(m: &Map) -> Option<&MapData> {
         | Map::SockHash(d)
         | Map::SockMap(d)
         | Map::ProgramArray(d)
-        | Map::SkStorage(d) => Some(d),
+        | Map::SkStorage(d)
+        | Map::RingBuf(d) => Some(d),
         _ => None,
     }
 }

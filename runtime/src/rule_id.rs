@@ -5,7 +5,7 @@
 //! A rule's id depends only on where it is (the hook as the user writes it and what it
 //! is attached to), its text with runs of white space made one space, and how many
 //! rules of the same text come before it in the same block. It does not depend on its
-//! line, on its counter slot or on the rules around it, so a re-apply that keeps a rule
+//! line, on its counter slot, on a `log [N/s]` option or on the rules around it, so a re-apply that keeps a rule
 //! as it was keeps its id, also when rules are inserted or removed before it; a rule
 //! whose text changes gets a new id (and, like `plan`'s counter carry-over, new
 //! counters). The default's text is `default VERDICT`.
@@ -26,14 +26,31 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-fn normalize(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// White space collapsed, and the `log [N/s]` option left out: turning tracing on or
+/// off keeps a rule's id.
+pub fn comparable_text(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out: Vec<&str> = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        // `type log` would be an ICMP type name, not the option.
+        if words[i] == "log" && out.last() != Some(&"type") {
+            i += 1;
+            if words.get(i).is_some_and(|w| w.ends_with("/s")) {
+                i += 1;
+            }
+            continue;
+        }
+        out.push(words[i]);
+        i += 1;
+    }
+    out.join(" ")
 }
 
 /// The id of the `nth` rule (from 0) of text `text` in the block of `hook` on
 /// `attach_to`.
 pub fn rule_id(hook: &str, attach_to: &str, text: &str, nth: usize) -> String {
-    let key = format!("{hook}\0{attach_to}\0{}\0{nth}", normalize(text));
+    let key = format!("{hook}\0{attach_to}\0{}\0{nth}", comparable_text(text));
     format!("r{:012x}", fnv1a(key.as_bytes()) >> 16)
 }
 
@@ -47,7 +64,7 @@ pub fn block_ids<'a>(
     texts
         .into_iter()
         .map(|t| {
-            let n = seen.entry(normalize(t)).or_default();
+            let n = seen.entry(comparable_text(t)).or_default();
             let id = rule_id(hook, attach_to, t, *n);
             *n += 1;
             id
@@ -71,8 +88,15 @@ mod tests {
         assert_eq!(a[1], b[2]);
         assert_ne!(a[0], b[0]);
         assert_eq!(a[0].len(), 13);
+        // `log` does not change the id.
+        assert_eq!(rule_id("xdp", "eth0", "drop udp to *:9001 log", 0), a[0]);
+        assert_eq!(
+            rule_id("xdp", "eth0", "drop udp to *:9001 log 5/s", 0),
+            a[0]
+        );
         // Known value: the algorithm is part of the contract.
         assert_eq!(rule_id("xdp", "eth0", "default allow", 0), a[1]);
+        assert_eq!(rule_id("xdp", "veth0", "default allow", 0), "ra4776f1a1810");
     }
 
     #[test]

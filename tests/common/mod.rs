@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod golden;
+pub mod schema;
 
 /// The package root (where `rules/` and `golden/` live).
 pub fn root() -> PathBuf {

@@ -178,6 +178,14 @@ pub struct MapDef {
     pub flags: u32,
 }
 
+impl MapDef {
+    /// False for a ring buffer, whose definition has no `key` and `value` (the kernel
+    /// refuses nonzero sizes).
+    pub fn has_key_value(&self) -> bool {
+        self.map_type != bpf_map_type::BPF_MAP_TYPE_RINGBUF as u32
+    }
+}
+
 /// The initial entries of one map.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapContents {
@@ -401,6 +409,54 @@ pub fn layout(module: &Module) -> MapLayout {
                 },
             });
         }
+    }
+    if !module.logs.is_empty() {
+        use super::lower::log;
+        out.defs.push(MapDef {
+            name: log::LOG_LIMITS_MAP.into(),
+            map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+            key: BtfType::U32,
+            value: BtfType::U32,
+            max_entries: out.counters,
+            flags: 0,
+        });
+        out.contents.push(MapContents {
+            map: log::LOG_LIMITS_MAP.into(),
+            entries: module
+                .logs
+                .iter()
+                .map(|(slot, rate)| (hex(&slot.to_le_bytes()), hex(&rate.to_le_bytes())))
+                .collect(),
+        });
+        out.defs.push(MapDef {
+            name: log::LOG_STATE_MAP.into(),
+            map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
+            key: BtfType::U32,
+            value: BtfType::Struct {
+                name: "log_window".into(),
+                members: vec![
+                    ("start_ns".into(), BtfType::U64),
+                    ("count".into(), BtfType::U64),
+                ],
+            },
+            max_entries: out.counters,
+            flags: 0,
+        });
+        out.defs.push(MapDef {
+            name: log::EVENTS_MAP.into(),
+            map_type: bpf_map_type::BPF_MAP_TYPE_RINGBUF as u32,
+            // A ring buffer has no key or value ([`MapDef::has_key_value`]).
+            key: BtfType::Struct {
+                name: String::new(),
+                members: Vec::new(),
+            },
+            value: BtfType::Struct {
+                name: String::new(),
+                members: Vec::new(),
+            },
+            max_entries: log::EVENTS_BYTES,
+            flags: 0,
+        });
     }
     for set in used_sets {
         let s = &module.sets[set];

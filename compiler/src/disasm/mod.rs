@@ -113,6 +113,9 @@ fn helper_name(id: i32) -> Option<&'static str> {
         (BPF_FUNC_sk_redirect_hash, "bpf_sk_redirect_hash"),
         (BPF_FUNC_sk_storage_get, "bpf_sk_storage_get"),
         (BPF_FUNC_get_netns_cookie, "bpf_get_netns_cookie"),
+        (BPF_FUNC_ktime_get_ns, "bpf_ktime_get_ns"),
+        (BPF_FUNC_ringbuf_reserve, "bpf_ringbuf_reserve"),
+        (BPF_FUNC_ringbuf_submit, "bpf_ringbuf_submit"),
     ];
     HELPERS
         .iter()

@@ -47,7 +47,13 @@ pub struct Module {
     pub sockmaps: Vec<sockmap::SockmapGroup>,
     /// One per cgroup that `socket` declarations name: re-registers their sockets.
     pub registrars: Vec<Registrar>,
+    /// Rules with `log` (issue 18): counter slot → packets per second per CPU that go
+    /// to `sockc trace`. Empty: no ring buffer, no extra instruction.
+    pub logs: std::collections::BTreeMap<u32, u32>,
 }
+
+/// The rate of `log` without `N/s`: packets per second per CPU and rule.
+pub const LOG_DEFAULT_RATE: u32 = 100;
 
 /// A sock_ops program on a cgroup that puts a declared TCP socket into its socket map
 /// slot when a process of the cgroup, in the install's network namespace, starts

@@ -233,16 +233,15 @@ pub(crate) fn encode_maps(maps: &[MapDef], slots: &[MapSlot]) -> Vec<u8> {
     for (map, slot) in maps.iter().zip(slots) {
         let type_field = w.uint_field(map.map_type);
         let max_entries = w.uint_field(map.max_entries);
-        let key = w.value_type(&map.key);
-        let key = w.ptr(key);
-        let value = w.value_type(&map.value);
-        let value = w.ptr(value);
-        let mut fields = vec![
-            ("type", type_field),
-            ("max_entries", max_entries),
-            ("key", key),
-            ("value", value),
-        ];
+        let mut fields = vec![("type", type_field), ("max_entries", max_entries)];
+        if map.has_key_value() {
+            let key = w.value_type(&map.key);
+            let key = w.ptr(key);
+            let value = w.value_type(&map.value);
+            let value = w.ptr(value);
+            fields.push(("key", key));
+            fields.push(("value", value));
+        }
         if map.flags != 0 {
             fields.push(("map_flags", w.uint_field(map.flags)));
         }

@@ -212,7 +212,12 @@ fn check_map(map: &MapDef) -> Result<(), ObjError> {
         map: map.name.clone(),
         reason,
     };
-    for (what, t) in [("key", &map.key), ("value", &map.value)] {
+    let typed: &[(&str, &BtfType)] = if map.has_key_value() {
+        &[("key", &map.key), ("value", &map.value)]
+    } else {
+        &[]
+    };
+    for &(what, t) in typed {
         check_type(&map.name, t)?;
         match t.checked_size() {
             Some(0) => return Err(bad(format!("{what} type has size 0"))),
@@ -318,7 +323,7 @@ fn validate(img: &ObjectImage) -> Result<Vec<MapSlot>, ObjError> {
     let mut offset = 0u32;
     let mut slots = Vec::with_capacity(img.maps.len());
     for map in &img.maps {
-        let members = if map.flags != 0 { 5 } else { 4 };
+        let members = 2 + if map.has_key_value() { 2 } else { 0 } + u32::from(map.flags != 0);
         let size = members * 8;
         slots.push(MapSlot { offset, size });
         offset += size;

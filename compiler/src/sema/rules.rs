@@ -54,7 +54,44 @@ impl Checker<'_> {
                 );
             }
         }
+        if let Some((rate, sp)) = r.log {
+            let traceable = matches!(
+                spec.context,
+                crate::hooks::Context::Packet(_) | crate::hooks::Context::SkLookup
+            );
+            if !traceable {
+                self.error(
+                    sp,
+                    "sockc::log-unsupported",
+                    format!("{} blocks cannot log yet", spec.name),
+                    "`log` works in xdp, tc and sk_lookup blocks",
+                );
+            } else if action == Some(Action::Count) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "sockc::log-needs-verdict",
+                        "`log` traces the rule that decides a packet; `count` goes on",
+                    )
+                    .label(sp, "this rule decides nothing")
+                    .help("put `log` on the rule that allows or drops the packet"),
+                );
+            } else if rate == Some(0) {
+                self.error(
+                    sp,
+                    "sockc::log-rate",
+                    "a log rate of 0/s logs nothing".to_string(),
+                    "at least 1/s",
+                );
+            }
+        }
         let ok = !self.diags[first_diag..].iter().any(Diagnostic::is_error);
+        if ok {
+            if let Some((rate, _)) = r.log {
+                self.module
+                    .logs
+                    .insert(counter, rate.unwrap_or(crate::ir::LOG_DEFAULT_RATE));
+            }
+        }
         ok.then(|| Rule {
             counter,
             line: self.lines.line(r.span),

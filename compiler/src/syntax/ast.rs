@@ -162,6 +162,9 @@ pub struct Rule {
     /// `ingress` after `to sock NAME`: deliver into the socket's receive queue
     /// instead of sending out of it (sockmap blocks).
     pub ingress: Option<Span>,
+    /// `log [N/s]`: the packets this rule decides go to `sockc trace`, at most N per
+    /// second per CPU (`None`: the default rate).
+    pub log: Option<(Option<u32>, Span)>,
     pub span: Span,
 }
 

@@ -110,6 +110,8 @@ fn describe(r: &Rule) -> Option<&'static str> {
             "a redirect target (to sock NAME, local)"
         }
         Rule::kw_ingress => "`ingress`",
+        Rule::log_opt | Rule::kw_log => "`log`",
+        Rule::log_rate => "a rate (N/s)",
         Rule::sockmap_side => "send or receive",
         Rule::ident => "a name",
         Rule::string => "a quoted string",
@@ -488,6 +490,7 @@ impl Builder {
         let mut cond = None;
         let mut target = None;
         let mut ingress = None;
+        let mut log = None;
         for p in pair.into_inner() {
             let psp = self.span(&p);
             match p.as_rule() {
@@ -591,6 +594,17 @@ impl Builder {
                         Target::Local(self.span(&t))
                     });
                 }
+                Rule::log_opt => {
+                    let rate = match p.into_inner().find(|q| q.as_rule() == Rule::log_rate) {
+                        Some(r) => {
+                            let n = r.into_inner().find(|q| q.as_rule() == Rule::number)?;
+                            let v = self.number(&n, 1_000_000, "log rate (per second)")?;
+                            Some(v as u32)
+                        }
+                        None => None,
+                    };
+                    log = Some((rate, psp));
+                }
                 _ => {}
             }
         }
@@ -602,6 +616,7 @@ impl Builder {
             cond,
             target,
             ingress,
+            log,
             span: sp,
         })
     }

@@ -348,6 +348,8 @@ fn rule_def(src: &str, i: usize) -> Result<Rule, Bail> {
         cond,
         target,
         ingress,
+        // `log` is pest's: the scanner bails at it (`&(nl | "}")` fails).
+        log: None,
         span: Span::new(i, end),
     })
 }

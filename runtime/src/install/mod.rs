@@ -45,6 +45,7 @@ use aya::{maps::MapError, pin::PinError, programs::ProgramError};
 use sockc_compiler::{hooks::HookKind, obj::ObjError};
 
 pub use counters::reset_counters;
+pub(crate) use recover::recover_locked as recover_locked_pub;
 pub use recover::{flush, recover, repair, Flushed, Recovery, Repaired};
 pub use sockets::{
     register, slots, unregister, How, Registered, Registration, SlotState, SlotStatus, Source,

@@ -437,8 +437,16 @@ fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetChange> {
 
 /// Counter slots of the rules two versions of a program share, aligned by text.
 fn carry_counters(old: &ProgramSnapshot, new: &ProgramSnapshot) -> Vec<CounterCarry> {
-    let old_texts: Vec<&str> = old.rules.iter().map(|r| r.text.as_str()).collect();
-    let new_texts: Vec<&str> = new.rules.iter().map(|r| r.text.as_str()).collect();
+    // Compared as rule ids compare them: turning `log` on or off keeps the counters.
+    let comparable = |p: &ProgramSnapshot| -> Vec<String> {
+        p.rules
+            .iter()
+            .map(|r| crate::rule_id::comparable_text(&r.text))
+            .collect()
+    };
+    let (old_owned, new_owned) = (comparable(old), comparable(new));
+    let old_texts: Vec<&str> = old_owned.iter().map(String::as_str).collect();
+    let new_texts: Vec<&str> = new_owned.iter().map(String::as_str).collect();
     let deadline = Instant::now() + DIFF_DEADLINE;
     capture_diff_slices_deadline(Algorithm::Myers, &old_texts, &new_texts, Some(deadline))
         .iter()

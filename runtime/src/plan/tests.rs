@@ -364,3 +364,15 @@ fn snapshots_round_trip_through_json() {
     let text = serde_json::to_string(&s).unwrap();
     assert_eq!(serde_json::from_str::<Snapshot>(&text).unwrap(), s);
 }
+
+/// Turning `log` on keeps the rule's counters (and its id): only the code changes.
+#[test]
+fn adding_log_keeps_counters() {
+    let old = snap("xdp on eth0 {\n  drop udp to *:9001\n  default allow\n}\n");
+    let new = snap("xdp on eth0 {\n  drop udp to *:9001 log\n  default allow\n}\n");
+    let p = plan(Some(&old), &new);
+    assert_eq!(p.counter_carry.len(), 2, "{p:#?}");
+    assert!(p
+        .render("a", "b")
+        .contains("counters: kept for all 2 rules"));
+}

@@ -14,6 +14,7 @@
 //! those). The lowering follows the steps and plans the IR holds and makes no choices
 //! of its own, so the optimizer's decisions are all visible in the IR.
 
+pub mod log;
 pub mod packet;
 mod rules;
 pub mod sk_lookup;

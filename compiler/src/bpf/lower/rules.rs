@@ -150,11 +150,23 @@ pub(super) fn emit(
     b.set_srcloc(None);
     b.bind(count_exit);
     emit_count(&mut b);
+    if logs(module, prog) {
+        super::log::emit(&mut b);
+    }
     redirect.before_exit(&mut b);
     b.emit(Insn::mov64_reg(Reg::R0, Reg::R9));
     b.emit(Insn::exit());
     redirect.finish(&mut b, count_exit);
     Ok(b.finish()?)
+}
+
+/// Whether a rule of `prog` logs (`log`): only then does its tail feed the ring buffer.
+fn logs(module: &Module, prog: &Program) -> bool {
+    !module.logs.is_empty()
+        && prog
+            .rules
+            .iter()
+            .any(|r| module.logs.contains_key(&r.counter))
 }
 
 /// A run of linear rules as lowering sees it: the rules that can match (indices into
