@@ -93,6 +93,14 @@ fn log_is_checked() {
             "sockmap cgroup \"/sys/fs/cgroup\" {\n  drop to 192.0.2.0/24 log\n  default allow\n}\n",
             "sockc::log-unsupported",
         ),
+        (
+            "sockmap cgroup \"/sys/fs/cgroup\" {\n  default allow log\n}\n",
+            "sockc::log-unsupported",
+        ),
+        (
+            "xdp on eth0 {\n  default drop log 0/s\n}\n",
+            "sockc::log-rate",
+        ),
     ] {
         let dir = std::env::temp_dir().join(format!("sockc-logc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -117,13 +125,14 @@ fn trace_names_the_rule_that_dropped_each_packet() {
         "t.sk",
         &format!(
             "xdp on {a} {{\n  drop udp to *:9001 log\n  drop udp to *:9002 log 3/s\n  \
-             drop udp to *:9004\n  default allow\n}}\n"
+             drop udp to *:9004\n  default allow log 1000/s\n}}\n"
         ),
     );
     lab.apply_ok(&file);
-    // Nothing to read yet: a trace that times out prints nothing and succeeds.
+    // No datagram yet: a trace that times out shows none and succeeds (the logging
+    // default may show the interface's own IPv6 neighbour discovery).
     let r = sockc(&["trace", "--name", &lab.name, "--json", "--timeout", "0.3"]).ok();
-    assert!(r.stdout.is_empty(), "{r}");
+    assert!(!r.stdout.contains("\"proto\":17"), "{r}");
 
     lab.expect_verdicts(
         "logging rules drop as before",
@@ -178,12 +187,24 @@ fn trace_names_the_rule_that_dropped_each_packet() {
         "{n} logged of 20 at 3/s:\n{}",
         r.stdout
     );
-    assert!(to(9003).is_empty() && to(9004).is_empty(), "{}", r.stdout);
+    assert!(to(9004).is_empty(), "a rule without log: {}", r.stdout);
+    // The default logs too (`default allow log 1000/s`), by its own line and id.
+    assert_eq!(to(9003).len(), 20, "{}", r.stdout);
+    for e in to(9003) {
+        assert_eq!(e["verdict"], "allow");
+        assert_eq!(e["rule"]["text"], "default allow");
+        assert_eq!(e["rule"]["line"], 5);
+        assert_eq!(e["rule"]["id"], id_of("default allow"));
+    }
 
     // Text: one line per packet naming the rule, in a second trace.
     lab.probe(&[9001], 1);
     let r = sockc(&["trace", "--name", &lab.name, "--timeout", "1"]).ok();
-    let line = r.stdout.lines().next().unwrap_or_else(|| panic!("{r}"));
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains(&format!("-> {addr_a}:9001")))
+        .unwrap_or_else(|| panic!("{r}"));
     assert!(
         line.contains(&format!(
             "{} xdp on {a}: drop by line 2 [{}] drop udp to *:9001 log  <-  udp {addr_b}:",

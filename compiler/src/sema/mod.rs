@@ -178,9 +178,10 @@ impl Checker<'_> {
         }
         let mut rules = Vec::with_capacity(h.stmts.len());
         let mut default: Option<(ast::Verdict, Span)> = None;
+        let mut default_log = None;
         for stmt in &h.stmts {
             match stmt {
-                Stmt::Default(v, sp) => {
+                Stmt::Default(v, sp, log) => {
                     if let Some((_, prev)) = default {
                         self.diags.push(
                             Diagnostic::error(
@@ -215,6 +216,7 @@ impl Checker<'_> {
                         );
                     }
                     default = Some((*v, *sp));
+                    default_log = *log;
                 }
                 Stmt::Rule(r) => {
                     if let Some(rule) = self.rule(r, spec, *counter) {
@@ -248,6 +250,9 @@ impl Checker<'_> {
         };
         let default_counter = *counter;
         *counter += 1;
+        if let Some((rate, sp)) = default_log {
+            self.log_option(spec, false, rate, sp, default_counter);
+        }
         Some(Program {
             hook: kind,
             attach_to,

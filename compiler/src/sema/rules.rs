@@ -54,44 +54,11 @@ impl Checker<'_> {
                 );
             }
         }
-        if let Some((rate, sp)) = r.log {
-            let traceable = matches!(
-                spec.context,
-                crate::hooks::Context::Packet(_) | crate::hooks::Context::SkLookup
-            );
-            if !traceable {
-                self.error(
-                    sp,
-                    "sockc::log-unsupported",
-                    format!("{} blocks cannot log yet", spec.name),
-                    "`log` works in xdp, tc and sk_lookup blocks",
-                );
-            } else if action == Some(Action::Count) {
-                self.diags.push(
-                    Diagnostic::error(
-                        "sockc::log-needs-verdict",
-                        "`log` traces the rule that decides a packet; `count` goes on",
-                    )
-                    .label(sp, "this rule decides nothing")
-                    .help("put `log` on the rule that allows or drops the packet"),
-                );
-            } else if rate == Some(0) {
-                self.error(
-                    sp,
-                    "sockc::log-rate",
-                    "a log rate of 0/s logs nothing".to_string(),
-                    "at least 1/s",
-                );
-            }
+        let ok = !self.diags[first_diag..].iter().any(Diagnostic::is_error);
+        if let (Some((rate, sp)), true) = (r.log, ok) {
+            self.log_option(spec, action == Some(Action::Count), rate, sp, counter);
         }
         let ok = !self.diags[first_diag..].iter().any(Diagnostic::is_error);
-        if ok {
-            if let Some((rate, _)) = r.log {
-                self.module
-                    .logs
-                    .insert(counter, rate.unwrap_or(crate::ir::LOG_DEFAULT_RATE));
-            }
-        }
         ok.then(|| Rule {
             counter,
             line: self.lines.line(r.span),
@@ -101,6 +68,50 @@ impl Checker<'_> {
             m,
             cond: r.cond.map(|c| c.0),
         })
+    }
+
+    /// `log [N/s]` on a rule (`counts`: a `count` rule) or a default with counter slot
+    /// `counter`: checked, then recorded in the module's log table.
+    pub(crate) fn log_option(
+        &mut self,
+        spec: &HookSpec,
+        counts: bool,
+        rate: Option<u32>,
+        sp: Span,
+        counter: u32,
+    ) {
+        let traceable = matches!(
+            spec.context,
+            crate::hooks::Context::Packet(_) | crate::hooks::Context::SkLookup
+        );
+        if !traceable {
+            self.error(
+                sp,
+                "sockc::log-unsupported",
+                format!("{} blocks cannot log yet", spec.name),
+                "`log` works in xdp, tc and sk_lookup blocks",
+            );
+        } else if counts {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::log-needs-verdict",
+                    "`log` traces the rule that decides a packet; `count` goes on",
+                )
+                .label(sp, "this rule decides nothing")
+                .help("put `log` on the rule that allows or drops the packet"),
+            );
+        } else if rate == Some(0) {
+            self.error(
+                sp,
+                "sockc::log-rate",
+                "a log rate of 0/s logs nothing".to_string(),
+                "at least 1/s",
+            );
+        } else {
+            self.module
+                .logs
+                .insert(counter, rate.unwrap_or(crate::ir::LOG_DEFAULT_RATE));
+        }
     }
 
     /// `redirect ... to sock NAME ingress`, where the hook has it.

@@ -125,7 +125,8 @@ pub enum Verdict {
 
 #[derive(Clone, Debug)]
 pub enum Stmt {
-    Default(Verdict, Span),
+    /// `default VERDICT [log [N/s]]`: the verdict, the statement's span, and `log`.
+    Default(Verdict, Span, Option<(Option<u32>, Span)>),
     Rule(Rule),
 }
 

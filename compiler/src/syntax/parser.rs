@@ -112,6 +112,7 @@ fn describe(r: &Rule) -> Option<&'static str> {
         Rule::kw_ingress => "`ingress`",
         Rule::log_opt | Rule::kw_log => "`log`",
         Rule::log_rate => "a rate (N/s)",
+        Rule::default_log => "a verdict",
         Rule::sockmap_side => "send or receive",
         Rule::ident => "a name",
         Rule::string => "a quoted string",
@@ -441,12 +442,34 @@ impl Builder {
         match p.as_rule() {
             Rule::default_stmt => {
                 let s = self.span(&p);
-                let v = p
-                    .into_inner()
+                let inner: Vec<_> = p.into_inner().flatten().collect();
+                let v = inner
+                    .iter()
                     .find(|q| q.as_rule() == Rule::verdict)
                     .map(|q| verdict(q.as_str()))
                     .unwrap_or(Verdict::Allow);
-                stmts.push(Stmt::Default(v, s));
+                let log = match inner.iter().find(|q| q.as_rule() == Rule::log_opt) {
+                    Some(l) => {
+                        let lsp = self.span(l);
+                        let rate = match inner.iter().find(|q| q.as_rule() == Rule::log_rate) {
+                            Some(r) => {
+                                let Some(n) =
+                                    r.clone().into_inner().find(|q| q.as_rule() == Rule::number)
+                                else {
+                                    return;
+                                };
+                                match self.number(&n, 1_000_000, "log rate (per second)") {
+                                    Some(v) => Some(v as u32),
+                                    None => return,
+                                }
+                            }
+                            None => None,
+                        };
+                        Some((rate, lsp))
+                    }
+                    None => None,
+                };
+                stmts.push(Stmt::Default(v, s, log));
             }
             Rule::rule_def => {
                 if let Some(r) = self.rule(p) {

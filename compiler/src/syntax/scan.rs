@@ -304,7 +304,8 @@ fn stmt(src: &str, i: usize) -> Result<(Stmt, usize), Bail> {
             .find_map(|v| kw(s, j, v))
             .ok_or(Bail)?;
         let v = verdict(&src[j..e]);
-        (Stmt::Default(v, Span::new(i, e)), e)
+        // `default VERDICT log` is pest's: `&(nl | "}")` below fails at `log`.
+        (Stmt::Default(v, Span::new(i, e), None), e)
     } else {
         let r = rule_def(src, i)?;
         let e = r.span.end;

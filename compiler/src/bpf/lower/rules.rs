@@ -163,10 +163,11 @@ pub(super) fn emit(
 /// Whether a rule of `prog` logs (`log`): only then does its tail feed the ring buffer.
 fn logs(module: &Module, prog: &Program) -> bool {
     !module.logs.is_empty()
-        && prog
-            .rules
-            .iter()
-            .any(|r| module.logs.contains_key(&r.counter))
+        && (module.logs.contains_key(&prog.default_counter)
+            || prog
+                .rules
+                .iter()
+                .any(|r| module.logs.contains_key(&r.counter)))
 }
 
 /// A run of linear rules as lowering sees it: the rules that can match (indices into
