@@ -811,3 +811,44 @@ fn a_registrar_cgroup_that_is_not_one_is_refused_before_anything_is_installed() 
         assert!(lab.status().is_none(), "nothing installed after {r}");
     }
 }
+
+/// An install whose network namespace was deleted is never repaired into the namespace
+/// `sockc repair` runs in (the host's): repair names the namespace as gone, attaches
+/// nothing, exits 3; flush removes the install.
+#[test]
+fn repair_never_moves_an_install_into_another_namespace() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = lab("skgone", 68);
+    let file = lab.rules(
+        "drop.sk",
+        "sk_lookup {\n    drop tcp to 3.3.3.3:80\n    default pass\n}\n",
+    );
+    lab.apply_ok(&file);
+    let prog_id = status(&lab)["hooks"][0]["prog_id"]
+        .as_u64()
+        .expect("status names the program");
+    ip(&["netns", "del", &lab.ns_a]);
+    let r = sockc(&["repair", "--name", &lab.name]);
+    assert_eq!(r.code, 3, "{r}");
+    assert!(r.stderr.contains("is gone or was created again"), "{r}");
+    assert!(!r.stdout.contains("attached again"), "{r}");
+    let links = std::process::Command::new("bpftool")
+        .args(["link", "show", "-j"])
+        .output()
+        .expect("bpftool");
+    let links: Value = serde_json::from_slice(&links.stdout).expect("bpftool json");
+    let ours: Vec<&Value> = links
+        .as_array()
+        .expect("links")
+        .iter()
+        .filter(|l| l["prog_id"].as_u64() == Some(prog_id))
+        .collect();
+    // The old link stays pinned until the flush, on no namespace (inode 0).
+    assert!(
+        ours.iter().all(|l| l["netns_ino"].as_u64() == Some(0)),
+        "the program was attached to a namespace: {ours:?}"
+    );
+    sockc(&["flush", "--name", &lab.name]).ok();
+}
