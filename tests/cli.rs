@@ -1,5 +1,5 @@
 //! The `sockc` command line contract: outputs and exit codes (0 ok, 1 rule errors,
-//! 2 usage), as a non-root user would run it.
+//! 2 usage), as a non-root user would run it. Hostile input is tests/hostile.rs.
 
 use std::process::Command;
 
@@ -78,13 +78,18 @@ fn check_reports_ok_and_warnings_without_failing() {
     assert!(err.contains("5 warnings"), "{err}");
 }
 
+/// Exit 1 is for mistakes in the rules; a file the command line names that cannot be
+/// read is a usage error (2), like a bad flag.
 #[test]
-fn usage_errors_exit_2_and_missing_files_exit_1() {
+fn usage_errors_and_missing_files_exit_2() {
     assert_eq!(sockc(&["compile"]).0, 2);
     assert_eq!(sockc(&["frobnicate"]).0, 2);
     let (code, _, err) = sockc(&["compile", "rules/no-such-file.sk"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("cannot read"), "{err}");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("cannot read rules/no-such-file.sk: No such file or directory"),
+        "{err}"
+    );
     let (code, out, _) = sockc(&["--help"]);
     assert_eq!(code, 0);
     assert!(out.contains("compile") && out.contains("check"));
