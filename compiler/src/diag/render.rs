@@ -21,8 +21,9 @@ use super::{is_invisible, totals, Diagnostic, Label, Severity, Span};
 
 /// Lines up to this many bytes, with nothing invisible in them, are shown as they are.
 const MAX_PLAIN_LINE_BYTES: usize = 240;
-/// A label over more lines than this is shown by its first line.
-const MAX_PLAIN_LABEL_LINES: usize = 12;
+/// Labels over more lines than this (one label, or from the first label to the last)
+/// are shown each by its own first line.
+const MAX_PLAIN_LABEL_LINES: usize = 16;
 /// Bytes of a line shown before a label in an excerpt.
 const EXCERPT_BEFORE: usize = 40;
 /// Most bytes of a line an excerpt shows.
@@ -154,10 +155,23 @@ impl SourceCode for Excerpt<'_> {
         &'b self,
         span: &SourceSpan,
         context_lines_before: usize,
-        _context_lines_after: usize,
+        context_lines_after: usize,
     ) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
-        let first = self.line_at(span.offset());
-        let last = self.line_at(span.offset() + span.len().saturating_sub(1));
+        let mut first = self.line_at(span.offset());
+        let mut last = self.line_at(span.offset() + span.len().saturating_sub(1));
+        // Context: the neighbouring excerpt lines that are the file's neighbouring
+        // lines too.
+        for _ in 0..context_lines_before {
+            if first > 0 && self.lines[first - 1].line + 1 == self.lines[first].line {
+                first -= 1;
+            }
+        }
+        for _ in 0..context_lines_after {
+            if last + 1 < self.lines.len() && self.lines[last].line + 1 == self.lines[last + 1].line
+            {
+                last += 1;
+            }
+        }
         let (start, end) = (self.lines[first].start, self.lines[last].end);
         let column = if context_lines_before == 0 {
             self.columns
@@ -205,8 +219,10 @@ fn excerpt<'a>(
     line_starts: &[usize],
 ) -> (Excerpt<'a>, Vec<Label>) {
     let bytes = src.as_bytes();
-    // Each label cut to its first line, grouped by line.
+    // Each label cut to its first line, grouped by line; with the line before and the
+    // line after each, for context.
     let mut by_line: BTreeMap<usize, Vec<(usize, usize, usize)>> = BTreeMap::new();
+    let last_line = line_starts.len() - 1;
     for (i, l) in d.labels.iter().enumerate() {
         let k = line_of(line_starts, l.span.start);
         let end = l
@@ -215,6 +231,9 @@ fn excerpt<'a>(
             .min(line_end(bytes, line_starts, k))
             .max(l.span.start);
         by_line.entry(k).or_default().push((i, l.span.start, end));
+        for near in [k.saturating_sub(1), (k + 1).min(last_line)] {
+            by_line.entry(near).or_default();
+        }
     }
     let mut text = String::new();
     let mut lines = Vec::new();
@@ -290,22 +309,32 @@ fn excerpt<'a>(
     )
 }
 
-/// Whether miette may show `d` from the file as it reads: every label within a few
-/// lines, and every line shown (labels and one line of context each side) short and
-/// printable.
+/// Whether miette may show `d` from the file as it reads: all labels within a few
+/// lines of each other (miette shows every line between labels it puts in one
+/// snippet), and every line it may show — those, and one line of context each side —
+/// short and printable, ended by `\n` or `\r\n` (miette prints a lone `\r` raw).
 fn plain(d: &Diagnostic, src: &str, line_starts: &[usize]) -> bool {
     let bytes = src.as_bytes();
     let last = line_starts.len() - 1;
-    d.labels.iter().all(|l| {
+    let lines = d.labels.iter().map(|l| {
         let first = line_of(line_starts, l.span.start);
-        let end = line_of(line_starts, l.span.end.max(l.span.start + 1) - 1).max(first);
-        end - first <= MAX_PLAIN_LABEL_LINES
-            && (first.saturating_sub(1)..=(end + 1).min(last)).all(|k| {
-                let (a, b) = (line_starts[k], line_end(bytes, line_starts, k));
-                b - a <= MAX_PLAIN_LINE_BYTES
-                    && src[a..b].chars().all(|c| c == '\t' || !is_invisible(c))
-            })
-    })
+        (
+            first,
+            line_of(line_starts, l.span.end.max(l.span.start + 1) - 1).max(first),
+        )
+    });
+    let (Some(first), Some(end)) = (lines.clone().map(|l| l.0).min(), lines.map(|l| l.1).max())
+    else {
+        return true;
+    };
+    end - first <= MAX_PLAIN_LABEL_LINES
+        && (first.saturating_sub(1)..=(end + 1).min(last)).all(|k| {
+            let (a, b) = (line_starts[k], line_end(bytes, line_starts, k));
+            let next = line_starts.get(k + 1).copied().unwrap_or(bytes.len());
+            b - a <= MAX_PLAIN_LINE_BYTES
+                && src[a..b].chars().all(|c| c == '\t' || !is_invisible(c))
+                && matches!(&bytes[b..next], b"" | b"\n" | b"\r\n")
+        })
 }
 
 /// Message, help and label text as printed: bounded, invisible characters escaped
