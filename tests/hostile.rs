@@ -1,0 +1,346 @@
+//! The command line against hostile input and limits (issue 16, "Measured today"): a
+//! warning past column 65,535 and 100,000 nested braces render instead of panicking;
+//! a sparse gigabyte set file, `/dev/zero`, FIFOs and oversized files are refused from
+//! their size or kind before anything is read; errors are capped with a count; set
+//! files outside the rule file's directory are refused and never shown; `sockc test`
+//! refuses frames it cannot run whole and bounds `--repeat`; files the command line
+//! names exit 2; `check --verify` as an unprivileged user names the capabilities.
+//! Each limit's message names the flag that changes it.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+mod common;
+
+use common::{sockc, sockc_unprivileged};
+
+/// A fresh directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sockc-hostile-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Rendered diagnostics with miette's line wrapping of messages undone.
+fn unwrapped(err: &str) -> String {
+    err.replace("\n  │ ", " ")
+}
+
+/// Runs sockc and kills it if it has not finished in `limit` (a blocking read would
+/// otherwise hang the test): (exit code, stderr), `None` when it had to be killed.
+fn sockc_within(args: &[&str], limit: Duration) -> Option<(i32, String)> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sockc"))
+        .args(args)
+        .current_dir(common::root())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read;
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return Some((status.code().unwrap_or(-1), err));
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A warning at column 70,020 panicked in miette ("Formatting argument out of range",
+/// exit 101), so `compile -o` died on a valid file; 100,000 nested braces did the same.
+#[test]
+fn far_columns_and_deep_braces_render_instead_of_panicking() {
+    let dir = scratch("wide");
+    let wide = dir.join("wide.sk");
+    std::fs::write(
+        &wide,
+        format!(
+            "set s = {{ 10.0.0.1,{}10.0.0.1 }}\nxdp on eth0 {{ drop from @s; default allow }}\n",
+            " ".repeat(70_000)
+        ),
+    )
+    .unwrap();
+    let obj = dir.join("wide.o");
+    let (code, _, err) = sockc(&["compile", path(&wide), "-o", path(&obj)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(obj.is_file());
+    assert!(
+        err.contains("wide.sk:1:70020]") && err.contains("duplicate element"),
+        "{err}"
+    );
+    assert!(err.len() < 4_000, "{} bytes of stderr", err.len());
+
+    let braces = dir.join("braces.sk");
+    std::fs::write(&braces, "{".repeat(100_000)).unwrap();
+    let (code, _, err) = sockc(&["check", path(&braces)]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("syntax error") && err.contains('…'), "{err}");
+    assert!(err.len() < 4_000, "{} bytes of stderr", err.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A 1 GB sparse set file took 41 s and 3.19 GB before aborting; a 100 MB bad line was
+/// quoted whole. Now the size is checked before reading, and a bad line is quoted
+/// only in part.
+#[test]
+fn set_files_are_bounded_before_and_while_reading() {
+    let dir = scratch("sparse");
+    std::fs::File::create(dir.join("sparse.txt"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let rules = dir.join("rules.sk");
+    std::fs::write(
+        &rules,
+        "set s = file \"sparse.txt\"\nxdp on eth0 { drop from @s; default allow }\n",
+    )
+    .unwrap();
+    let (code, _, err) = sockc(&["check", path(&rules)]);
+    let err = unwrapped(&err);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("it is 1073741824 bytes; the set file size limit is 67108864 bytes (64 MiB)")
+            && err.contains("--max-set-file-bytes N"),
+        "{err}"
+    );
+
+    let mut long = "10.0.0.0/8\n".to_string();
+    long.push_str(&"9".repeat(10 << 20));
+    long.push('\n');
+    std::fs::write(dir.join("sparse.txt"), long).unwrap();
+    let (code, _, err) = sockc(&["check", path(&rules)]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("sparse.txt:2: `999") && err.contains("…` is not an"),
+        "{err}"
+    );
+    assert!(err.len() < 4_000, "{} bytes of stderr", err.len());
+    // The limit is the flag's.
+    let (code, _, err) = sockc(&["check", "--max-set-file-bytes", "100", path(&rules)]);
+    let err = unwrapped(&err);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the set file size limit is 100 bytes"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `check /dev/zero`, a set file or packet file on `/dev/zero`, grew to 2 GB; a FIFO
+/// as rule file or set file blocked forever. The 16 MiB source limit was checked
+/// after reading.
+#[test]
+fn devices_fifos_and_oversized_files_are_refused_unread() {
+    let dir = scratch("kinds");
+    let fifo = dir.join("fifo.sk");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for (args, kind) in [
+        (vec!["check", "/dev/zero"], "a character device"),
+        (vec!["check", path(&fifo)], "a FIFO (named pipe)"),
+        (vec!["check", path(&dir)], "a directory"),
+        (
+            vec![
+                "test",
+                "--eval-only",
+                "rules/examples/edge.sk",
+                "--packets",
+                "/dev/zero",
+            ],
+            "a character device",
+        ),
+    ] {
+        let (code, err) = sockc_within(&args, Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("sockc {args:?} did not finish: it read or blocked"));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("it is {kind}, not a regular file")),
+            "{err}"
+        );
+    }
+    // A FIFO named as a set file, in the rule file's directory.
+    let rules = dir.join("rules.sk");
+    std::fs::write(
+        &rules,
+        "set s = file \"fifo.sk\"\nxdp on eth0 { drop from @s; default allow }\n",
+    )
+    .unwrap();
+    let (code, err) = sockc_within(&["check", path(&rules)], Duration::from_secs(60))
+        .expect("a FIFO set file must not block");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("it is a FIFO (named pipe)"), "{err}");
+    // Over the size limit: refused from the size, naming the flag.
+    let (code, _, err) = sockc(&[
+        "check",
+        "--max-source-bytes",
+        "10",
+        "rules/examples/edge.sk",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("the rule file size limit is 10 bytes: change it with --max-source-bytes N"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// 500,000 bad lines gave 121 MB of stderr. Now at most the diagnostics limit of
+/// errors is shown, and one line counts the rest, in text and in JSON.
+#[test]
+fn errors_are_capped_and_the_rest_counted() {
+    let dir = scratch("many");
+    let rules = dir.join("many.sk");
+    std::fs::write(&rules, "not a rule\n".repeat(500_000)).unwrap();
+    let (code, _, err) = sockc(&["check", path(&rules)]);
+    assert_eq!(code, 1);
+    assert_eq!(err.matches("  × ").count(), 101, "100 errors and the count");
+    assert!(
+        err.contains("499900 more errors not shown"),
+        "{}",
+        &err[err.len() - 600..]
+    );
+    assert!(err.contains("--max-diagnostics N"));
+    assert!(err.ends_with("many.sk: 500000 errors, 0 warnings\n"));
+    assert!(err.len() < 200_000, "{} bytes", err.len());
+
+    let (code, out, _) = sockc(&["check", "--json", "--max-diagnostics", "5", path(&rules)]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let items = v.as_array().unwrap();
+    assert_eq!(items.len(), 6);
+    assert_eq!(items[5]["code"], "sockc::too-many-diagnostics");
+    assert_eq!(items[5]["left_out"]["errors"], 499_995);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `set s = file "/etc/shadow"` printed its first 10 lines as errors; absolute paths
+/// and `..` were accepted. Now a set file must lie in the rule file's directory tree
+/// (or a `--set-dir` tree), and no line of a file outside that tree is ever shown.
+#[test]
+fn set_files_outside_the_rule_directory_are_refused_and_never_shown() {
+    let top = scratch("outside");
+    let dir = top.join("rules");
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = top.join("secret.txt");
+    std::fs::write(&secret, "root:SECRET-HASH:19000:0:99999:7:::\n").unwrap();
+    std::os::unix::fs::symlink(&secret, dir.join("link.txt")).unwrap();
+    let rules = dir.join("rules.sk");
+    std::fs::write(
+        &rules,
+        format!(
+            "set a = file \"{}\"\nset b = file \"../secret.txt\"\nset c = file \"link.txt\"\n\
+             xdp on eth0 {{ drop from @a; drop from @b; drop from @c; default allow }}\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = sockc(&["check", path(&rules)]);
+    let err = unwrapped(&err);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.matches("it is outside the rule file's directory")
+            .count(),
+        3,
+        "{err}"
+    );
+    assert!(err.contains("(through a symbolic link)"), "{err}");
+    assert!(!err.contains("SECRET"), "{err}");
+
+    // Allowed with --set-dir: read, and its bad line is located but not shown.
+    let (code, _, err) = sockc(&["check", "--set-dir", path(&top), path(&rules)]);
+    let err = unwrapped(&err);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(":1: the line is not an address or prefix (not shown: the file is outside"),
+        "{err}"
+    );
+    assert!(!err.contains("SECRET"), "{err}");
+    std::fs::remove_dir_all(&top).unwrap();
+}
+
+/// Frames under 14 bytes failed in the kernel with no errno; a 4,000-byte payload
+/// gave a false DISAGREEMENT at XDP and EINVAL at TC; `--repeat 4294967295` ran
+/// until killed. Now they are refused before anything runs, with the reason.
+#[test]
+fn sockc_test_refuses_frames_it_cannot_run_whole_and_bounds_repeat() {
+    let test = |packet: &str, extra: &[&str]| {
+        let mut args = vec!["test", "rules/examples/edge.sk", "--packet", packet];
+        args.extend_from_slice(extra);
+        sockc(&args)
+    };
+    let (code, _, err) = test("tcp 10.0.0.1:1 -> 10.0.0.2:2 len 10", &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("the frame would be 10 bytes; a test frame has at least 14"),
+        "{err}"
+    );
+    let payload = format!("udp 10.0.0.1:1 -> 10.0.0.2:2 payload {}", "00".repeat(4000));
+    let (code, _, err) = test(&payload, &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("4042 bytes; a test frame has at most 3520"),
+        "{err}"
+    );
+    let (code, _, err) = test("tcp 10.0.0.1:1 -> 10.0.0.2:2", &["--repeat", "4294967295"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("4294967295 is not in 1..=1000000"), "{err}");
+}
+
+/// A missing input file and an unwritable `-o` exited 1, which the README reserves for
+/// rule errors.
+#[test]
+fn files_the_command_line_names_exit_2() {
+    let (code, _, err) = sockc(&[
+        "compile",
+        "rules/examples/edge.sk",
+        "-o",
+        "/nonexistent-dir/edge.o",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("cannot write /nonexistent-dir/edge.o"),
+        "{err}"
+    );
+    let (code, _, err) = sockc(&["diff", "rules/examples/edge.sk", "no-such.sk"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = sockc(&["classbench", "no-such.rules"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+/// `check --verify` as an unprivileged user said `failed to create map 'counters'`.
+/// Now the capabilities are checked before the first bpf(2) call and named.
+#[test]
+fn check_verify_unprivileged_names_the_missing_capabilities() {
+    let (code, _, err) = sockc_unprivileged(&["check", "--verify"], "rules/examples/edge.sk");
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("needs CAP_BPF and CAP_NET_ADMIN")
+            && err.contains("this process lacks CAP_BPF and CAP_NET_ADMIN"),
+        "{err}"
+    );
+    assert!(!err.contains("failed to create map"), "{err}");
+}
