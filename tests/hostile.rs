@@ -344,3 +344,34 @@ fn check_verify_unprivileged_names_the_missing_capabilities() {
     );
     assert!(!err.contains("failed to create map"), "{err}");
 }
+
+/// Frames TC's `BPF_PROG_TEST_RUN` refuses (an IPv4 frame without its fixed header)
+/// were a kernel failure; now the evaluator answers and says why the kernel did not.
+#[test]
+fn frames_tc_cannot_run_are_answered_by_the_evaluator_with_the_reason() {
+    if !common::kernel() {
+        return;
+    }
+    let (code, out, err) = sockc(&[
+        "test",
+        "rules/examples/edge.sk",
+        "--packet",
+        "tcp 10.0.0.1:1 -> 10.0.0.2:443 len 30",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("xdp on eth0") && out.contains("kernel and evaluator agree"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "(evaluator only: the kernel's BPF_PROG_TEST_RUN refuses an IPv4 frame shorter \
+             than 34 bytes at TC hooks (this one is 30))"
+        ),
+        "{out}"
+    );
+    assert!(
+        err.contains("the kernel cannot run 1 (the evaluator answered alone)"),
+        "{err}"
+    );
+}

@@ -74,7 +74,7 @@ pub fn tc_test_run_refuses(frame: &[u8]) -> Option<String> {
     };
     (frame.len() < need).then(|| {
         format!(
-            "the kernel's BPF_PROG_TEST_RUN refuses a {family} frame shorter than {need} \
+            "the kernel's BPF_PROG_TEST_RUN refuses an {family} frame shorter than {need} \
              bytes at TC hooks (this one is {})",
             frame.len()
         )

@@ -99,7 +99,8 @@ pub(super) fn report(prog: &Program, found: &Found, max: usize, diags: &mut Vec<
         Diagnostic::warning(
             code,
             format!(
-                "{count} more rule{} {what} (not listed one by one)",
+                "{count} more rule{} {what} (not listed one by one: at most {max} of a kind \
+                 are, per program)",
                 if count == 1 { "" } else { "s" }
             ),
         )
