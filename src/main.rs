@@ -61,7 +61,8 @@ struct Bounds {
     /// Largest rule file read, in bytes [default: 16 MiB]
     #[arg(long, global = true, value_name = "N", env = "SOCKC_MAX_SOURCE_BYTES")]
     max_source_bytes: Option<u64>,
-    /// Largest `file "..."` set read, in bytes [default: 64 MiB]
+    /// Most bytes of `file "..."` sets read for one rule file, all together [default:
+    /// 64 MiB]
     #[arg(
         long,
         global = true,
@@ -69,7 +70,7 @@ struct Bounds {
         env = "SOCKC_MAX_SET_FILE_BYTES"
     )]
     max_set_file_bytes: Option<u64>,
-    /// Most elements in one set [default: 1048576]
+    /// Most elements in the sets of one rule file, all together [default: 1048576]
     #[arg(long, global = true, value_name = "N", env = "SOCKC_MAX_SET_ELEMENTS")]
     max_set_elements: Option<u64>,
     /// Most errors, and most warnings, kept and shown per file; the rest are counted

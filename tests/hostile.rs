@@ -375,3 +375,41 @@ fn frames_tc_cannot_run_are_answered_by_the_evaluator_with_the_reason() {
         "{err}"
     );
 }
+
+/// The set limits count all the sets of a rule file together: many sets naming the
+/// same big file cannot add up to unbounded reading or memory.
+#[test]
+fn set_limits_count_all_sets_of_a_file_together() {
+    let dir = scratch("totals");
+    let list: String = (0..10).map(|i| format!("10.0.{i}.0/24\n")).collect();
+    std::fs::write(dir.join("ten.txt"), &list).unwrap();
+    let rules = dir.join("rules.sk");
+    std::fs::write(
+        &rules,
+        "set a = file \"ten.txt\"\nset b = file \"ten.txt\"\nset c = file \"ten.txt\"\n\
+         xdp on eth0 { drop from @a; drop from @b; drop from @c; default allow }\n",
+    )
+    .unwrap();
+    let (code, _, err) = sockc(&["check", path(&rules)]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = sockc(&["check", "--max-set-elements", "25", path(&rules)]);
+    let err = unwrapped(&err);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("set `c` brings the sets of this file to more elements than the set element limit (25), which counts all the sets of a rule file together"),
+        "{err}"
+    );
+    let limit = (2 * list.len() + 1).to_string();
+    let (code, _, err) = sockc(&["check", "--max-set-file-bytes", &limit, path(&rules)]);
+    let err = unwrapped(&err);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!(
+            "it is {} bytes; with the {} bytes of the set files before it, that is over the set file size limit",
+            list.len(),
+            2 * list.len()
+        )),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -13,9 +13,9 @@ use std::fmt;
 pub enum Limit {
     /// Bytes of a rule file.
     SourceBytes,
-    /// Bytes of one `file "..."` set.
+    /// Bytes of the `file "..."` sets of a rule file, all together.
     SetFileBytes,
-    /// Elements of one set (inline or file).
+    /// Elements of the sets of a rule file (inline or file), all together.
     SetElements,
     /// Errors, and separately warnings, kept and shown per file; the rest are counted.
     Diagnostics,
@@ -55,8 +55,10 @@ impl Limit {
     }
 
     /// The default value. A rule file is text a person writes (big address lists
-    /// belong in `file` sets); a set file holds up to the element limit of IPv6
-    /// prefixes; a set maps to an LPM trie whose size the kernel allocates up front.
+    /// belong in `file` sets); the set files hold up to the element limit of IPv6
+    /// prefixes; each set becomes a kernel map, so the element limit bounds their
+    /// total size. The two set limits count all the sets of a rule file together, so
+    /// that many sets cannot add up to unbounded work.
     pub fn default_value(self) -> u64 {
         match self {
             Limit::SourceBytes => 16 << 20,

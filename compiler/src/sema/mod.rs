@@ -53,6 +53,10 @@ pub(crate) struct Checker<'a> {
     pub module: Module,
     pub sets: HashMap<String, (SetKind, Span)>,
     pub sockets: HashMap<String, (SockId, Span)>,
+    /// Set elements and set-file bytes taken so far: the set limits count all the
+    /// sets of a file together, so many sets cannot add up to unbounded work.
+    pub set_elements: u64,
+    pub set_file_bytes: u64,
 }
 
 /// Checks a parsed file. The module is `Some` only when no error was found.
@@ -65,6 +69,8 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
         module: Module::default(),
         sets: HashMap::new(),
         sockets: HashMap::new(),
+        set_elements: 0,
+        set_file_bytes: 0,
     };
     // Declarations first, so a rule may use a set declared further down. Those
     // written inside a block (the parser reported them) are declared too, so that

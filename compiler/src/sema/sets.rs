@@ -16,7 +16,7 @@ use ipnet::IpNet;
 use super::{Checker, SetKind};
 use crate::{
     diag::{quote, Diagnostic, Severity, Span},
-    input::{read_bounded, utf8},
+    input::{read_bounded, utf8, InputError},
     ir::AddrSet,
     limits::{amount, Limit},
     syntax::ast::{SetBody, SetDecl, SetElem},
@@ -97,13 +97,23 @@ impl Checker<'_> {
             return None;
         }
         let max = self.opts.limits.set_elements;
-        if elems.len() as u64 > max {
+        let before = self.set_elements;
+        self.set_elements = before.saturating_add(elems.len() as u64);
+        if self.set_elements > max {
+            let whose = if before == 0 {
+                format!("set `{}` has", quote(&s.name.name))
+            } else {
+                format!(
+                    "set `{}` brings the sets of this file to",
+                    quote(&s.name.name)
+                )
+            };
             self.diags.push(
                 Diagnostic::error(
                     "sockc::too-large",
                     format!(
-                        "set `{}` has more elements than the {} ({})",
-                        quote(&s.name.name),
+                        "{whose} more elements than the {} ({}), which counts all the sets \
+                         of a rule file together",
                         Limit::SetElements,
                         amount(Limit::SetElements, max)
                     ),
@@ -285,16 +295,40 @@ impl Checker<'_> {
             Ok(Placement::Allowed(p)) => (p, false),
             Err(why) => return refuse(self, why),
         };
+        // The size limit counts the set files of a rule file together.
         let max_bytes = self.opts.limits.set_file_bytes;
-        let text = match read_bounded(&real, Limit::SetFileBytes, max_bytes) {
-            Ok(bytes) => match utf8(bytes) {
-                Ok(t) => t,
-                // Says where, not what.
-                Err(e) => return refuse(self, e.to_string()),
-            },
+        let read_before = self.set_file_bytes;
+        let left = max_bytes.saturating_sub(read_before);
+        let text = match read_bounded(&real, Limit::SetFileBytes, left) {
+            Ok(bytes) => {
+                self.set_file_bytes += bytes.len() as u64;
+                match utf8(bytes) {
+                    Ok(t) => t,
+                    // Says where, not what.
+                    Err(e) => return refuse(self, e.to_string()),
+                }
+            }
+            Err(InputError::TooLarge { size, .. }) if read_before > 0 => {
+                let why = format!(
+                    "it is {size} bytes; with the {read_before} bytes of the set files before \
+                     it, that is over the {} of {}, which counts all the set files of a rule \
+                     file together: {}",
+                    Limit::SetFileBytes,
+                    amount(Limit::SetFileBytes, max_bytes),
+                    Limit::SetFileBytes.how_to_change()
+                );
+                return refuse(self, why);
+            }
             Err(e) => return refuse(self, e.to_string()),
         };
-        let max_elems = self.opts.limits.count(Limit::SetElements);
+        // Past what the element limit leaves, only whether there are more matters.
+        let max_elems = usize::try_from(
+            self.opts
+                .limits
+                .set_elements
+                .saturating_sub(self.set_elements),
+        )
+        .unwrap_or(usize::MAX);
         let mut elems = Vec::new();
         let mut bad = false;
         for (i, line) in text.lines().enumerate() {
