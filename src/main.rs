@@ -127,13 +127,19 @@ fn settings() -> &'static Settings {
 /// (exit 2 when it cannot be read, 1 when it is not UTF-8 text).
 fn read_input(path: &Path, limit: Limit) -> Result<String, ExitCode> {
     let bytes = read_bounded(path, limit, settings().limits.get(limit)).map_err(|e| {
-        eprintln!("sockc: cannot read {}: {e}", path.display());
+        eprintln!("sockc: cannot read {}: {e}", shown(path));
         ExitCode::from(2)
     })?;
     utf8(bytes).map_err(|e| {
-        eprintln!("sockc: {}: {e}", path.display());
+        eprintln!("sockc: {}: {e}", shown(path));
         ExitCode::from(1)
     })
+}
+
+/// A path as messages print it: control and other invisible characters escaped (a
+/// file name may hold a terminal escape sequence).
+fn shown(path: &Path) -> String {
+    diag::escaped(&path.display().to_string()).into_owned()
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -341,7 +347,7 @@ fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), ExitCode> {
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            eprintln!("sockc: cannot write {}: {e}", path.display());
+            eprintln!("sockc: cannot write {}: {e}", shown(path));
             ExitCode::from(2)
         })
 }
@@ -477,9 +483,9 @@ fn cmd_check(file: &Path, verify: bool, verifier_log: Option<&Path>, json: bool)
                 if let (Some(path), Some(log)) = (verifier_log, e.verifier_log()) {
                     match std::fs::write(path, log) {
                         Ok(()) => {
-                            eprintln!("sockc: the whole verifier log is in {}", path.display())
+                            eprintln!("sockc: the whole verifier log is in {}", shown(path))
                         }
-                        Err(w) => eprintln!("sockc: cannot write {}: {w}", path.display()),
+                        Err(w) => eprintln!("sockc: cannot write {}: {w}", shown(path)),
                     }
                 }
                 return ExitCode::from(3);
@@ -487,7 +493,7 @@ fn cmd_check(file: &Path, verify: bool, verifier_log: Option<&Path>, json: bool)
         }
     }
     if !json {
-        eprintln!("{}: ok", file.display());
+        eprintln!("{}: ok", shown(file));
     }
     ExitCode::SUCCESS
 }
@@ -501,7 +507,7 @@ fn cmd_classbench_trace(trace: &Path, out: &Path) -> ExitCode {
     let headers = match sockc_testkit::classbench::parse_trace(&text) {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("sockc: {}: {e}", trace.display());
+            eprintln!("sockc: {}: {e}", shown(trace));
             return ExitCode::from(1);
         }
     };
@@ -513,7 +519,7 @@ fn cmd_classbench_trace(trace: &Path, out: &Path) -> ExitCode {
     if let Err(code) = write_replacing(out, packets.as_bytes()) {
         return code;
     }
-    eprintln!("{}: {} packets", out.display(), headers.len());
+    eprintln!("{}: {} packets", shown(out), headers.len());
     ExitCode::SUCCESS
 }
 
@@ -532,7 +538,7 @@ fn cmd_classbench(
     let parsed = match parse_filters(&text) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("sockc: {}: {e}", filters.display());
+            eprintln!("sockc: {}: {e}", shown(filters));
             return ExitCode::from(1);
         }
     };
@@ -554,7 +560,7 @@ fn cmd_classbench(
             if let Err(code) = write_replacing(out, sk.as_bytes()) {
                 return code;
             }
-            eprintln!("{}: {} rules", out.display(), parsed.len());
+            eprintln!("{}: {} rules", shown(out), parsed.len());
         }
         None => print!("{sk}"),
     }

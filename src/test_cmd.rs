@@ -18,6 +18,7 @@ use aya_obj::generated::bpf_prog_type;
 use clap::{builder::TypedValueParser as _, Args, ValueEnum};
 use serde_json::json;
 use sockc_compiler::{
+    diag::escaped,
     hooks::{self, HookKind},
     input::{read_bounded, utf8},
     ir::{verdict_name, Module, Program},
@@ -498,11 +499,14 @@ fn read_inputs(args: &TestArgs) -> Result<Vec<Input>, String> {
         let content = read_bounded(path, limit, crate::settings().limits.get(limit))
             .map_err(|e| e.to_string())
             .and_then(|bytes| utf8(bytes).map_err(|e| e.to_string()))
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            .map_err(|e| format!("cannot read {}: {e}", crate::shown(path)))?;
         for (n, line) in content.lines().enumerate() {
             let text = line.split('#').next().unwrap_or("").trim();
             if !text.is_empty() {
-                texts.push((format!("{}:{}", path.display(), n + 1), text.to_string()));
+                texts.push((
+                    format!("{}:{}", crate::shown(path), n + 1),
+                    text.to_string(),
+                ));
             }
         }
     }
@@ -516,7 +520,11 @@ fn read_inputs(args: &TestArgs) -> Result<Vec<Input>, String> {
     texts
         .into_iter()
         .map(|(origin, text)| {
-            let spec = parse_packet(&text).map_err(|e| format!("{origin}: {e}\n  {text}"))?;
+            let spec = parse_packet(&text).map_err(|e| {
+                // The line may hold anything: no raw control characters to the terminal.
+                let (e, text) = (escaped(&e), escaped(&text));
+                format!("{origin}: {e}\n  {text}")
+            })?;
             let frame = spec.try_build().map_err(|e| format!("{origin}: {e}"))?;
             Ok(Input {
                 origin,

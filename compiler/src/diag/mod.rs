@@ -332,6 +332,23 @@ pub fn quote(text: &str) -> String {
     out
 }
 
+/// `text` with every invisible character (line breaks too) written as an escape, and
+/// nothing cut: for file names and paths in messages, which may hold anything.
+pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_invisible) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_invisible(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A name for a character a message points at: `NUL (U+0000)`, `a byte-order mark
 /// (U+FEFF)`, `` `é` (U+00E9) ``.
 pub fn char_name(c: char) -> String {

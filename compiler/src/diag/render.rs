@@ -442,6 +442,8 @@ fn render_with(diags: &[Diagnostic], name: &str, src: &str, color: bool, windowe
         .with_links(false);
     let mut out = String::new();
     let line_starts = miette_line_starts(src.as_bytes());
+    // A file name may hold anything; miette prints it in every header.
+    let name = &*super::escaped(name);
     for d in diags {
         let d = clamped(d, src);
         let (d, source): (Diagnostic, Box<dyn SourceCode>) = if !plain(&d, src, &line_starts) {
@@ -465,7 +467,7 @@ fn render_with(diags: &[Diagnostic], name: &str, src: &str, color: bool, windowe
     if t.errors > 0 || t.warnings > 0 {
         out.push_str(&format!(
             "{}: {} error{}, {} warning{}\n",
-            printable(name),
+            name,
             t.errors,
             if t.errors == 1 { "" } else { "s" },
             t.warnings,
