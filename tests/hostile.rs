@@ -413,3 +413,22 @@ fn set_limits_count_all_sets_of_a_file_together() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A file name can hold a terminal escape sequence; messages print it escaped.
+#[test]
+fn file_names_reach_the_terminal_escaped() {
+    let dir = scratch("names");
+    let evil = dir.join("evil\u{1b}[2J.sk");
+    std::fs::copy(common::root().join("rules/errors/syntax.sk"), &evil).unwrap();
+    let (code, _, err) = sockc(&["check", path(&evil)]);
+    assert_eq!(code, 1);
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(err.contains("evil\\u{1b}[2J.sk:3:10]"), "{err}");
+    let (code, _, err) = sockc(&["check", path(&dir.join("gone\u{1b}[2J.sk"))]);
+    assert_eq!(code, 2);
+    assert!(
+        !err.contains('\u{1b}') && err.contains("gone\\u{1b}[2J.sk"),
+        "{err:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
