@@ -112,7 +112,8 @@ pub fn mutate(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
                     .position(|&b| b == b'\n')
                     .map_or(s.len(), |i| at + i);
                 let line = s[start..end].to_vec();
-                let times = [2, 10, 300][rng.below(3)];
+                // At most about a MiB more.
+                let times = [2, 10, 300][rng.below(3)].min((1 << 20) / (line.len() + 1));
                 for _ in 0..times {
                     s.splice(end..end, line.iter().copied().chain([b'\n']));
                 }
