@@ -10,6 +10,9 @@
 //! wider ones would cover, and so collapse, the rest), compiled at -O0.
 //! Figures are printed as a Markdown table; ratios are within this run only.
 //!
+//! A third table prices sk_lookup steering per lookup at 10 and 10,000 bindings (see
+//! `bench_sk_lookup.rs`).
+//!
 //! A second table prices socket conditions per hook (XDP, TC ingress, TC egress) and
 //! protocol: the same one-rule program with and without `if socket exists`, on the
 //! same packet, run in a private network namespace ([`SocketNetns`]) with no socket,
@@ -60,6 +63,13 @@ pub struct BenchArgs {
     /// Skip the socket-condition table
     #[arg(long, conflicts_with = "sockets_only")]
     pub no_sockets: bool,
+    /// Binding counts of the sk_lookup table (sockc against SK_PASS only and a
+    /// tubular-style LPM program)
+    #[arg(long, value_delimiter = ',', default_value = "10,10000")]
+    pub sk_lookup_sizes: Vec<usize>,
+    /// Skip the sk_lookup table
+    #[arg(long)]
+    pub no_sk_lookup: bool,
 }
 
 struct Case {
@@ -141,6 +151,15 @@ pub fn run(args: &BenchArgs) -> ExitCode {
             Ok(t) => out.push_str(&t),
             Err(e) => {
                 eprintln!("sockc bench: socket conditions: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if !args.no_sk_lookup && !args.sk_lookup_sizes.is_empty() {
+        match crate::bench_sk_lookup::table(args.repeat, args.runs, &args.sk_lookup_sizes) {
+            Ok(t) => out.push_str(&t),
+            Err(e) => {
+                eprintln!("sockc bench: sk_lookup: {e}");
                 return ExitCode::from(1);
             }
         }
@@ -336,7 +355,7 @@ fn baseline_source(dsts: &[String]) -> String {
     )
 }
 
-fn compile(src: &str, level: OptLevel) -> Result<Compiled, String> {
+pub(crate) fn compile(src: &str, level: OptLevel) -> Result<Compiled, String> {
     let opts = driver::Options {
         opt: level,
         ..Default::default()

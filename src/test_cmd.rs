@@ -153,6 +153,7 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
             SocketArg::Established => SocketState::Established,
             SocketArg::Timewait => SocketState::TimeWait,
         },
+        ..Facts::default()
     };
 
     let kernel = if args.eval_only {

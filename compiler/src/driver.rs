@@ -80,7 +80,7 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
 /// reported at the rule whose code made the lookup (the instruction's source
 /// location), before the kernel sees the program.
 fn check_references(p: &Program, code: &Code) -> Result<(), (Span, String)> {
-    let Err(e) = crate::bpf::refcheck::check(&code.insns) else {
+    let Err(e) = crate::bpf::refcheck::check_code(code) else {
         return Ok(());
     };
     let at = e.acquire.unwrap_or(e.insn);
@@ -143,10 +143,19 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
     let layout = maps::layout(&module);
     let metadata = Metadata {
         format: METADATA_FORMAT,
-        programs: module.programs.values().map(ProgramMeta::of).collect(),
+        programs: module
+            .programs
+            .values()
+            .zip(&programs)
+            .map(|(p, c)| ProgramMeta {
+                socket_slots: c.code.socket_slots.clone(),
+                ..ProgramMeta::of(p)
+            })
+            .collect(),
         map_contents: layout.contents,
         counters: layout.counters,
         tables: layout.table_data,
+        sockets: crate::metadata::SocketMeta::of(&module),
     };
     Ok(Compiled {
         module,

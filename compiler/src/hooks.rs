@@ -19,7 +19,7 @@ use aya_ebpf_bindings::bindings as uapi;
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
 use serde::{Deserialize, Serialize};
 
-use crate::syntax::ast::{ActionKw, HookHead, Verdict};
+use crate::syntax::ast::{ActionKw, HookHead, SockProto, Verdict};
 
 /// A hook, as stored in objects, manifests and plans: serialized as the name the user
 /// writes (`xdp`, `tc ingress`, ...), so the JSON reads as the rule file does.
@@ -57,7 +57,8 @@ pub enum Target {
 pub enum Context {
     /// A packet (`xdp_md`, `__sk_buff`): parsed into the flow record by the prologue.
     Packet(PacketCtx),
-    /// `struct bpf_sk_lookup`: a socket lookup about to happen.
+    /// `struct bpf_sk_lookup`: a socket lookup about to happen; the lowering reads
+    /// its fields into the flow record ([`SK_LOOKUP_CTX`]).
     SkLookup,
     /// `struct sk_msg_md`: a message a socket sends.
     SkMsg,
@@ -87,6 +88,48 @@ pub struct PacketCtx {
     pub len: Option<i16>,
 }
 
+/// Where the lookup's fields are in `struct bpf_sk_lookup` (all read-only; the
+/// kernel allows 4-byte loads of each, and 2-byte loads of `remote_port`).
+#[derive(Clone, Copy, Debug)]
+pub struct SkLookupCtx {
+    /// `u32`: `AF_INET` or `AF_INET6`.
+    pub family: i16,
+    /// `u32`: `IPPROTO_TCP` or `IPPROTO_UDP`.
+    pub protocol: i16,
+    /// `u32`, network order.
+    pub remote_ip4: i16,
+    /// `u32[4]`, network order.
+    pub remote_ip6: i16,
+    /// `__be16`.
+    pub remote_port: i16,
+    /// `u32`, network order.
+    pub local_ip4: i16,
+    /// `u32[4]`, network order.
+    pub local_ip6: i16,
+    /// `u32`, host order.
+    pub local_port: i16,
+    /// Size of the struct: what `BPF_PROG_TEST_RUN` takes as the context.
+    pub size: usize,
+}
+
+pub const SK_LOOKUP_CTX: SkLookupCtx = SkLookupCtx {
+    family: offset_of!(uapi::bpf_sk_lookup, family) as i16,
+    protocol: offset_of!(uapi::bpf_sk_lookup, protocol) as i16,
+    remote_ip4: offset_of!(uapi::bpf_sk_lookup, remote_ip4) as i16,
+    remote_ip6: offset_of!(uapi::bpf_sk_lookup, remote_ip6) as i16,
+    remote_port: offset_of!(uapi::bpf_sk_lookup, remote_port) as i16,
+    local_ip4: offset_of!(uapi::bpf_sk_lookup, local_ip4) as i16,
+    local_ip6: offset_of!(uapi::bpf_sk_lookup, local_ip6) as i16,
+    local_port: offset_of!(uapi::bpf_sk_lookup, local_port) as i16,
+    size: core::mem::size_of::<uapi::bpf_sk_lookup>(),
+};
+
+/// Linux's address family numbers (`include/linux/socket.h`; the BPF bindings do not
+/// carry them; a test checks them against libc on Linux). They are the values of
+/// `bpf_sk_lookup.family` and of `BPF_PROG_TEST_RUN`'s context.
+pub const AF_INET: u32 = 2;
+pub const AF_INET6: u32 = 10;
+
 /// What a rule may test in this hook.
 #[derive(Clone, Copy, Debug)]
 pub struct MatchCaps {
@@ -97,6 +140,9 @@ pub struct MatchCaps {
     pub socket_conditions: bool,
     /// `redirect local` (to the peer socket in the map).
     pub redirect_local: bool,
+    /// The only protocols the hook ever sees (empty: any); a rule naming another
+    /// could never match.
+    pub protocols: &'static [u8],
 }
 
 /// The return codes of a hook's program; `None` where the hook has no such verdict.
@@ -159,6 +205,7 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     icmp: true,
     socket_conditions: true,
     redirect_local: false,
+    protocols: &[],
 };
 
 const PACKET_ACTIONS: &[ActionKw] = &[ActionKw::Allow, ActionKw::Drop, ActionKw::Count];
@@ -267,9 +314,11 @@ pub static HOOKS: [HookSpec; 5] = [
             icmp: false,
             socket_conditions: false,
             redirect_local: false,
+            // The kernel runs sk_lookup programs from the TCP and UDP lookups only.
+            protocols: &[SockProto::Tcp.number(), SockProto::Udp.number()],
         },
         egress: false,
-        unsupported: Some("sk_lookup programs are not supported yet"),
+        unsupported: None,
     },
     HookSpec {
         kind: HookKind::Sockmap,
@@ -302,6 +351,7 @@ pub static HOOKS: [HookSpec; 5] = [
             icmp: false,
             socket_conditions: false,
             redirect_local: true,
+            protocols: &[],
         },
         egress: false,
         unsupported: Some("sockmap programs are not supported yet"),
@@ -428,11 +478,27 @@ mod tests {
             ("__sk_buff", "data", SKB_CTX.data),
             ("__sk_buff", "data_end", SKB_CTX.data_end),
             ("__sk_buff", "len", SKB_CTX.len.unwrap()),
+            ("bpf_sk_lookup", "family", SK_LOOKUP_CTX.family),
+            ("bpf_sk_lookup", "protocol", SK_LOOKUP_CTX.protocol),
+            ("bpf_sk_lookup", "remote_ip4", SK_LOOKUP_CTX.remote_ip4),
+            ("bpf_sk_lookup", "remote_ip6", SK_LOOKUP_CTX.remote_ip6),
+            ("bpf_sk_lookup", "remote_port", SK_LOOKUP_CTX.remote_port),
+            ("bpf_sk_lookup", "local_ip4", SK_LOOKUP_CTX.local_ip4),
+            ("bpf_sk_lookup", "local_ip6", SK_LOOKUP_CTX.local_ip6),
+            ("bpf_sk_lookup", "local_port", SK_LOOKUP_CTX.local_port),
         ] {
             let bits = member_bits_offset(&dump, strukt, field)
                 .unwrap_or_else(|| panic!("{strukt}.{field} not in vmlinux BTF"));
             assert_eq!(bits / 8, ours as u32, "{strukt}.{field}");
         }
+    }
+
+    /// The address family numbers the compiler carries are Linux's.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn address_families_are_linux_ones() {
+        assert_eq!(AF_INET, libc::AF_INET as u32);
+        assert_eq!(AF_INET6, libc::AF_INET6 as u32);
     }
 
     /// Finds `'field' type_id=N bits_offset=B` under `STRUCT 'strukt'` in a raw dump.

@@ -31,6 +31,41 @@ pub struct Metadata {
     /// Array maps filled from the object's `.sockc.tables` section.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableData>,
+    /// The declared sockets, in declaration order (index `i` owns slots `2i` and
+    /// `2i + 1` of the `socket_drops` map, and slot `i` of a socket map of its own).
+    /// Listed only when a program redirects to sockets, that is when the object has
+    /// the socket map.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<SocketMeta>,
+}
+
+/// A declared socket: what registration looks for, and its key in the socket map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketMeta {
+    pub name: String,
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// The declared address, if any (`127.0.0.1:8080`, `[::1]:53`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<std::net::SocketAddr>,
+}
+
+impl SocketMeta {
+    /// The entries of the module's sockets, when its programs use the socket map.
+    pub fn of(module: &ir::Module) -> Vec<SocketMeta> {
+        if !crate::bpf::maps::uses_sockets(module) {
+            return Vec::new();
+        }
+        module
+            .sockets
+            .values()
+            .map(|s| SocketMeta {
+                name: s.name.clone(),
+                proto: s.proto.name().to_string(),
+                addr: s.addr.map(|(ip, port)| std::net::SocketAddr::new(ip, port)),
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +75,12 @@ pub struct ProgramMeta {
     pub hook: HookKind,
     pub attach_to: String,
     pub rules: Vec<RuleMeta>,
+    /// `(instruction, socket index)`: where the program holds the socket map slot of
+    /// a declared socket (the index into [`Metadata::sockets`]); the object has the
+    /// index itself there, and an install writes its slot for that socket's name
+    /// before loading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub socket_slots: Vec<(usize, u32)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +113,7 @@ impl ProgramMeta {
             hook: p.hook,
             attach_to: p.attach_to.clone(),
             rules,
+            socket_slots: Vec::new(),
         }
     }
 }

@@ -83,12 +83,48 @@ pub fn map_lookup(
     }
 }
 
+/// `BPF_MAP_GET_NEXT_KEY`: the key after `key` (the first key for `None`), `None`
+/// at the end. `key_len` is the map's key size.
+pub fn map_next_key(
+    map: BorrowedFd<'_>,
+    key: Option<&[u8]>,
+    key_len: usize,
+) -> io::Result<Option<Vec<u8>>> {
+    let mut next = vec![0u8; key_len];
+    let mut attr = zeroed();
+    attr.__bindgen_anon_2.map_fd = map.as_raw_fd() as u32;
+    attr.__bindgen_anon_2.key = key.map_or(0, |k| k.as_ptr() as u64);
+    attr.__bindgen_anon_2.__bindgen_anon_1.next_key = next.as_mut_ptr() as u64;
+    match sys_bpf(bpf_cmd::BPF_MAP_GET_NEXT_KEY, &mut attr) {
+        Ok(_) => Ok(Some(next)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// `BPF_MAP_CREATE` of a `BPF_MAP_TYPE_ARRAY` with `u32` keys.
 pub fn create_array(name: &str, value_size: u32, max_entries: u32) -> io::Result<OwnedFd> {
+    create_map(
+        bpf_map_type::BPF_MAP_TYPE_ARRAY,
+        name,
+        4,
+        value_size,
+        max_entries,
+    )
+}
+
+/// `BPF_MAP_CREATE` without BTF or flags.
+pub fn create_map(
+    map_type: bpf_map_type,
+    name: &str,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+) -> io::Result<OwnedFd> {
     let mut attr = zeroed();
     let mut create = aya_obj::generated::bpf_attr__bindgen_ty_1 {
-        map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
-        key_size: 4,
+        map_type: map_type as u32,
+        key_size,
         value_size,
         max_entries,
         ..zeroed_create()
@@ -101,6 +137,16 @@ pub fn create_array(name: &str, value_size: u32, max_entries: u32) -> io::Result
     let fd = sys_bpf(bpf_cmd::BPF_MAP_CREATE, &mut attr)?;
     // SAFETY: BPF_MAP_CREATE returned a new file descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `BPF_OBJ_PIN`: pins `fd` at `path`.
+pub fn obj_pin(fd: BorrowedFd<'_>, path: &std::path::Path) -> io::Result<()> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut attr = zeroed();
+    attr.__bindgen_anon_4.pathname = c.as_ptr() as u64;
+    attr.__bindgen_anon_4.bpf_fd = fd.as_raw_fd() as u32;
+    sys_bpf(bpf_cmd::BPF_OBJ_PIN, &mut attr).map(|_| ())
 }
 
 /// `BPF_OBJ_GET`: opens a pinned object.
@@ -190,6 +236,18 @@ pub fn map_lookup_batch(
     Ok(values)
 }
 
+/// `BPF_OBJ_GET_INFO_BY_FD` on a link: its type, program, and attach target.
+pub fn link_info(link: BorrowedFd<'_>) -> io::Result<aya_obj::generated::bpf_link_info> {
+    // SAFETY: a plain C struct (with unions) of integers; all-zero is a valid value.
+    let mut info: aya_obj::generated::bpf_link_info = unsafe { std::mem::zeroed() };
+    let mut attr = zeroed();
+    attr.info.bpf_fd = link.as_raw_fd() as u32;
+    attr.info.info_len = std::mem::size_of_val(&info) as u32;
+    attr.info.info = &mut info as *mut _ as u64;
+    sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info)
+}
+
 /// Writes `bytes` (values of `value_size` bytes, from index 0) into a
 /// `BPF_F_MMAPABLE` array map through a shared mapping. The kernel lays array
 /// values out `round_up(value_size, 8)` bytes apart.
@@ -229,4 +287,37 @@ pub fn fill_array(fd: BorrowedFd<'_>, value_size: u32, bytes: &[u8]) -> io::Resu
     // SAFETY: ptr/len are the mapping created above.
     unsafe { libc::munmap(ptr, len) };
     Ok(())
+}
+
+/// What [`prog_test_run_ctx`] reports.
+#[derive(Clone, Copy, Debug)]
+pub struct CtxRun {
+    pub retval: u32,
+    /// Nanoseconds per run, measured by the kernel.
+    pub duration_ns: u32,
+}
+
+/// `BPF_PROG_TEST_RUN` with a context and no packet (sk_lookup): the kernel builds the
+/// program's context from `ctx_in` and writes it back to `ctx_out` after the run
+/// (for sk_lookup, with the cookie of the socket the program selected).
+pub fn prog_test_run_ctx(
+    prog: BorrowedFd<'_>,
+    ctx_in: &[u8],
+    ctx_out: &mut [u8],
+    repeat: u32,
+) -> io::Result<CtxRun> {
+    let mut attr = zeroed();
+    attr.test.prog_fd = prog.as_raw_fd() as u32;
+    attr.test.ctx_in = ctx_in.as_ptr() as u64;
+    attr.test.ctx_size_in = ctx_in.len() as u32;
+    attr.test.ctx_out = ctx_out.as_mut_ptr() as u64;
+    attr.test.ctx_size_out = ctx_out.len() as u32;
+    attr.test.repeat = repeat;
+    sys_bpf(bpf_cmd::BPF_PROG_TEST_RUN, &mut attr)?;
+    // SAFETY: reading the member the kernel wrote back.
+    let t = unsafe { attr.test };
+    Ok(CtxRun {
+        retval: t.retval,
+        duration_ns: t.duration,
+    })
 }

@@ -18,8 +18,8 @@ use aya_obj::generated::bpf_func_id;
 
 use super::{
     buffer::{CodeBuffer, Label},
+    flow::{self, at},
     insn::{op, Cond, Insn, Reg, Size},
-    packet::flow::{self, at},
 };
 use crate::{
     hooks::HookSpec,

@@ -1,5 +1,6 @@
 //! The maps a lowered module uses and what goes into them: the per-CPU `counters`
-//! array (one slot per rule and per default), one LPM trie per address set and family,
+//! array (one slot per rule and per default), the socket map and its drop counters
+//! when a program redirects to sockets, one LPM trie per address set and family,
 //! and two array maps per classifier tree (nodes and entries, filled from the
 //! object's `.sockc.tables` section). The key and value types are described as C types
 //! ([`BtfType`]) so the object writer can emit them as BTF.
@@ -14,12 +15,60 @@ use serde::{Deserialize, Serialize};
 use super::classify;
 use crate::{
     hooks,
-    ir::{AddrMatch, Module, SetId, Step},
+    ir::{Action, AddrMatch, Module, SetId, Step},
     syntax::ast::Family,
 };
 
 /// Name of the per-CPU counters map.
 pub const COUNTERS_MAP: &str = "counters";
+
+/// The install's socket map (sk_lookup redirects): a `SOCKMAP` of [`SOCKETS_MAX`]
+/// slots, one per declared socket. SOCKMAP rather than SOCKHASH: looking a slot up by
+/// index cost about 40 ns less per lookup than a SOCKHASH lookup by a `u32` key
+/// (`sockc bench`'s sk_lookup table, tubular-style program, Linux 6.18); rather than
+/// REUSEPORT_SOCKARRAY: any listening TCP or unconnected UDP socket fits, and a
+/// reuseport member stands for its group (the kernel picks within the group after
+/// `bpf_sk_assign`). A socket's slot is not its declaration index but the one its
+/// install gave its name ([`crate::bpf::buffer::Code::socket_slots`] says where the
+/// runtime writes it into the code), so a slot keeps its socket across applies that
+/// add, remove or reorder declarations. The map's shape never changes, so the runtime
+/// keeps one map per install and every generation's program uses it.
+pub const SOCKETS_MAP: &str = "sockets";
+
+/// Slots of the socket map.
+pub use crate::ir::SOCKETS_MAX;
+
+/// Per-CPU counts of redirects that dropped, two slots per declared socket (by its
+/// index in the module): `2i` no socket registered, `2i + 1` the kernel refused the
+/// socket (`bpf_sk_assign` failed: wrong family, state or protocol).
+pub const SOCKET_DROPS_MAP: &str = "socket_drops";
+
+/// Slot of [`SOCKET_DROPS_MAP`] counting redirects to socket `index` (its position in
+/// the module) that found no socket registered (`refused = false`) or that the kernel
+/// refused.
+pub fn socket_drop_slot(index: usize, refused: bool) -> u32 {
+    2 * index as u32 + u32::from(refused)
+}
+
+fn rule_counter() -> BtfType {
+    BtfType::Struct {
+        name: "rule_counter".into(),
+        members: vec![
+            ("packets".into(), BtfType::U64),
+            ("bytes".into(), BtfType::U64),
+        ],
+    }
+}
+
+/// Whether any program of the module redirects to a socket (it then uses the socket
+/// map and the drop counters).
+pub fn uses_sockets(module: &Module) -> bool {
+    module.programs.values().any(|p| {
+        p.rules
+            .iter()
+            .any(|r| matches!(r.action, Action::Redirect(Some(_))))
+    })
+}
 
 /// A BTF type description for map keys and values.
 ///
@@ -197,16 +246,28 @@ pub fn layout(module: &Module) -> MapLayout {
         name: COUNTERS_MAP.into(),
         map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
         key: BtfType::U32,
-        value: BtfType::Struct {
-            name: "rule_counter".into(),
-            members: vec![
-                ("packets".into(), BtfType::U64),
-                ("bytes".into(), BtfType::U64),
-            ],
-        },
+        value: rule_counter(),
         max_entries: out.counters,
         flags: 0,
     });
+    if uses_sockets(module) {
+        out.defs.push(MapDef {
+            name: SOCKETS_MAP.into(),
+            map_type: bpf_map_type::BPF_MAP_TYPE_SOCKMAP as u32,
+            key: BtfType::U32,
+            value: BtfType::U64,
+            max_entries: SOCKETS_MAX,
+            flags: 0,
+        });
+        out.defs.push(MapDef {
+            name: SOCKET_DROPS_MAP.into(),
+            map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
+            key: BtfType::U32,
+            value: rule_counter(),
+            max_entries: (2 * module.sockets.len()).max(1) as u32,
+            flags: 0,
+        });
+    }
     for (_, p) in &module.programs {
         let spec = hooks::spec(p.hook);
         for step in &p.steps {

@@ -51,6 +51,9 @@ pub struct AddrSet {
     pub v6: Vec<Ipv6Net>,
 }
 
+/// Most sockets a module declares: the slots of the install's socket map.
+pub const SOCKETS_MAX: u32 = 1024;
+
 #[derive(Clone, Debug)]
 pub struct Socket {
     pub name: String,

@@ -135,6 +135,18 @@ impl Checker<'_> {
             );
             return;
         }
+        let max = crate::ir::SOCKETS_MAX as usize;
+        if self.module.sockets.len() == max {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::too-many-sockets",
+                    format!("more than {max} sockets declared"),
+                )
+                .label(s.name.span, format!("socket number {}", max + 1))
+                .help(format!("the socket map has {max} slots")),
+            );
+            return;
+        }
         let id = self.module.sockets.push(Socket {
             name: s.name.name.clone(),
             proto: s.proto,

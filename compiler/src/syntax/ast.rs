@@ -62,6 +62,23 @@ pub enum SockProto {
     Udp,
 }
 
+impl SockProto {
+    /// The IP protocol number (`IPPROTO_TCP`, `IPPROTO_UDP`).
+    pub const fn number(self) -> u8 {
+        match self {
+            SockProto::Tcp => 6,
+            SockProto::Udp => 17,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            SockProto::Tcp => "tcp",
+            SockProto::Udp => "udp",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SocketDecl {
     pub name: Ident,

@@ -47,6 +47,7 @@ use sockc_compiler::hooks::{HookKind, HookSpec, Target};
 use crate::RunResult;
 
 pub mod link;
+pub mod sk_lookup;
 pub mod tc;
 pub mod xdp;
 
@@ -56,7 +57,8 @@ pub fn backend(hook: HookKind) -> Option<&'static dyn Backend> {
     match hook {
         HookKind::Xdp => Some(&xdp::Xdp),
         HookKind::TcIngress | HookKind::TcEgress => Some(&tc::Tc),
-        HookKind::SkLookup | HookKind::Sockmap => None,
+        HookKind::SkLookup => Some(&sk_lookup::SkLookup),
+        HookKind::Sockmap => None,
     }
 }
 
@@ -66,8 +68,13 @@ pub trait Backend: Sync {
     /// its own type).
     fn load(&self, prog: &mut Program) -> Result<(), ProgramError>;
 
+    /// Opens a program of this hook pinned at `path` (to re-attach or swap in a
+    /// generation that an earlier sockc loaded).
+    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError>;
+
     /// Attaches the loaded `prog` at `at` so that it stays after sockc exits: a link
-    /// pinned at `link_pin`, or another kernel object that holds it by itself.
+    /// pinned at `link_pin` (replacing a stale pin there), or another kernel object
+    /// that holds it by itself.
     fn attach(
         &self,
         prog: &mut Program,
@@ -77,7 +84,8 @@ pub trait Backend: Sync {
         notices: &mut Vec<String>,
     ) -> Result<Attached, AttachError>;
 
-    /// Swaps the program behind `live` for `prog`, atomically.
+    /// Swaps the program behind `live` for `prog`, atomically. The caller has read
+    /// the live state first: `live` is attached where it should be.
     fn replace(
         &self,
         prog: &mut Program,
@@ -85,12 +93,33 @@ pub trait Backend: Sync {
         live: &Attachment,
     ) -> Result<(), AttachError>;
 
-    /// Takes `live` off its hook now. Best effort: an attachment that is already gone
-    /// is not an error.
-    fn detach(&self, at: &AttachPoint<'_>, live: &Attachment);
+    /// Takes `live` off its hook now, if it is sockc's: a link at sockc's pin, or a
+    /// clsact filter that runs program `ours` (another tool may have put its own
+    /// filter at the same priority and handle). Best effort: what is already gone is
+    /// not an error.
+    fn detach(&self, at: &AttachPoint<'_>, live: &Attachment, ours: u32);
 
-    /// What the kernel runs at `live`, against the program id the manifest expects.
-    fn live_state(&self, at: &AttachPoint<'_>, live: &Attachment, expected_prog: u32) -> LinkState;
+    /// Takes off whatever a killed sockc attached at `at` running program `ours`
+    /// before it could record how: the link at `link_pin` if it runs `ours` (the
+    /// default), and for backends with other attachments, those found by the program
+    /// they run.
+    fn detach_unrecorded(&self, at: &AttachPoint<'_>, link_pin: &Path, ours: u32) {
+        let live = Attachment::Link(link_pin.to_path_buf());
+        let expected = Expected {
+            prog_id: ours,
+            ifindex: 0,
+        };
+        if !matches!(
+            self.live_state(at, &live, &expected),
+            LinkState::Missing | LinkState::RunsOther { .. } | LinkState::Unreadable(_)
+        ) {
+            self.detach(at, &live, ours);
+        }
+    }
+
+    /// What the kernel runs at `live`, against what the manifest expects there.
+    fn live_state(&self, at: &AttachPoint<'_>, live: &Attachment, expected: &Expected)
+        -> LinkState;
 
     /// Runs `prog` `repeat` times on `input` (`BPF_PROG_TEST_RUN`), which is what the
     /// hook's [`TestInput`](sockc_compiler::hooks::TestInput) says.
@@ -100,6 +129,15 @@ pub trait Backend: Sync {
         input: &[u8],
         repeat: u32,
     ) -> Result<RunResult, ProgramError>;
+}
+
+/// What the manifest says runs at an attachment.
+#[derive(Clone, Copy, Debug)]
+pub struct Expected {
+    pub prog_id: u32,
+    /// The interface index the hook was attached to (`0`: not recorded, by an older
+    /// sockc), so a deleted and re-created interface of the same name is noticed.
+    pub ifindex: u32,
 }
 
 /// Where a program goes: its hook and the block's attach text.
@@ -166,6 +204,9 @@ pub enum AttachMode {
     Tcx,
     #[serde(rename = "clsact")]
     Clsact,
+    /// A link on a network namespace (sk_lookup).
+    #[serde(rename = "netns link")]
+    Netns,
 }
 
 impl fmt::Display for AttachMode {
@@ -175,6 +216,7 @@ impl fmt::Display for AttachMode {
             AttachMode::XdpGeneric => "xdp generic",
             AttachMode::Tcx => "tcx",
             AttachMode::Clsact => "clsact",
+            AttachMode::Netns => "netns link",
         })
     }
 }
@@ -184,6 +226,10 @@ impl fmt::Display for AttachMode {
 pub struct TcFilter {
     pub priority: u16,
     pub handle: u32,
+    /// sockc created the interface's clsact qdisc for this filter, so it removes the
+    /// qdisc again once no filter is left on it.
+    #[serde(default)]
+    pub created_qdisc: bool,
 }
 
 /// What [`Backend::attach`] made.
@@ -191,6 +237,8 @@ pub struct TcFilter {
 pub struct Attached {
     pub mode: AttachMode,
     pub attachment: Attachment,
+    /// The index of the interface it went on (0 for targets that are no interface).
+    pub ifindex: u32,
 }
 
 /// What holds a program on its hook.
@@ -202,45 +250,78 @@ pub enum Attachment {
     TcFilter(TcFilter),
 }
 
-/// What the kernel runs at an attachment, compared with the manifest.
+/// What the kernel runs at an attachment, compared with the manifest. Everything but
+/// [`LinkState::Attached`] means the hook does not enforce what the manifest says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkState {
-    /// The link is there and runs the expected program.
+    /// The expected program runs on the expected interface.
     Attached,
     /// The link's pin is gone.
     Missing,
-    /// The link runs another program.
+    /// The link exists but is attached to nothing: its interface was deleted.
+    Detached,
+    /// The link is attached to interface index `linked`, but the interface of that
+    /// name is now `current` (or gone): it was deleted and re-created.
+    OtherInterface { linked: u32, current: Option<u32> },
+    /// The named interface does not exist.
+    InterfaceMissing,
+    /// The link (or filter) runs another program.
     RunsOther { prog_id: u32 },
     /// The link is pinned but its information cannot be read.
     Unreadable(String),
-    /// A clsact filter: netlink filters are not read back.
-    FilterNotChecked(TcFilter),
+    /// No filter at the recorded priority and handle.
+    FilterMissing(TcFilter),
+    /// A filter sits at the recorded priority and handle but is not sockc's (another
+    /// kind, or a program that is not the install's).
+    FilterNotOurs {
+        filter: TcFilter,
+        prog_id: Option<u32>,
+    },
+    /// The install's network namespace is gone, or was deleted and created again: its
+    /// hooks went with it.
+    NetnsGone,
+    /// The install lives in another network namespace than this command runs in.
+    NotHere,
 }
 
 impl LinkState {
     /// True when the kernel does not run what the manifest says.
     pub fn is_drift(&self) -> bool {
-        match self {
-            LinkState::Missing | LinkState::RunsOther { .. } | LinkState::Unreadable(_) => true,
-            LinkState::Attached | LinkState::FilterNotChecked(_) => false,
-        }
+        !matches!(self, LinkState::Attached)
     }
 }
 
 impl fmt::Display for LinkState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LinkState::Attached => f.write_str("attached"),
-            LinkState::Missing => f.write_str("link missing"),
-            LinkState::RunsOther { prog_id } => write!(f, "link runs program {prog_id}"),
-            LinkState::Unreadable(e) => write!(f, "link unreadable: {e}"),
-            LinkState::FilterNotChecked(t) => write!(
-                f,
-                "clsact filter prio {} handle {:x}:{:x} (not checked)",
+        let filter = |t: &TcFilter| {
+            format!(
+                "clsact filter prio {} handle {:x}:{:x}",
                 t.priority,
                 t.handle >> 16,
                 t.handle & 0xffff
-            ),
+            )
+        };
+        match self {
+            LinkState::Attached => f.write_str("attached"),
+            LinkState::Missing => f.write_str("link missing"),
+            LinkState::Detached => f.write_str("link detached (its interface was deleted)"),
+            LinkState::OtherInterface { linked, current } => match current {
+                Some(now) => write!(
+                    f,
+                    "interface re-created (the link is on ifindex {linked}, the interface is now {now})"
+                ),
+                None => write!(f, "interface gone (the link is on ifindex {linked})"),
+            },
+            LinkState::InterfaceMissing => f.write_str("interface missing"),
+            LinkState::RunsOther { prog_id } => write!(f, "link runs program {prog_id}"),
+            LinkState::Unreadable(e) => write!(f, "link unreadable: {e}"),
+            LinkState::FilterMissing(t) => write!(f, "{} missing", filter(t)),
+            LinkState::NetnsGone => f.write_str("its network namespace is gone"),
+            LinkState::NotHere => f.write_str("in another network namespace (not checked)"),
+            LinkState::FilterNotOurs { filter: t, prog_id } => match prog_id {
+                Some(id) => write!(f, "{} runs program {id}, not the install's", filter(t)),
+                None => write!(f, "{} is not a BPF filter of sockc's", filter(t)),
+            },
         }
     }
 }
@@ -278,6 +359,8 @@ pub enum AttachError {
     },
     #[error("link update")]
     Update(#[source] std::io::Error),
+    #[error("{iface} already runs XDP program {prog_id}, which is not this install's; take it off first (`ip link set dev {iface} xdp off`)")]
+    XdpHeld { iface: String, prog_id: u32 },
     #[error("{hook} cannot hold a {what} attachment")]
     WrongAttachment { hook: HookKind, what: &'static str },
 }

@@ -25,7 +25,7 @@ use similar::{
 use sockc_compiler::{
     bpf::maps::{unhex, MapContents, MapDef},
     hooks::HookKind,
-    metadata::RuleMeta,
+    metadata::{RuleMeta, SocketMeta},
     Compiled,
 };
 
@@ -49,6 +49,10 @@ pub struct Snapshot {
     /// atomically, so any change loads a new object.
     #[serde(default)]
     pub tables: Vec<(String, String)>,
+    /// The declared sockets (sk_lookup redirect targets), in declaration order. A
+    /// change loads a new object; the install keeps each name's socket map slot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<SocketMeta>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +122,7 @@ impl Snapshot {
                 t.sort();
                 t
             },
+            sockets: c.metadata.sockets.clone(),
         }
     }
 }
@@ -177,7 +182,7 @@ pub struct CounterCarry {
 }
 
 /// What installing `new` over `old` does; see [`plan`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Every program of either side, ordered by interface, then hook (xdp first).
     pub programs: Vec<ProgramPlan>,
@@ -200,6 +205,9 @@ pub struct Plan {
     /// longest-common-subsequence diff, and every aligned pair keeps its counters.
     /// When nothing reloads the slots map to themselves.
     pub counter_carry: Vec<CounterCarry>,
+    /// Declared sockets added (`+ NAME = tcp ADDR`), removed (`-`) or changed (`~`,
+    /// old and new declaration): a redirect's socket slot follows its name.
+    pub socket_changes: Vec<String>,
     /// Whether an installed snapshot was given.
     pub installed: bool,
     /// Rules in the new file, defaults included (what `counter_carry` is out of).
@@ -449,7 +457,12 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
         v
     };
     let same_shapes = sorted_shapes(&old.maps) == sorted_shapes(&new.maps);
-    let new_object = !installed || !same_programs || !same_shapes || old.tables != new.tables;
+    let socket_changes = socket_changes(&old.sockets, &new.sockets);
+    let new_object = !installed
+        || !same_programs
+        || !same_shapes
+        || old.tables != new.tables
+        || !socket_changes.is_empty();
 
     let old_listing = rule_listing(pairs.iter().filter_map(|(o, _)| *o));
     let new_listing = rule_listing(pairs.iter().filter_map(|(_, n)| *n));
@@ -496,12 +509,42 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
         programs,
         maps_only,
         set_changes,
+        socket_changes,
         rule_diff,
         bytecode_diffs,
         counter_carry,
         installed,
         new_rule_count: new.programs.iter().map(|p| p.rules.len()).sum(),
     }
+}
+
+/// How a socket is declared, as the language writes it.
+fn declaration(s: &SocketMeta) -> String {
+    match s.addr {
+        Some(a) => format!("{} {a}", s.proto),
+        None => s.proto.clone(),
+    }
+}
+
+/// Sockets added, removed and re-declared, by name.
+fn socket_changes(old: &[SocketMeta], new: &[SocketMeta]) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in new {
+        match old.iter().find(|o| o.name == n.name) {
+            None => out.push(format!("+ {} = {}", n.name, declaration(n))),
+            Some(o) if o != n => out.push(format!(
+                "~ {} = {} (was {})",
+                n.name,
+                declaration(n),
+                declaration(o)
+            )),
+            Some(_) => {}
+        }
+    }
+    for o in old.iter().filter(|o| !new.iter().any(|n| n.name == o.name)) {
+        out.push(format!("- {} = {}", o.name, declaration(o)));
+    }
+    out
 }
 
 fn count(n: usize, one: &str, many: &str) -> String {
@@ -521,6 +564,7 @@ impl Plan {
             .any(|p| p.action != ProgramAction::Unchanged)
             || !self.set_changes.is_empty()
             || !self.rule_diff.is_empty()
+            || !self.socket_changes.is_empty()
     }
 
     /// Whether the runtime loads a new object (new maps, programs swapped).
@@ -615,6 +659,13 @@ impl Plan {
                         );
                     }
                 }
+            }
+        }
+
+        if !self.socket_changes.is_empty() {
+            let _ = writeln!(out, "sockets:");
+            for c in &self.socket_changes {
+                let _ = writeln!(out, "  {c}");
             }
         }
 

@@ -1,6 +1,7 @@
 //! Lowering: one IR program to instructions, by the lowering of its hook's context
 //! (the hook table's [`Context`] column; one file per context). [`packet`] lowers the
-//! programs that see a packet (XDP, TC).
+//! programs that see a packet (XDP, TC), [`sk_lookup`] the socket lookup programs; both
+//! fill the flow record and then share the rule walk (`rules.rs`).
 //!
 //! Invariant (every lowering keeps it): every path reaches `exit` with `r0` = a
 //! verdict of the hook; every path that ends a rule or the default bumps exactly one
@@ -10,6 +11,8 @@
 //! of its own, so the optimizer's decisions are all visible in the IR.
 
 pub mod packet;
+mod rules;
+pub mod sk_lookup;
 
 use super::buffer::{BufferError, Code};
 use crate::{
@@ -34,7 +37,8 @@ pub fn lower_program(module: &Module, prog: &Program) -> Result<Code, LowerError
     }
     match spec.context {
         Context::Packet(ctx) => packet::lower(module, prog, spec, ctx),
-        Context::SkLookup | Context::SkMsg => Err(unsupported()),
+        Context::SkLookup => sk_lookup::lower(module, prog, spec),
+        Context::SkMsg => Err(unsupported()),
     }
 }
 
