@@ -79,6 +79,10 @@ pub fn errno_name(e: &io::Error) -> Option<&'static str> {
     })
 }
 
+/// Most instructions `BPF_PROG_LOAD` takes from a privileged loader
+/// (`BPF_COMPLEXITY_LIMIT_INSNS`), which is also the most the verifier may process.
+pub const MAX_PROG_INSNS: usize = 1_000_000;
+
 /// What the kernel operation `op` failing with `e` means, in a sentence:
 /// `EPERM: not permitted: ...`.
 pub fn explain_errno(op: Op, e: &io::Error) -> String {
@@ -90,7 +94,8 @@ pub fn explain_errno(op: Op, e: &io::Error) -> String {
         }
         (Op::Load, libc::EACCES) => "the verifier refused the program",
         (Op::Load, libc::E2BIG) => {
-            "the program is too large for the verifier (1,000,000 instructions processed)"
+            "the program is too large for the kernel: over 1,000,000 instructions, or over \
+             1,000,000 processed by the verifier on its paths"
         }
         (Op::Load, libc::ENOSPC) => "the verifier's log did not fit its buffer",
         (Op::Load, libc::EINVAL) => "the kernel rejected the program or one of its attributes",

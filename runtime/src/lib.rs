@@ -42,6 +42,8 @@ pub enum RuntimeError {
     NotSockc(#[from] MetadataError),
     #[error("the object's tables")]
     Tables(#[source] ObjError),
+    #[error("the object's program symbols")]
+    Symbols(#[source] ObjError),
     #[error("map `{map}`: contents lie outside .sockc.tables")]
     TablesOutside { map: String },
     #[error("cannot load the object{}", kernel_said(.0, kernel_error::Op::Map))]
@@ -54,6 +56,13 @@ pub enum RuntimeError {
     MissingCapabilities { missing: Vec<&'static str> },
     #[error("program `{symbol}` is not in the object")]
     MissingProgram { symbol: String },
+    #[error(
+        "program `{symbol}` has {insns} instructions; the kernel loads at most {} \
+         (BPF_COMPLEXITY_LIMIT_INSNS): compile at -O2 (the default), where runs of rules \
+         become decision trees, or put fewer rules in this hook block",
+        kernel_error::MAX_PROG_INSNS
+    )]
+    TooLarge { symbol: String, insns: usize },
     /// The full log is [`RuntimeError::verifier_log`]; the message shows the
     /// verifier's reason and the end of the log.
     #[error("{}", verifier_text(.symbol, .io_error, .log))]
@@ -233,6 +242,18 @@ impl LoadedObject {
             // Created here with the shape checked, so that aya only opens it.
             socket_map::SocketMap::open_or_create(path)?;
             loader.map_pin_path(SOCKETS_MAP, path);
+        }
+        // Refused before any map is made: the kernel would say only E2BIG.
+        let sizes = sockc_compiler::obj::program_sizes(elf).map_err(RuntimeError::Symbols)?;
+        for p in &meta.programs {
+            if let Some((_, insns)) = sizes.iter().find(|(s, _)| *s == p.symbol) {
+                if *insns > kernel_error::MAX_PROG_INSNS {
+                    return Err(RuntimeError::TooLarge {
+                        symbol: p.symbol.clone(),
+                        insns: *insns,
+                    });
+                }
+            }
         }
         let mut ebpf = loader.load(elf).map_err(RuntimeError::Object)?;
         let mut programs = Vec::new();
