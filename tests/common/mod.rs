@@ -66,10 +66,16 @@ pub fn kernel() -> bool {
     false
 }
 
+/// The sockc binary under test: this build's, or the one `SOCKC_TEST_BIN` names (to
+/// show that a test fails on an older build).
+pub fn bin() -> String {
+    std::env::var("SOCKC_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sockc").to_string())
+}
+
 /// Runs the `sockc` binary from the package root with `NO_COLOR`: (exit code, stdout,
 /// stderr).
 pub fn sockc(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sockc"))
+    let out = std::process::Command::new(bin())
         .args(args)
         .current_dir(root())
         .env("NO_COLOR", "1")
@@ -99,7 +105,7 @@ pub fn sockc_unprivileged(args: &[&str], rule_file: &str) -> (i32, String, Strin
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.join("sockc");
-    std::fs::copy(env!("CARGO_BIN_EXE_sockc"), &bin).unwrap();
+    std::fs::copy(self::bin(), &bin).unwrap();
     let rules = dir.join("rules.sk");
     std::fs::copy(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rule_file),
