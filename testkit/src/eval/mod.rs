@@ -10,6 +10,7 @@
 //! so agreement between the two is evidence, not an echo.
 
 pub mod headers;
+pub mod index;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -21,6 +22,7 @@ use cranelift_entity::EntityRef as _;
 use ipnet::IpNet;
 
 pub use headers::{decode, Headers, IpHeader, L4Fields};
+pub use index::RuleIndex;
 
 use sockc_compiler::{
     bpf::maps::socket_drop_slot,
@@ -201,14 +203,40 @@ pub fn evaluate_lookup(
     evaluate_headers(module, prog, lookup.headers(), facts)
 }
 
+/// [`evaluate`] trying only the rules `index` (made for `prog`) says can match the
+/// frame: the same answer, for many packets against a large program.
+pub fn evaluate_indexed(
+    module: &Module,
+    prog: &Program,
+    index: &RuleIndex,
+    frame: &[u8],
+    facts: &Facts,
+) -> Evaluation {
+    let headers = decode(frame);
+    let rules = index.candidates(&headers);
+    evaluate_rules(module, prog, headers, facts, rules)
+}
+
 fn evaluate_headers(
     module: &Module,
     prog: &Program,
     headers: Headers,
     facts: &Facts,
 ) -> Evaluation {
+    evaluate_rules(module, prog, headers, facts, 0..prog.rules.len())
+}
+
+/// First match wins among `rules` (indices into the program's rules, ascending).
+fn evaluate_rules(
+    module: &Module,
+    prog: &Program,
+    headers: Headers,
+    facts: &Facts,
+    rules: impl Iterator<Item = usize>,
+) -> Evaluation {
     let mut counted = Vec::new();
-    for (i, rule) in prog.rules.iter().enumerate() {
+    for i in rules {
+        let rule = &prog.rules[i];
         if !rule_matches(module, rule, &headers, facts) {
             continue;
         }
