@@ -205,6 +205,30 @@ fn devices_fifos_and_oversized_files_are_refused_unread() {
         err.contains("the rule file size limit is 10 bytes: change it with --max-source-bytes N"),
         "{err}"
     );
+    // A packets file over its limit, likewise (the flag or its variable).
+    let packets = dir.join("two.packets");
+    std::fs::write(
+        &packets,
+        "tcp 10.0.0.1:1 -> 10.0.0.2:22 syn\ntcp 10.0.0.1:1 -> 10.0.0.2:23 syn\n",
+    )
+    .unwrap();
+    let (code, _, err) = sockc(&[
+        "test",
+        "--eval-only",
+        "--max-packets-file-bytes",
+        "20",
+        "rules/examples/edge.sk",
+        "--packets",
+        path(&packets),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "it is 68 bytes; the packets file size limit is 20 bytes: change it with \
+             --max-packets-file-bytes N (or SOCKC_MAX_PACKETS_FILE_BYTES=N)"
+        ),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
