@@ -329,13 +329,12 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
                 // Interface and cgroup hooks name where they are; sk_lookup is on the
                 // install's network namespace (the header names it).
                 let at = if h.attach_to.is_empty() {
-                    "netns".to_string()
+                    format!("{} netns", h.hook)
                 } else {
-                    format!("on {}", h.attach_to)
+                    h.hook.spec().label(&h.attach_to)
                 };
                 println!(
-                    "  {:<11} {:<13} {:<12} prog {} tag {}  {}  ({})",
-                    h.hook.to_string(),
+                    "  {:<24} {:<12} prog {} tag {}  {}  ({})",
                     at,
                     h.attach_mode.map_or("-".to_string(), |m| m.to_string()),
                     h.prog_id,
@@ -345,6 +344,20 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
                 );
             }
             println!("  maps: {}", s.maps.join(", "));
+            for g in &s.sockmaps {
+                match (g.sockets, g.named) {
+                    (Some(n), Some(named)) => println!(
+                        "  socket map {} of cgroup {}: {n} connections, {named} named sockets",
+                        g.map, g.cgroup
+                    ),
+                    _ => println!(
+                        "  socket map {} of cgroup {}: unreadable ({})",
+                        g.map,
+                        g.cgroup,
+                        g.error.as_deref().unwrap_or("?")
+                    ),
+                }
+            }
             for slot in &s.sockets {
                 let drops = match (slot.dropped_unregistered, slot.dropped_refused) {
                     (0, 0) => String::new(),
@@ -355,6 +368,9 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
                     "  socket {} = {} (slot {}): {}{drops}",
                     slot.socket, slot.declared, slot.slot, slot.state
                 );
+                for b in &slot.bindings {
+                    println!("    bound by {b}");
+                }
             }
             for d in &s.drift {
                 println!("  drift: {d}");
@@ -400,7 +416,7 @@ pub fn run_stats(target: &Target, json: bool) -> ExitCode {
     for r in &rules {
         let hook = (r.hook, r.attach_to.as_str());
         if last != Some(hook) {
-            println!("{} on {}:", r.hook, r.attach_to);
+            println!("{}:", r.hook.spec().label(&r.attach_to));
             println!("  {:>12} {:>14}  line  rule", "packets", "bytes");
             last = Some(hook);
         }

@@ -310,6 +310,8 @@ fn tubular_object(bs: &[Binding]) -> Result<Vec<u8>, String> {
             attach_to: String::new(),
             rules: Vec::new(),
             socket_slots: Vec::new(),
+            netns_cookie: Vec::new(),
+            attach_map: None,
         }],
         map_contents: vec![MapContents {
             map: BINDINGS_MAP.into(),
@@ -321,6 +323,7 @@ fn tubular_object(bs: &[Binding]) -> Result<Vec<u8>, String> {
         counters: 1,
         tables: Vec::new(),
         sockets: Vec::new(),
+        durable_maps: Vec::new(),
     };
     write_object(&ObjectImage {
         programs: vec![ProgramImage {

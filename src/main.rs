@@ -24,6 +24,7 @@ use sockc_compiler::{
 mod apply_cmd;
 mod bench_cmd;
 mod bench_sk_lookup;
+mod bench_sockmap;
 mod diff_cmd;
 mod privileges;
 mod socket_cmd;

@@ -8,7 +8,9 @@
 use crate::{
     bpf::{
         buffer::{Code, SrcLoc},
-        lower::lower_program,
+        lower::{
+            lower_program, sk_lookup_register::lower as lower_registrar, sockmap::lower_companion,
+        },
         maps::{self, MapDef},
     },
     diag::{Diagnostic, Span},
@@ -140,22 +142,55 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
             code,
         });
     }
+    let mut metas: Vec<ProgramMeta> = module
+        .programs
+        .values()
+        .zip(&programs)
+        .map(|(p, c)| ProgramMeta {
+            socket_slots: c.code.socket_slots.clone(),
+            ..ProgramMeta::of(&module, p)
+        })
+        .collect();
+    // The programs sockc adds around each cgroup's sockmap blocks, after every block's
+    // own program (the attach order: see `hooks::HookSpec::companions`).
+    let mut companions = Vec::new();
+    for g in &module.sockmaps {
+        for c in &g.companions {
+            let code = lower_companion(g, c).map_err(|e| {
+                let span = g
+                    .send
+                    .or(g.receive)
+                    .map_or(Span::default(), |p| module.programs[p].span);
+                (span, e.to_string())
+            })?;
+            programs.push(CompiledProgram {
+                symbol: c.symbol.clone(),
+                section: c.hook.spec().section,
+                code,
+            });
+        }
+        companions.extend(ProgramMeta::of_group(g, &mut metas));
+    }
+    metas.extend(companions);
+    // The registrars (issue 14), last: they fill the socket map the others read.
+    for r in &module.registrars {
+        let code = lower_registrar(&module, r).map_err(|e| (r.span, e.to_string()))?;
+        metas.push(ProgramMeta::of_registrar(r, &code));
+        programs.push(CompiledProgram {
+            symbol: r.symbol.clone(),
+            section: crate::hooks::HookKind::SkLookupRegister.spec().section,
+            code,
+        });
+    }
     let layout = maps::layout(&module);
     let metadata = Metadata {
         format: METADATA_FORMAT,
-        programs: module
-            .programs
-            .values()
-            .zip(&programs)
-            .map(|(p, c)| ProgramMeta {
-                socket_slots: c.code.socket_slots.clone(),
-                ..ProgramMeta::of(p)
-            })
-            .collect(),
+        programs: metas,
         map_contents: layout.contents,
         counters: layout.counters,
         tables: layout.table_data,
         sockets: crate::metadata::SocketMeta::of(&module),
+        durable_maps: layout.durable,
     };
     Ok(Compiled {
         module,

@@ -10,9 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    bpf::maps::{MapContents, TableData},
+    bpf::maps::{DurableMap, MapContents, TableData},
     hooks::HookKind,
-    ir::{self, Program},
+    ir::{self, sockmap::SockmapGroup, Program},
     obj::{self, ObjError},
 };
 
@@ -31,6 +31,9 @@ pub struct Metadata {
     /// Array maps filled from the object's `.sockc.tables` section.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableData>,
+    /// Maps a new generation takes over from the installed one (sockmap groups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub durable_maps: Vec<DurableMap>,
     /// The declared sockets, in declaration order (index `i` owns slots `2i` and
     /// `2i + 1` of the `socket_drops` map, and slot `i` of a socket map of its own).
     /// Listed only when a program redirects to sockets, that is when the object has
@@ -48,9 +51,24 @@ pub struct SocketMeta {
     /// The declared address, if any (`127.0.0.1:8080`, `[::1]:53`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<std::net::SocketAddr>,
+    /// `cgroup "PATH"`: a listening socket of this cgroup registers itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
 }
 
 impl SocketMeta {
+    /// The declaration after `NAME =`, as written: `tcp 127.0.0.1:8080 cgroup "..."`.
+    pub fn declaration(&self) -> String {
+        let mut out = self.proto.clone();
+        if let Some(a) = self.addr {
+            out.push_str(&format!(" {a}"));
+        }
+        if let Some(cgroup) = &self.cgroup {
+            out.push_str(&format!(" cgroup {cgroup:?}"));
+        }
+        out
+    }
+
     /// The entries of the module's sockets, when its programs use the socket map.
     pub fn of(module: &ir::Module) -> Vec<SocketMeta> {
         if !crate::bpf::maps::uses_sockets(module) {
@@ -63,6 +81,7 @@ impl SocketMeta {
                 name: s.name.clone(),
                 proto: s.proto.name().to_string(),
                 addr: s.addr.map(|(ip, port)| std::net::SocketAddr::new(ip, port)),
+                cgroup: s.cgroup.clone(),
             })
             .collect()
     }
@@ -75,12 +94,22 @@ pub struct ProgramMeta {
     pub hook: HookKind,
     pub attach_to: String,
     pub rules: Vec<RuleMeta>,
+    /// The map the program attaches to, for hooks whose target is a map: the
+    /// program array a sockmap block's program sits in, the socket map a dispatcher
+    /// runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_map: Option<String>,
     /// `(instruction, socket index)`: where the program holds the socket map slot of
     /// a declared socket (the index into [`Metadata::sockets`]); the object has the
     /// index itself there, and an install writes its slot for that socket's name
     /// before loading.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub socket_slots: Vec<(usize, u32)>,
+    /// `(instruction, half)`: where the program compares with the install's network
+    /// namespace cookie (a registrar); the object has 0 there, which matches no
+    /// namespace, and an install writes its namespace's cookie before loading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub netns_cookie: Vec<(usize, crate::bpf::buffer::CookieHalf)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,11 +118,14 @@ pub struct RuleMeta {
     pub line: usize,
     /// The rule as written; `default VERDICT` for the default.
     pub text: String,
+    /// The declared socket a `redirect ... to sock NAME` rule sends to (its binding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
 }
 
 impl ProgramMeta {
     /// A program's entry: its rules in order, the default last.
-    pub fn of(p: &Program) -> ProgramMeta {
+    pub fn of(module: &ir::Module, p: &Program) -> ProgramMeta {
         let mut rules: Vec<RuleMeta> = p
             .rules
             .iter()
@@ -101,20 +133,106 @@ impl ProgramMeta {
                 counter: r.counter,
                 line: r.line,
                 text: r.text.clone(),
+                socket: match r.action {
+                    ir::Action::Redirect(Some(s)) | ir::Action::RedirectIngress(s) => {
+                        Some(module.sockets[s].name.clone())
+                    }
+                    _ => None,
+                },
             })
             .collect();
         rules.push(RuleMeta {
             counter: p.default_counter,
             line: p.default_line,
             text: format!("default {}", ir::verdict_name(p.default)),
+            socket: None,
         });
         ProgramMeta {
             symbol: p.symbol.clone(),
             hook: p.hook,
             attach_to: p.attach_to.clone(),
             rules,
+            attach_map: None,
             socket_slots: Vec::new(),
+            netns_cookie: Vec::new(),
         }
+    }
+
+    /// A registrar's entry: its counters as rules, on the line of the first
+    /// declaration naming its cgroup.
+    pub fn of_registrar(r: &ir::Registrar, code: &crate::bpf::buffer::Code) -> ProgramMeta {
+        let rules = r
+            .counters
+            .iter()
+            .zip(crate::sema::register::REGISTRAR_COUNTERS)
+            .map(|(&counter, what)| RuleMeta {
+                counter,
+                line: r.line,
+                text: what.to_string(),
+                socket: None,
+            })
+            .collect();
+        ProgramMeta {
+            symbol: r.symbol.clone(),
+            hook: HookKind::SkLookupRegister,
+            attach_to: r.cgroup.clone(),
+            rules,
+            attach_map: None,
+            socket_slots: code.socket_slots.clone(),
+            netns_cookie: code.netns_cookie.clone(),
+        }
+    }
+
+    /// The entries of a sockmap group's programs, in attach order: its blocks' own
+    /// (given, from [`ProgramMeta::of`]) get the program array they sit in; then its
+    /// companions, each with its counters as rules.
+    pub fn of_group(g: &SockmapGroup, blocks: &mut [ProgramMeta]) -> Vec<ProgramMeta> {
+        for p in blocks.iter_mut().filter(|p| p.attach_to == g.cgroup) {
+            p.attach_map = g.program_array(p.hook).map(|r| g.map_name(r));
+            if p.hook != HookKind::Sockmap {
+                continue;
+            }
+            // Each `redirect local` rule's messages through the stack, on the line
+            // after the rule's own (the redirected ones).
+            for &(rule, slot) in g.stack_counters.iter().rev() {
+                let r = p.rules[rule].clone();
+                p.rules.insert(
+                    rule + 1,
+                    RuleMeta {
+                        counter: slot,
+                        line: r.line,
+                        text: format!("{} (through the stack)", r.text),
+                        socket: None,
+                    },
+                );
+            }
+        }
+        g.companions
+            .iter()
+            .map(|c| ProgramMeta {
+                symbol: c.symbol.clone(),
+                hook: c.hook,
+                attach_to: g.cgroup.clone(),
+                rules: c
+                    .counters
+                    .iter()
+                    .map(|(slot, what)| RuleMeta {
+                        counter: *slot,
+                        line: g.line,
+                        text: what.clone(),
+                        socket: None,
+                    })
+                    .collect(),
+                attach_map: match c.hook.spec().target {
+                    crate::hooks::Target::SockMap => {
+                        Some(g.map_name(ir::sockmap::MapRole::Sockets))
+                    }
+                    _ => None,
+                },
+                socket_slots: Vec::new(),
+                netns_cookie: Vec::new(),
+            })
+            .collect()
     }
 }
 

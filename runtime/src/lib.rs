@@ -33,6 +33,7 @@ pub mod netns;
 pub mod plan;
 pub mod socket_map;
 pub mod sockets;
+pub mod sockmap;
 pub mod store;
 pub mod sys;
 
@@ -98,6 +99,8 @@ pub enum RuntimeError {
     SocketMap(#[from] socket_map::SocketMapError),
     #[error("program `{symbol}`: no slot for socket {socket}")]
     SocketSlot { symbol: String, socket: u32 },
+    #[error("program `{symbol}`: instruction {insn} to patch is outside the program")]
+    PatchOutside { symbol: String, insn: usize },
 }
 
 impl RuntimeError {
@@ -211,6 +214,14 @@ pub struct LoadOptions<'a> {
     /// The socket map slot of each declared socket (in metadata order), written into
     /// the programs before they load; `None`: slot `i` for socket `i`, as compiled.
     pub socket_slots: Option<&'a [u32]>,
+    /// The cookie of the install's network namespace, written into the programs that
+    /// compare with it (registrars) before they load; `None`: 0 as compiled, which no
+    /// namespace has.
+    pub netns_cookie: Option<u64>,
+    /// Maps taken over instead of created: (map, the path it is pinned at). A new
+    /// generation takes a sockmap group's maps from the installed one (see
+    /// `sockc_compiler::bpf::maps::DurableMap`), with their contents.
+    pub reuse: &'a [(String, std::path::PathBuf)],
 }
 
 impl LoadedObject {
@@ -227,22 +238,12 @@ impl LoadedObject {
             }
         }
         let patched;
-        let elf = match opts.socket_slots {
-            Some(slots) => {
-                patched = with_socket_slots(elf, &meta, slots)?;
-                &patched[..]
-            }
-            None => elf,
+        let elf = if opts.socket_slots.is_some() || opts.netns_cookie.is_some() {
+            patched = with_patches(elf, &meta, opts)?;
+            &patched[..]
+        } else {
+            elf
         };
-        let mut loader = EbpfLoader::new();
-        // Default log level: no log on success (a full log of a large program costs more
-        // than the verification); aya retries with a log when the load fails.
-        loader.verifier_log_level(VerifierLogLevel::default());
-        if let (Some(path), false) = (opts.socket_map, meta.sockets.is_empty()) {
-            // Created here with the shape checked, so that aya only opens it.
-            socket_map::SocketMap::open_or_create(path)?;
-            loader.map_pin_path(SOCKETS_MAP, path);
-        }
         // Refused before any map is made: the kernel would say only E2BIG.
         let sizes = sockc_compiler::obj::program_sizes(elf).map_err(RuntimeError::Symbols)?;
         for p in &meta.programs {
@@ -254,6 +255,18 @@ impl LoadedObject {
                     });
                 }
             }
+        }
+        let mut loader = EbpfLoader::new();
+        // Default log level: no log on success (a full log of a large program costs more
+        // than the verification); aya retries with a log when the load fails.
+        loader.verifier_log_level(VerifierLogLevel::default());
+        if let (Some(path), false) = (opts.socket_map, meta.sockets.is_empty()) {
+            // Created here with the shape checked, so that aya only opens it.
+            socket_map::SocketMap::open_or_create(path)?;
+            loader.map_pin_path(SOCKETS_MAP, path);
+        }
+        for (map, path) in opts.reuse {
+            loader.map_pin_path(map, path.as_path());
         }
         let mut ebpf = loader.load(elf).map_err(RuntimeError::Object)?;
         let mut programs = Vec::new();
@@ -499,12 +512,20 @@ impl LoadedObject {
 }
 
 /// A copy of `elf` whose programs hold `slots[i]` wherever they hold socket `i`'s
-/// slot ([`sockc_compiler::metadata::ProgramMeta::socket_slots`]).
-fn with_socket_slots(elf: &[u8], meta: &Metadata, slots: &[u32]) -> Result<Vec<u8>, RuntimeError> {
+/// slot ([`sockc_compiler::metadata::ProgramMeta::socket_slots`]) and the namespace
+/// cookie's halves where they compare with it
+/// ([`sockc_compiler::metadata::ProgramMeta::netns_cookie`]).
+fn with_patches(
+    elf: &[u8],
+    meta: &Metadata,
+    opts: &LoadOptions<'_>,
+) -> Result<Vec<u8>, RuntimeError> {
     let offsets = sockc_compiler::obj::program_offsets(elf).map_err(RuntimeError::Tables)?;
     let mut out = elf.to_vec();
     for p in &meta.programs {
-        if p.socket_slots.is_empty() {
+        let slots = opts.socket_slots.filter(|_| !p.socket_slots.is_empty());
+        let cookie = opts.netns_cookie.filter(|_| !p.netns_cookie.is_empty());
+        if slots.is_none() && cookie.is_none() {
             continue;
         }
         let start = offsets
@@ -514,13 +535,25 @@ fn with_socket_slots(elf: &[u8], meta: &Metadata, slots: &[u32]) -> Result<Vec<u
             .ok_or_else(|| RuntimeError::MissingProgram {
                 symbol: p.symbol.clone(),
             })?;
+        // The immediate is the last 4 bytes of the 8-byte instruction.
+        let imm_at = |insn: usize| start + insn * 8 + 4;
+        if let Some(cookie) = cookie {
+            for &(insn, half) in &p.netns_cookie {
+                let at = imm_at(insn);
+                let imm = out.get_mut(at..at + 4).ok_or(RuntimeError::PatchOutside {
+                    symbol: p.symbol.clone(),
+                    insn,
+                })?;
+                imm.copy_from_slice(&half.of(cookie).to_le_bytes());
+            }
+        }
+        let Some(slots) = slots else { continue };
         for &(insn, socket) in &p.socket_slots {
             let slot = slots.get(socket as usize).ok_or(RuntimeError::SocketSlot {
                 symbol: p.symbol.clone(),
                 socket,
             })?;
-            // The immediate is the last 4 bytes of the 8-byte instruction.
-            let at = start + insn * 8 + 4;
+            let at = imm_at(insn);
             let imm = out.get_mut(at..at + 4).ok_or(RuntimeError::SocketSlot {
                 symbol: p.symbol.clone(),
                 socket,
@@ -567,7 +600,14 @@ fn read_counter<T: std::borrow::Borrow<MapData>>(
 
 fn map_data(m: &Map) -> Option<&MapData> {
     match m {
-        Map::LpmTrie(d) | Map::HashMap(d) | Map::Array(d) | Map::PerCpuArray(d) => Some(d),
+        Map::LpmTrie(d)
+        | Map::HashMap(d)
+        | Map::Array(d)
+        | Map::PerCpuArray(d)
+        | Map::SockHash(d)
+        | Map::SockMap(d)
+        | Map::ProgramArray(d)
+        | Map::SkStorage(d) => Some(d),
         _ => None,
     }
 }

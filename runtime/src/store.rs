@@ -7,7 +7,9 @@
 //! <bpffs>/sockc/<name>/manifest        array map holding the manifest (JSON, chunked)
 //! <bpffs>/sockc/<name>/journal         the same for the journal, only while work is in flight
 //! <bpffs>/sockc/<name>/link_<symbol>   one bpf_link per hook that has one
-//! <bpffs>/sockc/<name>/keep_<map>      maps all generations share (the sk_lookup socket map)
+//! <bpffs>/sockc/<name>/keep_<map>      maps all generations share (the sk_lookup socket map,
+//!                                      each sockmap group's socket map, program arrays and
+//!                                      per-socket storage)
 //! <bpffs>/sockc/<name>/registry        who registered each socket in the socket map
 //! <bpffs>/sockc/<name>/g<N>/prog_<symbol>, map_<map>   generation N's programs and maps
 //! ```
@@ -174,6 +176,10 @@ pub struct InstalledProgram {
     /// The interface's index when the hook was attached (0: not recorded).
     #[serde(default)]
     pub ifindex: u32,
+    /// For hooks attached to a map (sockmap): that map, pinned at
+    /// [`Store::keep_path`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_map: Option<String>,
 }
 
 impl InstalledProgram {
@@ -187,9 +193,18 @@ impl InstalledProgram {
     /// What holds the program on its hook: the clsact filter, or the link pinned in
     /// the install's directory.
     pub fn attachment(&self, store: &Store, install: &str) -> Attachment {
-        match self.tc_filter {
-            Some(f) => Attachment::TcFilter(f),
-            None => Attachment::Link(store.link_path(install, &self.symbol)),
+        match (&self.attach_map, self.tc_filter) {
+            (Some(map), _) => Attachment::Map(store.keep_path(install, map)),
+            (None, Some(f)) => Attachment::TcFilter(f),
+            (None, None) => Attachment::Link(store.link_path(install, &self.symbol)),
+        }
+    }
+
+    /// Where its attachment is pinned: the map it attaches to, or its link.
+    pub fn attach_pin(&self, store: &Store, install: &str) -> PathBuf {
+        match &self.attach_map {
+            Some(map) => store.keep_path(install, map),
+            None => store.link_path(install, &self.symbol),
         }
     }
 
@@ -276,7 +291,8 @@ impl Store {
 
     /// Where an install keeps a map that every generation shares (`keep_<map>`): the
     /// socket map of sk_lookup redirect targets, so registered sockets outlive
-    /// re-applies.
+    /// re-applies; a sockmap group's socket map (with the sockets in it), program
+    /// arrays and per-socket storage.
     pub fn keep_path(&self, name: &str, map: &str) -> PathBuf {
         self.dir(name).join(format!("keep_{map}"))
     }
@@ -395,10 +411,16 @@ impl Store {
         }
     }
 
-    /// Removes half-written records (`*_new`) and generation directories that neither
-    /// the manifest nor the journal names: what a killed command left behind before it
-    /// recorded anything. Returns what it removed.
-    pub fn collect_garbage(&self, name: &str, keep: &[&str]) -> Result<Vec<String>, StoreError> {
+    /// Removes half-written records (`*_new`), generation directories that neither
+    /// the manifest nor the journal names, and shared maps (`keep_*`) not in
+    /// `keep_maps`: what a killed command left behind before it recorded anything.
+    /// Returns what it removed.
+    pub fn collect_garbage(
+        &self,
+        name: &str,
+        keep: &[&str],
+        keep_maps: &[String],
+    ) -> Result<Vec<String>, StoreError> {
         let dir = self.dir(name);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Ok(Vec::new());
@@ -411,7 +433,13 @@ impl Store {
             let stray_generation = file.starts_with('g')
                 && file[1..].bytes().all(|b| b.is_ascii_digit())
                 && !keep.contains(&file.as_str());
-            if stray_record || stray_generation {
+            // Kept maps of sockmap groups only (the sk_lookup socket map is the
+            // install's for as long as it exists).
+            let stray_kept_map = file
+                .strip_prefix("keep_")
+                .is_some_and(|m| sockc_compiler::ir::sockmap::MapRole::of_map(m).is_some())
+                && !keep_maps.contains(&file);
+            if stray_record || stray_generation || stray_kept_map {
                 let p = e.path();
                 let r = if p.is_dir() {
                     std::fs::remove_dir_all(&p)

@@ -289,6 +289,117 @@ pub fn fill_array(fd: BorrowedFd<'_>, value_size: u32, bytes: &[u8]) -> io::Resu
     Ok(())
 }
 
+// ---- socket maps and cgroups (sockmap, issue 15) --------------------------------------
+
+/// `BPF_LINK_CREATE` of program `prog` on `target` (a cgroup directory's fd) for
+/// `attach_type`; the link is the new descriptor.
+pub fn link_create(
+    prog: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    attr.link_create.__bindgen_anon_1.prog_fd = prog.as_raw_fd() as u32;
+    attr.link_create.__bindgen_anon_2.target_fd = target.as_raw_fd() as u32;
+    attr.link_create.attach_type = attach_type;
+    let fd = sys_bpf(bpf_cmd::BPF_LINK_CREATE, &mut attr)?;
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `BPF_PROG_ATTACH` of `prog` to `target` (a socket map's fd) for `attach_type`. On a
+/// socket map this replaces the map's program of that type in one step.
+pub fn prog_attach(
+    target: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<()> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_5.__bindgen_anon_1.target_fd = target.as_raw_fd() as u32;
+    attr.__bindgen_anon_5.attach_bpf_fd = prog.as_raw_fd() as u32;
+    attr.__bindgen_anon_5.attach_type = attach_type;
+    sys_bpf(bpf_cmd::BPF_PROG_ATTACH, &mut attr).map(|_| ())
+}
+
+/// `BPF_PROG_DETACH` of `prog` from `target` for `attach_type`.
+pub fn prog_detach(
+    target: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<()> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_5.__bindgen_anon_1.target_fd = target.as_raw_fd() as u32;
+    attr.__bindgen_anon_5.attach_bpf_fd = prog.as_raw_fd() as u32;
+    attr.__bindgen_anon_5.attach_type = attach_type;
+    sys_bpf(bpf_cmd::BPF_PROG_DETACH, &mut attr).map(|_| ())
+}
+
+/// `BPF_PROG_QUERY`: the ids of the programs attached to `target` for `attach_type`
+/// (with `effective`, for a cgroup, also those its ancestors' attachments run).
+pub fn prog_query(
+    target: BorrowedFd<'_>,
+    attach_type: u32,
+    effective: bool,
+) -> io::Result<Vec<u32>> {
+    let mut ids = vec![0u32; 64];
+    let mut attr = zeroed();
+    attr.query.__bindgen_anon_1.target_fd = target.as_raw_fd() as u32;
+    attr.query.attach_type = attach_type;
+    if effective {
+        attr.query.query_flags = aya_obj::generated::BPF_F_QUERY_EFFECTIVE;
+    }
+    attr.query.prog_ids = ids.as_mut_ptr() as u64;
+    attr.query.__bindgen_anon_2.prog_cnt = ids.len() as u32;
+    sys_bpf(bpf_cmd::BPF_PROG_QUERY, &mut attr)?;
+    // SAFETY: the kernel wrote the count back into the member it read.
+    let n = unsafe { attr.query.__bindgen_anon_2.prog_cnt } as usize;
+    ids.truncate(n.min(ids.len()));
+    Ok(ids)
+}
+
+/// `BPF_PROG_GET_FD_BY_ID`.
+pub fn prog_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_6.__bindgen_anon_1.prog_id = id;
+    let fd = sys_bpf(bpf_cmd::BPF_PROG_GET_FD_BY_ID, &mut attr)?;
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// What [`prog_info`] reads of a program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgInfo {
+    pub id: u32,
+    pub name: String,
+    pub map_ids: Vec<u32>,
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` on a program: its id, name and the maps it uses.
+pub fn prog_info(prog: BorrowedFd<'_>) -> io::Result<ProgInfo> {
+    let mut map_ids = vec![0u32; 64];
+    // SAFETY: a plain C struct of integers; all-zero is a valid value.
+    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
+    info.nr_map_ids = map_ids.len() as u32;
+    info.map_ids = map_ids.as_mut_ptr() as u64;
+    let mut attr = zeroed();
+    attr.info.bpf_fd = prog.as_raw_fd() as u32;
+    attr.info.info_len = std::mem::size_of_val(&info) as u32;
+    attr.info.info = &mut info as *mut _ as u64;
+    sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    map_ids.truncate((info.nr_map_ids as usize).min(map_ids.len()));
+    let name: Vec<u8> = info
+        .name
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
+    Ok(ProgInfo {
+        id: info.id,
+        name: String::from_utf8_lossy(&name).into_owned(),
+        map_ids,
+    })
+}
+
 /// What [`prog_test_run_ctx`] reports.
 #[derive(Clone, Copy, Debug)]
 pub struct CtxRun {

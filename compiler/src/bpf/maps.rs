@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::classify;
 use crate::{
     hooks,
-    ir::{Action, AddrMatch, Module, SetId, Step},
+    ir::{sockmap::MapRole, Action, AddrMatch, Module, SetId, Step},
     syntax::ast::Family,
 };
 
@@ -60,14 +60,17 @@ fn rule_counter() -> BtfType {
     }
 }
 
-/// Whether any program of the module redirects to a socket (it then uses the socket
-/// map and the drop counters).
+/// Whether any sk_lookup program of the module redirects to a socket (it then uses
+/// the socket map and the drop counters; a sockmap block's named sockets are in its
+/// cgroup's own socket map, `ir::sockmap`).
 pub fn uses_sockets(module: &Module) -> bool {
-    module.programs.values().any(|p| {
-        p.rules
-            .iter()
-            .any(|r| matches!(r.action, Action::Redirect(Some(_))))
-    })
+    !module.registrars.is_empty()
+        || module.programs.values().any(|p| {
+            matches!(p.hook.spec().context, hooks::Context::SkLookup)
+                && p.rules
+                    .iter()
+                    .any(|r| matches!(r.action, Action::Redirect(Some(_))))
+        })
 }
 
 /// A BTF type description for map keys and values.
@@ -206,6 +209,79 @@ pub struct MapLayout {
     pub table_data: Vec<TableData>,
     /// Slots of the `counters` map.
     pub counters: u32,
+    /// Maps that outlive generations: the runtime hands them on to the next one.
+    pub durable: Vec<DurableMap>,
+}
+
+/// A map that a new generation takes over from the installed one instead of creating
+/// it afresh (a cgroup's socket map, with the sockets in it, and the program arrays
+/// and per-socket storage its sockets' programs use). Identified by what it is for,
+/// not by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DurableMap {
+    pub map: String,
+    /// The cgroup of the sockmap group.
+    pub cgroup: String,
+    pub role: MapRole,
+    /// For a socket map: the named sockets the group's rules redirect to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub named: Vec<String>,
+}
+
+/// How many sockets a cgroup's socket map holds (sockets beyond are not added and
+/// go through the stack; the sock_ops program counts them).
+pub const SOCKETS_CAPACITY: u32 = 65536;
+
+/// The key of a cgroup's socket map (layout: `lower::sockmap::key`).
+pub fn sock_key_type() -> BtfType {
+    let addr = || BtfType::Array {
+        elem: Box::new(BtfType::U8),
+        len: 16,
+    };
+    BtfType::Struct {
+        name: "sock_key".into(),
+        members: vec![
+            ("netns".into(), BtfType::U64),
+            ("local".into(), addr()),
+            ("remote".into(), addr()),
+            ("local_port".into(), BtfType::U16),
+            ("remote_port".into(), BtfType::U16),
+            ("slot".into(), BtfType::U32),
+        ],
+    }
+}
+
+/// The definition of a sockmap group's map of `role`.
+fn sockmap_def(name: String, role: MapRole) -> MapDef {
+    match role {
+        MapRole::Sockets => MapDef {
+            name,
+            map_type: bpf_map_type::BPF_MAP_TYPE_SOCKHASH as u32,
+            key: sock_key_type(),
+            // 8 bytes: a lookup from user space returns the socket's cookie.
+            value: BtfType::U64,
+            max_entries: SOCKETS_CAPACITY,
+            flags: 0,
+        },
+        MapRole::SendProgram | MapRole::ReceiveProgram => MapDef {
+            name,
+            map_type: bpf_map_type::BPF_MAP_TYPE_PROG_ARRAY as u32,
+            key: BtfType::U32,
+            value: BtfType::U32,
+            max_entries: 1,
+            flags: 0,
+        },
+        // Socket-local storage: no entries of its own, no preallocation (the kernel's
+        // rules for BPF_MAP_TYPE_SK_STORAGE).
+        MapRole::SentThroughStack => MapDef {
+            name,
+            map_type: bpf_map_type::BPF_MAP_TYPE_SK_STORAGE as u32,
+            key: BtfType::U32,
+            value: BtfType::U32,
+            max_entries: 0,
+            flags: BPF_F_NO_PREALLOC,
+        },
+    }
 }
 
 /// Map symbol of one family of an address set.
@@ -239,6 +315,18 @@ pub fn layout(module: &Module) -> MapLayout {
                     used_sets.insert(*s);
                 }
             }
+        }
+    }
+    for r in &module.registrars {
+        counters = counters.max(r.counters[1] + 1);
+    }
+    for g in &module.sockmaps {
+        let companions = g.companions.iter().flat_map(|c| c.counters.iter());
+        for slot in companions
+            .map(|(slot, _)| *slot)
+            .chain(g.stack_counters.iter().map(|(_, slot)| *slot))
+        {
+            counters = counters.max(slot + 1);
         }
     }
     out.counters = counters.max(1);
@@ -297,6 +385,21 @@ pub fn layout(module: &Module) -> MapLayout {
                     out.tables.resize(out.tables.len().next_multiple_of(8), 0);
                 }
             }
+        }
+    }
+    for g in &module.sockmaps {
+        for role in g.roles() {
+            let name = g.map_name(role);
+            out.defs.push(sockmap_def(name.clone(), role));
+            out.durable.push(DurableMap {
+                map: name,
+                cgroup: g.cgroup.clone(),
+                role,
+                named: match role {
+                    MapRole::Sockets => g.named.clone(),
+                    _ => Vec::new(),
+                },
+            });
         }
     }
     for set in used_sets {

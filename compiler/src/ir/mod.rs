@@ -11,6 +11,7 @@ use std::{fmt, ops::Range};
 pub mod classifier;
 pub mod flow;
 pub mod linear;
+pub mod sockmap;
 pub mod verify;
 
 use cranelift_entity::{entity_impl, PrimaryMap};
@@ -42,6 +43,28 @@ pub struct Module {
     pub sets: PrimaryMap<SetId, AddrSet>,
     pub sockets: PrimaryMap<SockId, Socket>,
     pub programs: PrimaryMap<ProgId, Program>,
+    /// The socket-layer programs of each cgroup that has sockmap blocks.
+    pub sockmaps: Vec<sockmap::SockmapGroup>,
+    /// One per cgroup that `socket` declarations name: re-registers their sockets.
+    pub registrars: Vec<Registrar>,
+}
+
+/// A sock_ops program on a cgroup that puts a declared TCP socket into its socket map
+/// slot when a process of the cgroup, in the install's network namespace, starts
+/// listening on the declared address (`socket NAME = tcp ADDR:PORT cgroup "PATH"`):
+/// a restarted service is registered again without anyone running a command.
+#[derive(Clone, Debug)]
+pub struct Registrar {
+    pub cgroup: String,
+    /// Symbol in the object, unique among all programs of the module.
+    pub symbol: String,
+    /// The sockets declared with this cgroup, in declaration order.
+    pub sockets: Vec<SockId>,
+    /// Counter slots: sockets registered, and insertions the kernel refused.
+    pub counters: [u32; 2],
+    /// Line of the first declaration naming the cgroup.
+    pub line: usize,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug)]
@@ -59,6 +82,8 @@ pub struct Socket {
     pub name: String,
     pub proto: SockProto,
     pub addr: Option<(std::net::IpAddr, u16)>,
+    /// The cgroup whose listening sockets on `addr` register themselves.
+    pub cgroup: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -165,7 +190,17 @@ pub enum Action {
     Drop,
     Count,
     Pass,
+    /// `redirect ... to sock NAME` (`Some`), or `redirect local` (`None`).
     Redirect(Option<SockId>),
+    /// `redirect ... to sock NAME ingress`: into the socket's receive queue.
+    RedirectIngress(SockId),
+}
+
+impl Action {
+    /// `redirect` in any form.
+    pub fn is_redirect(self) -> bool {
+        matches!(self, Action::Redirect(_) | Action::RedirectIngress(_))
+    }
 }
 
 /// Everything a rule tests; `None`/`Any` fields test nothing.
@@ -245,10 +280,25 @@ impl fmt::Display for Module {
                     SockProto::Udp => "udp",
                 }
             )?;
-            match s.addr {
-                Some((a, p)) => writeln!(f, " {}", std::net::SocketAddr::new(a, p))?,
+            if let Some((a, p)) = s.addr {
+                write!(f, " {}", std::net::SocketAddr::new(a, p))?;
+            }
+            match &s.cgroup {
+                Some(cgroup) => writeln!(f, " cgroup {cgroup:?}")?,
                 None => writeln!(f)?,
             }
+        }
+        for r in &self.registrars {
+            let sockets: Vec<String> = r.sockets.iter().map(|s| s.to_string()).collect();
+            writeln!(
+                f,
+                "registrar {:?} symbol={} sockets={} counters=c{},c{}",
+                r.cgroup,
+                r.symbol,
+                sockets.join(","),
+                r.counters[0],
+                r.counters[1]
+            )?;
         }
         for (id, p) in &self.programs {
             writeln!(
@@ -294,6 +344,9 @@ impl fmt::Display for Module {
             )?;
             writeln!(f, "}}")?;
         }
+        for g in &self.sockmaps {
+            write!(f, "\n{g}")?;
+        }
         Ok(())
     }
 }
@@ -333,6 +386,7 @@ impl fmt::Display for Action {
             Action::Pass => f.write_str("pass"),
             Action::Redirect(Some(s)) => write!(f, "redirect->{s}"),
             Action::Redirect(None) => f.write_str("redirect->local"),
+            Action::RedirectIngress(s) => write!(f, "redirect->{s} ingress"),
         }
     }
 }

@@ -6,14 +6,14 @@
 //! reported in one run (sema never stops at the first), and an IR [`Module`] is
 //! returned only when there is no error at all.
 
+pub(crate) mod register;
 pub(crate) mod rules;
 pub(crate) mod sets;
+pub(crate) mod sockmap;
 
 pub use rules::{icmp_type_by_name, ICMP_TYPES};
 
 use std::{collections::HashMap, path::PathBuf};
-
-use cranelift_entity::PrimaryMap;
 
 use crate::{
     diag::{quote, Diagnostic, Sink, Span},
@@ -57,6 +57,8 @@ pub(crate) struct Checker<'a> {
     /// sets of a file together, so many sets cannot add up to unbounded work.
     pub set_elements: u64,
     pub set_file_bytes: u64,
+    /// Sockets declared with `cgroup "PATH"` (their registrars are built last).
+    pub self_registered: Vec<(SockId, String, Span)>,
 }
 
 /// Checks a parsed file. The module is `Some` only when no error was found.
@@ -71,6 +73,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
         sockets: HashMap::new(),
         set_elements: 0,
         set_file_bytes: 0,
+        self_registered: Vec::new(),
     };
     // Declarations first, so a rule may use a set declared further down. Those
     // written inside a block (the parser reported them) are declared too, so that
@@ -97,7 +100,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
             let kind = HookKind::of(&h.head);
             let attach = match &h.head {
                 HookHead::Xdp { iface } | HookHead::Tc { iface, .. } => iface.clone(),
-                HookHead::Sockmap { cgroup } => cgroup.clone(),
+                HookHead::Sockmap { cgroup, .. } => cgroup.clone(),
                 HookHead::SkLookup => String::new(),
             };
             if let Some(prev) = seen_hooks.insert((kind, attach.clone()), h.head_span) {
@@ -116,7 +119,11 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
             }
         }
     }
-    assign_symbols(&mut c.module.programs);
+    // sockmap (issue 15): one group per cgroup, with the programs sockc adds.
+    c.sockmap_groups(&mut counter);
+    // sk_lookup (issue 14): one registrar per cgroup that `socket` declarations name.
+    c.registrars(&mut counter);
+    assign_symbols(&mut c.module);
     let module = (!c.diags.has_errors()).then_some(c.module);
     (module, c.diags.finish())
 }
@@ -147,12 +154,17 @@ impl Checker<'_> {
             );
             return;
         }
+        let cgroup_ok = self.check_socket_cgroup(s);
         let id = self.module.sockets.push(Socket {
             name: s.name.name.clone(),
             proto: s.proto,
             addr: s.addr,
+            cgroup: s.cgroup.as_ref().map(|(path, _)| path.clone()),
         });
         self.sockets.insert(s.name.name.clone(), (id, s.name.span));
+        if let (Some((path, span)), true) = (&s.cgroup, cgroup_ok) {
+            self.self_registered.push((id, path.clone(), *span));
+        }
     }
 
     fn hook_block(
@@ -182,16 +194,8 @@ impl Checker<'_> {
                 ),
             );
         }
-        if let HookHead::Sockmap { cgroup } = &h.head {
-            if let Some(c) = cgroup.chars().find(|&c| crate::diag::is_invisible(c)) {
-                self.diags.push(
-                    Diagnostic::error(
-                        "sockc::bad-path",
-                        format!("the cgroup path holds {}", crate::diag::char_name(c)),
-                    )
-                    .label(h.head_span, "not a usable path"),
-                );
-            }
+        if spec.target == hooks::Target::TailCall {
+            self.check_cgroup(h.head_span, &attach_to);
         }
         let mut rules = Vec::with_capacity(h.stmts.len());
         let mut default: Option<(ast::Verdict, Span)> = None;
@@ -363,26 +367,30 @@ fn valid_interface_name(name: &str) -> bool {
             .any(|c| c == '/' || c == ':' || c.is_whitespace() || crate::diag::is_invisible(c))
 }
 
-/// Object symbol per program: `<hook>_<attach>`, `[a-z0-9_]`, at most 15 bytes (the
-/// kernel's program name limit), unique.
-fn assign_symbols(programs: &mut PrimaryMap<crate::ir::ProgId, Program>) {
+/// The last component of an attach point as a symbol part: `[a-z0-9_]`.
+pub(crate) fn symbol_tail(attach_to: &str) -> String {
+    attach_to
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Object symbol per program (and per program sockc adds): `<hook>_<attach>`,
+/// `[a-z0-9_]`, at most 15 bytes (the kernel's program name limit), unique.
+fn assign_symbols(module: &mut Module) {
     let mut used = std::collections::HashSet::new();
-    for (_, p) in programs.iter_mut() {
-        let prefix = p.hook.spec().symbol_prefix;
-        let tail: String = p
-            .attach_to
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+    let mut symbol = |hook: HookKind, attach_to: &str| {
+        let prefix = hook.spec().symbol_prefix;
+        let tail = symbol_tail(attach_to);
         let base = if tail.is_empty() {
             prefix.to_string()
         } else {
@@ -396,6 +404,17 @@ fn assign_symbols(programs: &mut PrimaryMap<crate::ir::ProgId, Program>) {
             name = format!("{}{suffix}", &base[..base.len().min(15 - suffix.len())]);
             n += 1;
         }
-        p.symbol = name;
+        name
+    };
+    for (_, p) in module.programs.iter_mut() {
+        p.symbol = symbol(p.hook, &p.attach_to);
+    }
+    for g in &mut module.sockmaps {
+        for c in &mut g.companions {
+            c.symbol = symbol(c.hook, &g.cgroup);
+        }
+    }
+    for r in &mut module.registrars {
+        r.symbol = symbol(HookKind::SkLookupRegister, &r.cgroup);
     }
 }

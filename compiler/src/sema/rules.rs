@@ -29,7 +29,10 @@ impl Checker<'_> {
         let mut m = self.matches(r, spec);
         let action = self.action(r, spec, &m);
         let match_ok = self.diags.errors() == errors_before;
-        if let (Some(Action::Redirect(Some(sock))), true) = (action, match_ok) {
+        // A sockmap block's redirect moves bytes into another stream, whatever the
+        // connection's family: only sk_lookup's traffic must fit its socket.
+        let steers = matches!(spec.context, crate::hooks::Context::SkLookup);
+        if let (Some(Action::Redirect(Some(sock))), true, true) = (action, match_ok, steers) {
             self.fit_to_socket(r, &mut m, sock);
         }
         if let Some((_, sp)) = r.cond {
@@ -61,6 +64,25 @@ impl Checker<'_> {
             m,
             cond: r.cond.map(|c| c.0),
         })
+    }
+
+    /// `redirect ... to sock NAME ingress`, where the hook has it.
+    fn redirect_ingress(
+        &mut self,
+        r: &ast::Rule,
+        spec: &HookSpec,
+        sock: crate::ir::SockId,
+    ) -> Option<Action> {
+        if spec.caps.redirect_ingress {
+            return Some(Action::RedirectIngress(sock));
+        }
+        self.error(
+            r.ingress.expect("called for rules with `ingress`"),
+            "sockc::redirect-target",
+            format!("{} hooks cannot redirect into a receive queue", spec.name),
+            "`ingress` exists only in sockmap blocks",
+        );
+        None
     }
 
     fn error(&mut self, at: Span, code: &'static str, msg: String, label: &str) {
@@ -185,6 +207,7 @@ impl Checker<'_> {
                 None
             }
             (ActionKw::Redirect, Some(Target::Sock(id))) => match self.sockets.get(&id.name) {
+                Some((s, _)) if r.ingress.is_some() => self.redirect_ingress(r, spec, *s),
                 Some((s, _)) => Some(Action::Redirect(Some(*s))),
                 None => {
                     self.diags.push(
@@ -213,7 +236,7 @@ impl Checker<'_> {
                     self.error(
                         *sp,
                         "sockc::redirect-target",
-                        "`redirect local` exists only in sockmap blocks".into(),
+                        "`redirect local` exists only in sockmap blocks, on the send side".into(),
                         "not here",
                     );
                     return None;
@@ -363,7 +386,7 @@ impl Checker<'_> {
                     Diagnostic::error(
                         "sockc::hook-cannot-match",
                         format!(
-                            "{} hooks only see {} lookups: a rule for {} never matches",
+                            "{} hooks only see {}: a rule for {} never matches",
                             spec.name,
                             seen.join(" and "),
                             proto_label(p)

@@ -84,15 +84,27 @@ pub struct SocketDecl {
     pub name: Ident,
     pub proto: SockProto,
     pub addr: Option<(std::net::IpAddr, u16)>,
+    /// `cgroup "PATH"`: the cgroup whose processes' listening sockets on `addr` are
+    /// registered when they listen (sk_lookup, TCP only).
+    pub cgroup: Option<(String, Span)>,
     pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HookHead {
-    Xdp { iface: String },
-    Tc { egress: bool, iface: String },
+    Xdp {
+        iface: String,
+    },
+    Tc {
+        egress: bool,
+        iface: String,
+    },
     SkLookup,
-    Sockmap { cgroup: String },
+    /// `sockmap [send|receive] cgroup "PATH"`: `receive` is the sk_skb side.
+    Sockmap {
+        cgroup: String,
+        receive: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -163,6 +175,9 @@ pub struct Rule {
     pub matches: Vec<Match>,
     pub cond: Option<(SockCond, Span)>,
     pub target: Option<Target>,
+    /// `ingress` after `to sock NAME`: deliver into the socket's receive queue
+    /// instead of sending out of it (sockmap blocks).
+    pub ingress: Option<Span>,
     pub span: Span,
 }
 

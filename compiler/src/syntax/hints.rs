@@ -57,6 +57,9 @@ enum Alt {
     On,
     TcDir,
     Cgroup,
+    KwIngress,
+    SockmapSide,
+    SocketCgroup,
     EndOfLine,
 }
 
@@ -87,6 +90,9 @@ impl Alt {
             Rule::kw_socket => Alt::KwSocket,
             Rule::kw_exists => Alt::KwExists,
             Rule::target | Rule::local_target | Rule::kw_sock => Alt::Target,
+            Rule::kw_ingress => Alt::KwIngress,
+            Rule::sockmap_side => Alt::SockmapSide,
+            Rule::socket_cgroup => Alt::SocketCgroup,
             Rule::ident => Alt::Name,
             Rule::string => Alt::Str,
             Rule::iface => Alt::Iface,
@@ -133,6 +139,9 @@ impl Alt {
             Alt::KwSocket => "`socket`",
             Alt::KwExists => "`exists`",
             Alt::Target => "a redirect target (to sock NAME, local)",
+            Alt::KwIngress => "`ingress`",
+            Alt::SockmapSide => "send or receive",
+            Alt::SocketCgroup => "`cgroup \"PATH\"`",
             Alt::Name => "a name",
             Alt::Str => "a quoted string",
             Alt::Iface => "an interface name",
@@ -144,7 +153,7 @@ impl Alt {
             Alt::SockProto => "tcp or udp",
             Alt::SockAddr => "an address with a port",
             Alt::Hook => {
-                "a hook block (xdp on IF, tc ingress|egress on IF, sk_lookup, sockmap cgroup \"PATH\")"
+                "a hook block (xdp on IF, tc ingress|egress on IF, sk_lookup, sockmap [send|receive] cgroup \"PATH\")"
             }
             Alt::On => "`on`",
             Alt::TcDir => "ingress or egress",
@@ -177,7 +186,9 @@ impl Alt {
             Alt::Hook => &["xdp", "tc", "sk_lookup", "sockmap"],
             Alt::On => &["on"],
             Alt::TcDir => &["ingress", "egress"],
-            Alt::Cgroup => &["cgroup"],
+            Alt::Cgroup | Alt::SocketCgroup => &["cgroup"],
+            Alt::KwIngress => &["ingress"],
+            Alt::SockmapSide => &["send", "receive"],
             _ => &[],
         }
     }

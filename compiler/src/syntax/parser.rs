@@ -355,9 +355,16 @@ impl Builder {
         let mut name = None;
         let mut proto = SockProto::Tcp;
         let mut addr = None;
+        let mut cgroup = None;
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::ident => name = Some(self.ident(p)),
+                Rule::socket_cgroup => {
+                    let span = self.span(&p);
+                    if let Some(s) = p.into_inner().find(|q| q.as_rule() == Rule::string) {
+                        cgroup = Some((Self::string(s), span));
+                    }
+                }
                 Rule::sock_proto => {
                     proto = if p.as_str().starts_with("udp") {
                         SockProto::Udp
@@ -394,6 +401,7 @@ impl Builder {
             name: name?,
             proto,
             addr,
+            cgroup,
             span: sp,
         })
     }
@@ -511,18 +519,23 @@ impl Builder {
         let head_rule = pair.as_rule();
         let mut iface = String::new();
         let mut egress = false;
+        let mut receive = false;
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::iface => iface = p.as_str().to_string(),
                 Rule::string => iface = Self::string(p),
                 Rule::tc_dir => egress = p.as_str().starts_with("egress"),
+                Rule::sockmap_side => receive = p.as_str().starts_with("receive"),
                 _ => {}
             }
         }
         match head_rule {
             Rule::xdp_head => HookHead::Xdp { iface },
             Rule::tc_head => HookHead::Tc { egress, iface },
-            Rule::sockmap_head => HookHead::Sockmap { cgroup: iface },
+            Rule::sockmap_head => HookHead::Sockmap {
+                cgroup: iface,
+                receive,
+            },
             _ => HookHead::SkLookup,
         }
     }
@@ -533,6 +546,7 @@ impl Builder {
         let mut matches = Vec::new();
         let mut cond = None;
         let mut target = None;
+        let mut ingress = None;
         for p in pair.into_inner() {
             let psp = self.span(&p);
             match p.as_rule() {
@@ -622,8 +636,13 @@ impl Builder {
                     ));
                 }
                 Rule::target => {
-                    let t = p
-                        .into_inner()
+                    let inner: Vec<_> = p.into_inner().collect();
+                    ingress = inner
+                        .iter()
+                        .find(|q| q.as_rule() == Rule::kw_ingress)
+                        .map(|q| self.span(q));
+                    let t = inner
+                        .into_iter()
                         .find(|q| matches!(q.as_rule(), Rule::ident | Rule::local_target))?;
                     target = Some(if t.as_rule() == Rule::ident {
                         Target::Sock(self.ident(t))
@@ -641,6 +660,7 @@ impl Builder {
             matches,
             cond,
             target,
+            ingress,
             span: sp,
         })
     }

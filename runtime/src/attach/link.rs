@@ -76,8 +76,9 @@ pub fn state(path: &Path, at: &AttachPoint<'_>, expected: &Expected) -> LinkStat
                 None => LinkState::Unreadable(format!("unexpected link type {}", info.type_)),
             };
         }
-        // Targets whose identity a link does not show here yet: a cgroup, a socket map.
-        Target::Cgroup | Target::SockMap => return LinkState::Attached,
+        Target::Cgroup => return cgroup_state(&info, at.attach_to),
+        // Maps hold no links.
+        Target::SockMap | Target::TailCall => return LinkState::Attached,
     }
     let linked = match info.type_ {
         // SAFETY (both): reading the union member the kernel filled for this link type.
@@ -94,6 +95,26 @@ pub fn state(path: &Path, at: &AttachPoint<'_>, expected: &Expected) -> LinkStat
         LinkState::Detached
     } else if Some(linked) != current || (expected.ifindex != 0 && linked != expected.ifindex) {
         LinkState::OtherInterface { linked, current }
+    } else {
+        LinkState::Attached
+    }
+}
+
+/// A cgroup link runs the expected program: is it on the cgroup directory of that
+/// path as it is now? A cgroup's id is its directory's inode number (kernfs).
+fn cgroup_state(info: &aya_obj::generated::bpf_link_info, path: &str) -> LinkState {
+    if info.type_ != bpf_link_type::BPF_LINK_TYPE_CGROUP as u32 {
+        return LinkState::Unreadable(format!("unexpected link type {}", info.type_));
+    }
+    // SAFETY: reading the union member the kernel filled for a cgroup link.
+    let linked = unsafe { info.__bindgen_anon_1.cgroup.cgroup_id };
+    let current = std::fs::metadata(path)
+        .ok()
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    if linked == 0 {
+        LinkState::Detached
+    } else if Some(linked) != current {
+        LinkState::OtherCgroup { linked, current }
     } else {
         LinkState::Attached
     }

@@ -20,16 +20,25 @@
 //!   `detach` and `live_state` are the shared link operations of [`link`] (the live
 //!   state may also compare the link's netns inode); `test_run` reads `input` as a
 //!   `struct bpf_sk_lookup` context instead of a frame ([`TestInput::Context`]).
-//! * sock_ops on a cgroup: [`Target::Cgroup`]; `attach` opens the cgroup directory
-//!   named by the attach text and creates a cgroup link: [`Attachment::Link`] again.
-//! * sk_msg / sk_skb verdict programs: [`Target::SockMap`]; they attach to a socket
-//!   map with `BPF_PROG_ATTACH` (no link): a further [`Attachment`] variant naming the
-//!   map's pin, `replace` is a second attach (the kernel swaps the map's verdict
-//!   program in one step), `detach` is `BPF_PROG_DETACH`.
+//!
+//! The socket layer (issue 15) has three backends, one per attach type of a sockmap
+//! group (see `sockc_compiler::ir::sockmap`):
+//! * [`sock_ops::SockOps`] ([`Target::Cgroup`]): a cgroup link on the cgroup
+//!   directory the block names, pinned like XDP's ([`Attachment::Link`]). sk_lookup's
+//!   registrars (a `socket` declared with `cgroup`) are sock_ops programs too and
+//!   attach the same way, without the check for another tool's socket map programs.
+//! * [`sockmap::Dispatcher`] ([`Target::SockMap`]): the socket map's verdict program,
+//!   `BPF_PROG_ATTACH`ed to the map (no link: [`Attachment::Map`] names the map's
+//!   pin); `replace` attaches again (the kernel swaps the map's program in one step),
+//!   `detach` is `BPF_PROG_DETACH`.
+//! * [`sockmap::Slot`] ([`Target::TailCall`]): a block's program in slot 0 of the
+//!   program array the dispatcher tail-calls ([`Attachment::Map`] again): attach and
+//!   replace are one map update, detach deletes the slot.
 //!
 //! [`Target::Netns`]: sockc_compiler::hooks::Target::Netns
 //! [`Target::Cgroup`]: sockc_compiler::hooks::Target::Cgroup
 //! [`Target::SockMap`]: sockc_compiler::hooks::Target::SockMap
+//! [`Target::TailCall`]: sockc_compiler::hooks::Target::TailCall
 //! [`TestInput::Context`]: sockc_compiler::hooks::TestInput::Context
 
 use std::{
@@ -48,6 +57,8 @@ use crate::RunResult;
 
 pub mod link;
 pub mod sk_lookup;
+pub mod sock_ops;
+pub mod sockmap;
 pub mod tc;
 pub mod xdp;
 
@@ -58,7 +69,14 @@ pub fn backend(hook: HookKind) -> Option<&'static dyn Backend> {
         HookKind::Xdp => Some(&xdp::Xdp),
         HookKind::TcIngress | HookKind::TcEgress => Some(&tc::Tc),
         HookKind::SkLookup => Some(&sk_lookup::SkLookup),
-        HookKind::Sockmap => None,
+        HookKind::Sockmap | HookKind::SockmapReceive => Some(&sockmap::Slot),
+        HookKind::SkMsgDispatch | HookKind::SkSkbDispatch => Some(&sockmap::Dispatcher),
+        HookKind::SockOps => Some(&sock_ops::SockOps {
+            fills_verdict_maps: true,
+        }),
+        HookKind::SkLookupRegister => Some(&sock_ops::SockOps {
+            fills_verdict_maps: false,
+        }),
     }
 }
 
@@ -157,8 +175,11 @@ impl AttachPoint<'_> {
     pub fn exists(&self) -> bool {
         match self.spec().target {
             Target::Interface => if_index(self.attach_to).is_some(),
-            Target::Cgroup => Path::new(self.attach_to).is_dir(),
-            Target::Netns | Target::SockMap => true,
+            // A sockmap group's programs all need its cgroup.
+            Target::Cgroup | Target::SockMap | Target::TailCall => {
+                Path::new(self.attach_to).is_dir()
+            }
+            Target::Netns => true,
         }
     }
 }
@@ -207,6 +228,12 @@ pub enum AttachMode {
     /// A link on a network namespace (sk_lookup).
     #[serde(rename = "netns link")]
     Netns,
+    #[serde(rename = "cgroup link")]
+    CgroupLink,
+    #[serde(rename = "socket map")]
+    SockMap,
+    #[serde(rename = "tail call")]
+    TailCall,
 }
 
 impl fmt::Display for AttachMode {
@@ -217,6 +244,9 @@ impl fmt::Display for AttachMode {
             AttachMode::Tcx => "tcx",
             AttachMode::Clsact => "clsact",
             AttachMode::Netns => "netns link",
+            AttachMode::CgroupLink => "cgroup link",
+            AttachMode::SockMap => "socket map",
+            AttachMode::TailCall => "tail call",
         })
     }
 }
@@ -248,6 +278,28 @@ pub enum Attachment {
     Link(PathBuf),
     /// A clsact filter: the filter holds the program; there is no link.
     TcFilter(TcFilter),
+    /// A map pinned at this path holds the program: slot 0 of a program array (a
+    /// sockmap block's program), or a socket map's verdict program (a dispatcher).
+    Map(PathBuf),
+}
+
+impl Attachment {
+    /// What kind of attachment this is, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Attachment::Link(_) => "link",
+            Attachment::TcFilter(_) => "clsact filter",
+            Attachment::Map(_) => "map",
+        }
+    }
+
+    /// The pin that holds it, if it is pinned.
+    pub fn pin(&self) -> Option<&Path> {
+        match self {
+            Attachment::Link(p) | Attachment::Map(p) => Some(p),
+            Attachment::TcFilter(_) => None,
+        }
+    }
 }
 
 /// What the kernel runs at an attachment, compared with the manifest. Everything but
@@ -258,7 +310,8 @@ pub enum LinkState {
     Attached,
     /// The link's pin is gone.
     Missing,
-    /// The link exists but is attached to nothing: its interface was deleted.
+    /// The link exists but is attached to nothing: its interface (or cgroup) was
+    /// deleted.
     Detached,
     /// The link is attached to interface index `linked`, but the interface of that
     /// name is now `current` (or gone): it was deleted and re-created.
@@ -282,6 +335,12 @@ pub enum LinkState {
     NetnsGone,
     /// The install lives in another network namespace than this command runs in.
     NotHere,
+    /// The map that should hold the program holds none (a program array's slot is
+    /// empty, a socket map runs no verdict program).
+    Vacant,
+    /// The cgroup link is on a cgroup that is gone (`current: None`) or that was
+    /// deleted and created again under the same path.
+    OtherCgroup { linked: u64, current: Option<u64> },
 }
 
 impl LinkState {
@@ -304,7 +363,7 @@ impl fmt::Display for LinkState {
         match self {
             LinkState::Attached => f.write_str("attached"),
             LinkState::Missing => f.write_str("link missing"),
-            LinkState::Detached => f.write_str("link detached (its interface was deleted)"),
+            LinkState::Detached => f.write_str("link detached (its interface or cgroup was deleted)"),
             LinkState::OtherInterface { linked, current } => match current {
                 Some(now) => write!(
                     f,
@@ -318,6 +377,14 @@ impl fmt::Display for LinkState {
             LinkState::FilterMissing(t) => write!(f, "{} missing", filter(t)),
             LinkState::NetnsGone => f.write_str("its network namespace is gone"),
             LinkState::NotHere => f.write_str("in another network namespace (not checked)"),
+            LinkState::Vacant => f.write_str("its map holds no program"),
+            LinkState::OtherCgroup { linked, current } => match current {
+                Some(now) => write!(
+                    f,
+                    "cgroup re-created (the link is on cgroup {linked}, the directory is now {now})"
+                ),
+                None => write!(f, "cgroup gone (the link is on cgroup {linked})"),
+            },
             LinkState::FilterNotOurs { filter: t, prog_id } => match prog_id {
                 Some(id) => write!(f, "{} runs program {id}, not the install's", filter(t)),
                 None => write!(f, "{} is not a BPF filter of sockc's", filter(t)),
@@ -363,4 +430,27 @@ pub enum AttachError {
     XdpHeld { iface: String, prog_id: u32 },
     #[error("{hook} cannot hold a {what} attachment")]
     WrongAttachment { hook: HookKind, what: &'static str },
+    #[error("cgroup {path}")]
+    OpenCgroup {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{cgroup}: sock_ops program {prog_id} ({name}) of another tool already puts this cgroup's sockets into socket map {map_id}; a socket runs one socket map's programs only, and two tools redirecting the same sockets stall connections: take the other tool's program off this cgroup (and its parents) first")]
+    SockmapHeld {
+        cgroup: String,
+        prog_id: u32,
+        name: String,
+        map_id: u32,
+    },
+    #[error("link create")]
+    LinkCreate(#[source] std::io::Error),
+    #[error("pin {}", path.display())]
+    PinFd {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("attach to the map")]
+    MapAttach(#[source] std::io::Error),
 }

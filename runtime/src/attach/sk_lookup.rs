@@ -75,9 +75,9 @@ impl Backend for SkLookup {
     ) -> Result<(), AttachError> {
         match live {
             Attachment::Link(path) => link::update(path, prog),
-            Attachment::TcFilter(_) => Err(AttachError::WrongAttachment {
+            other => Err(AttachError::WrongAttachment {
                 hook: at.hook,
-                what: "clsact filter",
+                what: other.kind(),
             }),
         }
     }
@@ -100,6 +100,9 @@ impl Backend for SkLookup {
                 filter: *f,
                 prog_id: None,
             },
+            Attachment::Map(_) => {
+                LinkState::Unreadable("sk_lookup is not attached to a map".into())
+            }
         }
     }
 

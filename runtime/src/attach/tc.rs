@@ -191,6 +191,10 @@ impl Backend for Tc {
                 std::mem::forget(tc.take_link(id)?);
                 Ok(())
             }
+            Attachment::Map(_) => Err(AttachError::WrongAttachment {
+                hook: at.hook,
+                what: live.kind(),
+            }),
         }
     }
 
@@ -210,6 +214,7 @@ impl Backend for Tc {
                     remove_qdisc_if_empty(at);
                 }
             }
+            Attachment::Map(_) => {}
         }
     }
 
@@ -249,6 +254,7 @@ impl Backend for Tc {
     ) -> LinkState {
         match live {
             Attachment::Link(path) => link::state(path, at, expected),
+            Attachment::Map(_) => LinkState::Unreadable("TC is not attached to a map".into()),
             Attachment::TcFilter(f) => match find_filter(at, f) {
                 Err(state) => state,
                 Ok(None) => LinkState::FilterMissing(*f),

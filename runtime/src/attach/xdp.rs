@@ -87,9 +87,9 @@ impl Backend for Xdp {
     ) -> Result<(), AttachError> {
         match live {
             Attachment::Link(path) => link::update(path, prog),
-            Attachment::TcFilter(_) => Err(AttachError::WrongAttachment {
+            other => Err(AttachError::WrongAttachment {
                 hook: at.hook,
-                what: "clsact filter",
+                what: other.kind(),
             }),
         }
     }
@@ -112,6 +112,7 @@ impl Backend for Xdp {
                 filter: *f,
                 prog_id: None,
             },
+            Attachment::Map(_) => LinkState::Unreadable("XDP is not attached to a map".into()),
         }
     }
 

@@ -87,7 +87,7 @@ fn attach_fresh(
 ) -> Result<(), InstallError> {
     let at = p.attach_point();
     let label = at.to_string();
-    let link = cx.store.link_path(cx.name, &p.symbol);
+    let link = p.attach_pin(cx.store, cx.name);
     let prog = progs.get(p.hook, &p.symbol)?;
     point(&format!("attach {label}"));
     let Attached {
@@ -106,7 +106,7 @@ fn attach_fresh(
             created_qdisc: f.created_qdisc || made_qdisc,
             ..f
         }),
-        Attachment::Link(_) => None,
+        Attachment::Link(_) | Attachment::Map(_) => None,
     };
     Ok(())
 }
@@ -131,7 +131,7 @@ pub(super) fn attach_new(
 /// programs: the undo of [`attach_new`], also when a kill interrupted it before the
 /// journal recorded how a hook was attached.
 pub(super) fn detach_new(store: &Store, name: &str, old: Option<&Manifest>, target: &Manifest) {
-    for p in &target.programs {
+    for p in target.programs.iter().rev() {
         if counterpart(old, p).is_some() {
             continue;
         }
@@ -140,7 +140,7 @@ pub(super) fn detach_new(store: &Store, name: &str, old: Option<&Manifest>, targ
         point(&format!("undo attach {at}"));
         match p.tc_filter {
             Some(_) => b.detach(&at, &p.attachment(store, name), p.prog_id),
-            None => b.detach_unrecorded(&at, &store.link_path(name, &p.symbol), p.prog_id),
+            None => b.detach_unrecorded(&at, &p.attach_pin(store, name), p.prog_id),
         }
     }
 }
@@ -162,7 +162,8 @@ pub(super) fn swap_and_detach(
         }
     }
     if let Some(old) = old {
-        for q in &old.programs {
+        // In the reverse of the attach order (see `flush_locked`).
+        for q in old.programs.iter().rev() {
             if target.programs.iter().any(|p| key(p) == key(q)) {
                 continue;
             }

@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use sockc_compiler::ir::sockmap::MapRole;
+
 use super::{
     backend,
     journal::{point, Journal, Operation, Phase},
@@ -92,7 +94,34 @@ pub(super) fn commit(
         point("remove the replaced generation");
         let _ = std::fs::remove_dir_all(store.objects_dir(&target.name, dir));
     }
+    remove_unkept(store, &target.name, Some(target));
     Ok(notices)
+}
+
+/// Removes the pins of maps every generation shares (`keep_*`) that `keep` does not
+/// name: a sockmap group the committed file dropped, or one a rolled-back apply
+/// created. Sockets still in such a map stay in it until they close (see
+/// `sockc_compiler::bpf::lower::sockmap`).
+pub(super) fn remove_unkept(store: &Store, name: &str, keep: Option<&Manifest>) {
+    let Ok(entries) = std::fs::read_dir(store.dir(name)) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        // Only sockmap groups' maps (the install's other kept maps have owners of
+        // their own: `install::sockets`).
+        let Some(map) = file
+            .strip_prefix("keep_")
+            .filter(|m| MapRole::of_map(m).is_some())
+        else {
+            continue;
+        };
+        if keep.is_some_and(|m| m.snapshot.durable.iter().any(|d| d.map == map)) {
+            continue;
+        }
+        point(&format!("remove {}", e.path().display()));
+        let _ = std::fs::remove_file(e.path());
+    }
 }
 
 /// Drops a generation that was never committed: its objects and the journal (and, on
@@ -107,6 +136,7 @@ pub(super) fn drop_generation(
         point("remove the new generation");
         let _ = std::fs::remove_dir_all(store.objects_dir(name, &target.objects_dir));
     }
+    remove_unkept(store, name, old);
     point("clear journal");
     let _ = store.clear_journal(name);
     if old.is_none() {
@@ -139,7 +169,13 @@ pub(crate) fn recover_locked(
     let old = store.manifest(name)?;
     let Some(journal) = store.journal(name)? else {
         let keep: Vec<&str> = old.iter().map(|m| m.objects_dir.as_str()).collect();
-        let removed = store.collect_garbage(name, &keep)?;
+        let mut keep_maps: Vec<String> = old
+            .iter()
+            .flat_map(|m| m.snapshot.durable.iter().map(|d| format!("keep_{}", d.map)))
+            .collect();
+        // Without a manifest (nothing committed) a directory holds no kept maps.
+        keep_maps.sort();
+        let removed = store.collect_garbage(name, &keep, &keep_maps)?;
         return Ok((!removed.is_empty()).then_some(Recovery::Collected(removed)));
     };
     let recovery = match journal.op {
@@ -322,7 +358,9 @@ fn flush_locked(store: &Store, m: &Manifest) -> Result<usize, InstallError> {
         // A namespace that is gone took its hooks with it; nothing to detach there.
         let ns = enter_install_netns(m.netns.as_deref())?;
         let netns_alive = m.netns.is_none() || ns.is_some();
-        for p in &m.programs {
+        // In the reverse of the attach order: a sockmap group's sock_ops program comes
+        // off before its dispatchers, so no socket joins a map that runs nothing.
+        for p in m.programs.iter().rev() {
             let Ok(b) = backend(p.hook) else { continue };
             let at = p.attach_point();
             let live = p.attachment(store, &m.name);

@@ -50,6 +50,9 @@ pub struct Status {
     pub netns: Option<String>,
     pub hooks: Vec<HookStatus>,
     pub maps: Vec<String>,
+    /// The socket map of each sockmap group, with how many sockets are in it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sockmaps: Vec<SockmapStatus>,
     /// Every way the kernel differs from the manifest; empty when it runs exactly what
     /// the manifest says.
     pub drift: Vec<String>,
@@ -58,6 +61,62 @@ pub struct Status {
     /// The declared sockets (sk_lookup redirect targets) and what their slots hold.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sockets: Vec<super::SlotStatus>,
+}
+
+/// The socket map of a sockmap group, read back from the kernel.
+#[derive(Clone, Debug, Serialize)]
+pub struct SockmapStatus {
+    pub cgroup: String,
+    pub map: String,
+    /// Connections in the map (sockets the sock_ops program added and that are open).
+    pub sockets: Option<u64>,
+    /// Named sockets registered in it.
+    pub named: Option<u64>,
+    /// Why the map could not be read, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The socket maps of `m`'s sockmap groups and what is in them.
+fn sockmap_states(store: &Store, m: &Manifest) -> Vec<SockmapStatus> {
+    use sockc_compiler::{bpf::lower::sockmap::key, ir::sockmap::MapRole};
+    m.snapshot
+        .durable
+        .iter()
+        .filter(|d| d.role == MapRole::Sockets)
+        .map(|d| {
+            let path = store.keep_path(&m.name, &d.map);
+            let counted = (|| -> std::io::Result<(u64, u64)> {
+                use std::os::fd::AsFd;
+                let fd = sys::obj_get(&path)?;
+                let (mut sockets, mut named) = (0, 0);
+                let mut k: Option<Vec<u8>> = None;
+                while let Some(next) =
+                    sys::map_next_key(fd.as_fd(), k.as_deref(), key::SIZE as usize)?
+                {
+                    let slot = &next[key::SLOT as usize..key::SLOT as usize + 4];
+                    if slot.iter().all(|b| *b == 0) {
+                        sockets += 1;
+                    } else {
+                        named += 1;
+                    }
+                    k = Some(next);
+                }
+                Ok((sockets, named))
+            })();
+            let (sockets, named, error) = match counted {
+                Ok((s, n)) => (Some(s), Some(n), None),
+                Err(e) => (None, None, Some(format!("{}: {e}", path.display()))),
+            };
+            SockmapStatus {
+                cgroup: d.cgroup.clone(),
+                map: d.map.clone(),
+                sockets,
+                named,
+                error,
+            }
+        })
+        .collect()
 }
 
 /// What `status` checks beyond the hooks.
@@ -111,10 +170,7 @@ fn hook_states(store: &Store, m: &Manifest) -> Vec<HookStatus> {
                 attach_mode: p.attach_mode,
                 prog_id: p.prog_id,
                 tag: p.tag.clone(),
-                link: match live {
-                    crate::attach::Attachment::Link(path) => Some(path.display().to_string()),
-                    crate::attach::Attachment::TcFilter(_) => None,
-                },
+                link: live.pin().map(|p| p.display().to_string()),
                 state,
             }
         })
@@ -188,6 +244,7 @@ fn unreadable(name: &str, e: &InstallError) -> Status {
         )],
         recovered: None,
         sockets: Vec::new(),
+        sockmaps: Vec::new(),
     }
 }
 
@@ -244,6 +301,7 @@ pub fn status(
             netns: m.netns.clone(),
             hooks,
             maps: m.snapshot.maps.iter().map(|s| s.name.clone()).collect(),
+            sockmaps: sockmap_states(store, &m),
             drift,
             recovered: recovered.map(|r| r.to_string()),
             sockets: super::sockets::slots(store, &m),
@@ -295,6 +353,15 @@ pub fn stats(
                 "{label}: {} (its rules' counters do not move)",
                 h.state
             ));
+            continue;
+        }
+        let counts = m
+            .snapshot
+            .programs
+            .iter()
+            .any(|p| p.symbol == h.symbol && !p.rules.is_empty());
+        if !counts {
+            // A program sockc adds that counts nothing (a sockmap dispatcher).
             continue;
         }
         let prog = dir.join(format!("prog_{}", h.symbol));

@@ -216,7 +216,9 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
 }
 
 /// Refuses hooks another install already holds in this namespace (TCX would run both
-/// programs one after the other; XDP has room for one).
+/// programs one after the other; XDP has room for one), or on the same cgroup in any
+/// namespace (a cgroup is not in a network namespace). Another install whose manifest
+/// this sockc cannot read (a newer format) is skipped with a notice.
 fn check_other_installs(
     store: &Store,
     req: &ApplyRequest<'_>,
@@ -245,10 +247,14 @@ fn check_other_installs(
         } else {
             m.netns.as_deref() == req.netns
         };
-        if !same_netns {
-            continue;
-        }
         for p in &req.compiled.metadata.programs {
+            let netns_wide = matches!(
+                p.hook.spec().target,
+                sockc_compiler::hooks::Target::Interface | sockc_compiler::hooks::Target::Netns
+            );
+            if netns_wide && !same_netns {
+                continue;
+            }
             if m.programs
                 .iter()
                 .any(|q| q.hook == p.hook && q.attach_to == p.attach_to)
@@ -262,6 +268,23 @@ fn check_other_installs(
         }
     }
     Ok(())
+}
+
+/// The cookie of the install's network namespace, which registrars compare with a
+/// listening socket's (`bpf_get_netns_cookie`).
+fn install_netns_cookie(netns: Option<&str>) -> Result<u64, InstallError> {
+    let _entered = match netns {
+        Some(path) => {
+            Some(
+                netns::enter(Path::new(path)).map_err(|source| InstallError::Netns {
+                    path: path.into(),
+                    source,
+                })?,
+            )
+        }
+        None => None,
+    };
+    crate::sockets::check::netns_cookie_here().map_err(|e| InstallError::NetnsCookie(Box::new(e)))
 }
 
 /// A new generation: load, pin, attach what is new, swap what is kept, detach what
@@ -286,11 +309,30 @@ fn install_generation(
             .unwrap_or_default(),
         declared,
     );
+    // Maps every generation shares (sockmap groups) are the installed ones, with the
+    // sockets in them; the first generation creates them (and pins them while it is
+    // built: `pin_objects`).
+    let reuse: Vec<(String, PathBuf)> = req
+        .compiled
+        .metadata
+        .durable_maps
+        .iter()
+        .map(|d| (d.map.clone(), store.keep_path(req.name, &d.map)))
+        .filter(|(_, path)| path.exists())
+        .collect();
+    let registrars = req.compiled.metadata.programs.iter();
+    let netns_cookie = if registrars.into_iter().any(|p| !p.netns_cookie.is_empty()) {
+        Some(install_netns_cookie(req.netns)?)
+    } else {
+        None
+    };
     let mut obj = LoadedObject::load_with(
         &elf,
         &LoadOptions {
             socket_map: Some(&socket_map),
             socket_slots: Some(&sockets::slots_in_order(&socket_slots, declared)),
+            netns_cookie,
+            reuse: &reuse,
         },
     )?;
     report.verified = obj.programs().to_vec();
@@ -324,7 +366,14 @@ fn install_generation(
     let built = (|| -> Result<(), InstallError> {
         point("create generation directory");
         let gdir = store.create_objects_dir(req.name, &target.objects_dir)?;
-        pin_objects(&mut obj, &gdir)?;
+        pin_objects(&mut obj, &gdir, |map| {
+            target
+                .snapshot
+                .durable
+                .iter()
+                .any(|d| d.map == map)
+                .then(|| store.keep_path(req.name, map))
+        })?;
         point("journal attaching");
         store.write_journal(req.name, &journal(&target, Phase::Attaching))?;
         let mut cx = Ctx {
@@ -395,12 +444,20 @@ fn loaded_programs(obj: &LoadedObject) -> Result<Vec<InstalledProgram>, InstallE
                 attach_mode: None,
                 tc_filter: None,
                 ifindex: 0,
+                attach_map: p.attach_map.clone(),
             })
         })
         .collect()
 }
 
-fn pin_objects(obj: &mut LoadedObject, dir: &Path) -> Result<(), InstallError> {
+/// Pins the programs and maps of a generation in its directory `dir`; a map that
+/// every generation shares (`durable` gives its pin) is pinned there instead, unless
+/// it is pinned already (it is the installed one).
+fn pin_objects(
+    obj: &mut LoadedObject,
+    dir: &Path,
+    durable: impl Fn(&str) -> Option<PathBuf>,
+) -> Result<(), InstallError> {
     let symbols: Vec<String> = obj.programs.iter().map(|p| p.symbol.clone()).collect();
     for s in symbols {
         let path = dir.join(format!("prog_{s}"));
@@ -414,7 +471,11 @@ fn pin_objects(obj: &mut LoadedObject, dir: &Path) -> Result<(), InstallError> {
             // Pinned by the install already (`Store::keep_path`).
             continue;
         }
-        let path = dir.join(format!("map_{name}"));
+        let path = match durable(name) {
+            Some(keep) if keep.exists() => continue,
+            Some(keep) => keep,
+            None => dir.join(format!("map_{name}")),
+        };
         let data = crate::map_data(map).ok_or_else(|| InstallError::MapType {
             map: name.to_string(),
         })?;

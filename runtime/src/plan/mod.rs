@@ -23,7 +23,7 @@ use similar::{
 };
 
 use sockc_compiler::{
-    bpf::maps::{unhex, MapContents, MapDef},
+    bpf::maps::{unhex, DurableMap, MapContents, MapDef},
     hooks::HookKind,
     metadata::{RuleMeta, SocketMeta},
     Compiled,
@@ -49,6 +49,10 @@ pub struct Snapshot {
     /// atomically, so any change loads a new object.
     #[serde(default)]
     pub tables: Vec<(String, String)>,
+    /// Maps every generation shares (sockmap groups): taken over, never created
+    /// afresh, by a new generation of the install.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub durable: Vec<DurableMap>,
     /// The declared sockets (sk_lookup redirect targets), in declaration order. A
     /// change loads a new object; the install keeps each name's socket map slot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -122,6 +126,7 @@ impl Snapshot {
                 t.sort();
                 t
             },
+            durable: c.metadata.durable_maps.clone(),
             sockets: c.metadata.sockets.clone(),
         }
     }
@@ -316,9 +321,11 @@ fn truncate_lines(text: String, max: usize) -> String {
     out
 }
 
-/// One `HOOK on IFACE: RULE` line per rule, programs in the order given.
+/// One `HOOK on IFACE: RULE` line per rule, programs in the order given (the
+/// programs sockc adds have counters but no rules the user wrote: not listed).
 fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Vec<String> {
     programs
+        .filter(|p| p.hook.spec().block)
         .flat_map(|p| {
             let label = program_label(p.hook, &p.attach_to);
             p.rules.iter().map(move |r| format!("{label}: {}", r.text))
@@ -518,31 +525,23 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
     }
 }
 
-/// How a socket is declared, as the language writes it.
-fn declaration(s: &SocketMeta) -> String {
-    match s.addr {
-        Some(a) => format!("{} {a}", s.proto),
-        None => s.proto.clone(),
-    }
-}
-
 /// Sockets added, removed and re-declared, by name.
 fn socket_changes(old: &[SocketMeta], new: &[SocketMeta]) -> Vec<String> {
     let mut out = Vec::new();
     for n in new {
         match old.iter().find(|o| o.name == n.name) {
-            None => out.push(format!("+ {} = {}", n.name, declaration(n))),
+            None => out.push(format!("+ {} = {}", n.name, n.declaration())),
             Some(o) if o != n => out.push(format!(
                 "~ {} = {} (was {})",
                 n.name,
-                declaration(n),
-                declaration(o)
+                n.declaration(),
+                o.declaration()
             )),
             Some(_) => {}
         }
     }
     for o in old.iter().filter(|o| !new.iter().any(|n| n.name == o.name)) {
-        out.push(format!("- {} = {}", o.name, declaration(o)));
+        out.push(format!("- {} = {}", o.name, o.declaration()));
     }
     out
 }

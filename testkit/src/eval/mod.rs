@@ -11,6 +11,7 @@
 
 pub mod headers;
 pub mod index;
+pub mod message;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -259,7 +260,9 @@ fn evaluate_rules(
                     socket_drop: Some(socket_drop_slot(sock.index(), false)),
                 };
             }
-            redirect @ Action::Redirect(_) => Outcome::Redirect(redirect),
+            redirect @ (Action::Redirect(_) | Action::RedirectIngress(_)) => {
+                Outcome::Redirect(redirect)
+            }
         };
         return Evaluation {
             headers,

@@ -1,7 +1,11 @@
 //! Lowering: one IR program to instructions, by the lowering of its hook's context
 //! (the hook table's [`Context`] column; one file per context). [`packet`] lowers the
-//! programs that see a packet (XDP, TC), [`sk_lookup`] the socket lookup programs; both
-//! fill the flow record and then share the rule walk (`rules.rs`).
+//! programs that see a packet (XDP, TC), [`sk_lookup`] the socket lookup programs,
+//! [`sockmap`] the socket layer's (a sockmap block's sk_msg or sk_skb program, and the
+//! dispatchers and sock_ops program sockc adds around a cgroup's blocks),
+//! [`sk_lookup_register`] the sock_ops program that registers declared sockets when
+//! they listen; each rule program fills
+//! the flow record and then they share the rule walk (`rules.rs`).
 //!
 //! Invariant (every lowering keeps it): every path reaches `exit` with `r0` = a
 //! verdict of the hook; every path that ends a rule or the default bumps exactly one
@@ -13,6 +17,8 @@
 pub mod packet;
 mod rules;
 pub mod sk_lookup;
+pub mod sk_lookup_register;
+pub mod sockmap;
 
 use super::buffer::{BufferError, Code};
 use crate::{
@@ -38,7 +44,9 @@ pub fn lower_program(module: &Module, prog: &Program) -> Result<Code, LowerError
     match spec.context {
         Context::Packet(ctx) => packet::lower(module, prog, spec, ctx),
         Context::SkLookup => sk_lookup::lower(module, prog, spec),
-        Context::SkMsg => Err(unsupported()),
+        Context::SkMsg(ctx) | Context::SkSkb(ctx) => sockmap::lower_rules(module, prog, spec, ctx),
+        // Programs sockc adds (companions) have no rules: `sockmap::lower_companion`.
+        Context::SockOps { .. } | Context::Dispatch => Err(unsupported()),
     }
 }
 
@@ -48,7 +56,7 @@ pub(crate) fn verdict(spec: &HookSpec, a: Action) -> i32 {
         Action::Allow => spec.verdicts.allow,
         Action::Drop => spec.verdicts.drop,
         Action::Pass => spec.verdicts.pass,
-        Action::Count | Action::Redirect(_) => None,
+        Action::Count | Action::Redirect(_) | Action::RedirectIngress(_) => None,
     };
     code.expect("sema only lets through actions the hook has")
 }

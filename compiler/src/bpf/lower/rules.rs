@@ -55,6 +55,26 @@ pub(super) trait Redirect {
     /// Emits, after the count-and-exit tail, code the redirects jump to (reached only
     /// by jumps; each path ends with a jump back to `count_exit`).
     fn finish(&mut self, b: &mut CodeBuffer, count_exit: Label);
+    /// The end of rule `rule` (index) whose action is any redirect (`redirect local`,
+    /// `... ingress`): as [`Redirect::redirect`], or a path may count and exit on its
+    /// own. By default only `redirect ... to sock NAME` exists.
+    fn redirect_action(
+        &mut self,
+        b: &mut CodeBuffer,
+        module: &Module,
+        rule: usize,
+        action: Action,
+        count_exit: Label,
+    ) {
+        let _ = rule;
+        match action {
+            Action::Redirect(Some(sock)) => self.redirect(b, module, sock, count_exit),
+            other => unreachable!("sema lets no {other} through here"),
+        }
+    }
+    /// Code of the shared tail between the count and `exit`, with the verdict in
+    /// `r9` (kept) and the context in `r6`. None by default.
+    fn before_exit(&mut self, _b: &mut CodeBuffer) {}
 }
 
 /// The contexts without a redirect to a socket (sema lets none through there).
@@ -130,6 +150,7 @@ pub(super) fn emit(
     b.set_srcloc(None);
     b.bind(count_exit);
     emit_count(&mut b);
+    redirect.before_exit(&mut b);
     b.emit(Insn::mov64_reg(Reg::R0, Reg::R9));
     b.emit(Insn::exit());
     redirect.finish(&mut b, count_exit);
@@ -212,8 +233,8 @@ fn emit_run(
                     b.goto(l);
                 }
             }
-            Action::Redirect(Some(sock)) => {
-                redirect.redirect(b, module, sock, count_exit);
+            action if action.is_redirect() => {
+                redirect.redirect_action(b, module, index, action, count_exit);
             }
             action => {
                 b.emit(Insn::mov64_imm(Reg::R9, verdict(spec, action)));
@@ -243,7 +264,7 @@ impl Labels {
 
 /// Adds 1 packet and the packet length in bytes to the counter slot whose index is
 /// at `COUNTER_KEY`. Clobbers r0-r5.
-fn emit_count(b: &mut CodeBuffer) {
+pub(super) fn emit_count(b: &mut CodeBuffer) {
     emit_bump(b, COUNTERS_MAP, flow::COUNTER_KEY);
 }
 

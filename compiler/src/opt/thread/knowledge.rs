@@ -353,7 +353,14 @@ impl Knowledge {
     pub fn for_context(ctx: Context) -> Knowledge {
         let mut k = Knowledge::flow_record();
         match ctx {
-            Context::Packet(_) | Context::SkMsg => {}
+            // The socket layer's prologue leaves L3 0 for a socket of another family
+            // (sockets in a socket map are TCP over IPv4 or IPv6, but the record is
+            // filled defensively), so only the general facts hold.
+            Context::Packet(_)
+            | Context::SkMsg(_)
+            | Context::SkSkb(_)
+            | Context::SockOps { .. }
+            | Context::Dispatch => {}
             Context::SkLookup => {
                 k.bytes[L3] = Bytes::from_fn(|x| matches!(x, 4 | 6));
                 k.bytes[L4_OK] = Bytes::from_fn(|x| x == 1);
