@@ -581,3 +581,51 @@ fn a_program_over_the_kernels_instruction_limit_is_explained() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A long -O0 chain (3,000 rules) makes the verifier give up on its own limit of
+/// pending branches; the kernel said `Bad address (os error 14)` with the reason at
+/// the end of a megabyte of log. Now the reason comes first, with what to do, the
+/// errno is not read as a bad buffer, and `--verifier-log` writes the whole log.
+#[test]
+fn a_verifier_limit_is_reported_first_with_what_to_do() {
+    if !common::kernel() {
+        return;
+    }
+    let dir = scratch("jumps");
+    let mut src = String::from("xdp on eth0 {\n");
+    for i in 0..3_000u32 {
+        src.push_str(&format!(
+            "    drop udp from 10.{}.{}.0/24:1000 to 192.0.2.1:53\n",
+            i >> 8,
+            i & 0xff
+        ));
+    }
+    src.push_str("    default allow\n}\n");
+    let rules = dir.join("chain.sk");
+    std::fs::write(&rules, src).unwrap();
+    let log = dir.join("verifier.log");
+    let (code, err) = sockc_within(
+        &[
+            "check",
+            "--verify",
+            "-O0",
+            "--verifier-log",
+            path(&log),
+            path(&rules),
+        ],
+        Duration::from_secs(600),
+    )
+    .expect("check --verify finishes");
+    assert_eq!(code, 3, "{}", &err[..err.len().min(3_000)]);
+    assert!(
+        err.starts_with("sockc: the verifier rejected `xdp_eth0`: The sequence of ")
+            && err.contains("compile at -O2")
+            && !err.contains("could not read or write a buffer"),
+        "{}",
+        &err[..err.len().min(3_000)]
+    );
+    assert!(err.len() < 20_000, "{} bytes of stderr", err.len());
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert!(written.contains("jumps is too complex"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -93,6 +93,9 @@ pub fn explain_errno(op: Op, e: &io::Error) -> String {
              programs also CAP_NET_ADMIN (run as root)"
         }
         (Op::Load, libc::EACCES) => "the verifier refused the program",
+        (Op::Load, libc::EFAULT) => {
+            "the verifier stopped on one of its own limits or checks (its reason comes first)"
+        }
         (Op::Load, libc::E2BIG) => {
             "the program is too large for the kernel: over 1,000,000 instructions, or over \
              1,000,000 processed by the verifier on its paths"
@@ -166,6 +169,23 @@ pub fn verifier_reason(log: &str) -> Option<&str> {
         .filter(|l| !l.is_empty())
 }
 
+/// What to do about a verifier refusal whose reason is one of the verifier's size
+/// limits rather than something wrong in the program: more pending branches than it
+/// follows (`The sequence of 8193 jumps is too complex`, a long -O0 rule chain), more
+/// instructions processed or states kept than it allows.
+pub fn verifier_hint(reason: &str) -> Option<&'static str> {
+    const LIMITS: [&str; 3] = [
+        "jumps is too complex",
+        "BPF program is too large",
+        "too many states",
+    ];
+    LIMITS.iter().any(|l| reason.contains(l)).then_some(
+        "this is a limit of the verifier, not an error in the rules: compile at -O2 (the \
+         default), where runs of rules become decision trees, or put fewer rules in this \
+         hook block",
+    )
+}
+
 /// The last [`LOG_TAIL_LINES`] lines of a log, and how many came before them.
 pub fn log_tail(log: &str) -> (usize, Vec<&str>) {
     let lines: Vec<&str> = log.trim_end().lines().collect();
@@ -202,6 +222,16 @@ mod tests {
         let long = "x\n".repeat(100);
         let (skipped, tail) = log_tail(&long);
         assert_eq!((skipped, tail.len()), (80, LOG_TAIL_LINES));
+    }
+
+    /// The verifier's own limits get a hint; other reasons do not.
+    #[test]
+    fn verifier_limits_get_a_hint() {
+        assert!(verifier_hint("The sequence of 8193 jumps is too complex.").is_some());
+        assert!(verifier_hint("BPF program is too large. Processed 1000001 insn").is_some());
+        assert!(verifier_hint("R2 offset is outside of the packet").is_none());
+        let e = io::Error::from_raw_os_error(libc::EFAULT);
+        assert!(explain_errno(Op::Load, &e).starts_with("EFAULT: the verifier stopped"));
     }
 
     #[test]

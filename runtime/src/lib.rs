@@ -121,6 +121,10 @@ fn verifier_text(symbol: &str, io_error: &std::io::Error, log: &str) -> String {
         "the verifier rejected `{symbol}`: {reason}\n  kernel: {}",
         kernel_error::explain_errno(kernel_error::Op::Load, io_error)
     );
+    if let Some(hint) = kernel_error::verifier_hint(reason) {
+        out.push_str("\n  ");
+        out.push_str(hint);
+    }
     if !tail.is_empty() {
         out.push_str("\n  end of the verifier log:");
         for l in tail {
