@@ -784,3 +784,30 @@ fn a_restarted_tcp_service_registers_itself_when_it_listens() {
         "registrar left on the cgroup: {shown}"
     );
 }
+
+/// A registrar's cgroup that does not exist, or a directory that is not a cgroup, is
+/// named before anything is installed (not "no such interface", not a bare EBADF).
+#[test]
+fn a_registrar_cgroup_that_is_not_one_is_refused_before_anything_is_installed() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = lab("skregbad", 67);
+    for cgroup in ["/sys/fs/cgroup/unified/sockc-no-such-cgroup", "/etc"] {
+        let file = lab.rules(
+            "bad.sk",
+            &format!(
+                "socket proxy = tcp 127.0.0.1:8080 cgroup \"{cgroup}\"\n\
+                 sk_lookup {{\n    redirect 3.3.3.3:* to sock proxy\n    default pass\n}}\n"
+            ),
+        );
+        let r = lab.apply(&file, &[]);
+        assert_ne!(r.code, 0, "{r}");
+        assert!(
+            r.stderr
+                .contains(&format!("{cgroup} is not a cgroup v2 directory")),
+            "{r}"
+        );
+        assert!(lab.status().is_none(), "nothing installed after {r}");
+    }
+}

@@ -176,9 +176,7 @@ impl AttachPoint<'_> {
         match self.spec().target {
             Target::Interface => if_index(self.attach_to).is_some(),
             // A sockmap group's programs all need its cgroup.
-            Target::Cgroup | Target::SockMap | Target::TailCall => {
-                Path::new(self.attach_to).is_dir()
-            }
+            Target::Cgroup | Target::SockMap | Target::TailCall => is_cgroup2(self.attach_to),
             Target::Netns => true,
         }
     }
@@ -188,6 +186,19 @@ impl fmt::Display for AttachPoint<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.spec().label(self.attach_to))
     }
+}
+
+/// Whether `path` is a directory of a cgroup v2 filesystem (a cgroup link on anything
+/// else fails with a bare EBADF).
+pub fn is_cgroup2(path: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(path) else {
+        return false;
+    };
+    // SAFETY: statfs writes into the zeroed struct it is given and reads a
+    // NUL-terminated path.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut fs) };
+    rc == 0 && fs.f_type == libc::CGROUP2_SUPER_MAGIC && Path::new(path).is_dir()
 }
 
 /// The index of a network interface in the namespace sockc runs in.
