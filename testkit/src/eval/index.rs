@@ -2,108 +2,156 @@
 //! (`sockc test --packets` with a 100,000-packet trace against 100,000 rules tried
 //! every rule for every packet: about a millisecond a packet).
 //!
-//! The index only leaves out rules that cannot match: a rule whose source (or
-//! destination) is an IPv4 prefix of 8 bits or more is filed under the first 16 bits
-//! of the addresses it contains, and an IPv4 packet tries only the rules filed under
-//! its own address's 16 bits plus the rules filed nowhere (any address, a set, a
-//! shorter prefix), in file order, through the same [`super::rule_matches`] as every
-//! other evaluation. A rule with an IPv6 prefix contains no IPv4 address and is left
-//! out for IPv4 packets. Every other frame tries every rule. Whether a rule matches is
-//! never decided here, so the evaluator stays the plain reading of the language.
+//! The index only leaves out rules that cannot match. For IPv4 packets each rule is
+//! filed once, under one of the keys a matching packet must have: the first 16 bits
+//! of its destination or of its source, when that is an IPv4 prefix of 8 bits or more,
+//! or its destination port, when it allows at most 256 ports. Of those it may be filed
+//! under, it goes where the fewest rules of the program could go with it (so common
+//! destinations do not make long lists). A rule that can be filed nowhere is tried for
+//! every IPv4 packet. A packet tries the rules filed under its destination's 16 bits,
+//! its source's 16 bits, its destination port (when it has ports) and the unfiled ones,
+//! merged back into file order, through the same [`super::rule_matches`] as every
+//! other evaluation. A rule
+//! with an IPv6 prefix contains no IPv4 address and is left out for IPv4 packets.
+//! Every other frame tries every rule. Whether a rule matches is never decided here,
+//! so the evaluator stays the plain reading of the language.
 
 use std::{collections::HashMap, net::IpAddr, ops::Range};
 
 use ipnet::IpNet;
-use sockc_compiler::ir::{AddrMatch, Program};
+use sockc_compiler::ir::{AddrMatch, PortMatch, Program};
 
-use super::Headers;
+use super::{Headers, L4Fields};
 
-/// Prefixes at least this long are filed by address (one to 256 keys each); shorter
-/// ones are tried for every packet.
+/// Prefixes at least this long are filed by address (one to 256 keys each).
 const FILED_FROM: u8 = 8;
+/// Port matches of at most this many ports are filed by port.
+const MOST_PORTS: u32 = 256;
 
-/// A program's rules, filed by the first 16 bits of the IPv4 addresses their source
-/// and their destination can match.
+/// A program's rules, each filed under the destination, source or destination-port
+/// keys a packet must have for it to match (IPv4 packets).
 pub struct RuleIndex {
     rules: usize,
-    /// Source, destination.
-    sides: [Side; 2],
-}
-
-#[derive(Default)]
-struct Side {
-    /// Rules whose prefix contains addresses starting with the key, ascending.
-    by_key: HashMap<u16, Vec<u32>>,
-    /// Rules that can match an IPv4 address under any key, ascending.
+    by_dst: HashMap<u16, Vec<u32>>,
+    by_src: HashMap<u16, Vec<u32>>,
+    by_dport: HashMap<u16, Vec<u32>>,
+    /// Rules filed nowhere: tried for every IPv4 packet.
     everywhere: Vec<u32>,
 }
 
-impl Side {
-    fn file(&mut self, m: &AddrMatch, rule: u32) {
-        match m {
-            AddrMatch::Prefix(IpNet::V4(n)) if n.prefix_len() >= FILED_FROM => {
-                let first = (u32::from(n.network()) >> 16) as u16;
-                let keys = 1u32 << (16 - n.prefix_len().min(16));
-                for k in 0..keys {
-                    self.by_key.entry(first + k as u16).or_default().push(rule);
-                }
-            }
-            AddrMatch::Prefix(IpNet::V6(_)) => {}
-            _ => self.everywhere.push(rule),
+/// The 16-bit keys of the addresses `m` can match, when it narrows them enough: `None`
+/// when it does not; `Some(empty)` when it matches no IPv4 address.
+fn address_keys(m: &AddrMatch) -> Option<Vec<u16>> {
+    match m {
+        AddrMatch::Prefix(IpNet::V4(n)) if n.prefix_len() >= FILED_FROM => {
+            let first = (u32::from(n.network()) >> 16) as u16;
+            let keys = 1u32 << (16 - n.prefix_len().min(16));
+            Some((0..keys).map(|k| first + k as u16).collect())
         }
+        AddrMatch::Prefix(IpNet::V6(_)) => Some(Vec::new()),
+        _ => None,
     }
+}
 
-    fn filed(&self, addr: u32) -> &[u32] {
-        self.by_key
-            .get(&((addr >> 16) as u16))
-            .map_or(&[], Vec::as_slice)
-    }
+/// The ports of a destination port match of at most [`MOST_PORTS`] ports.
+fn port_keys(m: &PortMatch) -> Option<Vec<u16>> {
+    let PortMatch::Ranges(ranges) = m else {
+        return None;
+    };
+    let count: u32 = ranges
+        .iter()
+        .map(|&(lo, hi)| u32::from(hi) - u32::from(lo) + 1)
+        .sum();
+    (count <= MOST_PORTS).then(|| ranges.iter().flat_map(|&(lo, hi)| lo..=hi).collect())
+}
+
+fn filed(table: &HashMap<u16, Vec<u32>>, key: u16) -> &[u32] {
+    table.get(&key).map_or(&[], Vec::as_slice)
 }
 
 impl RuleIndex {
     pub fn new(prog: &Program) -> RuleIndex {
-        let mut sides = [Side::default(), Side::default()];
-        for (i, rule) in prog.rules.iter().enumerate() {
-            sides[0].file(&rule.m.src, i as u32);
-            sides[1].file(&rule.m.dst, i as u32);
+        // Where each rule may be filed: destination, source, destination port.
+        let options: Vec<[Option<Vec<u16>>; 3]> = prog
+            .rules
+            .iter()
+            .map(|r| {
+                [
+                    address_keys(&r.m.dst),
+                    address_keys(&r.m.src),
+                    port_keys(&r.m.dport),
+                ]
+            })
+            .collect();
+        // How many rules could go under each key of each table.
+        let mut could: [HashMap<u16, u32>; 3] = Default::default();
+        for opts in &options {
+            for (table, keys) in could.iter_mut().zip(opts) {
+                for k in keys.iter().flatten() {
+                    *table.entry(*k).or_default() += 1;
+                }
+            }
         }
+        let mut tables: [HashMap<u16, Vec<u32>>; 3] = Default::default();
+        let mut everywhere = Vec::new();
+        for (i, opts) in options.into_iter().enumerate() {
+            let crowd = |t: usize, keys: &[u16]| {
+                keys.iter()
+                    .map(|k| could[t].get(k).copied().unwrap_or(0))
+                    .max()
+                    .unwrap_or(0)
+            };
+            let best = opts
+                .into_iter()
+                .enumerate()
+                .filter_map(|(t, keys)| keys.map(|k| (t, k)))
+                .min_by_key(|(t, keys)| crowd(*t, keys));
+            match best {
+                Some((t, keys)) => {
+                    for k in keys {
+                        tables[t].entry(k).or_default().push(i as u32);
+                    }
+                }
+                None => everywhere.push(i as u32),
+            }
+        }
+        let [by_dst, by_src, by_dport] = tables;
         RuleIndex {
             rules: prog.rules.len(),
-            sides,
+            by_dst,
+            by_src,
+            by_dport,
+            everywhere,
         }
     }
 
     /// The rules that can match `h`, in file order (every rule of the program the
     /// index was made for, for a frame that is not IPv4).
     pub fn candidates(&self, h: &Headers) -> Candidates<'_> {
-        let Some((IpAddr::V4(src), IpAddr::V4(dst))) = h.ip.as_ref().map(|ip| (ip.src, ip.dst))
-        else {
+        let Some(ip) = &h.ip else {
             return Candidates::All(0..self.rules);
         };
-        // The side that leaves fewer rules to try.
-        let [s, d] = &self.sides;
-        let (s_filed, d_filed) = (s.filed(src.into()), d.filed(dst.into()));
-        let (filed, everywhere) =
-            if s_filed.len() + s.everywhere.len() <= d_filed.len() + d.everywhere.len() {
-                (s_filed, &s.everywhere[..])
-            } else {
-                (d_filed, &d.everywhere[..])
-            };
-        Candidates::Merged {
-            a: filed,
-            b: everywhere,
-        }
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (ip.src, ip.dst) else {
+            return Candidates::All(0..self.rules);
+        };
+        let dport = match ip.l4 {
+            L4Fields::Ports { dport, .. } => filed(&self.by_dport, dport),
+            _ => &[],
+        };
+        Candidates::Merged([
+            filed(&self.by_dst, (u32::from(dst) >> 16) as u16),
+            filed(&self.by_src, (u32::from(src) >> 16) as u16),
+            dport,
+            &self.everywhere,
+        ])
     }
 }
 
 /// Rule indices in ascending order.
 pub enum Candidates<'a> {
     All(Range<usize>),
-    /// Two ascending lists without common elements, merged.
-    Merged {
-        a: &'a [u32],
-        b: &'a [u32],
-    },
+    /// Ascending lists without common elements, merged.
+    Merged([&'a [u32]; 4]),
 }
 
 impl Iterator for Candidates<'_> {
@@ -112,14 +160,11 @@ impl Iterator for Candidates<'_> {
     fn next(&mut self) -> Option<usize> {
         match self {
             Candidates::All(r) => r.next(),
-            Candidates::Merged { a, b } => {
-                let take_a = match (a.first(), b.first()) {
-                    (None, None) => return None,
-                    (Some(x), Some(y)) => x < y,
-                    (Some(_), None) => true,
-                    (None, Some(_)) => false,
-                };
-                let list = if take_a { a } else { b };
+            Candidates::Merged(lists) => {
+                let list = lists
+                    .iter_mut()
+                    .filter(|l| !l.is_empty())
+                    .min_by_key(|l| l[0])?;
                 let (first, rest) = list.split_first()?;
                 *list = rest;
                 Some(*first as usize)
@@ -186,7 +231,12 @@ mod tests {
                 let port = if proto.is_empty() || rng.below(2) == 0 {
                     String::new()
                 } else {
-                    format!(":{}", rng.below(4))
+                    [
+                        format!(":{}", rng.below(4)),
+                        format!(":{}-{}", rng.below(2), 2 + rng.below(2)),
+                        format!(":0-{}", 300 + rng.below(1000)),
+                    ][rng.below(3) as usize]
+                        .clone()
                 };
                 let v6 = rng.below(10) == 0;
                 let port = if port.is_empty() || v6 {
