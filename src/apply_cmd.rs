@@ -469,7 +469,11 @@ pub fn run_repair(target: &Target, json: bool) -> ExitCode {
                 println!("{}: every hook runs the installed rules", r.name);
             }
             for (at, state) in &r.drift {
-                println!("{}: {at}: {state}: attached again", r.name);
+                if r.failed.is_empty() {
+                    println!("{}: {at}: {state}: attached again", r.name);
+                } else {
+                    println!("{}: {at}: {state}", r.name);
+                }
             }
             for n in &r.notices {
                 println!("{}: {n}", r.name);

@@ -57,6 +57,8 @@ pub(crate) struct Checker<'a> {
     /// sets of a file together, so many sets cannot add up to unbounded work.
     pub set_elements: u64,
     pub set_file_bytes: u64,
+    /// Sockets whose declaration was refused (past the limit): uses are not errors.
+    pub refused_sockets: std::collections::HashSet<String>,
     /// Sockets declared with `cgroup "PATH"` (their registrars are built last).
     pub self_registered: Vec<(SockId, String, Span)>,
 }
@@ -74,6 +76,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
         set_elements: 0,
         set_file_bytes: 0,
         self_registered: Vec::new(),
+        refused_sockets: Default::default(),
     };
     // Declarations first, so a rule may use a set declared further down. Those
     // written inside a block (the parser reported them) are declared too, so that
@@ -100,7 +103,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
             let kind = HookKind::of(&h.head);
             let attach = match &h.head {
                 HookHead::Xdp { iface } | HookHead::Tc { iface, .. } => iface.clone(),
-                HookHead::Sockmap { cgroup, .. } => cgroup.clone(),
+                HookHead::Sockmap { cgroup, .. } => sockmap::normalize_cgroup(cgroup),
                 HookHead::SkLookup => String::new(),
             };
             if let Some(prev) = seen_hooks.insert((kind, attach.clone()), h.head_span) {
@@ -152,18 +155,24 @@ impl Checker<'_> {
                 .label(s.name.span, format!("socket number {}", max + 1))
                 .help(format!("the socket map has {max} slots")),
             );
+            self.refused_sockets.insert(s.name.name.clone());
             return;
         }
+        self.check_socket_address(s);
         let cgroup_ok = self.check_socket_cgroup(s);
         let id = self.module.sockets.push(Socket {
             name: s.name.name.clone(),
             proto: s.proto,
             addr: s.addr,
-            cgroup: s.cgroup.as_ref().map(|(path, _)| path.clone()),
+            cgroup: s
+                .cgroup
+                .as_ref()
+                .map(|(path, _)| sockmap::normalize_cgroup(path)),
         });
         self.sockets.insert(s.name.name.clone(), (id, s.name.span));
         if let (Some((path, span)), true) = (&s.cgroup, cgroup_ok) {
-            self.self_registered.push((id, path.clone(), *span));
+            self.self_registered
+                .push((id, sockmap::normalize_cgroup(path), *span));
         }
     }
 
