@@ -1,7 +1,11 @@
 //! The `sockc` command line: a thin layer over `sockc-compiler` and `sockc-runtime`.
 //!
-//! Exit codes (nft/bpftool habits): 0 ok, 1 rule errors (diagnostics), 2 usage,
-//! 3 kernel, permission or verifier failure, 4 changes found (diff, apply --dry-run).
+//! Exit codes (nft/bpftool habits): 0 ok, 1 errors in the rules (diagnostics, a rule
+//! file that is not UTF-8 text), 2 usage (bad arguments, an input file that cannot
+//! be read or is refused by a limit, an output file that cannot be written), 3
+//! kernel, permission or verifier failure, 4 changes found (diff, apply --dry-run).
+//! Every file named on the command line is read within the limits of
+//! `sockc_compiler::limits`, which the global `--max-*` flags change.
 
 use std::{
     io::{IsTerminal, Write},
@@ -11,7 +15,12 @@ use std::{
 
 use clap::{Parser, Subcommand, ValueEnum};
 use json::sockc_error;
-use sockc_compiler::{diag, driver, sema, Compiled};
+use sockc_compiler::{
+    diag, driver,
+    input::{read_bounded, utf8},
+    limits::{Limit, Limits},
+    sema, Compiled,
+};
 
 mod apply_cmd;
 mod bench_cmd;
@@ -33,7 +42,8 @@ mod trace_cmd;
     about = "Compile socket-aware firewall rules to eBPF",
     long_about = "sockc compiles a rule file (see docs/language.md) directly to eBPF bytecode \
 for XDP and TC hooks, with BTF-defined maps, and loads it with a thin runtime.\n\n\
-Exit codes: 0 ok, 1 errors in the rules, 2 usage, 3 kernel/permission/verifier failure, \
+Exit codes: 0 ok, 1 errors in the rules, 2 usage (including an input file that cannot be \
+read and an output file that cannot be written), 3 kernel/permission/verifier failure, \
 4 changes found (diff, apply --dry-run)."
 )]
 struct Cli {
@@ -42,10 +52,101 @@ struct Cli {
     /// Print errors and data only: no warnings, notices or "ok" lines on stderr
     #[arg(short, long, global = true)]
     quiet: bool,
+    #[command(flatten)]
+    bounds: Bounds,
+    /// Also read `file "..."` sets from this directory's tree (repeatable); by default
+    /// set files must lie in the rule file's directory tree. Lines of files read from
+    /// here are never quoted in messages
+    #[arg(long = "set-dir", global = true, value_name = "DIR")]
+    set_dirs: Vec<PathBuf>,
+}
+/// The limits on what sockc reads and reports (`sockc_compiler::limits`); each flag
+/// also reads its environment variable.
+#[derive(clap::Args)]
+struct Bounds {
+    /// Largest rule file read, in bytes [default: 16 MiB]
+    #[arg(long, global = true, value_name = "N", env = "SOCKC_MAX_SOURCE_BYTES")]
+    max_source_bytes: Option<u64>,
+    /// Most bytes of `file "..."` sets read for one rule file, all together [default:
+    /// 64 MiB]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "SOCKC_MAX_SET_FILE_BYTES"
+    )]
+    max_set_file_bytes: Option<u64>,
+    /// Most elements in the sets of one rule file, all together [default: 1048576]
+    #[arg(long, global = true, value_name = "N", env = "SOCKC_MAX_SET_ELEMENTS")]
+    max_set_elements: Option<u64>,
+    /// Most errors, and most warnings, kept and shown per file; the rest are counted
+    /// [default: 100]
+    #[arg(long, global = true, value_name = "N", env = "SOCKC_MAX_DIAGNOSTICS")]
+    max_diagnostics: Option<u64>,
+    /// Largest `sockc test --packets` file read, in bytes [default: 64 MiB]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "SOCKC_MAX_PACKETS_FILE_BYTES"
+    )]
+    max_packets_file_bytes: Option<u64>,
 }
 
-/// The `-O` level of this invocation; set once in `main` before anything compiles.
-static OPT_LEVEL: std::sync::OnceLock<sockc_compiler::opt::OptLevel> = std::sync::OnceLock::new();
+impl Bounds {
+    fn limits(&self) -> Limits {
+        let mut l = Limits::default();
+        for (limit, value) in [
+            (Limit::SourceBytes, self.max_source_bytes),
+            (Limit::SetFileBytes, self.max_set_file_bytes),
+            (Limit::SetElements, self.max_set_elements),
+            (Limit::Diagnostics, self.max_diagnostics),
+            (Limit::PacketsFileBytes, self.max_packets_file_bytes),
+        ] {
+            if let Some(v) = value {
+                l.set(limit, v);
+            }
+        }
+        l
+    }
+}
+
+/// What every command that compiles or reads needs from the global flags.
+struct Settings {
+    opt: sockc_compiler::opt::OptLevel,
+    limits: Limits,
+    set_dirs: Vec<PathBuf>,
+}
+
+/// This invocation's settings; set once in `main` before anything compiles.
+static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+
+fn settings() -> &'static Settings {
+    SETTINGS.get_or_init(|| Settings {
+        opt: Default::default(),
+        limits: Limits::default(),
+        set_dirs: Vec::new(),
+    })
+}
+
+/// Reads a file named on the command line within `limit`, as text; says what failed
+/// (exit 2 when it cannot be read, 1 when it is not UTF-8 text).
+fn read_input(path: &Path, limit: Limit) -> Result<String, ExitCode> {
+    let bytes = read_bounded(path, limit, settings().limits.get(limit)).map_err(|e| {
+        eprintln!("sockc: cannot read {}: {e}", shown(path));
+        ExitCode::from(2)
+    })?;
+    utf8(bytes).map_err(|e| {
+        eprintln!("sockc: {}: {e}", shown(path));
+        ExitCode::from(1)
+    })
+}
+
+/// A path as messages print it: control and other invisible characters escaped (a
+/// file name may hold a terminal escape sequence).
+fn shown(path: &Path) -> String {
+    diag::escaped(&path.display().to_string()).into_owned()
+}
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Emit {
@@ -82,6 +183,10 @@ enum Cmd {
         /// also load every program through the kernel verifier (root), without attaching
         #[arg(long)]
         verify: bool,
+        /// with --verify: when the verifier refuses a program, write its whole log here
+        /// (the message shows its reason and last lines)
+        #[arg(long, value_name = "FILE", requires = "verify")]
+        verifier_log: Option<PathBuf>,
         /// print diagnostics as JSON on stdout
         #[arg(long)]
         json: bool,
@@ -178,6 +283,13 @@ enum Cmd {
         /// the block's default verdict
         #[arg(long, value_enum, default_value = "drop")]
         default: DefaultArg,
+        /// also convert this `.rules_trace` header trace into a `sockc test --packets`
+        /// file (one packet per header, in order), written to --trace-out
+        #[arg(long, value_name = "TRACE", requires = "trace_out")]
+        trace: Option<PathBuf>,
+        /// where the converted trace goes
+        #[arg(long, value_name = "FILE", requires = "trace")]
+        trace_out: Option<PathBuf>,
     },
     /// Show live packets that rules with `log` decided: time, install, hook, verdict,
     /// the rule (line, stable id, text) and the packet
@@ -242,9 +354,12 @@ fn main() -> ExitCode {
     if let Some(schema) = json_schema(&cli.cmd) {
         json::enable(schema);
     }
-    OPT_LEVEL
-        .set(conventions::opt_level(&matches))
-        .expect("set once");
+    let settings = Settings {
+        opt: conventions::opt_level(&matches),
+        limits: cli.bounds.limits(),
+        set_dirs: cli.set_dirs.clone(),
+    };
+    assert!(SETTINGS.set(settings).is_ok(), "settings are set once");
     let code = run(cli.cmd);
     if json::enabled().is_some() {
         let n = (0..=255u8)
@@ -285,14 +400,29 @@ fn run(cmd: Cmd) -> ExitCode {
             emit,
             json,
         } => cmd_compile(&file, output.as_deref(), emit, json),
-        Cmd::Check { file, verify, json } => cmd_check(&file, verify, json),
+        Cmd::Check {
+            file,
+            verify,
+            verifier_log,
+            json,
+        } => cmd_check(&file, verify, verifier_log.as_deref(), json),
         Cmd::Classbench {
             filters,
             output,
             hook,
             actions,
             default,
-        } => cmd_classbench(&filters, output.as_deref(), hook, actions, default),
+            trace,
+            trace_out,
+        } => match (trace, trace_out) {
+            (Some(trace), Some(out)) => match cmd_classbench_trace(&trace, &out) {
+                ExitCode::SUCCESS => {
+                    cmd_classbench(&filters, output.as_deref(), hook, actions, default)
+                }
+                code => code,
+            },
+            _ => cmd_classbench(&filters, output.as_deref(), hook, actions, default),
+        },
         Cmd::Apply(args) => match build_with_source(&args.file) {
             Ok((c, src)) => apply_cmd::run_apply(&args, &c, &src),
             Err(code) => code,
@@ -319,7 +449,8 @@ fn run(cmd: Cmd) -> ExitCode {
 }
 
 /// Writes `bytes` beside `path` and renames them over it, so a failure never leaves
-/// half a file; says what failed (exit 1).
+/// half a file; says what failed (exit 2: the command line named a place that cannot
+/// be written).
 fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), ExitCode> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -328,8 +459,8 @@ fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), ExitCode> {
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            sockc_error!("cannot write {}: {e}", path.display());
-            ExitCode::from(1)
+            sockc_error!("cannot write {}: {e}", shown(path));
+            ExitCode::from(2)
         })
 }
 
@@ -347,24 +478,39 @@ fn build(file: &Path) -> Result<Compiled, ExitCode> {
 /// [`build`], also returning the source text that was compiled.
 /// Under `--json` the diagnostics go into the command's JSON document ([`json`]).
 fn build_with_source(file: &Path) -> Result<(Compiled, String), ExitCode> {
-    let (src, name) = match conventions::read_source(file) {
-        Ok((b, name)) => match String::from_utf8(b) {
-            Ok(s) => (s, name),
-            Err(_) => {
-                sockc_error!("{name}: not UTF-8 text");
-                return Err(ExitCode::from(1));
+    let settings = settings();
+    let (src, name) = if conventions::is_stdin(file) {
+        let limit = settings.limits.get(Limit::SourceBytes);
+        match conventions::read_source(file) {
+            Ok((b, _)) if b.len() as u64 > limit => {
+                sockc_error!("standard input: more than {limit} bytes (--max-source-bytes)");
+                return Err(ExitCode::from(2));
             }
-        },
-        Err(msg) => {
-            sockc_error!("{msg}");
-            return Err(ExitCode::from(1));
+            Ok((b, name)) => match String::from_utf8(b) {
+                Ok(s) => (s, name),
+                Err(_) => {
+                    sockc_error!("{name}: not UTF-8 text");
+                    return Err(ExitCode::from(1));
+                }
+            },
+            Err(msg) => {
+                sockc_error!("{msg}");
+                return Err(ExitCode::from(2));
+            }
         }
+    } else {
+        (
+            read_input(file, Limit::SourceBytes)?,
+            file.display().to_string(),
+        )
     };
     let opts = driver::Options {
         sema: sema::Options {
             base_dir: conventions::base_dir(file),
+            set_dirs: settings.set_dirs.clone(),
+            limits: settings.limits,
         },
-        opt: OPT_LEVEL.get().copied().unwrap_or_default(),
+        opt: settings.opt,
     };
     let (compiled, mut diags) = sockc_compiler::compile(&src, &opts);
     if conventions::quiet() {
@@ -478,7 +624,7 @@ fn cmd_compile(file: &Path, output: Option<&Path>, emit: Option<Emit>, json: boo
     ExitCode::SUCCESS
 }
 
-fn cmd_check(file: &Path, verify: bool, json: bool) -> ExitCode {
+fn cmd_check(file: &Path, verify: bool, verifier_log: Option<&Path>, json: bool) -> ExitCode {
     let c = match build(file) {
         Ok(c) => c,
         Err(code) => return code,
@@ -512,7 +658,15 @@ fn cmd_check(file: &Path, verify: bool, json: bool) -> ExitCode {
                 verified = Some(list);
             }
             Err(e) => {
-                sockc_error!("{e}");
+                sockc_error!("{}", sockc_runtime::error_chain(&e));
+                if let (Some(path), Some(log)) = (verifier_log, e.verifier_log()) {
+                    match std::fs::write(path, log) {
+                        Ok(()) => {
+                            eprintln!("sockc: the whole verifier log is in {}", shown(path))
+                        }
+                        Err(w) => eprintln!("sockc: cannot write {}: {w}", shown(path)),
+                    }
+                }
                 return ExitCode::from(3);
             }
         }
@@ -520,13 +674,38 @@ fn cmd_check(file: &Path, verify: bool, json: bool) -> ExitCode {
     let name = if conventions::is_stdin(file) {
         "<stdin>".to_string()
     } else {
-        file.display().to_string()
+        shown(file)
     };
     if json {
         json::emit(serde_json::json!({ "file": name, "ok": true, "verified": verified }));
     } else if !conventions::quiet() {
         eprintln!("{name}: ok");
     }
+    ExitCode::SUCCESS
+}
+
+/// Writes a ClassBench header trace as a `sockc test --packets` file.
+fn cmd_classbench_trace(trace: &Path, out: &Path) -> ExitCode {
+    let text = match read_input(trace, Limit::PacketsFileBytes) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let headers = match sockc_testkit::classbench::parse_trace(&text) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("sockc: {}: {e}", shown(trace));
+            return ExitCode::from(1);
+        }
+    };
+    let mut packets = String::new();
+    for h in &headers {
+        packets.push_str(&h.packet().to_string());
+        packets.push('\n');
+    }
+    if let Err(code) = write_replacing(out, packets.as_bytes()) {
+        return code;
+    }
+    eprintln!("{}: {} packets", shown(out), headers.len());
     ExitCode::SUCCESS
 }
 
@@ -538,17 +717,14 @@ fn cmd_classbench(
     default: DefaultArg,
 ) -> ExitCode {
     use sockc_testkit::classbench::{parse_filters, to_sk, ActionPolicy, ConvertOptions};
-    let text = match std::fs::read_to_string(filters) {
+    let text = match read_input(filters, Limit::SourceBytes) {
         Ok(t) => t,
-        Err(e) => {
-            sockc_error!("cannot read {}: {e}", filters.display());
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let parsed = match parse_filters(&text) {
         Ok(f) => f,
         Err(e) => {
-            sockc_error!("{}: {e}", filters.display());
+            eprintln!("sockc: {}: {e}", shown(filters));
             return ExitCode::from(1);
         }
     };
@@ -570,7 +746,7 @@ fn cmd_classbench(
             if let Err(code) = write_replacing(out, sk.as_bytes()) {
                 return code;
             }
-            eprintln!("{}: {} rules", out.display(), parsed.len());
+            eprintln!("{}: {} rules", shown(out), parsed.len());
         }
         None => print!("{sk}"),
     }

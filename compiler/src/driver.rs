@@ -15,6 +15,7 @@ use crate::{
     },
     diag::{Diagnostic, Span},
     ir::{Module, Program, Step},
+    limits::Limit,
     metadata::{Metadata, ProgramMeta, METADATA_FORMAT},
     obj::{ObjError, ObjectImage, ProgramImage},
     opt::OptLevel,
@@ -49,18 +50,21 @@ pub struct Compiled {
 /// Compiles `src`. Returns the result when there are no errors, and all diagnostics
 /// (errors and warnings) either way.
 pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
-    let (ast, mut diags) = syntax::parse(src);
+    let limits = &opts.sema.limits;
+    let max_diagnostics = limits.count(Limit::Diagnostics);
+    let (ast, mut diags) = syntax::parse_with(src, limits);
     let (module, sema_diags) = sema::check(&ast, src, &opts.sema);
     diags.extend(sema_diags);
-    // Parser and sema diagnostics in one order: by position in the file.
-    diags.sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
+    // Parser and sema diagnostics in one order, by position in the file, within the
+    // diagnostics limit.
+    let mut diags = crate::diag::cap(diags, max_diagnostics);
     let Some(mut module) = module.filter(|_| !crate::diag::has_errors(&diags)) else {
         return (None, diags);
     };
     let opt_diags = crate::opt::optimize(&mut module, opts.opt);
     if !opt_diags.is_empty() {
         diags.extend(opt_diags);
-        diags.sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
+        diags = crate::diag::cap(diags, max_diagnostics);
     }
     match lower_module(module, opts.opt) {
         Ok(c) => (Some(c), diags),
