@@ -133,11 +133,11 @@ fn settings() -> &'static Settings {
 /// (exit 2 when it cannot be read, 1 when it is not UTF-8 text).
 fn read_input(path: &Path, limit: Limit) -> Result<String, ExitCode> {
     let bytes = read_bounded(path, limit, settings().limits.get(limit)).map_err(|e| {
-        eprintln!("sockc: cannot read {}: {e}", shown(path));
+        sockc_error!("cannot read {}: {e}", shown(path));
         ExitCode::from(2)
     })?;
     utf8(bytes).map_err(|e| {
-        eprintln!("sockc: {}: {e}", shown(path));
+        sockc_error!("{}: {e}", shown(path));
         ExitCode::from(1)
     })
 }

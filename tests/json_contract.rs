@@ -74,7 +74,7 @@ fn offline_commands_follow_their_schemas() {
     s.validate("compile", &v);
     assert_eq!(v["diagnostics"].as_array().unwrap().len(), 10);
     assert_eq!(v["error"]["exit_code"], 1);
-    let v = json_of(&["compile", "--json", "no/such/file.sk"], 1);
+    let v = json_of(&["compile", "--json", "no/such/file.sk"], 2);
     s.validate("compile", &v);
     assert!(v["error"]["message"]
         .as_str()
