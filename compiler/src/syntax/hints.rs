@@ -60,7 +60,6 @@ enum Alt {
     KwIngress,
     SockmapSide,
     SocketCgroup,
-    Log,
     EndOfLine,
 }
 
@@ -112,7 +111,8 @@ impl Alt {
             Rule::kw_on => Alt::On,
             Rule::tc_dir => Alt::TcDir,
             Rule::kw_cgroup => Alt::Cgroup,
-            Rule::log_opt | Rule::kw_log | Rule::log_rate | Rule::default_log => Alt::Log,
+            // `log` is an option, never what a broken rule most likely misses: not
+            // listed, so it does not push the likely alternatives out of the message.
             Rule::EOI => Alt::EndOfLine,
             _ => return None,
         })
@@ -160,7 +160,6 @@ impl Alt {
             Alt::On => "`on`",
             Alt::TcDir => "ingress or egress",
             Alt::Cgroup => "`cgroup`",
-            Alt::Log => "`log`",
             Alt::EndOfLine => "end of line",
         }
     }
