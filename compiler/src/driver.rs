@@ -9,7 +9,7 @@ use crate::{
     bpf::{
         buffer::{Code, SrcLoc},
         lower::lower_program,
-        maps::{self, MapDef},
+        maps::{self, MapDef, Sizing},
     },
     diag::{Diagnostic, Span},
     ir::{Module, Program, Step},
@@ -105,8 +105,13 @@ fn check_references(p: &Program, code: &Code) -> Result<(), (Span, String)> {
 /// Lowers one program. At `-O2` the program is also lowered with its linear runs laid
 /// out one rule after another (the `-O0` layout), and the threaded code is kept only
 /// if it is not larger, so `-O2` is never larger than `-O0` (see `opt::thread`).
-fn lower(module: &Module, p: &Program, level: OptLevel) -> Result<Code, (Span, String)> {
-    let lower = |p: &Program| lower_program(module, p).map_err(|e| (p.span, e.to_string()));
+fn lower(
+    module: &Module,
+    p: &Program,
+    level: OptLevel,
+    sizing: &Sizing,
+) -> Result<Code, (Span, String)> {
+    let lower = |p: &Program| lower_program(module, p, sizing).map_err(|e| (p.span, e.to_string()));
     let code = lower(p)?;
     if level < OptLevel::O2 {
         return Ok(code);
@@ -126,9 +131,10 @@ fn lower(module: &Module, p: &Program, level: OptLevel) -> Result<Code, (Span, S
 }
 
 fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, String)> {
+    let sizing = Sizing::of(&module, None);
     let mut programs = Vec::new();
     for (_, p) in &module.programs {
-        let code = lower(&module, p, level)?;
+        let code = lower(&module, p, level, &sizing)?;
         check_references(p, &code)?;
         programs.push(CompiledProgram {
             symbol: p.symbol.clone(),
@@ -136,7 +142,7 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
             code,
         });
     }
-    let layout = maps::layout(&module);
+    let layout = maps::layout(&module, &sizing);
     let metadata = Metadata {
         format: METADATA_FORMAT,
         programs: module.programs.values().map(ProgramMeta::of).collect(),

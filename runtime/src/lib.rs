@@ -163,8 +163,8 @@ impl LoadedObject {
         Ok(obj)
     }
 
-    /// Copies classifier tables into their array maps through a shared mapping of
-    /// each map (the maps are `BPF_F_MMAPABLE`): one copy, no syscall per element.
+    /// Copies classifier tables into both halves of their array maps through a shared
+    /// mapping of each map (the maps are `BPF_F_MMAPABLE`): no syscall per element.
     fn fill_tables(&mut self, elf: &[u8]) -> Result<(), RuntimeError> {
         if self.meta.tables.is_empty() {
             return Ok(());
@@ -187,7 +187,7 @@ impl LoadedObject {
                 .map(&t.map)
                 .ok_or_else(|| err(MapFault::Missing))?;
             let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
-            sys::fill_array(data.fd().as_fd(), t.value_size, bytes)
+            sys::fill_array(data.fd().as_fd(), t.value_size, 2, bytes)
                 .map_err(|e| err(MapFault::Fill(e)))?;
         }
         Ok(())

@@ -294,11 +294,16 @@ fn classifier_rule_sets_build_trees() {
             "no classifier rule set contains `{form}`"
         );
     }
-    assert!(shapes.trees[0] > 0 && shapes.trees[1] > 0, "{shapes}");
-    assert!(shapes.several_trees * 4 > shapes.classifiers, "{shapes}");
-    assert!(shapes.rule_groups > 0, "no rule groups: {shapes}");
-    assert!(shapes.max_depth >= 6, "trees too shallow: {shapes}");
+    assert!(shapes.tries[0] > 0 && shapes.tries[1] > 0, "{shapes}");
+    assert!(shapes.several_tries * 4 > shapes.classifiers, "{shapes}");
+    assert!(shapes.max_depth >= 6, "tries too shallow: {shapes}");
     assert!(shapes.shared_leaves * 2 > shapes.classifiers, "{shapes}");
+    assert!(shapes.shared_nodes > 0, "no trie shares a node: {shapes}");
+    assert!(
+        shapes.flag_nodes > 0,
+        "no trie reads the TCP flags: {shapes}"
+    );
+    assert!(shapes.l4_nodes > 0, "no trie reads the L4 byte: {shapes}");
     assert!(
         tally.by_classifier * 5 > tally.runs,
         "too few packets decided by a classifier: {tally}"

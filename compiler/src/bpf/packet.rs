@@ -44,6 +44,9 @@ pub mod flow {
     pub const SOCK: i16 = 66;
     pub const PKT_LEN: i16 = 68;
     pub const COUNTER_KEY: i16 = 72;
+    /// Which half of the classifier tables this packet walks (programs with
+    /// classifiers; see `bpf::classify::emit_select`).
+    pub const TABLE_HALF: i16 = 76;
     pub const SIZE: i16 = 80;
 
     /// Absolute frame-pointer offset of a field.

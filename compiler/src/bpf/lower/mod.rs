@@ -11,7 +11,10 @@
 
 pub mod packet;
 
-use super::buffer::{BufferError, Code};
+use super::{
+    buffer::{BufferError, Code},
+    maps::Sizing,
+};
 use crate::{
     hooks::{Context, HookSpec},
     ir::{Action, Module, Program},
@@ -25,15 +28,15 @@ pub enum LowerError {
     Buffer(#[from] BufferError),
 }
 
-/// Lowers one program to instructions.
-pub fn lower_program(module: &Module, prog: &Program) -> Result<Code, LowerError> {
+/// Lowers one program to instructions; `sizing` gives the classifier tables' sizes.
+pub fn lower_program(module: &Module, prog: &Program, sizing: &Sizing) -> Result<Code, LowerError> {
     let spec = prog.hook.spec();
     let unsupported = || LowerError::Unsupported { hook: spec.name };
     if spec.unsupported.is_some() {
         return Err(unsupported());
     }
     match spec.context {
-        Context::Packet(ctx) => packet::lower(module, prog, spec, ctx),
+        Context::Packet(ctx) => packet::lower(module, prog, spec, ctx, sizing),
         Context::SkLookup | Context::SkMsg => Err(unsupported()),
     }
 }

@@ -33,7 +33,7 @@ use crate::{
     bpf::{
         buffer::{Code, CodeBuffer, Label, SrcLoc},
         insn::{op, Cond, Insn, Reg, Size},
-        maps::{set_map_name, COUNTERS_MAP},
+        maps::{set_map_name, Sizing, COUNTERS_MAP},
         packet::{emit_prologue, flow, flow::at},
     },
     hooks::{HookSpec, PacketCtx},
@@ -51,6 +51,7 @@ pub fn lower(
     prog: &Program,
     spec: &HookSpec,
     ctx: PacketCtx,
+    sizing: &Sizing,
 ) -> Result<Code, LowerError> {
     let mut b = CodeBuffer::new();
     let uses_sets = prog
@@ -58,6 +59,9 @@ pub fn lower(
         .iter()
         .any(|r| matches!(r.m.src, AddrMatch::Set(_)) || matches!(r.m.dst, AddrMatch::Set(_)));
     emit_prologue(&mut b, &ctx, uses_sets);
+    if prog.steps.iter().any(|s| matches!(s, Step::Classify(_))) {
+        crate::bpf::classify::emit_select(&mut b);
+    }
     let count_exit = b.new_label();
     // The kernel rejects unreachable instructions, so code that cannot run is not
     // emitted: a rule that can never match, and everything after a rule that always
@@ -86,7 +90,8 @@ pub fn lower(
                     first: c.rules.start,
                     last: c.rules.end - 1,
                 }));
-                crate::bpf::classify::emit(&mut b, spec, prog, c, count_exit);
+                let capacity = sizing.table(&crate::bpf::classify::map_name(c));
+                crate::bpf::classify::emit(&mut b, prog, c, capacity, count_exit);
             }
         }
     }
