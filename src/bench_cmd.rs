@@ -402,8 +402,9 @@ fn measure(
                 m.map_type == aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32;
             if percpu {
                 per * ncpu
-            } else if let Some(t) = c.metadata.tables.iter().find(|t| t.map == m.name) {
-                t.len as f64
+            } else if m.map_type == aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_ARRAY as u32 {
+                // Classifier tables (both halves) and the live-half word, as allocated.
+                f64::from(m.value.size().next_multiple_of(8)) * f64::from(m.max_entries)
             } else {
                 // Sets: the tries are not preallocated; count the entries inserted.
                 let n = c

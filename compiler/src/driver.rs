@@ -5,6 +5,8 @@
 //! Invariant: [`compile`] returns a [`Compiled`] only when no stage reported an error;
 //! warnings travel with it. Nothing here touches the kernel.
 
+use std::time::{Duration, Instant};
+
 use crate::{
     bpf::{
         buffer::{Code, SrcLoc},
@@ -42,26 +44,37 @@ pub struct Compiled {
     pub metadata: Metadata,
     /// Classifier map contents; [`Metadata::tables`] says which bytes fill which map.
     pub tables: Vec<u8>,
+    /// How long each stage took, in order (`sockc compile --timings`).
+    pub timings: Vec<(&'static str, Duration)>,
 }
 
 /// Compiles `src`. Returns the result when there are no errors, and all diagnostics
 /// (errors and warnings) either way.
 pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
+    let start = Instant::now();
     let (ast, mut diags) = syntax::parse(src);
+    let parsed = Instant::now();
     let (module, sema_diags) = sema::check(&ast, src, &opts.sema);
+    drop(ast);
+    let mut timings = vec![("parse", parsed - start), ("sema", parsed.elapsed())];
     diags.extend(sema_diags);
     // Parser and sema diagnostics in one order: by position in the file.
     diags.sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
     let Some(mut module) = module.filter(|_| !crate::diag::has_errors(&diags)) else {
         return (None, diags);
     };
-    let opt_diags = crate::opt::optimize(&mut module, opts.opt);
+    let (opt_diags, pass_times) = crate::opt::optimize_timed(&mut module, opts.opt);
+    timings.extend(pass_times);
     if !opt_diags.is_empty() {
         diags.extend(opt_diags);
         diags.sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
     }
     match lower_module(module, opts.opt) {
-        Ok(c) => (Some(c), diags),
+        Ok(mut c) => {
+            timings.append(&mut c.timings);
+            c.timings = timings;
+            (Some(c), diags)
+        }
         Err((span, msg)) => {
             diags.push(
                 Diagnostic::error("sockc::internal", msg).label(span, "while compiling this"),
@@ -113,7 +126,11 @@ fn lower(
 ) -> Result<Code, (Span, String)> {
     let lower = |p: &Program| lower_program(module, p, sizing).map_err(|e| (p.span, e.to_string()));
     let code = lower(p)?;
-    if level < OptLevel::O2 {
+    let threaded = p
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Linear { plan: Some(_), .. }));
+    if level < OptLevel::O2 || !threaded {
         return Ok(code);
     }
     let mut unthreaded = p.clone();
@@ -131,6 +148,7 @@ fn lower(
 }
 
 fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, String)> {
+    let start = Instant::now();
     let sizing = Sizing::of(&module, None);
     let mut programs = Vec::new();
     for (_, p) in &module.programs {
@@ -142,6 +160,7 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
             code,
         });
     }
+    let lowered = Instant::now();
     let layout = maps::layout(&module, &sizing);
     let metadata = Metadata {
         format: METADATA_FORMAT,
@@ -156,12 +175,14 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
         maps: layout.defs,
         metadata,
         tables: layout.tables,
+        timings: vec![("lower", lowered - start), ("maps", lowered.elapsed())],
     })
 }
 
 impl Compiled {
     /// The ELF object.
     pub fn to_elf(&self) -> Result<Vec<u8>, ObjError> {
+        let metadata = serde_json::to_vec(&self.metadata).expect("metadata serializes");
         let img = ObjectImage {
             programs: self
                 .programs
@@ -175,8 +196,8 @@ impl Compiled {
                 .collect(),
             maps: self.maps.clone(),
             license: "GPL".into(),
-            metadata: serde_json::to_vec(&self.metadata).expect("metadata serializes"),
-            tables: self.tables.clone(),
+            metadata: &metadata,
+            tables: &self.tables,
         };
         crate::obj::write_object(&img)
     }

@@ -29,6 +29,7 @@ pub mod plan;
 pub mod status;
 pub mod store;
 pub mod sys;
+pub mod table_update;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -38,6 +39,8 @@ pub enum RuntimeError {
     Tables(#[source] ObjError),
     #[error("map `{map}`: contents lie outside .sockc.tables")]
     TablesOutside { map: String },
+    #[error("fill the classifier tables")]
+    TableFill(#[from] table_update::TableUpdateError),
     #[error("cannot load the object: {0}")]
     Object(#[source] aya::EbpfError),
     #[error("program `{symbol}` is not in the object")]
@@ -79,8 +82,6 @@ pub enum MapFault {
         #[source]
         source: std::io::Error,
     },
-    #[error("fill")]
-    Fill(#[source] std::io::Error),
     #[error(transparent)]
     Aya(#[from] aya::maps::MapError),
 }
@@ -179,7 +180,7 @@ impl LoadedObject {
             };
             let bytes = usize::try_from(t.offset)
                 .ok()
-                .zip(usize::try_from(t.len).ok())
+                .zip(usize::try_from(t.stored).ok())
                 .and_then(|(at, len)| blob.get(at..at.checked_add(len)?))
                 .ok_or_else(|| RuntimeError::TablesOutside { map: t.map.clone() })?;
             let map = self
@@ -187,8 +188,7 @@ impl LoadedObject {
                 .map(&t.map)
                 .ok_or_else(|| err(MapFault::Missing))?;
             let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
-            sys::fill_array(data.fd().as_fd(), t.value_size, 2, bytes)
-                .map_err(|e| err(MapFault::Fill(e)))?;
+            table_update::fill_both_halves(data.fd().as_fd(), t, bytes)?;
         }
         Ok(())
     }

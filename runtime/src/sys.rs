@@ -205,24 +205,3 @@ impl Drop for MapMemory {
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
 }
-
-/// Writes `bytes` into values `0..copies` of a `BPF_F_MMAPABLE` array map of
-/// `value_size`-byte values (each value gets the same bytes; `bytes` may be shorter
-/// than a value, the rest of a fresh map's value stays zero).
-pub fn fill_array(
-    fd: BorrowedFd<'_>,
-    value_size: u32,
-    copies: usize,
-    bytes: &[u8],
-) -> io::Result<()> {
-    let value_size = value_size as usize;
-    if value_size == 0 || bytes.len() > value_size {
-        return Err(io::Error::other("contents larger than a value"));
-    }
-    let stride = value_size.next_multiple_of(8);
-    let mut mem = MapMemory::map(fd, stride * copies)?;
-    for i in 0..copies {
-        mem.bytes_mut()[i * stride..i * stride + bytes.len()].copy_from_slice(bytes);
-    }
-    Ok(())
-}

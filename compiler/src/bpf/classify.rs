@@ -111,13 +111,13 @@ pub fn table_capacity(used: usize) -> usize {
     (used + used / 8 + 4096).next_multiple_of(4096)
 }
 
-/// The contents of a half of classifier `c`'s table, `used` bytes (the rest of the
-/// capacity is zero), in the layout [`emit`] reads.
-pub fn tables(spec: &HookSpec, p: &Program, c: &Classifier) -> Vec<u8> {
-    let size = table_size(c);
-    let mut out = vec![0u8; size];
-    let put = |out: &mut [u8], at: usize, v: u32| out[at..at + 4].copy_from_slice(&v.to_le_bytes());
-    put(&mut out, 0, FORMAT);
+/// Appends the contents of a half of classifier `c`'s table to `out`, encoded as
+/// [`Words`] (decoded: [`table_size`] bytes, the rest of the capacity zero), in the
+/// layout [`emit`] reads.
+pub fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec<u8>) {
+    let mut w = Words::new(out);
+    let mut header = [0u32; HEADER / 4];
+    header[0] = FORMAT;
     // Where each trie's nodes and leaf records start.
     let mut node_base = Vec::new();
     let mut next_node = 0usize;
@@ -125,56 +125,151 @@ pub fn tables(spec: &HookSpec, p: &Program, c: &Classifier) -> Vec<u8> {
         node_base.push(next_node);
         next_node += t.nodes.len();
     }
+    // Leaf references of every trie: the records of each leaf, in trie order.
     let mut record_at = HEADER + next_node * NODE_SIZE;
-    for (k, t) in c.tries.iter().enumerate() {
-        let nd = t.dims.len();
-        let rec = record_size(nd);
-        // Leaf references: the records of each leaf, in order.
-        let mut leaf_refs = Vec::with_capacity(t.leaves.len());
-        for leaf in &t.leaves {
-            leaf_refs.push(LEAF_BIT | ((leaf.len() as u32) << 28) | (record_at / 4) as u32);
-            for &e in leaf {
-                let e = &t.entries[e as usize];
-                let r = &mut out[record_at..record_at + rec];
-                for d in 0..nd {
-                    r[8 * d..8 * d + 4].copy_from_slice(&e.lo[d].to_le_bytes());
-                    r[8 * d + 4..8 * d + 8].copy_from_slice(&e.hi[d].to_le_bytes());
-                }
-                let (fl, ct) = (flags_offset(nd), counter_offset(nd));
-                r[fl] = e.tcp_flags.0;
-                r[fl + 1] = e.tcp_flags.1;
-                r[fl + 2] = u8::from(e.needs_l4);
-                let rule = &p.rules[e.rule as usize];
-                r[ct..ct + 4].copy_from_slice(&rule.counter.to_le_bytes());
-                let verdict = super::lower::verdict(spec, rule.action);
-                r[ct + 4..ct + 8].copy_from_slice(&verdict.to_le_bytes());
-                r[ct + 8..ct + 12].copy_from_slice(&e.rule.to_le_bytes());
-                record_at += rec;
-            }
+    let leaf_refs: Vec<Vec<u32>> = c
+        .tries
+        .iter()
+        .map(|t| {
+            let rec = record_size(t.dims.len());
+            t.leaves
+                .iter()
+                .map(|leaf| {
+                    let r = LEAF_BIT | ((leaf.len() as u32) << 28) | (record_at / 4) as u32;
+                    record_at += leaf.len() * rec;
+                    r
+                })
+                .collect()
+        })
+        .collect();
+    debug_assert_eq!(record_at, table_size(c));
+    let resolve = |k: usize, child: Child| match child {
+        Child::Empty => LEAF_BIT,
+        Child::Leaf(l) => leaf_refs[k][l as usize],
+        Child::Node(n) => {
+            let byte = u32::from(c.tries[k].nodes[n as usize].byte.index());
+            (byte << 24) | (node_base[k] + n as usize) as u32
         }
-        let resolve = |child: Child| match child {
-            Child::Empty => LEAF_BIT,
-            Child::Leaf(l) => leaf_refs[l as usize],
-            Child::Node(n) => {
-                let byte = u32::from(t.nodes[n as usize].byte.index());
-                (byte << 24) | (node_base[k] + n as usize) as u32
-            }
-        };
-        put(&mut out, 4 * (1 + k), resolve(t.root));
-        for (n, node) in t.nodes.iter().enumerate() {
-            let at = HEADER + (node_base[k] + n) * NODE_SIZE;
-            let mut v = 0usize;
+    };
+    for (k, t) in c.tries.iter().enumerate() {
+        header[1 + k] = resolve(k, t.root);
+    }
+    w.literal(&header);
+    for (k, t) in c.tries.iter().enumerate() {
+        for node in &t.nodes {
+            let mut from = 0u32;
             for &(last, child) in &node.runs {
-                let r = resolve(child);
-                while v <= usize::from(last) {
-                    put(&mut out, at + 4 * v, r);
-                    v += 1;
-                }
+                w.repeat(u32::from(last) + 1 - from, resolve(k, child));
+                from = u32::from(last) + 1;
             }
         }
     }
-    debug_assert_eq!(record_at, size);
-    out
+    for t in &c.tries {
+        let nd = t.dims.len();
+        let mut rec = vec![0u32; record_size(nd) / 4];
+        let (fl, ct) = (flags_offset(nd) / 4, counter_offset(nd) / 4);
+        for leaf in &t.leaves {
+            for &e in leaf {
+                let e = &t.entries[e as usize];
+                for d in 0..nd {
+                    rec[2 * d] = e.lo[d];
+                    rec[2 * d + 1] = e.hi[d];
+                }
+                rec[fl] =
+                    u32::from_le_bytes([e.tcp_flags.0, e.tcp_flags.1, u8::from(e.needs_l4), 0]);
+                let rule = &p.rules[e.rule as usize];
+                rec[ct] = rule.counter;
+                rec[ct + 1] = super::lower::verdict(spec, rule.action) as u32;
+                rec[ct + 2] = e.rule;
+                w.literal(&rec);
+            }
+        }
+    }
+    w.finish();
+}
+
+/// The encoding of table contents in `.sockc.tables` (a table is mostly node words
+/// repeated across byte values): little-endian `u32` words in runs, each headed by
+/// one word. A head with bit 31 set repeats the next word `head & 0x7fff_ffff` times;
+/// otherwise the next `head` words are copied as they are.
+pub struct Words<'a> {
+    out: &'a mut Vec<u8>,
+    /// Byte offset of the head of the literal run being written, and its length.
+    literal: Option<(usize, u32)>,
+}
+
+impl<'a> Words<'a> {
+    pub fn new(out: &'a mut Vec<u8>) -> Words<'a> {
+        Words { out, literal: None }
+    }
+
+    pub fn literal(&mut self, words: &[u32]) {
+        if words.is_empty() {
+            return;
+        }
+        let (at, n) = match self.literal {
+            Some(l) => l,
+            None => {
+                self.out.extend_from_slice(&0u32.to_le_bytes());
+                (self.out.len() - 4, 0)
+            }
+        };
+        for w in words {
+            self.out.extend_from_slice(&w.to_le_bytes());
+        }
+        self.literal = Some((at, n + words.len() as u32));
+    }
+
+    pub fn repeat(&mut self, count: u32, word: u32) {
+        if count <= 2 {
+            for _ in 0..count {
+                self.literal(&[word]);
+            }
+            return;
+        }
+        self.close();
+        self.out
+            .extend_from_slice(&(0x8000_0000 | count).to_le_bytes());
+        self.out.extend_from_slice(&word.to_le_bytes());
+    }
+
+    fn close(&mut self) {
+        if let Some((at, n)) = self.literal.take() {
+            self.out[at..at + 4].copy_from_slice(&n.to_le_bytes());
+        }
+    }
+
+    pub fn finish(mut self) {
+        self.close();
+    }
+}
+
+/// Decodes [`Words`] into `out` (whose length is the decoded size); `None` if the
+/// encoding is malformed or does not fill `out` exactly.
+pub fn decode_words(encoded: &[u8], out: &mut [u8]) -> Option<()> {
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(
+            encoded.get(at..at + 4)?.try_into().ok()?,
+        ))
+    };
+    let (mut at, mut to) = (0usize, 0usize);
+    while at < encoded.len() {
+        let head = word(at)?;
+        let n = (head & 0x7fff_ffff) as usize;
+        if head & 0x8000_0000 != 0 {
+            let v = word(at + 4)?.to_le_bytes();
+            for w in out.get_mut(to..to.checked_add(4 * n)?)?.chunks_exact_mut(4) {
+                w.copy_from_slice(&v);
+            }
+            at += 8;
+        } else {
+            let from = encoded.get(at + 4..(at + 4).checked_add(4 * n)?)?;
+            out.get_mut(to..to + 4 * n)?.copy_from_slice(from);
+            at += 4 + 4 * n;
+        }
+        to += 4 * n;
+    }
+    (to == out.len()).then_some(())
 }
 
 /// Loads which table half is live into the flow record (`TABLE_HALF`), for a program
@@ -410,5 +505,76 @@ fn emit_trie(
     }
     if !checks_nothing {
         b.goto(miss);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs of repeated words and literal words come back as written; short repeats
+    /// join the literal around them; an encoding that does not fill the output, or
+    /// runs past its end, is refused.
+    #[test]
+    fn words_round_trip() {
+        let mut enc = Vec::new();
+        let mut w = Words::new(&mut enc);
+        w.literal(&[1, 2]);
+        w.repeat(2, 7);
+        w.repeat(300, 9);
+        w.literal(&[3]);
+        w.repeat(0, 5);
+        w.finish();
+        let mut expect: Vec<u32> = vec![1, 2, 7, 7];
+        expect.extend(std::iter::repeat_n(9, 300));
+        expect.push(3);
+        let bytes: Vec<u8> = expect.iter().flat_map(|v| v.to_le_bytes()).collect();
+        // literal(4) + 4 words, repeat(2 words), literal(1) + 1 word.
+        assert_eq!(enc.len(), 4 * (1 + 4 + 2 + 1 + 1));
+        let mut out = vec![0u8; bytes.len()];
+        assert_eq!(decode_words(&enc, &mut out), Some(()));
+        assert_eq!(out, bytes);
+        let mut short = vec![0u8; bytes.len() + 4];
+        assert_eq!(decode_words(&enc, &mut short), None);
+        let mut long = vec![0u8; bytes.len() - 4];
+        assert_eq!(decode_words(&enc, &mut long), None);
+        assert_eq!(decode_words(&enc[..enc.len() - 2], &mut out), None);
+    }
+
+    /// The table of a classified run decodes to `table_size` bytes whose header
+    /// carries the format mark and a root per trie, and whose references stay inside
+    /// the table.
+    #[test]
+    fn tables_decode_to_their_layout() {
+        let mut src = String::from("xdp on eth0 {\n");
+        for i in 0..40 {
+            src.push_str(&format!(
+                "    drop tcp from 10.0.{i}.0/24 to *:{}\n",
+                1000 + i
+            ));
+        }
+        src.push_str("    drop ip6 udp to 2001:db8::/32\n    default allow\n}\n");
+        let (c, d) = crate::compile(&src, &Default::default());
+        let c = c.unwrap_or_else(|| panic!("{d:?}"));
+        let t = &c.metadata.tables[0];
+        let mut out = vec![0u8; t.len as usize];
+        let stored = &c.tables[t.offset as usize..(t.offset + t.stored) as usize];
+        assert_eq!(decode_words(stored, &mut out), Some(()));
+        let word = |at: usize| u32::from_le_bytes(out[at..at + 4].try_into().unwrap());
+        assert_eq!(word(0), FORMAT);
+        let prog = c.module.programs.values().next().unwrap();
+        let crate::ir::Step::Classify(cl) = &prog.steps[0] else {
+            panic!("not classified: {:?}", prog.steps);
+        };
+        assert_eq!(t.len as usize, table_size(cl));
+        for k in 0..cl.tries.len() {
+            let root = word(4 * (1 + k));
+            let inside = if root & LEAF_BIT != 0 {
+                4 * (root & 0x0fff_ffff) as usize <= out.len()
+            } else {
+                HEADER + NODE_SIZE * (root & 0x00ff_ffff) as usize + NODE_SIZE <= out.len()
+            };
+            assert!(inside, "root {root:#x} of trie {k}");
+        }
     }
 }

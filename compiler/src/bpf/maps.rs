@@ -139,16 +139,17 @@ pub struct MapContents {
     pub entries: Vec<(String, String)>,
 }
 
-/// The contents of a classifier's table map: `len` bytes at `offset` of
-/// `.sockc.tables` go into each of its two values (halves) of `value_size` bytes, the
-/// rest of each value zero.
+/// The contents of a classifier's table map: `stored` bytes at `offset` of
+/// `.sockc.tables` decode ([`classify::decode_words`]) to `len` bytes, which go into
+/// each of its two values (halves) of `value_size` bytes, the rest of each value zero.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableData {
     pub map: String,
     pub offset: u64,
+    pub stored: u64,
     pub len: u64,
     pub value_size: u32,
-    /// SHA-256 of the bytes, so plans can tell changed contents apart.
+    /// SHA-256 of the stored bytes, so plans can tell changed contents apart.
     pub sha256: String,
 }
 
@@ -284,8 +285,11 @@ pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
         for step in &p.steps {
             let Step::Classify(c) = step else { continue };
             let map = classify::map_name(c);
-            let bytes = classify::tables(spec, p, c);
-            let value_size = sizing.table(&map).max(bytes.len()) as u32;
+            let offset = out.tables.len();
+            classify::tables(spec, p, c, &mut out.tables);
+            let bytes = &out.tables[offset..];
+            let len = classify::table_size(c);
+            let value_size = sizing.table(&map).max(len) as u32;
             out.defs.push(MapDef {
                 name: map.clone(),
                 map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
@@ -299,12 +303,12 @@ pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
             });
             out.table_data.push(TableData {
                 map,
-                offset: out.tables.len() as u64,
-                len: bytes.len() as u64,
+                offset: offset as u64,
+                stored: bytes.len() as u64,
+                len: len as u64,
                 value_size,
-                sha256: sha256_hex(&bytes),
+                sha256: sha256_hex(bytes),
             });
-            out.tables.extend_from_slice(&bytes);
             out.tables.resize(out.tables.len().next_multiple_of(8), 0);
         }
     }

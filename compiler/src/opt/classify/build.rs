@@ -429,29 +429,37 @@ impl Builder<'_> {
         };
         // Starts of byte-value intervals no entry tells apart: each entry's first and
         // one-past-last byte, and its end bytes on their own where the entry covers
-        // only part of the values below that byte.
-        let mut starts: Vec<u32> = vec![0];
+        // only part of the values below that byte (a set of 0..=256).
+        let mut is_start = [0u64; 5];
+        let mut mark = |v: u32| is_start[(v / 64) as usize] |= 1 << (v % 64);
+        mark(0);
         for &e in list {
             let (a, b) = self.clip(e, region, d);
             let (x, y) = ((a >> shift) & 0xff, (b >> shift) & 0xff);
-            starts.push(x);
-            starts.push(y + 1);
+            mark(x);
+            mark(y + 1);
             if a & low != 0 {
-                starts.push(x + 1);
+                mark(x + 1);
             }
             if b & low != low {
-                starts.push(y);
+                mark(y);
             }
         }
-        starts.sort_unstable();
-        starts.dedup();
-        starts.retain(|&v| v < 256);
-        let interval = |v: u32| starts.partition_point(|&s| s <= v) - 1;
+        // The interval of each byte value, and where each interval starts.
+        let mut interval = [0u16; 256];
+        let mut starts: Vec<u32> = Vec::new();
+        for v in 0..256u32 {
+            if is_start[(v / 64) as usize] & (1 << (v % 64)) != 0 {
+                starts.push(v);
+            }
+            interval[v as usize] = (starts.len() - 1) as u16;
+        }
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); starts.len()];
         for &e in list {
             let (a, b) = self.clip(e, region, d);
             let (x, y) = ((a >> shift) & 0xff, (b >> shift) & 0xff);
-            for l in &mut lists[interval(x)..=interval(y)] {
+            let (i, j) = (interval[x as usize] as usize, interval[y as usize] as usize);
+            for l in &mut lists[i..=j] {
                 l.push(e);
             }
         }
