@@ -14,7 +14,10 @@ use crate::{
         maps::{self, MapDef, Sizing},
     },
     diag::{Diagnostic, Span},
-    ir::{Module, Program, Step},
+    ir::{
+        slots::{keep_slots, InstalledSlots},
+        Module, Program, Step,
+    },
     metadata::{Metadata, ProgramMeta, METADATA_FORMAT},
     obj::{ObjError, ObjectImage, ProgramImage},
     opt::OptLevel,
@@ -46,6 +49,16 @@ pub struct Compiled {
     pub tables: Vec<u8>,
     /// How long each stage took, in order (`sockc compile --timings`).
     pub timings: Vec<(&'static str, Duration)>,
+    /// The level it was compiled at.
+    pub level: OptLevel,
+}
+
+/// What a re-apply keeps of an installed generation: its counter slots and map sizes
+/// (see [`Compiled::refit`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Refit {
+    pub slots: Vec<InstalledSlots>,
+    pub sizing: Sizing,
 }
 
 /// Compiles `src`. Returns the result when there are no errors, and all diagnostics
@@ -69,7 +82,7 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
         diags.extend(opt_diags);
         diags.sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
     }
-    match lower_module(module, opts.opt) {
+    match lower_module(module, opts.opt, None) {
         Ok(mut c) => {
             timings.append(&mut c.timings);
             c.timings = timings;
@@ -147,9 +160,13 @@ fn lower(
     })
 }
 
-fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, String)> {
+fn lower_module(
+    module: Module,
+    level: OptLevel,
+    installed: Option<&Sizing>,
+) -> Result<Compiled, (Span, String)> {
     let start = Instant::now();
-    let sizing = Sizing::of(&module, None);
+    let sizing = Sizing::of(&module, installed);
     let mut programs = Vec::new();
     for (_, p) in &module.programs {
         let code = lower(&module, p, level, &sizing)?;
@@ -176,10 +193,23 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
         metadata,
         tables: layout.tables,
         timings: vec![("lower", lowered - start), ("maps", lowered.elapsed())],
+        level,
     })
 }
 
 impl Compiled {
+    /// This file lowered again with an installed generation's counter slots (rules
+    /// matched by text, see [`crate::ir::slots`]) and map sizes (where the new
+    /// contents fit): when the files differ only in classifier tables or set
+    /// contents, the result has the installed code and map shapes, so its tables can
+    /// replace the installed ones in place.
+    pub fn refit(&self, installed: &Refit) -> Result<Compiled, String> {
+        let mut module = self.module.clone();
+        keep_slots(&mut module, &installed.slots);
+        crate::ir::verify::verify(&module).map_err(|e| e.to_string())?;
+        lower_module(module, self.level, Some(&installed.sizing)).map_err(|(_, msg)| msg)
+    }
+
     /// The ELF object.
     pub fn to_elf(&self) -> Result<Vec<u8>, ObjError> {
         let metadata = serde_json::to_vec(&self.metadata).expect("metadata serializes");

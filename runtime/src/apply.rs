@@ -28,7 +28,7 @@ use crate::{
     attach::{self, AttachError, AttachOptions, AttachPoint, Attachment, TcFilter},
     plan::{self, Plan, ProgramAction, Snapshot},
     store::{InstalledProgram, Manifest, Store, StoreError, MANIFEST_FORMAT},
-    sys, LoadedObject, LoadedProgram, RuntimeError,
+    sys, table_update, LoadedObject, LoadedProgram, RuntimeError,
 };
 
 pub use crate::{attach::TcAttach, error_chain};
@@ -106,6 +106,8 @@ pub enum ApplyError {
     },
     #[error(transparent)]
     Stats(#[from] crate::status::StatsError),
+    #[error("switch the classifier tables in place")]
+    Tables(#[from] table_update::TableUpdateError),
     #[error("nothing is installed under the name `{0}`")]
     NotInstalled(String),
 }
@@ -185,8 +187,12 @@ fn backend(hook: HookKind) -> Result<&'static dyn attach::Backend, ApplyError> {
 pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, ApplyError> {
     let store = Store::lock(req.bpffs)?;
     let old = store.manifest(req.name)?;
-    let new_snapshot = Snapshot::of(req.compiled);
-    let plan = plan::plan(old.as_ref().map(|m| &m.snapshot), &new_snapshot);
+    // Issue 17: the plan may refit the file to the installed generation (its counter
+    // slots and map sizes), which turns a change inside classifier tables into an
+    // update in place; what is installed is then the refitted file.
+    let (plan, refitted) = plan::plan_compiled(old.as_ref().map(|m| &m.snapshot), req.compiled);
+    let compiled = refitted.as_ref().unwrap_or(req.compiled);
+    let new_snapshot = Snapshot::of(compiled);
     let mut report = ApplyReport {
         generation: old.as_ref().map(|m| m.generation),
         plan,
@@ -226,6 +232,18 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, ApplyError> {
         let old = old.expect("a maps-only plan has an installed generation");
         if !req.dry_run {
             update_sets_in_place(&store, &old, &report.plan)?;
+            // Issue 17 (runtime/src/table_update.rs): classifier tables change behind
+            // one switch; the counter slots of new rules are zeroed first.
+            if !report.plan.table_changes.is_empty() {
+                let dir = store.objects_dir(&old.name, &old.objects_dir);
+                let done = table_update::switch_pinned(&dir, compiled, &report.plan.fresh_slots)?;
+                report.notices.push(format!(
+                    "classifier tables switched in place: {} KiB written to half {}, {:.1} ms",
+                    done.bytes / 1024,
+                    done.to,
+                    done.took.as_secs_f64() * 1e3
+                ));
+            }
             let manifest = Manifest {
                 generation: old.generation + 1,
                 source_file: req.source_file.to_string(),

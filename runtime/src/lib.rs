@@ -233,6 +233,16 @@ impl LoadedObject {
         &self.programs
     }
 
+    /// A map of the object by name.
+    pub fn map_data(&self, name: &str) -> Option<&MapData> {
+        self.ebpf.map(name).and_then(map_data)
+    }
+
+    /// A map's descriptor by name.
+    pub fn map_fd(&self, name: &str) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.map_data(name).map(|m| m.fd().as_fd())
+    }
+
     /// The loaded program with this symbol.
     fn program(&self, symbol: &str) -> Result<&aya::programs::Program, RuntimeError> {
         self.ebpf

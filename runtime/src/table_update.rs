@@ -24,7 +24,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sockc_compiler::bpf::{classify::decode_words, maps::TableData};
+use sockc_compiler::bpf::{
+    classify::{decode_words, LIVE_MAP},
+    maps::{TableData, COUNTERS_MAP},
+};
 
 use crate::sys::MapMemory;
 
@@ -129,9 +132,8 @@ pub fn switch_tables<'f>(
     live_word: BorrowedFd<'f>,
     open: &dyn Fn(&str) -> Option<BorrowedFd<'f>>,
 ) -> Result<Switched, TableUpdateError> {
-    const LIVE: &str = sockc_compiler::bpf::classify::LIVE_MAP;
     let start = Instant::now();
-    let mut live = MapMemory::map(live_word, 4).map_err(map_error(LIVE, "map"))?;
+    let mut live = MapMemory::map(live_word, 4).map_err(map_error(LIVE_MAP, "map"))?;
     let from = live.load_u32(0) & 1;
     let to = 1 - from;
     let mut bytes = 0u64;
@@ -152,5 +154,81 @@ pub fn switch_tables<'f>(
         to,
         bytes,
         took: start.elapsed(),
+    })
+}
+
+/// Zeroes counter slots of a per-CPU `counters` map (slots a new rule takes over):
+/// one update per slot with a zero value for every possible CPU.
+fn zero_counters(counters: BorrowedFd<'_>, slots: &[u32]) -> Result<(), TableUpdateError> {
+    let fail = |source: io::Error| TableUpdateError::Map {
+        map: COUNTERS_MAP.into(),
+        what: "zero new rules' counters",
+        source,
+    };
+    if slots.is_empty() {
+        return Ok(());
+    }
+    let cpus = aya::util::nr_cpus().map_err(|(_, e)| fail(e))?;
+    // Each CPU's value is a rule_counter (two u64), 8-byte aligned.
+    let zeros = vec![0u8; 16 * cpus];
+    for &slot in slots {
+        crate::sys::map_update(counters, &slot.to_le_bytes(), &zeros, 0).map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Carries out the table part of an in-place plan on a pinned generation (its maps
+/// pinned as `dir/map_<name>`): zeroes the counter slots `fresh` (new rules), then
+/// writes `new`'s tables into the halves no packet reads and switches to them.
+pub fn switch_pinned(
+    dir: &std::path::Path,
+    new: &sockc_compiler::Compiled,
+    fresh: &[u32],
+) -> Result<Switched, TableUpdateError> {
+    use std::{collections::HashMap, os::fd::AsFd};
+    let open = |name: &str| {
+        aya::maps::MapData::from_pin(dir.join(format!("map_{name}"))).map_err(|e| {
+            TableUpdateError::Map {
+                map: name.to_string(),
+                what: "open the pinned map",
+                source: io::Error::other(e),
+            }
+        })
+    };
+    zero_counters(open(COUNTERS_MAP)?.fd().as_fd(), fresh)?;
+    let live = open(LIVE_MAP)?;
+    let maps: HashMap<&str, aya::maps::MapData> = new
+        .metadata
+        .tables
+        .iter()
+        .map(|t| Ok((t.map.as_str(), open(&t.map)?)))
+        .collect::<Result<_, TableUpdateError>>()?;
+    switch_tables(
+        &new.metadata.tables,
+        &new.tables,
+        live.fd().as_fd(),
+        &|name| maps.get(name).map(|m| m.fd().as_fd()),
+    )
+}
+
+/// The same on a loaded (not installed) object: what `sockc bench` and the tests
+/// time and check.
+pub fn switch_loaded(
+    obj: &crate::LoadedObject,
+    new: &sockc_compiler::Compiled,
+    fresh: &[u32],
+) -> Result<Switched, TableUpdateError> {
+    let missing = |map: &str| TableUpdateError::Map {
+        map: map.to_string(),
+        what: "find in the loaded object",
+        source: io::Error::from(io::ErrorKind::NotFound),
+    };
+    let counters = obj
+        .map_fd(COUNTERS_MAP)
+        .ok_or_else(|| missing(COUNTERS_MAP))?;
+    zero_counters(counters, fresh)?;
+    let live = obj.map_fd(LIVE_MAP).ok_or_else(|| missing(LIVE_MAP))?;
+    switch_tables(&new.metadata.tables, &new.tables, live, &|name| {
+        obj.map_fd(name)
     })
 }

@@ -20,8 +20,8 @@
 //! range, a packet of another family) falls through to the next step.
 //!
 //! Layout of a half (little-endian `u32` words): a [`HEADER`]-byte header (word 0 a
-//! format mark, word `1 + k` the root of trie `k`), then 1 KiB nodes, then leaf
-//! records. References: bit 31 set is a leaf (bits 28..31 its entry count, bits
+//! format mark, word `1 + 2k` the root of trie `k`, word `2 + 2k` its first rule),
+//! then 1 KiB nodes, then leaf records. References: bit 31 set is a leaf (bits 28..31 its entry count, bits
 //! 0..28 the word offset of its first record; count 0 is the empty leaf), clear is a
 //! node (bits 24..30 the key byte, bits 0..24 the node's number).
 //!
@@ -60,7 +60,12 @@ pub const NODE_SIZE: usize = 1024;
 const FORMAT: u32 = 0x736b_0001;
 /// Most tries per classifier: three groups, two families.
 pub const MAX_TRIES: usize = 6;
-const _: () = assert!(4 * (1 + MAX_TRIES) <= HEADER);
+const _: () = assert!(4 * (1 + 2 * MAX_TRIES) <= HEADER);
+
+/// Byte offset in a half of trie `k`'s root reference (its first rule follows).
+fn root_at(k: usize) -> usize {
+    4 * (1 + 2 * k)
+}
 const _: () = assert!(LEAF_MAX < 8);
 
 const LEAF_BIT: u32 = 1 << 31;
@@ -152,7 +157,8 @@ pub fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec<u8>) {
         }
     };
     for (k, t) in c.tries.iter().enumerate() {
-        header[1 + k] = resolve(k, t.root);
+        header[root_at(k) / 4] = resolve(k, t.root);
+        header[root_at(k) / 4 + 1] = t.entries[0].rule;
     }
     w.literal(&header);
     for (k, t) in c.tries.iter().enumerate() {
@@ -342,9 +348,16 @@ pub fn emit(b: &mut CodeBuffer, prog: &Program, c: &Classifier, capacity: usize,
             b.emit(Insn::st_imm(Size::W, Reg::FP, BEST_RULE, -1));
             for (k, t) in &tries {
                 let done = b.new_label();
-                // A trie whose first rule comes after the best match cannot beat it.
+                // A trie whose first rule (from the table, so that tables of the same
+                // shape share this code) comes after the best match cannot beat it.
                 b.emit(Insn::ldx(Size::W, Reg::R1, Reg::FP, BEST_RULE));
-                b.branch_imm(Cond::Le, Reg::R1, t.entries[0].rule as i32, done);
+                b.emit(Insn::ldx(
+                    Size::W,
+                    Reg::R2,
+                    Reg::R8,
+                    (root_at(*k) + 4) as i16,
+                ));
+                b.branch_reg(Cond::Le, Reg::R1, Reg::R2, done);
                 emit_trie(b, *k, t, capacity, None, done);
                 b.bind(done);
             }
@@ -419,7 +432,7 @@ fn emit_trie(
     let node_max = (capacity - HEADER) / NODE_SIZE - 1;
     let leaf_max = (capacity - LEAF_MAX * rec) / 4;
     let leaf = b.new_label();
-    b.emit(Insn::ldx(Size::W, r7, r8, (4 * (1 + k)) as i16));
+    b.emit(Insn::ldx(Size::W, r7, r8, root_at(k) as i16));
     for _ in 0..t.key_bytes() {
         b.branch_imm(Cond::Set, r7, LEAF_BIT as i32, leaf);
         // r2 = the key byte the node reads.
@@ -567,8 +580,9 @@ mod tests {
             panic!("not classified: {:?}", prog.steps);
         };
         assert_eq!(t.len as usize, table_size(cl));
-        for k in 0..cl.tries.len() {
-            let root = word(4 * (1 + k));
+        for (k, trie) in cl.tries.iter().enumerate() {
+            assert_eq!(word(root_at(k) + 4), trie.entries[0].rule);
+            let root = word(root_at(k));
             let inside = if root & LEAF_BIT != 0 {
                 4 * (root & 0x0fff_ffff) as usize <= out.len()
             } else {

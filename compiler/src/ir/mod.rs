@@ -11,6 +11,7 @@ use std::{fmt, ops::Range};
 pub mod classifier;
 pub mod flow;
 pub mod linear;
+pub mod slots;
 pub mod verify;
 
 use cranelift_entity::{entity_impl, PrimaryMap};
