@@ -384,9 +384,11 @@ fn cmd_check(file: &Path, verify: bool, json: bool) -> ExitCode {
             Ok(obj) => {
                 for p in obj.programs() {
                     eprintln!(
-                        "verified {} ({} insns)",
+                        "verified {} ({} insns, {} processed by the verifier, {:.1} ms)",
                         p.symbol,
-                        p.xlated_insns.unwrap_or(0)
+                        p.xlated_insns.unwrap_or(0),
+                        p.verified_insns.unwrap_or(0),
+                        p.load_time.as_secs_f64() * 1e3
                     );
                 }
             }

@@ -5,7 +5,7 @@
 use std::{cell::RefCell, fmt};
 
 use sockc_compiler::{
-    bpf::maps::hex,
+    bpf::maps::{hex, PORTS_MAP},
     diag,
     hooks::{self, HookKind},
     ir::{
@@ -31,7 +31,7 @@ use crate::{
 /// What a run went through, printed at the end.
 #[derive(Debug, Default)]
 pub struct Tally {
-    rule_sets: u64,
+    pub rule_sets: u64,
     rules: u64,
     /// (rule set, packet) pairs.
     pub pairs: u64,
@@ -47,6 +47,8 @@ pub struct Tally {
     patched: u64,
     /// Set elements covered by others (a warning; the element is dropped).
     pub set_overlaps: u64,
+    /// Rule sets whose `-O2` code tests a long port list with a bitmap lookup.
+    pub port_bitmaps: u64,
     /// Runs at `-O2` decided by a rule of a classifier step.
     pub by_classifier: u64,
     /// Runs at `-O2` that went through a classifier without a match there.
@@ -61,7 +63,8 @@ impl fmt::Display for Tally {
             "{} rule sets ({} rules), {} (rule set, packet) pairs, {} program runs; \
              {} TC runs skipped (IP EtherType frame shorter than the IP header); \
              decided by a rule {:.0}%, count rules hit {} times, not IP {:.0}%, \
-             no L4 fields {:.0}%, {} truncated and {} patched packets",
+             no L4 fields {:.0}%, {} truncated and {} patched packets, {} rule sets with \
+             port bitmaps",
             self.rule_sets,
             self.rules,
             self.pairs,
@@ -73,6 +76,7 @@ impl fmt::Display for Tally {
             100.0 * self.no_l4_fields as f64 / runs,
             self.truncated,
             self.patched,
+            self.port_bitmaps,
         )?;
         if self.by_classifier + self.past_classifier > 0 {
             write!(
@@ -396,6 +400,7 @@ pub fn check_without_kernel(
     let pools = Pools::of(set);
     let mut tally = tally.borrow_mut();
     tally.set_overlaps += overlaps as u64;
+    tally.port_bitmaps += u64::from(compiled.maps.iter().any(|m| m.name == PORTS_MAP));
     tally.rule_sets += 1;
     tally.rules += set.rules().count() as u64;
     sources.borrow_mut().push_str(&src);

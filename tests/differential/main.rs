@@ -398,6 +398,10 @@ fn generated_rule_sets_compile_and_evaluate() {
     );
     assert!(tally.not_ip * 50 > runs, "too few non-IP frames: {tally}");
     assert!(
+        tally.port_bitmaps * 20 > tally.rule_sets,
+        "too few rule sets test a long port list by bitmap: {tally}"
+    );
+    assert!(
         tally.no_l4_fields * 20 > runs,
         "too few frames without L4 fields: {tally}"
     );

@@ -1,6 +1,6 @@
 //! The maps a lowered module uses and what goes into them: the per-CPU `counters`
 //! array (one slot per rule and per default, with room to spare), one LPM trie per
-//! address set and family, one table map per classifier (two halves, both filled from
+//! address set and family, one bitmap per long port list of a linear rule (`ports`), one table map per classifier (two halves, both filled from
 //! the object's `.sockc.tables` section) and, with any classifier, the map that says
 //! which half is live. The key and value types are described as C types ([`BtfType`])
 //! so the object writer can emit them as BTF. [`Sizing`] holds the sizes the rules
@@ -25,6 +25,54 @@ use crate::{
 
 /// Name of the per-CPU counters map.
 pub const COUNTERS_MAP: &str = "counters";
+
+/// Name of the map of port bitmaps: one 65,536-bit value per distinct long port list
+/// of a linear rule (key: the list's number, [`port_lists`]).
+pub const PORTS_MAP: &str = "ports";
+
+/// A linear rule's port list of more ranges than this is tested with one bitmap
+/// lookup instead of a chain of compares: a chain of thousands of conditional jumps
+/// is what the verifier refuses ("The sequence of 8193 jumps is too complex"), and a
+/// lookup costs about as much as eight ranges.
+pub const PORT_CHAIN_MAX: usize = 8;
+
+/// Bytes of one port bitmap.
+pub const PORT_BITMAP: usize = 65536 / 8;
+
+/// The distinct port lists longer than [`PORT_CHAIN_MAX`] that rules of linear steps
+/// test, in order of first use: the keys of [`PORTS_MAP`].
+pub fn port_lists(module: &Module) -> Vec<&[(u16, u16)]> {
+    let mut out: Vec<&[(u16, u16)]> = Vec::new();
+    for p in module.programs.values() {
+        for step in &p.steps {
+            let Step::Linear { rules, .. } = step else {
+                continue;
+            };
+            for r in &p.rules[rules.clone()] {
+                for pm in [&r.m.sport, &r.m.dport] {
+                    if let crate::ir::PortMatch::Ranges(list) = pm {
+                        if list.len() > PORT_CHAIN_MAX && !out.contains(&list.as_slice()) {
+                            out.push(list);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The bitmap of a port list: bit `p % 8` of byte `p / 8` is set for every port `p`
+/// in a range.
+pub fn port_bitmap(list: &[(u16, u16)]) -> Vec<u8> {
+    let mut bits = vec![0u8; PORT_BITMAP];
+    for &(lo, hi) in list {
+        for p in lo..=hi {
+            bits[usize::from(p / 8)] |= 1 << (p % 8);
+        }
+    }
+    bits
+}
 
 /// A BTF type description for map keys and values.
 ///
@@ -311,6 +359,28 @@ pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
             });
             out.tables.resize(out.tables.len().next_multiple_of(8), 0);
         }
+    }
+    let ports = port_lists(module);
+    if !ports.is_empty() {
+        out.defs.push(MapDef {
+            name: PORTS_MAP.into(),
+            map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+            key: BtfType::U32,
+            value: BtfType::Array {
+                elem: Box::new(BtfType::U8),
+                len: PORT_BITMAP as u32,
+            },
+            max_entries: ports.len() as u32,
+            flags: 0,
+        });
+        out.contents.push(MapContents {
+            map: PORTS_MAP.into(),
+            entries: ports
+                .iter()
+                .enumerate()
+                .map(|(i, list)| (hex(&(i as u32).to_le_bytes()), hex(&port_bitmap(list))))
+                .collect(),
+        });
     }
     for set in used_sets {
         let s = &module.sets[set];

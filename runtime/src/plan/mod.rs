@@ -27,7 +27,7 @@ use similar::{
 };
 
 use sockc_compiler::{
-    bpf::maps::{unhex, MapContents, MapDef, Sizing, COUNTERS_MAP},
+    bpf::maps::{unhex, MapContents, MapDef, Sizing, COUNTERS_MAP, PORTS_MAP},
     driver::Refit,
     hooks::HookKind,
     ir::slots::InstalledSlots,
@@ -332,8 +332,16 @@ fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Vec<
 }
 
 /// A map entry as a person reads it: set maps hold LPM keys (`u32` prefix length,
-/// little endian, then the address), printed as the rule language writes prefixes.
+/// little endian, then the address), printed as the rule language writes prefixes;
+/// a port bitmap is printed as its list's number and how many ports it holds.
 pub fn describe_entry(map: &str, key: &str, value: &str) -> String {
+    if map == PORTS_MAP {
+        let n = unhex(key)
+            .and_then(|k| Some(u32::from_le_bytes(k.get(..4)?.try_into().ok()?)))
+            .map_or_else(|| key.to_string(), |n| n.to_string());
+        let ports: u32 = unhex(value).map_or(0, |v| v.iter().map(|b| b.count_ones()).sum());
+        return format!("port list {n} ({ports} ports)");
+    }
     let prefix = map
         .starts_with("set_")
         .then(|| unhex(key))

@@ -450,3 +450,23 @@ fn snapshots_round_trip_through_json() {
     let text = serde_json::to_string(&s).unwrap();
     assert_eq!(serde_json::from_str::<Snapshot>(&text).unwrap(), s);
 }
+
+/// A long port list of a linear rule is a bitmap in the `ports` map: changing one
+/// port of it updates that map in place, and the plan says which list changed.
+#[test]
+fn a_long_port_list_changes_in_place() {
+    let file = |last: u16| {
+        let ports: Vec<String> = (0..20).map(|i| (1000 + 7 * i).to_string()).collect();
+        format!(
+            "set p = {{ {}, {last} }}\nxdp on eth0 {{\n    drop tcp to *:@p\n    default allow\n}}\n",
+            ports.join(", ")
+        )
+    };
+    let (old, new) = (snap(&file(5000)), snap(&file(6000)));
+    let p = plan(Some(&old), &new);
+    assert_eq!(p.path(), ApplyPath::SetsInPlace, "{}", p.render("a", "b"));
+    let change = &p.set_changes[0];
+    assert_eq!(change.map, "ports");
+    assert_eq!(change.added, ["port list 0 (21 ports)"]);
+    assert!(change.removed.is_empty(), "same key, new value: {change:?}");
+}

@@ -33,7 +33,7 @@ use crate::{
     bpf::{
         buffer::{Code, CodeBuffer, Label, SrcLoc},
         insn::{op, Cond, Insn, Reg, Size},
-        maps::{set_map_name, Sizing, COUNTERS_MAP},
+        maps::{port_lists, set_map_name, Sizing, COUNTERS_MAP, PORTS_MAP, PORT_CHAIN_MAX},
         packet::{emit_prologue, flow, flow::at},
     },
     hooks::{HookSpec, PacketCtx},
@@ -63,6 +63,7 @@ pub fn lower(
         crate::bpf::classify::emit_select(&mut b);
     }
     let count_exit = b.new_label();
+    let ports = port_lists(module);
     // The kernel rejects unreachable instructions, so code that cannot run is not
     // emitted: a rule that can never match, and everything after a rule that always
     // ends the program.
@@ -79,6 +80,7 @@ pub fn lower(
                     rules: &planned,
                     tests: &tests,
                     plan: &plan,
+                    ports: &ports,
                 };
                 if !emit_run(&mut b, module, spec, prog, run, count_exit) {
                     ended = true;
@@ -122,12 +124,14 @@ pub fn lower(
 }
 
 /// A run of linear rules as lowering sees it: the rules that can match (indices into
-/// the program's rules), their tests, and the plan that lays them out.
+/// the program's rules), their tests, the plan that lays them out, and the module's
+/// long port lists (their bitmaps' keys).
 #[derive(Clone, Copy)]
 struct Run<'a> {
     rules: &'a [usize],
     tests: &'a [RuleTests],
     plan: &'a Plan,
+    ports: &'a [&'a [(u16, u16)]],
 }
 
 /// Emits a run of consecutive linear rules as its plan lays them out; control enters
@@ -172,7 +176,7 @@ fn emit_run(
                 Some(&Node::Test { fail }) => {
                     note(b);
                     let l = labels.get(b, fail);
-                    emit_test(b, module, spec, &rt.tests[j], l);
+                    emit_test(b, module, spec, run.ports, &rt.tests[j], l);
                 }
             }
         }
@@ -248,7 +252,14 @@ fn emit_count(b: &mut CodeBuffer) {
 /// instruction. Each test loads what it compares (into `r1`, `r2`; a set lookup is a
 /// call and clobbers `r0`–`r5`, a socket condition also `r7`), so a test may be
 /// entered with nothing in registers.
-fn emit_test(b: &mut CodeBuffer, module: &Module, spec: &HookSpec, t: &Test, fail: Label) {
+fn emit_test(
+    b: &mut CodeBuffer,
+    module: &Module,
+    spec: &HookSpec,
+    ports: &[&[(u16, u16)]],
+    t: &Test,
+    fail: Label,
+) {
     let r1 = Reg::R1;
     let byte = |b: &mut CodeBuffer, field: i16| b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(field)));
     match t {
@@ -287,12 +298,18 @@ fn emit_test(b: &mut CodeBuffer, module: &Module, spec: &HookSpec, t: &Test, fai
             }
         },
         Test::Set { set, src, family } => emit_set(b, module, *set, *family, *src, fail),
-        Test::Ports { src, ranges } => emit_ports(
-            b,
-            ranges,
-            if *src { flow::SPORT } else { flow::DPORT },
-            fail,
-        ),
+        Test::Ports { src, ranges } => {
+            let field = if *src { flow::SPORT } else { flow::DPORT };
+            if ranges.len() > PORT_CHAIN_MAX {
+                let index = ports
+                    .iter()
+                    .position(|l| *l == ranges.as_slice())
+                    .expect("every long port list of a linear rule has a bitmap");
+                emit_port_bitmap(b, index as u32, field, fail);
+            } else {
+                emit_ports(b, ranges, field, fail);
+            }
+        }
         Test::Flags { mask, value } => {
             byte(b, flow::TCP_FLAGS);
             if *mask != 0xff {
@@ -414,6 +431,33 @@ fn emit_masked_words(b: &mut CodeBuffer, off: i16, addr: &[u8], plen: u8, fail: 
     if !words.is_empty() {
         b.branch32_imm(Cond::Ne, Reg::R1, 0, fail);
     }
+}
+
+/// A long port list: one lookup of its bitmap in [`PORTS_MAP`] and one bit test, so
+/// the code (and the chain of jumps the verifier follows) does not grow with the list.
+/// Clobbers `r0`–`r5`.
+fn emit_port_bitmap(b: &mut CodeBuffer, index: u32, field: i16, fail: Label) {
+    let (r0, r1, r2, r3) = (Reg::R0, Reg::R1, Reg::R2, Reg::R3);
+    b.emit(Insn::st_imm(
+        Size::W,
+        Reg::FP,
+        at(flow::COUNTER_KEY),
+        index as i32,
+    ));
+    b.ld_map(r1, PORTS_MAP);
+    b.emit(Insn::mov64_reg(r2, Reg::FP));
+    b.emit(Insn::alu64_imm(op::ADD, r2, at(flow::COUNTER_KEY) as i32));
+    b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
+    b.branch_imm(Cond::Eq, r0, 0, fail);
+    b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(field)));
+    b.emit(Insn::mov64_reg(r2, r1));
+    b.emit(Insn::alu64_imm(op::RSH, r2, 3));
+    b.emit(Insn::alu64_reg(op::ADD, r0, r2));
+    b.emit(Insn::ldx(Size::B, r3, r0, 0));
+    b.emit(Insn::alu64_imm(op::AND, r1, 7));
+    b.emit(Insn::alu64_reg(op::RSH, r3, r1));
+    b.emit(Insn::alu64_imm(op::AND, r3, 1));
+    b.branch_imm(Cond::Eq, r3, 0, fail);
 }
 
 /// Port ranges are sorted, so a port below a range's low end is below every later
