@@ -140,6 +140,8 @@ pub struct Shapes {
     pub shared_leaves: u64,
     /// Tries whose nodes are shared by several parents (the trie is a DAG).
     pub shared_nodes: u64,
+    /// Counting classifiers (runs of disjoint `count` rules).
+    pub counting: u64,
     /// Tries with a node on the TCP flags byte, and on the L4 byte.
     pub flag_nodes: u64,
     pub l4_nodes: u64,
@@ -163,8 +165,9 @@ impl Shapes {
                     continue;
                 };
                 count += 1;
+                self.counting += u64::from(c.counts);
                 self.classified_rules += c.rules.len() as u64;
-                self.rule_groups += u64::from(previous_end == Some(c.rules.start));
+                self.rule_groups += u64::from(previous_end == Some(c.rules.start) && !c.counts);
                 previous_end = Some(c.rules.end);
                 for family in [ClassifyFamily::V4, ClassifyFamily::V6] {
                     let n = c.tries.iter().filter(|t| t.family == family).count();
@@ -213,7 +216,8 @@ impl fmt::Display for Shapes {
             "{} classifiers over {} of {} rules in {} modules; {} IPv4 and {} IPv6 tries \
              (up to {} per family, {} families with several, up to {} entries), {} rule \
              groups, depth up to {}, {} tries with shared leaves (up to {} entries), {} \
-             with shared nodes, {} with a TCP flags node, {} with an L4 node",
+             with shared nodes, {} with a TCP flags node, {} with an L4 node; {} counting \
+             classifiers",
             self.classifiers,
             self.classified_rules,
             self.rules,
@@ -230,6 +234,7 @@ impl fmt::Display for Shapes {
             self.shared_nodes,
             self.flag_nodes,
             self.l4_nodes,
+            self.counting,
         )
     }
 }

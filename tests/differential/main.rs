@@ -15,23 +15,27 @@
 //! rule text, the packet, both results and the seed.
 //!
 //! `kernel_agrees_with_the_evaluator` draws small sets (up to 12 rules a block), which
-//! `-O2` lowers rule by rule. `classifier_agrees_with_the_evaluator` draws sets that
-//! `-O2` turns into decision trees (`opt::classify`: runs of 32 or more `allow`/`drop`
-//! rules without ICMP type or code): each block has one run of 32 to 240 such rules
-//! between shorter segments, most segments ended by a `count` rule or an ICMP type
-//! rule, so a block has several runs and steps. Rules take their prefixes from a
-//! per-set pool of prefixes that share their top bits and nest (lengths on both sides
-//! of the classifier's /16 and /64 "wide address" line), their port-range ends and
-//! TCP flag tests from small pools, and use address sets (`from @aN`, `to @aN`, mixed
-//! families) and port lists (`:@pN`); a rule without an address or family applies to
-//! both families. A per-block profile sometimes puts most rules in one family and one
-//! tree (large, deep trees), and some runs carry 17 to 30 rules that share one box and
-//! differ only in their flag test, more than a leaf holds, so the run is classified
-//! in parts (rule groups). The packets are drawn as above, against these pools. The
-//! test also requires that `-O2` made a classifier (`Step::Classify`) of every set it
-//! draws; `classifier_rule_sets_build_trees` checks without a kernel that the sets
-//! reach IPv4 and IPv6 trees, several trees per family, rule groups, deep trees and
-//! shared leaves, and packets decided inside and past a classifier.
+//! `-O2` lowers rule by rule (some with long port lists, tested by bitmap).
+//! `classifier_agrees_with_the_evaluator` draws sets that `-O2` turns into byte-cut
+//! tries (`opt::classify`: runs of 32 or more `allow`/`drop` rules without ICMP type
+//! or code): each block has one run of 32 to 240 such rules between shorter
+//! segments, most segments ended by a `count` rule or an ICMP type rule, so a block
+//! has several runs and steps. Rules take their prefixes from a per-set pool of
+//! prefixes that share their top bits and nest (specific and wide lengths, so entries
+//! go to every trie group), their port-range ends and TCP flag tests from small
+//! pools, and use address sets (`from @aN`, `to @aN`, mixed families) and port lists
+//! (`:@pN`); a rule without an address or family applies to both families. A
+//! per-block profile sometimes puts most rules in one family and one trie (large,
+//! deep tries), some runs carry 17 to 30 rules that share one box and differ only in
+//! their flag test, more than a leaf holds (only a node on the TCP flags byte tells
+//! them apart), and some blocks end with 32 to 48 `count` rules on distinct ports (a
+//! counting classifier; in one of four a rule is repeated and the run stays linear).
+//! The packets are drawn as above, against these pools. The test also requires that
+//! `-O2` made a classifier (`Step::Classify`) of every set it draws;
+//! `classifier_rule_sets_build_trees` checks without a kernel that the sets reach
+//! IPv4 and IPv6 tries, several tries per family, deep tries, shared leaves and
+//! nodes, TCP flags and L4 nodes, counting classifiers, and packets decided inside
+//! and past a classifier.
 //!
 //! Knobs: `SOCKC_DIFF_CASES` (rule sets, default 200), `SOCKC_DIFF_PACKETS` (packets
 //! per set, default 100), `SOCKC_DIFF_CLASSIFY_CASES` and `SOCKC_DIFF_CLASSIFY_PACKETS`
@@ -251,9 +255,10 @@ fn classifier_agrees_with_the_evaluator() {
 
 /// The classifier rule sets without a kernel: every set compiles to at least one
 /// classifier, every packet is a valid frame, and the sets reach what they are for
-/// (IPv4 and IPv6 trees, several trees per family, rule groups, deep trees, leaves
-/// of several entries, address sets and port lists, runs ended by `count` and ICMP
-/// rules, packets decided inside a classifier and past one).
+/// (IPv4 and IPv6 tries, several tries per family, deep tries, leaves of several
+/// entries, shared nodes, flags and L4 nodes, counting classifiers, address sets and
+/// port lists, runs ended by `count` and ICMP rules, packets decided inside a
+/// classifier and past one).
 #[test]
 fn classifier_rule_sets_build_trees() {
     let config = Config {
@@ -304,6 +309,7 @@ fn classifier_rule_sets_build_trees() {
         "no trie reads the TCP flags: {shapes}"
     );
     assert!(shapes.l4_nodes > 0, "no trie reads the L4 byte: {shapes}");
+    assert!(shapes.counting > 0, "no counting classifier: {shapes}");
     assert!(
         tally.by_classifier * 5 > tally.runs,
         "too few packets decided by a classifier: {tally}"

@@ -41,7 +41,7 @@ use super::{
 use crate::{
     hooks::HookSpec,
     ir::classifier::{Child, Classifier, Dim, Trie, FLAGS_BYTE, L4_BYTE, LEAF_MAX},
-    ir::Program,
+    ir::{Action, Program},
     syntax::ast::Family,
 };
 
@@ -185,7 +185,11 @@ pub fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec<u8>) {
                     u32::from_le_bytes([e.tcp_flags.0, e.tcp_flags.1, u8::from(e.needs_l4), 0]);
                 let rule = &p.rules[e.rule as usize];
                 rec[ct] = rule.counter;
-                rec[ct + 1] = super::lower::verdict(spec, rule.action) as u32;
+                // A counting classifier's rules have no verdict: the program goes on.
+                rec[ct + 1] = match rule.action {
+                    Action::Count => 0,
+                    action => super::lower::verdict(spec, action) as u32,
+                };
                 rec[ct + 2] = e.rule;
                 w.literal(&rec);
             }
@@ -342,8 +346,13 @@ pub fn emit(b: &mut CodeBuffer, prog: &Program, c: &Classifier, capacity: usize,
         let l3 = if family == Family::V4 { 4 } else { 6 };
         b.branch_imm(Cond::Ne, Reg::R1, l3, other);
         emit_dims(b, first);
-        if let [(k, t)] = tries.as_slice() {
-            emit_trie(b, *k, t, capacity, Some(found), miss);
+        if c.counts {
+            // One trie per family, its entries disjoint: count the match, go on.
+            for (k, t) in &tries {
+                emit_trie(b, *k, t, capacity, OnMatch::Count, miss);
+            }
+        } else if let [(k, t)] = tries.as_slice() {
+            emit_trie(b, *k, t, capacity, OnMatch::Exit(found), miss);
         } else {
             b.emit(Insn::st_imm(Size::W, Reg::FP, BEST_RULE, -1));
             for (k, t) in &tries {
@@ -358,7 +367,7 @@ pub fn emit(b: &mut CodeBuffer, prog: &Program, c: &Classifier, capacity: usize,
                     (root_at(*k) + 4) as i16,
                 ));
                 b.branch_reg(Cond::Le, Reg::R1, Reg::R2, done);
-                emit_trie(b, *k, t, capacity, None, done);
+                emit_trie(b, *k, t, capacity, OnMatch::Best, done);
                 b.bind(done);
             }
             b.emit(Insn::ldx(Size::W, Reg::R1, Reg::FP, BEST_RULE));
@@ -413,17 +422,20 @@ fn dim_at(d: usize) -> i16 {
     DIMS + 4 * d as i16
 }
 
-/// The walk of trie `k` (its half base in `r8`). On a match: with `found`, set the
-/// counter key and verdict and jump there; without, record the match as the best if
-/// it comes first. Every other way out goes to `done`.
-fn emit_trie(
-    b: &mut CodeBuffer,
-    k: usize,
-    t: &Trie,
-    capacity: usize,
-    found: Option<Label>,
-    done: Label,
-) {
+/// What the walk of a trie does with a matching entry.
+#[derive(Clone, Copy)]
+enum OnMatch {
+    /// Set the counter key and verdict, and jump to the count-and-exit tail.
+    Exit(Label),
+    /// Record it as the best match of the family's tries if it comes first.
+    Best,
+    /// Count it and go on (a counting classifier).
+    Count,
+}
+
+/// The walk of trie `k` (its half base in `r8`); every way out but [`OnMatch::Exit`]
+/// goes to `done`.
+fn emit_trie(b: &mut CodeBuffer, k: usize, t: &Trie, capacity: usize, on: OnMatch, done: Label) {
     let miss = done;
     let (r1, r2, r7, r8, r9) = (Reg::R1, Reg::R2, Reg::R7, Reg::R8, Reg::R9);
     let nd = t.dims.len();
@@ -493,15 +505,21 @@ fn emit_trie(
             b.emit(Insn::ldx(Size::B, r2, Reg::FP, at(flow::L4_OK)));
             b.branch_reg(Cond::Gt, r1, r2, next);
         }
-        match found {
-            Some(found) => {
+        match on {
+            OnMatch::Exit(found) => {
                 b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
                 b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
                 b.emit(Insn::ldx(Size::W, r9, r7, base + counter_at + 4));
                 sign_extend(b, r9);
                 b.goto(found);
             }
-            None => {
+            OnMatch::Count => {
+                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
+                b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
+                super::lower::packet::emit_count(b);
+                b.goto(done);
+            }
+            OnMatch::Best => {
                 // Entries are in rule order, so no later entry of this leaf is better.
                 b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at + 8));
                 b.emit(Insn::ldx(Size::W, r2, Reg::FP, BEST_RULE));

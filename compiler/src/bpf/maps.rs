@@ -30,11 +30,7 @@ pub const COUNTERS_MAP: &str = "counters";
 /// of a linear rule (key: the list's number, [`port_lists`]).
 pub const PORTS_MAP: &str = "ports";
 
-/// A linear rule's port list of more ranges than this is tested with one bitmap
-/// lookup instead of a chain of compares: a chain of thousands of conditional jumps
-/// is what the verifier refuses ("The sequence of 8193 jumps is too complex"), and a
-/// lookup costs about as much as eight ranges.
-pub const PORT_CHAIN_MAX: usize = 8;
+pub use crate::ir::flow::PORT_CHAIN_MAX;
 
 /// Bytes of one port bitmap.
 pub const PORT_BITMAP: usize = 65536 / 8;

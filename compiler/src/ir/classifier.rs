@@ -144,11 +144,14 @@ pub struct Node {
 /// destination, or neither (both addresses wide). Kept apart because cutting one
 /// dimension copies every entry that is wide in it into every part, so entries
 /// specific in different dimensions multiply each other in one trie.
+/// A counting classifier has one trie per family ([`Group::All`]): its entries never
+/// match one packet together, which the builder checks within a trie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Group {
     BySrc,
     ByDst,
     Wide,
+    All,
 }
 
 impl Group {
@@ -157,6 +160,7 @@ impl Group {
             Group::BySrc => "src",
             Group::ByDst => "dst",
             Group::Wide => "wide",
+            Group::All => "all",
         }
     }
 }
@@ -197,6 +201,10 @@ pub struct Classifier {
     /// Module-wide number; names the table map.
     pub id: u32,
     pub rules: Range<usize>,
+    /// A run of `count` rules no two of which match one packet (one trie per family):
+    /// the walk counts the rule that matches, if any, and the program goes on.
+    /// Otherwise a run of rules that end the program: the first that matches decides.
+    pub counts: bool,
     /// At most one trie per family and [`Group`], IPv4 first, each family's ordered by
     /// first rule; a family without entries has none (its packets match none of the
     /// run's rules).
@@ -207,8 +215,11 @@ impl fmt::Display for Classifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "classify#{} rules {}..{}:",
-            self.id, self.rules.start, self.rules.end
+            "classify#{} rules {}..{}{}:",
+            self.id,
+            self.rules.start,
+            self.rules.end,
+            if self.counts { " (count)" } else { "" }
         )?;
         if self.tries.is_empty() {
             f.write_str(" no entries")?;

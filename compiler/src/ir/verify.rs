@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 
 use super::{classifier, flow::rule_tests, Action, AddrMatch, Module, Program, Step};
+use crate::syntax::ast::Family;
 
 /// What is wrong with a module, naming the program.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +90,24 @@ fn check_steps(module: &Module, p: &Program) -> Result<(), String> {
             Step::Classify(c) => {
                 for t in &c.tries {
                     check_trie(c, t).map_err(|e| format!("step {k}: {e}"))?;
+                }
+                let counting = |r: &super::Rule| r.action == Action::Count;
+                if p.rules[c.rules.clone()]
+                    .iter()
+                    .any(|r| counting(r) != c.counts)
+                {
+                    return Err(format!(
+                        "step {k}: a classifier mixes count and other rules"
+                    ));
+                }
+                if c.counts
+                    && [Family::V4, Family::V6]
+                        .iter()
+                        .any(|f| c.tries.iter().filter(|t| t.family == *f).count() > 1)
+                {
+                    return Err(format!(
+                        "step {k}: a counting classifier with two tries of one family"
+                    ));
                 }
             }
         }

@@ -227,7 +227,7 @@ impl Labels {
 
 /// Adds 1 packet and the packet length in bytes to the counter slot whose index is
 /// at `COUNTER_KEY`. Clobbers r0-r5.
-fn emit_count(b: &mut CodeBuffer) {
+pub(crate) fn emit_count(b: &mut CodeBuffer) {
     let skip = b.new_label();
     b.ld_map(Reg::R1, COUNTERS_MAP);
     b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));

@@ -17,6 +17,12 @@
 //! the trie is a DAG, which is what keeps entries that are wide in the byte read from
 //! being copied into 256 separate subtrees.
 //!
+//! For a run of `count` rules ([`Mode::Disjoint`]) nothing is dropped (every entry
+//! that matches counts), and the build fails ([`BuildError::Overlap`]) as soon as two
+//! entries of one region can match one packet: a leaf whose entries meet, or a region
+//! that one entry covers while others are in it. What builds holds entries no two of
+//! which match a packet, so the leaf a packet reaches holds the only one that does.
+//!
 //! Invariant (what the walk relies on, see `ir::classifier`): for every packet, the
 //! first entry of the trie that matches it is in the leaf its bytes lead to, and a
 //! path reads each key byte at most once (so at most [`Trie::key_bytes`] nodes).
@@ -89,8 +95,19 @@ enum Axis {
     L4,
 }
 
+/// What a trie finds for a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// The first entry that matches (rules that end the program).
+    First,
+    /// The one entry that matches, the entries being pairwise disjoint (`count`
+    /// rules).
+    Disjoint,
+}
+
 struct Builder<'a> {
     entries: &'a [Entry],
+    mode: Mode,
     dims: &'a [Dim],
     memo: FxMap<Vec<u32>, Child>,
     nodes: Vec<Node>,
@@ -108,6 +125,7 @@ pub(super) fn build_trie(
     family: Family,
     group: Group,
     entries: Vec<Entry>,
+    mode: Mode,
     budget: usize,
 ) -> Result<Trie, BuildError> {
     let dims = Dim::of(family);
@@ -124,6 +142,7 @@ pub(super) fn build_trie(
     }
     let mut b = Builder {
         entries: &entries,
+        mode,
         dims: &dims,
         memo: FxMap::default(),
         nodes: Vec::new(),
@@ -189,17 +208,30 @@ impl Builder<'_> {
     }
 
     fn build(&mut self, region: &Region, mut list: Vec<u32>) -> Result<Child, BuildError> {
-        // Nothing after an entry that matches every packet of the region can be first.
-        if let Some(k) = list.iter().position(|&e| self.decides(e, region)) {
-            list.truncate(k + 1);
-        }
-        if list.len() > LEAF_MAX && list.len() <= PRUNE_MAX {
-            self.prune_hidden(&mut list, region);
+        match self.mode {
+            Mode::First => {
+                // Nothing after an entry that matches every packet of the region can be
+                // first.
+                if let Some(k) = list.iter().position(|&e| self.decides(e, region)) {
+                    list.truncate(k + 1);
+                }
+                if list.len() > LEAF_MAX && list.len() <= PRUNE_MAX {
+                    self.prune_hidden(&mut list, region);
+                }
+            }
+            // An entry matching the whole region meets every other entry in it.
+            Mode::Disjoint if list.len() > 1 && list.iter().any(|&e| self.decides(e, region)) => {
+                return Err(BuildError::Overlap);
+            }
+            Mode::Disjoint => {}
         }
         if list.is_empty() {
             return Ok(Child::Empty);
         }
         if list.len() <= LEAF_MAX {
+            if self.mode == Mode::Disjoint && self.any_meet(&list, region) {
+                return Err(BuildError::Overlap);
+            }
             return Ok(self.leaf(list));
         }
         let key = self.memo_key(region, &list);
@@ -216,6 +248,26 @@ impl Builder<'_> {
         let child = self.split(region, list, axis)?;
         self.memo.insert(key, child);
         Ok(child)
+    }
+
+    /// True when two entries of `list` match a common packet of the region: their
+    /// boxes meet there and their TCP flag tests can both hold (L4 requirements always
+    /// can).
+    fn any_meet(&self, list: &[u32], region: &Region) -> bool {
+        list.iter().enumerate().any(|(i, &x)| {
+            list[i + 1..].iter().any(|&y| {
+                let (ex, ey) = (&self.entries[x as usize], &self.entries[y as usize]);
+                let (mx, vx) = ex.tcp_flags;
+                let (my, vy) = ey.tcp_flags;
+                let flags = region.flags || (vx ^ vy) & mx & my == 0;
+                flags
+                    && (0..self.dims.len()).all(|d| {
+                        let (xa, xb) = self.clip(x, region, d);
+                        let (ya, yb) = self.clip(y, region, d);
+                        xa.max(ya) <= xb.min(yb)
+                    })
+            })
+        })
     }
 
     /// The leaf of `list`, one per distinct list.

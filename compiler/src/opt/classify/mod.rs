@@ -24,10 +24,11 @@ mod tests;
 
 use std::ops::Range;
 
+use crate::ir::flow::PORT_CHAIN_MAX;
 use crate::{
     ir::{
         classifier::{Classifier, Group, Trie},
-        Action, AddrMatch, Module, Program, Rule, Step,
+        Action, AddrMatch, Module, PortMatch, Program, Rule, Step,
     },
     syntax::ast::Family,
 };
@@ -47,6 +48,8 @@ pub enum BuildError {
     Inseparable,
     #[error("the trie would copy entries more than {MAX_WORK}x")]
     TooLarge,
+    #[error("count rules of the run can match one packet together")]
+    Overlap,
 }
 
 /// Work bound of one trie build: entry visits over all regions built, as a multiple
@@ -61,6 +64,18 @@ pub const WORK_BASE: usize = 1 << 20;
 /// one (its tables) and a program with classifiers one more (which table half is
 /// live); the counters map and the set maps come first.
 pub const MAX_PROGRAM_MAPS: usize = 64;
+
+/// What the classifier can do with a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// It ends the program when it matches: runs of these find their first match.
+    Decides,
+    /// A `count` rule: runs of these count the one that matches, if they are
+    /// pairwise disjoint.
+    Counts,
+    /// Linear only.
+    Linear,
+}
 
 /// Replaces every long enough run of classifiable rules by a [`Step::Classify`], as
 /// long as the program's maps stay within [`MAX_PROGRAM_MAPS`]; a classifier that
@@ -81,27 +96,37 @@ pub fn run(module: &mut Module) {
             .collect();
         used_sets.sort();
         used_sets.dedup();
-        // Counters, two per set, and the table-half index once there is a classifier.
-        let mut maps = 2 + 2 * used_sets.len();
+        // Counters, two per set, the table-half index once there is a classifier, and
+        // the port bitmaps if some rule may stay linear with a long port list.
+        let long_ports = prog.rules.iter().any(|r| {
+            [&r.m.sport, &r.m.dport]
+                .iter()
+                .any(|p| matches!(p, PortMatch::Ranges(l) if l.len() > PORT_CHAIN_MAX))
+        });
+        let mut maps = 2 + 2 * used_sets.len() + usize::from(long_ports);
         let mut steps = Vec::with_capacity(prog.steps.len());
         for step in std::mem::take(&mut prog.steps) {
             let Step::Linear { rules, .. } = step else {
                 steps.push(step);
                 continue;
             };
-            // Maximal runs of classifiable rules, and the rules between them.
+            // Maximal runs of rules of one kind, and the rules between them.
             let mut i = rules.start;
             while i < rules.end {
                 let start = i;
-                let runs = classifiable(sets, &prog.rules[i]);
-                while i < rules.end && classifiable(sets, &prog.rules[i]) == runs {
+                let kind = kind_of(sets, &prog.rules[i]);
+                while i < rules.end && kind_of(sets, &prog.rules[i]) == kind {
                     i += 1;
                 }
-                if !runs || i - start < MIN_RULES {
+                if kind == Kind::Linear || i - start < MIN_RULES {
                     push_linear(&mut steps, start..i);
                     continue;
                 }
-                for step in classify_range(sets, prog, start..i, &mut next_id) {
+                let made = match kind {
+                    Kind::Decides => classify_range(sets, prog, start..i, &mut next_id),
+                    _ => count_range(sets, prog, start..i, &mut next_id),
+                };
+                for step in made {
                     match step {
                         Step::Classify(c) if maps + 1 > MAX_PROGRAM_MAPS => {
                             push_linear(&mut steps, c.rules);
@@ -117,6 +142,35 @@ pub fn run(module: &mut Module) {
         }
         prog.steps = steps;
     }
+}
+
+/// A counting classifier for the `count` rules `rules[range]` if no two of them can
+/// match one packet; else they stay linear.
+fn count_range(sets: &Sets, prog: &Program, range: Range<usize>, id: &mut u32) -> Vec<Step> {
+    let mut tries = Vec::new();
+    for f in [Family::V4, Family::V6] {
+        let es = entries::entries(sets, prog, range.clone(), f);
+        if es.is_empty() {
+            continue;
+        }
+        let budget = MAX_WORK.saturating_mul(es.len()).saturating_add(WORK_BASE);
+        match build::build_trie(f, Group::All, es, build::Mode::Disjoint, budget) {
+            Ok(t) => tries.push(t),
+            Err(_) => {
+                return vec![Step::Linear {
+                    rules: range,
+                    plan: None,
+                }]
+            }
+        }
+    }
+    *id += 1;
+    vec![Step::Classify(Classifier {
+        id: *id - 1,
+        rules: range,
+        counts: true,
+        tries,
+    })]
 }
 
 /// Appends rules decided one after another, joining them to a linear run just before
@@ -151,6 +205,7 @@ fn classify_range(sets: &Sets, prog: &Program, range: Range<usize>, id: &mut u32
             vec![Step::Classify(Classifier {
                 id: *id - 1,
                 rules: range,
+                counts: false,
                 tries,
             })]
         }
@@ -163,19 +218,26 @@ fn classify_range(sets: &Sets, prog: &Program, range: Range<usize>, id: &mut u32
     }
 }
 
-/// A rule the classifier can decide: it ends the program when it matches, has no
-/// socket condition, tests only addresses, ports, protocol and TCP flags, applies to
-/// IP packets only, and expands to few enough entries.
-fn classifiable(sets: &Sets, r: &Rule) -> bool {
+/// What the classifier can do with a rule: one that has no socket condition, tests
+/// only addresses, ports, protocol and TCP flags, applies to IP packets only and
+/// expands to few enough entries [`Kind::Decides`] if it ends the program when it
+/// matches, or [`Kind::Counts`] if it is a `count` rule; any other is
+/// [`Kind::Linear`].
+fn kind_of(sets: &Sets, r: &Rule) -> Kind {
     let m = &r.m;
-    matches!(r.action, Action::Allow | Action::Drop | Action::Pass)
-        && r.cond.is_none()
+    let fits = r.cond.is_none()
         && m.icmp_type.is_none()
         && m.icmp_code.is_none()
         && (m.ip_only || m.family.is_some())
         && [Family::V4, Family::V6]
             .into_iter()
-            .all(|f| entries::expansion(sets, m, f) <= MAX_EXPANSION)
+            .all(|f| entries::expansion(sets, m, f) <= MAX_EXPANSION);
+    match r.action {
+        _ if !fits => Kind::Linear,
+        Action::Allow | Action::Drop | Action::Pass => Kind::Decides,
+        Action::Count => Kind::Counts,
+        Action::Redirect(_) => Kind::Linear,
+    }
 }
 
 /// Builds the tries of `rules[range]`: per family, one per [`Group`] that has
@@ -194,7 +256,7 @@ fn build_tries(sets: &Sets, prog: &Program, range: Range<usize>) -> Result<Vec<T
         }
         for (group, es) in groups.into_iter().filter(|(_, es)| !es.is_empty()) {
             let budget = MAX_WORK.saturating_mul(es.len()).saturating_add(WORK_BASE);
-            tries.push(build::build_trie(f, group, es, budget)?);
+            tries.push(build::build_trie(f, group, es, build::Mode::First, budget)?);
         }
     }
     tries.sort_by_key(|t| (t.family == Family::V6, t.entries[0].rule));

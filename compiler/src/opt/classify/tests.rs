@@ -101,3 +101,45 @@ fn probe_build_times() {
         }
     }
 }
+
+fn classified(src: &str) -> Vec<Step> {
+    let (ast, d) = crate::syntax::parse(src);
+    assert!(d.is_empty(), "{d:?}");
+    let (module, d) = crate::sema::check(&ast, src, &Default::default());
+    let mut module = module.unwrap_or_else(|| panic!("{d:?}"));
+    run(&mut module);
+    module.programs.values().next().unwrap().steps.clone()
+}
+
+/// A run of `count` rules no two of which match one packet becomes a counting
+/// classifier (one trie per family); two rules that can match one packet, even with
+/// different TCP flag tests that can both hold, keep the run linear; flag tests that
+/// exclude each other do not.
+#[test]
+fn count_runs_are_classified_only_when_disjoint() {
+    let run = |extra: &str| {
+        let mut src = String::from("xdp on eth0 {\n");
+        for i in 0..40 {
+            src.push_str(&format!("    count tcp from 10.0.{i}.0/24 syn\n"));
+        }
+        src.push_str(extra);
+        src.push_str("    default allow\n}\n");
+        classified(&src)
+    };
+    let disjoint = run("    count tcp from 10.0.1.0/24 ack !syn\n");
+    let [Step::Classify(c)] = disjoint.as_slice() else {
+        panic!("one counting classifier: {disjoint:?}");
+    };
+    assert!(c.counts && c.tries.len() == 1, "{c}");
+    for meets in [
+        "    count tcp from 10.0.1.7 syn\n",
+        "    count tcp from 10.0.1.7 ack\n",
+        "    count tcp to *:80\n",
+    ] {
+        let steps = run(meets);
+        assert!(
+            matches!(steps.as_slice(), [Step::Linear { rules, .. }] if rules.len() == 41),
+            "{meets}: {steps:?}"
+        );
+    }
+}
