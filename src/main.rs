@@ -339,9 +339,15 @@ fn cmd_compile(
                 .iter()
                 .zip(&c.metadata.programs)
                 .map(|(p, m)| {
+                    let u = sockc_compiler::bpf::limits::measure(&p.code);
                     serde_json::json!({
                         "symbol": p.symbol, "section": p.section, "hook": m.hook,
                         "attach_to": m.attach_to, "insns": p.code.insns.len(), "rules": m.rules,
+                        "limits": {
+                            "insns": u.insns, "jump_sequence": u.jump_sequence,
+                            "processed_estimate": u.processed, "stack": u.stack, "maps": u.maps,
+                            "simulated_jumps": sockc_compiler::bpf::limits::simulated_jump_sequence(&p.code.insns),
+                        },
                     })
                 })
                 .collect();

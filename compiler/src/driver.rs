@@ -88,10 +88,14 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
             c.timings = timings;
             (Some(c), diags)
         }
-        Err((span, msg)) => {
+        Err(LowerFailure::Internal(span, msg)) => {
             diags.push(
                 Diagnostic::error("sockc::internal", msg).label(span, "while compiling this"),
             );
+            (None, diags)
+        }
+        Err(LowerFailure::Limits(d)) => {
+            diags.extend(d);
             (None, diags)
         }
     }
@@ -160,22 +164,43 @@ fn lower(
     })
 }
 
+/// Why a module did not lower.
+enum LowerFailure {
+    /// A compiler bug, at a span.
+    Internal(Span, String),
+    /// Programs the kernel would refuse: one error per program.
+    Limits(Vec<Diagnostic>),
+}
+
 fn lower_module(
     module: Module,
     level: OptLevel,
     installed: Option<&Sizing>,
-) -> Result<Compiled, (Span, String)> {
+) -> Result<Compiled, LowerFailure> {
     let start = Instant::now();
     let sizing = Sizing::of(&module, installed);
     let mut programs = Vec::new();
+    let mut refused = Vec::new();
+    let internal = |(span, msg)| LowerFailure::Internal(span, msg);
     for (_, p) in &module.programs {
-        let code = lower(&module, p, level, &sizing)?;
-        check_references(p, &code)?;
+        if let Some(d) = crate::bpf::limits::diagnose_early(&module, p) {
+            refused.push(d);
+            continue;
+        }
+        let code = lower(&module, p, level, &sizing).map_err(internal)?;
+        check_references(p, &code).map_err(internal)?;
+        // The kernel's limits, before the kernel: a program that breaks one is
+        // refused here with the rules responsible (bpf::limits).
+        let usage = crate::bpf::limits::measure(&code);
+        refused.extend(crate::bpf::limits::diagnose(p, &code, &usage));
         programs.push(CompiledProgram {
             symbol: p.symbol.clone(),
             section: p.hook.spec().section,
             code,
         });
+    }
+    if !refused.is_empty() {
+        return Err(LowerFailure::Limits(refused));
     }
     let lowered = Instant::now();
     let layout = maps::layout(&module, &sizing);
@@ -207,7 +232,14 @@ impl Compiled {
         let mut module = self.module.clone();
         keep_slots(&mut module, &installed.slots);
         crate::ir::verify::verify(&module).map_err(|e| e.to_string())?;
-        lower_module(module, self.level, Some(&installed.sizing)).map_err(|(_, msg)| msg)
+        lower_module(module, self.level, Some(&installed.sizing)).map_err(|e| match e {
+            LowerFailure::Internal(_, msg) => msg,
+            LowerFailure::Limits(d) => d
+                .iter()
+                .map(|d| d.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
     }
 
     /// The ELF object.

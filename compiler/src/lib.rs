@@ -17,6 +17,7 @@ pub mod disasm;
 pub mod driver;
 pub mod hooks;
 pub mod ir;
+pub mod limits;
 pub mod metadata;
 pub mod obj;
 pub mod opt;

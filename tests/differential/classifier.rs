@@ -9,7 +9,7 @@ use proptest::{
     sample::{select, Index},
 };
 use sockc_compiler::{
-    opt::classify::{MAX_EXPANSION, MIN_RULES},
+    opt::classify::{MAX_EXPANSION, MIN_RULES, SMALL_RUN},
     sema::ICMP_TYPES as ICMP_TYPE_NAMES,
 };
 
@@ -567,10 +567,13 @@ fn profile() -> impl Strategy<Value = Profile> {
 /// shorter segments, each segment usually ended by a rule the classifier does not take.
 fn run_block() -> BoxedStrategy<RunBlock> {
     let hook = prop_oneof![Just(Hook::Xdp), Just(Hook::TcIngress), Just(Hook::TcEgress)];
+    // Runs of more than `SMALL_RUN` entries get one trie per group; smaller ones one
+    // trie per family.
     let main = prop_oneof![
         4 => segment(MIN_RULES..=80),
         3 => segment(80..=240),
         1 => storm_segment(),
+        1 => segment(SMALL_RUN + 64..=SMALL_RUN + 600),
     ];
     (
         (

@@ -26,10 +26,11 @@
 //! node (bits 24..30 the key byte, bits 0..24 the node's number).
 //!
 //! Invariant: the code depends on the family, the trie groups, which dimensions and
-//! conditions the entries check and the table capacity, never on the number of rules
-//! or the tries' shapes: every trie gets one step per key byte and [`LEAF_MAX`] entry
-//! checks, and every bound checked is derived from the capacity. So tables of the same
-//! shape can replace each other in a live map without new code.
+//! conditions the entries check, each trie's depth (rounded up by [`STEP_SLACK`]) and
+//! the table capacity, never on the number of rules: every trie gets [`steps`] node
+//! reads and [`LEAF_MAX`] entry checks, and every bound checked is derived from the
+//! capacity. So tables of the same shape can replace each other in a live map
+//! without new code.
 
 use aya_obj::generated::bpf_func_id;
 
@@ -422,6 +423,17 @@ fn dim_at(d: usize) -> i16 {
     DIMS + 4 * d as i16
 }
 
+/// Inner nodes the walk of `t` reads at most: the trie's depth and [`STEP_SLACK`]
+/// more (so that tables a little deeper still fit this code), never more than its
+/// key has bytes.
+pub fn steps(t: &Trie) -> usize {
+    (t.depth + STEP_SLACK).min(t.key_bytes())
+}
+
+/// Steps the walk unrolls past a trie's depth: a changed rule that deepens the trie
+/// by up to this much keeps the installed code (its tables switch in place).
+pub const STEP_SLACK: usize = 2;
+
 /// What the walk of a trie does with a matching entry.
 #[derive(Clone, Copy)]
 enum OnMatch {
@@ -445,7 +457,7 @@ fn emit_trie(b: &mut CodeBuffer, k: usize, t: &Trie, capacity: usize, on: OnMatc
     let leaf_max = (capacity - LEAF_MAX * rec) / 4;
     let leaf = b.new_label();
     b.emit(Insn::ldx(Size::W, r7, r8, root_at(k) as i16));
-    for _ in 0..t.key_bytes() {
+    for _ in 0..steps(t) {
         b.branch_imm(Cond::Set, r7, LEAF_BIT as i32, leaf);
         // r2 = the key byte the node reads.
         b.emit(Insn::mov64_reg(r1, r7));

@@ -144,8 +144,9 @@ pub struct Node {
 /// destination, or neither (both addresses wide). Kept apart because cutting one
 /// dimension copies every entry that is wide in it into every part, so entries
 /// specific in different dimensions multiply each other in one trie.
-/// A counting classifier has one trie per family ([`Group::All`]): its entries never
-/// match one packet together, which the builder checks within a trie.
+/// A small run, and a counting classifier, has one trie per family ([`Group::All`]);
+/// a counting classifier's entries never match one packet together, which the
+/// builder checks within a trie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Group {
     BySrc,

@@ -38,8 +38,12 @@ use entries::Sets;
 /// rule tests cost less than the walk (see `bench/RESULTS.md`).
 pub const MIN_RULES: usize = 32;
 pub use crate::ir::classifier::LEAF_MAX;
-/// A rule whose sets and port lists expand to more entries than this stays linear.
-pub const MAX_EXPANSION: usize = 256;
+/// A rule whose sets and port lists expand to more entries than this stays linear:
+/// a large set is one LPM lookup there (and a list of many ports one bitmap test),
+/// where in a classifier every element is an entry, copied into every leaf it
+/// meets (a 20,000-rule file using a 2,000-prefix set in one rule of ten made 160 MB
+/// of tables at 65,536; at 1,024 the object is 4 MB).
+pub const MAX_EXPANSION: usize = 1024;
 
 /// Why a run could not be classified (it stays linear).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -59,11 +63,11 @@ pub const MAX_WORK: usize = 64;
 /// Work every trie may do whatever its size.
 pub const WORK_BASE: usize = 1 << 20;
 
-/// Most maps one program may use: the verifier's `MAX_USED_MAPS`
-/// (`include/linux/bpf_verifier.h`; not part of the UAPI bindings). Each tree costs
-/// one (its tables) and a program with classifiers one more (which table half is
-/// live); the counters map and the set maps come first.
-pub const MAX_PROGRAM_MAPS: usize = 64;
+/// Most maps one program may use ([`crate::limits::MAX_PROGRAM_MAPS`]). Each
+/// classifier costs one (its tables) and a program with classifiers one more (which
+/// table half is live); the counters map, the set maps and the port bitmaps come
+/// first.
+pub use crate::limits::MAX_PROGRAM_MAPS;
 
 /// What the classifier can do with a rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,17 +244,37 @@ fn kind_of(sets: &Sets, r: &Rule) -> Kind {
     }
 }
 
-/// Builds the tries of `rules[range]`: per family, one per [`Group`] that has
-/// entries, ordered by family, then first rule.
+/// Families with at most this many entries first try one trie for all of them (one
+/// walk instead of up to three); a trie that copies entries more than
+/// [`SMALL_WORK`] times is built per [`Group`] instead.
+pub const SMALL_RUN: usize = 2048;
+/// Work bound of the one-trie attempt, as a multiple of its entries.
+pub const SMALL_WORK: usize = 16;
+
+/// Builds the tries of `rules[range]`: per family, one trie for a small family whose
+/// entries do not multiply each other, else one per [`Group`] that has entries;
+/// ordered by family, then first rule.
 fn build_tries(sets: &Sets, prog: &Program, range: Range<usize>) -> Result<Vec<Trie>, BuildError> {
     let mut tries = Vec::new();
     for f in [Family::V4, Family::V6] {
+        let all = entries::entries(sets, prog, range.clone(), f);
+        if all.is_empty() {
+            continue;
+        }
+        if all.len() <= SMALL_RUN {
+            let budget = SMALL_WORK * all.len() + (1 << 16);
+            if let Ok(t) = build::build_trie(f, Group::All, all.clone(), build::Mode::First, budget)
+            {
+                tries.push(t);
+                continue;
+            }
+        }
         let mut groups: [(Group, Vec<_>); 3] = [
             (Group::BySrc, Vec::new()),
             (Group::ByDst, Vec::new()),
             (Group::Wide, Vec::new()),
         ];
-        for e in entries::entries(sets, prog, range.clone(), f) {
+        for e in all {
             let g = entries::group_of(&e, f);
             groups[g as usize].1.push(e);
         }
