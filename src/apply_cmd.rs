@@ -1,35 +1,48 @@
-//! `sockc apply`, `status`, `stats` and `flush`: the CLI face of
-//! `sockc_runtime::{apply, status}`.
+//! `sockc apply`, `status`, `stats`, `repair` and `flush`: the CLI face of
+//! `sockc_runtime::install`.
 //!
-//! Exit codes follow the rest of the CLI (1 rule errors, 2 usage, 3 kernel or
-//! permission failure); `apply --dry-run` exits 0 when nothing would change and 4 when
-//! something would, like `sockc diff`.
+//! Every one of them checks its capabilities, opens the store (the lock only root can
+//! take, waited for at most `--lock-timeout`), lets the runtime finish or undo work a
+//! killed sockc left, says so, and then does its own. Exit codes follow the rest of
+//! the CLI: 1 rule errors or nothing installed, 2 usage, 3 kernel, permission or lock
+//! failure, and drift (hooks that do not run what the manifest says); `apply
+//! --dry-run` exits 0 when nothing would change and 4 when something would, like
+//! `sockc diff`.
 
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
+    time::Duration,
 };
 
 use clap::Args;
 use serde_json::json;
 use sockc_runtime::{
-    apply::{self, ApplyError, ApplyRequest},
     attach::{AttachOptions, TcAttach},
+    error_chain,
+    install::{self, ApplyRequest, InstallError, StatusOptions},
+    netns,
     plan::ProgramAction,
-    status,
+    store::Store,
 };
+
+use crate::privileges;
 
 /// Exit code of a dry run or diff that found changes.
 pub const CHANGES: u8 = 4;
 
 #[derive(Args)]
 pub struct Target {
-    /// the install's name: its pins live in BPFFS/sockc/NAME/
+    /// the install's name: its pins live in BPFFS/sockc/NAME/ (default for apply: the
+    /// rule file's name without its extension; otherwise the only install there is)
     #[arg(long)]
     pub name: Option<String>,
     /// where bpffs is mounted
     #[arg(long, default_value = "/sys/fs/bpf", value_name = "PATH")]
     pub bpffs: PathBuf,
+    /// how long to wait for another sockc that holds the lock, in seconds
+    #[arg(long, default_value = "60", value_name = "SECS")]
+    pub lock_timeout: u64,
 }
 
 #[derive(Args)]
@@ -51,6 +64,9 @@ pub struct ApplyArgs {
     /// where the kernel has it (6.6+) and clsact otherwise
     #[arg(long, value_enum, default_value = "auto")]
     pub tc_attach: TcAttachArg,
+    /// apply a file without hook blocks, which detaches every hook of the install
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -67,7 +83,7 @@ fn valid_name(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn check_name(n: &str) -> Result<(), ExitCode> {
+pub(crate) fn check_name(n: &str) -> Result<(), ExitCode> {
     if valid_name(n) {
         Ok(())
     } else {
@@ -76,23 +92,21 @@ fn check_name(n: &str) -> Result<(), ExitCode> {
     }
 }
 
-/// Prints the error with its causes; "nothing installed" is a user error (1), the
-/// rest are kernel or permission failures (3).
-fn fail(e: ApplyError) -> ExitCode {
-    eprintln!("sockc: {}", apply::error_chain(&e));
-    ExitCode::from(if matches!(e, ApplyError::NotInstalled(_)) {
-        1
-    } else {
-        3
+/// Prints the error with its causes; "nothing installed" and an empty rule file are
+/// the user's (1 and 2), the rest kernel, permission or lock failures (3).
+pub(crate) fn fail(e: InstallError) -> ExitCode {
+    eprintln!("sockc: {}", error_chain(&e));
+    ExitCode::from(match e {
+        InstallError::NotInstalled(_) => 1,
+        InstallError::Empty { .. } | InstallError::HeldByInstall { .. } => 2,
+        _ => 3,
     })
 }
 
-fn needs_root(what: &str) -> Result<(), ExitCode> {
-    if !crate::is_root() {
-        eprintln!("sockc: {what} needs root (CAP_BPF, CAP_NET_ADMIN and access to bpffs)");
-        return Err(ExitCode::from(3));
-    }
-    Ok(())
+/// The store under `target`, locked.
+pub(crate) fn open_store(target: &Target) -> Result<Store, ExitCode> {
+    Store::open(&target.bpffs, Duration::from_secs(target.lock_timeout))
+        .map_err(|e| fail(InstallError::Store(e)))
 }
 
 pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: &str) -> ExitCode {
@@ -104,7 +118,9 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
-    if let Err(code) = check_name(&name).and_then(|_| needs_root("apply")) {
+    if let Err(code) =
+        check_name(&name).and_then(|_| privileges::require("apply", privileges::INSTALL))
+    {
         return code;
     }
     let netns = args.netns.as_ref().map(|n| {
@@ -115,16 +131,22 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
         }
     });
     if let Some(ns) = &netns {
-        if let Err(e) = apply::enter_netns(ns) {
-            return fail(e);
+        if let Err(source) = netns::enter_for_good(ns) {
+            return fail(InstallError::Netns {
+                path: ns.clone(),
+                source,
+            });
         }
     }
+    let store = match open_store(&args.target) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let netns_text = netns.as_ref().map(|p| p.display().to_string());
     let file = args.file.display().to_string();
     let req = ApplyRequest {
         compiled,
         name: &name,
-        bpffs: &args.target.bpffs,
         source_file: &file,
         source,
         netns: netns_text.as_deref(),
@@ -136,15 +158,19 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
                 TcAttachArg::Clsact => TcAttach::Clsact,
             },
         },
+        allow_empty: args.allow_empty,
     };
-    let report = match apply::apply(&req) {
+    let report = match install::apply(&store, &req) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    if let Some(r) = &report.recovered {
+        eprintln!("sockc: {name}: {r}");
+    }
     for n in &report.notices {
         eprintln!("notice: {n}");
     }
-    let changes = report.plan.has_changes();
+    let changes = report.plan.has_changes() || !report.drift.is_empty();
     if args.json {
         let v = json!({
             "name": name,
@@ -152,6 +178,9 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
             "changed": report.changed,
             "generation": report.generation,
             "plan": report.plan.to_json(),
+            "drift": report.drift.iter().map(|(at, s)| json!({"hook": at, "state": s.to_string()})).collect::<Vec<_>>(),
+            "failed": report.failed,
+            "recovered": report.recovered.as_ref().map(|r| r.to_string()),
             "verified": report.verified.iter().map(|p| json!({
                 "symbol": p.symbol, "hook": p.hook, "xlated_insns": p.xlated_insns,
                 "verified_insns": p.verified_insns, "load_ms": p.load_time.as_secs_f64() * 1e3,
@@ -164,6 +193,16 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
             "{}",
             report.plan.render(&format!("installed {name}"), &file)
         );
+        for (at, state) in &report.drift {
+            println!(
+                "{} {at}: {state}",
+                if args.dry_run {
+                    "would attach again"
+                } else {
+                    "attached again"
+                }
+            );
+        }
         for p in &report.verified {
             println!(
                 "verifier: {} accepted ({} insns, {:.1} ms){}",
@@ -179,6 +218,12 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
             println!(
                 "{name}: no changes (generation {})",
                 report.generation.unwrap_or(0)
+            );
+        } else if !report.plan.has_changes() {
+            println!(
+                "{name}: repaired generation {} ({} hooks attached again)",
+                report.generation.unwrap_or(0),
+                report.drift.len()
             );
         } else {
             let count = |a: ProgramAction| {
@@ -203,6 +248,13 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
             );
         }
     }
+    if !report.failed.is_empty() {
+        for f in &report.failed {
+            eprintln!("sockc: not brought to the new generation: {f}");
+        }
+        eprintln!("sockc: {name}: some hooks do not run the installed rules; `sockc status` shows them, `sockc apply` or `sockc repair` tries again");
+        return ExitCode::from(3);
+    }
     if args.dry_run && changes {
         ExitCode::from(CHANGES)
     } else {
@@ -211,12 +263,12 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
 }
 
 /// The name to act on: the given one, or the only install there is.
-fn resolve_name(target: &Target) -> Result<String, ExitCode> {
+fn resolve_name(target: &Target, store: &Store) -> Result<String, ExitCode> {
     if let Some(n) = &target.name {
         check_name(n)?;
         return Ok(n.clone());
     }
-    let all = status::installed_names(&target.bpffs).map_err(fail)?;
+    let all = install::installed_names(store).map_err(fail)?;
     match all.as_slice() {
         [one] => Ok(one.clone()),
         [] => {
@@ -233,8 +285,8 @@ fn resolve_name(target: &Target) -> Result<String, ExitCode> {
     }
 }
 
-pub fn run_status(target: &Target, json: bool) -> ExitCode {
-    if let Err(code) = needs_root("status") {
+pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
+    if let Err(code) = privileges::require("status", privileges::READ) {
         return code;
     }
     if let Some(n) = &target.name {
@@ -242,61 +294,114 @@ pub fn run_status(target: &Target, json: bool) -> ExitCode {
             return code;
         }
     }
-    let all = match status::status(&target.bpffs, target.name.as_deref()) {
+    let store = match open_store(target) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let all = match install::status(&store, target.name.as_deref(), StatusOptions { deep }) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    let drift = all.iter().any(|s| !s.drift.is_empty());
     if json {
         println!("{}", serde_json::to_string_pretty(&all).expect("json"));
-        return ExitCode::SUCCESS;
-    }
-    if all.is_empty() {
-        println!("nothing installed under {}/sockc", target.bpffs.display());
-    }
-    let mut drift = false;
-    for s in &all {
-        println!(
-            "{}: generation {} from {} (sha256 {}), applied at unix time {}{}",
-            s.name,
-            s.generation,
-            s.source_file,
-            &s.source_sha256[..12.min(s.source_sha256.len())],
-            s.applied_unix,
-            s.netns
-                .as_ref()
-                .map(|n| format!(", netns {n}"))
-                .unwrap_or_default()
-        );
-        for h in &s.hooks {
-            drift |= h.state.is_drift();
-            println!(
-                "  {:<11} on {:<10} {:<12} prog {} tag {}  {}  ({})",
-                h.hook, h.attach_to, h.attach_mode, h.prog_id, h.tag, h.state, h.link
-            );
+    } else {
+        if all.is_empty() {
+            println!("nothing installed under {}/sockc", target.bpffs.display());
         }
-        println!("  maps: {}", s.maps.join(", "));
+        for s in &all {
+            if let Some(r) = &s.recovered {
+                eprintln!("sockc: {}: {r}", s.name);
+            }
+            println!(
+                "{}: generation {} from {} (sha256 {}), applied at unix time {}{}",
+                s.name,
+                s.generation,
+                s.source_file,
+                &s.source_sha256[..12.min(s.source_sha256.len())],
+                s.applied_unix,
+                s.netns
+                    .as_ref()
+                    .map(|n| format!(", netns {n}"))
+                    .unwrap_or_default()
+            );
+            for h in &s.hooks {
+                // Interface and cgroup hooks name where they are; sk_lookup is on the
+                // install's network namespace (the header names it).
+                let at = if h.attach_to.is_empty() {
+                    format!("{} netns", h.hook)
+                } else {
+                    h.hook.spec().label(&h.attach_to)
+                };
+                println!(
+                    "  {:<24} {:<12} prog {} tag {}  {}  ({})",
+                    at,
+                    h.attach_mode.map_or("-".to_string(), |m| m.to_string()),
+                    h.prog_id,
+                    h.tag,
+                    h.state,
+                    h.link.as_deref().unwrap_or("netlink filter, no link")
+                );
+            }
+            println!("  maps: {}", s.maps.join(", "));
+            for g in &s.sockmaps {
+                match (g.sockets, g.named) {
+                    (Some(n), Some(named)) => println!(
+                        "  socket map {} of cgroup {}: {n} connections, {named} named sockets",
+                        g.map, g.cgroup
+                    ),
+                    _ => println!(
+                        "  socket map {} of cgroup {}: unreadable ({})",
+                        g.map,
+                        g.cgroup,
+                        g.error.as_deref().unwrap_or("?")
+                    ),
+                }
+            }
+            for slot in &s.sockets {
+                let drops = match (slot.dropped_unregistered, slot.dropped_refused) {
+                    (0, 0) => String::new(),
+                    (u, 0) => format!("; {u} dropped while empty"),
+                    (u, r) => format!("; {u} dropped while empty, {r} refused by the kernel"),
+                };
+                println!(
+                    "  socket {} = {} (slot {}): {}{drops}",
+                    slot.socket, slot.declared, slot.slot, slot.state
+                );
+            }
+            for d in &s.drift {
+                println!("  drift: {d}");
+            }
+        }
     }
     if drift {
-        eprintln!("sockc: some hooks are not as the manifest says; re-apply or flush");
+        eprintln!("sockc: some hooks are not as the manifest says; `sockc apply` or `sockc repair` re-attaches them, `sockc flush` removes the install");
         return ExitCode::from(3);
     }
     ExitCode::SUCCESS
 }
 
 pub fn run_stats(target: &Target, json: bool) -> ExitCode {
-    if let Err(code) = needs_root("stats") {
+    if let Err(code) = privileges::require("stats", privileges::READ) {
         return code;
     }
-    let name = match resolve_name(target) {
+    let store = match open_store(target) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let name = match resolve_name(target, &store) {
         Ok(n) => n,
         Err(code) => return code,
     };
-    let (manifest, rules) = match status::stats(&target.bpffs, &name) {
+    let (manifest, rules, warnings) = match install::stats(&store, &name) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     if json {
-        let v = json!({ "name": name, "generation": manifest.generation, "rules": rules });
+        let v = json!({ "name": name, "generation": manifest.generation, "rules": rules, "warnings": warnings });
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         return ExitCode::SUCCESS;
     }
@@ -308,7 +413,7 @@ pub fn run_stats(target: &Target, json: bool) -> ExitCode {
     for r in &rules {
         let hook = (r.hook, r.attach_to.as_str());
         if last != Some(hook) {
-            println!("{} on {}:", r.hook, r.attach_to);
+            println!("{}:", r.hook.spec().label(&r.attach_to));
             println!("  {:>12} {:>14}  line  rule", "packets", "bytes");
             last = Some(hook);
         }
@@ -320,21 +425,88 @@ pub fn run_stats(target: &Target, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn run_flush(target: &Target) -> ExitCode {
-    if let Err(code) = needs_root("flush") {
+pub fn run_repair(target: &Target, json: bool) -> ExitCode {
+    if let Err(code) = privileges::require("repair", privileges::INSTALL) {
         return code;
     }
-    let name = match resolve_name(target) {
+    if let Some(n) = &target.name {
+        if let Err(code) = check_name(n) {
+            return code;
+        }
+    }
+    let store = match open_store(target) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let all = match install::repair(&store, target.name.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let failed = all.iter().any(|r| !r.failed.is_empty());
+    if json {
+        let v: Vec<_> = all
+            .iter()
+            .map(|r| {
+                json!({
+                    "name": r.name,
+                    "recovered": r.recovered.as_ref().map(|x| x.to_string()),
+                    "drift": r.drift.iter().map(|(at, s)| json!({"hook": at, "state": s.to_string()})).collect::<Vec<_>>(),
+                    "failed": r.failed,
+                    "notices": r.notices,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    } else {
+        for r in &all {
+            if let Some(x) = &r.recovered {
+                println!("{}: {x}", r.name);
+            }
+            if r.drift.is_empty() && r.recovered.is_none() {
+                println!("{}: every hook runs the installed rules", r.name);
+            }
+            for (at, state) in &r.drift {
+                println!("{}: {at}: {state}: attached again", r.name);
+            }
+            for n in &r.notices {
+                println!("{}: {n}", r.name);
+            }
+            for f in &r.failed {
+                eprintln!("sockc: {}: could not repair: {f}", r.name);
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub fn run_flush(target: &Target) -> ExitCode {
+    if let Err(code) = privileges::require("flush", privileges::INSTALL) {
+        return code;
+    }
+    let store = match open_store(target) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let name = match resolve_name(target, &store) {
         Ok(n) => n,
         Err(code) => return code,
     };
-    match apply::flush(&target.bpffs, &name) {
-        Ok(m) => {
-            println!(
-                "{name}: flushed generation {} ({} hooks detached)",
-                m.generation,
-                m.programs.len()
-            );
+    match install::flush(&store, &name) {
+        Ok(f) => {
+            if let Some(r) = &f.recovered {
+                eprintln!("sockc: {name}: {r}");
+            }
+            match &f.manifest {
+                Some(m) => println!(
+                    "{name}: flushed generation {} ({} hooks detached)",
+                    m.generation, f.detached
+                ),
+                None => println!("{name}: flushed"),
+            }
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),

@@ -10,6 +10,10 @@
 //! wider ones would cover, and so collapse, the rest), compiled at -O0.
 //! Figures are printed as a Markdown table; ratios are within this run only.
 //!
+//! A third table prices sk_lookup steering per lookup at 10 and 10,000 bindings (see
+//! `bench_sk_lookup.rs`); a fourth (`bench_sockmap.rs`) compares TCP between two local
+//! processes with and without `redirect local`: round-trip latency and throughput.
+//!
 //! A second table prices socket conditions per hook (XDP, TC ingress, TC egress) and
 //! protocol: the same one-rule program with and without `if socket exists`, on the
 //! same packet, run in a private network namespace ([`SocketNetns`]) with no socket,
@@ -60,6 +64,31 @@ pub struct BenchArgs {
     /// Skip the socket-condition table
     #[arg(long, conflicts_with = "sockets_only")]
     pub no_sockets: bool,
+    /// Binding counts of the sk_lookup table (sockc against SK_PASS only and a
+    /// tubular-style LPM program)
+    #[arg(long, value_delimiter = ',', default_value = "10,10000")]
+    pub sk_lookup_sizes: Vec<usize>,
+    /// Skip the sk_lookup table
+    #[arg(long)]
+    pub no_sk_lookup: bool,
+    /// Only the socket-layer table (TCP with and without `redirect local`)
+    #[arg(long, conflicts_with_all = ["sockets_only", "no_sockmap"])]
+    pub sockmap_only: bool,
+    /// Skip the socket-layer table
+    #[arg(long)]
+    pub no_sockmap: bool,
+    /// Socket layer: ping-pong round trips per run
+    #[arg(long, default_value_t = 100_000)]
+    pub round_trips: u64,
+    /// Socket layer: bytes per ping-pong message
+    #[arg(long, default_value_t = 64)]
+    pub message: usize,
+    /// Socket layer: MB per bulk transfer in 1 MiB writes
+    #[arg(long, default_value_t = 1000)]
+    pub bulk_mb: u64,
+    /// Socket layer: MB per transfer in 100-byte writes
+    #[arg(long, default_value_t = 50)]
+    pub small_mb: u64,
 }
 
 struct Case {
@@ -88,13 +117,14 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         eprintln!("sockc bench: needs root (BPF_PROG_LOAD, BPF_PROG_TEST_RUN)");
         return ExitCode::from(3);
     }
-    let mut cases = if args.sockets_only {
-        Vec::new()
-    } else {
+    let rule_sets = !args.sockets_only && !args.sockmap_only;
+    let mut cases = if rule_sets {
         vec![ten_rules()]
+    } else {
+        Vec::new()
     };
-    let dir = classbench_dir(args.classbench.as_deref());
-    for &size in args.sizes.iter().filter(|_| !args.sockets_only) {
+    let dir = classbench_dir(args.classbench.as_deref()).filter(|_| rule_sets);
+    for &size in args.sizes.iter().filter(|_| rule_sets) {
         for set in &args.sets {
             match dir.as_deref().map(|d| classbench_case(d, set, size)) {
                 Some(Ok(c)) => cases.push(c),
@@ -136,11 +166,36 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         print!("{ratios}");
         out.push_str(&ratios);
     }
-    if !args.no_sockets {
+    if !args.no_sockets && !args.sockmap_only {
         match socket_table(args) {
             Ok(t) => out.push_str(&t),
             Err(e) => {
                 eprintln!("sockc bench: socket conditions: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if !args.no_sk_lookup && !args.sk_lookup_sizes.is_empty() && !args.sockmap_only {
+        match crate::bench_sk_lookup::table(args.repeat, args.runs, &args.sk_lookup_sizes) {
+            Ok(t) => out.push_str(&t),
+            Err(e) => {
+                eprintln!("sockc bench: sk_lookup: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if !args.no_sockmap && !args.sockets_only {
+        let knobs = crate::bench_sockmap::Knobs {
+            runs: args.runs,
+            round_trips: args.round_trips,
+            message: args.message,
+            bulk_mb: args.bulk_mb,
+            small_mb: args.small_mb,
+        };
+        match crate::bench_sockmap::table(&knobs) {
+            Ok(t) => out.push_str(&t),
+            Err(e) => {
+                eprintln!("sockc bench: socket layer: {e}");
                 return ExitCode::from(1);
             }
         }
@@ -336,7 +391,7 @@ fn baseline_source(dsts: &[String]) -> String {
     )
 }
 
-fn compile(src: &str, level: OptLevel) -> Result<Compiled, String> {
+pub(crate) fn compile(src: &str, level: OptLevel) -> Result<Compiled, String> {
     let opts = driver::Options {
         opt: level,
         ..Default::default()

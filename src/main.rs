@@ -14,7 +14,11 @@ use sockc_compiler::{diag, driver, sema, Compiled};
 
 mod apply_cmd;
 mod bench_cmd;
+mod bench_sk_lookup;
+mod bench_sockmap;
 mod diff_cmd;
+mod privileges;
+mod socket_cmd;
 mod test_cmd;
 
 #[derive(Parser)]
@@ -101,12 +105,17 @@ enum Cmd {
     /// Compare two rule files offline: rules, set entries, bytecode and the plan an
     /// apply would follow (exit 0 same, 4 different)
     Diff(diff_cmd::DiffArgs),
-    /// Show what is installed: generation, source, hooks, program ids, attach modes
+    /// Show what is installed, read back from the kernel: generation, source, hooks,
+    /// program ids, attach modes, and every difference from the manifest (drift, exit 3)
     Status {
         #[command(flatten)]
         target: apply_cmd::Target,
+        /// print the installs as JSON on stdout
         #[arg(long)]
         json: bool,
+        /// also read every set map back and compare it entry by entry
+        #[arg(long)]
+        deep: bool,
     },
     /// Per-rule packet and byte counters of an install, next to the source lines
     Stats {
@@ -115,10 +124,34 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Put a service's socket into an install's socket map, so that sk_lookup rules
+    /// `redirect ... to sock NAME` reach it
+    ///
+    /// The socket comes from `--pid PID [--fd N]` (pidfd_getfd: CAP_SYS_PTRACE, or the
+    /// same user); without --pid from systemd socket activation when LISTEN_FDS is set
+    /// (ExecStartPost=sockc register NAME with PassFileDescriptorsToExec=yes); otherwise
+    /// it is found bound to the declared address in the install's network namespace.
+    /// It must fit the declaration: protocol, a TCP listener or an unconnected UDP
+    /// socket, family, address. `apply` and `repair` also register every declared
+    /// socket they find bound to its address.
+    Register(socket_cmd::RegisterArgs),
+    /// Take a socket out of an install's socket map: redirects to it drop (and count)
+    /// until one is registered again
+    Unregister(socket_cmd::UnregisterArgs),
     /// Detach and remove everything of an install
     Flush {
         #[command(flatten)]
         target: apply_cmd::Target,
+    },
+    /// Attach again every hook that does not run what its install's manifest says
+    /// (link removed, interface re-created, filter deleted), from the pins alone, and
+    /// finish interrupted work; for every install, or one
+    Repair {
+        #[command(flatten)]
+        target: apply_cmd::Target,
+        /// print what was repaired as JSON on stdout
+        #[arg(long)]
+        json: bool,
     },
     /// Convert a ClassBench filter file to a rule file (rule i = filter i)
     ///
@@ -196,9 +229,12 @@ fn main() -> ExitCode {
             (Ok(old), Ok(new)) => diff_cmd::run(&args, &old, &new),
             (Err(code), _) | (_, Err(code)) => code,
         },
-        Cmd::Status { target, json } => apply_cmd::run_status(&target, json),
+        Cmd::Status { target, json, deep } => apply_cmd::run_status(&target, json, deep),
+        Cmd::Repair { target, json } => apply_cmd::run_repair(&target, json),
         Cmd::Stats { target, json } => apply_cmd::run_stats(&target, json),
         Cmd::Flush { target } => apply_cmd::run_flush(&target),
+        Cmd::Register(args) => socket_cmd::run_register(&args),
+        Cmd::Unregister(args) => socket_cmd::run_unregister(&args),
         Cmd::Bench(args) => bench_cmd::run(&args),
         Cmd::Test(args) => match build(&args.file, false, false) {
             Ok(c) => test_cmd::run(&args, &c),

@@ -130,6 +130,7 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
             SocketArg::Established => SocketState::Established,
             SocketArg::Timewait => SocketState::TimeWait,
         },
+        ..Facts::default()
     };
 
     let kernel = if args.eval_only {
@@ -242,7 +243,7 @@ fn kernel_run(
         (Some(e), s) => Some((e, s)),
         (None, s) => {
             return Err(format!(
-                "--socket {}: the packet has no complete TCP or UDP header, so no socket                  can belong to it",
+                "--socket {}: the packet has no complete TCP or UDP header, so no socket can belong to it",
                 s.name()
             ))
         }

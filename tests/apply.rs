@@ -443,8 +443,8 @@ fn failed_reapply_keeps_the_installed_generation_working() {
     }
     let lab = Lab::new("fail", 3);
     let a = &lab.if_a;
-    // A second veth in A whose XDP hook another install holds, so that attaching to
-    // it fails in the kernel after the new programs were loaded and pinned.
+    // A second veth in A whose XDP hook another tool holds, so that attaching to it
+    // fails after the new programs were loaded and pinned and a first new hook is on.
     let busy = "zz-fail";
     ip_in(
         &lab,
@@ -454,12 +454,7 @@ fn failed_reapply_keeps_the_installed_generation_working() {
     );
     ip_in(&lab, &["link", "set", busy, "up"]);
     ip_in(&lab, &["link", "set", "zy-fail", "up"]);
-    let blocker_name = lab.other_install("blocker");
-    let blocker = lab.rules(
-        "blocker.sk",
-        &format!("xdp on {busy} {{ default allow }}\n"),
-    );
-    netns::sockc(&lab.apply_args(&blocker, &blocker_name, &[])).ok();
+    netns::foreign_xdp(&lab.ns_a, busy, "fail");
 
     let good = lab.rules(
         "good.sk",
@@ -901,12 +896,12 @@ fn tc_through_clsact_applies_replaces_and_flushes() {
     lab.apply(&r1, &["--tc-attach", "clsact"]).ok();
     let first = hook(&lab.status().expect("installed"));
     assert_eq!(first["attach_mode"], "clsact", "{first:#}");
-    assert!(
-        first["state"]
-            .as_str()
-            .unwrap()
-            .starts_with("clsact filter prio"),
-        "{first:#}"
+    // Read back from the kernel: the filter is there and runs the manifest's program.
+    assert_eq!(first["state"], "attached", "{first:#}");
+    assert_eq!(
+        first["link"],
+        Value::Null,
+        "a clsact filter has no link: {first:#}"
     );
     let shown = filters();
     assert!(
@@ -921,9 +916,11 @@ fn tc_through_clsact_applies_replaces_and_flushes() {
         second["prog_id"], first["prog_id"],
         "the program was replaced"
     );
+    assert_eq!(second["state"], "attached", "{second:#}");
     assert_eq!(
-        second["state"], first["state"],
-        "same filter priority and handle"
+        lab.status().expect("installed")["drift"],
+        Value::Array(Vec::new()),
+        "the same filter priority and handle, read back"
     );
     let shown = filters();
     assert!(

@@ -257,7 +257,10 @@ fn check(file: &RuleFile, packets: &[PacketCase], tally: &RefCell<Tally>) -> Res
                             if hooks::spec(prog.hook).egress != egress {
                                 continue;
                             }
-                            let facts = Facts { socket: state };
+                            let facts = Facts {
+                                socket: state,
+                                ..Facts::default()
+                            };
                             let e = evaluate(&c.module, prog, &frame, &facts);
                             let before = obj.counters().map_err(|e| e.to_string())?;
                             let got = obj

@@ -53,10 +53,14 @@ fn raw_object(insns: Vec<Insn>, relocs: Vec<(usize, String)>, maps: Vec<MapDef>)
                 line: 1,
                 text: "default allow".into(),
             }],
+            socket_slots: Vec::new(),
+            attach_map: None,
         }],
         map_contents: Vec::new(),
         counters: 1,
         tables: Vec::new(),
+        sockets: Vec::new(),
+        durable_maps: Vec::new(),
     };
     let json = serde_json::to_vec(&meta).expect("metadata");
     write_object(&ObjectImage {

@@ -19,7 +19,7 @@ use common::{
     golden::{golden_path, Goldens},
     kernel, root, rule_files,
 };
-use sockc_compiler::{driver::Options, ir::Step, opt::OptLevel, sema, Compiled};
+use sockc_compiler::{driver::Options, hooks::TestInput, ir::Step, opt::OptLevel, sema, Compiled};
 use sockc_testkit::packet::parse_packet;
 
 fn options(level: OptLevel, base: &Path) -> Options {
@@ -185,6 +185,23 @@ fn o2_is_never_larger_than_o0_on_generated_ten_rule_sets() {
 }
 
 /// Packets across families, protocols, ports, flags, ICMP, and malformed frames.
+/// The sk_lookup context of a `tcp A:P -> B:Q` or `udp ...` packet (flags and other
+/// modifiers ignored); `None` for other packets.
+fn lookup_of(packet: &str) -> Option<Vec<u8>> {
+    let mut words = packet.split_whitespace();
+    let proto = match words.next()? {
+        "tcp" => 6,
+        "udp" => 17,
+        _ => return None,
+    };
+    let remote = words.next()?.parse().ok()?;
+    words.next().filter(|w| *w == "->")?;
+    let local = words.next()?.parse().ok()?;
+    Some(sockc_runtime::attach::sk_lookup::context(
+        proto, remote, local,
+    ))
+}
+
 const PACKETS: &[&str] = &[
     "tcp 10.0.0.1:1234 -> 1.1.1.1:53 syn",
     "tcp 10.0.0.1:40000 -> 10.0.0.2:22 syn",
@@ -260,6 +277,16 @@ fn both_levels_load_and_agree_in_the_kernel() {
         }
         for (p, frame) in PACKETS.iter().zip(&frames) {
             for prog in objects[0].programs() {
+                let input = match prog.hook.spec().test_input {
+                    TestInput::Frame => frame.clone(),
+                    // sk_lookup: the lookup a TCP or UDP packet would make.
+                    TestInput::Context => match lookup_of(p) {
+                        Some(ctx) => ctx,
+                        None => continue,
+                    },
+                    TestInput::None => continue,
+                };
+                let frame = &input;
                 // (No frame here is an IP EtherType frame shorter than the IP header,
                 // which TC's test run refuses.)
                 let sym = &prog.symbol;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::{
     bpf::{
         buffer::{Code, SrcLoc},
-        lower::lower_program,
+        lower::{lower_program, sockmap::lower_companion},
         maps::{self, MapDef, Sizing},
     },
     diag::{Diagnostic, Span},
@@ -106,7 +106,7 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
 /// reported at the rule whose code made the lookup (the instruction's source
 /// location), before the kernel sees the program.
 fn check_references(p: &Program, code: &Code) -> Result<(), (Span, String)> {
-    let Err(e) = crate::bpf::refcheck::check(&code.insns) else {
+    let Err(e) = crate::bpf::refcheck::check_code(code) else {
         return Ok(());
     };
     let at = e.acquire.unwrap_or(e.insn);
@@ -202,14 +202,46 @@ fn lower_module(
     if !refused.is_empty() {
         return Err(LowerFailure::Limits(refused));
     }
+    let mut metas: Vec<ProgramMeta> = module
+        .programs
+        .values()
+        .zip(&programs)
+        .map(|(p, c)| ProgramMeta {
+            socket_slots: c.code.socket_slots.clone(),
+            ..ProgramMeta::of(p)
+        })
+        .collect();
+    // The programs sockc adds around each cgroup's sockmap blocks, after every block's
+    // own program (the attach order: see `hooks::HookSpec::companions`).
+    let mut companions = Vec::new();
+    for g in &module.sockmaps {
+        for c in &g.companions {
+            let code = lower_companion(g, c).map_err(|e| {
+                let span = g
+                    .send
+                    .or(g.receive)
+                    .map_or(Span::default(), |p| module.programs[p].span);
+                LowerFailure::Internal(span, e.to_string())
+            })?;
+            programs.push(CompiledProgram {
+                symbol: c.symbol.clone(),
+                section: c.hook.spec().section,
+                code,
+            });
+        }
+        companions.extend(ProgramMeta::of_group(g, &mut metas));
+    }
+    metas.extend(companions);
     let lowered = Instant::now();
     let layout = maps::layout(&module, &sizing);
     let metadata = Metadata {
         format: METADATA_FORMAT,
-        programs: module.programs.values().map(ProgramMeta::of).collect(),
+        programs: metas,
         map_contents: layout.contents,
         counters: layout.counters,
         tables: layout.table_data,
+        sockets: crate::metadata::SocketMeta::of(&module),
+        durable_maps: layout.durable,
     };
     Ok(Compiled {
         module,

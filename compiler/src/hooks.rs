@@ -19,7 +19,7 @@ use aya_ebpf_bindings::bindings as uapi;
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
 use serde::{Deserialize, Serialize};
 
-use crate::syntax::ast::{ActionKw, HookHead, Verdict};
+use crate::syntax::ast::{ActionKw, HookHead, SockProto, Verdict};
 
 /// A hook, as stored in objects, manifests and plans: serialized as the name the user
 /// writes (`xdp`, `tc ingress`, ...), so the JSON reads as the rule file does.
@@ -35,6 +35,16 @@ pub enum HookKind {
     SkLookup,
     #[serde(rename = "sockmap")]
     Sockmap,
+    // ---- sockmap (issue 15): the receive side, and the programs sockc adds around
+    // every sockmap block (rows with `block: false`; see `HookSpec::companions`).
+    #[serde(rename = "sockmap receive")]
+    SockmapReceive,
+    #[serde(rename = "sock_ops")]
+    SockOps,
+    #[serde(rename = "sk_msg dispatcher")]
+    SkMsgDispatch,
+    #[serde(rename = "sk_skb dispatcher")]
+    SkSkbDispatch,
 }
 
 /// What a hook's program attaches to; the runtime has one attach backend per kind of
@@ -50,6 +60,9 @@ pub enum Target {
     Cgroup,
     /// A socket map the runtime creates (sk_msg and sk_skb verdict programs).
     SockMap,
+    /// Slot 0 of the program array that the block's dispatcher (a [`Target::SockMap`]
+    /// program) tail-calls: a sockmap block's rules, swapped for every socket at once.
+    TailCall,
 }
 
 /// What the program's context is, and so which lowering emits it.
@@ -57,11 +70,81 @@ pub enum Target {
 pub enum Context {
     /// A packet (`xdp_md`, `__sk_buff`): parsed into the flow record by the prologue.
     Packet(PacketCtx),
-    /// `struct bpf_sk_lookup`: a socket lookup about to happen.
+    /// `struct bpf_sk_lookup`: a socket lookup about to happen; the lowering reads
+    /// its fields into the flow record ([`SK_LOOKUP_CTX`]).
     SkLookup,
     /// `struct sk_msg_md`: a message a socket sends.
-    SkMsg,
+    SkMsg(SockCtx),
+    /// `struct __sk_buff` of an sk_skb verdict program: data a socket received.
+    SkSkb(SockCtx),
+    /// `struct bpf_sock_ops`: a TCP socket's life events; `op` is the event.
+    SockOps { sock: SockCtx, op: i16 },
+    /// A dispatcher: tail-calls the program in slot 0 of its program array.
+    Dispatch,
 }
+
+/// Where a socket's addresses and ports are in a socket-layer context. Addresses are
+/// network order; `local_port` is host order and `remote_port` holds the port in
+/// network order in its upper 16 bits (the kernel loads `skc_dport` and shifts it left
+/// by 16 on little-endian machines), so a 32-bit byte swap gives it in host order.
+#[derive(Clone, Copy, Debug)]
+pub struct SockCtx {
+    /// `AF_INET` or `AF_INET6`.
+    pub family: i16,
+    pub remote_ip4: i16,
+    pub local_ip4: i16,
+    pub remote_ip6: i16,
+    pub local_ip6: i16,
+    pub remote_port: i16,
+    pub local_port: i16,
+    /// The `u32` length of the message or data, counted in the rule's bytes.
+    pub len: Option<i16>,
+    /// The 64-bit socket pointer (`struct bpf_sock *`), if the context has one.
+    pub sk: Option<i16>,
+}
+
+/// Where the lookup's fields are in `struct bpf_sk_lookup` (all read-only; the
+/// kernel allows 4-byte loads of each, and 2-byte loads of `remote_port`).
+#[derive(Clone, Copy, Debug)]
+pub struct SkLookupCtx {
+    /// `u32`: `AF_INET` or `AF_INET6`.
+    pub family: i16,
+    /// `u32`: `IPPROTO_TCP` or `IPPROTO_UDP`.
+    pub protocol: i16,
+    /// `u32`, network order.
+    pub remote_ip4: i16,
+    /// `u32[4]`, network order.
+    pub remote_ip6: i16,
+    /// `__be16`.
+    pub remote_port: i16,
+    /// `u32`, network order.
+    pub local_ip4: i16,
+    /// `u32[4]`, network order.
+    pub local_ip6: i16,
+    /// `u32`, host order.
+    pub local_port: i16,
+    /// Size of the struct: what `BPF_PROG_TEST_RUN` takes as the context.
+    pub size: usize,
+}
+
+pub const SK_LOOKUP_CTX: SkLookupCtx = SkLookupCtx {
+    family: offset_of!(uapi::bpf_sk_lookup, family) as i16,
+    protocol: offset_of!(uapi::bpf_sk_lookup, protocol) as i16,
+    remote_ip4: offset_of!(uapi::bpf_sk_lookup, remote_ip4) as i16,
+    remote_ip6: offset_of!(uapi::bpf_sk_lookup, remote_ip6) as i16,
+    remote_port: offset_of!(uapi::bpf_sk_lookup, remote_port) as i16,
+    local_ip4: offset_of!(uapi::bpf_sk_lookup, local_ip4) as i16,
+    local_ip6: offset_of!(uapi::bpf_sk_lookup, local_ip6) as i16,
+    local_port: offset_of!(uapi::bpf_sk_lookup, local_port) as i16,
+    size: core::mem::size_of::<uapi::bpf_sk_lookup>(),
+};
+
+/// Linux's address family numbers (`include/linux/socket.h`; the BPF bindings do not
+/// carry them; a test checks them against libc on Linux). They are the values of
+/// `bpf_sk_lookup.family` and of `BPF_PROG_TEST_RUN`'s context, and of the socket
+/// contexts' `family` ([`SockCtx`]).
+pub const AF_INET: u32 = 2;
+pub const AF_INET6: u32 = 10;
 
 /// How `BPF_PROG_TEST_RUN` feeds a program of this hook (`sockc test`, the kernel
 /// tests and the differential suite run programs this way).
@@ -97,6 +180,11 @@ pub struct MatchCaps {
     pub socket_conditions: bool,
     /// `redirect local` (to the peer socket in the map).
     pub redirect_local: bool,
+    /// `redirect ... to sock NAME ingress` (into the socket's receive queue).
+    pub redirect_ingress: bool,
+    /// The only protocols the hook ever sees (empty: any); a rule naming another
+    /// could never match.
+    pub protocols: &'static [u8],
 }
 
 /// The return codes of a hook's program; `None` where the hook has no such verdict.
@@ -134,10 +222,21 @@ pub struct HookSpec {
     pub caps: MatchCaps,
     /// Packets here leave the host: a socket condition looks up the socket that sent
     /// the packet, so the lookup tuple is the packet's with source and destination
-    /// swapped (the kernel's lookup takes the remote end as source).
+    /// swapped (the kernel's lookup takes the remote end as source). For socket-layer
+    /// hooks: the data leaves the socket (sent), so a rule's `from` is the socket's
+    /// local end and `to` its remote end; otherwise (received) the reverse.
     pub egress: bool,
     /// `None` when sockc can lower this hook; otherwise why not (yet).
     pub unsupported: Option<&'static str>,
+    /// The user writes blocks for this hook; `false` for the programs sockc adds to
+    /// other hooks' blocks (their `companions`).
+    pub block: bool,
+    /// Programs a block of this hook needs beside its own, one per attach point however
+    /// many blocks share it, in the order they are attached (after the block's own
+    /// program; they come off in the reverse order): a sockmap block's dispatcher, which
+    /// the socket map runs and which tail-calls the block's program, then the sock_ops
+    /// program that puts the cgroup's sockets into the map.
+    pub companions: &'static [HookKind],
 }
 
 const XDP_CTX: PacketCtx = PacketCtx {
@@ -159,6 +258,115 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     icmp: true,
     socket_conditions: true,
     redirect_local: false,
+    redirect_ingress: false,
+    protocols: &[],
+};
+
+/// What nothing can be written against (the programs sockc adds).
+const NO_CAPS: MatchCaps = MatchCaps {
+    addresses: false,
+    ports: false,
+    tcp_flags: false,
+    icmp: false,
+    socket_conditions: false,
+    redirect_local: false,
+    redirect_ingress: false,
+    protocols: &[],
+};
+
+/// sock_ops and the socket maps it fills see TCP connections only.
+const TCP_ONLY: &[u8] = &[SockProto::Tcp.number()];
+
+/// Socket fields of `struct sk_msg_md`.
+const SK_MSG_CTX: SockCtx = SockCtx {
+    family: offset_of!(uapi::sk_msg_md, family) as i16,
+    remote_ip4: offset_of!(uapi::sk_msg_md, remote_ip4) as i16,
+    local_ip4: offset_of!(uapi::sk_msg_md, local_ip4) as i16,
+    remote_ip6: offset_of!(uapi::sk_msg_md, remote_ip6) as i16,
+    local_ip6: offset_of!(uapi::sk_msg_md, local_ip6) as i16,
+    remote_port: offset_of!(uapi::sk_msg_md, remote_port) as i16,
+    local_port: offset_of!(uapi::sk_msg_md, local_port) as i16,
+    len: Some(offset_of!(uapi::sk_msg_md, size) as i16),
+    // `__bpf_md_ptr(struct bpf_sock *, sk)`, the last member.
+    sk: Some(offset_of!(uapi::sk_msg_md, __bindgen_anon_3) as i16),
+};
+
+/// Socket fields of `struct __sk_buff` (the socket the data arrived on).
+const SK_SKB_CTX: SockCtx = SockCtx {
+    family: offset_of!(uapi::__sk_buff, family) as i16,
+    remote_ip4: offset_of!(uapi::__sk_buff, remote_ip4) as i16,
+    local_ip4: offset_of!(uapi::__sk_buff, local_ip4) as i16,
+    remote_ip6: offset_of!(uapi::__sk_buff, remote_ip6) as i16,
+    local_ip6: offset_of!(uapi::__sk_buff, local_ip6) as i16,
+    remote_port: offset_of!(uapi::__sk_buff, remote_port) as i16,
+    local_port: offset_of!(uapi::__sk_buff, local_port) as i16,
+    len: Some(offset_of!(uapi::__sk_buff, len) as i16),
+    sk: Some(offset_of!(uapi::__sk_buff, __bindgen_anon_2) as i16),
+};
+
+/// Socket fields of `struct bpf_sock_ops`.
+const SOCK_OPS_CTX: SockCtx = SockCtx {
+    family: offset_of!(uapi::bpf_sock_ops, family) as i16,
+    remote_ip4: offset_of!(uapi::bpf_sock_ops, remote_ip4) as i16,
+    local_ip4: offset_of!(uapi::bpf_sock_ops, local_ip4) as i16,
+    remote_ip6: offset_of!(uapi::bpf_sock_ops, remote_ip6) as i16,
+    local_ip6: offset_of!(uapi::bpf_sock_ops, local_ip6) as i16,
+    remote_port: offset_of!(uapi::bpf_sock_ops, remote_port) as i16,
+    local_port: offset_of!(uapi::bpf_sock_ops, local_port) as i16,
+    len: None,
+    sk: None,
+};
+
+const SOCKMAP_CAPS: MatchCaps = MatchCaps {
+    addresses: true,
+    ports: true,
+    tcp_flags: false,
+    icmp: false,
+    socket_conditions: false,
+    redirect_local: true,
+    redirect_ingress: true,
+    protocols: TCP_ONLY,
+};
+
+const SK_VERDICTS: Verdicts = Verdicts {
+    allow: Some(uapi::sk_action::SK_PASS as i32),
+    drop: Some(uapi::sk_action::SK_DROP as i32),
+    pass: None,
+};
+
+const SOCKMAP_ACTIONS: &[ActionKw] = &[
+    ActionKw::Allow,
+    ActionKw::Drop,
+    ActionKw::Redirect,
+    ActionKw::Count,
+];
+
+/// What every program sockc adds beside a sockmap block shares (no rules, nothing to
+/// write, no test run); each row fills in the rest.
+const COMPANION: HookSpec = HookSpec {
+    kind: HookKind::SockOps,
+    name: "",
+    cli_name: "",
+    section: "",
+    symbol_prefix: "",
+    prog_type: bpf_prog_type::BPF_PROG_TYPE_UNSPEC,
+    attach_type: bpf_attach_type::BPF_CGROUP_INET_INGRESS,
+    target: Target::SockMap,
+    context: Context::Dispatch,
+    verdicts: Verdicts {
+        allow: None,
+        drop: None,
+        pass: None,
+    },
+    test_input: TestInput::None,
+    path_order: 0,
+    actions: &[],
+    defaults: &[],
+    caps: NO_CAPS,
+    egress: false,
+    unsupported: None,
+    block: false,
+    companions: &[],
 };
 
 const PACKET_ACTIONS: &[ActionKw] = &[ActionKw::Allow, ActionKw::Drop, ActionKw::Count];
@@ -193,10 +401,12 @@ const fn tc(
         caps: PACKET_CAPS,
         egress,
         unsupported: None,
+        block: true,
+        companions: &[],
     }
 }
 
-pub static HOOKS: [HookSpec; 5] = [
+pub static HOOKS: [HookSpec; 9] = [
     HookSpec {
         kind: HookKind::Xdp,
         name: "xdp",
@@ -219,6 +429,8 @@ pub static HOOKS: [HookSpec; 5] = [
         caps: PACKET_CAPS,
         egress: false,
         unsupported: None,
+        block: true,
+        companions: &[],
     },
     tc(
         HookKind::TcIngress,
@@ -267,10 +479,16 @@ pub static HOOKS: [HookSpec; 5] = [
             icmp: false,
             socket_conditions: false,
             redirect_local: false,
+            redirect_ingress: false,
+            // The kernel runs sk_lookup programs from the TCP and UDP lookups only.
+            protocols: &[SockProto::Tcp.number(), SockProto::Udp.number()],
         },
         egress: false,
-        unsupported: Some("sk_lookup programs are not supported yet"),
+        unsupported: None,
+        block: true,
+        companions: &[],
     },
+    // ---- sockmap (issue 15) ----------------------------------------------------------
     HookSpec {
         kind: HookKind::Sockmap,
         name: "sockmap",
@@ -279,32 +497,84 @@ pub static HOOKS: [HookSpec; 5] = [
         symbol_prefix: "sk_msg",
         prog_type: bpf_prog_type::BPF_PROG_TYPE_SK_MSG,
         attach_type: bpf_attach_type::BPF_SK_MSG_VERDICT,
-        target: Target::SockMap,
-        context: Context::SkMsg,
-        verdicts: Verdicts {
-            allow: Some(uapi::sk_action::SK_PASS as i32),
-            drop: Some(uapi::sk_action::SK_DROP as i32),
-            pass: None,
-        },
+        target: Target::TailCall,
+        context: Context::SkMsg(SK_MSG_CTX),
+        verdicts: SK_VERDICTS,
         test_input: TestInput::None,
         path_order: 4,
-        actions: &[
-            ActionKw::Allow,
-            ActionKw::Drop,
-            ActionKw::Redirect,
-            ActionKw::Count,
-        ],
+        actions: SOCKMAP_ACTIONS,
+        defaults: &[Verdict::Allow, Verdict::Drop],
+        caps: SOCKMAP_CAPS,
+        egress: true,
+        unsupported: None,
+        block: true,
+        companions: &[HookKind::SkMsgDispatch, HookKind::SockOps],
+    },
+    HookSpec {
+        kind: HookKind::SockmapReceive,
+        name: "sockmap receive",
+        cli_name: "sockmap-receive",
+        section: "sk_skb/stream_verdict",
+        symbol_prefix: "sk_skb",
+        prog_type: bpf_prog_type::BPF_PROG_TYPE_SK_SKB,
+        attach_type: bpf_attach_type::BPF_SK_SKB_STREAM_VERDICT,
+        target: Target::TailCall,
+        context: Context::SkSkb(SK_SKB_CTX),
+        verdicts: SK_VERDICTS,
+        test_input: TestInput::None,
+        path_order: 5,
+        actions: SOCKMAP_ACTIONS,
         defaults: &[Verdict::Allow, Verdict::Drop],
         caps: MatchCaps {
-            addresses: true,
-            ports: true,
-            tcp_flags: false,
-            icmp: false,
-            socket_conditions: false,
-            redirect_local: true,
+            redirect_local: false,
+            ..SOCKMAP_CAPS
         },
         egress: false,
-        unsupported: Some("sockmap programs are not supported yet"),
+        unsupported: None,
+        block: true,
+        companions: &[HookKind::SkSkbDispatch, HookKind::SockOps],
+    },
+    HookSpec {
+        kind: HookKind::SockOps,
+        name: "sock_ops",
+        cli_name: "sock_ops",
+        section: "sockops",
+        symbol_prefix: "sockops",
+        prog_type: bpf_prog_type::BPF_PROG_TYPE_SOCK_OPS,
+        attach_type: bpf_attach_type::BPF_CGROUP_SOCK_OPS,
+        target: Target::Cgroup,
+        context: Context::SockOps {
+            sock: SOCK_OPS_CTX,
+            op: offset_of!(uapi::bpf_sock_ops, op) as i16,
+        },
+        path_order: 8,
+        ..COMPANION
+    },
+    HookSpec {
+        kind: HookKind::SkMsgDispatch,
+        name: "sk_msg dispatcher",
+        cli_name: "sk_msg-dispatcher",
+        section: "sk_msg",
+        symbol_prefix: "msgdisp",
+        prog_type: bpf_prog_type::BPF_PROG_TYPE_SK_MSG,
+        attach_type: bpf_attach_type::BPF_SK_MSG_VERDICT,
+        target: Target::SockMap,
+        context: Context::Dispatch,
+        path_order: 6,
+        ..COMPANION
+    },
+    HookSpec {
+        kind: HookKind::SkSkbDispatch,
+        name: "sk_skb dispatcher",
+        cli_name: "sk_skb-dispatcher",
+        section: "sk_skb/stream_verdict",
+        symbol_prefix: "skbdisp",
+        prog_type: bpf_prog_type::BPF_PROG_TYPE_SK_SKB,
+        attach_type: bpf_attach_type::BPF_SK_SKB_STREAM_VERDICT,
+        target: Target::SockMap,
+        context: Context::Dispatch,
+        path_order: 7,
+        ..COMPANION
     },
 ];
 
@@ -319,7 +589,8 @@ impl HookKind {
             HookHead::Tc { egress: false, .. } => HookKind::TcIngress,
             HookHead::Tc { egress: true, .. } => HookKind::TcEgress,
             HookHead::SkLookup => HookKind::SkLookup,
-            HookHead::Sockmap { .. } => HookKind::Sockmap,
+            HookHead::Sockmap { receive: false, .. } => HookKind::Sockmap,
+            HookHead::Sockmap { receive: true, .. } => HookKind::SockmapReceive,
         }
     }
 
@@ -357,17 +628,23 @@ impl HookSpec {
     pub fn packet_ctx(&self) -> Option<PacketCtx> {
         match self.context {
             Context::Packet(ctx) => Some(ctx),
-            Context::SkLookup | Context::SkMsg => None,
+            Context::SkLookup
+            | Context::SkMsg(_)
+            | Context::SkSkb(_)
+            | Context::SockOps { .. }
+            | Context::Dispatch => None,
         }
     }
 
     /// `xdp on eth0` (messages, plans, listings), or the name alone for hooks whose
     /// block names no attach point.
     pub fn label(&self, attach_to: &str) -> String {
-        if attach_to.is_empty() {
-            self.name.to_string()
-        } else {
-            format!("{} on {attach_to}", self.name)
+        match self.target {
+            _ if attach_to.is_empty() => self.name.to_string(),
+            Target::Cgroup | Target::SockMap | Target::TailCall => {
+                format!("{} cgroup {attach_to}", self.name)
+            }
+            Target::Interface | Target::Netns => format!("{} on {attach_to}", self.name),
         }
     }
 }
@@ -422,16 +699,101 @@ mod tests {
                 return;
             }
         };
-        for (strukt, field, ours) in [
+        let mut fields = vec![
             ("xdp_md", "data", XDP_CTX.data),
             ("xdp_md", "data_end", XDP_CTX.data_end),
             ("__sk_buff", "data", SKB_CTX.data),
             ("__sk_buff", "data_end", SKB_CTX.data_end),
             ("__sk_buff", "len", SKB_CTX.len.unwrap()),
+            ("bpf_sk_lookup", "family", SK_LOOKUP_CTX.family),
+            ("bpf_sk_lookup", "protocol", SK_LOOKUP_CTX.protocol),
+            ("bpf_sk_lookup", "remote_ip4", SK_LOOKUP_CTX.remote_ip4),
+            ("bpf_sk_lookup", "remote_ip6", SK_LOOKUP_CTX.remote_ip6),
+            ("bpf_sk_lookup", "remote_port", SK_LOOKUP_CTX.remote_port),
+            ("bpf_sk_lookup", "local_ip4", SK_LOOKUP_CTX.local_ip4),
+            ("bpf_sk_lookup", "local_ip6", SK_LOOKUP_CTX.local_ip6),
+            ("bpf_sk_lookup", "local_port", SK_LOOKUP_CTX.local_port),
+        ];
+        // Socket-layer contexts: every field the sockmap lowerings read.
+        for (strukt, ctx) in [
+            ("sk_msg_md", SK_MSG_CTX),
+            ("__sk_buff", SK_SKB_CTX),
+            ("bpf_sock_ops", SOCK_OPS_CTX),
         ] {
+            fields.extend([
+                (strukt, "family", ctx.family),
+                (strukt, "remote_ip4", ctx.remote_ip4),
+                (strukt, "local_ip4", ctx.local_ip4),
+                (strukt, "remote_ip6", ctx.remote_ip6),
+                (strukt, "local_ip6", ctx.local_ip6),
+                (strukt, "remote_port", ctx.remote_port),
+                (strukt, "local_port", ctx.local_port),
+            ]);
+        }
+        fields.extend([
+            ("sk_msg_md", "size", SK_MSG_CTX.len.unwrap()),
+            ("__sk_buff", "len", SK_SKB_CTX.len.unwrap()),
+        ]);
+        // `sk` is an anonymous union (`__bpf_md_ptr`) in BTF: the member after `size`
+        // (sk_msg_md) and after `gso_segs` (__sk_buff).
+        for (strukt, before, ours) in [
+            ("sk_msg_md", "size", SK_MSG_CTX.sk.unwrap()),
+            ("__sk_buff", "gso_segs", SK_SKB_CTX.sk.unwrap()),
+        ] {
+            let bits = member_after_bits_offset(&dump, strukt, before)
+                .unwrap_or_else(|| panic!("{strukt}: no member after {before} in vmlinux BTF"));
+            assert_eq!(bits / 8, ours as u32, "{strukt}.sk");
+        }
+        let Context::SockOps { op, .. } = HookKind::SockOps.spec().context else {
+            panic!("the sock_ops row has a sock_ops context");
+        };
+        fields.push(("bpf_sock_ops", "op", op));
+        for (strukt, field, ours) in fields {
             let bits = member_bits_offset(&dump, strukt, field)
                 .unwrap_or_else(|| panic!("{strukt}.{field} not in vmlinux BTF"));
             assert_eq!(bits / 8, ours as u32, "{strukt}.{field}");
+        }
+    }
+
+    /// The bit offset of the member right after `field` of `STRUCT 'strukt'`.
+    fn member_after_bits_offset(dump: &str, strukt: &str, field: &str) -> Option<u32> {
+        let head = format!("STRUCT '{strukt}' ");
+        let mut lines = dump.lines().skip_while(|l| !l.contains(&head));
+        lines.next()?;
+        let want = format!("'{field}' ");
+        lines
+            .take_while(|l| l.starts_with('\t'))
+            .skip_while(|l| !l.trim_start().starts_with(&want))
+            .nth(1)?
+            .split("bits_offset=")
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// The address family numbers the compiler carries are Linux's.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn address_families_are_linux_ones() {
+        assert_eq!(AF_INET, libc::AF_INET as u32);
+        assert_eq!(AF_INET6, libc::AF_INET6 as u32);
+    }
+
+    /// Every companion is a row of its own that no block is written for, and every
+    /// block row that has companions attaches into a tail call (its dispatcher's).
+    #[test]
+    fn companions_are_rows_without_blocks() {
+        for row in &HOOKS {
+            for c in row.companions {
+                assert!(!c.spec().block, "{} is a block hook", c.spec().name);
+                assert!(c.spec().companions.is_empty());
+            }
+            if !row.companions.is_empty() {
+                assert_eq!(row.target, Target::TailCall, "{}", row.name);
+                assert!(row.block);
+            }
         }
     }
 

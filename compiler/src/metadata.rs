@@ -10,9 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    bpf::maps::{MapContents, TableData},
+    bpf::maps::{DurableMap, MapContents, TableData},
     hooks::HookKind,
-    ir::{self, Program},
+    ir::{self, sockmap::SockmapGroup, Program},
     obj::{self, ObjError},
 };
 
@@ -31,6 +31,44 @@ pub struct Metadata {
     /// Array maps filled from the object's `.sockc.tables` section.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableData>,
+    /// Maps a new generation takes over from the installed one (sockmap groups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub durable_maps: Vec<DurableMap>,
+    /// The declared sockets, in declaration order (index `i` owns slots `2i` and
+    /// `2i + 1` of the `socket_drops` map, and slot `i` of a socket map of its own).
+    /// Listed only when a program redirects to sockets, that is when the object has
+    /// the socket map.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<SocketMeta>,
+}
+
+/// A declared socket: what registration looks for, and its key in the socket map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketMeta {
+    pub name: String,
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// The declared address, if any (`127.0.0.1:8080`, `[::1]:53`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<std::net::SocketAddr>,
+}
+
+impl SocketMeta {
+    /// The entries of the module's sockets, when its programs use the socket map.
+    pub fn of(module: &ir::Module) -> Vec<SocketMeta> {
+        if !crate::bpf::maps::uses_sockets(module) {
+            return Vec::new();
+        }
+        module
+            .sockets
+            .values()
+            .map(|s| SocketMeta {
+                name: s.name.clone(),
+                proto: s.proto.name().to_string(),
+                addr: s.addr.map(|(ip, port)| std::net::SocketAddr::new(ip, port)),
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +78,17 @@ pub struct ProgramMeta {
     pub hook: HookKind,
     pub attach_to: String,
     pub rules: Vec<RuleMeta>,
+    /// The map the program attaches to, for hooks whose target is a map: the
+    /// program array a sockmap block's program sits in, the socket map a dispatcher
+    /// runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_map: Option<String>,
+    /// `(instruction, socket index)`: where the program holds the socket map slot of
+    /// a declared socket (the index into [`Metadata::sockets`]); the object has the
+    /// index itself there, and an install writes its slot for that socket's name
+    /// before loading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub socket_slots: Vec<(usize, u32)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +121,58 @@ impl ProgramMeta {
             hook: p.hook,
             attach_to: p.attach_to.clone(),
             rules,
+            attach_map: None,
+            socket_slots: Vec::new(),
         }
+    }
+
+    /// The entries of a sockmap group's programs, in attach order: its blocks' own
+    /// (given, from [`ProgramMeta::of`]) get the program array they sit in; then its
+    /// companions, each with its counters as rules.
+    pub fn of_group(g: &SockmapGroup, blocks: &mut [ProgramMeta]) -> Vec<ProgramMeta> {
+        for p in blocks.iter_mut().filter(|p| p.attach_to == g.cgroup) {
+            p.attach_map = g.program_array(p.hook).map(|r| g.map_name(r));
+            if p.hook != HookKind::Sockmap {
+                continue;
+            }
+            // Each `redirect local` rule's messages through the stack, on the line
+            // after the rule's own (the redirected ones).
+            for &(rule, slot) in g.stack_counters.iter().rev() {
+                let r = p.rules[rule].clone();
+                p.rules.insert(
+                    rule + 1,
+                    RuleMeta {
+                        counter: slot,
+                        line: r.line,
+                        text: format!("{} (through the stack)", r.text),
+                    },
+                );
+            }
+        }
+        g.companions
+            .iter()
+            .map(|c| ProgramMeta {
+                symbol: c.symbol.clone(),
+                hook: c.hook,
+                attach_to: g.cgroup.clone(),
+                rules: c
+                    .counters
+                    .iter()
+                    .map(|(slot, what)| RuleMeta {
+                        counter: *slot,
+                        line: g.line,
+                        text: what.clone(),
+                    })
+                    .collect(),
+                attach_map: match c.hook.spec().target {
+                    crate::hooks::Target::SockMap => {
+                        Some(g.map_name(ir::sockmap::MapRole::Sockets))
+                    }
+                    _ => None,
+                },
+                socket_slots: Vec::new(),
+            })
+            .collect()
     }
 }
 

@@ -17,16 +17,20 @@ use aya::{
     Ebpf, EbpfLoader, VerifierLogLevel,
 };
 use sockc_compiler::{
-    bpf::maps::unhex,
+    bpf::maps::{unhex, SOCKETS_MAP, SOCKET_DROPS_MAP},
     hooks::HookKind,
     metadata::{self, Metadata, MetadataError},
     obj::ObjError,
 };
 
-pub mod apply;
 pub mod attach;
+pub mod install;
+pub mod netlink;
+pub mod netns;
 pub mod plan;
-pub mod status;
+pub mod socket_map;
+pub mod sockets;
+pub mod sockmap;
 pub mod store;
 pub mod sys;
 pub mod table_update;
@@ -65,6 +69,10 @@ pub enum RuntimeError {
     },
     #[error("sockc cannot load {0} programs yet")]
     Unsupported(HookKind),
+    #[error(transparent)]
+    SocketMap(#[from] socket_map::SocketMapError),
+    #[error("program `{symbol}`: no slot for socket {socket}")]
+    SocketSlot { symbol: String, socket: u32 },
 }
 
 /// What went wrong with one map.
@@ -111,17 +119,55 @@ pub struct RunResult {
     pub retval: u32,
     /// Kernel-measured time per run.
     pub duration: Duration,
+    /// The cookie of the socket an sk_lookup program selected (`bpf_sk_assign`), if
+    /// any; `None` for other hooks.
+    pub selected: Option<u64>,
+}
+
+/// Choices about how an object is loaded.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions<'a> {
+    /// Use (or create and pin) the socket map pinned here instead of a fresh one: an
+    /// install's programs all share its socket map, so registered sockets survive
+    /// re-applies.
+    pub socket_map: Option<&'a std::path::Path>,
+    /// The socket map slot of each declared socket (in metadata order), written into
+    /// the programs before they load; `None`: slot `i` for socket `i`, as compiled.
+    pub socket_slots: Option<&'a [u32]>,
+    /// Maps taken over instead of created: (map, the path it is pinned at). A new
+    /// generation takes a sockmap group's maps from the installed one (see
+    /// `sockc_compiler::bpf::maps::DurableMap`), with their contents.
+    pub reuse: &'a [(String, std::path::PathBuf)],
 }
 
 impl LoadedObject {
     pub fn load(elf: &[u8]) -> Result<Self, RuntimeError> {
+        Self::load_with(elf, &LoadOptions::default())
+    }
+
+    pub fn load_with(elf: &[u8], opts: &LoadOptions<'_>) -> Result<Self, RuntimeError> {
         let meta = metadata::read(elf)?;
+        let patched;
+        let elf = match opts.socket_slots {
+            Some(slots) => {
+                patched = with_socket_slots(elf, &meta, slots)?;
+                &patched[..]
+            }
+            None => elf,
+        };
+        let mut loader = EbpfLoader::new();
         // Default log level: no log on success (a full log of a large program costs more
         // than the verification); aya retries with a log when the load fails.
-        let mut ebpf = EbpfLoader::new()
-            .verifier_log_level(VerifierLogLevel::default())
-            .load(elf)
-            .map_err(RuntimeError::Object)?;
+        loader.verifier_log_level(VerifierLogLevel::default());
+        if let (Some(path), false) = (opts.socket_map, meta.sockets.is_empty()) {
+            // Created here with the shape checked, so that aya only opens it.
+            socket_map::SocketMap::open_or_create(path)?;
+            loader.map_pin_path(SOCKETS_MAP, path);
+        }
+        for (map, path) in opts.reuse {
+            loader.map_pin_path(map, path.as_path());
+        }
+        let mut ebpf = loader.load(elf).map_err(RuntimeError::Object)?;
         let mut programs = Vec::new();
         for p in &meta.programs {
             let missing = || RuntimeError::MissingProgram {
@@ -311,6 +357,76 @@ impl LoadedObject {
             .ok_or_else(|| counters_error(MapFault::Missing))?;
         PerCpuArray::try_from(map).map_err(|e| counters_error(e.into()))
     }
+
+    /// The object's socket map (the install's, when loaded with one), if its programs
+    /// redirect to sockets.
+    pub fn socket_map(&self) -> Option<socket_map::SocketMap> {
+        let data = match self.ebpf.map(SOCKETS_MAP)? {
+            Map::SockHash(d) | Map::SockMap(d) => d,
+            _ => return None,
+        };
+        let fd = data.fd().as_fd().try_clone_to_owned().ok()?;
+        Some(socket_map::SocketMap::from_fd(fd))
+    }
+
+    /// Redirects that dropped, per declared socket (in metadata order): (no socket
+    /// registered, refused by the kernel), summed over CPUs. Empty when no program
+    /// redirects to sockets.
+    pub fn socket_drops(&self) -> Result<Vec<(u64, u64)>, RuntimeError> {
+        if self.meta.sockets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let err = |source: MapFault| RuntimeError::Map {
+            map: SOCKET_DROPS_MAP.into(),
+            source,
+        };
+        let map = self
+            .ebpf
+            .map(SOCKET_DROPS_MAP)
+            .ok_or_else(|| err(MapFault::Missing))?;
+        let arr: PerCpuArray<&MapData, [u64; 2]> =
+            PerCpuArray::try_from(map).map_err(|e| err(e.into()))?;
+        let slot = |i: u32| -> Result<u64, RuntimeError> {
+            let per_cpu = arr.get(&i, 0).map_err(|e| err(e.into()))?;
+            Ok(per_cpu.iter().map(|v| v[0]).sum())
+        };
+        (0..self.meta.sockets.len() as u32)
+            .map(|i| Ok((slot(2 * i)?, slot(2 * i + 1)?)))
+            .collect()
+    }
+}
+
+/// A copy of `elf` whose programs hold `slots[i]` wherever they hold socket `i`'s
+/// slot ([`sockc_compiler::metadata::ProgramMeta::socket_slots`]).
+fn with_socket_slots(elf: &[u8], meta: &Metadata, slots: &[u32]) -> Result<Vec<u8>, RuntimeError> {
+    let offsets = sockc_compiler::obj::program_offsets(elf).map_err(RuntimeError::Tables)?;
+    let mut out = elf.to_vec();
+    for p in &meta.programs {
+        if p.socket_slots.is_empty() {
+            continue;
+        }
+        let start = offsets
+            .iter()
+            .find(|(s, _)| *s == p.symbol)
+            .map(|(_, at)| *at)
+            .ok_or_else(|| RuntimeError::MissingProgram {
+                symbol: p.symbol.clone(),
+            })?;
+        for &(insn, socket) in &p.socket_slots {
+            let slot = slots.get(socket as usize).ok_or(RuntimeError::SocketSlot {
+                symbol: p.symbol.clone(),
+                socket,
+            })?;
+            // The immediate is the last 4 bytes of the 8-byte instruction.
+            let at = start + insn * 8 + 4;
+            let imm = out.get_mut(at..at + 4).ok_or(RuntimeError::SocketSlot {
+                symbol: p.symbol.clone(),
+                socket,
+            })?;
+            imm.copy_from_slice(&slot.to_le_bytes());
+        }
+    }
+    Ok(out)
 }
 
 /// An error with its causes, `: `-separated (aya puts the errno in the source); a
@@ -349,7 +465,14 @@ fn read_counter<T: std::borrow::Borrow<MapData>>(
 
 fn map_data(m: &Map) -> Option<&MapData> {
     match m {
-        Map::LpmTrie(d) | Map::HashMap(d) | Map::Array(d) | Map::PerCpuArray(d) => Some(d),
+        Map::LpmTrie(d)
+        | Map::HashMap(d)
+        | Map::Array(d)
+        | Map::PerCpuArray(d)
+        | Map::SockHash(d)
+        | Map::SockMap(d)
+        | Map::ProgramArray(d)
+        | Map::SkStorage(d) => Some(d),
         _ => None,
     }
 }

@@ -1,21 +1,36 @@
-//! Where an applied rule set lives on bpffs, and its manifest.
+//! Where installs live on bpffs, who may touch them, and the two records of an install:
+//! its manifest (what is committed) and its journal (what is in flight).
 //!
 //! ```text
-//! <bpffs>/sockc/                       locked (flock) by every sockc that changes or reads state
+//! <bpffs>/sockc/                       0700 root; every command opens it and flock()s it
+//! <bpffs>/sockc/<name>/                0700 root
 //! <bpffs>/sockc/<name>/manifest        array map holding the manifest (JSON, chunked)
-//! <bpffs>/sockc/<name>/link_<symbol>   one bpf_link per hook: the attachment itself
+//! <bpffs>/sockc/<name>/journal         the same for the journal, only while work is in flight
+//! <bpffs>/sockc/<name>/link_<symbol>   one bpf_link per hook that has one
+//! <bpffs>/sockc/<name>/keep_<map>      maps all generations share (the sk_lookup socket map,
+//!                                      each sockmap group's socket map, program arrays and
+//!                                      per-socket storage)
+//! <bpffs>/sockc/<name>/registry        who registered each socket in the socket map
 //! <bpffs>/sockc/<name>/g<N>/prog_<symbol>, map_<map>   generation N's programs and maps
 //! ```
 //!
-//! Invariants: the links are the only attachment, so a generation is live exactly when
-//! the links point at its programs; the manifest is replaced by one `rename`, so a
-//! reader sees the old or the new one, never a mix; one lock on the `sockc` directory
-//! serializes every invocation, so two applies never interleave.
+//! Invariants: a record is replaced by one `rename` of a fully written pin
+//! (`<record>_new`), so a reader sees the old or the new one, never a mix; the lock is
+//! the `sockc` directory itself, which only root can open (0700), so only root can
+//! hold it, and a waiter gives up after a timeout naming the holder's PID; a state
+//! directory that is not root's, or that others may write, is refused, never used;
+//! pins are 0600 and directories 0700 whatever the umask; a bpffs that is not the
+//! host's (a private mount namespace, as under `ip netns exec`) is refused, because
+//! pins made there vanish when the command exits.
 
 use std::{
     fs::File,
-    os::fd::{AsFd, AsRawFd},
+    os::{
+        fd::{AsFd, AsRawFd},
+        unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt},
+    },
     path::{Path, PathBuf},
+    time::{Duration, Instant},
 };
 
 use aya::{maps::MapData, pin::PinError};
@@ -23,51 +38,88 @@ use serde::{Deserialize, Serialize};
 use sockc_compiler::hooks::HookKind;
 
 use crate::{
-    attach::{AttachMode, AttachPoint, Attachment, TcFilter},
+    attach::{AttachMode, AttachPoint, Attachment, Expected, TcFilter},
+    install::journal::Journal,
     plan::Snapshot,
     sys,
 };
 
-/// Version of the manifest format.
-pub const MANIFEST_FORMAT: u32 = 1;
-/// Bytes per element of the manifest map.
+/// Version of the manifest format (2 adds the interface and namespace identities;
+/// format 1 manifests are read with those unknown).
+pub const MANIFEST_FORMAT: u32 = 2;
+/// Bytes per element of a record map.
 const CHUNK: usize = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not on a BPF filesystem (mount one: mount -t bpf bpf {path})")]
+    #[error("{} is not on a BPF filesystem (mount one: mount -t bpf bpf {})", path.display(), path.display())]
     NotBpffs { path: PathBuf },
-    #[error("manifest {path}")]
-    OpenManifest {
+    #[error(
+        "{} is a BPF filesystem private to this mount namespace (as inside `ip netns exec`): \
+         pins made here vanish when sockc exits. Run sockc from the host with \
+         `--netns NAME` instead",
+        path.display()
+    )]
+    PrivateBpffs { path: PathBuf },
+    #[error(
+        "{} is not the host's BPF filesystem: this command runs in a mount namespace of its \
+         own (as inside `ip netns exec`, which gives it its own /sys), where pins would \
+         vanish when sockc exits. Run sockc from the host with `--netns NAME` instead",
+        path.display()
+    )]
+    NotHostBpffs { path: PathBuf },
+    #[error(
+        "{} is owned by uid {uid} with mode {mode:04o}: sockc keeps firewall state only in a \
+         directory that root owns and nobody else may write; inspect and remove it, then retry",
+        path.display()
+    )]
+    Unsafe { path: PathBuf, uid: u32, mode: u32 },
+    #[error("another sockc{} holds the lock on {} (waited {}s; --lock-timeout sets how long)",
+        holder.as_ref().map(|h| format!(" (PID {h})")).unwrap_or_default(), path.display(), waited.as_secs())]
+    Busy {
+        path: PathBuf,
+        holder: Option<String>,
+        waited: Duration,
+    },
+    #[error("{} record {}", what, path.display())]
+    OpenRecord {
+        what: &'static str,
         path: PathBuf,
         #[source]
         source: aya::maps::MapError,
     },
-    #[error("manifest {path}: chunk {chunk}")]
-    ReadManifest {
+    #[error("{} record {}: chunk {chunk}", what, path.display())]
+    ReadRecord {
+        what: &'static str,
         path: PathBuf,
         chunk: u32,
         #[source]
         source: std::io::Error,
     },
-    #[error("manifest {path}: chunk {chunk} missing")]
-    ManifestChunkMissing { path: PathBuf, chunk: u32 },
-    #[error("manifest {path}")]
-    ManifestJson {
+    #[error("{} record {}: chunk {chunk} missing", what, path.display())]
+    RecordChunkMissing {
+        what: &'static str,
+        path: PathBuf,
+        chunk: u32,
+    },
+    #[error("{} record {}", what, path.display())]
+    RecordJson {
+        what: &'static str,
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
-    #[error("manifest {path}: format {found} (this sockc reads {MANIFEST_FORMAT})")]
+    #[error("manifest {}: format {found} (this sockc reads 1 to {MANIFEST_FORMAT})", path.display())]
     ManifestFormat { path: PathBuf, found: u32 },
-    #[error("manifest {path}")]
-    PinManifest {
+    #[error("{} record {}", what, path.display())]
+    PinRecord {
+        what: &'static str,
         path: PathBuf,
         #[source]
         source: PinError,
@@ -82,7 +134,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 }
 
 /// What `sockc status` and the next `sockc apply` need to know about an install.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub format: u32,
     pub name: String,
@@ -95,12 +147,20 @@ pub struct Manifest {
     pub applied_unix: u64,
     /// The network namespace the hooks were attached in, if not the caller's.
     pub netns: Option<String>,
+    /// That namespace's inode (0: not recorded), so a namespace deleted and created
+    /// again under the same name is noticed.
+    #[serde(default)]
+    pub netns_ino: u64,
     pub programs: Vec<InstalledProgram>,
     /// Rules (with counter slots), bytecode, map shapes and set contents as applied.
     pub snapshot: Snapshot,
+    /// The socket map slot of each declared socket name (sk_lookup); see
+    /// `install::sockets`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub socket_slots: std::collections::BTreeMap<String, u32>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InstalledProgram {
     pub symbol: String,
     pub hook: HookKind,
@@ -108,10 +168,18 @@ pub struct InstalledProgram {
     pub prog_id: u32,
     /// The kernel's program tag (hex), as bpftool shows it.
     pub tag: String,
-    pub attach_mode: AttachMode,
+    /// How it was attached (`None` while it is not: a hook the kernel refused).
+    pub attach_mode: Option<AttachMode>,
     /// For `clsact`: the netlink filter that holds the program (there is no link).
     #[serde(default)]
     pub tc_filter: Option<TcFilter>,
+    /// The interface's index when the hook was attached (0: not recorded).
+    #[serde(default)]
+    pub ifindex: u32,
+    /// For hooks attached to a map (sockmap): that map, pinned at
+    /// [`Store::keep_path`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_map: Option<String>,
 }
 
 impl InstalledProgram {
@@ -125,12 +193,31 @@ impl InstalledProgram {
     /// What holds the program on its hook: the clsact filter, or the link pinned in
     /// the install's directory.
     pub fn attachment(&self, store: &Store, install: &str) -> Attachment {
-        match self.tc_filter {
-            Some(f) => Attachment::TcFilter(f),
-            None => Attachment::Link(store.link_path(install, &self.symbol)),
+        match (&self.attach_map, self.tc_filter) {
+            (Some(map), _) => Attachment::Map(store.keep_path(install, map)),
+            (None, Some(f)) => Attachment::TcFilter(f),
+            (None, None) => Attachment::Link(store.link_path(install, &self.symbol)),
+        }
+    }
+
+    /// Where its attachment is pinned: the map it attaches to, or its link.
+    pub fn attach_pin(&self, store: &Store, install: &str) -> PathBuf {
+        match &self.attach_map {
+            Some(map) => store.keep_path(install, map),
+            None => store.link_path(install, &self.symbol),
+        }
+    }
+
+    pub fn expected(&self) -> Expected {
+        Expected {
+            prog_id: self.prog_id,
+            ifindex: self.ifindex,
         }
     }
 }
+
+/// How long a command waits for another sockc to finish.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The locked `sockc` directory on bpffs.
 pub struct Store {
@@ -140,20 +227,56 @@ pub struct Store {
 }
 
 impl Store {
-    /// Creates `<bpffs>/sockc` if needed and takes the exclusive lock, waiting for any
-    /// other sockc to finish.
-    pub fn lock(bpffs: &Path) -> Result<Store, StoreError> {
+    /// Checks the bpffs and the `sockc` directory (creating it 0700 if needed), then
+    /// takes the exclusive lock, waiting at most `timeout` for another sockc.
+    pub fn open(bpffs: &Path, timeout: Duration) -> Result<Store, StoreError> {
         if !is_bpffs(bpffs) {
-            return Err(StoreError::NotBpffs {
+            return Err(if private_mount_namespace() {
+                StoreError::NotHostBpffs {
+                    path: bpffs.to_path_buf(),
+                }
+            } else {
+                StoreError::NotBpffs {
+                    path: bpffs.to_path_buf(),
+                }
+            });
+        }
+        if !same_bpffs_as_init(bpffs) {
+            return Err(StoreError::PrivateBpffs {
                 path: bpffs.to_path_buf(),
             });
         }
         let root = bpffs.join("sockc");
-        std::fs::create_dir_all(&root).map_err(io_err(&root))?;
+        ensure_private_dir(&root)?;
         let lock = File::open(&root).map_err(io_err(&root))?;
-        // SAFETY: flock on a descriptor we own; blocks until the lock is ours.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(io_err(&root)(std::io::Error::last_os_error()));
+        let start = Instant::now();
+        let mut told = false;
+        loop {
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(io_err(&root)(e));
+            }
+            let holder = lock_holder(&root);
+            if start.elapsed() >= timeout {
+                return Err(StoreError::Busy {
+                    path: root,
+                    holder,
+                    waited: start.elapsed(),
+                });
+            }
+            if !told && start.elapsed() >= Duration::from_secs(1) {
+                eprintln!(
+                    "sockc: waiting for another sockc{} to finish with {}",
+                    holder.map(|h| format!(" (PID {h})")).unwrap_or_default(),
+                    root.display()
+                );
+                told = true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         Ok(Store { root, _lock: lock })
     }
@@ -166,16 +289,40 @@ impl Store {
         self.dir(name).join(dir)
     }
 
+    /// Where an install keeps a map that every generation shares (`keep_<map>`): the
+    /// socket map of sk_lookup redirect targets, so registered sockets outlive
+    /// re-applies; a sockmap group's socket map (with the sockets in it), program
+    /// arrays and per-socket storage.
+    pub fn keep_path(&self, name: &str, map: &str) -> PathBuf {
+        self.dir(name).join(format!("keep_{map}"))
+    }
+
     pub fn link_path(&self, name: &str, symbol: &str) -> PathBuf {
         self.dir(name).join(format!("link_{symbol}"))
     }
 
-    /// Names with a manifest, sorted.
+    /// Creates (0700) or checks the install's directory.
+    pub fn ensure_install_dir(&self, name: &str) -> Result<PathBuf, StoreError> {
+        let dir = self.dir(name);
+        ensure_private_dir(&dir)?;
+        Ok(dir)
+    }
+
+    /// Creates (0700) the directory of a generation's objects.
+    pub fn create_objects_dir(&self, name: &str, dir: &str) -> Result<PathBuf, StoreError> {
+        let path = self.objects_dir(name, dir);
+        ensure_private_dir(&path)?;
+        Ok(path)
+    }
+
+    /// Names with a manifest or a journal (an interrupted first apply has only the
+    /// latter), sorted.
     pub fn names(&self) -> Result<Vec<String>, StoreError> {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&self.root).map_err(io_err(&self.root))? {
             let entry = entry.map_err(io_err(&self.root))?;
-            if entry.path().join("manifest").exists() {
+            let p = entry.path();
+            if p.join("manifest").exists() || p.join("journal").exists() {
                 names.push(entry.file_name().to_string_lossy().into_owned());
             }
         }
@@ -185,41 +332,16 @@ impl Store {
 
     pub fn manifest(&self, name: &str) -> Result<Option<Manifest>, StoreError> {
         let path = self.dir(name).join("manifest");
-        if !path.exists() {
+        let Some(bytes) = read_record(&path, "manifest")? else {
             return Ok(None);
-        }
-        let map = MapData::from_pin(&path).map_err(|source| StoreError::OpenManifest {
-            path: path.clone(),
-            source,
-        })?;
-        let fd = map.fd().as_fd();
-        let read = |chunk: u32| -> Result<Vec<u8>, StoreError> {
-            sys::map_lookup(fd, &chunk.to_ne_bytes(), CHUNK)
-                .map_err(|source| StoreError::ReadManifest {
-                    path: path.clone(),
-                    chunk,
-                    source,
-                })?
-                .ok_or_else(|| StoreError::ManifestChunkMissing {
-                    path: path.clone(),
-                    chunk,
-                })
         };
-        let first = read(0)?;
-        let len = u64::from_le_bytes(first[..8].try_into().expect("8 bytes")) as usize;
-        let mut bytes = first[8..].to_vec();
-        let mut i = 1;
-        while bytes.len() < len {
-            bytes.extend(read(i)?);
-            i += 1;
-        }
-        bytes.truncate(len);
         let m: Manifest =
-            serde_json::from_slice(&bytes).map_err(|source| StoreError::ManifestJson {
+            serde_json::from_slice(&bytes).map_err(|source| StoreError::RecordJson {
+                what: "manifest",
                 path: path.clone(),
                 source,
             })?;
-        if m.format != MANIFEST_FORMAT {
+        if m.format == 0 || m.format > MANIFEST_FORMAT {
             return Err(StoreError::ManifestFormat {
                 path,
                 found: m.format,
@@ -228,50 +350,199 @@ impl Store {
         Ok(Some(m))
     }
 
-    /// Writes the manifest into a new map pinned beside the live one (as
-    /// `manifest_new`; bpffs refuses names with dots). [`Store::commit_manifest`] then
-    /// renames it over the live one.
-    pub fn prepare_manifest(&self, m: &Manifest) -> Result<(), StoreError> {
-        let dir = self.dir(&m.name);
-        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let tmp = dir.join("manifest_new");
-        let json = serde_json::to_vec(m).expect("manifest serializes");
-        let mut blob = (json.len() as u64).to_le_bytes().to_vec();
-        blob.extend(json);
-        let chunks: Vec<&[u8]> = blob.chunks(CHUNK).collect();
-        let fd = sys::create_array("sockc_manifest", CHUNK as u32, chunks.len() as u32)
-            .map_err(io_err(&tmp))?;
-        for (i, chunk) in chunks.iter().enumerate() {
-            let mut value = chunk.to_vec();
-            value.resize(CHUNK, 0);
-            sys::map_update(fd.as_fd(), &(i as u32).to_ne_bytes(), &value, 0)
-                .map_err(io_err(&tmp))?;
-        }
-        let map = MapData::from_fd(fd).map_err(|source| StoreError::OpenManifest {
-            path: tmp.clone(),
-            source,
-        })?;
-        let _ = std::fs::remove_file(&tmp);
-        map.pin(&tmp)
-            .map_err(|source| StoreError::PinManifest { path: tmp, source })
-    }
-
-    /// Makes the prepared manifest the live one, in one `rename`.
-    pub fn commit_manifest(&self, name: &str) -> Result<(), StoreError> {
-        let dir = self.dir(name);
-        let path = dir.join("manifest");
-        std::fs::rename(dir.join("manifest_new"), &path).map_err(io_err(&path))
-    }
-
-    /// Removes a prepared manifest that will not be committed.
-    pub fn discard_manifest(&self, name: &str) {
-        let _ = std::fs::remove_file(self.dir(name).join("manifest_new"));
-    }
-
+    /// Replaces the manifest in one `rename`.
     pub fn write_manifest(&self, m: &Manifest) -> Result<(), StoreError> {
-        self.prepare_manifest(m)?;
-        self.commit_manifest(&m.name)
+        let dir = self.ensure_install_dir(&m.name)?;
+        let json = serde_json::to_vec(m).expect("manifest serializes");
+        write_record(&dir, "manifest", &json)
     }
+
+    pub fn journal(&self, name: &str) -> Result<Option<Journal>, StoreError> {
+        let path = self.dir(name).join("journal");
+        let Some(bytes) = read_record(&path, "journal")? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| StoreError::RecordJson {
+                what: "journal",
+                path,
+                source,
+            })
+    }
+
+    /// Records `j` as the install's work in flight, in one `rename`.
+    pub fn write_journal(&self, name: &str, j: &Journal) -> Result<(), StoreError> {
+        let dir = self.ensure_install_dir(name)?;
+        let json = serde_json::to_vec(j).expect("journal serializes");
+        write_record(&dir, "journal", &json)
+    }
+
+    /// The install's socket registry (who registered which socket; `install::sockets`),
+    /// empty when there is none.
+    pub fn registry<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, StoreError> {
+        let path = self.dir(name).join("registry");
+        let Some(bytes) = read_record(&path, "registry")? else {
+            return Ok(T::default());
+        };
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::RecordJson {
+            what: "registry",
+            path,
+            source,
+        })
+    }
+
+    /// Replaces the socket registry in one `rename`.
+    pub fn write_registry<T: Serialize>(&self, name: &str, r: &T) -> Result<(), StoreError> {
+        let dir = self.ensure_install_dir(name)?;
+        let json = serde_json::to_vec(r).expect("registry serializes");
+        write_record(&dir, "registry", &json)
+    }
+
+    /// Removes the journal: the work it recorded is done or undone.
+    pub fn clear_journal(&self, name: &str) -> Result<(), StoreError> {
+        let path = self.dir(name).join("journal");
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes half-written records (`*_new`), generation directories that neither
+    /// the manifest nor the journal names, and shared maps (`keep_*`) not in
+    /// `keep_maps`: what a killed command left behind before it recorded anything.
+    /// Returns what it removed.
+    pub fn collect_garbage(
+        &self,
+        name: &str,
+        keep: &[&str],
+        keep_maps: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let dir = self.dir(name);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut removed = Vec::new();
+        for e in entries {
+            let e = e.map_err(io_err(&dir))?;
+            let file = e.file_name().to_string_lossy().into_owned();
+            let stray_record = file.ends_with("_new");
+            let stray_generation = file.starts_with('g')
+                && file[1..].bytes().all(|b| b.is_ascii_digit())
+                && !keep.contains(&file.as_str());
+            // Kept maps of sockmap groups only (the sk_lookup socket map is the
+            // install's for as long as it exists).
+            let stray_kept_map = file
+                .strip_prefix("keep_")
+                .is_some_and(|m| sockc_compiler::ir::sockmap::MapRole::of_map(m).is_some())
+                && !keep_maps.contains(&file);
+            if stray_record || stray_generation || stray_kept_map {
+                let p = e.path();
+                let r = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+                r.map_err(io_err(&p))?;
+                removed.push(file);
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Writes `bytes` into a new array map pinned as `<dir>/<name>_new` (bpffs refuses
+/// names with dots), then renames it over `<dir>/<name>`.
+fn write_record(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    let tmp = dir.join(format!("{name}_new"));
+    let mut blob = (bytes.len() as u64).to_le_bytes().to_vec();
+    blob.extend(bytes);
+    let chunks: Vec<&[u8]> = blob.chunks(CHUNK).collect();
+    let fd = sys::create_array("sockc_record", CHUNK as u32, chunks.len() as u32)
+        .map_err(io_err(&tmp))?;
+    for (i, chunk) in chunks.iter().enumerate() {
+        let mut value = chunk.to_vec();
+        value.resize(CHUNK, 0);
+        sys::map_update(fd.as_fd(), &(i as u32).to_ne_bytes(), &value, 0).map_err(io_err(&tmp))?;
+    }
+    let map = MapData::from_fd(fd).map_err(|source| StoreError::OpenRecord {
+        what: "new",
+        path: tmp.clone(),
+        source,
+    })?;
+    let _ = std::fs::remove_file(&tmp);
+    map.pin(&tmp).map_err(|source| StoreError::PinRecord {
+        what: "new",
+        path: tmp.clone(),
+        source,
+    })?;
+    let path = dir.join(name);
+    std::fs::rename(&tmp, &path).map_err(io_err(&path))
+}
+
+/// The bytes of the record pinned at `path`, `None` when there is none.
+fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let map = MapData::from_pin(path).map_err(|source| StoreError::OpenRecord {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let fd = map.fd().as_fd();
+    let read = |chunk: u32| -> Result<Vec<u8>, StoreError> {
+        sys::map_lookup(fd, &chunk.to_ne_bytes(), CHUNK)
+            .map_err(|source| StoreError::ReadRecord {
+                what,
+                path: path.to_path_buf(),
+                chunk,
+                source,
+            })?
+            .ok_or_else(|| StoreError::RecordChunkMissing {
+                what,
+                path: path.to_path_buf(),
+                chunk,
+            })
+    };
+    let first = read(0)?;
+    let len = u64::from_le_bytes(first[..8].try_into().expect("8 bytes")) as usize;
+    let mut bytes = first[8..].to_vec();
+    let mut i = 1;
+    while bytes.len() < len {
+        bytes.extend(read(i)?);
+        i += 1;
+    }
+    bytes.truncate(len);
+    Ok(Some(bytes))
+}
+
+/// Creates `dir` (0700, whatever the umask) or checks it: it must be root's and
+/// writable by nobody else. A directory of root's that others may only read (as an
+/// older sockc made them) is closed to 0700.
+fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_err(dir)(e)),
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(io_err(dir))?;
+    let mode = meta.mode() & 0o7777;
+    if !meta.is_dir() || meta.uid() != 0 || mode & 0o022 != 0 {
+        return Err(StoreError::Unsafe {
+            path: dir.to_path_buf(),
+            uid: meta.uid(),
+            mode,
+        });
+    }
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err(dir))?;
+    }
+    Ok(())
 }
 
 /// True when `path` is on a BPF filesystem (statfs magic `BPF_FS_MAGIC`).
@@ -284,4 +555,85 @@ fn is_bpffs(path: &Path) -> bool {
         let mut st: libc::statfs = std::mem::zeroed();
         libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type == libc::BPF_FS_MAGIC
     }
+}
+
+/// The nearest ancestor process that runs in another mount namespace than this one:
+/// what `ip netns exec` or `unshare -m` was started from. `None` when every ancestor
+/// shares ours, or when one cannot be read (nothing is known then).
+fn ancestor_outside_mount_namespace() -> Option<u32> {
+    let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
+    // SAFETY: getppid has no preconditions and cannot fail.
+    let mut pid = unsafe { libc::getppid() } as u32;
+    for _ in 0..64 {
+        if pid == 0 {
+            return None;
+        }
+        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
+        if theirs != ours {
+            return Some(pid);
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `PID (COMM) STATE PPID ...`; COMM may hold spaces and parentheses.
+        pid = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+    }
+    None
+}
+
+/// True when this process runs in a mount namespace of its own (under `ip netns
+/// exec`, `unshare -m`): one its nearest ancestor outside it does not share.
+fn private_mount_namespace() -> bool {
+    ancestor_outside_mount_namespace().is_some()
+}
+
+/// False when this process sees at `bpffs` another filesystem than the process it
+/// was started from (outside its mount namespace) sees there: a bpffs mounted in a
+/// private mount namespace, whose pins vanish with it.
+fn same_bpffs_as_init(bpffs: &Path) -> bool {
+    let Some(pid) = ancestor_outside_mount_namespace() else {
+        return true;
+    };
+    let theirs =
+        Path::new(&format!("/proc/{pid}/root")).join(bpffs.strip_prefix("/").unwrap_or(bpffs));
+    match (std::fs::metadata(bpffs), std::fs::metadata(&theirs)) {
+        (Ok(ours), Ok(theirs)) => ours.dev() == theirs.dev(),
+        (Ok(_), Err(_)) => false,
+        _ => true,
+    }
+}
+
+/// The PID (and command) holding the flock on `dir`, from `/proc/locks`.
+fn lock_holder(dir: &Path) -> Option<String> {
+    let meta = std::fs::metadata(dir).ok()?;
+    let (major, minor) = (libc::major(meta.dev()), libc::minor(meta.dev()));
+    let id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let pid = locks
+        .lines()
+        .filter(|l| l.contains("FLOCK") && l.contains(&id))
+        .find_map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            // `N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE START END`
+            let at = fields.iter().position(|f| *f == id)?;
+            fields.get(at.checked_sub(1)?).map(|p| p.to_string())
+        })?;
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .map(|c| {
+            c.split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|c| !c.is_empty());
+    Some(match cmd {
+        Some(c) => format!("{pid}: {c}"),
+        None => pid,
+    })
 }

@@ -82,12 +82,48 @@ pub fn map_lookup(
     }
 }
 
+/// `BPF_MAP_GET_NEXT_KEY`: the key after `key` (the first key for `None`), `None`
+/// at the end. `key_len` is the map's key size.
+pub fn map_next_key(
+    map: BorrowedFd<'_>,
+    key: Option<&[u8]>,
+    key_len: usize,
+) -> io::Result<Option<Vec<u8>>> {
+    let mut next = vec![0u8; key_len];
+    let mut attr = zeroed();
+    attr.__bindgen_anon_2.map_fd = map.as_raw_fd() as u32;
+    attr.__bindgen_anon_2.key = key.map_or(0, |k| k.as_ptr() as u64);
+    attr.__bindgen_anon_2.__bindgen_anon_1.next_key = next.as_mut_ptr() as u64;
+    match sys_bpf(bpf_cmd::BPF_MAP_GET_NEXT_KEY, &mut attr) {
+        Ok(_) => Ok(Some(next)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// `BPF_MAP_CREATE` of a `BPF_MAP_TYPE_ARRAY` with `u32` keys.
 pub fn create_array(name: &str, value_size: u32, max_entries: u32) -> io::Result<OwnedFd> {
+    create_map(
+        bpf_map_type::BPF_MAP_TYPE_ARRAY,
+        name,
+        4,
+        value_size,
+        max_entries,
+    )
+}
+
+/// `BPF_MAP_CREATE` without BTF or flags.
+pub fn create_map(
+    map_type: bpf_map_type,
+    name: &str,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+) -> io::Result<OwnedFd> {
     let mut attr = zeroed();
     let mut create = aya_obj::generated::bpf_attr__bindgen_ty_1 {
-        map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
-        key_size: 4,
+        map_type: map_type as u32,
+        key_size,
         value_size,
         max_entries,
         ..zeroed_create()
@@ -100,6 +136,16 @@ pub fn create_array(name: &str, value_size: u32, max_entries: u32) -> io::Result
     let fd = sys_bpf(bpf_cmd::BPF_MAP_CREATE, &mut attr)?;
     // SAFETY: BPF_MAP_CREATE returned a new file descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `BPF_OBJ_PIN`: pins `fd` at `path`.
+pub fn obj_pin(fd: BorrowedFd<'_>, path: &std::path::Path) -> io::Result<()> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut attr = zeroed();
+    attr.__bindgen_anon_4.pathname = c.as_ptr() as u64;
+    attr.__bindgen_anon_4.bpf_fd = fd.as_raw_fd() as u32;
+    sys_bpf(bpf_cmd::BPF_OBJ_PIN, &mut attr).map(|_| ())
 }
 
 /// `BPF_OBJ_GET`: opens a pinned object.
@@ -204,4 +250,201 @@ impl Drop for MapMemory {
         // SAFETY: ptr/len are the mapping created in `map`.
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` on a link: its type, program, and attach target.
+pub fn link_info(link: BorrowedFd<'_>) -> io::Result<aya_obj::generated::bpf_link_info> {
+    // SAFETY: a plain C struct (with unions) of integers; all-zero is a valid value.
+    let mut info: aya_obj::generated::bpf_link_info = unsafe { std::mem::zeroed() };
+    let mut attr = zeroed();
+    attr.info.bpf_fd = link.as_raw_fd() as u32;
+    attr.info.info_len = std::mem::size_of_val(&info) as u32;
+    attr.info.info = &mut info as *mut _ as u64;
+    sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info)
+}
+
+/// Writes `bytes` (values of `value_size` bytes, from index 0) into a
+/// `BPF_F_MMAPABLE` array map through a shared mapping. The kernel lays array
+/// values out `round_up(value_size, 8)` bytes apart.
+pub fn fill_array(fd: BorrowedFd<'_>, value_size: u32, bytes: &[u8]) -> io::Result<()> {
+    let value_size = value_size as usize;
+    if value_size == 0 || !bytes.len().is_multiple_of(value_size) {
+        return Err(io::Error::other("contents are not whole values"));
+    }
+    let stride = value_size.next_multiple_of(8);
+    let count = bytes.len() / value_size;
+    let len = (stride * count).max(1);
+    // SAFETY: a fresh shared mapping of the map's value area (the kernel checks the
+    // length against the map); it is written only inside `len` and unmapped below.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    for (i, value) in bytes.chunks(value_size).enumerate() {
+        // SAFETY: i * stride + value_size <= len, inside the mapping.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                value.as_ptr(),
+                (ptr as *mut u8).add(i * stride),
+                value_size,
+            );
+        }
+    }
+    // SAFETY: ptr/len are the mapping created above.
+    unsafe { libc::munmap(ptr, len) };
+    Ok(())
+}
+
+// ---- socket maps and cgroups (sockmap, issue 15) --------------------------------------
+
+/// `BPF_LINK_CREATE` of program `prog` on `target` (a cgroup directory's fd) for
+/// `attach_type`; the link is the new descriptor.
+pub fn link_create(
+    prog: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    attr.link_create.__bindgen_anon_1.prog_fd = prog.as_raw_fd() as u32;
+    attr.link_create.__bindgen_anon_2.target_fd = target.as_raw_fd() as u32;
+    attr.link_create.attach_type = attach_type;
+    let fd = sys_bpf(bpf_cmd::BPF_LINK_CREATE, &mut attr)?;
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `BPF_PROG_ATTACH` of `prog` to `target` (a socket map's fd) for `attach_type`. On a
+/// socket map this replaces the map's program of that type in one step.
+pub fn prog_attach(
+    target: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<()> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_5.__bindgen_anon_1.target_fd = target.as_raw_fd() as u32;
+    attr.__bindgen_anon_5.attach_bpf_fd = prog.as_raw_fd() as u32;
+    attr.__bindgen_anon_5.attach_type = attach_type;
+    sys_bpf(bpf_cmd::BPF_PROG_ATTACH, &mut attr).map(|_| ())
+}
+
+/// `BPF_PROG_DETACH` of `prog` from `target` for `attach_type`.
+pub fn prog_detach(
+    target: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<()> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_5.__bindgen_anon_1.target_fd = target.as_raw_fd() as u32;
+    attr.__bindgen_anon_5.attach_bpf_fd = prog.as_raw_fd() as u32;
+    attr.__bindgen_anon_5.attach_type = attach_type;
+    sys_bpf(bpf_cmd::BPF_PROG_DETACH, &mut attr).map(|_| ())
+}
+
+/// `BPF_PROG_QUERY`: the ids of the programs attached to `target` for `attach_type`
+/// (with `effective`, for a cgroup, also those its ancestors' attachments run).
+pub fn prog_query(
+    target: BorrowedFd<'_>,
+    attach_type: u32,
+    effective: bool,
+) -> io::Result<Vec<u32>> {
+    let mut ids = vec![0u32; 64];
+    let mut attr = zeroed();
+    attr.query.__bindgen_anon_1.target_fd = target.as_raw_fd() as u32;
+    attr.query.attach_type = attach_type;
+    if effective {
+        attr.query.query_flags = aya_obj::generated::BPF_F_QUERY_EFFECTIVE;
+    }
+    attr.query.prog_ids = ids.as_mut_ptr() as u64;
+    attr.query.__bindgen_anon_2.prog_cnt = ids.len() as u32;
+    sys_bpf(bpf_cmd::BPF_PROG_QUERY, &mut attr)?;
+    // SAFETY: the kernel wrote the count back into the member it read.
+    let n = unsafe { attr.query.__bindgen_anon_2.prog_cnt } as usize;
+    ids.truncate(n.min(ids.len()));
+    Ok(ids)
+}
+
+/// `BPF_PROG_GET_FD_BY_ID`.
+pub fn prog_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_6.__bindgen_anon_1.prog_id = id;
+    let fd = sys_bpf(bpf_cmd::BPF_PROG_GET_FD_BY_ID, &mut attr)?;
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// What [`prog_info`] reads of a program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgInfo {
+    pub id: u32,
+    pub name: String,
+    pub map_ids: Vec<u32>,
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` on a program: its id, name and the maps it uses.
+pub fn prog_info(prog: BorrowedFd<'_>) -> io::Result<ProgInfo> {
+    let mut map_ids = vec![0u32; 64];
+    // SAFETY: a plain C struct of integers; all-zero is a valid value.
+    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
+    info.nr_map_ids = map_ids.len() as u32;
+    info.map_ids = map_ids.as_mut_ptr() as u64;
+    let mut attr = zeroed();
+    attr.info.bpf_fd = prog.as_raw_fd() as u32;
+    attr.info.info_len = std::mem::size_of_val(&info) as u32;
+    attr.info.info = &mut info as *mut _ as u64;
+    sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    map_ids.truncate((info.nr_map_ids as usize).min(map_ids.len()));
+    let name: Vec<u8> = info
+        .name
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
+    Ok(ProgInfo {
+        id: info.id,
+        name: String::from_utf8_lossy(&name).into_owned(),
+        map_ids,
+    })
+}
+
+/// What [`prog_test_run_ctx`] reports.
+#[derive(Clone, Copy, Debug)]
+pub struct CtxRun {
+    pub retval: u32,
+    /// Nanoseconds per run, measured by the kernel.
+    pub duration_ns: u32,
+}
+
+/// `BPF_PROG_TEST_RUN` with a context and no packet (sk_lookup): the kernel builds the
+/// program's context from `ctx_in` and writes it back to `ctx_out` after the run
+/// (for sk_lookup, with the cookie of the socket the program selected).
+pub fn prog_test_run_ctx(
+    prog: BorrowedFd<'_>,
+    ctx_in: &[u8],
+    ctx_out: &mut [u8],
+    repeat: u32,
+) -> io::Result<CtxRun> {
+    let mut attr = zeroed();
+    attr.test.prog_fd = prog.as_raw_fd() as u32;
+    attr.test.ctx_in = ctx_in.as_ptr() as u64;
+    attr.test.ctx_size_in = ctx_in.len() as u32;
+    attr.test.ctx_out = ctx_out.as_mut_ptr() as u64;
+    attr.test.ctx_size_out = ctx_out.len() as u32;
+    attr.test.repeat = repeat;
+    sys_bpf(bpf_cmd::BPF_PROG_TEST_RUN, &mut attr)?;
+    // SAFETY: reading the member the kernel wrote back.
+    let t = unsafe { attr.test };
+    Ok(CtxRun {
+        retval: t.retval,
+        duration_ns: t.duration,
+    })
 }

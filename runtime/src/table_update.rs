@@ -157,6 +157,22 @@ pub fn switch_tables<'f>(
     })
 }
 
+/// The half every program of a pinned generation (maps pinned as `dir/map_<name>`)
+/// walks now: what a journal records before a switch, so recovery can tell whether
+/// the switch (its last step) happened.
+pub fn live_half_pinned(dir: &std::path::Path) -> Result<u32, TableUpdateError> {
+    use std::os::fd::AsFd;
+    let live = aya::maps::MapData::from_pin(dir.join(format!("map_{LIVE_MAP}"))).map_err(|e| {
+        TableUpdateError::Map {
+            map: LIVE_MAP.to_string(),
+            what: "open the pinned map",
+            source: io::Error::other(e),
+        }
+    })?;
+    let mem = MapMemory::map(live.fd().as_fd(), 4).map_err(map_error(LIVE_MAP, "map"))?;
+    Ok(mem.load_u32(0) & 1)
+}
+
 /// Zeroes counter slots of a per-CPU `counters` map (slots a new rule takes over):
 /// one update per slot with a zero value for every possible CPU.
 fn zero_counters(counters: BorrowedFd<'_>, slots: &[u32]) -> Result<(), TableUpdateError> {

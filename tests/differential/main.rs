@@ -51,10 +51,14 @@
 //! `generated_rule_sets_compile_and_evaluate` and `classifier_rule_sets_build_trees`
 //! run everywhere.
 //!
+//! `sk_lookup_agrees_with_the_evaluator` does the same for sk_lookup blocks and
+//! lookups (context-only test runs, the selected socket compared by cookie; see
+//! [`sk_lookup`]).
+//!
 //! This file holds the tests; the rest is in submodules: [`rules`] (rule sets as
 //! values), [`strategies`] (rule set strategies), [`classifier`] (classifier rule
-//! sets), [`packets`] (packets and the case strategies) and [`compare`] (running and
-//! comparing). The two kernel tests name this file to proptest (`file!()`), which
+//! sets), [`packets`] (packets and the case strategies), [`compare`] (running and
+//! comparing) and [`sk_lookup`] (sk_lookup sets, lookups and their check). The two kernel tests name this file to proptest (`file!()`), which
 //! reads the saved cases from `main.proptest-regressions` next to it: they stay here.
 
 #[path = "../common/mod.rs"]
@@ -64,6 +68,7 @@ mod classifier;
 mod compare;
 mod packets;
 mod rules;
+mod sk_lookup;
 mod strategies;
 
 use std::{
@@ -91,6 +96,8 @@ const DEFAULT_RULE_SETS: u32 = 200;
 const DEFAULT_PACKETS_PER_SET: usize = 100;
 const DEFAULT_CLASSIFY_SETS: u32 = 64;
 const DEFAULT_CLASSIFY_PACKETS: usize = 150;
+const DEFAULT_SK_LOOKUP_SETS: u32 = 64;
+const DEFAULT_SK_LOOKUP_LOOKUPS: usize = 64;
 /// Where proptest saves failing cases: next to the source file a test names
 /// (`file!()`, this one), with this extension:
 /// `tests/differential/main.proptest-regressions`.
@@ -157,6 +164,65 @@ fn kernel_agrees_with_the_evaluator() {
              (the case is also saved in tests/differential/main.proptest-regressions)"
         ),
         Err(TestError::Abort(why)) => panic!("differential run aborted: {why} (seed {seed})"),
+    }
+}
+
+/// Random sk_lookup blocks × random lookups (see [`sk_lookup`]): at `-O2` and `-O0`
+/// the kernel's verdict, selected socket, rule counters and per-socket drop counters
+/// equal the evaluator's for every lookup, with a random subset of the declared
+/// sockets registered. Knobs: `SOCKC_DIFF_SK_LOOKUP_CASES` (default 64),
+/// `SOCKC_DIFF_SK_LOOKUP_LOOKUPS` (per set, default 64), `SOCKC_DIFF_SEED`.
+#[test]
+fn sk_lookup_agrees_with_the_evaluator() {
+    if !kernel() {
+        return;
+    }
+    let sets: u32 = env_number("SOCKC_DIFF_SK_LOOKUP_CASES").unwrap_or(DEFAULT_SK_LOOKUP_SETS);
+    let lookups: usize =
+        env_number("SOCKC_DIFF_SK_LOOKUP_LOOKUPS").unwrap_or(DEFAULT_SK_LOOKUP_LOOKUPS);
+    let seed: u64 = env_number("SOCKC_DIFF_SEED")
+        .unwrap_or_else(|| RandomState::new().hash_one(Instant::now()));
+    let replay = format!(
+        "SOCKC_DIFF_SEED={seed} SOCKC_DIFF_SK_LOOKUP_CASES={sets} \
+         SOCKC_DIFF_SK_LOOKUP_LOOKUPS={lookups} cargo test --test differential sk_lookup"
+    );
+    println!("differential sk_lookup: seed {seed}, {sets} sets x {lookups} lookups");
+    let config = Config {
+        cases: sets,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: Some(Box::new(REGRESSIONS)),
+        source_file: Some(file!()),
+        ..Config::default()
+    };
+    let stand = sk_lookup::Stand::new();
+    let compared = Cell::new(0usize);
+    let mut runner = TestRunner::new(config);
+    let strategy = (
+        sk_lookup::sk_set(),
+        proptest::collection::vec(sk_lookup::lookup(), lookups),
+    );
+    let start = Instant::now();
+    let result = runner.run(&strategy, |(set, ls)| {
+        let src = set.to_string();
+        [OptLevel::O2, OptLevel::O0]
+            .into_iter()
+            .try_for_each(|level| {
+                let (compiled, _) = compile_rule_set(&src, level)?;
+                let n = sk_lookup::check(&set, &compiled, &ls, &stand)
+                    .map_err(|e| format!("{}\n{e}", numbered(&src)))?;
+                compared.set(compared.get() + n);
+                Ok::<_, String>(())
+            })
+            .map_err(TestCaseError::fail)
+    });
+    match result {
+        Ok(()) => println!(
+            "differential sk_lookup: {} lookups agree in {:.1} s",
+            compared.get(),
+            start.elapsed().as_secs_f64()
+        ),
+        Err(TestError::Fail(why, _)) => panic!("{why}\n\nseed {seed}; replay: {replay}"),
+        Err(TestError::Abort(why)) => panic!("aborted: {why} (seed {seed})"),
     }
 }
 

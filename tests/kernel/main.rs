@@ -30,6 +30,7 @@ use sockc_testkit::packet::parse_packet;
 
 #[path = "../common/mod.rs"]
 mod common;
+mod sk_lookup;
 mod tables;
 
 use common::{kernel, required, root, rule_files, test_name};

@@ -102,8 +102,44 @@ pub fn ip(args: &[&str]) -> Run {
 }
 
 /// The sockc binary under test.
+/// The sockc binary under test: this build's, or the one `SOCKC_TEST_BIN` names (to
+/// show that a test fails on an older build).
 pub fn sockc_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sockc")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("SOCKC_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sockc").to_string())
+    })
+}
+
+/// Attaches an XDP program the way another tool would (`ip link set xdp obj`, which
+/// loads it with libbpf and attaches it through netlink), in generic mode, to `dev` in
+/// network namespace `ns`. It goes with the interface.
+pub fn foreign_xdp(ns: &str, dev: &str, tag: &str) {
+    let dir = std::env::temp_dir().join(format!("sockc-foreign-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let src = dir.join("foreign.sk");
+    std::fs::write(&src, "xdp on lo { default allow }\n").expect("write rules");
+    let obj = dir.join("foreign.o");
+    run(Command::new(sockc_bin())
+        .args(["compile"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj))
+    .ok();
+    ip(&[
+        "-n",
+        ns,
+        "link",
+        "set",
+        "dev",
+        dev,
+        "xdpgeneric",
+        "obj",
+        obj.to_str().expect("UTF-8"),
+        "sec",
+        "xdp",
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `sockc ARGS`.
@@ -368,6 +404,37 @@ impl Lab {
         Some(all[0].clone())
     }
 
+    /// `sockc status --name NAME --json ARGS` as run (any exit code), with the
+    /// install's entry when one is listed.
+    pub fn status_run(&self, extra: &[&str]) -> (Run, Option<Value>) {
+        let mut args = vec!["status", "--name", &self.name, "--json"];
+        args.extend_from_slice(extra);
+        let r = sockc(&args);
+        let v = serde_json::from_str::<Value>(&r.stdout)
+            .ok()
+            .and_then(|v| v.as_array().and_then(|a| a.first().cloned()));
+        (r, v)
+    }
+
+    /// Deletes the veth pair and creates it again under the same names and addresses
+    /// (what a container restart does to its interface): new interface indexes.
+    pub fn recreate_veth(&self) {
+        ip(&["-n", &self.ns_a, "link", "del", &self.if_a]);
+        ip(&[
+            "link", "add", "name", &self.if_a, "netns", &self.ns_a, "type", "veth", "peer", "name",
+            &self.if_b, "netns", &self.ns_b,
+        ]);
+        for (ns, dev, addr) in [
+            (&self.ns_a, &self.if_a, self.addr_a),
+            (&self.ns_b, &self.if_b, self.addr_b),
+        ] {
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        // Both ends up and a first datagram through (rules must let port 9000 pass).
+        self.wait_until_ready();
+    }
+
     /// The status, which must exist and have every hook `attached`.
     #[track_caller]
     pub fn status_attached(&self) -> Value {
@@ -494,6 +561,94 @@ impl Lab {
             got, want,
             "{when}: datagrams received per port (of {COUNT} sent) differ from the rules"
         );
+    }
+}
+
+/// A stream of numbered datagrams from B to sockets in A, one per port a round, for
+/// as long as it runs; [`Prober::stop`] says how many of each port arrived.
+pub struct Prober {
+    stop_sender: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sender: JoinHandle<u64>,
+    receivers: Vec<JoinHandle<(u16, u64)>>,
+}
+
+impl Prober {
+    pub fn start(lab: &Lab, ports: &[u16]) -> Prober {
+        use std::sync::{atomic::AtomicBool, Arc};
+        let stop = Arc::new(AtomicBool::new(false));
+        let receivers = ports
+            .iter()
+            .map(|&port| {
+                let addr = lab.addr_a;
+                let sock = in_netns(&lab.ns_a, move || {
+                    let s = UdpSocket::bind((addr, port)).expect("bind in A");
+                    set_rcvbuf(&s, 16 << 20);
+                    s.set_read_timeout(Some(Duration::from_millis(20)))
+                        .expect("timeout");
+                    s
+                });
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut seen = HashSet::new();
+                    let mut buf = [0u8; 64];
+                    loop {
+                        match sock.recv(&mut buf) {
+                            Ok(n) => {
+                                if let Some(seq) = parse_datagram(port, &buf[..n]) {
+                                    seen.insert(seq);
+                                }
+                            }
+                            Err(_) if stop.load(std::sync::atomic::Ordering::Relaxed) => break,
+                            Err(_) => {}
+                        }
+                    }
+                    (port, seen.len() as u64)
+                })
+            })
+            .collect();
+        let stop_sender = Arc::new(AtomicBool::new(false));
+        let sender = {
+            let stop = stop_sender.clone();
+            let (addr_a, addr_b) = (lab.addr_a, lab.addr_b);
+            let ports = ports.to_vec();
+            spawn_in_netns(&lab.ns_b, move || {
+                let sock = UdpSocket::bind((addr_b, 0)).expect("bind in B");
+                let mut rounds = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for &port in &ports {
+                        sock.send_to(&datagram(port, rounds), SocketAddrV4::new(addr_a, port))
+                            .expect("send");
+                    }
+                    rounds += 1;
+                    std::thread::sleep(Duration::from_micros(300));
+                }
+                rounds
+            })
+        };
+        Prober {
+            stop_sender,
+            stop,
+            sender,
+            receivers,
+        }
+    }
+
+    /// Stops the stream; returns the rounds sent and, per port, the datagrams that
+    /// arrived.
+    pub fn stop(self) -> (u64, BTreeMap<u16, u64>) {
+        use std::sync::atomic::Ordering;
+        // The sender stops first; the receivers take what is still on its way.
+        self.stop_sender.store(true, Ordering::Relaxed);
+        let rounds = self.sender.join().expect("sender");
+        std::thread::sleep(Duration::from_millis(200));
+        self.stop.store(true, Ordering::Relaxed);
+        let got = self
+            .receivers
+            .into_iter()
+            .map(|r| r.join().expect("receiver"))
+            .collect();
+        (rounds, got)
     }
 }
 

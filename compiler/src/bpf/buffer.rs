@@ -65,6 +65,15 @@ pub struct Code {
     /// `(first slot, end slot, location)`, sorted; slots outside every range are the
     /// program's shared code (prologue, count-and-exit tail).
     pub srclocs: Vec<(usize, usize, SrcLoc)>,
+    /// Slots of the helper calls that return a socket reference without the helper
+    /// saying so by its id (`bpf_map_lookup_elem` on a socket map), for
+    /// [`super::refcheck`].
+    pub socket_acquires: Vec<usize>,
+    /// `(slot, socket index)`: instructions whose immediate is the socket map slot of
+    /// the module's socket `index`. Lowering writes the index itself there (the slot
+    /// of a module loaded on its own); an install writes the slots it keeps per socket
+    /// name before loading ([`crate::metadata::ProgramMeta::socket_slots`]).
+    pub socket_slots: Vec<(usize, u32)>,
 }
 
 impl Code {
@@ -84,6 +93,10 @@ pub const VERIFIER_SLACK: i64 = 1024;
 #[derive(Default)]
 pub struct CodeBuffer {
     items: Vec<Item>,
+    /// Items that are [`CodeBuffer::call_acquire`] calls.
+    acquires: Vec<usize>,
+    /// Items that are [`CodeBuffer::store_socket_slot`] stores, with their socket.
+    slots: Vec<(usize, u32)>,
     labels: Vec<Option<usize>>,
     notes: Vec<(usize, String)>,
     /// `(first item, location)`: each location holds until the next entry.
@@ -128,6 +141,25 @@ impl CodeBuffer {
     pub fn emit(&mut self, i: Insn) {
         debug_assert!(!i.is_jump(), "use branch/goto for jumps");
         self.items.push(Item::Insn(i));
+    }
+
+    /// A helper call that returns a socket reference (or NULL) in `r0` which the
+    /// program must release: a map lookup in a socket map. Recorded for the
+    /// reference check, which cannot tell the map from the call.
+    pub fn call_acquire(&mut self, helper: u32) {
+        self.acquires.push(self.items.len());
+        self.items.push(Item::Insn(Insn::call(helper)));
+    }
+
+    /// `*(u32 *)(r10 + off) = slot of socket index` (see [`Code::socket_slots`]).
+    pub fn store_socket_slot(&mut self, off: i16, socket: u32) {
+        self.slots.push((self.items.len(), socket));
+        self.items.push(Item::Insn(Insn::st_imm(
+            super::insn::Size::W,
+            Reg::FP,
+            off,
+            socket as i32,
+        )));
     }
 
     pub fn ld_map(&mut self, dst: Reg, map: &str) {
@@ -302,6 +334,12 @@ impl CodeBuffer {
                 }
             }
         }
+        code.socket_acquires = self.acquires.iter().map(|&item| start[item]).collect();
+        code.socket_slots = self
+            .slots
+            .iter()
+            .map(|&(item, socket)| (start[item], socket))
+            .collect();
         code.notes = self
             .notes
             .into_iter()

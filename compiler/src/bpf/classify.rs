@@ -36,8 +36,8 @@ use aya_obj::generated::bpf_func_id;
 
 use super::{
     buffer::{CodeBuffer, Label},
+    flow::{self, at},
     insn::{op, Cond, Insn, Reg, Size},
-    packet::flow::{self, at},
 };
 use crate::{
     hooks::HookSpec,
@@ -528,7 +528,7 @@ fn emit_trie(b: &mut CodeBuffer, k: usize, t: &Trie, capacity: usize, on: OnMatc
             OnMatch::Count => {
                 b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
                 b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
-                super::lower::packet::emit_count(b);
+                super::lower::rules::emit_count(b);
                 b.goto(done);
             }
             OnMatch::Best => {

@@ -32,8 +32,8 @@ use std::collections::BTreeSet;
 
 use super::{
     buffer::Code,
+    flow::{self, at},
     insn::{op, Insn},
-    packet::flow::{self, at},
 };
 use crate::limits::Limit;
 

@@ -1,11 +1,13 @@
 //! The maps a lowered module uses and what goes into them: the per-CPU `counters`
-//! array (one slot per rule and per default, with room to spare), one LPM trie per
-//! address set and family, one bitmap per long port list of a linear rule (`ports`), one table map per classifier (two halves, both filled from
-//! the object's `.sockc.tables` section) and, with any classifier, the map that says
-//! which half is live. The key and value types are described as C types ([`BtfType`])
-//! so the object writer can emit them as BTF. [`Sizing`] holds the sizes the rules
-//! alone do not decide (table halves, counter slots), so that a re-apply can keep an
-//! installed generation's sizes when the new contents fit.
+//! array (one slot per rule and per default, with room to spare), the socket map and
+//! its drop counters when a program redirects to sockets, one LPM trie per address
+//! set and family, one bitmap per long port list of a linear rule (`ports`), one
+//! table map per classifier (two halves, both filled from the object's
+//! `.sockc.tables` section) and, with any classifier, the map that says which half is
+//! live. The key and value types are described as C types ([`BtfType`]) so the object
+//! writer can emit them as BTF. [`Sizing`] holds the sizes the rules alone do not
+//! decide (table halves, counter slots), so that a re-apply can keep an installed
+//! generation's sizes when the new contents fit.
 //!
 //! Invariant: every map that lowered code names (`ld_map`) is defined here, with the
 //! key and value layout that code reads, and its initial contents are recorded, so the
@@ -19,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::classify;
 use crate::{
     hooks,
-    ir::{AddrMatch, Module, SetId, Step},
+    ir::{sockmap::MapRole, Action, AddrMatch, Module, SetId, Step},
     syntax::ast::Family,
 };
 
@@ -68,6 +70,56 @@ pub fn port_bitmap(list: &[(u16, u16)]) -> Vec<u8> {
         }
     }
     bits
+}
+
+/// The install's socket map (sk_lookup redirects): a `SOCKMAP` of [`SOCKETS_MAX`]
+/// slots, one per declared socket. SOCKMAP rather than SOCKHASH: looking a slot up by
+/// index cost about 40 ns less per lookup than a SOCKHASH lookup by a `u32` key
+/// (`sockc bench`'s sk_lookup table, tubular-style program, Linux 6.18); rather than
+/// REUSEPORT_SOCKARRAY: any listening TCP or unconnected UDP socket fits, and a
+/// reuseport member stands for its group (the kernel picks within the group after
+/// `bpf_sk_assign`). A socket's slot is not its declaration index but the one its
+/// install gave its name ([`crate::bpf::buffer::Code::socket_slots`] says where the
+/// runtime writes it into the code), so a slot keeps its socket across applies that
+/// add, remove or reorder declarations. The map's shape never changes, so the runtime
+/// keeps one map per install and every generation's program uses it.
+pub const SOCKETS_MAP: &str = "sockets";
+
+/// Slots of the socket map.
+pub use crate::ir::SOCKETS_MAX;
+
+/// Per-CPU counts of redirects that dropped, two slots per declared socket (by its
+/// index in the module): `2i` no socket registered, `2i + 1` the kernel refused the
+/// socket (`bpf_sk_assign` failed: wrong family, state or protocol).
+pub const SOCKET_DROPS_MAP: &str = "socket_drops";
+
+/// Slot of [`SOCKET_DROPS_MAP`] counting redirects to socket `index` (its position in
+/// the module) that found no socket registered (`refused = false`) or that the kernel
+/// refused.
+pub fn socket_drop_slot(index: usize, refused: bool) -> u32 {
+    2 * index as u32 + u32::from(refused)
+}
+
+fn rule_counter() -> BtfType {
+    BtfType::Struct {
+        name: "rule_counter".into(),
+        members: vec![
+            ("packets".into(), BtfType::U64),
+            ("bytes".into(), BtfType::U64),
+        ],
+    }
+}
+
+/// Whether any sk_lookup program of the module redirects to a socket (it then uses
+/// the socket map and the drop counters; a sockmap block's named sockets are in its
+/// cgroup's own socket map, `ir::sockmap`).
+pub fn uses_sockets(module: &Module) -> bool {
+    module.programs.values().any(|p| {
+        matches!(p.hook.spec().context, hooks::Context::SkLookup)
+            && p.rules
+                .iter()
+                .any(|r| matches!(r.action, Action::Redirect(Some(_))))
+    })
 }
 
 /// A BTF type description for map keys and values.
@@ -249,6 +301,15 @@ pub fn used_slots(module: &Module) -> u32 {
             n = n.max(r.counter + 1);
         }
     }
+    for g in &module.sockmaps {
+        let companions = g.companions.iter().flat_map(|c| c.counters.iter());
+        for slot in companions
+            .map(|(slot, _)| *slot)
+            .chain(g.stack_counters.iter().map(|(_, slot)| *slot))
+        {
+            n = n.max(slot + 1);
+        }
+    }
     n.max(1)
 }
 
@@ -263,6 +324,79 @@ pub struct MapLayout {
     pub table_data: Vec<TableData>,
     /// Counter slots the rules and defaults use (the map may have more).
     pub counters: u32,
+    /// Maps that outlive generations: the runtime hands them on to the next one.
+    pub durable: Vec<DurableMap>,
+}
+
+/// A map that a new generation takes over from the installed one instead of creating
+/// it afresh (a cgroup's socket map, with the sockets in it, and the program arrays
+/// and per-socket storage its sockets' programs use). Identified by what it is for,
+/// not by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DurableMap {
+    pub map: String,
+    /// The cgroup of the sockmap group.
+    pub cgroup: String,
+    pub role: MapRole,
+    /// For a socket map: the named sockets the group's rules redirect to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub named: Vec<String>,
+}
+
+/// How many sockets a cgroup's socket map holds (sockets beyond are not added and
+/// go through the stack; the sock_ops program counts them).
+pub const SOCKETS_CAPACITY: u32 = 65536;
+
+/// The key of a cgroup's socket map (layout: `lower::sockmap::key`).
+pub fn sock_key_type() -> BtfType {
+    let addr = || BtfType::Array {
+        elem: Box::new(BtfType::U8),
+        len: 16,
+    };
+    BtfType::Struct {
+        name: "sock_key".into(),
+        members: vec![
+            ("netns".into(), BtfType::U64),
+            ("local".into(), addr()),
+            ("remote".into(), addr()),
+            ("local_port".into(), BtfType::U16),
+            ("remote_port".into(), BtfType::U16),
+            ("slot".into(), BtfType::U32),
+        ],
+    }
+}
+
+/// The definition of a sockmap group's map of `role`.
+fn sockmap_def(name: String, role: MapRole) -> MapDef {
+    match role {
+        MapRole::Sockets => MapDef {
+            name,
+            map_type: bpf_map_type::BPF_MAP_TYPE_SOCKHASH as u32,
+            key: sock_key_type(),
+            // 8 bytes: a lookup from user space returns the socket's cookie.
+            value: BtfType::U64,
+            max_entries: SOCKETS_CAPACITY,
+            flags: 0,
+        },
+        MapRole::SendProgram | MapRole::ReceiveProgram => MapDef {
+            name,
+            map_type: bpf_map_type::BPF_MAP_TYPE_PROG_ARRAY as u32,
+            key: BtfType::U32,
+            value: BtfType::U32,
+            max_entries: 1,
+            flags: 0,
+        },
+        // Socket-local storage: no entries of its own, no preallocation (the kernel's
+        // rules for BPF_MAP_TYPE_SK_STORAGE).
+        MapRole::SentThroughStack => MapDef {
+            name,
+            map_type: bpf_map_type::BPF_MAP_TYPE_SK_STORAGE as u32,
+            key: BtfType::U32,
+            value: BtfType::U32,
+            max_entries: 0,
+            flags: BPF_F_NO_PREALLOC,
+        },
+    }
 }
 
 /// Map symbol of one family of an address set.
@@ -300,16 +434,28 @@ pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
         name: COUNTERS_MAP.into(),
         map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
         key: BtfType::U32,
-        value: BtfType::Struct {
-            name: "rule_counter".into(),
-            members: vec![
-                ("packets".into(), BtfType::U64),
-                ("bytes".into(), BtfType::U64),
-            ],
-        },
+        value: rule_counter(),
         max_entries: sizing.counters.max(out.counters),
         flags: 0,
     });
+    if uses_sockets(module) {
+        out.defs.push(MapDef {
+            name: SOCKETS_MAP.into(),
+            map_type: bpf_map_type::BPF_MAP_TYPE_SOCKMAP as u32,
+            key: BtfType::U32,
+            value: BtfType::U64,
+            max_entries: SOCKETS_MAX,
+            flags: 0,
+        });
+        out.defs.push(MapDef {
+            name: SOCKET_DROPS_MAP.into(),
+            map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
+            key: BtfType::U32,
+            value: rule_counter(),
+            max_entries: (2 * module.sockets.len()).max(1) as u32,
+            flags: 0,
+        });
+    }
     let classifiers = module
         .programs
         .values()
@@ -377,6 +523,21 @@ pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
                 .map(|(i, list)| (hex(&(i as u32).to_le_bytes()), hex(&port_bitmap(list))))
                 .collect(),
         });
+    }
+    for g in &module.sockmaps {
+        for role in g.roles() {
+            let name = g.map_name(role);
+            out.defs.push(sockmap_def(name.clone(), role));
+            out.durable.push(DurableMap {
+                map: name,
+                cgroup: g.cgroup.clone(),
+                role,
+                named: match role {
+                    MapRole::Sockets => g.named.clone(),
+                    _ => Vec::new(),
+                },
+            });
+        }
     }
     for set in used_sets {
         let s = &module.sets[set];

@@ -1,6 +1,6 @@
 //! The packet prologue shared by XDP and TC: parse Ethernet (+ one 802.1Q/802.1ad
-//! tag), IPv4 (with options) or IPv6, then TCP/UDP/ICMP, into the flow record on the
-//! stack.
+//! tag), IPv4 (with options) or IPv6, then TCP/UDP/ICMP, into the flow record
+//! ([`super::flow`]) on the stack.
 //!
 //! Invariant: every packet load is preceded, on every path, by a bounds check against
 //! `data_end` covering it, in the form the verifier tracks (`rX = pkt + N; if rX >
@@ -15,47 +15,7 @@ use super::{
 };
 use crate::hooks::PacketCtx;
 
-/// Layout of the flow record at `r10 + FLOW` (all offsets relative to `FLOW`).
-/// The `*_PLEN` words in front of each address make `PLEN..ADDR` a ready-made LPM
-/// trie key (`{u32 prefixlen; u8 addr[]}`) for set lookups.
-pub mod flow {
-    pub const FLOW: i16 = -80;
-    pub const SRC4_PLEN: i16 = 0;
-    pub const SRC4: i16 = 4;
-    pub const DST4_PLEN: i16 = 8;
-    pub const DST4: i16 = 12;
-    pub const SRC6_PLEN: i16 = 16;
-    pub const SRC6: i16 = 20;
-    pub const DST6_PLEN: i16 = 36;
-    pub const DST6: i16 = 40;
-    /// 0 = not IP (or unparseable), 4, 6.
-    pub const L3: i16 = 56;
-    pub const PROTO: i16 = 57;
-    /// 1 when the TCP/UDP/ICMP header was present in full.
-    pub const L4_OK: i16 = 58;
-    pub const TCP_FLAGS: i16 = 59;
-    /// Host byte order.
-    pub const SPORT: i16 = 60;
-    pub const DPORT: i16 = 62;
-    pub const ICMP_TYPE: i16 = 64;
-    pub const ICMP_CODE: i16 = 65;
-    /// What the socket lookup found, once a socket condition has asked (the prologue
-    /// leaves it 0 = not looked up yet); values in [`crate::ir::flow::fact`].
-    pub const SOCK: i16 = 66;
-    pub const PKT_LEN: i16 = 68;
-    pub const COUNTER_KEY: i16 = 72;
-    /// Which half of the classifier tables this packet walks (programs with
-    /// classifiers; see `bpf::classify::emit_select`).
-    pub const TABLE_HALF: i16 = 76;
-    pub const SIZE: i16 = 80;
-
-    /// Absolute frame-pointer offset of a field.
-    pub const fn at(field: i16) -> i16 {
-        FLOW + field
-    }
-}
-
-use flow::at;
+use super::flow::{self, at};
 
 const ETH_HLEN: i32 = 14;
 const VLAN_HLEN: i32 = 4;

@@ -24,8 +24,8 @@ use aya_obj::generated::bpf_func_id;
 use super::{
     buffer::{CodeBuffer, Label},
     classify::DIMS,
+    flow::{self, at},
     insn::{Cond, Insn, Reg, Size},
-    packet::flow::{self, at},
 };
 use crate::{
     hooks::HookSpec,

@@ -12,6 +12,7 @@ pub mod classifier;
 pub mod flow;
 pub mod linear;
 pub mod slots;
+pub mod sockmap;
 pub mod verify;
 
 use cranelift_entity::{entity_impl, PrimaryMap};
@@ -43,6 +44,8 @@ pub struct Module {
     pub sets: PrimaryMap<SetId, AddrSet>,
     pub sockets: PrimaryMap<SockId, Socket>,
     pub programs: PrimaryMap<ProgId, Program>,
+    /// The socket-layer programs of each cgroup that has sockmap blocks.
+    pub sockmaps: Vec<sockmap::SockmapGroup>,
 }
 
 #[derive(Clone, Debug)]
@@ -51,6 +54,9 @@ pub struct AddrSet {
     pub v4: Vec<Ipv4Net>,
     pub v6: Vec<Ipv6Net>,
 }
+
+/// Most sockets a module declares: the slots of the install's socket map.
+pub const SOCKETS_MAX: u32 = 1024;
 
 #[derive(Clone, Debug)]
 pub struct Socket {
@@ -163,7 +169,17 @@ pub enum Action {
     Drop,
     Count,
     Pass,
+    /// `redirect ... to sock NAME` (`Some`), or `redirect local` (`None`).
     Redirect(Option<SockId>),
+    /// `redirect ... to sock NAME ingress`: into the socket's receive queue.
+    RedirectIngress(SockId),
+}
+
+impl Action {
+    /// `redirect` in any form.
+    pub fn is_redirect(self) -> bool {
+        matches!(self, Action::Redirect(_) | Action::RedirectIngress(_))
+    }
 }
 
 /// Everything a rule tests; `None`/`Any` fields test nothing.
@@ -292,6 +308,9 @@ impl fmt::Display for Module {
             )?;
             writeln!(f, "}}")?;
         }
+        for g in &self.sockmaps {
+            write!(f, "\n{g}")?;
+        }
         Ok(())
     }
 }
@@ -331,6 +350,7 @@ impl fmt::Display for Action {
             Action::Pass => f.write_str("pass"),
             Action::Redirect(Some(s)) => write!(f, "redirect->{s}"),
             Action::Redirect(None) => f.write_str("redirect->local"),
+            Action::RedirectIngress(s) => write!(f, "redirect->{s} ingress"),
         }
     }
 }

@@ -40,7 +40,7 @@ pub fn verify(module: &Module) -> Result<(), VerifyError> {
                     }
                 }
             }
-            if let Action::Redirect(Some(s)) = r.action {
+            if let Action::Redirect(Some(s)) | Action::RedirectIngress(s) = r.action {
                 if module.sockets.get(s).is_none() {
                     return Err(fail(format!("rule {i} names a missing {s}")));
                 }

@@ -109,6 +109,34 @@ pub fn read_metadata(elf: &[u8]) -> Result<Option<Vec<u8>>, ObjError> {
     read_section(elf, METADATA_SECTION)
 }
 
+/// Where each program's code starts in the object file: `(symbol, file offset)`, for
+/// every function symbol in a section with data. The runtime writes per-install
+/// immediates there before loading ([`crate::bpf::buffer::Code::socket_slots`]).
+pub fn program_offsets(elf: &[u8]) -> Result<Vec<(String, usize)>, ObjError> {
+    use object::{Object as _, ObjectSection as _, ObjectSymbol as _, SymbolKind};
+    let file = object::read::File::parse(elf)?;
+    let mut out = Vec::new();
+    for sym in file.symbols() {
+        if sym.kind() != SymbolKind::Text {
+            continue;
+        }
+        let Some(index) = sym.section_index() else {
+            continue;
+        };
+        let section = file.section_by_index(index)?;
+        let Some((start, _)) = section.file_range() else {
+            continue;
+        };
+        let at = start
+            .checked_add(sym.address())
+            .and_then(|a| usize::try_from(a).ok());
+        if let (Ok(name), Some(at)) = (sym.name(), at) {
+            out.push((name.to_string(), at));
+        }
+    }
+    Ok(out)
+}
+
 /// The bytes of a section, or `None` if the object has no such section.
 pub fn read_section(elf: &[u8], name: &str) -> Result<Option<Vec<u8>>, ObjError> {
     use object::{Object as _, ObjectSection as _};

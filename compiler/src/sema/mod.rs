@@ -8,12 +8,11 @@
 
 pub(crate) mod rules;
 pub(crate) mod sets;
+pub(crate) mod sockmap;
 
 pub use rules::{icmp_type_by_name, ICMP_TYPES};
 
 use std::{collections::HashMap, path::PathBuf};
-
-use cranelift_entity::PrimaryMap;
 
 use crate::{
     diag::{Diagnostic, Span},
@@ -74,7 +73,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
             let kind = HookKind::of(&h.head);
             let attach = match &h.head {
                 HookHead::Xdp { iface } | HookHead::Tc { iface, .. } => iface.clone(),
-                HookHead::Sockmap { cgroup } => cgroup.clone(),
+                HookHead::Sockmap { cgroup, .. } => cgroup.clone(),
                 HookHead::SkLookup => String::new(),
             };
             if let Some(prev) = seen_hooks.insert((kind, attach.clone()), h.head_span) {
@@ -93,7 +92,9 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
             }
         }
     }
-    assign_symbols(&mut c.module.programs);
+    // sockmap (issue 15): one group per cgroup, with the programs sockc adds.
+    c.sockmap_groups(&mut counter);
+    assign_symbols(&mut c.module);
     let module = (!crate::diag::has_errors(&c.diags)).then_some(c.module);
     (module, c.diags)
 }
@@ -109,6 +110,18 @@ impl Checker<'_> {
                 )
                 .label(s.name.span, "declared again here")
                 .label(prev, "first declared here"),
+            );
+            return;
+        }
+        let max = crate::ir::SOCKETS_MAX as usize;
+        if self.module.sockets.len() == max {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::too-many-sockets",
+                    format!("more than {max} sockets declared"),
+                )
+                .label(s.name.span, format!("socket number {}", max + 1))
+                .help(format!("the socket map has {max} slots")),
             );
             return;
         }
@@ -133,6 +146,9 @@ impl Checker<'_> {
                 Diagnostic::error("sockc::unsupported", why.to_string())
                     .label(h.head_span, "this hook cannot be compiled yet"),
             );
+        }
+        if spec.target == hooks::Target::TailCall {
+            self.check_cgroup(h, &attach_to);
         }
         if spec.target == hooks::Target::Interface {
             // IFNAMSIZ is 16 including the NUL.
@@ -310,26 +326,30 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Object symbol per program: `<hook>_<attach>`, `[a-z0-9_]`, at most 15 bytes (the
-/// kernel's program name limit), unique.
-fn assign_symbols(programs: &mut PrimaryMap<crate::ir::ProgId, Program>) {
+/// The last component of an attach point as a symbol part: `[a-z0-9_]`.
+pub(crate) fn symbol_tail(attach_to: &str) -> String {
+    attach_to
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Object symbol per program (and per program sockc adds): `<hook>_<attach>`,
+/// `[a-z0-9_]`, at most 15 bytes (the kernel's program name limit), unique.
+fn assign_symbols(module: &mut Module) {
     let mut used = std::collections::HashSet::new();
-    for (_, p) in programs.iter_mut() {
-        let prefix = p.hook.spec().symbol_prefix;
-        let tail: String = p
-            .attach_to
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+    let mut symbol = |hook: HookKind, attach_to: &str| {
+        let prefix = hook.spec().symbol_prefix;
+        let tail = symbol_tail(attach_to);
         let base = if tail.is_empty() {
             prefix.to_string()
         } else {
@@ -343,6 +363,14 @@ fn assign_symbols(programs: &mut PrimaryMap<crate::ir::ProgId, Program>) {
             name = format!("{}{suffix}", &base[..base.len().min(15 - suffix.len())]);
             n += 1;
         }
-        p.symbol = name;
+        name
+    };
+    for (_, p) in module.programs.iter_mut() {
+        p.symbol = symbol(p.hook, &p.attach_to);
+    }
+    for g in &mut module.sockmaps {
+        for c in &mut g.companions {
+            c.symbol = symbol(c.hook, &g.cgroup);
+        }
     }
 }

@@ -4,13 +4,15 @@
 //! checking goes on with the next part, so a rule with three mistakes gets three
 //! diagnostics.
 
+use std::net::IpAddr;
+
 use ipnet::IpNet;
 
 use super::{Checker, SetKind};
 use crate::{
     diag::{Diagnostic, Span},
     hooks::HookSpec,
-    ir::{Action, AddrMatch, PortMatch, Rule, RuleMatch},
+    ir::{Action, AddrMatch, PortMatch, Rule, RuleMatch, SockId},
     syntax::ast::{self, ActionKw, AddrSpec, Family, IcmpType, Match, PortSpec, Target},
 };
 
@@ -24,8 +26,15 @@ impl Checker<'_> {
         // Only this rule's own diagnostics count (looking at all of them again for every
         // rule made a file with many errors quadratic).
         let first_diag = self.diags.len();
-        let action = self.action(r, spec);
-        let m = self.matches(r, spec);
+        let mut m = self.matches(r, spec);
+        let action = self.action(r, spec, &m);
+        let match_ok = !self.diags[first_diag..].iter().any(Diagnostic::is_error);
+        // A sockmap block's redirect moves bytes into another stream, whatever the
+        // connection's family: only sk_lookup's traffic must fit its socket.
+        let steers = matches!(spec.context, crate::hooks::Context::SkLookup);
+        if let (Some(Action::Redirect(Some(sock))), true, true) = (action, match_ok, steers) {
+            self.fit_to_socket(r, &mut m, sock);
+        }
         if let Some((_, sp)) = r.cond {
             if !spec.caps.socket_conditions {
                 self.error(
@@ -57,12 +66,121 @@ impl Checker<'_> {
         })
     }
 
+    /// `redirect ... to sock NAME ingress`, where the hook has it.
+    fn redirect_ingress(
+        &mut self,
+        r: &ast::Rule,
+        spec: &HookSpec,
+        sock: crate::ir::SockId,
+    ) -> Option<Action> {
+        if spec.caps.redirect_ingress {
+            return Some(Action::RedirectIngress(sock));
+        }
+        self.error(
+            r.ingress.expect("called for rules with `ingress`"),
+            "sockc::redirect-target",
+            format!("{} hooks cannot redirect into a receive queue", spec.name),
+            "`ingress` exists only in sockmap blocks",
+        );
+        None
+    }
+
     fn error(&mut self, at: Span, code: &'static str, msg: String, label: &str) {
         self.diags
             .push(Diagnostic::error(code, msg).label(at, label.to_string()));
     }
 
-    fn action(&mut self, r: &ast::Rule, spec: &HookSpec) -> Option<Action> {
+    /// A redirect to a socket applies only to traffic the socket can take: a rule
+    /// without a protocol takes the socket's, and a rule without a family takes the
+    /// socket's when the declared address allows only one (see below). A rule that
+    /// names another protocol or family could only ever be refused by the kernel: an
+    /// error.
+    fn fit_to_socket(&mut self, r: &ast::Rule, m: &mut RuleMatch, sock: SockId) {
+        let s = &self.module.sockets[sock];
+        let (name, proto, addr) = (s.name.clone(), s.proto, s.addr);
+        let decl = self.sockets.get(&name).map(|(_, sp)| *sp);
+        match m.proto {
+            None => m.proto = Some(proto.number()),
+            Some(p) if p == proto.number() => {}
+            Some(p) => {
+                let at = r
+                    .matches
+                    .iter()
+                    .find_map(|i| match i {
+                        Match::Proto(_, sp) => Some(*sp),
+                        _ => None,
+                    })
+                    .unwrap_or(r.span);
+                let mut d = Diagnostic::error(
+                    "sockc::redirect-protocol",
+                    format!(
+                        "a {} rule cannot redirect to `{name}`, a {} socket",
+                        proto_label(p),
+                        proto.name()
+                    ),
+                )
+                .label(at, "this rule's protocol");
+                if let Some(decl) = decl {
+                    d = d.label(decl, format!("declared {} here", proto.name()));
+                }
+                self.diags.push(d.help(format!(
+                    "redirect {} traffic to a {} socket, or drop `{}` from the rule",
+                    proto_label(p),
+                    proto_label(p),
+                    proto_label(p)
+                )));
+            }
+        }
+        // The one family the socket can take, if only one: an IPv4 socket, an IPv6
+        // socket bound to a v4-mapped address (IPv4 traffic only), an IPv6 socket bound
+        // to a specific address (the kernel makes it IPv6-only at bind). Only an IPv6
+        // socket on `[::]` may be dual-stack.
+        let only = match addr.map(|a| a.0) {
+            Some(IpAddr::V4(_)) => Some((Family::V4, "an IPv4 socket")),
+            Some(IpAddr::V6(a)) if a.to_ipv4_mapped().is_some() => Some((
+                Family::V4,
+                "an IPv4-only socket (bound to a v4-mapped address)",
+            )),
+            Some(IpAddr::V6(a)) if !a.is_unspecified() => Some((
+                Family::V6,
+                "an IPv6-only socket (bound to one IPv6 address)",
+            )),
+            _ => None,
+        };
+        let Some((family, what)) = only else { return };
+        match m.family {
+            None => m.family = Some(family),
+            Some(f) if f == family => {}
+            Some(f) => {
+                let at = r
+                    .matches
+                    .iter()
+                    .find_map(|i| match i {
+                        Match::Family(x, sp) if *x == f => Some(*sp),
+                        Match::Src(e) | Match::Dst(e) => match e.addr {
+                            AddrSpec::Prefix(IpNet::V4(_), sp) if f == Family::V4 => Some(sp),
+                            AddrSpec::Prefix(IpNet::V6(_), sp) if f == Family::V6 => Some(sp),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .unwrap_or(r.span);
+                let mut d = Diagnostic::error(
+                    "sockc::redirect-family",
+                    format!("{} traffic cannot go to `{name}`, {what}", family_name(f)),
+                )
+                .label(at, format!("{} here", family_name(f)));
+                if let Some(decl) = decl {
+                    d = d.label(decl, "declared here");
+                }
+                self.diags.push(d.help(
+                    "declare a socket of the rule's family (a dual-stack one bound to [::] takes both)",
+                ));
+            }
+        }
+    }
+
+    fn action(&mut self, r: &ast::Rule, spec: &HookSpec, m: &RuleMatch) -> Option<Action> {
         if !spec.actions.contains(&r.action) {
             let names: Vec<_> = spec.actions.iter().map(|a| action_name(*a)).collect();
             self.diags.push(
@@ -89,6 +207,7 @@ impl Checker<'_> {
                 None
             }
             (ActionKw::Redirect, Some(Target::Sock(id))) => match self.sockets.get(&id.name) {
+                Some((s, _)) if r.ingress.is_some() => self.redirect_ingress(r, spec, *s),
                 Some((s, _)) => Some(Action::Redirect(Some(*s))),
                 None => {
                     self.diags.push(
@@ -98,8 +217,15 @@ impl Checker<'_> {
                         )
                         .label(id.span, "not declared")
                         .help(format!(
-                            "declare it: socket {} = tcp 127.0.0.1:8080",
-                            id.name
+                            "declare it: socket {} = {} 127.0.0.1:{}",
+                            id.name,
+                            if m.proto == Some(UDP) { "udp" } else { "tcp" },
+                            match &m.dport {
+                                PortMatch::Ranges(r) if r.len() == 1 && r[0].0 == r[0].1 => {
+                                    r[0].0
+                                }
+                                _ => 8080,
+                            }
                         )),
                     );
                     None
@@ -110,7 +236,7 @@ impl Checker<'_> {
                     self.error(
                         *sp,
                         "sockc::redirect-target",
-                        "`redirect local` exists only in sockmap blocks".into(),
+                        "`redirect local` exists only in sockmap blocks, on the send side".into(),
                         "not here",
                     );
                     return None;
@@ -248,6 +374,28 @@ impl Checker<'_> {
             }
         }
 
+        if let (Some(p), Some(sp)) = (m.proto, proto_span) {
+            if !spec.caps.protocols.is_empty() && !spec.caps.protocols.contains(&p) {
+                let seen: Vec<String> = spec
+                    .caps
+                    .protocols
+                    .iter()
+                    .map(|p| proto_label(*p))
+                    .collect();
+                self.diags.push(
+                    Diagnostic::error(
+                        "sockc::hook-cannot-match",
+                        format!(
+                            "{} hooks only see {}: a rule for {} never matches",
+                            spec.name,
+                            seen.join(" and "),
+                            proto_label(p)
+                        ),
+                    )
+                    .label(sp, "never seen here"),
+                );
+            }
+        }
         // Ports exist only for TCP and UDP; without a protocol a port match applies to both.
         if let Some(sp) = port_span.as_ref().filter(|_| m.needs_ports()) {
             if !spec.caps.ports {
@@ -429,6 +577,15 @@ pub fn action_name(a: ActionKw) -> &'static str {
         ActionKw::Count => "count",
         ActionKw::Pass => "pass",
         ActionKw::Redirect => "redirect",
+    }
+}
+
+/// `tcp`, `udp`, `icmp`, ... or `protocol N`.
+fn proto_label(p: u8) -> String {
+    match p {
+        TCP => "tcp".into(),
+        UDP => "udp".into(),
+        p => proto_name(p),
     }
 }
 

@@ -62,6 +62,23 @@ pub enum SockProto {
     Udp,
 }
 
+impl SockProto {
+    /// The IP protocol number (`IPPROTO_TCP`, `IPPROTO_UDP`).
+    pub const fn number(self) -> u8 {
+        match self {
+            SockProto::Tcp => 6,
+            SockProto::Udp => 17,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            SockProto::Tcp => "tcp",
+            SockProto::Udp => "udp",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SocketDecl {
     pub name: Ident,
@@ -72,10 +89,19 @@ pub struct SocketDecl {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HookHead {
-    Xdp { iface: String },
-    Tc { egress: bool, iface: String },
+    Xdp {
+        iface: String,
+    },
+    Tc {
+        egress: bool,
+        iface: String,
+    },
     SkLookup,
-    Sockmap { cgroup: String },
+    /// `sockmap [send|receive] cgroup "PATH"`: `receive` is the sk_skb side.
+    Sockmap {
+        cgroup: String,
+        receive: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -130,6 +156,9 @@ pub struct Rule {
     pub matches: Vec<Match>,
     pub cond: Option<(SockCond, Span)>,
     pub target: Option<Target>,
+    /// `ingress` after `to sock NAME`: deliver into the socket's receive queue
+    /// instead of sending out of it (sockmap blocks).
+    pub ingress: Option<Span>,
     pub span: Span,
 }
 

@@ -109,6 +109,8 @@ fn describe(r: &Rule) -> Option<&'static str> {
         Rule::target | Rule::local_target | Rule::kw_sock => {
             "a redirect target (to sock NAME, local)"
         }
+        Rule::kw_ingress => "`ingress`",
+        Rule::sockmap_side => "send or receive",
         Rule::ident => "a name",
         Rule::string => "a quoted string",
         Rule::iface => "an interface name",
@@ -124,7 +126,7 @@ fn describe(r: &Rule) -> Option<&'static str> {
         | Rule::tc_head
         | Rule::sk_lookup_head
         | Rule::sockmap_head => {
-            "a hook block (xdp on IF, tc ingress|egress on IF, sk_lookup, sockmap cgroup \"PATH\")"
+            "a hook block (xdp on IF, tc ingress|egress on IF, sk_lookup, sockmap [send|receive] cgroup \"PATH\")"
         }
         Rule::kw_on => "`on`",
         Rule::tc_dir => "ingress or egress",
@@ -449,18 +451,23 @@ impl Builder {
         let head_rule = pair.as_rule();
         let mut iface = String::new();
         let mut egress = false;
+        let mut receive = false;
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::iface => iface = p.as_str().to_string(),
                 Rule::string => iface = Self::string(p),
                 Rule::tc_dir => egress = p.as_str().starts_with("egress"),
+                Rule::sockmap_side => receive = p.as_str().starts_with("receive"),
                 _ => {}
             }
         }
         match head_rule {
             Rule::xdp_head => HookHead::Xdp { iface },
             Rule::tc_head => HookHead::Tc { egress, iface },
-            Rule::sockmap_head => HookHead::Sockmap { cgroup: iface },
+            Rule::sockmap_head => HookHead::Sockmap {
+                cgroup: iface,
+                receive,
+            },
             _ => HookHead::SkLookup,
         }
     }
@@ -471,6 +478,7 @@ impl Builder {
         let mut matches = Vec::new();
         let mut cond = None;
         let mut target = None;
+        let mut ingress = None;
         for p in pair.into_inner() {
             let psp = self.span(&p);
             match p.as_rule() {
@@ -560,8 +568,13 @@ impl Builder {
                     ));
                 }
                 Rule::target => {
-                    let t = p
-                        .into_inner()
+                    let inner: Vec<_> = p.into_inner().collect();
+                    ingress = inner
+                        .iter()
+                        .find(|q| q.as_rule() == Rule::kw_ingress)
+                        .map(|q| self.span(q));
+                    let t = inner
+                        .into_iter()
                         .find(|q| matches!(q.as_rule(), Rule::ident | Rule::local_target))?;
                     target = Some(if t.as_rule() == Rule::ident {
                         Target::Sock(self.ident(t))
@@ -579,6 +592,7 @@ impl Builder {
             matches,
             cond,
             target,
+            ingress,
             span: sp,
         })
     }

@@ -252,11 +252,16 @@ fn hook_head(src: &str, pos: usize) -> Option<(HookHead, usize)> {
     if let Some(e) = kw(s, pos, b"sk_lookup") {
         return Some((HookHead::SkLookup, e));
     }
-    // sockmap_head = { kw_sockmap ~ kw_cgroup ~ string }
-    let e = kw(s, pos, b"sockmap")?;
-    let e = kw(s, skip(s, e), b"cgroup")?;
+    // sockmap_head = { kw_sockmap ~ sockmap_side? ~ kw_cgroup ~ string }
+    let e = skip(s, kw(s, pos, b"sockmap")?);
+    let (receive, e) = match (kw(s, e, b"send"), kw(s, e, b"receive")) {
+        (Some(side), _) => (false, skip(s, side)),
+        (None, Some(side)) => (true, skip(s, side)),
+        (None, None) => (false, e),
+    };
+    let e = kw(s, e, b"cgroup")?;
     let (cgroup, e) = string(src, skip(s, e))?;
-    Some((HookHead::Sockmap { cgroup }, e))
+    Some((HookHead::Sockmap { cgroup, receive }, e))
 }
 
 /// `string = ${ "\"" ~ string_inner ~ "\"" }`, the text between the quotes.
@@ -332,9 +337,9 @@ fn rule_def(src: &str, i: usize) -> Result<Rule, Bail> {
         None => (None, p),
     };
     let p = skip(s, p);
-    let (target, end) = match target(src, p) {
-        Some((t, e)) => (Some(t), e),
-        None => (None, p),
+    let (target, ingress, end) = match target(src, p) {
+        Some((t, ingress, e)) => (Some(t), ingress, e),
+        None => (None, None, p),
     };
     Ok(Rule {
         action,
@@ -342,6 +347,7 @@ fn rule_def(src: &str, i: usize) -> Result<Rule, Bail> {
         matches,
         cond,
         target,
+        ingress,
         span: Span::new(i, end),
     })
 }
@@ -373,17 +379,24 @@ fn condition(s: &[u8], i: usize) -> Option<((SockCond, Span), usize)> {
     Some(((c, Span::new(i, e)), e))
 }
 
-/// `target = { kw_to ~ kw_sock ~ ident | local_target }`
-fn target(src: &str, i: usize) -> Option<(Target, usize)> {
+/// `target = { kw_to ~ kw_sock ~ ident ~ kw_ingress? | local_target }`, with the span
+/// of `ingress` when it is there.
+fn target(src: &str, i: usize) -> Option<(Target, Option<Span>, usize)> {
     let s = src.as_bytes();
     let sock = || {
         let j = skip(s, kw(s, skip(s, kw(s, i, b"to")?), b"sock")?);
         ident(src, j)
     };
     if let Some((id, e)) = sock() {
-        return Some((Target::Sock(id), e));
+        // `ident ~ kw_ingress?`: pest's implicit skip before the optional part stays
+        // consumed when `ingress` is not there.
+        let j = skip(s, e);
+        return Some(match kw(s, j, b"ingress") {
+            Some(k) => (Target::Sock(id), Some(Span::new(j, k)), k),
+            None => (Target::Sock(id), None, j),
+        });
     }
-    kw(s, i, b"local").map(|e| (Target::Local(Span::new(i, e)), e))
+    kw(s, i, b"local").map(|e| (Target::Local(Span::new(i, e)), None, e))
 }
 
 /// `match_item = _{ proto | family | from | to | tcp_flag | icmp_type | icmp_code |

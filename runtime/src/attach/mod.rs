@@ -20,16 +20,23 @@
 //!   `detach` and `live_state` are the shared link operations of [`link`] (the live
 //!   state may also compare the link's netns inode); `test_run` reads `input` as a
 //!   `struct bpf_sk_lookup` context instead of a frame ([`TestInput::Context`]).
-//! * sock_ops on a cgroup: [`Target::Cgroup`]; `attach` opens the cgroup directory
-//!   named by the attach text and creates a cgroup link: [`Attachment::Link`] again.
-//! * sk_msg / sk_skb verdict programs: [`Target::SockMap`]; they attach to a socket
-//!   map with `BPF_PROG_ATTACH` (no link): a further [`Attachment`] variant naming the
-//!   map's pin, `replace` is a second attach (the kernel swaps the map's verdict
-//!   program in one step), `detach` is `BPF_PROG_DETACH`.
+//!
+//! The socket layer (issue 15) has three backends, one per attach type of a sockmap
+//! group (see `sockc_compiler::ir::sockmap`):
+//! * [`sock_ops::SockOps`] ([`Target::Cgroup`]): a cgroup link on the cgroup
+//!   directory the block names, pinned like XDP's ([`Attachment::Link`]).
+//! * [`sockmap::Dispatcher`] ([`Target::SockMap`]): the socket map's verdict program,
+//!   `BPF_PROG_ATTACH`ed to the map (no link: [`Attachment::Map`] names the map's
+//!   pin); `replace` attaches again (the kernel swaps the map's program in one step),
+//!   `detach` is `BPF_PROG_DETACH`.
+//! * [`sockmap::Slot`] ([`Target::TailCall`]): a block's program in slot 0 of the
+//!   program array the dispatcher tail-calls ([`Attachment::Map`] again): attach and
+//!   replace are one map update, detach deletes the slot.
 //!
 //! [`Target::Netns`]: sockc_compiler::hooks::Target::Netns
 //! [`Target::Cgroup`]: sockc_compiler::hooks::Target::Cgroup
 //! [`Target::SockMap`]: sockc_compiler::hooks::Target::SockMap
+//! [`Target::TailCall`]: sockc_compiler::hooks::Target::TailCall
 //! [`TestInput::Context`]: sockc_compiler::hooks::TestInput::Context
 
 use std::{
@@ -47,6 +54,9 @@ use sockc_compiler::hooks::{HookKind, HookSpec, Target};
 use crate::RunResult;
 
 pub mod link;
+pub mod sk_lookup;
+pub mod sock_ops;
+pub mod sockmap;
 pub mod tc;
 pub mod xdp;
 
@@ -56,7 +66,10 @@ pub fn backend(hook: HookKind) -> Option<&'static dyn Backend> {
     match hook {
         HookKind::Xdp => Some(&xdp::Xdp),
         HookKind::TcIngress | HookKind::TcEgress => Some(&tc::Tc),
-        HookKind::SkLookup | HookKind::Sockmap => None,
+        HookKind::SkLookup => Some(&sk_lookup::SkLookup),
+        HookKind::Sockmap | HookKind::SockmapReceive => Some(&sockmap::Slot),
+        HookKind::SkMsgDispatch | HookKind::SkSkbDispatch => Some(&sockmap::Dispatcher),
+        HookKind::SockOps => Some(&sock_ops::SockOps),
     }
 }
 
@@ -66,8 +79,13 @@ pub trait Backend: Sync {
     /// its own type).
     fn load(&self, prog: &mut Program) -> Result<(), ProgramError>;
 
+    /// Opens a program of this hook pinned at `path` (to re-attach or swap in a
+    /// generation that an earlier sockc loaded).
+    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError>;
+
     /// Attaches the loaded `prog` at `at` so that it stays after sockc exits: a link
-    /// pinned at `link_pin`, or another kernel object that holds it by itself.
+    /// pinned at `link_pin` (replacing a stale pin there), or another kernel object
+    /// that holds it by itself.
     fn attach(
         &self,
         prog: &mut Program,
@@ -77,7 +95,8 @@ pub trait Backend: Sync {
         notices: &mut Vec<String>,
     ) -> Result<Attached, AttachError>;
 
-    /// Swaps the program behind `live` for `prog`, atomically.
+    /// Swaps the program behind `live` for `prog`, atomically. The caller has read
+    /// the live state first: `live` is attached where it should be.
     fn replace(
         &self,
         prog: &mut Program,
@@ -85,12 +104,33 @@ pub trait Backend: Sync {
         live: &Attachment,
     ) -> Result<(), AttachError>;
 
-    /// Takes `live` off its hook now. Best effort: an attachment that is already gone
-    /// is not an error.
-    fn detach(&self, at: &AttachPoint<'_>, live: &Attachment);
+    /// Takes `live` off its hook now, if it is sockc's: a link at sockc's pin, or a
+    /// clsact filter that runs program `ours` (another tool may have put its own
+    /// filter at the same priority and handle). Best effort: what is already gone is
+    /// not an error.
+    fn detach(&self, at: &AttachPoint<'_>, live: &Attachment, ours: u32);
 
-    /// What the kernel runs at `live`, against the program id the manifest expects.
-    fn live_state(&self, at: &AttachPoint<'_>, live: &Attachment, expected_prog: u32) -> LinkState;
+    /// Takes off whatever a killed sockc attached at `at` running program `ours`
+    /// before it could record how: the link at `link_pin` if it runs `ours` (the
+    /// default), and for backends with other attachments, those found by the program
+    /// they run.
+    fn detach_unrecorded(&self, at: &AttachPoint<'_>, link_pin: &Path, ours: u32) {
+        let live = Attachment::Link(link_pin.to_path_buf());
+        let expected = Expected {
+            prog_id: ours,
+            ifindex: 0,
+        };
+        if !matches!(
+            self.live_state(at, &live, &expected),
+            LinkState::Missing | LinkState::RunsOther { .. } | LinkState::Unreadable(_)
+        ) {
+            self.detach(at, &live, ours);
+        }
+    }
+
+    /// What the kernel runs at `live`, against what the manifest expects there.
+    fn live_state(&self, at: &AttachPoint<'_>, live: &Attachment, expected: &Expected)
+        -> LinkState;
 
     /// Runs `prog` `repeat` times on `input` (`BPF_PROG_TEST_RUN`), which is what the
     /// hook's [`TestInput`](sockc_compiler::hooks::TestInput) says.
@@ -100,6 +140,15 @@ pub trait Backend: Sync {
         input: &[u8],
         repeat: u32,
     ) -> Result<RunResult, ProgramError>;
+}
+
+/// What the manifest says runs at an attachment.
+#[derive(Clone, Copy, Debug)]
+pub struct Expected {
+    pub prog_id: u32,
+    /// The interface index the hook was attached to (`0`: not recorded, by an older
+    /// sockc), so a deleted and re-created interface of the same name is noticed.
+    pub ifindex: u32,
 }
 
 /// Where a program goes: its hook and the block's attach text.
@@ -119,8 +168,11 @@ impl AttachPoint<'_> {
     pub fn exists(&self) -> bool {
         match self.spec().target {
             Target::Interface => if_index(self.attach_to).is_some(),
-            Target::Cgroup => Path::new(self.attach_to).is_dir(),
-            Target::Netns | Target::SockMap => true,
+            // A sockmap group's programs all need its cgroup.
+            Target::Cgroup | Target::SockMap | Target::TailCall => {
+                Path::new(self.attach_to).is_dir()
+            }
+            Target::Netns => true,
         }
     }
 }
@@ -166,6 +218,15 @@ pub enum AttachMode {
     Tcx,
     #[serde(rename = "clsact")]
     Clsact,
+    /// A link on a network namespace (sk_lookup).
+    #[serde(rename = "netns link")]
+    Netns,
+    #[serde(rename = "cgroup link")]
+    CgroupLink,
+    #[serde(rename = "socket map")]
+    SockMap,
+    #[serde(rename = "tail call")]
+    TailCall,
 }
 
 impl fmt::Display for AttachMode {
@@ -175,6 +236,10 @@ impl fmt::Display for AttachMode {
             AttachMode::XdpGeneric => "xdp generic",
             AttachMode::Tcx => "tcx",
             AttachMode::Clsact => "clsact",
+            AttachMode::Netns => "netns link",
+            AttachMode::CgroupLink => "cgroup link",
+            AttachMode::SockMap => "socket map",
+            AttachMode::TailCall => "tail call",
         })
     }
 }
@@ -184,6 +249,10 @@ impl fmt::Display for AttachMode {
 pub struct TcFilter {
     pub priority: u16,
     pub handle: u32,
+    /// sockc created the interface's clsact qdisc for this filter, so it removes the
+    /// qdisc again once no filter is left on it.
+    #[serde(default)]
+    pub created_qdisc: bool,
 }
 
 /// What [`Backend::attach`] made.
@@ -191,6 +260,8 @@ pub struct TcFilter {
 pub struct Attached {
     pub mode: AttachMode,
     pub attachment: Attachment,
+    /// The index of the interface it went on (0 for targets that are no interface).
+    pub ifindex: u32,
 }
 
 /// What holds a program on its hook.
@@ -200,47 +271,117 @@ pub enum Attachment {
     Link(PathBuf),
     /// A clsact filter: the filter holds the program; there is no link.
     TcFilter(TcFilter),
+    /// A map pinned at this path holds the program: slot 0 of a program array (a
+    /// sockmap block's program), or a socket map's verdict program (a dispatcher).
+    Map(PathBuf),
 }
 
-/// What the kernel runs at an attachment, compared with the manifest.
+impl Attachment {
+    /// What kind of attachment this is, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Attachment::Link(_) => "link",
+            Attachment::TcFilter(_) => "clsact filter",
+            Attachment::Map(_) => "map",
+        }
+    }
+
+    /// The pin that holds it, if it is pinned.
+    pub fn pin(&self) -> Option<&Path> {
+        match self {
+            Attachment::Link(p) | Attachment::Map(p) => Some(p),
+            Attachment::TcFilter(_) => None,
+        }
+    }
+}
+
+/// What the kernel runs at an attachment, compared with the manifest. Everything but
+/// [`LinkState::Attached`] means the hook does not enforce what the manifest says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkState {
-    /// The link is there and runs the expected program.
+    /// The expected program runs on the expected interface.
     Attached,
     /// The link's pin is gone.
     Missing,
-    /// The link runs another program.
+    /// The link exists but is attached to nothing: its interface (or cgroup) was
+    /// deleted.
+    Detached,
+    /// The link is attached to interface index `linked`, but the interface of that
+    /// name is now `current` (or gone): it was deleted and re-created.
+    OtherInterface { linked: u32, current: Option<u32> },
+    /// The named interface does not exist.
+    InterfaceMissing,
+    /// The link (or filter) runs another program.
     RunsOther { prog_id: u32 },
     /// The link is pinned but its information cannot be read.
     Unreadable(String),
-    /// A clsact filter: netlink filters are not read back.
-    FilterNotChecked(TcFilter),
+    /// No filter at the recorded priority and handle.
+    FilterMissing(TcFilter),
+    /// A filter sits at the recorded priority and handle but is not sockc's (another
+    /// kind, or a program that is not the install's).
+    FilterNotOurs {
+        filter: TcFilter,
+        prog_id: Option<u32>,
+    },
+    /// The install's network namespace is gone, or was deleted and created again: its
+    /// hooks went with it.
+    NetnsGone,
+    /// The install lives in another network namespace than this command runs in.
+    NotHere,
+    /// The map that should hold the program holds none (a program array's slot is
+    /// empty, a socket map runs no verdict program).
+    Vacant,
+    /// The cgroup link is on a cgroup that is gone (`current: None`) or that was
+    /// deleted and created again under the same path.
+    OtherCgroup { linked: u64, current: Option<u64> },
 }
 
 impl LinkState {
     /// True when the kernel does not run what the manifest says.
     pub fn is_drift(&self) -> bool {
-        match self {
-            LinkState::Missing | LinkState::RunsOther { .. } | LinkState::Unreadable(_) => true,
-            LinkState::Attached | LinkState::FilterNotChecked(_) => false,
-        }
+        !matches!(self, LinkState::Attached)
     }
 }
 
 impl fmt::Display for LinkState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LinkState::Attached => f.write_str("attached"),
-            LinkState::Missing => f.write_str("link missing"),
-            LinkState::RunsOther { prog_id } => write!(f, "link runs program {prog_id}"),
-            LinkState::Unreadable(e) => write!(f, "link unreadable: {e}"),
-            LinkState::FilterNotChecked(t) => write!(
-                f,
-                "clsact filter prio {} handle {:x}:{:x} (not checked)",
+        let filter = |t: &TcFilter| {
+            format!(
+                "clsact filter prio {} handle {:x}:{:x}",
                 t.priority,
                 t.handle >> 16,
                 t.handle & 0xffff
-            ),
+            )
+        };
+        match self {
+            LinkState::Attached => f.write_str("attached"),
+            LinkState::Missing => f.write_str("link missing"),
+            LinkState::Detached => f.write_str("link detached (its interface or cgroup was deleted)"),
+            LinkState::OtherInterface { linked, current } => match current {
+                Some(now) => write!(
+                    f,
+                    "interface re-created (the link is on ifindex {linked}, the interface is now {now})"
+                ),
+                None => write!(f, "interface gone (the link is on ifindex {linked})"),
+            },
+            LinkState::InterfaceMissing => f.write_str("interface missing"),
+            LinkState::RunsOther { prog_id } => write!(f, "link runs program {prog_id}"),
+            LinkState::Unreadable(e) => write!(f, "link unreadable: {e}"),
+            LinkState::FilterMissing(t) => write!(f, "{} missing", filter(t)),
+            LinkState::NetnsGone => f.write_str("its network namespace is gone"),
+            LinkState::NotHere => f.write_str("in another network namespace (not checked)"),
+            LinkState::Vacant => f.write_str("its map holds no program"),
+            LinkState::OtherCgroup { linked, current } => match current {
+                Some(now) => write!(
+                    f,
+                    "cgroup re-created (the link is on cgroup {linked}, the directory is now {now})"
+                ),
+                None => write!(f, "cgroup gone (the link is on cgroup {linked})"),
+            },
+            LinkState::FilterNotOurs { filter: t, prog_id } => match prog_id {
+                Some(id) => write!(f, "{} runs program {id}, not the install's", filter(t)),
+                None => write!(f, "{} is not a BPF filter of sockc's", filter(t)),
+            },
         }
     }
 }
@@ -278,6 +419,31 @@ pub enum AttachError {
     },
     #[error("link update")]
     Update(#[source] std::io::Error),
+    #[error("{iface} already runs XDP program {prog_id}, which is not this install's; take it off first (`ip link set dev {iface} xdp off`)")]
+    XdpHeld { iface: String, prog_id: u32 },
     #[error("{hook} cannot hold a {what} attachment")]
     WrongAttachment { hook: HookKind, what: &'static str },
+    #[error("cgroup {path}")]
+    OpenCgroup {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{cgroup}: sock_ops program {prog_id} ({name}) of another tool already puts this cgroup's sockets into socket map {map_id}; a socket runs one socket map's programs only, and two tools redirecting the same sockets stall connections: take the other tool's program off this cgroup (and its parents) first")]
+    SockmapHeld {
+        cgroup: String,
+        prog_id: u32,
+        name: String,
+        map_id: u32,
+    },
+    #[error("link create")]
+    LinkCreate(#[source] std::io::Error),
+    #[error("pin {}", path.display())]
+    PinFd {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("attach to the map")]
+    MapAttach(#[source] std::io::Error),
 }

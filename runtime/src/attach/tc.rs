@@ -6,8 +6,11 @@
 //! `BPF_TCX_INGRESS` or `BPF_TCX_EGRESS`). A clsact filter holds its program by
 //! itself, so the program stays after sockc exits with no link; the manifest records
 //! the filter's priority and handle, a swap is a netlink replace of that same filter
-//! (atomic in the kernel), and a detach deletes it. Invariant: a TCX attachment is a
-//! pinned link, exactly as XDP's is.
+//! (atomic in the kernel), and a detach deletes it. Invariants: a TCX attachment is a
+//! pinned link, exactly as XDP's is; a clsact filter is sockc's only while it runs
+//! the program the manifest names (read back by netlink before any replace or delete:
+//! another tool may have put its own filter at the same priority and handle); the
+//! clsact qdisc goes again with the last filter when sockc created it.
 
 use std::path::Path;
 
@@ -19,10 +22,14 @@ use aya::programs::{
 use aya_obj::generated::bpf_attach_type;
 
 use super::{
-    link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend,
-    LinkState, TcAttach, TcFilter,
+    if_index, link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment,
+    Backend, Expected, LinkState, TcAttach, TcFilter,
 };
-use crate::{error_chain, RunResult};
+use crate::{
+    error_chain,
+    netlink::{self, ClsactHook},
+    RunResult,
+};
 
 /// The TC backend (TCX links or clsact filters).
 pub struct Tc;
@@ -40,6 +47,28 @@ fn direction(at: &AttachPoint<'_>) -> TcAttachType {
     }
 }
 
+fn clsact_hook(at: &AttachPoint<'_>) -> ClsactHook {
+    match direction(at) {
+        TcAttachType::Egress => ClsactHook::Egress,
+        _ => ClsactHook::Ingress,
+    }
+}
+
+/// The filter at `f`'s priority and handle on `at`'s hook, as the kernel lists it.
+fn find_filter(
+    at: &AttachPoint<'_>,
+    f: &TcFilter,
+) -> Result<Option<netlink::TcFilterInfo>, LinkState> {
+    let Some(ifindex) = if_index(at.attach_to) else {
+        return Err(LinkState::InterfaceMissing);
+    };
+    let filters = netlink::clsact_filters(ifindex, clsact_hook(at))
+        .map_err(|e| LinkState::Unreadable(e.to_string()))?;
+    Ok(filters
+        .into_iter()
+        .find(|x| x.priority == f.priority && x.handle == f.handle))
+}
+
 /// The netlink filter sockc attached at `at`, as aya's link to it.
 fn filter_link(at: &AttachPoint<'_>, f: TcFilter) -> Result<SchedClassifierLink, ProgramError> {
     SchedClassifierLink::attached(
@@ -54,6 +83,11 @@ fn filter_link(at: &AttachPoint<'_>, f: TcFilter) -> Result<SchedClassifierLink,
 
 /// Attaches through a netlink filter on the clsact qdisc (created if missing).
 fn attach_clsact(tc: &mut SchedClassifier, at: &AttachPoint<'_>) -> Result<TcFilter, AttachError> {
+    let existed = if_index(at.attach_to)
+        .map(netlink::has_clsact)
+        .transpose()
+        .map_err(AttachError::Update)?
+        .unwrap_or(false);
     // An existing clsact qdisc is fine; a real problem shows in the attach below.
     let _ = aya::programs::tc::qdisc_add_clsact(at.attach_to);
     let id = tc
@@ -67,15 +101,35 @@ fn attach_clsact(tc: &mut SchedClassifier, at: &AttachPoint<'_>) -> Result<TcFil
     let filter = TcFilter {
         priority: link.priority()?,
         handle: link.handle()?.into(),
+        created_qdisc: !existed,
     };
     // Dropping the link would delete the filter.
     std::mem::forget(link);
     Ok(filter)
 }
 
+/// Deletes the clsact qdisc of `at`'s interface once neither of its hooks has a
+/// filter left (sockc created it; deleting it with a filter on it would take another
+/// tool's filter too).
+fn remove_qdisc_if_empty(at: &AttachPoint<'_>) {
+    let Some(ifindex) = if_index(at.attach_to) else {
+        return;
+    };
+    let empty = [ClsactHook::Ingress, ClsactHook::Egress]
+        .into_iter()
+        .all(|h| netlink::clsact_filters(ifindex, h).is_ok_and(|f| f.is_empty()));
+    if empty {
+        let _ = netlink::delete_clsact(ifindex);
+    }
+}
+
 impl Backend for Tc {
     fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
         classifier(prog)?.load()
+    }
+
+    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
+        SchedClassifier::from_pin(path).map(Program::SchedClassifier)
     }
 
     fn attach(
@@ -102,6 +156,7 @@ impl Backend for Tc {
                 Ok(Attached {
                     mode: AttachMode::Tcx,
                     attachment: Attachment::Link(link_pin.to_path_buf()),
+                    ifindex: if_index(at.attach_to).unwrap_or(0),
                 })
             }
             Some(Err(e)) if opts.tc == TcAttach::Tcx => Err(AttachError::NoTcx(e)),
@@ -115,6 +170,7 @@ impl Backend for Tc {
                 Ok(Attached {
                     mode: AttachMode::Clsact,
                     attachment: Attachment::TcFilter(attach_clsact(tc, at)?),
+                    ifindex: if_index(at.attach_to).unwrap_or(0),
                 })
             }
         }
@@ -135,24 +191,81 @@ impl Backend for Tc {
                 std::mem::forget(tc.take_link(id)?);
                 Ok(())
             }
+            Attachment::Map(_) => Err(AttachError::WrongAttachment {
+                hook: at.hook,
+                what: live.kind(),
+            }),
         }
     }
 
-    fn detach(&self, at: &AttachPoint<'_>, live: &Attachment) {
+    fn detach(&self, at: &AttachPoint<'_>, live: &Attachment, ours: u32) {
         match live {
             Attachment::Link(path) => link::detach(path),
             Attachment::TcFilter(f) => {
-                if let Ok(l) = filter_link(at, *f) {
-                    let _ = aya::programs::links::Link::detach(l);
+                let Ok(Some(filter)) = find_filter(at, f) else {
+                    return;
+                };
+                if filter.kind == "bpf" && filter.prog_id == Some(ours) {
+                    if let Ok(l) = filter_link(at, *f) {
+                        let _ = aya::programs::links::Link::detach(l);
+                    }
+                }
+                if f.created_qdisc {
+                    remove_qdisc_if_empty(at);
                 }
             }
+            Attachment::Map(_) => {}
         }
     }
 
-    fn live_state(&self, _at: &AttachPoint<'_>, live: &Attachment, expected: u32) -> LinkState {
+    fn detach_unrecorded(&self, at: &AttachPoint<'_>, link_pin: &Path, ours: u32) {
+        let link = Attachment::Link(link_pin.to_path_buf());
+        let expected = Expected {
+            prog_id: ours,
+            ifindex: 0,
+        };
+        if !matches!(
+            self.live_state(at, &link, &expected),
+            LinkState::Missing | LinkState::RunsOther { .. } | LinkState::Unreadable(_)
+        ) {
+            self.detach(at, &link, ours);
+        }
+        let Some(ifindex) = if_index(at.attach_to) else {
+            return;
+        };
+        let Ok(filters) = netlink::clsact_filters(ifindex, clsact_hook(at)) else {
+            return;
+        };
+        for f in filters.iter().filter(|f| f.prog_id == Some(ours)) {
+            let filter = TcFilter {
+                priority: f.priority,
+                handle: f.handle,
+                created_qdisc: false,
+            };
+            self.detach(at, &Attachment::TcFilter(filter), ours);
+        }
+    }
+
+    fn live_state(
+        &self,
+        at: &AttachPoint<'_>,
+        live: &Attachment,
+        expected: &Expected,
+    ) -> LinkState {
         match live {
-            Attachment::Link(path) => link::state(path, expected),
-            Attachment::TcFilter(f) => LinkState::FilterNotChecked(*f),
+            Attachment::Link(path) => link::state(path, at, expected),
+            Attachment::Map(_) => LinkState::Unreadable("TC is not attached to a map".into()),
+            Attachment::TcFilter(f) => match find_filter(at, f) {
+                Err(state) => state,
+                Ok(None) => LinkState::FilterMissing(*f),
+                Ok(Some(x)) if x.kind == "bpf" && x.prog_id == Some(expected.prog_id) => {
+                    LinkState::Attached
+                }
+                Ok(Some(x)) => LinkState::FilterNotOurs {
+                    filter: *f,
+                    prog_id: x.prog_id,
+                },
+            },
         }
     }
 
@@ -173,6 +286,7 @@ impl Backend for Tc {
         Ok(RunResult {
             retval: r.return_value,
             duration: r.duration,
+            selected: None,
         })
     }
 }

@@ -10,8 +10,8 @@ use std::path::Path;
 use aya::programs::{links::FdLink, Program, TestRun, TestRunOptions, XdpMode};
 
 use super::{
-    link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend,
-    LinkState,
+    if_index, link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment,
+    Backend, Expected, LinkState,
 };
 use crate::{error_chain, RunResult};
 
@@ -27,6 +27,11 @@ impl Backend for Xdp {
         xdp(prog)?.load()
     }
 
+    fn open_pinned(&self, path: &Path) -> Result<Program, aya::programs::ProgramError> {
+        aya::programs::Xdp::from_pin(path, aya_obj::programs::XdpAttachType::Interface)
+            .map(Program::Xdp)
+    }
+
     fn attach(
         &self,
         prog: &mut Program,
@@ -37,6 +42,24 @@ impl Backend for Xdp {
     ) -> Result<Attached, AttachError> {
         let x = xdp(prog)?;
         let iface = at.attach_to;
+        // An interface has room for one XDP program: name whoever holds it. A link
+        // whose last pin was just removed is released by the kernel a moment later (from
+        // a workqueue), so a holder gets a little time to go first.
+        let held = || {
+            if_index(iface)
+                .and_then(|i| crate::netlink::xdp_prog_id(i).ok())
+                .flatten()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while let Some(prog_id) = held() {
+            if std::time::Instant::now() >= deadline {
+                return Err(AttachError::XdpHeld {
+                    iface: iface.to_string(),
+                    prog_id,
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let (id, mode) = match x.attach(iface, XdpMode::Driver) {
             Ok(id) => (id, AttachMode::XdpDriver),
             Err(e) => {
@@ -52,6 +75,7 @@ impl Backend for Xdp {
         Ok(Attached {
             mode,
             attachment: Attachment::Link(link_pin.to_path_buf()),
+            ifindex: if_index(iface).unwrap_or(0),
         })
     }
 
@@ -63,23 +87,32 @@ impl Backend for Xdp {
     ) -> Result<(), AttachError> {
         match live {
             Attachment::Link(path) => link::update(path, prog),
-            Attachment::TcFilter(_) => Err(AttachError::WrongAttachment {
+            other => Err(AttachError::WrongAttachment {
                 hook: at.hook,
-                what: "clsact filter",
+                what: other.kind(),
             }),
         }
     }
 
-    fn detach(&self, _at: &AttachPoint<'_>, live: &Attachment) {
+    fn detach(&self, _at: &AttachPoint<'_>, live: &Attachment, _ours: u32) {
         if let Attachment::Link(path) = live {
             link::detach(path);
         }
     }
 
-    fn live_state(&self, _at: &AttachPoint<'_>, live: &Attachment, expected: u32) -> LinkState {
+    fn live_state(
+        &self,
+        at: &AttachPoint<'_>,
+        live: &Attachment,
+        expected: &Expected,
+    ) -> LinkState {
         match live {
-            Attachment::Link(path) => link::state(path, expected),
-            Attachment::TcFilter(f) => LinkState::FilterNotChecked(*f),
+            Attachment::Link(path) => link::state(path, at, expected),
+            Attachment::TcFilter(f) => LinkState::FilterNotOurs {
+                filter: *f,
+                prog_id: None,
+            },
+            Attachment::Map(_) => LinkState::Unreadable("XDP is not attached to a map".into()),
         }
     }
 
@@ -100,6 +133,7 @@ impl Backend for Xdp {
         Ok(RunResult {
             retval: r.return_value,
             duration: r.duration,
+            selected: None,
         })
     }
 }

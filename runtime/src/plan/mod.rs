@@ -27,11 +27,11 @@ use similar::{
 };
 
 use sockc_compiler::{
-    bpf::maps::{unhex, MapContents, MapDef, Sizing, COUNTERS_MAP, PORTS_MAP},
+    bpf::maps::{unhex, DurableMap, MapContents, MapDef, Sizing, COUNTERS_MAP, PORTS_MAP},
     driver::Refit,
     hooks::HookKind,
     ir::slots::InstalledSlots,
-    metadata::RuleMeta,
+    metadata::{RuleMeta, SocketMeta},
     Compiled,
 };
 
@@ -55,6 +55,14 @@ pub struct Snapshot {
     /// packet reads and switched in with one word (`table_update`).
     #[serde(default)]
     pub tables: Vec<(String, String)>,
+    /// Maps every generation shares (sockmap groups): taken over, never created
+    /// afresh, by a new generation of the install.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub durable: Vec<DurableMap>,
+    /// The declared sockets (sk_lookup redirect targets), in declaration order. A
+    /// change loads a new object; the install keeps each name's socket map slot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<SocketMeta>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +132,8 @@ impl Snapshot {
                 t.sort();
                 t
             },
+            durable: c.metadata.durable_maps.clone(),
+            sockets: c.metadata.sockets.clone(),
         }
     }
 }
@@ -183,7 +193,7 @@ pub struct CounterCarry {
 }
 
 /// What installing `new` over `old` does; see [`plan`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Every program of either side, ordered by interface, then hook (xdp first).
     pub programs: Vec<ProgramPlan>,
@@ -213,6 +223,9 @@ pub struct Plan {
     /// longest-common-subsequence diff, and every aligned pair keeps its counters.
     /// When nothing reloads the slots map to themselves.
     pub counter_carry: Vec<CounterCarry>,
+    /// Declared sockets added (`+ NAME = tcp ADDR`), removed (`-`) or changed (`~`,
+    /// old and new declaration): a redirect's socket slot follows its name.
+    pub socket_changes: Vec<String>,
     /// Whether an installed snapshot was given.
     pub installed: bool,
     /// Rules in the new file, defaults included (what `counter_carry` is out of).
@@ -321,9 +334,11 @@ fn truncate_lines(text: String, max: usize) -> String {
     out
 }
 
-/// One `HOOK on IFACE: RULE` line per rule, programs in the order given.
+/// One `HOOK on IFACE: RULE` line per rule, programs in the order given (the
+/// programs sockc adds have counters but no rules the user wrote: not listed).
 fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Vec<String> {
     programs
+        .filter(|p| p.hook.spec().block)
         .flat_map(|p| {
             let label = program_label(p.hook, &p.attach_to);
             p.rules.iter().map(move |r| format!("{label}: {}", r.text))
@@ -470,7 +485,8 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
         v
     };
     let same_shapes = sorted_shapes(&old.maps) == sorted_shapes(&new.maps);
-    let new_object = !installed || !same_programs || !same_shapes;
+    let socket_changes = socket_changes(&old.sockets, &new.sockets);
+    let new_object = !installed || !same_programs || !same_shapes || !socket_changes.is_empty();
     let old_tables: HashMap<&str, &str> = old
         .tables
         .iter()
@@ -551,6 +567,7 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
         set_changes,
         table_changes: if maps_only { table_changes } else { Vec::new() },
         fresh_slots,
+        socket_changes,
         rule_diff,
         bytecode_diffs,
         counter_carry,
@@ -606,6 +623,35 @@ pub fn plan_compiled(old: Option<&Snapshot>, new: &Compiled) -> (Plan, Option<Co
         }
         Err(_) => (direct, None),
     }
+}
+
+/// How a socket is declared, as the language writes it.
+fn declaration(s: &SocketMeta) -> String {
+    match s.addr {
+        Some(a) => format!("{} {a}", s.proto),
+        None => s.proto.clone(),
+    }
+}
+
+/// Sockets added, removed and re-declared, by name.
+fn socket_changes(old: &[SocketMeta], new: &[SocketMeta]) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in new {
+        match old.iter().find(|o| o.name == n.name) {
+            None => out.push(format!("+ {} = {}", n.name, declaration(n))),
+            Some(o) if o != n => out.push(format!(
+                "~ {} = {} (was {})",
+                n.name,
+                declaration(n),
+                declaration(o)
+            )),
+            Some(_) => {}
+        }
+    }
+    for o in old.iter().filter(|o| !new.iter().any(|n| n.name == o.name)) {
+        out.push(format!("- {} = {}", o.name, declaration(o)));
+    }
+    out
 }
 
 fn count(n: usize, one: &str, many: &str) -> String {
@@ -671,6 +717,7 @@ impl Plan {
             .any(|p| p.action != ProgramAction::Unchanged)
             || !self.set_changes.is_empty()
             || !self.rule_diff.is_empty()
+            || !self.socket_changes.is_empty()
     }
 
     /// Whether the runtime loads a new object (new maps, programs swapped).
@@ -768,6 +815,13 @@ impl Plan {
                         );
                     }
                 }
+            }
+        }
+
+        if !self.socket_changes.is_empty() {
+            let _ = writeln!(out, "sockets:");
+            for c in &self.socket_changes {
+                let _ = writeln!(out, "  {c}");
             }
         }
 

@@ -10,14 +10,21 @@
 //! so agreement between the two is evidence, not an echo.
 
 pub mod headers;
+pub mod message;
 
-use std::{collections::BTreeMap, net::IpAddr};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::{IpAddr, SocketAddr},
+};
+
+use cranelift_entity::EntityRef as _;
 
 pub use headers::{decode, Headers, IpHeader, L4Fields};
 
 use sockc_compiler::{
-    hooks::{self, HookSpec},
-    ir::{Action, AddrMatch, Module, PortMatch, Program, Rule, RuleMatch},
+    bpf::maps::socket_drop_slot,
+    hooks::{self, HookKind, HookSpec},
+    ir::{Action, AddrMatch, Module, PortMatch, Program, Rule, RuleMatch, SockId},
     syntax::ast::{SockCond, Verdict},
 };
 
@@ -59,9 +66,44 @@ impl SocketState {
 }
 
 /// What the program learns from outside the packet.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Facts {
     pub socket: SocketState,
+    /// The declared sockets that have a socket registered in the install's socket map
+    /// (sk_lookup); a redirect to any other drops.
+    pub registered: BTreeSet<SockId>,
+}
+
+/// What an sk_lookup program sees: the socket lookup the kernel is about to make for
+/// a TCP connection request or a UDP datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lookup {
+    /// 6 (TCP) or 17 (UDP).
+    pub proto: u8,
+    /// The peer's address and port (the packet's source).
+    pub remote: SocketAddr,
+    /// This host's address and port (the packet's destination).
+    pub local: SocketAddr,
+}
+
+impl Lookup {
+    /// The lookup as the header fields rules match (no frame: length 0, no TCP
+    /// flags), so that rules mean the same in every hook.
+    pub fn headers(&self) -> Headers {
+        Headers {
+            len: 0,
+            ip: Some(IpHeader {
+                src: self.remote.ip(),
+                dst: self.local.ip(),
+                proto: self.proto,
+                l4: L4Fields::Ports {
+                    sport: self.remote.port(),
+                    dport: self.local.port(),
+                    tcp_flags: None,
+                },
+            }),
+        }
+    }
 }
 
 /// Who decided a packet's fate.
@@ -76,6 +118,8 @@ pub enum Decider {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Verdict(Verdict),
+    /// A redirect that took place: for sk_lookup, the connection or datagram goes to
+    /// the socket registered for the rule's socket.
     Redirect(Action),
 }
 
@@ -87,6 +131,9 @@ pub struct Evaluation {
     pub outcome: Outcome,
     /// `count` rules that matched before the decider, in order (rule indexes).
     pub counted: Vec<usize>,
+    /// A redirect to a socket with nothing registered: the outcome is a drop, and
+    /// this slot of the `socket_drops` map counts it.
+    pub socket_drop: Option<u32>,
 }
 
 impl Evaluation {
@@ -129,6 +176,10 @@ impl Evaluation {
         let spec: &HookSpec = hooks::spec(prog.hook);
         match self.outcome {
             Outcome::Verdict(v) => spec.verdict_code(v),
+            // sk_lookup: the socket is assigned and the program returns SK_PASS.
+            Outcome::Redirect(Action::Redirect(Some(_))) if spec.kind == HookKind::SkLookup => {
+                spec.verdicts.pass
+            }
             Outcome::Redirect(_) => None,
         }
     }
@@ -136,7 +187,25 @@ impl Evaluation {
 
 /// Evaluates one frame against one program.
 pub fn evaluate(module: &Module, prog: &Program, frame: &[u8], facts: &Facts) -> Evaluation {
-    let headers = decode(frame);
+    evaluate_headers(module, prog, decode(frame), facts)
+}
+
+/// Evaluates one socket lookup against an sk_lookup program.
+pub fn evaluate_lookup(
+    module: &Module,
+    prog: &Program,
+    lookup: &Lookup,
+    facts: &Facts,
+) -> Evaluation {
+    evaluate_headers(module, prog, lookup.headers(), facts)
+}
+
+fn evaluate_headers(
+    module: &Module,
+    prog: &Program,
+    headers: Headers,
+    facts: &Facts,
+) -> Evaluation {
     let mut counted = Vec::new();
     for (i, rule) in prog.rules.iter().enumerate() {
         if !rule_matches(module, rule, &headers, facts) {
@@ -150,13 +219,27 @@ pub fn evaluate(module: &Module, prog: &Program, frame: &[u8], facts: &Facts) ->
             Action::Allow => Outcome::Verdict(Verdict::Allow),
             Action::Drop => Outcome::Verdict(Verdict::Drop),
             Action::Pass => Outcome::Verdict(Verdict::Pass),
-            redirect @ Action::Redirect(_) => Outcome::Redirect(redirect),
+            // docs/language.md: a redirect to a socket with nothing registered drops
+            // (and counts), so traffic never reaches whatever else is bound there.
+            Action::Redirect(Some(sock)) if !facts.registered.contains(&sock) => {
+                return Evaluation {
+                    headers,
+                    decider: Decider::Rule(i),
+                    outcome: Outcome::Verdict(Verdict::Drop),
+                    counted,
+                    socket_drop: Some(socket_drop_slot(sock.index(), false)),
+                };
+            }
+            redirect @ (Action::Redirect(_) | Action::RedirectIngress(_)) => {
+                Outcome::Redirect(redirect)
+            }
         };
         return Evaluation {
             headers,
             decider: Decider::Rule(i),
             outcome,
             counted,
+            socket_drop: None,
         };
     }
     Evaluation {
@@ -164,6 +247,7 @@ pub fn evaluate(module: &Module, prog: &Program, frame: &[u8], facts: &Facts) ->
         decider: Decider::Default,
         outcome: Outcome::Verdict(prog.default),
         counted,
+        socket_drop: None,
     }
 }
 
@@ -353,7 +437,11 @@ mod tests {
             (SockCond::Established, [false, false, true, false]),
         ] {
             for (state, want) in SocketState::ALL.into_iter().zip(holds_for) {
-                assert_eq!(condition_holds(cond, &Facts { socket: state }), want);
+                let facts = Facts {
+                    socket: state,
+                    ..Facts::default()
+                };
+                assert_eq!(condition_holds(cond, &facts), want);
             }
         }
     }

@@ -1,6 +1,9 @@
 //! Lowering: one IR program to instructions, by the lowering of its hook's context
 //! (the hook table's [`Context`] column; one file per context). [`packet`] lowers the
-//! programs that see a packet (XDP, TC).
+//! programs that see a packet (XDP, TC), [`sk_lookup`] the socket lookup programs,
+//! [`sockmap`] the socket layer's (a sockmap block's sk_msg or sk_skb program, and the
+//! dispatchers and sock_ops program sockc adds around a cgroup's blocks); each fills
+//! the flow record and then they share the rule walk (`rules.rs`).
 //!
 //! Invariant (every lowering keeps it): every path reaches `exit` with `r0` = a
 //! verdict of the hook; every path that ends a rule or the default bumps exactly one
@@ -10,6 +13,9 @@
 //! of its own, so the optimizer's decisions are all visible in the IR.
 
 pub mod packet;
+pub(super) mod rules;
+pub mod sk_lookup;
+pub mod sockmap;
 
 use super::{
     buffer::{BufferError, Code},
@@ -37,7 +43,12 @@ pub fn lower_program(module: &Module, prog: &Program, sizing: &Sizing) -> Result
     }
     match spec.context {
         Context::Packet(ctx) => packet::lower(module, prog, spec, ctx, sizing),
-        Context::SkLookup | Context::SkMsg => Err(unsupported()),
+        Context::SkLookup => sk_lookup::lower(module, prog, spec, sizing),
+        Context::SkMsg(ctx) | Context::SkSkb(ctx) => {
+            sockmap::lower_rules(module, prog, spec, ctx, sizing)
+        }
+        // Programs sockc adds (companions) have no rules: `sockmap::lower_companion`.
+        Context::SockOps { .. } | Context::Dispatch => Err(unsupported()),
     }
 }
 
@@ -47,7 +58,7 @@ pub(crate) fn verdict(spec: &HookSpec, a: Action) -> i32 {
         Action::Allow => spec.verdicts.allow,
         Action::Drop => spec.verdicts.drop,
         Action::Pass => spec.verdicts.pass,
-        Action::Count | Action::Redirect(_) => None,
+        Action::Count | Action::Redirect(_) | Action::RedirectIngress(_) => None,
     };
     code.expect("sema only lets through actions the hook has")
 }

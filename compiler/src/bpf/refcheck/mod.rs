@@ -25,7 +25,10 @@ use std::collections::HashSet;
 
 use aya_obj::generated::{self as k, bpf_func_id};
 
-use super::insn::{op, Insn};
+use super::{
+    buffer::Code,
+    insn::{op, Insn},
+};
 
 /// Helpers that return a socket reference, or NULL, in `r0`.
 const ACQUIRE: [bpf_func_id; 3] = [
@@ -172,6 +175,13 @@ impl RefError {
 /// NULL, before `exit`, any tail call and any `LD_ABS`/`LD_IND`.
 pub fn check(insns: &[Insn]) -> Result<(), RefError> {
     walk(insns).map(|_| ())
+}
+
+/// [`check`] on lowered code, whose socket-map lookups also acquire references
+/// ([`Code::socket_acquires`]: a `bpf_map_lookup_elem` on a SOCKMAP or SOCKHASH
+/// returns a socket the program must release, which the helper id alone does not say).
+pub fn check_code(code: &Code) -> Result<(), RefError> {
+    walk_with(&code.insns, &code.socket_acquires).map(|_| ())
 }
 
 /// What one register or spilled stack slot holds.
@@ -335,6 +345,8 @@ struct Cfg {
     join: Vec<bool>,
     /// Registers live on entry to each instruction (bit `r`), for [`State::forget_dead`].
     live: Vec<u16>,
+    /// Helper calls that acquire a reference though their id does not say so.
+    acquires: Vec<bool>,
 }
 
 const ARGS: u16 = 0b11_1110;
@@ -522,6 +534,7 @@ impl Cfg {
             succ,
             join: preds.iter().map(|&p| p >= 2).collect(),
             live,
+            acquires: vec![false; n],
         })
     }
 }
@@ -548,10 +561,20 @@ enum Flow {
 /// names are acquiring slots, stack offsets are bounded), so each join sees finitely
 /// many, and every cycle passes through a join.
 fn walk(insns: &[Insn]) -> Result<usize, RefError> {
+    walk_with(insns, &[])
+}
+
+/// [`walk`], with the calls at `acquires` also acquiring a reference.
+fn walk_with(insns: &[Insn], acquires: &[usize]) -> Result<usize, RefError> {
     if insns.is_empty() {
         return Ok(0);
     }
-    let cfg = Cfg::new(insns)?;
+    let mut cfg = Cfg::new(insns)?;
+    for &a in acquires {
+        if let Some(x) = cfg.acquires.get_mut(a) {
+            *x = is_helper_call(insns[a]);
+        }
+    }
     let mut seen: HashSet<(usize, State)> = HashSet::new();
     let mut work = vec![(0usize, State::entry())];
     let mut steps = 0usize;
@@ -720,7 +743,7 @@ fn jump(insns: &[Insn], cfg: &Cfg, pc: usize, st: &mut State) -> Result<Flow, Re
     }
     let fall = fall.expect("checked by Cfg::new");
     if o == op::CALL {
-        call(insns, pc, st)?;
+        call(insns, pc, cfg.acquires[pc], st)?;
         return Ok(Flow::Next(fall));
     }
     let taken = taken.expect("checked by Cfg::new");
@@ -746,7 +769,7 @@ fn jump(insns: &[Insn], cfg: &Cfg, pc: usize, st: &mut State) -> Result<Flow, Re
     Ok(Flow::Fork(taken, st.clone(), fall))
 }
 
-fn call(insns: &[Insn], pc: usize, st: &mut State) -> Result<(), RefError> {
+fn call(insns: &[Insn], pc: usize, acquires: bool, st: &mut State) -> Result<(), RefError> {
     let id = insns[pc].imm;
     if is_helper(id, bpf_func_id::BPF_FUNC_sk_release) {
         match st.regs[1] {
@@ -813,7 +836,7 @@ fn call(insns: &[Insn], pc: usize, st: &mut State) -> Result<(), RefError> {
         }
     }
     st.regs[..6].fill(Val::Other);
-    if is_acquire(id) {
+    if acquires || is_acquire(id) {
         let a = pc as u32;
         if st.nullness(a).is_some() {
             // Only in a loop: the reference from the previous iteration is still owed.

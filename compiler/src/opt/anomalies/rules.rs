@@ -21,7 +21,7 @@ pub(super) fn terminates(r: &Rule) -> bool {
 /// True when a rule with this action and condition, matching, may end the program
 /// otherwise than `action` would.
 pub(super) fn decides_otherwise(a: Action, cond: bool, action: Action) -> bool {
-    a != Action::Count && (cond || matches!(a, Action::Redirect(_)) || a != action)
+    a != Action::Count && (cond || a.is_redirect() || a != action)
 }
 
 pub(super) fn same_as_default(a: Action, v: Verdict) -> bool {

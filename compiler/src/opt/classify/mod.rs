@@ -240,7 +240,7 @@ fn kind_of(sets: &Sets, r: &Rule) -> Kind {
         _ if !fits => Kind::Linear,
         Action::Allow | Action::Drop | Action::Pass => Kind::Decides,
         Action::Count => Kind::Counts,
-        Action::Redirect(_) => Kind::Linear,
+        Action::Redirect(_) | Action::RedirectIngress(_) => Kind::Linear,
     }
 }
 

@@ -7,6 +7,7 @@
 use ipnet::IpNet;
 
 use crate::{
+    hooks::Context,
     ir::{
         flow::{fact, Test},
         SetId,
@@ -333,7 +334,7 @@ impl Default for Knowledge {
 
 impl Knowledge {
     /// What the prologue guarantees of every flow record (see
-    /// [`crate::bpf::packet::flow`]; a test in [`crate::bpf::lower`] checks the
+    /// [`crate::bpf::flow`]; a test in [`crate::bpf::lower`] checks the
     /// prologue against it): `L3` is 0 (not IP), 4 or 6, and `L4_OK` is 0 or 1. So
     /// `L3 != 0` and `L3 != 4` make `L3 == 6` pass. The socket fact is one of the
     /// lookup's four answers.
@@ -342,6 +343,29 @@ impl Knowledge {
         k.bytes[L3] = Bytes::from_fn(|x| matches!(x, 0 | 4 | 6));
         k.bytes[L4_OK] = Bytes::from_fn(|x| x <= 1);
         k.bytes[SOCK] = Bytes::from_fn(fact::is_fact);
+        k
+    }
+
+    /// What the prologue of a program of this context guarantees: for packets, what
+    /// [`Knowledge::flow_record`] says; for sk_lookup also that `L3` is 4 or 6 and
+    /// `L4_OK` is 1 (a lookup always has a family and both ports; a test in
+    /// `bpf::lower::sk_lookup` checks the prologue against it).
+    pub fn for_context(ctx: Context) -> Knowledge {
+        let mut k = Knowledge::flow_record();
+        match ctx {
+            // The socket layer's prologue leaves L3 0 for a socket of another family
+            // (sockets in a socket map are TCP over IPv4 or IPv6, but the record is
+            // filled defensively), so only the general facts hold.
+            Context::Packet(_)
+            | Context::SkMsg(_)
+            | Context::SkSkb(_)
+            | Context::SockOps { .. }
+            | Context::Dispatch => {}
+            Context::SkLookup => {
+                k.bytes[L3] = Bytes::from_fn(|x| matches!(x, 4 | 6));
+                k.bytes[L4_OK] = Bytes::from_fn(|x| x == 1);
+            }
+        }
         k
     }
 

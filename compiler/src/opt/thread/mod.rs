@@ -118,7 +118,8 @@ pub fn run(module: &mut Module) {
                 .map(|s| match s {
                     Step::Linear { rules, .. } => {
                         let (_, tests) = RuleTests::of_run(module, p, rules.clone());
-                        Some(threaded(&tests))
+                        let top = Knowledge::for_context(p.hook.spec().context);
+                        Some(threaded_from(&tests, &top))
                     }
                     Step::Classify(_) => None,
                 })
@@ -134,8 +135,14 @@ pub fn run(module: &mut Module) {
     }
 }
 
-/// The threaded plan (see the module docs).
+/// The threaded plan (see the module docs) of rules whose program starts from what
+/// every flow record holds.
 pub fn threaded(rules: &[RuleTests]) -> Plan {
+    threaded_from(rules, &Knowledge::flow_record())
+}
+
+/// The threaded plan of rules entered knowing `top`.
+pub fn threaded_from(rules: &[RuleTests], top: &Knowledge) -> Plan {
     let views: Vec<Vec<View>> = rules
         .iter()
         .map(|r| r.tests.iter().map(View::of).collect())
@@ -154,9 +161,8 @@ pub fn threaded(rules: &[RuleTests]) -> Plan {
             incoming.insert((rule, test), met);
         }
     };
-    let top = Knowledge::flow_record();
-    let entry = thread_from(&views, &top, 0);
-    edge(entry, top, &mut incoming);
+    let entry = thread_from(&views, top, 0);
+    edge(entry, top.clone(), &mut incoming);
     let mut plans = Vec::with_capacity(rules.len());
     for (r, rule) in rules.iter().enumerate() {
         let mut nodes = Vec::with_capacity(rule.tests.len());

@@ -1,0 +1,175 @@
+//! sk_lookup: programs that pick the socket for a TCP connection or UDP datagram
+//! before the kernel's own socket lookup, attached to a network namespace through a
+//! pinned netns link (`BPF_LINK_CREATE` on the namespace's fd).
+//!
+//! The namespace is the one sockc runs in: the CLI has entered `--netns` before any
+//! hook is touched. A namespace holds any number of sk_lookup programs, run in
+//! attach order; sockc's link is one of them and never displaces another tool's.
+//! Invariant: the link's namespace is checked by inode when its state is read, so a
+//! link left on a namespace that is gone (or on another one) is drift, not "attached".
+//! Test runs take a `struct bpf_sk_lookup` as input and no packet; the result carries
+//! the cookie of the socket the program selected.
+
+use std::{
+    fs::File,
+    net::{IpAddr, SocketAddr},
+    os::fd::AsFd,
+    path::Path,
+};
+
+use aya::programs::{links::FdLink, Program, ProgramError, SkLookup as AyaSkLookup};
+use aya_obj::generated::bpf_link_type;
+use sockc_compiler::hooks::{AF_INET, AF_INET6, SK_LOOKUP_CTX};
+
+use super::{
+    link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend,
+    Expected, LinkState,
+};
+use crate::{sys, RunResult};
+
+/// The sk_lookup backend.
+pub struct SkLookup;
+
+fn sk_lookup(prog: &mut Program) -> Result<&mut AyaSkLookup, ProgramError> {
+    prog.try_into()
+}
+
+impl Backend for SkLookup {
+    fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
+        sk_lookup(prog)?.load()
+    }
+
+    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
+        AyaSkLookup::from_pin(path).map(Program::SkLookup)
+    }
+
+    fn attach(
+        &self,
+        prog: &mut Program,
+        _at: &AttachPoint<'_>,
+        link_pin: &Path,
+        _opts: &AttachOptions,
+        _notices: &mut Vec<String>,
+    ) -> Result<Attached, AttachError> {
+        let p = sk_lookup(prog)?;
+        let netns =
+            File::open("/proc/thread-self/ns/net").map_err(|source| AttachError::OpenLink {
+                path: "/proc/thread-self/ns/net".into(),
+                source,
+            })?;
+        let id = p.attach(netns.as_fd())?;
+        let fd: FdLink = p.take_link(id)?.into();
+        link::pin(fd, link_pin)?;
+        Ok(Attached {
+            mode: AttachMode::Netns,
+            attachment: Attachment::Link(link_pin.to_path_buf()),
+            ifindex: 0,
+        })
+    }
+
+    fn replace(
+        &self,
+        prog: &mut Program,
+        at: &AttachPoint<'_>,
+        live: &Attachment,
+    ) -> Result<(), AttachError> {
+        match live {
+            Attachment::Link(path) => link::update(path, prog),
+            other => Err(AttachError::WrongAttachment {
+                hook: at.hook,
+                what: other.kind(),
+            }),
+        }
+    }
+
+    fn detach(&self, _at: &AttachPoint<'_>, live: &Attachment, _ours: u32) {
+        if let Attachment::Link(path) = live {
+            link::detach(path);
+        }
+    }
+
+    fn live_state(
+        &self,
+        at: &AttachPoint<'_>,
+        live: &Attachment,
+        expected: &Expected,
+    ) -> LinkState {
+        match live {
+            Attachment::Link(path) => link::state(path, at, expected),
+            Attachment::TcFilter(f) => LinkState::FilterNotOurs {
+                filter: *f,
+                prog_id: None,
+            },
+            Attachment::Map(_) => {
+                LinkState::Unreadable("sk_lookup is not attached to a map".into())
+            }
+        }
+    }
+
+    fn test_run(
+        &self,
+        prog: &Program,
+        input: &[u8],
+        repeat: u32,
+    ) -> Result<RunResult, ProgramError> {
+        let Program::SkLookup(p) = prog else {
+            return Err(ProgramError::UnexpectedProgramType);
+        };
+        let fd = p.fd()?;
+        let mut ctx_out = vec![0u8; input.len()];
+        let r = sys::prog_test_run_ctx(fd.as_fd(), input, &mut ctx_out, repeat.max(1)).map_err(
+            |io_error| {
+                ProgramError::SyscallError(aya::sys::SyscallError {
+                    call: "bpf_prog_test_run",
+                    io_error,
+                })
+            },
+        )?;
+        // The cookie is the context's first 8 bytes (a union with `sk`).
+        let cookie = ctx_out
+            .get(..8)
+            .map(|b| u64::from_ne_bytes(b.try_into().expect("8 bytes")))
+            .unwrap_or(0);
+        Ok(RunResult {
+            retval: r.retval,
+            duration: std::time::Duration::from_nanos(u64::from(r.duration_ns)),
+            selected: (cookie != 0).then_some(cookie),
+        })
+    }
+}
+
+/// The inode of the namespace a netns link is attached to (0 once that namespace is
+/// gone), from its link info.
+pub(super) fn linked_netns_ino(info: &aya_obj::generated::bpf_link_info) -> Option<u32> {
+    if info.type_ != bpf_link_type::BPF_LINK_TYPE_NETNS as u32 {
+        return None;
+    }
+    // SAFETY: reading the union member the kernel filled for this link type.
+    Some(unsafe { info.__bindgen_anon_1.netns.netns_ino })
+}
+
+/// The `struct bpf_sk_lookup` that `BPF_PROG_TEST_RUN` turns into a lookup of
+/// protocol `proto` (6 or 17) from `remote` to `local` (both of one family).
+pub fn context(proto: u8, remote: SocketAddr, local: SocketAddr) -> Vec<u8> {
+    let c = &SK_LOOKUP_CTX;
+    let mut b = vec![0u8; c.size];
+    let mut put = |off: i16, bytes: &[u8]| {
+        let off = off as usize;
+        b[off..off + bytes.len()].copy_from_slice(bytes);
+    };
+    let family = if remote.is_ipv4() { AF_INET } else { AF_INET6 };
+    put(c.family, &family.to_ne_bytes());
+    put(c.protocol, &u32::from(proto).to_ne_bytes());
+    for (addr, v4, v6) in [
+        (remote.ip(), c.remote_ip4, c.remote_ip6),
+        (local.ip(), c.local_ip4, c.local_ip6),
+    ] {
+        match addr {
+            IpAddr::V4(a) => put(v4, &a.octets()),
+            IpAddr::V6(a) => put(v6, &a.octets()),
+        }
+    }
+    put(c.remote_port, &remote.port().to_be_bytes());
+    put(c.local_port, &u32::from(local.port()).to_ne_bytes());
+    b
+}

@@ -1,0 +1,204 @@
+//! sock_ops on a cgroup: the program that puts a sockmap group's TCP sockets into its
+//! socket map, attached with a cgroup link (`BPF_LINK_CREATE` on the cgroup directory)
+//! pinned like XDP's, swapped with `BPF_LINK_UPDATE`, taken off with
+//! `BPF_LINK_DETACH` ([`super::link`]).
+//!
+//! Before it attaches, it refuses a cgroup where another tool's sock_ops program
+//! already puts sockets into a socket map: such a program runs for the cgroup's
+//! sockets too (directly or from an ancestor cgroup), and a socket can run one socket
+//! map's verdict programs only; whichever inserts second gets `EBUSY`, and two tools
+//! redirecting the same sockets is how connections stall (see the research notes). A
+//! program is this install's when every socket map it uses is one of the install's
+//! own (pinned in the install's directory).
+
+use std::{fs::File, os::fd::AsFd, path::Path};
+
+use aya::programs::{Program, ProgramError};
+use aya_obj::generated::bpf_map_type;
+
+use super::{
+    link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend,
+    Expected, LinkState,
+};
+use crate::{sys, RunResult};
+
+/// The sock_ops backend.
+pub struct SockOps;
+
+fn sock_ops(prog: &mut Program) -> Result<&mut aya::programs::SockOps, ProgramError> {
+    prog.try_into()
+}
+
+/// Opens a cgroup directory (`O_RDONLY | O_DIRECTORY`).
+pub fn open_cgroup(path: &str) -> Result<File, AttachError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(path)
+        .map_err(|source| AttachError::OpenCgroup {
+            path: path.to_string(),
+            source,
+        })
+}
+
+/// A sock_ops program of another tool that fills a socket map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Foreign {
+    pub prog_id: u32,
+    pub name: String,
+    pub map_id: u32,
+}
+
+/// The sock_ops programs that run for `cgroup`'s sockets (its own and its
+/// ancestors') and put them into a socket map that is not one of the maps pinned in
+/// `install_dir`.
+pub fn foreign_socket_map_fillers(
+    cgroup: &File,
+    install_dir: &Path,
+) -> std::io::Result<Vec<Foreign>> {
+    let ours = install_map_ids(install_dir);
+    let attach_type = sockc_compiler::hooks::HookKind::SockOps.spec().attach_type as u32;
+    let mut out = Vec::new();
+    for id in sys::prog_query(cgroup.as_fd(), attach_type, true)? {
+        let Ok(fd) = sys::prog_fd_by_id(id) else {
+            continue; // gone meanwhile
+        };
+        let info = sys::prog_info(fd.as_fd())?;
+        for map_id in &info.map_ids {
+            let is_socket_map = aya::maps::MapInfo::from_id(*map_id)
+                .ok()
+                .and_then(|m| m.map_type().ok())
+                .is_some_and(|t| {
+                    matches!(
+                        t as u32,
+                        x if x == bpf_map_type::BPF_MAP_TYPE_SOCKMAP as u32
+                            || x == bpf_map_type::BPF_MAP_TYPE_SOCKHASH as u32
+                    )
+                });
+            if is_socket_map && !ours.contains(map_id) {
+                out.push(Foreign {
+                    prog_id: id,
+                    name: info.name.clone(),
+                    map_id: *map_id,
+                });
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Ids of the maps pinned in an install's directory (its `keep_*` maps).
+fn install_map_ids(dir: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("keep_"))
+        .filter_map(|e| aya::maps::MapInfo::from_pin(e.path()).ok())
+        .map(|i| i.id())
+        .collect()
+}
+
+impl Backend for SockOps {
+    fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
+        sock_ops(prog)?.load()
+    }
+
+    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
+        aya::programs::SockOps::from_pin(path).map(Program::SockOps)
+    }
+
+    fn attach(
+        &self,
+        prog: &mut Program,
+        at: &AttachPoint<'_>,
+        link_pin: &Path,
+        _opts: &AttachOptions,
+        notices: &mut Vec<String>,
+    ) -> Result<Attached, AttachError> {
+        let cgroup = open_cgroup(at.attach_to)?;
+        let install_dir = link_pin.parent().unwrap_or(Path::new("/"));
+        let foreign = foreign_socket_map_fillers(&cgroup, install_dir).map_err(|source| {
+            AttachError::OpenCgroup {
+                path: at.attach_to.to_string(),
+                source,
+            }
+        })?;
+        if let Some(f) = foreign.into_iter().next() {
+            return Err(AttachError::SockmapHeld {
+                cgroup: at.attach_to.to_string(),
+                prog_id: f.prog_id,
+                name: f.name,
+                map_id: f.map_id,
+            });
+        }
+        let prog_fd = sock_ops(prog)?.fd()?;
+        let link = sys::link_create(
+            prog_fd.as_fd(),
+            cgroup.as_fd(),
+            at.spec().attach_type as u32,
+        )
+        .map_err(AttachError::LinkCreate)?;
+        let _ = std::fs::remove_file(link_pin);
+        sys::obj_pin(link.as_fd(), link_pin).map_err(|source| AttachError::PinFd {
+            path: link_pin.to_path_buf(),
+            source,
+        })?;
+        notices.push(format!(
+            "{at}: TCP connections of the cgroup opened before now are not in its socket map: \
+             sockmap rules do not apply to them and they go through the TCP/IP stack until \
+             they close (sock_ops sees a connection only when it is established)"
+        ));
+        Ok(Attached {
+            mode: AttachMode::CgroupLink,
+            attachment: Attachment::Link(link_pin.to_path_buf()),
+            ifindex: 0,
+        })
+    }
+
+    fn replace(
+        &self,
+        prog: &mut Program,
+        at: &AttachPoint<'_>,
+        live: &Attachment,
+    ) -> Result<(), AttachError> {
+        match live {
+            Attachment::Link(path) => link::update(path, prog),
+            other => Err(AttachError::WrongAttachment {
+                hook: at.hook,
+                what: other.kind(),
+            }),
+        }
+    }
+
+    fn detach(&self, _at: &AttachPoint<'_>, live: &Attachment, _ours: u32) {
+        if let Attachment::Link(path) = live {
+            link::detach(path);
+        }
+    }
+
+    fn live_state(
+        &self,
+        at: &AttachPoint<'_>,
+        live: &Attachment,
+        expected: &Expected,
+    ) -> LinkState {
+        match live {
+            Attachment::Link(path) => link::state(path, at, expected),
+            other => LinkState::Unreadable(format!("sock_ops is not held by a {}", other.kind())),
+        }
+    }
+
+    fn test_run(
+        &self,
+        _prog: &Program,
+        _input: &[u8],
+        _repeat: u32,
+    ) -> Result<RunResult, ProgramError> {
+        // BPF_PROG_TEST_RUN has no sock_ops support: end-to-end tests only.
+        Err(ProgramError::UnexpectedProgramType)
+    }
+}

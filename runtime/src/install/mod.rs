@@ -1,0 +1,196 @@
+//! Installs: a compiled rule set put into the kernel so that it outlives the CLI,
+//! replaced, repaired and removed, as a small state machine whose every step is
+//! journaled before it happens, so that no failure — `kill -9` included — leaves state
+//! that `sockc status` cannot see or a hook that enforces nothing while the manifest
+//! says it does.
+//!
+//! The state machine of one install (the journal is [`journal::Journal`]):
+//!
+//! ```text
+//! committed M ──apply──▶ journal {Apply M', Building}   pin generation N+1's objects
+//!                        journal {Apply M', Attaching}  attach the hooks M' adds
+//!                        journal {Apply M', Swapping}   swap (or re-attach) the hooks M'
+//!                                                       keeps, detach the ones it drops
+//!                        commit M', clear the journal, remove generation N
+//!             ──set update──▶ journal {SetUpdate M', changes}: add, then remove entries;
+//!                        commit M', clear
+//!             ──flush──▶ journal {Flush}: detach every hook, remove the install
+//! ```
+//!
+//! Every command first looks for a journal ([`recover`]): an interrupted `Building` or
+//! `Attaching` is rolled back (nothing installed had changed; hooks the new generation
+//! added come off again, its objects are removed), an interrupted `Swapping`, set
+//! update or flush is rolled forward; the command says which. Until the journal is
+//! cleared, every hook runs the old program or the new one (attach before swap, swap
+//! in one kernel operation, detach last), so no moment has neither.
+//!
+//! `apply` reconciles against what the kernel runs, not the manifest alone
+//! ([`reconcile`]): a hook whose link is gone, whose interface was deleted and
+//! created again, whose clsact filter was removed or replaced by another tool's, is
+//! attached again — with the new generation's program, or, when nothing else changed,
+//! with the installed generation's pinned one ([`repair`]) — and "no changes" is only
+//! said when every hook runs what the manifest says.
+
+pub mod journal;
+mod reconcile;
+mod recover;
+pub mod sockets;
+mod status;
+mod update;
+
+use std::path::PathBuf;
+
+use aya::{maps::MapError, pin::PinError, programs::ProgramError};
+use sockc_compiler::{hooks::HookKind, obj::ObjError};
+
+pub use recover::{flush, recover, repair, Flushed, Recovery, Repaired};
+pub use sockets::{
+    register, slots, unregister, How, Registered, Registration, SlotState, SlotStatus, Source,
+};
+pub use status::{installed_names, stats, status, HookStatus, RuleStats, Status, StatusOptions};
+pub use update::{apply, ApplyReport, ApplyRequest};
+
+use crate::{attach::AttachError, store::StoreError, RuntimeError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("{hook} on {iface}: no such interface{}", netns_note(.netns))]
+    MissingInterface {
+        hook: HookKind,
+        iface: String,
+        netns: Option<String>,
+    },
+    #[error("{at}")]
+    Attach {
+        /// The hook and its attach point, as `xdp on eth0`.
+        at: String,
+        #[source]
+        source: AttachError,
+    },
+    #[error("{at} is already installed by `{other}` (generation {generation}): apply with --name {other} to replace it, or `sockc flush --name {other}` first")]
+    HeldByInstall {
+        at: String,
+        other: String,
+        generation: u64,
+    },
+    #[error("the file has no hook blocks: applying it would detach every hook of `{name}`; `sockc flush --name {name}` removes an install, --allow-empty applies an empty rule set anyway")]
+    Empty { name: String },
+    #[error("{hook} programs cannot be installed yet")]
+    Unsupported { hook: HookKind },
+    #[error("write the object")]
+    Object(#[source] ObjError),
+    #[error("{}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("network namespace {}", path.display())]
+    Netns {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("install `{name}` lives in another network namespace (inode {recorded}, this is {current}); run this command there")]
+    OtherNetns {
+        name: String,
+        recorded: u64,
+        current: u64,
+    },
+    #[error("{}", path.display())]
+    Pin {
+        path: PathBuf,
+        #[source]
+        source: PinError,
+    },
+    #[error("{map}: unexpected map type")]
+    MapType { map: String },
+    #[error("{}", path.display())]
+    OpenMap {
+        path: PathBuf,
+        #[source]
+        source: MapError,
+    },
+    #[error("{}", path.display())]
+    OpenProgram {
+        path: PathBuf,
+        #[source]
+        source: ProgramError,
+    },
+    #[error("{map}: bad hex {hex}")]
+    BadHex { map: String, hex: String },
+    #[error("{map}: {what}")]
+    SetUpdate {
+        map: String,
+        /// `insert` or `remove`.
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{symbol}")]
+    ProgramInfo {
+        symbol: String,
+        #[source]
+        source: ProgramError,
+    },
+    #[error("{}", what)]
+    NotLive { what: String },
+    #[error("nothing is installed under the name `{0}`")]
+    NotInstalled(String),
+    #[error("install `{install}` declares no socket `{socket}`{}", declared_note(.declared))]
+    UnknownSocket {
+        install: String,
+        socket: String,
+        declared: Vec<String>,
+    },
+    #[error("socket `{socket}` ({wanted})")]
+    Socket {
+        socket: String,
+        wanted: String,
+        #[source]
+        source: Box<crate::sockets::SocketError>,
+    },
+    #[error(transparent)]
+    SocketMap(#[from] crate::socket_map::SocketMapError),
+    #[error("switch the classifier tables in place")]
+    Tables(#[source] crate::table_update::TableUpdateError),
+    #[error("socket `{socket}`: nothing is bound to {wanted} here; start the service first, or name its process with --pid")]
+    NothingBound { socket: String, wanted: String },
+}
+
+fn declared_note(declared: &[String]) -> String {
+    if declared.is_empty() {
+        " (it declares no sockets)".into()
+    } else {
+        format!(" (it declares {})", declared.join(", "))
+    }
+}
+
+fn netns_note(netns: &Option<String>) -> String {
+    netns
+        .as_ref()
+        .map(|n| format!(" in network namespace {n}"))
+        .unwrap_or_default()
+}
+
+fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
+    move |source| InstallError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The backend of a hook sockc can install.
+fn backend(hook: HookKind) -> Result<&'static dyn crate::attach::Backend, InstallError> {
+    crate::attach::backend(hook).ok_or(InstallError::Unsupported { hook })
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

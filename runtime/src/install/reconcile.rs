@@ -1,0 +1,240 @@
+//! Bringing an install's hooks to a target manifest from whatever the kernel runs
+//! now: the one mechanism behind a fresh apply, a roll forward after a kill, and a
+//! repair. Every step reads the live state of its hook first and does only what is
+//! missing, so running it again after it was interrupted at any point converges.
+//!
+//! Old and target programs are matched by (hook, attach point), as plans match them.
+//! Order, so that no hook is ever without both its old and its new program: the hooks
+//! the target adds are attached ([`attach_new`]), then every kept hook is swapped in
+//! one kernel operation or, if its attachment is gone (link removed, interface
+//! re-created, filter deleted or taken over), attached afresh, then the hooks the
+//! target drops are detached ([`swap_and_detach`]).
+
+use std::{collections::HashMap, path::PathBuf};
+
+use aya::programs::Program;
+use sockc_compiler::hooks::HookKind;
+
+use super::{backend, journal::point, InstallError};
+use crate::{
+    attach::{AttachOptions, AttachPoint, Attached, Attachment, LinkState, TcFilter},
+    store::{InstalledProgram, Manifest, Store},
+    LoadedObject,
+};
+
+/// Where the target's programs come from.
+pub(super) enum Programs<'a> {
+    /// Loaded by this command (a fresh apply).
+    Loaded(&'a mut LoadedObject),
+    /// Pinned in the target's objects directory by an earlier sockc (a roll forward or
+    /// a repair), opened when first needed.
+    Pinned {
+        dir: PathBuf,
+        open: HashMap<String, Program>,
+    },
+}
+
+impl Programs<'_> {
+    pub(super) fn pinned(dir: PathBuf) -> Programs<'static> {
+        Programs::Pinned {
+            dir,
+            open: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, hook: HookKind, symbol: &str) -> Result<&mut Program, InstallError> {
+        match self {
+            Programs::Loaded(obj) => Ok(obj.program_mut(symbol)?),
+            Programs::Pinned { dir, open } => {
+                if !open.contains_key(symbol) {
+                    let path = dir.join(format!("prog_{symbol}"));
+                    let prog = backend(hook)?
+                        .open_pinned(&path)
+                        .map_err(|source| InstallError::OpenProgram { path, source })?;
+                    open.insert(symbol.to_string(), prog);
+                }
+                Ok(open.get_mut(symbol).expect("just opened"))
+            }
+        }
+    }
+}
+
+/// What the steps share.
+pub(super) struct Ctx<'a> {
+    pub store: &'a Store,
+    pub name: &'a str,
+    pub opts: &'a AttachOptions,
+    pub notices: &'a mut Vec<String>,
+}
+
+fn key(p: &InstalledProgram) -> (HookKind, &str) {
+    (p.hook, p.attach_to.as_str())
+}
+
+/// The program of `old` on the same hook and attach point as `p`.
+pub(super) fn counterpart<'m>(
+    old: Option<&'m Manifest>,
+    p: &InstalledProgram,
+) -> Option<&'m InstalledProgram> {
+    old?.programs.iter().find(|q| key(q) == key(p))
+}
+
+/// Attaches `p`'s program afresh and records how in `p`.
+fn attach_fresh(
+    cx: &mut Ctx<'_>,
+    p: &mut InstalledProgram,
+    progs: &mut Programs<'_>,
+) -> Result<(), InstallError> {
+    let at = p.attach_point();
+    let label = at.to_string();
+    let link = p.attach_pin(cx.store, cx.name);
+    let prog = progs.get(p.hook, &p.symbol)?;
+    point(&format!("attach {label}"));
+    let Attached {
+        mode,
+        attachment,
+        ifindex,
+    } = backend(p.hook)?
+        .attach(prog, &at, &link, cx.opts, cx.notices)
+        .map_err(|source| InstallError::Attach { at: label, source })?;
+    p.attach_mode = Some(mode);
+    p.ifindex = ifindex;
+    // A qdisc sockc made for the filter this one replaces is still sockc's to remove.
+    let made_qdisc = p.tc_filter.is_some_and(|f| f.created_qdisc);
+    p.tc_filter = match attachment {
+        Attachment::TcFilter(f) => Some(TcFilter {
+            created_qdisc: f.created_qdisc || made_qdisc,
+            ..f
+        }),
+        Attachment::Link(_) | Attachment::Map(_) => None,
+    };
+    Ok(())
+}
+
+/// Attaches every hook `target` adds over `old` (phase `Attaching`). Fails at the
+/// first hook the kernel refuses; [`detach_new`] then undoes what was attached.
+pub(super) fn attach_new(
+    cx: &mut Ctx<'_>,
+    old: Option<&Manifest>,
+    target: &mut Manifest,
+    progs: &mut Programs<'_>,
+) -> Result<(), InstallError> {
+    for p in &mut target.programs {
+        if counterpart(old, p).is_none() {
+            attach_fresh(cx, p, progs)?;
+        }
+    }
+    Ok(())
+}
+
+/// Takes off every hook `target` adds over `old` that runs one of the target's
+/// programs: the undo of [`attach_new`], also when a kill interrupted it before the
+/// journal recorded how a hook was attached.
+pub(super) fn detach_new(store: &Store, name: &str, old: Option<&Manifest>, target: &Manifest) {
+    for p in target.programs.iter().rev() {
+        if counterpart(old, p).is_some() {
+            continue;
+        }
+        let Ok(b) = backend(p.hook) else { continue };
+        let at = p.attach_point();
+        point(&format!("undo attach {at}"));
+        match p.tc_filter {
+            Some(_) => b.detach(&at, &p.attachment(store, name), p.prog_id),
+            None => b.detach_unrecorded(&at, &p.attach_pin(store, name), p.prog_id),
+        }
+    }
+}
+
+/// Swaps or re-attaches every hook `target` keeps and detaches the hooks it drops
+/// (phase `Swapping`). A hook that cannot be brought to the target (its interface is
+/// gone, the kernel refuses) does not stop the others: it is returned, with why, and
+/// stays drift that `status` reports and a later `apply` repairs.
+pub(super) fn swap_and_detach(
+    cx: &mut Ctx<'_>,
+    old: Option<&Manifest>,
+    target: &mut Manifest,
+    progs: &mut Programs<'_>,
+) -> Result<Vec<InstallError>, InstallError> {
+    let mut failed = Vec::new();
+    for p in &mut target.programs {
+        if let Err(e) = bring_to_target(cx, old, p, progs) {
+            failed.push(e);
+        }
+    }
+    if let Some(old) = old {
+        // In the reverse of the attach order (see `flush_locked`).
+        for q in old.programs.iter().rev() {
+            if target.programs.iter().any(|p| key(p) == key(q)) {
+                continue;
+            }
+            let at = q.attach_point();
+            point(&format!("detach {at}"));
+            backend(q.hook)?.detach(&at, &q.attachment(cx.store, cx.name), q.prog_id);
+        }
+    }
+    Ok(failed)
+}
+
+/// One kept (or new, on a roll forward) hook: nothing if it runs the target program
+/// already; one swap if it runs the old one where it should; else a fresh attach.
+fn bring_to_target(
+    cx: &mut Ctx<'_>,
+    old: Option<&Manifest>,
+    p: &mut InstalledProgram,
+    progs: &mut Programs<'_>,
+) -> Result<(), InstallError> {
+    let b = backend(p.hook)?;
+    let at = p.attach_point();
+    let live = p.attachment(cx.store, cx.name);
+    if b.live_state(&at, &live, &p.expected()) == LinkState::Attached {
+        return Ok(());
+    }
+    let old_runs = counterpart(old, p).is_some_and(|q| {
+        q.attachment(cx.store, cx.name) == live
+            && b.live_state(&at, &live, &q.expected()) == LinkState::Attached
+    });
+    if old_runs {
+        let label = at.to_string();
+        let prog = progs.get(p.hook, &p.symbol)?;
+        point(&format!("swap {label}"));
+        return b
+            .replace(prog, &at, &live)
+            .map_err(|source| InstallError::Attach { at: label, source });
+    }
+    if !at.exists() {
+        return Err(InstallError::MissingInterface {
+            hook: p.hook,
+            iface: p.attach_to.clone(),
+            netns: None,
+        });
+    }
+    // The attachment is gone or no longer sockc's: a stale link's pin is replaced by
+    // the new link's; a clsact filter that another tool holds stays where it is and
+    // sockc's goes in beside it.
+    attach_fresh(cx, p, progs)
+}
+
+/// The hooks `target` keeps from `old` inherit how they are attached (the same link
+/// or filter is swapped in place).
+pub(super) fn inherit_attachments(old: Option<&Manifest>, target: &mut Manifest) {
+    for p in &mut target.programs {
+        if let Some(q) = counterpart(old, p) {
+            p.attach_mode = q.attach_mode;
+            p.tc_filter = q.tc_filter;
+            p.ifindex = q.ifindex;
+        }
+    }
+}
+
+/// The hooks of `m` that do not run what `m` says, with what the kernel runs there.
+pub(super) fn drifting(store: &Store, m: &Manifest) -> Vec<(String, LinkState)> {
+    m.programs
+        .iter()
+        .filter_map(|p| {
+            let b = backend(p.hook).ok()?;
+            let at: AttachPoint<'_> = p.attach_point();
+            let state = b.live_state(&at, &p.attachment(store, &m.name), &p.expected());
+            state.is_drift().then(|| (at.to_string(), state))
+        })
+        .collect()
+}

@@ -1,0 +1,411 @@
+//! `sockc status` and `sockc stats`: what is installed, read back from the kernel and
+//! compared with the manifest, and what it counted.
+//!
+//! Invariants: every difference between what the kernel runs and what the manifest
+//! says is named in [`Status::drift`] (a hook whose link is gone, detached, on another
+//! interface, runs another program; a clsact filter missing or another tool's; a
+//! network namespace gone or re-created; with `--deep`, set contents); `stats` reads a
+//! counters map only while a live hook runs a program that uses it, so it never shows
+//! counts of rules nothing enforces. Both first finish or undo interrupted work, as
+//! every command does, and say so.
+
+use std::path::{Path, PathBuf};
+
+use aya::{
+    maps::{Map, MapData, MapError, PerCpuArray},
+    programs::ProgramInfo,
+};
+use serde::Serialize;
+use sockc_compiler::{bpf::maps::hex, hooks::HookKind};
+
+use super::{backend, recover::recover_locked, InstallError};
+use crate::{
+    attach::{AttachMode, LinkState},
+    netns,
+    store::{Manifest, Store},
+    sys, RuntimeError,
+};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HookStatus {
+    pub symbol: String,
+    pub hook: HookKind,
+    pub attach_to: String,
+    pub attach_mode: Option<AttachMode>,
+    pub prog_id: u32,
+    pub tag: String,
+    /// The link's pin (`None` for a clsact filter, which has no link).
+    pub link: Option<String>,
+    /// What the kernel runs there (printed as `attached`, `link missing`, ...).
+    pub state: LinkState,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    pub name: String,
+    pub generation: u64,
+    pub source_file: String,
+    pub source_sha256: String,
+    pub applied_unix: u64,
+    pub netns: Option<String>,
+    pub hooks: Vec<HookStatus>,
+    pub maps: Vec<String>,
+    /// The socket map of each sockmap group, with how many sockets are in it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sockmaps: Vec<SockmapStatus>,
+    /// Every way the kernel differs from the manifest; empty when it runs exactly what
+    /// the manifest says.
+    pub drift: Vec<String>,
+    /// Interrupted work found and finished or undone before reading.
+    pub recovered: Option<String>,
+    /// The declared sockets (sk_lookup redirect targets) and what their slots hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<super::SlotStatus>,
+}
+
+/// The socket map of a sockmap group, read back from the kernel.
+#[derive(Clone, Debug, Serialize)]
+pub struct SockmapStatus {
+    pub cgroup: String,
+    pub map: String,
+    /// Connections in the map (sockets the sock_ops program added and that are open).
+    pub sockets: Option<u64>,
+    /// Named sockets registered in it.
+    pub named: Option<u64>,
+    /// Why the map could not be read, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The socket maps of `m`'s sockmap groups and what is in them.
+fn sockmap_states(store: &Store, m: &Manifest) -> Vec<SockmapStatus> {
+    use sockc_compiler::{bpf::lower::sockmap::key, ir::sockmap::MapRole};
+    m.snapshot
+        .durable
+        .iter()
+        .filter(|d| d.role == MapRole::Sockets)
+        .map(|d| {
+            let path = store.keep_path(&m.name, &d.map);
+            let counted = (|| -> std::io::Result<(u64, u64)> {
+                use std::os::fd::AsFd;
+                let fd = sys::obj_get(&path)?;
+                let (mut sockets, mut named) = (0, 0);
+                let mut k: Option<Vec<u8>> = None;
+                while let Some(next) =
+                    sys::map_next_key(fd.as_fd(), k.as_deref(), key::SIZE as usize)?
+                {
+                    let slot = &next[key::SLOT as usize..key::SLOT as usize + 4];
+                    if slot.iter().all(|b| *b == 0) {
+                        sockets += 1;
+                    } else {
+                        named += 1;
+                    }
+                    k = Some(next);
+                }
+                Ok((sockets, named))
+            })();
+            let (sockets, named, error) = match counted {
+                Ok((s, n)) => (Some(s), Some(n), None),
+                Err(e) => (None, None, Some(format!("{}: {e}", path.display()))),
+            };
+            SockmapStatus {
+                cgroup: d.cgroup.clone(),
+                map: d.map.clone(),
+                sockets,
+                named,
+                error,
+            }
+        })
+        .collect()
+}
+
+/// What `status` checks beyond the hooks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StatusOptions {
+    /// Read every set map back and compare it entry by entry with the manifest.
+    pub deep: bool,
+}
+
+/// Names of every install, sorted.
+pub fn installed_names(store: &Store) -> Result<Vec<String>, InstallError> {
+    Ok(store.names()?)
+}
+
+/// Where an install's hooks can be looked at from here: `Ok(guard)` with its
+/// namespace entered for the guard's life, or `Err(state)` for every hook.
+fn look_at(m: &Manifest) -> Result<Option<netns::Entered>, LinkState> {
+    match &m.netns {
+        Some(path) => {
+            let path = Path::new(path);
+            match netns::ino_of(path) {
+                Ok(ino) if m.netns_ino == 0 || ino == m.netns_ino => netns::enter(path)
+                    .map(Some)
+                    .map_err(|_| LinkState::NetnsGone),
+                _ => Err(LinkState::NetnsGone),
+            }
+        }
+        None => match netns::current_ino() {
+            Ok(ino) if m.netns_ino != 0 && ino != m.netns_ino => Err(LinkState::NotHere),
+            _ => Ok(None),
+        },
+    }
+}
+
+/// The hooks of `m` with what the kernel runs at each.
+fn hook_states(store: &Store, m: &Manifest) -> Vec<HookStatus> {
+    let scope = look_at(m);
+    m.programs
+        .iter()
+        .map(|p| {
+            let live = p.attachment(store, &m.name);
+            let state = match (&scope, backend(p.hook)) {
+                (Err(s), _) => s.clone(),
+                (Ok(_), Ok(b)) => b.live_state(&p.attach_point(), &live, &p.expected()),
+                (Ok(_), Err(e)) => LinkState::Unreadable(e.to_string()),
+            };
+            HookStatus {
+                symbol: p.symbol.clone(),
+                hook: p.hook,
+                attach_to: p.attach_to.clone(),
+                attach_mode: p.attach_mode,
+                prog_id: p.prog_id,
+                tag: p.tag.clone(),
+                link: live.pin().map(|p| p.display().to_string()),
+                state,
+            }
+        })
+        .collect()
+}
+
+/// Set maps whose entries differ from the manifest's, read back entry by entry.
+fn set_drift(store: &Store, m: &Manifest) -> Vec<String> {
+    let dir = store.objects_dir(&m.name, &m.objects_dir);
+    let mut out = Vec::new();
+    for c in &m.snapshot.map_contents {
+        let path = dir.join(format!("map_{}", c.map));
+        let map = match MapData::from_pin(&path) {
+            Ok(map) => map,
+            Err(e) => {
+                out.push(format!("set map {}: {e}", c.map));
+                continue;
+            }
+        };
+        let key_len = match map.info() {
+            Ok(i) => i.key_size() as usize,
+            Err(e) => {
+                out.push(format!("set map {}: {e}", c.map));
+                continue;
+            }
+        };
+        let mut live = std::collections::BTreeSet::new();
+        let mut key: Option<Vec<u8>> = None;
+        loop {
+            use std::os::fd::AsFd;
+            match sys::map_next_key(map.fd().as_fd(), key.as_deref(), key_len) {
+                Ok(Some(k)) => {
+                    live.insert(hex(&k));
+                    key = Some(k);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(format!("set map {}: {e}", c.map));
+                    break;
+                }
+            }
+        }
+        let want: std::collections::BTreeSet<String> =
+            c.entries.iter().map(|(k, _)| k.clone()).collect();
+        let missing = want.difference(&live).count();
+        let extra = live.difference(&want).count();
+        if missing + extra > 0 {
+            out.push(format!(
+                "set map {}: {missing} entries missing, {extra} not in the manifest",
+                c.map
+            ));
+        }
+    }
+    out
+}
+
+/// The status of an install whose records cannot be read: one drift line saying why.
+fn unreadable(name: &str, e: &InstallError) -> Status {
+    Status {
+        name: name.to_string(),
+        generation: 0,
+        source_file: String::new(),
+        source_sha256: String::new(),
+        applied_unix: 0,
+        netns: None,
+        hooks: Vec::new(),
+        maps: Vec::new(),
+        drift: vec![format!(
+            "its records cannot be read by this sockc: {}",
+            crate::error_chain(e)
+        )],
+        recovered: None,
+        sockets: Vec::new(),
+        sockmaps: Vec::new(),
+    }
+}
+
+/// Status of every install, or of one.
+pub fn status(
+    store: &Store,
+    name: Option<&str>,
+    opts: StatusOptions,
+) -> Result<Vec<Status>, InstallError> {
+    let names = match name {
+        Some(n) => vec![n.to_string()],
+        None => store.names()?,
+    };
+    let mut out = Vec::new();
+    for n in names {
+        let mut notices = Vec::new();
+        // Listing every install, one whose records this sockc cannot read (written by
+        // a newer sockc, or damaged) is listed as such; the others are still read.
+        let read =
+            recover_locked(store, &n, &mut notices).and_then(|r| Ok((r, store.manifest(&n)?)));
+        let (recovered, m) = match read {
+            Ok(x) => x,
+            Err(e) if name.is_none() => {
+                out.push(unreadable(&n, &e));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(m) = m else {
+            if name.is_some() {
+                return Err(InstallError::NotInstalled(n));
+            }
+            continue;
+        };
+        let hooks = hook_states(store, &m);
+        let mut drift: Vec<String> = hooks
+            .iter()
+            .filter(|h| h.state.is_drift())
+            .map(|h| format!("{}: {}", h.hook.spec().label(&h.attach_to), h.state))
+            .collect();
+        let gdir = store.objects_dir(&n, &m.objects_dir);
+        if !gdir.is_dir() {
+            drift.push(format!("objects directory {} missing", gdir.display()));
+        }
+        if opts.deep {
+            drift.extend(set_drift(store, &m));
+        }
+        out.push(Status {
+            name: n,
+            generation: m.generation,
+            source_file: m.source_file.clone(),
+            source_sha256: m.source_sha256.clone(),
+            applied_unix: m.applied_unix,
+            netns: m.netns.clone(),
+            hooks,
+            maps: m.snapshot.maps.iter().map(|s| s.name.clone()).collect(),
+            sockmaps: sockmap_states(store, &m),
+            drift,
+            recovered: recovered.map(|r| r.to_string()),
+            sockets: super::sockets::slots(store, &m),
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleStats {
+    pub hook: HookKind,
+    pub attach_to: String,
+    pub line: usize,
+    pub text: String,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+fn open_error(path: &Path) -> impl Fn(MapError) -> InstallError + '_ {
+    move |source| InstallError::OpenMap {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The counters of install `name`, per rule (summed over CPUs), in program and rule
+/// order, and warnings for hooks that do not run the install's programs. Refused when
+/// no live hook runs a program that uses the counters map.
+pub fn stats(
+    store: &Store,
+    name: &str,
+) -> Result<(Manifest, Vec<RuleStats>, Vec<String>), InstallError> {
+    let mut notices = Vec::new();
+    recover_locked(store, name, &mut notices)?;
+    let m = store
+        .manifest(name)?
+        .ok_or_else(|| InstallError::NotInstalled(name.to_string()))?;
+    let dir = store.objects_dir(name, &m.objects_dir);
+    let path: PathBuf = dir.join("map_counters");
+    let data = MapData::from_pin(&path).map_err(open_error(&path))?;
+    let counters_id = data.info().map_err(open_error(&path))?.id();
+    let hooks = hook_states(store, &m);
+    let mut warnings = Vec::new();
+    let mut live = false;
+    for h in &hooks {
+        let label = h.hook.spec().label(&h.attach_to);
+        if h.state.is_drift() {
+            warnings.push(format!(
+                "{label}: {} (its rules' counters do not move)",
+                h.state
+            ));
+            continue;
+        }
+        let counts = m
+            .snapshot
+            .programs
+            .iter()
+            .any(|p| p.symbol == h.symbol && !p.rules.is_empty());
+        if !counts {
+            // A program sockc adds that counts nothing (a sockmap dispatcher).
+            continue;
+        }
+        let prog = dir.join(format!("prog_{}", h.symbol));
+        let uses = ProgramInfo::from_pin(&prog)
+            .ok()
+            .and_then(|i| i.map_ids().ok().flatten())
+            .is_some_and(|ids| ids.contains(&counters_id));
+        if uses {
+            live = true;
+        } else {
+            warnings.push(format!(
+                "{label}: its program does not use {}",
+                path.display()
+            ));
+        }
+    }
+    if !live {
+        return Err(InstallError::NotLive {
+            what: format!(
+                "no hook of `{name}` runs the install's programs, so its counters are not live ({}); see `sockc status`, `sockc repair`",
+                warnings.join("; ")
+            ),
+        });
+    }
+    let arr: PerCpuArray<MapData, [u64; 2]> =
+        PerCpuArray::try_from(Map::PerCpuArray(data)).map_err(open_error(&path))?;
+    let mut out = Vec::new();
+    for p in &m.snapshot.programs {
+        for r in &p.rules {
+            let (packets, bytes) = crate::read_counter(&arr, r.counter).map_err(|e| match e {
+                RuntimeError::Map { source, .. } => InstallError::NotLive {
+                    what: format!("{}: {source}", path.display()),
+                },
+                other => InstallError::Runtime(other),
+            })?;
+            out.push(RuleStats {
+                hook: p.hook,
+                attach_to: p.attach_to.clone(),
+                line: r.line,
+                text: r.text.clone(),
+                packets,
+                bytes,
+            });
+        }
+    }
+    Ok((m, out, warnings))
+}

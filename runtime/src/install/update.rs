@@ -1,0 +1,595 @@
+//! `sockc apply`: install a compiled rule set, or bring an installed one to a new
+//! file — a new generation, a set-only update of the live maps, or a repair of hooks
+//! that no longer run what the manifest says — each as a journaled operation (see the
+//! module docs of [`super`]).
+//!
+//! Invariant: nothing installed changes before the new generation is loaded, verified
+//! and pinned, and the hooks it adds are on; a failure up to there is undone and
+//! leaves the installed generation exactly as it was. From the first swap on, the
+//! operation is finished even if some hook fails (that hook is reported, and stays
+//! drift for `status` and the next `apply`).
+
+use std::{
+    os::fd::AsFd,
+    path::{Path, PathBuf},
+};
+
+use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuValues};
+use sockc_compiler::{
+    bpf::maps::{unhex, SOCKETS_MAP},
+    Compiled,
+};
+
+use super::{
+    journal::{point, Journal, Operation, Phase},
+    now_unix,
+    reconcile::{self, Ctx, Programs},
+    recover::{commit, recover_locked, repair_locked, Recovery},
+    sockets, InstallError,
+};
+use crate::{
+    attach::{AttachOptions, AttachPoint, LinkState},
+    error_chain, netns,
+    plan::{self, Plan, ProgramAction, SetChange, Snapshot},
+    store::{InstalledProgram, Manifest, Store, MANIFEST_FORMAT},
+    sys, table_update, LoadOptions, LoadedObject, LoadedProgram,
+};
+
+pub struct ApplyRequest<'a> {
+    pub compiled: &'a Compiled,
+    pub name: &'a str,
+    pub source_file: &'a str,
+    pub source: &'a str,
+    /// Recorded in the manifest; the caller has already entered it.
+    pub netns: Option<&'a str>,
+    pub dry_run: bool,
+    pub attach: AttachOptions,
+    /// Apply a file without hook blocks (which detaches every hook) on purpose.
+    pub allow_empty: bool,
+}
+
+#[derive(Default)]
+pub struct ApplyReport {
+    pub plan: Plan,
+    /// The generation installed when the call returns (`None`: nothing is).
+    pub generation: Option<u64>,
+    /// True when something in the kernel changed.
+    pub changed: bool,
+    pub notices: Vec<String>,
+    /// Programs loaded through the verifier (the new ones; on dry runs, unattached).
+    pub verified: Vec<LoadedProgram>,
+    /// Interrupted work this call found and finished or undid first.
+    pub recovered: Option<Recovery>,
+    /// Hooks that did not run what the manifest says, with what they ran: attached
+    /// again (or, on a dry run, to be).
+    pub drift: Vec<(String, LinkState)>,
+    /// Hooks this call could not bring to the new generation (they stay drift).
+    pub failed: Vec<String>,
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Installs `req.compiled` under `req.name` in `store`; see the module docs. Then
+/// (not on a dry run) registers every declared socket whose slot is empty and that is
+/// found bound to its address, and says which are still missing.
+pub fn apply(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, InstallError> {
+    let mut report = apply_rules(store, req)?;
+    if !req.dry_run {
+        if let Some(m) = store.manifest(req.name)? {
+            point("register sockets");
+            report.notices.extend(sockets::register_declared(store, &m));
+        }
+    }
+    Ok(report)
+}
+
+fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, InstallError> {
+    let mut report = ApplyReport::default();
+    report.recovered = recover_locked(store, req.name, &mut report.notices)?;
+    let netns_ino = netns::current_ino().map_err(|source| InstallError::Netns {
+        path: "/proc/thread-self/ns/net".into(),
+        source,
+    })?;
+    let old = store.manifest(req.name)?;
+    if let Some(m) = &old {
+        if m.netns_ino != 0 && m.netns_ino != netns_ino {
+            return Err(InstallError::OtherNetns {
+                name: req.name.to_string(),
+                recorded: m.netns_ino,
+                current: netns_ino,
+            });
+        }
+    }
+    if req.compiled.programs.is_empty() && !req.allow_empty {
+        return Err(InstallError::Empty {
+            name: req.name.to_string(),
+        });
+    }
+    check_other_installs(store, req, netns_ino, &mut report.notices)?;
+    // The plan may refit the file to the installed generation (its counter slots and
+    // map sizes), which turns a change inside classifier tables into an update in
+    // place; what is installed is then the refitted file.
+    let (plan, refitted) = plan::plan_compiled(old.as_ref().map(|m| &m.snapshot), req.compiled);
+    let compiled = refitted.as_ref().unwrap_or(req.compiled);
+    let new_snapshot = Snapshot::of(compiled);
+    report.plan = plan;
+    report.generation = old.as_ref().map(|m| m.generation);
+
+    // Checks that need no kernel objects come first.
+    for p in &report.plan.programs {
+        let at = AttachPoint {
+            hook: p.hook,
+            attach_to: &p.attach_to,
+        };
+        if p.action != ProgramAction::Detach && !at.exists() {
+            return Err(InstallError::MissingInterface {
+                hook: p.hook,
+                iface: p.attach_to.clone(),
+                netns: req.netns.map(str::to_string),
+            });
+        }
+    }
+    // Hooks the new file keeps (or the installed one has) that do not run what the
+    // manifest says. Hooks the plan detaches do not count.
+    let dropped: Vec<String> = report
+        .plan
+        .programs
+        .iter()
+        .filter(|p| p.action == ProgramAction::Detach)
+        .map(|p| p.hook.spec().label(&p.attach_to))
+        .collect();
+    report.drift = old
+        .as_ref()
+        .map(|m| reconcile::drifting(store, m))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(label, _)| !dropped.contains(label))
+        .collect();
+
+    let changes = report.plan.has_changes();
+    if !changes && report.drift.is_empty() {
+        // Same code and maps, but the text may have moved (comments, blank lines):
+        // keep the manifest's lines and source in step for `stats`.
+        if let Some(old) = old.filter(|m| m.snapshot != new_snapshot && !req.dry_run) {
+            point("write manifest");
+            store.write_manifest(&Manifest {
+                source_file: req.source_file.to_string(),
+                source_sha256: sha256_hex(req.source),
+                snapshot: new_snapshot,
+                ..old
+            })?;
+        }
+        return Ok(report);
+    }
+    if req.dry_run {
+        if changes && !report.plan.maps_only {
+            let elf = req.compiled.to_elf().map_err(InstallError::Object)?;
+            report.verified = LoadedObject::load(&elf)?.programs().to_vec();
+        }
+        return Ok(report);
+    }
+    let mut old = old;
+    if !report.drift.is_empty() && (!changes || report.plan.maps_only) {
+        // Nothing to load: the installed generation's own programs go back on.
+        let m = old.take().expect("drift is of an installed generation");
+        let (repaired, failed) = repair_locked(store, &m, &req.attach, &mut report.notices)?;
+        report.failed.extend(failed.iter().map(|e| error_chain(e)));
+        report.changed = true;
+        old = Some(repaired);
+        if !changes {
+            return Ok(report);
+        }
+    }
+    if report.plan.maps_only {
+        let old = old.expect("a maps-only plan has an installed generation");
+        let target = Manifest {
+            generation: old.generation + 1,
+            source_file: req.source_file.to_string(),
+            source_sha256: sha256_hex(req.source),
+            applied_unix: now_unix(),
+            snapshot: new_snapshot,
+            ..old.clone()
+        };
+        let changes = report.plan.set_changes.clone();
+        let dir = store.objects_dir(&old.name, &old.objects_dir);
+        let tables_from = if report.plan.table_changes.is_empty() {
+            None
+        } else {
+            Some(table_update::live_half_pinned(&dir).map_err(InstallError::Tables)?)
+        };
+        point("journal set update");
+        store.write_journal(
+            req.name,
+            &Journal {
+                op: Operation::SetUpdate {
+                    target: Box::new(target.clone()),
+                    changes: changes.clone(),
+                    tables_from,
+                },
+                phase: Phase::Swapping,
+                pid: std::process::id(),
+                started_unix: now_unix(),
+            },
+        )?;
+        if tables_from.is_some() {
+            // runtime/src/table_update.rs: the new rules' counter slots are zeroed, the
+            // tables written into the half no packet reads, then one store switches
+            // every classifier to them.
+            point("switch classifier tables");
+            let done = table_update::switch_pinned(&dir, compiled, &report.plan.fresh_slots)
+                .map_err(InstallError::Tables)?;
+            report.notices.push(format!(
+                "classifier tables switched in place: {} KiB written to half {}, {:.1} ms",
+                done.bytes / 1024,
+                done.to,
+                done.took.as_secs_f64() * 1e3
+            ));
+        }
+        update_sets(store, &target, &changes)?;
+        commit(store, &target, None)?;
+        report.generation = Some(target.generation);
+        report.changed = true;
+        return Ok(report);
+    }
+    install_generation(store, req, old, new_snapshot, netns_ino, &mut report)?;
+    Ok(report)
+}
+
+/// Refuses hooks another install already holds in this namespace (TCX would run both
+/// programs one after the other; XDP has room for one), or on the same cgroup in any
+/// namespace (a cgroup is not in a network namespace). Another install whose manifest
+/// this sockc cannot read (a newer format) is skipped with a notice.
+fn check_other_installs(
+    store: &Store,
+    req: &ApplyRequest<'_>,
+    netns_ino: u64,
+    notices: &mut Vec<String>,
+) -> Result<(), InstallError> {
+    for other in store.names()? {
+        if other == req.name {
+            continue;
+        }
+        // Another install's manifest this sockc cannot read (written by a newer sockc,
+        // or damaged) is that install's business: say so, and go on.
+        let m = match store.manifest(&other) {
+            Ok(Some(m)) => m,
+            Ok(None) => continue,
+            Err(e) => {
+                notices.push(format!(
+                    "install `{other}` not checked for conflicts: {}",
+                    error_chain(&e)
+                ));
+                continue;
+            }
+        };
+        let same_netns = if m.netns_ino != 0 {
+            m.netns_ino == netns_ino
+        } else {
+            m.netns.as_deref() == req.netns
+        };
+        for p in &req.compiled.metadata.programs {
+            let netns_wide = matches!(
+                p.hook.spec().target,
+                sockc_compiler::hooks::Target::Interface | sockc_compiler::hooks::Target::Netns
+            );
+            if netns_wide && !same_netns {
+                continue;
+            }
+            if m.programs
+                .iter()
+                .any(|q| q.hook == p.hook && q.attach_to == p.attach_to)
+            {
+                return Err(InstallError::HeldByInstall {
+                    at: p.hook.spec().label(&p.attach_to),
+                    other: other.clone(),
+                    generation: m.generation,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A new generation: load, pin, attach what is new, swap what is kept, detach what
+/// is dropped, commit.
+fn install_generation(
+    store: &Store,
+    req: &ApplyRequest<'_>,
+    old: Option<Manifest>,
+    snapshot: Snapshot,
+    netns_ino: u64,
+    report: &mut ApplyReport,
+) -> Result<(), InstallError> {
+    let elf = req.compiled.to_elf().map_err(InstallError::Object)?;
+    // The socket map belongs to the install, not the generation: every generation's
+    // programs use the one pinned beside the manifest, so registered sockets stay.
+    store.ensure_install_dir(req.name)?;
+    let socket_map = store.keep_path(req.name, SOCKETS_MAP);
+    let declared = &req.compiled.metadata.sockets;
+    let socket_slots = sockets::assign_slots(
+        &old.as_ref()
+            .map(|m| m.socket_slots.clone())
+            .unwrap_or_default(),
+        declared,
+    );
+    // Maps every generation shares (sockmap groups) are the installed ones, with the
+    // sockets in them; the first generation creates them (and pins them while it is
+    // built: `pin_objects`).
+    let reuse: Vec<(String, PathBuf)> = req
+        .compiled
+        .metadata
+        .durable_maps
+        .iter()
+        .map(|d| (d.map.clone(), store.keep_path(req.name, &d.map)))
+        .filter(|(_, path)| path.exists())
+        .collect();
+    let mut obj = LoadedObject::load_with(
+        &elf,
+        &LoadOptions {
+            socket_map: Some(&socket_map),
+            socket_slots: Some(&sockets::slots_in_order(&socket_slots, declared)),
+            reuse: &reuse,
+        },
+    )?;
+    report.verified = obj.programs().to_vec();
+    let generation = old.as_ref().map_or(1, |m| m.generation + 1);
+    let mut target = Manifest {
+        format: MANIFEST_FORMAT,
+        name: req.name.to_string(),
+        generation,
+        objects_dir: format!("g{generation}"),
+        source_file: req.source_file.to_string(),
+        source_sha256: sha256_hex(req.source),
+        applied_unix: now_unix(),
+        netns: req.netns.map(str::to_string),
+        netns_ino,
+        programs: loaded_programs(&obj)?,
+        snapshot,
+        socket_slots,
+    };
+    reconcile::inherit_attachments(old.as_ref(), &mut target);
+    let journal = |target: &Manifest, phase| Journal {
+        op: Operation::Apply {
+            target: Box::new(target.clone()),
+        },
+        phase,
+        pid: std::process::id(),
+        started_unix: now_unix(),
+    };
+
+    point("journal building");
+    store.write_journal(req.name, &journal(&target, Phase::Building))?;
+    let built = (|| -> Result<(), InstallError> {
+        point("create generation directory");
+        let gdir = store.create_objects_dir(req.name, &target.objects_dir)?;
+        pin_objects(&mut obj, &gdir, |map| {
+            target
+                .snapshot
+                .durable
+                .iter()
+                .any(|d| d.map == map)
+                .then(|| store.keep_path(req.name, map))
+        })?;
+        point("journal attaching");
+        store.write_journal(req.name, &journal(&target, Phase::Attaching))?;
+        let mut cx = Ctx {
+            store,
+            name: req.name,
+            opts: &req.attach,
+            notices: &mut report.notices,
+        };
+        reconcile::attach_new(
+            &mut cx,
+            old.as_ref(),
+            &mut target,
+            &mut Programs::Loaded(&mut obj),
+        )
+    })();
+    if let Err(e) = built {
+        // Nothing installed changed: take off what this call attached, drop its
+        // objects, forget the journal.
+        reconcile::detach_new(store, req.name, old.as_ref(), &target);
+        super::recover::drop_generation(store, req.name, old.as_ref(), &target);
+        return Err(e);
+    }
+
+    point("journal swapping");
+    store.write_journal(req.name, &journal(&target, Phase::Swapping))?;
+    let mut cx = Ctx {
+        store,
+        name: req.name,
+        opts: &req.attach,
+        notices: &mut report.notices,
+    };
+    let failed = reconcile::swap_and_detach(
+        &mut cx,
+        old.as_ref(),
+        &mut target,
+        &mut Programs::Loaded(&mut obj),
+    )?;
+    report.failed.extend(failed.iter().map(|e| error_chain(e)));
+    report.changed = true;
+    if let Some(old) = &old {
+        carry_counters(store, old, &mut obj, &report.plan, &mut report.notices);
+    }
+    let notices = commit(store, &target, old.as_ref().map(|m| m.objects_dir.as_str()))?;
+    report.notices.extend(notices);
+    report.generation = Some(generation);
+    Ok(())
+}
+
+/// The loaded programs as manifest entries (not attached yet).
+fn loaded_programs(obj: &LoadedObject) -> Result<Vec<InstalledProgram>, InstallError> {
+    obj.metadata()
+        .programs
+        .iter()
+        .map(|p| {
+            let info =
+                obj.program(&p.symbol)?
+                    .info()
+                    .map_err(|source| InstallError::ProgramInfo {
+                        symbol: p.symbol.clone(),
+                        source,
+                    })?;
+            Ok(InstalledProgram {
+                symbol: p.symbol.clone(),
+                hook: p.hook,
+                attach_to: p.attach_to.clone(),
+                prog_id: info.id(),
+                tag: format!("{:016x}", info.tag()),
+                attach_mode: None,
+                tc_filter: None,
+                ifindex: 0,
+                attach_map: p.attach_map.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Pins the programs and maps of a generation in its directory `dir`; a map that
+/// every generation shares (`durable` gives its pin) is pinned there instead, unless
+/// it is pinned already (it is the installed one).
+fn pin_objects(
+    obj: &mut LoadedObject,
+    dir: &Path,
+    durable: impl Fn(&str) -> Option<PathBuf>,
+) -> Result<(), InstallError> {
+    let symbols: Vec<String> = obj.programs.iter().map(|p| p.symbol.clone()).collect();
+    for s in symbols {
+        let path = dir.join(format!("prog_{s}"));
+        point(&format!("pin {}", path.display()));
+        obj.program_mut(&s)?
+            .pin(&path)
+            .map_err(|source| InstallError::Pin { path, source })?;
+    }
+    for (name, map) in obj.ebpf.maps() {
+        if name == SOCKETS_MAP {
+            // Pinned by the install already (`Store::keep_path`).
+            continue;
+        }
+        let path = match durable(name) {
+            Some(keep) if keep.exists() => continue,
+            Some(keep) => keep,
+            None => dir.join(format!("map_{name}")),
+        };
+        let data = crate::map_data(map).ok_or_else(|| InstallError::MapType {
+            map: name.to_string(),
+        })?;
+        point(&format!("pin {}", path.display()));
+        data.pin(&path)
+            .map_err(|source| InstallError::Pin { path, source })?;
+    }
+    Ok(())
+}
+
+/// Adds every new element before removing any old one, so an address in both the old
+/// and the new set never drops out, even for a moment. Both steps are idempotent, so
+/// running them again after a kill finishes the update.
+pub(super) fn update_sets(
+    store: &Store,
+    target: &Manifest,
+    changes: &[SetChange],
+) -> Result<(), InstallError> {
+    let dir = store.objects_dir(&target.name, &target.objects_dir);
+    let open = |map: &str| -> Result<MapData, InstallError> {
+        let path = dir.join(format!("map_{map}"));
+        MapData::from_pin(&path).map_err(|source| InstallError::OpenMap { path, source })
+    };
+    let bytes = |hex: &str, map: &str| -> Result<Vec<u8>, InstallError> {
+        unhex(hex).ok_or_else(|| InstallError::BadHex {
+            map: map.to_string(),
+            hex: hex.to_string(),
+        })
+    };
+    let failed = |map: &str, what| {
+        let map = map.to_string();
+        move |source| InstallError::SetUpdate { map, what, source }
+    };
+    for change in changes {
+        let map = open(&change.map)?;
+        for (k, v) in &change.added_raw {
+            point(&format!("insert into {}", change.map));
+            sys::map_update(
+                map.fd().as_fd(),
+                &bytes(k, &change.map)?,
+                &bytes(v, &change.map)?,
+                0,
+            )
+            .map_err(failed(&change.map, "insert"))?;
+        }
+    }
+    for change in changes {
+        let map = open(&change.map)?;
+        for (k, _) in &change.removed_raw {
+            point(&format!("remove from {}", change.map));
+            sys::map_delete(map.fd().as_fd(), &bytes(k, &change.map)?)
+                .map_err(failed(&change.map, "remove"))?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CarryError {
+    #[error("{}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: MapError,
+    },
+    #[error("no counters map")]
+    NoCounters,
+    #[error(transparent)]
+    Map(#[from] MapError),
+}
+
+/// Adds the old counters of unchanged rules into the new map. Runs after the swap, so
+/// packets the old program counted until then are included.
+fn carry_counters(
+    store: &Store,
+    old: &Manifest,
+    obj: &mut LoadedObject,
+    plan: &Plan,
+    notices: &mut Vec<String>,
+) {
+    if plan.counter_carry.is_empty() {
+        return;
+    }
+    let path = store
+        .objects_dir(&old.name, &old.objects_dir)
+        .join("map_counters");
+    let result = (|| -> Result<(), CarryError> {
+        let old_map = MapData::from_pin(&path).map_err(|source| CarryError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let old_arr: PerCpuArray<MapData, [u64; 2]> =
+            PerCpuArray::try_from(Map::PerCpuArray(old_map))?;
+        let new_map = obj.ebpf.map_mut("counters").ok_or(CarryError::NoCounters)?;
+        let mut new_arr: PerCpuArray<&mut MapData, [u64; 2]> = PerCpuArray::try_from(new_map)?;
+        for c in &plan.counter_carry {
+            let before = old_arr.get(&c.old_slot, 0)?;
+            let now = new_arr.get(&c.new_slot, 0)?;
+            let sum: Vec<[u64; 2]> = before
+                .iter()
+                .zip(now.iter())
+                .map(|(a, b)| [a[0] + b[0], a[1] + b[1]])
+                .collect();
+            let values = PerCpuValues::try_from(sum).map_err(MapError::from)?;
+            new_arr.set(c.new_slot, values, 0)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        notices.push(format!(
+            "counters of unchanged rules were not carried over: {}",
+            error_chain(&e)
+        ));
+    }
+}

@@ -1,0 +1,316 @@
+//! `sockc-peer`: one end of a TCP connection, driven line by line on stdin, for the
+//! sockmap end-to-end tests (tests/sockmap_e2e/) and `sockc bench`'s socket-layer
+//! numbers. It joins a cgroup and enters a network namespace before it makes a socket
+//! (a socket belongs to the cgroup of the process that created it, and the sock_ops
+//! program of that cgroup is what puts it into a socket map), then connects or accepts
+//! one connection and prints `connected LOCAL REMOTE`. Each command on stdin prints
+//! one line on stdout:
+//!
+//! * `exchange BYTES PATTERN SEED`: sends BYTES pseudo-random bytes (seeded) in writes
+//!   of PATTERN (`large`: 16 MiB, more than a socket buffer; `small`: 100 bytes;
+//!   `mixed`: 1 byte to 64 KiB), then shuts its sending side, while it reads what the
+//!   other end sends until end of stream; prints both SHA-256s as JSON.
+//! * `send TEXT`: one write; prints `ok N` or `error ERRNO TEXT`.
+//! * `pingpong COUNT SIZE`: COUNT round trips of SIZE bytes each way (the other end
+//!   runs `echo`); prints the round-trip latencies (median, mean, p99) as JSON.
+//! * `echo`: writes back what it reads until end of stream.
+//! * `pump BYTES [WRITE]` / `sink`: one-way bulk transfer in writes of WRITE bytes
+//!   (default 1 MiB); both print their seconds as JSON.
+//! * `info`: the socket's TCP_INFO segment and byte counts (what went through TCP).
+//! * `close`: closes the connection.
+//!
+//! A blocking read that fails with EAGAIN is retried and counted (`eagain`): the kernel
+//! returns it on a socket in a socket map when a wakeup finds no data
+//! (`tcp_bpf_recvmsg`), which a blocking socket never does otherwise.
+
+use std::{
+    io::{BufRead, ErrorKind, Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
+    os::fd::AsRawFd,
+    time::Instant,
+};
+
+use sha2::{Digest, Sha256};
+
+const USAGE: &str = "usage: sockc-peer [--cgroup DIR] [--netns PATH] (listen ADDR | connect ADDR)";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = run(&args) {
+        eprintln!("sockc-peer: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let mut i = 0;
+    let mut role = None;
+    while i < args.len() {
+        let value = args.get(i + 1).ok_or(USAGE)?;
+        match args[i].as_str() {
+            "--cgroup" => join_cgroup(value)?,
+            "--netns" => enter_netns(value)?,
+            "listen" | "connect" => role = Some((args[i].clone(), value.clone())),
+            _ => return Err(USAGE.into()),
+        }
+        i += 2;
+    }
+    let (role, addr) = role.ok_or(USAGE)?;
+    let addr: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let stream = if role == "listen" {
+        let l = TcpListener::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
+        say(&format!(
+            "listening {}",
+            l.local_addr().map_err(|e| e.to_string())?
+        ));
+        l.accept().map_err(|e| format!("accept: {e}"))?.0
+    } else {
+        TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?
+    };
+    let local = stream.local_addr().map_err(|e| e.to_string())?;
+    let remote = stream.peer_addr().map_err(|e| e.to_string())?;
+    say(&format!("connected {local} {remote}"));
+    let mut stream = Some(stream);
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(s) = stream.as_mut() else {
+            say("error closed");
+            continue;
+        };
+        let out = match words.as_slice() {
+            ["exchange", bytes, pattern, seed] => exchange(s, num(bytes)?, pattern, num(seed)?)?,
+            ["send", text] => match s.write(text.as_bytes()) {
+                Ok(n) => format!("ok {n}"),
+                Err(e) => format!("error {} {e}", e.raw_os_error().unwrap_or(0)),
+            },
+            ["pingpong", count, size] => pingpong(s, num(count)?, num(size)? as usize)?,
+            ["echo"] => echo(s)?,
+            ["pump", bytes] => pump(s, num(bytes)?, 1 << 20)?,
+            ["pump", bytes, write] => pump(s, num(bytes)?, num(write)? as usize)?,
+            ["sink"] => sink(s)?,
+            ["info"] => info(s)?,
+            ["close"] => {
+                stream = None;
+                "closed".into()
+            }
+            _ => format!("error unknown command `{line}`"),
+        };
+        say(&out);
+    }
+    Ok(())
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn num(s: &str) -> Result<u64, String> {
+    s.parse().map_err(|e| format!("{s}: {e}"))
+}
+
+fn join_cgroup(dir: &str) -> Result<(), String> {
+    std::fs::write(
+        format!("{dir}/cgroup.procs"),
+        std::process::id().to_string(),
+    )
+    .map_err(|e| format!("join cgroup {dir}: {e}"))
+}
+
+fn enter_netns(path: &str) -> Result<(), String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    // SAFETY: setns on a descriptor we own; this process is still single-threaded.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(format!("setns {path}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// xorshift64*: the byte stream of one direction, reproducible from its seed.
+struct Stream(u64);
+
+impl Stream {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// Write sizes of a pattern, cycling.
+fn write_size(pattern: &str, i: u64, rng: &mut u64) -> Result<usize, String> {
+    Ok(match pattern {
+        "large" => 16 << 20,
+        "small" => 100,
+        "mixed" => {
+            *rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            1 + ((*rng >> 33) as usize + i as usize) % (64 << 10)
+        }
+        other => return Err(format!("unknown pattern `{other}`")),
+    })
+}
+
+/// Reads until end of stream, hashing; retries (and counts) EAGAIN.
+fn read_all(s: &mut TcpStream, hash: Option<&mut Sha256>) -> Result<(u64, u64), String> {
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut n, mut eagain) = (0u64, 0u64);
+    let mut hash = hash;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok((n, eagain)),
+            Ok(k) => {
+                n += k as u64;
+                if let Some(h) = hash.as_deref_mut() {
+                    h.update(&buf[..k]);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => eagain += 1,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn exchange(s: &mut TcpStream, bytes: u64, pattern: &str, seed: u64) -> Result<String, String> {
+    let mut out = s.try_clone().map_err(|e| e.to_string())?;
+    let pattern = pattern.to_string();
+    let start = Instant::now();
+    let sender = std::thread::spawn(move || -> Result<(u64, String), String> {
+        let mut gen = Stream(seed | 1);
+        let mut sizes = seed;
+        let mut h = Sha256::new();
+        let mut buf = Vec::new();
+        let (mut sent, mut i) = (0u64, 0u64);
+        while sent < bytes {
+            let n = (write_size(&pattern, i, &mut sizes)? as u64).min(bytes - sent) as usize;
+            buf.resize(n, 0);
+            gen.fill(&mut buf);
+            out.write_all(&buf).map_err(|e| format!("write: {e}"))?;
+            h.update(&buf);
+            sent += n as u64;
+            i += 1;
+        }
+        out.shutdown(std::net::Shutdown::Write)
+            .map_err(|e| format!("shutdown: {e}"))?;
+        Ok((sent, hex(&h.finalize())))
+    });
+    let mut h = Sha256::new();
+    let (received, eagain) = read_all(s, Some(&mut h))?;
+    let (sent, sent_sha) = sender.join().map_err(|_| "sender panicked")??;
+    Ok(format!(
+        "{{\"sent\":{sent},\"sent_sha256\":\"{sent_sha}\",\"received\":{received},\
+         \"received_sha256\":\"{}\",\"eagain\":{eagain},\"secs\":{}}}",
+        hex(&h.finalize()),
+        start.elapsed().as_secs_f64()
+    ))
+}
+
+fn pingpong(s: &mut TcpStream, count: u64, size: usize) -> Result<String, String> {
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    let msg = vec![0x5au8; size];
+    let mut back = vec![0u8; size];
+    let mut rtts = Vec::with_capacity(count as usize);
+    let mut eagain = 0u64;
+    for _ in 0..count {
+        let t = Instant::now();
+        s.write_all(&msg).map_err(|e| format!("write: {e}"))?;
+        let mut got = 0;
+        while got < size {
+            match s.read(&mut back[got..]) {
+                Ok(0) => return Err("end of stream in a round trip".into()),
+                Ok(k) => got += k,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => eagain += 1,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+        rtts.push(t.elapsed().as_nanos() as u64);
+    }
+    rtts.sort_unstable();
+    let at = |q: f64| rtts[((rtts.len() - 1) as f64 * q) as usize];
+    let mean = rtts.iter().sum::<u64>() as f64 / rtts.len().max(1) as f64;
+    Ok(format!(
+        "{{\"count\":{count},\"size\":{size},\"median_ns\":{},\"mean_ns\":{mean:.0},\"p99_ns\":{},\"eagain\":{eagain}}}",
+        at(0.5),
+        at(0.99)
+    ))
+}
+
+fn echo(s: &mut TcpStream) -> Result<String, String> {
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut n, mut eagain) = (0u64, 0u64);
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => {
+                s.write_all(&buf[..k]).map_err(|e| format!("write: {e}"))?;
+                n += k as u64;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => eagain += 1,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+    Ok(format!("{{\"echoed\":{n},\"eagain\":{eagain}}}"))
+}
+
+fn pump(s: &mut TcpStream, bytes: u64, write: usize) -> Result<String, String> {
+    let buf = vec![0xa5u8; write.max(1)];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < bytes {
+        let n = (buf.len() as u64).min(bytes - sent) as usize;
+        s.write_all(&buf[..n]).map_err(|e| format!("write: {e}"))?;
+        sent += n as u64;
+    }
+    s.shutdown(std::net::Shutdown::Write)
+        .map_err(|e| format!("shutdown: {e}"))?;
+    Ok(format!(
+        "{{\"sent\":{sent},\"secs\":{}}}",
+        start.elapsed().as_secs_f64()
+    ))
+}
+
+fn sink(s: &mut TcpStream) -> Result<String, String> {
+    let start = Instant::now();
+    let (received, eagain) = read_all(s, None)?;
+    Ok(format!(
+        "{{\"received\":{received},\"eagain\":{eagain},\"secs\":{}}}",
+        start.elapsed().as_secs_f64()
+    ))
+}
+
+fn info(s: &TcpStream) -> Result<String, String> {
+    // SAFETY: getsockopt(TCP_INFO) into a tcp_info of the size passed, on our socket.
+    let mut ti: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut ti as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(format!("TCP_INFO: {}", std::io::Error::last_os_error()));
+    }
+    Ok(format!(
+        "{{\"bytes_acked\":{},\"bytes_received\":{},\"data_segs_out\":{},\"data_segs_in\":{}}}",
+        ti.tcpi_bytes_acked, ti.tcpi_bytes_received, ti.tcpi_data_segs_out, ti.tcpi_data_segs_in
+    ))
+}

@@ -1,0 +1,181 @@
+//! `sockc register` and `sockc unregister`: putting a service's socket into an
+//! install's socket map (or taking it out), so that sk_lookup rules `redirect ... to
+//! sock NAME` reach it. The CLI face of `sockc_runtime::install::sockets`.
+//!
+//! Where the socket comes from: `--pid PID [--fd N]` takes it from a process
+//! (`pidfd_getfd`, which needs CAP_SYS_PTRACE or the same user); without `--pid`,
+//! from systemd socket activation when `LISTEN_FDS` is set (`ExecStartPost=sockc
+//! register NAME` with `PassFileDescriptorsToExec=yes`, no ptrace needed), and
+//! otherwise found by the declared address in the install's network namespace. Every
+//! way checks the socket against the declaration first (protocol, listening or
+//! unconnected, family, address, namespace) and says what does not fit.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::json;
+use sockc_runtime::install::{self, InstallError, Source};
+
+use crate::{
+    apply_cmd::{check_name, fail, open_store, Target},
+    privileges,
+};
+
+#[derive(Args)]
+pub struct RegisterArgs {
+    /// the socket's name, as the rule file declares it (`socket NAME = tcp ADDR:PORT`)
+    pub socket: String,
+    #[command(flatten)]
+    pub target: Target,
+    /// take the socket from this process
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// the process's descriptor number (default: its one socket that fits the
+    /// declaration)
+    #[arg(long, value_name = "N", requires = "pid")]
+    pub fd: Option<i32>,
+    /// print the registration as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct UnregisterArgs {
+    /// the socket's name, as the rule file declares it
+    pub socket: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// The install to act on: `--name`, or the only install that declares `socket`.
+fn install_of(
+    target: &Target,
+    store: &sockc_runtime::store::Store,
+    socket: &str,
+) -> Result<String, ExitCode> {
+    if let Some(n) = &target.name {
+        check_name(n)?;
+        return Ok(n.clone());
+    }
+    let names = install::installed_names(store).map_err(fail)?;
+    let declaring: Vec<String> = names
+        .into_iter()
+        .filter(|n| {
+            store
+                .manifest(n)
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.snapshot.sockets.iter().any(|s| s.name == socket))
+        })
+        .collect();
+    match declaring.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => {
+            eprintln!("sockc: no install declares a socket `{socket}`");
+            Err(ExitCode::from(1))
+        }
+        many => {
+            eprintln!(
+                "sockc: several installs declare a socket `{socket}` ({}); pick one with --name",
+                many.join(", ")
+            );
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+pub fn run_register(args: &RegisterArgs) -> ExitCode {
+    if let Err(code) = privileges::require("register", privileges::INSTALL) {
+        return code;
+    }
+    let store = match open_store(&args.target) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let name = match install_of(&args.target, &store, &args.socket) {
+        Ok(n) => n,
+        Err(code) => return code,
+    };
+    let source = match args.pid {
+        Some(pid) => Source::Process { pid, fd: args.fd },
+        // sd_listen_fds(3): the descriptors are ours only when LISTEN_PID names us (a
+        // shell started from an activated service inherits the variables, not the fds).
+        None if std::env::var_os("LISTEN_FDS").is_some()
+            && std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string()) =>
+        {
+            Source::ListenFds
+        }
+        None => Source::Address,
+    };
+    let r = match install::register(&store, &name, &args.socket, source) {
+        Ok(r) => r,
+        Err(e) => return fail_register(e),
+    };
+    if let Some(x) = &r.recovered {
+        eprintln!("sockc: {name}: {x}");
+    }
+    if args.json {
+        let v = json!({
+            "name": name,
+            "socket": args.socket,
+            "registration": r.registration,
+            "replaced_cookie": r.replaced,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    } else {
+        println!(
+            "{name}: socket {} registered in slot {}: {}{}",
+            args.socket,
+            r.registration.slot,
+            r.registration,
+            match r.replaced {
+                Some(c) if c != r.registration.cookie => format!(" (replaced cookie {c})"),
+                Some(_) => " (already there)".to_string(),
+                None => String::new(),
+            }
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// A socket that does not fit its declaration, or is not there, is the user's problem
+/// (exit 1), as are unknown names; the rest is [`fail`]'s.
+fn fail_register(e: InstallError) -> ExitCode {
+    match e {
+        InstallError::Socket { .. }
+        | InstallError::NothingBound { .. }
+        | InstallError::UnknownSocket { .. } => {
+            eprintln!("sockc: {}", sockc_runtime::error_chain(&e));
+            ExitCode::from(1)
+        }
+        e => fail(e),
+    }
+}
+
+pub fn run_unregister(args: &UnregisterArgs) -> ExitCode {
+    if let Err(code) = privileges::require("unregister", privileges::INSTALL) {
+        return code;
+    }
+    let store = match open_store(&args.target) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let name = match install_of(&args.target, &store, &args.socket) {
+        Ok(n) => n,
+        Err(code) => return code,
+    };
+    match install::unregister(&store, &name, &args.socket) {
+        Ok(Some(cookie)) => {
+            println!(
+                "{name}: socket {} unregistered (cookie {cookie}); redirects to it drop now",
+                args.socket
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            println!("{name}: socket {} was not registered", args.socket);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail_register(e),
+    }
+}
