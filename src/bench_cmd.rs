@@ -412,7 +412,9 @@ pub(crate) fn compile(src: &str, level: OptLevel) -> Result<Compiled, String> {
     let (c, diags) = sockc_compiler::compile(src, &opts);
     c.ok_or_else(|| {
         diags
-            .first()
+            .iter()
+            .find(|d| d.is_error())
+            .or(diags.first())
             .map(|d| d.message.clone())
             .unwrap_or_else(|| "does not compile".into())
     })

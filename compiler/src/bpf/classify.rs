@@ -33,6 +33,7 @@
 //! without new code.
 
 use aya_obj::generated::bpf_func_id;
+use cranelift_entity::EntityRef as _;
 
 use super::{
     buffer::{CodeBuffer, Label},
@@ -42,7 +43,7 @@ use super::{
 use crate::{
     hooks::HookSpec,
     ir::classifier::{Child, Classifier, Dim, Trie, FLAGS_BYTE, L4_BYTE, LEAF_MAX},
-    ir::{Action, Program},
+    ir::{Action, Program, SockId},
     syntax::ast::Family,
 };
 
@@ -189,6 +190,7 @@ pub fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec<u8>) {
                 // A counting classifier's rules have no verdict: the program goes on.
                 rec[ct + 1] = match rule.action {
                     Action::Count => 0,
+                    Action::Redirect(Some(sock)) => redirect_mark(sock),
                     action => super::lower::verdict(spec, action) as u32,
                 };
                 rec[ct + 2] = e.rule;
@@ -382,6 +384,32 @@ pub fn emit(b: &mut CodeBuffer, prog: &Program, c: &Classifier, capacity: usize,
         b.bind(other);
     }
     b.bind(miss);
+}
+
+/// The verdict word of a record whose rule redirects to a socket (sk_lookup): this
+/// bit with the socket's index in the module. No hook's verdict has it, and it stays
+/// positive when sign-extended, so the walk hands it on like a verdict and the
+/// program's dispatch (`lower::rules`) sends it to that socket's redirect, which sets
+/// the real verdict.
+pub const REDIRECT_MARK: u32 = 0x4000_0000;
+
+/// [`REDIRECT_MARK`] for socket `sock`.
+pub fn redirect_mark(sock: SockId) -> u32 {
+    REDIRECT_MARK | sock.index() as u32
+}
+
+/// The sockets the rules of `c` redirect to, in first-use order (none outside
+/// sk_lookup).
+pub fn redirect_targets(prog: &Program, c: &Classifier) -> Vec<SockId> {
+    let mut out = Vec::new();
+    for r in &prog.rules[c.rules.clone()] {
+        if let Action::Redirect(Some(s)) = r.action {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+    }
+    out
 }
 
 /// The verdict is an i32 (TC_ACT_UNSPEC is -1): sign-extend a loaded word.

@@ -37,7 +37,7 @@ use crate::{
         insn::{op, Cond, Insn, Reg, Size},
         maps::{port_lists, set_map_name, Sizing, COUNTERS_MAP, PORTS_MAP, PORT_CHAIN_MAX},
     },
-    hooks::HookSpec,
+    hooks::{Context, HookSpec},
     ir::{
         flow::Test,
         linear::{linear, Node, Plan, RuleTests, Target},
@@ -103,6 +103,7 @@ pub(super) fn emit(
     }
     let count_exit = b.new_label();
     let ports = port_lists(module);
+    let mut dispatches = Vec::new();
     // The kernel rejects unreachable instructions, so code that cannot run is not
     // emitted: a rule that can never match, and everything after a rule that always
     // ends the program.
@@ -127,12 +128,36 @@ pub(super) fn emit(
                 }
             }
             Step::Classify(c) => {
-                b.set_srcloc(Some(SrcLoc::Rules {
+                let srcloc = SrcLoc::Rules {
                     first: c.rules.start,
                     last: c.rules.end - 1,
-                }));
+                };
+                b.set_srcloc(Some(srcloc));
                 let capacity = sizing.table(&crate::bpf::classify::map_name(c));
-                crate::bpf::classify::emit(&mut b, prog, c, capacity, count_exit);
+                // A run with redirects to sockets, or in a context whose verdicts the
+                // verifier checks at exit (not XDP or TC): a match goes to its
+                // dispatch, which sends each socket's mark (the verdict word of a
+                // redirect's record, `classify::REDIRECT_MARK`) to that socket's
+                // redirect and turns every verdict word loaded from the table into
+                // the constant it is.
+                let socks = crate::bpf::classify::redirect_targets(prog, c);
+                let found = if socks.is_empty() && matches!(spec.context, Context::Packet(_)) {
+                    count_exit
+                } else {
+                    let mut verdicts: Vec<i32> = Vec::new();
+                    for r in &prog.rules[c.rules.clone()] {
+                        if matches!(r.action, Action::Allow | Action::Drop | Action::Pass) {
+                            let v = verdict(spec, r.action);
+                            if !verdicts.contains(&v) {
+                                verdicts.push(v);
+                            }
+                        }
+                    }
+                    let l = b.new_label();
+                    dispatches.push((l, srcloc, socks, verdicts));
+                    l
+                };
+                crate::bpf::classify::emit(&mut b, prog, c, capacity, found);
             }
         }
     }
@@ -160,6 +185,32 @@ pub(super) fn emit(
     redirect.before_exit(&mut b);
     b.emit(Insn::mov64_reg(Reg::R0, Reg::R9));
     b.emit(Insn::exit());
+    for (label, srcloc, socks, verdicts) in dispatches {
+        b.set_srcloc(Some(srcloc));
+        b.bind(label);
+        b.note("classified match: to its socket's redirect, or its verdict");
+        let n = socks.len() + verdicts.len();
+        // Every word but the last is tested; the last is what remains.
+        let ends = socks
+            .into_iter()
+            .map(|s| (crate::bpf::classify::redirect_mark(s) as i32, Some(s)))
+            .chain(verdicts.into_iter().map(|v| (v, None)));
+        for (i, (word, sock)) in ends.enumerate() {
+            let next = b.new_label();
+            if i + 1 < n {
+                b.branch_imm(Cond::Ne, Reg::R9, word, next);
+            }
+            match sock {
+                Some(s) => redirect.redirect(&mut b, module, s, count_exit),
+                None => {
+                    b.emit(Insn::mov64_imm(Reg::R9, word));
+                    b.goto(count_exit);
+                }
+            }
+            b.bind(next);
+        }
+    }
+    b.set_srcloc(None);
     redirect.finish(&mut b, count_exit);
     Ok(b.finish()?)
 }

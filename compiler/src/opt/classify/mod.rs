@@ -107,7 +107,13 @@ pub fn run(module: &mut Module) {
                 .iter()
                 .any(|p| matches!(p, PortMatch::Ranges(l) if l.len() > PORT_CHAIN_MAX))
         });
-        let mut maps = 2 + 2 * used_sets.len() + usize::from(long_ports);
+        // A program that redirects to sockets also uses the socket map and its drop
+        // counters.
+        let sockets = prog
+            .rules
+            .iter()
+            .any(|r| matches!(r.action, Action::Redirect(Some(_))));
+        let mut maps = 2 + 2 * used_sets.len() + usize::from(long_ports) + 2 * usize::from(sockets);
         let mut steps = Vec::with_capacity(prog.steps.len());
         for step in std::mem::take(&mut prog.steps) {
             let Step::Linear { rules, .. } = step else {
@@ -238,9 +244,11 @@ fn kind_of(sets: &Sets, r: &Rule) -> Kind {
             .all(|f| entries::expansion(sets, m, f) <= MAX_EXPANSION);
     match r.action {
         _ if !fits => Kind::Linear,
-        Action::Allow | Action::Drop | Action::Pass => Kind::Decides,
+        // A redirect to a socket (sk_lookup) decides too: its record's verdict word
+        // names the socket (`bpf::classify::REDIRECT_MARK`).
+        Action::Allow | Action::Drop | Action::Pass | Action::Redirect(Some(_)) => Kind::Decides,
         Action::Count => Kind::Counts,
-        Action::Redirect(_) | Action::RedirectIngress(_) => Kind::Linear,
+        Action::Redirect(None) | Action::RedirectIngress(_) => Kind::Linear,
     }
 }
 
