@@ -368,6 +368,9 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
                     "  socket {} = {} (slot {}): {}{drops}",
                     slot.socket, slot.declared, slot.slot, slot.state
                 );
+                for b in &slot.bindings {
+                    println!("    bound by {b}");
+                }
             }
             for d in &s.drift {
                 println!("  drift: {d}");
@@ -466,7 +469,11 @@ pub fn run_repair(target: &Target, json: bool) -> ExitCode {
                 println!("{}: every hook runs the installed rules", r.name);
             }
             for (at, state) in &r.drift {
-                println!("{}: {at}: {state}: attached again", r.name);
+                if r.failed.is_empty() {
+                    println!("{}: {at}: {state}: attached again", r.name);
+                } else {
+                    println!("{}: {at}: {state}", r.name);
+                }
             }
             for n in &r.notices {
                 println!("{}: {n}", r.name);

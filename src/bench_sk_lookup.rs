@@ -310,6 +310,7 @@ fn tubular_object(bs: &[Binding]) -> Result<Vec<u8>, String> {
             attach_to: String::new(),
             rules: Vec::new(),
             socket_slots: Vec::new(),
+            netns_cookie: Vec::new(),
             attach_map: None,
         }],
         map_contents: vec![MapContents {

@@ -296,6 +296,7 @@ fn program_strategy(max_rules: usize) -> impl Strategy<Value = Module> {
                     name: name.into(),
                     proto: sockc_compiler::syntax::ast::SockProto::Tcp,
                     addr: None,
+                    cgroup: None,
                 });
             }
             let rules: Vec<Rule> = raws

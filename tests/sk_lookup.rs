@@ -248,8 +248,29 @@ impl Service {
     /// Starts `tcp|udp ADDR LABEL [reuseport]` in namespace `ns` and waits until it
     /// holds its socket.
     fn start(ns: &str, spec: &str) -> Service {
+        Service::start_in(ns, spec, None)
+    }
+
+    /// [`Service::start`], in `cgroup` from its first instruction (a shell joins the
+    /// cgroup, then execs `ip netns exec`, which execs the service), so the socket is
+    /// the cgroup's when it listens.
+    fn start_in(ns: &str, spec: &str, cgroup: Option<&Cgroup>) -> Service {
         let exe = std::env::current_exe().expect("test binary");
-        let mut child = Command::new("ip")
+        let mut cmd = match cgroup {
+            Some(cg) => {
+                let mut c = Command::new("sh");
+                c.args([
+                    "-c",
+                    "echo $$ > \"$1/cgroup.procs\" && shift && exec \"$@\"",
+                    "sh",
+                    &cg.path,
+                    "ip",
+                ]);
+                c
+            }
+            None => Command::new("ip"),
+        };
+        let mut child = cmd
             .args(["netns", "exec", ns])
             .arg(exe)
             .args([
@@ -293,6 +314,33 @@ impl Service {
 impl Drop for Service {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A cgroup v2 directory the test creates, removed (once its processes are gone) when
+/// dropped.
+struct Cgroup {
+    path: String,
+}
+
+impl Cgroup {
+    fn new(tag: &str) -> Cgroup {
+        let path = format!("/sys/fs/cgroup/unified/sockc-{tag}-{}", std::process::id());
+        let _ = std::fs::remove_dir(&path);
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {path}: {e}"));
+        Cgroup { path }
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.path).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        eprintln!("warning: could not remove cgroup {}", self.path);
     }
 }
 
@@ -634,4 +682,173 @@ fn a_restarted_udp_service_is_registered_again_by_repair() {
         answer.starts_with(&format!("dns {}", again.pid)),
         "{answer}"
     );
+}
+
+/// `socket proxy = tcp 127.0.0.1:8080 cgroup "CG"`: the registrar (a sock_ops program
+/// on the cgroup) registers the service's listener when it listens, with no command
+/// run: at first start after the apply, and again after a kill -9 and restart. A
+/// listener on the same address outside the cgroup, or inside the cgroup but in
+/// another network namespace, is never registered (redirects keep dropping).
+#[test]
+fn a_restarted_tcp_service_registers_itself_when_it_listens() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = lab("skreg", 66);
+    let cg = Cgroup::new("skreg");
+    let file = lab.rules(
+        "register.sk",
+        &format!(
+            "socket proxy = tcp 127.0.0.1:8080 cgroup \"{}\"\n\
+             sk_lookup {{\n    redirect 3.3.3.3:* to sock proxy\n    default pass\n}}\n",
+            cg.path
+        ),
+    );
+    let run = lab.apply_ok(&file);
+    assert!(
+        run.stderr
+            .contains("until the service listens there in cgroup"),
+        "apply says the socket registers itself: {run}"
+    );
+    assert_eq!(slot(&status(&lab), "proxy")["state"], "empty");
+    assert_eq!(tcp_outcome(&lab, "3.3.3.3:80"), Outcome::Refused);
+
+    // Same address, outside the cgroup: not registered.
+    let outside = Service::start(&lab.ns_a, "tcp 127.0.0.1:8080 outside");
+    assert_eq!(slot(&status(&lab), "proxy")["state"], "empty");
+    assert_eq!(tcp_outcome(&lab, "3.3.3.3:80"), Outcome::Refused);
+    outside.stop();
+
+    // In the cgroup but in namespace B: not registered into A's install.
+    let elsewhere = Service::start_in(&lab.ns_b, "tcp 127.0.0.1:8080 elsewhere", Some(&cg));
+    assert_eq!(slot(&status(&lab), "proxy")["state"], "empty");
+    elsewhere.stop();
+
+    // The service, in the cgroup: answers every port without a command.
+    let mut first = Service::start_in(&lab.ns_a, "tcp 127.0.0.1:8080 proxy", Some(&cg));
+    for port in [1, 80, 443, 65535] {
+        let answer = ask_tcp(&lab, &format!("3.3.3.3:{port}")).expect("answered");
+        assert!(
+            answer.starts_with(&format!("proxy {} ", first.pid)),
+            "{answer}"
+        );
+    }
+    let st = status(&lab);
+    let state = &slot(&st, "proxy")["state"]["registered"];
+    assert_eq!(state["cgroup"], cg.path.as_str(), "{st:#}");
+    assert_eq!(
+        slot(&st, "proxy")["bindings"],
+        serde_json::json!(["line 3: redirect 3.3.3.3:* to sock proxy"]),
+        "status names the socket's bindings: {st:#}"
+    );
+    let text = sockc(&["status", "--name", &lab.name]).ok();
+    assert!(
+        text.stdout.contains("registered when it listened")
+            && text
+                .stdout
+                .contains("bound by line 3: redirect 3.3.3.3:* to sock proxy"),
+        "{text}"
+    );
+
+    // kill -9 and restart: registered again, still without a command.
+    first.kill();
+    assert_eq!(slot(&status(&lab), "proxy")["state"], "empty");
+    let second = Service::start_in(&lab.ns_a, "tcp 127.0.0.1:8080 proxy", Some(&cg));
+    let answer = ask_tcp(&lab, "3.3.3.3:443").expect("answered after the restart");
+    assert!(
+        answer.starts_with(&format!("proxy {} ", second.pid)),
+        "{answer}"
+    );
+    assert_eq!(stats_of(&lab, "sockets registered when they listened"), 2);
+    assert_eq!(
+        stats_of(
+            &lab,
+            "sockets not registered: the kernel refused the insertion"
+        ),
+        0
+    );
+
+    // A re-apply keeps the registration; a flush takes the registrar off the cgroup.
+    lab.apply_ok(&file);
+    assert!(ask_tcp(&lab, "3.3.3.3:80").is_ok());
+    sockc(&["flush", "--name", &lab.name]).ok();
+    let progs = std::fs::read_to_string(format!("{}/cgroup.procs", cg.path)).unwrap_or_default();
+    assert!(!progs.is_empty(), "the service is still in its cgroup");
+    let query = std::process::Command::new("bpftool")
+        .args(["cgroup", "show", &cg.path])
+        .output()
+        .expect("bpftool");
+    let shown = String::from_utf8_lossy(&query.stdout);
+    assert!(
+        !shown.contains("sock_ops"),
+        "registrar left on the cgroup: {shown}"
+    );
+}
+
+/// A registrar's cgroup that does not exist, or a directory that is not a cgroup, is
+/// named before anything is installed (not "no such interface", not a bare EBADF).
+#[test]
+fn a_registrar_cgroup_that_is_not_one_is_refused_before_anything_is_installed() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = lab("skregbad", 67);
+    for cgroup in ["/sys/fs/cgroup/unified/sockc-no-such-cgroup", "/etc"] {
+        let file = lab.rules(
+            "bad.sk",
+            &format!(
+                "socket proxy = tcp 127.0.0.1:8080 cgroup \"{cgroup}\"\n\
+                 sk_lookup {{\n    redirect 3.3.3.3:* to sock proxy\n    default pass\n}}\n"
+            ),
+        );
+        let r = lab.apply(&file, &[]);
+        assert_ne!(r.code, 0, "{r}");
+        assert!(
+            r.stderr
+                .contains(&format!("{cgroup} is not a cgroup v2 directory")),
+            "{r}"
+        );
+        assert!(lab.status().is_none(), "nothing installed after {r}");
+    }
+}
+
+/// An install whose network namespace was deleted is never repaired into the namespace
+/// `sockc repair` runs in (the host's): repair names the namespace as gone, attaches
+/// nothing, exits 3; flush removes the install.
+#[test]
+fn repair_never_moves_an_install_into_another_namespace() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = lab("skgone", 68);
+    let file = lab.rules(
+        "drop.sk",
+        "sk_lookup {\n    drop tcp to 3.3.3.3:80\n    default pass\n}\n",
+    );
+    lab.apply_ok(&file);
+    let prog_id = status(&lab)["hooks"][0]["prog_id"]
+        .as_u64()
+        .expect("status names the program");
+    ip(&["netns", "del", &lab.ns_a]);
+    let r = sockc(&["repair", "--name", &lab.name]);
+    assert_eq!(r.code, 3, "{r}");
+    assert!(r.stderr.contains("is gone or was created again"), "{r}");
+    assert!(!r.stdout.contains("attached again"), "{r}");
+    let links = std::process::Command::new("bpftool")
+        .args(["link", "show", "-j"])
+        .output()
+        .expect("bpftool");
+    let links: Value = serde_json::from_slice(&links.stdout).expect("bpftool json");
+    let ours: Vec<&Value> = links
+        .as_array()
+        .expect("links")
+        .iter()
+        .filter(|l| l["prog_id"].as_u64() == Some(prog_id))
+        .collect();
+    // The old link stays pinned until the flush, on no namespace (inode 0).
+    assert!(
+        ours.iter().all(|l| l["netns_ino"].as_u64() == Some(0)),
+        "the program was attached to a namespace: {ours:?}"
+    );
+    sockc(&["flush", "--name", &lab.name]).ok();
 }

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use crate::{
     bpf::{
         buffer::{Code, SrcLoc},
-        lower::{lower_program, sockmap::lower_companion},
+        lower::{
+            lower_program, sk_lookup_register::lower as lower_registrar, sockmap::lower_companion,
+        },
         maps::{self, MapDef, Sizing},
     },
     diag::{Diagnostic, Span},
@@ -208,7 +210,7 @@ fn lower_module(
         .zip(&programs)
         .map(|(p, c)| ProgramMeta {
             socket_slots: c.code.socket_slots.clone(),
-            ..ProgramMeta::of(p)
+            ..ProgramMeta::of(&module, p)
         })
         .collect();
     // The programs sockc adds around each cgroup's sockmap blocks, after every block's
@@ -232,6 +234,17 @@ fn lower_module(
         companions.extend(ProgramMeta::of_group(g, &mut metas));
     }
     metas.extend(companions);
+    // The registrars (issue 14), last: they fill the socket map the others read.
+    for r in &module.registrars {
+        let code = lower_registrar(&module, r)
+            .map_err(|e| LowerFailure::Internal(r.span, e.to_string()))?;
+        metas.push(ProgramMeta::of_registrar(r, &code));
+        programs.push(CompiledProgram {
+            symbol: r.symbol.clone(),
+            section: crate::hooks::HookKind::SkLookupRegister.spec().section,
+            code,
+        });
+    }
     let lowered = Instant::now();
     let layout = maps::layout(&module, &sizing);
     let metadata = Metadata {

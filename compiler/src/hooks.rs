@@ -45,6 +45,10 @@ pub enum HookKind {
     SkMsgDispatch,
     #[serde(rename = "sk_skb dispatcher")]
     SkSkbDispatch,
+    // ---- sk_lookup (issue 14): the program that registers a declared TCP socket
+    // again when its service listens (a `socket` declared with `cgroup`).
+    #[serde(rename = "sk_lookup register")]
+    SkLookupRegister,
 }
 
 /// What a hook's program attaches to; the runtime has one attach backend per kind of
@@ -406,7 +410,7 @@ const fn tc(
     }
 }
 
-pub static HOOKS: [HookSpec; 9] = [
+pub static HOOKS: [HookSpec; 10] = [
     HookSpec {
         kind: HookKind::Xdp,
         name: "xdp",
@@ -574,6 +578,22 @@ pub static HOOKS: [HookSpec; 9] = [
         target: Target::SockMap,
         context: Context::Dispatch,
         path_order: 7,
+        ..COMPANION
+    },
+    HookSpec {
+        kind: HookKind::SkLookupRegister,
+        name: "sk_lookup register",
+        cli_name: "sk_lookup-register",
+        section: "sockops",
+        symbol_prefix: "sklreg",
+        prog_type: bpf_prog_type::BPF_PROG_TYPE_SOCK_OPS,
+        attach_type: bpf_attach_type::BPF_CGROUP_SOCK_OPS,
+        target: Target::Cgroup,
+        context: Context::SockOps {
+            sock: SOCK_OPS_CTX,
+            op: offset_of!(uapi::bpf_sock_ops, op) as i16,
+        },
+        path_order: 9,
         ..COMPANION
     },
 ];

@@ -51,9 +51,24 @@ pub struct SocketMeta {
     /// The declared address, if any (`127.0.0.1:8080`, `[::1]:53`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<std::net::SocketAddr>,
+    /// `cgroup "PATH"`: a listening socket of this cgroup registers itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
 }
 
 impl SocketMeta {
+    /// The declaration after `NAME =`, as written: `tcp 127.0.0.1:8080 cgroup "..."`.
+    pub fn declaration(&self) -> String {
+        let mut out = self.proto.clone();
+        if let Some(a) = self.addr {
+            out.push_str(&format!(" {a}"));
+        }
+        if let Some(cgroup) = &self.cgroup {
+            out.push_str(&format!(" cgroup {cgroup:?}"));
+        }
+        out
+    }
+
     /// The entries of the module's sockets, when its programs use the socket map.
     pub fn of(module: &ir::Module) -> Vec<SocketMeta> {
         if !crate::bpf::maps::uses_sockets(module) {
@@ -66,6 +81,7 @@ impl SocketMeta {
                 name: s.name.clone(),
                 proto: s.proto.name().to_string(),
                 addr: s.addr.map(|(ip, port)| std::net::SocketAddr::new(ip, port)),
+                cgroup: s.cgroup.clone(),
             })
             .collect()
     }
@@ -89,6 +105,11 @@ pub struct ProgramMeta {
     /// before loading.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub socket_slots: Vec<(usize, u32)>,
+    /// `(instruction, half)`: where the program compares with the install's network
+    /// namespace cookie (a registrar); the object has 0 there, which matches no
+    /// namespace, and an install writes its namespace's cookie before loading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub netns_cookie: Vec<(usize, crate::bpf::buffer::CookieHalf)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,11 +118,14 @@ pub struct RuleMeta {
     pub line: usize,
     /// The rule as written; `default VERDICT` for the default.
     pub text: String,
+    /// The declared socket a `redirect ... to sock NAME` rule sends to (its binding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
 }
 
 impl ProgramMeta {
     /// A program's entry: its rules in order, the default last.
-    pub fn of(p: &Program) -> ProgramMeta {
+    pub fn of(module: &ir::Module, p: &Program) -> ProgramMeta {
         let mut rules: Vec<RuleMeta> = p
             .rules
             .iter()
@@ -109,12 +133,19 @@ impl ProgramMeta {
                 counter: r.counter,
                 line: r.line,
                 text: r.text.clone(),
+                socket: match r.action {
+                    ir::Action::Redirect(Some(s)) | ir::Action::RedirectIngress(s) => {
+                        Some(module.sockets[s].name.clone())
+                    }
+                    _ => None,
+                },
             })
             .collect();
         rules.push(RuleMeta {
             counter: p.default_counter,
             line: p.default_line,
             text: format!("default {}", ir::verdict_name(p.default)),
+            socket: None,
         });
         ProgramMeta {
             symbol: p.symbol.clone(),
@@ -123,6 +154,32 @@ impl ProgramMeta {
             rules,
             attach_map: None,
             socket_slots: Vec::new(),
+            netns_cookie: Vec::new(),
+        }
+    }
+
+    /// A registrar's entry: its counters as rules, on the line of the first
+    /// declaration naming its cgroup.
+    pub fn of_registrar(r: &ir::Registrar, code: &crate::bpf::buffer::Code) -> ProgramMeta {
+        let rules = r
+            .counters
+            .iter()
+            .zip(crate::sema::register::REGISTRAR_COUNTERS)
+            .map(|(&counter, what)| RuleMeta {
+                counter,
+                line: r.line,
+                text: what.to_string(),
+                socket: None,
+            })
+            .collect();
+        ProgramMeta {
+            symbol: r.symbol.clone(),
+            hook: HookKind::SkLookupRegister,
+            attach_to: r.cgroup.clone(),
+            rules,
+            attach_map: None,
+            socket_slots: code.socket_slots.clone(),
+            netns_cookie: code.netns_cookie.clone(),
         }
     }
 
@@ -145,6 +202,7 @@ impl ProgramMeta {
                         counter: slot,
                         line: r.line,
                         text: format!("{} (through the stack)", r.text),
+                        socket: None,
                     },
                 );
             }
@@ -162,6 +220,7 @@ impl ProgramMeta {
                         counter: *slot,
                         line: g.line,
                         text: what.clone(),
+                        socket: None,
                     })
                     .collect(),
                 attach_map: match c.hook.spec().target {
@@ -171,6 +230,7 @@ impl ProgramMeta {
                     _ => None,
                 },
                 socket_slots: Vec::new(),
+                netns_cookie: Vec::new(),
             })
             .collect()
     }

@@ -18,7 +18,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (244 insns)
  15: (7a) *(u64 *)(r10 -160) = 0
  16: (7a) *(u64 *)(r10 -152) = 0
  17: (bf) r1 = r6
- 18: (85) call #122
+ 18: (85) call bpf_get_netns_cookie#122
  19: (7b) *(u64 *)(r10 -192) = r0
  20: (61) r1 = *(u32 *)(r6 +16)
  21: (15) if r1 == 0x2 goto pc+18
@@ -152,7 +152,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (244 insns)
 150: (bf) r3 = r10
 151: (07) r3 += -240
 152: (b7) r4 = 0
-153: (85) call #71
+153: (85) call bpf_msg_redirect_hash#71
 154: (bf) r9 = r0
 155: (18) r1 = map[counters]
 157: (bf) r2 = r10
@@ -175,7 +175,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (244 insns)
 173: (18) r1 = map[sent_app_fb41]
 175: (b7) r3 = 0
 176: (b7) r4 = 0
-177: (85) call #107
+177: (85) call bpf_sk_storage_get#107
 178: (55) if r0 != 0x0 goto pc+39
 179: (79) r1 = *(u64 *)(r10 -192)
 180: (7b) *(u64 *)(r10 -240) = r1
@@ -197,7 +197,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (244 insns)
 197: (bf) r3 = r10
 198: (07) r3 += -240
 199: (b7) r4 = 1
-200: (85) call #71
+200: (85) call bpf_msg_redirect_hash#71
 201: (55) if r0 != 0x1 goto pc+16
 202: (bf) r9 = r0
 203: (18) r1 = map[counters]
@@ -235,7 +235,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (244 insns)
 237: (18) r1 = map[sent_app_fb41]
 239: (b7) r3 = 0
 240: (b7) r4 = 1
-241: (85) call #107
+241: (85) call bpf_sk_storage_get#107
 242: (bf) r0 = r9
 243: (95) exit
 
@@ -356,14 +356,14 @@ msgdisp_app: sk_msg dispatcher /sys/fs/cgroup/unified/app section sk_msg (16 ins
   0: (bf) r6 = r1
   1: (18) r2 = map[msgv_app_fb41]
   3: (b7) r3 = 0
-  4: (85) call #12
+  4: (85) call bpf_tail_call#12
 ; the slot is empty: through the stack
   5: (79) r2 = *(u64 *)(r6 +72)
   6: (15) if r2 == 0x0 goto pc+5
   7: (18) r1 = map[sent_app_fb41]
   9: (b7) r3 = 0
  10: (b7) r4 = 1
- 11: (85) call #107
+ 11: (85) call bpf_sk_storage_get#107
  12: (18) r1 = map[socks_app_fb41]
  14: (b7) r0 = 1
  15: (95) exit
@@ -373,7 +373,7 @@ skbdisp_app: sk_skb dispatcher /sys/fs/cgroup/unified/app section sk_skb/stream_
   0: (bf) r6 = r1
   1: (18) r2 = map[skbv_app_fb41]
   3: (b7) r3 = 0
-  4: (85) call #12
+  4: (85) call bpf_tail_call#12
 ; the slot is empty: through the stack
   5: (18) r1 = map[socks_app_fb41]
   7: (b7) r0 = 1
@@ -392,7 +392,7 @@ sockops_app: sock_ops /sys/fs/cgroup/unified/app section sockops (73 insns)
   8: (7a) *(u64 *)(r10 -160) = 0
   9: (7a) *(u64 *)(r10 -152) = 0
  10: (bf) r1 = r6
- 11: (85) call #122
+ 11: (85) call bpf_get_netns_cookie#122
  12: (7b) *(u64 *)(r10 -192) = r0
  13: (61) r1 = *(u32 *)(r6 +20)
  14: (15) if r1 == 0x2 goto pc+18
@@ -430,7 +430,7 @@ sockops_app: sock_ops /sys/fs/cgroup/unified/app section sockops (73 insns)
  47: (bf) r3 = r10
  48: (07) r3 += -192
  49: (b7) r4 = 1
- 50: (85) call #70
+ 50: (85) call bpf_sock_hash_update#70
  51: (62) *(u32 *)(r10 -12) = 0
  52: (62) *(u32 *)(r10 -8) = 8
  53: (55) if r0 != 0x0 goto pc+1

@@ -18,7 +18,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (285 insns)
  15: (7a) *(u64 *)(r10 -160) = 0
  16: (7a) *(u64 *)(r10 -152) = 0
  17: (bf) r1 = r6
- 18: (85) call #122
+ 18: (85) call bpf_get_netns_cookie#122
  19: (7b) *(u64 *)(r10 -192) = r0
  20: (61) r1 = *(u32 *)(r6 +16)
  21: (15) if r1 == 0x2 goto pc+18
@@ -156,7 +156,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (285 insns)
 154: (bf) r3 = r10
 155: (07) r3 += -240
 156: (b7) r4 = 0
-157: (85) call #71
+157: (85) call bpf_msg_redirect_hash#71
 158: (bf) r9 = r0
 159: (18) r1 = map[counters]
 161: (bf) r2 = r10
@@ -192,7 +192,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (285 insns)
 191: (bf) r3 = r10
 192: (07) r3 += -240
 193: (b7) r4 = 1
-194: (85) call #71
+194: (85) call bpf_msg_redirect_hash#71
 195: (bf) r9 = r0
 196: (18) r1 = map[counters]
 198: (bf) r2 = r10
@@ -215,7 +215,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (285 insns)
 214: (18) r1 = map[sent_app_fb41]
 216: (b7) r3 = 0
 217: (b7) r4 = 0
-218: (85) call #107
+218: (85) call bpf_sk_storage_get#107
 219: (55) if r0 != 0x0 goto pc+39
 220: (79) r1 = *(u64 *)(r10 -192)
 221: (7b) *(u64 *)(r10 -240) = r1
@@ -237,7 +237,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (285 insns)
 238: (bf) r3 = r10
 239: (07) r3 += -240
 240: (b7) r4 = 1
-241: (85) call #71
+241: (85) call bpf_msg_redirect_hash#71
 242: (55) if r0 != 0x1 goto pc+16
 243: (bf) r9 = r0
 244: (18) r1 = map[counters]
@@ -275,7 +275,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (285 insns)
 278: (18) r1 = map[sent_app_fb41]
 280: (b7) r3 = 0
 281: (b7) r4 = 1
-282: (85) call #107
+282: (85) call bpf_sk_storage_get#107
 283: (bf) r0 = r9
 284: (95) exit
 
@@ -420,7 +420,7 @@ sk_skb_app: sockmap receive /sys/fs/cgroup/unified/app section sk_skb/stream_ver
 135: (bf) r3 = r10
 136: (07) r3 += -240
 137: (b7) r4 = 1
-138: (85) call #72
+138: (85) call bpf_sk_redirect_hash#72
 139: (bf) r9 = r0
 140: (18) r1 = map[counters]
 142: (bf) r2 = r10
@@ -587,7 +587,7 @@ sk_msg_other: sockmap /sys/fs/cgroup/unified/other section sk_msg (133 insns)
 126: (18) r1 = map[sent_othe_d1cc]
 128: (b7) r3 = 0
 129: (b7) r4 = 1
-130: (85) call #107
+130: (85) call bpf_sk_storage_get#107
 131: (bf) r0 = r9
 132: (95) exit
 
@@ -596,14 +596,14 @@ msgdisp_app: sk_msg dispatcher /sys/fs/cgroup/unified/app section sk_msg (16 ins
   0: (bf) r6 = r1
   1: (18) r2 = map[msgv_app_fb41]
   3: (b7) r3 = 0
-  4: (85) call #12
+  4: (85) call bpf_tail_call#12
 ; the slot is empty: through the stack
   5: (79) r2 = *(u64 *)(r6 +72)
   6: (15) if r2 == 0x0 goto pc+5
   7: (18) r1 = map[sent_app_fb41]
   9: (b7) r3 = 0
  10: (b7) r4 = 1
- 11: (85) call #107
+ 11: (85) call bpf_sk_storage_get#107
  12: (18) r1 = map[socks_app_fb41]
  14: (b7) r0 = 1
  15: (95) exit
@@ -613,7 +613,7 @@ skbdisp_app: sk_skb dispatcher /sys/fs/cgroup/unified/app section sk_skb/stream_
   0: (bf) r6 = r1
   1: (18) r2 = map[skbv_app_fb41]
   3: (b7) r3 = 0
-  4: (85) call #12
+  4: (85) call bpf_tail_call#12
 ; the slot is empty: through the stack
   5: (18) r1 = map[socks_app_fb41]
   7: (b7) r0 = 1
@@ -632,7 +632,7 @@ sockops_app: sock_ops /sys/fs/cgroup/unified/app section sockops (73 insns)
   8: (7a) *(u64 *)(r10 -160) = 0
   9: (7a) *(u64 *)(r10 -152) = 0
  10: (bf) r1 = r6
- 11: (85) call #122
+ 11: (85) call bpf_get_netns_cookie#122
  12: (7b) *(u64 *)(r10 -192) = r0
  13: (61) r1 = *(u32 *)(r6 +20)
  14: (15) if r1 == 0x2 goto pc+18
@@ -670,7 +670,7 @@ sockops_app: sock_ops /sys/fs/cgroup/unified/app section sockops (73 insns)
  47: (bf) r3 = r10
  48: (07) r3 += -192
  49: (b7) r4 = 1
- 50: (85) call #70
+ 50: (85) call bpf_sock_hash_update#70
  51: (62) *(u32 *)(r10 -12) = 0
  52: (62) *(u32 *)(r10 -8) = 14
  53: (55) if r0 != 0x0 goto pc+1
@@ -698,14 +698,14 @@ msgdisp_other: sk_msg dispatcher /sys/fs/cgroup/unified/other section sk_msg (16
   0: (bf) r6 = r1
   1: (18) r2 = map[msgv_othe_d1cc]
   3: (b7) r3 = 0
-  4: (85) call #12
+  4: (85) call bpf_tail_call#12
 ; the slot is empty: through the stack
   5: (79) r2 = *(u64 *)(r6 +72)
   6: (15) if r2 == 0x0 goto pc+5
   7: (18) r1 = map[sent_othe_d1cc]
   9: (b7) r3 = 0
  10: (b7) r4 = 1
- 11: (85) call #107
+ 11: (85) call bpf_sk_storage_get#107
  12: (18) r1 = map[socks_othe_d1cc]
  14: (b7) r0 = 1
  15: (95) exit
@@ -723,7 +723,7 @@ sockops_other: sock_ops /sys/fs/cgroup/unified/other section sockops (73 insns)
   8: (7a) *(u64 *)(r10 -160) = 0
   9: (7a) *(u64 *)(r10 -152) = 0
  10: (bf) r1 = r6
- 11: (85) call #122
+ 11: (85) call bpf_get_netns_cookie#122
  12: (7b) *(u64 *)(r10 -192) = r0
  13: (61) r1 = *(u32 *)(r6 +20)
  14: (15) if r1 == 0x2 goto pc+18
@@ -761,7 +761,7 @@ sockops_other: sock_ops /sys/fs/cgroup/unified/other section sockops (73 insns)
  47: (bf) r3 = r10
  48: (07) r3 += -192
  49: (b7) r4 = 1
- 50: (85) call #70
+ 50: (85) call bpf_sock_hash_update#70
  51: (62) *(u32 *)(r10 -12) = 0
  52: (62) *(u32 *)(r10 -8) = 17
  53: (55) if r0 != 0x0 goto pc+1

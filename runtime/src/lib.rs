@@ -73,6 +73,8 @@ pub enum RuntimeError {
     SocketMap(#[from] socket_map::SocketMapError),
     #[error("program `{symbol}`: no slot for socket {socket}")]
     SocketSlot { symbol: String, socket: u32 },
+    #[error("program `{symbol}`: instruction {insn} to patch is outside the program")]
+    PatchOutside { symbol: String, insn: usize },
 }
 
 /// What went wrong with one map.
@@ -134,6 +136,10 @@ pub struct LoadOptions<'a> {
     /// The socket map slot of each declared socket (in metadata order), written into
     /// the programs before they load; `None`: slot `i` for socket `i`, as compiled.
     pub socket_slots: Option<&'a [u32]>,
+    /// The cookie of the install's network namespace, written into the programs that
+    /// compare with it (registrars) before they load; `None`: 0 as compiled, which no
+    /// namespace has.
+    pub netns_cookie: Option<u64>,
     /// Maps taken over instead of created: (map, the path it is pinned at). A new
     /// generation takes a sockmap group's maps from the installed one (see
     /// `sockc_compiler::bpf::maps::DurableMap`), with their contents.
@@ -148,12 +154,11 @@ impl LoadedObject {
     pub fn load_with(elf: &[u8], opts: &LoadOptions<'_>) -> Result<Self, RuntimeError> {
         let meta = metadata::read(elf)?;
         let patched;
-        let elf = match opts.socket_slots {
-            Some(slots) => {
-                patched = with_socket_slots(elf, &meta, slots)?;
-                &patched[..]
-            }
-            None => elf,
+        let elf = if opts.socket_slots.is_some() || opts.netns_cookie.is_some() {
+            patched = with_patches(elf, &meta, opts)?;
+            &patched[..]
+        } else {
+            elf
         };
         let mut loader = EbpfLoader::new();
         // Default log level: no log on success (a full log of a large program costs more
@@ -397,12 +402,20 @@ impl LoadedObject {
 }
 
 /// A copy of `elf` whose programs hold `slots[i]` wherever they hold socket `i`'s
-/// slot ([`sockc_compiler::metadata::ProgramMeta::socket_slots`]).
-fn with_socket_slots(elf: &[u8], meta: &Metadata, slots: &[u32]) -> Result<Vec<u8>, RuntimeError> {
+/// slot ([`sockc_compiler::metadata::ProgramMeta::socket_slots`]) and the namespace
+/// cookie's halves where they compare with it
+/// ([`sockc_compiler::metadata::ProgramMeta::netns_cookie`]).
+fn with_patches(
+    elf: &[u8],
+    meta: &Metadata,
+    opts: &LoadOptions<'_>,
+) -> Result<Vec<u8>, RuntimeError> {
     let offsets = sockc_compiler::obj::program_offsets(elf).map_err(RuntimeError::Tables)?;
     let mut out = elf.to_vec();
     for p in &meta.programs {
-        if p.socket_slots.is_empty() {
+        let slots = opts.socket_slots.filter(|_| !p.socket_slots.is_empty());
+        let cookie = opts.netns_cookie.filter(|_| !p.netns_cookie.is_empty());
+        if slots.is_none() && cookie.is_none() {
             continue;
         }
         let start = offsets
@@ -412,13 +425,25 @@ fn with_socket_slots(elf: &[u8], meta: &Metadata, slots: &[u32]) -> Result<Vec<u
             .ok_or_else(|| RuntimeError::MissingProgram {
                 symbol: p.symbol.clone(),
             })?;
+        // The immediate is the last 4 bytes of the 8-byte instruction.
+        let imm_at = |insn: usize| start + insn * 8 + 4;
+        if let Some(cookie) = cookie {
+            for &(insn, half) in &p.netns_cookie {
+                let at = imm_at(insn);
+                let imm = out.get_mut(at..at + 4).ok_or(RuntimeError::PatchOutside {
+                    symbol: p.symbol.clone(),
+                    insn,
+                })?;
+                imm.copy_from_slice(&half.of(cookie).to_le_bytes());
+            }
+        }
+        let Some(slots) = slots else { continue };
         for &(insn, socket) in &p.socket_slots {
             let slot = slots.get(socket as usize).ok_or(RuntimeError::SocketSlot {
                 symbol: p.symbol.clone(),
                 socket,
             })?;
-            // The immediate is the last 4 bytes of the 8-byte instruction.
-            let at = start + insn * 8 + 4;
+            let at = imm_at(insn);
             let imm = out.get_mut(at..at + 4).ok_or(RuntimeError::SocketSlot {
                 symbol: p.symbol.clone(),
                 socket,

@@ -74,6 +74,29 @@ pub struct Code {
     /// of a module loaded on its own); an install writes the slots it keeps per socket
     /// name before loading ([`crate::metadata::ProgramMeta::socket_slots`]).
     pub socket_slots: Vec<(usize, u32)>,
+    /// `(slot, half)`: 32-bit compares whose immediate is that half of the install's
+    /// network namespace cookie. Lowering writes 0 there, which no namespace has (the
+    /// kernel's cookies start at 1), so a program loaded on its own matches none; an
+    /// install writes its namespace's cookie before loading
+    /// ([`crate::metadata::ProgramMeta::netns_cookie`]).
+    pub netns_cookie: Vec<(usize, CookieHalf)>,
+}
+
+/// Which 32 bits of a 64-bit cookie an immediate holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CookieHalf {
+    Low,
+    High,
+}
+
+impl CookieHalf {
+    pub fn of(self, cookie: u64) -> u32 {
+        match self {
+            CookieHalf::Low => cookie as u32,
+            CookieHalf::High => (cookie >> 32) as u32,
+        }
+    }
 }
 
 impl Code {
@@ -97,6 +120,8 @@ pub struct CodeBuffer {
     acquires: Vec<usize>,
     /// Items that are [`CodeBuffer::store_socket_slot`] stores, with their socket.
     slots: Vec<(usize, u32)>,
+    /// Items that are [`CodeBuffer::branch_netns_cookie_ne`] compares.
+    netns: Vec<(usize, CookieHalf)>,
     labels: Vec<Option<usize>>,
     notes: Vec<(usize, String)>,
     /// `(first item, location)`: each location holds until the next entry.
@@ -160,6 +185,20 @@ impl CodeBuffer {
             off,
             socket as i32,
         )));
+    }
+
+    /// `if (u32)dst != half of the install's netns cookie goto target` (see
+    /// [`Code::netns_cookie`]).
+    pub fn branch_netns_cookie_ne(&mut self, dst: Reg, half: CookieHalf, target: Label) {
+        self.netns.push((self.items.len(), half));
+        self.items.push(Item::Branch {
+            cond: Cond::Ne,
+            jmp32: true,
+            dst,
+            src: None,
+            imm: 0,
+            target,
+        });
     }
 
     pub fn ld_map(&mut self, dst: Reg, map: &str) {
@@ -339,6 +378,12 @@ impl CodeBuffer {
             .slots
             .iter()
             .map(|&(item, socket)| (start[item], socket))
+            .collect();
+        // A long branch puts the compare (with the immediate) first.
+        code.netns_cookie = self
+            .netns
+            .iter()
+            .map(|&(item, half)| (start[item], half))
             .collect();
         code.notes = self
             .notes

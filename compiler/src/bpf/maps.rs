@@ -114,12 +114,13 @@ fn rule_counter() -> BtfType {
 /// the socket map and the drop counters; a sockmap block's named sockets are in its
 /// cgroup's own socket map, `ir::sockmap`).
 pub fn uses_sockets(module: &Module) -> bool {
-    module.programs.values().any(|p| {
-        matches!(p.hook.spec().context, hooks::Context::SkLookup)
-            && p.rules
-                .iter()
-                .any(|r| matches!(r.action, Action::Redirect(Some(_))))
-    })
+    !module.registrars.is_empty()
+        || module.programs.values().any(|p| {
+            matches!(p.hook.spec().context, hooks::Context::SkLookup)
+                && p.rules
+                    .iter()
+                    .any(|r| matches!(r.action, Action::Redirect(Some(_))))
+        })
 }
 
 /// A BTF type description for map keys and values.
@@ -299,6 +300,11 @@ pub fn used_slots(module: &Module) -> u32 {
         n = n.max(p.default_counter + 1);
         for r in &p.rules {
             n = n.max(r.counter + 1);
+        }
+    }
+    for r in &module.registrars {
+        for slot in r.counters {
+            n = n.max(slot + 1);
         }
     }
     for g in &module.sockmaps {

@@ -106,6 +106,13 @@ fn helper_name(id: i32) -> Option<&'static str> {
         (BPF_FUNC_sk_release, "bpf_sk_release"),
         (BPF_FUNC_sk_fullsock, "bpf_sk_fullsock"),
         (BPF_FUNC_sk_assign, "bpf_sk_assign"),
+        (BPF_FUNC_tail_call, "bpf_tail_call"),
+        (BPF_FUNC_sock_map_update, "bpf_sock_map_update"),
+        (BPF_FUNC_sock_hash_update, "bpf_sock_hash_update"),
+        (BPF_FUNC_msg_redirect_hash, "bpf_msg_redirect_hash"),
+        (BPF_FUNC_sk_redirect_hash, "bpf_sk_redirect_hash"),
+        (BPF_FUNC_sk_storage_get, "bpf_sk_storage_get"),
+        (BPF_FUNC_get_netns_cookie, "bpf_get_netns_cookie"),
     ];
     HELPERS
         .iter()

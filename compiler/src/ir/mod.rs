@@ -46,6 +46,26 @@ pub struct Module {
     pub programs: PrimaryMap<ProgId, Program>,
     /// The socket-layer programs of each cgroup that has sockmap blocks.
     pub sockmaps: Vec<sockmap::SockmapGroup>,
+    /// One per cgroup that `socket` declarations name: re-registers their sockets.
+    pub registrars: Vec<Registrar>,
+}
+
+/// A sock_ops program on a cgroup that puts a declared TCP socket into its socket map
+/// slot when a process of the cgroup, in the install's network namespace, starts
+/// listening on the declared address (`socket NAME = tcp ADDR:PORT cgroup "PATH"`):
+/// a restarted service is registered again without anyone running a command.
+#[derive(Clone, Debug)]
+pub struct Registrar {
+    pub cgroup: String,
+    /// Symbol in the object, unique among all programs of the module.
+    pub symbol: String,
+    /// The sockets declared with this cgroup, in declaration order.
+    pub sockets: Vec<SockId>,
+    /// Counter slots: sockets registered, and insertions the kernel refused.
+    pub counters: [u32; 2],
+    /// Line of the first declaration naming the cgroup.
+    pub line: usize,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug)]
@@ -63,6 +83,8 @@ pub struct Socket {
     pub name: String,
     pub proto: SockProto,
     pub addr: Option<(std::net::IpAddr, u16)>,
+    /// The cgroup whose listening sockets on `addr` register themselves.
+    pub cgroup: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -259,10 +281,25 @@ impl fmt::Display for Module {
                     SockProto::Udp => "udp",
                 }
             )?;
-            match s.addr {
-                Some((a, p)) => writeln!(f, " {}", std::net::SocketAddr::new(a, p))?,
+            if let Some((a, p)) = s.addr {
+                write!(f, " {}", std::net::SocketAddr::new(a, p))?;
+            }
+            match &s.cgroup {
+                Some(cgroup) => writeln!(f, " cgroup {cgroup:?}")?,
                 None => writeln!(f)?,
             }
+        }
+        for r in &self.registrars {
+            let sockets: Vec<String> = r.sockets.iter().map(|s| s.to_string()).collect();
+            writeln!(
+                f,
+                "registrar {:?} symbol={} sockets={} counters=c{},c{}",
+                r.cgroup,
+                r.symbol,
+                sockets.join(","),
+                r.counters[0],
+                r.counters[1]
+            )?;
         }
         for (id, p) in &self.programs {
             writeln!(

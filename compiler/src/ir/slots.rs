@@ -83,9 +83,9 @@ pub fn keep_slots(module: &mut Module, installed: &[InstalledSlots]) {
         }
         p.default_counter = slots[p.rules.len()].unwrap_or_else(&mut fresh);
     }
-    // The counters of what sockc adds around sockmap blocks are not kept (plans
-    // carry them over by what they count); they take fresh slots so no kept rule
-    // slot is given twice.
+    // The counters of what sockc adds around sockmap blocks and of sk_lookup
+    // registrars are not kept (plans carry them over by what they count); they take
+    // fresh slots so no kept rule slot is given twice.
     for g in &mut module.sockmaps {
         for c in &mut g.companions {
             for (slot, _) in &mut c.counters {
@@ -93,6 +93,11 @@ pub fn keep_slots(module: &mut Module, installed: &[InstalledSlots]) {
             }
         }
         for (_, slot) in &mut g.stack_counters {
+            *slot = fresh();
+        }
+    }
+    for r in &mut module.registrars {
+        for slot in &mut r.counters {
             *slot = fresh();
         }
     }

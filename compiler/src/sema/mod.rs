@@ -6,6 +6,7 @@
 //! reported in one run (sema never stops at the first), and an IR [`Module`] is
 //! returned only when there is no error at all.
 
+pub(crate) mod register;
 pub(crate) mod rules;
 pub(crate) mod sets;
 pub(crate) mod sockmap;
@@ -45,6 +46,8 @@ pub(crate) struct Checker<'a> {
     pub module: Module,
     pub sets: HashMap<String, (SetKind, Span)>,
     pub sockets: HashMap<String, (SockId, Span)>,
+    /// Sockets declared with `cgroup "PATH"` (their registrars are built last).
+    pub self_registered: Vec<(SockId, String, Span)>,
 }
 
 /// Checks a parsed file. The module is `Some` only when no error was found.
@@ -57,6 +60,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
         module: Module::default(),
         sets: HashMap::new(),
         sockets: HashMap::new(),
+        self_registered: Vec::new(),
     };
     // Declarations first, so a rule may use a set declared further down.
     for item in &file.items {
@@ -94,6 +98,8 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
     }
     // sockmap (issue 15): one group per cgroup, with the programs sockc adds.
     c.sockmap_groups(&mut counter);
+    // sk_lookup (issue 14): one registrar per cgroup that `socket` declarations name.
+    c.registrars(&mut counter);
     assign_symbols(&mut c.module);
     let module = (!crate::diag::has_errors(&c.diags)).then_some(c.module);
     (module, c.diags)
@@ -125,12 +131,17 @@ impl Checker<'_> {
             );
             return;
         }
+        let cgroup_ok = self.check_socket_cgroup(s);
         let id = self.module.sockets.push(Socket {
             name: s.name.name.clone(),
             proto: s.proto,
             addr: s.addr,
+            cgroup: s.cgroup.as_ref().map(|(path, _)| path.clone()),
         });
         self.sockets.insert(s.name.name.clone(), (id, s.name.span));
+        if let (Some((path, span)), true) = (&s.cgroup, cgroup_ok) {
+            self.self_registered.push((id, path.clone(), *span));
+        }
     }
 
     fn hook_block(
@@ -148,7 +159,7 @@ impl Checker<'_> {
             );
         }
         if spec.target == hooks::Target::TailCall {
-            self.check_cgroup(h, &attach_to);
+            self.check_cgroup(h.head_span, &attach_to);
         }
         if spec.target == hooks::Target::Interface {
             // IFNAMSIZ is 16 including the NUL.
@@ -372,5 +383,8 @@ fn assign_symbols(module: &mut Module) {
         for c in &mut g.companions {
             c.symbol = symbol(c.hook, &g.cgroup);
         }
+    }
+    for r in &mut module.registrars {
+        r.symbol = symbol(HookKind::SkLookupRegister, &r.cgroup);
     }
 }

@@ -7,13 +7,12 @@ use sha2::Digest as _;
 
 use super::Checker;
 use crate::{
-    diag::Diagnostic,
+    diag::{Diagnostic, Span},
     hooks::HookKind,
     ir::{
         sockmap::{Companion, SockmapGroup},
         Action,
     },
-    syntax::ast,
 };
 
 /// What the sock_ops program counts, one counter slot each (`sockc stats` shows them
@@ -27,14 +26,14 @@ pub const SOCK_OPS_COUNTERS: [&str; 3] = [
 impl Checker<'_> {
     /// A cgroup v2 directory: an absolute path. Whether it exists is `sockc apply`'s
     /// question (a rule file may be compiled anywhere).
-    pub(super) fn check_cgroup(&mut self, h: &ast::HookBlock, cgroup: &str) {
+    pub(super) fn check_cgroup(&mut self, at: Span, cgroup: &str) {
         if !cgroup.starts_with('/') || cgroup.contains('\0') {
             self.diags.push(
                 Diagnostic::error(
                     "sockc::bad-cgroup",
                     format!("`{cgroup}` is not a cgroup directory"),
                 )
-                .label(h.head_span, "a cgroup is an absolute path")
+                .label(at, "a cgroup is an absolute path")
                 .help("name the cgroup v2 directory, e.g. \"/sys/fs/cgroup/unified/app\""),
             );
         }

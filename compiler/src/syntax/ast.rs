@@ -84,6 +84,9 @@ pub struct SocketDecl {
     pub name: Ident,
     pub proto: SockProto,
     pub addr: Option<(std::net::IpAddr, u16)>,
+    /// `cgroup "PATH"`: the cgroup whose processes' listening sockets on `addr` are
+    /// registered when they listen (sk_lookup, TCP only).
+    pub cgroup: Option<(String, Span)>,
     pub span: Span,
 }
 

@@ -116,6 +116,7 @@ fn describe(r: &Rule) -> Option<&'static str> {
         Rule::iface => "an interface name",
         Rule::set_decl | Rule::kw_set => "`set`",
         Rule::socket_decl => "`socket`",
+        Rule::socket_cgroup => "`cgroup \"PATH\"`",
         Rule::set_elem => "a set element (an address, prefix, port or port range)",
         Rule::set_file | Rule::kw_file => "`file`",
         Rule::set_list => "`{`",
@@ -361,9 +362,16 @@ impl Builder {
         let mut name = None;
         let mut proto = SockProto::Tcp;
         let mut addr = None;
+        let mut cgroup = None;
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::ident => name = Some(self.ident(p)),
+                Rule::socket_cgroup => {
+                    let span = self.span(&p);
+                    if let Some(s) = p.into_inner().find(|q| q.as_rule() == Rule::string) {
+                        cgroup = Some((Self::string(s), span));
+                    }
+                }
                 Rule::sock_proto => {
                     proto = if p.as_str().starts_with("udp") {
                         SockProto::Udp
@@ -400,6 +408,7 @@ impl Builder {
             name: name?,
             proto,
             addr,
+            cgroup,
             span: sp,
         })
     }

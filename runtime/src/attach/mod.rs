@@ -24,7 +24,9 @@
 //! The socket layer (issue 15) has three backends, one per attach type of a sockmap
 //! group (see `sockc_compiler::ir::sockmap`):
 //! * [`sock_ops::SockOps`] ([`Target::Cgroup`]): a cgroup link on the cgroup
-//!   directory the block names, pinned like XDP's ([`Attachment::Link`]).
+//!   directory the block names, pinned like XDP's ([`Attachment::Link`]). sk_lookup's
+//!   registrars (a `socket` declared with `cgroup`) are sock_ops programs too and
+//!   attach the same way, without the check for another tool's socket map programs.
 //! * [`sockmap::Dispatcher`] ([`Target::SockMap`]): the socket map's verdict program,
 //!   `BPF_PROG_ATTACH`ed to the map (no link: [`Attachment::Map`] names the map's
 //!   pin); `replace` attaches again (the kernel swaps the map's program in one step),
@@ -69,7 +71,12 @@ pub fn backend(hook: HookKind) -> Option<&'static dyn Backend> {
         HookKind::SkLookup => Some(&sk_lookup::SkLookup),
         HookKind::Sockmap | HookKind::SockmapReceive => Some(&sockmap::Slot),
         HookKind::SkMsgDispatch | HookKind::SkSkbDispatch => Some(&sockmap::Dispatcher),
-        HookKind::SockOps => Some(&sock_ops::SockOps),
+        HookKind::SockOps => Some(&sock_ops::SockOps {
+            fills_verdict_maps: true,
+        }),
+        HookKind::SkLookupRegister => Some(&sock_ops::SockOps {
+            fills_verdict_maps: false,
+        }),
     }
 }
 
@@ -169,9 +176,7 @@ impl AttachPoint<'_> {
         match self.spec().target {
             Target::Interface => if_index(self.attach_to).is_some(),
             // A sockmap group's programs all need its cgroup.
-            Target::Cgroup | Target::SockMap | Target::TailCall => {
-                Path::new(self.attach_to).is_dir()
-            }
+            Target::Cgroup | Target::SockMap | Target::TailCall => is_cgroup2(self.attach_to),
             Target::Netns => true,
         }
     }
@@ -181,6 +186,19 @@ impl fmt::Display for AttachPoint<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.spec().label(self.attach_to))
     }
+}
+
+/// Whether `path` is a directory of a cgroup v2 filesystem (a cgroup link on anything
+/// else fails with a bare EBADF).
+pub fn is_cgroup2(path: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(path) else {
+        return false;
+    };
+    // SAFETY: statfs writes into the zeroed struct it is given and reads a
+    // NUL-terminated path.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut fs) };
+    rc == 0 && fs.f_type == libc::CGROUP2_SUPER_MAGIC && Path::new(path).is_dir()
 }
 
 /// The index of a network interface in the namespace sockc runs in.

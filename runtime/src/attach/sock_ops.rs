@@ -22,8 +22,13 @@ use super::{
 };
 use crate::{sys, RunResult};
 
-/// The sock_ops backend.
-pub struct SockOps;
+/// The sock_ops backend: a sockmap group's program (`fills_verdict_maps`: it puts
+/// connections into a socket map whose verdict programs then run for them) or an
+/// sk_lookup registrar (it puts listening sockets into the sk_lookup socket map, which
+/// runs no verdict program: it never holds a connection another tool could want).
+pub struct SockOps {
+    pub fills_verdict_maps: bool,
+}
 
 fn sock_ops(prog: &mut Program) -> Result<&mut aya::programs::SockOps, ProgramError> {
     prog.try_into()
@@ -60,11 +65,21 @@ pub fn foreign_socket_map_fillers(
     let ours = install_map_ids(install_dir);
     let attach_type = sockc_compiler::hooks::HookKind::SockOps.spec().attach_type as u32;
     let mut out = Vec::new();
+    let registrar = sockc_compiler::hooks::HookKind::SkLookupRegister
+        .spec()
+        .symbol_prefix;
     for id in sys::prog_query(cgroup.as_fd(), attach_type, true)? {
         let Ok(fd) = sys::prog_fd_by_id(id) else {
             continue; // gone meanwhile
         };
         let info = sys::prog_info(fd.as_fd())?;
+        // sockc's sk_lookup registrars insert listening sockets only, into a map with
+        // no verdict programs; an accepted connection does not inherit that (the
+        // kernel gives a listener's clone its original protocol back), so they never
+        // compete for a connection.
+        if info.name.starts_with(registrar) {
+            continue;
+        }
         for map_id in &info.map_ids {
             let is_socket_map = aya::maps::MapInfo::from_id(*map_id)
                 .ok()
@@ -121,12 +136,16 @@ impl Backend for SockOps {
     ) -> Result<Attached, AttachError> {
         let cgroup = open_cgroup(at.attach_to)?;
         let install_dir = link_pin.parent().unwrap_or(Path::new("/"));
-        let foreign = foreign_socket_map_fillers(&cgroup, install_dir).map_err(|source| {
-            AttachError::OpenCgroup {
-                path: at.attach_to.to_string(),
-                source,
-            }
-        })?;
+        let foreign = if self.fills_verdict_maps {
+            foreign_socket_map_fillers(&cgroup, install_dir).map_err(|source| {
+                AttachError::OpenCgroup {
+                    path: at.attach_to.to_string(),
+                    source,
+                }
+            })?
+        } else {
+            Vec::new()
+        };
         if let Some(f) = foreign.into_iter().next() {
             return Err(AttachError::SockmapHeld {
                 cgroup: at.attach_to.to_string(),
@@ -147,11 +166,18 @@ impl Backend for SockOps {
             path: link_pin.to_path_buf(),
             source,
         })?;
-        notices.push(format!(
-            "{at}: TCP connections of the cgroup opened before now are not in its socket map: \
-             sockmap rules do not apply to them and they go through the TCP/IP stack until \
-             they close (sock_ops sees a connection only when it is established)"
-        ));
+        notices.push(if self.fills_verdict_maps {
+            format!(
+                "{at}: TCP connections of the cgroup opened before now are not in its socket map: \
+                 sockmap rules do not apply to them and they go through the TCP/IP stack until \
+                 they close (sock_ops sees a connection only when it is established)"
+            )
+        } else {
+            format!(
+                "{at}: from now on a declared socket of the cgroup registers itself when it \
+                 listens; one listening already was registered by address, or is named missing"
+            )
+        });
         Ok(Attached {
             mode: AttachMode::CgroupLink,
             attachment: Attachment::Link(link_pin.to_path_buf()),

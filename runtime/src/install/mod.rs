@@ -58,7 +58,7 @@ pub enum InstallError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    #[error("{hook} on {iface}: no such interface{}", netns_note(.netns))]
+    #[error("{}", missing_target(*.hook, .iface, .netns))]
     MissingInterface {
         hook: HookKind,
         iface: String,
@@ -158,8 +158,24 @@ pub enum InstallError {
     SocketMap(#[from] crate::socket_map::SocketMapError),
     #[error("switch the classifier tables in place")]
     Tables(#[source] crate::table_update::TableUpdateError),
+    #[error("the install's network namespace cookie")]
+    NetnsCookie(#[source] Box<crate::sockets::SocketError>),
     #[error("socket `{socket}`: nothing is bound to {wanted} here; start the service first, or name its process with --pid")]
     NothingBound { socket: String, wanted: String },
+}
+
+/// What is missing: an interface, or a cgroup v2 directory.
+fn missing_target(hook: HookKind, target: &str, netns: &Option<String>) -> String {
+    use sockc_compiler::hooks::Target;
+    match hook.spec().target {
+        Target::Interface | Target::Netns => {
+            format!("{hook} on {target}: no such interface{}", netns_note(netns))
+        }
+        Target::Cgroup | Target::SockMap | Target::TailCall => format!(
+            "{}: {target} is not a cgroup v2 directory (create it, or name the service's own cgroup, e.g. /sys/fs/cgroup/unified/system.slice/NAME.service)",
+            hook.spec().label(target)
+        ),
+    }
 }
 
 fn declared_note(declared: &[String]) -> String {

@@ -159,6 +159,12 @@ fn enter_install_netns(netns: Option<&str>) -> Result<Option<netns::Entered>, In
     }
 }
 
+/// Whether this thread is in the namespace the install was applied in (always, for an
+/// install that recorded none).
+fn in_install_netns(m: &Manifest) -> bool {
+    m.netns_ino == 0 || netns::current_ino().ok() == Some(m.netns_ino)
+}
+
 /// Finishes or undoes the interrupted work of install `name`, if any (see the module
 /// docs).
 pub(crate) fn recover_locked(
@@ -280,6 +286,13 @@ pub(crate) fn repair_locked(
     notices: &mut Vec<String>,
 ) -> Result<(Manifest, Vec<InstallError>), InstallError> {
     let _ns = enter_install_netns(m.netns.as_deref())?;
+    if !in_install_netns(m) {
+        return Err(InstallError::OtherNetns {
+            name: m.name.clone(),
+            recorded: m.netns_ino,
+            current: netns::current_ino().unwrap_or(0),
+        });
+    }
     let mut target = m.clone();
     point("journal repair");
     store.write_journal(
@@ -336,12 +349,21 @@ pub fn repair(store: &Store, name: Option<&str>) -> Result<Vec<Repaired>, Instal
             }
             continue;
         };
-        let drift = {
+        let (drift, in_its_netns) = {
             let _ns = enter_install_netns(m.netns.as_deref())?;
-            reconcile::drifting(store, &m)
+            (reconcile::drifting(store, &m), in_install_netns(&m))
         };
         let mut failed = Vec::new();
-        if !drift.is_empty() {
+        if !drift.is_empty() && !in_its_netns {
+            // Attaching here would put the install's programs on another namespace's
+            // hooks (the host's, for a container whose namespace was deleted).
+            failed.push(format!(
+                "its network namespace{} is gone or was created again (inode {} recorded); nothing was attached: `sockc flush --name {}` removes the install",
+                m.netns.as_deref().map(|p| format!(" {p}")).unwrap_or_default(),
+                m.netns_ino,
+                m.name
+            ));
+        } else if !drift.is_empty() {
             let (_, f) = repair_locked(store, &m, &AttachOptions::default(), &mut notices)?;
             failed = f.iter().map(|e| error_chain(e)).collect();
         }

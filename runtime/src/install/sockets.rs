@@ -117,6 +117,8 @@ pub struct SlotStatus {
     /// As declared: `tcp 127.0.0.1:8080`.
     pub declared: String,
     pub slot: u32,
+    /// The rules that redirect to it (`line N: TEXT`), sk_lookup's bindings.
+    pub bindings: Vec<String>,
     pub state: SlotState,
     /// Redirects to this socket dropped because the slot was empty, and because the
     /// kernel refused the socket there, since the generation was loaded.
@@ -132,6 +134,10 @@ pub enum SlotState {
     Registered {
         cookie: u64,
         by: Option<Registration>,
+        /// The declaration's `cgroup`: with `by` empty, the socket most likely
+        /// registered itself when it listened (its registrar put it there).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cgroup: Option<String>,
     },
     /// Nothing: redirects to this socket drop and count.
     Empty,
@@ -143,19 +149,21 @@ impl std::fmt::Display for SlotState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SlotState::Registered { by: Some(r), .. } => write!(f, "registered: {r}"),
-            SlotState::Registered { cookie, by: None } => {
+            SlotState::Registered {
+                cookie,
+                by: None,
+                cgroup: Some(_),
+            } => write!(f, "registered when it listened, cookie {cookie}"),
+            SlotState::Registered {
+                cookie,
+                by: None,
+                cgroup: None,
+            } => {
                 write!(f, "registered: cookie {cookie} (not by a sockc command)")
             }
             SlotState::Empty => f.write_str("empty: redirects to it drop"),
             SlotState::Unreadable(e) => write!(f, "unreadable: {e}"),
         }
-    }
-}
-
-fn declaration(s: &SocketMeta) -> String {
-    match s.addr {
-        Some(a) => format!("{} {a}", s.proto),
-        None => s.proto.clone(),
     }
 }
 
@@ -342,10 +350,16 @@ pub(super) fn register_declared(store: &Store, m: &Manifest) -> Vec<String> {
                     crate::error_chain(&e)
                 )),
             },
-            Ok(None) => out.push(format!(
-                "socket {}: nothing is bound to {} {addr} yet; redirects to it drop (and count) until a socket is registered: start the service, then `sockc register {}` (or `sockc repair`)",
-                decl.name, decl.proto, decl.name
-            )),
+            Ok(None) => out.push(match &decl.cgroup {
+                Some(cgroup) => format!(
+                    "socket {}: nothing is bound to {} {addr} yet; redirects to it drop (and count) until the service listens there in cgroup {cgroup}, which registers it",
+                    decl.name, decl.proto
+                ),
+                None => format!(
+                    "socket {}: nothing is bound to {} {addr} yet; redirects to it drop (and count) until a socket is registered: start the service, then `sockc register {}` (or `sockc repair`)",
+                    decl.name, decl.proto, decl.name
+                ),
+            }),
             Err(e) => out.push(format!(
                 "socket {}: not registered: {}",
                 decl.name,
@@ -380,6 +394,7 @@ pub fn slots(store: &Store, m: &Manifest) -> Vec<SlotStatus> {
                             .get(&decl.name)
                             .filter(|r| r.cookie == cookie)
                             .cloned(),
+                        cgroup: decl.cgroup.clone(),
                     },
                     Ok(None) => SlotState::Empty,
                     Err(e) => SlotState::Unreadable(crate::error_chain(&e)),
@@ -388,7 +403,16 @@ pub fn slots(store: &Store, m: &Manifest) -> Vec<SlotStatus> {
             let (dropped_unregistered, dropped_refused) = drops.get(i).copied().unwrap_or((0, 0));
             Some(SlotStatus {
                 socket: decl.name.clone(),
-                declared: declaration(decl),
+                declared: decl.declaration(),
+                bindings: m
+                    .snapshot
+                    .programs
+                    .iter()
+                    .filter(|p| p.hook == sockc_compiler::hooks::HookKind::SkLookup)
+                    .flat_map(|p| &p.rules)
+                    .filter(|r| r.socket.as_deref() == Some(decl.name.as_str()))
+                    .map(|r| format!("line {}: {}", r.line, r.text))
+                    .collect(),
                 slot,
                 state,
                 dropped_unregistered,
@@ -497,6 +521,7 @@ mod tests {
             name: name.into(),
             proto: "tcp".into(),
             addr: None,
+            cgroup: None,
         }
     }
 

@@ -296,6 +296,23 @@ fn check_other_installs(
     Ok(())
 }
 
+/// The cookie of the install's network namespace, which registrars compare with a
+/// listening socket's (`bpf_get_netns_cookie`).
+fn install_netns_cookie(netns: Option<&str>) -> Result<u64, InstallError> {
+    let _entered = match netns {
+        Some(path) => {
+            Some(
+                netns::enter(Path::new(path)).map_err(|source| InstallError::Netns {
+                    path: path.into(),
+                    source,
+                })?,
+            )
+        }
+        None => None,
+    };
+    crate::sockets::check::netns_cookie_here().map_err(|e| InstallError::NetnsCookie(Box::new(e)))
+}
+
 /// A new generation: load, pin, attach what is new, swap what is kept, detach what
 /// is dropped, commit.
 fn install_generation(
@@ -329,11 +346,18 @@ fn install_generation(
         .map(|d| (d.map.clone(), store.keep_path(req.name, &d.map)))
         .filter(|(_, path)| path.exists())
         .collect();
+    let registrars = req.compiled.metadata.programs.iter();
+    let netns_cookie = if registrars.into_iter().any(|p| !p.netns_cookie.is_empty()) {
+        Some(install_netns_cookie(req.netns)?)
+    } else {
+        None
+    };
     let mut obj = LoadedObject::load_with(
         &elf,
         &LoadOptions {
             socket_map: Some(&socket_map),
             socket_slots: Some(&sockets::slots_in_order(&socket_slots, declared)),
+            netns_cookie,
             reuse: &reuse,
         },
     )?;

@@ -625,31 +625,23 @@ pub fn plan_compiled(old: Option<&Snapshot>, new: &Compiled) -> (Plan, Option<Co
     }
 }
 
-/// How a socket is declared, as the language writes it.
-fn declaration(s: &SocketMeta) -> String {
-    match s.addr {
-        Some(a) => format!("{} {a}", s.proto),
-        None => s.proto.clone(),
-    }
-}
-
 /// Sockets added, removed and re-declared, by name.
 fn socket_changes(old: &[SocketMeta], new: &[SocketMeta]) -> Vec<String> {
     let mut out = Vec::new();
     for n in new {
         match old.iter().find(|o| o.name == n.name) {
-            None => out.push(format!("+ {} = {}", n.name, declaration(n))),
+            None => out.push(format!("+ {} = {}", n.name, n.declaration())),
             Some(o) if o != n => out.push(format!(
                 "~ {} = {} (was {})",
                 n.name,
-                declaration(n),
-                declaration(o)
+                n.declaration(),
+                o.declaration()
             )),
             Some(_) => {}
         }
     }
     for o in old.iter().filter(|o| !new.iter().any(|n| n.name == o.name)) {
-        out.push(format!("- {} = {}", o.name, declaration(o)));
+        out.push(format!("- {} = {}", o.name, o.declaration()));
     }
     out
 }

@@ -2,7 +2,9 @@
 //! (the hook table's [`Context`] column; one file per context). [`packet`] lowers the
 //! programs that see a packet (XDP, TC), [`sk_lookup`] the socket lookup programs,
 //! [`sockmap`] the socket layer's (a sockmap block's sk_msg or sk_skb program, and the
-//! dispatchers and sock_ops program sockc adds around a cgroup's blocks); each fills
+//! dispatchers and sock_ops program sockc adds around a cgroup's blocks),
+//! [`sk_lookup_register`] the sock_ops program that registers declared sockets when
+//! they listen; each rule program fills
 //! the flow record and then they share the rule walk (`rules.rs`).
 //!
 //! Invariant (every lowering keeps it): every path reaches `exit` with `r0` = a
@@ -15,6 +17,7 @@
 pub mod packet;
 pub(super) mod rules;
 pub mod sk_lookup;
+pub mod sk_lookup_register;
 pub mod sockmap;
 
 use super::{

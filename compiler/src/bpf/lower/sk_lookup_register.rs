@@ -1,0 +1,121 @@
+//! Lowering of a registrar (issue 14): the sock_ops program that registers a
+//! declared TCP socket again when its service listens ([`crate::ir::Registrar`]).
+//!
+//! On `BPF_SOCK_OPS_TCP_LISTEN_CB` (the kernel calls it right after `listen()` made
+//! the socket a hashed listener, for every sock_ops program of the socket's cgroup and
+//! its ancestors), the program checks the socket's network namespace against the
+//! install's (two 32-bit compares whose immediates the install writes before loading,
+//! [`Code::netns_cookie`]: a process of the same cgroup in another namespace, e.g. a
+//! container, must never be registered), then compares the socket's family, local
+//! port (host order) and local address (network order; a declared `0.0.0.0` or `::`
+//! is a socket bound to the wildcard, not any address) with each declaration of the cgroup, and
+//! on the first that fits puts the socket into that declaration's slot of the install's
+//! socket map (`bpf_sock_map_update` with `BPF_ANY`: the new listener replaces a stale
+//! one, as `sockc register` does). It counts what happened in its two counter slots and
+//! always returns 1 (sock_ops ignores the value for this event).
+
+use aya_ebpf_bindings::bindings as uapi;
+use aya_obj::generated::bpf_func_id;
+use cranelift_entity::EntityRef as _;
+
+use super::{rules::emit_count, LowerError};
+use crate::{
+    bpf::{
+        buffer::{Code, CodeBuffer, CookieHalf},
+        flow::{self, at},
+        insn::{op, Cond, Insn, Reg, Size},
+        maps::SOCKETS_MAP,
+    },
+    hooks::{Context, HookKind, AF_INET, AF_INET6},
+    ir::{Module, Registrar},
+};
+
+/// Lowers a registrar.
+pub fn lower(module: &Module, r: &Registrar) -> Result<Code, LowerError> {
+    let Context::SockOps { sock, op: op_field } = HookKind::SkLookupRegister.spec().context else {
+        unreachable!("the sk_lookup register row has a sock_ops context")
+    };
+    let mut b = CodeBuffer::new();
+    let out = b.new_label();
+    b.note(format!(
+        "sk_lookup register: a socket of cgroup {} listening on a declared address goes into its slot",
+        r.cgroup
+    ));
+    b.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
+    b.emit(Insn::ldx(Size::W, Reg::R1, Reg::R6, op_field));
+    b.branch_imm(
+        Cond::Ne,
+        Reg::R1,
+        uapi::BPF_SOCK_OPS_TCP_LISTEN_CB as i32,
+        out,
+    );
+    b.note("the install's network namespace only");
+    b.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
+    b.emit(Insn::call(bpf_func_id::BPF_FUNC_get_netns_cookie as u32));
+    b.branch_netns_cookie_ne(Reg::R0, CookieHalf::Low, out);
+    b.emit(Insn::alu64_imm(op::RSH, Reg::R0, 32));
+    b.branch_netns_cookie_ne(Reg::R0, CookieHalf::High, out);
+    b.emit(Insn::ldx(Size::W, Reg::R7, Reg::R6, sock.family));
+    b.emit(Insn::ldx(Size::W, Reg::R8, Reg::R6, sock.local_port));
+    for (n, &id) in r.sockets.iter().enumerate() {
+        let s = &module.sockets[id];
+        let (ip, port) = s.addr.expect("sema: a registrar's sockets have an address");
+        let next = b.new_label();
+        b.note(format!("socket {}: {} {ip}:{port}", s.name, s.proto.name()));
+        b.branch_imm(Cond::Ne, Reg::R8, i32::from(port), next);
+        match ip {
+            std::net::IpAddr::V4(v4) => {
+                b.branch_imm(Cond::Ne, Reg::R7, AF_INET as i32, next);
+                b.emit(Insn::ldx(Size::W, Reg::R1, Reg::R6, sock.local_ip4));
+                b.branch32_imm(Cond::Ne, Reg::R1, u32::from_le_bytes(v4.octets()), next);
+            }
+            std::net::IpAddr::V6(v6) => {
+                b.branch_imm(Cond::Ne, Reg::R7, AF_INET6 as i32, next);
+                for (i, word) in v6.octets().chunks_exact(4).enumerate() {
+                    let word = u32::from_le_bytes(word.try_into().expect("4 bytes"));
+                    let off = sock.local_ip6 + 4 * i as i16;
+                    b.emit(Insn::ldx(Size::W, Reg::R1, Reg::R6, off));
+                    b.branch32_imm(Cond::Ne, Reg::R1, word, next);
+                }
+            }
+        }
+        b.store_socket_slot(at(flow::SOCKET_SLOT), id.index() as u32);
+        b.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
+        b.ld_map(Reg::R2, SOCKETS_MAP);
+        b.emit(Insn::mov64_reg(Reg::R3, Reg::FP));
+        b.emit(Insn::alu64_imm(
+            op::ADD,
+            Reg::R3,
+            at(flow::SOCKET_SLOT) as i32,
+        ));
+        b.emit(Insn::mov64_imm(Reg::R4, uapi::BPF_ANY as i32));
+        b.emit(Insn::call(bpf_func_id::BPF_FUNC_sock_map_update as u32));
+        let (count, refused) = (b.new_label(), b.new_label());
+        b.emit(Insn::st_imm(Size::W, Reg::FP, at(flow::PKT_LEN), 0));
+        b.branch_imm(Cond::Ne, Reg::R0, 0, refused);
+        b.emit(Insn::st_imm(
+            Size::W,
+            Reg::FP,
+            at(flow::COUNTER_KEY),
+            r.counters[0] as i32,
+        ));
+        b.goto(count);
+        b.bind(refused);
+        b.emit(Insn::st_imm(
+            Size::W,
+            Reg::FP,
+            at(flow::COUNTER_KEY),
+            r.counters[1] as i32,
+        ));
+        b.bind(count);
+        emit_count(&mut b);
+        if n + 1 < r.sockets.len() {
+            b.goto(out);
+        }
+        b.bind(next);
+    }
+    b.bind(out);
+    b.emit(Insn::mov64_imm(Reg::R0, 1));
+    b.emit(Insn::exit());
+    Ok(b.finish()?)
+}
