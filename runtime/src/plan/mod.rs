@@ -582,14 +582,16 @@ pub fn refit_of(old: &Snapshot) -> Refit {
     let slots = old
         .programs
         .iter()
-        .map(|p| {
-            let (default, rules) = p.rules.split_last().expect("a program lists its default");
-            InstalledSlots {
+        // A block's program lists its rules and default last; the programs sockc adds
+        // (sockmap companions, registrars) list none and keep no slots.
+        .filter_map(|p| {
+            let (default, rules) = p.rules.split_last()?;
+            Some(InstalledSlots {
                 hook: p.hook,
                 attach_to: p.attach_to.clone(),
                 rules: rules.iter().map(|r| (r.text.clone(), r.counter)).collect(),
                 default: default.counter,
-            }
+            })
         })
         .collect();
     let tables: HashSet<&str> = old.tables.iter().map(|(m, _)| m.as_str()).collect();
