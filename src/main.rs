@@ -190,6 +190,12 @@ enum DefaultArg {
 }
 
 fn main() -> ExitCode {
+    // Output cut short by a reader that went away (`sockc status | head`) ends the
+    // process quietly, as for other command-line tools, instead of a panic in println.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -699,8 +699,10 @@ fn a_restarted_tcp_service_registers_itself_when_it_listens() {
     let file = lab.rules(
         "register.sk",
         &format!(
-            "socket proxy = tcp 127.0.0.1:8080 cgroup \"{}\"\n\
-             sk_lookup {{\n    redirect 3.3.3.3:* to sock proxy\n    default pass\n}}\n",
+            "socket proxy = tcp 127.0.0.1:8080 cgroup \"{0}\"\n\
+             socket any = tcp 0.0.0.0:9000 cgroup \"{0}\"\n\
+             sk_lookup {{\n    redirect 3.3.3.3:* to sock proxy\n    \
+             redirect 4.4.4.4:* to sock any\n    default pass\n}}\n",
             cg.path
         ),
     );
@@ -738,7 +740,7 @@ fn a_restarted_tcp_service_registers_itself_when_it_listens() {
     assert_eq!(state["cgroup"], cg.path.as_str(), "{st:#}");
     assert_eq!(
         slot(&st, "proxy")["bindings"],
-        serde_json::json!(["line 3: redirect 3.3.3.3:* to sock proxy"]),
+        serde_json::json!(["line 4: redirect 3.3.3.3:* to sock proxy"]),
         "status names the socket's bindings: {st:#}"
     );
     let text = sockc(&["status", "--name", &lab.name]).ok();
@@ -746,7 +748,7 @@ fn a_restarted_tcp_service_registers_itself_when_it_listens() {
         text.stdout.contains("registered when it listened")
             && text
                 .stdout
-                .contains("bound by line 3: redirect 3.3.3.3:* to sock proxy"),
+                .contains("bound by line 4: redirect 3.3.3.3:* to sock proxy"),
         "{text}"
     );
 
@@ -767,6 +769,23 @@ fn a_restarted_tcp_service_registers_itself_when_it_listens() {
         ),
         0
     );
+
+    // Restarted as an IPv6 socket on the v4-mapped address (as `sockc register` takes
+    // it), and a `0.0.0.0` declaration served by a dual-stack `[::]` listener.
+    drop(second);
+    let mapped = Service::start_in(&lab.ns_a, "tcp [::ffff:127.0.0.1]:8080 proxy", Some(&cg));
+    let answer = ask_tcp(&lab, "3.3.3.3:22").expect("answered by the v4-mapped listener");
+    assert!(
+        answer.starts_with(&format!("proxy {} ", mapped.pid)),
+        "{answer}"
+    );
+    let dual = Service::start_in(&lab.ns_a, "tcp [::]:9000 dual", Some(&cg));
+    let answer = ask_tcp(&lab, "4.4.4.4:7").expect("answered by the dual-stack listener");
+    assert!(
+        answer.starts_with(&format!("dual {} ", dual.pid)),
+        "{answer}"
+    );
+    assert_eq!(stats_of(&lab, "sockets registered when they listened"), 4);
 
     // A re-apply keeps the registration; a flush takes the registrar off the cgroup.
     lab.apply_ok(&file);
@@ -851,4 +870,32 @@ fn repair_never_moves_an_install_into_another_namespace() {
         "the program was attached to a namespace: {ours:?}"
     );
     sockc(&["flush", "--name", &lab.name]).ok();
+}
+
+/// Two names of one cgroup (here a symbolic link) are refused before anything is
+/// installed: two registrars on one cgroup would each register the other's sockets.
+#[test]
+fn two_names_of_one_cgroup_are_refused() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = lab("sksame", 69);
+    let cg = Cgroup::new("sksame");
+    let link = lab.dir.join("cg-link");
+    std::os::unix::fs::symlink(&cg.path, &link).expect("symlink");
+    let file = lab.rules(
+        "same.sk",
+        &format!(
+            "socket a = tcp 127.0.0.1:8080 cgroup \"{}\"\n\
+             socket b = tcp 127.0.0.1:8081 cgroup \"{}\"\n\
+             sk_lookup {{\n    redirect 3.3.3.3:80 to sock a\n    \
+             redirect 3.3.3.3:81 to sock b\n    default pass\n}}\n",
+            cg.path,
+            link.display()
+        ),
+    );
+    let r = lab.apply(&file, &[]);
+    assert_ne!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("are the same cgroup"), "{r}");
+    assert!(lab.status().is_none(), "nothing installed after {r}");
 }

@@ -208,135 +208,160 @@ sk_lookup: sk_lookup - section sk_lookup (203 insns)
 201: (b7) r9 = 0
 202: (05) goto pc-115
 
-sklreg_proxy_se: sk_lookup register /sys/fs/cgroup/unified/proxy.service section sockops (79 insns)
+sklreg_proxy_se: sk_lookup register /sys/fs/cgroup/unified/proxy.service section sockops (97 insns)
 ; sk_lookup register: a socket of cgroup /sys/fs/cgroup/unified/proxy.service listening on a declared address goes into its slot
   0: (bf) r6 = r1
   1: (61) r1 = *(u32 *)(r6 +0)
-  2: (55) if r1 != 0xb goto pc+74
+  2: (15) if r1 == 0xb goto pc+2
+  3: (b7) r0 = 1
+  4: (95) exit
 ; the install's network namespace only
-  3: (bf) r1 = r6
-  4: (85) call bpf_get_netns_cookie#122
-  5: (56) if w0 != 0x0 goto pc+71
-  6: (77) r0 >>= 32
-  7: (56) if w0 != 0x0 goto pc+69
-  8: (61) r7 = *(u32 *)(r6 +20)
-  9: (61) r8 = *(u32 *)(r6 +68)
+  5: (bf) r1 = r6
+  6: (85) call bpf_get_netns_cookie#122
+  7: (56) if w0 != 0x0 goto pc+3
+  8: (77) r0 >>= 32
+  9: (56) if w0 != 0x0 goto pc+1
+ 10: (05) goto pc+2
+ 11: (b7) r0 = 1
+ 12: (95) exit
+ 13: (61) r7 = *(u32 *)(r6 +20)
+ 14: (61) r8 = *(u32 *)(r6 +68)
 ; socket proxy: tcp 127.0.0.1:8080
- 10: (55) if r8 != 0x1f90 goto pc+30
- 11: (55) if r7 != 0x2 goto pc+29
- 12: (61) r1 = *(u32 *)(r6 +28)
- 13: (56) if w1 != 0x100007f goto pc+27
- 14: (62) *(u32 *)(r10 -4) = 0
- 15: (bf) r1 = r6
- 16: (18) r2 = map[sockets]
- 18: (bf) r3 = r10
- 19: (07) r3 += -4
- 20: (b7) r4 = 0
- 21: (85) call bpf_sock_map_update#53
- 22: (62) *(u32 *)(r10 -12) = 0
- 23: (55) if r0 != 0x0 goto pc+2
- 24: (62) *(u32 *)(r10 -8) = 5
- 25: (05) goto pc+1
- 26: (62) *(u32 *)(r10 -8) = 6
- 27: (18) r1 = map[counters]
- 29: (bf) r2 = r10
- 30: (07) r2 += -8
- 31: (85) call bpf_map_lookup_elem#1
- 32: (15) if r0 == 0x0 goto pc+7
- 33: (79) r1 = *(u64 *)(r0 +0)
- 34: (07) r1 += 1
- 35: (7b) *(u64 *)(r0 +0) = r1
- 36: (79) r1 = *(u64 *)(r0 +8)
- 37: (61) r2 = *(u32 *)(r10 -12)
- 38: (0f) r1 += r2
- 39: (7b) *(u64 *)(r0 +8) = r1
- 40: (05) goto pc+36
+ 15: (55) if r8 != 0x1f90 goto pc+41
+ 16: (55) if r7 != 0x2 goto pc+3
+ 17: (61) r1 = *(u32 *)(r6 +28)
+ 18: (56) if w1 != 0x100007f goto pc+38
+ 19: (05) goto pc+9
+ 20: (55) if r7 != 0xa goto pc+36
+ 21: (61) r1 = *(u32 *)(r6 +48)
+ 22: (56) if w1 != 0x0 goto pc+34
+ 23: (61) r1 = *(u32 *)(r6 +52)
+ 24: (56) if w1 != 0x0 goto pc+32
+ 25: (61) r1 = *(u32 *)(r6 +56)
+ 26: (56) if w1 != 0xffff0000 goto pc+30
+ 27: (61) r1 = *(u32 *)(r6 +60)
+ 28: (56) if w1 != 0x100007f goto pc+28
+ 29: (62) *(u32 *)(r10 -4) = 0
+ 30: (bf) r1 = r6
+ 31: (18) r2 = map[sockets]
+ 33: (bf) r3 = r10
+ 34: (07) r3 += -4
+ 35: (b7) r4 = 0
+ 36: (85) call bpf_sock_map_update#53
+ 37: (62) *(u32 *)(r10 -12) = 0
+ 38: (55) if r0 != 0x0 goto pc+2
+ 39: (62) *(u32 *)(r10 -8) = 5
+ 40: (05) goto pc+1
+ 41: (62) *(u32 *)(r10 -8) = 6
+ 42: (18) r1 = map[counters]
+ 44: (bf) r2 = r10
+ 45: (07) r2 += -8
+ 46: (85) call bpf_map_lookup_elem#1
+ 47: (15) if r0 == 0x0 goto pc+7
+ 48: (79) r1 = *(u64 *)(r0 +0)
+ 49: (07) r1 += 1
+ 50: (7b) *(u64 *)(r0 +0) = r1
+ 51: (79) r1 = *(u64 *)(r0 +8)
+ 52: (61) r2 = *(u32 *)(r10 -12)
+ 53: (0f) r1 += r2
+ 54: (7b) *(u64 *)(r0 +8) = r1
+ 55: (b7) r0 = 1
+ 56: (95) exit
 ; socket admin: tcp ::1:8443
- 41: (55) if r8 != 0x20fb goto pc+35
- 42: (55) if r7 != 0xa goto pc+34
- 43: (61) r1 = *(u32 *)(r6 +48)
- 44: (56) if w1 != 0x0 goto pc+32
- 45: (61) r1 = *(u32 *)(r6 +52)
- 46: (56) if w1 != 0x0 goto pc+30
- 47: (61) r1 = *(u32 *)(r6 +56)
- 48: (56) if w1 != 0x0 goto pc+28
- 49: (61) r1 = *(u32 *)(r6 +60)
- 50: (56) if w1 != 0x1000000 goto pc+26
- 51: (62) *(u32 *)(r10 -4) = 1
- 52: (bf) r1 = r6
- 53: (18) r2 = map[sockets]
- 55: (bf) r3 = r10
- 56: (07) r3 += -4
- 57: (b7) r4 = 0
- 58: (85) call bpf_sock_map_update#53
- 59: (62) *(u32 *)(r10 -12) = 0
- 60: (55) if r0 != 0x0 goto pc+2
- 61: (62) *(u32 *)(r10 -8) = 5
- 62: (05) goto pc+1
- 63: (62) *(u32 *)(r10 -8) = 6
- 64: (18) r1 = map[counters]
- 66: (bf) r2 = r10
- 67: (07) r2 += -8
- 68: (85) call bpf_map_lookup_elem#1
- 69: (15) if r0 == 0x0 goto pc+7
- 70: (79) r1 = *(u64 *)(r0 +0)
- 71: (07) r1 += 1
- 72: (7b) *(u64 *)(r0 +0) = r1
- 73: (79) r1 = *(u64 *)(r0 +8)
- 74: (61) r2 = *(u32 *)(r10 -12)
- 75: (0f) r1 += r2
- 76: (7b) *(u64 *)(r0 +8) = r1
- 77: (b7) r0 = 1
- 78: (95) exit
+ 57: (55) if r8 != 0x20fb goto pc+37
+ 58: (55) if r7 != 0xa goto pc+36
+ 59: (61) r1 = *(u32 *)(r6 +48)
+ 60: (56) if w1 != 0x0 goto pc+34
+ 61: (61) r1 = *(u32 *)(r6 +52)
+ 62: (56) if w1 != 0x0 goto pc+32
+ 63: (61) r1 = *(u32 *)(r6 +56)
+ 64: (56) if w1 != 0x0 goto pc+30
+ 65: (61) r1 = *(u32 *)(r6 +60)
+ 66: (56) if w1 != 0x1000000 goto pc+28
+ 67: (62) *(u32 *)(r10 -4) = 1
+ 68: (bf) r1 = r6
+ 69: (18) r2 = map[sockets]
+ 71: (bf) r3 = r10
+ 72: (07) r3 += -4
+ 73: (b7) r4 = 0
+ 74: (85) call bpf_sock_map_update#53
+ 75: (62) *(u32 *)(r10 -12) = 0
+ 76: (55) if r0 != 0x0 goto pc+2
+ 77: (62) *(u32 *)(r10 -8) = 5
+ 78: (05) goto pc+1
+ 79: (62) *(u32 *)(r10 -8) = 6
+ 80: (18) r1 = map[counters]
+ 82: (bf) r2 = r10
+ 83: (07) r2 += -8
+ 84: (85) call bpf_map_lookup_elem#1
+ 85: (15) if r0 == 0x0 goto pc+7
+ 86: (79) r1 = *(u64 *)(r0 +0)
+ 87: (07) r1 += 1
+ 88: (7b) *(u64 *)(r0 +0) = r1
+ 89: (79) r1 = *(u64 *)(r0 +8)
+ 90: (61) r2 = *(u32 *)(r10 -12)
+ 91: (0f) r1 += r2
+ 92: (7b) *(u64 *)(r0 +8) = r1
+ 93: (b7) r0 = 1
+ 94: (95) exit
+ 95: (b7) r0 = 1
+ 96: (95) exit
 
-sklreg_dual_ser: sk_lookup register /sys/fs/cgroup/unified/dual.service section sockops (48 insns)
+sklreg_dual_ser: sk_lookup register /sys/fs/cgroup/unified/dual.service section sockops (55 insns)
 ; sk_lookup register: a socket of cgroup /sys/fs/cgroup/unified/dual.service listening on a declared address goes into its slot
   0: (bf) r6 = r1
   1: (61) r1 = *(u32 *)(r6 +0)
-  2: (55) if r1 != 0xb goto pc+43
+  2: (15) if r1 == 0xb goto pc+2
+  3: (b7) r0 = 1
+  4: (95) exit
 ; the install's network namespace only
-  3: (bf) r1 = r6
-  4: (85) call bpf_get_netns_cookie#122
-  5: (56) if w0 != 0x0 goto pc+40
-  6: (77) r0 >>= 32
-  7: (56) if w0 != 0x0 goto pc+38
-  8: (61) r7 = *(u32 *)(r6 +20)
-  9: (61) r8 = *(u32 *)(r6 +68)
+  5: (bf) r1 = r6
+  6: (85) call bpf_get_netns_cookie#122
+  7: (56) if w0 != 0x0 goto pc+3
+  8: (77) r0 >>= 32
+  9: (56) if w0 != 0x0 goto pc+1
+ 10: (05) goto pc+2
+ 11: (b7) r0 = 1
+ 12: (95) exit
+ 13: (61) r7 = *(u32 *)(r6 +20)
+ 14: (61) r8 = *(u32 *)(r6 +68)
 ; socket dual: tcp :::9000
- 10: (55) if r8 != 0x2328 goto pc+35
- 11: (55) if r7 != 0xa goto pc+34
- 12: (61) r1 = *(u32 *)(r6 +48)
- 13: (56) if w1 != 0x0 goto pc+32
- 14: (61) r1 = *(u32 *)(r6 +52)
- 15: (56) if w1 != 0x0 goto pc+30
- 16: (61) r1 = *(u32 *)(r6 +56)
- 17: (56) if w1 != 0x0 goto pc+28
- 18: (61) r1 = *(u32 *)(r6 +60)
- 19: (56) if w1 != 0x0 goto pc+26
- 20: (62) *(u32 *)(r10 -4) = 2
- 21: (bf) r1 = r6
- 22: (18) r2 = map[sockets]
- 24: (bf) r3 = r10
- 25: (07) r3 += -4
- 26: (b7) r4 = 0
- 27: (85) call bpf_sock_map_update#53
- 28: (62) *(u32 *)(r10 -12) = 0
- 29: (55) if r0 != 0x0 goto pc+2
- 30: (62) *(u32 *)(r10 -8) = 7
- 31: (05) goto pc+1
- 32: (62) *(u32 *)(r10 -8) = 8
- 33: (18) r1 = map[counters]
- 35: (bf) r2 = r10
- 36: (07) r2 += -8
- 37: (85) call bpf_map_lookup_elem#1
- 38: (15) if r0 == 0x0 goto pc+7
- 39: (79) r1 = *(u64 *)(r0 +0)
- 40: (07) r1 += 1
- 41: (7b) *(u64 *)(r0 +0) = r1
- 42: (79) r1 = *(u64 *)(r0 +8)
- 43: (61) r2 = *(u32 *)(r10 -12)
- 44: (0f) r1 += r2
- 45: (7b) *(u64 *)(r0 +8) = r1
- 46: (b7) r0 = 1
- 47: (95) exit
+ 15: (55) if r8 != 0x2328 goto pc+37
+ 16: (55) if r7 != 0xa goto pc+36
+ 17: (61) r1 = *(u32 *)(r6 +48)
+ 18: (56) if w1 != 0x0 goto pc+34
+ 19: (61) r1 = *(u32 *)(r6 +52)
+ 20: (56) if w1 != 0x0 goto pc+32
+ 21: (61) r1 = *(u32 *)(r6 +56)
+ 22: (56) if w1 != 0x0 goto pc+30
+ 23: (61) r1 = *(u32 *)(r6 +60)
+ 24: (56) if w1 != 0x0 goto pc+28
+ 25: (62) *(u32 *)(r10 -4) = 2
+ 26: (bf) r1 = r6
+ 27: (18) r2 = map[sockets]
+ 29: (bf) r3 = r10
+ 30: (07) r3 += -4
+ 31: (b7) r4 = 0
+ 32: (85) call bpf_sock_map_update#53
+ 33: (62) *(u32 *)(r10 -12) = 0
+ 34: (55) if r0 != 0x0 goto pc+2
+ 35: (62) *(u32 *)(r10 -8) = 7
+ 36: (05) goto pc+1
+ 37: (62) *(u32 *)(r10 -8) = 8
+ 38: (18) r1 = map[counters]
+ 40: (bf) r2 = r10
+ 41: (07) r2 += -8
+ 42: (85) call bpf_map_lookup_elem#1
+ 43: (15) if r0 == 0x0 goto pc+7
+ 44: (79) r1 = *(u64 *)(r0 +0)
+ 45: (07) r1 += 1
+ 46: (7b) *(u64 *)(r0 +0) = r1
+ 47: (79) r1 = *(u64 *)(r0 +8)
+ 48: (61) r2 = *(u32 *)(r10 -12)
+ 49: (0f) r1 += r2
+ 50: (7b) *(u64 *)(r0 +8) = r1
+ 51: (b7) r0 = 1
+ 52: (95) exit
+ 53: (b7) r0 = 1
+ 54: (95) exit
 

@@ -46,6 +46,8 @@ pub(crate) struct Checker<'a> {
     pub module: Module,
     pub sets: HashMap<String, (SetKind, Span)>,
     pub sockets: HashMap<String, (SockId, Span)>,
+    /// Sockets whose declaration was refused (past the limit): uses are not errors.
+    pub refused_sockets: std::collections::HashSet<String>,
     /// Sockets declared with `cgroup "PATH"` (their registrars are built last).
     pub self_registered: Vec<(SockId, String, Span)>,
 }
@@ -61,6 +63,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
         sets: HashMap::new(),
         sockets: HashMap::new(),
         self_registered: Vec::new(),
+        refused_sockets: Default::default(),
     };
     // Declarations first, so a rule may use a set declared further down.
     for item in &file.items {
@@ -77,7 +80,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
             let kind = HookKind::of(&h.head);
             let attach = match &h.head {
                 HookHead::Xdp { iface } | HookHead::Tc { iface, .. } => iface.clone(),
-                HookHead::Sockmap { cgroup, .. } => cgroup.clone(),
+                HookHead::Sockmap { cgroup, .. } => sockmap::normalize_cgroup(cgroup),
                 HookHead::SkLookup => String::new(),
             };
             if let Some(prev) = seen_hooks.insert((kind, attach.clone()), h.head_span) {
@@ -129,18 +132,24 @@ impl Checker<'_> {
                 .label(s.name.span, format!("socket number {}", max + 1))
                 .help(format!("the socket map has {max} slots")),
             );
+            self.refused_sockets.insert(s.name.name.clone());
             return;
         }
+        self.check_socket_address(s);
         let cgroup_ok = self.check_socket_cgroup(s);
         let id = self.module.sockets.push(Socket {
             name: s.name.name.clone(),
             proto: s.proto,
             addr: s.addr,
-            cgroup: s.cgroup.as_ref().map(|(path, _)| path.clone()),
+            cgroup: s
+                .cgroup
+                .as_ref()
+                .map(|(path, _)| sockmap::normalize_cgroup(path)),
         });
         self.sockets.insert(s.name.name.clone(), (id, s.name.span));
         if let (Some((path, span)), true) = (&s.cgroup, cgroup_ok) {
-            self.self_registered.push((id, path.clone(), *span));
+            self.self_registered
+                .push((id, sockmap::normalize_cgroup(path), *span));
         }
     }
 

@@ -59,6 +59,35 @@ impl Checker<'_> {
         self.diags.len() == before
     }
 
+    /// A declared address a socket can be found on: port 0 is not one (binding it gets
+    /// an ephemeral port, never 0), nor a broadcast or multicast address for TCP.
+    pub(super) fn check_socket_address(&mut self, s: &ast::SocketDecl) {
+        let Some((ip, port)) = s.addr else { return };
+        if port == 0 {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::socket-port-zero",
+                    format!("socket `{}` is declared on port 0", s.name.name),
+                )
+                .label(s.span, "no socket is ever bound to port 0")
+                .help("declare the port the service binds (binding port 0 gets an ephemeral port)"),
+            );
+        }
+        let no_tcp = match ip {
+            std::net::IpAddr::V4(a) => a.is_broadcast() || a.is_multicast(),
+            std::net::IpAddr::V6(a) => a.is_multicast(),
+        };
+        if no_tcp && s.proto == SockProto::Tcp {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::socket-address",
+                    format!("socket `{}`: no TCP socket listens on {ip}", s.name.name),
+                )
+                .label(s.span, "a broadcast or multicast address"),
+            );
+        }
+    }
+
     /// One registrar per cgroup named by a socket declaration, in the order the
     /// cgroups first appear.
     pub(super) fn registrars(&mut self, counter: &mut u32) {
@@ -85,5 +114,45 @@ impl Checker<'_> {
                 span,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::driver::{compile, Options};
+
+    fn codes(src: &str) -> Vec<String> {
+        let (_, diags) = compile(src, &Options::default());
+        diags.iter().map(|d| d.code.to_string()).collect()
+    }
+
+    /// A socket refused for being past the limit is not "not declared" where it is used.
+    #[test]
+    fn a_socket_past_the_limit_is_one_error_not_two() {
+        let mut src: String = (0..=crate::ir::SOCKETS_MAX)
+            .map(|i| format!("socket s{i} = tcp 127.0.0.1:{}\n", 10_000 + i))
+            .collect();
+        let last = crate::ir::SOCKETS_MAX;
+        src.push_str(&format!(
+            "sk_lookup {{\n redirect 3.3.3.3:80 to sock s{last}\n default pass\n}}\n"
+        ));
+        assert_eq!(codes(&src), ["sockc::too-many-sockets"]);
+    }
+
+    /// Two spellings of one cgroup are one registrar; `..` is refused.
+    #[test]
+    fn cgroup_spellings_are_one_registrar() {
+        let src = "socket a = tcp 127.0.0.1:80 cgroup \"/sys/fs/cgroup/unified/svc\"\n\
+                   socket b = tcp 127.0.0.1:81 cgroup \"/sys/fs/cgroup/unified//svc/\"\n\
+                   sk_lookup {\n redirect 3.3.3.3:80 to sock a\n redirect 3.3.3.3:81 to sock b\n default pass\n}\n";
+        let (compiled, diags) = compile(src, &Options::default());
+        assert!(diags.is_empty(), "{diags:?}");
+        let registrars = &compiled.expect("compiles").module.registrars;
+        assert_eq!(registrars.len(), 1);
+        assert_eq!(registrars[0].cgroup, "/sys/fs/cgroup/unified/svc");
+        assert_eq!(
+            codes("socket a = tcp 127.0.0.1:80 cgroup \"/sys/fs/cgroup/unified/x/../svc\"\n"),
+            ["sockc::bad-cgroup"]
+        );
     }
 }

@@ -55,12 +55,14 @@ impl Checker<'_> {
             }
         }
         let ok = !self.diags[first_diag..].iter().any(Diagnostic::is_error);
+        // `None` without an error of its own: a socket refused at its declaration.
+        let action = action?;
         ok.then(|| Rule {
             counter,
             line: self.lines.line(r.span),
             span: r.span,
             text: self.src[r.span.start..r.span.end].trim().to_string(),
-            action: action.expect("no error means the action resolved"),
+            action,
             m,
             cond: r.cond.map(|c| c.0),
         })
@@ -209,6 +211,8 @@ impl Checker<'_> {
             (ActionKw::Redirect, Some(Target::Sock(id))) => match self.sockets.get(&id.name) {
                 Some((s, _)) if r.ingress.is_some() => self.redirect_ingress(r, spec, *s),
                 Some((s, _)) => Some(Action::Redirect(Some(*s))),
+                // Declared, but refused (an error said why already).
+                None if self.refused_sockets.contains(&id.name) => None,
                 None => {
                     self.diags.push(
                         Diagnostic::error(

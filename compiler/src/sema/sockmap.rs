@@ -27,6 +27,18 @@ impl Checker<'_> {
     /// A cgroup v2 directory: an absolute path. Whether it exists is `sockc apply`'s
     /// question (a rule file may be compiled anywhere).
     pub(super) fn check_cgroup(&mut self, at: Span, cgroup: &str) {
+        let dots = cgroup.split('/').any(|c| c == "." || c == "..");
+        if dots {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::bad-cgroup",
+                    format!("`{cgroup}` has `.` or `..` in it"),
+                )
+                .label(at, "a cgroup is named by its own path")
+                .help("write the cgroup's path without `.` and `..`, so that two names of one cgroup cannot both be used"),
+            );
+            return;
+        }
         if !cgroup.starts_with('/') || cgroup.contains('\0') {
             self.diags.push(
                 Diagnostic::error(
@@ -109,6 +121,18 @@ impl Checker<'_> {
             tags.push(g.tag.clone());
             self.module.sockmaps.push(g);
         }
+    }
+}
+
+/// A cgroup path as compared and stored: repeated and trailing slashes dropped, so
+/// that `/a//b/` and `/a/b` are one cgroup (`.` and `..` are refused by
+/// [`Checker::check_cgroup`]; symbolic links are the runtime's to resolve).
+pub(crate) fn normalize_cgroup(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    if path.starts_with('/') {
+        format!("/{}", parts.join("/"))
+    } else {
+        parts.join("/")
     }
 }
 

@@ -58,6 +58,12 @@ pub enum InstallError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error("{hook}: {first} and {second} are the same cgroup; name it one way only")]
+    SameCgroup {
+        hook: HookKind,
+        first: String,
+        second: String,
+    },
     #[error("{}", missing_target(*.hook, .iface, .netns))]
     MissingInterface {
         hook: HookKind,

@@ -17,6 +17,7 @@ use std::{
 use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuValues};
 use sockc_compiler::{
     bpf::maps::{unhex, SOCKETS_MAP},
+    hooks::{HookKind, Target},
     Compiled,
 };
 
@@ -135,6 +136,33 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
             });
         }
     }
+    // Two names of one cgroup (a symbolic link, a bind mount): the second program of
+    // a hook would go on the same cgroup beside the first, and one of them lose.
+    let mut cgroups: Vec<(HookKind, PathBuf, &str)> = Vec::new();
+    for p in report
+        .plan
+        .programs
+        .iter()
+        .filter(|p| p.action != ProgramAction::Detach)
+    {
+        if p.hook.spec().target != Target::Cgroup {
+            continue;
+        }
+        let Ok(real) = std::fs::canonicalize(&p.attach_to) else {
+            continue;
+        };
+        if let Some((_, _, first)) = cgroups
+            .iter()
+            .find(|(h, r, a)| *h == p.hook && *r == real && *a != p.attach_to)
+        {
+            return Err(InstallError::SameCgroup {
+                hook: p.hook,
+                first: first.to_string(),
+                second: p.attach_to.clone(),
+            });
+        }
+        cgroups.push((p.hook, real, &p.attach_to));
+    }
     // Hooks the new file keeps (or the installed one has) that do not run what the
     // manifest says. Hooks the plan detaches do not count.
     let dropped: Vec<String> = report
@@ -237,8 +265,25 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         report.changed = true;
         return Ok(report);
     }
-    install_generation(store, req, old, new_snapshot, netns_ino, &mut report)?;
+    let first = old.is_none();
+    let result = install_generation(store, req, old, new_snapshot, netns_ino, &mut report);
+    if result.is_err() && first {
+        forget_failed_first_install(store, req.name);
+    }
+    result?;
     Ok(report)
+}
+
+/// A first apply that failed before anything was committed leaves nothing behind: its
+/// socket map (pinned before the programs load) would otherwise sit in a directory
+/// that `status` and `flush` call "nothing installed". Work a journal records is left
+/// to recovery.
+fn forget_failed_first_install(store: &Store, name: &str) {
+    let nothing_recorded =
+        matches!(store.manifest(name), Ok(None)) && matches!(store.journal(name), Ok(None));
+    if nothing_recorded {
+        let _ = std::fs::remove_dir_all(store.dir(name));
+    }
 }
 
 /// Refuses hooks another install already holds in this namespace (TCX would run both

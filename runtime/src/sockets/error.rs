@@ -40,8 +40,9 @@ pub enum SocketError {
     )]
     NotInet { family: String },
     #[error(
-        "the socket lives in another network namespace (cookie {socket}, here {here}): \
-         run with --netns naming the service's namespace"
+        "the socket lives in another network namespace (cookie {socket}) than the \
+         install's (cookie {here}): only a socket of the namespace the rules were applied \
+         to (`sockc apply --netns`) can be registered; run the service there"
     )]
     OtherNamespace { socket: u64, here: u64 },
     #[error("declared {wanted}, but the socket is {found}")]

@@ -8,7 +8,9 @@
 //! [`Code::netns_cookie`]: a process of the same cgroup in another namespace, e.g. a
 //! container, must never be registered), then compares the socket's family, local
 //! port (host order) and local address (network order; a declared `0.0.0.0` or `::`
-//! is a socket bound to the wildcard, not any address) with each declaration of the cgroup, and
+//! is a socket bound to the wildcard, not any address; an IPv4 declaration also takes
+//! an IPv6 socket on its v4-mapped address, and `0.0.0.0` a dual-stack one on `::`,
+//! as `sockc register` does) with each declaration of the cgroup, and
 //! on the first that fits puts the socket into that declaration's slot of the install's
 //! socket map (`bpf_sock_map_update` with `BPF_ANY`: the new listener replaces a stale
 //! one, as `sockc register` does). It counts what happened in its two counter slots and
@@ -36,7 +38,14 @@ pub fn lower(module: &Module, r: &Registrar) -> Result<Code, LowerError> {
         unreachable!("the sk_lookup register row has a sock_ops context")
     };
     let mut b = CodeBuffer::new();
-    let out = b.new_label();
+    // Every jump is short: each check exits on the spot, and each socket's block ends
+    // in its own exit, so a thousand declarations never need a long jump (which the
+    // verifier's own rewriting of helper calls could push out of range).
+    let exit = |b: &mut CodeBuffer| {
+        b.emit(Insn::mov64_imm(Reg::R0, 1));
+        b.emit(Insn::exit());
+    };
+    let (listening, not_ours, ours) = (b.new_label(), b.new_label(), b.new_label());
     b.note(format!(
         "sk_lookup register: a socket of cgroup {} listening on a declared address goes into its slot",
         r.cgroup
@@ -44,41 +53,69 @@ pub fn lower(module: &Module, r: &Registrar) -> Result<Code, LowerError> {
     b.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
     b.emit(Insn::ldx(Size::W, Reg::R1, Reg::R6, op_field));
     b.branch_imm(
-        Cond::Ne,
+        Cond::Eq,
         Reg::R1,
         uapi::BPF_SOCK_OPS_TCP_LISTEN_CB as i32,
-        out,
+        listening,
     );
+    exit(&mut b);
+    b.bind(listening);
     b.note("the install's network namespace only");
     b.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
     b.emit(Insn::call(bpf_func_id::BPF_FUNC_get_netns_cookie as u32));
-    b.branch_netns_cookie_ne(Reg::R0, CookieHalf::Low, out);
+    b.branch_netns_cookie_ne(Reg::R0, CookieHalf::Low, not_ours);
     b.emit(Insn::alu64_imm(op::RSH, Reg::R0, 32));
-    b.branch_netns_cookie_ne(Reg::R0, CookieHalf::High, out);
+    b.branch_netns_cookie_ne(Reg::R0, CookieHalf::High, not_ours);
+    b.goto(ours);
+    b.bind(not_ours);
+    exit(&mut b);
+    b.bind(ours);
     b.emit(Insn::ldx(Size::W, Reg::R7, Reg::R6, sock.family));
     b.emit(Insn::ldx(Size::W, Reg::R8, Reg::R6, sock.local_port));
-    for (n, &id) in r.sockets.iter().enumerate() {
+    // `local_ip6` as four words compared with `words`; on a difference, to `next`.
+    let compare_ip6 = |b: &mut CodeBuffer, octets: [u8; 16], next| {
+        for (i, word) in octets.chunks_exact(4).enumerate() {
+            let word = u32::from_le_bytes(word.try_into().expect("4 bytes"));
+            b.emit(Insn::ldx(
+                Size::W,
+                Reg::R1,
+                Reg::R6,
+                sock.local_ip6 + 4 * i as i16,
+            ));
+            b.branch32_imm(Cond::Ne, Reg::R1, word, next);
+        }
+    };
+    for &id in &r.sockets {
         let s = &module.sockets[id];
         let (ip, port) = s.addr.expect("sema: a registrar's sockets have an address");
-        let next = b.new_label();
+        let (next, insert) = (b.new_label(), b.new_label());
         b.note(format!("socket {}: {} {ip}:{port}", s.name, s.proto.name()));
         b.branch_imm(Cond::Ne, Reg::R8, i32::from(port), next);
         match ip {
             std::net::IpAddr::V4(v4) => {
-                b.branch_imm(Cond::Ne, Reg::R7, AF_INET as i32, next);
+                // An IPv4 declaration is also an IPv6 socket on the v4-mapped address,
+                // and `0.0.0.0` a dual-stack one on `::`, as `sockc register` takes
+                // them.
+                let v6 = b.new_label();
+                b.branch_imm(Cond::Ne, Reg::R7, AF_INET as i32, v6);
                 b.emit(Insn::ldx(Size::W, Reg::R1, Reg::R6, sock.local_ip4));
                 b.branch32_imm(Cond::Ne, Reg::R1, u32::from_le_bytes(v4.octets()), next);
+                b.goto(insert);
+                b.bind(v6);
+                b.branch_imm(Cond::Ne, Reg::R7, AF_INET6 as i32, next);
+                let same = if v4.is_unspecified() {
+                    std::net::Ipv6Addr::UNSPECIFIED
+                } else {
+                    v4.to_ipv6_mapped()
+                };
+                compare_ip6(&mut b, same.octets(), next);
             }
             std::net::IpAddr::V6(v6) => {
                 b.branch_imm(Cond::Ne, Reg::R7, AF_INET6 as i32, next);
-                for (i, word) in v6.octets().chunks_exact(4).enumerate() {
-                    let word = u32::from_le_bytes(word.try_into().expect("4 bytes"));
-                    let off = sock.local_ip6 + 4 * i as i16;
-                    b.emit(Insn::ldx(Size::W, Reg::R1, Reg::R6, off));
-                    b.branch32_imm(Cond::Ne, Reg::R1, word, next);
-                }
+                compare_ip6(&mut b, v6.octets(), next);
             }
         }
+        b.bind(insert);
         b.store_socket_slot(at(flow::SOCKET_SLOT), id.index() as u32);
         b.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
         b.ld_map(Reg::R2, SOCKETS_MAP);
@@ -109,13 +146,9 @@ pub fn lower(module: &Module, r: &Registrar) -> Result<Code, LowerError> {
         ));
         b.bind(count);
         emit_count(&mut b);
-        if n + 1 < r.sockets.len() {
-            b.goto(out);
-        }
+        exit(&mut b);
         b.bind(next);
     }
-    b.bind(out);
-    b.emit(Insn::mov64_imm(Reg::R0, 1));
-    b.emit(Insn::exit());
+    exit(&mut b);
     Ok(b.finish()?)
 }
