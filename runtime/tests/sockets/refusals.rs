@@ -110,7 +110,7 @@ fn socket_in_another_namespace() {
         match from_process(svc.pid, Some(3), &w).unwrap_err() {
             e @ SocketError::OtherNamespace { socket, here } => {
                 assert_ne!(socket, here);
-                assert!(e.to_string().contains("run the service there"), "{e}");
+                assert!(e.to_string().contains("sockc apply --netns"), "{e}");
             }
             other => panic!("expected OtherNamespace, got {other:?}"),
         }
