@@ -1,7 +1,11 @@
 //! The `sockc` command line: a thin layer over `sockc-compiler` and `sockc-runtime`.
 //!
-//! Exit codes (nft/bpftool habits): 0 ok, 1 rule errors (diagnostics), 2 usage,
-//! 3 kernel, permission or verifier failure, 4 changes found (diff, apply --dry-run).
+//! Exit codes (nft/bpftool habits): 0 ok, 1 errors in the rules (diagnostics, a rule
+//! file that is not UTF-8 text), 2 usage (bad arguments, an input file that cannot
+//! be read or is refused by a limit, an output file that cannot be written), 3
+//! kernel, permission or verifier failure, 4 changes found (diff, apply --dry-run).
+//! Every file named on the command line is read within the limits of
+//! `sockc_compiler::limits`, which the global `--max-*` flags change.
 
 use std::{
     io::{IsTerminal, Write},
@@ -10,7 +14,12 @@ use std::{
 };
 
 use clap::{Parser, Subcommand, ValueEnum};
-use sockc_compiler::{diag, driver, sema, Compiled};
+use sockc_compiler::{
+    diag, driver,
+    input::{read_bounded, utf8},
+    limits::{Limit, Limits},
+    sema, Compiled,
+};
 
 mod apply_cmd;
 mod bench_cmd;
@@ -28,7 +37,8 @@ mod test_cmd;
     about = "Compile socket-aware firewall rules to eBPF",
     long_about = "sockc compiles a rule file (see docs/language.md) directly to eBPF bytecode \
 for XDP and TC hooks, with BTF-defined maps, and loads it with a thin runtime.\n\n\
-Exit codes: 0 ok, 1 errors in the rules, 2 usage, 3 kernel/permission/verifier failure, \
+Exit codes: 0 ok, 1 errors in the rules, 2 usage (including an input file that cannot be \
+read and an output file that cannot be written), 3 kernel/permission/verifier failure, \
 4 changes found (diff, apply --dry-run)."
 )]
 struct Cli {
@@ -39,10 +49,102 @@ struct Cli {
     #[arg(short = 'O', global = true, value_name = "LEVEL", default_value = "2",
           value_parser = ["0", "2"])]
     opt: String,
+    #[command(flatten)]
+    bounds: Bounds,
+    /// Also read `file "..."` sets from this directory's tree (repeatable); by default
+    /// set files must lie in the rule file's directory tree. Lines of files read from
+    /// here are never quoted in messages
+    #[arg(long = "set-dir", global = true, value_name = "DIR")]
+    set_dirs: Vec<PathBuf>,
 }
 
-/// The `-O` level of this invocation; set once in `main` before anything compiles.
-static OPT_LEVEL: std::sync::OnceLock<sockc_compiler::opt::OptLevel> = std::sync::OnceLock::new();
+/// The limits on what sockc reads and reports (`sockc_compiler::limits`); each flag
+/// also reads its environment variable.
+#[derive(clap::Args)]
+struct Bounds {
+    /// Largest rule file read, in bytes [default: 16 MiB]
+    #[arg(long, global = true, value_name = "N", env = "SOCKC_MAX_SOURCE_BYTES")]
+    max_source_bytes: Option<u64>,
+    /// Most bytes of `file "..."` sets read for one rule file, all together [default:
+    /// 64 MiB]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "SOCKC_MAX_SET_FILE_BYTES"
+    )]
+    max_set_file_bytes: Option<u64>,
+    /// Most elements in the sets of one rule file, all together [default: 1048576]
+    #[arg(long, global = true, value_name = "N", env = "SOCKC_MAX_SET_ELEMENTS")]
+    max_set_elements: Option<u64>,
+    /// Most errors, and most warnings, kept and shown per file; the rest are counted
+    /// [default: 100]
+    #[arg(long, global = true, value_name = "N", env = "SOCKC_MAX_DIAGNOSTICS")]
+    max_diagnostics: Option<u64>,
+    /// Largest `sockc test --packets` file read, in bytes [default: 64 MiB]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "SOCKC_MAX_PACKETS_FILE_BYTES"
+    )]
+    max_packets_file_bytes: Option<u64>,
+}
+
+impl Bounds {
+    fn limits(&self) -> Limits {
+        let mut l = Limits::default();
+        for (limit, value) in [
+            (Limit::SourceBytes, self.max_source_bytes),
+            (Limit::SetFileBytes, self.max_set_file_bytes),
+            (Limit::SetElements, self.max_set_elements),
+            (Limit::Diagnostics, self.max_diagnostics),
+            (Limit::PacketsFileBytes, self.max_packets_file_bytes),
+        ] {
+            if let Some(v) = value {
+                l.set(limit, v);
+            }
+        }
+        l
+    }
+}
+
+/// What every command that compiles or reads needs from the global flags.
+struct Settings {
+    opt: sockc_compiler::opt::OptLevel,
+    limits: Limits,
+    set_dirs: Vec<PathBuf>,
+}
+
+/// This invocation's settings; set once in `main` before anything compiles.
+static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+
+fn settings() -> &'static Settings {
+    SETTINGS.get_or_init(|| Settings {
+        opt: Default::default(),
+        limits: Limits::default(),
+        set_dirs: Vec::new(),
+    })
+}
+
+/// Reads a file named on the command line within `limit`, as text; says what failed
+/// (exit 2 when it cannot be read, 1 when it is not UTF-8 text).
+fn read_input(path: &Path, limit: Limit) -> Result<String, ExitCode> {
+    let bytes = read_bounded(path, limit, settings().limits.get(limit)).map_err(|e| {
+        eprintln!("sockc: cannot read {}: {e}", shown(path));
+        ExitCode::from(2)
+    })?;
+    utf8(bytes).map_err(|e| {
+        eprintln!("sockc: {}: {e}", shown(path));
+        ExitCode::from(1)
+    })
+}
+
+/// A path as messages print it: control and other invisible characters escaped (a
+/// file name may hold a terminal escape sequence).
+fn shown(path: &Path) -> String {
+    diag::escaped(&path.display().to_string()).into_owned()
+}
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Emit {
@@ -80,6 +182,10 @@ enum Cmd {
         /// also load every program through the kernel verifier (root), without attaching
         #[arg(long)]
         verify: bool,
+        /// with --verify: when the verifier refuses a program, write its whole log here
+        /// (the message shows its reason and last lines)
+        #[arg(long, value_name = "FILE", requires = "verify")]
+        verifier_log: Option<PathBuf>,
         /// print diagnostics as JSON on stdout
         #[arg(long)]
         json: bool,
@@ -172,6 +278,13 @@ enum Cmd {
         /// the block's default verdict
         #[arg(long, value_enum, default_value = "drop")]
         default: DefaultArg,
+        /// also convert this `.rules_trace` header trace into a `sockc test --packets`
+        /// file (one packet per header, in order), written to --trace-out
+        #[arg(long, value_name = "TRACE", requires = "trace_out")]
+        trace: Option<PathBuf>,
+        /// where the converted trace goes
+        #[arg(long, value_name = "FILE", requires = "trace")]
+        trace_out: Option<PathBuf>,
     },
 }
 
@@ -207,7 +320,12 @@ fn main() -> ExitCode {
         "0" => sockc_compiler::opt::OptLevel::O0,
         _ => sockc_compiler::opt::OptLevel::O2,
     };
-    OPT_LEVEL.set(level).expect("set once");
+    let settings = Settings {
+        opt: level,
+        limits: cli.bounds.limits(),
+        set_dirs: cli.set_dirs.clone(),
+    };
+    assert!(SETTINGS.set(settings).is_ok(), "settings are set once");
     match cli.cmd {
         Cmd::Compile {
             file,
@@ -216,14 +334,29 @@ fn main() -> ExitCode {
             json,
             timings,
         } => cmd_compile(&file, output.as_deref(), emit, json, timings),
-        Cmd::Check { file, verify, json } => cmd_check(&file, verify, json),
+        Cmd::Check {
+            file,
+            verify,
+            verifier_log,
+            json,
+        } => cmd_check(&file, verify, verifier_log.as_deref(), json),
         Cmd::Classbench {
             filters,
             output,
             hook,
             actions,
             default,
-        } => cmd_classbench(&filters, output.as_deref(), hook, actions, default),
+            trace,
+            trace_out,
+        } => match (trace, trace_out) {
+            (Some(trace), Some(out)) => match cmd_classbench_trace(&trace, &out) {
+                ExitCode::SUCCESS => {
+                    cmd_classbench(&filters, output.as_deref(), hook, actions, default)
+                }
+                code => code,
+            },
+            _ => cmd_classbench(&filters, output.as_deref(), hook, actions, default),
+        },
         Cmd::Apply(args) => match build_with_source(&args.file, false, false) {
             Ok((c, src)) => apply_cmd::run_apply(&args, &c, &src),
             Err(code) => code,
@@ -250,7 +383,8 @@ fn main() -> ExitCode {
 }
 
 /// Writes `bytes` beside `path` and renames them over it, so a failure never leaves
-/// half a file; says what failed (exit 1).
+/// half a file; says what failed (exit 2: the command line named a place that cannot
+/// be written).
 fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), ExitCode> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -259,8 +393,8 @@ fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), ExitCode> {
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            eprintln!("sockc: cannot write {}: {e}", path.display());
-            ExitCode::from(1)
+            eprintln!("sockc: cannot write {}: {e}", shown(path));
+            ExitCode::from(2)
         })
 }
 
@@ -281,24 +415,15 @@ fn build_with_source(
     json_diags: bool,
     diag_to_stdout: bool,
 ) -> Result<(Compiled, String), ExitCode> {
-    let src = match std::fs::read(file) {
-        Ok(b) => match String::from_utf8(b) {
-            Ok(s) => s,
-            Err(_) => {
-                eprintln!("sockc: {}: not UTF-8 text", file.display());
-                return Err(ExitCode::from(1));
-            }
-        },
-        Err(e) => {
-            eprintln!("sockc: cannot read {}: {e}", file.display());
-            return Err(ExitCode::from(1));
-        }
-    };
+    let src = read_input(file, Limit::SourceBytes)?;
+    let settings = settings();
     let opts = driver::Options {
         sema: sema::Options {
             base_dir: file.parent().map(Path::to_path_buf),
+            set_dirs: settings.set_dirs.clone(),
+            limits: settings.limits,
         },
-        opt: OPT_LEVEL.get().copied().unwrap_or_default(),
+        opt: settings.opt,
     };
     let (compiled, diags) = sockc_compiler::compile(&src, &opts);
     let name = file.display().to_string();
@@ -415,7 +540,7 @@ fn cmd_compile(
     ExitCode::SUCCESS
 }
 
-fn cmd_check(file: &Path, verify: bool, json: bool) -> ExitCode {
+fn cmd_check(file: &Path, verify: bool, verifier_log: Option<&Path>, json: bool) -> ExitCode {
     let c = match build(file, json, true) {
         Ok(c) => c,
         Err(code) => return code,
@@ -441,14 +566,47 @@ fn cmd_check(file: &Path, verify: bool, json: bool) -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("sockc: {e}");
+                eprintln!("sockc: {}", sockc_runtime::error_chain(&e));
+                if let (Some(path), Some(log)) = (verifier_log, e.verifier_log()) {
+                    match std::fs::write(path, log) {
+                        Ok(()) => {
+                            eprintln!("sockc: the whole verifier log is in {}", shown(path))
+                        }
+                        Err(w) => eprintln!("sockc: cannot write {}: {w}", shown(path)),
+                    }
+                }
                 return ExitCode::from(3);
             }
         }
     }
     if !json {
-        eprintln!("{}: ok", file.display());
+        eprintln!("{}: ok", shown(file));
     }
+    ExitCode::SUCCESS
+}
+
+/// Writes a ClassBench header trace as a `sockc test --packets` file.
+fn cmd_classbench_trace(trace: &Path, out: &Path) -> ExitCode {
+    let text = match read_input(trace, Limit::PacketsFileBytes) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let headers = match sockc_testkit::classbench::parse_trace(&text) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("sockc: {}: {e}", shown(trace));
+            return ExitCode::from(1);
+        }
+    };
+    let mut packets = String::new();
+    for h in &headers {
+        packets.push_str(&h.packet().to_string());
+        packets.push('\n');
+    }
+    if let Err(code) = write_replacing(out, packets.as_bytes()) {
+        return code;
+    }
+    eprintln!("{}: {} packets", shown(out), headers.len());
     ExitCode::SUCCESS
 }
 
@@ -460,17 +618,14 @@ fn cmd_classbench(
     default: DefaultArg,
 ) -> ExitCode {
     use sockc_testkit::classbench::{parse_filters, to_sk, ActionPolicy, ConvertOptions};
-    let text = match std::fs::read_to_string(filters) {
+    let text = match read_input(filters, Limit::SourceBytes) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("sockc: cannot read {}: {e}", filters.display());
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let parsed = match parse_filters(&text) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("sockc: {}: {e}", filters.display());
+            eprintln!("sockc: {}: {e}", shown(filters));
             return ExitCode::from(1);
         }
     };
@@ -492,7 +647,7 @@ fn cmd_classbench(
             if let Err(code) = write_replacing(out, sk.as_bytes()) {
                 return code;
             }
-            eprintln!("{}: {} rules", out.display(), parsed.len());
+            eprintln!("{}: {} rules", shown(out), parsed.len());
         }
         None => print!("{sk}"),
     }

@@ -27,6 +27,7 @@ fn outputs(file: &Path, src: &str) -> Vec<(PathBuf, String)> {
     let opts = driver::Options {
         sema: sema::Options {
             base_dir: file.parent().map(Path::to_path_buf),
+            ..Default::default()
         },
         ..Default::default()
     };
@@ -78,6 +79,7 @@ fn error_files_fail_and_the_rest_compile() {
         let opts = driver::Options {
             sema: sema::Options {
                 base_dir: file.parent().map(Path::to_path_buf),
+                ..Default::default()
             },
             ..Default::default()
         };

@@ -127,7 +127,9 @@ fn limits_are_the_running_kernels() {
     if !common::kernel() {
         return;
     }
-    use sockc_compiler::limits::{MAX_INSNS, MAX_JUMP_SEQUENCE, MAX_PROGRAM_MAPS, MAX_STACK};
+    use sockc_compiler::kernel_limits::{
+        MAX_INSNS, MAX_JUMP_SEQUENCE, MAX_PROGRAM_MAPS, MAX_STACK,
+    };
     // Pending jumps.
     for k in [MAX_JUMP_SEQUENCE, MAX_JUMP_SEQUENCE + 1] {
         let insns = jump_chain(k);

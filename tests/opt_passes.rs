@@ -23,6 +23,7 @@ fn compile(src: &str, base: &Path, level: OptLevel) -> Module {
     let opts = Options {
         sema: sema::Options {
             base_dir: Some(base.to_path_buf()),
+            ..Default::default()
         },
         opt: level,
     };

@@ -26,6 +26,7 @@ fn options(level: OptLevel, base: &Path) -> Options {
     Options {
         sema: sema::Options {
             base_dir: Some(base.to_path_buf()),
+            ..Default::default()
         },
         opt: level,
     }

@@ -20,6 +20,7 @@ use crate::{
         slots::{keep_slots, InstalledSlots},
         Module, Program, Step,
     },
+    limits::Limit,
     metadata::{Metadata, ProgramMeta, METADATA_FORMAT},
     obj::{ObjError, ObjectImage, ProgramImage},
     opt::OptLevel,
@@ -67,14 +68,17 @@ pub struct Refit {
 /// (errors and warnings) either way.
 pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
     let start = Instant::now();
-    let (ast, mut diags) = syntax::parse(src);
+    let limits = &opts.sema.limits;
+    let max_diagnostics = limits.count(Limit::Diagnostics);
+    let (ast, mut diags) = syntax::parse_with(src, limits);
     let parsed = Instant::now();
     let (module, sema_diags) = sema::check(&ast, src, &opts.sema);
     drop(ast);
     let mut timings = vec![("parse", parsed - start), ("sema", parsed.elapsed())];
     diags.extend(sema_diags);
-    // Parser and sema diagnostics in one order: by position in the file.
-    diags.sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
+    // Parser and sema diagnostics in one order, by position in the file, within the
+    // diagnostics limit.
+    let mut diags = crate::diag::cap(diags, max_diagnostics);
     let Some(mut module) = module.filter(|_| !crate::diag::has_errors(&diags)) else {
         return (None, diags);
     };
@@ -82,7 +86,7 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
     timings.extend(pass_times);
     if !opt_diags.is_empty() {
         diags.extend(opt_diags);
-        diags.sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
+        diags = crate::diag::cap(diags, max_diagnostics);
     }
     match lower_module(module, opts.opt, None) {
         Ok(mut c) => {

@@ -1,70 +1,182 @@
-//! The kernel's limits on one program, which the compiler keeps to before the kernel
-//! sees anything: the optimizer picks strategies that fit (`opt::classify`), the back
-//! end measures what it lowered (`bpf::limits`), and the driver refuses a program
-//! that would not fit, naming the limit, the rules responsible and what to change.
+//! The bounds sockc keeps on what it reads and what it reports, in one place: each
+//! with its default, the command-line flag and the environment variable that change
+//! it, and the words a message uses to name it.
 //!
-//! None of these numbers is part of the UAPI (aya-obj's bindings have only the
-//! unprivileged `BPF_MAXINSNS`); each names the kernel constant it mirrors, and
-//! `tests/limits.rs` checks them against the running kernel (a program just over each
-//! is refused, one at it loads).
+//! Invariant: every message that refuses input because of a bound names the bound and
+//! says how to change it ([`Limit::how_to_change`]), and nothing sockc reads or
+//! reports grows past these bounds whatever the input holds.
 
-/// Instructions in one program, and instructions the verifier may process walking
-/// it: `BPF_COMPLEXITY_LIMIT_INSNS` (`include/linux/bpf.h`), the privileged limit on
-/// both `insn_cnt` (a larger program fails with `E2BIG` and an empty log) and the
-/// verifier's walk.
-pub const MAX_INSNS: usize = 1_000_000;
+use std::fmt;
 
-/// Conditional jumps the verifier may have pending on one path of its walk:
-/// `BPF_COMPLEXITY_LIMIT_JMP_SEQ` (`kernel/bpf/verifier.c`); one more fails with "The
-/// sequence of 8193 jumps is too complex".
-pub const MAX_JUMP_SEQUENCE: usize = 8192;
-
-/// Bytes of stack a program may use: `MAX_BPF_STACK` (`include/linux/filter.h`).
-pub const MAX_STACK: usize = 512;
-
-/// Maps one program may use: `MAX_USED_MAPS` (`include/linux/bpf_verifier.h`).
-pub const MAX_PROGRAM_MAPS: usize = 64;
-
-/// The share of [`MAX_INSNS`] the compiler lets its estimate of the verifier's walk
-/// reach: the estimate (`bpf::limits`) is calibrated to stay above the kernel's count,
-/// and a fifth of the limit is kept as a margin.
-pub const PROCESSED_BUDGET: usize = MAX_INSNS / 5 * 4;
-
-/// A limit a program would break.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Limit {
-    Insns,
-    JumpSequence,
-    Processed,
-    Stack,
-    Maps,
+    /// Bytes of a rule file.
+    SourceBytes,
+    /// Bytes of the `file "..."` sets of a rule file, all together.
+    SetFileBytes,
+    /// Elements of the sets of a rule file (inline or file), all together.
+    SetElements,
+    /// Errors, and separately warnings, kept and shown per file; the rest are counted.
+    Diagnostics,
+    /// Bytes of a `sockc test --packets` file.
+    PacketsFileBytes,
 }
 
 impl Limit {
-    /// The limit as a diagnostic names it.
-    pub fn name(self) -> &'static str {
+    pub const ALL: [Limit; 5] = [
+        Limit::SourceBytes,
+        Limit::SetFileBytes,
+        Limit::SetElements,
+        Limit::Diagnostics,
+        Limit::PacketsFileBytes,
+    ];
+
+    /// The command-line flag that sets it.
+    pub fn flag(self) -> &'static str {
         match self {
-            Limit::Insns => "instruction limit (BPF_COMPLEXITY_LIMIT_INSNS, 1,000,000)",
-            Limit::JumpSequence => {
-                "jump-sequence limit (BPF_COMPLEXITY_LIMIT_JMP_SEQ, 8,192 pending branches)"
-            }
-            Limit::Processed => {
-                "verifier budget (instructions processed, BPF_COMPLEXITY_LIMIT_INSNS; \
-                 sockc allows itself 800,000 estimated)"
-            }
-            Limit::Stack => "stack limit (MAX_BPF_STACK, 512 bytes)",
-            Limit::Maps => "map limit (MAX_USED_MAPS, 64 maps per program)",
+            Limit::SourceBytes => "--max-source-bytes",
+            Limit::SetFileBytes => "--max-set-file-bytes",
+            Limit::SetElements => "--max-set-elements",
+            Limit::Diagnostics => "--max-diagnostics",
+            Limit::PacketsFileBytes => "--max-packets-file-bytes",
         }
     }
 
-    /// The most the compiler lets a program use.
-    pub fn max(self) -> usize {
+    /// The environment variable that sets it when the flag is not given.
+    pub fn env(self) -> &'static str {
         match self {
-            Limit::Insns => MAX_INSNS,
-            Limit::JumpSequence => MAX_JUMP_SEQUENCE,
-            Limit::Processed => PROCESSED_BUDGET,
-            Limit::Stack => MAX_STACK,
-            Limit::Maps => MAX_PROGRAM_MAPS,
+            Limit::SourceBytes => "SOCKC_MAX_SOURCE_BYTES",
+            Limit::SetFileBytes => "SOCKC_MAX_SET_FILE_BYTES",
+            Limit::SetElements => "SOCKC_MAX_SET_ELEMENTS",
+            Limit::Diagnostics => "SOCKC_MAX_DIAGNOSTICS",
+            Limit::PacketsFileBytes => "SOCKC_MAX_PACKETS_FILE_BYTES",
         }
+    }
+
+    /// The default value. A rule file is text a person writes (big address lists
+    /// belong in `file` sets); the set files hold up to the element limit of IPv6
+    /// prefixes; each set becomes a kernel map, so the element limit bounds their
+    /// total size. The two set limits count all the sets of a rule file together, so
+    /// that many sets cannot add up to unbounded work.
+    pub fn default_value(self) -> u64 {
+        match self {
+            Limit::SourceBytes => 16 << 20,
+            Limit::SetFileBytes => 64 << 20,
+            Limit::SetElements => 1 << 20,
+            Limit::Diagnostics => 100,
+            Limit::PacketsFileBytes => 64 << 20,
+        }
+    }
+
+    /// "raise it with --max-source-bytes N (or SOCKC_MAX_SOURCE_BYTES=N)".
+    pub fn how_to_change(self) -> String {
+        format!("change it with {} N (or {}=N)", self.flag(), self.env())
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limit::SourceBytes => "rule file size limit",
+            Limit::SetFileBytes => "set file size limit",
+            Limit::SetElements => "set element limit",
+            Limit::Diagnostics => "diagnostics limit",
+            Limit::PacketsFileBytes => "packets file size limit",
+        })
+    }
+}
+
+/// The values of every bound for one invocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub source_bytes: u64,
+    pub set_file_bytes: u64,
+    pub set_elements: u64,
+    pub diagnostics: u64,
+    pub packets_file_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            source_bytes: Limit::SourceBytes.default_value(),
+            set_file_bytes: Limit::SetFileBytes.default_value(),
+            set_elements: Limit::SetElements.default_value(),
+            diagnostics: Limit::Diagnostics.default_value(),
+            packets_file_bytes: Limit::PacketsFileBytes.default_value(),
+        }
+    }
+}
+
+impl Limits {
+    pub fn get(&self, limit: Limit) -> u64 {
+        match limit {
+            Limit::SourceBytes => self.source_bytes,
+            Limit::SetFileBytes => self.set_file_bytes,
+            Limit::SetElements => self.set_elements,
+            Limit::Diagnostics => self.diagnostics,
+            Limit::PacketsFileBytes => self.packets_file_bytes,
+        }
+    }
+
+    pub fn set(&mut self, limit: Limit, value: u64) {
+        let slot = match limit {
+            Limit::SourceBytes => &mut self.source_bytes,
+            Limit::SetFileBytes => &mut self.set_file_bytes,
+            Limit::SetElements => &mut self.set_elements,
+            Limit::Diagnostics => &mut self.diagnostics,
+            Limit::PacketsFileBytes => &mut self.packets_file_bytes,
+        };
+        *slot = value;
+    }
+
+    /// [`Limits::get`] as a count in memory (saturating on 32-bit hosts).
+    pub fn count(&self, limit: Limit) -> usize {
+        usize::try_from(self.get(limit)).unwrap_or(usize::MAX)
+    }
+}
+
+/// "16777216 bytes (16 MiB)" for byte limits, the number otherwise.
+pub fn amount(limit: Limit, value: u64) -> String {
+    match limit {
+        Limit::SourceBytes | Limit::SetFileBytes | Limit::PacketsFileBytes => {
+            if value >= 1 << 20 && value.is_multiple_of(1 << 20) {
+                format!("{value} bytes ({} MiB)", value >> 20)
+            } else {
+                format!("{value} bytes")
+            }
+        }
+        Limit::SetElements | Limit::Diagnostics => value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Flags and variables are how users change bounds: they must be distinct and
+    /// follow one pattern, and the default values must round-trip through `Limits`.
+    #[test]
+    fn every_limit_has_its_own_flag_and_variable() {
+        let mut flags = std::collections::HashSet::new();
+        let mut vars = std::collections::HashSet::new();
+        let mut limits = Limits::default();
+        for l in Limit::ALL {
+            assert!(flags.insert(l.flag()) && vars.insert(l.env()), "{l:?}");
+            assert_eq!(
+                l.env(),
+                format!("SOCKC_{}", l.flag()[2..].replace('-', "_").to_uppercase())
+            );
+            assert_eq!(limits.get(l), l.default_value());
+            limits.set(l, 7);
+            assert_eq!(limits.get(l), 7);
+            assert!(l.how_to_change().contains(l.flag()));
+        }
+        assert_eq!(
+            amount(Limit::SourceBytes, 16 << 20),
+            "16777216 bytes (16 MiB)"
+        );
+        assert_eq!(amount(Limit::Diagnostics, 100), "100");
     }
 }

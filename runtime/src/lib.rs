@@ -4,7 +4,9 @@
 //! and inserts the map contents the compiler recorded in the object's `.sockc`
 //! section, in that order, so a program never runs against half-filled maps. It can
 //! then run programs on packets (`BPF_PROG_TEST_RUN`) and read the rule counters.
-//! Invariant: on any error nothing stays loaded (all fds are dropped with the value).
+//! Invariant: on any error nothing stays loaded (all fds are dropped with the value),
+//! and the error says what the kernel meant ([`kernel_error`]): missing capabilities
+//! are found before the first `bpf(2)` call.
 
 use std::{
     os::fd::AsFd,
@@ -25,6 +27,7 @@ use sockc_compiler::{
 
 pub mod attach;
 pub mod install;
+pub mod kernel_error;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
@@ -41,19 +44,45 @@ pub enum RuntimeError {
     NotSockc(#[from] MetadataError),
     #[error("the object's tables")]
     Tables(#[source] ObjError),
+    #[error("the object's program symbols")]
+    Symbols(#[source] ObjError),
     #[error("map `{map}`: contents lie outside .sockc.tables")]
     TablesOutside { map: String },
     #[error("fill the classifier tables")]
     TableFill(#[from] table_update::TableUpdateError),
-    #[error("cannot load the object: {0}")]
+    #[error("cannot load the object{}", kernel_said(.0, kernel_error::Op::Map))]
     Object(#[source] aya::EbpfError),
+    #[error(
+        "loading programs into the kernel needs CAP_BPF and CAP_NET_ADMIN (or \
+         CAP_SYS_ADMIN); this process lacks {}: run as root",
+        .missing.join(" and ")
+    )]
+    MissingCapabilities { missing: Vec<&'static str> },
     #[error("program `{symbol}` is not in the object")]
     MissingProgram { symbol: String },
-    #[error("the verifier rejected `{symbol}`: {io_error}\nverifier log:\n{log}")]
+    #[error(
+        "program `{symbol}` has {insns} instructions; the kernel loads at most {} \
+         (BPF_COMPLEXITY_LIMIT_INSNS): compile at -O2 (the default), where runs of rules \
+         become decision trees, or put fewer rules in this hook block",
+        kernel_error::MAX_PROG_INSNS
+    )]
+    TooLarge { symbol: String, insns: usize },
+    /// The full log is [`RuntimeError::verifier_log`]; the message shows the
+    /// verifier's reason and the end of the log.
+    #[error("{}", verifier_text(.symbol, .io_error, .log))]
     Verifier {
         symbol: String,
         io_error: std::io::Error,
         log: String,
+    },
+    #[error(
+        "running `{symbol}` in the kernel (BPF_PROG_TEST_RUN) failed{}",
+        kernel_said(.source, kernel_error::Op::TestRun)
+    )]
+    TestRun {
+        symbol: String,
+        #[source]
+        source: ProgramError,
     },
     #[error("program `{symbol}`: {source}")]
     Program {
@@ -77,6 +106,58 @@ pub enum RuntimeError {
     PatchOutside { symbol: String, insn: usize },
 }
 
+impl RuntimeError {
+    /// The whole verifier log of a program the verifier refused.
+    pub fn verifier_log(&self) -> Option<&str> {
+        match self {
+            RuntimeError::Verifier { log, .. } => Some(log),
+            _ => None,
+        }
+    }
+}
+
+/// The verifier's reason first, then what the errno means, then the end of the log.
+fn verifier_text(symbol: &str, io_error: &std::io::Error, log: &str) -> String {
+    let reason = kernel_error::verifier_reason(log).unwrap_or("(the log gives no reason)");
+    let (skipped, tail) = kernel_error::log_tail(log);
+    let mut out = format!(
+        "the verifier rejected `{symbol}`: {reason}\n  kernel: {}",
+        kernel_error::explain_errno(kernel_error::Op::Load, io_error)
+    );
+    if let Some(hint) = kernel_error::verifier_hint(reason) {
+        out.push_str("\n  ");
+        out.push_str(hint);
+    }
+    if !tail.is_empty() {
+        out.push_str("\n  end of the verifier log:");
+        for l in tail {
+            out.push_str("\n    ");
+            out.push_str(l);
+        }
+    }
+    if skipped > 0 {
+        out.push_str(&format!(
+            "\n  ({skipped} earlier lines of the log not shown: `sockc check --verify \
+             --verifier-log FILE` writes all of it)"
+        ));
+    }
+    out
+}
+
+/// `: ` and what the errno under `e` means for `op`, when there is one.
+fn kernel_said(e: &(dyn std::error::Error + 'static), op: kernel_error::Op) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if io.raw_os_error().is_some() {
+                return format!(": {}", kernel_error::explain_errno(op, io));
+            }
+        }
+        cause = c.source();
+    }
+    String::new()
+}
+
 /// What went wrong with one map.
 #[derive(Debug, thiserror::Error)]
 pub enum MapFault {
@@ -92,6 +173,10 @@ pub enum MapFault {
         #[source]
         source: std::io::Error,
     },
+    #[error("fill")]
+    Fill(#[source] std::io::Error),
+    #[error("read")]
+    Read(#[source] std::io::Error),
     #[error(transparent)]
     Aya(#[from] aya::maps::MapError),
 }
@@ -153,6 +238,12 @@ impl LoadedObject {
 
     pub fn load_with(elf: &[u8], opts: &LoadOptions<'_>) -> Result<Self, RuntimeError> {
         let meta = metadata::read(elf)?;
+        if let Some(caps) = kernel_error::Capabilities::current() {
+            let missing = caps.missing_for_load();
+            if !missing.is_empty() {
+                return Err(RuntimeError::MissingCapabilities { missing });
+            }
+        }
         let patched;
         let elf = if opts.socket_slots.is_some() || opts.netns_cookie.is_some() {
             patched = with_patches(elf, &meta, opts)?;
@@ -160,6 +251,18 @@ impl LoadedObject {
         } else {
             elf
         };
+        // Refused before any map is made: the kernel would say only E2BIG.
+        let sizes = sockc_compiler::obj::program_sizes(elf).map_err(RuntimeError::Symbols)?;
+        for p in &meta.programs {
+            if let Some((_, insns)) = sizes.iter().find(|(s, _)| *s == p.symbol) {
+                if *insns > kernel_error::MAX_PROG_INSNS {
+                    return Err(RuntimeError::TooLarge {
+                        symbol: p.symbol.clone(),
+                        insns: *insns,
+                    });
+                }
+            }
+        }
         let mut loader = EbpfLoader::new();
         // Default log level: no log on success (a full log of a large program costs more
         // than the verification); aya retries with a log when the load fails.
@@ -323,7 +426,7 @@ impl LoadedObject {
         let backend = attach::backend(hook).ok_or(RuntimeError::Unsupported(hook))?;
         backend
             .test_run(self.program(symbol)?, input, repeat)
-            .map_err(|source| RuntimeError::Program {
+            .map_err(|source| RuntimeError::TestRun {
                 symbol: symbol.into(),
                 source,
             })
@@ -341,12 +444,35 @@ impl LoadedObject {
             })
     }
 
-    /// Packets and bytes of every counter slot, summed over CPUs.
+    /// Packets and bytes of every counter slot, summed over CPUs: one batch lookup
+    /// for the whole map (one lookup per slot where the kernel has no batch lookup).
     pub fn counters(&self) -> Result<Vec<(u64, u64)>, RuntimeError> {
         let arr = self.counter_map()?;
-        (0..self.meta.counters)
-            .map(|i| read_counter(&arr, i))
-            .collect()
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| counters_error(MapFault::Read(e)))?;
+        // Per CPU, a value is `[u64; 2]` (16 bytes, already a multiple of 8).
+        let per_slot = 16 * cpus;
+        let data = map_data(
+            self.ebpf
+                .map("counters")
+                .ok_or_else(|| counters_error(MapFault::Missing))?,
+        )
+        .ok_or_else(|| counters_error(MapFault::UnexpectedType))?;
+        match sys::map_lookup_batch(data.fd().as_fd(), self.meta.counters, per_slot) {
+            Ok(bytes) => Ok(bytes
+                .chunks_exact(per_slot)
+                .map(|slot| {
+                    slot.chunks_exact(16).fold((0u64, 0u64), |(p, b), v| {
+                        let word =
+                            |i: usize| u64::from_ne_bytes(v[i..i + 8].try_into().expect("8 bytes"));
+                        (p + word(0), b + word(8))
+                    })
+                })
+                .collect()),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => (0..self.meta.counters)
+                .map(|i| read_counter(&arr, i))
+                .collect(),
+            Err(e) => Err(counters_error(MapFault::Read(e))),
+        }
     }
 
     /// Packets and bytes of one counter slot, summed over CPUs (one syscall, for

@@ -66,15 +66,75 @@ pub fn kernel() -> bool {
     false
 }
 
+/// The sockc binary under test: this build's, or the one `SOCKC_TEST_BIN` names (to
+/// show that a test fails on an older build).
+pub fn bin() -> String {
+    std::env::var("SOCKC_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sockc").to_string())
+}
+
 /// Runs the `sockc` binary from the package root with `NO_COLOR`: (exit code, stdout,
 /// stderr).
 pub fn sockc(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sockc"))
+    let out = std::process::Command::new(bin())
         .args(args)
         .current_dir(root())
         .env("NO_COLOR", "1")
         .output()
         .expect("sockc runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `sockc ARGS FILE` as an unprivileged user: `setpriv` to `nobody` when the
+/// tests run as root, so the non-root path is exercised on CI machines too. The binary
+/// and the rule file are copied to a world-readable temporary directory first, since
+/// the checkout may live where `nobody` cannot look (e.g. under /root).
+pub fn sockc_unprivileged(args: &[&str], rule_file: &str) -> (i32, String, String) {
+    if !is_root() {
+        let mut all: Vec<&str> = args.to_vec();
+        all.push(rule_file);
+        return sockc(&all);
+    }
+    use std::os::unix::fs::PermissionsExt;
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("sockc-cli-nobody-{}-{run}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.join("sockc");
+    std::fs::copy(self::bin(), &bin).unwrap();
+    let rules = dir.join("rules.sk");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rule_file),
+        &rules,
+    )
+    .unwrap();
+    std::fs::set_permissions(&rules, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // Another test thread may fork while the copy's write descriptor is still open;
+    // until that child execs, running the copy fails with ETXTBSY. Retry briefly.
+    let run = || {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&bin)
+            .args(args)
+            .arg("rules.sk")
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("setpriv (util-linux) runs")
+    };
+    let mut out = run();
+    for _ in 0..50 {
+        if !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        out = run();
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

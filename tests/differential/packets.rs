@@ -246,11 +246,7 @@ fn header_boundaries(spec: &PacketSpec) -> [usize; 12] {
 /// `BPF_PROG_TEST_RUN` on SCHED_CLS refuses (EINVAL) an IPv4 or IPv6 EtherType frame
 /// shorter than the fixed IP header.
 pub fn tc_refuses(frame: &[u8]) -> bool {
-    match u16::from_be_bytes([frame[12], frame[13]]) {
-        0x0800 => frame.len() < 34,
-        0x86dd => frame.len() < 54,
-        _ => false,
-    }
+    sockc_testkit::packet::tc_test_run_refuses(frame).is_some()
 }
 
 impl PacketRecipe {

@@ -21,7 +21,7 @@
 //!   It is calibrated against the kernel's own count ([`PROCESSED_PER_STATE`] times
 //!   the pairs; `tests/limits.rs` checks it stays above what the kernel reports), and
 //!   the compiler keeps a fifth of the kernel's limit as a margin
-//!   ([`crate::limits::PROCESSED_BUDGET`]).
+//!   ([`crate::kernel_limits::PROCESSED_BUDGET`]).
 //! * **stack**: the deepest frame-pointer offset used, exactly.
 //! * **maps**: the distinct maps the code names, exactly.
 //!
@@ -35,7 +35,7 @@ use super::{
     flow::{self, at},
     insn::{op, Insn},
 };
-use crate::limits::Limit;
+use crate::kernel_limits::Limit;
 
 /// The estimate of the verifier's walk counts each (instruction, state) pair this many
 /// times: on the corpus and ClassBench files `tests/limits.rs` loads, the kernel
@@ -130,7 +130,7 @@ pub fn measure(code: &Code) -> Usage {
     let insns = &code.insns;
     let (states, one_sided) = states(insns);
     let (mut jump_sequence, jump_path) = jump_sequence(insns, &one_sided);
-    if jump_sequence > crate::limits::MAX_JUMP_SEQUENCE {
+    if jump_sequence > crate::kernel_limits::MAX_JUMP_SEQUENCE {
         // Over the bound: the simulation of the verifier's walk decides, against its
         // own (tighter) budget, reported on the limit's scale.
         let simulated = simulated_jump_sequence(insns);
@@ -746,4 +746,4 @@ pub fn simulated_jump_sequence(insns: &[Insn]) -> usize {
 /// was 1.25 times the simulation's (1,500 rules load with 6,014 simulated; 1,700 rules,
 /// 6,814 simulated, are refused with "The sequence of 8193 jumps"), so half leaves a
 /// factor of two.
-pub const SIMULATED_JUMP_BUDGET: usize = crate::limits::MAX_JUMP_SEQUENCE / 2;
+pub const SIMULATED_JUMP_BUDGET: usize = crate::kernel_limits::MAX_JUMP_SEQUENCE / 2;

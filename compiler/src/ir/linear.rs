@@ -110,51 +110,115 @@ impl Plan {
         }
     }
 
+    /// Which positions emit code, worked out once: see [`Layout`]. Callers with many
+    /// questions take it once.
+    pub fn layout(&self) -> Layout {
+        Layout::of(self)
+    }
+
     /// Whether position `(rule, test)` emits any code.
     pub fn emits(&self, rule: usize, test: usize) -> bool {
-        let r = &self.rules[rule];
-        match r.tests.get(test) {
-            Some(Node::Dead | Node::Known) => false,
-            Some(Node::Test { .. }) => true,
-            Some(Node::Skip(to)) => self.needs_goto(rule, test, *to),
-            None => r.action,
-        }
+        self.layout().emits(rule, test)
     }
 
     /// True when no code is emitted from position `from` up to `to`, so control at
     /// `from` reaches `to` without a jump.
-    pub fn falls_through(&self, mut from: Target, to: Target) -> bool {
-        while from < to {
-            let Target::Node { rule, test } = from else {
-                return false;
-            };
-            if self.emits(rule, test) {
-                return false;
-            }
-            from = self.next(rule, test);
-        }
-        from == to
+    pub fn falls_through(&self, from: Target, to: Target) -> bool {
+        self.layout().falls_through(from, to)
     }
 
     /// Whether control leaving position `(rule, test)` for `to` needs a `goto`.
     pub fn needs_goto(&self, rule: usize, test: usize, to: Target) -> bool {
-        !self.falls_through(self.next(rule, test), to)
+        self.layout().needs_goto(rule, test, to)
     }
 
     /// Number of `goto`s the plan adds (after `count` actions and for skipped tests).
     pub fn gotos(&self) -> usize {
+        let layout = self.layout();
         let mut n = 0;
         for (r, rp) in self.rules.iter().enumerate() {
             for (j, node) in rp.tests.iter().enumerate() {
                 if let Node::Skip(to) = node {
-                    n += usize::from(self.needs_goto(r, j, *to));
+                    n += usize::from(layout.needs_goto(r, j, *to));
                 }
             }
             if let (true, Some(to)) = (rp.action, rp.then) {
-                n += usize::from(self.needs_goto(r, rp.tests.len(), to));
+                n += usize::from(layout.needs_goto(r, rp.tests.len(), to));
             }
         }
         n
+    }
+}
+
+/// Which positions of a [`Plan`] emit code, in layout order (each rule's tests, then
+/// its action). A skipped test emits a jump only when code lies between it and its
+/// target, which depends on later positions only; so one pass from the end answers
+/// every position, and a count of emitting positions from each one on answers any
+/// "does control fall through from here to there". (Asking each skip anew walked the
+/// positions in between recursively: minutes for 20,000 repeated rules, found by
+/// the fuzz test.)
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// Index of each rule's first position.
+    starts: Vec<usize>,
+    /// For each position index (and one past the last, the run's end): how many
+    /// positions from there on emit code.
+    emitting_from: Vec<usize>,
+}
+
+impl Layout {
+    fn of(plan: &Plan) -> Layout {
+        let mut starts = Vec::with_capacity(plan.rules.len());
+        let mut total = 0;
+        for r in &plan.rules {
+            starts.push(total);
+            total += r.tests.len() + 1;
+        }
+        let mut layout = Layout {
+            starts,
+            emitting_from: vec![0; total + 1],
+        };
+        for (r, rp) in plan.rules.iter().enumerate().rev() {
+            for j in (0..=rp.tests.len()).rev() {
+                let emits = match rp.tests.get(j) {
+                    Some(Node::Dead | Node::Known) => false,
+                    Some(Node::Test { .. }) => true,
+                    // Targets lie after the position: already known.
+                    Some(Node::Skip(to)) => layout.needs_goto(r, j, *to),
+                    None => rp.action,
+                };
+                let at = layout.starts[r] + j;
+                layout.emitting_from[at] = layout.emitting_from[at + 1] + usize::from(emits);
+            }
+        }
+        layout
+    }
+
+    fn index(&self, t: Target) -> usize {
+        match t {
+            Target::Node { rule, test } => self.starts[rule] + test,
+            Target::End => self.emitting_from.len() - 1,
+        }
+    }
+
+    /// Whether position `(rule, test)` emits any code.
+    pub fn emits(&self, rule: usize, test: usize) -> bool {
+        let at = self.starts[rule] + test;
+        self.emitting_from[at] > self.emitting_from[at + 1]
+    }
+
+    /// True when no code is emitted from position `from` up to `to`, so control at
+    /// `from` reaches `to` without a jump.
+    pub fn falls_through(&self, from: Target, to: Target) -> bool {
+        let (a, b) = (self.index(from), self.index(to));
+        a <= b && self.emitting_from[a] == self.emitting_from[b]
+    }
+
+    /// Whether control leaving position `(rule, test)` for `to` needs a `goto`.
+    pub fn needs_goto(&self, rule: usize, test: usize, to: Target) -> bool {
+        let next = self.starts[rule] + test + 1;
+        let b = self.index(to);
+        !(next <= b && self.emitting_from[next] == self.emitting_from[b])
     }
 }
 
@@ -188,5 +252,101 @@ pub fn linear(rules: &[RuleTests]) -> Plan {
         entry: first(0),
         rules: plans,
         end: reached,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition [`Layout`] computes in one pass: a position emits when it tests,
+    /// holds a reachable action, or skips to a target with emitting code in between.
+    fn emits_by_definition(plan: &Plan, rule: usize, test: usize) -> bool {
+        let r = &plan.rules[rule];
+        match r.tests.get(test) {
+            Some(Node::Dead | Node::Known) => false,
+            Some(Node::Test { .. }) => true,
+            Some(Node::Skip(to)) => !falls_through_by_definition(plan, plan.next(rule, test), *to),
+            None => r.action,
+        }
+    }
+
+    fn falls_through_by_definition(plan: &Plan, mut from: Target, to: Target) -> bool {
+        while from < to {
+            let Target::Node { rule, test } = from else {
+                return false;
+            };
+            if emits_by_definition(plan, rule, test) {
+                return false;
+            }
+            from = plan.next(rule, test);
+        }
+        from == to
+    }
+
+    /// Random plans of up to 12 rules: every answer of the layout is the definition's.
+    #[test]
+    fn the_layout_answers_as_the_definition() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut below = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        for _ in 0..2000 {
+            let n = 1 + below(12);
+            let lens: Vec<usize> = (0..n).map(|_| below(4)).collect();
+            let mut targets = Vec::new();
+            for (r, &len) in lens.iter().enumerate() {
+                for t in 0..=len {
+                    targets.push(Target::Node { rule: r, test: t });
+                }
+            }
+            targets.push(Target::End);
+            let mut rules = Vec::new();
+            for (r, &len) in lens.iter().enumerate() {
+                // Index of the rule's first position among `targets`.
+                let first: usize = lens[..r].iter().map(|l| l + 1).sum();
+                let tests = (0..len)
+                    .map(|t| {
+                        let forward = &targets[first + t + 1..];
+                        let to = forward[below(forward.len())];
+                        match below(4) {
+                            0 => Node::Dead,
+                            1 => Node::Known,
+                            2 => Node::Skip(to),
+                            _ => Node::Test { fail: to },
+                        }
+                    })
+                    .collect();
+                rules.push(RulePlan {
+                    tests,
+                    action: below(3) > 0,
+                    then: None,
+                });
+            }
+            let plan = Plan {
+                entry: targets[0],
+                rules,
+                end: true,
+            };
+            let layout = plan.layout();
+            for (i, &from) in targets.iter().enumerate() {
+                if let Target::Node { rule, test } = from {
+                    assert_eq!(
+                        layout.emits(rule, test),
+                        emits_by_definition(&plan, rule, test)
+                    );
+                }
+                for &to in &targets[i..] {
+                    assert_eq!(
+                        layout.falls_through(from, to),
+                        falls_through_by_definition(&plan, from, to),
+                        "{plan:?} {from:?} {to:?}"
+                    );
+                }
+            }
+        }
     }
 }

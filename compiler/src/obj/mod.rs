@@ -137,6 +137,22 @@ pub fn program_offsets(elf: &[u8]) -> Result<Vec<(String, usize)>, ObjError> {
     Ok(out)
 }
 
+/// How many 8-byte instruction slots each program's function symbol spans:
+/// `(symbol, slots)` (a 64-bit immediate load takes two), what `BPF_PROG_LOAD` counts
+/// against its limit.
+pub fn program_sizes(elf: &[u8]) -> Result<Vec<(String, usize)>, ObjError> {
+    use object::{Object as _, ObjectSymbol as _, SymbolKind};
+    let file = object::read::File::parse(elf)?;
+    Ok(file
+        .symbols()
+        .filter(|sym| sym.kind() == SymbolKind::Text)
+        .filter_map(|sym| {
+            let name = sym.name().ok()?;
+            Some((name.to_string(), usize::try_from(sym.size()).ok()? / 8))
+        })
+        .collect())
+}
+
 /// The bytes of a section, or `None` if the object has no such section.
 pub fn read_section(elf: &[u8], name: &str) -> Result<Option<Vec<u8>>, ObjError> {
     use object::{Object as _, ObjectSection as _};

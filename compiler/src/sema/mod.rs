@@ -16,17 +16,24 @@ pub use rules::{icmp_type_by_name, ICMP_TYPES};
 use std::{collections::HashMap, path::PathBuf};
 
 use crate::{
-    diag::{Diagnostic, Span},
+    diag::{quote, Diagnostic, Sink, Span},
     hooks::{self, HookKind},
     ir::{Module, Program, SetId, SockId, Socket},
-    syntax::ast::{self, HookHead, Item, Stmt},
+    limits::{Limit, Limits},
+    syntax::ast::{self, Decl, HookHead, Item, Stmt},
 };
 
 /// Inputs sema needs beyond the AST.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Directory that `file "..."` set paths are relative to (the rule file's).
+    /// Directory that `file "..."` set paths are relative to (the rule file's); the
+    /// current directory when `None`. Set files must lie in this directory's tree
+    /// (or in one of `set_dirs`): see [`sets`].
     pub base_dir: Option<PathBuf>,
+    /// More directories whose trees set files may come from (`--set-dir`). Lines of
+    /// files read from there are never quoted in diagnostics.
+    pub set_dirs: Vec<PathBuf>,
+    pub limits: Limits,
 }
 
 /// What a set name resolved to.
@@ -42,10 +49,14 @@ pub(crate) struct Checker<'a> {
     pub src: &'a str,
     pub lines: LineCursor<'a>,
     pub opts: &'a Options,
-    pub diags: Vec<Diagnostic>,
+    pub diags: Sink,
     pub module: Module,
     pub sets: HashMap<String, (SetKind, Span)>,
     pub sockets: HashMap<String, (SockId, Span)>,
+    /// Set elements and set-file bytes taken so far: the set limits count all the
+    /// sets of a file together, so many sets cannot add up to unbounded work.
+    pub set_elements: u64,
+    pub set_file_bytes: u64,
     /// Sockets whose declaration was refused (past the limit): uses are not errors.
     pub refused_sockets: std::collections::HashSet<String>,
     /// Sockets declared with `cgroup "PATH"` (their registrars are built last).
@@ -58,19 +69,31 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
         src,
         lines: LineCursor::new(src),
         opts,
-        diags: Vec::new(),
+        diags: Sink::new(opts.limits.count(Limit::Diagnostics)),
         module: Module::default(),
         sets: HashMap::new(),
         sockets: HashMap::new(),
+        set_elements: 0,
+        set_file_bytes: 0,
         self_registered: Vec::new(),
         refused_sockets: Default::default(),
     };
-    // Declarations first, so a rule may use a set declared further down.
+    // Declarations first, so a rule may use a set declared further down. Those
+    // written inside a block (the parser reported them) are declared too, so that
+    // their uses are not reported again.
     for item in &file.items {
         match item {
             Item::Set(s) => c.declare_set(s),
             Item::Socket(s) => c.declare_socket(s),
-            Item::Hook(_) => {}
+            Item::Hook(h) => {
+                for st in &h.stmts {
+                    match st {
+                        Stmt::Decl(Decl::Set(s)) => c.declare_set(s),
+                        Stmt::Decl(Decl::Socket(s)) => c.declare_socket(s),
+                        _ => {}
+                    }
+                }
+            }
         }
     }
     let mut counter = 0u32;
@@ -104,8 +127,8 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
     // sk_lookup (issue 14): one registrar per cgroup that `socket` declarations name.
     c.registrars(&mut counter);
     assign_symbols(&mut c.module);
-    let module = (!crate::diag::has_errors(&c.diags)).then_some(c.module);
-    (module, c.diags)
+    let module = (!c.diags.has_errors()).then_some(c.module);
+    (module, c.diags.finish())
 }
 
 impl Checker<'_> {
@@ -115,7 +138,7 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::error(
                     "sockc::duplicate-name",
-                    format!("socket `{}` is declared twice", s.name.name),
+                    format!("socket `{}` is declared twice", quote(&s.name.name)),
                 )
                 .label(s.name.span, "declared again here")
                 .label(prev, "first declared here"),
@@ -167,26 +190,25 @@ impl Checker<'_> {
                     .label(h.head_span, "this hook cannot be compiled yet"),
             );
         }
+        if spec.target == hooks::Target::Interface && !valid_interface_name(&attach_to) {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::bad-interface",
+                    format!("`{}` is not a valid interface name", quote(&attach_to)),
+                )
+                .label(
+                    h.head_span,
+                    "interface names are 1 to 15 characters, without `/`, `:`, blanks or \
+                     control characters",
+                ),
+            );
+        }
         if spec.target == hooks::Target::TailCall {
             self.check_cgroup(h.head_span, &attach_to);
         }
-        if spec.target == hooks::Target::Interface {
-            // IFNAMSIZ is 16 including the NUL.
-            if attach_to.is_empty() || attach_to.len() > 15 || attach_to.contains('/') {
-                self.diags.push(
-                    Diagnostic::error(
-                        "sockc::bad-interface",
-                        format!("`{attach_to}` is not a valid interface name"),
-                    )
-                    .label(
-                        h.head_span,
-                        "interface names are 1 to 15 characters, without `/`",
-                    ),
-                );
-            }
-        }
         let mut rules = Vec::with_capacity(h.stmts.len());
         let mut default: Option<(ast::Verdict, Span)> = None;
+        let mut broken_default = false;
         for stmt in &h.stmts {
             match stmt {
                 Stmt::Default(v, sp) => {
@@ -231,7 +253,14 @@ impl Checker<'_> {
                     }
                     *counter += 1;
                 }
+                // Reported by the parser.
+                Stmt::Decl(_) => {}
+                Stmt::BadDefault(_) => broken_default = true,
             }
+        }
+        // A block cut short, or whose `default` did not parse, was reported already.
+        if default.is_none() && (broken_default || !h.closed) {
+            return None;
         }
         let Some((default, default_span)) = default else {
             let allowed: Vec<_> = spec
@@ -275,13 +304,15 @@ impl Checker<'_> {
         match self.sets.get(&id.name) {
             Some((k, _)) => Some(k.clone()),
             None => {
-                let mut d =
-                    Diagnostic::error("sockc::unknown-set", format!("no set named `{}`", id.name))
-                        .label(id.span, "not declared");
+                let mut d = Diagnostic::error(
+                    "sockc::unknown-set",
+                    format!("no set named `{}`", quote(&id.name)),
+                )
+                .label(id.span, "not declared");
                 if let Some(near) = closest(&id.name, self.sets.keys()) {
                     d = d.help(format!("did you mean `@{near}`?"));
                 } else {
-                    d = d.help(format!("declare it: set {} = {{ ... }}", id.name));
+                    d = d.help(format!("declare it: set {} = {{ ... }}", quote(&id.name)));
                 }
                 self.diags.push(d);
                 None
@@ -326,24 +357,23 @@ impl<'a> LineCursor<'a> {
 /// The most similar known name, if one is close enough to be a likely typo.
 fn closest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> Option<&'a String> {
     known
-        .map(|k| (edit_distance(name, k), k))
+        .map(|k| (strsim::osa_distance(name, k), k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 3))
         .min()
         .map(|(_, k)| k)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+/// What the kernel accepts as an interface name (`dev_valid_name`): 1 to 15 bytes
+/// (IFNAMSIZ is 16 with the NUL), not `.` or `..`, no `/`, `:`, blanks or control
+/// characters (a NUL would cut the name short in the kernel).
+fn valid_interface_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || crate::diag::is_invisible(c))
 }
 
 /// The last component of an attach point as a symbol part: `[a-z0-9_]`.

@@ -25,7 +25,7 @@ impl Checker<'_> {
         let Some((path, span)) = &s.cgroup else {
             return true;
         };
-        let before = self.diags.len();
+        let before = self.diags.errors();
         self.check_cgroup(*span, path);
         if s.proto == SockProto::Udp {
             self.diags.push(
@@ -33,7 +33,7 @@ impl Checker<'_> {
                     "sockc::register-udp",
                     format!(
                         "socket `{}` is UDP: it cannot register itself when it binds",
-                        s.name.name
+                        crate::diag::quote(&s.name.name)
                     ),
                 )
                 .label(*span, "sock_ops sees TCP sockets only")
@@ -50,13 +50,13 @@ impl Checker<'_> {
                     "sockc::register-address",
                     format!(
                         "socket `{}` has no address: a listening socket is recognised by it",
-                        s.name.name
+                        crate::diag::quote(&s.name.name)
                     ),
                 )
                 .label(*span, "needs `tcp ADDR:PORT` before `cgroup`"),
             );
         }
-        self.diags.len() == before
+        self.diags.errors() == before
     }
 
     /// A declared address a socket can be found on: port 0 is not one (binding it gets

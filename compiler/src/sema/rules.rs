@@ -10,7 +10,7 @@ use ipnet::IpNet;
 
 use super::{Checker, SetKind};
 use crate::{
-    diag::{Diagnostic, Span},
+    diag::{quote, Diagnostic, Span},
     hooks::HookSpec,
     ir::{Action, AddrMatch, PortMatch, Rule, RuleMatch, SockId},
     syntax::ast::{self, ActionKw, AddrSpec, Family, IcmpType, Match, PortSpec, Target},
@@ -25,10 +25,10 @@ impl Checker<'_> {
     pub(crate) fn rule(&mut self, r: &ast::Rule, spec: &HookSpec, counter: u32) -> Option<Rule> {
         // Only this rule's own diagnostics count (looking at all of them again for every
         // rule made a file with many errors quadratic).
-        let first_diag = self.diags.len();
+        let errors_before = self.diags.errors();
         let mut m = self.matches(r, spec);
         let action = self.action(r, spec, &m);
-        let match_ok = !self.diags[first_diag..].iter().any(Diagnostic::is_error);
+        let match_ok = self.diags.errors() == errors_before;
         // A sockmap block's redirect moves bytes into another stream, whatever the
         // connection's family: only sk_lookup's traffic must fit its socket.
         let steers = matches!(spec.context, crate::hooks::Context::SkLookup);
@@ -54,7 +54,7 @@ impl Checker<'_> {
                 );
             }
         }
-        let ok = !self.diags[first_diag..].iter().any(Diagnostic::is_error);
+        let ok = self.diags.errors() == errors_before;
         // `None` without an error of its own: a socket refused at its declaration.
         let action = action?;
         ok.then(|| Rule {
@@ -217,12 +217,12 @@ impl Checker<'_> {
                     self.diags.push(
                         Diagnostic::error(
                             "sockc::unknown-socket",
-                            format!("no socket named `{}`", id.name),
+                            format!("no socket named `{}`", quote(&id.name)),
                         )
                         .label(id.span, "not declared")
                         .help(format!(
                             "declare it: socket {} = {} 127.0.0.1:{}",
-                            id.name,
+                            quote(&id.name),
                             if m.proto == Some(UDP) { "udp" } else { "tcp" },
                             match &m.dport {
                                 PortMatch::Ranges(r) if r.len() == 1 && r[0].0 == r[0].1 => {
@@ -464,7 +464,7 @@ impl Checker<'_> {
                                 self.diags.push(
                                     Diagnostic::error(
                                         "sockc::unknown-icmp-type",
-                                        format!("unknown ICMP type `{n}`"),
+                                        format!("unknown ICMP type `{}`", quote(n)),
                                     )
                                     .label(*sp, "not a known type name")
                                     .help(format!("use a number or one of: {}", names.join(", "))),
@@ -521,6 +521,7 @@ impl Checker<'_> {
                     Family::V6
                 };
                 self.constrain_family(family, f, *sp);
+                self.lint_ipv6_port(*sp);
                 AddrMatch::Prefix(*n)
             }
             AddrSpec::Set(id) => match self.set_by_name(id) {
@@ -529,16 +530,47 @@ impl Checker<'_> {
                     self.diags.push(
                         Diagnostic::error(
                             "sockc::set-kind",
-                            format!("set `{}` holds ports, not addresses", id.name),
+                            format!("set `{}` holds ports, not addresses", quote(&id.name)),
                         )
                         .label(id.span, "used as an address")
-                        .help(format!("to match ports write `*:@{}`", id.name)),
+                        .help(format!("to match ports write `*:@{}`", quote(&id.name))),
                     );
                     AddrMatch::Any
                 }
                 _ => AddrMatch::Any,
             },
         }
+    }
+
+    /// `2001:db8::1:53` is one IPv6 address, but it reads like address and port (the
+    /// form IPv4 uses, and the one `sockc test` refuses for packets): warn when an
+    /// IPv6 address without brackets or prefix length ends in a group of decimal
+    /// digits that is a port number and what comes before it is an address.
+    fn lint_ipv6_port(&mut self, sp: Span) {
+        let text = &self.src[sp.start..sp.end];
+        if text.contains('/') || !text.contains(':') || self.src[..sp.start].ends_with('[') {
+            return;
+        }
+        let Some((addr, last)) = text.rsplit_once(':') else {
+            return;
+        };
+        let port_like = !last.is_empty()
+            && last.len() <= 5
+            && last.bytes().all(|b| b.is_ascii_digit())
+            && last.parse::<u32>().is_ok_and(|p| p <= 65535);
+        if !port_like || addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return;
+        }
+        self.diags.push(
+            Diagnostic::warning(
+                "sockc::ipv6-port",
+                format!("`{text}` is one IPv6 address, not address {addr} and port {last}"),
+            )
+            .label(sp, "read as a single address")
+            .help(format!(
+                "for port {last}, write `[{addr}]:{last}`; to keep the address, write `[{text}]`"
+            )),
+        );
     }
 
     fn port(&mut self, p: &PortSpec) -> Option<PortMatch> {
@@ -551,12 +583,12 @@ impl Checker<'_> {
                     self.diags.push(
                         Diagnostic::error(
                             "sockc::set-kind",
-                            format!("set `{}` holds addresses, not ports", id.name),
+                            format!("set `{}` holds addresses, not ports", quote(&id.name)),
                         )
                         .label(id.span, "used as a port")
                         .help(format!(
                             "to match addresses write `@{}` before the `:`",
-                            id.name
+                            quote(&id.name)
                         )),
                     );
                     None

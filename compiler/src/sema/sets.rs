@@ -1,17 +1,26 @@
 //! Set declarations: inline lists and `file` sets, their kind (addresses or ports),
 //! and the set lints (empty, mixed, duplicate or overlapping elements).
+//!
+//! Where a set file may come from (docs/language.md, "Set files"): its path is
+//! relative to the rule file's directory (an absolute path is taken as it is), and
+//! the file it names — after `..` and symbolic links — must lie in the rule file's
+//! directory tree or in a tree allowed with `--set-dir`; anything else is refused
+//! before it is opened (a path that leaves the tree by its text is never even looked
+//! up). Invariant: no diagnostic quotes a line of a file outside the rule file's own
+//! tree; it says which line and why, not what the line holds.
+
+use std::path::{Component, Path, PathBuf};
 
 use ipnet::IpNet;
 
 use super::{Checker, SetKind};
 use crate::{
-    diag::{Diagnostic, Span},
+    diag::{quote, Diagnostic, Severity, Span},
+    input::{read_bounded, utf8, InputError},
     ir::AddrSet,
+    limits::{amount, Limit},
     syntax::ast::{SetBody, SetDecl, SetElem},
 };
-
-/// Elements per set; a larger set is refused before anything touches the kernel.
-pub const MAX_SET_ELEMENTS: usize = 1 << 20;
 
 /// One element with where it came from (a span in the rule file; for file sets the
 /// `file "..."` span plus the line in that file).
@@ -21,6 +30,29 @@ struct Elem {
     file_line: Option<usize>,
 }
 
+/// Where a set file may be read from, decided before anything is opened.
+enum Placement {
+    /// In the rule file's tree: its lines may be quoted.
+    Own(PathBuf),
+    /// In a `--set-dir` tree: read, never quoted.
+    Allowed(PathBuf),
+}
+
+/// `path` with `.` and `..` taken out by their text (no file system access).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 impl Checker<'_> {
     pub(crate) fn declare_set(&mut self, s: &SetDecl) {
         if let Some((_, prev)) = self.sets.get(&s.name.name) {
@@ -28,7 +60,7 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::error(
                     "sockc::duplicate-name",
-                    format!("set `{}` is declared twice", s.name.name),
+                    format!("set `{}` is declared twice", quote(&s.name.name)),
                 )
                 .label(s.name.span, "declared again here")
                 .label(prev, "first declared here"),
@@ -55,7 +87,7 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::error(
                     "sockc::empty-set",
-                    format!("set `{}` is empty", s.name.name),
+                    format!("set `{}` is empty", quote(&s.name.name)),
                 )
                 .label(s.span, "no elements")
                 .help(
@@ -64,17 +96,30 @@ impl Checker<'_> {
             );
             return None;
         }
-        if elems.len() > MAX_SET_ELEMENTS {
+        let max = self.opts.limits.set_elements;
+        let before = self.set_elements;
+        self.set_elements = before.saturating_add(elems.len() as u64);
+        if self.set_elements > max {
+            let whose = if before == 0 {
+                format!("set `{}` has", quote(&s.name.name))
+            } else {
+                format!(
+                    "set `{}` brings the sets of this file to",
+                    quote(&s.name.name)
+                )
+            };
             self.diags.push(
                 Diagnostic::error(
                     "sockc::too-large",
                     format!(
-                        "set `{}` has {} elements; the limit is {MAX_SET_ELEMENTS}",
-                        s.name.name,
-                        elems.len()
+                        "{whose} more elements than the {} ({}), which counts all the sets \
+                         of a rule file together",
+                        Limit::SetElements,
+                        amount(Limit::SetElements, max)
                     ),
                 )
-                .label(s.span, "too many elements"),
+                .label(s.span, "too many elements")
+                .help(Limit::SetElements.how_to_change()),
             );
             return None;
         }
@@ -91,7 +136,7 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::error(
                     "sockc::mixed-set",
-                    format!("set `{}` mixes addresses and ports", s.name.name),
+                    format!("set `{}` mixes addresses and ports", quote(&s.name.name)),
                 )
                 .label(bad.span, format!("{other}{}", at_line(bad.file_line)))
                 .label(elems[0].span, format!("the set holds {first}, from here")),
@@ -128,7 +173,7 @@ impl Checker<'_> {
                             "sockc::set-overlap",
                             format!(
                                 "set `{}`: {n}{} is covered by {c}{}",
-                                s.name.name,
+                                quote(&s.name.name),
                                 at_line(e.file_line),
                                 at_line(ce.file_line)
                             ),
@@ -178,7 +223,7 @@ impl Checker<'_> {
                                 "sockc::set-overlap",
                                 format!(
                                     "set `{}`: ports {} overlap {}",
-                                    s.name.name,
+                                    quote(&s.name.name),
                                     crate::ir::port_range_text(lo, hi),
                                     crate::ir::port_range_text(plo, phi)
                                 ),
@@ -197,28 +242,95 @@ impl Checker<'_> {
         }
     }
 
+    /// Decides whether the set file at `path` may be read ([`Placement`]), or says
+    /// why not.
+    fn place_set_file(&self, path: &str) -> Result<Placement, String> {
+        if let Some(c) = path.chars().find(|&c| crate::diag::is_invisible(c)) {
+            return Err(format!("the path holds {}", crate::diag::char_name(c)));
+        }
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let base = self.opts.base_dir.clone().unwrap_or_else(|| cwd.clone());
+        let base = lexical(&cwd.join(base));
+        let roots: Vec<PathBuf> = std::iter::once(base.clone())
+            .chain(self.opts.set_dirs.iter().map(|d| lexical(&cwd.join(d))))
+            .collect();
+        let outside = || {
+            "it is outside the rule file's directory; sockc reads set files from that \
+             directory's tree only, or from a tree allowed with --set-dir DIR"
+                .to_string()
+        };
+        // By its text first: a path that leaves every allowed tree is not looked up.
+        let named = lexical(&base.join(path));
+        if !roots.iter().any(|r| named.starts_with(r)) {
+            return Err(outside());
+        }
+        // Then what it really names, symbolic links followed.
+        let real = std::fs::canonicalize(&named).map_err(|e| e.to_string())?;
+        let real_root = |r: &PathBuf| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone());
+        if real.starts_with(real_root(&base)) {
+            Ok(Placement::Own(real))
+        } else if roots[1..].iter().any(|r| real.starts_with(real_root(r))) {
+            Ok(Placement::Allowed(real))
+        } else {
+            Err(format!("{} (through a symbolic link)", outside()))
+        }
+    }
+
     /// Reads a `file "..."` set: one address or prefix per line; `#` comments and
-    /// blank lines are ignored.
+    /// blank lines are ignored. At most the set element limit of elements is kept.
     fn read_set_file(&mut self, path: &str, span: Span) -> Option<Vec<Elem>> {
-        let full = match &self.opts.base_dir {
-            Some(dir) => dir.join(path),
-            None => std::path::PathBuf::from(path),
+        let shown = quote(path);
+        let refuse = |checker: &mut Self, why: String| {
+            checker.diags.push(
+                Diagnostic::error(
+                    "sockc::set-file",
+                    format!("cannot read set file \"{shown}\": {why}"),
+                )
+                .label(span, "this file"),
+            );
+            None
         };
-        let text = match std::fs::read_to_string(&full) {
-            Ok(t) => t,
-            Err(e) => {
-                self.diags.push(
-                    Diagnostic::error(
-                        "sockc::set-file",
-                        format!("cannot read set file \"{path}\": {e}"),
-                    )
-                    .label(span, "this file"),
-                );
-                return None;
+        let (real, quotable) = match self.place_set_file(path) {
+            Ok(Placement::Own(p)) => (p, true),
+            Ok(Placement::Allowed(p)) => (p, false),
+            Err(why) => return refuse(self, why),
+        };
+        // The size limit counts the set files of a rule file together.
+        let max_bytes = self.opts.limits.set_file_bytes;
+        let read_before = self.set_file_bytes;
+        let left = max_bytes.saturating_sub(read_before);
+        let text = match read_bounded(&real, Limit::SetFileBytes, left) {
+            Ok(bytes) => {
+                self.set_file_bytes += bytes.len() as u64;
+                match utf8(bytes) {
+                    Ok(t) => t,
+                    // Says where, not what.
+                    Err(e) => return refuse(self, e.to_string()),
+                }
             }
+            Err(InputError::TooLarge { size, .. }) if read_before > 0 => {
+                let why = format!(
+                    "it is {size} bytes; with the {read_before} bytes of the set files before \
+                     it, that is over the {} of {}, which counts all the set files of a rule \
+                     file together: {}",
+                    Limit::SetFileBytes,
+                    amount(Limit::SetFileBytes, max_bytes),
+                    Limit::SetFileBytes.how_to_change()
+                );
+                return refuse(self, why);
+            }
+            Err(e) => return refuse(self, e.to_string()),
         };
+        // Past what the element limit leaves, only whether there are more matters.
+        let max_elems = usize::try_from(
+            self.opts
+                .limits
+                .set_elements
+                .saturating_sub(self.set_elements),
+        )
+        .unwrap_or(usize::MAX);
         let mut elems = Vec::new();
-        let mut bad = 0usize;
+        let mut bad = false;
         for (i, line) in text.lines().enumerate() {
             let entry = line.split('#').next().unwrap_or("").trim();
             if entry.is_empty() {
@@ -227,58 +339,50 @@ impl Checker<'_> {
             let parsed = entry
                 .parse::<IpNet>()
                 .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from));
-            match parsed {
-                Ok(n) if n.trunc() == n => elems.push(Elem {
-                    value: SetElem::Prefix(n, span),
-                    span,
-                    file_line: Some(i + 1),
-                }),
-                Ok(n) => {
-                    bad += 1;
-                    if bad <= 10 {
-                        self.diags.push(
-                            Diagnostic::error(
-                                "sockc::host-bits",
-                                format!(
-                                    "{}:{}: `{entry}` has host bits set below the /{} prefix",
-                                    path,
-                                    i + 1,
-                                    n.prefix_len()
-                                ),
-                            )
-                            .label(span, "in this file")
-                            .help(format!("did you mean `{}`?", n.trunc())),
-                        );
+            let problem = match parsed {
+                Ok(n) if n.trunc() == n => {
+                    // Past the limit only the count matters (reported by the caller).
+                    if elems.len() <= max_elems {
+                        elems.push(Elem {
+                            value: SetElem::Prefix(n, span),
+                            span,
+                            file_line: Some(i + 1),
+                        });
                     }
+                    continue;
                 }
-                Err(_) => {
-                    bad += 1;
-                    if bad <= 10 {
-                        self.diags.push(
-                            Diagnostic::error(
-                                "sockc::bad-address",
-                                format!(
-                                    "{}:{}: `{entry}` is not an address or prefix",
-                                    path,
-                                    i + 1
-                                ),
-                            )
-                            .label(span, "in this file"),
-                        );
-                    }
-                }
+                Ok(n) => (
+                    "sockc::host-bits",
+                    "has host bits set below its prefix",
+                    Some(n),
+                ),
+                Err(_) => ("sockc::bad-address", "is not an address or prefix", None),
+            };
+            bad = true;
+            if !self.diags.has_room(Severity::Error) {
+                self.diags.count(Severity::Error);
+                continue;
             }
+            let (code, why, net) = problem;
+            let mut d = Diagnostic::error(
+                code,
+                if quotable {
+                    format!("{shown}:{}: `{}` {why}", i + 1, quote(entry))
+                } else {
+                    format!(
+                        "{shown}:{}: the line {why} (not shown: the file is outside the \
+                         rule file's directory)",
+                        i + 1
+                    )
+                },
+            )
+            .label(span, "in this file");
+            if let (Some(n), true) = (net, quotable) {
+                d = d.help(format!("did you mean `{}`?", n.trunc()));
+            }
+            self.diags.push(d);
         }
-        if bad > 10 {
-            self.diags.push(
-                Diagnostic::error(
-                    "sockc::bad-address",
-                    format!("{path}: {} more bad lines not shown", bad - 10),
-                )
-                .label(span, "in this file"),
-            );
-        }
-        (bad == 0).then_some(elems)
+        (!bad).then_some(elems)
     }
 }
 

@@ -32,7 +32,7 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::error(
                     "sockc::bad-cgroup",
-                    format!("`{cgroup}` has `.` or `..` in it"),
+                    format!("`{}` has `.` or `..` in it", crate::diag::quote(cgroup)),
                 )
                 .label(at, "a cgroup is named by its own path")
                 .help("write the cgroup's path without `.` and `..`, so that two names of one cgroup cannot both be used"),
@@ -43,10 +43,18 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::error(
                     "sockc::bad-cgroup",
-                    format!("`{cgroup}` is not a cgroup directory"),
+                    format!("`{}` is not a cgroup directory", crate::diag::quote(cgroup)),
                 )
                 .label(at, "a cgroup is an absolute path")
                 .help("name the cgroup v2 directory, e.g. \"/sys/fs/cgroup/unified/app\""),
+            );
+        } else if let Some(c) = cgroup.chars().find(|&c| crate::diag::is_invisible(c)) {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::bad-path",
+                    format!("the cgroup path holds {}", crate::diag::char_name(c)),
+                )
+                .label(at, "not a usable path"),
             );
         }
     }

@@ -114,6 +114,10 @@ pub struct HookBlock {
     pub head_span: Span,
     pub stmts: Vec<Stmt>,
     pub span: Span,
+    /// False when the `}` never came (the parser reported it; the block runs to the
+    /// end of the file or to the next block head, and is not reported again for what
+    /// it may lack, such as its `default`).
+    pub closed: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +131,18 @@ pub enum Verdict {
 pub enum Stmt {
     Default(Verdict, Span),
     Rule(Rule),
+    /// A declaration written inside a block: the parser reported it; sema declares it
+    /// all the same, so its uses are not reported too.
+    Decl(Decl),
+    /// A `default` line that did not parse (reported): the block is not reported
+    /// again for lacking a default.
+    BadDefault(Span),
+}
+
+#[derive(Clone, Debug)]
+pub enum Decl {
+    Set(SetDecl),
+    Socket(SocketDecl),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

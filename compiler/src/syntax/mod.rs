@@ -14,4 +14,6 @@ pub mod ast;
 mod parser;
 mod scan;
 
-pub use parser::{parse, parse_reference};
+mod hints;
+
+pub use parser::{parse, parse_reference, parse_with};

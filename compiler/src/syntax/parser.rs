@@ -1,36 +1,43 @@
 //! pest pairs → AST. Decodes literals (addresses, prefixes, ports, numbers) and turns
-//! the grammar's `bad_*` recovery tokens into diagnostics.
+//! the grammar's recovery rules (`bad_*`, `unclosed_block`, `misplaced_decl`) into
+//! diagnostics ([`super::hints`] says what each syntax error means).
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use pest::{iterators::Pair, Parser};
 
-use super::ast::*;
-use crate::diag::{Diagnostic, Span};
+use super::{ast::*, hints};
+use crate::{
+    diag::{quote, Diagnostic, Sink, Span},
+    limits::{amount, Limit, Limits},
+};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../../grammar/sockc.pest"]
 struct SockcParser;
 
-/// Input larger than this is refused before parsing (a rule file is text a person
-/// writes; big address lists belong in `file` sets).
-pub const MAX_SOURCE_BYTES: usize = 16 << 20;
-
-/// Parses a whole file. Returns the AST of everything that parsed and the diagnostics
-/// for everything that did not.
+/// Parses a whole file with the default limits. Returns the AST of everything that
+/// parsed and the diagnostics for everything that did not.
 ///
 /// The hand-written scanner in [`super::scan`] does the work for the common shapes and
 /// hands everything else to pest, one item or statement at a time; the result is the
 /// same as [`parse_reference`]'s, node for node and span for span (tested in
 /// `scan::tests`).
 pub fn parse(src: &str) -> (File, Vec<Diagnostic>) {
-    if src.len() > MAX_SOURCE_BYTES {
-        return (File::default(), vec![too_large(src)]);
+    parse_with(src, &Limits::default())
+}
+
+/// [`parse`] within `limits`: a source over the size limit is refused before parsing,
+/// and at most the diagnostics limit of errors is kept (the rest are counted).
+pub fn parse_with(src: &str, limits: &Limits) -> (File, Vec<Diagnostic>) {
+    if let Some(d) = too_large(src, limits) {
+        return (File::default(), vec![d]);
     }
-    match super::scan::parse(src) {
+    let max = limits.count(Limit::Diagnostics);
+    match super::scan::parse(src, max) {
         Some(done) => done,
-        None => pest_file(src),
+        None => pest_file(src, max),
     }
 }
 
@@ -38,142 +45,97 @@ pub fn parse(src: &str) -> (File, Vec<Diagnostic>) {
 /// tested against.
 #[doc(hidden)]
 pub fn parse_reference(src: &str) -> (File, Vec<Diagnostic>) {
-    if src.len() > MAX_SOURCE_BYTES {
-        return (File::default(), vec![too_large(src)]);
+    let limits = Limits::default();
+    if let Some(d) = too_large(src, &limits) {
+        return (File::default(), vec![d]);
     }
-    pest_file(src)
+    pest_file(src, limits.count(Limit::Diagnostics))
 }
 
-fn too_large(src: &str) -> Diagnostic {
-    Diagnostic::error(
-        "sockc::too-large",
-        format!(
-            "rule file is {} bytes; the limit is {} bytes",
-            src.len(),
-            MAX_SOURCE_BYTES
-        ),
-    )
+fn too_large(src: &str, limits: &Limits) -> Option<Diagnostic> {
+    let max = limits.source_bytes;
+    (src.len() as u64 > max).then(|| {
+        Diagnostic::error(
+            "sockc::too-large",
+            format!(
+                "rule file is {} bytes; the {} is {}",
+                src.len(),
+                Limit::SourceBytes,
+                amount(Limit::SourceBytes, max)
+            ),
+        )
+        .help(Limit::SourceBytes.how_to_change())
+    })
 }
 
-fn pest_file(src: &str) -> (File, Vec<Diagnostic>) {
-    let mut p = Builder::new();
+fn pest_file(src: &str, max_diagnostics: usize) -> (File, Vec<Diagnostic>) {
+    let mut p = Builder::new(max_diagnostics);
     let file = match SockcParser::parse(Rule::file, src) {
         Ok(mut pairs) => p.file(pairs.next().expect("file rule always yields one pair")),
         Err(e) => {
-            p.diags.push(pest_error(&e, 0, src.len(), "sockc::syntax"));
+            p.diags.push(pest_error(&e, 0, src, "sockc::syntax"));
             File::default()
         }
     };
-    (file, p.diags)
+    (file, p.diags.finish())
 }
 
 /// Turns pest pairs into AST nodes. Pairs from a parse of `src[base..]` (the fast
 /// scanner's hand-overs) get their spans moved by `base`.
 pub(super) struct Builder {
-    pub(super) diags: Vec<Diagnostic>,
+    pub(super) diags: Sink,
     base: usize,
     /// Items and statements parsed by pest for the fast scanner (tests watch it).
     pub(super) handovers: usize,
 }
 
-/// Human names for grammar rules in "expected ..." messages.
-fn describe(r: &Rule) -> Option<&'static str> {
-    Some(match r {
-        Rule::action => "an action (allow, drop, count, pass, redirect)",
-        Rule::kw_default => "`default`",
-        Rule::verdict => "a verdict (allow, drop, pass)",
-        Rule::proto | Rule::proto_name | Rule::kw_proto => {
-            "a protocol (tcp, udp, icmp, icmpv6, any, proto N)"
-        }
-        Rule::family => "ip4 or ip6",
-        Rule::from | Rule::kw_from => "`from`",
-        Rule::to | Rule::kw_to => "`to`",
-        Rule::tcp_flag | Rule::flag_name | Rule::negate => {
-            "a TCP flag (syn, ack, fin, rst, psh, urg, ece, cwr)"
-        }
-        Rule::icmp_type | Rule::kw_type => "`type`",
-        Rule::icmp_code | Rule::kw_code => "`code`",
-        Rule::endpoint | Rule::any_addr | Rule::set_ref | Rule::prefix4 | Rule::prefix6 => {
-            "an address (1.2.3.0/24, 2001:db8::/32, [2001:db8::1]:53, @set or *)"
-        }
-        Rule::port | Rule::any_port | Rule::port_set | Rule::port_range | Rule::port_num => {
-            "a port (53, 1024-65535, @set or *)"
-        }
-        Rule::number => "a number",
-        Rule::condition | Rule::kw_if => "`if` (socket exists, no socket, listening, established)",
-        Rule::socket_exists | Rule::no_socket | Rule::listening | Rule::established => {
-            "a socket condition (socket exists, no socket, listening, established)"
-        }
-        Rule::kw_socket => "`socket`",
-        Rule::kw_exists => "`exists`",
-        Rule::target | Rule::local_target | Rule::kw_sock => {
-            "a redirect target (to sock NAME, local)"
-        }
-        Rule::kw_ingress => "`ingress`",
-        Rule::sockmap_side => "send or receive",
-        Rule::ident => "a name",
-        Rule::string => "a quoted string",
-        Rule::iface => "an interface name",
-        Rule::set_decl | Rule::kw_set => "`set`",
-        Rule::socket_decl => "`socket`",
-        Rule::socket_cgroup => "`cgroup \"PATH\"`",
-        Rule::set_elem => "a set element (an address, prefix, port or port range)",
-        Rule::set_file | Rule::kw_file => "`file`",
-        Rule::set_list => "`{`",
-        Rule::sock_proto => "tcp or udp",
-        Rule::sock_addr => "an address with a port",
-        Rule::hook_block
-        | Rule::xdp_head
-        | Rule::tc_head
-        | Rule::sk_lookup_head
-        | Rule::sockmap_head => {
-            "a hook block (xdp on IF, tc ingress|egress on IF, sk_lookup, sockmap [send|receive] cgroup \"PATH\")"
-        }
-        Rule::kw_on => "`on`",
-        Rule::tc_dir => "ingress or egress",
-        Rule::kw_cgroup => "`cgroup`",
-        Rule::EOI => "end of line",
-        _ => return None,
-    })
-}
-
 /// Converts a pest error on `text` (which starts at byte `base` of the file) into a
-/// diagnostic pointing at the exact spot.
+/// diagnostic pointing at the exact spot and saying what was found there.
 fn pest_error(
     e: &pest::error::Error<Rule>,
     base: usize,
-    text_len: usize,
+    text: &str,
     code: &'static str,
 ) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
-    let (start, end) = match e.location {
-        InputLocation::Pos(p) => (p, p + 1),
-        InputLocation::Span((a, b)) => (a, b.max(a + 1)),
+    let pos = match e.location {
+        InputLocation::Pos(p) | InputLocation::Span((p, _)) => p.min(text.len()),
     };
-    // At end of input pest points one past the text; keep spans inside it.
-    let (start, end) = (start.min(text_len), end.min(text_len));
-    let msg = match &e.variant {
+    let (message, help, len) = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => {
-            let mut names: Vec<&str> = positives.iter().filter_map(describe).collect();
-            names.dedup();
-            let mut seen = std::collections::HashSet::new();
-            names.retain(|n| seen.insert(*n));
-            if names.is_empty() {
-                "unexpected input".to_string()
-            } else {
-                format!("expected {}", names.join(", or "))
-            }
+            // Failing on its first token, a line rule is reported as itself: say what
+            // may start it instead.
+            let starts: Vec<Rule> = positives
+                .iter()
+                .flat_map(|r| match r {
+                    Rule::rule_line => vec![Rule::action, Rule::kw_default],
+                    Rule::item_line | Rule::file => {
+                        vec![Rule::set_decl, Rule::socket_decl, Rule::hook_block]
+                    }
+                    Rule::head_line => vec![Rule::hook_block],
+                    r => vec![*r],
+                })
+                .collect();
+            let x = hints::explain(text, pos, &starts);
+            (x.message, x.help, x.len)
         }
-        ErrorVariant::CustomError { message } => message.clone(),
+        ErrorVariant::CustomError { message } => (format!("syntax error: {message}"), None, 1),
     };
-    Diagnostic::error(code, format!("syntax error: {msg}"))
-        .label(Span::new(base + start, base + end), "here")
+    // A label of at least one byte where there is one (at the end of the text pest
+    // points one past it; keep spans inside it).
+    let end = (pos + len.max(1)).min(text.len());
+    let mut d =
+        Diagnostic::error(code, message).label(Span::new(base + pos, base + end.max(pos)), "here");
+    if let Some(h) = help {
+        d = d.help(h);
+    }
+    d
 }
 
 impl Builder {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(max_diagnostics: usize) -> Self {
         Builder {
-            diags: Vec::new(),
+            diags: Sink::new(max_diagnostics),
             base: 0,
             handovers: 0,
         }
@@ -233,20 +195,27 @@ impl Builder {
     }
 
     /// Re-parses a line that the recovering grammar skipped, to report what was
-    /// expected there.
+    /// expected there. (Past the diagnostics limit the line is only counted: the
+    /// re-parse is the costly part.)
     fn bad_line(&mut self, pair: Pair<'_, Rule>, line_rule: Rule) {
+        if !self.diags.has_room(crate::diag::Severity::Error) {
+            self.diags.count(crate::diag::Severity::Error);
+            return;
+        }
         let sp = self.span(&pair);
         let text = pair.as_str();
         match SockcParser::parse(line_rule, text) {
             Err(e) => self
                 .diags
-                .push(pest_error(&e, sp.start, text.len(), "sockc::syntax")),
+                .push(pest_error(&e, sp.start, text, "sockc::syntax")),
             // Parses on its own but not in context, e.g. a rule outside a hook block.
             Ok(_) => {
-                let what = if line_rule == Rule::item_line {
-                    "expected a declaration (`set`, `socket`) or a hook block here"
-                } else {
-                    "this line is not a rule"
+                let what = match line_rule {
+                    Rule::item_line => {
+                        "expected a declaration (`set`, `socket`) or a hook block here"
+                    }
+                    Rule::head_line => "this block head is not followed by its block",
+                    _ => "this line is not a rule",
                 };
                 self.err("sockc::syntax", format!("syntax error: {what}"), sp, "here");
             }
@@ -273,7 +242,31 @@ impl Builder {
                     items.push(Item::Socket(s));
                 }
             }
-            Rule::hook_block => items.push(Item::Hook(self.hook_block(p))),
+            Rule::hook_block => items.push(Item::Hook(self.hook_block(p, true))),
+            Rule::unclosed_block => {
+                let block = self.hook_block(p.clone(), false);
+                self.unclosed(&p, &block);
+                items.push(Item::Hook(block));
+            }
+            Rule::bad_block => {
+                // The head says nothing usable; the statements are still checked
+                // (their syntax), but they belong to no hook.
+                let mut stmts = Vec::new();
+                for q in p.into_inner() {
+                    match q.as_rule() {
+                        Rule::bad_head => self.bad_line(q, Rule::head_line),
+                        _ => self.stmt(q, &mut stmts),
+                    }
+                }
+                for st in stmts {
+                    if let Stmt::Decl(d) = st {
+                        items.push(match d {
+                            Decl::Set(s) => Item::Set(s),
+                            Decl::Socket(s) => Item::Socket(s),
+                        });
+                    }
+                }
+            }
             Rule::bad_item => {
                 // A rule written outside any hook block is a common slip.
                 if SockcParser::parse(Rule::rule_line, p.as_str().trim()).is_ok() {
@@ -413,7 +406,39 @@ impl Builder {
         })
     }
 
-    fn hook_block(&mut self, pair: Pair<'_, Rule>) -> HookBlock {
+    /// Reports a block whose `}` never came, at its head and where it was cut.
+    fn unclosed(&mut self, pair: &Pair<'_, Rule>, block: &HookBlock) {
+        let input = pair.get_input();
+        let local_end = pair.as_span().end();
+        // Point at the next block's first word, past the blanks before it.
+        let blanks =
+            input[local_end..].len() - input[local_end..].trim_start_matches([' ', '\t']).len();
+        let cut = self.base + local_end + blanks;
+        let at_end = local_end + blanks >= input.len();
+        let head_text = &input[block.head_span.start - self.base..block.head_span.end - self.base];
+        self.diags.push(
+            Diagnostic::error(
+                "sockc::unclosed-block",
+                format!("the block `{}` is never closed", quote(head_text.trim())),
+            )
+            .label(block.head_span, "this block's `{` has no matching `}`")
+            .label(
+                Span::new(cut, cut),
+                if at_end {
+                    "the file ends here"
+                } else {
+                    "the next block starts here"
+                },
+            )
+            .help(if at_end {
+                "add `}` after the block's last line"
+            } else {
+                "add `}` after the block's last line, before the next block"
+            }),
+        );
+    }
+
+    fn hook_block(&mut self, pair: Pair<'_, Rule>, closed: bool) -> HookBlock {
         let sp = self.span(&pair);
         let mut head = HookHead::SkLookup;
         let mut head_span = sp;
@@ -432,6 +457,7 @@ impl Builder {
             head_span,
             stmts,
             span: sp,
+            closed,
         }
     }
 
@@ -451,7 +477,40 @@ impl Builder {
                     stmts.push(Stmt::Rule(r));
                 }
             }
-            Rule::bad_stmt => self.bad_line(p, Rule::rule_line),
+            Rule::misplaced_decl => {
+                let sp = self.span(&p);
+                for q in p.into_inner() {
+                    let (decl, what) = match q.as_rule() {
+                        Rule::set_decl => (self.set_decl(q).map(Decl::Set), "set"),
+                        Rule::socket_decl => (self.socket_decl(q).map(Decl::Socket), "socket"),
+                        _ => continue,
+                    };
+                    self.diags.push(
+                        Diagnostic::error(
+                            "sockc::declaration-in-block",
+                            format!("a `{what}` declaration inside a hook block"),
+                        )
+                        .label(sp, "declarations go outside hook blocks")
+                        .help("move it above the block (or is the `}` of the block above it missing?)"),
+                    );
+                    if let Some(d) = decl {
+                        stmts.push(Stmt::Decl(d));
+                    }
+                }
+            }
+            Rule::bad_stmt => {
+                let sp = self.span(&p);
+                // A `default` that did not parse still says the block has one.
+                let text = p.as_str().as_bytes();
+                if text.starts_with(b"default")
+                    && !text
+                        .get(7)
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+                {
+                    stmts.push(Stmt::BadDefault(sp));
+                }
+                self.bad_line(p, Rule::rule_line)
+            }
             _ => {}
         }
     }
@@ -917,7 +976,8 @@ mod tests {
     fn every_bad_line_is_reported_and_parsing_continues() {
         let (f, d) = parse("xdp on eth0 {\n drop frm 1.2.3.4\n allow tcp to 1.2.3.4:99999\n bogus\n default allow\n}\nwhat is this\n");
         assert_eq!(d.len(), 4, "{d:#?}");
-        assert!(d[0].message.contains("expected"), "{:?}", d[0]);
+        assert_eq!(d[0].message, "syntax error: unknown word `frm`");
+        assert_eq!(d[0].help.as_deref(), Some("did you mean `from`?"));
         // the good lines survive
         assert!(matches!(&f.items[0], Item::Hook(h) if h.stmts.len() == 1));
     }

@@ -18,9 +18,10 @@
 //!   would report (a bad address, a port out of range, a number with more than five
 //!   digits) makes it give up on that statement ([`Bail`]), and pest parses the
 //!   statement instead, with the AST builder of the pest path;
-//! - items other than hook blocks (`set`, `socket`, lines that do not parse) go to pest
-//!   one item at a time, and any file-level irregularity (a block that never closes,
-//!   text after a block) sends the whole file to pest.
+//! - items other than hook blocks (`set`, `socket`, lines that do not parse) and blocks
+//!   that do not close go to pest one item at a time (what the scanner had reported
+//!   for such a block is taken back first), and any other file-level irregularity
+//!   (text after a block) sends the whole file to pest.
 //!
 //! `tests` below compares the two parsers on every rule file of the repository, the
 //! ClassBench conversions, and many thousands of mutated and randomly generated files.
@@ -43,17 +44,18 @@ struct Bail;
 /// when the scanner leaves the decision to pest.
 type Res<T> = Result<Option<(T, usize)>, Bail>;
 
-/// Parses a whole file, or returns `None` when only pest can say what it is.
-pub(super) fn parse(src: &str) -> Option<(File, Vec<Diagnostic>)> {
-    parse_counting(src).map(|(file, diags, _)| (file, diags))
+/// Parses a whole file, or returns `None` when only pest can say what it is. At most
+/// `max_diagnostics` errors (and warnings) are kept, as in the pest path.
+pub(super) fn parse(src: &str, max_diagnostics: usize) -> Option<(File, Vec<Diagnostic>)> {
+    parse_counting(src, max_diagnostics).map(|(file, diags, _)| (file, diags))
 }
 
 /// [`parse`], also saying how many items and statements went to pest.
-fn parse_counting(src: &str) -> Option<(File, Vec<Diagnostic>, usize)> {
+fn parse_counting(src: &str, max_diagnostics: usize) -> Option<(File, Vec<Diagnostic>, usize)> {
     let s = src.as_bytes();
-    let mut b = Builder::new();
+    let mut b = Builder::new(max_diagnostics);
     let mut items = Vec::new();
-    // file = { SOI ~ nl? ~ (item ~ (nl | &EOI))* ~ EOI }
+    // file = { SOI ~ nl? ~ (item ~ (nl | &EOI | &hook_kw))* ~ EOI }
     let mut pos = skip(s, 0);
     if let Some(e) = nl(s, pos) {
         pos = skip(s, e);
@@ -70,10 +72,11 @@ fn parse_counting(src: &str) -> Option<(File, Vec<Diagnostic>, usize)> {
         match nl(s, p) {
             Some(e) => pos = skip(s, e),
             None if p == s.len() => break,
+            None if hook_kw(s, p) => pos = p,
             None => return None,
         }
     }
-    Some((File { items }, b.diags, b.handovers))
+    Some((File { items }, b.diags.finish(), b.handovers))
 }
 
 // ---- lexical helpers ------------------------------------------------------------------
@@ -179,9 +182,17 @@ fn number(s: &[u8], i: usize, e: usize, max: u32) -> Result<u32, Bail> {
 
 // ---- hook blocks ----------------------------------------------------------------------
 
+/// `hook_kw = _{ kw_xdp | kw_tc | kw_sk_lookup | kw_sockmap }`: what starts a block head.
+fn hook_kw(s: &[u8], i: usize) -> bool {
+    [&b"xdp"[..], b"tc", b"sk_lookup", b"sockmap"]
+        .iter()
+        .any(|w| kw(s, i, w).is_some())
+}
+
 /// `hook_block = { hook_head ~ "{" ~ nl? ~ (stmt ~ (nl | &"}"))* ~ "}" }`.
-/// `Some(None)`: not a block the scanner reads (pest parses the item); `None`: pest
-/// would fail the block here, so the whole file goes to pest.
+/// `Some(None)`: not a block the scanner reads, such as one that never closes (pest
+/// parses the item, as `unclosed_block` or `bad_block`); `None`: pest would fail the
+/// file here, so the whole file goes to pest.
 fn hook_block(b: &mut Builder, src: &str, pos: usize) -> Option<Option<(Item, usize)>> {
     let s = src.as_bytes();
     let Some((head, head_end)) = hook_head(src, pos) else {
@@ -196,8 +207,21 @@ fn hook_block(b: &mut Builder, src: &str, pos: usize) -> Option<Option<(Item, us
         i = skip(s, e);
     }
     let mut stmts = Vec::new();
-    // `stmt` fails only at `}` or at the end of the input (`bad_stmt` takes anything else).
+    // Anything the statements report is taken back if the block turns out to be
+    // another item (one that never closes, or with text after its `}`): pest then
+    // parses it whole.
+    let checkpoint = (b.diags.checkpoint(), b.handovers);
+    let not_mine = |b: &mut Builder| {
+        b.diags.rollback(checkpoint.0);
+        b.handovers = checkpoint.1;
+        Some(None)
+    };
+    // `stmt` fails only at `}`, at a block head or at the end of the input
+    // (`bad_stmt` takes anything else); the last two leave the block unclosed.
     while i < s.len() && s[i] != b'}' {
+        if hook_kw(s, i) {
+            return not_mine(b);
+        }
         let end = match stmt(src, i) {
             Ok((st, end)) => {
                 stmts.push(st);
@@ -210,19 +234,27 @@ fn hook_block(b: &mut Builder, src: &str, pos: usize) -> Option<Option<(Item, us
             i = skip(s, e);
         } else if s.get(p) == Some(&b'}') {
             i = p;
+        } else if p >= s.len() {
+            return not_mine(b);
         } else {
-            // Only after a `bad_stmt` running into the end of the input.
             return None;
         }
     }
     if i >= s.len() {
-        return None;
+        return not_mine(b);
+    }
+    // item = _{ hook_block ~ &(nl | EOI) | ... }: text after the `}` on its line makes
+    // it some other item.
+    let after = skip(s, i + 1);
+    if after < s.len() && !nl_char(s[after]) {
+        return not_mine(b);
     }
     let block = HookBlock {
         head,
         head_span: Span::new(pos, head_end),
         stmts,
         span: Span::new(pos, i + 1),
+        closed: true,
     };
     Some(Some((Item::Hook(block), i + 1)))
 }
@@ -292,8 +324,8 @@ fn string_or_iface(src: &str, i: usize) -> Option<(String, usize)> {
 
 // ---- statements -----------------------------------------------------------------------
 
-/// `stmt = _{ (default_stmt | rule_def) ~ &(nl | "}") | bad_stmt }`, without the
-/// `bad_stmt` alternative (that one is pest's).
+/// `stmt = _{ (default_stmt | rule_def) ~ &(nl | "}" | EOI) | misplaced_decl | bad_stmt }`,
+/// without the last two alternatives (those are pest's).
 fn stmt(src: &str, i: usize) -> Result<(Stmt, usize), Bail> {
     let s = src.as_bytes();
     // default_stmt = { kw_default ~ verdict }, verdict = @{ (...) ~ !IDC }
@@ -310,9 +342,9 @@ fn stmt(src: &str, i: usize) -> Result<(Stmt, usize), Bail> {
         let e = r.span.end;
         (Stmt::Rule(r), e)
     };
-    // &(nl | "}") after the implicit whitespace
+    // &(nl | "}" | EOI) after the implicit whitespace
     match s.get(skip(s, st.1)) {
-        Some(b'\n' | b'\r' | b';' | b'}') => Ok(st),
+        Some(b'\n' | b'\r' | b';' | b'}') | None => Ok(st),
         _ => Err(Bail),
     }
 }

@@ -47,6 +47,40 @@ pub const MAX_IPV4_OPTION_WORDS: u8 = 10;
 /// Largest IPv4 fragment offset (13 bits, in 8-byte units).
 pub const MAX_FRAGMENT_OFFSET: u16 = 0x1FFF;
 
+/// The shortest frame `BPF_PROG_TEST_RUN` takes (net/bpf/test_run.c,
+/// `bpf_test_init`): an Ethernet header. Shorter ones get EINVAL at every hook.
+pub const MIN_TEST_FRAME: usize = 14;
+
+/// The longest frame the packet syntax accepts: what an XDP program sees whole.
+/// `BPF_PROG_TEST_RUN` gives an XDP program at most one page less its headroom and
+/// tail room — 4096 − XDP_PACKET_HEADROOM (256) − SKB_DATA_ALIGN(sizeof(struct
+/// skb_shared_info)) (320 on x86-64) = 3,520 bytes — of linear data and puts the rest
+/// in fragments, which a program that is not `xdp.frags` never sees (its `data_end`
+/// stops there, so a 4,054-byte frame counts 3,520 bytes); TC takes up to 4096 −
+/// NET_SKB_PAD (64) − 320 = 3,712 bytes and refuses longer frames (EINVAL). Frames
+/// up to this length run whole at both hooks.
+pub const MAX_TEST_FRAME: usize = 3520;
+
+/// Why `BPF_PROG_TEST_RUN` refuses `frame` at a TC hook (`SCHED_CLS`), if it does:
+/// the kernel checks that an IPv4 or IPv6 EtherType frame holds the fixed IP header
+/// (net/bpf/test_run.c, `bpf_prog_test_run_skb`). XDP takes every frame of
+/// [`MIN_TEST_FRAME`] to [`MAX_TEST_FRAME`] bytes.
+pub fn tc_test_run_refuses(frame: &[u8]) -> Option<String> {
+    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    let (family, need) = match ethertype {
+        ETH_P_IP => ("IPv4", ETH_HLEN + IPV4_HLEN),
+        ETH_P_IPV6 => ("IPv6", ETH_HLEN + IPV6_HLEN),
+        _ => return None,
+    };
+    (frame.len() < need).then(|| {
+        format!(
+            "the kernel's BPF_PROG_TEST_RUN refuses an {family} frame shorter than {need} \
+             bytes at TC hooks (this one is {})",
+            frame.len()
+        )
+    })
+}
+
 const ETH_HLEN: usize = 14;
 const VLAN_HLEN: usize = 4;
 const IPV4_HLEN: usize = 20;
@@ -216,6 +250,12 @@ impl PacketSpec {
     /// Length of the frame before truncation.
     pub fn untruncated_len(&self) -> usize {
         self.l4_offset() + self.l4_header_len() + self.payload.len()
+    }
+
+    /// Length of the frame [`build`](Self::build) makes.
+    pub fn frame_len(&self) -> usize {
+        let full = self.untruncated_len();
+        self.truncate_to.map_or(full, |n| n.min(full))
     }
 
     /// Check that the spec describes a frame [`build`](Self::build) can write.

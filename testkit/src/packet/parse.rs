@@ -2,7 +2,9 @@
 //! `udp [2001:db8::1]:5353 -> [2001:db8::2]:53 payload 0102`, ...): a tokenizer and
 //! a small recursive-descent parser that says which token is wrong and why.
 //! Invariant: [`parse_packet`] never panics, and what it returns passed
-//! [`PacketSpec::validate`], so [`PacketSpec::build`] makes a frame from it.
+//! [`PacketSpec::validate`] and makes a frame of [`MIN_TEST_FRAME`] to
+//! [`MAX_TEST_FRAME`] bytes, so [`PacketSpec::build`] makes a frame from it that
+//! `BPF_PROG_TEST_RUN` runs whole at XDP.
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
@@ -361,5 +363,19 @@ pub fn parse_packet(text: &str) -> Result<PacketSpec, String> {
         Kind::Other(proto) => L4::Other { proto },
     };
     spec.validate().map_err(|e| p.err_end(e))?;
+    let len = spec.frame_len();
+    if len < MIN_TEST_FRAME {
+        return Err(p.err_end(format!(
+            "the frame would be {len} bytes; a test frame has at least {MIN_TEST_FRAME} \
+             (an Ethernet header): BPF_PROG_TEST_RUN refuses shorter ones"
+        )));
+    }
+    if len > MAX_TEST_FRAME {
+        return Err(p.err_end(format!(
+            "the frame would be {len} bytes; a test frame has at most {MAX_TEST_FRAME}: \
+             BPF_PROG_TEST_RUN shows an XDP program only that much of one page (the rest \
+             goes into fragments it does not read) — use a shorter payload or `len`"
+        )));
+    }
     Ok(spec)
 }

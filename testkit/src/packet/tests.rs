@@ -598,3 +598,43 @@ fn icmp_types_may_be_named_as_in_the_rule_language() {
     let e = parse_packet("icmp 10.0.0.1 -> 10.0.0.2 type packet-too-big").unwrap_err();
     assert!(e.contains("a number or a name"), "{e}");
 }
+
+/// Every frame the syntax accepts runs whole in BPF_PROG_TEST_RUN: frames under an
+/// Ethernet header (the kernel's EINVAL) and over what XDP sees of one page (the
+/// kernel's split into fragments) are refused here, with the reason.
+#[test]
+fn frames_the_kernel_cannot_run_whole_are_refused_with_a_reason() {
+    let e = parse_packet("tcp 10.0.0.1:1 -> 10.0.0.2:2 len 10").unwrap_err();
+    assert!(
+        e.contains("the frame would be 10 bytes") && e.contains("at least 14"),
+        "{e}"
+    );
+    assert!(parse_packet("tcp 10.0.0.1:1 -> 10.0.0.2:2 len 14").is_ok());
+    // 14 + 20 + 8 bytes of headers: payloads up to 3,478 bytes make 3,520.
+    let at = |n: usize| format!("udp 10.0.0.1:1 -> 10.0.0.2:2 payload {}", "ab".repeat(n));
+    assert_eq!(
+        parse_packet(&at(3478)).unwrap().build().len(),
+        MAX_TEST_FRAME
+    );
+    let e = parse_packet(&at(3479)).unwrap_err();
+    assert!(
+        e.contains("3521 bytes") && e.contains("at most 3520"),
+        "{e}"
+    );
+    let e = parse_packet(&at(4000)).unwrap_err();
+    assert!(e.contains("4042 bytes"), "{e}");
+    // Cut down to size, a long payload is fine.
+    assert!(parse_packet(&format!("{} len 3520", at(4000))).is_ok());
+}
+
+#[test]
+fn tc_refuses_ip_frames_without_the_fixed_ip_header() {
+    let frame = |t: &str| parse_packet(t).unwrap().build();
+    let e = tc_test_run_refuses(&frame("tcp 10.0.0.1:1 -> 10.0.0.2:2 len 33")).unwrap();
+    assert!(e.contains("IPv4 frame shorter than 34 bytes"), "{e}");
+    assert!(tc_test_run_refuses(&frame("tcp 10.0.0.1:1 -> 10.0.0.2:2 len 34")).is_none());
+    assert!(tc_test_run_refuses(&frame("udp [::1]:1 -> [::2]:2 len 53")).is_some());
+    assert!(tc_test_run_refuses(&frame("udp [::1]:1 -> [::2]:2 len 54")).is_none());
+    // Behind a VLAN tag the EtherType is 802.1Q: the kernel does not look further.
+    assert!(tc_test_run_refuses(&frame("tcp 10.0.0.1:1 -> 10.0.0.2:2 vlan 7 len 20")).is_none());
+}

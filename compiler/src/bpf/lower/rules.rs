@@ -238,6 +238,7 @@ fn emit_run(
     count_exit: Label,
 ) -> bool {
     let plan = run.plan;
+    let layout = plan.layout();
     let mut labels = Labels {
         end: b.new_label(),
         nodes: HashMap::new(),
@@ -259,7 +260,7 @@ fn emit_run(
             match rp.tests.get(j) {
                 None | Some(Node::Dead | Node::Known) => {}
                 Some(&Node::Skip(to)) => {
-                    if plan.needs_goto(r, j, to) {
+                    if layout.needs_goto(r, j, to) {
                         note(b);
                         let l = labels.get(b, to);
                         b.goto(l);
@@ -286,7 +287,7 @@ fn emit_run(
             Action::Count => {
                 emit_count(b);
                 let to = rp.then.expect("a reachable count rule goes on");
-                if plan.needs_goto(r, rt.tests.len(), to) {
+                if layout.needs_goto(r, rt.tests.len(), to) {
                     let l = labels.get(b, to);
                     b.goto(l);
                 }

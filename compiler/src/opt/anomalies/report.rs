@@ -3,7 +3,11 @@
 //! the rest of that kind; and one warning for the whole module counting the rules
 //! whose search was cut short ([`partial_warning`]).
 //!
-//! Invariant: nothing found is dropped silently; every finding is listed or counted,
+//! Invariant: following every warning at once never changes a verdict. So a rule that
+//! is redundant only because a later rule decides the same is not reported when that
+//! later rule is itself reported as shadowed by it (a duplicated rule: removing both
+//! would remove the decision); the shadowed one, the copy, is what to remove. Apart
+//! from that, nothing found is dropped silently; every finding is listed or counted,
 //! and so is every rule whose search ran out of budget.
 
 use super::BUDGET;
@@ -29,46 +33,65 @@ pub(super) fn report(prog: &Program, found: &Found, max: usize, diags: &mut Vec<
     let rules = &prog.rules;
     let shadowed = found.shadowed.iter().take(max).map(|&(i, a)| {
         let (r, a) = (&rules[i], &rules[a]);
-        let d = Diagnostic::warning(
-            "sockc::shadowed",
-            format!("rule never matches: covered by line {}", a.line),
-        )
-        .label(r.span, "never matches")
-        .label(a.span, "this rule matches every packet it would")
-        .help(format!(
-            "remove it, or move it above line {} if it should take effect",
-            a.line
-        ));
+        let same = r.m == a.m && r.cond == a.cond && r.action == a.action;
+        let d = if same {
+            Diagnostic::warning(
+                "sockc::shadowed",
+                format!("rule never matches: it repeats line {}", a.line),
+            )
+            .label(r.span, "never matches")
+            .label(a.span, "the same rule, which decides first")
+            .help("remove this copy")
+        } else {
+            Diagnostic::warning(
+                "sockc::shadowed",
+                format!("rule never matches: covered by line {}", a.line),
+            )
+            .label(r.span, "never matches")
+            .label(a.span, "this rule matches every packet it would")
+            .help(format!(
+                "remove it, or move it above line {} if it should take effect",
+                a.line
+            ))
+        };
         (i, d)
     });
-    let redundant = found.redundant.iter().take(max).map(|&(i, c)| {
-        let r = &rules[i];
-        let d = match c {
-            Some(c) => {
-                let c = &rules[c];
-                Diagnostic::warning(
-                    "sockc::redundant",
-                    format!(
+    // (shadowed rule, the rule covering it)
+    let covered: std::collections::HashSet<(usize, usize)> =
+        found.shadowed.iter().copied().collect();
+    let redundant = found
+        .redundant
+        .iter()
+        .filter(|&&(i, c)| c.is_none_or(|c| !covered.contains(&(c, i))))
+        .take(max)
+        .map(|&(i, c)| {
+            let r = &rules[i];
+            let d = match c {
+                Some(c) => {
+                    let c = &rules[c];
+                    Diagnostic::warning(
+                        "sockc::redundant",
+                        format!(
                         "rule is redundant: line {} decides the same for every packet it matches",
                         c.line
                     ),
+                    )
+                    .label(r.span, "removing this rule changes no verdict")
+                    .label(c.span, "this rule decides the same")
+                }
+                None => Diagnostic::warning(
+                    "sockc::redundant",
+                    format!(
+                        "rule is redundant: the default (line {}) decides the same for every \
+                     packet it matches",
+                        prog.default_line
+                    ),
                 )
                 .label(r.span, "removing this rule changes no verdict")
-                .label(c.span, "this rule decides the same")
-            }
-            None => Diagnostic::warning(
-                "sockc::redundant",
-                format!(
-                    "rule is redundant: the default (line {}) decides the same for every \
-                     packet it matches",
-                    prog.default_line
-                ),
-            )
-            .label(r.span, "removing this rule changes no verdict")
-            .label(prog.default_span, "the default decides the same"),
-        };
-        (i, d.help("remove it (only its counter would change)"))
-    });
+                .label(prog.default_span, "the default decides the same"),
+            };
+            (i, d.help("remove it (only its counter would change)"))
+        });
     let mut listed: Vec<(usize, Diagnostic)> = shadowed.chain(redundant).collect();
     listed.sort_by_key(|x| x.0);
     diags.extend(listed.into_iter().map(|x| x.1));
@@ -76,7 +99,8 @@ pub(super) fn report(prog: &Program, found: &Found, max: usize, diags: &mut Vec<
         Diagnostic::warning(
             code,
             format!(
-                "{count} more rule{} {what} (not listed one by one)",
+                "{count} more rule{} {what} (not listed one by one: at most {max} of a kind \
+                 are, per program)",
                 if count == 1 { "" } else { "s" }
             ),
         )
@@ -91,13 +115,18 @@ pub(super) fn report(prog: &Program, found: &Found, max: usize, diags: &mut Vec<
             found.shadowed.len() - max,
         ));
     }
-    if found.redundant.len() > max {
-        let first = found.redundant[max].0;
+    let redundant: Vec<_> = found
+        .redundant
+        .iter()
+        .filter(|&&(i, c)| c.is_none_or(|c| !covered.contains(&(c, i))))
+        .collect();
+    if redundant.len() > max {
+        let first = redundant[max].0;
         diags.push(more(
             "sockc::redundant",
             "are redundant",
             first,
-            found.redundant.len() - max,
+            redundant.len() - max,
         ));
     }
 }
@@ -120,6 +149,25 @@ pub(super) fn partial_warning(first: Span, unchecked: usize) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::super::{run, test_support::module};
+
+    /// A rule written twice gets one warning, on the copy: the first copy is not
+    /// also called redundant "because the copy decides the same" (following both
+    /// warnings would remove the rule).
+    #[test]
+    fn a_duplicated_rule_gets_one_warning() {
+        let src =
+            "xdp on eth0 {\ndrop tcp to 1.2.3.4:80\ndrop tcp to 1.2.3.4:80\ndefault allow\n}\n";
+        let d = run(&module(src));
+        assert_eq!(d.len(), 1, "{d:#?}");
+        assert_eq!(d[0].message, "rule never matches: it repeats line 2");
+        assert_eq!(d[0].labels[0].span.start, src.rfind("drop").unwrap());
+        // Different actions: the later one is covered, not a repeat.
+        let src =
+            "xdp on eth0 {\ndrop tcp to 1.2.3.4:80\nallow tcp to 1.2.3.4:80\ndefault drop\n}\n";
+        let d = run(&module(src));
+        let messages: Vec<_> = d.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages, ["rule never matches: covered by line 2"]);
+    }
 
     #[test]
     fn the_message_names_both_rules() {

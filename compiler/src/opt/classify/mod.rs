@@ -63,11 +63,11 @@ pub const MAX_WORK: usize = 64;
 /// Work every trie may do whatever its size.
 pub const WORK_BASE: usize = 1 << 20;
 
-/// Most maps one program may use ([`crate::limits::MAX_PROGRAM_MAPS`]). Each
+/// Most maps one program may use ([`crate::kernel_limits::MAX_PROGRAM_MAPS`]). Each
 /// classifier costs one (its tables) and a program with classifiers one more (which
 /// table half is live); the counters map, the set maps and the port bitmaps come
 /// first.
-pub use crate::limits::MAX_PROGRAM_MAPS;
+pub use crate::kernel_limits::MAX_PROGRAM_MAPS;
 
 /// What the classifier can do with a rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

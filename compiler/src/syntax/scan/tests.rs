@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use super::parse_counting;
 use crate::syntax::{parse, parse_reference};
 
+/// The diagnostics limit `parse` and `parse_reference` use.
+const MAX_DIAGS: usize = 100;
+
 /// Both parsers' results, compared in full (every node and span).
 fn assert_same(src: &str) {
     let fast = parse(src);
@@ -125,8 +128,8 @@ fn every_rule_file_parses_the_same() {
 #[test]
 fn classbench_files_parse_the_same_without_pest() {
     for (name, src) in classbench_files() {
-        let (_, _, handovers) =
-            parse_counting(&src).unwrap_or_else(|| panic!("{name}: the scanner gave up"));
+        let (_, _, handovers) = parse_counting(&src, MAX_DIAGS)
+            .unwrap_or_else(|| panic!("{name}: the scanner gave up"));
         assert_eq!(handovers, 0, "{name}: statements handed to pest");
         assert_same(&src);
     }
@@ -385,7 +388,7 @@ fn random_files_parse_the_same() {
     let n = 6000;
     for _ in 0..n {
         let src = random_file(&mut rng);
-        if parse_counting(&src).is_some() {
+        if parse_counting(&src, MAX_DIAGS).is_some() {
             fast += 1;
         }
         assert_same(&src);
@@ -410,7 +413,7 @@ fn mutated_rule_files_parse_the_same() {
         }
         for _ in 0..150 {
             let m = mutate(&mut rng, src);
-            if parse_counting(&m).is_some() {
+            if parse_counting(&m, MAX_DIAGS).is_some() {
                 fast += 1;
             }
             total += 1;
@@ -483,7 +486,7 @@ fn valid_statements_take_the_fast_path() {
         "default drop",
     ] {
         let src = format!("xdp on e {{\n    {stmt}\n    default allow\n}}\n");
-        let (_, diags, handovers) = parse_counting(&src).expect("the scanner reads it");
+        let (_, diags, handovers) = parse_counting(&src, MAX_DIAGS).expect("the scanner reads it");
         assert_eq!(handovers, 0, "{stmt:?} went to pest ({diags:?})");
         assert_same(&src);
     }
@@ -500,6 +503,6 @@ fn trailing_blanks_and_comments_stay_in_spans() {
         "\n;\n # c\nxdp on e { ; drop tcp ;; default allow ; } ; # c\n",
     ] {
         assert_same(src);
-        assert_eq!(parse_counting(src).map(|r| r.2), Some(0), "{src:?}");
+        assert_eq!(parse_counting(src, MAX_DIAGS).map(|r| r.2), Some(0), "{src:?}");
     }
 }
