@@ -10,6 +10,15 @@
 //! wider ones would cover, and so collapse, the rest), compiled at -O0.
 //! Figures are printed as a Markdown table; ratios are within this run only.
 //!
+//! For `-O2` rows three more columns: the whole `sockc compile FILE -o OUT` process
+//! (this binary run as a child, median of 5: parse, check, lints, classify, lower,
+//! write), the node reads of the classifier walks on the slowest path (each trie's
+//! unrolled steps, summed over the program's classifiers; the walk's depth, whatever
+//! the packet), and one rule changed in the middle of the first classified run (its
+//! action flipped): the time to switch the loaded object's tables in place
+//! (`table_update::switch_loaded`, counters of new rules zeroed), with the refit and
+//! plan time in brackets, or the path the plan takes when it is not in place.
+//!
 //! A third table prices sk_lookup steering per lookup at 10 and 10,000 bindings (see
 //! `bench_sk_lookup.rs`); a fourth (`bench_sockmap.rs`) compares TCP between two local
 //! processes with and without `redirect local`: round-trip latency and throughput.
@@ -109,6 +118,10 @@ struct Row {
     map_kib: f64,
     ns: Vec<Option<f64>>,
     error: Option<String>,
+    /// -O2 only: whole-process compile ms, node reads (tries), one-rule update.
+    process_ms: Option<f64>,
+    reads: Option<String>,
+    update: Option<String>,
 }
 
 pub fn run(args: &BenchArgs) -> ExitCode {
@@ -141,8 +154,8 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         kernel_release()
     ));
     if !cases.is_empty() {
-        out.push_str("| set | rules | level | compile ms | insns | xlated | load ms | maps KiB | early ns | late ns | never ns |\n");
-        out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str("| set | rules | level | compile ms | insns | xlated | load ms | maps KiB | early ns | late ns | never ns | process ms | node reads (tries) | 1-rule update ms (refit+plan) |\n");
+        out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     }
     print!("{out}");
     let mut summary = Vec::new();
@@ -153,7 +166,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
             ("-O2", OptLevel::O2, case.source.clone()),
             ("baseline", OptLevel::O0, baseline_source(&case.dsts)),
         ] {
-            let row = measure(&src, level, &case.packets, args);
+            let row = measure(&src, level, &case.packets, args, label == "-O2");
             let line = format_row(&case.name, case.rules, label, &row);
             print!("{line}");
             out.push_str(&line);
@@ -399,7 +412,9 @@ pub(crate) fn compile(src: &str, level: OptLevel) -> Result<Compiled, String> {
     let (c, diags) = sockc_compiler::compile(src, &opts);
     c.ok_or_else(|| {
         diags
-            .first()
+            .iter()
+            .find(|d| d.is_error())
+            .or(diags.first())
             .map(|d| d.message.clone())
             .unwrap_or_else(|| "does not compile".into())
     })
@@ -429,6 +444,7 @@ fn measure(
     level: OptLevel,
     packets: &[(&str, Option<PacketSpec>)],
     args: &BenchArgs,
+    extra: bool,
 ) -> Row {
     let mut row = Row::default();
     let mut times = Vec::new();
@@ -457,8 +473,9 @@ fn measure(
                 m.map_type == aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32;
             if percpu {
                 per * ncpu
-            } else if let Some(t) = c.metadata.tables.iter().find(|t| t.map == m.name) {
-                t.len as f64
+            } else if m.map_type == aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_ARRAY as u32 {
+                // Classifier tables (both halves) and the live-half word, as allocated.
+                f64::from(m.value.size().next_multiple_of(8)) * f64::from(m.max_entries)
             } else {
                 // Sets: the tries are not preallocated; count the entries inserted.
                 let n = c
@@ -512,19 +529,112 @@ fn measure(
             .map(|pkt| kernel_ns(&obj, &symbol, &pkt.build(), args));
         row.ns.push(ns);
     }
+    if extra {
+        row.process_ms = process_compile_ms(src);
+        row.reads = node_reads(&c);
+        row.update = Some(one_rule_update(src, &c, &obj));
+    }
     row
+}
+
+/// The whole `sockc compile FILE -o OUT` process, median of 5 runs (`None` if it fails).
+fn process_compile_ms(src: &str) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = std::env::temp_dir().join(format!("sockc-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let file = dir.join("rules.sk");
+    std::fs::write(&file, src).ok()?;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let status = std::process::Command::new(&exe)
+            .arg("compile")
+            .arg(&file)
+            .arg("-o")
+            .arg(dir.join("rules.o"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        if !status.success() {
+            return None;
+        }
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(median(times))
+}
+
+/// Node reads of the classifier walks on the slowest path and the tries walked.
+fn node_reads(c: &Compiled) -> Option<String> {
+    let mut reads = 0;
+    let mut tries = 0;
+    for p in c.module.programs.values() {
+        for step in &p.steps {
+            if let sockc_compiler::ir::Step::Classify(cl) = step {
+                tries += cl.tries.len();
+                reads += cl
+                    .tries
+                    .iter()
+                    .map(sockc_compiler::bpf::classify::steps)
+                    .sum::<usize>();
+            }
+        }
+    }
+    (tries > 0).then(|| format!("{reads} ({tries})"))
+}
+
+/// One rule in the middle of the first classified run with its action flipped:
+/// switched in place on the loaded object; see the module docs.
+fn one_rule_update(src: &str, c: &Compiled, obj: &LoadedObject) -> String {
+    use sockc_runtime::plan::{plan_compiled, Snapshot};
+    let Some((p, run)) = c.module.programs.values().find_map(|p| {
+        p.steps.iter().find_map(|s| match s {
+            sockc_compiler::ir::Step::Classify(cl) if !cl.counts => Some((p, cl.rules.clone())),
+            _ => None,
+        })
+    }) else {
+        return "n/a (no classifier)".into();
+    };
+    let rule = &p.rules[(run.start + run.end) / 2];
+    let mut lines: Vec<String> = src.lines().map(str::to_string).collect();
+    let Some(line) = lines.get_mut(rule.line - 1) else {
+        return "n/a".into();
+    };
+    let flipped = if line.trim_start().starts_with("allow") {
+        line.replacen("allow", "drop", 1)
+    } else if line.trim_start().starts_with("drop") {
+        line.replacen("drop", "allow", 1)
+    } else {
+        return "n/a (not allow/drop)".into();
+    };
+    *line = flipped;
+    let new_src = lines.join("\n") + "\n";
+    let t = Instant::now();
+    let Ok(new) = compile(&new_src, c.level) else {
+        return "n/a (does not compile)".into();
+    };
+    let (plan, fitted) = plan_compiled(Some(&Snapshot::of(c)), &new);
+    let planned = t.elapsed().as_secs_f64() * 1e3;
+    let Some(fitted) = fitted.filter(|_| plan.maps_only) else {
+        return format!("reload ({:?})", plan.path());
+    };
+    match sockc_runtime::table_update::switch_loaded(obj, &fitted, &plan.fresh_slots) {
+        Ok(done) => format!("{:.2} ({planned:.0})", done.took.as_secs_f64() * 1e3),
+        Err(e) => format!("failed: {e}"),
+    }
 }
 
 fn format_row(set: &str, rules: usize, label: &str, r: &Row) -> String {
     if let Some(e) = &r.error {
         return format!(
-            "| {set} | {rules} | {label} | {:.1} | {} | rejected: {e} | | | | | |\n",
+            "| {set} | {rules} | {label} | {:.1} | {} | rejected: {e} | | | | | | | | |\n",
             r.compile_ms, r.insns
         );
     }
     let opt = |v: Option<f64>, p: usize| v.map_or("n/a".to_string(), |v| format!("{v:.p$}"));
     format!(
-        "| {set} | {rules} | {label} | {:.1} | {} | {} | {} | {:.1} | {} | {} | {} |\n",
+        "| {set} | {rules} | {label} | {:.1} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} |\n",
         r.compile_ms,
         r.insns,
         r.xlated.map_or("?".into(), |x| x.to_string()),
@@ -533,6 +643,9 @@ fn format_row(set: &str, rules: usize, label: &str, r: &Row) -> String {
         opt(r.ns.first().copied().flatten(), 1),
         opt(r.ns.get(1).copied().flatten(), 1),
         opt(r.ns.get(2).copied().flatten(), 1),
+        opt(r.process_ms, 1),
+        r.reads.as_deref().unwrap_or(""),
+        r.update.as_deref().unwrap_or(""),
     )
 }
 

@@ -1,16 +1,17 @@
 //! `sockc diff OLD NEW`: what installing NEW over OLD would change, offline.
 //!
-//! Both files are compiled and compared with [`sockc_runtime::plan`]: programs to
-//! attach, reload or detach, whether set maps could be updated in place, the rule
-//! diff, set entries added and removed, bytecode diffs and the counters that would
-//! carry over. Nothing touches the kernel. Exit code 0 when the files install the same
+//! Both files are compiled and compared with [`sockc_runtime::plan`] (NEW refitted to
+//! OLD's counter slots and map sizes, as `sockc apply` would over an install of OLD):
+//! programs to attach, reload or detach, the path the change takes (set maps or
+//! classifier tables updated in place, or a reload), the rule diff, set entries added
+//! and removed, bytecode diffs and the counters that would carry over. Nothing touches the kernel. Exit code 0 when the files install the same
 //! thing, 4 when they differ (like `diff`, but 1 stays "rule errors").
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use clap::Args;
 use sockc_compiler::Compiled;
-use sockc_runtime::plan::{plan, Snapshot};
+use sockc_runtime::plan::{plan_compiled, Snapshot};
 
 /// Exit code when the files differ (0 and 1 to 3 mean what they mean elsewhere).
 const DIFFERENT: u8 = 4;
@@ -31,7 +32,7 @@ pub struct DiffArgs {
 }
 
 pub fn run(args: &DiffArgs, old: &Compiled, new: &Compiled) -> ExitCode {
-    let plan = plan(Some(&Snapshot::of(old)), &Snapshot::of(new));
+    let (plan, _) = plan_compiled(Some(&Snapshot::of(old)), new);
     let text = if args.json {
         crate::json::emit(plan.to_json());
         String::new()

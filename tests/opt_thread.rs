@@ -338,7 +338,8 @@ fn classbench_sets_thread_without_the_classifier() {
         let mut threaded_module = o0.module.clone();
         sockc_compiler::opt::thread::run(&mut threaded_module);
         let threaded_prog = threaded_module.programs.values().next().unwrap();
-        let threaded = lower_program(&threaded_module, threaded_prog).unwrap();
+        let sizing = sockc_compiler::bpf::maps::Sizing::of(&threaded_module, None);
+        let threaded = lower_program(&threaded_module, threaded_prog, &sizing).unwrap();
         let code = if threaded.insns.len() <= o0.programs[0].code.insns.len() {
             threaded
         } else {

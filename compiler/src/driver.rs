@@ -5,16 +5,21 @@
 //! Invariant: [`compile`] returns a [`Compiled`] only when no stage reported an error;
 //! warnings travel with it. Nothing here touches the kernel.
 
+use std::time::{Duration, Instant};
+
 use crate::{
     bpf::{
         buffer::{Code, SrcLoc},
         lower::{
             lower_program, sk_lookup_register::lower as lower_registrar, sockmap::lower_companion,
         },
-        maps::{self, MapDef},
+        maps::{self, MapDef, Sizing},
     },
     diag::{Diagnostic, Span},
-    ir::{Module, Program, Step},
+    ir::{
+        slots::{keep_slots, InstalledSlots},
+        Module, Program, Step,
+    },
     limits::Limit,
     metadata::{Metadata, ProgramMeta, METADATA_FORMAT},
     obj::{ObjError, ObjectImage, ProgramImage},
@@ -45,15 +50,31 @@ pub struct Compiled {
     pub metadata: Metadata,
     /// Classifier map contents; [`Metadata::tables`] says which bytes fill which map.
     pub tables: Vec<u8>,
+    /// How long each stage took, in order (`sockc compile --timings`).
+    pub timings: Vec<(&'static str, Duration)>,
+    /// The level it was compiled at.
+    pub level: OptLevel,
+}
+
+/// What a re-apply keeps of an installed generation: its counter slots and map sizes
+/// (see [`Compiled::refit`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Refit {
+    pub slots: Vec<InstalledSlots>,
+    pub sizing: Sizing,
 }
 
 /// Compiles `src`. Returns the result when there are no errors, and all diagnostics
 /// (errors and warnings) either way.
 pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
+    let start = Instant::now();
     let limits = &opts.sema.limits;
     let max_diagnostics = limits.count(Limit::Diagnostics);
     let (ast, mut diags) = syntax::parse_with(src, limits);
+    let parsed = Instant::now();
     let (module, sema_diags) = sema::check(&ast, src, &opts.sema);
+    drop(ast);
+    let mut timings = vec![("parse", parsed - start), ("sema", parsed.elapsed())];
     diags.extend(sema_diags);
     // Parser and sema diagnostics in one order, by position in the file, within the
     // diagnostics limit.
@@ -61,17 +82,26 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
     let Some(mut module) = module.filter(|_| !crate::diag::has_errors(&diags)) else {
         return (None, diags);
     };
-    let opt_diags = crate::opt::optimize(&mut module, opts.opt);
+    let (opt_diags, pass_times) = crate::opt::optimize_timed(&mut module, opts.opt);
+    timings.extend(pass_times);
     if !opt_diags.is_empty() {
         diags.extend(opt_diags);
         diags = crate::diag::cap(diags, max_diagnostics);
     }
-    match lower_module(module, opts.opt) {
-        Ok(c) => (Some(c), diags),
-        Err((span, msg)) => {
+    match lower_module(module, opts.opt, None) {
+        Ok(mut c) => {
+            timings.append(&mut c.timings);
+            c.timings = timings;
+            (Some(c), diags)
+        }
+        Err(LowerFailure::Internal(span, msg)) => {
             diags.push(
                 Diagnostic::error("sockc::internal", msg).label(span, "while compiling this"),
             );
+            (None, diags)
+        }
+        Err(LowerFailure::Limits(d)) => {
+            diags.extend(d);
             (None, diags)
         }
     }
@@ -111,10 +141,19 @@ fn check_references(p: &Program, code: &Code) -> Result<(), (Span, String)> {
 /// Lowers one program. At `-O2` the program is also lowered with its linear runs laid
 /// out one rule after another (the `-O0` layout), and the threaded code is kept only
 /// if it is not larger, so `-O2` is never larger than `-O0` (see `opt::thread`).
-fn lower(module: &Module, p: &Program, level: OptLevel) -> Result<Code, (Span, String)> {
-    let lower = |p: &Program| lower_program(module, p).map_err(|e| (p.span, e.to_string()));
+fn lower(
+    module: &Module,
+    p: &Program,
+    level: OptLevel,
+    sizing: &Sizing,
+) -> Result<Code, (Span, String)> {
+    let lower = |p: &Program| lower_program(module, p, sizing).map_err(|e| (p.span, e.to_string()));
     let code = lower(p)?;
-    if level < OptLevel::O2 {
+    let threaded = p
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Linear { plan: Some(_), .. }));
+    if level < OptLevel::O2 || !threaded {
         return Ok(code);
     }
     let mut unthreaded = p.clone();
@@ -131,16 +170,43 @@ fn lower(module: &Module, p: &Program, level: OptLevel) -> Result<Code, (Span, S
     })
 }
 
-fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, String)> {
+/// Why a module did not lower.
+enum LowerFailure {
+    /// A compiler bug, at a span.
+    Internal(Span, String),
+    /// Programs the kernel would refuse: one error per program.
+    Limits(Vec<Diagnostic>),
+}
+
+fn lower_module(
+    module: Module,
+    level: OptLevel,
+    installed: Option<&Sizing>,
+) -> Result<Compiled, LowerFailure> {
+    let start = Instant::now();
+    let sizing = Sizing::of(&module, installed);
     let mut programs = Vec::new();
+    let mut refused = Vec::new();
+    let internal = |(span, msg)| LowerFailure::Internal(span, msg);
     for (_, p) in &module.programs {
-        let code = lower(&module, p, level)?;
-        check_references(p, &code)?;
+        if let Some(d) = crate::bpf::limits::diagnose_early(&module, p) {
+            refused.push(d);
+            continue;
+        }
+        let code = lower(&module, p, level, &sizing).map_err(internal)?;
+        check_references(p, &code).map_err(internal)?;
+        // The kernel's limits, before the kernel: a program that breaks one is
+        // refused here with the rules responsible (bpf::limits).
+        let usage = crate::bpf::limits::measure(&code);
+        refused.extend(crate::bpf::limits::diagnose(p, &code, &usage));
         programs.push(CompiledProgram {
             symbol: p.symbol.clone(),
             section: p.hook.spec().section,
             code,
         });
+    }
+    if !refused.is_empty() {
+        return Err(LowerFailure::Limits(refused));
     }
     let mut metas: Vec<ProgramMeta> = module
         .programs
@@ -161,7 +227,7 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
                     .send
                     .or(g.receive)
                     .map_or(Span::default(), |p| module.programs[p].span);
-                (span, e.to_string())
+                LowerFailure::Internal(span, e.to_string())
             })?;
             programs.push(CompiledProgram {
                 symbol: c.symbol.clone(),
@@ -174,7 +240,8 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
     metas.extend(companions);
     // The registrars (issue 14), last: they fill the socket map the others read.
     for r in &module.registrars {
-        let code = lower_registrar(&module, r).map_err(|e| (r.span, e.to_string()))?;
+        let code = lower_registrar(&module, r)
+            .map_err(|e| LowerFailure::Internal(r.span, e.to_string()))?;
         metas.push(ProgramMeta::of_registrar(r, &code));
         programs.push(CompiledProgram {
             symbol: r.symbol.clone(),
@@ -182,7 +249,8 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
             code,
         });
     }
-    let layout = maps::layout(&module);
+    let lowered = Instant::now();
+    let layout = maps::layout(&module, &sizing);
     let metadata = Metadata {
         format: METADATA_FORMAT,
         programs: metas,
@@ -198,12 +266,34 @@ fn lower_module(module: Module, level: OptLevel) -> Result<Compiled, (Span, Stri
         maps: layout.defs,
         metadata,
         tables: layout.tables,
+        timings: vec![("lower", lowered - start), ("maps", lowered.elapsed())],
+        level,
     })
 }
 
 impl Compiled {
+    /// This file lowered again with an installed generation's counter slots (rules
+    /// matched by text, see [`crate::ir::slots`]) and map sizes (where the new
+    /// contents fit): when the files differ only in classifier tables or set
+    /// contents, the result has the installed code and map shapes, so its tables can
+    /// replace the installed ones in place.
+    pub fn refit(&self, installed: &Refit) -> Result<Compiled, String> {
+        let mut module = self.module.clone();
+        keep_slots(&mut module, &installed.slots);
+        crate::ir::verify::verify(&module).map_err(|e| e.to_string())?;
+        lower_module(module, self.level, Some(&installed.sizing)).map_err(|e| match e {
+            LowerFailure::Internal(_, msg) => msg,
+            LowerFailure::Limits(d) => d
+                .iter()
+                .map(|d| d.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+    }
+
     /// The ELF object.
     pub fn to_elf(&self) -> Result<Vec<u8>, ObjError> {
+        let metadata = serde_json::to_vec(&self.metadata).expect("metadata serializes");
         let img = ObjectImage {
             programs: self
                 .programs
@@ -217,8 +307,8 @@ impl Compiled {
                 .collect(),
             maps: self.maps.clone(),
             license: "GPL".into(),
-            metadata: serde_json::to_vec(&self.metadata).expect("metadata serializes"),
-            tables: self.tables.clone(),
+            metadata: &metadata,
+            tables: &self.tables,
         };
         crate::obj::write_object(&img)
     }

@@ -18,6 +18,7 @@ pub mod driver;
 pub mod hooks;
 pub mod input;
 pub mod ir;
+pub mod kernel_limits;
 pub mod limits;
 pub mod metadata;
 pub mod obj;

@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// Version of the `.sockc` metadata format.
-pub const METADATA_FORMAT: u32 = 1;
+pub const METADATA_FORMAT: u32 = 2;
 
 /// Contents of the `.sockc` section.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

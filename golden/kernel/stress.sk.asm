@@ -1,4 +1,4 @@
-xdp_lo: xdp lo section xdp (446 insns)
+xdp_lo: xdp lo section xdp (401 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -114,335 +114,285 @@ xdp_lo: xdp lo section xdp (446 insns)
 111: (72) *(u8 *)(r10 -22) = 1
 ; line 8: count tcp from @a:@ports to @b:@ports syn !ack !rst !fin
 112: (71) r1 = *(u8 *)(r10 -24)
-113: (15) if r1 == 0x0 goto pc+315
+113: (15) if r1 == 0x0 goto pc+270
 114: (71) r1 = *(u8 *)(r10 -23)
-115: (55) if r1 != 0x6 goto pc+132
+115: (55) if r1 != 0x6 goto pc+105
 116: (71) r1 = *(u8 *)(r10 -22)
-117: (15) if r1 == 0x0 goto pc+245
+117: (15) if r1 == 0x0 goto pc+209
 118: (71) r1 = *(u8 *)(r10 -24)
 119: (55) if r1 != 0x4 goto pc+7
 120: (18) r1 = map[set_a_v4]
 122: (bf) r2 = r10
 123: (07) r2 += -80
 124: (85) call bpf_map_lookup_elem#1
-125: (15) if r0 == 0x0 goto pc+186
+125: (15) if r0 == 0x0 goto pc+150
 126: (05) goto pc+6
 127: (18) r1 = map[set_a_v6]
 129: (bf) r2 = r10
 130: (07) r2 += -64
 131: (85) call bpf_map_lookup_elem#1
-132: (15) if r0 == 0x0 goto pc+179
+132: (15) if r0 == 0x0 goto pc+143
 133: (71) r1 = *(u8 *)(r10 -24)
 134: (55) if r1 != 0x4 goto pc+7
 135: (18) r1 = map[set_b_v4]
 137: (bf) r2 = r10
 138: (07) r2 += -72
 139: (85) call bpf_map_lookup_elem#1
-140: (15) if r0 == 0x0 goto pc+171
+140: (15) if r0 == 0x0 goto pc+135
 141: (05) goto pc+6
 142: (18) r1 = map[set_b_v6]
 144: (bf) r2 = r10
 145: (07) r2 += -44
 146: (85) call bpf_map_lookup_elem#1
-147: (15) if r0 == 0x0 goto pc+164
-148: (69) r1 = *(u16 *)(r10 -20)
-149: (15) if r1 == 0x1 goto pc+23
-150: (15) if r1 == 0x7 goto pc+22
-151: (15) if r1 == 0x9 goto pc+21
-152: (15) if r1 == 0xd goto pc+20
-153: (a5) if r1 < 0x15 goto pc+61
-154: (b5) if r1 <= 0x17 goto pc+18
-155: (15) if r1 == 0x19 goto pc+17
-156: (15) if r1 == 0x35 goto pc+16
-157: (15) if r1 == 0x50 goto pc+15
-158: (a5) if r1 < 0x6e goto pc+56
-159: (b5) if r1 <= 0x6f goto pc+13
-160: (a5) if r1 < 0x87 goto pc+54
-161: (b5) if r1 <= 0x8b goto pc+11
-162: (15) if r1 == 0x8f goto pc+10
-163: (15) if r1 == 0x1bb goto pc+9
-164: (15) if r1 == 0x1bd goto pc+8
-165: (15) if r1 == 0x3e1 goto pc+7
-166: (15) if r1 == 0x3e3 goto pc+6
-167: (a5) if r1 < 0x400 goto pc+47
-168: (b5) if r1 <= 0x1387 goto pc+4
-169: (a5) if r1 < 0x1f40 goto pc+45
-170: (b5) if r1 <= 0x2327 goto pc+2
-171: (15) if r1 == 0xffff goto pc+1
-172: (05) goto pc+42
-173: (69) r1 = *(u16 *)(r10 -18)
-174: (15) if r1 == 0x1 goto pc+23
-175: (15) if r1 == 0x7 goto pc+22
-176: (15) if r1 == 0x9 goto pc+21
-177: (15) if r1 == 0xd goto pc+20
-178: (a5) if r1 < 0x15 goto pc+36
-179: (b5) if r1 <= 0x17 goto pc+18
-180: (15) if r1 == 0x19 goto pc+17
-181: (15) if r1 == 0x35 goto pc+16
-182: (15) if r1 == 0x50 goto pc+15
-183: (a5) if r1 < 0x6e goto pc+31
-184: (b5) if r1 <= 0x6f goto pc+13
-185: (a5) if r1 < 0x87 goto pc+29
-186: (b5) if r1 <= 0x8b goto pc+11
-187: (15) if r1 == 0x8f goto pc+10
-188: (15) if r1 == 0x1bb goto pc+9
-189: (15) if r1 == 0x1bd goto pc+8
-190: (15) if r1 == 0x3e1 goto pc+7
-191: (15) if r1 == 0x3e3 goto pc+6
-192: (a5) if r1 < 0x400 goto pc+22
-193: (b5) if r1 <= 0x1387 goto pc+4
-194: (a5) if r1 < 0x1f40 goto pc+20
-195: (b5) if r1 <= 0x2327 goto pc+2
-196: (15) if r1 == 0xffff goto pc+1
-197: (05) goto pc+17
-198: (71) r1 = *(u8 *)(r10 -21)
-199: (57) r1 &= 23
-200: (55) if r1 != 0x2 goto pc+14
-201: (62) *(u32 *)(r10 -8) = 0
-202: (18) r1 = map[counters]
-204: (bf) r2 = r10
-205: (07) r2 += -8
-206: (85) call bpf_map_lookup_elem#1
-207: (15) if r0 == 0x0 goto pc+7
-208: (79) r1 = *(u64 *)(r0 +0)
-209: (07) r1 += 1
-210: (7b) *(u64 *)(r0 +0) = r1
-211: (79) r1 = *(u64 *)(r0 +8)
-212: (61) r2 = *(u32 *)(r10 -12)
-213: (0f) r1 += r2
-214: (7b) *(u64 *)(r0 +8) = r1
+147: (15) if r0 == 0x0 goto pc+128
+148: (62) *(u32 *)(r10 -8) = 0
+149: (18) r1 = map[ports]
+151: (bf) r2 = r10
+152: (07) r2 += -8
+153: (85) call bpf_map_lookup_elem#1
+154: (15) if r0 == 0x0 goto pc+42
+155: (69) r1 = *(u16 *)(r10 -20)
+156: (bf) r2 = r1
+157: (77) r2 >>= 3
+158: (0f) r0 += r2
+159: (71) r3 = *(u8 *)(r0 +0)
+160: (57) r1 &= 7
+161: (7f) r3 >>= r1
+162: (57) r3 &= 1
+163: (15) if r3 == 0x0 goto pc+33
+164: (62) *(u32 *)(r10 -8) = 0
+165: (18) r1 = map[ports]
+167: (bf) r2 = r10
+168: (07) r2 += -8
+169: (85) call bpf_map_lookup_elem#1
+170: (15) if r0 == 0x0 goto pc+26
+171: (69) r1 = *(u16 *)(r10 -18)
+172: (bf) r2 = r1
+173: (77) r2 >>= 3
+174: (0f) r0 += r2
+175: (71) r3 = *(u8 *)(r0 +0)
+176: (57) r1 &= 7
+177: (7f) r3 >>= r1
+178: (57) r3 &= 1
+179: (15) if r3 == 0x0 goto pc+17
+180: (71) r1 = *(u8 *)(r10 -21)
+181: (57) r1 &= 23
+182: (55) if r1 != 0x2 goto pc+14
+183: (62) *(u32 *)(r10 -8) = 0
+184: (18) r1 = map[counters]
+186: (bf) r2 = r10
+187: (07) r2 += -8
+188: (85) call bpf_map_lookup_elem#1
+189: (15) if r0 == 0x0 goto pc+7
+190: (79) r1 = *(u64 *)(r0 +0)
+191: (07) r1 += 1
+192: (7b) *(u64 *)(r0 +0) = r1
+193: (79) r1 = *(u64 *)(r0 +8)
+194: (61) r2 = *(u32 *)(r10 -12)
+195: (0f) r1 += r2
+196: (7b) *(u64 *)(r0 +8) = r1
 ; line 9: drop tcp from @a:1024-65535 to @b:@ports syn !ack
-215: (69) r1 = *(u16 *)(r10 -20)
-216: (a5) if r1 < 0x400 goto pc+95
-217: (69) r1 = *(u16 *)(r10 -18)
-218: (15) if r1 == 0x1 goto pc+23
-219: (15) if r1 == 0x7 goto pc+22
-220: (15) if r1 == 0x9 goto pc+21
-221: (15) if r1 == 0xd goto pc+20
-222: (a5) if r1 < 0x15 goto pc+170
-223: (b5) if r1 <= 0x17 goto pc+18
-224: (15) if r1 == 0x19 goto pc+17
-225: (15) if r1 == 0x35 goto pc+16
-226: (15) if r1 == 0x50 goto pc+15
-227: (a5) if r1 < 0x6e goto pc+165
-228: (b5) if r1 <= 0x6f goto pc+13
-229: (a5) if r1 < 0x87 goto pc+163
-230: (b5) if r1 <= 0x8b goto pc+11
-231: (15) if r1 == 0x8f goto pc+10
-232: (15) if r1 == 0x1bb goto pc+9
-233: (15) if r1 == 0x1bd goto pc+8
-234: (15) if r1 == 0x3e1 goto pc+7
-235: (15) if r1 == 0x3e3 goto pc+6
-236: (a5) if r1 < 0x400 goto pc+156
-237: (b5) if r1 <= 0x1387 goto pc+4
-238: (a5) if r1 < 0x1f40 goto pc+154
-239: (b5) if r1 <= 0x2327 goto pc+2
-240: (15) if r1 == 0xffff goto pc+1
-241: (05) goto pc+151
-242: (71) r1 = *(u8 *)(r10 -21)
-243: (57) r1 &= 18
-244: (55) if r1 != 0x2 goto pc+148
-245: (62) *(u32 *)(r10 -8) = 1
-246: (b7) r9 = 1
-247: (05) goto pc+183
+197: (69) r1 = *(u16 *)(r10 -20)
+198: (a5) if r1 < 0x400 goto pc+77
+199: (62) *(u32 *)(r10 -8) = 0
+200: (18) r1 = map[ports]
+202: (bf) r2 = r10
+203: (07) r2 += -8
+204: (85) call bpf_map_lookup_elem#1
+205: (15) if r0 == 0x0 goto pc+151
+206: (69) r1 = *(u16 *)(r10 -18)
+207: (bf) r2 = r1
+208: (77) r2 >>= 3
+209: (0f) r0 += r2
+210: (71) r3 = *(u8 *)(r0 +0)
+211: (57) r1 &= 7
+212: (7f) r3 >>= r1
+213: (57) r3 &= 1
+214: (15) if r3 == 0x0 goto pc+142
+215: (71) r1 = *(u8 *)(r10 -21)
+216: (57) r1 &= 18
+217: (55) if r1 != 0x2 goto pc+139
+218: (62) *(u32 *)(r10 -8) = 1
+219: (b7) r9 = 1
+220: (05) goto pc+165
 ; line 10: drop udp from @b:@ports to @a:0-1023
-248: (71) r1 = *(u8 *)(r10 -23)
-249: (55) if r1 != 0x11 goto pc+91
-250: (71) r1 = *(u8 *)(r10 -22)
-251: (15) if r1 == 0x0 goto pc+111
-252: (71) r1 = *(u8 *)(r10 -24)
-253: (55) if r1 != 0x4 goto pc+7
-254: (18) r1 = map[set_b_v4]
-256: (bf) r2 = r10
-257: (07) r2 += -80
-258: (85) call bpf_map_lookup_elem#1
-259: (15) if r0 == 0x0 goto pc+103
-260: (05) goto pc+6
-261: (18) r1 = map[set_b_v6]
-263: (bf) r2 = r10
-264: (07) r2 += -64
-265: (85) call bpf_map_lookup_elem#1
-266: (15) if r0 == 0x0 goto pc+96
-267: (71) r1 = *(u8 *)(r10 -24)
-268: (55) if r1 != 0x4 goto pc+7
-269: (18) r1 = map[set_a_v4]
-271: (bf) r2 = r10
-272: (07) r2 += -72
-273: (85) call bpf_map_lookup_elem#1
-274: (15) if r0 == 0x0 goto pc+88
-275: (05) goto pc+6
-276: (18) r1 = map[set_a_v6]
-278: (bf) r2 = r10
-279: (07) r2 += -44
-280: (85) call bpf_map_lookup_elem#1
-281: (15) if r0 == 0x0 goto pc+81
-282: (69) r1 = *(u16 *)(r10 -20)
-283: (15) if r1 == 0x1 goto pc+23
-284: (15) if r1 == 0x7 goto pc+22
-285: (15) if r1 == 0x9 goto pc+21
-286: (15) if r1 == 0xd goto pc+20
-287: (a5) if r1 < 0x15 goto pc+75
-288: (b5) if r1 <= 0x17 goto pc+18
-289: (15) if r1 == 0x19 goto pc+17
-290: (15) if r1 == 0x35 goto pc+16
-291: (15) if r1 == 0x50 goto pc+15
-292: (a5) if r1 < 0x6e goto pc+70
-293: (b5) if r1 <= 0x6f goto pc+13
-294: (a5) if r1 < 0x87 goto pc+68
-295: (b5) if r1 <= 0x8b goto pc+11
-296: (15) if r1 == 0x8f goto pc+10
-297: (15) if r1 == 0x1bb goto pc+9
-298: (15) if r1 == 0x1bd goto pc+8
-299: (15) if r1 == 0x3e1 goto pc+7
-300: (15) if r1 == 0x3e3 goto pc+6
-301: (a5) if r1 < 0x400 goto pc+61
-302: (b5) if r1 <= 0x1387 goto pc+4
-303: (a5) if r1 < 0x1f40 goto pc+59
-304: (b5) if r1 <= 0x2327 goto pc+2
-305: (15) if r1 == 0xffff goto pc+1
-306: (05) goto pc+56
-307: (69) r1 = *(u16 *)(r10 -18)
-308: (25) if r1 > 0x3ff goto pc+54
-309: (62) *(u32 *)(r10 -8) = 2
-310: (b7) r9 = 1
-311: (05) goto pc+119
+221: (71) r1 = *(u8 *)(r10 -23)
+222: (55) if r1 != 0x11 goto pc+82
+223: (71) r1 = *(u8 *)(r10 -22)
+224: (15) if r1 == 0x0 goto pc+102
+225: (71) r1 = *(u8 *)(r10 -24)
+226: (55) if r1 != 0x4 goto pc+7
+227: (18) r1 = map[set_b_v4]
+229: (bf) r2 = r10
+230: (07) r2 += -80
+231: (85) call bpf_map_lookup_elem#1
+232: (15) if r0 == 0x0 goto pc+94
+233: (05) goto pc+6
+234: (18) r1 = map[set_b_v6]
+236: (bf) r2 = r10
+237: (07) r2 += -64
+238: (85) call bpf_map_lookup_elem#1
+239: (15) if r0 == 0x0 goto pc+87
+240: (71) r1 = *(u8 *)(r10 -24)
+241: (55) if r1 != 0x4 goto pc+7
+242: (18) r1 = map[set_a_v4]
+244: (bf) r2 = r10
+245: (07) r2 += -72
+246: (85) call bpf_map_lookup_elem#1
+247: (15) if r0 == 0x0 goto pc+79
+248: (05) goto pc+6
+249: (18) r1 = map[set_a_v6]
+251: (bf) r2 = r10
+252: (07) r2 += -44
+253: (85) call bpf_map_lookup_elem#1
+254: (15) if r0 == 0x0 goto pc+72
+255: (62) *(u32 *)(r10 -8) = 0
+256: (18) r1 = map[ports]
+258: (bf) r2 = r10
+259: (07) r2 += -8
+260: (85) call bpf_map_lookup_elem#1
+261: (15) if r0 == 0x0 goto pc+65
+262: (69) r1 = *(u16 *)(r10 -20)
+263: (bf) r2 = r1
+264: (77) r2 >>= 3
+265: (0f) r0 += r2
+266: (71) r3 = *(u8 *)(r0 +0)
+267: (57) r1 &= 7
+268: (7f) r3 >>= r1
+269: (57) r3 &= 1
+270: (15) if r3 == 0x0 goto pc+56
+271: (69) r1 = *(u16 *)(r10 -18)
+272: (25) if r1 > 0x3ff goto pc+54
+273: (62) *(u32 *)(r10 -8) = 2
+274: (b7) r9 = 1
+275: (05) goto pc+110
 ; line 11: drop ip6 tcp from [2001:db8:1:2:3:4:5:0/113]:1-2 to [fe80::/10]:65534-65535 ack psh urg ece cwr
-312: (71) r1 = *(u8 *)(r10 -24)
-313: (55) if r1 != 0x6 goto pc+49
-314: (61) r1 = *(u32 *)(r10 -60)
-315: (a4) w1 ^= -1207107296
-316: (61) r2 = *(u32 *)(r10 -56)
-317: (a4) w2 ^= 33554688
-318: (4c) w1 |= w2
-319: (61) r2 = *(u32 *)(r10 -52)
-320: (a4) w2 ^= 67109632
-321: (4c) w1 |= w2
-322: (61) r2 = *(u32 *)(r10 -48)
-323: (54) w2 &= 8454143
-324: (a4) w2 ^= 1280
-325: (4c) w1 |= w2
-326: (56) if w1 != 0x0 goto pc+36
-327: (61) r1 = *(u32 *)(r10 -40)
-328: (54) w1 &= 49407
-329: (56) if w1 != 0x80fe goto pc+33
-330: (69) r1 = *(u16 *)(r10 -20)
-331: (a5) if r1 < 0x1 goto pc+31
-332: (25) if r1 > 0x2 goto pc+30
-333: (69) r1 = *(u16 *)(r10 -18)
-334: (a5) if r1 < 0xfffe goto pc+28
-335: (71) r1 = *(u8 *)(r10 -21)
-336: (57) r1 &= 248
-337: (55) if r1 != 0xf8 goto pc+25
-338: (62) *(u32 *)(r10 -8) = 3
-339: (b7) r9 = 1
-340: (05) goto pc+90
+276: (71) r1 = *(u8 *)(r10 -24)
+277: (55) if r1 != 0x6 goto pc+49
+278: (61) r1 = *(u32 *)(r10 -60)
+279: (a4) w1 ^= -1207107296
+280: (61) r2 = *(u32 *)(r10 -56)
+281: (a4) w2 ^= 33554688
+282: (4c) w1 |= w2
+283: (61) r2 = *(u32 *)(r10 -52)
+284: (a4) w2 ^= 67109632
+285: (4c) w1 |= w2
+286: (61) r2 = *(u32 *)(r10 -48)
+287: (54) w2 &= 8454143
+288: (a4) w2 ^= 1280
+289: (4c) w1 |= w2
+290: (56) if w1 != 0x0 goto pc+36
+291: (61) r1 = *(u32 *)(r10 -40)
+292: (54) w1 &= 49407
+293: (56) if w1 != 0x80fe goto pc+33
+294: (69) r1 = *(u16 *)(r10 -20)
+295: (a5) if r1 < 0x1 goto pc+31
+296: (25) if r1 > 0x2 goto pc+30
+297: (69) r1 = *(u16 *)(r10 -18)
+298: (a5) if r1 < 0xfffe goto pc+28
+299: (71) r1 = *(u8 *)(r10 -21)
+300: (57) r1 &= 248
+301: (55) if r1 != 0xf8 goto pc+25
+302: (62) *(u32 *)(r10 -8) = 3
+303: (b7) r9 = 1
+304: (05) goto pc+81
 ; line 12: drop ip4 icmp type 3 code 13
-341: (71) r1 = *(u8 *)(r10 -24)
-342: (55) if r1 != 0x4 goto pc+11
-343: (71) r1 = *(u8 *)(r10 -23)
-344: (55) if r1 != 0x1 goto pc+18
-345: (71) r1 = *(u8 *)(r10 -22)
-346: (15) if r1 == 0x0 goto pc+16
-347: (71) r1 = *(u8 *)(r10 -16)
-348: (55) if r1 != 0x3 goto pc+14
-349: (71) r1 = *(u8 *)(r10 -15)
-350: (55) if r1 != 0xd goto pc+12
-351: (62) *(u32 *)(r10 -8) = 4
-352: (b7) r9 = 1
-353: (05) goto pc+77
+305: (71) r1 = *(u8 *)(r10 -24)
+306: (55) if r1 != 0x4 goto pc+11
+307: (71) r1 = *(u8 *)(r10 -23)
+308: (55) if r1 != 0x1 goto pc+18
+309: (71) r1 = *(u8 *)(r10 -22)
+310: (15) if r1 == 0x0 goto pc+16
+311: (71) r1 = *(u8 *)(r10 -16)
+312: (55) if r1 != 0x3 goto pc+14
+313: (71) r1 = *(u8 *)(r10 -15)
+314: (55) if r1 != 0xd goto pc+12
+315: (62) *(u32 *)(r10 -8) = 4
+316: (b7) r9 = 1
+317: (05) goto pc+68
 ; line 13: drop icmpv6 type packet-too-big
-354: (71) r1 = *(u8 *)(r10 -23)
-355: (55) if r1 != 0x3a goto pc+7
-356: (71) r1 = *(u8 *)(r10 -22)
-357: (15) if r1 == 0x0 goto pc+5
-358: (71) r1 = *(u8 *)(r10 -16)
-359: (55) if r1 != 0x2 goto pc+3
-360: (62) *(u32 *)(r10 -8) = 5
-361: (b7) r9 = 1
-362: (05) goto pc+68
+318: (71) r1 = *(u8 *)(r10 -23)
+319: (55) if r1 != 0x3a goto pc+7
+320: (71) r1 = *(u8 *)(r10 -22)
+321: (15) if r1 == 0x0 goto pc+5
+322: (71) r1 = *(u8 *)(r10 -16)
+323: (55) if r1 != 0x2 goto pc+3
+324: (62) *(u32 *)(r10 -8) = 5
+325: (b7) r9 = 1
+326: (05) goto pc+59
 ; line 14: allow from @a to @b
-363: (71) r1 = *(u8 *)(r10 -24)
-364: (55) if r1 != 0x4 goto pc+7
-365: (18) r1 = map[set_a_v4]
-367: (bf) r2 = r10
-368: (07) r2 += -80
-369: (85) call bpf_map_lookup_elem#1
-370: (15) if r0 == 0x0 goto pc+25
-371: (05) goto pc+6
-372: (18) r1 = map[set_a_v6]
-374: (bf) r2 = r10
-375: (07) r2 += -64
-376: (85) call bpf_map_lookup_elem#1
-377: (15) if r0 == 0x0 goto pc+18
-378: (71) r1 = *(u8 *)(r10 -24)
-379: (55) if r1 != 0x4 goto pc+7
-380: (18) r1 = map[set_b_v4]
-382: (bf) r2 = r10
-383: (07) r2 += -72
-384: (85) call bpf_map_lookup_elem#1
-385: (15) if r0 == 0x0 goto pc+10
-386: (05) goto pc+6
-387: (18) r1 = map[set_b_v6]
-389: (bf) r2 = r10
-390: (07) r2 += -44
-391: (85) call bpf_map_lookup_elem#1
-392: (15) if r0 == 0x0 goto pc+3
-393: (62) *(u32 *)(r10 -8) = 6
-394: (b7) r9 = 2
-395: (05) goto pc+35
+327: (71) r1 = *(u8 *)(r10 -24)
+328: (55) if r1 != 0x4 goto pc+7
+329: (18) r1 = map[set_a_v4]
+331: (bf) r2 = r10
+332: (07) r2 += -80
+333: (85) call bpf_map_lookup_elem#1
+334: (15) if r0 == 0x0 goto pc+25
+335: (05) goto pc+6
+336: (18) r1 = map[set_a_v6]
+338: (bf) r2 = r10
+339: (07) r2 += -64
+340: (85) call bpf_map_lookup_elem#1
+341: (15) if r0 == 0x0 goto pc+18
+342: (71) r1 = *(u8 *)(r10 -24)
+343: (55) if r1 != 0x4 goto pc+7
+344: (18) r1 = map[set_b_v4]
+346: (bf) r2 = r10
+347: (07) r2 += -72
+348: (85) call bpf_map_lookup_elem#1
+349: (15) if r0 == 0x0 goto pc+10
+350: (05) goto pc+6
+351: (18) r1 = map[set_b_v6]
+353: (bf) r2 = r10
+354: (07) r2 += -44
+355: (85) call bpf_map_lookup_elem#1
+356: (15) if r0 == 0x0 goto pc+3
+357: (62) *(u32 *)(r10 -8) = 6
+358: (b7) r9 = 2
+359: (05) goto pc+26
 ; line 15: drop to *:@ports
-396: (71) r1 = *(u8 *)(r10 -23)
-397: (15) if r1 == 0x6 goto pc+1
-398: (55) if r1 != 0x11 goto pc+30
-399: (71) r1 = *(u8 *)(r10 -22)
-400: (15) if r1 == 0x0 goto pc+28
-401: (69) r1 = *(u16 *)(r10 -18)
-402: (15) if r1 == 0x1 goto pc+23
-403: (15) if r1 == 0x7 goto pc+22
-404: (15) if r1 == 0x9 goto pc+21
-405: (15) if r1 == 0xd goto pc+20
-406: (a5) if r1 < 0x15 goto pc+22
-407: (b5) if r1 <= 0x17 goto pc+18
-408: (15) if r1 == 0x19 goto pc+17
-409: (15) if r1 == 0x35 goto pc+16
-410: (15) if r1 == 0x50 goto pc+15
-411: (a5) if r1 < 0x6e goto pc+17
-412: (b5) if r1 <= 0x6f goto pc+13
-413: (a5) if r1 < 0x87 goto pc+15
-414: (b5) if r1 <= 0x8b goto pc+11
-415: (15) if r1 == 0x8f goto pc+10
-416: (15) if r1 == 0x1bb goto pc+9
-417: (15) if r1 == 0x1bd goto pc+8
-418: (15) if r1 == 0x3e1 goto pc+7
-419: (15) if r1 == 0x3e3 goto pc+6
-420: (a5) if r1 < 0x400 goto pc+8
-421: (b5) if r1 <= 0x1387 goto pc+4
-422: (a5) if r1 < 0x1f40 goto pc+6
-423: (b5) if r1 <= 0x2327 goto pc+2
-424: (15) if r1 == 0xffff goto pc+1
-425: (05) goto pc+3
-426: (62) *(u32 *)(r10 -8) = 7
-427: (b7) r9 = 1
-428: (05) goto pc+2
+360: (71) r1 = *(u8 *)(r10 -23)
+361: (15) if r1 == 0x6 goto pc+1
+362: (55) if r1 != 0x11 goto pc+21
+363: (71) r1 = *(u8 *)(r10 -22)
+364: (15) if r1 == 0x0 goto pc+19
+365: (62) *(u32 *)(r10 -8) = 0
+366: (18) r1 = map[ports]
+368: (bf) r2 = r10
+369: (07) r2 += -8
+370: (85) call bpf_map_lookup_elem#1
+371: (15) if r0 == 0x0 goto pc+12
+372: (69) r1 = *(u16 *)(r10 -18)
+373: (bf) r2 = r1
+374: (77) r2 >>= 3
+375: (0f) r0 += r2
+376: (71) r3 = *(u8 *)(r0 +0)
+377: (57) r1 &= 7
+378: (7f) r3 >>= r1
+379: (57) r3 &= 1
+380: (15) if r3 == 0x0 goto pc+3
+381: (62) *(u32 *)(r10 -8) = 7
+382: (b7) r9 = 1
+383: (05) goto pc+2
 ; line 16: default allow
-429: (62) *(u32 *)(r10 -8) = 8
-430: (b7) r9 = 2
-431: (18) r1 = map[counters]
-433: (bf) r2 = r10
-434: (07) r2 += -8
-435: (85) call bpf_map_lookup_elem#1
-436: (15) if r0 == 0x0 goto pc+7
-437: (79) r1 = *(u64 *)(r0 +0)
-438: (07) r1 += 1
-439: (7b) *(u64 *)(r0 +0) = r1
-440: (79) r1 = *(u64 *)(r0 +8)
-441: (61) r2 = *(u32 *)(r10 -12)
-442: (0f) r1 += r2
-443: (7b) *(u64 *)(r0 +8) = r1
-444: (bf) r0 = r9
-445: (95) exit
+384: (62) *(u32 *)(r10 -8) = 8
+385: (b7) r9 = 2
+386: (18) r1 = map[counters]
+388: (bf) r2 = r10
+389: (07) r2 += -8
+390: (85) call bpf_map_lookup_elem#1
+391: (15) if r0 == 0x0 goto pc+7
+392: (79) r1 = *(u64 *)(r0 +0)
+393: (07) r1 += 1
+394: (7b) *(u64 *)(r0 +0) = r1
+395: (79) r1 = *(u64 *)(r0 +8)
+396: (61) r2 = *(u32 *)(r10 -12)
+397: (0f) r1 += r2
+398: (7b) *(u64 *)(r0 +8) = r1
+399: (bf) r0 = r9
+400: (95) exit
 
-tci_lo: tc ingress lo section classifier (324 insns)
+tci_lo: tc ingress lo section classifier (288 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -557,211 +507,171 @@ tci_lo: tc ingress lo section classifier (324 insns)
 110: (72) *(u8 *)(r10 -22) = 1
 ; line 20: count tcp from @a:@ports to @b:@ports syn !ack !rst !fin
 111: (71) r1 = *(u8 *)(r10 -24)
-112: (15) if r1 == 0x0 goto pc+194
+112: (15) if r1 == 0x0 goto pc+158
 113: (71) r1 = *(u8 *)(r10 -23)
-114: (55) if r1 != 0x6 goto pc+100
+114: (55) if r1 != 0x6 goto pc+82
 115: (71) r1 = *(u8 *)(r10 -22)
-116: (15) if r1 == 0x0 goto pc+190
+116: (15) if r1 == 0x0 goto pc+154
 117: (71) r1 = *(u8 *)(r10 -24)
 118: (55) if r1 != 0x4 goto pc+7
 119: (18) r1 = map[set_a_v4]
 121: (bf) r2 = r10
 122: (07) r2 += -80
 123: (85) call bpf_map_lookup_elem#1
-124: (15) if r0 == 0x0 goto pc+154
+124: (15) if r0 == 0x0 goto pc+127
 125: (05) goto pc+6
 126: (18) r1 = map[set_a_v6]
 128: (bf) r2 = r10
 129: (07) r2 += -64
 130: (85) call bpf_map_lookup_elem#1
-131: (15) if r0 == 0x0 goto pc+147
+131: (15) if r0 == 0x0 goto pc+120
 132: (71) r1 = *(u8 *)(r10 -24)
 133: (55) if r1 != 0x4 goto pc+7
 134: (18) r1 = map[set_b_v4]
 136: (bf) r2 = r10
 137: (07) r2 += -72
 138: (85) call bpf_map_lookup_elem#1
-139: (15) if r0 == 0x0 goto pc+139
+139: (15) if r0 == 0x0 goto pc+112
 140: (05) goto pc+6
 141: (18) r1 = map[set_b_v6]
 143: (bf) r2 = r10
 144: (07) r2 += -44
 145: (85) call bpf_map_lookup_elem#1
-146: (15) if r0 == 0x0 goto pc+132
-147: (69) r1 = *(u16 *)(r10 -20)
-148: (15) if r1 == 0x1 goto pc+23
-149: (15) if r1 == 0x7 goto pc+22
-150: (15) if r1 == 0x9 goto pc+21
-151: (15) if r1 == 0xd goto pc+20
-152: (a5) if r1 < 0x15 goto pc+126
-153: (b5) if r1 <= 0x17 goto pc+18
-154: (15) if r1 == 0x19 goto pc+17
-155: (15) if r1 == 0x35 goto pc+16
-156: (15) if r1 == 0x50 goto pc+15
-157: (a5) if r1 < 0x6e goto pc+121
-158: (b5) if r1 <= 0x6f goto pc+13
-159: (a5) if r1 < 0x87 goto pc+119
-160: (b5) if r1 <= 0x8b goto pc+11
-161: (15) if r1 == 0x8f goto pc+10
-162: (15) if r1 == 0x1bb goto pc+9
-163: (15) if r1 == 0x1bd goto pc+8
-164: (15) if r1 == 0x3e1 goto pc+7
-165: (15) if r1 == 0x3e3 goto pc+6
-166: (a5) if r1 < 0x400 goto pc+112
-167: (b5) if r1 <= 0x1387 goto pc+4
-168: (a5) if r1 < 0x1f40 goto pc+110
-169: (b5) if r1 <= 0x2327 goto pc+2
-170: (15) if r1 == 0xffff goto pc+1
-171: (05) goto pc+107
-172: (69) r1 = *(u16 *)(r10 -18)
-173: (15) if r1 == 0x1 goto pc+23
-174: (15) if r1 == 0x7 goto pc+22
-175: (15) if r1 == 0x9 goto pc+21
-176: (15) if r1 == 0xd goto pc+20
-177: (a5) if r1 < 0x15 goto pc+101
-178: (b5) if r1 <= 0x17 goto pc+18
-179: (15) if r1 == 0x19 goto pc+17
-180: (15) if r1 == 0x35 goto pc+16
-181: (15) if r1 == 0x50 goto pc+15
-182: (a5) if r1 < 0x6e goto pc+96
-183: (b5) if r1 <= 0x6f goto pc+13
-184: (a5) if r1 < 0x87 goto pc+94
-185: (b5) if r1 <= 0x8b goto pc+11
-186: (15) if r1 == 0x8f goto pc+10
-187: (15) if r1 == 0x1bb goto pc+9
-188: (15) if r1 == 0x1bd goto pc+8
-189: (15) if r1 == 0x3e1 goto pc+7
-190: (15) if r1 == 0x3e3 goto pc+6
-191: (a5) if r1 < 0x400 goto pc+87
-192: (b5) if r1 <= 0x1387 goto pc+4
-193: (a5) if r1 < 0x1f40 goto pc+85
-194: (b5) if r1 <= 0x2327 goto pc+2
-195: (15) if r1 == 0xffff goto pc+1
-196: (05) goto pc+82
-197: (71) r1 = *(u8 *)(r10 -21)
-198: (57) r1 &= 23
-199: (55) if r1 != 0x2 goto pc+79
-200: (62) *(u32 *)(r10 -8) = 9
-201: (18) r1 = map[counters]
-203: (bf) r2 = r10
-204: (07) r2 += -8
-205: (85) call bpf_map_lookup_elem#1
-206: (15) if r0 == 0x0 goto pc+7
-207: (79) r1 = *(u64 *)(r0 +0)
-208: (07) r1 += 1
-209: (7b) *(u64 *)(r0 +0) = r1
-210: (79) r1 = *(u64 *)(r0 +8)
-211: (61) r2 = *(u32 *)(r10 -12)
-212: (0f) r1 += r2
-213: (7b) *(u64 *)(r0 +8) = r1
-214: (05) goto pc+64
+146: (15) if r0 == 0x0 goto pc+105
+147: (62) *(u32 *)(r10 -8) = 0
+148: (18) r1 = map[ports]
+150: (bf) r2 = r10
+151: (07) r2 += -8
+152: (85) call bpf_map_lookup_elem#1
+153: (15) if r0 == 0x0 goto pc+98
+154: (69) r1 = *(u16 *)(r10 -20)
+155: (bf) r2 = r1
+156: (77) r2 >>= 3
+157: (0f) r0 += r2
+158: (71) r3 = *(u8 *)(r0 +0)
+159: (57) r1 &= 7
+160: (7f) r3 >>= r1
+161: (57) r3 &= 1
+162: (15) if r3 == 0x0 goto pc+89
+163: (62) *(u32 *)(r10 -8) = 0
+164: (18) r1 = map[ports]
+166: (bf) r2 = r10
+167: (07) r2 += -8
+168: (85) call bpf_map_lookup_elem#1
+169: (15) if r0 == 0x0 goto pc+82
+170: (69) r1 = *(u16 *)(r10 -18)
+171: (bf) r2 = r1
+172: (77) r2 >>= 3
+173: (0f) r0 += r2
+174: (71) r3 = *(u8 *)(r0 +0)
+175: (57) r1 &= 7
+176: (7f) r3 >>= r1
+177: (57) r3 &= 1
+178: (15) if r3 == 0x0 goto pc+73
+179: (71) r1 = *(u8 *)(r10 -21)
+180: (57) r1 &= 23
+181: (55) if r1 != 0x2 goto pc+70
+182: (62) *(u32 *)(r10 -8) = 9
+183: (18) r1 = map[counters]
+185: (bf) r2 = r10
+186: (07) r2 += -8
+187: (85) call bpf_map_lookup_elem#1
+188: (15) if r0 == 0x0 goto pc+7
+189: (79) r1 = *(u64 *)(r0 +0)
+190: (07) r1 += 1
+191: (7b) *(u64 *)(r0 +0) = r1
+192: (79) r1 = *(u64 *)(r0 +8)
+193: (61) r2 = *(u32 *)(r10 -12)
+194: (0f) r1 += r2
+195: (7b) *(u64 *)(r0 +8) = r1
+196: (05) goto pc+55
 ; line 21: drop udp from @b:@ports to @a:0-1023
-215: (71) r1 = *(u8 *)(r10 -23)
-216: (55) if r1 != 0x11 goto pc+90
-217: (71) r1 = *(u8 *)(r10 -22)
-218: (15) if r1 == 0x0 goto pc+88
-219: (71) r1 = *(u8 *)(r10 -24)
-220: (55) if r1 != 0x4 goto pc+7
-221: (18) r1 = map[set_b_v4]
-223: (bf) r2 = r10
-224: (07) r2 += -80
-225: (85) call bpf_map_lookup_elem#1
-226: (15) if r0 == 0x0 goto pc+52
-227: (05) goto pc+6
-228: (18) r1 = map[set_b_v6]
-230: (bf) r2 = r10
-231: (07) r2 += -64
-232: (85) call bpf_map_lookup_elem#1
-233: (15) if r0 == 0x0 goto pc+45
-234: (71) r1 = *(u8 *)(r10 -24)
-235: (55) if r1 != 0x4 goto pc+7
-236: (18) r1 = map[set_a_v4]
-238: (bf) r2 = r10
-239: (07) r2 += -72
-240: (85) call bpf_map_lookup_elem#1
-241: (15) if r0 == 0x0 goto pc+37
-242: (05) goto pc+6
-243: (18) r1 = map[set_a_v6]
-245: (bf) r2 = r10
-246: (07) r2 += -44
-247: (85) call bpf_map_lookup_elem#1
-248: (15) if r0 == 0x0 goto pc+30
-249: (69) r1 = *(u16 *)(r10 -20)
-250: (15) if r1 == 0x1 goto pc+23
-251: (15) if r1 == 0x7 goto pc+22
-252: (15) if r1 == 0x9 goto pc+21
-253: (15) if r1 == 0xd goto pc+20
-254: (a5) if r1 < 0x15 goto pc+24
-255: (b5) if r1 <= 0x17 goto pc+18
-256: (15) if r1 == 0x19 goto pc+17
-257: (15) if r1 == 0x35 goto pc+16
-258: (15) if r1 == 0x50 goto pc+15
-259: (a5) if r1 < 0x6e goto pc+19
-260: (b5) if r1 <= 0x6f goto pc+13
-261: (a5) if r1 < 0x87 goto pc+17
-262: (b5) if r1 <= 0x8b goto pc+11
-263: (15) if r1 == 0x8f goto pc+10
-264: (15) if r1 == 0x1bb goto pc+9
-265: (15) if r1 == 0x1bd goto pc+8
-266: (15) if r1 == 0x3e1 goto pc+7
-267: (15) if r1 == 0x3e3 goto pc+6
-268: (a5) if r1 < 0x400 goto pc+10
-269: (b5) if r1 <= 0x1387 goto pc+4
-270: (a5) if r1 < 0x1f40 goto pc+8
-271: (b5) if r1 <= 0x2327 goto pc+2
-272: (15) if r1 == 0xffff goto pc+1
-273: (05) goto pc+5
-274: (69) r1 = *(u16 *)(r10 -18)
-275: (25) if r1 > 0x3ff goto pc+3
-276: (62) *(u32 *)(r10 -8) = 10
-277: (b7) r9 = 2
-278: (05) goto pc+30
+197: (71) r1 = *(u8 *)(r10 -23)
+198: (55) if r1 != 0x11 goto pc+72
+199: (71) r1 = *(u8 *)(r10 -22)
+200: (15) if r1 == 0x0 goto pc+70
+201: (71) r1 = *(u8 *)(r10 -24)
+202: (55) if r1 != 0x4 goto pc+7
+203: (18) r1 = map[set_b_v4]
+205: (bf) r2 = r10
+206: (07) r2 += -80
+207: (85) call bpf_map_lookup_elem#1
+208: (15) if r0 == 0x0 goto pc+43
+209: (05) goto pc+6
+210: (18) r1 = map[set_b_v6]
+212: (bf) r2 = r10
+213: (07) r2 += -64
+214: (85) call bpf_map_lookup_elem#1
+215: (15) if r0 == 0x0 goto pc+36
+216: (71) r1 = *(u8 *)(r10 -24)
+217: (55) if r1 != 0x4 goto pc+7
+218: (18) r1 = map[set_a_v4]
+220: (bf) r2 = r10
+221: (07) r2 += -72
+222: (85) call bpf_map_lookup_elem#1
+223: (15) if r0 == 0x0 goto pc+28
+224: (05) goto pc+6
+225: (18) r1 = map[set_a_v6]
+227: (bf) r2 = r10
+228: (07) r2 += -44
+229: (85) call bpf_map_lookup_elem#1
+230: (15) if r0 == 0x0 goto pc+21
+231: (62) *(u32 *)(r10 -8) = 0
+232: (18) r1 = map[ports]
+234: (bf) r2 = r10
+235: (07) r2 += -8
+236: (85) call bpf_map_lookup_elem#1
+237: (15) if r0 == 0x0 goto pc+14
+238: (69) r1 = *(u16 *)(r10 -20)
+239: (bf) r2 = r1
+240: (77) r2 >>= 3
+241: (0f) r0 += r2
+242: (71) r3 = *(u8 *)(r0 +0)
+243: (57) r1 &= 7
+244: (7f) r3 >>= r1
+245: (57) r3 &= 1
+246: (15) if r3 == 0x0 goto pc+5
+247: (69) r1 = *(u16 *)(r10 -18)
+248: (25) if r1 > 0x3ff goto pc+3
+249: (62) *(u32 *)(r10 -8) = 10
+250: (b7) r9 = 2
+251: (05) goto pc+21
 ; line 22: drop to *:@ports
-279: (69) r1 = *(u16 *)(r10 -18)
-280: (15) if r1 == 0x1 goto pc+23
-281: (15) if r1 == 0x7 goto pc+22
-282: (15) if r1 == 0x9 goto pc+21
-283: (15) if r1 == 0xd goto pc+20
-284: (a5) if r1 < 0x15 goto pc+22
-285: (b5) if r1 <= 0x17 goto pc+18
-286: (15) if r1 == 0x19 goto pc+17
-287: (15) if r1 == 0x35 goto pc+16
-288: (15) if r1 == 0x50 goto pc+15
-289: (a5) if r1 < 0x6e goto pc+17
-290: (b5) if r1 <= 0x6f goto pc+13
-291: (a5) if r1 < 0x87 goto pc+15
-292: (b5) if r1 <= 0x8b goto pc+11
-293: (15) if r1 == 0x8f goto pc+10
-294: (15) if r1 == 0x1bb goto pc+9
-295: (15) if r1 == 0x1bd goto pc+8
-296: (15) if r1 == 0x3e1 goto pc+7
-297: (15) if r1 == 0x3e3 goto pc+6
-298: (a5) if r1 < 0x400 goto pc+8
-299: (b5) if r1 <= 0x1387 goto pc+4
-300: (a5) if r1 < 0x1f40 goto pc+6
-301: (b5) if r1 <= 0x2327 goto pc+2
-302: (15) if r1 == 0xffff goto pc+1
-303: (05) goto pc+3
-304: (62) *(u32 *)(r10 -8) = 11
-305: (b7) r9 = 2
-306: (05) goto pc+2
+252: (62) *(u32 *)(r10 -8) = 0
+253: (18) r1 = map[ports]
+255: (bf) r2 = r10
+256: (07) r2 += -8
+257: (85) call bpf_map_lookup_elem#1
+258: (15) if r0 == 0x0 goto pc+12
+259: (69) r1 = *(u16 *)(r10 -18)
+260: (bf) r2 = r1
+261: (77) r2 >>= 3
+262: (0f) r0 += r2
+263: (71) r3 = *(u8 *)(r0 +0)
+264: (57) r1 &= 7
+265: (7f) r3 >>= r1
+266: (57) r3 &= 1
+267: (15) if r3 == 0x0 goto pc+3
+268: (62) *(u32 *)(r10 -8) = 11
+269: (b7) r9 = 2
+270: (05) goto pc+2
 ; line 23: default allow
-307: (62) *(u32 *)(r10 -8) = 12
-308: (b7) r9 = 0
-309: (18) r1 = map[counters]
-311: (bf) r2 = r10
-312: (07) r2 += -8
-313: (85) call bpf_map_lookup_elem#1
-314: (15) if r0 == 0x0 goto pc+7
-315: (79) r1 = *(u64 *)(r0 +0)
-316: (07) r1 += 1
-317: (7b) *(u64 *)(r0 +0) = r1
-318: (79) r1 = *(u64 *)(r0 +8)
-319: (61) r2 = *(u32 *)(r10 -12)
-320: (0f) r1 += r2
-321: (7b) *(u64 *)(r0 +8) = r1
-322: (bf) r0 = r9
-323: (95) exit
+271: (62) *(u32 *)(r10 -8) = 12
+272: (b7) r9 = 0
+273: (18) r1 = map[counters]
+275: (bf) r2 = r10
+276: (07) r2 += -8
+277: (85) call bpf_map_lookup_elem#1
+278: (15) if r0 == 0x0 goto pc+7
+279: (79) r1 = *(u64 *)(r0 +0)
+280: (07) r1 += 1
+281: (7b) *(u64 *)(r0 +0) = r1
+282: (79) r1 = *(u64 *)(r0 +8)
+283: (61) r2 = *(u32 *)(r10 -12)
+284: (0f) r1 += r2
+285: (7b) *(u64 *)(r0 +8) = r1
+286: (bf) r0 = r9
+287: (95) exit
 
 tce_lo: tc egress lo section classifier (168 insns)
 ; prologue: parse headers into the flow record

@@ -37,6 +37,7 @@ pub mod sockets;
 pub mod sockmap;
 pub mod store;
 pub mod sys;
+pub mod table_update;
 pub mod trace;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,8 @@ pub enum RuntimeError {
     Symbols(#[source] ObjError),
     #[error("map `{map}`: contents lie outside .sockc.tables")]
     TablesOutside { map: String },
+    #[error("fill the classifier tables")]
+    TableFill(#[from] table_update::TableUpdateError),
     #[error("cannot load the object{}", kernel_said(.0, kernel_error::Op::Map))]
     Object(#[source] aya::EbpfError),
     #[error(
@@ -317,8 +320,8 @@ impl LoadedObject {
         Ok(obj)
     }
 
-    /// Copies classifier tables into their array maps through a shared mapping of
-    /// each map (the maps are `BPF_F_MMAPABLE`): one copy, no syscall per element.
+    /// Copies classifier tables into both halves of their array maps through a shared
+    /// mapping of each map (the maps are `BPF_F_MMAPABLE`): no syscall per element.
     fn fill_tables(&mut self, elf: &[u8]) -> Result<(), RuntimeError> {
         if self.meta.tables.is_empty() {
             return Ok(());
@@ -333,7 +336,7 @@ impl LoadedObject {
             };
             let bytes = usize::try_from(t.offset)
                 .ok()
-                .zip(usize::try_from(t.len).ok())
+                .zip(usize::try_from(t.stored).ok())
                 .and_then(|(at, len)| blob.get(at..at.checked_add(len)?))
                 .ok_or_else(|| RuntimeError::TablesOutside { map: t.map.clone() })?;
             let map = self
@@ -341,8 +344,7 @@ impl LoadedObject {
                 .map(&t.map)
                 .ok_or_else(|| err(MapFault::Missing))?;
             let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
-            sys::fill_array(data.fd().as_fd(), t.value_size, bytes)
-                .map_err(|e| err(MapFault::Fill(e)))?;
+            table_update::fill_both_halves(data.fd().as_fd(), t, bytes)?;
         }
         Ok(())
     }
@@ -385,6 +387,16 @@ impl LoadedObject {
 
     pub fn programs(&self) -> &[LoadedProgram] {
         &self.programs
+    }
+
+    /// A map of the object by name.
+    pub fn map_data(&self, name: &str) -> Option<&MapData> {
+        self.ebpf.map(name).and_then(map_data)
+    }
+
+    /// A map's descriptor by name.
+    pub fn map_fd(&self, name: &str) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.map_data(name).map(|m| m.fd().as_fd())
     }
 
     /// The loaded program with this symbol.

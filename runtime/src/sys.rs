@@ -185,6 +185,74 @@ pub fn link_update(
     sys_bpf(bpf_cmd::BPF_LINK_UPDATE, &mut attr).map(|_| ())
 }
 
+/// A shared writable mapping of a `BPF_F_MMAPABLE` array map's values (the kernel
+/// lays them out `round_up(value_size, 8)` bytes apart); unmapped on drop.
+pub struct MapMemory {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl MapMemory {
+    /// Maps the first `len` bytes of the map's value area.
+    pub fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<MapMemory> {
+        let len = len.max(1);
+        // SAFETY: a fresh shared mapping of the map's value area (the kernel checks the
+        // length against the map); only this value touches it, inside `len`, until
+        // drop unmaps it.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(MapMemory {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
+    /// The mapped bytes. Programs may read them at any time; writers use
+    /// [`MapMemory::store_u32`] where a reader must see a whole word.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: ptr/len are a live mapping owned by self; the kernel's readers never
+        // write to it, so no other Rust reference aliases it.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+
+    /// Stores an aligned `u32` at byte `offset` as one atomic write, after every write
+    /// before it (release order), so a program that reads the new word also sees what
+    /// was written before it.
+    pub fn store_u32(&mut self, offset: usize, value: u32) {
+        assert!(offset.is_multiple_of(4) && offset + 4 <= self.len);
+        // SAFETY: in bounds and 4-byte aligned (mmap returns page-aligned memory);
+        // AtomicU32 has the layout of u32.
+        let word = unsafe { &*(self.ptr.add(offset) as *const std::sync::atomic::AtomicU32) };
+        word.store(value, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Reads an aligned `u32` at byte `offset` as one atomic read.
+    pub fn load_u32(&self, offset: usize) -> u32 {
+        assert!(offset.is_multiple_of(4) && offset + 4 <= self.len);
+        // SAFETY: as in store_u32.
+        let word = unsafe { &*(self.ptr.add(offset) as *const std::sync::atomic::AtomicU32) };
+        word.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl Drop for MapMemory {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are the mapping created in `map`.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
 /// `BPF_MAP_LOOKUP_BATCH` over a whole array map of `entries` elements with 4-byte
 /// keys: the values in key order, `value_len` bytes each (for a per-CPU map,
 /// `round_up(value_size, 8)` times the number of possible CPUs). One syscall reads

@@ -9,7 +9,7 @@ use proptest::{
     sample::{select, Index},
 };
 use sockc_compiler::{
-    opt::classify::{MAX_EXPANSION, MIN_RULES},
+    opt::classify::{MAX_EXPANSION, MIN_RULES, SMALL_RUN},
     sema::ICMP_TYPES as ICMP_TYPE_NAMES,
 };
 
@@ -36,6 +36,8 @@ enum PortDraw {
     /// Two ends from the set's port pool (one port when they pick the same).
     Range(Index, Index),
     Set(usize),
+    /// One port, not from the pool (a counting run's rules each have their own).
+    Fixed(u16),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -97,6 +99,7 @@ impl ClassifierPools {
                     Port::Range(a.min(b), a.max(b))
                 }
                 PortDraw::Set(i) => Port::Set(i),
+                PortDraw::Fixed(p) => Port::Range(p, p),
             }),
         }
     }
@@ -412,8 +415,7 @@ fn small_flag_tests() -> Vec<(u8, u8)> {
 /// A run of 64 rules or more with 17 to 30 more rules put in at random places that
 /// share one box and differ only in their TCP flag test: more than a leaf holds
 /// ([`LEAF_MAX`](sockc_compiler::opt::classify::LEAF_MAX)) and no address, port or
-/// protocol split tells them apart, so the run as a whole does not build and `-O2`
-/// classifies it in parts (rule groups).
+/// protocol byte tells them apart, only a node on the TCP flags byte.
 fn storm_segment() -> BoxedStrategy<Vec<RunRule>> {
     (
         vec(run_rule(), 64..=200),
@@ -435,6 +437,47 @@ fn storm_segment() -> BoxedStrategy<Vec<RunRule>> {
                 rules.insert(at.index(rules.len() + 1), r);
             }
             rules.extend(end);
+            rules
+        })
+        .boxed()
+}
+
+/// A run of 32 to 48 `count` rules, each on a destination port of its own (3000 +
+/// 7i), so no two match one packet and `-O2` makes a counting classifier of them;
+/// in one run of four a rule is repeated, two rules can match one packet, and the run
+/// stays linear.
+fn count_segment() -> BoxedStrategy<Vec<RunRule>> {
+    (
+        vec(run_rule(), MIN_RULES..=48),
+        proptest::bool::weighted(0.25),
+        any::<Index>(),
+    )
+        .prop_map(|(rules, repeat, at)| {
+            let mut rules: Vec<RunRule> = rules
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let udp = r.proto.is_some_and(|p| p.number == Some(17));
+                    RunRule {
+                        action: Action::Count,
+                        proto: Some(ProtoMatch {
+                            number: Some(if udp { 17 } else { 6 }),
+                            spelling: r.proto.map_or(0, |p| p.spelling),
+                        }),
+                        dst: Some(EndpointDraw {
+                            addr: r.dst.map_or(AddrDraw::Any, |d| d.addr),
+                            port: Some(PortDraw::Fixed(3000 + 7 * i as u16)),
+                        }),
+                        flags: None,
+                        broad: false,
+                        ..r
+                    }
+                })
+                .collect();
+            if repeat {
+                let r = at.get(&rules).clone();
+                rules.insert(at.index(rules.len() + 1), r);
+            }
             rules
         })
         .boxed()
@@ -524,10 +567,13 @@ fn profile() -> impl Strategy<Value = Profile> {
 /// shorter segments, each segment usually ended by a rule the classifier does not take.
 fn run_block() -> BoxedStrategy<RunBlock> {
     let hook = prop_oneof![Just(Hook::Xdp), Just(Hook::TcIngress), Just(Hook::TcEgress)];
+    // Runs of more than `SMALL_RUN` entries get one trie per group; smaller ones one
+    // trie per family.
     let main = prop_oneof![
         4 => segment(MIN_RULES..=80),
         3 => segment(80..=240),
         1 => storm_segment(),
+        1 => segment(SMALL_RUN + 64..=SMALL_RUN + 600),
     ];
     (
         (
@@ -542,12 +588,13 @@ fn run_block() -> BoxedStrategy<RunBlock> {
             vec(segment(1..=40), 0..=2),
             main,
             vec(segment(1..=60), 0..=2),
+            option::weighted(0.35, count_segment()),
         ),
     )
         .prop_map(
             |(
                 (hook, iface, default_drop, default_first, compact, profile),
-                (before, main, after),
+                (before, main, after, counting),
             )| {
                 RunBlock {
                     hook,
@@ -561,6 +608,7 @@ fn run_block() -> BoxedStrategy<RunBlock> {
                         .flatten()
                         .chain(main)
                         .chain(after.into_iter().flatten())
+                        .chain(counting.into_iter().flatten())
                         .collect(),
                 }
             },

@@ -5,10 +5,13 @@
 use std::{cell::RefCell, fmt};
 
 use sockc_compiler::{
-    bpf::maps::hex,
+    bpf::maps::{hex, PORTS_MAP},
     diag,
     hooks::{self, HookKind},
-    ir::{classifier::Classifier, Module, Program, Step},
+    ir::{
+        classifier::{Child, Classifier, KeyByte, Trie},
+        Module, Program, Step,
+    },
     metadata::Metadata,
     opt::OptLevel,
     syntax::ast::Family as ClassifyFamily,
@@ -28,7 +31,7 @@ use crate::{
 /// What a run went through, printed at the end.
 #[derive(Debug, Default)]
 pub struct Tally {
-    rule_sets: u64,
+    pub rule_sets: u64,
     rules: u64,
     /// (rule set, packet) pairs.
     pub pairs: u64,
@@ -44,6 +47,8 @@ pub struct Tally {
     patched: u64,
     /// Set elements covered by others (a warning; the element is dropped).
     pub set_overlaps: u64,
+    /// Rule sets whose `-O2` code tests a long port list with a bitmap lookup.
+    pub port_bitmaps: u64,
     /// Runs at `-O2` decided by a rule of a classifier step.
     pub by_classifier: u64,
     /// Runs at `-O2` that went through a classifier without a match there.
@@ -58,7 +63,8 @@ impl fmt::Display for Tally {
             "{} rule sets ({} rules), {} (rule set, packet) pairs, {} program runs; \
              {} TC runs skipped (IP EtherType frame shorter than the IP header); \
              decided by a rule {:.0}%, count rules hit {} times, not IP {:.0}%, \
-             no L4 fields {:.0}%, {} truncated and {} patched packets",
+             no L4 fields {:.0}%, {} truncated and {} patched packets, {} rule sets with \
+             port bitmaps",
             self.rule_sets,
             self.rules,
             self.pairs,
@@ -70,6 +76,7 @@ impl fmt::Display for Tally {
             100.0 * self.no_l4_fields as f64 / runs,
             self.truncated,
             self.patched,
+            self.port_bitmaps,
         )?;
         if self.by_classifier + self.past_classifier > 0 {
             write!(
@@ -123,15 +130,22 @@ pub struct Shapes {
     rules: u64,
     pub classifiers: u64,
     classified_rules: u64,
-    /// Trees by family (IPv4, IPv6).
-    pub trees: [u64; 2],
-    /// (classifier, family) pairs with more than one tree.
-    pub several_trees: u64,
+    /// Tries by family (IPv4, IPv6).
+    pub tries: [u64; 2],
+    /// (classifier, family) pairs with more than one trie.
+    pub several_tries: u64,
     /// Classifiers right after another one: a run split into rule groups.
     pub rule_groups: u64,
-    /// Trees with a leaf of more than one entry.
+    /// Tries with a leaf of more than one entry.
     pub shared_leaves: u64,
-    max_trees: usize,
+    /// Tries whose nodes are shared by several parents (the trie is a DAG).
+    pub shared_nodes: u64,
+    /// Counting classifiers (runs of disjoint `count` rules).
+    pub counting: u64,
+    /// Tries with a node on the TCP flags byte, and on the L4 byte.
+    pub flag_nodes: u64,
+    pub l4_nodes: u64,
+    max_tries: usize,
     pub max_depth: usize,
     max_leaf: usize,
     max_entries: usize,
@@ -151,17 +165,22 @@ impl Shapes {
                     continue;
                 };
                 count += 1;
+                self.counting += u64::from(c.counts);
                 self.classified_rules += c.rules.len() as u64;
-                self.rule_groups += u64::from(previous_end == Some(c.rules.start));
+                self.rule_groups += u64::from(previous_end == Some(c.rules.start) && !c.counts);
                 previous_end = Some(c.rules.end);
                 for family in [ClassifyFamily::V4, ClassifyFamily::V6] {
-                    let n = c.trees.iter().filter(|t| t.family == family).count();
-                    self.trees[usize::from(family == ClassifyFamily::V6)] += n as u64;
-                    self.several_trees += u64::from(n > 1);
-                    self.max_trees = self.max_trees.max(n);
+                    let n = c.tries.iter().filter(|t| t.family == family).count();
+                    self.tries[usize::from(family == ClassifyFamily::V6)] += n as u64;
+                    self.several_tries += u64::from(n > 1);
+                    self.max_tries = self.max_tries.max(n);
                 }
-                for t in &c.trees {
+                for t in &c.tries {
                     self.shared_leaves += u64::from(t.max_leaf > 1);
+                    self.shared_nodes += u64::from(dag_shares_nodes(t));
+                    let reads = |b: KeyByte| t.nodes.iter().any(|n| n.byte == b);
+                    self.flag_nodes += u64::from(reads(KeyByte::Flags));
+                    self.l4_nodes += u64::from(reads(KeyByte::L4));
                     self.max_depth = self.max_depth.max(t.depth);
                     self.max_leaf = self.max_leaf.max(t.max_leaf);
                     self.max_entries = self.max_entries.max(t.entries.len());
@@ -173,26 +192,49 @@ impl Shapes {
     }
 }
 
+/// True when some node of the trie is the child of more than one node run (equal
+/// subtrees were merged).
+fn dag_shares_nodes(t: &Trie) -> bool {
+    let mut parents = vec![0usize; t.nodes.len()];
+    for n in &t.nodes {
+        let mut seen = std::collections::HashSet::new();
+        for (_, c) in &n.runs {
+            if let Child::Node(i) = c {
+                if seen.insert(*i) {
+                    parents[*i as usize] += 1;
+                }
+            }
+        }
+    }
+    parents.iter().any(|&p| p > 1)
+}
+
 impl fmt::Display for Shapes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} classifiers over {} of {} rules in {} modules; {} IPv4 and {} IPv6 trees \
+            "{} classifiers over {} of {} rules in {} modules; {} IPv4 and {} IPv6 tries \
              (up to {} per family, {} families with several, up to {} entries), {} rule \
-             groups, depth up to {}, {} trees with shared leaves (up to {} entries)",
+             groups, depth up to {}, {} tries with shared leaves (up to {} entries), {} \
+             with shared nodes, {} with a TCP flags node, {} with an L4 node; {} counting \
+             classifiers",
             self.classifiers,
             self.classified_rules,
             self.rules,
             self.modules,
-            self.trees[0],
-            self.trees[1],
-            self.max_trees,
-            self.several_trees,
+            self.tries[0],
+            self.tries[1],
+            self.max_tries,
+            self.several_tries,
             self.max_entries,
             self.rule_groups,
             self.max_depth,
             self.shared_leaves,
             self.max_leaf,
+            self.shared_nodes,
+            self.flag_nodes,
+            self.l4_nodes,
+            self.counting,
         )
     }
 }
@@ -363,6 +405,7 @@ pub fn check_without_kernel(
     let pools = Pools::of(set);
     let mut tally = tally.borrow_mut();
     tally.set_overlaps += overlaps as u64;
+    tally.port_bitmaps += u64::from(compiled.maps.iter().any(|m| m.name == PORTS_MAP));
     tally.rule_sets += 1;
     tally.rules += set.rules().count() as u64;
     sources.borrow_mut().push_str(&src);

@@ -173,7 +173,15 @@ pub fn rule_set() -> impl Strategy<Value = RuleSet> {
     let blocks = prop_oneof![4 => vec(block(), 1..=1), 1 => vec(block(), 2..=2)];
     (
         vec(vec(literal(), 1..=4), 0..=3),
-        vec(vec(port_range(), 1..=4), 0..=2),
+        // Some long lists of single ports (rarely adjacent, so they stay long after
+        // sema merges ranges): a linear rule tests those with a bitmap lookup.
+        vec(
+            prop_oneof![
+                4 => vec(port_range(), 1..=4),
+                1 => vec(any::<u16>().prop_map(|p| (p, p)), 12..=30),
+            ],
+            0..=2,
+        ),
         blocks,
         proptest::bool::weighted(0.2),
         proptest::bool::weighted(0.2),

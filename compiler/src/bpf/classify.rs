@@ -1,20 +1,39 @@
-//! Lowering of a [`Classifier`]: the decision-tree walk over array maps.
+//! Lowering of a [`Classifier`]: the byte-trie walks over one array map, and the
+//! map's contents.
 //!
-//! For the packet's family: copy the tree's dimensions from the flow record into a
-//! scratch area as host-order `u32`s, then one array lookup per level (`node =
-//! nodes[idx]`; a leaf ends the walk; otherwise `idx = dim <= threshold ? left :
-//! right`, the dimension read at a variable offset of the scratch area), then check the leaf's entries in
-//! order: the first whose every (lo, hi), TCP flags and L4 requirement hold names the
-//! rule; its counter slot and verdict come from the entry record, and the walk jumps
-//! to the shared count-and-exit tail. A miss (no entry, a lookup out of range, a
-//! packet of another family) falls through to the next step.
+//! Each classifier has one table map of two equal halves (array elements 0 and 1);
+//! the program reads which half is live once per packet, from the module's
+//! [`LIVE_MAP`] ([`emit_select`], right after the prologue), so a table update writes
+//! the other half and then flips that one word: every packet sees the old tables or
+//! the new ones, never a mix, across all classifiers of the module.
 //!
-//! The map contents are written here too ([`tables`]), so the record layout the walk
-//! reads ([`NODE_SIZE`], [`entry_size`]) has one owner. Invariant: the code's length
-//! depends on the tree's depth, leaf size and dimensions, never on the number of
-//! rules.
+//! The walk, for the packet's family: copy the family's dimensions from the flow
+//! record into a scratch area as host-order `u32`s, and the TCP flags and L4 bytes
+//! after them (the key: byte `k` of the key is scratch byte `k`, see
+//! [`KeyByte::index`](crate::ir::classifier::KeyByte::index)); then per trie, starting from the root
+//! reference in the half's header, one step per key byte at most: a node reference
+//! names the key byte and the node; the child reference is word `byte` of the node's
+//! 256. A leaf reference gives at most [`LEAF_MAX`] entry records, checked in order:
+//! the first whose every (lo, hi), TCP flags and L4 requirement hold names the rule;
+//! its counter slot and verdict come from the record, and the walk jumps to the shared
+//! count-and-exit tail. A miss (empty leaf, no entry matching, a reference out of
+//! range, a packet of another family) falls through to the next step.
+//!
+//! Layout of a half (little-endian `u32` words): a [`HEADER`]-byte header (word 0 a
+//! format mark, word `1 + 2k` the root of trie `k`, word `2 + 2k` its first rule),
+//! then 1 KiB nodes, then leaf records. References: bit 31 set is a leaf (bits 28..31 its entry count, bits
+//! 0..28 the word offset of its first record; count 0 is the empty leaf), clear is a
+//! node (bits 24..30 the key byte, bits 0..24 the node's number).
+//!
+//! Invariant: the code depends on the family, the trie groups, which dimensions and
+//! conditions the entries check, each trie's depth (rounded up by [`STEP_SLACK`]) and
+//! the table capacity, never on the number of rules: every trie gets [`steps`] node
+//! reads and [`LEAF_MAX`] entry checks, and every bound checked is derived from the
+//! capacity. So tables of the same shape can replace each other in a live map
+//! without new code.
 
 use aya_obj::generated::bpf_func_id;
+use cranelift_entity::EntityRef as _;
 
 use super::{
     buffer::{CodeBuffer, Label},
@@ -23,109 +42,273 @@ use super::{
 };
 use crate::{
     hooks::HookSpec,
-    ir::classifier::{Classifier, Dim, Node, Tree},
-    ir::Program,
+    ir::classifier::{Child, Classifier, Dim, Trie, FLAGS_BYTE, L4_BYTE, LEAF_MAX},
+    ir::{Action, Program, SockId},
     syntax::ast::Family,
 };
 
-/// Scratch area for the dimensions: 16 slots of 4 bytes below the flow record, all
-/// written, so that a node's dimension offset masked to `0..=60` reads initialized
-/// stack.
+/// Scratch area for the key: 16 slots of 4 bytes below the flow record, all written,
+/// so that a key byte index masked to `0..=63` reads initialized stack.
 pub const DIMS: i16 = flow::FLOW - 64;
 
-/// Map names of tree `k` of a classifier: (nodes, entries).
-pub fn map_names(c: &Classifier, k: usize) -> (String, String) {
-    (
-        format!("c{}t{k}_nodes", c.id),
-        format!("c{}t{k}_rules", c.id),
-    )
+/// The map that says which half of every table is live (element 0, `0` or `1`).
+pub const LIVE_MAP: &str = "tables_live";
+
+/// Bytes before the first node of a half.
+pub const HEADER: usize = 64;
+/// Bytes of a node: one `u32` reference per byte value.
+pub const NODE_SIZE: usize = 1024;
+/// Format mark in word 0 of a half ("sk" 1).
+const FORMAT: u32 = 0x736b_0001;
+/// Most tries per classifier: three groups, two families.
+pub const MAX_TRIES: usize = 6;
+const _: () = assert!(4 * (1 + 2 * MAX_TRIES) <= HEADER);
+
+/// Byte offset in a half of trie `k`'s root reference (its first rule follows).
+fn root_at(k: usize) -> usize {
+    4 * (1 + 2 * k)
+}
+const _: () = assert!(LEAF_MAX < 8);
+
+const LEAF_BIT: u32 = 1 << 31;
+
+/// Map name of a classifier's tables.
+pub fn map_name(c: &Classifier) -> String {
+    format!("c{}_tables", c.id)
 }
 
-/// Stack slots of the best match so far when a family has several trees: rule
-/// index (`u32::MAX` for none), counter slot, verdict. Inside the scratch area, past
-/// the largest family's dimensions.
+/// Stack slots of the best match so far when a family has several tries: rule index
+/// (`u32::MAX` for none), counter slot, verdict. Inside the scratch area, past the
+/// largest family's dimensions.
 const BEST_RULE: i16 = DIMS + 44;
 const BEST_COUNTER: i16 = DIMS + 48;
 const BEST_VERDICT: i16 = DIMS + 52;
 
-/// Bytes of a node record: leaf marker (0 = inner, else entries + 1), then for an
-/// inner node the dimension's byte offset in the scratch area, the threshold, the left
-/// and right child; for a leaf its first entry.
-pub const NODE_SIZE: usize = 24;
-
-/// Bytes of an entry record of `t`: (lo, hi) per dimension, flags mask/value, L4 byte,
-/// pad, counter slot, verdict, rule index (the order between trees).
-pub fn entry_size(t: &Tree) -> usize {
-    8 * t.dims.len() + 16
+/// Bytes of an entry record of a family with `dims` dimensions: (lo, hi) per
+/// dimension, flags mask/value, L4 byte, pad, counter slot, verdict, rule index (the
+/// order between tries).
+pub fn record_size(dims: usize) -> usize {
+    8 * dims + 16
 }
 
-/// Offset of the counter slot in an entry record of `t` (the verdict follows it).
-pub fn entry_counter_offset(t: &Tree) -> usize {
-    8 * t.dims.len() + 4
+/// Offset of the TCP flags mask in a record (value, then L4 byte).
+fn flags_offset(dims: usize) -> usize {
+    8 * dims
 }
 
-/// Offset of the TCP flags mask in an entry record of `t` (value, then L4 byte).
-pub fn entry_flags_offset(t: &Tree) -> usize {
-    8 * t.dims.len()
+/// Offset of the counter slot in a record (the verdict, then the rule follow it).
+fn counter_offset(dims: usize) -> usize {
+    8 * dims + 4
 }
 
-/// The node and entry records of tree `k` of a classifier: `(map, value size,
-/// bytes)`, in the layout [`emit`] reads.
-pub fn tables(
-    spec: &HookSpec,
-    p: &Program,
-    c: &Classifier,
-    k: usize,
-    t: &Tree,
-) -> [(String, usize, Vec<u8>); 2] {
-    let (nodes_map, rules_map) = map_names(c, k);
-    let node_size = NODE_SIZE;
-    let mut nodes = vec![0u8; node_size * t.nodes.len()];
-    for (n, rec) in t.nodes.iter().zip(nodes.chunks_mut(node_size)) {
-        let mut put = |at: usize, v: u32| rec[at..at + 4].copy_from_slice(&v.to_le_bytes());
-        match n {
-            Node::Leaf { start, len } => {
-                put(0, len + 1);
-                put(4, *start);
-            }
-            Node::Inner {
-                dim,
-                threshold,
-                left,
-                right,
-            } => {
-                put(4, 4 * *dim as u32);
-                put(8, *threshold);
-                put(12, *left);
-                put(16, *right);
+/// Bytes one half of a classifier's table takes before rounding up.
+pub fn table_size(c: &Classifier) -> usize {
+    let nodes: usize = c.tries.iter().map(|t| t.nodes.len()).sum();
+    let records: usize = c
+        .tries
+        .iter()
+        .map(|t| t.leaves.iter().map(Vec::len).sum::<usize>() * record_size(t.dims.len()))
+        .sum();
+    HEADER + nodes * NODE_SIZE + records
+}
+
+/// The size a half gets for `used` bytes: an eighth more (so that tables of a slightly
+/// changed rule file still fit), in whole pages.
+pub fn table_capacity(used: usize) -> usize {
+    (used + used / 8 + 4096).next_multiple_of(4096)
+}
+
+/// Appends the contents of a half of classifier `c`'s table to `out`, encoded as
+/// [`Words`] (decoded: [`table_size`] bytes, the rest of the capacity zero), in the
+/// layout [`emit`] reads.
+pub fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec<u8>) {
+    let mut w = Words::new(out);
+    let mut header = [0u32; HEADER / 4];
+    header[0] = FORMAT;
+    // Where each trie's nodes and leaf records start.
+    let mut node_base = Vec::new();
+    let mut next_node = 0usize;
+    for t in &c.tries {
+        node_base.push(next_node);
+        next_node += t.nodes.len();
+    }
+    // Leaf references of every trie: the records of each leaf, in trie order.
+    let mut record_at = HEADER + next_node * NODE_SIZE;
+    let leaf_refs: Vec<Vec<u32>> = c
+        .tries
+        .iter()
+        .map(|t| {
+            let rec = record_size(t.dims.len());
+            t.leaves
+                .iter()
+                .map(|leaf| {
+                    let r = LEAF_BIT | ((leaf.len() as u32) << 28) | (record_at / 4) as u32;
+                    record_at += leaf.len() * rec;
+                    r
+                })
+                .collect()
+        })
+        .collect();
+    debug_assert_eq!(record_at, table_size(c));
+    let resolve = |k: usize, child: Child| match child {
+        Child::Empty => LEAF_BIT,
+        Child::Leaf(l) => leaf_refs[k][l as usize],
+        Child::Node(n) => {
+            let byte = u32::from(c.tries[k].nodes[n as usize].byte.index());
+            (byte << 24) | (node_base[k] + n as usize) as u32
+        }
+    };
+    for (k, t) in c.tries.iter().enumerate() {
+        header[root_at(k) / 4] = resolve(k, t.root);
+        header[root_at(k) / 4 + 1] = t.entries[0].rule;
+    }
+    w.literal(&header);
+    for (k, t) in c.tries.iter().enumerate() {
+        for node in &t.nodes {
+            let mut from = 0u32;
+            for &(last, child) in &node.runs {
+                w.repeat(u32::from(last) + 1 - from, resolve(k, child));
+                from = u32::from(last) + 1;
             }
         }
     }
-    let entry_size = entry_size(t);
-    let (flags_at, counter_at) = (entry_flags_offset(t), entry_counter_offset(t));
-    let mut entries = vec![0u8; entry_size * t.leaf_entries.len()];
-    for (&e, rec) in t.leaf_entries.iter().zip(entries.chunks_mut(entry_size)) {
-        let e = &t.entries[e as usize];
-        let rule = &p.rules[e.rule as usize];
-        for d in 0..t.dims.len() {
-            rec[8 * d..8 * d + 4].copy_from_slice(&e.lo[d].to_le_bytes());
-            rec[8 * d + 4..8 * d + 8].copy_from_slice(&e.hi[d].to_le_bytes());
+    for t in &c.tries {
+        let nd = t.dims.len();
+        let mut rec = vec![0u32; record_size(nd) / 4];
+        let (fl, ct) = (flags_offset(nd) / 4, counter_offset(nd) / 4);
+        for leaf in &t.leaves {
+            for &e in leaf {
+                let e = &t.entries[e as usize];
+                for d in 0..nd {
+                    rec[2 * d] = e.lo[d];
+                    rec[2 * d + 1] = e.hi[d];
+                }
+                rec[fl] =
+                    u32::from_le_bytes([e.tcp_flags.0, e.tcp_flags.1, u8::from(e.needs_l4), 0]);
+                let rule = &p.rules[e.rule as usize];
+                rec[ct] = rule.counter;
+                // A counting classifier's rules have no verdict: the program goes on.
+                rec[ct + 1] = match rule.action {
+                    Action::Count => 0,
+                    Action::Redirect(Some(sock)) => redirect_mark(sock),
+                    action => super::lower::verdict(spec, action) as u32,
+                };
+                rec[ct + 2] = e.rule;
+                w.literal(&rec);
+            }
         }
-        rec[flags_at] = e.tcp_flags.0;
-        rec[flags_at + 1] = e.tcp_flags.1;
-        rec[flags_at + 2] = u8::from(e.needs_l4);
-        rec[counter_at..counter_at + 4].copy_from_slice(&rule.counter.to_le_bytes());
-        let verdict = super::lower::verdict(spec, rule.action);
-        rec[counter_at + 4..counter_at + 8].copy_from_slice(&verdict.to_le_bytes());
-        rec[counter_at + 8..counter_at + 12].copy_from_slice(&e.rule.to_le_bytes());
     }
-    [
-        (nodes_map, node_size, nodes),
-        (rules_map, entry_size, entries),
-    ]
+    w.finish();
 }
 
-pub fn emit(b: &mut CodeBuffer, _spec: &HookSpec, prog: &Program, c: &Classifier, found: Label) {
+/// The encoding of table contents in `.sockc.tables` (a table is mostly node words
+/// repeated across byte values): little-endian `u32` words in runs, each headed by
+/// one word. A head with bit 31 set repeats the next word `head & 0x7fff_ffff` times;
+/// otherwise the next `head` words are copied as they are.
+pub struct Words<'a> {
+    out: &'a mut Vec<u8>,
+    /// Byte offset of the head of the literal run being written, and its length.
+    literal: Option<(usize, u32)>,
+}
+
+impl<'a> Words<'a> {
+    pub fn new(out: &'a mut Vec<u8>) -> Words<'a> {
+        Words { out, literal: None }
+    }
+
+    pub fn literal(&mut self, words: &[u32]) {
+        if words.is_empty() {
+            return;
+        }
+        let (at, n) = match self.literal {
+            Some(l) => l,
+            None => {
+                self.out.extend_from_slice(&0u32.to_le_bytes());
+                (self.out.len() - 4, 0)
+            }
+        };
+        for w in words {
+            self.out.extend_from_slice(&w.to_le_bytes());
+        }
+        self.literal = Some((at, n + words.len() as u32));
+    }
+
+    pub fn repeat(&mut self, count: u32, word: u32) {
+        if count <= 2 {
+            for _ in 0..count {
+                self.literal(&[word]);
+            }
+            return;
+        }
+        self.close();
+        self.out
+            .extend_from_slice(&(0x8000_0000 | count).to_le_bytes());
+        self.out.extend_from_slice(&word.to_le_bytes());
+    }
+
+    fn close(&mut self) {
+        if let Some((at, n)) = self.literal.take() {
+            self.out[at..at + 4].copy_from_slice(&n.to_le_bytes());
+        }
+    }
+
+    pub fn finish(mut self) {
+        self.close();
+    }
+}
+
+/// Decodes [`Words`] into `out` (whose length is the decoded size); `None` if the
+/// encoding is malformed or does not fill `out` exactly.
+pub fn decode_words(encoded: &[u8], out: &mut [u8]) -> Option<()> {
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(
+            encoded.get(at..at + 4)?.try_into().ok()?,
+        ))
+    };
+    let (mut at, mut to) = (0usize, 0usize);
+    while at < encoded.len() {
+        let head = word(at)?;
+        let n = (head & 0x7fff_ffff) as usize;
+        if head & 0x8000_0000 != 0 {
+            let v = word(at + 4)?.to_le_bytes();
+            for w in out.get_mut(to..to.checked_add(4 * n)?)?.chunks_exact_mut(4) {
+                w.copy_from_slice(&v);
+            }
+            at += 8;
+        } else {
+            let from = encoded.get(at + 4..(at + 4).checked_add(4 * n)?)?;
+            out.get_mut(to..to + 4 * n)?.copy_from_slice(from);
+            at += 4 + 4 * n;
+        }
+        to += 4 * n;
+    }
+    (to == out.len()).then_some(())
+}
+
+/// Loads which table half is live into the flow record (`TABLE_HALF`), for a program
+/// with classifiers: once per packet, so every classifier of the packet reads the same
+/// half. Clobbers `r0`–`r5`.
+pub fn emit_select(b: &mut CodeBuffer) {
+    let none = b.new_label();
+    b.note("which half of the classifier tables is live");
+    b.emit(Insn::st_imm(Size::W, Reg::FP, at(flow::COUNTER_KEY), 0));
+    b.ld_map(Reg::R1, LIVE_MAP);
+    b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
+    b.emit(Insn::alu64_imm(
+        op::ADD,
+        Reg::R2,
+        at(flow::COUNTER_KEY) as i32,
+    ));
+    b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
+    b.branch_imm(Cond::Eq, Reg::R0, 0, none);
+    b.emit(Insn::ldx(Size::W, Reg::R1, Reg::R0, 0));
+    b.emit(Insn::alu64_imm(op::AND, Reg::R1, 1));
+    b.emit(Insn::stx(Size::W, Reg::FP, at(flow::TABLE_HALF), Reg::R1));
+    b.bind(none);
+}
+
+/// The walk of classifier `c`; `capacity` is the byte size of a table half.
+pub fn emit(b: &mut CodeBuffer, prog: &Program, c: &Classifier, capacity: usize, found: Label) {
     let lines = (
         prog.rules[c.rules.start].line,
         prog.rules[c.rules.end - 1].line,
@@ -137,14 +320,28 @@ pub fn emit(b: &mut CodeBuffer, _spec: &HookSpec, prog: &Program, c: &Classifier
         c.rules.len()
     ));
     let miss = b.new_label();
+    if c.tries.is_empty() {
+        return;
+    }
+    // r8: the live half of this classifier's table, for the whole walk.
+    b.ld_map(Reg::R1, &map_name(c));
+    b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
+    b.emit(Insn::alu64_imm(
+        op::ADD,
+        Reg::R2,
+        at(flow::TABLE_HALF) as i32,
+    ));
+    b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
+    b.branch_imm(Cond::Eq, Reg::R0, 0, miss);
+    b.emit(Insn::mov64_reg(Reg::R8, Reg::R0));
     for family in [Family::V4, Family::V6] {
-        let trees: Vec<(usize, &Tree)> = c
-            .trees
+        let tries: Vec<(usize, &Trie)> = c
+            .tries
             .iter()
             .enumerate()
             .filter(|(_, t)| t.family == family)
             .collect();
-        let Some(&(_, first)) = trees.first() else {
+        let Some(&(_, first)) = tries.first() else {
             continue;
         };
         let other = b.new_label();
@@ -152,16 +349,28 @@ pub fn emit(b: &mut CodeBuffer, _spec: &HookSpec, prog: &Program, c: &Classifier
         let l3 = if family == Family::V4 { 4 } else { 6 };
         b.branch_imm(Cond::Ne, Reg::R1, l3, other);
         emit_dims(b, first);
-        if let [(k, t)] = trees.as_slice() {
-            emit_tree(b, c, *k, t, Some(found), miss);
+        if c.counts {
+            // One trie per family, its entries disjoint: count the match, go on.
+            for (k, t) in &tries {
+                emit_trie(b, *k, t, capacity, OnMatch::Count, miss);
+            }
+        } else if let [(k, t)] = tries.as_slice() {
+            emit_trie(b, *k, t, capacity, OnMatch::Exit(found), miss);
         } else {
             b.emit(Insn::st_imm(Size::W, Reg::FP, BEST_RULE, -1));
-            for (k, t) in &trees {
+            for (k, t) in &tries {
                 let done = b.new_label();
-                // A tree whose first rule comes after the best match cannot beat it.
+                // A trie whose first rule (from the table, so that tables of the same
+                // shape share this code) comes after the best match cannot beat it.
                 b.emit(Insn::ldx(Size::W, Reg::R1, Reg::FP, BEST_RULE));
-                b.branch_imm(Cond::Le, Reg::R1, t.entries[0].rule as i32, done);
-                emit_tree(b, c, *k, t, None, done);
+                b.emit(Insn::ldx(
+                    Size::W,
+                    Reg::R2,
+                    Reg::R8,
+                    (root_at(*k) + 4) as i16,
+                ));
+                b.branch_reg(Cond::Le, Reg::R1, Reg::R2, done);
+                emit_trie(b, *k, t, capacity, OnMatch::Best, done);
                 b.bind(done);
             }
             b.emit(Insn::ldx(Size::W, Reg::R1, Reg::FP, BEST_RULE));
@@ -177,17 +386,48 @@ pub fn emit(b: &mut CodeBuffer, _spec: &HookSpec, prog: &Program, c: &Classifier
     b.bind(miss);
 }
 
+/// The verdict word of a record whose rule redirects to a socket (sk_lookup): this
+/// bit with the socket's index in the module. No hook's verdict has it, and it stays
+/// positive when sign-extended, so the walk hands it on like a verdict and the
+/// program's dispatch (`lower::rules`) sends it to that socket's redirect, which sets
+/// the real verdict.
+pub const REDIRECT_MARK: u32 = 0x4000_0000;
+
+/// [`REDIRECT_MARK`] for socket `sock`.
+pub fn redirect_mark(sock: SockId) -> u32 {
+    REDIRECT_MARK | sock.index() as u32
+}
+
+/// The sockets the rules of `c` redirect to, in first-use order (none outside
+/// sk_lookup).
+pub fn redirect_targets(prog: &Program, c: &Classifier) -> Vec<SockId> {
+    let mut out = Vec::new();
+    for r in &prog.rules[c.rules.clone()] {
+        if let Action::Redirect(Some(s)) = r.action {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
 /// The verdict is an i32 (TC_ACT_UNSPEC is -1): sign-extend a loaded word.
 fn sign_extend(b: &mut CodeBuffer, r: Reg) {
     b.emit(Insn::alu64_imm(op::LSH, r, 32));
     b.emit(Insn::alu64_imm(op::ARSH, r, 32));
 }
 
-/// Zeroes the scratch area and copies the family's dimensions into it.
-fn emit_dims(b: &mut CodeBuffer, t: &Tree) {
+/// Zeroes the scratch area and copies the key into it: the family's dimensions, the
+/// TCP flags and the L4 byte.
+fn emit_dims(b: &mut CodeBuffer, t: &Trie) {
     let r1 = Reg::R1;
     for slot in (0..64).step_by(8) {
         b.emit(Insn::st_imm(Size::DW, Reg::FP, DIMS + slot, 0));
+    }
+    for (field, byte) in [(flow::TCP_FLAGS, FLAGS_BYTE), (flow::L4_OK, L4_BYTE)] {
+        b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(field)));
+        b.emit(Insn::stx(Size::B, Reg::FP, DIMS + i16::from(byte), r1));
     }
     for d in 0..t.dims.len() {
         let (size, off, swap) = match t.dims[d] {
@@ -211,112 +451,123 @@ fn dim_at(d: usize) -> i16 {
     DIMS + 4 * d as i16
 }
 
-/// The walk of tree `k`. On a match: with `found`, set the counter key and verdict
-/// and jump there; without, record the match as the best if it comes first. Every
-/// other way out goes to `done`.
-fn emit_tree(
-    b: &mut CodeBuffer,
-    c: &Classifier,
-    k: usize,
-    t: &Tree,
-    found: Option<Label>,
-    done: Label,
-) {
+/// Inner nodes the walk of `t` reads at most: the trie's depth and [`STEP_SLACK`]
+/// more (so that tables a little deeper still fit this code), never more than its
+/// key has bytes.
+pub fn steps(t: &Trie) -> usize {
+    (t.depth + STEP_SLACK).min(t.key_bytes())
+}
+
+/// Steps the walk unrolls past a trie's depth: a changed rule that deepens the trie
+/// by up to this much keeps the installed code (its tables switch in place).
+pub const STEP_SLACK: usize = 2;
+
+/// What the walk of a trie does with a matching entry.
+#[derive(Clone, Copy)]
+enum OnMatch {
+    /// Set the counter key and verdict, and jump to the count-and-exit tail.
+    Exit(Label),
+    /// Record it as the best match of the family's tries if it comes first.
+    Best,
+    /// Count it and go on (a counting classifier).
+    Count,
+}
+
+/// The walk of trie `k` (its half base in `r8`); every way out but [`OnMatch::Exit`]
+/// goes to `done`.
+fn emit_trie(b: &mut CodeBuffer, k: usize, t: &Trie, capacity: usize, on: OnMatch, done: Label) {
     let miss = done;
-    let (r0, r1, r2, r3, r7, r8, r9) = (
-        Reg::R0,
-        Reg::R1,
-        Reg::R2,
-        Reg::R3,
-        Reg::R7,
-        Reg::R8,
-        Reg::R9,
-    );
-    let (nodes_map, rules_map) = map_names(c, k);
-    let lookup = |b: &mut CodeBuffer, map: &str, key: Reg| {
-        b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), key));
-        b.ld_map(r1, map);
-        b.emit(Insn::mov64_reg(r2, Reg::FP));
-        b.emit(Insn::alu64_imm(op::ADD, r2, at(flow::COUNTER_KEY) as i32));
-        b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
-        b.branch_imm(Cond::Eq, r0, 0, miss);
-    };
-    // The walk: node index in r7; one binary decision per level.
+    let (r1, r2, r7, r8, r9) = (Reg::R1, Reg::R2, Reg::R7, Reg::R8, Reg::R9);
+    let nd = t.dims.len();
+    let rec = record_size(nd);
+    // Largest node number and leaf word offset whose reads stay inside the half.
+    let node_max = (capacity - HEADER) / NODE_SIZE - 1;
+    let leaf_max = (capacity - LEAF_MAX * rec) / 4;
     let leaf = b.new_label();
-    b.emit(Insn::mov64_imm(r7, 0));
-    for _level in 0..=t.depth {
-        let left = b.new_label();
-        lookup(b, &nodes_map, r7);
-        b.emit(Insn::ldx(Size::W, r1, r0, 0));
-        b.branch_imm(Cond::Ne, r1, 0, leaf);
-        b.emit(Insn::ldx(Size::W, r2, r0, 4));
-        b.emit(Insn::alu64_imm(op::AND, r2, 0x3c));
-        b.emit(Insn::mov64_reg(r3, Reg::FP));
-        b.emit(Insn::alu64_reg(op::ADD, r3, r2));
-        b.emit(Insn::ldx(Size::W, r1, r3, DIMS));
-        b.emit(Insn::ldx(Size::W, r2, r0, 8));
-        b.emit(Insn::ldx(Size::W, r7, r0, 12));
-        b.branch_reg(Cond::Le, r1, r2, left);
-        b.emit(Insn::ldx(Size::W, r7, r0, 16));
-        b.bind(left);
+    b.emit(Insn::ldx(Size::W, r7, r8, root_at(k) as i16));
+    for _ in 0..steps(t) {
+        b.branch_imm(Cond::Set, r7, LEAF_BIT as i32, leaf);
+        // r2 = the key byte the node reads.
+        b.emit(Insn::mov64_reg(r1, r7));
+        b.emit(Insn::alu64_imm(op::RSH, r1, 24));
+        b.emit(Insn::alu64_imm(op::AND, r1, 63));
+        b.emit(Insn::mov64_reg(r2, Reg::FP));
+        b.emit(Insn::alu64_reg(op::ADD, r2, r1));
+        b.emit(Insn::ldx(Size::B, r2, r2, DIMS));
+        // r7 = the node's reference for that byte.
+        b.emit(Insn::alu64_imm(op::AND, r7, 0x00ff_ffff));
+        b.branch_imm(Cond::Gt, r7, node_max as i32, miss);
+        b.emit(Insn::alu64_imm(op::LSH, r7, 8));
+        b.emit(Insn::alu64_reg(op::ADD, r7, r2));
+        b.emit(Insn::alu64_imm(op::LSH, r7, 2));
+        b.emit(Insn::alu64_reg(op::ADD, r7, r8));
+        b.emit(Insn::ldx(Size::W, r7, r7, HEADER as i16));
     }
-    // Deeper than the tree: cannot happen for the tree's own maps.
+    // Every key byte read: what is left is a leaf (or the table is not this code's).
+    b.branch_imm(Cond::Set, r7, LEAF_BIT as i32, leaf);
     b.goto(miss);
 
-    // Leaf: r8 = number of entries, r7 = first entry.
+    // Leaf: r9 = number of entries, r7 = its first record.
     b.bind(leaf);
-    b.emit(Insn::mov64_reg(r8, r1));
-    b.emit(Insn::alu64_imm(op::SUB, r8, 1));
-    b.emit(Insn::ldx(Size::W, r7, r0, 4));
-    let flags_at = entry_flags_offset(t) as i16;
-    let counter_at = entry_counter_offset(t) as i16;
-    // A tree whose entries check nothing (its rules match every packet of the family)
+    b.emit(Insn::mov64_reg(r9, r7));
+    b.emit(Insn::alu64_imm(op::RSH, r9, 28));
+    b.emit(Insn::alu64_imm(op::AND, r9, 7));
+    b.emit(Insn::alu64_imm(op::AND, r7, 0x0fff_ffff));
+    b.branch_imm(Cond::Gt, r7, leaf_max as i32, miss);
+    b.emit(Insn::alu64_imm(op::LSH, r7, 2));
+    b.emit(Insn::alu64_reg(op::ADD, r7, r8));
+    let (flags_at, counter_at) = (flags_offset(nd) as i16, counter_offset(nd) as i16);
+    // A trie whose entries check nothing (its rules match every packet of the family)
     // decides on a leaf's first entry: the rest would be unreachable code, which the
     // kernel rejects.
     let checks_nothing = t.checked_dims.is_empty() && !t.checks_flags && !t.checks_l4;
-    let entries = if checks_nothing { 1 } else { t.max_leaf };
+    let entries = if checks_nothing { 1 } else { LEAF_MAX };
     for i in 0..entries {
         let next = b.new_label();
-        b.branch_imm(Cond::Le, r8, i as i32, miss);
-        b.emit(Insn::mov64_reg(r1, r7));
-        b.emit(Insn::alu64_imm(op::ADD, r1, i as i32));
-        lookup(b, &rules_map, r1);
+        let base = (i * rec) as i16;
+        b.branch_imm(Cond::Le, r9, i as i32, miss);
         for &d in &t.checked_dims {
             b.emit(Insn::ldx(Size::W, r1, Reg::FP, dim_at(d)));
-            b.emit(Insn::ldx(Size::W, r2, r0, 8 * d as i16));
+            b.emit(Insn::ldx(Size::W, r2, r7, base + 8 * d as i16));
             b.branch_reg(Cond::Lt, r1, r2, next);
-            b.emit(Insn::ldx(Size::W, r2, r0, 8 * d as i16 + 4));
+            b.emit(Insn::ldx(Size::W, r2, r7, base + 8 * d as i16 + 4));
             b.branch_reg(Cond::Gt, r1, r2, next);
         }
         if t.checks_flags {
             b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::TCP_FLAGS)));
-            b.emit(Insn::ldx(Size::B, r2, r0, flags_at));
+            b.emit(Insn::ldx(Size::B, r2, r7, base + flags_at));
             b.emit(Insn::alu64_reg(op::AND, r1, r2));
-            b.emit(Insn::ldx(Size::B, r2, r0, flags_at + 1));
+            b.emit(Insn::ldx(Size::B, r2, r7, base + flags_at + 1));
             b.branch_reg(Cond::Ne, r1, r2, next);
         }
         if t.checks_l4 {
-            b.emit(Insn::ldx(Size::B, r1, r0, flags_at + 2));
+            b.emit(Insn::ldx(Size::B, r1, r7, base + flags_at + 2));
             b.emit(Insn::ldx(Size::B, r2, Reg::FP, at(flow::L4_OK)));
             b.branch_reg(Cond::Gt, r1, r2, next);
         }
-        match found {
-            Some(found) => {
-                b.emit(Insn::ldx(Size::W, r1, r0, counter_at));
+        match on {
+            OnMatch::Exit(found) => {
+                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
                 b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
-                b.emit(Insn::ldx(Size::W, r9, r0, counter_at + 4));
+                b.emit(Insn::ldx(Size::W, r9, r7, base + counter_at + 4));
                 sign_extend(b, r9);
                 b.goto(found);
             }
-            None => {
+            OnMatch::Count => {
+                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
+                b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
+                super::lower::rules::emit_count(b);
+                b.goto(done);
+            }
+            OnMatch::Best => {
                 // Entries are in rule order, so no later entry of this leaf is better.
-                b.emit(Insn::ldx(Size::W, r1, r0, counter_at + 8));
+                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at + 8));
                 b.emit(Insn::ldx(Size::W, r2, Reg::FP, BEST_RULE));
                 b.branch_reg(Cond::Ge, r1, r2, done);
                 b.emit(Insn::stx(Size::W, Reg::FP, BEST_RULE, r1));
-                b.emit(Insn::ldx(Size::W, r1, r0, counter_at));
+                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
                 b.emit(Insn::stx(Size::W, Reg::FP, BEST_COUNTER, r1));
-                b.emit(Insn::ldx(Size::W, r1, r0, counter_at + 4));
+                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at + 4));
                 b.emit(Insn::stx(Size::W, Reg::FP, BEST_VERDICT, r1));
                 b.goto(done);
             }
@@ -325,5 +576,77 @@ fn emit_tree(
     }
     if !checks_nothing {
         b.goto(miss);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs of repeated words and literal words come back as written; short repeats
+    /// join the literal around them; an encoding that does not fill the output, or
+    /// runs past its end, is refused.
+    #[test]
+    fn words_round_trip() {
+        let mut enc = Vec::new();
+        let mut w = Words::new(&mut enc);
+        w.literal(&[1, 2]);
+        w.repeat(2, 7);
+        w.repeat(300, 9);
+        w.literal(&[3]);
+        w.repeat(0, 5);
+        w.finish();
+        let mut expect: Vec<u32> = vec![1, 2, 7, 7];
+        expect.extend(std::iter::repeat_n(9, 300));
+        expect.push(3);
+        let bytes: Vec<u8> = expect.iter().flat_map(|v| v.to_le_bytes()).collect();
+        // literal(4) + 4 words, repeat(2 words), literal(1) + 1 word.
+        assert_eq!(enc.len(), 4 * (1 + 4 + 2 + 1 + 1));
+        let mut out = vec![0u8; bytes.len()];
+        assert_eq!(decode_words(&enc, &mut out), Some(()));
+        assert_eq!(out, bytes);
+        let mut short = vec![0u8; bytes.len() + 4];
+        assert_eq!(decode_words(&enc, &mut short), None);
+        let mut long = vec![0u8; bytes.len() - 4];
+        assert_eq!(decode_words(&enc, &mut long), None);
+        assert_eq!(decode_words(&enc[..enc.len() - 2], &mut out), None);
+    }
+
+    /// The table of a classified run decodes to `table_size` bytes whose header
+    /// carries the format mark and a root per trie, and whose references stay inside
+    /// the table.
+    #[test]
+    fn tables_decode_to_their_layout() {
+        let mut src = String::from("xdp on eth0 {\n");
+        for i in 0..40 {
+            src.push_str(&format!(
+                "    drop tcp from 10.0.{i}.0/24 to *:{}\n",
+                1000 + i
+            ));
+        }
+        src.push_str("    drop ip6 udp to 2001:db8::/32\n    default allow\n}\n");
+        let (c, d) = crate::compile(&src, &Default::default());
+        let c = c.unwrap_or_else(|| panic!("{d:?}"));
+        let t = &c.metadata.tables[0];
+        let mut out = vec![0u8; t.len as usize];
+        let stored = &c.tables[t.offset as usize..(t.offset + t.stored) as usize];
+        assert_eq!(decode_words(stored, &mut out), Some(()));
+        let word = |at: usize| u32::from_le_bytes(out[at..at + 4].try_into().unwrap());
+        assert_eq!(word(0), FORMAT);
+        let prog = c.module.programs.values().next().unwrap();
+        let crate::ir::Step::Classify(cl) = &prog.steps[0] else {
+            panic!("not classified: {:?}", prog.steps);
+        };
+        assert_eq!(t.len as usize, table_size(cl));
+        for (k, trie) in cl.tries.iter().enumerate() {
+            assert_eq!(word(root_at(k) + 4), trie.entries[0].rule);
+            let root = word(root_at(k));
+            let inside = if root & LEAF_BIT != 0 {
+                4 * (root & 0x0fff_ffff) as usize <= out.len()
+            } else {
+                HEADER + NODE_SIZE * (root & 0x00ff_ffff) as usize + NODE_SIZE <= out.len()
+            };
+            assert!(inside, "root {root:#x} of trie {k}");
+        }
     }
 }

@@ -38,6 +38,12 @@ pub const PKT_LEN: i16 = 68;
 pub const COUNTER_KEY: i16 = 72;
 /// The socket map slot of a redirect (sk_lookup), then its drop counter slot.
 pub const SOCKET_SLOT: i16 = 76;
+/// Which half of the classifier tables this packet walks (programs with
+/// classifiers; see `bpf::classify::emit_select`). It shares its word with
+/// [`SOCKET_SLOT`]: the half is written once after the prologue and read only by
+/// classifier walks, the slot only in a redirect block, which always ends the
+/// program, so no walk reads the word after a slot was stored in it.
+pub const TABLE_HALF: i16 = 76;
 pub const SIZE: i16 = 80;
 
 /// Absolute frame-pointer offset of a field.

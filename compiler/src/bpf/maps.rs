@@ -1,13 +1,19 @@
 //! The maps a lowered module uses and what goes into them: the per-CPU `counters`
-//! array (one slot per rule and per default), the socket map and its drop counters
-//! when a program redirects to sockets, one LPM trie per address set and family,
-//! and two array maps per classifier tree (nodes and entries, filled from the
-//! object's `.sockc.tables` section). The key and value types are described as C types
-//! ([`BtfType`]) so the object writer can emit them as BTF.
+//! array (one slot per rule and per default, with room to spare), the socket map and
+//! its drop counters when a program redirects to sockets, one LPM trie per address
+//! set and family, one bitmap per long port list of a linear rule (`ports`), one
+//! table map per classifier (two halves, both filled from the object's
+//! `.sockc.tables` section) and, with any classifier, the map that says which half is
+//! live. The key and value types are described as C types ([`BtfType`]) so the object
+//! writer can emit them as BTF. [`Sizing`] holds the sizes the rules alone do not
+//! decide (table halves, counter slots), so that a re-apply can keep an installed
+//! generation's sizes when the new contents fit.
 //!
 //! Invariant: every map that lowered code names (`ld_map`) is defined here, with the
 //! key and value layout that code reads, and its initial contents are recorded, so the
 //! runtime fills every map before any program runs.
+
+use std::collections::BTreeMap;
 
 use aya_obj::generated::{bpf_map_type, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC};
 use serde::{Deserialize, Serialize};
@@ -21,6 +27,50 @@ use crate::{
 
 /// Name of the per-CPU counters map.
 pub const COUNTERS_MAP: &str = "counters";
+
+/// Name of the map of port bitmaps: one 65,536-bit value per distinct long port list
+/// of a linear rule (key: the list's number, [`port_lists`]).
+pub const PORTS_MAP: &str = "ports";
+
+pub use crate::ir::flow::PORT_CHAIN_MAX;
+
+/// Bytes of one port bitmap.
+pub const PORT_BITMAP: usize = 65536 / 8;
+
+/// The distinct port lists longer than [`PORT_CHAIN_MAX`] that rules of linear steps
+/// test, in order of first use: the keys of [`PORTS_MAP`].
+pub fn port_lists(module: &Module) -> Vec<&[(u16, u16)]> {
+    let mut out: Vec<&[(u16, u16)]> = Vec::new();
+    for p in module.programs.values() {
+        for step in &p.steps {
+            let Step::Linear { rules, .. } = step else {
+                continue;
+            };
+            for r in &p.rules[rules.clone()] {
+                for pm in [&r.m.sport, &r.m.dport] {
+                    if let crate::ir::PortMatch::Ranges(list) = pm {
+                        if list.len() > PORT_CHAIN_MAX && !out.contains(&list.as_slice()) {
+                            out.push(list);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The bitmap of a port list: bit `p % 8` of byte `p / 8` is set for every port `p`
+/// in a range.
+pub fn port_bitmap(list: &[(u16, u16)]) -> Vec<u8> {
+    let mut bits = vec![0u8; PORT_BITMAP];
+    for &(lo, hi) in list {
+        for p in lo..=hi {
+            bits[usize::from(p / 8)] |= 1 << (p % 8);
+        }
+    }
+    bits
+}
 
 /// The install's socket map (sk_lookup redirects): a `SOCKMAP` of [`SOCKETS_MAX`]
 /// slots, one per declared socket. SOCKMAP rather than SOCKHASH: looking a slot up by
@@ -194,16 +244,87 @@ pub struct MapContents {
     pub entries: Vec<(String, String)>,
 }
 
-/// The contents of one array map: `len` bytes at `offset` of `.sockc.tables`, one
-/// value after the other from index 0.
+/// The contents of a classifier's table map: `stored` bytes at `offset` of
+/// `.sockc.tables` decode ([`classify::decode_words`]) to `len` bytes, which go into
+/// each of its two values (halves) of `value_size` bytes, the rest of each value zero.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableData {
     pub map: String,
     pub offset: u64,
+    pub stored: u64,
     pub len: u64,
     pub value_size: u32,
-    /// SHA-256 of the bytes, so plans can tell changed contents apart.
+    /// SHA-256 of the stored bytes, so plans can tell changed contents apart.
     pub sha256: String,
+}
+
+/// Sizes of the maps that the rules do not decide alone: the byte size of each
+/// classifier table's half (by map name) and the counter slots.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sizing {
+    pub tables: BTreeMap<String, u32>,
+    pub counters: u32,
+}
+
+impl Sizing {
+    /// The sizes for `module`: each table half an eighth larger than its contents,
+    /// counters an eighth more than the highest slot, so a slightly changed rule file
+    /// still fits; but where `installed` has a size its new contents fit, that size.
+    pub fn of(module: &Module, installed: Option<&Sizing>) -> Sizing {
+        let mut out = Sizing::default();
+        for (_, p) in &module.programs {
+            for step in &p.steps {
+                let Step::Classify(c) = step else { continue };
+                let name = classify::map_name(c);
+                let used = classify::table_size(c);
+                let fits = installed
+                    .and_then(|i| i.tables.get(&name))
+                    .filter(|&&cap| used <= cap as usize);
+                let cap = match fits {
+                    Some(&cap) => cap,
+                    None => classify::table_capacity(used) as u32,
+                };
+                out.tables.insert(name, cap);
+            }
+        }
+        let slots = used_slots(module);
+        out.counters = match installed.map(|i| i.counters) {
+            Some(cap) if slots <= cap => cap,
+            _ => (slots + slots / 8).next_multiple_of(64),
+        };
+        out
+    }
+
+    /// The byte size of a table half.
+    pub fn table(&self, map: &str) -> usize {
+        self.tables.get(map).copied().unwrap_or(0) as usize
+    }
+}
+
+/// Counter slots the module's rules and defaults use (the highest plus one).
+pub fn used_slots(module: &Module) -> u32 {
+    let mut n = 0u32;
+    for (_, p) in &module.programs {
+        n = n.max(p.default_counter + 1);
+        for r in &p.rules {
+            n = n.max(r.counter + 1);
+        }
+    }
+    for r in &module.registrars {
+        for slot in r.counters {
+            n = n.max(slot + 1);
+        }
+    }
+    for g in &module.sockmaps {
+        let companions = g.companions.iter().flat_map(|c| c.counters.iter());
+        for slot in companions
+            .map(|(slot, _)| *slot)
+            .chain(g.stack_counters.iter().map(|(_, slot)| *slot))
+        {
+            n = n.max(slot + 1);
+        }
+    }
+    n.max(1)
 }
 
 /// Every map of a module, with what goes into each.
@@ -215,7 +336,7 @@ pub struct MapLayout {
     /// Classifier tables: [`MapLayout::table_data`] says which bytes fill which map.
     pub tables: Vec<u8>,
     pub table_data: Vec<TableData>,
-    /// Slots of the `counters` map.
+    /// Counter slots the rules and defaults use (the map may have more).
     pub counters: u32,
     /// Maps that outlive generations: the runtime hands them on to the next one.
     pub durable: Vec<DurableMap>,
@@ -308,16 +429,13 @@ pub fn set_capacity(elements: usize) -> u32 {
     (elements.max(1) * 2).next_power_of_two().max(1024) as u32
 }
 
-/// The maps of `module`, in the order the object lists them: counters, classifier
-/// tables, then address sets.
-pub fn layout(module: &Module) -> MapLayout {
+/// The maps of `module`, in the order the object lists them: counters, the live-half
+/// map and classifier tables, then address sets.
+pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
     let mut out = MapLayout::default();
-    let mut counters = 0u32;
     let mut used_sets = std::collections::BTreeSet::new();
     for (_, p) in &module.programs {
-        counters = counters.max(p.default_counter + 1);
         for r in &p.rules {
-            counters = counters.max(r.counter + 1);
             for a in [&r.m.src, &r.m.dst] {
                 if let AddrMatch::Set(s) = a {
                     used_sets.insert(*s);
@@ -325,25 +443,13 @@ pub fn layout(module: &Module) -> MapLayout {
             }
         }
     }
-    for r in &module.registrars {
-        counters = counters.max(r.counters[1] + 1);
-    }
-    for g in &module.sockmaps {
-        let companions = g.companions.iter().flat_map(|c| c.counters.iter());
-        for slot in companions
-            .map(|(slot, _)| *slot)
-            .chain(g.stack_counters.iter().map(|(_, slot)| *slot))
-        {
-            counters = counters.max(slot + 1);
-        }
-    }
-    out.counters = counters.max(1);
+    out.counters = used_slots(module);
     out.defs.push(MapDef {
         name: COUNTERS_MAP.into(),
         map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
         key: BtfType::U32,
         value: rule_counter(),
-        max_entries: out.counters,
+        max_entries: sizing.counters.max(out.counters),
         flags: 0,
     });
     if uses_sockets(module) {
@@ -364,36 +470,73 @@ pub fn layout(module: &Module) -> MapLayout {
             flags: 0,
         });
     }
+    let classifiers = module
+        .programs
+        .values()
+        .any(|p| p.steps.iter().any(|s| matches!(s, Step::Classify(_))));
+    if classifiers {
+        out.defs.push(MapDef {
+            name: classify::LIVE_MAP.into(),
+            map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+            key: BtfType::U32,
+            value: BtfType::U32,
+            max_entries: 1,
+            flags: BPF_F_MMAPABLE,
+        });
+    }
     for (_, p) in &module.programs {
         let spec = hooks::spec(p.hook);
         for step in &p.steps {
             let Step::Classify(c) = step else { continue };
-            for (k, t) in c.trees.iter().enumerate() {
-                for (map, value_size, bytes) in classify::tables(spec, p, c, k, t) {
-                    let count = bytes.len() / value_size;
-                    out.defs.push(MapDef {
-                        name: map.clone(),
-                        map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
-                        key: BtfType::U32,
-                        value: BtfType::Array {
-                            elem: Box::new(BtfType::U32),
-                            len: (value_size / 4) as u32,
-                        },
-                        max_entries: count.max(1) as u32,
-                        flags: BPF_F_MMAPABLE,
-                    });
-                    out.table_data.push(TableData {
-                        map,
-                        offset: out.tables.len() as u64,
-                        len: bytes.len() as u64,
-                        value_size: value_size as u32,
-                        sha256: sha256_hex(&bytes),
-                    });
-                    out.tables.extend_from_slice(&bytes);
-                    out.tables.resize(out.tables.len().next_multiple_of(8), 0);
-                }
-            }
+            let map = classify::map_name(c);
+            let offset = out.tables.len();
+            classify::tables(spec, p, c, &mut out.tables);
+            let bytes = &out.tables[offset..];
+            let len = classify::table_size(c);
+            let value_size = sizing.table(&map).max(len) as u32;
+            out.defs.push(MapDef {
+                name: map.clone(),
+                map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+                key: BtfType::U32,
+                value: BtfType::Array {
+                    elem: Box::new(BtfType::U32),
+                    len: value_size / 4,
+                },
+                max_entries: 2,
+                flags: BPF_F_MMAPABLE,
+            });
+            out.table_data.push(TableData {
+                map,
+                offset: offset as u64,
+                stored: bytes.len() as u64,
+                len: len as u64,
+                value_size,
+                sha256: sha256_hex(bytes),
+            });
+            out.tables.resize(out.tables.len().next_multiple_of(8), 0);
         }
+    }
+    let ports = port_lists(module);
+    if !ports.is_empty() {
+        out.defs.push(MapDef {
+            name: PORTS_MAP.into(),
+            map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+            key: BtfType::U32,
+            value: BtfType::Array {
+                elem: Box::new(BtfType::U8),
+                len: PORT_BITMAP as u32,
+            },
+            max_entries: ports.len() as u32,
+            flags: 0,
+        });
+        out.contents.push(MapContents {
+            map: PORTS_MAP.into(),
+            entries: ports
+                .iter()
+                .enumerate()
+                .map(|(i, list)| (hex(&(i as u32).to_le_bytes()), hex(&port_bitmap(list))))
+                .collect(),
+        });
     }
     for g in &module.sockmaps {
         for role in g.roles() {

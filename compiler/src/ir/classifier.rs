@@ -1,22 +1,30 @@
-//! Classifiers as data: decision trees over the boxes ("entries") of a run of rules,
-//! one family per tree, which `opt::classify` builds and `bpf::classify` walks.
+//! Classifiers as data: byte-cut tries over the boxes ("entries") of a run of rules,
+//! which `opt::classify` builds and `bpf::classify` walks.
 //!
-//! A tree cuts the dimensions of one family ([`Dim::of`]): an inner node sends values
-//! `<= threshold` of one dimension left and the rest right; a leaf lists entries in
-//! rule order. Invariant (kept by the builder, relied on by the walk): for every packet
-//! of a tree's family, the first entry (in rule order) of the tree whose box, TCP flags
-//! and L4 requirement match it is in the leaf the walk reaches; so the lowest rule over
-//! a family's trees is the first rule of the run that matches. How the nodes and
-//! entries are laid out in array maps is the lowering's business (`bpf::classify`).
+//! Every dimension of a family ([`Dim::of`]) is a number of 1, 2 or 4 bytes; the
+//! classifier's key is those bytes, plus the packet's TCP flags and whether its L4
+//! header is complete ([`KeyByte`]). An inner [`Node`] reads one byte of the key (for
+//! a dimension, its most significant byte not read yet on the way down) and has one
+//! child per byte value, given as runs of equal children; a [`Leaf`](Child::Leaf)
+//! lists at most a few entries in rule order, each keeping its full box. A [`Trie`]
+//! is a DAG: equal subtrees are one node. Invariant (kept by the builder, relied on
+//! by the walk): for every packet of a trie's family, the first entry (in rule order)
+//! of the trie whose box, TCP flags and L4 requirement match it is in the leaf the
+//! walk reaches; so the lowest rule over a family's tries is the first rule of the run
+//! that matches. How nodes and leaves are laid out in maps is the lowering's business
+//! (`bpf::classify`).
 
 use std::{fmt, ops::Range};
 
 use crate::syntax::ast::Family;
 
-/// Most dimensions of any tree (IPv6).
+/// Most dimensions of any trie (IPv6).
 pub const MAX_DIMS: usize = 11;
 
-/// A field of the flow record that a tree cuts and checks, as an unsigned number.
+/// Most entries in one leaf; the walk unrolls this many checks per trie.
+pub const LEAF_MAX: usize = 4;
+
+/// A field of the flow record that a trie cuts and checks, as an unsigned number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dim {
     Src4,
@@ -38,12 +46,17 @@ impl Dim {
         }
     }
 
+    /// Bytes of the key this dimension takes.
+    pub fn bytes(self) -> u32 {
+        self.bits() / 8
+    }
+
     /// The largest value of this dimension.
     pub fn max(self) -> u32 {
         (((1u64) << self.bits()) - 1) as u32
     }
 
-    /// The dimensions of a family's trees, in record order.
+    /// The dimensions of a family's tries, in record order.
     pub fn of(family: Family) -> Vec<Dim> {
         match family {
             Family::V4 => vec![Dim::Src4, Dim::Dst4, Dim::Sport, Dim::Dport, Dim::Proto],
@@ -52,6 +65,39 @@ impl Dim {
                 .chain((0..4).map(Dim::Dst6))
                 .chain([Dim::Sport, Dim::Dport, Dim::Proto])
                 .collect(),
+        }
+    }
+
+    /// Bytes of a family's key: the most inner nodes on any path of its tries.
+    pub fn key_bytes(family: Family) -> usize {
+        Dim::of(family).iter().map(|d| d.bytes() as usize).sum()
+    }
+}
+
+/// Which byte of the key a node reads: byte `shift / 8` (counted from the least
+/// significant) of dimension `dim`, the packet's TCP flags, or whether its L4 header
+/// is complete (0 or 1). As a number ([`KeyByte::index`]) it is the byte's place in
+/// the key as the walk lays it out: the dimensions as little-endian 32-bit words, one
+/// per dimension, then the flags at [`FLAGS_BYTE`] and the L4 byte at [`L4_BYTE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyByte {
+    Dim { dim: u8, shift: u8 },
+    Flags,
+    L4,
+}
+
+/// Key byte index of the TCP flags (past the largest family's dimensions and the
+/// walk's own slots).
+pub const FLAGS_BYTE: u8 = 56;
+/// Key byte index of the L4 byte.
+pub const L4_BYTE: u8 = 57;
+
+impl KeyByte {
+    pub fn index(self) -> u8 {
+        match self {
+            KeyByte::Dim { dim, shift } => 4 * dim + shift / 8,
+            KeyByte::Flags => FLAGS_BYTE,
+            KeyByte::L4 => L4_BYTE,
         }
     }
 }
@@ -69,31 +115,70 @@ pub struct Entry {
     pub needs_l4: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Node {
-    /// Values `<= threshold` of dimension `dim` go to `left`, larger ones to `right`.
-    Inner {
-        dim: usize,
-        threshold: u32,
-        left: u32,
-        right: u32,
-    },
-    /// Entries `leaf_entries[start .. start + len]`, in rule order.
-    Leaf { start: u32, len: u32 },
+impl Entry {
+    /// True when the entry matches with no condition beyond its box.
+    pub fn unconditional(&self) -> bool {
+        self.tcp_flags.0 == 0 && !self.needs_l4
+    }
 }
 
-/// One decision tree over some of a run's entries of one family.
+/// Where a byte value leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Child {
+    /// No entry of the trie can match: the walk misses.
+    Empty,
+    Node(u32),
+    Leaf(u32),
+}
+
+/// An inner node: reads `byte` of the key; byte value `v` leads to the child of the
+/// first run whose last value is `>= v` (the last run ends at 255).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Node {
+    pub byte: KeyByte,
+    /// (last byte value, child), increasing; at least two runs with different children.
+    pub runs: Vec<(u8, Child)>,
+}
+
+/// Which entries a trie holds: those whose most specific address is the source, the
+/// destination, or neither (both addresses wide). Kept apart because cutting one
+/// dimension copies every entry that is wide in it into every part, so entries
+/// specific in different dimensions multiply each other in one trie.
+/// A small run, and a counting classifier, has one trie per family ([`Group::All`]);
+/// a counting classifier's entries never match one packet together, which the
+/// builder checks within a trie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Group {
+    BySrc,
+    ByDst,
+    Wide,
+    All,
+}
+
+impl Group {
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::BySrc => "src",
+            Group::ByDst => "dst",
+            Group::Wide => "wide",
+            Group::All => "all",
+        }
+    }
+}
+
+/// One trie over some of a run's entries of one family.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tree {
+pub struct Trie {
     pub family: Family,
+    pub group: Group,
     pub dims: Vec<Dim>,
-    /// Node 0 is the root.
-    pub nodes: Vec<Node>,
-    /// This tree's entries, in rule order (the first has the tree's first rule).
+    /// This trie's entries, in rule order (the first has the trie's first rule).
     pub entries: Vec<Entry>,
-    /// Indexes into `entries`, leaf by leaf.
-    pub leaf_entries: Vec<u32>,
-    /// Inner levels on the longest path (the walk needs `depth + 1` lookups).
+    pub root: Child,
+    pub nodes: Vec<Node>,
+    /// Indexes into `entries`, in rule order; each leaf at most [`LEAF_MAX`] long.
+    pub leaves: Vec<Vec<u32>>,
+    /// Inner nodes on the longest path (the walk reads at most this many bytes).
     pub depth: usize,
     /// Most entries in one leaf.
     pub max_leaf: usize,
@@ -103,39 +188,56 @@ pub struct Tree {
     pub checks_l4: bool,
 }
 
-/// A run of rules decided by one lookup per family.
+impl Trie {
+    /// Bytes of this trie's key: its family's dimensions, plus the TCP flags and the
+    /// L4 byte when some entry tests them (the most nodes on any path).
+    pub fn key_bytes(&self) -> usize {
+        Dim::key_bytes(self.family) + usize::from(self.checks_flags) + usize::from(self.checks_l4)
+    }
+}
+
+/// A run of rules decided by one walk per trie of the packet's family.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Classifier {
-    /// Module-wide number; names the maps.
+    /// Module-wide number; names the table map.
     pub id: u32,
     pub rules: Range<usize>,
-    /// Up to four trees per family, IPv4 first, each family's ordered by first rule;
-    /// a family without entries has none (its packets match none of the run's rules).
-    pub trees: Vec<Tree>,
+    /// A run of `count` rules no two of which match one packet (one trie per family):
+    /// the walk counts the rule that matches, if any, and the program goes on.
+    /// Otherwise a run of rules that end the program: the first that matches decides.
+    pub counts: bool,
+    /// At most one trie per family and [`Group`], IPv4 first, each family's ordered by
+    /// first rule; a family without entries has none (its packets match none of the
+    /// run's rules).
+    pub tries: Vec<Trie>,
 }
 
 impl fmt::Display for Classifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "classify#{} rules {}..{}:",
-            self.id, self.rules.start, self.rules.end
+            "classify#{} rules {}..{}{}:",
+            self.id,
+            self.rules.start,
+            self.rules.end,
+            if self.counts { " (count)" } else { "" }
         )?;
-        if self.trees.is_empty() {
+        if self.tries.is_empty() {
             f.write_str(" no entries")?;
         }
-        for t in &self.trees {
+        for t in &self.tries {
             write!(
                 f,
-                " [{} from rule {}: {} entries, {} nodes, {} leaf refs, depth {}, leaf <= {}]",
+                " [{} {} from rule {}: {} entries, {} nodes, {} leaves, depth {}, leaf <= {}]",
                 match t.family {
                     Family::V4 => "ip4",
                     Family::V6 => "ip6",
                 },
+                t.group.name(),
                 t.entries[0].rule,
                 t.entries.len(),
                 t.nodes.len(),
-                t.leaf_entries.len(),
+                t.leaves.len(),
                 t.depth,
                 t.max_leaf
             )?;

@@ -45,6 +45,12 @@ pub mod fact {
     }
 }
 
+/// A linear rule's port list of more ranges than this is tested with one bitmap
+/// lookup (`bpf::maps::PORTS_MAP`) instead of a chain of compares: a chain of
+/// thousands of conditional jumps is what the verifier refuses ("The sequence of 8193
+/// jumps is too complex"), and a lookup costs about as much as eight ranges.
+pub const PORT_CHAIN_MAX: usize = 8;
+
 /// One decision of a rule on the flow record; see the module docs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Test {

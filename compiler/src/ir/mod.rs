@@ -11,6 +11,7 @@ use std::{fmt, ops::Range};
 pub mod classifier;
 pub mod flow;
 pub mod linear;
+pub mod slots;
 pub mod sockmap;
 pub mod verify;
 

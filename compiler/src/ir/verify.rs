@@ -4,12 +4,13 @@
 //!
 //! Checked: each program's steps cover its rules in order, each rule exactly once, no
 //! step empty; a linear run's plan (if any) has one entry per rule it covers and one
-//! node per test of each; a classifier's trees are non-empty and name only rules of
-//! its range; counter slots are distinct; every set and socket a rule names exists.
+//! node per test of each; a classifier's tries are non-empty, name only rules of its
+//! range and are well-formed DAGs no deeper than their key; counter slots are distinct; every set and socket a rule names exists.
 
 use std::collections::HashSet;
 
-use super::{flow::rule_tests, Action, AddrMatch, Module, Program, Step};
+use super::{classifier, flow::rule_tests, Action, AddrMatch, Module, Program, Step};
+use crate::syntax::ast::Family;
 
 /// What is wrong with a module, naming the program.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -87,20 +88,26 @@ fn check_steps(module: &Module, p: &Program) -> Result<(), String> {
                 }
             }
             Step::Classify(c) => {
-                for t in &c.trees {
-                    if t.entries.is_empty() {
-                        return Err(format!("step {k}: a tree without entries"));
-                    }
-                    if let Some(e) = t
-                        .entries
+                for t in &c.tries {
+                    check_trie(c, t).map_err(|e| format!("step {k}: {e}"))?;
+                }
+                let counting = |r: &super::Rule| r.action == Action::Count;
+                if p.rules[c.rules.clone()]
+                    .iter()
+                    .any(|r| counting(r) != c.counts)
+                {
+                    return Err(format!(
+                        "step {k}: a classifier mixes count and other rules"
+                    ));
+                }
+                if c.counts
+                    && [Family::V4, Family::V6]
                         .iter()
-                        .find(|e| !c.rules.contains(&(e.rule as usize)))
-                    {
-                        return Err(format!(
-                            "step {k}: an entry of rule {} outside the run",
-                            e.rule
-                        ));
-                    }
+                        .any(|f| c.tries.iter().filter(|t| t.family == *f).count() > 1)
+                {
+                    return Err(format!(
+                        "step {k}: a counting classifier with two tries of one family"
+                    ));
                 }
             }
         }
@@ -110,6 +117,69 @@ fn check_steps(module: &Module, p: &Program) -> Result<(), String> {
             "the steps decide rules 0..{next} of {}",
             p.rules.len()
         ));
+    }
+    Ok(())
+}
+
+/// A trie's shape: entries of the run, leaves within `LEAF_MAX` and in rule order,
+/// nodes with increasing runs ending at 255 that name existing children, and no path
+/// longer than the family's key (each node below its parent reads a later byte of
+/// some dimension, so children are built first: a child's index is lower).
+fn check_trie(c: &classifier::Classifier, t: &classifier::Trie) -> Result<(), String> {
+    use classifier::Child;
+    if t.entries.is_empty() {
+        return Err("a trie without entries".into());
+    }
+    if let Some(e) = t
+        .entries
+        .iter()
+        .find(|e| !c.rules.contains(&(e.rule as usize)))
+    {
+        return Err(format!("an entry of rule {} outside the run", e.rule));
+    }
+    let max_leaf = classifier::LEAF_MAX;
+    for leaf in &t.leaves {
+        if leaf.is_empty() || leaf.len() > max_leaf {
+            return Err(format!("a leaf of {} entries", leaf.len()));
+        }
+        if leaf.iter().any(|&e| e as usize >= t.entries.len())
+            || leaf.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err("a leaf not in entry order".into());
+        }
+    }
+    let child_ok = |child: Child, below: usize| match child {
+        Child::Empty => true,
+        Child::Leaf(l) => (l as usize) < t.leaves.len(),
+        Child::Node(n) => (n as usize) < below,
+    };
+    let mut depth = vec![0usize; t.nodes.len()];
+    for (i, n) in t.nodes.iter().enumerate() {
+        let ends_ok = n
+            .runs
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 != w[1].1)
+            && n.runs.last().is_some_and(|r| r.0 == 255)
+            && n.runs.len() >= 2;
+        if !ends_ok || !n.runs.iter().all(|r| child_ok(r.1, i)) {
+            return Err(format!("node {i} has malformed runs"));
+        }
+        depth[i] = 1 + n
+            .runs
+            .iter()
+            .map(|r| match r.1 {
+                Child::Node(c) => depth[c as usize],
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+    }
+    if !child_ok(t.root, t.nodes.len()) {
+        return Err("the root names no node or leaf".into());
+    }
+    let longest = depth.iter().copied().max().unwrap_or(0);
+    if longest > t.key_bytes() || longest != t.depth {
+        return Err(format!("depth {longest} (recorded {})", t.depth));
     }
     Ok(())
 }

@@ -140,7 +140,7 @@ pub(crate) fn write(
         METADATA_SECTION.as_bytes().to_vec(),
         SectionKind::Other,
     );
-    obj.set_section_data(meta_sec, img.metadata.clone(), 1);
+    obj.set_section_data(meta_sec, img.metadata, 1);
     if !img.tables.is_empty() {
         // .sockc.tables: classifier map contents, copied into the maps by the runtime.
         let tables = obj.add_section(
@@ -148,7 +148,7 @@ pub(crate) fn write(
             TABLES_SECTION.as_bytes().to_vec(),
             SectionKind::Other,
         );
-        obj.set_section_data(tables, img.tables.clone(), 8);
+        obj.set_section_data(tables, img.tables, 8);
     }
 
     Ok(obj.write()?)

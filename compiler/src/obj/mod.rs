@@ -45,18 +45,19 @@ pub struct ProgramImage {
     pub map_relocs: Vec<(usize, String)>,
 }
 
-/// Everything that goes into one object file.
+/// Everything that goes into one object file (the bulk sections borrowed: they are
+/// copied once, into the file).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObjectImage {
+pub struct ObjectImage<'a> {
     pub programs: Vec<ProgramImage>,
     pub maps: Vec<MapDef>,
     /// License string (e.g. `"GPL"`), written NUL-terminated into `license`.
     pub license: String,
     /// Stored verbatim in the non-loaded `.sockc` section.
-    pub metadata: Vec<u8>,
+    pub metadata: &'a [u8],
     /// Stored verbatim in the non-loaded `.sockc.tables` section (omitted when empty):
     /// bulk map contents that the metadata points into.
-    pub tables: Vec<u8>,
+    pub tables: &'a [u8],
 }
 
 /// Why an object could not be written or read.
@@ -96,7 +97,7 @@ pub(crate) struct MapSlot {
 }
 
 /// Writes `img` as a BPF ELF object.
-pub fn write_object(img: &ObjectImage) -> Result<Vec<u8>, ObjError> {
+pub fn write_object(img: &ObjectImage<'_>) -> Result<Vec<u8>, ObjError> {
     let slots = validate(img)?;
     let btf = btf::encode_maps(&img.maps, &slots);
     elf::write(img, &slots, btf)
@@ -272,7 +273,7 @@ fn check_map(map: &MapDef) -> Result<(), ObjError> {
 }
 
 /// Checks everything the writer relies on and lays out `.maps`.
-fn validate(img: &ObjectImage) -> Result<Vec<MapSlot>, ObjError> {
+fn validate(img: &ObjectImage<'_>) -> Result<Vec<MapSlot>, ObjError> {
     if img.license.is_empty() || img.license.contains('\0') {
         return Err(ObjError::InvalidLicense);
     }
@@ -453,13 +454,13 @@ mod tests {
         }
     }
 
-    fn image() -> ObjectImage {
+    fn image() -> ObjectImage<'static> {
         ObjectImage {
             programs: vec![xdp_count(), tc_pass(), xdp_lpm()],
             maps: maps(),
             license: "GPL".into(),
-            metadata: br#"{"sockc":1}"#.to_vec(),
-            tables: Vec::new(),
+            metadata: br#"{"sockc":1}"#,
+            tables: &[],
         }
     }
 
@@ -712,10 +713,11 @@ mod tests {
     #[test]
     fn metadata_round_trips() {
         let mut img = image();
-        img.metadata = (0..=255).collect();
+        let all_bytes: Vec<u8> = (0..=255).collect();
+        img.metadata = &all_bytes;
         let bytes = write_object(&img).unwrap();
-        assert_eq!(read_metadata(&bytes).unwrap(), Some(img.metadata.clone()));
-        img.metadata.clear();
+        assert_eq!(read_metadata(&bytes).unwrap(), Some(all_bytes.clone()));
+        img.metadata = &[];
         img.maps.clear();
         img.programs = vec![tc_pass()];
         let bytes = write_object(&img).unwrap();

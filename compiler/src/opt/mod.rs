@@ -28,6 +28,8 @@ pub mod classify;
 pub mod normalize;
 pub mod thread;
 
+use std::time::{Duration, Instant};
+
 use crate::{diag::Diagnostic, ir::Module};
 
 /// How hard the compiler works on the code it emits.
@@ -51,20 +53,34 @@ impl OptLevel {
 
 /// Runs the passes of `level` over `module`; returns the warnings they found.
 pub fn optimize(module: &mut Module, level: OptLevel) -> Vec<Diagnostic> {
+    optimize_timed(module, level).0
+}
+
+/// [`optimize`], also returning how long each pass took, in order.
+pub fn optimize_timed(
+    module: &mut Module,
+    level: OptLevel,
+) -> (Vec<Diagnostic>, Vec<(&'static str, Duration)>) {
+    let mut times = Vec::new();
+    let mut timed = |name: &'static str, f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        times.push((name, start.elapsed()));
+    };
     check(module, "sema");
     let mut diags = Vec::new();
     if level >= OptLevel::O2 {
-        normalize::run(module);
+        timed("normalize", &mut || normalize::run(module));
         check(module, "normalize");
     }
-    diags.extend(anomalies::run(module));
+    timed("anomalies", &mut || diags.extend(anomalies::run(module)));
     if level >= OptLevel::O2 {
-        classify::run(module);
+        timed("classify", &mut || classify::run(module));
         check(module, "classify");
-        thread::run(module);
+        timed("thread", &mut || thread::run(module));
         check(module, "thread");
     }
-    diags
+    (diags, times)
 }
 
 /// The IR check after `pass`, in debug and test builds: a pass that breaks the IR's

@@ -32,11 +32,17 @@ pub enum Operation {
     /// Bring the install to `target`: a new generation (its objects in
     /// `target.objects_dir`), or the committed one with its hooks re-attached.
     Apply { target: Box<Manifest> },
-    /// Change the entries of the committed generation's set maps, then commit
-    /// `target`.
+    /// Switch the committed generation's classifier tables in place (when `tables`
+    /// is set), change the entries of its set maps, then commit `target`.
     SetUpdate {
         target: Box<Manifest>,
         changes: Vec<SetChange>,
+        /// The table half programs walked before the switch: recovery rolls forward
+        /// only if the live half is no longer this one (the switch is the update's
+        /// one-store last step; the tables themselves are not in the journal, so a
+        /// switch that did not happen cannot be redone and is rolled back).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tables_from: Option<u32>,
     },
     /// Take every hook off and remove the install.
     Flush,

@@ -165,6 +165,8 @@ pub enum InstallError {
     },
     #[error(transparent)]
     SocketMap(#[from] crate::socket_map::SocketMapError),
+    #[error("switch the classifier tables in place")]
+    Tables(#[source] crate::table_update::TableUpdateError),
     #[error("the install's network namespace cookie")]
     NetnsCookie(#[source] Box<crate::sockets::SocketError>),
     #[error("socket `{socket}`: nothing is bound to {wanted} here; start the service first, or name its process with --pid")]

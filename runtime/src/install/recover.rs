@@ -219,7 +219,27 @@ pub(crate) fn recover_locked(
                 }
             }
         }
-        Operation::SetUpdate { target, changes } => {
+        Operation::SetUpdate {
+            target,
+            tables_from: Some(from),
+            ..
+        } if crate::table_update::live_half_pinned(
+            &store.objects_dir(name, &target.objects_dir),
+        )
+        .map_err(InstallError::Tables)?
+            == from =>
+        {
+            // Killed before the tables switched: nothing a packet reads changed (sets
+            // are updated after the switch), so the committed generation stands.
+            point("clear the journal");
+            store.clear_journal(name)?;
+            Recovery::RolledBack {
+                generation: target.generation,
+            }
+        }
+        Operation::SetUpdate {
+            target, changes, ..
+        } => {
             update_sets(store, &target, &changes)?;
             commit(store, &target, None)?;
             Recovery::RolledForward {

@@ -33,7 +33,7 @@ use crate::{
     error_chain, netns,
     plan::{self, Plan, ProgramAction, SetChange, Snapshot},
     store::{InstalledProgram, Manifest, Store, MANIFEST_FORMAT},
-    sys, LoadOptions, LoadedObject, LoadedProgram,
+    sys, table_update, LoadOptions, LoadedObject, LoadedProgram,
 };
 
 pub struct ApplyRequest<'a> {
@@ -113,8 +113,13 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         });
     }
     check_other_installs(store, req, netns_ino, &mut report.notices)?;
-    let new_snapshot = Snapshot::of(req.compiled);
-    report.plan = plan::plan(old.as_ref().map(|m| &m.snapshot), &new_snapshot);
+    // The plan may refit the file to the installed generation (its counter slots and
+    // map sizes), which turns a change inside classifier tables into an update in
+    // place; what is installed is then the refitted file.
+    let (plan, refitted) = plan::plan_compiled(old.as_ref().map(|m| &m.snapshot), req.compiled);
+    let compiled = refitted.as_ref().unwrap_or(req.compiled);
+    let new_snapshot = Snapshot::of(compiled);
+    report.plan = plan;
     report.generation = old.as_ref().map(|m| m.generation);
 
     // Checks that need no kernel objects come first.
@@ -220,6 +225,12 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
             ..old.clone()
         };
         let changes = report.plan.set_changes.clone();
+        let dir = store.objects_dir(&old.name, &old.objects_dir);
+        let tables_from = if report.plan.table_changes.is_empty() {
+            None
+        } else {
+            Some(table_update::live_half_pinned(&dir).map_err(InstallError::Tables)?)
+        };
         point("journal set update");
         store.write_journal(
             req.name,
@@ -227,12 +238,27 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
                 op: Operation::SetUpdate {
                     target: Box::new(target.clone()),
                     changes: changes.clone(),
+                    tables_from,
                 },
                 phase: Phase::Swapping,
                 pid: std::process::id(),
                 started_unix: now_unix(),
             },
         )?;
+        if tables_from.is_some() {
+            // runtime/src/table_update.rs: the new rules' counter slots are zeroed, the
+            // tables written into the half no packet reads, then one store switches
+            // every classifier to them.
+            point("switch classifier tables");
+            let done = table_update::switch_pinned(&dir, compiled, &report.plan.fresh_slots)
+                .map_err(InstallError::Tables)?;
+            report.notices.push(format!(
+                "classifier tables switched in place: {} KiB written to half {}, {:.1} ms",
+                done.bytes / 1024,
+                done.to,
+                done.took.as_secs_f64() * 1e3
+            ));
+        }
         update_sets(store, &target, &changes)?;
         commit(store, &target, None)?;
         report.generation = Some(target.generation);

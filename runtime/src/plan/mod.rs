@@ -1,14 +1,18 @@
 //! Change plans: what installing a new rule file over an installed one would do.
 //!
 //! A [`Snapshot`] is the comparable part of a compiled file — per-program bytecode
-//! text, rule listings, map shapes and set contents — and [`plan`] compares two of
-//! them the way `sockc diff` and `sockc apply` need: which programs attach, detach,
-//! reload or stay; whether set contents can be updated in place without loading a new
-//! object; the rule and bytecode diffs a human reviews; and which counter slots carry
-//! over. Programs are matched by (hook, interface), never by symbol. Invariant: the
-//! plan depends only on the two snapshots (no kernel, no clock beyond a diff
-//! deadline), and "code" means the instructions alone: source line numbers in the
-//! disassembly's notes are not code, so moving rules down a line reloads nothing.
+//! text, rule listings, map shapes, set contents and classifier table hashes — and
+//! [`plan`] compares two of them the way `sockc diff` and `sockc apply` need: which
+//! programs attach, detach, reload or stay; whether set contents and classifier tables
+//! can be replaced in place without loading a new object ([`ApplyPath`]); the rule
+//! and bytecode diffs a human reviews; and which counter slots carry over.
+//! [`plan_compiled`] first refits the new file to the installed generation (its
+//! counter slots and map sizes, `Compiled::refit`), so that a rule changed inside a
+//! classified run compiles to the installed code and only its tables differ. Programs
+//! are matched by (hook, interface), never by symbol. Invariant: the plan depends
+//! only on the two snapshots (no kernel, no clock beyond a diff deadline), and "code"
+//! means the instructions alone: source line numbers in the disassembly's notes are
+//! not code, so moving rules down a line reloads nothing.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -23,8 +27,10 @@ use similar::{
 };
 
 use sockc_compiler::{
-    bpf::maps::{unhex, DurableMap, MapContents, MapDef},
+    bpf::maps::{unhex, DurableMap, MapContents, MapDef, Sizing, COUNTERS_MAP, PORTS_MAP},
+    driver::Refit,
     hooks::HookKind,
+    ir::slots::InstalledSlots,
     metadata::{RuleMeta, SocketMeta},
     Compiled,
 };
@@ -44,9 +50,9 @@ pub struct Snapshot {
     pub programs: Vec<ProgramSnapshot>,
     pub maps: Vec<MapShape>,
     pub map_contents: Vec<MapContents>,
-    /// Classifier tables (map name and SHA-256 of its contents), sorted by map. Their
-    /// contents are part of the program's meaning: a live tree cannot be rewritten
-    /// atomically, so any change loads a new object.
+    /// Classifier tables (map name and SHA-256 of its contents), sorted by map. With
+    /// the same code and map shapes, changed tables are written into the halves no
+    /// packet reads and switched in with one word (`table_update`).
     #[serde(default)]
     pub tables: Vec<(String, String)>,
     /// Maps every generation shares (sockmap groups): taken over, never created
@@ -205,13 +211,20 @@ pub struct Plan {
     /// Every program of either side, ordered by interface, then hook (xdp first).
     pub programs: Vec<ProgramPlan>,
     /// True when something changed but no program's code and no map's shape did: only
-    /// set contents (or rule text that compiles to the same code) differ. The runtime
-    /// then applies `set_changes` to the installed maps and reloads nothing. False
-    /// when nothing changed at all (see [`Plan::has_changes`]) and on first install.
+    /// set contents, classifier tables (or rule text that compiles to the same code)
+    /// differ. The runtime then applies `set_changes` to the installed maps, switches
+    /// in `table_changes`, and reloads nothing. False when nothing changed at all (see
+    /// [`Plan::has_changes`]) and on first install.
     pub maps_only: bool,
     /// Per map whose entries differ. When a new object is loaded these are for
     /// reading only: the new maps are filled from the new file's metadata.
     pub set_changes: Vec<SetChange>,
+    /// Classifier table maps whose contents change. With `maps_only`, the runtime
+    /// writes the new tables into the halves no packet reads and switches to them.
+    pub table_changes: Vec<String>,
+    /// With `maps_only`: counter slots the new file gives to rules that had none
+    /// before (they may hold a removed rule's counts and are zeroed first).
+    pub fresh_slots: Vec<u32>,
     /// Unified diff hunks (no `---`/`+++` header; [`Plan::render`] adds it) of the
     /// rule listing: one `HOOK on IFACE: RULE` line per rule, defaults included.
     pub rule_diff: String,
@@ -350,8 +363,16 @@ fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Vec<
 }
 
 /// A map entry as a person reads it: set maps hold LPM keys (`u32` prefix length,
-/// little endian, then the address), printed as the rule language writes prefixes.
+/// little endian, then the address), printed as the rule language writes prefixes;
+/// a port bitmap is printed as its list's number and how many ports it holds.
 pub fn describe_entry(map: &str, key: &str, value: &str) -> String {
+    if map == PORTS_MAP {
+        let n = unhex(key)
+            .and_then(|k| Some(u32::from_le_bytes(k.get(..4)?.try_into().ok()?)))
+            .map_or_else(|| key.to_string(), |n| n.to_string());
+        let ports: u32 = unhex(value).map_or(0, |v| v.iter().map(|b| b.count_ones()).sum());
+        return format!("port list {n} ({ports} ports)");
+    }
     let prefix = map
         .starts_with("set_")
         .then(|| unhex(key))
@@ -489,11 +510,18 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
     };
     let same_shapes = sorted_shapes(&old.maps) == sorted_shapes(&new.maps);
     let socket_changes = socket_changes(&old.sockets, &new.sockets);
-    let new_object = !installed
-        || !same_programs
-        || !same_shapes
-        || old.tables != new.tables
-        || !socket_changes.is_empty();
+    let new_object = !installed || !same_programs || !same_shapes || !socket_changes.is_empty();
+    let old_tables: HashMap<&str, &str> = old
+        .tables
+        .iter()
+        .map(|(m, h)| (m.as_str(), h.as_str()))
+        .collect();
+    let table_changes: Vec<String> = new
+        .tables
+        .iter()
+        .filter(|(m, h)| old_tables.get(m.as_str()) != Some(&h.as_str()))
+        .map(|(m, _)| m.clone())
+        .collect();
 
     let old_listing = rule_listing(pairs.iter().filter_map(|(o, _)| *o));
     let new_listing = rule_listing(pairs.iter().filter_map(|(_, n)| *n));
@@ -546,11 +574,34 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
             .collect(),
         _ => Vec::new(),
     };
-    let maps_only = installed && !new_object && (!set_changes.is_empty() || !rule_diff.is_empty());
+    let maps_only = installed
+        && !new_object
+        && (!set_changes.is_empty() || !rule_diff.is_empty() || !table_changes.is_empty());
+    // In place, a slot keeps its counts: new rules whose slot nobody carries start at 0.
+    let fresh_slots = if maps_only {
+        let carried: HashSet<u32> = counter_carry
+            .iter()
+            .filter(|c| c.old_slot == c.new_slot)
+            .map(|c| c.new_slot)
+            .collect();
+        let mut fresh: Vec<u32> = new
+            .programs
+            .iter()
+            .flat_map(|p| p.rules.iter().map(|r| r.counter))
+            .filter(|s| !carried.contains(s))
+            .collect();
+        fresh.sort_unstable();
+        fresh.dedup();
+        fresh
+    } else {
+        Vec::new()
+    };
     Plan {
         programs,
         maps_only,
         set_changes,
+        table_changes: if maps_only { table_changes } else { Vec::new() },
+        fresh_slots,
         socket_changes,
         port_set_changes,
         rule_diff,
@@ -558,6 +609,57 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
         counter_carry,
         installed,
         new_rule_count: new.programs.iter().map(|p| p.rules.len()).sum(),
+    }
+}
+
+/// What a re-apply keeps of the generation `old` describes: its counter slots and
+/// map sizes (table halves, counter slots).
+pub fn refit_of(old: &Snapshot) -> Refit {
+    let slots = old
+        .programs
+        .iter()
+        // A block's program lists its rules and default last; the programs sockc adds
+        // (sockmap companions, registrars) list none and keep no slots.
+        .filter_map(|p| {
+            let (default, rules) = p.rules.split_last()?;
+            Some(InstalledSlots {
+                hook: p.hook,
+                attach_to: p.attach_to.clone(),
+                rules: rules.iter().map(|r| (r.text.clone(), r.counter)).collect(),
+                default: default.counter,
+            })
+        })
+        .collect();
+    let tables: HashSet<&str> = old.tables.iter().map(|(m, _)| m.as_str()).collect();
+    let mut sizing = Sizing::default();
+    for m in &old.maps {
+        if tables.contains(m.name.as_str()) {
+            sizing.tables.insert(m.name.clone(), m.value_size);
+        } else if m.name == COUNTERS_MAP {
+            sizing.counters = m.max_entries;
+        }
+    }
+    Refit { slots, sizing }
+}
+
+/// A plan for installing `new` over `old`, and the file refitted to the installed
+/// generation when that is what makes the plan an update in place (then the runtime
+/// installs the refitted file: its counter slots are the installed ones).
+pub fn plan_compiled(old: Option<&Snapshot>, new: &Compiled) -> (Plan, Option<Compiled>) {
+    let direct = plan(old, &Snapshot::of(new));
+    let Some(old) = old.filter(|_| direct.has_changes()) else {
+        return (direct, None);
+    };
+    match new.refit(&refit_of(old)) {
+        Ok(fitted) => {
+            let p = plan(Some(old), &Snapshot::of(&fitted));
+            if p.maps_only {
+                (p, Some(fitted))
+            } else {
+                (direct, None)
+            }
+        }
+        Err(_) => (direct, None),
     }
 }
 
@@ -592,7 +694,53 @@ fn indented(out: &mut String, text: &str) {
     }
 }
 
+/// How a plan is carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyPath {
+    /// Nothing changes.
+    Nothing,
+    /// Nothing is installed: everything is loaded and attached.
+    FirstInstall,
+    /// Set entries (and rule text that compiles to the same code) change in place.
+    SetsInPlace,
+    /// Classifier tables (and maybe sets) change in place behind one switch.
+    TablesInPlace,
+    /// A new object is loaded and the changed hooks swap to it.
+    Reload,
+}
+
+impl ApplyPath {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ApplyPath::Nothing => "nothing to do",
+            ApplyPath::FirstInstall => "first install: load, verify and attach",
+            ApplyPath::SetsInPlace => "map update in place: set entries change, nothing reloads",
+            ApplyPath::TablesInPlace => {
+                "map update in place: classifier tables are written into the halves no \
+                 packet reads and switched in at once, nothing reloads, counters kept"
+            }
+            ApplyPath::Reload => "reload: a new object is verified and the hooks swap to it",
+        }
+    }
+}
+
 impl Plan {
+    /// Which way the runtime carries the plan out.
+    pub fn path(&self) -> ApplyPath {
+        if !self.has_changes() {
+            ApplyPath::Nothing
+        } else if !self.installed {
+            ApplyPath::FirstInstall
+        } else if self.maps_only && !self.table_changes.is_empty() {
+            ApplyPath::TablesInPlace
+        } else if self.maps_only {
+            ApplyPath::SetsInPlace
+        } else {
+            ApplyPath::Reload
+        }
+    }
+
     pub fn has_changes(&self) -> bool {
         self.programs
             .iter()
@@ -647,12 +795,15 @@ impl Plan {
         .collect();
         let mode = if !self.installed {
             "nothing installed yet"
+        } else if self.maps_only && !self.table_changes.is_empty() {
+            "classifier tables switched in place, nothing reloads"
         } else if self.maps_only {
             "set maps updated in place: yes, nothing reloads"
         } else {
             "set maps updated in place: no (a new object with new maps is loaded)"
         };
         let _ = writeln!(out, "plan: {} ({n_programs}); {mode}", parts.join(", "));
+        let _ = writeln!(out, "path: {}", self.path().describe());
 
         let labels: Vec<String> = self
             .programs
@@ -767,7 +918,20 @@ impl Plan {
             indented(&mut out, diff);
         }
 
-        if self.maps_only {
+        if !self.table_changes.is_empty() {
+            let _ = writeln!(
+                out,
+                "tables: {} switched in place",
+                self.table_changes.join(", ")
+            );
+        }
+        if self.maps_only && !self.fresh_slots.is_empty() {
+            let _ = writeln!(
+                out,
+                "counters: kept in place; {} at zero",
+                count(self.fresh_slots.len(), "new rule starts", "new rules start")
+            );
+        } else if self.maps_only {
             let _ = writeln!(out, "counters: all kept (nothing reloads)");
         } else if self.installed {
             let kept = self.counter_carry.len();
@@ -791,7 +955,10 @@ impl Plan {
             "has_changes": self.has_changes(),
             "installed": self.installed,
             "maps_only": self.maps_only,
+            "path": self.path(),
             "loads_new_object": self.loads_new_object(),
+            "table_changes": self.table_changes,
+            "fresh_slots": self.fresh_slots,
             "programs": self.programs,
             "set_changes": self.set_changes,
             "port_set_changes": self.port_set_changes,

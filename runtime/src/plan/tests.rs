@@ -152,31 +152,119 @@ fn a_changed_map_shape_loads_a_new_object() {
 }
 
 /// A rule inside a classified run lives in the classifier's tables, not in the
-/// code: changing its port leaves code and map shapes alone, yet the new tables
-/// must load as a new object (an in-place rewrite of a live tree is not atomic).
+/// code: changing its port leaves code and map shapes alone, and the new tables are
+/// switched in place (no new object), with the changed rule's counter starting at 0.
 #[test]
-fn a_changed_classifier_table_loads_a_new_object() {
-    let rules = |port: u16| {
-        let mut src = String::from("xdp on eth0 {\n");
-        for i in 0..40 {
-            let p = if i == 17 { port } else { 1000 + i };
-            src.push_str(&format!("    drop tcp from 10.{i}.0.0/16 to *:{p}\n"));
-        }
-        src + "    default allow\n}\n"
-    };
-    let old = snap(&rules(1017));
-    let new = snap(&rules(2017));
+fn a_changed_classifier_table_is_switched_in_place() {
+    let old = snap(&classified(&[], None));
+    let new = snap(&classified(&[(17, 2017)], None));
     assert!(!old.tables.is_empty(), "the run is classified");
     assert_eq!(old.programs[0].asm, new.programs[0].asm);
     assert_eq!(old.maps, new.maps);
     assert_ne!(old.tables, new.tables);
     let p = plan(Some(&old), &new);
     assert!(
-        !p.maps_only && p.loads_new_object(),
+        p.maps_only && !p.loads_new_object(),
         "{}",
         p.render("a", "b")
     );
+    assert_eq!(p.path(), ApplyPath::TablesInPlace);
+    assert_eq!(p.table_changes, ["c0_tables"]);
+    assert_eq!(p.fresh_slots, [17], "the changed rule's slot");
+    let text = p.render("a", "b");
+    assert!(
+        text.contains("classifier tables switched in place"),
+        "{text}"
+    );
+    assert!(text.contains("1 new rule starts at zero"), "{text}");
+    assert_eq!(p.to_json()["path"], "tables_in_place");
     assert!(!plan(Some(&old), &old).has_changes());
+}
+
+/// 40 classified rules (`drop tcp from 10.I.0.0/16 to *:PORT`, port 1000 + i unless
+/// `ports` says otherwise), the rule `extra` inserted before rule 20 if given.
+fn classified(ports: &[(usize, u16)], extra: Option<&str>) -> String {
+    let mut src = String::from("xdp on eth0 {\n");
+    for i in 0..40 {
+        if i == 20 {
+            if let Some(e) = extra {
+                src.push_str(&format!("    {e}\n"));
+            }
+        }
+        let p = ports
+            .iter()
+            .find(|(r, _)| *r == i)
+            .map_or(1000 + i as u16, |(_, p)| *p);
+        src.push_str(&format!("    drop tcp from 10.{i}.0.0/16 to *:{p}\n"));
+    }
+    src + "    default allow\n}\ntc egress on eth0 { count tcp to *:443; default allow }\n"
+}
+
+fn compiled(src: &str) -> Compiled {
+    let (c, d) = sockc_compiler::compile(src, &Default::default());
+    c.unwrap_or_else(|| panic!("compiles: {d:?}\n{src}"))
+}
+
+/// A rule added inside a classified run shifts every later counter slot, the
+/// default's and the next program's (immediates in their code): compiled alone the
+/// new file reloads, but refitted to the installed slots and sizes it has the same
+/// code and only new tables. Every old rule keeps its slot, the new rule takes the
+/// lowest free one, the defaults keep theirs.
+#[test]
+fn a_rule_added_in_a_classified_run_is_refitted_into_place() {
+    let old = compiled(&classified(&[], None));
+    let new = compiled(&classified(
+        &[],
+        Some("allow udp from 10.99.0.0/16 to *:53"),
+    ));
+    let direct = plan(Some(&Snapshot::of(&old)), &Snapshot::of(&new));
+    assert_eq!(
+        direct.path(),
+        ApplyPath::Reload,
+        "{}",
+        direct.render("a", "b")
+    );
+    let (p, fitted) = plan_compiled(Some(&Snapshot::of(&old)), &new);
+    assert_eq!(p.path(), ApplyPath::TablesInPlace, "{}", p.render("a", "b"));
+    let fitted = fitted.expect("refitted");
+    let slots = |c: &Compiled| -> Vec<(String, u32)> {
+        c.metadata
+            .programs
+            .iter()
+            .flat_map(|p| p.rules.iter().map(|r| (r.text.clone(), r.counter)))
+            .collect()
+    };
+    let (before, after) = (slots(&old), slots(&fitted));
+    for (text, slot) in &before {
+        assert!(
+            after.contains(&(text.clone(), *slot)),
+            "{text} lost slot {slot}"
+        );
+    }
+    let fresh = before.iter().map(|b| b.1).max().unwrap() + 1;
+    assert!(after.contains(&("allow udp from 10.99.0.0/16 to *:53".into(), fresh)));
+    assert_eq!(p.fresh_slots, [fresh]);
+    let (now, was) = (Snapshot::of(&fitted), Snapshot::of(&old));
+    assert_eq!(
+        code_lines(&now.programs[1].asm),
+        code_lines(&was.programs[1].asm),
+        "the tc program's code is the installed one"
+    );
+}
+
+/// A change the installed code cannot walk reloads: a rule that needs the TCP flags
+/// (the tries gain a key byte) in a run that had none.
+#[test]
+fn a_change_of_the_tables_shape_reloads() {
+    let old = compiled(&classified(&[], None));
+    let new = compiled(&classified(
+        &[],
+        Some("drop tcp from 10.99.0.0/16 to *:53 syn"),
+    ));
+    let (p, fitted) = plan_compiled(Some(&Snapshot::of(&old)), &new);
+    assert_eq!(p.path(), ApplyPath::Reload, "{}", p.render("a", "b"));
+    assert!(fitted.is_none() && !p.bytecode_diffs.is_empty());
+    assert!(p.render("a", "b").contains("path: reload"));
 }
 
 #[test]
@@ -344,8 +432,10 @@ fn long_bytecode_diffs_are_cut() {
         "... 600 more diff lines cut (`sockc compile --emit asm` shows the whole program)\n"
     ));
 
-    let rules: String = (0..60)
-        .map(|i| format!("drop udp to *:{}\n", 1000 + i))
+    // ICMP type rules stay linear (the classifier takes no ICMP type), so the code
+    // grows with them.
+    let rules: String = (0..150)
+        .map(|i| format!("drop icmp type {}\n", i))
         .collect();
     let old = snap("xdp on eth0 { default allow }");
     let new = snap(&format!("xdp on eth0 {{\n{rules}default allow\n}}"));
@@ -375,4 +465,24 @@ fn adding_log_keeps_counters() {
     assert!(p
         .render("a", "b")
         .contains("counters: kept for all 2 rules"));
+}
+
+/// A long port list of a linear rule is a bitmap in the `ports` map: changing one
+/// port of it updates that map in place, and the plan says which list changed.
+#[test]
+fn a_long_port_list_changes_in_place() {
+    let file = |last: u16| {
+        let ports: Vec<String> = (0..20).map(|i| (1000 + 7 * i).to_string()).collect();
+        format!(
+            "set p = {{ {}, {last} }}\nxdp on eth0 {{\n    drop tcp to *:@p\n    default allow\n}}\n",
+            ports.join(", ")
+        )
+    };
+    let (old, new) = (snap(&file(5000)), snap(&file(6000)));
+    let p = plan(Some(&old), &new);
+    assert_eq!(p.path(), ApplyPath::SetsInPlace, "{}", p.render("a", "b"));
+    let change = &p.set_changes[0];
+    assert_eq!(change.map, "ports");
+    assert_eq!(change.added, ["port list 0 (21 ports)"]);
+    assert!(change.removed.is_empty(), "same key, new value: {change:?}");
 }

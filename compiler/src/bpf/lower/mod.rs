@@ -16,12 +16,15 @@
 
 pub mod log;
 pub mod packet;
-mod rules;
+pub(super) mod rules;
 pub mod sk_lookup;
 pub mod sk_lookup_register;
 pub mod sockmap;
 
-use super::buffer::{BufferError, Code};
+use super::{
+    buffer::{BufferError, Code},
+    maps::Sizing,
+};
 use crate::{
     hooks::{Context, HookSpec},
     ir::{Action, Module, Program},
@@ -35,17 +38,19 @@ pub enum LowerError {
     Buffer(#[from] BufferError),
 }
 
-/// Lowers one program to instructions.
-pub fn lower_program(module: &Module, prog: &Program) -> Result<Code, LowerError> {
+/// Lowers one program to instructions; `sizing` gives the classifier tables' sizes.
+pub fn lower_program(module: &Module, prog: &Program, sizing: &Sizing) -> Result<Code, LowerError> {
     let spec = prog.hook.spec();
     let unsupported = || LowerError::Unsupported { hook: spec.name };
     if spec.unsupported.is_some() {
         return Err(unsupported());
     }
     match spec.context {
-        Context::Packet(ctx) => packet::lower(module, prog, spec, ctx),
-        Context::SkLookup => sk_lookup::lower(module, prog, spec),
-        Context::SkMsg(ctx) | Context::SkSkb(ctx) => sockmap::lower_rules(module, prog, spec, ctx),
+        Context::Packet(ctx) => packet::lower(module, prog, spec, ctx, sizing),
+        Context::SkLookup => sk_lookup::lower(module, prog, spec, sizing),
+        Context::SkMsg(ctx) | Context::SkSkb(ctx) => {
+            sockmap::lower_rules(module, prog, spec, ctx, sizing)
+        }
         // Programs sockc adds (companions) have no rules: `sockmap::lower_companion`.
         Context::SockOps { .. } | Context::Dispatch => Err(unsupported()),
     }

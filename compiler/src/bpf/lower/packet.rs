@@ -6,6 +6,7 @@ use super::{rules, LowerError};
 use crate::{
     bpf::{
         buffer::{Code, CodeBuffer},
+        maps::Sizing,
         packet::emit_prologue,
     },
     hooks::{HookSpec, PacketCtx},
@@ -18,10 +19,11 @@ pub fn lower(
     prog: &Program,
     spec: &HookSpec,
     ctx: PacketCtx,
+    sizing: &Sizing,
 ) -> Result<Code, LowerError> {
     let mut b = CodeBuffer::new();
     emit_prologue(&mut b, &ctx, uses_sets(prog));
-    rules::emit(b, module, prog, spec, &mut rules::NoRedirect)
+    rules::emit(b, module, prog, spec, sizing, &mut rules::NoRedirect)
 }
 
 /// Whether any rule looks an address up in a set (the prologue then writes the LPM

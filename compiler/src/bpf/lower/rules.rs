@@ -35,9 +35,9 @@ use crate::{
         buffer::{Code, CodeBuffer, Label, SrcLoc},
         flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
-        maps::{set_map_name, COUNTERS_MAP},
+        maps::{port_lists, set_map_name, Sizing, COUNTERS_MAP, PORTS_MAP, PORT_CHAIN_MAX},
     },
-    hooks::HookSpec,
+    hooks::{Context, HookSpec},
     ir::{
         flow::Test,
         linear::{linear, Node, Plan, RuleTests, Target},
@@ -95,9 +95,15 @@ pub(super) fn emit(
     module: &Module,
     prog: &Program,
     spec: &HookSpec,
+    sizing: &Sizing,
     redirect: &mut dyn Redirect,
 ) -> Result<Code, LowerError> {
+    if prog.steps.iter().any(|s| matches!(s, Step::Classify(_))) {
+        crate::bpf::classify::emit_select(&mut b);
+    }
     let count_exit = b.new_label();
+    let ports = port_lists(module);
+    let mut dispatches = Vec::new();
     // The kernel rejects unreachable instructions, so code that cannot run is not
     // emitted: a rule that can never match, and everything after a rule that always
     // ends the program.
@@ -114,6 +120,7 @@ pub(super) fn emit(
                     rules: &planned,
                     tests: &tests,
                     plan: &plan,
+                    ports: &ports,
                 };
                 if !emit_run(&mut b, module, spec, prog, run, redirect, count_exit) {
                     ended = true;
@@ -121,11 +128,36 @@ pub(super) fn emit(
                 }
             }
             Step::Classify(c) => {
-                b.set_srcloc(Some(SrcLoc::Rules {
+                let srcloc = SrcLoc::Rules {
                     first: c.rules.start,
                     last: c.rules.end - 1,
-                }));
-                crate::bpf::classify::emit(&mut b, spec, prog, c, count_exit);
+                };
+                b.set_srcloc(Some(srcloc));
+                let capacity = sizing.table(&crate::bpf::classify::map_name(c));
+                // A run with redirects to sockets, or in a context whose verdicts the
+                // verifier checks at exit (not XDP or TC): a match goes to its
+                // dispatch, which sends each socket's mark (the verdict word of a
+                // redirect's record, `classify::REDIRECT_MARK`) to that socket's
+                // redirect and turns every verdict word loaded from the table into
+                // the constant it is.
+                let socks = crate::bpf::classify::redirect_targets(prog, c);
+                let found = if socks.is_empty() && matches!(spec.context, Context::Packet(_)) {
+                    count_exit
+                } else {
+                    let mut verdicts: Vec<i32> = Vec::new();
+                    for r in &prog.rules[c.rules.clone()] {
+                        if matches!(r.action, Action::Allow | Action::Drop | Action::Pass) {
+                            let v = verdict(spec, r.action);
+                            if !verdicts.contains(&v) {
+                                verdicts.push(v);
+                            }
+                        }
+                    }
+                    let l = b.new_label();
+                    dispatches.push((l, srcloc, socks, verdicts));
+                    l
+                };
+                crate::bpf::classify::emit(&mut b, prog, c, capacity, found);
             }
         }
     }
@@ -156,6 +188,32 @@ pub(super) fn emit(
     redirect.before_exit(&mut b);
     b.emit(Insn::mov64_reg(Reg::R0, Reg::R9));
     b.emit(Insn::exit());
+    for (label, srcloc, socks, verdicts) in dispatches {
+        b.set_srcloc(Some(srcloc));
+        b.bind(label);
+        b.note("classified match: to its socket's redirect, or its verdict");
+        let n = socks.len() + verdicts.len();
+        // Every word but the last is tested; the last is what remains.
+        let ends = socks
+            .into_iter()
+            .map(|s| (crate::bpf::classify::redirect_mark(s) as i32, Some(s)))
+            .chain(verdicts.into_iter().map(|v| (v, None)));
+        for (i, (word, sock)) in ends.enumerate() {
+            let next = b.new_label();
+            if i + 1 < n {
+                b.branch_imm(Cond::Ne, Reg::R9, word, next);
+            }
+            match sock {
+                Some(s) => redirect.redirect(&mut b, module, s, count_exit),
+                None => {
+                    b.emit(Insn::mov64_imm(Reg::R9, word));
+                    b.goto(count_exit);
+                }
+            }
+            b.bind(next);
+        }
+    }
+    b.set_srcloc(None);
     redirect.finish(&mut b, count_exit);
     Ok(b.finish()?)
 }
@@ -177,6 +235,7 @@ struct Run<'a> {
     rules: &'a [usize],
     tests: &'a [RuleTests],
     plan: &'a Plan,
+    ports: &'a [&'a [(u16, u16)]],
 }
 
 /// Emits a run of consecutive linear rules as its plan lays them out; control enters
@@ -223,7 +282,7 @@ fn emit_run(
                 Some(&Node::Test { fail }) => {
                     note(b);
                     let l = labels.get(b, fail);
-                    emit_test(b, module, spec, &rt.tests[j], l);
+                    emit_test(b, module, spec, run.ports, &rt.tests[j], l);
                 }
             }
         }
@@ -277,7 +336,7 @@ impl Labels {
 
 /// Adds 1 packet and the packet length in bytes to the counter slot whose index is
 /// at `COUNTER_KEY`. Clobbers r0-r5.
-pub(super) fn emit_count(b: &mut CodeBuffer) {
+pub(crate) fn emit_count(b: &mut CodeBuffer) {
     emit_bump(b, COUNTERS_MAP, flow::COUNTER_KEY);
 }
 
@@ -304,7 +363,14 @@ pub(super) fn emit_bump(b: &mut CodeBuffer, map: &str, key: i16) {
 /// instruction. Each test loads what it compares (into `r1`, `r2`; a set lookup is a
 /// call and clobbers `r0`–`r5`, a socket condition also `r7`), so a test may be
 /// entered with nothing in registers.
-fn emit_test(b: &mut CodeBuffer, module: &Module, spec: &HookSpec, t: &Test, fail: Label) {
+fn emit_test(
+    b: &mut CodeBuffer,
+    module: &Module,
+    spec: &HookSpec,
+    ports: &[&[(u16, u16)]],
+    t: &Test,
+    fail: Label,
+) {
     let r1 = Reg::R1;
     let byte = |b: &mut CodeBuffer, field: i16| b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(field)));
     match t {
@@ -343,12 +409,18 @@ fn emit_test(b: &mut CodeBuffer, module: &Module, spec: &HookSpec, t: &Test, fai
             }
         },
         Test::Set { set, src, family } => emit_set(b, module, *set, *family, *src, fail),
-        Test::Ports { src, ranges } => emit_ports(
-            b,
-            ranges,
-            if *src { flow::SPORT } else { flow::DPORT },
-            fail,
-        ),
+        Test::Ports { src, ranges } => {
+            let field = if *src { flow::SPORT } else { flow::DPORT };
+            if ranges.len() > PORT_CHAIN_MAX {
+                let index = ports
+                    .iter()
+                    .position(|l| *l == ranges.as_slice())
+                    .expect("every long port list of a linear rule has a bitmap");
+                emit_port_bitmap(b, index as u32, field, fail);
+            } else {
+                emit_ports(b, ranges, field, fail);
+            }
+        }
         Test::Flags { mask, value } => {
             byte(b, flow::TCP_FLAGS);
             if *mask != 0xff {
@@ -470,6 +542,33 @@ fn emit_masked_words(b: &mut CodeBuffer, off: i16, addr: &[u8], plen: u8, fail: 
     if !words.is_empty() {
         b.branch32_imm(Cond::Ne, Reg::R1, 0, fail);
     }
+}
+
+/// A long port list: one lookup of its bitmap in [`PORTS_MAP`] and one bit test, so
+/// the code (and the chain of jumps the verifier follows) does not grow with the list.
+/// Clobbers `r0`–`r5`.
+fn emit_port_bitmap(b: &mut CodeBuffer, index: u32, field: i16, fail: Label) {
+    let (r0, r1, r2, r3) = (Reg::R0, Reg::R1, Reg::R2, Reg::R3);
+    b.emit(Insn::st_imm(
+        Size::W,
+        Reg::FP,
+        at(flow::COUNTER_KEY),
+        index as i32,
+    ));
+    b.ld_map(r1, PORTS_MAP);
+    b.emit(Insn::mov64_reg(r2, Reg::FP));
+    b.emit(Insn::alu64_imm(op::ADD, r2, at(flow::COUNTER_KEY) as i32));
+    b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
+    b.branch_imm(Cond::Eq, r0, 0, fail);
+    b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(field)));
+    b.emit(Insn::mov64_reg(r2, r1));
+    b.emit(Insn::alu64_imm(op::RSH, r2, 3));
+    b.emit(Insn::alu64_reg(op::ADD, r0, r2));
+    b.emit(Insn::ldx(Size::B, r3, r0, 0));
+    b.emit(Insn::alu64_imm(op::AND, r1, 7));
+    b.emit(Insn::alu64_reg(op::RSH, r3, r1));
+    b.emit(Insn::alu64_imm(op::AND, r3, 1));
+    b.branch_imm(Cond::Eq, r3, 0, fail);
 }
 
 /// Port ranges are sorted, so a port below a range's low end is below every later

@@ -27,14 +27,19 @@ use crate::{
         buffer::{Code, CodeBuffer, Label},
         flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
-        maps::{socket_drop_slot, SOCKETS_MAP, SOCKET_DROPS_MAP},
+        maps::{socket_drop_slot, Sizing, SOCKETS_MAP, SOCKET_DROPS_MAP},
     },
     hooks::{HookSpec, SkLookupCtx, AF_INET, AF_INET6, SK_LOOKUP_CTX},
     ir::{Module, Program, SockId},
 };
 
 /// Lowers an sk_lookup program.
-pub fn lower(module: &Module, prog: &Program, spec: &HookSpec) -> Result<Code, LowerError> {
+pub fn lower(
+    module: &Module,
+    prog: &Program,
+    spec: &HookSpec,
+    sizing: &Sizing,
+) -> Result<Code, LowerError> {
     let mut b = CodeBuffer::new();
     emit_prologue(&mut b, &SK_LOOKUP_CTX, uses_sets(prog));
     let mut redirects = Redirects {
@@ -42,7 +47,7 @@ pub fn lower(module: &Module, prog: &Program, spec: &HookSpec) -> Result<Code, L
         drop: spec.verdicts.drop.expect("sk_lookup has SK_DROP"),
         sockets: Vec::new(),
     };
-    rules::emit(b, module, prog, spec, &mut redirects)
+    rules::emit(b, module, prog, spec, sizing, &mut redirects)
 }
 
 /// Fills the flow record from the context: family, protocol, remote end as the

@@ -68,6 +68,7 @@ use crate::{
         classify::DIMS,
         flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
+        maps::Sizing,
     },
     hooks::{HookKind, HookSpec, SockCtx, AF_INET, AF_INET6},
     ir::{
@@ -170,6 +171,7 @@ pub fn lower_rules(
     prog: &Program,
     spec: &HookSpec,
     ctx: SockCtx,
+    sizing: &Sizing,
 ) -> Result<Code, LowerError> {
     let group = module
         .sockmaps
@@ -188,7 +190,7 @@ pub fn lower_rules(
     };
     let mut b = CodeBuffer::new();
     rules.prologue(&mut b);
-    rules::emit(b, module, prog, spec, &mut rules)
+    rules::emit(b, module, prog, spec, sizing, &mut rules)
 }
 
 struct Rules<'a> {

@@ -1,0 +1,104 @@
+//! Counter slots kept across re-applies: a module's rules take the slots an installed
+//! generation gave the same rules, so that a change confined to classifier tables
+//! compiles to the installed code (slots are immediates in linear code and the
+//! defaults') and every unchanged rule's live counter stays where it is.
+//!
+//! Programs are matched by hook, attach point and occurrence (as plans match them);
+//! within a program, rules by text in order (each installed rule at most once, never
+//! out of order: a greedy common subsequence, exact for one rule added, removed or
+//! changed). The default keeps its slot. Every other rule gets the lowest slot no kept
+//! rule holds. Invariant: slots stay distinct over the module (the IR check).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use super::Module;
+use crate::hooks::HookKind;
+
+/// An installed program's slots: its rules' texts with their slots, in order, and
+/// its default's slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstalledSlots {
+    pub hook: HookKind,
+    pub attach_to: String,
+    pub rules: Vec<(String, u32)>,
+    pub default: u32,
+}
+
+/// Renumbers `module`'s counter slots to keep `installed`'s where rules match.
+pub fn keep_slots(module: &mut Module, installed: &[InstalledSlots]) {
+    let mut seen: HashMap<(HookKind, &str), usize> = HashMap::new();
+    let keyed: HashMap<(HookKind, &str, usize), &InstalledSlots> = installed
+        .iter()
+        .map(|p| {
+            let n = seen.entry((p.hook, p.attach_to.as_str())).or_default();
+            *n += 1;
+            ((p.hook, p.attach_to.as_str(), *n - 1), p)
+        })
+        .collect();
+    // Per program and rule (the default last): the kept slot, if any.
+    let mut kept: Vec<Vec<Option<u32>>> = Vec::new();
+    let mut used = HashSet::new();
+    let mut occurrence: HashMap<(HookKind, String), usize> = HashMap::new();
+    for p in module.programs.values() {
+        let n = occurrence.entry((p.hook, p.attach_to.clone())).or_default();
+        *n += 1;
+        let old = keyed.get(&(p.hook, p.attach_to.as_str(), *n - 1));
+        let mut slots = vec![None; p.rules.len() + 1];
+        if let Some(old) = old {
+            let mut by_text: HashMap<&str, VecDeque<usize>> = HashMap::new();
+            for (j, (text, _)) in old.rules.iter().enumerate() {
+                by_text.entry(text.as_str()).or_default().push_back(j);
+            }
+            let mut after = 0usize;
+            for (i, r) in p.rules.iter().enumerate() {
+                let Some(queue) = by_text.get_mut(r.text.as_str()) else {
+                    continue;
+                };
+                while queue.front().is_some_and(|&j| j < after) {
+                    queue.pop_front();
+                }
+                if let Some(j) = queue.pop_front() {
+                    slots[i] = Some(old.rules[j].1);
+                    after = j + 1;
+                }
+            }
+            slots[p.rules.len()] = Some(old.default);
+        }
+        for s in slots.iter().flatten() {
+            used.insert(*s);
+        }
+        kept.push(slots);
+    }
+    let mut next = 0u32;
+    let mut fresh = || {
+        while used.contains(&next) {
+            next += 1;
+        }
+        used.insert(next);
+        next
+    };
+    for (p, slots) in module.programs.values_mut().zip(kept) {
+        for (r, slot) in p.rules.iter_mut().zip(&slots) {
+            r.counter = slot.unwrap_or_else(&mut fresh);
+        }
+        p.default_counter = slots[p.rules.len()].unwrap_or_else(&mut fresh);
+    }
+    // The counters of what sockc adds around sockmap blocks and of sk_lookup
+    // registrars are not kept (plans carry them over by what they count); they take
+    // fresh slots so no kept rule slot is given twice.
+    for g in &mut module.sockmaps {
+        for c in &mut g.companions {
+            for (slot, _) in &mut c.counters {
+                *slot = fresh();
+            }
+        }
+        for (_, slot) in &mut g.stack_counters {
+            *slot = fresh();
+        }
+    }
+    for r in &mut module.registrars {
+        for slot in &mut r.counters {
+            *slot = fresh();
+        }
+    }
+}

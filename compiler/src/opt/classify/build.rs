@@ -1,0 +1,533 @@
+//! The byte-cut trie builder: entries in, a [`Trie`] (a DAG of 256-way nodes over the
+//! key's bytes, with leaves of at most [`LEAF_MAX`] entries) out.
+//!
+//! A node stands for a region of the key space: the bytes read on the way down are
+//! fixed, the rest free. Building a region: drop every entry after the first one that
+//! matches all of it (nothing after it can be first), drop entries hidden behind an
+//! earlier entry with no other condition there; if at most [`LEAF_MAX`] are left they
+//! are a leaf, else read one more byte — of the dimension whose next byte the fewest
+//! entries cover whole (ties: the most distinct boundaries), always a dimension's most
+//! significant byte not read yet, so a region is a box; or the TCP flags or the L4
+//! byte, which decide the entries' other conditions — and build one child per group
+//! of byte values that no entry tells apart. Since every condition of an entry is a
+//! key byte, entries that no byte tells apart are equal there and the first hides the
+//! rest: every list shrinks to a leaf. Two regions with the
+//! same entries and the same partial ranges in the dimensions half read build the same
+//! subtree, so each is built once (memo) and equal nodes are one node (hash-consing):
+//! the trie is a DAG, which is what keeps entries that are wide in the byte read from
+//! being copied into 256 separate subtrees.
+//!
+//! For a run of `count` rules ([`Mode::Disjoint`]) nothing is dropped (every entry
+//! that matches counts), and the build fails ([`BuildError::Overlap`]) as soon as two
+//! entries of one region can match one packet: a leaf whose entries meet, or a region
+//! that one entry covers while others are in it. What builds holds entries no two of
+//! which match a packet, so the leaf a packet reaches holds the only one that does.
+//!
+//! Invariant (what the walk relies on, see `ir::classifier`): for every packet, the
+//! first entry of the trie that matches it is in the leaf its bytes lead to, and a
+//! path reads each key byte at most once (so at most [`Trie::key_bytes`] nodes).
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasherDefault, Hasher},
+};
+
+use super::{BuildError, LEAF_MAX};
+use crate::{
+    ir::classifier::{Child, Dim, Entry, Group, KeyByte, Node, Trie, MAX_DIMS},
+    syntax::ast::Family,
+};
+
+/// Lists at most this long are searched for entries hidden behind earlier ones.
+const PRUNE_MAX: usize = 64;
+
+/// FxHash (rustc's): the keys are sequences of small integers built by this module,
+/// so a fast non-cryptographic hash is enough and SipHash costs a third of the build.
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, x: u8) {
+        self.write_u64(x.into());
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(x.into());
+    }
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+/// The part of the key space a node stands for: per dimension the values `lo..=hi`
+/// and how many of its bytes (most significant first) are fixed; whether the TCP
+/// flags and the L4 byte are fixed (to values every entry of the region's list
+/// accepts: the split keeps only those).
+#[derive(Clone, Copy)]
+struct Region {
+    lo: [u32; MAX_DIMS],
+    hi: [u32; MAX_DIMS],
+    used: [u8; MAX_DIMS],
+    flags: bool,
+    l4: bool,
+}
+
+/// What a node can read next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Axis {
+    /// The byte at `shift` of dimension `d`.
+    Dim(usize, u32),
+    Flags,
+    L4,
+}
+
+/// What a trie finds for a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// The first entry that matches (rules that end the program).
+    First,
+    /// The one entry that matches, the entries being pairwise disjoint (`count`
+    /// rules).
+    Disjoint,
+}
+
+struct Builder<'a> {
+    entries: &'a [Entry],
+    mode: Mode,
+    dims: &'a [Dim],
+    memo: FxMap<Vec<u32>, Child>,
+    nodes: Vec<Node>,
+    node_depth: Vec<u8>,
+    node_ids: FxMap<Node, u32>,
+    leaves: Vec<Vec<u32>>,
+    leaf_ids: FxMap<Vec<u32>, u32>,
+    work: usize,
+    budget: usize,
+}
+
+/// Builds the trie of `entries` (one family, in rule order, not empty). `budget`
+/// bounds the build's work (entry visits over all regions built).
+pub(super) fn build_trie(
+    family: Family,
+    group: Group,
+    entries: Vec<Entry>,
+    mode: Mode,
+    budget: usize,
+) -> Result<Trie, BuildError> {
+    let dims = Dim::of(family);
+    let nd = dims.len();
+    let mut region = Region {
+        lo: [0; MAX_DIMS],
+        hi: [0; MAX_DIMS],
+        used: [0; MAX_DIMS],
+        flags: false,
+        l4: false,
+    };
+    for (d, dim) in dims.iter().enumerate() {
+        region.hi[d] = dim.max();
+    }
+    let mut b = Builder {
+        entries: &entries,
+        mode,
+        dims: &dims,
+        memo: FxMap::default(),
+        nodes: Vec::new(),
+        node_depth: Vec::new(),
+        node_ids: FxMap::default(),
+        leaves: Vec::new(),
+        leaf_ids: FxMap::default(),
+        work: 0,
+        budget,
+    };
+    let root = b.build(&region, (0..entries.len() as u32).collect())?;
+    let depth = match root {
+        Child::Node(n) => b.node_depth[n as usize].into(),
+        _ => 0,
+    };
+    let (nodes, leaves) = (b.nodes, b.leaves);
+    let max_leaf = leaves.iter().map(Vec::len).max().unwrap_or(0);
+    Ok(Trie {
+        family,
+        group,
+        checked_dims: (0..nd)
+            .filter(|&d| {
+                entries
+                    .iter()
+                    .any(|e| e.lo[d] != 0 || e.hi[d] != dims[d].max())
+            })
+            .collect(),
+        checks_flags: entries.iter().any(|e| e.tcp_flags.0 != 0),
+        checks_l4: entries.iter().any(|e| e.needs_l4),
+        dims,
+        entries,
+        root,
+        nodes,
+        leaves,
+        depth,
+        max_leaf,
+    })
+}
+
+impl Builder<'_> {
+    fn clip(&self, e: u32, r: &Region, d: usize) -> (u32, u32) {
+        let e = &self.entries[e as usize];
+        (e.lo[d].max(r.lo[d]), e.hi[d].min(r.hi[d]))
+    }
+
+    /// True when the entry's conditions beyond its box (TCP flags, L4) hold for every
+    /// packet of the region.
+    fn conditions_hold(&self, e: u32, r: &Region) -> bool {
+        let e = &self.entries[e as usize];
+        (e.tcp_flags.0 == 0 || r.flags) && (!e.needs_l4 || r.l4)
+    }
+
+    /// True when the entry matches every packet of the region.
+    fn decides(&self, e: u32, r: &Region) -> bool {
+        let x = &self.entries[e as usize];
+        self.conditions_hold(e, r)
+            && (0..self.dims.len()).all(|d| x.lo[d] <= r.lo[d] && x.hi[d] >= r.hi[d])
+    }
+
+    /// Bits of dimension `d` not fixed yet in a region that fixed `used` bytes.
+    fn free_bits(&self, d: usize, used: u8) -> u32 {
+        self.dims[d].bits() - 8 * u32::from(used)
+    }
+
+    fn build(&mut self, region: &Region, mut list: Vec<u32>) -> Result<Child, BuildError> {
+        match self.mode {
+            Mode::First => {
+                // Nothing after an entry that matches every packet of the region can be
+                // first.
+                if let Some(k) = list.iter().position(|&e| self.decides(e, region)) {
+                    list.truncate(k + 1);
+                }
+                if list.len() > LEAF_MAX && list.len() <= PRUNE_MAX {
+                    self.prune_hidden(&mut list, region);
+                }
+            }
+            // An entry matching the whole region meets every other entry in it.
+            Mode::Disjoint if list.len() > 1 && list.iter().any(|&e| self.decides(e, region)) => {
+                return Err(BuildError::Overlap);
+            }
+            Mode::Disjoint => {}
+        }
+        if list.is_empty() {
+            return Ok(Child::Empty);
+        }
+        if list.len() <= LEAF_MAX {
+            if self.mode == Mode::Disjoint && self.any_meet(&list, region) {
+                return Err(BuildError::Overlap);
+            }
+            return Ok(self.leaf(list));
+        }
+        let key = self.memo_key(region, &list);
+        if let Some(&c) = self.memo.get(&key) {
+            return Ok(c);
+        }
+        self.work += list.len();
+        if self.work > self.budget {
+            return Err(BuildError::TooLarge);
+        }
+        let axis = self
+            .choose_byte(region, &list)
+            .ok_or(BuildError::Inseparable)?;
+        let child = self.split(region, list, axis)?;
+        self.memo.insert(key, child);
+        Ok(child)
+    }
+
+    /// True when two entries of `list` match a common packet of the region: their
+    /// boxes meet there and their TCP flag tests can both hold (L4 requirements always
+    /// can).
+    fn any_meet(&self, list: &[u32], region: &Region) -> bool {
+        list.iter().enumerate().any(|(i, &x)| {
+            list[i + 1..].iter().any(|&y| {
+                let (ex, ey) = (&self.entries[x as usize], &self.entries[y as usize]);
+                let (mx, vx) = ex.tcp_flags;
+                let (my, vy) = ey.tcp_flags;
+                let flags = region.flags || (vx ^ vy) & mx & my == 0;
+                flags
+                    && (0..self.dims.len()).all(|d| {
+                        let (xa, xb) = self.clip(x, region, d);
+                        let (ya, yb) = self.clip(y, region, d);
+                        xa.max(ya) <= xb.min(yb)
+                    })
+            })
+        })
+    }
+
+    /// The leaf of `list`, one per distinct list.
+    fn leaf(&mut self, list: Vec<u32>) -> Child {
+        if let Some(&id) = self.leaf_ids.get(&list) {
+            return Child::Leaf(id);
+        }
+        let id = self.leaves.len() as u32;
+        self.leaves.push(list.clone());
+        self.leaf_ids.insert(list, id);
+        Child::Leaf(id)
+    }
+
+    /// What decides the subtree of a region: the bytes fixed per dimension and whether
+    /// flags and L4 are, and each entry with its range in every dimension that is
+    /// neither untouched (the entry's own range) nor fully fixed (the entry contains
+    /// the value).
+    fn memo_key(&self, region: &Region, list: &[u32]) -> Vec<u32> {
+        let partial: Vec<usize> = (0..self.dims.len())
+            .filter(|&d| region.used[d] > 0 && u32::from(region.used[d]) < self.dims[d].bytes())
+            .collect();
+        let mut key = Vec::with_capacity(2 + list.len() * (1 + 2 * partial.len()));
+        let packed = region
+            .used
+            .iter()
+            .enumerate()
+            .fold(0u64, |acc, (d, &u)| acc | (u64::from(u) << (3 * d)));
+        let fixed = (u64::from(region.flags) << 40) | (u64::from(region.l4) << 41);
+        key.push(packed as u32);
+        key.push(((packed | fixed) >> 32) as u32);
+        for &e in list {
+            key.push(e);
+            for &d in &partial {
+                let mask = u32::MAX >> (32 - self.free_bits(d, region.used[d]));
+                let (a, b) = self.clip(e, region, d);
+                key.push(a & mask);
+                key.push(b & mask);
+            }
+        }
+        key
+    }
+
+    /// Drops every entry whose part of the region lies inside the part of an earlier
+    /// entry that has no further condition (or exactly the same ones): never first.
+    fn prune_hidden(&self, list: &mut Vec<u32>, region: &Region) {
+        let nd = self.dims.len();
+        let mut kept: Vec<u32> = Vec::with_capacity(list.len());
+        for &x in list.iter() {
+            let ex = &self.entries[x as usize];
+            let hidden = kept.iter().any(|&y| {
+                let ey = &self.entries[y as usize];
+                let conds = self.conditions_hold(y, region)
+                    || (ey.tcp_flags == ex.tcp_flags && ey.needs_l4 == ex.needs_l4);
+                conds
+                    && (0..nd).all(|d| {
+                        let (xa, xb) = self.clip(x, region, d);
+                        let (ya, yb) = self.clip(y, region, d);
+                        ya <= xa && xb <= yb
+                    })
+            });
+            if !hidden {
+                kept.push(x);
+            }
+        }
+        *list = kept;
+    }
+
+    /// The next byte to read: of the dimension whose next byte the fewest entries
+    /// cover whole, then the one with the most distinct byte values at entry ends; the
+    /// TCP flags and the L4 byte count as covered whole by the entries without such a
+    /// condition. `None` when no byte tells any entries apart.
+    fn choose_byte(&self, region: &Region, list: &[u32]) -> Option<Axis> {
+        let mut best: Option<((usize, usize), Axis)> = None;
+        let mut consider = |score: (usize, usize), axis: Axis| {
+            if score.0 < list.len() && best.is_none_or(|(s, _)| score < s) {
+                best = Some((score, axis));
+            }
+        };
+        for d in 0..self.dims.len() {
+            if u32::from(region.used[d]) == self.dims[d].bytes() {
+                continue;
+            }
+            let shift = self.free_bits(d, region.used[d]) - 8;
+            let mut wide = 0usize;
+            let mut seen = [0u64; 5];
+            for &e in list {
+                let (a, b) = self.clip(e, region, d);
+                if a == region.lo[d] && b == region.hi[d] {
+                    wide += 1;
+                    continue;
+                }
+                for v in [(a >> shift) & 0xff, ((b >> shift) & 0xff) + 1] {
+                    seen[(v / 64) as usize] |= 1 << (v % 64);
+                }
+            }
+            let distinct = seen.iter().map(|w| w.count_ones() as usize).sum::<usize>();
+            consider((wide, usize::MAX - distinct), Axis::Dim(d, shift));
+        }
+        if !region.flags {
+            let mut tests: Vec<(u8, u8)> = list
+                .iter()
+                .map(|&e| self.entries[e as usize].tcp_flags)
+                .filter(|f| f.0 != 0)
+                .collect();
+            let tested = tests.len();
+            tests.sort_unstable();
+            tests.dedup();
+            consider(
+                (list.len() - tested, usize::MAX - tests.len() - 1),
+                Axis::Flags,
+            );
+        }
+        if !region.l4 {
+            let needs = list
+                .iter()
+                .filter(|&&e| self.entries[e as usize].needs_l4)
+                .count();
+            consider((list.len() - needs, usize::MAX - 2), Axis::L4);
+        }
+        best.map(|(_, axis)| axis)
+    }
+
+    /// Reads the byte `axis` names in `region`: the node (or, if every byte value
+    /// leads to the same child, that child).
+    fn split(&mut self, region: &Region, list: Vec<u32>, axis: Axis) -> Result<Child, BuildError> {
+        // (first byte value, entries, region) of each group of byte values.
+        let groups: Vec<(u32, Vec<u32>, Region)> = match axis {
+            Axis::Dim(d, shift) => self.split_dim(region, &list, d, shift),
+            Axis::Flags => {
+                let mut r = *region;
+                r.flags = true;
+                let accepts = |e: u32, v: u32| {
+                    let (mask, value) = self.entries[e as usize].tcp_flags;
+                    v as u8 & mask == value
+                };
+                let mut groups: Vec<(u32, Vec<u32>, Region)> = Vec::new();
+                for v in 0..256u32 {
+                    let l: Vec<u32> = list.iter().copied().filter(|&e| accepts(e, v)).collect();
+                    match groups.last() {
+                        Some((_, last, _)) if *last == l => {}
+                        _ => groups.push((v, l, r)),
+                    }
+                }
+                groups
+            }
+            Axis::L4 => {
+                let mut r = *region;
+                r.l4 = true;
+                let complete: Vec<u32> = list
+                    .iter()
+                    .copied()
+                    .filter(|&e| !self.entries[e as usize].needs_l4)
+                    .collect();
+                // The byte is 0 or 1; 2..=255 never occur and go with 1.
+                vec![(0, complete, r), (1, list.clone(), r)]
+            }
+        };
+        self.work += groups.iter().map(|g| g.1.len()).sum::<usize>();
+        if self.work > self.budget {
+            return Err(BuildError::TooLarge);
+        }
+        let mut runs: Vec<(u8, Child)> = Vec::with_capacity(groups.len());
+        let mut depth = 0u8;
+        let starts: Vec<u32> = groups.iter().map(|g| g.0).collect();
+        for (i, (_, l, r)) in groups.into_iter().enumerate() {
+            let last = starts.get(i + 1).map_or(255, |&n| n - 1);
+            let c = self.build(&r, l)?;
+            if let Child::Node(n) = c {
+                depth = depth.max(self.node_depth[n as usize]);
+            }
+            match runs.last_mut() {
+                Some(run) if run.1 == c => run.0 = last as u8,
+                _ => runs.push((last as u8, c)),
+            }
+        }
+        if let [(_, only)] = runs.as_slice() {
+            return Ok(*only);
+        }
+        let byte = match axis {
+            Axis::Dim(d, shift) => KeyByte::Dim {
+                dim: d as u8,
+                shift: shift as u8,
+            },
+            Axis::Flags => KeyByte::Flags,
+            Axis::L4 => KeyByte::L4,
+        };
+        let node = Node { byte, runs };
+        if let Some(&id) = self.node_ids.get(&node) {
+            return Ok(Child::Node(id));
+        }
+        let id = self.nodes.len() as u32;
+        self.nodes.push(node.clone());
+        self.node_depth.push(depth + 1);
+        self.node_ids.insert(node, id);
+        Ok(Child::Node(id))
+    }
+
+    /// The groups of values of byte `shift / 8` of dimension `d` that no entry tells
+    /// apart: (first value, entries, region of the first value).
+    fn split_dim(
+        &self,
+        region: &Region,
+        list: &[u32],
+        d: usize,
+        shift: u32,
+    ) -> Vec<(u32, Vec<u32>, Region)> {
+        let low = if shift == 0 {
+            0
+        } else {
+            u32::MAX >> (32 - shift)
+        };
+        // Starts of byte-value intervals no entry tells apart: each entry's first and
+        // one-past-last byte, and its end bytes on their own where the entry covers
+        // only part of the values below that byte (a set of 0..=256).
+        let mut is_start = [0u64; 5];
+        let mut mark = |v: u32| is_start[(v / 64) as usize] |= 1 << (v % 64);
+        mark(0);
+        for &e in list {
+            let (a, b) = self.clip(e, region, d);
+            let (x, y) = ((a >> shift) & 0xff, (b >> shift) & 0xff);
+            mark(x);
+            mark(y + 1);
+            if a & low != 0 {
+                mark(x + 1);
+            }
+            if b & low != low {
+                mark(y);
+            }
+        }
+        // The interval of each byte value, and where each interval starts.
+        let mut interval = [0u16; 256];
+        let mut starts: Vec<u32> = Vec::new();
+        for v in 0..256u32 {
+            if is_start[(v / 64) as usize] & (1 << (v % 64)) != 0 {
+                starts.push(v);
+            }
+            interval[v as usize] = (starts.len() - 1) as u16;
+        }
+        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); starts.len()];
+        for &e in list {
+            let (a, b) = self.clip(e, region, d);
+            let (x, y) = ((a >> shift) & 0xff, (b >> shift) & 0xff);
+            let (i, j) = (interval[x as usize] as usize, interval[y as usize] as usize);
+            for l in &mut lists[i..=j] {
+                l.push(e);
+            }
+        }
+        // Every value of an interval behaves as its first: an entry that covers the
+        // interval covers the values below the byte whole (else its end byte would be
+        // an interval of its own).
+        starts
+            .iter()
+            .zip(lists)
+            .map(|(&a, l)| {
+                let mut r = *region;
+                r.used[d] += 1;
+                r.lo[d] |= a << shift;
+                r.hi[d] = (r.hi[d] & !(0xff << shift)) | (a << shift);
+                (a, l, r)
+            })
+            .collect()
+    }
+}

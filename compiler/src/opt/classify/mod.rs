@@ -1,0 +1,296 @@
+//! Multi-field classification: runs of rules become byte-cut tries in array maps.
+//!
+//! (The choice, what it was measured against and why is written up below, after the
+//! figures are in; see `bench/RESULTS.md`.)
+//!
+//! Each rule is expanded into *entries* ([`entries`]), boxes over the dimensions of
+//! one family, one per combination of set element, port range and protocol. Entries
+//! go to one of up to three tries per family by their most specific address
+//! ([`Group`]), and each trie is built by [`build`]: 256-way nodes that each read one
+//! byte of the key, leaves of at most [`LEAF_MAX`] entries in rule order. The walk
+//! (`bpf::classify`) reads at most one node per key byte (13 for IPv4, 37 for IPv6)
+//! and checks at most [`LEAF_MAX`] entries, per trie: a bound that does not depend on
+//! the number of rules.
+//!
+//! Invariant: for every packet of a trie's family, the first entry (in rule order) of
+//! the trie whose box, TCP flags and L4 requirement match it is in the leaf the walk
+//! reaches; the walk takes the lowest rule over the family's tries, so the rule it
+//! names is the first rule of the run that matches.
+
+mod build;
+mod entries;
+#[cfg(test)]
+mod tests;
+
+use std::ops::Range;
+
+use crate::ir::flow::PORT_CHAIN_MAX;
+use crate::{
+    ir::{
+        classifier::{Classifier, Group, Trie},
+        Action, AddrMatch, Module, PortMatch, Program, Rule, Step,
+    },
+    syntax::ast::Family,
+};
+use entries::Sets;
+
+/// Fewer consecutive classifiable rules than this stay linear: for short runs the
+/// rule tests cost less than the walk (see `bench/RESULTS.md`).
+pub const MIN_RULES: usize = 32;
+pub use crate::ir::classifier::LEAF_MAX;
+/// A rule whose sets and port lists expand to more entries than this stays linear:
+/// a large set is one LPM lookup there (and a list of many ports one bitmap test),
+/// where in a classifier every element is an entry, copied into every leaf it
+/// meets (a 20,000-rule file using a 2,000-prefix set in one rule of ten made 160 MB
+/// of tables at 65,536; at 1,024 the object is 4 MB).
+pub const MAX_EXPANSION: usize = 1024;
+
+/// Why a run could not be classified (it stays linear).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    #[error("more than {LEAF_MAX} entries cannot be told apart by addresses, ports and protocol")]
+    Inseparable,
+    #[error("the trie would copy entries more than {MAX_WORK}x")]
+    TooLarge,
+    #[error("count rules of the run can match one packet together")]
+    Overlap,
+}
+
+/// Work bound of one trie build: entry visits over all regions built, as a multiple
+/// of the trie's entries (plus [`WORK_BASE`]). A run that needs more is split in two
+/// (see [`run`]).
+pub const MAX_WORK: usize = 64;
+/// Work every trie may do whatever its size.
+pub const WORK_BASE: usize = 1 << 20;
+
+/// Most maps one program may use ([`crate::kernel_limits::MAX_PROGRAM_MAPS`]). Each
+/// classifier costs one (its tables) and a program with classifiers one more (which
+/// table half is live); the counters map, the set maps and the port bitmaps come
+/// first.
+pub use crate::kernel_limits::MAX_PROGRAM_MAPS;
+
+/// What the classifier can do with a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// It ends the program when it matches: runs of these find their first match.
+    Decides,
+    /// A `count` rule: runs of these count the one that matches, if they are
+    /// pairwise disjoint.
+    Counts,
+    /// Linear only.
+    Linear,
+}
+
+/// Replaces every long enough run of classifiable rules by a [`Step::Classify`], as
+/// long as the program's maps stay within [`MAX_PROGRAM_MAPS`]; a classifier that
+/// would pass it leaves its rules linear.
+pub fn run(module: &mut Module) {
+    let mut next_id = 0u32;
+    let sets = &module.sets;
+    for (_, prog) in module.programs.iter_mut() {
+        // The counters map, and both family maps of every set the program uses.
+        let mut used_sets: Vec<crate::ir::SetId> = prog
+            .rules
+            .iter()
+            .flat_map(|r| [&r.m.src, &r.m.dst])
+            .filter_map(|a| match a {
+                AddrMatch::Set(s) => Some(*s),
+                _ => None,
+            })
+            .collect();
+        used_sets.sort();
+        used_sets.dedup();
+        // Counters, two per set, the table-half index once there is a classifier, and
+        // the port bitmaps if some rule may stay linear with a long port list.
+        let long_ports = prog.rules.iter().any(|r| {
+            [&r.m.sport, &r.m.dport]
+                .iter()
+                .any(|p| matches!(p, PortMatch::Ranges(l) if l.len() > PORT_CHAIN_MAX))
+        });
+        // A program that redirects to sockets also uses the socket map and its drop
+        // counters.
+        let sockets = prog
+            .rules
+            .iter()
+            .any(|r| matches!(r.action, Action::Redirect(Some(_))));
+        let mut maps = 2 + 2 * used_sets.len() + usize::from(long_ports) + 2 * usize::from(sockets);
+        let mut steps = Vec::with_capacity(prog.steps.len());
+        for step in std::mem::take(&mut prog.steps) {
+            let Step::Linear { rules, .. } = step else {
+                steps.push(step);
+                continue;
+            };
+            // Maximal runs of rules of one kind, and the rules between them.
+            let mut i = rules.start;
+            while i < rules.end {
+                let start = i;
+                let kind = kind_of(sets, &prog.rules[i]);
+                while i < rules.end && kind_of(sets, &prog.rules[i]) == kind {
+                    i += 1;
+                }
+                if kind == Kind::Linear || i - start < MIN_RULES {
+                    push_linear(&mut steps, start..i);
+                    continue;
+                }
+                let made = match kind {
+                    Kind::Decides => classify_range(sets, prog, start..i, &mut next_id),
+                    _ => count_range(sets, prog, start..i, &mut next_id),
+                };
+                for step in made {
+                    match step {
+                        Step::Classify(c) if maps + 1 > MAX_PROGRAM_MAPS => {
+                            push_linear(&mut steps, c.rules);
+                        }
+                        Step::Classify(c) => {
+                            maps += 1;
+                            steps.push(Step::Classify(c));
+                        }
+                        Step::Linear { rules, .. } => push_linear(&mut steps, rules),
+                    }
+                }
+            }
+        }
+        prog.steps = steps;
+    }
+}
+
+/// A counting classifier for the `count` rules `rules[range]` if no two of them can
+/// match one packet; else they stay linear.
+fn count_range(sets: &Sets, prog: &Program, range: Range<usize>, id: &mut u32) -> Vec<Step> {
+    let mut tries = Vec::new();
+    for f in [Family::V4, Family::V6] {
+        let es = entries::entries(sets, prog, range.clone(), f);
+        if es.is_empty() {
+            continue;
+        }
+        let budget = MAX_WORK.saturating_mul(es.len()).saturating_add(WORK_BASE);
+        match build::build_trie(f, Group::All, es, build::Mode::Disjoint, budget) {
+            Ok(t) => tries.push(t),
+            Err(_) => {
+                return vec![Step::Linear {
+                    rules: range,
+                    plan: None,
+                }]
+            }
+        }
+    }
+    *id += 1;
+    vec![Step::Classify(Classifier {
+        id: *id - 1,
+        rules: range,
+        counts: true,
+        tries,
+    })]
+}
+
+/// Appends rules decided one after another, joining them to a linear run just before
+/// (lowering treats consecutive linear rules as one run).
+fn push_linear(steps: &mut Vec<Step>, rules: Range<usize>) {
+    if rules.is_empty() {
+        return;
+    }
+    if let Some(Step::Linear { rules: last, plan }) = steps.last_mut() {
+        if last.end == rules.start {
+            last.end = rules.end;
+            *plan = None;
+            return;
+        }
+    }
+    steps.push(Step::Linear { rules, plan: None });
+}
+
+/// Steps deciding `rules[range]`: one classifier if its trees build, else the two
+/// halves on their own (rule groups), down to [`MIN_RULES`], below which rules stay
+/// linear.
+fn classify_range(sets: &Sets, prog: &Program, range: Range<usize>, id: &mut u32) -> Vec<Step> {
+    if range.len() < MIN_RULES {
+        return vec![Step::Linear {
+            rules: range,
+            plan: None,
+        }];
+    }
+    match build_tries(sets, prog, range.clone()) {
+        Ok(tries) => {
+            *id += 1;
+            vec![Step::Classify(Classifier {
+                id: *id - 1,
+                rules: range,
+                counts: false,
+                tries,
+            })]
+        }
+        Err(_) => {
+            let mid = range.start + range.len() / 2;
+            let mut steps = classify_range(sets, prog, range.start..mid, id);
+            steps.extend(classify_range(sets, prog, mid..range.end, id));
+            steps
+        }
+    }
+}
+
+/// What the classifier can do with a rule: one that has no socket condition, tests
+/// only addresses, ports, protocol and TCP flags, applies to IP packets only and
+/// expands to few enough entries [`Kind::Decides`] if it ends the program when it
+/// matches, or [`Kind::Counts`] if it is a `count` rule; any other is
+/// [`Kind::Linear`].
+fn kind_of(sets: &Sets, r: &Rule) -> Kind {
+    let m = &r.m;
+    let fits = r.cond.is_none()
+        && m.icmp_type.is_none()
+        && m.icmp_code.is_none()
+        && (m.ip_only || m.family.is_some())
+        && [Family::V4, Family::V6]
+            .into_iter()
+            .all(|f| entries::expansion(sets, m, f) <= MAX_EXPANSION);
+    match r.action {
+        _ if !fits => Kind::Linear,
+        // A redirect to a socket (sk_lookup) decides too: its record's verdict word
+        // names the socket (`bpf::classify::REDIRECT_MARK`).
+        Action::Allow | Action::Drop | Action::Pass | Action::Redirect(Some(_)) => Kind::Decides,
+        Action::Count => Kind::Counts,
+        Action::Redirect(None) | Action::RedirectIngress(_) => Kind::Linear,
+    }
+}
+
+/// Families with at most this many entries first try one trie for all of them (one
+/// walk instead of up to three); a trie that copies entries more than
+/// [`SMALL_WORK`] times is built per [`Group`] instead.
+pub const SMALL_RUN: usize = 2048;
+/// Work bound of the one-trie attempt, as a multiple of its entries.
+pub const SMALL_WORK: usize = 16;
+
+/// Builds the tries of `rules[range]`: per family, one trie for a small family whose
+/// entries do not multiply each other, else one per [`Group`] that has entries;
+/// ordered by family, then first rule.
+fn build_tries(sets: &Sets, prog: &Program, range: Range<usize>) -> Result<Vec<Trie>, BuildError> {
+    let mut tries = Vec::new();
+    for f in [Family::V4, Family::V6] {
+        let all = entries::entries(sets, prog, range.clone(), f);
+        if all.is_empty() {
+            continue;
+        }
+        if all.len() <= SMALL_RUN {
+            let budget = SMALL_WORK * all.len() + (1 << 16);
+            if let Ok(t) = build::build_trie(f, Group::All, all.clone(), build::Mode::First, budget)
+            {
+                tries.push(t);
+                continue;
+            }
+        }
+        let mut groups: [(Group, Vec<_>); 3] = [
+            (Group::BySrc, Vec::new()),
+            (Group::ByDst, Vec::new()),
+            (Group::Wide, Vec::new()),
+        ];
+        for e in all {
+            let g = entries::group_of(&e, f);
+            groups[g as usize].1.push(e);
+        }
+        for (group, es) in groups.into_iter().filter(|(_, es)| !es.is_empty()) {
+            let budget = MAX_WORK.saturating_mul(es.len()).saturating_add(WORK_BASE);
+            tries.push(build::build_trie(f, group, es, build::Mode::First, budget)?);
+        }
+    }
+    tries.sort_by_key(|t| (t.family == Family::V6, t.entries[0].rule));
+    Ok(tries)
+}

@@ -1,0 +1,145 @@
+//! The classify pass on its own: map budget, and a build-time probe.
+
+use super::*;
+
+/// Classifiers stop at the verifier's per-program map limit: a program with many
+/// runs keeps its maps (counters, sets, the table-half index, one per classifier)
+/// within [`MAX_PROGRAM_MAPS`], and the runs past the budget stay linear.
+#[test]
+fn classifiers_stay_within_the_map_limit() {
+    let mut src = String::from("set s = { 192.0.2.0/24, 2001:db8:99::/48 }\nxdp on eth0 {\n");
+    for g in 0..70 {
+        src.push_str("    drop tcp from @s\n");
+        for i in 0..16 {
+            src.push_str(&format!(
+                "    allow tcp from {g}.{i}.0.0/16 to 10.{i}.0.0/16:{}\n",
+                1000 + i
+            ));
+            src.push_str(
+                &format!("    drop udp to 10.{i}.0.0/8:{}\n", 2000 + i)
+                    .replace(&format!("10.{i}.0.0/8"), "10.0.0.0/8"),
+            );
+            src.push_str(&format!(
+                "    drop ip6 udp from 2001:db8:{g}:{i}::/64 to [2001:db8::]:{}\n",
+                3000 + i
+            ));
+        }
+        src.push_str("    count icmp type 8\n");
+    }
+    src.push_str("    default allow\n}\n");
+    let (ast, d) = crate::syntax::parse(&src);
+    assert!(d.is_empty(), "{d:?}");
+    let (module, d) = crate::sema::check(&ast, &src, &Default::default());
+    let mut module = module.unwrap_or_else(|| panic!("{d:?}"));
+    run(&mut module);
+    let p = module.programs.values().next().unwrap();
+    let classifiers: Vec<&Classifier> = p
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Classify(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert!(!classifiers.is_empty());
+    assert!(
+        1 + 2 + 1 + classifiers.len() <= MAX_PROGRAM_MAPS,
+        "{} classifiers",
+        classifiers.len()
+    );
+    // The budget ran out: some runs of 49 classifiable rules stayed linear.
+    let linear = p
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::Linear { rules, .. } => rules.len(),
+            Step::Classify(_) => 0,
+        })
+        .sum::<usize>();
+    assert!(linear > 70 * 2 + 49, "only {linear} linear rules");
+    assert!(classifiers.len() < 70);
+}
+
+/// Build time and shape on the ClassBench files in `SOCKC_CLASSIFY_FILES`
+/// (whitespace-separated .sk paths); prints, asserts only that the tries build.
+#[test]
+#[ignore = "timing probe; set SOCKC_CLASSIFY_FILES"]
+fn probe_build_times() {
+    let files = std::env::var("SOCKC_CLASSIFY_FILES").unwrap_or_default();
+    for f in files.split_whitespace() {
+        let src = std::fs::read_to_string(f).unwrap();
+        let (ast, _) = crate::syntax::parse(&src);
+        let (module, _) = crate::sema::check(&ast, &src, &Default::default());
+        let mut module = module.unwrap();
+        let t = std::time::Instant::now();
+        run(&mut module);
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        for (_, p) in &module.programs {
+            let cls: Vec<String> = p
+                .steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Classify(c) => Some(c.to_string()),
+                    _ => None,
+                })
+                .collect();
+            let linear = p
+                .steps
+                .iter()
+                .map(|s| match s {
+                    Step::Linear { rules, .. } => rules.len(),
+                    Step::Classify(_) => 0,
+                })
+                .sum::<usize>();
+            println!(
+                "{f}: {ms:.1} ms, {} classifiers, {linear} linear",
+                cls.len()
+            );
+            for c in cls.iter().take(4) {
+                println!("  {c}");
+            }
+        }
+    }
+}
+
+fn classified(src: &str) -> Vec<Step> {
+    let (ast, d) = crate::syntax::parse(src);
+    assert!(d.is_empty(), "{d:?}");
+    let (module, d) = crate::sema::check(&ast, src, &Default::default());
+    let mut module = module.unwrap_or_else(|| panic!("{d:?}"));
+    run(&mut module);
+    module.programs.values().next().unwrap().steps.clone()
+}
+
+/// A run of `count` rules no two of which match one packet becomes a counting
+/// classifier (one trie per family); two rules that can match one packet, even with
+/// different TCP flag tests that can both hold, keep the run linear; flag tests that
+/// exclude each other do not.
+#[test]
+fn count_runs_are_classified_only_when_disjoint() {
+    let run = |extra: &str| {
+        let mut src = String::from("xdp on eth0 {\n");
+        for i in 0..40 {
+            src.push_str(&format!("    count tcp from 10.0.{i}.0/24 syn\n"));
+        }
+        src.push_str(extra);
+        src.push_str("    default allow\n}\n");
+        classified(&src)
+    };
+    let disjoint = run("    count tcp from 10.0.1.0/24 ack !syn\n");
+    let [Step::Classify(c)] = disjoint.as_slice() else {
+        panic!("one counting classifier: {disjoint:?}");
+    };
+    assert!(c.counts && c.tries.len() == 1, "{c}");
+    for meets in [
+        "    count tcp from 10.0.1.7 syn\n",
+        "    count tcp from 10.0.1.7 ack\n",
+        "    count tcp to *:80\n",
+    ] {
+        let steps = run(meets);
+        assert!(
+            matches!(steps.as_slice(), [Step::Linear { rules, .. }] if rules.len() == 41),
+            "{meets}: {steps:?}"
+        );
+    }
+}

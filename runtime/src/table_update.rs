@@ -1,0 +1,250 @@
+//! Classifier tables behind one switch: filling a new object's table maps, and
+//! replacing the tables of a live generation without loading anything.
+//!
+//! Each classifier's table map has two halves (array values 0 and 1) of the same
+//! capacity, and the module's `tables_live` word says which half every program walks;
+//! a program reads it once per packet (`bpf::classify::emit_select`). A fresh object
+//! gets the same tables in both halves ([`fill_both_halves`]). An update
+//! ([`switch_tables`]) writes the new tables into the half no packet reads — every
+//! table map of the object, changed or not, so the half is whole — and then stores
+//! the other half's number into the live word in one aligned 32-bit store, after
+//! every table byte (release order): a packet that starts before the store walks the
+//! old tables, one that starts after walks the new ones, in every classifier at once.
+//!
+//! Invariant: nothing a packet can read changes until the switch; the half written
+//! is the one the live word does not name. The caller guarantees the new tables fit
+//! the live maps (same names and capacities, which `plan` checks) and that no update
+//! runs concurrently (the install lock); a packet's walk takes microseconds, so the
+//! half it used is not rewritten while it runs (the next update comes after a whole
+//! apply).
+
+use std::{
+    io,
+    os::fd::BorrowedFd,
+    time::{Duration, Instant},
+};
+
+use sockc_compiler::bpf::{
+    classify::{decode_words, LIVE_MAP},
+    maps::{TableData, COUNTERS_MAP},
+};
+
+use crate::sys::MapMemory;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableUpdateError {
+    #[error("map `{map}`: {what}")]
+    Map {
+        map: String,
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("map `{map}`: the new tables do not decode to {len} bytes")]
+    Decode { map: String, len: u64 },
+    #[error("map `{map}`: {len} bytes of tables do not fit a half of {capacity}")]
+    TooLarge {
+        map: String,
+        len: u64,
+        capacity: u32,
+    },
+    #[error("map `{map}`: its contents lie outside the object's tables")]
+    Outside { map: String },
+}
+
+/// What a switch did.
+#[derive(Clone, Copy, Debug)]
+pub struct Switched {
+    /// The half packets walked before, and walk now.
+    pub from: u32,
+    pub to: u32,
+    /// Table bytes written (decoded), over all maps.
+    pub bytes: u64,
+    /// From the first write to the switch.
+    pub took: Duration,
+}
+
+/// The bytes between `offset` and `stored` of the object's tables blob.
+fn stored<'a>(blob: &'a [u8], t: &TableData) -> Result<&'a [u8], TableUpdateError> {
+    usize::try_from(t.offset)
+        .ok()
+        .zip(usize::try_from(t.stored).ok())
+        .and_then(|(at, len)| blob.get(at..at.checked_add(len)?))
+        .ok_or_else(|| TableUpdateError::Outside { map: t.map.clone() })
+}
+
+/// Decodes `t`'s stored bytes into half `half` of the mapped map (values
+/// `round_up(value_size, 8)` bytes apart) and zeroes the rest of that half.
+fn write_half(
+    mem: &mut MapMemory,
+    t: &TableData,
+    encoded: &[u8],
+    half: usize,
+) -> Result<(), TableUpdateError> {
+    let (len, cap) = (t.len as usize, t.value_size as usize);
+    if len > cap {
+        return Err(TableUpdateError::TooLarge {
+            map: t.map.clone(),
+            len: t.len,
+            capacity: t.value_size,
+        });
+    }
+    let at = half * cap.next_multiple_of(8);
+    let bytes = mem.bytes_mut();
+    decode_words(encoded, &mut bytes[at..at + len]).ok_or_else(|| TableUpdateError::Decode {
+        map: t.map.clone(),
+        len: t.len,
+    })?;
+    bytes[at + len..at + cap].fill(0);
+    Ok(())
+}
+
+fn map_error<'a>(
+    map: &'a str,
+    what: &'static str,
+) -> impl FnOnce(io::Error) -> TableUpdateError + 'a {
+    move |source| TableUpdateError::Map {
+        map: map.to_string(),
+        what,
+        source,
+    }
+}
+
+/// Fills both halves of a new table map with `t`'s contents (`encoded`: its stored
+/// bytes), before any program can run.
+pub fn fill_both_halves(
+    fd: BorrowedFd<'_>,
+    t: &TableData,
+    encoded: &[u8],
+) -> Result<(), TableUpdateError> {
+    let stride = (t.value_size as usize).next_multiple_of(8);
+    let mut mem = MapMemory::map(fd, 2 * stride).map_err(map_error(&t.map, "map"))?;
+    write_half(&mut mem, t, encoded, 0)?;
+    write_half(&mut mem, t, encoded, 1)
+}
+
+/// Writes every table of the new object (`tables`, their bytes in `blob`) into the
+/// half of its live map that no packet reads, then switches the live word to it.
+/// `open` gives the live map of a name (a table map or `tables_live`).
+pub fn switch_tables<'f>(
+    tables: &[TableData],
+    blob: &[u8],
+    live_word: BorrowedFd<'f>,
+    open: &dyn Fn(&str) -> Option<BorrowedFd<'f>>,
+) -> Result<Switched, TableUpdateError> {
+    let start = Instant::now();
+    let mut live = MapMemory::map(live_word, 4).map_err(map_error(LIVE_MAP, "map"))?;
+    let from = live.load_u32(0) & 1;
+    let to = 1 - from;
+    let mut bytes = 0u64;
+    for t in tables {
+        let fd = open(&t.map).ok_or_else(|| TableUpdateError::Map {
+            map: t.map.clone(),
+            what: "open",
+            source: io::Error::from(io::ErrorKind::NotFound),
+        })?;
+        let stride = (t.value_size as usize).next_multiple_of(8);
+        let mut mem = MapMemory::map(fd, 2 * stride).map_err(map_error(&t.map, "map"))?;
+        write_half(&mut mem, t, stored(blob, t)?, to as usize)?;
+        bytes += t.len;
+    }
+    live.store_u32(0, to);
+    Ok(Switched {
+        from,
+        to,
+        bytes,
+        took: start.elapsed(),
+    })
+}
+
+/// The half every program of a pinned generation (maps pinned as `dir/map_<name>`)
+/// walks now: what a journal records before a switch, so recovery can tell whether
+/// the switch (its last step) happened.
+pub fn live_half_pinned(dir: &std::path::Path) -> Result<u32, TableUpdateError> {
+    use std::os::fd::AsFd;
+    let live = aya::maps::MapData::from_pin(dir.join(format!("map_{LIVE_MAP}"))).map_err(|e| {
+        TableUpdateError::Map {
+            map: LIVE_MAP.to_string(),
+            what: "open the pinned map",
+            source: io::Error::other(e),
+        }
+    })?;
+    let mem = MapMemory::map(live.fd().as_fd(), 4).map_err(map_error(LIVE_MAP, "map"))?;
+    Ok(mem.load_u32(0) & 1)
+}
+
+/// Zeroes counter slots of a per-CPU `counters` map (slots a new rule takes over):
+/// one update per slot with a zero value for every possible CPU.
+fn zero_counters(counters: BorrowedFd<'_>, slots: &[u32]) -> Result<(), TableUpdateError> {
+    let fail = |source: io::Error| TableUpdateError::Map {
+        map: COUNTERS_MAP.into(),
+        what: "zero new rules' counters",
+        source,
+    };
+    if slots.is_empty() {
+        return Ok(());
+    }
+    let cpus = aya::util::nr_cpus().map_err(|(_, e)| fail(e))?;
+    // Each CPU's value is a rule_counter (two u64), 8-byte aligned.
+    let zeros = vec![0u8; 16 * cpus];
+    for &slot in slots {
+        crate::sys::map_update(counters, &slot.to_le_bytes(), &zeros, 0).map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Carries out the table part of an in-place plan on a pinned generation (its maps
+/// pinned as `dir/map_<name>`): zeroes the counter slots `fresh` (new rules), then
+/// writes `new`'s tables into the halves no packet reads and switches to them.
+pub fn switch_pinned(
+    dir: &std::path::Path,
+    new: &sockc_compiler::Compiled,
+    fresh: &[u32],
+) -> Result<Switched, TableUpdateError> {
+    use std::{collections::HashMap, os::fd::AsFd};
+    let open = |name: &str| {
+        aya::maps::MapData::from_pin(dir.join(format!("map_{name}"))).map_err(|e| {
+            TableUpdateError::Map {
+                map: name.to_string(),
+                what: "open the pinned map",
+                source: io::Error::other(e),
+            }
+        })
+    };
+    zero_counters(open(COUNTERS_MAP)?.fd().as_fd(), fresh)?;
+    let live = open(LIVE_MAP)?;
+    let maps: HashMap<&str, aya::maps::MapData> = new
+        .metadata
+        .tables
+        .iter()
+        .map(|t| Ok((t.map.as_str(), open(&t.map)?)))
+        .collect::<Result<_, TableUpdateError>>()?;
+    switch_tables(
+        &new.metadata.tables,
+        &new.tables,
+        live.fd().as_fd(),
+        &|name| maps.get(name).map(|m| m.fd().as_fd()),
+    )
+}
+
+/// The same on a loaded (not installed) object: what `sockc bench` and the tests
+/// time and check.
+pub fn switch_loaded(
+    obj: &crate::LoadedObject,
+    new: &sockc_compiler::Compiled,
+    fresh: &[u32],
+) -> Result<Switched, TableUpdateError> {
+    let missing = |map: &str| TableUpdateError::Map {
+        map: map.to_string(),
+        what: "find in the loaded object",
+        source: io::Error::from(io::ErrorKind::NotFound),
+    };
+    let counters = obj
+        .map_fd(COUNTERS_MAP)
+        .ok_or_else(|| missing(COUNTERS_MAP))?;
+    zero_counters(counters, fresh)?;
+    let live = obj.map_fd(LIVE_MAP).ok_or_else(|| missing(LIVE_MAP))?;
+    switch_tables(&new.metadata.tables, &new.tables, live, &|name| {
+        obj.map_fd(name)
+    })
+}
