@@ -44,8 +44,8 @@ use std::{
 };
 
 use netns::{
-    in_netns, ip, outcome, sockc, tcp_connect, udp_connected, udp_recv, Lab, Outcome, ANSWER,
-    NO_ANSWER,
+    in_netns, ip, outcome, sockc, tcp_connect, udp_connected, udp_recv, Cgroup, Lab, Outcome,
+    ANSWER, NO_ANSWER,
 };
 use serde_json::Value;
 
@@ -314,33 +314,6 @@ impl Service {
 impl Drop for Service {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-/// A cgroup v2 directory the test creates, removed (once its processes are gone) when
-/// dropped.
-struct Cgroup {
-    path: String,
-}
-
-impl Cgroup {
-    fn new(tag: &str) -> Cgroup {
-        let path = format!("/sys/fs/cgroup/unified/sockc-{tag}-{}", std::process::id());
-        let _ = std::fs::remove_dir(&path);
-        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {path}: {e}"));
-        Cgroup { path }
-    }
-}
-
-impl Drop for Cgroup {
-    fn drop(&mut self) {
-        for _ in 0..100 {
-            if std::fs::remove_dir(&self.path).is_ok() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        eprintln!("warning: could not remove cgroup {}", self.path);
     }
 }
 

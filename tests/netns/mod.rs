@@ -1077,3 +1077,44 @@ impl Lab {
         }
     }
 }
+
+// ---- cgroups (sockmap blocks, sk_lookup registrars) --------------------------------
+
+/// Where cgroup v2 is mounted on this machine (DESIGN.md, "Machine facts").
+pub const CGROUP2: &str = "/sys/fs/cgroup/unified";
+
+/// A cgroup v2 directory made for one test and removed (with nothing left in it) when
+/// dropped, also on a panic.
+pub struct Cgroup {
+    pub path: String,
+}
+
+impl Cgroup {
+    pub fn new(tag: &str) -> Cgroup {
+        let path = format!("{CGROUP2}/sockc-{tag}-{}", std::process::id());
+        let _ = std::fs::remove_dir(&path);
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {path}: {e}"));
+        Cgroup { path }
+    }
+
+    /// A child cgroup, removed with this one.
+    pub fn child(&self, name: &str) -> Cgroup {
+        let path = format!("{}/{name}", self.path);
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {path}: {e}"));
+        Cgroup { path }
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        // A cgroup goes once its processes are gone; killed peers may take a moment.
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.path).is_ok() || !std::path::Path::new(&self.path).exists()
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        eprintln!("warning: could not remove cgroup {}", self.path);
+    }
+}

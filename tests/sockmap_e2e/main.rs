@@ -42,8 +42,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use netns::{ip, run, sockc, Lab, BPFFS};
-use peer::{exchange, pair, Cgroup, Peer};
+use netns::{ip, run, sockc, Cgroup, Lab, BPFFS};
+use peer::{exchange, pair, Peer};
 use serde_json::Value;
 use sockc_testkit::eval::message::{evaluate_message, MessageFacts, MessageOutcome, SocketMessage};
 

@@ -1,4 +1,4 @@
-//! What the sockmap tests drive: a cgroup of their own ([`Cgroup`]) and `sockc-peer`
+//! What the sockmap tests drive: a cgroup of their own ([`crate::netns::Cgroup`]) and `sockc-peer`
 //! processes in it ([`Peer`]), one per connection end.
 
 use std::{
@@ -11,48 +11,9 @@ use std::{
 
 use serde_json::Value;
 
-/// Where cgroup v2 is mounted on this machine (DESIGN.md, "Machine facts").
-pub const CGROUP2: &str = "/sys/fs/cgroup/unified";
-
 /// How long a peer may take to answer one command (a 100 MB exchange of small
 /// writes through the stack included).
 const ANSWER: Duration = Duration::from_secs(300);
-
-/// A cgroup v2 directory made for one test and removed (with nothing left in it) when
-/// dropped, also on a panic.
-pub struct Cgroup {
-    pub path: String,
-}
-
-impl Cgroup {
-    pub fn new(tag: &str) -> Cgroup {
-        let path = format!("{CGROUP2}/sockc-{tag}-{}", std::process::id());
-        let _ = std::fs::remove_dir(&path);
-        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {path}: {e}"));
-        Cgroup { path }
-    }
-
-    /// A child cgroup, removed with this one.
-    pub fn child(&self, name: &str) -> Cgroup {
-        let path = format!("{}/{name}", self.path);
-        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {path}: {e}"));
-        Cgroup { path }
-    }
-}
-
-impl Drop for Cgroup {
-    fn drop(&mut self) {
-        // A cgroup goes once its processes are gone; killed peers may take a moment.
-        for _ in 0..100 {
-            if std::fs::remove_dir(&self.path).is_ok() || !std::path::Path::new(&self.path).exists()
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!("warning: could not remove cgroup {}", self.path);
-    }
-}
 
 /// One `sockc-peer` process: an end of a TCP connection, in a cgroup (or none) and a
 /// network namespace. Killed when dropped.
