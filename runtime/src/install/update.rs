@@ -342,19 +342,9 @@ fn check_other_installs(
 }
 
 /// The cookie of the install's network namespace, which registrars compare with a
-/// listening socket's (`bpf_get_netns_cookie`).
-fn install_netns_cookie(netns: Option<&str>) -> Result<u64, InstallError> {
-    let _entered = match netns {
-        Some(path) => {
-            Some(
-                netns::enter(Path::new(path)).map_err(|source| InstallError::Netns {
-                    path: path.into(),
-                    source,
-                })?,
-            )
-        }
-        None => None,
-    };
+/// listening socket's (`bpf_get_netns_cookie`): the calling thread's, as the install
+/// records (`netns_ino` is the calling thread's too; `sockc apply --netns` entered it).
+fn install_netns_cookie() -> Result<u64, InstallError> {
     crate::sockets::check::netns_cookie_here().map_err(|e| InstallError::NetnsCookie(Box::new(e)))
 }
 
@@ -391,9 +381,9 @@ fn install_generation(
         .map(|d| (d.map.clone(), store.keep_path(req.name, &d.map)))
         .filter(|(_, path)| path.exists())
         .collect();
-    let registrars = req.compiled.metadata.programs.iter();
-    let netns_cookie = if registrars.into_iter().any(|p| !p.netns_cookie.is_empty()) {
-        Some(install_netns_cookie(req.netns)?)
+    let programs = &req.compiled.metadata.programs;
+    let netns_cookie = if programs.iter().any(|p| !p.netns_cookie.is_empty()) {
+        Some(install_netns_cookie()?)
     } else {
         None
     };
