@@ -85,9 +85,18 @@ enum Kind {
 /// long as the program's maps stay within [`MAX_PROGRAM_MAPS`]; a classifier that
 /// would pass it leaves its rules linear.
 pub fn run(module: &mut Module) {
+    let planned = plan(module);
+    apply(module, planned);
+}
+
+/// The new steps of every program (in `module.programs` order), computed from a
+/// shared borrow so that the anomaly lints can read the module at the same time
+/// (`opt::optimize_timed` runs both at once).
+pub fn plan(module: &Module) -> Vec<Vec<Step>> {
     let mut next_id = 0u32;
     let sets = &module.sets;
-    for (_, prog) in module.programs.iter_mut() {
+    let mut planned = Vec::with_capacity(module.programs.len());
+    for (_, prog) in module.programs.iter() {
         // The counters map, and both family maps of every set the program uses.
         let mut used_sets: Vec<crate::ir::SetId> = prog
             .rules
@@ -115,11 +124,12 @@ pub fn run(module: &mut Module) {
             .any(|r| matches!(r.action, Action::Redirect(Some(_))));
         let mut maps = 2 + 2 * used_sets.len() + usize::from(long_ports) + 2 * usize::from(sockets);
         let mut steps = Vec::with_capacity(prog.steps.len());
-        for step in std::mem::take(&mut prog.steps) {
+        for step in &prog.steps {
             let Step::Linear { rules, .. } = step else {
-                steps.push(step);
+                steps.push(step.clone());
                 continue;
             };
+            let rules = rules.clone();
             // Maximal runs of rules of one kind, and the rules between them.
             let mut i = rules.start;
             while i < rules.end {
@@ -150,6 +160,14 @@ pub fn run(module: &mut Module) {
                 }
             }
         }
+        planned.push(steps);
+    }
+    planned
+}
+
+/// Puts the steps [`plan`] computed in place.
+pub fn apply(module: &mut Module, planned: Vec<Vec<Step>>) {
+    for ((_, prog), steps) in module.programs.iter_mut().zip(planned) {
         prog.steps = steps;
     }
 }
@@ -286,9 +304,30 @@ fn build_tries(sets: &Sets, prog: &Program, range: Range<usize>) -> Result<Vec<T
             let g = entries::group_of(&e, f);
             groups[g as usize].1.push(e);
         }
-        for (group, es) in groups.into_iter().filter(|(_, es)| !es.is_empty()) {
-            let budget = MAX_WORK.saturating_mul(es.len()).saturating_add(WORK_BASE);
-            tries.push(build::build_trie(f, group, es, build::Mode::First, budget)?);
+        // The groups' tries share nothing: each is built on its own thread (a
+        // 100k-rule run spends most of its compile here; the machine's other cores
+        // would otherwise idle).
+        let built: Vec<Result<Trie, BuildError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = groups
+                .into_iter()
+                .filter(|(_, es)| !es.is_empty())
+                .map(|(group, es)| {
+                    s.spawn(move || {
+                        let budget = MAX_WORK.saturating_mul(es.len()).saturating_add(WORK_BASE);
+                        build::build_trie(f, group, es, build::Mode::First, budget)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        for t in built {
+            tries.push(t?);
         }
     }
     tries.sort_by_key(|t| (t.family == Family::V6, t.entries[0].rule));
