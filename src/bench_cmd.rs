@@ -4,7 +4,8 @@
 //! xlated instruction counts, verifier load time, map memory, and the kernel-measured
 //! cost per packet (`BPF_PROG_TEST_RUN` with a large repeat, median of several runs)
 //! for a packet that the first rules decide (early), one that the last rules decide
-//! (late) and one that no rule matches (never). The baseline row is the header parse
+//! (late) and one that no rule matches (never; in a set that ends in wide filters
+//! that match every packet, one that only those match). The baseline row is the header parse
 //! plus one LPM lookup (and the counter update every program does): the rule
 //! `allow ip4 to @dsts` over the set's destination prefixes of /8 and longer (the
 //! wider ones would cover, and so collapse, the rest), compiled at -O0.
@@ -378,19 +379,93 @@ fn classbench_case(dir: &Path, set: &str, size: usize) -> Result<Case, String> {
     })
 }
 
-/// A header no filter matches, if the set has one that is easy to find.
+/// A header no filter matches, if the set has one that is easy to find. Most
+/// ClassBench sets end in wide filters (any protocol and port, both prefixes /8 or
+/// shorter) that together match every packet (`0.0.0.0/0 0.0.0.0/0 0 : 65535 0 :
+/// 65535 0x00/0x00`, or halves and quarters such as `0.0.0.0/1 0.0.0.0/0`): there, a
+/// header that no filter before that tail matches (the tail decides it, after every
+/// other rule failed).
 fn never_matching(filters: &[Filter]) -> Option<TraceHeader> {
+    let wide = |f: &Filter| {
+        f.src.prefix_len() <= 8
+            && f.dst.prefix_len() <= 8
+            && f.sport == (0, u16::MAX)
+            && f.dport == (0, u16::MAX)
+            && f.proto.is_none()
+    };
+    let mut filters = filters;
+    while let Some((last, rest)) = filters.split_last() {
+        if !wide(last) {
+            break;
+        }
+        filters = rest;
+    }
     let mut x: u32 = 0x9e37_79b9;
-    (0..4096).find_map(|i| {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
+    (0..4096)
+        .find_map(|i| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let h = TraceHeader {
+                src: Ipv4Addr::from(x),
+                dst: Ipv4Addr::from(x.rotate_left(11)),
+                sport: (x >> 3) as u16,
+                dport: (x >> 7) as u16,
+                proto: [6, 17, 47][i % 3],
+            };
+            classbench::first_match(filters, &h).is_none().then_some(h)
+        })
+        .or_else(|| outside_wildcard_filters(filters))
+}
+
+/// A header random tries miss: a protocol no filter names, and a source and
+/// destination pair that no filter taking any protocol covers (for each candidate
+/// source, the lowest destination outside the destination prefixes of the filters
+/// whose source prefix holds it).
+fn outside_wildcard_filters(filters: &[Filter]) -> Option<TraceHeader> {
+    use ipnet::Ipv4Net;
+    let proto = [47u8, 50, 132, 253]
+        .into_iter()
+        .find(|p| filters.iter().all(|f| f.proto != Some(*p)))?;
+    let span = |n: &Ipv4Net| (u32::from(n.network()), u32::from(n.broadcast()));
+    let any_proto: Vec<((u32, u32), (u32, u32))> = filters
+        .iter()
+        .filter(|f| f.proto.is_none())
+        .map(|f| (span(&f.src), span(&f.dst)))
+        .collect();
+    // The lowest address outside every range, if they leave one.
+    let gap = |mut ranges: Vec<(u32, u32)>| -> Option<u32> {
+        ranges.sort_unstable();
+        let mut next = 0u64;
+        for (lo, hi) in ranges {
+            if u64::from(lo) > next {
+                break;
+            }
+            next = next.max(u64::from(hi) + 1);
+        }
+        u32::try_from(next).ok()
+    };
+    // Candidate sources: where a source prefix starts or ends (the covering filters
+    // change only there), at most 4,096 of them.
+    let mut sources: Vec<u32> = any_proto
+        .iter()
+        .flat_map(|((lo, hi), _)| [*lo, hi.saturating_add(1)])
+        .collect();
+    sources.sort_unstable();
+    sources.dedup();
+    let stride = sources.len().div_ceil(4096).max(1);
+    sources.into_iter().step_by(stride).find_map(|src| {
+        let dsts = any_proto
+            .iter()
+            .filter(|((lo, hi), _)| (*lo..=*hi).contains(&src))
+            .map(|(_, d)| *d)
+            .collect();
         let h = TraceHeader {
-            src: Ipv4Addr::from(x),
-            dst: Ipv4Addr::from(x.rotate_left(11)),
-            sport: (x >> 3) as u16,
-            dport: (x >> 7) as u16,
-            proto: [6, 17, 47][i % 3],
+            src: Ipv4Addr::from(src),
+            dst: Ipv4Addr::from(gap(dsts)?),
+            sport: 40_000,
+            dport: 40_000,
+            proto,
         };
         classbench::first_match(filters, &h).is_none().then_some(h)
     })
@@ -690,4 +765,48 @@ fn ratios(summary: &[(String, Vec<Row>)]) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every ClassBench set found gets a "never" packet: one that no filter matches,
+    /// or (in a set ending in filters that match every packet) only that tail.
+    #[test]
+    fn every_set_has_a_never_matching_packet() {
+        let dir = classbench_dir(None).expect("a ClassBench directory");
+        let mut checked = 0;
+        for set in ["acl1", "fw1", "ipc1"] {
+            for size in [1000, 10000, 100000] {
+                let path = dir.join(format!("{set}_{size}.rules"));
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                let filters = classbench::parse_filters(&text).expect("parses");
+                let h = never_matching(&filters)
+                    .unwrap_or_else(|| panic!("{set}_{size}: no never-matching header"));
+                // The tail: wide filters (any port and protocol, prefixes of /8 or
+                // shorter) and nothing else after them.
+                let first = classbench::first_match(&filters, &h);
+                let wide = |f: &Filter| {
+                    f.src.prefix_len() <= 8
+                        && f.dst.prefix_len() <= 8
+                        && f.sport == (0, u16::MAX)
+                        && f.dport == (0, u16::MAX)
+                        && f.proto.is_none()
+                };
+                assert!(
+                    first.is_none_or(|i| filters[i..].iter().all(wide)),
+                    "{set}_{size}: {h:?} is matched by filter {first:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(
+            checked >= 3,
+            "only {checked} sets found in {}",
+            dir.display()
+        );
+    }
 }
