@@ -1,8 +1,5 @@
 //! Multi-field classification: runs of rules become byte-cut tries in array maps.
 //!
-//! (The choice, what it was measured against and why is written up below, after the
-//! figures are in; see `bench/RESULTS.md`.)
-//!
 //! Each rule is expanded into *entries* ([`entries`]), boxes over the dimensions of
 //! one family, one per combination of set element, port range and protocol. Entries
 //! go to one of up to three tries per family by their most specific address
@@ -16,6 +13,34 @@
 //! the trie whose box, TCP flags and L4 requirement match it is in the leaf the walk
 //! reaches; the walk takes the lowest rule over the family's tries, so the rule it
 //! names is the first rule of the run that matches.
+//!
+//! # Why byte-cut tries
+//!
+//! Chosen by measurement on the ClassBench sets (acl1, fw1, ipc1 at 1k, 10k, 100k
+//! filters; figures in `bench/RESULTS.md`, sizes of the alternatives from
+//! `bench/alternatives.py`):
+//!
+//! - *Binary decision trees* (this pass before, one array node per 1-bit cut): depth
+//!   grew with the rules (8 at 1k, 12 at 100k for acl1) and a run whose tree copied
+//!   entries past the work bound was halved into rule groups walked one after another
+//!   (ipc1_100000: 7 groups). Slowest packet at 100k against 1k: acl1 2.00x, ipc1
+//!   7.94x (1,794 ns, 15.5x the parse + one LPM lookup baseline). Rejected.
+//! - *Tuple space search* (Open vSwitch): one hash probe per tuple of prefix lengths.
+//!   The sets have 607 (acl1), 1,532 (fw1) and 1,660 (ipc1) tuples at 100k, port
+//!   ranges expanded to prefixes, against 197–846 at 1k: the probes per packet grow
+//!   with the rules, each probe costing more than one array read. Rejected.
+//! - *Recursive flow classification*: constant time, but the cross-product tables of
+//!   the three-phase tree need 1.6 GiB (acl1), 5.4 GiB (fw1) and 7.6 GiB (ipc1) in
+//!   phase 1 alone at 100k (phase 2: 24 GiB to 49 TiB); fw1_10000 already needs
+//!   100 MiB in phase 1. Over the 64 MiB budget by far. Rejected.
+//! - *Byte-cut tries with a fixed stride* (DPDK's ACL is one): at most one 256-way
+//!   node per key byte (13 for IPv4, 37 for IPv6) and one leaf of at most
+//!   [`LEAF_MAX`] entries per trie; memory grows with the rules, time does not. Wide
+//!   rules get their own trie ([`Group`]: by source, by destination, wide) instead of
+//!   halving the run, so every run is one classifier of at most three tries per
+//!   family. Measured: slowest packet at 100k against 1k 1.00x / 1.14x / 0.95x
+//!   (acl1 / fw1 / ipc1), 0.3–0.7x the baseline at every size, 16–30 node reads at
+//!   100k, maps 18–35 MB, verifier load under 10 ms. Chosen.
 
 mod build;
 mod entries;
