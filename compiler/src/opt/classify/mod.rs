@@ -52,7 +52,7 @@ use std::ops::Range;
 use crate::ir::flow::PORT_CHAIN_MAX;
 use crate::{
     ir::{
-        classifier::{Classifier, Group, Trie},
+        classifier::{Classifier, Entry, Group, Trie},
         Action, AddrMatch, Module, PortMatch, Program, Rule, Step,
     },
     syntax::ast::Family,
@@ -301,6 +301,9 @@ fn kind_of(sets: &Sets, r: &Rule) -> Kind {
 pub const SMALL_RUN: usize = 2048;
 /// Work bound of the one-trie attempt, as a multiple of its entries.
 pub const SMALL_WORK: usize = 16;
+/// A group's trie is built on a thread of its own from this many entries on (below,
+/// starting the thread costs more than it saves).
+const THREAD_MIN: usize = 1024;
 
 /// Builds the tries of `rules[range]`: per family, one trie for a small family whose
 /// entries do not multiply each other, else one per [`Group`] that has entries;
@@ -329,27 +332,33 @@ fn build_tries(sets: &Sets, prog: &Program, range: Range<usize>) -> Result<Vec<T
             let g = entries::group_of(&e, f);
             groups[g as usize].1.push(e);
         }
-        // The groups' tries share nothing: each is built on its own thread (a
-        // 100k-rule run spends most of its compile here; the machine's other cores
-        // would otherwise idle).
+        // The groups' tries share nothing: the largest is built here and every other
+        // one of at least [`THREAD_MIN`] entries on a thread of its own (a 100k-rule
+        // run spends most of its compile here; the machine's other cores would
+        // otherwise idle), the small ones here after it.
+        let mut groups: Vec<(Group, Vec<Entry>)> = groups
+            .into_iter()
+            .filter(|(_, es)| !es.is_empty())
+            .collect();
+        groups.sort_by_key(|(_, es)| std::cmp::Reverse(es.len()));
+        let build_one = |(group, es): (Group, Vec<Entry>)| {
+            let budget = MAX_WORK.saturating_mul(es.len()).saturating_add(WORK_BASE);
+            build::build_trie(f, group, es, build::Mode::First, budget)
+        };
+        let mut rest = groups.into_iter();
+        let largest = rest.next();
+        let (threaded, small): (Vec<_>, Vec<_>) = rest.partition(|(_, es)| es.len() >= THREAD_MIN);
         let built: Vec<Result<Trie, BuildError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = groups
+            let handles: Vec<_> = threaded
                 .into_iter()
-                .filter(|(_, es)| !es.is_empty())
-                .map(|(group, es)| {
-                    s.spawn(move || {
-                        let budget = MAX_WORK.saturating_mul(es.len()).saturating_add(WORK_BASE);
-                        build::build_trie(f, group, es, build::Mode::First, budget)
-                    })
-                })
+                .map(|g| s.spawn(move || build_one(g)))
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
+            let mut built: Vec<_> = largest.into_iter().chain(small).map(build_one).collect();
+            built.extend(handles.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }));
+            built
         });
         for t in built {
             tries.push(t?);
