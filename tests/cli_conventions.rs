@@ -167,6 +167,11 @@ fn quiet_keeps_errors_and_data_only() {
 
 /// Runs `sockc ARGS` as `nobody` with the rule file on standard input.
 fn sockc_nobody(args: &[&str], input: &str) -> (i32, String, String) {
+    sockc_nobody_under(&[], args, input)
+}
+
+/// [`sockc_nobody`], started by the command `wrap` (e.g. `prlimit ... --`).
+fn sockc_nobody_under(wrap: &[&str], args: &[&str], input: &str) -> (i32, String, String) {
     if !common::is_root() {
         return sockc_stdin(args, input);
     }
@@ -175,11 +180,12 @@ fn sockc_nobody(args: &[&str], input: &str) -> (i32, String, String) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.join("sockc");
-    std::fs::copy(env!("CARGO_BIN_EXE_sockc"), &bin).unwrap();
+    std::fs::copy(common::bin(), &bin).unwrap();
     let mut out = None;
     for _ in 0..50 {
         let mut child = Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(wrap)
             .arg(&bin)
             .args(args)
             .current_dir(&dir)
@@ -226,4 +232,38 @@ fn repeat_without_root_says_why_there_is_no_timing() {
         err.contains("--repeat: no timing") && err.contains("root"),
         "{err}"
     );
+}
+
+/// The compiler runs the anomaly lints and large tries on threads; where the system
+/// starts no thread (here: `nobody` limited to one process), it does the same work
+/// on one and writes the same bytes (the old build panicked "failed to spawn
+/// thread").
+#[test]
+fn compile_without_threads_gives_the_same_output() {
+    if !common::is_root() {
+        eprintln!("skipped: needs root to run as nobody under a process limit");
+        return;
+    }
+    // Two groups of 1,500 rules each (by source, by destination): both would get a
+    // thread of their own, and the lints another.
+    let mut src = String::from("xdp on eth0 {\n");
+    for i in 0..1500u32 {
+        let (a, b) = (i / 250, i % 250);
+        src.push_str(&format!(
+            "    drop tcp from 10.{a}.{b}.1 to *:{}\n",
+            1000 + i
+        ));
+        src.push_str(&format!("    allow udp to 172.16.{a}.{b}:{}\n", 2000 + i));
+    }
+    src.push_str("    default allow\n}\n");
+    let args = ["compile", "-", "--emit", "json", "-q"];
+    let (code, threaded, err) = sockc_nobody(&args, &src);
+    assert_eq!(code, 0, "{err}");
+    let (code, alone, err) = sockc_nobody_under(&["prlimit", "--nproc=1", "--"], &args, &src);
+    assert_eq!(code, 0, "with no thread to start: {err}");
+    assert!(
+        threaded.contains("tables"),
+        "a classified program: {threaded:.300}"
+    );
+    assert_eq!(threaded, alone, "the same object either way");
 }

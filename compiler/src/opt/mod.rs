@@ -8,7 +8,9 @@
 //! 1. [`normalize`]: canonical address sets (covered prefixes dropped, sibling
 //!    prefixes merged), so maps and later passes see the smallest equivalent form.
 //! 2. [`anomalies`] (every level, it only reports): rules that never match because
-//!    an earlier rule covers them, and rules whose removal changes no verdict.
+//!    an earlier rule covers them, and rules whose removal changes no verdict. It
+//!    runs on its own thread, beside `classify` (which only plans from the module
+//!    until both are done), so a large file pays for the slower of the two.
 //! 3. [`classify`]: runs of rules that a multi-field classifier can decide become one
 //!    [`Step::Classify`](crate::ir::Step::Classify): decision trees in array maps,
 //!    walked by code whose size does not depend on the number of rules. Shorter runs
@@ -73,16 +75,13 @@ pub fn optimize_timed(
     // once, each on its own thread (a 100k-rule file spends ~60 ms in each).
     let shared: &Module = module;
     let (found, planned) = std::thread::scope(|s| {
-        let lints = s.spawn(|| {
+        let lints = beside(s, || {
             let start = Instant::now();
             (anomalies::run(shared), start.elapsed())
         });
         let start = Instant::now();
         let planned = (level >= OptLevel::O2).then(|| (classify::plan(shared), start.elapsed()));
-        let found = lints
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (found, planned)
+        (lints.join(), planned)
     });
     let (diags, lint_time) = found;
     if let Some((planned, took)) = planned {
@@ -99,6 +98,57 @@ pub fn optimize_timed(
         times.push(("anomalies", lint_time));
     }
     (diags, times)
+}
+
+/// Work started by [`beside`]: on a thread, or already done here.
+pub(crate) enum Beside<'scope, T> {
+    Thread(std::thread::ScopedJoinHandle<'scope, T>),
+    Done(T),
+}
+
+impl<T> Beside<'_, T> {
+    /// Its result (a panic on the thread goes on here).
+    pub(crate) fn join(self) -> T {
+        match self {
+            Beside::Thread(h) => h
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Beside::Done(t) => t,
+        }
+    }
+}
+
+/// Starts `f` on a thread of the scope, or runs it here when the system will not
+/// start one (a thread limit): the compile is slower then, never refused.
+pub(crate) fn beside<'scope, T, F>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    f: F,
+) -> Beside<'scope, T>
+where
+    T: Send + 'scope,
+    F: FnOnce() -> T + Send + 'scope,
+{
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(f)));
+    let theirs = std::sync::Arc::clone(&slot);
+    let started = std::thread::Builder::new().spawn_scoped(s, move || {
+        let f = theirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("taken once");
+        f()
+    });
+    match started {
+        Ok(h) => Beside::Thread(h),
+        Err(_) => {
+            let f = slot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .expect("the thread never started");
+            Beside::Done(f())
+        }
+    }
 }
 
 /// The IR check after `pass`, in debug and test builds: a pass that breaks the IR's

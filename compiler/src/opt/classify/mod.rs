@@ -351,13 +351,10 @@ fn build_tries(sets: &Sets, prog: &Program, range: Range<usize>) -> Result<Vec<T
         let built: Vec<Result<Trie, BuildError>> = std::thread::scope(|s| {
             let handles: Vec<_> = threaded
                 .into_iter()
-                .map(|g| s.spawn(move || build_one(g)))
+                .map(|g| super::beside(s, move || build_one(g)))
                 .collect();
             let mut built: Vec<_> = largest.into_iter().chain(small).map(build_one).collect();
-            built.extend(handles.into_iter().map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            }));
+            built.extend(handles.into_iter().map(super::Beside::join));
             built
         });
         for t in built {
