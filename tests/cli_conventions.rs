@@ -176,7 +176,11 @@ fn sockc_nobody_under(wrap: &[&str], args: &[&str], input: &str) -> (i32, String
         return sockc_stdin(args, input);
     }
     use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("sockc-conv-nobody-{}", std::process::id()));
+    // One directory per call: tests run at once, and a binary being run cannot be
+    // copied over ("Text file busy").
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("sockc-conv-nobody-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.join("sockc");
