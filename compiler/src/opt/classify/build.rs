@@ -38,8 +38,10 @@ use crate::{
     syntax::ast::Family,
 };
 
-/// Lists at most this long are searched for entries hidden behind earlier ones.
-const PRUNE_MAX: usize = 64;
+/// Lists at most this long are searched for entries hidden behind earlier ones (a
+/// search of every pair: at 64 it was a quarter of the build's instructions for
+/// acl1_10000, at 16 the ClassBench tries come out the same within a leaf or two).
+const PRUNE_MAX: usize = 16;
 
 /// FxHash (rustc's): the keys are sequences of small integers built by this module,
 /// so a fast non-cryptographic hash is enough and SipHash costs a third of the build.
