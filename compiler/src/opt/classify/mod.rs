@@ -38,9 +38,9 @@
 //!   [`LEAF_MAX`] entries per trie; memory grows with the rules, time does not. Wide
 //!   rules get their own trie ([`Group`]: by source, by destination, wide) instead of
 //!   halving the run, so every run is one classifier of at most three tries per
-//!   family. Measured: slowest packet at 100k against 1k 1.00x / 1.14x / 0.95x
-//!   (acl1 / fw1 / ipc1), 0.3–0.7x the baseline at every size, 16–30 node reads at
-//!   100k, maps 18–35 MB, verifier load under 10 ms. Chosen.
+//!   family. Measured over three bench runs: slowest packet at 100k against 1k
+//!   0.88x–1.15x on acl1, fw1 and ipc1, 0.3–0.9x the baseline at every size, 16–30
+//!   node reads at 100k, maps 18–35 MB, verifier load under 10 ms. Chosen.
 
 mod build;
 mod entries;
