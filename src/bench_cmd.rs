@@ -386,16 +386,9 @@ fn classbench_case(dir: &Path, set: &str, size: usize) -> Result<Case, String> {
 /// header that no filter before that tail matches (the tail decides it, after every
 /// other rule failed).
 fn never_matching(filters: &[Filter]) -> Option<TraceHeader> {
-    let wide = |f: &Filter| {
-        f.src.prefix_len() <= 8
-            && f.dst.prefix_len() <= 8
-            && f.sport == (0, u16::MAX)
-            && f.dport == (0, u16::MAX)
-            && f.proto.is_none()
-    };
     let mut filters = filters;
     while let Some((last, rest)) = filters.split_last() {
-        if !wide(last) {
+        if !is_wide(last) {
             break;
         }
         filters = rest;
@@ -416,6 +409,16 @@ fn never_matching(filters: &[Filter]) -> Option<TraceHeader> {
             classbench::first_match(filters, &h).is_none().then_some(h)
         })
         .or_else(|| outside_wildcard_filters(filters))
+}
+
+/// A filter of the wide tail most ClassBench sets end in: any protocol and port,
+/// both prefixes /8 or shorter.
+fn is_wide(f: &Filter) -> bool {
+    f.src.prefix_len() <= 8
+        && f.dst.prefix_len() <= 8
+        && f.sport == (0, u16::MAX)
+        && f.dport == (0, u16::MAX)
+        && f.proto.is_none()
 }
 
 /// A header random tries miss: a protocol no filter names, and a source and
@@ -786,18 +789,10 @@ mod tests {
                 let filters = classbench::parse_filters(&text).expect("parses");
                 let h = never_matching(&filters)
                     .unwrap_or_else(|| panic!("{set}_{size}: no never-matching header"));
-                // The tail: wide filters (any port and protocol, prefixes of /8 or
-                // shorter) and nothing else after them.
+                // The tail: wide filters and nothing else after them.
                 let first = classbench::first_match(&filters, &h);
-                let wide = |f: &Filter| {
-                    f.src.prefix_len() <= 8
-                        && f.dst.prefix_len() <= 8
-                        && f.sport == (0, u16::MAX)
-                        && f.dport == (0, u16::MAX)
-                        && f.proto.is_none()
-                };
                 assert!(
-                    first.is_none_or(|i| filters[i..].iter().all(wide)),
+                    first.is_none_or(|i| filters[i..].iter().all(is_wide)),
                     "{set}_{size}: {h:?} is matched by filter {first:?}"
                 );
                 checked += 1;
