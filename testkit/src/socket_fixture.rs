@@ -327,7 +327,9 @@ fn connect(fd: &OwnedFd, to: SocketAddr) -> io::Result<()> {
     .map(drop)
 }
 
-fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+/// A `sockaddr_in` or `sockaddr_in6` for `addr` in a `sockaddr_storage`, and its
+/// length, for raw `bind`/`connect`/`sendmsg` calls (the tests use it too).
+pub fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: all-zero is a valid sockaddr_storage; we write one of its variants.
     let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
     let len = match addr {
@@ -348,11 +350,11 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
             let sin6 = libc::sockaddr_in6 {
                 sin6_family: libc::AF_INET6 as libc::sa_family_t,
                 sin6_port: a.port().to_be(),
-                sin6_flowinfo: 0,
+                sin6_flowinfo: a.flowinfo(),
                 sin6_addr: libc::in6_addr {
                     s6_addr: a.ip().octets(),
                 },
-                sin6_scope_id: 0,
+                sin6_scope_id: a.scope_id(),
             };
             // SAFETY: as above, for sockaddr_in6.
             unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin6) };

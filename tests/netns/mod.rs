@@ -26,6 +26,7 @@ use std::{
 };
 
 use serde_json::Value;
+use sockc_testkit::socket_fixture::sockaddr;
 
 /// Where tests keep their pins (the CLI default).
 pub const BPFFS: &str = "/sys/fs/bpf";
@@ -710,42 +711,6 @@ pub fn outcome<T>(r: &std::io::Result<T>) -> Outcome {
     }
 }
 
-/// A `sockaddr_in` or `sockaddr_in6` for `addr`, in a `sockaddr_storage`.
-fn raw_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than, and aligned for, sockaddr_in.
-            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_storage is larger than, and aligned for, sockaddr_in6.
-            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (ss, len as libc::socklen_t)
-}
-
 /// A TCP connect from the calling thread's namespace; see [`tcp_connect`].
 fn tcp_connect_here(
     from: Option<SocketAddr>,
@@ -786,7 +751,7 @@ fn tcp_connect_here(
         if rc != 0 {
             return Err(Error::last_os_error());
         }
-        let (sa, len) = raw_sockaddr(from);
+        let (sa, len) = sockaddr(from);
         // SAFETY: bind with a sockaddr of `len` valid bytes, on our socket.
         let rc = unsafe {
             libc::bind(
@@ -799,7 +764,7 @@ fn tcp_connect_here(
             return Err(Error::last_os_error());
         }
     }
-    let (sa, len) = raw_sockaddr(to);
+    let (sa, len) = sockaddr(to);
     // SAFETY: connect with a sockaddr of `len` valid bytes, on our socket.
     let rc = unsafe {
         libc::connect(
