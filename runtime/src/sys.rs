@@ -316,47 +316,6 @@ pub fn link_info(link: BorrowedFd<'_>) -> io::Result<aya_obj::generated::bpf_lin
     Ok(info)
 }
 
-/// Writes `bytes` (values of `value_size` bytes, from index 0) into a
-/// `BPF_F_MMAPABLE` array map through a shared mapping. The kernel lays array
-/// values out `round_up(value_size, 8)` bytes apart.
-pub fn fill_array(fd: BorrowedFd<'_>, value_size: u32, bytes: &[u8]) -> io::Result<()> {
-    let value_size = value_size as usize;
-    if value_size == 0 || !bytes.len().is_multiple_of(value_size) {
-        return Err(io::Error::other("contents are not whole values"));
-    }
-    let stride = value_size.next_multiple_of(8);
-    let count = bytes.len() / value_size;
-    let len = (stride * count).max(1);
-    // SAFETY: a fresh shared mapping of the map's value area (the kernel checks the
-    // length against the map); it is written only inside `len` and unmapped below.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd.as_raw_fd(),
-            0,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    for (i, value) in bytes.chunks(value_size).enumerate() {
-        // SAFETY: i * stride + value_size <= len, inside the mapping.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                value.as_ptr(),
-                (ptr as *mut u8).add(i * stride),
-                value_size,
-            );
-        }
-    }
-    // SAFETY: ptr/len are the mapping created above.
-    unsafe { libc::munmap(ptr, len) };
-    Ok(())
-}
-
 // ---- socket maps and cgroups (sockmap, issue 15) --------------------------------------
 
 /// `BPF_LINK_CREATE` of program `prog` on `target` (a cgroup directory's fd) for
