@@ -50,6 +50,19 @@ pub struct UnregisterArgs {
     pub json: bool,
 }
 
+/// What `command` (register, unregister) acts on, once the caller may: the store and
+/// the install ([`install_of`]).
+fn store_and_install(
+    command: &str,
+    target: &Target,
+    socket: &str,
+) -> Result<(sockc_runtime::store::Store, String), ExitCode> {
+    privileges::require(command, privileges::INSTALL)?;
+    let store = open_store(target)?;
+    let name = install_of(target, &store, socket)?;
+    Ok((store, name))
+}
+
 /// The install to act on: `--name`, or the only install that declares `socket`.
 fn install_of(
     target: &Target,
@@ -88,15 +101,8 @@ fn install_of(
 }
 
 pub fn run_register(args: &RegisterArgs) -> ExitCode {
-    if let Err(code) = privileges::require("register", privileges::INSTALL) {
-        return code;
-    }
-    let store = match open_store(&args.target) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let name = match install_of(&args.target, &store, &args.socket) {
-        Ok(n) => n,
+    let (store, name) = match store_and_install("register", &args.target, &args.socket) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let source = match args.pid {
@@ -155,15 +161,8 @@ fn fail_register(e: InstallError) -> ExitCode {
 }
 
 pub fn run_unregister(args: &UnregisterArgs) -> ExitCode {
-    if let Err(code) = privileges::require("unregister", privileges::INSTALL) {
-        return code;
-    }
-    let store = match open_store(&args.target) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let name = match install_of(&args.target, &store, &args.socket) {
-        Ok(n) => n,
+    let (store, name) = match store_and_install("unregister", &args.target, &args.socket) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     match install::unregister(&store, &name, &args.socket) {
