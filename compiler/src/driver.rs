@@ -50,8 +50,12 @@ pub struct Compiled {
     pub metadata: Metadata,
     /// Classifier map contents; [`Metadata::tables`] says which bytes fill which map.
     pub tables: Vec<u8>,
-    /// How long each stage took, in order (`sockc compile --timings`).
+    /// How long each stage took, in order (`sockc compile --timings`). Stages may
+    /// overlap (the anomaly lints run beside classify): they need not add up to
+    /// [`Compiled::compile_time`].
     pub timings: Vec<(&'static str, Duration)>,
+    /// The whole of [`compile`], parse to maps (zero when lowered on its own).
+    pub compile_time: Duration,
     /// The level it was compiled at.
     pub level: OptLevel,
 }
@@ -92,6 +96,7 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
         Ok(mut c) => {
             timings.append(&mut c.timings);
             c.timings = timings;
+            c.compile_time = start.elapsed();
             (Some(c), diags)
         }
         Err(LowerFailure::Internal(span, msg)) => {
@@ -267,6 +272,7 @@ fn lower_module(
         metadata,
         tables: layout.tables,
         timings: vec![("lower", lowered - start), ("maps", lowered.elapsed())],
+        compile_time: Duration::ZERO,
         level,
     })
 }
