@@ -499,20 +499,29 @@ impl Builder<'_> {
                 mark(y);
             }
         }
-        // The interval of each byte value, and where each interval starts.
-        let mut interval = [0u16; 256];
+        // Where each interval starts (0..=255; a mark at 256 starts nothing), and the
+        // interval of a byte value: the number of starts up to it, less one (counted
+        // from the words' bits instead of a table of all 256 values per split).
         let mut starts: Vec<u32> = Vec::new();
-        for v in 0..256u32 {
-            if is_start[(v / 64) as usize] & (1 << (v % 64)) != 0 {
-                starts.push(v);
+        let mut before = [0usize; 4];
+        for w in 0..4 {
+            before[w] = starts.len();
+            let mut bits = is_start[w];
+            while bits != 0 {
+                starts.push(64 * w as u32 + bits.trailing_zeros());
+                bits &= bits - 1;
             }
-            interval[v as usize] = (starts.len() - 1) as u16;
         }
+        let interval = |v: u32| {
+            let (w, bit) = ((v / 64) as usize, v % 64);
+            let upto = if bit == 63 { u64::MAX } else { (2 << bit) - 1 };
+            before[w] + (is_start[w] & upto).count_ones() as usize - 1
+        };
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); starts.len()];
         for &e in list {
             let (a, b) = self.clip(e, region, d);
             let (x, y) = ((a >> shift) & 0xff, (b >> shift) & 0xff);
-            let (i, j) = (interval[x as usize] as usize, interval[y as usize] as usize);
+            let (i, j) = (interval(x), interval(y));
             for l in &mut lists[i..=j] {
                 l.push(e);
             }
