@@ -552,7 +552,7 @@ fn programs_json(c: &Compiled) -> Vec<serde_json::Value> {
             let ids = sockc_runtime::rule_id::block_ids(
                 m.hook.spec().name,
                 &m.attach_to,
-                m.rules.iter().map(|r| r.text.as_str()),
+                m.rules.iter().map(|r| &*r.text),
             );
             let rules: Vec<_> = m
                 .rules

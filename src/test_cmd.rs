@@ -698,7 +698,7 @@ fn result_json(
     disagreement: &Option<String>,
 ) -> serde_json::Value {
     let (line, text) = match e.decider {
-        Decider::Rule(i) => (prog.rules[i].line, prog.rules[i].text.clone()),
+        Decider::Rule(i) => (prog.rules[i].line, prog.rules[i].text.to_string()),
         Decider::Default => (
             prog.default_line,
             format!("default {}", verdict_name(prog.default)),
@@ -708,7 +708,7 @@ fn result_json(
     let texts: Vec<String> = prog
         .rules
         .iter()
-        .map(|r| r.text.clone())
+        .map(|r| r.text.to_string())
         .chain([format!("default {}", verdict_name(prog.default))])
         .collect();
     let ids = sockc_runtime::rule_id::block_ids(

@@ -257,7 +257,7 @@ fn build_rule(r: &RawRule, i: usize, sets: usize, sk_lookup: bool) -> Rule {
         counter: i as u32,
         line: i + 2,
         span: Span::new(i * 10, i * 10 + 5),
-        text: String::new(),
+        text: "".into(),
         action,
         m,
         cond,

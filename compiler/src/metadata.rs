@@ -117,7 +117,7 @@ pub struct RuleMeta {
     pub counter: u32,
     pub line: usize,
     /// The rule as written; `default VERDICT` for the default.
-    pub text: String,
+    pub text: std::sync::Arc<str>,
     /// The declared socket a `redirect ... to sock NAME` rule sends to (its binding).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket: Option<String>,
@@ -144,7 +144,7 @@ impl ProgramMeta {
         rules.push(RuleMeta {
             counter: p.default_counter,
             line: p.default_line,
-            text: format!("default {}", ir::verdict_name(p.default)),
+            text: format!("default {}", ir::verdict_name(p.default)).into(),
             socket: None,
         });
         ProgramMeta {
@@ -168,7 +168,7 @@ impl ProgramMeta {
             .map(|(&counter, what)| RuleMeta {
                 counter,
                 line: r.line,
-                text: what.to_string(),
+                text: what.into(),
                 socket: None,
             })
             .collect();
@@ -201,7 +201,7 @@ impl ProgramMeta {
                     RuleMeta {
                         counter: slot,
                         line: r.line,
-                        text: format!("{} (through the stack)", r.text),
+                        text: format!("{} (through the stack)", r.text).into(),
                         socket: None,
                     },
                 );
@@ -219,7 +219,7 @@ impl ProgramMeta {
                     .map(|(slot, what)| RuleMeta {
                         counter: *slot,
                         line: g.line,
-                        text: what.clone(),
+                        text: what.as_str().into(),
                         socket: None,
                     })
                     .collect(),

@@ -96,7 +96,7 @@ fn slots(m: &Manifest) -> std::collections::HashMap<u32, Slot> {
         let ids = crate::rule_id::block_ids(
             p.hook.spec().name,
             &p.attach_to,
-            p.rules.iter().map(|r| r.text.as_str()),
+            p.rules.iter().map(|r| &*r.text),
         );
         for (r, id) in p.rules.iter().zip(ids) {
             out.insert(
@@ -107,7 +107,7 @@ fn slots(m: &Manifest) -> std::collections::HashMap<u32, Slot> {
                     rule: TracedRule {
                         id,
                         line: r.line,
-                        text: r.text.clone(),
+                        text: r.text.to_string(),
                     },
                 },
             );

@@ -133,7 +133,7 @@ fn check_case(
         let found = if text == "default" {
             prog.rules.last()
         } else {
-            prog.rules.iter().find(|r| r.text == text)
+            prog.rules.iter().find(|r| &*r.text == text)
         };
         found
             .unwrap_or_else(|| panic!("no rule `{text}` in {symbol}"))

@@ -530,7 +530,7 @@ fn the_kernel_agrees_with_the_evaluator() {
     let text_of = |slot: u32| -> String {
         let g = &module.sockmaps[0];
         if let Some(r) = prog.rules.iter().find(|r| r.counter == slot) {
-            return r.text.clone();
+            return r.text.to_string();
         }
         if let Some(&(i, _)) = g.stack_counters.iter().find(|(_, s)| *s == slot) {
             return format!("{} (through the stack)", prog.rules[i].text);

@@ -184,8 +184,9 @@ pub struct Rule {
     pub counter: u32,
     pub line: usize,
     pub span: Span,
-    /// The rule as written (one line), for listings.
-    pub text: String,
+    /// The rule as written (one line), for listings; shared with the object's
+    /// metadata ([`crate::metadata::RuleMeta`]) instead of copied.
+    pub text: std::sync::Arc<str>,
     pub action: Action,
     pub m: RuleMatch,
     pub cond: Option<SockCond>,

@@ -51,7 +51,7 @@ pub fn keep_slots(module: &mut Module, installed: &[InstalledSlots]) {
             }
             let mut after = 0usize;
             for (i, r) in p.rules.iter().enumerate() {
-                let Some(queue) = by_text.get_mut(r.text.as_str()) else {
+                let Some(queue) = by_text.get_mut(&*r.text) else {
                     continue;
                 };
                 while queue.front().is_some_and(|&j| j < after) {

@@ -65,7 +65,7 @@ impl Checker<'_> {
             counter,
             line: self.lines.line(r.span),
             span: r.span,
-            text: self.src[r.span.start..r.span.end].trim().to_string(),
+            text: self.src[r.span.start..r.span.end].trim().into(),
             action,
             m,
             cond: r.cond.map(|c| c.0),

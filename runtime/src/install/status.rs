@@ -395,7 +395,7 @@ pub fn stats(
         let ids = crate::rule_id::block_ids(
             p.hook.spec().name,
             &p.attach_to,
-            p.rules.iter().map(|r| r.text.as_str()),
+            p.rules.iter().map(|r| &*r.text),
         );
         for (r, id) in p.rules.iter().zip(ids) {
             let (packets, bytes) = crate::read_counter(&arr, r.counter).map_err(|e| match e {
@@ -409,7 +409,7 @@ pub fn stats(
                 hook: p.hook,
                 attach_to: p.attach_to.clone(),
                 line: r.line,
-                text: r.text.clone(),
+                text: r.text.to_string(),
                 packets,
                 bytes,
             });

@@ -231,7 +231,7 @@ fn a_rule_added_in_a_classified_run_is_refitted_into_place() {
         c.metadata
             .programs
             .iter()
-            .flat_map(|p| p.rules.iter().map(|r| (r.text.clone(), r.counter)))
+            .flat_map(|p| p.rules.iter().map(|r| (r.text.to_string(), r.counter)))
             .collect()
     };
     let (before, after) = (slots(&old), slots(&fitted));
