@@ -444,12 +444,15 @@ pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
         }
     }
     out.counters = used_slots(module);
+    // The maps indexed by counter slot (counters, and the `log` rates and windows) have
+    // one size, with the sizing's headroom: a rule added in place fits all of them.
+    let slot_maps = sizing.counters.max(out.counters);
     out.defs.push(MapDef {
         name: COUNTERS_MAP.into(),
         map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
         key: BtfType::U32,
         value: rule_counter(),
-        max_entries: sizing.counters.max(out.counters),
+        max_entries: slot_maps,
         flags: 0,
     });
     if uses_sockets(module) {
@@ -560,7 +563,7 @@ pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
             map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
             key: BtfType::U32,
             value: BtfType::U32,
-            max_entries: out.counters,
+            max_entries: slot_maps,
             flags: 0,
         });
         out.contents.push(MapContents {
@@ -582,7 +585,7 @@ pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
                     ("count".into(), BtfType::U64),
                 ],
             },
-            max_entries: out.counters,
+            max_entries: slot_maps,
             flags: 0,
         });
         out.defs.push(MapDef {

@@ -7,7 +7,8 @@
 //! within a program, rules by text in order (each installed rule at most once, never
 //! out of order: a greedy common subsequence, exact for one rule added, removed or
 //! changed). The default keeps its slot. Every other rule gets the lowest slot no kept
-//! rule holds. Invariant: slots stay distinct over the module (the IR check).
+//! rule holds. Invariant: slots stay distinct over the module (the IR check), and a
+//! `log` rate stays with its rule (`Module::logs` is keyed by slot and renumbered too).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -77,12 +78,22 @@ pub fn keep_slots(module: &mut Module, installed: &[InstalledSlots]) {
         used.insert(next);
         next
     };
+    // The slots sema gave, to their new numbers: `log` rates are keyed by slot.
+    let mut renumbered: HashMap<u32, u32> = HashMap::new();
     for (p, slots) in module.programs.values_mut().zip(kept) {
         for (r, slot) in p.rules.iter_mut().zip(&slots) {
-            r.counter = slot.unwrap_or_else(&mut fresh);
+            let new = slot.unwrap_or_else(&mut fresh);
+            renumbered.insert(r.counter, new);
+            r.counter = new;
         }
-        p.default_counter = slots[p.rules.len()].unwrap_or_else(&mut fresh);
+        let new = slots[p.rules.len()].unwrap_or_else(&mut fresh);
+        renumbered.insert(p.default_counter, new);
+        p.default_counter = new;
     }
+    module.logs = std::mem::take(&mut module.logs)
+        .into_iter()
+        .map(|(slot, rate)| (renumbered.get(&slot).copied().unwrap_or(slot), rate))
+        .collect();
     // The counters of what sockc adds around sockmap blocks and of sk_lookup
     // registrars are not kept (plans carry them over by what they count); they take
     // fresh slots so no kept rule slot is given twice.

@@ -486,3 +486,79 @@ fn a_long_port_list_changes_in_place() {
     assert_eq!(change.added, ["port list 0 (21 ports)"]);
     assert!(change.removed.is_empty(), "same key, new value: {change:?}");
 }
+
+/// `log` rates are keyed by counter slot: a refit that renumbers the slots must move
+/// them with their rules. Two logging rules after a classified run; a rule added inside
+/// the run shifts their slots in a fresh compile, and the refitted file must log the
+/// same rules (by text) as the fresh one, with a `log_limits` entry per logging rule
+/// at that rule's slot and none elsewhere.
+#[test]
+fn a_refit_keeps_log_rates_with_their_rules() {
+    let with_logs = |extra: Option<&str>| {
+        classified(&[], extra).replace(
+            "    default allow\n}\ntc",
+            "    allow udp to *:9001 log\n    drop udp to *:9003 log 7/s\n    default allow\n}\ntc",
+        )
+    };
+    let old = compiled(&with_logs(None));
+    let new = compiled(&with_logs(Some("allow udp from 10.99.0.0/16 to *:53")));
+    let (p, fitted) = plan_compiled(Some(&Snapshot::of(&old)), &new);
+    assert_eq!(p.path(), ApplyPath::TablesInPlace, "{}", p.render("a", "b"));
+    let fitted = fitted.expect("refitted");
+    // (text, rate) of every logging rule, from the module the object was lowered from.
+    let logged = |c: &Compiled| -> Vec<(String, u32)> {
+        let mut v: Vec<(String, u32)> = c
+            .module
+            .programs
+            .values()
+            .flat_map(|p| p.rules.iter())
+            .filter_map(|r| {
+                c.module
+                    .logs
+                    .get(&r.counter)
+                    .map(|&n| (r.text.to_string(), n))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let expected = vec![
+        ("allow udp to *:9001 log".to_string(), 100),
+        ("drop udp to *:9003 log 7/s".to_string(), 7),
+    ];
+    assert_eq!(logged(&new), expected, "fresh compile");
+    assert_eq!(logged(&fitted), expected, "refitted");
+    assert_eq!(fitted.module.logs.len(), 2, "{:?}", fitted.module.logs);
+    // The object's log_limits contents: one entry per logging rule, at its slot.
+    let slots_of = |c: &Compiled| -> Vec<u32> {
+        let mut v: Vec<u32> = c
+            .module
+            .programs
+            .values()
+            .flat_map(|p| p.rules.iter())
+            .filter(|r| r.text.contains(" log"))
+            .map(|r| r.counter)
+            .collect();
+        v.sort();
+        v
+    };
+    let limits = fitted
+        .metadata
+        .map_contents
+        .iter()
+        .find(|m| m.map == "log_limits")
+        .expect("log_limits contents");
+    let mut keys: Vec<u32> = limits
+        .entries
+        .iter()
+        .map(|(k, _)| {
+            let b: Vec<u8> = (0..k.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&k[i..i + 2], 16).expect("hex key"))
+                .collect();
+            u32::from_le_bytes(b.try_into().expect("a u32 key"))
+        })
+        .collect();
+    keys.sort();
+    assert_eq!(keys, slots_of(&fitted));
+}
