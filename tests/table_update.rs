@@ -322,3 +322,81 @@ fn apply_switches_tables_without_reloading() {
         20
     );
 }
+
+/// `log` on rules of a run updated in place: the rates (`log_limits`, an array map
+/// indexed by counter slot) follow the rules. A rule added inside the run renumbers
+/// the later slots in a fresh compile; refitted, the logging rules keep theirs and
+/// must keep logging (and nothing else must start). Removing `log` from one rule then
+/// resets its rate in place: an array element cannot be deleted (the kernel answers
+/// EINVAL), and an update that tried left its journal behind, so that every later
+/// command failed.
+#[test]
+fn log_rates_follow_their_rules_through_updates_in_place() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = netns::Lab::new("tablog", 45);
+    let (a, b) = (&lab.if_a, lab.addr_b);
+    let file = |name: &str, extra: bool, second_log: &str| {
+        let mut src = format!("xdp on {a} {{\n");
+        for i in 0..2000u32 {
+            if extra && i == 500 {
+                src.push_str("    drop udp from 10.250.0.0/16 to *:7\n");
+            }
+            src.push_str(&format!(
+                "    drop udp from 10.{}.{}.0/24 to *:{}\n",
+                i / 256,
+                i % 256,
+                1000 + i % 1000
+            ));
+        }
+        src.push_str(&format!("    drop udp from {b} to *:9001 log 1000/s\n"));
+        src.push_str(&format!("    drop udp from {b} to *:9002{second_log}\n"));
+        src.push_str("    default allow\n}\n");
+        lab.rules(name, &src)
+    };
+    // Datagrams to 9001, 9002 and 9003 (the default), then what `sockc trace` shows:
+    // (port, rule text) per logged datagram.
+    let logged = |when: &str| -> Vec<(u64, String)> {
+        lab.expect_verdicts(when, &[(9001, false), (9002, false), (9003, true)]);
+        let r = netns::sockc(&["trace", "--name", &lab.name, "--json", "--timeout", "1"]).ok();
+        let mut out: Vec<(u64, String)> = r
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+            .map(|e| {
+                let port = e["packet"]["dport"].as_u64().expect("dport");
+                (port, e["rule"]["text"].as_str().expect("text").to_string())
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    };
+    let (gen1, gen2, gen3) = (
+        file("gen1.sk", false, " log"),
+        file("gen2.sk", true, " log"),
+        file("gen3.sk", true, ""),
+    );
+    let both = vec![
+        (9001, format!("drop udp from {b} to *:9001 log 1000/s")),
+        (9002, format!("drop udp from {b} to *:9002 log")),
+    ];
+    lab.apply_ok(&gen1);
+    assert_eq!(logged("generation 1"), both);
+    let out = lab.apply_ok(&gen2);
+    assert!(
+        out.stderr.contains("classifier tables switched in place"),
+        "a rule added in the run is an update in place:\n{out}"
+    );
+    assert_eq!(logged("a rule added in the run"), both);
+    let out = lab.apply_ok(&gen3);
+    assert!(
+        out.stdout.contains("path: map update in place"),
+        "log removed from a rule is an update in place:\n{out}"
+    );
+    assert_eq!(logged("log removed from one rule"), both[..1]);
+    // Nothing was left half done: the next commands work.
+    lab.apply_ok(&gen3);
+    lab.status_attached();
+}

@@ -14,7 +14,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuValues};
+use aya::maps::{Map, MapData, MapError, MapType, PerCpuArray, PerCpuValues};
 use sockc_compiler::{
     bpf::maps::{unhex, SOCKETS_MAP},
     hooks::{HookKind, Target},
@@ -585,10 +585,22 @@ pub(super) fn update_sets(
     }
     for change in changes {
         let map = open(&change.map)?;
+        // An array's elements always exist (the kernel refuses to delete one): a
+        // removed entry goes back to zero, as a fresh map has it.
+        let zero = match map.info() {
+            Ok(info) if matches!(info.map_type(), Ok(MapType::Array)) => {
+                Some(vec![0u8; info.value_size() as usize])
+            }
+            _ => None,
+        };
         for (k, _) in &change.removed_raw {
             point(&format!("remove from {}", change.map));
-            sys::map_delete(map.fd().as_fd(), &bytes(k, &change.map)?)
-                .map_err(failed(&change.map, "remove"))?;
+            let key = bytes(k, &change.map)?;
+            match &zero {
+                Some(zero) => sys::map_update(map.fd().as_fd(), &key, zero, 0),
+                None => sys::map_delete(map.fd().as_fd(), &key),
+            }
+            .map_err(failed(&change.map, "remove"))?;
         }
     }
     Ok(())
