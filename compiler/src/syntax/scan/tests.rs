@@ -506,21 +506,3 @@ fn trailing_blanks_and_comments_stay_in_spans() {
         assert_eq!(parse_counting(src, MAX_DIAGS).map(|r| r.2), Some(0), "{src:?}");
     }
 }
-
-/// The statement-list hint counts a block's lines up to the `}` that starts a line: a
-/// `}` inside a line (a set) does not end it, a missing one means the rest of the
-/// input, and a file of blank lines is bounded.
-#[test]
-fn statement_hint_counts_the_block_lines() {
-    use super::{lines_before_close, STMTS_HINT_MAX};
-    let s = b"  allow from {1.1.1.1, 2.2.2.2}\n  drop tcp\n  }\nxdp on b {\n}\n";
-    assert_eq!(lines_before_close(s, 0), 3);
-    assert_eq!(lines_before_close(s, 32), 2, "from the second statement");
-    assert_eq!(
-        lines_before_close(b"allow\ndrop", 0),
-        2,
-        "unclosed: the rest"
-    );
-    let blank = vec![b'\n'; STMTS_HINT_MAX + 10];
-    assert_eq!(lines_before_close(&blank, 0), STMTS_HINT_MAX);
-}
