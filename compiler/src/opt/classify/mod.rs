@@ -69,6 +69,11 @@ pub use crate::ir::classifier::LEAF_MAX;
 /// meets (a 20,000-rule file using a 2,000-prefix set in one rule of ten made 160 MB
 /// of tables at 65,536; at 1,024 the object is 4 MB).
 pub const MAX_EXPANSION: usize = 1024;
+/// Entries one program's classifiers may hold in all: past it, rules stay linear.
+/// [`MAX_EXPANSION`] bounds a rule, not a file: 10,000 rules using one 1,024-prefix
+/// set expanded to 10M entries (3.2 GB and 27 s to compile). The ClassBench sets
+/// need at most 99,310 (acl1_100000).
+pub const MAX_PROGRAM_ENTRIES: usize = 1 << 18;
 
 /// Why a run could not be classified (it stays linear).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -149,18 +154,36 @@ pub fn plan(module: &Module) -> Vec<Vec<Step>> {
             .any(|r| matches!(r.action, Action::Redirect(Some(_))));
         let mut maps = 2 + 2 * used_sets.len() + usize::from(long_ports) + 2 * usize::from(sockets);
         let mut steps = Vec::with_capacity(prog.steps.len());
+        let mut entries_left = MAX_PROGRAM_ENTRIES;
         for step in &prog.steps {
             let Step::Linear { rules, .. } = step else {
                 steps.push(step.clone());
                 continue;
             };
             let rules = rules.clone();
+            // Each rule's kind, in order; a rule whose entries would take the
+            // program past MAX_PROGRAM_ENTRIES stays linear.
+            let kinds: Vec<Kind> = rules
+                .clone()
+                .map(|i| {
+                    let r = &prog.rules[i];
+                    let kind = kind_of(sets, r);
+                    let n = entries::expansion(sets, &r.m, Family::V4)
+                        + entries::expansion(sets, &r.m, Family::V6);
+                    if kind == Kind::Linear || n > entries_left {
+                        return Kind::Linear;
+                    }
+                    entries_left -= n;
+                    kind
+                })
+                .collect();
+            let kind_at = |i: usize| kinds[i - rules.start];
             // Maximal runs of rules of one kind, and the rules between them.
             let mut i = rules.start;
             while i < rules.end {
                 let start = i;
-                let kind = kind_of(sets, &prog.rules[i]);
-                while i < rules.end && kind_of(sets, &prog.rules[i]) == kind {
+                let kind = kind_at(i);
+                while i < rules.end && kind_at(i) == kind {
                     i += 1;
                 }
                 if kind == Kind::Linear || i - start < MIN_RULES {

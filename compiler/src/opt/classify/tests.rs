@@ -143,3 +143,38 @@ fn count_runs_are_classified_only_when_disjoint() {
         );
     }
 }
+
+/// Classifiers hold at most [`MAX_PROGRAM_ENTRIES`] entries in all: 1,000 rules that
+/// each use one set of 1,024 separate prefixes would expand to 1,024,000 entries (each
+/// rule alone is within [`MAX_EXPANSION`]); the rules past the bound stay linear, one
+/// set lookup each.
+#[test]
+fn classifiers_hold_a_bounded_number_of_entries() {
+    let prefixes: Vec<String> = (0..1024)
+        .map(|i| format!("10.{}.{}.0/24", (2 * i) / 256, (2 * i) % 256))
+        .collect();
+    let mut src = format!("set s = {{ {} }}\nxdp on eth0 {{\n", prefixes.join(", "));
+    for i in 0..1000 {
+        src.push_str(&format!("    drop udp from @s to *:{}\n", 1000 + i));
+    }
+    src.push_str("    default allow\n}\n");
+    let (ast, d) = crate::syntax::parse(&src);
+    assert!(d.is_empty(), "{d:?}");
+    let (module, d) = crate::sema::check(&ast, &src, &Default::default());
+    let mut module = module.unwrap_or_else(|| panic!("{d:?}"));
+    run(&mut module);
+    let p = module.programs.values().next().unwrap();
+    let (mut entries, mut classified, mut linear) = (0, 0, 0);
+    for s in &p.steps {
+        match s {
+            Step::Classify(c) => {
+                entries += c.tries.iter().map(|t| t.entries.len()).sum::<usize>();
+                classified += c.rules.len();
+            }
+            Step::Linear { rules, .. } => linear += rules.len(),
+        }
+    }
+    assert!(entries <= MAX_PROGRAM_ENTRIES, "{entries} entries");
+    assert_eq!(classified, MAX_PROGRAM_ENTRIES / 1024, "rules classified");
+    assert_eq!(linear, 1000 - classified, "the rest stay linear");
+}
