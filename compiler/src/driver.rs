@@ -198,6 +198,18 @@ fn lower_module(
             refused.push(d);
             continue;
         }
+        let too_large: Vec<_> = p
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                crate::ir::Step::Classify(c) => crate::bpf::classify::table_limit(p, c),
+                _ => None,
+            })
+            .collect();
+        if !too_large.is_empty() {
+            refused.extend(too_large);
+            continue;
+        }
         let code = lower(&module, p, level, &sizing).map_err(internal)?;
         check_references(p, &code).map_err(internal)?;
         // The kernel's limits, before the kernel: a program that breaks one is

@@ -71,6 +71,34 @@ fn root_at(k: usize) -> usize {
 const _: () = assert!(LEAF_MAX < 8);
 
 const LEAF_BIT: u32 = 1 << 31;
+/// The largest table (one half) whose leaf records a reference can reach: a leaf
+/// reference holds the records' offset in 28 bits of 4-byte words. A larger table is
+/// refused before lowering (`sockc::table-limit`), never encoded with wrapped offsets.
+pub const MAX_TABLE_BYTES: usize = 4 << 28;
+
+/// The refusal of a classifier whose table is over [`MAX_TABLE_BYTES`], if it is.
+pub fn table_limit(p: &Program, c: &Classifier) -> Option<crate::diag::Diagnostic> {
+    let size = table_size(c);
+    if size <= MAX_TABLE_BYTES {
+        return None;
+    }
+    let (first, last) = (&p.rules[c.rules.start], &p.rules[c.rules.end - 1]);
+    Some(
+        crate::diag::Diagnostic::error(
+            "sockc::table-limit",
+            format!(
+                "the classifier of lines {}-{} needs a table of {size} bytes, more than \
+                 the {MAX_TABLE_BYTES} its references can reach",
+                first.line, last.line
+            ),
+        )
+        .label(first.span, "its first rule")
+        .help(
+            "split the rules between other rules, or use sets with fewer elements and \
+             fewer port ranges in them",
+        ),
+    )
+}
 
 /// Map name of a classifier's tables.
 pub fn map_name(c: &Classifier) -> String {
@@ -615,6 +643,39 @@ mod tests {
     /// The table of a classified run decodes to `table_size` bytes whose header
     /// carries the format mark and a root per trie, and whose references stay inside
     /// the table.
+    /// A table past [`MAX_TABLE_BYTES`] is refused by name (its leaf references would
+    /// wrap), one at the bound is not: a real classifier with its first trie's node
+    /// list padded to the size.
+    #[test]
+    fn a_table_over_the_reference_range_is_refused() {
+        let mut src = String::from("xdp on eth0 {\n");
+        for i in 0..40 {
+            src.push_str(&format!(
+                "    drop tcp from 10.0.{i}.0/24 to *:{}\n",
+                1000 + i
+            ));
+        }
+        src.push_str("    default allow\n}\n");
+        let (c, d) = crate::compile(&src, &Default::default());
+        let c = c.unwrap_or_else(|| panic!("{d:?}"));
+        let prog = c.module.programs.values().next().unwrap();
+        let crate::ir::Step::Classify(cl) = &prog.steps[0] else {
+            panic!("not classified: {:?}", prog.steps);
+        };
+        assert!(table_limit(prog, cl).is_none());
+        let mut big = cl.clone();
+        let pad = (MAX_TABLE_BYTES - table_size(cl)) / NODE_SIZE;
+        let node = big.tries[0].nodes[0].clone();
+        let node_copy = node.clone();
+        big.tries[0].nodes.extend(std::iter::repeat_n(node, pad));
+        assert!(table_size(&big) <= MAX_TABLE_BYTES);
+        assert!(table_limit(prog, &big).is_none(), "at the bound");
+        big.tries[0].nodes.push(node_copy);
+        let d = table_limit(prog, &big).expect("refused past the bound");
+        assert_eq!(d.code, "sockc::table-limit");
+        assert!(d.message.contains("lines 2-41"), "{}", d.message);
+    }
+
     #[test]
     fn tables_decode_to_their_layout() {
         let mut src = String::from("xdp on eth0 {\n");
