@@ -140,6 +140,17 @@ impl Step {
 }
 
 impl Module {
+    /// Whether a rule (or the default) of `prog` has `log`: only then does the program
+    /// use the log maps and its tail feed the ring buffer.
+    pub fn logs_in(&self, prog: &Program) -> bool {
+        !self.logs.is_empty()
+            && (self.logs.contains_key(&prog.default_counter)
+                || prog
+                    .rules
+                    .iter()
+                    .any(|r| self.logs.contains_key(&r.counter)))
+    }
+
     /// False when a rule can match no packet: an address set with no element of any
     /// family the rule applies to.
     pub fn can_match(&self, m: &RuleMatch) -> bool {

@@ -182,7 +182,7 @@ pub(super) fn emit(
     b.set_srcloc(None);
     b.bind(count_exit);
     emit_count(&mut b);
-    if logs(module, prog) {
+    if module.logs_in(prog) {
         super::log::emit(&mut b);
     }
     redirect.before_exit(&mut b);
@@ -216,16 +216,6 @@ pub(super) fn emit(
     b.set_srcloc(None);
     redirect.finish(&mut b, count_exit);
     Ok(b.finish()?)
-}
-
-/// Whether a rule of `prog` logs (`log`): only then does its tail feed the ring buffer.
-fn logs(module: &Module, prog: &Program) -> bool {
-    !module.logs.is_empty()
-        && (module.logs.contains_key(&prog.default_counter)
-            || prog
-                .rules
-                .iter()
-                .any(|r| module.logs.contains_key(&r.counter)))
 }
 
 /// A run of linear rules as lowering sees it: the rules that can match (indices into

@@ -152,7 +152,14 @@ pub fn plan(module: &Module) -> Vec<Vec<Step>> {
             .rules
             .iter()
             .any(|r| matches!(r.action, Action::Redirect(Some(_))));
-        let mut maps = 2 + 2 * used_sets.len() + usize::from(long_ports) + 2 * usize::from(sockets);
+        // A program with a logging rule (or default) also uses the `log` rates, their
+        // windows and the ring buffer.
+        let logs = module.logs_in(prog);
+        let mut maps = 2
+            + 2 * used_sets.len()
+            + usize::from(long_ports)
+            + 2 * usize::from(sockets)
+            + 3 * usize::from(logs);
         let mut steps = Vec::with_capacity(prog.steps.len());
         let mut entries_left = MAX_PROGRAM_ENTRIES;
         for step in &prog.steps {
