@@ -26,10 +26,11 @@
 //! node (bits 24..30 the key byte, bits 0..24 the node's number).
 //!
 //! Invariant: the code depends on the family, the trie groups, which dimensions and
-//! conditions the entries check, each trie's depth (rounded up by [`STEP_SLACK`]) and
-//! the table capacity, never on the number of rules: every trie gets [`steps`] node
-//! reads and [`LEAF_MAX`] entry checks, and every bound checked is derived from the
-//! capacity. So tables of the same shape can replace each other in a live map
+//! conditions the entries check, the node reads unrolled per trie ([`steps`]: its
+//! depth and [`STEP_SLACK`] more, or the installed code's on a re-apply when the trie
+//! is no deeper) and the table capacity, never on the number of rules: every trie
+//! gets that many node reads and [`LEAF_MAX`] entry checks, and every bound checked
+//! is derived from the capacity. So tables of the same shape can replace each other in a live map
 //! without new code.
 
 use aya_obj::generated::bpf_func_id;
@@ -336,7 +337,14 @@ pub fn emit_select(b: &mut CodeBuffer) {
 }
 
 /// The walk of classifier `c`; `capacity` is the byte size of a table half.
-pub fn emit(b: &mut CodeBuffer, prog: &Program, c: &Classifier, capacity: usize, found: Label) {
+pub fn emit(
+    b: &mut CodeBuffer,
+    prog: &Program,
+    c: &Classifier,
+    capacity: usize,
+    steps: &[u32],
+    found: Label,
+) {
     let lines = (
         prog.rules[c.rules.start].line,
         prog.rules[c.rules.end - 1].line,
@@ -351,6 +359,12 @@ pub fn emit(b: &mut CodeBuffer, prog: &Program, c: &Classifier, capacity: usize,
     if c.tries.is_empty() {
         return;
     }
+    // Node reads per trie: as sized (the installed code's on a re-apply), else its own.
+    let steps_of = |k: usize| {
+        steps
+            .get(k)
+            .map_or_else(|| self::steps(&c.tries[k]), |&n| n as usize)
+    };
     // r8: the live half of this classifier's table, for the whole walk.
     b.ld_map(Reg::R1, &map_name(c));
     b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
@@ -380,10 +394,10 @@ pub fn emit(b: &mut CodeBuffer, prog: &Program, c: &Classifier, capacity: usize,
         if c.counts {
             // One trie per family, its entries disjoint: count the match, go on.
             for (k, t) in &tries {
-                emit_trie(b, *k, t, capacity, OnMatch::Count, miss);
+                emit_trie(b, *k, t, capacity, steps_of(*k), OnMatch::Count, miss);
             }
         } else if let [(k, t)] = tries.as_slice() {
-            emit_trie(b, *k, t, capacity, OnMatch::Exit(found), miss);
+            emit_trie(b, *k, t, capacity, steps_of(*k), OnMatch::Exit(found), miss);
         } else {
             b.emit(Insn::st_imm(Size::W, Reg::FP, BEST_RULE, -1));
             for (k, t) in &tries {
@@ -398,7 +412,7 @@ pub fn emit(b: &mut CodeBuffer, prog: &Program, c: &Classifier, capacity: usize,
                     (root_at(*k) + 4) as i16,
                 ));
                 b.branch_reg(Cond::Le, Reg::R1, Reg::R2, done);
-                emit_trie(b, *k, t, capacity, OnMatch::Best, done);
+                emit_trie(b, *k, t, capacity, steps_of(*k), OnMatch::Best, done);
                 b.bind(done);
             }
             b.emit(Insn::ldx(Size::W, Reg::R1, Reg::FP, BEST_RULE));
@@ -487,7 +501,9 @@ pub fn steps(t: &Trie) -> usize {
 }
 
 /// Steps the walk unrolls past a trie's depth: a changed rule that deepens the trie
-/// by up to this much keeps the installed code (its tables switch in place).
+/// by up to this much keeps the installed code (its tables switch in place), since
+/// a re-apply unrolls the installed number of steps where the trie is no deeper
+/// (`bpf::maps::Sizing::steps`).
 pub const STEP_SLACK: usize = 2;
 
 /// What the walk of a trie does with a matching entry.
@@ -503,7 +519,15 @@ enum OnMatch {
 
 /// The walk of trie `k` (its half base in `r8`); every way out but [`OnMatch::Exit`]
 /// goes to `done`.
-fn emit_trie(b: &mut CodeBuffer, k: usize, t: &Trie, capacity: usize, on: OnMatch, done: Label) {
+fn emit_trie(
+    b: &mut CodeBuffer,
+    k: usize,
+    t: &Trie,
+    capacity: usize,
+    steps: usize,
+    on: OnMatch,
+    done: Label,
+) {
     let miss = done;
     let (r1, r2, r7, r8, r9) = (Reg::R1, Reg::R2, Reg::R7, Reg::R8, Reg::R9);
     let nd = t.dims.len();
@@ -513,7 +537,7 @@ fn emit_trie(b: &mut CodeBuffer, k: usize, t: &Trie, capacity: usize, on: OnMatc
     let leaf_max = (capacity - LEAF_MAX * rec) / 4;
     let leaf = b.new_label();
     b.emit(Insn::ldx(Size::W, r7, r8, root_at(k) as i16));
-    for _ in 0..steps(t) {
+    for _ in 0..steps {
         b.branch_imm(Cond::Set, r7, LEAF_BIT as i32, leaf);
         // r2 = the key byte the node reads.
         b.emit(Insn::mov64_reg(r1, r7));

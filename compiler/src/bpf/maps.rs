@@ -256,6 +256,10 @@ pub struct TableData {
     pub value_size: u32,
     /// SHA-256 of the stored bytes, so plans can tell changed contents apart.
     pub sha256: String,
+    /// The node reads the code unrolls per trie ([`Sizing::steps`]): a re-apply keeps
+    /// them where its tries are no deeper. Empty in objects from before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<u32>,
 }
 
 /// Sizes of the maps that the rules do not decide alone: the byte size of each
@@ -264,6 +268,9 @@ pub struct TableData {
 pub struct Sizing {
     pub tables: BTreeMap<String, u32>,
     pub counters: u32,
+    /// Per table map, the node reads the walk of each trie unrolls
+    /// ([`classify::steps`], or the installed code's where the new trie is no deeper).
+    pub steps: BTreeMap<String, Vec<u32>>,
 }
 
 impl Sizing {
@@ -284,6 +291,21 @@ impl Sizing {
                     Some(&cap) => cap,
                     None => classify::table_capacity(used) as u32,
                 };
+                // The installed walk reads a trie to its depth and `STEP_SLACK` more:
+                // a trie no deeper than that (same tries) keeps the installed code.
+                let own: Vec<u32> = c.tries.iter().map(|t| classify::steps(t) as u32).collect();
+                let steps = match installed.and_then(|i| i.steps.get(&name)) {
+                    Some(was)
+                        if was.len() == c.tries.len()
+                            && c.tries.iter().zip(was).all(|(t, &w)| {
+                                t.depth <= w as usize && w as usize <= t.key_bytes()
+                            }) =>
+                    {
+                        was.clone()
+                    }
+                    _ => own,
+                };
+                out.steps.insert(name.clone(), steps);
                 out.tables.insert(name, cap);
             }
         }
@@ -298,6 +320,11 @@ impl Sizing {
     /// The byte size of a table half.
     pub fn table(&self, map: &str) -> usize {
         self.tables.get(map).copied().unwrap_or(0) as usize
+    }
+
+    /// The node reads of each trie's walk in the classifier of table `map`.
+    pub fn steps(&self, map: &str) -> &[u32] {
+        self.steps.get(map).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -508,6 +535,7 @@ pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
                 max_entries: 2,
                 flags: BPF_F_MMAPABLE,
             });
+            let steps = sizing.steps(&map).to_vec();
             out.table_data.push(TableData {
                 map,
                 offset: offset as u64,
@@ -515,6 +543,7 @@ pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
                 len: len as u64,
                 value_size,
                 sha256: sha256_hex(bytes),
+                steps,
             });
             out.tables.resize(out.tables.len().next_multiple_of(8), 0);
         }

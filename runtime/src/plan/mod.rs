@@ -55,6 +55,11 @@ pub struct Snapshot {
     /// packet reads and switched in with one word (`table_update`).
     #[serde(default)]
     pub tables: Vec<(String, String)>,
+    /// Per table map, the node reads the code unrolls per trie: a re-apply keeps them
+    /// where its tries are no deeper (`Compiled::refit`). Empty in manifests from
+    /// before.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub table_steps: std::collections::BTreeMap<String, Vec<u32>>,
     /// Maps every generation shares (sockmap groups): taken over, never created
     /// afresh, by a new generation of the install.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -136,6 +141,13 @@ impl Snapshot {
                 t.sort();
                 t
             },
+            table_steps: c
+                .metadata
+                .tables
+                .iter()
+                .filter(|t| !t.steps.is_empty())
+                .map(|t| (t.map.clone(), t.steps.clone()))
+                .collect(),
             durable: c.metadata.durable_maps.clone(),
             sockets: c.metadata.sockets.clone(),
             port_sets: Some(port_sets::of(c)),
@@ -642,6 +654,7 @@ pub fn refit_of(old: &Snapshot) -> Refit {
             sizing.counters = m.max_entries;
         }
     }
+    sizing.steps = old.table_steps.clone();
     Refit { slots, sizing }
 }
 

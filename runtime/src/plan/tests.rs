@@ -591,3 +591,43 @@ fn a_changed_rule_takes_a_slot_no_installed_rule_had() {
     assert!(!installed.contains(&slot), "slot {slot} was installed");
     assert_eq!(p.fresh_slots, [slot]);
 }
+
+/// Rules that make a trie one level deeper keep the installed code: the installed
+/// walk unrolls the trie's depth and `STEP_SLACK` more, and the refitted file unrolls
+/// as many (before, its own depth plus the slack: new code, a reload).
+#[test]
+fn a_deeper_trie_within_the_slack_keeps_the_installed_code() {
+    let depths = |c: &Compiled| -> Vec<usize> {
+        c.module
+            .programs
+            .values()
+            .flat_map(|p| p.steps.iter())
+            .filter_map(|s| match s {
+                sockc_compiler::ir::Step::Classify(c) => Some(c),
+                _ => None,
+            })
+            .flat_map(|c| c.tries.iter().map(|t| t.depth))
+            .collect()
+    };
+    let old = compiled(&classified(&[], None));
+    // Five more entries under 10.25.0.0/16, before its rule: that leaf needs another
+    // byte read.
+    let extra: Vec<String> = (0..5)
+        .map(|i| format!("allow tcp from 10.25.{i}.0/24 to *:9999"))
+        .collect();
+    let new = compiled(&classified(&[], Some(&extra.join("\n    "))));
+    let (was, now) = (depths(&old), depths(&new));
+    assert_eq!(was.len(), now.len());
+    assert!(
+        now.iter().zip(&was).any(|(n, w)| n > w),
+        "the new rule deepens a trie: {was:?} -> {now:?}"
+    );
+    let (p, fitted) = plan_compiled(Some(&Snapshot::of(&old)), &new);
+    assert_eq!(p.path(), ApplyPath::TablesInPlace, "{}", p.render("a", "b"));
+    let fitted = fitted.expect("refitted");
+    assert_eq!(
+        Snapshot::of(&fitted).table_steps,
+        Snapshot::of(&old).table_steps,
+        "the installed walk's steps"
+    );
+}

@@ -157,7 +157,8 @@ pub(super) fn emit(
                     dispatches.push((l, srcloc, socks, verdicts));
                     l
                 };
-                crate::bpf::classify::emit(&mut b, prog, c, capacity, found);
+                let steps = sizing.steps(&crate::bpf::classify::map_name(c));
+                crate::bpf::classify::emit(&mut b, prog, c, capacity, steps, found);
             }
         }
     }
