@@ -6,8 +6,8 @@
 //! Programs are matched by hook, attach point and occurrence (as plans match them);
 //! within a program, rules by text in order (each installed rule at most once, never
 //! out of order: a greedy common subsequence, exact for one rule added, removed or
-//! changed). The default keeps its slot. Every other rule gets the lowest slot no
-//! installed rule held. Invariant: slots stay distinct over the module (the IR check), and a
+//! changed). The default keeps its slot. Every other rule gets the lowest slot no kept
+//! rule holds. Invariant: slots stay distinct over the module (the IR check), and a
 //! `log` rate stays with its rule (`Module::logs` is keyed by slot and renumbered too).
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -69,13 +69,6 @@ pub fn keep_slots(module: &mut Module, installed: &[InstalledSlots]) {
             used.insert(*s);
         }
         kept.push(slots);
-    }
-    // A new rule never takes a slot an installed rule had, kept or not: the installed
-    // code goes on counting into those until the update switches (and keeps doing so
-    // if it fails), so a reused slot would start with another rule's packets.
-    for p in installed {
-        used.extend(p.rules.iter().map(|r| r.1));
-        used.insert(p.default);
     }
     let mut next = 0u32;
     let mut fresh = || {

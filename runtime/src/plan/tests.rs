@@ -563,35 +563,6 @@ fn a_refit_keeps_log_rates_with_their_rules() {
     assert_eq!(keys, slots_of(&fitted));
 }
 
-/// A rule changed in place gets a counter slot no installed rule had: the installed
-/// code counts the old rule into its slot until the tables switch (and on, if the
-/// update fails), so reusing it would start the new rule with the old one's packets.
-#[test]
-fn a_changed_rule_takes_a_slot_no_installed_rule_had() {
-    let old = compiled(&classified(&[], None));
-    let new = compiled(&classified(&[], None).replace(
-        "drop tcp from 10.5.0.0/16 to *:1005",
-        "allow tcp from 10.5.0.0/16 to *:1005",
-    ));
-    let (p, fitted) = plan_compiled(Some(&Snapshot::of(&old)), &new);
-    assert_eq!(p.path(), ApplyPath::TablesInPlace, "{}", p.render("a", "b"));
-    let fitted = fitted.expect("refitted");
-    let installed: Vec<u32> = old
-        .metadata
-        .programs
-        .iter()
-        .flat_map(|p| p.rules.iter().map(|r| r.counter))
-        .collect();
-    let slot = fitted.metadata.programs[0]
-        .rules
-        .iter()
-        .find(|r| &*r.text == "allow tcp from 10.5.0.0/16 to *:1005")
-        .expect("the changed rule")
-        .counter;
-    assert!(!installed.contains(&slot), "slot {slot} was installed");
-    assert_eq!(p.fresh_slots, [slot]);
-}
-
 /// Rules that make a trie one level deeper keep the installed code: the installed
 /// walk unrolls the trie's depth and `STEP_SLACK` more, and the refitted file unrolls
 /// as many (before, its own depth plus the slack: new code, a reload).
