@@ -13,6 +13,7 @@
 //! `apply_switches_tables_without_reloading` does it through `sockc apply` on a veth
 //! in a network namespace with real datagrams: same program id, generation + 1,
 //! counters kept, the changed port's datagrams switch from dropped to delivered.
+//! A switch that fails zeroes no counter (new rules' slots are zeroed after it).
 //! Kernel tests; they need root (see `tests/common`).
 
 mod common;
@@ -208,6 +209,27 @@ fn one_set(name: &str, filters: &[Filter], headers: &[TraceHeader], expected: &[
             plan.render("a", "b")
         );
         let fitted = fitted.expect("a refitted file");
+        if what == "flip" {
+            // The flipped rule takes its old slot back, zeroed for it; a switch that
+            // fails (a table map the object lacks) must not have zeroed it: the
+            // installed tables still decide, and count, the old rule there.
+            let slot = program(&live).rules[changed].counter;
+            assert!(
+                plan.fresh_slots.contains(&slot),
+                "{when}: {:?}",
+                plan.fresh_slots
+            );
+            let count = obj.counter(slot).expect("counter");
+            assert!(count.0 > 0, "{when}: the sample counted the changed rule");
+            let mut broken = fitted.clone();
+            broken.metadata.tables[0].map = "no_such_map".into();
+            assert!(switch_loaded(&obj, &broken, &plan.fresh_slots).is_err());
+            assert_eq!(
+                obj.counter(slot).expect("counter"),
+                count,
+                "{when}: a failed switch zeroed the old rule's counter"
+            );
+        }
         let watched_slot = program(&live).rules[watched].counter;
         let before = obj.counter(watched_slot).expect("counter");
         let done = switch_loaded(&obj, &fitted, &plan.fresh_slots).expect("switch");

@@ -194,8 +194,12 @@ fn zero_counters(counters: BorrowedFd<'_>, slots: &[u32]) -> Result<(), TableUpd
 }
 
 /// Carries out the table part of an in-place plan on a pinned generation (its maps
-/// pinned as `dir/map_<name>`): zeroes the counter slots `fresh` (new rules), then
-/// writes `new`'s tables into the halves no packet reads and switches to them.
+/// pinned as `dir/map_<name>`): writes `new`'s tables into the halves no packet reads,
+/// switches to them, then zeroes the counter slots `fresh` (new rules). Not before:
+/// a new rule may take the slot of a rule the installed tables still decide, which
+/// counts into it until the switch (and on, if the switch fails). A kill between the
+/// switch and the zeroing leaves the new rule with the old one's count (recovery
+/// rolls forward without zeroing: by then the slot has the new rule's packets too).
 pub fn switch_pinned(
     dir: &std::path::Path,
     new: &sockc_compiler::Compiled,
@@ -211,7 +215,7 @@ pub fn switch_pinned(
             }
         })
     };
-    zero_counters(open(COUNTERS_MAP)?.fd().as_fd(), fresh)?;
+    let counters = open(COUNTERS_MAP)?;
     let live = open(LIVE_MAP)?;
     let maps: HashMap<&str, aya::maps::MapData> = new
         .metadata
@@ -219,12 +223,14 @@ pub fn switch_pinned(
         .iter()
         .map(|t| Ok((t.map.as_str(), open(&t.map)?)))
         .collect::<Result<_, TableUpdateError>>()?;
-    switch_tables(
+    let switched = switch_tables(
         &new.metadata.tables,
         &new.tables,
         live.fd().as_fd(),
         &|name| maps.get(name).map(|m| m.fd().as_fd()),
-    )
+    )?;
+    zero_counters(counters.fd().as_fd(), fresh)?;
+    Ok(switched)
 }
 
 /// The same on a loaded (not installed) object: what `sockc bench` and the tests
@@ -242,9 +248,10 @@ pub fn switch_loaded(
     let counters = obj
         .map_fd(COUNTERS_MAP)
         .ok_or_else(|| missing(COUNTERS_MAP))?;
-    zero_counters(counters, fresh)?;
     let live = obj.map_fd(LIVE_MAP).ok_or_else(|| missing(LIVE_MAP))?;
-    switch_tables(&new.metadata.tables, &new.tables, live, &|name| {
+    let switched = switch_tables(&new.metadata.tables, &new.tables, live, &|name| {
         obj.map_fd(name)
-    })
+    })?;
+    zero_counters(counters, fresh)?;
+    Ok(switched)
 }
