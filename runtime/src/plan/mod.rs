@@ -661,15 +661,21 @@ pub fn refit_of(old: &Snapshot) -> Refit {
 /// A plan for installing `new` over `old`, and the file refitted to the installed
 /// generation when that is what makes the plan an update in place (then the runtime
 /// installs the refitted file: its counter slots are the installed ones).
+///
+/// A file that differs from the installed one only in counter slots (what a fresh
+/// compile of a file applied in place gives) refits to the installed generation: its
+/// plan changes nothing, and the refitted file is what the manifest keeps, so that it
+/// goes on naming the slots the kernel counts in.
 pub fn plan_compiled(old: Option<&Snapshot>, new: &Compiled) -> (Plan, Option<Compiled>) {
-    let direct = plan(old, &Snapshot::of(new));
-    let Some(old) = old.filter(|_| direct.has_changes()) else {
+    let snapshot = Snapshot::of(new);
+    let direct = plan(old, &snapshot);
+    let Some(old) = old.filter(|o| direct.has_changes() || o.tables != snapshot.tables) else {
         return (direct, None);
     };
     match new.refit(&refit_of(old)) {
         Ok(fitted) => {
             let p = plan(Some(old), &Snapshot::of(&fitted));
-            if p.maps_only {
+            if p.maps_only || !p.has_changes() {
                 (p, Some(fitted))
             } else {
                 (direct, None)

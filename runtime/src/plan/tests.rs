@@ -602,3 +602,25 @@ fn a_deeper_trie_within_the_slack_keeps_the_installed_code() {
         "the installed walk's steps"
     );
 }
+
+/// Applying a file again after it went in place: compiled afresh it numbers its
+/// counters in order (a reload by the direct plan, the later slots shifted), but it
+/// refits to exactly what is installed, so the plan changes nothing and the file the
+/// manifest keeps has the installed slots.
+#[test]
+fn the_same_file_again_after_an_update_in_place_changes_nothing() {
+    let old = compiled(&classified(&[], None));
+    let src = classified(&[], Some("allow udp from 10.99.0.0/16 to *:53"));
+    let (p, fitted) = plan_compiled(Some(&Snapshot::of(&old)), &compiled(&src));
+    assert_eq!(p.path(), ApplyPath::TablesInPlace, "{}", p.render("a", "b"));
+    let installed = Snapshot::of(&fitted.expect("refitted"));
+    let again = compiled(&src);
+    assert!(
+        plan(Some(&installed), &Snapshot::of(&again)).has_changes(),
+        "compiled afresh, the slots differ from the installed ones"
+    );
+    let (p, fitted) = plan_compiled(Some(&installed), &again);
+    assert!(!p.has_changes(), "{}", p.render("a", "b"));
+    let kept = Snapshot::of(fitted.as_ref().unwrap_or(&again));
+    assert_eq!(kept, installed, "the manifest keeps the installed slots");
+}
