@@ -21,6 +21,7 @@
 
 mod common;
 
+use sockc_testkit::rng::XorShift as Rng;
 use std::time::Instant;
 
 use sockc_compiler::{
@@ -305,25 +306,6 @@ fn million_counts() -> String {
     s + "    default allow\n}\n"
 }
 
-/// A small deterministic RNG (xorshift), so the generated files are the same on every
-/// run of a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
-        v[self.below(v.len() as u64) as usize]
-    }
-}
-
 /// A rule the classifier takes: addresses (literal, wide or a set), ports, protocol,
 /// sometimes TCP flags.
 fn acl_rule(r: &mut Rng, sets: usize) -> String {
@@ -333,7 +315,7 @@ fn acl_rule(r: &mut Rng, sets: usize) -> String {
     let addr = |r: &mut Rng| -> String {
         match r.below(10) {
             0 => "*".into(),
-            1 if sets > 0 && !v6 => format!("@s{}", r.below(sets as u64)),
+            1 if sets > 0 && !v6 => format!("@s{}", r.below(sets)),
             2 | 3 if !v6 => format!("{}.{}.0.0/16", r.below(224), r.below(256)),
             _ if v6 => format!("2001:db8:{:x}:{:x}::/64", r.below(65536), r.below(65536)),
             _ => format!(

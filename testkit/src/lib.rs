@@ -4,7 +4,8 @@
 //! packet decoder) that compiled programs are tested against; [`packet`] parses the
 //! packet syntax of `sockc test` and crafts Ethernet frames from it; [`classbench`]
 //! converts ClassBench filter sets to rule files; [`socket_fixture`] builds a private
-//! network namespace holding exactly the socket a test packet should find. The CLI
+//! network namespace holding exactly the socket a test packet should find; [`rng`] is
+//! the seeded generator the tests' random files and packets share. The CLI
 //! (`sockc test`, `sockc bench`, `sockc classbench`) and the integration tests use this
 //! crate; the compiler and the runtime never do, so nothing here can change what is
 //! compiled or installed. Invariant: the evaluator shares no code with the lowering
@@ -13,4 +14,5 @@
 pub mod classbench;
 pub mod eval;
 pub mod packet;
+pub mod rng;
 pub mod socket_fixture;

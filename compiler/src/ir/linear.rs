@@ -287,13 +287,8 @@ mod tests {
     /// Random plans of up to 12 rules: every answer of the layout is the definition's.
     #[test]
     fn the_layout_answers_as_the_definition() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut below = |n: usize| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % n as u64) as usize
-        };
+        let mut rng = sockc_testkit::rng::XorShift(0x2545_f491_4f6c_dd1d);
+        let mut below = |n: usize| rng.below(n);
         for _ in 0..2000 {
             let n = 1 + below(12);
             let lens: Vec<usize> = (0..n).map(|_| below(4)).collect();

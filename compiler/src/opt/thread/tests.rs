@@ -2,6 +2,7 @@
 //! that a threaded plan never runs more tests than the `-O0` plan on any packet.
 
 use cranelift_entity::EntityRef;
+use sockc_testkit::rng::XorShift as Rng;
 
 use super::{knowledge::*, *};
 use crate::{
@@ -467,22 +468,6 @@ fn size(rules: &[RuleTests], plan: &Plan) -> usize {
         n += if rp.action { 3 } else { 0 };
     }
     n
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Clone>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len())].clone()
-    }
 }
 
 const NETS: [&str; 9] = [
