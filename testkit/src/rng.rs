@@ -27,3 +27,30 @@ impl XorShift {
         xs[self.below(xs.len())].clone()
     }
 }
+
+/// xorshift64* (shifts 12, 25, 27, then a multiply): better low bits than
+/// [`XorShift`]; the fuzzers, the scanner's random files and the index tests use it.
+/// The state must not start at 0.
+#[derive(Clone, Debug)]
+pub struct XorShiftStar(pub u64);
+
+impl XorShiftStar {
+    /// The next number of the sequence.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// One of `xs` (not empty).
+    pub fn pick<T: Clone>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len())].clone()
+    }
+}

@@ -1,12 +1,16 @@
 //! xorshift64*: deterministic, so every input is reproduced from its seed and index.
 
-pub struct Rng(u64);
+use sockc_testkit::rng::XorShiftStar;
+
+pub struct Rng(XorShiftStar);
 
 impl Rng {
     /// The generator for input `index` of a run seeded `seed`: inputs do not depend
     /// on each other, so any one of them can be run alone.
     pub fn for_input(seed: u64, index: u64) -> Rng {
-        let mut r = Rng((seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
+        let mut r = Rng(XorShiftStar(
+            (seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1,
+        ));
         for _ in 0..4 {
             r.next();
         }
@@ -14,15 +18,12 @@ impl Rng {
     }
 
     pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.0.next()
     }
 
     /// Uniform in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        self.0.below(n)
     }
 
     /// True once in `n`.

@@ -182,24 +182,13 @@ mod tests {
     };
 
     /// xorshift64*: enough randomness for addresses and rules.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::rng::XorShiftStar as Rng;
 
     /// An IPv4 address near one of a few bases, so that prefixes and packets meet.
     fn v4(rng: &mut Rng) -> std::net::Ipv4Addr {
         let bases = [0x0a00_0000u32, 0x0a01_0000, 0xc000_0200, 0x0b80_0000, 0];
-        let base = bases[rng.below(bases.len() as u64) as usize];
-        (base ^ (rng.next() as u32 & [0xff, 0xffff, 0xff_ffff][rng.below(3) as usize])).into()
+        let base = bases[rng.below(bases.len())];
+        (base ^ (rng.next() as u32 & [0xff, 0xffff, 0xff_ffff][rng.below(3)])).into()
     }
 
     fn addr(rng: &mut Rng, v6: bool) -> String {
@@ -226,8 +215,8 @@ mod tests {
             let mut src = String::from("set s = { 10.0.0.0/16, 192.0.2.0/24, 2001:db8::/32 }\n");
             src.push_str("xdp on eth0 {\n");
             for _ in 0..300 {
-                let action = ["allow", "drop", "count"][rng.below(3) as usize];
-                let proto = ["", "tcp ", "udp "][rng.below(3) as usize];
+                let action = ["allow", "drop", "count"][rng.below(3)];
+                let proto = ["", "tcp ", "udp "][rng.below(3)];
                 let port = if proto.is_empty() || rng.below(2) == 0 {
                     String::new()
                 } else {
@@ -235,8 +224,8 @@ mod tests {
                         format!(":{}", rng.below(4)),
                         format!(":{}-{}", rng.below(2), 2 + rng.below(2)),
                         format!(":0-{}", 300 + rng.below(1000)),
-                    ][rng.below(3) as usize]
-                        .clone()
+                    ][rng.below(3)]
+                    .clone()
                 };
                 let v6 = rng.below(10) == 0;
                 let port = if port.is_empty() || v6 {
@@ -264,7 +253,7 @@ mod tests {
             let index = RuleIndex::new(prog);
             let facts = Facts::default();
             for _ in 0..500 {
-                let proto = ["tcp", "udp", "icmp"][rng.below(3) as usize];
+                let proto = ["tcp", "udp", "icmp"][rng.below(3)];
                 let packet = if rng.below(8) == 0 {
                     let proto = if proto == "icmp" { "udp" } else { proto };
                     format!(

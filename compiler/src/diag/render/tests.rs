@@ -6,16 +6,7 @@ use super::*;
 use crate::diag::Diagnostic;
 
 /// Deterministic pseudo-random numbers (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
-    }
-}
+use sockc_testkit::rng::XorShiftStar as Rng;
 
 fn boundary(src: &str, mut i: usize) -> usize {
     while !src.is_char_boundary(i) {

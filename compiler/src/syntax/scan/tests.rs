@@ -136,22 +136,7 @@ fn classbench_files_parse_the_same_without_pest() {
 }
 
 /// Deterministic pseudo-random numbers (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
-    }
-}
+use sockc_testkit::rng::XorShiftStar as Rng;
 
 /// Pieces of the language and of near-misses: keywords, literals in and out of range,
 /// and every character the grammar treats specially.
