@@ -664,14 +664,8 @@ mod tests {
         assert_eq!(decode_words(&enc[..enc.len() - 2], &mut out), None);
     }
 
-    /// The table of a classified run decodes to `table_size` bytes whose header
-    /// carries the format mark and a root per trie, and whose references stay inside
-    /// the table.
-    /// A table past [`MAX_TABLE_BYTES`] is refused by name (its leaf references would
-    /// wrap), one at the bound is not: a real classifier with its first trie's node
-    /// list padded to the size.
-    #[test]
-    fn a_table_over_the_reference_range_is_refused() {
+    /// A block of 40 classifiable rules (one run), then `more` lines, compiled.
+    fn forty_rules(more: &str) -> crate::Compiled {
         let mut src = String::from("xdp on eth0 {\n");
         for i in 0..40 {
             src.push_str(&format!(
@@ -679,9 +673,18 @@ mod tests {
                 1000 + i
             ));
         }
+        src.push_str(more);
         src.push_str("    default allow\n}\n");
         let (c, d) = crate::compile(&src, &Default::default());
-        let c = c.unwrap_or_else(|| panic!("{d:?}"));
+        c.unwrap_or_else(|| panic!("{d:?}"))
+    }
+
+    /// A table past [`MAX_TABLE_BYTES`] is refused by name (its leaf references would
+    /// wrap), one at the bound is not: a real classifier with its first trie's node
+    /// list padded to the size.
+    #[test]
+    fn a_table_over_the_reference_range_is_refused() {
+        let c = forty_rules("");
         let prog = c.module.programs.values().next().unwrap();
         let crate::ir::Step::Classify(cl) = &prog.steps[0] else {
             panic!("not classified: {:?}", prog.steps);
@@ -700,18 +703,12 @@ mod tests {
         assert!(d.message.contains("lines 2-41"), "{}", d.message);
     }
 
+    /// The table of a classified run decodes to `table_size` bytes whose header
+    /// carries the format mark and a root per trie, and whose references stay inside
+    /// the table.
     #[test]
     fn tables_decode_to_their_layout() {
-        let mut src = String::from("xdp on eth0 {\n");
-        for i in 0..40 {
-            src.push_str(&format!(
-                "    drop tcp from 10.0.{i}.0/24 to *:{}\n",
-                1000 + i
-            ));
-        }
-        src.push_str("    drop ip6 udp to 2001:db8::/32\n    default allow\n}\n");
-        let (c, d) = crate::compile(&src, &Default::default());
-        let c = c.unwrap_or_else(|| panic!("{d:?}"));
+        let c = forty_rules("    drop ip6 udp to 2001:db8::/32\n");
         let t = &c.metadata.tables[0];
         let mut out = vec![0u8; t.len as usize];
         let stored = &c.tables[t.offset as usize..(t.offset + t.stored) as usize];

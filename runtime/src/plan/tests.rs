@@ -552,11 +552,8 @@ fn a_refit_keeps_log_rates_with_their_rules() {
         .entries
         .iter()
         .map(|(k, _)| {
-            let b: Vec<u8> = (0..k.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&k[i..i + 2], 16).expect("hex key"))
-                .collect();
-            u32::from_le_bytes(b.try_into().expect("a u32 key"))
+            let key = sockc_compiler::bpf::maps::unhex(k).expect("hex key");
+            u32::from_le_bytes(key.try_into().expect("a u32 key"))
         })
         .collect();
     keys.sort();

@@ -173,10 +173,7 @@ pub fn plan(module: &Module) -> Vec<Vec<Step>> {
             let kinds: Vec<Kind> = rules
                 .clone()
                 .map(|i| {
-                    let r = &prog.rules[i];
-                    let kind = kind_of(sets, r);
-                    let n = entries::expansion(sets, &r.m, Family::V4)
-                        + entries::expansion(sets, &r.m, Family::V6);
+                    let (kind, n) = kind_of(sets, &prog.rules[i]);
                     if kind == Kind::Linear || n > entries_left {
                         return Kind::Linear;
                     }
@@ -305,24 +302,24 @@ fn classify_range(sets: &Sets, prog: &Program, range: Range<usize>, id: &mut u32
 /// only addresses, ports, protocol and TCP flags, applies to IP packets only and
 /// expands to few enough entries [`Kind::Decides`] if it ends the program when it
 /// matches, or [`Kind::Counts`] if it is a `count` rule; any other is
-/// [`Kind::Linear`].
-fn kind_of(sets: &Sets, r: &Rule) -> Kind {
+/// [`Kind::Linear`]. With it, the entries the rule expands to (both families).
+fn kind_of(sets: &Sets, r: &Rule) -> (Kind, usize) {
     let m = &r.m;
+    let per_family = [Family::V4, Family::V6].map(|f| entries::expansion(sets, m, f));
     let fits = r.cond.is_none()
         && m.icmp_type.is_none()
         && m.icmp_code.is_none()
         && (m.ip_only || m.family.is_some())
-        && [Family::V4, Family::V6]
-            .into_iter()
-            .all(|f| entries::expansion(sets, m, f) <= MAX_EXPANSION);
-    match r.action {
+        && per_family.iter().all(|&n| n <= MAX_EXPANSION);
+    let kind = match r.action {
         _ if !fits => Kind::Linear,
         // A redirect to a socket (sk_lookup) decides too: its record's verdict word
         // names the socket (`bpf::classify::REDIRECT_MARK`).
         Action::Allow | Action::Drop | Action::Pass | Action::Redirect(Some(_)) => Kind::Decides,
         Action::Count => Kind::Counts,
         Action::Redirect(None) | Action::RedirectIngress(_) => Kind::Linear,
-    }
+    };
+    (kind, per_family[0] + per_family[1])
 }
 
 /// Families with at most this many entries first try one trie for all of them (one

@@ -1,4 +1,5 @@
-//! The classify pass on its own: map budget, and a build-time probe.
+//! The classify pass on its own: map and entry budgets, counting runs, and a
+//! build-time probe.
 
 use super::*;
 
@@ -7,15 +8,8 @@ use super::*;
 /// within [`MAX_PROGRAM_MAPS`], and the runs past the budget stay linear.
 #[test]
 fn classifiers_stay_within_the_map_limit() {
-    let (ast, d) = crate::syntax::parse(&many_runs(false));
-    assert!(d.is_empty(), "{d:?}");
-    let src = many_runs(false);
-    let (module, d) = crate::sema::check(&ast, &src, &Default::default());
-    let mut module = module.unwrap_or_else(|| panic!("{d:?}"));
-    run(&mut module);
-    let p = module.programs.values().next().unwrap();
-    let classifiers: Vec<&Classifier> = p
-        .steps
+    let steps = classified(&many_runs(false));
+    let classifiers: Vec<&Classifier> = steps
         .iter()
         .filter_map(|s| match s {
             Step::Classify(c) => Some(c),
@@ -29,8 +23,7 @@ fn classifiers_stay_within_the_map_limit() {
         classifiers.len()
     );
     // The budget ran out: some runs of 49 classifiable rules stayed linear.
-    let linear = p
-        .steps
+    let linear = steps
         .iter()
         .map(|s| match s {
             Step::Linear { rules, .. } => rules.len(),
@@ -181,23 +174,21 @@ fn classifiers_hold_a_bounded_number_of_entries() {
         src.push_str(&format!("    drop udp from @s to *:{}\n", 1000 + i));
     }
     src.push_str("    default allow\n}\n");
-    let (ast, d) = crate::syntax::parse(&src);
-    assert!(d.is_empty(), "{d:?}");
-    let (module, d) = crate::sema::check(&ast, &src, &Default::default());
-    let mut module = module.unwrap_or_else(|| panic!("{d:?}"));
-    run(&mut module);
-    let p = module.programs.values().next().unwrap();
-    let (mut entries, mut classified, mut linear) = (0, 0, 0);
-    for s in &p.steps {
+    let (mut entries, mut in_classifiers, mut linear) = (0, 0, 0);
+    for s in &classified(&src) {
         match s {
             Step::Classify(c) => {
                 entries += c.tries.iter().map(|t| t.entries.len()).sum::<usize>();
-                classified += c.rules.len();
+                in_classifiers += c.rules.len();
             }
             Step::Linear { rules, .. } => linear += rules.len(),
         }
     }
     assert!(entries <= MAX_PROGRAM_ENTRIES, "{entries} entries");
-    assert_eq!(classified, MAX_PROGRAM_ENTRIES / 1024, "rules classified");
-    assert_eq!(linear, 1000 - classified, "the rest stay linear");
+    assert_eq!(
+        in_classifiers,
+        MAX_PROGRAM_ENTRIES / 1024,
+        "rules classified"
+    );
+    assert_eq!(linear, 1000 - in_classifiers, "the rest stay linear");
 }
