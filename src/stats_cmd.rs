@@ -443,31 +443,30 @@ fn prometheus(reading: &Reading) -> String {
             }
         }
     }
-    let _ = writeln!(
-        out,
-        "# HELP sockc_install_generation The generation an install runs."
-    );
-    let _ = writeln!(out, "# TYPE sockc_install_generation gauge");
-    for s in &reading.installs {
-        let _ = writeln!(
-            out,
-            "sockc_install_generation{{install=\"{}\"}} {}",
-            label(&s.name),
-            s.generation
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP sockc_install_applied_timestamp_seconds When the install's generation was applied."
-    );
-    let _ = writeln!(out, "# TYPE sockc_install_applied_timestamp_seconds gauge");
-    for s in &reading.installs {
-        let _ = writeln!(
-            out,
-            "sockc_install_applied_timestamp_seconds{{install=\"{}\"}} {}",
-            label(&s.name),
-            s.applied_unix
-        );
+    type Gauge = (&'static str, &'static str, fn(&Sample) -> u64);
+    let gauges: [Gauge; 2] = [
+        (
+            "sockc_install_generation",
+            "The generation an install runs.",
+            |s| s.generation,
+        ),
+        (
+            "sockc_install_applied_timestamp_seconds",
+            "When the install's generation was applied.",
+            |s| s.applied_unix,
+        ),
+    ];
+    for (metric, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {metric} {help}");
+        let _ = writeln!(out, "# TYPE {metric} gauge");
+        for s in &reading.installs {
+            let _ = writeln!(
+                out,
+                "{metric}{{install=\"{}\"}} {}",
+                label(&s.name),
+                value(s)
+            );
+        }
     }
     let _ = writeln!(
         out,
