@@ -3,38 +3,11 @@
 //! code) has a section `### `sockc::...`` there, and every code the catalogue lists
 //! still exists.
 
-use std::{
-    collections::BTreeSet,
-    path::{Path, PathBuf},
-};
+mod support;
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
+use std::{collections::BTreeSet, path::Path};
 
-/// The text of a source file without test code: `tests.rs` and `test_support.rs`
-/// files whole, and everything from an inline `#[cfg(test)]` module to the end of the
-/// file (the crate's convention, checked by tests/architecture.rs).
-fn production_code(path: &Path) -> String {
-    let name = path.file_name().unwrap().to_str().unwrap();
-    if name == "tests.rs" || name == "test_support.rs" {
-        return String::new();
-    }
-    let text = std::fs::read_to_string(path).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let end = lines
-        .windows(2)
-        .position(|w| w[0].trim() == "#[cfg(test)]" && w[1].trim_start().starts_with("mod "))
-        .unwrap_or(lines.len());
-    lines[..end].join("\n")
-}
+use support::{production_code, rust_files};
 
 /// Every `"sockc::name"` literal in `text`.
 fn codes_in(text: &str, out: &mut BTreeSet<String>) {
@@ -58,7 +31,10 @@ fn every_diagnostic_code_is_in_the_catalogue_and_back() {
     rust_files(&root.join("src"), &mut files);
     let mut in_code = BTreeSet::new();
     for f in &files {
-        codes_in(&production_code(f), &mut in_code);
+        codes_in(
+            &production_code(f, &std::fs::read_to_string(f).unwrap()),
+            &mut in_code,
+        );
     }
     assert!(in_code.len() > 30, "codes found: {in_code:?}");
 
