@@ -334,10 +334,7 @@ impl LoadedObject {
                 map: t.map.clone(),
                 source,
             };
-            let bytes = usize::try_from(t.offset)
-                .ok()
-                .zip(usize::try_from(t.stored).ok())
-                .and_then(|(at, len)| blob.get(at..at.checked_add(len)?))
+            let bytes = table_update::stored_bytes(&blob, t)
                 .ok_or_else(|| RuntimeError::TablesOutside { map: t.map.clone() })?;
             let map = self
                 .ebpf

@@ -64,13 +64,39 @@ pub struct Switched {
     pub took: Duration,
 }
 
-/// The bytes between `offset` and `stored` of the object's tables blob.
-fn stored<'a>(blob: &'a [u8], t: &TableData) -> Result<&'a [u8], TableUpdateError> {
+/// The bytes between `offset` and `stored` of the object's tables blob, if they are
+/// inside it.
+pub(crate) fn stored_bytes<'a>(blob: &'a [u8], t: &TableData) -> Option<&'a [u8]> {
     usize::try_from(t.offset)
         .ok()
         .zip(usize::try_from(t.stored).ok())
         .and_then(|(at, len)| blob.get(at..at.checked_add(len)?))
-        .ok_or_else(|| TableUpdateError::Outside { map: t.map.clone() })
+}
+
+/// [`stored_bytes`], or the error that names the table.
+fn stored<'a>(blob: &'a [u8], t: &TableData) -> Result<&'a [u8], TableUpdateError> {
+    stored_bytes(blob, t).ok_or_else(|| TableUpdateError::Outside { map: t.map.clone() })
+}
+
+/// The live word's map, mapped.
+fn map_live_word(live_word: BorrowedFd<'_>) -> Result<MapMemory, TableUpdateError> {
+    MapMemory::map(live_word, 4).map_err(map_error(LIVE_MAP, "map"))
+}
+
+/// The half the programs walk now: the live word's low bit.
+fn live_half(live: &MapMemory) -> u32 {
+    live.load_u32(0) & 1
+}
+
+/// The map pinned as `dir/map_<name>`.
+fn open_pinned(dir: &std::path::Path, name: &str) -> Result<aya::maps::MapData, TableUpdateError> {
+    aya::maps::MapData::from_pin(dir.join(format!("map_{name}"))).map_err(|e| {
+        TableUpdateError::Map {
+            map: name.to_string(),
+            what: "open the pinned map",
+            source: io::Error::other(e),
+        }
+    })
 }
 
 /// Decodes `t`'s stored bytes into half `half` of the mapped map (values
@@ -133,8 +159,8 @@ pub fn switch_tables<'f>(
     open: &dyn Fn(&str) -> Option<BorrowedFd<'f>>,
 ) -> Result<Switched, TableUpdateError> {
     let start = Instant::now();
-    let mut live = MapMemory::map(live_word, 4).map_err(map_error(LIVE_MAP, "map"))?;
-    let from = live.load_u32(0) & 1;
+    let mut live = map_live_word(live_word)?;
+    let from = live_half(&live);
     let to = 1 - from;
     let mut bytes = 0u64;
     for t in tables {
@@ -162,35 +188,34 @@ pub fn switch_tables<'f>(
 /// the switch (its last step) happened.
 pub fn live_half_pinned(dir: &std::path::Path) -> Result<u32, TableUpdateError> {
     use std::os::fd::AsFd;
-    let live = aya::maps::MapData::from_pin(dir.join(format!("map_{LIVE_MAP}"))).map_err(|e| {
-        TableUpdateError::Map {
-            map: LIVE_MAP.to_string(),
-            what: "open the pinned map",
-            source: io::Error::other(e),
-        }
-    })?;
-    let mem = MapMemory::map(live.fd().as_fd(), 4).map_err(map_error(LIVE_MAP, "map"))?;
-    Ok(mem.load_u32(0) & 1)
+    Ok(live_half(&map_live_word(
+        open_pinned(dir, LIVE_MAP)?.fd().as_fd(),
+    )?))
 }
 
-/// Zeroes counter slots of a per-CPU `counters` map (slots a new rule takes over):
-/// one update per slot with a zero value for every possible CPU.
-fn zero_counters(counters: BorrowedFd<'_>, slots: &[u32]) -> Result<(), TableUpdateError> {
-    let fail = |source: io::Error| TableUpdateError::Map {
-        map: COUNTERS_MAP.into(),
-        what: "zero new rules' counters",
-        source,
-    };
+/// Zeroes counter slots of a per-CPU `counters` map: one update per slot with a zero
+/// value for every possible CPU (new rules' slots here, every rule's for
+/// `stats --reset`).
+pub(crate) fn zero_slots(counters: BorrowedFd<'_>, slots: &[u32]) -> io::Result<()> {
     if slots.is_empty() {
         return Ok(());
     }
-    let cpus = aya::util::nr_cpus().map_err(|(_, e)| fail(e))?;
+    let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
     // Each CPU's value is a rule_counter (two u64), 8-byte aligned.
     let zeros = vec![0u8; 16 * cpus];
     for &slot in slots {
-        crate::sys::map_update(counters, &slot.to_le_bytes(), &zeros, 0).map_err(fail)?;
+        crate::sys::map_update(counters, &slot.to_le_bytes(), &zeros, 0)?;
     }
     Ok(())
+}
+
+/// [`zero_slots`] for the slots new rules take over.
+fn zero_counters(counters: BorrowedFd<'_>, slots: &[u32]) -> Result<(), TableUpdateError> {
+    zero_slots(counters, slots).map_err(|source| TableUpdateError::Map {
+        map: COUNTERS_MAP.into(),
+        what: "zero new rules' counters",
+        source,
+    })
 }
 
 /// Carries out the table part of an in-place plan on a pinned generation (its maps
@@ -206,15 +231,7 @@ pub fn switch_pinned(
     fresh: &[u32],
 ) -> Result<Switched, TableUpdateError> {
     use std::{collections::HashMap, os::fd::AsFd};
-    let open = |name: &str| {
-        aya::maps::MapData::from_pin(dir.join(format!("map_{name}"))).map_err(|e| {
-            TableUpdateError::Map {
-                map: name.to_string(),
-                what: "open the pinned map",
-                source: io::Error::other(e),
-            }
-        })
-    };
+    let open = |name: &str| open_pinned(dir, name);
     let counters = open(COUNTERS_MAP)?;
     let live = open(LIVE_MAP)?;
     let maps: HashMap<&str, aya::maps::MapData> = new

@@ -10,7 +10,6 @@
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::{AsFd, AsRawFd},
-    path::PathBuf,
     time::Duration,
 };
 
@@ -119,24 +118,13 @@ fn slots(m: &Manifest) -> std::collections::HashMap<u32, Slot> {
 impl Tracer {
     /// Opens the ring buffer of install `name` (its live generation).
     pub fn open(store: &Store, name: &str) -> Result<Tracer, TraceError> {
-        let mut notices = Vec::new();
-        crate::install::recover_locked_pub(store, name, &mut notices)?;
-        let m = store
-            .manifest(name)
-            .map_err(InstallError::from)?
-            .ok_or_else(|| InstallError::NotInstalled(name.to_string()))?;
-        let path: PathBuf = store
-            .objects_dir(name, &m.objects_dir)
-            .join(format!("map_{}", log::EVENTS_MAP));
+        let (m, path) = crate::install::live_map(store, name, log::EVENTS_MAP)?;
         if !path.exists() {
             return Err(TraceError::NothingLogs(name.to_string()));
         }
-        let open = |source| InstallError::OpenMap {
-            path: path.clone(),
-            source,
-        };
-        let data = MapData::from_pin(&path).map_err(open)?;
-        let ring = RingBuf::try_from(Map::RingBuf(data)).map_err(open)?;
+        let open = crate::install::open_error(&path);
+        let data = MapData::from_pin(&path).map_err(&open)?;
+        let ring = RingBuf::try_from(Map::RingBuf(data)).map_err(&open)?;
         Ok(Tracer {
             name: name.to_string(),
             generation: m.generation,
@@ -181,11 +169,6 @@ impl Tracer {
             }
         }
         out
-    }
-
-    /// Waits at most `timeout` for the ring buffer to have data.
-    pub fn wait(&self, timeout: Duration) -> std::io::Result<bool> {
-        wait_any(&[self], timeout)
     }
 }
 

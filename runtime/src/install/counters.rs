@@ -6,35 +6,31 @@
 //! programs add while the reset runs may be kept or lost, as with any reset of a
 //! per-CPU counter; a monitoring system sees an ordinary counter reset.
 
-use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuValues};
+use std::os::fd::AsFd;
 
-use super::{recover::recover_locked, InstallError};
+use aya::maps::{MapData, MapError};
+
+use sockc_compiler::bpf::maps::COUNTERS_MAP;
+
+use super::{
+    status::{live_map, open_error},
+    InstallError,
+};
 use crate::store::Store;
 
 /// Zeroes every rule counter (defaults included) of install `name`; returns how many
 /// slots were zeroed.
 pub fn reset_counters(store: &Store, name: &str) -> Result<usize, InstallError> {
-    let mut notices = Vec::new();
-    recover_locked(store, name, &mut notices)?;
-    let m = store
-        .manifest(name)?
-        .ok_or_else(|| InstallError::NotInstalled(name.to_string()))?;
-    let path = store.objects_dir(name, &m.objects_dir).join("map_counters");
-    let open = |source: MapError| InstallError::OpenMap {
-        path: path.clone(),
-        source,
-    };
-    let data = MapData::from_pin(&path).map_err(open)?;
-    let mut arr: PerCpuArray<MapData, [u64; 2]> =
-        PerCpuArray::try_from(Map::PerCpuArray(data)).map_err(open)?;
-    let cpus = aya::util::nr_cpus().map_err(|(_, e)| open(MapError::from(e)))?;
-    let mut zeroed = 0;
-    for p in &m.snapshot.programs {
-        for r in &p.rules {
-            let zero = PerCpuValues::try_from(vec![[0u64; 2]; cpus]).map_err(|e| open(e.into()))?;
-            arr.set(r.counter, zero, 0).map_err(open)?;
-            zeroed += 1;
-        }
-    }
-    Ok(zeroed)
+    let (m, path) = live_map(store, name, COUNTERS_MAP)?;
+    let open = open_error(&path);
+    let data = MapData::from_pin(&path).map_err(&open)?;
+    let slots: Vec<u32> = m
+        .snapshot
+        .programs
+        .iter()
+        .flat_map(|p| p.rules.iter().map(|r| r.counter))
+        .collect();
+    crate::table_update::zero_slots(data.fd().as_fd(), &slots)
+        .map_err(|e| open(MapError::from(e)))?;
+    Ok(slots.len())
 }

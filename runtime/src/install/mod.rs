@@ -45,12 +45,12 @@ use aya::{maps::MapError, pin::PinError, programs::ProgramError};
 use sockc_compiler::{hooks::HookKind, obj::ObjError};
 
 pub use counters::reset_counters;
-pub(crate) use recover::recover_locked as recover_locked_pub;
 pub use recover::{flush, recover, repair, Flushed, Recovery, Repaired};
 pub use sockets::{
     register, slots, unregister, How, Registered, Registration, SlotState, SlotStatus, Source,
 };
 pub use status::{installed_names, stats, status, HookStatus, RuleStats, Status, StatusOptions};
+pub(crate) use status::{live_map, open_error};
 pub use update::{apply, ApplyReport, ApplyRequest};
 
 use crate::{attach::AttachError, store::StoreError, RuntimeError};

@@ -322,11 +322,29 @@ pub struct RuleStats {
     pub bytes: u64,
 }
 
-fn open_error(path: &Path) -> impl Fn(MapError) -> InstallError + '_ {
+/// The error of opening (or using) the map pinned at `path`.
+pub(crate) fn open_error(path: &Path) -> impl Fn(MapError) -> InstallError + '_ {
     move |source| InstallError::OpenMap {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Install `name` as it stands once interrupted work is finished or undone: its
+/// manifest, and where its live generation pins the map `map` (stats, reset, trace).
+pub(crate) fn live_map(
+    store: &Store,
+    name: &str,
+    map: &str,
+) -> Result<(Manifest, PathBuf), InstallError> {
+    recover_locked(store, name, &mut Vec::new())?;
+    let m = store
+        .manifest(name)?
+        .ok_or_else(|| InstallError::NotInstalled(name.to_string()))?;
+    let path = store
+        .objects_dir(name, &m.objects_dir)
+        .join(format!("map_{map}"));
+    Ok((m, path))
 }
 
 /// The counters of install `name`, per rule (summed over CPUs), in program and rule
@@ -336,13 +354,8 @@ pub fn stats(
     store: &Store,
     name: &str,
 ) -> Result<(Manifest, Vec<RuleStats>, Vec<String>), InstallError> {
-    let mut notices = Vec::new();
-    recover_locked(store, name, &mut notices)?;
-    let m = store
-        .manifest(name)?
-        .ok_or_else(|| InstallError::NotInstalled(name.to_string()))?;
+    let (m, path) = live_map(store, name, sockc_compiler::bpf::maps::COUNTERS_MAP)?;
     let dir = store.objects_dir(name, &m.objects_dir);
-    let path: PathBuf = dir.join("map_counters");
     let data = MapData::from_pin(&path).map_err(open_error(&path))?;
     let counters_id = data.info().map_err(open_error(&path))?.id();
     let hooks = hook_states(store, &m);
