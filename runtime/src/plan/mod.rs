@@ -815,17 +815,18 @@ impl Plan {
         .filter(|(n, _)| *n > 0)
         .map(|(n, what)| format!("{n} {what}"))
         .collect();
-        let mode = if !self.installed {
-            "nothing installed yet"
-        } else if self.maps_only && !self.table_changes.is_empty() {
-            "classifier tables switched in place, nothing reloads"
-        } else if self.maps_only {
-            "set maps updated in place: yes, nothing reloads"
-        } else {
-            "set maps updated in place: no (a new object with new maps is loaded)"
+        // Changes were found (above), so the path is one of the four with work.
+        let path = self.path();
+        let mode = match path {
+            ApplyPath::Nothing | ApplyPath::FirstInstall => "nothing installed yet",
+            ApplyPath::TablesInPlace => "classifier tables switched in place, nothing reloads",
+            ApplyPath::SetsInPlace => "set maps updated in place: yes, nothing reloads",
+            ApplyPath::Reload => {
+                "set maps updated in place: no (a new object with new maps is loaded)"
+            }
         };
         let _ = writeln!(out, "plan: {} ({n_programs}); {mode}", parts.join(", "));
-        let _ = writeln!(out, "path: {}", self.path().describe());
+        let _ = writeln!(out, "path: {}", path.describe());
 
         let labels: Vec<String> = self
             .programs
@@ -875,12 +876,12 @@ impl Plan {
             let _ = writeln!(out, "sets: unchanged");
         } else {
             let _ = writeln!(out, "sets:");
-            let path = if !self.installed {
-                "filled at load"
-            } else if self.maps_only {
-                "map update in place, no reload"
-            } else {
-                "new maps filled at load, programs reload"
+            let how = match path {
+                ApplyPath::Nothing | ApplyPath::FirstInstall => "filled at load",
+                ApplyPath::TablesInPlace | ApplyPath::SetsInPlace => {
+                    "map update in place, no reload"
+                }
+                ApplyPath::Reload => "new maps filled at load, programs reload",
             };
             for s in &self.port_set_changes {
                 let _ = writeln!(
@@ -899,7 +900,7 @@ impl Plan {
             for s in &self.set_changes {
                 let _ = writeln!(
                     out,
-                    "  {} ({path}): +{} -{}",
+                    "  {} ({how}): +{} -{}",
                     s.map,
                     s.added.len(),
                     s.removed.len()
