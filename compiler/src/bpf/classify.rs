@@ -336,7 +336,9 @@ pub fn emit_select(b: &mut CodeBuffer) {
     b.bind(none);
 }
 
-/// The walk of classifier `c`; `capacity` is the byte size of a table half.
+/// The walk of classifier `c`; `capacity` is the byte size of a table half, `steps`
+/// the node reads unrolled per trie (`bpf::maps::Sizing::steps`, which sizes every
+/// classifier of the module).
 pub fn emit(
     b: &mut CodeBuffer,
     prog: &Program,
@@ -359,12 +361,7 @@ pub fn emit(
     if c.tries.is_empty() {
         return;
     }
-    // Node reads per trie: as sized (the installed code's on a re-apply), else its own.
-    let steps_of = |k: usize| {
-        steps
-            .get(k)
-            .map_or_else(|| self::steps(&c.tries[k]), |&n| n as usize)
-    };
+    let steps_of = |k: usize| steps[k] as usize;
     // r8: the live half of this classifier's table, for the whole walk.
     b.ld_map(Reg::R1, &map_name(c));
     b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));

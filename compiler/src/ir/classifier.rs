@@ -115,13 +115,6 @@ pub struct Entry {
     pub needs_l4: bool,
 }
 
-impl Entry {
-    /// True when the entry matches with no condition beyond its box.
-    pub fn unconditional(&self) -> bool {
-        self.tcp_flags.0 == 0 && !self.needs_l4
-    }
-}
-
 /// Where a byte value leads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Child {

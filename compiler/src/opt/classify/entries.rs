@@ -23,18 +23,24 @@ pub(super) fn applies_to(m: &RuleMatch, f: Family) -> bool {
     m.family.is_none_or(|fam| fam == f)
 }
 
-fn ranges(p: &PortMatch) -> Vec<(u16, u16)> {
+/// Every port, as one range.
+const ANY_PORT: [(u16, u16); 1] = [(0, u16::MAX)];
+
+/// A port match's ranges (`any`: the one range of every port).
+fn ranges(p: &PortMatch) -> &[(u16, u16)] {
     match p {
-        PortMatch::Any => vec![(0, u16::MAX)],
-        PortMatch::Ranges(r) => r.clone(),
+        PortMatch::Any => &ANY_PORT,
+        PortMatch::Ranges(r) => r,
     }
 }
 
-fn protos(m: &RuleMatch) -> Vec<(u32, u32)> {
+/// The protocol ranges of a rule's entries, the first `n` of the pair: its protocol;
+/// TCP and UDP for a rule that tests ports; else every protocol.
+fn protos(m: &RuleMatch) -> ([(u32, u32); 2], usize) {
     match m.proto {
-        Some(p) => vec![(p.into(), p.into())],
-        None if m.needs_ports() => vec![(6, 6), (17, 17)],
-        None => vec![(0, 255)],
+        Some(p) => ([(p.into(), p.into()); 2], 1),
+        None if m.needs_ports() => ([(6, 6), (17, 17)], 2),
+        None => ([(0, 255); 2], 1),
     }
 }
 
@@ -56,7 +62,7 @@ pub(super) fn expansion(sets: &Sets, m: &RuleMatch, f: Family) -> usize {
         addr(&m.dst),
         ranges(&m.sport).len(),
         ranges(&m.dport).len(),
-        protos(m).len(),
+        protos(m).1,
     ]
     .into_iter()
     .fold(1usize, |acc, n| acc.saturating_mul(n))
@@ -101,19 +107,10 @@ fn addr_boxes(sets: &Sets, a: &AddrMatch, f: Family, out: &mut Vec<[(u32, u32); 
     }
 }
 
-/// A port match's ranges (`any` for no port match).
-fn port_ranges<'a>(p: &'a PortMatch, any: &'a [(u16, u16)]) -> &'a [(u16, u16)] {
-    match p {
-        PortMatch::Any => any,
-        PortMatch::Ranges(r) => r,
-    }
-}
-
 /// The entries of `rules[range]` for family `f`, in rule order.
 pub(super) fn entries(sets: &Sets, prog: &Program, range: Range<usize>, f: Family) -> Vec<Entry> {
     let dims = Dim::of(f);
     let words = if f == Family::V4 { 1 } else { 4 };
-    let any_port = [(0u16, u16::MAX)];
     let (mut srcs, mut dsts) = (Vec::new(), Vec::new());
     let mut out = Vec::with_capacity(range.len());
     for i in range {
@@ -123,21 +120,14 @@ pub(super) fn entries(sets: &Sets, prog: &Program, range: Range<usize>, f: Famil
         }
         addr_boxes(sets, &m.src, f, &mut srcs);
         addr_boxes(sets, &m.dst, f, &mut dsts);
-        let (sports, dports) = (
-            port_ranges(&m.sport, &any_port),
-            port_ranges(&m.dport, &any_port),
-        );
-        let prs: &[(u32, u32)] = match m.proto {
-            Some(p) => &[(p as u32, p as u32)],
-            None if m.needs_ports() => &[(6, 6), (17, 17)],
-            None => &[(0, 255)],
-        };
+        let (sports, dports) = (ranges(&m.sport), ranges(&m.dport));
+        let (prs, n_prs) = protos(m);
         let (tcp_flags, needs_l4) = (m.tcp_flags.unwrap_or((0, 0)), m.needs_l4());
         for s in &srcs {
             for d in &dsts {
                 for sp in sports {
                     for dp in dports {
-                        for &pr in prs {
+                        for &pr in &prs[..n_prs] {
                             let mut e = Entry {
                                 rule: i as u32,
                                 lo: [0; MAX_DIMS],
