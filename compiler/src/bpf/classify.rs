@@ -33,13 +33,13 @@
 //! is derived from the capacity. So tables of the same shape can replace each other in a live map
 //! without new code.
 
-use aya_obj::generated::bpf_func_id;
 use cranelift_entity::EntityRef as _;
 
 use super::{
     buffer::{CodeBuffer, Label},
     flow::{self, at},
     insn::{op, Cond, Insn, Reg, Size},
+    lower::rules::emit_lookup,
 };
 use crate::{
     hooks::HookSpec,
@@ -321,15 +321,7 @@ pub fn emit_select(b: &mut CodeBuffer) {
     let none = b.new_label();
     b.note("which half of the classifier tables is live");
     b.emit(Insn::st_imm(Size::W, Reg::FP, at(flow::COUNTER_KEY), 0));
-    b.ld_map(Reg::R1, LIVE_MAP);
-    b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
-    b.emit(Insn::alu64_imm(
-        op::ADD,
-        Reg::R2,
-        at(flow::COUNTER_KEY) as i32,
-    ));
-    b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
-    b.branch_imm(Cond::Eq, Reg::R0, 0, none);
+    emit_lookup(b, LIVE_MAP, flow::COUNTER_KEY, none);
     b.emit(Insn::ldx(Size::W, Reg::R1, Reg::R0, 0));
     b.emit(Insn::alu64_imm(op::AND, Reg::R1, 1));
     b.emit(Insn::stx(Size::W, Reg::FP, at(flow::TABLE_HALF), Reg::R1));
@@ -363,15 +355,7 @@ pub fn emit(
     }
     let steps_of = |k: usize| steps[k] as usize;
     // r8: the live half of this classifier's table, for the whole walk.
-    b.ld_map(Reg::R1, &map_name(c));
-    b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
-    b.emit(Insn::alu64_imm(
-        op::ADD,
-        Reg::R2,
-        at(flow::TABLE_HALF) as i32,
-    ));
-    b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
-    b.branch_imm(Cond::Eq, Reg::R0, 0, miss);
+    emit_lookup(b, &map_name(c), flow::TABLE_HALF, miss);
     b.emit(Insn::mov64_reg(Reg::R8, Reg::R0));
     for family in [Family::V4, Family::V6] {
         let tries: Vec<(usize, &Trie)> = c

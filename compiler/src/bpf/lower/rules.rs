@@ -331,15 +331,21 @@ pub(crate) fn emit_count(b: &mut CodeBuffer) {
     emit_bump(b, COUNTERS_MAP, flow::COUNTER_KEY);
 }
 
-/// Adds 1 and the packet length to the `{u64, u64}` slot of the per-CPU array `map`
-/// whose index is the `u32` at flow record field `key`. Clobbers r0-r5.
-pub(super) fn emit_bump(b: &mut CodeBuffer, map: &str, key: i16) {
-    let skip = b.new_label();
+/// `r0 = bpf_map_lookup_elem(map, &flow[key])`: the value of `map` whose key is at
+/// flow record field `key`, or a jump to `miss` when there is none. Clobbers r0-r5.
+pub(crate) fn emit_lookup(b: &mut CodeBuffer, map: &str, key: i16, miss: Label) {
     b.ld_map(Reg::R1, map);
     b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
     b.emit(Insn::alu64_imm(op::ADD, Reg::R2, at(key) as i32));
     b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
-    b.branch_imm(Cond::Eq, Reg::R0, 0, skip);
+    b.branch_imm(Cond::Eq, Reg::R0, 0, miss);
+}
+
+/// Adds 1 and the packet length to the `{u64, u64}` slot of the per-CPU array `map`
+/// whose index is the `u32` at flow record field `key`. Clobbers r0-r5.
+pub(super) fn emit_bump(b: &mut CodeBuffer, map: &str, key: i16) {
+    let skip = b.new_label();
+    emit_lookup(b, map, key, skip);
     b.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
     b.emit(Insn::alu64_imm(op::ADD, Reg::R1, 1));
     b.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
@@ -477,11 +483,7 @@ fn emit_set(
             (Family::V6, true) => flow::SRC6_PLEN,
             (Family::V6, false) => flow::DST6_PLEN,
         };
-        b.ld_map(Reg::R1, &set_map_name(module, set, *f));
-        b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
-        b.emit(Insn::alu64_imm(op::ADD, Reg::R2, at(key) as i32));
-        b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
-        b.branch_imm(Cond::Eq, Reg::R0, 0, fail);
+        emit_lookup(b, &set_map_name(module, set, *f), key, fail);
         if families.len() == 2 && *f == Family::V4 {
             b.goto(matched);
         }
@@ -546,11 +548,7 @@ fn emit_port_bitmap(b: &mut CodeBuffer, index: u32, field: i16, fail: Label) {
         at(flow::COUNTER_KEY),
         index as i32,
     ));
-    b.ld_map(r1, PORTS_MAP);
-    b.emit(Insn::mov64_reg(r2, Reg::FP));
-    b.emit(Insn::alu64_imm(op::ADD, r2, at(flow::COUNTER_KEY) as i32));
-    b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
-    b.branch_imm(Cond::Eq, r0, 0, fail);
+    emit_lookup(b, PORTS_MAP, flow::COUNTER_KEY, fail);
     b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(field)));
     b.emit(Insn::mov64_reg(r2, r1));
     b.emit(Insn::alu64_imm(op::RSH, r2, 3));
