@@ -473,22 +473,10 @@ impl Builder {
                     .unwrap_or(Verdict::Allow);
                 let log = match inner.iter().find(|q| q.as_rule() == Rule::log_opt) {
                     Some(l) => {
-                        let lsp = self.span(l);
-                        let rate = match inner.iter().find(|q| q.as_rule() == Rule::log_rate) {
-                            Some(r) => {
-                                let Some(n) =
-                                    r.clone().into_inner().find(|q| q.as_rule() == Rule::number)
-                                else {
-                                    return;
-                                };
-                                match self.number(&n, 1_000_000, "log rate (per second)") {
-                                    Some(v) => Some(v as u32),
-                                    None => return,
-                                }
-                            }
-                            None => None,
+                        let Some(rate) = self.log_rate(l.clone()) else {
+                            return;
                         };
-                        Some((rate, lsp))
+                        Some((rate, self.span(l)))
                     }
                     None => None,
                 };
@@ -673,17 +661,7 @@ impl Builder {
                         Target::Local(self.span(&t))
                     });
                 }
-                Rule::log_opt => {
-                    let rate = match p.into_inner().find(|q| q.as_rule() == Rule::log_rate) {
-                        Some(r) => {
-                            let n = r.into_inner().find(|q| q.as_rule() == Rule::number)?;
-                            let v = self.number(&n, 1_000_000, "log rate (per second)")?;
-                            Some(v as u32)
-                        }
-                        None => None,
-                    };
-                    log = Some((rate, psp));
-                }
+                Rule::log_opt => log = Some((self.log_rate(p)?, psp)),
                 _ => {}
             }
         }
@@ -788,6 +766,17 @@ impl Builder {
             }
             Err(BadPrefix::Invalid) => None,
         }
+    }
+
+    /// The rate of a `log_opt` (`None`: the default rate), or `None` when its number
+    /// is out of range (reported; the statement is dropped).
+    fn log_rate(&mut self, log_opt: Pair<'_, Rule>) -> Option<Option<u32>> {
+        let Some(r) = log_opt.into_inner().find(|q| q.as_rule() == Rule::log_rate) else {
+            return Some(None);
+        };
+        let n = r.into_inner().find(|q| q.as_rule() == Rule::number)?;
+        let v = self.number(&n, 1_000_000, "log rate (per second)")?;
+        Some(Some(v as u32))
     }
 
     fn number(&mut self, p: &Pair<'_, Rule>, max: u64, what: &str) -> Option<u64> {
