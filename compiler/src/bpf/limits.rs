@@ -546,14 +546,8 @@ pub fn diagnose(
 /// instruction limit is refused before its code is built (1,000,000 `count` rules
 /// would be 14,000,000 instructions).
 pub fn fewest_insns(module: &crate::ir::Module, p: &crate::ir::Program) -> usize {
-    use crate::ir::{Action, Step};
-    p.steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Linear { rules, .. } => Some(rules.clone()),
-            Step::Classify(_) => None,
-        })
-        .flatten()
+    use crate::ir::Action;
+    linear_rules(p)
         .filter(|&i| module.can_match(&p.rules[i].m))
         .map(|i| {
             if p.rules[i].action == Action::Count {
@@ -565,6 +559,18 @@ pub fn fewest_insns(module: &crate::ir::Module, p: &crate::ir::Program) -> usize
         .sum()
 }
 
+/// The rules of `p`'s linear steps, in order.
+fn linear_rules(p: &crate::ir::Program) -> impl Iterator<Item = usize> + '_ {
+    use crate::ir::Step;
+    p.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Linear { rules, .. } => Some(rules.clone()),
+            Step::Classify(_) => None,
+        })
+        .flatten()
+}
+
 /// The error for a program whose linear rules alone take more than four times the
 /// instruction limit ([`fewest_insns`]): refused before lowering, at the first and
 /// last such rule.
@@ -572,20 +578,12 @@ pub fn diagnose_early(
     module: &crate::ir::Module,
     p: &crate::ir::Program,
 ) -> Option<crate::diag::Diagnostic> {
-    use crate::{diag::Diagnostic, ir::Step};
+    use crate::diag::Diagnostic;
     let fewest = fewest_insns(module, p);
     if fewest <= 4 * Limit::Insns.max() {
         return None;
     }
-    let linear: Vec<usize> = p
-        .steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Linear { rules, .. } => Some(rules.clone()),
-            Step::Classify(_) => None,
-        })
-        .flatten()
-        .collect();
+    let linear: Vec<usize> = linear_rules(p).collect();
     let (first, last) = (linear[0], linear[linear.len() - 1]);
     Some(
         Diagnostic::error(
