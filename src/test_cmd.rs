@@ -208,6 +208,11 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
     let mut disagreements = 0usize;
     let mut not_run = 0usize;
     let mut json_results = Vec::new();
+    let names: Vec<RuleNames> = if args.json {
+        programs.iter().map(|p| RuleNames::of(p)).collect()
+    } else {
+        Vec::new()
+    };
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     for (i, input) in inputs.iter().enumerate() {
         if !args.json {
@@ -232,6 +237,7 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
                 json_results.push(result_json(
                     input,
                     prog,
+                    &names[j],
                     evaluation,
                     run,
                     why_not,
@@ -689,33 +695,44 @@ fn print_result(
     let _ = writeln!(out, "  {:<22} {:<6} {source}", "", "");
 }
 
+/// A program's rule texts and stable rule ids (runtime/src/rule_id.rs), the default
+/// last: worked out once per program for `--json`, not once per packet.
+struct RuleNames {
+    texts: Vec<String>,
+    ids: Vec<String>,
+}
+
+impl RuleNames {
+    fn of(prog: &Program) -> RuleNames {
+        let texts: Vec<String> = prog
+            .rules
+            .iter()
+            .map(|r| r.text.to_string())
+            .chain([format!("default {}", verdict_name(prog.default))])
+            .collect();
+        let ids = sockc_runtime::rule_id::block_ids(
+            hooks::spec(prog.hook).name,
+            &prog.attach_to,
+            texts.iter().map(String::as_str),
+        );
+        RuleNames { texts, ids }
+    }
+}
+
 fn result_json(
     input: &Input,
     prog: &Program,
+    names: &RuleNames,
     e: &Evaluation,
     k: Option<&KernelRun>,
     not_run: Option<&str>,
     disagreement: &Option<String>,
 ) -> serde_json::Value {
+    let RuleNames { texts, ids } = names;
     let (line, text) = match e.decider {
-        Decider::Rule(i) => (prog.rules[i].line, prog.rules[i].text.to_string()),
-        Decider::Default => (
-            prog.default_line,
-            format!("default {}", verdict_name(prog.default)),
-        ),
+        Decider::Rule(i) => (prog.rules[i].line, texts[i].clone()),
+        Decider::Default => (prog.default_line, texts[texts.len() - 1].clone()),
     };
-    // Stable rule ids (runtime/src/rule_id.rs), by counter slot.
-    let texts: Vec<String> = prog
-        .rules
-        .iter()
-        .map(|r| r.text.to_string())
-        .chain([format!("default {}", verdict_name(prog.default))])
-        .collect();
-    let ids = sockc_runtime::rule_id::block_ids(
-        hooks::spec(prog.hook).name,
-        &prog.attach_to,
-        texts.iter().map(String::as_str),
-    );
     let slot_of = |slot: u32| {
         if slot == prog.default_counter {
             Some((prog.default_line, texts.len() - 1))
