@@ -692,7 +692,7 @@ fn one_rule_update(src: &str, c: &Compiled, obj: &LoadedObject) -> String {
     let Ok(new) = compile(&new_src, c.level) else {
         return "n/a (does not compile)".into();
     };
-    let (plan, fitted) = plan_compiled(Some(&Snapshot::of(c)), &new);
+    let (plan, fitted, _) = plan_compiled(Some(&Snapshot::of(c)), &new);
     let planned = t.elapsed().as_secs_f64() * 1e3;
     let Some(fitted) = fitted.filter(|_| plan.maps_only) else {
         return format!("reload ({:?})", plan.path());

@@ -32,7 +32,7 @@ pub struct DiffArgs {
 }
 
 pub fn run(args: &DiffArgs, old: &Compiled, new: &Compiled) -> ExitCode {
-    let (plan, _) = plan_compiled(Some(&Snapshot::of(old)), new);
+    let (plan, _, _) = plan_compiled(Some(&Snapshot::of(old)), new);
     let text = if args.json {
         crate::json::emit(plan.to_json());
         String::new()

@@ -201,7 +201,7 @@ fn one_set(name: &str, filters: &[Filter], headers: &[TraceHeader], expected: &[
     for (what, new_src) in steps {
         let when = format!("{name}, {what}");
         let new = compile(&new_src);
-        let (plan, fitted) = plan_compiled(Some(&Snapshot::of(&live)), &new);
+        let (plan, fitted, _) = plan_compiled(Some(&Snapshot::of(&live)), &new);
         assert_eq!(
             plan.path(),
             ApplyPath::TablesInPlace,

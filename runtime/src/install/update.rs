@@ -116,9 +116,9 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     // The plan may refit the file to the installed generation (its counter slots and
     // map sizes), which turns a change inside classifier tables into an update in
     // place; what is installed is then the refitted file.
-    let (plan, refitted) = plan::plan_compiled(old.as_ref().map(|m| &m.snapshot), req.compiled);
+    let (plan, refitted, new_snapshot) =
+        plan::plan_compiled(old.as_ref().map(|m| &m.snapshot), req.compiled);
     let compiled = refitted.as_ref().unwrap_or(req.compiled);
-    let new_snapshot = Snapshot::of(compiled);
     report.plan = plan;
     report.generation = old.as_ref().map(|m| m.generation);
 

@@ -658,30 +658,32 @@ pub fn refit_of(old: &Snapshot) -> Refit {
     Refit { slots, sizing }
 }
 
-/// A plan for installing `new` over `old`, and the file refitted to the installed
+/// A plan for installing `new` over `old`, the file refitted to the installed
 /// generation when that is what makes the plan an update in place (then the runtime
-/// installs the refitted file: its counter slots are the installed ones).
+/// installs the refitted file: its counter slots are the installed ones), and the
+/// snapshot of the file the plan installs (what the manifest then records).
 ///
 /// A file that differs from the installed one only in counter slots (what a fresh
 /// compile of a file applied in place gives) refits to the installed generation: its
 /// plan changes nothing, and the refitted file is what the manifest keeps, so that it
 /// goes on naming the slots the kernel counts in.
-pub fn plan_compiled(old: Option<&Snapshot>, new: &Compiled) -> (Plan, Option<Compiled>) {
+pub fn plan_compiled(old: Option<&Snapshot>, new: &Compiled) -> (Plan, Option<Compiled>, Snapshot) {
     let snapshot = Snapshot::of(new);
     let direct = plan(old, &snapshot);
     let Some(old) = old.filter(|o| direct.has_changes() || o.tables != snapshot.tables) else {
-        return (direct, None);
+        return (direct, None, snapshot);
     };
     match new.refit(&refit_of(old)) {
         Ok(fitted) => {
-            let p = plan(Some(old), &Snapshot::of(&fitted));
+            let fitted_snapshot = Snapshot::of(&fitted);
+            let p = plan(Some(old), &fitted_snapshot);
             if p.maps_only || !p.has_changes() {
-                (p, Some(fitted))
+                (p, Some(fitted), fitted_snapshot)
             } else {
-                (direct, None)
+                (direct, None, snapshot)
             }
         }
-        Err(_) => (direct, None),
+        Err(_) => (direct, None, snapshot),
     }
 }
 

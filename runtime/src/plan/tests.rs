@@ -224,7 +224,7 @@ fn a_rule_added_in_a_classified_run_is_refitted_into_place() {
         "{}",
         direct.render("a", "b")
     );
-    let (p, fitted) = plan_compiled(Some(&Snapshot::of(&old)), &new);
+    let (p, fitted, _) = plan_compiled(Some(&Snapshot::of(&old)), &new);
     assert_eq!(p.path(), ApplyPath::TablesInPlace, "{}", p.render("a", "b"));
     let fitted = fitted.expect("refitted");
     let slots = |c: &Compiled| -> Vec<(String, u32)> {
@@ -261,7 +261,7 @@ fn a_change_of_the_tables_shape_reloads() {
         &[],
         Some("drop tcp from 10.99.0.0/16 to *:53 syn"),
     ));
-    let (p, fitted) = plan_compiled(Some(&Snapshot::of(&old)), &new);
+    let (p, fitted, _) = plan_compiled(Some(&Snapshot::of(&old)), &new);
     assert_eq!(p.path(), ApplyPath::Reload, "{}", p.render("a", "b"));
     assert!(fitted.is_none() && !p.bytecode_diffs.is_empty());
     assert!(p.render("a", "b").contains("path: reload"));
@@ -502,7 +502,7 @@ fn a_refit_keeps_log_rates_with_their_rules() {
     };
     let old = compiled(&with_logs(None));
     let new = compiled(&with_logs(Some("allow udp from 10.99.0.0/16 to *:53")));
-    let (p, fitted) = plan_compiled(Some(&Snapshot::of(&old)), &new);
+    let (p, fitted, _) = plan_compiled(Some(&Snapshot::of(&old)), &new);
     assert_eq!(p.path(), ApplyPath::TablesInPlace, "{}", p.render("a", "b"));
     let fitted = fitted.expect("refitted");
     // (text, rate) of every logging rule, from the module the object was lowered from.
@@ -590,7 +590,7 @@ fn a_deeper_trie_within_the_slack_keeps_the_installed_code() {
         now.iter().zip(&was).any(|(n, w)| n > w),
         "the new rule deepens a trie: {was:?} -> {now:?}"
     );
-    let (p, fitted) = plan_compiled(Some(&Snapshot::of(&old)), &new);
+    let (p, fitted, _) = plan_compiled(Some(&Snapshot::of(&old)), &new);
     assert_eq!(p.path(), ApplyPath::TablesInPlace, "{}", p.render("a", "b"));
     let fitted = fitted.expect("refitted");
     assert_eq!(
@@ -608,7 +608,7 @@ fn a_deeper_trie_within_the_slack_keeps_the_installed_code() {
 fn the_same_file_again_after_an_update_in_place_changes_nothing() {
     let old = compiled(&classified(&[], None));
     let src = classified(&[], Some("allow udp from 10.99.0.0/16 to *:53"));
-    let (p, fitted) = plan_compiled(Some(&Snapshot::of(&old)), &compiled(&src));
+    let (p, fitted, _) = plan_compiled(Some(&Snapshot::of(&old)), &compiled(&src));
     assert_eq!(p.path(), ApplyPath::TablesInPlace, "{}", p.render("a", "b"));
     let installed = Snapshot::of(&fitted.expect("refitted"));
     let again = compiled(&src);
@@ -616,8 +616,7 @@ fn the_same_file_again_after_an_update_in_place_changes_nothing() {
         plan(Some(&installed), &Snapshot::of(&again)).has_changes(),
         "compiled afresh, the slots differ from the installed ones"
     );
-    let (p, fitted) = plan_compiled(Some(&installed), &again);
+    let (p, _, kept) = plan_compiled(Some(&installed), &again);
     assert!(!p.has_changes(), "{}", p.render("a", "b"));
-    let kept = Snapshot::of(fitted.as_ref().unwrap_or(&again));
     assert_eq!(kept, installed, "the manifest keeps the installed slots");
 }
