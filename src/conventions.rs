@@ -93,21 +93,18 @@ pub fn is_stdin(file: &Path) -> bool {
     file.as_os_str() == "-"
 }
 
-/// Reads a rule file, or standard input for `-`. Returns the text and the name its
-/// diagnostics use (`<stdin>` for `-`).
-pub fn read_source(file: &Path) -> Result<(Vec<u8>, String), String> {
-    if is_stdin(file) {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut buf)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
-        Ok((buf, "<stdin>".to_string()))
-    } else {
-        std::fs::read(file)
-            .map(|b| (b, file.display().to_string()))
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))
-    }
+/// The name diagnostics give a rule file read from standard input (`-`).
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// Reads a rule file given as `-`: standard input. (Named files go through
+/// `read_input`, which checks what they are and their size before reading.)
+pub fn read_stdin() -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    Ok(buf)
 }
 
 /// Where `file "..."` sets of a rule file are looked up: beside it, or the current

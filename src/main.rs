@@ -491,15 +491,15 @@ fn build_with_source(file: &Path) -> Result<(Compiled, String), ExitCode> {
     let settings = settings();
     let (src, name) = if conventions::is_stdin(file) {
         let limit = settings.limits.get(Limit::SourceBytes);
-        match conventions::read_source(file) {
-            Ok((b, _)) if b.len() as u64 > limit => {
+        match conventions::read_stdin() {
+            Ok(b) if b.len() as u64 > limit => {
                 sockc_error!("standard input: more than {limit} bytes (--max-source-bytes)");
                 return Err(ExitCode::from(2));
             }
-            Ok((b, name)) => match String::from_utf8(b) {
-                Ok(s) => (s, name),
+            Ok(b) => match String::from_utf8(b) {
+                Ok(s) => (s, conventions::STDIN_NAME.to_string()),
                 Err(_) => {
-                    sockc_error!("{name}: not UTF-8 text");
+                    sockc_error!("{}: not UTF-8 text", conventions::STDIN_NAME);
                     return Err(ExitCode::from(1));
                 }
             },
@@ -735,7 +735,7 @@ fn cmd_check(file: &Path, verify: bool, verifier_log: Option<&Path>, json: bool)
         }
     }
     let name = if conventions::is_stdin(file) {
-        "<stdin>".to_string()
+        conventions::STDIN_NAME.to_string()
     } else {
         shown(file)
     };

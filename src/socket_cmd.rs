@@ -166,14 +166,10 @@ pub fn run_unregister(args: &UnregisterArgs) -> ExitCode {
         Err(code) => return code,
     };
     match install::unregister(&store, &name, &args.socket) {
-        Ok(Some(cookie)) if args.json => {
+        Ok(cookie) if args.json => {
             crate::json::emit(
                 json!({"name": name, "socket": args.socket, "removed_cookie": cookie}),
             );
-            ExitCode::SUCCESS
-        }
-        Ok(None) if args.json => {
-            crate::json::emit(json!({"name": name, "socket": args.socket, "removed_cookie": null}));
             ExitCode::SUCCESS
         }
         Ok(Some(cookie)) => {
