@@ -150,3 +150,33 @@ fn crate_refs_reads_groups() {
     let refs: Vec<String> = crate_refs(code).into_iter().collect();
     assert_eq!(refs, ["bpf", "hooks", "ir"]);
 }
+
+/// No two files of the compiler use each other, directly or through other files
+/// (a child using its parent `mod.rs`'s own items aside): `sockc_testkit::modgraph`.
+#[test]
+fn files_form_no_cycle() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
+    sockc_testkit::modgraph::assert_no_cycles(
+        &root,
+        &[
+            &[
+                "bpf::classify",
+                "bpf::lower",
+                "bpf::lower::log",
+                "bpf::lower::packet",
+                "bpf::lower::rules",
+                "bpf::lower::sk_lookup",
+                "bpf::lower::sockmap",
+                "bpf::maps",
+                "bpf::socket",
+            ],
+            &["syntax::hints", "syntax::parser", "syntax::scan"],
+        ],
+    );
+}
+
+#[test]
+fn the_file_check_finds_an_injected_cycle() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
+    sockc_testkit::modgraph::assert_injected_cycle_is_found(&root);
+}

@@ -13,6 +13,7 @@
 
 pub mod classbench;
 pub mod eval;
+pub mod modgraph;
 pub mod packet;
 pub mod rng;
 pub mod socket_fixture;
