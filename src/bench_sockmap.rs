@@ -117,11 +117,15 @@ impl Env {
     fn new() -> Result<Env, String> {
         let pid = std::process::id();
         let root = cgroup2_mount().ok_or("no cgroup v2 mount")?;
+        // Built beside sockc, never installed with it (testkit/peer).
         let peer = std::env::current_exe()
             .map_err(|e| e.to_string())?
             .with_file_name("sockc-peer");
         if !peer.exists() {
-            return Err(format!("{} not found (cargo build)", peer.display()));
+            return Err(format!(
+                "{} not found (cargo build --release -p sockc-peer)",
+                peer.display()
+            ));
         }
         let env = Env {
             cgroup: format!("{root}/sockc-bench-{pid}"),

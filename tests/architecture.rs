@@ -1,4 +1,4 @@
-//! The CLI's files, the test helper binary's and the testkit's form no import cycle
+//! The CLI's files and the testkit's form no import cycle
 //! (a child using its parent `mod.rs`'s own items aside); each graph is printed, one
 //! file module per line with what it uses (`sockc_testkit::modgraph`).
 

@@ -22,6 +22,10 @@
 //! A blocking read that fails with EAGAIN is retried and counted (`eagain`): the kernel
 //! returns it on a socket in a socket map when a wakeup finds no data
 //! (`tcp_bpf_recvmsg`), which a blocking socket never does otherwise.
+//!
+//! A package of its own, so that installing sockc does not install it: the sockmap
+//! tests build it when they start (`cargo build -p sockc-peer`), and `sockc bench`
+//! looks for it next to its own binary.
 
 use std::{
     io::{BufRead, ErrorKind, Read, Write},
