@@ -23,9 +23,6 @@ use sockc_compiler::{
 };
 
 mod apply_cmd;
-mod bench_cmd;
-mod bench_sk_lookup;
-mod bench_sockmap;
 mod conventions;
 mod diff_cmd;
 mod json;
@@ -203,7 +200,7 @@ enum Cmd {
     /// Measure -O0 against -O2 (root): compile time, instructions, verifier time, map
     /// memory and kernel-measured ns per packet on a 10-rule set and ClassBench sets,
     /// with a parse-plus-one-LPM-lookup baseline; prints a Markdown table
-    Bench(bench_cmd::BenchArgs),
+    Bench(sockc_bench::BenchArgs),
     /// Install a rule file: load, verify, pin under BPFFS/sockc/NAME and attach;
     /// a re-apply swaps programs atomically (or only updates set maps)
     ///
@@ -447,7 +444,7 @@ fn run(cmd: Cmd) -> ExitCode {
         Cmd::Flush { target, json } => apply_cmd::run_flush(&target, json),
         Cmd::Register(args) => socket_cmd::run_register(&args),
         Cmd::Unregister(args) => socket_cmd::run_unregister(&args),
-        Cmd::Bench(args) => bench_cmd::run(&args),
+        Cmd::Bench(args) => sockc_bench::run(&args),
         Cmd::Trace(args) => trace_cmd::run(&args),
         Cmd::Completions { shell } => conventions::run_completions(shell),
         Cmd::Man { dir } => conventions::run_man(dir.as_deref()),

@@ -1,17 +1,17 @@
 //! `sockc bench`'s socket-layer table: TCP between two local endpoints with and
 //! without `redirect local`, in the same run.
 //!
-//! Two `sockc-peer` processes (the small client and server of this project) in a cgroup
-//! and a network namespace the bench makes, on loopback, under three installs:
-//! none (the TCP stack), a sockmap block that only allows (every message runs the
-//! socket layer's programs and then the stack: what sockmap costs without the bypass),
-//! and `redirect local` (the bypass). Per install: the round-trip latency of a
-//! ping-pong (median, mean and p99 of the round trips of one run), bulk throughput in
-//! 1 MiB writes and in 100-byte writes (one way, client to server), each a fresh
-//! connection; every figure is the median over the runs, the installs alternating
-//! within each run so that drift hits all three alike. With `sockperf` installed, its
-//! ping-pong average latency is measured the same way. Ratios compare the bypass with
-//! the stack.
+//! Two `sockc-peer` processes (the small client and server of this project,
+//! `testkit/peer`, found beside the running `sockc`) in a cgroup and a network
+//! namespace the bench makes, on loopback, under three installs: none (the TCP stack),
+//! a sockmap block that only allows (every message runs the socket layer's programs and
+//! then the stack: what sockmap costs without the bypass), and `redirect local` (the
+//! bypass). Per install: the round-trip latency of a ping-pong (median, mean and p99 of
+//! the round trips of one run), bulk throughput in 1 MiB writes and in 100-byte writes
+//! (one way, client to server), each a fresh connection; every figure is the median
+//! over the runs, the installs alternating within each run so that drift hits all three
+//! alike. With `sockperf` installed, its ping-pong average latency is measured the same
+//! way. Ratios compare the bypass with the stack.
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -27,6 +27,8 @@ use sockc_runtime::{
     install::{self, ApplyRequest},
     store::Store,
 };
+
+use crate::measure::median;
 
 /// The knobs of the table (from `sockc bench`'s arguments).
 pub struct Knobs {
@@ -335,11 +337,6 @@ fn sockperf(env: &Env) -> Option<f64> {
         .next()?
         .parse()
         .ok()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Percent change from `base` to `x`, signed.

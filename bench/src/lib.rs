@@ -1,0 +1,169 @@
+//! sockc-bench: `sockc bench`, the benchmark of the compiled programs, in one run.
+//!
+//! Four Markdown tables, each printed as it is measured and all written to `-o`:
+//! -O0 against -O2 on a 10-rule set and the ClassBench sets, with a parse-plus-one-LPM
+//! baseline ([`rule_sets`], its cases from [`cases`]); the cost of a socket condition
+//! per hook and protocol ([`socket_conditions`]); sk_lookup steering per lookup against
+//! an SK_PASS-only and a tubular-style program ([`sk_lookup`], the latter built by
+//! [`tubular`]); and TCP between two local processes with and without `redirect local`
+//! ([`sockmap`]). Ratios are within the run only.
+//!
+//! The crate uses the compiler through its public API only: `compile` and what it
+//! returns, the optimization levels, the hook table, the IR's classifier steps (node
+//! reads, the one-rule update), and for the hand-built tubular-style program the
+//! instruction encoder (`bpf::insn`, `bpf::buffer`), the map and metadata types and
+//! the object writer. The runtime loads, test-runs and installs. Invariant: the
+//! figures come from the kernel (`BPF_PROG_TEST_RUN`, real sockets); nothing is
+//! estimated.
+//!
+//! It runs inside the `sockc` binary: the whole-process compile column runs that
+//! binary's `sockc compile`, and the socket-layer table starts `sockc-peer`
+//! (`testkit/peer`) from beside it.
+
+mod cases;
+mod measure;
+mod rule_sets;
+mod sk_lookup;
+mod socket_conditions;
+mod sockmap;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::Args;
+
+use measure::TestRuns;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// ClassBench directory (default: $SOCKC_CLASSBENCH_DIR, ../shared/bench/classbench,
+    /// then the vendored bench/classbench)
+    #[arg(long)]
+    pub classbench: Option<PathBuf>,
+    /// ClassBench seeds to run
+    #[arg(long, value_delimiter = ',', default_value = "acl1,fw1,ipc1")]
+    pub sets: Vec<String>,
+    /// Rule counts to run
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    pub sizes: Vec<usize>,
+    /// Test-run repeat count per measurement
+    #[arg(long, default_value_t = 1_000_000)]
+    pub repeat: u32,
+    /// Measurements per packet; the median is reported
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Also write the report here
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Only the socket-condition table (no rule-set rows)
+    #[arg(long)]
+    pub sockets_only: bool,
+    /// Skip the socket-condition table
+    #[arg(long, conflicts_with = "sockets_only")]
+    pub no_sockets: bool,
+    /// Binding counts of the sk_lookup table (sockc against SK_PASS only and a
+    /// tubular-style LPM program)
+    #[arg(long, value_delimiter = ',', default_value = "10,10000")]
+    pub sk_lookup_sizes: Vec<usize>,
+    /// Skip the sk_lookup table
+    #[arg(long)]
+    pub no_sk_lookup: bool,
+    /// Only the socket-layer table (TCP with and without `redirect local`)
+    #[arg(long, conflicts_with_all = ["sockets_only", "no_sockmap"])]
+    pub sockmap_only: bool,
+    /// Skip the socket-layer table
+    #[arg(long)]
+    pub no_sockmap: bool,
+    /// Socket layer: ping-pong round trips per run
+    #[arg(long, default_value_t = 100_000)]
+    pub round_trips: u64,
+    /// Socket layer: bytes per ping-pong message
+    #[arg(long, default_value_t = 64)]
+    pub message: usize,
+    /// Socket layer: MB per bulk transfer in 1 MiB writes
+    #[arg(long, default_value_t = 1000)]
+    pub bulk_mb: u64,
+    /// Socket layer: MB per transfer in 100-byte writes
+    #[arg(long, default_value_t = 50)]
+    pub small_mb: u64,
+}
+
+impl BenchArgs {
+    fn test_runs(&self) -> TestRuns {
+        TestRuns {
+            repeat: self.repeat,
+            runs: self.runs,
+        }
+    }
+}
+
+/// `sockc bench`: every table the arguments ask for, printed as it goes; exits 3
+/// without root, 1 when a table fails or the report cannot be written.
+pub fn run(args: &BenchArgs) -> ExitCode {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("sockc bench: needs root (BPF_PROG_LOAD, BPF_PROG_TEST_RUN)");
+        return ExitCode::from(3);
+    }
+    let rule_sets = !args.sockets_only && !args.sockmap_only;
+    let cases = if rule_sets {
+        cases::all(args.classbench.as_deref(), &args.sets, &args.sizes)
+    } else {
+        Vec::new()
+    };
+    let header = format!(
+        "sockc bench: {} repeats per measurement, median of {} runs, rule sets at XDP, {}\n\n",
+        args.repeat,
+        args.runs,
+        kernel_release()
+    );
+    print!("{header}");
+    let mut out = header;
+    out.push_str(&rule_sets::table(&cases, args.test_runs()));
+    if let Err(code) = other_tables(args, &mut out) {
+        return code;
+    }
+    if let Some(path) = &args.output {
+        if let Err(e) = std::fs::write(path, &out) {
+            eprintln!("sockc bench: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The socket-condition, sk_lookup and socket-layer tables the arguments ask for,
+/// appended to `out`; the first that fails ends the run.
+fn other_tables(args: &BenchArgs, out: &mut String) -> Result<(), ExitCode> {
+    let fail = |what: &str, e: String| {
+        eprintln!("sockc bench: {what}: {e}");
+        ExitCode::from(1)
+    };
+    if !args.no_sockets && !args.sockmap_only {
+        let t =
+            socket_conditions::table(args.test_runs()).map_err(|e| fail("socket conditions", e))?;
+        out.push_str(&t);
+    }
+    if !args.no_sk_lookup && !args.sk_lookup_sizes.is_empty() && !args.sockmap_only {
+        let t = sk_lookup::table(args.test_runs(), &args.sk_lookup_sizes)
+            .map_err(|e| fail("sk_lookup", e))?;
+        out.push_str(&t);
+    }
+    if !args.no_sockmap && !args.sockets_only {
+        let knobs = sockmap::Knobs {
+            runs: args.runs,
+            round_trips: args.round_trips,
+            message: args.message,
+            bulk_mb: args.bulk_mb,
+            small_mb: args.small_mb,
+        };
+        let t = sockmap::table(&knobs).map_err(|e| fail("socket layer", e))?;
+        out.push_str(&t);
+    }
+    Ok(())
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| format!("Linux {}", s.trim()))
+        .unwrap_or_default()
+}
