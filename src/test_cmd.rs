@@ -12,7 +12,7 @@
 //! `--socket` names for the packet (oriented for the program's hook; see
 //! [`sockc_testkit::socket_fixture`]): both sides see the same socket table.
 
-use std::{collections::BTreeMap, io::Write, path::PathBuf, process::ExitCode};
+use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use aya_obj::generated::bpf_prog_type;
 use clap::{builder::TypedValueParser as _, Args, ValueEnum};
@@ -27,7 +27,8 @@ use sockc_compiler::{
 };
 use sockc_runtime::{LoadedObject, RuntimeError};
 use sockc_testkit::{
-    eval::{self, Decider, Evaluation, Facts, Outcome, SocketState},
+    compare::{compare, moved_between, outcome_name, retval_name, KernelRun, Moves},
+    eval::{self, Decider, Evaluation, Facts, SocketState},
     packet::{parse_packet, tc_test_run_refuses, PacketSpec},
     socket_fixture::{Endpoints, SocketNetns},
 };
@@ -105,19 +106,17 @@ struct Input {
     frame: Vec<u8>,
 }
 
-/// What the kernel did with one packet.
+/// What the kernel did with one packet, and with `--repeat` its ns per run.
 #[derive(Clone)]
-struct KernelRun {
-    retval: u32,
-    /// Counter slots that moved, with (packets, bytes) added.
-    moved: BTreeMap<u32, (u64, u64)>,
+struct Measured {
+    run: KernelRun,
     ns_per_packet: Option<f64>,
 }
 
 /// The kernel's side of one (packet, program) pair.
 #[derive(Clone)]
 enum KernelSide {
-    Ran(KernelRun),
+    Ran(Measured),
     /// Why the kernel could not run this frame at this hook (the evaluator answers).
     NotRun(String),
 }
@@ -132,15 +131,10 @@ pub const MAX_REPEAT: u32 = 1_000_000;
 const BATCH: usize = 4096;
 
 pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
-    let inputs = match read_inputs(args) {
-        Ok(i) => i,
-        Err(msg) => {
-            eprintln!("sockc: {msg}");
-            return ExitCode::from(2);
-        }
-    };
-    let programs = match select_programs(&compiled.module, args) {
-        Ok(p) => p,
+    let selected =
+        read_inputs(args).and_then(|inputs| Ok((inputs, select_programs(&compiled.module, args)?)));
+    let (inputs, programs) = match selected {
+        Ok(x) => x,
         Err(msg) => {
             eprintln!("sockc: {msg}");
             return ExitCode::from(2);
@@ -155,39 +149,10 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
         },
         ..Facts::default()
     };
-
-    let kernel = if args.eval_only {
-        eprintln!("note: evaluator only (--eval-only)");
-        if args.repeat.is_some() {
-            eprintln!("note: --repeat: no timing with --eval-only (only the kernel is timed)");
-        }
-        None
-    } else if !crate::is_root() {
-        eprintln!(
-            "note: not root: these answers come from the evaluator only; run as root to \
-             also run the compiled program in the kernel"
-        );
-        if args.repeat.is_some() {
-            eprintln!(
-                "note: --repeat: no timing: ns/packet is measured by the kernel \
-                 (BPF_PROG_TEST_RUN), which needs root; the evaluator is not timed"
-            );
-        }
-        None
-    } else {
-        match compiled
-            .to_elf()
-            .map_err(|e| e.to_string())
-            .and_then(|elf| LoadedObject::load(&elf).map_err(|e| sockc_runtime::error_chain(&e)))
-        {
-            Ok(obj) => Some(obj),
-            Err(e) => {
-                eprintln!("sockc: {e}");
-                return ExitCode::from(3);
-            }
-        }
+    let kernel = match load_for_kernel(args, compiled) {
+        Ok(k) => k,
+        Err(code) => return code,
     };
-
     // evaluations[packet][program]
     let evaluations = evaluate_all(&compiled.module, &programs, &inputs, &facts);
     // kernel_sides[program][packet]
@@ -204,35 +169,105 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
             }
         }
     }
+    let answers = Answers {
+        inputs: &inputs,
+        programs: &programs,
+        evaluations: &evaluations,
+        kernel_sides: &kernel_sides,
+    };
+    let Ok(tally) = report(args, &answers, kernel.is_some()) else {
+        return ExitCode::from(1);
+    };
+    conclude(
+        &tally,
+        inputs.len() * programs.len(),
+        kernel.is_some() && !args.json,
+    )
+}
 
-    let mut disagreements = 0usize;
-    let mut not_run = 0usize;
+/// The loaded object when the kernel takes part: not with `--eval-only` nor without
+/// root (saying so, and that `--repeat` then times nothing); exit 3 when it refuses
+/// the object.
+fn load_for_kernel(args: &TestArgs, compiled: &Compiled) -> Result<Option<LoadedObject>, ExitCode> {
+    if args.eval_only {
+        eprintln!("note: evaluator only (--eval-only)");
+        if args.repeat.is_some() {
+            eprintln!("note: --repeat: no timing with --eval-only (only the kernel is timed)");
+        }
+        return Ok(None);
+    }
+    if !crate::is_root() {
+        eprintln!(
+            "note: not root: these answers come from the evaluator only; run as root to \
+             also run the compiled program in the kernel"
+        );
+        if args.repeat.is_some() {
+            eprintln!(
+                "note: --repeat: no timing: ns/packet is measured by the kernel \
+                 (BPF_PROG_TEST_RUN), which needs root; the evaluator is not timed"
+            );
+        }
+        return Ok(None);
+    }
+    compiled
+        .to_elf()
+        .map_err(|e| e.to_string())
+        .and_then(|elf| LoadedObject::load(&elf).map_err(|e| sockc_runtime::error_chain(&e)))
+        .map(Some)
+        .map_err(|e| {
+            eprintln!("sockc: {e}");
+            ExitCode::from(3)
+        })
+}
+
+/// Both sides' answers for every (packet, program) pair.
+struct Answers<'a> {
+    inputs: &'a [Input],
+    programs: &'a [&'a Program],
+    /// `[packet][program]`
+    evaluations: &'a [Vec<Evaluation>],
+    /// `[program][packet]`; empty when the kernel took no part.
+    kernel_sides: &'a [Vec<KernelSide>],
+}
+
+/// What the comparison of all pairs came to.
+struct Tally {
+    disagreements: usize,
+    /// Pairs the kernel could not run (the evaluator answered alone).
+    not_run: usize,
+}
+
+/// Compares and prints every pair, as text or (with `--json`) as one document;
+/// `Err` when stdout could not be written.
+fn report(args: &TestArgs, a: &Answers, kernel: bool) -> Result<Tally, ()> {
+    let mut tally = Tally {
+        disagreements: 0,
+        not_run: 0,
+    };
     let mut json_results = Vec::new();
     let names: Vec<RuleNames> = if args.json {
-        programs.iter().map(|p| RuleNames::of(p)).collect()
+        a.programs.iter().map(|p| RuleNames::of(p)).collect()
     } else {
         Vec::new()
     };
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    for (i, input) in inputs.iter().enumerate() {
+    for (i, input) in a.inputs.iter().enumerate() {
         if !args.json {
             let _ = writeln!(stdout, "{} ({} bytes)", input.spec, input.frame.len());
         }
-        for (j, prog) in programs.iter().enumerate() {
-            let evaluation = &evaluations[i][j];
-            let side = kernel_sides.get(j).map(|sides| &sides[i]);
-            let (run, why_not) = match side {
+        for (j, prog) in a.programs.iter().enumerate() {
+            let evaluation = &a.evaluations[i][j];
+            let (run, why_not) = match a.kernel_sides.get(j).map(|sides| &sides[i]) {
                 Some(KernelSide::Ran(r)) => (Some(r), None),
                 Some(KernelSide::NotRun(why)) => {
-                    not_run += 1;
+                    tally.not_run += 1;
                     (None, Some(why.as_str()))
                 }
                 None => (None, None),
             };
-            let disagreement = run.and_then(|r| compare(prog, evaluation, r, input.frame.len()));
-            if disagreement.is_some() {
-                disagreements += 1;
-            }
+            let disagreement =
+                run.and_then(|r| compare(prog, evaluation, &r.run, input.frame.len()));
+            tally.disagreements += usize::from(disagreement.is_some());
             if args.json {
                 json_results.push(result_json(
                     input,
@@ -251,31 +286,36 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
     if args.json {
         crate::json::emit(json!({
             "results": json_results,
-            "kernel": kernel.is_some(),
-            "disagreements": disagreements,
+            "kernel": kernel,
+            "disagreements": tally.disagreements,
         }));
     }
-    if stdout.flush().is_err() {
-        return ExitCode::from(1);
-    }
-    drop(stdout);
-    let pairs = inputs.len() * programs.len();
-    if disagreements > 0 {
+    stdout.flush().map_err(|_| ())?;
+    Ok(tally)
+}
+
+/// The verdict over all `pairs`: a disagreement exits 3; otherwise success, with a
+/// line on how many pairs both sides answered when `summary` (the kernel ran, text
+/// output).
+fn conclude(t: &Tally, pairs: usize, summary: bool) -> ExitCode {
+    if t.disagreements > 0 {
         eprintln!(
-            "sockc: DISAGREEMENT: kernel and evaluator differ on {disagreements} of {pairs} \
+            "sockc: DISAGREEMENT: kernel and evaluator differ on {} of {pairs} \
              (packet, program) pairs — this is a compiler bug, please report it with the \
-             rule file and packets"
+             rule file and packets",
+            t.disagreements
         );
         return ExitCode::from(3);
     }
-    if kernel.is_some() && pairs > 1 && !args.json {
-        let ran = pairs - not_run;
-        if not_run == 0 {
+    if summary && pairs > 1 {
+        let ran = pairs - t.not_run;
+        if t.not_run == 0 {
             eprintln!("kernel and evaluator agree on all {ran} (packet, program) pairs");
         } else {
             eprintln!(
                 "kernel and evaluator agree on all {ran} (packet, program) pairs the kernel \
-                 ran; the kernel cannot run {not_run} (the evaluator answered alone)"
+                 ran; the kernel cannot run {} (the evaluator answered alone)",
+                t.not_run
             );
         }
     }
@@ -358,7 +398,11 @@ fn run_program(
                 .counter_deltas(prog, input.frame.len())
                 .into_keys()
                 .collect();
-            sides.push(KernelSide::Ran(runner.run(input, Some(&slots))?));
+            let run = runner.run(input, Some(&slots))?;
+            sides.push(KernelSide::Ran(Measured {
+                run,
+                ns_per_packet: None,
+            }));
             ran.push(i);
         }
         let after = obj.counters().map_err(chain)?;
@@ -377,23 +421,12 @@ fn run_program(
     Ok(sides)
 }
 
-/// Counter slots that moved between two reads, with what they gained.
-fn moved_between(before: &[(u64, u64)], after: &[(u64, u64)]) -> BTreeMap<u32, (u64, u64)> {
-    before
-        .iter()
-        .zip(after)
-        .enumerate()
-        .filter(|(_, (b, a))| b != a)
-        .map(|(slot, (b, a))| (slot as u32, (a.0 - b.0, a.1 - b.1)))
-        .collect()
-}
-
 /// The moves of several runs added up.
-fn sum_moved<'a>(sides: impl Iterator<Item = &'a KernelSide>) -> BTreeMap<u32, (u64, u64)> {
-    let mut total: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+fn sum_moved<'a>(sides: impl Iterator<Item = &'a KernelSide>) -> Moves {
+    let mut total = Moves::new();
     for side in sides {
         if let KernelSide::Ran(r) = side {
-            for (slot, (p, b)) in &r.moved {
+            for (slot, (p, b)) in &r.run.moved {
                 let t = total.entry(*slot).or_default();
                 *t = (t.0 + p, t.1 + b);
             }
@@ -433,7 +466,6 @@ impl Runner<'_> {
             Ok(KernelRun {
                 retval: r.retval,
                 moved,
-                ns_per_packet: None,
             })
         })
     }
@@ -490,7 +522,7 @@ impl Runner<'_> {
         if let [i] = ran {
             let full = self.run(&inputs[*i], None)?;
             if let KernelSide::Ran(r) = &mut sides[*i] {
-                r.moved = full.moved;
+                r.run.moved = full.moved;
             }
             return Ok(());
         }
@@ -593,58 +625,6 @@ fn hook_label(p: &Program) -> String {
     p.hook.spec().label(&p.attach_to)
 }
 
-/// `None` when the kernel did what the evaluator says; otherwise what differs.
-fn compare(prog: &Program, e: &Evaluation, k: &KernelRun, frame_len: usize) -> Option<String> {
-    let mut problems = Vec::new();
-    if e.return_code(prog).map(|c| c as u32) != Some(k.retval) {
-        problems.push(format!(
-            "the kernel returned {} ({}), the evaluator says {}",
-            k.retval,
-            retval_name(prog, k.retval),
-            outcome_name(e.outcome)
-        ));
-    }
-    let expected = e.counter_deltas(prog, frame_len);
-    if expected != k.moved {
-        let lines = |m: &BTreeMap<u32, (u64, u64)>| -> String {
-            m.iter()
-                .map(|(s, (p, b))| format!("{} (+{p} pkt, +{b} B)", slot_label(prog, *s)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        problems.push(format!(
-            "counters moved in the kernel: [{}]; the evaluator expects: [{}]",
-            lines(&k.moved),
-            lines(&expected)
-        ));
-    }
-    (!problems.is_empty()).then(|| problems.join("; "))
-}
-
-fn slot_label(prog: &Program, slot: u32) -> String {
-    if slot == prog.default_counter {
-        return format!("line {} default", prog.default_line);
-    }
-    match prog.rules.iter().find(|r| r.counter == slot) {
-        Some(r) => format!("line {}", r.line),
-        None => format!("slot {slot}"),
-    }
-}
-
-fn retval_name(prog: &Program, retval: u32) -> &'static str {
-    match prog.hook.spec().verdict_of(retval as i32) {
-        Some(v) => verdict_name(v),
-        None => "not a verdict of this hook",
-    }
-}
-
-fn outcome_name(o: Outcome) -> String {
-    match o {
-        Outcome::Verdict(v) => verdict_name(v).to_string(),
-        Outcome::Redirect(a) => a.to_string(),
-    }
-}
-
 fn decider_text(prog: &Program, e: &Evaluation) -> String {
     match e.decider {
         Decider::Rule(i) => format!("line {}: {}", prog.rules[i].line, prog.rules[i].text),
@@ -660,7 +640,7 @@ fn print_result(
     out: &mut impl Write,
     prog: &Program,
     e: &Evaluation,
-    k: Option<&KernelRun>,
+    k: Option<&Measured>,
     not_run: Option<&str>,
     disagreement: &Option<String>,
 ) {
@@ -685,7 +665,7 @@ fn print_result(
         },
         (Some(k), None) => format!(
             "kernel and evaluator agree (retval {}){}",
-            k.retval,
+            k.run.retval,
             k.ns_per_packet
                 .map(|ns| format!(", {ns:.0} ns/packet measured by the kernel"))
                 .unwrap_or_default()
@@ -724,7 +704,7 @@ fn result_json(
     prog: &Program,
     names: &RuleNames,
     e: &Evaluation,
-    k: Option<&KernelRun>,
+    k: Option<&Measured>,
     not_run: Option<&str>,
     disagreement: &Option<String>,
 ) -> serde_json::Value {
@@ -762,9 +742,9 @@ fn result_json(
             "counted_lines": e.counted.iter().map(|&i| prog.rules[i].line).collect::<Vec<_>>(),
         },
         "kernel": k.map(|k| json!({
-            "retval": k.retval,
-            "verdict": retval_name(prog, k.retval),
-            "counters_moved": k.moved.iter().map(|(s, (p, b))| {
+            "retval": k.run.retval,
+            "verdict": retval_name(prog, k.run.retval),
+            "counters_moved": k.run.moved.iter().map(|(s, (p, b))| {
                 let at = slot_of(*s);
                 json!({
                     "slot": s,
@@ -790,56 +770,6 @@ mod tests {
         let src = "set web = { 80, 443 }\nxdp on eth0 {\ncount tcp to *:@web\n\
                    drop tcp to *:22\ndefault allow\n}\n";
         sockc_compiler::compile(src, &Default::default()).0.unwrap()
-    }
-
-    /// The comparison is what makes `sockc test` worth trusting: feed it kernel
-    /// answers that differ in the verdict, in the deciding counter, in a passed
-    /// `count` rule and in the bytes, and check each is caught and named.
-    #[test]
-    fn compare_catches_every_kind_of_difference() {
-        let c = edge();
-        let prog = c.module.programs.values().next().unwrap();
-        let frame = parse_packet("tcp 1.1.1.1:1 -> 2.2.2.2:443")
-            .unwrap()
-            .build();
-        let e = eval::evaluate(&c.module, prog, &frame, &Facts::default());
-        let len = frame.len() as u64;
-        let (count_slot, default_slot) = (prog.rules[0].counter, prog.default_counter);
-        let agree = KernelRun {
-            retval: 2,
-            moved: [(count_slot, (1, len)), (default_slot, (1, len))].into(),
-            ns_per_packet: None,
-        };
-        assert_eq!(compare(prog, &e, &agree, frame.len()), None);
-
-        let wrong_verdict = KernelRun {
-            retval: 1,
-            ..agree.clone()
-        };
-        let msg = compare(prog, &e, &wrong_verdict, frame.len()).unwrap();
-        assert!(
-            msg.contains("returned 1 (drop), the evaluator says allow"),
-            "{msg}"
-        );
-
-        let wrong_rule = KernelRun {
-            moved: [(count_slot, (1, len)), (prog.rules[1].counter, (1, len))].into(),
-            ..agree.clone()
-        };
-        let msg = compare(prog, &e, &wrong_rule, frame.len()).unwrap();
-        assert!(msg.contains("line 4 (+1 pkt"), "{msg}");
-
-        let missed_count = KernelRun {
-            moved: [(default_slot, (1, len))].into(),
-            ..agree.clone()
-        };
-        assert!(compare(prog, &e, &missed_count, frame.len()).is_some());
-
-        let wrong_bytes = KernelRun {
-            moved: [(count_slot, (1, len)), (default_slot, (1, len - 1))].into(),
-            ..agree.clone()
-        };
-        assert!(compare(prog, &e, &wrong_bytes, frame.len()).is_some());
     }
 
     /// Whether kernel tests run here: as root; otherwise they are skipped, or fail
@@ -890,13 +820,13 @@ mod tests {
         let sides = run_program(&obj, prog, &inputs, &evals, SocketState::None, None).unwrap();
         let rule_slot = prog.rules[1].counter;
         for (i, side) in sides.iter().enumerate() {
-            let KernelSide::Ran(run) = side else {
+            let KernelSide::Ran(Measured { run, .. }) = side else {
                 panic!("packet {i} did not run");
             };
             let len = inputs[i].frame.len() as u64;
             assert_eq!(
                 run.moved,
-                BTreeMap::from([(rule_slot, (1, len))]),
+                Moves::from([(rule_slot, (1, len))]),
                 "packet {i}"
             );
             let wrong = compare(prog, evals[i], run, inputs[i].frame.len());

@@ -30,6 +30,7 @@ use proptest::{
 use sockc_compiler::{bpf::maps::hex, hooks, opt::OptLevel, Compiled, Options};
 use sockc_runtime::LoadedObject;
 use sockc_testkit::{
+    compare::{compare, moved_between, KernelRun},
     eval::{evaluate, Facts, SocketState},
     packet::parse_packet,
     socket_fixture::{Endpoints, FixtureError, SocketNetns},
@@ -267,19 +268,12 @@ fn check(file: &RuleFile, packets: &[PacketCase], tally: &RefCell<Tally>) -> Res
                                 .test_run(&prog.symbol, &frame, 1)
                                 .map_err(|e| e.to_string())?;
                             let after = obj.counters().map_err(|e| e.to_string())?;
+                            let run = KernelRun {
+                                retval: got.retval,
+                                moved: moved_between(&before, &after),
+                            };
                             let want = e.counter_deltas(prog, frame.len());
-                            let mut wrong = Vec::new();
-                            if e.return_code(prog) != Some(got.retval as i32) {
-                                wrong.push(format!("return code {}", got.retval));
-                            }
-                            for (slot, (a, b)) in after.iter().zip(&before).enumerate() {
-                                let delta = (a.0 - b.0, a.1 - b.1);
-                                let expected = want.get(&(slot as u32)).copied().unwrap_or((0, 0));
-                                if delta != expected {
-                                    wrong.push(format!("slot {slot} moved {delta:?}"));
-                                }
-                            }
-                            if !wrong.is_empty() {
+                            if let Some(wrong) = compare(prog, &e, &run, frame.len()) {
                                 return Err(format!(
                                     "kernel and evaluator disagree in `{}` ({}, {}): {}\n\
                                      rules:\n{src}packet: {} with socket {}\nframe: {}\n\
@@ -287,7 +281,7 @@ fn check(file: &RuleFile, packets: &[PacketCase], tally: &RefCell<Tally>) -> Res
                                     prog.symbol,
                                     hooks::spec(prog.hook).name,
                                     level.name(),
-                                    wrong.join("; "),
+                                    wrong,
                                     case.text,
                                     state.name(),
                                     hex(&frame),

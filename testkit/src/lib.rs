@@ -2,7 +2,8 @@
 //!
 //! [`eval`] is the reference semantics (docs/language.md written plainly, with its own
 //! packet decoder) that compiled programs are tested against; [`packet`] parses the
-//! packet syntax of `sockc test` and crafts Ethernet frames from it; [`classbench`]
+//! packet syntax of `sockc test` and crafts Ethernet frames from it; [`compare`] is
+//! the one comparison of a kernel run with the evaluator's answer; [`classbench`]
 //! converts ClassBench filter sets to rule files; [`socket_fixture`] builds a private
 //! network namespace holding exactly the socket a test packet should find; [`rng`] is
 //! the seeded generator the tests' random files and packets share. The CLI
@@ -12,6 +13,7 @@
 //! (it reads the IR's rules, never its steps, and decodes packets itself).
 
 pub mod classbench;
+pub mod compare;
 pub mod eval;
 pub mod modgraph;
 pub mod packet;

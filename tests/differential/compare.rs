@@ -19,6 +19,7 @@ use sockc_compiler::{
 };
 use sockc_runtime::LoadedObject;
 use sockc_testkit::{
+    compare::{compare, moved_between, KernelRun},
     eval::{evaluate, Decider, Evaluation, Facts, L4Fields},
     packet::parse_packet,
 };
@@ -340,35 +341,23 @@ pub fn check_in_kernel(
                 .test_run(&prog.symbol, frame, 1)
                 .map_err(|e| format!("test_run on `{packet}` ({}): {e}", hex(frame)))?;
             let after = obj.counters().map_err(|e| e.to_string())?;
-            let want_deltas = want.counter_deltas(prog, frame.len());
-            let mut wrong = Vec::new();
-            if want.return_code(prog) != Some(got.retval as i32) {
-                wrong.push(format!("return code {}", got.retval));
-            }
-            let mut deltas = Vec::new();
-            for (slot, (&(p1, b1), &(p0, b0))) in after.iter().zip(&before).enumerate() {
-                let delta = (p1 - p0, b1 - b0);
-                if delta != (0, 0) {
-                    deltas.push(format!(
-                        "{}: +{} packets +{} bytes",
-                        slot_name(&compiled.metadata, slot),
-                        delta.0,
-                        delta.1
-                    ));
-                }
-                let expected = want_deltas.get(&(slot as u32)).copied().unwrap_or((0, 0));
-                if delta != expected {
-                    wrong.push(format!(
-                        "{} moved {delta:?}",
-                        slot_name(&compiled.metadata, slot)
-                    ));
-                }
-            }
+            let run = KernelRun {
+                retval: got.retval,
+                moved: moved_between(&before, &after),
+            };
             before = after;
-            if !wrong.is_empty() {
+            if let Some(wrong) = compare(prog, &want, &run, frame.len()) {
+                let deltas: Vec<String> = run
+                    .moved
+                    .iter()
+                    .map(|(slot, (p, b))| {
+                        let slot = slot_name(&compiled.metadata, *slot as usize);
+                        format!("{slot}: +{p} packets +{b} bytes")
+                    })
+                    .collect();
                 let steps: String = classifiers(prog).map(|c| format!("{c}\n")).collect();
                 return Err(format!(
-                    "kernel and evaluator disagree in `{}` ({}, {}): {}\n\
+                    "kernel and evaluator disagree in `{}` ({}, {}): {wrong}\n\
                      rules:\n{}\
                      {steps}\
                      packet: {packet}\n\
@@ -378,7 +367,6 @@ pub fn check_in_kernel(
                     prog.symbol,
                     hooks::spec(prog.hook).name,
                     level.name(),
-                    wrong.join("; "),
                     numbered(&src),
                     frame.len(),
                     hex(frame),
