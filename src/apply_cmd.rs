@@ -114,17 +114,9 @@ pub(crate) fn open_store(target: &Target) -> Result<Store, ExitCode> {
 }
 
 pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: &str) -> ExitCode {
-    let name = match &args.target.name {
-        Some(n) => n.clone(),
-        None if crate::conventions::is_stdin(&args.file) => {
-            crate::json::sockc_error!("apply - (standard input) needs --name");
-            return ExitCode::from(2);
-        }
-        None => args
-            .file
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+    let name = match install_name(args) {
+        Ok(n) => n,
+        Err(code) => return code,
     };
     if let Err(code) =
         check_name(&name).and_then(|_| privileges::require("apply", privileges::INSTALL))
@@ -180,85 +172,9 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
     }
     let changes = report.plan.has_changes() || !report.drift.is_empty();
     if args.json {
-        crate::json::emit(json!({
-            "name": name,
-            "dry_run": args.dry_run,
-            "changed": report.changed,
-            "generation": report.generation,
-            "plan": report.plan.to_json(),
-            "drift": report.drift.iter().map(|(at, s)| json!({"hook": at, "state": s.to_string()})).collect::<Vec<_>>(),
-            "failed": report.failed,
-            "recovered": report.recovered.as_ref().map(|r| r.to_string()),
-            "verified": report.verified.iter().map(|p| json!({
-                "symbol": p.symbol, "hook": p.hook, "xlated_insns": p.xlated_insns,
-                "verified_insns": p.verified_insns, "load_ms": p.load_time.as_secs_f64() * 1e3,
-            })).collect::<Vec<_>>(),
-            "notices": report.notices,
-        }));
+        print_apply_json(&name, args, &report);
     } else {
-        let old = format!("installed {name}");
-        print!(
-            "{}",
-            if args.summary {
-                report.plan.render_summary(&old, &file)
-            } else {
-                report.plan.render(&old, &file)
-            }
-        );
-        for (at, state) in &report.drift {
-            println!(
-                "{} {at}: {state}",
-                if args.dry_run {
-                    "would attach again"
-                } else {
-                    "attached again"
-                }
-            );
-        }
-        for p in &report.verified {
-            println!(
-                "verifier: {} accepted ({} insns, {:.1} ms){}",
-                p.symbol,
-                p.xlated_insns.unwrap_or(0),
-                p.load_time.as_secs_f64() * 1e3,
-                if args.dry_run { ", not attached" } else { "" }
-            );
-        }
-        if args.dry_run {
-            println!("dry run: nothing was changed");
-        } else if !changes {
-            println!(
-                "{name}: no changes (generation {})",
-                report.generation.unwrap_or(0)
-            );
-        } else if !report.plan.has_changes() {
-            println!(
-                "{name}: repaired generation {} ({} hooks attached again)",
-                report.generation.unwrap_or(0),
-                report.drift.len()
-            );
-        } else {
-            let count = |a: ProgramAction| {
-                report
-                    .plan
-                    .programs
-                    .iter()
-                    .filter(|p| p.action == a)
-                    .count()
-            };
-            println!(
-                "{name}: generation {} applied ({} attached, {} replaced, {} detached{})",
-                report.generation.unwrap_or(0),
-                count(ProgramAction::Attach),
-                count(ProgramAction::Reload) + count(ProgramAction::ReloadSameCode),
-                count(ProgramAction::Detach),
-                if report.plan.maps_only {
-                    ", sets updated in place, no reload"
-                } else {
-                    ""
-                }
-            );
-        }
+        print_apply_text(&name, &file, args, &report, changes);
     }
     if !report.failed.is_empty() {
         for f in &report.failed {
@@ -272,6 +188,118 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `--name`, or the rule file's name without its extension (standard input has none).
+fn install_name(args: &ApplyArgs) -> Result<String, ExitCode> {
+    match &args.target.name {
+        Some(n) => Ok(n.clone()),
+        None if crate::conventions::is_stdin(&args.file) => {
+            crate::json::sockc_error!("apply - (standard input) needs --name");
+            Err(ExitCode::from(2))
+        }
+        None => Ok(args
+            .file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()),
+    }
+}
+
+/// `sockc apply --json`: the plan and what became of it (docs/json.md).
+fn print_apply_json(name: &str, args: &ApplyArgs, report: &install::ApplyReport) {
+    crate::json::emit(json!({
+        "name": name,
+        "dry_run": args.dry_run,
+        "changed": report.changed,
+        "generation": report.generation,
+        "plan": report.plan.to_json(),
+        "drift": report.drift.iter().map(|(at, s)| json!({"hook": at, "state": s.to_string()})).collect::<Vec<_>>(),
+        "failed": report.failed,
+        "recovered": report.recovered.as_ref().map(|r| r.to_string()),
+        "verified": report.verified.iter().map(|p| json!({
+            "symbol": p.symbol, "hook": p.hook, "xlated_insns": p.xlated_insns,
+            "verified_insns": p.verified_insns, "load_ms": p.load_time.as_secs_f64() * 1e3,
+        })).collect::<Vec<_>>(),
+        "notices": report.notices,
+    }));
+}
+
+/// `sockc apply`'s text: the plan (or its summary), the hooks attached again, what
+/// the verifier accepted, and one line saying what the apply did.
+fn print_apply_text(
+    name: &str,
+    file: &str,
+    args: &ApplyArgs,
+    report: &install::ApplyReport,
+    changes: bool,
+) {
+    let old = format!("installed {name}");
+    print!(
+        "{}",
+        if args.summary {
+            report.plan.render_summary(&old, file)
+        } else {
+            report.plan.render(&old, file)
+        }
+    );
+    for (at, state) in &report.drift {
+        println!(
+            "{} {at}: {state}",
+            if args.dry_run {
+                "would attach again"
+            } else {
+                "attached again"
+            }
+        );
+    }
+    for p in &report.verified {
+        println!(
+            "verifier: {} accepted ({} insns, {:.1} ms){}",
+            p.symbol,
+            p.xlated_insns.unwrap_or(0),
+            p.load_time.as_secs_f64() * 1e3,
+            if args.dry_run { ", not attached" } else { "" }
+        );
+    }
+    println!("{}", outcome_line(name, args.dry_run, report, changes));
+}
+
+/// The last line of `sockc apply`: a dry run, no changes, a repair, or the
+/// generation applied with what happened to the programs.
+fn outcome_line(name: &str, dry_run: bool, report: &install::ApplyReport, changes: bool) -> String {
+    let generation = report.generation.unwrap_or(0);
+    if dry_run {
+        return "dry run: nothing was changed".into();
+    }
+    if !changes {
+        return format!("{name}: no changes (generation {generation})");
+    }
+    if !report.plan.has_changes() {
+        return format!(
+            "{name}: repaired generation {generation} ({} hooks attached again)",
+            report.drift.len()
+        );
+    }
+    let count = |a: ProgramAction| {
+        report
+            .plan
+            .programs
+            .iter()
+            .filter(|p| p.action == a)
+            .count()
+    };
+    format!(
+        "{name}: generation {generation} applied ({} attached, {} replaced, {} detached{})",
+        count(ProgramAction::Attach),
+        count(ProgramAction::Reload) + count(ProgramAction::ReloadSameCode),
+        count(ProgramAction::Detach),
+        if report.plan.maps_only {
+            ", sets updated in place, no reload"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The name to act on: the given one, or the only install there is.
@@ -328,71 +356,7 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
             println!("nothing installed under {}/sockc", target.bpffs.display());
         }
         for s in &all {
-            if let Some(r) = &s.recovered {
-                crate::json::sockc_error!("{}: {r}", s.name);
-            }
-            println!(
-                "{}: generation {} from {} (sha256 {}), applied {}{}",
-                s.name,
-                s.generation,
-                s.source_file,
-                &s.source_sha256[..12.min(s.source_sha256.len())],
-                crate::conventions::local_time(s.applied_unix),
-                s.netns
-                    .as_ref()
-                    .map(|n| format!(", netns {n}"))
-                    .unwrap_or_default()
-            );
-            for h in &s.hooks {
-                // Interface and cgroup hooks name where they are; sk_lookup is on the
-                // install's network namespace (the header names it).
-                let at = if h.attach_to.is_empty() {
-                    format!("{} netns", h.hook)
-                } else {
-                    h.hook.spec().label(&h.attach_to)
-                };
-                println!(
-                    "  {:<24} {:<12} prog {} tag {}  {}  ({})",
-                    at,
-                    h.attach_mode.map_or("-".to_string(), |m| m.to_string()),
-                    h.prog_id,
-                    h.tag,
-                    h.state,
-                    h.link.as_deref().unwrap_or("netlink filter, no link")
-                );
-            }
-            println!("  maps: {}", s.maps.join(", "));
-            for g in &s.sockmaps {
-                match (g.sockets, g.named) {
-                    (Some(n), Some(named)) => println!(
-                        "  socket map {} of cgroup {}: {n} connections, {named} named sockets",
-                        g.map, g.cgroup
-                    ),
-                    _ => println!(
-                        "  socket map {} of cgroup {}: unreadable ({})",
-                        g.map,
-                        g.cgroup,
-                        g.error.as_deref().unwrap_or("?")
-                    ),
-                }
-            }
-            for slot in &s.sockets {
-                let drops = match (slot.dropped_unregistered, slot.dropped_refused) {
-                    (0, 0) => String::new(),
-                    (u, 0) => format!("; {u} dropped while empty"),
-                    (u, r) => format!("; {u} dropped while empty, {r} refused by the kernel"),
-                };
-                println!(
-                    "  socket {} = {} (slot {}): {}{drops}",
-                    slot.socket, slot.declared, slot.slot, slot.state
-                );
-                for b in &slot.bindings {
-                    println!("    bound by {b}");
-                }
-            }
-            for d in &s.drift {
-                println!("  drift: {d}");
-            }
+            print_status(s);
         }
     }
     if drift {
@@ -400,6 +364,82 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
         return ExitCode::from(3);
     }
     ExitCode::SUCCESS
+}
+
+/// One install as `sockc status` prints it: the header, its hooks and maps, then its
+/// sockets (socket maps, declared sockets) and drift.
+fn print_status(s: &install::Status) {
+    if let Some(r) = &s.recovered {
+        crate::json::sockc_error!("{}: {r}", s.name);
+    }
+    println!(
+        "{}: generation {} from {} (sha256 {}), applied {}{}",
+        s.name,
+        s.generation,
+        s.source_file,
+        &s.source_sha256[..12.min(s.source_sha256.len())],
+        crate::conventions::local_time(s.applied_unix),
+        s.netns
+            .as_ref()
+            .map(|n| format!(", netns {n}"))
+            .unwrap_or_default()
+    );
+    for h in &s.hooks {
+        // Interface and cgroup hooks name where they are; sk_lookup is on the
+        // install's network namespace (the header names it).
+        let at = if h.attach_to.is_empty() {
+            format!("{} netns", h.hook)
+        } else {
+            h.hook.spec().label(&h.attach_to)
+        };
+        println!(
+            "  {:<24} {:<12} prog {} tag {}  {}  ({})",
+            at,
+            h.attach_mode.map_or("-".to_string(), |m| m.to_string()),
+            h.prog_id,
+            h.tag,
+            h.state,
+            h.link.as_deref().unwrap_or("netlink filter, no link")
+        );
+    }
+    println!("  maps: {}", s.maps.join(", "));
+    print_sockets(s);
+    for d in &s.drift {
+        println!("  drift: {d}");
+    }
+}
+
+/// An install's socket maps (connections and named sockets in each) and declared
+/// sockets (state, drops, who bound them).
+fn print_sockets(s: &install::Status) {
+    for g in &s.sockmaps {
+        match (g.sockets, g.named) {
+            (Some(n), Some(named)) => println!(
+                "  socket map {} of cgroup {}: {n} connections, {named} named sockets",
+                g.map, g.cgroup
+            ),
+            _ => println!(
+                "  socket map {} of cgroup {}: unreadable ({})",
+                g.map,
+                g.cgroup,
+                g.error.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+    for slot in &s.sockets {
+        let drops = match (slot.dropped_unregistered, slot.dropped_refused) {
+            (0, 0) => String::new(),
+            (u, 0) => format!("; {u} dropped while empty"),
+            (u, r) => format!("; {u} dropped while empty, {r} refused by the kernel"),
+        };
+        println!(
+            "  socket {} = {} (slot {}): {}{drops}",
+            slot.socket, slot.declared, slot.slot, slot.state
+        );
+        for b in &slot.bindings {
+            println!("    bound by {b}");
+        }
+    }
 }
 
 pub fn run_repair(target: &Target, json: bool) -> ExitCode {
