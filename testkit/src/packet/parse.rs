@@ -232,150 +232,211 @@ pub fn parse_packet(text: &str) -> Result<PacketSpec, String> {
         next: 0,
     };
     let kind = p.kind()?;
-    let with_port = matches!(kind, Kind::Tcp | Kind::Udp);
-
-    let (src, sport) = p.endpoint("source", with_port)?;
-    let arrow = p.expect("'->' between source and destination")?;
-    if arrow.text != "->" {
-        return Err(p.err_at(arrow, "expected '->' between source and destination"));
-    }
-    let dst_tok = p.peek();
-    let (dst, dport) = p.endpoint("destination", with_port)?;
-    if src.is_ipv6() != dst.is_ipv6() {
-        let msg = format!(
-            "address family mismatch: source is {} but destination is {}",
-            family_name(&src),
-            family_name(&dst)
-        );
-        return Err(match dst_tok {
-            Some(t) => p.err_at(t, msg),
-            None => p.err_end(msg),
-        });
-    }
-    let ipv6 = src.is_ipv6();
-    if kind == Kind::Icmpv6 && !ipv6 {
-        return Err(p.err_at(p.toks[0], "icmpv6 needs IPv6 addresses (use icmp for IPv4)"));
-    }
-
-    let mut flags = 0u8;
-    let mut ty: Option<u8> = None;
-    let mut code: Option<u8> = None;
-    let mut spec = PacketSpec::new(src, dst, L4::Other { proto: 0 });
-    let mut seen: Vec<String> = Vec::new();
-
-    while let Some(tok) = p.bump() {
-        let word = tok.text.to_ascii_lowercase();
-        if kind == Kind::Tcp {
-            if let Some(bit) = tcp_flags::from_name(&word) {
-                flags |= bit;
-                continue;
-            }
-        }
-        let is_icmp = matches!(kind, Kind::Icmp | Kind::Icmpv6);
-        let known = matches!(
-            word.as_str(),
-            "vlan" | "ipopts" | "frag" | "mf" | "payload" | "len"
-        ) || (is_icmp && matches!(word.as_str(), "type" | "code"));
-        if !known {
-            let msg = match kind {
-                Kind::Tcp => {
-                    "unknown TCP flag or option (flags: fin syn rst psh ack urg ece cwr; \
-                              options: vlan ipopts frag mf payload len)"
-                }
-                Kind::Icmp | Kind::Icmpv6 => {
-                    "unknown option (expected type, code, vlan, ipopts, frag, mf, payload or len)"
-                }
-                _ => "unknown option (expected vlan, ipopts, frag, mf, payload or len)",
-            };
-            return Err(p.err_at(tok, msg));
-        }
-        if seen.contains(&word) {
-            return Err(p.err_at(tok, format!("'{word}' given twice")));
-        }
-        seen.push(word.clone());
-        if ipv6 && matches!(word.as_str(), "ipopts" | "frag" | "mf") {
-            return Err(p.err_at(tok, format!("'{word}' applies to IPv4 packets only")));
-        }
-        match word.as_str() {
-            "type" => {
-                // A number, or a name as in the rule language (`type echo-request`).
-                let named = p.peek().and_then(|t| {
-                    sockc_compiler::sema::icmp_type_by_name(
-                        &t.text.to_ascii_lowercase(),
-                        kind == Kind::Icmpv6,
-                    )
-                });
-                ty = Some(match named {
-                    Some(n) => {
-                        p.bump();
-                        n
-                    }
-                    None => {
-                        p.number("ICMP type (a number or a name like echo-request)", 255)? as u8
-                    }
-                });
-            }
-            "code" => code = Some(p.number("ICMP code", 255)? as u8),
-            "vlan" => spec.vlan = Some(p.number("VLAN id", u64::from(MAX_VLAN_ID))? as u16),
-            "ipopts" => {
-                spec.ipv4_options =
-                    p.number("IPv4 option words", u64::from(MAX_IPV4_OPTION_WORDS))? as u8
-            }
-            "frag" => {
-                spec.fragment_offset =
-                    p.number("fragment offset", u64::from(MAX_FRAGMENT_OFFSET))? as u16
-            }
-            "mf" => spec.more_fragments = true,
-            "len" => spec.truncate_to = Some(p.number("frame length", usize::MAX as u64)? as usize),
-            "payload" => {
-                let t = p.expect("payload bytes in hex")?;
-                let h = t.text.strip_prefix("0x").unwrap_or(t.text);
-                if h.len() % 2 != 0 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(p.err_at(t, "payload must be an even number of hex digits"));
-                }
-                spec.payload = h
-                    .as_bytes()
-                    .chunks_exact(2)
-                    .map(|pair| {
-                        let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
-                        hex(pair[0]) << 4 | hex(pair[1])
-                    })
-                    .collect();
-            }
-            _ => unreachable!("keyword list checked above"),
-        }
-    }
-
+    let ends = p.endpoints(kind)?;
+    let ipv6 = ends.src.is_ipv6();
+    let mut spec = PacketSpec::new(ends.src, ends.dst, L4::Other { proto: 0 });
+    let header = p.options(kind, ipv6, &mut spec)?;
     spec.l4 = match kind {
         Kind::Tcp => L4::Tcp {
-            sport: sport.unwrap_or(0),
-            dport: dport.unwrap_or(0),
-            flags,
+            sport: ends.sport.unwrap_or(0),
+            dport: ends.dport.unwrap_or(0),
+            flags: header.flags,
         },
         Kind::Udp => L4::Udp {
-            sport: sport.unwrap_or(0),
-            dport: dport.unwrap_or(0),
+            sport: ends.sport.unwrap_or(0),
+            dport: ends.dport.unwrap_or(0),
         },
         Kind::Icmp | Kind::Icmpv6 => L4::Icmp {
-            ty: ty.unwrap_or(if ipv6 { 128 } else { 8 }),
-            code: code.unwrap_or(0),
+            ty: header.ty.unwrap_or(if ipv6 { 128 } else { 8 }),
+            code: header.code.unwrap_or(0),
         },
         Kind::Other(proto) => L4::Other { proto },
     };
     spec.validate().map_err(|e| p.err_end(e))?;
-    let len = spec.frame_len();
-    if len < MIN_TEST_FRAME {
-        return Err(p.err_end(format!(
-            "the frame would be {len} bytes; a test frame has at least {MIN_TEST_FRAME} \
-             (an Ethernet header): BPF_PROG_TEST_RUN refuses shorter ones"
-        )));
-    }
-    if len > MAX_TEST_FRAME {
-        return Err(p.err_end(format!(
-            "the frame would be {len} bytes; a test frame has at most {MAX_TEST_FRAME}: \
-             BPF_PROG_TEST_RUN shows an XDP program only that much of one page (the rest \
-             goes into fragments it does not read) — use a shorter payload or `len`"
-        )));
-    }
+    p.check_frame_len(spec.frame_len())?;
     Ok(spec)
+}
+
+/// The source and destination of a packet, ports for TCP and UDP.
+struct Ends {
+    src: IpAddr,
+    sport: Option<u16>,
+    dst: IpAddr,
+    dport: Option<u16>,
+}
+
+/// The L4 header fields the options after the addresses give: TCP flags, ICMP type
+/// and code.
+#[derive(Default)]
+struct HeaderWords {
+    flags: u8,
+    ty: Option<u8>,
+    code: Option<u8>,
+}
+
+impl Parser<'_> {
+    /// `SRC -> DST`, both of one address family (and IPv6 for icmpv6).
+    fn endpoints(&mut self, kind: Kind) -> Result<Ends, String> {
+        let with_port = matches!(kind, Kind::Tcp | Kind::Udp);
+        let (src, sport) = self.endpoint("source", with_port)?;
+        let arrow = self.expect("'->' between source and destination")?;
+        if arrow.text != "->" {
+            return Err(self.err_at(arrow, "expected '->' between source and destination"));
+        }
+        let dst_tok = self.peek();
+        let (dst, dport) = self.endpoint("destination", with_port)?;
+        if src.is_ipv6() != dst.is_ipv6() {
+            let msg = format!(
+                "address family mismatch: source is {} but destination is {}",
+                family_name(&src),
+                family_name(&dst)
+            );
+            return Err(match dst_tok {
+                Some(t) => self.err_at(t, msg),
+                None => self.err_end(msg),
+            });
+        }
+        if kind == Kind::Icmpv6 && !src.is_ipv6() {
+            return Err(self.err_at(
+                self.toks[0],
+                "icmpv6 needs IPv6 addresses (use icmp for IPv4)",
+            ));
+        }
+        Ok(Ends {
+            src,
+            sport,
+            dst,
+            dport,
+        })
+    }
+
+    /// TCP flags and the options to the end of the input, each at most once: the
+    /// frame's into `spec`, the L4 header's returned.
+    fn options(
+        &mut self,
+        kind: Kind,
+        ipv6: bool,
+        spec: &mut PacketSpec,
+    ) -> Result<HeaderWords, String> {
+        let mut header = HeaderWords::default();
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(tok) = self.bump() {
+            let word = tok.text.to_ascii_lowercase();
+            if kind == Kind::Tcp {
+                if let Some(bit) = tcp_flags::from_name(&word) {
+                    header.flags |= bit;
+                    continue;
+                }
+            }
+            self.check_option(tok, &word, kind)?;
+            if seen.contains(&word) {
+                return Err(self.err_at(tok, format!("'{word}' given twice")));
+            }
+            seen.push(word.clone());
+            if ipv6 && matches!(word.as_str(), "ipopts" | "frag" | "mf") {
+                return Err(self.err_at(tok, format!("'{word}' applies to IPv4 packets only")));
+            }
+            match word.as_str() {
+                "type" => header.ty = Some(self.icmp_type(kind)?),
+                "code" => header.code = Some(self.number("ICMP code", 255)? as u8),
+                "payload" => spec.payload = self.payload()?,
+                _ => self.frame_option(&word, spec)?,
+            }
+        }
+        Ok(header)
+    }
+
+    /// Refuses a word that is no option of this protocol, listing the ones it has.
+    fn check_option(&self, tok: Tok<'_>, word: &str, kind: Kind) -> Result<(), String> {
+        let is_icmp = matches!(kind, Kind::Icmp | Kind::Icmpv6);
+        let known = matches!(word, "vlan" | "ipopts" | "frag" | "mf" | "payload" | "len")
+            || (is_icmp && matches!(word, "type" | "code"));
+        if known {
+            return Ok(());
+        }
+        let msg = match kind {
+            Kind::Tcp => {
+                "unknown TCP flag or option (flags: fin syn rst psh ack urg ece cwr; \
+                          options: vlan ipopts frag mf payload len)"
+            }
+            Kind::Icmp | Kind::Icmpv6 => {
+                "unknown option (expected type, code, vlan, ipopts, frag, mf, payload or len)"
+            }
+            _ => "unknown option (expected vlan, ipopts, frag, mf, payload or len)",
+        };
+        Err(self.err_at(tok, msg))
+    }
+
+    /// `type`'s value: a number, or a name as in the rule language (`echo-request`).
+    fn icmp_type(&mut self, kind: Kind) -> Result<u8, String> {
+        let named = self.peek().and_then(|t| {
+            sockc_compiler::sema::icmp_type_by_name(
+                &t.text.to_ascii_lowercase(),
+                kind == Kind::Icmpv6,
+            )
+        });
+        match named {
+            Some(n) => {
+                self.bump();
+                Ok(n)
+            }
+            None => Ok(self.number("ICMP type (a number or a name like echo-request)", 255)? as u8),
+        }
+    }
+
+    /// `payload`'s value: an even number of hex digits (`0x` allowed before them).
+    fn payload(&mut self) -> Result<Vec<u8>, String> {
+        let t = self.expect("payload bytes in hex")?;
+        let h = t.text.strip_prefix("0x").unwrap_or(t.text);
+        if h.len() % 2 != 0 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(self.err_at(t, "payload must be an even number of hex digits"));
+        }
+        Ok(h.as_bytes()
+            .chunks_exact(2)
+            .map(|pair| {
+                let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+                hex(pair[0]) << 4 | hex(pair[1])
+            })
+            .collect())
+    }
+
+    /// The options that shape the frame around the L4 header: `vlan`, `ipopts`,
+    /// `frag`, `mf`, `len`.
+    fn frame_option(&mut self, word: &str, spec: &mut PacketSpec) -> Result<(), String> {
+        match word {
+            "vlan" => spec.vlan = Some(self.number("VLAN id", u64::from(MAX_VLAN_ID))? as u16),
+            "ipopts" => {
+                spec.ipv4_options =
+                    self.number("IPv4 option words", u64::from(MAX_IPV4_OPTION_WORDS))? as u8
+            }
+            "frag" => {
+                spec.fragment_offset =
+                    self.number("fragment offset", u64::from(MAX_FRAGMENT_OFFSET))? as u16
+            }
+            "mf" => spec.more_fragments = true,
+            "len" => {
+                spec.truncate_to = Some(self.number("frame length", usize::MAX as u64)? as usize)
+            }
+            _ => unreachable!("keyword list checked in check_option"),
+        }
+        Ok(())
+    }
+
+    /// A frame of `len` bytes is one `BPF_PROG_TEST_RUN` runs whole at XDP.
+    fn check_frame_len(&self, len: usize) -> Result<(), String> {
+        if len < MIN_TEST_FRAME {
+            return Err(self.err_end(format!(
+                "the frame would be {len} bytes; a test frame has at least {MIN_TEST_FRAME} \
+                 (an Ethernet header): BPF_PROG_TEST_RUN refuses shorter ones"
+            )));
+        }
+        if len > MAX_TEST_FRAME {
+            return Err(self.err_end(format!(
+                "the frame would be {len} bytes; a test frame has at most {MAX_TEST_FRAME}: \
+                 BPF_PROG_TEST_RUN shows an XDP program only that much of one page (the rest \
+                 goes into fragments it does not read) — use a shorter payload or `len`"
+            )));
+        }
+        Ok(())
+    }
 }
