@@ -1,7 +1,7 @@
-//! The command line's conventions (issue 18): shell completions and man pages generated
-//! from the clap definition, `-` for standard input, `-q`, help text that is complete
-//! and accurate (`-O` only where something compiles, `--name`'s default stated), and
-//! `test --repeat` saying why it printed no timing.
+//! The command line's conventions: shell completions and man pages generated from the
+//! clap definition, `-` for standard input, `-q`, help text that is complete and
+//! accurate (`-O` only where something compiles, `--name`'s default stated), and `test
+//! --repeat` saying why it printed no timing.
 
 mod common;
 

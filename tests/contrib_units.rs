@@ -1,9 +1,9 @@
-//! The boot units (issue 18): `contrib/systemd/sockc.service` and
-//! `sockc-reapply.service` pass `systemd-analyze verify` with no warning (when systemd
-//! is installed; skipped loudly otherwise), and `contrib/sockc-apply-all`, which they
-//! run, applies every `*.sk` of a directory as the install of its name, changes
-//! nothing when run again, keeps going past a broken file (and fails), and flushes
-//! them. The script runs against installs in namespaces this test creates (root).
+//! The boot units: `contrib/systemd/sockc.service` and `sockc-reapply.service` pass
+//! `systemd-analyze verify` with no warning (when systemd is installed; skipped loudly
+//! otherwise), and `contrib/sockc-apply-all`, which they run, applies every `*.sk` of a
+//! directory as the install of its name, changes nothing when run again, keeps going
+//! past a broken file (and fails), and flushes them. The script runs against installs
+//! in namespaces this test creates (root).
 
 mod common;
 mod netns;

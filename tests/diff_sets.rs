@@ -1,7 +1,7 @@
-//! Plans show every set change (issue 18): port sets, which are compiled into the code
-//! and so change no map, are listed element by element beside address sets, each with
-//! the path it takes (map update in place, or a reload); `--summary` gives counts for
-//! changes too large to read.
+//! Plans show every set change: port sets, which are compiled into the code and so
+//! change no map, are listed element by element beside address sets, each with the path
+//! it takes (map update in place, or a reload); `--summary` gives counts for changes
+//! too large to read.
 
 mod common;
 

@@ -1,11 +1,11 @@
-//! The command line against hostile input and limits (issue 16, "Measured today"): a
-//! warning past column 65,535 and 100,000 nested braces render instead of panicking;
-//! a sparse gigabyte set file, `/dev/zero`, FIFOs and oversized files are refused from
-//! their size or kind before anything is read; errors are capped with a count; set
-//! files outside the rule file's directory are refused and never shown; `sockc test`
-//! refuses frames it cannot run whole and bounds `--repeat`; files the command line
-//! names exit 2; `check --verify` as an unprivileged user names the capabilities.
-//! Each limit's message names the flag that changes it.
+//! The command line against hostile input and limits: a warning past column 65,535 and
+//! 100,000 nested braces render instead of panicking; a sparse gigabyte set file,
+//! `/dev/zero`, FIFOs and oversized files are refused from their size or kind before
+//! anything is read; errors are capped with a count; set files outside the rule file's
+//! directory are refused and never shown; `sockc test` refuses frames it cannot run
+//! whole and bounds `--repeat`; files the command line names exit 2; `check --verify`
+//! as an unprivileged user names the capabilities. Each limit's message names the flag
+//! that changes it.
 
 use std::{
     path::{Path, PathBuf},
@@ -572,8 +572,8 @@ fn a_program_over_the_kernels_instruction_limit_is_explained() {
         Duration::from_secs(600),
     )
     .expect("check --verify finishes");
-    // Since issue 17 the compiler knows the kernel's limits: the program is refused
-    // before the kernel sees it, naming the limit (a rule error, exit 1).
+    // The compiler knows the kernel's limits: the program is refused before the
+    // kernel sees it, naming the limit (a rule error, exit 1).
     assert_eq!(code, 1, "{err}");
     let err = unwrapped(&err);
     assert!(!err.contains("Argument list too long"), "{err}");
@@ -621,8 +621,8 @@ fn a_verifier_limit_is_reported_first_with_what_to_do() {
         Duration::from_secs(600),
     )
     .expect("check --verify finishes");
-    // Since issue 17 the compiler counts the pending branches itself: refused before
-    // the kernel (exit 1), the limit named first, the output bounded.
+    // The compiler counts the pending branches itself: refused before the kernel
+    // (exit 1), the limit named first, the output bounded.
     assert_eq!(code, 1, "{}", &err[..err.len().min(3_000)]);
     assert!(
         err.contains("sockc::kernel-limit")

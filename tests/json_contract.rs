@@ -1,13 +1,12 @@
-//! One JSON contract (issue 18, docs/json.md): every command that prints data takes
-//! `--json`, prints one document on stdout whose `schema` names its versioned schema,
-//! keeps diagnostics inside it, and prints a document when it fails too. Each output
-//! is checked against its JSON Schema in `docs/schemas/` by the small validator below
-//! (the subset of JSON Schema 2020-12 the schemas use: `$ref` within and across the
-//! files, `type`, `const`, `enum`, `properties`, `required`, `additionalProperties:
-//! false`, `items`, `anyOf`, `oneOf`, `minimum`, `maximum`, the rule-id `pattern` and
-//! `format: date-time`; anything else fails loudly rather than being ignored).
-//! The kernel commands run against a real install in namespaces (root; skipped
-//! otherwise).
+//! One JSON contract (docs/json.md): every command that prints data takes `--json`,
+//! prints one document on stdout whose `schema` names its versioned schema, keeps
+//! diagnostics inside it, and prints a document when it fails too. Each output is
+//! checked against its JSON Schema in `docs/schemas/` by the small validator below (the
+//! subset of JSON Schema 2020-12 the schemas use: `$ref` within and across the files,
+//! `type`, `const`, `enum`, `properties`, `required`, `additionalProperties: false`,
+//! `items`, `anyOf`, `oneOf`, `minimum`, `maximum`, the rule-id `pattern` and `format:
+//! date-time`; anything else fails loudly rather than being ignored). The kernel
+//! commands run against a real install in namespaces (root; skipped otherwise).
 
 mod common;
 mod netns;

@@ -8,8 +8,8 @@
 //! * `the_verifier_walk_stays_under_the_estimate`: for every corpus file and the
 //!   ClassBench 1k sets at `-O0` and `-O2` (and a 1,000-rule linear chain), the
 //!   instructions the verifier processed are at most the compiler's estimate.
-//! * `the_cases_the_kernel_refused_load_or_are_refused_by_name`: the files issue 17
-//!   lists as accepted by `check` but refused by the kernel — one rule with 9,000
+//! * `the_cases_the_kernel_refused_load_or_are_refused_by_name`: the files that
+//!   `check` once accepted and the kernel refused — one rule with 9,000
 //!   non-adjacent ports, six sets of 5,000 prefixes and six of 5,000 ports in 12
 //!   rules, 20,000 `count tcp from A syn !ack` rules, 1,000,000 `count tcp` rules —
 //!   and generated files of 20,000 mixed rules: each either loads, or `check`

@@ -1,9 +1,9 @@
-//! `sockc stats` against a real install in namespaces the test creates (issue 18):
-//! stable rule ids that survive a re-apply that inserts a rule, every install listed
-//! without `--name`, `--watch` with per-rule rates, `--reset` that zeroes the counters
-//! while the rules keep running (same program, same verdicts), the Prometheus text
-//! export (stdout and `-o FILE`), and `status` dates (local in text, RFC 3339 in JSON).
-//! Needs root; skips otherwise (see `tests/common`).
+//! `sockc stats` against a real install in namespaces the test creates: stable rule ids
+//! that survive a re-apply that inserts a rule, every install listed without `--name`,
+//! `--watch` with per-rule rates, `--reset` that zeroes the counters while the rules
+//! keep running (same program, same verdicts), the Prometheus text export (stdout and
+//! `-o FILE`), and `status` dates (local in text, RFC 3339 in JSON). Needs root; skips
+//! otherwise (see `tests/common`).
 
 mod common;
 mod netns;

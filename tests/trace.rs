@@ -1,6 +1,6 @@
-//! `log` and `sockc trace` (issue 18): rules with `log` send the packets they decide to
-//! a ring buffer, rate-limited per rule; `sockc trace` names each with its rule (line,
-//! the same stable id `stats` shows, text), hook and verdict, in text and JSON lines
+//! `log` and `sockc trace`: rules with `log` send the packets they decide to a ring
+//! buffer, rate-limited per rule; `sockc trace` names each with its rule (line, the
+//! same stable id `stats` shows, text), hook and verdict, in text and JSON lines
 //! (checked against docs/schemas/sockc.trace.1.json); a file without `log` has no ring
 //! buffer and no extra instruction. End to end in namespaces the test creates (root);
 //! the compile-time checks run everywhere.

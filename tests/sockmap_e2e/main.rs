@@ -1,7 +1,6 @@
-//! End-to-end tests of sockmap blocks (issue 15) with real TCP connections between
-//! `sockc-peer` processes (`peer.rs`) that live in a cgroup the test makes and in
-//! network namespaces the test makes (`tests/netns`), the rules installed with `sockc
-//! apply`:
+//! End-to-end tests of sockmap blocks with real TCP connections between `sockc-peer`
+//! processes (`peer.rs`) that live in a cgroup the test makes and in network namespaces
+//! the test makes (`tests/netns`), the rules installed with `sockc apply`:
 //!
 //! * `drop to 192.0.2.0/24` (and an IPv6 prefix) makes `send()` fail with EACCES, from
 //!   IPv4, IPv6 and v4-mapped IPv6 sockets, while other destinations work.
