@@ -98,8 +98,6 @@ pub enum RuntimeError {
         #[source]
         source: MapFault,
     },
-    #[error("sockc cannot load {0} programs yet")]
-    Unsupported(HookKind),
     #[error(transparent)]
     SocketMap(#[from] socket_map::SocketMapError),
     #[error("program `{symbol}`: no slot for socket {socket}")]
@@ -299,7 +297,7 @@ impl LoadedObject {
                     source,
                 },
             };
-            let backend = attach::backend(p.hook).ok_or(RuntimeError::Unsupported(p.hook))?;
+            let backend = attach::backend(p.hook);
             backend.load(prog).map_err(wrap)?;
             let info = prog.info().map_err(wrap)?;
             programs.push(LoadedProgram {
@@ -422,7 +420,7 @@ impl LoadedObject {
         repeat: u32,
     ) -> Result<RunResult, RuntimeError> {
         let hook = self.hook_of(symbol)?;
-        let backend = attach::backend(hook).ok_or(RuntimeError::Unsupported(hook))?;
+        let backend = attach::backend(hook);
         backend
             .test_run(self.program(symbol)?, input, repeat)
             .map_err(|source| RuntimeError::TestRun {

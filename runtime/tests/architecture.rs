@@ -15,7 +15,6 @@ fn files_form_no_cycle() {
     assert_no_cycles(
         &root(),
         &[
-            &["attach::link", "attach::sk_lookup"],
             &["install::journal", "store"],
             &["install::recover", "install::sockets", "install::update"],
         ],

@@ -88,8 +88,6 @@ pub enum InstallError {
     },
     #[error("the file has no hook blocks: applying it would detach every hook of `{name}`; `sockc flush --name {name}` removes an install, --allow-empty applies an empty rule set anyway")]
     Empty { name: String },
-    #[error("{hook} programs cannot be installed yet")]
-    Unsupported { hook: HookKind },
     #[error("write the object")]
     Object(#[source] ObjError),
     #[error("{}", path.display())]
@@ -207,11 +205,6 @@ fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> InstallErr
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// The backend of a hook sockc can install.
-fn backend(hook: HookKind) -> Result<&'static dyn crate::attach::Backend, InstallError> {
-    crate::attach::backend(hook).ok_or(InstallError::Unsupported { hook })
 }
 
 fn now_unix() -> u64 {

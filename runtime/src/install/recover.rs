@@ -13,7 +13,6 @@ use std::fmt;
 use sockc_compiler::ir::sockmap::MapRole;
 
 use super::{
-    backend,
     journal::{point, Journal, Operation, Phase},
     now_unix,
     reconcile::{self, Ctx, Programs},
@@ -21,7 +20,7 @@ use super::{
     InstallError,
 };
 use crate::{
-    attach::{AttachOptions, LinkState},
+    attach::{backend, AttachOptions, LinkState},
     error_chain, netns,
     store::{Manifest, Store},
 };
@@ -403,7 +402,7 @@ fn flush_locked(store: &Store, m: &Manifest) -> Result<usize, InstallError> {
         // In the reverse of the attach order: a sockmap group's sock_ops program comes
         // off before its dispatchers, so no socket joins a map that runs nothing.
         for p in m.programs.iter().rev() {
-            let Ok(b) = backend(p.hook) else { continue };
+            let b = backend(p.hook);
             let at = p.attach_point();
             let live = p.attachment(store, &m.name);
             if netns_alive && b.live_state(&at, &live, &p.expected()) == LinkState::Attached {
