@@ -4,7 +4,7 @@
 //! that `sockc status` cannot see or a hook that enforces nothing while the manifest
 //! says it does.
 //!
-//! The state machine of one install (the journal is [`journal::Journal`]):
+//! The state machine of one install (the journal is [`crate::store::journal::Journal`]):
 //!
 //! ```text
 //! committed M ──apply──▶ journal {Apply M', Building}   pin generation N+1's objects
@@ -32,10 +32,13 @@
 //! said when every hook runs what the manifest says.
 
 mod counters;
-pub mod journal;
+mod fault;
 mod reconcile;
 mod recover;
-pub mod sockets;
+mod register;
+mod repair;
+mod sets;
+pub mod slot_registry;
 mod status;
 mod update;
 
@@ -45,10 +48,10 @@ use aya::{maps::MapError, pin::PinError, programs::ProgramError};
 use sockc_compiler::{hooks::HookKind, obj::ObjError};
 
 pub use counters::reset_counters;
-pub use recover::{flush, recover, repair, Flushed, Recovery, Repaired};
-pub use sockets::{
-    register, slots, unregister, How, Registered, Registration, SlotState, SlotStatus, Source,
-};
+pub use recover::{flush, recover, Flushed, Recovery};
+pub use register::{register, unregister, Registered, Source};
+pub use repair::{repair, Repaired};
+pub use slot_registry::{slots, How, Registration, SlotState, SlotStatus};
 pub use status::{installed_names, stats, status, HookStatus, RuleStats, Status, StatusOptions};
 pub(crate) use status::{live_map, open_error};
 pub use update::{apply, ApplyReport, ApplyRequest};

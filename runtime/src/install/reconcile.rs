@@ -15,7 +15,7 @@ use std::{collections::HashMap, path::PathBuf};
 use aya::programs::Program;
 use sockc_compiler::hooks::HookKind;
 
-use super::{journal::point, InstallError};
+use super::{fault::point, InstallError};
 use crate::{
     attach::{backend, AttachOptions, AttachPoint, Attached, Attachment, LinkState, TcFilter},
     store::{InstalledProgram, Manifest, Store},

@@ -303,7 +303,7 @@ pub fn status(
             sockmaps: sockmap_states(store, &m),
             drift,
             recovered: recovered.map(|r| r.to_string()),
-            sockets: super::sockets::slots(store, &m),
+            sockets: super::slot_registry::slots(store, &m),
         });
     }
     Ok(out)

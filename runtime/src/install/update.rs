@@ -9,31 +9,33 @@
 //! operation is finished even if some hook fails (that hook is reported, and stays
 //! drift for `status` and the next `apply`).
 
-use std::{
-    os::fd::AsFd,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
-use aya::maps::{Map, MapData, MapError, MapType, PerCpuArray, PerCpuValues};
+use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuValues};
 use sockc_compiler::{
-    bpf::maps::{unhex, SOCKETS_MAP},
+    bpf::maps::SOCKETS_MAP,
     hooks::{HookKind, Target},
     Compiled,
 };
 
 use super::{
-    journal::{point, Journal, Operation, Phase},
+    fault::point,
     now_unix,
     reconcile::{self, Ctx, Programs},
-    recover::{commit, recover_locked, repair_locked, Recovery},
-    sockets, InstallError,
+    recover::{commit, drop_generation, recover_locked, Recovery},
+    repair::repair_locked,
+    sets::update_sets,
+    slot_registry, InstallError,
 };
 use crate::{
     attach::{AttachOptions, AttachPoint, LinkState},
     error_chain, netns,
-    plan::{self, Plan, ProgramAction, SetChange, Snapshot},
-    store::{InstalledProgram, Manifest, Store, MANIFEST_FORMAT},
-    sys, table_update, LoadOptions, LoadedObject, LoadedProgram,
+    plan::{self, Plan, ProgramAction, Snapshot},
+    store::{
+        journal::{Journal, Operation, Phase},
+        InstalledProgram, Manifest, Store, MANIFEST_FORMAT,
+    },
+    table_update, LoadOptions, LoadedObject, LoadedProgram,
 };
 
 pub struct ApplyRequest<'a> {
@@ -84,7 +86,9 @@ pub fn apply(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Insta
     if !req.dry_run {
         if let Some(m) = store.manifest(req.name)? {
             point("register sockets");
-            report.notices.extend(sockets::register_declared(store, &m));
+            report
+                .notices
+                .extend(slot_registry::register_declared(store, &m));
         }
     }
     Ok(report)
@@ -364,7 +368,7 @@ fn install_generation(
     store.ensure_install_dir(req.name)?;
     let socket_map = store.keep_path(req.name, SOCKETS_MAP);
     let declared = &req.compiled.metadata.sockets;
-    let socket_slots = sockets::assign_slots(
+    let socket_slots = slot_registry::assign_slots(
         &old.as_ref()
             .map(|m| m.socket_slots.clone())
             .unwrap_or_default(),
@@ -391,7 +395,7 @@ fn install_generation(
         &elf,
         &LoadOptions {
             socket_map: Some(&socket_map),
-            socket_slots: Some(&sockets::slots_in_order(&socket_slots, declared)),
+            socket_slots: Some(&slot_registry::slots_in_order(&socket_slots, declared)),
             netns_cookie,
             reuse: &reuse,
         },
@@ -454,7 +458,7 @@ fn install_generation(
         // Nothing installed changed: take off what this call attached, drop its
         // objects, forget the journal.
         reconcile::detach_new(store, req.name, old.as_ref(), &target);
-        super::recover::drop_generation(store, req.name, old.as_ref(), &target);
+        drop_generation(store, req.name, old.as_ref(), &target);
         return Err(e);
     }
 
@@ -543,65 +547,6 @@ fn pin_objects(
         point(&format!("pin {}", path.display()));
         data.pin(&path)
             .map_err(|source| InstallError::Pin { path, source })?;
-    }
-    Ok(())
-}
-
-/// Adds every new element before removing any old one, so an address in both the old
-/// and the new set never drops out, even for a moment. Both steps are idempotent, so
-/// running them again after a kill finishes the update.
-pub(super) fn update_sets(
-    store: &Store,
-    target: &Manifest,
-    changes: &[SetChange],
-) -> Result<(), InstallError> {
-    let dir = store.objects_dir(&target.name, &target.objects_dir);
-    let open = |map: &str| -> Result<MapData, InstallError> {
-        let path = dir.join(format!("map_{map}"));
-        MapData::from_pin(&path).map_err(|source| InstallError::OpenMap { path, source })
-    };
-    let bytes = |hex: &str, map: &str| -> Result<Vec<u8>, InstallError> {
-        unhex(hex).ok_or_else(|| InstallError::BadHex {
-            map: map.to_string(),
-            hex: hex.to_string(),
-        })
-    };
-    let failed = |map: &str, what| {
-        let map = map.to_string();
-        move |source| InstallError::SetUpdate { map, what, source }
-    };
-    for change in changes {
-        let map = open(&change.map)?;
-        for (k, v) in &change.added_raw {
-            point(&format!("insert into {}", change.map));
-            sys::map_update(
-                map.fd().as_fd(),
-                &bytes(k, &change.map)?,
-                &bytes(v, &change.map)?,
-                0,
-            )
-            .map_err(failed(&change.map, "insert"))?;
-        }
-    }
-    for change in changes {
-        let map = open(&change.map)?;
-        // An array's elements always exist (the kernel refuses to delete one): a
-        // removed entry goes back to zero, as a fresh map has it.
-        let zero = match map.info() {
-            Ok(info) if matches!(info.map_type(), Ok(MapType::Array)) => {
-                Some(vec![0u8; info.value_size() as usize])
-            }
-            _ => None,
-        };
-        for (k, _) in &change.removed_raw {
-            point(&format!("remove from {}", change.map));
-            let key = bytes(k, &change.map)?;
-            match &zero {
-                Some(zero) => sys::map_update(map.fd().as_fd(), &key, zero, 0),
-                None => sys::map_delete(map.fd().as_fd(), &key),
-            }
-            .map_err(failed(&change.map, "remove"))?;
-        }
     }
     Ok(())
 }
