@@ -48,7 +48,7 @@ pub struct SockmapGroup {
     /// Line of the group's first block (where its companions' counters point).
     pub line: usize,
     /// The named sockets its blocks redirect to, sorted: the runtime puts them into
-    /// the group's socket map (`sockc_runtime::sockmap::register`).
+    /// the group's socket map (`sockc_runtime::install::sockmap_names::register`).
     pub named: Vec<String>,
 }
 

@@ -39,6 +39,7 @@ mod register;
 mod repair;
 mod sets;
 pub mod slot_registry;
+pub mod sockmap_names;
 mod status;
 mod update;
 
@@ -162,14 +163,14 @@ pub enum InstallError {
         socket: String,
         wanted: String,
         #[source]
-        source: Box<crate::sockets::SocketError>,
+        source: Box<crate::discovery::SocketError>,
     },
     #[error(transparent)]
-    SocketMap(#[from] crate::socket_map::SocketMapError),
+    SlotMap(#[from] crate::slot_map::SlotMapError),
     #[error("switch the classifier tables in place")]
     Tables(#[source] crate::table_update::TableUpdateError),
     #[error("the install's network namespace cookie")]
-    NetnsCookie(#[source] Box<crate::sockets::SocketError>),
+    NetnsCookie(#[source] Box<crate::discovery::SocketError>),
     #[error("socket `{socket}`: nothing is bound to {wanted} here; start the service first, or name its process with --pid")]
     NothingBound { socket: String, wanted: String },
 }

@@ -4,7 +4,7 @@
 //! interrupted work of the install.
 //!
 //! Invariant: a socket goes into a slot only after it was checked against the
-//! declaration in the install's network namespace (`crate::sockets::check`).
+//! declaration in the install's network namespace (`crate::discovery::check`).
 
 use sockc_compiler::{bpf::maps::SOCKETS_MAP, metadata::SocketMeta};
 
@@ -14,8 +14,8 @@ use super::{
     InstallError,
 };
 use crate::{
-    socket_map::SocketMap,
-    sockets,
+    discovery,
+    slot_map::SlotMap,
     store::{Manifest, Store},
 };
 
@@ -60,7 +60,7 @@ pub fn register(
         source: Box::new(source),
     };
     let (found, how) = match source {
-        Source::Address => match sockets::find(&want).map_err(socket_err)? {
+        Source::Address => match discovery::find(&want).map_err(socket_err)? {
             Some(f) => (f, How::Address),
             None => {
                 return Err(InstallError::NothingBound {
@@ -70,11 +70,11 @@ pub fn register(
             }
         },
         Source::Process { pid, fd } => (
-            sockets::from_process(pid, fd, &want).map_err(socket_err)?,
+            discovery::from_process(pid, fd, &want).map_err(socket_err)?,
             How::Process,
         ),
         Source::ListenFds => (
-            sockets::from_listen_fds(socket, &want).map_err(socket_err)?,
+            discovery::from_listen_fds(socket, &want).map_err(socket_err)?,
             How::SocketActivation,
         ),
     };
@@ -108,7 +108,7 @@ pub fn unregister(store: &Store, install: &str, socket: &str) -> Result<Option<u
         .ok_or_else(|| InstallError::NotInstalled(install.to_string()))?;
     declared(&m, socket)?;
     let slot = m.socket_slots[socket];
-    let map = SocketMap::open(&store.keep_path(install, SOCKETS_MAP))?;
+    let map = SlotMap::open(&store.keep_path(install, SOCKETS_MAP))?;
     let was = map.cookie(slot)?;
     // Deleting an empty SOCKMAP slot fails with EINVAL: only a held one is removed.
     if was.is_some() {

@@ -26,9 +26,9 @@ use sockc_compiler::{
 
 use super::{now_unix, InstallError};
 use crate::{
+    discovery::{self, Found, SockProto, Wanted},
     netns,
-    socket_map::SocketMap,
-    sockets::{self, Found, SockProto, Wanted},
+    slot_map::SlotMap,
     store::{Manifest, Store},
 };
 
@@ -189,7 +189,7 @@ pub(super) fn put(
     found: &Found,
     how: How,
 ) -> Result<(Registration, Option<u64>), InstallError> {
-    let map = SocketMap::open(&store.keep_path(&m.name, SOCKETS_MAP))?;
+    let map = SlotMap::open(&store.keep_path(&m.name, SOCKETS_MAP))?;
     let replaced = map.cookie(slot)?;
     map.insert(slot, found.fd.as_fd())?;
     let registration = Registration {
@@ -213,7 +213,7 @@ pub(super) fn put(
 /// an address whose slot is empty is looked for by address and registered when
 /// found. Returns a line per socket: registered, still missing, or why it was refused.
 pub(super) fn register_declared(store: &Store, m: &Manifest) -> Vec<String> {
-    let Ok(map) = SocketMap::open(&store.keep_path(&m.name, SOCKETS_MAP)) else {
+    let Ok(map) = SlotMap::open(&store.keep_path(&m.name, SOCKETS_MAP)) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -243,7 +243,7 @@ pub(super) fn register_declared(store: &Store, m: &Manifest) -> Vec<String> {
             continue;
         };
         let want = wanted(decl);
-        match sockets::find(&want) {
+        match discovery::find(&want) {
             Ok(Some(found)) => match put(store, m, &decl.name, slot, &found, How::Address) {
                 Ok((r, _)) => out.push(format!("socket {}: registered, {r}", decl.name)),
                 Err(e) => out.push(format!(
@@ -278,7 +278,7 @@ pub fn slots(store: &Store, m: &Manifest) -> Vec<SlotStatus> {
     if m.snapshot.sockets.is_empty() {
         return Vec::new();
     }
-    let map = SocketMap::open(&store.keep_path(&m.name, SOCKETS_MAP));
+    let map = SlotMap::open(&store.keep_path(&m.name, SOCKETS_MAP));
     let registry: Registry = store.registry(&m.name).unwrap_or_default();
     let drops = read_drops(store, m);
     m.snapshot
@@ -385,7 +385,7 @@ pub fn clear_stale(
     old: (&BTreeMap<String, u32>, &[SocketMeta]),
     new: (&BTreeMap<String, u32>, &[SocketMeta]),
 ) -> Vec<String> {
-    let Ok(map) = SocketMap::open(&store.keep_path(name, SOCKETS_MAP)) else {
+    let Ok(map) = SlotMap::open(&store.keep_path(name, SOCKETS_MAP)) else {
         return Vec::new();
     };
     let mut notices = Vec::new();

@@ -349,7 +349,7 @@ fn check_other_installs(
 /// listening socket's (`bpf_get_netns_cookie`): the calling thread's, as the install
 /// records (`netns_ino` is the calling thread's too; `sockc apply --netns` entered it).
 fn install_netns_cookie() -> Result<u64, InstallError> {
-    crate::sockets::check::netns_cookie_here().map_err(|e| InstallError::NetnsCookie(Box::new(e)))
+    crate::discovery::check::netns_cookie_here().map_err(|e| InstallError::NetnsCookie(Box::new(e)))
 }
 
 /// A new generation: load, pin, attach what is new, swap what is kept, detach what
