@@ -355,7 +355,7 @@ mod tests {
         s.parse().unwrap()
     }
 
-    /// The dual-stack table of the module docs of `sockets`, row by row.
+    /// The dual-stack table of the module docs of `discovery`, row by row.
     #[test]
     fn which_bound_addresses_serve_a_declaration() {
         let rows: &[(&str, &str, Option<bool>, bool)] = &[

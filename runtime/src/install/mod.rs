@@ -38,7 +38,7 @@ mod recover;
 mod register;
 mod repair;
 mod sets;
-pub mod slot_registry;
+mod slot_registry;
 pub mod sockmap_names;
 mod status;
 mod update;
