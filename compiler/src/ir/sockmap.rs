@@ -148,7 +148,7 @@ impl SockmapGroup {
     /// the side a dispatcher serves.
     pub fn program_array(&self, hook: HookKind) -> Option<MapRole> {
         match hook {
-            HookKind::Sockmap | HookKind::SkMsgDispatch => Some(MapRole::SendProgram),
+            HookKind::SockmapSend | HookKind::SkMsgDispatch => Some(MapRole::SendProgram),
             HookKind::SockmapReceive | HookKind::SkSkbDispatch => Some(MapRole::ReceiveProgram),
             _ => None,
         }

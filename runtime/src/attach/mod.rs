@@ -62,7 +62,7 @@ pub fn backend(hook: HookKind) -> &'static dyn Backend {
         HookKind::Xdp => &LinkBacked(xdp::Xdp),
         HookKind::TcIngress | HookKind::TcEgress => &tc::Tc,
         HookKind::SkLookup => &LinkBacked(sk_lookup::SkLookup),
-        HookKind::Sockmap | HookKind::SockmapReceive => &MapHeld(sockmap::Slot),
+        HookKind::SockmapSend | HookKind::SockmapReceive => &MapHeld(sockmap::Slot),
         HookKind::SkMsgDispatch | HookKind::SkSkbDispatch => &MapHeld(sockmap::Dispatcher),
         HookKind::SockOps => &LinkBacked(sock_ops::SockOps {
             fills_verdict_maps: true,

@@ -423,7 +423,7 @@ pub fn lower_companion(group: &SockmapGroup, c: &Companion) -> Result<Code, Lowe
 
 fn dispatcher(b: &mut CodeBuffer, g: &SockmapGroup, c: &Companion) {
     let side = match c.hook {
-        HookKind::SkMsgDispatch => HookKind::Sockmap,
+        HookKind::SkMsgDispatch => HookKind::SockmapSend,
         _ => HookKind::SockmapReceive,
     };
     let spec = side.spec();
@@ -438,7 +438,7 @@ fn dispatcher(b: &mut CodeBuffer, g: &SockmapGroup, c: &Companion) {
     b.emit(Insn::call(bpf_func_id::BPF_FUNC_tail_call as u32));
     b.note("the slot is empty: through the stack");
     let out = b.new_label();
-    if side == HookKind::Sockmap {
+    if side == HookKind::SockmapSend {
         let crate::hooks::Context::SkMsg(sock) = spec.context else {
             unreachable!("the send side reads sk_msg_md")
         };
