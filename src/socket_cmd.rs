@@ -1,6 +1,6 @@
 //! `sockc register` and `sockc unregister`: putting a service's socket into an
 //! install's socket map (or taking it out), so that sk_lookup rules `redirect ... to
-//! sock NAME` reach it. The CLI face of `sockc_runtime::install::sockets`.
+//! sock NAME` reach it. The CLI face of `sockc_runtime::install::register`.
 //!
 //! Where the socket comes from: `--pid PID [--fd N]` takes it from a process
 //! (`pidfd_getfd`, which needs CAP_SYS_PTRACE or the same user); without `--pid`,

@@ -33,8 +33,9 @@ pub enum HookKind {
     TcEgress,
     #[serde(rename = "sk_lookup")]
     SkLookup,
+    /// A sockmap block's send side (sk_msg); the user writes `sockmap`.
     #[serde(rename = "sockmap")]
-    Sockmap,
+    SockmapSend,
     // ---- sockmap (issue 15): the receive side, and the programs sockc adds around
     // every sockmap block (rows with `block: false`; see `HookSpec::companions`).
     #[serde(rename = "sockmap receive")]
@@ -494,7 +495,7 @@ pub static HOOKS: [HookSpec; 10] = [
     },
     // ---- sockmap (issue 15) ----------------------------------------------------------
     HookSpec {
-        kind: HookKind::Sockmap,
+        kind: HookKind::SockmapSend,
         name: "sockmap",
         cli_name: "sockmap",
         section: "sk_msg",
@@ -609,7 +610,7 @@ impl HookKind {
             HookHead::Tc { egress: false, .. } => HookKind::TcIngress,
             HookHead::Tc { egress: true, .. } => HookKind::TcEgress,
             HookHead::SkLookup => HookKind::SkLookup,
-            HookHead::Sockmap { receive: false, .. } => HookKind::Sockmap,
+            HookHead::Sockmap { receive: false, .. } => HookKind::SockmapSend,
             HookHead::Sockmap { receive: true, .. } => HookKind::SockmapReceive,
         }
     }

@@ -189,7 +189,7 @@ impl ProgramMeta {
     pub fn of_group(g: &SockmapGroup, blocks: &mut [ProgramMeta]) -> Vec<ProgramMeta> {
         for p in blocks.iter_mut().filter(|p| p.attach_to == g.cgroup) {
             p.attach_map = g.program_array(p.hook).map(|r| g.map_name(r));
-            if p.hook != HookKind::Sockmap {
+            if p.hook != HookKind::SockmapSend {
                 continue;
             }
             // Each `redirect local` rule's messages through the stack, on the line

@@ -26,15 +26,14 @@ use sockc_compiler::{
 };
 
 pub mod attach;
+pub mod discovery;
 pub mod install;
 pub mod kernel_error;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
 pub mod rule_id;
-pub mod socket_map;
-pub mod sockets;
-pub mod sockmap;
+pub mod slot_map;
 pub mod store;
 pub mod sys;
 pub mod table_update;
@@ -98,10 +97,8 @@ pub enum RuntimeError {
         #[source]
         source: MapFault,
     },
-    #[error("sockc cannot load {0} programs yet")]
-    Unsupported(HookKind),
     #[error(transparent)]
-    SocketMap(#[from] socket_map::SocketMapError),
+    SlotMap(#[from] slot_map::SlotMapError),
     #[error("program `{symbol}`: no slot for socket {socket}")]
     SocketSlot { symbol: String, socket: u32 },
     #[error("program `{symbol}`: instruction {insn} to patch is outside the program")]
@@ -271,7 +268,7 @@ impl LoadedObject {
         loader.verifier_log_level(VerifierLogLevel::default());
         if let (Some(path), false) = (opts.socket_map, meta.sockets.is_empty()) {
             // Created here with the shape checked, so that aya only opens it.
-            socket_map::SocketMap::open_or_create(path)?;
+            slot_map::SlotMap::open_or_create(path)?;
             loader.map_pin_path(SOCKETS_MAP, path);
         }
         for (map, path) in opts.reuse {
@@ -299,7 +296,7 @@ impl LoadedObject {
                     source,
                 },
             };
-            let backend = attach::backend(p.hook).ok_or(RuntimeError::Unsupported(p.hook))?;
+            let backend = attach::backend(p.hook);
             backend.load(prog).map_err(wrap)?;
             let info = prog.info().map_err(wrap)?;
             programs.push(LoadedProgram {
@@ -422,7 +419,7 @@ impl LoadedObject {
         repeat: u32,
     ) -> Result<RunResult, RuntimeError> {
         let hook = self.hook_of(symbol)?;
-        let backend = attach::backend(hook).ok_or(RuntimeError::Unsupported(hook))?;
+        let backend = attach::backend(hook);
         backend
             .test_run(self.program(symbol)?, input, repeat)
             .map_err(|source| RuntimeError::TestRun {
@@ -490,13 +487,13 @@ impl LoadedObject {
 
     /// The object's socket map (the install's, when loaded with one), if its programs
     /// redirect to sockets.
-    pub fn socket_map(&self) -> Option<socket_map::SocketMap> {
+    pub fn socket_map(&self) -> Option<slot_map::SlotMap> {
         let data = match self.ebpf.map(SOCKETS_MAP)? {
             Map::SockHash(d) | Map::SockMap(d) => d,
             _ => return None,
         };
         let fd = data.fd().as_fd().try_clone_to_owned().ok()?;
-        Some(socket_map::SocketMap::from_fd(fd))
+        Some(slot_map::SlotMap::from_fd(fd))
     }
 
     /// Redirects that dropped, per declared socket (in metadata order): (no socket

@@ -316,7 +316,7 @@ pub fn link_info(link: BorrowedFd<'_>) -> io::Result<aya_obj::generated::bpf_lin
     Ok(info)
 }
 
-// ---- socket maps and cgroups (sockmap, issue 15) --------------------------------------
+// ---- socket maps and cgroups (sockmap) ------------------------------------------------
 
 /// `BPF_LINK_CREATE` of program `prog` on `target` (a cgroup directory's fd) for
 /// `attach_type`; the link is the new descriptor.

@@ -686,8 +686,13 @@ fn redirect_to_a_named_socket_out_of_it_and_into_its_queue() {
     // Nothing registered: the redirect drops.
     assert!(send_to(3128, "unregistered").starts_with("error 13 "));
 
-    let maps = sockc_runtime::sockmap::register(&store(), &lab.name, "proxy", proxy.as_fd())
-        .expect("register");
+    let maps = sockc_runtime::install::sockmap_names::register(
+        &store(),
+        &lab.name,
+        "proxy",
+        proxy.as_fd(),
+    )
+    .expect("register");
     assert_eq!(maps.len(), 1, "one socket map names `proxy`");
     assert_eq!(lab.status_attached()["sockmaps"][0]["named"], 1);
 
@@ -705,7 +710,8 @@ fn redirect_to_a_named_socket_out_of_it_and_into_its_queue() {
     let n = upstream.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"ping");
 
-    sockc_runtime::sockmap::unregister(&store(), &lab.name, "proxy").expect("unregister");
+    sockc_runtime::install::sockmap_names::unregister(&store(), &lab.name, "proxy")
+        .expect("unregister");
     assert!(send_to(3129, "unregistered-again").starts_with("error 13 "));
     let stats = lab.stats();
     assert_eq!(counted(&stats, "redirect to *:3128 to sock proxy").0, 2);

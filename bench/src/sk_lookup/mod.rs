@@ -160,7 +160,7 @@ pub fn table(runs: TestRuns, sizes: &[usize]) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let cookies: Vec<u64> = listeners
         .iter()
-        .map(|l| sockc_runtime::socket_map::socket_cookie(l.as_fd()))
+        .map(|l| sockc_runtime::slot_map::socket_cookie(l.as_fd()))
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
     let mut out = String::from(

@@ -48,7 +48,7 @@ pub struct SockmapGroup {
     /// Line of the group's first block (where its companions' counters point).
     pub line: usize,
     /// The named sockets its blocks redirect to, sorted: the runtime puts them into
-    /// the group's socket map (`sockc_runtime::sockmap::register`).
+    /// the group's socket map (`sockc_runtime::install::sockmap_names::register`).
     pub named: Vec<String>,
 }
 
@@ -148,7 +148,7 @@ impl SockmapGroup {
     /// the side a dispatcher serves.
     pub fn program_array(&self, hook: HookKind) -> Option<MapRole> {
         match hook {
-            HookKind::Sockmap | HookKind::SkMsgDispatch => Some(MapRole::SendProgram),
+            HookKind::SockmapSend | HookKind::SkMsgDispatch => Some(MapRole::SendProgram),
             HookKind::SockmapReceive | HookKind::SkSkbDispatch => Some(MapRole::ReceiveProgram),
             _ => None,
         }

@@ -1,30 +1,188 @@
-//! The operations every link-based attachment shares: pin the link, swap its program
-//! (`BPF_LINK_UPDATE`), take it off its hook (`BPF_LINK_DETACH`), read which program
-//! it runs. XDP and TCX links use them today; netns links (sk_lookup) and cgroup links
-//! (sock_ops) are links of the same kind.
+//! Link-based attachments, written once: a [`LinkType`] says how to create a link for
+//! its attach type and how to tell whether the link is still on the target it names;
+//! [`LinkBacked`] makes it a [`Backend`] that pins the link, swaps its program
+//! (`BPF_LINK_UPDATE`), takes it off its hook (`BPF_LINK_DETACH`) and reads which
+//! program it runs. XDP, sk_lookup (netns links) and sock_ops (cgroup links) are
+//! link types; TC uses the same operations for its TCX links beside its clsact filters.
 //!
-//! Invariant: a detach takes the hook off at once, even while another process holds
-//! the link open; unpinning alone would only drop a reference, and the kernel would
-//! detach later (from a workqueue), or never while the other holder lives.
+//! Invariants: a link is pinned before `attach` returns, so the attachment outlives
+//! the process; a detach takes the hook off at once, even while another process holds
+//! the link open (unpinning alone would only drop a reference, and the kernel would
+//! detach later, from a workqueue, or never while the other holder lives); the live
+//! state is read from the kernel's link info, never from the manifest.
 
-use std::{os::fd::AsFd, path::Path};
+use std::{
+    os::fd::{AsFd, OwnedFd},
+    path::Path,
+};
 
-use aya::programs::{links::FdLink, Program};
-use aya_obj::generated::bpf_link_type;
-use sockc_compiler::hooks::Target;
+use aya::programs::{links::FdLink, Program, ProgramError};
+use aya_obj::generated::{bpf_link_info, bpf_link_type};
 
-use super::{if_index, AttachError, AttachPoint, Expected, LinkState};
-use crate::sys;
+use super::{
+    if_index, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend,
+    Expected, LinkState,
+};
+use crate::{sys, RunResult};
+
+/// One attach type whose attachment is a BPF link. See the module docs.
+pub trait LinkType: Sync {
+    /// The attach type as messages name it (`XDP`).
+    const NAME: &'static str;
+
+    /// Loads the program through the verifier, as its aya type.
+    fn load(&self, prog: &mut Program) -> Result<(), ProgramError>;
+
+    /// Opens a program of this type pinned at `path`.
+    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError>;
+
+    /// Attaches the loaded `prog` at `at` with a new link, which the caller pins at
+    /// `link_pin`; notices go to `notices`.
+    fn create(
+        &self,
+        prog: &mut Program,
+        at: &AttachPoint<'_>,
+        link_pin: &Path,
+        notices: &mut Vec<String>,
+    ) -> Result<NewLink, AttachError>;
+
+    /// What to tell the user once a link of this type is attached at `at`.
+    fn attached_notice(&self, _at: &AttachPoint<'_>) -> Option<String> {
+        None
+    }
+
+    /// Where a link that runs the expected program is attached, from its link info:
+    /// [`LinkState::Attached`] when it is on the target `at` names as that target is
+    /// now.
+    fn where_linked(
+        &self,
+        info: &bpf_link_info,
+        at: &AttachPoint<'_>,
+        expected: &Expected,
+    ) -> LinkState;
+
+    /// Runs `prog` on `input` (`BPF_PROG_TEST_RUN`); by default the kernel cannot.
+    fn test_run(
+        &self,
+        _prog: &Program,
+        _input: &[u8],
+        _repeat: u32,
+    ) -> Result<RunResult, ProgramError> {
+        Err(ProgramError::UnexpectedProgramType)
+    }
+}
+
+/// A link just created and not pinned yet.
+pub struct NewLink {
+    pub link: LinkFd,
+    pub mode: AttachMode,
+    /// The interface the link is on (0 for targets that are no interface).
+    pub ifindex: u32,
+}
+
+/// A link's descriptor: one aya made, or one `BPF_LINK_CREATE` made directly (for
+/// attach types aya makes no link for).
+pub enum LinkFd {
+    Aya(FdLink),
+    Raw(OwnedFd),
+}
+
+/// The [`Backend`] of a [`LinkType`]: every attachment is a link pinned at the
+/// program's link pin.
+pub struct LinkBacked<T>(pub T);
+
+impl<T: LinkType> Backend for LinkBacked<T> {
+    fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
+        self.0.load(prog)
+    }
+
+    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
+        self.0.open_pinned(path)
+    }
+
+    fn attach(
+        &self,
+        prog: &mut Program,
+        at: &AttachPoint<'_>,
+        link_pin: &Path,
+        _opts: &AttachOptions,
+        notices: &mut Vec<String>,
+    ) -> Result<Attached, AttachError> {
+        let new = self.0.create(prog, at, link_pin, notices)?;
+        pin(new.link, link_pin)?;
+        notices.extend(self.0.attached_notice(at));
+        Ok(Attached {
+            mode: new.mode,
+            attachment: Attachment::Link(link_pin.to_path_buf()),
+            ifindex: new.ifindex,
+        })
+    }
+
+    fn replace(
+        &self,
+        prog: &mut Program,
+        at: &AttachPoint<'_>,
+        live: &Attachment,
+    ) -> Result<(), AttachError> {
+        match live {
+            Attachment::Link(path) => update(path, prog),
+            other => Err(AttachError::WrongAttachment {
+                hook: at.hook,
+                what: other.kind(),
+            }),
+        }
+    }
+
+    fn detach(&self, _at: &AttachPoint<'_>, live: &Attachment, _ours: u32) {
+        if let Attachment::Link(path) = live {
+            detach(path);
+        }
+    }
+
+    fn live_state(
+        &self,
+        at: &AttachPoint<'_>,
+        live: &Attachment,
+        expected: &Expected,
+    ) -> LinkState {
+        match live {
+            Attachment::Link(path) => state(path, expected, |info| {
+                self.0.where_linked(info, at, expected)
+            }),
+            Attachment::TcFilter(f) => LinkState::FilterNotOurs {
+                filter: *f,
+                prog_id: None,
+            },
+            Attachment::Map(_) => {
+                LinkState::Unreadable(format!("{} is not attached to a map", T::NAME))
+            }
+        }
+    }
+
+    fn test_run(
+        &self,
+        prog: &Program,
+        input: &[u8],
+        repeat: u32,
+    ) -> Result<RunResult, ProgramError> {
+        self.0.test_run(prog, input, repeat)
+    }
+}
 
 /// Pins `link` at `path` (replacing a stale pin of that name) so that the attachment
 /// outlives this process.
-pub fn pin(link: FdLink, path: &Path) -> Result<(), AttachError> {
+pub fn pin(link: LinkFd, path: &Path) -> Result<(), AttachError> {
     let _ = std::fs::remove_file(path);
-    link.pin(path).map_err(|source| AttachError::Pin {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(())
+    match link {
+        LinkFd::Aya(link) => link.pin(path).map(drop).map_err(|source| AttachError::Pin {
+            path: path.to_path_buf(),
+            source,
+        }),
+        LinkFd::Raw(fd) => sys::obj_pin(fd.as_fd(), path).map_err(|source| AttachError::PinFd {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 /// Makes the link pinned at `path` run `prog` from now on, in one atomic step.
@@ -46,9 +204,12 @@ pub fn detach(path: &Path) {
 }
 
 /// What the link pinned at `path` does, against what the manifest expects: it must run
-/// the expected program and, for an interface hook, be attached to the interface of
-/// that name as it is now (the index recorded at attach, when there is one).
-pub fn state(path: &Path, at: &AttachPoint<'_>, expected: &Expected) -> LinkState {
+/// the expected program, and be where `linked` says it should be.
+pub fn state(
+    path: &Path,
+    expected: &Expected,
+    linked: impl FnOnce(&bpf_link_info) -> LinkState,
+) -> LinkState {
     let fd = match sys::obj_get(path) {
         Ok(fd) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return LinkState::Missing,
@@ -63,23 +224,12 @@ pub fn state(path: &Path, at: &AttachPoint<'_>, expected: &Expected) -> LinkStat
             prog_id: info.prog_id,
         };
     }
-    match at.spec().target {
-        Target::Interface => {}
-        // The namespace sockc runs in (the install's, entered by inode): a link whose
-        // namespace is gone shows inode 0.
-        Target::Netns => {
-            let here = crate::netns::current_ino().ok();
-            return match super::sk_lookup::linked_netns_ino(&info) {
-                Some(0) => LinkState::NetnsGone,
-                Some(ino) if here.is_some_and(|h| h as u32 != ino) => LinkState::NotHere,
-                Some(_) => LinkState::Attached,
-                None => LinkState::Unreadable(format!("unexpected link type {}", info.type_)),
-            };
-        }
-        Target::Cgroup => return cgroup_state(&info, at.attach_to),
-        // Maps hold no links.
-        Target::SockMap | Target::TailCall => return LinkState::Attached,
-    }
+    linked(&info)
+}
+
+/// Whether an XDP or TCX link is on the interface `at` names as it is now (and on the
+/// index recorded at attach, when there is one).
+pub fn on_interface(info: &bpf_link_info, at: &AttachPoint<'_>, expected: &Expected) -> LinkState {
     let linked = match info.type_ {
         // SAFETY (both): reading the union member the kernel filled for this link type.
         t if t == bpf_link_type::BPF_LINK_TYPE_XDP as u32 => unsafe {
@@ -88,7 +238,7 @@ pub fn state(path: &Path, at: &AttachPoint<'_>, expected: &Expected) -> LinkStat
         t if t == bpf_link_type::BPF_LINK_TYPE_TCX as u32 => unsafe {
             info.__bindgen_anon_1.tcx.ifindex
         },
-        t => return LinkState::Unreadable(format!("unexpected link type {t}")),
+        t => return unexpected_type(t),
     };
     let current = if_index(at.attach_to);
     if linked == 0 {
@@ -100,22 +250,7 @@ pub fn state(path: &Path, at: &AttachPoint<'_>, expected: &Expected) -> LinkStat
     }
 }
 
-/// A cgroup link runs the expected program: is it on the cgroup directory of that
-/// path as it is now? A cgroup's id is its directory's inode number (kernfs).
-fn cgroup_state(info: &aya_obj::generated::bpf_link_info, path: &str) -> LinkState {
-    if info.type_ != bpf_link_type::BPF_LINK_TYPE_CGROUP as u32 {
-        return LinkState::Unreadable(format!("unexpected link type {}", info.type_));
-    }
-    // SAFETY: reading the union member the kernel filled for a cgroup link.
-    let linked = unsafe { info.__bindgen_anon_1.cgroup.cgroup_id };
-    let current = std::fs::metadata(path)
-        .ok()
-        .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
-    if linked == 0 {
-        LinkState::Detached
-    } else if Some(linked) != current {
-        LinkState::OtherCgroup { linked, current }
-    } else {
-        LinkState::Attached
-    }
+/// The state of a link whose info is of another link type than its hook's.
+pub fn unexpected_type(link_type: u32) -> LinkState {
+    LinkState::Unreadable(format!("unexpected link type {link_type}"))
 }

@@ -1,8 +1,8 @@
 //! Attach backends: how a loaded program gets onto its hook, is swapped for another
-//! atomically, comes off, and is read back. One backend per attach type, each in its
-//! own file behind [`Backend`] (aya's one file per program type is the model);
-//! [`backend`] picks it by the program's [`HookKind`], an exhaustive `match`, so a hook
-//! without a backend cannot be installed by mistake.
+//! atomically, comes off, and is read back. One backend per attach type behind
+//! [`Backend`] (aya's one file per program type is the model); [`backend`] picks it by
+//! the program's [`HookKind`], an exhaustive `match`, so a hook without a backend does
+//! not compile.
 //!
 //! The trait speaks of an [`AttachPoint`] (the hook's row of the table and the block's
 //! attach text: an interface, a cgroup path, or nothing for the network namespace) and
@@ -13,33 +13,23 @@
 //! program or the new one, never none; [`Backend::live_state`] reads the kernel, never
 //! the manifest.
 //!
-//! How the next attach types fit the trait without changing it:
-//! * sk_lookup (`BPF_SK_LOOKUP` on a network namespace): [`Target::Netns`]; `attach`
-//!   opens the namespace sockc runs in (the CLI has entered `--netns` already) and
-//!   creates a netns link, pinned like XDP's ([`Attachment::Link`]); `replace`,
-//!   `detach` and `live_state` are the shared link operations of [`link`] (the live
-//!   state may also compare the link's netns inode); `test_run` reads `input` as a
-//!   `struct bpf_sk_lookup` context instead of a frame ([`TestInput::Context`]).
+//! Three kinds of attachment, one place each:
+//! * a pinned BPF link ([`Attachment::Link`]): [`link::LinkBacked`] does the pinning,
+//!   `BPF_LINK_UPDATE`, `BPF_LINK_DETACH` and the live state for every
+//!   [`link::LinkType`]; a link type only creates its link and says where a link of
+//!   its type is attached. [`xdp::Xdp`] (an interface), [`sk_lookup::SkLookup`] (the
+//!   network namespace sockc runs in, checked by the link's netns inode),
+//!   [`sock_ops::SockOps`] (a cgroup directory; for sockmap groups and sk_lookup
+//!   registrars).
+//! * a clsact filter ([`Attachment::TcFilter`]): [`tc::Tc`] attaches TCX links where
+//!   the kernel has them and netlink filters where it does not.
+//! * a map that holds the program ([`Attachment::Map`]): [`sockmap::MapHeld`], for a
+//!   socket map's verdict program ([`sockmap::Dispatcher`], `BPF_PROG_ATTACH`ed to the
+//!   map) and a sockmap block's program in slot 0 of the program array its dispatcher
+//!   tail-calls ([`sockmap::Slot`]).
 //!
-//! The socket layer (issue 15) has three backends, one per attach type of a sockmap
-//! group (see `sockc_compiler::ir::sockmap`):
-//! * [`sock_ops::SockOps`] ([`Target::Cgroup`]): a cgroup link on the cgroup
-//!   directory the block names, pinned like XDP's ([`Attachment::Link`]). sk_lookup's
-//!   registrars (a `socket` declared with `cgroup`) are sock_ops programs too and
-//!   attach the same way, without the check for another tool's socket map programs.
-//! * [`sockmap::Dispatcher`] ([`Target::SockMap`]): the socket map's verdict program,
-//!   `BPF_PROG_ATTACH`ed to the map (no link: [`Attachment::Map`] names the map's
-//!   pin); `replace` attaches again (the kernel swaps the map's program in one step),
-//!   `detach` is `BPF_PROG_DETACH`.
-//! * [`sockmap::Slot`] ([`Target::TailCall`]): a block's program in slot 0 of the
-//!   program array the dispatcher tail-calls ([`Attachment::Map`] again): attach and
-//!   replace are one map update, detach deletes the slot.
-//!
-//! [`Target::Netns`]: sockc_compiler::hooks::Target::Netns
-//! [`Target::Cgroup`]: sockc_compiler::hooks::Target::Cgroup
-//! [`Target::SockMap`]: sockc_compiler::hooks::Target::SockMap
-//! [`Target::TailCall`]: sockc_compiler::hooks::Target::TailCall
-//! [`TestInput::Context`]: sockc_compiler::hooks::TestInput::Context
+//! A new link-based attach type is one file with a [`link::LinkType`] and its arm in
+//! [`backend`].
 
 use std::{
     fmt,
@@ -49,6 +39,7 @@ use std::{
 use aya::{
     pin::PinError,
     programs::{links::LinkError, Program, ProgramError},
+    TestRun, TestRunOptions, TestRunResult,
 };
 use serde::{Deserialize, Serialize};
 use sockc_compiler::hooks::{HookKind, HookSpec, Target};
@@ -62,19 +53,21 @@ pub mod sockmap;
 pub mod tc;
 pub mod xdp;
 
-/// The backend that attaches programs of `hook`; `None` for hooks sockc cannot
-/// install yet (sema refuses their blocks, so no object has them).
-pub fn backend(hook: HookKind) -> Option<&'static dyn Backend> {
+use link::LinkBacked;
+use sockmap::MapHeld;
+
+/// The backend that attaches programs of `hook`.
+pub fn backend(hook: HookKind) -> &'static dyn Backend {
     match hook {
-        HookKind::Xdp => Some(&xdp::Xdp),
-        HookKind::TcIngress | HookKind::TcEgress => Some(&tc::Tc),
-        HookKind::SkLookup => Some(&sk_lookup::SkLookup),
-        HookKind::Sockmap | HookKind::SockmapReceive => Some(&sockmap::Slot),
-        HookKind::SkMsgDispatch | HookKind::SkSkbDispatch => Some(&sockmap::Dispatcher),
-        HookKind::SockOps => Some(&sock_ops::SockOps {
+        HookKind::Xdp => &LinkBacked(xdp::Xdp),
+        HookKind::TcIngress | HookKind::TcEgress => &tc::Tc,
+        HookKind::SkLookup => &LinkBacked(sk_lookup::SkLookup),
+        HookKind::SockmapSend | HookKind::SockmapReceive => &MapHeld(sockmap::Slot),
+        HookKind::SkMsgDispatch | HookKind::SkSkbDispatch => &MapHeld(sockmap::Dispatcher),
+        HookKind::SockOps => &LinkBacked(sock_ops::SockOps {
             fills_verdict_maps: true,
         }),
-        HookKind::SkLookupRegister => Some(&sock_ops::SockOps {
+        HookKind::SkLookupRegister => &LinkBacked(sock_ops::SockOps {
             fills_verdict_maps: false,
         }),
     }
@@ -122,17 +115,7 @@ pub trait Backend: Sync {
     /// default), and for backends with other attachments, those found by the program
     /// they run.
     fn detach_unrecorded(&self, at: &AttachPoint<'_>, link_pin: &Path, ours: u32) {
-        let live = Attachment::Link(link_pin.to_path_buf());
-        let expected = Expected {
-            prog_id: ours,
-            ifindex: 0,
-        };
-        if !matches!(
-            self.live_state(at, &live, &expected),
-            LinkState::Missing | LinkState::RunsOther { .. } | LinkState::Unreadable(_)
-        ) {
-            self.detach(at, &live, ours);
-        }
+        detach_link_if_ours(self, at, link_pin, ours);
     }
 
     /// What the kernel runs at `live`, against what the manifest expects there.
@@ -147,6 +130,44 @@ pub trait Backend: Sync {
         input: &[u8],
         repeat: u32,
     ) -> Result<RunResult, ProgramError>;
+}
+
+/// Takes off the link pinned at `link_pin` if it still runs `ours` (or its state
+/// cannot say otherwise): what a killed sockc may have attached before it recorded it.
+fn detach_link_if_ours<B: Backend + ?Sized>(
+    b: &B,
+    at: &AttachPoint<'_>,
+    link_pin: &Path,
+    ours: u32,
+) {
+    let live = Attachment::Link(link_pin.to_path_buf());
+    let expected = Expected {
+        prog_id: ours,
+        ifindex: 0,
+    };
+    if !matches!(
+        b.live_state(at, &live, &expected),
+        LinkState::Missing | LinkState::RunsOther { .. } | LinkState::Unreadable(_)
+    ) {
+        b.detach(at, &live, ours);
+    }
+}
+
+/// Runs a program that takes a frame (XDP, TC) `repeat` times on `input`.
+fn run_on_frame<P>(p: &P, input: &[u8], repeat: u32) -> Result<RunResult, ProgramError>
+where
+    P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = TestRunResult>,
+{
+    let r = p.test_run(TestRunOptions {
+        data_in: Some(input),
+        repeat: repeat.max(1),
+        ..TestRunOptions::default()
+    })?;
+    Ok(RunResult {
+        retval: r.return_value,
+        duration: r.duration,
+        selected: None,
+    })
 }
 
 /// What the manifest says runs at an attachment.

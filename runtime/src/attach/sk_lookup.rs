@@ -18,23 +18,25 @@ use std::{
 };
 
 use aya::programs::{links::FdLink, Program, ProgramError, SkLookup as AyaSkLookup};
-use aya_obj::generated::bpf_link_type;
+use aya_obj::generated::{bpf_link_info, bpf_link_type};
 use sockc_compiler::hooks::{AF_INET, AF_INET6, SK_LOOKUP_CTX};
 
 use super::{
-    link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend,
-    Expected, LinkState,
+    link::{self, LinkFd, LinkType, NewLink},
+    AttachError, AttachMode, AttachPoint, Expected, LinkState,
 };
 use crate::{sys, RunResult};
 
-/// The sk_lookup backend.
+/// The sk_lookup link type (netns links).
 pub struct SkLookup;
 
 fn sk_lookup(prog: &mut Program) -> Result<&mut AyaSkLookup, ProgramError> {
     prog.try_into()
 }
 
-impl Backend for SkLookup {
+impl LinkType for SkLookup {
+    const NAME: &'static str = "sk_lookup";
+
     fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
         sk_lookup(prog)?.load()
     }
@@ -43,14 +45,13 @@ impl Backend for SkLookup {
         AyaSkLookup::from_pin(path).map(Program::SkLookup)
     }
 
-    fn attach(
+    fn create(
         &self,
         prog: &mut Program,
         _at: &AttachPoint<'_>,
-        link_pin: &Path,
-        _opts: &AttachOptions,
+        _link_pin: &Path,
         _notices: &mut Vec<String>,
-    ) -> Result<Attached, AttachError> {
+    ) -> Result<NewLink, AttachError> {
         let p = sk_lookup(prog)?;
         let netns =
             File::open("/proc/thread-self/ns/net").map_err(|source| AttachError::OpenLink {
@@ -59,50 +60,31 @@ impl Backend for SkLookup {
             })?;
         let id = p.attach(netns.as_fd())?;
         let fd: FdLink = p.take_link(id)?.into();
-        link::pin(fd, link_pin)?;
-        Ok(Attached {
+        Ok(NewLink {
+            link: LinkFd::Aya(fd),
             mode: AttachMode::Netns,
-            attachment: Attachment::Link(link_pin.to_path_buf()),
             ifindex: 0,
         })
     }
 
-    fn replace(
+    /// On the namespace sockc runs in (the install's, entered by inode): a link whose
+    /// namespace is gone shows inode 0.
+    fn where_linked(
         &self,
-        prog: &mut Program,
-        at: &AttachPoint<'_>,
-        live: &Attachment,
-    ) -> Result<(), AttachError> {
-        match live {
-            Attachment::Link(path) => link::update(path, prog),
-            other => Err(AttachError::WrongAttachment {
-                hook: at.hook,
-                what: other.kind(),
-            }),
-        }
-    }
-
-    fn detach(&self, _at: &AttachPoint<'_>, live: &Attachment, _ours: u32) {
-        if let Attachment::Link(path) = live {
-            link::detach(path);
-        }
-    }
-
-    fn live_state(
-        &self,
-        at: &AttachPoint<'_>,
-        live: &Attachment,
-        expected: &Expected,
+        info: &bpf_link_info,
+        _at: &AttachPoint<'_>,
+        _expected: &Expected,
     ) -> LinkState {
-        match live {
-            Attachment::Link(path) => link::state(path, at, expected),
-            Attachment::TcFilter(f) => LinkState::FilterNotOurs {
-                filter: *f,
-                prog_id: None,
-            },
-            Attachment::Map(_) => {
-                LinkState::Unreadable("sk_lookup is not attached to a map".into())
-            }
+        if info.type_ != bpf_link_type::BPF_LINK_TYPE_NETNS as u32 {
+            return link::unexpected_type(info.type_);
+        }
+        // SAFETY: reading the union member the kernel filled for a netns link.
+        let linked = unsafe { info.__bindgen_anon_1.netns.netns_ino };
+        let here = crate::netns::current_ino().ok();
+        match linked {
+            0 => LinkState::NetnsGone,
+            ino if here.is_some_and(|h| h as u32 != ino) => LinkState::NotHere,
+            _ => LinkState::Attached,
         }
     }
 
@@ -136,16 +118,6 @@ impl Backend for SkLookup {
             selected: (cookie != 0).then_some(cookie),
         })
     }
-}
-
-/// The inode of the namespace a netns link is attached to (0 once that namespace is
-/// gone), from its link info.
-pub(super) fn linked_netns_ino(info: &aya_obj::generated::bpf_link_info) -> Option<u32> {
-    if info.type_ != bpf_link_type::BPF_LINK_TYPE_NETNS as u32 {
-        return None;
-    }
-    // SAFETY: reading the union member the kernel filled for this link type.
-    Some(unsafe { info.__bindgen_anon_1.netns.netns_ino })
 }
 
 /// The `struct bpf_sk_lookup` that `BPF_PROG_TEST_RUN` turns into a lookup of

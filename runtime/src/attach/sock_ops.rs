@@ -14,15 +14,15 @@
 use std::{fs::File, os::fd::AsFd, path::Path};
 
 use aya::programs::{Program, ProgramError};
-use aya_obj::generated::bpf_map_type;
+use aya_obj::generated::{bpf_link_info, bpf_link_type, bpf_map_type};
 
 use super::{
-    link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend,
-    Expected, LinkState,
+    link::{self, LinkFd, LinkType, NewLink},
+    AttachError, AttachMode, AttachPoint, Expected, LinkState,
 };
-use crate::{sys, RunResult};
+use crate::sys;
 
-/// The sock_ops backend: a sockmap group's program (`fills_verdict_maps`: it puts
+/// The sock_ops link type (cgroup links): a sockmap group's program (`fills_verdict_maps`: it puts
 /// connections into a socket map whose verdict programs then run for them) or an
 /// sk_lookup registrar (it puts listening sockets into the sk_lookup socket map, which
 /// runs no verdict program: it never holds a connection another tool could want).
@@ -117,7 +117,9 @@ fn install_map_ids(dir: &Path) -> Vec<u32> {
         .collect()
 }
 
-impl Backend for SockOps {
+impl LinkType for SockOps {
+    const NAME: &'static str = "sock_ops";
+
     fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
         sock_ops(prog)?.load()
     }
@@ -126,33 +128,17 @@ impl Backend for SockOps {
         aya::programs::SockOps::from_pin(path).map(Program::SockOps)
     }
 
-    fn attach(
+    fn create(
         &self,
         prog: &mut Program,
         at: &AttachPoint<'_>,
         link_pin: &Path,
-        _opts: &AttachOptions,
-        notices: &mut Vec<String>,
-    ) -> Result<Attached, AttachError> {
+        _notices: &mut Vec<String>,
+    ) -> Result<NewLink, AttachError> {
         let cgroup = open_cgroup(at.attach_to)?;
-        let install_dir = link_pin.parent().unwrap_or(Path::new("/"));
-        let foreign = if self.fills_verdict_maps {
-            foreign_socket_map_fillers(&cgroup, install_dir).map_err(|source| {
-                AttachError::OpenCgroup {
-                    path: at.attach_to.to_string(),
-                    source,
-                }
-            })?
-        } else {
-            Vec::new()
-        };
-        if let Some(f) = foreign.into_iter().next() {
-            return Err(AttachError::SockmapHeld {
-                cgroup: at.attach_to.to_string(),
-                prog_id: f.prog_id,
-                name: f.name,
-                map_id: f.map_id,
-            });
+        if self.fills_verdict_maps {
+            let install_dir = link_pin.parent().unwrap_or(Path::new("/"));
+            refuse_foreign_fillers(&cgroup, at, install_dir)?;
         }
         let prog_fd = sock_ops(prog)?.fd()?;
         let link = sys::link_create(
@@ -161,12 +147,15 @@ impl Backend for SockOps {
             at.spec().attach_type as u32,
         )
         .map_err(AttachError::LinkCreate)?;
-        let _ = std::fs::remove_file(link_pin);
-        sys::obj_pin(link.as_fd(), link_pin).map_err(|source| AttachError::PinFd {
-            path: link_pin.to_path_buf(),
-            source,
-        })?;
-        notices.push(if self.fills_verdict_maps {
+        Ok(NewLink {
+            link: LinkFd::Raw(link),
+            mode: AttachMode::CgroupLink,
+            ifindex: 0,
+        })
+    }
+
+    fn attached_notice(&self, at: &AttachPoint<'_>) -> Option<String> {
+        Some(if self.fills_verdict_maps {
             format!(
                 "{at}: TCP connections of the cgroup opened before now are not in its socket map: \
                  sockmap rules do not apply to them and they go through the TCP/IP stack until \
@@ -177,54 +166,57 @@ impl Backend for SockOps {
                 "{at}: from now on a declared socket of the cgroup registers itself when it \
                  listens; one listening already was registered by address, or is named missing"
             )
-        });
-        Ok(Attached {
-            mode: AttachMode::CgroupLink,
-            attachment: Attachment::Link(link_pin.to_path_buf()),
-            ifindex: 0,
         })
     }
 
-    fn replace(
+    /// On the cgroup directory of that path as it is now: a cgroup's id is its
+    /// directory's inode number (kernfs).
+    fn where_linked(
         &self,
-        prog: &mut Program,
+        info: &bpf_link_info,
         at: &AttachPoint<'_>,
-        live: &Attachment,
-    ) -> Result<(), AttachError> {
-        match live {
-            Attachment::Link(path) => link::update(path, prog),
-            other => Err(AttachError::WrongAttachment {
-                hook: at.hook,
-                what: other.kind(),
-            }),
-        }
-    }
-
-    fn detach(&self, _at: &AttachPoint<'_>, live: &Attachment, _ours: u32) {
-        if let Attachment::Link(path) = live {
-            link::detach(path);
-        }
-    }
-
-    fn live_state(
-        &self,
-        at: &AttachPoint<'_>,
-        live: &Attachment,
-        expected: &Expected,
+        _expected: &Expected,
     ) -> LinkState {
-        match live {
-            Attachment::Link(path) => link::state(path, at, expected),
-            other => LinkState::Unreadable(format!("sock_ops is not held by a {}", other.kind())),
+        if info.type_ != bpf_link_type::BPF_LINK_TYPE_CGROUP as u32 {
+            return link::unexpected_type(info.type_);
+        }
+        // SAFETY: reading the union member the kernel filled for a cgroup link.
+        let linked = unsafe { info.__bindgen_anon_1.cgroup.cgroup_id };
+        let current = std::fs::metadata(at.attach_to)
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+        if linked == 0 {
+            LinkState::Detached
+        } else if Some(linked) != current {
+            LinkState::OtherCgroup { linked, current }
+        } else {
+            LinkState::Attached
         }
     }
 
-    fn test_run(
-        &self,
-        _prog: &Program,
-        _input: &[u8],
-        _repeat: u32,
-    ) -> Result<RunResult, ProgramError> {
-        // BPF_PROG_TEST_RUN has no sock_ops support: end-to-end tests only.
-        Err(ProgramError::UnexpectedProgramType)
+    // BPF_PROG_TEST_RUN has no sock_ops support: end-to-end tests only.
+}
+
+/// Fails when another tool's sock_ops program already puts `cgroup`'s sockets into a
+/// socket map (see the module docs).
+fn refuse_foreign_fillers(
+    cgroup: &File,
+    at: &AttachPoint<'_>,
+    install_dir: &Path,
+) -> Result<(), AttachError> {
+    let foreign = foreign_socket_map_fillers(cgroup, install_dir).map_err(|source| {
+        AttachError::OpenCgroup {
+            path: at.attach_to.to_string(),
+            source,
+        }
+    })?;
+    match foreign.into_iter().next() {
+        Some(f) => Err(AttachError::SockmapHeld {
+            cgroup: at.attach_to.to_string(),
+            prog_id: f.prog_id,
+            name: f.name,
+            map_id: f.map_id,
+        }),
+        None => Ok(()),
     }
 }

@@ -11,10 +11,17 @@
 //!   dispatcher tail-calls: attach and replace are one map update (every socket of the
 //!   map runs the new program from then on), detach deletes the slot.
 //!
-//! The attachment is [`Attachment::Map`], the map's pin; the live state is read from
-//! the map (`BPF_PROG_QUERY`, or the slot's program id).
+//! Both are [`MapHold`]s (put a program in, read which one is held, take it out) and
+//! [`MapHeld`] is the one backend over them: attach and replace are the same put,
+//! detach takes the program out only while the map holds the install's. The
+//! attachment is [`Attachment::Map`], the map's pin; the live state is read from the
+//! map (`BPF_PROG_QUERY`, or the slot's program id).
 
-use std::{os::fd::AsFd, path::Path};
+use std::{
+    io,
+    os::fd::{AsFd, AsRawFd, BorrowedFd},
+    path::Path,
+};
 
 use aya::programs::{Program, ProgramError, SkSkb};
 use aya_obj::{generated::bpf_prog_type, programs::SkSkbKind};
@@ -25,11 +32,83 @@ use super::{
 };
 use crate::{sys, RunResult};
 
-/// Socket map verdict programs (the dispatchers).
+/// How a map holds a program: what differs between the dispatchers and the slots.
+pub trait MapHold: Sync {
+    /// The attach mode `status` shows.
+    const MODE: AttachMode;
+
+    /// Makes `map` hold `prog` (in place of the program it held, in one step).
+    fn put(
+        &self,
+        map: BorrowedFd<'_>,
+        prog: BorrowedFd<'_>,
+        at: &AttachPoint<'_>,
+    ) -> io::Result<()>;
+
+    /// The id of the program `map` holds, if any.
+    fn held(&self, map: BorrowedFd<'_>, at: &AttachPoint<'_>) -> io::Result<Option<u32>>;
+
+    /// Takes program `prog_id`, which `map` holds, out of it.
+    fn take(&self, map: BorrowedFd<'_>, prog_id: u32, at: &AttachPoint<'_>) -> io::Result<()>;
+}
+
+/// Socket map verdict programs (the dispatchers): `BPF_PROG_ATTACH` to the map.
 pub struct Dispatcher;
 
-/// A sockmap block's program, in its program array's slot 0.
+impl MapHold for Dispatcher {
+    const MODE: AttachMode = AttachMode::SockMap;
+
+    fn put(
+        &self,
+        map: BorrowedFd<'_>,
+        prog: BorrowedFd<'_>,
+        at: &AttachPoint<'_>,
+    ) -> io::Result<()> {
+        sys::prog_attach(map, prog, at.spec().attach_type as u32)
+    }
+
+    fn held(&self, map: BorrowedFd<'_>, at: &AttachPoint<'_>) -> io::Result<Option<u32>> {
+        // A socket map runs one program per attach type.
+        let ids = sys::prog_query(map, at.spec().attach_type as u32, false)?;
+        Ok(ids.first().copied())
+    }
+
+    fn take(&self, map: BorrowedFd<'_>, prog_id: u32, at: &AttachPoint<'_>) -> io::Result<()> {
+        let prog = sys::prog_fd_by_id(prog_id)?;
+        sys::prog_detach(map, prog.as_fd(), at.spec().attach_type as u32)
+    }
+}
+
+/// A sockmap block's program, in slot 0 of its program array.
 pub struct Slot;
+
+const SLOT: [u8; 4] = 0u32.to_ne_bytes();
+
+impl MapHold for Slot {
+    const MODE: AttachMode = AttachMode::TailCall;
+
+    fn put(
+        &self,
+        array: BorrowedFd<'_>,
+        prog: BorrowedFd<'_>,
+        _at: &AttachPoint<'_>,
+    ) -> io::Result<()> {
+        let value = (prog.as_raw_fd() as u32).to_ne_bytes();
+        sys::map_update(array, &SLOT, &value, 0)
+    }
+
+    fn held(&self, array: BorrowedFd<'_>, _at: &AttachPoint<'_>) -> io::Result<Option<u32>> {
+        Ok(sys::map_lookup(array, &SLOT, 4)?
+            .map(|v| u32::from_ne_bytes(v[..4].try_into().expect("4 bytes"))))
+    }
+
+    fn take(&self, array: BorrowedFd<'_>, _prog_id: u32, _at: &AttachPoint<'_>) -> io::Result<()> {
+        sys::map_delete(array, &SLOT)
+    }
+}
+
+/// The [`Backend`] of programs a map holds; the attachment is the map's pin.
+pub struct MapHeld<H>(pub H);
 
 /// Loads an sk_msg or sk_skb program.
 fn load(prog: &mut Program) -> Result<(), ProgramError> {
@@ -37,16 +116,6 @@ fn load(prog: &mut Program) -> Result<(), ProgramError> {
         Program::SkMsg(p) => p.load(),
         Program::SkSkb(p) => p.load(),
         _ => Err(ProgramError::UnexpectedProgramType),
-    }
-}
-
-/// Opens an sk_msg or sk_skb program pinned at `path`, as the row of `at` says.
-fn open_pinned(at_prog_type: bpf_prog_type, path: &Path) -> Result<Program, ProgramError> {
-    match at_prog_type {
-        bpf_prog_type::BPF_PROG_TYPE_SK_MSG => {
-            aya::programs::SkMsg::from_pin(path).map(Program::SkMsg)
-        }
-        _ => SkSkb::from_pin(path, SkSkbKind::StreamVerdict).map(Program::SkSkb),
     }
 }
 
@@ -67,32 +136,28 @@ fn map_pin<'a>(at: &AttachPoint<'_>, live: &'a Attachment) -> Result<&'a Path, A
     }
 }
 
-/// The program ids a socket map runs for the row's attach type.
-fn map_programs(at: &AttachPoint<'_>, map: &Path) -> std::io::Result<Vec<u32>> {
-    let fd = sys::obj_get(map)?;
-    sys::prog_query(fd.as_fd(), at.spec().attach_type as u32, false)
-}
-
-/// The state of a map-held attachment from what the map holds.
-fn state_of(read: std::io::Result<Option<u32>>, expected: &Expected) -> LinkState {
-    match read {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => LinkState::Missing,
-        Err(e) => LinkState::Unreadable(e.to_string()),
-        Ok(None) => LinkState::Vacant,
-        Ok(Some(id)) if id == expected.prog_id => LinkState::Attached,
-        Ok(Some(prog_id)) => LinkState::RunsOther { prog_id },
+impl<H: MapHold> MapHeld<H> {
+    /// The id of the program the map pinned at `path` holds.
+    fn held_at(&self, at: &AttachPoint<'_>, path: &Path) -> io::Result<Option<u32>> {
+        let map = sys::obj_get(path)?;
+        self.0.held(map.as_fd(), at)
     }
 }
 
-impl Backend for Dispatcher {
+impl<H: MapHold> Backend for MapHeld<H> {
     fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
         load(prog)
     }
 
     fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
-        // Both dispatchers share this backend; the pin tells which type it is.
+        // The hooks of one backend share it; the pin tells which program type it is.
         let info = aya::programs::ProgramInfo::from_pin(path)?;
-        open_pinned(info.program_type(), path)
+        match info.program_type() {
+            bpf_prog_type::BPF_PROG_TYPE_SK_MSG => {
+                aya::programs::SkMsg::from_pin(path).map(Program::SkMsg)
+            }
+            _ => SkSkb::from_pin(path, SkSkbKind::StreamVerdict).map(Program::SkSkb),
+        }
     }
 
     fn attach(
@@ -103,10 +168,11 @@ impl Backend for Dispatcher {
         _opts: &AttachOptions,
         _notices: &mut Vec<String>,
     ) -> Result<Attached, AttachError> {
-        self.replace(prog, at, &Attachment::Map(map.to_path_buf()))?;
+        let attachment = Attachment::Map(map.to_path_buf());
+        self.replace(prog, at, &attachment)?;
         Ok(Attached {
-            mode: AttachMode::SockMap,
-            attachment: Attachment::Map(map.to_path_buf()),
+            mode: H::MODE,
+            attachment,
             ifindex: 0,
         })
     }
@@ -118,22 +184,20 @@ impl Backend for Dispatcher {
         live: &Attachment,
     ) -> Result<(), AttachError> {
         let map = open_map(map_pin(at, live)?)?;
-        sys::prog_attach(
-            map.as_fd(),
-            prog.fd()?.as_fd(),
-            at.spec().attach_type as u32,
-        )
-        .map_err(AttachError::MapAttach)
+        self.0
+            .put(map.as_fd(), prog.fd()?.as_fd(), at)
+            .map_err(AttachError::MapAttach)
     }
 
     fn detach(&self, at: &AttachPoint<'_>, live: &Attachment, ours: u32) {
         let Ok(path) = map_pin(at, live) else { return };
         let Ok(map) = sys::obj_get(path) else { return };
-        let runs = sys::prog_query(map.as_fd(), at.spec().attach_type as u32, false);
-        if runs.is_ok_and(|ids| ids.contains(&ours)) {
-            if let Ok(prog) = sys::prog_fd_by_id(ours) {
-                let _ = sys::prog_detach(map.as_fd(), prog.as_fd(), at.spec().attach_type as u32);
-            }
+        if self
+            .0
+            .held(map.as_fd(), at)
+            .is_ok_and(|id| id == Some(ours))
+        {
+            let _ = self.0.take(map.as_fd(), ours, at);
         }
     }
 
@@ -147,12 +211,16 @@ impl Backend for Dispatcher {
         live: &Attachment,
         expected: &Expected,
     ) -> LinkState {
-        match map_pin(at, live) {
-            Ok(path) => state_of(
-                map_programs(at, path).map(|ids| ids.first().copied()),
-                expected,
-            ),
+        let path = match map_pin(at, live) {
+            Ok(path) => path,
+            Err(e) => return LinkState::Unreadable(e.to_string()),
+        };
+        match self.held_at(at, path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => LinkState::Missing,
             Err(e) => LinkState::Unreadable(e.to_string()),
+            Ok(None) => LinkState::Vacant,
+            Ok(Some(id)) if id == expected.prog_id => LinkState::Attached,
+            Ok(Some(prog_id)) => LinkState::RunsOther { prog_id },
         }
     }
 
@@ -163,87 +231,6 @@ impl Backend for Dispatcher {
         _repeat: u32,
     ) -> Result<RunResult, ProgramError> {
         // BPF_PROG_TEST_RUN has no sk_msg or sk_skb support: end-to-end tests only.
-        Err(ProgramError::UnexpectedProgramType)
-    }
-}
-
-/// The program id in slot 0 of the program array pinned at `path`.
-fn slot_program(path: &Path) -> std::io::Result<Option<u32>> {
-    let fd = sys::obj_get(path)?;
-    Ok(sys::map_lookup(fd.as_fd(), &0u32.to_ne_bytes(), 4)?
-        .map(|v| u32::from_ne_bytes(v[..4].try_into().expect("4 bytes"))))
-}
-
-impl Backend for Slot {
-    fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
-        load(prog)
-    }
-
-    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
-        let info = aya::programs::ProgramInfo::from_pin(path)?;
-        open_pinned(info.program_type(), path)
-    }
-
-    fn attach(
-        &self,
-        prog: &mut Program,
-        at: &AttachPoint<'_>,
-        array: &Path,
-        _opts: &AttachOptions,
-        _notices: &mut Vec<String>,
-    ) -> Result<Attached, AttachError> {
-        self.replace(prog, at, &Attachment::Map(array.to_path_buf()))?;
-        Ok(Attached {
-            mode: AttachMode::TailCall,
-            attachment: Attachment::Map(array.to_path_buf()),
-            ifindex: 0,
-        })
-    }
-
-    fn replace(
-        &self,
-        prog: &mut Program,
-        at: &AttachPoint<'_>,
-        live: &Attachment,
-    ) -> Result<(), AttachError> {
-        let array = open_map(map_pin(at, live)?)?;
-        let prog_fd = prog.fd()?;
-        let value = (std::os::fd::AsRawFd::as_raw_fd(&prog_fd.as_fd()) as u32).to_ne_bytes();
-        sys::map_update(array.as_fd(), &0u32.to_ne_bytes(), &value, 0)
-            .map_err(AttachError::MapAttach)
-    }
-
-    fn detach(&self, at: &AttachPoint<'_>, live: &Attachment, ours: u32) {
-        let Ok(path) = map_pin(at, live) else { return };
-        if slot_program(path).is_ok_and(|id| id == Some(ours)) {
-            if let Ok(array) = sys::obj_get(path) {
-                let _ = sys::map_delete(array.as_fd(), &0u32.to_ne_bytes());
-            }
-        }
-    }
-
-    fn detach_unrecorded(&self, at: &AttachPoint<'_>, array: &Path, ours: u32) {
-        self.detach(at, &Attachment::Map(array.to_path_buf()), ours);
-    }
-
-    fn live_state(
-        &self,
-        at: &AttachPoint<'_>,
-        live: &Attachment,
-        expected: &Expected,
-    ) -> LinkState {
-        match map_pin(at, live) {
-            Ok(path) => state_of(slot_program(path), expected),
-            Err(e) => LinkState::Unreadable(e.to_string()),
-        }
-    }
-
-    fn test_run(
-        &self,
-        _prog: &Program,
-        _input: &[u8],
-        _repeat: u32,
-    ) -> Result<RunResult, ProgramError> {
         Err(ProgramError::UnexpectedProgramType)
     }
 }

@@ -17,12 +17,14 @@ use std::path::Path;
 use aya::programs::{
     links::{FdLink, LinkOrder},
     tc::{NlOptions, SchedClassifierLink, TcAttachOptions},
-    Program, ProgramError, SchedClassifier, TcAttachType, TestRun, TestRunOptions,
+    Program, ProgramError, SchedClassifier, TcAttachType,
 };
 use aya_obj::generated::bpf_attach_type;
 
 use super::{
-    if_index, link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment,
+    detach_link_if_ours, if_index,
+    link::{self, LinkFd},
+    run_on_frame, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment,
     Backend, Expected, LinkState, TcAttach, TcFilter,
 };
 use crate::{
@@ -152,7 +154,7 @@ impl Backend for Tc {
         match tcx {
             Some(Ok(id)) => {
                 let fd = FdLink::try_from(tc.take_link(id)?)?;
-                link::pin(fd, link_pin)?;
+                link::pin(LinkFd::Aya(fd), link_pin)?;
                 Ok(Attached {
                     mode: AttachMode::Tcx,
                     attachment: Attachment::Link(link_pin.to_path_buf()),
@@ -219,17 +221,7 @@ impl Backend for Tc {
     }
 
     fn detach_unrecorded(&self, at: &AttachPoint<'_>, link_pin: &Path, ours: u32) {
-        let link = Attachment::Link(link_pin.to_path_buf());
-        let expected = Expected {
-            prog_id: ours,
-            ifindex: 0,
-        };
-        if !matches!(
-            self.live_state(at, &link, &expected),
-            LinkState::Missing | LinkState::RunsOther { .. } | LinkState::Unreadable(_)
-        ) {
-            self.detach(at, &link, ours);
-        }
+        detach_link_if_ours(self, at, link_pin, ours);
         let Some(ifindex) = if_index(at.attach_to) else {
             return;
         };
@@ -253,7 +245,9 @@ impl Backend for Tc {
         expected: &Expected,
     ) -> LinkState {
         match live {
-            Attachment::Link(path) => link::state(path, at, expected),
+            Attachment::Link(path) => link::state(path, expected, |info| {
+                link::on_interface(info, at, expected)
+            }),
             Attachment::Map(_) => LinkState::Unreadable("TC is not attached to a map".into()),
             Attachment::TcFilter(f) => match find_filter(at, f) {
                 Err(state) => state,
@@ -278,15 +272,6 @@ impl Backend for Tc {
         let Program::SchedClassifier(t) = prog else {
             return Err(ProgramError::UnexpectedProgramType);
         };
-        let r = t.test_run(TestRunOptions {
-            data_in: Some(input),
-            repeat: repeat.max(1),
-            ..TestRunOptions::default()
-        })?;
-        Ok(RunResult {
-            retval: r.return_value,
-            duration: r.duration,
-            selected: None,
-        })
+        run_on_frame(t, input, repeat)
     }
 }

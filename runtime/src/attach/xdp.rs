@@ -7,59 +7,45 @@
 
 use std::path::Path;
 
-use aya::programs::{links::FdLink, Program, TestRun, TestRunOptions, XdpMode};
+use aya::programs::{links::FdLink, Program, ProgramError, XdpMode};
+use aya_obj::generated::bpf_link_info;
 
 use super::{
-    if_index, link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment,
-    Backend, Expected, LinkState,
+    if_index,
+    link::{self, LinkFd, LinkType, NewLink},
+    run_on_frame, AttachError, AttachMode, AttachPoint, Expected, LinkState,
 };
 use crate::{error_chain, RunResult};
 
-/// The XDP backend.
+/// The XDP link type.
 pub struct Xdp;
 
-fn xdp(prog: &mut Program) -> Result<&mut aya::programs::Xdp, aya::programs::ProgramError> {
+fn xdp(prog: &mut Program) -> Result<&mut aya::programs::Xdp, ProgramError> {
     prog.try_into()
 }
 
-impl Backend for Xdp {
-    fn load(&self, prog: &mut Program) -> Result<(), aya::programs::ProgramError> {
+impl LinkType for Xdp {
+    const NAME: &'static str = "XDP";
+
+    fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
         xdp(prog)?.load()
     }
 
-    fn open_pinned(&self, path: &Path) -> Result<Program, aya::programs::ProgramError> {
+    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
         aya::programs::Xdp::from_pin(path, aya_obj::programs::XdpAttachType::Interface)
             .map(Program::Xdp)
     }
 
-    fn attach(
+    fn create(
         &self,
         prog: &mut Program,
         at: &AttachPoint<'_>,
-        link_pin: &Path,
-        _opts: &AttachOptions,
+        _link_pin: &Path,
         notices: &mut Vec<String>,
-    ) -> Result<Attached, AttachError> {
+    ) -> Result<NewLink, AttachError> {
         let x = xdp(prog)?;
         let iface = at.attach_to;
-        // An interface has room for one XDP program: name whoever holds it. A link
-        // whose last pin was just removed is released by the kernel a moment later (from
-        // a workqueue), so a holder gets a little time to go first.
-        let held = || {
-            if_index(iface)
-                .and_then(|i| crate::netlink::xdp_prog_id(i).ok())
-                .flatten()
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while let Some(prog_id) = held() {
-            if std::time::Instant::now() >= deadline {
-                return Err(AttachError::XdpHeld {
-                    iface: iface.to_string(),
-                    prog_id,
-                });
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        wait_until_free(iface)?;
         let (id, mode) = match x.attach(iface, XdpMode::Driver) {
             Ok(id) => (id, AttachMode::XdpDriver),
             Err(e) => {
@@ -71,49 +57,20 @@ impl Backend for Xdp {
             }
         };
         let fd = FdLink::try_from(x.take_link(id)?).map_err(AttachError::NotPinnable)?;
-        link::pin(fd, link_pin)?;
-        Ok(Attached {
+        Ok(NewLink {
+            link: LinkFd::Aya(fd),
             mode,
-            attachment: Attachment::Link(link_pin.to_path_buf()),
             ifindex: if_index(iface).unwrap_or(0),
         })
     }
 
-    fn replace(
+    fn where_linked(
         &self,
-        prog: &mut Program,
+        info: &bpf_link_info,
         at: &AttachPoint<'_>,
-        live: &Attachment,
-    ) -> Result<(), AttachError> {
-        match live {
-            Attachment::Link(path) => link::update(path, prog),
-            other => Err(AttachError::WrongAttachment {
-                hook: at.hook,
-                what: other.kind(),
-            }),
-        }
-    }
-
-    fn detach(&self, _at: &AttachPoint<'_>, live: &Attachment, _ours: u32) {
-        if let Attachment::Link(path) = live {
-            link::detach(path);
-        }
-    }
-
-    fn live_state(
-        &self,
-        at: &AttachPoint<'_>,
-        live: &Attachment,
         expected: &Expected,
     ) -> LinkState {
-        match live {
-            Attachment::Link(path) => link::state(path, at, expected),
-            Attachment::TcFilter(f) => LinkState::FilterNotOurs {
-                filter: *f,
-                prog_id: None,
-            },
-            Attachment::Map(_) => LinkState::Unreadable("XDP is not attached to a map".into()),
-        }
+        link::on_interface(info, at, expected)
     }
 
     fn test_run(
@@ -121,19 +78,33 @@ impl Backend for Xdp {
         prog: &Program,
         input: &[u8],
         repeat: u32,
-    ) -> Result<RunResult, aya::programs::ProgramError> {
+    ) -> Result<RunResult, ProgramError> {
         let Program::Xdp(x) = prog else {
-            return Err(aya::programs::ProgramError::UnexpectedProgramType);
+            return Err(ProgramError::UnexpectedProgramType);
         };
-        let r = x.test_run(TestRunOptions {
-            data_in: Some(input),
-            repeat: repeat.max(1),
-            ..TestRunOptions::default()
-        })?;
-        Ok(RunResult {
-            retval: r.return_value,
-            duration: r.duration,
-            selected: None,
-        })
+        run_on_frame(x, input, repeat)
     }
+}
+
+/// Waits until no XDP program is on `iface`: an interface has room for one, so whoever
+/// holds it is named. A link whose last pin was just removed is released by the
+/// kernel a moment later (from a workqueue), so a holder gets a little time to go
+/// first.
+fn wait_until_free(iface: &str) -> Result<(), AttachError> {
+    let held = || {
+        if_index(iface)
+            .and_then(|i| crate::netlink::xdp_prog_id(i).ok())
+            .flatten()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while let Some(prog_id) = held() {
+        if std::time::Instant::now() >= deadline {
+            return Err(AttachError::XdpHeld {
+                iface: iface.to_string(),
+                prog_id,
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@
 //! that `sockc status` cannot see or a hook that enforces nothing while the manifest
 //! says it does.
 //!
-//! The state machine of one install (the journal is [`journal::Journal`]):
+//! The state machine of one install (the journal is [`crate::store::journal::Journal`]):
 //!
 //! ```text
 //! committed M ──apply──▶ journal {Apply M', Building}   pin generation N+1's objects
@@ -32,10 +32,14 @@
 //! said when every hook runs what the manifest says.
 
 mod counters;
-pub mod journal;
+mod fault;
 mod reconcile;
 mod recover;
-pub mod sockets;
+mod register;
+mod repair;
+mod sets;
+mod slot_registry;
+pub mod sockmap_names;
 mod status;
 mod update;
 
@@ -45,10 +49,10 @@ use aya::{maps::MapError, pin::PinError, programs::ProgramError};
 use sockc_compiler::{hooks::HookKind, obj::ObjError};
 
 pub use counters::reset_counters;
-pub use recover::{flush, recover, repair, Flushed, Recovery, Repaired};
-pub use sockets::{
-    register, slots, unregister, How, Registered, Registration, SlotState, SlotStatus, Source,
-};
+pub use recover::{flush, recover, Flushed, Recovery};
+pub use register::{register, unregister, Registered, Source};
+pub use repair::{repair, Repaired};
+pub use slot_registry::{slots, How, Registration, SlotState, SlotStatus};
 pub use status::{installed_names, stats, status, HookStatus, RuleStats, Status, StatusOptions};
 pub(crate) use status::{live_map, open_error};
 pub use update::{apply, ApplyReport, ApplyRequest};
@@ -88,8 +92,6 @@ pub enum InstallError {
     },
     #[error("the file has no hook blocks: applying it would detach every hook of `{name}`; `sockc flush --name {name}` removes an install, --allow-empty applies an empty rule set anyway")]
     Empty { name: String },
-    #[error("{hook} programs cannot be installed yet")]
-    Unsupported { hook: HookKind },
     #[error("write the object")]
     Object(#[source] ObjError),
     #[error("{}", path.display())]
@@ -161,14 +163,14 @@ pub enum InstallError {
         socket: String,
         wanted: String,
         #[source]
-        source: Box<crate::sockets::SocketError>,
+        source: Box<crate::discovery::SocketError>,
     },
     #[error(transparent)]
-    SocketMap(#[from] crate::socket_map::SocketMapError),
+    SlotMap(#[from] crate::slot_map::SlotMapError),
     #[error("switch the classifier tables in place")]
     Tables(#[source] crate::table_update::TableUpdateError),
     #[error("the install's network namespace cookie")]
-    NetnsCookie(#[source] Box<crate::sockets::SocketError>),
+    NetnsCookie(#[source] Box<crate::discovery::SocketError>),
     #[error("socket `{socket}`: nothing is bound to {wanted} here; start the service first, or name its process with --pid")]
     NothingBound { socket: String, wanted: String },
 }
@@ -207,11 +209,6 @@ fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> InstallErr
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// The backend of a hook sockc can install.
-fn backend(hook: HookKind) -> Result<&'static dyn crate::attach::Backend, InstallError> {
-    crate::attach::backend(hook).ok_or(InstallError::Unsupported { hook })
 }
 
 fn now_unix() -> u64 {

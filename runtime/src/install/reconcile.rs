@@ -15,9 +15,9 @@ use std::{collections::HashMap, path::PathBuf};
 use aya::programs::Program;
 use sockc_compiler::hooks::HookKind;
 
-use super::{backend, journal::point, InstallError};
+use super::{fault::point, InstallError};
 use crate::{
-    attach::{AttachOptions, AttachPoint, Attached, Attachment, LinkState, TcFilter},
+    attach::{backend, AttachOptions, AttachPoint, Attached, Attachment, LinkState, TcFilter},
     store::{InstalledProgram, Manifest, Store},
     LoadedObject,
 };
@@ -48,7 +48,7 @@ impl Programs<'_> {
             Programs::Pinned { dir, open } => {
                 if !open.contains_key(symbol) {
                     let path = dir.join(format!("prog_{symbol}"));
-                    let prog = backend(hook)?
+                    let prog = backend(hook)
                         .open_pinned(&path)
                         .map_err(|source| InstallError::OpenProgram { path, source })?;
                     open.insert(symbol.to_string(), prog);
@@ -94,7 +94,7 @@ fn attach_fresh(
         mode,
         attachment,
         ifindex,
-    } = backend(p.hook)?
+    } = backend(p.hook)
         .attach(prog, &at, &link, cx.opts, cx.notices)
         .map_err(|source| InstallError::Attach { at: label, source })?;
     p.attach_mode = Some(mode);
@@ -135,7 +135,7 @@ pub(super) fn detach_new(store: &Store, name: &str, old: Option<&Manifest>, targ
         if counterpart(old, p).is_some() {
             continue;
         }
-        let Ok(b) = backend(p.hook) else { continue };
+        let b = backend(p.hook);
         let at = p.attach_point();
         point(&format!("undo attach {at}"));
         match p.tc_filter {
@@ -169,7 +169,7 @@ pub(super) fn swap_and_detach(
             }
             let at = q.attach_point();
             point(&format!("detach {at}"));
-            backend(q.hook)?.detach(&at, &q.attachment(cx.store, cx.name), q.prog_id);
+            backend(q.hook).detach(&at, &q.attachment(cx.store, cx.name), q.prog_id);
         }
     }
     Ok(failed)
@@ -183,7 +183,7 @@ fn bring_to_target(
     p: &mut InstalledProgram,
     progs: &mut Programs<'_>,
 ) -> Result<(), InstallError> {
-    let b = backend(p.hook)?;
+    let b = backend(p.hook);
     let at = p.attach_point();
     let live = p.attachment(cx.store, cx.name);
     if b.live_state(&at, &live, &p.expected()) == LinkState::Attached {
@@ -231,7 +231,7 @@ pub(super) fn drifting(store: &Store, m: &Manifest) -> Vec<(String, LinkState)> 
     m.programs
         .iter()
         .filter_map(|p| {
-            let b = backend(p.hook).ok()?;
+            let b = backend(p.hook);
             let at: AttachPoint<'_> = p.attach_point();
             let state = b.live_state(&at, &p.attachment(store, &m.name), &p.expected());
             state.is_drift().then(|| (at.to_string(), state))

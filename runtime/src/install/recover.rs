@@ -1,5 +1,4 @@
-//! Finishing or undoing interrupted work ([`recover`]), committing, repairing the
-//! hooks of an install from its own pinned programs ([`repair`]), and removing an
+//! Finishing or undoing interrupted work ([`recover`]), committing, and removing an
 //! install ([`flush`]).
 //!
 //! Invariant: after [`recover_locked`] returns `Ok`, the install has no journal, no
@@ -13,17 +12,19 @@ use std::fmt;
 use sockc_compiler::ir::sockmap::MapRole;
 
 use super::{
-    backend,
-    journal::{point, Journal, Operation, Phase},
+    fault::point,
     now_unix,
     reconcile::{self, Ctx, Programs},
-    update::update_sets,
+    sets::update_sets,
     InstallError,
 };
 use crate::{
-    attach::{AttachOptions, LinkState},
+    attach::{backend, AttachOptions, LinkState},
     error_chain, netns,
-    store::{Manifest, Store},
+    store::{
+        journal::{Journal, Operation, Phase},
+        Manifest, Store,
+    },
 };
 
 /// What [`recover_locked`] found and did.
@@ -79,7 +80,7 @@ pub(super) fn commit(
     let mut notices = Vec::new();
     if let Some(old) = store.manifest(&target.name)? {
         point("empty stale socket slots");
-        notices = super::sockets::clear_stale(
+        notices = super::slot_registry::clear_stale(
             store,
             &target.name,
             (&old.socket_slots, &old.snapshot.sockets),
@@ -109,7 +110,7 @@ pub(super) fn remove_unkept(store: &Store, name: &str, keep: Option<&Manifest>) 
     for e in entries.flatten() {
         let file = e.file_name().to_string_lossy().into_owned();
         // Only sockmap groups' maps (the install's other kept maps have owners of
-        // their own: `install::sockets`).
+        // their own: `install::slot_registry`).
         let Some(map) = file
             .strip_prefix("keep_")
             .filter(|m| MapRole::of_map(m).is_some())
@@ -147,7 +148,9 @@ pub(super) fn drop_generation(
 
 /// The install's namespace entered for the duration, when it has one; `None` when it
 /// has none or it is gone (its hooks went with it).
-fn enter_install_netns(netns: Option<&str>) -> Result<Option<netns::Entered>, InstallError> {
+pub(super) fn enter_install_netns(
+    netns: Option<&str>,
+) -> Result<Option<netns::Entered>, InstallError> {
     let Some(path) = netns else { return Ok(None) };
     match netns::enter(std::path::Path::new(path)) {
         Ok(entered) => Ok(Some(entered)),
@@ -161,7 +164,7 @@ fn enter_install_netns(netns: Option<&str>) -> Result<Option<netns::Entered>, In
 
 /// Whether this thread is in the namespace the install was applied in (always, for an
 /// install that recorded none).
-fn in_install_netns(m: &Manifest) -> bool {
+pub(super) fn in_install_netns(m: &Manifest) -> bool {
     m.netns_ino == 0 || netns::current_ino().ok() == Some(m.netns_ino)
 }
 
@@ -276,112 +279,6 @@ pub fn recover(store: &Store, name: Option<&str>) -> Result<Vec<(String, Recover
     Ok(out)
 }
 
-/// Attaches again every hook of `m` that does not run what `m` says, with the
-/// installed generation's own pinned programs, and commits where they now are.
-/// Returns the manifest committed and the hooks that could not be repaired.
-pub(crate) fn repair_locked(
-    store: &Store,
-    m: &Manifest,
-    opts: &AttachOptions,
-    notices: &mut Vec<String>,
-) -> Result<(Manifest, Vec<InstallError>), InstallError> {
-    let _ns = enter_install_netns(m.netns.as_deref())?;
-    if !in_install_netns(m) {
-        return Err(InstallError::OtherNetns {
-            name: m.name.clone(),
-            recorded: m.netns_ino,
-            current: netns::current_ino().unwrap_or(0),
-        });
-    }
-    let mut target = m.clone();
-    point("journal repair");
-    store.write_journal(
-        &m.name,
-        &Journal {
-            op: Operation::Apply {
-                target: Box::new(target.clone()),
-            },
-            phase: Phase::Swapping,
-            pid: std::process::id(),
-            started_unix: now_unix(),
-        },
-    )?;
-    let mut cx = Ctx {
-        store,
-        name: &m.name,
-        opts,
-        notices,
-    };
-    let dir = store.objects_dir(&m.name, &m.objects_dir);
-    let failed =
-        reconcile::swap_and_detach(&mut cx, Some(m), &mut target, &mut Programs::pinned(dir))?;
-    commit(store, &target, None)?;
-    Ok((target, failed))
-}
-
-/// What [`repair`] did to one install.
-#[derive(Debug)]
-pub struct Repaired {
-    pub name: String,
-    pub recovered: Option<Recovery>,
-    /// Hooks that ran something else, with what: attached again unless in `failed`.
-    pub drift: Vec<(String, LinkState)>,
-    pub failed: Vec<String>,
-    pub notices: Vec<String>,
-}
-
-/// `sockc repair`: for every install (or one), finishes interrupted work and attaches
-/// again every hook that does not run what the manifest says, from the pins alone (no
-/// rule file is needed: what a udev rule or a systemd unit runs when an interface
-/// comes back).
-pub fn repair(store: &Store, name: Option<&str>) -> Result<Vec<Repaired>, InstallError> {
-    let names = match name {
-        Some(n) => vec![n.to_string()],
-        None => store.names()?,
-    };
-    let mut out = Vec::new();
-    for n in names {
-        let mut notices = Vec::new();
-        let recovered = recover_locked(store, &n, &mut notices)?;
-        let Some(m) = store.manifest(&n)? else {
-            if name.is_some() {
-                return Err(InstallError::NotInstalled(n));
-            }
-            continue;
-        };
-        let (drift, in_its_netns) = {
-            let _ns = enter_install_netns(m.netns.as_deref())?;
-            (reconcile::drifting(store, &m), in_install_netns(&m))
-        };
-        let mut failed = Vec::new();
-        if !drift.is_empty() && !in_its_netns {
-            // Attaching here would put the install's programs on another namespace's
-            // hooks (the host's, for a container whose namespace was deleted).
-            failed.push(format!(
-                "its network namespace{} is gone or was created again (inode {} recorded); nothing was attached: `sockc flush --name {}` removes the install",
-                m.netns.as_deref().map(|p| format!(" {p}")).unwrap_or_default(),
-                m.netns_ino,
-                m.name
-            ));
-        } else if !drift.is_empty() {
-            let (_, f) = repair_locked(store, &m, &AttachOptions::default(), &mut notices)?;
-            failed = f.iter().map(|e| error_chain(e)).collect();
-        }
-        // A service that restarted since its socket was registered left its slot
-        // empty: found by address again here (what a timer running `sockc repair` is
-        // for, for UDP services).
-        notices.extend(super::sockets::register_declared(store, &m));
-        out.push(Repaired {
-            name: n,
-            recovered,
-            drift,
-            failed,
-            notices,
-        });
-    }
-    Ok(out)
-}
-
 /// Takes every hook of `m` off (only what is sockc's) and removes the install;
 /// returns how many hooks were attached when it started.
 fn flush_locked(store: &Store, m: &Manifest) -> Result<usize, InstallError> {
@@ -403,7 +300,7 @@ fn flush_locked(store: &Store, m: &Manifest) -> Result<usize, InstallError> {
         // In the reverse of the attach order: a sockmap group's sock_ops program comes
         // off before its dispatchers, so no socket joins a map that runs nothing.
         for p in m.programs.iter().rev() {
-            let Ok(b) = backend(p.hook) else { continue };
+            let b = backend(p.hook);
             let at = p.attach_point();
             let live = p.attachment(store, &m.name);
             if netns_alive && b.live_state(&at, &live, &p.expected()) == LinkState::Attached {

@@ -18,9 +18,9 @@ use aya::{
 use serde::Serialize;
 use sockc_compiler::{bpf::maps::hex, hooks::HookKind};
 
-use super::{backend, recover::recover_locked, InstallError};
+use super::{recover::recover_locked, InstallError};
 use crate::{
-    attach::{AttachMode, LinkState},
+    attach::{backend, AttachMode, LinkState},
     netns,
     store::{Manifest, Store},
     sys, RuntimeError,
@@ -158,10 +158,9 @@ fn hook_states(store: &Store, m: &Manifest) -> Vec<HookStatus> {
         .iter()
         .map(|p| {
             let live = p.attachment(store, &m.name);
-            let state = match (&scope, backend(p.hook)) {
-                (Err(s), _) => s.clone(),
-                (Ok(_), Ok(b)) => b.live_state(&p.attach_point(), &live, &p.expected()),
-                (Ok(_), Err(e)) => LinkState::Unreadable(e.to_string()),
+            let state = match &scope {
+                Err(s) => s.clone(),
+                Ok(_) => backend(p.hook).live_state(&p.attach_point(), &live, &p.expected()),
             };
             HookStatus {
                 symbol: p.symbol.clone(),
@@ -304,7 +303,7 @@ pub fn status(
             sockmaps: sockmap_states(store, &m),
             drift,
             recovered: recovered.map(|r| r.to_string()),
-            sockets: super::sockets::slots(store, &m),
+            sockets: super::slot_registry::slots(store, &m),
         });
     }
     Ok(out)

@@ -10,30 +10,35 @@
 //! drift for `status` and the next `apply`).
 
 use std::{
-    os::fd::AsFd,
+    collections::BTreeMap,
     path::{Path, PathBuf},
 };
 
-use aya::maps::{Map, MapData, MapError, MapType, PerCpuArray, PerCpuValues};
+use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuValues};
 use sockc_compiler::{
-    bpf::maps::{unhex, SOCKETS_MAP},
+    bpf::maps::SOCKETS_MAP,
     hooks::{HookKind, Target},
     Compiled,
 };
 
 use super::{
-    journal::{point, Journal, Operation, Phase},
+    fault::point,
     now_unix,
     reconcile::{self, Ctx, Programs},
-    recover::{commit, recover_locked, repair_locked, Recovery},
-    sockets, InstallError,
+    recover::{commit, drop_generation, recover_locked, Recovery},
+    repair::repair_locked,
+    sets::update_sets,
+    slot_registry, InstallError,
 };
 use crate::{
     attach::{AttachOptions, AttachPoint, LinkState},
     error_chain, netns,
-    plan::{self, Plan, ProgramAction, SetChange, Snapshot},
-    store::{InstalledProgram, Manifest, Store, MANIFEST_FORMAT},
-    sys, table_update, LoadOptions, LoadedObject, LoadedProgram,
+    plan::{self, Plan, ProgramAction, Snapshot},
+    store::{
+        journal::{Journal, Operation, Phase},
+        InstalledProgram, Manifest, Store, MANIFEST_FORMAT,
+    },
+    table_update, LoadOptions, LoadedObject, LoadedProgram,
 };
 
 pub struct ApplyRequest<'a> {
@@ -84,7 +89,9 @@ pub fn apply(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Insta
     if !req.dry_run {
         if let Some(m) = store.manifest(req.name)? {
             point("register sockets");
-            report.notices.extend(sockets::register_declared(store, &m));
+            report
+                .notices
+                .extend(slot_registry::register_declared(store, &m));
         }
     }
     Ok(report)
@@ -123,62 +130,9 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     report.generation = old.as_ref().map(|m| m.generation);
 
     // Checks that need no kernel objects come first.
-    for p in &report.plan.programs {
-        let at = AttachPoint {
-            hook: p.hook,
-            attach_to: &p.attach_to,
-        };
-        if p.action != ProgramAction::Detach && !at.exists() {
-            return Err(InstallError::MissingInterface {
-                hook: p.hook,
-                iface: p.attach_to.clone(),
-                netns: req.netns.map(str::to_string),
-            });
-        }
-    }
-    // Two names of one cgroup (a symbolic link, a bind mount): the second program of
-    // a hook would go on the same cgroup beside the first, and one of them lose.
-    let mut cgroups: Vec<(HookKind, PathBuf, &str)> = Vec::new();
-    for p in report
-        .plan
-        .programs
-        .iter()
-        .filter(|p| p.action != ProgramAction::Detach)
-    {
-        if p.hook.spec().target != Target::Cgroup {
-            continue;
-        }
-        let Ok(real) = std::fs::canonicalize(&p.attach_to) else {
-            continue;
-        };
-        if let Some((_, _, first)) = cgroups
-            .iter()
-            .find(|(h, r, a)| *h == p.hook && *r == real && *a != p.attach_to)
-        {
-            return Err(InstallError::SameCgroup {
-                hook: p.hook,
-                first: first.to_string(),
-                second: p.attach_to.clone(),
-            });
-        }
-        cgroups.push((p.hook, real, &p.attach_to));
-    }
-    // Hooks the new file keeps (or the installed one has) that do not run what the
-    // manifest says. Hooks the plan detaches do not count.
-    let dropped: Vec<String> = report
-        .plan
-        .programs
-        .iter()
-        .filter(|p| p.action == ProgramAction::Detach)
-        .map(|p| p.hook.spec().label(&p.attach_to))
-        .collect();
-    report.drift = old
-        .as_ref()
-        .map(|m| reconcile::drifting(store, m))
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(label, _)| !dropped.contains(label))
-        .collect();
+    check_targets_exist(&report.plan, req.netns)?;
+    check_cgroups_distinct(&report.plan)?;
+    report.drift = kept_drift(store, old.as_ref(), &report.plan);
 
     let changes = report.plan.has_changes();
     if !changes && report.drift.is_empty() {
@@ -216,54 +170,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     }
     if report.plan.maps_only {
         let old = old.expect("a maps-only plan has an installed generation");
-        let target = Manifest {
-            generation: old.generation + 1,
-            source_file: req.source_file.to_string(),
-            source_sha256: sha256_hex(req.source),
-            applied_unix: now_unix(),
-            snapshot: new_snapshot,
-            ..old.clone()
-        };
-        let changes = report.plan.set_changes.clone();
-        let dir = store.objects_dir(&old.name, &old.objects_dir);
-        let tables_from = if report.plan.table_changes.is_empty() {
-            None
-        } else {
-            Some(table_update::live_half_pinned(&dir).map_err(InstallError::Tables)?)
-        };
-        point("journal set update");
-        store.write_journal(
-            req.name,
-            &Journal {
-                op: Operation::SetUpdate {
-                    target: Box::new(target.clone()),
-                    changes: changes.clone(),
-                    tables_from,
-                },
-                phase: Phase::Swapping,
-                pid: std::process::id(),
-                started_unix: now_unix(),
-            },
-        )?;
-        if tables_from.is_some() {
-            // runtime/src/table_update.rs: the new rules' counter slots are zeroed, the
-            // tables written into the half no packet reads, then one store switches
-            // every classifier to them.
-            point("switch classifier tables");
-            let done = table_update::switch_pinned(&dir, compiled, &report.plan.fresh_slots)
-                .map_err(InstallError::Tables)?;
-            report.notices.push(format!(
-                "classifier tables switched in place: {} KiB written to half {}, {:.1} ms",
-                done.bytes / 1024,
-                done.to,
-                done.took.as_secs_f64() * 1e3
-            ));
-        }
-        update_sets(store, &target, &changes)?;
-        commit(store, &target, None)?;
-        report.generation = Some(target.generation);
-        report.changed = true;
-        return Ok(report);
+        return update_in_place(store, req, compiled, &old, new_snapshot, report);
     }
     let first = old.is_none();
     let result = install_generation(store, req, old, new_snapshot, netns_ino, &mut report);
@@ -271,6 +178,132 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         forget_failed_first_install(store, req.name);
     }
     result?;
+    Ok(report)
+}
+
+/// Refuses a plan that attaches where there is nothing to attach to here: an
+/// interface or cgroup that does not exist.
+fn check_targets_exist(plan: &Plan, netns: Option<&str>) -> Result<(), InstallError> {
+    for p in &plan.programs {
+        let at = AttachPoint {
+            hook: p.hook,
+            attach_to: &p.attach_to,
+        };
+        if p.action != ProgramAction::Detach && !at.exists() {
+            return Err(InstallError::MissingInterface {
+                hook: p.hook,
+                iface: p.attach_to.clone(),
+                netns: netns.map(str::to_string),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses two names of one cgroup (a symbolic link, a bind mount) for one hook: the
+/// second program would go on the same cgroup beside the first, and one of them lose.
+fn check_cgroups_distinct(plan: &Plan) -> Result<(), InstallError> {
+    let mut cgroups: Vec<(HookKind, PathBuf, &str)> = Vec::new();
+    for p in plan
+        .programs
+        .iter()
+        .filter(|p| p.action != ProgramAction::Detach)
+    {
+        if p.hook.spec().target != Target::Cgroup {
+            continue;
+        }
+        let Ok(real) = std::fs::canonicalize(&p.attach_to) else {
+            continue;
+        };
+        if let Some((_, _, first)) = cgroups
+            .iter()
+            .find(|(h, r, a)| *h == p.hook && *r == real && *a != p.attach_to)
+        {
+            return Err(InstallError::SameCgroup {
+                hook: p.hook,
+                first: first.to_string(),
+                second: p.attach_to.clone(),
+            });
+        }
+        cgroups.push((p.hook, real, &p.attach_to));
+    }
+    Ok(())
+}
+
+/// Hooks of the installed generation `old` that do not run what its manifest says,
+/// with what they run; hooks the plan detaches do not count.
+fn kept_drift(store: &Store, old: Option<&Manifest>, plan: &Plan) -> Vec<(String, LinkState)> {
+    let dropped: Vec<String> = plan
+        .programs
+        .iter()
+        .filter(|p| p.action == ProgramAction::Detach)
+        .map(|p| p.hook.spec().label(&p.attach_to))
+        .collect();
+    old.map(|m| reconcile::drifting(store, m))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(label, _)| !dropped.contains(label))
+        .collect()
+}
+
+/// A maps-only plan: the installed generation's classifier tables switched in place
+/// (when they changed) and its set maps updated, journaled as one set update, then
+/// committed as the next generation over the same objects.
+fn update_in_place(
+    store: &Store,
+    req: &ApplyRequest<'_>,
+    compiled: &Compiled,
+    old: &Manifest,
+    snapshot: Snapshot,
+    mut report: ApplyReport,
+) -> Result<ApplyReport, InstallError> {
+    let target = Manifest {
+        generation: old.generation + 1,
+        source_file: req.source_file.to_string(),
+        source_sha256: sha256_hex(req.source),
+        applied_unix: now_unix(),
+        snapshot,
+        ..old.clone()
+    };
+    let changes = report.plan.set_changes.clone();
+    let dir = store.objects_dir(&old.name, &old.objects_dir);
+    let tables_from = if report.plan.table_changes.is_empty() {
+        None
+    } else {
+        Some(table_update::live_half_pinned(&dir).map_err(InstallError::Tables)?)
+    };
+    point("journal set update");
+    store.write_journal(
+        req.name,
+        &Journal {
+            op: Operation::SetUpdate {
+                target: Box::new(target.clone()),
+                changes: changes.clone(),
+                tables_from,
+            },
+            phase: Phase::Swapping,
+            pid: std::process::id(),
+            started_unix: now_unix(),
+        },
+    )?;
+    if tables_from.is_some() {
+        // The new rules' counter slots are zeroed, the tables written into the half no
+        // packet reads, then one store switches every classifier to them
+        // (`crate::table_update`).
+        point("switch classifier tables");
+        let done = table_update::switch_pinned(&dir, compiled, &report.plan.fresh_slots)
+            .map_err(InstallError::Tables)?;
+        report.notices.push(format!(
+            "classifier tables switched in place: {} KiB written to half {}, {:.1} ms",
+            done.bytes / 1024,
+            done.to,
+            done.took.as_secs_f64() * 1e3
+        ));
+    }
+    update_sets(store, &target, &changes)?;
+    commit(store, &target, None)?;
+    report.generation = Some(target.generation);
+    report.changed = true;
     Ok(report)
 }
 
@@ -345,7 +378,7 @@ fn check_other_installs(
 /// listening socket's (`bpf_get_netns_cookie`): the calling thread's, as the install
 /// records (`netns_ino` is the calling thread's too; `sockc apply --netns` entered it).
 fn install_netns_cookie() -> Result<u64, InstallError> {
-    crate::sockets::check::netns_cookie_here().map_err(|e| InstallError::NetnsCookie(Box::new(e)))
+    crate::discovery::check::netns_cookie_here().map_err(|e| InstallError::NetnsCookie(Box::new(e)))
 }
 
 /// A new generation: load, pin, attach what is new, swap what is kept, detach what
@@ -358,44 +391,13 @@ fn install_generation(
     netns_ino: u64,
     report: &mut ApplyReport,
 ) -> Result<(), InstallError> {
-    let elf = req.compiled.to_elf().map_err(InstallError::Object)?;
-    // The socket map belongs to the install, not the generation: every generation's
-    // programs use the one pinned beside the manifest, so registered sockets stay.
-    store.ensure_install_dir(req.name)?;
-    let socket_map = store.keep_path(req.name, SOCKETS_MAP);
-    let declared = &req.compiled.metadata.sockets;
-    let socket_slots = sockets::assign_slots(
+    let socket_slots = slot_registry::assign_slots(
         &old.as_ref()
             .map(|m| m.socket_slots.clone())
             .unwrap_or_default(),
-        declared,
+        &req.compiled.metadata.sockets,
     );
-    // Maps every generation shares (sockmap groups) are the installed ones, with the
-    // sockets in them; the first generation creates them (and pins them while it is
-    // built: `pin_objects`).
-    let reuse: Vec<(String, PathBuf)> = req
-        .compiled
-        .metadata
-        .durable_maps
-        .iter()
-        .map(|d| (d.map.clone(), store.keep_path(req.name, &d.map)))
-        .filter(|(_, path)| path.exists())
-        .collect();
-    let programs = &req.compiled.metadata.programs;
-    let netns_cookie = if programs.iter().any(|p| !p.netns_cookie.is_empty()) {
-        Some(install_netns_cookie()?)
-    } else {
-        None
-    };
-    let mut obj = LoadedObject::load_with(
-        &elf,
-        &LoadOptions {
-            socket_map: Some(&socket_map),
-            socket_slots: Some(&sockets::slots_in_order(&socket_slots, declared)),
-            netns_cookie,
-            reuse: &reuse,
-        },
-    )?;
+    let mut obj = load_generation(store, req, &socket_slots)?;
     report.verified = obj.programs().to_vec();
     let generation = old.as_ref().map_or(1, |m| m.generation + 1);
     let mut target = Manifest {
@@ -413,59 +415,25 @@ fn install_generation(
         socket_slots,
     };
     reconcile::inherit_attachments(old.as_ref(), &mut target);
-    let journal = |target: &Manifest, phase| Journal {
-        op: Operation::Apply {
-            target: Box::new(target.clone()),
-        },
-        phase,
-        pid: std::process::id(),
-        started_unix: now_unix(),
-    };
 
     point("journal building");
-    store.write_journal(req.name, &journal(&target, Phase::Building))?;
-    let built = (|| -> Result<(), InstallError> {
-        point("create generation directory");
-        let gdir = store.create_objects_dir(req.name, &target.objects_dir)?;
-        pin_objects(&mut obj, &gdir, |map| {
-            target
-                .snapshot
-                .durable
-                .iter()
-                .any(|d| d.map == map)
-                .then(|| store.keep_path(req.name, map))
-        })?;
-        point("journal attaching");
-        store.write_journal(req.name, &journal(&target, Phase::Attaching))?;
-        let mut cx = Ctx {
-            store,
-            name: req.name,
-            opts: &req.attach,
-            notices: &mut report.notices,
-        };
-        reconcile::attach_new(
-            &mut cx,
-            old.as_ref(),
-            &mut target,
-            &mut Programs::Loaded(&mut obj),
-        )
-    })();
-    if let Err(e) = built {
-        // Nothing installed changed: take off what this call attached, drop its
-        // objects, forget the journal.
-        reconcile::detach_new(store, req.name, old.as_ref(), &target);
-        super::recover::drop_generation(store, req.name, old.as_ref(), &target);
-        return Err(e);
-    }
-
-    point("journal swapping");
-    store.write_journal(req.name, &journal(&target, Phase::Swapping))?;
+    store.write_journal(req.name, &apply_journal(&target, Phase::Building))?;
     let mut cx = Ctx {
         store,
         name: req.name,
         opts: &req.attach,
         notices: &mut report.notices,
     };
+    if let Err(e) = build_and_attach_new(&mut cx, old.as_ref(), &mut target, &mut obj) {
+        // Nothing installed changed: take off what this call attached, drop its
+        // objects, forget the journal.
+        reconcile::detach_new(store, req.name, old.as_ref(), &target);
+        drop_generation(store, req.name, old.as_ref(), &target);
+        return Err(e);
+    }
+
+    point("journal swapping");
+    store.write_journal(req.name, &apply_journal(&target, Phase::Swapping))?;
     let failed = reconcile::swap_and_detach(
         &mut cx,
         old.as_ref(),
@@ -481,6 +449,84 @@ fn install_generation(
     report.notices.extend(notices);
     report.generation = Some(generation);
     Ok(())
+}
+
+/// The journal of an apply of `target` in `phase`.
+fn apply_journal(target: &Manifest, phase: Phase) -> Journal {
+    Journal {
+        op: Operation::Apply {
+            target: Box::new(target.clone()),
+        },
+        phase,
+        pid: std::process::id(),
+        started_unix: now_unix(),
+    }
+}
+
+/// Loads the new generation's object through the verifier, against the install's
+/// socket map (with the sockets' `slots`), the maps every generation shares, and the
+/// install's network namespace cookie.
+fn load_generation(
+    store: &Store,
+    req: &ApplyRequest<'_>,
+    slots: &BTreeMap<String, u32>,
+) -> Result<LoadedObject, InstallError> {
+    let elf = req.compiled.to_elf().map_err(InstallError::Object)?;
+    // The socket map belongs to the install, not the generation: every generation's
+    // programs use the one pinned beside the manifest, so registered sockets stay.
+    store.ensure_install_dir(req.name)?;
+    let socket_map = store.keep_path(req.name, SOCKETS_MAP);
+    // Maps every generation shares (sockmap groups) are the installed ones, with the
+    // sockets in them; the first generation creates them (and pins them while it is
+    // built: `pin_objects`).
+    let reuse: Vec<(String, PathBuf)> = req
+        .compiled
+        .metadata
+        .durable_maps
+        .iter()
+        .map(|d| (d.map.clone(), store.keep_path(req.name, &d.map)))
+        .filter(|(_, path)| path.exists())
+        .collect();
+    let programs = &req.compiled.metadata.programs;
+    let netns_cookie = if programs.iter().any(|p| !p.netns_cookie.is_empty()) {
+        Some(install_netns_cookie()?)
+    } else {
+        None
+    };
+    let declared = &req.compiled.metadata.sockets;
+    Ok(LoadedObject::load_with(
+        &elf,
+        &LoadOptions {
+            socket_map: Some(&socket_map),
+            socket_slots: Some(&slot_registry::slots_in_order(slots, declared)),
+            netns_cookie,
+            reuse: &reuse,
+        },
+    )?)
+}
+
+/// Phases `Building` and `Attaching`: pins the generation's objects, then attaches the
+/// hooks `target` adds over `old`. Installed hooks are untouched.
+fn build_and_attach_new(
+    cx: &mut Ctx<'_>,
+    old: Option<&Manifest>,
+    target: &mut Manifest,
+    obj: &mut LoadedObject,
+) -> Result<(), InstallError> {
+    let (store, name) = (cx.store, cx.name);
+    point("create generation directory");
+    let gdir = store.create_objects_dir(name, &target.objects_dir)?;
+    pin_objects(obj, &gdir, |map| {
+        target
+            .snapshot
+            .durable
+            .iter()
+            .any(|d| d.map == map)
+            .then(|| store.keep_path(name, map))
+    })?;
+    point("journal attaching");
+    store.write_journal(name, &apply_journal(target, Phase::Attaching))?;
+    reconcile::attach_new(cx, old, target, &mut Programs::Loaded(obj))
 }
 
 /// The loaded programs as manifest entries (not attached yet).
@@ -543,65 +589,6 @@ fn pin_objects(
         point(&format!("pin {}", path.display()));
         data.pin(&path)
             .map_err(|source| InstallError::Pin { path, source })?;
-    }
-    Ok(())
-}
-
-/// Adds every new element before removing any old one, so an address in both the old
-/// and the new set never drops out, even for a moment. Both steps are idempotent, so
-/// running them again after a kill finishes the update.
-pub(super) fn update_sets(
-    store: &Store,
-    target: &Manifest,
-    changes: &[SetChange],
-) -> Result<(), InstallError> {
-    let dir = store.objects_dir(&target.name, &target.objects_dir);
-    let open = |map: &str| -> Result<MapData, InstallError> {
-        let path = dir.join(format!("map_{map}"));
-        MapData::from_pin(&path).map_err(|source| InstallError::OpenMap { path, source })
-    };
-    let bytes = |hex: &str, map: &str| -> Result<Vec<u8>, InstallError> {
-        unhex(hex).ok_or_else(|| InstallError::BadHex {
-            map: map.to_string(),
-            hex: hex.to_string(),
-        })
-    };
-    let failed = |map: &str, what| {
-        let map = map.to_string();
-        move |source| InstallError::SetUpdate { map, what, source }
-    };
-    for change in changes {
-        let map = open(&change.map)?;
-        for (k, v) in &change.added_raw {
-            point(&format!("insert into {}", change.map));
-            sys::map_update(
-                map.fd().as_fd(),
-                &bytes(k, &change.map)?,
-                &bytes(v, &change.map)?,
-                0,
-            )
-            .map_err(failed(&change.map, "insert"))?;
-        }
-    }
-    for change in changes {
-        let map = open(&change.map)?;
-        // An array's elements always exist (the kernel refuses to delete one): a
-        // removed entry goes back to zero, as a fresh map has it.
-        let zero = match map.info() {
-            Ok(info) if matches!(info.map_type(), Ok(MapType::Array)) => {
-                Some(vec![0u8; info.value_size() as usize])
-            }
-            _ => None,
-        };
-        for (k, _) in &change.removed_raw {
-            point(&format!("remove from {}", change.map));
-            let key = bytes(k, &change.map)?;
-            match &zero {
-                Some(zero) => sys::map_update(map.fd().as_fd(), &key, zero, 0),
-                None => sys::map_delete(map.fd().as_fd(), &key),
-            }
-            .map_err(failed(&change.map, "remove"))?;
-        }
     }
     Ok(())
 }

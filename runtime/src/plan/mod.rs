@@ -39,8 +39,6 @@ use sockc_compiler::{
 const CONTEXT: usize = 3;
 /// Bytecode diffs longer than this are cut, with a line saying how much was cut.
 pub const MAX_DIFF_LINES: usize = 400;
-/// Set entries listed per map and direction by [`Plan::render`]; JSON has them all.
-const MAX_LISTED_ENTRIES: usize = 50;
 /// Past this, a diff settles for a correct but not minimal answer (huge rule sets).
 const DIFF_DEADLINE: Duration = Duration::from_secs(2);
 
@@ -493,6 +491,10 @@ fn carry_counters(old: &ProgramSnapshot, new: &ProgramSnapshot) -> Vec<CounterCa
         .collect()
 }
 
+/// A program of the installed snapshot and its counterpart in the new one, matched by
+/// (hook, attach point, occurrence); either side may be missing.
+type Pair<'a> = (Option<&'a ProgramSnapshot>, Option<&'a ProgramSnapshot>);
+
 /// Compares the installed snapshot (`None`: nothing installed) with a new one.
 pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
     let nothing = Snapshot::default();
@@ -500,17 +502,14 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
     let old = old.unwrap_or(&nothing);
     let old_keyed = keyed(&old.programs);
     let new_keyed = keyed(&new.programs);
-
     let mut keys: Vec<ProgramKey> = new_keyed.keys().chain(old_keyed.keys()).copied().collect();
     keys.sort_by_key(sort_key);
     keys.dedup();
-    let pairs: Vec<(Option<&ProgramSnapshot>, Option<&ProgramSnapshot>)> = keys
+    let pairs: Vec<Pair> = keys
         .iter()
         .map(|k| (old_keyed.get(k).copied(), new_keyed.get(k).copied()))
         .collect();
-    let code_changed = |o: &ProgramSnapshot, n: &ProgramSnapshot| {
-        o.asm != n.asm && code_lines(&o.asm) != code_lines(&n.asm)
-    };
+
     let same_programs = pairs.iter().all(|pair| match pair {
         (Some(o), Some(n)) => !code_changed(o, n),
         _ => false,
@@ -541,10 +540,58 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
     let new_lines: Vec<&str> = new_listing.iter().map(String::as_str).collect();
     let rule_diff = unified_hunks(&old_lines, &new_lines, &old_lines, &new_lines);
 
+    let (programs, bytecode_diffs, counter_carry) = program_plans(&pairs, new_object);
+    let set_changes = set_changes(&old.map_contents, &new.map_contents);
+    let port_set_changes = match (&old.port_sets, &new.port_sets) {
+        (Some(o), Some(n)) => port_sets::changes(o, n)
+            .into_iter()
+            .map(|(set, added, removed)| PortSetChange {
+                set,
+                added,
+                removed,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let maps_only = installed
+        && !new_object
+        && (!set_changes.is_empty() || !rule_diff.is_empty() || !table_changes.is_empty());
+    Plan {
+        programs,
+        maps_only,
+        set_changes,
+        table_changes: if maps_only { table_changes } else { Vec::new() },
+        fresh_slots: if maps_only {
+            fresh_slots(&counter_carry, new)
+        } else {
+            Vec::new()
+        },
+        socket_changes,
+        port_set_changes,
+        rule_diff,
+        bytecode_diffs,
+        counter_carry,
+        installed,
+        new_rule_count: new.programs.iter().map(|p| p.rules.len()).sum(),
+    }
+}
+
+/// Whether a program's instructions changed (not merely its notes).
+fn code_changed(o: &ProgramSnapshot, n: &ProgramSnapshot) -> bool {
+    o.asm != n.asm && code_lines(&o.asm) != code_lines(&n.asm)
+}
+
+/// What happens to each program (a new object reloads even those whose code is the
+/// same), with the bytecode diff of each reloaded one and the counters kept of each
+/// program on both sides.
+fn program_plans(
+    pairs: &[Pair],
+    new_object: bool,
+) -> (Vec<ProgramPlan>, Vec<(String, String)>, Vec<CounterCarry>) {
     let mut programs = Vec::new();
     let mut bytecode_diffs = Vec::new();
     let mut counter_carry = Vec::new();
-    for (old_prog, new_prog) in &pairs {
+    for (old_prog, new_prog) in pairs {
         let action = match (old_prog, new_prog) {
             (None, Some(_)) => ProgramAction::Attach,
             (Some(_), None) => ProgramAction::Detach,
@@ -573,55 +620,26 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
             new_insns: new_prog.map(|p| insn_count(&p.asm)),
         });
     }
+    (programs, bytecode_diffs, counter_carry)
+}
 
-    let set_changes = set_changes(&old.map_contents, &new.map_contents);
-    let port_set_changes = match (&old.port_sets, &new.port_sets) {
-        (Some(o), Some(n)) => port_sets::changes(o, n)
-            .into_iter()
-            .map(|(set, added, removed)| PortSetChange {
-                set,
-                added,
-                removed,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    let maps_only = installed
-        && !new_object
-        && (!set_changes.is_empty() || !rule_diff.is_empty() || !table_changes.is_empty());
-    // In place, a slot keeps its counts: new rules whose slot nobody carries start at 0.
-    let fresh_slots = if maps_only {
-        let carried: HashSet<u32> = counter_carry
-            .iter()
-            .filter(|c| c.old_slot == c.new_slot)
-            .map(|c| c.new_slot)
-            .collect();
-        let mut fresh: Vec<u32> = new
-            .programs
-            .iter()
-            .flat_map(|p| p.rules.iter().map(|r| r.counter))
-            .filter(|s| !carried.contains(s))
-            .collect();
-        fresh.sort_unstable();
-        fresh.dedup();
-        fresh
-    } else {
-        Vec::new()
-    };
-    Plan {
-        programs,
-        maps_only,
-        set_changes,
-        table_changes: if maps_only { table_changes } else { Vec::new() },
-        fresh_slots,
-        socket_changes,
-        port_set_changes,
-        rule_diff,
-        bytecode_diffs,
-        counter_carry,
-        installed,
-        new_rule_count: new.programs.iter().map(|p| p.rules.len()).sum(),
-    }
+/// The counter slots of `new`'s rules that start at zero when the maps are updated in
+/// place (a slot keeps its counts there): those no carried counter stays in.
+fn fresh_slots(counter_carry: &[CounterCarry], new: &Snapshot) -> Vec<u32> {
+    let carried: HashSet<u32> = counter_carry
+        .iter()
+        .filter(|c| c.old_slot == c.new_slot)
+        .map(|c| c.new_slot)
+        .collect();
+    let mut fresh: Vec<u32> = new
+        .programs
+        .iter()
+        .flat_map(|p| p.rules.iter().map(|r| r.counter))
+        .filter(|s| !carried.contains(s))
+        .collect();
+    fresh.sort_unstable();
+    fresh.dedup();
+    fresh
 }
 
 /// What a re-apply keeps of the generation `old` describes: its counter slots and
@@ -708,16 +726,6 @@ fn socket_changes(old: &[SocketMeta], new: &[SocketMeta]) -> Vec<String> {
     out
 }
 
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn indented(out: &mut String, text: &str) {
-    for line in text.lines() {
-        let _ = writeln!(out, "  {line}");
-    }
-}
-
 /// How a plan is carried out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -780,200 +788,6 @@ impl Plan {
         self.has_changes() && !self.maps_only
     }
 
-    /// The plan for a person; `old_name`/`new_name` head the diffs (`installed`,
-    /// `new.sk`, ...).
-    pub fn render(&self, old_name: &str, new_name: &str) -> String {
-        self.render_with(old_name, new_name, false)
-    }
-
-    /// [`Plan::render`] without listings: per program what happens, counts of rules
-    /// added and removed, of set entries per set (and the path each takes), of changed
-    /// bytecode lines; for changes too large to read line by line.
-    pub fn render_summary(&self, old_name: &str, new_name: &str) -> String {
-        self.render_with(old_name, new_name, true)
-    }
-
-    fn render_with(&self, old_name: &str, new_name: &str, summary: bool) -> String {
-        let mut out = String::new();
-        let n_programs = count(self.programs.len(), "program", "programs");
-        if !self.has_changes() {
-            let _ = writeln!(out, "no changes ({n_programs} unchanged)");
-            return out;
-        }
-
-        let tally = |pred: &dyn Fn(ProgramAction) -> bool| {
-            self.programs.iter().filter(|p| pred(p.action)).count()
-        };
-        let parts: Vec<String> = [
-            (tally(&|a| a == ProgramAction::Attach), "to attach"),
-            (
-                tally(&|a| matches!(a, ProgramAction::Reload | ProgramAction::ReloadSameCode)),
-                "to reload",
-            ),
-            (tally(&|a| a == ProgramAction::Detach), "to detach"),
-            (tally(&|a| a == ProgramAction::Unchanged), "unchanged"),
-        ]
-        .into_iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect();
-        // Changes were found (above), so the path is one of the four with work.
-        let path = self.path();
-        let mode = match path {
-            ApplyPath::Nothing | ApplyPath::FirstInstall => "nothing installed yet",
-            ApplyPath::TablesInPlace => "classifier tables switched in place, nothing reloads",
-            ApplyPath::SetsInPlace => "set maps updated in place: yes, nothing reloads",
-            ApplyPath::Reload => {
-                "set maps updated in place: no (a new object with new maps is loaded)"
-            }
-        };
-        let _ = writeln!(out, "plan: {} ({n_programs}); {mode}", parts.join(", "));
-        let _ = writeln!(out, "path: {}", path.describe());
-
-        let labels: Vec<String> = self
-            .programs
-            .iter()
-            .map(|p| program_label(p.hook, &p.attach_to))
-            .collect();
-        let width = labels.iter().map(String::len).max().unwrap_or(0);
-        for (p, label) in self.programs.iter().zip(&labels) {
-            let insns = |n: Option<usize>| n.unwrap_or(0);
-            let what = match p.action {
-                ProgramAction::Attach => {
-                    format!("attach (new program, {} insns)", insns(p.new_insns))
-                }
-                ProgramAction::Detach => format!("detach (not in {new_name})"),
-                ProgramAction::Reload => format!(
-                    "reload (code changed, {} -> {} insns)",
-                    insns(p.old_insns),
-                    insns(p.new_insns)
-                ),
-                ProgramAction::ReloadSameCode => {
-                    "reload (same code, swapped with the new maps)".to_string()
-                }
-                ProgramAction::Unchanged => "unchanged".to_string(),
-            };
-            let _ = writeln!(out, "  {label:<width$}  {what}");
-        }
-
-        let plus_minus = |diff: &str| {
-            let lines = || diff.lines().filter(|l| !l.starts_with("@@"));
-            (
-                lines().filter(|l| l.starts_with('+')).count(),
-                lines().filter(|l| l.starts_with('-')).count(),
-            )
-        };
-        if self.rule_diff.is_empty() {
-            let _ = writeln!(out, "rules: unchanged");
-        } else if summary {
-            let (a, r) = plus_minus(&self.rule_diff);
-            let _ = writeln!(out, "rules: +{a} -{r}");
-        } else {
-            let _ = writeln!(out, "rules:");
-            let _ = writeln!(out, "  --- {old_name}\n  +++ {new_name}");
-            indented(&mut out, &self.rule_diff);
-        }
-
-        if self.set_changes.is_empty() && self.port_set_changes.is_empty() {
-            let _ = writeln!(out, "sets: unchanged");
-        } else {
-            let _ = writeln!(out, "sets:");
-            let how = match path {
-                ApplyPath::Nothing | ApplyPath::FirstInstall => "filled at load",
-                ApplyPath::TablesInPlace | ApplyPath::SetsInPlace => {
-                    "map update in place, no reload"
-                }
-                ApplyPath::Reload => "new maps filled at load, programs reload",
-            };
-            for s in &self.port_set_changes {
-                let _ = writeln!(
-                    out,
-                    "  {} (ports, compiled into the code: reload): +{} -{}",
-                    s.set,
-                    s.added.len(),
-                    s.removed.len()
-                );
-                for (sign, entries) in [('+', &s.added), ('-', &s.removed)] {
-                    for e in entries.iter().filter(|_| !summary) {
-                        let _ = writeln!(out, "    {sign} {e}");
-                    }
-                }
-            }
-            for s in &self.set_changes {
-                let _ = writeln!(
-                    out,
-                    "  {} ({how}): +{} -{}",
-                    s.map,
-                    s.added.len(),
-                    s.removed.len()
-                );
-                for (sign, entries) in [('+', &s.added), ('-', &s.removed)] {
-                    if summary {
-                        continue;
-                    }
-                    for e in entries.iter().take(MAX_LISTED_ENTRIES) {
-                        let _ = writeln!(out, "    {sign} {e}");
-                    }
-                    if entries.len() > MAX_LISTED_ENTRIES {
-                        let _ = writeln!(
-                            out,
-                            "    {sign} ... and {} more",
-                            entries.len() - MAX_LISTED_ENTRIES
-                        );
-                    }
-                }
-            }
-        }
-
-        if !self.socket_changes.is_empty() {
-            let _ = writeln!(out, "sockets:");
-            for c in &self.socket_changes {
-                let _ = writeln!(out, "  {c}");
-            }
-        }
-
-        for (symbol, diff) in &self.bytecode_diffs {
-            if summary {
-                let (a, r) = plus_minus(diff);
-                let _ = writeln!(out, "bytecode {symbol}: +{a} -{r} lines");
-                continue;
-            }
-            let _ = writeln!(out, "bytecode {symbol}:");
-            let _ = writeln!(out, "  --- {old_name}\n  +++ {new_name}");
-            indented(&mut out, diff);
-        }
-
-        if !self.table_changes.is_empty() {
-            let _ = writeln!(
-                out,
-                "tables: {} switched in place",
-                self.table_changes.join(", ")
-            );
-        }
-        if self.maps_only && !self.fresh_slots.is_empty() {
-            let _ = writeln!(
-                out,
-                "counters: kept in place; {} at zero",
-                count(self.fresh_slots.len(), "new rule starts", "new rules start")
-            );
-        } else if self.maps_only {
-            let _ = writeln!(out, "counters: all kept (nothing reloads)");
-        } else if self.installed {
-            let kept = self.counter_carry.len();
-            let fresh = self.new_rule_count.saturating_sub(kept);
-            let _ = match fresh {
-                0 => writeln!(out, "counters: kept for all {kept} rules"),
-                _ => writeln!(
-                    out,
-                    "counters: kept for {kept} of {}, {}",
-                    count(self.new_rule_count, "rule", "rules"),
-                    count(fresh, "starts at zero", "start at zero"),
-                ),
-            };
-        }
-        out
-    }
-
     /// The plan as data; `has_changes` and `maps_only` say what the runtime will do.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -1001,5 +815,6 @@ impl Plan {
 }
 
 pub mod port_sets;
+mod render;
 #[cfg(test)]
 mod tests;

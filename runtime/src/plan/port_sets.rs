@@ -1,7 +1,7 @@
 //! Port sets in plans. Address sets live in maps and show as map entry changes; port
 //! sets (`set web = { 80, 443, 8000-8080 }`) are inlined into the code of every rule
-//! that uses them, so no map changes when one does, and before issue 18 a plan said
-//! `sets: unchanged` while only the bytecode diff showed the new ports.
+//! that uses them, so no map changes when one does: without this module a plan would
+//! say `sets: unchanged` while only the bytecode diff showed the new ports.
 //!
 //! A snapshot records each port set a rule uses as the ranges the compiled rule tests
 //! (`@NAME` after `to ADDR:` is the destination port match, after `from ADDR:` the

@@ -93,7 +93,7 @@ pub fn evaluate_message(
     msg: &SocketMessage,
     facts: &MessageFacts,
 ) -> MessageEvaluation {
-    let send = prog.hook == HookKind::Sockmap;
+    let send = prog.hook == HookKind::SockmapSend;
     let (from, to) = if send {
         (msg.local, msg.remote)
     } else {

@@ -7,8 +7,8 @@
 //! (16 bytes each, IPv4 as `::ffff:a.b.c.d` so a dual-stack socket and a plain IPv4 one
 //! name the same connection alike), the local and the remote port (host order), and a
 //! slot number that is 0 for sockets and a hash of the name for a named socket
-//! (whose key is otherwise zero; `sockc_runtime::sockmap::register` puts a connected
-//! socket there). The peer of a connection between two local sockets is then the
+//! (whose key is otherwise zero; `sockc_runtime::install::sockmap_names::register`
+//! puts a connected socket there). The peer of a connection between two local sockets is then the
 //! socket under the *reversed* key: same namespace, addresses and ports swapped. The
 //! namespace is part of the key because a 4-tuple names one connection only within a
 //! namespace: two containers with the same addresses must never reach each other's
@@ -423,7 +423,7 @@ pub fn lower_companion(group: &SockmapGroup, c: &Companion) -> Result<Code, Lowe
 
 fn dispatcher(b: &mut CodeBuffer, g: &SockmapGroup, c: &Companion) {
     let side = match c.hook {
-        HookKind::SkMsgDispatch => HookKind::Sockmap,
+        HookKind::SkMsgDispatch => HookKind::SockmapSend,
         _ => HookKind::SockmapReceive,
     };
     let spec = side.spec();
@@ -438,7 +438,7 @@ fn dispatcher(b: &mut CodeBuffer, g: &SockmapGroup, c: &Companion) {
     b.emit(Insn::call(bpf_func_id::BPF_FUNC_tail_call as u32));
     b.note("the slot is empty: through the stack");
     let out = b.new_label();
-    if side == HookKind::Sockmap {
+    if side == HookKind::SockmapSend {
         let crate::hooks::Context::SkMsg(sock) = spec.context else {
             unreachable!("the send side reads sk_msg_md")
         };

@@ -9,7 +9,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use sockc_runtime::sockets::from_listen_fds;
+use sockc_runtime::discovery::from_listen_fds;
 use socket2::Socket;
 
 use crate::{

@@ -39,10 +39,13 @@ use sockc_compiler::hooks::HookKind;
 
 use crate::{
     attach::{AttachMode, AttachPoint, Attachment, Expected, TcFilter},
-    install::journal::Journal,
     plan::Snapshot,
     sys,
 };
+
+pub mod journal;
+
+pub use journal::Journal;
 
 /// Version of the manifest format (2 adds the interface and namespace identities;
 /// format 1 manifests are read with those unknown).
@@ -155,7 +158,7 @@ pub struct Manifest {
     /// Rules (with counter slots), bytecode, map shapes and set contents as applied.
     pub snapshot: Snapshot,
     /// The socket map slot of each declared socket name (sk_lookup); see
-    /// `install::sockets`.
+    /// `install::slot_registry`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub socket_slots: std::collections::BTreeMap<String, u32>,
 }
@@ -378,7 +381,7 @@ impl Store {
         write_record(&dir, "journal", &json)
     }
 
-    /// The install's socket registry (who registered which socket; `install::sockets`),
+    /// The install's socket registry (who registered which socket; `install::slot_registry`),
     /// empty when there is none.
     pub fn registry<T: serde::de::DeserializeOwned + Default>(
         &self,

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use sockc_runtime::sockets::{find, Owner, SockProto, SocketError};
+use sockc_runtime::discovery::{find, Owner, SockProto, SocketError};
 use socket2::SockRef;
 
 use crate::{

@@ -14,8 +14,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use sockc_compiler::{bpf::lower::sockmap::key, ir::sockmap::MapRole};
 
+use super::InstallError;
 use crate::{
-    install::InstallError,
     store::{Manifest, Store},
     sys,
 };

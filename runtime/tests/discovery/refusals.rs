@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use sockc_runtime::sockets::{find, from_process, SocketError};
+use sockc_runtime::discovery::{find, from_process, SocketError};
 
 use crate::{
     find::run,

@@ -1,4 +1,4 @@
-//! Finding and checking the socket a rule file declares (`socket NAME = tcp|udp
+//! Socket discovery: finding and checking the socket a rule file declares (`socket NAME = tcp|udp
 //! ADDR:PORT`), so an sk_lookup program can steer traffic to it through a socket map.
 //! Three ways in, one check:
 //!

@@ -1,5 +1,7 @@
-//! The install's socket map: the sockets sk_lookup redirects steer to, one slot per
-//! declared socket name (a SOCKMAP; why in [`sockc_compiler::bpf::maps::SOCKETS_MAP`]).
+//! The install's slot map: the socket map (a SOCKMAP; why in
+//! [`sockc_compiler::bpf::maps::SOCKETS_MAP`]) that sk_lookup redirects steer to, one
+//! slot per declared socket name; which name holds which slot is
+//! `install::slot_registry`'s.
 //!
 //! One map per install, pinned beside the manifest (`sockc/NAME/sockets`), created by
 //! the first apply that needs it and opened by every later generation's programs, so a
@@ -22,7 +24,7 @@ use sockc_compiler::bpf::maps::{SOCKETS_MAP, SOCKETS_MAX};
 use crate::sys;
 
 #[derive(Debug, thiserror::Error)]
-pub enum SocketMapError {
+pub enum SlotMapError {
     #[error("create the socket map at {}", path.display())]
     Create {
         path: PathBuf,
@@ -49,7 +51,7 @@ pub enum SocketMapError {
 }
 
 /// An open socket map.
-pub struct SocketMap {
+pub struct SlotMap {
     fd: OwnedFd,
 }
 
@@ -58,14 +60,14 @@ const KEY_SIZE: u32 = 4;
 /// cookie (u64) on lookup.
 const VALUE_SIZE: u32 = 8;
 
-impl SocketMap {
+impl SlotMap {
     /// Opens the map pinned at `path`, or creates and pins it there; `true` when it
     /// was created.
-    pub fn open_or_create(path: &Path) -> Result<(SocketMap, bool), SocketMapError> {
+    pub fn open_or_create(path: &Path) -> Result<(SlotMap, bool), SlotMapError> {
         if path.exists() {
             return Ok((Self::open(path)?, false));
         }
-        let create = |source| SocketMapError::Create {
+        let create = |source| SlotMapError::Create {
             path: path.to_path_buf(),
             source,
         };
@@ -78,12 +80,12 @@ impl SocketMap {
         )
         .map_err(create)?;
         sys::obj_pin(fd.as_fd(), path).map_err(create)?;
-        Ok((SocketMap { fd }, true))
+        Ok((SlotMap { fd }, true))
     }
 
     /// Opens the map pinned at `path`, checking its shape.
-    pub fn open(path: &Path) -> Result<SocketMap, SocketMapError> {
-        let open = |source| SocketMapError::Open {
+    pub fn open(path: &Path) -> Result<SlotMap, SlotMapError> {
+        let open = |source| SlotMapError::Open {
             path: path.to_path_buf(),
             source,
         };
@@ -94,7 +96,7 @@ impl SocketMap {
         if !matches!(ty, aya::maps::MapType::SockMap)
             || shape != (KEY_SIZE, VALUE_SIZE, SOCKETS_MAX)
         {
-            return Err(SocketMapError::Shape {
+            return Err(SlotMapError::Shape {
                 path: path.to_path_buf(),
                 found: format!(
                     "{ty:?}, key {} bytes, value {} bytes, {} entries",
@@ -102,7 +104,7 @@ impl SocketMap {
                 ),
             });
         }
-        Ok(SocketMap {
+        Ok(SlotMap {
             fd: sys::obj_get(path).map_err(|e| {
                 open(aya::maps::MapError::SyscallError(aya::sys::SyscallError {
                     call: "bpf_obj_get",
@@ -113,8 +115,8 @@ impl SocketMap {
     }
 
     /// A map some other code opened (a loaded object's own map).
-    pub fn from_fd(fd: OwnedFd) -> SocketMap {
-        SocketMap { fd }
+    pub fn from_fd(fd: OwnedFd) -> SlotMap {
+        SlotMap { fd }
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -122,32 +124,32 @@ impl SocketMap {
     }
 
     /// Puts `socket` in slot `key`, replacing what was there.
-    pub fn insert(&self, key: u32, socket: BorrowedFd<'_>) -> Result<(), SocketMapError> {
+    pub fn insert(&self, key: u32, socket: BorrowedFd<'_>) -> Result<(), SlotMapError> {
         let value = u64::try_from(socket.as_raw_fd()).unwrap_or(u64::MAX);
         sys::map_update(self.fd(), &key.to_ne_bytes(), &value.to_ne_bytes(), 0)
-            .map_err(|source| SocketMapError::Element { key, source })
+            .map_err(|source| SlotMapError::Element { key, source })
     }
 
     /// Takes the socket under `key` out (nothing there is not an error).
-    pub fn remove(&self, key: u32) -> Result<(), SocketMapError> {
+    pub fn remove(&self, key: u32) -> Result<(), SlotMapError> {
         sys::map_delete(self.fd(), &key.to_ne_bytes())
-            .map_err(|source| SocketMapError::Element { key, source })
+            .map_err(|source| SlotMapError::Element { key, source })
     }
 
     /// The cookie of the socket under `key`, if one is registered.
-    pub fn cookie(&self, key: u32) -> Result<Option<u64>, SocketMapError> {
+    pub fn cookie(&self, key: u32) -> Result<Option<u64>, SlotMapError> {
         let v = sys::map_lookup(self.fd(), &key.to_ne_bytes(), VALUE_SIZE as usize)
-            .map_err(|source| SocketMapError::Element { key, source })?;
+            .map_err(|source| SlotMapError::Element { key, source })?;
         Ok(v.map(|b| u64::from_ne_bytes(b[..8].try_into().expect("8 bytes"))))
     }
 
     /// Every slot with a socket, and the socket's cookie.
-    pub fn entries(&self) -> Result<Vec<(u32, u64)>, SocketMapError> {
+    pub fn entries(&self) -> Result<Vec<(u32, u64)>, SlotMapError> {
         let mut out = Vec::new();
         let mut key: Option<Vec<u8>> = None;
         loop {
             let next = sys::map_next_key(self.fd(), key.as_deref(), KEY_SIZE as usize)
-                .map_err(|source| SocketMapError::Element { key: 0, source })?;
+                .map_err(|source| SlotMapError::Element { key: 0, source })?;
             let Some(next) = next else { break };
             let k = u32::from_ne_bytes(next[..4].try_into().expect("4 bytes"));
             if let Some(cookie) = self.cookie(k)? {

@@ -1,9 +1,10 @@
-//! The install's socket slots: which slot of the install's socket map (`keep_sockets`)
-//! each declared socket name holds, kept across generations; putting sockets there
-//! ([`register`]: found by address, taken from a process, or handed over by systemd
-//! socket activation; also done for every empty slot after each apply) and taking them
-//! out ([`unregister`]); and what each slot holds, for `status` ([`slots`]). The
-//! registry record says who registered what, so `status` can name the process.
+//! The install's sk_lookup slot registry: which slot of the install's socket map
+//! (`keep_sockets`) each declared socket name holds, kept across generations; putting
+//! a found socket there and recording who registered it (the registry record, so
+//! `status` can name the process); registering by address every empty slot after each
+//! apply and repair ([`register_declared`]); emptying at commit the slots of names that
+//! went or changed ([`clear_stale`]); and what each slot holds, for `status`
+//! ([`slots`]). The `sockc register` and `unregister` commands are `super::register`.
 //!
 //! A name keeps its slot for as long as some generation declares it, so a re-apply
 //! that adds, removes or reorders declarations leaves every registered socket where
@@ -23,11 +24,11 @@ use sockc_compiler::{
     metadata::SocketMeta,
 };
 
-use super::{now_unix, recover::recover_locked, InstallError};
+use super::{now_unix, InstallError};
 use crate::{
+    discovery::{self, Found, SockProto, Wanted},
     netns,
-    socket_map::SocketMap,
-    sockets::{self, Found, SockProto, Wanted},
+    slot_map::SlotMap,
     store::{Manifest, Store},
 };
 
@@ -90,25 +91,7 @@ impl std::fmt::Display for Registration {
 }
 
 /// The registry record: socket name → its last registration.
-type Registry = BTreeMap<String, Registration>;
-
-/// How `sockc register` gets the socket.
-#[derive(Clone, Copy, Debug)]
-pub enum Source {
-    Address,
-    Process { pid: u32, fd: Option<i32> },
-    ListenFds,
-}
-
-/// What [`register`] did.
-#[derive(Debug)]
-pub struct Registered {
-    pub install: String,
-    pub registration: Registration,
-    /// The cookie of the socket the slot held before, if any.
-    pub replaced: Option<u64>,
-    pub recovered: Option<super::Recovery>,
-}
+pub(super) type Registry = BTreeMap<String, Registration>;
 
 /// What one slot holds.
 #[derive(Clone, Debug, Serialize)]
@@ -167,7 +150,7 @@ impl std::fmt::Display for SlotState {
     }
 }
 
-fn wanted(s: &SocketMeta) -> Wanted {
+pub(super) fn wanted(s: &SocketMeta) -> Wanted {
     let proto = if s.proto == "udp" {
         SockProto::Udp
     } else {
@@ -177,7 +160,7 @@ fn wanted(s: &SocketMeta) -> Wanted {
 }
 
 /// The install's namespace entered for the guard's life when this thread is not in it.
-fn enter(m: &Manifest) -> Result<Option<netns::Entered>, InstallError> {
+pub(super) fn enter(m: &Manifest) -> Result<Option<netns::Entered>, InstallError> {
     let here = netns::current_ino().ok();
     if m.netns_ino != 0 && here == Some(m.netns_ino) {
         return Ok(None);
@@ -197,70 +180,8 @@ fn enter(m: &Manifest) -> Result<Option<netns::Entered>, InstallError> {
     }
 }
 
-/// Puts the socket `source` gives into `socket`'s slot of install `install`, after
-/// checking it against the declaration (in the install's network namespace).
-pub fn register(
-    store: &Store,
-    install: &str,
-    socket: &str,
-    source: Source,
-) -> Result<Registered, InstallError> {
-    let mut notices = Vec::new();
-    let recovered = recover_locked(store, install, &mut notices)?;
-    let m = store
-        .manifest(install)?
-        .ok_or_else(|| InstallError::NotInstalled(install.to_string()))?;
-    let decl = declared(&m, socket)?;
-    let slot = m.socket_slots[socket];
-    let _in = enter(&m)?;
-    let want = wanted(decl);
-    let socket_err = |source| InstallError::Socket {
-        socket: socket.to_string(),
-        wanted: want.to_string(),
-        source: Box::new(source),
-    };
-    let (found, how) = match source {
-        Source::Address => match sockets::find(&want).map_err(socket_err)? {
-            Some(f) => (f, How::Address),
-            None => {
-                return Err(InstallError::NothingBound {
-                    socket: socket.to_string(),
-                    wanted: want.to_string(),
-                })
-            }
-        },
-        Source::Process { pid, fd } => (
-            sockets::from_process(pid, fd, &want).map_err(socket_err)?,
-            How::Process,
-        ),
-        Source::ListenFds => (
-            sockets::from_listen_fds(socket, &want).map_err(socket_err)?,
-            How::SocketActivation,
-        ),
-    };
-    let (registration, replaced) = put(store, &m, socket, slot, &found, how)?;
-    Ok(Registered {
-        install: install.to_string(),
-        registration,
-        replaced,
-        recovered,
-    })
-}
-
-fn declared<'a>(m: &'a Manifest, socket: &str) -> Result<&'a SocketMeta, InstallError> {
-    m.snapshot
-        .sockets
-        .iter()
-        .find(|s| s.name == socket && m.socket_slots.contains_key(socket))
-        .ok_or_else(|| InstallError::UnknownSocket {
-            install: m.name.clone(),
-            socket: socket.to_string(),
-            declared: m.snapshot.sockets.iter().map(|s| s.name.clone()).collect(),
-        })
-}
-
 /// Inserts `found` in `slot` and records it.
-fn put(
+pub(super) fn put(
     store: &Store,
     m: &Manifest,
     socket: &str,
@@ -268,7 +189,7 @@ fn put(
     found: &Found,
     how: How,
 ) -> Result<(Registration, Option<u64>), InstallError> {
-    let map = SocketMap::open(&store.keep_path(&m.name, SOCKETS_MAP))?;
+    let map = SlotMap::open(&store.keep_path(&m.name, SOCKETS_MAP))?;
     let replaced = map.cookie(slot)?;
     map.insert(slot, found.fd.as_fd())?;
     let registration = Registration {
@@ -288,33 +209,11 @@ fn put(
     Ok((registration, replaced))
 }
 
-/// Takes the socket out of `socket`'s slot; returns its cookie, if one was there.
-pub fn unregister(store: &Store, install: &str, socket: &str) -> Result<Option<u64>, InstallError> {
-    let mut notices = Vec::new();
-    recover_locked(store, install, &mut notices)?;
-    let m = store
-        .manifest(install)?
-        .ok_or_else(|| InstallError::NotInstalled(install.to_string()))?;
-    declared(&m, socket)?;
-    let slot = m.socket_slots[socket];
-    let map = SocketMap::open(&store.keep_path(install, SOCKETS_MAP))?;
-    let was = map.cookie(slot)?;
-    // Deleting an empty SOCKMAP slot fails with EINVAL: only a held one is removed.
-    if was.is_some() {
-        map.remove(slot)?;
-    }
-    let mut registry: Registry = store.registry(install)?;
-    if registry.remove(socket).is_some() {
-        store.write_registry(install, &registry)?;
-    }
-    Ok(was)
-}
-
 /// After an apply or a repair (in the install's namespace): every declared socket with
 /// an address whose slot is empty is looked for by address and registered when
 /// found. Returns a line per socket: registered, still missing, or why it was refused.
 pub(super) fn register_declared(store: &Store, m: &Manifest) -> Vec<String> {
-    let Ok(map) = SocketMap::open(&store.keep_path(&m.name, SOCKETS_MAP)) else {
+    let Ok(map) = SlotMap::open(&store.keep_path(&m.name, SOCKETS_MAP)) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -344,7 +243,7 @@ pub(super) fn register_declared(store: &Store, m: &Manifest) -> Vec<String> {
             continue;
         };
         let want = wanted(decl);
-        match sockets::find(&want) {
+        match discovery::find(&want) {
             Ok(Some(found)) => match put(store, m, &decl.name, slot, &found, How::Address) {
                 Ok((r, _)) => out.push(format!("socket {}: registered, {r}", decl.name)),
                 Err(e) => out.push(format!(
@@ -379,7 +278,7 @@ pub fn slots(store: &Store, m: &Manifest) -> Vec<SlotStatus> {
     if m.snapshot.sockets.is_empty() {
         return Vec::new();
     }
-    let map = SocketMap::open(&store.keep_path(&m.name, SOCKETS_MAP));
+    let map = SlotMap::open(&store.keep_path(&m.name, SOCKETS_MAP));
     let registry: Registry = store.registry(&m.name).unwrap_or_default();
     let drops = read_drops(store, m);
     m.snapshot
@@ -486,7 +385,7 @@ pub fn clear_stale(
     old: (&BTreeMap<String, u32>, &[SocketMeta]),
     new: (&BTreeMap<String, u32>, &[SocketMeta]),
 ) -> Vec<String> {
-    let Ok(map) = SocketMap::open(&store.keep_path(name, SOCKETS_MAP)) else {
+    let Ok(map) = SlotMap::open(&store.keep_path(name, SOCKETS_MAP)) else {
         return Vec::new();
     };
     let mut notices = Vec::new();

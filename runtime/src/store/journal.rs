@@ -1,19 +1,16 @@
-//! The journal: the record of an install's work in flight, written before the first
-//! kernel change of an operation and removed after its last, so that any later sockc
-//! finds interrupted work and finishes or undoes it (see [`super::recover`]).
+//! The journal record: an install's work in flight, written before the first kernel
+//! change of an operation and removed after its last, so that any later sockc finds
+//! interrupted work and finishes or undoes it (`crate::install`'s recovery). The store
+//! keeps it beside the manifest ([`super::Store::journal`]).
 //!
-//! Also the fault points: every step that changes kernel or bpffs state calls
-//! [`point`] first. Tests set `SOCKC_FAULT_KILL_AT=N` to make the N-th step of a
-//! command kill the process (SIGKILL, as `kill -9` would), and
-//! `SOCKC_FAULT_TRACE=1` to have each step print `fault point N: WHAT` to stderr, so
-//! a test can kill a command at every step in turn. Without those variables a point
-//! only counts.
-
-use std::sync::atomic::{AtomicU32, Ordering};
+//! Invariant: a journal names the whole target of its operation (the manifest to
+//! commit, and for a set update the changes), so recovery needs nothing else to roll
+//! forward.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{plan::SetChange, store::Manifest};
+use super::Manifest;
+use crate::plan::SetChange;
 
 /// An install's work in flight.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -60,21 +57,4 @@ pub enum Phase {
     Attaching,
     /// Installed hooks are being swapped or re-attached, removed ones detached.
     Swapping,
-}
-
-static POINTS: AtomicU32 = AtomicU32::new(0);
-
-/// A step that changes kernel or bpffs state is about to happen; see the module docs.
-pub fn point(what: &str) {
-    let n = POINTS.fetch_add(1, Ordering::Relaxed) + 1;
-    if std::env::var_os("SOCKC_FAULT_TRACE").is_some() {
-        eprintln!("fault point {n}: {what}");
-    }
-    if std::env::var("SOCKC_FAULT_KILL_AT").is_ok_and(|v| v.parse() == Ok(n)) {
-        eprintln!("fault injection: killed at point {n} ({what})");
-        // SAFETY: raise has no preconditions; SIGKILL ends the process here.
-        unsafe {
-            libc::raise(libc::SIGKILL);
-        }
-    }
 }

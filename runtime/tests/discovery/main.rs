@@ -1,4 +1,4 @@
-//! `sockc_runtime::sockets` against real sockets held by other processes, each test in
+//! `sockc_runtime::discovery` against real sockets held by other processes, each test in
 //! a network namespace of its own (see `lab.rs`): finding by address (`find.rs`), the
 //! refusals (`refusals.rs`), and systemd socket activation (`listen_fds.rs`, whose
 //! child process is this test binary).
@@ -11,7 +11,7 @@ mod lab;
 mod listen_fds;
 mod refusals;
 
-use sockc_runtime::sockets::{SockProto, Wanted};
+use sockc_runtime::discovery::{SockProto, Wanted};
 
 /// `tcp 127.0.0.1:8080` → the declaration's [`Wanted`].
 pub fn wanted(text: &str) -> Wanted {

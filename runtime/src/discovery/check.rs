@@ -45,26 +45,8 @@ pub struct Checked {
 /// Runs the checks of the module docs on `fd` against the declaration `wanted`.
 pub fn check(fd: BorrowedFd<'_>, wanted: &Wanted) -> Result<Checked, SocketError> {
     let sock = SockRef::from(&fd);
-    let sys = |what: &'static str| move |source| SocketError::Sys { what, source };
-
-    let ty = match sock.r#type() {
-        Ok(t) => t,
-        Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => {
-            return Err(SocketError::NotSocket {
-                fd: format!("descriptor {}", fd.as_raw_fd()),
-                target: fd_target(std::process::id(), fd.as_raw_fd()),
-            })
-        }
-        Err(e) => return Err(sys("SO_TYPE")(e)),
-    };
-    let theirs = netns_cookie(fd).map_err(sys("SO_NETNS_COOKIE"))?;
-    let here = netns_cookie_here()?;
-    if theirs != here {
-        return Err(SocketError::OtherNamespace {
-            socket: theirs,
-            here,
-        });
-    }
+    let ty = socket_type(fd, &sock)?;
+    in_this_netns(fd)?;
     let domain = sock.domain().map_err(sys("SO_DOMAIN"))?;
     if domain != Domain::IPV4 && domain != Domain::IPV6 {
         return Err(SocketError::NotInet {
@@ -78,6 +60,65 @@ pub fn check(fd: BorrowedFd<'_>, wanted: &Wanted) -> Result<Checked, SocketError
         .ok_or_else(|| SocketError::NotInet {
             family: format!("{domain:?}"),
         })?;
+    let proto = declared_proto(&sock, ty, local, wanted)?;
+    ready_for_lookup(fd, &sock, proto, local)?;
+    if local.port() == 0 {
+        return Err(SocketError::NotBound { proto });
+    }
+    let v6only = match domain {
+        Domain::IPV6 => Some(sock.only_v6().map_err(sys("IPV6_V6ONLY"))?),
+        _ => None,
+    };
+    if let Some(want) = wanted.addr {
+        bound_to(want, wanted, local, v6only)?;
+    }
+    Ok(Checked {
+        cookie: cookie(fd).map_err(sys("SO_COOKIE"))?,
+        local,
+        proto,
+        v6only,
+        reuseport: sock.reuse_port().map_err(sys("SO_REUSEPORT"))?,
+    })
+}
+
+/// A failed socket call, as the error that names it.
+fn sys(what: &'static str) -> impl FnOnce(io::Error) -> SocketError {
+    move |source| SocketError::Sys { what, source }
+}
+
+/// `SO_TYPE`, which fails on a descriptor that is no socket.
+fn socket_type(fd: BorrowedFd<'_>, sock: &SockRef<'_>) -> Result<Type, SocketError> {
+    match sock.r#type() {
+        Ok(t) => Ok(t),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => Err(SocketError::NotSocket {
+            fd: format!("descriptor {}", fd.as_raw_fd()),
+            target: fd_target(std::process::id(), fd.as_raw_fd()),
+        }),
+        Err(e) => Err(sys("SO_TYPE")(e)),
+    }
+}
+
+/// The socket lives in the calling thread's network namespace.
+fn in_this_netns(fd: BorrowedFd<'_>) -> Result<(), SocketError> {
+    let theirs = netns_cookie(fd).map_err(sys("SO_NETNS_COOKIE"))?;
+    let here = netns_cookie_here()?;
+    if theirs != here {
+        return Err(SocketError::OtherNamespace {
+            socket: theirs,
+            here,
+        });
+    }
+    Ok(())
+}
+
+/// The socket's protocol (TCP: a stream socket of protocol TCP; UDP: a datagram
+/// socket of protocol UDP), which must be the declared one.
+fn declared_proto(
+    sock: &SockRef<'_>,
+    ty: Type,
+    local: SocketAddr,
+    wanted: &Wanted,
+) -> Result<SockProto, SocketError> {
     let protocol = sock.protocol().map_err(sys("SO_PROTOCOL"))?;
     let proto = match (ty, protocol) {
         (Type::STREAM, Some(Protocol::TCP)) => SockProto::Tcp,
@@ -95,6 +136,17 @@ pub fn check(fd: BorrowedFd<'_>, wanted: &Wanted) -> Result<Checked, SocketError
             found: format!("{} {local}", proto_name(proto)),
         });
     }
+    Ok(proto)
+}
+
+/// The socket is in a state `bpf_sk_assign` accepts: a TCP socket listening, a UDP
+/// socket unconnected.
+fn ready_for_lookup(
+    fd: BorrowedFd<'_>,
+    sock: &SockRef<'_>,
+    proto: SockProto,
+    local: SocketAddr,
+) -> Result<(), SocketError> {
     match proto {
         SockProto::Tcp => {
             if !sock.is_listener().map_err(sys("SO_ACCEPTCONN"))? {
@@ -104,55 +156,49 @@ pub fn check(fd: BorrowedFd<'_>, wanted: &Wanted) -> Result<Checked, SocketError
                     state: tcp_state_name(state),
                 });
             }
+            Ok(())
         }
         SockProto::Udp => match sock.peer_addr() {
-            Ok(peer) => {
-                return Err(SocketError::Connected {
-                    local,
-                    peer: peer.as_socket().unwrap_or(local),
-                })
-            }
-            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {}
-            Err(e) => return Err(sys("getpeername")(e)),
+            Ok(peer) => Err(SocketError::Connected {
+                local,
+                peer: peer.as_socket().unwrap_or(local),
+            }),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
+            Err(e) => Err(sys("getpeername")(e)),
         },
     }
-    if local.port() == 0 {
-        return Err(SocketError::NotBound { proto });
-    }
-    let v6only = match domain {
-        Domain::IPV6 => Some(sock.only_v6().map_err(sys("IPV6_V6ONLY"))?),
-        _ => None,
-    };
-    if let Some(want) = wanted.addr {
-        match (want.ip(), local.ip()) {
-            (IpAddr::V6(_), IpAddr::V4(_)) => {
-                return Err(SocketError::NeedsV6 {
-                    wanted: *wanted,
-                    local,
-                })
-            }
-            (IpAddr::V4(_), IpAddr::V6(_)) if v6only == Some(true) => {
-                return Err(SocketError::V6Only {
-                    wanted: *wanted,
-                    local,
-                })
-            }
-            _ => {}
-        }
-        if !serves(want, local, v6only) {
-            return Err(SocketError::AddressMismatch {
+}
+
+/// The socket's family can receive traffic for the declared address `want`, and it is
+/// bound to that address ([`serves`]).
+fn bound_to(
+    want: SocketAddr,
+    wanted: &Wanted,
+    local: SocketAddr,
+    v6only: Option<bool>,
+) -> Result<(), SocketError> {
+    match (want.ip(), local.ip()) {
+        (IpAddr::V6(_), IpAddr::V4(_)) => {
+            return Err(SocketError::NeedsV6 {
                 wanted: *wanted,
                 local,
-            });
+            })
         }
+        (IpAddr::V4(_), IpAddr::V6(_)) if v6only == Some(true) => {
+            return Err(SocketError::V6Only {
+                wanted: *wanted,
+                local,
+            })
+        }
+        _ => {}
     }
-    Ok(Checked {
-        cookie: cookie(fd).map_err(sys("SO_COOKIE"))?,
-        local,
-        proto,
-        v6only,
-        reuseport: sock.reuse_port().map_err(sys("SO_REUSEPORT"))?,
-    })
+    if !serves(want, local, v6only) {
+        return Err(SocketError::AddressMismatch {
+            wanted: *wanted,
+            local,
+        });
+    }
+    Ok(())
 }
 
 /// Whether a socket bound to `local` (with `IPV6_V6ONLY` = `v6only`, `None` when
@@ -309,7 +355,7 @@ mod tests {
         s.parse().unwrap()
     }
 
-    /// The dual-stack table of the module docs of `sockets`, row by row.
+    /// The dual-stack table of the module docs of `discovery`, row by row.
     #[test]
     fn which_bound_addresses_serve_a_declaration() {
         let rows: &[(&str, &str, Option<bool>, bool)] = &[

@@ -1,0 +1,28 @@
+//! Fault points: every step of an install that changes kernel or bpffs state calls
+//! [`point`] first. Tests set `SOCKC_FAULT_KILL_AT=N` to make the N-th step of a
+//! command kill the process (SIGKILL, as `kill -9` would), and `SOCKC_FAULT_TRACE=1`
+//! to have each step print `fault point N: WHAT` to stderr, so a test can kill a
+//! command at every step in turn. Without those variables a point only counts.
+//!
+//! Invariant: the journal ([`crate::store::journal`]) is written before the first
+//! point of an operation that needs recovery, so a kill at any point leaves work that
+//! the next command finishes or undoes.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static POINTS: AtomicU32 = AtomicU32::new(0);
+
+/// A step that changes kernel or bpffs state is about to happen; see the module docs.
+pub fn point(what: &str) {
+    let n = POINTS.fetch_add(1, Ordering::Relaxed) + 1;
+    if std::env::var_os("SOCKC_FAULT_TRACE").is_some() {
+        eprintln!("fault point {n}: {what}");
+    }
+    if std::env::var("SOCKC_FAULT_KILL_AT").is_ok_and(|v| v.parse() == Ok(n)) {
+        eprintln!("fault injection: killed at point {n} ({what})");
+        // SAFETY: raise has no preconditions; SIGKILL ends the process here.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+    }
+}
