@@ -99,7 +99,7 @@ struct Maker<'a> {
 /// Whether a probe can be made an answer to a connection the inside opened.
 fn can_answer(p: &Probe) -> bool {
     let (src, dst) = (p.packet.src, p.packet.dst);
-    p.path != Path::Loopback
+    matches!(p.path, Path::Input | Path::Forward)
         && unicast(src)
         && unicast(dst)
         && !(p.path == Path::Forward && (link_local_v6(src) || link_local_v6(dst)))
@@ -252,7 +252,12 @@ impl Maker<'_> {
         let path = self.path();
         let src = src.unwrap_or_else(|| self.address(v6));
         let mut dst = dst.unwrap_or_else(|| self.address(v6));
-        while dst == src || (path == Path::Loopback && !(unicast(dst) || dst.is_loopback())) {
+        let usable = |dst: IpAddr| match path {
+            Path::Loopback => unicast(dst) || dst.is_loopback(),
+            Path::Output => unicast(dst),
+            Path::Input | Path::Forward => true,
+        };
+        while dst == src || !usable(dst) {
             dst = self.address(v6);
         }
         Probe::new(path, Origin::New, PacketSpec::new(src, dst, l4))
@@ -477,7 +482,7 @@ mod tests {
 
     #[test]
     fn every_probe_can_be_sent_on_every_path() {
-        let paths = [Path::Input, Path::Forward, Path::Loopback];
+        let paths = [Path::Input, Path::Forward, Path::Loopback, Path::Output];
         for seed in 1..20 {
             let g = Generator {
                 seed,

@@ -3,9 +3,10 @@
 //! pairs) holds a filter in the receiver — a netfilter ruleset the lab loads
 //! ([`Topology::load`]), or anything else installed there, such as sockc's programs
 //! (`sockc apply --netns RECEIVER`) — and [`Topology::probe`] sends [`Probe`]s across
-//! it and says, per probe, whether the receiver's stack delivered it (INPUT), whether
-//! it arrived behind the receiver (FORWARD), and what came back to the sender (an
-//! [`Answer`]: a TCP reset, an ICMP error, an echo reply). Probing does not look at
+//! it and says, per probe, whether the receiver's stack delivered it (INPUT, and
+//! `lo`), whether it arrived behind the receiver (FORWARD) or, sent by the receiver
+//! itself, at the sender (OUTPUT), and what came back to the sender (an [`Answer`]: a
+//! TCP reset, an ICMP error, an echo reply). Probing does not look at
 //! what is installed, so the same probes replayed after a flush and another install
 //! compare the two filters packet by packet. [`generate`] makes probes from a
 //! ruleset's [`Interesting`] values (prefix and port-range boundaries, ICMP types,
@@ -17,7 +18,8 @@
 //! and after anything an XDP or TC ingress program did, so all of those are judged
 //! alike; a drop later, by an `sk_lookup` program or a socket's own filter, is not
 //! seen. Forwarded probes count when they reach `behind`'s stack, after the receiver's
-//! FORWARD and POSTROUTING hooks and its egress.
+//! FORWARD and POSTROUTING hooks and its egress; output probes when the sender's
+//! packet socket gets them, after OUTPUT, POSTROUTING and anything at TC egress.
 //!
 //! Invariants: every probe carries a tag (the last 8 bytes of its payload, which no
 //! rule of the corpus looks at) that no other probe of the run has, and only a
@@ -48,7 +50,7 @@ pub use scan::Interesting;
 pub use topology::{LabConfig, Topology};
 
 /// Where a probe goes, which decides the netfilter hooks it meets and where its
-/// delivery is watched.
+/// delivery is watched. (Batches run in this order.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Path {
     /// From the sender across the ingress veth to the receiver's own stack:
@@ -57,6 +59,9 @@ pub enum Path {
     /// From the receiver to itself over `lo`: OUTPUT, then INPUT with `-i lo`.
     /// Delivered = seen by a raw socket in the receiver.
     Loopback,
+    /// From the receiver's stack out of the ingress veth to the sender: OUTPUT,
+    /// POSTROUTING. Delivered = received by the sender.
+    Output,
     /// From the sender through the receiver to the namespace behind it, out of the
     /// egress veth: PREROUTING, FORWARD, POSTROUTING. Delivered = seen by a raw
     /// socket behind the receiver.
@@ -118,9 +123,10 @@ impl Probe {
             }
             hit
         };
-        let path = match word(&["input", "forward", "loopback"]) {
+        let path = match word(&["input", "forward", "loopback", "output"]) {
             Some(1) => Path::Forward,
             Some(2) => Path::Loopback,
+            Some(3) => Path::Output,
             _ => Path::Input,
         };
         let origin = match word(&["new", "reply", "related"]) {
@@ -160,14 +166,17 @@ impl Probe {
         if self.path == Path::Loopback && !(unicast(p.dst) || p.dst.is_loopback()) {
             return Err("a loopback probe goes to a unicast address".into());
         }
+        if self.path == Path::Output && !unicast(p.dst) {
+            return Err("an output probe goes to a unicast address".into());
+        }
         if self.path == Path::Forward
             && self.origin != Origin::New
             && (link_local_v6(p.src) || link_local_v6(p.dst))
         {
             return Err("a forwarded connection is not between link-local addresses".into());
         }
-        if self.path == Path::Loopback && self.origin != Origin::New {
-            return Err("loopback probes are new packets".into());
+        if matches!(self.path, Path::Loopback | Path::Output) && self.origin != Origin::New {
+            return Err("loopback and output probes are new packets".into());
         }
         if self.origin != Origin::New && !(unicast(p.src) && unicast(p.dst)) {
             return Err("a connection is between unicast addresses".into());
@@ -188,6 +197,28 @@ impl Probe {
             6
         } else {
             4
+        }
+    }
+}
+
+impl Probe {
+    /// The probe's address on the sender's side of the lab (routed there per batch),
+    /// if it has one: the source of what the sender sends, the destination of what
+    /// the receiver sends out.
+    pub(crate) fn remote(&self) -> Option<IpAddr> {
+        match self.path {
+            Path::Input | Path::Forward => Some(self.packet.src),
+            Path::Output => Some(self.packet.dst),
+            Path::Loopback => None,
+        }
+    }
+
+    /// The probe's address on the receiver's side (local to where it is watched).
+    pub(crate) fn local(&self) -> Option<IpAddr> {
+        match self.path {
+            Path::Input | Path::Forward => Some(self.packet.dst),
+            Path::Output => Some(self.packet.src),
+            Path::Loopback => None,
         }
     }
 }
@@ -224,6 +255,7 @@ impl fmt::Display for Probe {
             Path::Input => "input",
             Path::Forward => "forward",
             Path::Loopback => "loopback",
+            Path::Output => "output",
         };
         write!(f, "{path} ")?;
         match self.origin {

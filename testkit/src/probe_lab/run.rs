@@ -116,25 +116,25 @@ fn flow_key(p: &Probe) -> FlowKey {
     (s.l4.protocol(s.is_ipv6()), a.min(b), a.max(b))
 }
 
-/// Cuts the probes into batches (first fit, in probe order), INPUT batches first,
-/// then loopback, then FORWARD, so that the receiver's routing changes at most twice.
+/// Cuts the probes into batches (first fit, in probe order), in [`Path`] order, so
+/// that the receiver's routing changes at most twice.
 pub(crate) fn plan(probes: &[Probe], max: usize) -> Vec<Batch> {
     struct Open {
         batch: Batch,
         flows: HashSet<FlowKey>,
-        sources: HashSet<IpAddr>,
-        dests: HashSet<IpAddr>,
+        remotes: HashSet<IpAddr>,
+        locals: HashSet<IpAddr>,
     }
     let mut open: Vec<Open> = Vec::new();
     for (i, p) in probes.iter().enumerate() {
         let key = flow_key(p);
-        let (src, dst) = (p.packet.src, p.packet.dst);
-        let routed = p.path != Path::Loopback;
+        let (remote, local) = (p.remote(), p.local());
         let fits = |o: &Open| {
             o.batch.path == p.path
                 && o.batch.members.len() < max
                 && !o.flows.contains(&key)
-                && (!routed || (!o.dests.contains(&src) && !o.sources.contains(&dst)))
+                && remote.is_none_or(|r| !o.locals.contains(&r))
+                && local.is_none_or(|l| !o.remotes.contains(&l))
         };
         let at = match open.iter().position(fits) {
             Some(at) => at,
@@ -145,8 +145,8 @@ pub(crate) fn plan(probes: &[Probe], max: usize) -> Vec<Batch> {
                         members: Vec::new(),
                     },
                     flows: HashSet::new(),
-                    sources: HashSet::new(),
-                    dests: HashSet::new(),
+                    remotes: HashSet::new(),
+                    locals: HashSet::new(),
                 });
                 open.len() - 1
             }
@@ -154,25 +154,39 @@ pub(crate) fn plan(probes: &[Probe], max: usize) -> Vec<Batch> {
         let o = &mut open[at];
         o.batch.members.push(i);
         o.flows.insert(key);
-        o.sources.insert(src);
-        o.dests.insert(dst);
+        o.remotes.extend(remote);
+        o.locals.extend(local);
     }
     let mut batches: Vec<Batch> = open.into_iter().map(|o| o.batch).collect();
     batches.sort_by_key(|b| b.path);
     batches
 }
 
-/// Which namespace watches a path's probes.
+/// Where a path's probes are watched: by raw sockets in a namespace, or by the
+/// sender's packet socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Watch {
     Receiver,
     Behind,
+    Sender,
 }
 
 fn watch(path: Path) -> Watch {
     match path {
         Path::Input | Path::Loopback => Watch::Receiver,
         Path::Forward => Watch::Behind,
+        Path::Output => Watch::Sender,
+    }
+}
+
+/// The namespace and family (IPv6?) of the raw IP sender that sends a probe
+/// (loopback, output) or its opener (replies, related errors), if one does.
+fn raw_sender_of(p: &Probe) -> Option<(Watch, bool)> {
+    let v6 = p.packet.is_ipv6();
+    match (p.path, p.origin) {
+        (Path::Loopback | Path::Output, _) => Some((Watch::Receiver, v6)),
+        (_, Origin::New) => None,
+        (path, _) => Some((watch(path), v6)),
     }
 }
 
@@ -188,6 +202,7 @@ fn namespace(topo: &Topology, w: Watch) -> &str {
     match w {
         Watch::Receiver => topo.receiver(),
         Watch::Behind => topo.behind(),
+        Watch::Sender => topo.sender(),
     }
 }
 
@@ -197,6 +212,7 @@ fn observers(topo: &Topology, probes: &[Probe]) -> Result<Vec<Observer>, LabErro
     let mut kinds: Vec<(Watch, bool, u8)> = probes
         .iter()
         .map(|p| (watch(p.path), p.packet.is_ipv6(), wire::wire_kind(p).0))
+        .filter(|&(w, _, _)| w != Watch::Sender)
         .collect();
     kinds.sort_by_key(|&(w, v6, proto)| (w == Watch::Behind, v6, proto));
     kinds.dedup();
@@ -223,14 +239,13 @@ type RawSenders = HashMap<(Watch, bool), (OwnedFd, u32)>;
 /// A raw IP sender per namespace and family that sends openers or loopback probes.
 fn raw_senders(topo: &Topology, probes: &[Probe]) -> Result<RawSenders, LabError> {
     let mut raw = HashMap::new();
-    for p in probes {
-        let key = (watch(p.path), p.packet.is_ipv6());
-        if (p.origin == Origin::New && p.path != Path::Loopback) || raw.contains_key(&key) {
+    for key in probes.iter().filter_map(raw_sender_of) {
+        if raw.contains_key(&key) {
             continue;
         }
         let dev = match key.0 {
-            Watch::Receiver => topo.config().ingress.clone(),
             Watch::Behind => BEHIND_IF.to_string(),
+            _ => topo.config().ingress.clone(),
         };
         let family = if key.1 { libc::AF_INET6 } else { libc::AF_INET };
         let pair = sys::in_netns(namespace(topo, key.0), || {
@@ -315,17 +330,16 @@ impl<'a> Run<'a> {
 
     fn batch(&mut self, batch: &Batch) -> Result<(), LabError> {
         self.topo.set_mode(batch.path)?;
-        let mut sources: Vec<(Path, IpAddr)> = Vec::new();
-        if batch.path != Path::Loopback {
-            for &i in &batch.members {
-                let s = (batch.path, self.probes[i].packet.src);
-                if !sources.contains(&s) {
-                    sources.push(s);
+        let mut remotes: Vec<(Path, IpAddr)> = Vec::new();
+        for &i in &batch.members {
+            if let Some(r) = self.probes[i].remote() {
+                if !remotes.contains(&(batch.path, r)) {
+                    remotes.push((batch.path, r));
                 }
             }
         }
-        self.topo.route_sources(&self.routed, &sources)?;
-        self.routed = sources;
+        self.topo.route_sources(&self.routed, &remotes)?;
+        self.routed = remotes;
         self.flush_conntrack(batch.path)?;
         let _groups = self.join_groups(batch)?;
         self.settle()?;
@@ -384,7 +398,8 @@ impl<'a> Run<'a> {
 
     fn send_opener(&self, i: usize) -> Result<(), LabError> {
         let p = &self.probes[i];
-        let (fd, scope) = &self.raw[&(watch(p.path), p.packet.is_ipv6())];
+        let key = raw_sender_of(p).expect("an opener has a sender");
+        let (fd, scope) = &self.raw[&key];
         let packet = wire::opener_packet(p, i as u32);
         sys::send_ip(fd, &packet, p.packet.src, *scope)
             .map_err(|e| LabError::io(format!("send the opener of `{p}`"), e))
@@ -404,7 +419,7 @@ impl<'a> Run<'a> {
                 }
             }
             packets.push(match p.path {
-                Path::Loopback => (i, ip),
+                Path::Loopback | Path::Output => (i, ip),
                 _ => {
                     let dst = wire::parse_ip(&ip).map_or(p.packet.dst, |(_, _, d, _)| d);
                     (i, wire::ethernet(&ip, dst, macs.ingress, macs.sender))
@@ -422,11 +437,11 @@ impl<'a> Run<'a> {
             last = Some(Instant::now());
             let p = &self.probes[i];
             let sent = match p.path {
-                Path::Loopback => {
+                Path::Loopback | Path::Output => {
                     let (fd, scope) = &self.raw[&(Watch::Receiver, p.packet.is_ipv6())];
                     sys::send_ip(fd, &bytes, p.packet.dst, *scope)
                 }
-                _ => sys::send_frame(&self.sender, &bytes),
+                Path::Input | Path::Forward => sys::send_frame(&self.sender, &bytes),
             };
             sent.map_err(|e| LabError::io(format!("send `{p}`"), e))?;
         }
@@ -487,6 +502,14 @@ impl<'a> Run<'a> {
             }) => {
                 let i = id as usize;
                 let Some(p) = self.probes.get(i) else { return };
+                if p.path == Path::Output {
+                    // The probe itself, not an answer (the sender never answers).
+                    let (own, ty) = wire::wire_kind(p);
+                    if members.contains(&i) && proto == own && ty.is_none_or(|t| t == icmp.0) {
+                        self.outcomes[i].delivered = true;
+                    }
+                    return;
+                }
                 let ipv6 = p.packet.is_ipv6();
                 let answer = match proto {
                     1 | 58 if wire::is_echo_reply(icmp.0, ipv6) => Answer::EchoReply,
@@ -636,6 +659,18 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn an_output_probes_remote_end_is_its_destination() {
+        let ps = probes(&[
+            "output udp 10.0.0.1:1 -> 10.0.0.9:2",
+            "output udp 10.0.0.9:5 -> 10.0.0.3:6",
+            "output udp 10.0.0.2:7 -> 10.0.0.9:8",
+        ]);
+        let shape: Vec<Vec<usize>> = plan(&ps, 100).into_iter().map(|b| b.members).collect();
+        // 10.0.0.9 is remote for 0 and 2, local (the source) for 1.
+        assert_eq!(shape, vec![vec![0, 2], vec![1]]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ fn probes_parse_and_print_back() {
         "input reply tcp [2001:db8::7]:443 -> [2001:db8::1]:40000 syn,ack",
         "input related udp 198.51.100.7:53 -> 192.0.2.1:40000",
         "loopback tcp 127.0.0.1:40000 -> 127.0.0.1:22 syn",
+        "output udp 192.0.2.1:40000 -> 198.51.100.7:53",
         "input icmpv6 fe80::1 -> 2001:db8::1 type 135 code 0 hl 255",
     ] {
         let p = Probe::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -26,8 +27,13 @@ fn probes_the_lab_cannot_send_are_refused() {
     for (text, why) in [
         (
             "loopback reply udp 127.0.0.1:1 -> 127.0.0.1:2",
-            "loopback probes are new",
+            "are new packets",
         ),
+        (
+            "output reply udp 10.0.0.1:1 -> 10.0.0.2:2",
+            "are new packets",
+        ),
+        ("output udp 10.0.0.1:1 -> 224.0.0.1:2", "unicast"),
         (
             "reply icmp 10.0.0.1 -> 10.0.0.2 type 8 code 0",
             "ICMP echo reply",

@@ -257,7 +257,7 @@ impl Topology {
     /// loopback) or forwarded to `behind` (FORWARD).
     pub(crate) fn set_mode(&self, path: Path) -> Result<(), LabError> {
         let want = match path {
-            Path::Input | Path::Loopback => Mode::Local,
+            Path::Input | Path::Loopback | Path::Output => Mode::Local,
             Path::Forward => Mode::Forward,
         };
         let mut mode = self.mode.lock().unwrap_or_else(|e| e.into_inner());
@@ -283,11 +283,12 @@ impl Topology {
         Ok(())
     }
 
-    /// Replaces the host routes of the previous batch's probe sources (`old`) with
-    /// those of this batch's (`new`): in the receiver through the ingress, and, for
-    /// FORWARD probes, in `behind` through the receiver. Sources no host can have
-    /// (loopback, multicast, broadcast: martians the kernel drops) get no route, so
-    /// that the kernel's own routes for them stay as they are.
+    /// Replaces the host routes of the previous batch's remote addresses (`old`: probe
+    /// sources, or the destinations of output probes) with those of this batch's
+    /// (`new`): in the receiver through the ingress, and, for FORWARD probes, in
+    /// `behind` through the receiver. Addresses no host can have (loopback, multicast,
+    /// broadcast: martians the kernel drops) get no route, so that the kernel's own
+    /// routes for them stay as they are.
     pub(crate) fn route_sources(
         &self,
         old: &[(Path, IpAddr)],
