@@ -469,3 +469,33 @@ fn twice(file: &str, count: usize) {
         }
     );
 }
+
+/// The scan finds the same values in a ruleset's nft text and its nft JSON, and the
+/// values the hand-picked probes above test (not a kernel test).
+#[test]
+fn the_scan_reads_text_and_json_alike() {
+    let scan = |file: &str| {
+        let text = std::fs::read_to_string(corpus().join(file)).expect("corpus file");
+        Interesting::scan(&text)
+    };
+    for (text, json) in [
+        ("09-openwrt-fw4.nft", "10-openwrt-fw4.json"),
+        ("07-docker-bridge.nft", "12-docker-bridge.json"),
+    ] {
+        assert_eq!(scan(text), scan(json), "{text} and {json}");
+    }
+    let ufw = scan("01-ufw-ipv4.iptables");
+    for ports in [(22, 22), (35, 39), (113, 113), (8080, 8089)] {
+        assert!(ufw.ports.contains(&ports), "{ports:?} in {:?}", ufw.ports);
+    }
+    assert!(ufw.icmp_types.contains(&8), "{:?}", ufw.icmp_types);
+    let f2b = scan("05-fail2ban-sshd.nft");
+    let set: (std::net::Ipv4Addr, std::net::Ipv4Addr) = (
+        "203.0.113.64".parse().unwrap(),
+        "203.0.113.127".parse().unwrap(),
+    );
+    assert!(f2b.v4.contains(&set), "{:?}", f2b.v4);
+    let ufw6 = scan("02-ufw-ipv6.ip6tables");
+    assert_eq!(ufw6.hop_limits, vec![1, 255]);
+    assert!(ufw6.icmpv6_types.contains(&135), "{:?}", ufw6.icmpv6_types);
+}
