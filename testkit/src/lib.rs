@@ -6,7 +6,9 @@
 //! the one comparison of a kernel run with the evaluator's answer; [`classbench`]
 //! converts ClassBench filter sets to rule files; [`socket_fixture`] builds a private
 //! network namespace holding exactly the socket a test packet should find; [`rng`] is
-//! the seeded generator the tests' random files and packets share. The CLI
+//! the seeded generator the tests' random files and packets share; [`probe_lab`]
+//! sends crafted packets through a netfilter ruleset (or anything else installed) in
+//! network namespaces of its own and reports which ones got through. The CLI
 //! (`sockc test`, `sockc bench`, `sockc classbench`) and the integration tests use this
 //! crate; the compiler and the runtime never do, so nothing here can change what is
 //! compiled or installed. Invariant: the evaluator shares no code with the lowering
@@ -17,5 +19,6 @@ pub mod compare;
 pub mod eval;
 pub mod modgraph;
 pub mod packet;
+pub mod probe_lab;
 pub mod rng;
 pub mod socket_fixture;

@@ -1,0 +1,397 @@
+//! The values of a ruleset worth probing at: address ranges (prefixes, hosts,
+//! intervals), port ranges, ICMP and ICMPv6 types, hop limits. An importer that has
+//! the ruleset as data fills an [`Interesting`] exactly; until then
+//! [`Interesting::scan`] finds them in a ruleset's text — `iptables-save` options
+//! (`-s`, `--dport`, `--dports 34,35:39`, `--icmp-type`, `--hl-eq`), nft text
+//! (`saddr`, `dport { 22, 80-83 }`, `icmpv6 type { … }`, set elements, `hoplimit`)
+//! and nft JSON (`match` expressions on payload fields, `prefix`, `range`, `set`).
+//! It is a scan, not a parser: it may find a value no rule tests or miss one, which
+//! changes which probes are made but never what a probe's verdict is. Invariant: the
+//! lists are sorted and without duplicates (see [`Interesting::normalize`]).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde_json::Value;
+
+/// Values a ruleset tests, each an inclusive range (a single value is `(v, v)`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Interesting {
+    pub v4: Vec<(Ipv4Addr, Ipv4Addr)>,
+    pub v6: Vec<(Ipv6Addr, Ipv6Addr)>,
+    pub ports: Vec<(u16, u16)>,
+    pub icmp_types: Vec<u8>,
+    pub icmpv6_types: Vec<u8>,
+    pub hop_limits: Vec<u8>,
+}
+
+/// ICMP type names as iptables and nft print them.
+const ICMP_NAMES: &[(&str, u8)] = &[
+    ("echo-reply", 0),
+    ("destination-unreachable", 3),
+    ("source-quench", 4),
+    ("redirect", 5),
+    ("echo-request", 8),
+    ("router-advertisement", 9),
+    ("router-solicitation", 10),
+    ("time-exceeded", 11),
+    ("parameter-problem", 12),
+    ("timestamp-request", 13),
+    ("timestamp-reply", 14),
+    ("info-request", 15),
+    ("info-reply", 16),
+    ("address-mask-request", 17),
+    ("address-mask-reply", 18),
+];
+
+/// ICMPv6 type names as ip6tables and nft print them.
+const ICMPV6_NAMES: &[(&str, u8)] = &[
+    ("destination-unreachable", 1),
+    ("packet-too-big", 2),
+    ("time-exceeded", 3),
+    ("parameter-problem", 4),
+    ("echo-request", 128),
+    ("echo-reply", 129),
+    ("mld-listener-query", 130),
+    ("mld-listener-report", 131),
+    ("mld-listener-done", 132),
+    ("mld-listener-reduction", 132),
+    ("nd-router-solicit", 133),
+    ("nd-router-advert", 134),
+    ("nd-neighbor-solicit", 135),
+    ("nd-neighbor-advert", 136),
+    ("nd-redirect", 137),
+    ("router-renumbering", 138),
+    ("ind-neighbor-solicit", 141),
+    ("ind-neighbor-advert", 142),
+    ("mld2-listener-report", 143),
+];
+
+fn icmp_type(word: &str, v6: bool) -> Option<u8> {
+    let names = if v6 { ICMPV6_NAMES } else { ICMP_NAMES };
+    // `3/1` (type/code) in iptables' --icmp-type.
+    let word = word.split('/').next().unwrap_or(word);
+    word.parse()
+        .ok()
+        .or_else(|| names.iter().find(|(n, _)| *n == word).map(|&(_, t)| t))
+}
+
+impl Interesting {
+    /// Scans a ruleset in any of the three forms (JSON when it parses as JSON).
+    pub fn scan(text: &str) -> Interesting {
+        let mut found = Interesting::default();
+        match serde_json::from_str::<Value>(text) {
+            Ok(json) => found.scan_json(&json, None),
+            Err(_) => text.lines().for_each(|l| found.scan_line(l)),
+        }
+        found.normalize();
+        found
+    }
+
+    /// Sorts and deduplicates every list.
+    pub fn normalize(&mut self) {
+        fn tidy<T: Ord>(v: &mut Vec<T>) {
+            v.sort();
+            v.dedup();
+        }
+        tidy(&mut self.v4);
+        tidy(&mut self.v6);
+        tidy(&mut self.ports);
+        tidy(&mut self.icmp_types);
+        tidy(&mut self.icmpv6_types);
+        tidy(&mut self.hop_limits);
+    }
+
+    /// Adds an address, a prefix (`a/len`) or an interval (`a-b`), if `word` is one.
+    pub fn add_address(&mut self, word: &str) -> bool {
+        if let Some((a, b)) = word.split_once('-') {
+            return match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
+                (Ok(IpAddr::V4(a)), Ok(IpAddr::V4(b))) => {
+                    self.v4.push((a.min(b), a.max(b)));
+                    true
+                }
+                (Ok(IpAddr::V6(a)), Ok(IpAddr::V6(b))) => {
+                    self.v6.push((a.min(b), a.max(b)));
+                    true
+                }
+                _ => false,
+            };
+        }
+        match word.parse::<ipnet::IpNet>() {
+            Ok(ipnet::IpNet::V4(n)) => self.v4.push((n.network(), n.broadcast())),
+            Ok(ipnet::IpNet::V6(n)) => self.v6.push((n.network(), n.broadcast())),
+            Err(_) => match word.parse::<IpAddr>() {
+                Ok(IpAddr::V4(a)) => self.v4.push((a, a)),
+                Ok(IpAddr::V6(a)) => self.v6.push((a, a)),
+                Err(_) => return false,
+            },
+        }
+        true
+    }
+
+    /// Adds a port (`22`) or range (`8080:8089`, `80-83`), if `word` is one.
+    pub fn add_ports(&mut self, word: &str) -> bool {
+        let (a, b) = word
+            .split_once(':')
+            .or_else(|| word.split_once('-'))
+            .unwrap_or((word, word));
+        match (a.parse::<u16>(), b.parse::<u16>()) {
+            (Ok(a), Ok(b)) => {
+                self.ports.push((a.min(b), a.max(b)));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// One line of `iptables-save` output or nft text.
+    fn scan_line(&mut self, line: &str) {
+        let line = line.split('#').next().unwrap_or_default();
+        let words: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | '{' | '}' | ';' | '"' | '\''))
+            .filter(|w| !w.is_empty())
+            .collect();
+        let v6_line = line.contains("icmpv6") || line.contains("ipv6-icmp");
+        for (i, w) in words.iter().enumerate() {
+            let after = |n: usize| words.get(i + n).copied().unwrap_or_default();
+            match *w {
+                "--dport"
+                | "--sport"
+                | "--dports"
+                | "--sports"
+                | "--destination-port"
+                | "--source-port"
+                | "--destination-ports"
+                | "--source-ports" => {
+                    // `--dports 34,35:39` was split at the commas: take what follows.
+                    words[i + 1..]
+                        .iter()
+                        .take_while(|w| !w.starts_with('-') && self.add_ports(w))
+                        .count();
+                }
+                "dport" | "sport" => {
+                    words[i + 1..]
+                        .iter()
+                        .skip_while(|w| matches!(**w, "!=" | "==" | "<" | ">" | "<=" | ">="))
+                        .take_while(|w| self.add_ports(w))
+                        .count();
+                }
+                "--icmp-type" | "--icmpv6-type" => {
+                    let v6 = *w == "--icmpv6-type";
+                    if let Some(t) = icmp_type(after(1), v6) {
+                        self.push_icmp(t, v6);
+                    }
+                }
+                "--hl-eq" | "--ttl-eq" | "hoplimit" | "ttl" => {
+                    if let Ok(h) = after(1).parse() {
+                        self.hop_limits.push(h);
+                    }
+                }
+                _ => {
+                    if !self.add_address(w) {
+                        self.scan_icmp_word(&words, i, v6_line);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A word of an nft line: an ICMP type name, or a number right after
+    /// `icmp type` / `icmpv6 type` (and each element of the set that follows).
+    fn scan_icmp_word(&mut self, words: &[&str], i: usize, v6_line: bool) {
+        let w = words[i];
+        if w.parse::<u8>().is_err() {
+            if let Some(t) = icmp_type(w, v6_line) {
+                if w.contains('-') {
+                    self.push_icmp(t, v6_line);
+                }
+            }
+            return;
+        }
+        let type_keyword = words[..i]
+            .iter()
+            .rposition(|x| *x == "type")
+            .filter(|&k| k > 0 && matches!(words[k - 1], "icmp" | "icmpv6"));
+        let Some(k) = type_keyword else { return };
+        // Only set elements and the value itself, not `. code` parts or later matches.
+        let between = &words[k + 1..i];
+        if between
+            .iter()
+            .all(|x| x.parse::<u8>().is_ok() || icmp_type(x, v6_line).is_some())
+        {
+            let t = w.parse().expect("checked");
+            self.push_icmp(t, words[k - 1] == "icmpv6");
+        }
+    }
+
+    fn push_icmp(&mut self, t: u8, v6: bool) {
+        if v6 {
+            self.icmpv6_types.push(t);
+        } else {
+            self.icmp_types.push(t);
+        }
+    }
+
+    /// Walks nft JSON; `field` is the payload field (`dport`, `type`, …) and whether
+    /// its protocol is ICMPv6, when `v` is the right side of a match on one.
+    fn scan_json(&mut self, v: &Value, field: Option<(&str, bool)>) {
+        match v {
+            Value::String(s) => {
+                let icmp = match field {
+                    Some(("type", v6)) => icmp_type(s, v6).map(|t| (t, v6)),
+                    _ => None,
+                };
+                if !self.add_address(s) {
+                    if let Some((t, v6)) = icmp {
+                        self.push_icmp(t, v6);
+                    }
+                }
+            }
+            Value::Number(n) => self.json_number(n.as_u64(), field),
+            Value::Array(items) => items.iter().for_each(|x| self.scan_json(x, field)),
+            Value::Object(map) => {
+                if let Some(m) = map.get("match") {
+                    let f = match_field(&m["left"]);
+                    self.scan_json(&m["right"], f.as_ref().map(|(f, v6)| (f.as_str(), *v6)));
+                    return;
+                }
+                if let Some(p) = map.get("prefix") {
+                    if let (Some(a), Some(l)) = (p["addr"].as_str(), p["len"].as_u64()) {
+                        self.add_address(&format!("{a}/{l}"));
+                    }
+                    return;
+                }
+                if let Some(Value::Array(r)) = map.get("range") {
+                    if let [Value::String(a), Value::String(b)] = r.as_slice() {
+                        self.add_address(&format!("{a}-{b}"));
+                    } else if let [Value::Number(a), Value::Number(b)] = r.as_slice() {
+                        if matches!(field, Some(("dport" | "sport", _))) {
+                            self.add_ports(&format!("{a}-{b}"));
+                        }
+                    }
+                    return;
+                }
+                if let Some(Value::Array(parts)) = map.get("concat") {
+                    // `icmpv6 type . icmpv6 code`: the first part is the type.
+                    if let Some(first) = parts.first() {
+                        self.scan_json(first, field);
+                    }
+                    return;
+                }
+                map.values().for_each(|x| self.scan_json(x, field));
+            }
+            _ => {}
+        }
+    }
+
+    fn json_number(&mut self, n: Option<u64>, field: Option<(&str, bool)>) {
+        let Some(n) = n else { return };
+        match field {
+            Some(("dport" | "sport", _)) => {
+                if let Ok(p) = u16::try_from(n) {
+                    self.ports.push((p, p));
+                }
+            }
+            Some(("type", v6)) => {
+                if let Ok(t) = u8::try_from(n) {
+                    self.push_icmp(t, v6);
+                }
+            }
+            Some(("hoplimit" | "ttl", _)) => {
+                if let Ok(h) = u8::try_from(n) {
+                    self.hop_limits.push(h);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The payload field a JSON match tests (`{"payload": {"protocol": "tcp", "field":
+/// "dport"}}`), and whether its protocol is ICMPv6; for a concatenation, its first
+/// part's.
+fn match_field(left: &Value) -> Option<(String, bool)> {
+    if let Some(Value::Array(parts)) = left.get("concat") {
+        return match_field(parts.first()?);
+    }
+    let p = left.get("payload")?;
+    let field = p.get("field")?.as_str()?.to_string();
+    let v6 = p.get("protocol").and_then(Value::as_str) == Some("icmpv6");
+    Some((field, v6))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iptables_options_give_addresses_ports_types_and_hop_limits() {
+        let i = Interesting::scan(
+            "-A ufw-user-input -s 192.168.0.1/32 -d 10.0.0.0/8 -p udp -m multiport --dports 34,35:39 -j ACCEPT\n\
+             -A x -p tcp -m tcp --sport 80 --dport 13 -j ACCEPT\n\
+             -A y -p ipv6-icmp -m icmp6 --icmpv6-type 135 -m hl --hl-eq 255 -j ACCEPT\n\
+             -A z -p icmp -m icmp --icmp-type 3/1 -j ACCEPT\n\
+             -A w -s fe80::/10 -j ACCEPT\n",
+        );
+        assert_eq!(
+            i.v4,
+            vec![
+                (
+                    "10.0.0.0".parse().unwrap(),
+                    "10.255.255.255".parse().unwrap()
+                ),
+                (
+                    "192.168.0.1".parse().unwrap(),
+                    "192.168.0.1".parse().unwrap()
+                ),
+            ]
+        );
+        assert_eq!(
+            i.v6,
+            vec![(
+                "fe80::".parse().unwrap(),
+                "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap()
+            )]
+        );
+        assert_eq!(i.ports, vec![(13, 13), (34, 34), (35, 39), (80, 80)]);
+        assert_eq!(i.icmpv6_types, vec![135]);
+        assert_eq!(i.icmp_types, vec![3]);
+        assert_eq!(i.hop_limits, vec![255]);
+    }
+
+    #[test]
+    fn nft_text_gives_sets_intervals_and_icmp_names() {
+        let i = Interesting::scan(
+            "elements = { 192.0.2.201, 203.0.113.64/26 }\n\
+             tcp dport { 22, 80-83 } accept\n\
+             icmpv6 type { nd-neighbor-solicit, 148 } accept\n\
+             icmpv6 type . icmpv6 code { packet-too-big . no-route } accept\n\
+             icmp type echo-request accept\n\
+             ip6 hoplimit 1 drop\n",
+        );
+        assert_eq!(i.ports, vec![(22, 22), (80, 83)]);
+        assert_eq!(i.icmpv6_types, vec![2, 135, 148]);
+        assert_eq!(i.icmp_types, vec![8]);
+        assert_eq!(i.hop_limits, vec![1]);
+        assert_eq!(i.v4.len(), 2);
+    }
+
+    #[test]
+    fn nft_json_gives_the_same_values() {
+        let json = r#"{"nftables": [{"rule": {"expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"set": [22, {"range": [80, 83]}]}}},
+            {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": "203.0.113.64", "len": 26}}}},
+            {"match": {"op": "==", "left": {"concat": [{"payload": {"protocol": "icmpv6", "field": "type"}}, {"payload": {"protocol": "icmpv6", "field": "code"}}]},
+                       "right": {"set": [{"concat": ["packet-too-big", "no-route"]}, {"concat": [135, 0]}]}}}
+        ]}}]}"#;
+        let i = Interesting::scan(json);
+        assert_eq!(i.ports, vec![(22, 22), (80, 83)]);
+        assert_eq!(
+            i.v4,
+            vec![(
+                "203.0.113.64".parse().unwrap(),
+                "203.0.113.127".parse().unwrap()
+            )]
+        );
+        assert_eq!(i.icmpv6_types, vec![2, 135]);
+    }
+}

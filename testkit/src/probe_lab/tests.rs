@@ -1,0 +1,74 @@
+use super::*;
+
+#[test]
+fn probes_parse_and_print_back() {
+    for text in [
+        "input tcp 198.51.100.7:40000 -> 192.0.2.1:22 syn",
+        "forward udp 198.51.100.7:53 -> 192.0.2.2:40000",
+        "input reply tcp [2001:db8::7]:443 -> [2001:db8::1]:40000 syn,ack",
+        "input related udp 198.51.100.7:53 -> 192.0.2.1:40000",
+        "loopback tcp 127.0.0.1:40000 -> 127.0.0.1:22 syn",
+        "output udp 192.0.2.1:40000 -> 198.51.100.7:53",
+        "input icmpv6 fe80::1 -> 2001:db8::1 type 135 code 0 hl 255",
+    ] {
+        let p = Probe::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(p.to_string(), text);
+        assert_eq!(Probe::parse(&p.to_string()), Ok(p));
+    }
+    let p = Probe::parse("udp 10.0.0.1:1 -> 10.0.0.2:2").unwrap();
+    assert_eq!(
+        (p.path, p.origin, p.hop_limit),
+        (Path::Input, Origin::New, 64)
+    );
+}
+
+#[test]
+fn probes_the_lab_cannot_send_are_refused() {
+    for (text, why) in [
+        (
+            "loopback reply udp 127.0.0.1:1 -> 127.0.0.1:2",
+            "are new packets",
+        ),
+        (
+            "output reply udp 10.0.0.1:1 -> 10.0.0.2:2",
+            "are new packets",
+        ),
+        ("output udp 10.0.0.1:1 -> 224.0.0.1:2", "unicast"),
+        (
+            "reply icmp 10.0.0.1 -> 10.0.0.2 type 8 code 0",
+            "ICMP echo reply",
+        ),
+        (
+            "related icmp 10.0.0.1 -> 10.0.0.2 type 0 code 0",
+            "TCP or UDP",
+        ),
+        (
+            "udp 10.0.0.1:1 -> 10.0.0.1:2",
+            "the source is the destination",
+        ),
+        ("reply udp 255.255.255.255:1 -> 10.0.0.1:2", "unicast"),
+        ("loopback udp 10.0.0.1:1 -> 224.0.0.1:2", "unicast"),
+        (
+            "forward reply udp [fe80::1]:1 -> [2001:db8::1]:2",
+            "link-local",
+        ),
+        ("udp 10.0.0.1:1 -> 10.0.0.2:2 vlan 5", "VLAN"),
+        ("udp 10.0.0.1:1 -> 10.0.0.2:2 hl x", "hop limit"),
+    ] {
+        let e = Probe::parse(text).expect_err(text);
+        assert!(e.contains(why), "{text}: {e}");
+    }
+}
+
+#[test]
+fn outcomes_read_plainly() {
+    let o = Outcome {
+        delivered: false,
+        answer: Answer::IcmpError { ty: 3, code: 3 },
+        opener_left: Some(false),
+    };
+    assert_eq!(
+        o.to_string(),
+        "not delivered, icmp error 3/3 (opener did not leave)"
+    );
+}
