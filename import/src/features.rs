@@ -2,11 +2,20 @@
 //! [`Feature`] per construct, with the reason the report gives and whether the
 //! language has it today.
 //!
-//! Invariant: this is the one place that decides whether a construct is expressible.
-//! When the language gains a construct (`ct state`, `reject`, `limit`, interface
-//! matches, local/forwarded, netfilter hook blocks — the language issue), its
-//! [`Feature::available`] arm turns true and the lowering's arm for it writes the
-//! syntax; nothing else changes.
+//! Invariant: this is the one place that names what the language lacks, and every
+//! refusal the lowering makes goes through a [`Feature`]. When the language gains a
+//! construct, its [`Feature::available`] arm turns true and one arm of the lowering
+//! writes its syntax instead of refusing:
+//!
+//! - `CtState`: `lower/cube.rs`, `CubeWriter::write`, the `Dim::CtState` check (the
+//!   cube already holds the set of states);
+//! - `Interface`: the same function, the `AtomKind::Iif`/`Oif` arm (and
+//!   `semantics/mod.rs` stops deciding interfaces it could write);
+//! - `Limit`, and every other opaque match: the `AtomKind::Opaque` arm, by feature;
+//! - `Reject`: `lower/mod.rs`, `action_word` (`FlatAction::Reject` keeps its type);
+//! - `LocalForwarded`: `semantics/mod.rs`, `split_place` (input rules conjoined with
+//!   "local", forward rules with "forwarded", instead of the marks);
+//! - `NetfilterHook`: `lower/mod.rs` (`Program::Netfilter`) and the block head.
 
 use std::fmt;
 

@@ -26,6 +26,9 @@ pub struct RuleReport {
     pub status: Status,
     pub reason: String,
     pub sk_lines: Vec<u32>,
+    /// What the language would need for the parts of the rule that were left out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -52,19 +55,10 @@ impl Report {
     /// The features the unsupported rules need, with how many rules need each.
     pub fn needs(&self) -> Vec<(String, usize)> {
         let mut v: Vec<(String, usize)> = Vec::new();
-        for r in self
-            .rules
-            .iter()
-            .filter(|r| r.status == Status::Unsupported)
-        {
-            for part in r.reason.split("; ") {
-                if let Some(i) = part.find("needs ") {
-                    let what = part[i + 6..].to_string();
-                    match v.iter_mut().find(|(w, _)| *w == what) {
-                        Some((_, n)) => *n += 1,
-                        None => v.push((what, 1)),
-                    }
-                }
+        for what in self.rules.iter().flat_map(|r| &r.needs) {
+            match v.iter_mut().find(|(w, _)| w == what) {
+                Some((_, n)) => *n += 1,
+                None => v.push((what.clone(), 1)),
             }
         }
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -79,9 +73,16 @@ struct Acc {
     reasons: Vec<String>,
     lines: Vec<u32>,
     touched: bool,
+    needs: Vec<Feature>,
 }
 
 impl Acc {
+    fn need(&mut self, f: Feature) {
+        if !self.needs.contains(&f) {
+            self.needs.push(f);
+        }
+    }
+
     fn add(&mut self, status: Status, reason: impl Into<String>) {
         self.touched = true;
         self.status = self.status.max(status);
@@ -135,7 +136,8 @@ pub fn build(
             status: Status::Exact,
             reasons: Vec::new(),
             lines: Vec::new(),
-            touched: false
+            touched: false,
+            needs: Vec::new(),
         };
         rs.rules.len()
     ];
@@ -168,6 +170,7 @@ pub fn build(
                 status: a.status,
                 reason: a.reasons.join("; "),
                 sk_lines: a.lines,
+                needs: a.needs.iter().map(|f| f.to_string()).collect(),
             }
         })
         .collect();
@@ -209,6 +212,7 @@ fn gather_place(
             for id in path.iter().chain(&r.after) {
                 if features[*id].contains(f) && Some(*id) != leaf {
                     acc[*id].add(Status::Unsupported, format!("needs {f} ({place})"));
+                    acc[*id].need(*f);
                     blamed_elsewhere.push(format!("line {} needs {f}", rs.rules[*id].span.line));
                 }
             }
@@ -222,6 +226,9 @@ fn gather_place(
                 reason = format!("{reason} [{}]", blamed_elsewhere.join(", "));
             }
             a.add(e.status, reason);
+            if e.status == Status::Unsupported {
+                e.needs.iter().for_each(|f| a.need(*f));
+            }
         }
     }
     for (id, note) in &p.list.notes {
@@ -233,9 +240,11 @@ fn gather_place(
             Status::Unsupported,
             format!("{why}: needs {}", Feature::Other),
         );
+        acc[*id].need(Feature::Other);
     }
     for (id, f, why) in &p.left_out {
         acc[*id].add(Status::Unsupported, format!("{why}: needs {f}"));
+        acc[*id].need(*f);
     }
 }
 
@@ -259,6 +268,7 @@ fn explain_untouched(
                 Feature::LinkLayer
             ),
         );
+        a.need(Feature::LinkLayer);
         return;
     }
     let bases = base_chains_reaching(rs, rule.table, rule.chain);
@@ -267,6 +277,7 @@ fn explain_untouched(
             Status::Unsupported,
             format!("in a nat chain: needs {}", Feature::Nat),
         );
+        a.need(Feature::Nat);
         return;
     }
     if let Some(b) = bases.iter().find(|b| !placed_hooks.contains(&b.hook)) {

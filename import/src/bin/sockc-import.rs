@@ -130,6 +130,9 @@ fn main() -> ExitCode {
         for (path, how) in &imported.set_files {
             eprintln!("set file {path}: {how}");
         }
+        for (what, n) in r.needs() {
+            eprintln!("{n} rule(s) need {what}");
+        }
     }
     eprintln!(
         "{} rules: {} exact, {} approximate, {} unsupported",

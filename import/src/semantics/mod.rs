@@ -222,7 +222,7 @@ fn split_place(
     let mut left_out = Vec::new();
     for r in fwd.rules.iter().filter(|r| r.hook == NfHook::Forward) {
         let why = format!(
-            "a forward rule: at {here} it needs telling forwarded from {local_name} traffic"
+            "a forward rule: at {here}, forwarded traffic cannot be told from {local_name} traffic"
         );
         for id in origin_rules(r.origin, &r.path) {
             left_out.push((id, Feature::LocalForwarded, why.clone()));
