@@ -104,6 +104,19 @@ fn written_rules_are_their_flat_rules() {
                     })
                     .collect();
                 let lists: Vec<&FlatList> = vec![&placed.list];
+                // an ARP request: netfilter's IP tables never see it
+                let mut arp = vec![0xffu8; 6];
+                arp.extend([2, 0, 0, 0, 0, 1, 0x08, 0x06]);
+                arp.extend([0, 1, 8, 0, 6, 4, 0, 1]);
+                arp.extend([0u8; 20]);
+                let got = evaluate(&compiled.module, prog, &arp, &Facts::default()).outcome;
+                assert_eq!(
+                    format!("{got:?}"),
+                    "Verdict(Allow)",
+                    "{} {}: ARP",
+                    f.name,
+                    block.head
+                );
                 for p in eval::edge_packets(&lists, &[f.iface.as_str()], 600, 3)
                     .into_iter()
                     .filter(framable)

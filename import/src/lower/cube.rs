@@ -87,6 +87,11 @@ impl CubeWriter<'_> {
                     words.extend(dst.clone());
                     words.extend(f.iter().cloned());
                     words.extend(i.iter().cloned());
+                    if words.is_empty() {
+                        // a rule without a match takes every frame; netfilter's IP
+                        // tables only ever see IP packets
+                        words.push("any".to_string());
+                    }
                     out.push(words);
                     if out.len() > MAX_RULES_PER_CUBE {
                         return Err(Refusal::Needs(vec![(
