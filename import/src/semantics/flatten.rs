@@ -39,6 +39,8 @@
 //! the jump rule and not followed. The whole list is bounded by a budget of flat
 //! rules; past it the import fails rather than grow without bound.
 
+use std::rc::Rc;
+
 use super::{
     atoms::Atoms,
     cond::{intersect, Converter, TooComplex, MAX_CUBES},
@@ -150,7 +152,8 @@ pub struct Flattener<'a> {
     iif: Option<String>,
     oif: Option<String>,
     budget: usize,
-    regions: Vec<Option<Result<Vec<Cube>, TooComplex>>>,
+    /// Each rule's region at this place, computed once (shared by every call site).
+    regions: Vec<Option<Result<Rc<Vec<Cube>>, TooComplex>>>,
     out: FlatList,
     final_stage: bool,
     hook: NfHook,
@@ -248,7 +251,7 @@ impl<'a> Flattener<'a> {
     }
 
     /// The region of rule `id` with what this place knows about interfaces applied.
-    fn region(&mut self, id: RuleId) -> Result<Vec<Cube>, TooComplex> {
+    fn region(&mut self, id: RuleId) -> Result<Rc<Vec<Cube>>, TooComplex> {
         if let Some(r) = &self.regions[id] {
             return r.clone();
         }
@@ -259,7 +262,7 @@ impl<'a> Flattener<'a> {
         };
         let r = conv
             .conjunction(&rule.matches)
-            .map(|cubes| self.decide(cubes));
+            .map(|cubes| Rc::new(self.decide(cubes)));
         self.regions[id] = Some(r.clone());
         r
     }
