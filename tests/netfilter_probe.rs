@@ -1,5 +1,5 @@
 //! The probe lab (`sockc_testkit::probe_lab`) against the kernel's own netfilter, on
-//! the import corpus (`tests/import-corpus/`, copied from the shared corpus with its
+//! the import corpus (`tests/import-corpus/rulesets/`, copied from the shared corpus with its
 //! SOURCES.md and manifest.json): each ruleset is loaded into the lab's receiver with
 //! the tool of its format, and hand-picked probes, whose verdicts follow from reading
 //! the ruleset (the comment above each says which rule decides), must come out
@@ -27,7 +27,7 @@ use sockc_testkit::probe_lab::{
 mod common;
 
 fn corpus() -> PathBuf {
-    common::root().join("tests/import-corpus")
+    common::root().join("tests/import-corpus/rulesets")
 }
 
 /// The manifest's entry for a corpus file.

@@ -1,0 +1,117 @@
+//! Errors of an import: input that cannot be read as its format (with line and
+//! column), and options that do not fit the input.
+//!
+//! Invariant: a syntax error always has a position inside the input (byte offset,
+//! 1-based line, 1-based column in characters) and a message that quotes at most a
+//! bounded piece of the input.
+
+use std::fmt;
+
+use crate::model::Span;
+
+/// At most this many syntax errors are kept per input.
+pub const MAX_ERRORS: usize = 20;
+
+/// One syntax error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub message: String,
+    pub span: Span,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}",
+            self.span.line, self.span.column, self.message
+        )
+    }
+}
+
+/// Why an import produced nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImportError {
+    /// The input is not valid in its format (exit 1, like a rule error).
+    Syntax(Vec<Diagnostic>),
+    /// The options do not fit (exit 2, like a usage error).
+    Usage(String),
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportError::Syntax(d) => {
+                for (i, x) in d.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "{x}")?;
+                }
+                Ok(())
+            }
+            ImportError::Usage(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+/// Line starts of a text, to turn byte offsets into lines and columns.
+#[derive(Clone, Debug)]
+pub struct LineIndex<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { text, starts }
+    }
+
+    /// The span of bytes `start..end` (clamped to the text and to character
+    /// boundaries).
+    pub fn span(&self, start: usize, end: usize) -> Span {
+        let mut start = start.min(self.text.len());
+        while !self.text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let end = end.clamp(start, self.text.len());
+        let line = self.starts.partition_point(|s| *s <= start);
+        let line_start = self.starts[line - 1];
+        let column = self.text[line_start..start].chars().count() + 1;
+        Span {
+            line: line as u32,
+            column: column as u32,
+            start,
+            end,
+        }
+    }
+
+    /// The 1-based line `n`'s byte range, without its line break.
+    pub fn line_range(&self, n: usize) -> (usize, usize) {
+        let start = self.starts.get(n - 1).copied().unwrap_or(self.text.len());
+        let end = self.starts.get(n).map_or(self.text.len(), |e| e - 1);
+        (start, end.max(start))
+    }
+}
+
+/// A piece of input quoted in a message: at most 40 characters, control characters
+/// escaped.
+pub fn quote(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == 40 {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    format!("`{out}`")
+}

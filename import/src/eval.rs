@@ -1,0 +1,216 @@
+//! A reference evaluator for flat lists: the verdict a list gives a packet, and packets
+//! chosen at the edges of every cube of some lists. The tests compare two imports of
+//! the same ruleset (text and JSON, iptables and its nft translation) with it, and
+//! compare a list with the sockc program written from it.
+//!
+//! Invariant: a packet's verdict is the first terminal flat rule whose cube admits it
+//! (accept when none does), with atoms decided from the packet: interfaces by name,
+//! set lookups by the set's contents, and everything opaque by a hash of the atom's
+//! text and the packet's seed — so two lists that name the same opaque test see the
+//! same truth value for the same packet.
+
+use std::hash::{Hash, Hasher};
+
+use crate::{
+    algebra::{Cube, Dim},
+    model::{NamedSet, SetContent, Value},
+    semantics::{
+        atoms::{iface_matches, AtomKind, Atoms},
+        flatten::{FlatAction, FlatList},
+    },
+};
+
+/// A packet as the flat model sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Packet {
+    /// 4 or 6.
+    pub family: u8,
+    pub proto: u8,
+    pub src: u128,
+    pub dst: u128,
+    pub sport: u16,
+    pub dport: u16,
+    pub tcp_flags: u8,
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    pub ct_state: u8,
+    pub iif: String,
+    pub oif: String,
+    /// Decides the opaque atoms.
+    pub seed: u64,
+}
+
+impl Packet {
+    /// The packet's value of field `d`, if it has that field.
+    pub fn field(&self, d: Dim) -> Option<u128> {
+        let v4 = self.family == 4;
+        let ports = matches!(self.proto, 6 | 17 | 33 | 132 | 136);
+        let icmp = (self.proto == 1 && v4) || (self.proto == 58 && !v4);
+        Some(match d {
+            Dim::Family => self.family as u128,
+            Dim::Proto => self.proto as u128,
+            Dim::Src4 if v4 => self.src,
+            Dim::Dst4 if v4 => self.dst,
+            Dim::Src6 if !v4 => self.src,
+            Dim::Dst6 if !v4 => self.dst,
+            Dim::SrcPort if ports => self.sport as u128,
+            Dim::DstPort if ports => self.dport as u128,
+            Dim::TcpFlags if self.proto == 6 => self.tcp_flags as u128,
+            Dim::IcmpType if icmp => self.icmp_type as u128,
+            Dim::IcmpCode if icmp => self.icmp_code as u128,
+            Dim::CtState => self.ct_state as u128,
+            _ => return None,
+        })
+    }
+}
+
+/// What a list decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Accept,
+    Drop,
+    Reject,
+    /// A verdict the import does not carry (queue, NAT in a filter chain).
+    Other,
+}
+
+/// The truth of an atom for `p`.
+pub fn atom_holds(kind: &AtomKind, sets: &[NamedSet], p: &Packet) -> bool {
+    match kind {
+        AtomKind::Iif(pat) => iface_matches(pat, &p.iif),
+        AtomKind::Oif(pat) => iface_matches(pat, &p.oif),
+        AtomKind::InSet { dim, set } => {
+            let Some(v) = p.field(*dim) else { return false };
+            match &sets[*set].content {
+                SetContent::Known(elems) => elems.iter().any(
+                    |e| matches!(e.first(), Some(Value::Range(lo, hi)) if *lo <= v && v <= *hi),
+                ),
+                SetContent::External => coin(&sets[*set].name, p.seed),
+            }
+        }
+        AtomKind::Opaque { key, .. } => coin(key, p.seed),
+    }
+}
+
+fn coin(key: &str, seed: u64) -> bool {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    seed.hash(&mut h);
+    h.finish() & 1 == 1
+}
+
+/// Whether `cube` admits `p`.
+pub fn admits(cube: &Cube, atoms: &Atoms, sets: &[NamedSet], p: &Packet) -> bool {
+    cube.dims()
+        .iter()
+        .all(|(d, v)| p.field(*d).is_some_and(|x| v.contains(x)))
+        && cube
+            .atoms()
+            .iter()
+            .all(|(a, want)| atom_holds(atoms.kind(*a), sets, p) == *want)
+}
+
+/// The verdict `list` gives `p`.
+pub fn verdict(list: &FlatList, atoms: &Atoms, sets: &[NamedSet], p: &Packet) -> Outcome {
+    for r in &list.rules {
+        if !r.action.is_terminal() || !admits(&r.cube, atoms, sets, p) {
+            continue;
+        }
+        return match r.action {
+            FlatAction::Accept => Outcome::Accept,
+            FlatAction::Drop => Outcome::Drop,
+            FlatAction::Reject(_) => Outcome::Reject,
+            _ => Outcome::Other,
+        };
+    }
+    Outcome::Accept
+}
+
+/// A small seeded generator (xorshift64*), so the tests are reproducible.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
+/// Packets at the edges of every cube of `lists` (each field's interval ends and the
+/// values just outside them), mixed at random, plus interfaces from `ifaces`.
+pub fn edge_packets(lists: &[&FlatList], ifaces: &[&str], n: usize, seed: u64) -> Vec<Packet> {
+    let mut cand: Vec<Vec<u128>> = Dim::ALL
+        .iter()
+        .map(|d| vec![d.lowest(), d.highest()])
+        .collect();
+    for l in lists {
+        for r in &l.rules {
+            for (d, v) in r.cube.dims() {
+                let c = &mut cand[Dim::ALL.iter().position(|x| x == d).expect("a dim")];
+                for &(lo, hi) in v.ranges() {
+                    c.extend([
+                        lo,
+                        hi,
+                        lo.saturating_sub(1),
+                        hi.saturating_add(1).min(d.highest()),
+                    ]);
+                }
+            }
+        }
+    }
+    for c in &mut cand {
+        c.sort_unstable();
+        c.dedup();
+    }
+    let pick = |rng: &mut Rng, d: Dim| -> u128 {
+        let c = &cand[Dim::ALL.iter().position(|x| *x == d).expect("a dim")];
+        c[rng.below(c.len())]
+    };
+    let mut rng = Rng::new(seed);
+    let protos = [6u8, 17, 1, 58, 132, 47];
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let family = if rng.below(2) == 0 { 4 } else { 6 };
+        let proto = if rng.below(3) == 0 {
+            protos[rng.below(protos.len())]
+        } else {
+            pick(&mut rng, Dim::Proto) as u8
+        };
+        let (sd, dd) = if family == 4 {
+            (Dim::Src4, Dim::Dst4)
+        } else {
+            (Dim::Src6, Dim::Dst6)
+        };
+        let iface = |rng: &mut Rng| {
+            ifaces
+                .get(rng.below(ifaces.len() + 1))
+                .map_or("other0".to_string(), |s| s.to_string())
+        };
+        out.push(Packet {
+            family,
+            proto,
+            src: pick(&mut rng, sd),
+            dst: pick(&mut rng, dd),
+            sport: pick(&mut rng, Dim::SrcPort) as u16,
+            dport: pick(&mut rng, Dim::DstPort) as u16,
+            tcp_flags: pick(&mut rng, Dim::TcpFlags) as u8,
+            icmp_type: pick(&mut rng, Dim::IcmpType) as u8,
+            icmp_code: pick(&mut rng, Dim::IcmpCode) as u8,
+            ct_state: pick(&mut rng, Dim::CtState) as u8,
+            iif: iface(&mut rng),
+            oif: iface(&mut rng),
+            seed: rng.next_u64(),
+        });
+    }
+    out
+}

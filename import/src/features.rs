@@ -1,0 +1,135 @@
+//! What a netfilter ruleset can say that sockc's language cannot (yet): one
+//! [`Feature`] per construct, with the reason the report gives and whether the
+//! language has it today.
+//!
+//! Invariant: this is the one place that names what the language lacks, and every
+//! refusal the lowering makes goes through a [`Feature`]. When the language gains a
+//! construct, its [`Feature::available`] arm turns true and one arm of the lowering
+//! writes its syntax instead of refusing:
+//!
+//! - `CtState`: `lower/cube.rs`, `CubeWriter::write`, the `Dim::CtState` check (the
+//!   cube already holds the set of states);
+//! - `Interface`: the same function, the `AtomKind::Iif`/`Oif` arm (and
+//!   `semantics/mod.rs` stops deciding interfaces it could write);
+//! - `Limit`, and every other opaque match: the `AtomKind::Opaque` arm, by feature;
+//! - `Reject`: `lower/mod.rs`, `action_word` (`FlatAction::Reject` keeps its type);
+//! - `LocalForwarded`: `semantics/mod.rs`, `split_place` (input rules conjoined with
+//!   "local", forward rules with "forwarded", instead of the marks);
+//! - `NetfilterHook`: `lower/mod.rs` (`Program::Netfilter`) and the block head.
+
+use std::fmt;
+
+/// A construct the import meets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Feature {
+    /// `ct state`, `-m conntrack --ctstate`, `-m state`.
+    CtState,
+    /// Other conntrack fields (`--ctstatus`, `--ctorigsrc`, `ct mark`, helpers ...).
+    Conntrack,
+    /// `REJECT`, nft `reject`.
+    Reject,
+    /// `-m limit`, nft `limit`.
+    Limit,
+    /// `-m hashlimit`, nft meters: per-key rate limits.
+    Hashlimit,
+    /// `-i`/`-o`, `iifname`/`oifname` the placement cannot decide.
+    Interface,
+    /// Telling local from forwarded traffic at an ingress hook.
+    LocalForwarded,
+    /// Blocks at a netfilter hook (`--hook netfilter`).
+    NetfilterHook,
+    /// `-m addrtype` LOCAL/BROADCAST/..., nft `fib daddr type`: the host's addresses.
+    AddrType,
+    /// Packet and connection marks (`-m mark`, `-m connmark`, `meta mark`).
+    Mark,
+    /// NAT (`DNAT`, `SNAT`, `MASQUERADE`, `REDIRECT`, nft `dnat` ...).
+    Nat,
+    /// Packet changes (`TCPMSS`, `TOS`, `TTL`, `MARK`, nft `... set ...`).
+    Mangle,
+    /// `NFQUEUE`, nft `queue`: userspace decides.
+    Queue,
+    /// `-m recent`.
+    Recent,
+    /// `-m string`.
+    StringMatch,
+    /// `-m owner`, `-m cgroup`, `meta skuid`: the sending socket's owner.
+    Owner,
+    /// `-m set` with a negation or several dimensions, nft set lookups the import
+    /// cannot write as an address or port set.
+    SetMatch,
+    /// IP header fields sockc does not read: TTL/hop limit, length, DSCP/TOS, ECN,
+    /// fragments, IP options, IPv6 extension headers.
+    IpHeader,
+    /// Transport fields sockc does not read (TCP options, SCTP chunks, DCCP types,
+    /// AH/ESP SPIs, ...).
+    L4Header,
+    /// Link-layer matches (`-m mac`, `-m physdev`, `pkttype`, VLAN, ARP, bridge).
+    LinkLayer,
+    /// Anything else, named in the reason.
+    Other,
+}
+
+impl Feature {
+    /// Whether sockc's language expresses it today.
+    pub fn available(self) -> bool {
+        match self {
+            Feature::CtState
+            | Feature::Reject
+            | Feature::Limit
+            | Feature::Interface
+            | Feature::LocalForwarded
+            | Feature::NetfilterHook => false,
+            _ => false,
+        }
+    }
+
+    /// Whether the language issue is to add it (the report says so).
+    pub fn planned(self) -> bool {
+        matches!(
+            self,
+            Feature::CtState
+                | Feature::Reject
+                | Feature::Limit
+                | Feature::Interface
+                | Feature::LocalForwarded
+                | Feature::NetfilterHook
+        )
+    }
+
+    /// What the report says is missing.
+    pub fn needs(self) -> &'static str {
+        match self {
+            Feature::CtState => "`ct state`",
+            Feature::Conntrack => "conntrack fields other than the state",
+            Feature::Reject => "`reject`",
+            Feature::Limit => "`limit` (rate limits)",
+            Feature::Hashlimit => "per-key rate limits (hashlimit, meters)",
+            Feature::Interface => "interface matches",
+            Feature::LocalForwarded => "a local/forwarded match",
+            Feature::NetfilterHook => "netfilter hook blocks",
+            Feature::AddrType => "the host's address types (addrtype, fib)",
+            Feature::Mark => "packet or connection marks",
+            Feature::Nat => "NAT (sockc does not rewrite addresses)",
+            Feature::Mangle => "packet changes (mangle)",
+            Feature::Queue => "userspace queueing",
+            Feature::Recent => "`-m recent` (per-address history)",
+            Feature::StringMatch => "payload string matching",
+            Feature::Owner => "the sending socket's owner or cgroup",
+            Feature::SetMatch => "this kind of set lookup",
+            Feature::IpHeader => "IP header fields sockc does not read",
+            Feature::L4Header => "transport header fields sockc does not read",
+            Feature::LinkLayer => "link-layer matches",
+            Feature::Other => "a construct sockc does not have",
+        }
+    }
+}
+
+impl fmt::Display for Feature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.needs())?;
+        if self.planned() {
+            f.write_str(" (language issue)")?;
+        }
+        Ok(())
+    }
+}

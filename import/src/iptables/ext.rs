@@ -1,0 +1,322 @@
+//! The match extensions (`-m NAME ...`): the ones that test fields sockc reads
+//! (tcp, udp, sctp, dccp ports, TCP flags, icmp, icmp6, multiport, iprange, set,
+//! addrtype MULTICAST) become tests of those fields; conntrack and state become `ct
+//! state` tests; comment is kept as the rule's comment; every other extension (and
+//! any option of these the import does not interpret) becomes an opaque match whose
+//! feature says what it would need.
+//!
+//! Invariant: an option is never ignored: it is interpreted exactly, or the match it
+//! belongs to is opaque (and the rule reported).
+
+use super::args::{Opt, Parsed, RuleError};
+use crate::{
+    features::Feature,
+    model::{IpVersion, Key, Match, MatchKind, Rhs, Value},
+    names, values,
+};
+
+/// Interprets module `name` with its options, adding to `out`.
+pub fn module(
+    name: &str,
+    opts: &[Opt],
+    v: IpVersion,
+    proto: Option<u8>,
+    out: &mut Parsed,
+) -> Result<(), RuleError> {
+    if name == "limit" {
+        out.matches
+            .push(Match::opaque(Feature::Limit, limit_key(opts)));
+        return Ok(());
+    }
+    if let Some(f) = opaque_module(name) {
+        let text: Vec<String> = opts.iter().map(Opt::text).collect();
+        let key = format!("-m {name} {}", text.join(" "))
+            .trim_end()
+            .to_string();
+        out.matches.push(Match::opaque(f, key));
+        return Ok(());
+    }
+    for o in opts {
+        option(name, o, v, proto, out)?;
+    }
+    Ok(())
+}
+
+/// The feature a module the import keeps opaque as a whole needs (`None`: the module
+/// is interpreted option by option).
+fn opaque_module(name: &str) -> Option<Feature> {
+    Some(match name {
+        "tcp" | "udp" | "sctp" | "dccp" | "udplite" | "icmp" | "icmp6" | "multiport"
+        | "iprange" | "conntrack" | "state" | "comment" | "addrtype" | "set" => return None,
+        "hashlimit" => Feature::Hashlimit,
+        "mark" | "connmark" => Feature::Mark,
+        "owner" | "cgroup" => Feature::Owner,
+        "recent" => Feature::Recent,
+        "string" => Feature::StringMatch,
+        "mac" | "physdev" | "pkttype" | "devgroup" => Feature::LinkLayer,
+        "ttl" | "hl" | "length" | "tos" | "dscp" | "ecn" | "frag" | "hbh" | "dst" | "rt"
+        | "ipv6header" | "mh" | "srh" => Feature::IpHeader,
+        "ah" | "esp" | "ipcomp" | "tcpmss" => Feature::L4Header,
+        "connbytes" | "connlimit" | "connlabel" | "helper" => Feature::Conntrack,
+        _ => Feature::Other,
+    })
+}
+
+/// One option of an interpreted module.
+fn option(
+    name: &str,
+    o: &Opt,
+    v: IpVersion,
+    proto: Option<u8>,
+    out: &mut Parsed,
+) -> Result<(), RuleError> {
+    let m = match name {
+        "tcp" | "udp" | "sctp" | "dccp" | "udplite" => {
+            let p = match name {
+                "tcp" => 6,
+                "udp" => 17,
+                "sctp" => 132,
+                "dccp" => 33,
+                _ => 136,
+            };
+            l4_option(name, p, o, opaque_one(name, o))?
+        }
+        "icmp" | "icmp6" if matches!(o.name.as_str(), "--icmp-type" | "--icmpv6-type") => {
+            let m = icmp_type(name == "icmp6", o.arg(0)?)
+                .ok_or_else(|| RuleError(o.at, format!("unknown ICMP type `{}`", o.args[0])))?;
+            match m {
+                Some(m) => m.negate(o.negated),
+                None => return Ok(()),
+            }
+        }
+        "multiport" => multiport(o, proto).negate(o.negated),
+        "iprange" => match iprange(o, v)? {
+            Some(m) => m,
+            None => opaque_one(name, o),
+        },
+        "conntrack" | "state" if matches!(o.name.as_str(), "--ctstate" | "--state") => {
+            ct_states(o)?
+        }
+        "conntrack" | "state" => {
+            Match::opaque(Feature::Conntrack, format!("-m conntrack {}", o.text()))
+        }
+        "comment" => {
+            out.comment = Some(o.arg(0)?.to_string());
+            return Ok(());
+        }
+        "addrtype" => addrtype(o, v).unwrap_or_else(|| opaque_one(name, o)),
+        "set" => return set_option(o, v, out),
+        _ => opaque_one(name, o),
+    };
+    out.matches.push(m);
+    Ok(())
+}
+
+/// `--sports`, `--dports`, `--ports` (source or destination) of `-m multiport`.
+fn multiport(o: &Opt, proto: Option<u8>) -> Match {
+    let Some(list) = o.args.first().and_then(|a| ports(a)) else {
+        return opaque_one("multiport", o);
+    };
+    let key = |src: bool| match (src, proto) {
+        (true, p) => Key::Sport(p),
+        (false, p) => Key::Dport(p),
+    };
+    let test = |k: Key| Match::test(vec![k], Rhs::Elements(list.clone()));
+    match o.name.as_str() {
+        "--sports" | "--source-ports" => test(key(true)),
+        "--dports" | "--destination-ports" => test(key(false)),
+        "--ports" => Match {
+            negated: false,
+            kind: MatchKind::Any(vec![vec![test(key(true))], vec![test(key(false))]]),
+        },
+        _ => opaque_one("multiport", o),
+    }
+}
+
+/// `--src-range a-b`, `--dst-range a-b` (`None`: another option).
+fn iprange(o: &Opt, v: IpVersion) -> Result<Option<Match>, RuleError> {
+    let key = match o.name.as_str() {
+        "--src-range" => Key::Saddr(v),
+        "--dst-range" => Key::Daddr(v),
+        _ => return Ok(None),
+    };
+    let (lo, hi, ver) = values::addr_range(o.arg(0)?)
+        .ok_or_else(|| RuleError(o.at, format!("`{}` is not an address range", o.args[0])))?;
+    if ver != v {
+        return Err(RuleError(
+            o.at,
+            "an address range of the other IP version".into(),
+        ));
+    }
+    Ok(Some(Match::one(key, lo, hi).negate(o.negated)))
+}
+
+/// `--match-set NAME src|dst`: a lookup in an ipset (other forms stay opaque).
+fn set_option(o: &Opt, v: IpVersion, out: &mut Parsed) -> Result<(), RuleError> {
+    let key = match (o.name.as_str(), o.args.get(1).map(String::as_str)) {
+        ("--match-set", Some("src")) => Key::Saddr(v),
+        ("--match-set", Some("dst")) => Key::Daddr(v),
+        _ => {
+            let m = Match::opaque(Feature::SetMatch, format!("-m set {}", o.text()));
+            out.matches.push(m);
+            return Ok(());
+        }
+    };
+    // the set's id is given by the reader, which keeps the ipsets
+    out.ipsets.push((out.matches.len(), o.arg(0)?.to_string()));
+    out.matches
+        .push(Match::test(vec![key], Rhs::Set(0)).negate(o.negated));
+    Ok(())
+}
+
+fn opaque_one(module: &str, o: &Opt) -> Match {
+    Match::opaque(Feature::Other, format!("-m {module} {}", o.text()))
+}
+
+/// A tcp/udp/sctp/dccp option.
+fn l4_option(module: &str, p: u8, o: &Opt, unknown: Match) -> Result<Match, RuleError> {
+    let bad = |what: &str| {
+        RuleError(
+            o.at,
+            format!(
+                "`{}` is not {what}",
+                o.args.first().map_or("", |s| s.as_str())
+            ),
+        )
+    };
+    Ok(match o.name.as_str() {
+        "--sport" | "--source-port" | "--dport" | "--destination-port" => {
+            let (lo, hi) = values::port_range(o.arg(0)?).ok_or_else(|| bad("a port or range"))?;
+            let key = if o.name.starts_with("--s") {
+                Key::Sport(Some(p))
+            } else {
+                Key::Dport(Some(p))
+            };
+            Match::one(key, lo, hi).negate(o.negated)
+        }
+        "--tcp-flags" if module == "tcp" => {
+            let mask = flags(o.arg(0)?).ok_or_else(|| bad("a list of TCP flags"))?;
+            let set = flags(o.arg(1)?).ok_or_else(|| bad("a list of TCP flags"))?;
+            Match::test(
+                vec![Key::TcpFlags],
+                Rhs::Masked {
+                    mask: mask as u128,
+                    value: (set & mask) as u128,
+                },
+            )
+            .negate(o.negated)
+        }
+        "--syn" if module == "tcp" => {
+            // SYN set, RST, ACK and FIN clear
+            Match::test(
+                vec![Key::TcpFlags],
+                Rhs::Masked {
+                    mask: 0x17,
+                    value: 0x02,
+                },
+            )
+            .negate(o.negated)
+        }
+        "--tcp-option" | "--chunk-types" | "--dccp-types" | "--dccp-option" => {
+            Match::opaque(Feature::L4Header, format!("-m {module} {}", o.text()))
+        }
+        _ => unknown,
+    })
+}
+
+/// `SYN,ACK`, `ALL`, `NONE`.
+fn flags(list: &str) -> Option<u8> {
+    list.split(',')
+        .try_fold(0u8, |acc, f| names::tcp_flag(f).map(|b| acc | b))
+}
+
+/// `80,443,8000:8080` (multiport).
+fn ports(list: &str) -> Option<Vec<Vec<Value>>> {
+    list.split(',')
+        .map(|p| values::port_range(p).map(|(lo, hi)| vec![Value::Range(lo, hi)]))
+        .collect()
+}
+
+/// An ICMP type as iptables prints it: a number, `type/code`, or a name; `None`
+/// inside for `any`.
+pub fn icmp_type(v6: bool, text: &str) -> Option<Option<Match>> {
+    let ver = if v6 { IpVersion::V6 } else { IpVersion::V4 };
+    if text == "any" {
+        return Some(None);
+    }
+    let (t, code) = match text.split_once('/') {
+        Some((t, c)) => (t.parse::<u8>().ok()?, Some(c.parse::<u8>().ok()?)),
+        None => match text.parse::<u8>() {
+            Ok(t) => (t, None),
+            Err(_) => {
+                if v6 {
+                    names::icmp6(text)?
+                } else {
+                    names::icmp4(text)?
+                }
+            }
+        },
+    };
+    Some(Some(match code {
+        None => Match::one(Key::IcmpType(ver), t as u128, t as u128),
+        Some(c) => Match::test(
+            vec![Key::IcmpType(ver), Key::IcmpCode(ver)],
+            Rhs::Elements(vec![vec![
+                Value::Range(t as u128, t as u128),
+                Value::Range(c as u128, c as u128),
+            ]]),
+        ),
+    }))
+}
+
+fn ct_states(o: &Opt) -> Result<Match, RuleError> {
+    let mut elems = Vec::new();
+    for s in o.arg(0)?.split(',') {
+        match names::ct_state(s) {
+            Some(x) => elems.push(vec![Value::Range(x, x)]),
+            // SNAT/DNAT are conntrack statuses of translated connections
+            None => {
+                return Ok(Match::opaque(
+                    Feature::Conntrack,
+                    format!("-m conntrack {}", o.text()),
+                ))
+            }
+        }
+    }
+    Ok(Match::test(vec![Key::CtState], Rhs::Elements(elems)).negate(o.negated))
+}
+
+/// `--dst-type MULTICAST` is a prefix; the other address types depend on the host.
+fn addrtype(o: &Opt, v: IpVersion) -> Option<Match> {
+    let key = match o.name.as_str() {
+        "--src-type" => Key::Saddr(v),
+        "--dst-type" => Key::Daddr(v),
+        _ => return None,
+    };
+    if o.args.first().map(String::as_str) != Some("MULTICAST") {
+        return Some(Match::opaque(
+            Feature::AddrType,
+            format!("-m addrtype {}", o.text()),
+        ));
+    }
+    let (lo, hi, _) = match v {
+        IpVersion::V4 => values::prefix("224.0.0.0/4")?,
+        IpVersion::V6 => values::prefix("ff00::/8")?,
+    };
+    Some(Match::one(key, lo, hi).negate(o.negated))
+}
+
+/// A normalized key for a token bucket (iptables' default rate is 3/hour, burst 5).
+fn limit_key(opts: &[Opt]) -> String {
+    let rate = opts
+        .iter()
+        .find(|o| o.name == "--limit")
+        .and_then(|o| o.args.first())
+        .map_or("3/hour", |s| s.as_str());
+    let burst = opts
+        .iter()
+        .find(|o| o.name == "--limit-burst")
+        .and_then(|o| o.args.first())
+        .map_or("5", |s| s.as_str());
+    names::limit_key(rate, burst)
+}

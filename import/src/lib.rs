@@ -1,0 +1,336 @@
+//! sockc-import: the rulesets people run today — `iptables-save`/`ip6tables-save`
+//! output, `nft list ruleset` text, `nft -j list ruleset` JSON — as sockc rule files,
+//! with a report saying, rule by rule, what is exact, approximate or unsupported.
+//!
+//! Pipeline (naga-style: three front ends, one model, one lowering):
+//!
+//! ```text
+//! text ─┬─ iptables::read ─┐
+//!       ├─ nft::text::read ─┼─▶ model::Ruleset ─▶ semantics (places, flatten) ─▶ lower ─▶ .sk text
+//!       └─ nft::json::read ─┘                                               └──▶ report
+//! ```
+//!
+//! - [`model`]: tables, chains, rules (matches, effects, verdict), sets — what the input
+//!   says, with spans.
+//! - [`semantics`]: netfilter's meaning — base chains in priority order, jumps, gotos,
+//!   returns and policies — as first-match lists of flat rules over header-space cubes
+//!   ([`algebra`]), one per place a sockc block can run.
+//! - [`lower`]: flat rules → sockc rules, each exact, stricter (approximate) or left
+//!   out (unsupported) with the reason; [`features`] is the one table of what the
+//!   language can say today.
+//! - [`report`]: the per-rule report as data.
+//!
+//! The compiler is not called here; the tests compile every output.
+
+#![forbid(unsafe_code)]
+
+pub mod algebra;
+pub mod detect;
+pub mod diag;
+pub mod eval;
+pub mod features;
+pub mod iptables;
+pub mod lower;
+pub mod model;
+pub mod names;
+pub mod nft;
+pub mod report;
+pub mod semantics;
+pub mod status;
+pub mod values;
+
+pub use diag::{Diagnostic, ImportError};
+pub use report::{Report, Status};
+
+use lower::sets::SetTable;
+pub use lower::Program;
+use model::{NfHook, Ruleset};
+use semantics::{atoms::Atoms, Place, Placed};
+
+/// The input formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `iptables-save` / `ip6tables-save` output (or both, one after the other).
+    Iptables,
+    /// `nft list ruleset` output, or an nft script of table blocks.
+    Nft,
+    /// `nft -j list ruleset` output.
+    NftJson,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Iptables => "iptables",
+            Format::Nft => "nft",
+            Format::NftJson => "nft-json",
+        }
+    }
+}
+
+/// Where the imported rules run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Hook {
+    /// At the netfilter hooks where the source ran them (needs the language's
+    /// netfilter blocks; until then every rule is reported unsupported).
+    #[default]
+    Netfilter,
+    /// XDP on the interface: input (and prerouting) chains.
+    Xdp,
+    /// TC on the interface: input at ingress, output at egress.
+    Tc,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The input format; detected when `None`.
+    pub from: Option<Format>,
+    pub hook: Hook,
+    /// The interface the blocks attach to (required for xdp and tc).
+    pub interface: Option<String>,
+    /// The input's name, for the file's header.
+    pub source_name: Option<String>,
+}
+
+/// What an import produced.
+#[derive(Clone, Debug)]
+pub struct Import {
+    pub format: Format,
+    pub sk_text: String,
+    pub report: Report,
+    /// The set files the output names (`set NAME = file "PATH"`): ipsets whose
+    /// members the user exports; each with the command that does it.
+    pub set_files: Vec<(String, String)>,
+}
+
+/// Most flat rules an import may take: far above what real rulesets need, and a
+/// bound on memory for pathological ones.
+pub fn flat_budget(rules: usize) -> usize {
+    (rules.saturating_mul(16)).clamp(200_000, 4_000_000)
+}
+
+/// Everything an import computes before writing: the model and each place's list.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    pub format: Format,
+    pub ruleset: Ruleset,
+    pub atoms: Atoms,
+    pub program: Program,
+    pub placed: Vec<Placed>,
+    /// The netfilter hooks the places cover (rules only at other hooks are reported).
+    pub placed_hooks: Vec<NfHook>,
+}
+
+/// Reads `text` and computes each place's list.
+pub fn analyze(text: &str, opts: &Options) -> Result<Analysis, ImportError> {
+    let format = match opts.from {
+        Some(f) => f,
+        None => detect::detect(text).ok_or_else(|| {
+            ImportError::Usage(
+                "cannot tell the input's format (iptables-save, nft list ruleset, nft -j list ruleset): name it with --from".into(),
+            )
+        })?,
+    };
+    let ruleset = read(text, format)?;
+    let (program, places, placed_hooks) = places_for(&ruleset, opts)?;
+    let mut atoms = Atoms::default();
+    let budget = flat_budget(ruleset.rules.len());
+    let mut placed: Vec<Placed> = Vec::new();
+    for p in &places {
+        let x = semantics::place(&ruleset, &mut atoms, p, budget).map_err(|o| {
+            ImportError::Usage(format!(
+                "the ruleset expands to more than {} flat rules; import it in parts",
+                o.0
+            ))
+        })?;
+        placed.push(x);
+    }
+    Ok(Analysis {
+        format,
+        ruleset,
+        atoms,
+        program,
+        placed,
+        placed_hooks,
+    })
+}
+
+/// Imports `text`.
+pub fn import(text: &str, opts: &Options) -> Result<Import, ImportError> {
+    let a = analyze(text, opts)?;
+    Ok(write(&a, opts).0)
+}
+
+/// Writes an analysis: the import, and the blocks written (in the order of the
+/// file), each with its place's index in `a.placed`.
+pub fn write(a: &Analysis, opts: &Options) -> (Import, Vec<(usize, lower::Block)>) {
+    let rs = &a.ruleset;
+    let mut table = SetTable::default();
+    let mut written: Vec<(&Placed, lower::Block)> = Vec::new();
+    let mut unwritten: Vec<(&Placed, lower::Block)> = Vec::new();
+    let mut order = Vec::new();
+    for (i, p) in a.placed.iter().enumerate() {
+        if a.program == Program::Netfilter {
+            // Lowered for the report only: its sets are not declared.
+            unwritten.push((
+                p,
+                lower::lower(rs, &a.atoms, p, a.program, &mut SetTable::default()),
+            ));
+        } else if p.list.rules.is_empty() && matches!(p.place, Place::Egress(_)) {
+            unwritten.push((p, lower::lower(rs, &a.atoms, p, a.program, &mut table)));
+        } else {
+            written.push((p, lower::lower(rs, &a.atoms, p, a.program, &mut table)));
+            order.push(i);
+        }
+    }
+    let remarks: Vec<String> = a.placed.iter().flat_map(|p| p.remarks.clone()).collect();
+    // The header states the summary, which comes from the report, which needs the
+    // lines of the body: the header's length does not depend on the numbers in it, so
+    // the body is written first at the lines it will have.
+    let header_len = header(rs, a.format, opts, &Report::default()).len();
+    let body = lower::write::write(rs, header_len, &table, &mut written);
+    let all: Vec<(&Placed, &lower::Block)> = written
+        .iter()
+        .chain(&unwritten)
+        .map(|(p, b)| (*p, b))
+        .collect();
+    let report = report::build(rs, &all, &a.placed_hooks, remarks);
+    let head = header(rs, a.format, opts, &report);
+    debug_assert_eq!(head.len(), header_len);
+    let mut sk_text = String::with_capacity(body.len() + 512);
+    for h in &head {
+        sk_text.push_str("# ");
+        sk_text.push_str(&lower::write::comment_text(h));
+        sk_text.push('\n');
+    }
+    sk_text.push_str(&body);
+    let set_files = table
+        .decls
+        .iter()
+        .filter_map(|d| match &d.body {
+            lower::sets::SetBody::File(path) => Some((path.clone(), d.comment.clone())),
+            _ => None,
+        })
+        .collect();
+    let blocks = order
+        .into_iter()
+        .zip(written.into_iter().map(|(_, b)| b))
+        .collect();
+    (
+        Import {
+            format: a.format,
+            sk_text,
+            report,
+            set_files,
+        },
+        blocks,
+    )
+}
+
+/// Reads `text` as `format` into the model.
+pub fn read(text: &str, format: Format) -> Result<Ruleset, ImportError> {
+    match format {
+        Format::Iptables => iptables::read(text),
+        Format::Nft => nft::text::read(text),
+        Format::NftJson => nft::json::read(text),
+    }
+    .map_err(ImportError::Syntax)
+}
+
+/// The places the options ask for, the program kind, and the netfilter hooks they
+/// cover.
+fn places_for(
+    rs: &Ruleset,
+    opts: &Options,
+) -> Result<(Program, Vec<Place>, Vec<NfHook>), ImportError> {
+    let need_iface = || {
+        opts.interface.clone().ok_or_else(|| {
+            ImportError::Usage(
+                "--hook xdp and --hook tc attach to an interface: name it with --interface".into(),
+            )
+        })
+    };
+    Ok(match opts.hook {
+        Hook::Netfilter => {
+            let mut hooks: Vec<NfHook> = rs
+                .tables
+                .iter()
+                .flat_map(|t| {
+                    t.chains
+                        .iter()
+                        .filter_map(|c| c.base.as_ref().map(|b| b.hook))
+                })
+                .collect();
+            hooks.sort();
+            hooks.dedup();
+            let places = hooks.iter().map(|h| Place::Netfilter(*h)).collect();
+            (Program::Netfilter, places, hooks)
+        }
+        Hook::Xdp => {
+            let i = need_iface()?;
+            (
+                Program::Xdp,
+                vec![Place::Ingress(i)],
+                vec![NfHook::Prerouting, NfHook::Input, NfHook::Forward],
+            )
+        }
+        Hook::Tc => {
+            let i = need_iface()?;
+            let hooks = vec![
+                NfHook::Prerouting,
+                NfHook::Input,
+                NfHook::Forward,
+                NfHook::Output,
+                NfHook::Postrouting,
+            ];
+            (
+                Program::Tc,
+                vec![Place::Ingress(i.clone()), Place::Egress(i)],
+                hooks,
+            )
+        }
+    })
+}
+
+fn header(rs: &Ruleset, format: Format, opts: &Options, r: &Report) -> Vec<String> {
+    let mut h = vec![format!(
+        "Imported by sockc import from {} ({}){}.",
+        opts.source_name.as_deref().unwrap_or("the input"),
+        format.name(),
+        match (&opts.hook, &opts.interface) {
+            (Hook::Netfilter, _) => ", for the netfilter hooks".to_string(),
+            (Hook::Xdp, Some(i)) => format!(", for xdp on {i}"),
+            (Hook::Tc, Some(i)) => format!(", for tc on {i}"),
+            _ => String::new(),
+        }
+    )];
+    let versions: Vec<&str> = [model::IpVersion::V4, model::IpVersion::V6]
+        .iter()
+        .filter(|v| rs.tables.iter().any(|t| t.family.ip_versions().contains(v)))
+        .map(|v| {
+            if *v == model::IpVersion::V4 {
+                "IPv4"
+            } else {
+                "IPv6"
+            }
+        })
+        .collect();
+    if versions.len() == 1 {
+        h.push(format!(
+            "The input filters {} only: other traffic is not filtered here.",
+            versions[0]
+        ));
+    }
+    let s = r.summary;
+    h.push(format!(
+        "{} rules: {} exact, {} approximate (stricter), {} unsupported (left out; see the report).",
+        r.rules.len(),
+        s.exact,
+        s.approximate,
+        s.unsupported
+    ));
+    if opts.hook == Hook::Netfilter {
+        h.push("The language has no netfilter hook blocks yet: nothing is written; import with --hook xdp or --hook tc.".into());
+    }
+    h
+}

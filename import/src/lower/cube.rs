@@ -1,0 +1,497 @@
+//! One cube → the matches of the sockc rules that admit exactly its packets: family,
+//! protocol, source and destination endpoints (literals, the input's named sets, or
+//! sets declared for value lists), TCP flags, ICMP type and code.
+//!
+//! Invariant: the rules returned admit exactly the cube's packets (a cube that needs
+//! several protocols, flag combinations or ICMP types becomes several rules, each
+//! disjoint from the others); a cube the language cannot say is refused with every
+//! feature it would need, never narrowed or widened here.
+
+use super::sets::{addr4, addr6, port_range, prefixes, SetBody, SetKind, SetTable};
+use crate::{
+    algebra::{AtomId, Cube, Dim, Ivs},
+    features::Feature,
+    model::{NamedSet, SetContent, Value},
+    semantics::atoms::{AtomKind, Atoms},
+};
+
+/// The most sockc rules one cube may become.
+pub const MAX_RULES_PER_CUBE: usize = 256;
+
+/// Why a cube is not written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The language cannot say it: the features, each with a detail.
+    Needs(Vec<(Feature, String)>),
+    /// It admits no packet (a lookup in an empty set).
+    Never(String),
+}
+
+pub struct CubeWriter<'a> {
+    pub atoms: &'a Atoms,
+    pub sets: &'a [NamedSet],
+    pub table: &'a mut SetTable,
+    /// Names derived sets after the rule they serve.
+    pub hint: String,
+}
+
+/// One side's address: nothing, a literal, or a set name.
+enum Addr {
+    Any,
+    Literal(String, bool),
+    Set(String),
+}
+
+impl CubeWriter<'_> {
+    /// The match words of each rule the cube becomes.
+    pub fn write(&mut self, cube: &Cube) -> Result<Vec<Vec<String>>, Refusal> {
+        let mut needs = Vec::new();
+        if cube.get(Dim::CtState).is_some() {
+            needs.push((Feature::CtState, "a conntrack state".to_string()));
+        }
+        for (a, _) in cube.atoms() {
+            match self.atoms.kind(*a) {
+                AtomKind::InSet { .. } => {}
+                AtomKind::Iif(p) => {
+                    needs.push((Feature::Interface, format!("input interface {p}")))
+                }
+                AtomKind::Oif(p) => {
+                    needs.push((Feature::Interface, format!("output interface {p}")))
+                }
+                AtomKind::Opaque { feature, key } => needs.push((*feature, key.clone())),
+            }
+        }
+        if !needs.is_empty() {
+            return Err(Refusal::Needs(needs));
+        }
+        let families = cube
+            .get(Dim::Family)
+            .map(|f| f.intersect(&Ivs::from_ranges(vec![(4, 4), (6, 6)])))
+            .unwrap_or_else(|| Ivs::from_ranges(vec![(4, 4), (6, 6)]));
+        if families.is_empty() {
+            return Err(Refusal::Never("no IP version".into()));
+        }
+        let src = self.endpoint(cube, Dim::Src4, Dim::Src6, Dim::SrcPort, "src")?;
+        let dst = self.endpoint(cube, Dim::Dst4, Dim::Dst6, Dim::DstPort, "dst")?;
+        let protos = self.protocols(cube, &families)?;
+        let flags = flag_words(cube);
+        let icmp = icmp_words(cube)?;
+        let mut out = Vec::new();
+        for (fam, proto) in &protos {
+            for f in &flags {
+                for i in &icmp {
+                    let mut words = Vec::new();
+                    words.extend(fam.clone());
+                    words.extend(proto.clone());
+                    words.extend(src.clone());
+                    words.extend(dst.clone());
+                    words.extend(f.iter().cloned());
+                    words.extend(i.iter().cloned());
+                    if words.is_empty() {
+                        // a rule without a match takes every frame; netfilter's IP
+                        // tables only ever see IP packets
+                        words.push("any".to_string());
+                    }
+                    out.push(words);
+                    if out.len() > MAX_RULES_PER_CUBE {
+                        return Err(Refusal::Needs(vec![(
+                            Feature::Other,
+                            format!("it would take more than {MAX_RULES_PER_CUBE} sockc rules"),
+                        )]));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The family and protocol words of each rule: one per protocol the cube admits
+    /// (none when any protocol, or TCP-or-UDP under a port match).
+    fn protocols(&self, cube: &Cube, families: &Ivs) -> Result<Vec<Words>, Refusal> {
+        let fam_word = |f: u128| Some(if f == 4 { "ip4" } else { "ip6" }.to_string());
+        let both = families.count() == 2;
+        let has_ports = cube.get(Dim::SrcPort).is_some()
+            || cube.get(Dim::DstPort).is_some()
+            || cube.atoms().iter().any(|(a, _)| {
+                matches!(
+                    self.atoms.kind(*a),
+                    AtomKind::InSet {
+                        dim: Dim::SrcPort | Dim::DstPort,
+                        ..
+                    }
+                )
+            });
+        let Some(protos) = cube.get(Dim::Proto) else {
+            if has_ports {
+                return Err(needs(Feature::L4Header, "ports of any protocol"));
+            }
+            if both {
+                return Ok(vec![(None, None)]);
+            }
+            return Ok(vec![(fam_word(families.ranges()[0].0), None)]);
+        };
+        if has_ports {
+            let tcp_udp = Ivs::from_ranges(vec![(6, 6), (17, 17)]);
+            if !protos.is_subset(&tcp_udp) {
+                return Err(needs(
+                    Feature::L4Header,
+                    "ports of protocols other than TCP and UDP",
+                ));
+            }
+            if *protos == tcp_udp {
+                let fam = if both {
+                    None
+                } else {
+                    fam_word(families.ranges()[0].0)
+                };
+                return Ok(vec![(fam, None)]);
+            }
+        }
+        if protos.count() > 32 {
+            return Err(needs(Feature::Other, "more than 32 protocols in one rule"));
+        }
+        let mut out = Vec::new();
+        for &(lo, hi) in protos.ranges() {
+            for p in lo..=hi {
+                if !both {
+                    let f = families.ranges()[0].0;
+                    let implied = matches!((p, f), (1, 4) | (58, 6));
+                    out.push((
+                        if implied { None } else { fam_word(f) },
+                        Some(proto_word(p, f)),
+                    ));
+                    continue;
+                }
+                // `icmp` means IPv4 and `icmpv6` IPv6: the other family's packets of
+                // that protocol number need a rule of their own.
+                match p {
+                    1 => out.extend([
+                        (None, Some(proto_word(1, 4))),
+                        (fam_word(6), Some(proto_word(1, 6))),
+                    ]),
+                    58 => out.extend([
+                        (None, Some(proto_word(58, 6))),
+                        (fam_word(4), Some(proto_word(58, 4))),
+                    ]),
+                    _ => out.push((None, Some(proto_word(p, 4)))),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `from`/`to` words for one side.
+    fn endpoint(
+        &mut self,
+        cube: &Cube,
+        d4: Dim,
+        d6: Dim,
+        dport: Dim,
+        side: &str,
+    ) -> Result<Vec<String>, Refusal> {
+        let addr = self.address(cube, d4, d6, side)?;
+        let port = self.port(cube, dport, side)?;
+        let kw = if side == "src" { "from" } else { "to" };
+        let text = match (addr, port) {
+            (Addr::Any, None) => return Ok(Vec::new()),
+            (Addr::Any, Some(p)) => format!("*:{p}"),
+            (Addr::Literal(a, _), None) => a,
+            (Addr::Literal(a, true), Some(p)) => format!("[{a}]:{p}"),
+            (Addr::Literal(a, false), Some(p)) => format!("{a}:{p}"),
+            (Addr::Set(s), None) => format!("@{s}"),
+            (Addr::Set(s), Some(p)) => format!("@{s}:{p}"),
+        };
+        Ok(vec![kw.to_string(), text])
+    }
+
+    fn address(&mut self, cube: &Cube, d4: Dim, d6: Dim, side: &str) -> Result<Addr, Refusal> {
+        let (dim, kind, ivs) = match (cube.get(d4), cube.get(d6)) {
+            (Some(v), None) => (d4, SetKind::Addr4, Some(v.clone())),
+            (None, Some(v)) => (d6, SetKind::Addr6, Some(v.clone())),
+            (None, None) => (d4, SetKind::Addr4, None),
+            (Some(_), Some(_)) => {
+                return Err(Refusal::Never("both IPv4 and IPv6 addresses".into()))
+            }
+        };
+        let set_atoms = self.set_atoms(cube, &[d4, d6]);
+        let (dim, kind) = match set_atoms.first() {
+            Some((a, _)) if ivs.is_none() => match self.atoms.kind(*a) {
+                AtomKind::InSet { dim, .. } if *dim == d6 => (d6, SetKind::Addr6),
+                _ => (d4, SetKind::Addr4),
+            },
+            _ => (dim, kind),
+        };
+        match self.combine(ivs, &set_atoms, dim)? {
+            Values::Any => Ok(Addr::Any),
+            Values::Set(name) => Ok(Addr::Set(name)),
+            Values::Ivs(v) => {
+                let bits = if kind == SetKind::Addr4 { 32 } else { 128 };
+                let p = if v.ranges().len() == 1 {
+                    prefixes(v.ranges()[0].0, v.ranges()[0].1, bits)
+                } else {
+                    Vec::new()
+                };
+                if p.len() == 1 {
+                    let (a, l) = p[0];
+                    return Ok(if kind == SetKind::Addr4 {
+                        Addr::Literal(addr4(a, l), false)
+                    } else {
+                        Addr::Literal(addr6(a, l), true)
+                    });
+                }
+                let hint = format!("{}_{side}", self.hint);
+                let comment = || format!("{side} addresses of the rule at {}", self.hint);
+                Ok(Addr::Set(self.table.derived(
+                    kind,
+                    v.ranges(),
+                    &hint,
+                    comment,
+                )))
+            }
+        }
+    }
+
+    fn port(&mut self, cube: &Cube, dim: Dim, side: &str) -> Result<Option<String>, Refusal> {
+        let ivs = cube.get(dim).cloned();
+        let set_atoms = self.set_atoms(cube, &[dim]);
+        match self.combine(ivs, &set_atoms, dim)? {
+            Values::Any => Ok(None),
+            Values::Set(name) => Ok(Some(format!("@{name}"))),
+            Values::Ivs(v) if v.ranges().len() == 1 => {
+                Ok(Some(port_range(v.ranges()[0].0, v.ranges()[0].1)))
+            }
+            Values::Ivs(v) => {
+                let hint = format!("{}_{side}port", self.hint);
+                let comment = || format!("{side} ports of the rule at {}", self.hint);
+                Ok(Some(format!(
+                    "@{}",
+                    self.table
+                        .derived(SetKind::Port, v.ranges(), &hint, comment)
+                )))
+            }
+        }
+    }
+
+    fn set_atoms(&self, cube: &Cube, dims: &[Dim]) -> Vec<(AtomId, bool)> {
+        cube.atoms()
+            .iter()
+            .filter(|(a, _)| matches!(self.atoms.kind(*a), AtomKind::InSet { dim, .. } if dims.contains(dim)))
+            .copied()
+            .collect()
+    }
+
+    /// A field's values from its interval constraint and its set lookups: one set
+    /// lookup alone stays the set; anything else is computed (which needs the sets'
+    /// contents).
+    fn combine(
+        &mut self,
+        ivs: Option<Ivs>,
+        set_atoms: &[(AtomId, bool)],
+        dim: Dim,
+    ) -> Result<Values, Refusal> {
+        if let ([(a, true)], None) = (set_atoms, &ivs) {
+            return self.set_name(*a).map(Values::Set);
+        }
+        let mut cur = ivs.unwrap_or_else(|| Ivs::range(dim.lowest(), dim.highest()));
+        for (a, positive) in set_atoms {
+            let AtomKind::InSet { set, .. } = self.atoms.kind(*a) else {
+                continue;
+            };
+            let s = &self.sets[*set];
+            let SetContent::Known(elems) = &s.content else {
+                let how = if *positive {
+                    "the intersection of"
+                } else {
+                    "the complement of"
+                };
+                return Err(needs(
+                    Feature::SetMatch,
+                    &format!("{how} set {} of unknown contents", s.name),
+                ));
+            };
+            let members = Ivs::from_ranges(
+                elems
+                    .iter()
+                    .filter_map(|e| match e.first() {
+                        Some(Value::Range(lo, hi)) => Some((*lo, *hi)),
+                        _ => None,
+                    })
+                    .collect(),
+            );
+            cur = if *positive {
+                cur.intersect(&members)
+            } else {
+                cur.subtract(&members)
+            };
+        }
+        if cur.is_empty() {
+            return Err(Refusal::Never("the set lookups leave no value".into()));
+        }
+        if cur == Ivs::range(dim.lowest(), dim.highest()) {
+            return Ok(Values::Any);
+        }
+        Ok(Values::Ivs(cur))
+    }
+
+    /// The declaration standing for the input's set behind atom `a`.
+    fn set_name(&mut self, a: AtomId) -> Result<String, Refusal> {
+        let AtomKind::InSet { dim, set } = self.atoms.kind(a) else {
+            unreachable!("only set atoms")
+        };
+        let s = &self.sets[*set];
+        let kind = match dim {
+            Dim::Src4 | Dim::Dst4 => SetKind::Addr4,
+            Dim::Src6 | Dim::Dst6 => SetKind::Addr6,
+            _ => SetKind::Port,
+        };
+        let body = match &s.content {
+            SetContent::Known(elems) => {
+                let ivs = Ivs::from_ranges(
+                    elems
+                        .iter()
+                        .filter_map(|e| match e.first() {
+                            Some(Value::Range(lo, hi)) => Some((*lo, *hi)),
+                            _ => None,
+                        })
+                        .collect(),
+                );
+                if ivs.is_empty() {
+                    return Err(Refusal::Never(format!("set {} is empty", s.name)));
+                }
+                Some(ivs)
+            }
+            SetContent::External => None,
+        };
+        let name = s.name.clone();
+        let comment = match &s.content {
+            SetContent::Known(_) => format!("set {} ({})", s.name, s.type_text),
+            SetContent::External => format!(
+                "ipset {0}: export its members with `ipset save {0} | awk '$1 == \"add\" {{ print $3 }}' > {1}.txt`",
+                s.name,
+                super::sets::ident(&s.name)
+            ),
+        };
+        Ok(self.table.named(
+            *set,
+            &name,
+            |decl| match body {
+                Some(ivs) => SetBody::Elements(super::sets::elements(kind, ivs.ranges())),
+                None => SetBody::File(format!("{decl}.txt")),
+            },
+            || comment,
+        ))
+    }
+}
+
+/// The family and protocol words of one rule.
+type Words = (Option<String>, Option<String>);
+
+enum Values {
+    Any,
+    Set(String),
+    Ivs(Ivs),
+}
+
+fn needs(f: Feature, detail: &str) -> Refusal {
+    Refusal::Needs(vec![(f, detail.to_string())])
+}
+
+/// The protocol word for protocol `p` in family `f`.
+fn proto_word(p: u128, f: u128) -> String {
+    match (p, f) {
+        (6, _) => "tcp".into(),
+        (17, _) => "udp".into(),
+        (1, 4) => "icmp".into(),
+        (58, 6) => "icmpv6".into(),
+        _ => format!("proto {p}"),
+    }
+}
+
+/// TCP flag words: the fewest set/clear combinations covering the flag values.
+fn flag_words(cube: &Cube) -> Vec<Vec<String>> {
+    let Some(v) = cube.get(Dim::TcpFlags) else {
+        return vec![Vec::new()];
+    };
+    const NAMES: [&str; 8] = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"];
+    cover(v)
+        .into_iter()
+        .map(|(mask, value)| {
+            (0..8)
+                .filter(|b| mask & (1 << b) != 0)
+                .map(|b| {
+                    if value & (1 << b) != 0 {
+                        NAMES[b].to_string()
+                    } else {
+                        format!("!{}", NAMES[b])
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A cover of a set of bytes by disjoint cubes (mask, value): `b & mask == value`.
+pub fn cover(v: &Ivs) -> Vec<(u8, u8)> {
+    let mut left: Vec<bool> = (0..=255u128).map(|b| v.contains(b)).collect();
+    let mut out = Vec::new();
+    for b in 0..=255usize {
+        if !left[b] {
+            continue;
+        }
+        // widen the cube around b one free bit at a time while all its bytes remain
+        let mut mask: u8 = 0xff;
+        for bit in 0..8 {
+            let trial = mask & !(1u8 << bit);
+            if (0..=255usize)
+                .filter(|x| (*x as u8) & trial == (b as u8) & trial)
+                .all(|x| left[x])
+            {
+                mask = trial;
+            }
+        }
+        let value = (b as u8) & mask;
+        for (x, l) in left.iter_mut().enumerate() {
+            if (x as u8) & mask == value {
+                *l = false;
+            }
+        }
+        out.push((mask, value));
+    }
+    out
+}
+
+/// ICMP type and code words.
+fn icmp_words(cube: &Cube) -> Result<Vec<Vec<String>>, Refusal> {
+    let types = cube.get(Dim::IcmpType);
+    let codes = cube.get(Dim::IcmpCode);
+    let (Some(types), codes) = (
+        types.cloned().or_else(|| codes.map(|_| Ivs::range(0, 255))),
+        codes,
+    ) else {
+        return Ok(vec![Vec::new()]);
+    };
+    if types.count() * codes.map_or(1, |c| c.count()) > MAX_RULES_PER_CUBE as u128 {
+        return Err(needs(Feature::Other, "ICMP type and code lists this long"));
+    }
+    let mut out = Vec::new();
+    for &(lo, hi) in types.ranges() {
+        for t in lo..=hi {
+            match codes {
+                None => out.push(vec!["type".to_string(), t.to_string()]),
+                Some(c) => {
+                    for &(clo, chi) in c.ranges() {
+                        for code in clo..=chi {
+                            out.push(vec![
+                                "type".into(),
+                                t.to_string(),
+                                "code".into(),
+                                code.to_string(),
+                            ]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,381 @@
+//! The netfilter model every reader produces: tables of chains of rules, named sets and
+//! maps, each rule a conjunction of [`Match`]es, a list of side effects and one
+//! [`Verdict`], with the [`Span`] of its text in the input.
+//!
+//! Invariant: the model says what the input says and nothing more. Readers keep every
+//! rule (a match or statement they cannot interpret becomes [`MatchKind::Opaque`] or
+//! [`Effect::Other`], never a dropped word), so the semantics and the report can
+//! account for every rule; meaning (what a match admits, how chains compose) is
+//! computed later, in `semantics`.
+
+use std::fmt;
+
+/// Where a piece of the input is: 1-based line and column (in characters), and the
+/// byte range.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    pub line: u32,
+    pub column: u32,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// An nftables family (iptables-save sections are `Ip` or `Ip6`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Ip,
+    Ip6,
+    Inet,
+    Arp,
+    Bridge,
+    Netdev,
+}
+
+impl Family {
+    pub fn parse(word: &str) -> Option<Family> {
+        Some(match word {
+            "ip" => Family::Ip,
+            "ip6" => Family::Ip6,
+            "inet" => Family::Inet,
+            "arp" => Family::Arp,
+            "bridge" => Family::Bridge,
+            "netdev" => Family::Netdev,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ip => "ip",
+            Family::Ip6 => "ip6",
+            Family::Inet => "inet",
+            Family::Arp => "arp",
+            Family::Bridge => "bridge",
+            Family::Netdev => "netdev",
+        }
+    }
+
+    /// The IP versions a table of this family sees (none for arp, bridge, netdev: they
+    /// are out of the import's scope).
+    pub fn ip_versions(self) -> &'static [IpVersion] {
+        match self {
+            Family::Ip => &[IpVersion::V4],
+            Family::Ip6 => &[IpVersion::V6],
+            Family::Inet => &[IpVersion::V4, IpVersion::V6],
+            _ => &[],
+        }
+    }
+}
+
+/// IPv4 or IPv6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IpVersion {
+    V4,
+    V6,
+}
+
+/// A netfilter hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NfHook {
+    Prerouting,
+    Input,
+    Forward,
+    Output,
+    Postrouting,
+    Ingress,
+    Egress,
+}
+
+impl NfHook {
+    pub fn parse(word: &str) -> Option<NfHook> {
+        Some(match word.to_ascii_lowercase().as_str() {
+            "prerouting" => NfHook::Prerouting,
+            "input" => NfHook::Input,
+            "forward" => NfHook::Forward,
+            "output" => NfHook::Output,
+            "postrouting" => NfHook::Postrouting,
+            "ingress" => NfHook::Ingress,
+            "egress" => NfHook::Egress,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NfHook::Prerouting => "prerouting",
+            NfHook::Input => "input",
+            NfHook::Forward => "forward",
+            NfHook::Output => "output",
+            NfHook::Postrouting => "postrouting",
+            NfHook::Ingress => "ingress",
+            NfHook::Egress => "egress",
+        }
+    }
+}
+
+/// A base chain's type: only `filter` (and `route`, which filters too) decide verdicts
+/// the import can carry; `nat` chains rewrite addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChainType {
+    Filter,
+    Nat,
+    Route,
+    Other(String),
+}
+
+/// A base chain's policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    Accept,
+    Drop,
+}
+
+/// What makes a chain a base chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseChain {
+    pub kind: ChainType,
+    pub hook: NfHook,
+    pub priority: i32,
+    pub policy: Policy,
+    /// netdev ingress/egress chains name their device.
+    pub device: Option<String>,
+    /// Where the hook, priority and policy were given.
+    pub span: Span,
+}
+
+/// Index of a rule in [`Ruleset::rules`].
+pub type RuleId = usize;
+/// Index of a named set or map in [`Ruleset::sets`].
+pub type SetId = usize;
+
+#[derive(Clone, Debug)]
+pub struct Chain {
+    pub name: String,
+    pub base: Option<BaseChain>,
+    pub rules: Vec<RuleId>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub family: Family,
+    pub name: String,
+    pub chains: Vec<Chain>,
+    pub span: Span,
+}
+
+impl Table {
+    pub fn chain(&self, name: &str) -> Option<usize> {
+        self.chains.iter().position(|c| c.name == name)
+    }
+}
+
+/// The whole input.
+#[derive(Clone, Debug, Default)]
+pub struct Ruleset {
+    pub tables: Vec<Table>,
+    /// Every rule of every chain, in input order.
+    pub rules: Vec<Rule>,
+    pub sets: Vec<NamedSet>,
+    /// Things the reader noticed that belong to no rule (objects skipped, ...).
+    pub notes: Vec<String>,
+}
+
+/// One rule as written.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub span: Span,
+    /// The rule's text (for JSON: the rule object, compacted).
+    pub source: String,
+    /// (table index, chain index) it belongs to.
+    pub table: usize,
+    pub chain: usize,
+    pub matches: Vec<Match>,
+    pub effects: Vec<Effect>,
+    pub verdict: Verdict,
+    pub comment: Option<String>,
+}
+
+/// A field a match tests. Addresses and ports say which header they read.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// `meta nfproto`: the values are 4 and 6 ([`IpVersion`] as numbers).
+    NfProto,
+    /// `meta l4proto`, `-p` (the transport protocol after extension headers).
+    L4Proto,
+    /// `ip protocol`: implies IPv4.
+    IpProtocol,
+    /// `ip6 nexthdr`: implies IPv6.
+    Ip6Nexthdr,
+    Saddr(IpVersion),
+    Daddr(IpVersion),
+    /// Transport ports: the protocol (6, 17, 132, 33, 136) whose header is read, or
+    /// `None` for nft `th` (any transport header with ports).
+    Sport(Option<u8>),
+    Dport(Option<u8>),
+    TcpFlags,
+    IcmpType(IpVersion),
+    IcmpCode(IpVersion),
+    /// conntrack state; values are [`CT_NEW`] .. [`CT_UNTRACKED`].
+    CtState,
+    /// Interface names (`-i`, `iifname`, `iif`): a trailing `+` (iptables) or `*` (nft)
+    /// is a prefix wildcard.
+    Iifname,
+    Oifname,
+}
+
+pub const CT_NEW: u128 = 0;
+pub const CT_ESTABLISHED: u128 = 1;
+pub const CT_RELATED: u128 = 2;
+pub const CT_INVALID: u128 = 3;
+pub const CT_UNTRACKED: u128 = 4;
+
+/// One value of a match's right-hand side, for one key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// Numbers, addresses (as integers), prefixes and ranges: an inclusive range.
+    Range(u128, u128),
+    /// Names that stay names (interfaces).
+    Name(String),
+}
+
+/// What a match compares its key(s) with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rhs {
+    /// Any of these elements; each element has one value per key (concatenations).
+    Elements(Vec<Vec<Value>>),
+    /// Membership in a named set.
+    Set(SetId),
+    /// `(key & mask) == value` (TCP flags, `ct state`, `tcp flags syn / syn,ack`).
+    Masked { mask: u128, value: u128 },
+    /// `(key & mask) != 0` (nft's implicit operator on flag types).
+    AnyBit(u128),
+}
+
+/// One match: a test of keys, a disjunction of conjunctions, or something the import
+/// does not interpret (kept with its text and why).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MatchKind {
+    Test {
+        keys: Vec<Key>,
+        rhs: Rhs,
+    },
+    /// Any of these conjunctions (`-m multiport --ports`: source or destination).
+    Any(Vec<Vec<Match>>),
+    /// A match sockc does not interpret: `feature` says what it would need; `key` is a
+    /// normalized text so that equal matches from different readers compare equal.
+    Opaque {
+        feature: crate::features::Feature,
+        key: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Match {
+    pub negated: bool,
+    pub kind: MatchKind,
+}
+
+impl Match {
+    pub fn test(keys: Vec<Key>, rhs: Rhs) -> Match {
+        Match {
+            negated: false,
+            kind: MatchKind::Test { keys, rhs },
+        }
+    }
+
+    pub fn one(key: Key, lo: u128, hi: u128) -> Match {
+        Match::test(vec![key], Rhs::Elements(vec![vec![Value::Range(lo, hi)]]))
+    }
+
+    pub fn opaque(feature: crate::features::Feature, key: impl Into<String>) -> Match {
+        Match {
+            negated: false,
+            kind: MatchKind::Opaque {
+                feature,
+                key: key.into(),
+            },
+        }
+    }
+
+    pub fn negate(mut self, yes: bool) -> Match {
+        self.negated ^= yes;
+        self
+    }
+}
+
+/// How a REJECT answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RejectWith {
+    /// The default: ICMP port unreachable (ICMPv6 for IPv6).
+    Default,
+    TcpReset,
+    Icmp(String),
+}
+
+/// A statement that does something besides deciding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// `LOG`, `NFLOG`, nft `log`.
+    Log { prefix: Option<String> },
+    /// `counter` (sockc counts every rule anyway).
+    Counter,
+    /// Something else (marks, NAT, mangling, queueing ...): its text and what it needs.
+    Other {
+        feature: crate::features::Feature,
+        text: String,
+    },
+}
+
+/// The verdict a rule ends with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// No verdict: evaluation goes on with the next rule.
+    Continue,
+    Accept,
+    Drop,
+    Reject(RejectWith),
+    Return,
+    Jump(String),
+    Goto(String),
+    /// A verdict map: the first element whose key matches decides; none: continue.
+    Map {
+        keys: Vec<Key>,
+        entries: Vec<(Vec<Value>, Verdict)>,
+    },
+    /// A verdict the import cannot carry (NAT targets, NFQUEUE, ...): terminal.
+    Other {
+        feature: crate::features::Feature,
+        text: String,
+    },
+}
+
+/// What a named set holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetContent {
+    /// Known elements (nft sets), one value per key of the set's type.
+    Known(Vec<Vec<Value>>),
+    /// Contents kept elsewhere (an ipset named by `-m set`).
+    External,
+}
+
+/// An nft named set or map, or an ipset.
+#[derive(Clone, Debug)]
+pub struct NamedSet {
+    /// The table it belongs to (`None` for ipsets, which are global).
+    pub table: Option<usize>,
+    pub name: String,
+    /// The keys its type reads, when the type says (`ipv4_addr` → one address).
+    pub type_text: String,
+    pub content: SetContent,
+    /// Verdict maps: the verdict of each element, in element order.
+    pub verdicts: Option<Vec<Verdict>>,
+    pub interval: bool,
+    pub span: Span,
+}
+
+impl fmt::Display for NfHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

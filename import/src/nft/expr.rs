@@ -1,0 +1,385 @@
+//! What an nft relational expression means, shared by the text and JSON readers:
+//! a selector (`ip saddr`, `meta l4proto`, `ct state`, ...) compared with a right-hand
+//! side (a value, range, prefix, list of flags, anonymous set, `@set`) becomes the
+//! model's [`Match`], together with the dependencies nft adds itself (`ip saddr`
+//! implies `meta nfproto ipv4` in an inet table, `tcp dport` implies `meta l4proto
+//! tcp`), which stay positive when the comparison is `!=`.
+//!
+//! Invariant: a selector or value the import does not interpret yields an opaque match
+//! with the expression's text, never a narrower or wider test.
+
+use crate::{
+    features::Feature,
+    model::{IpVersion, Key, Match, NamedSet, Rhs, SetContent, Value},
+    names, values,
+};
+
+/// A right-hand side, as both readers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rv {
+    /// A word, number or string as printed (`22`, `echo-request`, `10.0.0.0/8`,
+    /// `"eth0"` unquoted, `1-5`).
+    Text(String),
+    Range(Box<Rv>, Box<Rv>),
+    Prefix(String, u32),
+    Concat(Vec<Rv>),
+    /// A comma list of flags (`established,related`, `fin,syn`).
+    List(Vec<Rv>),
+    /// An anonymous set; map entries carry their value.
+    Set(Vec<(Rv, Option<Rv>)>),
+    SetRef(String),
+    /// `value / mask` (flags) or `& mask == value` (given as the mask and value).
+    Masked {
+        value: Box<Rv>,
+        mask: Box<Rv>,
+    },
+}
+
+/// The relational operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// No operator written: equality, set membership, or "any of these bits" on flags.
+    Implicit,
+    Eq,
+    Ne,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+}
+
+impl Op {
+    pub fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            "==" | "eq" => Op::Eq,
+            "!=" | "ne" => Op::Ne,
+            "<" | "lt" => Op::Lt,
+            ">" | "gt" => Op::Gt,
+            "<=" | "le" => Op::Le,
+            ">=" | "ge" => Op::Ge,
+            "in" => Op::Implicit,
+            _ => return None,
+        })
+    }
+}
+
+/// A selector the import interprets: its key and the matches nft adds for it.
+pub fn selector(words: &[&str], table_v: Option<IpVersion>) -> Option<(Key, Vec<Match>)> {
+    let l4 = |p: u8| vec![Match::one(Key::L4Proto, p as u128, p as u128)];
+    let nfp = |v: IpVersion| -> Vec<Match> {
+        if table_v == Some(v) {
+            Vec::new()
+        } else {
+            let n = if v == IpVersion::V4 { 4 } else { 6 };
+            vec![Match::one(Key::NfProto, n, n)]
+        }
+    };
+    let port_proto = |w: &str| -> Option<u8> {
+        Some(match w {
+            "tcp" => 6,
+            "udp" => 17,
+            "udplite" => 136,
+            "sctp" => 132,
+            "dccp" => 33,
+            _ => return None,
+        })
+    };
+    Some(match words {
+        ["ip", "saddr"] => (Key::Saddr(IpVersion::V4), nfp(IpVersion::V4)),
+        ["ip", "daddr"] => (Key::Daddr(IpVersion::V4), nfp(IpVersion::V4)),
+        ["ip", "protocol"] => (Key::IpProtocol, nfp(IpVersion::V4)),
+        ["ip6", "saddr"] => (Key::Saddr(IpVersion::V6), nfp(IpVersion::V6)),
+        ["ip6", "daddr"] => (Key::Daddr(IpVersion::V6), nfp(IpVersion::V6)),
+        ["ip6", "nexthdr"] => (Key::Ip6Nexthdr, nfp(IpVersion::V6)),
+        ["meta", "l4proto"] | ["l4proto"] => (Key::L4Proto, Vec::new()),
+        ["meta", "nfproto"] | ["nfproto"] => (Key::NfProto, Vec::new()),
+        ["meta", "iifname"] | ["iifname"] | ["meta", "iif"] | ["iif"] => (Key::Iifname, Vec::new()),
+        ["meta", "oifname"] | ["oifname"] | ["meta", "oif"] | ["oif"] => (Key::Oifname, Vec::new()),
+        ["ct", "state"] => (Key::CtState, Vec::new()),
+        [p, "sport"] if port_proto(p).is_some() => (Key::Sport(port_proto(p)), l4(port_proto(p)?)),
+        [p, "dport"] if port_proto(p).is_some() => (Key::Dport(port_proto(p)), l4(port_proto(p)?)),
+        ["th", "sport"] => (Key::Sport(None), Vec::new()),
+        ["th", "dport"] => (Key::Dport(None), Vec::new()),
+        ["tcp", "flags"] => (Key::TcpFlags, l4(6)),
+        ["icmp", "type"] => (Key::IcmpType(IpVersion::V4), l4(1)),
+        ["icmp", "code"] => (Key::IcmpCode(IpVersion::V4), l4(1)),
+        ["icmpv6", "type"] => (Key::IcmpType(IpVersion::V6), l4(58)),
+        ["icmpv6", "code"] => (Key::IcmpCode(IpVersion::V6), l4(58)),
+        _ => return None,
+    })
+}
+
+/// The feature an uninterpreted selector needs.
+pub fn selector_feature(words: &[&str]) -> Feature {
+    match words.first().copied().unwrap_or("") {
+        "ct" => Feature::Conntrack,
+        "meta" | "mark" if words.contains(&"mark") => Feature::Mark,
+        "mark" => Feature::Mark,
+        "fib" => Feature::AddrType,
+        "ip" | "ip6" | "hbh" | "rt" | "frag" | "dst" | "mh" | "srh" | "exthdr" | "length" => {
+            Feature::IpHeader
+        }
+        "tcp" | "udp" | "sctp" | "dccp" | "ah" | "esp" | "comp" | "th" | "udplite" | "icmp"
+        | "icmpv6" | "igmp" => Feature::L4Header,
+        "ether" | "vlan" | "arp" | "pkttype" | "iiftype" | "oiftype" | "ibrname" | "obrname" => {
+            Feature::LinkLayer
+        }
+        "skuid" | "skgid" | "cgroup" | "socket" => Feature::Owner,
+        "iifgroup" | "oifgroup" => Feature::Interface,
+        _ => Feature::Other,
+    }
+}
+
+/// Reads a value of `key` from text.
+pub fn value(key: &Key, rv: &Rv) -> Result<Value, String> {
+    match rv {
+        Rv::Range(a, b) => {
+            let (Value::Range(lo, _), Value::Range(_, hi)) = (value(key, a)?, value(key, b)?)
+            else {
+                return Err("a range of names".into());
+            };
+            Ok(Value::Range(lo, hi))
+        }
+        Rv::Prefix(a, len) => {
+            let (lo, hi, _) = values::prefix(&format!("{a}/{len}"))
+                .ok_or_else(|| format!("`{a}/{len}` is not a prefix"))?;
+            Ok(Value::Range(lo, hi))
+        }
+        Rv::Text(t) => text_value(key, t),
+        _ => Err("a value of an unexpected shape".into()),
+    }
+}
+
+fn text_value(key: &Key, t: &str) -> Result<Value, String> {
+    let bad = || format!("`{t}` is not a value of {key:?}");
+    let single = |n: u128| Ok(Value::Range(n, n));
+    match key {
+        Key::Iifname | Key::Oifname => Ok(Value::Name(t.to_string())),
+        Key::Saddr(_) | Key::Daddr(_) => {
+            let (lo, hi, _) = values::prefix(t)
+                .or_else(|| values::addr_range(t))
+                .ok_or_else(bad)?;
+            Ok(Value::Range(lo, hi))
+        }
+        Key::Sport(_) | Key::Dport(_) => {
+            match values::port_range(t).or_else(|| service(t).map(|p| (p, p))) {
+                Some((lo, hi)) => Ok(Value::Range(lo, hi)),
+                None => Err(bad()),
+            }
+        }
+        Key::L4Proto | Key::IpProtocol | Key::Ip6Nexthdr => {
+            single(names::protocol(t).ok_or_else(bad)? as u128)
+        }
+        Key::NfProto => match t {
+            "ipv4" | "ip" => single(4),
+            "ipv6" | "ip6" => single(6),
+            _ => Err(bad()),
+        },
+        Key::TcpFlags => match values::number(t) {
+            Some(n) if n < 256 => single(n),
+            _ => single(names::tcp_flag(t).ok_or_else(bad)? as u128),
+        },
+        Key::IcmpType(v) => {
+            if let Some(n) = values::number(t).filter(|n| *n < 256) {
+                return single(n);
+            }
+            let named = if *v == IpVersion::V6 {
+                names::icmp6(t)
+            } else {
+                names::icmp4(t)
+            };
+            match named {
+                Some((ty, None)) => single(ty as u128),
+                _ => Err(bad()),
+            }
+        }
+        Key::IcmpCode(v) => {
+            single(names::icmp_code(*v == IpVersion::V6, t).ok_or_else(bad)? as u128)
+        }
+        Key::CtState => single(names::ct_state(t).ok_or_else(bad)?),
+    }
+}
+
+/// Port numbers by service name (nft prints numbers unless told otherwise; these are
+/// the names scripts use most).
+fn service(name: &str) -> Option<u128> {
+    Some(match name {
+        "ftp-data" => 20,
+        "ftp" => 21,
+        "ssh" => 22,
+        "telnet" => 23,
+        "smtp" => 25,
+        "domain" => 53,
+        "bootps" => 67,
+        "bootpc" => 68,
+        "tftp" => 69,
+        "http" | "www" => 80,
+        "pop3" => 110,
+        "ntp" => 123,
+        "imap" | "imap2" => 143,
+        "snmp" => 161,
+        "ldap" => 389,
+        "https" => 443,
+        "submission" => 587,
+        "imaps" => 993,
+        "pop3s" => 995,
+        "mysql" => 3306,
+        "postgresql" => 5432,
+        _ => return None,
+    })
+}
+
+/// The bits of a flag value or list (`tcp flags`, `ct state` as nft's bits).
+fn bits(key: &Key, rv: &Rv) -> Result<u128, String> {
+    match rv {
+        Rv::List(items) => items.iter().try_fold(0, |acc, x| Ok(acc | bits(key, x)?)),
+        Rv::Text(t) if *key == Key::CtState => match values::number(t) {
+            Some(n) => Ok(n),
+            None => Ok(names::ct_state_bit(
+                names::ct_state(t).ok_or_else(|| format!("`{t}` is not a conntrack state"))?,
+            )),
+        },
+        _ => match value(key, rv)? {
+            Value::Range(n, m) if n == m => Ok(n),
+            _ => Err("a flag range".into()),
+        },
+    }
+}
+
+/// The conntrack states whose bit is in `mask`.
+fn states_of(mask: u128) -> Vec<Vec<Value>> {
+    (0..=crate::model::CT_UNTRACKED)
+        .filter(|s| names::ct_state_bit(*s) & mask != 0)
+        .map(|s| vec![Value::Range(s, s)])
+        .collect()
+}
+
+/// `keys op rhs` as matches (dependencies first). `sets` is the table's sets, for
+/// `@name`; `set_ids[i]` is the model id of `sets[i]`.
+pub fn relation(
+    keys: &[Key],
+    op: Op,
+    rhs: &Rv,
+    sets: &[(usize, &NamedSet)],
+) -> Result<Match, String> {
+    let negate = op == Op::Ne;
+    let flags = matches!(keys, [Key::TcpFlags] | [Key::CtState]);
+    let m = match (rhs, op) {
+        (Rv::SetRef(name), Op::Implicit | Op::Eq | Op::Ne) => {
+            let (id, _) = sets
+                .iter()
+                .find(|(_, s)| s.name == *name)
+                .ok_or_else(|| format!("set @{name} does not exist"))?;
+            Match::test(keys.to_vec(), Rhs::Set(*id))
+        }
+        (Rv::Set(elems), Op::Implicit | Op::Eq | Op::Ne) => {
+            let mut out = Vec::with_capacity(elems.len());
+            for (e, _) in elems {
+                out.push(element(keys, e)?);
+            }
+            Match::test(keys.to_vec(), Rhs::Elements(out))
+        }
+        (Rv::Masked { value, mask }, Op::Implicit | Op::Eq | Op::Ne) if flags => {
+            let (mask, value) = (bits(&keys[0], mask)?, bits(&keys[0], value)?);
+            ct_or_flags(keys, Rhs::Masked { mask, value })
+        }
+        (rv, Op::Implicit) if flags => ct_or_flags(keys, Rhs::AnyBit(bits(&keys[0], rv)?)),
+        (rv, Op::Eq | Op::Ne) if flags => {
+            let b = bits(&keys[0], rv)?;
+            ct_or_flags(
+                keys,
+                Rhs::Masked {
+                    mask: u128::MAX,
+                    value: b,
+                },
+            )
+        }
+        (rv, Op::Implicit | Op::Eq | Op::Ne) => {
+            Match::test(keys.to_vec(), Rhs::Elements(vec![element(keys, rv)?]))
+        }
+        (rv, Op::Lt | Op::Gt | Op::Le | Op::Ge) => {
+            let [key] = keys else {
+                return Err("an order on a concatenation".into());
+            };
+            let Value::Range(n, _) = value(key, rv)? else {
+                return Err("an order on names".into());
+            };
+            let (lo, hi) = match op {
+                Op::Lt if n == 0 => {
+                    return Ok(Match::test(keys.to_vec(), Rhs::Elements(Vec::new())))
+                }
+                Op::Lt => (0, n - 1),
+                Op::Le => (0, n),
+                Op::Gt => (n.saturating_add(1), u128::MAX),
+                _ => (n, u128::MAX),
+            };
+            Match::one(key.clone(), lo, hi)
+        }
+    };
+    Ok(m.negate(negate))
+}
+
+/// `ct state` bit tests become state lists (one state bit is set at a time).
+fn ct_or_flags(keys: &[Key], rhs: Rhs) -> Match {
+    if keys != [Key::CtState] {
+        return Match::test(keys.to_vec(), rhs);
+    }
+    let states = match rhs {
+        Rhs::AnyBit(mask) => states_of(mask),
+        Rhs::Masked { mask, value } => (0..=crate::model::CT_UNTRACKED)
+            .filter(|s| names::ct_state_bit(*s) & mask == value & mask)
+            .map(|s| vec![Value::Range(s, s)])
+            .collect(),
+        other => return Match::test(keys.to_vec(), other),
+    };
+    Match::test(keys.to_vec(), Rhs::Elements(states))
+}
+
+/// One element of a set or a single value, one value per key.
+pub fn element(keys: &[Key], rv: &Rv) -> Result<Vec<Value>, String> {
+    match (keys, rv) {
+        ([key], Rv::List(_)) if *key == Key::TcpFlags => {
+            let b = bits(key, rv)?;
+            Ok(vec![Value::Range(b, b)])
+        }
+        ([key], rv) => Ok(vec![value(key, rv)?]),
+        (keys, Rv::Concat(parts)) if parts.len() == keys.len() => {
+            keys.iter().zip(parts).map(|(k, p)| value(k, p)).collect()
+        }
+        _ => Err("an element that does not fit the concatenation".into()),
+    }
+}
+
+/// A named set's elements, read with the keys of its type.
+pub fn set_keys(type_text: &str) -> Option<Vec<Key>> {
+    type_text
+        .split(" . ")
+        .map(|t| {
+            Some(match t.trim() {
+                "ipv4_addr" => Key::Saddr(IpVersion::V4),
+                "ipv6_addr" => Key::Saddr(IpVersion::V6),
+                "inet_service" => Key::Dport(Some(6)),
+                "inet_proto" => Key::L4Proto,
+                "ifname" => Key::Iifname,
+                "icmp_type" => Key::IcmpType(IpVersion::V4),
+                "icmpv6_type" => Key::IcmpType(IpVersion::V6),
+                "icmp_code" => Key::IcmpCode(IpVersion::V4),
+                "icmpv6_code" => Key::IcmpCode(IpVersion::V6),
+                "ct_state" => Key::CtState,
+                "tcp_flag" => Key::TcpFlags,
+                "nf_proto" => Key::NfProto,
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
+/// A named set's contents from its element texts, read with `keys`; `None` if some
+/// element cannot be read (the set is then kept with unknown contents).
+pub fn set_content(keys: &[Key], elems: &[Rv]) -> SetContent {
+    let read: Result<Vec<Vec<Value>>, String> = elems.iter().map(|e| element(keys, e)).collect();
+    match read {
+        Ok(v) => SetContent::Known(v),
+        Err(_) => SetContent::External,
+    }
+}

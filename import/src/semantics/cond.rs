@@ -1,0 +1,272 @@
+//! A rule's matches as a region: the disjoint cubes of packets the rule admits.
+//! Each test becomes its field's values together with what it depends on (an IPv4
+//! address implies IPv4, a TCP port implies TCP); a negation is the complement of the
+//! test alone — readers add the dependencies nft and iptables imply as separate,
+//! positive matches, exactly as the kernel evaluates them.
+//!
+//! Invariant: the region admits exactly the packets the matches admit, under the
+//! model's reading of each key; what cannot be decomposed into fields is an atom, and
+//! what would take more than [`MAX_CUBES`] cubes is refused (the rule is then
+//! reported, never approximated here).
+
+use super::atoms::{AtomKind, Atoms};
+use crate::{
+    algebra::{disjoint_union, subtract_all, Cube, Dim, Ivs},
+    model::{IpVersion, Key, Match, MatchKind, NamedSet, Rhs, SetContent, Value},
+};
+
+/// The most cubes one rule's region may take.
+pub const MAX_CUBES: usize = 4096;
+
+/// Why a region could not be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TooComplex(pub String);
+
+/// Protocols whose header has ports at the usual place (TCP, UDP, UDP-Lite, SCTP, DCCP).
+pub const PORT_PROTOS: [u128; 5] = [6, 17, 33, 132, 136];
+
+pub struct Converter<'a> {
+    pub atoms: &'a mut Atoms,
+    pub sets: &'a [NamedSet],
+}
+
+fn fam(v: IpVersion) -> u128 {
+    match v {
+        IpVersion::V4 => 4,
+        IpVersion::V6 => 6,
+    }
+}
+
+/// The cube every value of `key` lives in (its dependencies), and the field it sets.
+fn key_base(key: &Key) -> (Cube, Option<Dim>) {
+    let c = Cube::all();
+    let single = |c: Cube, d: Dim, v: u128| c.with(d, &Ivs::single(v)).expect("non-empty");
+    match key {
+        Key::NfProto => (c, Some(Dim::Family)),
+        Key::L4Proto => (c, Some(Dim::Proto)),
+        Key::IpProtocol => (single(c, Dim::Family, 4), Some(Dim::Proto)),
+        Key::Ip6Nexthdr => (single(c, Dim::Family, 6), Some(Dim::Proto)),
+        Key::Saddr(v) => {
+            let d = if *v == IpVersion::V4 {
+                Dim::Src4
+            } else {
+                Dim::Src6
+            };
+            (single(c, Dim::Family, fam(*v)), Some(d))
+        }
+        Key::Daddr(v) => {
+            let d = if *v == IpVersion::V4 {
+                Dim::Dst4
+            } else {
+                Dim::Dst6
+            };
+            (single(c, Dim::Family, fam(*v)), Some(d))
+        }
+        Key::Sport(p) | Key::Dport(p) => {
+            let protos = match p {
+                Some(p) => Ivs::single(*p as u128),
+                None => Ivs::from_ranges(PORT_PROTOS.iter().map(|p| (*p, *p)).collect()),
+            };
+            let d = if matches!(key, Key::Sport(_)) {
+                Dim::SrcPort
+            } else {
+                Dim::DstPort
+            };
+            (c.with(Dim::Proto, &protos).expect("non-empty"), Some(d))
+        }
+        Key::TcpFlags => (single(c, Dim::Proto, 6), Some(Dim::TcpFlags)),
+        Key::IcmpType(v) | Key::IcmpCode(v) => {
+            let proto = if *v == IpVersion::V4 { 1 } else { 58 };
+            let c = single(single(c, Dim::Family, fam(*v)), Dim::Proto, proto);
+            let d = if matches!(key, Key::IcmpType(_)) {
+                Dim::IcmpType
+            } else {
+                Dim::IcmpCode
+            };
+            (c, Some(d))
+        }
+        Key::CtState => (c, Some(Dim::CtState)),
+        Key::Iifname | Key::Oifname => (c, None),
+    }
+}
+
+impl Converter<'_> {
+    /// The region of a conjunction of matches.
+    pub fn conjunction(&mut self, matches: &[Match]) -> Result<Vec<Cube>, TooComplex> {
+        let mut region = vec![Cube::all()];
+        for m in matches {
+            let r = self.matched(m)?;
+            region = intersect(&region, &r)?;
+            if region.is_empty() {
+                break;
+            }
+        }
+        Ok(region)
+    }
+
+    fn matched(&mut self, m: &Match) -> Result<Vec<Cube>, TooComplex> {
+        let positive = match &m.kind {
+            MatchKind::Test { keys, rhs } => self.test(keys, rhs)?,
+            MatchKind::Any(alternatives) => {
+                let mut all = Vec::new();
+                for alt in alternatives {
+                    all.extend(self.conjunction(alt)?);
+                }
+                disjoint_union(all, MAX_CUBES).ok_or_else(too_many)?
+            }
+            MatchKind::Opaque { feature, key } => {
+                let a = self.atoms.intern(AtomKind::Opaque {
+                    feature: *feature,
+                    key: key.clone(),
+                });
+                vec![Cube::all().with_atom(a, true).expect("fresh cube")]
+            }
+        };
+        if !m.negated {
+            return Ok(positive);
+        }
+        let refs: Vec<&Cube> = positive.iter().collect();
+        subtract_all(vec![Cube::all()], &refs, MAX_CUBES).ok_or_else(too_many)
+    }
+
+    fn test(&mut self, keys: &[Key], rhs: &Rhs) -> Result<Vec<Cube>, TooComplex> {
+        match rhs {
+            Rhs::Elements(elems) => {
+                // One field: one cube with every element's values (a port list stays
+                // one rule, written with a set).
+                if let ([key], (base, Some(d))) = (keys, key_base(&keys[0])) {
+                    let ranges: Option<Vec<(u128, u128)>> = elems
+                        .iter()
+                        .map(|e| match e.as_slice() {
+                            [Value::Range(lo, hi)] => Some((*lo, *hi)),
+                            _ => None,
+                        })
+                        .collect();
+                    if let Some(r) = ranges {
+                        let _ = key;
+                        return Ok(base.with(d, &Ivs::from_ranges(r)).into_iter().collect());
+                    }
+                }
+                let mut cubes = Vec::new();
+                for e in elems {
+                    if let Some(c) = self.element(keys, e)? {
+                        cubes.push(c);
+                    }
+                }
+                disjoint_union(cubes, MAX_CUBES).ok_or_else(too_many)
+            }
+            Rhs::Set(id) => self.set_lookup(keys, *id),
+            Rhs::Masked { mask, value } => self.masked(keys, |v| v & mask == *value),
+            Rhs::AnyBit(mask) => self.masked(keys, |v| v & mask != 0),
+        }
+    }
+
+    /// One element of a set or list: a value per key; `None` if it admits nothing.
+    fn element(&mut self, keys: &[Key], values: &[Value]) -> Result<Option<Cube>, TooComplex> {
+        if keys.len() != values.len() {
+            return Err(TooComplex(format!(
+                "an element has {} values for {} keys",
+                values.len(),
+                keys.len()
+            )));
+        }
+        let mut cube = Cube::all();
+        for (key, value) in keys.iter().zip(values) {
+            let (base, dim) = key_base(key);
+            let Some(c) = cube.intersect(&base) else {
+                return Ok(None);
+            };
+            cube = c;
+            let next = match (dim, value) {
+                (Some(d), Value::Range(lo, hi)) => cube.with(d, &Ivs::range(*lo, *hi)),
+                (None, Value::Name(n)) => {
+                    let kind = match key {
+                        Key::Iifname => AtomKind::Iif(n.clone()),
+                        _ => AtomKind::Oif(n.clone()),
+                    };
+                    let a = self.atoms.intern(kind);
+                    cube.with_atom(a, true)
+                }
+                _ => return Err(TooComplex(format!("a value of the wrong kind for {key:?}"))),
+            };
+            match next {
+                Some(c) => cube = c,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(cube))
+    }
+
+    /// `(key & mask) op value` over a field of at most 256 values, by enumeration.
+    fn masked(
+        &mut self,
+        keys: &[Key],
+        keep: impl Fn(u128) -> bool,
+    ) -> Result<Vec<Cube>, TooComplex> {
+        let [key] = keys else {
+            return Err(TooComplex("a bitmask on a concatenation".into()));
+        };
+        let (base, Some(d)) = key_base(key) else {
+            return Err(TooComplex(format!("a bitmask on {key:?}")));
+        };
+        if d.highest() > 255 {
+            return Err(TooComplex(format!("a bitmask on {key:?}")));
+        }
+        let values: Vec<(u128, u128)> = (d.lowest()..=d.highest())
+            .filter(|v| keep(*v))
+            .map(|v| (v, v))
+            .collect();
+        Ok(base
+            .with(d, &Ivs::from_ranges(values))
+            .into_iter()
+            .collect())
+    }
+
+    /// `key @set`: an address or port set stays a set (an atom naming it); other sets
+    /// are expanded into their elements.
+    fn set_lookup(&mut self, keys: &[Key], id: usize) -> Result<Vec<Cube>, TooComplex> {
+        let set = &self.sets[id];
+        if let [key] = keys {
+            let (base, dim) = key_base(key);
+            if matches!(
+                dim,
+                Some(Dim::Src4 | Dim::Dst4 | Dim::Src6 | Dim::Dst6 | Dim::SrcPort | Dim::DstPort)
+            ) {
+                let a = self.atoms.intern(AtomKind::InSet {
+                    dim: dim.expect("matched"),
+                    set: id,
+                });
+                return Ok(base.with_atom(a, true).into_iter().collect());
+            }
+        }
+        match &set.content {
+            SetContent::Known(elems) => {
+                let elems = elems.clone();
+                self.test(keys, &Rhs::Elements(elems))
+            }
+            SetContent::External => {
+                Err(TooComplex(format!("set {} of unknown contents", set.name)))
+            }
+        }
+    }
+}
+
+fn too_many() -> TooComplex {
+    TooComplex(format!("it takes more than {MAX_CUBES} cubes"))
+}
+
+/// The pairwise intersection of two regions (disjoint in, disjoint out).
+pub fn intersect(a: &[Cube], b: &[Cube]) -> Result<Vec<Cube>, TooComplex> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    for x in a {
+        for y in b {
+            if let Some(c) = x.intersect(y) {
+                out.push(c);
+                if out.len() > MAX_CUBES {
+                    return Err(too_many());
+                }
+            }
+        }
+    }
+    Ok(out)
+}

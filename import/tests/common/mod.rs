@@ -1,0 +1,123 @@
+//! What the import's tests share: the corpus (`tests/import-corpus/` at the
+//! repository root), compiling an import's output, and golden files blessed with
+//! `SOCKC_BLESS=1`.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use sockc_import::{Hook, Options};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn corpus() -> PathBuf {
+    repo().join("tests/import-corpus")
+}
+
+/// One ruleset of the corpus, as `rulesets/manifest.json` describes it.
+#[derive(Clone, Debug)]
+pub struct CorpusFile {
+    pub name: String,
+    pub path: PathBuf,
+    pub iface: String,
+    pub rules: usize,
+    /// `None` for the JSON listings (one line).
+    pub rule_lines: Option<Vec<u32>>,
+}
+
+pub fn corpus_files() -> Vec<CorpusFile> {
+    let dir = corpus().join("rulesets");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    manifest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| CorpusFile {
+            name: m["file"].as_str().unwrap().to_string(),
+            path: dir.join(m["file"].as_str().unwrap()),
+            iface: m["iface"].as_str().unwrap().to_string(),
+            rules: m["rules"].as_u64().unwrap() as usize,
+            rule_lines: m["rule_lines"]
+                .as_array()
+                .map(|a| a.iter().map(|l| l.as_u64().unwrap() as u32).collect()),
+        })
+        .collect()
+}
+
+pub fn opts(hook: Hook, iface: &str) -> Options {
+    Options {
+        from: None,
+        hook,
+        interface: Some(iface.to_string()),
+        source_name: None,
+    }
+}
+
+/// Compiles `sk` (set files relative to `dir`); the errors, rendered, if it fails.
+pub fn compile(sk: &str, dir: Option<&Path>) -> Result<sockc_compiler::Compiled, String> {
+    let mut o = sockc_compiler::Options::default();
+    o.sema.base_dir = dir.map(Path::to_path_buf);
+    let (compiled, diags) = sockc_compiler::compile(sk, &o);
+    compiled.ok_or_else(|| {
+        diags
+            .iter()
+            .filter(|d| d.severity == sockc_compiler::diag::Severity::Error)
+            .map(|d| format!("{d:?}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// Golden files: compared, or rewritten with `SOCKC_BLESS=1`; every difference is
+/// reported at the end.
+pub struct Goldens {
+    bless: bool,
+    failures: Vec<String>,
+}
+
+impl Goldens {
+    pub fn new() -> Goldens {
+        Goldens {
+            bless: std::env::var_os("SOCKC_BLESS").is_some_and(|v| v == "1"),
+            failures: Vec::new(),
+        }
+    }
+
+    pub fn check(&mut self, path: &Path, actual: &str) {
+        let expected = std::fs::read_to_string(path).unwrap_or_default();
+        if expected == actual {
+            return;
+        }
+        if self.bless {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, actual).unwrap();
+            eprintln!("blessed {}", path.display());
+            return;
+        }
+        let diff = similar::TextDiff::from_lines(expected.as_str(), actual)
+            .unified_diff()
+            .context_radius(3)
+            .header("expected", "actual")
+            .to_string();
+        self.failures.push(format!(
+            "{} differs (SOCKC_BLESS=1 rewrites it):\n{diff}",
+            path.display()
+        ));
+    }
+
+    pub fn finish(self) {
+        assert!(
+            self.failures.is_empty(),
+            "{} golden file(s) differ:\n{}",
+            self.failures.len(),
+            self.failures.join("\n")
+        );
+    }
+}
