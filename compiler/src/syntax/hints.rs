@@ -9,7 +9,7 @@
 //! Invariant: user text reaches a message only through [`quote`] (bounded, invisible
 //! characters escaped), and a message lists at most [`MAX_EXPECTED`] alternatives.
 
-use super::parser::Rule;
+use super::grammar::Rule;
 use crate::diag::{char_name, is_invisible, quote};
 
 /// Most alternatives an "expected ..." list names.
