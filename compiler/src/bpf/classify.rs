@@ -37,9 +37,9 @@ use cranelift_entity::EntityRef as _;
 
 use super::{
     buffer::{CodeBuffer, Label},
+    emit::{emit_count, emit_map_lookup, verdict},
     flow::{self, at},
     insn::{op, Cond, Insn, Reg, Size},
-    lower::rules::emit_lookup,
 };
 use crate::{
     hooks::HookSpec,
@@ -220,7 +220,7 @@ pub fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec<u8>) {
                 rec[ct + 1] = match rule.action {
                     Action::Count => 0,
                     Action::Redirect(Some(sock)) => redirect_mark(sock),
-                    action => super::lower::verdict(spec, action) as u32,
+                    action => verdict(spec, action) as u32,
                 };
                 rec[ct + 2] = e.rule;
                 w.literal(&rec);
@@ -321,7 +321,7 @@ pub fn emit_select(b: &mut CodeBuffer) {
     let none = b.new_label();
     b.note("which half of the classifier tables is live");
     b.emit(Insn::st_imm(Size::W, Reg::FP, at(flow::COUNTER_KEY), 0));
-    emit_lookup(b, LIVE_MAP, flow::COUNTER_KEY, none);
+    emit_map_lookup(b, LIVE_MAP, flow::COUNTER_KEY, none);
     b.emit(Insn::ldx(Size::W, Reg::R1, Reg::R0, 0));
     b.emit(Insn::alu64_imm(op::AND, Reg::R1, 1));
     b.emit(Insn::stx(Size::W, Reg::FP, at(flow::TABLE_HALF), Reg::R1));
@@ -355,7 +355,7 @@ pub fn emit(
     }
     let steps_of = |k: usize| steps[k] as usize;
     // r8: the live half of this classifier's table, for the whole walk.
-    emit_lookup(b, &map_name(c), flow::TABLE_HALF, miss);
+    emit_map_lookup(b, &map_name(c), flow::TABLE_HALF, miss);
     b.emit(Insn::mov64_reg(Reg::R8, Reg::R0));
     for family in [Family::V4, Family::V6] {
         let tries: Vec<(usize, &Trie)> = c
@@ -589,7 +589,7 @@ fn emit_trie(
             OnMatch::Count => {
                 b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
                 b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
-                super::lower::rules::emit_count(b);
+                emit_count(b);
                 b.goto(done);
             }
             OnMatch::Best => {

@@ -25,8 +25,8 @@ use crate::{
     syntax::ast::Family,
 };
 
-/// Name of the per-CPU counters map.
-pub const COUNTERS_MAP: &str = "counters";
+/// Name of the per-CPU counters map (the name lives with the emitters that bump it).
+pub use super::emit::COUNTERS_MAP;
 
 /// Name of the map of port bitmaps: one 65,536-bit value per distinct long port list
 /// of a linear rule (key: the list's number, [`port_lists`]).

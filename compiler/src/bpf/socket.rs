@@ -61,7 +61,7 @@ pub fn emit_test(
     let known = b.new_label();
     b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::SOCK)));
     b.branch_imm(Cond::Ne, r1, 0, known);
-    emit_lookup(b, spec.egress, proto, family);
+    emit_socket_lookup(b, spec.egress, proto, family);
     b.bind(known);
     b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::SOCK)));
     let (c, v) = match cond {
@@ -74,7 +74,7 @@ pub fn emit_test(
 }
 
 /// Looks the packet's socket up and stores the [`fact`] at [`flow::SOCK`].
-fn emit_lookup(b: &mut CodeBuffer, reversed: bool, proto: u8, family: Option<Family>) {
+fn emit_socket_lookup(b: &mut CodeBuffer, reversed: bool, proto: u8, family: Option<Family>) {
     let (r0, r1, r7) = (Reg::R0, Reg::R1, Reg::R7);
     let call = b.new_label();
     let families: &[Family] = match family {

@@ -26,8 +26,8 @@ use super::{
     maps::Sizing,
 };
 use crate::{
-    hooks::{Context, HookSpec},
-    ir::{Action, Module, Program},
+    hooks::Context,
+    ir::{Module, Program},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -54,15 +54,4 @@ pub fn lower_program(module: &Module, prog: &Program, sizing: &Sizing) -> Result
         // Programs sockc adds (companions) have no rules: `sockmap::lower_companion`.
         Context::SockOps { .. } | Context::Dispatch => Err(unsupported()),
     }
-}
-
-/// The return code of an action that ends the program.
-pub(crate) fn verdict(spec: &HookSpec, a: Action) -> i32 {
-    let code = match a {
-        Action::Allow => spec.verdicts.allow,
-        Action::Drop => spec.verdicts.drop,
-        Action::Pass => spec.verdicts.pass,
-        Action::Count | Action::Redirect(_) | Action::RedirectIngress(_) => None,
-    };
-    code.expect("sema only lets through actions the hook has")
 }

@@ -26,16 +26,16 @@
 
 use std::collections::HashMap;
 
-use aya_obj::generated::bpf_func_id;
 use ipnet::IpNet;
 
-use super::{verdict, LowerError};
+use super::LowerError;
 use crate::{
     bpf::{
         buffer::{Code, CodeBuffer, Label, SrcLoc},
+        emit::{emit_count, emit_map_lookup, verdict},
         flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
-        maps::{port_lists, set_map_name, Sizing, COUNTERS_MAP, PORTS_MAP, PORT_CHAIN_MAX},
+        maps::{port_lists, set_map_name, Sizing, PORTS_MAP, PORT_CHAIN_MAX},
     },
     hooks::{Context, HookSpec},
     ir::{
@@ -325,37 +325,6 @@ impl Labels {
     }
 }
 
-/// Adds 1 packet and the packet length in bytes to the counter slot whose index is
-/// at `COUNTER_KEY`. Clobbers r0-r5.
-pub(crate) fn emit_count(b: &mut CodeBuffer) {
-    emit_bump(b, COUNTERS_MAP, flow::COUNTER_KEY);
-}
-
-/// `r0 = bpf_map_lookup_elem(map, &flow[key])`: the value of `map` whose key is at
-/// flow record field `key`, or a jump to `miss` when there is none. Clobbers r0-r5.
-pub(crate) fn emit_lookup(b: &mut CodeBuffer, map: &str, key: i16, miss: Label) {
-    b.ld_map(Reg::R1, map);
-    b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
-    b.emit(Insn::alu64_imm(op::ADD, Reg::R2, at(key) as i32));
-    b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
-    b.branch_imm(Cond::Eq, Reg::R0, 0, miss);
-}
-
-/// Adds 1 and the packet length to the `{u64, u64}` slot of the per-CPU array `map`
-/// whose index is the `u32` at flow record field `key`. Clobbers r0-r5.
-pub(super) fn emit_bump(b: &mut CodeBuffer, map: &str, key: i16) {
-    let skip = b.new_label();
-    emit_lookup(b, map, key, skip);
-    b.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-    b.emit(Insn::alu64_imm(op::ADD, Reg::R1, 1));
-    b.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
-    b.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
-    b.emit(Insn::ldx(Size::W, Reg::R2, Reg::FP, at(flow::PKT_LEN)));
-    b.emit(Insn::alu64_reg(op::ADD, Reg::R1, Reg::R2));
-    b.emit(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
-    b.bind(skip);
-}
-
 /// Emits one test; when it fails, control goes to `fail`, otherwise on to the next
 /// instruction. Each test loads what it compares (into `r1`, `r2`; a set lookup is a
 /// call and clobbers `r0`–`r5`, a socket condition also `r7`), so a test may be
@@ -483,7 +452,7 @@ fn emit_set(
             (Family::V6, true) => flow::SRC6_PLEN,
             (Family::V6, false) => flow::DST6_PLEN,
         };
-        emit_lookup(b, &set_map_name(module, set, *f), key, fail);
+        emit_map_lookup(b, &set_map_name(module, set, *f), key, fail);
         if families.len() == 2 && *f == Family::V4 {
             b.goto(matched);
         }
@@ -548,7 +517,7 @@ fn emit_port_bitmap(b: &mut CodeBuffer, index: u32, field: i16, fail: Label) {
         at(flow::COUNTER_KEY),
         index as i32,
     ));
-    emit_lookup(b, PORTS_MAP, flow::COUNTER_KEY, fail);
+    emit_map_lookup(b, PORTS_MAP, flow::COUNTER_KEY, fail);
     b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(field)));
     b.emit(Insn::mov64_reg(r2, r1));
     b.emit(Insn::alu64_imm(op::RSH, r2, 3));

@@ -25,6 +25,7 @@ use super::{
 use crate::{
     bpf::{
         buffer::{Code, CodeBuffer, Label},
+        emit::emit_bump,
         flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
         maps::{socket_drop_slot, Sizing, SOCKETS_MAP, SOCKET_DROPS_MAP},
@@ -173,7 +174,7 @@ impl Redirect for Redirects {
         b.bind(dropped);
         b.note("redirect dropped: count it for the socket");
         b.emit(Insn::stx(Size::W, Reg::FP, at(flow::SOCKET_SLOT), r1));
-        rules::emit_bump(b, SOCKET_DROPS_MAP, flow::SOCKET_SLOT);
+        emit_bump(b, SOCKET_DROPS_MAP, flow::SOCKET_SLOT);
         b.emit(Insn::mov64_imm(Reg::R9, self.drop));
         b.goto(count_exit);
     }

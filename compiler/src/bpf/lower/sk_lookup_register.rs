@@ -20,10 +20,11 @@ use aya_ebpf_bindings::bindings as uapi;
 use aya_obj::generated::bpf_func_id;
 use cranelift_entity::EntityRef as _;
 
-use super::{rules::emit_count, LowerError};
+use super::LowerError;
 use crate::{
     bpf::{
         buffer::{Code, CodeBuffer, CookieHalf},
+        emit::emit_count,
         flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
         maps::SOCKETS_MAP,

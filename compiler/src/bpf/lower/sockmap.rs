@@ -59,13 +59,14 @@ use aya_obj::generated::bpf_func_id;
 
 use super::{
     packet::uses_sets,
-    rules::{self, emit_count, Redirect},
-    verdict, LowerError,
+    rules::{self, Redirect},
+    LowerError,
 };
 use crate::{
     bpf::{
         buffer::{Code, CodeBuffer, Label},
         classify::DIMS,
+        emit::{emit_count, verdict},
         flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
         maps::Sizing,
