@@ -500,107 +500,27 @@ impl Builder {
             let psp = self.span(&p);
             match p.as_rule() {
                 Rule::action => {
-                    action = Some((
-                        match p.as_str() {
-                            "allow" => ActionKw::Allow,
-                            "drop" => ActionKw::Drop,
-                            "count" => ActionKw::Count,
-                            "pass" => ActionKw::Pass,
-                            _ => ActionKw::Redirect,
-                        },
-                        psp,
-                    ))
-                }
-                Rule::proto => {
-                    let inner = p
-                        .into_inner()
-                        .find(|q| matches!(q.as_rule(), Rule::proto_name | Rule::number))?;
-                    let proto = if inner.as_rule() == Rule::number {
-                        Some(self.number_u8(inner, "protocol number")?)
-                    } else {
-                        proto_by_name(inner.as_str())
+                    let kw = match p.as_str() {
+                        "allow" => ActionKw::Allow,
+                        "drop" => ActionKw::Drop,
+                        "count" => ActionKw::Count,
+                        "pass" => ActionKw::Pass,
+                        _ => ActionKw::Redirect,
                     };
-                    matches.push(Match::Proto(proto, psp));
+                    action = Some((kw, psp));
                 }
-                Rule::family => matches.push(Match::Family(
-                    if p.as_str() == "ip4" {
-                        Family::V4
-                    } else {
-                        Family::V6
-                    },
-                    psp,
-                )),
-                Rule::from => {
-                    let e = p.into_inner().find(|q| q.as_rule() == Rule::endpoint)?;
-                    matches.push(Match::Src(self.endpoint(e)?));
-                }
-                Rule::to => {
-                    let e = p.into_inner().find(|q| q.as_rule() == Rule::endpoint)?;
-                    matches.push(Match::Dst(self.endpoint(e)?));
-                }
-                // A bare endpoint is a destination: `redirect 3.3.3.3:* to sock proxy`.
-                Rule::endpoint => matches.push(Match::Dst(self.endpoint(p)?)),
-                Rule::tcp_flag => {
-                    let negated = p.as_str().starts_with('!');
-                    let name = p.into_inner().find(|q| q.as_rule() == Rule::flag_name)?;
-                    matches.push(Match::Flag {
-                        bit: tcp_flag_bit(name.as_str()),
-                        negated,
-                        span: psp,
-                    });
-                }
-                Rule::icmp_type => {
-                    let v = p
-                        .into_inner()
-                        .find(|q| matches!(q.as_rule(), Rule::number | Rule::icmp_type_name))?;
-                    let t = if v.as_rule() == Rule::number {
-                        IcmpType::Number(self.number_u8(v, "ICMP type")?)
-                    } else {
-                        IcmpType::Name(v.as_str().to_string())
-                    };
-                    matches.push(Match::IcmpType(t, psp));
-                }
-                Rule::icmp_code => {
-                    let v = p.into_inner().find(|q| q.as_rule() == Rule::number)?;
-                    matches.push(Match::IcmpCode(self.number_u8(v, "ICMP code")?, psp));
-                }
-                Rule::condition => {
-                    let c = p.into_inner().find(|q| {
-                        matches!(
-                            q.as_rule(),
-                            Rule::socket_exists
-                                | Rule::no_socket
-                                | Rule::listening
-                                | Rule::established
-                        )
-                    })?;
-                    cond = Some((
-                        match c.as_rule() {
-                            Rule::socket_exists => SockCond::Exists,
-                            Rule::no_socket => SockCond::NoSocket,
-                            Rule::listening => SockCond::Listening,
-                            _ => SockCond::Established,
-                        },
-                        psp,
-                    ));
-                }
+                Rule::condition => cond = Some((Self::condition(p)?, psp)),
                 Rule::target => {
-                    let inner: Vec<_> = p.into_inner().collect();
-                    ingress = inner
-                        .iter()
-                        .find(|q| q.as_rule() == Rule::kw_ingress)
-                        .map(|q| self.span(q));
-                    let t = inner
-                        .into_iter()
-                        .find(|q| matches!(q.as_rule(), Rule::ident | Rule::local_target))?;
-                    target = Some(if t.as_rule() == Rule::ident {
-                        Target::Sock(self.ident(t))
-                    } else {
-                        Target::Local(self.span(&t))
-                    });
+                    let (t, i) = self.target(p)?;
+                    target = Some(t);
+                    ingress = i;
                 }
                 Rule::log_opt => log = Some((self.log_rate(p)?, psp)),
-                _ => {}
+                _ => {
+                    if let Some(m) = self.rule_match(p, psp)? {
+                        matches.push(m);
+                    }
+                }
             }
         }
         let (action, action_span) = action?;
@@ -614,6 +534,101 @@ impl Builder {
             log,
             span: sp,
         })
+    }
+
+    /// One match of a rule (at `psp`); `Some(None)` for a pair that is none.
+    fn rule_match(&mut self, p: Pair<'_, Rule>, psp: Span) -> Option<Option<Match>> {
+        let m = match p.as_rule() {
+            Rule::proto => {
+                let inner = p
+                    .into_inner()
+                    .find(|q| matches!(q.as_rule(), Rule::proto_name | Rule::number))?;
+                let proto = if inner.as_rule() == Rule::number {
+                    Some(self.number_u8(inner, "protocol number")?)
+                } else {
+                    proto_by_name(inner.as_str())
+                };
+                Match::Proto(proto, psp)
+            }
+            Rule::family => Match::Family(
+                if p.as_str() == "ip4" {
+                    Family::V4
+                } else {
+                    Family::V6
+                },
+                psp,
+            ),
+            Rule::from => {
+                let e = p.into_inner().find(|q| q.as_rule() == Rule::endpoint)?;
+                Match::Src(self.endpoint(e)?)
+            }
+            Rule::to => {
+                let e = p.into_inner().find(|q| q.as_rule() == Rule::endpoint)?;
+                Match::Dst(self.endpoint(e)?)
+            }
+            // A bare endpoint is a destination: `redirect 3.3.3.3:* to sock proxy`.
+            Rule::endpoint => Match::Dst(self.endpoint(p)?),
+            Rule::tcp_flag => {
+                let negated = p.as_str().starts_with('!');
+                let name = p.into_inner().find(|q| q.as_rule() == Rule::flag_name)?;
+                Match::Flag {
+                    bit: tcp_flag_bit(name.as_str()),
+                    negated,
+                    span: psp,
+                }
+            }
+            Rule::icmp_type => {
+                let v = p
+                    .into_inner()
+                    .find(|q| matches!(q.as_rule(), Rule::number | Rule::icmp_type_name))?;
+                let t = if v.as_rule() == Rule::number {
+                    IcmpType::Number(self.number_u8(v, "ICMP type")?)
+                } else {
+                    IcmpType::Name(v.as_str().to_string())
+                };
+                Match::IcmpType(t, psp)
+            }
+            Rule::icmp_code => {
+                let v = p.into_inner().find(|q| q.as_rule() == Rule::number)?;
+                Match::IcmpCode(self.number_u8(v, "ICMP code")?, psp)
+            }
+            _ => return Some(None),
+        };
+        Some(Some(m))
+    }
+
+    /// The socket condition of an `if ...` pair.
+    fn condition(p: Pair<'_, Rule>) -> Option<SockCond> {
+        let c = p.into_inner().find(|q| {
+            matches!(
+                q.as_rule(),
+                Rule::socket_exists | Rule::no_socket | Rule::listening | Rule::established
+            )
+        })?;
+        Some(match c.as_rule() {
+            Rule::socket_exists => SockCond::Exists,
+            Rule::no_socket => SockCond::NoSocket,
+            Rule::listening => SockCond::Listening,
+            _ => SockCond::Established,
+        })
+    }
+
+    /// A redirect's target, and the span of its `ingress` keyword if it has one.
+    fn target(&mut self, p: Pair<'_, Rule>) -> Option<(Target, Option<Span>)> {
+        let inner: Vec<_> = p.into_inner().collect();
+        let ingress = inner
+            .iter()
+            .find(|q| q.as_rule() == Rule::kw_ingress)
+            .map(|q| self.span(q));
+        let t = inner
+            .into_iter()
+            .find(|q| matches!(q.as_rule(), Rule::ident | Rule::local_target))?;
+        let target = if t.as_rule() == Rule::ident {
+            Target::Sock(self.ident(t))
+        } else {
+            Target::Local(self.span(&t))
+        };
+        Some((target, ingress))
     }
 
     fn endpoint(&mut self, pair: Pair<'_, Rule>) -> Option<Endpoint> {
