@@ -30,28 +30,27 @@ use crate::{
     ir::{Module, Program},
 };
 
+/// Why a program could not be lowered: a compiler bug (sema lets through only what
+/// the lowering handles).
 #[derive(Debug, thiserror::Error)]
 pub enum LowerError {
-    #[error("{hook} programs cannot be lowered yet")]
-    Unsupported { hook: &'static str },
     #[error(transparent)]
     Buffer(#[from] BufferError),
 }
 
-/// Lowers one program to instructions; `sizing` gives the classifier tables' sizes.
+/// Lowers one program of a block to instructions; `sizing` gives the classifier
+/// tables' sizes. (The programs sockc adds have their own: `sockmap::lower_companion`,
+/// `sk_lookup_register::lower`.)
 pub fn lower_program(module: &Module, prog: &Program, sizing: &Sizing) -> Result<Code, LowerError> {
     let spec = prog.hook.spec();
-    let unsupported = || LowerError::Unsupported { hook: spec.name };
-    if spec.unsupported.is_some() {
-        return Err(unsupported());
-    }
     match spec.context {
         Context::Packet(ctx) => packet::lower(module, prog, spec, ctx, sizing),
         Context::SkLookup => sk_lookup::lower(module, prog, spec, sizing),
         Context::SkMsg(ctx) | Context::SkSkb(ctx) => {
             sockmap::lower_rules(module, prog, spec, ctx, sizing)
         }
-        // Programs sockc adds (companions) have no rules: `sockmap::lower_companion`.
-        Context::SockOps { .. } | Context::Dispatch => Err(unsupported()),
+        Context::SockOps { .. } | Context::Dispatch => {
+            unreachable!("{} programs have no block: sockc adds them", spec.name)
+        }
     }
 }
