@@ -509,14 +509,26 @@ fn emit_trie(
     on: OnMatch,
     done: Label,
 ) {
-    let miss = done;
-    let (r1, r2, r7, r8, r9) = (Reg::R1, Reg::R2, Reg::R7, Reg::R8, Reg::R9);
-    let nd = t.dims.len();
-    let rec = record_size(nd);
-    // Largest node number and leaf word offset whose reads stay inside the half.
-    let node_max = (capacity - HEADER) / NODE_SIZE - 1;
-    let leaf_max = (capacity - LEAF_MAX * rec) / 4;
     let leaf = b.new_label();
+    emit_node_reads(b, k, capacity, steps, leaf, done);
+    b.bind(leaf);
+    emit_leaf(b, t, capacity, on, done);
+}
+
+/// From trie `k`'s root, `steps` node reads, each a key byte deeper; a leaf reference
+/// (in `r7`) goes to `leaf`, a reference out of range or a node after the last read to
+/// `miss`.
+fn emit_node_reads(
+    b: &mut CodeBuffer,
+    k: usize,
+    capacity: usize,
+    steps: usize,
+    leaf: Label,
+    miss: Label,
+) {
+    let (r1, r2, r7, r8) = (Reg::R1, Reg::R2, Reg::R7, Reg::R8);
+    // Largest node number whose reads stay inside the half.
+    let node_max = (capacity - HEADER) / NODE_SIZE - 1;
     b.emit(Insn::ldx(Size::W, r7, r8, root_at(k) as i16));
     for _ in 0..steps {
         b.branch_imm(Cond::Set, r7, LEAF_BIT as i32, leaf);
@@ -539,9 +551,17 @@ fn emit_trie(
     // Every key byte read: what is left is a leaf (or the table is not this code's).
     b.branch_imm(Cond::Set, r7, LEAF_BIT as i32, leaf);
     b.goto(miss);
+}
 
-    // Leaf: r9 = number of entries, r7 = its first record.
-    b.bind(leaf);
+/// A leaf reference in `r7`: its entries checked in order, the first that holds
+/// handled as `on` says; no entry holding (or a reference out of range) goes to `done`.
+fn emit_leaf(b: &mut CodeBuffer, t: &Trie, capacity: usize, on: OnMatch, done: Label) {
+    let miss = done;
+    let (r7, r8, r9) = (Reg::R7, Reg::R8, Reg::R9);
+    let rec = record_size(t.dims.len());
+    // Largest leaf word offset whose reads stay inside the half.
+    let leaf_max = (capacity - LEAF_MAX * rec) / 4;
+    // r9 = number of entries, r7 = its first record.
     b.emit(Insn::mov64_reg(r9, r7));
     b.emit(Insn::alu64_imm(op::RSH, r9, 28));
     b.emit(Insn::alu64_imm(op::AND, r9, 7));
@@ -549,7 +569,6 @@ fn emit_trie(
     b.branch_imm(Cond::Gt, r7, leaf_max as i32, miss);
     b.emit(Insn::alu64_imm(op::LSH, r7, 2));
     b.emit(Insn::alu64_reg(op::ADD, r7, r8));
-    let (flags_at, counter_at) = (flags_offset(nd) as i16, counter_offset(nd) as i16);
     // A trie whose entries check nothing (its rules match every packet of the family)
     // decides on a leaf's first entry: the rest would be unreachable code, which the
     // kernel rejects.
@@ -559,56 +578,73 @@ fn emit_trie(
         let next = b.new_label();
         let base = (i * rec) as i16;
         b.branch_imm(Cond::Le, r9, i as i32, miss);
-        for &d in &t.checked_dims {
-            b.emit(Insn::ldx(Size::W, r1, Reg::FP, dim_at(d)));
-            b.emit(Insn::ldx(Size::W, r2, r7, base + 8 * d as i16));
-            b.branch_reg(Cond::Lt, r1, r2, next);
-            b.emit(Insn::ldx(Size::W, r2, r7, base + 8 * d as i16 + 4));
-            b.branch_reg(Cond::Gt, r1, r2, next);
-        }
-        if t.checks_flags {
-            b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::TCP_FLAGS)));
-            b.emit(Insn::ldx(Size::B, r2, r7, base + flags_at));
-            b.emit(Insn::alu64_reg(op::AND, r1, r2));
-            b.emit(Insn::ldx(Size::B, r2, r7, base + flags_at + 1));
-            b.branch_reg(Cond::Ne, r1, r2, next);
-        }
-        if t.checks_l4 {
-            b.emit(Insn::ldx(Size::B, r1, r7, base + flags_at + 2));
-            b.emit(Insn::ldx(Size::B, r2, Reg::FP, at(flow::L4_OK)));
-            b.branch_reg(Cond::Gt, r1, r2, next);
-        }
-        match on {
-            OnMatch::Exit(found) => {
-                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
-                b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
-                b.emit(Insn::ldx(Size::W, r9, r7, base + counter_at + 4));
-                sign_extend(b, r9);
-                b.goto(found);
-            }
-            OnMatch::Count => {
-                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
-                b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
-                emit_count(b);
-                b.goto(done);
-            }
-            OnMatch::Best => {
-                // Entries are in rule order, so no later entry of this leaf is better.
-                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at + 8));
-                b.emit(Insn::ldx(Size::W, r2, Reg::FP, BEST_RULE));
-                b.branch_reg(Cond::Ge, r1, r2, done);
-                b.emit(Insn::stx(Size::W, Reg::FP, BEST_RULE, r1));
-                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
-                b.emit(Insn::stx(Size::W, Reg::FP, BEST_COUNTER, r1));
-                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at + 4));
-                b.emit(Insn::stx(Size::W, Reg::FP, BEST_VERDICT, r1));
-                b.goto(done);
-            }
-        }
+        emit_entry_checks(b, t, base, next);
+        emit_on_match(b, t.dims.len(), base, on, done);
         b.bind(next);
     }
     if !checks_nothing {
         b.goto(miss);
+    }
+}
+
+/// The checks of the entry record at `r7 + base`: each checked dimension in its
+/// (lo, hi), the TCP flags under their mask, the L4 requirement; a failing one goes
+/// to `next`.
+fn emit_entry_checks(b: &mut CodeBuffer, t: &Trie, base: i16, next: Label) {
+    let (r1, r2, r7) = (Reg::R1, Reg::R2, Reg::R7);
+    let flags_at = flags_offset(t.dims.len()) as i16;
+    for &d in &t.checked_dims {
+        b.emit(Insn::ldx(Size::W, r1, Reg::FP, dim_at(d)));
+        b.emit(Insn::ldx(Size::W, r2, r7, base + 8 * d as i16));
+        b.branch_reg(Cond::Lt, r1, r2, next);
+        b.emit(Insn::ldx(Size::W, r2, r7, base + 8 * d as i16 + 4));
+        b.branch_reg(Cond::Gt, r1, r2, next);
+    }
+    if t.checks_flags {
+        b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::TCP_FLAGS)));
+        b.emit(Insn::ldx(Size::B, r2, r7, base + flags_at));
+        b.emit(Insn::alu64_reg(op::AND, r1, r2));
+        b.emit(Insn::ldx(Size::B, r2, r7, base + flags_at + 1));
+        b.branch_reg(Cond::Ne, r1, r2, next);
+    }
+    if t.checks_l4 {
+        b.emit(Insn::ldx(Size::B, r1, r7, base + flags_at + 2));
+        b.emit(Insn::ldx(Size::B, r2, Reg::FP, at(flow::L4_OK)));
+        b.branch_reg(Cond::Gt, r1, r2, next);
+    }
+}
+
+/// A matching entry (record at `r7 + base` of a family with `dims` dimensions),
+/// handled as `on` says.
+fn emit_on_match(b: &mut CodeBuffer, dims: usize, base: i16, on: OnMatch, done: Label) {
+    let (r1, r2, r7, r9) = (Reg::R1, Reg::R2, Reg::R7, Reg::R9);
+    let counter_at = counter_offset(dims) as i16;
+    match on {
+        OnMatch::Exit(found) => {
+            b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
+            b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
+            b.emit(Insn::ldx(Size::W, r9, r7, base + counter_at + 4));
+            sign_extend(b, r9);
+            b.goto(found);
+        }
+        OnMatch::Count => {
+            b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
+            b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
+            emit_count(b);
+            b.goto(done);
+        }
+        OnMatch::Best => {
+            // Entries are in rule order, so no later entry of this leaf is better.
+            b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at + 8));
+            b.emit(Insn::ldx(Size::W, r2, Reg::FP, BEST_RULE));
+            b.branch_reg(Cond::Ge, r1, r2, done);
+            b.emit(Insn::stx(Size::W, Reg::FP, BEST_RULE, r1));
+            b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
+            b.emit(Insn::stx(Size::W, Reg::FP, BEST_COUNTER, r1));
+            b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at + 4));
+            b.emit(Insn::stx(Size::W, Reg::FP, BEST_VERDICT, r1));
+            b.goto(done);
+        }
     }
 }
 
