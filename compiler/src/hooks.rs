@@ -35,7 +35,7 @@ pub enum HookKind {
     SkLookup,
     #[serde(rename = "sockmap")]
     Sockmap,
-    // ---- sockmap (issue 15): the receive side, and the programs sockc adds around
+    // ---- sockmap: the receive side, and the programs sockc adds around
     // every sockmap block (rows with `block: false`; see `HookSpec::companions`).
     #[serde(rename = "sockmap receive")]
     SockmapReceive,
@@ -45,7 +45,7 @@ pub enum HookKind {
     SkMsgDispatch,
     #[serde(rename = "sk_skb dispatcher")]
     SkSkbDispatch,
-    // ---- sk_lookup (issue 14): the program that registers a declared TCP socket
+    // ---- sk_lookup: the program that registers a declared TCP socket
     // again when its service listens (a `socket` declared with `cgroup`).
     #[serde(rename = "sk_lookup register")]
     SkLookupRegister,
@@ -492,7 +492,7 @@ pub static HOOKS: [HookSpec; 10] = [
         block: true,
         companions: &[],
     },
-    // ---- sockmap (issue 15) ----------------------------------------------------------
+    // ---- sockmap --------------------------------------------------------------------
     HookSpec {
         kind: HookKind::Sockmap,
         name: "sockmap",

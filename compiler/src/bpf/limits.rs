@@ -1,5 +1,5 @@
-//! What a lowered program asks of the kernel's limits ([`crate::limits`]), measured
-//! on the code before the kernel sees it ([`measure`]):
+//! What a lowered program asks of the kernel's limits ([`crate::kernel_limits`]),
+//! measured on the code before the kernel sees it ([`measure`]):
 //!
 //! * **instructions**: the slots of the program (`ld_imm64` takes two), exactly.
 //! * **jump sequence**: the most conditional jumps whose other side the verifier has

@@ -2,9 +2,9 @@
 //! come down to, in the order lowering emits them, and the values a socket
 //! condition's lookup leaves behind ([`fact`]).
 //!
-//! This is the vocabulary the threading pass (`opt::thread`) reasons in and the packet
-//! lowering (`bpf::lower::packet`) emits code for; keeping it here lets both depend on
-//! the IR instead of on each other. Invariant: [`rule_tests`] lists exactly what a
+//! This is the vocabulary the threading pass (`opt::thread`) reasons in and the rule
+//! walk of every lowering (`bpf::lower::rules`) emits code for; keeping it here lets
+//! both depend on the IR instead of on each other. Invariant: [`rule_tests`] lists exactly what a
 //! rule's match tests, so a rule's tests all pass for a packet exactly when the rule
 //! matches it (a socket condition included).
 

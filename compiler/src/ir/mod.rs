@@ -48,7 +48,7 @@ pub struct Module {
     pub sockmaps: Vec<sockmap::SockmapGroup>,
     /// One per cgroup that `socket` declarations name: re-registers their sockets.
     pub registrars: Vec<Registrar>,
-    /// Rules with `log` (issue 18): counter slot → packets per second per CPU that go
+    /// Rules with `log`: counter slot → packets per second per CPU that go
     /// to `sockc trace`. Empty: no ring buffer, no extra instruction.
     pub logs: std::collections::BTreeMap<u32, u32>,
 }

@@ -122,9 +122,9 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
             }
         }
     }
-    // sockmap (issue 15): one group per cgroup, with the programs sockc adds.
+    // sockmap blocks: one group per cgroup, with the programs sockc adds.
     c.sockmap_groups(&mut counter);
-    // sk_lookup (issue 14): one registrar per cgroup that `socket` declarations name.
+    // sk_lookup: one registrar per cgroup that `socket` declarations name.
     c.registrars(&mut counter);
     assign_symbols(&mut c.module);
     let module = (!c.diags.has_errors()).then_some(c.module);

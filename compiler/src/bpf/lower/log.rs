@@ -1,4 +1,4 @@
-//! `log` (issue 18): the packets a logging rule decides go to `sockc trace` through a
+//! `log`: the packets a logging rule decides go to `sockc trace` through a
 //! BPF ring buffer, at most the rule's rate per second per CPU.
 //!
 //! Zero cost unless used: a module with no logging rule has none of the three maps

@@ -4,8 +4,8 @@
 //! [`sockmap`] the socket layer's (a sockmap block's sk_msg or sk_skb program, and the
 //! dispatchers and sock_ops program sockc adds around a cgroup's blocks),
 //! [`sk_lookup_register`] the sock_ops program that registers declared sockets when
-//! they listen; each rule program fills
-//! the flow record and then they share the rule walk (`rules.rs`).
+//! they listen. Each context with rules fills the flow record in its prologue, then
+//! they all share the rule walk (`rules.rs`); `log.rs` is the `log` part of its tail.
 //!
 //! Invariant (every lowering keeps it): every path reaches `exit` with `r0` = a
 //! verdict of the hook; every path that ends a rule or the default bumps exactly one

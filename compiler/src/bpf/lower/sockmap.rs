@@ -1,4 +1,4 @@
-//! Lowering of the socket layer (issue 15): a sockmap block's rules as an sk_msg
+//! Lowering of the socket layer: a sockmap block's rules as an sk_msg
 //! (send) or sk_skb (receive) program, and the programs sockc adds around each
 //! cgroup's blocks ([`crate::ir::sockmap`]): the dispatchers and the sock_ops program.
 //!
