@@ -645,7 +645,8 @@ impl HookSpec {
     }
 
     /// Where the packet bytes are, for hooks whose program sees a packet.
-    pub fn packet_ctx(&self) -> Option<PacketCtx> {
+    #[cfg(test)]
+    pub(crate) fn packet_ctx(&self) -> Option<PacketCtx> {
         match self.context {
             Context::Packet(ctx) => Some(ctx),
             Context::SkLookup

@@ -109,9 +109,9 @@ impl Code {
 }
 
 /// Slots the verifier may add per helper call when it inlines a map lookup.
-pub const VERIFIER_GROWTH: usize = 12;
+pub(crate) const VERIFIER_GROWTH: usize = 12;
 /// Slots of other rewrites (context field loads) a jump is kept short enough for.
-pub const VERIFIER_SLACK: i64 = 1024;
+pub(crate) const VERIFIER_SLACK: i64 = 1024;
 
 #[derive(Default)]
 pub struct CodeBuffer {

@@ -50,19 +50,19 @@ use crate::{
 
 /// Scratch area for the key: 16 slots of 4 bytes below the flow record, all written,
 /// so that a key byte index masked to `0..=63` reads initialized stack.
-pub const DIMS: i16 = flow::FLOW - 64;
+pub(crate) const DIMS: i16 = flow::FLOW - 64;
 
 /// The map that says which half of every table is live (element 0, `0` or `1`).
 pub const LIVE_MAP: &str = "tables_live";
 
 /// Bytes before the first node of a half.
-pub const HEADER: usize = 64;
+pub(crate) const HEADER: usize = 64;
 /// Bytes of a node: one `u32` reference per byte value.
-pub const NODE_SIZE: usize = 1024;
+pub(crate) const NODE_SIZE: usize = 1024;
 /// Format mark in word 0 of a half ("sk" 1).
 const FORMAT: u32 = 0x736b_0001;
 /// Most tries per classifier: three groups, two families.
-pub const MAX_TRIES: usize = 6;
+pub(crate) const MAX_TRIES: usize = 6;
 const _: () = assert!(4 * (1 + 2 * MAX_TRIES) <= HEADER);
 
 /// Byte offset in a half of trie `k`'s root reference (its first rule follows).
@@ -75,10 +75,10 @@ const LEAF_BIT: u32 = 1 << 31;
 /// The largest table (one half) whose leaf records a reference can reach: a leaf
 /// reference holds the records' offset in 28 bits of 4-byte words. A larger table is
 /// refused before lowering (`sockc::table-limit`), never encoded with wrapped offsets.
-pub const MAX_TABLE_BYTES: usize = 4 << 28;
+pub(crate) const MAX_TABLE_BYTES: usize = 4 << 28;
 
 /// The refusal of a classifier whose table is over [`MAX_TABLE_BYTES`], if it is.
-pub fn table_limit(p: &Program, c: &Classifier) -> Option<crate::diag::Diagnostic> {
+pub(crate) fn table_limit(p: &Program, c: &Classifier) -> Option<crate::diag::Diagnostic> {
     let size = table_size(c);
     if size <= MAX_TABLE_BYTES {
         return None;
@@ -102,7 +102,7 @@ pub fn table_limit(p: &Program, c: &Classifier) -> Option<crate::diag::Diagnosti
 }
 
 /// Map name of a classifier's tables.
-pub fn map_name(c: &Classifier) -> String {
+pub(crate) fn map_name(c: &Classifier) -> String {
     format!("c{}_tables", c.id)
 }
 
@@ -116,7 +116,7 @@ const BEST_VERDICT: i16 = DIMS + 52;
 /// Bytes of an entry record of a family with `dims` dimensions: (lo, hi) per
 /// dimension, flags mask/value, L4 byte, pad, counter slot, verdict, rule index (the
 /// order between tries).
-pub fn record_size(dims: usize) -> usize {
+pub(crate) fn record_size(dims: usize) -> usize {
     8 * dims + 16
 }
 
@@ -131,7 +131,7 @@ fn counter_offset(dims: usize) -> usize {
 }
 
 /// Bytes one half of a classifier's table takes before rounding up.
-pub fn table_size(c: &Classifier) -> usize {
+pub(crate) fn table_size(c: &Classifier) -> usize {
     let nodes: usize = c.tries.iter().map(|t| t.nodes.len()).sum();
     let records: usize = c
         .tries
@@ -143,14 +143,14 @@ pub fn table_size(c: &Classifier) -> usize {
 
 /// The size a half gets for `used` bytes: an eighth more (so that tables of a slightly
 /// changed rule file still fit), in whole pages.
-pub fn table_capacity(used: usize) -> usize {
+pub(crate) fn table_capacity(used: usize) -> usize {
     (used + used / 8 + 4096).next_multiple_of(4096)
 }
 
 /// Appends the contents of a half of classifier `c`'s table to `out`, encoded as
 /// [`Words`] (decoded: [`table_size`] bytes, the rest of the capacity zero), in the
 /// layout [`emit`] reads.
-pub fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec<u8>) {
+pub(crate) fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec<u8>) {
     let mut w = Words::new(out);
     let mut header = [0u32; HEADER / 4];
     header[0] = FORMAT;
@@ -234,7 +234,7 @@ pub fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec<u8>) {
 /// repeated across byte values): little-endian `u32` words in runs, each headed by
 /// one word. A head with bit 31 set repeats the next word `head & 0x7fff_ffff` times;
 /// otherwise the next `head` words are copied as they are.
-pub struct Words<'a> {
+pub(crate) struct Words<'a> {
     out: &'a mut Vec<u8>,
     /// Byte offset of the head of the literal run being written, and its length.
     literal: Option<(usize, u32)>,
@@ -317,7 +317,7 @@ pub fn decode_words(encoded: &[u8], out: &mut [u8]) -> Option<()> {
 /// Loads which table half is live into the flow record (`TABLE_HALF`), for a program
 /// with classifiers: once per packet, so every classifier of the packet reads the same
 /// half. Clobbers `r0`–`r5`.
-pub fn emit_select(b: &mut CodeBuffer) {
+pub(crate) fn emit_select(b: &mut CodeBuffer) {
     let none = b.new_label();
     b.note("which half of the classifier tables is live");
     b.emit(Insn::st_imm(Size::W, Reg::FP, at(flow::COUNTER_KEY), 0));
@@ -331,7 +331,7 @@ pub fn emit_select(b: &mut CodeBuffer) {
 /// The walk of classifier `c`; `capacity` is the byte size of a table half, `steps`
 /// the node reads unrolled per trie (`bpf::maps::Sizing::steps`, which sizes every
 /// classifier of the module).
-pub fn emit(
+pub(crate) fn emit(
     b: &mut CodeBuffer,
     prog: &Program,
     c: &Classifier,
@@ -414,16 +414,16 @@ pub fn emit(
 /// positive when sign-extended, so the walk hands it on like a verdict and the
 /// program's dispatch (`lower::rules`) sends it to that socket's redirect, which sets
 /// the real verdict.
-pub const REDIRECT_MARK: u32 = 0x4000_0000;
+pub(crate) const REDIRECT_MARK: u32 = 0x4000_0000;
 
 /// [`REDIRECT_MARK`] for socket `sock`.
-pub fn redirect_mark(sock: SockId) -> u32 {
+pub(crate) fn redirect_mark(sock: SockId) -> u32 {
     REDIRECT_MARK | sock.index() as u32
 }
 
 /// The sockets the rules of `c` redirect to, in first-use order (none outside
 /// sk_lookup).
-pub fn redirect_targets(prog: &Program, c: &Classifier) -> Vec<SockId> {
+pub(crate) fn redirect_targets(prog: &Program, c: &Classifier) -> Vec<SockId> {
     let mut out = Vec::new();
     for r in &prog.rules[c.rules.clone()] {
         if let Action::Redirect(Some(s)) = r.action {
@@ -485,7 +485,7 @@ pub fn steps(t: &Trie) -> usize {
 /// by up to this much keeps the installed code (its tables switch in place), since
 /// a re-apply unrolls the installed number of steps where the trie is no deeper
 /// (`bpf::maps::Sizing::steps`).
-pub const STEP_SLACK: usize = 2;
+pub(crate) const STEP_SLACK: usize = 2;
 
 /// What the walk of a trie does with a matching entry.
 #[derive(Clone, Copy)]

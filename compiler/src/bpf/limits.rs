@@ -40,7 +40,7 @@ use crate::kernel_limits::Limit;
 /// The estimate of the verifier's walk counts each (instruction, state) pair this many
 /// times: on the corpus and ClassBench files `tests/limits.rs` loads, the kernel
 /// processed at most 1.9 times as many instructions as there are pairs.
-pub const PROCESSED_PER_STATE: usize = 2;
+pub(crate) const PROCESSED_PER_STATE: usize = 2;
 
 /// One program's demands on the kernel's limits.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl Usage {
     }
 
     /// The limits the program breaks.
-    pub fn exceeded(&self) -> Vec<Limit> {
+    pub(crate) fn exceeded(&self) -> Vec<Limit> {
         [
             Limit::Insns,
             Limit::JumpSequence,
@@ -83,7 +83,7 @@ impl Usage {
     }
 
     /// How much each slot adds to a limit's measure (for naming the rules behind it).
-    pub fn blame(&self, limit: Limit, code: &Code) -> Vec<usize> {
+    pub(crate) fn blame(&self, limit: Limit, code: &Code) -> Vec<usize> {
         let n = code.insns.len();
         match limit {
             Limit::Insns | Limit::Stack | Limit::Maps => vec![1; n],
@@ -487,7 +487,7 @@ fn advice(limit: Limit) -> &'static str {
 
 /// An error for each limit `usage` breaks, at the rules whose code adds most to it
 /// (up to three), saying what to change; `None` when the program fits.
-pub fn diagnose(
+pub(crate) fn diagnose(
     p: &crate::ir::Program,
     code: &Code,
     usage: &Usage,
@@ -545,7 +545,7 @@ pub fn diagnose(
 /// otherwise it sets a verdict and jumps: 3), so that a program far past the
 /// instruction limit is refused before its code is built (1,000,000 `count` rules
 /// would be 14,000,000 instructions).
-pub fn fewest_insns(module: &crate::ir::Module, p: &crate::ir::Program) -> usize {
+pub(crate) fn fewest_insns(module: &crate::ir::Module, p: &crate::ir::Program) -> usize {
     use crate::ir::Action;
     linear_rules(p)
         .filter(|&i| module.can_match(&p.rules[i].m))
@@ -574,7 +574,7 @@ fn linear_rules(p: &crate::ir::Program) -> impl Iterator<Item = usize> + '_ {
 /// The error for a program whose linear rules alone take more than four times the
 /// instruction limit ([`fewest_insns`]): refused before lowering, at the first and
 /// last such rule.
-pub fn diagnose_early(
+pub(crate) fn diagnose_early(
     module: &crate::ir::Module,
     p: &crate::ir::Program,
 ) -> Option<crate::diag::Diagnostic> {
@@ -772,4 +772,4 @@ impl Known {
 /// was 1.25 times the simulation's (1,500 rules load with 6,014 simulated; 1,700 rules,
 /// 6,814 simulated, are refused with "The sequence of 8193 jumps"), so half leaves a
 /// factor of two.
-pub const SIMULATED_JUMP_BUDGET: usize = crate::kernel_limits::MAX_JUMP_SEQUENCE / 2;
+pub(crate) const SIMULATED_JUMP_BUDGET: usize = crate::kernel_limits::MAX_JUMP_SEQUENCE / 2;

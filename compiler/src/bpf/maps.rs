@@ -32,14 +32,14 @@ pub use super::emit::COUNTERS_MAP;
 /// of a linear rule (key: the list's number, [`port_lists`]).
 pub const PORTS_MAP: &str = "ports";
 
-pub use crate::ir::flow::PORT_CHAIN_MAX;
+pub(crate) use crate::ir::flow::PORT_CHAIN_MAX;
 
 /// Bytes of one port bitmap.
-pub const PORT_BITMAP: usize = 65536 / 8;
+pub(crate) const PORT_BITMAP: usize = 65536 / 8;
 
 /// The distinct port lists longer than [`PORT_CHAIN_MAX`] that rules of linear steps
 /// test, in order of first use: the keys of [`PORTS_MAP`].
-pub fn port_lists(module: &Module) -> Vec<&[(u16, u16)]> {
+pub(crate) fn port_lists(module: &Module) -> Vec<&[(u16, u16)]> {
     let mut out: Vec<&[(u16, u16)]> = Vec::new();
     for p in module.programs.values() {
         for step in &p.steps {
@@ -62,7 +62,7 @@ pub fn port_lists(module: &Module) -> Vec<&[(u16, u16)]> {
 
 /// The bitmap of a port list: bit `p % 8` of byte `p / 8` is set for every port `p`
 /// in a range.
-pub fn port_bitmap(list: &[(u16, u16)]) -> Vec<u8> {
+pub(crate) fn port_bitmap(list: &[(u16, u16)]) -> Vec<u8> {
     let mut bits = vec![0u8; PORT_BITMAP];
     for &(lo, hi) in list {
         for p in lo..=hi {
@@ -113,7 +113,7 @@ fn rule_counter() -> BtfType {
 /// Whether any sk_lookup program of the module redirects to a socket (it then uses
 /// the socket map and the drop counters; a sockmap block's named sockets are in its
 /// cgroup's own socket map, `ir::sockmap`).
-pub fn uses_sockets(module: &Module) -> bool {
+pub(crate) fn uses_sockets(module: &Module) -> bool {
     !module.registrars.is_empty()
         || module.programs.values().any(|p| {
             matches!(p.hook.spec().context, hooks::Context::SkLookup)
@@ -158,7 +158,7 @@ impl BtfType {
     }
 
     /// Natural alignment in bytes (1 for an empty struct).
-    pub fn align(&self) -> u32 {
+    pub(crate) fn align(&self) -> u32 {
         match self {
             BtfType::U8 => 1,
             BtfType::U16 => 2,
@@ -173,7 +173,7 @@ impl BtfType {
 
     /// Byte offset of each member of a struct, in declaration order (empty for
     /// non-structs).
-    pub fn member_offsets(&self) -> Vec<u32> {
+    pub(crate) fn member_offsets(&self) -> Vec<u32> {
         match self {
             BtfType::Struct { members, .. } => {
                 let mut off = 0u64;
@@ -231,7 +231,7 @@ pub struct MapDef {
 impl MapDef {
     /// False for a ring buffer, whose definition has no `key` and `value` (the kernel
     /// refuses nonzero sizes).
-    pub fn has_key_value(&self) -> bool {
+    pub(crate) fn has_key_value(&self) -> bool {
         self.map_type != bpf_map_type::BPF_MAP_TYPE_RINGBUF as u32
     }
 }
@@ -329,7 +329,7 @@ impl Sizing {
 }
 
 /// Counter slots the module's rules and defaults use (the highest plus one).
-pub fn used_slots(module: &Module) -> u32 {
+pub(crate) fn used_slots(module: &Module) -> u32 {
     let mut n = 0u32;
     for (_, p) in &module.programs {
         n = n.max(p.default_counter + 1);
@@ -356,7 +356,7 @@ pub fn used_slots(module: &Module) -> u32 {
 
 /// Every map of a module, with what goes into each.
 #[derive(Clone, Debug, Default)]
-pub struct MapLayout {
+pub(crate) struct MapLayout {
     pub defs: Vec<MapDef>,
     /// Entries the runtime inserts after creating the maps (address sets).
     pub contents: Vec<MapContents>,
@@ -386,10 +386,10 @@ pub struct DurableMap {
 
 /// How many sockets a cgroup's socket map holds (sockets beyond are not added and
 /// go through the stack; the sock_ops program counts them).
-pub const SOCKETS_CAPACITY: u32 = 65536;
+pub(crate) const SOCKETS_CAPACITY: u32 = 65536;
 
 /// The key of a cgroup's socket map (layout: `lower::sockmap::key`).
-pub fn sock_key_type() -> BtfType {
+pub(crate) fn sock_key_type() -> BtfType {
     let addr = || BtfType::Array {
         elem: Box::new(BtfType::U8),
         len: 16,
@@ -441,7 +441,7 @@ fn sockmap_def(name: String, role: MapRole) -> MapDef {
 }
 
 /// Map symbol of one family of an address set.
-pub fn set_map_name(module: &Module, set: SetId, family: Family) -> String {
+pub(crate) fn set_map_name(module: &Module, set: SetId, family: Family) -> String {
     let name = &module.sets[set].name;
     match family {
         Family::V4 => format!("set_{name}_v4"),
@@ -452,14 +452,14 @@ pub fn set_map_name(module: &Module, set: SetId, family: Family) -> String {
 /// Room for a set to grow in place: `sockc apply` updates the entries of a live map
 /// when only set contents change, which needs the new contents to fit the old map.
 /// The tries are not preallocated, so unused capacity costs no memory.
-pub fn set_capacity(elements: usize) -> u32 {
+pub(crate) fn set_capacity(elements: usize) -> u32 {
     (elements.max(1) * 2).next_power_of_two().max(1024) as u32
 }
 
 /// The maps of `module`, in the order the object lists them: counters, the socket
 /// map and its drop counters, the live-half map and classifier tables, port bitmaps,
 /// sockmap groups' maps, the `log` maps, then address sets.
-pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
+pub(crate) fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
     let mut out = MapLayout {
         counters: used_slots(module),
         ..MapLayout::default()

@@ -21,6 +21,6 @@ pub mod insn;
 pub mod limits;
 pub mod lower;
 pub mod maps;
-pub mod packet;
+pub(crate) mod packet;
 pub mod refcheck;
-pub mod socket;
+pub(crate) mod socket;

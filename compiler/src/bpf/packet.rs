@@ -33,7 +33,7 @@ const fn be16(v: u16) -> i32 {
 
 /// Emits the prologue. On exit `r6` holds the context and the flow record is filled;
 /// `r7`–`r9` are free.
-pub fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
+pub(crate) fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
     let done = b.new_label();
     b.note("prologue: parse headers into the flow record");
     emit_start(b, ctx, uses_sets);

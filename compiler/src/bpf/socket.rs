@@ -35,7 +35,7 @@ use crate::{
 
 /// Stack scratch for the lookup tuple (`struct bpf_sock_tuple`, 36 bytes for IPv6),
 /// below the classifier's scratch.
-pub const TUPLE: i16 = DIMS - 40;
+pub(crate) const TUPLE: i16 = DIMS - 40;
 
 type V4Tuple = uapi::bpf_sock_tuple__bindgen_ty_1__bindgen_ty_1;
 type V6Tuple = uapi::bpf_sock_tuple__bindgen_ty_1__bindgen_ty_2;
@@ -49,7 +49,7 @@ const _: () = assert!(TUPLE + 40 <= DIMS && TUPLE >= -512);
 /// rule's earlier tests guarantee an IP packet of protocol `proto` (6 or 17) with a
 /// complete TCP/UDP header, of `family` if the rule names one. Clobbers `r0`–`r5`
 /// and `r7`.
-pub fn emit_test(
+pub(crate) fn emit_test(
     b: &mut CodeBuffer,
     spec: &HookSpec,
     cond: SockCond,

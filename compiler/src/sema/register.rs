@@ -14,7 +14,7 @@ use super::Checker;
 
 /// What a registrar counts, one counter slot each (`sockc stats` shows them as the
 /// lines of its program).
-pub const REGISTRAR_COUNTERS: [&str; 2] = [
+pub(crate) const REGISTRAR_COUNTERS: [&str; 2] = [
     "sockets registered when they listened",
     "sockets not registered: the kernel refused the insertion",
 ];

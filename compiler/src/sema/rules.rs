@@ -703,7 +703,7 @@ fn family_name(f: Family) -> &'static str {
     }
 }
 
-pub fn action_name(a: ActionKw) -> &'static str {
+pub(crate) fn action_name(a: ActionKw) -> &'static str {
     match a {
         ActionKw::Allow => "allow",
         ActionKw::Drop => "drop",

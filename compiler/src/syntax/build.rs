@@ -828,7 +828,7 @@ pub(super) fn verdict(s: &str) -> Verdict {
 }
 
 /// Protocol numbers of the named protocols (IANA).
-pub fn proto_by_name(s: &str) -> Option<u8> {
+pub(crate) fn proto_by_name(s: &str) -> Option<u8> {
     match s {
         "tcp" => Some(6),
         "udp" => Some(17),
@@ -839,7 +839,7 @@ pub fn proto_by_name(s: &str) -> Option<u8> {
 }
 
 /// TCP header flag bits (RFC 9293, RFC 3168).
-pub fn tcp_flag_bit(s: &str) -> u8 {
+pub(crate) fn tcp_flag_bit(s: &str) -> u8 {
     match s {
         "fin" => 0x01,
         "syn" => 0x02,

@@ -22,4 +22,5 @@ mod hints;
 mod parser;
 mod scan;
 
-pub use parser::{parse, parse_reference, parse_with};
+pub(crate) use parser::parse_with;
+pub use parser::{parse, parse_reference};

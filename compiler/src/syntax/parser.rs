@@ -27,7 +27,7 @@ pub fn parse(src: &str) -> (File, Vec<Diagnostic>) {
 
 /// [`parse`] within `limits`: a source over the size limit is refused before parsing,
 /// and at most the diagnostics limit of errors is kept (the rest are counted).
-pub fn parse_with(src: &str, limits: &Limits) -> (File, Vec<Diagnostic>) {
+pub(crate) fn parse_with(src: &str, limits: &Limits) -> (File, Vec<Diagnostic>) {
     if let Some(d) = too_large(src, limits) {
         return (File::default(), vec![d]);
     }

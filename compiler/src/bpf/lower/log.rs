@@ -28,13 +28,13 @@ use crate::bpf::{
 use crate::bpf::emit::emit_map_lookup;
 
 /// slot → packets per second per CPU (u32 → u32 array; 0: the rule does not log).
-pub const LOG_LIMITS_MAP: &str = "log_limits";
+pub(crate) const LOG_LIMITS_MAP: &str = "log_limits";
 /// slot → `{window start ns, packets logged in it}` per CPU.
-pub const LOG_STATE_MAP: &str = "log_state";
+pub(crate) const LOG_STATE_MAP: &str = "log_state";
 /// The ring buffer `sockc trace` reads.
 pub const EVENTS_MAP: &str = "events";
 /// Ring buffer size (a power of two multiple of the page size).
-pub const EVENTS_BYTES: u32 = 256 * 1024;
+pub(crate) const EVENTS_BYTES: u32 = 256 * 1024;
 /// Bytes of one record: ktime (8), slot (4), retval (4), the flow record.
 pub const EVENT_SIZE: i32 = 16 + flow::SIZE as i32;
 /// Offsets in a record.

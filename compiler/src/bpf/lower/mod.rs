@@ -15,10 +15,10 @@
 //! of its own, so the optimizer's decisions are all visible in the IR.
 
 pub mod log;
-pub mod packet;
+pub(crate) mod packet;
 pub(super) mod rules;
-pub mod sk_lookup;
-pub mod sk_lookup_register;
+pub(crate) mod sk_lookup;
+pub(crate) mod sk_lookup_register;
 pub mod sockmap;
 
 use super::{

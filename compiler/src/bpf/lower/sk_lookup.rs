@@ -35,7 +35,7 @@ use crate::{
 };
 
 /// Lowers an sk_lookup program.
-pub fn lower(
+pub(crate) fn lower(
     module: &Module,
     prog: &Program,
     spec: &HookSpec,
@@ -54,7 +54,7 @@ pub fn lower(
 /// Fills the flow record from the context: family, protocol, remote end as the
 /// source, local end as the destination, ports in host order. On exit `r6` holds the
 /// context.
-pub fn emit_prologue(b: &mut CodeBuffer, ctx: &SkLookupCtx, uses_sets: bool) {
+pub(crate) fn emit_prologue(b: &mut CodeBuffer, ctx: &SkLookupCtx, uses_sets: bool) {
     let (r1, r6) = (Reg::R1, Reg::R6);
     b.note("prologue: the lookup into the flow record");
     b.emit(Insn::mov64_reg(r6, Reg::R1));

@@ -36,7 +36,7 @@ use crate::{
 };
 
 /// Lowers a registrar.
-pub fn lower(module: &Module, r: &Registrar) -> Result<Code, LowerError> {
+pub(crate) fn lower(module: &Module, r: &Registrar) -> Result<Code, LowerError> {
     let Context::SockOps { sock, op: op_field } = HookKind::SkLookupRegister.spec().context else {
         unreachable!("the sk_lookup register row has a sock_ops context")
     };
