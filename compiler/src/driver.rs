@@ -27,7 +27,8 @@ use crate::{
     metadata::{Metadata, ProgramMeta, METADATA_FORMAT},
     obj::{ObjError, ObjectImage, ProgramImage},
     opt::OptLevel,
-    sema, syntax,
+    sema,
+    syntax::{self, ast},
 };
 
 #[derive(Clone, Debug, Default)]
@@ -75,11 +76,25 @@ pub struct Refit {
 /// (errors and warnings) either way.
 pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
     let start = Instant::now();
-    let limits = &opts.sema.limits;
-    let max_diagnostics = limits.count(Limit::Diagnostics);
-    let (ast, mut diags) = syntax::parse_with(src, limits);
+    let (ast, diags) = syntax::parse_with(src, &opts.sema.limits);
+    compile_ast(ast, diags, src, opts, start)
+}
+
+/// [`compile`] after the front end: `ast` is what a front end built from `src` (the
+/// `.sk` parser, or an importer of another rule language; its spans index `src`), and
+/// `diags` what it reported. `start` is when the front end began (the `parse` timing
+/// runs from it to here).
+pub fn compile_ast(
+    ast: ast::File,
+    mut diags: Vec<Diagnostic>,
+    src: &str,
+    opts: &Options,
+    start: Instant,
+) -> (Option<Compiled>, Vec<Diagnostic>) {
+    let max_diagnostics = opts.sema.limits.count(Limit::Diagnostics);
     let parsed = Instant::now();
     let (module, sema_diags) = sema::check(&ast, src, &opts.sema);
+    // The AST is not needed past sema: free it before the optimizer's peak.
     drop(ast);
     let mut timings = vec![("parse", parsed - start), ("sema", parsed.elapsed())];
     diags.extend(sema_diags);

@@ -9,7 +9,8 @@
 //! test frames and the ClassBench converter live in `sockc-testkit`; deployment plans
 //! in `sockc-runtime`. A front end for another rule language (iptables-save, nft)
 //! produces the same [`syntax::ast::File`], with spans into its own source, and
-//! hands it to [`sema::check`]; everything after it serves all front ends alike.
+//! hands it to [`driver::compile_ast`]; everything after it serves all front ends
+//! alike.
 //!
 //! # The public surface
 //!
@@ -18,9 +19,10 @@
 //!
 //! * **Compiling**: [`compile`] (source → [`Compiled`] and diagnostics; `sockc check`
 //!   is a compile that writes nothing), with [`Options`] ([`sema::Options`]: where set
-//!   files may come from, the [`limits::Limits`]; [`opt::OptLevel`]); [`syntax::parse`]
-//!   and [`sema::check`], the front half alone; [`input`], reading a file a user names
-//!   within the limits.
+//!   files may come from, the [`limits::Limits`]; [`opt::OptLevel`]);
+//!   [`driver::compile_ast`], the same from an AST another front end built;
+//!   [`syntax::parse`] and [`sema::check`], the front half alone; [`input`], reading a
+//!   file a user names within the limits.
 //! * **The result**: [`Compiled`] ([`Compiled::to_elf`], [`Compiled::asm`],
 //!   [`Compiled::refit`] to an installed generation's [`driver::Refit`], failing with a
 //!   [`driver::RefitError`]); each program's [`bpf::buffer::Code`].
