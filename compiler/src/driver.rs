@@ -16,15 +16,19 @@ use crate::{
         maps::{self, MapDef, Sizing},
     },
     diag::{Diagnostic, Span},
+    hooks::HookKind,
     ir::{
         slots::{keep_slots, InstalledSlots},
-        Module, Program, Step,
+        sockmap::{Companion, SockmapGroup},
+        verify::VerifyError,
+        Module, Program, Registrar, Step,
     },
     limits::Limit,
     metadata::{Metadata, ProgramMeta, METADATA_FORMAT},
     obj::{ObjError, ObjectImage, ProgramImage},
     opt::OptLevel,
-    sema, syntax,
+    sema,
+    syntax::{self, ast},
 };
 
 #[derive(Clone, Debug, Default)]
@@ -72,11 +76,25 @@ pub struct Refit {
 /// (errors and warnings) either way.
 pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
     let start = Instant::now();
-    let limits = &opts.sema.limits;
-    let max_diagnostics = limits.count(Limit::Diagnostics);
-    let (ast, mut diags) = syntax::parse_with(src, limits);
+    let (ast, diags) = syntax::parse_with(src, &opts.sema.limits);
+    compile_ast(ast, diags, src, opts, start)
+}
+
+/// [`compile`] after the front end: `ast` is what a front end built from `src` (the
+/// `.sk` parser, or an importer of another rule language; its spans index `src`), and
+/// `diags` what it reported. `start` is when the front end began (the `parse` timing
+/// runs from it to here).
+pub fn compile_ast(
+    ast: ast::File,
+    mut diags: Vec<Diagnostic>,
+    src: &str,
+    opts: &Options,
+    start: Instant,
+) -> (Option<Compiled>, Vec<Diagnostic>) {
+    let max_diagnostics = opts.sema.limits.count(Limit::Diagnostics);
     let parsed = Instant::now();
     let (module, sema_diags) = sema::check(&ast, src, &opts.sema);
+    // The AST is not needed past sema: free it before the optimizer's peak.
     drop(ast);
     let mut timings = vec![("parse", parsed - start), ("sema", parsed.elapsed())];
     diags.extend(sema_diags);
@@ -183,6 +201,78 @@ enum LowerFailure {
     Limits(Vec<Diagnostic>),
 }
 
+/// Why [`Compiled::refit`] could not lower a file again to an installed generation's
+/// counter slots and map sizes (the file can still be installed as compiled).
+#[derive(Debug, thiserror::Error)]
+pub enum RefitError {
+    /// The IR with the installed slots fails the IR check.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// A compiler bug while lowering.
+    #[error("{0}")]
+    Internal(String),
+    /// With the installed sizes, programs the kernel would refuse (their messages,
+    /// joined by `; `).
+    #[error("{}", .0.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "))]
+    Limits(Vec<Diagnostic>),
+}
+
+/// One program of the object, in the object's order (the attach order): every
+/// block's own program; then the programs sockc adds around each cgroup's sockmap
+/// blocks (see `hooks::HookSpec::companions`); then the registrars, last because they
+/// fill the socket map the others read.
+#[derive(Clone, Copy)]
+enum Unit<'m> {
+    Block(&'m Program),
+    Companion(&'m SockmapGroup, &'m Companion),
+    Registrar(&'m Registrar),
+}
+
+impl<'m> Unit<'m> {
+    /// Every program of `module`, in order.
+    fn all(module: &'m Module) -> impl Iterator<Item = Unit<'m>> {
+        let blocks = module.programs.values().map(Unit::Block);
+        let companions = module
+            .sockmaps
+            .iter()
+            .flat_map(|g| g.companions.iter().map(move |c| Unit::Companion(g, c)));
+        let registrars = module.registrars.iter().map(Unit::Registrar);
+        blocks.chain(companions).chain(registrars)
+    }
+
+    fn symbol(self) -> &'m str {
+        match self {
+            Unit::Block(p) => &p.symbol,
+            Unit::Companion(_, c) => &c.symbol,
+            Unit::Registrar(r) => &r.symbol,
+        }
+    }
+
+    fn hook(self) -> HookKind {
+        match self {
+            Unit::Block(p) => p.hook,
+            Unit::Companion(_, c) => c.hook,
+            Unit::Registrar(_) => HookKind::SkLookupRegister,
+        }
+    }
+
+    /// Where a compiler bug in its lowering is reported: the block, a block of the
+    /// companion's group, the registrar's first declaration.
+    fn span(self, module: &Module) -> Span {
+        match self {
+            Unit::Block(p) => p.span,
+            Unit::Companion(g, _) => g
+                .send
+                .or(g.receive)
+                .map_or(Span::default(), |p| module.programs[p].span),
+            Unit::Registrar(r) => r.span,
+        }
+    }
+}
+
+/// Lowers every program of `module` ([`Unit::all`]); a block's program goes through
+/// the reference check and the kernel's limits on the way. `installed`: the map sizes
+/// to keep where the new contents fit ([`Sizing::of`]).
 fn lower_module(
     module: Module,
     level: OptLevel,
@@ -192,80 +282,28 @@ fn lower_module(
     let sizing = Sizing::of(&module, installed);
     let mut programs = Vec::new();
     let mut refused = Vec::new();
-    let internal = |(span, msg)| LowerFailure::Internal(span, msg);
-    for (_, p) in &module.programs {
-        if let Some(d) = crate::bpf::limits::diagnose_early(&module, p) {
-            refused.push(d);
-            continue;
+    for unit in Unit::all(&module) {
+        let code = match unit {
+            Unit::Block(p) => match lower_block(&module, p, level, &sizing, &mut refused)? {
+                Some(code) => Ok(code),
+                None => continue,
+            },
+            // A refused block ends the lowering here: the file does not compile.
+            _ if !refused.is_empty() => break,
+            Unit::Companion(g, c) => lower_companion(g, c),
+            Unit::Registrar(r) => lower_registrar(&module, r),
         }
-        let too_large: Vec<_> = p
-            .steps
-            .iter()
-            .filter_map(|s| match s {
-                crate::ir::Step::Classify(c) => crate::bpf::classify::table_limit(p, c),
-                _ => None,
-            })
-            .collect();
-        if !too_large.is_empty() {
-            refused.extend(too_large);
-            continue;
-        }
-        let code = lower(&module, p, level, &sizing).map_err(internal)?;
-        check_references(p, &code).map_err(internal)?;
-        // The kernel's limits, before the kernel: a program that breaks one is
-        // refused here with the rules responsible (bpf::limits).
-        let usage = crate::bpf::limits::measure(&code);
-        refused.extend(crate::bpf::limits::diagnose(p, &code, &usage));
+        .map_err(|e| LowerFailure::Internal(unit.span(&module), e.to_string()))?;
         programs.push(CompiledProgram {
-            symbol: p.symbol.clone(),
-            section: p.hook.spec().section,
+            symbol: unit.symbol().to_string(),
+            section: unit.hook().spec().section,
             code,
         });
     }
     if !refused.is_empty() {
         return Err(LowerFailure::Limits(refused));
     }
-    let mut metas: Vec<ProgramMeta> = module
-        .programs
-        .values()
-        .zip(&programs)
-        .map(|(p, c)| ProgramMeta {
-            socket_slots: c.code.socket_slots.clone(),
-            ..ProgramMeta::of(&module, p)
-        })
-        .collect();
-    // The programs sockc adds around each cgroup's sockmap blocks, after every block's
-    // own program (the attach order: see `hooks::HookSpec::companions`).
-    let mut companions = Vec::new();
-    for g in &module.sockmaps {
-        for c in &g.companions {
-            let code = lower_companion(g, c).map_err(|e| {
-                let span = g
-                    .send
-                    .or(g.receive)
-                    .map_or(Span::default(), |p| module.programs[p].span);
-                LowerFailure::Internal(span, e.to_string())
-            })?;
-            programs.push(CompiledProgram {
-                symbol: c.symbol.clone(),
-                section: c.hook.spec().section,
-                code,
-            });
-        }
-        companions.extend(ProgramMeta::of_group(g, &mut metas));
-    }
-    metas.extend(companions);
-    // The registrars (issue 14), last: they fill the socket map the others read.
-    for r in &module.registrars {
-        let code = lower_registrar(&module, r)
-            .map_err(|e| LowerFailure::Internal(r.span, e.to_string()))?;
-        metas.push(ProgramMeta::of_registrar(r, &code));
-        programs.push(CompiledProgram {
-            symbol: r.symbol.clone(),
-            section: crate::hooks::HookKind::SkLookupRegister.spec().section,
-            code,
-        });
-    }
+    let metas = program_metas(&module, &programs);
     let lowered = Instant::now();
     let layout = maps::layout(&module, &sizing);
     let metadata = Metadata {
@@ -289,23 +327,86 @@ fn lower_module(
     })
 }
 
+/// A block's program, or `None` when the kernel would refuse it (a limit known before
+/// lowering, a classifier table too large, or a limit of the lowered code; added to
+/// `refused`); `Err` for a compiler bug.
+fn lower_block(
+    module: &Module,
+    p: &Program,
+    level: OptLevel,
+    sizing: &Sizing,
+    refused: &mut Vec<Diagnostic>,
+) -> Result<Option<Code>, LowerFailure> {
+    if let Some(d) = crate::bpf::limits::diagnose_early(module, p) {
+        refused.push(d);
+        return Ok(None);
+    }
+    let too_large: Vec<_> = p
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Classify(c) => crate::bpf::classify::table_limit(p, c),
+            _ => None,
+        })
+        .collect();
+    if !too_large.is_empty() {
+        refused.extend(too_large);
+        return Ok(None);
+    }
+    let internal = |(span, msg)| LowerFailure::Internal(span, msg);
+    let code = lower(module, p, level, sizing).map_err(internal)?;
+    check_references(p, &code).map_err(internal)?;
+    // The kernel's limits, before the kernel: a program that breaks one is refused
+    // here with the rules responsible (bpf::limits).
+    let usage = crate::bpf::limits::measure(&code);
+    match crate::bpf::limits::diagnose(p, &code, &usage) {
+        Some(d) => {
+            refused.push(d);
+            Ok(None)
+        }
+        None => Ok(Some(code)),
+    }
+}
+
+/// The metadata of every program, in the object's order (`programs`, lowered by
+/// [`lower_module`]): each block's, with the socket slots of its code; the
+/// companions of each sockmap group (which also give the group's blocks their
+/// program array); the registrars'.
+fn program_metas(module: &Module, programs: &[CompiledProgram]) -> Vec<ProgramMeta> {
+    let mut metas: Vec<ProgramMeta> = module
+        .programs
+        .values()
+        .zip(programs)
+        .map(|(p, c)| ProgramMeta {
+            socket_slots: c.code.socket_slots.clone(),
+            ..ProgramMeta::of(module, p)
+        })
+        .collect();
+    let mut companions = Vec::new();
+    for g in &module.sockmaps {
+        companions.extend(ProgramMeta::of_group(g, &mut metas));
+    }
+    metas.extend(companions);
+    let registrars = &programs[programs.len() - module.registrars.len()..];
+    for (r, c) in module.registrars.iter().zip(registrars) {
+        metas.push(ProgramMeta::of_registrar(r, &c.code));
+    }
+    metas
+}
+
 impl Compiled {
     /// This file lowered again with an installed generation's counter slots (rules
     /// matched by text, see [`crate::ir::slots`]) and map sizes (where the new
     /// contents fit): when the files differ only in classifier tables or set
     /// contents, the result has the installed code and map shapes, so its tables can
     /// replace the installed ones in place.
-    pub fn refit(&self, installed: &Refit) -> Result<Compiled, String> {
+    pub fn refit(&self, installed: &Refit) -> Result<Compiled, RefitError> {
         let mut module = self.module.clone();
         keep_slots(&mut module, &installed.slots);
-        crate::ir::verify::verify(&module).map_err(|e| e.to_string())?;
+        crate::ir::verify::verify(&module)?;
         lower_module(module, self.level, Some(&installed.sizing)).map_err(|e| match e {
-            LowerFailure::Internal(_, msg) => msg,
-            LowerFailure::Limits(d) => d
-                .iter()
-                .map(|d| d.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
+            LowerFailure::Internal(_, msg) => RefitError::Internal(msg),
+            LowerFailure::Limits(d) => RefitError::Limits(d),
         })
     }
 

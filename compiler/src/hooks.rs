@@ -36,7 +36,7 @@ pub enum HookKind {
     /// A sockmap block's send side (sk_msg); the user writes `sockmap`.
     #[serde(rename = "sockmap")]
     SockmapSend,
-    // ---- sockmap (issue 15): the receive side, and the programs sockc adds around
+    // ---- sockmap: the receive side, and the programs sockc adds around
     // every sockmap block (rows with `block: false`; see `HookSpec::companions`).
     #[serde(rename = "sockmap receive")]
     SockmapReceive,
@@ -46,7 +46,7 @@ pub enum HookKind {
     SkMsgDispatch,
     #[serde(rename = "sk_skb dispatcher")]
     SkSkbDispatch,
-    // ---- sk_lookup (issue 14): the program that registers a declared TCP socket
+    // ---- sk_lookup: the program that registers a declared TCP socket
     // again when its service listens (a `socket` declared with `cgroup`).
     #[serde(rename = "sk_lookup register")]
     SkLookupRegister,
@@ -493,7 +493,7 @@ pub static HOOKS: [HookSpec; 10] = [
         block: true,
         companions: &[],
     },
-    // ---- sockmap (issue 15) ----------------------------------------------------------
+    // ---- sockmap --------------------------------------------------------------------
     HookSpec {
         kind: HookKind::SockmapSend,
         name: "sockmap",
@@ -646,7 +646,8 @@ impl HookSpec {
     }
 
     /// Where the packet bytes are, for hooks whose program sees a packet.
-    pub fn packet_ctx(&self) -> Option<PacketCtx> {
+    #[cfg(test)]
+    pub(crate) fn packet_ctx(&self) -> Option<PacketCtx> {
         match self.context {
             Context::Packet(ctx) => Some(ctx),
             Context::SkLookup

@@ -28,7 +28,7 @@ pub const MAX_PROGRAM_MAPS: usize = 64;
 /// The share of [`MAX_INSNS`] the compiler lets its estimate of the verifier's walk
 /// reach: the estimate (`bpf::limits`) is calibrated to stay above the kernel's count,
 /// and a fifth of the limit is kept as a margin.
-pub const PROCESSED_BUDGET: usize = MAX_INSNS / 5 * 4;
+pub(crate) const PROCESSED_BUDGET: usize = MAX_INSNS / 5 * 4;
 
 /// A limit a program would break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

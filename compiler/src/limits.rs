@@ -70,7 +70,7 @@ impl Limit {
     }
 
     /// "raise it with --max-source-bytes N (or SOCKC_MAX_SOURCE_BYTES=N)".
-    pub fn how_to_change(self) -> String {
+    pub(crate) fn how_to_change(self) -> String {
         format!("change it with {} N (or {}=N)", self.flag(), self.env())
     }
 }
@@ -138,7 +138,7 @@ impl Limits {
 }
 
 /// "16777216 bytes (16 MiB)" for byte limits, the number otherwise.
-pub fn amount(limit: Limit, value: u64) -> String {
+pub(crate) fn amount(limit: Limit, value: u64) -> String {
     match limit {
         Limit::SourceBytes | Limit::SetFileBytes | Limit::PacketsFileBytes => {
             if value >= 1 << 20 && value.is_multiple_of(1 << 20) {

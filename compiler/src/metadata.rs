@@ -160,7 +160,7 @@ impl ProgramMeta {
 
     /// A registrar's entry: its counters as rules, on the line of the first
     /// declaration naming its cgroup.
-    pub fn of_registrar(r: &ir::Registrar, code: &crate::bpf::buffer::Code) -> ProgramMeta {
+    pub(crate) fn of_registrar(r: &ir::Registrar, code: &crate::bpf::buffer::Code) -> ProgramMeta {
         let rules = r
             .counters
             .iter()
@@ -186,7 +186,7 @@ impl ProgramMeta {
     /// The entries of a sockmap group's programs, in attach order: its blocks' own
     /// (given, from [`ProgramMeta::of`]) get the program array they sit in; then its
     /// companions, each with its counters as rules.
-    pub fn of_group(g: &SockmapGroup, blocks: &mut [ProgramMeta]) -> Vec<ProgramMeta> {
+    pub(crate) fn of_group(g: &SockmapGroup, blocks: &mut [ProgramMeta]) -> Vec<ProgramMeta> {
         for p in blocks.iter_mut().filter(|p| p.attach_to == g.cgroup) {
             p.attach_map = g.program_array(p.hook).map(|r| g.map_name(r));
             if p.hook != HookKind::SockmapSend {

@@ -1,4 +1,4 @@
-//! Diagnostics a user can act on (issue 16, "Diagnostics that mislead"): each test is
+//! Diagnostics a user can act on: each test is
 //! one mistake people make, and what sockc says about it — the suggestion, the one
 //! error rather than two, the errors a broken block used to hide.
 

@@ -109,9 +109,9 @@ impl Code {
 }
 
 /// Slots the verifier may add per helper call when it inlines a map lookup.
-pub const VERIFIER_GROWTH: usize = 12;
+pub(crate) const VERIFIER_GROWTH: usize = 12;
 /// Slots of other rewrites (context field loads) a jump is kept short enough for.
-pub const VERIFIER_SLACK: i64 = 1024;
+pub(crate) const VERIFIER_SLACK: i64 = 1024;
 
 #[derive(Default)]
 pub struct CodeBuffer {
@@ -272,106 +272,19 @@ impl CodeBuffer {
         }
     }
 
+    /// Lays the code out (each branch short or long, see the module docs), encodes it,
+    /// and maps every recorded item (relocations, notes, socket slots, cookies, source
+    /// locations) to its slot.
     pub fn finish(self) -> Result<Code, BufferError> {
-        let target_item =
-            |l: Label| self.labels[l.0 as usize].ok_or(BufferError::UnboundLabel(l.0));
         for it in &self.items {
             if let Item::Branch { target, .. } | Item::Goto(target) = it {
-                target_item(*target)?;
+                self.target_item(*target)?;
             }
         }
-        let mut long = vec![false; self.items.len()];
-        // start[i] = first slot of item i; start[len] = total.
-        let mut start = vec![0usize; self.items.len() + 1];
-        // calls[i] = helper calls before item i: the verifier inlines some map lookups
-        // (a call becomes up to 8 instructions), which stretches every jump across
-        // them, and it refuses a 16-bit jump it cannot stretch ("cannot be patched due
-        // to 16-bit range"). A jump is long unless it fits with [`VERIFIER_GROWTH`]
-        // slots per call it crosses and [`VERIFIER_SLACK`] more.
-        let mut calls = vec![0usize; self.items.len() + 1];
-        for (i, it) in self.items.iter().enumerate() {
-            let call = matches!(it, Item::Insn(insn)
-                if insn.class() == super::insn::op::JMP && insn.code & 0xf0 == super::insn::op::CALL);
-            calls[i + 1] = calls[i] + usize::from(call);
-        }
-        loop {
-            for (i, it) in self.items.iter().enumerate() {
-                start[i + 1] = start[i] + Self::slots(it, long[i]);
-            }
-            let mut changed = false;
-            for (i, it) in self.items.iter().enumerate() {
-                let (Item::Branch { target, .. } | Item::Goto(target)) = it else {
-                    continue;
-                };
-                if long[i] {
-                    continue;
-                }
-                let from = start[i] as i64 + 1;
-                let t = target_item(*target)?;
-                let to = start[t] as i64;
-                let crossed = calls[t.max(i)] - calls[t.min(i)];
-                let stretched =
-                    (to - from).abs() + (VERIFIER_GROWTH * crossed) as i64 + VERIFIER_SLACK;
-                if stretched > i64::from(i16::MAX) {
-                    long[i] = true;
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
+        let (long, start) = self.layout()?;
         let mut code = Code::default();
         for (i, it) in self.items.iter().enumerate() {
-            let here = start[i];
-            match it {
-                Item::Insn(insn) => code.insns.push(*insn),
-                Item::LdMap { dst, map } => {
-                    code.map_relocs.push((here, map.clone()));
-                    code.insns.extend(Insn::ld_map_fd(*dst));
-                }
-                Item::Goto(t) => {
-                    let off = start[target_item(*t)?] as i64 - (here as i64 + 1);
-                    code.insns.push(if long[i] {
-                        Insn::gotol(off as i32)
-                    } else {
-                        Insn::ja(off as i16)
-                    });
-                }
-                Item::Branch {
-                    cond,
-                    jmp32,
-                    dst,
-                    src,
-                    imm,
-                    target,
-                } => {
-                    let to = start[target_item(*target)?] as i64;
-                    let mk = |c: Cond, off: i16| {
-                        let mut insn = match src {
-                            Some(s) => Insn::jmp_reg(c, *dst, *s, off),
-                            None if *jmp32 => Insn::jmp32_imm(c, *dst, *imm, off),
-                            None => Insn::jmp_imm(c, *dst, *imm, off),
-                        };
-                        if *jmp32 {
-                            insn.code = (insn.code & !0x07) | super::insn::op::JMP32;
-                        }
-                        insn
-                    };
-                    if !long[i] {
-                        code.insns.push(mk(*cond, (to - (here as i64 + 1)) as i16));
-                    } else if let Some(inv) = cond.invert() {
-                        code.insns.push(mk(inv, 1));
-                        code.insns
-                            .push(Insn::gotol((to - (here as i64 + 2)) as i32));
-                    } else {
-                        code.insns.push(mk(*cond, 1));
-                        code.insns.push(Insn::ja(1));
-                        code.insns
-                            .push(Insn::gotol((to - (here as i64 + 3)) as i32));
-                    }
-                }
-            }
+            self.encode(it, start[i], long[i], &start, &mut code)?;
         }
         code.socket_acquires = self.acquires.iter().map(|&item| start[item]).collect();
         code.socket_slots = self
@@ -404,6 +317,118 @@ impl CodeBuffer {
             .filter(|&(a, b, _)| a < b)
             .collect();
         Ok(code)
+    }
+
+    /// The item a label is bound to.
+    fn target_item(&self, l: Label) -> Result<usize, BufferError> {
+        self.labels[l.0 as usize].ok_or(BufferError::UnboundLabel(l.0))
+    }
+
+    /// Which branches are long, and the first slot of every item (`start[len]` is the
+    /// total): from all short, a branch becomes long when its jump, stretched by what
+    /// the verifier may insert, no longer fits 16 bits, until none changes.
+    fn layout(&self) -> Result<(Vec<bool>, Vec<usize>), BufferError> {
+        let mut long = vec![false; self.items.len()];
+        let mut start = vec![0usize; self.items.len() + 1];
+        // calls[i] = helper calls before item i: the verifier inlines some map lookups
+        // (a call becomes up to 8 instructions), which stretches every jump across
+        // them, and it refuses a 16-bit jump it cannot stretch ("cannot be patched due
+        // to 16-bit range"). A jump is long unless it fits with [`VERIFIER_GROWTH`]
+        // slots per call it crosses and [`VERIFIER_SLACK`] more.
+        let mut calls = vec![0usize; self.items.len() + 1];
+        for (i, it) in self.items.iter().enumerate() {
+            let call = matches!(it, Item::Insn(insn)
+                if insn.class() == super::insn::op::JMP && insn.code & 0xf0 == super::insn::op::CALL);
+            calls[i + 1] = calls[i] + usize::from(call);
+        }
+        loop {
+            for (i, it) in self.items.iter().enumerate() {
+                start[i + 1] = start[i] + Self::slots(it, long[i]);
+            }
+            let mut changed = false;
+            for (i, it) in self.items.iter().enumerate() {
+                let (Item::Branch { target, .. } | Item::Goto(target)) = it else {
+                    continue;
+                };
+                if long[i] {
+                    continue;
+                }
+                let from = start[i] as i64 + 1;
+                let t = self.target_item(*target)?;
+                let to = start[t] as i64;
+                let crossed = calls[t.max(i)] - calls[t.min(i)];
+                let stretched =
+                    (to - from).abs() + (VERIFIER_GROWTH * crossed) as i64 + VERIFIER_SLACK;
+                if stretched > i64::from(i16::MAX) {
+                    long[i] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return Ok((long, start));
+            }
+        }
+    }
+
+    /// Appends the instructions of item `it`, which starts at slot `here` and is `long`
+    /// or not, to `code`; `start` is the layout's first slot of every item.
+    fn encode(
+        &self,
+        it: &Item,
+        here: usize,
+        long: bool,
+        start: &[usize],
+        code: &mut Code,
+    ) -> Result<(), BufferError> {
+        match it {
+            Item::Insn(insn) => code.insns.push(*insn),
+            Item::LdMap { dst, map } => {
+                code.map_relocs.push((here, map.clone()));
+                code.insns.extend(Insn::ld_map_fd(*dst));
+            }
+            Item::Goto(t) => {
+                let off = start[self.target_item(*t)?] as i64 - (here as i64 + 1);
+                code.insns.push(if long {
+                    Insn::gotol(off as i32)
+                } else {
+                    Insn::ja(off as i16)
+                });
+            }
+            Item::Branch {
+                cond,
+                jmp32,
+                dst,
+                src,
+                imm,
+                target,
+            } => {
+                let to = start[self.target_item(*target)?] as i64;
+                let mk = |c: Cond, off: i16| {
+                    let mut insn = match src {
+                        Some(s) => Insn::jmp_reg(c, *dst, *s, off),
+                        None if *jmp32 => Insn::jmp32_imm(c, *dst, *imm, off),
+                        None => Insn::jmp_imm(c, *dst, *imm, off),
+                    };
+                    if *jmp32 {
+                        insn.code = (insn.code & !0x07) | super::insn::op::JMP32;
+                    }
+                    insn
+                };
+                if !long {
+                    code.insns.push(mk(*cond, (to - (here as i64 + 1)) as i16));
+                } else if let Some(inv) = cond.invert() {
+                    code.insns.push(mk(inv, 1));
+                    code.insns
+                        .push(Insn::gotol((to - (here as i64 + 2)) as i32));
+                } else {
+                    code.insns.push(mk(*cond, 1));
+                    code.insns.push(Insn::ja(1));
+                    code.insns
+                        .push(Insn::gotol((to - (here as i64 + 3)) as i32));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -37,9 +37,9 @@ use cranelift_entity::EntityRef as _;
 
 use super::{
     buffer::{CodeBuffer, Label},
+    emit::{emit_count, emit_map_lookup, verdict},
     flow::{self, at},
     insn::{op, Cond, Insn, Reg, Size},
-    lower::rules::emit_lookup,
 };
 use crate::{
     hooks::HookSpec,
@@ -50,19 +50,19 @@ use crate::{
 
 /// Scratch area for the key: 16 slots of 4 bytes below the flow record, all written,
 /// so that a key byte index masked to `0..=63` reads initialized stack.
-pub const DIMS: i16 = flow::FLOW - 64;
+pub(crate) const DIMS: i16 = flow::FLOW - 64;
 
 /// The map that says which half of every table is live (element 0, `0` or `1`).
 pub const LIVE_MAP: &str = "tables_live";
 
 /// Bytes before the first node of a half.
-pub const HEADER: usize = 64;
+pub(crate) const HEADER: usize = 64;
 /// Bytes of a node: one `u32` reference per byte value.
-pub const NODE_SIZE: usize = 1024;
+pub(crate) const NODE_SIZE: usize = 1024;
 /// Format mark in word 0 of a half ("sk" 1).
 const FORMAT: u32 = 0x736b_0001;
 /// Most tries per classifier: three groups, two families.
-pub const MAX_TRIES: usize = 6;
+pub(crate) const MAX_TRIES: usize = 6;
 const _: () = assert!(4 * (1 + 2 * MAX_TRIES) <= HEADER);
 
 /// Byte offset in a half of trie `k`'s root reference (its first rule follows).
@@ -75,10 +75,10 @@ const LEAF_BIT: u32 = 1 << 31;
 /// The largest table (one half) whose leaf records a reference can reach: a leaf
 /// reference holds the records' offset in 28 bits of 4-byte words. A larger table is
 /// refused before lowering (`sockc::table-limit`), never encoded with wrapped offsets.
-pub const MAX_TABLE_BYTES: usize = 4 << 28;
+pub(crate) const MAX_TABLE_BYTES: usize = 4 << 28;
 
 /// The refusal of a classifier whose table is over [`MAX_TABLE_BYTES`], if it is.
-pub fn table_limit(p: &Program, c: &Classifier) -> Option<crate::diag::Diagnostic> {
+pub(crate) fn table_limit(p: &Program, c: &Classifier) -> Option<crate::diag::Diagnostic> {
     let size = table_size(c);
     if size <= MAX_TABLE_BYTES {
         return None;
@@ -102,7 +102,7 @@ pub fn table_limit(p: &Program, c: &Classifier) -> Option<crate::diag::Diagnosti
 }
 
 /// Map name of a classifier's tables.
-pub fn map_name(c: &Classifier) -> String {
+pub(crate) fn map_name(c: &Classifier) -> String {
     format!("c{}_tables", c.id)
 }
 
@@ -116,7 +116,7 @@ const BEST_VERDICT: i16 = DIMS + 52;
 /// Bytes of an entry record of a family with `dims` dimensions: (lo, hi) per
 /// dimension, flags mask/value, L4 byte, pad, counter slot, verdict, rule index (the
 /// order between tries).
-pub fn record_size(dims: usize) -> usize {
+pub(crate) fn record_size(dims: usize) -> usize {
     8 * dims + 16
 }
 
@@ -131,7 +131,7 @@ fn counter_offset(dims: usize) -> usize {
 }
 
 /// Bytes one half of a classifier's table takes before rounding up.
-pub fn table_size(c: &Classifier) -> usize {
+pub(crate) fn table_size(c: &Classifier) -> usize {
     let nodes: usize = c.tries.iter().map(|t| t.nodes.len()).sum();
     let records: usize = c
         .tries
@@ -143,14 +143,14 @@ pub fn table_size(c: &Classifier) -> usize {
 
 /// The size a half gets for `used` bytes: an eighth more (so that tables of a slightly
 /// changed rule file still fit), in whole pages.
-pub fn table_capacity(used: usize) -> usize {
+pub(crate) fn table_capacity(used: usize) -> usize {
     (used + used / 8 + 4096).next_multiple_of(4096)
 }
 
 /// Appends the contents of a half of classifier `c`'s table to `out`, encoded as
 /// [`Words`] (decoded: [`table_size`] bytes, the rest of the capacity zero), in the
 /// layout [`emit`] reads.
-pub fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec<u8>) {
+pub(crate) fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec<u8>) {
     let mut w = Words::new(out);
     let mut header = [0u32; HEADER / 4];
     header[0] = FORMAT;
@@ -220,7 +220,7 @@ pub fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec<u8>) {
                 rec[ct + 1] = match rule.action {
                     Action::Count => 0,
                     Action::Redirect(Some(sock)) => redirect_mark(sock),
-                    action => super::lower::verdict(spec, action) as u32,
+                    action => verdict(spec, action) as u32,
                 };
                 rec[ct + 2] = e.rule;
                 w.literal(&rec);
@@ -234,7 +234,7 @@ pub fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec<u8>) {
 /// repeated across byte values): little-endian `u32` words in runs, each headed by
 /// one word. A head with bit 31 set repeats the next word `head & 0x7fff_ffff` times;
 /// otherwise the next `head` words are copied as they are.
-pub struct Words<'a> {
+pub(crate) struct Words<'a> {
     out: &'a mut Vec<u8>,
     /// Byte offset of the head of the literal run being written, and its length.
     literal: Option<(usize, u32)>,
@@ -317,11 +317,11 @@ pub fn decode_words(encoded: &[u8], out: &mut [u8]) -> Option<()> {
 /// Loads which table half is live into the flow record (`TABLE_HALF`), for a program
 /// with classifiers: once per packet, so every classifier of the packet reads the same
 /// half. Clobbers `r0`–`r5`.
-pub fn emit_select(b: &mut CodeBuffer) {
+pub(crate) fn emit_select(b: &mut CodeBuffer) {
     let none = b.new_label();
     b.note("which half of the classifier tables is live");
     b.emit(Insn::st_imm(Size::W, Reg::FP, at(flow::COUNTER_KEY), 0));
-    emit_lookup(b, LIVE_MAP, flow::COUNTER_KEY, none);
+    emit_map_lookup(b, LIVE_MAP, flow::COUNTER_KEY, none);
     b.emit(Insn::ldx(Size::W, Reg::R1, Reg::R0, 0));
     b.emit(Insn::alu64_imm(op::AND, Reg::R1, 1));
     b.emit(Insn::stx(Size::W, Reg::FP, at(flow::TABLE_HALF), Reg::R1));
@@ -331,7 +331,7 @@ pub fn emit_select(b: &mut CodeBuffer) {
 /// The walk of classifier `c`; `capacity` is the byte size of a table half, `steps`
 /// the node reads unrolled per trie (`bpf::maps::Sizing::steps`, which sizes every
 /// classifier of the module).
-pub fn emit(
+pub(crate) fn emit(
     b: &mut CodeBuffer,
     prog: &Program,
     c: &Classifier,
@@ -355,7 +355,7 @@ pub fn emit(
     }
     let steps_of = |k: usize| steps[k] as usize;
     // r8: the live half of this classifier's table, for the whole walk.
-    emit_lookup(b, &map_name(c), flow::TABLE_HALF, miss);
+    emit_map_lookup(b, &map_name(c), flow::TABLE_HALF, miss);
     b.emit(Insn::mov64_reg(Reg::R8, Reg::R0));
     for family in [Family::V4, Family::V6] {
         let tries: Vec<(usize, &Trie)> = c
@@ -414,16 +414,16 @@ pub fn emit(
 /// positive when sign-extended, so the walk hands it on like a verdict and the
 /// program's dispatch (`lower::rules`) sends it to that socket's redirect, which sets
 /// the real verdict.
-pub const REDIRECT_MARK: u32 = 0x4000_0000;
+pub(crate) const REDIRECT_MARK: u32 = 0x4000_0000;
 
 /// [`REDIRECT_MARK`] for socket `sock`.
-pub fn redirect_mark(sock: SockId) -> u32 {
+pub(crate) fn redirect_mark(sock: SockId) -> u32 {
     REDIRECT_MARK | sock.index() as u32
 }
 
 /// The sockets the rules of `c` redirect to, in first-use order (none outside
 /// sk_lookup).
-pub fn redirect_targets(prog: &Program, c: &Classifier) -> Vec<SockId> {
+pub(crate) fn redirect_targets(prog: &Program, c: &Classifier) -> Vec<SockId> {
     let mut out = Vec::new();
     for r in &prog.rules[c.rules.clone()] {
         if let Action::Redirect(Some(s)) = r.action {
@@ -485,7 +485,7 @@ pub fn steps(t: &Trie) -> usize {
 /// by up to this much keeps the installed code (its tables switch in place), since
 /// a re-apply unrolls the installed number of steps where the trie is no deeper
 /// (`bpf::maps::Sizing::steps`).
-pub const STEP_SLACK: usize = 2;
+pub(crate) const STEP_SLACK: usize = 2;
 
 /// What the walk of a trie does with a matching entry.
 #[derive(Clone, Copy)]
@@ -509,14 +509,26 @@ fn emit_trie(
     on: OnMatch,
     done: Label,
 ) {
-    let miss = done;
-    let (r1, r2, r7, r8, r9) = (Reg::R1, Reg::R2, Reg::R7, Reg::R8, Reg::R9);
-    let nd = t.dims.len();
-    let rec = record_size(nd);
-    // Largest node number and leaf word offset whose reads stay inside the half.
-    let node_max = (capacity - HEADER) / NODE_SIZE - 1;
-    let leaf_max = (capacity - LEAF_MAX * rec) / 4;
     let leaf = b.new_label();
+    emit_node_reads(b, k, capacity, steps, leaf, done);
+    b.bind(leaf);
+    emit_leaf(b, t, capacity, on, done);
+}
+
+/// From trie `k`'s root, `steps` node reads, each a key byte deeper; a leaf reference
+/// (in `r7`) goes to `leaf`, a reference out of range or a node after the last read to
+/// `miss`.
+fn emit_node_reads(
+    b: &mut CodeBuffer,
+    k: usize,
+    capacity: usize,
+    steps: usize,
+    leaf: Label,
+    miss: Label,
+) {
+    let (r1, r2, r7, r8) = (Reg::R1, Reg::R2, Reg::R7, Reg::R8);
+    // Largest node number whose reads stay inside the half.
+    let node_max = (capacity - HEADER) / NODE_SIZE - 1;
     b.emit(Insn::ldx(Size::W, r7, r8, root_at(k) as i16));
     for _ in 0..steps {
         b.branch_imm(Cond::Set, r7, LEAF_BIT as i32, leaf);
@@ -539,9 +551,17 @@ fn emit_trie(
     // Every key byte read: what is left is a leaf (or the table is not this code's).
     b.branch_imm(Cond::Set, r7, LEAF_BIT as i32, leaf);
     b.goto(miss);
+}
 
-    // Leaf: r9 = number of entries, r7 = its first record.
-    b.bind(leaf);
+/// A leaf reference in `r7`: its entries checked in order, the first that holds
+/// handled as `on` says; no entry holding (or a reference out of range) goes to `done`.
+fn emit_leaf(b: &mut CodeBuffer, t: &Trie, capacity: usize, on: OnMatch, done: Label) {
+    let miss = done;
+    let (r7, r8, r9) = (Reg::R7, Reg::R8, Reg::R9);
+    let rec = record_size(t.dims.len());
+    // Largest leaf word offset whose reads stay inside the half.
+    let leaf_max = (capacity - LEAF_MAX * rec) / 4;
+    // r9 = number of entries, r7 = its first record.
     b.emit(Insn::mov64_reg(r9, r7));
     b.emit(Insn::alu64_imm(op::RSH, r9, 28));
     b.emit(Insn::alu64_imm(op::AND, r9, 7));
@@ -549,7 +569,6 @@ fn emit_trie(
     b.branch_imm(Cond::Gt, r7, leaf_max as i32, miss);
     b.emit(Insn::alu64_imm(op::LSH, r7, 2));
     b.emit(Insn::alu64_reg(op::ADD, r7, r8));
-    let (flags_at, counter_at) = (flags_offset(nd) as i16, counter_offset(nd) as i16);
     // A trie whose entries check nothing (its rules match every packet of the family)
     // decides on a leaf's first entry: the rest would be unreachable code, which the
     // kernel rejects.
@@ -559,56 +578,73 @@ fn emit_trie(
         let next = b.new_label();
         let base = (i * rec) as i16;
         b.branch_imm(Cond::Le, r9, i as i32, miss);
-        for &d in &t.checked_dims {
-            b.emit(Insn::ldx(Size::W, r1, Reg::FP, dim_at(d)));
-            b.emit(Insn::ldx(Size::W, r2, r7, base + 8 * d as i16));
-            b.branch_reg(Cond::Lt, r1, r2, next);
-            b.emit(Insn::ldx(Size::W, r2, r7, base + 8 * d as i16 + 4));
-            b.branch_reg(Cond::Gt, r1, r2, next);
-        }
-        if t.checks_flags {
-            b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::TCP_FLAGS)));
-            b.emit(Insn::ldx(Size::B, r2, r7, base + flags_at));
-            b.emit(Insn::alu64_reg(op::AND, r1, r2));
-            b.emit(Insn::ldx(Size::B, r2, r7, base + flags_at + 1));
-            b.branch_reg(Cond::Ne, r1, r2, next);
-        }
-        if t.checks_l4 {
-            b.emit(Insn::ldx(Size::B, r1, r7, base + flags_at + 2));
-            b.emit(Insn::ldx(Size::B, r2, Reg::FP, at(flow::L4_OK)));
-            b.branch_reg(Cond::Gt, r1, r2, next);
-        }
-        match on {
-            OnMatch::Exit(found) => {
-                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
-                b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
-                b.emit(Insn::ldx(Size::W, r9, r7, base + counter_at + 4));
-                sign_extend(b, r9);
-                b.goto(found);
-            }
-            OnMatch::Count => {
-                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
-                b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
-                super::lower::rules::emit_count(b);
-                b.goto(done);
-            }
-            OnMatch::Best => {
-                // Entries are in rule order, so no later entry of this leaf is better.
-                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at + 8));
-                b.emit(Insn::ldx(Size::W, r2, Reg::FP, BEST_RULE));
-                b.branch_reg(Cond::Ge, r1, r2, done);
-                b.emit(Insn::stx(Size::W, Reg::FP, BEST_RULE, r1));
-                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
-                b.emit(Insn::stx(Size::W, Reg::FP, BEST_COUNTER, r1));
-                b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at + 4));
-                b.emit(Insn::stx(Size::W, Reg::FP, BEST_VERDICT, r1));
-                b.goto(done);
-            }
-        }
+        emit_entry_checks(b, t, base, next);
+        emit_on_match(b, t.dims.len(), base, on, done);
         b.bind(next);
     }
     if !checks_nothing {
         b.goto(miss);
+    }
+}
+
+/// The checks of the entry record at `r7 + base`: each checked dimension in its
+/// (lo, hi), the TCP flags under their mask, the L4 requirement; a failing one goes
+/// to `next`.
+fn emit_entry_checks(b: &mut CodeBuffer, t: &Trie, base: i16, next: Label) {
+    let (r1, r2, r7) = (Reg::R1, Reg::R2, Reg::R7);
+    let flags_at = flags_offset(t.dims.len()) as i16;
+    for &d in &t.checked_dims {
+        b.emit(Insn::ldx(Size::W, r1, Reg::FP, dim_at(d)));
+        b.emit(Insn::ldx(Size::W, r2, r7, base + 8 * d as i16));
+        b.branch_reg(Cond::Lt, r1, r2, next);
+        b.emit(Insn::ldx(Size::W, r2, r7, base + 8 * d as i16 + 4));
+        b.branch_reg(Cond::Gt, r1, r2, next);
+    }
+    if t.checks_flags {
+        b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::TCP_FLAGS)));
+        b.emit(Insn::ldx(Size::B, r2, r7, base + flags_at));
+        b.emit(Insn::alu64_reg(op::AND, r1, r2));
+        b.emit(Insn::ldx(Size::B, r2, r7, base + flags_at + 1));
+        b.branch_reg(Cond::Ne, r1, r2, next);
+    }
+    if t.checks_l4 {
+        b.emit(Insn::ldx(Size::B, r1, r7, base + flags_at + 2));
+        b.emit(Insn::ldx(Size::B, r2, Reg::FP, at(flow::L4_OK)));
+        b.branch_reg(Cond::Gt, r1, r2, next);
+    }
+}
+
+/// A matching entry (record at `r7 + base` of a family with `dims` dimensions),
+/// handled as `on` says.
+fn emit_on_match(b: &mut CodeBuffer, dims: usize, base: i16, on: OnMatch, done: Label) {
+    let (r1, r2, r7, r9) = (Reg::R1, Reg::R2, Reg::R7, Reg::R9);
+    let counter_at = counter_offset(dims) as i16;
+    match on {
+        OnMatch::Exit(found) => {
+            b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
+            b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
+            b.emit(Insn::ldx(Size::W, r9, r7, base + counter_at + 4));
+            sign_extend(b, r9);
+            b.goto(found);
+        }
+        OnMatch::Count => {
+            b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
+            b.emit(Insn::stx(Size::W, Reg::FP, at(flow::COUNTER_KEY), r1));
+            emit_count(b);
+            b.goto(done);
+        }
+        OnMatch::Best => {
+            // Entries are in rule order, so no later entry of this leaf is better.
+            b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at + 8));
+            b.emit(Insn::ldx(Size::W, r2, Reg::FP, BEST_RULE));
+            b.branch_reg(Cond::Ge, r1, r2, done);
+            b.emit(Insn::stx(Size::W, Reg::FP, BEST_RULE, r1));
+            b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at));
+            b.emit(Insn::stx(Size::W, Reg::FP, BEST_COUNTER, r1));
+            b.emit(Insn::ldx(Size::W, r1, r7, base + counter_at + 4));
+            b.emit(Insn::stx(Size::W, Reg::FP, BEST_VERDICT, r1));
+            b.goto(done);
+        }
     }
 }
 

@@ -11,14 +11,14 @@
 //! and `L4_OK` as 0 or 1 only (the threading pass assumes it; tests check each
 //! prologue).
 
-pub const FLOW: i16 = -80;
-pub const SRC4_PLEN: i16 = 0;
+pub(crate) const FLOW: i16 = -80;
+pub(crate) const SRC4_PLEN: i16 = 0;
 pub const SRC4: i16 = 4;
-pub const DST4_PLEN: i16 = 8;
+pub(crate) const DST4_PLEN: i16 = 8;
 pub const DST4: i16 = 12;
-pub const SRC6_PLEN: i16 = 16;
+pub(crate) const SRC6_PLEN: i16 = 16;
 pub const SRC6: i16 = 20;
-pub const DST6_PLEN: i16 = 36;
+pub(crate) const DST6_PLEN: i16 = 36;
 pub const DST6: i16 = 40;
 /// 0 = not IP (or unparseable), 4, 6.
 pub const L3: i16 = 56;
@@ -33,20 +33,20 @@ pub const ICMP_TYPE: i16 = 64;
 pub const ICMP_CODE: i16 = 65;
 /// What the socket lookup found, once a socket condition has asked (the prologue
 /// leaves it 0 = not looked up yet); values in [`crate::ir::flow::fact`].
-pub const SOCK: i16 = 66;
+pub(crate) const SOCK: i16 = 66;
 pub const PKT_LEN: i16 = 68;
-pub const COUNTER_KEY: i16 = 72;
+pub(crate) const COUNTER_KEY: i16 = 72;
 /// The socket map slot of a redirect (sk_lookup), then its drop counter slot.
-pub const SOCKET_SLOT: i16 = 76;
+pub(crate) const SOCKET_SLOT: i16 = 76;
 /// Which half of the classifier tables this packet walks (programs with
 /// classifiers; see `bpf::classify::emit_select`). It shares its word with
 /// [`SOCKET_SLOT`]: the half is written once after the prologue and read only by
 /// classifier walks, the slot only in a redirect block, which always ends the
 /// program, so no walk reads the word after a slot was stored in it.
-pub const TABLE_HALF: i16 = 76;
+pub(crate) const TABLE_HALF: i16 = 76;
 pub const SIZE: i16 = 80;
 
 /// Absolute frame-pointer offset of a field.
-pub const fn at(field: i16) -> i16 {
+pub(crate) const fn at(field: i16) -> i16 {
     FLOW + field
 }

@@ -1,5 +1,5 @@
-//! What a lowered program asks of the kernel's limits ([`crate::limits`]), measured
-//! on the code before the kernel sees it ([`measure`]):
+//! What a lowered program asks of the kernel's limits ([`crate::kernel_limits`]),
+//! measured on the code before the kernel sees it ([`measure`]):
 //!
 //! * **instructions**: the slots of the program (`ld_imm64` takes two), exactly.
 //! * **jump sequence**: the most conditional jumps whose other side the verifier has
@@ -40,7 +40,7 @@ use crate::kernel_limits::Limit;
 /// The estimate of the verifier's walk counts each (instruction, state) pair this many
 /// times: on the corpus and ClassBench files `tests/limits.rs` loads, the kernel
 /// processed at most 1.9 times as many instructions as there are pairs.
-pub const PROCESSED_PER_STATE: usize = 2;
+pub(crate) const PROCESSED_PER_STATE: usize = 2;
 
 /// One program's demands on the kernel's limits.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl Usage {
     }
 
     /// The limits the program breaks.
-    pub fn exceeded(&self) -> Vec<Limit> {
+    pub(crate) fn exceeded(&self) -> Vec<Limit> {
         [
             Limit::Insns,
             Limit::JumpSequence,
@@ -83,7 +83,7 @@ impl Usage {
     }
 
     /// How much each slot adds to a limit's measure (for naming the rules behind it).
-    pub fn blame(&self, limit: Limit, code: &Code) -> Vec<usize> {
+    pub(crate) fn blame(&self, limit: Limit, code: &Code) -> Vec<usize> {
         let n = code.insns.len();
         match limit {
             Limit::Insns | Limit::Stack | Limit::Maps => vec![1; n],
@@ -487,7 +487,7 @@ fn advice(limit: Limit) -> &'static str {
 
 /// An error for each limit `usage` breaks, at the rules whose code adds most to it
 /// (up to three), saying what to change; `None` when the program fits.
-pub fn diagnose(
+pub(crate) fn diagnose(
     p: &crate::ir::Program,
     code: &Code,
     usage: &Usage,
@@ -545,7 +545,7 @@ pub fn diagnose(
 /// otherwise it sets a verdict and jumps: 3), so that a program far past the
 /// instruction limit is refused before its code is built (1,000,000 `count` rules
 /// would be 14,000,000 instructions).
-pub fn fewest_insns(module: &crate::ir::Module, p: &crate::ir::Program) -> usize {
+pub(crate) fn fewest_insns(module: &crate::ir::Module, p: &crate::ir::Program) -> usize {
     use crate::ir::Action;
     linear_rules(p)
         .filter(|&i| module.can_match(&p.rules[i].m))
@@ -574,7 +574,7 @@ fn linear_rules(p: &crate::ir::Program) -> impl Iterator<Item = usize> + '_ {
 /// The error for a program whose linear rules alone take more than four times the
 /// instruction limit ([`fewest_insns`]): refused before lowering, at the first and
 /// last such rule.
-pub fn diagnose_early(
+pub(crate) fn diagnose_early(
     module: &crate::ir::Module,
     p: &crate::ir::Program,
 ) -> Option<crate::diag::Diagnostic> {
@@ -617,18 +617,10 @@ pub fn diagnose_early(
 pub fn simulated_jump_sequence(insns: &[Insn]) -> usize {
     let n = insns.len();
     let tests = field_tests(insns);
-    // A state: a value index per field, the last index meaning "unknown".
-    let states_per = |f: usize| FIELDS[f].1.len() + 1;
-    let enc = |v: [usize; 3]| (v[0] * states_per(1) + v[1]) * states_per(2) + v[2];
-    let dec = |s: usize| {
-        let v2 = s % states_per(2);
-        let r = s / states_per(2);
-        [r / states_per(1), r % states_per(1), v2]
-    };
     let mut visited = vec![0u128; n + 1];
     let mut pending: Vec<(usize, usize)> = Vec::new();
     let mut deepest = 0usize;
-    let mut cur = Some((0usize, enc([0, 0, 0])));
+    let mut cur = Some((0usize, Known::encode([0, 0, 0])));
     while let Some((mut i, mut s)) = cur.take().or_else(|| pending.pop()) {
         loop {
             if i >= n || visited[i] & (1 << s) != 0 {
@@ -649,44 +641,7 @@ pub fn simulated_jump_sequence(insns: &[Insn]) -> usize {
             }
             if insn.is_jump() {
                 let t = target(i, insn);
-                let (mut taken, mut fall) = (Some(s), Some(s));
-                if let Some((f, _)) = tests[i].and_then(|(off, eq)| {
-                    FIELDS
-                        .iter()
-                        .position(|&(o, _)| flow_offset(o) == Some(off))
-                        .map(|f| (f, eq))
-                }) {
-                    let v = dec(s);
-                    let values = FIELDS[f].1;
-                    let k = i64::from(insn.imm);
-                    let known = values.get(v[f]).map(|&x| i64::from(x));
-                    let opcode = insn.code & 0xf0;
-                    match known {
-                        Some(x) if opcode == op::JEQ || opcode == op::JNE => {
-                            let eq = x == k;
-                            let jumps = if opcode == op::JEQ { eq } else { !eq };
-                            if jumps {
-                                fall = None;
-                            } else {
-                                taken = None;
-                            }
-                        }
-                        None if opcode == op::JEQ || opcode == op::JNE => {
-                            // The equal side learns the value.
-                            let mut learnt = v;
-                            if let Some(idx) = values.iter().position(|&x| i64::from(x) == k) {
-                                learnt[f] = idx;
-                            }
-                            if opcode == op::JEQ {
-                                taken = Some(enc(learnt));
-                            } else {
-                                fall = Some(enc(learnt));
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                match (fall, taken) {
+                match Known::branch(insn, tests[i], s) {
                     (Some(f), Some(tk)) => {
                         pending.push((t, tk));
                         deepest = deepest.max(pending.len());
@@ -705,38 +660,111 @@ pub fn simulated_jump_sequence(insns: &[Insn]) -> usize {
                 }
                 continue;
             }
-            // Stores into a tracked field.
-            let class = insn.class();
-            if insn.code & 0xe0 == op::MEM
-                && (class == op::ST || class == op::STX)
-                && insn.dst == 10
-            {
-                let width = match insn.code & 0x18 {
-                    x if x == op::B => 1,
-                    x if x == op::H => 2,
-                    x if x == op::W => 4,
-                    _ => 8,
-                };
-                let mut v = dec(s);
-                for (f, &(off, values)) in FIELDS.iter().enumerate() {
-                    if (insn.off..insn.off + width).contains(&off) {
-                        v[f] = if class == op::ST {
-                            let byte = (i64::from(insn.imm) >> (8 * (off - insn.off))) as u8;
-                            values
-                                .iter()
-                                .position(|&x| x == byte)
-                                .unwrap_or(values.len())
-                        } else {
-                            values.len()
-                        };
-                    }
-                }
-                s = enc(v);
-            }
+            s = Known::store(insn, s);
             i += 1;
         }
     }
     deepest
+}
+
+/// The state of [`simulated_jump_sequence`]'s walk: per tracked field ([`FIELDS`]) the
+/// index of its known value, the field's number of values meaning "unknown", packed
+/// into one number (below 128, one bit of a `u128` per instruction).
+struct Known;
+
+impl Known {
+    /// States of field `f`: its values and "unknown".
+    fn per(f: usize) -> usize {
+        FIELDS[f].1.len() + 1
+    }
+
+    fn encode(v: [usize; 3]) -> usize {
+        (v[0] * Self::per(1) + v[1]) * Self::per(2) + v[2]
+    }
+
+    fn decode(s: usize) -> [usize; 3] {
+        let v2 = s % Self::per(2);
+        let r = s / Self::per(2);
+        [r / Self::per(1), r % Self::per(1), v2]
+    }
+
+    /// The states on the (fall-through, taken) sides of conditional jump `insn` from
+    /// state `s`, `None` for a side the state rules out; `test` is the flow field the
+    /// jump compares, if it is one ([`field_tests`]). An equality test of a tracked
+    /// field decides on a known value and teaches its equal side an unknown one.
+    fn branch(insn: Insn, test: Option<(u32, bool)>, s: usize) -> (Option<usize>, Option<usize>) {
+        let (mut taken, mut fall) = (Some(s), Some(s));
+        let Some((f, _)) = test.and_then(|(off, eq)| {
+            FIELDS
+                .iter()
+                .position(|&(o, _)| flow_offset(o) == Some(off))
+                .map(|f| (f, eq))
+        }) else {
+            return (fall, taken);
+        };
+        let v = Self::decode(s);
+        let values = FIELDS[f].1;
+        let k = i64::from(insn.imm);
+        let known = values.get(v[f]).map(|&x| i64::from(x));
+        let opcode = insn.code & 0xf0;
+        match known {
+            Some(x) if opcode == op::JEQ || opcode == op::JNE => {
+                let eq = x == k;
+                let jumps = if opcode == op::JEQ { eq } else { !eq };
+                if jumps {
+                    fall = None;
+                } else {
+                    taken = None;
+                }
+            }
+            None if opcode == op::JEQ || opcode == op::JNE => {
+                // The equal side learns the value.
+                let mut learnt = v;
+                if let Some(idx) = values.iter().position(|&x| i64::from(x) == k) {
+                    learnt[f] = idx;
+                }
+                if opcode == op::JEQ {
+                    taken = Some(Self::encode(learnt));
+                } else {
+                    fall = Some(Self::encode(learnt));
+                }
+            }
+            _ => {}
+        }
+        (fall, taken)
+    }
+
+    /// The state after `insn` (not a jump) from state `s`: a store into a tracked
+    /// field makes it the stored constant (if it is one of the field's values) or
+    /// unknown.
+    fn store(insn: Insn, s: usize) -> usize {
+        let class = insn.class();
+        if !(insn.code & 0xe0 == op::MEM && (class == op::ST || class == op::STX) && insn.dst == 10)
+        {
+            return s;
+        }
+        let width = match insn.code & 0x18 {
+            x if x == op::B => 1,
+            x if x == op::H => 2,
+            x if x == op::W => 4,
+            _ => 8,
+        };
+        let mut v = Self::decode(s);
+        for (f, &(off, values)) in FIELDS.iter().enumerate() {
+            if (insn.off..insn.off + width).contains(&off) {
+                v[f] = if class == op::ST {
+                    let byte = (i64::from(insn.imm) >> (8 * (off - insn.off))) as u8;
+                    values
+                        .iter()
+                        .position(|&x| x == byte)
+                        .unwrap_or(values.len())
+                } else {
+                    values.len()
+                };
+            }
+        }
+        Self::encode(v)
+    }
 }
 
 /// Half the kernel's pending-jump limit: the most the compiler lets its simulation of
@@ -744,4 +772,4 @@ pub fn simulated_jump_sequence(insns: &[Insn]) -> usize {
 /// was 1.25 times the simulation's (1,500 rules load with 6,014 simulated; 1,700 rules,
 /// 6,814 simulated, are refused with "The sequence of 8193 jumps"), so half leaves a
 /// factor of two.
-pub const SIMULATED_JUMP_BUDGET: usize = crate::kernel_limits::MAX_JUMP_SEQUENCE / 2;
+pub(crate) const SIMULATED_JUMP_BUDGET: usize = crate::kernel_limits::MAX_JUMP_SEQUENCE / 2;

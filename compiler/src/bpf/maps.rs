@@ -25,21 +25,21 @@ use crate::{
     syntax::ast::Family,
 };
 
-/// Name of the per-CPU counters map.
-pub const COUNTERS_MAP: &str = "counters";
+/// Name of the per-CPU counters map (the name lives with the emitters that bump it).
+pub use super::emit::COUNTERS_MAP;
 
 /// Name of the map of port bitmaps: one 65,536-bit value per distinct long port list
 /// of a linear rule (key: the list's number, [`port_lists`]).
 pub const PORTS_MAP: &str = "ports";
 
-pub use crate::ir::flow::PORT_CHAIN_MAX;
+pub(crate) use crate::ir::flow::PORT_CHAIN_MAX;
 
 /// Bytes of one port bitmap.
-pub const PORT_BITMAP: usize = 65536 / 8;
+pub(crate) const PORT_BITMAP: usize = 65536 / 8;
 
 /// The distinct port lists longer than [`PORT_CHAIN_MAX`] that rules of linear steps
 /// test, in order of first use: the keys of [`PORTS_MAP`].
-pub fn port_lists(module: &Module) -> Vec<&[(u16, u16)]> {
+pub(crate) fn port_lists(module: &Module) -> Vec<&[(u16, u16)]> {
     let mut out: Vec<&[(u16, u16)]> = Vec::new();
     for p in module.programs.values() {
         for step in &p.steps {
@@ -62,7 +62,7 @@ pub fn port_lists(module: &Module) -> Vec<&[(u16, u16)]> {
 
 /// The bitmap of a port list: bit `p % 8` of byte `p / 8` is set for every port `p`
 /// in a range.
-pub fn port_bitmap(list: &[(u16, u16)]) -> Vec<u8> {
+pub(crate) fn port_bitmap(list: &[(u16, u16)]) -> Vec<u8> {
     let mut bits = vec![0u8; PORT_BITMAP];
     for &(lo, hi) in list {
         for p in lo..=hi {
@@ -113,7 +113,7 @@ fn rule_counter() -> BtfType {
 /// Whether any sk_lookup program of the module redirects to a socket (it then uses
 /// the socket map and the drop counters; a sockmap block's named sockets are in its
 /// cgroup's own socket map, `ir::sockmap`).
-pub fn uses_sockets(module: &Module) -> bool {
+pub(crate) fn uses_sockets(module: &Module) -> bool {
     !module.registrars.is_empty()
         || module.programs.values().any(|p| {
             matches!(p.hook.spec().context, hooks::Context::SkLookup)
@@ -158,7 +158,7 @@ impl BtfType {
     }
 
     /// Natural alignment in bytes (1 for an empty struct).
-    pub fn align(&self) -> u32 {
+    pub(crate) fn align(&self) -> u32 {
         match self {
             BtfType::U8 => 1,
             BtfType::U16 => 2,
@@ -173,7 +173,7 @@ impl BtfType {
 
     /// Byte offset of each member of a struct, in declaration order (empty for
     /// non-structs).
-    pub fn member_offsets(&self) -> Vec<u32> {
+    pub(crate) fn member_offsets(&self) -> Vec<u32> {
         match self {
             BtfType::Struct { members, .. } => {
                 let mut off = 0u64;
@@ -231,7 +231,7 @@ pub struct MapDef {
 impl MapDef {
     /// False for a ring buffer, whose definition has no `key` and `value` (the kernel
     /// refuses nonzero sizes).
-    pub fn has_key_value(&self) -> bool {
+    pub(crate) fn has_key_value(&self) -> bool {
         self.map_type != bpf_map_type::BPF_MAP_TYPE_RINGBUF as u32
     }
 }
@@ -329,7 +329,7 @@ impl Sizing {
 }
 
 /// Counter slots the module's rules and defaults use (the highest plus one).
-pub fn used_slots(module: &Module) -> u32 {
+pub(crate) fn used_slots(module: &Module) -> u32 {
     let mut n = 0u32;
     for (_, p) in &module.programs {
         n = n.max(p.default_counter + 1);
@@ -356,7 +356,7 @@ pub fn used_slots(module: &Module) -> u32 {
 
 /// Every map of a module, with what goes into each.
 #[derive(Clone, Debug, Default)]
-pub struct MapLayout {
+pub(crate) struct MapLayout {
     pub defs: Vec<MapDef>,
     /// Entries the runtime inserts after creating the maps (address sets).
     pub contents: Vec<MapContents>,
@@ -386,10 +386,10 @@ pub struct DurableMap {
 
 /// How many sockets a cgroup's socket map holds (sockets beyond are not added and
 /// go through the stack; the sock_ops program counts them).
-pub const SOCKETS_CAPACITY: u32 = 65536;
+pub(crate) const SOCKETS_CAPACITY: u32 = 65536;
 
 /// The key of a cgroup's socket map (layout: `lower::sockmap::key`).
-pub fn sock_key_type() -> BtfType {
+pub(crate) fn sock_key_type() -> BtfType {
     let addr = || BtfType::Array {
         elem: Box::new(BtfType::U8),
         len: 16,
@@ -441,7 +441,7 @@ fn sockmap_def(name: String, role: MapRole) -> MapDef {
 }
 
 /// Map symbol of one family of an address set.
-pub fn set_map_name(module: &Module, set: SetId, family: Family) -> String {
+pub(crate) fn set_map_name(module: &Module, set: SetId, family: Family) -> String {
     let name = &module.sets[set].name;
     match family {
         Family::V4 => format!("set_{name}_v4"),
@@ -452,25 +452,18 @@ pub fn set_map_name(module: &Module, set: SetId, family: Family) -> String {
 /// Room for a set to grow in place: `sockc apply` updates the entries of a live map
 /// when only set contents change, which needs the new contents to fit the old map.
 /// The tries are not preallocated, so unused capacity costs no memory.
-pub fn set_capacity(elements: usize) -> u32 {
+pub(crate) fn set_capacity(elements: usize) -> u32 {
     (elements.max(1) * 2).next_power_of_two().max(1024) as u32
 }
 
-/// The maps of `module`, in the order the object lists them: counters, the live-half
-/// map and classifier tables, then address sets.
-pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
-    let mut out = MapLayout::default();
-    let mut used_sets = std::collections::BTreeSet::new();
-    for (_, p) in &module.programs {
-        for r in &p.rules {
-            for a in [&r.m.src, &r.m.dst] {
-                if let AddrMatch::Set(s) = a {
-                    used_sets.insert(*s);
-                }
-            }
-        }
-    }
-    out.counters = used_slots(module);
+/// The maps of `module`, in the order the object lists them: counters, the socket
+/// map and its drop counters, the live-half map and classifier tables, port bitmaps,
+/// sockmap groups' maps, the `log` maps, then address sets.
+pub(crate) fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
+    let mut out = MapLayout {
+        counters: used_slots(module),
+        ..MapLayout::default()
+    };
     // The maps indexed by counter slot (counters, and the `log` rates and windows) have
     // one size, with the sizing's headroom: a rule added in place fits all of them.
     let slot_maps = sizing.counters.max(out.counters);
@@ -483,23 +476,44 @@ pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
         flags: 0,
     });
     if uses_sockets(module) {
-        out.defs.push(MapDef {
-            name: SOCKETS_MAP.into(),
-            map_type: bpf_map_type::BPF_MAP_TYPE_SOCKMAP as u32,
-            key: BtfType::U32,
-            value: BtfType::U64,
-            max_entries: SOCKETS_MAX,
-            flags: 0,
-        });
-        out.defs.push(MapDef {
-            name: SOCKET_DROPS_MAP.into(),
-            map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
-            key: BtfType::U32,
-            value: rule_counter(),
-            max_entries: (2 * module.sockets.len()).max(1) as u32,
-            flags: 0,
-        });
+        add_socket_maps(&mut out, module);
     }
+    add_classifier_tables(&mut out, module, sizing);
+    add_port_bitmaps(&mut out, module);
+    add_sockmap_maps(&mut out, module);
+    if !module.logs.is_empty() {
+        add_log_maps(&mut out, module, slot_maps);
+    }
+    for set in used_sets(module) {
+        add_address_set(&mut out, module, set);
+    }
+    out
+}
+
+/// The sk_lookup socket map and its drop counters.
+fn add_socket_maps(out: &mut MapLayout, module: &Module) {
+    out.defs.push(MapDef {
+        name: SOCKETS_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_SOCKMAP as u32,
+        key: BtfType::U32,
+        value: BtfType::U64,
+        max_entries: SOCKETS_MAX,
+        flags: 0,
+    });
+    out.defs.push(MapDef {
+        name: SOCKET_DROPS_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
+        key: BtfType::U32,
+        value: rule_counter(),
+        max_entries: (2 * module.sockets.len()).max(1) as u32,
+        flags: 0,
+    });
+}
+
+/// With any classifier, the live-half map; then each classifier's table map, its
+/// encoded tables appended to `out.tables` (each padded to 8 bytes) and described in
+/// `out.table_data`.
+fn add_classifier_tables(out: &mut MapLayout, module: &Module, sizing: &Sizing) {
     let classifiers = module
         .programs
         .values()
@@ -548,28 +562,37 @@ pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
             out.tables.resize(out.tables.len().next_multiple_of(8), 0);
         }
     }
+}
+
+/// The map of port bitmaps and its contents, when a linear rule has a long port list.
+fn add_port_bitmaps(out: &mut MapLayout, module: &Module) {
     let ports = port_lists(module);
-    if !ports.is_empty() {
-        out.defs.push(MapDef {
-            name: PORTS_MAP.into(),
-            map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
-            key: BtfType::U32,
-            value: BtfType::Array {
-                elem: Box::new(BtfType::U8),
-                len: PORT_BITMAP as u32,
-            },
-            max_entries: ports.len() as u32,
-            flags: 0,
-        });
-        out.contents.push(MapContents {
-            map: PORTS_MAP.into(),
-            entries: ports
-                .iter()
-                .enumerate()
-                .map(|(i, list)| (hex(&(i as u32).to_le_bytes()), hex(&port_bitmap(list))))
-                .collect(),
-        });
+    if ports.is_empty() {
+        return;
     }
+    out.defs.push(MapDef {
+        name: PORTS_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+        key: BtfType::U32,
+        value: BtfType::Array {
+            elem: Box::new(BtfType::U8),
+            len: PORT_BITMAP as u32,
+        },
+        max_entries: ports.len() as u32,
+        flags: 0,
+    });
+    out.contents.push(MapContents {
+        map: PORTS_MAP.into(),
+        entries: ports
+            .iter()
+            .enumerate()
+            .map(|(i, list)| (hex(&(i as u32).to_le_bytes()), hex(&port_bitmap(list))))
+            .collect(),
+    });
+}
+
+/// Every sockmap group's maps, each one a generation hands on to the next.
+fn add_sockmap_maps(out: &mut MapLayout, module: &Module) {
     for g in &module.sockmaps {
         for role in g.roles() {
             let name = g.map_name(role);
@@ -585,114 +608,135 @@ pub fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
             });
         }
     }
-    if !module.logs.is_empty() {
-        use super::lower::log;
-        out.defs.push(MapDef {
-            name: log::LOG_LIMITS_MAP.into(),
-            map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
-            key: BtfType::U32,
-            value: BtfType::U32,
-            max_entries: slot_maps,
-            flags: 0,
-        });
-        out.contents.push(MapContents {
-            map: log::LOG_LIMITS_MAP.into(),
-            entries: module
-                .logs
-                .iter()
-                .map(|(slot, rate)| (hex(&slot.to_le_bytes()), hex(&rate.to_le_bytes())))
-                .collect(),
-        });
-        out.defs.push(MapDef {
-            name: log::LOG_STATE_MAP.into(),
-            map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
-            key: BtfType::U32,
-            value: BtfType::Struct {
-                name: "log_window".into(),
-                members: vec![
-                    ("start_ns".into(), BtfType::U64),
-                    ("count".into(), BtfType::U64),
-                ],
-            },
-            max_entries: slot_maps,
-            flags: 0,
-        });
-        out.defs.push(MapDef {
-            name: log::EVENTS_MAP.into(),
-            map_type: bpf_map_type::BPF_MAP_TYPE_RINGBUF as u32,
-            // A ring buffer has no key or value ([`MapDef::has_key_value`]).
-            key: BtfType::Struct {
-                name: String::new(),
-                members: Vec::new(),
-            },
-            value: BtfType::Struct {
-                name: String::new(),
-                members: Vec::new(),
-            },
-            max_entries: log::EVENTS_BYTES,
-            flags: 0,
-        });
-    }
-    for set in used_sets {
-        let s = &module.sets[set];
-        let families: [(Family, PrefixList); 2] = [
-            (
-                Family::V4,
-                s.v4.iter()
-                    .map(|n| (n.prefix_len(), n.network().octets().to_vec()))
-                    .collect(),
-            ),
-            (
-                Family::V6,
-                s.v6.iter()
-                    .map(|n| (n.prefix_len(), n.network().octets().to_vec()))
-                    .collect(),
-            ),
-        ];
-        for (family, entries) in families {
-            if entries.is_empty() {
-                continue;
+}
+
+/// The `log` maps (`lower/log.rs`): the rates by counter slot (with their contents),
+/// the per-CPU windows, the ring buffer.
+fn add_log_maps(out: &mut MapLayout, module: &Module, slot_maps: u32) {
+    use super::lower::log;
+    out.defs.push(MapDef {
+        name: log::LOG_LIMITS_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+        key: BtfType::U32,
+        value: BtfType::U32,
+        max_entries: slot_maps,
+        flags: 0,
+    });
+    out.contents.push(MapContents {
+        map: log::LOG_LIMITS_MAP.into(),
+        entries: module
+            .logs
+            .iter()
+            .map(|(slot, rate)| (hex(&slot.to_le_bytes()), hex(&rate.to_le_bytes())))
+            .collect(),
+    });
+    out.defs.push(MapDef {
+        name: log::LOG_STATE_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
+        key: BtfType::U32,
+        value: BtfType::Struct {
+            name: "log_window".into(),
+            members: vec![
+                ("start_ns".into(), BtfType::U64),
+                ("count".into(), BtfType::U64),
+            ],
+        },
+        max_entries: slot_maps,
+        flags: 0,
+    });
+    let nothing = || BtfType::Struct {
+        name: String::new(),
+        members: Vec::new(),
+    };
+    out.defs.push(MapDef {
+        name: log::EVENTS_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_RINGBUF as u32,
+        // A ring buffer has no key or value ([`MapDef::has_key_value`]).
+        key: nothing(),
+        value: nothing(),
+        max_entries: log::EVENTS_BYTES,
+        flags: 0,
+    });
+}
+
+/// The address sets some rule matches on, in set order.
+fn used_sets(module: &Module) -> std::collections::BTreeSet<SetId> {
+    let mut used = std::collections::BTreeSet::new();
+    for (_, p) in &module.programs {
+        for r in &p.rules {
+            for a in [&r.m.src, &r.m.dst] {
+                if let AddrMatch::Set(s) = a {
+                    used.insert(*s);
+                }
             }
-            let name = set_map_name(module, set, family);
-            let addr_len = if family == Family::V4 { 4 } else { 16 };
-            out.defs.push(MapDef {
-                name: name.clone(),
-                map_type: bpf_map_type::BPF_MAP_TYPE_LPM_TRIE as u32,
-                key: BtfType::Struct {
-                    name: if family == Family::V4 {
-                        "lpm_key_v4".into()
-                    } else {
-                        "lpm_key_v6".into()
-                    },
-                    members: vec![
-                        ("prefixlen".into(), BtfType::U32),
-                        (
-                            "addr".into(),
-                            BtfType::Array {
-                                elem: Box::new(BtfType::U8),
-                                len: addr_len,
-                            },
-                        ),
-                    ],
-                },
-                value: BtfType::U8,
-                max_entries: set_capacity(entries.len()),
-                flags: BPF_F_NO_PREALLOC,
-            });
-            out.contents.push(MapContents {
-                map: name,
-                entries: entries
-                    .into_iter()
-                    .map(|(plen, addr)| {
-                        let mut key = u32::from(plen).to_le_bytes().to_vec();
-                        key.extend(addr);
-                        (hex(&key), "01".to_string())
-                    })
-                    .collect(),
-            });
         }
     }
-    out
+    used
+}
+
+/// An address set's LPM tries, one per family it has elements of, with their entries.
+fn add_address_set(out: &mut MapLayout, module: &Module, set: SetId) {
+    let s = &module.sets[set];
+    let families: [(Family, PrefixList); 2] = [
+        (
+            Family::V4,
+            s.v4.iter()
+                .map(|n| (n.prefix_len(), n.network().octets().to_vec()))
+                .collect(),
+        ),
+        (
+            Family::V6,
+            s.v6.iter()
+                .map(|n| (n.prefix_len(), n.network().octets().to_vec()))
+                .collect(),
+        ),
+    ];
+    for (family, entries) in families {
+        if entries.is_empty() {
+            continue;
+        }
+        let name = set_map_name(module, set, family);
+        out.defs.push(MapDef {
+            name: name.clone(),
+            map_type: bpf_map_type::BPF_MAP_TYPE_LPM_TRIE as u32,
+            key: lpm_key_type(family),
+            value: BtfType::U8,
+            max_entries: set_capacity(entries.len()),
+            flags: BPF_F_NO_PREALLOC,
+        });
+        out.contents.push(MapContents {
+            map: name,
+            entries: entries
+                .into_iter()
+                .map(|(plen, addr)| {
+                    let mut key = u32::from(plen).to_le_bytes().to_vec();
+                    key.extend(addr);
+                    (hex(&key), "01".to_string())
+                })
+                .collect(),
+        });
+    }
+}
+
+/// The key of an address set's LPM trie: `{u32 prefixlen; u8 addr[4 or 16]}`.
+fn lpm_key_type(family: Family) -> BtfType {
+    let (name, addr_len) = match family {
+        Family::V4 => ("lpm_key_v4", 4),
+        Family::V6 => ("lpm_key_v6", 16),
+    };
+    BtfType::Struct {
+        name: name.into(),
+        members: vec![
+            ("prefixlen".into(), BtfType::U32),
+            (
+                "addr".into(),
+                BtfType::Array {
+                    elem: Box::new(BtfType::U8),
+                    len: addr_len,
+                },
+            ),
+        ],
+    }
 }
 
 /// (prefix length, network-order address bytes).

@@ -1,18 +1,26 @@
 //! BPF back end: instruction encoding ([`insn`]), the label/fixup code buffer
 //! ([`buffer`]), lowering per hook context ([`lower`]), the flow record every
-//! context's prologue fills ([`flow`]), the packet prologue ([`packet`]), the
-//! classifier walk and its tables ([`classify`]), socket conditions ([`socket`]), the
-//! maps programs use and their contents ([`maps`]), the check that every socket
-//! reference is released ([`refcheck`]), and what a program asks of the kernel's
-//! limits ([`limits`]). Depends on the IR only; nothing here knows about
-//! optimization levels or object files.
+//! context's prologue fills ([`flow`]), the emitters every lowering shares (`emit`),
+//! the packet prologue ([`packet`]), the classifier walk and its tables
+//! ([`classify`]), socket conditions ([`socket`]), the maps programs use and their
+//! contents ([`maps`]), the check that every socket reference is released
+//! ([`refcheck`]), and what a program asks of the kernel's limits ([`limits`]).
+//! Depends on the IR only; nothing here knows about optimization levels or object
+//! files.
+//!
+//! Files form layers, each using only the layers below it: `insn`, `flow`; `buffer`;
+//! `emit`; `packet`, `socket`, `classify`; `maps` (the classifier tables' sizes, the
+//! log maps' names); `lower/` (the rule walk in `lower/rules.rs` uses all of the
+//! above, each context's file uses the rule walk, `lower/mod.rs` picks the context);
+//! `limits` and `refcheck` read finished code.
 pub mod buffer;
 pub mod classify;
+pub(crate) mod emit;
 pub mod flow;
 pub mod insn;
 pub mod limits;
 pub mod lower;
 pub mod maps;
-pub mod packet;
+pub(crate) mod packet;
 pub mod refcheck;
-pub mod socket;
+pub(crate) mod socket;

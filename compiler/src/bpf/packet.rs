@@ -33,10 +33,27 @@ const fn be16(v: u16) -> i32 {
 
 /// Emits the prologue. On exit `r6` holds the context and the flow record is filled;
 /// `r7`–`r9` are free.
-pub fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
-    let (r1, r2, r6, r7, r8, r9) = (Reg::R1, Reg::R2, Reg::R6, Reg::R7, Reg::R8, Reg::R9);
+pub(crate) fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
     let done = b.new_label();
     b.note("prologue: parse headers into the flow record");
+    emit_start(b, ctx, uses_sets);
+    let (ipv4, ipv6) = emit_ethernet(b, done);
+    let l4 = b.new_label();
+    b.bind(ipv4);
+    emit_ipv4(b, done);
+    b.goto(l4);
+    b.bind(ipv6);
+    emit_ipv6(b, done);
+    b.bind(l4);
+    emit_l4(b, done);
+    b.bind(done);
+}
+
+/// The context to `r6`, the flow record zeroed (and its set lookup keys' prefix
+/// lengths set when the program looks sets up), `r7` = data, `r8` = data_end, and the
+/// packet length.
+fn emit_start(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
+    let (r1, r6, r7, r8) = (Reg::R1, Reg::R6, Reg::R7, Reg::R8);
     b.emit(Insn::mov64_reg(r6, Reg::R1));
     for off in (0..flow::SIZE).step_by(8) {
         b.emit(Insn::st_imm(Size::DW, Reg::FP, flow::FLOW + off, 0));
@@ -61,8 +78,13 @@ pub fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
         }
     }
     b.emit(Insn::stx(Size::W, Reg::FP, at(flow::PKT_LEN), r1));
+}
 
-    // Ethernet, optionally one VLAN tag. Afterwards the L3 header is at r7 + ETH_HLEN.
+/// Ethernet, optionally one VLAN tag; returns the labels of the IPv4 and IPv6 parts
+/// (another EtherType goes to `done`), entered with the L3 header at `r7 + ETH_HLEN`
+/// and the EtherType in `r1`.
+fn emit_ethernet(b: &mut CodeBuffer, done: Label) -> (Label, Label) {
+    let (r1, r7) = (Reg::R1, Reg::R7);
     bounds(b, ETH_HLEN, done);
     b.emit(Insn::ldx(Size::H, r1, r7, 12));
     let untagged = b.new_label();
@@ -79,10 +101,13 @@ pub fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
     b.branch_imm(Cond::Eq, r1, be16(0x0800), ipv4);
     b.branch_imm(Cond::Eq, r1, be16(0x86dd), ipv6);
     b.goto(done);
+    (ipv4, ipv6)
+}
 
-    // IPv4: version 4, IHL >= 5; L4 only for the first fragment.
-    let l4 = b.new_label();
-    b.bind(ipv4);
+/// IPv4: version 4, IHL >= 5; addresses and protocol; L4 only for the first
+/// fragment (falls through with `r7` moved past the options).
+fn emit_ipv4(b: &mut CodeBuffer, done: Label) {
+    let (r1, r2, r7) = (Reg::R1, Reg::R2, Reg::R7);
     bounds(b, ETH_HLEN + IPV4_HLEN, done);
     b.emit(Insn::ldx(Size::B, r2, r7, ETH_HLEN as i16));
     b.emit(Insn::mov64_reg(r1, r2));
@@ -103,11 +128,12 @@ pub fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
     // IHL is 5..15 words here, so r7 moves by 20..60 bytes: a bounded variable offset.
     b.emit(Insn::alu64_imm(op::LSH, r2, 2));
     b.emit(Insn::alu64_reg(op::ADD, r7, r2));
-    b.goto(l4);
+}
 
-    // IPv6: fixed header only; the next header is the protocol (extension headers are
-    // not walked, so a packet with them has that extension's number as protocol).
-    b.bind(ipv6);
+/// IPv6: fixed header only; the next header is the protocol (extension headers are
+/// not walked, so a packet with them has that extension's number as protocol).
+fn emit_ipv6(b: &mut CodeBuffer, done: Label) {
+    let (r1, r7) = (Reg::R1, Reg::R7);
     bounds(b, ETH_HLEN + IPV6_HLEN, done);
     b.emit(Insn::ldx(Size::B, r1, r7, ETH_HLEN as i16));
     b.emit(Insn::alu64_imm(op::RSH, r1, 4));
@@ -122,9 +148,12 @@ pub fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
     b.emit(Insn::stx(Size::B, Reg::FP, at(flow::PROTO), r1));
     b.emit(Insn::st_imm(Size::B, Reg::FP, at(flow::L3), 6));
     b.emit(Insn::alu64_imm(op::ADD, r7, IPV6_HLEN));
+}
 
-    // L4 at r7 + ETH_HLEN.
-    b.bind(l4);
+/// L4 at `r7 + ETH_HLEN`: ICMP type and code, TCP flags, TCP and UDP ports, each only
+/// when the header is there in full (then `L4_OK`).
+fn emit_l4(b: &mut CodeBuffer, done: Label) {
+    let (r1, r7) = (Reg::R1, Reg::R7);
     let (tcp, udp, icmp, ports) = (b.new_label(), b.new_label(), b.new_label(), b.new_label());
     b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::PROTO)));
     b.branch_imm(Cond::Eq, r1, 6, tcp);
@@ -153,8 +182,6 @@ pub fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
         b.emit(Insn::stx(Size::H, Reg::FP, at(field), r1));
     }
     b.emit(Insn::st_imm(Size::B, Reg::FP, at(flow::L4_OK), 1));
-    b.bind(done);
-    let _ = (r8, r9);
 }
 
 /// `r9 = r7 + len; if r9 > r8 (data_end) goto out`.

@@ -35,7 +35,7 @@ use crate::{
 
 /// Stack scratch for the lookup tuple (`struct bpf_sock_tuple`, 36 bytes for IPv6),
 /// below the classifier's scratch.
-pub const TUPLE: i16 = DIMS - 40;
+pub(crate) const TUPLE: i16 = DIMS - 40;
 
 type V4Tuple = uapi::bpf_sock_tuple__bindgen_ty_1__bindgen_ty_1;
 type V6Tuple = uapi::bpf_sock_tuple__bindgen_ty_1__bindgen_ty_2;
@@ -49,7 +49,7 @@ const _: () = assert!(TUPLE + 40 <= DIMS && TUPLE >= -512);
 /// rule's earlier tests guarantee an IP packet of protocol `proto` (6 or 17) with a
 /// complete TCP/UDP header, of `family` if the rule names one. Clobbers `r0`–`r5`
 /// and `r7`.
-pub fn emit_test(
+pub(crate) fn emit_test(
     b: &mut CodeBuffer,
     spec: &HookSpec,
     cond: SockCond,
@@ -61,7 +61,7 @@ pub fn emit_test(
     let known = b.new_label();
     b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::SOCK)));
     b.branch_imm(Cond::Ne, r1, 0, known);
-    emit_lookup(b, spec.egress, proto, family);
+    emit_socket_lookup(b, spec.egress, proto, family);
     b.bind(known);
     b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::SOCK)));
     let (c, v) = match cond {
@@ -74,71 +74,8 @@ pub fn emit_test(
 }
 
 /// Looks the packet's socket up and stores the [`fact`] at [`flow::SOCK`].
-fn emit_lookup(b: &mut CodeBuffer, reversed: bool, proto: u8, family: Option<Family>) {
-    let (r0, r1, r7) = (Reg::R0, Reg::R1, Reg::R7);
-    let call = b.new_label();
-    let families: &[Family] = match family {
-        Some(Family::V4) => &[Family::V4],
-        Some(Family::V6) => &[Family::V6],
-        None => &[Family::V4, Family::V6],
-    };
-    let mut v6 = None;
-    if families.len() == 2 {
-        let l = b.new_label();
-        b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::L3)));
-        b.branch_imm(Cond::Ne, r1, 4, l);
-        v6 = Some(l);
-    }
-    // The lookup's source is the remote end: the packet's source at ingress, its
-    // destination at egress.
-    let (sport, dport) = if reversed {
-        (flow::DPORT, flow::SPORT)
-    } else {
-        (flow::SPORT, flow::DPORT)
-    };
-    for (i, f) in families.iter().enumerate() {
-        if i == 1 {
-            b.bind(v6.take().expect("two families branch on L3"));
-        }
-        let (src, dst, words, size, sport_off, dport_off) = match f {
-            Family::V4 => (
-                flow::SRC4,
-                flow::DST4,
-                1,
-                size_of::<V4Tuple>(),
-                offset_of!(V4Tuple, sport),
-                offset_of!(V4Tuple, dport),
-            ),
-            Family::V6 => (
-                flow::SRC6,
-                flow::DST6,
-                4,
-                size_of::<V6Tuple>(),
-                offset_of!(V6Tuple, sport),
-                offset_of!(V6Tuple, dport),
-            ),
-        };
-        let (src, dst) = if reversed { (dst, src) } else { (src, dst) };
-        // saddr, then daddr right after it, in both layouts.
-        for (k, field) in [src, dst].into_iter().enumerate() {
-            for w in 0..words {
-                let to = TUPLE + 4 * (k as i16 * words + w);
-                b.emit(Insn::ldx(Size::W, r1, Reg::FP, at(field) + 4 * w));
-                b.emit(Insn::stx(Size::W, Reg::FP, to, r1));
-            }
-        }
-        // The record keeps ports in host order; the tuple wants network order.
-        for (field, off) in [(sport, sport_off), (dport, dport_off)] {
-            b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(field)));
-            b.emit(Insn::be(r1, 16));
-            b.emit(Insn::stx(Size::H, Reg::FP, TUPLE + off as i16, r1));
-        }
-        b.emit(Insn::mov64_imm(Reg::R3, size as i32));
-        if i + 1 < families.len() {
-            b.goto(call);
-        }
-    }
-    b.bind(call);
+fn emit_socket_lookup(b: &mut CodeBuffer, reversed: bool, proto: u8, family: Option<Family>) {
+    emit_tuple(b, reversed, family);
     let helper = match proto {
         6 => bpf_func_id::BPF_FUNC_skc_lookup_tcp,
         17 => bpf_func_id::BPF_FUNC_sk_lookup_udp,
@@ -154,6 +91,88 @@ fn emit_lookup(b: &mut CodeBuffer, reversed: bool, proto: u8, family: Option<Fam
     b.emit(Insn::mov64_imm(Reg::R4, uapi::BPF_F_CURRENT_NETNS));
     b.emit(Insn::mov64_imm(Reg::R5, 0));
     b.emit(Insn::call(helper as u32));
+    emit_fact(b, proto);
+}
+
+/// The lookup tuple at [`TUPLE`] from the flow record, for the packet's family (a
+/// branch on `L3` when the rule names none), and its size in `r3`.
+fn emit_tuple(b: &mut CodeBuffer, reversed: bool, family: Option<Family>) {
+    let call = b.new_label();
+    let families: &[Family] = match family {
+        Some(Family::V4) => &[Family::V4],
+        Some(Family::V6) => &[Family::V6],
+        None => &[Family::V4, Family::V6],
+    };
+    let mut v6 = None;
+    if families.len() == 2 {
+        let l = b.new_label();
+        b.emit(Insn::ldx(Size::B, Reg::R1, Reg::FP, at(flow::L3)));
+        b.branch_imm(Cond::Ne, Reg::R1, 4, l);
+        v6 = Some(l);
+    }
+    for (i, f) in families.iter().enumerate() {
+        if i == 1 {
+            b.bind(v6.take().expect("two families branch on L3"));
+        }
+        emit_family_tuple(b, reversed, *f);
+        if i + 1 < families.len() {
+            b.goto(call);
+        }
+    }
+    b.bind(call);
+}
+
+/// The tuple of one family: addresses and ports from the flow record, the remote end
+/// as the source (reversed at egress hooks); its size in `r3`.
+fn emit_family_tuple(b: &mut CodeBuffer, reversed: bool, f: Family) {
+    let r1 = Reg::R1;
+    // The lookup's source is the remote end: the packet's source at ingress, its
+    // destination at egress.
+    let (sport, dport) = if reversed {
+        (flow::DPORT, flow::SPORT)
+    } else {
+        (flow::SPORT, flow::DPORT)
+    };
+    let (src, dst, words, size, sport_off, dport_off) = match f {
+        Family::V4 => (
+            flow::SRC4,
+            flow::DST4,
+            1,
+            size_of::<V4Tuple>(),
+            offset_of!(V4Tuple, sport),
+            offset_of!(V4Tuple, dport),
+        ),
+        Family::V6 => (
+            flow::SRC6,
+            flow::DST6,
+            4,
+            size_of::<V6Tuple>(),
+            offset_of!(V6Tuple, sport),
+            offset_of!(V6Tuple, dport),
+        ),
+    };
+    let (src, dst) = if reversed { (dst, src) } else { (src, dst) };
+    // saddr, then daddr right after it, in both layouts.
+    for (k, field) in [src, dst].into_iter().enumerate() {
+        for w in 0..words {
+            let to = TUPLE + 4 * (k as i16 * words + w);
+            b.emit(Insn::ldx(Size::W, r1, Reg::FP, at(field) + 4 * w));
+            b.emit(Insn::stx(Size::W, Reg::FP, to, r1));
+        }
+    }
+    // The record keeps ports in host order; the tuple wants network order.
+    for (field, off) in [(sport, sport_off), (dport, dport_off)] {
+        b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(field)));
+        b.emit(Insn::be(r1, 16));
+        b.emit(Insn::stx(Size::H, Reg::FP, TUPLE + off as i16, r1));
+    }
+    b.emit(Insn::mov64_imm(Reg::R3, size as i32));
+}
+
+/// After the lookup (`r0` the socket or null): the [`fact`] its state says, the
+/// reference released at once, the fact stored at [`flow::SOCK`].
+fn emit_fact(b: &mut CodeBuffer, proto: u8) {
+    let (r0, r1, r7) = (Reg::R0, Reg::R1, Reg::R7);
     let store = b.new_label();
     let release = b.new_label();
     b.emit(Insn::mov64_imm(r7, i32::from(fact::NONE)));

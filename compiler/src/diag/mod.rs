@@ -11,7 +11,7 @@
 mod json;
 mod render;
 
-pub use json::{line_col, to_json};
+pub use json::to_json;
 pub use render::render;
 
 use crate::limits::Limit;
@@ -27,9 +27,6 @@ impl Span {
     pub fn new(start: usize, end: usize) -> Self {
         Span { start, end }
     }
-    pub fn from_pest(s: pest::Span<'_>) -> Self {
-        Span::new(s.start(), s.end())
-    }
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
         Span::new(self.start.min(other.start), self.end.max(other.end))
@@ -39,7 +36,7 @@ impl Span {
 /// Line starts of a source text, so the line of a span is a binary search rather
 /// than a scan (sema asks once per rule; a scan each time is quadratic).
 #[derive(Clone, Debug)]
-pub struct LineIndex {
+pub(crate) struct LineIndex {
     newlines: Vec<usize>,
 }
 
@@ -149,7 +146,7 @@ pub fn totals(diags: &[Diagnostic]) -> LeftOut {
 }
 
 /// The code of the diagnostic that stands for those left out.
-pub const LEFT_OUT_CODE: &str = "sockc::too-many-diagnostics";
+pub(crate) const LEFT_OUT_CODE: &str = "sockc::too-many-diagnostics";
 
 fn left_out_diagnostic(left: LeftOut, max: usize) -> Diagnostic {
     let plural = |n: usize, what: &str| format!("{n} more {what}{}", if n == 1 { "" } else { "s" });
@@ -176,7 +173,7 @@ fn left_out_diagnostic(left: LeftOut, max: usize) -> Diagnostic {
 /// it, diagnostics are only counted. [`Sink::finish`] adds one diagnostic standing
 /// for those left out.
 #[derive(Debug)]
-pub struct Sink {
+pub(crate) struct Sink {
     kept: Vec<Diagnostic>,
     max: usize,
     errors: usize,
@@ -186,7 +183,7 @@ pub struct Sink {
 
 /// Where a [`Sink`] stood, to undo what was pushed after it.
 #[derive(Clone, Copy, Debug)]
-pub struct Checkpoint {
+pub(crate) struct Checkpoint {
     len: usize,
     errors: usize,
     warnings: usize,
@@ -206,7 +203,7 @@ impl Sink {
 
     /// Whether another diagnostic of this severity would still be kept (callers
     /// skip the work of building one that would only be counted).
-    pub fn has_room(&self, severity: Severity) -> bool {
+    pub(crate) fn has_room(&self, severity: Severity) -> bool {
         match severity {
             Severity::Error => self.errors < self.max,
             Severity::Warning => self.warnings < self.max,
@@ -255,7 +252,7 @@ impl Sink {
         self.errors + self.left.errors
     }
 
-    pub fn checkpoint(&self) -> Checkpoint {
+    pub(crate) fn checkpoint(&self) -> Checkpoint {
         Checkpoint {
             len: self.kept.len(),
             errors: self.errors,
@@ -265,7 +262,7 @@ impl Sink {
     }
 
     /// Forgets everything pushed or counted since `cp`.
-    pub fn rollback(&mut self, cp: Checkpoint) {
+    pub(crate) fn rollback(&mut self, cp: Checkpoint) {
         self.kept.truncate(cp.len);
         self.errors = cp.errors;
         self.warnings = cp.warnings;
@@ -285,7 +282,7 @@ impl Sink {
 /// Orders diagnostics by position in the file and keeps at most `max` errors and
 /// `max` warnings, the first by position; one diagnostic at the end stands for every
 /// one left out (here or earlier).
-pub fn cap(diags: Vec<Diagnostic>, max: usize) -> Vec<Diagnostic> {
+pub(crate) fn cap(diags: Vec<Diagnostic>, max: usize) -> Vec<Diagnostic> {
     let (mut left_out, mut rest): (Vec<_>, Vec<_>) =
         diags.into_iter().partition(|d| d.left_out.is_some());
     rest.sort_by_key(|d| d.labels.first().map(|l| l.span.start).unwrap_or(0));
@@ -316,7 +313,7 @@ pub fn is_invisible(c: char) -> bool {
 
 /// `text` as a message quotes it: at most [`MAX_QUOTED_CHARS`] characters (then
 /// `…`), invisible characters written as escapes (`\u{0}`).
-pub fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     let mut out = String::new();
     for (i, c) in text.chars().enumerate() {
         if i == MAX_QUOTED_CHARS {
@@ -351,7 +348,7 @@ pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// A name for a character a message points at: `NUL (U+0000)`, `a byte-order mark
 /// (U+FEFF)`, `` `é` (U+00E9) ``.
-pub fn char_name(c: char) -> String {
+pub(crate) fn char_name(c: char) -> String {
     let code = format!("U+{:04X}", u32::from(c));
     let name = match c {
         '\0' => "a NUL byte",

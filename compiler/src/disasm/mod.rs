@@ -132,7 +132,7 @@ fn off_text(off: i16) -> String {
 }
 
 /// One instruction (not `ld_imm64`) in bpftool's syntax.
-pub fn insn_text(i: Insn) -> String {
+pub(crate) fn insn_text(i: Insn) -> String {
     let class = i.class();
     let o = i.code & 0xf0;
     let src_is_reg = i.code & op::X != 0;

@@ -19,7 +19,7 @@ use std::{fmt, ops::Range};
 use crate::syntax::ast::Family;
 
 /// Most dimensions of any trie (IPv6).
-pub const MAX_DIMS: usize = 11;
+pub(crate) const MAX_DIMS: usize = 11;
 
 /// Most entries in one leaf; the walk unrolls this many checks per trie.
 pub const LEAF_MAX: usize = 4;
@@ -69,7 +69,7 @@ impl Dim {
     }
 
     /// Bytes of a family's key: the most inner nodes on any path of its tries.
-    pub fn key_bytes(family: Family) -> usize {
+    pub(crate) fn key_bytes(family: Family) -> usize {
         Dim::of(family).iter().map(|d| d.bytes() as usize).sum()
     }
 }
@@ -88,9 +88,9 @@ pub enum KeyByte {
 
 /// Key byte index of the TCP flags (past the largest family's dimensions and the
 /// walk's own slots).
-pub const FLAGS_BYTE: u8 = 56;
+pub(crate) const FLAGS_BYTE: u8 = 56;
 /// Key byte index of the L4 byte.
-pub const L4_BYTE: u8 = 57;
+pub(crate) const L4_BYTE: u8 = 57;
 
 impl KeyByte {
     pub fn index(self) -> u8 {
@@ -184,7 +184,7 @@ pub struct Trie {
 impl Trie {
     /// Bytes of this trie's key: its family's dimensions, plus the TCP flags and the
     /// L4 byte when some entry tests them (the most nodes on any path).
-    pub fn key_bytes(&self) -> usize {
+    pub(crate) fn key_bytes(&self) -> usize {
         Dim::key_bytes(self.family) + usize::from(self.checks_flags) + usize::from(self.checks_l4)
     }
 }

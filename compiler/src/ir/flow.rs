@@ -2,9 +2,9 @@
 //! come down to, in the order lowering emits them, and the values a socket
 //! condition's lookup leaves behind ([`fact`]).
 //!
-//! This is the vocabulary the threading pass (`opt::thread`) reasons in and the packet
-//! lowering (`bpf::lower::packet`) emits code for; keeping it here lets both depend on
-//! the IR instead of on each other. Invariant: [`rule_tests`] lists exactly what a
+//! This is the vocabulary the threading pass (`opt::thread`) reasons in and the rule
+//! walk of every lowering (`bpf::lower::rules`) emits code for; keeping it here lets
+//! both depend on the IR instead of on each other. Invariant: [`rule_tests`] lists exactly what a
 //! rule's match tests, so a rule's tests all pass for a packet exactly when the rule
 //! matches it (a socket condition included).
 
@@ -16,7 +16,7 @@ use crate::syntax::ast::{Family, SockCond};
 /// What a socket condition's lookup found for a packet, as the lowering stores it in
 /// the flow record (0 there means "not looked up yet"); threading reasons about these
 /// values like any other byte of the record.
-pub mod fact {
+pub(crate) mod fact {
     use crate::syntax::ast::SockCond;
 
     /// No socket: `if no socket` holds.
@@ -49,7 +49,7 @@ pub mod fact {
 /// lookup (`bpf::maps::PORTS_MAP`) instead of a chain of compares: a chain of
 /// thousands of conditional jumps is what the verifier refuses ("The sequence of 8193
 /// jumps is too complex"), and a lookup costs about as much as eight ranges.
-pub const PORT_CHAIN_MAX: usize = 8;
+pub(crate) const PORT_CHAIN_MAX: usize = 8;
 
 /// One decision of a rule on the flow record; see the module docs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,7 +100,7 @@ pub enum Test {
 /// is left out. A socket condition comes last, after every packet test, so a packet
 /// that fails the match never costs a lookup; it needs the ports, so it comes after
 /// `L4_OK` (a packet without a complete TCP/UDP header matches no conditioned rule).
-pub fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
+pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     let mut t = Vec::new();
     if m.ip_only || m.family.is_some() {
         t.push(match m.family {

@@ -224,7 +224,7 @@ impl Layout {
 
 /// The `-O0` plan: every reached rule runs all of its tests, a failing test goes to
 /// the next rule's first test; nothing follows a rule that always ends the program.
-pub fn linear(rules: &[RuleTests]) -> Plan {
+pub(crate) fn linear(rules: &[RuleTests]) -> Plan {
     let n = rules.len();
     let first = |r: usize| {
         if r < n {

@@ -9,11 +9,11 @@
 use std::{fmt, ops::Range};
 
 pub mod classifier;
-pub mod flow;
-pub mod linear;
+pub(crate) mod flow;
+pub(crate) mod linear;
 pub mod slots;
 pub mod sockmap;
-pub mod verify;
+pub(crate) mod verify;
 
 use cranelift_entity::{entity_impl, PrimaryMap};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -48,13 +48,13 @@ pub struct Module {
     pub sockmaps: Vec<sockmap::SockmapGroup>,
     /// One per cgroup that `socket` declarations name: re-registers their sockets.
     pub registrars: Vec<Registrar>,
-    /// Rules with `log` (issue 18): counter slot → packets per second per CPU that go
+    /// Rules with `log`: counter slot → packets per second per CPU that go
     /// to `sockc trace`. Empty: no ring buffer, no extra instruction.
     pub logs: std::collections::BTreeMap<u32, u32>,
 }
 
 /// The rate of `log` without `N/s`: packets per second per CPU and rule.
-pub const LOG_DEFAULT_RATE: u32 = 100;
+pub(crate) const LOG_DEFAULT_RATE: u32 = 100;
 
 /// A sock_ops program on a cgroup that puts a declared TCP socket into its socket map
 /// slot when a process of the cgroup, in the install's network namespace, starts
@@ -142,7 +142,7 @@ impl Step {
 impl Module {
     /// Whether a rule (or the default) of `prog` has `log`: only then does the program
     /// use the log maps and its tail feed the ring buffer.
-    pub fn logs_in(&self, prog: &Program) -> bool {
+    pub(crate) fn logs_in(&self, prog: &Program) -> bool {
         !self.logs.is_empty()
             && (self.logs.contains_key(&prog.default_counter)
                 || prog
@@ -153,7 +153,7 @@ impl Module {
 
     /// False when a rule can match no packet: an address set with no element of any
     /// family the rule applies to.
-    pub fn can_match(&self, m: &RuleMatch) -> bool {
+    pub(crate) fn can_match(&self, m: &RuleMatch) -> bool {
         [&m.src, &m.dst].into_iter().all(|a| match a {
             AddrMatch::Set(s) => {
                 let set = &self.sets[*s];
@@ -171,7 +171,7 @@ impl Module {
 impl Program {
     /// The rules of `range` that can match, in order: the rules a linear run's plan
     /// covers.
-    pub fn planned_rules(&self, module: &Module, range: Range<usize>) -> Vec<usize> {
+    pub(crate) fn planned_rules(&self, module: &Module, range: Range<usize>) -> Vec<usize> {
         range
             .filter(|&i| module.can_match(&self.rules[i].m))
             .collect()
@@ -217,7 +217,7 @@ pub enum Action {
 
 impl Action {
     /// `redirect` in any form.
-    pub fn is_redirect(self) -> bool {
+    pub(crate) fn is_redirect(self) -> bool {
         matches!(self, Action::Redirect(_) | Action::RedirectIngress(_))
     }
 }
@@ -259,10 +259,10 @@ pub enum PortMatch {
 }
 
 impl RuleMatch {
-    pub fn needs_ports(&self) -> bool {
+    pub(crate) fn needs_ports(&self) -> bool {
         self.sport != PortMatch::Any || self.dport != PortMatch::Any
     }
-    pub fn needs_l4(&self) -> bool {
+    pub(crate) fn needs_l4(&self) -> bool {
         self.needs_ports()
             || self.tcp_flags.is_some()
             || self.icmp_type.is_some()
@@ -387,7 +387,7 @@ pub fn verdict_name(v: Verdict) -> &'static str {
     }
 }
 
-pub fn cond_name(c: SockCond) -> &'static str {
+pub(crate) fn cond_name(c: SockCond) -> &'static str {
     match c {
         SockCond::Exists => "socket exists",
         SockCond::NoSocket => "no socket",

@@ -26,7 +26,7 @@ pub struct InstalledSlots {
 }
 
 /// Renumbers `module`'s counter slots to keep `installed`'s where rules match.
-pub fn keep_slots(module: &mut Module, installed: &[InstalledSlots]) {
+pub(crate) fn keep_slots(module: &mut Module, installed: &[InstalledSlots]) {
     let mut seen: HashMap<(HookKind, &str), usize> = HashMap::new();
     let keyed: HashMap<(HookKind, &str, usize), &InstalledSlots> = installed
         .iter()

@@ -19,7 +19,7 @@ use crate::hooks::HookKind;
 /// FNV-1a of its name, never 0 (the slot of every socket's own key). A name keeps its
 /// slot whatever else the file declares; sema refuses two names of one file with the
 /// same slot.
-pub fn named_slot(name: &str) -> u32 {
+pub(crate) fn named_slot(name: &str) -> u32 {
     let h = name.bytes().fold(0x811c_9dc5u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     });
@@ -133,7 +133,7 @@ impl SockmapGroup {
 
     /// The roles of the maps this group has: the socket map and the per-socket
     /// storage always, a program array per side it has.
-    pub fn roles(&self) -> Vec<MapRole> {
+    pub(crate) fn roles(&self) -> Vec<MapRole> {
         MapRole::ALL
             .into_iter()
             .filter(|r| match r {
@@ -146,7 +146,7 @@ impl SockmapGroup {
 
     /// The program array of the side `hook` is (`sockmap` or `sockmap receive`), or of
     /// the side a dispatcher serves.
-    pub fn program_array(&self, hook: HookKind) -> Option<MapRole> {
+    pub(crate) fn program_array(&self, hook: HookKind) -> Option<MapRole> {
         match hook {
             HookKind::SockmapSend | HookKind::SkMsgDispatch => Some(MapRole::SendProgram),
             HookKind::SockmapReceive | HookKind::SkSkbDispatch => Some(MapRole::ReceiveProgram),

@@ -1,6 +1,6 @@
 //! The IR's own check: what every stage after sema may assume of a module, tested
 //! after sema and after each optimizer pass in debug and test builds (see
-//! `opt::optimize`), so a pass that breaks it fails at the pass, not in the kernel.
+//! `opt::optimize_timed`), so a pass that breaks it fails at the pass, not in the kernel.
 //!
 //! Checked: each program's steps cover its rules in order, each rule exactly once, no
 //! step empty; a linear run's plan (if any) has one entry per rule it covers and one
@@ -21,7 +21,7 @@ pub struct VerifyError {
 }
 
 /// Checks every program of `module`.
-pub fn verify(module: &Module) -> Result<(), VerifyError> {
+pub(crate) fn verify(module: &Module) -> Result<(), VerifyError> {
     let mut counters = HashSet::new();
     for (_, p) in &module.programs {
         let fail = |what: String| VerifyError {

@@ -23,13 +23,13 @@ use crate::bpf::{
 };
 
 /// Name of the section that carries [`ObjectImage::metadata`].
-pub const METADATA_SECTION: &str = ".sockc";
+pub(crate) const METADATA_SECTION: &str = ".sockc";
 /// Name of the section that carries [`ObjectImage::tables`].
 pub const TABLES_SECTION: &str = ".sockc.tables";
 /// Name of the global symbol marking the `license` string.
-pub const LICENSE_SYMBOL: &str = "_license";
+pub(crate) const LICENSE_SYMBOL: &str = "_license";
 /// Longest program name the kernel keeps (`BPF_OBJ_NAME_LEN - 1`).
-pub const MAX_PROGRAM_NAME: usize = 15;
+pub(crate) const MAX_PROGRAM_NAME: usize = 15;
 
 /// One program: a global function symbol inside its section.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,7 +105,7 @@ pub fn write_object(img: &ObjectImage<'_>) -> Result<Vec<u8>, ObjError> {
 
 /// The bytes of the `.sockc` section of an object written by [`write_object`], or
 /// `None` if the object has no such section.
-pub fn read_metadata(elf: &[u8]) -> Result<Option<Vec<u8>>, ObjError> {
+pub(crate) fn read_metadata(elf: &[u8]) -> Result<Option<Vec<u8>>, ObjError> {
     read_section(elf, METADATA_SECTION)
 }
 

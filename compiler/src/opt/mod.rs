@@ -27,7 +27,7 @@
 
 pub mod anomalies;
 pub mod classify;
-pub mod normalize;
+pub(crate) mod normalize;
 pub mod thread;
 
 use std::time::{Duration, Instant};
@@ -53,13 +53,9 @@ impl OptLevel {
     }
 }
 
-/// Runs the passes of `level` over `module`; returns the warnings they found.
-pub fn optimize(module: &mut Module, level: OptLevel) -> Vec<Diagnostic> {
-    optimize_timed(module, level).0
-}
-
-/// [`optimize`], also returning how long each pass took, in order.
-pub fn optimize_timed(
+/// Runs the passes of `level` over `module`; returns the warnings they found and how
+/// long each pass took, in order.
+pub(crate) fn optimize_timed(
     module: &mut Module,
     level: OptLevel,
 ) -> (Vec<Diagnostic>, Vec<(&'static str, Duration)>) {

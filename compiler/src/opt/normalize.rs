@@ -18,14 +18,14 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use crate::ir::{AddrSet, Module};
 
 /// Canonicalizes every address set of `module`.
-pub fn run(module: &mut Module) {
+pub(crate) fn run(module: &mut Module) {
     for set in module.sets.values_mut() {
         canonicalize(set);
     }
 }
 
 /// Rewrites one set into its canonical form (see the module documentation).
-pub fn canonicalize(set: &mut AddrSet) {
+pub(crate) fn canonicalize(set: &mut AddrSet) {
     set.v4 = Ipv4Net::aggregate(&set.v4);
     set.v6 = Ipv6Net::aggregate(&set.v6);
 }

@@ -122,9 +122,9 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
             }
         }
     }
-    // sockmap (issue 15): one group per cgroup, with the programs sockc adds.
+    // sockmap blocks: one group per cgroup, with the programs sockc adds.
     c.sockmap_groups(&mut counter);
-    // sk_lookup (issue 14): one registrar per cgroup that `socket` declarations name.
+    // sk_lookup: one registrar per cgroup that `socket` declarations name.
     c.registrars(&mut counter);
     assign_symbols(&mut c.module);
     let module = (!c.diags.has_errors()).then_some(c.module);
@@ -176,6 +176,8 @@ impl Checker<'_> {
         }
     }
 
+    /// One hook block → its program: the head checked, each rule checked, one
+    /// `default`. `counter` is the next counter slot (one per rule, then the default).
     fn hook_block(
         &mut self,
         h: &ast::HookBlock,
@@ -184,28 +186,7 @@ impl Checker<'_> {
         counter: &mut u32,
     ) -> Option<Program> {
         let spec = hooks::spec(kind);
-        if let Some(why) = spec.unsupported {
-            self.diags.push(
-                Diagnostic::error("sockc::unsupported", why.to_string())
-                    .label(h.head_span, "this hook cannot be compiled yet"),
-            );
-        }
-        if spec.target == hooks::Target::Interface && !valid_interface_name(&attach_to) {
-            self.diags.push(
-                Diagnostic::error(
-                    "sockc::bad-interface",
-                    format!("`{}` is not a valid interface name", quote(&attach_to)),
-                )
-                .label(
-                    h.head_span,
-                    "interface names are 1 to 15 characters, without `/`, `:`, blanks or \
-                     control characters",
-                ),
-            );
-        }
-        if spec.target == hooks::Target::TailCall {
-            self.check_cgroup(h.head_span, &attach_to);
-        }
+        self.check_hook_head(h, spec, &attach_to);
         let mut rules = Vec::with_capacity(h.stmts.len());
         let mut default: Option<(ast::Verdict, Span)> = None;
         let mut default_log = None;
@@ -224,28 +205,7 @@ impl Checker<'_> {
                         );
                         continue;
                     }
-                    if !spec.defaults.contains(v) {
-                        let allowed: Vec<_> = spec
-                            .defaults
-                            .iter()
-                            .map(|v| crate::ir::verdict_name(*v))
-                            .collect();
-                        self.diags.push(
-                            Diagnostic::error(
-                                "sockc::bad-verdict",
-                                format!(
-                                    "`default {}` is not a verdict of {} hooks",
-                                    crate::ir::verdict_name(*v),
-                                    spec.name
-                                ),
-                            )
-                            .label(*sp, "not allowed here")
-                            .help(format!(
-                                "use one of: default {}",
-                                allowed.join(", default ")
-                            )),
-                        );
-                    }
+                    self.check_default_verdict(spec, *v, *sp);
                     default = Some((*v, *sp));
                     default_log = *log;
                 }
@@ -265,25 +225,7 @@ impl Checker<'_> {
             return None;
         }
         let Some((default, default_span)) = default else {
-            let allowed: Vec<_> = spec
-                .defaults
-                .iter()
-                .map(|v| crate::ir::verdict_name(*v))
-                .collect();
-            self.diags.push(
-                Diagnostic::error(
-                    "sockc::missing-default",
-                    format!("`{}` block has no `default`", spec.name),
-                )
-                .label(
-                    h.head_span,
-                    "every hook block must say what happens when no rule matches",
-                )
-                .help(format!(
-                    "add `default {}` as the last line of the block",
-                    allowed.join("` or `default ")
-                )),
-            );
+            self.report_missing_default(h, spec);
             return None;
         };
         let default_counter = *counter;
@@ -303,6 +245,82 @@ impl Checker<'_> {
             default_counter,
             span: h.span,
         })
+    }
+
+    /// A block's head: a hook that can be compiled, on a valid interface name or
+    /// cgroup where it attaches to one.
+    fn check_hook_head(&mut self, h: &ast::HookBlock, spec: &hooks::HookSpec, attach_to: &str) {
+        if let Some(why) = spec.unsupported {
+            self.diags.push(
+                Diagnostic::error("sockc::unsupported", why.to_string())
+                    .label(h.head_span, "this hook cannot be compiled yet"),
+            );
+        }
+        if spec.target == hooks::Target::Interface && !valid_interface_name(attach_to) {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::bad-interface",
+                    format!("`{}` is not a valid interface name", quote(attach_to)),
+                )
+                .label(
+                    h.head_span,
+                    "interface names are 1 to 15 characters, without `/`, `:`, blanks or \
+                     control characters",
+                ),
+            );
+        }
+        if spec.target == hooks::Target::TailCall {
+            self.check_cgroup(h.head_span, attach_to);
+        }
+    }
+
+    /// `default v` (at `sp`) must be a verdict of the hook.
+    fn check_default_verdict(&mut self, spec: &hooks::HookSpec, v: ast::Verdict, sp: Span) {
+        if spec.defaults.contains(&v) {
+            return;
+        }
+        let allowed: Vec<_> = spec
+            .defaults
+            .iter()
+            .map(|v| crate::ir::verdict_name(*v))
+            .collect();
+        self.diags.push(
+            Diagnostic::error(
+                "sockc::bad-verdict",
+                format!(
+                    "`default {}` is not a verdict of {} hooks",
+                    crate::ir::verdict_name(v),
+                    spec.name
+                ),
+            )
+            .label(sp, "not allowed here")
+            .help(format!(
+                "use one of: default {}",
+                allowed.join(", default ")
+            )),
+        );
+    }
+
+    fn report_missing_default(&mut self, h: &ast::HookBlock, spec: &hooks::HookSpec) {
+        let allowed: Vec<_> = spec
+            .defaults
+            .iter()
+            .map(|v| crate::ir::verdict_name(*v))
+            .collect();
+        self.diags.push(
+            Diagnostic::error(
+                "sockc::missing-default",
+                format!("`{}` block has no `default`", spec.name),
+            )
+            .label(
+                h.head_span,
+                "every hook block must say what happens when no rule matches",
+            )
+            .help(format!(
+                "add `default {}` as the last line of the block",
+                allowed.join("` or `default ")
+            )),
+        );
     }
 
     pub(crate) fn set_by_name(&mut self, id: &ast::Ident) -> Option<SetKind> {

@@ -1,5 +1,5 @@
 //! `socket NAME = tcp ADDR:PORT cgroup "PATH"`: sockets that register themselves when
-//! their service listens (sk_lookup, issue 14). Checks the declaration (TCP, with an
+//! their service listens (sk_lookup). Checks the declaration (TCP, with an
 //! address, a cgroup directory) and builds one [`Registrar`] per cgroup, with its
 //! counter slots after every rule's. Invariant: a registrar lists only TCP sockets
 //! with an address, so its program always has something to compare.
@@ -14,7 +14,7 @@ use super::Checker;
 
 /// What a registrar counts, one counter slot each (`sockc stats` shows them as the
 /// lines of its program).
-pub const REGISTRAR_COUNTERS: [&str; 2] = [
+pub(crate) const REGISTRAR_COUNTERS: [&str; 2] = [
     "sockets registered when they listened",
     "sockets not registered: the kernel refused the insertion",
 ];

@@ -21,6 +21,23 @@ const UDP: u8 = 17;
 const ICMP: u8 = 1;
 const ICMPV6: u8 = 58;
 
+/// Where the parts of a rule's match list are, for the checks that point at them.
+#[derive(Default)]
+struct MatchSpans {
+    proto: Option<Span>,
+    /// The family the rule is limited to, and what limited it.
+    family: Option<(Family, Span)>,
+    src: Option<Span>,
+    dst: Option<Span>,
+    /// The first port, TCP flag and ICMP match of the rule: where to point when the
+    /// hook or the protocol does not allow them.
+    port: Option<Span>,
+    flag: Option<Span>,
+    icmp: Option<Span>,
+    flags_set: u8,
+    flags_clear: u8,
+}
+
 impl Checker<'_> {
     pub(crate) fn rule(&mut self, r: &ast::Rule, spec: &HookSpec, counter: u32) -> Option<Rule> {
         // Only this rule's own diagnostics count (looking at all of them again for every
@@ -321,210 +338,242 @@ impl Checker<'_> {
         }
     }
 
-    /// Folds the match list into one [`RuleMatch`], reporting conflicts.
+    /// Folds the match list into one [`RuleMatch`], reporting conflicts, then checks
+    /// what the hook and the rule's protocol allow.
     fn matches(&mut self, r: &ast::Rule, spec: &HookSpec) -> RuleMatch {
         let mut m = RuleMatch {
             ip_only: !r.matches.is_empty(),
             ..RuleMatch::default()
         };
-        let mut proto_span: Option<Span> = None;
-        let mut family_from: Option<(Family, Span)> = None;
-        let mut src_span: Option<Span> = None;
-        let mut dst_span: Option<Span> = None;
-        // The first port, TCP flag and ICMP match of the rule: where to point when the
-        // hook or the protocol does not allow them.
-        let mut port_span: Option<Span> = None;
-        let mut flag_span: Option<Span> = None;
-        let mut icmp_span: Option<Span> = None;
-        let mut flags_set = 0u8;
-        let mut flags_clear = 0u8;
-
+        let mut seen = MatchSpans::default();
         for item in &r.matches {
-            match item {
-                Match::Proto(p, sp) => {
-                    if let Some(prev) = proto_span {
-                        self.diags.push(
-                            Diagnostic::error(
-                                "sockc::conflict",
-                                "more than one protocol in a rule",
-                            )
-                            .label(*sp, "second protocol")
-                            .label(prev, "first protocol"),
-                        );
-                        continue;
-                    }
-                    proto_span = Some(*sp);
-                    m.proto = *p;
-                    match p {
-                        Some(ICMP) => self.constrain_family(&mut family_from, Family::V4, *sp),
-                        Some(ICMPV6) => self.constrain_family(&mut family_from, Family::V6, *sp),
-                        _ => {}
-                    }
-                }
-                Match::Family(f, sp) => self.constrain_family(&mut family_from, *f, *sp),
-                Match::Src(e) | Match::Dst(e) => {
-                    let is_src = matches!(item, Match::Src(_));
-                    let slot = if is_src { &mut src_span } else { &mut dst_span };
-                    if let Some(prev) = *slot {
-                        let what = if is_src {
-                            "source (`from`)"
-                        } else {
-                            "destination (`to`)"
-                        };
-                        self.diags.push(
-                            Diagnostic::error(
-                                "sockc::conflict",
-                                format!("more than one {what} in a rule"),
-                            )
-                            .label(e.span, "second one")
-                            .label(prev, "first one"),
-                        );
-                        continue;
-                    }
-                    *slot = Some(e.span);
-                    let addr = self.addr(&e.addr, spec, &mut family_from);
-                    let ports = e.port.as_ref().and_then(|p| {
-                        port_span.get_or_insert(p.span());
-                        self.port(p)
-                    });
-                    if is_src {
-                        m.src = addr;
-                        m.sport = ports.unwrap_or_default();
-                    } else {
-                        m.dst = addr;
-                        m.dport = ports.unwrap_or_default();
-                    }
-                }
-                Match::Flag { bit, negated, span } => {
-                    flag_span.get_or_insert(*span);
-                    let (same, other) = if *negated {
-                        (&mut flags_clear, flags_set)
-                    } else {
-                        (&mut flags_set, flags_clear)
-                    };
-                    if other & bit != 0 {
-                        self.error(
-                            *span,
-                            "sockc::conflict",
-                            "a TCP flag cannot be both set and clear".into(),
-                            "contradicts an earlier flag",
-                        );
-                    }
-                    *same |= bit;
-                }
-                Match::IcmpType(t, sp) => {
-                    icmp_span.get_or_insert(*sp);
-                    m.icmp_type = match t {
-                        IcmpType::Number(n) => Some(*n),
-                        IcmpType::Name(_) => None, // resolved below, once the protocol is known
-                    };
-                }
-                Match::IcmpCode(c, sp) => {
-                    icmp_span.get_or_insert(*sp);
-                    m.icmp_code = Some(*c);
-                }
-            }
+            self.fold_match(item, spec, &mut m, &mut seen);
         }
-
-        if let (Some(p), Some(sp)) = (m.proto, proto_span) {
-            if !spec.caps.protocols.is_empty() && !spec.caps.protocols.contains(&p) {
-                let seen: Vec<String> = spec
-                    .caps
-                    .protocols
-                    .iter()
-                    .map(|p| proto_label(*p))
-                    .collect();
-                self.diags.push(
-                    Diagnostic::error(
-                        "sockc::hook-cannot-match",
-                        format!(
-                            "{} hooks only see {}: a rule for {} never matches",
-                            spec.name,
-                            seen.join(" and "),
-                            proto_label(p)
-                        ),
-                    )
-                    .label(sp, "never seen here"),
-                );
-            }
+        if let (Some(p), Some(sp)) = (m.proto, seen.proto) {
+            self.check_protocol_seen(p, sp, spec);
         }
         // Ports exist only for TCP and UDP; without a protocol a port match applies to both.
-        if let Some(sp) = port_span.as_ref().filter(|_| m.needs_ports()) {
-            if !spec.caps.ports {
-                self.error(
-                    *sp,
-                    "sockc::hook-cannot-match",
-                    format!("{} hooks cannot match ports", spec.name),
-                    "not available in this hook",
-                );
-            } else if let Some(p) = m.proto.filter(|p| *p != TCP && *p != UDP) {
-                self.diags.push(
-                    Diagnostic::error(
-                        "sockc::port-without-ports",
-                        format!("port match on {}, a protocol without ports", proto_name(p)),
-                    )
-                    .label(*sp, "ports exist only for tcp and udp")
-                    .label(proto_span.unwrap_or(*sp), "protocol given here"),
-                );
+        if let Some(sp) = seen.port.filter(|_| m.needs_ports()) {
+            self.check_ports(&m, sp, seen.proto, spec);
+        }
+        if let Some(flag_span) = seen.flag {
+            self.check_flags(&m, flag_span, spec);
+            m.tcp_flags = Some((seen.flags_set | seen.flags_clear, seen.flags_set));
+        }
+        if let Some(icmp_span) = seen.icmp {
+            self.check_icmp(r, &mut m, icmp_span, spec);
+        }
+        m.family = seen.family.map(|f| f.0);
+        m
+    }
+
+    /// Adds one match to `m`; a second protocol, source or destination is a conflict
+    /// (reported, and the match left out).
+    fn fold_match(
+        &mut self,
+        item: &Match,
+        spec: &HookSpec,
+        m: &mut RuleMatch,
+        seen: &mut MatchSpans,
+    ) {
+        match item {
+            Match::Proto(p, sp) => {
+                if let Some(prev) = seen.proto {
+                    self.diags.push(
+                        Diagnostic::error("sockc::conflict", "more than one protocol in a rule")
+                            .label(*sp, "second protocol")
+                            .label(prev, "first protocol"),
+                    );
+                    return;
+                }
+                seen.proto = Some(*sp);
+                m.proto = *p;
+                match p {
+                    Some(ICMP) => self.constrain_family(&mut seen.family, Family::V4, *sp),
+                    Some(ICMPV6) => self.constrain_family(&mut seen.family, Family::V6, *sp),
+                    _ => {}
+                }
+            }
+            Match::Family(f, sp) => self.constrain_family(&mut seen.family, *f, *sp),
+            Match::Src(e) => self.fold_endpoint(e, true, spec, m, seen),
+            Match::Dst(e) => self.fold_endpoint(e, false, spec, m, seen),
+            Match::Flag { bit, negated, span } => {
+                seen.flag.get_or_insert(*span);
+                let (same, other) = if *negated {
+                    (&mut seen.flags_clear, seen.flags_set)
+                } else {
+                    (&mut seen.flags_set, seen.flags_clear)
+                };
+                if other & bit != 0 {
+                    self.error(
+                        *span,
+                        "sockc::conflict",
+                        "a TCP flag cannot be both set and clear".into(),
+                        "contradicts an earlier flag",
+                    );
+                }
+                *same |= bit;
+            }
+            Match::IcmpType(t, sp) => {
+                seen.icmp.get_or_insert(*sp);
+                m.icmp_type = match t {
+                    IcmpType::Number(n) => Some(*n),
+                    IcmpType::Name(_) => None, // resolved by `check_icmp`, once the protocol is known
+                };
+            }
+            Match::IcmpCode(c, sp) => {
+                seen.icmp.get_or_insert(*sp);
+                m.icmp_code = Some(*c);
             }
         }
-        if let Some(flag_span) = flag_span {
-            if !spec.caps.tcp_flags {
-                self.error(
-                    flag_span,
-                    "sockc::hook-cannot-match",
-                    format!("{} hooks cannot match TCP flags", spec.name),
-                    "not available in this hook",
-                );
-            } else if m.proto != Some(TCP) {
-                self.diags.push(
-                    Diagnostic::error("sockc::flags-need-tcp", "TCP flags need `tcp`")
-                        .label(flag_span, "a TCP flag")
-                        .help("add `tcp` to the rule"),
-                );
-            }
-            m.tcp_flags = Some((flags_set | flags_clear, flags_set));
-        }
-        if let Some(icmp_span) = icmp_span {
-            if !spec.caps.icmp {
-                self.error(
-                    icmp_span,
-                    "sockc::hook-cannot-match",
-                    format!("{} hooks cannot match ICMP types", spec.name),
-                    "not available in this hook",
-                );
-            } else if !matches!(m.proto, Some(ICMP) | Some(ICMPV6)) {
-                self.diags.push(
-                    Diagnostic::error(
-                        "sockc::icmp-needs-icmp",
-                        "ICMP type and code need `icmp` or `icmpv6`",
-                    )
-                    .label(icmp_span, "an ICMP match")
-                    .help("add `icmp` or `icmpv6` to the rule"),
-                );
+    }
+
+    /// A `from` (`is_src`) or `to` endpoint: its address and ports.
+    fn fold_endpoint(
+        &mut self,
+        e: &ast::Endpoint,
+        is_src: bool,
+        spec: &HookSpec,
+        m: &mut RuleMatch,
+        seen: &mut MatchSpans,
+    ) {
+        let slot = if is_src { &mut seen.src } else { &mut seen.dst };
+        if let Some(prev) = *slot {
+            let what = if is_src {
+                "source (`from`)"
             } else {
-                for item in &r.matches {
-                    if let Match::IcmpType(IcmpType::Name(n), sp) = item {
-                        match icmp_type_by_name(n, m.proto == Some(ICMPV6)) {
-                            Some(t) => m.icmp_type = Some(t),
-                            None => {
-                                let names: Vec<_> = ICMP_TYPES.iter().map(|t| t.0).collect();
-                                self.diags.push(
-                                    Diagnostic::error(
-                                        "sockc::unknown-icmp-type",
-                                        format!("unknown ICMP type `{}`", quote(n)),
-                                    )
-                                    .label(*sp, "not a known type name")
-                                    .help(format!("use a number or one of: {}", names.join(", "))),
-                                );
-                            }
-                        }
-                    }
+                "destination (`to`)"
+            };
+            self.diags.push(
+                Diagnostic::error("sockc::conflict", format!("more than one {what} in a rule"))
+                    .label(e.span, "second one")
+                    .label(prev, "first one"),
+            );
+            return;
+        }
+        *slot = Some(e.span);
+        let addr = self.addr(&e.addr, spec, &mut seen.family);
+        let ports = e.port.as_ref().and_then(|p| {
+            seen.port.get_or_insert(p.span());
+            self.port(p)
+        });
+        if is_src {
+            m.src = addr;
+            m.sport = ports.unwrap_or_default();
+        } else {
+            m.dst = addr;
+            m.dport = ports.unwrap_or_default();
+        }
+    }
+
+    /// Protocol `p` (named at `sp`) must be one the hook sees.
+    fn check_protocol_seen(&mut self, p: u8, sp: Span, spec: &HookSpec) {
+        if spec.caps.protocols.is_empty() || spec.caps.protocols.contains(&p) {
+            return;
+        }
+        let seen: Vec<String> = spec
+            .caps
+            .protocols
+            .iter()
+            .map(|p| proto_label(*p))
+            .collect();
+        self.diags.push(
+            Diagnostic::error(
+                "sockc::hook-cannot-match",
+                format!(
+                    "{} hooks only see {}: a rule for {} never matches",
+                    spec.name,
+                    seen.join(" and "),
+                    proto_label(p)
+                ),
+            )
+            .label(sp, "never seen here"),
+        );
+    }
+
+    /// A port match (the first at `sp`) needs a hook that matches ports and a protocol
+    /// that has them.
+    fn check_ports(&mut self, m: &RuleMatch, sp: Span, proto_span: Option<Span>, spec: &HookSpec) {
+        if !spec.caps.ports {
+            self.error(
+                sp,
+                "sockc::hook-cannot-match",
+                format!("{} hooks cannot match ports", spec.name),
+                "not available in this hook",
+            );
+        } else if let Some(p) = m.proto.filter(|p| *p != TCP && *p != UDP) {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::port-without-ports",
+                    format!("port match on {}, a protocol without ports", proto_name(p)),
+                )
+                .label(sp, "ports exist only for tcp and udp")
+                .label(proto_span.unwrap_or(sp), "protocol given here"),
+            );
+        }
+    }
+
+    /// A TCP flag match (the first at `flag_span`) needs a hook that matches flags and
+    /// `tcp`.
+    fn check_flags(&mut self, m: &RuleMatch, flag_span: Span, spec: &HookSpec) {
+        if !spec.caps.tcp_flags {
+            self.error(
+                flag_span,
+                "sockc::hook-cannot-match",
+                format!("{} hooks cannot match TCP flags", spec.name),
+                "not available in this hook",
+            );
+        } else if m.proto != Some(TCP) {
+            self.diags.push(
+                Diagnostic::error("sockc::flags-need-tcp", "TCP flags need `tcp`")
+                    .label(flag_span, "a TCP flag")
+                    .help("add `tcp` to the rule"),
+            );
+        }
+    }
+
+    /// An ICMP match (the first at `icmp_span`) needs a hook that matches ICMP and
+    /// `icmp` or `icmpv6`; then a type given by name is resolved for that protocol.
+    fn check_icmp(&mut self, r: &ast::Rule, m: &mut RuleMatch, icmp_span: Span, spec: &HookSpec) {
+        if !spec.caps.icmp {
+            self.error(
+                icmp_span,
+                "sockc::hook-cannot-match",
+                format!("{} hooks cannot match ICMP types", spec.name),
+                "not available in this hook",
+            );
+            return;
+        }
+        if !matches!(m.proto, Some(ICMP) | Some(ICMPV6)) {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::icmp-needs-icmp",
+                    "ICMP type and code need `icmp` or `icmpv6`",
+                )
+                .label(icmp_span, "an ICMP match")
+                .help("add `icmp` or `icmpv6` to the rule"),
+            );
+            return;
+        }
+        for item in &r.matches {
+            let Match::IcmpType(IcmpType::Name(n), sp) = item else {
+                continue;
+            };
+            match icmp_type_by_name(n, m.proto == Some(ICMPV6)) {
+                Some(t) => m.icmp_type = Some(t),
+                None => {
+                    let names: Vec<_> = ICMP_TYPES.iter().map(|t| t.0).collect();
+                    self.diags.push(
+                        Diagnostic::error(
+                            "sockc::unknown-icmp-type",
+                            format!("unknown ICMP type `{}`", quote(n)),
+                        )
+                        .label(*sp, "not a known type name")
+                        .help(format!("use a number or one of: {}", names.join(", "))),
+                    );
                 }
             }
         }
-        m.family = family_from.map(|f| f.0);
-        m
     }
 
     fn constrain_family(&mut self, current: &mut Option<(Family, Span)>, f: Family, sp: Span) {
@@ -654,7 +703,7 @@ fn family_name(f: Family) -> &'static str {
     }
 }
 
-pub fn action_name(a: ActionKw) -> &'static str {
+pub(crate) fn action_name(a: ActionKw) -> &'static str {
     match a {
         ActionKw::Allow => "allow",
         ActionKw::Drop => "drop",

@@ -71,6 +71,8 @@ impl Checker<'_> {
         self.sets.insert(s.name.name.clone(), (kind, s.name.span));
     }
 
+    /// The set's elements, checked (not empty, within the element limit, all of one
+    /// kind) and linted (duplicates, overlaps); `None` after an error.
     fn set_contents(&mut self, s: &SetDecl) -> Option<SetKind> {
         let elems = match &s.body {
             SetBody::List(l) => l
@@ -83,6 +85,17 @@ impl Checker<'_> {
                 .collect::<Vec<_>>(),
             SetBody::File { path, span } => self.read_set_file(path, *span)?,
         };
+        self.check_set_size(s, &elems)?;
+        if self.set_kind_is_addr(s, &elems)? {
+            Some(self.address_set(s, &elems))
+        } else {
+            Some(self.port_set(s, &elems))
+        }
+    }
+
+    /// A set must have elements, and the sets of a file together at most the set
+    /// element limit.
+    fn check_set_size(&mut self, s: &SetDecl, elems: &[Elem]) -> Option<()> {
         if elems.is_empty() {
             self.diags.push(
                 Diagnostic::error(
@@ -99,147 +112,160 @@ impl Checker<'_> {
         let max = self.opts.limits.set_elements;
         let before = self.set_elements;
         self.set_elements = before.saturating_add(elems.len() as u64);
-        if self.set_elements > max {
-            let whose = if before == 0 {
-                format!("set `{}` has", quote(&s.name.name))
-            } else {
-                format!(
-                    "set `{}` brings the sets of this file to",
-                    quote(&s.name.name)
-                )
-            };
-            self.diags.push(
-                Diagnostic::error(
-                    "sockc::too-large",
-                    format!(
-                        "{whose} more elements than the {} ({}), which counts all the sets \
-                         of a rule file together",
-                        Limit::SetElements,
-                        amount(Limit::SetElements, max)
-                    ),
-                )
-                .label(s.span, "too many elements")
-                .help(Limit::SetElements.how_to_change()),
-            );
-            return None;
+        if self.set_elements <= max {
+            return Some(());
         }
+        let whose = if before == 0 {
+            format!("set `{}` has", quote(&s.name.name))
+        } else {
+            format!(
+                "set `{}` brings the sets of this file to",
+                quote(&s.name.name)
+            )
+        };
+        self.diags.push(
+            Diagnostic::error(
+                "sockc::too-large",
+                format!(
+                    "{whose} more elements than the {} ({}), which counts all the sets \
+                     of a rule file together",
+                    Limit::SetElements,
+                    amount(Limit::SetElements, max)
+                ),
+            )
+            .label(s.span, "too many elements")
+            .help(Limit::SetElements.how_to_change()),
+        );
+        None
+    }
+
+    /// Whether the set holds addresses (else ports), as its first element says; an
+    /// element of the other kind is an error (`None`).
+    fn set_kind_is_addr(&mut self, s: &SetDecl, elems: &[Elem]) -> Option<bool> {
         let is_addr = matches!(elems[0].value, SetElem::Prefix(..));
-        if let Some(bad) = elems
+        let Some(bad) = elems
             .iter()
             .find(|e| matches!(e.value, SetElem::Prefix(..)) != is_addr)
-        {
-            let (first, other) = if is_addr {
-                ("addresses", "a port")
-            } else {
-                ("ports", "an address")
-            };
-            self.diags.push(
-                Diagnostic::error(
-                    "sockc::mixed-set",
-                    format!("set `{}` mixes addresses and ports", quote(&s.name.name)),
-                )
-                .label(bad.span, format!("{other}{}", at_line(bad.file_line)))
-                .label(elems[0].span, format!("the set holds {first}, from here")),
-            );
-            return None;
+        else {
+            return Some(is_addr);
+        };
+        let (first, other) = if is_addr {
+            ("addresses", "a port")
+        } else {
+            ("ports", "an address")
+        };
+        self.diags.push(
+            Diagnostic::error(
+                "sockc::mixed-set",
+                format!("set `{}` mixes addresses and ports", quote(&s.name.name)),
+            )
+            .label(bad.span, format!("{other}{}", at_line(bad.file_line)))
+            .label(elems[0].span, format!("the set holds {first}, from here")),
+        );
+        None
+    }
+
+    /// An address set: its prefixes without those another one covers (each reported),
+    /// added to the module.
+    fn address_set(&mut self, s: &SetDecl, elems: &[Elem]) -> SetKind {
+        let mut nets: Vec<(IpNet, &Elem)> = elems
+            .iter()
+            .filter_map(|e| match e.value {
+                SetElem::Prefix(n, _) => Some((n, e)),
+                SetElem::Ports(..) => None,
+            })
+            .collect();
+        // Sorting by (address, length) puts a covering prefix right before the
+        // prefixes it covers.
+        nets.sort_by(|a, b| {
+            (a.0.network(), a.0.prefix_len()).cmp(&(b.0.network(), b.0.prefix_len()))
+        });
+        let mut covering: Vec<(IpNet, &Elem)> = Vec::new();
+        let mut kept = Vec::new();
+        for (n, e) in nets {
+            while covering.last().is_some_and(|(c, _)| !c.contains(&n)) {
+                covering.pop();
+            }
+            if let Some((c, ce)) = covering.last() {
+                let what = if *c == n {
+                    "duplicate element"
+                } else {
+                    "element inside another"
+                };
+                self.diags.push(
+                    Diagnostic::warning(
+                        "sockc::set-overlap",
+                        format!(
+                            "set `{}`: {n}{} is covered by {c}{}",
+                            quote(&s.name.name),
+                            at_line(e.file_line),
+                            at_line(ce.file_line)
+                        ),
+                    )
+                    .label(e.span, what)
+                    .label(ce.span, "covered by this"),
+                );
+                continue;
+            }
+            covering.push((n, e));
+            kept.push(n);
         }
-        if is_addr {
-            let mut nets: Vec<(IpNet, &Elem)> = elems
+        let id = self.module.sets.push(AddrSet {
+            name: s.name.name.clone(),
+            v4: kept
                 .iter()
-                .filter_map(|e| match e.value {
-                    SetElem::Prefix(n, _) => Some((n, e)),
-                    SetElem::Ports(..) => None,
+                .filter_map(|n| match n {
+                    IpNet::V4(n) => Some(*n),
+                    _ => None,
                 })
-                .collect();
-            // Sorting by (address, length) puts a covering prefix right before the
-            // prefixes it covers.
-            nets.sort_by(|a, b| {
-                (a.0.network(), a.0.prefix_len()).cmp(&(b.0.network(), b.0.prefix_len()))
-            });
-            let mut covering: Vec<(IpNet, &Elem)> = Vec::new();
-            let mut kept = Vec::new();
-            for (n, e) in nets {
-                while covering.last().is_some_and(|(c, _)| !c.contains(&n)) {
-                    covering.pop();
-                }
-                if let Some((c, ce)) = covering.last() {
-                    let what = if *c == n {
-                        "duplicate element"
-                    } else {
-                        "element inside another"
-                    };
+                .collect(),
+            v6: kept
+                .iter()
+                .filter_map(|n| match n {
+                    IpNet::V6(n) => Some(*n),
+                    _ => None,
+                })
+                .collect(),
+        });
+        SetKind::Addr(id)
+    }
+
+    /// A port set: its ranges sorted and merged, each overlap reported.
+    fn port_set(&mut self, s: &SetDecl, elems: &[Elem]) -> SetKind {
+        let mut ranges: Vec<(u16, u16, &Elem)> = elems
+            .iter()
+            .filter_map(|e| match e.value {
+                SetElem::Ports(lo, hi, _) => Some((lo, hi, e)),
+                SetElem::Prefix(..) => None,
+            })
+            .collect();
+        ranges.sort_by_key(|r| (r.0, std::cmp::Reverse(r.1)));
+        let mut out: Vec<(u16, u16)> = Vec::new();
+        let mut last: Option<(u16, u16, &Elem)> = None;
+        for (lo, hi, e) in ranges {
+            if let Some((plo, phi, pe)) = last {
+                if lo <= phi {
                     self.diags.push(
                         Diagnostic::warning(
                             "sockc::set-overlap",
                             format!(
-                                "set `{}`: {n}{} is covered by {c}{}",
+                                "set `{}`: ports {} overlap {}",
                                 quote(&s.name.name),
-                                at_line(e.file_line),
-                                at_line(ce.file_line)
+                                crate::ir::port_range_text(lo, hi),
+                                crate::ir::port_range_text(plo, phi)
                             ),
                         )
-                        .label(e.span, what)
-                        .label(ce.span, "covered by this"),
+                        .label(e.span, "overlapping element")
+                        .label(pe.span, "overlaps this"),
                     );
-                    continue;
                 }
-                covering.push((n, e));
-                kept.push(n);
             }
-            let id = self.module.sets.push(AddrSet {
-                name: s.name.name.clone(),
-                v4: kept
-                    .iter()
-                    .filter_map(|n| match n {
-                        IpNet::V4(n) => Some(*n),
-                        _ => None,
-                    })
-                    .collect(),
-                v6: kept
-                    .iter()
-                    .filter_map(|n| match n {
-                        IpNet::V6(n) => Some(*n),
-                        _ => None,
-                    })
-                    .collect(),
-            });
-            Some(SetKind::Addr(id))
-        } else {
-            let mut ranges: Vec<(u16, u16, &Elem)> = elems
-                .iter()
-                .filter_map(|e| match e.value {
-                    SetElem::Ports(lo, hi, _) => Some((lo, hi, e)),
-                    SetElem::Prefix(..) => None,
-                })
-                .collect();
-            ranges.sort_by_key(|r| (r.0, std::cmp::Reverse(r.1)));
-            let mut out: Vec<(u16, u16)> = Vec::new();
-            let mut last: Option<(u16, u16, &Elem)> = None;
-            for (lo, hi, e) in ranges {
-                if let Some((plo, phi, pe)) = last {
-                    if lo <= phi {
-                        self.diags.push(
-                            Diagnostic::warning(
-                                "sockc::set-overlap",
-                                format!(
-                                    "set `{}`: ports {} overlap {}",
-                                    quote(&s.name.name),
-                                    crate::ir::port_range_text(lo, hi),
-                                    crate::ir::port_range_text(plo, phi)
-                                ),
-                            )
-                            .label(e.span, "overlapping element")
-                            .label(pe.span, "overlaps this"),
-                        );
-                    }
-                }
-                if last.is_none_or(|(_, phi, _)| hi > phi) {
-                    last = Some((lo, hi, e));
-                }
-                merge_range(&mut out, lo, hi);
+            if last.is_none_or(|(_, phi, _)| hi > phi) {
+                last = Some((lo, hi, e));
             }
-            Some(SetKind::Ports(out))
+            merge_range(&mut out, lo, hi);
         }
+        SetKind::Ports(out)
     }
 
     /// Decides whether the set file at `path` may be read ([`Placement`]), or says
@@ -279,48 +305,8 @@ impl Checker<'_> {
     /// Reads a `file "..."` set: one address or prefix per line; `#` comments and
     /// blank lines are ignored. At most the set element limit of elements is kept.
     fn read_set_file(&mut self, path: &str, span: Span) -> Option<Vec<Elem>> {
+        let (text, quotable) = self.set_file_text(path, span)?;
         let shown = quote(path);
-        let refuse = |checker: &mut Self, why: String| {
-            checker.diags.push(
-                Diagnostic::error(
-                    "sockc::set-file",
-                    format!("cannot read set file \"{shown}\": {why}"),
-                )
-                .label(span, "this file"),
-            );
-            None
-        };
-        let (real, quotable) = match self.place_set_file(path) {
-            Ok(Placement::Own(p)) => (p, true),
-            Ok(Placement::Allowed(p)) => (p, false),
-            Err(why) => return refuse(self, why),
-        };
-        // The size limit counts the set files of a rule file together.
-        let max_bytes = self.opts.limits.set_file_bytes;
-        let read_before = self.set_file_bytes;
-        let left = max_bytes.saturating_sub(read_before);
-        let text = match read_bounded(&real, Limit::SetFileBytes, left) {
-            Ok(bytes) => {
-                self.set_file_bytes += bytes.len() as u64;
-                match utf8(bytes) {
-                    Ok(t) => t,
-                    // Says where, not what.
-                    Err(e) => return refuse(self, e.to_string()),
-                }
-            }
-            Err(InputError::TooLarge { size, .. }) if read_before > 0 => {
-                let why = format!(
-                    "it is {size} bytes; with the {read_before} bytes of the set files before \
-                     it, that is over the {} of {}, which counts all the set files of a rule \
-                     file together: {}",
-                    Limit::SetFileBytes,
-                    amount(Limit::SetFileBytes, max_bytes),
-                    Limit::SetFileBytes.how_to_change()
-                );
-                return refuse(self, why);
-            }
-            Err(e) => return refuse(self, e.to_string()),
-        };
         // Past what the element limit leaves, only whether there are more matters.
         let max_elems = usize::try_from(
             self.opts
@@ -383,6 +369,53 @@ impl Checker<'_> {
             self.diags.push(d);
         }
         (!bad).then_some(elems)
+    }
+
+    /// The text of the set file at `path` (named at `span`) and whether its lines may
+    /// be quoted ([`Placement`]), within what the set file size limit leaves; or the
+    /// refusal, reported.
+    fn set_file_text(&mut self, path: &str, span: Span) -> Option<(String, bool)> {
+        let refuse = |checker: &mut Self, why: String| {
+            checker.diags.push(
+                Diagnostic::error(
+                    "sockc::set-file",
+                    format!("cannot read set file \"{}\": {why}", quote(path)),
+                )
+                .label(span, "this file"),
+            );
+            None
+        };
+        let (real, quotable) = match self.place_set_file(path) {
+            Ok(Placement::Own(p)) => (p, true),
+            Ok(Placement::Allowed(p)) => (p, false),
+            Err(why) => return refuse(self, why),
+        };
+        // The size limit counts the set files of a rule file together.
+        let max_bytes = self.opts.limits.set_file_bytes;
+        let read_before = self.set_file_bytes;
+        let left = max_bytes.saturating_sub(read_before);
+        match read_bounded(&real, Limit::SetFileBytes, left) {
+            Ok(bytes) => {
+                self.set_file_bytes += bytes.len() as u64;
+                match utf8(bytes) {
+                    Ok(t) => Some((t, quotable)),
+                    // Says where, not what.
+                    Err(e) => refuse(self, e.to_string()),
+                }
+            }
+            Err(InputError::TooLarge { size, .. }) if read_before > 0 => {
+                let why = format!(
+                    "it is {size} bytes; with the {read_before} bytes of the set files before \
+                     it, that is over the {} of {}, which counts all the set files of a rule \
+                     file together: {}",
+                    Limit::SetFileBytes,
+                    amount(Limit::SetFileBytes, max_bytes),
+                    Limit::SetFileBytes.how_to_change()
+                );
+                refuse(self, why)
+            }
+            Err(e) => refuse(self, e.to_string()),
+        }
     }
 }
 

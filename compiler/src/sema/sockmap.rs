@@ -17,7 +17,7 @@ use crate::{
 
 /// What the sock_ops program counts, one counter slot each (`sockc stats` shows them
 /// as the lines of its program).
-pub const SOCK_OPS_COUNTERS: [&str; 3] = [
+pub(crate) const SOCK_OPS_COUNTERS: [&str; 3] = [
     "sockets added to the socket map",
     "sockets not added: another tool's socket map programs hold them (EBUSY)",
     "sockets not added: other error (map full, same 4-tuple twice)",

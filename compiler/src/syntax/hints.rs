@@ -9,7 +9,7 @@
 //! Invariant: user text reaches a message only through [`quote`] (bounded, invisible
 //! characters escaped), and a message lists at most [`MAX_EXPECTED`] alternatives.
 
-use super::parser::Rule;
+use super::grammar::Rule;
 use crate::diag::{char_name, is_invisible, quote};
 
 /// Most alternatives an "expected ..." list names.
@@ -433,87 +433,110 @@ pub(super) fn explain(text: &str, pos: usize, positives: &[Rule]) -> Explained {
             len: 0,
         };
     };
-    let plain = |message: String, help: Option<String>, len: usize| Explained {
-        message: format!("syntax error: {message}"),
-        help,
-        len,
-    };
     if is_invisible(c) || !c.is_ascii() {
-        let help = match c {
-            '\u{feff}' => "save the file as UTF-8 without a byte-order mark".to_string(),
-            c => match LOOKALIKES.iter().find(|(l, _)| *l == c) {
-                Some((_, ascii)) => format!("did you mean `{ascii}`?"),
-                None if c.is_control() || is_invisible(c) => {
-                    "remove it: rule files are plain text".to_string()
-                }
-                None => "outside comments and quoted names, rule files are ASCII".to_string(),
-            },
-        };
-        return plain(
-            format!("unexpected character: {}", char_name(c)),
-            Some(help),
-            c.len_utf8(),
-        );
+        return odd_character(c);
     }
-    let word_len = |s: &str| {
-        s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .unwrap_or(s.len())
-    };
     if c == '-' && rest[1..].starts_with(|c: char| c == '-' || c.is_ascii_alphabetic()) {
-        let len = 1 + word_len(&rest[1..]);
-        let word = &rest[..len];
-        if let Some((_, help)) = IPTABLES_OPTIONS.iter().find(|(o, _)| *o == word) {
-            return plain(
-                format!(
-                    "`{}` is an iptables option; sockc rules are words",
-                    quote(word)
-                ),
-                Some(help.to_string()),
-                len,
-            );
+        if let Some(x) = iptables_option(rest) {
+            return x;
         }
     }
     if c.is_ascii_alphabetic() || c == '_' {
-        let len = word_len(rest);
-        let word = &rest[..len];
-        let lower = word.to_ascii_lowercase();
-        let keywords: Vec<&str> = alts.iter().flat_map(|a| a.keywords()).copied().collect();
-        if let Some(&(_, port)) = SERVICES.iter().find(|(s, _)| *s == lower) {
-            if alts.contains(&Alt::Port) {
-                return plain(
-                    format!("`{}` is a service name; ports are numbers", quote(word)),
-                    Some(format!("`{lower}` is port {port}: write `{port}`")),
-                    len,
-                );
-            }
-        }
-        // A keyword in the wrong case, or a near miss of one that may come here.
-        if let Some(k) = nearest(word, &keywords) {
-            let message = if k == lower {
-                format!("`{}`: keywords are lower case", quote(word))
-            } else {
-                format!("unknown word `{}`", quote(word))
-            };
-            return plain(message, Some(format!("did you mean `{k}`?")), len);
-        }
-        if let Some((_, help)) = FOREIGN_WORDS.iter().find(|(w, _)| *w == lower) {
-            return plain(
-                format!("unexpected word `{}`", quote(word)),
-                Some(help.to_string()),
-                len,
-            );
-        }
-        let message = if expected_text.is_empty() {
-            format!("unexpected word `{}`", quote(word))
-        } else {
-            format!("unexpected word `{}`: {expected_text}", quote(word))
-        };
-        return plain(message, None, len);
+        return word(rest, &alts, expected_text);
     }
     let message = if expected_text.is_empty() {
         format!("unexpected `{}`", quote(&c.to_string()))
     } else {
         expected_text
     };
-    plain(message, None, c.len_utf8())
+    syntax_error(message, None, c.len_utf8())
+}
+
+fn syntax_error(message: String, help: Option<String>, len: usize) -> Explained {
+    Explained {
+        message: format!("syntax error: {message}"),
+        help,
+        len,
+    }
+}
+
+/// Bytes of the word `s` starts with (letters, digits, `_`, `-`).
+fn word_len(s: &str) -> usize {
+    s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(s.len())
+}
+
+/// A character no rule takes: named, with what to do instead.
+fn odd_character(c: char) -> Explained {
+    let help = match c {
+        '\u{feff}' => "save the file as UTF-8 without a byte-order mark".to_string(),
+        c => match LOOKALIKES.iter().find(|(l, _)| *l == c) {
+            Some((_, ascii)) => format!("did you mean `{ascii}`?"),
+            None if c.is_control() || is_invisible(c) => {
+                "remove it: rule files are plain text".to_string()
+            }
+            None => "outside comments and quoted names, rule files are ASCII".to_string(),
+        },
+    };
+    syntax_error(
+        format!("unexpected character: {}", char_name(c)),
+        Some(help),
+        c.len_utf8(),
+    )
+}
+
+/// `rest` starts with `-` and a letter or a second `-`: an iptables option, if it is
+/// one.
+fn iptables_option(rest: &str) -> Option<Explained> {
+    let len = 1 + word_len(&rest[1..]);
+    let word = &rest[..len];
+    let (_, help) = IPTABLES_OPTIONS.iter().find(|(o, _)| *o == word)?;
+    Some(syntax_error(
+        format!(
+            "`{}` is an iptables option; sockc rules are words",
+            quote(word)
+        ),
+        Some(help.to_string()),
+        len,
+    ))
+}
+
+/// A word where `alts` may come: a service name for a port, a keyword in the wrong
+/// case or a near miss of one, a word of nftables or iptables, or just unexpected.
+fn word(rest: &str, alts: &[Alt], expected_text: String) -> Explained {
+    let len = word_len(rest);
+    let word = &rest[..len];
+    let lower = word.to_ascii_lowercase();
+    let keywords: Vec<&str> = alts.iter().flat_map(|a| a.keywords()).copied().collect();
+    if let Some(&(_, port)) = SERVICES.iter().find(|(s, _)| *s == lower) {
+        if alts.contains(&Alt::Port) {
+            return syntax_error(
+                format!("`{}` is a service name; ports are numbers", quote(word)),
+                Some(format!("`{lower}` is port {port}: write `{port}`")),
+                len,
+            );
+        }
+    }
+    // A keyword in the wrong case, or a near miss of one that may come here.
+    if let Some(k) = nearest(word, &keywords) {
+        let message = if k == lower {
+            format!("`{}`: keywords are lower case", quote(word))
+        } else {
+            format!("unknown word `{}`", quote(word))
+        };
+        return syntax_error(message, Some(format!("did you mean `{k}`?")), len);
+    }
+    if let Some((_, help)) = FOREIGN_WORDS.iter().find(|(w, _)| *w == lower) {
+        return syntax_error(
+            format!("unexpected word `{}`", quote(word)),
+            Some(help.to_string()),
+            len,
+        );
+    }
+    let message = if expected_text.is_empty() {
+        format!("unexpected word `{}`", quote(word))
+    } else {
+        format!("unexpected word `{}`: {expected_text}", quote(word))
+    };
+    syntax_error(message, None, len)
 }

@@ -9,11 +9,18 @@
 //! the common shapes (100,000-rule files must parse in milliseconds, pest takes about a
 //! second) and hands the rest to pest. [`parse_reference`] is pest alone, what the
 //! scanner is tested against.
+//!
+//! Files, each using only those listed before it: `ast` (the tree), `grammar` (pest's
+//! parser and `Rule` enum), `hints` (what a syntax error says), `build` (pest pairs →
+//! AST, and the token decoders both paths share), `scan` (the fast path), `parser`
+//! (the entry points).
 
 pub mod ast;
+mod build;
+mod grammar;
+mod hints;
 mod parser;
 mod scan;
 
-mod hints;
-
-pub use parser::{parse, parse_reference, parse_with};
+pub(crate) use parser::parse_with;
+pub use parser::{parse, parse_reference};

@@ -32,7 +32,7 @@ use ipnet::{IpNet, Ipv4Net};
 
 use super::{
     ast::*,
-    parser::{decode_prefix, proto_by_name, tcp_flag_bit, verdict, Builder},
+    build::{decode_prefix, proto_by_name, tcp_flag_bit, verdict, Builder},
 };
 use crate::diag::{Diagnostic, Span};
 

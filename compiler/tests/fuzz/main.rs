@@ -133,7 +133,7 @@ fn corpus() -> Vec<Vec<u8>> {
 }
 
 /// The regression cases: every file kept in `tests/fuzz/regressions/`, and inputs
-/// from the issue that are too large to keep as files.
+/// built here because they are too large to keep as files.
 fn regressions() -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/regressions");
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)

@@ -1,4 +1,4 @@
-//! `log` (issue 18): the packets a logging rule decides go to `sockc trace` through a
+//! `log`: the packets a logging rule decides go to `sockc trace` through a
 //! BPF ring buffer, at most the rule's rate per second per CPU.
 //!
 //! Zero cost unless used: a module with no logging rule has none of the three maps
@@ -25,16 +25,16 @@ use crate::bpf::{
     insn::{op, Cond, Insn, Reg, Size},
 };
 
-use super::rules::emit_lookup;
+use crate::bpf::emit::emit_map_lookup;
 
 /// slot → packets per second per CPU (u32 → u32 array; 0: the rule does not log).
-pub const LOG_LIMITS_MAP: &str = "log_limits";
+pub(crate) const LOG_LIMITS_MAP: &str = "log_limits";
 /// slot → `{window start ns, packets logged in it}` per CPU.
-pub const LOG_STATE_MAP: &str = "log_state";
+pub(crate) const LOG_STATE_MAP: &str = "log_state";
 /// The ring buffer `sockc trace` reads.
 pub const EVENTS_MAP: &str = "events";
 /// Ring buffer size (a power of two multiple of the page size).
-pub const EVENTS_BYTES: u32 = 256 * 1024;
+pub(crate) const EVENTS_BYTES: u32 = 256 * 1024;
 /// Bytes of one record: ktime (8), slot (4), retval (4), the flow record.
 pub const EVENT_SIZE: i32 = 16 + flow::SIZE as i32;
 /// Offsets in a record.
@@ -51,11 +51,11 @@ pub(super) fn emit(b: &mut CodeBuffer) {
     let same_window = b.new_label();
     b.note("log: rate limit, then the packet to the ring buffer");
     // 1. the rule's rate
-    emit_lookup(b, LOG_LIMITS_MAP, flow::COUNTER_KEY, done);
+    emit_map_lookup(b, LOG_LIMITS_MAP, flow::COUNTER_KEY, done);
     b.emit(Insn::ldx(Size::W, r7, r0, 0));
     b.branch_imm(Cond::Eq, r7, 0, done);
     // 2. this CPU's window for the rule
-    emit_lookup(b, LOG_STATE_MAP, flow::COUNTER_KEY, done);
+    emit_map_lookup(b, LOG_STATE_MAP, flow::COUNTER_KEY, done);
     b.emit(Insn::mov64_reg(r8, r0));
     b.emit(Insn::call(bpf_func_id::BPF_FUNC_ktime_get_ns as u32));
     b.emit(Insn::ldx(Size::DW, r1, r8, 0));

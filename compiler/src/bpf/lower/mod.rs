@@ -4,8 +4,8 @@
 //! [`sockmap`] the socket layer's (a sockmap block's sk_msg or sk_skb program, and the
 //! dispatchers and sock_ops program sockc adds around a cgroup's blocks),
 //! [`sk_lookup_register`] the sock_ops program that registers declared sockets when
-//! they listen; each rule program fills
-//! the flow record and then they share the rule walk (`rules.rs`).
+//! they listen. Each context with rules fills the flow record in its prologue, then
+//! they all share the rule walk (`rules.rs`); `log.rs` is the `log` part of its tail.
 //!
 //! Invariant (every lowering keeps it): every path reaches `exit` with `r0` = a
 //! verdict of the hook; every path that ends a rule or the default bumps exactly one
@@ -15,10 +15,10 @@
 //! of its own, so the optimizer's decisions are all visible in the IR.
 
 pub mod log;
-pub mod packet;
+pub(crate) mod packet;
 pub(super) mod rules;
-pub mod sk_lookup;
-pub mod sk_lookup_register;
+pub(crate) mod sk_lookup;
+pub(crate) mod sk_lookup_register;
 pub mod sockmap;
 
 use super::{
@@ -26,43 +26,31 @@ use super::{
     maps::Sizing,
 };
 use crate::{
-    hooks::{Context, HookSpec},
-    ir::{Action, Module, Program},
+    hooks::Context,
+    ir::{Module, Program},
 };
 
+/// Why a program could not be lowered: a compiler bug (sema lets through only what
+/// the lowering handles).
 #[derive(Debug, thiserror::Error)]
 pub enum LowerError {
-    #[error("{hook} programs cannot be lowered yet")]
-    Unsupported { hook: &'static str },
     #[error(transparent)]
     Buffer(#[from] BufferError),
 }
 
-/// Lowers one program to instructions; `sizing` gives the classifier tables' sizes.
+/// Lowers one program of a block to instructions; `sizing` gives the classifier
+/// tables' sizes. (The programs sockc adds have their own: `sockmap::lower_companion`,
+/// `sk_lookup_register::lower`.)
 pub fn lower_program(module: &Module, prog: &Program, sizing: &Sizing) -> Result<Code, LowerError> {
     let spec = prog.hook.spec();
-    let unsupported = || LowerError::Unsupported { hook: spec.name };
-    if spec.unsupported.is_some() {
-        return Err(unsupported());
-    }
     match spec.context {
         Context::Packet(ctx) => packet::lower(module, prog, spec, ctx, sizing),
         Context::SkLookup => sk_lookup::lower(module, prog, spec, sizing),
         Context::SkMsg(ctx) | Context::SkSkb(ctx) => {
             sockmap::lower_rules(module, prog, spec, ctx, sizing)
         }
-        // Programs sockc adds (companions) have no rules: `sockmap::lower_companion`.
-        Context::SockOps { .. } | Context::Dispatch => Err(unsupported()),
+        Context::SockOps { .. } | Context::Dispatch => {
+            unreachable!("{} programs have no block: sockc adds them", spec.name)
+        }
     }
-}
-
-/// The return code of an action that ends the program.
-pub(crate) fn verdict(spec: &HookSpec, a: Action) -> i32 {
-    let code = match a {
-        Action::Allow => spec.verdicts.allow,
-        Action::Drop => spec.verdicts.drop,
-        Action::Pass => spec.verdicts.pass,
-        Action::Count | Action::Redirect(_) | Action::RedirectIngress(_) => None,
-    };
-    code.expect("sema only lets through actions the hook has")
 }

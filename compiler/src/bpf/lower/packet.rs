@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// Lowers a packet-hook program whose context holds the packet as `ctx` says.
-pub fn lower(
+pub(crate) fn lower(
     module: &Module,
     prog: &Program,
     spec: &HookSpec,

@@ -26,19 +26,20 @@
 
 use std::collections::HashMap;
 
-use aya_obj::generated::bpf_func_id;
 use ipnet::IpNet;
 
-use super::{verdict, LowerError};
+use super::LowerError;
 use crate::{
     bpf::{
         buffer::{Code, CodeBuffer, Label, SrcLoc},
+        emit::{emit_count, emit_map_lookup, verdict},
         flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
-        maps::{port_lists, set_map_name, Sizing, COUNTERS_MAP, PORTS_MAP, PORT_CHAIN_MAX},
+        maps::{port_lists, set_map_name, Sizing, PORTS_MAP, PORT_CHAIN_MAX},
     },
     hooks::{Context, HookSpec},
     ir::{
+        classifier::Classifier,
         flow::Test,
         linear::{linear, Node, Plan, RuleTests, Target},
         Action, Module, Program, SetId, SockId, Step,
@@ -128,57 +129,13 @@ pub(super) fn emit(
                 }
             }
             Step::Classify(c) => {
-                let srcloc = SrcLoc::Rules {
-                    first: c.rules.start,
-                    last: c.rules.end - 1,
-                };
-                b.set_srcloc(Some(srcloc));
-                let capacity = sizing.table(&crate::bpf::classify::map_name(c));
-                // A run with redirects to sockets, or in a context whose verdicts the
-                // verifier checks at exit (not XDP or TC): a match goes to its
-                // dispatch, which sends each socket's mark (the verdict word of a
-                // redirect's record, `classify::REDIRECT_MARK`) to that socket's
-                // redirect and turns every verdict word loaded from the table into
-                // the constant it is.
-                let socks = crate::bpf::classify::redirect_targets(prog, c);
-                let found = if socks.is_empty() && matches!(spec.context, Context::Packet(_)) {
-                    count_exit
-                } else {
-                    let mut verdicts: Vec<i32> = Vec::new();
-                    for r in &prog.rules[c.rules.clone()] {
-                        if matches!(r.action, Action::Allow | Action::Drop | Action::Pass) {
-                            let v = verdict(spec, r.action);
-                            if !verdicts.contains(&v) {
-                                verdicts.push(v);
-                            }
-                        }
-                    }
-                    let l = b.new_label();
-                    dispatches.push((l, srcloc, socks, verdicts));
-                    l
-                };
-                let steps = sizing.steps(&crate::bpf::classify::map_name(c));
-                crate::bpf::classify::emit(&mut b, prog, c, capacity, steps, found);
+                let dispatch = emit_classifier(&mut b, prog, spec, sizing, c, count_exit);
+                dispatches.extend(dispatch);
             }
         }
     }
     if !ended {
-        b.set_srcloc(Some(SrcLoc::Default));
-        b.note(format!(
-            "line {}: default {}",
-            prog.default_line,
-            crate::ir::verdict_name(prog.default)
-        ));
-        b.emit(Insn::st_imm(
-            Size::W,
-            Reg::FP,
-            at(flow::COUNTER_KEY),
-            prog.default_counter as i32,
-        ));
-        let code = spec
-            .verdict_code(prog.default)
-            .expect("sema only lets through defaults the hook has");
-        b.emit(Insn::mov64_imm(Reg::R9, code));
+        emit_default(&mut b, prog, spec);
     }
     b.set_srcloc(None);
     b.bind(count_exit);
@@ -189,34 +146,124 @@ pub(super) fn emit(
     redirect.before_exit(&mut b);
     b.emit(Insn::mov64_reg(Reg::R0, Reg::R9));
     b.emit(Insn::exit());
-    for (label, srcloc, socks, verdicts) in dispatches {
-        b.set_srcloc(Some(srcloc));
-        b.bind(label);
-        b.note("classified match: to its socket's redirect, or its verdict");
-        let n = socks.len() + verdicts.len();
-        // Every word but the last is tested; the last is what remains.
-        let ends = socks
-            .into_iter()
-            .map(|s| (crate::bpf::classify::redirect_mark(s) as i32, Some(s)))
-            .chain(verdicts.into_iter().map(|v| (v, None)));
-        for (i, (word, sock)) in ends.enumerate() {
-            let next = b.new_label();
-            if i + 1 < n {
-                b.branch_imm(Cond::Ne, Reg::R9, word, next);
-            }
-            match sock {
-                Some(s) => redirect.redirect(&mut b, module, s, count_exit),
-                None => {
-                    b.emit(Insn::mov64_imm(Reg::R9, word));
-                    b.goto(count_exit);
-                }
-            }
-            b.bind(next);
-        }
+    for d in dispatches {
+        emit_dispatch(&mut b, module, d, redirect, count_exit);
     }
     b.set_srcloc(None);
     redirect.finish(&mut b, count_exit);
     Ok(b.finish()?)
+}
+
+/// Where a classifier's matches go when they are not a plain verdict for the count
+/// tail: the socket marks and verdict words its table may hold (see [`emit_dispatch`]).
+struct Dispatch {
+    label: Label,
+    srcloc: SrcLoc,
+    socks: Vec<SockId>,
+    verdicts: Vec<i32>,
+}
+
+/// Emits a classifier step; returns its dispatch when a match needs one.
+fn emit_classifier(
+    b: &mut CodeBuffer,
+    prog: &Program,
+    spec: &HookSpec,
+    sizing: &Sizing,
+    c: &Classifier,
+    count_exit: Label,
+) -> Option<Dispatch> {
+    let srcloc = SrcLoc::Rules {
+        first: c.rules.start,
+        last: c.rules.end - 1,
+    };
+    b.set_srcloc(Some(srcloc));
+    let capacity = sizing.table(&crate::bpf::classify::map_name(c));
+    // A run with redirects to sockets, or in a context whose verdicts the verifier
+    // checks at exit (not XDP or TC): a match goes to its dispatch, which sends each
+    // socket's mark (the verdict word of a redirect's record,
+    // `classify::REDIRECT_MARK`) to that socket's redirect and turns every verdict
+    // word loaded from the table into the constant it is.
+    let socks = crate::bpf::classify::redirect_targets(prog, c);
+    let mut dispatch = None;
+    let found = if socks.is_empty() && matches!(spec.context, Context::Packet(_)) {
+        count_exit
+    } else {
+        let mut verdicts: Vec<i32> = Vec::new();
+        for r in &prog.rules[c.rules.clone()] {
+            if matches!(r.action, Action::Allow | Action::Drop | Action::Pass) {
+                let v = verdict(spec, r.action);
+                if !verdicts.contains(&v) {
+                    verdicts.push(v);
+                }
+            }
+        }
+        let label = b.new_label();
+        dispatch = Some(Dispatch {
+            label,
+            srcloc,
+            socks,
+            verdicts,
+        });
+        label
+    };
+    let steps = sizing.steps(&crate::bpf::classify::map_name(c));
+    crate::bpf::classify::emit(b, prog, c, capacity, steps, found);
+    dispatch
+}
+
+/// The block's `default`: its counter slot and verdict, on to the count tail.
+fn emit_default(b: &mut CodeBuffer, prog: &Program, spec: &HookSpec) {
+    b.set_srcloc(Some(SrcLoc::Default));
+    b.note(format!(
+        "line {}: default {}",
+        prog.default_line,
+        crate::ir::verdict_name(prog.default)
+    ));
+    b.emit(Insn::st_imm(
+        Size::W,
+        Reg::FP,
+        at(flow::COUNTER_KEY),
+        prog.default_counter as i32,
+    ));
+    let code = spec
+        .verdict_code(prog.default)
+        .expect("sema only lets through defaults the hook has");
+    b.emit(Insn::mov64_imm(Reg::R9, code));
+}
+
+/// A classifier's dispatch, after the tail (reached only by the walk's jump): the word
+/// in `r9` is tested against each socket mark and verdict, every one but the last.
+fn emit_dispatch(
+    b: &mut CodeBuffer,
+    module: &Module,
+    d: Dispatch,
+    redirect: &mut dyn Redirect,
+    count_exit: Label,
+) {
+    b.set_srcloc(Some(d.srcloc));
+    b.bind(d.label);
+    b.note("classified match: to its socket's redirect, or its verdict");
+    let n = d.socks.len() + d.verdicts.len();
+    // Every word but the last is tested; the last is what remains.
+    let ends = d
+        .socks
+        .into_iter()
+        .map(|s| (crate::bpf::classify::redirect_mark(s) as i32, Some(s)))
+        .chain(d.verdicts.into_iter().map(|v| (v, None)));
+    for (i, (word, sock)) in ends.enumerate() {
+        let next = b.new_label();
+        if i + 1 < n {
+            b.branch_imm(Cond::Ne, Reg::R9, word, next);
+        }
+        match sock {
+            Some(s) => redirect.redirect(b, module, s, count_exit),
+            None => {
+                b.emit(Insn::mov64_imm(Reg::R9, word));
+                b.goto(count_exit);
+            }
+        }
+        b.bind(next);
+    }
 }
 
 /// A run of linear rules as lowering sees it: the rules that can match (indices into
@@ -323,37 +370,6 @@ impl Labels {
             t => *self.nodes.entry(t).or_insert_with(|| b.new_label()),
         }
     }
-}
-
-/// Adds 1 packet and the packet length in bytes to the counter slot whose index is
-/// at `COUNTER_KEY`. Clobbers r0-r5.
-pub(crate) fn emit_count(b: &mut CodeBuffer) {
-    emit_bump(b, COUNTERS_MAP, flow::COUNTER_KEY);
-}
-
-/// `r0 = bpf_map_lookup_elem(map, &flow[key])`: the value of `map` whose key is at
-/// flow record field `key`, or a jump to `miss` when there is none. Clobbers r0-r5.
-pub(crate) fn emit_lookup(b: &mut CodeBuffer, map: &str, key: i16, miss: Label) {
-    b.ld_map(Reg::R1, map);
-    b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
-    b.emit(Insn::alu64_imm(op::ADD, Reg::R2, at(key) as i32));
-    b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
-    b.branch_imm(Cond::Eq, Reg::R0, 0, miss);
-}
-
-/// Adds 1 and the packet length to the `{u64, u64}` slot of the per-CPU array `map`
-/// whose index is the `u32` at flow record field `key`. Clobbers r0-r5.
-pub(super) fn emit_bump(b: &mut CodeBuffer, map: &str, key: i16) {
-    let skip = b.new_label();
-    emit_lookup(b, map, key, skip);
-    b.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-    b.emit(Insn::alu64_imm(op::ADD, Reg::R1, 1));
-    b.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
-    b.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
-    b.emit(Insn::ldx(Size::W, Reg::R2, Reg::FP, at(flow::PKT_LEN)));
-    b.emit(Insn::alu64_reg(op::ADD, Reg::R1, Reg::R2));
-    b.emit(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
-    b.bind(skip);
 }
 
 /// Emits one test; when it fails, control goes to `fail`, otherwise on to the next
@@ -483,7 +499,7 @@ fn emit_set(
             (Family::V6, true) => flow::SRC6_PLEN,
             (Family::V6, false) => flow::DST6_PLEN,
         };
-        emit_lookup(b, &set_map_name(module, set, *f), key, fail);
+        emit_map_lookup(b, &set_map_name(module, set, *f), key, fail);
         if families.len() == 2 && *f == Family::V4 {
             b.goto(matched);
         }
@@ -548,7 +564,7 @@ fn emit_port_bitmap(b: &mut CodeBuffer, index: u32, field: i16, fail: Label) {
         at(flow::COUNTER_KEY),
         index as i32,
     ));
-    emit_lookup(b, PORTS_MAP, flow::COUNTER_KEY, fail);
+    emit_map_lookup(b, PORTS_MAP, flow::COUNTER_KEY, fail);
     b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(field)));
     b.emit(Insn::mov64_reg(r2, r1));
     b.emit(Insn::alu64_imm(op::RSH, r2, 3));

@@ -25,6 +25,7 @@ use super::{
 use crate::{
     bpf::{
         buffer::{Code, CodeBuffer, Label},
+        emit::emit_bump,
         flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
         maps::{socket_drop_slot, Sizing, SOCKETS_MAP, SOCKET_DROPS_MAP},
@@ -34,7 +35,7 @@ use crate::{
 };
 
 /// Lowers an sk_lookup program.
-pub fn lower(
+pub(crate) fn lower(
     module: &Module,
     prog: &Program,
     spec: &HookSpec,
@@ -53,7 +54,7 @@ pub fn lower(
 /// Fills the flow record from the context: family, protocol, remote end as the
 /// source, local end as the destination, ports in host order. On exit `r6` holds the
 /// context.
-pub fn emit_prologue(b: &mut CodeBuffer, ctx: &SkLookupCtx, uses_sets: bool) {
+pub(crate) fn emit_prologue(b: &mut CodeBuffer, ctx: &SkLookupCtx, uses_sets: bool) {
     let (r1, r6) = (Reg::R1, Reg::R6);
     b.note("prologue: the lookup into the flow record");
     b.emit(Insn::mov64_reg(r6, Reg::R1));
@@ -173,7 +174,7 @@ impl Redirect for Redirects {
         b.bind(dropped);
         b.note("redirect dropped: count it for the socket");
         b.emit(Insn::stx(Size::W, Reg::FP, at(flow::SOCKET_SLOT), r1));
-        rules::emit_bump(b, SOCKET_DROPS_MAP, flow::SOCKET_SLOT);
+        emit_bump(b, SOCKET_DROPS_MAP, flow::SOCKET_SLOT);
         b.emit(Insn::mov64_imm(Reg::R9, self.drop));
         b.goto(count_exit);
     }

@@ -1,4 +1,4 @@
-//! Lowering of the socket layer (issue 15): a sockmap block's rules as an sk_msg
+//! Lowering of the socket layer: a sockmap block's rules as an sk_msg
 //! (send) or sk_skb (receive) program, and the programs sockc adds around each
 //! cgroup's blocks ([`crate::ir::sockmap`]): the dispatchers and the sock_ops program.
 //!
@@ -59,13 +59,14 @@ use aya_obj::generated::bpf_func_id;
 
 use super::{
     packet::uses_sets,
-    rules::{self, emit_count, Redirect},
-    verdict, LowerError,
+    rules::{self, Redirect},
+    LowerError,
 };
 use crate::{
     bpf::{
         buffer::{Code, CodeBuffer, Label},
         classify::DIMS,
+        emit::{emit_count, verdict},
         flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
         maps::Sizing,
@@ -91,7 +92,7 @@ pub mod key {
     pub const SLOT: i16 = 44;
     pub const SIZE: i16 = 48;
 
-    pub use crate::ir::sockmap::named_slot as slot;
+    pub(crate) use crate::ir::sockmap::named_slot as slot;
 
     /// The key of the named socket `name`, as the runtime inserts it.
     pub fn named(name: &str) -> [u8; SIZE as usize] {
@@ -102,13 +103,13 @@ pub mod key {
 }
 
 /// The socket's own key, below the classifier's scratch area.
-pub const KEY: i16 = DIMS - key::SIZE;
+pub(crate) const KEY: i16 = DIMS - key::SIZE;
 /// The key a redirect looks up.
-pub const PEER: i16 = KEY - key::SIZE;
+pub(crate) const PEER: i16 = KEY - key::SIZE;
 const _: () = assert!(PEER >= -512 && PEER % 8 == 0);
 
 /// `EBUSY` (`include/uapi/asm-generic/errno-base.h`; checked against libc in a test).
-pub const EBUSY: i32 = 16;
+pub(crate) const EBUSY: i32 = 16;
 
 /// `r1 = *(u64 *)(r6 + sk)`: the context's socket (sk_msg, sk_skb).
 fn load_sk(b: &mut CodeBuffer, ctx: &SockCtx, to: Reg) {
@@ -166,7 +167,7 @@ fn emit_own_key(b: &mut CodeBuffer, ctx: &SockCtx, netns: bool, not_inet: Label)
 const V4_MAPPED_WORD: i32 = u32::from_le_bytes([0, 0, 0xff, 0xff]) as i32;
 
 /// A sockmap block's program: see the module docs.
-pub fn lower_rules(
+pub(crate) fn lower_rules(
     module: &Module,
     prog: &Program,
     spec: &HookSpec,
@@ -411,7 +412,7 @@ impl Redirect for Rules<'_> {
 }
 
 /// A program sockc adds to `group` (see the module docs).
-pub fn lower_companion(group: &SockmapGroup, c: &Companion) -> Result<Code, LowerError> {
+pub(crate) fn lower_companion(group: &SockmapGroup, c: &Companion) -> Result<Code, LowerError> {
     let mut b = CodeBuffer::new();
     match c.hook {
         HookKind::SkMsgDispatch | HookKind::SkSkbDispatch => dispatcher(&mut b, group, c),

@@ -95,7 +95,8 @@ fn helper_name(id: i32) -> &'static str {
 
 /// Instruction slots of the calls that acquire a socket reference, in order: the
 /// values [`RefError::acquire`] can take.
-pub fn acquire_sites(insns: &[Insn]) -> Vec<usize> {
+#[cfg(test)]
+pub(crate) fn acquire_sites(insns: &[Insn]) -> Vec<usize> {
     let mut out = Vec::new();
     let mut pc = 0;
     while pc < insns.len() {
@@ -169,17 +170,20 @@ impl RefError {
     }
 }
 
-/// Checks the socket references of one program (the whole `Code::insns`, entry at
-/// slot 0). `Ok` means: on every path, every reference acquired is checked against
-/// NULL before it is released or dereferenced, and released exactly once unless found
-/// NULL, before `exit`, any tail call and any `LD_ABS`/`LD_IND`.
-pub fn check(insns: &[Insn]) -> Result<(), RefError> {
+/// Checks the socket references of instructions alone (no socket-map lookups): the
+/// tests' hand-written programs.
+#[cfg(test)]
+pub(crate) fn check(insns: &[Insn]) -> Result<(), RefError> {
     walk(insns).map(|_| ())
 }
 
-/// [`check`] on lowered code, whose socket-map lookups also acquire references
+/// Checks the socket references of one lowered program (the whole `Code::insns`, entry
+/// at slot 0), whose socket-map lookups also acquire references
 /// ([`Code::socket_acquires`]: a `bpf_map_lookup_elem` on a SOCKMAP or SOCKHASH
 /// returns a socket the program must release, which the helper id alone does not say).
+/// `Ok` means: on every path, every reference acquired is checked against NULL before
+/// it is released or dereferenced, and released exactly once unless found NULL, before
+/// `exit`, any tail call and any `LD_ABS`/`LD_IND`.
 pub fn check_code(code: &Code) -> Result<(), RefError> {
     walk_with(&code.insns, &code.socket_acquires).map(|_| ())
 }
@@ -549,7 +553,14 @@ enum Flow {
     Stop,
 }
 
-/// Explores every path; returns how many instructions were stepped (for tests).
+/// [`walk_with`] with no socket-map lookups (the tests' hand-written programs).
+#[cfg(test)]
+fn walk(insns: &[Insn]) -> Result<usize, RefError> {
+    walk_with(insns, &[])
+}
+
+/// Explores every path, the calls at `acquires` also acquiring a reference; returns
+/// how many instructions were stepped (for tests).
 ///
 /// Memoization is sound because the transfer of a state through an instruction and
 /// every check made there depend only on `(pc, state)`: a second arrival at a join with
@@ -560,11 +571,6 @@ enum Flow {
 /// release error. Termination: states are built from finitely many values (reference
 /// names are acquiring slots, stack offsets are bounded), so each join sees finitely
 /// many, and every cycle passes through a join.
-fn walk(insns: &[Insn]) -> Result<usize, RefError> {
-    walk_with(insns, &[])
-}
-
-/// [`walk`], with the calls at `acquires` also acquiring a reference.
 fn walk_with(insns: &[Insn], acquires: &[usize]) -> Result<usize, RefError> {
     if insns.is_empty() {
         return Ok(0);

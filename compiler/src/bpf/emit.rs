@@ -1,0 +1,62 @@
+//! The small emitters every lowering file shares: a map lookup keyed by a flow record
+//! field, a `{packets, bytes}` counter bump, the rule counter bump of the shared
+//! count-and-exit tail ([`emit_count`], on the [`COUNTERS_MAP`] it names), and the
+//! verdict code of an action ([`verdict`]).
+//!
+//! A leaf of the back end: it uses the instruction encoding, the code buffer and the
+//! flow record layout, nothing that lowers a rule, a classifier or a context, so every
+//! one of those may use it without a loop between files.
+
+use aya_obj::generated::bpf_func_id;
+
+use super::{
+    buffer::{CodeBuffer, Label},
+    flow::{self, at},
+    insn::{op, Cond, Insn, Reg, Size},
+};
+use crate::{hooks::HookSpec, ir::Action};
+
+/// Name of the per-CPU counters map (defined with the other maps in `maps.rs`).
+pub const COUNTERS_MAP: &str = "counters";
+
+/// The return code of an action that ends the program.
+pub(crate) fn verdict(spec: &HookSpec, a: Action) -> i32 {
+    let code = match a {
+        Action::Allow => spec.verdicts.allow,
+        Action::Drop => spec.verdicts.drop,
+        Action::Pass => spec.verdicts.pass,
+        Action::Count | Action::Redirect(_) | Action::RedirectIngress(_) => None,
+    };
+    code.expect("sema only lets through actions the hook has")
+}
+
+/// Adds 1 packet and the packet length in bytes to the counter slot whose index is
+/// at `COUNTER_KEY`. Clobbers r0-r5.
+pub(crate) fn emit_count(b: &mut CodeBuffer) {
+    emit_bump(b, COUNTERS_MAP, flow::COUNTER_KEY);
+}
+
+/// `r0 = bpf_map_lookup_elem(map, &flow[key])`: the value of `map` whose key is at
+/// flow record field `key`, or a jump to `miss` when there is none. Clobbers r0-r5.
+pub(crate) fn emit_map_lookup(b: &mut CodeBuffer, map: &str, key: i16, miss: Label) {
+    b.ld_map(Reg::R1, map);
+    b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
+    b.emit(Insn::alu64_imm(op::ADD, Reg::R2, at(key) as i32));
+    b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
+    b.branch_imm(Cond::Eq, Reg::R0, 0, miss);
+}
+
+/// Adds 1 and the packet length to the `{u64, u64}` slot of the per-CPU array `map`
+/// whose index is the `u32` at flow record field `key`. Clobbers r0-r5.
+pub(crate) fn emit_bump(b: &mut CodeBuffer, map: &str, key: i16) {
+    let skip = b.new_label();
+    emit_map_lookup(b, map, key, skip);
+    b.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+    b.emit(Insn::alu64_imm(op::ADD, Reg::R1, 1));
+    b.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+    b.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
+    b.emit(Insn::ldx(Size::W, Reg::R2, Reg::FP, at(flow::PKT_LEN)));
+    b.emit(Insn::alu64_reg(op::ADD, Reg::R1, Reg::R2));
+    b.emit(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
+    b.bind(skip);
+}
