@@ -9,7 +9,7 @@
 //! keys inside it (see [`FamIndex`]).
 
 use super::{
-    geometry::Key,
+    keys::Key,
     rules::{Entry, Prep, NO_CLASS},
 };
 

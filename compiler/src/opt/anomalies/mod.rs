@@ -14,11 +14,13 @@
 //! A rule that matches nothing (an address set with no element of its family) is
 //! skipped: it is neither reported nor in anybody's way. The pass changes nothing.
 //!
-//! Invariant: only certainties are reported. "Covers" is exact for every field of a
-//! [`RuleMatch`](crate::ir::RuleMatch) (family, IP-only, protocol, addresses as per-family interval lists,
-//! so a set covers a prefix exactly when its members do, port ranges, TCP flags,
-//! ICMP type and code) or errs towards "does not cover"; "may overlap" errs towards
-//! "overlaps". Nothing is reported about a rule whose search was cut short.
+//! Invariant: only certainties are reported. Whether one rule covers or overlaps
+//! another is decided in the header space ([`crate::space`]): exactly, for every field
+//! of a [`RuleMatch`](crate::ir::RuleMatch) (a set covers a prefix exactly when its
+//! members do). A socket condition is not part of a rule's shape: a rule with one never
+//! covers (it is not terminating), and it overlaps where its match does, which can
+//! only make it block more (the safe direction). Nothing is reported about a rule
+//! whose search was cut short.
 //!
 //! Large programs are not compared pairwise. Every rule gets a key per family and
 //! address (its prefix, `*`, or the smallest prefix holding a set's members); the rules
@@ -33,8 +35,9 @@
 //!
 //! * `mod.rs` (this file): the entry point [`run`], which checks and reports program
 //!   by program, and the limits of a search.
-//! * `geometry.rs`: what a rule matches, and whether one rule covers or may overlap
-//!   another.
+//! * `keys.rs`: the index keys (a prefix holding each address match); what a rule
+//!   matches, and the covering and overlap tests, are [`crate::space`]'s
+//!   [`MatchShape`](crate::space::MatchShape) comparisons.
 //! * `rules.rs`: each rule as the searches read it (class, index keys, quick form),
 //!   and what actions mean for anomalies.
 //! * `index.rs`: a program's rules that may end it, indexed by address keys per
@@ -45,19 +48,18 @@
 //!   of the pass as a whole. The properties over random programs and packets, which
 //!   need the reference evaluator, are `tests/anomalies.rs`, through [`probe`].
 
-mod geometry;
 mod index;
+mod keys;
 mod report;
 mod rules;
 mod search;
 
 use self::{
-    geometry::Ctx,
     index::SMALL_NODE,
     report::{partial_warning, report},
     search::check_program,
 };
-use crate::{diag::Diagnostic, ir::Module};
+use crate::{diag::Diagnostic, ir::Module, space::AddrSets};
 
 /// Work units (index nodes visited plus candidate rules checked, plus the intervals
 /// walked when a check compares two address sets) one rule's searches may spend.
@@ -91,12 +93,12 @@ pub const MAX_LISTED: usize = 100;
 
 /// Finds shadowed and redundant rules in every program of `module`.
 pub fn run(module: &Module) -> Vec<Diagnostic> {
-    let ctx = Ctx::new(module);
+    let sets = AddrSets::new(module);
     let mut diags = Vec::new();
     let mut partial = 0usize;
     let mut first_partial = None;
     for prog in module.programs.values() {
-        let mut found = check_program(&ctx, prog, LIMITS);
+        let mut found = check_program(&sets, prog, LIMITS);
         // A rule with `log` that decides as the default still traces what it
         // decides: removing it changes what `sockc trace` shows, so it is no anomaly.
         found
@@ -121,7 +123,6 @@ pub fn run(module: &Module) -> Vec<Diagnostic> {
 pub mod probe {
     use super::{
         check_program,
-        geometry::{Ctx, Shape},
         report::report,
         rules::{decides_otherwise, same_as_default, terminates},
         Limits,
@@ -129,17 +130,18 @@ pub mod probe {
     use crate::{
         diag::Diagnostic,
         ir::{Action, Module, Program, Rule, RuleMatch},
+        space::{AddrSets, MatchShape},
         syntax::ast::Verdict,
     };
 
     pub use super::index::SMALL_NODE;
 
-    /// The geometry of one module's rules.
-    pub struct Probe(Ctx);
+    /// The header space of one module's rules.
+    pub struct Probe(AddrSets);
 
     impl Probe {
         pub fn new(module: &Module) -> Probe {
-            Probe(Ctx::new(module))
+            Probe(AddrSets::new(module))
         }
 
         /// False for a rule that matches no packet (it has no shape).
@@ -156,10 +158,10 @@ pub mod probe {
         /// Whether some packet may match both (both must match something).
         pub fn may_overlap(&self, a: &RuleMatch, b: &RuleMatch) -> bool {
             let (a, b) = (self.shape(a), self.shape(b));
-            self.0.may_overlap(&a, &b, &mut 0)
+            self.0.overlaps(&a, &b, &mut 0)
         }
 
-        fn shape<'m>(&self, m: &'m RuleMatch) -> Shape<'m> {
+        fn shape<'m>(&self, m: &'m RuleMatch) -> MatchShape<'m> {
             self.0.shape(m).expect("the rule matches something")
         }
     }
@@ -177,7 +179,7 @@ pub mod probe {
             linear,
             small,
         };
-        let found = check_program(&Ctx::new(module), prog, limits);
+        let found = check_program(&AddrSets::new(module), prog, limits);
         let mut diags = Vec::new();
         report(prog, &found, usize::MAX, &mut diags);
         (diags, found.unchecked.is_empty())

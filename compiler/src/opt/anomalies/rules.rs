@@ -8,9 +8,10 @@
 //! (a `count` rule, or one that matches nothing); the quick tests of an [`Entry`] are
 //! necessary conditions of the exact ones, so they only ever rule candidates out.
 
-use super::geometry::{Addr, Ctx, Key, Shape};
+use super::keys::{key, Key};
 use crate::{
     ir::{Action, Rule},
+    space::{Addr, AddrSets, MatchShape},
     syntax::ast::Verdict,
 };
 
@@ -51,24 +52,29 @@ pub(super) struct Prep<'m> {
     pub(super) classes: Vec<(Action, bool)>,
     /// Per class, the classes (below 64) whose rules decide otherwise, as bits.
     block_masks: Vec<u64>,
+    /// What it matches ([`MatchShape::NOTHING`] when it matches nothing): made once
+    /// here, compared many times by the searches.
+    pub(super) shapes: Vec<MatchShape<'m>>,
 }
 
 impl<'m> Prep<'m> {
-    pub(super) fn new(ctx: &Ctx, rules: &'m [Rule]) -> Prep<'m> {
+    pub(super) fn new(sets: &AddrSets, rules: &'m [Rule]) -> Prep<'m> {
         let n = rules.len();
         let mut classes: Vec<(Action, bool)> = Vec::new();
         let mut keys4: Vec<[u64; 2]> = Vec::with_capacity(n);
         let mut keys6: Vec<[Key; 2]> = Vec::new();
+        let mut shapes = Vec::with_capacity(n);
         let quick: Vec<Entry> = rules
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let Some(s) = ctx.shape(&r.m) else {
+                let Some(s) = sets.shape(&r.m) else {
                     keys4.push([0; 2]);
-                    return Entry::new(i as u32, NO_CLASS, &Shape::NOTHING);
+                    shapes.push(MatchShape::NOTHING);
+                    return Entry::new(i as u32, NO_CLASS, &MatchShape::NOTHING);
                 };
                 let k4 = |a: &Addr| {
-                    let k = ctx.key(a, 0);
+                    let k = key(sets, a, 0);
                     ((k.net as u64) << 8) | u64::from(k.len)
                 };
                 keys4.push(if s.fams & 1 != 0 {
@@ -78,9 +84,11 @@ impl<'m> Prep<'m> {
                 });
                 if s.fams & 2 != 0 {
                     keys6.resize(n, [Key::ROOT; 2]);
-                    keys6[i] = [ctx.key(&s.src, 1), ctx.key(&s.dst, 1)];
+                    keys6[i] = [key(sets, &s.src, 1), key(sets, &s.dst, 1)];
                 }
-                Entry::new(i as u32, class_of(&mut classes, r), &s)
+                let entry = Entry::new(i as u32, class_of(&mut classes, r), &s);
+                shapes.push(s);
+                entry
             })
             .collect();
         let block_masks = classes
@@ -102,6 +110,7 @@ impl<'m> Prep<'m> {
             fams: quick.iter().map(Entry::fams).collect(),
             quick,
             classes,
+            shapes,
         }
     }
 
@@ -171,7 +180,7 @@ const DPORT: u8 = 4;
 const FAMS: u8 = 8;
 
 impl Entry {
-    pub(super) fn new(rule: u32, class: u16, s: &Shape) -> Entry {
+    pub(super) fn new(rule: u32, class: u16, s: &MatchShape) -> Entry {
         let hull = |p: Option<&[(u16, u16)]>| match p {
             Some(r) if !r.is_empty() => (r[0].0, r[r.len() - 1].1),
             _ => (0, u16::MAX),
@@ -204,7 +213,7 @@ impl Entry {
         self.bits & b.bits & PLAIN != 0
     }
 
-    /// False when `self` cannot cover `b` (a necessary condition of [`Ctx::covers`]);
+    /// False when `self` cannot cover `b` (a necessary condition of [`AddrSets::covers`]);
     /// exact when both are plain and `self`'s addresses hold `b`'s.
     pub(super) fn may_cover(&self, b: &Entry) -> bool {
         let port = |bit: u8, a: (u16, u16), x: (u16, u16)| {
@@ -217,7 +226,7 @@ impl Entry {
     }
 
     /// False when `self` and `b` cannot overlap (a necessary condition of
-    /// [`Ctx::may_overlap`]); exact when both are plain and their addresses overlap
+    /// [`AddrSets::overlaps`]); exact when both are plain and their addresses overlap
     /// in a family both have.
     pub(super) fn may_meet(&self, b: &Entry) -> bool {
         let ports = |e: &Entry| e.bits & (SPORT | DPORT) != 0;

@@ -12,13 +12,15 @@
 use std::ops::Range;
 
 use super::{
-    geometry::{Ctx, Shape},
     index::{Dim, FamIndex, Run, Walk, NIL},
     report::Found,
     rules::{decides_otherwise, same_as_default, terminates, Entry, Prep, ANY_PROTO, NO_CLASS},
     Limits,
 };
-use crate::ir::Program;
+use crate::{
+    ir::Program,
+    space::{AddrSets, MatchShape},
+};
 
 /// The search state of one rule.
 #[derive(Clone, Copy, Debug)]
@@ -49,8 +51,8 @@ enum Done {
 }
 
 /// The anomalies of one program.
-pub(super) fn check_program(ctx: &Ctx, prog: &Program, limits: Limits) -> Found {
-    let search = Search::new(ctx, prog, limits);
+pub(super) fn check_program(sets: &AddrSets, prog: &Program, limits: Limits) -> Found {
+    let search = Search::new(sets, prog, limits);
     let mut state = search.initial_state();
     let mut found = Found::default();
     search.find_covering_rules(&mut state);
@@ -73,7 +75,7 @@ pub(super) fn check_program(ctx: &Ctx, prog: &Program, limits: Limits) -> Found 
 /// limits. The per-rule [`State`] is passed along; a method about "the rule" means
 /// the rule of the [`Walk`] it is given.
 struct Search<'a> {
-    ctx: &'a Ctx,
+    sets: &'a AddrSets,
     prog: &'a Program,
     prep: Prep<'a>,
     index: [FamIndex; 2],
@@ -81,11 +83,11 @@ struct Search<'a> {
 }
 
 impl<'a> Search<'a> {
-    fn new(ctx: &'a Ctx, prog: &'a Program, limits: Limits) -> Search<'a> {
-        let prep = Prep::new(ctx, &prog.rules);
+    fn new(sets: &'a AddrSets, prog: &'a Program, limits: Limits) -> Search<'a> {
+        let prep = Prep::new(sets, &prog.rules);
         let index = [FamIndex::build(&prep, 0), FamIndex::build(&prep, 1)];
         Search {
-            ctx,
+            sets,
             prog,
             prep,
             index,
@@ -94,10 +96,8 @@ impl<'a> Search<'a> {
     }
 
     /// Rule `i`'s shape (it is in the index, so it matches something).
-    fn shape(&self, i: u32) -> Shape<'a> {
-        self.ctx
-            .shape(&self.prog.rules[i as usize].m)
-            .expect("indexed")
+    fn shape(&self, i: u32) -> &MatchShape<'a> {
+        &self.prep.shapes[i as usize]
     }
 
     fn initial_state(&self) -> Vec<State> {
@@ -275,8 +275,8 @@ impl<'a> Search<'a> {
         st.work += 1;
         e.plain(&w.q) || {
             st.work += 4;
-            self.ctx
-                .covers(&self.shape(e.rule), &self.shape(w.q.rule), &mut st.work)
+            self.sets
+                .covers(self.shape(e.rule), self.shape(w.q.rule), &mut st.work)
         }
     }
 
@@ -292,8 +292,8 @@ impl<'a> Search<'a> {
             st.work += 1;
             if e.plain(&q) || {
                 st.work += 4;
-                self.ctx
-                    .may_overlap(&self.shape(e.rule), &self.shape(i), &mut st.work)
+                self.sets
+                    .overlaps(self.shape(e.rule), self.shape(i), &mut st.work)
             } {
                 st.blocker = e.rule;
             }
@@ -355,9 +355,7 @@ impl<'a> Search<'a> {
             decides_otherwise(x.action, x.cond.is_some(), rules[i].action)
                 && prep.fams[j] != 0
                 && prep.quick[j].may_meet(&prep.quick[i])
-                && self
-                    .ctx
-                    .may_overlap(&self.shape(j as u32), &b, &mut st.work)
+                && self.sets.overlaps(self.shape(j as u32), b, &mut st.work)
         });
         if blocked {
             Done::Yes
@@ -526,8 +524,8 @@ impl<'a> Search<'a> {
         // `may_meet` was exact (the index found their addresses nested).
         e.plain(&q) || {
             st.work += 4;
-            self.ctx
-                .may_overlap(&self.shape(e.rule), &self.shape(i), &mut st.work)
+            self.sets
+                .overlaps(self.shape(e.rule), self.shape(i), &mut st.work)
         }
     }
 }
@@ -552,13 +550,13 @@ mod tests {
         let src = "xdp on eth0 {\ndrop tcp to 10.0.0.0/24\ndrop tcp to 10.0.1.0/24\nallow udp\n\
                    drop tcp to 10.0.0.0/8\ndefault allow\n}\n";
         let m = module(src);
-        let ctx = Ctx::new(&m);
+        let sets = AddrSets::new(&m);
         let prog = m.programs.values().next().unwrap();
-        let full = check_program(&ctx, prog, LIMITS);
+        let full = check_program(&sets, prog, LIMITS);
         assert_eq!(full.redundant.len(), 3);
         assert!(full.unchecked.is_empty());
         let capped = check_program(
-            &ctx,
+            &sets,
             prog,
             Limits {
                 budget: 0,

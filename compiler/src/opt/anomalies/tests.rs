@@ -387,10 +387,10 @@ fn classbench_timing() {
                 best = best.min(t.elapsed());
                 best_cpu = best_cpu.min(cpu_time() - c);
             }
-            let ctx = Ctx::new(&m);
+            let sets = AddrSets::new(&m);
             let (mut shadowed, mut redundant, mut by_default) = (0, 0, 0);
             for prog in m.programs.values() {
-                let found = check_program(&ctx, prog, LIMITS);
+                let found = check_program(&sets, prog, LIMITS);
                 shadowed += found.shadowed.len();
                 redundant += found.redundant.len();
                 by_default += found.redundant.iter().filter(|r| r.1.is_none()).count();

@@ -1,0 +1,344 @@
+//! The dimensions of the header space, as data: one row of [`DIMS`] per per-packet
+//! input a rule can test, with its domain, the values a witness prefers, and when the
+//! input means something for a packet ([`DimSpec::relevant`]); and [`Point`], one
+//! value per dimension.
+//!
+//! Invariant: a dimension's relevance depends only on dimensions before it in
+//! [`Dim::ALL`] (the frame before the protocol, the protocol before the transport
+//! fields), which is what lets subtraction keep boxes closed under the irrelevant
+//! coordinates (see the module docs of [`super`]). A new input (conntrack state,
+//! local vs forwarded, EtherType, IPv6 fragment, rate limit) is one variant of [`Dim`]
+//! and one row of [`DIMS`], placed after the dimensions its relevance reads.
+
+use std::ops::{Index, IndexMut};
+
+use crate::{ir::flow::fact, syntax::ast::SockCond};
+
+/// One input of the header space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dim {
+    /// What the frame is: [`frame::NON_IP`], [`frame::V4`] or [`frame::V6`] (an IP
+    /// packet whose fixed header is complete).
+    Frame,
+    /// IPv4 protocol or IPv6 next header.
+    Proto,
+    /// Whether the transport header a rule can test (TCP, UDP, ICMP, ICMPv6) is there in
+    /// full: [`l4::ABSENT`] for a cut-short header or a later IPv4 fragment.
+    L4,
+    /// IPv4 source address (a number below 2^32).
+    Src4,
+    Dst4,
+    /// IPv6 source address.
+    Src6,
+    Dst6,
+    Sport,
+    Dport,
+    /// The 8 TCP flag bits as one number (FIN = 0x01 … CWR = 0x80).
+    TcpFlags,
+    IcmpType,
+    IcmpCode,
+    /// What a socket lookup finds for the packet: [`socket::NONE`] …
+    /// [`socket::TIMEWAIT`].
+    Socket,
+}
+
+/// The number of dimensions.
+pub const NDIMS: usize = 13;
+
+impl Dim {
+    /// Every dimension, in the order of [`DIMS`] (a dimension's relevance reads only
+    /// the ones before it).
+    pub const ALL: [Dim; NDIMS] = [
+        Dim::Frame,
+        Dim::Proto,
+        Dim::L4,
+        Dim::Src4,
+        Dim::Dst4,
+        Dim::Src6,
+        Dim::Dst6,
+        Dim::Sport,
+        Dim::Dport,
+        Dim::TcpFlags,
+        Dim::IcmpType,
+        Dim::IcmpCode,
+        Dim::Socket,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn spec(self) -> &'static DimSpec {
+        &DIMS[self.index()]
+    }
+
+    /// The largest value of the domain `0..=max`.
+    pub fn max_value(self) -> u128 {
+        self.spec().max
+    }
+}
+
+/// What the table says about one dimension.
+pub struct DimSpec {
+    pub dim: Dim,
+    /// Its name in listings.
+    pub name: &'static str,
+    /// The domain is `0..=max`.
+    pub max: u128,
+    /// Values a witness takes, first one the set holds, before falling back to the
+    /// set's lowest value (a readable example packet: TCP before protocol 0).
+    pub prefer: &'static [u128],
+    /// Whether the dimension means something for a packet with these values (it reads
+    /// only the dimensions before this one). Where it does not, the packet is the same
+    /// whatever the value, and the dimension is not printed.
+    pub relevant: fn(&Point) -> bool,
+}
+
+/// The values of [`Dim::Frame`].
+pub mod frame {
+    pub const NON_IP: u128 = 0;
+    pub const V4: u128 = 1;
+    pub const V6: u128 = 2;
+}
+
+/// The values of [`Dim::L4`].
+pub mod l4 {
+    pub const ABSENT: u128 = 0;
+    pub const PRESENT: u128 = 1;
+}
+
+/// The values of [`Dim::Socket`]: the facts of `ir::flow::fact`, less one.
+pub mod socket {
+    use super::{fact, SockCond};
+
+    pub const NONE: u128 = (fact::NONE - 1) as u128;
+    pub const LISTENING: u128 = (fact::LISTENING - 1) as u128;
+    pub const ESTABLISHED: u128 = (fact::ESTABLISHED - 1) as u128;
+    /// TCP TIME_WAIT: a socket exists, neither listening nor established.
+    pub const TIMEWAIT: u128 = (fact::OTHER - 1) as u128;
+
+    /// Whether `cond` holds for a packet whose lookup found `v`.
+    pub fn holds(cond: SockCond, v: u128) -> bool {
+        v <= TIMEWAIT && fact::holds(cond, v as u8 + 1)
+    }
+
+    /// The name `sockc test --socket` takes.
+    pub fn name(v: u128) -> &'static str {
+        match v {
+            NONE => "none",
+            LISTENING => "listening",
+            ESTABLISHED => "established",
+            _ => "timewait",
+        }
+    }
+}
+
+const IP_PROTO_ICMP: u128 = 1;
+const IP_PROTO_TCP: u128 = 6;
+const IP_PROTO_UDP: u128 = 17;
+const IP_PROTO_ICMPV6: u128 = 58;
+
+fn always(_: &Point) -> bool {
+    true
+}
+
+fn ip(p: &Point) -> bool {
+    p[Dim::Frame] != frame::NON_IP
+}
+
+fn v4(p: &Point) -> bool {
+    p[Dim::Frame] == frame::V4
+}
+
+fn v6(p: &Point) -> bool {
+    p[Dim::Frame] == frame::V6
+}
+
+/// An IP packet of a protocol whose transport header rules read.
+fn has_transport(p: &Point) -> bool {
+    ip(p)
+        && matches!(
+            p[Dim::Proto],
+            IP_PROTO_ICMP | IP_PROTO_TCP | IP_PROTO_UDP | IP_PROTO_ICMPV6
+        )
+}
+
+/// A complete TCP or UDP header: ports, and a socket to look up.
+fn ports(p: &Point) -> bool {
+    ip(p) && matches!(p[Dim::Proto], IP_PROTO_TCP | IP_PROTO_UDP) && p[Dim::L4] == l4::PRESENT
+}
+
+fn tcp(p: &Point) -> bool {
+    ip(p) && p[Dim::Proto] == IP_PROTO_TCP && p[Dim::L4] == l4::PRESENT
+}
+
+fn icmp(p: &Point) -> bool {
+    ip(p) && matches!(p[Dim::Proto], IP_PROTO_ICMP | IP_PROTO_ICMPV6) && p[Dim::L4] == l4::PRESENT
+}
+
+const V4_MAX: u128 = u32::MAX as u128;
+
+/// The dimension table, in [`Dim::ALL`] order.
+pub const DIMS: [DimSpec; NDIMS] = [
+    DimSpec {
+        dim: Dim::Frame,
+        name: "frame",
+        max: frame::V6,
+        prefer: &[frame::V4, frame::V6],
+        relevant: always,
+    },
+    DimSpec {
+        dim: Dim::Proto,
+        name: "proto",
+        max: 255,
+        // (The witness puts the family's own ICMP first; see `Region::witness`.)
+        prefer: &[IP_PROTO_TCP, IP_PROTO_UDP, IP_PROTO_ICMP, IP_PROTO_ICMPV6],
+        relevant: ip,
+    },
+    DimSpec {
+        dim: Dim::L4,
+        name: "l4",
+        max: l4::PRESENT,
+        prefer: &[l4::PRESENT],
+        relevant: has_transport,
+    },
+    DimSpec {
+        dim: Dim::Src4,
+        name: "src4",
+        max: V4_MAX,
+        prefer: &[],
+        relevant: v4,
+    },
+    DimSpec {
+        dim: Dim::Dst4,
+        name: "dst4",
+        max: V4_MAX,
+        prefer: &[],
+        relevant: v4,
+    },
+    DimSpec {
+        dim: Dim::Src6,
+        name: "src6",
+        max: u128::MAX,
+        prefer: &[],
+        relevant: v6,
+    },
+    DimSpec {
+        dim: Dim::Dst6,
+        name: "dst6",
+        max: u128::MAX,
+        prefer: &[],
+        relevant: v6,
+    },
+    DimSpec {
+        dim: Dim::Sport,
+        name: "sport",
+        max: u16::MAX as u128,
+        prefer: &[],
+        relevant: ports,
+    },
+    DimSpec {
+        dim: Dim::Dport,
+        name: "dport",
+        max: u16::MAX as u128,
+        prefer: &[],
+        relevant: ports,
+    },
+    DimSpec {
+        dim: Dim::TcpFlags,
+        name: "tcpflags",
+        max: 255,
+        prefer: &[],
+        relevant: tcp,
+    },
+    DimSpec {
+        dim: Dim::IcmpType,
+        name: "icmptype",
+        max: 255,
+        prefer: &[],
+        relevant: icmp,
+    },
+    DimSpec {
+        dim: Dim::IcmpCode,
+        name: "icmpcode",
+        max: 255,
+        prefer: &[],
+        relevant: icmp,
+    },
+    DimSpec {
+        dim: Dim::Socket,
+        name: "socket",
+        max: socket::TIMEWAIT,
+        prefer: &[socket::NONE],
+        relevant: ports,
+    },
+];
+
+/// One value per dimension: a packet (and what its socket lookup finds), with
+/// arbitrary values in the dimensions that are not relevant to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Point(pub [u128; NDIMS]);
+
+impl Index<Dim> for Point {
+    type Output = u128;
+    fn index(&self, d: Dim) -> &u128 {
+        &self.0[d.index()]
+    }
+}
+
+impl IndexMut<Dim> for Point {
+    fn index_mut(&mut self, d: Dim) -> &mut u128 {
+        &mut self.0[d.index()]
+    }
+}
+
+impl Point {
+    /// Whether dimension `d` means something for this packet.
+    pub fn relevant(&self, d: Dim) -> bool {
+        (d.spec().relevant)(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_follows_the_enum() {
+        for (i, (d, spec)) in Dim::ALL.iter().zip(&DIMS).enumerate() {
+            assert_eq!((d.index(), spec.dim), (i, *d));
+            assert!(spec.prefer.iter().all(|&v| v <= spec.max));
+        }
+    }
+
+    #[test]
+    fn relevance_reads_only_earlier_dimensions() {
+        // Changing a later dimension never changes an earlier one's relevance.
+        let samples: Vec<Point> = (0..3u128)
+            .flat_map(|f| [0u128, 1, 6, 17, 47, 58].map(move |p| (f, p)))
+            .flat_map(|(f, p)| [0u128, 1].map(move |l| (f, p, l)))
+            .map(|(f, p, l)| {
+                let mut x = Point([0; NDIMS]);
+                (x[Dim::Frame], x[Dim::Proto], x[Dim::L4]) = (f, p, l);
+                x
+            })
+            .collect();
+        for p in &samples {
+            for d in Dim::ALL {
+                for later in Dim::ALL.iter().filter(|&&e| e >= d) {
+                    let mut q = *p;
+                    q[*later] = later.max_value();
+                    assert_eq!(p.relevant(d), q.relevant(d), "{d:?} reads {later:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn socket_values_follow_the_facts() {
+        assert!(socket::holds(SockCond::NoSocket, socket::NONE));
+        assert!(socket::holds(SockCond::Exists, socket::TIMEWAIT));
+        assert!(!socket::holds(SockCond::Listening, socket::ESTABLISHED));
+        assert_eq!(socket::name(socket::LISTENING), "listening");
+    }
+}

@@ -1,0 +1,262 @@
+//! The values of one dimension: a sorted list of disjoint, non-adjacent inclusive
+//! intervals, as slices of any integer type (the IR keeps ports as `u16`) and as an
+//! owned [`ValueSet`] of `u128`.
+//!
+//! Invariant: every list these functions take or make is sorted, disjoint and
+//! non-adjacent (`a.1 + 1 < b.0` for neighbours), so equal sets have equal lists.
+//! Every function adds the intervals it walks to `work` (saturating); a list of at
+//! most [`SMALL`] intervals is compared by binary search in the other (one unit per
+//! interval), longer ones by one merge walk over both (one unit per interval of
+//! either).
+
+/// An inclusive interval of `u128` values.
+pub type Iv = (u128, u128);
+
+/// Lists up to this long are looked up by binary search instead of merged.
+pub const SMALL: usize = 4;
+
+fn charge(work: &mut u32, n: usize) {
+    *work = work.saturating_add(n.min(u32::MAX as usize) as u32);
+}
+
+/// Whether `v` is in `a`.
+pub fn contains<T: Copy + Ord>(a: &[(T, T)], v: T) -> bool {
+    let j = a.partition_point(|x| x.1 < v);
+    j < a.len() && a[j].0 <= v
+}
+
+/// Whether every value of `b` is in `a`.
+pub fn covers<T: Copy + Ord>(a: &[(T, T)], b: &[(T, T)], work: &mut u32) -> bool {
+    let inside = |j: usize, (lo, hi): (T, T)| j < a.len() && a[j].0 <= lo && hi <= a[j].1;
+    if b.len() <= SMALL {
+        charge(work, b.len());
+        return b
+            .iter()
+            .all(|&x| inside(a.partition_point(|y| y.1 < x.0), x));
+    }
+    charge(work, a.len() + b.len());
+    let mut j = 0;
+    b.iter().all(|&x| {
+        while j < a.len() && a[j].1 < x.0 {
+            j += 1;
+        }
+        inside(j, x)
+    })
+}
+
+/// Whether some value is in both.
+pub fn overlaps<T: Copy + Ord>(a: &[(T, T)], b: &[(T, T)], work: &mut u32) -> bool {
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if small.len() <= SMALL {
+        charge(work, small.len());
+        return small.iter().any(|&(lo, hi)| {
+            let j = large.partition_point(|x| x.1 < lo);
+            j < large.len() && large[j].0 <= hi
+        });
+    }
+    charge(work, a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].1 < b[j].0 {
+            i += 1;
+        } else if b[j].1 < a[i].0 {
+            j += 1;
+        } else {
+            return true;
+        }
+    }
+    false
+}
+
+/// A set of `u128` values; see the module docs for the invariant.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueSet(Vec<Iv>);
+
+impl ValueSet {
+    pub fn empty() -> ValueSet {
+        ValueSet(Vec::new())
+    }
+
+    /// `0..=max`.
+    pub fn full(max: u128) -> ValueSet {
+        ValueSet(vec![(0, max)])
+    }
+
+    pub fn single(v: u128) -> ValueSet {
+        ValueSet(vec![(v, v)])
+    }
+
+    /// `lo..=hi` (empty when `lo > hi`).
+    pub fn range(lo: u128, hi: u128) -> ValueSet {
+        ValueSet(if lo <= hi { vec![(lo, hi)] } else { Vec::new() })
+    }
+
+    /// The union of any intervals (empty ones, `lo > hi`, are dropped).
+    pub fn from_intervals(ivs: impl IntoIterator<Item = Iv>) -> ValueSet {
+        let mut list: Vec<Iv> = ivs.into_iter().filter(|x| x.0 <= x.1).collect();
+        list.sort_unstable();
+        let mut out: Vec<Iv> = Vec::with_capacity(list.len());
+        for (lo, hi) in list {
+            match out.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => out.push((lo, hi)),
+            }
+        }
+        ValueSet(out)
+    }
+
+    /// The values of `0..=max` whose bits under `mask` are `value` (TCP flags: `syn
+    /// !ack` is mask `0x12`, value `0x02`). For small domains (it walks every value):
+    /// `max` is at most `u16::MAX`.
+    pub fn masked(mask: u128, value: u128, max: u128) -> ValueSet {
+        assert!(
+            max <= u128::from(u16::MAX),
+            "masked sets are for small domains"
+        );
+        ValueSet::from_intervals((0..=max).filter(|v| v & mask == value).map(|v| (v, v)))
+    }
+
+    pub fn intervals(&self) -> &[Iv] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether the set is all of `0..=max`.
+    pub fn is_full(&self, max: u128) -> bool {
+        self.0 == [(0, max)]
+    }
+
+    pub fn contains(&self, v: u128) -> bool {
+        contains(&self.0, v)
+    }
+
+    /// The lowest value.
+    pub fn lowest(&self) -> Option<u128> {
+        self.0.first().map(|x| x.0)
+    }
+
+    pub fn covers(&self, other: &ValueSet, work: &mut u32) -> bool {
+        covers(&self.0, &other.0, work)
+    }
+
+    pub fn overlaps(&self, other: &ValueSet, work: &mut u32) -> bool {
+        overlaps(&self.0, &other.0, work)
+    }
+
+    pub fn intersect(&self, other: &ValueSet, work: &mut u32) -> ValueSet {
+        let (a, b) = (&self.0, &other.0);
+        charge(work, a.len() + b.len());
+        let mut out = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            let lo = a[i].0.max(b[j].0);
+            let hi = a[i].1.min(b[j].1);
+            if lo <= hi {
+                out.push((lo, hi));
+            }
+            if a[i].1 < b[j].1 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        ValueSet(out)
+    }
+
+    /// The values of `self` not in `other`.
+    pub fn subtract(&self, other: &ValueSet, work: &mut u32) -> ValueSet {
+        let b = &other.0;
+        charge(work, self.0.len() + b.len());
+        let mut out = Vec::new();
+        let mut j = 0;
+        for &(lo, hi) in &self.0 {
+            while j < b.len() && b[j].1 < lo {
+                j += 1;
+            }
+            // `cur..=hi` is what is left of this interval; `b[k]` may cut it.
+            let mut cur = Some(lo);
+            let mut k = j;
+            while let Some(c) = cur {
+                if k >= b.len() || b[k].0 > hi {
+                    out.push((c, hi));
+                    break;
+                }
+                if b[k].0 > c {
+                    out.push((c, b[k].0 - 1));
+                }
+                cur = b[k].1.checked_add(1).filter(|&n| n <= hi);
+                k += 1;
+            }
+        }
+        ValueSet(out)
+    }
+
+    pub fn union(&self, other: &ValueSet, work: &mut u32) -> ValueSet {
+        charge(work, self.0.len() + other.0.len());
+        ValueSet::from_intervals(self.0.iter().chain(&other.0).copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(ivs: &[Iv]) -> ValueSet {
+        ValueSet::from_intervals(ivs.iter().copied())
+    }
+
+    #[test]
+    fn normalizes_to_disjoint_non_adjacent_intervals() {
+        assert_eq!(
+            set(&[(5, 9), (1, 2), (3, 3), (8, 12)]).intervals(),
+            [(1, 3), (5, 12)]
+        );
+        assert_eq!(set(&[(4, 4), (1, 3)]).intervals(), [(1, 4)]);
+        assert_eq!(set(&[(5, 4)]), ValueSet::empty());
+        assert_eq!(set(&[(0, u128::MAX), (7, 7)]).intervals(), [(0, u128::MAX)]);
+    }
+
+    #[test]
+    fn subtraction_cuts_at_both_ends_and_inside() {
+        let w = &mut 0;
+        let a = set(&[(0, 10), (20, 30)]);
+        let b = set(&[(0, 2), (5, 6), (10, 21), (30, 40)]);
+        assert_eq!(a.subtract(&b, w).intervals(), [(3, 4), (7, 9), (22, 29)]);
+        let full = ValueSet::full(u128::MAX);
+        assert_eq!(
+            full.subtract(&ValueSet::single(u128::MAX), w).intervals(),
+            [(0, u128::MAX - 1)]
+        );
+        assert!(full.subtract(&full, w).is_empty());
+    }
+
+    #[test]
+    fn masks_become_intervals() {
+        // syn !ack: bit 1 set, bit 4 clear.
+        let s = ValueSet::masked(0x12, 0x02, 255);
+        assert!((0..=255u128).all(|v| s.contains(v) == (v & 0x12 == 0x02)));
+        assert_eq!(s.lowest(), Some(2));
+        assert!(ValueSet::masked(0, 0, 255).is_full(255));
+        assert!(ValueSet::masked(0x01, 0x02, 255).is_empty());
+    }
+
+    #[test]
+    fn comparisons_charge_what_they_walk() {
+        let a: Vec<Iv> = (0..10).map(|i| (i * 10, i * 10 + 5)).collect();
+        let mut w = 0;
+        assert!(covers(&a, &[(10, 12)], &mut w));
+        assert_eq!(w, 1);
+        assert!(!overlaps(
+            &a,
+            &a[..6]
+                .iter()
+                .map(|x| (x.1 + 1, x.1 + 2))
+                .collect::<Vec<_>>(),
+            &mut w
+        ));
+        assert_eq!(w, 1 + 16);
+    }
+}

@@ -1,0 +1,196 @@
+//! A point as the packet it stands for ([`Packet`]): a plain struct, printed in the
+//! packet syntax of `sockc test --packet` (README, "Packets"), which the testkit
+//! parses into a frame, with the socket state `--socket` takes beside it.
+//!
+//! Invariant: only the dimensions relevant to the point are read, so two points that
+//! differ only where nothing is relevant print the same packet; and the printed text,
+//! parsed and decoded by the testkit, gives back the point's relevant values (a test
+//! of the compiler checks it against the testkit's decoder).
+
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
+
+use super::dims::{frame, socket, Dim, Point};
+
+/// The transport fields of a witness packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// No header rules can read: another protocol, or the header cut short.
+    Absent,
+    /// TCP (with its flags) or UDP.
+    Ports {
+        sport: u16,
+        dport: u16,
+        tcp_flags: Option<u8>,
+    },
+    Icmp {
+        ty: u8,
+        code: u8,
+    },
+}
+
+/// An IP packet's fields as rules see them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IpPacket {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub proto: u8,
+    pub transport: Transport,
+}
+
+/// What a point stands for: a frame (`ip: None` is a non-IP frame) and, when a socket
+/// lookup means something for it, what the lookup finds (a [`socket`] value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Packet {
+    pub ip: Option<IpPacket>,
+    pub socket: Option<u128>,
+}
+
+/// Ethernet header plus the fixed IPv4 / IPv6 header: where a frame is cut to leave
+/// the transport header out.
+const CUT_V4: usize = 14 + 20;
+const CUT_V6: usize = 14 + 40;
+
+const FLAG_NAMES: [&str; 8] = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"];
+
+impl Point {
+    /// The packet this point stands for.
+    pub fn packet(&self) -> Packet {
+        let ip = match self[Dim::Frame] {
+            frame::V4 => Some((
+                IpAddr::V4(Ipv4Addr::from(self[Dim::Src4] as u32)),
+                IpAddr::V4(Ipv4Addr::from(self[Dim::Dst4] as u32)),
+            )),
+            frame::V6 => Some((
+                IpAddr::V6(Ipv6Addr::from(self[Dim::Src6])),
+                IpAddr::V6(Ipv6Addr::from(self[Dim::Dst6])),
+            )),
+            _ => None,
+        };
+        let ip = ip.map(|(src, dst)| IpPacket {
+            src,
+            dst,
+            proto: self[Dim::Proto] as u8,
+            transport: self.transport(),
+        });
+        Packet {
+            ip,
+            socket: self.relevant(Dim::Socket).then_some(self[Dim::Socket]),
+        }
+    }
+
+    fn transport(&self) -> Transport {
+        if self.relevant(Dim::Sport) {
+            Transport::Ports {
+                sport: self[Dim::Sport] as u16,
+                dport: self[Dim::Dport] as u16,
+                tcp_flags: self
+                    .relevant(Dim::TcpFlags)
+                    .then_some(self[Dim::TcpFlags] as u8),
+            }
+        } else if self.relevant(Dim::IcmpType) {
+            Transport::Icmp {
+                ty: self[Dim::IcmpType] as u8,
+                code: self[Dim::IcmpCode] as u8,
+            }
+        } else {
+            Transport::Absent
+        }
+    }
+}
+
+impl IpPacket {
+    /// The packet in `sockc test` syntax, e.g. `tcp 10.0.0.1:1234 -> 1.1.1.1:53 syn`.
+    /// A TCP, UDP or ICMP packet whose header is absent is cut after the IP header
+    /// (`len`); ICMP with the other family's protocol number is `proto N` with the
+    /// type and code as payload.
+    pub fn text(&self) -> String {
+        let v6 = self.src.is_ipv6();
+        let endpoint = |a: IpAddr, port: Option<u16>| match (a, port) {
+            (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+            (a, Some(p)) => format!("{a}:{p}"),
+            (a, None) => a.to_string(),
+        };
+        let own_icmp = if v6 { 58 } else { 1 };
+        let kind = match self.proto {
+            6 => "tcp".to_string(),
+            17 => "udp".to_string(),
+            p if p == own_icmp => if v6 { "icmpv6" } else { "icmp" }.to_string(),
+            p => format!("proto {p}"),
+        };
+        let ports = matches!(self.proto, 6 | 17);
+        let (sport, dport, rest) = match self.transport {
+            Transport::Ports {
+                sport,
+                dport,
+                tcp_flags,
+            } => (Some(sport), Some(dport), flags_text(tcp_flags.unwrap_or(0))),
+            Transport::Icmp { ty, code } if self.proto == own_icmp => {
+                (None, None, format!(" type {ty} code {code}"))
+            }
+            Transport::Icmp { ty, code } => {
+                (None, None, format!(" payload {ty:02x}{code:02x}0000"))
+            }
+            Transport::Absent => {
+                let zero = ports.then_some(0);
+                let cut = matches!(self.proto, 1 | 6 | 17 | 58);
+                let rest = if cut {
+                    format!(" len {}", if v6 { CUT_V6 } else { CUT_V4 })
+                } else {
+                    String::new()
+                };
+                (zero, zero, rest)
+            }
+        };
+        format!(
+            "{kind} {} -> {}{rest}",
+            endpoint(self.src, sport),
+            endpoint(self.dst, dport)
+        )
+    }
+}
+
+/// ` syn,ack` for the set bits (empty for none), as the testkit prints flags.
+fn flags_text(flags: u8) -> String {
+    let names: Vec<&str> = FLAG_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| flags & (1 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", names.join(","))
+    }
+}
+
+impl Packet {
+    /// The `sockc test --packet` text; `None` for a non-IP frame, which the packet
+    /// syntax cannot write.
+    pub fn text(&self) -> Option<String> {
+        self.ip.as_ref().map(IpPacket::text)
+    }
+
+    /// The `sockc test --socket` value, when a socket lookup means something for it.
+    pub fn socket_name(&self) -> Option<&'static str> {
+        self.socket.map(socket::name)
+    }
+}
+
+impl fmt::Display for Packet {
+    /// The packet text, then `(socket STATE)` when it has one; a non-IP frame is
+    /// `non-IP frame`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.text() {
+            Some(t) => f.write_str(&t)?,
+            None => f.write_str("non-IP frame")?,
+        }
+        if let Some(s) = self.socket_name() {
+            write!(f, " (socket {s})")?;
+        }
+        Ok(())
+    }
+}

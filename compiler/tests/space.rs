@@ -1,0 +1,357 @@
+//! The header space (`sockc_compiler::space`) against the reference evaluator
+//! (`sockc_testkit::eval`): a rule's region holds exactly the packets the rule matches
+//! (whatever the points hold where a packet has no field), the factored comparisons
+//! of two matches answer what the region operations answer, and every witness, printed
+//! in `sockc test` syntax and read back by the testkit, is a packet of its region.
+//!
+//! Rules are random `RuleMatch`es over a small corner of each dimension (so that rules
+//! and packets meet), sema-shaped or not: the algebra is exact for any match.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+use proptest::prelude::*;
+use sockc_compiler::{
+    ir::{AddrMatch, AddrSet, Module, PortMatch, RuleMatch, SetId},
+    space::{frame, hook_universe, l4, rule_region, socket, AddrSets, Dim, Point, Region, NDIMS},
+    syntax::ast::{Family, SockCond},
+};
+use sockc_testkit::{
+    eval::{self, decode, Headers, IpHeader, L4Fields},
+    packet::parse_packet,
+};
+
+const V4BASE: u128 = 0x0a00_0000;
+const V6BASE: u128 = 0x2001_0db8 << 96;
+
+/// A prefix in a 16-address corner of family `f`, now and then the whole space.
+fn prefix(f: usize) -> impl Strategy<Value = IpNet> {
+    (0u128..16, 0u8..=5).prop_map(move |(a, l)| {
+        let w = if f == 0 { 32 } else { 128 };
+        let len = if l == 0 { 0 } else { w - l + 1 };
+        let net: IpNet = if f == 0 {
+            ipnet::Ipv4Net::new(((V4BASE | a) as u32).into(), len)
+                .unwrap()
+                .into()
+        } else {
+            ipnet::Ipv6Net::new((V6BASE | a).into(), len)
+                .unwrap()
+                .into()
+        };
+        net.trunc()
+    })
+}
+
+fn ports() -> impl Strategy<Value = PortMatch> {
+    prop_oneof![
+        2 => Just(PortMatch::Any),
+        2 => proptest::collection::btree_set(0u16..8, 1..4).prop_map(|ports| {
+            let mut out: Vec<(u16, u16)> = Vec::new();
+            for p in ports {
+                match out.last_mut() {
+                    Some(last) if last.1 + 1 == p => last.1 = p,
+                    _ => out.push((p, p)),
+                }
+            }
+            PortMatch::Ranges(out)
+        }),
+        1 => Just(PortMatch::Ranges(vec![(0, u16::MAX)])),
+    ]
+}
+
+fn address(sets: usize) -> impl Strategy<Value = AddrMatch> {
+    prop_oneof![
+        3 => Just(AddrMatch::Any),
+        1 => prefix(0).prop_map(AddrMatch::Prefix),
+        1 => prefix(1).prop_map(AddrMatch::Prefix),
+        1 => (0..sets).prop_map(|s| AddrMatch::Set(SetId::from_u32(s as u32))),
+    ]
+}
+
+fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
+    let family = prop_oneof![Just(None), Just(Some(Family::V4)), Just(Some(Family::V6))];
+    let proto = prop::option::of(prop::sample::select(vec![0u8, 1, 6, 17, 47, 58]));
+    (
+        (family, any::<bool>(), proto),
+        (address(sets), address(sets), ports(), ports()),
+        (
+            prop::option::weighted(0.3, (0u8..4, 0u8..4)),
+            prop::option::weighted(0.2, 0u8..3),
+            prop::option::weighted(0.2, 0u8..2),
+        ),
+        prop::bool::weighted(0.05),
+    )
+        .prop_map(
+            |((family, ip_only, proto), (src, dst, sport, dport), (flags, ty, code), empty)| {
+                if empty {
+                    return RuleMatch::default();
+                }
+                RuleMatch {
+                    family,
+                    ip_only,
+                    proto,
+                    src,
+                    dst,
+                    sport,
+                    dport,
+                    // Now and then a value with bits outside the mask: it never matches.
+                    tcp_flags: flags.map(|(m, v)| (m, if v == 3 { v } else { v & m })),
+                    icmp_type: ty,
+                    icmp_code: code,
+                }
+            },
+        )
+}
+
+fn cond() -> impl Strategy<Value = Option<SockCond>> {
+    prop::option::weighted(
+        0.2,
+        prop::sample::select(vec![
+            SockCond::Exists,
+            SockCond::NoSocket,
+            SockCond::Listening,
+            SockCond::Established,
+        ]),
+    )
+}
+
+fn set() -> impl Strategy<Value = AddrSet> {
+    (
+        proptest::collection::vec(prefix(0), 0..4),
+        proptest::collection::vec(prefix(1), 0..3),
+    )
+        .prop_map(|(a, b)| AddrSet {
+            name: "s".into(),
+            v4: a
+                .into_iter()
+                .filter_map(|n| match n {
+                    IpNet::V4(n) => Some(n),
+                    _ => None,
+                })
+                .collect(),
+            v6: b
+                .into_iter()
+                .filter_map(|n| match n {
+                    IpNet::V6(n) => Some(n),
+                    _ => None,
+                })
+                .collect(),
+        })
+}
+
+fn module() -> impl Strategy<Value = Module> {
+    proptest::collection::vec(set(), 1..4).prop_map(|sets| {
+        let mut m = Module::default();
+        for s in sets {
+            m.sets.push(s);
+        }
+        m
+    })
+}
+
+/// A frame's headers as rules see them, in the same corners as the rules; TCP always
+/// has its flags (frames; an sk_lookup lookup has none and is not a point).
+fn headers() -> impl Strategy<Value = Headers> {
+    let ip = (
+        any::<bool>(),
+        (0u128..18, 0u128..18),
+        prop::sample::select(vec![6u8, 17, 1, 58, 47, 0, 6]),
+        (0u16..9, 0u16..9, 0u8..16, 0u8..4, 0u8..3),
+        0u8..5,
+    )
+        .prop_map(|(v6, (s, d), proto, (sp, dp, fl, ty, code), l4)| {
+            let addr = |a: u128| -> IpAddr {
+                if v6 {
+                    Ipv6Addr::from(V6BASE | a).into()
+                } else {
+                    Ipv4Addr::from((V4BASE | a) as u32).into()
+                }
+            };
+            let l4 = match proto {
+                _ if l4 == 0 => L4Fields::Absent,
+                6 | 17 => L4Fields::Ports {
+                    sport: sp,
+                    dport: dp,
+                    tcp_flags: (proto == 6).then_some(fl),
+                },
+                1 | 58 => L4Fields::Icmp { ty, code },
+                _ => L4Fields::Absent,
+            };
+            IpHeader {
+                src: addr(s),
+                dst: addr(d),
+                proto,
+                l4,
+            }
+        });
+    prop::option::weighted(0.93, ip).prop_map(|ip| Headers { len: 64, ip })
+}
+
+/// The point of a packet and socket state, with `noise` wherever the packet has no
+/// field (a region must not depend on those).
+fn point_of(h: &Headers, sock: u128, noise: &[u128; NDIMS]) -> Point {
+    let mut p = Point(*noise);
+    for d in Dim::ALL {
+        p[d] = p[d].min(d.max_value());
+    }
+    let Some(ip) = &h.ip else {
+        p[Dim::Frame] = frame::NON_IP;
+        return p;
+    };
+    p[Dim::Proto] = ip.proto.into();
+    let bits = |a: IpAddr| match a {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    };
+    let (fr, src, dst) = match ip.src {
+        IpAddr::V4(_) => (frame::V4, Dim::Src4, Dim::Dst4),
+        IpAddr::V6(_) => (frame::V6, Dim::Src6, Dim::Dst6),
+    };
+    (p[Dim::Frame], p[src], p[dst]) = (fr, bits(ip.src), bits(ip.dst));
+    match ip.l4 {
+        L4Fields::Absent if matches!(ip.proto, 1 | 6 | 17 | 58) => p[Dim::L4] = l4::ABSENT,
+        L4Fields::Absent => {}
+        L4Fields::Ports {
+            sport,
+            dport,
+            tcp_flags,
+        } => {
+            (p[Dim::L4], p[Dim::Sport], p[Dim::Dport]) = (l4::PRESENT, sport.into(), dport.into());
+            if let Some(f) = tcp_flags {
+                p[Dim::TcpFlags] = f.into();
+            }
+            p[Dim::Socket] = sock;
+        }
+        L4Fields::Icmp { ty, code } => {
+            (p[Dim::L4], p[Dim::IcmpType], p[Dim::IcmpCode]) =
+                (l4::PRESENT, ty.into(), code.into());
+        }
+    }
+    p
+}
+
+/// What the evaluator says: the packet part, and a socket condition on a complete TCP
+/// or UDP header.
+fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock: u128) -> bool {
+    let ports =
+        h.ip.as_ref()
+            .is_some_and(|ip| matches!(ip.l4, L4Fields::Ports { .. }));
+    eval::packet_matches(m, rm, h) && cond.is_none_or(|c| ports && socket::holds(c, sock))
+}
+
+fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
+    proptest::array::uniform13(any::<u128>())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// A rule's region holds exactly the packets it matches, whatever the noise in
+    /// the fields a packet does not have.
+    #[test]
+    fn a_rule_region_is_exactly_what_the_rule_matches(
+        m in module(),
+        rules in proptest::collection::vec((rule_match(3), cond()), 4),
+        packets in proptest::collection::vec((headers(), 0u128..4, noise()), 24),
+    ) {
+        let sets = AddrSets::new(&m);
+        for (rm, c) in &rules {
+            let rm = fit(&m, rm);
+            let region = rule_region(&sets, &rm, *c);
+            for (h, sock, noise) in &packets {
+                let p = point_of(h, *sock, noise);
+                prop_assert_eq!(
+                    region.contains(&p),
+                    matches(&m, &rm, *c, h, *sock),
+                    "rule {} cond {:?} region {} packet {:?} point {:?}", rm, c, region, h, p
+                );
+            }
+        }
+    }
+
+    /// The factored comparisons answer what the regions answer.
+    #[test]
+    fn shape_comparisons_are_region_comparisons(
+        m in module(),
+        rules in proptest::collection::vec(rule_match(3), 6),
+    ) {
+        let sets = AddrSets::new(&m);
+        let rules: Vec<RuleMatch> = rules.iter().map(|r| fit(&m, r)).collect();
+        for a in &rules {
+            for b in &rules {
+                let (Some(sa), Some(sb)) = (sets.shape(a), sets.shape(b)) else {
+                    // No shape: no packet.
+                    prop_assert!(sets.shape(a).is_some() || rule_region(&sets, a, None).is_empty());
+                    continue;
+                };
+                let (ra, rb) = (sets.shape_region(&sa), sets.shape_region(&sb));
+                prop_assert!(!ra.is_empty() && !rb.is_empty());
+                let w = &mut 0;
+                prop_assert_eq!(
+                    sets.covers(&sa, &sb, w),
+                    ra.covers(&rb, usize::MAX, w).unwrap(),
+                    "covers: {} / {}", a, b
+                );
+                prop_assert_eq!(sets.overlaps(&sa, &sb, w), ra.overlaps(&rb, w), "overlaps: {} / {}", a, b);
+            }
+        }
+    }
+
+    /// Every box's witness, printed and read back by the testkit, is a packet the rule
+    /// matches.
+    #[test]
+    fn witnesses_are_packets_of_their_region(
+        m in module(),
+        rules in proptest::collection::vec((rule_match(3), cond()), 4),
+        noise in noise(),
+    ) {
+        let sets = AddrSets::new(&m);
+        for (rm, c) in &rules {
+            let rm = fit(&m, rm);
+            for b in rule_region(&sets, &rm, *c).boxes() {
+                let w = b.witness().unwrap();
+                prop_assert!(b.contains(&w));
+                let packet = w.packet();
+                let Some(text) = packet.text() else {
+                    prop_assert_eq!(w[Dim::Frame], frame::NON_IP);
+                    continue;
+                };
+                let spec = parse_packet(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+                let h = decode(&spec.build());
+                let sock = packet.socket.unwrap_or(socket::NONE);
+                prop_assert!(b.contains(&point_of(&h, sock, &noise)), "{} is not in {}", text, b);
+                prop_assert!(matches(&m, &rm, *c, &h, sock), "{} does not match {}", text, rm);
+            }
+        }
+    }
+}
+
+/// A set index names one of the module's sets.
+fn fit(m: &Module, r: &RuleMatch) -> RuleMatch {
+    let mut r = r.clone();
+    for a in [&mut r.src, &mut r.dst] {
+        if let AddrMatch::Set(s) = a {
+            *s = SetId::from_u32(s.as_u32() % m.sets.len() as u32);
+        }
+    }
+    r
+}
+
+/// Each hook's universe holds what its programs see: sk_lookup's lookups, and never a
+/// non-IP frame there.
+#[test]
+fn hook_universes_hold_what_hooks_see() {
+    use sockc_compiler::hooks::HookKind;
+    let lookup = eval::Lookup {
+        proto: 17,
+        remote: "10.0.0.1:5".parse().unwrap(),
+        local: "10.0.0.2:53".parse().unwrap(),
+    };
+    let sk = hook_universe(HookKind::SkLookup);
+    let p = point_of(&lookup.headers(), socket::NONE, &[0; NDIMS]);
+    assert!(sk.contains(&p));
+    let non_ip = point_of(&Headers { len: 14, ip: None }, 0, &[0; NDIMS]);
+    assert!(!sk.contains(&non_ip));
+    assert!(hook_universe(HookKind::Xdp).contains(&non_ip));
+    assert_eq!(hook_universe(HookKind::SockOps), Region::empty());
+}
