@@ -13,7 +13,7 @@
 use super::BUDGET;
 use crate::{
     diag::{Diagnostic, Span},
-    ir::Program,
+    ir::{Program, Rule},
 };
 
 /// What the search found in one program.
@@ -31,68 +31,25 @@ pub(super) struct Found {
 /// warning counts the rest.
 pub(super) fn report(prog: &Program, found: &Found, max: usize, diags: &mut Vec<Diagnostic>) {
     let rules = &prog.rules;
-    let shadowed = found.shadowed.iter().take(max).map(|&(i, a)| {
-        let (r, a) = (&rules[i], &rules[a]);
-        let same = r.m == a.m && r.cond == a.cond && r.action == a.action;
-        let d = if same {
-            Diagnostic::warning(
-                "sockc::shadowed",
-                format!("rule never matches: it repeats line {}", a.line),
-            )
-            .label(r.span, "never matches")
-            .label(a.span, "the same rule, which decides first")
-            .help("remove this copy")
-        } else {
-            Diagnostic::warning(
-                "sockc::shadowed",
-                format!("rule never matches: covered by line {}", a.line),
-            )
-            .label(r.span, "never matches")
-            .label(a.span, "this rule matches every packet it would")
-            .help(format!(
-                "remove it, or move it above line {} if it should take effect",
-                a.line
-            ))
-        };
-        (i, d)
-    });
-    // (shadowed rule, the rule covering it)
+    // (shadowed rule, the rule covering it): a redundancy between the two says no more.
     let covered: std::collections::HashSet<(usize, usize)> =
         found.shadowed.iter().copied().collect();
-    let redundant = found
+    let redundant: Vec<(usize, Option<usize>)> = found
         .redundant
         .iter()
-        .filter(|&&(i, c)| c.is_none_or(|c| !covered.contains(&(c, i))))
+        .copied()
+        .filter(|&(i, c)| c.is_none_or(|c| !covered.contains(&(c, i))))
+        .collect();
+    let shadowed = found
+        .shadowed
+        .iter()
         .take(max)
-        .map(|&(i, c)| {
-            let r = &rules[i];
-            let d = match c {
-                Some(c) => {
-                    let c = &rules[c];
-                    Diagnostic::warning(
-                        "sockc::redundant",
-                        format!(
-                        "rule is redundant: line {} decides the same for every packet it matches",
-                        c.line
-                    ),
-                    )
-                    .label(r.span, "removing this rule changes no verdict")
-                    .label(c.span, "this rule decides the same")
-                }
-                None => Diagnostic::warning(
-                    "sockc::redundant",
-                    format!(
-                        "rule is redundant: the default (line {}) decides the same for every \
-                     packet it matches",
-                        prog.default_line
-                    ),
-                )
-                .label(r.span, "removing this rule changes no verdict")
-                .label(prog.default_span, "the default decides the same"),
-            };
-            (i, d.help("remove it (only its counter would change)"))
-        });
-    let mut listed: Vec<(usize, Diagnostic)> = shadowed.chain(redundant).collect();
+        .map(|&(i, a)| (i, shadowed_warning(&rules[i], &rules[a])));
+    let listed_redundant = redundant
+        .iter()
+        .take(max)
+        .map(|&(i, c)| (i, redundant_warning(prog, i, c)));
+    let mut listed: Vec<(usize, Diagnostic)> = shadowed.chain(listed_redundant).collect();
     listed.sort_by_key(|x| x.0);
     diags.extend(listed.into_iter().map(|x| x.1));
     let more = |code: &'static str, what: &str, first: usize, count: usize| {
@@ -108,27 +65,69 @@ pub(super) fn report(prog: &Program, found: &Found, max: usize, diags: &mut Vec<
     };
     if found.shadowed.len() > max {
         let first = found.shadowed[max].0;
-        diags.push(more(
-            "sockc::shadowed",
-            "never match",
-            first,
-            found.shadowed.len() - max,
-        ));
+        let count = found.shadowed.len() - max;
+        diags.push(more("sockc::shadowed", "never match", first, count));
     }
-    let redundant: Vec<_> = found
-        .redundant
-        .iter()
-        .filter(|&&(i, c)| c.is_none_or(|c| !covered.contains(&(c, i))))
-        .collect();
     if redundant.len() > max {
         let first = redundant[max].0;
-        diags.push(more(
-            "sockc::redundant",
-            "are redundant",
-            first,
-            redundant.len() - max,
-        ));
+        let count = redundant.len() - max;
+        diags.push(more("sockc::redundant", "are redundant", first, count));
     }
+}
+
+/// Rule `r` never matches: the earlier rule `a` matches every packet it would.
+fn shadowed_warning(r: &Rule, a: &Rule) -> Diagnostic {
+    let same = r.m == a.m && r.cond == a.cond && r.action == a.action;
+    if same {
+        Diagnostic::warning(
+            "sockc::shadowed",
+            format!("rule never matches: it repeats line {}", a.line),
+        )
+        .label(r.span, "never matches")
+        .label(a.span, "the same rule, which decides first")
+        .help("remove this copy")
+    } else {
+        Diagnostic::warning(
+            "sockc::shadowed",
+            format!("rule never matches: covered by line {}", a.line),
+        )
+        .label(r.span, "never matches")
+        .label(a.span, "this rule matches every packet it would")
+        .help(format!(
+            "remove it, or move it above line {} if it should take effect",
+            a.line
+        ))
+    }
+}
+
+/// Rule `i` is redundant: the later rule `c` (or the default) decides the same.
+fn redundant_warning(prog: &Program, i: usize, c: Option<usize>) -> Diagnostic {
+    let r = &prog.rules[i];
+    let d = match c {
+        Some(c) => {
+            let c = &prog.rules[c];
+            Diagnostic::warning(
+                "sockc::redundant",
+                format!(
+                    "rule is redundant: line {} decides the same for every packet it matches",
+                    c.line
+                ),
+            )
+            .label(r.span, "removing this rule changes no verdict")
+            .label(c.span, "this rule decides the same")
+        }
+        None => Diagnostic::warning(
+            "sockc::redundant",
+            format!(
+                "rule is redundant: the default (line {}) decides the same for every \
+                 packet it matches",
+                prog.default_line
+            ),
+        )
+        .label(r.span, "removing this rule changes no verdict")
+        .label(prog.default_span, "the default decides the same"),
+    };
+    d.help("remove it (only its counter would change)")
 }
 
 /// The warning for a module in which `unchecked` rules ran out of search budget,
