@@ -342,6 +342,8 @@ pub fn svg(r: &Results, path: &Path) -> Result<(), String> {
     chart
         .configure_mesh()
         .x_desc("rules (ClassBench filters)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y}"))
         .y_desc("µs of NAPI CPU time per packet")
         .draw()
         .map_err(|e| err(&e))?;
