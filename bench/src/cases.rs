@@ -50,7 +50,7 @@ pub fn all(classbench: Option<&Path>, sets: &[String], sizes: &[usize]) -> Vec<C
 /// The ClassBench directory: `arg`, `$SOCKC_CLASSBENCH_DIR`, the shared data beside
 /// the repository, or the vendored 1k sets; the last two under `base`, the repository
 /// root (`sockc bench` runs there: `base` is empty, the working directory).
-fn classbench_dir(arg: Option<&Path>, base: &Path) -> Option<PathBuf> {
+pub(crate) fn classbench_dir(arg: Option<&Path>, base: &Path) -> Option<PathBuf> {
     let candidates = [
         arg.map(Path::to_path_buf),
         std::env::var_os("SOCKC_CLASSBENCH_DIR").map(PathBuf::from),
@@ -153,7 +153,7 @@ fn classbench_case(dir: &Path, set: &str, size: usize) -> Result<Case, String> {
 /// 65535 0x00/0x00`, or halves and quarters such as `0.0.0.0/1 0.0.0.0/0`): there, a
 /// header that no filter before that tail matches (the tail decides it, after every
 /// other rule failed).
-fn never_matching(filters: &[Filter]) -> Option<TraceHeader> {
+pub(crate) fn never_matching(filters: &[Filter]) -> Option<TraceHeader> {
     let mut filters = filters;
     while let Some((last, rest)) = filters.split_last() {
         if !is_wide(last) {
@@ -181,7 +181,7 @@ fn never_matching(filters: &[Filter]) -> Option<TraceHeader> {
 
 /// A filter of the wide tail most ClassBench sets end in: any protocol and port,
 /// both prefixes /8 or shorter.
-fn is_wide(f: &Filter) -> bool {
+pub(crate) fn is_wide(f: &Filter) -> bool {
     f.src.prefix_len() <= 8
         && f.dst.prefix_len() <= 8
         && f.sport == (0, u16::MAX)

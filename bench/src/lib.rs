@@ -22,12 +22,17 @@
 
 mod cases;
 mod measure;
+mod peer;
 mod rule_sets;
 mod sk_lookup;
 mod socket_conditions;
 mod sockmap;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
 use clap::Args;
 
@@ -85,6 +90,41 @@ pub struct BenchArgs {
     /// Socket layer: MB per transfer in 100-byte writes
     #[arg(long, default_value_t = 50)]
     pub small_mb: u64,
+    /// Only the head-to-head against nftables and iptables on real frames over a veth
+    /// pair (`--sizes`, `--peer-sets`; see docs/benchmarks.md)
+    #[arg(long)]
+    pub peer: bool,
+    /// Head-to-head: ClassBench seeds
+    #[arg(long, value_delimiter = ',', default_value = "acl1")]
+    pub peer_sets: Vec<String>,
+    /// Head-to-head: rounds (every contender at every size once per round)
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Head-to-head: contenders (baseline, sockc-xdp, sockc-tc, nft-linear, nft-sets,
+    /// iptables-legacy, iptables-nft)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "baseline,sockc-xdp,sockc-tc,nft-linear,nft-sets,iptables-legacy,iptables-nft"
+    )]
+    pub contenders: Vec<String>,
+    /// Head-to-head: measured window per packet case, ms
+    #[arg(long, default_value_t = 1000)]
+    pub window_ms: u64,
+    /// Head-to-head: generator time before each window, ms
+    #[arg(long, default_value_t = 200)]
+    pub warmup_ms: u64,
+    /// Head-to-head: trace headers checked per contender before timing
+    #[arg(long, default_value_t = 200)]
+    pub sample: usize,
+    /// Head-to-head: keep the generator and the receiver's NAPI thread under the
+    /// normal scheduler (by default they run under SCHED_FIFO, so that other work on
+    /// a shared machine does not decide how often the receiver polls)
+    #[arg(long)]
+    pub no_realtime: bool,
+    /// Head-to-head: where peer.md, peer.csv and peer.svg go
+    #[arg(long, default_value = "bench/peer")]
+    pub peer_dir: PathBuf,
 }
 
 impl BenchArgs {
@@ -103,6 +143,9 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("sockc bench: needs root (BPF_PROG_LOAD, BPF_PROG_TEST_RUN)");
         return ExitCode::from(3);
+    }
+    if args.peer {
+        return run_peer(args);
     }
     let rule_sets = !args.sockets_only && !args.sockmap_only;
     let cases = if rule_sets {
@@ -160,6 +203,55 @@ fn other_tables(args: &BenchArgs, out: &mut String) -> Result<(), ExitCode> {
         out.push_str(&t);
     }
     Ok(())
+}
+
+/// `sockc bench --peer`: the head-to-head, its report printed and written to
+/// `--peer-dir` (and `-o`).
+fn run_peer(args: &BenchArgs) -> ExitCode {
+    let fail = |e: String| {
+        eprintln!("sockc bench --peer: {e}");
+        ExitCode::from(1)
+    };
+    let contenders: Result<Vec<_>, String> = args
+        .contenders
+        .iter()
+        .map(|k| peer::Contender::from_key(k).ok_or_else(|| format!("unknown contender `{k}`")))
+        .collect();
+    let Some(classbench) = cases::classbench_dir(args.classbench.as_deref(), Path::new("")) else {
+        return fail("no ClassBench directory (--classbench or $SOCKC_CLASSBENCH_DIR)".into());
+    };
+    let sockc = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => return fail(format!("the sockc binary: {e}")),
+    };
+    let options = match contenders {
+        Ok(contenders) => peer::PeerOptions {
+            classbench,
+            sets: args.peer_sets.clone(),
+            sizes: args.sizes.clone(),
+            rounds: args.rounds.max(1),
+            contenders,
+            warmup: Duration::from_millis(args.warmup_ms),
+            window: Duration::from_millis(args.window_ms),
+            sample: args.sample,
+            out_dir: args.peer_dir.clone(),
+            sockc,
+            realtime: !args.no_realtime,
+        },
+        Err(e) => return fail(e),
+    };
+    match peer::run(&options) {
+        Ok(md) => {
+            print!("{md}");
+            if let Some(path) = &args.output {
+                if let Err(e) = std::fs::write(path, &md) {
+                    return fail(format!("cannot write {}: {e}", path.display()));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
 }
 
 fn kernel_release() -> String {

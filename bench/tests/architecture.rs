@@ -58,6 +58,7 @@ const COMPILER_ITEMS: &[&str] = &[
     "obj::ProgramImage",
     "obj::write_object",
     "opt::OptLevel",
+    "syntax::ast::Verdict",
 ];
 
 #[test]

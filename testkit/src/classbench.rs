@@ -268,6 +268,9 @@ pub enum ActionPolicy {
     /// Filter `i` allows if `i` is even and drops if it is odd, so neighbouring rules
     /// rarely share an action (which makes grouping them harder for the compiler).
     Alternate,
+    /// Filter `i` drops if `i` is even and allows if it is odd: alternating, with the
+    /// first filter dropping (a packet the first rule decides is dropped there).
+    AlternateDropFirst,
     AllAllow,
     AllDrop,
 }
@@ -277,6 +280,8 @@ pub fn action_of(policy: ActionPolicy, index: usize) -> &'static str {
     match policy {
         ActionPolicy::Alternate if index.is_multiple_of(2) => "allow",
         ActionPolicy::Alternate => "drop",
+        ActionPolicy::AlternateDropFirst if index.is_multiple_of(2) => "drop",
+        ActionPolicy::AlternateDropFirst => "allow",
         ActionPolicy::AllAllow => "allow",
         ActionPolicy::AllDrop => "drop",
     }
@@ -298,6 +303,7 @@ pub struct ConvertOptions {
 pub fn to_sk(filters: &[Filter], opts: &ConvertOptions) -> String {
     let policy = match opts.policy {
         ActionPolicy::Alternate => "filter i allows if i is even, drops if odd",
+        ActionPolicy::AlternateDropFirst => "filter i drops if i is even, allows if odd",
         ActionPolicy::AllAllow => "every filter allows",
         ActionPolicy::AllDrop => "every filter drops",
     };
