@@ -32,7 +32,7 @@
 //! said when every hook runs what the manifest says.
 
 mod counters;
-mod fault;
+mod netns_scope;
 mod reconcile;
 mod recover;
 mod register;
@@ -53,7 +53,10 @@ pub use recover::{flush, recover, Flushed, Recovery};
 pub use register::{register, unregister, Registered, Source};
 pub use repair::{repair, Repaired};
 pub use slot_registry::{slots, How, Registration, SlotState, SlotStatus};
-pub use status::{installed_names, stats, status, HookStatus, RuleStats, Status, StatusOptions};
+pub use status::{
+    installed_names, stats, status, Cleaned, HookStatus, RuleStats, Status, StatusOptions,
+    StatusReport,
+};
 pub(crate) use status::{live_map, open_error};
 pub use update::{apply, ApplyReport, ApplyRequest};
 
@@ -106,12 +109,10 @@ pub enum InstallError {
         #[source]
         source: std::io::Error,
     },
-    #[error("install `{name}` lives in another network namespace (inode {recorded}, this is {current}); run this command there")]
-    OtherNetns {
-        name: String,
-        recorded: u64,
-        current: u64,
-    },
+    /// The command would act in a network namespace that is not the install's: see
+    /// `netns_scope`.
+    #[error("{what}")]
+    NotItsNetns { what: String },
     #[error("{}", path.display())]
     Pin {
         path: PathBuf,
@@ -202,13 +203,6 @@ fn netns_note(netns: &Option<String>) -> String {
         .as_ref()
         .map(|n| format!(" in network namespace {n}"))
         .unwrap_or_default()
-}
-
-fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
-    move |source| InstallError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 fn now_unix() -> u64 {
