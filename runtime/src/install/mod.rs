@@ -14,13 +14,16 @@
 //!                        commit M', clear the journal, remove generation N
 //!             ──set update──▶ journal {SetUpdate M', changes}: add, then remove entries;
 //!                        commit M', clear
-//!             ──flush──▶ journal {Flush}: detach every hook, remove the install
+//!             ──flush──▶ journal {Flush}: detach every hook, remove the pins, the
+//!                        manifest, the journal, the directory (only ever forward)
 //! ```
 //!
 //! Every command first looks for a journal ([`recover`]): an interrupted `Building` or
 //! `Attaching` is rolled back (nothing installed had changed; hooks the new generation
-//! added come off again, its objects are removed), an interrupted `Swapping`, set
-//! update or flush is rolled forward; the command says which. Until the journal is
+//! added come off again, its objects and the socket slots only it filled are removed),
+//! an interrupted `Swapping`, set update or flush is rolled forward; a directory with
+//! neither manifest nor journal (a first apply killed before its journal, a flush
+//! after its manifest) is removed whole; the command says which. Until the journal is
 //! cleared, every hook runs the old program or the new one (attach before swap, swap
 //! in one kernel operation, detach last), so no moment has neither.
 //!
