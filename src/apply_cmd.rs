@@ -170,7 +170,8 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
     for n in &report.notices {
         eprintln!("notice: {n}");
     }
-    let changes = report.plan.has_changes() || !report.drift.is_empty();
+    let changes =
+        report.plan.has_changes() || !report.drift.is_empty() || !report.set_drift.is_empty();
     if args.json {
         print_apply_json(&name, args, &report);
     } else {
@@ -215,6 +216,7 @@ fn print_apply_json(name: &str, args: &ApplyArgs, report: &install::ApplyReport)
         "generation": report.generation,
         "plan": report.plan.to_json(),
         "drift": report.drift.iter().map(|(at, s)| json!({"hook": at, "state": s.to_string()})).collect::<Vec<_>>(),
+        "set_drift": report.set_drift,
         "failed": report.failed,
         "recovered": report.recovered.as_ref().map(|r| r.to_string()),
         "verified": report.verified.iter().map(|p| json!({
@@ -253,6 +255,16 @@ fn print_apply_text(
             }
         );
     }
+    for set in &report.set_drift {
+        println!(
+            "{} {set}",
+            if args.dry_run {
+                "would rewrite from the manifest:"
+            } else {
+                "rewritten from the manifest:"
+            }
+        );
+    }
     for p in &report.verified {
         println!(
             "verifier: {} accepted ({} insns, {:.1} ms){}",
@@ -276,8 +288,12 @@ fn outcome_line(name: &str, dry_run: bool, report: &install::ApplyReport, change
         return format!("{name}: no changes (generation {generation})");
     }
     if !report.plan.has_changes() {
+        let sets = match report.set_drift.len() {
+            0 => String::new(),
+            n => format!(", {n} set maps rewritten"),
+        };
         return format!(
-            "{name}: repaired generation {generation} ({} hooks attached again)",
+            "{name}: repaired generation {generation} ({} hooks attached again{sets})",
             report.drift.len()
         );
     }
@@ -338,29 +354,37 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let all = match install::status(&store, target.name.as_deref(), StatusOptions { deep }) {
+    let report = match install::status(&store, target.name.as_deref(), StatusOptions { deep }) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    for c in &report.cleaned {
+        eprintln!("sockc: {}: {}", c.name, c.recovered);
+    }
+    if let (Some(n), true) = (&target.name, report.installs.is_empty()) {
+        // Only debris or an interrupted flush was there: removed, and said above.
+        return fail(InstallError::NotInstalled(n.clone()));
+    }
+    let all = &report.installs;
     let drift = all.iter().any(|s| !s.drift.is_empty());
     if json {
-        let mut v = serde_json::to_value(&all).expect("json");
+        let mut v = serde_json::to_value(all).expect("json");
         if let Some(list) = v.as_array_mut() {
-            for (item, s) in list.iter_mut().zip(&all) {
+            for (item, s) in list.iter_mut().zip(all) {
                 item["applied_at"] = json!(crate::conventions::rfc3339(s.applied_unix));
             }
         }
-        crate::json::emit(json!({ "installs": v }));
+        crate::json::emit(json!({ "installs": v, "cleaned": report.cleaned }));
     } else {
         if all.is_empty() {
             println!("nothing installed under {}/sockc", target.bpffs.display());
         }
-        for s in &all {
+        for s in all {
             print_status(s);
         }
     }
     if drift {
-        crate::json::sockc_error!("some hooks are not as the manifest says; `sockc apply` or `sockc repair` re-attaches them, `sockc flush` removes the install");
+        crate::json::sockc_error!("some hooks, sockets or sets are not as the manifest says (see `drift`); `sockc apply` or `sockc repair` re-attaches hooks and rewrites sets, `sockc register` fills a socket's slot, `sockc flush` removes the install");
         return ExitCode::from(3);
     }
     ExitCode::SUCCESS
@@ -468,6 +492,7 @@ pub fn run_repair(target: &Target, json: bool) -> ExitCode {
                     "name": r.name,
                     "recovered": r.recovered.as_ref().map(|x| x.to_string()),
                     "drift": r.drift.iter().map(|(at, s)| json!({"hook": at, "state": s.to_string()})).collect::<Vec<_>>(),
+                    "sets": r.sets,
                     "failed": r.failed,
                     "notices": r.notices,
                 })
@@ -479,8 +504,11 @@ pub fn run_repair(target: &Target, json: bool) -> ExitCode {
             if let Some(x) = &r.recovered {
                 println!("{}: {x}", r.name);
             }
-            if r.drift.is_empty() && r.recovered.is_none() {
+            if r.drift.is_empty() && r.sets.is_empty() && r.recovered.is_none() {
                 println!("{}: every hook runs the installed rules", r.name);
+            }
+            for set in &r.sets {
+                println!("{}: {set}: rewritten from the manifest", r.name);
             }
             for (at, state) in &r.drift {
                 if r.failed.is_empty() {

@@ -27,6 +27,7 @@ use sockc_compiler::{
 
 pub mod attach;
 pub mod discovery;
+mod fault;
 pub mod install;
 pub mod kernel_error;
 pub mod netlink;

@@ -250,6 +250,40 @@ pub fn on_interface(info: &bpf_link_info, at: &AttachPoint<'_>, expected: &Expec
     }
 }
 
+/// Whether the link pinned at `path` runs program `prog_id` on some target (an
+/// interface, a namespace, a cgroup), wherever that is: what can be known of a link
+/// whose namespace sockc cannot enter.
+pub fn attached_somewhere(path: &Path, prog_id: u32) -> bool {
+    let Ok(fd) = sys::obj_get(path) else {
+        return false;
+    };
+    let Ok(info) = sys::link_info(fd.as_fd()) else {
+        return false;
+    };
+    if info.prog_id != prog_id {
+        return false;
+    }
+    // SAFETY (every arm): reading the union member the kernel filled for this link
+    // type.
+    unsafe {
+        match info.type_ {
+            t if t == bpf_link_type::BPF_LINK_TYPE_XDP as u32 => {
+                info.__bindgen_anon_1.xdp.ifindex != 0
+            }
+            t if t == bpf_link_type::BPF_LINK_TYPE_TCX as u32 => {
+                info.__bindgen_anon_1.tcx.ifindex != 0
+            }
+            t if t == bpf_link_type::BPF_LINK_TYPE_NETNS as u32 => {
+                info.__bindgen_anon_1.netns.netns_ino != 0
+            }
+            t if t == bpf_link_type::BPF_LINK_TYPE_CGROUP as u32 => {
+                info.__bindgen_anon_1.cgroup.cgroup_id != 0
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The state of a link whose info is of another link type than its hook's.
 pub fn unexpected_type(link_type: u32) -> LinkState {
     LinkState::Unreadable(format!("unexpected link type {link_type}"))

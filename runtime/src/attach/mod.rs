@@ -110,6 +110,13 @@ pub trait Backend: Sync {
     /// not an error.
     fn detach(&self, at: &AttachPoint<'_>, live: &Attachment, ours: u32);
 
+    /// What a killed sockc attached at `at` running program `ours` that no pin names
+    /// (a clsact filter): found, to be recorded instead of attached again beside it.
+    /// Link attachments have a pin of their own and need none.
+    fn adopt_unrecorded(&self, _at: &AttachPoint<'_>, _ours: u32) -> Option<Attached> {
+        None
+    }
+
     /// Takes off whatever a killed sockc attached at `at` running program `ours`
     /// before it could record how: the link at `link_pin` if it runs `ours` (the
     /// default), and for backends with other attachments, those found by the program
@@ -367,6 +374,14 @@ pub enum LinkState {
     NetnsGone,
     /// The install lives in another network namespace than this command runs in.
     NotHere,
+    /// The link still runs the program on its target, in a network namespace sockc
+    /// can no longer reach: its name was deleted (or names another namespace now) and
+    /// no process that lives in it was found, while something else keeps it alive.
+    Unreachable,
+    /// The install's namespace was recorded by inode only (by an older sockc) and no
+    /// hook of the install is attached in the namespace of that inode now: it cannot
+    /// be told apart from a new namespace that took the inode.
+    NetnsUnverified,
     /// The map that should hold the program holds none (a program array's slot is
     /// empty, a socket map runs no verdict program).
     Vacant,
@@ -379,6 +394,12 @@ impl LinkState {
     /// True when the kernel does not run what the manifest says.
     pub fn is_drift(&self) -> bool {
         !matches!(self, LinkState::Attached)
+    }
+
+    /// True when the hook runs the install's program, wherever that is (its counters
+    /// move).
+    pub fn runs(&self) -> bool {
+        matches!(self, LinkState::Attached | LinkState::Unreachable)
     }
 }
 
@@ -409,6 +430,12 @@ impl fmt::Display for LinkState {
             LinkState::FilterMissing(t) => write!(f, "{} missing", filter(t)),
             LinkState::NetnsGone => f.write_str("its network namespace is gone"),
             LinkState::NotHere => f.write_str("in another network namespace (not checked)"),
+            LinkState::Unreachable => f.write_str(
+                "still attached, in a network namespace sockc can no longer reach by its name",
+            ),
+            LinkState::NetnsUnverified => f.write_str(
+                "its network namespace cannot be confirmed (recorded by inode only, and no hook of the install runs there)",
+            ),
             LinkState::Vacant => f.write_str("its map holds no program"),
             LinkState::OtherCgroup { linked, current } => match current {
                 Some(now) => write!(

@@ -110,11 +110,22 @@ fn attach_clsact(tc: &mut SchedClassifier, at: &AttachPoint<'_>) -> Result<TcFil
     Ok(filter)
 }
 
+/// Whether interface `iface` (in the namespace sockc runs in) has a clsact qdisc.
+pub fn has_clsact_qdisc(iface: &str) -> bool {
+    if_index(iface).is_some_and(|i| netlink::has_clsact(i).unwrap_or(true))
+}
+
 /// Deletes the clsact qdisc of `at`'s interface once neither of its hooks has a
 /// filter left (sockc created it; deleting it with a filter on it would take another
 /// tool's filter too).
 fn remove_qdisc_if_empty(at: &AttachPoint<'_>) {
-    let Some(ifindex) = if_index(at.attach_to) else {
+    remove_clsact_if_empty(at.attach_to);
+}
+
+/// [`remove_qdisc_if_empty`] by interface name: for a qdisc sockc made whose filter
+/// was never recorded (a killed sockc's).
+pub fn remove_clsact_if_empty(iface: &str) {
+    let Some(ifindex) = if_index(iface) else {
         return;
     };
     let empty = [ClsactHook::Ingress, ClsactHook::Egress]
@@ -204,20 +215,38 @@ impl Backend for Tc {
         match live {
             Attachment::Link(path) => link::detach(path),
             Attachment::TcFilter(f) => {
-                let Ok(Some(filter)) = find_filter(at, f) else {
-                    return;
-                };
-                if filter.kind == "bpf" && filter.prog_id == Some(ours) {
-                    if let Ok(l) = filter_link(at, *f) {
-                        let _ = aya::programs::links::Link::detach(l);
+                if let Ok(Some(filter)) = find_filter(at, f) {
+                    if filter.kind == "bpf" && filter.prog_id == Some(ours) {
+                        if let Ok(l) = filter_link(at, *f) {
+                            let _ = aya::programs::links::Link::detach(l);
+                        }
                     }
                 }
+                // Also when the filter was gone already (deleted by hand, or by a
+                // killed sockc): the qdisc sockc made must not stay behind.
                 if f.created_qdisc {
                     remove_qdisc_if_empty(at);
                 }
             }
             Attachment::Map(_) => {}
         }
+    }
+
+    fn adopt_unrecorded(&self, at: &AttachPoint<'_>, ours: u32) -> Option<Attached> {
+        let ifindex = if_index(at.attach_to)?;
+        let filters = netlink::clsact_filters(ifindex, clsact_hook(at)).ok()?;
+        let f = filters
+            .iter()
+            .find(|f| f.kind == "bpf" && f.prog_id == Some(ours))?;
+        Some(Attached {
+            mode: AttachMode::Clsact,
+            attachment: Attachment::TcFilter(TcFilter {
+                priority: f.priority,
+                handle: f.handle,
+                created_qdisc: false,
+            }),
+            ifindex,
+        })
     }
 
     fn detach_unrecorded(&self, at: &AttachPoint<'_>, link_pin: &Path, ours: u32) {

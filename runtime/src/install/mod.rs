@@ -14,13 +14,16 @@
 //!                        commit M', clear the journal, remove generation N
 //!             ──set update──▶ journal {SetUpdate M', changes}: add, then remove entries;
 //!                        commit M', clear
-//!             ──flush──▶ journal {Flush}: detach every hook, remove the install
+//!             ──flush──▶ journal {Flush}: detach every hook, remove the pins, the
+//!                        manifest, the journal, the directory (only ever forward)
 //! ```
 //!
 //! Every command first looks for a journal ([`recover`]): an interrupted `Building` or
 //! `Attaching` is rolled back (nothing installed had changed; hooks the new generation
-//! added come off again, its objects are removed), an interrupted `Swapping`, set
-//! update or flush is rolled forward; the command says which. Until the journal is
+//! added come off again, its objects and the socket slots only it filled are removed),
+//! an interrupted `Swapping`, set update or flush is rolled forward; a directory with
+//! neither manifest nor journal (a first apply killed before its journal, a flush
+//! after its manifest) is removed whole; the command says which. Until the journal is
 //! cleared, every hook runs the old program or the new one (attach before swap, swap
 //! in one kernel operation, detach last), so no moment has neither.
 //!
@@ -32,7 +35,7 @@
 //! said when every hook runs what the manifest says.
 
 mod counters;
-mod fault;
+mod netns_scope;
 mod reconcile;
 mod recover;
 mod register;
@@ -53,7 +56,10 @@ pub use recover::{flush, recover, Flushed, Recovery};
 pub use register::{register, unregister, Registered, Source};
 pub use repair::{repair, Repaired};
 pub use slot_registry::{slots, How, Registration, SlotState, SlotStatus};
-pub use status::{installed_names, stats, status, HookStatus, RuleStats, Status, StatusOptions};
+pub use status::{
+    installed_names, stats, status, Cleaned, HookStatus, RuleStats, Status, StatusOptions,
+    StatusReport,
+};
 pub(crate) use status::{live_map, open_error};
 pub use update::{apply, ApplyReport, ApplyRequest};
 
@@ -106,12 +112,10 @@ pub enum InstallError {
         #[source]
         source: std::io::Error,
     },
-    #[error("install `{name}` lives in another network namespace (inode {recorded}, this is {current}); run this command there")]
-    OtherNetns {
-        name: String,
-        recorded: u64,
-        current: u64,
-    },
+    /// The command would act in a network namespace that is not the install's: see
+    /// `netns_scope`.
+    #[error("{what}")]
+    NotItsNetns { what: String },
     #[error("{}", path.display())]
     Pin {
         path: PathBuf,
@@ -202,13 +206,6 @@ fn netns_note(netns: &Option<String>) -> String {
         .as_ref()
         .map(|n| format!(" in network namespace {n}"))
         .unwrap_or_default()
-}
-
-fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
-    move |source| InstallError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 fn now_unix() -> u64 {

@@ -15,9 +15,13 @@ use std::{collections::HashMap, path::PathBuf};
 use aya::programs::Program;
 use sockc_compiler::hooks::HookKind;
 
-use super::{fault::point, InstallError};
+use super::InstallError;
+use crate::fault::point;
 use crate::{
-    attach::{backend, AttachOptions, AttachPoint, Attached, Attachment, LinkState, TcFilter},
+    attach::{
+        backend, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, LinkState, TcAttach,
+        TcFilter,
+    },
     store::{InstalledProgram, Manifest, Store},
     LoadedObject,
 };
@@ -65,6 +69,25 @@ pub(super) struct Ctx<'a> {
     pub name: &'a str,
     pub opts: &'a AttachOptions,
     pub notices: &'a mut Vec<String>,
+    /// Interfaces that had no clsact qdisc when the operation began (its journal's
+    /// `qdiscs_absent`): a qdisc there is sockc's.
+    pub qdiscs_absent: &'a [String],
+}
+
+/// The interfaces of `target`'s TC hooks that have no clsact qdisc now: recorded in
+/// the journal before anything is attached, so that a qdisc sockc makes is known to
+/// be sockc's even if a kill keeps its filter from being recorded.
+pub(super) fn qdiscs_absent(target: &Manifest) -> Vec<String> {
+    let mut out: Vec<String> = target
+        .programs
+        .iter()
+        .filter(|p| matches!(p.hook, HookKind::TcIngress | HookKind::TcEgress))
+        .filter(|p| !crate::attach::tc::has_clsact_qdisc(&p.attach_to))
+        .map(|p| p.attach_to.clone())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn key(p: &InstalledProgram) -> (HookKind, &str) {
@@ -79,35 +102,59 @@ pub(super) fn counterpart<'m>(
     old?.programs.iter().find(|q| key(q) == key(p))
 }
 
+/// How `p` is attached afresh: as the user asked (`--tc-attach`), or, when they did
+/// not, as it was attached before, so that a repair, a roll forward or a re-attach
+/// keeps an install's clsact filters on the clsact qdisc.
+fn attach_options(asked: &AttachOptions, p: &InstalledProgram) -> AttachOptions {
+    let tc = match (asked.tc, p.attach_mode) {
+        (TcAttach::Auto, Some(AttachMode::Clsact)) => TcAttach::Clsact,
+        (tc, _) => tc,
+    };
+    AttachOptions { tc }
+}
+
 /// Attaches `p`'s program afresh and records how in `p`.
 fn attach_fresh(
     cx: &mut Ctx<'_>,
     p: &mut InstalledProgram,
     progs: &mut Programs<'_>,
 ) -> Result<(), InstallError> {
-    let at = p.attach_point();
+    let attach_to = p.attach_to.clone();
+    let at = AttachPoint {
+        hook: p.hook,
+        attach_to: &attach_to,
+    };
     let label = at.to_string();
     let link = p.attach_pin(cx.store, cx.name);
+    let opts = attach_options(cx.opts, p);
     let prog = progs.get(p.hook, &p.symbol)?;
     point(&format!("attach {label}"));
+    let b = backend(p.hook);
     let Attached {
         mode,
         attachment,
         ifindex,
-    } = backend(p.hook)
-        .attach(prog, &at, &link, cx.opts, cx.notices)
+    } = b
+        .attach(prog, &at, &link, &opts, cx.notices)
         .map_err(|source| InstallError::Attach { at: label, source })?;
     p.attach_mode = Some(mode);
     p.ifindex = ifindex;
     // A qdisc sockc made for the filter this one replaces is still sockc's to remove.
-    let made_qdisc = p.tc_filter.is_some_and(|f| f.created_qdisc);
+    let before = p.tc_filter.filter(|f| f.created_qdisc);
+    let ours = cx.qdiscs_absent.contains(&p.attach_to);
     p.tc_filter = match attachment {
         Attachment::TcFilter(f) => Some(TcFilter {
-            created_qdisc: f.created_qdisc || made_qdisc,
+            created_qdisc: f.created_qdisc || before.is_some() || ours,
             ..f
         }),
         Attachment::Link(_) | Attachment::Map(_) => None,
     };
+    if let (None, Some(old)) = (p.tc_filter, before) {
+        // Now on a TCX link: the old filter (if another sockc left it) and the qdisc
+        // sockc made for it go.
+        point(&format!("remove the clsact qdisc of {at}"));
+        b.detach(&at, &Attachment::TcFilter(old), p.prog_id);
+    }
     Ok(())
 }
 
@@ -129,8 +176,15 @@ pub(super) fn attach_new(
 
 /// Takes off every hook `target` adds over `old` that runs one of the target's
 /// programs: the undo of [`attach_new`], also when a kill interrupted it before the
-/// journal recorded how a hook was attached.
-pub(super) fn detach_new(store: &Store, name: &str, old: Option<&Manifest>, target: &Manifest) {
+/// journal recorded how a hook was attached; then the clsact qdiscs it made (on the
+/// interfaces in `qdiscs_absent`), once empty.
+pub(super) fn detach_new(
+    store: &Store,
+    name: &str,
+    old: Option<&Manifest>,
+    target: &Manifest,
+    qdiscs_absent: &[String],
+) {
     for p in target.programs.iter().rev() {
         if counterpart(old, p).is_some() {
             continue;
@@ -142,6 +196,9 @@ pub(super) fn detach_new(store: &Store, name: &str, old: Option<&Manifest>, targ
             Some(_) => b.detach(&at, &p.attachment(store, name), p.prog_id),
             None => b.detach_unrecorded(&at, &p.attach_pin(store, name), p.prog_id),
         }
+    }
+    for iface in qdiscs_absent {
+        crate::attach::tc::remove_clsact_if_empty(iface);
     }
 }
 
@@ -207,6 +264,19 @@ fn bring_to_target(
             iface: p.attach_to.clone(),
             netns: None,
         });
+    }
+    if let Some(found) = b.adopt_unrecorded(&at, p.prog_id) {
+        // A killed sockc attached it and could not record it: recorded now, not
+        // attached a second time beside it.
+        p.attach_mode = Some(found.mode);
+        p.ifindex = found.ifindex;
+        if let Attachment::TcFilter(f) = found.attachment {
+            p.tc_filter = Some(TcFilter {
+                created_qdisc: cx.qdiscs_absent.contains(&p.attach_to),
+                ..f
+            });
+        }
+        return Ok(());
     }
     // The attachment is gone or no longer sockc's: a stale link's pin is replaced by
     // the new link's; a clsact filter that another tool holds stays where it is and

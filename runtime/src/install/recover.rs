@@ -1,26 +1,32 @@
 //! Finishing or undoing interrupted work ([`recover`]), committing, and removing an
 //! install ([`flush`]).
 //!
-//! Invariant: after [`recover_locked`] returns `Ok`, the install has no journal, no
+//! Invariants: after [`recover_locked`] returns `Ok`, the install has no journal, no
 //! half-written record, no generation directory that its manifest does not name, and
 //! the kernel runs the committed generation (or, after a roll back of a first apply,
-//! nothing of the install exists at all); what was done is returned, for the command
-//! to say.
+//! nothing of the install exists at all); a directory with neither a manifest nor a
+//! journal (debris of a first apply killed before its journal, or of a flush killed
+//! after its manifest went) is removed whole; what was done is returned, for the
+//! command to say. A flush only ever goes forward: once its journal is in place,
+//! every later command finishes it — hooks off, then the pins, the manifest, the
+//! journal and the directory in that order (`Store::remove_install`) — and nothing
+//! re-attaches a hook of a flushed install.
 
 use std::fmt;
 
 use sockc_compiler::ir::sockmap::MapRole;
 
 use super::{
-    fault::point,
+    netns_scope::{self, locate},
     now_unix,
     reconcile::{self, Ctx, Programs},
     sets::update_sets,
     InstallError,
 };
 use crate::{
-    attach::{backend, AttachOptions, LinkState},
-    error_chain, netns,
+    attach::{backend, AttachOptions, Attachment},
+    error_chain,
+    fault::point,
     store::{
         journal::{Journal, Operation, Phase},
         Manifest, Store,
@@ -43,6 +49,9 @@ pub enum Recovery {
     Flushed,
     /// No journal, but leftovers of a command killed before it wrote one.
     Collected(Vec<String>),
+    /// A directory with no record at all (a first apply killed before its journal, a
+    /// flush killed after its manifest went): removed whole, with what it held.
+    Debris(Vec<String>),
 }
 
 impl fmt::Display for Recovery {
@@ -63,6 +72,14 @@ impl fmt::Display for Recovery {
             Recovery::Collected(what) => {
                 write!(f, "removed leftovers of an interrupted command: {}", what.join(", "))
             }
+            Recovery::Debris(what) if what.is_empty() => f.write_str(
+                "removed the empty directory an interrupted first apply or flush left",
+            ),
+            Recovery::Debris(what) => write!(
+                f,
+                "removed what an interrupted first apply or flush left: {}",
+                what.join(", ")
+            ),
         }
     }
 }
@@ -87,13 +104,12 @@ pub(super) fn commit(
             (&target.socket_slots, &target.snapshot.sockets),
         );
     }
-    point("write manifest");
     store.write_manifest(target)?;
-    point("clear journal");
     store.clear_journal(&target.name)?;
     if let Some(dir) = replaced_objects.filter(|d| *d != target.objects_dir) {
-        point("remove the replaced generation");
-        let _ = std::fs::remove_dir_all(store.objects_dir(&target.name, dir));
+        // Not named by the manifest any more: a kill here leaves garbage that the next
+        // command collects.
+        let _ = store.remove_objects(&target.name, dir);
     }
     remove_unkept(store, &target.name, Some(target));
     Ok(notices)
@@ -120,52 +136,30 @@ pub(super) fn remove_unkept(store: &Store, name: &str, keep: Option<&Manifest>) 
         if keep.is_some_and(|m| m.snapshot.durable.iter().any(|d| d.map == map)) {
             continue;
         }
-        point(&format!("remove {}", e.path().display()));
-        let _ = std::fs::remove_file(e.path());
+        let _ = store.remove_pin(&e.path());
     }
 }
 
-/// Drops a generation that was never committed: its objects and the journal (and, on
-/// a first apply, the install's directory).
+/// Drops a generation that was never committed: its objects, the socket slots only it
+/// filled, and the journal; on a first apply, the whole install directory (journal
+/// last).
 pub(super) fn drop_generation(
     store: &Store,
     name: &str,
     old: Option<&Manifest>,
     target: &Manifest,
-) {
-    if old.is_none_or(|m| m.objects_dir != target.objects_dir) {
-        point("remove the new generation");
-        let _ = std::fs::remove_dir_all(store.objects_dir(name, &target.objects_dir));
+) -> Result<(), InstallError> {
+    let Some(committed) = old else {
+        store.remove_install(name)?;
+        return Ok(());
+    };
+    if committed.objects_dir != target.objects_dir {
+        store.remove_objects(name, &target.objects_dir)?;
     }
     remove_unkept(store, name, old);
-    point("clear journal");
-    let _ = store.clear_journal(name);
-    if old.is_none() {
-        point("remove the install directory");
-        let _ = std::fs::remove_dir_all(store.dir(name));
-    }
-}
-
-/// The install's namespace entered for the duration, when it has one; `None` when it
-/// has none or it is gone (its hooks went with it).
-pub(super) fn enter_install_netns(
-    netns: Option<&str>,
-) -> Result<Option<netns::Entered>, InstallError> {
-    let Some(path) = netns else { return Ok(None) };
-    match netns::enter(std::path::Path::new(path)) {
-        Ok(entered) => Ok(Some(entered)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(InstallError::Netns {
-            path: path.into(),
-            source,
-        }),
-    }
-}
-
-/// Whether this thread is in the namespace the install was applied in (always, for an
-/// install that recorded none).
-pub(super) fn in_install_netns(m: &Manifest) -> bool {
-    m.netns_ino == 0 || netns::current_ino().ok() == Some(m.netns_ino)
+    super::slot_registry::forget_uncommitted(store, name, old, target);
+    store.clear_journal(name)?;
+    Ok(())
 }
 
 /// Finishes or undoes the interrupted work of install `name`, if any (see the module
@@ -175,52 +169,36 @@ pub(crate) fn recover_locked(
     name: &str,
     notices: &mut Vec<String>,
 ) -> Result<Option<Recovery>, InstallError> {
+    if !store.has_dir(name) {
+        return Ok(None);
+    }
     let old = store.manifest(name)?;
     let Some(journal) = store.journal(name)? else {
-        let keep: Vec<&str> = old.iter().map(|m| m.objects_dir.as_str()).collect();
+        let Some(old) = old else {
+            // Neither committed nor in flight: nothing here is enforced or recorded.
+            return Ok(Some(Recovery::Debris(store.remove_install(name)?)));
+        };
+        let keep = [old.objects_dir.as_str()];
         let mut keep_maps: Vec<String> = old
+            .snapshot
+            .durable
             .iter()
-            .flat_map(|m| m.snapshot.durable.iter().map(|d| format!("keep_{}", d.map)))
+            .map(|d| format!("keep_{}", d.map))
             .collect();
-        // Without a manifest (nothing committed) a directory holds no kept maps.
         keep_maps.sort();
         let removed = store.collect_garbage(name, &keep, &keep_maps)?;
         return Ok((!removed.is_empty()).then_some(Recovery::Collected(removed)));
     };
     let recovery = match journal.op {
         Operation::Apply { target } => {
-            let _ns = enter_install_netns(target.netns.as_deref())?;
-            let mut target = *target;
-            match journal.phase {
-                Phase::Building | Phase::Attaching => {
-                    reconcile::detach_new(store, name, old.as_ref(), &target);
-                    drop_generation(store, name, old.as_ref(), &target);
-                    Recovery::RolledBack {
-                        generation: target.generation,
-                    }
-                }
-                Phase::Swapping => {
-                    let opts = AttachOptions::default();
-                    let mut cx = Ctx {
-                        store,
-                        name,
-                        opts: &opts,
-                        notices,
-                    };
-                    let dir = store.objects_dir(name, &target.objects_dir);
-                    let failed = reconcile::swap_and_detach(
-                        &mut cx,
-                        old.as_ref(),
-                        &mut target,
-                        &mut Programs::pinned(dir),
-                    )?;
-                    commit(store, &target, old.as_ref().map(|m| m.objects_dir.as_str()))?;
-                    Recovery::RolledForward {
-                        generation: target.generation,
-                        failed: failed.iter().map(|e| error_chain(e)).collect(),
-                    }
-                }
-            }
+            let absent = &journal.qdiscs_absent;
+            recover_apply(
+                store,
+                (name, old.as_ref()),
+                *target,
+                (journal.phase, absent),
+                notices,
+            )?
         }
         Operation::SetUpdate {
             target,
@@ -234,7 +212,6 @@ pub(crate) fn recover_locked(
         {
             // Killed before the tables switched: nothing a packet reads changed (sets
             // are updated after the switch), so the committed generation stands.
-            point("clear the journal");
             store.clear_journal(name)?;
             Recovery::RolledBack {
                 generation: target.generation,
@@ -251,16 +228,69 @@ pub(crate) fn recover_locked(
             }
         }
         Operation::Flush => {
-            if let Some(m) = &old {
-                flush_locked(store, m)?;
-            } else {
-                point("remove the install directory");
-                let _ = std::fs::remove_dir_all(store.dir(name));
+            match &old {
+                Some(m) => {
+                    flush_locked(store, m)?;
+                }
+                None => {
+                    store.remove_install(name)?;
+                }
             }
             Recovery::Flushed
         }
     };
     Ok(Some(recovery))
+}
+
+/// An interrupted apply (or repair): rolled back from `Building` and `Attaching`,
+/// forward from `Swapping` — in the install's own namespace only; where that cannot
+/// be entered, the target is committed with its hooks as they are (each reported).
+fn recover_apply(
+    store: &Store,
+    (name, old): (&str, Option<&Manifest>),
+    mut target: Manifest,
+    (phase, qdiscs_absent): (Phase, &[String]),
+    notices: &mut Vec<String>,
+) -> Result<Recovery, InstallError> {
+    let scope = locate(store, &target);
+    match phase {
+        Phase::Building | Phase::Attaching => {
+            reconcile::detach_new(store, name, old, &target, qdiscs_absent);
+            drop(scope);
+            drop_generation(store, name, old, &target)?;
+            Ok(Recovery::RolledBack {
+                generation: target.generation,
+            })
+        }
+        Phase::Swapping => {
+            let failed = if scope.can_attach() {
+                let opts = AttachOptions::default();
+                let mut cx = Ctx {
+                    store,
+                    name,
+                    opts: &opts,
+                    notices,
+                    qdiscs_absent,
+                };
+                let dir = store.objects_dir(name, &target.objects_dir);
+                let failed = reconcile::swap_and_detach(
+                    &mut cx,
+                    old,
+                    &mut target,
+                    &mut Programs::pinned(dir),
+                )?;
+                failed.iter().map(|e| error_chain(e)).collect()
+            } else {
+                scope.problem(&target).into_iter().collect()
+            };
+            drop(scope);
+            commit(store, &target, old.map(|m| m.objects_dir.as_str()))?;
+            Ok(Recovery::RolledForward {
+                generation: target.generation,
+                failed,
+            })
+        }
+    }
 }
 
 /// [`recover_locked`] for every install (or one), returning what was done.
@@ -279,50 +309,55 @@ pub fn recover(store: &Store, name: Option<&str>) -> Result<Vec<(String, Recover
     Ok(out)
 }
 
-/// Takes every hook of `m` off (only what is sockc's) and removes the install;
-/// returns how many hooks were attached when it started.
+/// Takes every hook of `m` off (only what is sockc's) and removes the install, as a
+/// roll-forward-only operation (see the module docs); returns how many hooks ran the
+/// install's programs when it started.
 fn flush_locked(store: &Store, m: &Manifest) -> Result<usize, InstallError> {
-    point("journal flush");
-    store.write_journal(
-        &m.name,
-        &Journal {
-            op: Operation::Flush,
-            phase: Phase::Swapping,
-            pid: std::process::id(),
-            started_unix: now_unix(),
-        },
-    )?;
+    if store.journal(&m.name)?.is_none() {
+        store.write_journal(
+            &m.name,
+            &Journal {
+                op: Operation::Flush,
+                phase: Phase::Swapping,
+                pid: std::process::id(),
+                started_unix: now_unix(),
+                qdiscs_absent: Vec::new(),
+            },
+        )?;
+    }
+    let attached = detach_all(store, m);
+    store.remove_install(&m.name)?;
+    Ok(attached)
+}
+
+/// Takes every hook of `m` off, in the reverse of the attach order (a sockmap group's
+/// sock_ops program comes off before its dispatchers, so no socket joins a map that
+/// runs nothing); returns how many ran the install's programs. In a namespace that
+/// cannot be entered, links still come off (`BPF_LINK_DETACH` needs no namespace);
+/// a namespace that is gone took its other hooks with it.
+fn detach_all(store: &Store, m: &Manifest) -> usize {
+    let scope = locate(store, m);
     let mut attached = 0;
-    {
-        // A namespace that is gone took its hooks with it; nothing to detach there.
-        let ns = enter_install_netns(m.netns.as_deref())?;
-        let netns_alive = m.netns.is_none() || ns.is_some();
-        // In the reverse of the attach order: a sockmap group's sock_ops program comes
-        // off before its dispatchers, so no socket joins a map that runs nothing.
-        for p in m.programs.iter().rev() {
-            let b = backend(p.hook);
+    for p in m.programs.iter().rev() {
+        let live = p.attachment(store, &m.name);
+        if scope.hook_state(store, m, p).runs() {
+            attached += 1;
+        }
+        let reachable = scope.can_look() || !netns_scope::namespaced(p);
+        if reachable || matches!(live, Attachment::Link(_)) {
             let at = p.attach_point();
-            let live = p.attachment(store, &m.name);
-            if netns_alive && b.live_state(&at, &live, &p.expected()) == LinkState::Attached {
-                attached += 1;
-            }
             point(&format!("detach {at}"));
-            if netns_alive {
-                b.detach(&at, &live, p.prog_id);
-            }
+            backend(p.hook).detach(&at, &live, p.prog_id);
         }
     }
-    point("remove the install directory");
-    let dir = store.dir(&m.name);
-    std::fs::remove_dir_all(&dir).map_err(super::io_error(&dir))?;
-    Ok(attached)
+    attached
 }
 
 /// What [`flush`] did.
 #[derive(Debug)]
 pub struct Flushed {
-    /// The install removed (`None` when the flush found an interrupted flush of it
-    /// and finished that).
+    /// The install removed (`None` when the flush found an interrupted flush of it, or
+    /// debris, and finished or removed that).
     pub manifest: Option<Manifest>,
     /// Hooks that ran the install's programs until the flush.
     pub detached: usize,
@@ -334,7 +369,7 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
     let mut notices = Vec::new();
     let recovered = recover_locked(store, name, &mut notices)?;
     let Some(manifest) = store.manifest(name)? else {
-        if recovered == Some(Recovery::Flushed) {
+        if matches!(recovered, Some(Recovery::Flushed | Recovery::Debris(_))) {
             return Ok(Flushed {
                 manifest: None,
                 detached: 0,

@@ -52,7 +52,7 @@ pub fn register(
         .ok_or_else(|| InstallError::NotInstalled(install.to_string()))?;
     let decl = declared(&m, socket)?;
     let slot = m.socket_slots[socket];
-    let _in = enter(&m)?;
+    let _in = enter(store, &m)?;
     let want = wanted(decl);
     let socket_err = |source| InstallError::Socket {
         socket: socket.to_string(),
@@ -112,6 +112,7 @@ pub fn unregister(store: &Store, install: &str, socket: &str) -> Result<Option<u
     let was = map.cookie(slot)?;
     // Deleting an empty SOCKMAP slot fails with EINVAL: only a held one is removed.
     if was.is_some() {
+        crate::fault::point(&format!("remove socket {socket} from slot {slot}"));
         map.remove(slot)?;
     }
     let mut registry: Registry = store.registry(install)?;

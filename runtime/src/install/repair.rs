@@ -1,17 +1,20 @@
 //! `sockc repair`, and the repair an apply does when nothing but drift changed:
 //! attaching again every hook of an install that does not run what its manifest says,
-//! from the installed generation's own pinned programs (no rule file is needed).
+//! from the installed generation's own pinned programs, and rewriting set maps whose
+//! entries were changed behind sockc's back from the manifest (no rule file is
+//! needed).
 //!
-//! Invariant: a repair is journaled as an apply of the committed manifest in its
-//! swapping phase, so a kill in the middle is rolled forward by [`super::recover`];
-//! nothing is attached outside the install's own network namespace.
+//! Invariant: a repair of hooks is journaled as an apply of the committed manifest in
+//! its swapping phase, a rewrite of sets as a set update of it, so a kill in the
+//! middle is rolled forward by [`super::recover`]; nothing is attached outside the
+//! install's own network namespace (`super::netns_scope`).
 
 use super::{
-    fault::point,
+    netns_scope::{locate, Scope},
     now_unix,
     reconcile::{self, Ctx, Programs},
-    recover::{commit, enter_install_netns, in_install_netns, recover_locked, Recovery},
-    slot_registry, InstallError,
+    recover::{commit, recover_locked, Recovery},
+    sets, slot_registry, InstallError,
 };
 use crate::{
     attach::{AttachOptions, LinkState},
@@ -23,24 +26,34 @@ use crate::{
 };
 
 /// Attaches again every hook of `m` that does not run what `m` says, with the
-/// installed generation's own pinned programs, and commits where they now are.
-/// Returns the manifest committed and the hooks that could not be repaired.
+/// installed generation's own pinned programs, and commits where they now are (and,
+/// for a manifest of an older sockc, the namespace's cookie). Returns the manifest
+/// committed and the hooks that could not be repaired. Refused outside the install's
+/// own namespace (see `super::netns_scope`), except that `applying` (an `apply` that
+/// runs in the namespace its user named, which has the recorded inode) may repair an
+/// install whose older manifest cannot prove its namespace.
 pub(crate) fn repair_locked(
     store: &Store,
     m: &Manifest,
-    opts: &AttachOptions,
+    (opts, applying): (&AttachOptions, bool),
     notices: &mut Vec<String>,
 ) -> Result<(Manifest, Vec<InstallError>), InstallError> {
-    let _ns = enter_install_netns(m.netns.as_deref())?;
-    if !in_install_netns(m) {
-        return Err(InstallError::OtherNetns {
-            name: m.name.clone(),
-            recorded: m.netns_ino,
-            current: netns::current_ino().unwrap_or(0),
+    let scope = locate(store, m);
+    let vouched = applying && matches!(scope, Scope::Unverified);
+    if !scope.can_attach() && !vouched {
+        return Err(InstallError::NotItsNetns {
+            what: scope.problem(m).unwrap_or_default(),
         });
     }
     let mut target = m.clone();
-    point("journal repair");
+    if target.netns_cookie == 0 && (target.netns_ino != 0 || target.netns.is_some()) {
+        if let Ok(id) = netns::current() {
+            target.netns_ino = id.ino;
+            target.netns_cookie = id.cookie;
+            target.format = crate::store::MANIFEST_FORMAT;
+        }
+    }
+    let absent = reconcile::qdiscs_absent(&target);
     store.write_journal(
         &m.name,
         &Journal {
@@ -50,6 +63,7 @@ pub(crate) fn repair_locked(
             phase: Phase::Swapping,
             pid: std::process::id(),
             started_unix: now_unix(),
+            qdiscs_absent: absent.clone(),
         },
     )?;
     let mut cx = Ctx {
@@ -57,12 +71,41 @@ pub(crate) fn repair_locked(
         name: &m.name,
         opts,
         notices,
+        qdiscs_absent: &absent,
     };
     let dir = store.objects_dir(&m.name, &m.objects_dir);
     let failed =
         reconcile::swap_and_detach(&mut cx, Some(m), &mut target, &mut Programs::pinned(dir))?;
+    drop(scope);
     commit(store, &target, None)?;
     Ok((target, failed))
+}
+
+/// Rewrites the set maps of the committed `m` that differ from its manifest (see
+/// `sets::drift`), journaled as a set update of `m` itself; returns a line per map
+/// rewritten.
+pub(super) fn restore_sets(store: &Store, m: &Manifest) -> Result<Vec<String>, InstallError> {
+    let sets::SetDrift { lines, restore } = sets::drift(store, m);
+    if restore.is_empty() {
+        return Ok(Vec::new());
+    }
+    store.write_journal(
+        &m.name,
+        &Journal {
+            op: Operation::SetUpdate {
+                target: Box::new(m.clone()),
+                changes: restore.clone(),
+                tables_from: None,
+            },
+            phase: Phase::Swapping,
+            pid: std::process::id(),
+            started_unix: now_unix(),
+            qdiscs_absent: Vec::new(),
+        },
+    )?;
+    sets::update_sets(store, m, &restore)?;
+    commit(store, m, None)?;
+    Ok(lines)
 }
 
 /// What [`repair`] did to one install.
@@ -72,14 +115,16 @@ pub struct Repaired {
     pub recovered: Option<Recovery>,
     /// Hooks that ran something else, with what: attached again unless in `failed`.
     pub drift: Vec<(String, LinkState)>,
+    /// Set maps whose entries differed from the manifest's, rewritten from it.
+    pub sets: Vec<String>,
     pub failed: Vec<String>,
     pub notices: Vec<String>,
 }
 
-/// `sockc repair`: for every install (or one), finishes interrupted work and attaches
-/// again every hook that does not run what the manifest says, from the pins alone (no
-/// rule file is needed: what a udev rule or a systemd unit runs when an interface
-/// comes back).
+/// `sockc repair`: for every install (or one), finishes interrupted work, rewrites set
+/// maps changed behind sockc's back, and attaches again every hook that does not run
+/// what the manifest says, from the pins alone (no rule file is needed: what a udev
+/// rule or a systemd unit runs when an interface comes back).
 pub fn repair(store: &Store, name: Option<&str>) -> Result<Vec<Repaired>, InstallError> {
     let names = match name {
         Some(n) => vec![n.to_string()],
@@ -90,40 +135,56 @@ pub fn repair(store: &Store, name: Option<&str>) -> Result<Vec<Repaired>, Instal
         let mut notices = Vec::new();
         let recovered = recover_locked(store, &n, &mut notices)?;
         let Some(m) = store.manifest(&n)? else {
-            if name.is_some() {
+            if name.is_some() && !matches!(recovered, Some(Recovery::Flushed | Recovery::Debris(_)))
+            {
                 return Err(InstallError::NotInstalled(n));
             }
             continue;
         };
-        let (drift, in_its_netns) = {
-            let _ns = enter_install_netns(m.netns.as_deref())?;
-            (reconcile::drifting(store, &m), in_install_netns(&m))
-        };
-        let mut failed = Vec::new();
-        if !drift.is_empty() && !in_its_netns {
-            // Attaching here would put the install's programs on another namespace's
-            // hooks (the host's, for a container whose namespace was deleted).
-            failed.push(format!(
-                "its network namespace{} is gone or was created again (inode {} recorded); nothing was attached: `sockc flush --name {}` removes the install",
-                m.netns.as_deref().map(|p| format!(" {p}")).unwrap_or_default(),
-                m.netns_ino,
-                m.name
-            ));
-        } else if !drift.is_empty() {
-            let (_, f) = repair_locked(store, &m, &AttachOptions::default(), &mut notices)?;
-            failed = f.iter().map(|e| error_chain(e)).collect();
-        }
-        // A service that restarted since its socket was registered left its slot
-        // empty: found by address again here (what a timer running `sockc repair` is
-        // for, for UDP services).
-        notices.extend(slot_registry::register_declared(store, &m));
-        out.push(Repaired {
-            name: n,
-            recovered,
-            drift,
-            failed,
-            notices,
-        });
+        out.push(repair_one(store, m, recovered, notices)?);
     }
     Ok(out)
+}
+
+/// [`repair`] of one committed install.
+fn repair_one(
+    store: &Store,
+    m: Manifest,
+    recovered: Option<Recovery>,
+    mut notices: Vec<String>,
+) -> Result<Repaired, InstallError> {
+    let set_drift = restore_sets(store, &m)?;
+    let (drift, problem) = {
+        let scope = locate(store, &m);
+        let drift: Vec<(String, LinkState)> = m
+            .programs
+            .iter()
+            .map(|p| (p.attach_point().to_string(), scope.hook_state(store, &m, p)))
+            .filter(|(_, s)| s.is_drift())
+            .collect();
+        // Attaching anywhere but the install's own namespace would put its programs
+        // on another namespace's hooks (the host's, for a container whose namespace
+        // was deleted; a new namespace that took the old one's name or inode).
+        let problem = (!scope.can_attach()).then(|| scope.problem(&m)).flatten();
+        (drift, problem)
+    };
+    let mut failed = Vec::new();
+    if let Some(p) = problem {
+        failed.push(format!("nothing was attached: {p}"));
+    } else if !drift.is_empty() {
+        let (_, f) = repair_locked(store, &m, (&AttachOptions::default(), false), &mut notices)?;
+        failed = f.iter().map(|e| error_chain(e)).collect();
+    }
+    // A service that restarted since its socket was registered left its slot
+    // empty: found by address again here (what a timer running `sockc repair` is
+    // for, for UDP services).
+    notices.extend(slot_registry::register_declared(store, &m));
+    Ok(Repaired {
+        name: m.name.clone(),
+        recovered,
+        drift,
+        sets: set_drift,
+        failed,
+        notices,
+    })
 }

@@ -1,21 +1,101 @@
 //! Set updates in place: the entries a new file adds to and removes from the live
-//! generation's set maps, written into the pinned maps.
+//! generation's set maps, written into the pinned maps; and the same maps read back
+//! entry by entry ([`drift`]), with the changes that rewrite them from the manifest
+//! (`super::repair` makes them).
 //!
-//! Invariant: every new element is added before any old one is removed, so an address
-//! in both the old and the new set never drops out, even for a moment; both steps are
-//! idempotent, so running them again after a kill finishes the update.
+//! Invariants: every new element is added before any old one is removed, so an
+//! address in both the old and the new set never drops out, even for a moment; both
+//! steps are idempotent, so running them again after a kill finishes the update. The
+//! maps compared are those whose contents the manifest records (what the programs only
+//! read); an array's every index exists, so an index the manifest does not list must
+//! hold zeros, as a fresh array has it.
 
-use std::os::fd::AsFd;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    os::fd::AsFd,
+};
 
 use aya::maps::{MapData, MapType};
-use sockc_compiler::bpf::maps::unhex;
+use sockc_compiler::bpf::maps::{hex, unhex, MapContents};
 
-use super::{fault::point, InstallError};
+use super::InstallError;
 use crate::{
-    plan::SetChange,
+    fault::point,
+    plan::{set_changes, SetChange},
     store::{Manifest, Store},
     sys,
 };
+
+/// How the live set maps of `m` differ from its manifest: a line per map that
+/// differs (or cannot be read), and the changes that bring them back.
+pub(super) struct SetDrift {
+    pub lines: Vec<String>,
+    pub restore: Vec<SetChange>,
+}
+
+/// Reads every map whose contents `m` records back from the kernel and compares it,
+/// entry by entry and value by value, with the manifest.
+pub(super) fn drift(store: &Store, m: &Manifest) -> SetDrift {
+    let dir = store.objects_dir(&m.name, &m.objects_dir);
+    let mut out = SetDrift {
+        lines: Vec::new(),
+        restore: Vec::new(),
+    };
+    for want in &m.snapshot.map_contents {
+        let path = dir.join(format!("map_{}", want.map));
+        let live = MapData::from_pin(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|map| read_contents(&map, want));
+        let live = match live {
+            Ok(live) => live,
+            Err(e) => {
+                out.lines.push(format!("set map {}: {e}", want.map));
+                continue;
+            }
+        };
+        for c in set_changes(std::slice::from_ref(&live), std::slice::from_ref(want)) {
+            let (missing, changed): (Vec<_>, Vec<_>) = c
+                .added_raw
+                .iter()
+                .partition(|(k, _)| !live.entries.iter().any(|(l, _)| l == k));
+            out.lines.push(format!(
+                "set map {}: {} entries missing, {} with another value, {} not in the manifest",
+                c.map,
+                missing.len(),
+                changed.len(),
+                c.removed_raw.len()
+            ));
+            out.restore.push(c);
+        }
+    }
+    out
+}
+
+/// The entries of `map` as the manifest lists them (hex key and value). For an
+/// array, the indexes that hold something other than zeros, and those the manifest
+/// lists.
+fn read_contents(map: &MapData, want: &MapContents) -> Result<MapContents, String> {
+    let info = map.info().map_err(|e| e.to_string())?;
+    let (key_len, value_len) = (info.key_size() as usize, info.value_size() as usize);
+    let is_array = matches!(info.map_type(), Ok(MapType::Array));
+    let listed: BTreeSet<&str> = want.entries.iter().map(|(k, _)| k.as_str()).collect();
+    let fd = map.fd().as_fd();
+    let mut entries = BTreeMap::new();
+    let mut key: Option<Vec<u8>> = None;
+    while let Some(k) = sys::map_next_key(fd, key.as_deref(), key_len).map_err(|e| e.to_string())? {
+        if let Some(v) = sys::map_lookup(fd, &k, value_len).map_err(|e| e.to_string())? {
+            let k_hex = hex(&k);
+            if !is_array || v.iter().any(|b| *b != 0) || listed.contains(k_hex.as_str()) {
+                entries.insert(k_hex, hex(&v));
+            }
+        }
+        key = Some(k);
+    }
+    Ok(MapContents {
+        map: want.map.clone(),
+        entries: entries.into_iter().collect(),
+    })
+}
 
 /// Adds every new element before removing any old one, so an address in both the old
 /// and the new set never drops out, even for a moment. Both steps are idempotent, so

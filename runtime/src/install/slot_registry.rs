@@ -6,14 +6,20 @@
 //! went or changed ([`clear_stale`]); and what each slot holds, for `status`
 //! ([`slots`]). The `sockc register` and `unregister` commands are `super::register`.
 //!
-//! A name keeps its slot for as long as some generation declares it, so a re-apply
-//! that adds, removes or reorders declarations leaves every registered socket where
-//! the new programs look for it; a new name takes the lowest slot no name holds.
-//! Invariant: after a commit, a slot holds a socket only if the committed generation
+//! A name keeps its slot for as long as some generation declares it the same way, so
+//! a re-apply that adds, removes or reorders declarations leaves every registered
+//! socket where the new programs look for it; a new name, or a name whose protocol or
+//! address changed, takes the lowest slot no installed name holds, and a new
+//! generation's empty slots are filled (found by address) before any of its programs
+//! is attached or swapped in ([`fill_before_attach`]), so a changed declaration's
+//! traffic goes to the old socket until the swap and to the new one from it, never to
+//! an empty slot while its service listens.
+//! Invariants: after a commit, a slot holds a socket only if the committed generation
 //! declares a socket of that slot's name with the declaration it had when the socket
 //! was registered — the slots of names that are gone, and of names whose protocol or
 //! address changed, are emptied (their socket answered the old declaration), so a
-//! redirect never reaches a socket its rule did not mean.
+//! redirect never reaches a socket its rule did not mean; a slot no committed name
+//! holds is empty (a rolled-back generation's are emptied: [`forget_uncommitted`]).
 
 use std::{collections::BTreeMap, net::SocketAddr, os::fd::AsFd};
 
@@ -24,10 +30,12 @@ use sockc_compiler::{
     metadata::SocketMeta,
 };
 
-use super::{now_unix, InstallError};
+use super::{
+    netns_scope::{locate, Scope},
+    now_unix, InstallError,
+};
 use crate::{
     discovery::{self, Found, SockProto, Wanted},
-    netns,
     slot_map::SlotMap,
     store::{Manifest, Store},
 };
@@ -159,25 +167,22 @@ pub(super) fn wanted(s: &SocketMeta) -> Wanted {
     Wanted::new(proto, s.addr)
 }
 
-/// The install's namespace entered for the guard's life when this thread is not in it.
-pub(super) fn enter(m: &Manifest) -> Result<Option<netns::Entered>, InstallError> {
-    let here = netns::current_ino().ok();
-    if m.netns_ino != 0 && here == Some(m.netns_ino) {
-        return Ok(None);
+/// The install's own namespace, entered for the guard's life when this thread is not
+/// in it; refused when it cannot be (gone, re-created under its name, or only reached
+/// through a process that keeps it alive): a socket found anywhere else would be put
+/// into the map of programs that run in another namespace.
+pub(super) fn enter(store: &Store, m: &Manifest) -> Result<Scope, InstallError> {
+    let scope = locate(store, m);
+    if scope.can_attach() {
+        return Ok(scope);
     }
-    match &m.netns {
-        Some(path) => netns::enter(std::path::Path::new(path))
-            .map(Some)
-            .map_err(|source| InstallError::Netns {
-                path: path.into(),
-                source,
-            }),
-        None => Err(InstallError::OtherNetns {
-            name: m.name.clone(),
-            recorded: m.netns_ino,
-            current: here.unwrap_or(0),
-        }),
-    }
+    Err(InstallError::NotItsNetns {
+        what: format!(
+            "sockets are registered only in the network namespace install `{}` was applied in: {}",
+            m.name,
+            scope.problem(m).unwrap_or_default()
+        ),
+    })
 }
 
 /// Inserts `found` in `slot` and records it.
@@ -191,6 +196,7 @@ pub(super) fn put(
 ) -> Result<(Registration, Option<u64>), InstallError> {
     let map = SlotMap::open(&store.keep_path(&m.name, SOCKETS_MAP))?;
     let replaced = map.cookie(slot)?;
+    crate::fault::point(&format!("insert socket {socket} into slot {slot}"));
     map.insert(slot, found.fd.as_fd())?;
     let registration = Registration {
         slot,
@@ -213,12 +219,75 @@ pub(super) fn put(
 /// an address whose slot is empty is looked for by address and registered when
 /// found. Returns a line per socket: registered, still missing, or why it was refused.
 pub(super) fn register_declared(store: &Store, m: &Manifest) -> Vec<String> {
+    register_found(store, m, true)
+}
+
+/// Before a new generation `target` attaches or swaps in any program: empties the
+/// slots only it holds that something left a socket in, then fills every empty slot
+/// of `target` whose socket is found by address. Returns a line per socket
+/// registered (those still missing are said after the commit).
+pub(super) fn fill_before_attach(
+    store: &Store,
+    old: Option<&Manifest>,
+    target: &Manifest,
+) -> Vec<String> {
+    if let Ok(map) = SlotMap::open(&store.keep_path(&target.name, SOCKETS_MAP)) {
+        for (name, &slot) in &target.socket_slots {
+            let held_before = old.is_some_and(|m| m.socket_slots.values().any(|&s| s == slot));
+            if !held_before && matches!(map.cookie(slot), Ok(Some(_))) {
+                crate::fault::point(&format!("empty stale slot {slot} for socket {name}"));
+                let _ = map.remove(slot);
+            }
+        }
+    }
+    register_found(store, target, false)
+}
+
+/// After a roll back of `target` over `old`: empties the slots only `target` held and
+/// forgets their registrations, so no slot outside the committed generation holds a
+/// socket.
+pub(super) fn forget_uncommitted(
+    store: &Store,
+    name: &str,
+    old: Option<&Manifest>,
+    target: &Manifest,
+) {
+    let Some(old) = old else { return };
+    let committed: std::collections::BTreeSet<u32> = old.socket_slots.values().copied().collect();
+    let dropped: Vec<u32> = target
+        .socket_slots
+        .values()
+        .copied()
+        .filter(|s| !committed.contains(s))
+        .collect();
+    if dropped.is_empty() {
+        return;
+    }
+    if let Ok(map) = SlotMap::open(&store.keep_path(name, SOCKETS_MAP)) {
+        for &slot in &dropped {
+            if matches!(map.cookie(slot), Ok(Some(_))) {
+                crate::fault::point(&format!("empty uncommitted slot {slot}"));
+                let _ = map.remove(slot);
+            }
+        }
+    }
+    let mut registry: Registry = store.registry(name).unwrap_or_default();
+    let before = registry.len();
+    registry.retain(|_, r| !dropped.contains(&r.slot));
+    if registry.len() != before {
+        let _ = store.write_registry(name, &registry);
+    }
+}
+
+/// Registers, by address, every declared socket of `m` whose slot is empty; says
+/// which were registered and (with `all`) which are missing or refused.
+fn register_found(store: &Store, m: &Manifest, all: bool) -> Vec<String> {
     let Ok(map) = SlotMap::open(&store.keep_path(&m.name, SOCKETS_MAP)) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     // Sockets are looked for in the install's namespace, never in another one.
-    let _in = match enter(m) {
+    let _in = match enter(store, m) {
         Ok(guard) => guard,
         Err(e) => {
             out.push(format!(
@@ -235,41 +304,56 @@ pub(super) fn register_declared(store: &Store, m: &Manifest) -> Vec<String> {
         if !matches!(map.cookie(slot), Ok(None)) {
             continue;
         }
-        let Some(addr) = decl.addr else {
-            out.push(format!(
-                "socket {}: declared without an address, so nothing registers it but `sockc register {} --pid PID`; until then redirects to it drop",
-                decl.name, decl.name
-            ));
-            continue;
-        };
-        let want = wanted(decl);
-        match discovery::find(&want) {
-            Ok(Some(found)) => match put(store, m, &decl.name, slot, &found, How::Address) {
-                Ok((r, _)) => out.push(format!("socket {}: registered, {r}", decl.name)),
-                Err(e) => out.push(format!(
+        let line = register_one(store, m, decl, slot);
+        if all || line.as_ref().is_ok() {
+            out.push(line.unwrap_or_else(|e| e));
+        }
+    }
+    out
+}
+
+/// Looks for declared socket `decl` by address and puts it into `slot`: `Ok` with
+/// what was registered, `Err` with why not.
+fn register_one(
+    store: &Store,
+    m: &Manifest,
+    decl: &SocketMeta,
+    slot: u32,
+) -> Result<String, String> {
+    let Some(addr) = decl.addr else {
+        return Err(format!(
+            "socket {}: declared without an address, so nothing registers it but `sockc register {} --pid PID`; until then redirects to it drop",
+            decl.name, decl.name
+        ));
+    };
+    let want = wanted(decl);
+    match discovery::find(&want) {
+        Ok(Some(found)) => {
+            match put(store, m, &decl.name, slot, &found, How::Address) {
+                Ok((r, _)) => Ok(format!("socket {}: registered, {r}", decl.name)),
+                Err(e) => Err(format!(
                     "socket {}: found on {addr} but not registered: {}",
                     decl.name,
                     crate::error_chain(&e)
                 )),
-            },
-            Ok(None) => out.push(match &decl.cgroup {
-                Some(cgroup) => format!(
-                    "socket {}: nothing is bound to {} {addr} yet; redirects to it drop (and count) until the service listens there in cgroup {cgroup}, which registers it",
-                    decl.name, decl.proto
-                ),
-                None => format!(
-                    "socket {}: nothing is bound to {} {addr} yet; redirects to it drop (and count) until a socket is registered: start the service, then `sockc register {}` (or `sockc repair`)",
-                    decl.name, decl.proto, decl.name
-                ),
-            }),
-            Err(e) => out.push(format!(
-                "socket {}: not registered: {}",
-                decl.name,
-                crate::error_chain(&e)
-            )),
+            }
         }
+        Ok(None) => Err(match &decl.cgroup {
+            Some(cgroup) => format!(
+                "socket {}: nothing is bound to {} {addr} yet; redirects to it drop (and count) until the service listens there in cgroup {cgroup}, which registers it",
+                decl.name, decl.proto
+            ),
+            None => format!(
+                "socket {}: nothing is bound to {} {addr} yet; redirects to it drop (and count) until a socket is registered: start the service, then `sockc register {}` (or `sockc repair`)",
+                decl.name, decl.proto, decl.name
+            ),
+        }),
+        Err(e) => Err(format!(
+            "socket {}: not registered: {}",
+            decl.name,
+            crate::error_chain(&e)
+        )),
     }
-    out
 }
 
 /// What each declared socket's slot holds, with its drop counters (read in the
@@ -347,15 +431,23 @@ fn read_drops(store: &Store, m: &Manifest) -> Vec<(u64, u64)> {
 }
 
 /// Slots by name for a generation declaring `sockets`, given the installed
-/// generation's (`old`).
-pub fn assign_slots(old: &BTreeMap<String, u32>, sockets: &[SocketMeta]) -> BTreeMap<String, u32> {
+/// generation's slots and declarations (`old`): a name declared as before keeps its
+/// slot; a new name, or one declared differently, takes the lowest slot that no
+/// installed name holds (the installed programs may still use theirs until the swap).
+/// Only when every other slot is taken does a changed declaration keep its slot (it is
+/// emptied at commit and filled after).
+pub fn assign_slots(
+    old: (&BTreeMap<String, u32>, &[SocketMeta]),
+    sockets: &[SocketMeta],
+) -> BTreeMap<String, u32> {
+    let (old_slots, old_decls) = old;
+    let same_as_before = |s: &SocketMeta| old_decls.iter().any(|o| o == s);
     let mut out: BTreeMap<String, u32> = sockets
         .iter()
-        .filter_map(|s| old.get(&s.name).map(|&slot| (s.name.clone(), slot)))
+        .filter(|s| same_as_before(s))
+        .filter_map(|s| old_slots.get(&s.name).map(|&slot| (s.name.clone(), slot)))
         .collect();
-    // Slots still held by names the installed generation has stay reserved until the
-    // commit empties them: its programs may still be running.
-    let mut taken: std::collections::BTreeSet<u32> = old.values().copied().collect();
+    let mut taken: std::collections::BTreeSet<u32> = old_slots.values().copied().collect();
     let mut next = 0u32;
     for s in sockets {
         if out.contains_key(&s.name) {
@@ -364,8 +456,12 @@ pub fn assign_slots(old: &BTreeMap<String, u32>, sockets: &[SocketMeta]) -> BTre
         while taken.contains(&next) {
             next += 1;
         }
-        taken.insert(next);
-        out.insert(s.name.clone(), next);
+        let slot = match old_slots.get(&s.name) {
+            Some(&mine) if next >= sockc_compiler::bpf::maps::SOCKETS_MAX => mine,
+            _ => next,
+        };
+        taken.insert(slot);
+        out.insert(s.name.clone(), slot);
     }
     out
 }
@@ -431,21 +527,46 @@ mod tests {
     /// holds (a name that is going away keeps its slot reserved).
     #[test]
     fn names_keep_their_slots_and_new_names_fill_gaps() {
-        let first = assign_slots(&BTreeMap::new(), &[decl("a"), decl("b"), decl("c")]);
+        let first = assign_slots((&BTreeMap::new(), &[]), &[decl("a"), decl("b"), decl("c")]);
         assert_eq!(
             first,
             BTreeMap::from([("a".into(), 0), ("b".into(), 1), ("c".into(), 2)])
         );
         // b goes, d comes, order changes: a and c keep 0 and 2; d may not take b's 1
         // while b's socket can still be in use.
-        let second = assign_slots(&first, &[decl("c"), decl("d"), decl("a")]);
+        let all = [decl("a"), decl("b"), decl("c"), decl("d"), decl("e")];
+        let second = assign_slots((&first, &all), &[decl("c"), decl("d"), decl("a")]);
         assert_eq!(
             second,
             BTreeMap::from([("a".into(), 0), ("c".into(), 2), ("d".into(), 3)])
         );
         // Next time b is long gone: e takes 1.
-        let third = assign_slots(&second, &[decl("e"), decl("a"), decl("c"), decl("d")]);
+        let third = assign_slots(
+            (&second, &all),
+            &[decl("e"), decl("a"), decl("c"), decl("d")],
+        );
         assert_eq!(third["e"], 1);
         assert_eq!(slots_in_order(&third, &[decl("d"), decl("e")]), vec![3, 1]);
+    }
+
+    /// A name declared differently takes a fresh slot, so the new programs never look
+    /// into the slot the old socket leaves; declared as before, it keeps its own.
+    #[test]
+    fn a_changed_declaration_takes_a_fresh_slot() {
+        let at = |port: u16| SocketMeta {
+            addr: Some(format!("127.0.0.1:{port}").parse().unwrap()),
+            ..decl("proxy")
+        };
+        let first = assign_slots((&BTreeMap::new(), &[]), &[at(8080), decl("b")]);
+        assert_eq!(first["proxy"], 0);
+        let moved = assign_slots((&first, &[at(8080), decl("b")]), &[at(8081), decl("b")]);
+        assert_eq!(
+            moved,
+            BTreeMap::from([("proxy".into(), 2), ("b".into(), 1)])
+        );
+        let back = assign_slots((&moved, &[at(8081), decl("b")]), &[at(8080), decl("b")]);
+        assert_eq!(back["proxy"], 0, "slot 0 was emptied at the last commit");
+        let same = assign_slots((&back, &[at(8080), decl("b")]), &[at(8080), decl("b")]);
+        assert_eq!(same, back);
     }
 }

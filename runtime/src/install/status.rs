@@ -4,10 +4,13 @@
 //! Invariants: every difference between what the kernel runs and what the manifest
 //! says is named in [`Status::drift`] (a hook whose link is gone, detached, on another
 //! interface, runs another program; a clsact filter missing or another tool's; a
-//! network namespace gone or re-created; with `--deep`, set contents); `stats` reads a
-//! counters map only while a live hook runs a program that uses it, so it never shows
-//! counts of rules nothing enforces. Both first finish or undo interrupted work, as
-//! every command does, and say so.
+//! network namespace gone or re-created; a declared socket with nothing registered,
+//! whose redirects drop; with `--deep`, set contents entry by entry); `stats` reads a
+//! counters map only while a live hook runs a program that uses it (in a namespace
+//! that lost its name too), so it never shows counts of rules nothing enforces, nor
+//! calls counters still while they move. Both first finish or undo interrupted work,
+//! and remove the debris of interrupted first applies and flushes, as every command
+//! does, and say so.
 
 use std::path::{Path, PathBuf};
 
@@ -16,12 +19,15 @@ use aya::{
     programs::ProgramInfo,
 };
 use serde::Serialize;
-use sockc_compiler::{bpf::maps::hex, hooks::HookKind};
+use sockc_compiler::hooks::HookKind;
 
-use super::{recover::recover_locked, InstallError};
+use super::{
+    netns_scope::{locate, Scope},
+    recover::{recover_locked, Recovery},
+    sets, InstallError, SlotState,
+};
 use crate::{
-    attach::{backend, AttachMode, LinkState},
-    netns,
+    attach::{AttachMode, LinkState},
     store::{Manifest, Store},
     sys, RuntimeError,
 };
@@ -126,42 +132,28 @@ pub struct StatusOptions {
     pub deep: bool,
 }
 
-/// Names of every install, sorted.
+/// Names of every install, sorted, once interrupted work is finished or undone (so
+/// debris and interrupted flushes are gone); an install whose records cannot be read
+/// is listed, for the command to say why.
 pub fn installed_names(store: &Store) -> Result<Vec<String>, InstallError> {
-    Ok(store.names()?)
-}
-
-/// Where an install's hooks can be looked at from here: `Ok(guard)` with its
-/// namespace entered for the guard's life, or `Err(state)` for every hook.
-fn look_at(m: &Manifest) -> Result<Option<netns::Entered>, LinkState> {
-    match &m.netns {
-        Some(path) => {
-            let path = Path::new(path);
-            match netns::ino_of(path) {
-                Ok(ino) if m.netns_ino == 0 || ino == m.netns_ino => netns::enter(path)
-                    .map(Some)
-                    .map_err(|_| LinkState::NetnsGone),
-                _ => Err(LinkState::NetnsGone),
-            }
+    let mut names = Vec::new();
+    for n in store.names()? {
+        let readable =
+            recover_locked(store, &n, &mut Vec::new()).and_then(|_| Ok(store.manifest(&n)?));
+        if !matches!(readable, Ok(None)) {
+            names.push(n);
         }
-        None => match netns::current_ino() {
-            Ok(ino) if m.netns_ino != 0 && ino != m.netns_ino => Err(LinkState::NotHere),
-            _ => Ok(None),
-        },
     }
+    Ok(names)
 }
 
-/// The hooks of `m` with what the kernel runs at each.
-fn hook_states(store: &Store, m: &Manifest) -> Vec<HookStatus> {
-    let scope = look_at(m);
+/// The hooks of `m` with what the kernel runs at each, seen from `scope`.
+fn hook_states(store: &Store, m: &Manifest, scope: &Scope) -> Vec<HookStatus> {
     m.programs
         .iter()
         .map(|p| {
             let live = p.attachment(store, &m.name);
-            let state = match &scope {
-                Err(s) => s.clone(),
-                Ok(_) => backend(p.hook).live_state(&p.attach_point(), &live, &p.expected()),
-            };
+            let state = scope.hook_state(store, m, p);
             HookStatus {
                 symbol: p.symbol.clone(),
                 hook: p.hook,
@@ -174,56 +166,6 @@ fn hook_states(store: &Store, m: &Manifest) -> Vec<HookStatus> {
             }
         })
         .collect()
-}
-
-/// Set maps whose entries differ from the manifest's, read back entry by entry.
-fn set_drift(store: &Store, m: &Manifest) -> Vec<String> {
-    let dir = store.objects_dir(&m.name, &m.objects_dir);
-    let mut out = Vec::new();
-    for c in &m.snapshot.map_contents {
-        let path = dir.join(format!("map_{}", c.map));
-        let map = match MapData::from_pin(&path) {
-            Ok(map) => map,
-            Err(e) => {
-                out.push(format!("set map {}: {e}", c.map));
-                continue;
-            }
-        };
-        let key_len = match map.info() {
-            Ok(i) => i.key_size() as usize,
-            Err(e) => {
-                out.push(format!("set map {}: {e}", c.map));
-                continue;
-            }
-        };
-        let mut live = std::collections::BTreeSet::new();
-        let mut key: Option<Vec<u8>> = None;
-        loop {
-            use std::os::fd::AsFd;
-            match sys::map_next_key(map.fd().as_fd(), key.as_deref(), key_len) {
-                Ok(Some(k)) => {
-                    live.insert(hex(&k));
-                    key = Some(k);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    out.push(format!("set map {}: {e}", c.map));
-                    break;
-                }
-            }
-        }
-        let want: std::collections::BTreeSet<String> =
-            c.entries.iter().map(|(k, _)| k.clone()).collect();
-        let missing = want.difference(&live).count();
-        let extra = live.difference(&want).count();
-        if missing + extra > 0 {
-            out.push(format!(
-                "set map {}: {missing} entries missing, {extra} not in the manifest",
-                c.map
-            ));
-        }
-    }
-    out
 }
 
 /// The status of an install whose records cannot be read: one drift line saying why.
@@ -247,17 +189,34 @@ fn unreadable(name: &str, e: &InstallError) -> Status {
     }
 }
 
-/// Status of every install, or of one.
+/// What `status` found: the installs, and what it removed or finished that left no
+/// install behind (debris, a flush or first apply that was interrupted).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StatusReport {
+    pub installs: Vec<Status>,
+    pub cleaned: Vec<Cleaned>,
+}
+
+/// An install name whose interrupted work or debris was finished or removed, leaving
+/// nothing installed under it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cleaned {
+    pub name: String,
+    pub recovered: String,
+}
+
+/// Status of every install, or of one. A name with nothing installed (once its debris
+/// is removed) is an error only when nothing was removed either.
 pub fn status(
     store: &Store,
     name: Option<&str>,
     opts: StatusOptions,
-) -> Result<Vec<Status>, InstallError> {
+) -> Result<StatusReport, InstallError> {
     let names = match name {
         Some(n) => vec![n.to_string()],
         None => store.names()?,
     };
-    let mut out = Vec::new();
+    let mut out = StatusReport::default();
     for n in names {
         let mut notices = Vec::new();
         // Listing every install, one whose records this sockc cannot read (written by
@@ -267,46 +226,94 @@ pub fn status(
         let (recovered, m) = match read {
             Ok(x) => x,
             Err(e) if name.is_none() => {
-                out.push(unreadable(&n, &e));
+                out.installs.push(unreadable(&n, &e));
                 continue;
             }
             Err(e) => return Err(e),
         };
         let Some(m) = m else {
-            if name.is_some() {
-                return Err(InstallError::NotInstalled(n));
+            match recovered {
+                Some(r) => out.cleaned.push(Cleaned {
+                    name: n,
+                    recovered: r.to_string(),
+                }),
+                None if name.is_some() => return Err(InstallError::NotInstalled(n)),
+                None => {}
             }
             continue;
         };
-        let hooks = hook_states(store, &m);
-        let mut drift: Vec<String> = hooks
-            .iter()
-            .filter(|h| h.state.is_drift())
-            .map(|h| format!("{}: {}", h.hook.spec().label(&h.attach_to), h.state))
-            .collect();
-        let gdir = store.objects_dir(&n, &m.objects_dir);
-        if !gdir.is_dir() {
-            drift.push(format!("objects directory {} missing", gdir.display()));
-        }
-        if opts.deep {
-            drift.extend(set_drift(store, &m));
-        }
-        out.push(Status {
-            name: n,
-            generation: m.generation,
-            source_file: m.source_file.clone(),
-            source_sha256: m.source_sha256.clone(),
-            applied_unix: m.applied_unix,
-            netns: m.netns.clone(),
-            hooks,
-            maps: m.snapshot.maps.iter().map(|s| s.name.clone()).collect(),
-            sockmaps: sockmap_states(store, &m),
-            drift,
-            recovered: recovered.map(|r| r.to_string()),
-            sockets: super::slot_registry::slots(store, &m),
-        });
+        out.installs.push(status_of(store, m, recovered, opts));
     }
     Ok(out)
+}
+
+/// One committed install as the kernel runs it.
+fn status_of(
+    store: &Store,
+    m: Manifest,
+    recovered: Option<Recovery>,
+    opts: StatusOptions,
+) -> Status {
+    let scope = locate(store, &m);
+    let hooks = hook_states(store, &m, &scope);
+    let mut drift: Vec<String> = scope.problem(&m).into_iter().collect();
+    drift.extend(
+        hooks
+            .iter()
+            .filter(|h| h.state.is_drift())
+            .map(|h| format!("{}: {}", h.hook.spec().label(&h.attach_to), h.state)),
+    );
+    drop(scope);
+    let gdir = store.objects_dir(&m.name, &m.objects_dir);
+    if !gdir.is_dir() {
+        drift.push(format!("objects directory {} missing", gdir.display()));
+    }
+    let sockets = super::slot_registry::slots(store, &m);
+    drift.extend(sockets.iter().filter_map(|s| socket_drift(&m, s)));
+    if opts.deep {
+        drift.extend(sets::drift(store, &m).lines);
+    }
+    Status {
+        name: m.name.clone(),
+        generation: m.generation,
+        source_file: m.source_file.clone(),
+        source_sha256: m.source_sha256.clone(),
+        applied_unix: m.applied_unix,
+        netns: m.netns.clone(),
+        hooks,
+        maps: m.snapshot.maps.iter().map(|s| s.name.clone()).collect(),
+        sockmaps: sockmap_states(store, &m),
+        drift,
+        recovered: recovered.map(|r| r.to_string()),
+        sockets,
+    }
+}
+
+/// A declared socket whose redirects drop: nothing registered, or the map unreadable.
+fn socket_drift(m: &Manifest, s: &super::SlotStatus) -> Option<String> {
+    let fix = match m.snapshot.sockets.iter().find(|d| d.name == s.socket) {
+        Some(d) if d.cgroup.is_some() => format!(
+            "start the service in cgroup {} (it registers itself when it listens), or `sockc register {} --name {}`",
+            d.cgroup.as_deref().unwrap_or_default(),
+            s.socket,
+            m.name
+        ),
+        _ => format!(
+            "start the service, then `sockc register {} --name {}` (or `sockc repair`)",
+            s.socket, m.name
+        ),
+    };
+    match &s.state {
+        SlotState::Registered { .. } => None,
+        SlotState::Empty => Some(format!(
+            "socket {} ({}): nothing registered; redirects to it drop: {fix}",
+            s.socket, s.declared
+        )),
+        SlotState::Unreadable(e) => Some(format!(
+            "socket {} ({}): its slot cannot be read: {e}",
+            s.socket, s.declared
+        )),
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -357,17 +364,25 @@ pub fn stats(
     let dir = store.objects_dir(name, &m.objects_dir);
     let data = MapData::from_pin(&path).map_err(open_error(&path))?;
     let counters_id = data.info().map_err(open_error(&path))?.id();
-    let hooks = hook_states(store, &m);
-    let mut warnings = Vec::new();
+    let scope = locate(store, &m);
+    let hooks = hook_states(store, &m, &scope);
+    let mut warnings: Vec<String> = scope.problem(&m).into_iter().collect();
+    drop(scope);
     let mut live = false;
     for h in &hooks {
         let label = h.hook.spec().label(&h.attach_to);
-        if h.state.is_drift() {
+        if !h.state.runs() {
             warnings.push(format!(
                 "{label}: {} (its rules' counters do not move)",
                 h.state
             ));
             continue;
+        }
+        if h.state.is_drift() {
+            warnings.push(format!(
+                "{label}: {} (its rules' counters still move)",
+                h.state
+            ));
         }
         let counts = m
             .snapshot

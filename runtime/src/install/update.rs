@@ -3,11 +3,13 @@
 //! that no longer run what the manifest says — each as a journaled operation (see the
 //! module docs of [`super`]).
 //!
-//! Invariant: nothing installed changes before the new generation is loaded, verified
-//! and pinned, and the hooks it adds are on; a failure up to there is undone and
-//! leaves the installed generation exactly as it was. From the first swap on, the
-//! operation is finished even if some hook fails (that hook is reported, and stays
-//! drift for `status` and the next `apply`).
+//! Invariants: nothing installed changes before the new generation is loaded, verified
+//! and pinned, its socket slots are filled, and the hooks it adds are on; a failure up
+//! to there is undone and leaves the installed generation exactly as it was. From the
+//! first swap on, the operation is finished even if some hook fails (that hook is
+//! reported, and stays drift for `status` and the next `apply`). "No changes" is said
+//! only when every hook runs what the manifest says and every set map holds what it
+//! says (a set changed behind sockc's back is rewritten, as `repair` does).
 
 use std::{
     collections::BTreeMap,
@@ -22,7 +24,6 @@ use sockc_compiler::{
 };
 
 use super::{
-    fault::point,
     now_unix,
     reconcile::{self, Ctx, Programs},
     recover::{commit, drop_generation, recover_locked, Recovery},
@@ -32,7 +33,9 @@ use super::{
 };
 use crate::{
     attach::{AttachOptions, AttachPoint, LinkState},
-    error_chain, netns,
+    error_chain,
+    fault::point,
+    netns,
     plan::{self, Plan, ProgramAction, Snapshot},
     store::{
         journal::{Journal, Operation, Phase},
@@ -71,6 +74,11 @@ pub struct ApplyReport {
     pub drift: Vec<(String, LinkState)>,
     /// Hooks this call could not bring to the new generation (they stay drift).
     pub failed: Vec<String>,
+    /// Set maps of the installed generation that differed from its manifest: rewritten
+    /// from it (or, on a dry run, to be).
+    pub set_drift: Vec<String>,
+    /// The declared sockets were looked for before the new generation was attached.
+    looked_for_sockets: bool,
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -88,38 +96,67 @@ pub fn apply(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Insta
     let mut report = apply_rules(store, req)?;
     if !req.dry_run {
         if let Some(m) = store.manifest(req.name)? {
-            point("register sockets");
-            report
-                .notices
-                .extend(slot_registry::register_declared(store, &m));
+            // Said once: what is still missing after the commit.
+            let lines = slot_registry::register_declared(store, &m);
+            if report.looked_for_sockets {
+                report
+                    .notices
+                    .extend(lines.into_iter().filter(|l| !l.contains(": registered, ")));
+            } else {
+                report.notices.extend(lines);
+            }
         }
     }
     Ok(report)
 }
 
+/// Refuses to apply over install `m` from a namespace that is not its own (by cookie;
+/// by inode for a manifest of an older sockc, which the next commit gives a cookie).
+fn check_same_netns(
+    m: &Manifest,
+    req: &ApplyRequest<'_>,
+    here: netns::Identity,
+) -> Result<(), InstallError> {
+    if super::netns_scope::matches(m, here) {
+        return Ok(());
+    }
+    let what = if m.netns.is_some() && m.netns.as_deref() == req.netns {
+        format!(
+            "network namespace {} is not the one install `{}` was applied in: it was deleted and created again since (cookie {} recorded, this one is {}); its hooks went with the old one, or still run there: `sockc flush --name {}` first, then apply",
+            req.netns.unwrap_or_default(),
+            m.name,
+            m.netns_cookie,
+            here.cookie,
+            m.name
+        )
+    } else {
+        format!(
+            "install `{}` lives in another network namespace ({}); run this command there, or `sockc flush --name {}` first",
+            m.name,
+            m.netns.as_deref().unwrap_or("the one it was applied in"),
+            m.name
+        )
+    };
+    Err(InstallError::NotItsNetns { what })
+}
+
 fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, InstallError> {
     let mut report = ApplyReport::default();
     report.recovered = recover_locked(store, req.name, &mut report.notices)?;
-    let netns_ino = netns::current_ino().map_err(|source| InstallError::Netns {
+    let here = netns::current().map_err(|source| InstallError::Netns {
         path: "/proc/thread-self/ns/net".into(),
         source,
     })?;
     let old = store.manifest(req.name)?;
     if let Some(m) = &old {
-        if m.netns_ino != 0 && m.netns_ino != netns_ino {
-            return Err(InstallError::OtherNetns {
-                name: req.name.to_string(),
-                recorded: m.netns_ino,
-                current: netns_ino,
-            });
-        }
+        check_same_netns(m, req, here)?;
     }
     if req.compiled.programs.is_empty() && !req.allow_empty {
         return Err(InstallError::Empty {
             name: req.name.to_string(),
         });
     }
-    check_other_installs(store, req, netns_ino, &mut report.notices)?;
+    check_other_installs(store, req, here, &mut report.notices)?;
     // The plan may refit the file to the installed generation (its counter slots and
     // map sizes), which turns a change inside classifier tables into an update in
     // place; what is installed is then the refitted file.
@@ -133,13 +170,18 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     check_targets_exist(&report.plan, req.netns)?;
     check_cgroups_distinct(&report.plan)?;
     report.drift = kept_drift(store, old.as_ref(), &report.plan);
-
     let changes = report.plan.has_changes();
-    if !changes && report.drift.is_empty() {
+    // The installed set maps matter when the plan updates them in place, or keeps
+    // them: then what is live must be what the manifest says first.
+    let sets_kept = !changes || report.plan.maps_only;
+    if let (Some(m), true) = (&old, sets_kept) {
+        report.set_drift = super::sets::drift(store, m).lines;
+    }
+
+    if !changes && report.drift.is_empty() && report.set_drift.is_empty() {
         // Same code and maps, but the text may have moved (comments, blank lines):
         // keep the manifest's lines and source in step for `stats`.
         if let Some(old) = old.filter(|m| m.snapshot != new_snapshot && !req.dry_run) {
-            point("write manifest");
             store.write_manifest(&Manifest {
                 source_file: req.source_file.to_string(),
                 source_sha256: sha256_hex(req.source),
@@ -157,23 +199,31 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         return Ok(report);
     }
     let mut old = old;
-    if !report.drift.is_empty() && (!changes || report.plan.maps_only) {
+    if sets_kept && !report.set_drift.is_empty() {
+        let m = old
+            .as_ref()
+            .expect("set drift is of an installed generation");
+        super::repair::restore_sets(store, m)?;
+        report.changed = true;
+    }
+    if !report.drift.is_empty() && sets_kept {
         // Nothing to load: the installed generation's own programs go back on.
         let m = old.take().expect("drift is of an installed generation");
-        let (repaired, failed) = repair_locked(store, &m, &req.attach, &mut report.notices)?;
+        let (repaired, failed) =
+            repair_locked(store, &m, (&req.attach, true), &mut report.notices)?;
         report.failed.extend(failed.iter().map(|e| error_chain(e)));
         report.changed = true;
         old = Some(repaired);
-        if !changes {
-            return Ok(report);
-        }
+    }
+    if !changes {
+        return Ok(report);
     }
     if report.plan.maps_only {
         let old = old.expect("a maps-only plan has an installed generation");
         return update_in_place(store, req, compiled, &old, new_snapshot, report);
     }
     let first = old.is_none();
-    let result = install_generation(store, req, old, new_snapshot, netns_ino, &mut report);
+    let result = install_generation(store, req, old, new_snapshot, here, &mut report);
     if result.is_err() && first {
         forget_failed_first_install(store, req.name);
     }
@@ -257,7 +307,7 @@ fn update_in_place(
     snapshot: Snapshot,
     mut report: ApplyReport,
 ) -> Result<ApplyReport, InstallError> {
-    let target = Manifest {
+    let mut target = Manifest {
         generation: old.generation + 1,
         source_file: req.source_file.to_string(),
         source_sha256: sha256_hex(req.source),
@@ -265,6 +315,14 @@ fn update_in_place(
         snapshot,
         ..old.clone()
     };
+    if target.netns_cookie == 0 {
+        // Checked to be the install's namespace (`check_same_netns`): recorded now, in
+        // the format that keeps it.
+        if let Ok(id) = netns::current() {
+            (target.netns_ino, target.netns_cookie) = (id.ino, id.cookie);
+            target.format = MANIFEST_FORMAT;
+        }
+    }
     let changes = report.plan.set_changes.clone();
     let dir = store.objects_dir(&old.name, &old.objects_dir);
     let tables_from = if report.plan.table_changes.is_empty() {
@@ -272,7 +330,6 @@ fn update_in_place(
     } else {
         Some(table_update::live_half_pinned(&dir).map_err(InstallError::Tables)?)
     };
-    point("journal set update");
     store.write_journal(
         req.name,
         &Journal {
@@ -284,6 +341,7 @@ fn update_in_place(
             phase: Phase::Swapping,
             pid: std::process::id(),
             started_unix: now_unix(),
+            qdiscs_absent: Vec::new(),
         },
     )?;
     if tables_from.is_some() {
@@ -315,7 +373,7 @@ fn forget_failed_first_install(store: &Store, name: &str) {
     let nothing_recorded =
         matches!(store.manifest(name), Ok(None)) && matches!(store.journal(name), Ok(None));
     if nothing_recorded {
-        let _ = std::fs::remove_dir_all(store.dir(name));
+        let _ = store.remove_install(name);
     }
 }
 
@@ -326,7 +384,7 @@ fn forget_failed_first_install(store: &Store, name: &str) {
 fn check_other_installs(
     store: &Store,
     req: &ApplyRequest<'_>,
-    netns_ino: u64,
+    here: netns::Identity,
     notices: &mut Vec<String>,
 ) -> Result<(), InstallError> {
     for other in store.names()? {
@@ -346,8 +404,12 @@ fn check_other_installs(
                 continue;
             }
         };
-        let same_netns = if m.netns_ino != 0 {
-            m.netns_ino == netns_ino
+        // By cookie; a manifest of an older sockc by inode only while one of its
+        // hooks runs here (a namespace that took a gone one's inode is another).
+        let same_netns = if m.netns_cookie != 0 || m.netns_ino != 0 {
+            super::netns_scope::matches(&m, here)
+                && (m.netns_cookie != 0
+                    || super::netns_scope::any_namespaced_hook_attached(store, &m))
         } else {
             m.netns.as_deref() == req.netns
         };
@@ -376,7 +438,7 @@ fn check_other_installs(
 
 /// The cookie of the install's network namespace, which registrars compare with a
 /// listening socket's (`bpf_get_netns_cookie`): the calling thread's, as the install
-/// records (`netns_ino` is the calling thread's too; `sockc apply --netns` entered it).
+/// records (`sockc apply --netns` entered it).
 fn install_netns_cookie() -> Result<u64, InstallError> {
     crate::discovery::check::netns_cookie_here().map_err(|e| InstallError::NetnsCookie(Box::new(e)))
 }
@@ -388,13 +450,14 @@ fn install_generation(
     req: &ApplyRequest<'_>,
     old: Option<Manifest>,
     snapshot: Snapshot,
-    netns_ino: u64,
+    here: netns::Identity,
     report: &mut ApplyReport,
 ) -> Result<(), InstallError> {
+    let no_slots = BTreeMap::new();
     let socket_slots = slot_registry::assign_slots(
-        &old.as_ref()
-            .map(|m| m.socket_slots.clone())
-            .unwrap_or_default(),
+        old.as_ref().map_or((&no_slots, &[][..]), |m| {
+            (&m.socket_slots, m.snapshot.sockets.as_slice())
+        }),
         &req.compiled.metadata.sockets,
     );
     let mut obj = load_generation(store, req, &socket_slots)?;
@@ -409,31 +472,33 @@ fn install_generation(
         source_sha256: sha256_hex(req.source),
         applied_unix: now_unix(),
         netns: req.netns.map(str::to_string),
-        netns_ino,
+        netns_ino: here.ino,
+        netns_cookie: here.cookie,
         programs: loaded_programs(&obj)?,
         snapshot,
         socket_slots,
     };
     reconcile::inherit_attachments(old.as_ref(), &mut target);
 
-    point("journal building");
-    store.write_journal(req.name, &apply_journal(&target, Phase::Building))?;
+    let absent = reconcile::qdiscs_absent(&target);
+    store.write_journal(req.name, &apply_journal(&target, Phase::Building, &absent))?;
     let mut cx = Ctx {
         store,
         name: req.name,
         opts: &req.attach,
         notices: &mut report.notices,
+        qdiscs_absent: &absent,
     };
+    report.looked_for_sockets = true;
     if let Err(e) = build_and_attach_new(&mut cx, old.as_ref(), &mut target, &mut obj) {
         // Nothing installed changed: take off what this call attached, drop its
         // objects, forget the journal.
-        reconcile::detach_new(store, req.name, old.as_ref(), &target);
-        drop_generation(store, req.name, old.as_ref(), &target);
+        reconcile::detach_new(store, req.name, old.as_ref(), &target, &absent);
+        drop_generation(store, req.name, old.as_ref(), &target)?;
         return Err(e);
     }
 
-    point("journal swapping");
-    store.write_journal(req.name, &apply_journal(&target, Phase::Swapping))?;
+    store.write_journal(req.name, &apply_journal(&target, Phase::Swapping, &absent))?;
     let failed = reconcile::swap_and_detach(
         &mut cx,
         old.as_ref(),
@@ -452,7 +517,7 @@ fn install_generation(
 }
 
 /// The journal of an apply of `target` in `phase`.
-fn apply_journal(target: &Manifest, phase: Phase) -> Journal {
+fn apply_journal(target: &Manifest, phase: Phase, qdiscs_absent: &[String]) -> Journal {
     Journal {
         op: Operation::Apply {
             target: Box::new(target.clone()),
@@ -460,6 +525,7 @@ fn apply_journal(target: &Manifest, phase: Phase) -> Journal {
         phase,
         pid: std::process::id(),
         started_unix: now_unix(),
+        qdiscs_absent: qdiscs_absent.to_vec(),
     }
 }
 
@@ -514,7 +580,6 @@ fn build_and_attach_new(
     obj: &mut LoadedObject,
 ) -> Result<(), InstallError> {
     let (store, name) = (cx.store, cx.name);
-    point("create generation directory");
     let gdir = store.create_objects_dir(name, &target.objects_dir)?;
     pin_objects(obj, &gdir, |map| {
         target
@@ -524,8 +589,14 @@ fn build_and_attach_new(
             .any(|d| d.map == map)
             .then(|| store.keep_path(name, map))
     })?;
-    point("journal attaching");
-    store.write_journal(name, &apply_journal(target, Phase::Attaching))?;
+    // Every slot a program of the new generation may redirect to holds its socket
+    // before any of them runs (a changed declaration's new slot included).
+    cx.notices
+        .extend(slot_registry::fill_before_attach(store, old, target));
+    store.write_journal(
+        name,
+        &apply_journal(target, Phase::Attaching, cx.qdiscs_absent),
+    )?;
     reconcile::attach_new(cx, old, target, &mut Programs::Loaded(obj))
 }
 
@@ -573,7 +644,11 @@ fn pin_objects(
             .pin(&path)
             .map_err(|source| InstallError::Pin { path, source })?;
     }
-    for (name, map) in obj.ebpf.maps() {
+    // In name order, so that every run takes the same steps (aya keeps maps in a hash
+    // map).
+    let mut maps: Vec<_> = obj.ebpf.maps().collect();
+    maps.sort_by_key(|(name, _)| *name);
+    for (name, map) in maps {
         if name == SOCKETS_MAP {
             // Pinned by the install already (`Store::keep_path`).
             continue;

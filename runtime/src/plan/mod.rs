@@ -410,7 +410,10 @@ pub fn describe_entry(map: &str, key: &str, value: &str) -> String {
     prefix.unwrap_or_else(|| format!("{key} => {value}"))
 }
 
-fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetChange> {
+/// What turns the contents `old` into `new`, map by map: entries to add (or whose
+/// value changes) and keys to remove. Also what rewrites a set map that was changed
+/// behind sockc's back (`old` read from the kernel).
+pub(crate) fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetChange> {
     let old_by_name: HashMap<&str, &MapContents> =
         old.iter().map(|m| (m.map.as_str(), m)).collect();
     let new_by_name: HashMap<&str, &MapContents> =

@@ -20,6 +20,11 @@ pub struct Journal {
     /// The sockc that wrote it, for messages.
     pub pid: u32,
     pub started_unix: u64,
+    /// Interfaces of the target's TC hooks that had no clsact qdisc when the
+    /// operation began: a clsact qdisc there now is one sockc made, which goes again
+    /// with the last filter (also when a kill kept the filter from being recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub qdiscs_absent: Vec<String>,
 }
 
 /// What is being done; the committed manifest (if any) is where it started.

@@ -15,7 +15,11 @@
 //! ```
 //!
 //! Invariants: a record is replaced by one `rename` of a fully written pin
-//! (`<record>_new`), so a reader sees the old or the new one, never a mix; the lock is
+//! (`<record>_new`), so a reader sees the old or the new one, never a mix; an install
+//! is removed in one order ([`Store::remove_install`]: generations, attachments and
+//! other pins, the manifest, the journal last, then the directory), so a removal cut
+//! short leaves either the journal that says to finish it or a directory with no
+//! record at all, which is debris every command removes; the lock is
 //! the `sockc` directory itself, which only root can open (0700), so only root can
 //! hold it, and a waiter gives up after a timeout naming the holder's PID; a state
 //! directory that is not root's, or that others may write, is refused, never used;
@@ -39,6 +43,7 @@ use sockc_compiler::hooks::HookKind;
 
 use crate::{
     attach::{AttachMode, AttachPoint, Attachment, Expected, TcFilter},
+    fault::point,
     plan::Snapshot,
     sys,
 };
@@ -48,8 +53,10 @@ pub mod journal;
 pub use journal::Journal;
 
 /// Version of the manifest format (2 adds the interface and namespace identities;
-/// format 1 manifests are read with those unknown).
-pub const MANIFEST_FORMAT: u32 = 2;
+/// format 1 manifests are read with those unknown; 3 adds the namespace's cookie, so
+/// an older sockc, which would tell namespaces apart by inode alone, refuses to act
+/// on it).
+pub const MANIFEST_FORMAT: u32 = 3;
 /// Bytes per element of a record map.
 const CHUNK: usize = 16 * 1024;
 
@@ -150,10 +157,18 @@ pub struct Manifest {
     pub applied_unix: u64,
     /// The network namespace the hooks were attached in, if not the caller's.
     pub netns: Option<String>,
-    /// That namespace's inode (0: not recorded), so a namespace deleted and created
-    /// again under the same name is noticed.
+    /// That namespace's inode (0: not recorded). The kernel gives a free inode to the
+    /// next new namespace at once, so the inode alone does not say which namespace it
+    /// was: see `netns_cookie`.
     #[serde(default)]
     pub netns_ino: u64,
+    /// That namespace's cookie (`SO_NETNS_COOKIE`, never reused in a boot), which is
+    /// what identifies it. 0 in manifests of formats 1 and 2: such an install's
+    /// namespace is taken to be the one with its inode only while one of its hooks is
+    /// attached there (a live namespace's inode is its own), and the next commit
+    /// records the cookie (`install::netns_scope`).
+    #[serde(default)]
+    pub netns_cookie: u64,
     pub programs: Vec<InstalledProgram>,
     /// Rules (with counter slots), bytecode, map shapes and set contents as applied.
     pub snapshot: Snapshot,
@@ -311,6 +326,16 @@ impl Store {
         Ok(dir)
     }
 
+    /// Removes the directory of a generation's objects, pin by pin.
+    pub fn remove_objects(&self, name: &str, dir: &str) -> Result<(), StoreError> {
+        remove_tree(&self.objects_dir(name, dir))
+    }
+
+    /// Removes one pin of an install's directory.
+    pub fn remove_pin(&self, path: &Path) -> Result<(), StoreError> {
+        unlink(path)
+    }
+
     /// Creates (0700) the directory of a generation's objects.
     pub fn create_objects_dir(&self, name: &str, dir: &str) -> Result<PathBuf, StoreError> {
         let path = self.objects_dir(name, dir);
@@ -318,19 +343,71 @@ impl Store {
         Ok(path)
     }
 
-    /// Names with a manifest or a journal (an interrupted first apply has only the
-    /// latter), sorted.
+    /// Every install directory, sorted: those with a manifest or a journal (an
+    /// interrupted first apply has only the latter), and those with neither, the
+    /// debris of a first apply killed before its journal or of a flush killed after
+    /// it (recovery removes them).
     pub fn names(&self) -> Result<Vec<String>, StoreError> {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&self.root).map_err(io_err(&self.root))? {
             let entry = entry.map_err(io_err(&self.root))?;
-            let p = entry.path();
-            if p.join("manifest").exists() || p.join("journal").exists() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 names.push(entry.file_name().to_string_lossy().into_owned());
             }
         }
         names.sort();
         Ok(names)
+    }
+
+    /// Whether install `name` has a directory (with records or without).
+    pub fn has_dir(&self, name: &str) -> bool {
+        self.dir(name).is_dir()
+    }
+
+    /// Removes install `name`'s directory in the one order that a kill at any point
+    /// leaves recoverable (see the module docs): each generation directory's pins and
+    /// the directory; the other pins (links, kept maps, the registry, half-written
+    /// records); the manifest; the journal; the directory. Returns what was there
+    /// besides the records. Nothing of the install is attached by it: hooks are taken
+    /// off first by the caller, and pins held by nothing else go with their files.
+    pub fn remove_install(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let dir = self.dir(name);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut files: Vec<(String, bool)> = entries
+            .flatten()
+            .map(|e| {
+                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                (e.file_name().to_string_lossy().into_owned(), is_dir)
+            })
+            .collect();
+        // Generations first, then other pins, then the manifest, then the journal.
+        let rank = |(f, is_dir): &(String, bool)| match (f.as_str(), is_dir) {
+            (_, true) => 0,
+            ("manifest", _) => 2,
+            ("journal", _) => 3,
+            _ => 1,
+        };
+        files.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.0.cmp(&b.0)));
+        let mut removed = Vec::new();
+        for (file, is_dir) in &files {
+            let path = dir.join(file);
+            if *is_dir {
+                remove_tree(&path)?;
+                removed.push(format!("{file}/"));
+            } else {
+                unlink(&path)?;
+                if !matches!(file.as_str(), "manifest" | "journal") {
+                    removed.push(file.clone());
+                }
+            }
+        }
+        point(&format!("rmdir {}", dir.display()));
+        match std::fs::remove_dir(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&dir)(e)),
+            _ => Ok(removed),
+        }
     }
 
     pub fn manifest(&self, name: &str) -> Result<Option<Manifest>, StoreError> {
@@ -408,10 +485,10 @@ impl Store {
     /// Removes the journal: the work it recorded is done or undone.
     pub fn clear_journal(&self, name: &str) -> Result<(), StoreError> {
         let path = self.dir(name).join("journal");
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&path)(e)),
-            _ => Ok(()),
+        if !path.exists() {
+            return Ok(());
         }
+        unlink(&path)
     }
 
     /// Removes half-written records (`*_new`), generation directories that neither
@@ -444,12 +521,11 @@ impl Store {
                 && !keep_maps.contains(&file);
             if stray_record || stray_generation || stray_kept_map {
                 let p = e.path();
-                let r = if p.is_dir() {
-                    std::fs::remove_dir_all(&p)
+                if p.is_dir() {
+                    remove_tree(&p)?;
                 } else {
-                    std::fs::remove_file(&p)
-                };
-                r.map_err(io_err(&p))?;
+                    unlink(&p)?;
+                }
                 removed.push(file);
             }
         }
@@ -476,14 +552,49 @@ fn write_record(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> 
         path: tmp.clone(),
         source,
     })?;
-    let _ = std::fs::remove_file(&tmp);
+    if tmp.exists() {
+        // A record a killed sockc half wrote.
+        unlink(&tmp)?;
+    }
+    point(&format!("pin {}", tmp.display()));
     map.pin(&tmp).map_err(|source| StoreError::PinRecord {
         what: "new",
         path: tmp.clone(),
         source,
     })?;
     let path = dir.join(name);
+    point(&format!("rename {} to {name}", tmp.display()));
     std::fs::rename(&tmp, &path).map_err(io_err(&path))
+}
+
+/// Removes the file (pin) at `path`; one that is gone already is fine.
+fn unlink(path: &Path) -> Result<(), StoreError> {
+    point(&format!("unlink {}", path.display()));
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Removes a generation directory: its pins one by one, then the directory (bpffs has
+/// no deeper trees).
+fn remove_tree(dir: &Path) -> Result<(), StoreError> {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for f in files {
+            if f.is_dir() {
+                remove_tree(&f)?;
+            } else {
+                unlink(&f)?;
+            }
+        }
+    }
+    point(&format!("rmdir {}", dir.display()));
+    match std::fs::remove_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(dir)(e)),
+        _ => Ok(()),
+    }
 }
 
 /// The bytes of the record pinned at `path`, `None` when there is none.
@@ -527,6 +638,9 @@ fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<u8>>, Store
 /// writable by nobody else. A directory of root's that others may only read (as an
 /// older sockc made them) is closed to 0700.
 fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
+    if !dir.exists() {
+        point(&format!("mkdir {}", dir.display()));
+    }
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

@@ -1,12 +1,15 @@
 //! Fault points: every step of an install that changes kernel or bpffs state calls
-//! [`point`] first. Tests set `SOCKC_FAULT_KILL_AT=N` to make the N-th step of a
+//! [`point`] first — attaching, swapping and detaching hooks, writing map entries,
+//! pinning, and each rename and unlink of the store's records and directories. Tests set `SOCKC_FAULT_KILL_AT=N` to make the N-th step of a
 //! command kill the process (SIGKILL, as `kill -9` would), and `SOCKC_FAULT_TRACE=1`
 //! to have each step print `fault point N: WHAT` to stderr, so a test can kill a
 //! command at every step in turn. Without those variables a point only counts.
 //!
-//! Invariant: the journal ([`crate::store::journal`]) is written before the first
-//! point of an operation that needs recovery, so a kill at any point leaves work that
-//! the next command finishes or undoes.
+//! Invariant: the journal ([`crate::store::journal`]) is renamed into place before the
+//! first point of an operation that needs recovery, so a kill at any point leaves
+//! either nothing that needs it (a half-written record, debris of a first apply that
+//! recorded nothing: removed by the next command) or work the journal names, which the
+//! next command finishes or undoes.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
