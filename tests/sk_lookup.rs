@@ -682,7 +682,8 @@ fn a_restarted_tcp_service_registers_itself_when_it_listens() {
         serde_json::json!(["line 4: redirect 3.3.3.3:* to sock proxy"]),
         "status names the socket's bindings: {st:#}"
     );
-    let text = sockc(&["status", "--name", &lab.name]).ok();
+    // Exit 3: the other declared socket (`any`) has nothing registered.
+    let text = sockc(&["status", "--name", &lab.name]).expect_code(3);
     assert!(
         text.stdout.contains("registered when it listened")
             && text

@@ -941,11 +941,23 @@ pub fn udp_connected(ns: &str, peer: SocketAddr) -> UdpSocket {
 }
 
 /// Waits up to `timeout` for one datagram on `sock`: the bytes and the sender.
+/// A signal delivered to the thread (EINTR) is not an answer: the wait goes on until
+/// the deadline.
 pub fn udp_recv(sock: &UdpSocket, timeout: Duration) -> std::io::Result<(Vec<u8>, SocketAddr)> {
-    sock.set_read_timeout(Some(timeout)).expect("read timeout");
+    let deadline = Instant::now() + timeout;
     let mut buf = [0u8; 2048];
-    let (n, from) = sock.recv_from(&mut buf)?;
-    Ok((buf[..n].to_vec(), from))
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        sock.set_read_timeout(Some(left)).expect("read timeout");
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) => return Ok((buf[..n].to_vec(), from)),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The network namespace's SNMP counters (`/proc/net/snmp` as `Tcp.OutRsts`, ...,
