@@ -24,7 +24,7 @@ use sockc_runtime::{
     install::{self, ApplyRequest, InstallError, StatusOptions},
     netns,
     plan::ProgramAction,
-    store::Store,
+    store::{LockWait, Store},
 };
 
 use crate::privileges;
@@ -110,8 +110,17 @@ pub(crate) fn fail(e: InstallError) -> ExitCode {
 
 /// The store under `target`, locked.
 pub(crate) fn open_store(target: &Target) -> Result<Store, ExitCode> {
-    Store::open(&target.bpffs, Duration::from_secs(target.lock_timeout))
-        .map_err(|e| fail(InstallError::Store(e)))
+    let wait = if crate::conventions::quiet() {
+        LockWait::Quiet
+    } else {
+        LockWait::Tell
+    };
+    Store::open_with(
+        &target.bpffs,
+        Duration::from_secs(target.lock_timeout),
+        wait,
+    )
+    .map_err(|e| fail(InstallError::Store(e)))
 }
 
 pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: &str) -> ExitCode {
@@ -168,8 +177,10 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
     if let Some(r) = &report.recovered {
         crate::json::sockc_error!("{name}: {r}");
     }
-    for n in &report.notices {
-        eprintln!("notice: {n}");
+    if !crate::conventions::quiet() {
+        for n in &report.notices {
+            eprintln!("notice: {n}");
+        }
     }
     let changes =
         report.plan.has_changes() || !report.drift.is_empty() || !report.set_drift.is_empty();
@@ -509,7 +520,9 @@ pub fn run_repair(target: &Target, json: bool) -> ExitCode {
             if let Some(x) = &r.recovered {
                 outln!("{}: {x}", r.name);
             }
-            if r.drift.is_empty() && r.sets.is_empty() && r.recovered.is_none() {
+            // Under -q: only what was done and what failed, no "ok" lines or notices.
+            let quiet = crate::conventions::quiet();
+            if r.drift.is_empty() && r.sets.is_empty() && r.recovered.is_none() && !quiet {
                 outln!("{}: every hook runs the installed rules", r.name);
             }
             for set in &r.sets {
@@ -522,7 +535,7 @@ pub fn run_repair(target: &Target, json: bool) -> ExitCode {
                     outln!("{}: {at}: {state}", r.name);
                 }
             }
-            for n in &r.notices {
+            for n in r.notices.iter().filter(|_| !quiet) {
                 outln!("{}: {n}", r.name);
             }
             for f in &r.failed {
