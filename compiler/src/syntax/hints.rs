@@ -502,13 +502,15 @@ fn syntax_error(message: String, help: Option<String>, len: usize) -> Explained 
 fn odd_character_in_word(rest: &str) -> Option<Explained> {
     let at = word_len(rest);
     let c = rest[at..].chars().next()?;
-    if !(is_invisible(c) || !c.is_ascii()) || c.is_whitespace() && !is_invisible(c) {
+    // A space or a tab ends a word; only what no word holds is named here.
+    let odd = (is_invisible(c) || !c.is_ascii()) && !c.is_whitespace();
+    if !odd {
         return None;
     }
     let mut x = odd_character(c);
     x.skip = at;
     let token_len = rest
-        .find(|ch: char| (ch.is_whitespace() && !is_invisible(ch)) || ";{}(),\"#".contains(ch))
+        .find(|ch: char| ch.is_whitespace() || ";{}(),\"#".contains(ch))
         .unwrap_or(rest.len());
     let token = &rest[..token_len];
     let mut fixed = String::new();
