@@ -9,6 +9,7 @@
 //! --dry-run` exits 0 when nothing would change and 4 when something would, like
 //! `sockc diff`.
 
+use crate::stdout::{out, outln};
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
@@ -23,7 +24,7 @@ use sockc_runtime::{
     install::{self, ApplyRequest, InstallError, StatusOptions},
     netns,
     plan::ProgramAction,
-    store::Store,
+    store::{LockWait, Store},
 };
 
 use crate::privileges;
@@ -109,8 +110,17 @@ pub(crate) fn fail(e: InstallError) -> ExitCode {
 
 /// The store under `target`, locked.
 pub(crate) fn open_store(target: &Target) -> Result<Store, ExitCode> {
-    Store::open(&target.bpffs, Duration::from_secs(target.lock_timeout))
-        .map_err(|e| fail(InstallError::Store(e)))
+    let wait = if crate::conventions::quiet() {
+        LockWait::Quiet
+    } else {
+        LockWait::Tell
+    };
+    Store::open_with(
+        &target.bpffs,
+        Duration::from_secs(target.lock_timeout),
+        wait,
+    )
+    .map_err(|e| fail(InstallError::Store(e)))
 }
 
 pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: &str) -> ExitCode {
@@ -167,8 +177,10 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
     if let Some(r) = &report.recovered {
         crate::json::sockc_error!("{name}: {r}");
     }
-    for n in &report.notices {
-        eprintln!("notice: {n}");
+    if !crate::conventions::quiet() {
+        for n in &report.notices {
+            eprintln!("notice: {n}");
+        }
     }
     let changes =
         report.plan.has_changes() || !report.drift.is_empty() || !report.set_drift.is_empty();
@@ -237,7 +249,7 @@ fn print_apply_text(
     changes: bool,
 ) {
     let old = format!("installed {name}");
-    print!(
+    out!(
         "{}",
         if args.summary {
             report.plan.render_summary(&old, file)
@@ -246,7 +258,7 @@ fn print_apply_text(
         }
     );
     for (at, state) in &report.drift {
-        println!(
+        outln!(
             "{} {at}: {state}",
             if args.dry_run {
                 "would attach again"
@@ -256,7 +268,7 @@ fn print_apply_text(
         );
     }
     for set in &report.set_drift {
-        println!(
+        outln!(
             "{} {set}",
             if args.dry_run {
                 "would rewrite from the manifest:"
@@ -266,7 +278,7 @@ fn print_apply_text(
         );
     }
     for p in &report.verified {
-        println!(
+        outln!(
             "verifier: {} accepted ({} insns, {:.1} ms){}",
             p.symbol,
             p.xlated_insns.unwrap_or(0),
@@ -274,7 +286,7 @@ fn print_apply_text(
             if args.dry_run { ", not attached" } else { "" }
         );
     }
-    println!("{}", outcome_line(name, args.dry_run, report, changes));
+    outln!("{}", outcome_line(name, args.dry_run, report, changes));
 }
 
 /// The last line of `sockc apply`: a dry run, no changes, a repair, or the
@@ -377,7 +389,7 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
         crate::json::emit(json!({ "installs": v, "cleaned": report.cleaned }));
     } else {
         if all.is_empty() {
-            println!("nothing installed under {}/sockc", target.bpffs.display());
+            outln!("nothing installed under {}/sockc", target.bpffs.display());
         }
         for s in all {
             print_status(s);
@@ -396,7 +408,7 @@ fn print_status(s: &install::Status) {
     if let Some(r) = &s.recovered {
         crate::json::sockc_error!("{}: {r}", s.name);
     }
-    println!(
+    outln!(
         "{}: generation {} from {} (sha256 {}), applied {}{}",
         s.name,
         s.generation,
@@ -416,7 +428,7 @@ fn print_status(s: &install::Status) {
         } else {
             h.hook.spec().label(&h.attach_to)
         };
-        println!(
+        outln!(
             "  {:<24} {:<12} prog {} tag {}  {}  ({})",
             at,
             h.attach_mode.map_or("-".to_string(), |m| m.to_string()),
@@ -426,10 +438,10 @@ fn print_status(s: &install::Status) {
             h.link.as_deref().unwrap_or("netlink filter, no link")
         );
     }
-    println!("  maps: {}", s.maps.join(", "));
+    outln!("  maps: {}", s.maps.join(", "));
     print_sockets(s);
     for d in &s.drift {
-        println!("  drift: {d}");
+        outln!("  drift: {d}");
     }
 }
 
@@ -438,11 +450,12 @@ fn print_status(s: &install::Status) {
 fn print_sockets(s: &install::Status) {
     for g in &s.sockmaps {
         match (g.sockets, g.named) {
-            (Some(n), Some(named)) => println!(
+            (Some(n), Some(named)) => outln!(
                 "  socket map {} of cgroup {}: {n} connections, {named} named sockets",
-                g.map, g.cgroup
+                g.map,
+                g.cgroup
             ),
-            _ => println!(
+            _ => outln!(
                 "  socket map {} of cgroup {}: unreadable ({})",
                 g.map,
                 g.cgroup,
@@ -456,12 +469,15 @@ fn print_sockets(s: &install::Status) {
             (u, 0) => format!("; {u} dropped while empty"),
             (u, r) => format!("; {u} dropped while empty, {r} refused by the kernel"),
         };
-        println!(
+        outln!(
             "  socket {} = {} (slot {}): {}{drops}",
-            slot.socket, slot.declared, slot.slot, slot.state
+            slot.socket,
+            slot.declared,
+            slot.slot,
+            slot.state
         );
         for b in &slot.bindings {
-            println!("    bound by {b}");
+            outln!("    bound by {b}");
         }
     }
 }
@@ -502,23 +518,25 @@ pub fn run_repair(target: &Target, json: bool) -> ExitCode {
     } else {
         for r in &all {
             if let Some(x) = &r.recovered {
-                println!("{}: {x}", r.name);
+                outln!("{}: {x}", r.name);
             }
-            if r.drift.is_empty() && r.sets.is_empty() && r.recovered.is_none() {
-                println!("{}: every hook runs the installed rules", r.name);
+            // Under -q: only what was done and what failed, no "ok" lines or notices.
+            let quiet = crate::conventions::quiet();
+            if r.drift.is_empty() && r.sets.is_empty() && r.recovered.is_none() && !quiet {
+                outln!("{}: every hook runs the installed rules", r.name);
             }
             for set in &r.sets {
-                println!("{}: {set}: rewritten from the manifest", r.name);
+                outln!("{}: {set}: rewritten from the manifest", r.name);
             }
             for (at, state) in &r.drift {
                 if r.failed.is_empty() {
-                    println!("{}: {at}: {state}: attached again", r.name);
+                    outln!("{}: {at}: {state}: attached again", r.name);
                 } else {
-                    println!("{}: {at}: {state}", r.name);
+                    outln!("{}: {at}: {state}", r.name);
                 }
             }
-            for n in &r.notices {
-                println!("{}: {n}", r.name);
+            for n in r.notices.iter().filter(|_| !quiet) {
+                outln!("{}: {n}", r.name);
             }
             for f in &r.failed {
                 crate::json::sockc_error!("{}: could not repair: {f}", r.name);
@@ -559,11 +577,12 @@ pub fn run_flush(target: &Target, json: bool) -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             match &f.manifest {
-                Some(m) => println!(
+                Some(m) => outln!(
                     "{name}: flushed generation {} ({} hooks detached)",
-                    m.generation, f.detached
+                    m.generation,
+                    f.detached
                 ),
-                None => println!("{name}: flushed"),
+                None => outln!("{name}: flushed"),
             }
             ExitCode::SUCCESS
         }

@@ -5,7 +5,7 @@
 //! how dates are printed (local time in text, RFC 3339 in JSON).
 
 use std::{
-    io::{Read, Write},
+    io::Read,
     path::{Path, PathBuf},
     process::ExitCode,
     sync::atomic::{AtomicBool, Ordering},
@@ -96,14 +96,24 @@ pub fn is_stdin(file: &Path) -> bool {
 /// The name diagnostics give a rule file read from standard input (`-`).
 pub const STDIN_NAME: &str = "<stdin>";
 
-/// Reads a rule file given as `-`: standard input. (Named files go through
-/// `read_input`, which checks what they are and their size before reading.)
-pub fn read_stdin() -> Result<Vec<u8>, String> {
+/// Reads a rule file given as `-`: standard input, at most `max` bytes (the same
+/// `--max-source-bytes` as a named file). One byte past the bound is read to tell,
+/// never more: `yes | sockc check -` fails at once with the memory of the bound.
+/// (Named files go through `read_input`, which checks what they are and their size
+/// before reading.)
+pub fn read_stdin(max: u64) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
     std::io::stdin()
         .lock()
+        .take(max.saturating_add(1))
         .read_to_end(&mut buf)
         .map_err(|e| format!("cannot read standard input: {e}"))?;
+    if buf.len() as u64 > max {
+        return Err(format!(
+            "cannot read standard input: more than {max} bytes; the limit on a rule \
+             file is --max-source-bytes"
+        ));
+    }
     Ok(buf)
 }
 
@@ -173,7 +183,8 @@ pub fn run_man(dir: Option<&Path>) -> ExitCode {
         let path = dir.join(&file);
         if let Err(e) = clap_mangen::Man::new(page)
             .render(&mut out)
-            .and_then(|_| std::fs::write(&path, &out))
+            .map_err(sockc_compiler::output::OutputError::Io)
+            .and_then(|_| sockc_compiler::output::replace_file(&path, &out))
         {
             eprintln!("sockc: cannot write {}: {e}", path.display());
             return ExitCode::from(1);
@@ -186,14 +197,7 @@ pub fn run_man(dir: Option<&Path>) -> ExitCode {
 }
 
 fn write_stdout(bytes: &[u8]) -> ExitCode {
-    let mut stdout = std::io::stdout().lock();
-    if stdout
-        .write_all(bytes)
-        .and_then(|_| stdout.flush())
-        .is_err()
-    {
-        return ExitCode::from(1);
-    }
+    crate::stdout::bytes(bytes);
     ExitCode::SUCCESS
 }
 

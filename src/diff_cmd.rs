@@ -7,7 +7,7 @@
 //! and removed, bytecode diffs and the counters that would carry over. Nothing touches the kernel. Exit code 0 when the files install the same
 //! thing, 4 when they differ (like `diff`, but 1 stays "rule errors").
 
-use std::{io::Write, path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::Args;
 use sockc_compiler::Compiled;
@@ -47,9 +47,7 @@ pub fn run(args: &DiffArgs, old: &Compiled, new: &Compiled) -> ExitCode {
             &args.new.display().to_string(),
         )
     };
-    if std::io::stdout().lock().write_all(text.as_bytes()).is_err() {
-        return ExitCode::from(1);
-    }
+    crate::stdout::bytes(text.as_bytes());
     if plan.has_changes() {
         ExitCode::from(DIFFERENT)
     } else {

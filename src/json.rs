@@ -12,6 +12,7 @@
 //! document, [`finish`] prints the failure document when a command failed before it
 //! printed one. Human text (notes, warnings, errors) still goes to stderr.
 
+use crate::stdout::outln;
 use std::sync::{
     atomic::{AtomicBool, Ordering},
     Mutex, OnceLock,
@@ -76,7 +77,7 @@ pub fn emit(body: Value) {
     let schema = enabled().unwrap_or("sockc/1");
     PRINTED.store(true, Ordering::Relaxed);
     let v = with_envelope(schema, body);
-    println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
 }
 
 /// Prints one line of a stream of documents (`--watch`, `trace`).
@@ -84,7 +85,7 @@ pub fn emit_line(body: Value) {
     let schema = enabled().unwrap_or("sockc/1");
     PRINTED.store(true, Ordering::Relaxed);
     let v = with_envelope(schema, body);
-    println!("{}", serde_json::to_string(&v).expect("json"));
+    outln!("{}", serde_json::to_string(&v).expect("json"));
 }
 
 /// At exit: a failed command that printed no document prints its failure document.
@@ -102,5 +103,5 @@ pub fn finish(exit: u8) {
         schema,
         json!({ "error": { "message": message, "exit_code": exit } }),
     );
-    println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
 }

@@ -21,6 +21,7 @@ use sockc_compiler::{
     limits::{Limit, Limits},
     sema, Compiled,
 };
+use stdout::out;
 
 mod apply_cmd;
 mod conventions;
@@ -29,6 +30,7 @@ mod json;
 mod privileges;
 mod socket_cmd;
 mod stats_cmd;
+mod stdout;
 mod test_cmd;
 mod trace_cmd;
 
@@ -455,20 +457,15 @@ fn run(cmd: Cmd) -> ExitCode {
     }
 }
 
-/// Writes `bytes` beside `path` and renames them over it, so a failure never leaves
-/// half a file; says what failed (exit 2: the command line named a place that cannot
-/// be written).
+/// Writes `bytes` to a new file beside `path` and renames it over `path`
+/// ([`sockc_compiler::output::replace_file`]: never through a link, never over a
+/// FIFO or a device, never half a file); says what failed (exit 2: the command line
+/// named a place that cannot be written).
 fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), ExitCode> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            sockc_error!("cannot write {}: {e}", shown(path));
-            ExitCode::from(2)
-        })
+    sockc_compiler::output::replace_file(path, bytes).map_err(|e| {
+        sockc_error!("cannot write {}: {e}", shown(path));
+        ExitCode::from(2)
+    })
 }
 
 /// True when running as root (kernel work needs CAP_BPF and CAP_NET_ADMIN).
@@ -488,11 +485,7 @@ fn build_with_source(file: &Path) -> Result<(Compiled, String), ExitCode> {
     let settings = settings();
     let (src, name) = if conventions::is_stdin(file) {
         let limit = settings.limits.get(Limit::SourceBytes);
-        match conventions::read_stdin() {
-            Ok(b) if b.len() as u64 > limit => {
-                sockc_error!("standard input: more than {limit} bytes (--max-source-bytes)");
-                return Err(ExitCode::from(2));
-            }
+        match conventions::read_stdin(limit) {
             Ok(b) => match String::from_utf8(b) {
                 Ok(s) => (s, conventions::STDIN_NAME.to_string()),
                 Err(_) => {
@@ -662,14 +655,10 @@ fn cmd_compile(
         Some(Emit::Json) => serde_json::to_string_pretty(&emitted_json()).expect("json") + "\n",
         Some(Emit::Obj) | None => String::new(),
     };
-    let mut stdout = std::io::stdout().lock();
-    if stdout.write_all(text.as_bytes()).is_err() {
-        return ExitCode::from(1);
-    }
+    stdout::bytes(text.as_bytes());
     // The process ends here: freeing a large rule set's IR and tables one allocation
     // at a time, and the allocator handing its pages back at exit, would only delay
     // it (~5 ms at 10,000 rules, more than the whole parse).
-    drop(stdout);
     exit_now(0)
 }
 
@@ -720,7 +709,7 @@ fn cmd_check(file: &Path, verify: bool, verifier_log: Option<&Path>, json: bool)
             Err(e) => {
                 sockc_error!("{}", sockc_runtime::error_chain(&e));
                 if let (Some(path), Some(log)) = (verifier_log, e.verifier_log()) {
-                    match std::fs::write(path, log) {
+                    match sockc_compiler::output::replace_file(path, log.as_bytes()) {
                         Ok(()) => {
                             eprintln!("sockc: the whole verifier log is in {}", shown(path))
                         }
@@ -808,7 +797,7 @@ fn cmd_classbench(
             }
             eprintln!("{}: {} rules", shown(out), parsed.len());
         }
-        None => print!("{sk}"),
+        None => out!("{sk}"),
     }
     ExitCode::SUCCESS
 }

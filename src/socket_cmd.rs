@@ -10,6 +10,7 @@
 //! way checks the socket against the declaration first (protocol, listening or
 //! unconnected, family, address, namespace) and says what does not fit.
 
+use crate::stdout::outln;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -131,7 +132,7 @@ pub fn run_register(args: &RegisterArgs) -> ExitCode {
             "replaced_cookie": r.replaced,
         }));
     } else {
-        println!(
+        outln!(
             "{name}: socket {} registered in slot {}: {}{}",
             args.socket,
             r.registration.slot,
@@ -173,14 +174,14 @@ pub fn run_unregister(args: &UnregisterArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Some(cookie)) => {
-            println!(
+            outln!(
                 "{name}: socket {} unregistered (cookie {cookie}); redirects to it drop now",
                 args.socket
             );
             ExitCode::SUCCESS
         }
         Ok(None) => {
-            println!("{name}: socket {} was not registered", args.socket);
+            outln!("{name}: socket {} was not registered", args.socket);
             ExitCode::SUCCESS
         }
         Err(e) => fail_register(e),

@@ -9,7 +9,7 @@
 use std::{
     collections::HashMap,
     fmt::Write as _,
-    io::{IsTerminal, Write},
+    io::IsTerminal,
     path::PathBuf,
     process::ExitCode,
     time::{Duration, Instant},
@@ -166,9 +166,7 @@ pub fn run(args: &StatsArgs) -> ExitCode {
             }
         }
         None => {
-            if std::io::stdout().lock().write_all(text.as_bytes()).is_err() {
-                return ExitCode::from(1);
-            }
+            crate::stdout::bytes(text.as_bytes());
         }
     }
     if args.reset {
@@ -262,15 +260,7 @@ fn watch(args: &StatsArgs) -> ExitCode {
                 if tty { "" } else { "\n" }
             )
         };
-        let mut out = std::io::stdout().lock();
-        if out
-            .write_all(text.as_bytes())
-            .and_then(|_| out.flush())
-            .is_err()
-        {
-            return ExitCode::SUCCESS; // the reader went away (`| head`)
-        }
-        drop(out);
+        crate::stdout::bytes(text.as_bytes());
         n += 1;
         if args.count.is_some_and(|c| n >= c) {
             return ExitCode::SUCCESS;

@@ -250,7 +250,7 @@ fn report(args: &TestArgs, a: &Answers, kernel: bool) -> Result<Tally, ()> {
     } else {
         Vec::new()
     };
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut stdout = std::io::BufWriter::new(crate::stdout::Checked);
     for (i, input) in a.inputs.iter().enumerate() {
         if !args.json {
             let _ = writeln!(stdout, "{} ({} bytes)", input.spec, input.frame.len());

@@ -193,7 +193,7 @@ pub fn run(args: &TraceArgs) -> ExitCode {
     let deadline = args.timeout.map(Duration::from_secs_f64);
     let mut last_refresh = Instant::now();
     let mut seen = 0u64;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout::Checked;
     loop {
         if deadline.is_some_and(|d| start.elapsed() >= d) {
             return ExitCode::SUCCESS;

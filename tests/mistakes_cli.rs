@@ -143,6 +143,34 @@ fn an_ipv6_address_that_looks_like_address_and_port_is_flagged() {
     assert!(err.contains("`[2001:db8::1]:53`"), "{err}");
 }
 
+/// A lookalike inside a word: a Cyrillic `о` in `allоw` gave "unexpected word `all`",
+/// a zero-width space inside `allow` "unexpected word `al`". Now the character is
+/// named with its code point, under it, and the help spells the word.
+#[test]
+fn a_lookalike_inside_a_word_is_named() {
+    for (name, line, named) in [
+        (
+            "cyrillic-o",
+            "all\u{43e}w tcp to *:22",
+            "`\u{43e}` (U+043E)",
+        ),
+        (
+            "zwsp",
+            "al\u{200b}low tcp to *:22",
+            "a zero-width space (U+200B)",
+        ),
+    ] {
+        let (code, err) = check(name, &in_block(line));
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(&format!("unexpected character: {named}")),
+            "{name}: {err}"
+        );
+        assert!(err.contains("did you mean `allow`?"), "{name}: {err}");
+        assert!(!err.contains("unexpected word"), "{name}: {err}");
+    }
+}
+
 /// NUL bytes, a BOM and control characters were "unexpected input" without naming the
 /// character; a NUL inside a quoted interface name passed `check`.
 #[test]

@@ -166,7 +166,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         return code;
     }
     if let Some(path) = &args.output {
-        if let Err(e) = std::fs::write(path, &out) {
+        if let Err(e) = sockc_compiler::output::replace_file(path, out.as_bytes()) {
             eprintln!("sockc bench: cannot write {}: {e}", path.display());
             return ExitCode::from(1);
         }
@@ -244,7 +244,7 @@ fn run_peer(args: &BenchArgs) -> ExitCode {
         Ok(md) => {
             print!("{md}");
             if let Some(path) = &args.output {
-                if let Err(e) = std::fs::write(path, &md) {
+                if let Err(e) = sockc_compiler::output::replace_file(path, md.as_bytes()) {
                     return fail(format!("cannot write {}: {e}", path.display()));
                 }
             }

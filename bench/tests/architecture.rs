@@ -58,6 +58,7 @@ const COMPILER_ITEMS: &[&str] = &[
     "obj::ProgramImage",
     "obj::write_object",
     "opt::OptLevel",
+    "output::replace_file",
     "syntax::ast::Verdict",
 ];
 

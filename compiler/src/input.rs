@@ -63,7 +63,9 @@ pub fn read_bounded(path: &Path, limit: Limit, max: u64) -> Result<Vec<u8>, Inpu
     read_open(file, limit, max)
 }
 
-fn read_open(file: File, limit: Limit, max: u64) -> Result<Vec<u8>, InputError> {
+/// Reads the whole of an opened `file` if it is a regular file of at most `max` bytes
+/// (checked on the descriptor: what was opened, whatever the path names by now).
+pub fn read_open(file: File, limit: Limit, max: u64) -> Result<Vec<u8>, InputError> {
     let meta = file.metadata().map_err(InputError::Io)?;
     if let Some(kind) = kind_of(meta.file_type()) {
         return Err(InputError::NotRegular(kind));

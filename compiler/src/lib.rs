@@ -75,6 +75,7 @@ pub mod limits;
 pub mod metadata;
 pub mod obj;
 pub mod opt;
+pub mod output;
 pub mod sema;
 pub mod space;
 pub mod syntax;

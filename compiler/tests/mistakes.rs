@@ -194,6 +194,60 @@ fn an_ipv6_address_that_looks_like_address_and_port_is_flagged() {
     }
 }
 
+/// A lookalike inside a word got a misleading diagnostic: a Cyrillic `о` in `allоw`
+/// gave "unexpected word `all`", a zero-width space inside `allow` "unexpected word
+/// `al`" (only a lookalike at the start of a word was named). Now the character is
+/// named with its code point, its own byte is labelled, and the help spells the word
+/// as it was meant.
+#[test]
+fn a_lookalike_inside_a_word_is_named_at_its_own_place() {
+    for (line, odd, named, meant) in [
+        (
+            "all\u{43e}w tcp to *:22",
+            '\u{43e}',
+            "`\u{43e}` (U+043E)",
+            "allow",
+        ),
+        (
+            "al\u{200b}low tcp to *:22",
+            '\u{200b}',
+            "a zero-width space (U+200B)",
+            "allow",
+        ),
+        (
+            "drop t\u{441}p to *:22",
+            '\u{441}',
+            "`\u{441}` (U+0441)",
+            "tcp",
+        ),
+        (
+            "drop tcp to *:22 l\u{3bf}g",
+            '\u{3bf}',
+            "`\u{3bf}` (U+03BF)",
+            "log",
+        ),
+    ] {
+        let src = in_block(line);
+        let d = only_error(&src);
+        assert_eq!(
+            d.message,
+            format!("syntax error: unexpected character: {named}"),
+            "{line:?}"
+        );
+        let at = src.find(odd).unwrap();
+        assert_eq!(
+            (d.labels[0].span.start, d.labels[0].span.end),
+            (at, at + odd.len_utf8()),
+            "{line:?}"
+        );
+        assert_eq!(
+            d.help.as_deref(),
+            Some(format!("did you mean `{meant}`?").as_str()),
+            "{line:?}"
+        );
+    }
+}
+
 /// NUL bytes, a BOM and control characters were "unexpected input" without naming the
 /// character; a NUL inside a quoted interface name passed `check`.
 #[test]

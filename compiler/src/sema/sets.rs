@@ -5,18 +5,25 @@
 //! relative to the rule file's directory (an absolute path is taken as it is), and
 //! the file it names — after `..` and symbolic links — must lie in the rule file's
 //! directory tree or in a tree allowed with `--set-dir`; anything else is refused
-//! before it is opened (a path that leaves the tree by its text is never even looked
-//! up). Invariant: no diagnostic quotes a line of a file outside the rule file's own
-//! tree; it says which line and why, not what the line holds.
+//! (a path that leaves the tree by its text is never even looked up). The file is
+//! opened once, relative to a descriptor of the tree's directory with
+//! `openat2(RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS)`, so the kernel refuses, during
+//! the one lookup, any link or renamed directory that leads out of the tree; what it
+//! is and how large is then checked on that descriptor, and it is read from it.
+//! Invariant: no diagnostic quotes a line of a file that was not opened beneath the
+//! rule file's own directory; it says which line and why, not what the line holds.
 
-use std::path::{Component, Path, PathBuf};
+use std::{
+    fs::File,
+    path::{Component, Path, PathBuf},
+};
 
 use ipnet::IpNet;
 
 use super::{Checker, SetKind};
 use crate::{
     diag::{quote, Diagnostic, Severity, Span},
-    input::{read_bounded, utf8, InputError},
+    input::{read_open, utf8, InputError},
     ir::AddrSet,
     limits::{amount, Limit},
     syntax::ast::{SetBody, SetDecl, SetElem},
@@ -30,12 +37,51 @@ struct Elem {
     file_line: Option<usize>,
 }
 
-/// Where a set file may be read from, decided before anything is opened.
+/// Where a set file was opened.
 enum Placement {
-    /// In the rule file's tree: its lines may be quoted.
-    Own(PathBuf),
+    /// Beneath the rule file's directory: its lines may be quoted.
+    Own,
     /// In a `--set-dir` tree: read, never quoted.
-    Allowed(PathBuf),
+    Allowed,
+}
+
+/// Opens `rel` for reading beneath the directory `root`: the kernel resolves it in
+/// one walk and fails with `EXDEV` if `..`, an absolute or a relative symbolic link,
+/// or a directory renamed meanwhile would take the walk out of `root`. Opened without
+/// blocking (a FIFO with no writer) and without becoming a controlling terminal.
+fn open_beneath(root: &Path, rel: &Path) -> rustix::io::Result<File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags, CWD};
+    let dir = rustix::fs::openat(
+        CWD,
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let fd = rustix::fs::openat2(
+        &dir,
+        rel,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    Ok(File::from(fd))
+}
+
+/// Opens `path` following links as they are, and says where the opened file really
+/// is, read back from its descriptor (`/proc/self/fd`), not from the path.
+fn open_following(path: &Path) -> std::io::Result<(File, PathBuf)> {
+    use std::os::{fd::AsRawFd, unix::fs::OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+    Ok((file, real))
 }
 
 /// `path` with `.` and `..` taken out by their text (no file system access).
@@ -268,9 +314,12 @@ impl Checker<'_> {
         SetKind::Ports(out)
     }
 
-    /// Decides whether the set file at `path` may be read ([`Placement`]), or says
-    /// why not.
-    fn place_set_file(&self, path: &str) -> Result<Placement, String> {
+    /// Opens the set file at `path` where it may be read from ([`Placement`]), or
+    /// says why not. Tried beneath the rule file's directory first, then beneath each
+    /// `--set-dir` tree its text lies in; a link from one allowed tree into a
+    /// `--set-dir` tree is followed last, and kept only if the descriptor opened is in
+    /// a `--set-dir` tree (never quoted).
+    fn open_set_file(&self, path: &str) -> Result<(File, Placement), String> {
         if let Some(c) = path.chars().find(|&c| crate::diag::is_invisible(c)) {
             return Err(format!("the path holds {}", crate::diag::char_name(c)));
         }
@@ -290,15 +339,33 @@ impl Checker<'_> {
         if !roots.iter().any(|r| named.starts_with(r)) {
             return Err(outside());
         }
-        // Then what it really names, symbolic links followed.
-        let real = std::fs::canonicalize(&named).map_err(|e| e.to_string())?;
+        for (i, root) in roots.iter().enumerate() {
+            let Ok(rel) = named.strip_prefix(root) else {
+                continue;
+            };
+            match open_beneath(root, rel) {
+                Ok(f) if i == 0 => return Ok((f, Placement::Own)),
+                Ok(f) => return Ok((f, Placement::Allowed)),
+                // Out of this tree on the way: perhaps into another allowed one.
+                Err(rustix::io::Errno::XDEV) => {}
+                Err(rustix::io::Errno::NOSYS) => {
+                    return Err("this kernel has no openat2 (Linux 5.6 or later is needed \
+                                to read set files safely)"
+                        .to_string())
+                }
+                Err(e) => return Err(std::io::Error::from(e).to_string()),
+            }
+        }
+        let through_link = || format!("{} (through a symbolic link)", outside());
+        if roots.len() == 1 {
+            return Err(through_link());
+        }
+        let (file, real) = open_following(&named).map_err(|e| e.to_string())?;
         let real_root = |r: &PathBuf| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone());
-        if real.starts_with(real_root(&base)) {
-            Ok(Placement::Own(real))
-        } else if roots[1..].iter().any(|r| real.starts_with(real_root(r))) {
-            Ok(Placement::Allowed(real))
+        if roots[1..].iter().any(|r| real.starts_with(real_root(r))) {
+            Ok((file, Placement::Allowed))
         } else {
-            Err(format!("{} (through a symbolic link)", outside()))
+            Err(through_link())
         }
     }
 
@@ -385,16 +452,16 @@ impl Checker<'_> {
             );
             None
         };
-        let (real, quotable) = match self.place_set_file(path) {
-            Ok(Placement::Own(p)) => (p, true),
-            Ok(Placement::Allowed(p)) => (p, false),
+        let (file, quotable) = match self.open_set_file(path) {
+            Ok((f, Placement::Own)) => (f, true),
+            Ok((f, Placement::Allowed)) => (f, false),
             Err(why) => return refuse(self, why),
         };
         // The size limit counts the set files of a rule file together.
         let max_bytes = self.opts.limits.set_file_bytes;
         let read_before = self.set_file_bytes;
         let left = max_bytes.saturating_sub(read_before);
-        match read_bounded(&real, Limit::SetFileBytes, left) {
+        match read_open(file, Limit::SetFileBytes, left) {
             Ok(bytes) => {
                 self.set_file_bytes += bytes.len() as u64;
                 match utf8(bytes) {

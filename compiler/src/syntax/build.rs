@@ -39,7 +39,7 @@ pub(super) fn pest_error(
     let pos = match e.location {
         InputLocation::Pos(p) | InputLocation::Span((p, _)) => p.min(text.len()),
     };
-    let (message, help, len) = match &e.variant {
+    let (message, help, skip, len) = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => {
             // Failing on its first token, a line rule is reported as itself: say what
             // may start it instead.
@@ -55,10 +55,11 @@ pub(super) fn pest_error(
                 })
                 .collect();
             let x = hints::explain(text, pos, &starts);
-            (x.message, x.help, x.len)
+            (x.message, x.help, x.skip, x.len)
         }
-        ErrorVariant::CustomError { message } => (format!("syntax error: {message}"), None, 1),
+        ErrorVariant::CustomError { message } => (format!("syntax error: {message}"), None, 0, 1),
     };
+    let pos = (pos + skip).min(text.len());
     // A label of at least one byte where there is one (at the end of the text pest
     // points one past it; keep spans inside it).
     let end = (pos + len.max(1)).min(text.len());

@@ -19,6 +19,9 @@ const MAX_EXPECTED: usize = 6;
 pub(super) struct Explained {
     pub message: String,
     pub help: Option<String>,
+    /// Where the label starts, in bytes after the error's position (a character
+    /// inside a word is pointed at, not the word).
+    pub skip: usize,
     pub len: usize,
 }
 
@@ -367,6 +370,35 @@ const LOOKALIKES: &[(char, &str)] = &[
     ('\u{a0}', " "),
     ('\u{ff1a}', ":"),
     ('\u{2192}', "->"),
+    // Cyrillic and Greek letters that look like Latin ones (`allоw` with a Cyrillic о).
+    ('\u{430}', "a"),
+    ('\u{435}', "e"),
+    ('\u{43e}', "o"),
+    ('\u{440}', "p"),
+    ('\u{441}', "c"),
+    ('\u{443}', "y"),
+    ('\u{445}', "x"),
+    ('\u{455}', "s"),
+    ('\u{456}', "i"),
+    ('\u{458}', "j"),
+    ('\u{4bb}', "h"),
+    ('\u{501}', "d"),
+    ('\u{410}', "A"),
+    ('\u{412}', "B"),
+    ('\u{415}', "E"),
+    ('\u{41a}', "K"),
+    ('\u{41c}', "M"),
+    ('\u{41d}', "H"),
+    ('\u{41e}', "O"),
+    ('\u{420}', "P"),
+    ('\u{421}', "C"),
+    ('\u{422}', "T"),
+    ('\u{425}', "X"),
+    ('\u{3b1}', "a"),
+    ('\u{3bf}', "o"),
+    ('\u{3bd}', "v"),
+    ('\u{3b9}', "i"),
+    ('\u{39f}', "O"),
 ];
 
 /// The nearest keyword to `word` among `candidates`, if it is a likely typo:
@@ -430,6 +462,7 @@ pub(super) fn explain(text: &str, pos: usize, positives: &[Rule]) -> Explained {
                 }
             ),
             help: None,
+            skip: 0,
             len: 0,
         };
     };
@@ -442,7 +475,7 @@ pub(super) fn explain(text: &str, pos: usize, positives: &[Rule]) -> Explained {
         }
     }
     if c.is_ascii_alphabetic() || c == '_' {
-        return word(rest, &alts, expected_text);
+        return odd_character_in_word(rest).unwrap_or_else(|| word(rest, &alts, expected_text));
     }
     let message = if expected_text.is_empty() {
         format!("unexpected `{}`", quote(&c.to_string()))
@@ -456,8 +489,41 @@ fn syntax_error(message: String, help: Option<String>, len: usize) -> Explained 
     Explained {
         message: format!("syntax error: {message}"),
         help,
+        skip: 0,
         len,
     }
+}
+
+/// A word (`rest` starts with a letter) cut short by a character no rule takes — a
+/// Cyrillic `о` in `allоw`, a zero-width space in `al\u{200b}low` — is that
+/// character's error, at its own place, not "unexpected word `all`"; the help spells
+/// the whole word with the lookalikes replaced and the invisible characters removed
+/// when that makes it ASCII.
+fn odd_character_in_word(rest: &str) -> Option<Explained> {
+    let at = word_len(rest);
+    let c = rest[at..].chars().next()?;
+    // A space or a tab ends a word; only what no word holds is named here.
+    let odd = (is_invisible(c) || !c.is_ascii()) && !c.is_whitespace();
+    if !odd {
+        return None;
+    }
+    let mut x = odd_character(c);
+    x.skip = at;
+    let token_len = rest
+        .find(|ch: char| ch.is_whitespace() || ";{}(),\"#".contains(ch))
+        .unwrap_or(rest.len());
+    let token = &rest[..token_len];
+    let mut fixed = String::new();
+    for ch in token.chars().filter(|&ch| !is_invisible(ch)) {
+        match LOOKALIKES.iter().find(|(l, _)| *l == ch) {
+            Some((_, ascii)) => fixed.push_str(ascii),
+            None => fixed.push(ch),
+        }
+    }
+    if fixed.is_ascii() && fixed != token && !fixed.is_empty() {
+        x.help = Some(format!("did you mean `{}`?", quote(&fixed)));
+    }
+    Some(x)
 }
 
 /// Bytes of the word `s` starts with (letters, digits, `_`, `-`).

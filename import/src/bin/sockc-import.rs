@@ -142,7 +142,7 @@ fn main() -> ExitCode {
         r.summary.unsupported
     );
     let written = match &args.out {
-        Some(p) => std::fs::write(p, &imported.sk_text),
+        Some(p) => sockc_compiler::output::replace_file(p.as_ref(), imported.sk_text.as_bytes()),
         None => {
             print!("{}", imported.sk_text);
             Ok(())
@@ -152,7 +152,7 @@ fn main() -> ExitCode {
         return usage(&format!("cannot write the rule file: {e}"));
     }
     if let Some(p) = &args.report_json {
-        if let Err(e) = std::fs::write(p, r.to_json()) {
+        if let Err(e) = sockc_compiler::output::replace_file(p.as_ref(), r.to_json().as_bytes()) {
             return usage(&format!("cannot write {p}: {e}"));
         }
     }

@@ -22,8 +22,13 @@
 //! record at all, which is debris every command removes; the lock is
 //! the `sockc` directory itself, which only root can open (0700), so only root can
 //! hold it, and a waiter gives up after a timeout naming the holder's PID; a state
-//! directory that is not root's, or that others may write, is refused, never used;
-//! pins are 0600 and directories 0700 whatever the umask; a bpffs that is not the
+//! directory that is not root's, or that others may write, is refused, never used,
+//! and so is a `--bpffs` path any directory of which, from `/` down, another user
+//! owns or may write (unless sticky), or that a symbolic link leads through from
+//! such a directory ([`check_path_owners`]); pins are 0600 and directories 0700
+//! whatever the caller's umask (the umask is 077 while a [`Store`] is open, and
+//! restored when it closes, so every pin — aya's, `bpf_obj_pin`'s — and every
+//! directory gets exactly those modes); a bpffs that is not the
 //! host's (a private mount namespace, as under `ip netns exec`) is refused, because
 //! pins made there vanish when the command exits.
 
@@ -90,6 +95,20 @@ pub enum StoreError {
         path.display()
     )]
     Unsafe { path: PathBuf, uid: u32, mode: u32 },
+    #[error(
+        "{} is owned by uid {uid} with mode {mode:04o}, and the bpffs path {} goes through \
+         it: whoever owns or may write a directory on the way could put another bpffs in \
+         its place. Every directory from / down to BPFFS/sockc must be root's and writable \
+         by nobody else (or sticky); fix its owner and mode, or mount bpffs elsewhere",
+        path.display(),
+        bpffs.display()
+    )]
+    UnsafePath {
+        path: PathBuf,
+        bpffs: PathBuf,
+        uid: u32,
+        mode: u32,
+    },
     #[error("another sockc{} holds the lock on {} (waited {}s; --lock-timeout sets how long)",
         holder.as_ref().map(|h| format!(" (PID {h})")).unwrap_or_default(), path.display(), waited.as_secs())]
     Busy {
@@ -242,12 +261,50 @@ pub struct Store {
     root: PathBuf,
     /// Held for the life of the value: the flock.
     _lock: File,
+    /// The caller's umask, put back when the store closes.
+    _umask: UmaskGuard,
+}
+
+/// Sets the process's umask to 077 and puts the previous one back on drop: what the
+/// kernel gives a pin (`0600 & ~umask`) and `mkdir` a directory (`0700 & ~umask`)
+/// are then exactly 0600 and 0700, never less (a umask of 0277 made pins 0400 and
+/// directories 0500) and never more.
+struct UmaskGuard(libc::mode_t);
+
+impl UmaskGuard {
+    fn private() -> UmaskGuard {
+        // SAFETY: umask has no preconditions and cannot fail.
+        UmaskGuard(unsafe { libc::umask(0o077) })
+    }
+}
+
+impl Drop for UmaskGuard {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::umask(self.0) };
+    }
+}
+
+/// Whether [`Store::open_with`] says on stderr that it waits for another sockc.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum LockWait {
+    /// `sockc: waiting for another sockc ...` after a second.
+    Tell,
+    /// Nothing (`-q`).
+    Quiet,
 }
 
 impl Store {
     /// Checks the bpffs and the `sockc` directory (creating it 0700 if needed), then
     /// takes the exclusive lock, waiting at most `timeout` for another sockc.
     pub fn open(bpffs: &Path, timeout: Duration) -> Result<Store, StoreError> {
+        Store::open_with(bpffs, timeout, LockWait::Tell)
+    }
+
+    /// [`Store::open`], saying that it waits for the lock or not.
+    pub fn open_with(bpffs: &Path, timeout: Duration, wait: LockWait) -> Result<Store, StoreError> {
+        check_path_owners(bpffs)?;
+        let umask = UmaskGuard::private();
         if !is_bpffs(bpffs) {
             return Err(if private_mount_namespace() {
                 StoreError::NotHostBpffs {
@@ -286,7 +343,7 @@ impl Store {
                     waited: start.elapsed(),
                 });
             }
-            if !told && start.elapsed() >= Duration::from_secs(1) {
+            if !told && wait == LockWait::Tell && start.elapsed() >= Duration::from_secs(1) {
                 eprintln!(
                     "sockc: waiting for another sockc{} to finish with {}",
                     holder.map(|h| format!(" (PID {h})")).unwrap_or_default(),
@@ -296,7 +353,11 @@ impl Store {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(Store { root, _lock: lock })
+        Ok(Store {
+            root,
+            _lock: lock,
+            _umask: umask,
+        })
     }
 
     pub fn dir(&self, name: &str) -> PathBuf {
@@ -655,9 +716,53 @@ fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
             mode,
         });
     }
-    if mode & 0o077 != 0 {
+    if mode != 0o700 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .map_err(io_err(dir))?;
+    }
+    Ok(())
+}
+
+/// Refuses a `--bpffs` path that someone other than root (or the caller) could
+/// change under sockc: every directory the lookup of `bpffs` passes through, from `/`
+/// down — the directories of the path as written, and, where a component is a
+/// symbolic link, those of where it leads — must be owned by root or the caller and
+/// writable by nobody else, unless sticky (as `/tmp`, where others cannot rename
+/// what they do not own). Otherwise a user who owns a parent could rename it away and
+/// put a link to another bpffs in its place, and root's next command would act on
+/// that one. The directories checked are all only root's to change, so what is
+/// checked stays true while sockc runs.
+pub fn check_path_owners(bpffs: &Path) -> Result<(), StoreError> {
+    let absolute = if bpffs.is_absolute() {
+        bpffs.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(io_err(bpffs))?.join(bpffs)
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let mut checked = std::collections::HashSet::new();
+    for prefix in absolute.ancestors().collect::<Vec<_>>().into_iter().rev() {
+        // A missing path is for the bpffs check to report.
+        let Ok(real) = std::fs::canonicalize(prefix) else {
+            break;
+        };
+        for dir in real.ancestors() {
+            if !checked.insert(dir.to_path_buf()) {
+                continue;
+            }
+            let meta = std::fs::metadata(dir).map_err(io_err(dir))?;
+            let mode = meta.mode() & 0o7777;
+            let owner_ok = meta.uid() == 0 || meta.uid() == me;
+            let sticky = mode & 0o1000 != 0;
+            if meta.is_dir() && (!owner_ok || (mode & 0o022 != 0 && !sticky)) {
+                return Err(StoreError::UnsafePath {
+                    path: dir.to_path_buf(),
+                    bpffs: bpffs.to_path_buf(),
+                    uid: meta.uid(),
+                    mode,
+                });
+            }
+        }
     }
     Ok(())
 }
