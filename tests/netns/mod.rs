@@ -1069,7 +1069,7 @@ impl Lab {
 
 // ---- cgroups (sockmap blocks, sk_lookup registrars) --------------------------------
 
-/// Where cgroup v2 is mounted on this machine (DESIGN.md, "Machine facts").
+/// Where cgroup v2 is mounted on this machine (docs/design.md, "Machine facts").
 pub const CGROUP2: &str = "/sys/fs/cgroup/unified";
 
 /// A cgroup v2 directory made for one test and removed (with nothing left in it) when
