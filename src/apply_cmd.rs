@@ -58,7 +58,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// print the plan and result as JSON on stdout (see docs/json.md)
-    #[arg(long)]
+    #[arg(short, long)]
     pub json: bool,
     /// show the plan as counts instead of listings (rules and set entries added and
     /// removed, changed bytecode lines), for large changes

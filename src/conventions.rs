@@ -74,7 +74,45 @@ pub fn command() -> Command {
     for (sub, help) in name_help {
         cmd = cmd.mut_subcommand(sub, |c| c.mut_arg("name", |a| a.help(help)));
     }
+    limits_listed_once(cmd)
+}
+
+/// The ids of the global `--max-*` limits (`crate::Bounds`).
+pub const LIMITS: [&str; 5] = [
+    "max_source_bytes",
+    "max_set_file_bytes",
+    "max_set_elements",
+    "max_diagnostics",
+    "max_packets_file_bytes",
+];
+
+/// Every command takes the limits, but only the top-level help (and sockc.1) lists
+/// them: each subcommand gets hidden copies of them (the same flags and environment
+/// variables) and names them in one line of its help instead of repeating ten lines of
+/// flags. `crate::Bounds::limits` takes a value from either level.
+fn limits_listed_once(mut cmd: Command) -> Command {
+    let copies: Vec<Arg> = cmd
+        .get_arguments()
+        .filter(|a| LIMITS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let note = "Limits: --max-source-bytes, --max-set-file-bytes, --max-set-elements, \
+                --max-diagnostics, --max-packets-file-bytes (every command takes them; \
+                see sockc --help)";
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |c| c.args(copies.clone()).after_help(note));
+    }
     cmd
+}
+
+/// The value of a limit given to the subcommand that matched (`limits_listed_once`).
+pub fn subcommand_limit(m: &ArgMatches, id: &str) -> Option<u64> {
+    let (_, sub) = m.subcommand()?;
+    sub.try_get_one::<u64>(id).ok().flatten().copied()
 }
 
 /// The `-O` level given to the subcommand that matched (2 when it takes none).

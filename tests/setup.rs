@@ -276,3 +276,18 @@ fn no_document_points_to_the_design_brief_outside_the_repository() {
         );
     }
 }
+
+/// The sk_lookup docs say what the sk_lookup tests do before steering a prefix the
+/// host does not own: a local route.
+#[test]
+fn sk_lookup_docs_name_the_local_route_the_tests_add() {
+    let doc = std::fs::read_to_string(common::root().join("docs/language.md")).unwrap();
+    let section = &doc[doc.find("## sk_lookup").expect("sk_lookup section")..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    assert!(
+        section.contains("ip route add local 3.3.3.3/32 dev lo"),
+        "{section}"
+    );
+    let tests = std::fs::read_to_string(common::root().join("tests/sk_lookup.rs")).unwrap();
+    assert!(tests.contains(r#""route", "add", "local", prefix, "dev", "lo""#));
+}
