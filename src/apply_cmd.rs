@@ -113,6 +113,18 @@ pub(crate) fn open_store(target: &Target) -> Result<Store, ExitCode> {
         .map_err(|e| fail(InstallError::Store(e)))
 }
 
+/// The rule file as the manifest records it: absolute, so that `status` and `stats`
+/// name it usefully from any directory (standard input stays `-`).
+fn manifest_path(file: &Path) -> String {
+    if crate::conventions::is_stdin(file) {
+        return file.display().to_string();
+    }
+    std::path::absolute(file)
+        .unwrap_or_else(|_| file.to_path_buf())
+        .display()
+        .to_string()
+}
+
 pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: &str) -> ExitCode {
     let name = match install_name(args) {
         Ok(n) => n,
@@ -143,7 +155,7 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
         Err(code) => return code,
     };
     let netns_text = netns.as_ref().map(|p| p.display().to_string());
-    let file = args.file.display().to_string();
+    let file = manifest_path(&args.file);
     let req = ApplyRequest {
         compiled,
         name: &name,
