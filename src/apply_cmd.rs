@@ -59,7 +59,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// print the plan and result as JSON on stdout (see docs/json.md)
-    #[arg(long)]
+    #[arg(short, long)]
     pub json: bool,
     /// show the plan as counts instead of listings (rules and set entries added and
     /// removed, changed bytecode lines), for large changes
@@ -123,6 +123,18 @@ pub(crate) fn open_store(target: &Target) -> Result<Store, ExitCode> {
     .map_err(|e| fail(InstallError::Store(e)))
 }
 
+/// The rule file as the manifest records it: absolute, so that `status` and `stats`
+/// name it usefully from any directory (standard input stays `-`).
+fn manifest_path(file: &Path) -> String {
+    if crate::conventions::is_stdin(file) {
+        return file.display().to_string();
+    }
+    std::path::absolute(file)
+        .unwrap_or_else(|_| file.to_path_buf())
+        .display()
+        .to_string()
+}
+
 pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: &str) -> ExitCode {
     let name = match install_name(args) {
         Ok(n) => n,
@@ -153,7 +165,7 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
         Err(code) => return code,
     };
     let netns_text = netns.as_ref().map(|p| p.display().to_string());
-    let file = args.file.display().to_string();
+    let file = manifest_path(&args.file);
     let req = ApplyRequest {
         compiled,
         name: &name,

@@ -74,7 +74,45 @@ pub fn command() -> Command {
     for (sub, help) in name_help {
         cmd = cmd.mut_subcommand(sub, |c| c.mut_arg("name", |a| a.help(help)));
     }
+    limits_listed_once(cmd)
+}
+
+/// The ids of the global `--max-*` limits (`crate::Bounds`).
+pub const LIMITS: [&str; 5] = [
+    "max_source_bytes",
+    "max_set_file_bytes",
+    "max_set_elements",
+    "max_diagnostics",
+    "max_packets_file_bytes",
+];
+
+/// Every command takes the limits, but only the top-level help (and sockc.1) lists
+/// them: each subcommand gets hidden copies of them (the same flags and environment
+/// variables) and names them in one line of its help instead of repeating ten lines of
+/// flags. `crate::Bounds::limits` takes a value from either level.
+fn limits_listed_once(mut cmd: Command) -> Command {
+    let copies: Vec<Arg> = cmd
+        .get_arguments()
+        .filter(|a| LIMITS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let note = "Limits: --max-source-bytes, --max-set-file-bytes, --max-set-elements, \
+                --max-diagnostics, --max-packets-file-bytes (every command takes them; \
+                see sockc --help)";
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |c| c.args(copies.clone()).after_help(note));
+    }
     cmd
+}
+
+/// The value of a limit given to the subcommand that matched (`limits_listed_once`).
+pub fn subcommand_limit(m: &ArgMatches, id: &str) -> Option<u64> {
+    let (_, sub) = m.subcommand()?;
+    sub.try_get_one::<u64>(id).ok().flatten().copied()
 }
 
 /// The `-O` level given to the subcommand that matched (2 when it takes none).
@@ -201,67 +239,28 @@ fn write_stdout(bytes: &[u8]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// `unix` seconds shifted by `offset` seconds, as `YYYY-MM-DD?HH:MM:SS` with `sep`
-/// between date and time.
-fn civil(unix: i64, sep: char) -> String {
-    let (y, mo, d) = civil_from_days(unix.div_euclid(86_400));
-    let s = unix.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}{sep}{:02}:{:02}:{:02}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
-}
-
-fn offset_text(offset: i64, colon: bool) -> String {
-    let sign = if offset < 0 { '-' } else { '+' };
-    let a = offset.abs();
-    if colon {
-        format!("{sign}{:02}:{:02}", a / 3600, a / 60 % 60)
-    } else {
-        format!("{sign}{:02}{:02}", a / 3600, a / 60 % 60)
-    }
-}
-
-/// The local time zone's offset from UTC at `unix`, in seconds (0 when unknown).
-fn local_offset(unix: i64) -> i64 {
-    let t: libc::time_t = unix as libc::time_t;
-    // SAFETY: localtime_r writes only into `tm`, which lives for the call; `t` is a
-    // valid time_t. It reads TZ and /etc/localtime itself.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if ok {
-        tm.tm_gmtoff
-    } else {
-        0
-    }
-}
-
-/// A time for people: local time with its UTC offset, `2026-11-22 12:30:01 +0100`.
+/// A time for people: local time with its UTC offset, `2026-11-22 12:30:01 +0100`
+/// (the zone from TZ or /etc/localtime, as `date` finds it).
 pub fn local_time(unix: u64) -> String {
-    let unix = unix as i64;
-    let off = local_offset(unix);
-    format!("{} {}", civil(unix + off, ' '), offset_text(off, false))
+    time_in(unix, &jiff::tz::TimeZone::system())
+}
+
+fn time_in(unix: u64, zone: &jiff::tz::TimeZone) -> String {
+    timestamp(unix)
+        .to_zoned(zone.clone())
+        .strftime("%Y-%m-%d %H:%M:%S %z")
+        .to_string()
 }
 
 /// A time for programs: RFC 3339 in UTC, `2026-11-22T11:30:01Z`.
 pub fn rfc3339(unix: u64) -> String {
-    format!("{}Z", civil(unix as i64, 'T'))
+    timestamp(unix).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// `unix` seconds as a timestamp; past jiff's range (year 9999) it stays at the end.
+fn timestamp(unix: u64) -> jiff::Timestamp {
+    let secs = i64::try_from(unix).unwrap_or(i64::MAX);
+    jiff::Timestamp::from_second(secs).unwrap_or(jiff::Timestamp::MAX)
 }
 
 #[cfg(test)]
@@ -273,8 +272,16 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_795_332_841), "2026-11-22T07:34:01Z");
         assert_eq!(rfc3339(951_825_600), "2000-02-29T12:00:00Z");
-        assert_eq!(offset_text(-5400, true), "-01:30");
-        assert_eq!(offset_text(3600, false), "+0100");
+        let zone = |secs| jiff::tz::TimeZone::fixed(jiff::tz::Offset::from_seconds(secs).unwrap());
+        assert_eq!(
+            time_in(1_795_332_841, &zone(3600)),
+            "2026-11-22 08:34:01 +0100"
+        );
+        assert_eq!(time_in(0, &zone(-5400)), "1969-12-31 22:30:00 -0130");
+        assert_eq!(
+            time_in(1_795_332_841, &zone(0)),
+            "2026-11-22 07:34:01 +0000"
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub struct DiffArgs {
     /// the rule file that would replace it
     pub new: PathBuf,
     /// print the plan as JSON on stdout (see docs/json.md)
-    #[arg(long)]
+    #[arg(short, long)]
     pub json: bool,
     /// counts instead of listings: rules and set entries added and removed, changed
     /// bytecode lines (for large changes)

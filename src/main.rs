@@ -40,7 +40,8 @@ mod trace_cmd;
     version,
     about = "Compile socket-aware firewall rules to eBPF",
     long_about = "sockc compiles a rule file (see docs/language.md) directly to eBPF bytecode \
-for XDP and TC hooks, with BTF-defined maps, and loads it with a thin runtime.\n\n\
+for XDP, TC, sk_lookup and SOCKMAP (sk_msg, sk_skb) hooks, with BTF-defined maps, and \
+loads it with a thin runtime that pins, journals and atomically replaces it.\n\n\
 Exit codes: 0 ok, 1 errors in the rules, 2 usage (including an input file that cannot be \
 read and an output file that cannot be written), 3 kernel/permission/verifier failure, \
 4 changes found (diff, apply --dry-run)."
@@ -51,58 +52,52 @@ struct Cli {
     /// Print errors and data only: no warnings, notices or "ok" lines on stderr
     #[arg(short, long, global = true)]
     quiet: bool,
-    #[command(flatten)]
-    bounds: Bounds,
     /// Also read `file "..."` sets from this directory's tree (repeatable); by default
     /// set files must lie in the rule file's directory tree. Lines of files read from
     /// here are never quoted in messages
     #[arg(long = "set-dir", global = true, value_name = "DIR")]
     set_dirs: Vec<PathBuf>,
+    /// Every command takes the limits, and only `sockc --help` lists them (a
+    /// subcommand's help names them in one line: `conventions::command`).
+    #[command(flatten, next_help_heading = "Limits (every command takes them)")]
+    bounds: Bounds,
 }
 /// The limits on what sockc reads and reports (`sockc_compiler::limits`); each flag
 /// also reads its environment variable.
 #[derive(clap::Args)]
 struct Bounds {
     /// Largest rule file read, in bytes [default: 16 MiB]
-    #[arg(long, global = true, value_name = "N", env = "SOCKC_MAX_SOURCE_BYTES")]
+    #[arg(long, value_name = "N", env = "SOCKC_MAX_SOURCE_BYTES")]
     max_source_bytes: Option<u64>,
     /// Most bytes of `file "..."` sets read for one rule file, all together [default:
     /// 64 MiB]
-    #[arg(
-        long,
-        global = true,
-        value_name = "N",
-        env = "SOCKC_MAX_SET_FILE_BYTES"
-    )]
+    #[arg(long, value_name = "N", env = "SOCKC_MAX_SET_FILE_BYTES")]
     max_set_file_bytes: Option<u64>,
     /// Most elements in the sets of one rule file, all together [default: 1048576]
-    #[arg(long, global = true, value_name = "N", env = "SOCKC_MAX_SET_ELEMENTS")]
+    #[arg(long, value_name = "N", env = "SOCKC_MAX_SET_ELEMENTS")]
     max_set_elements: Option<u64>,
     /// Most errors, and most warnings, kept and shown per file; the rest are counted
     /// [default: 100]
-    #[arg(long, global = true, value_name = "N", env = "SOCKC_MAX_DIAGNOSTICS")]
+    #[arg(long, value_name = "N", env = "SOCKC_MAX_DIAGNOSTICS")]
     max_diagnostics: Option<u64>,
     /// Largest `sockc test --packets` file read, in bytes [default: 64 MiB]
-    #[arg(
-        long,
-        global = true,
-        value_name = "N",
-        env = "SOCKC_MAX_PACKETS_FILE_BYTES"
-    )]
+    #[arg(long, value_name = "N", env = "SOCKC_MAX_PACKETS_FILE_BYTES")]
     max_packets_file_bytes: Option<u64>,
 }
 
 impl Bounds {
-    fn limits(&self) -> Limits {
+    /// The limits given before the command or after it (`sockc status --max-... N`).
+    fn limits(&self, matches: &clap::ArgMatches) -> Limits {
         let mut l = Limits::default();
-        for (limit, value) in [
+        let given = [
             (Limit::SourceBytes, self.max_source_bytes),
             (Limit::SetFileBytes, self.max_set_file_bytes),
             (Limit::SetElements, self.max_set_elements),
             (Limit::Diagnostics, self.max_diagnostics),
             (Limit::PacketsFileBytes, self.max_packets_file_bytes),
-        ] {
-            if let Some(v) = value {
+        ];
+        for ((limit, top), id) in given.into_iter().zip(conventions::LIMITS) {
+            if let Some(v) = conventions::subcommand_limit(matches, id).or(top) {
                 l.set(limit, v);
             }
         }
@@ -172,7 +167,7 @@ enum Cmd {
         #[arg(long, value_enum)]
         emit: Option<Emit>,
         /// print diagnostics as JSON on stderr
-        #[arg(long)]
+        #[arg(short, long)]
         json: bool,
         /// print how long each stage took (ms) on stderr
         #[arg(long)]
@@ -190,7 +185,7 @@ enum Cmd {
         #[arg(long, value_name = "FILE", requires = "verify")]
         verifier_log: Option<PathBuf>,
         /// print diagnostics as JSON on stdout
-        #[arg(long)]
+        #[arg(short, long)]
         json: bool,
     },
     /// Show what the rules do to packets: verdict, deciding rule and its line.
@@ -199,9 +194,23 @@ enum Cmd {
     /// (BPF_PROG_TEST_RUN) and the two answers are compared; a disagreement exits 3.
     /// Without root the reference evaluator answers alone, and says so.
     Test(test_cmd::TestArgs),
-    /// Measure -O0 against -O2 (root): compile time, instructions, verifier time, map
-    /// memory and kernel-measured ns per packet on a 10-rule set and ClassBench sets,
-    /// with a parse-plus-one-LPM-lookup baseline; prints a Markdown table
+    /// Measure sockc in the kernel (root) and print Markdown tables: -O0 against -O2,
+    /// socket conditions, sk_lookup, the socket layer, or (--peer) against nftables and
+    /// iptables
+    ///
+    /// By default, four tables: (1) -O0 against -O2 on a 10-rule set and the ClassBench
+    /// sets (compile ms, instructions, verifier ms, map memory, kernel ns per packet
+    /// for early, late and never-matching packets) against a parse-plus-one-LPM-lookup
+    /// baseline; (2) the cost of a socket condition per hook and protocol (no socket,
+    /// listener, connected); (3) sk_lookup ns per lookup at --sk-lookup-sizes bindings
+    /// against an SK_PASS-only and a tubular-style LPM program; (4) TCP between two
+    /// local processes (sockc-peer, found beside sockc; sockperf when installed)
+    /// through the stack, with sockets in a sockmap only, and with `redirect local`:
+    /// round trips, bulk and small-write throughput. --sockets-only, --no-sockets,
+    /// --no-sk-lookup, --sockmap-only and --no-sockmap choose tables. --peer instead
+    /// runs the head-to-head of docs/benchmarks.md: the same ClassBench rules in sockc
+    /// (XDP, TC), nftables and iptables, real frames over a veth pair, ns per packet
+    /// and load times (peer.md, peer.csv and peer.svg in --peer-dir).
     Bench(sockc_bench::BenchArgs),
     /// Install a rule file: load, verify, pin under BPFFS/sockc/NAME and attach;
     /// a re-apply swaps programs atomically (or only updates set maps)
@@ -216,11 +225,12 @@ enum Cmd {
     Diff(diff_cmd::DiffArgs),
     /// Show what is installed, read back from the kernel: generation, source, hooks,
     /// program ids, attach modes, and every difference from the manifest (drift, exit 3)
+    #[command(visible_alias = "list")]
     Status {
         #[command(flatten)]
         target: apply_cmd::Target,
         /// print the installs as JSON on stdout (see docs/json.md)
-        #[arg(long)]
+        #[arg(short, long)]
         json: bool,
         /// also read every set map back and compare it entry by entry
         #[arg(long)]
@@ -253,7 +263,7 @@ enum Cmd {
         #[command(flatten)]
         target: apply_cmd::Target,
         /// print what was removed as JSON on stdout (see docs/json.md)
-        #[arg(long)]
+        #[arg(short, long)]
         json: bool,
     },
     /// Attach again every hook that does not run what its install's manifest says
@@ -263,7 +273,7 @@ enum Cmd {
         #[command(flatten)]
         target: apply_cmd::Target,
         /// print what was repaired as JSON on stdout
-        #[arg(long)]
+        #[arg(short, long)]
         json: bool,
     },
     /// Convert a ClassBench filter file to a rule file (rule i = filter i)
@@ -364,7 +374,7 @@ fn main() -> ExitCode {
     }
     let settings = Settings {
         opt: conventions::opt_level(&matches),
-        limits: cli.bounds.limits(),
+        limits: cli.bounds.limits(&matches),
         set_dirs: cli.set_dirs.clone(),
     };
     assert!(SETTINGS.set(settings).is_ok(), "settings are set once");

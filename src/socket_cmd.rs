@@ -36,7 +36,7 @@ pub struct RegisterArgs {
     #[arg(long, value_name = "N", requires = "pid")]
     pub fd: Option<i32>,
     /// print the registration as JSON on stdout
-    #[arg(long)]
+    #[arg(short, long)]
     pub json: bool,
 }
 
@@ -47,7 +47,7 @@ pub struct UnregisterArgs {
     #[command(flatten)]
     pub target: Target,
     /// print the result as JSON on stdout (see docs/json.md)
-    #[arg(long)]
+    #[arg(short, long)]
     pub json: bool,
 }
 

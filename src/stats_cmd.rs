@@ -36,7 +36,7 @@ pub struct StatsArgs {
     pub target: Target,
     /// print the counters as JSON on stdout (see docs/json.md); with --watch one JSON
     /// object per line and sample
-    #[arg(long, conflicts_with = "prometheus")]
+    #[arg(short, long, conflicts_with = "prometheus")]
     pub json: bool,
     /// print the counters again every --interval seconds, with per-rule rates, until
     /// interrupted (or --count samples)

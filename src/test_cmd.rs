@@ -67,7 +67,7 @@ pub struct TestArgs {
     #[arg(long)]
     pub eval_only: bool,
     /// print the results as JSON on stdout
-    #[arg(long)]
+    #[arg(short, long)]
     pub json: bool,
 }
 

@@ -33,7 +33,7 @@ pub struct TraceArgs {
     #[command(flatten)]
     pub target: Target,
     /// print one JSON object per packet (JSON Lines; see docs/json.md)
-    #[arg(long)]
+    #[arg(short, long)]
     pub json: bool,
     /// stop after this many packets
     #[arg(long, value_name = "N")]

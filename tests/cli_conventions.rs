@@ -118,7 +118,7 @@ fn help_describes_files_json_and_name_defaults() {
         let lines: Vec<&str> = h.lines().collect();
         let i = lines
             .iter()
-            .position(|l| l.trim_start().starts_with("--json"))
+            .position(|l| l.trim_start().starts_with("-j, --json"))
             .unwrap_or_else(|| panic!("{sub} has --json: {h}"));
         let text = format!("{} {}", lines[i].trim(), lines.get(i + 1).unwrap_or(&""));
         assert!(text.contains("JSON"), "{sub}: {text}");
@@ -133,6 +133,150 @@ fn help_describes_files_json_and_name_defaults() {
         let h = help(sub);
         assert!(h.contains(default), "{sub}: {h}");
     }
+}
+
+/// Every command that prints JSON takes `-j` for it, as bpftool does.
+#[test]
+fn dash_j_is_json_everywhere() {
+    let (code, out, err) = sockc(&["check", "-j", "rules/examples/brief.sk"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["schema"], "sockc.check/1");
+    for sub in [
+        "compile",
+        "check",
+        "test",
+        "apply",
+        "diff",
+        "status",
+        "stats",
+        "register",
+        "unregister",
+        "flush",
+        "repair",
+        "trace",
+    ] {
+        assert!(help(sub).contains("-j, --json"), "{sub}");
+    }
+}
+
+/// The top-level help and man page name every hook kind, not only the packet hooks.
+#[test]
+fn help_names_every_hook() {
+    let (code, out, err) = sockc(&["--help"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, man, _) = sockc(&["man"]);
+    for hook in ["XDP", "TC", "sk_lookup", "SOCKMAP"] {
+        assert!(out.contains(hook), "--help: {hook}");
+        assert!(man.contains(hook), "man: {hook}");
+    }
+}
+
+/// The `--max-*` limits are listed once, in the top-level help under their own
+/// heading; a subcommand's help names them in one line, and takes them all the same.
+#[test]
+fn limits_are_listed_once() {
+    const FLAGS: [&str; 5] = [
+        "--max-source-bytes",
+        "--max-set-file-bytes",
+        "--max-set-elements",
+        "--max-diagnostics",
+        "--max-packets-file-bytes",
+    ];
+    let (_, top, _) = sockc(&["--help"]);
+    assert!(top.contains("Limits (every command takes them):"), "{top}");
+    for flag in FLAGS {
+        assert_eq!(
+            top.matches(&format!("{flag} <N>")).count(),
+            1,
+            "{flag}: {top}"
+        );
+    }
+    for sub in ["compile", "status", "bench", "trace", "man"] {
+        let h = help(sub);
+        for flag in FLAGS {
+            assert!(
+                !h.contains(&format!("{flag} <N>")),
+                "{sub} lists {flag}: {h}"
+            );
+        }
+        assert!(
+            h.contains("Limits: --max-source-bytes, --max-set-file-bytes"),
+            "{sub}: {h}"
+        );
+    }
+    // Before or after the command, and from the environment, the limit applies.
+    for args in [
+        &[
+            "check",
+            "--max-source-bytes",
+            "10",
+            "rules/examples/brief.sk",
+        ][..],
+        &[
+            "--max-source-bytes",
+            "10",
+            "check",
+            "rules/examples/brief.sk",
+        ][..],
+    ] {
+        let (code, _, err) = sockc(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains("the rule file size limit is 10 bytes"),
+            "{err}"
+        );
+    }
+}
+
+/// `sockc list` is `sockc status` (what is installed), not a typo of `register`.
+#[test]
+fn list_is_status() {
+    let (code, out, err) = sockc(&["list", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Usage: sockc status"), "{out}");
+    let (_, top, _) = sockc(&["--help"]);
+    assert!(top.contains("[alias: list]"), "{top}");
+    let (code, _, err) = sockc(&["lsit"]);
+    assert_eq!(code, 2);
+    assert!(!err.contains("'register'"), "{err}");
+}
+
+/// `bench --help` says what every table measures and how to choose them.
+#[test]
+fn bench_help_is_complete() {
+    let (code, out, err) = sockc(&["bench", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    for needle in [
+        "-O0 against -O2",
+        "socket condition",
+        "sk_lookup",
+        "redirect local",
+        "--peer",
+        "nftables",
+        "iptables",
+        "--sockets-only",
+        "--no-sockmap",
+        "--peer-dir",
+    ] {
+        assert!(out.contains(needle), "{needle}: {out}");
+    }
+}
+
+/// docs/deploy.md reads JSON with jq, through a field the status schema defines.
+#[test]
+fn deploy_doc_reads_json_with_jq() {
+    let doc = std::fs::read_to_string(common::root().join("docs/deploy.md")).unwrap();
+    assert!(!doc.contains("sed -n"), "deploy.md parses JSON with sed");
+    assert!(doc.contains("sockc status -j | jq -r '.installs[].name'"));
+    let schema =
+        std::fs::read_to_string(common::root().join("docs/schemas/sockc.status.1.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&schema).unwrap();
+    let required = &schema["oneOf"][0]["properties"]["installs"]["items"]["required"];
+    assert!(
+        required.as_array().unwrap().iter().any(|f| f == "name"),
+        "{required}"
+    );
 }
 
 #[test]

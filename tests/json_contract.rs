@@ -27,22 +27,32 @@ fn json_of(args: &[&str], want_code: i32) -> Value {
 #[test]
 fn the_validator_rejects_what_it_should() {
     let s = Schemas::load();
-    let mut errs = Vec::new();
-    let schema = &s.0["sockc.flush.1.json"];
+    let file = "sockc.flush.1.json";
     let bad = serde_json::json!({"schema": "sockc.flush/1", "name": 3, "generation": null,
         "detached": 1, "recovered": null});
-    s.check("sockc.flush.1.json", schema, &bad, "", &mut errs);
-    assert!(!errs.is_empty());
+    assert!(!s.check(file, &bad).is_empty());
     let extra = serde_json::json!({"schema": "sockc.flush/1", "name": "x", "generation": null,
         "detached": 1, "recovered": null, "surprise": true});
-    errs.clear();
-    s.check("sockc.flush.1.json", schema, &extra, "", &mut errs);
-    assert!(!errs.is_empty());
+    assert!(!s.check(file, &extra).is_empty());
     let fine = serde_json::json!({"schema": "sockc.flush/1", "name": "x", "generation": 2,
         "detached": 1, "recovered": null});
-    errs.clear();
-    s.check("sockc.flush.1.json", schema, &fine, "", &mut errs);
-    assert!(errs.is_empty(), "{errs:?}");
+    assert!(
+        s.check(file, &fine).is_empty(),
+        "{:?}",
+        s.check(file, &fine)
+    );
+    // Across files (common.json) and formats: a time that is not RFC 3339 is refused.
+    let status = |at: &str| {
+        serde_json::json!({"schema": "sockc.status/1", "cleaned": [], "installs": [{
+            "name": "x", "generation": 1, "source_file": "/x.sk", "source_sha256": "00",
+            "applied_unix": 0, "applied_at": at, "netns": null, "hooks": [], "maps": [],
+            "drift": [], "recovered": null}]})
+    };
+    let good = s.check("sockc.status.1.json", &status("2026-11-22T07:34:01Z"));
+    assert!(good.is_empty(), "{good:?}");
+    assert!(!s
+        .check("sockc.status.1.json", &status("yesterday"))
+        .is_empty());
 }
 
 #[test]

@@ -752,7 +752,8 @@ fn a_registrar_cgroup_that_is_not_one_is_refused_before_anything_is_installed() 
         return;
     }
     let lab = lab("skregbad", 67);
-    for cgroup in ["/sys/fs/cgroup/unified/sockc-no-such-cgroup", "/etc"] {
+    let absent = format!("{}/sockc-no-such-cgroup", netns::cgroup2());
+    for cgroup in [absent.as_str(), "/etc"] {
         let file = lab.rules(
             "bad.sk",
             &format!(
@@ -767,6 +768,9 @@ fn a_registrar_cgroup_that_is_not_one_is_refused_before_anything_is_installed() 
                 .contains(&format!("{cgroup} is not a cgroup v2 directory")),
             "{r}"
         );
+        // The example names this host's cgroup v2 mount, not an assumed one.
+        let example = format!("e.g. {}/system.slice/NAME.service", netns::cgroup2());
+        assert!(r.stderr.contains(&example), "{example}: {r}");
         assert!(lab.status().is_none(), "nothing installed after {r}");
     }
 }

@@ -1,4 +1,4 @@
-sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (244 insns)
+sk_msg_app: sockmap /sys/fs/cgroup/app section sk_msg (244 insns)
 ; prologue: the socket's key, and the flow record from it
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -148,7 +148,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (244 insns)
 145: (7a) *(u64 *)(r10 -200) = 0
 146: (62) *(u32 *)(r10 -196) = 2107770459
 147: (bf) r1 = r6
-148: (18) r2 = map[socks_app_fb41]
+148: (18) r2 = map[socks_app_0573]
 150: (bf) r3 = r10
 151: (07) r3 += -240
 152: (b7) r4 = 0
@@ -172,7 +172,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (244 insns)
 170: (62) *(u32 *)(r10 -8) = 3
 171: (79) r2 = *(u64 *)(r6 +72)
 172: (15) if r2 == 0x0 goto pc+45
-173: (18) r1 = map[sent_app_fb41]
+173: (18) r1 = map[sent_app_0573]
 175: (b7) r3 = 0
 176: (b7) r4 = 0
 177: (85) call bpf_sk_storage_get#107
@@ -193,7 +193,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (244 insns)
 192: (6b) *(u16 *)(r10 -200) = r1
 193: (62) *(u32 *)(r10 -196) = 0
 194: (bf) r1 = r6
-195: (18) r2 = map[socks_app_fb41]
+195: (18) r2 = map[socks_app_0573]
 197: (bf) r3 = r10
 198: (07) r3 += -240
 199: (b7) r4 = 1
@@ -232,14 +232,14 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (244 insns)
 234: (55) if r9 != 0x1 goto pc+7
 235: (79) r2 = *(u64 *)(r6 +72)
 236: (15) if r2 == 0x0 goto pc+5
-237: (18) r1 = map[sent_app_fb41]
+237: (18) r1 = map[sent_app_0573]
 239: (b7) r3 = 0
 240: (b7) r4 = 1
 241: (85) call bpf_sk_storage_get#107
 242: (bf) r0 = r9
 243: (95) exit
 
-sk_skb_app: sockmap receive /sys/fs/cgroup/unified/app section sk_skb/stream_verdict (108 insns)
+sk_skb_app: sockmap receive /sys/fs/cgroup/app section sk_skb/stream_verdict (108 insns)
 ; prologue: the socket's key, and the flow record from it
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -80) = 0
@@ -351,35 +351,35 @@ sk_skb_app: sockmap receive /sys/fs/cgroup/unified/app section sk_skb/stream_ver
 106: (bf) r0 = r9
 107: (95) exit
 
-msgdisp_app: sk_msg dispatcher /sys/fs/cgroup/unified/app section sk_msg (16 insns)
-; dispatcher: tail call into slot 0 of msgv_app_fb41
+msgdisp_app: sk_msg dispatcher /sys/fs/cgroup/app section sk_msg (16 insns)
+; dispatcher: tail call into slot 0 of msgv_app_0573
   0: (bf) r6 = r1
-  1: (18) r2 = map[msgv_app_fb41]
+  1: (18) r2 = map[msgv_app_0573]
   3: (b7) r3 = 0
   4: (85) call bpf_tail_call#12
 ; the slot is empty: through the stack
   5: (79) r2 = *(u64 *)(r6 +72)
   6: (15) if r2 == 0x0 goto pc+5
-  7: (18) r1 = map[sent_app_fb41]
+  7: (18) r1 = map[sent_app_0573]
   9: (b7) r3 = 0
  10: (b7) r4 = 1
  11: (85) call bpf_sk_storage_get#107
- 12: (18) r1 = map[socks_app_fb41]
+ 12: (18) r1 = map[socks_app_0573]
  14: (b7) r0 = 1
  15: (95) exit
 
-skbdisp_app: sk_skb dispatcher /sys/fs/cgroup/unified/app section sk_skb/stream_verdict (9 insns)
-; dispatcher: tail call into slot 0 of skbv_app_fb41
+skbdisp_app: sk_skb dispatcher /sys/fs/cgroup/app section sk_skb/stream_verdict (9 insns)
+; dispatcher: tail call into slot 0 of skbv_app_0573
   0: (bf) r6 = r1
-  1: (18) r2 = map[skbv_app_fb41]
+  1: (18) r2 = map[skbv_app_0573]
   3: (b7) r3 = 0
   4: (85) call bpf_tail_call#12
 ; the slot is empty: through the stack
-  5: (18) r1 = map[socks_app_fb41]
+  5: (18) r1 = map[socks_app_0573]
   7: (b7) r0 = 1
   8: (95) exit
 
-sockops_app: sock_ops /sys/fs/cgroup/unified/app section sockops (73 insns)
+sockops_app: sock_ops /sys/fs/cgroup/app section sockops (73 insns)
 ; sock_ops: an established TCP socket goes into the socket map
   0: (bf) r6 = r1
   1: (61) r1 = *(u32 *)(r6 +0)
@@ -426,7 +426,7 @@ sockops_app: sock_ops /sys/fs/cgroup/unified/app section sockops (73 insns)
  42: (dc) r1 = be32 r1
  43: (6b) *(u16 *)(r10 -150) = r1
  44: (bf) r1 = r6
- 45: (18) r2 = map[socks_app_fb41]
+ 45: (18) r2 = map[socks_app_0573]
  47: (bf) r3 = r10
  48: (07) r3 += -192
  49: (b7) r4 = 1

@@ -26,6 +26,7 @@ use sockc_compiler::{
 };
 
 pub mod attach;
+pub mod cgroup;
 pub mod discovery;
 mod fault;
 pub mod install;

@@ -1081,8 +1081,13 @@ impl Lab {
 
 // ---- cgroups (sockmap blocks, sk_lookup registrars) --------------------------------
 
-/// Where cgroup v2 is mounted on this machine (DESIGN.md, "Machine facts").
-pub const CGROUP2: &str = "/sys/fs/cgroup/unified";
+/// Where cgroup v2 is mounted on this machine, from /proc/self/mountinfo.
+pub fn cgroup2() -> String {
+    let root = sockc_runtime::cgroup::cgroup2_root().expect("cgroup v2 is mounted");
+    root.to_str()
+        .expect("a UTF-8 cgroup v2 mount point")
+        .to_string()
+}
 
 /// A cgroup v2 directory made for one test and removed (with nothing left in it) when
 /// dropped, also on a panic.
@@ -1092,7 +1097,7 @@ pub struct Cgroup {
 
 impl Cgroup {
     pub fn new(tag: &str) -> Cgroup {
-        let path = format!("{CGROUP2}/sockc-{tag}-{}", std::process::id());
+        let path = format!("{}/sockc-{tag}-{}", cgroup2(), std::process::id());
         let _ = std::fs::remove_dir(&path);
         std::fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {path}: {e}"));
         Cgroup { path }

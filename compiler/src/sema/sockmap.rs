@@ -46,7 +46,7 @@ impl Checker<'_> {
                     format!("`{}` is not a cgroup directory", crate::diag::quote(cgroup)),
                 )
                 .label(at, "a cgroup is an absolute path")
-                .help("name the cgroup v2 directory, e.g. \"/sys/fs/cgroup/unified/app\""),
+                .help("name the cgroup v2 directory, e.g. \"/sys/fs/cgroup/app\" (where cgroup v2 is mounted: findmnt -t cgroup2)"),
             );
         } else if let Some(c) = cgroup.chars().find(|&c| crate::diag::is_invisible(c)) {
             self.diags.push(

@@ -187,8 +187,9 @@ fn missing_target(hook: HookKind, target: &str, netns: &Option<String>) -> Strin
             format!("{hook} on {target}: no such interface{}", netns_note(netns))
         }
         Target::Cgroup | Target::SockMap | Target::TailCall => format!(
-            "{}: {target} is not a cgroup v2 directory (create it, or name the service's own cgroup, e.g. /sys/fs/cgroup/unified/system.slice/NAME.service)",
-            hook.spec().label(target)
+            "{}: {target} is not a cgroup v2 directory (create it, or name the service's own cgroup, e.g. {})",
+            hook.spec().label(target),
+            crate::cgroup::example_path("system.slice/NAME.service")
         ),
     }
 }

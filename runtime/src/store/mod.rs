@@ -35,7 +35,7 @@
 use std::{
     fs::File,
     os::{
-        fd::{AsFd, AsRawFd},
+        fd::AsFd,
         unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt},
     },
     path::{Path, PathBuf},
@@ -327,13 +327,12 @@ impl Store {
         let start = Instant::now();
         let mut told = false;
         loop {
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                break;
-            }
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(io_err(&root)(e));
+            // std's file lock is flock(2) on Linux, the lock `lock_holder` reads back
+            // from /proc/locks and the one older sockc versions take.
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&root)(e)),
             }
             let holder = lock_holder(&root);
             if start.elapsed() >= timeout {

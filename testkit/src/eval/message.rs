@@ -140,7 +140,7 @@ pub fn evaluate_message(
                 if facts.registered.contains(&sock) {
                     (MessageOutcome::Sock { sock, ingress }, rule.counter)
                 } else {
-                    // Not registered: drops and counts (DESIGN.md).
+                    // Not registered: drops and counts (docs/design.md).
                     (MessageOutcome::Drop, rule.counter)
                 }
             }

@@ -1,0 +1,130 @@
+//! Where this host mounts cgroup v2, read from `/proc/self/mountinfo` rather than
+//! assumed: `/sys/fs/cgroup` on a pure cgroup2 host (every current distribution),
+//! `/sys/fs/cgroup/unified` on a hybrid one, anything an administrator chose elsewhere.
+//! Invariant: the answer is a mount point the kernel reported with file system type
+//! `cgroup2`, never a guess.
+
+use std::path::PathBuf;
+
+/// The mount point of cgroup v2 in this process's mount namespace, or `None` when
+/// cgroup v2 is not mounted (or mountinfo cannot be read).
+pub fn cgroup2_root() -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    cgroup2_root_in(&text)
+}
+
+/// The first `cgroup2` mount of a mountinfo text whose root is the hierarchy's root
+/// (`/`; a bind mount of a sub-cgroup is not where paths start), or else the first
+/// `cgroup2` mount at all.
+pub fn cgroup2_root_in(mountinfo: &str) -> Option<PathBuf> {
+    let mounts: Vec<(&str, &str)> = mountinfo
+        .lines()
+        .filter_map(|line| {
+            // ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - TYPE SOURCE ...
+            let (fields, tail) = line.split_once(" - ")?;
+            let fstype = tail.split(' ').next()?;
+            let mut fields = fields.split(' ');
+            let root = fields.nth(3)?;
+            let point = fields.next()?;
+            (fstype == "cgroup2").then_some((root, point))
+        })
+        .collect();
+    let (_, point) = mounts
+        .iter()
+        .find(|(root, _)| *root == "/")
+        .or(mounts.first())?;
+    Some(PathBuf::from(unescape(point)))
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match (bytes[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Where a service's cgroup lives on this host, for messages and examples: the
+/// detected root, or `/sys/fs/cgroup` (the usual place) when none is mounted.
+pub fn example_path(rest: &str) -> String {
+    let root = cgroup2_root().unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
+    format!("{}/{rest}", root.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn a_hybrid_host_has_it_under_unified() {
+        assert_eq!(
+            cgroup2_root_in(HYBRID),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+    }
+
+    #[test]
+    fn a_pure_cgroup2_host_has_it_at_sys_fs_cgroup() {
+        let text =
+            "35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(cgroup2_root_in(text), Some(PathBuf::from("/sys/fs/cgroup")));
+    }
+
+    #[test]
+    fn the_hierarchy_root_wins_over_a_bind_mounted_sub_cgroup() {
+        let text = "\
+50 1 0:30 /system.slice/x.service /srv/cg rw - cgroup2 cgroup2 rw
+51 1 0:30 / /mnt/cgroup\\040v2 rw - cgroup2 cgroup2 rw
+";
+        assert_eq!(cgroup2_root_in(text), Some(PathBuf::from("/mnt/cgroup v2")));
+    }
+
+    #[test]
+    fn no_cgroup2_mount_is_none() {
+        assert_eq!(
+            cgroup2_root_in(
+                HYBRID
+                    .lines()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .as_str()
+            ),
+            None
+        );
+        assert_eq!(cgroup2_root_in(""), None);
+    }
+
+    /// On this machine the answer is a cgroup v2 directory, when there is one.
+    #[test]
+    fn this_hosts_root_is_a_cgroup2_directory() {
+        if let Some(root) = cgroup2_root() {
+            assert!(
+                crate::attach::is_cgroup2(root.to_str().unwrap()),
+                "{}",
+                root.display()
+            );
+        }
+    }
+}
