@@ -378,6 +378,7 @@ fn header() -> impl Strategy<Value = eval::Headers> {
                 src: addr(s),
                 dst: addr(d),
                 proto,
+                fragment: false,
                 l4,
             }
         });

@@ -1,9 +1,10 @@
 //! sockc-bench: `sockc bench`, the benchmark of the compiled programs, in one run.
 //!
-//! Four Markdown tables, each printed as it is measured and all written to `-o`:
+//! Five Markdown tables, each printed as it is measured and all written to `-o`:
 //! -O0 against -O2 on a 10-rule set and the ClassBench sets, with a parse-plus-one-LPM
 //! baseline ([`rule_sets`], its cases from [`cases`]); the cost of a socket condition
-//! per hook and protocol ([`socket_conditions`]); sk_lookup steering per lookup against
+//! per hook and protocol ([`socket_conditions`]); the IPv6 extension-header walk and
+//! `frag` per hook ([`ext_headers`]); sk_lookup steering per lookup against
 //! an SK_PASS-only and a tubular-style program ([`sk_lookup`], the latter built by
 //! [`tubular`]); and TCP between two local processes with and without `redirect local`
 //! ([`sockmap`]). Ratios are within the run only.
@@ -21,6 +22,7 @@
 //! (`testkit/peer`) from beside it.
 
 mod cases;
+mod ext_headers;
 mod measure;
 mod peer;
 mod rule_sets;
@@ -184,6 +186,10 @@ fn other_tables(args: &BenchArgs, out: &mut String) -> Result<(), ExitCode> {
     if !args.no_sockets && !args.sockmap_only {
         let t =
             socket_conditions::table(args.test_runs()).map_err(|e| fail("socket conditions", e))?;
+        out.push_str(&t);
+    }
+    if !args.sockmap_only && !args.sockets_only {
+        let t = ext_headers::table(args.test_runs()).map_err(|e| fail("extension headers", e))?;
         out.push_str(&t);
     }
     if !args.no_sk_lookup && !args.sk_lookup_sizes.is_empty() && !args.sockmap_only {

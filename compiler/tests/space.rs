@@ -79,10 +79,15 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
             prop::option::weighted(0.2, 0u8..3),
             prop::option::weighted(0.2, 0u8..2),
         ),
-        prop::bool::weighted(0.05),
+        (prop::bool::weighted(0.05), prop::bool::weighted(0.2)),
     )
         .prop_map(
-            |((family, ip_only, proto), (src, dst, sport, dport), (flags, ty, code), empty)| {
+            |(
+                (family, ip_only, proto),
+                (src, dst, sport, dport),
+                (flags, ty, code),
+                (empty, frag),
+            )| {
                 if empty {
                     return RuleMatch::default();
                 }
@@ -98,6 +103,8 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     tcp_flags: flags.map(|(m, v)| (m, if v == 3 { v } else { v & m })),
                     icmp_type: ty,
                     icmp_code: code,
+                    // `frag` comes with a match, so only on IP packets (as sema makes it).
+                    frag: frag && ip_only,
                 }
             },
         )
@@ -157,33 +164,36 @@ fn headers() -> impl Strategy<Value = Headers> {
         (0u128..18, 0u128..18),
         prop::sample::select(vec![6u8, 17, 1, 58, 47, 0, 6]),
         (0u16..9, 0u16..9, 0u8..16, 0u8..4, 0u8..3),
-        0u8..5,
+        (0u8..5, any::<bool>()),
     )
-        .prop_map(|(v6, (s, d), proto, (sp, dp, fl, ty, code), l4)| {
-            let addr = |a: u128| -> IpAddr {
-                if v6 {
-                    Ipv6Addr::from(V6BASE | a).into()
-                } else {
-                    Ipv4Addr::from((V4BASE | a) as u32).into()
+        .prop_map(
+            |(v6, (s, d), proto, (sp, dp, fl, ty, code), (l4, fragment))| {
+                let addr = |a: u128| -> IpAddr {
+                    if v6 {
+                        Ipv6Addr::from(V6BASE | a).into()
+                    } else {
+                        Ipv4Addr::from((V4BASE | a) as u32).into()
+                    }
+                };
+                let l4 = match proto {
+                    _ if l4 == 0 => L4Fields::Absent,
+                    6 | 17 => L4Fields::Ports {
+                        sport: sp,
+                        dport: dp,
+                        tcp_flags: (proto == 6).then_some(fl),
+                    },
+                    1 | 58 => L4Fields::Icmp { ty, code },
+                    _ => L4Fields::Absent,
+                };
+                IpHeader {
+                    src: addr(s),
+                    dst: addr(d),
+                    proto,
+                    fragment,
+                    l4,
                 }
-            };
-            let l4 = match proto {
-                _ if l4 == 0 => L4Fields::Absent,
-                6 | 17 => L4Fields::Ports {
-                    sport: sp,
-                    dport: dp,
-                    tcp_flags: (proto == 6).then_some(fl),
-                },
-                1 | 58 => L4Fields::Icmp { ty, code },
-                _ => L4Fields::Absent,
-            };
-            IpHeader {
-                src: addr(s),
-                dst: addr(d),
-                proto,
-                l4,
-            }
-        });
+            },
+        );
     prop::option::weighted(0.93, ip).prop_map(|ip| Headers { len: 64, ip })
 }
 
@@ -199,6 +209,7 @@ fn point_of(h: &Headers, sock: u128, noise: &[u128; NDIMS]) -> Point {
         return p;
     };
     p[Dim::Proto] = ip.proto.into();
+    p[Dim::Frag] = ip.fragment.into();
     let bits = |a: IpAddr| match a {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => u128::from(a),
@@ -240,7 +251,7 @@ fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock
 }
 
 fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
-    proptest::array::uniform13(any::<u128>())
+    proptest::array::uniform14(any::<u128>())
 }
 
 proptest! {

@@ -126,6 +126,7 @@ impl ClassifierPools {
             },
             icmp_type: r.icmp.map(|(t, _)| t),
             icmp_code: r.icmp.and_then(|(_, c)| c),
+            frag: false,
             order: r.order,
         }
         .normalize(na, np);

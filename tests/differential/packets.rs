@@ -13,7 +13,7 @@ use proptest::{
     strategy::{NewTree, ValueTree},
     test_runner::TestRunner,
 };
-use sockc_testkit::packet::{PacketSpec, L4};
+use sockc_testkit::packet::{Ext6, PacketSpec, L4};
 
 use crate::{
     classifier::classifier_rule_set,
@@ -202,6 +202,8 @@ pub struct PacketRecipe {
     ipv4_options: u8,
     fragment_offset: u16,
     more_fragments: bool,
+    /// IPv6 extension headers (ignored for IPv4); one fragment header at most is kept.
+    ipv6_ext: Vec<Ext6>,
     payload: Vec<u8>,
     truncation: Option<Truncation>,
     patch: Option<Patch>,
@@ -225,7 +227,7 @@ impl fmt::Display for Packet {
 }
 
 /// Offsets where a header ends or a tested field starts.
-fn header_boundaries(spec: &PacketSpec) -> [usize; 12] {
+fn header_boundaries(spec: &PacketSpec) -> [usize; 14] {
     let (l3, l4) = (spec.l3_offset(), spec.l4_offset());
     [
         14,
@@ -236,6 +238,8 @@ fn header_boundaries(spec: &PacketSpec) -> [usize; 12] {
         58,
         l3 + 20,
         l3 + 40,
+        l3 + 48,
+        l3 + 56,
         l4 + 4,
         l4 + 8,
         l4 + 14,
@@ -346,6 +350,17 @@ impl PacketRecipe {
             Some(Patch::ServiceTag) => self.vlan.or(Some(1)),
             _ => self.vlan,
         };
+        let ipv6_ext: Vec<Ext6> = if v6 {
+            let mut seen_fh = false;
+            self.ipv6_ext
+                .iter()
+                .copied()
+                .filter(|e| *e != Ext6::Fragment || !std::mem::replace(&mut seen_fh, true))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let has_fh = ipv6_ext.contains(&Ext6::Fragment);
         let mut spec = PacketSpec {
             src: address(self.src),
             dst: address(self.dst),
@@ -353,8 +368,13 @@ impl PacketRecipe {
             vlan,
             // IPv6 has no options or fragment fields (the spec would not print).
             ipv4_options: if v6 { 0 } else { self.ipv4_options },
-            fragment_offset: if v6 { 0 } else { self.fragment_offset },
-            more_fragments: !v6 && self.more_fragments,
+            fragment_offset: if v6 && !has_fh {
+                0
+            } else {
+                self.fragment_offset
+            },
+            more_fragments: (!v6 || has_fh) && self.more_fragments,
+            ipv6_ext,
             payload: self.payload.clone(),
             truncate_to: None,
         };
@@ -460,8 +480,17 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
         1 => 0u16..=0x1fff,
     ];
     let payload = prop_oneof![3 => Just(Vec::new()), 1 => vec(any::<u8>(), 1..=24)];
+    let ext = prop_oneof![
+        3 => (1u8..=3).prop_map(Ext6::HopByHop),
+        1 => (1u8..=2).prop_map(Ext6::Routing),
+        3 => (1u8..=3).prop_map(Ext6::DestOpts),
+        2 => Just(Ext6::Fragment),
+        1 => Just(Ext6::Auth),
+    ];
+    // Up to 7 headers: one past the prologue's walk.
+    let ipv6_ext = prop_oneof![3 => Just(Vec::new()), 1 => vec(ext, 1..=7)];
     let truncation = prop_oneof![
-        4 => (0usize..12, -1i8..=1).prop_map(|(index, delta)| Truncation::Boundary { index, delta }),
+        4 => (0usize..14, -1i8..=1).prop_map(|(index, delta)| Truncation::Boundary { index, delta }),
         1 => (14u16..100).prop_map(Truncation::At),
     ];
     let ether_type = prop_oneof![
@@ -482,6 +511,7 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
             prop_oneof![4 => Just(0u8), 1 => 0u8..=10],
             fragment_offset,
             proptest::bool::weighted(0.15),
+            ipv6_ext,
         ),
         (
             payload,
@@ -493,7 +523,7 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
             |(
                 (v6, src, dst, l4),
                 (sport, dport, flags, icmp),
-                (vlan, ipv4_options, fragment_offset, more_fragments),
+                (vlan, ipv4_options, fragment_offset, more_fragments, ipv6_ext),
                 (payload, truncation, patch),
             )| PacketRecipe {
                 v6,
@@ -508,6 +538,7 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
                 ipv4_options,
                 fragment_offset,
                 more_fragments,
+                ipv6_ext,
                 payload,
                 truncation,
                 patch,

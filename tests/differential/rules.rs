@@ -232,7 +232,10 @@ pub struct Rule {
     pub flags: Vec<(u8, bool)>,
     pub icmp_type: Option<IcmpType>,
     pub icmp_code: Option<u8>,
-    /// Permutation of the match items (0: proto, family, from, to, flags, type, code).
+    /// `frag`: only fragments.
+    pub frag: bool,
+    /// Permutation of the match items (0: proto, family, from, to, flags, type, code,
+    /// frag).
     pub order: u32,
 }
 
@@ -362,6 +365,9 @@ impl fmt::Display for Rule {
         }
         if let Some(c) = self.icmp_code {
             items.push(format!("code {c}"));
+        }
+        if self.frag {
+            items.push("frag".into());
         }
         permute(&mut items, self.order);
         f.write_str(match self.action {

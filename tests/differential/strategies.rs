@@ -123,13 +123,14 @@ fn rule() -> impl Strategy<Value = Rule> {
             option::weighted(0.6, icmp_type),
             option::weighted(0.4, icmp_code),
             order,
+            proptest::bool::weighted(0.1),
         ),
     )
         .prop_map(
             |(
                 (action, proto, family),
                 (src, dst, bare_dst),
-                (flags, icmp_type, icmp_code, order),
+                (flags, icmp_type, icmp_code, order, frag),
             )| {
                 Rule {
                     action,
@@ -141,6 +142,7 @@ fn rule() -> impl Strategy<Value = Rule> {
                     flags,
                     icmp_type,
                     icmp_code,
+                    frag,
                     order,
                 }
             },

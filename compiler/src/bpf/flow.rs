@@ -8,7 +8,7 @@
 //! trie key (`{u32 prefixlen; u8 addr[]}`) for set lookups.
 //!
 //! Invariant: a prologue zeroes the whole record first, then stores `L3` as 0, 4 or 6
-//! and `L4_OK` as 0 or 1 only (the threading pass assumes it; tests check each
+//! and `L4_OK` and `FRAG` as 0 or 1 only (the threading pass assumes it; tests check each
 //! prologue).
 
 pub(crate) const FLOW: i16 = -80;
@@ -34,6 +34,8 @@ pub const ICMP_CODE: i16 = 65;
 /// What the socket lookup found, once a socket condition has asked (the prologue
 /// leaves it 0 = not looked up yet); values in [`crate::ir::flow::fact`].
 pub(crate) const SOCK: i16 = 66;
+/// 1 for a fragment (IPv4 with MF or an offset, IPv6 with a fragment header).
+pub const FRAG: i16 = 67;
 pub const PKT_LEN: i16 = 68;
 pub(crate) const COUNTER_KEY: i16 = 72;
 /// The socket map slot of a redirect (sk_lookup), then its drop counter slot.

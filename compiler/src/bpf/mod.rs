@@ -1,7 +1,7 @@
 //! BPF back end: instruction encoding ([`insn`]), the label/fixup code buffer
 //! ([`buffer`]), lowering per hook context ([`lower`]), the flow record every
 //! context's prologue fills ([`flow`]), the emitters every lowering shares (`emit`),
-//! the packet prologue ([`packet`]), the classifier walk and its tables
+//! the packet prologue ([`packet`], its IPv6 extension-header walk [`ext6`]), the classifier walk and its tables
 //! ([`classify`]), socket conditions ([`socket`]), the maps programs use and their
 //! contents ([`maps`]), the check that every socket reference is released
 //! ([`refcheck`]), and what a program asks of the kernel's limits ([`limits`]).
@@ -9,13 +9,14 @@
 //! files.
 //!
 //! Files form layers, each using only the layers below it: `insn`, `flow`; `buffer`;
-//! `emit`; `packet`, `socket`, `classify`; `maps` (the classifier tables' sizes, the
+//! `emit`; `ext6`; `packet`, `socket`, `classify`; `maps` (the classifier tables' sizes, the
 //! log maps' names); `lower/` (the rule walk in `lower/rules.rs` uses all of the
 //! above, each context's file uses the rule walk, `lower/mod.rs` picks the context);
 //! `limits` and `refcheck` read finished code.
 pub mod buffer;
 pub mod classify;
 pub(crate) mod emit;
+pub mod ext6;
 pub mod flow;
 pub mod insn;
 pub mod limits;

@@ -1,6 +1,6 @@
 //! The packet prologue shared by XDP and TC: parse Ethernet (+ one 802.1Q/802.1ad
-//! tag), IPv4 (with options) or IPv6, then TCP/UDP/ICMP, into the flow record
-//! ([`super::flow`]) on the stack.
+//! tag), IPv4 (with options) or IPv6 (with its extension headers, [`super::ext6`]),
+//! then TCP/UDP/ICMP, into the flow record ([`super::flow`]) on the stack.
 //!
 //! Invariant: every packet load is preceded, on every path, by a bounds check against
 //! `data_end` covering it, in the form the verifier tracks (`rX = pkt + N; if rX >
@@ -123,6 +123,12 @@ fn emit_ipv4(b: &mut CodeBuffer, done: Label) {
     b.emit(Insn::stx(Size::B, Reg::FP, at(flow::PROTO), r1));
     b.emit(Insn::st_imm(Size::B, Reg::FP, at(flow::L3), 4));
     b.emit(Insn::ldx(Size::H, r1, r7, (ETH_HLEN + 6) as i16));
+    let whole = b.new_label();
+    b.emit(Insn::mov64_reg(Reg::R9, r1));
+    b.emit(Insn::alu64_imm(op::AND, Reg::R9, be16(0x3fff)));
+    b.branch_imm(Cond::Eq, Reg::R9, 0, whole);
+    b.emit(Insn::st_imm(Size::B, Reg::FP, at(flow::FRAG), 1));
+    b.bind(whole);
     b.emit(Insn::alu64_imm(op::AND, r1, be16(0x1fff)));
     b.branch_imm(Cond::Ne, r1, 0, done);
     // IHL is 5..15 words here, so r7 moves by 20..60 bytes: a bounded variable offset.
@@ -130,8 +136,8 @@ fn emit_ipv4(b: &mut CodeBuffer, done: Label) {
     b.emit(Insn::alu64_reg(op::ADD, r7, r2));
 }
 
-/// IPv6: fixed header only; the next header is the protocol (extension headers are
-/// not walked, so a packet with them has that extension's number as protocol).
+/// IPv6: the fixed header, then the extension-header walk ([`super::ext6`]), which
+/// falls through at the upper layer.
 fn emit_ipv6(b: &mut CodeBuffer, done: Label) {
     let (r1, r7) = (Reg::R1, Reg::R7);
     bounds(b, ETH_HLEN + IPV6_HLEN, done);
@@ -148,6 +154,7 @@ fn emit_ipv6(b: &mut CodeBuffer, done: Label) {
     b.emit(Insn::stx(Size::B, Reg::FP, at(flow::PROTO), r1));
     b.emit(Insn::st_imm(Size::B, Reg::FP, at(flow::L3), 6));
     b.emit(Insn::alu64_imm(op::ADD, r7, IPV6_HLEN));
+    super::ext6::emit_walk(b, done);
 }
 
 /// L4 at `r7 + ETH_HLEN`: ICMP type and code, TCP flags, TCP and UDP ports, each only

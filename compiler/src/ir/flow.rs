@@ -84,6 +84,8 @@ pub enum Test {
     IcmpType(u8),
     /// `ICMP_CODE == c`.
     IcmpCode(u8),
+    /// `FRAG != 0`: the packet is a fragment.
+    Frag,
     /// A socket condition: the socket lookup's answer for this packet (looked up by
     /// the first socket test a packet reaches, then reused; see
     /// `bpf::socket`). `proto` (6 or 17) picks the lookup helper and
@@ -144,6 +146,9 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     }
     if let Some(v) = m.icmp_code {
         t.push(Test::IcmpCode(v));
+    }
+    if m.frag {
+        t.push(Test::Frag);
     }
     if let Some(cond) = cond {
         t.push(Test::Socket {

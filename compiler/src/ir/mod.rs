@@ -239,6 +239,8 @@ pub struct RuleMatch {
     pub tcp_flags: Option<(u8, u8)>,
     pub icmp_type: Option<u8>,
     pub icmp_code: Option<u8>,
+    /// `frag`: only fragments (IPv4 MF or offset, IPv6 fragment header).
+    pub frag: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -443,6 +445,9 @@ impl fmt::Display for RuleMatch {
         }
         if let Some(c) = self.icmp_code {
             write!(f, " icmpcode={c}")?;
+        }
+        if self.frag {
+            f.write_str(" frag")?;
         }
         Ok(())
     }

@@ -425,7 +425,23 @@ impl Checker<'_> {
                 seen.icmp.get_or_insert(*sp);
                 m.icmp_code = Some(*c);
             }
+            Match::Frag(sp) => self.fold_frag(*sp, spec, m),
         }
+    }
+
+    /// `frag`: only a hook that sees packets (XDP, TC) sees fragments; sk_lookup and
+    /// the socket layer see whole datagrams and streams.
+    fn fold_frag(&mut self, sp: Span, spec: &HookSpec, m: &mut RuleMatch) {
+        if !matches!(spec.context, crate::hooks::Context::Packet(_)) {
+            self.error(
+                sp,
+                "sockc::hook-cannot-match",
+                format!("{} hooks cannot match fragments", spec.name),
+                "only XDP and TC blocks see fragments",
+            );
+            return;
+        }
+        m.frag = true;
     }
 
     /// A `from` (`is_src`) or `to` endpoint: its address and ports.

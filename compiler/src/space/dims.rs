@@ -40,10 +40,12 @@ pub enum Dim {
     /// What a socket lookup finds for the packet: [`socket::NONE`] …
     /// [`socket::TIMEWAIT`].
     Socket,
+    /// Whether the IP packet is a fragment (`frag`): 0 or 1.
+    Frag,
 }
 
 /// The number of dimensions.
-pub const NDIMS: usize = 13;
+pub const NDIMS: usize = 14;
 
 impl Dim {
     /// Every dimension, in the order of [`DIMS`] (a dimension's relevance reads only
@@ -62,6 +64,7 @@ impl Dim {
         Dim::IcmpType,
         Dim::IcmpCode,
         Dim::Socket,
+        Dim::Frag,
     ];
 
     pub fn index(self) -> usize {
@@ -271,6 +274,13 @@ pub const DIMS: [DimSpec; NDIMS] = [
         max: socket::TIMEWAIT,
         prefer: &[socket::NONE],
         relevant: ports,
+    },
+    DimSpec {
+        dim: Dim::Frag,
+        name: "frag",
+        max: 1,
+        prefer: &[0],
+        relevant: ip,
     },
 ];
 

@@ -11,8 +11,8 @@
 //! complete header; ICMP type or code: ICMP or ICMPv6 with a complete header) restrict
 //! [`Dim::Proto`] and [`Dim::L4`]; addresses restrict the address dimensions of their
 //! family (a set: its members of that family; a literal prefix: nothing of the other
-//! family); a socket condition needs a complete TCP or UDP header and restricts
-//! [`Dim::Socket`].
+//! family); `frag` restricts [`Dim::Frag`]; a socket condition needs a complete TCP
+//! or UDP header and restricts [`Dim::Socket`].
 //!
 //! Invariant: `shape_region(shape(m))` contains exactly the packets `m` matches, with
 //! no approximation in either direction, and `covers`/`overlaps` of two shapes answer
@@ -247,6 +247,8 @@ pub struct MatchShape<'m> {
     pub flags: Option<(u8, u8)>,
     pub icmp_type: Option<u8>,
     pub icmp_code: Option<u8>,
+    /// Only fragments (`frag`).
+    pub frag: bool,
     pub sport: Option<&'m [(u16, u16)]>,
     pub dport: Option<&'m [(u16, u16)]>,
     pub src: Addr,
@@ -273,6 +275,7 @@ impl MatchShape<'_> {
         flags: None,
         icmp_type: None,
         icmp_code: None,
+        frag: false,
         sport: None,
         dport: None,
         src: Addr::Any,
@@ -320,6 +323,7 @@ impl AddrSets {
             flags: m.tcp_flags,
             icmp_type: m.icmp_type,
             icmp_code: m.icmp_code,
+            frag: m.frag,
             sport,
             dport,
             src,
@@ -354,6 +358,7 @@ impl AddrSets {
         }
         if a.icmp_type.is_some_and(|t| b.icmp_type != Some(t))
             || a.icmp_code.is_some_and(|c| b.icmp_code != Some(c))
+            || (a.frag && !b.frag)
         {
             return false;
         }
@@ -435,6 +440,9 @@ impl AddrSets {
         let mut common = HeaderBox::full().with(Dim::Proto, s.protos.values());
         if s.needs_l4 {
             common = common.with(Dim::L4, ValueSet::single(l4::PRESENT));
+        }
+        if s.frag {
+            common = common.with(Dim::Frag, ValueSet::single(1));
         }
         for (d, values) in [
             (Dim::Sport, list(s.sport)),

@@ -37,6 +37,9 @@ pub struct IpPacket {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub proto: u8,
+    /// A fragment: `mf` (IPv4) or a fragment header with `mf` (IPv6), so that the
+    /// transport header stays in the packet.
+    pub fragment: bool,
     pub transport: Transport,
 }
 
@@ -73,6 +76,7 @@ impl Point {
             src,
             dst,
             proto: self[Dim::Proto] as u8,
+            fragment: self[Dim::Frag] == 1,
             transport: self.transport(),
         });
         Packet {
@@ -137,15 +141,21 @@ impl IpPacket {
                 let zero = ports.then_some(0);
                 let cut = matches!(self.proto, 1 | 6 | 17 | 58);
                 let rest = if cut {
-                    format!(" len {}", if v6 { CUT_V6 } else { CUT_V4 })
+                    let fh = if v6 && self.fragment { 8 } else { 0 };
+                    format!(" len {}", fh + if v6 { CUT_V6 } else { CUT_V4 })
                 } else {
                     String::new()
                 };
                 (zero, zero, rest)
             }
         };
+        let frag = match (self.fragment, v6) {
+            (false, _) => "",
+            (true, false) => " mf",
+            (true, true) => " ext fh mf",
+        };
         format!(
-            "{kind} {} -> {}{rest}",
+            "{kind} {} -> {}{frag}{rest}",
             endpoint(self.src, sport),
             endpoint(self.dst, dport)
         )

@@ -206,6 +206,8 @@ pub enum Match {
     },
     IcmpType(IcmpType, Span),
     IcmpCode(u8, Span),
+    /// `frag`: a fragment (IPv4 MF or offset, IPv6 fragment header).
+    Frag(Span),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -593,6 +593,7 @@ impl Builder {
                 let v = p.into_inner().find(|q| q.as_rule() == Rule::number)?;
                 Match::IcmpCode(self.number_u8(v, "ICMP code")?, psp)
             }
+            Rule::frag => Match::Frag(psp),
             _ => return Some(None),
         };
         Some(Some(m))

@@ -435,7 +435,7 @@ fn target(src: &str, i: usize) -> Option<(Target, Option<Span>, usize)> {
 }
 
 /// `match_item = _{ proto | family | from | to | tcp_flag | icmp_type | icmp_code |
-/// endpoint }`
+/// frag | endpoint }`
 fn match_item(src: &str, i: usize) -> Res<Match> {
     let s = src.as_bytes();
     // Every alternative but `endpoint` starts with a lower-case letter or `!`.
@@ -512,6 +512,10 @@ fn match_item(src: &str, i: usize) -> Res<Match> {
             let c = number(s, j, d, 255)? as u8;
             return Ok(Some((Match::IcmpCode(c, Span::new(i, d)), d)));
         }
+    }
+    // frag = @{ "frag" ~ !IDC }
+    if let Some(e) = kw(s, i, b"frag") {
+        return Ok(Some((Match::Frag(Span::new(i, e)), e)));
     }
     // A bare endpoint is a destination.
     Ok(endpoint(src, i)?.map(|(ep, e)| (Match::Dst(ep), e)))

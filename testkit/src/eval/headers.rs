@@ -23,10 +23,19 @@ pub struct Headers {
 pub struct IpHeader {
     pub src: IpAddr,
     pub dst: IpAddr,
-    /// IPv4 protocol or IPv6 next header.
+    /// IPv4 protocol, or the IPv6 upper-layer protocol: the next header after the
+    /// extension headers (see [`IPV6_EXT_MAX`]).
     pub proto: u8,
+    /// A fragment: IPv4 with MF set or a fragment offset, IPv6 with a fragment header.
+    pub fragment: bool,
     pub l4: L4Fields,
 }
+
+/// Most IPv6 extension headers (hop-by-hop, routing, fragment, destination options,
+/// AH) walked to find the upper layer; a packet with more, or with one cut short,
+/// keeps the number of the extension header where the walk stopped as its protocol
+/// and has no transport fields (`docs/language.md`, "IPv6 extension headers").
+pub const IPV6_EXT_MAX: usize = 6;
 
 /// The transport fields, when the transport header is present in full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,7 +102,8 @@ fn decode_ipv4(p: &[u8]) -> Option<IpHeader> {
         return None;
     }
     let proto = fixed[9];
-    let fragment_offset = u16_at(fixed, 6)? & 0x1fff;
+    let fragment_field = u16_at(fixed, 6)?;
+    let fragment_offset = fragment_field & 0x1fff;
     // The options may be cut short: then only the transport header is missing.
     let l4 = match p.get(words * 4..) {
         Some(rest) if fragment_offset == 0 => transport(proto, rest),
@@ -103,6 +113,7 @@ fn decode_ipv4(p: &[u8]) -> Option<IpHeader> {
         src: IpAddr::V4(Ipv4Addr::new(fixed[12], fixed[13], fixed[14], fixed[15])),
         dst: IpAddr::V4(Ipv4Addr::new(fixed[16], fixed[17], fixed[18], fixed[19])),
         proto,
+        fragment: fragment_field & 0x3fff != 0,
         l4,
     })
 }
@@ -116,13 +127,46 @@ fn decode_ipv6(p: &[u8]) -> Option<IpHeader> {
         let octets: [u8; 16] = fixed.get(at..at + 16)?.try_into().ok()?;
         Some(IpAddr::V6(Ipv6Addr::from(octets)))
     };
-    let proto = fixed[6];
+    let (proto, fragment, l4) = walk_ipv6(fixed[6], p);
     Some(IpHeader {
         src: addr(8)?,
         dst: addr(24)?,
         proto,
-        l4: transport(proto, &p[40..]),
+        fragment,
+        l4,
     })
+}
+
+/// The IPv6 extension-header walk from the fixed header's next header: the protocol,
+/// whether a fragment header was met, and the transport fields (absent behind a
+/// non-first fragment, a chain cut short or one longer than [`IPV6_EXT_MAX`]).
+fn walk_ipv6(first: u8, p: &[u8]) -> (u8, bool, L4Fields) {
+    let (mut proto, mut at, mut fragment) = (first, 40usize, false);
+    let mut walked = 0;
+    while matches!(proto, 0 | 43 | 44 | 51 | 60) {
+        let Some(h) = p.get(at..at + 8).filter(|_| walked < IPV6_EXT_MAX) else {
+            return (proto, fragment, L4Fields::Absent);
+        };
+        let len = match proto {
+            44 => 8,
+            51 => (usize::from(h[1]) + 2) * 4,
+            _ => (usize::from(h[1]) + 1) * 8,
+        };
+        if proto == 44 {
+            fragment = true;
+            if u16::from_be_bytes([h[2], h[3]]) & 0xfff8 != 0 {
+                return (h[0], fragment, L4Fields::Absent);
+            }
+        }
+        proto = h[0];
+        at += len;
+        walked += 1;
+    }
+    (
+        proto,
+        fragment,
+        transport(proto, p.get(at..).unwrap_or(&[])),
+    )
 }
 
 /// TCP needs its 20-byte header, UDP 8 bytes, ICMP and ICMPv6 the 4 bytes of type,
@@ -196,6 +240,35 @@ mod tests {
         assert_eq!(h.l4, L4Fields::Absent);
         let h = ip("udp 10.0.0.1:1 -> 10.0.0.2:2 mf").unwrap();
         assert!(matches!(h.l4, L4Fields::Ports { .. }));
+    }
+
+    #[test]
+    fn ipv6_extension_headers_are_walked_up_to_the_limit() {
+        let h = ip("tcp [2001:db8::1]:1 -> [2001:db8::2]:22 ext dst").unwrap();
+        assert_eq!((h.proto, h.fragment), (6, false));
+        assert!(matches!(h.l4, L4Fields::Ports { dport: 22, .. }));
+        let h = ip("udp [2001:db8::1]:1 -> [2001:db8::2]:53 ext hbh/2,rt,ah,dst/3,fh").unwrap();
+        assert_eq!((h.proto, h.fragment), (17, true));
+        assert!(matches!(h.l4, L4Fields::Ports { dport: 53, .. }));
+        let six = "tcp [2001:db8::1]:1 -> [2001:db8::2]:22 ext dst,dst,dst,dst,dst,dst";
+        assert_eq!(ip(six).unwrap().proto, 6);
+        let seven = format!("{six},dst");
+        let h = ip(&seven).unwrap();
+        assert_eq!((h.proto, h.l4), (60, L4Fields::Absent));
+        // A chain cut inside its second header: that header's number, no ports.
+        let h = ip("tcp [2001:db8::1]:1 -> [2001:db8::2]:22 ext hbh,dst len 66").unwrap();
+        assert_eq!((h.proto, h.l4), (60, L4Fields::Absent));
+    }
+
+    #[test]
+    fn fragments_in_both_families() {
+        let h = ip("tcp [2001:db8::1]:1 -> [2001:db8::2]:22 ext fh frag 8").unwrap();
+        assert_eq!((h.proto, h.fragment, h.l4), (6, true, L4Fields::Absent));
+        let h = ip("tcp [2001:db8::1]:1 -> [2001:db8::2]:22 ext fh mf").unwrap();
+        assert!(h.fragment && matches!(h.l4, L4Fields::Ports { .. }));
+        assert!(ip("udp 10.0.0.1:1 -> 10.0.0.2:2 mf").unwrap().fragment);
+        assert!(ip("udp 10.0.0.1:1 -> 10.0.0.2:2 frag 3").unwrap().fragment);
+        assert!(!ip("udp 10.0.0.1:1 -> 10.0.0.2:2").unwrap().fragment);
     }
 
     #[test]

@@ -105,6 +105,7 @@ pub fn evaluate_message(
             src: plain(from.ip()),
             dst: plain(to.ip()),
             proto: 6,
+            fragment: false,
             l4: L4Fields::Ports {
                 sport: from.port(),
                 dport: to.port(),

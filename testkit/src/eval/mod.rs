@@ -100,6 +100,7 @@ impl Lookup {
                 src: self.remote.ip(),
                 dst: self.local.ip(),
                 proto: self.proto,
+                fragment: false,
                 l4: L4Fields::Ports {
                     sport: self.remote.port(),
                     dport: self.local.port(),
@@ -313,6 +314,9 @@ pub fn packet_matches(module: &Module, m: &RuleMatch, h: &Headers) -> bool {
         return *m == RuleMatch::default();
     };
     if m.family.is_some_and(|f| f != ip.family()) || m.proto.is_some_and(|p| p != ip.proto) {
+        return false;
+    }
+    if m.frag && !ip.fragment {
         return false;
     }
     if !address_matches(module, &m.src, ip.src) || !address_matches(module, &m.dst, ip.dst) {

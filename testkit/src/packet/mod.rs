@@ -129,6 +129,92 @@ pub mod tcp_flags {
     }
 }
 
+/// Most IPv6 extension headers a packet spec may carry (more than the BPF prologue
+/// walks, so tests can cross its limit).
+pub const MAX_IPV6_EXT: usize = 8;
+/// Largest length of a hop-by-hop, routing or destination-options header the spec
+/// writes, in 8-byte units (its PadN option fills it: at most 255 bytes of padding).
+pub const MAX_IPV6_EXT_UNITS: u8 = 32;
+
+/// One IPv6 extension header of a crafted packet, in the order they follow the fixed
+/// header. Options headers are filled with one PadN option; a routing header is of an
+/// unassigned type with no segments left (which every node skips); an AH header is
+/// 16 bytes (a 4-byte ICV of zeros).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ext6 {
+    /// Hop-by-hop options (next header 0), this many 8-byte units long.
+    HopByHop(u8),
+    /// Routing header (43), this many 8-byte units long.
+    Routing(u8),
+    /// Destination options (60), this many 8-byte units long.
+    DestOpts(u8),
+    /// Fragment header (44): offset and M flag from the spec's `fragment_offset` and
+    /// `more_fragments`.
+    Fragment,
+    /// Authentication header (51).
+    Auth,
+}
+
+impl Ext6 {
+    /// The next-header number naming this header.
+    pub fn number(self) -> u8 {
+        match self {
+            Ext6::HopByHop(_) => 0,
+            Ext6::Routing(_) => 43,
+            Ext6::DestOpts(_) => 60,
+            Ext6::Fragment => 44,
+            Ext6::Auth => 51,
+        }
+    }
+
+    /// Length in bytes.
+    pub fn bytes(self) -> usize {
+        match self {
+            Ext6::HopByHop(n) | Ext6::Routing(n) | Ext6::DestOpts(n) => 8 * usize::from(n),
+            Ext6::Fragment => 8,
+            Ext6::Auth => 16,
+        }
+    }
+
+    /// Its word in the packet syntax (`hbh`, `rt/2`, `dst`, `fh`, `ah`).
+    pub fn text(self) -> String {
+        let sized = |name: &str, n: u8| {
+            if n == 1 {
+                name.to_string()
+            } else {
+                format!("{name}/{n}")
+            }
+        };
+        match self {
+            Ext6::HopByHop(n) => sized("hbh", n),
+            Ext6::Routing(n) => sized("rt", n),
+            Ext6::DestOpts(n) => sized("dst", n),
+            Ext6::Fragment => "fh".to_string(),
+            Ext6::Auth => "ah".to_string(),
+        }
+    }
+
+    /// The header's bytes, followed by `next`.
+    fn write(self, next: u8, spec: &PacketSpec, f: &mut Vec<u8>) {
+        let start = f.len();
+        match self {
+            Ext6::HopByHop(n) | Ext6::DestOpts(n) => {
+                let pad = self.bytes() - 4;
+                f.extend_from_slice(&[next, n - 1, 1, pad as u8]); // PadN
+            }
+            Ext6::Routing(n) => f.extend_from_slice(&[next, n - 1, 253, 0]),
+            Ext6::Fragment => {
+                let frag = (spec.fragment_offset & MAX_FRAGMENT_OFFSET) << 3
+                    | u16::from(spec.more_fragments);
+                f.extend_from_slice(&[next, 0]);
+                f.extend_from_slice(&frag.to_be_bytes());
+            }
+            Ext6::Auth => f.extend_from_slice(&[next, 2, 0, 0]),
+        }
+        f.resize(start + self.bytes(), 0);
+    }
+}
+
 /// The transport layer of a crafted packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum L4 {
@@ -181,10 +267,14 @@ pub struct PacketSpec {
     /// Must be 0 for IPv6.
     pub ipv4_options: u8,
     /// IPv4 fragment offset in 8-byte units; > 0 makes a non-first fragment,
-    /// which carries only the payload (no L4 header). Ignored for IPv6.
+    /// which carries only the payload (no L4 header). For IPv6, the offset of the
+    /// fragment header in `ipv6_ext` (0 without one).
     pub fragment_offset: u16,
-    /// IPv4 "more fragments" flag. Ignored for IPv6.
+    /// The "more fragments" flag (IPv4, or the IPv6 fragment header).
     pub more_fragments: bool,
+    /// IPv6 extension headers between the fixed header and the L4 header; empty for
+    /// IPv4.
+    pub ipv6_ext: Vec<Ext6>,
     /// Bytes after the L4 header.
     pub payload: Vec<u8>,
     /// Cut the final frame to this many bytes (no effect if the frame is shorter).
@@ -202,6 +292,7 @@ impl PacketSpec {
             ipv4_options: 0,
             fragment_offset: 0,
             more_fragments: false,
+            ipv6_ext: Vec::new(),
             payload: Vec::new(),
             truncate_to: None,
         }
@@ -213,9 +304,19 @@ impl PacketSpec {
     }
 
     /// Whether the bytes after the IP header are the bare payload because this
-    /// is a non-first IPv4 fragment.
+    /// is a non-first fragment.
     fn is_non_first_fragment(&self) -> bool {
-        !self.is_ipv6() && self.fragment_offset > 0
+        self.fragment_offset > 0 && (!self.is_ipv6() || self.ipv6_ext.contains(&Ext6::Fragment))
+    }
+
+    /// Whether this packet is a fragment: IPv4 with MF or an offset, IPv6 with a
+    /// fragment header.
+    pub fn is_fragment(&self) -> bool {
+        if self.is_ipv6() {
+            self.ipv6_ext.contains(&Ext6::Fragment)
+        } else {
+            self.more_fragments || self.fragment_offset > 0
+        }
     }
 
     /// Offset of the IP header in the frame (14, or 18 with a VLAN tag).
@@ -223,10 +324,11 @@ impl PacketSpec {
         ETH_HLEN + if self.vlan.is_some() { VLAN_HLEN } else { 0 }
     }
 
-    /// Length of the IP header (IPv4 with options, or the fixed IPv6 header).
+    /// Length of the IP header (IPv4 with options, or the fixed IPv6 header and its
+    /// extension headers).
     pub fn l3_header_len(&self) -> usize {
         if self.is_ipv6() {
-            IPV6_HLEN
+            IPV6_HLEN + self.ipv6_ext.iter().map(|e| e.bytes()).sum::<usize>()
         } else {
             IPV4_HLEN + 4 * usize::from(self.ipv4_options)
         }
@@ -278,7 +380,11 @@ impl PacketSpec {
             if self.ipv4_options != 0 {
                 return Err("IPv4 options on an IPv6 packet".to_string());
             }
+            self.validate_ext()?;
         } else {
+            if !self.ipv6_ext.is_empty() {
+                return Err("IPv6 extension headers on an IPv4 packet".to_string());
+            }
             if self.ipv4_options > MAX_IPV4_OPTION_WORDS {
                 return Err(format!(
                     "{} words of IPv4 options out of range (0..={MAX_IPV4_OPTION_WORDS})",
@@ -292,18 +398,55 @@ impl PacketSpec {
                 ));
             }
         }
-        // IPv4 total length counts the IP header; IPv6 payload length does not.
-        let counted = self.l4_header_len()
-            + self.payload.len()
-            + if self.is_ipv6() {
-                0
-            } else {
-                self.l3_header_len()
-            };
+        // IPv4 total length counts the IP header; IPv6 payload length counts the
+        // extension headers but not the fixed header.
+        let counted = self.l4_header_len() + self.payload.len() + self.l3_header_len()
+            - if self.is_ipv6() { IPV6_HLEN } else { 0 };
         if counted > usize::from(u16::MAX) {
             return Err(format!(
                 "packet too long: {} bytes of payload do not fit the IP length field",
                 self.payload.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// IPv6: at most [`MAX_IPV6_EXT`] headers of 1..=[`MAX_IPV6_EXT_UNITS`] units,
+    /// one fragment header at most, and fragment fields only with one.
+    fn validate_ext(&self) -> Result<(), String> {
+        if self.ipv6_ext.len() > MAX_IPV6_EXT {
+            return Err(format!(
+                "{} extension headers; a packet spec has at most {MAX_IPV6_EXT}",
+                self.ipv6_ext.len()
+            ));
+        }
+        for e in &self.ipv6_ext {
+            if let Ext6::HopByHop(n) | Ext6::Routing(n) | Ext6::DestOpts(n) = *e {
+                if !(1..=MAX_IPV6_EXT_UNITS).contains(&n) {
+                    return Err(format!(
+                        "extension header length {n} out of range (1..={MAX_IPV6_EXT_UNITS} \
+                         units of 8 bytes)"
+                    ));
+                }
+            }
+        }
+        let frags = self
+            .ipv6_ext
+            .iter()
+            .filter(|e| **e == Ext6::Fragment)
+            .count();
+        if frags > 1 {
+            return Err("more than one fragment header".to_string());
+        }
+        if frags == 0 && (self.fragment_offset != 0 || self.more_fragments) {
+            return Err(
+                "frag or mf on an IPv6 packet without a fragment header (`ext fh`)".to_string(),
+            );
+        }
+        if self.fragment_offset > MAX_FRAGMENT_OFFSET {
+            return Err(format!(
+                "fragment offset {} out of range (0..={MAX_FRAGMENT_OFFSET})",
+                self.fragment_offset
             ));
         }
         Ok(())
@@ -377,12 +520,18 @@ impl PacketSpec {
                 f[start + 10..start + 12].copy_from_slice(&csum.to_be_bytes());
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                let ext_len = self.l3_header_len() - IPV6_HLEN;
+                let payload_len = (ext_len + segment.len()) as u16; // checked by validate
                 f.extend_from_slice(&[0x60, 0, 0, 0]); // version, TC, flow label
-                f.extend_from_slice(&(segment.len() as u16).to_be_bytes());
-                f.push(proto);
+                f.extend_from_slice(&payload_len.to_be_bytes());
+                f.push(self.ipv6_ext.first().map_or(proto, |e| e.number()));
                 f.push(64); // hop limit
                 f.extend_from_slice(&src.octets());
                 f.extend_from_slice(&dst.octets());
+                for (i, e) in self.ipv6_ext.iter().enumerate() {
+                    let next = self.ipv6_ext.get(i + 1).map_or(proto, |n| n.number());
+                    e.write(next, self, &mut f);
+                }
             }
             _ => unreachable!("validate rejects mixed families"),
         }
@@ -556,11 +705,14 @@ impl fmt::Display for PacketSpec {
         if self.ipv4_options != 0 {
             write!(f, " ipopts {}", self.ipv4_options)?;
         }
-        // Fragmentation is ignored for IPv6, so it is not printed there.
-        if !ipv6 && self.fragment_offset != 0 {
+        if !self.ipv6_ext.is_empty() {
+            let words: Vec<String> = self.ipv6_ext.iter().map(|e| e.text()).collect();
+            write!(f, " ext {}", words.join(","))?;
+        }
+        if self.fragment_offset != 0 {
             write!(f, " frag {}", self.fragment_offset)?;
         }
-        if !ipv6 && self.more_fragments {
+        if self.more_fragments {
             f.write_str(" mf")?;
         }
         if !self.payload.is_empty() {

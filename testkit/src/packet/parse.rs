@@ -221,8 +221,11 @@ impl<'a> Parser<'a> {
 /// proto 47 10.0.0.1 -> 10.0.0.2
 /// ```
 ///
-/// followed by any of the options `vlan ID`, `ipopts WORDS`, `frag OFFSET`,
-/// `mf` (more fragments), `payload HEX` and `len BYTES` (truncate the frame).
+/// followed by any of the options `vlan ID`, `ipopts WORDS` (IPv4), `ext HDR,...`
+/// (IPv6 extension headers in order: `hbh`, `rt`, `dst`, each optionally `/UNITS` of
+/// 8 bytes, `fh` for a fragment header and `ah`), `frag OFFSET`, `mf` (more
+/// fragments; on IPv6 they fill the `fh` header), `payload HEX` and `len BYTES`
+/// (truncate the frame).
 /// Keywords are case-insensitive; tokens are separated by whitespace or commas.
 /// Errors name the offending column and token.
 pub fn parse_packet(text: &str) -> Result<PacketSpec, String> {
@@ -333,8 +336,11 @@ impl Parser<'_> {
                 return Err(self.err_at(tok, format!("'{word}' given twice")));
             }
             seen.push(word.clone());
-            if ipv6 && matches!(word.as_str(), "ipopts" | "frag" | "mf") {
+            if ipv6 && word == "ipopts" {
                 return Err(self.err_at(tok, format!("'{word}' applies to IPv4 packets only")));
+            }
+            if !ipv6 && word == "ext" {
+                return Err(self.err_at(tok, format!("'{word}' applies to IPv6 packets only")));
             }
             match word.as_str() {
                 "type" => header.ty = Some(self.icmp_type(kind)?),
@@ -349,20 +355,22 @@ impl Parser<'_> {
     /// Refuses a word that is no option of this protocol, listing the ones it has.
     fn check_option(&self, tok: Tok<'_>, word: &str, kind: Kind) -> Result<(), String> {
         let is_icmp = matches!(kind, Kind::Icmp | Kind::Icmpv6);
-        let known = matches!(word, "vlan" | "ipopts" | "frag" | "mf" | "payload" | "len")
-            || (is_icmp && matches!(word, "type" | "code"));
+        let known = matches!(
+            word,
+            "vlan" | "ipopts" | "ext" | "frag" | "mf" | "payload" | "len"
+        ) || (is_icmp && matches!(word, "type" | "code"));
         if known {
             return Ok(());
         }
         let msg = match kind {
             Kind::Tcp => {
                 "unknown TCP flag or option (flags: fin syn rst psh ack urg ece cwr; \
-                          options: vlan ipopts frag mf payload len)"
+                          options: vlan ipopts ext frag mf payload len)"
             }
             Kind::Icmp | Kind::Icmpv6 => {
-                "unknown option (expected type, code, vlan, ipopts, frag, mf, payload or len)"
+                "unknown option (expected type, code, vlan, ipopts, ext, frag, mf, payload or len)"
             }
-            _ => "unknown option (expected vlan, ipopts, frag, mf, payload or len)",
+            _ => "unknown option (expected vlan, ipopts, ext, frag, mf, payload or len)",
         };
         Err(self.err_at(tok, msg))
     }
@@ -414,12 +422,60 @@ impl Parser<'_> {
                     self.number("fragment offset", u64::from(MAX_FRAGMENT_OFFSET))? as u16
             }
             "mf" => spec.more_fragments = true,
+            "ext" => spec.ipv6_ext = self.ext_list()?,
             "len" => {
                 spec.truncate_to = Some(self.number("frame length", usize::MAX as u64)? as usize)
             }
             _ => unreachable!("keyword list checked in check_option"),
         }
         Ok(())
+    }
+
+    /// `ext`'s value: IPv6 extension headers in order, `hbh`, `rt`, `dst` (each
+    /// optionally `/N`, its length in 8-byte units), `fh` (fragment) and `ah`.
+    fn ext_list(&mut self) -> Result<Vec<Ext6>, String> {
+        let mut list = Vec::new();
+        while let Some(tok) = self.peek() {
+            let word = tok.text.to_ascii_lowercase();
+            let (name, units) = match word.split_once('/') {
+                Some((name, n)) => (name.to_string(), Some(n.to_string())),
+                None => (word, None),
+            };
+            let sized = matches!(name.as_str(), "hbh" | "rt" | "dst");
+            if !sized && !matches!(name.as_str(), "fh" | "ah") {
+                break;
+            }
+            self.bump();
+            let n = match units {
+                Some(_) if !sized => {
+                    return Err(self.err_at(tok, format!("'{name}' has a fixed length")))
+                }
+                Some(n) => n
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|n| (1..=MAX_IPV6_EXT_UNITS).contains(n))
+                    .ok_or_else(|| {
+                        self.err_at(
+                            tok,
+                            format!("length must be 1..={MAX_IPV6_EXT_UNITS} units of 8 bytes"),
+                        )
+                    })?,
+                None => 1,
+            };
+            list.push(match name.as_str() {
+                "hbh" => Ext6::HopByHop(n),
+                "rt" => Ext6::Routing(n),
+                "dst" => Ext6::DestOpts(n),
+                "fh" => Ext6::Fragment,
+                _ => Ext6::Auth,
+            });
+        }
+        if list.is_empty() {
+            return Err(
+                self.err_end("expected extension headers after 'ext' (hbh, rt, dst, fh, ah)")
+            );
+        }
+        Ok(list)
     }
 
     /// A frame of `len` bytes is one `BPF_PROG_TEST_RUN` runs whole at XDP.

@@ -269,12 +269,50 @@ fn fragments() {
     spec.fragment_offset = MAX_FRAGMENT_OFFSET + 1;
     assert!(spec.try_build().is_err());
 
-    // IPv6 ignores fragmentation.
+    // IPv6 fragments need a fragment header, which carries offset and M flag.
     let mut s6 = PacketSpec::new(v6("::1"), v6("::2"), L4::Udp { sport: 1, dport: 2 });
-    let plain = s6.build();
     s6.fragment_offset = 5;
     s6.more_fragments = true;
-    assert_eq!(s6.build(), plain);
+    assert!(s6.try_build().is_err());
+    s6.ipv6_ext = vec![Ext6::Fragment];
+    let f = s6.build();
+    assert_eq!(
+        f.len(),
+        14 + 40 + 8,
+        "a non-first fragment has no UDP header"
+    );
+    assert_eq!(f[20], 44);
+    assert_eq!((f[54], be16(&f, 56)), (17, 5 << 3 | 1));
+    assert_eq!(be16(&f, 18), 8, "payload length counts the fragment header");
+}
+
+#[test]
+fn ipv6_extension_headers_chain_and_pad() {
+    let mut s = PacketSpec::new(
+        v6("::1"),
+        v6("::2"),
+        L4::Tcp {
+            sport: 1,
+            dport: 22,
+            flags: 0,
+        },
+    );
+    s.ipv6_ext = vec![Ext6::HopByHop(2), Ext6::DestOpts(1), Ext6::Auth];
+    let f = s.build();
+    assert_eq!(f[20], 0, "fixed header names hop-by-hop");
+    assert_eq!(
+        &f[54..58],
+        &[60, 1, 1, 12],
+        "HBH: next dst-opts, 16 bytes, PadN 12"
+    );
+    assert_eq!(&f[70..74], &[51, 0, 1, 4], "dst-opts: next AH, PadN 4");
+    assert_eq!(&f[78..80], &[6, 2], "AH: next TCP, 16 bytes");
+    assert_eq!(be16(&f, 94 + 2), 22);
+    assert_eq!(be16(&f, 18) as usize, 16 + 8 + 16 + 20);
+    s.ipv6_ext = vec![Ext6::DestOpts(33)];
+    assert!(s.try_build().is_err());
+    s.ipv6_ext = vec![Ext6::Fragment, Ext6::Fragment];
+    assert!(s.try_build().is_err());
 }
 
 #[test]
@@ -382,6 +420,9 @@ fn display_round_trip() {
         "proto 47 10.0.0.1 -> 10.0.0.2",
         "proto 59 ::1 -> ::2 len 54",
         "tcp 10.0.0.1:1 -> 10.0.0.2:2 syn vlan 4095 ipopts 10 frag 8191 mf payload ab len 40",
+        "tcp [::1]:1 -> [::2]:22 ext hbh/2,dst,rt/3,ah",
+        "udp [::1]:1 -> [::2]:53 ext dst,fh frag 8 mf",
+        "tcp [::1]:1 -> [::2]:22 ext fh",
     ];
     for text in cases {
         let spec = parse_packet(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -478,7 +519,15 @@ fn parse_errors() {
     let e = err("udp [::1]:1 -> [::2]:2 ipopts 1");
     assert!(e.contains("IPv4 packets only"), "{e}");
     let e = err("udp [::1]:1 -> [::2]:2 frag 1");
-    assert!(e.contains("IPv4 packets only"), "{e}");
+    assert!(e.contains("without a fragment header"), "{e}");
+    let e = err("udp 10.0.0.1:1 -> 10.0.0.2:2 ext dst");
+    assert!(e.contains("IPv6 packets only"), "{e}");
+    let e = err("udp [::1]:1 -> [::2]:2 ext");
+    assert!(e.contains("expected extension headers"), "{e}");
+    let e = err("udp [::1]:1 -> [::2]:2 ext fh/2");
+    assert!(e.contains("fixed length"), "{e}");
+    let e = err("udp [::1]:1 -> [::2]:2 ext dst/33");
+    assert!(e.contains("1..=32"), "{e}");
     let e = err("udp 10.0.0.1:1 -> 10.0.0.2:2 frag 8192");
     assert!(e.contains("out of range"), "{e}");
     let e = err("udp 10.0.0.1:1 -> 10.0.0.2:2 payload abc");

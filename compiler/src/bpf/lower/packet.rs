@@ -44,7 +44,7 @@ mod tests {
     use crate::hooks::HookKind;
 
     /// Threading starts from [`thread::Knowledge::flow_record`]: `L3` only ever holds
-    /// 0, 4 or 6 and `L4_OK` 0 or 1. Every store of the prologue that touches those
+    /// 0, 4 or 6 and `L4_OK` and `FRAG` 0 or 1. Every store of the prologue that touches those
     /// bytes stores one of those values (the record is zeroed first).
     #[test]
     fn the_prologue_stores_only_what_threading_assumes() {
@@ -56,7 +56,7 @@ mod tests {
                 b.bind(end);
                 b.emit(Insn::exit());
                 let code = b.finish().unwrap();
-                let mut seen = [false; 2];
+                let mut seen = [false; 3];
                 for insn in &code.insns {
                     let class = insn.class();
                     if (class != op::ST && class != op::STX) || insn.dst != Reg::FP.0 {
@@ -68,10 +68,13 @@ mod tests {
                         x if x == op::W => 4,
                         _ => 8,
                     };
-                    for (i, (field, allowed)) in
-                        [(flow::L3, &[0, 4, 6][..]), (flow::L4_OK, &[0, 1][..])]
-                            .into_iter()
-                            .enumerate()
+                    for (i, (field, allowed)) in [
+                        (flow::L3, &[0, 4, 6][..]),
+                        (flow::L4_OK, &[0, 1][..]),
+                        (flow::FRAG, &[0, 1][..]),
+                    ]
+                    .into_iter()
+                    .enumerate()
                     {
                         let byte = at(field);
                         if !(insn.off..insn.off + width).contains(&byte) {
@@ -90,7 +93,7 @@ mod tests {
                         );
                     }
                 }
-                assert_eq!(seen, [true, true]);
+                assert_eq!(seen, [true, true, true]);
             }
         }
     }

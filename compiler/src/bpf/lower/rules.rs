@@ -449,6 +449,10 @@ fn emit_test(
             byte(b, flow::ICMP_CODE);
             b.branch_imm(Cond::Ne, r1, i32::from(*v), fail);
         }
+        Test::Frag => {
+            byte(b, flow::FRAG);
+            b.branch_imm(Cond::Eq, r1, 0, fail);
+        }
         Test::Socket {
             cond,
             proto,

@@ -26,7 +26,9 @@ pub(super) const ICMP_CODE: usize = 5;
 /// function of the packet like the others: threading may reuse a condition's answer
 /// (the lookup ran when the first condition was tested, on every path to the second).
 pub(super) const SOCK: usize = 6;
-pub(super) const BYTE_FIELDS: usize = 7;
+/// Whether the packet is a fragment (0 or 1).
+pub(super) const FRAG: usize = 7;
+pub(super) const BYTE_FIELDS: usize = 8;
 
 /// How many exclusions (prefixes, set answers) knowledge keeps per field, and how many
 /// port ranges before it widens them to their hull; beyond that it forgets, which is
@@ -289,6 +291,7 @@ impl View {
             }
             Test::IcmpType(v) => byte(ICMP_TYPE, *v),
             Test::IcmpCode(v) => byte(ICMP_CODE, *v),
+            Test::Frag => View::Byte(FRAG, Bytes::from_fn(|x| x != 0)),
             Test::Socket { cond, .. } => {
                 let cond = *cond;
                 View::Byte(SOCK, Bytes::from_fn(|x| fact::holds(cond, x)))
@@ -342,6 +345,7 @@ impl Knowledge {
         let mut k = Knowledge::default();
         k.bytes[L3] = Bytes::from_fn(|x| matches!(x, 0 | 4 | 6));
         k.bytes[L4_OK] = Bytes::from_fn(|x| x <= 1);
+        k.bytes[FRAG] = Bytes::from_fn(|x| x <= 1);
         k.bytes[SOCK] = Bytes::from_fn(fact::is_fact);
         k
     }
