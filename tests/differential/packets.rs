@@ -357,6 +357,7 @@ impl PacketRecipe {
             more_fragments: !v6 && self.more_fragments,
             payload: self.payload.clone(),
             truncate_to: None,
+            ether_type: None,
         };
         let cut = match self.truncation {
             Some(Truncation::Boundary { index, delta }) => {

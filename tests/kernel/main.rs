@@ -30,6 +30,7 @@ use sockc_testkit::packet::parse_packet;
 
 #[path = "../common/mod.rs"]
 mod common;
+mod frames;
 mod sk_lookup;
 mod tables;
 

@@ -71,6 +71,8 @@ enum Kind {
     Icmp,
     Icmpv6,
     Other(u8),
+    /// An ARP request (`arp SRC -> DST`).
+    Arp,
 }
 
 struct Parser<'a> {
@@ -138,6 +140,8 @@ impl<'a> Parser<'a> {
             Kind::Icmp
         } else if t.eq_ignore_ascii_case("icmpv6") || t.eq_ignore_ascii_case("icmp6") {
             Kind::Icmpv6
+        } else if t.eq_ignore_ascii_case("arp") {
+            Kind::Arp
         } else if t.eq_ignore_ascii_case("proto") {
             Kind::Other(self.number("IP protocol number", 255)? as u8)
         } else {
@@ -251,6 +255,10 @@ pub fn parse_packet(text: &str) -> Result<PacketSpec, String> {
             code: header.code.unwrap_or(0),
         },
         Kind::Other(proto) => L4::Other { proto },
+        Kind::Arp => {
+            spec.ether_type = Some(ETH_P_ARP);
+            L4::Other { proto: 0 }
+        }
     };
     spec.validate().map_err(|e| p.err_end(e))?;
     p.check_frame_len(spec.frame_len())?;
@@ -349,7 +357,9 @@ impl Parser<'_> {
     /// Refuses a word that is no option of this protocol, listing the ones it has.
     fn check_option(&self, tok: Tok<'_>, word: &str, kind: Kind) -> Result<(), String> {
         let is_icmp = matches!(kind, Kind::Icmp | Kind::Icmpv6);
-        let known = matches!(word, "vlan" | "ipopts" | "frag" | "mf" | "payload" | "len")
+        let known = matches!(word, "vlan" | "len")
+            || (kind != Kind::Arp
+                && matches!(word, "ipopts" | "frag" | "mf" | "payload" | "ether"))
             || (is_icmp && matches!(word, "type" | "code"));
         if known {
             return Ok(());
@@ -362,7 +372,8 @@ impl Parser<'_> {
             Kind::Icmp | Kind::Icmpv6 => {
                 "unknown option (expected type, code, vlan, ipopts, frag, mf, payload or len)"
             }
-            _ => "unknown option (expected vlan, ipopts, frag, mf, payload or len)",
+            Kind::Arp => "unknown option (expected vlan or len)",
+            _ => "unknown option (expected vlan, ipopts, frag, mf, payload, ether or len)",
         };
         Err(self.err_at(tok, msg))
     }
@@ -414,6 +425,9 @@ impl Parser<'_> {
                     self.number("fragment offset", u64::from(MAX_FRAGMENT_OFFSET))? as u16
             }
             "mf" => spec.more_fragments = true,
+            "ether" => {
+                spec.ether_type = Some(self.number("EtherType", u64::from(u16::MAX))? as u16)
+            }
             "len" => {
                 spec.truncate_to = Some(self.number("frame length", usize::MAX as u64)? as usize)
             }

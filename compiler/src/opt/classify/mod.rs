@@ -309,6 +309,7 @@ fn kind_of(sets: &Sets, r: &Rule) -> (Kind, usize) {
     let fits = r.cond.is_none()
         && m.icmp_type.is_none()
         && m.icmp_code.is_none()
+        && !m.tests_frame()
         && (m.ip_only || m.family.is_some())
         && per_family.iter().all(|&n| n <= MAX_EXPANSION);
     let kind = match r.action {
