@@ -147,7 +147,7 @@ impl<'a> Parser<'a> {
         } else {
             return Err(self.err_at(
                 tok,
-                "unknown protocol; expected tcp, udp, icmp, icmpv6 or proto N",
+                "unknown protocol; expected tcp, udp, icmp, icmpv6, arp or proto N",
             ));
         })
     }
@@ -223,10 +223,13 @@ impl<'a> Parser<'a> {
 /// icmp 10.0.0.1 -> 10.0.0.2 type 8 code 0      (also icmpv6; type/code optional,
 ///                                               default echo request: 8 for v4, 128 for v6)
 /// proto 47 10.0.0.1 -> 10.0.0.2
+/// arp 10.0.0.1 -> 10.0.0.2                     (an ARP request: who has .2, tell .1)
 /// ```
 ///
 /// followed by any of the options `vlan ID`, `ipopts WORDS`, `frag OFFSET`,
-/// `mf` (more fragments), `payload HEX` and `len BYTES` (truncate the frame).
+/// `mf` (more fragments), `payload HEX`, `ether TYPE` (the frame's EtherType, the
+/// same bytes after it) and `len BYTES` (truncate the frame); `arp` takes only `vlan`
+/// and `len`.
 /// Keywords are case-insensitive; tokens are separated by whitespace or commas.
 /// Errors name the offending column and token.
 pub fn parse_packet(text: &str) -> Result<PacketSpec, String> {
