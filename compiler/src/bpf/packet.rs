@@ -1,6 +1,8 @@
 //! The packet prologue shared by XDP and TC: parse Ethernet (+ one 802.1Q/802.1ad
 //! tag), IPv4 (with options) or IPv6, then TCP/UDP/ICMP, into the flow record
-//! ([`super::flow`]) on the stack.
+//! ([`super::flow`]) on the stack; for programs with frame matches also the EtherType
+//! and the outer VLAN tag (at TC first from `skb->vlan_tci`, where the stack may have
+//! put it).
 //!
 //! Invariant: every packet load is preceded, on every path, by a bounds check against
 //! `data_end` covering it, in the form the verifier tracks (`rX = pkt + N; if rX >
