@@ -39,8 +39,8 @@ pub struct TestArgs {
     pub file: PathBuf,
     /// a packet, e.g. "tcp 10.0.0.1:1234 -> 1.1.1.1:53 syn", "udp [2001:db8::1]:5353 ->
     /// [2001:db8::2]:53", "icmp 10.0.0.1 -> 10.0.0.2 type 8", "proto 47 10.0.0.1 ->
-    /// 10.0.0.2"; options: vlan ID, ipopts WORDS, ext HDR,... (IPv6: hbh, rt, dst, fh,
-    /// ah), frag OFFSET, mf, payload HEX, len BYTES
+    /// 10.0.0.2", "arp 10.0.0.1 -> 10.0.0.2"; options: vlan ID, ipopts WORDS, ext HDR,...
+    /// (IPv6: hbh, rt, dst, fh, ah), frag OFFSET, mf, payload HEX, ether TYPE, len BYTES
     /// (repeatable)
     #[arg(long = "packet", value_name = "PACKET")]
     pub packets: Vec<String>,

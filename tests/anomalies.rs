@@ -382,7 +382,12 @@ fn header() -> impl Strategy<Value = eval::Headers> {
                 l4,
             }
         });
-    prop::option::weighted(0.95, ip).prop_map(|ip| eval::Headers { len: 64, ip })
+    prop::option::weighted(0.95, ip).prop_map(|ip| eval::Headers {
+        len: 64,
+        ip,
+        ether_type: None,
+        vlan: None,
+    })
 }
 
 /// What decides a packet: (rule index or `None` for the default, action).

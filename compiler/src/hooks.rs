@@ -173,6 +173,10 @@ pub struct PacketCtx {
     /// Offset of a `u32` total length field (`skb->len`), if the context has one; XDP
     /// uses `data_end - data`.
     pub len: Option<i16>,
+    /// Offsets of the `u32` fields `vlan_present` and `vlan_tci`, where the stack has
+    /// already taken the outer VLAN tag out of the frame (`struct __sk_buff`); XDP
+    /// sees every tag in the frame.
+    pub vlan_meta: Option<(i16, i16)>,
 }
 
 /// What a rule may test in this hook.
@@ -248,12 +252,17 @@ const XDP_CTX: PacketCtx = PacketCtx {
     data: offset_of!(uapi::xdp_md, data) as i16,
     data_end: offset_of!(uapi::xdp_md, data_end) as i16,
     len: None,
+    vlan_meta: None,
 };
 
 const SKB_CTX: PacketCtx = PacketCtx {
     data: offset_of!(uapi::__sk_buff, data) as i16,
     data_end: offset_of!(uapi::__sk_buff, data_end) as i16,
     len: Some(offset_of!(uapi::__sk_buff, len) as i16),
+    vlan_meta: Some((
+        offset_of!(uapi::__sk_buff, vlan_present) as i16,
+        offset_of!(uapi::__sk_buff, vlan_tci) as i16,
+    )),
 };
 
 const PACKET_CAPS: MatchCaps = MatchCaps {

@@ -80,6 +80,10 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
             prop::option::weighted(0.2, 0u8..2),
         ),
         (prop::bool::weighted(0.05), prop::bool::weighted(0.2)),
+        (
+            prop::option::weighted(0.15, prop::sample::select(ETHER_TYPES.to_vec())),
+            prop::option::weighted(0.1, prop::sample::select(vec![0u16, 1, 7])),
+        ),
     )
         .prop_map(
             |(
@@ -87,11 +91,18 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                 (src, dst, sport, dport),
                 (flags, ty, code),
                 (empty, frag),
+                (ether_type, vlan),
             )| {
                 if empty {
-                    return RuleMatch::default();
+                    return RuleMatch {
+                        ether_type,
+                        vlan,
+                        ..RuleMatch::default()
+                    };
                 }
                 RuleMatch {
+                    ether_type,
+                    vlan,
                     family,
                     ip_only,
                     proto,
@@ -194,8 +205,26 @@ fn headers() -> impl Strategy<Value = Headers> {
                 }
             },
         );
-    prop::option::weighted(0.93, ip).prop_map(|ip| Headers { len: 64, ip })
+    (
+        prop::option::weighted(0.93, ip),
+        prop::sample::select(ETHER_TYPES.to_vec()),
+        prop::option::weighted(0.2, prop::sample::select(vec![0u16, 1, 7])),
+    )
+        .prop_map(|(ip, other, vlan)| Headers {
+            len: 64,
+            ether_type: Some(match &ip {
+                Some(h) if h.src.is_ipv4() => 0x0800,
+                Some(_) => 0x86dd,
+                None => other,
+            }),
+            vlan,
+            ip,
+        })
 }
+
+/// EtherTypes rules and frames take: the IP ones (a frame of one is cut short or
+/// malformed when it is not an IP packet), ARP, and LLDP.
+const ETHER_TYPES: [u16; 4] = [0x0800, 0x86dd, 0x0806, 0x88cc];
 
 /// The point of a packet and socket state, with `noise` wherever the packet has no
 /// field (a region must not depend on those).
@@ -204,8 +233,10 @@ fn point_of(h: &Headers, sock: u128, noise: &[u128; NDIMS]) -> Point {
     for d in Dim::ALL {
         p[d] = p[d].min(d.max_value());
     }
+    p[Dim::Vlan] = h.vlan.map_or(0, |v| u128::from(v) + 1);
     let Some(ip) = &h.ip else {
         p[Dim::Frame] = frame::NON_IP;
+        p[Dim::EtherType] = h.ether_type.unwrap_or(0).into();
         return p;
     };
     p[Dim::Proto] = ip.proto.into();
@@ -251,7 +282,7 @@ fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock
 }
 
 fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
-    proptest::array::uniform14(any::<u128>())
+    proptest::array::uniform16(any::<u128>())
 }
 
 proptest! {
@@ -361,7 +392,16 @@ fn hook_universes_hold_what_hooks_see() {
     let sk = hook_universe(HookKind::SkLookup);
     let p = point_of(&lookup.headers(), socket::NONE, &[0; NDIMS]);
     assert!(sk.contains(&p));
-    let non_ip = point_of(&Headers { len: 14, ip: None }, 0, &[0; NDIMS]);
+    let non_ip = point_of(
+        &Headers {
+            len: 14,
+            ip: None,
+            ether_type: Some(0x0806),
+            vlan: None,
+        },
+        0,
+        &[0; NDIMS],
+    );
     assert!(!sk.contains(&non_ip));
     assert!(hook_universe(HookKind::Xdp).contains(&non_ip));
     assert_eq!(hook_universe(HookKind::SockOps), Region::empty());

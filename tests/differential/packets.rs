@@ -377,6 +377,7 @@ impl PacketRecipe {
             ipv6_ext,
             payload: self.payload.clone(),
             truncate_to: None,
+            ether_type: None,
         };
         let cut = match self.truncation {
             Some(Truncation::Boundary { index, delta }) => {

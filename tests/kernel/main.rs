@@ -31,6 +31,7 @@ use sockc_testkit::packet::parse_packet;
 #[path = "../common/mod.rs"]
 mod common;
 mod ext6;
+mod frames;
 mod sk_lookup;
 mod tables;
 

@@ -11,7 +11,7 @@
 //! and `L4_OK` and `FRAG` as 0 or 1 only (the threading pass assumes it; tests check each
 //! prologue).
 
-pub(crate) const FLOW: i16 = -80;
+pub(crate) const FLOW: i16 = -88;
 pub(crate) const SRC4_PLEN: i16 = 0;
 pub const SRC4: i16 = 4;
 pub(crate) const DST4_PLEN: i16 = 8;
@@ -46,7 +46,13 @@ pub(crate) const SOCKET_SLOT: i16 = 76;
 /// classifier walks, the slot only in a redirect block, which always ends the
 /// program, so no walk reads the word after a slot was stored in it.
 pub(crate) const TABLE_HALF: i16 = 76;
-pub const SIZE: i16 = 80;
+/// The EtherType after at most one VLAN tag, host byte order (written only by
+/// programs with a frame match: `arp`, `ether type`).
+pub const ETHER_TYPE: i16 = 80;
+/// The outer VLAN tag: `0x1000 | id` when the frame has one, 0 when not (written only
+/// by programs with a `vlan` match).
+pub const VLAN: i16 = 82;
+pub const SIZE: i16 = 88;
 
 /// Absolute frame-pointer offset of a field.
 pub(crate) const fn at(field: i16) -> i16 {

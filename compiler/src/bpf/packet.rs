@@ -1,6 +1,8 @@
 //! The packet prologue shared by XDP and TC: parse Ethernet (+ one 802.1Q/802.1ad
 //! tag), IPv4 (with options) or IPv6 (with its extension headers, [`super::ext6`]),
-//! then TCP/UDP/ICMP, into the flow record ([`super::flow`]) on the stack.
+//! then TCP/UDP/ICMP, into the flow record ([`super::flow`]) on the stack; for programs
+//! with frame matches also the EtherType and the outer VLAN tag (at TC first from
+//! `skb->vlan_tci`, where the stack may have put it).
 //!
 //! Invariant: every packet load is preceded, on every path, by a bounds check against
 //! `data_end` covering it, in the form the verifier tracks (`rX = pkt + N; if rX >
@@ -32,12 +34,13 @@ const fn be16(v: u16) -> i32 {
 }
 
 /// Emits the prologue. On exit `r6` holds the context and the flow record is filled;
-/// `r7`–`r9` are free.
-pub(crate) fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
+/// `r7`–`r9` are free. With `frames` (a rule of the program tests the frame), the
+/// EtherType and the outer VLAN tag are recorded too.
+pub(crate) fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool, frames: bool) {
     let done = b.new_label();
     b.note("prologue: parse headers into the flow record");
     emit_start(b, ctx, uses_sets);
-    let (ipv4, ipv6) = emit_ethernet(b, done);
+    let (ipv4, ipv6) = emit_ethernet(b, ctx, frames, done);
     let l4 = b.new_label();
     b.bind(ipv4);
     emit_ipv4(b, done);
@@ -83,9 +86,12 @@ fn emit_start(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
 /// Ethernet, optionally one VLAN tag; returns the labels of the IPv4 and IPv6 parts
 /// (another EtherType goes to `done`), entered with the L3 header at `r7 + ETH_HLEN`
 /// and the EtherType in `r1`.
-fn emit_ethernet(b: &mut CodeBuffer, done: Label) -> (Label, Label) {
-    let (r1, r7) = (Reg::R1, Reg::R7);
+fn emit_ethernet(b: &mut CodeBuffer, ctx: &PacketCtx, frames: bool, done: Label) -> (Label, Label) {
+    let (r1, r2, r7) = (Reg::R1, Reg::R2, Reg::R7);
     bounds(b, ETH_HLEN, done);
+    if frames {
+        emit_vlan_meta(b, ctx);
+    }
     b.emit(Insn::ldx(Size::H, r1, r7, 12));
     let untagged = b.new_label();
     let tagged = b.new_label();
@@ -93,15 +99,53 @@ fn emit_ethernet(b: &mut CodeBuffer, done: Label) -> (Label, Label) {
     b.branch_imm(Cond::Ne, r1, be16(0x88a8), untagged);
     b.bind(tagged);
     bounds(b, ETH_HLEN + VLAN_HLEN, done);
+    if frames {
+        // The tag in the frame is the outer one unless the stack took one out first.
+        let inner = b.new_label();
+        b.emit(Insn::ldx(Size::H, r2, Reg::FP, at(flow::VLAN)));
+        b.branch_imm(Cond::Ne, r2, 0, inner);
+        b.emit(Insn::ldx(Size::H, r2, r7, 14));
+        b.emit(Insn::be(r2, 16));
+        store_tag(b);
+        b.bind(inner);
+    }
     b.emit(Insn::ldx(Size::H, r1, r7, 16));
     b.emit(Insn::alu64_imm(op::ADD, r7, VLAN_HLEN));
     b.bind(untagged);
+    if frames {
+        b.emit(Insn::mov64_reg(r2, r1));
+        b.emit(Insn::be(r2, 16));
+        b.emit(Insn::stx(Size::H, Reg::FP, at(flow::ETHER_TYPE), r2));
+    }
     let ipv4 = b.new_label();
     let ipv6 = b.new_label();
     b.branch_imm(Cond::Eq, r1, be16(0x0800), ipv4);
     b.branch_imm(Cond::Eq, r1, be16(0x86dd), ipv6);
     b.goto(done);
     (ipv4, ipv6)
+}
+
+/// At TC: the tag the stack took out of the frame (`skb->vlan_tci`), if any, is the
+/// outer one. Clobbers r2.
+fn emit_vlan_meta(b: &mut CodeBuffer, ctx: &PacketCtx) {
+    let Some((present, tci)) = ctx.vlan_meta else {
+        return;
+    };
+    let r2 = Reg::R2;
+    let none = b.new_label();
+    b.emit(Insn::ldx(Size::W, r2, Reg::R6, present));
+    b.branch_imm(Cond::Eq, r2, 0, none);
+    b.emit(Insn::ldx(Size::W, r2, Reg::R6, tci));
+    store_tag(b);
+    b.bind(none);
+}
+
+/// `VLAN = 0x1000 | (r2 & 0xfff)`: the id of a tag control word in r2.
+fn store_tag(b: &mut CodeBuffer) {
+    let r2 = Reg::R2;
+    b.emit(Insn::alu64_imm(op::AND, r2, 0x0fff));
+    b.emit(Insn::alu64_imm(op::OR, r2, 0x1000));
+    b.emit(Insn::stx(Size::H, Reg::FP, at(flow::VLAN), r2));
 }
 
 /// IPv4: version 4, IHL >= 5; addresses and protocol; L4 only for the first

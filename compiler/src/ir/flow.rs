@@ -86,6 +86,10 @@ pub enum Test {
     IcmpCode(u8),
     /// `FRAG != 0`: the packet is a fragment.
     Frag,
+    /// `ETHER_TYPE == t`.
+    EtherType(u16),
+    /// `VLAN == 0x1000 | id`: the frame has an outer tag with this id.
+    Vlan(u16),
     /// A socket condition: the socket lookup's answer for this packet (looked up by
     /// the first socket test a packet reaches, then reused; see
     /// `bpf::socket`). `proto` (6 or 17) picks the lookup helper and
@@ -104,6 +108,12 @@ pub enum Test {
 /// `L4_OK` (a packet without a complete TCP/UDP header matches no conditioned rule).
 pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     let mut t = Vec::new();
+    if let Some(v) = m.vlan {
+        t.push(Test::Vlan(v));
+    }
+    if let Some(e) = m.ether_type {
+        t.push(Test::EtherType(e));
+    }
     if m.ip_only || m.family.is_some() {
         t.push(match m.family {
             Some(f) => Test::Family(f),

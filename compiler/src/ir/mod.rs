@@ -241,6 +241,10 @@ pub struct RuleMatch {
     pub icmp_code: Option<u8>,
     /// `frag`: only fragments (IPv4 MF or offset, IPv6 fragment header).
     pub frag: bool,
+    /// `arp`, `ether type N`: the EtherType after at most one VLAN tag.
+    pub ether_type: Option<u16>,
+    /// `vlan N`: the id of the outer VLAN tag.
+    pub vlan: Option<u16>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -261,6 +265,12 @@ pub enum PortMatch {
 }
 
 impl RuleMatch {
+    /// Whether it tests the frame itself (`arp`, `ether type`, `vlan`): only packet
+    /// hooks see frames.
+    pub fn tests_frame(&self) -> bool {
+        self.ether_type.is_some() || self.vlan.is_some()
+    }
+
     pub(crate) fn needs_ports(&self) -> bool {
         self.sport != PortMatch::Any || self.dport != PortMatch::Any
     }
@@ -448,6 +458,12 @@ impl fmt::Display for RuleMatch {
         }
         if self.frag {
             f.write_str(" frag")?;
+        }
+        if let Some(t) = self.ether_type {
+            write!(f, " ethertype={t:#06x}")?;
+        }
+        if let Some(v) = self.vlan {
+            write!(f, " vlan={v}")?;
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! reported in one run (sema never stops at the first), and an IR [`Module`] is
 //! returned only when there is no error at all.
 
+pub(crate) mod frames;
 pub(crate) mod register;
 pub(crate) mod rules;
 pub(crate) mod sets;
@@ -233,7 +234,7 @@ impl Checker<'_> {
         if let Some((rate, sp)) = default_log {
             self.log_option(spec, false, rate, sp, default_counter);
         }
-        Some(Program {
+        let prog = Program {
             hook: kind,
             attach_to,
             symbol: String::new(),
@@ -244,7 +245,9 @@ impl Checker<'_> {
             default_span,
             default_counter,
             span: h.span,
-        })
+        };
+        self.check_lockout(&prog, spec);
+        Some(prog)
     }
 
     /// A block's head: a hook that can be compiled, on a valid interface name or

@@ -346,9 +346,14 @@ impl Checker<'_> {
             ..RuleMatch::default()
         };
         let mut seen = MatchSpans::default();
+        let mut frames = super::frames::FrameSpans::default();
         for item in &r.matches {
-            self.fold_match(item, spec, &mut m, &mut seen);
+            if !self.fold_frame_match(item, &mut m, &mut frames) {
+                self.fold_match(item, spec, &mut m, &mut seen);
+            }
         }
+        m.ip_only = frames.ip_only();
+        self.check_frames(&m, &frames, spec, &mut seen.family);
         if let (Some(p), Some(sp)) = (m.proto, seen.proto) {
             self.check_protocol_seen(p, sp, spec);
         }
@@ -426,6 +431,8 @@ impl Checker<'_> {
                 m.icmp_code = Some(*c);
             }
             Match::Frag(sp) => self.fold_frag(*sp, spec, m),
+            // Folded by `fold_frame_match`.
+            Match::EtherType(..) | Match::Vlan(..) => {}
         }
     }
 
@@ -592,7 +599,12 @@ impl Checker<'_> {
         }
     }
 
-    fn constrain_family(&mut self, current: &mut Option<(Family, Span)>, f: Family, sp: Span) {
+    pub(super) fn constrain_family(
+        &mut self,
+        current: &mut Option<(Family, Span)>,
+        f: Family,
+        sp: Span,
+    ) {
         match current {
             Some((prev, psp)) if *prev != f => {
                 let psp = *psp;

@@ -20,6 +20,11 @@ pub enum Dim {
     /// What the frame is: [`frame::NON_IP`], [`frame::V4`] or [`frame::V6`] (an IP
     /// packet whose fixed header is complete).
     Frame,
+    /// A non-IP frame's EtherType after at most one VLAN tag (an IP packet's is its
+    /// family's); below 0x0600 (an 802.3 length, or cut short) rules cannot tell apart.
+    EtherType,
+    /// The outer VLAN tag: [`vlan::UNTAGGED`], or the VLAN id plus one.
+    Vlan,
     /// IPv4 protocol or IPv6 next header.
     Proto,
     /// Whether the transport header a rule can test (TCP, UDP, ICMP, ICMPv6) is there in
@@ -45,13 +50,15 @@ pub enum Dim {
 }
 
 /// The number of dimensions.
-pub const NDIMS: usize = 14;
+pub const NDIMS: usize = 16;
 
 impl Dim {
     /// Every dimension, in the order of [`DIMS`] (a dimension's relevance reads only
     /// the ones before it).
     pub const ALL: [Dim; NDIMS] = [
         Dim::Frame,
+        Dim::EtherType,
+        Dim::Vlan,
         Dim::Proto,
         Dim::L4,
         Dim::Src4,
@@ -104,6 +111,13 @@ pub mod frame {
     pub const V6: u128 = 2;
 }
 
+/// The values of [`Dim::Vlan`].
+pub mod vlan {
+    pub const UNTAGGED: u128 = 0;
+    /// The largest value: VLAN id 4095.
+    pub const MAX: u128 = 4096;
+}
+
 /// The values of [`Dim::L4`].
 pub mod l4 {
     pub const ABSENT: u128 = 0;
@@ -143,6 +157,10 @@ const IP_PROTO_ICMPV6: u128 = 58;
 
 fn always(_: &Point) -> bool {
     true
+}
+
+fn non_ip(p: &Point) -> bool {
+    p[Dim::Frame] == frame::NON_IP
 }
 
 fn ip(p: &Point) -> bool {
@@ -188,6 +206,20 @@ pub const DIMS: [DimSpec; NDIMS] = [
         name: "frame",
         max: frame::V6,
         prefer: &[frame::V4, frame::V6],
+        relevant: always,
+    },
+    DimSpec {
+        dim: Dim::EtherType,
+        name: "ethertype",
+        max: u16::MAX as u128,
+        prefer: &[0x0806],
+        relevant: non_ip,
+    },
+    DimSpec {
+        dim: Dim::Vlan,
+        name: "vlan",
+        max: vlan::MAX,
+        prefer: &[vlan::UNTAGGED],
         relevant: always,
     },
     DimSpec {

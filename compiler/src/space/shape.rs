@@ -34,7 +34,7 @@ use super::{
 use crate::{
     hooks::{Context, HookKind},
     ir::{AddrMatch, Module, PortMatch, RuleMatch},
-    syntax::ast::{Family, SockCond},
+    syntax::ast::{Family, SockCond, ETHERTYPE_IPV4, ETHERTYPE_IPV6},
 };
 
 /// The address width of family index `f`.
@@ -253,6 +253,10 @@ pub struct MatchShape<'m> {
     pub dport: Option<&'m [(u16, u16)]>,
     pub src: Addr,
     pub dst: Addr,
+    /// `arp`, `ether type`: the frame's EtherType (for IP packets, `fams` says it).
+    pub ether: Option<u16>,
+    /// `vlan`: the outer tag's id.
+    pub vlan: Option<u16>,
 }
 
 fn ports(p: &PortMatch) -> Option<&[(u16, u16)]> {
@@ -280,6 +284,8 @@ impl MatchShape<'_> {
         dport: None,
         src: Addr::Any,
         dst: Addr::Any,
+        ether: None,
+        vlan: None,
     };
 
     /// Matches only packets with a complete ICMP header.
@@ -309,13 +315,26 @@ impl AddrSets {
                 fams &= !(1 << f);
             }
         }
+        // An IP packet's EtherType is its family's.
+        fams &= match m.ether_type {
+            None => 3,
+            Some(ETHERTYPE_IPV4) => 1,
+            Some(ETHERTYPE_IPV6) => 2,
+            Some(_) => 0,
+        };
+        let all = *m
+            == RuleMatch {
+                ether_type: m.ether_type,
+                vlan: m.vlan,
+                ..RuleMatch::default()
+            };
         let (sport, dport) = (ports(&m.sport), ports(&m.dport));
         let needs_icmp = m.icmp_type.is_some() || m.icmp_code.is_some();
         let has_ports = sport.is_some() || dport.is_some();
         let protos = Protos::of_match(m.proto, has_ports, m.tcp_flags.is_some(), needs_icmp);
         let flags_ok = m.tcp_flags.is_none_or(|(mask, value)| value & !mask == 0);
-        (fams != 0 && protos.len != 0 && flags_ok).then(|| MatchShape {
-            all: *m == RuleMatch::default(),
+        ((all || fams != 0) && protos.len != 0 && flags_ok).then(|| MatchShape {
+            all,
             fams,
             proto: m.proto,
             protos,
@@ -328,14 +347,21 @@ impl AddrSets {
             dport,
             src,
             dst,
+            ether: m.ether_type,
+            vlan: m.vlan,
         })
     }
 
     /// True when every packet `b` matches, `a` matches too. Exact: per dimension, `a`'s
     /// values hold `b`'s (one box per family on each side).
     pub fn covers(&self, a: &MatchShape, b: &MatchShape, work: &mut u32) -> bool {
+        if a.vlan.is_some_and(|v| b.vlan != Some(v)) {
+            return false;
+        }
         if a.all {
-            return true;
+            // Every IP packet of its families, and the non-IP frames of its EtherType.
+            let frames = !b.all || a.ether.is_none_or(|t| b.ether == Some(t));
+            return frames && b.fams & !a.fams == 0;
         }
         if b.all
             || b.fams & !a.fams != 0
@@ -385,10 +411,17 @@ impl AddrSets {
     /// True when some packet matches both. Exact: per dimension, the values meet (in a
     /// family both have).
     pub fn overlaps(&self, a: &MatchShape, b: &MatchShape, work: &mut u32) -> bool {
-        if a.all || b.all {
+        if matches!((a.vlan, b.vlan), (Some(x), Some(y)) if x != y) {
+            return false;
+        }
+        let ethers_meet = !matches!((a.ether, b.ether), (Some(x), Some(y)) if x != y);
+        if a.all && b.all && ethers_meet {
             return true;
         }
         let fams = a.fams & b.fams;
+        if fams != 0 && (a.all || b.all) {
+            return true;
+        }
         if fams == 0 || !set::overlaps(a.protos.intervals(), b.protos.intervals(), &mut 0) {
             return false;
         }
@@ -431,8 +464,23 @@ impl AddrSets {
     /// The packets a shape stands for: one box per family it has (every frame for the
     /// empty match).
     pub fn shape_region(&self, s: &MatchShape) -> Region {
-        if s.all {
+        if s.all && s.ether.is_none() && s.vlan.is_none() {
             return Region::full();
+        }
+        let tagged = |b: HeaderBox| match s.vlan {
+            Some(v) => b.with(Dim::Vlan, ValueSet::single(u128::from(v) + 1)),
+            None => b,
+        };
+        if s.all {
+            let mut frames = HeaderBox::full().with(Dim::Frame, ValueSet::single(frame::NON_IP));
+            if let Some(t) = s.ether {
+                frames = frames.with(Dim::EtherType, ValueSet::single(t.into()));
+            }
+            let ip = (0..2).filter(|f| s.fams & (1 << f) != 0).map(|f| {
+                let fam = if f == 0 { frame::V4 } else { frame::V6 };
+                tagged(HeaderBox::full().with(Dim::Frame, ValueSet::single(fam)))
+            });
+            return Region::from_disjoint(std::iter::once(tagged(frames)).chain(ip));
         }
         let list = |l: Option<&[(u16, u16)]>| {
             l.map(|l| ValueSet::from_intervals(l.iter().map(|&(a, b)| (a.into(), b.into()))))
@@ -475,8 +523,7 @@ impl AddrSets {
                 let mut one = [(0, 0)];
                 ValueSet::from_intervals(self.addresses(a, f, &mut one).iter().copied())
             };
-            common
-                .clone()
+            tagged(common.clone())
                 .with(Dim::Frame, ValueSet::single(frame))
                 .with(src, addresses(&s.src))
                 .with(dst, addresses(&s.dst))

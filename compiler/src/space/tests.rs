@@ -173,6 +173,12 @@ fn packets_print_in_the_test_syntax() {
         "proto 1 :: -> :: payload 03000000"
     );
     p[Dim::Frame] = frame::NON_IP;
-    assert_eq!(p.packet().text(), None);
-    assert_eq!(p.packet().to_string(), "non-IP frame");
+    p[Dim::EtherType] = 0x0806;
+    assert_eq!(p.packet().to_string(), "arp 0.0.0.0 -> 0.0.0.0");
+    p[Dim::EtherType] = 0x0800;
+    p[Dim::Vlan] = 8;
+    assert_eq!(
+        p.packet().to_string(),
+        "proto 0 0.0.0.0 -> 0.0.0.0 vlan 7 ether 0x0800 len 20"
+    );
 }

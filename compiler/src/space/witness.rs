@@ -12,7 +12,7 @@ use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
 };
 
-use super::dims::{frame, socket, Dim, Point};
+use super::dims::{frame, socket, vlan, Dim, Point};
 
 /// The transport fields of a witness packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,12 +49,22 @@ pub struct IpPacket {
 pub struct Packet {
     pub ip: Option<IpPacket>,
     pub socket: Option<u128>,
+    /// A non-IP frame's EtherType.
+    pub ether_type: Option<u16>,
+    /// The outer VLAN tag's id.
+    pub vlan: Option<u16>,
 }
 
 /// Ethernet header plus the fixed IPv4 / IPv6 header: where a frame is cut to leave
 /// the transport header out.
 const CUT_V4: usize = 14 + 20;
 const CUT_V6: usize = 14 + 40;
+/// An 802.1Q tag.
+const TAG: usize = 4;
+/// Where a non-IP frame of an IP EtherType is cut so that its IP header is not
+/// complete (with or without a tag).
+const CUT_NON_IP: usize = 20;
+const ETHERTYPE_ARP: u16 = 0x0806;
 
 const FLAG_NAMES: [&str; 8] = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"];
 
@@ -82,6 +92,10 @@ impl Point {
         Packet {
             ip,
             socket: self.relevant(Dim::Socket).then_some(self[Dim::Socket]),
+            ether_type: self
+                .relevant(Dim::EtherType)
+                .then_some(self[Dim::EtherType] as u16),
+            vlan: (self[Dim::Vlan] != vlan::UNTAGGED).then(|| (self[Dim::Vlan] - 1) as u16),
         }
     }
 
@@ -111,6 +125,11 @@ impl IpPacket {
     /// (`len`); ICMP with the other family's protocol number is `proto N` with the
     /// type and code as payload.
     pub fn text(&self) -> String {
+        self.tagged_text(None)
+    }
+
+    /// [`Self::text`] of the packet in a frame with an 802.1Q tag of this VLAN id.
+    pub fn tagged_text(&self, vlan: Option<u16>) -> String {
         let v6 = self.src.is_ipv6();
         let endpoint = |a: IpAddr, port: Option<u16>| match (a, port) {
             (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
@@ -142,7 +161,8 @@ impl IpPacket {
                 let cut = matches!(self.proto, 1 | 6 | 17 | 58);
                 let rest = if cut {
                     let fh = if v6 && self.fragment { 8 } else { 0 };
-                    format!(" len {}", fh + if v6 { CUT_V6 } else { CUT_V4 })
+                    let tag = if vlan.is_some() { TAG } else { 0 };
+                    format!(" len {}", fh + tag + if v6 { CUT_V6 } else { CUT_V4 })
                 } else {
                     String::new()
                 };
@@ -154,8 +174,9 @@ impl IpPacket {
             (true, false) => " mf",
             (true, true) => " ext fh mf",
         };
+        let tag = vlan.map(|v| format!(" vlan {v}")).unwrap_or_default();
         format!(
-            "{kind} {} -> {}{frag}{rest}",
+            "{kind} {} -> {}{frag}{rest}{tag}",
             endpoint(self.src, sport),
             endpoint(self.dst, dport)
         )
@@ -178,10 +199,22 @@ fn flags_text(flags: u8) -> String {
 }
 
 impl Packet {
-    /// The `sockc test --packet` text; `None` for a non-IP frame, which the packet
-    /// syntax cannot write.
+    /// The `sockc test --packet` text: an IP packet, an ARP request, or for another
+    /// EtherType the bytes of a packet carried under that type (cut short when the
+    /// type is an IP one, so that it is not a complete IP header).
     pub fn text(&self) -> Option<String> {
-        self.ip.as_ref().map(IpPacket::text)
+        if let Some(ip) = &self.ip {
+            return Some(ip.tagged_text(self.vlan));
+        }
+        let tag = self.vlan.map(|v| format!(" vlan {v}")).unwrap_or_default();
+        let t = self.ether_type.unwrap_or(0);
+        Some(match t {
+            ETHERTYPE_ARP => format!("arp 0.0.0.0 -> 0.0.0.0{tag}"),
+            0x0800 | 0x86dd => {
+                format!("proto 0 0.0.0.0 -> 0.0.0.0{tag} ether {t:#06x} len {CUT_NON_IP}")
+            }
+            _ => format!("proto 0 0.0.0.0 -> 0.0.0.0{tag} ether {t:#06x}"),
+        })
     }
 
     /// The `sockc test --socket` value, when a socket lookup means something for it.
@@ -191,8 +224,7 @@ impl Packet {
 }
 
 impl fmt::Display for Packet {
-    /// The packet text, then `(socket STATE)` when it has one; a non-IP frame is
-    /// `non-IP frame`.
+    /// The packet text, then `(socket STATE)` when it has one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.text() {
             Some(t) => f.write_str(&t)?,

@@ -208,6 +208,10 @@ pub enum Match {
     IcmpCode(u8, Span),
     /// `frag`: a fragment (IPv4 MF or offset, IPv6 fragment header).
     Frag(Span),
+    /// `arp` (0x0806) or `ether type N`: the EtherType after at most one VLAN tag.
+    EtherType(u16, Span),
+    /// `vlan N`: the VLAN id (0 to 4095) of the frame's outer 802.1Q/802.1ad tag.
+    Vlan(u16, Span),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -253,5 +257,35 @@ impl AddrSpec {
             AddrSpec::Any(s) | AddrSpec::Prefix(_, s) => *s,
             AddrSpec::Set(i) => i.span,
         }
+    }
+}
+
+/// The EtherTypes the language names: `ether type ip|ip6|arp|vlan`, and `arp`.
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+/// 802.1Q: what `ether type vlan` names; a frame carries it after a second tag (QinQ).
+pub const ETHERTYPE_VLAN: u16 = 0x8100;
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+
+const ETHER_NAMES: [(&str, u16); 4] = [
+    ("ip", ETHERTYPE_IPV4),
+    ("ip6", ETHERTYPE_IPV6),
+    ("arp", ETHERTYPE_ARP),
+    ("vlan", ETHERTYPE_VLAN),
+];
+
+/// The EtherType of a name the grammar accepts (`ether_name`).
+pub fn ether_type_by_name(name: &str) -> u16 {
+    ETHER_NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(0, |(_, v)| *v)
+}
+
+/// How a rule writes an EtherType: its name, or `0x` and four hex digits.
+pub fn ether_type_text(v: u16) -> String {
+    match ETHER_NAMES.iter().find(|(_, x)| *x == v) {
+        Some((n, _)) => n.to_string(),
+        None => format!("{v:#06x}"),
     }
 }

@@ -594,6 +594,20 @@ impl Builder {
                 Match::IcmpCode(self.number_u8(v, "ICMP code")?, psp)
             }
             Rule::frag => Match::Frag(psp),
+            Rule::arp => Match::EtherType(ETHERTYPE_ARP, psp),
+            Rule::ether_type => {
+                let v = p.into_inner().find(|q| {
+                    matches!(
+                        q.as_rule(),
+                        Rule::hex_number | Rule::number | Rule::ether_name
+                    )
+                })?;
+                Match::EtherType(self.ether_type(v)?, psp)
+            }
+            Rule::vlan_id => {
+                let v = p.into_inner().find(|q| q.as_rule() == Rule::number)?;
+                Match::Vlan(self.number(&v, 4095, "VLAN id")? as u16, psp)
+            }
             _ => return Some(None),
         };
         Some(Some(m))
@@ -746,6 +760,26 @@ impl Builder {
                 );
                 None
             }
+        }
+    }
+
+    /// An EtherType: hexadecimal (`0x88cc`), decimal, or one of the names.
+    fn ether_type(&mut self, p: Pair<'_, Rule>) -> Option<u16> {
+        match p.as_rule() {
+            Rule::ether_name => Some(ether_type_by_name(p.as_str())),
+            Rule::number => self.number(&p, 65535, "EtherType").map(|n| n as u16),
+            _ => match u16::from_str_radix(&p.as_str()[2..], 16) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    self.err(
+                        "sockc::out-of-range",
+                        format!("EtherType `{}` is out of range (0x0 to 0xffff)", p.as_str()),
+                        self.span(&p),
+                        "out of range",
+                    );
+                    None
+                }
+            },
         }
     }
 

@@ -17,6 +17,11 @@ pub struct Headers {
     pub len: usize,
     /// `None`: not an IP packet, or its fixed IP header is cut short or malformed.
     pub ip: Option<IpHeader>,
+    /// The EtherType after at most one VLAN tag (`None`: the frame is cut short
+    /// before it).
+    pub ether_type: Option<u16>,
+    /// The id of the outer VLAN tag, when the frame has one in full.
+    pub vlan: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,9 +79,25 @@ fn u16_at(b: &[u8], at: usize) -> Option<u16> {
 
 /// Decodes a whole Ethernet frame.
 pub fn decode(frame: &[u8]) -> Headers {
+    let (ether_type, vlan) = decode_ethernet(frame);
     Headers {
         len: frame.len(),
         ip: decode_ip(frame),
+        ether_type,
+        vlan,
+    }
+}
+
+/// The EtherType after at most one tag of either kind, and the tag's VLAN id; a tag
+/// cut short gives neither.
+fn decode_ethernet(frame: &[u8]) -> (Option<u16>, Option<u16>) {
+    match u16_at(frame, 12) {
+        Some(t) if ETHERTYPE_VLAN_TAGS.contains(&t) => match (u16_at(frame, 14), u16_at(frame, 16))
+        {
+            (Some(tci), Some(inner)) => (Some(inner), Some(tci & 0x0fff)),
+            _ => (None, None),
+        },
+        t => (t, None),
     }
 }
 

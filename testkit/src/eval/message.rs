@@ -101,6 +101,8 @@ pub fn evaluate_message(
     };
     let headers = Headers {
         len: msg.len,
+        ether_type: None,
+        vlan: None,
         ip: Some(IpHeader {
             src: plain(from.ip()),
             dst: plain(to.ip()),

@@ -96,6 +96,8 @@ impl Lookup {
     pub fn headers(&self) -> Headers {
         Headers {
             len: 0,
+            ether_type: None,
+            vlan: None,
             ip: Some(IpHeader {
                 src: self.remote.ip(),
                 dst: self.local.ip(),
@@ -308,10 +310,21 @@ fn condition_holds(c: SockCond, facts: &Facts) -> bool {
 
 /// The packet part of a rule, straight from the language reference.
 pub fn packet_matches(module: &Module, m: &RuleMatch, h: &Headers) -> bool {
-    // Any match: IP packets with a complete header only. A rule with no matches
-    // matches every frame, IP or not (for IP packets every test below passes).
+    // The frame: its EtherType (after at most one VLAN tag) and its outer tag.
+    if m.ether_type.is_some_and(|t| h.ether_type != Some(t))
+        || m.vlan.is_some_and(|v| h.vlan != Some(v))
+    {
+        return false;
+    }
+    // Any other match: IP packets with a complete header only. A rule with no other
+    // match matches every frame, IP or not (for IP packets every test below passes).
     let Some(ip) = &h.ip else {
-        return *m == RuleMatch::default();
+        let frame_only = RuleMatch {
+            ether_type: m.ether_type,
+            vlan: m.vlan,
+            ..RuleMatch::default()
+        };
+        return *m == frame_only;
     };
     if m.family.is_some_and(|f| f != ip.family()) || m.proto.is_some_and(|p| p != ip.proto) {
         return false;

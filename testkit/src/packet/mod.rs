@@ -30,6 +30,8 @@ pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86DD;
 /// Ethertype (TPID) of an 802.1Q VLAN tag.
 pub const ETH_P_8021Q: u16 = 0x8100;
+/// Ethertype of ARP.
+pub const ETH_P_ARP: u16 = 0x0806;
 
 /// IP protocol numbers used by [`L4`].
 pub const IPPROTO_ICMP: u8 = 1;
@@ -39,6 +41,9 @@ pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 /// ICMPv6.
 pub const IPPROTO_ICMPV6: u8 = 58;
+
+/// Length of an Ethernet/IPv4 ARP message.
+pub const ARP_LEN: usize = 28;
 
 /// Largest VLAN id (12 bits).
 pub const MAX_VLAN_ID: u16 = 4095;
@@ -279,6 +284,10 @@ pub struct PacketSpec {
     pub payload: Vec<u8>,
     /// Cut the final frame to this many bytes (no effect if the frame is shorter).
     pub truncate_to: Option<usize>,
+    /// The frame's EtherType instead of the IP one: [`ETH_P_ARP`] makes an ARP request
+    /// from `src` for `dst` (IPv4), any other value carries the IP packet's bytes
+    /// under that type.
+    pub ether_type: Option<u16>,
 }
 
 impl PacketSpec {
@@ -295,6 +304,7 @@ impl PacketSpec {
             ipv6_ext: Vec::new(),
             payload: Vec::new(),
             truncate_to: None,
+            ether_type: None,
         }
     }
 
@@ -351,7 +361,15 @@ impl PacketSpec {
 
     /// Length of the frame before truncation.
     pub fn untruncated_len(&self) -> usize {
+        if self.is_arp() {
+            return self.l3_offset() + ARP_LEN;
+        }
         self.l4_offset() + self.l4_header_len() + self.payload.len()
+    }
+
+    /// An ARP request rather than an IP packet.
+    pub fn is_arp(&self) -> bool {
+        self.ether_type == Some(ETH_P_ARP)
     }
 
     /// Length of the frame [`build`](Self::build) makes.
@@ -370,6 +388,9 @@ impl PacketSpec {
                 self.dst,
                 family_name(&self.dst)
             ));
+        }
+        if self.is_arp() && self.is_ipv6() {
+            return Err("ARP carries IPv4 addresses".to_string());
         }
         if let Some(id) = self.vlan {
             if id > MAX_VLAN_ID {
@@ -483,7 +504,14 @@ impl PacketSpec {
             f.extend_from_slice(&ETH_P_8021Q.to_be_bytes());
             f.extend_from_slice(&(id & 0x0FFF).to_be_bytes()); // PCP 0, DEI 0
         }
-        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(&self.ether_type.unwrap_or(ethertype).to_be_bytes());
+        if self.is_arp() {
+            self.arp_request(&mut f);
+            if let Some(n) = self.truncate_to {
+                f.truncate(n);
+            }
+            return f;
+        }
 
         // L4 segment (header + payload), checksummed against the pseudo-header.
         let proto = self.l4.protocol(ipv6);
@@ -541,6 +569,18 @@ impl PacketSpec {
             f.truncate(n);
         }
         f
+    }
+
+    /// An Ethernet/IPv4 ARP request: who has `dst`, tell `src`.
+    fn arp_request(&self, f: &mut Vec<u8>) {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (self.src, self.dst) else {
+            unreachable!("validate refuses ARP with IPv6 addresses");
+        };
+        f.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]); // Ethernet, IPv4, request
+        f.extend_from_slice(&SRC_MAC);
+        f.extend_from_slice(&src.octets());
+        f.extend_from_slice(&[0; 6]);
+        f.extend_from_slice(&dst.octets());
     }
 
     /// L4 header + payload with the checksum filled in.
@@ -665,6 +705,16 @@ impl fmt::Display for PacketSpec {
     /// `tcp 10.0.0.1:1234 -> 1.1.1.1:53 syn,ack vlan 100 len 40`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ipv6 = self.is_ipv6();
+        if self.is_arp() {
+            write!(f, "arp {} -> {}", self.src, self.dst)?;
+            if let Some(id) = self.vlan {
+                write!(f, " vlan {id}")?;
+            }
+            if let Some(n) = self.truncate_to {
+                write!(f, " len {n}")?;
+            }
+            return Ok(());
+        }
         let (sport, dport) = match self.l4 {
             L4::Tcp { sport, dport, .. } => {
                 f.write_str("tcp ")?;
@@ -720,6 +770,9 @@ impl fmt::Display for PacketSpec {
             for b in &self.payload {
                 write!(f, "{b:02x}")?;
             }
+        }
+        if let Some(t) = self.ether_type {
+            write!(f, " ether {t:#06x}")?;
         }
         if let Some(n) = self.truncate_to {
             write!(f, " len {n}")?;

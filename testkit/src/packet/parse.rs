@@ -71,6 +71,8 @@ enum Kind {
     Icmp,
     Icmpv6,
     Other(u8),
+    /// An ARP request (`arp SRC -> DST`).
+    Arp,
 }
 
 struct Parser<'a> {
@@ -138,12 +140,14 @@ impl<'a> Parser<'a> {
             Kind::Icmp
         } else if t.eq_ignore_ascii_case("icmpv6") || t.eq_ignore_ascii_case("icmp6") {
             Kind::Icmpv6
+        } else if t.eq_ignore_ascii_case("arp") {
+            Kind::Arp
         } else if t.eq_ignore_ascii_case("proto") {
             Kind::Other(self.number("IP protocol number", 255)? as u8)
         } else {
             return Err(self.err_at(
                 tok,
-                "unknown protocol; expected tcp, udp, icmp, icmpv6 or proto N",
+                "unknown protocol; expected tcp, udp, icmp, icmpv6, arp or proto N",
             ));
         })
     }
@@ -219,13 +223,15 @@ impl<'a> Parser<'a> {
 /// icmp 10.0.0.1 -> 10.0.0.2 type 8 code 0      (also icmpv6; type/code optional,
 ///                                               default echo request: 8 for v4, 128 for v6)
 /// proto 47 10.0.0.1 -> 10.0.0.2
+/// arp 10.0.0.1 -> 10.0.0.2                     (an ARP request: who has .2, tell .1)
 /// ```
 ///
 /// followed by any of the options `vlan ID`, `ipopts WORDS` (IPv4), `ext HDR,...`
 /// (IPv6 extension headers in order: `hbh`, `rt`, `dst`, each optionally `/UNITS` of
 /// 8 bytes, `fh` for a fragment header and `ah`), `frag OFFSET`, `mf` (more
-/// fragments; on IPv6 they fill the `fh` header), `payload HEX` and `len BYTES`
-/// (truncate the frame).
+/// fragments; on IPv6 they fill the `fh` header), `payload HEX`, `ether TYPE` (the
+/// frame's EtherType, the same bytes after it) and `len BYTES` (truncate the frame);
+/// `arp` takes only `vlan` and `len`.
 /// Keywords are case-insensitive; tokens are separated by whitespace or commas.
 /// Errors name the offending column and token.
 pub fn parse_packet(text: &str) -> Result<PacketSpec, String> {
@@ -254,6 +260,10 @@ pub fn parse_packet(text: &str) -> Result<PacketSpec, String> {
             code: header.code.unwrap_or(0),
         },
         Kind::Other(proto) => L4::Other { proto },
+        Kind::Arp => {
+            spec.ether_type = Some(ETH_P_ARP);
+            L4::Other { proto: 0 }
+        }
     };
     spec.validate().map_err(|e| p.err_end(e))?;
     p.check_frame_len(spec.frame_len())?;
@@ -355,10 +365,13 @@ impl Parser<'_> {
     /// Refuses a word that is no option of this protocol, listing the ones it has.
     fn check_option(&self, tok: Tok<'_>, word: &str, kind: Kind) -> Result<(), String> {
         let is_icmp = matches!(kind, Kind::Icmp | Kind::Icmpv6);
-        let known = matches!(
-            word,
-            "vlan" | "ipopts" | "ext" | "frag" | "mf" | "payload" | "len"
-        ) || (is_icmp && matches!(word, "type" | "code"));
+        let known = matches!(word, "vlan" | "len")
+            || (kind != Kind::Arp
+                && matches!(
+                    word,
+                    "ipopts" | "ext" | "frag" | "mf" | "payload" | "ether"
+                ))
+            || (is_icmp && matches!(word, "type" | "code"));
         if known {
             return Ok(());
         }
@@ -370,7 +383,8 @@ impl Parser<'_> {
             Kind::Icmp | Kind::Icmpv6 => {
                 "unknown option (expected type, code, vlan, ipopts, ext, frag, mf, payload or len)"
             }
-            _ => "unknown option (expected vlan, ipopts, ext, frag, mf, payload or len)",
+            Kind::Arp => "unknown option (expected vlan or len)",
+            _ => "unknown option (expected vlan, ipopts, ext, frag, mf, payload, ether or len)",
         };
         Err(self.err_at(tok, msg))
     }
@@ -423,6 +437,9 @@ impl Parser<'_> {
             }
             "mf" => spec.more_fragments = true,
             "ext" => spec.ipv6_ext = self.ext_list()?,
+            "ether" => {
+                spec.ether_type = Some(self.number("EtherType", u64::from(u16::MAX))? as u16)
+            }
             "len" => {
                 spec.truncate_to = Some(self.number("frame length", usize::MAX as u64)? as usize)
             }

@@ -682,3 +682,41 @@ fn tc_refuses_ip_frames_without_the_fixed_ip_header() {
     // Behind a VLAN tag the EtherType is 802.1Q: the kernel does not look further.
     assert!(tc_test_run_refuses(&frame("tcp 10.0.0.1:1 -> 10.0.0.2:2 vlan 7 len 20")).is_none());
 }
+
+#[test]
+fn arp_requests_and_other_ether_types() {
+    let spec = parse_packet("arp 10.0.0.1 -> 10.0.0.2 vlan 7").unwrap();
+    assert_eq!(spec.to_string(), "arp 10.0.0.1 -> 10.0.0.2 vlan 7");
+    let f = spec.build();
+    assert_eq!(f.len(), 18 + ARP_LEN);
+    assert_eq!(be16(&f, 16), ETH_P_ARP);
+    // Ethernet/IPv4 request; sender MAC and address, target address.
+    assert_eq!(&f[18..26], &[0, 1, 8, 0, 6, 4, 0, 1]);
+    assert_eq!(&f[26..32], &SRC_MAC);
+    assert_eq!(&f[32..36], &[10, 0, 0, 1]);
+    assert_eq!(&f[42..46], &[10, 0, 0, 2]);
+    assert!(parse_packet("arp ::1 -> ::2").is_err());
+    assert!(parse_packet("arp 10.0.0.1 -> 10.0.0.2 payload 00").is_err());
+
+    let spec = parse_packet("udp 10.0.0.1:1 -> 10.0.0.2:2 ether 0x88cc").unwrap();
+    assert_eq!(
+        spec.to_string(),
+        "udp 10.0.0.1:1 -> 10.0.0.2:2 ether 0x88cc"
+    );
+    let f = spec.build();
+    assert_eq!(be16(&f, 12), 0x88cc);
+    assert_eq!(f.len(), 14 + 20 + 8, "the IP packet's bytes follow");
+    let h = crate::eval::decode(&f);
+    assert_eq!((h.ip, h.ether_type, h.vlan), (None, Some(0x88cc), None));
+    let h = crate::eval::decode(
+        &parse_packet("arp 10.0.0.1 -> 10.0.0.2 vlan 7")
+            .unwrap()
+            .build(),
+    );
+    assert_eq!((h.ether_type, h.vlan), (Some(ETH_P_ARP), Some(7)));
+    // A tag cut short: neither the tag nor a type.
+    let mut short = f[..16].to_vec();
+    short[12..14].copy_from_slice(&ETH_P_8021Q.to_be_bytes());
+    let h = crate::eval::decode(&short);
+    assert_eq!((h.ether_type, h.vlan), (None, None));
+}

@@ -22,7 +22,8 @@ pub(crate) fn lower(
     sizing: &Sizing,
 ) -> Result<Code, LowerError> {
     let mut b = CodeBuffer::new();
-    emit_prologue(&mut b, &ctx, uses_sets(prog));
+    let frames = prog.rules.iter().any(|r| r.m.tests_frame());
+    emit_prologue(&mut b, &ctx, uses_sets(prog), frames);
     rules::emit(b, module, prog, spec, sizing, &mut rules::NoRedirect)
 }
 
@@ -51,7 +52,7 @@ mod tests {
         for kind in [HookKind::Xdp, HookKind::TcIngress, HookKind::TcEgress] {
             for uses_sets in [false, true] {
                 let mut b = CodeBuffer::new();
-                emit_prologue(&mut b, &kind.spec().packet_ctx().unwrap(), uses_sets);
+                emit_prologue(&mut b, &kind.spec().packet_ctx().unwrap(), uses_sets, true);
                 let end = b.new_label();
                 b.bind(end);
                 b.emit(Insn::exit());

@@ -453,6 +453,14 @@ fn emit_test(
             byte(b, flow::FRAG);
             b.branch_imm(Cond::Eq, r1, 0, fail);
         }
+        Test::EtherType(v) => {
+            b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(flow::ETHER_TYPE)));
+            b.branch_imm(Cond::Ne, r1, i32::from(*v), fail);
+        }
+        Test::Vlan(v) => {
+            b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(flow::VLAN)));
+            b.branch_imm(Cond::Ne, r1, 0x1000 | i32::from(*v), fail);
+        }
         Test::Socket {
             cond,
             proto,

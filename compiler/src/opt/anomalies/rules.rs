@@ -186,6 +186,8 @@ impl Entry {
             _ => (0, u16::MAX),
         };
         let plain = !s.all
+            && s.ether.is_none()
+            && s.vlan.is_none()
             && !matches!(s.src, Addr::Set(_))
             && !matches!(s.dst, Addr::Set(_))
             && s.sport.is_none_or(|r| r.len() == 1)

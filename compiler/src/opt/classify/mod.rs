@@ -310,6 +310,7 @@ fn kind_of(sets: &Sets, r: &Rule) -> (Kind, usize) {
         && m.icmp_type.is_none()
         && m.icmp_code.is_none()
         && !m.frag
+        && !m.tests_frame()
         && (m.ip_only || m.family.is_some())
         && per_family.iter().all(|&n| n <= MAX_EXPANSION);
     let kind = match r.action {

@@ -30,6 +30,11 @@ pub(super) const SOCK: usize = 6;
 pub(super) const FRAG: usize = 7;
 pub(super) const BYTE_FIELDS: usize = 8;
 
+/// The 16-bit fields: source and destination port, then the frame's EtherType and
+/// outer VLAN tag (as the flow record holds them).
+pub(super) const ETHER_TYPE: usize = 2;
+pub(super) const VLAN: usize = 3;
+
 /// How many exclusions (prefixes, set answers) knowledge keeps per field, and how many
 /// port ranges before it widens them to their hull; beyond that it forgets, which is
 /// always safe.
@@ -292,6 +297,11 @@ impl View {
             Test::IcmpType(v) => byte(ICMP_TYPE, *v),
             Test::IcmpCode(v) => byte(ICMP_CODE, *v),
             Test::Frag => View::Byte(FRAG, Bytes::from_fn(|x| x != 0)),
+            Test::EtherType(v) => View::Port(ETHER_TYPE, Ports::of(&[(*v, *v)])),
+            Test::Vlan(v) => {
+                let tag = 0x1000 | *v;
+                View::Port(VLAN, Ports::of(&[(tag, tag)]))
+            }
             Test::Socket { cond, .. } => {
                 let cond = *cond;
                 View::Byte(SOCK, Bytes::from_fn(|x| fact::holds(cond, x)))
@@ -316,8 +326,8 @@ impl View {
 pub struct Knowledge {
     /// Possible values of each byte field.
     pub(super) bytes: [Bytes; BYTE_FIELDS],
-    /// Possible source and destination ports.
-    pub(super) ports: [Ports; 2],
+    /// Possible source and destination ports, EtherType and VLAN tag.
+    pub(super) ports: [Ports; 4],
     /// Source and destination, IPv4 then IPv6.
     pub(super) addrs: [Addr; 4],
     /// Answers of set lookups.
@@ -328,7 +338,7 @@ impl Default for Knowledge {
     fn default() -> Self {
         Knowledge {
             bytes: [Bytes::ALL; BYTE_FIELDS],
-            ports: [Ports::all(), Ports::all()],
+            ports: [Ports::all(), Ports::all(), Ports::all(), Ports::all()],
             addrs: Default::default(),
             sets: Vec::new(),
         }

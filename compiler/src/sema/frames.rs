@@ -1,0 +1,243 @@
+//! Frame matches and the lockout check: `arp`, `ether type N` and `vlan N` folded into
+//! a rule's match (packet hooks only, never mixed with an IP header match they
+//! contradict), and the warning for a packet-hook block whose `default drop` would
+//! cut the host off its neighbours (ARP, IPv6 neighbour discovery) because no rule
+//! before it lets them through.
+//!
+//! Invariant: a frame match never makes a rule IP-only by itself (`arp` matches
+//! frames that have no IP header); a rule that names a non-IP EtherType and an IP
+//! header field is an error, so a rule that sema lets through can match something.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use super::Checker;
+use crate::{
+    diag::{Diagnostic, Span},
+    hooks::{Context, HookSpec},
+    ir::{Action, AddrMatch, PortMatch, Program, Rule, RuleMatch},
+    syntax::ast::{
+        ether_type_text, Family, Match, Verdict, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6,
+    },
+};
+
+/// EtherType values below this are IEEE 802.3 frame lengths, not types.
+const ETHERTYPE_MIN: u16 = 0x0600;
+
+/// The neighbour discovery messages (RFC 4861) a host needs: router solicitation and
+/// advertisement, neighbour solicitation and advertisement, redirect.
+const ND_TYPES: [u8; 5] = [133, 134, 135, 136, 137];
+
+/// Where a rule's frame matches are, for the checks that point at them.
+#[derive(Default)]
+pub(super) struct FrameSpans {
+    ether: Option<Span>,
+    vlan: Option<Span>,
+    /// The first match that is about the IP header.
+    ip: Option<Span>,
+}
+
+impl FrameSpans {
+    /// Whether the rule tests anything in the IP header or above.
+    pub(super) fn ip_only(&self) -> bool {
+        self.ip.is_some()
+    }
+}
+
+impl Checker<'_> {
+    /// Records a frame match in `m`; `false` for a match that is not about the frame
+    /// (its span is kept as the rule's first IP match).
+    pub(super) fn fold_frame_match(
+        &mut self,
+        item: &Match,
+        m: &mut RuleMatch,
+        seen: &mut FrameSpans,
+    ) -> bool {
+        let (slot, sp, value, new) = match item {
+            Match::EtherType(t, sp) => (&mut seen.ether, *sp, &mut m.ether_type, *t),
+            Match::Vlan(v, sp) => (&mut seen.vlan, *sp, &mut m.vlan, *v),
+            other => {
+                seen.ip.get_or_insert(match_span(other));
+                return false;
+            }
+        };
+        if let Some(prev) = *slot {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::conflict",
+                    "a frame has one EtherType and one outer VLAN tag",
+                )
+                .label(sp, "second one")
+                .label(prev, "first one"),
+            );
+            return true;
+        }
+        *slot = Some(sp);
+        *value = Some(new);
+        true
+    }
+
+    /// What the frame matches of a rule allow: a hook with frames, an EtherType that
+    /// is one, and no IP header match beside a non-IP EtherType. An IP EtherType with
+    /// IP header matches limits the rule to that family (the same packets).
+    pub(super) fn check_frames(
+        &mut self,
+        m: &RuleMatch,
+        seen: &FrameSpans,
+        spec: &HookSpec,
+        family: &mut Option<(Family, Span)>,
+    ) {
+        let first = seen.ether.or(seen.vlan);
+        if let (Some(sp), false) = (first, matches!(spec.context, Context::Packet(_))) {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::hook-cannot-match",
+                    format!("{} hooks see no Ethernet frames", spec.name),
+                )
+                .label(sp, "not available in this hook")
+                .help("`arp`, `ether type` and `vlan` work in xdp and tc blocks"),
+            );
+            return;
+        }
+        let (Some(t), Some(sp)) = (m.ether_type, seen.ether) else {
+            return;
+        };
+        if t < ETHERTYPE_MIN {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::out-of-range",
+                    format!("EtherType {t:#06x} is an 802.3 frame length, not a type"),
+                )
+                .label(sp, "below 0x0600")
+                .help("EtherTypes are 0x0600 (1536) or more: ip is 0x0800, arp 0x0806, ip6 0x86dd"),
+            );
+            return;
+        }
+        let Some(ip) = seen.ip else {
+            return;
+        };
+        match t {
+            ETHERTYPE_IPV4 => self.constrain_family(family, Family::V4, sp),
+            ETHERTYPE_IPV6 => self.constrain_family(family, Family::V6, sp),
+            _ => self.diags.push(
+                Diagnostic::error(
+                    "sockc::conflict",
+                    format!(
+                        "`ether type {}` frames have no IP header to match",
+                        ether_type_text(t)
+                    ),
+                )
+                .label(ip, "an IP header match")
+                .label(sp, "not an IP frame")
+                .help("write the frame match and the IP matches as two rules"),
+            ),
+        }
+    }
+
+    /// Warns when a packet-hook block drops by default and no rule before the default
+    /// lets ARP or IPv6 neighbour discovery through: the host would lose its
+    /// neighbours (and its remote users) within the neighbour cache's lifetime.
+    pub(super) fn check_lockout(&mut self, prog: &Program, spec: &HookSpec) {
+        if prog.default != Verdict::Drop || !matches!(spec.context, Context::Packet(_)) {
+            return;
+        }
+        let mut missing = Vec::new();
+        if !self.allowed(prog, &Probe::Arp) {
+            missing.push("`allow arp` (IPv4 neighbours)".to_string());
+        }
+        let nd: Vec<u8> = ND_TYPES
+            .into_iter()
+            .filter(|&t| !self.allowed(prog, &Probe::Nd(t)))
+            .collect();
+        if !nd.is_empty() {
+            let types: Vec<String> = nd.iter().map(u8::to_string).collect();
+            missing.push(format!(
+                "`allow icmpv6` (IPv6 neighbour discovery; or `allow icmpv6 type T` for each \
+                 missing T: {}; multicast listener discovery, 130-132 and 143, matters where \
+                 switches snoop it)",
+                types.join(", ")
+            ));
+        }
+        if missing.is_empty() {
+            return;
+        }
+        self.diags.push(
+            Diagnostic::warning(
+                "sockc::lockout",
+                "this default drops the host's neighbour traffic: it becomes unreachable once its neighbour caches expire",
+            )
+            .label(prog.default_span, "drops ARP or neighbour discovery")
+            .help(format!("add before it: {}", missing.join("; "))),
+        );
+    }
+
+    /// Whether the first rule that decides the probe allows it.
+    fn allowed(&self, prog: &Program, probe: &Probe) -> bool {
+        prog.rules
+            .iter()
+            .filter(|r| r.action != Action::Count && self.probe_matches(r, probe))
+            .map(|r| r.action == Action::Allow)
+            .next()
+            .unwrap_or(false)
+    }
+
+    /// Whether a rule matches the probe packet: an untagged ARP request, or a
+    /// neighbour discovery message from a link-local address to a multicast group.
+    fn probe_matches(&self, r: &Rule, probe: &Probe) -> bool {
+        let m = &r.m;
+        if m.vlan.is_some() || r.cond.is_some() {
+            return false;
+        }
+        let Probe::Nd(ty) = *probe else {
+            return !m.ip_only && m.ether_type.is_none_or(|t| t == ETHERTYPE_ARP);
+        };
+        let (src, dst) = nd_addresses();
+        m.ether_type.is_none_or(|t| t == ETHERTYPE_IPV6)
+            && m.family != Some(Family::V4)
+            && m.proto.is_none_or(|p| p == 58)
+            && m.sport == PortMatch::Any
+            && m.dport == PortMatch::Any
+            && m.tcp_flags.is_none()
+            && m.icmp_type.is_none_or(|t| t == ty)
+            && m.icmp_code.is_none_or(|c| c == 0)
+            && self.address_holds(&m.src, src)
+            && self.address_holds(&m.dst, dst)
+    }
+
+    fn address_holds(&self, a: &AddrMatch, addr: Ipv6Addr) -> bool {
+        match a {
+            AddrMatch::Any => true,
+            AddrMatch::Prefix(net) => net.contains(&IpAddr::V6(addr)),
+            AddrMatch::Set(s) => self.module.sets[*s].v6.iter().any(|n| n.contains(&addr)),
+        }
+    }
+}
+
+/// The packets the lockout check asks a block about.
+enum Probe {
+    Arp,
+    /// An ICMPv6 neighbour discovery message of this type.
+    Nd(u8),
+}
+
+/// A neighbour solicitation's addresses: from a link-local address to a
+/// solicited-node multicast group.
+fn nd_addresses() -> (Ipv6Addr, Ipv6Addr) {
+    (
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
+        Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 1),
+    )
+}
+
+fn match_span(m: &Match) -> Span {
+    match m {
+        Match::Proto(_, s)
+        | Match::Family(_, s)
+        | Match::IcmpType(_, s)
+        | Match::IcmpCode(_, s)
+        | Match::EtherType(_, s)
+        | Match::Vlan(_, s) => *s,
+        Match::Flag { span, .. } => *span,
+        Match::Frag(s) => *s,
+        Match::Src(e) | Match::Dst(e) => e.span,
+    }
+}
