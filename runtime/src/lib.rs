@@ -19,7 +19,7 @@ use aya::{
     Ebpf, EbpfLoader, VerifierLogLevel,
 };
 use sockc_compiler::{
-    bpf::maps::{unhex, SOCKETS_MAP, SOCKET_DROPS_MAP},
+    bpf::maps::{SOCKETS_MAP, SOCKET_DROPS_MAP},
     hooks::HookKind,
     metadata::{self, Metadata, MetadataError},
     obj::ObjError,
@@ -31,6 +31,7 @@ pub mod discovery;
 mod fault;
 pub mod install;
 pub mod kernel_error;
+pub(crate) mod map_write;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
@@ -345,6 +346,7 @@ impl LoadedObject {
         Ok(())
     }
 
+    /// Writes each map's initial entries, in batches where the map kind has them.
     fn fill_maps(&mut self) -> Result<(), RuntimeError> {
         for mc in &self.meta.map_contents {
             let err = |source: MapFault| RuntimeError::Map {
@@ -356,23 +358,15 @@ impl LoadedObject {
                 .map(&mc.map)
                 .ok_or_else(|| err(MapFault::Missing))?;
             let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
-            let hex = |what, text: &str| {
-                unhex(text).ok_or_else(|| {
-                    err(MapFault::BadHex {
-                        what,
-                        text: text.to_string(),
-                    })
-                })
-            };
-            for (k, v) in &mc.entries {
-                let (key, value) = (hex("key", k)?, hex("value", v)?);
-                update_elem(data, &key, &value).map_err(|source| {
-                    err(MapFault::Insert {
-                        key: k.clone(),
-                        source,
-                    })
-                })?;
-            }
+            let info = data.info().map_err(|e| err(MapFault::Aya(e)))?;
+            let (key_len, value_len) = (info.key_size() as usize, info.value_size() as usize);
+            let entries = mc
+                .entries
+                .iter()
+                .map(|(k, v)| (k.as_str(), Some(v.as_str())));
+            let fault = |f: map_write::WriteFault| err(fill_fault(f, |i| &mc.entries[i]));
+            let packed = map_write::Packed::decode(entries, key_len, value_len).map_err(fault)?;
+            map_write::update(data.fd().as_fd(), &packed, "fill map").map_err(fault)?;
         }
         Ok(())
     }
@@ -629,16 +623,32 @@ fn map_data(m: &Map) -> Option<&MapData> {
 
 /// `BPF_MAP_UPDATE_ELEM` with raw key and value bytes, checked against the map's
 /// key and value sizes first.
-fn update_elem(map: &MapData, key: &[u8], value: &[u8]) -> std::io::Result<()> {
-    let info = map.info().map_err(std::io::Error::other)?;
-    if key.len() != info.key_size() as usize || value.len() != info.value_size() as usize {
-        return Err(std::io::Error::other(format!(
-            "entry is {}+{} bytes, map wants {}+{}",
-            key.len(),
-            value.len(),
-            info.key_size(),
-            info.value_size()
-        )));
+/// What a failed fill says: the entry's text, as the metadata has it.
+fn fill_fault<'a>(
+    f: map_write::WriteFault,
+    entry: impl Fn(usize) -> &'a (String, String),
+) -> MapFault {
+    use map_write::WriteFault;
+    match f {
+        WriteFault::BadHex { index, key } => MapFault::BadHex {
+            what: if key { "key" } else { "value" },
+            text: if key {
+                &entry(index).0
+            } else {
+                &entry(index).1
+            }
+            .clone(),
+        },
+        WriteFault::Size { index, got, want } => MapFault::Insert {
+            key: entry(index).0.clone(),
+            source: std::io::Error::other(format!(
+                "entry is {}+{} bytes, map wants {}+{}",
+                got.0, got.1, want.0, want.1
+            )),
+        },
+        WriteFault::Kernel { index, source } => MapFault::Insert {
+            key: entry(index).0.clone(),
+            source,
+        },
     }
-    sys::map_update(map.fd().as_fd(), key, value, 0)
 }

@@ -64,6 +64,57 @@ pub fn map_delete(map: BorrowedFd<'_>, key: &[u8]) -> io::Result<()> {
     }
 }
 
+/// `BPF_MAP_UPDATE_BATCH` (`BPF_ANY`) of `keys.len() / key_len` elements whose keys
+/// and values lie back to back in `keys` and `values`. `Ok(n)` once all `n` are
+/// written; on an error, how many were written before the element that failed, and
+/// the error. One syscall writes what one update per element would.
+pub fn map_update_batch(
+    map: BorrowedFd<'_>,
+    keys: &[u8],
+    values: &[u8],
+    key_len: usize,
+) -> Result<usize, (usize, io::Error)> {
+    let count = keys.len() / key_len;
+    let mut attr = zeroed();
+    attr.batch.keys = keys.as_ptr() as u64;
+    attr.batch.values = values.as_ptr() as u64;
+    attr.batch.count = count as u32;
+    attr.batch.map_fd = map.as_raw_fd() as u32;
+    let result = sys_bpf(bpf_cmd::BPF_MAP_UPDATE_BATCH, &mut attr);
+    // SAFETY: reading back the count the kernel wrote into the same member.
+    let done = unsafe { attr.batch.count } as usize;
+    result.map(|_| count).map_err(|e| (done, e))
+}
+
+/// `BPF_MAP_DELETE_BATCH` of the `keys.len() / key_len` keys back to back in `keys`;
+/// as [`map_update_batch`], how many were deleted before an error. The kernel stops
+/// at a key that is absent (`ENOENT`): the caller decides whether that is an error.
+pub fn map_delete_batch(
+    map: BorrowedFd<'_>,
+    keys: &[u8],
+    key_len: usize,
+) -> Result<usize, (usize, io::Error)> {
+    let count = keys.len() / key_len;
+    let mut attr = zeroed();
+    attr.batch.keys = keys.as_ptr() as u64;
+    attr.batch.count = count as u32;
+    attr.batch.map_fd = map.as_raw_fd() as u32;
+    let result = sys_bpf(bpf_cmd::BPF_MAP_DELETE_BATCH, &mut attr);
+    // SAFETY: as in map_update_batch.
+    let done = unsafe { attr.batch.count } as usize;
+    result.map(|_| count).map_err(|e| (done, e))
+}
+
+/// The errors a map kind without batch operations answers a batch command with
+/// (`ENOTSUPP`, the kernel's 524, as much as `EOPNOTSUPP`; `EINVAL` from kernels
+/// older than batch commands).
+pub fn batch_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EOPNOTSUPP) | Some(524) | Some(libc::EINVAL)
+    )
+}
+
 /// `BPF_MAP_LOOKUP_ELEM` into a buffer of `value_len` bytes; `None` when absent.
 pub fn map_lookup(
     map: BorrowedFd<'_>,
@@ -302,6 +353,50 @@ pub fn map_lookup_batch(
         )));
     }
     Ok(values)
+}
+
+/// Every (key, value) of a map with `key_len`-byte keys and `value_len`-byte values,
+/// read with `BPF_MAP_LOOKUP_BATCH` a chunk of `chunk` elements per syscall, keys and
+/// values back to back in the map's iteration order. `Err` with the kernel's answer
+/// when the map kind has no batch lookup (see [`batch_unsupported`]).
+pub fn map_dump(
+    map: BorrowedFd<'_>,
+    key_len: usize,
+    value_len: usize,
+    chunk: usize,
+) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let (mut keys, mut values) = (Vec::new(), Vec::new());
+    // The position token: a key for most map kinds, a bucket index (u32) for hashes.
+    let token_len = key_len.max(8);
+    let (mut in_token, mut out_token) = (vec![0u8; token_len], vec![0u8; token_len]);
+    let mut first = true;
+    loop {
+        let done = keys.len() / key_len.max(1);
+        keys.resize((done + chunk) * key_len, 0);
+        values.resize((done + chunk) * value_len, 0);
+        let mut attr = zeroed();
+        // keys/values have room for `chunk` more elements; tokens are token_len bytes.
+        attr.batch.in_batch = if first { 0 } else { in_token.as_ptr() as u64 };
+        attr.batch.out_batch = out_token.as_mut_ptr() as u64;
+        attr.batch.keys = keys[done * key_len..].as_mut_ptr() as u64;
+        attr.batch.values = values[done * value_len..].as_mut_ptr() as u64;
+        attr.batch.count = chunk as u32;
+        attr.batch.map_fd = map.as_raw_fd() as u32;
+        let result = sys_bpf(bpf_cmd::BPF_MAP_LOOKUP_BATCH, &mut attr);
+        // SAFETY: reading back the count the kernel wrote into the same member.
+        let got = unsafe { attr.batch.count } as usize;
+        keys.truncate((done + got) * key_len);
+        values.truncate((done + got) * value_len);
+        first = false;
+        match result {
+            Ok(_) if got > 0 => in_token.copy_from_slice(&out_token),
+            // ENOENT: no more elements after these.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => break,
+            Ok(_) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((keys, values))
 }
 
 /// `BPF_OBJ_GET_INFO_BY_FD` on a link: its type, program, and attach target.

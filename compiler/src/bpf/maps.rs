@@ -749,16 +749,37 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Lowercase hex, the text form of map keys and values in [`MapContents`].
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// The inverse of [`hex`]; `None` for text that is not pairs of hex digits.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
+    let mut out = Vec::with_capacity(s.len() / 2);
+    unhex_into(s, &mut out).then_some(out)
+}
+
+/// [`unhex`] appending to `out` (a million set entries decode into one buffer, not a
+/// million vectors); false, with `out` partly extended, for text that is not pairs of
+/// hex digits.
+pub fn unhex_into(s: &str, out: &mut Vec<u8>) -> bool {
+    fn digit(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+    let bytes = s.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return false;
+    }
+    for pair in bytes.chunks_exact(2) {
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+            _ => return false,
+        }
+    }
+    true
 }

@@ -389,9 +389,16 @@ impl Checker<'_> {
             if entry.is_empty() {
                 continue;
             }
-            let parsed = entry
-                .parse::<IpNet>()
-                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from));
+            // A prefix needs its `/`: without one, only the address parse can succeed,
+            // so a file of plain addresses is parsed once per line, not twice.
+            let parsed = if entry.contains('/') {
+                entry.parse::<IpNet>().map_err(|_| ())
+            } else {
+                entry
+                    .parse::<std::net::IpAddr>()
+                    .map(IpNet::from)
+                    .map_err(|_| ())
+            };
             let problem = match parsed {
                 Ok(n) if n.trunc() == n => {
                     // Past the limit only the count matters (reported by the caller).

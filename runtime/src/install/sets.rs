@@ -16,11 +16,11 @@ use std::{
 };
 
 use aya::maps::{MapData, MapType};
-use sockc_compiler::bpf::maps::{hex, unhex, MapContents};
+use sockc_compiler::bpf::maps::{hex, unhex_into, MapContents};
 
 use super::InstallError;
+use crate::map_write;
 use crate::{
-    fault::point,
     plan::{set_changes, SetChange},
     store::{Manifest, Store},
     sys,
@@ -54,10 +54,11 @@ pub(super) fn drift(store: &Store, m: &Manifest) -> SetDrift {
             }
         };
         for c in set_changes(std::slice::from_ref(&live), std::slice::from_ref(want)) {
-            let (missing, changed): (Vec<_>, Vec<_>) = c
-                .added_raw
-                .iter()
-                .partition(|(k, _)| !live.entries.iter().any(|(l, _)| l == k));
+            let (missing, changed): (Vec<_>, Vec<_>) = c.added_raw.iter().partition(|(k, _)| {
+                live.entries
+                    .binary_search_by(|(l, _)| l.as_str().cmp(k.as_str()))
+                    .is_err()
+            });
             out.lines.push(format!(
                 "set map {}: {} entries missing, {} with another value, {} not in the manifest",
                 c.map,
@@ -71,6 +72,71 @@ pub(super) fn drift(store: &Store, m: &Manifest) -> SetDrift {
     out
 }
 
+/// [`drift`] for an apply that keeps or updates the set maps in place: each map whose
+/// kernel can read it in batches is compared by its entry count and an
+/// order-independent digest of its entries (no text per entry, no entry-by-entry
+/// comparison); only when one differs, or a map cannot be read that way, are the maps
+/// compared entry by entry, and the lines are [`drift`]'s.
+pub(super) fn drift_quick(store: &Store, m: &Manifest) -> Vec<String> {
+    let dir = store.objects_dir(&m.name, &m.objects_dir);
+    let matches = |want: &MapContents| -> Option<bool> {
+        let map = MapData::from_pin(dir.join(format!("map_{}", want.map))).ok()?;
+        let info = map.info().ok()?;
+        if matches!(info.map_type(), Ok(MapType::Array)) {
+            // Arrays hold zeros where the manifest lists nothing: entry by entry.
+            return None;
+        }
+        let (key_len, value_len) = (info.key_size() as usize, info.value_size() as usize);
+        let (keys, values) =
+            sys::map_dump(map.fd().as_fd(), key_len, value_len, map_write::BATCH).ok()?;
+        let live = keys
+            .chunks_exact(key_len.max(1))
+            .zip(values.chunks_exact(value_len.max(1)));
+        let (live_count, live_digest) = digest(live);
+        let mut bytes = Vec::new();
+        let mut decoded = Vec::with_capacity(want.entries.len());
+        for (k, v) in &want.entries {
+            bytes.clear();
+            if !(unhex_into(k, &mut bytes) && unhex_into(v, &mut bytes)) {
+                return None;
+            }
+            decoded.push(entry_hash(&bytes[..k.len() / 2], &bytes[k.len() / 2..]));
+        }
+        let want_digest = decoded.iter().fold((0u64, 0u64), |a, h| {
+            (a.0.wrapping_add(h.0), a.1.wrapping_add(h.1))
+        });
+        Some(live_count == want.entries.len() && live_digest == want_digest)
+    };
+    if m.snapshot
+        .map_contents
+        .iter()
+        .all(|want| matches(want) == Some(true))
+    {
+        return Vec::new();
+    }
+    drift(store, m).lines
+}
+
+/// Two independent 64-bit hashes of one entry (key, then value).
+fn entry_hash(key: &[u8], value: &[u8]) -> (u64, u64) {
+    use std::hash::{BuildHasher, Hasher};
+    let one = |seed: u64| {
+        let mut h = foldhash::fast::FixedState::with_seed(seed).build_hasher();
+        h.write(key);
+        h.write(value);
+        h.finish()
+    };
+    (one(0x736f_636b_6331), one(0x7365_7473_3331))
+}
+
+/// The count and the order-independent digest (sums of [`entry_hash`]) of entries.
+fn digest<'a>(entries: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> (usize, (u64, u64)) {
+    entries.fold((0, (0, 0)), |(n, (a, b)), (k, v)| {
+        let h = entry_hash(k, v);
+        (n + 1, (a.wrapping_add(h.0), b.wrapping_add(h.1)))
+    })
+}
+
 /// The entries of `map` as the manifest lists them (hex key and value). For an
 /// array, the indexes that hold something other than zeros, and those the manifest
 /// lists.
@@ -79,17 +145,34 @@ fn read_contents(map: &MapData, want: &MapContents) -> Result<MapContents, Strin
     let (key_len, value_len) = (info.key_size() as usize, info.value_size() as usize);
     let is_array = matches!(info.map_type(), Ok(MapType::Array));
     let listed: BTreeSet<&str> = want.entries.iter().map(|(k, _)| k.as_str()).collect();
-    let fd = map.fd().as_fd();
     let mut entries = BTreeMap::new();
-    let mut key: Option<Vec<u8>> = None;
-    while let Some(k) = sys::map_next_key(fd, key.as_deref(), key_len).map_err(|e| e.to_string())? {
-        if let Some(v) = sys::map_lookup(fd, &k, value_len).map_err(|e| e.to_string())? {
-            let k_hex = hex(&k);
-            if !is_array || v.iter().any(|b| *b != 0) || listed.contains(k_hex.as_str()) {
-                entries.insert(k_hex, hex(&v));
+    let mut keep = |k: &[u8], v: &[u8]| {
+        let k_hex = hex(k);
+        if !is_array || v.iter().any(|b| *b != 0) || listed.contains(k_hex.as_str()) {
+            entries.insert(k_hex, hex(v));
+        }
+    };
+    let fd = map.fd().as_fd();
+    match sys::map_dump(fd, key_len, value_len, map_write::BATCH) {
+        Ok((keys, values)) => {
+            let values = values.chunks_exact(value_len.max(1));
+            for (k, v) in keys.chunks_exact(key_len.max(1)).zip(values) {
+                keep(k, v);
             }
         }
-        key = Some(k);
+        // Kernels without batch lookups for this kind: one key and one lookup a time.
+        Err(e) if sys::batch_unsupported(&e) => {
+            let mut key: Option<Vec<u8>> = None;
+            while let Some(k) =
+                sys::map_next_key(fd, key.as_deref(), key_len).map_err(|e| e.to_string())?
+            {
+                if let Some(v) = sys::map_lookup(fd, &k, value_len).map_err(|e| e.to_string())? {
+                    keep(&k, &v);
+                }
+                key = Some(k);
+            }
+        }
+        Err(e) => return Err(e.to_string()),
     }
     Ok(MapContents {
         map: want.map.clone(),
@@ -110,48 +193,74 @@ pub(super) fn update_sets(
         let path = dir.join(format!("map_{map}"));
         MapData::from_pin(&path).map_err(|source| InstallError::OpenMap { path, source })
     };
-    let bytes = |hex: &str, map: &str| -> Result<Vec<u8>, InstallError> {
-        unhex(hex).ok_or_else(|| InstallError::BadHex {
-            map: map.to_string(),
-            hex: hex.to_string(),
-        })
-    };
-    let failed = |map: &str, what| {
-        let map = map.to_string();
-        move |source| InstallError::SetUpdate { map, what, source }
-    };
     for change in changes {
         let map = open(&change.map)?;
-        for (k, v) in &change.added_raw {
-            point(&format!("insert into {}", change.map));
-            sys::map_update(
-                map.fd().as_fd(),
-                &bytes(k, &change.map)?,
-                &bytes(v, &change.map)?,
-                0,
-            )
-            .map_err(failed(&change.map, "insert"))?;
-        }
+        let (key_len, value_len, _) = sizes(&map, &change.map)?;
+        let entries = change
+            .added_raw
+            .iter()
+            .map(|(k, v)| (k.as_str(), Some(v.as_str())));
+        let packed = map_write::Packed::decode(entries, key_len, value_len)
+            .map_err(|f| write_fault(f, &change.map, "insert", &change.added_raw))?;
+        let what = format!("insert into {}", change.map);
+        map_write::update(map.fd().as_fd(), &packed, &what)
+            .map_err(|f| write_fault(f, &change.map, "insert", &change.added_raw))?;
     }
     for change in changes {
         let map = open(&change.map)?;
+        let (key_len, value_len, array) = sizes(&map, &change.map)?;
+        let fault = |f| write_fault(f, &change.map, "remove", &change.removed_raw);
+        let keys = change.removed_raw.iter().map(|(k, _)| (k.as_str(), None));
+        let keys = map_write::Packed::decode(keys, key_len, value_len).map_err(fault)?;
+        let what = format!("remove from {}", change.map);
         // An array's elements always exist (the kernel refuses to delete one): a
         // removed entry goes back to zero, as a fresh map has it.
-        let zero = match map.info() {
-            Ok(info) if matches!(info.map_type(), Ok(MapType::Array)) => {
-                Some(vec![0u8; info.value_size() as usize])
-            }
-            _ => None,
-        };
-        for (k, _) in &change.removed_raw {
-            point(&format!("remove from {}", change.map));
-            let key = bytes(k, &change.map)?;
-            match &zero {
-                Some(zero) => sys::map_update(map.fd().as_fd(), &key, zero, 0),
-                None => sys::map_delete(map.fd().as_fd(), &key),
-            }
-            .map_err(failed(&change.map, "remove"))?;
+        if array {
+            let zeros = map_write::Packed::with_value(keys, &vec![0u8; value_len]);
+            map_write::update(map.fd().as_fd(), &zeros, &what).map_err(fault)?;
+        } else {
+            map_write::delete(map.fd().as_fd(), &keys, &what).map_err(fault)?;
         }
     }
     Ok(())
+}
+
+/// The key and value sizes of a set map, and whether it is an array.
+fn sizes(map: &MapData, name: &str) -> Result<(usize, usize, bool), InstallError> {
+    let info = map.info().map_err(|e| InstallError::SetUpdate {
+        map: name.to_string(),
+        what: "read the map's sizes",
+        source: std::io::Error::other(e),
+    })?;
+    let array = matches!(info.map_type(), Ok(MapType::Array));
+    Ok((info.key_size() as usize, info.value_size() as usize, array))
+}
+
+/// The error of a failed set write, naming the entry's text where it was bad.
+fn write_fault(
+    f: map_write::WriteFault,
+    map: &str,
+    what: &'static str,
+    entries: &[(String, String)],
+) -> InstallError {
+    use map_write::WriteFault;
+    let source = match f {
+        WriteFault::BadHex { index, key } => {
+            let (k, v) = &entries[index];
+            return InstallError::BadHex {
+                map: map.to_string(),
+                hex: if key { k } else { v }.clone(),
+            };
+        }
+        WriteFault::Size { index, got, want } => std::io::Error::other(format!(
+            "entry {} is {}+{} bytes, map wants {}+{}",
+            entries[index].0, got.0, got.1, want.0, want.1
+        )),
+        WriteFault::Kernel { source, .. } => source,
+    };
+    InstallError::SetUpdate {
+        map: map.to_string(),
+        what,
+        source,
+    }
 }

@@ -175,7 +175,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     // them: then what is live must be what the manifest says first.
     let sets_kept = !changes || report.plan.maps_only;
     if let (Some(m), true) = (&old, sets_kept) {
-        report.set_drift = super::sets::drift(store, m).lines;
+        report.set_drift = super::sets::drift_quick(store, m);
     }
 
     if !changes && report.drift.is_empty() && report.set_drift.is_empty() {

@@ -414,6 +414,8 @@ pub fn describe_entry(map: &str, key: &str, value: &str) -> String {
 /// value changes) and keys to remove. Also what rewrites a set map that was changed
 /// behind sockc's back (`old` read from the kernel).
 pub(crate) fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetChange> {
+    type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+    type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
     let old_by_name: HashMap<&str, &MapContents> =
         old.iter().map(|m| (m.map.as_str(), m)).collect();
     let new_by_name: HashMap<&str, &MapContents> =
@@ -431,19 +433,22 @@ pub(crate) fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetCh
     for name in names {
         let old_entries = old_by_name.get(name).map_or(no_entries, |m| &m.entries);
         let new_entries = new_by_name.get(name).map_or(no_entries, |m| &m.entries);
-        let old_values: HashMap<&str, &str> = old_entries
+        if old_entries == new_entries {
+            continue;
+        }
+        let old_values: FastMap<&str, &str> = old_entries
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let new_keys: HashSet<&str> = new_entries.iter().map(|(k, _)| k.as_str()).collect();
-        let mut listed = HashSet::new();
+        let new_keys: FastSet<&str> = new_entries.iter().map(|(k, _)| k.as_str()).collect();
+        let mut listed = FastSet::default();
         let added_raw: Vec<(String, String)> = new_entries
             .iter()
             .filter(|(k, v)| old_values.get(k.as_str()) != Some(&v.as_str()))
             .filter(|(k, _)| listed.insert(k.as_str()))
             .cloned()
             .collect();
-        let mut listed = HashSet::new();
+        let mut listed = FastSet::default();
         let removed_raw: Vec<(String, String)> = old_entries
             .iter()
             .filter(|(k, _)| !new_keys.contains(k.as_str()))
