@@ -76,6 +76,7 @@ pub mod metadata;
 pub mod obj;
 pub mod opt;
 pub mod sema;
+pub mod semdiff;
 pub mod space;
 pub mod syntax;
 
