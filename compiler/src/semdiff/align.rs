@@ -90,6 +90,14 @@ impl<'m> Rules<'m> {
         }
     }
 
+    /// The text of a deciding rule (`None` for a default or no block).
+    pub(super) fn text(&self, d: Decider) -> Option<&str> {
+        match (d, self.prog) {
+            (Decider::Rule(i), Some(p)) => Some(&p.rules[i].text),
+            _ => None,
+        }
+    }
+
     /// The `log` rate of a rule's (or the default's) counter slot.
     fn log_rate(&self, slot: u32) -> Option<u32> {
         self.module.logs.get(&slot).copied()
@@ -107,8 +115,12 @@ pub(super) struct Pairs {
 }
 
 impl Pairs {
-    /// Whether OLD's decider `a` and NEW's `b` are the same rule (or both defaults).
-    pub(super) fn same(&self, a: Decider, b: Decider) -> bool {
+    /// Whether OLD's decider `a` and NEW's `b` are the same rule (or both defaults):
+    /// paired, or written the same (a rule whose set changed keeps its counter).
+    pub(super) fn same(&self, o: &Rules, n: &Rules, a: Decider, b: Decider) -> bool {
+        if o.text(a).is_some() && o.text(a) == n.text(b) {
+            return true;
+        }
         match (a, b) {
             (Decider::Rule(i), Decider::Rule(j)) => self.deciding.get(&i) == Some(&j),
             (Decider::Default, Decider::Default) => true,

@@ -61,7 +61,7 @@ use std::collections::BTreeMap;
 use crate::{
     hooks::HookKind,
     ir::{Action, Module, Program},
-    space::{hook_universe, AddrSets, HeaderBox, Point, Region, TooFragmented},
+    space::{hook_universe, AddrSets, Dim, HeaderBox, Point, Region, TooFragmented},
     syntax::ast::Verdict,
 };
 
@@ -268,8 +268,38 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
     out
 }
 
+/// Regions of more boxes than this are not merged (the merge is quadratic).
+const MERGE_MAX: usize = 64;
+
+/// Merges boxes that differ in one dimension only (their union is then a box), until
+/// none do: the same packets in fewer, more readable boxes. The boxes stay disjoint
+/// (a union of two of them meets no third).
+fn merge(mut boxes: Vec<HeaderBox>) -> Vec<HeaderBox> {
+    if boxes.len() > MERGE_MAX {
+        return boxes;
+    }
+    'again: loop {
+        for i in 0..boxes.len() {
+            for j in i + 1..boxes.len() {
+                let differ: Vec<Dim> = Dim::ALL
+                    .into_iter()
+                    .filter(|&d| boxes[i].get(d) != boxes[j].get(d))
+                    .collect();
+                if let [d] = differ[..] {
+                    let joined = boxes[i].get(d).union(boxes[j].get(d), &mut 0);
+                    boxes[i] = boxes[i].clone().with(d, joined);
+                    boxes.swap_remove(j);
+                    continue 'again;
+                }
+            }
+        }
+        return boxes;
+    }
+}
+
 /// A region's boxes as one [`Change`] (its example the first box's witness).
 fn change(boxes: Vec<HeaderBox>, before: Side, after: Side) -> Option<Change> {
+    let boxes = merge(boxes);
     let example = boxes.first()?.witness()?;
     Some(Change {
         region: Region::from_disjoint(boxes),

@@ -61,12 +61,18 @@ fn block_name(b: &BlockDiff) -> String {
     }
 }
 
-/// The example packet: its `sockc test --packet` text, and `--socket STATE` when a
-/// socket lookup means something for it.
+/// The example packet: its `sockc test --packet` text, and `--socket STATE` when the
+/// region depends on what a socket lookup finds (else every state is in it, and
+/// `sockc test`'s default, none, will do).
 fn example_text(c: &Change) -> String {
     let p = c.example.packet();
     let mut s = p.text().unwrap_or_else(|| "non-IP frame".into());
-    if let Some(sock) = p.socket_name() {
+    let any_socket = c
+        .region
+        .boxes()
+        .iter()
+        .all(|b| b.get(Dim::Socket).is_full(Dim::Socket.max_value()));
+    if let Some(sock) = p.socket_name().filter(|_| !any_socket) {
         write!(s, " (socket {sock})").unwrap();
     }
     s
@@ -250,20 +256,21 @@ pub fn describe_box(b: &HeaderBox) -> String {
         if set.is_full(d.max_value()) {
             continue;
         }
+        let number = |v: u128| v.to_string();
         parts.push(match d {
             Dim::Frame => frame_text(set),
-            Dim::Proto => list(set, 4, proto_name),
+            Dim::Proto => values("", d, set, proto_name),
             Dim::L4 if set.contains(l4::ABSENT) => "no transport header".into(),
             Dim::L4 => continue,
-            Dim::Src4 => format!("from {}", addresses(set, 32)),
-            Dim::Dst4 => format!("to {}", addresses(set, 32)),
-            Dim::Src6 => format!("from {}", addresses(set, 128)),
-            Dim::Dst6 => format!("to {}", addresses(set, 128)),
-            Dim::Sport => format!("sport {}", list(set, 4, |v| v.to_string())),
-            Dim::Dport => format!("dport {}", list(set, 4, |v| v.to_string())),
+            Dim::Src4 => values("from ", d, set, |v| address_text(v, 32)),
+            Dim::Dst4 => values("to ", d, set, |v| address_text(v, 32)),
+            Dim::Src6 => values("from ", d, set, |v| address_text(v, 128)),
+            Dim::Dst6 => values("to ", d, set, |v| address_text(v, 128)),
+            Dim::Sport => values("sport ", d, set, number),
+            Dim::Dport => values("dport ", d, set, number),
             Dim::TcpFlags => flags_text(set),
-            Dim::IcmpType => format!("type {}", list(set, 4, |v| v.to_string())),
-            Dim::IcmpCode => format!("code {}", list(set, 4, |v| v.to_string())),
+            Dim::IcmpType => values("type ", d, set, number),
+            Dim::IcmpCode => values("code ", d, set, number),
             Dim::Socket => format!("socket {}", list(set, 4, |v| socket::name(v).into())),
         });
     }
@@ -296,6 +303,23 @@ fn proto_name(v: u128) -> String {
     }
 }
 
+/// `word` and the values of dimension `d` in `set`, or `word` and `not` and the
+/// values outside it when those are fewer (`dport not 22`); addresses as prefixes.
+fn values(word: &str, d: Dim, set: &ValueSet, name: impl Fn(u128) -> String) -> String {
+    let rest = ValueSet::full(d.max_value()).subtract(set, &mut 0);
+    let (not, shown) = if rest.intervals().len() < set.intervals().len() {
+        ("not ", &rest)
+    } else {
+        ("", set)
+    };
+    let text = match d {
+        Dim::Src4 | Dim::Dst4 => addresses(shown, 32),
+        Dim::Src6 | Dim::Dst6 => addresses(shown, 128),
+        _ => list(shown, 4, name),
+    };
+    format!("{word}{not}{text}")
+}
+
 /// Values and ranges, comma-separated, at most `max` of them and then a count.
 fn list(set: &ValueSet, max: usize, name: impl Fn(u128) -> String) -> String {
     let ivs = set.intervals();
@@ -306,7 +330,7 @@ fn list(set: &ValueSet, max: usize, name: impl Fn(u128) -> String) -> String {
             if lo == hi {
                 name(lo)
             } else {
-                format!("{}-{}", name(lo), name(hi))
+                format!("{lo}-{hi}")
             }
         })
         .collect();

@@ -117,7 +117,7 @@ pub(super) fn group(
     for (b, od, nd) in pieces {
         if o.side(od).outcome != n.side(nd).outcome {
             verdicts.entry((od, nd)).or_default().push(b);
-        } else if !pairs.same(od, nd) {
+        } else if !pairs.same(o, n, od, nd) {
             moved.entry((od, nd)).or_default().push(b);
         }
     }
