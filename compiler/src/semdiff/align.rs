@@ -16,8 +16,8 @@ use similar::{capture_diff_slices_deadline, Algorithm, DiffOp};
 
 use super::{BlockSide, CountingChange, Decider, Outcome, Side, MAX_BOXES};
 use crate::{
-    ir::{Module, Program},
-    space::{rule_region, Region, TooFragmented},
+    ir::{Module, Program, Rule},
+    space::{rule_region, HeaderBox, Region, TooFragmented},
 };
 
 /// Past this, the alignment settles for a common subsequence that is not the longest
@@ -198,34 +198,82 @@ pub(super) fn candidates(
         return Ok(universe.clone());
     }
     let mut work = 0;
-    let mut c = Region::empty();
+    let mut c: Vec<HeaderBox> = Vec::new();
     for (side, rules) in [o, n].into_iter().enumerate() {
         for &i in &pairs.unpaired[side] {
             let within = rules.deciding[i]
                 .region
                 .intersect(universe, MAX_BOXES, &mut work)?;
-            c = c.union(&within, MAX_BOXES, &mut work)?;
+            for b in within.into_boxes() {
+                add_outside(&mut c, b, &mut work);
+                if c.len() > MAX_BOXES {
+                    return Err(TooFragmented { boxes: c.len() });
+                }
+            }
         }
     }
-    Ok(c)
+    Ok(Region::from_disjoint(c))
+}
+
+/// Adds the part of `b` outside the disjoint boxes `c` to them (only the boxes `b`
+/// meets are subtracted: a union of many rules that rarely overlap stays linear in
+/// allocations).
+fn add_outside(c: &mut Vec<HeaderBox>, b: HeaderBox, work: &mut u32) {
+    let mut pieces = vec![b];
+    for e in c.iter() {
+        if !pieces.iter().any(|p| p.overlaps(e, work)) {
+            continue;
+        }
+        pieces = pieces
+            .into_iter()
+            .flat_map(|p| {
+                if p.overlaps(e, work) {
+                    p.subtract(e, work)
+                } else {
+                    vec![p]
+                }
+            })
+            .collect();
+        if pieces.is_empty() {
+            return;
+        }
+    }
+    c.extend(pieces);
+}
+
+/// The `i`th `count` rule of a side.
+fn count_rule<'m>(r: &Rules<'m>, i: usize) -> Option<&'m Rule> {
+    r.prog.map(|p| &p.rules[r.counts[i].0])
 }
 
 /// `count` rules added and removed, and `log` added, removed or re-rated on rules
 /// (and defaults) that are the same on both sides.
 pub(super) fn counting(o: &Rules, n: &Rules, pairs: &Pairs) -> Vec<CountingChange> {
     let mut out = Vec::new();
-    let line = |r: &Rules, i: usize| r.prog.map(|p| p.rules[i].line);
+    let mut added: Vec<usize> = pairs.unpaired_counts[1].clone();
     for &i in &pairs.unpaired_counts[0] {
+        let old = count_rule(o, i);
+        // The same text on the other side: the rule stayed, its sets changed.
+        let same = added
+            .iter()
+            .position(|&j| count_rule(n, j).map(|r| &r.text) == old.map(|r| &r.text));
+        let (new_line, what) = match same {
+            Some(k) => (
+                count_rule(n, added.remove(k)).map(|r| r.line),
+                "count rule counts other packets (its sets changed)",
+            ),
+            None => (None, "count rule removed"),
+        };
         out.push(CountingChange {
-            old_line: line(o, o.counts[i].0),
-            new_line: None,
-            what: "count rule removed".into(),
+            old_line: old.map(|r| r.line),
+            new_line,
+            what: what.into(),
         });
     }
-    for &i in &pairs.unpaired_counts[1] {
+    for j in added {
         out.push(CountingChange {
             old_line: None,
-            new_line: line(n, n.counts[i].0),
+            new_line: count_rule(n, j).map(|r| r.line),
             what: "count rule added".into(),
         });
     }

@@ -63,10 +63,18 @@ fn first_match<L: Copy>(
         }
         let mut next = Vec::with_capacity(live.len());
         for (b, label) in live {
+            if !t.region.boxes().iter().any(|rb| b.overlaps(rb, &mut work)) {
+                next.push((b, label));
+                continue;
+            }
             let mut rest = vec![b];
             for rb in t.region.boxes() {
                 let mut left = Vec::with_capacity(rest.len());
                 for x in rest {
+                    if !x.overlaps(rb, &mut work) {
+                        left.push(x);
+                        continue;
+                    }
                     match x.intersect(rb, &mut work) {
                         Some(inside) => {
                             out.push((inside, label, Decider::Rule(t.index)));
