@@ -3,7 +3,8 @@
 //! Exit codes (nft/bpftool habits): 0 ok, 1 errors in the rules (diagnostics, a rule
 //! file that is not UTF-8 text), 2 usage (bad arguments, an input file that cannot
 //! be read or is refused by a limit, an output file that cannot be written), 3
-//! kernel, permission or verifier failure, 4 changes found (diff, apply --dry-run).
+//! kernel, permission or verifier failure, 4 changes found (diff: some packet changes
+//! its verdict; apply --dry-run --exit-code: the apply would change something).
 //! Every file named on the command line is read within the limits of
 //! `sockc_compiler::limits`, which the global `--max-*` flags change.
 
@@ -41,7 +42,7 @@ mod trace_cmd;
 for XDP and TC hooks, with BTF-defined maps, and loads it with a thin runtime.\n\n\
 Exit codes: 0 ok, 1 errors in the rules, 2 usage (including an input file that cannot be \
 read and an output file that cannot be written), 3 kernel/permission/verifier failure, \
-4 changes found (diff, apply --dry-run)."
+4 changes found (diff: some packet changes its verdict; apply --dry-run --exit-code)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -205,9 +206,10 @@ enum Cmd {
     /// a re-apply swaps programs atomically (or only updates set maps)
     ///
     /// Everything new is built and verified before the first hook changes; any error
-    /// before the swap leaves the installed generation as it was. `--dry-run` prints the
-    /// plan (rule diff, set changes, bytecode diff) and runs the verifier, changing
-    /// nothing; it exits 0 when nothing would change and 4 when something would.
+    /// before the swap leaves the installed generation as it was. `--dry-run` says which
+    /// packets would change their verdict (`--details`: the plan, rule diff, set
+    /// changes, bytecode diff) and runs the verifier, changing nothing; it exits 0,
+    /// or with `--exit-code` 4 when something would change.
     Apply(apply_cmd::ApplyArgs),
     /// Compare two rule files offline: which packets change their verdict (exit 0
     /// none, 4 some), and with --details the rules, set entries, bytecode and the plan
