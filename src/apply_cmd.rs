@@ -5,9 +5,11 @@
 //! take, waited for at most `--lock-timeout`), lets the runtime finish or undo work a
 //! killed sockc left, says so, and then does its own. Exit codes follow the rest of
 //! the CLI: 1 rule errors or nothing installed, 2 usage, 3 kernel, permission or lock
-//! failure, and drift (hooks that do not run what the manifest says); `apply
-//! --dry-run` exits 0 when nothing would change and 4 when something would, like
-//! `sockc diff`.
+//! failure, and drift (hooks that do not run what the manifest says). `apply
+//! --dry-run` leads with the semantic diff against the install (which packets change
+//! their verdict; see `diff_cmd`), shows the plan with `--details`, and exits 0
+//! unless `--exit-code` is given (then 4 when something would change), as `git diff`
+//! does, so `sockc apply --dry-run f.sk && sockc apply f.sk` works.
 
 use crate::stdout::{out, outln};
 use std::{
@@ -26,6 +28,9 @@ use sockc_runtime::{
     plan::ProgramAction,
     store::{LockWait, Store},
 };
+
+use sha2::Digest;
+use sockc_compiler::{ir::Module, semdiff};
 
 use crate::privileges;
 
@@ -55,9 +60,17 @@ pub struct ApplyArgs {
     /// attach in this network namespace: a path such as /run/netns/NAME, or NAME
     #[arg(long, value_name = "PATH")]
     pub netns: Option<String>,
-    /// show the plan and run the new programs through the verifier; change nothing
+    /// say which packets would change their verdict and run the new programs through
+    /// the verifier; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// with --dry-run: also the plan (rule text diff, set entries, programs to reload,
+    /// bytecode diff)
+    #[arg(long, alias = "bytecode")]
+    pub details: bool,
+    /// with --dry-run: exit 4 when the apply would change something (else 0)
+    #[arg(long)]
+    pub exit_code: bool,
     /// print the plan and result as JSON on stdout (see docs/json.md)
     #[arg(short, long)]
     pub json: bool,
@@ -196,9 +209,26 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
     }
     let changes =
         report.plan.has_changes() || !report.drift.is_empty() || !report.set_drift.is_empty();
+    let semantic = args
+        .dry_run
+        .then(|| installed_module(&store, &name).map(|m| semdiff::diff(&m, &compiled.module)));
+    let installed = format!("installed {name}");
     if args.json {
-        print_apply_json(&name, args, &report);
+        let sem = semantic.as_ref().map(|s| match s {
+            Ok(d) => semdiff::to_json(d, &crate::diff_cmd::options(&installed, &file)),
+            Err(why) => json!({ "unavailable": why }),
+        });
+        print_apply_json(&name, args, &report, sem);
     } else {
+        if let Some(s) = &semantic {
+            match s {
+                Ok(d) => print!(
+                    "{}",
+                    crate::diff_cmd::semantic_text(d, &installed, &file, args.summary)
+                ),
+                Err(why) => println!("which packets change their verdict: not known ({why})"),
+            }
+        }
         print_apply_text(&name, &file, args, &report, changes);
     }
     if !report.failed.is_empty() {
@@ -208,7 +238,7 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
         crate::json::sockc_error!("{name}: some hooks do not run the installed rules; `sockc status` shows them, `sockc apply` or `sockc repair` tries again");
         return ExitCode::from(3);
     }
-    if args.dry_run && changes {
+    if args.dry_run && args.exit_code && changes {
         ExitCode::from(CHANGES)
     } else {
         ExitCode::SUCCESS
@@ -231,9 +261,43 @@ fn install_name(args: &ApplyArgs) -> Result<String, ExitCode> {
     }
 }
 
-/// `sockc apply --json`: the plan and what became of it (docs/json.md).
-fn print_apply_json(name: &str, args: &ApplyArgs, report: &install::ApplyReport) {
+/// The rules the install `name` runs, compiled from its source file when that file
+/// still holds what was applied (its SHA-256 is the manifest's); an empty module when
+/// nothing is installed; why not otherwise.
+fn installed_module(store: &Store, name: &str) -> Result<Module, String> {
+    let manifest = match store.manifest(name) {
+        Ok(Some(m)) => m,
+        Ok(None) => return Ok(Module::default()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let path = Path::new(&manifest.source_file);
+    let text = std::fs::read(path)
+        .map_err(|e| format!("the installed source {}: {e}", manifest.source_file))?;
+    let sha: String = sha2::Sha256::digest(&text)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if sha != manifest.source_sha256 {
+        return Err(format!(
+            "{} changed since it was applied",
+            manifest.source_file
+        ));
+    }
+    crate::build_deferred(path)
+        .map(|b| b.compiled.module)
+        .map_err(|_| format!("{} does not compile", manifest.source_file))
+}
+
+/// `sockc apply --json`: the plan and what became of it (docs/json.md); with
+/// `--dry-run` the semantic diff against the install.
+fn print_apply_json(
+    name: &str,
+    args: &ApplyArgs,
+    report: &install::ApplyReport,
+    semantic: Option<serde_json::Value>,
+) {
     crate::json::emit(json!({
+        "semantic": semantic,
         "name": name,
         "dry_run": args.dry_run,
         "changed": report.changed,
@@ -261,14 +325,16 @@ fn print_apply_text(
     changes: bool,
 ) {
     let old = format!("installed {name}");
-    out!(
-        "{}",
-        if args.summary {
-            report.plan.render_summary(&old, file)
-        } else {
-            report.plan.render(&old, file)
-        }
-    );
+    if !args.dry_run || args.details || args.summary {
+        out!(
+            "{}",
+            if args.summary {
+                report.plan.render_summary(&old, file)
+            } else {
+                report.plan.render(&old, file)
+            }
+        );
+    }
     for (at, state) in &report.drift {
         outln!(
             "{} {at}: {state}",

@@ -1,20 +1,33 @@
-//! `sockc diff OLD NEW`: what installing NEW over OLD would change, offline.
+//! `sockc diff OLD NEW`: which packets installing NEW over OLD would treat
+//! differently, offline; with `--details`, what the install would change.
 //!
-//! Both files are compiled and compared with [`sockc_runtime::plan`] (NEW refitted to
-//! OLD's counter slots and map sizes, as `sockc apply` would over an install of OLD):
-//! programs to attach, reload or detach, the path the change takes (set maps or
-//! classifier tables updated in place, or a reload), the rule diff, set entries added
-//! and removed, bytecode diffs and the counters that would carry over. Nothing touches the kernel. Exit code 0 when the files install the same
-//! thing, 4 when they differ (like `diff`, but 1 stays "rule errors").
+//! The answer comes first: the compiler's semantic diff
+//! ([`sockc_compiler::semdiff`]), "no packet changes its verdict" or "N regions change
+//! verdict" with a table of regions (deciding rule before and after, an example
+//! packet in `sockc test` syntax), then what changes counting alone. `--details` (or
+//! `--bytecode`) adds the plan of [`sockc_runtime::plan`] (NEW refitted to OLD's
+//! counter slots and map sizes, as `sockc apply` would over an install of OLD):
+//! programs to attach, reload or detach, the path the change takes, the rule diff, set
+//! entries added and removed, bytecode diffs and the counters that would carry over.
+//! Nothing touches the kernel. Exit code 0 when no packet changes its verdict (even
+//! when text, sets or bytecode differ), 4 when some packet does (1 stays "rule
+//! errors").
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::Args;
-use sockc_compiler::Compiled;
+use sockc_compiler::{
+    semdiff::{self, RenderOptions, SemDiff},
+    Compiled,
+};
 use sockc_runtime::plan::{plan_compiled, Snapshot};
 
-/// Exit code when the files differ (0 and 1 to 3 mean what they mean elsewhere).
+/// Exit code when some packet changes its verdict (0 and 1 to 3 mean what they mean
+/// elsewhere).
 const DIFFERENT: u8 = 4;
+
+/// Regions listed before "N more".
+pub const MAX_LISTED: usize = 20;
 
 #[derive(Args)]
 pub struct DiffArgs {
@@ -22,33 +35,77 @@ pub struct DiffArgs {
     pub old: PathBuf,
     /// the rule file that would replace it
     pub new: PathBuf,
-    /// print the plan as JSON on stdout (see docs/json.md)
+    /// print the semantic diff and the plan as JSON on stdout (see docs/json.md)
     #[arg(short, long)]
     pub json: bool,
-    /// counts instead of listings: rules and set entries added and removed, changed
-    /// bytecode lines (for large changes)
+    /// counts instead of listings: regions that change verdict, counting changes, and
+    /// of the plan rules and set entries added and removed, changed bytecode lines
     #[arg(long, conflicts_with = "json")]
     pub summary: bool,
+    /// after the answer, the plan an apply would follow: rule text diff, set entries,
+    /// programs to reload, bytecode diff, counters carried over
+    #[arg(long)]
+    pub details: bool,
+    /// the same as --details
+    #[arg(long)]
+    pub bytecode: bool,
+}
+
+/// The semantic diff in the words `diff` and `apply --dry-run` lead with.
+pub fn semantic_text(d: &SemDiff, old: &str, new: &str, summary: bool) -> String {
+    if summary {
+        return format!(
+            "{} regions change verdict{}; {} counting changes\n",
+            d.verdict_regions(),
+            if d.changes_verdicts() && d.verdict_regions() == 0 {
+                " (comparison cut short)"
+            } else {
+                ""
+            },
+            d.counting_changes()
+        );
+    }
+    semdiff::render_text(d, &options(old, new))
+}
+
+pub fn options(old: &str, new: &str) -> RenderOptions {
+    RenderOptions {
+        old: old.to_string(),
+        new: new.to_string(),
+        max_listed: MAX_LISTED,
+    }
 }
 
 pub fn run(args: &DiffArgs, old: &Compiled, new: &Compiled) -> ExitCode {
-    let (plan, _, _) = plan_compiled(Some(&Snapshot::of(old)), new);
+    let sem = semdiff::diff(&old.module, &new.module);
+    let (old_name, new_name) = (
+        args.old.display().to_string(),
+        args.new.display().to_string(),
+    );
+    let details = args.details || args.bytecode;
     let text = if args.json {
-        crate::json::emit(plan.to_json());
+        let (plan, _, _) = plan_compiled(Some(&Snapshot::of(old)), new);
+        let mut v = plan.to_json();
+        v["semantic"] = semdiff::to_json(&sem, &options(&old_name, &new_name));
+        crate::json::emit(v);
         String::new()
-    } else if args.summary {
-        plan.render_summary(
-            &args.old.display().to_string(),
-            &args.new.display().to_string(),
-        )
     } else {
-        plan.render(
-            &args.old.display().to_string(),
-            &args.new.display().to_string(),
-        )
+        let mut text = semantic_text(&sem, &old_name, &new_name, args.summary);
+        if details || args.summary {
+            let (plan, _, _) = plan_compiled(Some(&Snapshot::of(old)), new);
+            if !args.summary {
+                text.push('\n');
+            }
+            text.push_str(&if args.summary {
+                plan.render_summary(&old_name, &new_name)
+            } else {
+                plan.render(&old_name, &new_name)
+            });
+        }
+        text
     };
     crate::stdout::bytes(text.as_bytes());
-    if plan.has_changes() {
+    if sem.changes_verdicts() {
         ExitCode::from(DIFFERENT)
     } else {
         ExitCode::SUCCESS

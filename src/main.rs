@@ -3,7 +3,8 @@
 //! Exit codes (nft/bpftool habits): 0 ok, 1 errors in the rules (diagnostics, a rule
 //! file that is not UTF-8 text), 2 usage (bad arguments, an input file that cannot
 //! be read or is refused by a limit, an output file that cannot be written), 3
-//! kernel, permission or verifier failure, 4 changes found (diff, apply --dry-run).
+//! kernel, permission or verifier failure, 4 changes found (diff: some packet changes
+//! its verdict; apply --dry-run --exit-code: the apply would change something).
 //! Every file named on the command line is read within the limits of
 //! `sockc_compiler::limits`, which the global `--max-*` flags change.
 
@@ -44,7 +45,7 @@ for XDP, TC, sk_lookup and SOCKMAP (sk_msg, sk_skb) hooks, with BTF-defined maps
 loads it with a thin runtime that pins, journals and atomically replaces it.\n\n\
 Exit codes: 0 ok, 1 errors in the rules, 2 usage (including an input file that cannot be \
 read and an output file that cannot be written), 3 kernel/permission/verifier failure, \
-4 changes found (diff, apply --dry-run)."
+4 changes found (diff: some packet changes its verdict; apply --dry-run --exit-code)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -216,12 +217,14 @@ enum Cmd {
     /// a re-apply swaps programs atomically (or only updates set maps)
     ///
     /// Everything new is built and verified before the first hook changes; any error
-    /// before the swap leaves the installed generation as it was. `--dry-run` prints the
-    /// plan (rule diff, set changes, bytecode diff) and runs the verifier, changing
-    /// nothing; it exits 0 when nothing would change and 4 when something would.
+    /// before the swap leaves the installed generation as it was. `--dry-run` says which
+    /// packets would change their verdict (`--details`: the plan, rule diff, set
+    /// changes, bytecode diff) and runs the verifier, changing nothing; it exits 0,
+    /// or with `--exit-code` 4 when something would change.
     Apply(apply_cmd::ApplyArgs),
-    /// Compare two rule files offline: rules, set entries, bytecode and the plan an
-    /// apply would follow (exit 0 same, 4 different)
+    /// Compare two rule files offline: which packets change their verdict (exit 0
+    /// none, 4 some), and with --details the rules, set entries, bytecode and the plan
+    /// an apply would follow
     Diff(diff_cmd::DiffArgs),
     /// Show what is installed, read back from the kernel: generation, source, hooks,
     /// program ids, attach modes, and every difference from the manifest (drift, exit 3)
@@ -446,8 +449,19 @@ fn run(cmd: Cmd) -> ExitCode {
             Ok((c, src)) => apply_cmd::run_apply(&args, &c, &src),
             Err(code) => code,
         },
-        Cmd::Diff(args) => match (build(&args.old), build(&args.new)) {
-            (Ok(old), Ok(new)) => diff_cmd::run(&args, &old, &new),
+        Cmd::Diff(args) => match (build_deferred(&args.old), build_deferred(&args.new)) {
+            (Ok(old), Ok(new)) => {
+                // NEW's warnings only, once, after the answer (in the document under
+                // --json, which is printed whole).
+                if args.json {
+                    print_diagnostics(&new.warnings, &new.name, &new.src);
+                }
+                let code = diff_cmd::run(&args, &old.compiled, &new.compiled);
+                if !args.json {
+                    print_diagnostics(&new.warnings, &new.name, &new.src);
+                }
+                code
+            }
             (Err(code), _) | (_, Err(code)) => code,
         },
         Cmd::Status { target, json, deep } => apply_cmd::run_status(&target, json, deep),
@@ -492,6 +506,39 @@ fn build(file: &Path) -> Result<Compiled, ExitCode> {
 /// [`build`], also returning the source text that was compiled.
 /// Under `--json` the diagnostics go into the command's JSON document ([`json`]).
 fn build_with_source(file: &Path) -> Result<(Compiled, String), ExitCode> {
+    let b = build_deferred(file)?;
+    print_diagnostics(&b.warnings, &b.name, &b.src);
+    Ok((b.compiled, b.src))
+}
+
+/// A compiled file whose warnings are not printed yet.
+struct Built {
+    compiled: Compiled,
+    src: String,
+    /// The file's name in messages.
+    name: String,
+    warnings: Vec<diag::Diagnostic>,
+}
+
+/// Prints `diags` of file `name` (none but errors with `-q`), or puts them into the
+/// JSON document under `--json`.
+fn print_diagnostics(diags: &[diag::Diagnostic], name: &str, src: &str) {
+    let mut diags = diags.to_vec();
+    if conventions::quiet() {
+        diags.retain(|d| d.severity == diag::Severity::Error);
+    }
+    if json::enabled().is_some() {
+        json::add_diagnostics(diag::to_json(&diags, name, src));
+    } else if !diags.is_empty() {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        eprint!("{}", diag::render(&diags, name, src, color));
+    }
+}
+
+/// Reads and compiles; on errors prints every diagnostic and returns the exit code,
+/// on success returns the warnings unprinted (`sockc diff` prints NEW's after its
+/// answer, and OLD's never).
+fn build_deferred(file: &Path) -> Result<Built, ExitCode> {
     let settings = settings();
     let (src, name) = if conventions::is_stdin(file) {
         let limit = settings.limits.get(Limit::SourceBytes);
@@ -522,24 +569,22 @@ fn build_with_source(file: &Path) -> Result<(Compiled, String), ExitCode> {
         },
         opt: settings.opt,
     };
-    let (compiled, mut diags) = sockc_compiler::compile(&src, &opts);
-    if conventions::quiet() {
-        diags.retain(|d| d.severity == diag::Severity::Error);
-    }
-    if json::enabled().is_some() {
-        json::add_diagnostics(diag::to_json(&diags, &name, &src));
-    } else if !diags.is_empty() {
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        eprint!("{}", diag::render(&diags, &name, &src, color));
-    }
-    if compiled.is_none() {
+    let (compiled, diags) = sockc_compiler::compile(&src, &opts);
+    let Some(compiled) = compiled else {
+        print_diagnostics(&diags, &name, &src);
         let errors = diags
             .iter()
             .filter(|d| d.severity == diag::Severity::Error)
             .count();
         json::record_error(&format!("{name}: {errors} errors in the rules"));
-    }
-    compiled.map(|c| (c, src)).ok_or(ExitCode::from(1))
+        return Err(ExitCode::from(1));
+    };
+    Ok(Built {
+        compiled,
+        src,
+        name,
+        warnings: diags,
+    })
 }
 
 /// Programs of a compiled file with their rules and stable rule ids (`--emit json`

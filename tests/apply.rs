@@ -726,8 +726,17 @@ fn dry_run_reports_changes_and_changes_nothing() {
     let d2 = lab.rules("d2.sk", &rules("192.0.2.1", 9003));
     let d3 = lab.rules("d3.sk", &rules(&format!("192.0.2.1, {b}"), 9001));
 
-    // Nothing installed: a dry run shows the whole file and installs nothing.
-    let run = lab.apply(&d1, &["--dry-run"]).expect_code(4);
+    // Nothing installed: a dry run says every packet at the hook changes (exit 0
+    // without --exit-code), shows the whole file with --details and installs nothing.
+    let run = lab.apply(&d1, &["--dry-run"]).expect_code(0);
+    assert!(
+        run.stdout.starts_with("3 regions change verdict:\n"),
+        "{run}"
+    );
+    assert!(!run.stdout.contains("\nplan:"), "{run}");
+    let run = lab
+        .apply(&d1, &["--dry-run", "--details", "--exit-code"])
+        .expect_code(4);
     for want in [
         format!("+xdp on {a}: drop udp to *:9001"),
         "verifier: ".to_string(),
@@ -766,12 +775,31 @@ fn dry_run_reports_changes_and_changes_nothing() {
     };
 
     // The installed file itself: no changes, exit 0.
-    let run = lab.apply(&d1, &["--dry-run"]).expect_code(0);
+    let run = lab
+        .apply(&d1, &["--dry-run", "--details", "--exit-code"])
+        .expect_code(0);
+    assert!(
+        run.stdout.starts_with("no packet changes its verdict\n"),
+        "{run}"
+    );
     assert!(run.stdout.contains("no changes"), "{run}");
     check_unchanged("a dry run of the installed file", &run);
 
-    // A changed rule: exit 4, the rule diff and the verifier's word, nothing changed.
-    let run = lab.apply(&d2, &["--dry-run"]).expect_code(4);
+    // A changed rule: the packets it changes, exit 0 (4 with --exit-code), the rule
+    // diff with --details and the verifier's word, nothing changed.
+    let run = lab.apply(&d2, &["--dry-run"]).expect_code(0);
+    assert!(
+        run.stdout.starts_with("2 regions change verdict:\n"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("udp 0.0.0.0:0 -> 0.0.0.0:9001"),
+        "{run}"
+    );
+    check_unchanged("a dry run of a changed rule", &run);
+    let run = lab
+        .apply(&d2, &["--dry-run", "--bytecode", "--exit-code"])
+        .expect_code(4);
     println!("dry run of a one-rule change:\n{}", run.stdout);
     for want in [
         format!("-xdp on {a}: drop udp to *:9001"),
@@ -785,9 +813,12 @@ fn dry_run_reports_changes_and_changes_nothing() {
     check_unchanged("a dry run of a changed rule", &run);
 
     // The same as JSON.
-    let run = lab.apply(&d2, &["--dry-run", "--json"]).expect_code(4);
+    let run = lab
+        .apply(&d2, &["--dry-run", "--json", "--exit-code"])
+        .expect_code(4);
     let v: Value = serde_json::from_str(&run.stdout).expect("apply --json");
     assert_eq!(v["dry_run"], true, "{v:#}");
+    assert_eq!(v["semantic"]["regions"], 2, "{v:#}");
     assert_eq!(v["changed"], false, "{v:#}");
     assert_eq!(v["generation"], 1, "{v:#}");
     assert!(
@@ -797,7 +828,13 @@ fn dry_run_reports_changes_and_changes_nothing() {
     check_unchanged("a JSON dry run of a changed rule", &run);
 
     // Only the set changes: exit 4, the set diff, nothing changed (B still passes).
-    let run = lab.apply(&d3, &["--dry-run"]).expect_code(4);
+    let run = lab
+        .apply(&d3, &["--dry-run", "--details", "--exit-code"])
+        .expect_code(4);
+    assert!(
+        run.stdout.starts_with("1 region changes verdict:\n"),
+        "{run}"
+    );
     for want in [format!("+ {b}"), "dry run: nothing was changed".to_string()] {
         assert!(run.stdout.contains(&want), "missing `{want}`:\n{run}");
     }

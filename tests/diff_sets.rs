@@ -10,8 +10,18 @@ use serde_json::Value;
 
 #[test]
 fn port_set_changes_are_listed_with_their_path() {
-    let (code, out, err) = sockc(&["diff", "rules/diff/ports_old.sk", "rules/diff/ports_new.sk"]);
-    assert_eq!(code, 4, "{err}");
+    // Only a count rule's ports change: no verdict does (exit 0).
+    let (code, out, err) = sockc(&[
+        "diff",
+        "--details",
+        "rules/diff/ports_old.sk",
+        "rules/diff/ports_new.sk",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("no packet changes its verdict\n1 counting change (verdicts unchanged):\n  xdp on eth0: count rule counts other packets (its sets changed) (rules/diff/ports_old.sk:7 → rules/diff/ports_new.sk:7)\n"),
+        "{out}"
+    );
     assert!(
         out.contains(
             "sets:\n  web (ports, compiled into the code: reload): +1 -1\n    + 8443\n    - 8000-8080\n"
@@ -27,8 +37,10 @@ fn port_set_changes_are_listed_with_their_path() {
         "rules/diff/ports_old.sk",
         "rules/diff/ports_new.sk",
     ]);
-    assert_eq!(code, 4);
+    assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["semantic"]["verdicts_change"], false);
+    assert_eq!(v["semantic"]["counting_changes"], 1);
     assert_eq!(
         v["port_set_changes"],
         serde_json::json!([{"set": "web", "added": ["8443"], "removed": ["8000-8080"]}])
@@ -38,8 +50,14 @@ fn port_set_changes_are_listed_with_their_path() {
 
 #[test]
 fn source_port_sets_and_sets_only_one_side_uses() {
-    let (code, out, err) = sockc(&["diff", "rules/diff/ports_new.sk", "rules/diff/ports_src.sk"]);
+    let (code, out, err) = sockc(&[
+        "diff",
+        "--details",
+        "rules/diff/ports_new.sk",
+        "rules/diff/ports_src.sk",
+    ]);
     assert_eq!(code, 4, "{err}");
+    assert!(out.starts_with("1 region changes verdict:\n"), "{out}");
     assert!(
         out.contains("  high (ports, compiled into the code: reload): +1 -0\n    + 1024-65535\n"),
         "{out}"
@@ -47,7 +65,7 @@ fn source_port_sets_and_sets_only_one_side_uses() {
     assert!(!out.contains("  web ("), "web did not change: {out}");
     let (code, out, _) = sockc(&["diff", "rules/diff/ports_new.sk", "rules/diff/ports_new.sk"]);
     assert_eq!(code, 0);
-    assert!(out.starts_with("no changes"), "{out}");
+    assert_eq!(out, "no packet changes its verdict\n");
 }
 
 #[test]
@@ -59,6 +77,10 @@ fn summary_counts_instead_of_listing() {
         "rules/diff/new.sk",
     ]);
     assert_eq!(code, 4, "{err}");
+    assert!(
+        out.starts_with("4 regions change verdict; 2 counting changes\n"),
+        "{out}"
+    );
     assert!(
         out.contains("rules: +3 -0\n"),
         "one xdp rule, tc ingress rule and default: {out}"
@@ -80,7 +102,7 @@ fn summary_counts_instead_of_listing() {
         "rules/diff/ports_old.sk",
         "rules/diff/ports_new.sk",
     ]);
-    assert_eq!(code, 4);
+    assert_eq!(code, 0);
     assert!(
         out.contains("  web (ports, compiled into the code: reload): +1 -1\n")
             && !out.contains("    + 8443"),

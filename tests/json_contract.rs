@@ -171,7 +171,9 @@ fn kernel_commands_follow_their_schemas() {
         let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r}"));
         v
     };
-    let v = apply(&["--dry-run"], 4);
+    let v = apply(&["--dry-run", "--exit-code"], 4);
+    s.validate("apply", &v);
+    let v = apply(&["--dry-run"], 0);
     s.validate("apply", &v);
     let v = apply(&[], 0);
     s.validate("apply", &v);

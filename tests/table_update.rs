@@ -311,7 +311,7 @@ fn apply_switches_tables_without_reloading() {
     let before = counted(&lab.stats(), &kept);
     assert_eq!(before, 20, "generation 1 counted the datagrams to 9001");
 
-    let dry = lab.apply(&gen2, &["--dry-run"]);
+    let dry = lab.apply(&gen2, &["--dry-run", "--details"]);
     assert!(
         dry.stdout
             .contains("path: map update in place: classifier tables"),

@@ -77,6 +77,7 @@ pub mod obj;
 pub mod opt;
 pub mod output;
 pub mod sema;
+pub mod semdiff;
 pub mod space;
 pub mod syntax;
 

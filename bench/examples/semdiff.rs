@@ -1,0 +1,128 @@
+//! The semantic diff's timing on ClassBench sets: each set (10,000 and 100,000
+//! filters of acl1, fw1 and ipc1, converted as `sockc bench` converts them) against
+//! itself with 10 edits (rules deleted, swapped with a neighbour, their action
+//! flipped, copied elsewhere), and the time `sockc_compiler::semdiff::diff` takes,
+//! beside the front end (parse and check) of both files. The targets are 1 s at
+//! 10,000 rules and 10 s at 100,000.
+//!
+//! `cargo run --release -p sockc-bench --example semdiff [DIR] [EDITS]`; DIR defaults
+//! to `$SOCKC_CLASSBENCH_DIR`, then the shared benchmark data, then the vendored
+//! `bench/classbench` (which has only 1,000-filter sets).
+
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use sockc_compiler::{ir::Module, semdiff};
+use sockc_testkit::{
+    classbench::{self, ActionPolicy, ConvertOptions},
+    rng::XorShift,
+};
+
+fn data_dir() -> Option<PathBuf> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(std::env::var_os("SOCKC_CLASSBENCH_DIR").map(PathBuf::from))
+        .chain([
+            here.join("../../shared/bench/classbench"),
+            PathBuf::from("/work/shared/bench/classbench"),
+            here.join("classbench"),
+        ])
+        .find(|d| d.is_dir())
+}
+
+fn front_end(src: &str) -> Module {
+    let (ast, _) = sockc_compiler::syntax::parse(src);
+    let (m, diags) = sockc_compiler::sema::check(&ast, src, &Default::default());
+    m.unwrap_or_else(|| panic!("{diags:?}"))
+}
+
+/// `edits` random edits of the block's rule lines.
+fn edit(src: &str, edits: usize, seed: u64) -> String {
+    let mut lines: Vec<String> = src.lines().map(String::from).collect();
+    let rules: Vec<usize> = (0..lines.len())
+        .filter(|&i| {
+            let l = lines[i].trim_start();
+            l.starts_with("allow ") || l.starts_with("drop ")
+        })
+        .collect();
+    let (first, last) = (rules[0], *rules.last().unwrap());
+    let mut rng = XorShift(seed);
+    let mut deleted = Vec::new();
+    for _ in 0..edits {
+        let i = first + rng.below(last - first);
+        match rng.below(4) {
+            0 => deleted.push(i),
+            1 => lines.swap(i, i + 1),
+            2 => {
+                lines[i] = if lines[i].contains("allow ") {
+                    lines[i].replacen("allow ", "drop ", 1)
+                } else {
+                    lines[i].replacen("drop ", "allow ", 1)
+                }
+            }
+            _ => {
+                let j = first + rng.below(last - first);
+                let copy = lines[i].clone();
+                lines[j] = format!("{}\n{copy}", lines[j]);
+            }
+        }
+    }
+    for i in deleted {
+        lines[i] = "# deleted".into();
+    }
+    lines.join("\n") + "\n"
+}
+
+fn main() {
+    let Some(dir) = data_dir() else {
+        eprintln!("no ClassBench directory");
+        std::process::exit(2);
+    };
+    let edits: usize = std::env::args()
+        .nth(2)
+        .map_or(10, |e| e.parse().expect("EDITS is a number"));
+    println!("| set | rules | edits | front end, both files (ms) | semantic diff (ms) | regions | counting changes |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for size in [10_000, 100_000] {
+        for set in ["acl1", "fw1", "ipc1"] {
+            let path = dir.join(format!("{set}_{size}.rules"));
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let filters = classbench::parse_filters(&text).expect("ClassBench filters");
+            let old_src = classbench::to_sk(
+                &filters,
+                &ConvertOptions {
+                    hook: "xdp on eth0".into(),
+                    policy: ActionPolicy::Alternate,
+                    default: "drop",
+                },
+            );
+            let new_src = edit(&old_src, edits, 0x5eed + size as u64);
+            let t = Instant::now();
+            let (old, new) = (front_end(&old_src), front_end(&new_src));
+            let front = t.elapsed();
+            let t = Instant::now();
+            let d = semdiff::diff(&old, &new);
+            let took = t.elapsed();
+            println!(
+                "| {set} | {} | {edits} | {:.0} | {:.0} | {}{} | {} |",
+                filters.len(),
+                front.as_secs_f64() * 1e3,
+                took.as_secs_f64() * 1e3,
+                d.verdict_regions(),
+                if d.blocks.iter().any(|b| b.cut_short.is_some()) {
+                    " (cut short)"
+                } else {
+                    ""
+                },
+                d.counting_changes(),
+            );
+        }
+    }
+}

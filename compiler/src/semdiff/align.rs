@@ -1,0 +1,308 @@
+//! A block's rules as keys ([`Rules`]), their alignment ([`pair`]: a Myers diff of
+//! the deciding rules' keys, and of the `count` rules' separately), the candidate
+//! region where verdicts may differ ([`candidates`]) and the counting changes the
+//! alignment shows ([`counting`]).
+//!
+//! Invariant: two rules are paired only when their keys are equal — the same exact
+//! region and the same outcome — and pairs keep the order of both sides, so a packet
+//! that only paired rules match is decided by the same pair on both sides.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use similar::{capture_diff_slices_deadline, Algorithm, DiffOp};
+
+use super::{BlockSide, CountingChange, Decider, Outcome, Side, MAX_BOXES};
+use crate::{
+    ir::{Module, Program, Rule},
+    space::{rule_region, HeaderBox, Region, TooFragmented},
+};
+
+/// Past this, the alignment settles for a common subsequence that is not the longest
+/// (still sound: the candidate region only grows).
+const ALIGN_DEADLINE: Duration = Duration::from_secs(2);
+
+/// A deciding rule: its index in the program, exact region and outcome.
+pub(super) struct Term {
+    pub(super) index: usize,
+    pub(super) region: Region,
+    pub(super) outcome: Outcome,
+}
+
+/// One side's block as the diff reads it.
+pub(super) struct Rules<'m> {
+    module: &'m Module,
+    prog: Option<&'m Program>,
+    /// The rules that decide when they match, in order.
+    pub(super) deciding: Vec<Term>,
+    /// The `count` rules: index and region.
+    counts: Vec<(usize, Region)>,
+}
+
+impl<'m> Rules<'m> {
+    pub(super) fn of(side: &BlockSide<'m>) -> Rules<'m> {
+        let mut deciding = Vec::new();
+        let mut counts = Vec::new();
+        for (index, r) in side.prog.iter().flat_map(|p| p.rules.iter().enumerate()) {
+            let region = rule_region(side.sets, &r.m, r.cond);
+            match Outcome::of_action(side.module, r.action) {
+                Some(outcome) => deciding.push(Term {
+                    index,
+                    region,
+                    outcome,
+                }),
+                None => counts.push((index, region)),
+            }
+        }
+        Rules {
+            module: side.module,
+            prog: side.prog,
+            deciding,
+            counts,
+        }
+    }
+
+    pub(super) fn default_outcome(&self) -> Outcome {
+        self.prog
+            .map_or(Outcome::NoBlock, |p| Outcome::of_verdict(p.default))
+    }
+
+    /// Who decides and what, for a decider of this side.
+    pub(super) fn side(&self, d: Decider) -> Side {
+        let (line, outcome) = match (d, self.prog) {
+            (Decider::Rule(i), Some(p)) => (
+                Some(p.rules[i].line),
+                Outcome::of_action(self.module, p.rules[i].action).unwrap_or(Outcome::NoBlock),
+            ),
+            (Decider::Default, Some(p)) => (Some(p.default_line), self.default_outcome()),
+            _ => (None, Outcome::NoBlock),
+        };
+        Side {
+            decider: if self.prog.is_some() {
+                d
+            } else {
+                Decider::NoBlock
+            },
+            line,
+            outcome,
+        }
+    }
+
+    /// The text of a deciding rule (`None` for a default or no block).
+    pub(super) fn text(&self, d: Decider) -> Option<&str> {
+        match (d, self.prog) {
+            (Decider::Rule(i), Some(p)) => Some(&p.rules[i].text),
+            _ => None,
+        }
+    }
+
+    /// The `log` rate of a rule's (or the default's) counter slot.
+    fn log_rate(&self, slot: u32) -> Option<u32> {
+        self.module.logs.get(&slot).copied()
+    }
+}
+
+/// Which rules of the two sides are the same rule.
+pub(super) struct Pairs {
+    /// Program rule index in OLD → in NEW, for paired deciding rules.
+    pub(super) deciding: HashMap<usize, usize>,
+    /// Positions in `deciding` of the rules that are not paired, per side.
+    unpaired: [Vec<usize>; 2],
+    /// Positions in `counts` of the `count` rules that are not paired, per side.
+    unpaired_counts: [Vec<usize>; 2],
+}
+
+impl Pairs {
+    /// Whether OLD's decider `a` and NEW's `b` are the same rule (or both defaults):
+    /// paired, or written the same (a rule whose set changed keeps its counter).
+    pub(super) fn same(&self, o: &Rules, n: &Rules, a: Decider, b: Decider) -> bool {
+        if o.text(a).is_some() && o.text(a) == n.text(b) {
+            return true;
+        }
+        match (a, b) {
+            (Decider::Rule(i), Decider::Rule(j)) => self.deciding.get(&i) == Some(&j),
+            (Decider::Default, Decider::Default) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A longest (or, past the deadline, some) common subsequence of two key lists: the
+/// paired positions, in order.
+fn common<K: std::hash::Hash + Eq>(old: &[K], new: &[K]) -> Vec<(usize, usize)> {
+    let mut ids: HashMap<&K, u32> = HashMap::new();
+    let mut intern = |k| {
+        let next = ids.len() as u32;
+        *ids.entry(k).or_insert(next)
+    };
+    let a: Vec<u32> = old.iter().map(&mut intern).collect();
+    let b: Vec<u32> = new.iter().map(&mut intern).collect();
+    let deadline = Instant::now() + ALIGN_DEADLINE;
+    let mut out = Vec::new();
+    for op in capture_diff_slices_deadline(Algorithm::Myers, &a, &b, Some(deadline)) {
+        if let DiffOp::Equal {
+            old_index,
+            new_index,
+            len,
+        } = op
+        {
+            out.extend((0..len).map(|k| (old_index + k, new_index + k)));
+        }
+    }
+    out
+}
+
+/// The positions of `0..n` not in `paired`.
+fn rest(n: usize, paired: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut taken = vec![false; n];
+    paired.for_each(|i| taken[i] = true);
+    (0..n).filter(|&i| !taken[i]).collect()
+}
+
+pub(super) fn pair(o: &Rules, n: &Rules) -> Pairs {
+    let key = |t: &Term| (t.region.clone(), t.outcome.clone());
+    let (ko, kn): (Vec<_>, Vec<_>) = (
+        o.deciding.iter().map(key).collect(),
+        n.deciding.iter().map(key).collect(),
+    );
+    let same = common(&ko, &kn);
+    let count_keys = |r: &Rules| r.counts.iter().map(|c| c.1.clone()).collect::<Vec<_>>();
+    let same_counts = common(&count_keys(o), &count_keys(n));
+    Pairs {
+        deciding: same
+            .iter()
+            .map(|&(a, b)| (o.deciding[a].index, n.deciding[b].index))
+            .collect(),
+        unpaired: [
+            rest(o.deciding.len(), same.iter().map(|p| p.0)),
+            rest(n.deciding.len(), same.iter().map(|p| p.1)),
+        ],
+        unpaired_counts: [
+            rest(o.counts.len(), same_counts.iter().map(|p| p.0)),
+            rest(n.counts.len(), same_counts.iter().map(|p| p.1)),
+        ],
+    }
+}
+
+/// The packets whose verdict may differ: what the unpaired deciding rules match, or
+/// the whole hook when the defaults differ; within `universe`.
+pub(super) fn candidates(
+    o: &Rules,
+    n: &Rules,
+    pairs: &Pairs,
+    universe: &Region,
+) -> Result<Region, TooFragmented> {
+    if o.default_outcome() != n.default_outcome() {
+        return Ok(universe.clone());
+    }
+    let mut work = 0;
+    let mut c: Vec<HeaderBox> = Vec::new();
+    for (side, rules) in [o, n].into_iter().enumerate() {
+        for &i in &pairs.unpaired[side] {
+            let within = rules.deciding[i]
+                .region
+                .intersect(universe, MAX_BOXES, &mut work)?;
+            for b in within.into_boxes() {
+                add_outside(&mut c, b, &mut work);
+                if c.len() > MAX_BOXES {
+                    return Err(TooFragmented { boxes: c.len() });
+                }
+            }
+        }
+    }
+    Ok(Region::from_disjoint(c))
+}
+
+/// Adds the part of `b` outside the disjoint boxes `c` to them (only the boxes `b`
+/// meets are subtracted: a union of many rules that rarely overlap stays linear in
+/// allocations).
+fn add_outside(c: &mut Vec<HeaderBox>, b: HeaderBox, work: &mut u32) {
+    let mut pieces = vec![b];
+    for e in c.iter() {
+        if !pieces.iter().any(|p| p.overlaps(e, work)) {
+            continue;
+        }
+        pieces = pieces
+            .into_iter()
+            .flat_map(|p| {
+                if p.overlaps(e, work) {
+                    p.subtract(e, work)
+                } else {
+                    vec![p]
+                }
+            })
+            .collect();
+        if pieces.is_empty() {
+            return;
+        }
+    }
+    c.extend(pieces);
+}
+
+/// The `i`th `count` rule of a side.
+fn count_rule<'m>(r: &Rules<'m>, i: usize) -> Option<&'m Rule> {
+    r.prog.map(|p| &p.rules[r.counts[i].0])
+}
+
+/// `count` rules added and removed, and `log` added, removed or re-rated on rules
+/// (and defaults) that are the same on both sides.
+pub(super) fn counting(o: &Rules, n: &Rules, pairs: &Pairs) -> Vec<CountingChange> {
+    let mut out = Vec::new();
+    let mut added: Vec<usize> = pairs.unpaired_counts[1].clone();
+    for &i in &pairs.unpaired_counts[0] {
+        let old = count_rule(o, i);
+        // The same text on the other side: the rule stayed, its sets changed.
+        let same = added
+            .iter()
+            .position(|&j| count_rule(n, j).map(|r| &r.text) == old.map(|r| &r.text));
+        let (new_line, what) = match same {
+            Some(k) => (
+                count_rule(n, added.remove(k)).map(|r| r.line),
+                "count rule counts other packets (its sets changed)",
+            ),
+            None => (None, "count rule removed"),
+        };
+        out.push(CountingChange {
+            old_line: old.map(|r| r.line),
+            new_line,
+            what: what.into(),
+        });
+    }
+    for j in added {
+        out.push(CountingChange {
+            old_line: None,
+            new_line: count_rule(n, j).map(|r| r.line),
+            what: "count rule added".into(),
+        });
+    }
+    let (Some(po), Some(pn)) = (o.prog, n.prog) else {
+        return out;
+    };
+    let mut same: Vec<(Option<usize>, Option<usize>)> = pairs
+        .deciding
+        .iter()
+        .map(|(&a, &b)| (Some(a), Some(b)))
+        .collect();
+    same.sort_unstable();
+    same.push((None, None));
+    for (a, b) in same {
+        let slot =
+            |p: &Program, i: Option<usize>| i.map_or(p.default_counter, |i| p.rules[i].counter);
+        let lines = |p: &Program, i: Option<usize>| i.map_or(p.default_line, |i| p.rules[i].line);
+        let (ro, rn) = (o.log_rate(slot(po, a)), n.log_rate(slot(pn, b)));
+        let what = match (ro, rn) {
+            (None, Some(r)) => format!("log added ({r}/s)"),
+            (Some(_), None) => "log removed".to_string(),
+            (Some(x), Some(y)) if x != y => format!("log rate {x}/s → {y}/s"),
+            _ => continue,
+        };
+        out.push(CountingChange {
+            old_line: Some(lines(po, a)),
+            new_line: Some(lines(pn, b)),
+            what,
+        });
+    }
+    out
+}

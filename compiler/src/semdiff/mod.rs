@@ -1,0 +1,313 @@
+//! The semantic diff: per hook block, the packets whose verdict (or redirect target)
+//! differs between two compiled rule files, as a few disjoint regions of the header
+//! space ([`crate::space`]), each with the deciding rule before and after and one
+//! example packet; beside them, what changes only counters (`count` rules added or
+//! removed, `log` added, removed or re-rated, packets decided by another rule with
+//! the same verdict).
+//!
+//! # The algorithm
+//!
+//! Blocks are paired by (hook, attach point); a block on one side only is a change of
+//! every packet its hook sees. Within a pair, a `count` rule never decides, so only
+//! the *deciding* rules (every other action; a socket condition is the
+//! [`Dim::Socket`](crate::space::Dim) dimension of the rule's region) take part:
+//!
+//! 1. **Align.** Each deciding rule is keyed by its exact region ([`rule_region`]:
+//!    sets expanded into their members, so `from @web` and the same addresses written
+//!    out are one key) and its outcome (verdict, or redirect and the target socket's
+//!    name). A Myers diff of the two key sequences gives a common subsequence: pairs
+//!    of equal rules in the same order.
+//! 2. **Candidates.** Let `C` be the union of the regions of the rules outside the
+//!    common subsequence, on both sides (the whole hook when the defaults differ),
+//!    within what the hook sees ([`hook_universe`]). A packet outside `C` is matched
+//!    only by paired rules, which come in the same order on both sides, so the same
+//!    pair decides it (or both defaults, which agree): its verdict cannot change.
+//! 3. **Partition.** Inside `C`, OLD's first-match partition: walking OLD's deciding
+//!    rules in order, each takes the part of the still undecided boxes its region
+//!    meets; what is left goes to the default. Each piece is then split the same way
+//!    by NEW's rules. Every resulting box has one deciding rule on each side.
+//! 4. **Compare.** Boxes whose outcomes differ are grouped by (old decider, new
+//!    decider) into regions; boxes with the same outcome but a decider that is not
+//!    the old one's pair are grouped likewise as counter moves.
+//!
+//! The answer is exact: steps 1–2 are a sound restriction (no packet outside `C` can
+//! change) and steps 3–4 compute first match, box by box, with the same region
+//! algebra the anomaly lints use (no sampling, no approximation). Its cost is that
+//! of the candidates: the rules that overlap `C`, times the boxes of `C` that they
+//! split. A partition that would fragment past [`MAX_BOXES`] boxes stops with
+//! [`TooFragmented`] for that block, which is reported, never taken as "no change".
+//!
+//! A redirect to a socket nothing is registered for drops; the diff compares the
+//! rules as written (redirect to `NAME` against drop), which is the answer for a
+//! registered socket.
+//!
+//! # Files
+//!
+//! * `mod.rs`: the result types and [`diff`].
+//! * `align.rs`: rules as keys, their alignment and the candidate region.
+//! * `walk.rs`: first-match partitions of a region.
+//! * `render.rs`: the result in words (table and JSON), and a box as a match.
+//!
+//! Invariant: every reported example packet is a point of its region, and every box
+//! of a verdict region is decided differently by the two files; no packet outside the
+//! reported regions changes its verdict (unless the block says it was cut short).
+
+mod align;
+mod render;
+mod walk;
+
+use std::collections::BTreeMap;
+
+use crate::{
+    hooks::HookKind,
+    ir::{Action, Module, Program},
+    space::{hook_universe, AddrSets, Dim, HeaderBox, Point, Region, TooFragmented},
+    syntax::ast::Verdict,
+};
+
+pub use render::{describe_box, render_text, to_json, RenderOptions};
+
+/// Most boxes one block's partition may hold before it is cut short.
+pub const MAX_BOXES: usize = 200_000;
+
+/// What a packet's fate is at one side.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    Allow,
+    Drop,
+    Pass,
+    /// `redirect ... to sock NAME [ingress]`, or `redirect local` (`socket: None`).
+    Redirect {
+        socket: Option<String>,
+        ingress: bool,
+    },
+    /// The file has no such block.
+    NoBlock,
+}
+
+impl Outcome {
+    fn of_verdict(v: Verdict) -> Outcome {
+        match v {
+            Verdict::Allow => Outcome::Allow,
+            Verdict::Drop => Outcome::Drop,
+            Verdict::Pass => Outcome::Pass,
+        }
+    }
+
+    /// The outcome of a deciding action (`None` for `count`).
+    fn of_action(module: &Module, a: Action) -> Option<Outcome> {
+        let name = |s: crate::ir::SockId| module.sockets[s].name.clone();
+        Some(match a {
+            Action::Allow => Outcome::Allow,
+            Action::Drop => Outcome::Drop,
+            Action::Pass => Outcome::Pass,
+            Action::Count => return None,
+            Action::Redirect(s) => Outcome::Redirect {
+                socket: s.map(name),
+                ingress: false,
+            },
+            Action::RedirectIngress(s) => Outcome::Redirect {
+                socket: Some(name(s)),
+                ingress: true,
+            },
+        })
+    }
+}
+
+/// Who decides a packet at one side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Decider {
+    /// Index into the program's rules.
+    Rule(usize),
+    Default,
+    NoBlock,
+}
+
+/// One side of a change: who decides and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Side {
+    pub decider: Decider,
+    /// The deciding rule's (or the default's) line; `None` without a block.
+    pub line: Option<usize>,
+    pub outcome: Outcome,
+}
+
+/// A region whose packets are all decided by `before` in OLD and `after` in NEW.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub region: Region,
+    pub before: Side,
+    pub after: Side,
+    /// A packet of the region (the witness of its first box).
+    pub example: Point,
+}
+
+/// A counting change that is not about which packets: a `count` rule or a `log`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountingChange {
+    pub old_line: Option<usize>,
+    pub new_line: Option<usize>,
+    pub what: String,
+}
+
+/// The differences of one hook block.
+#[derive(Clone, Debug)]
+pub struct BlockDiff {
+    pub hook: HookKind,
+    pub attach_to: String,
+    /// Regions whose outcome differs, ordered by OLD's decider then NEW's.
+    pub verdicts: Vec<Change>,
+    /// Regions with the same outcome decided by another rule (counters move).
+    pub moved: Vec<Change>,
+    pub counting: Vec<CountingChange>,
+    /// The partition stopped: the regions above are incomplete.
+    pub cut_short: Option<TooFragmented>,
+}
+
+impl BlockDiff {
+    fn is_empty(&self) -> bool {
+        self.verdicts.is_empty()
+            && self.moved.is_empty()
+            && self.counting.is_empty()
+            && self.cut_short.is_none()
+    }
+}
+
+/// The semantic diff of two files: the blocks where anything differs.
+#[derive(Clone, Debug, Default)]
+pub struct SemDiff {
+    pub blocks: Vec<BlockDiff>,
+}
+
+impl SemDiff {
+    /// Regions that change verdict, over all blocks.
+    pub fn verdict_regions(&self) -> usize {
+        self.blocks.iter().map(|b| b.verdicts.len()).sum()
+    }
+
+    /// True when some packet may change its verdict (a cut-short block counts: it
+    /// was not shown not to).
+    pub fn changes_verdicts(&self) -> bool {
+        self.blocks
+            .iter()
+            .any(|b| !b.verdicts.is_empty() || b.cut_short.is_some())
+    }
+
+    /// Changes to counting alone (moved deciders, count rules, logs).
+    pub fn counting_changes(&self) -> usize {
+        self.blocks
+            .iter()
+            .map(|b| b.moved.len() + b.counting.len())
+            .sum()
+    }
+}
+
+/// One side of a block pair.
+struct BlockSide<'m> {
+    module: &'m Module,
+    prog: Option<&'m Program>,
+    sets: &'m AddrSets,
+}
+
+/// The semantic diff of `old` and `new` (see the module docs).
+pub fn diff(old: &Module, new: &Module) -> SemDiff {
+    let (old_sets, new_sets) = (AddrSets::new(old), AddrSets::new(new));
+    let mut keys: BTreeMap<(HookKind, String), [Option<&Program>; 2]> = BTreeMap::new();
+    for (i, m) in [old, new].into_iter().enumerate() {
+        for p in m.programs.values() {
+            keys.entry((p.hook, p.attach_to.clone())).or_default()[i] = Some(p);
+        }
+    }
+    let blocks = keys
+        .into_iter()
+        .filter(|((hook, _), _)| !hook_universe(*hook).is_empty())
+        .map(|((hook, attach_to), [o, n])| {
+            let old = BlockSide {
+                module: old,
+                prog: o,
+                sets: &old_sets,
+            };
+            let new = BlockSide {
+                module: new,
+                prog: n,
+                sets: &new_sets,
+            };
+            block_diff(hook, attach_to, &old, &new)
+        })
+        .filter(|b| !b.is_empty())
+        .collect();
+    SemDiff { blocks }
+}
+
+fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSide) -> BlockDiff {
+    let universe = hook_universe(hook);
+    let (o, n) = (align::Rules::of(old), align::Rules::of(new));
+    let pairs = align::pair(&o, &n);
+    let mut out = BlockDiff {
+        hook,
+        attach_to,
+        verdicts: Vec::new(),
+        moved: Vec::new(),
+        counting: align::counting(&o, &n, &pairs),
+        cut_short: None,
+    };
+    let candidates = match align::candidates(&o, &n, &pairs, &universe) {
+        Ok(c) => c,
+        Err(e) => {
+            out.cut_short = Some(e);
+            return out;
+        }
+    };
+    match walk::decide(&candidates, &o.deciding, &n.deciding, MAX_BOXES) {
+        Ok(pieces) => {
+            let groups = walk::group(pieces, &o, &n, &pairs);
+            (out.verdicts, out.moved) = groups;
+        }
+        Err(e) => out.cut_short = Some(e),
+    }
+    out
+}
+
+/// Regions of more boxes than this are not merged (the merge is quadratic).
+const MERGE_MAX: usize = 64;
+
+/// Merges boxes that differ in one dimension only (their union is then a box), until
+/// none do: the same packets in fewer, more readable boxes. The boxes stay disjoint
+/// (a union of two of them meets no third).
+fn merge(mut boxes: Vec<HeaderBox>) -> Vec<HeaderBox> {
+    if boxes.len() > MERGE_MAX {
+        return boxes;
+    }
+    'again: loop {
+        for i in 0..boxes.len() {
+            for j in i + 1..boxes.len() {
+                let differ: Vec<Dim> = Dim::ALL
+                    .into_iter()
+                    .filter(|&d| boxes[i].get(d) != boxes[j].get(d))
+                    .collect();
+                if let [d] = differ[..] {
+                    let joined = boxes[i].get(d).union(boxes[j].get(d), &mut 0);
+                    boxes[i] = boxes[i].clone().with(d, joined);
+                    boxes.swap_remove(j);
+                    continue 'again;
+                }
+            }
+        }
+        return boxes;
+    }
+}
+
+/// A region's boxes as one [`Change`] (its example the first box's witness).
+fn change(boxes: Vec<HeaderBox>, before: Side, after: Side) -> Option<Change> {
+    let boxes = merge(boxes);
+    let example = boxes.first()?.witness()?;
+    Some(Change {
+        region: Region::from_disjoint(boxes),
+        before,
+        after,
+        example,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,432 @@
+//! The semantic diff in words: [`render_text`] (the answer first — "no packet changes
+//! its verdict" or "N regions change verdict" with a table of regions — then the
+//! changes to counting alone), [`to_json`] (the same as data) and [`describe_box`]
+//! (a box as the match it stands for, e.g. `IPv4 tcp to 10.0.0.0/8 dport 22`).
+//!
+//! Invariant: the lists are cut at [`RenderOptions::max_listed`] entries with a line
+//! saying how many were left out; nothing is dropped silently, and the first line
+//! says whether any packet changes its verdict.
+
+use std::fmt::Write;
+
+use serde_json::{json, Value};
+
+use super::{BlockDiff, Change, Outcome, SemDiff, Side};
+use crate::space::{frame, l4, socket, Dim, HeaderBox, ValueSet};
+
+/// How the diff is written.
+#[derive(Clone, Debug)]
+pub struct RenderOptions {
+    /// The names of the two files (for `file:line`).
+    pub old: String,
+    pub new: String,
+    /// Regions (and counting changes) listed at most.
+    pub max_listed: usize,
+}
+
+impl Outcome {
+    pub fn text(&self) -> String {
+        match self {
+            Outcome::Allow => "allow".into(),
+            Outcome::Drop => "drop".into(),
+            Outcome::Pass => "pass".into(),
+            Outcome::Redirect {
+                socket: None,
+                ingress: _,
+            } => "redirect local".into(),
+            Outcome::Redirect {
+                socket: Some(s),
+                ingress,
+            } => format!(
+                "redirect to sock {s}{}",
+                if *ingress { " ingress" } else { "" }
+            ),
+            Outcome::NoBlock => "(no block)".into(),
+        }
+    }
+}
+
+fn side_text(s: &Side, file: &str) -> String {
+    match s.line {
+        Some(l) => format!("{} {file}:{l}", s.outcome.text()),
+        None => s.outcome.text(),
+    }
+}
+
+fn block_name(b: &BlockDiff) -> String {
+    if b.attach_to.is_empty() {
+        b.hook.to_string()
+    } else {
+        format!("{} on {}", b.hook, b.attach_to)
+    }
+}
+
+/// The example packet: its `sockc test --packet` text, and `--socket STATE` when the
+/// region depends on what a socket lookup finds (else every state is in it, and
+/// `sockc test`'s default, none, will do).
+fn example_text(c: &Change) -> String {
+    let p = c.example.packet();
+    let mut s = p.text().unwrap_or_else(|| "non-IP frame".into());
+    let any_socket = c
+        .region
+        .boxes()
+        .iter()
+        .all(|b| b.get(Dim::Socket).is_full(Dim::Socket.max_value()));
+    if let Some(sock) = p.socket_name().filter(|_| !any_socket) {
+        write!(s, " (socket {sock})").unwrap();
+    }
+    s
+}
+
+/// The regions of a change, described box by box (at most three, then a count).
+fn region_text(c: &Change) -> String {
+    let boxes = c.region.boxes();
+    let mut parts: Vec<String> = boxes.iter().take(3).map(describe_box).collect();
+    if boxes.len() > 3 {
+        parts.push(format!("… {} more boxes", boxes.len() - 3));
+    }
+    parts.join(" | ")
+}
+
+/// `rows` as columns padded to their widest cell (the last one not padded).
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.first().map_or(0, Vec::len);
+    let width: Vec<usize> = (0..cols)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::from(" ");
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 == cols {
+                line.push_str(cell);
+            } else {
+                write!(line, " {cell:<w$} ", w = width[i]).unwrap();
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The diff as text: the answer, the table of regions that change verdict, blocks
+/// cut short, then what changes counting alone.
+pub fn render_text(d: &SemDiff, o: &RenderOptions) -> String {
+    let mut out = String::new();
+    let n = d.verdict_regions();
+    let cut: Vec<&BlockDiff> = d.blocks.iter().filter(|b| b.cut_short.is_some()).collect();
+    match (n, cut.is_empty()) {
+        (0, true) => out.push_str("no packet changes its verdict\n"),
+        (1, _) => out.push_str("1 region changes verdict:\n"),
+        (n, _) => writeln!(out, "{n} regions change verdict:").unwrap(),
+    }
+    if n > 0 {
+        let mut rows = vec![["hook", "before", "after", "example packet", "packets"]
+            .map(String::from)
+            .to_vec()];
+        let all = d
+            .blocks
+            .iter()
+            .flat_map(|b| b.verdicts.iter().map(move |c| (b, c)));
+        for (b, c) in all.clone().take(o.max_listed) {
+            rows.push(vec![
+                block_name(b),
+                side_text(&c.before, &o.old),
+                side_text(&c.after, &o.new),
+                example_text(c),
+                region_text(c),
+            ]);
+        }
+        out.push_str(&table(&rows));
+        if n > o.max_listed {
+            writeln!(out, "  … {} more", n - o.max_listed).unwrap();
+        }
+    }
+    for b in cut {
+        writeln!(
+            out,
+            "{}: not compared to the end ({}): verdicts may change beyond the regions listed",
+            block_name(b),
+            b.cut_short.unwrap()
+        )
+        .unwrap();
+    }
+    out.push_str(&counting_text(d, o));
+    out
+}
+
+fn counting_text(d: &SemDiff, o: &RenderOptions) -> String {
+    let mut lines = Vec::new();
+    for b in &d.blocks {
+        let name = block_name(b);
+        for c in &b.moved {
+            lines.push(format!(
+                "{name}: {} decided by {} instead of {}, e.g. {}",
+                region_text(c),
+                side_text(&c.after, &o.new),
+                side_text(&c.before, &o.old),
+                example_text(c)
+            ));
+        }
+        for c in &b.counting {
+            let at = |l: Option<usize>, f: &str| l.map(|l| format!("{f}:{l}"));
+            let place: Vec<String> = [at(c.old_line, &o.old), at(c.new_line, &o.new)]
+                .into_iter()
+                .flatten()
+                .collect();
+            lines.push(format!("{name}: {} ({})", c.what, place.join(" → ")));
+        }
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "{} counting change{} (verdicts unchanged):\n",
+        lines.len(),
+        if lines.len() == 1 { "" } else { "s" }
+    );
+    for l in lines.iter().take(o.max_listed) {
+        writeln!(out, "  {l}").unwrap();
+    }
+    if lines.len() > o.max_listed {
+        writeln!(out, "  … {} more", lines.len() - o.max_listed).unwrap();
+    }
+    out
+}
+
+fn side_json(s: &Side, file: &str) -> Value {
+    json!({
+        "outcome": s.outcome.text(),
+        "line": s.line,
+        "at": s.line.map(|l| format!("{file}:{l}")),
+        "default": matches!(s.decider, super::Decider::Default),
+    })
+}
+
+fn change_json(c: &Change, o: &RenderOptions) -> Value {
+    let p = c.example.packet();
+    json!({
+        "before": side_json(&c.before, &o.old),
+        "after": side_json(&c.after, &o.new),
+        "example": {"packet": p.text(), "socket": p.socket_name()},
+        "packets": c.region.boxes().iter().map(describe_box).collect::<Vec<_>>(),
+    })
+}
+
+/// The diff as data (docs/json.md, `semantic` of `sockc.diff/1`).
+pub fn to_json(d: &SemDiff, o: &RenderOptions) -> Value {
+    let blocks: Vec<Value> = d
+        .blocks
+        .iter()
+        .map(|b| {
+            let listed = |cs: &[Change]| {
+                cs.iter()
+                    .take(o.max_listed)
+                    .map(|c| change_json(c, o))
+                    .collect::<Vec<_>>()
+            };
+            json!({
+                "hook": b.hook.to_string(),
+                "attach_to": b.attach_to,
+                "regions": listed(&b.verdicts),
+                "regions_more": b.verdicts.len().saturating_sub(o.max_listed),
+                "counter_moves": listed(&b.moved),
+                "counter_moves_more": b.moved.len().saturating_sub(o.max_listed),
+                "counting": b.counting.iter().map(|c| json!({
+                    "what": c.what, "old_line": c.old_line, "new_line": c.new_line,
+                })).collect::<Vec<_>>(),
+                "cut_short": b.cut_short.map(|e| e.to_string()),
+            })
+        })
+        .collect();
+    json!({
+        "verdicts_change": d.changes_verdicts(),
+        "regions": d.verdict_regions(),
+        "counting_changes": d.counting_changes(),
+        "blocks": blocks,
+    })
+}
+
+/// A box as the match it stands for: the dimensions it restricts, in rule words.
+pub fn describe_box(b: &HeaderBox) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for d in Dim::ALL {
+        let set = b.get(d);
+        if set.is_full(d.max_value()) {
+            continue;
+        }
+        let number = |v: u128| v.to_string();
+        parts.push(match d {
+            Dim::Frame => frame_text(set),
+            Dim::Proto => values("", d, set, proto_name),
+            Dim::L4 if set.contains(l4::ABSENT) => "no transport header".into(),
+            Dim::L4 => continue,
+            Dim::Src4 => values("from ", d, set, |v| address_text(v, 32)),
+            Dim::Dst4 => values("to ", d, set, |v| address_text(v, 32)),
+            Dim::Src6 => values("from ", d, set, |v| address_text(v, 128)),
+            Dim::Dst6 => values("to ", d, set, |v| address_text(v, 128)),
+            Dim::Sport => values("sport ", d, set, number),
+            Dim::Dport => values("dport ", d, set, number),
+            Dim::TcpFlags => flags_text(set),
+            Dim::IcmpType => values("type ", d, set, number),
+            Dim::IcmpCode => values("code ", d, set, number),
+            Dim::Socket => format!("socket {}", list(set, 4, |v| socket::name(v).into())),
+        });
+    }
+    if parts.is_empty() {
+        "every packet".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn frame_text(set: &ValueSet) -> String {
+    let has = |v| set.contains(v);
+    match (has(frame::NON_IP), has(frame::V4), has(frame::V6)) {
+        (false, true, false) => "IPv4",
+        (false, false, true) => "IPv6",
+        (false, true, true) => "IP",
+        (true, false, false) => "non-IP",
+        _ => "frames",
+    }
+    .into()
+}
+
+fn proto_name(v: u128) -> String {
+    match v {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        58 => "icmpv6".into(),
+        v => format!("proto {v}"),
+    }
+}
+
+/// `word` and the values of dimension `d` in `set`, or `word` and `not` and the
+/// values outside it when those are fewer (`dport not 22`); addresses as prefixes.
+fn values(word: &str, d: Dim, set: &ValueSet, name: impl Fn(u128) -> String) -> String {
+    let rest = ValueSet::full(d.max_value()).subtract(set, &mut 0);
+    let (not, shown) = if rest.intervals().len() < set.intervals().len() {
+        ("not ", &rest)
+    } else {
+        ("", set)
+    };
+    let text = match d {
+        Dim::Src4 | Dim::Dst4 => addresses(shown, 32),
+        Dim::Src6 | Dim::Dst6 => addresses(shown, 128),
+        _ => list(shown, 4, name),
+    };
+    format!("{word}{not}{text}")
+}
+
+/// Values and ranges, comma-separated, at most `max` of them and then a count.
+fn list(set: &ValueSet, max: usize, name: impl Fn(u128) -> String) -> String {
+    let ivs = set.intervals();
+    let mut parts: Vec<String> = ivs
+        .iter()
+        .take(max)
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                name(lo)
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect();
+    if ivs.len() > max {
+        parts.push(format!("+{} more", ivs.len() - max));
+    }
+    parts.join(",")
+}
+
+/// The largest prefixes covering `lo..=hi` in a `width`-bit space.
+fn prefixes(mut lo: u128, hi: u128, width: u32, max: usize) -> Option<Vec<(u128, u32)>> {
+    let mut out = Vec::new();
+    loop {
+        let align = if lo == 0 {
+            width
+        } else {
+            lo.trailing_zeros().min(width)
+        };
+        let span = hi - lo;
+        let fit = if span == u128::MAX {
+            128
+        } else {
+            127 - (span + 1).leading_zeros()
+        };
+        let bits = align.min(fit).min(width);
+        out.push((lo, width - bits));
+        if out.len() > max {
+            return None;
+        }
+        let step_end = if bits >= 128 {
+            u128::MAX
+        } else {
+            lo + ((1u128 << bits) - 1)
+        };
+        if step_end >= hi {
+            return Some(out);
+        }
+        lo = step_end + 1;
+    }
+}
+
+fn address_text(v: u128, width: u32) -> String {
+    if width == 32 {
+        std::net::Ipv4Addr::from(v as u32).to_string()
+    } else {
+        std::net::Ipv6Addr::from(v).to_string()
+    }
+}
+
+/// Addresses as prefixes where few cover them, else as ranges.
+fn addresses(set: &ValueSet, width: u32) -> String {
+    let mut parts = Vec::new();
+    for &(lo, hi) in set.intervals().iter().take(3) {
+        match prefixes(lo, hi, width, 2) {
+            Some(ps) => parts.extend(ps.into_iter().map(|(a, len)| {
+                if len == width {
+                    address_text(a, width)
+                } else {
+                    format!("{}/{len}", address_text(a, width))
+                }
+            })),
+            None => parts.push(format!(
+                "{}-{}",
+                address_text(lo, width),
+                address_text(hi, width)
+            )),
+        }
+    }
+    if set.intervals().len() > 3 {
+        parts.push(format!("+{} more", set.intervals().len() - 3));
+    }
+    parts.join(",")
+}
+
+/// TCP flags as `syn !ack` when the set is every value with some bits fixed, else as
+/// the number of flag combinations.
+fn flags_text(set: &ValueSet) -> String {
+    const NAMES: [&str; 8] = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"];
+    let values: Vec<u128> = set
+        .intervals()
+        .iter()
+        .flat_map(|&(lo, hi)| lo..=hi)
+        .collect();
+    let (and, or) = values
+        .iter()
+        .fold((0xffu128, 0u128), |(a, o), &v| (a & v, o | v));
+    let fixed = !(and ^ or) & 0xff;
+    if values.len() as u128 == 1u128 << (8 - fixed.count_ones()) {
+        let words: Vec<String> = (0..8)
+            .filter(|i| fixed & (1 << i) != 0)
+            .map(|i| {
+                let on = and & (1 << i) != 0;
+                format!("{}{}", if on { "" } else { "!" }, NAMES[i])
+            })
+            .collect();
+        return words.join(" ");
+    }
+    format!("tcp flags ({} combinations)", values.len())
+}

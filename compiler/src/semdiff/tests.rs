@@ -1,0 +1,162 @@
+//! Named cases of the semantic diff; the properties over random file pairs (every
+//! example packet changes verdict in the evaluator, every packet that changes is in a
+//! reported region) are `tests/semdiff.rs` at the workspace root.
+
+use super::*;
+
+fn module(src: &str) -> Module {
+    let (ast, diags) = crate::syntax::parse(src);
+    assert!(diags.is_empty(), "{diags:?}");
+    let (m, diags) = crate::sema::check(&ast, src, &Default::default());
+    assert!(!crate::diag::has_errors(&diags), "{diags:?}");
+    m.unwrap()
+}
+
+fn sem(old: &str, new: &str) -> SemDiff {
+    diff(&module(old), &module(new))
+}
+
+fn text(d: &SemDiff) -> String {
+    render_text(
+        d,
+        &RenderOptions {
+            old: "old.sk".into(),
+            new: "new.sk".into(),
+            max_listed: 20,
+        },
+    )
+}
+
+#[test]
+fn reordering_rules_that_never_overlap_changes_nothing() {
+    let d = sem(
+        "xdp on eth0 {\n allow tcp to *:22\n drop udp to *:53\n allow tcp to *:80\n default drop\n}\n",
+        "xdp on eth0 {\n allow tcp to *:80\n allow tcp to *:22\n drop udp to *:53\n default drop\n}\n",
+    );
+    assert!(!d.changes_verdicts(), "{}", text(&d));
+    assert!(text(&d).starts_with("no packet changes its verdict\n"));
+}
+
+#[test]
+fn rules_folded_into_a_set_change_nothing() {
+    let d = sem(
+        "xdp on eth0 {\n drop from 10.0.0.1\n drop from 10.0.0.2\n drop from 10.0.0.3\n default allow\n}\n",
+        "set bad = { 10.0.0.1, 10.0.0.2, 10.0.0.3 }\nxdp on eth0 {\n drop from @bad\n default allow\n}\n",
+    );
+    assert!(!d.changes_verdicts(), "{}", text(&d));
+}
+
+#[test]
+fn deleting_a_shadowed_rule_changes_nothing() {
+    let d = sem(
+        "xdp on eth0 {\n drop from 10.0.0.0/8\n allow from 10.1.0.0/16\n default allow\n}\n",
+        "xdp on eth0 {\n drop from 10.0.0.0/8\n default allow\n}\n",
+    );
+    assert!(!d.changes_verdicts(), "{}", text(&d));
+    assert_eq!(d.counting_changes(), 0, "{}", text(&d));
+}
+
+#[test]
+fn a_real_change_is_one_region_with_both_deciders() {
+    let d = sem(
+        "xdp on eth0 {\n allow tcp to *:22\n default drop\n}\n",
+        "xdp on eth0 {\n allow tcp to *:22-23\n default drop\n}\n",
+    );
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    let c = &d.blocks[0].verdicts[0];
+    assert_eq!(
+        (c.before.outcome.clone(), c.before.line),
+        (Outcome::Drop, Some(3))
+    );
+    assert_eq!(
+        (c.after.outcome.clone(), c.after.line),
+        (Outcome::Allow, Some(2))
+    );
+    let p = c.example.packet().text().unwrap();
+    assert!(p.starts_with("tcp ") && p.ends_with(":23"), "{p}");
+    let t = text(&d);
+    assert!(t.starts_with("1 region changes verdict:\n"), "{t}");
+    assert!(
+        t.contains("drop old.sk:3") && t.contains("allow new.sk:2"),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_default_no_packet_reaches_does_not_matter() {
+    let d = sem(
+        "xdp on eth0 {\n allow\n default drop\n}\n",
+        "xdp on eth0 {\n allow\n default allow\n}\n",
+    );
+    assert!(!d.changes_verdicts(), "{}", text(&d));
+}
+
+#[test]
+fn a_changed_default_is_the_packets_no_rule_takes() {
+    let d = sem(
+        "xdp on eth0 {\n allow tcp\n default drop\n}\n",
+        "xdp on eth0 {\n allow tcp\n default allow\n}\n",
+    );
+    assert!(d.changes_verdicts());
+    for c in &d.blocks[0].verdicts {
+        assert_eq!(c.before.decider, Decider::Default);
+        let p = c.example.packet();
+        assert!(p.ip.is_none_or(|ip| ip.proto != 6), "{p}");
+    }
+}
+
+#[test]
+fn counting_changes_are_reported_apart() {
+    let d = sem(
+        "xdp on eth0 {\n allow tcp to *:22\n allow tcp to *:0-100\n default drop\n}\n",
+        "xdp on eth0 {\n count udp\n allow tcp to *:0-100\n default drop log\n}\n",
+    );
+    assert!(!d.changes_verdicts(), "{}", text(&d));
+    let t = text(&d);
+    assert!(t.contains("count rule added (new.sk:2)"), "{t}");
+    assert!(t.contains("log added (100/s)"), "{t}");
+    assert!(
+        t.contains("decided by allow new.sk:3 instead of allow old.sk:2"),
+        "{t}"
+    );
+}
+
+#[test]
+fn socket_conditions_are_a_dimension() {
+    let d = sem(
+        "tc ingress on eth0 {\n allow tcp if established\n default drop\n}\n",
+        "tc ingress on eth0 {\n allow tcp if socket exists\n default drop\n}\n",
+    );
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    let p = d.blocks[0].verdicts[0].example.packet();
+    assert!(
+        matches!(p.socket_name(), Some("listening" | "timewait")),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_block_on_one_side_changes_its_hook() {
+    let d = sem(
+        "xdp on eth0 {\n default allow\n}\n",
+        "xdp on eth0 {\n default allow\n}\ntc ingress on eth1 {\n drop udp\n default allow\n}\n",
+    );
+    assert!(d.changes_verdicts());
+    assert!(d.blocks[0]
+        .verdicts
+        .iter()
+        .all(|c| c.before.outcome == Outcome::NoBlock));
+}
+
+#[test]
+fn boxes_read_as_matches() {
+    let d = sem(
+        "xdp on eth0 {\n default allow\n}\n",
+        "xdp on eth0 {\n drop tcp from 10.0.0.0/8 to *:22 syn !ack\n default allow\n}\n",
+    );
+    let c = &d.blocks[0].verdicts[0];
+    assert_eq!(
+        describe_box(&c.region.boxes()[0]),
+        "IPv4 tcp from 10.0.0.0/8 dport 22 syn !ack"
+    );
+}
