@@ -17,11 +17,12 @@
 //! is checked the one way an approximation promises: sockc never delivers it where
 //! netfilter did not. Two things outside that list also decide: a `nat` prerouting rule
 //! (DNAT, REDIRECT: reported unsupported) sends a probe elsewhere, so a probe one may
-//! touch is not compared; and forward chains, which an ingress program cannot tell
-//! apart from input ones, so a forwarded probe that no ingress rule decides is compared
-//! only when forward decides nothing (then the import's `default allow` is exact for
-//! it). Input and forward probes only: an ingress XDP program never sees output or
-//! loopback traffic.
+//! touch is not compared (nor, with any nat chain, a reply or related error: its opener
+//! may have left masqueraded, and then it arrives at another address); and forward
+//! chains, which an ingress program cannot tell apart from input ones, so a forwarded
+//! probe that no ingress rule decides is compared only when forward decides nothing
+//! (then the import's `default allow` is exact for it). Input and forward probes only:
+//! an ingress XDP program never sees output or loopback traffic.
 //!
 //! Kernel tests: root, `nft`, `iptables-nft-restore`, `ip6tables-nft-restore`; without
 //! root they print `SKIP (not root)` and pass, unless `SOCKC_KERNEL_TESTS=require`.
@@ -136,6 +137,8 @@ fn may_touch(list: &FlatList, atoms: &Atoms, sets: &[NamedSet], p: &Packet, on: 
 /// The lists outside the ingress place's that a probe meets in netfilter: the nat
 /// prerouting chains (in priority order), and whether forward decides anything.
 struct Outside {
+    /// Whether the ruleset has nat chains at any hook.
+    any_nat: bool,
     nat: FlatList,
     forward_decides: bool,
 }
@@ -169,7 +172,13 @@ impl Outside {
         let forward_decides = fwd.rules.iter().any(|r| {
             r.hook == NfHook::Forward && r.action.is_terminal() && r.action != FlatAction::Accept
         });
+        let any_nat = rs.tables.iter().any(|t| {
+            t.chains
+                .iter()
+                .any(|c| c.base.as_ref().is_some_and(|b| b.kind == ChainType::Nat))
+        });
         Outside {
+            any_nat,
             nat,
             forward_decides,
         }
@@ -179,7 +188,7 @@ impl Outside {
 /// Whether `cube` admits `p`, on `path`, whose conntrack state is `ct` when it is
 /// certain.
 fn admits(cube: &Cube, atoms: &Atoms, sets: &[NamedSet], p: &Packet, on: &Known) -> Truth {
-    let (ct, path) = (on.ct, on.path);
+    let ct = on.ct;
     let mut truth = Truth::Yes;
     for (d, v) in cube.dims() {
         if *d == Dim::CtState && ct.is_none() {
@@ -200,7 +209,7 @@ fn admits(cube: &Cube, atoms: &Atoms, sets: &[NamedSet], p: &Packet, on: &Known)
             AtomKind::Iif(_) | AtomKind::Oif(_) => Some(atom_holds(kind, sets, p)),
             AtomKind::InSet { set, .. } => matches!(sets[*set].content, SetContent::Known(_))
                 .then(|| atom_holds(kind, sets, p)),
-            AtomKind::Opaque { key, .. } => in_the_lab(key, p, path),
+            AtomKind::Opaque { key, .. } => in_the_lab(key, p, on),
         };
         match holds {
             None => truth = Truth::Maybe,
@@ -216,20 +225,36 @@ struct Known {
     /// Its conntrack state, when it is sure.
     ct: Option<u128>,
     path: Path,
+    /// Whether the ruleset has nat chains (without them no connection is DNATed).
+    nat: bool,
 }
 
 /// The truth in the lab of the few opaque matches the corpus puts in front of exact
 /// rules, where the lab's routes settle it; `None` for everything else. No probe
-/// carries an IPv6 routing header. An input probe's IPv4 destination is, by
+/// carries an IPv6 routing header. No connection is DNATed by a ruleset without nat
+/// chains. Every probe's source other than a link-local one is routed back through
+/// the ingress while it is sent, so firewalld's reverse-path check (`fib saddr . mark
+/// . iif oif missing`) finds a route for it. An input probe's IPv4 destination is, by
 /// `inet_addr_type`, broadcast in 0.0.0.0/8 and at 255.255.255.255, multicast in
 /// 224.0.0.0/4, unicast at the lab's two gateway addresses (routes of their own in
 /// the local table), and local everywhere else (the lab routes `local 0.0.0.0/0`
 /// while it sends input probes).
-fn in_the_lab(key: &str, p: &Packet, path: Path) -> Option<bool> {
-    if key == "-m rt --rt-type 0" {
-        return Some(false);
+fn in_the_lab(key: &str, p: &Packet, on: &Known) -> Option<bool> {
+    match key {
+        "-m rt --rt-type 0" => return Some(false),
+        "ct status dnat" if !on.nat => return Some(false),
+        "fib saddr . mark . iif oif missing" => {
+            let src = if p.family == 4 {
+                IpAddr::from(std::net::Ipv4Addr::from(p.src as u32))
+            } else {
+                IpAddr::from(std::net::Ipv6Addr::from(p.src))
+            };
+            let link_local = p.family == 6 && (p.src >> 118) == 0x3fa;
+            return (!link_local && !src.is_unspecified() && !src.is_multicast()).then_some(false);
+        }
+        _ => {}
     }
-    if p.family != 4 || path != Path::Input {
+    if p.family != 4 || on.path != Path::Input {
         return None;
     }
     let dst = std::net::Ipv4Addr::from(p.dst as u32);
@@ -472,9 +497,14 @@ fn differential(file: &str, entry: &Value) -> Row {
         let on = Known {
             ct: sure_ct_state(probe),
             path: probe.path,
+            nat: outside.any_nat,
         };
         p.ct_state = on.ct.unwrap_or(CT_NEW) as u8;
-        if may_touch(&outside.nat, &atoms, sets, &p, &on) {
+        // A reply's opener may leave masqueraded, and then the reply arrives at
+        // another address than the probe names: with nat chains, replies and
+        // related errors are not compared.
+        if may_touch(&outside.nat, &atoms, sets, &p, &on) || (on.nat && probe.origin != Origin::New)
+        {
             continue;
         }
         let status = match decided_by(&placed.list, &statuses, &atoms, sets, &p, &on) {
