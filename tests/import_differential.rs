@@ -489,33 +489,17 @@ fn differential(file: &str, entry: &Value) -> Row {
         lab.probe(&probes).unwrap_or_else(|e| panic!("{file}: {e}"))
     };
     let _ = std::fs::remove_dir_all(&dir);
+    let judge = Judge {
+        list: &placed.list,
+        statuses: &statuses,
+        atoms: &atoms,
+        sets,
+        outside: &outside,
+        iface,
+    };
     for ((probe, a), b) in probes.iter().zip(&original).zip(&ours) {
-        if !comparable(probe, a, b) {
-            continue;
-        }
-        let mut p = packet_of(probe, iface);
-        let on = Known {
-            ct: sure_ct_state(probe),
-            path: probe.path,
-            nat: outside.any_nat,
-        };
-        p.ct_state = on.ct.unwrap_or(CT_NEW) as u8;
-        // A reply's opener may leave masqueraded, and then the reply arrives at
-        // another address than the probe names: with nat chains, replies and
-        // related errors are not compared.
-        if may_touch(&outside.nat, &atoms, sets, &p, &on) || (on.nat && probe.origin != Origin::New)
-        {
-            continue;
-        }
-        let status = match decided_by(&placed.list, &statuses, &atoms, sets, &p, &on) {
-            Decision::Rule(status) => status,
-            Decision::Default if probe.path == Path::Input || !outside.forward_decides => {
-                Status::Exact
-            }
-            Decision::Default | Decision::Unsettled => continue,
-        };
-        match status {
-            Status::Exact => {
+        match judge.status(probe, a, b) {
+            Some(Status::Exact) => {
                 row.compared += 1;
                 if a.delivered != b.delivered {
                     row.disagreements
@@ -523,7 +507,7 @@ fn differential(file: &str, entry: &Value) -> Row {
                 }
             }
             // Approximate means stricter: never delivered where netfilter did not.
-            Status::Approximate => {
+            Some(Status::Approximate) => {
                 row.stricter += 1;
                 if b.delivered && !a.delivered {
                     row.disagreements.push(format!(
@@ -531,7 +515,7 @@ fn differential(file: &str, entry: &Value) -> Row {
                     ));
                 }
             }
-            Status::Unsupported => {}
+            Some(Status::Unsupported) | None => {}
         }
     }
     row
@@ -541,4 +525,46 @@ fn differential(file: &str, entry: &Value) -> Row {
 /// when its opener left in both runs (no connection exists to answer otherwise).
 fn comparable(probe: &Probe, a: &Outcome, b: &Outcome) -> bool {
     probe.origin == Origin::New || (a.opener_left == Some(true) && b.opener_left == Some(true))
+}
+
+/// Says which status of rule decides a probe, for one file's import.
+struct Judge<'a> {
+    list: &'a FlatList,
+    statuses: &'a [Status],
+    atoms: &'a Atoms,
+    sets: &'a [NamedSet],
+    outside: &'a Outside,
+    iface: &'a str,
+}
+
+impl Judge<'_> {
+    /// The status of the rule that decides `probe` (outcomes `a` with netfilter, `b`
+    /// with sockc), or `None` when the probe is not to be compared.
+    fn status(&self, probe: &Probe, a: &Outcome, b: &Outcome) -> Option<Status> {
+        if !comparable(probe, a, b) {
+            return None;
+        }
+        let mut p = packet_of(probe, self.iface);
+        let on = Known {
+            ct: sure_ct_state(probe),
+            path: probe.path,
+            nat: self.outside.any_nat,
+        };
+        p.ct_state = on.ct.unwrap_or(CT_NEW) as u8;
+        // A reply's opener may leave masqueraded, and then the reply arrives at
+        // another address than the probe names: with nat chains, replies and
+        // related errors are not compared.
+        if may_touch(&self.outside.nat, self.atoms, self.sets, &p, &on)
+            || (on.nat && probe.origin != Origin::New)
+        {
+            return None;
+        }
+        match decided_by(self.list, self.statuses, self.atoms, self.sets, &p, &on) {
+            Decision::Rule(status) => Some(status),
+            Decision::Default if probe.path == Path::Input || !self.outside.forward_decides => {
+                Some(Status::Exact)
+            }
+            Decision::Default | Decision::Unsettled => None,
+        }
+    }
 }
