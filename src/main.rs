@@ -27,6 +27,7 @@ use stdout::out;
 mod apply_cmd;
 mod conventions;
 mod diff_cmd;
+mod import_cmd;
 mod json;
 mod privileges;
 mod socket_cmd;
@@ -279,6 +280,16 @@ enum Cmd {
         #[arg(short, long)]
         json: bool,
     },
+    /// Import a netfilter ruleset (iptables-save, ip6tables-save, nft list ruleset,
+    /// nft -j list ruleset) as a rule file, with a report rule by rule
+    ///
+    /// Each source rule is a comment above what it became; a rule that is approximate
+    /// (written stricter than the original) or unsupported (left out) says why, on
+    /// stderr too. `-q` keeps only the summary line; `--report-json` writes the report
+    /// as data. Exit 0 when the rule file was written, 1 when the input cannot be
+    /// parsed (or, with --strict, when any rule is not exact), 2 usage and I/O errors.
+    /// The default --hook is xdp until the language has netfilter hook blocks.
+    Import(import_cmd::ImportArgs),
     /// Convert a ClassBench filter file to a rule file (rule i = filter i)
     ///
     /// ClassBench filters (`@SA/len DA/len SPlo : SPhi DPlo : DPhi 0xPP/0xMM flags`)
@@ -406,9 +417,11 @@ fn json_schema(cmd: &Cmd) -> Option<&'static str> {
         Cmd::Register(a) => (a.json, "sockc.register/1"),
         Cmd::Unregister(a) => (a.json, "sockc.unregister/1"),
         Cmd::Trace(a) => (a.json, trace_cmd::SCHEMA),
-        Cmd::Bench(_) | Cmd::Classbench { .. } | Cmd::Completions { .. } | Cmd::Man { .. } => {
-            (false, "")
-        }
+        Cmd::Bench(_)
+        | Cmd::Import(_)
+        | Cmd::Classbench { .. }
+        | Cmd::Completions { .. }
+        | Cmd::Man { .. } => (false, ""),
     };
     json.then_some(schema)
 }
@@ -445,6 +458,7 @@ fn run(cmd: Cmd) -> ExitCode {
             },
             _ => cmd_classbench(&filters, output.as_deref(), hook, actions, default),
         },
+        Cmd::Import(args) => import_cmd::run(&args),
         Cmd::Apply(args) => match build_with_source(&args.file) {
             Ok((c, src)) => apply_cmd::run_apply(&args, &c, &src),
             Err(code) => code,

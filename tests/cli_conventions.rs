@@ -88,6 +88,7 @@ fn opt_level_only_where_something_compiles() {
         "flush",
         "repair",
         "classbench",
+        "import",
         "register",
         "unregister",
         "bench",
@@ -106,7 +107,7 @@ fn opt_level_only_where_something_compiles() {
 
 #[test]
 fn help_describes_files_json_and_name_defaults() {
-    for sub in ["compile", "check"] {
+    for sub in ["compile", "check", "import"] {
         let h = help(sub);
         assert!(h.contains("`-` reads standard input"), "{sub}: {h}");
     }

@@ -15,7 +15,8 @@
 //! - `Reject`: `lower/mod.rs`, `action_word` (`FlatAction::Reject` keeps its type);
 //! - `LocalForwarded`: `semantics/mod.rs`, `split_place` (input rules conjoined with
 //!   "local", forward rules with "forwarded", instead of the marks);
-//! - `NetfilterHook`: `lower/mod.rs` (`Program::Netfilter`) and the block head.
+//! - `NetfilterHook`: `lower/mod.rs` (`Program::Netfilter`) and the block head; it
+//!   also makes `netfilter` the default `--hook` (`Hook::default`, in `lib.rs`).
 
 use std::fmt;
 

@@ -69,16 +69,37 @@ impl Format {
 }
 
 /// Where the imported rules run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hook {
     /// At the netfilter hooks where the source ran them (needs the language's
     /// netfilter blocks; until then every rule is reported unsupported).
-    #[default]
     Netfilter,
     /// XDP on the interface: input (and prerouting) chains.
     Xdp,
     /// TC on the interface: input at ingress, output at egress.
     Tc,
+}
+
+impl Default for Hook {
+    /// Where the source ran the rules when the language has netfilter hook blocks
+    /// ([`features::Feature::NetfilterHook`]); until then XDP, the ingress fast path.
+    fn default() -> Hook {
+        if features::Feature::NetfilterHook.available() {
+            Hook::Netfilter
+        } else {
+            Hook::Xdp
+        }
+    }
+}
+
+impl Hook {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::Netfilter => "netfilter",
+            Hook::Xdp => "xdp",
+            Hook::Tc => "tc",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]

@@ -1,0 +1,238 @@
+//! `sockc import`: a netfilter ruleset (iptables-save, nft text, nft JSON) as a rule
+//! file, through `sockc-import`, with the per-rule report on stderr (and as JSON with
+//! `--report-json`).
+//!
+//! Exit codes, as every command's: 0 when the rule file was written (rules that are
+//! not exact are in it as comments with their reason, and in the report as warnings),
+//! 1 when the input cannot be parsed (shown like a rule file's syntax error, at its
+//! line and column) or, with `--strict`, when any rule is approximate or unsupported
+//! (the files are still written), 2 for usage and I/O errors. Invariant: the output
+//! files are each written whole or not at all (beside the target, then renamed).
+
+use std::{
+    io::{IsTerminal, Write},
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use clap::ValueEnum;
+use sockc_compiler::{diag, limits::Limit};
+use sockc_import::{Format, Hook, Import, ImportError, Options, Status};
+
+use crate::{conventions, json::sockc_error, read_input, settings, shown, write_replacing};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FromArg {
+    /// `iptables-save` / `ip6tables-save` output (or both, one after the other)
+    Iptables,
+    /// `nft list ruleset` output, or an nft script of table blocks
+    Nft,
+    /// `nft -j list ruleset` output
+    NftJson,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum HookArg {
+    /// at the netfilter hooks where the source ran each chain (needs the language's
+    /// netfilter hook blocks: until then every rule is reported unsupported and
+    /// nothing is written)
+    Netfilter,
+    /// `xdp on IFACE`: the prerouting and input chains (forward rules meet the same
+    /// packets before routing)
+    Xdp,
+    /// `tc ingress on IFACE` for the prerouting and input chains, `tc egress on IFACE`
+    /// for output and postrouting
+    Tc,
+}
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// the ruleset (`-` reads standard input)
+    pub file: PathBuf,
+    /// the input's format; detected from its first significant line when absent
+    #[arg(long, value_enum)]
+    pub from: Option<FromArg>,
+    /// write the rule file here (whole, or not at all) instead of stdout
+    #[arg(short, long, value_name = "OUT.sk")]
+    pub output: Option<PathBuf>,
+    /// also write the per-rule report as JSON here (docs/import.md)
+    #[arg(long, value_name = "REPORT.json")]
+    pub report_json: Option<PathBuf>,
+    /// where the imported chains run [default: xdp, until the language has netfilter
+    /// hook blocks; then netfilter]
+    #[arg(long, value_enum)]
+    pub hook: Option<HookArg>,
+    /// the interface the xdp or tc blocks attach to (required for them)
+    #[arg(long, value_name = "IFACE")]
+    pub interface: Option<String>,
+    /// exit 1 when any rule is approximate or unsupported (the files are still
+    /// written)
+    #[arg(long)]
+    pub strict: bool,
+}
+
+pub fn run(args: &ImportArgs) -> ExitCode {
+    let name = if conventions::is_stdin(&args.file) {
+        conventions::STDIN_NAME.to_string()
+    } else {
+        shown(&args.file)
+    };
+    let text = match read_ruleset(&args.file) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let opts = Options {
+        from: args.from.map(|f| match f {
+            FromArg::Iptables => Format::Iptables,
+            FromArg::Nft => Format::Nft,
+            FromArg::NftJson => Format::NftJson,
+        }),
+        hook: args.hook.map_or_else(Hook::default, |h| match h {
+            HookArg::Netfilter => Hook::Netfilter,
+            HookArg::Xdp => Hook::Xdp,
+            HookArg::Tc => Hook::Tc,
+        }),
+        interface: args.interface.clone(),
+        source_name: Some(name.clone()),
+    };
+    let imported = match sockc_import::import(&text, &opts) {
+        Ok(x) => x,
+        Err(ImportError::Syntax(d)) => {
+            show_syntax_errors(&d, &name, &text);
+            return ExitCode::from(1);
+        }
+        Err(ImportError::Usage(m)) => {
+            let why_xdp = if args.hook.is_none() && opts.hook != Hook::Netfilter {
+                " (xdp is the default --hook until the language has netfilter hook blocks)"
+            } else {
+                ""
+            };
+            sockc_error!("{name}: {m}{why_xdp}");
+            return ExitCode::from(2);
+        }
+    };
+    print_report(&imported, &name, &opts, args.hook.is_none());
+    if let Err(code) = write_outputs(args, &imported) {
+        return code;
+    }
+    let s = imported.report.summary;
+    // Freeing a large import one allocation at a time only delays the exit.
+    std::mem::forget(imported);
+    if args.strict && s.approximate + s.unsupported > 0 {
+        sockc_error!(
+            "--strict: {} rules are not exact",
+            s.approximate + s.unsupported
+        );
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+/// The ruleset's text: a named file within the rule-file limit, or standard input.
+fn read_ruleset(file: &Path) -> Result<String, ExitCode> {
+    if !conventions::is_stdin(file) {
+        return read_input(file, Limit::SourceBytes);
+    }
+    let limit = settings().limits.get(Limit::SourceBytes);
+    match conventions::read_stdin() {
+        Ok(b) if b.len() as u64 > limit => {
+            sockc_error!("standard input: more than {limit} bytes (--max-source-bytes)");
+            Err(ExitCode::from(2))
+        }
+        Ok(b) => String::from_utf8(b).map_err(|_| {
+            sockc_error!("{}: not UTF-8 text", conventions::STDIN_NAME);
+            ExitCode::from(1)
+        }),
+        Err(msg) => {
+            sockc_error!("{msg}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Syntax errors of the input, rendered as a rule file's are (`sockc::syntax`).
+fn show_syntax_errors(errors: &[sockc_import::Diagnostic], name: &str, text: &str) {
+    let diags: Vec<diag::Diagnostic> = errors
+        .iter()
+        .map(|d| {
+            diag::Diagnostic::error("sockc::syntax", d.message.clone()).label(
+                diag::Span::new(d.span.start, d.span.end.max(d.span.start)),
+                "here",
+            )
+        })
+        .collect();
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    eprint!("{}", diag::render(&diags, name, text, color));
+    crate::json::record_error(&format!("{name}: the ruleset does not parse"));
+}
+
+/// The human report on stderr: every rule that is not exact (`-q`: none), the set
+/// files to export, what the language would need, then the summary line.
+fn print_report(imported: &Import, name: &str, opts: &Options, default_hook: bool) {
+    let r = &imported.report;
+    let mut err = std::io::stderr().lock();
+    if !conventions::quiet() {
+        if default_hook {
+            let _ = writeln!(
+                err,
+                "sockc: note: imported for --hook {} (the default{})",
+                opts.hook.name(),
+                if opts.hook == Hook::Netfilter {
+                    ""
+                } else {
+                    ": the language has no netfilter hook blocks yet"
+                }
+            );
+        }
+        for rule in r.rules.iter().filter(|x| x.status != Status::Exact) {
+            let _ = writeln!(
+                err,
+                "{name}:{}:{}: {}: {}",
+                rule.line,
+                rule.column,
+                rule.status.name(),
+                rule.reason
+            );
+        }
+        for remark in &r.remarks {
+            let _ = writeln!(err, "sockc: note: {remark}");
+        }
+        for (path, how) in &imported.set_files {
+            let _ = writeln!(err, "sockc: set file {path}: {how}");
+        }
+        for (what, n) in r.needs() {
+            let _ = writeln!(err, "sockc: {n} rules need {what}");
+        }
+    }
+    let _ = writeln!(
+        err,
+        "{name}: {} rules: {} exact, {} approximate, {} unsupported",
+        r.rules.len(),
+        r.summary.exact,
+        r.summary.approximate,
+        r.summary.unsupported
+    );
+}
+
+/// The rule file (`-o`, or stdout) and the JSON report.
+fn write_outputs(args: &ImportArgs, imported: &Import) -> Result<(), ExitCode> {
+    match &args.output {
+        Some(p) => write_replacing(p, imported.sk_text.as_bytes())?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out
+                .write_all(imported.sk_text.as_bytes())
+                .and_then(|_| out.flush())
+            {
+                sockc_error!("cannot write the rule file to standard output: {e}");
+                return Err(ExitCode::from(2));
+            }
+        }
+    }
+    if let Some(p) = &args.report_json {
+        let mut json = imported.report.to_json();
+        json.push('\n');
+        write_replacing(p, json.as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,570 @@
+//! The import against the kernel's own netfilter: for every corpus ruleset
+//! (`tests/import-corpus/rulesets/`) with rules the import reports exact or approximate
+//! at `--hook xdp` on the receiver's ingress, the probe lab
+//! (`sockc_testkit::probe_lab`) loads the original with its own tool and sends
+//! generated probes (every prefix and port boundary the ruleset names, ICMP types,
+//! replies and related errors, plus seeded random ones: `SOCKC_PROBES` per file,
+//! default 160); then netfilter is flushed, the imported file is installed with `sockc
+//! apply --netns RECEIVER`, the same probes are sent, and every probe an exact rule
+//! decides must be delivered, or not, alike.
+//!
+//! Which rule decides a probe is read from the import's own first-match list for the
+//! ingress place: the first terminal flat rule that admits the probe's packet. A flat
+//! rule whose truth the packet alone does not settle (a conntrack state, a rate limit,
+//! an address type, an ipset's unknown members) may or may not admit it, and a probe
+//! that meets one before a rule that surely admits it is not compared; neither is a
+//! probe the deciding rule of which is unsupported. A probe an approximate rule decides
+//! is checked the one way an approximation promises: sockc never delivers it where
+//! netfilter did not. Two things outside that list also decide: a `nat` prerouting rule
+//! (DNAT, REDIRECT: reported unsupported) sends a probe elsewhere, so a probe one may
+//! touch is not compared (nor, with any nat chain, a reply or related error: its opener
+//! may have left masqueraded, and then it arrives at another address); and forward
+//! chains, which an ingress program cannot tell apart from input ones, so a forwarded
+//! probe that no ingress rule decides is compared only when forward decides nothing
+//! (then the import's `default allow` is exact for it). Input and forward probes only:
+//! an ingress XDP program never sees output or loopback traffic.
+//!
+//! Kernel tests: root, `nft`, `iptables-nft-restore`, `ip6tables-nft-restore`; without
+//! root they print `SKIP (not root)` and pass, unless `SOCKC_KERNEL_TESTS=require`.
+
+mod common;
+
+use std::{net::IpAddr, path::PathBuf};
+
+use serde_json::Value;
+use sockc_import::{
+    algebra::{Cube, Dim},
+    analyze,
+    eval::{atom_holds, Packet},
+    flat_budget,
+    model::{ChainType, NamedSet, NfHook, Ruleset as Model, SetContent, CT_NEW, CT_UNTRACKED},
+    semantics::{
+        atoms::{AtomKind, Atoms},
+        flatten::{FlatAction, FlatList, Flattener, Stage},
+        stages,
+    },
+    Hook, Options, Status,
+};
+use sockc_testkit::{
+    packet::{tcp_flags, L4},
+    probe_lab::{
+        generate, probe_count, Generator, Interesting, LabConfig, Origin, Outcome, Path, Probe,
+        Ruleset, Topology,
+    },
+};
+
+const BPFFS: &str = "/sys/fs/bpf";
+
+fn corpus() -> PathBuf {
+    common::root().join("tests/import-corpus/rulesets")
+}
+
+fn manifest() -> Vec<Value> {
+    let text = std::fs::read_to_string(corpus().join("manifest.json")).expect("manifest.json");
+    serde_json::from_str::<Value>(&text)
+        .expect("manifest is JSON")
+        .as_array()
+        .expect("a list")
+        .clone()
+}
+
+/// The egress interface name the ruleset's FORWARD rules expect (as
+/// tests/netfilter_probe.rs).
+fn egress(file: &str) -> &'static str {
+    if file.contains("docker") {
+        "bridge1"
+    } else if file.contains("openwrt") {
+        "br-lan"
+    } else {
+        "fwd0"
+    }
+}
+
+/// Whether a flat rule admits a packet: surely, surely not, or it depends on what
+/// the packet alone does not say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Truth {
+    Yes,
+    No,
+    Maybe,
+}
+
+/// What decides a probe at the ingress place, by the import's own list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decision {
+    /// A flat rule with this status.
+    Rule(Status),
+    /// No rule: the block's `default allow`.
+    Default,
+    /// A rule whose truth the packet does not settle comes first.
+    Unsettled,
+}
+
+fn decided_by(
+    list: &FlatList,
+    statuses: &[Status],
+    atoms: &Atoms,
+    sets: &[NamedSet],
+    p: &Packet,
+    on: &Known,
+) -> Decision {
+    for (r, status) in list.rules.iter().zip(statuses) {
+        if !r.action.is_terminal() {
+            continue;
+        }
+        match admits(&r.cube, atoms, sets, p, on) {
+            Truth::No => continue,
+            Truth::Maybe => return Decision::Unsettled,
+            Truth::Yes => return Decision::Rule(*status),
+        }
+    }
+    Decision::Default
+}
+
+/// Whether a terminal rule other than an accept may admit `p` before an accept
+/// surely does (a nat rule that may rewrite it).
+fn may_touch(list: &FlatList, atoms: &Atoms, sets: &[NamedSet], p: &Packet, on: &Known) -> bool {
+    for r in list.rules.iter().filter(|r| r.action.is_terminal()) {
+        match (admits(&r.cube, atoms, sets, p, on), &r.action) {
+            (Truth::No, _) | (Truth::Maybe, FlatAction::Accept) => continue,
+            (Truth::Yes, FlatAction::Accept) => return false,
+            _ => return true,
+        }
+    }
+    false
+}
+
+/// The lists outside the ingress place's that a probe meets in netfilter: the nat
+/// prerouting chains (in priority order), and whether forward decides anything.
+struct Outside {
+    /// Whether the ruleset has nat chains at any hook.
+    any_nat: bool,
+    nat: FlatList,
+    forward_decides: bool,
+}
+
+impl Outside {
+    fn new(rs: &Model, atoms: &mut Atoms, iface: &str) -> Outside {
+        let mut nat: Vec<(i32, Stage)> = Vec::new();
+        for (table, t) in rs.tables.iter().enumerate() {
+            for (chain, c) in t.chains.iter().enumerate() {
+                if let Some(b) = c
+                    .base
+                    .as_ref()
+                    .filter(|b| b.hook == NfHook::Prerouting && b.kind == ChainType::Nat)
+                {
+                    let hook = b.hook;
+                    nat.push((b.priority, Stage { table, chain, hook }));
+                }
+            }
+        }
+        nat.sort_by_key(|(prio, _)| *prio);
+        let nat: Vec<Stage> = nat.into_iter().map(|(_, s)| s).collect();
+        let budget = flat_budget(rs.rules.len());
+        let iif = Some(iface.to_string());
+        let nat = Flattener::new(rs, atoms, iif.clone(), None, budget)
+            .run(&nat)
+            .expect("nat chains flatten");
+        let (fwd_stages, _) = stages(rs, &[NfHook::Prerouting, NfHook::Forward]);
+        let fwd = Flattener::new(rs, atoms, iif, None, budget)
+            .run(&fwd_stages)
+            .expect("forward chains flatten");
+        let forward_decides = fwd.rules.iter().any(|r| {
+            r.hook == NfHook::Forward && r.action.is_terminal() && r.action != FlatAction::Accept
+        });
+        let any_nat = rs.tables.iter().any(|t| {
+            t.chains
+                .iter()
+                .any(|c| c.base.as_ref().is_some_and(|b| b.kind == ChainType::Nat))
+        });
+        Outside {
+            any_nat,
+            nat,
+            forward_decides,
+        }
+    }
+}
+
+/// Whether `cube` admits `p`, on `path`, whose conntrack state is `ct` when it is
+/// certain.
+fn admits(cube: &Cube, atoms: &Atoms, sets: &[NamedSet], p: &Packet, on: &Known) -> Truth {
+    let ct = on.ct;
+    let mut truth = Truth::Yes;
+    for (d, v) in cube.dims() {
+        if *d == Dim::CtState && ct.is_none() {
+            match (CT_NEW..=CT_UNTRACKED).filter(|s| v.contains(*s)).count() {
+                0 => return Truth::No,
+                5 => continue,
+                _ => truth = Truth::Maybe,
+            }
+            continue;
+        }
+        if !p.field(*d).is_some_and(|x| v.contains(x)) {
+            return Truth::No;
+        }
+    }
+    for (a, want) in cube.atoms() {
+        let kind = atoms.kind(*a);
+        let holds = match kind {
+            AtomKind::Iif(_) | AtomKind::Oif(_) => Some(atom_holds(kind, sets, p)),
+            AtomKind::InSet { set, .. } => matches!(sets[*set].content, SetContent::Known(_))
+                .then(|| atom_holds(kind, sets, p)),
+            AtomKind::Opaque { key, .. } => in_the_lab(key, p, on),
+        };
+        match holds {
+            None => truth = Truth::Maybe,
+            Some(h) if h != *want => return Truth::No,
+            Some(_) => {}
+        }
+    }
+    truth
+}
+
+/// What the lab knows of a probe beyond its packet.
+struct Known {
+    /// Its conntrack state, when it is sure.
+    ct: Option<u128>,
+    path: Path,
+    /// Whether the ruleset has nat chains (without them no connection is DNATed).
+    nat: bool,
+}
+
+/// The truth in the lab of the few opaque matches the corpus puts in front of exact
+/// rules, where the lab's routes settle it; `None` for everything else. No probe
+/// carries an IPv6 routing header. No connection is DNATed by a ruleset without nat
+/// chains. Every probe's source other than a link-local one is routed back through
+/// the ingress while it is sent, so firewalld's reverse-path check (`fib saddr . mark
+/// . iif oif missing`) finds a route for it. An input probe's IPv4 destination is, by
+/// `inet_addr_type`, broadcast in 0.0.0.0/8 and at 255.255.255.255, multicast in
+/// 224.0.0.0/4, unicast at the lab's two gateway addresses (routes of their own in
+/// the local table), and local everywhere else (the lab routes `local 0.0.0.0/0`
+/// while it sends input probes).
+fn in_the_lab(key: &str, p: &Packet, on: &Known) -> Option<bool> {
+    match key {
+        "-m rt --rt-type 0" => return Some(false),
+        "ct status dnat" if !on.nat => return Some(false),
+        "fib saddr . mark . iif oif missing" => {
+            let src = if p.family == 4 {
+                IpAddr::from(std::net::Ipv4Addr::from(p.src as u32))
+            } else {
+                IpAddr::from(std::net::Ipv6Addr::from(p.src))
+            };
+            let link_local = p.family == 6 && (p.src >> 118) == 0x3fa;
+            return (!link_local && !src.is_unspecified() && !src.is_multicast()).then_some(false);
+        }
+        _ => {}
+    }
+    if p.family != 4 || on.path != Path::Input {
+        return None;
+    }
+    let dst = std::net::Ipv4Addr::from(p.dst as u32);
+    let broadcast = dst.octets()[0] == 0 || dst.is_broadcast();
+    let gateway = ["169.254.0.1", "169.254.1.1"].contains(&dst.to_string().as_str());
+    match key {
+        "-m addrtype --dst-type LOCAL" => Some(!broadcast && !dst.is_multicast() && !gateway),
+        "-m addrtype --dst-type BROADCAST" => Some(broadcast),
+        "-m addrtype --dst-type MULTICAST" => Some(!broadcast && dst.is_multicast()),
+        _ => None,
+    }
+}
+
+fn addr(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(a) => u32::from(a) as u128,
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// The conntrack state a probe surely arrives in, when it is sure: the first packet
+/// of a connection the sender opens (a TCP SYN, a UDP datagram, an ICMP echo
+/// request) is new. Anything else depends on conntrack's own judgement (a TCP
+/// segment without SYN may be picked up mid-stream or be invalid; an ICMP error
+/// about nothing is invalid; a reply whose opener was seen is established).
+fn sure_ct_state(probe: &Probe) -> Option<u128> {
+    if probe.origin != Origin::New {
+        return None;
+    }
+    match probe.packet.l4 {
+        L4::Tcp { flags, .. } if flags == tcp_flags::SYN => Some(CT_NEW),
+        L4::Udp { .. } => Some(CT_NEW),
+        L4::Icmp { ty: 8, .. } if !probe.packet.is_ipv6() => Some(CT_NEW),
+        L4::Icmp { ty: 128, .. } if probe.packet.is_ipv6() => Some(CT_NEW),
+        _ => None,
+    }
+}
+
+/// The packet the receiver's ingress sees for a probe (a related probe is the ICMP
+/// error about its connection).
+fn packet_of(probe: &Probe, iface: &str) -> Packet {
+    let s = &probe.packet;
+    let v6 = s.is_ipv6();
+    let mut p = Packet {
+        family: if v6 { 6 } else { 4 },
+        proto: s.l4.protocol(v6),
+        src: addr(s.src),
+        dst: addr(s.dst),
+        sport: 0,
+        dport: 0,
+        tcp_flags: 0,
+        icmp_type: 0,
+        icmp_code: 0,
+        ct_state: CT_NEW as u8,
+        iif: iface.to_string(),
+        oif: String::new(),
+        seed: 0,
+    };
+    match s.l4 {
+        L4::Tcp {
+            sport,
+            dport,
+            flags,
+        } => (p.sport, p.dport, p.tcp_flags) = (sport, dport, flags),
+        L4::Udp { sport, dport } => (p.sport, p.dport) = (sport, dport),
+        L4::Icmp { ty, code } => (p.icmp_type, p.icmp_code) = (ty, code),
+        L4::Other { .. } => {}
+    }
+    if probe.origin == Origin::Related {
+        p.proto = if v6 { 58 } else { 1 };
+        (p.icmp_type, p.icmp_code) = if v6 { (1, 4) } else { (3, 3) };
+        (p.sport, p.dport, p.tcp_flags) = (0, 0, 0);
+    }
+    p
+}
+
+/// A sockc install in the lab's receiver, flushed when dropped (also on a panic).
+struct Install {
+    name: String,
+}
+
+impl Install {
+    fn apply(file: &std::path::Path, name: &str, netns: &str) -> Install {
+        let install = Install {
+            name: name.to_string(),
+        };
+        let (code, out, err) = common::sockc(&[
+            "apply",
+            file.to_str().expect("UTF-8 path"),
+            "--name",
+            name,
+            "--bpffs",
+            BPFFS,
+            "--netns",
+            netns,
+        ]);
+        assert_eq!(code, 0, "apply {}:\n{out}\n{err}", file.display());
+        install
+    }
+}
+
+impl Drop for Install {
+    fn drop(&mut self) {
+        let _ = common::sockc(&["flush", "--name", &self.name, "--bpffs", BPFFS]);
+    }
+}
+
+/// One file's figures.
+struct Row {
+    file: String,
+    exact: usize,
+    approximate: usize,
+    unsupported: usize,
+    probes: usize,
+    /// Probes an exact rule decides.
+    compared: usize,
+    /// Probes an approximate (stricter) rule decides.
+    stricter: usize,
+    disagreements: Vec<String>,
+}
+
+#[test]
+fn imported_rulesets_decide_like_netfilter() {
+    if !common::kernel() {
+        return;
+    }
+    let mut rows = Vec::new();
+    for entry in manifest() {
+        let file = entry["file"].as_str().expect("file").to_string();
+        rows.push(differential(&file, &entry));
+    }
+    println!(
+        "{:<32}{:>7}{:>8}{:>8}{:>8}{:>10}{:>10}{:>10}",
+        "file", "exact", "approx", "unsupp", "probes", "compared", "stricter", "disagree"
+    );
+    for r in &rows {
+        println!(
+            "{:<32}{:>7}{:>8}{:>8}{:>8}{:>10}{:>10}{:>10}",
+            r.file,
+            r.exact,
+            r.approximate,
+            r.unsupported,
+            r.probes,
+            r.compared,
+            r.stricter,
+            r.disagreements.len()
+        );
+    }
+    let wrong: Vec<String> = rows
+        .iter()
+        .flat_map(|r| {
+            r.disagreements
+                .iter()
+                .map(move |d| format!("{}: {d}", r.file))
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} probes decided by exact (or approximate) rules disagree:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert!(
+        rows.iter().map(|r| r.compared).sum::<usize>() > 0,
+        "no probe was compared"
+    );
+}
+
+fn differential(file: &str, entry: &Value) -> Row {
+    let iface = entry["iface"].as_str().expect("iface");
+    let text = std::fs::read_to_string(corpus().join(file)).expect("corpus file");
+    let opts = Options {
+        from: None,
+        hook: Hook::Xdp,
+        interface: Some(iface.to_string()),
+        source_name: Some(file.to_string()),
+    };
+    let analysis = analyze(&text, &opts).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let (imported, blocks) = sockc_import::write(&analysis, &opts);
+    let s = imported.report.summary;
+    let mut row = Row {
+        file: file.to_string(),
+        exact: s.exact,
+        approximate: s.approximate,
+        unsupported: s.unsupported,
+        probes: 0,
+        compared: 0,
+        stricter: 0,
+        disagreements: Vec::new(),
+    };
+    if s.exact + s.approximate == 0 {
+        return row;
+    }
+    let (place, block) = &blocks[0];
+    let placed = &analysis.placed[*place];
+    let mut atoms = analysis.atoms.clone();
+    let outside = Outside::new(&analysis.ruleset, &mut atoms, iface);
+    let sets = &analysis.ruleset.sets;
+    let statuses: Vec<Status> = block.entries.iter().map(|e| e.status).collect();
+    let families: Vec<u8> = entry["families"]
+        .as_array()
+        .expect("families")
+        .iter()
+        .map(|f| f.as_u64().expect("4 or 6") as u8)
+        .collect();
+    let probes = generate(
+        &Interesting::scan(&text),
+        &Generator::new(
+            probe_count(),
+            &[Path::Input, Path::Input, Path::Forward],
+            &families,
+        ),
+    );
+    row.probes = probes.len();
+    let config = LabConfig {
+        ingress: iface.to_string(),
+        egress: egress(file).to_string(),
+    };
+    let lab = Topology::new(&config).unwrap_or_else(|e| panic!("lab for {file}: {e}"));
+    let ruleset = Ruleset::read(&corpus().join(file)).expect("ruleset");
+    lab.load(&ruleset)
+        .unwrap_or_else(|e| panic!("load {file}: {e}"));
+    let original = lab.probe(&probes).unwrap_or_else(|e| panic!("{file}: {e}"));
+    lab.flush().unwrap_or_else(|e| panic!("flush {file}: {e}"));
+    let dir = std::env::temp_dir().join(format!("sockc-import-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let sk = dir.join(format!("{file}.sk"));
+    std::fs::write(&sk, &imported.sk_text).expect("write the import");
+    let name = format!("import-diff-{}", std::process::id());
+    let ours = {
+        let _install = Install::apply(&sk, &name, lab.receiver());
+        lab.probe(&probes).unwrap_or_else(|e| panic!("{file}: {e}"))
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    let judge = Judge {
+        list: &placed.list,
+        statuses: &statuses,
+        atoms: &atoms,
+        sets,
+        outside: &outside,
+        iface,
+    };
+    for ((probe, a), b) in probes.iter().zip(&original).zip(&ours) {
+        match judge.status(probe, a, b) {
+            Some(Status::Exact) => {
+                row.compared += 1;
+                if a.delivered != b.delivered {
+                    row.disagreements
+                        .push(format!("{probe}: netfilter {a}, sockc {b}"));
+                }
+            }
+            // Approximate means stricter: never delivered where netfilter did not.
+            Some(Status::Approximate) => {
+                row.stricter += 1;
+                if b.delivered && !a.delivered {
+                    row.disagreements.push(format!(
+                        "{probe}: approximate, yet netfilter {a}, sockc {b}"
+                    ));
+                }
+            }
+            Some(Status::Unsupported) | None => {}
+        }
+    }
+    row
+}
+
+/// Whether a probe's two outcomes can be compared: a reply or related probe only
+/// when its opener left in both runs (no connection exists to answer otherwise).
+fn comparable(probe: &Probe, a: &Outcome, b: &Outcome) -> bool {
+    probe.origin == Origin::New || (a.opener_left == Some(true) && b.opener_left == Some(true))
+}
+
+/// Says which status of rule decides a probe, for one file's import.
+struct Judge<'a> {
+    list: &'a FlatList,
+    statuses: &'a [Status],
+    atoms: &'a Atoms,
+    sets: &'a [NamedSet],
+    outside: &'a Outside,
+    iface: &'a str,
+}
+
+impl Judge<'_> {
+    /// The status of the rule that decides `probe` (outcomes `a` with netfilter, `b`
+    /// with sockc), or `None` when the probe is not to be compared.
+    fn status(&self, probe: &Probe, a: &Outcome, b: &Outcome) -> Option<Status> {
+        if !comparable(probe, a, b) {
+            return None;
+        }
+        let mut p = packet_of(probe, self.iface);
+        let on = Known {
+            ct: sure_ct_state(probe),
+            path: probe.path,
+            nat: self.outside.any_nat,
+        };
+        p.ct_state = on.ct.unwrap_or(CT_NEW) as u8;
+        // A reply's opener may leave masqueraded, and then the reply arrives at
+        // another address than the probe names: with nat chains, replies and
+        // related errors are not compared.
+        if may_touch(&self.outside.nat, self.atoms, self.sets, &p, &on)
+            || (on.nat && probe.origin != Origin::New)
+        {
+            return None;
+        }
+        match decided_by(self.list, self.statuses, self.atoms, self.sets, &p, &on) {
+            Decision::Rule(status) => Some(status),
+            Decision::Default if probe.path == Path::Input || !self.outside.forward_decides => {
+                Some(Status::Exact)
+            }
+            Decision::Default | Decision::Unsettled => None,
+        }
+    }
+}
