@@ -222,11 +222,11 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
     } else {
         if let Some(s) = &semantic {
             match s {
-                Ok(d) => print!(
+                Ok(d) => out!(
                     "{}",
                     crate::diff_cmd::semantic_text(d, &installed, &file, args.summary)
                 ),
-                Err(why) => println!("which packets change their verdict: not known ({why})"),
+                Err(why) => outln!("which packets change their verdict: not known ({why})"),
             }
         }
         print_apply_text(&name, &file, args, &report, changes);
