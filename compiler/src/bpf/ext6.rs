@@ -5,8 +5,9 @@
 //! (`ipv6_find_hdr`) and nft.
 //!
 //! The walk is unrolled, [`EXT_MAX`] headers deep, with no back edge (the verifier
-//! sees a straight line of bounded pointer moves: each header moves `r7` by at most
-//! 2,048 bytes, so the offset stays far below the verifier's 64 KiB packet range).
+//! sees a straight line of bounded offsets: each header adds at most 2,048 bytes, so
+//! the offset stays far below the verifier's 64 KiB packet range), and every path out
+//! of it reaches the L4 parse in one verifier state (see [`emit_walk`]).
 //! Invariant, shared with the prologue: on every exit `PROTO` holds the header number
 //! the walk stopped at and `L4_OK` is untouched (0), unless the walk reached the upper
 //! layer, where it falls through to the L4 parse with `r7 + ETH_HLEN` at the upper
@@ -31,39 +32,65 @@ const EXT_MIN: i32 = 8;
 
 /// Emits the walk. Entered with `r1` = the fixed header's next header (already in
 /// `PROTO`) and `r7 + ETH_HLEN` at the first byte after the fixed header; falls through
-/// at the upper layer, jumps to `done` where it stops before one.
+/// at the upper layer with `r7` moved past the extension headers, jumps to `done` where
+/// it stops before one.
+///
+/// `r7` stays put during the walk: `r3` holds the offset of the current header from
+/// it, `r4` points at that header. After each header `r3` goes through
+/// [`forget_offset`], so each level of the walk, and the L4 parse after it, has one
+/// verifier state for packets with extension headers (and one without): without it the verifier would walk them once per combination of
+/// header kinds. The mask changes nothing: six headers end at most 12,328 bytes in.
 pub(crate) fn emit_walk(b: &mut CodeBuffer, done: Label) {
-    let upper = b.new_label();
+    let (r3, r7) = (Reg::R3, Reg::R7);
+    let (upper, plain) = (b.new_label(), b.new_label());
+    b.emit(Insn::mov64_imm(r3, 0));
     for _ in 0..EXT_MAX {
         emit_one(b, upper, done);
     }
     // One more extension header than the walk takes: stop, the chain is too long.
     emit_dispatch(b, upper, done, done, done);
     b.bind(upper);
+    b.branch_imm(Cond::Eq, r3, 0, plain);
+    b.emit(Insn::alu64_reg(op::ADD, r7, r3));
+    b.bind(plain);
 }
 
-/// One header: the upper layer goes to `upper`; an extension header moves `r7` past
-/// itself and puts its next header in `r1` and `PROTO`.
+/// `r3` through a 2-byte stack round trip (the verifier reads it back as any 16-bit
+/// value; the scratch is the `SPORT` field, zeroed again, which the L4 parse fills
+/// later), masked to [`OFFSET_MASK`]: one verifier state whatever the headers so far.
+fn forget_offset(b: &mut CodeBuffer) {
+    let r3 = Reg::R3;
+    b.emit(Insn::stx(Size::H, Reg::FP, at(flow::SPORT), r3));
+    b.emit(Insn::ldx(Size::H, r3, Reg::FP, at(flow::SPORT)));
+    b.emit(Insn::st_imm(Size::H, Reg::FP, at(flow::SPORT), 0));
+    b.emit(Insn::alu64_imm(op::AND, r3, OFFSET_MASK));
+}
+
+/// Bounds the upper layer's offset from the end of the fixed header for the verifier.
+const OFFSET_MASK: i32 = 0x3fff;
+
+/// One header at `r7 + r3`: the upper layer goes to `upper`; an extension header
+/// moves `r3` past itself and puts its next header in `r1` and `PROTO`.
 fn emit_one(b: &mut CodeBuffer, upper: Label, done: Label) {
-    let (r1, r2, r7) = (Reg::R1, Reg::R2, Reg::R7);
+    let (r1, r2, r3, r4) = (Reg::R1, Reg::R2, Reg::R3, Reg::R4);
     let (options, fragment, auth, advance) =
         (b.new_label(), b.new_label(), b.new_label(), b.new_label());
     emit_dispatch(b, upper, options, fragment, auth);
     // (hdrlen + 2) * 4 bytes: AH counts 32-bit words.
     b.bind(auth);
-    bounds(b, done);
-    b.emit(Insn::ldx(Size::B, r2, r7, ETH_HLEN + 1));
+    header(b, done);
+    b.emit(Insn::ldx(Size::B, r2, r4, ETH_HLEN + 1));
     b.emit(Insn::alu64_imm(op::ADD, r2, 2));
     b.emit(Insn::alu64_imm(op::LSH, r2, 2));
     b.goto(advance);
     // 8 bytes; the offset (the top 13 bits of bytes 2-3) says whether the transport
     // header is in this packet.
     b.bind(fragment);
-    bounds(b, done);
+    header(b, done);
     b.emit(Insn::st_imm(Size::B, Reg::FP, at(flow::FRAG), 1));
-    b.emit(Insn::ldx(Size::B, r1, r7, ETH_HLEN));
+    b.emit(Insn::ldx(Size::B, r1, r4, ETH_HLEN));
     b.emit(Insn::stx(Size::B, Reg::FP, at(flow::PROTO), r1));
-    b.emit(Insn::ldx(Size::H, r2, r7, ETH_HLEN + 2));
+    b.emit(Insn::ldx(Size::H, r2, r4, ETH_HLEN + 2));
     b.emit(Insn::alu64_imm(
         op::AND,
         r2,
@@ -74,15 +101,16 @@ fn emit_one(b: &mut CodeBuffer, upper: Label, done: Label) {
     b.goto(advance);
     // (hdrlen + 1) * 8 bytes.
     b.bind(options);
-    bounds(b, done);
-    b.emit(Insn::ldx(Size::B, r2, r7, ETH_HLEN + 1));
+    header(b, done);
+    b.emit(Insn::ldx(Size::B, r2, r4, ETH_HLEN + 1));
     b.emit(Insn::alu64_imm(op::ADD, r2, 1));
     b.emit(Insn::alu64_imm(op::LSH, r2, 3));
     b.bind(advance);
-    b.emit(Insn::ldx(Size::B, r1, r7, ETH_HLEN));
+    b.emit(Insn::ldx(Size::B, r1, r4, ETH_HLEN));
     b.emit(Insn::stx(Size::B, Reg::FP, at(flow::PROTO), r1));
-    // r2 is 8..=2048 here on every path, a bounded variable offset.
-    b.emit(Insn::alu64_reg(op::ADD, r7, r2));
+    // r2 is 8..=2048 here on every path: r3 stays a bounded offset.
+    b.emit(Insn::alu64_reg(op::ADD, r3, r2));
+    forget_offset(b);
 }
 
 /// Branches on the header number in `r1`: options-like headers (0, 43, 60),
@@ -97,13 +125,16 @@ fn emit_dispatch(b: &mut CodeBuffer, upper: Label, options: Label, fragment: Lab
     b.goto(auth);
 }
 
-/// `r9 = r7 + ETH_HLEN + 8; if r9 > r8 (data_end) goto out`: the header's fixed part.
-fn bounds(b: &mut CodeBuffer, out: Label) {
-    b.emit(Insn::mov64_reg(Reg::R9, Reg::R7));
+/// `r4 = r7 + r3`, the header; `r5 = r4 + ETH_HLEN + 8; if r5 > r8 (data_end) goto
+/// out`: its fixed part is in the packet.
+fn header(b: &mut CodeBuffer, out: Label) {
+    b.emit(Insn::mov64_reg(Reg::R4, Reg::R7));
+    b.emit(Insn::alu64_reg(op::ADD, Reg::R4, Reg::R3));
+    b.emit(Insn::mov64_reg(Reg::R5, Reg::R4));
     b.emit(Insn::alu64_imm(
         op::ADD,
-        Reg::R9,
+        Reg::R5,
         i32::from(ETH_HLEN) + EXT_MIN,
     ));
-    b.branch_reg(Cond::Gt, Reg::R9, Reg::R8, out);
+    b.branch_reg(Cond::Gt, Reg::R5, Reg::R8, out);
 }

@@ -167,12 +167,13 @@ fn emit_ipv4(b: &mut CodeBuffer, done: Label) {
     b.emit(Insn::stx(Size::B, Reg::FP, at(flow::PROTO), r1));
     b.emit(Insn::st_imm(Size::B, Reg::FP, at(flow::L3), 4));
     b.emit(Insn::ldx(Size::H, r1, r7, (ETH_HLEN + 6) as i16));
-    let whole = b.new_label();
+    // FRAG = (MF or offset) ? 1 : 0 without a branch, stored from a register so the
+    // verifier sees one unknown byte (not a 0 and a 1 that split its states).
     b.emit(Insn::mov64_reg(Reg::R9, r1));
     b.emit(Insn::alu64_imm(op::AND, Reg::R9, be16(0x3fff)));
-    b.branch_imm(Cond::Eq, Reg::R9, 0, whole);
-    b.emit(Insn::st_imm(Size::B, Reg::FP, at(flow::FRAG), 1));
-    b.bind(whole);
+    b.emit(Insn::alu64_imm(op::ADD, Reg::R9, 0xffff));
+    b.emit(Insn::alu64_imm(op::RSH, Reg::R9, 16));
+    b.emit(Insn::stx(Size::B, Reg::FP, at(flow::FRAG), Reg::R9));
     b.emit(Insn::alu64_imm(op::AND, r1, be16(0x1fff)));
     b.branch_imm(Cond::Ne, r1, 0, done);
     // IHL is 5..15 words here, so r7 moves by 20..60 bytes: a bounded variable offset.
@@ -188,6 +189,12 @@ fn emit_ipv6(b: &mut CodeBuffer, done: Label) {
     b.emit(Insn::ldx(Size::B, r1, r7, ETH_HLEN as i16));
     b.emit(Insn::alu64_imm(op::RSH, r1, 4));
     b.branch_imm(Cond::Ne, r1, 6, done);
+    // FRAG = 0 (the version's top bit), stored from a register for the same reason as
+    // in IPv4: every IPv6 path, with a fragment header or not, leaves it unknown to the
+    // verifier.
+    b.emit(Insn::ldx(Size::B, Reg::R2, r7, ETH_HLEN as i16));
+    b.emit(Insn::alu64_imm(op::RSH, Reg::R2, 7));
+    b.emit(Insn::stx(Size::B, Reg::FP, at(flow::FRAG), Reg::R2));
     for (pkt, field) in [(8, flow::SRC6), (24, flow::DST6)] {
         for w in 0..4 {
             b.emit(Insn::ldx(Size::W, r1, r7, (ETH_HLEN + pkt + 4 * w) as i16));
