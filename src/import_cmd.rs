@@ -134,11 +134,8 @@ fn read_ruleset(file: &Path) -> Result<String, ExitCode> {
         return read_input(file, Limit::SourceBytes);
     }
     let limit = settings().limits.get(Limit::SourceBytes);
-    match conventions::read_stdin() {
-        Ok(b) if b.len() as u64 > limit => {
-            sockc_error!("standard input: more than {limit} bytes (--max-source-bytes)");
-            Err(ExitCode::from(2))
-        }
+    // read_stdin reads one byte past the limit, never more, and says so.
+    match conventions::read_stdin(limit) {
         Ok(b) => String::from_utf8(b).map_err(|_| {
             sockc_error!("{}: not UTF-8 text", conventions::STDIN_NAME);
             ExitCode::from(1)

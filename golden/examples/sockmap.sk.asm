@@ -1,4 +1,4 @@
-sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (245 insns)
+sk_msg_app: sockmap /sys/fs/cgroup/app section sk_msg (245 insns)
 ; prologue: the socket's key, and the flow record from it
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -149,7 +149,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (245 insns)
 146: (7a) *(u64 *)(r10 -208) = 0
 147: (62) *(u32 *)(r10 -204) = 2107770459
 148: (bf) r1 = r6
-149: (18) r2 = map[socks_app_fb41]
+149: (18) r2 = map[socks_app_0573]
 151: (bf) r3 = r10
 152: (07) r3 += -248
 153: (b7) r4 = 0
@@ -173,7 +173,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (245 insns)
 171: (62) *(u32 *)(r10 -16) = 3
 172: (79) r2 = *(u64 *)(r6 +72)
 173: (15) if r2 == 0x0 goto pc+45
-174: (18) r1 = map[sent_app_fb41]
+174: (18) r1 = map[sent_app_0573]
 176: (b7) r3 = 0
 177: (b7) r4 = 0
 178: (85) call bpf_sk_storage_get#107
@@ -194,7 +194,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (245 insns)
 193: (6b) *(u16 *)(r10 -208) = r1
 194: (62) *(u32 *)(r10 -204) = 0
 195: (bf) r1 = r6
-196: (18) r2 = map[socks_app_fb41]
+196: (18) r2 = map[socks_app_0573]
 198: (bf) r3 = r10
 199: (07) r3 += -248
 200: (b7) r4 = 1
@@ -233,14 +233,14 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (245 insns)
 235: (55) if r9 != 0x1 goto pc+7
 236: (79) r2 = *(u64 *)(r6 +72)
 237: (15) if r2 == 0x0 goto pc+5
-238: (18) r1 = map[sent_app_fb41]
+238: (18) r1 = map[sent_app_0573]
 240: (b7) r3 = 0
 241: (b7) r4 = 1
 242: (85) call bpf_sk_storage_get#107
 243: (bf) r0 = r9
 244: (95) exit
 
-sk_skb_app: sockmap receive /sys/fs/cgroup/unified/app section sk_skb/stream_verdict (109 insns)
+sk_skb_app: sockmap receive /sys/fs/cgroup/app section sk_skb/stream_verdict (109 insns)
 ; prologue: the socket's key, and the flow record from it
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -353,35 +353,35 @@ sk_skb_app: sockmap receive /sys/fs/cgroup/unified/app section sk_skb/stream_ver
 107: (bf) r0 = r9
 108: (95) exit
 
-msgdisp_app: sk_msg dispatcher /sys/fs/cgroup/unified/app section sk_msg (16 insns)
-; dispatcher: tail call into slot 0 of msgv_app_fb41
+msgdisp_app: sk_msg dispatcher /sys/fs/cgroup/app section sk_msg (16 insns)
+; dispatcher: tail call into slot 0 of msgv_app_0573
   0: (bf) r6 = r1
-  1: (18) r2 = map[msgv_app_fb41]
+  1: (18) r2 = map[msgv_app_0573]
   3: (b7) r3 = 0
   4: (85) call bpf_tail_call#12
 ; the slot is empty: through the stack
   5: (79) r2 = *(u64 *)(r6 +72)
   6: (15) if r2 == 0x0 goto pc+5
-  7: (18) r1 = map[sent_app_fb41]
+  7: (18) r1 = map[sent_app_0573]
   9: (b7) r3 = 0
  10: (b7) r4 = 1
  11: (85) call bpf_sk_storage_get#107
- 12: (18) r1 = map[socks_app_fb41]
+ 12: (18) r1 = map[socks_app_0573]
  14: (b7) r0 = 1
  15: (95) exit
 
-skbdisp_app: sk_skb dispatcher /sys/fs/cgroup/unified/app section sk_skb/stream_verdict (9 insns)
-; dispatcher: tail call into slot 0 of skbv_app_fb41
+skbdisp_app: sk_skb dispatcher /sys/fs/cgroup/app section sk_skb/stream_verdict (9 insns)
+; dispatcher: tail call into slot 0 of skbv_app_0573
   0: (bf) r6 = r1
-  1: (18) r2 = map[skbv_app_fb41]
+  1: (18) r2 = map[skbv_app_0573]
   3: (b7) r3 = 0
   4: (85) call bpf_tail_call#12
 ; the slot is empty: through the stack
-  5: (18) r1 = map[socks_app_fb41]
+  5: (18) r1 = map[socks_app_0573]
   7: (b7) r0 = 1
   8: (95) exit
 
-sockops_app: sock_ops /sys/fs/cgroup/unified/app section sockops (73 insns)
+sockops_app: sock_ops /sys/fs/cgroup/app section sockops (73 insns)
 ; sock_ops: an established TCP socket goes into the socket map
   0: (bf) r6 = r1
   1: (61) r1 = *(u32 *)(r6 +0)
@@ -428,7 +428,7 @@ sockops_app: sock_ops /sys/fs/cgroup/unified/app section sockops (73 insns)
  42: (dc) r1 = be32 r1
  43: (6b) *(u16 *)(r10 -158) = r1
  44: (bf) r1 = r6
- 45: (18) r2 = map[socks_app_fb41]
+ 45: (18) r2 = map[socks_app_0573]
  47: (bf) r3 = r10
  48: (07) r3 += -200
  49: (b7) r4 = 1

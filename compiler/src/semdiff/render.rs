@@ -272,6 +272,12 @@ pub fn describe_box(b: &HeaderBox) -> String {
             Dim::IcmpType => values("type ", d, set, number),
             Dim::IcmpCode => values("code ", d, set, number),
             Dim::Socket => format!("socket {}", list(set, 4, |v| socket::name(v).into())),
+            Dim::EtherType => values("ether type ", d, set, |v| format!("{v:#06x}")),
+            // The values are the VLAN id plus one; 0 is an untagged frame.
+            Dim::Vlan if set.intervals() == [(0, 0)] => "untagged".into(),
+            Dim::Vlan => values("vlan ", d, set, |v| (v.saturating_sub(1)).to_string()),
+            Dim::Frag if set.contains(1) => "frag".into(),
+            Dim::Frag => "not a fragment".into(),
         });
     }
     if parts.is_empty() {

@@ -367,10 +367,7 @@ impl Parser<'_> {
         let is_icmp = matches!(kind, Kind::Icmp | Kind::Icmpv6);
         let known = matches!(word, "vlan" | "len")
             || (kind != Kind::Arp
-                && matches!(
-                    word,
-                    "ipopts" | "ext" | "frag" | "mf" | "payload" | "ether"
-                ))
+                && matches!(word, "ipopts" | "ext" | "frag" | "mf" | "payload" | "ether"))
             || (is_icmp && matches!(word, "type" | "code"));
         if known {
             return Ok(());
