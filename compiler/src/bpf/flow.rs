@@ -34,6 +34,9 @@ pub const ICMP_CODE: i16 = 65;
 /// What the socket lookup found, once a socket condition has asked (the prologue
 /// leaves it 0 = not looked up yet); values in [`crate::ir::flow::fact`].
 pub(crate) const SOCK: i16 = 66;
+/// The packet's connection-tracking state, once a `ct state` test has asked (0 = not
+/// derived yet); values are `syntax::ct::CtState`'s.
+pub(crate) const CT: i16 = 67;
 pub const PKT_LEN: i16 = 68;
 pub(crate) const COUNTER_KEY: i16 = 72;
 /// The socket map slot of a redirect (sk_lookup), then its drop counter slot.

@@ -239,6 +239,8 @@ pub struct RuleMatch {
     pub tcp_flags: Option<(u8, u8)>,
     pub icmp_type: Option<u8>,
     pub icmp_code: Option<u8>,
+    /// `ct state ...`: the packet's connection-tracking state is in the set.
+    pub ct: Option<crate::syntax::ct::CtStates>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

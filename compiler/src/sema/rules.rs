@@ -36,6 +36,8 @@ struct MatchSpans {
     icmp: Option<Span>,
     flags_set: u8,
     flags_clear: u8,
+    /// The rule's `ct state` match.
+    ct: Option<Span>,
 }
 
 impl Checker<'_> {
@@ -425,6 +427,7 @@ impl Checker<'_> {
                 seen.icmp.get_or_insert(*sp);
                 m.icmp_code = Some(*c);
             }
+            Match::CtState(states, sp) => self.fold_ct_state(*states, *sp, spec, m, &mut seen.ct),
         }
     }
 

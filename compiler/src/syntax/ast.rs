@@ -206,6 +206,8 @@ pub enum Match {
     },
     IcmpType(IcmpType, Span),
     IcmpCode(u8, Span),
+    /// `ct state NAME[,NAME...]`: the packet's connection-tracking state.
+    CtState(super::ct::CtStates, Span),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

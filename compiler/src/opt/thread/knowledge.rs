@@ -26,7 +26,10 @@ pub(super) const ICMP_CODE: usize = 5;
 /// function of the packet like the others: threading may reuse a condition's answer
 /// (the lookup ran when the first condition was tested, on every path to the second).
 pub(super) const SOCK: usize = 6;
-pub(super) const BYTE_FIELDS: usize = 7;
+/// The connection-tracking state (`syntax::ct::CtState` values), derived like the
+/// socket fact by the first `ct state` test and a function of the packet likewise.
+pub(super) const CT: usize = 7;
+pub(super) const BYTE_FIELDS: usize = 8;
 
 /// How many exclusions (prefixes, set answers) knowledge keeps per field, and how many
 /// port ranges before it widens them to their hull; beyond that it forgets, which is
@@ -293,6 +296,10 @@ impl View {
                 let cond = *cond;
                 View::Byte(SOCK, Bytes::from_fn(|x| fact::holds(cond, x)))
             }
+            Test::Ct { states, .. } => {
+                let states = *states;
+                View::Byte(CT, Bytes::from_fn(|x| states.holds(x)))
+            }
             Test::Ports { src, ranges } => View::Port(usize::from(!*src), Ports::of(ranges)),
             Test::Prefix { src, net } => {
                 let v6 = matches!(net, IpNet::V6(_));
@@ -343,6 +350,7 @@ impl Knowledge {
         k.bytes[L3] = Bytes::from_fn(|x| matches!(x, 0 | 4 | 6));
         k.bytes[L4_OK] = Bytes::from_fn(|x| x <= 1);
         k.bytes[SOCK] = Bytes::from_fn(fact::is_fact);
+        k.bytes[CT] = Bytes::from_fn(|x| crate::syntax::ct::CtState::from_value(x).is_some());
         k
     }
 
