@@ -98,6 +98,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     tcp_flags: flags.map(|(m, v)| (m, if v == 3 { v } else { v & m })),
                     icmp_type: ty,
                     icmp_code: code,
+                    ct: None,
                 }
             },
         )
