@@ -25,8 +25,8 @@ use std::{
 };
 
 use netns::{
-    accept, outcome, run, tcp_connect, tcp_exchange, tcp_listen, udp_bind, udp_recv, Lab,
-    Outcome, ANSWER, NO_ANSWER,
+    accept, outcome, run, tcp_connect, tcp_exchange, tcp_listen, udp_bind, udp_recv, Lab, Outcome,
+    ANSWER, NO_ANSWER,
 };
 
 /// The nft table that switches conntrack on in a namespace and never runs (its chain
@@ -51,7 +51,10 @@ fn enable_conntrack(ns: &str) {
 fn permanent_neighbours(lab: &Lab) {
     let mac = |ns: &str, dev: &str| -> String {
         let out = netns::ip(&["-n", ns, "-br", "link", "show", "dev", dev]).stdout;
-        out.split_whitespace().nth(2).expect("MAC in ip -br link").to_string()
+        out.split_whitespace()
+            .nth(2)
+            .expect("MAC in ip -br link")
+            .to_string()
     };
     let (mac_a, mac_b) = (mac(&lab.ns_a, &lab.if_a), mac(&lab.ns_b, &lab.if_b));
     for (ns, dev, addr, mac) in [
@@ -59,7 +62,16 @@ fn permanent_neighbours(lab: &Lab) {
         (&lab.ns_b, &lab.if_b, lab.addr_a, &mac_a),
     ] {
         netns::ip(&[
-            "-n", ns, "neigh", "replace", &addr.to_string(), "lladdr", mac, "dev", dev, "nud",
+            "-n",
+            ns,
+            "neigh",
+            "replace",
+            &addr.to_string(),
+            "lladdr",
+            mac,
+            "dev",
+            dev,
+            "nud",
             "permanent",
         ]);
     }
@@ -94,7 +106,10 @@ fn replies_pass_new_inbound_drops(tag: &str, subnet: u8, hook: &str, v6: bool) {
     };
     enable_conntrack(&lab.ns_a);
     let extra = if v6 { "    allow icmpv6\n" } else { "" };
-    let text = format!("{hook} on {} {{\n    {ALLOW}\n{extra}    default drop\n}}\n", lab.if_a);
+    let text = format!(
+        "{hook} on {} {{\n    {ALLOW}\n{extra}    default drop\n}}\n",
+        lab.if_a
+    );
     let file = lab.rules("ct.sk", &text);
     lab.apply_ok(&file);
     lab.status_attached();
@@ -135,7 +150,12 @@ fn replies_pass_new_inbound_drops(tag: &str, subnet: u8, hook: &str, v6: bool) {
         rule_packets(&stats, ALLOW) >= 4,
         "the SYN-ACK, data and the UDP answer pass as established: {stats:#}"
     );
-    tcp_exchange("A's connection at the end", &mut out, &mut acc, b"still there");
+    tcp_exchange(
+        "A's connection at the end",
+        &mut out,
+        &mut acc,
+        b"still there",
+    );
 }
 
 #[test]
@@ -170,10 +190,17 @@ fn ct_state_without_conntrack_in_the_namespace_sees_no_replies() {
     let lab = Lab::new("ctnone", 65);
     permanent_neighbours(&lab);
     let b = IpAddr::from(lab.addr_b);
-    let text = format!("xdp on {} {{\n    {ALLOW}\n    default drop\n}}\n", lab.if_a);
+    let text = format!(
+        "xdp on {} {{\n    {ALLOW}\n    default drop\n}}\n",
+        lab.if_a
+    );
     lab.apply_ok(&lab.rules("ct.sk", &text));
     let _b_listener = tcp_listen(&lab.ns_b, SocketAddr::new(b, 7100));
     let r = tcp_connect(&lab.ns_a, None, SocketAddr::new(b, 7100), NO_ANSWER);
-    assert_eq!(outcome(&r), Outcome::TimedOut, "A's connect without conntrack");
+    assert_eq!(
+        outcome(&r),
+        Outcome::TimedOut,
+        "A's connect without conntrack"
+    );
     assert_eq!(rule_packets(&lab.stats(), ALLOW), 0);
 }

@@ -446,6 +446,9 @@ impl fmt::Display for RuleMatch {
         if let Some(c) = self.icmp_code {
             write!(f, " icmpcode={c}")?;
         }
+        if let Some(s) = self.ct {
+            write!(f, " ct={}", s.names())?;
+        }
         Ok(())
     }
 }

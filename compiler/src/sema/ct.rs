@@ -45,5 +45,23 @@ impl Checker<'_> {
             return;
         }
         m.ct = Some(states);
+        if !self.ct_warned {
+            self.ct_warned = true;
+            self.diags.push(
+                Diagnostic::warning(
+                    "sockc::ct-needs-conntrack",
+                    "`ct state` sees only what the kernel's connection tracking records, \
+                     and conntrack runs in a network namespace only while something there \
+                     uses it",
+                )
+                .label(sp, "looked up in conntrack's table")
+                .help(
+                    "sockc does not switch conntrack on: without a user (an nft or iptables \
+                     rule with a ct match) no packet is `established` or `related`; an nft \
+                     chain that never runs is enough: `nft add table inet ct_on; nft add \
+                     chain inet ct_on anchor; nft add rule inet ct_on anchor ct state new`",
+                ),
+            );
+        }
     }
 }
