@@ -30,6 +30,7 @@ mod privileges;
 mod socket_cmd;
 mod stats_cmd;
 mod test_cmd;
+mod test_ct;
 mod trace_cmd;
 
 #[derive(Parser)]

@@ -204,3 +204,69 @@ fn ct_state_without_conntrack_in_the_namespace_sees_no_replies() {
     );
     assert_eq!(rule_packets(&lab.stats(), ALLOW), 0);
 }
+
+/// Differential: the kernel's derivation (a test run, whose lookups find no entry)
+/// and the evaluator's `ct::without_entry` agree on every packet shape the state
+/// depends on, at XDP, TC ingress and TC egress, for every state tested by a rule of
+/// its own (`sockc test` exits 3 on any disagreement).
+#[test]
+fn ct_state_without_an_entry_agrees_with_the_evaluator() {
+    if !common::kernel() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sockc-ct-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let block = |head: &str| {
+        format!(
+            "{head} {{\n    count ct state new\n    count ct state invalid\n    \
+             allow ct state untracked\n    drop ct state new\n    allow ct state \
+             established,related\n    default pass\n}}\n"
+        )
+        .replace("default pass", "default allow")
+    };
+    let rules = dir.join("ct.sk");
+    std::fs::write(
+        &rules,
+        [
+            block("xdp on eth0"),
+            block("tc ingress on eth0"),
+            block("tc egress on eth0"),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let mut packets = String::new();
+    for flags in [
+        "", "syn", "ack", "syn,ack", "rst", "rst,ack", "fin", "fin,ack", "psh,ack", "urg",
+    ] {
+        packets += &format!("tcp 10.0.0.1:1234 -> 10.0.0.2:80 {flags}\n");
+        packets += &format!("tcp [2001:db8::1]:1234 -> [2001:db8::2]:80 {flags}\n");
+    }
+    for ty in [0, 3, 4, 5, 8, 11, 12, 13, 18, 19, 40] {
+        packets += &format!("icmp 10.0.0.1 -> 10.0.0.2 type {ty}\n");
+    }
+    for ty in [1, 2, 3, 4, 127, 128, 129, 130, 133, 135, 136, 137, 143, 200] {
+        packets += &format!("icmpv6 2001:db8::1 -> 2001:db8::2 type {ty}\n");
+    }
+    packets += "udp 10.0.0.1:5 -> 10.0.0.2:53\n";
+    packets += "udp [2001:db8::1]:5 -> [2001:db8::2]:53\n";
+    packets += "tcp 10.0.0.1:1234 -> 10.0.0.2:80 syn len 40\n";
+    packets += "udp 10.0.0.1:5 -> 10.0.0.2:53 frag 8\n";
+    packets += "proto 47 10.0.0.1 -> 10.0.0.2\n";
+    packets += "proto 132 [2001:db8::1] -> [2001:db8::2]\n";
+    let file = dir.join("packets");
+    std::fs::write(&file, packets).unwrap();
+    let r = netns::sockc(&[
+        "-q",
+        "test",
+        rules.to_str().unwrap(),
+        "--packets",
+        file.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r.code, 0, "kernel and evaluator disagree:\n{r}");
+    assert!(
+        r.stderr.contains("kernel and evaluator agree on all 153"),
+        "every packet ran in the kernel:\n{r}"
+    );
+}
