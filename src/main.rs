@@ -34,6 +34,7 @@ mod socket_cmd;
 mod stats_cmd;
 mod stdout;
 mod test_cmd;
+mod test_ct;
 mod trace_cmd;
 
 #[derive(Parser)]

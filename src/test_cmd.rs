@@ -40,7 +40,9 @@ pub struct TestArgs {
     /// a packet, e.g. "tcp 10.0.0.1:1234 -> 1.1.1.1:53 syn", "udp [2001:db8::1]:5353 ->
     /// [2001:db8::2]:53", "icmp 10.0.0.1 -> 10.0.0.2 type 8", "proto 47 10.0.0.1 ->
     /// 10.0.0.2", "arp 10.0.0.1 -> 10.0.0.2"; options: vlan ID, ipopts WORDS, ext HDR,...
-    /// (IPv6: hbh, rt, dst, fh, ah), frag OFFSET, mf, payload HEX, ether TYPE, len BYTES
+    /// (IPv6: hbh, rt, dst, fh, ah), frag OFFSET, mf, payload HEX, ether TYPE, len BYTES,
+    /// ct STATE (the packet's conntrack state: new, established, related, invalid,
+    /// untracked; without it, the state of a packet conntrack has no entry for)
     /// (repeatable)
     #[arg(long = "packet", value_name = "PACKET")]
     pub packets: Vec<String>,
@@ -105,6 +107,8 @@ struct Input {
     origin: String,
     spec: PacketSpec,
     frame: Vec<u8>,
+    /// `ct STATE` in the packet: its conntrack state (`None`: no entry).
+    ct: Option<sockc_compiler::syntax::ct::CtState>,
 }
 
 /// What the kernel did with one packet, and with `--repeat` its ns per run.
@@ -349,6 +353,10 @@ fn evaluate_all(
                                 .iter()
                                 .zip(indexes)
                                 .map(|(p, index)| {
+                                    let facts = &Facts {
+                                        ct: input.ct,
+                                        ..facts.clone()
+                                    };
                                     eval::evaluate_indexed(module, p, index, &input.frame, facts)
                                 })
                                 .collect()
@@ -384,6 +392,7 @@ fn run_program(
         asks_sockets: prog.rules.iter().any(|r| r.cond.is_some()),
     };
     let at_tc = hooks::spec(prog.hook).prog_type == bpf_prog_type::BPF_PROG_TYPE_SCHED_CLS;
+    let asks_ct = prog.rules.iter().any(|r| r.m.ct.is_some());
     let chain = |e: RuntimeError| sockc_runtime::error_chain(&e);
     let mut sides: Vec<KernelSide> = Vec::with_capacity(inputs.len());
     for (batch_no, batch) in inputs.chunks(BATCH).enumerate() {
@@ -391,6 +400,10 @@ fn run_program(
         let mut ran = Vec::new();
         for (k, input) in batch.iter().enumerate() {
             let i = batch_no * BATCH + k;
+            if let Some(s) = input.ct.filter(|_| asks_ct) {
+                sides.push(KernelSide::NotRun(crate::test_ct::not_run(s)));
+                continue;
+            }
             if let Some(why) = at_tc.then(|| tc_test_run_refuses(&input.frame)).flatten() {
                 sides.push(KernelSide::NotRun(why));
                 continue;
@@ -576,6 +589,8 @@ fn read_inputs(args: &TestArgs) -> Result<Vec<Input>, String> {
     texts
         .into_iter()
         .map(|(origin, text)| {
+            let (text, ct) = crate::test_ct::split_ct(&text)
+                .map_err(|e| format!("{origin}: {}", escaped(&e)))?;
             let spec = parse_packet(&text).map_err(|e| {
                 // The line may hold anything: no raw control characters to the terminal.
                 let (e, text) = (escaped(&e), escaped(&text));
@@ -586,6 +601,7 @@ fn read_inputs(args: &TestArgs) -> Result<Vec<Input>, String> {
                 origin,
                 spec,
                 frame,
+                ct,
             })
         })
         .collect()
@@ -808,6 +824,7 @@ mod tests {
                     origin: format!("#{i}"),
                     frame: spec.build(),
                     spec,
+                    ct: None,
                 }
             })
             .collect();

@@ -57,6 +57,7 @@ fn raw_object(insns: Vec<Insn>, relocs: Vec<(usize, String)>, maps: Vec<MapDef>)
             }],
             socket_slots: Vec::new(),
             netns_cookie: Vec::new(),
+            kernel_refs: Vec::new(),
             attach_map: None,
         }],
         map_contents: Vec::new(),

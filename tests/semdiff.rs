@@ -154,6 +154,7 @@ fn decide(
     let facts = Facts {
         socket,
         registered: m.sockets.keys().collect::<BTreeSet<_>>(),
+        ct: None,
     };
     let e = eval::evaluate(m, p, frame, &facts);
     let outcome = match e.outcome {

@@ -379,6 +379,7 @@ fn program_metas(module: &Module, programs: &[CompiledProgram]) -> Vec<ProgramMe
         .zip(programs)
         .map(|(p, c)| ProgramMeta {
             socket_slots: c.code.socket_slots.clone(),
+            kernel_refs: c.code.kernel_refs.clone(),
             ..ProgramMeta::of(module, p)
         })
         .collect();

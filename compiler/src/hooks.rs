@@ -187,6 +187,8 @@ pub struct MatchCaps {
     pub tcp_flags: bool,
     pub icmp: bool,
     pub socket_conditions: bool,
+    /// `ct state ...`: the packet's connection-tracking state (a conntrack lookup).
+    pub ct_state: bool,
     /// `redirect local` (to the peer socket in the map).
     pub redirect_local: bool,
     /// `redirect ... to sock NAME ingress` (into the socket's receive queue).
@@ -271,6 +273,7 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     tcp_flags: true,
     icmp: true,
     socket_conditions: true,
+    ct_state: true,
     redirect_local: false,
     redirect_ingress: false,
     protocols: &[],
@@ -283,6 +286,7 @@ const NO_CAPS: MatchCaps = MatchCaps {
     tcp_flags: false,
     icmp: false,
     socket_conditions: false,
+    ct_state: false,
     redirect_local: false,
     redirect_ingress: false,
     protocols: &[],
@@ -337,6 +341,7 @@ const SOCKMAP_CAPS: MatchCaps = MatchCaps {
     tcp_flags: false,
     icmp: false,
     socket_conditions: false,
+    ct_state: false,
     redirect_local: true,
     redirect_ingress: true,
     protocols: TCP_ONLY,
@@ -492,6 +497,7 @@ pub static HOOKS: [HookSpec; 10] = [
             tcp_flags: false,
             icmp: false,
             socket_conditions: false,
+            ct_state: false,
             redirect_local: false,
             redirect_ingress: false,
             // The kernel runs sk_lookup programs from the TCP and UDP lookups only.

@@ -110,6 +110,11 @@ pub struct ProgramMeta {
     /// namespace, and an install writes its namespace's cookie before loading.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub netns_cookie: Vec<(usize, crate::bpf::buffer::CookieHalf)>,
+    /// `(instruction, what)`: kfunc ids and kernel struct offsets the program needs
+    /// from the running kernel; the object has placeholders there, and the runtime
+    /// writes the kernel's numbers (from its BTF) before loading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernel_refs: Vec<(usize, crate::bpf::kernel_ref::KernelRef)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +160,7 @@ impl ProgramMeta {
             attach_map: None,
             socket_slots: Vec::new(),
             netns_cookie: Vec::new(),
+            kernel_refs: Vec::new(),
         }
     }
 
@@ -180,6 +186,7 @@ impl ProgramMeta {
             attach_map: None,
             socket_slots: code.socket_slots.clone(),
             netns_cookie: code.netns_cookie.clone(),
+            kernel_refs: code.kernel_refs.clone(),
         }
     }
 
@@ -231,6 +238,7 @@ impl ProgramMeta {
                 },
                 socket_slots: Vec::new(),
                 netns_cookie: Vec::new(),
+                kernel_refs: Vec::new(),
             })
             .collect()
     }

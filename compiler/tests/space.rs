@@ -116,6 +116,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     icmp_code: code,
                     // `frag` comes with a match, so only on IP packets (as sema makes it).
                     frag: frag && ip_only,
+                    ct: None,
                 }
             },
         )

@@ -30,6 +30,7 @@ pub mod cgroup;
 pub mod discovery;
 mod fault;
 pub mod install;
+pub mod kernel_btf;
 pub mod kernel_error;
 pub(crate) mod map_write;
 pub mod netlink;
@@ -106,6 +107,13 @@ pub enum RuntimeError {
     SocketSlot { symbol: String, socket: u32 },
     #[error("program `{symbol}`: instruction {insn} to patch is outside the program")]
     PatchOutside { symbol: String, insn: usize },
+    #[error("program `{symbol}` needs {what} from the running kernel: {source}")]
+    KernelRef {
+        symbol: String,
+        what: String,
+        #[source]
+        source: kernel_btf::BtfError,
+    },
 }
 
 impl RuntimeError {
@@ -247,7 +255,8 @@ impl LoadedObject {
             }
         }
         let patched;
-        let elf = if opts.socket_slots.is_some() || opts.netns_cookie.is_some() {
+        let needs_kernel = meta.programs.iter().any(|p| !p.kernel_refs.is_empty());
+        let elf = if opts.socket_slots.is_some() || opts.netns_cookie.is_some() || needs_kernel {
             patched = with_patches(elf, &meta, opts)?;
             &patched[..]
         } else {
@@ -533,7 +542,7 @@ fn with_patches(
     for p in &meta.programs {
         let slots = opts.socket_slots.filter(|_| !p.socket_slots.is_empty());
         let cookie = opts.netns_cookie.filter(|_| !p.netns_cookie.is_empty());
-        if slots.is_none() && cookie.is_none() {
+        if slots.is_none() && cookie.is_none() && p.kernel_refs.is_empty() {
             continue;
         }
         let start = offsets
@@ -555,6 +564,7 @@ fn with_patches(
                 imm.copy_from_slice(&half.of(cookie).to_le_bytes());
             }
         }
+        patch_kernel_refs(&mut out, start, p)?;
         let Some(slots) = slots else { continue };
         for &(insn, socket) in &p.socket_slots {
             let slot = slots.get(socket as usize).ok_or(RuntimeError::SocketSlot {
@@ -570,6 +580,49 @@ fn with_patches(
         }
     }
     Ok(out)
+}
+
+/// Writes the running kernel's numbers into the program at `start` of `out`: kfunc
+/// ids into call immediates, struct member offsets into load offsets
+/// ([`sockc_compiler::metadata::ProgramMeta::kernel_refs`]).
+fn patch_kernel_refs(
+    out: &mut [u8],
+    start: usize,
+    p: &sockc_compiler::metadata::ProgramMeta,
+) -> Result<(), RuntimeError> {
+    use sockc_compiler::bpf::kernel_ref::KernelRef;
+    if p.kernel_refs.is_empty() {
+        return Ok(());
+    }
+    let err = |what: &KernelRef, source| RuntimeError::KernelRef {
+        symbol: p.symbol.clone(),
+        what: what.to_string(),
+        source,
+    };
+    let btf = kernel_btf::KernelBtf::running().map_err(|e| err(&p.kernel_refs[0].1, e))?;
+    for (insn, what) in &p.kernel_refs {
+        let value = btf.resolve(what).map_err(|e| err(what, e))?;
+        // An instruction is code, registers, a 16-bit offset, a 32-bit immediate.
+        let (at, bytes) = match what {
+            KernelRef::Kfunc { .. } => (start + insn * 8 + 4, value.to_le_bytes().to_vec()),
+            KernelRef::Field { .. } => {
+                let off = i16::try_from(value).map_err(|_| {
+                    err(
+                        what,
+                        kernel_btf::BtfError::Missing(format!("{what} below 32 KiB")),
+                    )
+                })?;
+                (start + insn * 8 + 2, off.to_le_bytes().to_vec())
+            }
+        };
+        out.get_mut(at..at + bytes.len())
+            .ok_or(RuntimeError::PatchOutside {
+                symbol: p.symbol.clone(),
+                insn: *insn,
+            })?
+            .copy_from_slice(&bytes);
+    }
+    Ok(())
 }
 
 /// An error with its causes, `: `-separated (aya puts the errno in the source); a

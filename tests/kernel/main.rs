@@ -427,6 +427,16 @@ fn bpftool_loadall_accepts_the_objects() {
     let pid = std::process::id();
     let mut failures = Vec::new();
     for (n, (path, c)) in files.iter().enumerate() {
+        // Kfunc ids and kernel struct offsets are placeholders until sockc's loader
+        // fills them in from the kernel's BTF (`ct state`): libbpf cannot load those.
+        if c.metadata
+            .programs
+            .iter()
+            .any(|p| !p.kernel_refs.is_empty())
+        {
+            println!("skip {path}: needs the running kernel's BTF ids, filled in by sockc");
+            continue;
+        }
         let elf = c.to_elf().unwrap_or_else(|e| panic!("{path}: to_elf: {e}"));
         let tmp = TempFile(std::env::temp_dir().join(format!("sockc_kt_{pid}_{n}.o")));
         std::fs::write(&tmp.0, &elf).expect("write object");

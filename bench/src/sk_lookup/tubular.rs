@@ -285,6 +285,7 @@ fn metadata(bs: &[Binding]) -> Metadata {
             rules: Vec::new(),
             socket_slots: Vec::new(),
             netns_cookie: Vec::new(),
+            kernel_refs: Vec::new(),
             attach_map: None,
         }],
         map_contents: vec![MapContents {

@@ -80,6 +80,13 @@ pub struct Code {
     /// install writes its namespace's cookie before loading
     /// ([`crate::metadata::ProgramMeta::netns_cookie`]).
     pub netns_cookie: Vec<(usize, CookieHalf)>,
+    /// `(slot, what)`: kfunc calls and kernel struct loads whose immediate or offset
+    /// the runtime fills in from the kernel's BTF ([`super::kernel_ref`]).
+    pub kernel_refs: Vec<(usize, super::kernel_ref::KernelRef)>,
+    /// Slots of the kfunc calls that release what an acquiring call returned
+    /// (`bpf_ct_release`), for [`super::refcheck`], which cannot tell from the
+    /// placeholder id.
+    pub releases: Vec<usize>,
 }
 
 /// Which 32 bits of a 64-bit cookie an immediate holds.
@@ -122,6 +129,10 @@ pub struct CodeBuffer {
     slots: Vec<(usize, u32)>,
     /// Items that are [`CodeBuffer::branch_netns_cookie_ne`] compares.
     netns: Vec<(usize, CookieHalf)>,
+    /// Items whose immediate or offset is a [`super::kernel_ref::KernelRef`].
+    kernel_refs: Vec<(usize, super::kernel_ref::KernelRef)>,
+    /// Items that are releasing kfunc calls.
+    releases: Vec<usize>,
     labels: Vec<Option<usize>>,
     notes: Vec<(usize, String)>,
     /// `(first item, location)`: each location holds until the next entry.
@@ -174,6 +185,47 @@ impl CodeBuffer {
     pub fn call_acquire(&mut self, helper: u32) {
         self.acquires.push(self.items.len());
         self.items.push(Item::Insn(Insn::call(helper)));
+    }
+
+    /// A call of the kernel function `name` (`src = BPF_PSEUDO_KFUNC_CALL`, its BTF
+    /// id filled in at load). `acquires`: it returns a reference (or NULL) the program
+    /// must release; `releases`: it releases the reference in `r1`.
+    pub fn call_kfunc(&mut self, name: &str, acquires: bool, releases: bool) {
+        let at = self.items.len();
+        self.kernel_refs
+            .push((at, super::kernel_ref::KernelRef::kfunc(name)));
+        if acquires {
+            self.acquires.push(at);
+        }
+        if releases {
+            self.releases.push(at);
+        }
+        self.note(name);
+        let pseudo = aya_obj::generated::BPF_PSEUDO_KFUNC_CALL as u8;
+        self.items.push(Item::Insn(Insn::new(
+            super::insn::op::JMP | super::insn::op::CALL,
+            0,
+            pseudo,
+            0,
+            0,
+        )));
+    }
+
+    /// `dst = *(size *)(src + offset of strukt.member)`, the offset filled in at load.
+    pub fn load_kernel_field(
+        &mut self,
+        size: super::insn::Size,
+        dst: Reg,
+        src: Reg,
+        strukt: &str,
+        member: &str,
+    ) {
+        self.kernel_refs.push((
+            self.items.len(),
+            super::kernel_ref::KernelRef::field(strukt, member),
+        ));
+        self.note(format!("{strukt}.{member}"));
+        self.items.push(Item::Insn(Insn::ldx(size, dst, src, 0)));
     }
 
     /// `*(u32 *)(r10 + off) = slot of socket index` (see [`Code::socket_slots`]).
@@ -287,6 +339,12 @@ impl CodeBuffer {
             self.encode(it, start[i], long[i], &start, &mut code)?;
         }
         code.socket_acquires = self.acquires.iter().map(|&item| start[item]).collect();
+        code.releases = self.releases.iter().map(|&item| start[item]).collect();
+        code.kernel_refs = self
+            .kernel_refs
+            .iter()
+            .map(|(item, what)| (start[*item], what.clone()))
+            .collect();
         code.socket_slots = self
             .slots
             .iter()

@@ -52,6 +52,9 @@ pub const ETHER_TYPE: i16 = 80;
 /// The outer VLAN tag: `0x1000 | id` when the frame has one, 0 when not (written only
 /// by programs with a `vlan` match).
 pub const VLAN: i16 = 82;
+/// The packet's connection-tracking state, once a `ct state` test has asked (0 = not
+/// derived yet); values are `syntax::ct::CtState`'s.
+pub(crate) const CT: i16 = 84;
 pub const SIZE: i16 = 88;
 
 /// Absolute frame-pointer offset of a field.

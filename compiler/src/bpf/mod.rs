@@ -15,10 +15,12 @@
 //! `limits` and `refcheck` read finished code.
 pub mod buffer;
 pub mod classify;
+pub(crate) mod ct;
 pub(crate) mod emit;
 pub mod ext6;
 pub mod flow;
 pub mod insn;
+pub mod kernel_ref;
 pub mod limits;
 pub mod lower;
 pub mod maps;

@@ -96,7 +96,7 @@ fn emit_socket_lookup(b: &mut CodeBuffer, reversed: bool, proto: u8, family: Opt
 
 /// The lookup tuple at [`TUPLE`] from the flow record, for the packet's family (a
 /// branch on `L3` when the rule names none), and its size in `r3`.
-fn emit_tuple(b: &mut CodeBuffer, reversed: bool, family: Option<Family>) {
+pub(super) fn emit_tuple(b: &mut CodeBuffer, reversed: bool, family: Option<Family>) {
     let call = b.new_label();
     let families: &[Family] = match family {
         Some(Family::V4) => &[Family::V4],

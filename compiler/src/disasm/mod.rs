@@ -8,7 +8,7 @@
 
 use std::{collections::HashMap, fmt::Write};
 
-use aya_obj::generated::bpf_func_id;
+use aya_obj::generated::{self as k, bpf_func_id};
 
 use crate::bpf::insn::{op, Insn};
 
@@ -179,6 +179,9 @@ pub(crate) fn insn_text(i: Insn) -> String {
         c if c == op::JMP || c == op::JMP32 => {
             if o == op::EXIT && c == op::JMP {
                 return "exit".into();
+            }
+            if o == op::CALL && c == op::JMP && u32::from(i.src) == k::BPF_PSEUDO_KFUNC_CALL {
+                return format!("call kfunc#{}", i.imm);
             }
             if o == op::CALL && c == op::JMP {
                 return match helper_name(i.imm) {

@@ -99,6 +99,13 @@ pub enum Test {
         proto: u8,
         family: Option<Family>,
     },
+    /// `ct state ...`: the packet's connection-tracking state (derived by the first
+    /// such test a packet reaches, then reused; see `bpf::ct`) is in `states`.
+    /// `family` picks the lookup tuple (`None`: the packet's family).
+    Ct {
+        states: crate::syntax::ct::CtStates,
+        family: Option<Family>,
+    },
 }
 
 /// The tests of one rule's match and condition, in the order lowering emits them (a
@@ -106,6 +113,9 @@ pub enum Test {
 /// is left out. A socket condition comes last, after every packet test, so a packet
 /// that fails the match never costs a lookup; it needs the ports, so it comes after
 /// `L4_OK` (a packet without a complete TCP/UDP header matches no conditioned rule).
+/// A `ct state` test comes after the packet tests too (before a socket condition);
+/// it does not need `L4_OK`: a packet whose transport header is cut short is
+/// `invalid`.
 pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     let mut t = Vec::new();
     if let Some(v) = m.vlan {
@@ -159,6 +169,12 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     }
     if m.frag {
         t.push(Test::Frag);
+    }
+    if let Some(states) = m.ct {
+        t.push(Test::Ct {
+            states,
+            family: m.family,
+        });
     }
     if let Some(cond) = cond {
         t.push(Test::Socket {

@@ -245,6 +245,8 @@ pub struct RuleMatch {
     pub ether_type: Option<u16>,
     /// `vlan N`: the id of the outer VLAN tag.
     pub vlan: Option<u16>,
+    /// `ct state ...`: the packet's connection-tracking state is in the set.
+    pub ct: Option<crate::syntax::ct::CtStates>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -464,6 +466,9 @@ impl fmt::Display for RuleMatch {
         }
         if let Some(v) = self.vlan {
             write!(f, " vlan={v}")?;
+        }
+        if let Some(s) = self.ct {
+            write!(f, " ct={}", s.names())?;
         }
         Ok(())
     }

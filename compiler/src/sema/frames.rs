@@ -237,7 +237,7 @@ fn match_span(m: &Match) -> Span {
         | Match::EtherType(_, s)
         | Match::Vlan(_, s) => *s,
         Match::Flag { span, .. } => *span,
-        Match::Frag(s) => *s,
+        Match::Frag(s) | Match::CtState(_, s) => *s,
         Match::Src(e) | Match::Dst(e) => e.span,
     }
 }

@@ -6,6 +6,7 @@
 //! reported in one run (sema never stops at the first), and an IR [`Module`] is
 //! returned only when there is no error at all.
 
+mod ct;
 pub(crate) mod frames;
 pub(crate) mod register;
 pub(crate) mod rules;
@@ -62,6 +63,8 @@ pub(crate) struct Checker<'a> {
     pub refused_sockets: std::collections::HashSet<String>,
     /// Sockets declared with `cgroup "PATH"` (their registrars are built last).
     pub self_registered: Vec<(SockId, String, Span)>,
+    /// The file's first `ct state` was told that conntrack must be on.
+    pub ct_warned: bool,
 }
 
 /// Checks a parsed file. The module is `Some` only when no error was found.
@@ -78,6 +81,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
         set_file_bytes: 0,
         self_registered: Vec::new(),
         refused_sockets: Default::default(),
+        ct_warned: false,
     };
     // Declarations first, so a rule may use a set declared further down. Those
     // written inside a block (the parser reported them) are declared too, so that

@@ -36,6 +36,8 @@ struct MatchSpans {
     icmp: Option<Span>,
     flags_set: u8,
     flags_clear: u8,
+    /// The rule's `ct state` match.
+    ct: Option<Span>,
 }
 
 impl Checker<'_> {
@@ -433,6 +435,7 @@ impl Checker<'_> {
             Match::Frag(sp) => self.fold_frag(*sp, spec, m),
             // Folded by `fold_frame_match`.
             Match::EtherType(..) | Match::Vlan(..) => {}
+            Match::CtState(states, sp) => self.fold_ct_state(*states, *sp, spec, m, &mut seen.ct),
         }
     }
 

@@ -161,7 +161,28 @@ pub struct BlockDiff {
     pub moved: Vec<Change>,
     pub counting: Vec<CountingChange>,
     /// The partition stopped: the regions above are incomplete.
-    pub cut_short: Option<TooFragmented>,
+    pub cut_short: Option<NotCompared>,
+}
+
+/// Why a block was not compared to the end; reported, never taken as "no change".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotCompared {
+    /// The partition grew past the cap.
+    Fragmented(TooFragmented),
+    /// A rule tests `ct state`, which the header space has no dimension for yet: its
+    /// region would claim packets of every state.
+    CtState,
+}
+
+impl std::fmt::Display for NotCompared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotCompared::Fragmented(e) => e.fmt(f),
+            NotCompared::CtState => {
+                f.write_str("a rule tests `ct state`, not yet in the header space")
+            }
+        }
+    }
 }
 
 impl BlockDiff {
@@ -251,10 +272,18 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
         counting: align::counting(&o, &n, &pairs),
         cut_short: None,
     };
+    let tests_ct = |side: &BlockSide| {
+        side.prog
+            .is_some_and(|p| p.rules.iter().any(|r| r.m.ct.is_some()))
+    };
+    if tests_ct(old) || tests_ct(new) {
+        out.cut_short = Some(NotCompared::CtState);
+        return out;
+    }
     let candidates = match align::candidates(&o, &n, &pairs, &universe) {
         Ok(c) => c,
         Err(e) => {
-            out.cut_short = Some(e);
+            out.cut_short = Some(NotCompared::Fragmented(e));
             return out;
         }
     };
@@ -263,7 +292,7 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
             let groups = walk::group(pieces, &o, &n, &pairs);
             (out.verdicts, out.moved) = groups;
         }
-        Err(e) => out.cut_short = Some(e),
+        Err(e) => out.cut_short = Some(NotCompared::Fragmented(e)),
     }
     out
 }

@@ -212,6 +212,8 @@ pub enum Match {
     EtherType(u16, Span),
     /// `vlan N`: the VLAN id (0 to 4095) of the frame's outer 802.1Q/802.1ad tag.
     Vlan(u16, Span),
+    /// `ct state NAME[,NAME...]`: the packet's connection-tracking state.
+    CtState(super::ct::CtStates, Span),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

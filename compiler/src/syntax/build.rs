@@ -608,6 +608,7 @@ impl Builder {
                 let v = p.into_inner().find(|q| q.as_rule() == Rule::number)?;
                 Match::Vlan(self.number(&v, 4095, "VLAN id")? as u16, psp)
             }
+            Rule::ct_state => Match::CtState(ct_states(p), psp),
             _ => return Some(None),
         };
         Some(Some(m))
@@ -886,4 +887,12 @@ pub(crate) fn tcp_flag_bit(s: &str) -> u8 {
         "ece" => 0x40,
         _ => 0x80, // cwr
     }
+}
+
+/// The states of a `ct_state` pair (the grammar admits only their names).
+fn ct_states(p: Pair<'_, Rule>) -> super::ct::CtStates {
+    p.into_inner()
+        .filter(|q| q.as_rule() == Rule::ct_name)
+        .filter_map(|q| super::ct::CtState::from_name(q.as_str()))
+        .fold(super::ct::CtStates::default(), super::ct::CtStates::with)
 }

@@ -63,6 +63,8 @@ enum Alt {
     KwIngress,
     SockmapSide,
     SocketCgroup,
+    CtMatch,
+    CtName,
     EndOfLine,
 }
 
@@ -114,6 +116,8 @@ impl Alt {
             Rule::kw_on => Alt::On,
             Rule::tc_dir => Alt::TcDir,
             Rule::kw_cgroup => Alt::Cgroup,
+            Rule::ct_state | Rule::kw_ct | Rule::kw_state => Alt::CtMatch,
+            Rule::ct_name => Alt::CtName,
             // `log` is an option, never what a broken rule most likely misses: not
             // listed, so it does not push the likely alternatives out of the message.
             Rule::EOI => Alt::EndOfLine,
@@ -134,6 +138,8 @@ impl Alt {
             Alt::Flag => "a TCP flag (syn, ack, fin, rst, psh, urg, ece, cwr)",
             Alt::IcmpType => "`type`",
             Alt::IcmpCode => "`code`",
+            Alt::CtMatch => "`ct state`",
+            Alt::CtName => "a conntrack state (new, established, related, invalid, untracked)",
             Alt::Address => "an address (1.2.3.0/24, 2001:db8::/32, [2001:db8::1]:53, @set or *)",
             Alt::Port => "a port (53, 1024-65535, @set or *)",
             Alt::Number => "a number",
@@ -180,6 +186,8 @@ impl Alt {
             Alt::Flag => &["syn", "ack", "fin", "rst", "psh", "urg", "ece", "cwr"],
             Alt::IcmpType => &["type"],
             Alt::IcmpCode => &["code"],
+            Alt::CtMatch => &["ct"],
+            Alt::CtName => &["new", "established", "related", "invalid", "untracked"],
             Alt::Condition => &["if"],
             Alt::SocketCondition => &["socket", "no", "listening", "established"],
             Alt::KwSocket | Alt::SocketDecl => &["socket"],

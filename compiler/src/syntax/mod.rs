@@ -17,6 +17,7 @@
 
 pub mod ast;
 mod build;
+pub mod ct;
 mod grammar;
 mod hints;
 mod parser;

@@ -29,7 +29,10 @@ use sockc_compiler::{
     bpf::maps::socket_drop_slot,
     hooks::{self, HookKind, HookSpec},
     ir::{Action, AddrMatch, Module, PortMatch, Program, Rule, RuleMatch, SockId},
-    syntax::ast::{SockCond, Verdict},
+    syntax::{
+        ast::{SockCond, Verdict},
+        ct::{without_entry, CtState},
+    },
 };
 
 /// The state of the socket a packet belongs to, as the kernel's lookup would report
@@ -76,6 +79,9 @@ pub struct Facts {
     /// The declared sockets that have a socket registered in the install's socket map
     /// (sk_lookup); a redirect to any other drops.
     pub registered: BTreeSet<SockId>,
+    /// The packet's connection-tracking state as conntrack's table has it (`None`:
+    /// no entry, so the state is what `ct::without_entry` says for the packet).
+    pub ct: Option<CtState>,
 }
 
 /// What an sk_lookup program sees: the socket lookup the kernel is about to make for
@@ -287,8 +293,26 @@ fn evaluate_rules(
 fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> bool {
     packet_matches(module, &rule.m, h)
         && rule
+            .m
+            .ct
+            .is_none_or(|states| ct_state(h, facts).is_some_and(|s| states.contains(s)))
+        && rule
             .cond
             .is_none_or(|c| has_ports(h) && condition_holds(c, facts))
+}
+
+/// The connection-tracking state of an IP packet (`None` for any other frame): the
+/// fact given, or without one the state of a packet conntrack has no entry for.
+pub fn ct_state(h: &Headers, facts: &Facts) -> Option<CtState> {
+    let ip = h.ip.as_ref()?;
+    Some(facts.ct.unwrap_or_else(|| {
+        let (complete, flags, ty) = match ip.l4 {
+            L4Fields::Absent => (false, 0, 0),
+            L4Fields::Ports { tcp_flags, .. } => (true, tcp_flags.unwrap_or(0), 0),
+            L4Fields::Icmp { ty, .. } => (true, 0, ty),
+        };
+        without_entry(ip.proto, complete, flags, ty)
+    }))
 }
 
 /// A socket is looked up by its ports, so a condition needs a complete TCP or UDP

@@ -466,6 +466,7 @@ fn emit_test(
             proto,
             family,
         } => crate::bpf::socket::emit_test(b, spec, *cond, *proto, *family, fail),
+        Test::Ct { states, family } => crate::bpf::ct::emit_test(b, spec, *states, *family, fail),
     }
 }
 

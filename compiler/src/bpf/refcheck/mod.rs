@@ -81,6 +81,12 @@ fn is_helper_call(i: Insn) -> bool {
     i.code == op::JMP | op::CALL && i.src == 0
 }
 
+/// A call of a kernel function (`BPF_PSEUDO_KFUNC_CALL`): its id is a placeholder
+/// until load, so whether it acquires or releases comes from the code buffer.
+fn is_kfunc_call(i: Insn) -> bool {
+    i.code == op::JMP | op::CALL && u32::from(i.src) == k::BPF_PSEUDO_KFUNC_CALL
+}
+
 fn helper_name(id: i32) -> &'static str {
     use bpf_func_id::*;
     [
@@ -185,7 +191,7 @@ pub(crate) fn check(insns: &[Insn]) -> Result<(), RefError> {
 /// it is released or dereferenced, and released exactly once unless found NULL, before
 /// `exit`, any tail call and any `LD_ABS`/`LD_IND`.
 pub fn check_code(code: &Code) -> Result<(), RefError> {
-    walk_with(&code.insns, &code.socket_acquires).map(|_| ())
+    walk_with(&code.insns, &code.socket_acquires, &code.releases).map(|_| ())
 }
 
 /// What one register or spilled stack slot holds.
@@ -351,6 +357,8 @@ struct Cfg {
     live: Vec<u16>,
     /// Helper calls that acquire a reference though their id does not say so.
     acquires: Vec<bool>,
+    /// Kfunc calls that release the reference in `r1`.
+    releases: Vec<bool>,
 }
 
 const ARGS: u16 = 0b11_1110;
@@ -462,7 +470,7 @@ fn successors(pc: usize, i: Insn, second: &[bool]) -> Result<[Option<usize>; 2],
         op::JA if jmp32 => [target(i64::from(i.imm))?, None],
         op::JA => [target(i64::from(i.off))?, None],
         op::EXIT if !jmp32 => [None, None],
-        op::CALL if !jmp32 && i.src == 0 => [next(1)?, None],
+        op::CALL if !jmp32 && (i.src == 0 || is_kfunc_call(i)) => [next(1)?, None],
         op::CALL if !jmp32 => {
             return Err(RefError::unsupported(
                 pc,
@@ -539,6 +547,7 @@ impl Cfg {
             join: preds.iter().map(|&p| p >= 2).collect(),
             live,
             acquires: vec![false; n],
+            releases: vec![false; n],
         })
     }
 }
@@ -556,7 +565,7 @@ enum Flow {
 /// [`walk_with`] with no socket-map lookups (the tests' hand-written programs).
 #[cfg(test)]
 fn walk(insns: &[Insn]) -> Result<usize, RefError> {
-    walk_with(insns, &[])
+    walk_with(insns, &[], &[])
 }
 
 /// Explores every path, the calls at `acquires` also acquiring a reference; returns
@@ -571,14 +580,19 @@ fn walk(insns: &[Insn]) -> Result<usize, RefError> {
 /// release error. Termination: states are built from finitely many values (reference
 /// names are acquiring slots, stack offsets are bounded), so each join sees finitely
 /// many, and every cycle passes through a join.
-fn walk_with(insns: &[Insn], acquires: &[usize]) -> Result<usize, RefError> {
+fn walk_with(insns: &[Insn], acquires: &[usize], releases: &[usize]) -> Result<usize, RefError> {
     if insns.is_empty() {
         return Ok(0);
     }
     let mut cfg = Cfg::new(insns)?;
     for &a in acquires {
         if let Some(x) = cfg.acquires.get_mut(a) {
-            *x = is_helper_call(insns[a]);
+            *x = is_helper_call(insns[a]) || is_kfunc_call(insns[a]);
+        }
+    }
+    for &r in releases {
+        if let Some(x) = cfg.releases.get_mut(r) {
+            *x = is_kfunc_call(insns[r]);
         }
     }
     let mut seen: HashSet<(usize, State)> = HashSet::new();
@@ -749,7 +763,7 @@ fn jump(insns: &[Insn], cfg: &Cfg, pc: usize, st: &mut State) -> Result<Flow, Re
     }
     let fall = fall.expect("checked by Cfg::new");
     if o == op::CALL {
-        call(insns, pc, cfg.acquires[pc], st)?;
+        call(insns, pc, cfg.acquires[pc], cfg.releases[pc], st)?;
         return Ok(Flow::Next(fall));
     }
     let taken = taken.expect("checked by Cfg::new");
@@ -775,9 +789,15 @@ fn jump(insns: &[Insn], cfg: &Cfg, pc: usize, st: &mut State) -> Result<Flow, Re
     Ok(Flow::Fork(taken, st.clone(), fall))
 }
 
-fn call(insns: &[Insn], pc: usize, acquires: bool, st: &mut State) -> Result<(), RefError> {
+fn call(
+    insns: &[Insn],
+    pc: usize,
+    acquires: bool,
+    releases: bool,
+    st: &mut State,
+) -> Result<(), RefError> {
     let id = insns[pc].imm;
-    if is_helper(id, bpf_func_id::BPF_FUNC_sk_release) {
+    if releases || (is_helper_call(insns[pc]) && is_helper(id, bpf_func_id::BPF_FUNC_sk_release)) {
         match st.regs[1] {
             Val::Ref(a) if st.nullness(a) == Some(Null::Not) => st.release(a),
             Val::Ref(a) => {
@@ -842,7 +862,7 @@ fn call(insns: &[Insn], pc: usize, acquires: bool, st: &mut State) -> Result<(),
         }
     }
     st.regs[..6].fill(Val::Other);
-    if acquires || is_acquire(id) {
+    if acquires || (is_helper_call(insns[pc]) && is_acquire(id)) {
         let a = pc as u32;
         if st.nullness(a).is_some() {
             // Only in a loop: the reference from the previous iteration is still owed.

@@ -16,7 +16,14 @@ use crate::{
 };
 
 pub(super) fn terminates(r: &Rule) -> bool {
-    r.action != Action::Count && r.cond.is_none()
+    r.action != Action::Count && !conditional(r)
+}
+
+/// A rule whose match depends on more than the packet's headers: a socket condition,
+/// or a `ct state` (not a dimension of the header space yet, so a `ct state` rule is
+/// treated like a conditioned one: it never shadows another).
+pub(super) fn conditional(r: &Rule) -> bool {
+    r.cond.is_some() || r.m.ct.is_some()
 }
 
 /// True when a rule with this action and condition, matching, may end the program
@@ -139,7 +146,7 @@ impl<'m> Prep<'m> {
 
 /// The class of `r` in `classes` (added if new), or [`NO_CLASS`] for a `count` rule.
 fn class_of(classes: &mut Vec<(Action, bool)>, r: &Rule) -> u16 {
-    let c = (r.action, r.cond.is_some());
+    let c = (r.action, conditional(r));
     if r.action == Action::Count {
         NO_CLASS
     } else {

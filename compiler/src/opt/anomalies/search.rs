@@ -352,7 +352,7 @@ impl<'a> Search<'a> {
         let blocked = (i + 1..cover).any(|j| {
             st.work += 1;
             let x = &rules[j];
-            decides_otherwise(x.action, x.cond.is_some(), rules[i].action)
+            decides_otherwise(x.action, super::rules::conditional(x), rules[i].action)
                 && prep.fams[j] != 0
                 && prep.quick[j].may_meet(&prep.quick[i])
                 && self.sets.overlaps(self.shape(j as u32), b, &mut st.work)

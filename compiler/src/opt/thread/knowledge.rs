@@ -28,7 +28,10 @@ pub(super) const ICMP_CODE: usize = 5;
 pub(super) const SOCK: usize = 6;
 /// Whether the packet is a fragment (0 or 1).
 pub(super) const FRAG: usize = 7;
-pub(super) const BYTE_FIELDS: usize = 8;
+/// The connection-tracking state (`syntax::ct::CtState` values), derived like the
+/// socket fact by the first `ct state` test and a function of the packet likewise.
+pub(super) const CT: usize = 8;
+pub(super) const BYTE_FIELDS: usize = 9;
 
 /// The 16-bit fields: source and destination port, then the frame's EtherType and
 /// outer VLAN tag (as the flow record holds them).
@@ -306,6 +309,10 @@ impl View {
                 let cond = *cond;
                 View::Byte(SOCK, Bytes::from_fn(|x| fact::holds(cond, x)))
             }
+            Test::Ct { states, .. } => {
+                let states = *states;
+                View::Byte(CT, Bytes::from_fn(|x| states.holds(x)))
+            }
             Test::Ports { src, ranges } => View::Port(usize::from(!*src), Ports::of(ranges)),
             Test::Prefix { src, net } => {
                 let v6 = matches!(net, IpNet::V6(_));
@@ -357,6 +364,7 @@ impl Knowledge {
         k.bytes[L4_OK] = Bytes::from_fn(|x| x <= 1);
         k.bytes[FRAG] = Bytes::from_fn(|x| x <= 1);
         k.bytes[SOCK] = Bytes::from_fn(fact::is_fact);
+        k.bytes[CT] = Bytes::from_fn(|x| crate::syntax::ct::CtState::from_value(x).is_some());
         k
     }
 

@@ -500,7 +500,7 @@ const PORTS: [(u16, u16); 7] = [
 ];
 
 fn random_test(rng: &mut Rng) -> Test {
-    match rng.below(13) {
+    match rng.below(14) {
         0 => Test::Family(rng.pick(&[Family::V4, Family::V6])),
         1 => Test::Ip,
         2 => Test::Proto(rng.pick(&[1, 6, 17, 58])),
@@ -533,6 +533,15 @@ fn random_test(rng: &mut Rng) -> Test {
         9 => Test::IcmpType(rng.pick(&[0, 3, 8])),
         10 => Test::IcmpCode(rng.pick(&[0, 4])),
         11 => Test::Frag,
+        12 => {
+            use crate::syntax::ct::{CtState, CtStates};
+            let a = rng.pick(&CtState::ALL);
+            let b = rng.pick(&CtState::ALL);
+            Test::Ct {
+                states: CtStates::default().with(a).with(b),
+                family: None,
+            }
+        }
         _ => Test::Socket {
             cond: rng.pick(&[
                 SockCond::Exists,
@@ -575,6 +584,7 @@ fn random_packet(rng: &mut Rng) -> Packet {
             rng.pick(&[0, 4, 1]),
             rng.pick(&[fact::NONE, fact::LISTENING, fact::ESTABLISHED, fact::OTHER]),
             rng.pick(&[0, 1]),
+            rng.pick(&[1, 2, 3, 4, 5]),
         ],
         ports: [
             rng.pick(&[22, 80, 85, 443, 5000]),

@@ -1,0 +1,67 @@
+//! Checking `ct state ...` matches: one per rule, only in hooks that can look the
+//! packet's connection up (the hook table's `ct_state` capability).
+
+use super::Checker;
+use crate::{
+    diag::{Diagnostic, Span},
+    hooks::HookSpec,
+    ir::RuleMatch,
+    syntax::ct::CtStates,
+};
+
+impl Checker<'_> {
+    /// Adds a `ct state` match at `sp` to `m`; `seen` is where the rule's first one
+    /// was.
+    pub(super) fn fold_ct_state(
+        &mut self,
+        states: CtStates,
+        sp: Span,
+        spec: &HookSpec,
+        m: &mut RuleMatch,
+        seen: &mut Option<Span>,
+    ) {
+        if let Some(prev) = *seen {
+            self.diags.push(
+                Diagnostic::error("sockc::conflict", "more than one `ct state` in a rule")
+                    .label(sp, "second one")
+                    .label(prev, "first one")
+                    .help("list the states in one match: `ct state established,related`"),
+            );
+            return;
+        }
+        *seen = Some(sp);
+        if !spec.caps.ct_state {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::hook-cannot-match",
+                    format!(
+                        "{} hooks cannot test the connection-tracking state",
+                        spec.name
+                    ),
+                )
+                .label(sp, "not available in this hook")
+                .help("`ct state` works in xdp and tc blocks"),
+            );
+            return;
+        }
+        m.ct = Some(states);
+        if !self.ct_warned {
+            self.ct_warned = true;
+            self.diags.push(
+                Diagnostic::warning(
+                    "sockc::ct-needs-conntrack",
+                    "`ct state` sees only what the kernel's connection tracking records, \
+                     and conntrack runs in a network namespace only while something there \
+                     uses it",
+                )
+                .label(sp, "looked up in conntrack's table")
+                .help(
+                    "sockc does not switch conntrack on: without a user (an nft or iptables \
+                     rule with a ct match) no packet is `established` or `related`; an nft \
+                     chain that never runs is enough: `nft add table inet ct_on; nft add \
+                     chain inet ct_on anchor; nft add rule inet ct_on anchor ct state new`",
+                ),
+            );
+        }
+    }
+}
