@@ -203,11 +203,14 @@ fn examples_hold(old: &Module, new: &Module, b: &BlockDiff) -> Result<(), TestCa
 /// The point of a decoded frame and socket state (zero where the packet has no field).
 fn point_of(h: &Headers, sock: SocketState) -> Point {
     let mut p = Point([0; NDIMS]);
+    p[Dim::Vlan] = h.vlan.map_or(0, |v| u128::from(v) + 1);
     let Some(ip) = &h.ip else {
         p[Dim::Frame] = frame::NON_IP;
+        p[Dim::EtherType] = h.ether_type.unwrap_or(0).into();
         return p;
     };
     p[Dim::Proto] = ip.proto.into();
+    p[Dim::Frag] = ip.fragment.into();
     let bits = |a: IpAddr| match a {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => u128::from(a),
