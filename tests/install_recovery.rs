@@ -955,6 +955,12 @@ fn register_into_a_namespace_re_created_under_the_installs_name_is_refused() {
             .map(|_| ())
     });
     assert!(got.is_ok(), "{got:?}");
+    // The handshake completes in the kernel; the listener's thread accepts a moment later.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while old_service.accepted.load(Ordering::Relaxed) == 0 && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(old_service.accepted.load(Ordering::Relaxed) > 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
