@@ -11,15 +11,15 @@
 
 use std::{
     io::{IsTerminal, Write},
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::ExitCode,
 };
 
 use clap::ValueEnum;
-use sockc_compiler::{diag, limits::Limit};
+use sockc_compiler::diag;
 use sockc_import::{Format, Hook, Import, ImportError, Options, Status};
 
-use crate::{conventions, json::sockc_error, read_input, settings, shown, write_replacing};
+use crate::{conventions, json::sockc_error, shown, write_replacing};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum FromArg {
@@ -77,7 +77,7 @@ pub fn run(args: &ImportArgs) -> ExitCode {
     } else {
         shown(&args.file)
     };
-    let text = match read_ruleset(&args.file) {
+    let text = match crate::read_rule_text(&args.file) {
         Ok(t) => t,
         Err(code) => return code,
     };
@@ -126,25 +126,6 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
-}
-
-/// The ruleset's text: a named file within the rule-file limit, or standard input.
-fn read_ruleset(file: &Path) -> Result<String, ExitCode> {
-    if !conventions::is_stdin(file) {
-        return read_input(file, Limit::SourceBytes);
-    }
-    let limit = settings().limits.get(Limit::SourceBytes);
-    // read_stdin reads one byte past the limit, never more, and says so.
-    match conventions::read_stdin(limit) {
-        Ok(b) => String::from_utf8(b).map_err(|_| {
-            sockc_error!("{}: not UTF-8 text", conventions::STDIN_NAME);
-            ExitCode::from(1)
-        }),
-        Err(msg) => {
-            sockc_error!("{msg}");
-            Err(ExitCode::from(2))
-        }
-    }
 }
 
 /// Syntax errors of the input, rendered as a rule file's are (`sockc::syntax`).

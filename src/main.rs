@@ -139,6 +139,26 @@ fn read_input(path: &Path, limit: Limit) -> Result<String, ExitCode> {
     })
 }
 
+/// A rule file's text (or an imported ruleset's): a named file through
+/// [`read_input`], or standard input (`-`) within the same `--max-source-bytes`.
+/// Not UTF-8 is exit 1, unreadable or too large exit 2.
+fn read_rule_text(file: &Path) -> Result<String, ExitCode> {
+    if !conventions::is_stdin(file) {
+        return read_input(file, Limit::SourceBytes);
+    }
+    let limit = settings().limits.get(Limit::SourceBytes);
+    match conventions::read_stdin(limit) {
+        Ok(b) => String::from_utf8(b).map_err(|_| {
+            sockc_error!("{}: not UTF-8 text", conventions::STDIN_NAME);
+            ExitCode::from(1)
+        }),
+        Err(msg) => {
+            sockc_error!("{msg}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 /// A path as messages print it: control and other invisible characters escaped (a
 /// file name may hold a terminal escape sequence).
 fn shown(path: &Path) -> String {
@@ -555,26 +575,11 @@ fn print_diagnostics(diags: &[diag::Diagnostic], name: &str, src: &str) {
 /// answer, and OLD's never).
 fn build_deferred(file: &Path) -> Result<Built, ExitCode> {
     let settings = settings();
-    let (src, name) = if conventions::is_stdin(file) {
-        let limit = settings.limits.get(Limit::SourceBytes);
-        match conventions::read_stdin(limit) {
-            Ok(b) => match String::from_utf8(b) {
-                Ok(s) => (s, conventions::STDIN_NAME.to_string()),
-                Err(_) => {
-                    sockc_error!("{}: not UTF-8 text", conventions::STDIN_NAME);
-                    return Err(ExitCode::from(1));
-                }
-            },
-            Err(msg) => {
-                sockc_error!("{msg}");
-                return Err(ExitCode::from(2));
-            }
-        }
+    let src = read_rule_text(file)?;
+    let name = if conventions::is_stdin(file) {
+        conventions::STDIN_NAME.to_string()
     } else {
-        (
-            read_input(file, Limit::SourceBytes)?,
-            file.display().to_string(),
-        )
+        file.display().to_string()
     };
     let opts = driver::Options {
         sema: sema::Options {
