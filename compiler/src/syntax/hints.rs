@@ -116,7 +116,9 @@ impl Alt {
             Rule::kw_on => Alt::On,
             Rule::tc_dir => Alt::TcDir,
             Rule::kw_cgroup => Alt::Cgroup,
-            Rule::ct_state | Rule::kw_ct | Rule::kw_state => Alt::CtMatch,
+            // Like `ether` and `vlan`, `ct` is not listed where any match may follow (it
+            // would push out the likelier ones); only once `ct` is written.
+            Rule::kw_state => Alt::CtMatch,
             Rule::ct_name => Alt::CtName,
             // `log` is an option, never what a broken rule most likely misses: not
             // listed, so it does not push the likely alternatives out of the message.
