@@ -126,6 +126,26 @@ impl RuntimeError {
     }
 }
 
+/// Runs `load` again when the verifier gave up with `EAGAIN`: it stops at any pending
+/// signal (`do_check` tests `signal_pending`), which says nothing about the program.
+/// libbpf retries the same way, five times.
+fn load_retrying_interrupted(
+    mut load: impl FnMut() -> Result<(), ProgramError>,
+) -> Result<(), ProgramError> {
+    const ATTEMPTS: usize = 5;
+    let mut attempt = 1;
+    loop {
+        match load() {
+            Err(ProgramError::LoadError { io_error, .. })
+                if attempt < ATTEMPTS && io_error.raw_os_error() == Some(libc::EAGAIN) =>
+            {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The verifier's reason first, then what the errno means, then the end of the log.
 fn verifier_text(symbol: &str, io_error: &std::io::Error, log: &str) -> String {
     let reason = kernel_error::verifier_reason(log).unwrap_or("(the log gives no reason)");
@@ -309,7 +329,7 @@ impl LoadedObject {
                 },
             };
             let backend = attach::backend(p.hook);
-            backend.load(prog).map_err(wrap)?;
+            load_retrying_interrupted(|| backend.load(prog)).map_err(wrap)?;
             let info = prog.info().map_err(wrap)?;
             programs.push(LoadedProgram {
                 symbol: p.symbol.clone(),
@@ -703,5 +723,43 @@ fn fill_fault<'a>(
             key: entry(index).0.clone(),
             source,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(errno: i32) -> ProgramError {
+        ProgramError::LoadError {
+            io_error: std::io::Error::from_raw_os_error(errno),
+            verifier_log: aya_obj::VerifierLog::new(String::new()),
+        }
+    }
+
+    #[test]
+    fn a_load_interrupted_by_a_signal_is_tried_again_and_only_that() {
+        let mut calls = 0;
+        let r = load_retrying_interrupted(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(refused(libc::EAGAIN))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(r.is_ok() && calls == 3);
+        calls = 0;
+        let r = load_retrying_interrupted(|| {
+            calls += 1;
+            Err(refused(libc::EAGAIN))
+        });
+        assert!(r.is_err() && calls == 5);
+        calls = 0;
+        let r = load_retrying_interrupted(|| {
+            calls += 1;
+            Err(refused(libc::EACCES))
+        });
+        assert!(r.is_err() && calls == 1);
     }
 }
