@@ -21,6 +21,7 @@ pub mod ct;
 mod grammar;
 mod hints;
 mod parser;
+pub mod reject;
 mod scan;
 
 pub(crate) use parser::parse_with;
