@@ -36,6 +36,9 @@ const TCP_PORT: u16 = 7300;
 const UDP_PORT: u16 = 7301;
 const OPEN_PORT: u16 = 7302;
 const ADMIN_PORT: u16 = 7303;
+/// A port with a connection opened before the rules come: its next segment carries
+/// ACK, so the reset takes its sequence number from that segment's ack.
+const MIDSTREAM_PORT: u16 = 7304;
 
 /// An XDP program that passes everything, in native (driver) mode on B's end: the
 /// veth then has NAPI, which `XDP_TX` from A's end needs.
@@ -74,9 +77,14 @@ fn rejects(tag: &str, subnet: u8, hook: &str, v6: bool) {
     if hook == "xdp" {
         peer_xdp_pass(&lab);
     }
+    let midstream = tcp_listen(&lab.ns_a, SocketAddr::new(a, MIDSTREAM_PORT));
+    let mut early = tcp_connect(&lab.ns_b, None, SocketAddr::new(a, MIDSTREAM_PORT), ANSWER)
+        .unwrap_or_else(|e| panic!("{hook} {a}: connect before the rules: {e}"));
+    let _early_peer = netns::accept(&midstream);
     let text = format!(
         "{hook} on {} {{\n    reject tcp to *:{TCP_PORT}\n    reject udp to *:{UDP_PORT}\n    \
-         reject udp to *:{ADMIN_PORT} with icmp admin-prohibited\n    default allow\n}}\n",
+         reject udp to *:{ADMIN_PORT} with icmp admin-prohibited\n    \
+         reject tcp to *:{MIDSTREAM_PORT} with tcp-reset\n    default allow\n}}\n",
         lab.if_a
     );
     let file = lab.rules("reject.sk", &text);
@@ -122,6 +130,24 @@ fn rejects(tag: &str, subnet: u8, hook: &str, v6: bool) {
         r.as_ref().err().and_then(|e| e.raw_os_error()),
         Some(want),
         "{hook} {a}: admin-prohibited: {r:?}"
+    );
+
+    // RFC 793: the segment had ACK, so the reset's seq is its ack; B's socket takes
+    // it only if that is exactly what B expects next.
+    let (r, took) = timed(|| {
+        use std::io::{Read, Write};
+        early.write_all(b"more").expect("write");
+        early.set_read_timeout(Some(ANSWER)).expect("timeout");
+        early.read(&mut [0u8; 16])
+    });
+    assert_eq!(
+        r.as_ref().map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset),
+        "{hook} {a}: a segment of an open connection: {r:?}"
+    );
+    assert!(
+        took < PROMPT,
+        "{hook} {a}: the mid-stream reset took {took:?}"
     );
 
     let r = tcp_connect(&lab.ns_b, None, SocketAddr::new(a, OPEN_PORT), ANSWER);

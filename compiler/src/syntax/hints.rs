@@ -617,6 +617,16 @@ fn word(rest: &str, alts: &[Alt], expected_text: String) -> Explained {
         };
         return syntax_error(message, Some(format!("did you mean `{k}`?")), len);
     }
+    if lower == "reject" && alts.contains(&Alt::Verdict) {
+        return syntax_error(
+            format!("`{}` is not a default: a block's default is allow, drop or pass", quote(word)),
+            Some(
+                "to reject what no rule decides, end the block with the rule `reject` (it matches every IP packet) before `default drop`"
+                    .to_string(),
+            ),
+            len,
+        );
+    }
     if let Some((_, help)) = FOREIGN_WORDS.iter().find(|(w, _)| *w == lower) {
         return syntax_error(
             format!("unexpected word `{}`", quote(word)),
