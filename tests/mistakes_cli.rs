@@ -38,7 +38,7 @@ fn typos_and_other_firewalls_words_get_a_suggestion() {
     for (name, src, said) in [
         ("dorp", in_block("dorp tcp"), "did you mean `drop`?"),
         ("accept", in_block("accept tcp"), "sockc says `allow`"),
-        ("reject", in_block("reject tcp"), "use `drop`"),
+        ("deny", in_block("deny tcp"), "sockc says `drop`"),
         (
             "xpd",
             "xpd on eth0 { default allow }\n".to_string(),

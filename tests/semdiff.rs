@@ -103,6 +103,7 @@ fn apply(mut set: RuleSet, edits: &[Edit]) -> RuleSet {
                             Action::Allow => Action::Drop,
                             Action::Drop => Action::Count,
                             Action::Count => Action::Allow,
+                            Action::Reject => Action::Drop,
                         }
                     }
                     Edit::Copy(_, _, at) => {
@@ -164,6 +165,14 @@ fn decide(
             _ => Outcome::Pass,
         },
         eval::Outcome::Redirect(a) => panic!("no redirects are drawn: {a:?}"),
+        // The diff's outcome is the rule's kind of reject, sent or not.
+        eval::Outcome::Reject(_) => match e.decider {
+            eval::Decider::Rule(i) => match p.rules[i].action {
+                sockc_compiler::ir::Action::Reject(w) => Outcome::Reject(w),
+                other => panic!("a reject decided by a `{other}` rule"),
+            },
+            eval::Decider::Default => panic!("a default never rejects"),
+        },
     };
     (outcome, Some(e.line(p)))
 }

@@ -389,6 +389,14 @@ const COMPANION: HookSpec = HookSpec {
 };
 
 const PACKET_ACTIONS: &[ActionKw] = &[ActionKw::Allow, ActionKw::Drop, ActionKw::Count];
+/// The packet hooks that can send an answer back out of the interface the packet came
+/// in on (`reject`): XDP and TC ingress.
+const ANSWERING_ACTIONS: &[ActionKw] = &[
+    ActionKw::Allow,
+    ActionKw::Drop,
+    ActionKw::Count,
+    ActionKw::Reject,
+];
 
 const fn tc(
     kind: HookKind,
@@ -415,7 +423,11 @@ const fn tc(
         },
         test_input: TestInput::Frame,
         path_order: if egress { 2 } else { 1 },
-        actions: PACKET_ACTIONS,
+        actions: if egress {
+            PACKET_ACTIONS
+        } else {
+            ANSWERING_ACTIONS
+        },
         defaults: &[Verdict::Allow, Verdict::Drop],
         caps: PACKET_CAPS,
         egress,
@@ -443,7 +455,7 @@ pub static HOOKS: [HookSpec; 10] = [
         },
         test_input: TestInput::Frame,
         path_order: 0,
-        actions: PACKET_ACTIONS,
+        actions: ANSWERING_ACTIONS,
         defaults: &[Verdict::Allow, Verdict::Drop],
         caps: PACKET_CAPS,
         egress: false,
@@ -650,6 +662,20 @@ impl HookSpec {
             Verdict::Allow => self.verdicts.allow,
             Verdict::Drop => self.verdicts.drop,
             Verdict::Pass => self.verdicts.pass,
+        }
+    }
+
+    /// The return code of a program that sent a `reject`'s answer: `XDP_TX` at XDP,
+    /// what `bpf_redirect` returns (`TC_ACT_REDIRECT`) at TC ingress; `None` where the
+    /// hook has no `reject`.
+    pub fn reject_code(&self) -> Option<i32> {
+        if !self.actions.contains(&ActionKw::Reject) {
+            return None;
+        }
+        match self.context {
+            Context::Packet(ctx) if ctx.len.is_none() => Some(uapi::xdp_action::XDP_TX as i32),
+            Context::Packet(_) => Some(uapi::TC_ACT_REDIRECT),
+            _ => None,
         }
     }
 

@@ -171,8 +171,9 @@ const LEAVES: &[(&str, &[&str])] = &[
     ("bpf::buffer", &["bpf::insn", "bpf::kernel_ref"]),
     ("bpf::kernel_ref", &[]),
     ("bpf::emit", &["bpf::buffer", "bpf::flow", "bpf::insn"]),
-    ("syntax::ast", &["syntax::ct"]),
+    ("syntax::ast", &["syntax::ct", "syntax::reject"]),
     ("syntax::ct", &[]),
+    ("syntax::reject", &[]),
     ("syntax::grammar", &[]),
     ("syntax::hints", &["syntax::grammar"]),
 ];

@@ -37,7 +37,7 @@ fn typos_and_other_firewalls_words_get_a_suggestion() {
             "unexpected word `accept`",
             "sockc says `allow`",
         ),
-        ("reject tcp", "unexpected word `reject`", "use `drop`"),
+        ("deny tcp", "unexpected word `deny`", "sockc says `drop`"),
         (
             "DROP tcp",
             "`DROP`: keywords are lower case",

@@ -223,10 +223,13 @@ fn decode(
             Vec::new()
         };
         let s = slots.get(&slot)?;
-        let verdict = s.hook.spec().verdict_of(retval as i32).map_or_else(
-            || format!("retval {retval}"),
-            |v| sockc_compiler::ir::verdict_name(v).to_string(),
-        );
+        // A reject is logged before its answer is built: the record holds its word.
+        let reject = sockc_compiler::syntax::reject::RejectWith::from_mark(retval as i32);
+        let verdict = match (s.hook.spec().verdict_of(retval as i32), reject) {
+            (Some(v), _) => sockc_compiler::ir::verdict_name(v).to_string(),
+            (None, Some(w)) => format!("reject {}", w.text()).trim_end().to_string(),
+            (None, None) => format!("retval {retval}"),
+        };
         Some(Event {
             install: name.to_string(),
             generation,

@@ -81,8 +81,10 @@ pub fn slot_label(prog: &Program, slot: u32) -> String {
 
 /// The verdict a return value of `prog`'s hook stands for.
 pub fn retval_name(prog: &Program, retval: u32) -> &'static str {
-    match prog.hook.spec().verdict_of(retval as i32) {
+    let spec = prog.hook.spec();
+    match spec.verdict_of(retval as i32) {
         Some(v) => verdict_name(v),
+        None if spec.reject_code() == Some(retval as i32) => "reject (answer sent)",
         None => "not a verdict of this hook",
     }
 }
@@ -92,6 +94,7 @@ pub fn outcome_name(o: Outcome) -> String {
     match o {
         Outcome::Verdict(v) => verdict_name(v).to_string(),
         Outcome::Redirect(a) => a.to_string(),
+        Outcome::Reject(a) => format!("reject ({})", a.describe()),
     }
 }
 

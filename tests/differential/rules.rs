@@ -217,6 +217,8 @@ pub enum Action {
     Allow,
     Drop,
     Count,
+    /// `reject` (written `drop` in a tc egress block, which has no reject).
+    Reject,
 }
 
 #[derive(Clone, Debug)]
@@ -374,6 +376,7 @@ impl fmt::Display for Rule {
             Action::Allow => "allow",
             Action::Drop => "drop",
             Action::Count => "count",
+            Action::Reject => "reject",
         })?;
         for item in items {
             write!(f, " {item}")?;
@@ -426,7 +429,14 @@ impl fmt::Display for Block {
         } else {
             "default allow"
         };
-        let mut stmts: Vec<String> = self.rules.iter().map(Rule::to_string).collect();
+        let mut stmts: Vec<String> = self
+            .rules
+            .iter()
+            .map(|r| match (r.action, self.hook) {
+                (Action::Reject, Hook::TcEgress) => r.to_string().replacen("reject", "drop", 1),
+                _ => r.to_string(),
+            })
+            .collect();
         if self.default_first {
             stmts.insert(0, default.into());
         } else {

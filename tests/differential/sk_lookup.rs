@@ -357,7 +357,7 @@ pub fn check(
             }
             Outcome::Verdict(Verdict::Pass) => (spec.verdicts.pass, None),
             Outcome::Verdict(_) => (spec.verdicts.drop, None),
-            Outcome::Redirect(_) => return Err("unexpected outcome".into()),
+            Outcome::Redirect(_) | Outcome::Reject(_) => return Err("unexpected outcome".into()),
         };
         let before = (obj.counters().unwrap(), obj.socket_drops().unwrap());
         let r = obj

@@ -98,7 +98,12 @@ fn proto_match() -> impl Strategy<Value = ProtoMatch> {
 }
 
 fn rule() -> impl Strategy<Value = Rule> {
-    let action = prop_oneof![Just(Action::Allow), Just(Action::Drop), Just(Action::Count)];
+    let action = prop_oneof![
+        Just(Action::Allow),
+        Just(Action::Drop),
+        Just(Action::Count),
+        Just(Action::Reject),
+    ];
     let family = prop_oneof![Just(Family::V4), Just(Family::V6)];
     let icmp_type = prop_oneof![
         2 => select(vec![0u8, 3, 8, 11, 128, 129, 135, 255]).prop_map(IcmpType::Number),

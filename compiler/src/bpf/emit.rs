@@ -25,6 +25,8 @@ pub(crate) fn verdict(spec: &HookSpec, a: Action) -> i32 {
         Action::Allow => spec.verdicts.allow,
         Action::Drop => spec.verdicts.drop,
         Action::Pass => spec.verdicts.pass,
+        // The tail tells a reject's word from a verdict and sends the answer.
+        Action::Reject(w) => Some(w.mark()),
         Action::Count | Action::Redirect(_) | Action::RedirectIngress(_) => None,
     };
     code.expect("sema only lets through actions the hook has")

@@ -213,6 +213,8 @@ pub enum Action {
     Redirect(Option<SockId>),
     /// `redirect ... to sock NAME ingress`: into the socket's receive queue.
     RedirectIngress(SockId),
+    /// `reject [with ...]`: answer with a TCP reset or an ICMP error (XDP, TC ingress).
+    Reject(crate::syntax::reject::RejectWith),
 }
 
 impl Action {
@@ -420,6 +422,8 @@ impl fmt::Display for Action {
             Action::Redirect(Some(s)) => write!(f, "redirect->{s}"),
             Action::Redirect(None) => f.write_str("redirect->local"),
             Action::RedirectIngress(s) => write!(f, "redirect->{s} ingress"),
+            Action::Reject(crate::syntax::reject::RejectWith::Default) => f.write_str("reject"),
+            Action::Reject(w) => write!(f, "reject {}", w.text()),
         }
     }
 }

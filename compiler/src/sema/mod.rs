@@ -9,6 +9,7 @@
 mod ct;
 pub(crate) mod frames;
 pub(crate) mod register;
+mod reject;
 pub(crate) mod rules;
 pub(crate) mod sets;
 pub(crate) mod sockmap;

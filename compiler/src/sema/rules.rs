@@ -46,6 +46,7 @@ impl Checker<'_> {
         // rule made a file with many errors quadratic).
         let errors_before = self.diags.errors();
         let mut m = self.matches(r, spec);
+        self.check_reject_with(r);
         let action = self.action(r, spec, &m);
         let match_ok = self.diags.errors() == errors_before;
         // A sockmap block's redirect moves bytes into another stream, whatever the
@@ -330,12 +331,13 @@ impl Checker<'_> {
                 );
                 None
             }
+            (ActionKw::Reject, None) => self.reject_action(r, m),
             (a, None) => Some(match a {
                 ActionKw::Allow => Action::Allow,
                 ActionKw::Drop => Action::Drop,
                 ActionKw::Count => Action::Count,
                 ActionKw::Pass => Action::Pass,
-                ActionKw::Redirect => unreachable!("handled above"),
+                ActionKw::Redirect | ActionKw::Reject => unreachable!("handled above"),
             }),
         }
     }
@@ -741,6 +743,7 @@ pub(crate) fn action_name(a: ActionKw) -> &'static str {
         ActionKw::Count => "count",
         ActionKw::Pass => "pass",
         ActionKw::Redirect => "redirect",
+        ActionKw::Reject => "reject",
     }
 }
 

@@ -83,6 +83,8 @@ pub enum Outcome {
     },
     /// The file has no such block.
     NoBlock,
+    /// `reject [with ...]`: its own outcome (a drop that became a reject is a change).
+    Reject(crate::syntax::reject::RejectWith),
 }
 
 impl Outcome {
@@ -110,6 +112,7 @@ impl Outcome {
                 socket: Some(name(s)),
                 ingress: true,
             },
+            Action::Reject(w) => Outcome::Reject(w),
         })
     }
 }

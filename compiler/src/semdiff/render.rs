@@ -42,6 +42,7 @@ impl Outcome {
                 if *ingress { " ingress" } else { "" }
             ),
             Outcome::NoBlock => "(no block)".into(),
+            Outcome::Reject(w) => format!("reject {}", w.text()).trim_end().to_string(),
         }
     }
 }

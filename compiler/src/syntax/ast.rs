@@ -153,6 +153,7 @@ pub enum ActionKw {
     Count,
     Pass,
     Redirect,
+    Reject,
 }
 
 #[derive(Clone, Debug)]
@@ -182,6 +183,8 @@ pub struct Rule {
     /// `log [N/s]`: the packets this rule decides go to `sockc trace`, at most N per
     /// second per CPU (`None`: the default rate).
     pub log: Option<(Option<u32>, Span)>,
+    /// `with tcp-reset`, `with icmp NAME`: what a `reject` answers with.
+    pub reject_with: Option<(super::reject::RejectWith, Span)>,
     pub span: Span,
 }
 

@@ -497,6 +497,7 @@ impl Builder {
         let mut target = None;
         let mut ingress = None;
         let mut log = None;
+        let mut reject_with = None;
         for p in pair.into_inner() {
             let psp = self.span(&p);
             match p.as_rule() {
@@ -506,6 +507,7 @@ impl Builder {
                         "drop" => ActionKw::Drop,
                         "count" => ActionKw::Count,
                         "pass" => ActionKw::Pass,
+                        "reject" => ActionKw::Reject,
                         _ => ActionKw::Redirect,
                     };
                     action = Some((kw, psp));
@@ -517,6 +519,7 @@ impl Builder {
                     ingress = i;
                 }
                 Rule::log_opt => log = Some((self.log_rate(p)?, psp)),
+                Rule::reject_with => reject_with = Some((reject_with_kind(p), psp)),
                 _ => {
                     if let Some(m) = self.rule_match(p, psp)? {
                         matches.push(m);
@@ -533,6 +536,7 @@ impl Builder {
             target,
             ingress,
             log,
+            reject_with,
             span: sp,
         })
     }
@@ -887,6 +891,18 @@ pub(crate) fn tcp_flag_bit(s: &str) -> u8 {
         "ece" => 0x40,
         _ => 0x80, // cwr
     }
+}
+
+/// The kind a `reject_with` pair names (the grammar admits only the known names).
+fn reject_with_kind(p: Pair<'_, Rule>) -> super::reject::RejectWith {
+    use super::reject::RejectWith;
+    p.into_inner()
+        .find_map(|q| match q.as_rule() {
+            Rule::reject_reset => Some(RejectWith::TcpReset),
+            Rule::reject_icmp => RejectWith::from_icmp_name(q.as_str()),
+            _ => None,
+        })
+        .expect("the grammar admits only tcp-reset and the ICMP names")
 }
 
 /// The states of a `ct_state` pair (the grammar admits only their names).

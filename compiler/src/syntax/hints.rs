@@ -65,6 +65,7 @@ enum Alt {
     SocketCgroup,
     CtMatch,
     CtName,
+    RejectKind,
     EndOfLine,
 }
 
@@ -120,6 +121,8 @@ impl Alt {
             // would push out the likelier ones); only once `ct` is written.
             Rule::kw_state => Alt::CtMatch,
             Rule::ct_name => Alt::CtName,
+            // `with` is an option like `log` (not listed); what follows it is.
+            Rule::reject_reset | Rule::kw_icmp | Rule::reject_icmp => Alt::RejectKind,
             // `log` is an option, never what a broken rule most likely misses: not
             // listed, so it does not push the likely alternatives out of the message.
             Rule::EOI => Alt::EndOfLine,
@@ -130,7 +133,7 @@ impl Alt {
     /// How a message names it.
     fn name(self) -> &'static str {
         match self {
-            Alt::Action => "an action (allow, drop, count, pass, redirect)",
+            Alt::Action => "an action (allow, drop, count, pass, redirect, reject)",
             Alt::Default => "`default`",
             Alt::Verdict => "a verdict (allow, drop, pass)",
             Alt::Protocol => "a protocol (tcp, udp, icmp, icmpv6, any, proto N)",
@@ -142,6 +145,9 @@ impl Alt {
             Alt::IcmpCode => "`code`",
             Alt::CtMatch => "`ct state`",
             Alt::CtName => "a conntrack state (new, established, related, invalid, untracked)",
+            Alt::RejectKind => {
+                "what to reject with (tcp-reset, icmp admin-prohibited|host-unreachable|net-unreachable|port-unreachable)"
+            }
             Alt::Address => "an address (1.2.3.0/24, 2001:db8::/32, [2001:db8::1]:53, @set or *)",
             Alt::Port => "a port (53, 1024-65535, @set or *)",
             Alt::Number => "a number",
@@ -178,7 +184,7 @@ impl Alt {
     /// The keywords it stands for, for "did you mean".
     fn keywords(self) -> &'static [&'static str] {
         match self {
-            Alt::Action => &["allow", "drop", "count", "pass", "redirect"],
+            Alt::Action => &["allow", "drop", "count", "pass", "redirect", "reject"],
             Alt::Default => &["default"],
             Alt::Verdict => &["allow", "drop", "pass"],
             Alt::Protocol => &["tcp", "udp", "icmp", "icmpv6", "any", "proto"],
@@ -204,6 +210,14 @@ impl Alt {
             Alt::Cgroup | Alt::SocketCgroup => &["cgroup"],
             Alt::KwIngress => &["ingress"],
             Alt::SockmapSide => &["send", "receive"],
+            Alt::RejectKind => &[
+                "tcp-reset",
+                "icmp",
+                "admin-prohibited",
+                "host-unreachable",
+                "net-unreachable",
+                "port-unreachable",
+            ],
             _ => &[],
         }
     }
@@ -225,7 +239,9 @@ impl<'a> Seen<'a> {
         let mut s = Seen::default();
         for (i, w) in before.split_ascii_whitespace().enumerate() {
             match w {
-                "allow" | "drop" | "count" | "pass" | "redirect" if i == 0 => s.action = Some(w),
+                "allow" | "drop" | "count" | "pass" | "redirect" | "reject" if i == 0 => {
+                    s.action = Some(w)
+                }
                 "tcp" | "udp" | "icmp" | "icmpv6" | "any" | "proto" => s.proto = Some(w),
                 "ip4" | "ip6" => s.family = true,
                 "from" => s.from = true,
@@ -259,7 +275,6 @@ impl<'a> Seen<'a> {
 const FOREIGN_WORDS: &[(&str, &str)] = &[
     ("accept", "sockc says `allow` (and `default allow`)"),
     ("permit", "sockc says `allow`"),
-    ("reject", "sockc has no `reject`: an XDP or TC program cannot answer with a TCP reset or an ICMP error; use `drop`"),
     ("deny", "sockc says `drop`"),
     ("block", "sockc says `drop`"),
     ("discard", "sockc says `drop`"),
@@ -601,6 +616,16 @@ fn word(rest: &str, alts: &[Alt], expected_text: String) -> Explained {
             format!("unknown word `{}`", quote(word))
         };
         return syntax_error(message, Some(format!("did you mean `{k}`?")), len);
+    }
+    if lower == "reject" && alts.contains(&Alt::Verdict) {
+        return syntax_error(
+            format!("`{}` is not a default: a block's default is allow, drop or pass", quote(word)),
+            Some(
+                "to reject what no rule decides, end the block with the rule `reject` (it matches every IP packet) before `default drop`"
+                    .to_string(),
+            ),
+            len,
+        );
     }
     if let Some((_, help)) = FOREIGN_WORDS.iter().find(|(w, _)| *w == lower) {
         return syntax_error(

@@ -383,6 +383,8 @@ fn rule_def(src: &str, i: usize) -> Result<Rule, Bail> {
         ingress,
         // `log` is pest's: the scanner bails at it (`&(nl | "}")` fails).
         log: None,
+        // `reject` is pest's: the scanner has no such action.
+        reject_with: None,
         span: Span::new(i, end),
     })
 }

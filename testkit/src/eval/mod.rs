@@ -12,6 +12,7 @@
 pub mod headers;
 pub mod index;
 pub mod message;
+pub mod reject;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -134,6 +135,8 @@ pub enum Outcome {
     /// A redirect that took place: for sk_lookup, the connection or datagram goes to
     /// the socket registered for the rule's socket.
     Redirect(Action),
+    /// `reject`: what the program sends back (or that it drops instead).
+    Reject(reject::Answer),
 }
 
 /// The evaluation of one packet by one program.
@@ -194,13 +197,22 @@ impl Evaluation {
                 spec.verdicts.pass
             }
             Outcome::Redirect(_) => None,
+            Outcome::Reject(a) if a.sent() => spec.reject_code(),
+            Outcome::Reject(_) => spec.verdicts.drop,
         }
     }
 }
 
 /// Evaluates one frame against one program.
 pub fn evaluate(module: &Module, prog: &Program, frame: &[u8], facts: &Facts) -> Evaluation {
-    evaluate_headers(module, prog, decode(frame), facts)
+    evaluate_rules(
+        module,
+        prog,
+        decode(frame),
+        facts,
+        Some(frame),
+        0..prog.rules.len(),
+    )
 }
 
 /// Evaluates one socket lookup against an sk_lookup program.
@@ -224,7 +236,7 @@ pub fn evaluate_indexed(
 ) -> Evaluation {
     let headers = decode(frame);
     let rules = index.candidates(&headers);
-    evaluate_rules(module, prog, headers, facts, rules)
+    evaluate_rules(module, prog, headers, facts, Some(frame), rules)
 }
 
 fn evaluate_headers(
@@ -233,15 +245,17 @@ fn evaluate_headers(
     headers: Headers,
     facts: &Facts,
 ) -> Evaluation {
-    evaluate_rules(module, prog, headers, facts, 0..prog.rules.len())
+    evaluate_rules(module, prog, headers, facts, None, 0..prog.rules.len())
 }
 
-/// First match wins among `rules` (indices into the program's rules, ascending).
+/// First match wins among `rules` (indices into the program's rules, ascending);
+/// `frame` is what a `reject` answers (none for a socket lookup).
 fn evaluate_rules(
     module: &Module,
     prog: &Program,
     headers: Headers,
     facts: &Facts,
+    frame: Option<&[u8]>,
     rules: impl Iterator<Item = usize>,
 ) -> Evaluation {
     let mut counted = Vec::new();
@@ -272,6 +286,10 @@ fn evaluate_rules(
             redirect @ (Action::Redirect(_) | Action::RedirectIngress(_)) => {
                 Outcome::Redirect(redirect)
             }
+            Action::Reject(with) => Outcome::Reject(match frame {
+                Some(f) => reject::answer(f, with),
+                None => reject::Answer::Dropped("no frame to answer"),
+            }),
         };
         return Evaluation {
             headers,

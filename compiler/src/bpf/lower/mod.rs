@@ -16,6 +16,7 @@
 
 pub mod log;
 pub(crate) mod packet;
+mod reject;
 pub(super) mod rules;
 pub(crate) mod sk_lookup;
 pub(crate) mod sk_lookup_register;

@@ -1,8 +1,9 @@
 //! Lowering of packet-hook programs (XDP, TC): the packet prologue
 //! ([`crate::bpf::packet`]) parses the frame into the flow record, then the shared
-//! rule walk ([`super::rules`]). Packet hooks have no redirect.
+//! rule walk ([`super::rules`]), whose tail sends a `reject`'s answer
+//! ([`super::reject`]). Packet hooks have no redirect.
 
-use super::{rules, LowerError};
+use super::{reject, rules, LowerError};
 use crate::{
     bpf::{
         buffer::{Code, CodeBuffer},
@@ -24,7 +25,8 @@ pub(crate) fn lower(
     let mut b = CodeBuffer::new();
     let frames = prog.rules.iter().any(|r| r.m.tests_frame());
     emit_prologue(&mut b, &ctx, uses_sets(prog), frames);
-    rules::emit(b, module, prog, spec, sizing, &mut rules::NoRedirect)
+    let mut answer = reject::Answer::new(&mut b, prog, spec, ctx);
+    rules::emit(b, module, prog, spec, sizing, &mut answer)
 }
 
 /// Whether any rule looks an address up in a set (the prologue then writes the LPM

@@ -320,7 +320,8 @@ fn kind_of(sets: &Sets, r: &Rule) -> (Kind, usize) {
         // names the socket (`bpf::classify::REDIRECT_MARK`).
         Action::Allow | Action::Drop | Action::Pass | Action::Redirect(Some(_)) => Kind::Decides,
         Action::Count => Kind::Counts,
-        Action::Redirect(None) | Action::RedirectIngress(_) => Kind::Linear,
+        // A reject ends in the tail's answer code, not a verdict word the table holds.
+        Action::Redirect(None) | Action::RedirectIngress(_) | Action::Reject(_) => Kind::Linear,
     };
     (kind, per_family[0] + per_family[1])
 }
