@@ -482,6 +482,32 @@ impl LoadedObject {
         read_counter(&self.counter_map()?, slot)
     }
 
+    /// Fills every `limit` bucket again (`sockc test` runs each packet against full
+    /// buckets, which is what its evaluator assumes): the rules' buckets are zeroed
+    /// (TAT 0) and the sources' buckets removed. Nothing to do without limits.
+    pub fn refill_limits(&self) -> Result<(), RuntimeError> {
+        use sockc_compiler::bpf::limit::{LIMITS_MAP, SOURCES_MAP};
+        let fault = |map: &str, source| RuntimeError::Map {
+            map: map.into(),
+            source,
+        };
+        if let Some(fd) = self.map_fd(LIMITS_MAP) {
+            for slot in 0..self.meta.counters {
+                sys::map_update(fd, &slot.to_ne_bytes(), &[0; 8], 0)
+                    .map_err(|e| fault(LIMITS_MAP, MapFault::Fill(e)))?;
+            }
+        }
+        let Some(fd) = self.map_fd(SOURCES_MAP) else {
+            return Ok(());
+        };
+        while let Some(key) =
+            sys::map_next_key(fd, None, 24).map_err(|e| fault(SOURCES_MAP, MapFault::Read(e)))?
+        {
+            sys::map_delete(fd, &key).map_err(|e| fault(SOURCES_MAP, MapFault::Fill(e)))?;
+        }
+        Ok(())
+    }
+
     fn counter_map(&self) -> Result<PerCpuArray<&MapData, [u64; 2]>, RuntimeError> {
         let map = self
             .ebpf
@@ -663,6 +689,7 @@ fn map_data(m: &Map) -> Option<&MapData> {
     match m {
         Map::LpmTrie(d)
         | Map::HashMap(d)
+        | Map::LruHashMap(d)
         | Map::Array(d)
         | Map::PerCpuArray(d)
         | Map::SockHash(d)

@@ -8,6 +8,7 @@
 
 mod ct;
 pub(crate) mod frames;
+mod limit;
 pub(crate) mod register;
 pub(crate) mod rules;
 pub(crate) mod sets;

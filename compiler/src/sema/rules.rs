@@ -38,6 +38,8 @@ struct MatchSpans {
     flags_clear: u8,
     /// The rule's `ct state` match.
     ct: Option<Span>,
+    limit: Option<Span>,
+    route: Option<Span>,
 }
 
 impl Checker<'_> {
@@ -46,6 +48,9 @@ impl Checker<'_> {
         // rule made a file with many errors quadratic).
         let errors_before = self.diags.errors();
         let mut m = self.matches(r, spec);
+        if let Some(l) = &mut m.limit {
+            l.slot = counter;
+        }
         let action = self.action(r, spec, &m);
         let match_ok = self.diags.errors() == errors_before;
         // A sockmap block's redirect moves bytes into another stream, whatever the
@@ -436,6 +441,8 @@ impl Checker<'_> {
             // Folded by `fold_frame_match`.
             Match::EtherType(..) | Match::Vlan(..) => {}
             Match::CtState(states, sp) => self.fold_ct_state(*states, *sp, spec, m, &mut seen.ct),
+            Match::Limit(l, sp) => self.fold_limit(*l, *sp, spec, m, &mut seen.limit),
+            Match::Route(c, sp) => self.fold_route(*c, *sp, spec, m, &mut seen.route),
         }
     }
 

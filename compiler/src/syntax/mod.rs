@@ -20,7 +20,9 @@ mod build;
 pub mod ct;
 mod grammar;
 mod hints;
+pub mod limit;
 mod parser;
+pub mod route;
 mod scan;
 
 pub(crate) use parser::parse_with;
