@@ -65,6 +65,9 @@ enum Alt {
     SocketCgroup,
     CtMatch,
     CtName,
+    Rate,
+    TimeUnit,
+    RouteName,
     EndOfLine,
 }
 
@@ -120,6 +123,9 @@ impl Alt {
             // would push out the likelier ones); only once `ct` is written.
             Rule::kw_state => Alt::CtMatch,
             Rule::ct_name => Alt::CtName,
+            Rule::byte_unit => Alt::Rate,
+            Rule::time_unit => Alt::TimeUnit,
+            Rule::route_name => Alt::RouteName,
             // `log` is an option, never what a broken rule most likely misses: not
             // listed, so it does not push the likely alternatives out of the message.
             Rule::EOI => Alt::EndOfLine,
@@ -142,6 +148,9 @@ impl Alt {
             Alt::IcmpCode => "`code`",
             Alt::CtMatch => "`ct state`",
             Alt::CtName => "a conntrack state (new, established, related, invalid, untracked)",
+            Alt::Rate => "a rate (`10/second`, `1 mbytes/second`)",
+            Alt::TimeUnit => "a time unit (second, s, minute, hour, day)",
+            Alt::RouteName => "a route class (local, forward)",
             Alt::Address => "an address (1.2.3.0/24, 2001:db8::/32, [2001:db8::1]:53, @set or *)",
             Alt::Port => "a port (53, 1024-65535, @set or *)",
             Alt::Number => "a number",
@@ -190,6 +199,9 @@ impl Alt {
             Alt::IcmpCode => &["code"],
             Alt::CtMatch => &["ct"],
             Alt::CtName => &["new", "established", "related", "invalid", "untracked"],
+            Alt::Rate => &["bytes", "kbytes", "mbytes"],
+            Alt::TimeUnit => &["second", "s", "minute", "hour", "day"],
+            Alt::RouteName => &["local", "forward"],
             Alt::Condition => &["if"],
             Alt::SocketCondition => &["socket", "no", "listening", "established"],
             Alt::KwSocket | Alt::SocketDecl => &["socket"],
