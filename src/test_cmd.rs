@@ -416,7 +416,11 @@ fn run_program(
                 continue;
             }
             let routes = prog.rules.iter().any(|r| r.m.route.is_some());
-            if let Some(why) = crate::test_facts::not_run(input.extra, runner.limits, routes) {
+            let per_source = prog
+                .rules
+                .iter()
+                .any(|r| r.m.limit.is_some_and(|l| l.limit.per_source));
+            if let Some(why) = crate::test_facts::not_run(input.extra, per_source, routes) {
                 sides.push(KernelSide::NotRun(why));
                 continue;
             }
@@ -488,8 +492,10 @@ impl Runner<'_> {
             }
         };
         self.in_place(input, move || {
-            if self.limits {
-                obj.refill_limits()?;
+            match (self.limits, input.extra.over_limit) {
+                (true, false) => obj.refill_limits()?,
+                (true, true) => obj.empty_limits(&[])?,
+                (false, _) => {}
             }
             let before = read()?;
             let r = obj.test_run(&self.prog.symbol, &input.frame, 1)?;

@@ -4,7 +4,10 @@
 //! gives the class the host's routing would give the packet (without it, `local`).
 //!
 //! The kernel side runs what it can reproduce: each packet against full buckets (the
-//! runner refills them before every run) and, for programs with a `route` test, in a
+//! runner refills them before every run) or, for `over-limit`, empty ones (the runner
+//! empties them; a `per source` bucket only exists once its source sent, so a program
+//! with one runs `over-limit` packets in the evaluator alone) and, for programs with a
+//! `route` test, in a
 //! fresh namespace, where no device forwards and the FIB lookup says `local` for every
 //! packet. A packet that names anything else is run by the evaluator alone.
 //!
@@ -47,13 +50,13 @@ pub fn split_facts(text: &str) -> Result<(String, ExtraFacts), String> {
 }
 
 /// Why the kernel does not run a packet with these facts in a program that tests
-/// them (`limits`, `routes`: whether it has a `limit`, a `route` test); `None` when
-/// it can.
-pub fn not_run(f: ExtraFacts, limits: bool, routes: bool) -> Option<String> {
-    if f.over_limit && limits {
+/// them (`per_source`: whether it has a `per source` limit, `routes`: a `route`
+/// test); `None` when it can.
+pub fn not_run(f: ExtraFacts, per_source: bool, routes: bool) -> Option<String> {
+    if f.over_limit && per_source {
         return Some(
-            "the packet is `over-limit`, which a test run cannot give the kernel (it runs \
-             each packet against full buckets)"
+            "the packet is `over-limit` and a `per source` limit has no bucket for its \
+             source yet, so a test run cannot empty it"
                 .into(),
         );
     }
