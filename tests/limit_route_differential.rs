@@ -204,6 +204,102 @@ fn check_set(src: &str, rng: &mut XorShift, packets: usize) -> Result<u64, Strin
     Ok(runs)
 }
 
+/// Runs `f` on a thread in a fresh network namespace set up by [`SETUP`].
+fn in_lab_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        // SAFETY: unshare on this thread only; the namespace goes with it.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
+        for cmd in SETUP {
+            let words: Vec<&str> = cmd.split(' ').collect();
+            let st = Command::new(words[0]).args(&words[1..]).status();
+            assert!(st.is_ok_and(|s| s.success()), "`{cmd}` failed");
+        }
+        f()
+    })
+    .join()
+    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+/// The cost of each construct: ns per packet of `BPF_PROG_TEST_RUN` (1,000,000
+/// repeats, the median of 5) of a one-rule XDP block with and without it, in the same
+/// run, printed as a table. Buckets are sized so every packet fits (the swap path).
+#[test]
+fn cost_per_packet_of_limit_and_route() {
+    if !common::kernel() {
+        return;
+    }
+    const CASES: [(&str, &str, &str); 8] = [
+        (
+            "baseline",
+            "allow udp to *:53",
+            "udp 10.96.0.7:4000 -> 10.99.1.2:53",
+        ),
+        (
+            "limit N/s",
+            "allow udp to *:53 limit 10000000/s burst 1000000000",
+            "udp 10.96.0.7:4000 -> 10.99.1.2:53",
+        ),
+        (
+            "limit bytes/s",
+            "allow udp to *:53 limit 900 mbytes/s burst 900 mbytes",
+            "udp 10.96.0.7:4000 -> 10.99.1.2:53",
+        ),
+        (
+            "limit per source",
+            "allow udp to *:53 limit 10000000/s burst 1000000000 per source",
+            "udp 10.96.0.7:4000 -> 10.99.1.2:53",
+        ),
+        (
+            "route, v4 forwarded",
+            "allow udp to *:53 route forward",
+            "udp 10.96.0.7:4000 -> 10.99.1.2:53",
+        ),
+        (
+            "route, v4 local",
+            "allow udp to *:53 route local",
+            "udp 10.96.0.7:4000 -> 10.97.0.1:53",
+        ),
+        (
+            "route, v6 forwarded",
+            "allow udp to *:53 route forward",
+            "udp [2001:db8:96::7]:4000 -> [2001:db8:99::2]:53",
+        ),
+        (
+            "baseline v6",
+            "allow udp to *:53",
+            "udp [2001:db8:96::7]:4000 -> [2001:db8:99::2]:53",
+        ),
+    ];
+    let rows = in_lab_netns(|| {
+        CASES.map(|(what, rule, packet)| {
+            let src = format!("xdp on eth0 {{\n    {rule}\n    default drop\n}}\n");
+            let (c, _) = sockc_compiler::compile(&src, &Options::default());
+            let elf = c.expect("compiles").to_elf().expect("elf");
+            let obj = LoadedObject::load(&elf).expect("loads");
+            let frame = parse_packet(packet).expect("packet").build();
+            let mut ns: Vec<f64> = (0..5)
+                .map(|_| {
+                    let r = obj.test_run("xdp_eth0", &frame, 1_000_000).expect("run");
+                    assert_eq!(r.retval, 2, "{what}: every packet is allowed");
+                    r.duration.as_nanos() as f64
+                })
+                .collect();
+            ns.sort_by(f64::total_cmp);
+            (what, ns[2])
+        })
+    });
+    println!("| construct | ns/packet | over its baseline |\n|---|---:|---:|");
+    for (what, ns) in &rows {
+        let base = if what.contains("v6") {
+            rows[7].1
+        } else {
+            rows[0].1
+        };
+        println!("| {what} | {ns:.1} | {:+.1} |", ns - base);
+    }
+}
+
 #[test]
 fn kernel_agrees_with_the_evaluator_on_limits_and_routes() {
     if !common::kernel() {
@@ -218,15 +314,7 @@ fn kernel_agrees_with_the_evaluator_on_limits_and_routes() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| std::process::id() as u64 | 1);
     println!("SOCKC_LR_SEED={seed}");
-    let runs = std::thread::spawn(move || {
-        // SAFETY: unshare on this thread only; the namespace goes with it.
-        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
-        for cmd in SETUP {
-            let words: Vec<&str> = cmd.split(' ').collect();
-            let st = Command::new(words[0]).args(&words[1..]).status();
-            assert!(st.is_ok_and(|s| s.success()), "`{cmd}` failed");
-        }
+    let runs = in_lab_netns(move || {
         let mut rng = XorShift(seed);
         let mut runs = 0;
         for _ in 0..cases {
@@ -234,9 +322,7 @@ fn kernel_agrees_with_the_evaluator_on_limits_and_routes() {
             runs += check_set(&src, &mut rng, 30).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         }
         runs
-    })
-    .join()
-    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    });
     println!("{cases} rule sets, {runs} runs: kernel and evaluator agree");
     assert!(runs >= cases as u64 * 30);
 }
