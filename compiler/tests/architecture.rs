@@ -171,7 +171,10 @@ const LEAVES: &[(&str, &[&str])] = &[
     ("bpf::buffer", &["bpf::insn", "bpf::kernel_ref"]),
     ("bpf::kernel_ref", &[]),
     ("bpf::emit", &["bpf::buffer", "bpf::flow", "bpf::insn"]),
-    ("syntax::ast", &["syntax::ct", "syntax::limit", "syntax::route"]),
+    (
+        "syntax::ast",
+        &["syntax::ct", "syntax::limit", "syntax::route"],
+    ),
     ("syntax::ct", &[]),
     ("syntax::limit", &[]),
     ("syntax::route", &[]),
