@@ -206,18 +206,18 @@ fn local_and_forwarded_are_told_apart(tag: &str, n: u8, hook: &str) {
         "`drop route forward`: S's datagram to D is dropped"
     );
 
-    // An address R does not have yet, in D's subnet: forwarded, until R takes it.
+    // An address R does not have yet, in D's subnet: forwarded, until R takes it. (Only
+    // the test's datagrams are counted: S's IPv6 autoconfiguration is local too.)
+    const LOCAL: &str = "count udp to *:7402 route local";
+    const FORWARD: &str = "count udp to *:7402 route forward";
     let text = format!(
-        "{hook} on {} {{\n    count route local\n    count route forward\n    default allow\n}}\n",
+        "{hook} on {} {{\n    {LOCAL}\n    {FORWARD}\n    default allow\n}}\n",
         net.r_in
     );
     net.apply(&text);
     let moving = SocketAddr::new(net.addr(2, 77).into(), 7402);
     net.send(moving, 3);
-    let (local, forward) = (
-        net.counted("count route local"),
-        net.counted("count route forward"),
-    );
+    let (local, forward) = (net.counted(LOCAL), net.counted(FORWARD));
     println!("{hook}: before R has {moving}: local {local}, forward {forward}");
     assert!(forward >= 3 && local == 0, "before the address: forwarded");
     ip(&[
@@ -230,10 +230,7 @@ fn local_and_forwarded_are_told_apart(tag: &str, n: u8, hook: &str) {
         "lo",
     ]);
     net.send(moving, 3);
-    let (local2, forward2) = (
-        net.counted("count route local"),
-        net.counted("count route forward"),
-    );
+    let (local2, forward2) = (net.counted(LOCAL), net.counted(FORWARD));
     println!("{hook}: after `ip addr add`: local {local2}, forward {forward2}");
     assert_eq!(
         forward2, forward,
