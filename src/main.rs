@@ -35,6 +35,7 @@ mod stats_cmd;
 mod stdout;
 mod test_cmd;
 mod test_ct;
+mod test_facts;
 mod trace_cmd;
 
 #[derive(Parser)]

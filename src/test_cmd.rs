@@ -42,7 +42,9 @@ pub struct TestArgs {
     /// 10.0.0.2", "arp 10.0.0.1 -> 10.0.0.2"; options: vlan ID, ipopts WORDS, ext HDR,...
     /// (IPv6: hbh, rt, dst, fh, ah), frag OFFSET, mf, payload HEX, ether TYPE, len BYTES,
     /// ct STATE (the packet's conntrack state: new, established, related, invalid,
-    /// untracked; without it, the state of a packet conntrack has no entry for)
+    /// untracked; without it, the state of a packet conntrack has no entry for),
+    /// over-limit (every `limit` bucket is empty; without it, full), route CLASS (local,
+    /// forward, unroutable: where the host's routing sends it; without it, local)
     /// (repeatable)
     #[arg(long = "packet", value_name = "PACKET")]
     pub packets: Vec<String>,
@@ -109,6 +111,8 @@ struct Input {
     frame: Vec<u8>,
     /// `ct STATE` in the packet: its conntrack state (`None`: no entry).
     ct: Option<sockc_compiler::syntax::ct::CtState>,
+    /// `over-limit`, `route CLASS` in the packet.
+    extra: crate::test_facts::ExtraFacts,
 }
 
 /// What the kernel did with one packet, and with `--repeat` its ns per run.
@@ -355,6 +359,8 @@ fn evaluate_all(
                                 .map(|(p, index)| {
                                     let facts = &Facts {
                                         ct: input.ct,
+                                        over_limit: input.extra.over_limit,
+                                        route: input.extra.route,
                                         ..facts.clone()
                                     };
                                     eval::evaluate_indexed(module, p, index, &input.frame, facts)
@@ -389,7 +395,12 @@ fn run_program(
         obj,
         prog,
         state,
-        asks_sockets: prog.rules.iter().any(|r| r.cond.is_some()),
+        // A `route` test runs in a fresh namespace too, where it answers `local`.
+        asks_sockets: prog
+            .rules
+            .iter()
+            .any(|r| r.cond.is_some() || r.m.route.is_some()),
+        limits: prog.rules.iter().any(|r| r.m.limit.is_some()),
     };
     let at_tc = hooks::spec(prog.hook).prog_type == bpf_prog_type::BPF_PROG_TYPE_SCHED_CLS;
     let asks_ct = prog.rules.iter().any(|r| r.m.ct.is_some());
@@ -402,6 +413,15 @@ fn run_program(
             let i = batch_no * BATCH + k;
             if let Some(s) = input.ct.filter(|_| asks_ct) {
                 sides.push(KernelSide::NotRun(crate::test_ct::not_run(s)));
+                continue;
+            }
+            let routes = prog.rules.iter().any(|r| r.m.route.is_some());
+            let per_source = prog
+                .rules
+                .iter()
+                .any(|r| r.m.limit.is_some_and(|l| l.limit.per_source));
+            if let Some(why) = crate::test_facts::not_run(input.extra, per_source, routes) {
+                sides.push(KernelSide::NotRun(why));
                 continue;
             }
             if let Some(why) = at_tc.then(|| tc_test_run_refuses(&input.frame)).flatten() {
@@ -456,6 +476,8 @@ struct Runner<'a> {
     prog: &'a Program,
     state: SocketState,
     asks_sockets: bool,
+    /// The program has `limit` tests: its buckets are refilled before every run.
+    limits: bool,
 }
 
 impl Runner<'_> {
@@ -470,6 +492,11 @@ impl Runner<'_> {
             }
         };
         self.in_place(input, move || {
+            match (self.limits, input.extra.over_limit) {
+                (true, false) => obj.refill_limits()?,
+                (true, true) => obj.empty_limits(&[])?,
+                (false, _) => {}
+            }
             let before = read()?;
             let r = obj.test_run(&self.prog.symbol, &input.frame, 1)?;
             let after = read()?;
@@ -591,6 +618,8 @@ fn read_inputs(args: &TestArgs) -> Result<Vec<Input>, String> {
         .map(|(origin, text)| {
             let (text, ct) = crate::test_ct::split_ct(&text)
                 .map_err(|e| format!("{origin}: {}", escaped(&e)))?;
+            let (text, extra) = crate::test_facts::split_facts(&text)
+                .map_err(|e| format!("{origin}: {}", escaped(&e)))?;
             let spec = parse_packet(&text).map_err(|e| {
                 // The line may hold anything: no raw control characters to the terminal.
                 let (e, text) = (escaped(&e), escaped(&text));
@@ -602,6 +631,7 @@ fn read_inputs(args: &TestArgs) -> Result<Vec<Input>, String> {
                 spec,
                 frame,
                 ct,
+                extra,
             })
         })
         .collect()
@@ -825,6 +855,7 @@ mod tests {
                     frame: spec.build(),
                     spec,
                     ct: None,
+                    extra: Default::default(),
                 }
             })
             .collect();

@@ -156,6 +156,7 @@ fn decide(
         socket,
         registered: m.sockets.keys().collect::<BTreeSet<_>>(),
         ct: None,
+        ..Facts::default()
     };
     let e = eval::evaluate(m, p, frame, &facts);
     let outcome = match e.outcome {

@@ -171,9 +171,14 @@ const LEAVES: &[(&str, &[&str])] = &[
     ("bpf::buffer", &["bpf::insn", "bpf::kernel_ref"]),
     ("bpf::kernel_ref", &[]),
     ("bpf::emit", &["bpf::buffer", "bpf::flow", "bpf::insn"]),
-    ("syntax::ast", &["syntax::ct", "syntax::reject"]),
+    (
+        "syntax::ast",
+        &["syntax::ct", "syntax::limit", "syntax::reject", "syntax::route"],
+    ),
     ("syntax::ct", &[]),
+    ("syntax::limit", &[]),
     ("syntax::reject", &[]),
+    ("syntax::route", &[]),
     ("syntax::grammar", &[]),
     ("syntax::hints", &["syntax::grammar"]),
 ];

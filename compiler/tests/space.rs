@@ -117,6 +117,8 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     // `frag` comes with a match, so only on IP packets (as sema makes it).
                     frag: frag && ip_only,
                     ct: None,
+                    limit: None,
+                    route: None,
                 }
             },
         )

@@ -502,6 +502,57 @@ impl LoadedObject {
         read_counter(&self.counter_map()?, slot)
     }
 
+    /// Fills every `limit` bucket again (`sockc test` runs each packet against full
+    /// buckets, which is what its evaluator assumes): the rules' buckets are zeroed
+    /// (TAT 0) and the sources' buckets removed. Nothing to do without limits.
+    pub fn refill_limits(&self) -> Result<(), RuntimeError> {
+        use sockc_compiler::bpf::limit::{LIMITS_MAP, SOURCES_MAP};
+        let fault = |map: &str, source| RuntimeError::Map {
+            map: map.into(),
+            source,
+        };
+        if let Some(fd) = self.map_fd(LIMITS_MAP) {
+            for slot in 0..self.meta.counters {
+                sys::map_update(fd, &slot.to_ne_bytes(), &[0; 8], 0)
+                    .map_err(|e| fault(LIMITS_MAP, MapFault::Fill(e)))?;
+            }
+        }
+        let Some(fd) = self.map_fd(SOURCES_MAP) else {
+            return Ok(());
+        };
+        while let Some(key) =
+            sys::map_next_key(fd, None, 24).map_err(|e| fault(SOURCES_MAP, MapFault::Read(e)))?
+        {
+            sys::map_delete(fd, &key).map_err(|e| fault(SOURCES_MAP, MapFault::Fill(e)))?;
+        }
+        Ok(())
+    }
+
+    /// Empties every `limit` bucket (a test's stand-in for "a flood just drained
+    /// it"): each rule's bucket and the buckets of the `sources` given (keys of
+    /// `limit_sources`, `{slot u32, family u32, address [16]}`) get a theoretical
+    /// arrival time 2^62 ns ahead, past any bucket's depth, so no packet fits.
+    pub fn empty_limits(&self, sources: &[[u8; 24]]) -> Result<(), RuntimeError> {
+        use sockc_compiler::bpf::limit::{LIMITS_MAP, SOURCES_MAP};
+        let fault = |map: &str, e| RuntimeError::Map {
+            map: map.into(),
+            source: MapFault::Fill(e),
+        };
+        let far = (1u64 << 62).to_ne_bytes();
+        if let Some(fd) = self.map_fd(LIMITS_MAP) {
+            for slot in 0..self.meta.counters {
+                sys::map_update(fd, &slot.to_ne_bytes(), &far, 0)
+                    .map_err(|e| fault(LIMITS_MAP, e))?;
+            }
+        }
+        if let Some(fd) = self.map_fd(SOURCES_MAP) {
+            for key in sources {
+                sys::map_update(fd, key, &far, 0).map_err(|e| fault(SOURCES_MAP, e))?;
+            }
+        }
+        Ok(())
+    }
+
     fn counter_map(&self) -> Result<PerCpuArray<&MapData, [u64; 2]>, RuntimeError> {
         let map = self
             .ebpf
@@ -683,6 +734,7 @@ fn map_data(m: &Map) -> Option<&MapData> {
     match m {
         Map::LpmTrie(d)
         | Map::HashMap(d)
+        | Map::LruHashMap(d)
         | Map::Array(d)
         | Map::PerCpuArray(d)
         | Map::SockHash(d)

@@ -55,6 +55,9 @@ pub const VLAN: i16 = 82;
 /// The packet's connection-tracking state, once a `ct state` test has asked (0 = not
 /// derived yet); values are `syntax::ct::CtState`'s.
 pub(crate) const CT: i16 = 84;
+/// The packet's route class, once a `route` test has asked (0 = not looked up yet);
+/// values are `syntax::route::RouteClass`'s.
+pub(crate) const ROUTE: i16 = 85;
 pub const SIZE: i16 = 88;
 
 /// Absolute frame-pointer offset of a field.

@@ -231,6 +231,24 @@ impl Insn {
             Self::new(0, 0, 0, 0, 0),
         ]
     }
+    /// `ld_imm64` of a 64-bit constant. Returns both slots.
+    pub fn ld_imm64(dst: Reg, v: u64) -> [Self; 2] {
+        [
+            Self::new(op::LD | op::IMM | op::DW, dst.0, 0, 0, v as u32 as i32),
+            Self::new(0, 0, 0, 0, (v >> 32) as u32 as i32),
+        ]
+    }
+    /// `r0 = cmpxchg(*(u64 *)(dst + off), r0, src)`: stores `src` when the word
+    /// equals `r0`; `r0` gets the word's old value either way.
+    pub fn cmpxchg64(dst: Reg, off: i16, src: Reg) -> Self {
+        Self::new(
+            op::STX | k::BPF_ATOMIC as u8 | op::DW,
+            dst.0,
+            src.0,
+            off,
+            k::BPF_CMPXCHG as i32,
+        )
+    }
     pub fn call(helper: u32) -> Self {
         Self::new(op::JMP | op::CALL, 0, 0, 0, helper as i32)
     }

@@ -484,6 +484,7 @@ pub(crate) fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
     if !module.logs.is_empty() {
         add_log_maps(&mut out, module, slot_maps);
     }
+    add_limit_maps(&mut out, module, slot_maps);
     for set in used_sets(module) {
         add_address_set(&mut out, module, set);
     }
@@ -612,6 +613,53 @@ fn add_sockmap_maps(out: &mut MapLayout, module: &Module) {
 
 /// The `log` maps (`lower/log.rs`): the rates by counter slot (with their contents),
 /// the per-CPU windows, the ring buffer.
+/// With any `limit`, the buckets by counter slot (all full: zero-filled); with any
+/// `per source` limit, the LRU table of the sources' buckets.
+fn add_limit_maps(out: &mut MapLayout, module: &Module, slot_maps: u32) {
+    use super::limit;
+    let limits = || {
+        module
+            .programs
+            .values()
+            .flat_map(|p| p.rules.iter())
+            .filter_map(|r| r.m.limit)
+    };
+    if limits().next().is_none() {
+        return;
+    }
+    out.defs.push(MapDef {
+        name: limit::LIMITS_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+        key: BtfType::U32,
+        value: BtfType::U64,
+        max_entries: slot_maps,
+        flags: 0,
+    });
+    if limits().any(|l| l.limit.per_source) {
+        out.defs.push(MapDef {
+            name: limit::SOURCES_MAP.into(),
+            map_type: bpf_map_type::BPF_MAP_TYPE_LRU_HASH as u32,
+            key: BtfType::Struct {
+                name: "limit_source".into(),
+                members: vec![
+                    ("slot".into(), BtfType::U32),
+                    ("family".into(), BtfType::U32),
+                    (
+                        "addr".into(),
+                        BtfType::Array {
+                            elem: Box::new(BtfType::U8),
+                            len: 16,
+                        },
+                    ),
+                ],
+            },
+            value: BtfType::U64,
+            max_entries: limit::SOURCES,
+            flags: 0,
+        });
+    }
+}
+
 fn add_log_maps(out: &mut MapLayout, module: &Module, slot_maps: u32) {
     use super::lower::log;
     out.defs.push(MapDef {

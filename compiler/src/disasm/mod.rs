@@ -162,6 +162,24 @@ pub(crate) fn insn_text(i: Insn) -> String {
             i.src,
             off_text(i.off)
         ),
+        c if c == op::STX && i.code & 0xe0 == k::BPF_ATOMIC as u8 => {
+            if i.imm == k::BPF_CMPXCHG as i32 {
+                format!(
+                    "r0 = cmpxchg_64(r{} {}, r0, r{})",
+                    i.dst,
+                    off_text(i.off),
+                    i.src
+                )
+            } else {
+                format!(
+                    "atomic {:#x} (r{} {}), r{}",
+                    i.imm,
+                    i.dst,
+                    off_text(i.off),
+                    i.src
+                )
+            }
+        }
         c if c == op::STX => format!(
             "*({} *)(r{} {}) = r{}",
             size_name(i.code),

@@ -106,6 +106,13 @@ pub enum Test {
         states: crate::syntax::ct::CtStates,
         family: Option<Family>,
     },
+    /// `route local|forward`: the packet's route class (looked up by the first such
+    /// test a packet reaches, then reused; see `bpf::route`).
+    Route(crate::syntax::route::RouteClass),
+    /// `limit ...`: the packet fits the rule's bucket (`over`: does not), which the
+    /// test also updates. Its answer is not a function of the packet: nothing may
+    /// assume it, reuse it or skip it.
+    Limit(super::RuleLimit),
 }
 
 /// The tests of one rule's match and condition, in the order lowering emits them (a
@@ -115,7 +122,9 @@ pub enum Test {
 /// `L4_OK` (a packet without a complete TCP/UDP header matches no conditioned rule).
 /// A `ct state` test comes after the packet tests too (before a socket condition);
 /// it does not need `L4_OK`: a packet whose transport header is cut short is
-/// `invalid`.
+/// `invalid`. A `route` test comes after them too; a `limit` test comes last of all,
+/// so only a packet the rest of the rule matches takes from the bucket (as nft and
+/// iptables evaluate a rule's matches in order).
 pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     let mut t = Vec::new();
     if let Some(v) = m.vlan {
@@ -176,6 +185,9 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
             family: m.family,
         });
     }
+    if let Some(class) = m.route {
+        t.push(Test::Route(class));
+    }
     if let Some(cond) = cond {
         t.push(Test::Socket {
             cond,
@@ -184,6 +196,10 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
                 .expect("sema lets a socket condition through with tcp or udp only"),
             family: m.family,
         });
+    }
+    // Last: only a packet that matches everything else takes a token.
+    if let Some(l) = m.limit {
+        t.push(Test::Limit(l));
     }
     t
 }

@@ -249,6 +249,19 @@ pub struct RuleMatch {
     pub vlan: Option<u16>,
     /// `ct state ...`: the packet's connection-tracking state is in the set.
     pub ct: Option<crate::syntax::ct::CtStates>,
+    /// `limit ...`: the packet fits the rule's token bucket (tested last).
+    pub limit: Option<RuleLimit>,
+    /// `route local|forward`: the class the host's routing gives the packet.
+    pub route: Option<crate::syntax::route::RouteClass>,
+}
+
+/// A rule's `limit`: as written, its bucket's constants, and the slot of its bucket
+/// (the rule's counter slot, so buckets and counters are sized together).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RuleLimit {
+    pub limit: crate::syntax::limit::Limit,
+    pub bucket: crate::syntax::limit::Bucket,
+    pub slot: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -473,6 +486,12 @@ impl fmt::Display for RuleMatch {
         }
         if let Some(s) = self.ct {
             write!(f, " ct={}", s.names())?;
+        }
+        if let Some(r) = self.route {
+            write!(f, " route={}", r.name())?;
+        }
+        if let Some(l) = &self.limit {
+            write!(f, " {}", l.limit)?;
         }
         Ok(())
     }

@@ -55,6 +55,8 @@ impl Checker<'_> {
         let (slot, sp, value, new) = match item {
             Match::EtherType(t, sp) => (&mut seen.ether, *sp, &mut m.ether_type, *t),
             Match::Vlan(v, sp) => (&mut seen.vlan, *sp, &mut m.vlan, *v),
+            // A limit counts any frame; only a per-source one reads the IP header.
+            Match::Limit(l, _) if !l.per_source => return false,
             other => {
                 seen.ip.get_or_insert(match_span(other));
                 return false;
@@ -184,7 +186,8 @@ impl Checker<'_> {
     /// neighbour discovery message from a link-local address to a multicast group.
     fn probe_matches(&self, r: &Rule, probe: &Probe) -> bool {
         let m = &r.m;
-        if m.vlan.is_some() || r.cond.is_some() {
+        // A rate-limited rule lets only some of them through.
+        if m.vlan.is_some() || r.cond.is_some() || m.limit.is_some() {
             return false;
         }
         let Probe::Nd(ty) = *probe else {
@@ -237,7 +240,7 @@ fn match_span(m: &Match) -> Span {
         | Match::EtherType(_, s)
         | Match::Vlan(_, s) => *s,
         Match::Flag { span, .. } => *span,
-        Match::Frag(s) | Match::CtState(_, s) => *s,
+        Match::Frag(s) | Match::CtState(_, s) | Match::Limit(_, s) | Match::Route(_, s) => *s,
         Match::Src(e) | Match::Dst(e) => e.span,
     }
 }

@@ -8,6 +8,7 @@
 
 mod ct;
 pub(crate) mod frames;
+mod limit;
 pub(crate) mod register;
 mod reject;
 pub(crate) mod rules;

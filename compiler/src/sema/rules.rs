@@ -38,6 +38,8 @@ struct MatchSpans {
     flags_clear: u8,
     /// The rule's `ct state` match.
     ct: Option<Span>,
+    limit: Option<Span>,
+    route: Option<Span>,
 }
 
 impl Checker<'_> {
@@ -47,6 +49,9 @@ impl Checker<'_> {
         let errors_before = self.diags.errors();
         let mut m = self.matches(r, spec);
         self.check_reject_with(r);
+        if let Some(l) = &mut m.limit {
+            l.slot = counter;
+        }
         let action = self.action(r, spec, &m);
         let match_ok = self.diags.errors() == errors_before;
         // A sockmap block's redirect moves bytes into another stream, whatever the
@@ -438,6 +443,8 @@ impl Checker<'_> {
             // Folded by `fold_frame_match`.
             Match::EtherType(..) | Match::Vlan(..) => {}
             Match::CtState(states, sp) => self.fold_ct_state(*states, *sp, spec, m, &mut seen.ct),
+            Match::Limit(l, sp) => self.fold_limit(*l, *sp, spec, m, &mut seen.limit),
+            Match::Route(c, sp) => self.fold_route(*c, *sp, spec, m, &mut seen.route),
         }
     }
 

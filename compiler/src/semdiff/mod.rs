@@ -175,6 +175,9 @@ pub enum NotCompared {
     /// A rule tests `ct state`, which the header space has no dimension for yet: its
     /// region would claim packets of every state.
     CtState,
+    /// A rule tests a `route` class or a `limit`, which the header space has no
+    /// dimension for either.
+    RouteOrLimit,
 }
 
 impl std::fmt::Display for NotCompared {
@@ -183,6 +186,9 @@ impl std::fmt::Display for NotCompared {
             NotCompared::Fragmented(e) => e.fmt(f),
             NotCompared::CtState => {
                 f.write_str("a rule tests `ct state`, not yet in the header space")
+            }
+            NotCompared::RouteOrLimit => {
+                f.write_str("a rule tests `route` or `limit`, not yet in the header space")
             }
         }
     }
@@ -281,6 +287,17 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
     };
     if tests_ct(old) || tests_ct(new) {
         out.cut_short = Some(NotCompared::CtState);
+        return out;
+    }
+    let beyond_space = |side: &BlockSide| {
+        side.prog.is_some_and(|p| {
+            p.rules
+                .iter()
+                .any(|r| r.m.route.is_some() || r.m.limit.is_some())
+        })
+    };
+    if beyond_space(old) || beyond_space(new) {
+        out.cut_short = Some(NotCompared::RouteOrLimit);
         return out;
     }
     let candidates = match align::candidates(&o, &n, &pairs, &universe) {

@@ -217,6 +217,10 @@ pub enum Match {
     Vlan(u16, Span),
     /// `ct state NAME[,NAME...]`: the packet's connection-tracking state.
     CtState(super::ct::CtStates, Span),
+    /// `limit N/UNIT ...`: the packet fits a token bucket (see `syntax::limit`).
+    Limit(super::limit::Limit, Span),
+    /// `route local|forward`: where the host's routing sends the packet.
+    Route(super::route::RouteClass, Span),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

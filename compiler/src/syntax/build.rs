@@ -613,6 +613,11 @@ impl Builder {
                 Match::Vlan(self.number(&v, 4095, "VLAN id")? as u16, psp)
             }
             Rule::ct_state => Match::CtState(ct_states(p), psp),
+            Rule::limit => Match::Limit(self.limit(p)?, psp),
+            Rule::route_class => {
+                let name = p.into_inner().find(|q| q.as_rule() == Rule::route_name)?;
+                Match::Route(super::route::RouteClass::from_name(name.as_str())?, psp)
+            }
             _ => return Some(None),
         };
         Some(Some(m))
@@ -766,6 +771,75 @@ impl Builder {
                 None
             }
         }
+    }
+
+    /// A `limit` pair: rates in packets or bytes (`kbytes` are 1024 bytes), the burst
+    /// in the rate's own amount (a unit written on it must be a byte unit exactly when
+    /// the rate's is).
+    fn limit(&mut self, p: Pair<'_, Rule>) -> Option<super::limit::Limit> {
+        use super::limit::Limit;
+        let mut l = Limit {
+            rate: 0,
+            bytes: false,
+            unit_secs: 1,
+            burst: None,
+            per_source: false,
+            over: false,
+        };
+        let mut scale = 1;
+        let sp = self.span(&p);
+        for q in p.into_inner() {
+            match q.as_rule() {
+                Rule::kw_over => l.over = true,
+                Rule::number => l.rate = self.number(&q, u64::MAX, "rate")?,
+                Rule::byte_unit => {
+                    l.bytes = true;
+                    scale = Limit::bytes_of(q.as_str());
+                }
+                Rule::time_unit => l.unit_secs = Limit::unit_secs_of(q.as_str()),
+                Rule::limit_burst => l.burst = Some(self.burst(q, l.bytes)?),
+                Rule::per_source => l.per_source = true,
+                _ => {}
+            }
+        }
+        l.rate = self.scaled(l.rate, scale, "rate", sp)?;
+        Some(l)
+    }
+
+    fn burst(&mut self, p: Pair<'_, Rule>, bytes: bool) -> Option<u64> {
+        let sp = self.span(&p);
+        let mut n = 0;
+        let mut unit = None;
+        for q in p.into_inner() {
+            match q.as_rule() {
+                Rule::number => n = self.number(&q, u64::MAX, "burst")?,
+                Rule::byte_unit => unit = Some(super::limit::Limit::bytes_of(q.as_str())),
+                _ => {}
+            }
+        }
+        if unit.is_some() && !bytes {
+            self.err(
+                "sockc::limit",
+                "a packet limit's burst is a number of packets",
+                sp,
+                "no byte unit here",
+            );
+            return None;
+        }
+        self.scaled(n, unit.unwrap_or(1), "burst", sp)
+    }
+
+    fn scaled(&mut self, n: u64, scale: u64, what: &str, sp: Span) -> Option<u64> {
+        let scaled = n.checked_mul(scale);
+        if scaled.is_none() {
+            self.err(
+                "sockc::out-of-range",
+                format!("the {what} overflows 64 bits in bytes"),
+                sp,
+                "too large",
+            );
+        }
+        scaled
     }
 
     /// An EtherType: hexadecimal (`0x88cc`), decimal, or one of the names.

@@ -66,6 +66,9 @@ enum Alt {
     CtMatch,
     CtName,
     RejectKind,
+    Rate,
+    TimeUnit,
+    RouteName,
     EndOfLine,
 }
 
@@ -123,6 +126,9 @@ impl Alt {
             Rule::ct_name => Alt::CtName,
             // `with` is an option like `log` (not listed); what follows it is.
             Rule::reject_reset | Rule::kw_icmp | Rule::reject_icmp => Alt::RejectKind,
+            Rule::byte_unit => Alt::Rate,
+            Rule::time_unit => Alt::TimeUnit,
+            Rule::route_name => Alt::RouteName,
             // `log` is an option, never what a broken rule most likely misses: not
             // listed, so it does not push the likely alternatives out of the message.
             Rule::EOI => Alt::EndOfLine,
@@ -148,6 +154,9 @@ impl Alt {
             Alt::RejectKind => {
                 "what to reject with (tcp-reset, icmp admin-prohibited|host-unreachable|net-unreachable|port-unreachable)"
             }
+            Alt::Rate => "a rate (`10/second`, `1 mbytes/second`)",
+            Alt::TimeUnit => "a time unit (second, s, minute, hour, day)",
+            Alt::RouteName => "a route class (local, forward)",
             Alt::Address => "an address (1.2.3.0/24, 2001:db8::/32, [2001:db8::1]:53, @set or *)",
             Alt::Port => "a port (53, 1024-65535, @set or *)",
             Alt::Number => "a number",
@@ -196,6 +205,9 @@ impl Alt {
             Alt::IcmpCode => &["code"],
             Alt::CtMatch => &["ct"],
             Alt::CtName => &["new", "established", "related", "invalid", "untracked"],
+            Alt::Rate => &["bytes", "kbytes", "mbytes"],
+            Alt::TimeUnit => &["second", "s", "minute", "hour", "day"],
+            Alt::RouteName => &["local", "forward"],
             Alt::Condition => &["if"],
             Alt::SocketCondition => &["socket", "no", "listening", "established"],
             Alt::KwSocket | Alt::SocketDecl => &["socket"],

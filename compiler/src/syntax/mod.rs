@@ -21,8 +21,10 @@ mod build;
 pub mod ct;
 mod grammar;
 mod hints;
+pub mod limit;
 mod parser;
 pub mod reject;
+pub mod route;
 mod scan;
 
 pub(crate) use parser::parse_with;

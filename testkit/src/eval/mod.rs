@@ -33,6 +33,7 @@ use sockc_compiler::{
     syntax::{
         ast::{SockCond, Verdict},
         ct::{without_entry, CtState},
+        route::RouteClass,
     },
 };
 
@@ -83,6 +84,13 @@ pub struct Facts {
     /// The packet's connection-tracking state as conntrack's table has it (`None`:
     /// no entry, so the state is what `ct::without_entry` says for the packet).
     pub ct: Option<CtState>,
+    /// Every `limit` bucket is empty (a flood just drained it); `false`: every bucket
+    /// is full, as at load. A limit's answer depends on the traffic before the packet,
+    /// so it is an input, like the socket table.
+    pub over_limit: bool,
+    /// The class the host's routing gives an IP packet (`None`: `local`, what a
+    /// lookup on a device that does not forward gives every packet).
+    pub route: Option<RouteClass>,
 }
 
 /// What an sk_lookup program sees: the socket lookup the kernel is about to make for
@@ -315,8 +323,16 @@ fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> boo
             .ct
             .is_none_or(|states| ct_state(h, facts).is_some_and(|s| states.contains(s)))
         && rule
+            .m
+            .route
+            .is_none_or(|c| facts.route.unwrap_or(RouteClass::Local) == c)
+        && rule
             .cond
             .is_none_or(|c| has_ports(h) && condition_holds(c, facts))
+        && rule.m.limit.is_none_or(|l| {
+            let fits = !facts.over_limit && l.bucket.cost_of(h.len as u64) <= l.bucket.depth;
+            fits != l.limit.over
+        })
 }
 
 /// The connection-tracking state of an IP packet (`None` for any other frame): the

@@ -456,6 +456,8 @@ fn emit_test(
             family,
         } => crate::bpf::socket::emit_test(b, spec, *cond, *proto, *family, fail),
         Test::Ct { states, family } => crate::bpf::ct::emit_test(b, spec, *states, *family, fail),
+        Test::Route(class) => crate::bpf::route::emit_test(b, spec, *class, fail),
+        Test::Limit(l) => crate::bpf::limit::emit_test(b, l, fail),
     }
 }
 

@@ -308,6 +308,8 @@ fn kind_of(sets: &Sets, r: &Rule) -> (Kind, usize) {
     let per_family = [Family::V4, Family::V6].map(|f| entries::expansion(sets, m, f));
     let fits = r.cond.is_none()
         && m.ct.is_none()
+        && m.limit.is_none()
+        && m.route.is_none()
         && m.icmp_type.is_none()
         && m.icmp_code.is_none()
         && !m.frag

@@ -31,7 +31,10 @@ pub(super) const FRAG: usize = 7;
 /// The connection-tracking state (`syntax::ct::CtState` values), derived like the
 /// socket fact by the first `ct state` test and a function of the packet likewise.
 pub(super) const CT: usize = 8;
-pub(super) const BYTE_FIELDS: usize = 9;
+/// The route class (`syntax::route::RouteClass` values), looked up by the first
+/// `route` test and a function of the packet (and the FIB, read once) likewise.
+pub(super) const ROUTE: usize = 9;
+pub(super) const BYTE_FIELDS: usize = 10;
 
 /// The 16-bit fields: source and destination port, then the frame's EtherType and
 /// outer VLAN tag (as the flow record holds them).
@@ -281,6 +284,9 @@ pub(super) enum View {
     Port(usize, Ports),
     Addr(usize, Net),
     Set(SetKey),
+    /// A test whose answer no other test implies and that implies nothing (`limit`:
+    /// it depends on the traffic before, and taking from the bucket is part of it).
+    Opaque,
 }
 
 impl View {
@@ -313,6 +319,8 @@ impl View {
                 let states = *states;
                 View::Byte(CT, Bytes::from_fn(|x| states.holds(x)))
             }
+            Test::Route(class) => byte(ROUTE, class.value()),
+            Test::Limit(_) => View::Opaque,
             Test::Ports { src, ranges } => View::Port(usize::from(!*src), Ports::of(ranges)),
             Test::Prefix { src, net } => {
                 let v6 = matches!(net, IpNet::V6(_));
@@ -365,6 +373,8 @@ impl Knowledge {
         k.bytes[FRAG] = Bytes::from_fn(|x| x <= 1);
         k.bytes[SOCK] = Bytes::from_fn(fact::is_fact);
         k.bytes[CT] = Bytes::from_fn(|x| crate::syntax::ct::CtState::from_value(x).is_some());
+        k.bytes[ROUTE] =
+            Bytes::from_fn(|x| crate::syntax::route::RouteClass::from_value(x).is_some());
         k
     }
 
@@ -420,6 +430,7 @@ impl Knowledge {
                 .iter()
                 .find(|(k, _)| k == key)
                 .map(|&(_, answer)| answer),
+            View::Opaque => None,
         }
     }
 
@@ -443,6 +454,7 @@ impl Knowledge {
                 }
                 k.sets.push((*key, passed));
             }
+            View::Opaque => {}
         }
         k
     }

@@ -386,6 +386,7 @@ impl Packet {
                 len: 128,
             }),
             View::Set(key) => self.sets.iter().any(|&(k, a)| k == key && a),
+            View::Opaque => unreachable!("random rules have no limit"),
         }
     }
 }
@@ -500,7 +501,7 @@ const PORTS: [(u16, u16); 7] = [
 ];
 
 fn random_test(rng: &mut Rng) -> Test {
-    match rng.below(14) {
+    match rng.below(15) {
         0 => Test::Family(rng.pick(&[Family::V4, Family::V6])),
         1 => Test::Ip,
         2 => Test::Proto(rng.pick(&[1, 6, 17, 58])),
@@ -533,6 +534,7 @@ fn random_test(rng: &mut Rng) -> Test {
         9 => Test::IcmpType(rng.pick(&[0, 3, 8])),
         10 => Test::IcmpCode(rng.pick(&[0, 4])),
         11 => Test::Frag,
+        13 => Test::Route(rng.pick(&crate::syntax::route::RouteClass::ALL)),
         12 => {
             use crate::syntax::ct::{CtState, CtStates};
             let a = rng.pick(&CtState::ALL);
@@ -585,6 +587,7 @@ fn random_packet(rng: &mut Rng) -> Packet {
             rng.pick(&[fact::NONE, fact::LISTENING, fact::ESTABLISHED, fact::OTHER]),
             rng.pick(&[0, 1]),
             rng.pick(&[1, 2, 3, 4, 5]),
+            rng.pick(&[1, 2, 3]),
         ],
         ports: [
             rng.pick(&[22, 80, 85, 443, 5000]),

@@ -1,0 +1,93 @@
+//! `limit` and `route` at the command line: `sockc test` takes `over-limit` and
+//! `route CLASS` as packet facts and the evaluator answers by them (kernel or not),
+//! and `sockc diff` refuses to call a block with either construct unchanged (exit 4,
+//! "not compared"), since the header space has no dimension for them.
+
+mod common;
+
+use common::sockc;
+
+fn answers(packet: &str) -> String {
+    let (code, out, err) = sockc(&[
+        "-q",
+        "test",
+        "rules/match/limit.sk",
+        "--hook",
+        "xdp",
+        "--packet",
+        packet,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("disagree"), "{out}");
+    out
+}
+
+#[test]
+fn test_takes_over_limit_as_a_fact() {
+    let out = answers("udp 10.0.0.1:1000 -> 10.0.0.2:53");
+    assert!(out.contains("allow  line 4"), "a full bucket: {out}");
+    let out = answers("udp 10.0.0.1:1000 -> 10.0.0.2:53 over-limit");
+    assert!(!out.contains("allow  line 4"), "an empty bucket: {out}");
+    let out = answers("icmp 10.0.0.1 -> 10.0.0.2 type 8 over-limit");
+    assert!(out.contains("drop   line 5"), "`limit over` matches: {out}");
+}
+
+#[test]
+fn test_takes_the_route_class_as_a_fact() {
+    let run = |packet: &str| {
+        let (code, out, err) = sockc(&[
+            "-q",
+            "test",
+            "rules/match/route.sk",
+            "--hook",
+            "xdp",
+            "--packet",
+            packet,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let local = run("udp 10.0.0.1:1000 -> 10.0.0.2:53");
+    assert!(local.contains("drop   line 5"), "local by default: {local}");
+    let fwd = run("udp 10.0.0.1:1000 -> 10.0.0.2:53 route forward");
+    assert!(fwd.contains("allow  line 6"), "{fwd}");
+    let none = run("udp 10.0.0.1:1000 -> 10.0.0.2:53 route unroutable");
+    assert!(none.contains("default drop"), "{none}");
+    let (code, _, err) = sockc(&[
+        "test",
+        "rules/match/route.sk",
+        "--packet",
+        "udp 10.0.0.1:1 -> 10.0.0.2:2 route sideways",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`route` takes local, forward or unroutable"),
+        "{err}"
+    );
+}
+
+#[test]
+fn diff_does_not_compare_blocks_with_limit_or_route() {
+    let dir = std::env::temp_dir().join(format!("sockc-lrcli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, rule: &str| {
+        let p = dir.join(name);
+        std::fs::write(
+            &p,
+            format!("xdp on eth0 {{\n    {rule}\n    default drop\n}}\n"),
+        )
+        .unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let old = write("old.sk", "allow udp to *:53");
+    for (name, rule) in [
+        ("limit.sk", "allow udp to *:53 limit 10/s"),
+        ("route.sk", "allow udp to *:53 route local"),
+    ] {
+        let new = write(name, rule);
+        let (code, out, err) = sockc(&["diff", &old, &new]);
+        assert_eq!(code, 4, "{out}{err}");
+        assert!(out.contains("not compared"), "{out}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
