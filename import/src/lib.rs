@@ -126,7 +126,7 @@ pub struct Import {
 
 /// The bounds of one place's flattening for a ruleset of `rules` rules (see
 /// [`semantics::flatten::Budget`]): far above what real rulesets need (a 100,000-rule
-/// ClassBench list takes 99,310 flat rules, a weight of 0.7 million and 0.3 million
+/// ClassBench list takes 99,310 flat rules, a weight of 0.6 million and 0.3 million
 /// steps), and bounds on memory (a unit of weight is a range or an atom, 16 to 32
 /// bytes: 8 to 64 million of them) and on time (20 to 400 million steps, a rule visit
 /// or a comparison of two cubes each: about 0.1 to 0.5 µs in a release build) for
