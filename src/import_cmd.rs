@@ -98,7 +98,11 @@ pub fn run(args: &ImportArgs) -> ExitCode {
     let imported = match sockc_import::import(&text, &opts) {
         Ok(x) => x,
         Err(ImportError::Syntax(d)) => {
-            show_syntax_errors(&d, &name, &text);
+            show_syntax_errors("sockc::syntax", &d, &name, &text);
+            return ExitCode::from(1);
+        }
+        Err(ImportError::TooLarge(d)) => {
+            show_syntax_errors("sockc::import-too-large", &[d], &name, &text);
             return ExitCode::from(1);
         }
         Err(ImportError::Usage(m)) => {
@@ -128,12 +132,18 @@ pub fn run(args: &ImportArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Syntax errors of the input, rendered as a rule file's are (`sockc::syntax`).
-fn show_syntax_errors(errors: &[sockc_import::Diagnostic], name: &str, text: &str) {
+/// Errors in the input (`code`: `sockc::syntax`, or `sockc::import-too-large`),
+/// rendered as a rule file's are.
+fn show_syntax_errors(
+    code: &'static str,
+    errors: &[sockc_import::Diagnostic],
+    name: &str,
+    text: &str,
+) {
     let diags: Vec<diag::Diagnostic> = errors
         .iter()
         .map(|d| {
-            diag::Diagnostic::error("sockc::syntax", d.message.clone()).label(
+            diag::Diagnostic::error(code, d.message.clone()).label(
                 diag::Span::new(d.span.start, d.span.end.max(d.span.start)),
                 "here",
             )

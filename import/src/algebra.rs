@@ -229,6 +229,12 @@ impl Cube {
         &self.atoms
     }
 
+    /// The cube's size: one, plus its ranges and atoms. What it holds in memory and
+    /// what an operation on it walks are both proportional to it.
+    pub fn weight(&self) -> usize {
+        1 + self.atoms.len() + self.dims.iter().map(|(_, v)| v.0.len()).sum::<usize>()
+    }
+
     pub fn get(&self, d: Dim) -> Option<&Ivs> {
         self.dims.iter().find(|(x, _)| *x == d).map(|(_, v)| v)
     }
@@ -370,8 +376,12 @@ impl Cube {
     }
 }
 
+/// The most [`Cube::weight`] one region (a rule's condition, or what is left of it
+/// after the exclusions) may have: a set of a million elements fits four times.
+pub const MAX_WEIGHT: usize = 1 << 22;
+
 /// `cubes` minus every cube of `minus`, as disjoint cubes; `None` if that takes more
-/// than `budget` cubes at any step.
+/// than `budget` cubes, or a weight over [`MAX_WEIGHT`], at any step.
 pub fn subtract_all(cubes: Vec<Cube>, minus: &[&Cube], budget: usize) -> Option<Vec<Cube>> {
     let mut cur = cubes;
     for m in minus {
@@ -379,15 +389,24 @@ pub fn subtract_all(cubes: Vec<Cube>, minus: &[&Cube], budget: usize) -> Option<
             continue;
         }
         let mut next = Vec::with_capacity(cur.len());
+        let mut weight = 0;
         for c in &cur {
-            next.extend(c.subtract(m));
-            if next.len() > budget {
+            for piece in c.subtract(m) {
+                weight += piece.weight();
+                next.push(piece);
+            }
+            if next.len() > budget || weight > MAX_WEIGHT {
                 return None;
             }
         }
         cur = next;
     }
     Some(cur)
+}
+
+/// The total [`Cube::weight`] of `cubes`.
+pub fn weight_of(cubes: &[Cube]) -> usize {
+    cubes.iter().map(Cube::weight).sum()
 }
 
 /// The union of `cubes` as disjoint cubes (each later cube minus the earlier ones).
@@ -397,7 +416,7 @@ pub fn disjoint_union(cubes: Vec<Cube>, budget: usize) -> Option<Vec<Cube>> {
         let refs: Vec<&Cube> = out.iter().collect();
         let pieces = subtract_all(vec![c], &refs, budget)?;
         out.extend(pieces);
-        if out.len() > budget {
+        if out.len() > budget || weight_of(&out) > MAX_WEIGHT {
             return None;
         }
     }

@@ -1,5 +1,6 @@
 //! Errors of an import: input that cannot be read as its format (with line and
-//! column), and options that do not fit the input.
+//! column), options that do not fit the input, and a ruleset too large to flatten
+//! within the import's bounds (with the rule where it ran out).
 //!
 //! Invariant: a syntax error always has a position inside the input (byte offset,
 //! 1-based line, 1-based column in characters) and a message that quotes at most a
@@ -36,6 +37,9 @@ pub enum ImportError {
     Syntax(Vec<Diagnostic>),
     /// The options do not fit (exit 2, like a usage error).
     Usage(String),
+    /// Flattening the chains ran past a bound (flat rules, memory or work) at the
+    /// rule the diagnostic points to (exit 1, like a rule file over a limit).
+    TooLarge(Diagnostic),
 }
 
 impl fmt::Display for ImportError {
@@ -51,6 +55,7 @@ impl fmt::Display for ImportError {
                 Ok(())
             }
             ImportError::Usage(m) => f.write_str(m),
+            ImportError::TooLarge(d) => write!(f, "{d}"),
         }
     }
 }

@@ -7,8 +7,9 @@
 //! construct, its [`Feature::available`] arm turns true and one arm of the lowering
 //! writes its syntax instead of refusing:
 //!
-//! - `CtState`: `lower/cube.rs`, `CubeWriter::write`, the `Dim::CtState` check (the
-//!   cube already holds the set of states);
+//! - `CtState` (available): `lower/ct.rs` writes the cube's states at xdp and tc, each
+//!   rule approximate and rewritten to err on the strict side;
+//!   `lower/cube.rs`'s `Dim::CtState` check stays for the netfilter program;
 //! - `Interface`: the same function, the `AtomKind::Iif`/`Oif` arm (and
 //!   `semantics/mod.rs` stops deciding interfaces it could write);
 //! - `Limit`, and every other opaque match: the `AtomKind::Opaque` arm, by feature;
@@ -74,8 +75,8 @@ impl Feature {
     /// Whether sockc's language expresses it today.
     pub fn available(self) -> bool {
         match self {
-            Feature::CtState
-            | Feature::Reject
+            Feature::CtState => true,
+            Feature::Reject
             | Feature::Limit
             | Feature::Interface
             | Feature::LocalForwarded

@@ -151,9 +151,10 @@ pub fn build(
         }
         gather_place(rs, p, block, &features, &mut acc);
     }
+    let mut reach = Reach::new(rs);
     for (id, a) in acc.iter_mut().enumerate() {
         if !a.touched {
-            explain_untouched(rs, id, reached[id], placed_hooks, a);
+            explain_untouched(rs, id, reached[id], placed_hooks, &mut reach, a);
         }
     }
     let rules: Vec<RuleReport> = rs
@@ -255,6 +256,7 @@ fn explain_untouched(
     id: RuleId,
     reached: usize,
     placed_hooks: &[NfHook],
+    reach: &mut Reach,
     a: &mut Acc,
 ) {
     let rule = &rs.rules[id];
@@ -271,7 +273,7 @@ fn explain_untouched(
         a.need(Feature::LinkLayer);
         return;
     }
-    let bases = base_chains_reaching(rs, rule.table, rule.chain);
+    let bases = reach.base_chains(rs, rule.table, rule.chain);
     if bases.iter().any(|b| matches!(b.kind, ChainType::Nat)) && reached == 0 {
         a.add(
             Status::Unsupported,
@@ -304,36 +306,79 @@ fn explain_untouched(
     a.add(Status::Exact, why);
 }
 
-/// The base chains from which chain (table, chain) is reached by jumps and gotos.
-fn base_chains_reaching(rs: &Ruleset, table: usize, chain: usize) -> Vec<crate::model::BaseChain> {
-    let t = &rs.tables[table];
-    let mut seen = vec![false; t.chains.len()];
-    let mut todo = vec![chain];
-    let mut out = Vec::new();
-    while let Some(c) = todo.pop() {
-        if std::mem::replace(&mut seen[c], true) {
-            continue;
-        }
-        if let Some(b) = &t.chains[c].base {
-            out.push(b.clone());
-        }
-        for (ci, caller) in t.chains.iter().enumerate() {
-            if caller
-                .rules
-                .iter()
-                .any(|r| calls(&rs.rules[*r].verdict, &t.chains[c].name))
-            {
-                todo.push(ci);
-            }
-        }
-    }
-    out
+/// Which base chains reach which chain, by jumps and gotos: each table's callers
+/// computed once, each chain's answer kept (linear in chains and jumps per chain, so
+/// thousands of chains do not make the report quadratic in rules).
+struct Reach {
+    /// Per table, per chain: the chains with a rule that jumps or goes to it.
+    callers: Vec<Vec<Vec<usize>>>,
+    known: std::collections::HashMap<(usize, usize), Vec<crate::model::BaseChain>>,
 }
 
-fn calls(v: &Verdict, name: &str) -> bool {
+impl Reach {
+    fn new(rs: &Ruleset) -> Reach {
+        let callers = rs
+            .tables
+            .iter()
+            .map(|t| {
+                let by_name: std::collections::HashMap<&str, usize> = t
+                    .chains
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.name.as_str(), i))
+                    .collect();
+                let mut callers = vec![Vec::new(); t.chains.len()];
+                for (ci, caller) in t.chains.iter().enumerate() {
+                    for r in &caller.rules {
+                        for name in called(&rs.rules[*r].verdict) {
+                            if let Some(&to) = by_name.get(name) {
+                                callers[to].push(ci);
+                            }
+                        }
+                    }
+                }
+                callers
+            })
+            .collect();
+        Reach {
+            callers,
+            known: std::collections::HashMap::new(),
+        }
+    }
+
+    /// The base chains from which chain (table, chain) is reached.
+    fn base_chains(
+        &mut self,
+        rs: &Ruleset,
+        table: usize,
+        chain: usize,
+    ) -> Vec<crate::model::BaseChain> {
+        if let Some(b) = self.known.get(&(table, chain)) {
+            return b.clone();
+        }
+        let t = &rs.tables[table];
+        let mut seen = vec![false; t.chains.len()];
+        let mut todo = vec![chain];
+        let mut out = Vec::new();
+        while let Some(c) = todo.pop() {
+            if std::mem::replace(&mut seen[c], true) {
+                continue;
+            }
+            if let Some(b) = &t.chains[c].base {
+                out.push(b.clone());
+            }
+            todo.extend(&self.callers[table][c]);
+        }
+        self.known.insert((table, chain), out.clone());
+        out
+    }
+}
+
+/// The chains `v` jumps or goes to.
+fn called(v: &Verdict) -> Vec<&str> {
     match v {
-        Verdict::Jump(n) | Verdict::Goto(n) => n == name,
-        Verdict::Map { entries, .. } => entries.iter().any(|(_, v)| calls(v, name)),
-        _ => false,
+        Verdict::Jump(n) | Verdict::Goto(n) => vec![n.as_str()],
+        Verdict::Map { entries, .. } => entries.iter().flat_map(|(_, v)| called(v)).collect(),
+        _ => Vec::new(),
     }
 }

@@ -88,12 +88,22 @@ fn a_negated_ipset_lookup_is_unsupported() {
 }
 
 #[test]
-fn loops_are_reported_on_the_jump() {
+fn loops_are_refused_at_the_jump() {
+    // iptables-restore refuses this ruleset ("Too many levels of symbolic links").
     let text = "*filter\n:INPUT ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n-A INPUT -j A\n-A A -p tcp -j B\n-A B -j A\n-A B -j DROP\nCOMMIT\n";
-    let imp = run(text, Hook::Netfilter);
-    let (s, why) = status_of(&imp, 7);
-    assert_eq!(s, Status::Unsupported);
-    assert!(why.contains("loops back"), "{why}");
+    let o = Options {
+        from: None,
+        hook: Hook::Netfilter,
+        interface: None,
+        source_name: None,
+    };
+    match import(text, &o) {
+        Err(sockc_import::ImportError::Syntax(d)) => {
+            assert_eq!((d[0].span.line, d[0].span.column), (7, 1), "{d:?}");
+            assert!(d[0].message.contains("A → B → A"), "{d:?}");
+        }
+        other => panic!("expected the loop refused, got {other:?}"),
+    }
 }
 
 #[test]

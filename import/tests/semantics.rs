@@ -150,7 +150,7 @@ fn check(
         &mut atoms,
         iif.map(str::to_string),
         oif.map(str::to_string),
-        1_000_000,
+        sockc_import::flat_budget(0),
     )
     .run(&stages)
     .expect("within budget");

@@ -35,7 +35,7 @@ fn hook_of(c: &serde_json::Value) -> Option<NfHook> {
 fn flat(rs: &Ruleset, hook: NfHook) -> (FlatList, Atoms) {
     let (stages, _) = semantics::stages(rs, &[hook]);
     let mut atoms = Atoms::default();
-    let list = Flattener::new(rs, &mut atoms, None, None, 1_000_000)
+    let list = Flattener::new(rs, &mut atoms, None, None, sockc_import::flat_budget(0))
         .run(&stages)
         .unwrap();
     (list, atoms)

@@ -309,15 +309,7 @@ impl CubeWriter<'_> {
                     &format!("{how} set {} of unknown contents", s.name),
                 ));
             };
-            let members = Ivs::from_ranges(
-                elems
-                    .iter()
-                    .filter_map(|e| match e.first() {
-                        Some(Value::Range(lo, hi)) => Some((*lo, *hi)),
-                        _ => None,
-                    })
-                    .collect(),
-            );
+            let members = set_values(elems, dim);
             cur = if *positive {
                 cur.intersect(&members)
             } else {
@@ -346,15 +338,7 @@ impl CubeWriter<'_> {
         };
         let body = match &s.content {
             SetContent::Known(elems) => {
-                let ivs = Ivs::from_ranges(
-                    elems
-                        .iter()
-                        .filter_map(|e| match e.first() {
-                            Some(Value::Range(lo, hi)) => Some((*lo, *hi)),
-                            _ => None,
-                        })
-                        .collect(),
-                );
+                let ivs = set_values(elems, *dim);
                 if ivs.is_empty() {
                     return Err(Refusal::Never(format!("set {} is empty", s.name)));
                 }
@@ -381,6 +365,21 @@ impl CubeWriter<'_> {
             || comment,
         ))
     }
+}
+
+/// A set's values as values of `dim`: only what the field can hold (a reader lets no
+/// other value in; kept so that no value can make a set's elements unbounded).
+fn set_values(elems: &[Vec<Value>], dim: Dim) -> Ivs {
+    Ivs::from_ranges(
+        elems
+            .iter()
+            .filter_map(|e| match e.first() {
+                Some(Value::Range(lo, hi)) => Some((*lo, *hi)),
+                _ => None,
+            })
+            .collect(),
+    )
+    .intersect(&Ivs::range(dim.lowest(), dim.highest()))
 }
 
 /// The family and protocol words of one rule.

@@ -8,6 +8,7 @@
 //! [`Mark::Stricter`]); nothing more permissive is ever written, and every flat rule
 //! has an [`Entry`].
 
+pub mod ct;
 pub mod cube;
 pub mod sets;
 pub mod write;
@@ -16,6 +17,7 @@ use cube::{CubeWriter, Refusal};
 use sets::SetTable;
 
 use crate::{
+    algebra::Cube,
     features::Feature,
     model::{RejectWith, RuleId, Ruleset},
     semantics::{
@@ -143,7 +145,11 @@ fn lower_rule(
         table,
         hint,
     };
-    match writer.write(&r.cube) {
+    let written = match ct_split(&mut e, r, program) {
+        Some(cubes) => write_all(&mut writer, &cubes),
+        None => Ok(Vec::new()),
+    };
+    match written {
         Ok(rules) if e.status != Status::Unsupported => {
             let log = match &r.log {
                 Some(_) if action != "count" => " log",
@@ -178,6 +184,51 @@ fn lower_rule(
     }
     e.unsupported_reasons.clear();
     e
+}
+
+/// The cubes a flat rule is written as, each with the words it adds (`ct state` at
+/// xdp and tc, see [`ct`]); `None` when it is left out (noted on `e`).
+fn ct_split(e: &mut Entry, r: &FlatRule, program: Program) -> Option<Vec<(Cube, Vec<String>)>> {
+    if program == Program::Netfilter || !Feature::CtState.available() {
+        return Some(vec![(r.cube.clone(), Vec::new())]);
+    }
+    match ct::write(&r.cube, &r.action) {
+        None => Some(vec![(r.cube.clone(), Vec::new())]),
+        Some(ct::CtWrite::Written(cubes, why)) => {
+            e.approximate(why);
+            Some(cubes)
+        }
+        Some(ct::CtWrite::LeftOut(why)) => {
+            e.unsupported(Feature::CtState, why);
+            None
+        }
+    }
+}
+
+/// The match words of every rule `cubes` become, in order, each with its extra words.
+fn write_all(
+    writer: &mut CubeWriter<'_>,
+    cubes: &[(Cube, Vec<String>)],
+) -> Result<Vec<Vec<String>>, Refusal> {
+    let mut out = Vec::new();
+    let mut never = None;
+    for (cube, extra) in cubes {
+        match writer.write(cube) {
+            Ok(rules) => out.extend(rules.into_iter().map(|mut w| {
+                if w == ["any"] && !extra.is_empty() {
+                    w.clear();
+                }
+                w.extend(extra.iter().cloned());
+                w
+            })),
+            Err(Refusal::Never(why)) => never = Some(why),
+            Err(needs) => return Err(needs),
+        }
+    }
+    match never {
+        Some(why) if out.is_empty() => Err(Refusal::Never(why)),
+        _ => Ok(out),
+    }
 }
 
 /// The sockc action for a flat rule's action, noting on `e` what it changes.

@@ -158,9 +158,19 @@ pub fn port_range(lo: u128, hi: u128) -> String {
     }
 }
 
-/// The fewest prefixes (address, length) of a `bits`-bit space covering `lo..=hi`.
+/// The fewest prefixes (address, length) of a `bits`-bit space covering `lo..=hi`
+/// (at most `2 * bits` of them; what lies outside the space is not covered).
 pub fn prefixes(lo: u128, hi: u128, bits: u32) -> Vec<(u128, u8)> {
+    let top = if bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    };
+    let hi = hi.min(top);
     let mut out = Vec::new();
+    if lo > hi {
+        return out;
+    }
     let mut cur = lo;
     loop {
         // the largest block aligned at `cur` that ends at or before `hi`

@@ -266,10 +266,11 @@ pub fn relation(
     let flags = matches!(keys, [Key::TcpFlags] | [Key::CtState]);
     let m = match (rhs, op) {
         (Rv::SetRef(name), Op::Implicit | Op::Eq | Op::Ne) => {
-            let (id, _) = sets
+            let (id, set) = sets
                 .iter()
                 .find(|(_, s)| s.name == *name)
                 .ok_or_else(|| format!("set @{name} does not exist"))?;
+            check_set_type(keys, set)?;
             Match::test(keys.to_vec(), Rhs::Set(*id))
         }
         (Rv::Set(elems), Op::Implicit | Op::Eq | Op::Ne) => {
@@ -348,6 +349,44 @@ pub fn element(keys: &[Key], rv: &Rv) -> Result<Vec<Value>, String> {
         }
         _ => Err("an element that does not fit the concatenation".into()),
     }
+}
+
+/// The nft data type of `key`'s values (`ipv4_addr`, `inet_service`, ...), as a set's
+/// `type` names it.
+fn key_type(key: &Key) -> &'static str {
+    match key {
+        Key::NfProto => "nf_proto",
+        Key::L4Proto | Key::IpProtocol | Key::Ip6Nexthdr => "inet_proto",
+        Key::Saddr(IpVersion::V4) | Key::Daddr(IpVersion::V4) => "ipv4_addr",
+        Key::Saddr(IpVersion::V6) | Key::Daddr(IpVersion::V6) => "ipv6_addr",
+        Key::Sport(_) | Key::Dport(_) => "inet_service",
+        Key::TcpFlags => "tcp_flag",
+        Key::IcmpType(IpVersion::V4) => "icmp_type",
+        Key::IcmpType(IpVersion::V6) => "icmpv6_type",
+        Key::IcmpCode(IpVersion::V4) => "icmp_code",
+        Key::IcmpCode(IpVersion::V6) => "icmpv6_code",
+        Key::CtState => "ct_state",
+        Key::Iifname | Key::Oifname => "ifname",
+    }
+}
+
+/// `keys @set` is refused, as nft refuses it ("datatype mismatch"), when the set's
+/// type is one the import reads and differs from the keys': the set's values would
+/// otherwise be read as values of another field (an IPv6 set as IPv4 addresses).
+fn check_set_type(keys: &[Key], set: &NamedSet) -> Result<(), String> {
+    let set_type = set.type_text.split(" : ").next().unwrap_or("").trim();
+    if set_keys(set_type).is_none() {
+        return Ok(());
+    }
+    let want: Vec<&str> = keys.iter().map(key_type).collect();
+    let want = want.join(" . ");
+    if want == set_type {
+        return Ok(());
+    }
+    Err(format!(
+        "datatype mismatch: set @{} holds {set_type}, the expression is {want}",
+        set.name
+    ))
 }
 
 /// A named set's elements, read with the keys of its type.

@@ -126,7 +126,14 @@ struct P<'a, 'b> {
     i: usize,
     ctx: &'b Ctx<'a>,
     out: Read,
+    /// How many `{` and `(` the value being read is inside (bounded by
+    /// [`MAX_NESTING`]: values are read by recursion).
+    depth: usize,
 }
+
+/// The deepest nesting of braces and parentheses in a value (nft prints at most a
+/// few levels: a set inside a map inside a rule).
+pub const MAX_NESTING: usize = 32;
 
 /// Reads a rule's tokens.
 pub fn read(toks: &[Tok], ctx: &Ctx<'_>) -> Read {
@@ -135,6 +142,7 @@ pub fn read(toks: &[Tok], ctx: &Ctx<'_>) -> Read {
         i: 0,
         ctx,
         out: Read::default(),
+        depth: 0,
     };
     while p.i < p.t.len() {
         let at = p.i;
@@ -679,17 +687,25 @@ impl P<'_, '_> {
 
     fn primary(&mut self) -> Result<Rv, String> {
         let t = self.peek().ok_or("a value is missing")?.clone();
-        if t.is("{") {
-            self.i += 1;
-            return self.set_elements();
-        }
-        if t.is("(") {
-            self.i += 1;
-            let v = self.list_with_bars()?;
-            if !self.peek_is(")") {
-                return Err("`)` is missing".into());
+        if t.is("{") || t.is("(") {
+            if self.depth >= MAX_NESTING {
+                return Err(format!("values nested more than {MAX_NESTING} levels deep"));
             }
+            self.depth += 1;
             self.i += 1;
+            let v = if t.is("{") {
+                self.set_elements()
+            } else {
+                self.list_with_bars()
+            };
+            self.depth -= 1;
+            let v = v?;
+            if t.is("(") {
+                if !self.peek_is(")") {
+                    return Err("`)` is missing".into());
+                }
+                self.i += 1;
+            }
             return Ok(v);
         }
         if !matches!(t.kind, Kind::Word | Kind::Str) {
@@ -800,6 +816,7 @@ pub fn set_literal(toks: &[Tok], ctx: &Ctx<'_>) -> Option<Rv> {
         i: 0,
         ctx,
         out: Read::default(),
+        depth: 0,
     };
     let v = p.primary().ok()?;
     (p.i == toks.len()).then_some(v)

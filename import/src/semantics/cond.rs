@@ -6,12 +6,12 @@
 //!
 //! Invariant: the region admits exactly the packets the matches admit, under the
 //! model's reading of each key; what cannot be decomposed into fields is an atom, and
-//! what would take more than [`MAX_CUBES`] cubes is refused (the rule is then
-//! reported, never approximated here).
+//! what would take more than [`MAX_CUBES`] cubes or a weight over [`MAX_WEIGHT`] is
+//! refused (the rule is then reported, never approximated here).
 
 use super::atoms::{AtomKind, Atoms};
 use crate::{
-    algebra::{disjoint_union, subtract_all, Cube, Dim, Ivs},
+    algebra::{disjoint_union, subtract_all, Cube, Dim, Ivs, MAX_WEIGHT},
     model::{IpVersion, Key, Match, MatchKind, NamedSet, Rhs, SetContent, Value},
 };
 
@@ -252,17 +252,21 @@ impl Converter<'_> {
 }
 
 fn too_many() -> TooComplex {
-    TooComplex(format!("it takes more than {MAX_CUBES} cubes"))
+    TooComplex(format!(
+        "it takes more than {MAX_CUBES} cubes or {MAX_WEIGHT} ranges"
+    ))
 }
 
 /// The pairwise intersection of two regions (disjoint in, disjoint out).
 pub fn intersect(a: &[Cube], b: &[Cube]) -> Result<Vec<Cube>, TooComplex> {
     let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let mut weight = 0;
     for x in a {
         for y in b {
             if let Some(c) = x.intersect(y) {
+                weight += c.weight();
                 out.push(c);
-                if out.len() > MAX_CUBES {
+                if out.len() > MAX_CUBES || weight > MAX_WEIGHT {
                     return Err(too_many());
                 }
             }

@@ -36,8 +36,14 @@
 //!   of its own verdict.
 //!
 //! Loops and jumps deeper than [`MAX_DEPTH`] (the kernel refuses both) are reported on
-//! the jump rule and not followed. The whole list is bounded by a budget of flat
-//! rules; past it the import fails rather than grow without bound.
+//! the jump rule and not followed. A rule whose pieces would take more than
+//! [`MAX_CUBES`] cubes or a weight over [`MAX_WEIGHT`] is reported too complex. The
+//! whole walk is bounded by a [`Budget`]: flat rules emitted, the weight of every cube
+//! kept (flat rules and exclusions: what bounds memory) and steps of work (rule visits
+//! and cube comparisons: what bounds time, e.g. jumps that fan out at every level of a
+//! deep chain of chains). Past any of them the import fails with an [`Overflow`]
+//! naming the bound and the rule it was at, rather than grow without bound or write
+//! half a list.
 
 use std::rc::Rc;
 
@@ -46,7 +52,7 @@ use super::{
     cond::{intersect, Converter, TooComplex, MAX_CUBES},
 };
 use crate::{
-    algebra::{Cube, Dim, Ivs},
+    algebra::{weight_of, Cube, Dim, Ivs, MAX_WEIGHT},
     features::Feature,
     model::{Effect, IpVersion, NfHook, Policy, RejectWith, RuleId, Ruleset, Value, Verdict},
 };
@@ -142,16 +148,44 @@ pub struct FlatList {
     pub notes: Vec<(RuleId, Note)>,
 }
 
-/// Why flattening stopped.
+/// The bounds of one walk (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Flat rules emitted.
+    pub rules: usize,
+    /// The total [`Cube::weight`] of the cubes kept: flat rules and exclusions.
+    pub weight: usize,
+    /// Rule visits plus cube comparisons (weighted by the size of the cube compared).
+    pub steps: u64,
+}
+
+/// Which bound of a [`Budget`] ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    Rules,
+    Weight,
+    Steps,
+}
+
+/// Why flattening stopped: `bound` reached `limit` while the walk was at `rule`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Overflow(pub usize);
+pub struct Overflow {
+    pub bound: Bound,
+    pub limit: u64,
+    pub rule: Option<RuleId>,
+}
 
 pub struct Flattener<'a> {
     rs: &'a Ruleset,
     atoms: &'a mut Atoms,
     iif: Option<String>,
     oif: Option<String>,
-    budget: usize,
+    budget: Budget,
+    /// What the walk has used of `budget.weight` and `budget.steps`.
+    weight: usize,
+    steps: u64,
+    /// The rule being walked, for [`Overflow`].
+    at: Option<RuleId>,
     /// Each rule's region at this place, computed once (shared by every call site).
     regions: Vec<Option<Result<Rc<Vec<Cube>>, TooComplex>>>,
     out: FlatList,
@@ -169,13 +203,13 @@ struct Walk {
 
 impl<'a> Flattener<'a> {
     /// A flattener for a place where the input interface is `iif` and the output
-    /// interface `oif` (`None`: not known there), emitting at most `budget` rules.
+    /// interface `oif` (`None`: not known there), within `budget`.
     pub fn new(
         rs: &'a Ruleset,
         atoms: &'a mut Atoms,
         iif: Option<String>,
         oif: Option<String>,
-        budget: usize,
+        budget: Budget,
     ) -> Self {
         let n = rs.rules.len();
         Flattener {
@@ -184,6 +218,9 @@ impl<'a> Flattener<'a> {
             iif,
             oif,
             budget,
+            weight: 0,
+            steps: 0,
+            at: None,
             regions: vec![None; n],
             out: FlatList {
                 reached: vec![0; n],
@@ -213,7 +250,8 @@ impl<'a> Flattener<'a> {
                 .base
                 .as_ref();
             if base.is_some_and(|b| b.policy == Policy::Drop) {
-                let (pieces, after) = self.exclude(vec![family], &[]).unwrap_or_default();
+                self.at = None;
+                let (pieces, after) = self.exclude(vec![family], &[])?.unwrap_or_default();
                 let origin = Origin::Policy {
                     table: stage.table,
                     chain: stage.chain,
@@ -297,6 +335,8 @@ impl<'a> Flattener<'a> {
         let outer_excl = std::mem::take(&mut walk.excl);
         let rules = self.rs.tables[table].chains[chain].rules.clone();
         for id in rules {
+            self.at = Some(id);
+            self.spend(1)?;
             let region = match self.region(id) {
                 Ok(r) => r,
                 Err(TooComplex(why)) => {
@@ -304,19 +344,16 @@ impl<'a> Flattener<'a> {
                     continue;
                 }
             };
+            self.spend((ctx.weight() * region.len()) as u64)?;
             let Ok(cubes) = intersect(std::slice::from_ref(ctx), &region) else {
-                self.out.notes.push((
-                    id,
-                    Note::TooComplex(format!("it takes more than {MAX_CUBES} cubes")),
-                ));
+                self.out.notes.push((id, too_complex()));
                 continue;
             };
-            let excl: Vec<(Cube, RuleId)> = walk.excl.clone();
-            let Some((pieces, after)) = self.exclude(cubes, &excl) else {
-                self.out.notes.push((
-                    id,
-                    Note::TooComplex(format!("it takes more than {MAX_CUBES} cubes")),
-                ));
+            let excl = std::mem::take(&mut walk.excl);
+            let excluded = self.exclude(cubes, &excl);
+            walk.excl = excl;
+            let Some((pieces, after)) = excluded? else {
+                self.out.notes.push((id, too_complex()));
                 continue;
             };
             if pieces.is_empty() {
@@ -405,7 +442,10 @@ impl<'a> Flattener<'a> {
             Verdict::Accept if self.final_stage => {
                 self.emit(pieces, FlatAction::Accept, log, origin, &path, after)?
             }
-            Verdict::Accept => self.stage_excl.extend(pieces.into_iter().map(|c| (c, id))),
+            Verdict::Accept => {
+                self.keep(&pieces)?;
+                self.stage_excl.extend(pieces.into_iter().map(|c| (c, id)))
+            }
             Verdict::Drop => self.emit(pieces, FlatAction::Drop, log, origin, &path, after)?,
             Verdict::Reject(with) => self.emit(
                 pieces,
@@ -422,7 +462,10 @@ impl<'a> Flattener<'a> {
                 };
                 self.emit(pieces, action, log, origin, &path, after)?
             }
-            Verdict::Return => walk.excl.extend(pieces.into_iter().map(|c| (c, id))),
+            Verdict::Return => {
+                self.keep(&pieces)?;
+                walk.excl.extend(pieces.into_iter().map(|c| (c, id)))
+            }
             Verdict::Jump(name) | Verdict::Goto(name) => {
                 let Some(target) = self.rs.tables[table].chain(name) else {
                     self.out
@@ -450,6 +493,7 @@ impl<'a> Flattener<'a> {
                 walk.stack.pop();
                 walk.path.pop();
                 if matches!(verdict, Verdict::Goto(_)) {
+                    self.keep(&pieces)?;
                     walk.excl.extend(pieces.into_iter().map(|c| (c, id)));
                 }
             }
@@ -496,15 +540,23 @@ impl<'a> Flattener<'a> {
     }
 
     /// `cubes` minus the chain's and the stage's exclusions, and the rules whose
-    /// exclusions took something away; `None` past [`MAX_CUBES`] pieces.
+    /// exclusions took something away; `None` past [`MAX_CUBES`] pieces or
+    /// [`MAX_WEIGHT`]; an [`Overflow`] when the comparisons exhaust the steps.
+    #[allow(clippy::type_complexity)]
     fn exclude(
-        &self,
+        &mut self,
         cubes: Vec<Cube>,
         excl: &[(Cube, RuleId)],
-    ) -> Option<(Vec<Cube>, Vec<RuleId>)> {
+    ) -> Result<Option<(Vec<Cube>, Vec<RuleId>)>, Overflow> {
         let mut cur = cubes;
         let mut after = Vec::new();
-        for (e, rid) in excl.iter().chain(&self.stage_excl) {
+        let stage_excl = std::mem::take(&mut self.stage_excl);
+        let mut result = Ok(());
+        for (e, rid) in excl.iter().chain(&stage_excl) {
+            result = self.spend((cur.len() * e.weight()) as u64);
+            if result.is_err() {
+                break;
+            }
             if !cur.iter().any(|c| c.intersects(e)) {
                 continue;
             }
@@ -512,11 +564,39 @@ impl<'a> Flattener<'a> {
                 after.push(*rid);
             }
             cur = cur.iter().flat_map(|c| c.subtract(e)).collect();
-            if cur.len() > MAX_CUBES {
-                return None;
+            if cur.len() > MAX_CUBES || weight_of(&cur) > MAX_WEIGHT {
+                self.stage_excl = stage_excl;
+                return Ok(None);
             }
         }
-        Some((cur, after))
+        self.stage_excl = stage_excl;
+        result.map(|()| Some((cur, after)))
+    }
+
+    /// Counts `n` steps of work.
+    fn spend(&mut self, n: u64) -> Result<(), Overflow> {
+        self.steps = self.steps.saturating_add(n);
+        if self.steps > self.budget.steps {
+            return Err(self.overflow(Bound::Steps, self.budget.steps));
+        }
+        Ok(())
+    }
+
+    /// Counts `cubes` as kept until the walk ends.
+    fn keep(&mut self, cubes: &[Cube]) -> Result<(), Overflow> {
+        self.weight = self.weight.saturating_add(weight_of(cubes));
+        if self.weight > self.budget.weight {
+            return Err(self.overflow(Bound::Weight, self.budget.weight as u64));
+        }
+        Ok(())
+    }
+
+    fn overflow(&self, bound: Bound, limit: u64) -> Overflow {
+        Overflow {
+            bound,
+            limit,
+            rule: self.at,
+        }
     }
 
     fn emit(
@@ -528,9 +608,13 @@ impl<'a> Flattener<'a> {
         path: &[RuleId],
         after: Vec<RuleId>,
     ) -> Result<(), Overflow> {
+        self.keep(&pieces)?;
+        self.weight = self
+            .weight
+            .saturating_add(pieces.len() * (path.len() + after.len()));
         for cube in pieces {
-            if self.out.rules.len() >= self.budget {
-                return Err(Overflow(self.budget));
+            if self.out.rules.len() >= self.budget.rules {
+                return Err(self.overflow(Bound::Rules, self.budget.rules as u64));
             }
             self.out.rules.push(FlatRule {
                 cube,
@@ -544,6 +628,12 @@ impl<'a> Flattener<'a> {
         }
         Ok(())
     }
+}
+
+fn too_complex() -> Note {
+    Note::TooComplex(format!(
+        "it takes more than {MAX_CUBES} cubes or {MAX_WEIGHT} ranges"
+    ))
 }
 
 /// Whether `v` can end a packet's way (not accept, which only ends a stage); chains it

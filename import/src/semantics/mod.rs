@@ -26,6 +26,7 @@
 pub mod atoms;
 pub mod cond;
 pub mod flatten;
+pub mod loops;
 
 use atoms::Atoms;
 use flatten::{FlatAction, FlatList, Flattener, Origin, Overflow, Stage};
@@ -107,12 +108,12 @@ pub fn stages(rs: &Ruleset, hooks: &[NfHook]) -> (Vec<Stage>, Vec<String>) {
     (stages, remarks)
 }
 
-/// The list for `place` (see the module docs). `budget` bounds the flat rules.
+/// The list for `place` (see the module docs), within `budget`.
 pub fn place(
     rs: &Ruleset,
     atoms: &mut Atoms,
     place: &Place,
-    budget: usize,
+    budget: flatten::Budget,
 ) -> Result<Placed, Overflow> {
     match place {
         Place::Netfilter(hook) => {
@@ -171,7 +172,7 @@ fn split_place(
     atoms: &mut Atoms,
     place: &Place,
     dirs: &Directions,
-    budget: usize,
+    budget: flatten::Budget,
 ) -> Result<Placed, Overflow> {
     let (local_stages, mut remarks) = stages(rs, &order(dirs, dirs.local));
     let (fwd_stages, more) = stages(rs, &order(dirs, NfHook::Forward));
