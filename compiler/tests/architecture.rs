@@ -173,7 +173,12 @@ const LEAVES: &[(&str, &[&str])] = &[
     ("bpf::emit", &["bpf::buffer", "bpf::flow", "bpf::insn"]),
     (
         "syntax::ast",
-        &["syntax::ct", "syntax::limit", "syntax::reject", "syntax::route"],
+        &[
+            "syntax::ct",
+            "syntax::limit",
+            "syntax::reject",
+            "syntax::route",
+        ],
     ),
     ("syntax::ct", &[]),
     ("syntax::limit", &[]),
