@@ -913,6 +913,8 @@ mod tests {
             ("bpf_sk_lookup", "local_ip4", SK_LOOKUP_CTX.local_ip4),
             ("bpf_sk_lookup", "local_ip6", SK_LOOKUP_CTX.local_ip6),
             ("bpf_sk_lookup", "local_port", SK_LOOKUP_CTX.local_port),
+            ("bpf_nf_ctx", "state", NF_CTX.state),
+            ("bpf_nf_ctx", "skb", NF_CTX.skb),
         ];
         // Socket-layer contexts: every field the sockmap lowerings read.
         for (strukt, ctx) in [
