@@ -495,7 +495,9 @@ const fn netfilter(
         },
         test_input: TestInput::Frame,
         path_order,
-        actions: PACKET_ACTIONS,
+        // Not the packet hooks' list: a netfilter program cannot send a packet, so
+        // nothing that answers one (a reject) can be written here.
+        actions: &[ActionKw::Allow, ActionKw::Drop, ActionKw::Count],
         defaults: &[Verdict::Allow, Verdict::Drop],
         caps: MatchCaps {
             // No socket lookup helper exists for netfilter programs, and the

@@ -266,3 +266,53 @@ fn emit_l4(b: &mut CodeBuffer, done: Label) {
 const fn be16(v: u16) -> i32 {
     v.swap_bytes() as i32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bpf::insn::op;
+
+    /// What threading assumes of every prologue (`flow` module docs): immediate
+    /// stores put only 0, 4 or 6 into `L3` and only 0 or 1 into `L4_OK` and `FRAG`;
+    /// the one register store into `FRAG` is the IPv4 branch-free 0-or-1.
+    #[test]
+    fn the_prologue_stores_only_what_threading_assumes() {
+        for uses_sets in [false, true] {
+            let mut b = CodeBuffer::new();
+            emit_prologue(&mut b, uses_sets);
+            b.emit(Insn::exit());
+            let code = b.finish().unwrap();
+            let mut register_frag_stores = 0;
+            for insn in &code.insns {
+                let class = insn.class();
+                if (class != op::ST && class != op::STX) || insn.dst != Reg::FP.0 {
+                    continue;
+                }
+                for (field, allowed) in [
+                    (flow::L3, &[0, 4, 6][..]),
+                    (flow::L4_OK, &[0, 1][..]),
+                    (flow::FRAG, &[0, 1][..]),
+                ] {
+                    if insn.off != at(field) || insn.code & 0x18 != op::B {
+                        continue;
+                    }
+                    if class == op::STX {
+                        assert_eq!(field, flow::FRAG, "a register stored over {field}");
+                        register_frag_stores += 1;
+                    } else {
+                        assert!(allowed.contains(&insn.imm), "{} at {field}", insn.imm);
+                    }
+                }
+            }
+            assert_eq!(register_frag_stores, 1);
+        }
+    }
+
+    /// The stack the prologue uses lies below everything else on the frame, inside it.
+    #[test]
+    fn scratch_lies_below_the_other_scratch_areas() {
+        assert!(DYNPTR + 16 <= crate::bpf::socket::TUPLE - 16);
+        assert_eq!(DYNPTR % 8, 0, "a dynptr is 8-aligned");
+        assert!(EXT_BUF >= -512);
+    }
+}
