@@ -8,7 +8,8 @@
 //! C's socket on the same port, forwarded by A, pass; a `netfilter forward` block does
 //! the reverse. In between, a re-apply with another port swaps the program in the
 //! dispatcher's slot (the old port passes, the new one drops) and `status` shows every
-//! hook attached; after `flush` nothing filters anymore and no pin is left.
+//! hook attached; links unpinned behind sockc's back are drift that `repair` mends;
+//! after `flush` nothing filters anymore and no pin is left.
 //!
 //! They need root and skip otherwise (see `tests/common`).
 
