@@ -16,10 +16,10 @@
 use core::{fmt, mem::offset_of};
 
 use aya_ebpf_bindings::bindings as uapi;
-use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
+use aya_obj::generated::{bpf_attach_type, bpf_prog_type, nf_inet_hooks};
 use serde::{Deserialize, Serialize};
 
-use crate::syntax::ast::{ActionKw, HookHead, SockProto, Verdict};
+use crate::syntax::ast::{ActionKw, HookHead, NfHook, SockProto, Verdict};
 
 /// A hook, as stored in objects, manifests and plans: serialized as the name the user
 /// writes (`xdp`, `tc ingress`, ...), so the JSON reads as the rule file does.
@@ -50,6 +50,17 @@ pub enum HookKind {
     // again when its service listens (a `socket` declared with `cgroup`).
     #[serde(rename = "sk_lookup register")]
     SkLookupRegister,
+    // ---- netfilter hooks (`BPF_PROG_TYPE_NETFILTER`): one row per hook.
+    #[serde(rename = "netfilter prerouting")]
+    NfPrerouting,
+    #[serde(rename = "netfilter input")]
+    NfInput,
+    #[serde(rename = "netfilter forward")]
+    NfForward,
+    #[serde(rename = "netfilter output")]
+    NfOutput,
+    #[serde(rename = "netfilter postrouting")]
+    NfPostrouting,
 }
 
 /// What a hook's program attaches to; the runtime has one attach backend per kind of
@@ -68,6 +79,9 @@ pub enum Target {
     /// Slot 0 of the program array that the block's dispatcher (a [`Target::SockMap`]
     /// program) tail-calls: a sockmap block's rules, swapped for every socket at once.
     TailCall,
+    /// A netfilter hook of the network namespace sockc runs in (or `--netns`), one
+    /// link per IP family; the block's attach text is its priority (decimal).
+    Netfilter,
 }
 
 /// What the program's context is, and so which lowering emits it.
@@ -86,7 +100,35 @@ pub enum Context {
     SockOps { sock: SockCtx, op: i16 },
     /// A dispatcher: tail-calls the program in slot 0 of its program array.
     Dispatch,
+    /// `struct bpf_nf_ctx` (`state`, `skb`): the packet is read through a dynptr of
+    /// `skb` and starts at the network header ([`NF_CTX`]).
+    Netfilter,
 }
+
+/// Where the two pointers of `struct bpf_nf_ctx` are (neither binding has the struct:
+/// `include/linux/filter.h`; the kernel allows 8-byte loads of each and nothing else;
+/// checked against the running kernel's BTF in a test).
+#[derive(Clone, Copy, Debug)]
+pub struct NfCtx {
+    /// `const struct nf_hook_state *state`.
+    pub state: i16,
+    /// `struct sk_buff *skb`.
+    pub skb: i16,
+}
+
+pub const NF_CTX: NfCtx = NfCtx { state: 0, skb: 8 };
+
+/// A netfilter program's verdicts (`include/uapi/linux/netfilter.h`; in neither
+/// binding). The verifier allows exactly these two return values.
+pub const NF_DROP: i32 = 0;
+pub const NF_ACCEPT: i32 = 1;
+
+/// The priority of a `netfilter` block that names none. Not a standard one: a BPF
+/// hook cannot share its priority with any function already at that hook (`EBUSY`),
+/// and 0 is where iptables' and nftables' filter chains sit. 10 runs right after them,
+/// after conntrack (-200), mangle (-150) and destination NAT (-100), so it sees what a
+/// filter chain sees, and before source NAT (100).
+pub const NF_DEFAULT_PRIORITY: i32 = 10;
 
 /// Where a socket's addresses and ports are in a socket-layer context. Addresses are
 /// network order; `local_port` is host order and `remote_port` holds the port in
@@ -437,7 +479,53 @@ const fn tc(
     }
 }
 
-pub static HOOKS: [HookSpec; 10] = [
+/// What every netfilter row shares: only the hook differs.
+const fn netfilter(
+    kind: HookKind,
+    name: &'static str,
+    cli_name: &'static str,
+    symbol_prefix: &'static str,
+    path_order: u8,
+    egress: bool,
+) -> HookSpec {
+    HookSpec {
+        kind,
+        name,
+        cli_name,
+        // libbpf's section name; aya-obj 0.3 cannot parse it, so the object writes
+        // it as data and the runtime loads it itself (`loaded_raw`).
+        section: "netfilter",
+        symbol_prefix,
+        prog_type: bpf_prog_type::BPF_PROG_TYPE_NETFILTER,
+        attach_type: bpf_attach_type::BPF_NETFILTER,
+        target: Target::Netfilter,
+        context: Context::Netfilter,
+        verdicts: Verdicts {
+            allow: Some(NF_ACCEPT),
+            drop: Some(NF_DROP),
+            pass: None,
+        },
+        test_input: TestInput::Frame,
+        path_order,
+        // Not the packet hooks' list: a netfilter program cannot send a packet, so
+        // nothing that answers one (a reject) can be written here.
+        actions: &[ActionKw::Allow, ActionKw::Drop, ActionKw::Count],
+        defaults: &[Verdict::Allow, Verdict::Drop],
+        caps: MatchCaps {
+            // No socket lookup helper exists for netfilter programs, and the
+            // conntrack kfuncs are XDP and TC only.
+            socket_conditions: false,
+            ct_state: false,
+            ..PACKET_CAPS
+        },
+        egress,
+        unsupported: None,
+        block: true,
+        companions: &[],
+    }
+}
+
+pub static HOOKS: [HookSpec; 15] = [
     HookSpec {
         kind: HookKind::Xdp,
         name: "xdp",
@@ -624,6 +712,46 @@ pub static HOOKS: [HookSpec; 10] = [
         path_order: 9,
         ..COMPANION
     },
+    netfilter(
+        HookKind::NfPrerouting,
+        "netfilter prerouting",
+        "netfilter-prerouting",
+        "nf_pre",
+        10,
+        false,
+    ),
+    netfilter(
+        HookKind::NfInput,
+        "netfilter input",
+        "netfilter-input",
+        "nf_in",
+        11,
+        false,
+    ),
+    netfilter(
+        HookKind::NfForward,
+        "netfilter forward",
+        "netfilter-forward",
+        "nf_fwd",
+        12,
+        false,
+    ),
+    netfilter(
+        HookKind::NfOutput,
+        "netfilter output",
+        "netfilter-output",
+        "nf_out",
+        13,
+        true,
+    ),
+    netfilter(
+        HookKind::NfPostrouting,
+        "netfilter postrouting",
+        "netfilter-postrouting",
+        "nf_post",
+        14,
+        true,
+    ),
 ];
 
 pub fn spec(kind: HookKind) -> &'static HookSpec {
@@ -639,6 +767,34 @@ impl HookKind {
             HookHead::SkLookup => HookKind::SkLookup,
             HookHead::Sockmap { receive: false, .. } => HookKind::SockmapSend,
             HookHead::Sockmap { receive: true, .. } => HookKind::SockmapReceive,
+            HookHead::Netfilter { hook, .. } => match hook {
+                NfHook::Prerouting => HookKind::NfPrerouting,
+                NfHook::Input => HookKind::NfInput,
+                NfHook::Forward => HookKind::NfForward,
+                NfHook::Output => HookKind::NfOutput,
+                NfHook::Postrouting => HookKind::NfPostrouting,
+            },
+        }
+    }
+
+    /// The netfilter hook number (`enum nf_inet_hooks`) of a netfilter row.
+    pub fn netfilter_hook(self) -> Option<nf_inet_hooks> {
+        match self {
+            HookKind::NfPrerouting => Some(nf_inet_hooks::NF_INET_PRE_ROUTING),
+            HookKind::NfInput => Some(nf_inet_hooks::NF_INET_LOCAL_IN),
+            HookKind::NfForward => Some(nf_inet_hooks::NF_INET_FORWARD),
+            HookKind::NfOutput => Some(nf_inet_hooks::NF_INET_LOCAL_OUT),
+            HookKind::NfPostrouting => Some(nf_inet_hooks::NF_INET_POST_ROUTING),
+            HookKind::Xdp
+            | HookKind::TcIngress
+            | HookKind::TcEgress
+            | HookKind::SkLookup
+            | HookKind::SockmapSend
+            | HookKind::SockmapReceive
+            | HookKind::SockOps
+            | HookKind::SkMsgDispatch
+            | HookKind::SkSkbDispatch
+            | HookKind::SkLookupRegister => None,
         }
     }
 
@@ -695,8 +851,16 @@ impl HookSpec {
             | Context::SkMsg(_)
             | Context::SkSkb(_)
             | Context::SockOps { .. }
-            | Context::Dispatch => None,
+            | Context::Dispatch
+            | Context::Netfilter => None,
         }
+    }
+
+    /// Whether the runtime loads this hook's programs with its own `BPF_PROG_LOAD`:
+    /// aya 0.14 has no netfilter program type (and aya-obj 0.3 refuses the section
+    /// name), so these programs are written as data that aya skips.
+    pub fn loaded_raw(&self) -> bool {
+        self.prog_type == bpf_prog_type::BPF_PROG_TYPE_NETFILTER
     }
 
     /// `xdp on eth0` (messages, plans, listings), or the name alone for hooks whose
@@ -708,6 +872,7 @@ impl HookSpec {
                 format!("{} cgroup {attach_to}", self.name)
             }
             Target::Interface | Target::Netns => format!("{} on {attach_to}", self.name),
+            Target::Netfilter => format!("{} priority {attach_to}", self.name),
         }
     }
 }
@@ -776,6 +941,8 @@ mod tests {
             ("bpf_sk_lookup", "local_ip4", SK_LOOKUP_CTX.local_ip4),
             ("bpf_sk_lookup", "local_ip6", SK_LOOKUP_CTX.local_ip6),
             ("bpf_sk_lookup", "local_port", SK_LOOKUP_CTX.local_port),
+            ("bpf_nf_ctx", "state", NF_CTX.state),
+            ("bpf_nf_ctx", "skb", NF_CTX.skb),
         ];
         // Socket-layer contexts: every field the sockmap lowerings read.
         for (strukt, ctx) in [

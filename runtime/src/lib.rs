@@ -36,6 +36,7 @@ pub(crate) mod map_write;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
+pub mod raw_load;
 pub mod rule_id;
 pub mod slot_map;
 pub mod store;
@@ -65,6 +66,12 @@ pub enum RuntimeError {
     MissingCapabilities { missing: Vec<&'static str> },
     #[error("program `{symbol}` is not in the object")]
     MissingProgram { symbol: String },
+    #[error("program `{symbol}`")]
+    RawLoad {
+        symbol: String,
+        #[source]
+        source: raw_load::RawLoadError,
+    },
     #[error(
         "program `{symbol}` has {insns} instructions; the kernel loads at most {} \
          (BPF_COMPLEXITY_LIMIT_INSNS): compile at -O2 (the default), where runs of rules \
@@ -228,7 +235,13 @@ pub struct LoadedObject {
     ebpf: Ebpf,
     meta: Metadata,
     programs: Vec<LoadedProgram>,
+    /// Programs aya cannot load, loaded by [`raw_load`] (symbol, program).
+    raw: Vec<(String, aya::programs::Program)>,
 }
+
+/// Where a program aya cannot load is pinned for an instant to be handed on
+/// ([`raw_load::as_aya_program`]).
+const RAW_PIN_DIR: &str = "/sys/fs/bpf";
 
 /// Result of one `BPF_PROG_TEST_RUN`.
 #[derive(Clone, Copy, Debug)]
@@ -308,10 +321,28 @@ impl LoadedObject {
         }
         let mut ebpf = loader.load(elf).map_err(RuntimeError::Object)?;
         let mut programs = Vec::new();
+        let mut raw = Vec::new();
         for p in &meta.programs {
             let missing = || RuntimeError::MissingProgram {
                 symbol: p.symbol.clone(),
             };
+            if p.hook.spec().loaded_raw() {
+                let start = Instant::now();
+                let prog = load_raw(&ebpf, elf, p)?;
+                let info = prog.info().map_err(|source| RuntimeError::Program {
+                    symbol: p.symbol.clone(),
+                    source,
+                })?;
+                programs.push(LoadedProgram {
+                    symbol: p.symbol.clone(),
+                    hook: p.hook,
+                    xlated_insns: info.size_translated().map(|b| b / 8),
+                    verified_insns: info.verified_instruction_count(),
+                    load_time: start.elapsed(),
+                });
+                raw.push((p.symbol.clone(), prog));
+                continue;
+            }
             let prog = ebpf.program_mut(&p.symbol).ok_or_else(missing)?;
             let start = Instant::now();
             let wrap = |e: ProgramError| match e {
@@ -343,6 +374,7 @@ impl LoadedObject {
             ebpf,
             meta,
             programs,
+            raw,
         };
         obj.fill_maps()?;
         obj.fill_tables(elf)?;
@@ -420,6 +452,9 @@ impl LoadedObject {
 
     /// The loaded program with this symbol.
     fn program(&self, symbol: &str) -> Result<&aya::programs::Program, RuntimeError> {
+        if let Some((_, p)) = self.raw.iter().find(|(s, _)| s == symbol) {
+            return Ok(p);
+        }
         self.ebpf
             .program(symbol)
             .ok_or_else(|| RuntimeError::MissingProgram {
@@ -428,6 +463,9 @@ impl LoadedObject {
     }
 
     fn program_mut(&mut self, symbol: &str) -> Result<&mut aya::programs::Program, RuntimeError> {
+        if let Some((_, p)) = self.raw.iter_mut().find(|(s, _)| s == symbol) {
+            return Ok(p);
+        }
         self.ebpf
             .program_mut(symbol)
             .ok_or_else(|| RuntimeError::MissingProgram {
@@ -603,6 +641,36 @@ impl LoadedObject {
 /// slot ([`sockc_compiler::metadata::ProgramMeta::socket_slots`]) and the namespace
 /// cookie's halves where they compare with it
 /// ([`sockc_compiler::metadata::ProgramMeta::netns_cookie`]).
+/// Loads a program aya cannot load ([`raw_load`]) against the maps aya made.
+fn load_raw(
+    ebpf: &Ebpf,
+    elf: &[u8],
+    p: &metadata::ProgramMeta,
+) -> Result<aya::programs::Program, RuntimeError> {
+    let missing = || RuntimeError::MissingProgram {
+        symbol: p.symbol.clone(),
+    };
+    let image = sockc_compiler::obj::raw_program(elf, &p.symbol)
+        .map_err(RuntimeError::Symbols)?
+        .ok_or_else(missing)?;
+    let raw_err = |source| RuntimeError::RawLoad {
+        symbol: p.symbol.clone(),
+        source,
+    };
+    let fd = raw_load::load(p.hook.spec(), &p.symbol, image, |name| {
+        ebpf.map(name).and_then(map_data).map(|m| m.fd().as_fd())
+    })
+    .map_err(|e| match e {
+        raw_load::RawLoadError::Load { io_error, log } => RuntimeError::Verifier {
+            symbol: p.symbol.clone(),
+            io_error,
+            log,
+        },
+        other => raw_err(other),
+    })?;
+    raw_load::as_aya_program(fd.as_fd(), std::path::Path::new(RAW_PIN_DIR)).map_err(raw_err)
+}
+
 fn with_patches(
     elf: &[u8],
     meta: &Metadata,

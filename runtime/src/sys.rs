@@ -554,3 +554,89 @@ pub fn prog_test_run_ctx(
         duration_ns: t.duration,
     })
 }
+
+// ---- programs aya cannot load (netfilter) -------------------------------------------
+
+/// What [`prog_load`] loads: `insns` are the program's instructions as the object
+/// stores them (8 bytes each), relocated; `license` ends with a NUL.
+pub struct ProgLoad<'a> {
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    pub name: &'a str,
+    pub insns: &'a [u8],
+    pub license: &'a [u8],
+    /// Where the verifier writes its log (empty: no log).
+    pub log: &'a mut [u8],
+}
+
+/// `BPF_PROG_LOAD`: the program through the verifier; the program is the new
+/// descriptor.
+pub fn prog_load(p: &mut ProgLoad<'_>) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    // SAFETY: writing plain integers into the program-load member of the union.
+    let load = unsafe { &mut attr.__bindgen_anon_3 };
+    load.prog_type = p.prog_type;
+    load.expected_attach_type = p.expected_attach_type;
+    load.insn_cnt = (p.insns.len() / 8) as u32;
+    load.insns = p.insns.as_ptr() as u64;
+    load.license = p.license.as_ptr() as u64;
+    if !p.log.is_empty() {
+        load.log_level = 1;
+        load.log_size = p.log.len() as u32;
+        load.log_buf = p.log.as_mut_ptr() as u64;
+    }
+    // At most 15 bytes, so the name stays NUL-terminated.
+    for (dst, src) in load.prog_name.iter_mut().zip(p.name.bytes().take(15)) {
+        *dst = src as libc::c_char;
+    }
+    let fd = sys_bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr)?;
+    // SAFETY: BPF_PROG_LOAD returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `BPF_LINK_CREATE` of a netfilter program at (`pf`, `hooknum`, `priority`) in the
+/// network namespace this thread runs in.
+pub fn link_create_netfilter(
+    prog: BorrowedFd<'_>,
+    pf: u32,
+    hooknum: u32,
+    priority: i32,
+) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    attr.link_create.__bindgen_anon_1.prog_fd = prog.as_raw_fd() as u32;
+    attr.link_create.attach_type = aya_obj::generated::bpf_attach_type::BPF_NETFILTER as u32;
+    attr.link_create.__bindgen_anon_3.netfilter =
+        aya_obj::generated::bpf_attr__bindgen_ty_14__bindgen_ty_3__bindgen_ty_5 {
+            pf,
+            hooknum,
+            priority,
+            flags: 0,
+        };
+    let fd = sys_bpf(bpf_cmd::BPF_LINK_CREATE, &mut attr)?;
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `BPF_PROG_TEST_RUN` with packet data and a context in (netfilter: the data is the
+/// packet, the context a `struct nf_hook_state` with only `hook` and `pf` set).
+pub fn prog_test_run_data(
+    prog: BorrowedFd<'_>,
+    data: &[u8],
+    ctx_in: &[u8],
+    repeat: u32,
+) -> io::Result<CtxRun> {
+    let mut attr = zeroed();
+    attr.test.prog_fd = prog.as_raw_fd() as u32;
+    attr.test.data_in = data.as_ptr() as u64;
+    attr.test.data_size_in = data.len() as u32;
+    attr.test.ctx_in = ctx_in.as_ptr() as u64;
+    attr.test.ctx_size_in = ctx_in.len() as u32;
+    attr.test.repeat = repeat;
+    sys_bpf(bpf_cmd::BPF_PROG_TEST_RUN, &mut attr)?;
+    // SAFETY: reading the member the kernel wrote back.
+    let t = unsafe { attr.test };
+    Ok(CtxRun {
+        retval: t.retval,
+        duration_ns: t.duration,
+    })
+}

@@ -1,7 +1,8 @@
 //! BPF back end: instruction encoding ([`insn`]), the label/fixup code buffer
 //! ([`buffer`]), lowering per hook context ([`lower`]), the flow record every
 //! context's prologue fills ([`flow`]), the emitters every lowering shares (`emit`),
-//! the packet prologue ([`packet`], its IPv6 extension-header walk [`ext6`]), the classifier walk and its tables
+//! the packet prologue ([`packet`], its IPv6 extension-header walk [`ext6`]; the
+//! netfilter programs' dynptr prologue [`nf_packet`]), the classifier walk and its tables
 //! ([`classify`]), socket conditions ([`socket`]), the maps programs use and their
 //! contents ([`maps`]), the check that every socket reference is released
 //! ([`refcheck`]), and what a program asks of the kernel's limits ([`limits`]).
@@ -9,7 +10,7 @@
 //! files.
 //!
 //! Files form layers, each using only the layers below it: `insn`, `flow`; `buffer`;
-//! `emit`; `ext6`; `packet`, `socket`, `classify`; `maps` (the classifier tables' sizes, the
+//! `emit`; `ext6`; `packet`, `nf_packet`, `socket`, `classify`; `maps` (the classifier tables' sizes, the
 //! log maps' names); `lower/` (the rule walk in `lower/rules.rs` uses all of the
 //! above, each context's file uses the rule walk, `lower/mod.rs` picks the context);
 //! `limits` and `refcheck` read finished code.
@@ -25,6 +26,7 @@ pub mod limit;
 pub mod limits;
 pub mod lower;
 pub mod maps;
+pub(crate) mod nf_packet;
 pub(crate) mod packet;
 pub mod refcheck;
 pub(crate) mod route;

@@ -84,11 +84,14 @@ fn add_programs(obj: &mut Object<'_>, img: &ObjectImage) -> Vec<(SectionId, u64)
         let slot = *section_by_name
             .entry(prog.section.as_str())
             .or_insert_with(|| {
-                let id = obj.add_section(
-                    Vec::new(),
-                    prog.section.as_bytes().to_vec(),
-                    SectionKind::Text,
-                );
+                // A section aya cannot parse as a program is data to it (skipped);
+                // the runtime loads its programs itself (`raw_program`).
+                let kind = if super::RAW_SECTIONS.contains(&prog.section.as_str()) {
+                    SectionKind::ReadOnlyData
+                } else {
+                    SectionKind::Text
+                };
+                let id = obj.add_section(Vec::new(), prog.section.as_bytes().to_vec(), kind);
                 sections.push((id, Vec::new()));
                 sections.len() - 1
             });

@@ -12,6 +12,9 @@
 
 mod btf;
 mod elf;
+mod raw;
+
+pub use raw::{raw_program, RawProgram, RAW_SECTIONS};
 
 use std::collections::HashSet;
 

@@ -9,6 +9,7 @@
 mod ct;
 pub(crate) mod frames;
 mod limit;
+mod netfilter;
 pub(crate) mod register;
 mod reject;
 pub(crate) mod rules;
@@ -112,6 +113,9 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
                 HookHead::Xdp { iface } | HookHead::Tc { iface, .. } => iface.clone(),
                 HookHead::Sockmap { cgroup, .. } => sockmap::normalize_cgroup(cgroup),
                 HookHead::SkLookup => String::new(),
+                HookHead::Netfilter { priority, .. } => priority
+                    .unwrap_or(hooks::NF_DEFAULT_PRIORITY.into())
+                    .to_string(),
             };
             if let Some(prev) = seen_hooks.insert((kind, attach.clone()), h.head_span) {
                 c.diags.push(
@@ -280,6 +284,9 @@ impl Checker<'_> {
         }
         if spec.target == hooks::Target::TailCall {
             self.check_cgroup(h.head_span, attach_to);
+        }
+        if spec.target == hooks::Target::Netfilter {
+            self.check_nf_priority(h.head_span, attach_to);
         }
     }
 

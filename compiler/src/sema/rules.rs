@@ -109,7 +109,9 @@ impl Checker<'_> {
     ) {
         let traceable = matches!(
             spec.context,
-            crate::hooks::Context::Packet(_) | crate::hooks::Context::SkLookup
+            crate::hooks::Context::Packet(_)
+                | crate::hooks::Context::SkLookup
+                | crate::hooks::Context::Netfilter
         );
         if !traceable {
             self.error(

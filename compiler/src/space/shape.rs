@@ -592,6 +592,11 @@ pub fn hook_universe(hook: HookKind) -> Region {
                 .with(Dim::Proto, ValueSet::from_intervals(protos))
                 .with(Dim::L4, ValueSet::single(l4::PRESENT)),
         ),
+        // Netfilter runs after L2: IP packets only, any protocol.
+        Context::Netfilter => Region::from_box(HeaderBox::full().with(
+            Dim::Frame,
+            ValueSet::from_intervals([(frame::V4, frame::V6)]),
+        )),
         Context::SockOps { .. } | Context::Dispatch => Region::empty(),
     }
 }

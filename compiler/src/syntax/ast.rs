@@ -105,6 +105,35 @@ pub enum HookHead {
         cgroup: String,
         receive: bool,
     },
+    /// `netfilter HOOK [priority N]`: `priority` as written (sema checks its range).
+    Netfilter {
+        hook: NfHook,
+        priority: Option<i64>,
+    },
+}
+
+/// The netfilter hook a `netfilter` block attaches at (`enum nf_inet_hooks`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NfHook {
+    Prerouting,
+    Input,
+    Forward,
+    Output,
+    Postrouting,
+}
+
+impl NfHook {
+    /// As written after `netfilter`.
+    pub fn from_word(w: &str) -> Option<NfHook> {
+        Some(match w {
+            "prerouting" => NfHook::Prerouting,
+            "input" => NfHook::Input,
+            "forward" => NfHook::Forward,
+            "output" => NfHook::Output,
+            "postrouting" => NfHook::Postrouting,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -384,7 +384,11 @@ impl Builder {
         let mut stmts = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
-                Rule::xdp_head | Rule::tc_head | Rule::sk_lookup_head | Rule::sockmap_head => {
+                Rule::xdp_head
+                | Rule::tc_head
+                | Rule::sk_lookup_head
+                | Rule::sockmap_head
+                | Rule::netfilter_head => {
                     head_span = self.span(&p);
                     head = self.hook_head(p);
                 }
@@ -469,8 +473,22 @@ impl Builder {
         let mut iface = String::new();
         let mut egress = false;
         let mut receive = false;
+        let mut nf = (NfHook::Input, None);
         for p in pair.into_inner() {
             match p.as_rule() {
+                Rule::nf_hook => nf.0 = NfHook::from_word(p.as_str()).unwrap_or(NfHook::Input),
+                // Digits past i64 saturate: sema refuses anything outside i32 anyway.
+                Rule::nf_priority => {
+                    nf.1 = Some(
+                        p.as_str()
+                            .parse()
+                            .unwrap_or(if p.as_str().starts_with('-') {
+                                i64::MIN
+                            } else {
+                                i64::MAX
+                            }),
+                    )
+                }
                 Rule::iface => iface = p.as_str().to_string(),
                 Rule::string => iface = Self::string(p),
                 Rule::tc_dir => egress = p.as_str().starts_with("egress"),
@@ -484,6 +502,10 @@ impl Builder {
             Rule::sockmap_head => HookHead::Sockmap {
                 cgroup: iface,
                 receive,
+            },
+            Rule::netfilter_head => HookHead::Netfilter {
+                hook: nf.0,
+                priority: nf.1,
             },
             _ => HookHead::SkLookup,
         }

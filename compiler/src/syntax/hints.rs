@@ -116,7 +116,8 @@ impl Alt {
             | Rule::xdp_head
             | Rule::tc_head
             | Rule::sk_lookup_head
-            | Rule::sockmap_head => Alt::Hook,
+            | Rule::sockmap_head
+            | Rule::netfilter_head => Alt::Hook,
             Rule::kw_on => Alt::On,
             Rule::tc_dir => Alt::TcDir,
             Rule::kw_cgroup => Alt::Cgroup,
@@ -216,7 +217,7 @@ impl Alt {
             Alt::Set => &["set"],
             Alt::File => &["file"],
             Alt::SockProto => &["tcp", "udp"],
-            Alt::Hook => &["xdp", "tc", "sk_lookup", "sockmap"],
+            Alt::Hook => &["xdp", "tc", "sk_lookup", "sockmap", "netfilter"],
             Alt::On => &["on"],
             Alt::TcDir => &["ingress", "egress"],
             Alt::Cgroup | Alt::SocketCgroup => &["cgroup"],

@@ -28,6 +28,10 @@
 //!   map) and a sockmap block's program in slot 0 of the program array its dispatcher
 //!   tail-calls ([`sockmap::Slot`]).
 //!
+//! * netfilter hooks ([`netfilter::Netfilter`]): two links (IPv4, IPv6) running a
+//!   dispatcher that tail-calls slot 0 of a program array, because a netfilter
+//!   link's program cannot be swapped.
+//!
 //! A new link-based attach type is one file with a [`link::LinkType`] and its arm in
 //! [`backend`].
 
@@ -47,6 +51,7 @@ use sockc_compiler::hooks::{HookKind, HookSpec, Target};
 use crate::RunResult;
 
 pub mod link;
+pub mod netfilter;
 pub mod sk_lookup;
 pub mod sock_ops;
 pub mod sockmap;
@@ -70,6 +75,11 @@ pub fn backend(hook: HookKind) -> &'static dyn Backend {
         HookKind::SkLookupRegister => &LinkBacked(sock_ops::SockOps {
             fills_verdict_maps: false,
         }),
+        HookKind::NfPrerouting => &netfilter::Netfilter(HookKind::NfPrerouting),
+        HookKind::NfInput => &netfilter::Netfilter(HookKind::NfInput),
+        HookKind::NfForward => &netfilter::Netfilter(HookKind::NfForward),
+        HookKind::NfOutput => &netfilter::Netfilter(HookKind::NfOutput),
+        HookKind::NfPostrouting => &netfilter::Netfilter(HookKind::NfPostrouting),
     }
 }
 
@@ -205,7 +215,7 @@ impl AttachPoint<'_> {
             Target::Interface => if_index(self.attach_to).is_some(),
             // A sockmap group's programs all need its cgroup.
             Target::Cgroup | Target::SockMap | Target::TailCall => is_cgroup2(self.attach_to),
-            Target::Netns => true,
+            Target::Netns | Target::Netfilter => true,
         }
     }
 }
@@ -273,6 +283,10 @@ pub enum AttachMode {
     SockMap,
     #[serde(rename = "tail call")]
     TailCall,
+    /// Two netfilter links (IPv4, IPv6) running a dispatcher that tail-calls the
+    /// program.
+    #[serde(rename = "netfilter links")]
+    Netfilter,
 }
 
 impl fmt::Display for AttachMode {
@@ -286,6 +300,7 @@ impl fmt::Display for AttachMode {
             AttachMode::CgroupLink => "cgroup link",
             AttachMode::SockMap => "socket map",
             AttachMode::TailCall => "tail call",
+            AttachMode::Netfilter => "netfilter links",
         })
     }
 }
@@ -512,4 +527,6 @@ pub enum AttachError {
     },
     #[error("attach to the map")]
     MapAttach(#[source] std::io::Error),
+    #[error("netfilter link at {0}")]
+    Netfilter(String, #[source] std::io::Error),
 }

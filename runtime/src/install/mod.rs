@@ -186,6 +186,8 @@ fn missing_target(hook: HookKind, target: &str, netns: &Option<String>) -> Strin
         Target::Interface | Target::Netns => {
             format!("{hook} on {target}: no such interface{}", netns_note(netns))
         }
+        // A netfilter hook always exists (`AttachPoint::exists`).
+        Target::Netfilter => hook.spec().label(target),
         Target::Cgroup | Target::SockMap | Target::TailCall => format!(
             "{}: {target} is not a cgroup v2 directory (create it, or name the service's own cgroup, e.g. {})",
             hook.spec().label(target),

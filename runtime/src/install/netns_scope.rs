@@ -106,9 +106,12 @@ impl Scope {
 }
 
 /// Whether `p`'s hook is in a network namespace (an interface's, or the namespace
-/// itself) rather than on a cgroup or a map, which every namespace sees alike.
+/// itself, or its netfilter hooks) rather than on a cgroup or a map, which every namespace sees alike.
 pub(crate) fn namespaced(p: &InstalledProgram) -> bool {
-    matches!(p.hook.spec().target, Target::Interface | Target::Netns)
+    matches!(
+        p.hook.spec().target,
+        Target::Interface | Target::Netns | Target::Netfilter
+    )
 }
 
 /// Where install `m`'s hooks are; see the module docs.

@@ -416,7 +416,9 @@ fn check_other_installs(
         for p in &req.compiled.metadata.programs {
             let netns_wide = matches!(
                 p.hook.spec().target,
-                sockc_compiler::hooks::Target::Interface | sockc_compiler::hooks::Target::Netns
+                sockc_compiler::hooks::Target::Interface
+                    | sockc_compiler::hooks::Target::Netns
+                    | sockc_compiler::hooks::Target::Netfilter
             );
             if netns_wide && !same_netns {
                 continue;

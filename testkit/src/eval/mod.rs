@@ -179,10 +179,16 @@ impl Evaluation {
     /// What the counters should gain for a frame of `frame_len` bytes: one packet
     /// and the frame's bytes in each slot of [`Self::counter_slots`], nothing in any
     /// other slot.
+    /// A netfilter program sees the packet from its network header on (there is no
+    /// Ethernet header at a netfilter hook), so it counts the frame without it.
     pub fn counter_deltas(&self, prog: &Program, frame_len: usize) -> BTreeMap<u32, (u64, u64)> {
+        let counted = match hooks::spec(prog.hook).context {
+            hooks::Context::Netfilter => frame_len.saturating_sub(ETH_HLEN),
+            _ => frame_len,
+        };
         self.counter_slots(prog)
             .into_iter()
-            .map(|s| (s, (1, frame_len as u64)))
+            .map(|s| (s, (1, counted as u64)))
             .collect()
     }
 
@@ -210,6 +216,9 @@ impl Evaluation {
         }
     }
 }
+
+/// The Ethernet header a netfilter hook never sees.
+const ETH_HLEN: usize = 14;
 
 /// Evaluates one frame against one program.
 pub fn evaluate(module: &Module, prog: &Program, frame: &[u8], facts: &Facts) -> Evaluation {

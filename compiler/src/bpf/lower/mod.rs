@@ -3,6 +3,7 @@
 //! programs that see a packet (XDP, TC), [`sk_lookup`] the socket lookup programs,
 //! [`sockmap`] the socket layer's (a sockmap block's sk_msg or sk_skb program, and the
 //! dispatchers and sock_ops program sockc adds around a cgroup's blocks),
+//! [`netfilter`] the netfilter hooks' programs (a packet read through a dynptr),
 //! [`sk_lookup_register`] the sock_ops program that registers declared sockets when
 //! they listen. Each context with rules fills the flow record in its prologue, then
 //! they all share the rule walk (`rules.rs`); `log.rs` is the `log` part of its tail.
@@ -15,6 +16,7 @@
 //! of its own, so the optimizer's decisions are all visible in the IR.
 
 pub mod log;
+pub(crate) mod netfilter;
 pub(crate) mod packet;
 mod reject;
 pub(super) mod rules;
@@ -50,6 +52,7 @@ pub fn lower_program(module: &Module, prog: &Program, sizing: &Sizing) -> Result
         Context::SkMsg(ctx) | Context::SkSkb(ctx) => {
             sockmap::lower_rules(module, prog, spec, ctx, sizing)
         }
+        Context::Netfilter => netfilter::lower(module, prog, spec, sizing),
         Context::SockOps { .. } | Context::Dispatch => {
             unreachable!("{} programs have no block: sockc adds them", spec.name)
         }

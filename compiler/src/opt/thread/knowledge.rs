@@ -392,7 +392,8 @@ impl Knowledge {
             | Context::SkMsg(_)
             | Context::SkSkb(_)
             | Context::SockOps { .. }
-            | Context::Dispatch => {}
+            | Context::Dispatch
+            | Context::Netfilter => {}
             Context::SkLookup => {
                 k.bytes[L3] = Bytes::from_fn(|x| matches!(x, 4 | 6));
                 k.bytes[L4_OK] = Bytes::from_fn(|x| x == 1);

@@ -1,0 +1,312 @@
+//! Netfilter hooks (`BPF_PROG_TYPE_NETFILTER`): a block's program behind a dispatcher,
+//! because the kernel cannot swap a netfilter link's program (`BPF_LINK_UPDATE` is
+//! `EOPNOTSUPP`) and one link serves one IP family only (`NFPROTO_INET` is refused).
+//!
+//! At attach the backend creates a one-slot program array holding the block's
+//! program, loads a dispatcher (four instructions: tail-call slot 0, accept when the
+//! slot is empty) and links the dispatcher at the block's hook and priority twice,
+//! for IPv4 and IPv6, in the namespace the command runs in. Pins, from the install's
+//! link pin `P`: `P` the IPv4 link (the attachment the manifest records), `P_ip6`
+//! the IPv6 link, `P_slot` the array. A re-apply is one `BPF_MAP_UPDATE_ELEM` of the
+//! slot, so every packet of both families runs the old program or the new one;
+//! detach takes both links off (`BPF_LINK_DETACH`, which also lets go of the
+//! namespace a pinned link keeps alive) and removes the pins.
+//!
+//! Invariant: the links exist only while the slot holds a program of the install
+//! (the slot is filled before the first link and the links go before the pins), so
+//! the dispatcher's fallback verdict (accept) is only ever seen while nothing of the
+//! install filters. The kernel keeps no list of its netfilter hooks here
+//! (`CONFIG_NETFILTER_NETLINK_HOOK`), and a detached netfilter link reads back like
+//! a live one, so `status` sees a missing pin, another program in the slot, or a
+//! link at another hook or priority, but not a detach by a third party.
+
+use std::{
+    io,
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
+    path::{Path, PathBuf},
+};
+
+use aya::programs::{Program, ProgramError, SchedClassifier};
+use aya_obj::generated::{bpf_func_id, bpf_map_type, nf_inet_hooks, NFPROTO_IPV4, NFPROTO_IPV6};
+use sockc_compiler::{
+    bpf::insn::{Insn, Reg},
+    hooks::{HookKind, NF_ACCEPT},
+};
+
+use super::{
+    link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend,
+    Expected, LinkState,
+};
+use crate::{sys, RunResult};
+
+/// The backend of one netfilter row (the row says which hook).
+pub struct Netfilter(pub HookKind);
+
+const SLOT: [u8; 4] = 0u32.to_ne_bytes();
+/// `struct nf_hook_state` as `BPF_PROG_TEST_RUN` takes it: `hook` at 0, `pf` at 1,
+/// the rest zero.
+const HOOK_STATE_SIZE: usize = 48;
+const ETH_HLEN: usize = 14;
+
+/// The pins of one attachment (see the module docs).
+struct Pins {
+    ip4: PathBuf,
+    ip6: PathBuf,
+    slot: PathBuf,
+}
+
+impl Pins {
+    fn of(link_pin: &Path) -> Pins {
+        let with = |suffix: &str| {
+            let mut p = link_pin.as_os_str().to_owned();
+            p.push(suffix);
+            PathBuf::from(p)
+        };
+        Pins {
+            ip4: link_pin.to_path_buf(),
+            ip6: with("_ip6"),
+            slot: with("_slot"),
+        }
+    }
+}
+
+/// The hook number and priority of `at` (a netfilter row; sema checked the priority).
+fn hook_and_priority(at: &AttachPoint<'_>) -> io::Result<(u32, i32)> {
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_string());
+    let hook = at
+        .hook
+        .netfilter_hook()
+        .ok_or_else(|| bad("not a netfilter hook"))?;
+    let priority = at
+        .attach_to
+        .parse::<i32>()
+        .map_err(|_| bad("netfilter priority is not a 32-bit number"))?;
+    Ok((hook as u32, priority))
+}
+
+/// Loads the dispatcher that tail-calls slot 0 of `array`.
+fn load_dispatcher(array: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let [ld0, ld1] = Insn::ld_map_fd(Reg::R2);
+    let code = [
+        Insn::new(ld0.code, ld0.dst, ld0.src, 0, array.as_raw_fd()),
+        ld1,
+        Insn::mov64_imm(Reg::R3, 0),
+        Insn::call(bpf_func_id::BPF_FUNC_tail_call as u32),
+        Insn::mov64_imm(Reg::R0, NF_ACCEPT),
+        Insn::exit(),
+    ];
+    let insns: Vec<u8> = code.iter().flat_map(|i| i.to_bytes()).collect();
+    let spec = HookKind::NfInput.spec();
+    sys::prog_load(&mut sys::ProgLoad {
+        prog_type: spec.prog_type as u32,
+        expected_attach_type: spec.attach_type as u32,
+        name: "sockc_nf_disp",
+        insns: &insns,
+        license: b"GPL\0",
+        log: &mut [],
+    })
+}
+
+/// Says which hook and priority a refused link wanted; `EBUSY` in words.
+fn link_error(at: &AttachPoint<'_>, family: &str, e: io::Error) -> AttachError {
+    let why = if e.raw_os_error() == Some(libc::EBUSY) {
+        format!(
+            "{at} ({family}): another function already sits at this priority of the hook \
+             (a BPF netfilter hook cannot share one; nftables and iptables chains use 0, \
+             conntrack -200, mangle -150, NAT -100 and 100): write another `priority N`"
+        )
+    } else {
+        format!("{at} ({family})")
+    };
+    AttachError::Netfilter(why, e)
+}
+
+fn pin(fd: BorrowedFd<'_>, path: &Path) -> Result<(), AttachError> {
+    let _ = std::fs::remove_file(path);
+    sys::obj_pin(fd, path).map_err(|source| AttachError::PinFd {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The id of the program in slot 0 of the array pinned at `path`.
+fn held(path: &Path) -> io::Result<Option<u32>> {
+    let array = sys::obj_get(path)?;
+    Ok(sys::map_lookup(array.as_fd(), &SLOT, 4)?
+        .map(|v| u32::from_ne_bytes(v[..4].try_into().expect("4 bytes"))))
+}
+
+fn link_pin<'a>(at: &AttachPoint<'_>, live: &'a Attachment) -> Result<&'a Path, AttachError> {
+    match live {
+        Attachment::Link(path) => Ok(path),
+        other => Err(AttachError::WrongAttachment {
+            hook: at.hook,
+            what: other.kind(),
+        }),
+    }
+}
+
+impl Backend for Netfilter {
+    fn load(&self, _prog: &mut Program) -> Result<(), ProgramError> {
+        // Loaded already, by the runtime's own BPF_PROG_LOAD (`raw_load`).
+        Ok(())
+    }
+
+    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
+        // aya has no netfilter type: the program is carried as a `SchedClassifier`
+        // (see `raw_load`), of which only the descriptor is used.
+        SchedClassifier::from_pin(path).map(Program::SchedClassifier)
+    }
+
+    fn attach(
+        &self,
+        prog: &mut Program,
+        at: &AttachPoint<'_>,
+        link_pin: &Path,
+        _opts: &AttachOptions,
+        _notices: &mut Vec<String>,
+    ) -> Result<Attached, AttachError> {
+        let (hook, priority) = hook_and_priority(at).map_err(|e| link_error(at, "any", e))?;
+        let pins = Pins::of(link_pin);
+        // Whatever a killed sockc left at these pins goes first.
+        link::detach(&pins.ip4);
+        link::detach(&pins.ip6);
+        let array = sys::create_map(
+            bpf_map_type::BPF_MAP_TYPE_PROG_ARRAY,
+            "sockc_nf_slot",
+            4,
+            4,
+            1,
+        )
+        .map_err(AttachError::MapAttach)?;
+        let value = (prog.fd()?.as_fd().as_raw_fd() as u32).to_ne_bytes();
+        sys::map_update(array.as_fd(), &SLOT, &value, 0).map_err(AttachError::MapAttach)?;
+        let dispatcher = load_dispatcher(array.as_fd()).map_err(AttachError::LinkCreate)?;
+        pin(array.as_fd(), &pins.slot)?;
+        let link4 = sys::link_create_netfilter(dispatcher.as_fd(), NFPROTO_IPV4, hook, priority)
+            .map_err(|e| link_error(at, "IPv4", e))?;
+        let link6 = sys::link_create_netfilter(dispatcher.as_fd(), NFPROTO_IPV6, hook, priority)
+            .map_err(|e| link_error(at, "IPv6", e))?;
+        pin(link6.as_fd(), &pins.ip6)?;
+        pin(link4.as_fd(), &pins.ip4)?;
+        Ok(Attached {
+            mode: AttachMode::Netfilter,
+            attachment: Attachment::Link(pins.ip4),
+            ifindex: 0,
+        })
+    }
+
+    fn replace(
+        &self,
+        prog: &mut Program,
+        at: &AttachPoint<'_>,
+        live: &Attachment,
+    ) -> Result<(), AttachError> {
+        let pins = Pins::of(link_pin(at, live)?);
+        let array = sys::obj_get(&pins.slot).map_err(|source| AttachError::OpenLink {
+            path: pins.slot.clone(),
+            source,
+        })?;
+        let value = (prog.fd()?.as_fd().as_raw_fd() as u32).to_ne_bytes();
+        sys::map_update(array.as_fd(), &SLOT, &value, 0).map_err(AttachError::MapAttach)
+    }
+
+    fn detach(&self, at: &AttachPoint<'_>, live: &Attachment, ours: u32) {
+        let Ok(path) = link_pin(at, live) else { return };
+        let pins = Pins::of(path);
+        // Only while the slot holds the install's program (or nothing readable):
+        // another generation may have taken these pins over.
+        if held(&pins.slot).is_ok_and(|id| id.is_some_and(|id| id != ours)) {
+            return;
+        }
+        link::detach(&pins.ip4);
+        link::detach(&pins.ip6);
+        let _ = std::fs::remove_file(&pins.slot);
+    }
+
+    fn detach_unrecorded(&self, at: &AttachPoint<'_>, link_pin: &Path, ours: u32) {
+        self.detach(at, &Attachment::Link(link_pin.to_path_buf()), ours);
+    }
+
+    fn live_state(
+        &self,
+        at: &AttachPoint<'_>,
+        live: &Attachment,
+        expected: &Expected,
+    ) -> LinkState {
+        let path = match link_pin(at, live) {
+            Ok(path) => path,
+            Err(e) => return LinkState::Unreadable(e.to_string()),
+        };
+        let pins = Pins::of(path);
+        let Ok((hook, priority)) = hook_and_priority(at) else {
+            return LinkState::Unreadable(format!("{at}: not a netfilter attach point"));
+        };
+        for (pin, pf) in [(&pins.ip4, NFPROTO_IPV4), (&pins.ip6, NFPROTO_IPV6)] {
+            let fd = match sys::obj_get(pin) {
+                Ok(fd) => fd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return LinkState::Missing,
+                Err(e) => return LinkState::Unreadable(e.to_string()),
+            };
+            let info = match sys::link_info(fd.as_fd()) {
+                Ok(i) => i,
+                Err(e) => return LinkState::Unreadable(e.to_string()),
+            };
+            // SAFETY: a netfilter link's info fills the netfilter member.
+            let nf = unsafe { info.__bindgen_anon_1.netfilter };
+            if nf.pf != pf || nf.hooknum != hook || nf.priority != priority {
+                return LinkState::Unreadable(format!(
+                    "{} is linked at pf {} hook {} priority {}, not {at}",
+                    pin.display(),
+                    nf.pf,
+                    nf.hooknum,
+                    nf.priority
+                ));
+            }
+        }
+        match held(&pins.slot) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => LinkState::Missing,
+            Err(e) => LinkState::Unreadable(e.to_string()),
+            Ok(None) => LinkState::Vacant,
+            Ok(Some(id)) if id == expected.prog_id => LinkState::Attached,
+            Ok(Some(prog_id)) => LinkState::RunsOther { prog_id },
+        }
+    }
+
+    fn test_run(
+        &self,
+        prog: &Program,
+        input: &[u8],
+        repeat: u32,
+    ) -> Result<RunResult, ProgramError> {
+        // The kernel takes an Ethernet frame at every hook but LOCAL_OUT, where it
+        // takes the bare IP packet; `pf` must agree with the EtherType, and a frame
+        // that is not IP is refused (EPROTO): netfilter never sees one.
+        let ether = input.get(12..14).map(|t| u16::from_be_bytes([t[0], t[1]]));
+        let pf =
+            match ether {
+                Some(0x0800) => NFPROTO_IPV4,
+                Some(0x86dd) => NFPROTO_IPV6,
+                _ => return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a netfilter hook sees IPv4 and IPv6 packets only, and this frame is neither",
+                )
+                .into()),
+            };
+        let hook = self.0.netfilter_hook().expect("a netfilter row") as u32;
+        let data = if hook == nf_inet_hooks::NF_INET_LOCAL_OUT as u32 {
+            &input[ETH_HLEN..]
+        } else {
+            input
+        };
+        let mut state = [0u8; HOOK_STATE_SIZE];
+        state[0] = hook as u8;
+        state[1] = pf as u8;
+        let r = sys::prog_test_run_data(prog.fd()?.as_fd(), data, &state, repeat.max(1))?;
+        Ok(RunResult {
+            retval: r.retval,
+            duration: std::time::Duration::from_nanos(r.duration_ns.into()),
+            selected: None,
+        })
+    }
+}

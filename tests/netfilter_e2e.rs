@@ -1,0 +1,244 @@
+//! End-to-end tests of `netfilter` blocks with real traffic through a router: the
+//! lab's namespace A routes between B (the sender, on the lab's veth) and a third
+//! namespace C (the receiver, on a second veth), with forwarding on. The install goes
+//! into A with `sockc apply --netns A`.
+//!
+//! What is checked, for IPv4 and IPv6: a `netfilter input` block dropping a UDP port
+//! drops datagrams from B to A's own socket on that port, while datagrams from B to
+//! C's socket on the same port, forwarded by A, pass; a `netfilter forward` block does
+//! the reverse. In between, a re-apply with another port swaps the program in the
+//! dispatcher's slot (the old port passes, the new one drops) and `status` shows every
+//! hook attached; links unpinned behind sockc's back are drift that `repair` mends;
+//! after `flush` nothing filters anymore and no pin is left.
+//!
+//! They need root and skip otherwise (see `tests/common`).
+
+mod common;
+mod netns;
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    process::Command,
+};
+
+use netns::{ip, outcome, run, udp_bind, udp_recv, Lab, Outcome, ANSWER, NO_ANSWER};
+
+/// The receiver's namespace behind the router, deleted on drop.
+struct Receiver {
+    ns: String,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = run(Command::new("ip").args(["netns", "del", &self.ns]));
+    }
+}
+
+/// Addresses of the router topology: B → A (router) → C.
+struct Topology {
+    /// A's address on B's side (input traffic goes here).
+    router: IpAddr,
+    /// B's own address, the source of everything sent.
+    sender: IpAddr,
+    /// C's address (forwarded traffic goes here).
+    receiver: IpAddr,
+}
+
+fn sysctl(ns: &str, key: &str) {
+    let r = run(Command::new("ip").args(["netns", "exec", ns, "sysctl", "-qw", key]));
+    assert_eq!(r.code, 0, "sysctl {key} in {ns}: {r}");
+}
+
+/// Namespace C with a veth to A (`10.201.SUBNET.0/24`, `fd01:201:SUBNET::/64`),
+/// forwarding on in A, routes in B and C through A.
+fn router(lab: &Lab, subnet: u8, v6: bool) -> (Receiver, Topology) {
+    let c = Receiver {
+        ns: format!("sockc-{}-{}-c", lab.tag, std::process::id()),
+    };
+    let _ = run(Command::new("ip").args(["netns", "del", &c.ns]));
+    ip(&["netns", "add", &c.ns]);
+    ip(&["-n", &c.ns, "link", "set", "lo", "up"]);
+    let (if_ac, if_ca) = (format!("ac-{}", lab.tag), format!("ca-{}", lab.tag));
+    ip(&[
+        "link", "add", "name", &if_ac, "netns", &lab.ns_a, "type", "veth", "peer", "name", &if_ca,
+        "netns", &c.ns,
+    ]);
+    let a4 = Ipv4Addr::new(10, 201, subnet, 1);
+    let c4 = Ipv4Addr::new(10, 201, subnet, 2);
+    let a6 = Ipv6Addr::new(0xfd01, 0x201, subnet.into(), 0, 0, 0, 0, 1);
+    let c6 = Ipv6Addr::new(0xfd01, 0x201, subnet.into(), 0, 0, 0, 0, 2);
+    for (ns, dev, v4, v6addr) in [(&lab.ns_a, &if_ac, a4, a6), (&c.ns, &if_ca, c4, c6)] {
+        ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev]);
+        ip(&[
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{v6addr}/64"),
+            "dev",
+            dev,
+            "nodad",
+        ]);
+        ip(&["-n", ns, "link", "set", dev, "up"]);
+    }
+    sysctl(&lab.ns_a, "net.ipv4.ip_forward=1");
+    sysctl(&lab.ns_a, "net.ipv6.conf.all.forwarding=1");
+    let topology = if v6 {
+        let (a, b) = lab.enable_ipv6(subnet);
+        ip(&[
+            "-n",
+            &lab.ns_b,
+            "-6",
+            "route",
+            "add",
+            &format!("fd01:201:{subnet:x}::/64"),
+            "via",
+            &a.to_string(),
+        ]);
+        ip(&[
+            "-n",
+            &c.ns,
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            &a6.to_string(),
+        ]);
+        Topology {
+            router: a.into(),
+            sender: b.into(),
+            receiver: c6.into(),
+        }
+    } else {
+        let a = lab.addr_a.to_string();
+        ip(&[
+            "-n",
+            &lab.ns_b,
+            "route",
+            "add",
+            &format!("10.201.{subnet}.0/24"),
+            "via",
+            &a,
+        ]);
+        ip(&[
+            "-n",
+            &c.ns,
+            "route",
+            "add",
+            "default",
+            "via",
+            &a4.to_string(),
+        ]);
+        Topology {
+            router: lab.addr_a.into(),
+            sender: lab.addr_b.into(),
+            receiver: c4.into(),
+        }
+    };
+    (c, topology)
+}
+
+/// Whether a datagram from B reaches `dst` (a socket bound in `dst_ns`): tried a few
+/// times when it should (the first may wait for neighbour discovery), once for as long
+/// as [`NO_ANSWER`] when it should not.
+fn delivered(lab: &Lab, t: &Topology, dst_ns: &str, dst: SocketAddr, expect: bool) -> bool {
+    let rx = udp_bind(dst_ns, dst);
+    let tx = udp_bind(&lab.ns_b, SocketAddr::new(t.sender, 0));
+    let tries = if expect { 10 } else { 1 };
+    let wait = if expect { ANSWER / 10 } else { NO_ANSWER };
+    (0..tries).any(|_| {
+        tx.send_to(b"through the router?", dst)
+            .expect("send from B");
+        outcome(&udp_recv(&rx, wait)) == Outcome::Answered
+    })
+}
+
+/// Checks (to A itself, forwarded to C) on `port` against what should pass.
+#[track_caller]
+fn expect(lab: &Lab, t: &Topology, c: &Receiver, when: &str, port: u16, local: bool, fwd: bool) {
+    let to_a = delivered(lab, t, &lab.ns_a, SocketAddr::new(t.router, port), local);
+    let to_c = delivered(lab, t, &c.ns, SocketAddr::new(t.receiver, port), fwd);
+    assert_eq!(
+        (to_a, to_c),
+        (local, fwd),
+        "{when}: port {port}: (reaches A's socket, forwarded to C) should be ({local}, {fwd})"
+    );
+}
+
+fn input_then_forward(tag: &str, subnet: u8, v6: bool) {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new(tag, subnet);
+    let (c, t) = router(&lab, subnet, v6);
+    expect(&lab, &t, &c, "before any rule", 7001, true, true);
+
+    let input = |port: u16| {
+        format!("netfilter input {{\n    drop udp to *:{port}\n    default allow\n}}\n")
+    };
+    let file = lab.rules("input.sk", &input(7001));
+    lab.apply_ok(&file);
+    let status = lab.status_attached();
+    assert!(
+        status.to_string().contains("netfilter links"),
+        "status names the attach mode: {status:#}"
+    );
+    expect(
+        &lab,
+        &t,
+        &c,
+        "netfilter input drops 7001",
+        7001,
+        false,
+        true,
+    );
+
+    // The same block with another port: the program in the slot is swapped.
+    let file = lab.rules("input.sk", &input(7002));
+    lab.apply_ok(&file);
+    lab.status_attached();
+    expect(&lab, &t, &c, "re-applied with 7002", 7001, true, true);
+    expect(&lab, &t, &c, "re-applied with 7002", 7002, false, true);
+
+    // The other hook: forwarded traffic drops, A's own passes.
+    let fwd = "netfilter forward priority 20 {\n    drop udp to *:7003\n    default allow\n}\n";
+    let file = lab.rules("input.sk", fwd);
+    lab.apply_ok(&file);
+    lab.status_attached();
+    expect(
+        &lab,
+        &t,
+        &c,
+        "netfilter forward drops 7003",
+        7003,
+        true,
+        false,
+    );
+    expect(&lab, &t, &c, "the input block is gone", 7002, true, true);
+    let stats = lab.stats().to_string();
+    assert!(
+        stats.contains("drop udp to *:7003"),
+        "stats lists the rule: {stats}"
+    );
+
+    netns::sockc(&["flush", "--name", &lab.name, "--bpffs", netns::BPFFS]).ok();
+    assert!(lab.status().is_none(), "nothing installed after flush");
+    assert!(
+        lab.pins().is_empty(),
+        "pins left after flush: {:?}",
+        lab.pins()
+    );
+    expect(&lab, &t, &c, "after flush", 7003, true, true);
+    expect(&lab, &t, &c, "after flush", 7002, true, true);
+}
+
+#[test]
+fn netfilter_input_and_forward_ipv4() {
+    input_then_forward("nf4", 61, false);
+}
+
+#[test]
+fn netfilter_input_and_forward_ipv6() {
+    input_then_forward("nf6", 62, true);
+}
