@@ -266,6 +266,33 @@ fn installed_module(store: &Store, name: &str) -> Result<Module, String> {
     Ok(crate::installed::read(store, name)?.map_or_else(Module::default, |i| i.compiled.module))
 }
 
+/// `sockc diff --installed NAME`'s OLD: the install's recorded rules and its snapshot.
+pub fn installed_side(
+    args: &crate::diff_cmd::DiffArgs,
+    name: &str,
+) -> Result<crate::diff_cmd::Old, ExitCode> {
+    check_name(name)?;
+    crate::privileges::require("diff --installed", crate::privileges::READ)?;
+    let store = open_store(&Target {
+        name: Some(name.to_string()),
+        bpffs: args.bpffs.clone(),
+        lock_timeout: args.lock_timeout,
+    })?;
+    install::recover(&store, Some(name)).map_err(fail)?;
+    match crate::installed::read(&store, name) {
+        Ok(Some(i)) => Ok(crate::diff_cmd::Old {
+            name: format!("installed {name}"),
+            module: i.compiled.module,
+            snapshot: i.manifest.snapshot,
+        }),
+        Ok(None) => Err(fail(InstallError::NotInstalled(name.to_string()))),
+        Err(why) => {
+            crate::json::sockc_error!("{why}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
 /// `sockc apply --json`: the plan and what became of it (docs/json.md); with
 /// `--dry-run` the semantic diff against the install.
 fn print_apply_json(

@@ -17,7 +17,7 @@
 //! records, compiled ([`crate::installed`], what `apply --dry-run` compares with), and
 //! the plan starts from its manifest's snapshot, as `apply` would.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::Args;
 use sockc_compiler::{
@@ -26,7 +26,6 @@ use sockc_compiler::{
     Compiled,
 };
 use sockc_runtime::plan::{plan_compiled, Snapshot};
-use sockc_runtime::store::{LockWait, Store};
 
 /// Exit code when some packet changes its verdict (0 and 1 to 3 mean what they mean
 /// elsewhere).
@@ -106,12 +105,11 @@ pub struct Old {
 
 /// `sockc diff`: compiles both sides (OLD from the install with `--installed`), prints
 /// NEW's warnings once after the answer, and exits as [`run`] says.
-pub fn dispatch(args: &DiffArgs) -> ExitCode {
-    let (old, new_file) = match &args.installed {
-        Some(name) => match installed_side(args, name) {
-            Ok(old) => (old, args.old.as_path()),
-            Err(code) => return code,
-        },
+/// With `--installed`, `installed` is OLD, read by the caller
+/// (`apply_cmd::installed_side`).
+pub fn dispatch(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
+    let (old, new_file) = match installed {
+        Some(old) => (old, args.old.as_path()),
         None => match crate::build_deferred(&args.old) {
             Ok(b) => (
                 Old {
@@ -140,34 +138,6 @@ pub fn dispatch(args: &DiffArgs) -> ExitCode {
         crate::print_diagnostics(&new.warnings, &new.name, &new.src);
     }
     code
-}
-
-/// OLD for `--installed NAME`: the install's recorded rules and its snapshot.
-fn installed_side(args: &DiffArgs, name: &str) -> Result<Old, ExitCode> {
-    crate::apply_cmd::check_name(name)?;
-    crate::privileges::require("diff --installed", crate::privileges::READ)?;
-    let wait = if crate::conventions::quiet() {
-        LockWait::Quiet
-    } else {
-        LockWait::Tell
-    };
-    let store = Store::open_with(&args.bpffs, Duration::from_secs(args.lock_timeout), wait)
-        .map_err(|e| crate::apply_cmd::fail(sockc_runtime::install::InstallError::Store(e)))?;
-    sockc_runtime::install::recover(&store, Some(name)).map_err(crate::apply_cmd::fail)?;
-    match crate::installed::read(&store, name) {
-        Ok(Some(i)) => Ok(Old {
-            name: format!("installed {name}"),
-            module: i.compiled.module,
-            snapshot: i.manifest.snapshot,
-        }),
-        Ok(None) => Err(crate::apply_cmd::fail(
-            sockc_runtime::install::InstallError::NotInstalled(name.to_string()),
-        )),
-        Err(why) => {
-            crate::json::sockc_error!("{why}");
-            Err(ExitCode::from(1))
-        }
-    }
 }
 
 pub fn run(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCode {

@@ -491,7 +491,13 @@ fn run(cmd: Cmd) -> ExitCode {
             Ok((c, src)) => apply_cmd::run_apply(&args, &c, &src),
             Err(code) => code,
         },
-        Cmd::Diff(args) => diff_cmd::dispatch(&args),
+        Cmd::Diff(args) => match &args.installed {
+            Some(name) => match apply_cmd::installed_side(&args, name) {
+                Ok(old) => diff_cmd::dispatch(&args, Some(old)),
+                Err(code) => code,
+            },
+            None => diff_cmd::dispatch(&args, None),
+        },
         Cmd::Show(args) => show_cmd::run(&args),
         Cmd::Status { target, json, deep } => apply_cmd::run_status(&target, json, deep),
         Cmd::Repair { target, json } => apply_cmd::run_repair(&target, json),
