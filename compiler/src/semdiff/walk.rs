@@ -29,6 +29,9 @@ fn bounds(s: &ValueSet) -> (u128, u128) {
     (iv[0].0, iv[iv.len() - 1].1)
 }
 
+/// A box's lowest and highest value on each dimension.
+type Bounds = [(u128, u128); NDIMS];
+
 /// The boxes not decided yet, in order, each with its bounds per dimension kept
 /// column by column (`lo[d][i]`, `hi[d][i]`): the index [`Live::meeting`] scans to
 /// find, for one rule, the few boxes whose bounds meet the rule's before any exact
@@ -49,7 +52,7 @@ impl<L: Copy> Live<L> {
     }
 
     /// Takes the boxes from index `at` on out, in order, with their bounds.
-    fn split_off(&mut self, at: usize) -> Vec<(HeaderBox, L, [(u128, u128); NDIMS])> {
+    fn split_off(&mut self, at: usize) -> Vec<(HeaderBox, L, Bounds)> {
         let mut lo: [std::vec::IntoIter<u128>; NDIMS] =
             std::array::from_fn(|d| self.lo[d].split_off(at).into_iter());
         let mut hi: [std::vec::IntoIter<u128>; NDIMS] =
@@ -70,7 +73,7 @@ impl<L: Copy> Live<L> {
     }
 
     /// Puts back a box [`Live::split_off`] took, with its bounds.
-    fn push_with(&mut self, b: HeaderBox, label: L, bounds: &[(u128, u128); NDIMS]) {
+    fn push_with(&mut self, b: HeaderBox, label: L, bounds: &Bounds) {
         for (d, &(lo, hi)) in bounds.iter().enumerate() {
             self.lo[d].push(lo);
             self.hi[d].push(hi);
@@ -114,7 +117,7 @@ impl<L: Copy> Live<L> {
 /// the narrowest first (they rule out the most boxes); `None` for an empty region.
 fn constrained_hull(region: &Region) -> Option<Vec<(usize, u128, u128)>> {
     let (first, rest) = region.boxes().split_first()?;
-    let mut lo_hi: [(u128, u128); NDIMS] = Dim::ALL.map(|d| bounds(first.get(d)));
+    let mut lo_hi: Bounds = Dim::ALL.map(|d| bounds(first.get(d)));
     for b in rest {
         for (d, lh) in Dim::ALL.iter().zip(&mut lo_hi) {
             let (lo, hi) = bounds(b.get(*d));
