@@ -29,7 +29,6 @@ use sockc_runtime::{
     store::{LockWait, Store},
 };
 
-use sha2::Digest;
 use sockc_compiler::{ir::Module, semdiff};
 
 use crate::privileges;
@@ -261,31 +260,37 @@ fn install_name(args: &ApplyArgs) -> Result<String, ExitCode> {
     }
 }
 
-/// The rules the install `name` runs, compiled from its source file when that file
-/// still holds what was applied (its SHA-256 is the manifest's); an empty module when
-/// nothing is installed; why not otherwise.
+/// The rules the install `name` runs ([`crate::installed`]); an empty module when
+/// nothing is installed; why they cannot be had otherwise.
 fn installed_module(store: &Store, name: &str) -> Result<Module, String> {
-    let manifest = match store.manifest(name) {
-        Ok(Some(m)) => m,
-        Ok(None) => return Ok(Module::default()),
-        Err(e) => return Err(e.to_string()),
-    };
-    let path = Path::new(&manifest.source_file);
-    let text = std::fs::read(path)
-        .map_err(|e| format!("the installed source {}: {e}", manifest.source_file))?;
-    let sha: String = sha2::Sha256::digest(&text)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if sha != manifest.source_sha256 {
-        return Err(format!(
-            "{} changed since it was applied",
-            manifest.source_file
-        ));
+    Ok(crate::installed::read(store, name)?.map_or_else(Module::default, |i| i.compiled.module))
+}
+
+/// `sockc diff --installed NAME`'s OLD: the install's recorded rules and its snapshot.
+pub fn installed_side(
+    args: &crate::diff_cmd::DiffArgs,
+    name: &str,
+) -> Result<crate::diff_cmd::Old, ExitCode> {
+    check_name(name)?;
+    crate::privileges::require("diff --installed", crate::privileges::READ)?;
+    let store = open_store(&Target {
+        name: Some(name.to_string()),
+        bpffs: args.bpffs.clone(),
+        lock_timeout: args.lock_timeout,
+    })?;
+    install::recover(&store, Some(name)).map_err(fail)?;
+    match crate::installed::read(&store, name) {
+        Ok(Some(i)) => Ok(crate::diff_cmd::Old {
+            name: format!("installed {name}"),
+            module: i.compiled.module,
+            snapshot: i.manifest.snapshot,
+        }),
+        Ok(None) => Err(fail(InstallError::NotInstalled(name.to_string()))),
+        Err(why) => {
+            crate::json::sockc_error!("{why}");
+            Err(ExitCode::from(1))
+        }
     }
-    crate::build_deferred(path)
-        .map(|b| b.compiled.module)
-        .map_err(|_| format!("{} does not compile", manifest.source_file))
 }
 
 /// `sockc apply --json`: the plan and what became of it (docs/json.md); with
@@ -409,7 +414,7 @@ fn outcome_line(name: &str, dry_run: bool, report: &install::ApplyReport, change
 }
 
 /// The name to act on: the given one, or the only install there is.
-fn resolve_name(target: &Target, store: &Store) -> Result<String, ExitCode> {
+pub(crate) fn resolve_name(target: &Target, store: &Store) -> Result<String, ExitCode> {
     if let Some(n) = &target.name {
         check_name(n)?;
         return Ok(n.clone());

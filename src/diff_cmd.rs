@@ -12,11 +12,16 @@
 //! Nothing touches the kernel. Exit code 0 when no packet changes its verdict (even
 //! when text, sets or bytecode differ), 4 when some packet does (1 stays "rule
 //! errors").
+//!
+//! `diff --installed NAME NEW` takes OLD from the install: the rules its manifest
+//! records, compiled ([`crate::installed`], what `apply --dry-run` compares with), and
+//! the plan starts from its manifest's snapshot, as `apply` would.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::Args;
 use sockc_compiler::{
+    ir::Module,
     semdiff::{self, RenderOptions, SemDiff},
     Compiled,
 };
@@ -31,10 +36,24 @@ pub const MAX_LISTED: usize = 20;
 
 #[derive(Args)]
 pub struct DiffArgs {
-    /// the rule file taken as installed
+    /// the rule file taken as installed; with --installed, the only file: the one
+    /// that would replace the install
+    #[arg(value_name = "OLD")]
     pub old: PathBuf,
     /// the rule file that would replace it
-    pub new: PathBuf,
+    #[arg(value_name = "NEW", required_unless_present = "installed")]
+    pub new: Option<PathBuf>,
+    /// compare the one file given with what install NAME runs (the rules its manifest
+    /// records, as `sockc show NAME` prints them) instead of with a file
+    #[arg(long, value_name = "NAME", conflicts_with = "new")]
+    pub installed: Option<String>,
+    /// with --installed: where bpffs is mounted
+    #[arg(long, default_value = "/sys/fs/bpf", value_name = "PATH")]
+    pub bpffs: PathBuf,
+    /// with --installed: how long to wait for another sockc that holds the lock, in
+    /// seconds
+    #[arg(long, default_value = "60", value_name = "SECS")]
+    pub lock_timeout: u64,
     /// print the semantic diff and the plan as JSON on stdout (see docs/json.md)
     #[arg(short, long)]
     pub json: bool,
@@ -76,30 +95,72 @@ pub fn options(old: &str, new: &str) -> RenderOptions {
     }
 }
 
-pub fn run(args: &DiffArgs, old: &Compiled, new: &Compiled) -> ExitCode {
+/// The side a diff compares against: its name in the output, its rules, and the
+/// installed generation a plan starts from.
+pub struct Old {
+    pub name: String,
+    pub module: Module,
+    pub snapshot: Snapshot,
+}
+
+/// `sockc diff`: compiles both sides (OLD from the install with `--installed`), prints
+/// NEW's warnings once after the answer, and exits as [`run`] says.
+/// With `--installed`, `installed` is OLD, read by the caller
+/// (`apply_cmd::installed_side`).
+pub fn dispatch(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
+    let (old, new_file) = match installed {
+        Some(old) => (old, args.old.as_path()),
+        None => match crate::build_deferred(&args.old) {
+            Ok(b) => (
+                Old {
+                    name: args.old.display().to_string(),
+                    snapshot: Snapshot::of(&b.compiled),
+                    module: b.compiled.module,
+                },
+                args.new
+                    .as_deref()
+                    .expect("clap requires NEW without --installed"),
+            ),
+            Err(code) => return code,
+        },
+    };
+    let new = match crate::build_deferred(new_file) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    // NEW's warnings only, once, after the answer (in the document under --json,
+    // which is printed whole).
+    if args.json {
+        crate::print_diagnostics(&new.warnings, &new.name, &new.src);
+    }
+    let code = run(args, &old, &new_file.display().to_string(), &new.compiled);
+    if !args.json {
+        crate::print_diagnostics(&new.warnings, &new.name, &new.src);
+    }
+    code
+}
+
+pub fn run(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCode {
     let sem = semdiff::diff(&old.module, &new.module);
-    let (old_name, new_name) = (
-        args.old.display().to_string(),
-        args.new.display().to_string(),
-    );
+    let (old_name, new_name) = (old.name.as_str(), new_name);
     let details = args.details || args.bytecode;
     let text = if args.json {
-        let (plan, _, _) = plan_compiled(Some(&Snapshot::of(old)), new);
+        let (plan, _, _) = plan_compiled(Some(&old.snapshot), new);
         let mut v = plan.to_json();
-        v["semantic"] = semdiff::to_json(&sem, &options(&old_name, &new_name));
+        v["semantic"] = semdiff::to_json(&sem, &options(old_name, new_name));
         crate::json::emit(v);
         String::new()
     } else {
-        let mut text = semantic_text(&sem, &old_name, &new_name, args.summary);
+        let mut text = semantic_text(&sem, old_name, new_name, args.summary);
         if details || args.summary {
-            let (plan, _, _) = plan_compiled(Some(&Snapshot::of(old)), new);
+            let (plan, _, _) = plan_compiled(Some(&old.snapshot), new);
             if !args.summary {
                 text.push('\n');
             }
             text.push_str(&if args.summary {
-                plan.render_summary(&old_name, &new_name)
+                plan.render_summary(old_name, new_name)
             } else {
-                plan.render(&old_name, &new_name)
+                plan.render(old_name, new_name)
             });
         }
         text

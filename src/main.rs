@@ -28,8 +28,10 @@ mod apply_cmd;
 mod conventions;
 mod diff_cmd;
 mod import_cmd;
+mod installed;
 mod json;
 mod privileges;
+mod show_cmd;
 mod socket_cmd;
 mod stats_cmd;
 mod stdout;
@@ -249,6 +251,10 @@ enum Cmd {
     /// none, 4 some), and with --details the rules, set entries, bytecode and the plan
     /// an apply would follow
     Diff(diff_cmd::DiffArgs),
+    /// Print the rules an install runs, as a rule file, with its generation and the
+    /// check that the kernel runs what they compile to (exit 3 when it does not);
+    /// --stats puts each rule's counters beside it
+    Show(show_cmd::ShowArgs),
     /// Show what is installed, read back from the kernel: generation, source, hooks,
     /// program ids, attach modes, and every difference from the manifest (drift, exit 3)
     #[command(visible_alias = "list")]
@@ -433,6 +439,7 @@ fn json_schema(cmd: &Cmd) -> Option<&'static str> {
         Cmd::Apply(a) => (a.json, "sockc.apply/1"),
         Cmd::Diff(a) => (a.json, "sockc.diff/1"),
         Cmd::Status { json, .. } => (*json, "sockc.status/1"),
+        Cmd::Show(a) => (a.json, show_cmd::SCHEMA),
         Cmd::Stats(a) => (a.json, stats_cmd::SCHEMA),
         Cmd::Repair { json, .. } => (*json, "sockc.repair/1"),
         Cmd::Flush { json, .. } => (*json, "sockc.flush/1"),
@@ -485,21 +492,14 @@ fn run(cmd: Cmd) -> ExitCode {
             Ok((c, src)) => apply_cmd::run_apply(&args, &c, &src),
             Err(code) => code,
         },
-        Cmd::Diff(args) => match (build_deferred(&args.old), build_deferred(&args.new)) {
-            (Ok(old), Ok(new)) => {
-                // NEW's warnings only, once, after the answer (in the document under
-                // --json, which is printed whole).
-                if args.json {
-                    print_diagnostics(&new.warnings, &new.name, &new.src);
-                }
-                let code = diff_cmd::run(&args, &old.compiled, &new.compiled);
-                if !args.json {
-                    print_diagnostics(&new.warnings, &new.name, &new.src);
-                }
-                code
-            }
-            (Err(code), _) | (_, Err(code)) => code,
+        Cmd::Diff(args) => match &args.installed {
+            Some(name) => match apply_cmd::installed_side(&args, name) {
+                Ok(old) => diff_cmd::dispatch(&args, Some(old)),
+                Err(code) => code,
+            },
+            None => diff_cmd::dispatch(&args, None),
         },
+        Cmd::Show(args) => show_cmd::run(&args),
         Cmd::Status { target, json, deep } => apply_cmd::run_status(&target, json, deep),
         Cmd::Repair { target, json } => apply_cmd::run_repair(&target, json),
         Cmd::Stats(args) => stats_cmd::run(&args),

@@ -79,6 +79,7 @@ pub mod output;
 pub mod sema;
 pub mod semdiff;
 pub mod space;
+pub mod standalone;
 pub mod syntax;
 
 pub use driver::{compile, Compiled, Options};

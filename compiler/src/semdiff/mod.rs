@@ -34,7 +34,8 @@
 //! change) and steps 3–4 compute first match, box by box, with the same region
 //! algebra the anomaly lints use (no sampling, no approximation). Its cost is that
 //! of the candidates: the rules that overlap `C`, times the boxes of `C` that they
-//! split. A partition that would fragment past [`MAX_BOXES`] boxes stops with
+//! split (each rule finds the boxes it may meet by their bounds, column by column,
+//! before any exact test: `walk::Live`). A partition that would fragment past [`MAX_BOXES`] boxes stops with
 //! [`TooFragmented`] for that block, which is reported, never taken as "no change".
 //!
 //! A redirect to a socket nothing is registered for drops; the diff compares the

@@ -41,6 +41,7 @@ mod recover;
 mod register;
 mod repair;
 mod sets;
+mod shown;
 mod slot_registry;
 pub mod sockmap_names;
 mod status;
@@ -55,6 +56,7 @@ pub use counters::reset_counters;
 pub use recover::{flush, recover, Flushed, Recovery};
 pub use register::{register, unregister, Registered, Source};
 pub use repair::{repair, Repaired};
+pub use shown::{check_programs, ProgramCheck};
 pub use slot_registry::{slots, How, Registration, SlotState, SlotStatus};
 pub use status::{
     installed_names, stats, status, Cleaned, HookStatus, RuleStats, Status, StatusOptions,

@@ -89,6 +89,12 @@ fn sha256_hex(s: &str) -> String {
         .collect()
 }
 
+/// The rule text the manifest keeps: the applied source with its `file` sets written
+/// out, so that it compiles on its own.
+fn recorded_source(req: &ApplyRequest<'_>) -> String {
+    sockc_compiler::standalone::sets_written_out(req.source, &req.compiled.module)
+}
+
 /// Installs `req.compiled` under `req.name` in `store`; see the module docs. Then
 /// (not on a dry run) registers every declared socket whose slot is empty and that is
 /// found bound to its address, and says which are still missing.
@@ -185,6 +191,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
             store.write_manifest(&Manifest {
                 source_file: req.source_file.to_string(),
                 source_sha256: sha256_hex(req.source),
+                source_text: Some(recorded_source(req)),
                 snapshot: new_snapshot,
                 ..old
             })?;
@@ -311,6 +318,7 @@ fn update_in_place(
         generation: old.generation + 1,
         source_file: req.source_file.to_string(),
         source_sha256: sha256_hex(req.source),
+        source_text: Some(recorded_source(req)),
         applied_unix: now_unix(),
         snapshot,
         ..old.clone()
@@ -479,6 +487,7 @@ fn install_generation(
         programs: loaded_programs(&obj)?,
         snapshot,
         socket_slots,
+        source_text: Some(recorded_source(req)),
     };
     reconcile::inherit_attachments(old.as_ref(), &mut target);
 

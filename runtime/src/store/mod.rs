@@ -195,6 +195,11 @@ pub struct Manifest {
     /// `install::slot_registry`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub socket_slots: std::collections::BTreeMap<String, u32>,
+    /// The rule text as applied, with `file` sets written out
+    /// (`sockc_compiler::standalone`): what `sockc show` prints and what
+    /// `diff --installed` compiles. `None` in manifests written before sockc kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_text: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

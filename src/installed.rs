@@ -1,0 +1,77 @@
+//! The rules an install runs, read back for `show`, `diff --installed` and `apply
+//! --dry-run`: the text its manifest records (the applied source with `file` sets
+//! written out, `sockc_compiler::standalone`), compiled as `apply` compiles.
+//!
+//! Invariant: the text is the manifest's own, never a file that may have changed
+//! since; only a manifest of an older sockc, which records no text, falls back to its
+//! source file, and then only while that file's SHA-256 is still the manifest's.
+
+use std::path::Path;
+
+use sha2::Digest;
+use sockc_compiler::{driver, sema, Compiled};
+use sockc_runtime::store::{Manifest, Store};
+
+/// An install's manifest, its rule text and that text compiled.
+pub struct Installed {
+    pub manifest: Manifest,
+    pub text: String,
+    pub compiled: Compiled,
+}
+
+/// Install `name`'s rules (`None`: nothing is installed under it); why they cannot be
+/// had otherwise.
+pub fn read(store: &Store, name: &str) -> Result<Option<Installed>, String> {
+    let manifest = match store.manifest(name) {
+        Ok(Some(m)) => m,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let text = match &manifest.source_text {
+        Some(t) => t.clone(),
+        None => source_file_text(&manifest)?,
+    };
+    let base = Path::new(&manifest.source_file).parent();
+    let opts = driver::Options {
+        sema: sema::Options {
+            base_dir: base.map(Path::to_path_buf),
+            set_dirs: crate::settings().set_dirs.clone(),
+            limits: crate::settings().limits,
+        },
+        opt: Default::default(),
+    };
+    let (compiled, _) = sockc_compiler::compile(&text, &opts);
+    let compiled = compiled.ok_or_else(|| {
+        format!(
+            "the rules install `{name}` records (from {}) do not compile",
+            manifest.source_file
+        )
+    })?;
+    Ok(Some(Installed {
+        manifest,
+        text,
+        compiled,
+    }))
+}
+
+/// The source file a manifest without recorded text names, if it still holds what
+/// was applied.
+fn source_file_text(m: &Manifest) -> Result<String, String> {
+    let bytes = std::fs::read(&m.source_file).map_err(|e| {
+        format!(
+            "install `{}` was applied by an older sockc, which kept no copy of its rules, and its source {} cannot be read: {e}",
+            m.name, m.source_file
+        )
+    })?;
+    let sha: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if sha != m.source_sha256 {
+        return Err(format!(
+            "install `{}` was applied by an older sockc, which kept no copy of its rules, and {} changed since it was applied",
+            m.name, m.source_file
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", m.source_file))
+}
