@@ -50,6 +50,8 @@ pub const TRIES: usize = 4;
 const KEY: i16 = FIB - 24;
 const VALUE: i16 = KEY - 8;
 const _: () = assert!(VALUE >= -512);
+/// The lowest stack byte the packet hooks' scratch areas use (this one is the lowest).
+pub(crate) const SCRATCH_BOTTOM: i16 = VALUE;
 
 /// Emits one `limit` test: a packet that fits the bucket (with `over`: one that does
 /// not) goes on, any other goes to `fail`.

@@ -23,8 +23,9 @@ use super::{
 use crate::hooks::NF_CTX;
 
 /// `struct bpf_dynptr` (16 bytes, 8-aligned) on the stack, below everything the rule
-/// walk, the classifier keys, socket tuples and ct options use (`FLOW - 120`).
-const DYNPTR: i16 = flow::FLOW - 136;
+/// walk, the classifier keys, socket tuples, ct options, the route lookup and the limit
+/// keys use, so no construct a netfilter hook may later allow can overwrite it.
+const DYNPTR: i16 = crate::bpf::limit::SCRATCH_BOTTOM - 16;
 /// The slice buffers: used only when the skb's bytes are not linear.
 const L3_BUF: i16 = DYNPTR - 40;
 const L4_BUF: i16 = L3_BUF - 24;
@@ -311,8 +312,9 @@ mod tests {
     /// The stack the prologue uses lies below everything else on the frame, inside it.
     #[test]
     fn scratch_lies_below_the_other_scratch_areas() {
-        assert!(DYNPTR + 16 <= crate::bpf::socket::TUPLE - 16);
+        const { assert!(DYNPTR + 16 <= crate::bpf::limit::SCRATCH_BOTTOM) };
+        const { assert!(DYNPTR + 16 <= crate::bpf::socket::TUPLE - 16) };
         assert_eq!(DYNPTR % 8, 0, "a dynptr is 8-aligned");
-        assert!(EXT_BUF >= -512);
+        const { assert!(EXT_BUF >= -512) };
     }
 }

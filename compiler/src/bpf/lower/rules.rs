@@ -78,6 +78,18 @@ pub(super) trait Redirect {
     fn before_exit(&mut self, _b: &mut CodeBuffer) {}
 }
 
+/// The contexts without a redirect to a socket or an answer (sema lets neither through
+/// there): netfilter hooks, whose programs can only accept or drop.
+pub(super) struct NoRedirect;
+
+impl Redirect for NoRedirect {
+    fn redirect(&mut self, _: &mut CodeBuffer, _: &Module, _: SockId, _: Label) {
+        unreachable!("sema lets `redirect ... to sock` through only in sk_lookup blocks")
+    }
+
+    fn finish(&mut self, _: &mut CodeBuffer, _: Label) {}
+}
+
 /// Emits the program's steps, default and count-and-exit tail after a prologue that
 /// left the context in `r6` and the flow record filled; returns the finished code.
 pub(super) fn emit(
