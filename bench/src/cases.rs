@@ -1,6 +1,8 @@
 //! The rule sets `sockc bench` measures: ten rules of its own and the ClassBench sets
 //! converted to rule files (rule *i* = filter *i*, actions alternating, default drop),
-//! each with the packets measured on it and the destination prefixes of its baseline.
+//! each with the packets measured on it and the destination prefixes of its baseline;
+//! a set may also be measured carried over to IPv6 ([`Family::V6`], same rules and
+//! packets with mapped addresses).
 //!
 //! Per set three packets: one the first rules decide (early: the trace header decided
 //! by the lowest-numbered filter the trace hits), one the last rules decide (late: the
@@ -14,6 +16,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use crate::ipv6_cases;
 use sockc_testkit::{
     classbench::{self, ActionPolicy, ConvertOptions, Filter, TraceHeader},
     packet::{PacketSpec, L4},
@@ -28,16 +31,32 @@ pub struct Case {
     pub packets: Vec<(&'static str, Option<PacketSpec>)>,
     /// The baseline's destination prefixes ([`baseline_source`]).
     pub dsts: Vec<String>,
+    pub family: Family,
 }
 
 /// The ten-rule set and, from the ClassBench directory, every set of `sets` at every
-/// size of `sizes`; a set that cannot be read is skipped, saying why on stderr.
-pub fn all(classbench: Option<&Path>, sets: &[String], sizes: &[usize]) -> Vec<Case> {
+/// size of `sizes`, then every set of `v6_sets` carried over to IPv6
+/// ([`crate::ipv6_cases`]) at every size; a set that cannot be read is skipped, saying
+/// why on stderr.
+pub fn all(
+    classbench: Option<&Path>,
+    sets: &[String],
+    v6_sets: &[String],
+    sizes: &[usize],
+) -> Vec<Case> {
     let mut cases = vec![ten_rules()];
     let dir = classbench_dir(classbench, Path::new(""));
+    let wanted = sets
+        .iter()
+        .map(|s| (s, Family::V4))
+        .chain(v6_sets.iter().map(|s| (s, Family::V6)));
+    let wanted: Vec<_> = wanted.collect();
     for &size in sizes {
-        for set in sets {
-            match dir.as_deref().map(|d| classbench_case(d, set, size)) {
+        for &(set, family) in &wanted {
+            match dir
+                .as_deref()
+                .map(|d| classbench_case(d, set, size, family))
+            {
                 Some(Ok(c)) => cases.push(c),
                 Some(Err(e)) => eprintln!("sockc bench: {set}_{size}: skipped: {e}"),
                 None => eprintln!("sockc bench: no ClassBench directory found"),
@@ -45,6 +64,22 @@ pub fn all(classbench: Option<&Path>, sets: &[String], sizes: &[usize]) -> Vec<C
         }
     }
     cases
+}
+
+/// The address family a ClassBench set is measured in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    /// Carried over by [`crate::ipv6_cases`].
+    V6,
+}
+
+/// The name of a ClassBench case: `acl1_1000`, or `acl1_1000 IPv6`.
+pub fn case_name(set: &str, size: usize, family: Family) -> String {
+    match family {
+        Family::V4 => format!("{set}_{size}"),
+        Family::V6 => format!("{set}_{size} IPv6"),
+    }
 }
 
 /// The ClassBench directory: `arg`, `$SOCKC_CLASSBENCH_DIR`, the shared data beside
@@ -92,10 +127,11 @@ fn ten_rules() -> Case {
             ("never", Some(pkt(200, 80))),
         ],
         dsts: vec!["192.0.2.0/24".into()],
+        family: Family::V4,
     }
 }
 
-fn classbench_case(dir: &Path, set: &str, size: usize) -> Result<Case, String> {
+fn classbench_case(dir: &Path, set: &str, size: usize, family: Family) -> Result<Case, String> {
     let read = |suffix: &str| {
         let p = dir.join(format!("{set}_{size}.rules{suffix}"));
         std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
@@ -104,14 +140,21 @@ fn classbench_case(dir: &Path, set: &str, size: usize) -> Result<Case, String> {
     let headers = classbench::parse_trace(&read("_trace")?).map_err(|e| e.to_string())?;
     let expected =
         classbench::parse_expected(&read("_trace.expected")?).map_err(|e| e.to_string())?;
-    let source = classbench::to_sk(
-        &filters,
-        &ConvertOptions {
-            hook: "xdp on eth0".into(),
-            policy: ActionPolicy::Alternate,
-            default: "drop",
-        },
-    );
+    let source = match family {
+        Family::V4 => classbench::to_sk(
+            &filters,
+            &ConvertOptions {
+                hook: "xdp on eth0".into(),
+                policy: ActionPolicy::Alternate,
+                default: "drop",
+            },
+        ),
+        Family::V6 => ipv6_cases::to_sk(&filters, ActionPolicy::Alternate, "drop"),
+    };
+    let packet = |h: &TraceHeader| match family {
+        Family::V4 => h.packet(),
+        Family::V6 => ipv6_cases::packet(h),
+    };
     // Early and late: the trace headers decided by the first and the last filter
     // that any header hits.
     let decided: Vec<(usize, &TraceHeader)> = headers
@@ -122,25 +165,29 @@ fn classbench_case(dir: &Path, set: &str, size: usize) -> Result<Case, String> {
     let early = decided
         .iter()
         .min_by_key(|(i, _)| *i)
-        .map(|(_, h)| h.packet());
+        .map(|(_, h)| packet(h));
     let late = decided
         .iter()
         .max_by_key(|(i, _)| *i)
-        .map(|(_, h)| h.packet());
-    let never = never_matching(&filters).map(|h| h.packet());
+        .map(|(_, h)| packet(h));
+    let never = never_matching(&filters).map(|h| packet(&h));
     // Only prefixes of /8 and longer: the wide ones (`0.0.0.0/0`, `0.0.0.0/1` +
     // `128.0.0.0/1`) cover every other element, and the set (and its trie) would
     // shrink to them.
     let mut dsts: Vec<String> = filters
         .iter()
         .filter(|f| f.dst.prefix_len() >= 8)
-        .map(|f| f.dst.to_string())
+        .map(|f| match family {
+            Family::V4 => f.dst.to_string(),
+            Family::V6 => ipv6_cases::map_prefix(f.dst),
+        })
         .collect();
     dsts.sort();
     dsts.dedup();
     Ok(Case {
-        name: format!("{set}_{size}"),
+        name: case_name(set, size, family),
         rules: filters.len(),
+        family,
         source,
         packets: vec![("early", early), ("late", late), ("never", never)],
         dsts,
@@ -243,7 +290,10 @@ fn outside_wildcard_filters(filters: &[Filter]) -> Option<TraceHeader> {
 }
 
 /// The baseline: parse, one LPM lookup over the destinations, count.
-pub fn baseline_source(dsts: &[String]) -> String {
+pub fn baseline_source(dsts: &[String], family: Family) -> String {
+    if family == Family::V6 {
+        return ipv6_cases::baseline_source(dsts);
+    }
     format!(
         "set dsts = {{ {} }}\nxdp on eth0 {{\n    allow ip4 to @dsts\n    default allow\n}}\n",
         dsts.join(", ")

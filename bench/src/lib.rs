@@ -1,8 +1,9 @@
 //! sockc-bench: `sockc bench`, the benchmark of the compiled programs, in one run.
 //!
 //! Five Markdown tables, each printed as it is measured and all written to `-o`:
-//! -O0 against -O2 on a 10-rule set and the ClassBench sets, with a parse-plus-one-LPM
-//! baseline ([`rule_sets`], its cases from [`cases`]); the cost of a socket condition
+//! -O0 against -O2 on a 10-rule set and the ClassBench sets, in IPv4 and carried over
+//! to IPv6, with a parse-plus-one-LPM baseline ([`rule_sets`], its cases from [`cases`]
+//! and [`ipv6_cases`]); the cost of a socket condition
 //! per hook and protocol ([`socket_conditions`]); the IPv6 extension-header walk and
 //! `frag` per hook ([`ext_headers`]); sk_lookup steering per lookup against
 //! an SK_PASS-only and a tubular-style program ([`sk_lookup`], the latter built by
@@ -23,6 +24,7 @@
 
 mod cases;
 mod ext_headers;
+mod ipv6_cases;
 mod measure;
 mod peer;
 mod rule_sets;
@@ -49,6 +51,10 @@ pub struct BenchArgs {
     /// ClassBench seeds to run
     #[arg(long, value_delimiter = ',', default_value = "acl1,fw1,ipc1")]
     pub sets: Vec<String>,
+    /// ClassBench seeds also run carried over to IPv6 (a.b.c.d -> 2001:db8:ab:cd::,
+    /// /n -> /(32+n)); empty for none
+    #[arg(long, value_delimiter = ',', default_value = "acl1")]
+    pub v6_sets: Vec<String>,
     /// Rule counts to run
     #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
     pub sizes: Vec<usize>,
@@ -151,7 +157,13 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     }
     let rule_sets = !args.sockets_only && !args.sockmap_only;
     let cases = if rule_sets {
-        cases::all(args.classbench.as_deref(), &args.sets, &args.sizes)
+        let v6: Vec<String> = args
+            .v6_sets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect();
+        cases::all(args.classbench.as_deref(), &args.sets, &v6, &args.sizes)
     } else {
         Vec::new()
     };

@@ -26,7 +26,7 @@ use sockc_runtime::LoadedObject;
 use sockc_testkit::packet::PacketSpec;
 
 use crate::{
-    cases::{baseline_source, Case},
+    cases::{baseline_source, case_name, Case, Family},
     measure::{compile, kernel_ns, median, TestRuns},
 };
 
@@ -62,7 +62,11 @@ pub fn table(cases: &[Case], runs: TestRuns) -> String {
         for (label, level, src) in [
             ("-O0", OptLevel::O0, case.source.clone()),
             ("-O2", OptLevel::O2, case.source.clone()),
-            ("baseline", OptLevel::O0, baseline_source(&case.dsts)),
+            (
+                "baseline",
+                OptLevel::O0,
+                baseline_source(&case.dsts, case.family),
+            ),
         ] {
             let row = measure(&src, level, &case.packets, runs, label == "-O2");
             let line = format_row(&case.name, case.rules, label, &row);
@@ -318,18 +322,21 @@ fn ratios(summary: &[(String, Vec<Row>)]) -> String {
         }
         s.push_str(&format!("- {name}: {}\n", parts.join(", ")));
     }
-    for set in ["acl1", "fw1", "ipc1"] {
-        let find = |n: usize| {
-            summary
-                .iter()
-                .find(|(name, _)| *name == format!("{set}_{n}"))
-                .and_then(|(_, rows)| worst(&rows[1]))
-        };
-        if let (Some(small), Some(big)) = (find(1000), find(100000)) {
-            s.push_str(&format!(
-                "- {set}: -O2 slowest packet at 100k / at 1k {:.2}x\n",
-                big / small
-            ));
+    for family in [Family::V4, Family::V6] {
+        for set in ["acl1", "fw1", "ipc1"] {
+            let find = |n: usize| {
+                summary
+                    .iter()
+                    .find(|(name, _)| *name == case_name(set, n, family))
+                    .and_then(|(_, rows)| worst(&rows[1]))
+            };
+            if let (Some(small), Some(big)) = (find(1000), find(100000)) {
+                let label = case_name(set, 0, family).replace("_0", "");
+                s.push_str(&format!(
+                    "- {label}: -O2 slowest packet at 100k / at 1k {:.2}x\n",
+                    big / small
+                ));
+            }
         }
     }
     s

@@ -421,13 +421,9 @@ impl LoadedObject {
             let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
             let info = data.info().map_err(|e| err(MapFault::Aya(e)))?;
             let (key_len, value_len) = (info.key_size() as usize, info.value_size() as usize);
-            let entries = mc
-                .entries
-                .iter()
-                .map(|(k, v)| (k.as_str(), Some(v.as_str())));
-            let fault = |f: map_write::WriteFault| err(fill_fault(f, |i| &mc.entries[i]));
-            let packed = map_write::Packed::decode(entries, key_len, value_len).map_err(fault)?;
-            map_write::update(data.fd().as_fd(), &packed, "fill map").map_err(fault)?;
+            let fault = |f: map_write::WriteFault| err(fill_fault(f, &mc.entries));
+            map_write::check_sizes(&mc.entries, key_len, value_len).map_err(fault)?;
+            map_write::update(data.fd().as_fd(), &mc.entries, "fill map").map_err(fault)?;
         }
         Ok(())
     }
@@ -817,30 +813,30 @@ fn map_data(m: &Map) -> Option<&MapData> {
 /// `BPF_MAP_UPDATE_ELEM` with raw key and value bytes, checked against the map's
 /// key and value sizes first.
 /// What a failed fill says: the entry's text, as the metadata has it.
-fn fill_fault<'a>(
-    f: map_write::WriteFault,
-    entry: impl Fn(usize) -> &'a (String, String),
-) -> MapFault {
+fn fill_fault(f: map_write::WriteFault, entries: &sockc_compiler::bpf::maps::Entries) -> MapFault {
     use map_write::WriteFault;
+    let key = |i: usize| {
+        if i < entries.len() {
+            sockc_compiler::bpf::maps::hex(entries.key(i))
+        } else {
+            String::new()
+        }
+    };
     match f {
-        WriteFault::BadHex { index, key } => MapFault::BadHex {
-            what: if key { "key" } else { "value" },
-            text: if key {
-                &entry(index).0
-            } else {
-                &entry(index).1
-            }
-            .clone(),
+        // Packed entries are bytes already: no text to be wrong.
+        WriteFault::BadHex { index, .. } => MapFault::Insert {
+            key: key(index),
+            source: std::io::Error::other("not hex"),
         },
         WriteFault::Size { index, got, want } => MapFault::Insert {
-            key: entry(index).0.clone(),
+            key: key(index),
             source: std::io::Error::other(format!(
                 "entry is {}+{} bytes, map wants {}+{}",
                 got.0, got.1, want.0, want.1
             )),
         },
         WriteFault::Kernel { index, source } => MapFault::Insert {
-            key: entry(index).0.clone(),
+            key: key(index),
             source,
         },
     }

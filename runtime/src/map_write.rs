@@ -1,5 +1,5 @@
-//! Many raw entries written into, or deleted from, one map: decoded from the hex text
-//! of the metadata into one contiguous buffer, then written in batches of [`BATCH`]
+//! Many raw entries written into, or deleted from, one map: packed entries (the
+//! metadata's, or a set change's hex text decoded into one contiguous buffer) written in batches of [`BATCH`]
 //! elements (`BPF_MAP_UPDATE_BATCH`, `BPF_MAP_DELETE_BATCH`), one syscall per batch
 //! instead of one per element. A map kind whose kernel has no batch commands gets one
 //! update or delete per element, decided once per map by the first batch's answer.
@@ -11,7 +11,7 @@
 
 use std::{io, os::fd::BorrowedFd};
 
-use sockc_compiler::bpf::maps::unhex_into;
+use sockc_compiler::bpf::maps::{unhex_into, Entries};
 
 use crate::{fault::point, sys};
 
@@ -20,14 +20,8 @@ use crate::{fault::point, sys};
 /// still falls inside a large update.
 pub const BATCH: usize = 65_536;
 
-/// Entries decoded for one map: keys and values back to back, every key `key_len`
-/// bytes and every value `value_len` bytes.
-pub struct Packed {
-    pub key_len: usize,
-    pub value_len: usize,
-    keys: Vec<u8>,
-    values: Vec<u8>,
-}
+/// Entries for one map, packed: keys and values back to back ([`Entries`]).
+pub type Packed = Entries;
 
 /// Why an entry could not be decoded or written: the index of the element in the
 /// list given, and what went wrong.
@@ -45,66 +39,51 @@ pub enum WriteFault {
     Kernel { index: usize, source: io::Error },
 }
 
-impl Packed {
-    /// Decodes `(key, value)` hex pairs for a map of these sizes; a `value_len` of
-    /// zero takes no values (deletes).
-    pub fn decode<'a>(
-        entries: impl ExactSizeIterator<Item = (&'a str, Option<&'a str>)>,
-        key_len: usize,
-        value_len: usize,
-    ) -> Result<Packed, WriteFault> {
-        let n = entries.len();
-        let mut out = Packed {
-            key_len,
-            value_len,
-            keys: Vec::with_capacity(n * key_len),
-            values: Vec::with_capacity(n * value_len),
-        };
-        for (index, (k, v)) in entries.enumerate() {
-            if !unhex_into(k, &mut out.keys) {
-                return Err(WriteFault::BadHex { index, key: true });
-            }
-            if let Some(v) = v {
-                if !unhex_into(v, &mut out.values) {
-                    return Err(WriteFault::BadHex { index, key: false });
-                }
-            }
-            let value = v.map_or(0, |_| out.values.len() - index * value_len);
-            let key = out.keys.len() - index * key_len;
-            if key != key_len || (v.is_some() && value != value_len) {
-                return Err(WriteFault::Size {
-                    index,
-                    got: (key, value),
-                    want: (key_len, value_len),
-                });
-            }
+/// Decodes `(key, value)` hex pairs for a map of these sizes; a `value_len` of zero
+/// takes no values (deletes).
+pub fn decode<'a>(
+    entries: impl ExactSizeIterator<Item = (&'a str, Option<&'a str>)>,
+    key_len: usize,
+    value_len: usize,
+) -> Result<Packed, WriteFault> {
+    let n = entries.len();
+    let mut keys = Vec::with_capacity(n * key_len);
+    let mut values = Vec::with_capacity(n * value_len);
+    let mut sized_values = value_len;
+    for (index, (k, v)) in entries.enumerate() {
+        if !unhex_into(k, &mut keys) {
+            return Err(WriteFault::BadHex { index, key: true });
         }
-        Ok(out)
-    }
-
-    /// `n` copies of one value for these keys (an array's removed entries go back to
-    /// zero).
-    pub fn with_value(keys: Packed, value: &[u8]) -> Packed {
-        let n = keys.len();
-        Packed {
-            key_len: keys.key_len,
-            value_len: value.len(),
-            keys: keys.keys,
-            values: value.repeat(n),
+        if let Some(v) = v {
+            if !unhex_into(v, &mut values) {
+                return Err(WriteFault::BadHex { index, key: false });
+            }
+        } else {
+            sized_values = 0;
+        }
+        let value = v.map_or(0, |_| values.len() - index * value_len);
+        let key = keys.len() - index * key_len;
+        if key != key_len || (v.is_some() && value != value_len) {
+            return Err(WriteFault::Size {
+                index,
+                got: (key, value),
+                want: (key_len, value_len),
+            });
         }
     }
+    Ok(Entries::from_parts(key_len, sized_values, keys, values).expect("sizes checked per entry"))
+}
 
-    pub fn len(&self) -> usize {
-        self.keys.len() / self.key_len.max(1)
+/// `entries` checked against a map's key and value sizes.
+pub fn check_sizes(entries: &Entries, key_len: usize, value_len: usize) -> Result<(), WriteFault> {
+    if entries.is_empty() || (entries.key_len(), entries.value_len()) == (key_len, value_len) {
+        return Ok(());
     }
-
-    fn key(&self, i: usize) -> &[u8] {
-        &self.keys[i * self.key_len..(i + 1) * self.key_len]
-    }
-
-    fn value(&self, i: usize) -> &[u8] {
-        &self.values[i * self.value_len..(i + 1) * self.value_len]
-    }
+    Err(WriteFault::Size {
+        index: 0,
+        got: (entries.key_len(), entries.value_len()),
+        want: (key_len, value_len),
+    })
 }
 
 /// Writes every entry of `p` into `map` (`BPF_ANY`); `what` names the step at each
@@ -116,9 +95,8 @@ pub fn update(map: BorrowedFd<'_>, p: &Packed, what: &str) -> Result<(), WriteFa
         let end = (at + BATCH).min(p.len());
         point(what);
         if batched {
-            let keys = &p.keys[at * p.key_len..end * p.key_len];
-            let values = &p.values[at * p.value_len..end * p.value_len];
-            match sys::map_update_batch(map, keys, values, p.key_len) {
+            let (keys, values) = (p.keys(at, end), p.values(at, end));
+            match sys::map_update_batch(map, keys, values, p.key_len()) {
                 Ok(_) => {
                     at = end;
                     continue;
@@ -149,8 +127,8 @@ pub fn delete(map: BorrowedFd<'_>, p: &Packed, what: &str) -> Result<(), WriteFa
         let end = (at + BATCH).min(p.len());
         point(what);
         if batched {
-            let keys = &p.keys[at * p.key_len..end * p.key_len];
-            match sys::map_delete_batch(map, keys, p.key_len) {
+            let keys = p.keys(at, end);
+            match sys::map_delete_batch(map, keys, p.key_len()) {
                 Ok(_) => {
                     at = end;
                     continue;

@@ -17,7 +17,7 @@ use sockc_compiler::{
     bpf::{
         buffer::{Code, CodeBuffer, Label},
         insn::{op, Cond, Insn, Reg, Size},
-        maps::{hex, BtfType, MapContents, MapDef},
+        maps::{hex, BtfType, Entries, MapContents, MapDef},
     },
     hooks::HookKind,
     metadata::{Metadata, ProgramMeta, METADATA_FORMAT},
@@ -290,10 +290,14 @@ fn metadata(bs: &[Binding]) -> Metadata {
         }],
         map_contents: vec![MapContents {
             map: BINDINGS_MAP.into(),
-            entries: bs
-                .iter()
-                .map(|b| (tubular_key(b), tubular_value(b)))
-                .collect(),
+            entries: {
+                let pairs: Vec<(String, String)> = bs
+                    .iter()
+                    .map(|b| (tubular_key(b), tubular_value(b)))
+                    .collect();
+                Entries::from_hex_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .expect("keys and values of one size")
+            },
         }],
         counters: 1,
         tables: Vec::new(),

@@ -25,6 +25,8 @@ use crate::{
     syntax::ast::Family,
 };
 
+pub use super::entries::{hex, unhex, unhex_into, Entries};
+
 /// Name of the per-CPU counters map (the name lives with the emitters that bump it).
 pub use super::emit::COUNTERS_MAP;
 
@@ -240,8 +242,8 @@ impl MapDef {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapContents {
     pub map: String,
-    /// (key, value) as lowercase hex.
-    pub entries: Vec<(String, String)>,
+    /// (key, value), packed ([`Entries`]).
+    pub entries: Entries,
 }
 
 /// The contents of a classifier's table map: `stored` bytes at `offset` of
@@ -582,13 +584,13 @@ fn add_port_bitmaps(out: &mut MapLayout, module: &Module) {
         max_entries: ports.len() as u32,
         flags: 0,
     });
+    let mut entries = Entries::with_capacity(4, PORT_BITMAP, ports.len());
+    for (i, list) in ports.iter().enumerate() {
+        entries.push(&(i as u32).to_le_bytes(), &port_bitmap(list));
+    }
     out.contents.push(MapContents {
         map: PORTS_MAP.into(),
-        entries: ports
-            .iter()
-            .enumerate()
-            .map(|(i, list)| (hex(&(i as u32).to_le_bytes()), hex(&port_bitmap(list))))
-            .collect(),
+        entries,
     });
 }
 
@@ -670,13 +672,13 @@ fn add_log_maps(out: &mut MapLayout, module: &Module, slot_maps: u32) {
         max_entries: slot_maps,
         flags: 0,
     });
+    let mut entries = Entries::with_capacity(4, 4, module.logs.len());
+    for (slot, rate) in &module.logs {
+        entries.push(&slot.to_le_bytes(), &rate.to_le_bytes());
+    }
     out.contents.push(MapContents {
         map: log::LOG_LIMITS_MAP.into(),
-        entries: module
-            .logs
-            .iter()
-            .map(|(slot, rate)| (hex(&slot.to_le_bytes()), hex(&rate.to_le_bytes())))
-            .collect(),
+        entries,
     });
     out.defs.push(MapDef {
         name: log::LOG_STATE_MAP.into(),
@@ -725,18 +727,36 @@ fn used_sets(module: &Module) -> std::collections::BTreeSet<SetId> {
 /// An address set's LPM tries, one per family it has elements of, with their entries.
 fn add_address_set(out: &mut MapLayout, module: &Module, set: SetId) {
     let s = &module.sets[set];
-    let families: [(Family, PrefixList); 2] = [
+    // Keys `{u32 prefixlen (little endian); address}`, every value 1.
+    let lpm = |n: usize, addr_len: usize, prefixes: &mut dyn Iterator<Item = (u8, &[u8])>| {
+        let mut entries = Entries::with_capacity(4 + addr_len, 1, n);
+        let mut key = Vec::with_capacity(4 + addr_len);
+        for (plen, addr) in prefixes {
+            key.clear();
+            key.extend_from_slice(&u32::from(plen).to_le_bytes());
+            key.extend_from_slice(addr);
+            entries.push(&key, &[1]);
+        }
+        entries
+    };
+    let v4: Vec<[u8; 4]> = s.v4.iter().map(|n| n.network().octets()).collect();
+    let v6: Vec<[u8; 16]> = s.v6.iter().map(|n| n.network().octets()).collect();
+    let families = [
         (
             Family::V4,
-            s.v4.iter()
-                .map(|n| (n.prefix_len(), n.network().octets().to_vec()))
-                .collect(),
+            lpm(
+                v4.len(),
+                4,
+                &mut s.v4.iter().zip(&v4).map(|(n, a)| (n.prefix_len(), &a[..])),
+            ),
         ),
         (
             Family::V6,
-            s.v6.iter()
-                .map(|n| (n.prefix_len(), n.network().octets().to_vec()))
-                .collect(),
+            lpm(
+                v6.len(),
+                16,
+                &mut s.v6.iter().zip(&v6).map(|(n, a)| (n.prefix_len(), &a[..])),
+            ),
         ),
     ];
     for (family, entries) in families {
@@ -752,17 +772,7 @@ fn add_address_set(out: &mut MapLayout, module: &Module, set: SetId) {
             max_entries: set_capacity(entries.len()),
             flags: BPF_F_NO_PREALLOC,
         });
-        out.contents.push(MapContents {
-            map: name,
-            entries: entries
-                .into_iter()
-                .map(|(plen, addr)| {
-                    let mut key = u32::from(plen).to_le_bytes().to_vec();
-                    key.extend(addr);
-                    (hex(&key), "01".to_string())
-                })
-                .collect(),
-        });
+        out.contents.push(MapContents { map: name, entries });
     }
 }
 
@@ -787,47 +797,7 @@ fn lpm_key_type(family: Family) -> BtfType {
     }
 }
 
-/// (prefix length, network-order address bytes).
-type PrefixList = Vec<(u8, Vec<u8>)>;
-
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex(&sha2::Sha256::digest(bytes))
-}
-
-/// Lowercase hex, the text form of map keys and values in [`MapContents`].
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
-}
-
-/// The inverse of [`hex`]; `None` for text that is not pairs of hex digits.
-pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() / 2);
-    unhex_into(s, &mut out).then_some(out)
-}
-
-/// [`unhex`] appending to `out` (a million set entries decode into one buffer, not a
-/// million vectors); false, with `out` partly extended, for text that is not pairs of
-/// hex digits.
-pub fn unhex_into(s: &str, out: &mut Vec<u8>) -> bool {
-    fn digit(c: u8) -> Option<u8> {
-        (c as char).to_digit(16).map(|d| d as u8)
-    }
-    let bytes = s.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
-        return false;
-    }
-    for pair in bytes.chunks_exact(2) {
-        match (digit(pair[0]), digit(pair[1])) {
-            (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
-            _ => return false,
-        }
-    }
-    true
 }

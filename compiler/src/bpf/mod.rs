@@ -18,6 +18,7 @@ pub mod buffer;
 pub mod classify;
 pub(crate) mod ct;
 pub(crate) mod emit;
+pub mod entries;
 pub mod ext6;
 pub mod flow;
 pub mod insn;

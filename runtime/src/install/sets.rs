@@ -10,13 +10,10 @@
 //! read); an array's every index exists, so an index the manifest does not list must
 //! hold zeros, as a fresh array has it.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    os::fd::AsFd,
-};
+use std::{collections::HashSet, os::fd::AsFd};
 
 use aya::maps::{MapData, MapType};
-use sockc_compiler::bpf::maps::{hex, unhex_into, MapContents};
+use sockc_compiler::bpf::maps::{unhex, Entries, MapContents};
 
 use super::InstallError;
 use crate::map_write;
@@ -54,11 +51,12 @@ pub(super) fn drift(store: &Store, m: &Manifest) -> SetDrift {
             }
         };
         for c in set_changes(std::slice::from_ref(&live), std::slice::from_ref(want)) {
-            let (missing, changed): (Vec<_>, Vec<_>) = c.added_raw.iter().partition(|(k, _)| {
-                live.entries
-                    .binary_search_by(|(l, _)| l.as_str().cmp(k.as_str()))
-                    .is_err()
-            });
+            let live_keys: std::collections::HashSet<&[u8]> =
+                live.entries.iter().map(|(k, _)| k).collect();
+            let (missing, changed): (Vec<_>, Vec<_>) = c
+                .added_raw
+                .iter()
+                .partition(|(k, _)| unhex(k).is_none_or(|k| !live_keys.contains(k.as_slice())));
             out.lines.push(format!(
                 "set map {}: {} entries missing, {} with another value, {} not in the manifest",
                 c.map,
@@ -93,19 +91,8 @@ pub(super) fn drift_quick(store: &Store, m: &Manifest) -> Vec<String> {
             .chunks_exact(key_len.max(1))
             .zip(values.chunks_exact(value_len.max(1)));
         let (live_count, live_digest) = digest(live);
-        let mut bytes = Vec::new();
-        let mut decoded = Vec::with_capacity(want.entries.len());
-        for (k, v) in &want.entries {
-            bytes.clear();
-            if !(unhex_into(k, &mut bytes) && unhex_into(v, &mut bytes)) {
-                return None;
-            }
-            decoded.push(entry_hash(&bytes[..k.len() / 2], &bytes[k.len() / 2..]));
-        }
-        let want_digest = decoded.iter().fold((0u64, 0u64), |a, h| {
-            (a.0.wrapping_add(h.0), a.1.wrapping_add(h.1))
-        });
-        Some(live_count == want.entries.len() && live_digest == want_digest)
+        let (want_count, want_digest) = digest(want.entries.iter());
+        Some(live_count == want_count && live_digest == want_digest)
     };
     if m.snapshot
         .map_contents
@@ -137,19 +124,17 @@ fn digest<'a>(entries: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> (usize, (u
     })
 }
 
-/// The entries of `map` as the manifest lists them (hex key and value). For an
-/// array, the indexes that hold something other than zeros, and those the manifest
-/// lists.
+/// The entries of `map` as the manifest lists them. For an array, the indexes that
+/// hold something other than zeros, and those the manifest lists.
 fn read_contents(map: &MapData, want: &MapContents) -> Result<MapContents, String> {
     let info = map.info().map_err(|e| e.to_string())?;
     let (key_len, value_len) = (info.key_size() as usize, info.value_size() as usize);
     let is_array = matches!(info.map_type(), Ok(MapType::Array));
-    let listed: BTreeSet<&str> = want.entries.iter().map(|(k, _)| k.as_str()).collect();
-    let mut entries = BTreeMap::new();
+    let listed: HashSet<&[u8]> = want.entries.iter().map(|(k, _)| k).collect();
+    let mut entries = Entries::with_capacity(key_len, value_len, want.entries.len());
     let mut keep = |k: &[u8], v: &[u8]| {
-        let k_hex = hex(k);
-        if !is_array || v.iter().any(|b| *b != 0) || listed.contains(k_hex.as_str()) {
-            entries.insert(k_hex, hex(v));
+        if !is_array || v.iter().any(|b| *b != 0) || listed.contains(k) {
+            entries.push(k, v);
         }
     };
     let fd = map.fd().as_fd();
@@ -176,7 +161,7 @@ fn read_contents(map: &MapData, want: &MapContents) -> Result<MapContents, Strin
     }
     Ok(MapContents {
         map: want.map.clone(),
-        entries: entries.into_iter().collect(),
+        entries,
     })
 }
 
@@ -200,7 +185,7 @@ pub(super) fn update_sets(
             .added_raw
             .iter()
             .map(|(k, v)| (k.as_str(), Some(v.as_str())));
-        let packed = map_write::Packed::decode(entries, key_len, value_len)
+        let packed = map_write::decode(entries, key_len, value_len)
             .map_err(|f| write_fault(f, &change.map, "insert", &change.added_raw))?;
         let what = format!("insert into {}", change.map);
         map_write::update(map.fd().as_fd(), &packed, &what)
@@ -211,12 +196,12 @@ pub(super) fn update_sets(
         let (key_len, value_len, array) = sizes(&map, &change.map)?;
         let fault = |f| write_fault(f, &change.map, "remove", &change.removed_raw);
         let keys = change.removed_raw.iter().map(|(k, _)| (k.as_str(), None));
-        let keys = map_write::Packed::decode(keys, key_len, value_len).map_err(fault)?;
+        let keys = map_write::decode(keys, key_len, value_len).map_err(fault)?;
         let what = format!("remove from {}", change.map);
         // An array's elements always exist (the kernel refuses to delete one): a
         // removed entry goes back to zero, as a fresh map has it.
         if array {
-            let zeros = map_write::Packed::with_value(keys, &vec![0u8; value_len]);
+            let zeros = keys.with_value(&vec![0u8; value_len]);
             map_write::update(map.fd().as_fd(), &zeros, &what).map_err(fault)?;
         } else {
             map_write::delete(map.fd().as_fd(), &keys, &what).map_err(fault)?;

@@ -27,7 +27,9 @@ use similar::{
 };
 
 use sockc_compiler::{
-    bpf::maps::{unhex, DurableMap, MapContents, MapDef, Sizing, COUNTERS_MAP, PORTS_MAP},
+    bpf::maps::{
+        hex, unhex, DurableMap, Entries, MapContents, MapDef, Sizing, COUNTERS_MAP, PORTS_MAP,
+    },
     driver::Refit,
     hooks::HookKind,
     ir::slots::InstalledSlots,
@@ -193,7 +195,7 @@ pub struct SetChange {
     /// `key => value` for maps that are not sets.
     pub added: Vec<String>,
     pub removed: Vec<String>,
-    /// (key, value) as lowercase hex, as in [`MapContents`].
+    /// (key, value) as lowercase hex.
     pub added_raw: Vec<(String, String)>,
     pub removed_raw: Vec<(String, String)>,
 }
@@ -412,10 +414,11 @@ pub fn describe_entry(map: &str, key: &str, value: &str) -> String {
 
 /// What turns the contents `old` into `new`, map by map: entries to add (or whose
 /// value changes) and keys to remove. Also what rewrites a set map that was changed
-/// behind sockc's back (`old` read from the kernel).
+/// behind sockc's back (`old` read from the kernel). Keys are unique within a map's
+/// contents (the compiler writes each once, the kernel holds each once), so the
+/// entries both lists begin and end with alike are in both and left out before any
+/// hashing: adding one element to a large set hashes nothing but the neighbourhood.
 pub(crate) fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetChange> {
-    type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-    type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
     let old_by_name: HashMap<&str, &MapContents> =
         old.iter().map(|m| (m.map.as_str(), m)).collect();
     let new_by_name: HashMap<&str, &MapContents> =
@@ -428,33 +431,15 @@ pub(crate) fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetCh
             let mut seen = HashSet::new();
             move |n| seen.insert(*n)
         });
-    let no_entries: &[(String, String)] = &[];
+    let none = Entries::default();
     let mut changes = Vec::new();
     for name in names {
-        let old_entries = old_by_name.get(name).map_or(no_entries, |m| &m.entries);
-        let new_entries = new_by_name.get(name).map_or(no_entries, |m| &m.entries);
+        let old_entries = old_by_name.get(name).map_or(&none, |m| &m.entries);
+        let new_entries = new_by_name.get(name).map_or(&none, |m| &m.entries);
         if old_entries == new_entries {
             continue;
         }
-        let old_values: FastMap<&str, &str> = old_entries
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let new_keys: FastSet<&str> = new_entries.iter().map(|(k, _)| k.as_str()).collect();
-        let mut listed = FastSet::default();
-        let added_raw: Vec<(String, String)> = new_entries
-            .iter()
-            .filter(|(k, v)| old_values.get(k.as_str()) != Some(&v.as_str()))
-            .filter(|(k, _)| listed.insert(k.as_str()))
-            .cloned()
-            .collect();
-        let mut listed = FastSet::default();
-        let removed_raw: Vec<(String, String)> = old_entries
-            .iter()
-            .filter(|(k, _)| !new_keys.contains(k.as_str()))
-            .filter(|(k, _)| listed.insert(k.as_str()))
-            .cloned()
-            .collect();
+        let (added_raw, removed_raw) = entry_changes(old_entries, new_entries);
         if added_raw.is_empty() && removed_raw.is_empty() {
             continue;
         }
@@ -472,6 +457,47 @@ pub(crate) fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetCh
         });
     }
     changes
+}
+
+/// A `(key, value)` entry as lowercase hex.
+type HexPair = (String, String);
+
+/// Raw entries ([`SetChange::added_raw`]) of `new` that `old` lacks or holds with
+/// another value, and of `old` whose keys `new` lacks, each listed once.
+fn entry_changes(old: &Entries, new: &Entries) -> (Vec<HexPair>, Vec<HexPair>) {
+    type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+    type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+    let same = |a: (&[u8], &[u8]), b: (&[u8], &[u8])| a == b;
+    let head = old
+        .iter()
+        .zip(new.iter())
+        .take_while(|(a, b)| same(*a, *b))
+        .count();
+    let tail = (old.len() - head).min(new.len() - head);
+    let tail = (0..tail)
+        .take_while(|i| {
+            let (o, n) = (old.len() - 1 - i, new.len() - 1 - i);
+            same((old.key(o), old.value(o)), (new.key(n), new.value(n)))
+        })
+        .count();
+    let old_mid = (head..old.len() - tail).map(|i| (old.key(i), old.value(i)));
+    let new_mid = (head..new.len() - tail).map(|i| (new.key(i), new.value(i)));
+    let old_values: FastMap<&[u8], &[u8]> = old_mid.clone().collect();
+    let new_keys: FastSet<&[u8]> = new_mid.clone().map(|(k, _)| k).collect();
+    let hex_pair = |(k, v): (&[u8], &[u8])| (hex(k), hex(v));
+    let mut listed = FastSet::default();
+    let added = new_mid
+        .filter(|(k, v)| old_values.get(k) != Some(v))
+        .filter(|(k, _)| listed.insert(*k))
+        .map(hex_pair)
+        .collect();
+    let mut listed = FastSet::default();
+    let removed = old_mid
+        .filter(|(k, _)| !new_keys.contains(k))
+        .filter(|(k, _)| listed.insert(*k))
+        .map(hex_pair)
+        .collect();
+    (added, removed)
 }
 
 /// Counter slots of the rules two versions of a program share, aligned by text.
@@ -696,7 +722,13 @@ pub fn refit_of(old: &Snapshot) -> Refit {
 pub fn plan_compiled(old: Option<&Snapshot>, new: &Compiled) -> (Plan, Option<Compiled>, Snapshot) {
     let snapshot = Snapshot::of(new);
     let direct = plan(old, &snapshot);
-    let Some(old) = old.filter(|o| direct.has_changes() || o.tables != snapshot.tables) else {
+    // Refitting compiles the file again: not needed when the plan already updates in
+    // place and the tables are the installed ones (same code, same sizes, same slots),
+    // which is every change to set contents alone.
+    let Some(old) = old.filter(|o| {
+        let in_place = direct.maps_only && o.tables == snapshot.tables;
+        (direct.has_changes() || o.tables != snapshot.tables) && !in_place
+    }) else {
         return (direct, None, snapshot);
     };
     match new.refit(&refit_of(old)) {

@@ -551,10 +551,7 @@ fn a_refit_keeps_log_rates_with_their_rules() {
     let mut keys: Vec<u32> = limits
         .entries
         .iter()
-        .map(|(k, _)| {
-            let key = sockc_compiler::bpf::maps::unhex(k).expect("hex key");
-            u32::from_le_bytes(key.try_into().expect("a u32 key"))
-        })
+        .map(|(k, _)| u32::from_le_bytes(k.try_into().expect("a u32 key")))
         .collect();
     keys.sort();
     assert_eq!(keys, slots_of(&fitted));
@@ -619,4 +616,61 @@ fn the_same_file_again_after_an_update_in_place_changes_nothing() {
     let (p, _, kept) = plan_compiled(Some(&installed), &again);
     assert!(!p.has_changes(), "{}", p.render("a", "b"));
     assert_eq!(kept, installed, "the manifest keeps the installed slots");
+}
+
+/// The diff of two large lists of entries: an element added in the middle, one
+/// removed, one value changed, and the same entries in another order (nothing).
+#[test]
+fn entry_changes_find_the_change_inside_long_lists() {
+    use sockc_compiler::bpf::maps::Entries;
+    let list = |ids: &[u32], changed: Option<u32>| {
+        let mut e = Entries::with_capacity(4, 1, ids.len());
+        for &i in ids {
+            e.push(&i.to_le_bytes(), &[if Some(i) == changed { 2 } else { 1 }]);
+        }
+        MapContents {
+            map: "set_big_v4".into(),
+            entries: e,
+        }
+    };
+    let base: Vec<u32> = (0..1000).collect();
+    let mut more = base.clone();
+    more.insert(500, 5000);
+    let mut fewer = base.clone();
+    fewer.remove(10);
+    let one = |old: &MapContents, new: &MapContents| {
+        let c = set_changes(std::slice::from_ref(old), std::slice::from_ref(new));
+        assert!(c.len() <= 1);
+        c.into_iter()
+            .next()
+            .map(|c| (c.added_raw, c.removed_raw))
+            .unwrap_or_default()
+    };
+    let pair = |i: u32, v: &str| (sockc_compiler::bpf::maps::hex(&i.to_le_bytes()), v.into());
+    let b = list(&base, None);
+    assert_eq!(
+        one(&b, &list(&more, None)),
+        (vec![pair(5000, "01")], vec![])
+    );
+    assert_eq!(
+        one(&list(&more, None), &b),
+        (vec![], vec![pair(5000, "01")])
+    );
+    assert_eq!(one(&b, &list(&fewer, None)), (vec![], vec![pair(10, "01")]));
+    assert_eq!(
+        one(&b, &list(&base, Some(999))),
+        (vec![pair(999, "02")], vec![])
+    );
+    assert_eq!(
+        one(&b, &list(&base, Some(0))),
+        (vec![pair(0, "02")], vec![])
+    );
+    let mut reversed = base.clone();
+    reversed.reverse();
+    assert_eq!(one(&b, &list(&reversed, None)), (vec![], vec![]));
+    let empty = list(&[], None);
+    assert_eq!(
+        one(&empty, &list(&[7], None)),
+        (vec![pair(7, "01")], vec![])
+    );
 }

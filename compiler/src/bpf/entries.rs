@@ -1,0 +1,300 @@
+//! The entries of one map, packed: every key `key_len` bytes and every value
+//! `value_len` bytes, keys back to back in one buffer and values in another, so a
+//! million set elements are two allocations, written to the kernel in batches
+//! straight from the buffers, hashed and compared without decoding anything.
+//!
+//! Serialized (the object's metadata, the install's manifest) as the two sizes and
+//! each buffer as one lowercase hex string; read from that form or from the form
+//! before it, a list of `[key, value]` hex pairs, which objects and manifests written
+//! by earlier versions hold. Invariant: `keys.len() == len * key_len` and
+//! `values.len() == len * value_len`, whichever way the entries were made.
+
+use serde::{
+    de::{self, MapAccess, SeqAccess, Visitor},
+    ser::SerializeStruct,
+    Deserialize, Deserializer, Serialize, Serializer,
+};
+
+/// Packed (key, value) entries of one map; see the module docs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entries {
+    key_len: usize,
+    value_len: usize,
+    keys: Vec<u8>,
+    values: Vec<u8>,
+}
+
+impl Entries {
+    /// No entries yet, room for `n`.
+    pub fn with_capacity(key_len: usize, value_len: usize, n: usize) -> Entries {
+        Entries {
+            key_len,
+            value_len,
+            keys: Vec::with_capacity(n * key_len),
+            values: Vec::with_capacity(n * value_len),
+        }
+    }
+
+    /// Entries of these sizes from two packed buffers; `None` unless both hold the
+    /// same whole number of keys and values.
+    pub fn from_parts(
+        key_len: usize,
+        value_len: usize,
+        keys: Vec<u8>,
+        values: Vec<u8>,
+    ) -> Option<Entries> {
+        let n = keys.len().checked_div(key_len).unwrap_or(0);
+        let whole = key_len > 0 && keys.len() == n * key_len && values.len() == n * value_len;
+        (whole || (keys.is_empty() && values.is_empty())).then_some(Entries {
+            key_len,
+            value_len,
+            keys,
+            values,
+        })
+    }
+
+    /// Appends one entry; false (nothing appended) when its sizes are not the map's.
+    pub fn push(&mut self, key: &[u8], value: &[u8]) -> bool {
+        if key.len() != self.key_len || value.len() != self.value_len {
+            return false;
+        }
+        self.keys.extend_from_slice(key);
+        self.values.extend_from_slice(value);
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len().checked_div(self.key_len).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn key_len(&self) -> usize {
+        self.key_len
+    }
+
+    pub fn value_len(&self) -> usize {
+        self.value_len
+    }
+
+    /// Keys `at..end`, back to back.
+    pub fn keys(&self, at: usize, end: usize) -> &[u8] {
+        &self.keys[at * self.key_len..end * self.key_len]
+    }
+
+    /// Values `at..end`, back to back.
+    pub fn values(&self, at: usize, end: usize) -> &[u8] {
+        &self.values[at * self.value_len..end * self.value_len]
+    }
+
+    pub fn key(&self, i: usize) -> &[u8] {
+        self.keys(i, i + 1)
+    }
+
+    pub fn value(&self, i: usize) -> &[u8] {
+        self.values(i, i + 1)
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + '_ {
+        (0..self.len()).map(|i| (self.key(i), self.value(i)))
+    }
+
+    /// The same keys, each with `value` (an array's removed entries go back to zero).
+    pub fn with_value(&self, value: &[u8]) -> Entries {
+        Entries {
+            key_len: self.key_len,
+            value_len: value.len(),
+            keys: self.keys.clone(),
+            values: value.repeat(self.len()),
+        }
+    }
+
+    /// From `(key, value)` hex pairs, every one of the sizes of the first; `None` for
+    /// text that is not hex or entries of different sizes.
+    pub fn from_hex_pairs<'a>(
+        pairs: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    ) -> Option<Entries> {
+        let n = pairs.len();
+        let mut out: Option<Entries> = None;
+        let (mut k, mut v) = (Vec::new(), Vec::new());
+        for (key, value) in pairs {
+            k.clear();
+            v.clear();
+            if !(unhex_into(key, &mut k) && unhex_into(value, &mut v)) {
+                return None;
+            }
+            let e = out.get_or_insert_with(|| Entries::with_capacity(k.len(), v.len(), n));
+            if !e.push(&k, &v) {
+                return None;
+            }
+        }
+        Some(out.unwrap_or_default())
+    }
+
+    /// Every entry as a `(key, value)` hex pair.
+    pub fn to_hex_pairs(&self) -> Vec<(String, String)> {
+        self.iter().map(|(k, v)| (hex(k), hex(v))).collect()
+    }
+}
+
+impl Serialize for Entries {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Entries", 4)?;
+        st.serialize_field("key_len", &self.key_len)?;
+        st.serialize_field("value_len", &self.value_len)?;
+        st.serialize_field("keys", &hex(&self.keys))?;
+        st.serialize_field("values", &hex(&self.values))?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Entries, D::Error> {
+        d.deserialize_any(EntriesVisitor)
+    }
+}
+
+struct EntriesVisitor;
+
+impl<'de> Visitor<'de> for EntriesVisitor {
+    type Value = Entries;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("packed map entries, or a list of [key, value] hex pairs")
+    }
+
+    /// The earlier form: `[["<key hex>", "<value hex>"], ...]`.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entries, A::Error> {
+        let mut pairs: Vec<(String, String)> = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(p) = seq.next_element()? {
+            pairs.push(p);
+        }
+        Entries::from_hex_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .ok_or_else(|| de::Error::custom("map entries: not hex, or of different sizes"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+        let (mut key_len, mut value_len) = (None, None);
+        let (mut keys, mut values) = (None, None);
+        while let Some(field) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match field.as_ref() {
+                "key_len" => key_len = Some(map.next_value::<usize>()?),
+                "value_len" => value_len = Some(map.next_value::<usize>()?),
+                "keys" => keys = Some(unhex_field::<A>(map.next_value()?)?),
+                "values" => values = Some(unhex_field::<A>(map.next_value()?)?),
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        let missing = |f| de::Error::missing_field(f);
+        Entries::from_parts(
+            key_len.ok_or_else(|| missing("key_len"))?,
+            value_len.ok_or_else(|| missing("value_len"))?,
+            keys.ok_or_else(|| missing("keys"))?,
+            values.ok_or_else(|| missing("values"))?,
+        )
+        .ok_or_else(|| de::Error::custom("map entries: buffers are not whole entries"))
+    }
+}
+
+fn unhex_field<'de, A: MapAccess<'de>>(
+    text: std::borrow::Cow<'de, str>,
+) -> Result<Vec<u8>, A::Error> {
+    let mut out = Vec::with_capacity(text.len() / 2);
+    if unhex_into(&text, &mut out) {
+        Ok(out)
+    } else {
+        Err(de::Error::custom("map entries: not hex"))
+    }
+}
+
+/// Lowercase hex, the text form of map keys and values in map contents and set changes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+    }
+    String::from_utf8(out).expect("hex digits are ASCII")
+}
+
+/// The inverse of [`hex`]; `None` for text that is not pairs of hex digits.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() / 2);
+    unhex_into(s, &mut out).then_some(out)
+}
+
+/// [`unhex`] appending to `out` (a million set entries decode into one buffer, not a
+/// million vectors); false, with `out` partly extended, for text that is not pairs of
+/// hex digits.
+pub fn unhex_into(s: &str, out: &mut Vec<u8>) -> bool {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = s.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return false;
+    }
+    out.reserve(bytes.len() / 2);
+    for pair in bytes.chunks_exact(2) {
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Entries {
+        let mut e = Entries::with_capacity(8, 1, 2);
+        assert!(e.push(&[24, 0, 0, 0, 203, 0, 113, 0], &[1]));
+        assert!(e.push(&[32, 0, 0, 0, 198, 51, 100, 7], &[1]));
+        assert!(
+            !e.push(&[1, 2, 3], &[1]),
+            "a key of another size is refused"
+        );
+        e
+    }
+
+    #[test]
+    fn packed_form_round_trips() {
+        let e = sample();
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"key_len":8,"value_len":1,"keys":"18000000cb00710020000000c6336407","values":"0101"}"#
+        );
+        assert_eq!(serde_json::from_str::<Entries>(&json).unwrap(), e);
+    }
+
+    #[test]
+    fn earlier_pair_form_reads_the_same() {
+        let old = r#"[["18000000cb007100","01"],["20000000c6336407","01"]]"#;
+        assert_eq!(serde_json::from_str::<Entries>(old).unwrap(), sample());
+        assert_eq!(
+            serde_json::from_str::<Entries>("[]").unwrap(),
+            Entries::default()
+        );
+        assert!(serde_json::from_str::<Entries>(r#"[["18","01"],["1800","01"]]"#).is_err());
+        assert!(serde_json::from_str::<Entries>(r#"[["zz","01"]]"#).is_err());
+    }
+
+    #[test]
+    fn torn_buffers_are_refused() {
+        let bad = r#"{"key_len":8,"value_len":1,"keys":"18000000cb007100","values":"0101"}"#;
+        assert!(serde_json::from_str::<Entries>(bad).is_err());
+        assert_eq!(sample().to_hex_pairs()[1].0, "20000000c6336407");
+    }
+}
