@@ -195,7 +195,10 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
         },
         allow_empty: args.allow_empty,
     };
-    let report = match install::apply(&store, &req) {
+    let spinner = crate::progress::Spinner::start(format!("applying {}", file), args.json);
+    let applied = install::apply(&store, &req);
+    drop(spinner);
+    let report = match applied {
         Ok(r) => r,
         Err(e) => return fail(e),
     };

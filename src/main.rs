@@ -30,6 +30,7 @@ mod diff_cmd;
 mod import_cmd;
 mod json;
 mod privileges;
+mod progress;
 mod socket_cmd;
 mod stats_cmd;
 mod stdout;
