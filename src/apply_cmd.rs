@@ -194,7 +194,10 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
         },
         allow_empty: args.allow_empty,
     };
-    let report = match install::apply(&store, &req) {
+    let spinner = crate::progress::Spinner::start(format!("applying {}", file), args.json);
+    let applied = install::apply(&store, &req);
+    drop(spinner);
+    let report = match applied {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
@@ -503,7 +506,24 @@ fn print_status(s: &install::Status) {
             .map(|n| format!(", netns {n}"))
             .unwrap_or_default()
     );
-    for h in &s.hooks {
+    for line in hooks_table(&s.hooks).lines() {
+        outln!("  {}", line.trim_end());
+    }
+    outln!("  maps: {}", s.maps.join(", "));
+    print_sockets(s);
+    for d in &s.drift {
+        outln!("  drift: {d}");
+    }
+}
+
+/// An install's hooks as a table: where each is, how it is attached, its program and
+/// link. Borderless, the columns as wide as their widest cell.
+fn hooks_table(hooks: &[install::HookStatus]) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::NOTHING)
+        .set_header(["hook", "mode", "prog", "tag", "state", "link"]);
+    for h in hooks {
         // Interface and cgroup hooks name where they are; sk_lookup is on the
         // install's network namespace (the header names it).
         let at = if h.attach_to.is_empty() {
@@ -511,21 +531,22 @@ fn print_status(s: &install::Status) {
         } else {
             h.hook.spec().label(&h.attach_to)
         };
-        outln!(
-            "  {:<24} {:<12} prog {} tag {}  {}  ({})",
+        table.add_row([
             at,
             h.attach_mode.map_or("-".to_string(), |m| m.to_string()),
-            h.prog_id,
-            h.tag,
-            h.state,
-            h.link.as_deref().unwrap_or("netlink filter, no link")
-        );
+            h.prog_id.to_string(),
+            h.tag.to_string(),
+            h.state.to_string(),
+            h.link
+                .clone()
+                .unwrap_or_else(|| "netlink filter, no link".into()),
+        ]);
     }
-    outln!("  maps: {}", s.maps.join(", "));
-    print_sockets(s);
-    for d in &s.drift {
-        outln!("  drift: {d}");
+    // No padding before the first column (the caller indents), two spaces between.
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
     }
+    table
 }
 
 /// An install's socket maps (connections and named sockets in each) and declared

@@ -95,7 +95,10 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         interface: args.interface.clone(),
         source_name: Some(name.clone()),
     };
-    let imported = match sockc_import::import(&text, &opts) {
+    let spinner = crate::progress::Spinner::start(format!("importing {name}"), false);
+    let imported = sockc_import::import(&text, &opts);
+    drop(spinner);
+    let imported = match imported {
         Ok(x) => x,
         Err(ImportError::Syntax(d)) => {
             show_syntax_errors("sockc::syntax", &d, &name, &text);

@@ -31,6 +31,7 @@ mod import_cmd;
 mod installed;
 mod json;
 mod privileges;
+mod progress;
 mod show_cmd;
 mod socket_cmd;
 mod stats_cmd;

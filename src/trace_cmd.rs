@@ -53,18 +53,25 @@ fn failed(e: TraceError) -> ExitCode {
     }
 }
 
-/// Seconds to add to CLOCK_MONOTONIC (what the programs read) for wall-clock time.
-fn monotonic_offset_ns() -> i128 {
-    let now = |clock| {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes into `ts`, which lives for the call.
-        unsafe { libc::clock_gettime(clock, &mut ts) };
-        i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+/// Nanoseconds on `clock`.
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    now(libc::CLOCK_REALTIME) - now(libc::CLOCK_MONOTONIC)
+    // SAFETY: clock_gettime writes into `ts`, which lives for the call.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+}
+
+/// Now on CLOCK_MONOTONIC, the clock the programs stamp events with.
+fn monotonic_ns() -> i128 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// Nanoseconds to add to CLOCK_MONOTONIC (what the programs read) for wall-clock time.
+fn monotonic_offset_ns() -> i128 {
+    clock_ns(libc::CLOCK_REALTIME) - monotonic_ns()
 }
 
 fn endpoint(addr: Option<std::net::IpAddr>, port: Option<u16>) -> String {
@@ -97,7 +104,10 @@ fn text_line(e: &Event, wall_ns: i128) -> String {
     };
     let p = &e.packet;
     let mut pkt = if p.family == 0 {
-        "not IP".to_string()
+        match p.ether_type {
+            Some(t) => format!("not IP, ether type {t:#06x}"),
+            None => "not IP".to_string(),
+        }
     } else {
         format!(
             "{} {} -> {}",
@@ -152,6 +162,10 @@ pub fn run(args: &TraceArgs) -> ExitCode {
             return code;
         }
     }
+    // Events the rings kept from before this trace started are not shown: a trace
+    // shows the packets that arrive while it runs (from before the rings are open, so
+    // whoever sees them open knows the trace is on).
+    let started_ktime = monotonic_ns();
     let mut tracers: Vec<Tracer> = {
         let store = match open_store(&args.target) {
             Ok(s) => s,
@@ -205,6 +219,9 @@ pub fn run(args: &TraceArgs) -> ExitCode {
         }
         for t in &mut tracers {
             for e in t.drain() {
+                if i128::from(e.ktime_ns) < started_ktime {
+                    continue;
+                }
                 let wall = i128::from(e.ktime_ns) + offset;
                 let line = if args.json {
                     let mut v = json_line(&e, wall);

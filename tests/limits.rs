@@ -21,7 +21,7 @@
 
 mod common;
 
-use sockc_testkit::rng::XorShift as Rng;
+use sockc_testkit::rng::Rng;
 use std::time::Instant;
 
 use sockc_compiler::{
@@ -366,7 +366,7 @@ fn special_rule(r: &mut Rng) -> String {
 /// anywhere (runs stay short); else in sections of 5 to 30 between sections of 100
 /// to 3,000 classifiable rules, as a real rule file is laid out.
 fn mixed(seed: u64, sprinkled: bool) -> String {
-    let mut r = Rng(seed * 0x9e37_79b9_7f4a_7c15 + 1);
+    let mut r = Rng::seeded(seed);
     let mut s = String::new();
     let sets = 4;
     for k in 0..sets {

@@ -380,8 +380,10 @@ fn log_rates_follow_their_rules_through_updates_in_place() {
     // Datagrams to 9001, 9002 and 9003 (the default), then what `sockc trace` shows:
     // (port, rule text) per logged datagram.
     let logged = |when: &str| -> Vec<(u64, String)> {
-        lab.expect_verdicts(when, &[(9001, false), (9002, false), (9003, true)]);
-        let r = netns::sockc(&["trace", "--name", &lab.name, "--json", "--timeout", "1"]).ok();
+        let r = netns::trace_during(&["--name", &lab.name, "--json", "--timeout", "3"], || {
+            lab.expect_verdicts(when, &[(9001, false), (9002, false), (9003, true)])
+        })
+        .ok();
         let mut out: Vec<(u64, String)> = r
             .stdout
             .lines()

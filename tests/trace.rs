@@ -9,7 +9,7 @@ mod common;
 mod netns;
 
 use common::schema::Schemas;
-use netns::{sockc, Lab};
+use netns::{ip, sockc, trace_during, Lab};
 use serde_json::Value;
 
 fn compile_json(src: &str) -> Value {
@@ -134,12 +134,14 @@ fn trace_names_the_rule_that_dropped_each_packet() {
     let r = sockc(&["trace", "--name", &lab.name, "--json", "--timeout", "0.3"]).ok();
     assert!(!r.stdout.contains("\"proto\":17"), "{r}");
 
-    lab.expect_verdicts(
-        "logging rules drop as before",
-        &[(9001, false), (9002, false), (9003, true), (9004, false)],
-    );
-    // The ring buffer keeps what the rules logged until trace reads it.
-    let r = sockc(&["trace", "--name", &lab.name, "--json", "--timeout", "1"]).ok();
+    // What a running trace shows of the datagrams sent while it runs.
+    let r = trace_during(&["--name", &lab.name, "--json", "--timeout", "3"], || {
+        lab.expect_verdicts(
+            "logging rules drop as before",
+            &[(9001, false), (9002, false), (9003, true), (9004, false)],
+        )
+    })
+    .ok();
     let events: Vec<Value> = r
         .stdout
         .lines()
@@ -197,9 +199,16 @@ fn trace_names_the_rule_that_dropped_each_packet() {
         assert_eq!(e["rule"]["id"], id_of("default allow"));
     }
 
+    // What the ring buffer kept from before a trace started is not shown.
+    lab.probe(&[9001], 3);
+    let r = sockc(&["trace", "--name", &lab.name, "--json", "--timeout", "0.5"]).ok();
+    assert!(!r.stdout.contains("\"dport\":9001"), "{r}");
+
     // Text: one line per packet naming the rule, in a second trace.
-    lab.probe(&[9001], 1);
-    let r = sockc(&["trace", "--name", &lab.name, "--timeout", "1"]).ok();
+    let r = trace_during(&["--name", &lab.name, "--timeout", "2"], || {
+        lab.probe(&[9001], 1);
+    })
+    .ok();
     let line = r
         .stdout
         .lines()
@@ -214,17 +223,20 @@ fn trace_names_the_rule_that_dropped_each_packet() {
         "{line}"
     );
     // --count stops after N packets, also while more are waiting.
-    lab.probe(&[9001], 5);
-    let r = sockc(&[
-        "trace",
-        "--name",
-        &lab.name,
-        "--json",
-        "--count",
-        "2",
-        "--timeout",
-        "5",
-    ])
+    let r = trace_during(
+        &[
+            "--name",
+            &lab.name,
+            "--json",
+            "--count",
+            "2",
+            "--timeout",
+            "5",
+        ],
+        || {
+            lab.probe(&[9001], 5);
+        },
+    )
     .ok();
     assert_eq!(r.stdout.lines().count(), 2, "{r}");
 
@@ -243,4 +255,46 @@ fn trace_names_the_rule_that_dropped_each_packet() {
         v["error"]["message"].as_str().unwrap().contains("no rule"),
         "{v}"
     );
+}
+
+/// A frame that is not IP is traced with its EtherType: the ARP request B sends for
+/// A's address (its neighbour entry flushed first), in text and JSON.
+#[test]
+fn trace_names_the_ether_type_of_a_frame_that_is_not_ip() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("tracearp", 45);
+    let file = lab.rules(
+        "arp.sk",
+        &format!(
+            "xdp on {} {{\n  allow arp log\n  default allow\n}}\n",
+            lab.if_a
+        ),
+    );
+    lab.apply_ok(&file);
+    let resolve = || {
+        ip(&["-n", &lab.ns_b, "neigh", "flush", "dev", &lab.if_b]);
+        lab.probe(&[9001], 1);
+    };
+    let r = trace_during(&["--name", &lab.name, "--timeout", "2"], resolve).ok();
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.contains("allow arp log  <-  not IP, ether type 0x0806")),
+        "{r}"
+    );
+    let r = trace_during(&["--name", &lab.name, "--json", "--timeout", "2"], resolve).ok();
+    let arp: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
+        .filter(|e| e["rule"]["text"] == "allow arp log")
+        .collect();
+    assert!(!arp.is_empty(), "{r}");
+    for e in &arp {
+        Schemas::load().validate("trace", e);
+        assert_eq!(e["packet"]["family"], 0, "{e}");
+        assert_eq!(e["packet"]["ether_type"], 0x0806, "{e}");
+    }
 }

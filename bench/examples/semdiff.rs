@@ -17,7 +17,7 @@ use std::{
 use sockc_compiler::{ir::Module, semdiff};
 use sockc_testkit::{
     classbench::{self, ActionPolicy, ConvertOptions},
-    rng::XorShift,
+    rng::Rng,
 };
 
 fn data_dir() -> Option<PathBuf> {
@@ -51,7 +51,7 @@ fn edit(src: &str, edits: usize, seed: u64) -> String {
         })
         .collect();
     let (first, last) = (rules[0], *rules.last().unwrap());
-    let mut rng = XorShift(seed);
+    let mut rng = Rng::seeded(seed);
     let mut deleted = Vec::new();
     for _ in 0..edits {
         let i = first + rng.below(last - first);

@@ -20,6 +20,7 @@ use crate::ipv6_cases;
 use sockc_testkit::{
     classbench::{self, ActionPolicy, ConvertOptions, Filter, TraceHeader},
     packet::{PacketSpec, L4},
+    rng::Rng,
 };
 
 /// One rule set to measure.
@@ -208,17 +209,15 @@ pub(crate) fn never_matching(filters: &[Filter]) -> Option<TraceHeader> {
         }
         filters = rest;
     }
-    let mut x: u32 = 0x9e37_79b9;
+    let mut rng = Rng::seeded(0x9e37_79b9);
     (0..4096)
         .find_map(|i| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
+            let x = rng.next();
             let h = TraceHeader {
-                src: Ipv4Addr::from(x),
-                dst: Ipv4Addr::from(x.rotate_left(11)),
-                sport: (x >> 3) as u16,
-                dport: (x >> 7) as u16,
+                src: Ipv4Addr::from(x as u32),
+                dst: Ipv4Addr::from((x >> 32) as u32),
+                sport: (x >> 16) as u16,
+                dport: (x >> 48) as u16,
                 proto: [6, 17, 47][i % 3],
             };
             classbench::first_match(filters, &h).is_none().then_some(h)

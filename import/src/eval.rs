@@ -126,23 +126,21 @@ pub fn verdict(list: &FlatList, atoms: &Atoms, sets: &[NamedSet], p: &Packet) ->
     Outcome::Accept
 }
 
-/// A small seeded generator (xorshift64*), so the tests are reproducible.
-pub struct Rng(u64);
+/// A seeded generator (`fastrand`'s), so the tests are reproducible from their seed.
+pub struct Rng(fastrand::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
+        Rng(fastrand::Rng::with_seed(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.u64(..)
     }
 
+    /// Uniform in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
+        self.0.usize(..n.max(1))
     }
 }
 

@@ -64,6 +64,8 @@ pub struct Packet {
     pub icmp_type: Option<u8>,
     pub icmp_code: Option<u8>,
     pub len: u32,
+    /// The EtherType of a frame that is not IP (after at most one VLAN tag).
+    pub ether_type: Option<u16>,
 }
 
 struct Slot {
@@ -254,6 +256,9 @@ fn decode(
                         .try_into()
                         .ok()?,
                 ),
+                ether_type: (family == 0).then(|| {
+                    u16::from_ne_bytes([f[at(flow::ETHER_TYPE)], f[at(flow::ETHER_TYPE) + 1]])
+                }),
             },
         })
     }

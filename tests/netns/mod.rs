@@ -1124,3 +1124,41 @@ impl Drop for Cgroup {
         eprintln!("warning: could not remove cgroup {}", self.path);
     }
 }
+
+/// Whether process `pid` holds a BPF ring buffer open (`map_type` 27 in an fd's
+/// fdinfo).
+fn holds_ring_buffer(pid: u32) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_to_string(fd.path())
+            .is_ok_and(|info| info.lines().any(|l| l == "map_type:\t27"))
+    })
+}
+
+/// `sockc trace ARGS` (which must end by itself: give it `--timeout`) running while
+/// `during` sends packets: `during` starts once the trace holds its ring buffers open,
+/// so the trace is on (it shows what was decided from before it opened them).
+pub fn trace_during(args: &[&str], during: impl FnOnce()) -> Run {
+    let what = format!("sockc trace {args:?}");
+    let start = Instant::now();
+    let mut child = Command::new(sockc_bin())
+        .arg("trace")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let opened = Instant::now();
+    while !holds_ring_buffer(child.id()) && child.try_wait().is_ok_and(|s| s.is_none()) {
+        assert!(
+            opened.elapsed() < Duration::from_secs(10),
+            "{what} opened no ring buffer in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    during();
+    let out = child.wait_with_output().expect("trace output");
+    Run::from(what, out, start.elapsed())
+}

@@ -108,19 +108,7 @@ mod tests {
 
     use super::*;
 
-    /// A tiny xorshift, so the test needs no crate and repeats exactly.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use sockc_testkit::rng::Rng;
 
     /// Filters over a small space (addresses in 10.0.0.0/28, ports 0-7) so that
     /// most of them overlap.
@@ -141,7 +129,7 @@ mod tests {
                 dst: prefix(rng),
                 sport: range(rng),
                 dport: range(rng),
-                proto: [None, Some(6), Some(17)][rng.below(3) as usize],
+                proto: [None, Some(6), Some(17)][rng.below(3)],
                 line,
             })
             .collect()
@@ -161,7 +149,7 @@ mod tests {
     /// verdict of its first matching filter, on many random sets.
     #[test]
     fn layers_keep_the_first_matchs_verdict() {
-        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut rng = Rng::seeded(0x2545_f491_4f6c_dd1d);
         for round in 0..200 {
             let filters = random_filters(&mut rng, 40);
             let verdict = |i: usize| !(i + round).is_multiple_of(3);
@@ -179,7 +167,7 @@ mod tests {
                     dst: Ipv4Addr::from(0x0a00_0000 | rng.below(16) as u32),
                     sport: rng.below(8) as u16,
                     dport: rng.below(8) as u16,
-                    proto: [6, 17, 1][rng.below(3) as usize],
+                    proto: [6, 17, 1][rng.below(3)],
                 };
                 let want = first_match(&filters, &h).map(verdict);
                 let got = (0..filters.len())
@@ -193,7 +181,7 @@ mod tests {
 
     #[test]
     fn disjoint_filters_share_the_first_layer() {
-        let mut rng = Rng(7);
+        let mut rng = Rng::seeded(7);
         let mut filters = random_filters(&mut rng, 2);
         filters[0].sport = (0, 1);
         filters[1].sport = (2, 3);

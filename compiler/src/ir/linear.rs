@@ -287,7 +287,7 @@ mod tests {
     /// Random plans of up to 12 rules: every answer of the layout is the definition's.
     #[test]
     fn the_layout_answers_as_the_definition() {
-        let mut rng = sockc_testkit::rng::XorShift(0x2545_f491_4f6c_dd1d);
+        let mut rng = sockc_testkit::rng::Rng::seeded(0x2545_f491_4f6c_dd1d);
         let mut below = |n: usize| rng.below(n);
         for _ in 0..2000 {
             let n = 1 + below(12);

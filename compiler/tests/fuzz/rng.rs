@@ -1,20 +1,14 @@
-//! xorshift64*: deterministic, so every input is reproduced from its seed and index.
+//! The testkit's seeded generator, one per input: deterministic, so every input is reproduced from its seed and index.
 
-use sockc_testkit::rng::XorShiftStar;
-
-pub struct Rng(XorShiftStar);
+pub struct Rng(sockc_testkit::rng::Rng);
 
 impl Rng {
     /// The generator for input `index` of a run seeded `seed`: inputs do not depend
     /// on each other, so any one of them can be run alone.
     pub fn for_input(seed: u64, index: u64) -> Rng {
-        let mut r = Rng(XorShiftStar(
-            (seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1,
-        ));
-        for _ in 0..4 {
-            r.next();
-        }
-        r
+        Rng(sockc_testkit::rng::Rng::seeded(
+            seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        ))
     }
 
     pub fn next(&mut self) -> u64 {

@@ -25,7 +25,7 @@ use std::{io, net::SocketAddr, time::Duration};
 use aya_obj::generated::{
     BPF_TCP_BOUND_INACTIVE, BPF_TCP_CLOSE, BPF_TCP_ESTABLISHED, BPF_TCP_LISTEN, BPF_TCP_SYN_SENT,
 };
-use netlink_packet_core_09::{
+use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_sock_diag::{

@@ -132,32 +132,12 @@ fn enter_netns(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// xorshift64*: the byte stream of one direction, reproducible from its seed.
-struct Stream(u64);
-
-impl Stream {
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-}
-
-/// Write sizes of a pattern, cycling.
-fn write_size(pattern: &str, i: u64, rng: &mut u64) -> Result<usize, String> {
+/// Write sizes of a pattern, cycling; `rng` draws the sizes of `mixed`.
+fn write_size(pattern: &str, i: u64, rng: &mut fastrand::Rng) -> Result<usize, String> {
     Ok(match pattern {
         "large" => 16 << 20,
         "small" => 100,
-        "mixed" => {
-            *rng = rng
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            1 + ((*rng >> 33) as usize + i as usize) % (64 << 10)
-        }
+        "mixed" => 1 + (rng.usize(..) + i as usize) % (64 << 10),
         other => return Err(format!("unknown pattern `{other}`")),
     })
 }
@@ -192,8 +172,9 @@ fn exchange(s: &mut TcpStream, bytes: u64, pattern: &str, seed: u64) -> Result<S
     let pattern = pattern.to_string();
     let start = Instant::now();
     let sender = std::thread::spawn(move || -> Result<(u64, String), String> {
-        let mut gen = Stream(seed | 1);
-        let mut sizes = seed;
+        // The bytes and the write sizes: each reproducible from the seed.
+        let mut gen = fastrand::Rng::with_seed(seed);
+        let mut sizes = fastrand::Rng::with_seed(!seed);
         let mut h = Sha256::new();
         let mut buf = Vec::new();
         let (mut sent, mut i) = (0u64, 0u64);

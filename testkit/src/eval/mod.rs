@@ -504,7 +504,7 @@ mod tests {
     /// every length (host bits set or not) and addresses of both families.
     #[test]
     fn contains_is_ipnet_contains() {
-        let mut rng = crate::rng::XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut rng = crate::rng::Rng::seeded(0x9e37_79b9_7f4a_7c15);
         let mut next = || rng.next();
         for _ in 0..20_000 {
             let (a, b) = (u128::from(next()) << 64 | u128::from(next()), next());

@@ -601,7 +601,7 @@ fn odd_inputs_never_panic() {
         "icmp 10.0.0.1 -> 10.0.0.2 type 8 code 0 ipopts 2 frag 10 mf",
     ];
     let alphabet: Vec<char> = "0123456789abcdefx:[]->., \u{e9}".chars().collect();
-    let mut rng = crate::rng::XorShift(0x9e3779b97f4a7c15);
+    let mut rng = crate::rng::Rng::seeded(0x9e3779b97f4a7c15);
     let mut rnd = |n: usize| rng.below(n);
     for seed in seeds {
         for _ in 0..2000 {

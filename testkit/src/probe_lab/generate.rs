@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::{echo_reply, link_local_v6, scan::Interesting, unicast, Origin, Path, Probe};
 use crate::{
     packet::{tcp_flags, PacketSpec, L4},
-    rng::XorShiftStar,
+    rng::Rng,
 };
 
 /// The probe count when `SOCKC_PROBES` is not set: small, for CI.
@@ -62,7 +62,7 @@ pub fn generate(values: &Interesting, g: &Generator) -> Vec<Probe> {
     let mut m = Maker {
         values,
         g,
-        rng: XorShiftStar(g.seed | 1),
+        rng: Rng::seeded(g.seed),
         turn: 0,
     };
     let mut boundary = m.boundary_probes();
@@ -91,7 +91,7 @@ fn dedup(probes: &mut Vec<Probe>) {
 struct Maker<'a> {
     values: &'a Interesting,
     g: &'a Generator,
-    rng: XorShiftStar,
+    rng: Rng,
     /// Which path the next probe takes.
     turn: usize,
 }

@@ -23,7 +23,9 @@ pub(crate) fn lower(
     sizing: &Sizing,
 ) -> Result<Code, LowerError> {
     let mut b = CodeBuffer::new();
-    let frames = prog.rules.iter().any(|r| r.m.tests_frame());
+    // A logging program reads the frame too: `sockc trace` names the EtherType of a
+    // frame that is not IP.
+    let frames = prog.rules.iter().any(|r| r.m.tests_frame()) || module.logs_in(prog);
     emit_prologue(&mut b, &ctx, uses_sets(prog), frames);
     let mut answer = reject::Answer::new(&mut b, prog, spec, ctx);
     rules::emit(b, module, prog, spec, sizing, &mut answer)
