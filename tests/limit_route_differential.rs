@@ -28,7 +28,7 @@ use sockc_testkit::{
     compare::{compare, moved_between, KernelRun},
     eval::{evaluate, Facts},
     packet::parse_packet,
-    rng::XorShift,
+    rng::Rng,
 };
 
 const SETUP: [&str; 12] = [
@@ -72,7 +72,7 @@ const LIMITS: [&str; 9] = [
     "limit 1000/s burst 1",
 ];
 
-fn rule(rng: &mut XorShift) -> String {
+fn rule(rng: &mut Rng) -> String {
     let mut parts = vec![rng.pick(&["allow", "drop", "count"]).to_string()];
     let proto = rng.pick(&["", "udp", "tcp"]);
     if !proto.is_empty() {
@@ -90,7 +90,7 @@ fn rule(rng: &mut XorShift) -> String {
     parts.join(" ")
 }
 
-fn rule_set(rng: &mut XorShift) -> String {
+fn rule_set(rng: &mut Rng) -> String {
     let rules: Vec<String> = (0..2 + rng.below(6)).map(|_| rule(rng)).collect();
     format!(
         "xdp on eth0 {{\n    {}\n    default {}\n}}\n",
@@ -100,7 +100,7 @@ fn rule_set(rng: &mut XorShift) -> String {
 }
 
 /// A packet's text, its source and its route class.
-fn packet(rng: &mut XorShift) -> (String, IpAddr, RouteClass) {
+fn packet(rng: &mut Rng) -> (String, IpAddr, RouteClass) {
     let (dst, class) = rng.pick(&DESTINATIONS);
     let v6 = dst.contains(':');
     let src: IpAddr = if v6 {
@@ -159,7 +159,7 @@ fn source_keys(module: &Module, src: IpAddr) -> Vec<[u8; 24]> {
         .collect()
 }
 
-fn check_set(src: &str, rng: &mut XorShift, packets: usize) -> Result<u64, String> {
+fn check_set(src: &str, rng: &mut Rng, packets: usize) -> Result<u64, String> {
     let (compiled, diags) = sockc_compiler::compile(src, &Options::default());
     let compiled = compiled.ok_or_else(|| format!("does not compile: {diags:?}\n{src}"))?;
     let elf = compiled.to_elf().map_err(|e| e.to_string())?;
@@ -315,7 +315,7 @@ fn kernel_agrees_with_the_evaluator_on_limits_and_routes() {
         .unwrap_or_else(|| std::process::id() as u64 | 1);
     println!("SOCKC_LR_SEED={seed}");
     let runs = in_lab_netns(move || {
-        let mut rng = XorShift(seed);
+        let mut rng = Rng::seeded(seed);
         let mut runs = 0;
         for _ in 0..cases {
             let src = rule_set(&mut rng);
