@@ -19,20 +19,20 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
  16: (79) r1 = *(u64 *)(r6 +8)
  17: (b7) r2 = 0
  18: (bf) r3 = r10
- 19: (07) r3 += -224
+ 19: (07) r3 += -320
 ; bpf_dynptr_from_skb
  20: (85) call kfunc#0
  21: (55) if r0 != 0x0 goto pc+446
  22: (bf) r1 = r10
- 23: (07) r1 += -224
+ 23: (07) r1 += -320
 ; bpf_dynptr_size
  24: (85) call kfunc#0
  25: (63) *(u32 *)(r10 -20) = r0
  26: (bf) r1 = r10
- 27: (07) r1 += -224
+ 27: (07) r1 += -320
  28: (b7) r2 = 0
  29: (bf) r3 = r10
- 30: (07) r3 += -264
+ 30: (07) r3 += -360
  31: (b7) r4 = 20
 ; bpf_dynptr_slice
  32: (85) call kfunc#0
@@ -65,10 +65,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
  59: (bf) r9 = r2
  60: (05) goto pc+359
  61: (bf) r1 = r10
- 62: (07) r1 += -224
+ 62: (07) r1 += -320
  63: (b7) r2 = 0
  64: (bf) r3 = r10
- 65: (07) r3 += -264
+ 65: (07) r3 += -360
  66: (b7) r4 = 40
 ; bpf_dynptr_slice
  67: (85) call kfunc#0
@@ -101,10 +101,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
  94: (55) if r1 != 0x33 goto pc+325
  95: (05) goto pc+0
  96: (bf) r1 = r10
- 97: (07) r1 += -224
+ 97: (07) r1 += -320
  98: (bf) r2 = r9
  99: (bf) r3 = r10
-100: (07) r3 += -296
+100: (07) r3 += -392
 101: (b7) r4 = 8
 ; bpf_dynptr_slice
 102: (85) call kfunc#0
@@ -115,10 +115,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 107: (67) r2 <<= 2
 108: (05) goto pc+29
 109: (bf) r1 = r10
-110: (07) r1 += -224
+110: (07) r1 += -320
 111: (bf) r2 = r9
 112: (bf) r3 = r10
-113: (07) r3 += -296
+113: (07) r3 += -392
 114: (b7) r4 = 8
 ; bpf_dynptr_slice
 115: (85) call kfunc#0
@@ -133,10 +133,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 124: (b7) r2 = 8
 125: (05) goto pc+12
 126: (bf) r1 = r10
-127: (07) r1 += -224
+127: (07) r1 += -320
 128: (bf) r2 = r9
 129: (bf) r3 = r10
-130: (07) r3 += -296
+130: (07) r3 += -392
 131: (b7) r4 = 8
 ; bpf_dynptr_slice
 132: (85) call kfunc#0
@@ -158,10 +158,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 148: (55) if r1 != 0x33 goto pc+271
 149: (05) goto pc+0
 150: (bf) r1 = r10
-151: (07) r1 += -224
+151: (07) r1 += -320
 152: (bf) r2 = r9
 153: (bf) r3 = r10
-154: (07) r3 += -296
+154: (07) r3 += -392
 155: (b7) r4 = 8
 ; bpf_dynptr_slice
 156: (85) call kfunc#0
@@ -172,10 +172,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 161: (67) r2 <<= 2
 162: (05) goto pc+29
 163: (bf) r1 = r10
-164: (07) r1 += -224
+164: (07) r1 += -320
 165: (bf) r2 = r9
 166: (bf) r3 = r10
-167: (07) r3 += -296
+167: (07) r3 += -392
 168: (b7) r4 = 8
 ; bpf_dynptr_slice
 169: (85) call kfunc#0
@@ -190,10 +190,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 178: (b7) r2 = 8
 179: (05) goto pc+12
 180: (bf) r1 = r10
-181: (07) r1 += -224
+181: (07) r1 += -320
 182: (bf) r2 = r9
 183: (bf) r3 = r10
-184: (07) r3 += -296
+184: (07) r3 += -392
 185: (b7) r4 = 8
 ; bpf_dynptr_slice
 186: (85) call kfunc#0
@@ -215,10 +215,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 202: (55) if r1 != 0x33 goto pc+217
 203: (05) goto pc+0
 204: (bf) r1 = r10
-205: (07) r1 += -224
+205: (07) r1 += -320
 206: (bf) r2 = r9
 207: (bf) r3 = r10
-208: (07) r3 += -296
+208: (07) r3 += -392
 209: (b7) r4 = 8
 ; bpf_dynptr_slice
 210: (85) call kfunc#0
@@ -229,10 +229,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 215: (67) r2 <<= 2
 216: (05) goto pc+29
 217: (bf) r1 = r10
-218: (07) r1 += -224
+218: (07) r1 += -320
 219: (bf) r2 = r9
 220: (bf) r3 = r10
-221: (07) r3 += -296
+221: (07) r3 += -392
 222: (b7) r4 = 8
 ; bpf_dynptr_slice
 223: (85) call kfunc#0
@@ -247,10 +247,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 232: (b7) r2 = 8
 233: (05) goto pc+12
 234: (bf) r1 = r10
-235: (07) r1 += -224
+235: (07) r1 += -320
 236: (bf) r2 = r9
 237: (bf) r3 = r10
-238: (07) r3 += -296
+238: (07) r3 += -392
 239: (b7) r4 = 8
 ; bpf_dynptr_slice
 240: (85) call kfunc#0
@@ -272,10 +272,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 256: (55) if r1 != 0x33 goto pc+163
 257: (05) goto pc+0
 258: (bf) r1 = r10
-259: (07) r1 += -224
+259: (07) r1 += -320
 260: (bf) r2 = r9
 261: (bf) r3 = r10
-262: (07) r3 += -296
+262: (07) r3 += -392
 263: (b7) r4 = 8
 ; bpf_dynptr_slice
 264: (85) call kfunc#0
@@ -286,10 +286,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 269: (67) r2 <<= 2
 270: (05) goto pc+29
 271: (bf) r1 = r10
-272: (07) r1 += -224
+272: (07) r1 += -320
 273: (bf) r2 = r9
 274: (bf) r3 = r10
-275: (07) r3 += -296
+275: (07) r3 += -392
 276: (b7) r4 = 8
 ; bpf_dynptr_slice
 277: (85) call kfunc#0
@@ -304,10 +304,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 286: (b7) r2 = 8
 287: (05) goto pc+12
 288: (bf) r1 = r10
-289: (07) r1 += -224
+289: (07) r1 += -320
 290: (bf) r2 = r9
 291: (bf) r3 = r10
-292: (07) r3 += -296
+292: (07) r3 += -392
 293: (b7) r4 = 8
 ; bpf_dynptr_slice
 294: (85) call kfunc#0
@@ -329,10 +329,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 310: (55) if r1 != 0x33 goto pc+109
 311: (05) goto pc+0
 312: (bf) r1 = r10
-313: (07) r1 += -224
+313: (07) r1 += -320
 314: (bf) r2 = r9
 315: (bf) r3 = r10
-316: (07) r3 += -296
+316: (07) r3 += -392
 317: (b7) r4 = 8
 ; bpf_dynptr_slice
 318: (85) call kfunc#0
@@ -343,10 +343,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 323: (67) r2 <<= 2
 324: (05) goto pc+29
 325: (bf) r1 = r10
-326: (07) r1 += -224
+326: (07) r1 += -320
 327: (bf) r2 = r9
 328: (bf) r3 = r10
-329: (07) r3 += -296
+329: (07) r3 += -392
 330: (b7) r4 = 8
 ; bpf_dynptr_slice
 331: (85) call kfunc#0
@@ -361,10 +361,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 340: (b7) r2 = 8
 341: (05) goto pc+12
 342: (bf) r1 = r10
-343: (07) r1 += -224
+343: (07) r1 += -320
 344: (bf) r2 = r9
 345: (bf) r3 = r10
-346: (07) r3 += -296
+346: (07) r3 += -392
 347: (b7) r4 = 8
 ; bpf_dynptr_slice
 348: (85) call kfunc#0
@@ -386,10 +386,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 364: (55) if r1 != 0x33 goto pc+55
 365: (05) goto pc+0
 366: (bf) r1 = r10
-367: (07) r1 += -224
+367: (07) r1 += -320
 368: (bf) r2 = r9
 369: (bf) r3 = r10
-370: (07) r3 += -296
+370: (07) r3 += -392
 371: (b7) r4 = 8
 ; bpf_dynptr_slice
 372: (85) call kfunc#0
@@ -400,10 +400,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 377: (67) r2 <<= 2
 378: (05) goto pc+29
 379: (bf) r1 = r10
-380: (07) r1 += -224
+380: (07) r1 += -320
 381: (bf) r2 = r9
 382: (bf) r3 = r10
-383: (07) r3 += -296
+383: (07) r3 += -392
 384: (b7) r4 = 8
 ; bpf_dynptr_slice
 385: (85) call kfunc#0
@@ -418,10 +418,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 394: (b7) r2 = 8
 395: (05) goto pc+12
 396: (bf) r1 = r10
-397: (07) r1 += -224
+397: (07) r1 += -320
 398: (bf) r2 = r9
 399: (bf) r3 = r10
-400: (07) r3 += -296
+400: (07) r3 += -392
 401: (b7) r4 = 8
 ; bpf_dynptr_slice
 402: (85) call kfunc#0
@@ -448,10 +448,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 423: (15) if r1 == 0x1 goto pc+1
 424: (55) if r1 != 0x3a goto pc+43
 425: (bf) r1 = r10
-426: (07) r1 += -224
+426: (07) r1 += -320
 427: (bf) r2 = r9
 428: (bf) r3 = r10
-429: (07) r3 += -288
+429: (07) r3 += -384
 430: (b7) r4 = 4
 ; bpf_dynptr_slice
 431: (85) call kfunc#0
@@ -464,10 +464,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 438: (72) *(u8 *)(r10 -30) = 1
 439: (05) goto pc+28
 440: (bf) r1 = r10
-441: (07) r1 += -224
+441: (07) r1 += -320
 442: (bf) r2 = r9
 443: (bf) r3 = r10
-444: (07) r3 += -288
+444: (07) r3 += -384
 445: (b7) r4 = 20
 ; bpf_dynptr_slice
 446: (85) call kfunc#0
@@ -477,10 +477,10 @@ nf_in_10: netfilter input 10 section netfilter (634 insns)
 450: (73) *(u8 *)(r10 -29) = r1
 451: (05) goto pc+9
 452: (bf) r1 = r10
-453: (07) r1 += -224
+453: (07) r1 += -320
 454: (bf) r2 = r9
 455: (bf) r3 = r10
-456: (07) r3 += -288
+456: (07) r3 += -384
 457: (b7) r4 = 8
 ; bpf_dynptr_slice
 458: (85) call kfunc#0
@@ -680,20 +680,20 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
  12: (79) r1 = *(u64 *)(r6 +8)
  13: (b7) r2 = 0
  14: (bf) r3 = r10
- 15: (07) r3 += -224
+ 15: (07) r3 += -320
 ; bpf_dynptr_from_skb
  16: (85) call kfunc#0
  17: (55) if r0 != 0x0 goto pc+446
  18: (bf) r1 = r10
- 19: (07) r1 += -224
+ 19: (07) r1 += -320
 ; bpf_dynptr_size
  20: (85) call kfunc#0
  21: (63) *(u32 *)(r10 -20) = r0
  22: (bf) r1 = r10
- 23: (07) r1 += -224
+ 23: (07) r1 += -320
  24: (b7) r2 = 0
  25: (bf) r3 = r10
- 26: (07) r3 += -264
+ 26: (07) r3 += -360
  27: (b7) r4 = 20
 ; bpf_dynptr_slice
  28: (85) call kfunc#0
@@ -726,10 +726,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
  55: (bf) r9 = r2
  56: (05) goto pc+359
  57: (bf) r1 = r10
- 58: (07) r1 += -224
+ 58: (07) r1 += -320
  59: (b7) r2 = 0
  60: (bf) r3 = r10
- 61: (07) r3 += -264
+ 61: (07) r3 += -360
  62: (b7) r4 = 40
 ; bpf_dynptr_slice
  63: (85) call kfunc#0
@@ -762,10 +762,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
  90: (55) if r1 != 0x33 goto pc+325
  91: (05) goto pc+0
  92: (bf) r1 = r10
- 93: (07) r1 += -224
+ 93: (07) r1 += -320
  94: (bf) r2 = r9
  95: (bf) r3 = r10
- 96: (07) r3 += -296
+ 96: (07) r3 += -392
  97: (b7) r4 = 8
 ; bpf_dynptr_slice
  98: (85) call kfunc#0
@@ -776,10 +776,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 103: (67) r2 <<= 2
 104: (05) goto pc+29
 105: (bf) r1 = r10
-106: (07) r1 += -224
+106: (07) r1 += -320
 107: (bf) r2 = r9
 108: (bf) r3 = r10
-109: (07) r3 += -296
+109: (07) r3 += -392
 110: (b7) r4 = 8
 ; bpf_dynptr_slice
 111: (85) call kfunc#0
@@ -794,10 +794,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 120: (b7) r2 = 8
 121: (05) goto pc+12
 122: (bf) r1 = r10
-123: (07) r1 += -224
+123: (07) r1 += -320
 124: (bf) r2 = r9
 125: (bf) r3 = r10
-126: (07) r3 += -296
+126: (07) r3 += -392
 127: (b7) r4 = 8
 ; bpf_dynptr_slice
 128: (85) call kfunc#0
@@ -819,10 +819,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 144: (55) if r1 != 0x33 goto pc+271
 145: (05) goto pc+0
 146: (bf) r1 = r10
-147: (07) r1 += -224
+147: (07) r1 += -320
 148: (bf) r2 = r9
 149: (bf) r3 = r10
-150: (07) r3 += -296
+150: (07) r3 += -392
 151: (b7) r4 = 8
 ; bpf_dynptr_slice
 152: (85) call kfunc#0
@@ -833,10 +833,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 157: (67) r2 <<= 2
 158: (05) goto pc+29
 159: (bf) r1 = r10
-160: (07) r1 += -224
+160: (07) r1 += -320
 161: (bf) r2 = r9
 162: (bf) r3 = r10
-163: (07) r3 += -296
+163: (07) r3 += -392
 164: (b7) r4 = 8
 ; bpf_dynptr_slice
 165: (85) call kfunc#0
@@ -851,10 +851,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 174: (b7) r2 = 8
 175: (05) goto pc+12
 176: (bf) r1 = r10
-177: (07) r1 += -224
+177: (07) r1 += -320
 178: (bf) r2 = r9
 179: (bf) r3 = r10
-180: (07) r3 += -296
+180: (07) r3 += -392
 181: (b7) r4 = 8
 ; bpf_dynptr_slice
 182: (85) call kfunc#0
@@ -876,10 +876,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 198: (55) if r1 != 0x33 goto pc+217
 199: (05) goto pc+0
 200: (bf) r1 = r10
-201: (07) r1 += -224
+201: (07) r1 += -320
 202: (bf) r2 = r9
 203: (bf) r3 = r10
-204: (07) r3 += -296
+204: (07) r3 += -392
 205: (b7) r4 = 8
 ; bpf_dynptr_slice
 206: (85) call kfunc#0
@@ -890,10 +890,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 211: (67) r2 <<= 2
 212: (05) goto pc+29
 213: (bf) r1 = r10
-214: (07) r1 += -224
+214: (07) r1 += -320
 215: (bf) r2 = r9
 216: (bf) r3 = r10
-217: (07) r3 += -296
+217: (07) r3 += -392
 218: (b7) r4 = 8
 ; bpf_dynptr_slice
 219: (85) call kfunc#0
@@ -908,10 +908,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 228: (b7) r2 = 8
 229: (05) goto pc+12
 230: (bf) r1 = r10
-231: (07) r1 += -224
+231: (07) r1 += -320
 232: (bf) r2 = r9
 233: (bf) r3 = r10
-234: (07) r3 += -296
+234: (07) r3 += -392
 235: (b7) r4 = 8
 ; bpf_dynptr_slice
 236: (85) call kfunc#0
@@ -933,10 +933,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 252: (55) if r1 != 0x33 goto pc+163
 253: (05) goto pc+0
 254: (bf) r1 = r10
-255: (07) r1 += -224
+255: (07) r1 += -320
 256: (bf) r2 = r9
 257: (bf) r3 = r10
-258: (07) r3 += -296
+258: (07) r3 += -392
 259: (b7) r4 = 8
 ; bpf_dynptr_slice
 260: (85) call kfunc#0
@@ -947,10 +947,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 265: (67) r2 <<= 2
 266: (05) goto pc+29
 267: (bf) r1 = r10
-268: (07) r1 += -224
+268: (07) r1 += -320
 269: (bf) r2 = r9
 270: (bf) r3 = r10
-271: (07) r3 += -296
+271: (07) r3 += -392
 272: (b7) r4 = 8
 ; bpf_dynptr_slice
 273: (85) call kfunc#0
@@ -965,10 +965,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 282: (b7) r2 = 8
 283: (05) goto pc+12
 284: (bf) r1 = r10
-285: (07) r1 += -224
+285: (07) r1 += -320
 286: (bf) r2 = r9
 287: (bf) r3 = r10
-288: (07) r3 += -296
+288: (07) r3 += -392
 289: (b7) r4 = 8
 ; bpf_dynptr_slice
 290: (85) call kfunc#0
@@ -990,10 +990,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 306: (55) if r1 != 0x33 goto pc+109
 307: (05) goto pc+0
 308: (bf) r1 = r10
-309: (07) r1 += -224
+309: (07) r1 += -320
 310: (bf) r2 = r9
 311: (bf) r3 = r10
-312: (07) r3 += -296
+312: (07) r3 += -392
 313: (b7) r4 = 8
 ; bpf_dynptr_slice
 314: (85) call kfunc#0
@@ -1004,10 +1004,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 319: (67) r2 <<= 2
 320: (05) goto pc+29
 321: (bf) r1 = r10
-322: (07) r1 += -224
+322: (07) r1 += -320
 323: (bf) r2 = r9
 324: (bf) r3 = r10
-325: (07) r3 += -296
+325: (07) r3 += -392
 326: (b7) r4 = 8
 ; bpf_dynptr_slice
 327: (85) call kfunc#0
@@ -1022,10 +1022,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 336: (b7) r2 = 8
 337: (05) goto pc+12
 338: (bf) r1 = r10
-339: (07) r1 += -224
+339: (07) r1 += -320
 340: (bf) r2 = r9
 341: (bf) r3 = r10
-342: (07) r3 += -296
+342: (07) r3 += -392
 343: (b7) r4 = 8
 ; bpf_dynptr_slice
 344: (85) call kfunc#0
@@ -1047,10 +1047,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 360: (55) if r1 != 0x33 goto pc+55
 361: (05) goto pc+0
 362: (bf) r1 = r10
-363: (07) r1 += -224
+363: (07) r1 += -320
 364: (bf) r2 = r9
 365: (bf) r3 = r10
-366: (07) r3 += -296
+366: (07) r3 += -392
 367: (b7) r4 = 8
 ; bpf_dynptr_slice
 368: (85) call kfunc#0
@@ -1061,10 +1061,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 373: (67) r2 <<= 2
 374: (05) goto pc+29
 375: (bf) r1 = r10
-376: (07) r1 += -224
+376: (07) r1 += -320
 377: (bf) r2 = r9
 378: (bf) r3 = r10
-379: (07) r3 += -296
+379: (07) r3 += -392
 380: (b7) r4 = 8
 ; bpf_dynptr_slice
 381: (85) call kfunc#0
@@ -1079,10 +1079,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 390: (b7) r2 = 8
 391: (05) goto pc+12
 392: (bf) r1 = r10
-393: (07) r1 += -224
+393: (07) r1 += -320
 394: (bf) r2 = r9
 395: (bf) r3 = r10
-396: (07) r3 += -296
+396: (07) r3 += -392
 397: (b7) r4 = 8
 ; bpf_dynptr_slice
 398: (85) call kfunc#0
@@ -1109,10 +1109,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 419: (15) if r1 == 0x1 goto pc+1
 420: (55) if r1 != 0x3a goto pc+43
 421: (bf) r1 = r10
-422: (07) r1 += -224
+422: (07) r1 += -320
 423: (bf) r2 = r9
 424: (bf) r3 = r10
-425: (07) r3 += -288
+425: (07) r3 += -384
 426: (b7) r4 = 4
 ; bpf_dynptr_slice
 427: (85) call kfunc#0
@@ -1125,10 +1125,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 434: (72) *(u8 *)(r10 -30) = 1
 435: (05) goto pc+28
 436: (bf) r1 = r10
-437: (07) r1 += -224
+437: (07) r1 += -320
 438: (bf) r2 = r9
 439: (bf) r3 = r10
-440: (07) r3 += -288
+440: (07) r3 += -384
 441: (b7) r4 = 20
 ; bpf_dynptr_slice
 442: (85) call kfunc#0
@@ -1138,10 +1138,10 @@ nf_fwd__5: netfilter forward -5 section netfilter (518 insns)
 446: (73) *(u8 *)(r10 -29) = r1
 447: (05) goto pc+9
 448: (bf) r1 = r10
-449: (07) r1 += -224
+449: (07) r1 += -320
 450: (bf) r2 = r9
 451: (bf) r3 = r10
-452: (07) r3 += -288
+452: (07) r3 += -384
 453: (b7) r4 = 8
 ; bpf_dynptr_slice
 454: (85) call kfunc#0
