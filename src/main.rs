@@ -36,6 +36,7 @@ mod show_cmd;
 mod socket_cmd;
 mod stats_cmd;
 mod stdout;
+mod table;
 mod test_cmd;
 mod test_ct;
 mod test_facts;
