@@ -506,8 +506,8 @@ fn print_status(s: &install::Status) {
             .map(|n| format!(", netns {n}"))
             .unwrap_or_default()
     );
-    for line in hooks_table(&s.hooks).lines() {
-        outln!("  {}", line.trim_end());
+    for line in crate::table::lines(&hooks_table(&s.hooks), "  ") {
+        outln!("{line}");
     }
     outln!("  maps: {}", s.maps.join(", "));
     print_sockets(s);
@@ -519,10 +519,7 @@ fn print_status(s: &install::Status) {
 /// An install's hooks as a table: where each is, how it is attached, its program and
 /// link. Borderless, the columns as wide as their widest cell.
 fn hooks_table(hooks: &[install::HookStatus]) -> comfy_table::Table {
-    let mut table = comfy_table::Table::new();
-    table
-        .load_style(comfy_table::presets::NOTHING)
-        .set_header(["hook", "mode", "prog", "tag", "state", "link"]);
+    let mut table = crate::table::new(["hook", "mode", "prog", "tag", "state", "link"], &[]);
     for h in hooks {
         // Interface and cgroup hooks name where they are; sk_lookup is on the
         // install's network namespace (the header names it).
@@ -541,10 +538,6 @@ fn hooks_table(hooks: &[install::HookStatus]) -> comfy_table::Table {
                 .clone()
                 .unwrap_or_else(|| "netlink filter, no link".into()),
         ]);
-    }
-    // No padding before the first column (the caller indents), two spaces between.
-    for column in table.column_iter_mut() {
-        column.set_padding((0, 2));
     }
     table
 }

@@ -36,6 +36,7 @@ mod show_cmd;
 mod socket_cmd;
 mod stats_cmd;
 mod stdout;
+mod table;
 mod test_cmd;
 mod test_ct;
 mod test_facts;
@@ -237,8 +238,11 @@ enum Cmd {
     /// --no-sk-lookup, --sockmap-only and --no-sockmap choose tables. --peer instead
     /// runs the head-to-head of docs/benchmarks.md: the same ClassBench rules in sockc
     /// (XDP, TC), nftables and iptables, real frames over a veth pair, ns per packet
-    /// and load times (peer.md, peer.csv and peer.svg in --peer-dir).
-    Bench(sockc_bench::BenchArgs),
+    /// and load times (peer.md, peer.csv and peer.svg in --peer-dir). -o writes the
+    /// Markdown to a file; --csv and --svg the rule-set table as CSV and as a plot of
+    /// ns per packet against rule count (-O0, -O2, baseline).
+    // Boxed: the bench has many more options than any other command.
+    Bench(Box<sockc_bench::BenchArgs>),
     /// Install a rule file: load, verify, pin under BPFFS/sockc/NAME and attach;
     /// a re-apply swaps programs atomically (or only updates set maps)
     ///

@@ -16,6 +16,7 @@ use std::{
 };
 
 use clap::Args;
+use comfy_table::Table;
 use serde_json::{json, Value};
 use sockc_runtime::{
     error_chain,
@@ -24,7 +25,7 @@ use sockc_runtime::{
 
 use crate::{
     apply_cmd::{check_name, fail, open_store, Target},
-    conventions, privileges,
+    conventions, privileges, table,
 };
 
 /// Version of the JSON `stats` prints (docs/json.md).
@@ -291,56 +292,64 @@ fn render(reading: &Reading, rates: Option<Option<&Rates>>) -> String {
             s.source_file,
             conventions::local_time(s.applied_unix)
         );
-        let mut last = None;
-        for r in &s.rules {
-            let hook = (r.hook, r.attach_to.as_str());
-            if last != Some(hook) {
-                let _ = writeln!(out, "{}:", r.hook.spec().label(&r.attach_to));
-                match rates {
-                    Some(_) => {
-                        let _ = writeln!(
-                            out,
-                            "  {:>12} {:>14} {:>10} {:>12}  {:>4}  {:<13}  rule",
-                            "packets", "bytes", "pkt/s", "bytes/s", "line", "id"
-                        );
-                    }
-                    None => {
-                        let _ = writeln!(
-                            out,
-                            "  {:>12} {:>14}  {:>4}  {:<13}  rule",
-                            "packets", "bytes", "line", "id"
-                        );
-                    }
-                }
-                last = Some(hook);
+        // One table per hook, in the order the rules come (grouped by hook).
+        let mut rest = s.rules.as_slice();
+        while let Some(first) = rest.first() {
+            let hook = (first.hook, first.attach_to.as_str());
+            let n = rest
+                .iter()
+                .take_while(|r| (r.hook, r.attach_to.as_str()) == hook)
+                .count();
+            let _ = writeln!(out, "{}:", first.hook.spec().label(&first.attach_to));
+            for line in table::lines(&rules_table(&s.name, &rest[..n], rates), "  ") {
+                let _ = writeln!(out, "{line}");
             }
-            match rates {
-                Some(rates) => {
-                    let (pps, bps) = rates
-                        .and_then(|m| m.get(&(s.name.clone(), r.id.clone())))
-                        .map_or(("-".to_string(), "-".to_string()), |(p, b)| {
-                            (format!("{p:.1}"), format!("{b:.0}"))
-                        });
-                    let _ = writeln!(
-                        out,
-                        "  {:>12} {:>14} {:>10} {:>12}  {:>4}  {:<13}  {}",
-                        r.packets, r.bytes, pps, bps, r.line, r.id, r.text
-                    );
-                }
-                None => {
-                    let _ = writeln!(
-                        out,
-                        "  {:>12} {:>14}  {:>4}  {:<13}  {}",
-                        r.packets, r.bytes, r.line, r.id, r.text
-                    );
-                }
-            }
+            rest = &rest[n..];
         }
     }
     for (name, e) in &reading.errors {
         let _ = writeln!(out, "{name}: not read: {e}");
     }
     out
+}
+
+/// One hook's rules as a table: counters (and rates under `--watch`) right-aligned,
+/// then the source line, the rule id and the rule's text.
+fn rules_table(install: &str, rules: &[RuleStats], rates: Option<Option<&Rates>>) -> Table {
+    let Some(rates) = rates else {
+        let mut t = table::new(["packets", "bytes", "line", "id", "rule"], &[0, 1, 2]);
+        for r in rules {
+            t.add_row([
+                r.packets.to_string(),
+                r.bytes.to_string(),
+                r.line.to_string(),
+                r.id.clone(),
+                r.text.clone(),
+            ]);
+        }
+        return t;
+    };
+    let mut t = table::new(
+        ["packets", "bytes", "pkt/s", "bytes/s", "line", "id", "rule"],
+        &[0, 1, 2, 3, 4],
+    );
+    for r in rules {
+        let (pps, bps) = rates
+            .and_then(|m| m.get(&(install.to_string(), r.id.clone())))
+            .map_or(("-".to_string(), "-".to_string()), |(p, b)| {
+                (format!("{p:.1}"), format!("{b:.0}"))
+            });
+        t.add_row([
+            r.packets.to_string(),
+            r.bytes.to_string(),
+            pps,
+            bps,
+            r.line.to_string(),
+            r.id.clone(),
+            r.text.clone(),
+        ]);
+    }
+    t
 }
 
 fn to_json(reading: &Reading, rates: Option<Option<&Rates>>) -> Value {

@@ -16,6 +16,7 @@ use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use aya_obj::generated::bpf_prog_type;
 use clap::{builder::TypedValueParser as _, Args, ValueEnum};
+use comfy_table::Table;
 use serde_json::json;
 use sockc_compiler::{
     diag::escaped,
@@ -32,6 +33,8 @@ use sockc_testkit::{
     packet::{parse_packet, tc_test_run_refuses, PacketSpec},
     socket_fixture::{Endpoints, SocketNetns},
 };
+
+use crate::table;
 
 #[derive(Args)]
 pub struct TestArgs {
@@ -264,6 +267,7 @@ fn report(args: &TestArgs, a: &Answers, kernel: bool) -> Result<Tally, ()> {
         if !args.json {
             let _ = writeln!(stdout, "{} ({} bytes)", input.spec, input.frame.len());
         }
+        let mut results = table::new(["hook", "verdict", "rule"], &[]);
         for (j, prog) in a.programs.iter().enumerate() {
             let evaluation = &a.evaluations[i][j];
             let (run, why_not) = match a.kernel_sides.get(j).map(|sides| &sides[i]) {
@@ -288,7 +292,12 @@ fn report(args: &TestArgs, a: &Answers, kernel: bool) -> Result<Tally, ()> {
                     &disagreement,
                 ));
             } else {
-                print_result(&mut stdout, prog, evaluation, run, why_not, &disagreement);
+                add_result(&mut results, prog, evaluation, run, why_not, &disagreement);
+            }
+        }
+        if !args.json {
+            for line in table::lines(&results, "  ") {
+                let _ = writeln!(stdout, "{line}");
             }
         }
     }
@@ -683,27 +692,28 @@ fn decider_text(prog: &Program, e: &Evaluation) -> String {
     }
 }
 
-fn print_result(
-    out: &mut impl Write,
+/// One program's answer for one input as rows of the input's table: the hook, the
+/// outcome and the deciding rule, a row per rule that counted it, then who answered
+/// (kernel and evaluator, or the evaluator alone and why).
+fn add_result(
+    table: &mut Table,
     prog: &Program,
     e: &Evaluation,
     k: Option<&Measured>,
     not_run: Option<&str>,
     disagreement: &Option<String>,
 ) {
-    let _ = writeln!(
-        out,
-        "  {:<22} {:<6} {}",
+    table.add_row([
         hook_label(prog),
-        outcome_name(e.outcome),
-        decider_text(prog, e)
-    );
+        outcome_name(e.outcome).to_string(),
+        decider_text(prog, e),
+    ]);
     for &i in &e.counted {
-        let _ = writeln!(
-            out,
-            "  {:<22} {:<6} line {}: {}",
-            "", "count", prog.rules[i].line, prog.rules[i].text
-        );
+        table.add_row([
+            String::new(),
+            "count".to_string(),
+            format!("line {}: {}", prog.rules[i].line, prog.rules[i].text),
+        ]);
     }
     let source = match (k, disagreement) {
         (None, _) => match not_run {
@@ -719,7 +729,7 @@ fn print_result(
         ),
         (Some(_), Some(d)) => format!("DISAGREEMENT (evaluator shown above): {d}"),
     };
-    let _ = writeln!(out, "  {:<22} {:<6} {source}", "", "");
+    table.add_row([String::new(), String::new(), source]);
 }
 
 /// A program's rule texts and stable rule ids (runtime/src/rule_id.rs), the default

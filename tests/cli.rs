@@ -109,8 +109,13 @@ fn test_without_root_answers_from_the_evaluator_and_says_so() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("not root"), "{err}");
-    assert!(
-        out.contains("xdp on eth0") && out.contains("allow  line 9: allow tcp to 1.1.1.0/24:53"),
+    let row = out
+        .lines()
+        .find(|l| l.contains("xdp on eth0"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        row.split_whitespace().collect::<Vec<_>>()[3..],
+        ["allow", "line", "9:", "allow", "tcp", "to", "1.1.1.0/24:53"],
         "{out}"
     );
     assert!(out.contains("(evaluator only)"), "{out}");
@@ -147,6 +152,44 @@ fn test_reads_packet_files_and_reports_counted_rules_and_defaults() {
     assert_eq!(results[1]["evaluator"]["verdict"], "drop");
     assert_eq!(results[1]["origin"], "rules/examples/edge.packets:3");
     assert!(results.iter().all(|r| r["kernel"].is_null()));
+}
+
+/// `test` prints one table per packet under a header (hook, verdict, rule): the
+/// deciding rule, the rules that counted it and who answered each sit under their
+/// column, and no line ends in a blank.
+#[test]
+fn test_prints_each_packet_as_a_table_whose_columns_line_up() {
+    let (code, out, err) = sockc(&[
+        "test",
+        "--eval-only",
+        "rules/examples/edge.sk",
+        "--packets",
+        "rules/examples/edge.packets",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let headers: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].trim_start().starts_with("hook "))
+        .collect();
+    assert_eq!(
+        headers.len(),
+        9,
+        "a table per packet:
+{out}"
+    );
+    let mut counted = false;
+    for &h in &headers {
+        let end = (h + 1..lines.len())
+            .find(|&i| !lines[i].starts_with("  "))
+            .unwrap_or(lines.len());
+        let table = &lines[h..end];
+        common::table::assert_lines_up(table, &["hook", "verdict", "rule"], &[]);
+        counted |= table
+            .iter()
+            .any(|l| l.contains(" count ") && l.contains("line 10: "));
+        assert!(table[1].contains("xdp on eth0"), "{out}");
+    }
+    assert!(counted, "the counted rule's row:\n{out}");
 }
 
 #[test]

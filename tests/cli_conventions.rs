@@ -259,6 +259,8 @@ fn bench_help_is_complete() {
         "--sockets-only",
         "--no-sockmap",
         "--peer-dir",
+        "--csv",
+        "--svg",
     ] {
         assert!(out.contains(needle), "{needle}: {out}");
     }

@@ -7,6 +7,15 @@ mod common;
 
 use common::sockc;
 
+/// `out` with every run of blanks one space: the table's column widths do not matter
+/// here, only which verdict and rule answered.
+fn squeezed(out: &str) -> String {
+    out.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn answers(packet: &str) -> String {
     let (code, out, err) = sockc(&[
         "-q",
@@ -19,17 +28,17 @@ fn answers(packet: &str) -> String {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("disagree"), "{out}");
-    out
+    squeezed(&out)
 }
 
 #[test]
 fn test_takes_over_limit_as_a_fact() {
     let out = answers("udp 10.0.0.1:1000 -> 10.0.0.2:53");
-    assert!(out.contains("allow  line 4"), "a full bucket: {out}");
+    assert!(out.contains("allow line 4"), "a full bucket: {out}");
     let out = answers("udp 10.0.0.1:1000 -> 10.0.0.2:53 over-limit");
-    assert!(!out.contains("allow  line 4"), "an empty bucket: {out}");
+    assert!(!out.contains("allow line 4"), "an empty bucket: {out}");
     let out = answers("icmp 10.0.0.1 -> 10.0.0.2 type 8 over-limit");
-    assert!(out.contains("drop   line 5"), "`limit over` matches: {out}");
+    assert!(out.contains("drop line 5"), "`limit over` matches: {out}");
 }
 
 #[test]
@@ -45,12 +54,12 @@ fn test_takes_the_route_class_as_a_fact() {
             packet,
         ]);
         assert_eq!(code, 0, "{err}");
-        out
+        squeezed(&out)
     };
     let local = run("udp 10.0.0.1:1000 -> 10.0.0.2:53");
-    assert!(local.contains("drop   line 5"), "local by default: {local}");
+    assert!(local.contains("drop line 5"), "local by default: {local}");
     let fwd = run("udp 10.0.0.1:1000 -> 10.0.0.2:53 route forward");
-    assert!(fwd.contains("allow  line 6"), "{fwd}");
+    assert!(fwd.contains("allow line 6"), "{fwd}");
     let none = run("udp 10.0.0.1:1000 -> 10.0.0.2:53 route unroutable");
     assert!(none.contains("default drop"), "{none}");
     let (code, _, err) = sockc(&[

@@ -42,6 +42,21 @@ fn is_rfc3339_utc(s: &str) -> bool {
         && b[19] == b'Z'
 }
 
+/// Checks every rule table in `text` (its header starts with `columns[0]`) with
+/// `common::table::assert_lines_up`; returns how many rows each has.
+fn tables(text: &str, columns: &[&str], right: &[usize]) -> Vec<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut rows = Vec::new();
+    for h in (0..lines.len()).filter(|&i| lines[i].trim_start().starts_with(columns[0])) {
+        let end = (h + 1..lines.len())
+            .find(|&i| !lines[i].starts_with("  "))
+            .unwrap_or(lines.len());
+        common::table::assert_lines_up(&lines[h..end], columns, right);
+        rows.push(end - h - 1);
+    }
+    rows
+}
+
 #[test]
 fn counters_ids_watch_reset_and_prometheus() {
     if !common::kernel() {
@@ -93,6 +108,29 @@ fn counters_ids_watch_reset_and_prometheus() {
     assert!(
         text.contains(&format!("{}: generation 2", lab.name)),
         "{text}"
+    );
+    // The rules under their hook as a table: counters right-aligned, no trailing
+    // blanks; under --watch with the rates ("-" until the second sample).
+    let ours = sockc(&["stats", "--name", &lab.name]).ok().stdout;
+    let columns = ["packets", "bytes", "line", "id", "rule"];
+    assert_eq!(tables(&ours, &columns, &[0, 1, 2]), [4], "{ours}");
+    let watched = sockc(&[
+        "stats",
+        "--name",
+        &lab.name,
+        "--watch",
+        "--interval",
+        "0.2",
+        "--count",
+        "2",
+    ])
+    .ok()
+    .stdout;
+    let columns = ["packets", "bytes", "pkt/s", "bytes/s", "line", "id", "rule"];
+    assert_eq!(
+        tables(&watched, &columns, &[0, 1, 2, 3, 4]),
+        [4, 4],
+        "{watched}"
     );
     let all: Value = serde_json::from_str(&sockc(&["stats", "--json"]).ok().stdout).unwrap();
     assert_eq!(all["schema"], "sockc.stats/1");

@@ -27,6 +27,7 @@ mod ext_headers;
 mod ipv6_cases;
 mod measure;
 mod peer;
+mod plot;
 mod rule_sets;
 mod sk_lookup;
 mod socket_conditions;
@@ -67,6 +68,14 @@ pub struct BenchArgs {
     /// Also write the report here
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Also write the rule-set table's figures here as CSV (one line per set and
+    /// level)
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Also plot the rule-set table here as SVG: the late packet's ns against rule
+    /// count, a line per set and level (-O0, -O2, baseline)
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
     /// Only the socket-condition table (no rule-set rows)
     #[arg(long)]
     pub sockets_only: bool,
@@ -175,7 +184,12 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     );
     print!("{header}");
     let mut out = header;
-    out.push_str(&rule_sets::table(&cases, args.test_runs()));
+    let (table, measured) = rule_sets::table(&cases, args.test_runs());
+    out.push_str(&table);
+    if let Err(e) = rule_set_files(args, &measured) {
+        eprintln!("sockc bench: {e}");
+        return ExitCode::from(1);
+    }
     if let Err(code) = other_tables(args, &mut out) {
         return code;
     }
@@ -186,6 +200,18 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The rule-set table's CSV and SVG, where `--csv` and `--svg` ask for them.
+fn rule_set_files(args: &BenchArgs, measured: &[rule_sets::Measured]) -> Result<(), String> {
+    if let Some(path) = &args.csv {
+        sockc_compiler::output::replace_file(path, rule_sets::csv(measured).as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.svg {
+        rule_sets::svg(measured, path)?;
+    }
+    Ok(())
 }
 
 /// The socket-condition, sk_lookup and socket-layer tables the arguments ask for,

@@ -45,11 +45,20 @@ struct Row {
     update: Option<String>,
 }
 
-/// The table and its ratios for `cases` (nothing without cases). Printed as it goes,
-/// and returned.
-pub fn table(cases: &[Case], runs: TestRuns) -> String {
+/// One row of the table: a rule set at one level (-O0, -O2, baseline).
+pub struct Measured {
+    case: String,
+    rules: usize,
+    level: &'static str,
+    row: Row,
+}
+
+/// The table and its ratios for `cases` (nothing without cases), printed as it goes,
+/// and returned with the rows behind it (for [`csv`] and [`svg`]).
+pub fn table(cases: &[Case], runs: TestRuns) -> (String, Vec<Measured>) {
+    let mut measured = Vec::new();
     if cases.is_empty() {
-        return String::new();
+        return (String::new(), measured);
     }
     let mut out = String::from(
         "| set | rules | level | compile ms | insns | xlated | load ms | maps KiB | early ns | late ns | never ns | process ms | node reads (tries) | 1-rule update ms (refit+plan) |\n\
@@ -72,6 +81,12 @@ pub fn table(cases: &[Case], runs: TestRuns) -> String {
             let line = format_row(&case.name, case.rules, label, &row);
             print!("{line}");
             out.push_str(&line);
+            measured.push(Measured {
+                case: case.name.clone(),
+                rules: case.rules,
+                level: label,
+                row: row.clone(),
+            });
             rows.push(row);
         }
         summary.push((case.name.clone(), rows));
@@ -79,7 +94,74 @@ pub fn table(cases: &[Case], runs: TestRuns) -> String {
     let ratios = ratios(&summary);
     print!("{ratios}");
     out.push_str(&ratios);
+    (out, measured)
+}
+
+/// The table's figures as CSV, one line per row: no thousands separators, an empty
+/// field where the Markdown says `n/a` or `?`, the refusal in the last column.
+pub fn csv(measured: &[Measured]) -> String {
+    let mut out = String::from(
+        "set,rules,level,compile_ms,insns,xlated,load_ms,map_kib,early_ns,late_ns,never_ns,error\n",
+    );
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.1}"));
+    for m in measured {
+        let r = &m.row;
+        let ns = |i: usize| opt(r.ns.get(i).copied().flatten());
+        // The refusal is free text: quoted, its quotes doubled (RFC 4180).
+        let error = r
+            .error
+            .as_ref()
+            .map_or(String::new(), |e| format!("\"{}\"", e.replace('"', "\"\"")));
+        out.push_str(&format!(
+            "{},{},{},{:.3},{},{},{},{:.1},{},{},{},{error}\n",
+            m.case,
+            m.rules,
+            m.level,
+            r.compile_ms,
+            r.insns,
+            r.xlated.map_or(String::new(), |x| x.to_string()),
+            opt(r.load_ms),
+            r.map_kib,
+            ns(0),
+            ns(1),
+            ns(2),
+        ));
+    }
     out
+}
+
+/// The late packet's kernel-measured ns against rule count, a line per rule set
+/// (ClassBench seed and family) and level, written as SVG to `path`.
+pub fn svg(measured: &[Measured], path: &std::path::Path) -> Result<(), String> {
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for m in measured {
+        let label = format!("{} {}", set_of(&m.case), m.level);
+        let point = (
+            m.rules as f64,
+            m.row.ns.get(1).copied().flatten().unwrap_or(f64::NAN),
+        );
+        match series.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, pts)) => pts.push(point),
+            None => series.push((label, vec![point])),
+        }
+    }
+    let labels = crate::plot::Labels {
+        caption: "Kernel-measured cost of the late packet (BPF_PROG_TEST_RUN at XDP)",
+        x: "rules",
+        y: "ns per packet",
+    };
+    crate::plot::log_log(path, &labels, &series)
+}
+
+/// A case's rule set without its size: `acl1_1000 IPv6` is `acl1 IPv6`.
+fn set_of(case: &str) -> String {
+    match case.split_once('_') {
+        Some((set, rest)) => format!(
+            "{set}{}",
+            rest.trim_start_matches(|c: char| c.is_ascii_digit())
+        ),
+        None => case.to_string(),
+    }
 }
 
 /// One row: `src` compiled at `level` (median of three compiles), loaded, and timed

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 pub mod golden;
 pub mod schema;
+pub mod table;
 
 /// The package root (where `rules/` and `golden/` live).
 pub fn root() -> PathBuf {

@@ -8,10 +8,8 @@
 
 use std::{collections::BTreeSet, fmt::Write as _, path::Path};
 
-use plotters::prelude::*;
-
 use super::{load::Contender, workload::Case, PacketRow, Results};
-use crate::measure::median;
+use crate::{measure::median, plot};
 
 /// `SIZE (per the host)`: kernel, CPU model and count, and the load average.
 pub fn machine() -> String {
@@ -305,70 +303,22 @@ pub fn csv(r: &Results) -> String {
 /// per contender, both axes logarithmic.
 pub fn svg(r: &Results, path: &Path) -> Result<(), String> {
     let s = sizes(r);
-    let series: Vec<(Contender, Vec<(f64, f64)>)> = contenders(r)
+    let series: Vec<(String, Vec<(f64, f64)>)> = contenders(r)
         .into_iter()
         .map(|c| {
-            let pts = s
-                .iter()
-                .map(|(rules, set)| (*rules as f64, median(per_round(r, set, Case::Late, c).0)))
-                .filter(|(_, y)| y.is_finite() && *y > 0.0)
-                .collect();
-            (c, pts)
+            let us = s.iter().map(|(rules, set)| {
+                let ns = median(per_round(r, set, Case::Late, c).0);
+                (*rules as f64, ns / 1e3)
+            });
+            (c.title().to_string(), us.collect())
         })
         .collect();
-    let ys = series.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y));
-    let (ymin, ymax) = ys.fold((f64::INFINITY, 0f64), |(a, b), y| (a.min(y), b.max(y)));
-    let xs = s.iter().map(|(n, _)| *n as f64);
-    let (xmin, xmax) = xs.fold((f64::INFINITY, 0f64), |(a, b), x| (a.min(x), b.max(x)));
-    if !(ymin.is_finite() && xmin.is_finite()) {
-        return Err("nothing to plot".into());
-    }
-    let err = |e: &dyn std::fmt::Display| format!("plot {}: {e}", path.display());
-    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Per-packet cost on the receiver (late / no-match packet, accepted)",
-            ("sans-serif", 20),
-        )
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(
-            ((xmin / 1.5)..(xmax * 1.5)).log_scale(),
-            ((ymin / 1.5 / 1e3)..(ymax * 1.5 / 1e3)).log_scale(),
-        )
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("rules (ClassBench filters)")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|y| format!("{y}"))
-        .y_desc("µs of NAPI CPU time per packet")
-        .draw()
-        .map_err(|e| err(&e))?;
-    for (i, (c, pts)) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let us: Vec<(f64, f64)> = pts.iter().map(|(x, y)| (*x, y / 1e3)).collect();
-        chart
-            .draw_series(LineSeries::new(us.clone(), color.stroke_width(2)))
-            .map_err(|e| err(&e))?
-            .label(c.title())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(us.iter().map(|p| Circle::new(*p, 4, color.filled())))
-            .map_err(|e| err(&e))?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))
+    let labels = plot::Labels {
+        caption: "Per-packet cost on the receiver (late / no-match packet, accepted)",
+        x: "rules (ClassBench filters)",
+        y: "µs of NAPI CPU time per packet",
+    };
+    plot::log_log(path, &labels, &series)
 }
 
 /// Writes `peer.md`, `peer.csv` and `peer.svg` into `dir`; returns the Markdown.
