@@ -40,7 +40,7 @@ impl Checker<'_> {
                     ),
                 )
                 .label(sp, "not available in this hook")
-                .help("`ct state` works in xdp and tc blocks"),
+                .help("`ct state` works in xdp, tc and netfilter blocks"),
             );
             return;
         }
