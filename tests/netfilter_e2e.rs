@@ -16,6 +16,8 @@
 //! and `default drop`, C's TCP connection and UDP exchange with B work both ways (B's
 //! answers are `established` at the hook, where at XDP the first answer would be a
 //! lookup's), while B's new connection and datagram to C are dropped.
+//! `sockc test` at a netfilter hook compares exactly the packets a test run's empty
+//! `_nfct` answers (`invalid`) with the evaluator.
 //!
 //! They need root (and `nft`, to switch conntrack on in A) and skip otherwise (see
 //! `tests/common`).
@@ -353,4 +355,61 @@ fn netfilter_forward_ct_state_lets_replies_through_ipv4() {
 #[test]
 fn netfilter_forward_ct_state_lets_replies_through_ipv6() {
     replies_pass_new_from_the_sender_drops("nfct6", 67, true);
+}
+
+/// `sockc test` at a netfilter hook: a test run's `_nfct` is 0, so the kernel answers
+/// `invalid` for every IP packet; the packets the evaluator also calls `invalid` run
+/// in the kernel and agree (counters included: a wrong state would move another
+/// `count` rule), the others are the evaluator's alone and said to be.
+#[test]
+fn sockc_test_at_netfilter_runs_the_invalid_packets_in_the_kernel() {
+    if !common::kernel() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sockc-nfct-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("nfct.sk");
+    std::fs::write(
+        &rules,
+        "netfilter forward {\n    count ct state new\n    count ct state invalid\n    \
+         allow ct state untracked\n    drop ct state new\n    allow ct state \
+         established,related\n    default allow\n}\n",
+    )
+    .unwrap();
+    let kernel = [
+        "tcp 10.0.0.1:1234 -> 10.0.0.2:80 rst",
+        "udp 10.0.0.1:5 -> 10.0.0.2:53 ct invalid",
+        "udp [2001:db8::1]:5 -> [2001:db8::2]:53 ct invalid",
+        "icmp 10.0.0.1 -> 10.0.0.2 type 3",
+    ];
+    let evaluator = [
+        "tcp 10.0.0.1:1234 -> 10.0.0.2:80 syn",
+        "tcp 10.0.0.1:1234 -> 10.0.0.2:80 ack",
+        "udp 10.0.0.1:5 -> 10.0.0.2:53",
+        "tcp 10.0.0.1:1234 -> 10.0.0.2:80 ack ct established",
+        "tcp [2001:db8::1]:1234 -> [2001:db8::2]:80 ct untracked",
+    ];
+    let file = dir.join("packets");
+    std::fs::write(&file, [&kernel[..], &evaluator[..]].concat().join("\n")).unwrap();
+    let r = netns::sockc(&[
+        "test",
+        rules.to_str().unwrap(),
+        "--packets",
+        file.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r.code, 0, "kernel and evaluator disagree:\n{r}");
+    let summary = format!(
+        "agree on all {} (packet, program) pairs the kernel ran; the kernel cannot run {}",
+        kernel.len(),
+        evaluator.len()
+    );
+    assert!(r.stderr.contains(&summary), "{summary}:\n{r}");
+    assert_eq!(
+        r.stdout
+            .matches("a netfilter test run gives the kernel no")
+            .count(),
+        evaluator.len(),
+        "{r}"
+    );
 }
