@@ -413,6 +413,7 @@ fn run_program(
     };
     let at_tc = hooks::spec(prog.hook).prog_type == bpf_prog_type::BPF_PROG_TYPE_SCHED_CLS;
     let asks_ct = prog.rules.iter().any(|r| r.m.ct.is_some());
+    let at_netfilter = hooks::spec(prog.hook).target == hooks::Target::Netfilter;
     let chain = |e: RuntimeError| sockc_runtime::error_chain(&e);
     let mut sides: Vec<KernelSide> = Vec::with_capacity(inputs.len());
     for (batch_no, batch) in inputs.chunks(BATCH).enumerate() {
@@ -420,9 +421,17 @@ fn run_program(
         let mut ran = Vec::new();
         for (k, input) in batch.iter().enumerate() {
             let i = batch_no * BATCH + k;
-            if let Some(s) = input.ct.filter(|_| asks_ct) {
-                sides.push(KernelSide::NotRun(crate::test_ct::not_run(s)));
-                continue;
+            if asks_ct {
+                let facts = Facts {
+                    ct: input.ct,
+                    ..Facts::default()
+                };
+                let state = eval::ct_state(&evals[i].headers, &facts);
+                if let Some(why) = crate::test_ct::kernel_cannot_run(at_netfilter, input.ct, state)
+                {
+                    sides.push(KernelSide::NotRun(why));
+                    continue;
+                }
             }
             let routes = prog.rules.iter().any(|r| r.m.route.is_some());
             let per_source = prog

@@ -11,7 +11,16 @@
 //! hook attached; links unpinned behind sockc's back are drift that `repair` mends;
 //! after `flush` nothing filters anymore and no pin is left.
 //!
-//! They need root and skip otherwise (see `tests/common`).
+//! `ct state` at the forward hook reads the state conntrack gave the packet: with
+//! `allow ct state established,related`, new connections allowed only from C's side
+//! and `default drop`, C's TCP connection and UDP exchange with B work both ways (B's
+//! answers are `established` at the hook, where at XDP the first answer would be a
+//! lookup's), while B's new connection and datagram to C are dropped.
+//! `sockc test` at a netfilter hook compares exactly the packets a test run's empty
+//! `_nfct` answers (`invalid`) with the evaluator.
+//!
+//! They need root (and `nft`, to switch conntrack on in A) and skip otherwise (see
+//! `tests/common`).
 
 mod common;
 mod netns;
@@ -21,7 +30,10 @@ use std::{
     process::Command,
 };
 
-use netns::{ip, outcome, run, udp_bind, udp_recv, Lab, Outcome, ANSWER, NO_ANSWER};
+use netns::{
+    accept, ip, outcome, run, tcp_connect, tcp_exchange, tcp_listen, udp_bind, udp_recv, Lab,
+    Outcome, ANSWER, NO_ANSWER,
+};
 
 /// The receiver's namespace behind the router, deleted on drop.
 struct Receiver {
@@ -241,4 +253,163 @@ fn netfilter_input_and_forward_ipv4() {
 #[test]
 fn netfilter_input_and_forward_ipv6() {
     input_then_forward("nf6", 62, true);
+}
+
+/// Switches conntrack on in `ns` with an nft chain that never runs (no hook).
+fn enable_conntrack(ns: &str) {
+    for cmd in [
+        "add table inet sockc_nfct_test",
+        "add chain inet sockc_nfct_test anchor",
+        "add rule inet sockc_nfct_test anchor ct state new",
+    ] {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, "nft"]).args(cmd.split(' '));
+        let r = run(&mut c);
+        assert_eq!(r.code, 0, "nft in {ns}: {r}");
+    }
+}
+
+const ESTABLISHED: &str = "allow ct state established,related";
+
+fn replies_pass_new_from_the_sender_drops(tag: &str, subnet: u8, v6: bool) {
+    if !common::kernel() {
+        return;
+    }
+    if !std::path::Path::new("/usr/sbin/nft").exists() {
+        println!("SKIP: no nft to switch conntrack on");
+        return;
+    }
+    let lab = Lab::new(tag, subnet);
+    let (c, t) = router(&lab, subnet, v6);
+    enable_conntrack(&lab.ns_a);
+    let c_side = if v6 {
+        format!("fd01:201:{subnet:x}::/64")
+    } else {
+        format!("10.201.{subnet}.0/24")
+    };
+    let text = format!(
+        "netfilter forward {{\n    {ESTABLISHED}\n    allow ct state new from {c_side}\n    \
+         default drop\n}}\n"
+    );
+    lab.apply_ok(&lab.rules("nfct.sk", &text));
+    lab.status_attached();
+
+    // C's connection to B: B's segments are replies.
+    let b_listener = tcp_listen(&lab.ns_b, SocketAddr::new(t.sender, 7200));
+    let mut out = tcp_connect(&c.ns, None, SocketAddr::new(t.sender, 7200), ANSWER)
+        .unwrap_or_else(|e| panic!("C's connect through `{ESTABLISHED}`: {e}"));
+    let mut acc = accept(&b_listener);
+    tcp_exchange("C to B and back", &mut out, &mut acc, b"request from C");
+    tcp_exchange("B to C and back", &mut acc, &mut out, b"push from B");
+
+    // C's UDP request and B's answer.
+    let c_client = udp_bind(&c.ns, SocketAddr::new(t.receiver, 0));
+    let b_server = udp_bind(&lab.ns_b, SocketAddr::new(t.sender, 7201));
+    c_client
+        .send_to(b"ping", SocketAddr::new(t.sender, 7201))
+        .expect("send from C");
+    let (_, from) = udp_recv(&b_server, ANSWER).expect("B gets C's datagram");
+    b_server.send_to(b"pong", from).expect("answer from B");
+    let got = udp_recv(&c_client, ANSWER);
+    assert_eq!(outcome(&got), Outcome::Answered, "B's UDP answer reaches C");
+
+    // New from B: a TCP connect to C's listener and a datagram to C's bound port.
+    let _c_listener = tcp_listen(&c.ns, SocketAddr::new(t.receiver, 7202));
+    let r = tcp_connect(
+        &lab.ns_b,
+        None,
+        SocketAddr::new(t.receiver, 7202),
+        NO_ANSWER,
+    );
+    assert_eq!(outcome(&r), Outcome::TimedOut, "B's new connection to C");
+    assert!(
+        !delivered(&lab, &t, &c.ns, SocketAddr::new(t.receiver, 7203), false),
+        "B's unsolicited datagram to C"
+    );
+
+    let stats = lab.stats();
+    let rules = stats["rules"].as_array().expect("rules");
+    let passed = rules
+        .iter()
+        .find(|r| r["text"] == ESTABLISHED)
+        .and_then(|r| r["packets"].as_u64())
+        .unwrap_or_else(|| panic!("no rule `{ESTABLISHED}` in {stats:#}"));
+    assert!(
+        passed >= 4,
+        "B's SYN-ACK, data and UDP answer pass as established: {stats:#}"
+    );
+    tcp_exchange(
+        "C's connection at the end",
+        &mut out,
+        &mut acc,
+        b"still there",
+    );
+    netns::sockc(&["flush", "--name", &lab.name, "--bpffs", netns::BPFFS]).ok();
+}
+
+#[test]
+fn netfilter_forward_ct_state_lets_replies_through_ipv4() {
+    replies_pass_new_from_the_sender_drops("nfct4", 66, false);
+}
+
+#[test]
+fn netfilter_forward_ct_state_lets_replies_through_ipv6() {
+    replies_pass_new_from_the_sender_drops("nfct6", 67, true);
+}
+
+/// `sockc test` at a netfilter hook: a test run's `_nfct` is 0, so the kernel answers
+/// `invalid` for every IP packet; the packets the evaluator also calls `invalid` run
+/// in the kernel and agree (counters included: a wrong state would move another
+/// `count` rule), the others are the evaluator's alone and said to be.
+#[test]
+fn sockc_test_at_netfilter_runs_the_invalid_packets_in_the_kernel() {
+    if !common::kernel() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sockc-nfct-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("nfct.sk");
+    std::fs::write(
+        &rules,
+        "netfilter forward {\n    count ct state new\n    count ct state invalid\n    \
+         allow ct state untracked\n    drop ct state new\n    allow ct state \
+         established,related\n    default allow\n}\n",
+    )
+    .unwrap();
+    let kernel = [
+        "tcp 10.0.0.1:1234 -> 10.0.0.2:80 rst",
+        "udp 10.0.0.1:5 -> 10.0.0.2:53 ct invalid",
+        "udp [2001:db8::1]:5 -> [2001:db8::2]:53 ct invalid",
+        "icmp 10.0.0.1 -> 10.0.0.2 type 3",
+    ];
+    let evaluator = [
+        "tcp 10.0.0.1:1234 -> 10.0.0.2:80 syn",
+        "tcp 10.0.0.1:1234 -> 10.0.0.2:80 ack",
+        "udp 10.0.0.1:5 -> 10.0.0.2:53",
+        "tcp 10.0.0.1:1234 -> 10.0.0.2:80 ack ct established",
+        "tcp [2001:db8::1]:1234 -> [2001:db8::2]:80 ct untracked",
+    ];
+    let file = dir.join("packets");
+    std::fs::write(&file, [&kernel[..], &evaluator[..]].concat().join("\n")).unwrap();
+    let r = netns::sockc(&[
+        "test",
+        rules.to_str().unwrap(),
+        "--packets",
+        file.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r.code, 0, "kernel and evaluator disagree:\n{r}");
+    let summary = format!(
+        "agree on all {} (packet, program) pairs the kernel ran; the kernel cannot run {}",
+        kernel.len(),
+        evaluator.len()
+    );
+    assert!(r.stderr.contains(&summary), "{summary}:\n{r}");
+    assert_eq!(
+        r.stdout
+            .matches("a netfilter test run gives the kernel no")
+            .count(),
+        evaluator.len(),
+        "{r}"
+    );
 }

@@ -229,7 +229,8 @@ pub struct MatchCaps {
     pub tcp_flags: bool,
     pub icmp: bool,
     pub socket_conditions: bool,
-    /// `ct state ...`: the packet's connection-tracking state (a conntrack lookup).
+    /// `ct state ...`: the packet's connection-tracking state (a conntrack lookup at
+    /// XDP and TC, the state conntrack gave the packet at netfilter hooks).
     pub ct_state: bool,
     /// `redirect local` (to the peer socket in the map).
     pub redirect_local: bool,
@@ -512,10 +513,9 @@ const fn netfilter(
         actions: &[ActionKw::Allow, ActionKw::Drop, ActionKw::Count],
         defaults: &[Verdict::Allow, Verdict::Drop],
         caps: MatchCaps {
-            // No socket lookup helper exists for netfilter programs, and the
-            // conntrack kfuncs are XDP and TC only.
+            // No socket lookup helper exists for netfilter programs. `ct state`
+            // reads what conntrack gave the packet (`bpf::nf_ct`), not a lookup.
             socket_conditions: false,
-            ct_state: false,
             ..PACKET_CAPS
         },
         egress,

@@ -34,11 +34,6 @@ fn what_a_netfilter_hook_cannot_see_is_refused_where_it_is_written() {
         ),
         ("drop vlan 5", "sockc::hook-cannot-match", "vlan 5"),
         ("drop frag", "sockc::hook-cannot-match", "frag"),
-        (
-            "drop ct state new",
-            "sockc::hook-cannot-match",
-            "ct state new",
-        ),
     ] {
         let (d, text) = only_error(line);
         assert_eq!(d.code, code, "{line}: {d:#?}");
@@ -49,6 +44,39 @@ fn what_a_netfilter_hook_cannot_see_is_refused_where_it_is_written() {
     }
     let (d, _) = only_error("drop tcp to *:80 if socket exists");
     assert_eq!(d.code, "sockc::hook-cannot-match", "{d:#?}");
+}
+
+/// `ct state` checks at every netfilter hook and reads `sk_buff._nfct` (filled in
+/// at load) instead of looking the packet up: no conntrack kfunc is called.
+#[test]
+fn ct_state_is_read_from_the_packet_at_every_netfilter_hook() {
+    use sockc_compiler::bpf::kernel_ref::KernelRef;
+    for word in ["prerouting", "input", "forward", "output", "postrouting"] {
+        let src = format!(
+            "netfilter {word} {{\n    allow ct state established,related\n    default drop\n}}\n"
+        );
+        let (compiled, diags) = sockc_compiler::compile(&src, &Default::default());
+        let c = compiled.unwrap_or_else(|| panic!("{word}: {diags:#?}"));
+        let refs: Vec<&KernelRef> = c.metadata.programs[0]
+            .kernel_refs
+            .iter()
+            .map(|(_, r)| r)
+            .collect();
+        assert!(
+            refs.contains(&&KernelRef::field("sk_buff", "_nfct")),
+            "{word}: {refs:?}"
+        );
+        assert!(
+            !refs
+                .iter()
+                .any(|r| matches!(r, KernelRef::Kfunc { name } if name.contains("ct_"))),
+            "{word}: a conntrack kfunc in a netfilter program: {refs:?}"
+        );
+    }
+    // Still one per rule, as at XDP and TC.
+    let (d, text) = only_error("drop ct state new ct state invalid");
+    assert_eq!(d.code, "sockc::conflict", "{d:#?}");
+    assert!(text.contains("ct state invalid"), "{text}");
 }
 
 #[test]

@@ -209,17 +209,20 @@ mod tests {
                 "{f} is not id {id} in bpftool's dump"
             );
         }
-        let status = btf.member_offset("nf_conn", "status").unwrap();
-        let start = out.find("STRUCT 'nf_conn' ").expect("nf_conn in the dump");
-        let body = &out[start..];
-        let line = body
-            .lines()
-            .find(|l| l.trim_start().starts_with("'status'"))
-            .expect("nf_conn.status in the dump");
-        assert!(
-            line.contains(&format!("bits_offset={}", status * 8)),
-            "{line} vs offset {status}"
-        );
+        for (strukt, member) in [("nf_conn", "status"), ("sk_buff", "_nfct")] {
+            let offset = btf.member_offset(strukt, member).unwrap();
+            let start = out
+                .find(&format!("STRUCT '{strukt}' "))
+                .expect("the struct in the dump");
+            let line = out[start..]
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("'{member}'")))
+                .expect("the member in the dump");
+            assert!(
+                line.contains(&format!("bits_offset={}", offset * 8)),
+                "{strukt}.{member}: {line} vs offset {offset}"
+            );
+        }
         assert!(btf.member_offset("nf_conn", "no_such_member").is_err());
         assert!(btf.func_id("no_such_function_anywhere").is_err());
     }

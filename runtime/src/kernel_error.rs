@@ -17,6 +17,7 @@ pub struct Capabilities {
 /// Capability numbers (`linux/capability.h`).
 const CAP_NET_ADMIN: u32 = 12;
 const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
 impl Capabilities {
@@ -42,10 +43,12 @@ impl Capabilities {
         self.effective & (1 << cap) != 0
     }
 
-    /// What loading XDP and TC programs and their maps needs and this process lacks:
-    /// maps and programs need CAP_BPF, network programs also CAP_NET_ADMIN
-    /// (CAP_SYS_ADMIN stands for both).
-    pub fn missing_for_load(&self) -> Vec<&'static str> {
+    /// What loading the programs and their maps needs and this process lacks: maps
+    /// and programs need CAP_BPF, network programs also CAP_NET_ADMIN, and programs
+    /// that read a kernel struct through a BTF pointer (`reads_kernel_structs`:
+    /// `nf_conn.status`, `sk_buff._nfct`) also CAP_PERFMON, which the verifier's
+    /// `check_ptr_to_btf_access` asks for (CAP_SYS_ADMIN stands for all three).
+    pub fn missing_for_load(&self, reads_kernel_structs: bool) -> Vec<&'static str> {
         if self.has(CAP_SYS_ADMIN) {
             return Vec::new();
         }
@@ -55,6 +58,9 @@ impl Capabilities {
         }
         if !self.has(CAP_NET_ADMIN) {
             missing.push("CAP_NET_ADMIN");
+        }
+        if reads_kernel_structs && !self.has(CAP_PERFMON) {
+            missing.push("CAP_PERFMON");
         }
         missing
     }
@@ -89,8 +95,8 @@ pub fn explain_errno(op: Op, e: &io::Error) -> String {
     let code = e.raw_os_error().unwrap_or(0);
     let meaning = match (op, code) {
         (_, libc::EPERM) => {
-            "not permitted: loading programs and creating maps needs CAP_BPF, and XDP/TC \
-             programs also CAP_NET_ADMIN (run as root)"
+            "not permitted: loading programs and creating maps needs CAP_BPF, network \
+             programs also CAP_NET_ADMIN, and `ct state` also CAP_PERFMON (run as root)"
         }
         (Op::Load, libc::EACCES) => "the verifier refused the program",
         (Op::Load, libc::EFAULT) => {
@@ -258,10 +264,17 @@ mod tests {
     #[test]
     fn capabilities_are_read_from_the_status_text() {
         let root = Capabilities::from_status("Name:\tx\nCapEff:\t000001ffffffffff\n").unwrap();
-        assert!(root.missing_for_load().is_empty());
+        assert!(root.missing_for_load(true).is_empty());
         let nobody = Capabilities::from_status("CapEff:\t0000000000000000\n").unwrap();
-        assert_eq!(nobody.missing_for_load(), ["CAP_BPF", "CAP_NET_ADMIN"]);
+        assert_eq!(nobody.missing_for_load(false), ["CAP_BPF", "CAP_NET_ADMIN"]);
         let bpf_only = Capabilities::from_status("CapEff:\t0000008000000000\n").unwrap();
-        assert_eq!(bpf_only.missing_for_load(), ["CAP_NET_ADMIN"]);
+        assert_eq!(bpf_only.missing_for_load(false), ["CAP_NET_ADMIN"]);
+        assert_eq!(
+            bpf_only.missing_for_load(true),
+            ["CAP_NET_ADMIN", "CAP_PERFMON"]
+        );
+        // CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON: enough for either.
+        let three = Capabilities::from_status("CapEff:\t000000c000001000\n").unwrap();
+        assert!(three.missing_for_load(true).is_empty());
     }
 }

@@ -281,8 +281,13 @@ impl LoadedObject {
 
     pub fn load_with(elf: &[u8], opts: &LoadOptions<'_>) -> Result<Self, RuntimeError> {
         let meta = metadata::read(elf)?;
+        let reads_kernel_structs = meta.programs.iter().any(|p| {
+            p.kernel_refs
+                .iter()
+                .any(|(_, r)| matches!(r, sockc_compiler::bpf::kernel_ref::KernelRef::Field { .. }))
+        });
         if let Some(caps) = kernel_error::Capabilities::current() {
-            let missing = caps.missing_for_load();
+            let missing = caps.missing_for_load(reads_kernel_structs);
             if !missing.is_empty() {
                 return Err(RuntimeError::MissingCapabilities { missing });
             }

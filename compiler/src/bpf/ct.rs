@@ -1,5 +1,7 @@
 //! `ct state ...` in packet hooks (XDP, TC), lowered to one conntrack lookup per
-//! packet through the kernel's kfuncs (`bpf_xdp_ct_lookup`, `bpf_skb_ct_lookup`).
+//! packet through the kernel's kfuncs (`bpf_xdp_ct_lookup`, `bpf_skb_ct_lookup`);
+//! netfilter programs read the state conntrack already gave the packet instead
+//! ([`super::nf_ct`]).
 //!
 //! The first `ct state` test a packet reaches derives its state and stores it as one
 //! byte in the flow record ([`flow::CT`], a [`CtState`] value); every later test of
@@ -29,7 +31,7 @@ use super::{
     socket::TUPLE,
 };
 use crate::{
-    hooks::{HookKind, HookSpec},
+    hooks::{HookKind, HookSpec, Target},
     syntax::{
         ast::Family,
         ct::{CtState, CtStates},
@@ -65,7 +67,11 @@ pub(crate) fn emit_test(
     let known = b.new_label();
     b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::CT)));
     b.branch_imm(Cond::Ne, r1, 0, known);
-    emit_derive(b, spec, family);
+    if spec.target == Target::Netfilter {
+        super::nf_ct::emit_derive(b);
+    } else {
+        emit_derive(b, spec, family);
+    }
     b.bind(known);
     b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::CT)));
     let ok = b.new_label();

@@ -27,6 +27,7 @@ pub mod limit;
 pub mod limits;
 pub mod lower;
 pub mod maps;
+pub(crate) mod nf_ct;
 pub(crate) mod nf_packet;
 pub(crate) mod packet;
 pub mod refcheck;

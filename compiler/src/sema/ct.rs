@@ -1,5 +1,6 @@
-//! Checking `ct state ...` matches: one per rule, only in hooks that can look the
-//! packet's connection up (the hook table's `ct_state` capability).
+//! Checking `ct state ...` matches: one per rule, only in hooks that can tell the
+//! packet's connection-tracking state (the hook table's `ct_state` capability: a
+//! lookup at XDP and TC, conntrack's own answer at netfilter hooks).
 
 use super::Checker;
 use crate::{
@@ -40,7 +41,7 @@ impl Checker<'_> {
                     ),
                 )
                 .label(sp, "not available in this hook")
-                .help("`ct state` works in xdp and tc blocks"),
+                .help("`ct state` works in xdp, tc and netfilter blocks"),
             );
             return;
         }
@@ -54,7 +55,14 @@ impl Checker<'_> {
                      and conntrack runs in a network namespace only while something there \
                      uses it",
                 )
-                .label(sp, "looked up in conntrack's table")
+                .label(
+                    sp,
+                    if spec.target == crate::hooks::Target::Netfilter {
+                        "the state conntrack gave the packet before this hook"
+                    } else {
+                        "looked up in conntrack's table"
+                    },
+                )
                 .help(
                     "sockc does not switch conntrack on: without a user (an nft or iptables \
                      rule with a ct match) no packet is `established` or `related`; an nft \

@@ -83,6 +83,33 @@ impl CtStates {
     }
 }
 
+/// `enum ip_conntrack_info`'s `IP_CT_IS_REPLY`: the reply direction's infos are the
+/// original direction's plus this.
+pub const IP_CT_IS_REPLY: u64 = 3;
+/// `IP_CT_UNTRACKED`: the info of a packet with no entry on purpose (`notrack`).
+pub const IP_CT_UNTRACKED: u64 = 7;
+
+/// The state of a packet whose `sk_buff._nfct` is `nfct`, as `nft_ct_get_eval` reads
+/// it at a netfilter hook after conntrack: the low 3 bits are the `ip_conntrack_info`,
+/// the rest the `nf_conn` pointer. With an entry, the info modulo `IP_CT_IS_REPLY`
+/// names the state (`NF_CT_STATE_BIT`); without one, `IP_CT_UNTRACKED` is `untracked`
+/// and anything else (0 in a test run, or where conntrack is off) `invalid`.
+pub fn from_nfct(nfct: u64) -> CtState {
+    let (ct, info) = (nfct & !7, nfct & 7);
+    if ct == 0 {
+        return if info == IP_CT_UNTRACKED {
+            CtState::Untracked
+        } else {
+            CtState::Invalid
+        };
+    }
+    match info % IP_CT_IS_REPLY {
+        0 => CtState::Established,
+        1 => CtState::Related,
+        _ => CtState::New,
+    }
+}
+
 /// TCP flag bits as the flow record keeps them.
 const FIN: u8 = 0x01;
 const SYN: u8 = 0x02;
@@ -123,6 +150,29 @@ pub fn without_entry(proto: u8, l4_complete: bool, flags: u8, icmp_type: u8) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `ip_conntrack_info` by value: established, related, new, then the replies.
+    #[test]
+    fn nfct_reads_as_nft_reads_it() {
+        let entry = 0xffff_8880_1234_5600_u64;
+        let states = [
+            CtState::Established,
+            CtState::Related,
+            CtState::New,
+            CtState::Established,
+            CtState::Related,
+        ];
+        for (info, s) in states.into_iter().enumerate() {
+            assert_eq!(from_nfct(entry | info as u64), s, "ctinfo {info}");
+        }
+        assert_eq!(from_nfct(IP_CT_UNTRACKED), CtState::Untracked);
+        assert_eq!(from_nfct(0), CtState::Invalid);
+        assert_eq!(
+            from_nfct(2),
+            CtState::Invalid,
+            "no entry, whatever the info"
+        );
+    }
 
     #[test]
     fn states_round_trip_through_names_values_and_bits() {
