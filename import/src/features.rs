@@ -12,8 +12,11 @@
 //!   `lower/cube.rs`'s `Dim::CtState` check stays for the netfilter program;
 //! - `Interface`: the same function, the `AtomKind::Iif`/`Oif` arm (and
 //!   `semantics/mod.rs` stops deciding interfaces it could write);
-//! - `Limit`, and every other opaque match: the `AtomKind::Opaque` arm, by feature;
-//! - `Reject`: `lower/mod.rs`, `action_word` (`FlatAction::Reject` keeps its type);
+//! - `Limit` (available), and `Hashlimit` for per-source buckets: `lower/limit.rs`
+//!   decides which limits keep netfilter's one bucket per rule and `lower/cube.rs`
+//!   writes them; the others stay refusals through the `AtomKind::Opaque` arm;
+//! - `Reject` (available): `lower/mod.rs`, `reject_action` writes `reject with ...`
+//!   at ingress and keeps `drop` (approximate) where the language cannot answer;
 //! - `LocalForwarded`: `semantics/mod.rs`, `split_place` (input rules conjoined with
 //!   "local", forward rules with "forwarded", instead of the marks);
 //! - `NetfilterHook`: `lower/mod.rs` (`Program::Netfilter`) and the block head; it
@@ -75,12 +78,8 @@ impl Feature {
     /// Whether sockc's language expresses it today.
     pub fn available(self) -> bool {
         match self {
-            Feature::CtState => true,
-            Feature::Reject
-            | Feature::Limit
-            | Feature::Interface
-            | Feature::LocalForwarded
-            | Feature::NetfilterHook => false,
+            Feature::CtState | Feature::Reject | Feature::Limit => true,
+            Feature::Interface | Feature::LocalForwarded | Feature::NetfilterHook => false,
             _ => false,
         }
     }
@@ -90,8 +89,6 @@ impl Feature {
         matches!(
             self,
             Feature::CtState
-                | Feature::Reject
-                | Feature::Limit
                 | Feature::Interface
                 | Feature::LocalForwarded
                 | Feature::NetfilterHook
@@ -104,8 +101,10 @@ impl Feature {
             Feature::CtState => "`ct state`",
             Feature::Conntrack => "conntrack fields other than the state",
             Feature::Reject => "`reject`",
-            Feature::Limit => "`limit` (rate limits)",
-            Feature::Hashlimit => "per-key rate limits (hashlimit, meters)",
+            Feature::Limit => "a rate limit the language can write with one bucket per rule",
+            Feature::Hashlimit => {
+                "per-key rate limits other than per source address (hashlimit, meters)"
+            }
             Feature::Interface => "interface matches",
             Feature::LocalForwarded => "a local/forwarded match",
             Feature::NetfilterHook => "netfilter hook blocks",

@@ -216,17 +216,32 @@ pub fn write(a: &Analysis, opts: &Options) -> (Import, Vec<(usize, lower::Block)
     let mut written: Vec<(&Placed, lower::Block)> = Vec::new();
     let mut unwritten: Vec<(&Placed, lower::Block)> = Vec::new();
     let mut order = Vec::new();
+    let all_places: Vec<&Placed> = a.placed.iter().collect();
+    let limits = lower::limit::LimitPlan::new(rs, &a.atoms, &all_places);
     for (i, p) in a.placed.iter().enumerate() {
         if a.program == Program::Netfilter {
             // Lowered for the report only: its sets are not declared.
             unwritten.push((
                 p,
-                lower::lower(rs, &a.atoms, p, a.program, &mut SetTable::default()),
+                lower::lower(
+                    rs,
+                    &a.atoms,
+                    p,
+                    a.program,
+                    &limits,
+                    &mut SetTable::default(),
+                ),
             ));
         } else if p.list.rules.is_empty() && matches!(p.place, Place::Egress(_)) {
-            unwritten.push((p, lower::lower(rs, &a.atoms, p, a.program, &mut table)));
+            unwritten.push((
+                p,
+                lower::lower(rs, &a.atoms, p, a.program, &limits, &mut table),
+            ));
         } else {
-            written.push((p, lower::lower(rs, &a.atoms, p, a.program, &mut table)));
+            written.push((
+                p,
+                lower::lower(rs, &a.atoms, p, a.program, &limits, &mut table),
+            ));
             order.push(i);
         }
     }

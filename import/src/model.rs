@@ -313,6 +313,20 @@ pub enum RejectWith {
     Icmp(String),
 }
 
+impl RejectWith {
+    /// The match nft's `reject with ...` implies (it adds it as a dependency and
+    /// hides it when it lists the rule): `icmp` answers IPv4 packets only, `icmpv6`
+    /// IPv6 ones, `tcp reset` TCP segments.
+    pub fn nft_dependency(&self) -> Option<Match> {
+        match self {
+            RejectWith::TcpReset => Some(Match::one(Key::L4Proto, 6, 6)),
+            RejectWith::Icmp(x) if x.starts_with("icmp ") => Some(Match::one(Key::NfProto, 4, 4)),
+            RejectWith::Icmp(x) if x.starts_with("icmpv6 ") => Some(Match::one(Key::NfProto, 6, 6)),
+            _ => None,
+        }
+    }
+}
+
 /// A statement that does something besides deciding.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {

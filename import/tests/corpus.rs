@@ -57,7 +57,7 @@ fn every_corpus_ruleset_imports_accounts_for_every_rule_and_compiles() {
                 for l in &x.sk_lines {
                     let text = sk_lines[*l as usize - 1].trim_start();
                     assert!(
-                        ["allow", "drop", "count"]
+                        ["allow", "drop", "reject", "count"]
                             .iter()
                             .any(|a| text.starts_with(a)),
                         "{} line {}: sk line {l} is not a rule: {text}",

@@ -28,6 +28,12 @@ pub fn module(
             .push(Match::opaque(Feature::Limit, limit_key(opts)));
         return Ok(());
     }
+    if name == "hashlimit" {
+        if let Some(key) = hashlimit_key(opts, v) {
+            out.matches.push(Match::opaque(Feature::Hashlimit, key));
+            return Ok(());
+        }
+    }
     if let Some(f) = opaque_module(name) {
         let text: Vec<String> = opts.iter().map(Opt::text).collect();
         let key = format!("-m {name} {}", text.join(" "))
@@ -304,6 +310,52 @@ fn addrtype(o: &Opt, v: IpVersion) -> Option<Match> {
         IpVersion::V6 => values::prefix("ff00::/8")?,
     };
     Some(Match::one(key, lo, hi).negate(o.negated))
+}
+
+/// A per-source bucket (`--hashlimit-mode srcip`, full-length source mask) as the
+/// language's `limit ... per source`, with the table's name after it (rules that
+/// name one table share its buckets); `None` for other keys, masks or options.
+/// `--hashlimit-htable-*` only size and age the table: the language's table has its
+/// own size, so those rules are approximate anyway.
+fn hashlimit_key(opts: &[Opt], v: IpVersion) -> Option<String> {
+    let arg = |name: &str| {
+        opts.iter()
+            .find(|o| o.name == name && !o.negated)
+            .and_then(|o| o.args.first())
+            .map(String::as_str)
+    };
+    let full_mask = match v {
+        IpVersion::V4 => "32",
+        IpVersion::V6 => "128",
+    };
+    let known = opts.iter().all(|o| {
+        !o.negated
+            && (matches!(
+                o.name.as_str(),
+                "--hashlimit-upto"
+                    | "--hashlimit"
+                    | "--hashlimit-above"
+                    | "--hashlimit-burst"
+                    | "--hashlimit-mode"
+                    | "--hashlimit-name"
+                    | "--hashlimit-srcmask"
+            ) || o.name.starts_with("--hashlimit-htable-"))
+    });
+    let mask_ok = arg("--hashlimit-srcmask").is_none_or(|m| m == full_mask);
+    if !known || !mask_ok || arg("--hashlimit-mode") != Some("srcip") {
+        return None;
+    }
+    let (over, rate) = match arg("--hashlimit-above") {
+        Some(r) => (true, r),
+        None => (false, arg("--hashlimit-upto").or(arg("--hashlimit"))?),
+    };
+    let key = names::limit_key(rate, arg("--hashlimit-burst").unwrap_or("5"));
+    let head = if over { "limit over" } else { "limit" };
+    Some(format!(
+        "{} per source (hashlimit {})",
+        key.replacen("limit", head, 1),
+        arg("--hashlimit-name")?
+    ))
 }
 
 /// A normalized key for a token bucket (iptables' default rate is 3/hour, burst 5).

@@ -7,7 +7,10 @@
 //! disjoint from the others); a cube the language cannot say is refused with every
 //! feature it would need, never narrowed or widened here.
 
-use super::sets::{addr4, addr6, port_range, prefixes, SetBody, SetKind, SetTable};
+use super::{
+    limit::LimitPlan,
+    sets::{addr4, addr6, port_range, prefixes, SetBody, SetKind, SetTable},
+};
 use crate::{
     algebra::{AtomId, Cube, Dim, Ivs},
     features::Feature,
@@ -33,6 +36,8 @@ pub struct CubeWriter<'a> {
     pub table: &'a mut SetTable,
     /// Names derived sets after the rule they serve.
     pub hint: String,
+    /// The rate limits that may be written as `limit`.
+    pub limits: &'a LimitPlan,
 }
 
 /// One side's address: nothing, a literal, or a set name.
@@ -49,7 +54,14 @@ impl CubeWriter<'_> {
         if cube.get(Dim::CtState).is_some() {
             needs.push((Feature::CtState, "a conntrack state".to_string()));
         }
-        for (a, _) in cube.atoms() {
+        let mut limit: Option<String> = None;
+        for (a, positive) in cube.atoms() {
+            if let Some(words) = self.limits.written(self.atoms, *a, *positive) {
+                if limit.replace(words).is_some() {
+                    needs.push((Feature::Limit, "two rate limits in one rule".to_string()));
+                }
+                continue;
+            }
             match self.atoms.kind(*a) {
                 AtomKind::InSet { .. } => {}
                 AtomKind::Iif(p) => {
@@ -58,6 +70,17 @@ impl CubeWriter<'_> {
                 AtomKind::Oif(p) => {
                     needs.push((Feature::Interface, format!("output interface {p}")))
                 }
+                AtomKind::Opaque {
+                    feature: Feature::Limit | Feature::Hashlimit,
+                    key,
+                } if !*positive || super::limit::words(key).is_some() => needs.push((
+                    Feature::Limit,
+                    format!(
+                        "{key} (not its own rule's one bucket here: the rule is split or \
+                         reached more than once, or the limit guards a jump, return or \
+                         a shared hashlimit table)"
+                    ),
+                )),
                 AtomKind::Opaque { feature, key } => needs.push((*feature, key.clone())),
             }
         }
@@ -92,6 +115,8 @@ impl CubeWriter<'_> {
                         // tables only ever see IP packets
                         words.push("any".to_string());
                     }
+                    // the limit is the rule's last test, as the language evaluates it
+                    words.extend(limit.clone());
                     out.push(words);
                     if out.len() > MAX_RULES_PER_CUBE {
                         return Err(Refusal::Needs(vec![(

@@ -4,20 +4,24 @@
 //! (left out, and says what the language needs and which way leaving it out errs).
 //!
 //! Invariant: a rule written is exactly its flat rule, or stricter where its status
-//! says so (a `reject` written as `drop`, a `log` written as `count`, a placement
-//! [`Mark::Stricter`]); nothing more permissive is ever written, and every flat rule
-//! has an [`Entry`].
+//! says so (a `reject` written as `drop` where the language cannot answer, a `log`
+//! written as `count`, a placement [`Mark::Stricter`]), or, for a rate limit, the same
+//! rate and burst with one bucket per rule whose timing is the language's (approximate,
+//! see [`limit`]); nothing more permissive is ever written, and every flat rule has an
+//! [`Entry`].
 
 pub mod ct;
 pub mod cube;
+pub mod limit;
 pub mod sets;
 pub mod write;
 
 use cube::{CubeWriter, Refusal};
+use limit::LimitPlan;
 use sets::SetTable;
 
 use crate::{
-    algebra::Cube,
+    algebra::{Cube, Dim, Ivs},
     features::Feature,
     model::{RejectWith, RuleId, Ruleset},
     semantics::{
@@ -65,14 +69,20 @@ pub fn lower(
     atoms: &Atoms,
     placed: &Placed,
     program: Program,
+    limits: &LimitPlan,
     table: &mut SetTable,
 ) -> Block {
+    let target = Target {
+        program,
+        place: &placed.place,
+        limits,
+    };
     let entries = placed
         .list
         .rules
         .iter()
         .zip(&placed.marks)
-        .map(|(r, mark)| lower_rule(rs, atoms, r, mark.as_ref(), program, table))
+        .map(|(r, mark)| lower_rule(rs, atoms, r, mark.as_ref(), &target, table))
         .collect();
     Block {
         head: head(&placed.place, program),
@@ -103,14 +113,22 @@ pub fn iface(name: &str) -> String {
     }
 }
 
+/// What a rule is lowered for: the program, its place, and the limits it may write.
+struct Target<'a> {
+    program: Program,
+    place: &'a Place,
+    limits: &'a LimitPlan,
+}
+
 fn lower_rule(
     rs: &Ruleset,
     atoms: &Atoms,
     r: &FlatRule,
     mark: Option<&Mark>,
-    program: Program,
+    target: &Target<'_>,
     table: &mut SetTable,
 ) -> Entry {
+    let program = target.program;
     let mut e = Entry {
         status: Status::Exact,
         reasons: Vec::new(),
@@ -119,7 +137,7 @@ fn lower_rule(
         unsupported_reasons: Vec::new(),
         lines: Vec::new(),
     };
-    let action = action_word(&mut e, &r.action);
+    let action = action_word(&mut e, r, target);
     match mark {
         Some(Mark::Stricter(why)) => e.approximate(format!("{why} (stricter)")),
         Some(Mark::Needs(f, why)) => e.unsupported(*f, format!("{why}: needs {f}")),
@@ -144,24 +162,31 @@ fn lower_rule(
         sets: &rs.sets,
         table,
         hint,
+        limits: target.limits,
     };
     let written = match ct_split(&mut e, r, program) {
-        Some(cubes) => write_all(&mut writer, &cubes),
+        Some(cubes) => write_all(&mut writer, &cubes).and_then(|w| one_bucket(&mut e, w)),
         None => Ok(Vec::new()),
     };
     match written {
         Ok(rules) if e.status != Status::Unsupported => {
             let log = match &r.log {
-                Some(_) if action != "count" => " log",
+                Some(_) if action.word != "count" => " log",
                 _ => "",
             };
+            // `with` closes a reject rule, after its matches
+            let with = action
+                .with
+                .map(|w| format!(" with {w}"))
+                .unwrap_or_default();
+            let action = action.word;
             e.rules = rules
                 .into_iter()
                 .map(|w| {
                     if w.is_empty() {
-                        format!("{action}{log}")
+                        format!("{action}{with}{log}")
                     } else {
-                        format!("{action} {}{log}", w.join(" "))
+                        format!("{action} {}{with}{log}", w.join(" "))
                     }
                 })
                 .collect();
@@ -205,6 +230,35 @@ fn ct_split(e: &mut Entry, r: &FlatRule, program: Program) -> Option<Vec<(Cube, 
     }
 }
 
+/// A limit written keeps netfilter's one bucket per rule only when its rule becomes
+/// one sockc rule; its timing is the language's, so the rule is approximate.
+fn one_bucket(e: &mut Entry, rules: Vec<Vec<String>>) -> Result<Vec<Vec<String>>, Refusal> {
+    let limited = rules
+        .iter()
+        .filter(|w| w.iter().any(|x| x.starts_with("limit ")))
+        .count();
+    if limited == 0 {
+        return Ok(rules);
+    }
+    if rules.len() > 1 {
+        return Err(Refusal::Needs(vec![(
+            Feature::Limit,
+            format!(
+                "a rate limit over {} sockc rules (one bucket each, netfilter has one)",
+                rules.len()
+            ),
+        )]));
+    }
+    e.approximate(
+        "rate limit: one bucket for the rule as in netfilter, but GCRA timing, refilled when the programs are replaced (not compared by single probes)"
+            .into(),
+    );
+    if rules[0].first().is_some_and(|w| w == "any") {
+        e.approximate("rate limit: the bucket also takes non-IP frames (ARP) at this hook".into());
+    }
+    Ok(rules)
+}
+
 /// The match words of every rule `cubes` become, in order, each with its extra words.
 fn write_all(
     writer: &mut CubeWriter<'_>,
@@ -215,8 +269,8 @@ fn write_all(
     for (cube, extra) in cubes {
         match writer.write(cube) {
             Ok(rules) => out.extend(rules.into_iter().map(|mut w| {
-                if w == ["any"] && !extra.is_empty() {
-                    w.clear();
+                if w.first().is_some_and(|x| x == "any") && !extra.is_empty() {
+                    w.remove(0);
                 }
                 w.extend(extra.iter().cloned());
                 w
@@ -231,37 +285,107 @@ fn write_all(
     }
 }
 
+/// A rule's action word, and the answer a `reject` gives.
+struct Action {
+    word: &'static str,
+    with: Option<&'static str>,
+}
+
+impl Action {
+    fn plain(word: &'static str) -> Action {
+        Action { word, with: None }
+    }
+}
+
 /// The sockc action for a flat rule's action, noting on `e` what it changes.
-fn action_word(e: &mut Entry, action: &FlatAction) -> &'static str {
-    match action {
-        FlatAction::Accept => "allow",
-        FlatAction::Drop => "drop",
-        FlatAction::Reject(with) => {
-            e.approximate(format!(
-                "{}: dropped instead of rejected (stricter: the sender gets no {})",
-                Feature::Reject,
-                match with {
-                    RejectWith::TcpReset => "TCP reset",
-                    _ => "ICMP error",
-                }
-            ));
-            "drop"
-        }
-        FlatAction::Count => "count",
+fn action_word(e: &mut Entry, r: &FlatRule, target: &Target<'_>) -> Action {
+    match &r.action {
+        FlatAction::Accept => Action::plain("allow"),
+        FlatAction::Drop => Action::plain("drop"),
+        FlatAction::Reject(with) => reject_action(e, r, with, target),
+        FlatAction::Count => Action::plain("count"),
         FlatAction::Log { .. } => {
             e.approximate(
                 "logged by netfilter; counted here (sockc logs only rules that decide)".into(),
             );
-            "count"
+            Action::plain("count")
         }
         FlatAction::Effect { feature, text } => {
             e.unsupported(*feature, format!("`{text}` needs {feature}"));
-            "count"
+            Action::plain("count")
         }
         FlatAction::Other { feature, text } => {
             e.unsupported(*feature, format!("`{text}` needs {feature}"));
-            "drop"
+            Action::plain("drop")
         }
+    }
+}
+
+/// `reject with ...` where the language answers as netfilter does (an ingress block),
+/// else `drop`, approximate, saying why.
+fn reject_action(e: &mut Entry, r: &FlatRule, with: &RejectWith, target: &Target<'_>) -> Action {
+    let answer = match with {
+        RejectWith::TcpReset => "TCP reset",
+        _ => "ICMP error",
+    };
+    let why = match (target.program, target.place) {
+        (Program::Xdp | Program::Tc, Place::Ingress(_)) => match reject_words(with) {
+            Some("tcp-reset")
+                if r.cube.get(Dim::Proto) != Some(&Ivs::from_ranges(vec![(6, 6)])) =>
+            {
+                "a TCP reset for a rule that does not match only TCP".to_string()
+            }
+            Some(words) => {
+                return Action {
+                    word: "reject",
+                    with: Some(words),
+                }
+            }
+            None => format!("the language has no `{}` answer", reject_name(with)),
+        },
+        (_, Place::Egress(_)) => {
+            "tc egress cannot reject (no interface to answer through toward the sender)".into()
+        }
+        _ => format!("{}", Feature::Reject),
+    };
+    e.approximate(format!(
+        "{why}: dropped instead of rejected (stricter: the sender gets no {answer})"
+    ));
+    Action::plain("drop")
+}
+
+/// The language's `with` words for a netfilter reject (iptables' `--reject-with`
+/// names, nft's `icmp`/`icmpv6`/`icmpx` types; the default is ICMP port unreachable
+/// in both tools, never a TCP reset), or `None` when it has no such answer.
+pub fn reject_words(with: &RejectWith) -> Option<&'static str> {
+    let name = match with {
+        RejectWith::Default => return Some("icmp port-unreachable"),
+        RejectWith::TcpReset => return Some("tcp-reset"),
+        RejectWith::Icmp(x) => x.rsplit(' ').next().unwrap_or(x),
+    };
+    Some(match name {
+        "icmp-port-unreachable" | "icmp6-port-unreachable" | "port-unreachable" => {
+            "icmp port-unreachable"
+        }
+        "icmp-host-unreachable"
+        | "icmp6-addr-unreachable"
+        | "host-unreachable"
+        | "addr-unreachable" => "icmp host-unreachable",
+        "icmp-net-unreachable" | "icmp6-no-route" | "net-unreachable" | "no-route" => {
+            "icmp net-unreachable"
+        }
+        "icmp-admin-prohibited" | "icmp6-adm-prohibited" | "admin-prohibited" => {
+            "icmp admin-prohibited"
+        }
+        _ => return None,
+    })
+}
+
+fn reject_name(with: &RejectWith) -> &str {
+    match with {
+        RejectWith::Default => "port-unreachable",
+        RejectWith::TcpReset => "tcp-reset",
+        RejectWith::Icmp(x) => x,
     }
 }
 

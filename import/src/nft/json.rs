@@ -415,6 +415,7 @@ fn statement(s: &Value, ctx: &Ctx<'_>, out: &mut Read) -> Result<(), String> {
                 (_, None | Some("port-unreachable")) => RejectWith::Default,
                 (t, Some(e)) => RejectWith::Icmp(format!("{} {e}", t.unwrap_or("icmp"))),
             };
+            out.matches.extend(with.nft_dependency());
             set_verdict(out, Verdict::Reject(with))?
         }
         "limit" => out.matches.push(limit(v)),
@@ -496,11 +497,10 @@ fn limit(v: &Value) -> Match {
     let rate = v.get("rate").map(Value::to_string).unwrap_or_default();
     let per = v.get("per").and_then(Value::as_str).unwrap_or("second");
     let burst = v.get("burst").map_or("5".to_string(), Value::to_string);
-    if packets && !over {
-        Match::opaque(
-            Feature::Limit,
-            crate::names::limit_key(&format!("{rate}/{per}"), &burst),
-        )
+    if packets {
+        let key = crate::names::limit_key(&format!("{rate}/{per}"), &burst);
+        let head = if over { "limit over" } else { "limit" };
+        Match::opaque(Feature::Limit, key.replacen("limit", head, 1))
     } else {
         Match::opaque(Feature::Limit, format!("limit {}", v))
     }

@@ -297,6 +297,7 @@ impl P<'_, '_> {
             }
             "reject" => {
                 let with = self.reject_with()?;
+                self.out.matches.extend(with.nft_dependency());
                 self.set_verdict(Verdict::Reject(with))?
             }
             "counter" => {
@@ -423,8 +424,10 @@ impl P<'_, '_> {
         Ok(())
     }
 
-    /// `limit rate [over] N/unit [burst N packets]` (packets, normalized like
-    /// iptables' `-m limit`), or byte rates and named limits (kept as text).
+    /// `limit rate [over] N/unit [burst N packets]` and `limit rate [over] N
+    /// UNIT/unit [burst M UNIT]`, normalized as the language writes them (nft's
+    /// default burst is 5 packets, and 0 bytes for a byte rate: one unit's worth), or
+    /// named limits (kept as text).
     fn limit(&mut self) -> Result<Match, String> {
         let start = self.i - 1;
         if !self.peek_is("rate") {
@@ -437,24 +440,28 @@ impl P<'_, '_> {
             self.i += 1;
         }
         let rate = self.word()?;
-        let mut packets = rate.contains('/');
-        if !packets {
-            self.word()?; // bytes/second
-        }
-        let mut burst = "5".to_string();
+        let byte_rate = if rate.contains('/') {
+            None
+        } else {
+            Some(self.word()?) // UNIT/second
+        };
+        let mut burst = None;
         if self.peek_is("burst") {
             self.i += 1;
-            burst = self.word()?;
-            let unit = self.word()?;
-            packets &= unit == "packets";
+            let n = self.word()?;
+            burst = Some((n, self.word()?));
         }
-        if !packets || over {
-            let key = self.text_of(start);
-            return Ok(Match::opaque(Feature::Limit, key));
-        }
+        let head = if over { "limit over" } else { "limit" };
+        let key = match (byte_rate, burst) {
+            (None, None) => crate::names::limit_key(&rate, "5"),
+            (None, Some((b, u))) if u == "packets" => crate::names::limit_key(&rate, &b),
+            (Some(per), None) => format!("limit {rate} {}", normal_per(&per)),
+            (Some(per), Some((b, u))) => format!("limit {rate} {} burst {b} {u}", normal_per(&per)),
+            _ => return Ok(Match::opaque(Feature::Limit, self.text_of(start))),
+        };
         Ok(Match::opaque(
             Feature::Limit,
-            crate::names::limit_key(&rate, &burst),
+            key.replacen("limit", head, 1),
         ))
     }
 
@@ -949,4 +956,15 @@ fn fib_len(t: &[Tok], i: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// `mbytes/second` with the time unit spelled out as `names::limit_key` does.
+fn normal_per(per: &str) -> String {
+    let (bytes, unit) = per.split_once('/').unwrap_or((per, "second"));
+    let key = crate::names::limit_key(&format!("1/{unit}"), "0");
+    let unit = key
+        .strip_prefix("limit 1/")
+        .and_then(|k| k.split(' ').next())
+        .unwrap_or(unit);
+    format!("{bytes}/{unit}")
 }
