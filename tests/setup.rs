@@ -197,7 +197,8 @@ fn first_example_is_safe_on_a_real_host() {
             packet,
         ]);
         assert_eq!(code, 0, "{err}");
-        let verdict = out.lines().nth(1).unwrap_or_default();
+        // The packet's line, then the table's header, then the hook's verdict.
+        let verdict = out.lines().nth(2).unwrap_or_default();
         assert!(verdict.contains(" allow "), "{packet}: {out}");
     }
 }

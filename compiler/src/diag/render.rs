@@ -320,7 +320,9 @@ fn plain(d: &Diagnostic, src: &str, line_starts: &[usize]) -> bool {
         let first = line_of(line_starts, l.span.start);
         (
             first,
-            line_of(line_starts, l.span.end.max(l.span.start + 1) - 1).max(first),
+            // A label that takes in a line break ends on the next line, and miette
+            // shows a line of context after that one too.
+            line_of(line_starts, l.span.end.max(l.span.start)).max(first),
         )
     });
     let (Some(first), Some(end)) = (lines.clone().map(|l| l.0).min(), lines.map(|l| l.1).max())

@@ -489,7 +489,9 @@ pub(super) fn explain(text: &str, pos: usize, positives: &[Rule]) -> Explained {
         format!("expected {}", list(&alts))
     };
     let rest = &text[pos..];
-    let Some(c) = rest.chars().next() else {
+    // A statement may run over several lines (a set's list): a line break where
+    // something else was expected is the end of the line, not an odd character.
+    let Some(c) = rest.chars().next().filter(|c| !matches!(c, '\n' | '\r')) else {
         return Explained {
             message: format!(
                 "syntax error: {}",
