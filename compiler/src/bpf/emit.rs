@@ -62,3 +62,22 @@ pub(crate) fn emit_bump(b: &mut CodeBuffer, map: &str, key: i16) {
     b.emit(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
     b.bind(skip);
 }
+
+/// Zeroes the flow record and, when the program looks addresses up in sets, writes the
+/// LPM keys' prefix lengths in front of the addresses (the start of every packet
+/// prologue, whatever the context).
+pub(crate) fn reset_flow_record(b: &mut CodeBuffer, uses_sets: bool) {
+    for off in (0..flow::SIZE).step_by(8) {
+        b.emit(Insn::st_imm(Size::DW, Reg::FP, flow::FLOW + off, 0));
+    }
+    if uses_sets {
+        for (plen, bits) in [
+            (flow::SRC4_PLEN, 32),
+            (flow::DST4_PLEN, 32),
+            (flow::SRC6_PLEN, 128),
+            (flow::DST6_PLEN, 128),
+        ] {
+            b.emit(Insn::st_imm(Size::W, Reg::FP, at(plen), bits));
+        }
+    }
+}

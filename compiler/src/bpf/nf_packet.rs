@@ -17,6 +17,7 @@
 
 use super::{
     buffer::{CodeBuffer, Label},
+    emit,
     flow::{self, at},
     insn::{op, Cond, Insn, Reg, Size},
 };
@@ -68,19 +69,7 @@ pub(crate) fn emit_prologue(b: &mut CodeBuffer, uses_sets: bool) {
 fn emit_start(b: &mut CodeBuffer, uses_sets: bool, done: Label) {
     let (r1, r2, r3) = (Reg::R1, Reg::R2, Reg::R3);
     b.emit(Insn::mov64_reg(Reg::R6, r1));
-    for off in (0..flow::SIZE).step_by(8) {
-        b.emit(Insn::st_imm(Size::DW, Reg::FP, flow::FLOW + off, 0));
-    }
-    if uses_sets {
-        for (plen, bits) in [
-            (flow::SRC4_PLEN, 32),
-            (flow::DST4_PLEN, 32),
-            (flow::SRC6_PLEN, 128),
-            (flow::DST6_PLEN, 128),
-        ] {
-            b.emit(Insn::st_imm(Size::W, Reg::FP, at(plen), bits));
-        }
-    }
+    emit::reset_flow_record(b, uses_sets);
     b.emit(Insn::ldx(Size::DW, r1, Reg::R6, NF_CTX.skb));
     b.emit(Insn::mov64_imm(r2, 0));
     fp_plus(b, r3, DYNPTR);

@@ -13,6 +13,7 @@
 
 use super::{
     buffer::{CodeBuffer, Label},
+    emit,
     insn::{op, Cond, Insn, Reg, Size},
 };
 use crate::hooks::PacketCtx;
@@ -58,19 +59,7 @@ pub(crate) fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool
 fn emit_start(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
     let (r1, r6, r7, r8) = (Reg::R1, Reg::R6, Reg::R7, Reg::R8);
     b.emit(Insn::mov64_reg(r6, Reg::R1));
-    for off in (0..flow::SIZE).step_by(8) {
-        b.emit(Insn::st_imm(Size::DW, Reg::FP, flow::FLOW + off, 0));
-    }
-    if uses_sets {
-        for (plen, bits) in [
-            (flow::SRC4_PLEN, 32),
-            (flow::DST4_PLEN, 32),
-            (flow::SRC6_PLEN, 128),
-            (flow::DST6_PLEN, 128),
-        ] {
-            b.emit(Insn::st_imm(Size::W, Reg::FP, at(plen), bits));
-        }
-    }
+    emit::reset_flow_record(b, uses_sets);
     b.emit(Insn::ldx(Size::W, r7, r6, ctx.data));
     b.emit(Insn::ldx(Size::W, r8, r6, ctx.data_end));
     match ctx.len {
