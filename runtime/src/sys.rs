@@ -539,12 +539,30 @@ pub fn prog_test_run_ctx(
     ctx_out: &mut [u8],
     repeat: u32,
 ) -> io::Result<CtxRun> {
+    test_run(prog, &[], ctx_in, ctx_out, repeat)
+}
+
+/// `BPF_PROG_TEST_RUN` of `prog` on `data` (may be empty) and `ctx_in`, the context
+/// written back to `ctx_out` (may be empty).
+fn test_run(
+    prog: BorrowedFd<'_>,
+    data: &[u8],
+    ctx_in: &[u8],
+    ctx_out: &mut [u8],
+    repeat: u32,
+) -> io::Result<CtxRun> {
     let mut attr = zeroed();
     attr.test.prog_fd = prog.as_raw_fd() as u32;
+    if !data.is_empty() {
+        attr.test.data_in = data.as_ptr() as u64;
+        attr.test.data_size_in = data.len() as u32;
+    }
     attr.test.ctx_in = ctx_in.as_ptr() as u64;
     attr.test.ctx_size_in = ctx_in.len() as u32;
-    attr.test.ctx_out = ctx_out.as_mut_ptr() as u64;
-    attr.test.ctx_size_out = ctx_out.len() as u32;
+    if !ctx_out.is_empty() {
+        attr.test.ctx_out = ctx_out.as_mut_ptr() as u64;
+        attr.test.ctx_size_out = ctx_out.len() as u32;
+    }
     attr.test.repeat = repeat;
     sys_bpf(bpf_cmd::BPF_PROG_TEST_RUN, &mut attr)?;
     // SAFETY: reading the member the kernel wrote back.
@@ -625,18 +643,5 @@ pub fn prog_test_run_data(
     ctx_in: &[u8],
     repeat: u32,
 ) -> io::Result<CtxRun> {
-    let mut attr = zeroed();
-    attr.test.prog_fd = prog.as_raw_fd() as u32;
-    attr.test.data_in = data.as_ptr() as u64;
-    attr.test.data_size_in = data.len() as u32;
-    attr.test.ctx_in = ctx_in.as_ptr() as u64;
-    attr.test.ctx_size_in = ctx_in.len() as u32;
-    attr.test.repeat = repeat;
-    sys_bpf(bpf_cmd::BPF_PROG_TEST_RUN, &mut attr)?;
-    // SAFETY: reading the member the kernel wrote back.
-    let t = unsafe { attr.test };
-    Ok(CtxRun {
-        retval: t.retval,
-        duration_ns: t.duration,
-    })
+    test_run(prog, data, ctx_in, &mut [], repeat)
 }
