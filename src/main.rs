@@ -40,6 +40,9 @@ mod table;
 mod test_cmd;
 mod test_ct;
 mod test_facts;
+mod test_lookup;
+mod test_names;
+mod test_sockets;
 mod trace_cmd;
 
 #[derive(Parser)]
@@ -220,7 +223,11 @@ enum Cmd {
     ///
     /// As root, each packet also runs through the compiled program in the kernel
     /// (BPF_PROG_TEST_RUN) and the two answers are compared; a disagreement exits 3.
-    /// Without root the reference evaluator answers alone, and says so.
+    /// Without root the reference evaluator answers alone, and says so. For an
+    /// sk_lookup block a TCP or UDP packet is a lookup (source = remote end): which
+    /// registered socket it goes to, or pass/drop. For a sockmap block it is a
+    /// message: verdict and redirect target, from the evaluator only (the kernel
+    /// cannot test-run sk_msg/sk_skb programs).
     Test(test_cmd::TestArgs),
     /// Measure sockc in the kernel (root) and print Markdown tables: -O0 against -O2,
     /// socket conditions, sk_lookup, the socket layer, or (--peer) against nftables and

@@ -22,7 +22,7 @@ use sockc_compiler::{
     diag::escaped,
     hooks::{self, HookKind},
     input::{read_bounded, utf8},
-    ir::{verdict_name, Module, Program},
+    ir::{Module, Program},
     limits::Limit,
     Compiled,
 };
@@ -34,7 +34,11 @@ use sockc_testkit::{
     socket_fixture::{Endpoints, SocketNetns},
 };
 
-use crate::table;
+use crate::{
+    table,
+    test_names::{decider_text, hook_label, RuleNames},
+    test_sockets::{self, is_socket_layer, SocketFacts},
+};
 
 #[derive(Args)]
 pub struct TestArgs {
@@ -71,6 +75,21 @@ pub struct TestArgs {
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_REPEAT)))]
     pub repeat: Option<u32>,
+    /// sk_lookup and sockmap: a declared socket whose slot is empty, so that a
+    /// redirect to it drops (repeatable); every other declared socket is registered. As
+    /// root, sk_lookup lookups also run in the kernel with a real socket in each
+    /// registered slot (a TCP listener or a UDP socket on the declared address, made in
+    /// a private network namespace)
+    #[arg(long, value_name = "NAME")]
+    pub unregistered: Vec<String>,
+    /// sockmap: the connection's peer is a local socket in the same socket map, so
+    /// `redirect local` can redirect (without it, the peer is elsewhere)
+    #[arg(long)]
+    pub peer_in_map: bool,
+    /// sockmap: the socket has already sent through the TCP stack, after which
+    /// `redirect local` never redirects it
+    #[arg(long)]
+    pub sent_through_stack: bool,
     /// do not load anything into the kernel, even as root
     #[arg(long)]
     pub eval_only: bool,
@@ -79,13 +98,14 @@ pub struct TestArgs {
     pub json: bool,
 }
 
-/// The hooks whose programs run on test frames, by their `--hook` names (the hook
-/// table's `cli_name`).
+/// The hooks the user writes blocks for, by their `--hook` names (the hook table's
+/// `cli_name`): packet hooks run test frames, sk_lookup and sockmap blocks the lookup
+/// or message a packet stands for.
 fn hook_arg() -> impl clap::builder::TypedValueParser<Value = HookKind> {
     let frame_hooks = || {
         hooks::HOOKS
             .iter()
-            .filter(|h| h.test_input == hooks::TestInput::Frame && h.unsupported.is_none())
+            .filter(|h| h.block && h.unsupported.is_none())
     };
     clap::builder::PossibleValuesParser::new(frame_hooks().map(|h| h.cli_name)).map(move |name| {
         frame_hooks()
@@ -143,15 +163,26 @@ pub const MAX_REPEAT: u32 = 1_000_000;
 const BATCH: usize = 4096;
 
 pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
-    let selected =
-        read_inputs(args).and_then(|inputs| Ok((inputs, select_programs(&compiled.module, args)?)));
-    let (inputs, programs) = match selected {
+    let module = &compiled.module;
+    let selected = read_inputs(args).and_then(|inputs| {
+        let programs = select_programs(module, args)?;
+        let facts = SocketFacts::new(
+            module,
+            &args.unregistered,
+            args.peer_in_map,
+            args.sent_through_stack,
+        )?;
+        Ok((inputs, programs, facts))
+    });
+    let (inputs, programs, socket_facts) = match selected {
         Ok(x) => x,
         Err(msg) => {
             eprintln!("sockc: {msg}");
             return ExitCode::from(2);
         }
     };
+    let (socket_programs, programs): (Vec<&Program>, Vec<&Program>) =
+        programs.into_iter().partition(|p| is_socket_layer(p));
     let facts = Facts {
         socket: match args.socket {
             SocketArg::None => SocketState::None,
@@ -161,12 +192,18 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
         },
         ..Facts::default()
     };
-    let kernel = match load_for_kernel(args, compiled) {
-        Ok(k) => k,
-        Err(code) => return code,
+    // The kernel has no test run for sockmap programs: nothing to load for them alone.
+    let kernel_runs = !programs.is_empty()
+        || socket_programs
+            .iter()
+            .any(|p| p.hook.spec().test_input != hooks::TestInput::None);
+    let kernel = match kernel_runs.then(|| load_for_kernel(args, compiled)) {
+        Some(Ok(k)) => k,
+        Some(Err(code)) => return code,
+        None => None,
     };
     // evaluations[packet][program]
-    let evaluations = evaluate_all(&compiled.module, &programs, &inputs, &facts);
+    let evaluations = evaluate_all(module, &programs, &inputs, &facts);
     // kernel_sides[program][packet]
     let mut kernel_sides: Vec<Vec<KernelSide>> = Vec::new();
     if let Some(obj) = &kernel {
@@ -181,20 +218,41 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
             }
         }
     }
+    let packets: Vec<test_sockets::Packet> = inputs
+        .iter()
+        .map(|i| test_sockets::Packet {
+            text: i.spec.to_string(),
+            origin: &i.origin,
+            frame: &i.frame,
+            payload_len: i.spec.payload.len(),
+        })
+        .collect();
+    let socket_answers = match test_sockets::answer_all(
+        module,
+        &socket_programs,
+        &packets,
+        &socket_facts,
+        kernel.as_ref(),
+        args.repeat,
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("sockc: {e}");
+            return ExitCode::from(3);
+        }
+    };
     let answers = Answers {
         inputs: &inputs,
         programs: &programs,
         evaluations: &evaluations,
         kernel_sides: &kernel_sides,
+        socket_answers: &socket_answers,
     };
     let Ok(tally) = report(args, &answers, kernel.is_some()) else {
         return ExitCode::from(1);
     };
-    conclude(
-        &tally,
-        inputs.len() * programs.len(),
-        kernel.is_some() && !args.json,
-    )
+    let pairs = inputs.len() * (programs.len() + socket_programs.len());
+    conclude(&tally, pairs, kernel.is_some() && !args.json)
 }
 
 /// The loaded object when the kernel takes part: not with `--eval-only` nor without
@@ -202,21 +260,21 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
 /// the object.
 fn load_for_kernel(args: &TestArgs, compiled: &Compiled) -> Result<Option<LoadedObject>, ExitCode> {
     if args.eval_only {
-        eprintln!("note: evaluator only (--eval-only)");
+        note("note: evaluator only (--eval-only)");
         if args.repeat.is_some() {
-            eprintln!("note: --repeat: no timing with --eval-only (only the kernel is timed)");
+            note("note: --repeat: no timing with --eval-only (only the kernel is timed)");
         }
         return Ok(None);
     }
     if !crate::is_root() {
-        eprintln!(
+        note(
             "note: not root: these answers come from the evaluator only; run as root to \
-             also run the compiled program in the kernel"
+             also run the compiled program in the kernel",
         );
         if args.repeat.is_some() {
-            eprintln!(
+            note(
                 "note: --repeat: no timing: ns/packet is measured by the kernel \
-                 (BPF_PROG_TEST_RUN), which needs root; the evaluator is not timed"
+                 (BPF_PROG_TEST_RUN), which needs root; the evaluator is not timed",
             );
         }
         return Ok(None);
@@ -232,6 +290,13 @@ fn load_for_kernel(args: &TestArgs, compiled: &Compiled) -> Result<Option<Loaded
         })
 }
 
+/// A notice on stderr, unless `-q`.
+fn note(text: &str) {
+    if !crate::conventions::quiet() {
+        eprintln!("{text}");
+    }
+}
+
 /// Both sides' answers for every (packet, program) pair.
 struct Answers<'a> {
     inputs: &'a [Input],
@@ -240,6 +305,8 @@ struct Answers<'a> {
     evaluations: &'a [Vec<Evaluation>],
     /// `[program][packet]`; empty when the kernel took no part.
     kernel_sides: &'a [Vec<KernelSide>],
+    /// sk_lookup and sockmap programs, `[packet][program]`.
+    socket_answers: &'a [Vec<test_sockets::Answer>],
 }
 
 /// What the comparison of all pairs came to.
@@ -295,6 +362,17 @@ fn report(args: &TestArgs, a: &Answers, kernel: bool) -> Result<Tally, ()> {
                 add_result(&mut results, prog, evaluation, run, why_not, &disagreement);
             }
         }
+        for answer in &a.socket_answers[i] {
+            tally.disagreements += usize::from(answer.disagreement);
+            tally.not_run += usize::from(answer.not_run);
+            if args.json {
+                json_results.push(answer.json.clone());
+            } else {
+                for row in &answer.rows {
+                    results.add_row(row);
+                }
+            }
+        }
         if !args.json {
             for line in table::lines(&results, "  ") {
                 let _ = writeln!(stdout, "{line}");
@@ -325,7 +403,7 @@ fn conclude(t: &Tally, pairs: usize, summary: bool) -> ExitCode {
         );
         return ExitCode::from(3);
     }
-    if summary && pairs > 1 {
+    if summary && pairs > 1 && !crate::conventions::quiet() {
         let ran = pairs - t.not_run;
         if t.not_run == 0 {
             eprintln!("kernel and evaluator agree on all {ran} (packet, program) pairs");
@@ -660,7 +738,7 @@ fn select_programs<'m>(module: &'m Module, args: &TestArgs) -> Result<Vec<&'m Pr
     let packet_programs: Vec<&Program> = module
         .programs
         .values()
-        .filter(|p| p.hook.spec().test_input == hooks::TestInput::Frame)
+        .filter(|p| p.hook.spec().test_input == hooks::TestInput::Frame || is_socket_layer(p))
         .collect();
     let chosen: Vec<&Program> = packet_programs
         .iter()
@@ -677,28 +755,13 @@ fn select_programs<'m>(module: &'m Module, args: &TestArgs) -> Result<Vec<&'m Pr
                 _ => " matches --hook/--iface".into(),
             },
             if have.is_empty() {
-                "no xdp or tc block".into()
+                "no xdp, tc, netfilter, sk_lookup or sockmap block".into()
             } else {
                 have.join(", ")
             }
         ));
     }
     Ok(chosen)
-}
-
-fn hook_label(p: &Program) -> String {
-    p.hook.spec().label(&p.attach_to)
-}
-
-fn decider_text(prog: &Program, e: &Evaluation) -> String {
-    match e.decider {
-        Decider::Rule(i) => format!("line {}: {}", prog.rules[i].line, prog.rules[i].text),
-        Decider::Default => format!(
-            "line {}: default {} (no rule matched)",
-            prog.default_line,
-            verdict_name(prog.default)
-        ),
-    }
 }
 
 /// One program's answer for one input as rows of the input's table: the hook, the
@@ -715,7 +778,7 @@ fn add_result(
     table.add_row([
         hook_label(prog),
         outcome_name(e.outcome).to_string(),
-        decider_text(prog, e),
+        decider_text(prog, e.decider),
     ]);
     for &i in &e.counted {
         table.add_row([
@@ -739,30 +802,6 @@ fn add_result(
         (Some(_), Some(d)) => format!("DISAGREEMENT (evaluator shown above): {d}"),
     };
     table.add_row([String::new(), String::new(), source]);
-}
-
-/// A program's rule texts and stable rule ids (runtime/src/rule_id.rs), the default
-/// last: worked out once per program for `--json`, not once per packet.
-struct RuleNames {
-    texts: Vec<String>,
-    ids: Vec<String>,
-}
-
-impl RuleNames {
-    fn of(prog: &Program) -> RuleNames {
-        let texts: Vec<String> = prog
-            .rules
-            .iter()
-            .map(|r| r.text.to_string())
-            .chain([format!("default {}", verdict_name(prog.default))])
-            .collect();
-        let ids = sockc_runtime::rule_id::block_ids(
-            hooks::spec(prog.hook).name,
-            &prog.attach_to,
-            texts.iter().map(String::as_str),
-        );
-        RuleNames { texts, ids }
-    }
 }
 
 fn result_json(

@@ -41,6 +41,7 @@ pub mod rule_id;
 pub mod slot_map;
 pub mod store;
 pub mod sys;
+pub mod table;
 pub mod table_update;
 pub mod trace;
 

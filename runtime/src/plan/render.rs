@@ -114,10 +114,13 @@ impl Plan {
             .iter()
             .map(|p| program_label(p.hook, &p.attach_to))
             .collect();
-        let width = labels.iter().map(String::len).max().unwrap_or(0);
-        for (p, label) in self.programs.iter().zip(&labels) {
-            let what = program_action(p, new_name);
-            let _ = writeln!(out, "  {label:<width$}  {what}");
+        let rows = self
+            .programs
+            .iter()
+            .zip(labels)
+            .map(|(p, label)| [label, program_action(p, new_name)]);
+        for line in crate::table::lines(&crate::table::headless(rows), "  ") {
+            let _ = writeln!(out, "{line}");
         }
     }
 
