@@ -635,6 +635,7 @@ fn create_maps(
         slot_map::SlotMap::open_or_create(path)?;
     }
     let object = aya_obj::Object::parse(elf).map_err(RuntimeError::Object)?;
+    let btf = object_btf_if_needed(elf, &object)?;
     let mut maps = Vec::with_capacity(object.maps.len());
     for (name, def) in object.maps {
         let pin = opts
@@ -654,13 +655,24 @@ fn create_maps(
                 MapData::from_pin(path).map_err(|e| fault(MapFault::Aya(e)))?
             }
             _ => {
-                let fd = sys::create_map_with_flags(
+                let described = match (&btf, &def) {
+                    (Some(btf), aya_obj::Map::Btf(m)) if needs_btf(def.map_type()) => {
+                        Some(sys::MapBtf {
+                            btf: btf.as_fd(),
+                            key_type_id: m.def.btf_key_type_id,
+                            value_type_id: m.def.btf_value_type_id,
+                        })
+                    }
+                    _ => None,
+                };
+                let fd = sys::create_map_described(
                     def.map_type(),
                     &name,
                     def.key_size(),
                     def.value_size(),
                     def.max_entries(),
                     def.map_flags(),
+                    described,
                 )
                 .map_err(|source| RuntimeError::MapCreate {
                     map: name.clone(),
@@ -679,6 +691,32 @@ fn create_maps(
     }
     maps.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(maps)
+}
+
+/// Whether the kernel creates maps of `map_type` only with BTF for key and value
+/// (socket storage: the kernel checks the value's layout).
+fn needs_btf(map_type: u32) -> bool {
+    map_type == aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_SK_STORAGE as u32
+}
+
+/// The object's own BTF (`.BTF`: only its maps' types, a few hundred bytes) loaded
+/// into the kernel when a map needs it; otherwise nothing is loaded.
+fn object_btf_if_needed(
+    elf: &[u8],
+    object: &aya_obj::Object,
+) -> Result<Option<OwnedFd>, RuntimeError> {
+    if !object.maps.values().any(|m| needs_btf(m.map_type())) {
+        return Ok(None);
+    }
+    let bytes = sockc_compiler::obj::read_section(elf, ".BTF")
+        .map_err(RuntimeError::Tables)?
+        .unwrap_or_default();
+    sys::btf_load(&bytes)
+        .map(Some)
+        .map_err(|source| RuntimeError::MapCreate {
+            map: ".BTF".into(),
+            source,
+        })
 }
 
 fn map_in<'m>(maps: &'m [(String, Map)], name: &str) -> Option<&'m Map> {

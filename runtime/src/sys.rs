@@ -176,8 +176,18 @@ pub fn create_map(
     create_map_with_flags(map_type as u32, name, key_size, value_size, max_entries, 0)
 }
 
-/// `BPF_MAP_CREATE` without BTF, with `BPF_F_*` map flags (`BPF_F_MMAPABLE`,
-/// `BPF_F_NO_PREALLOC`): the maps of a loaded object.
+/// The BTF a map is described with: the loaded BTF object and the type ids of its
+/// key and value in it.
+#[derive(Clone, Copy, Debug)]
+pub struct MapBtf<'a> {
+    pub btf: BorrowedFd<'a>,
+    pub key_type_id: u32,
+    pub value_type_id: u32,
+}
+
+/// `BPF_MAP_CREATE` with `BPF_F_*` map flags (`BPF_F_MMAPABLE`, `BPF_F_NO_PREALLOC`)
+/// and, for the map types the kernel wants it for (socket storage), BTF: the maps of
+/// a loaded object.
 pub fn create_map_with_flags(
     map_type: u32,
     name: &str,
@@ -185,6 +195,27 @@ pub fn create_map_with_flags(
     value_size: u32,
     max_entries: u32,
     map_flags: u32,
+) -> io::Result<OwnedFd> {
+    create_map_described(
+        map_type,
+        name,
+        key_size,
+        value_size,
+        max_entries,
+        map_flags,
+        None,
+    )
+}
+
+/// [`create_map_with_flags`] with the map's BTF.
+pub fn create_map_described(
+    map_type: u32,
+    name: &str,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    btf: Option<MapBtf<'_>>,
 ) -> io::Result<OwnedFd> {
     let mut attr = zeroed();
     let mut create = aya_obj::generated::bpf_attr__bindgen_ty_1 {
@@ -195,6 +226,11 @@ pub fn create_map_with_flags(
         map_flags,
         ..zeroed_create()
     };
+    if let Some(b) = btf {
+        create.btf_fd = b.btf.as_raw_fd() as u32;
+        create.btf_key_type_id = b.key_type_id;
+        create.btf_value_type_id = b.value_type_id;
+    }
     // At most 15 bytes, so the name stays NUL-terminated.
     for (dst, src) in create.map_name.iter_mut().zip(name.bytes().take(15)) {
         *dst = src as libc::c_char;
@@ -202,6 +238,18 @@ pub fn create_map_with_flags(
     attr.__bindgen_anon_1 = create;
     let fd = sys_bpf(bpf_cmd::BPF_MAP_CREATE, &mut attr)?;
     // SAFETY: BPF_MAP_CREATE returned a new file descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `BPF_BTF_LOAD` of raw BTF (a `.BTF` section), without a log.
+pub fn btf_load(btf: &[u8]) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    // SAFETY: writing plain integers into the BTF-load member of the union.
+    let load = unsafe { &mut attr.__bindgen_anon_7 };
+    load.btf = btf.as_ptr() as u64;
+    load.btf_size = btf.len() as u32;
+    let fd = sys_bpf(bpf_cmd::BPF_BTF_LOAD, &mut attr)?;
+    // SAFETY: BPF_BTF_LOAD returned a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
