@@ -148,8 +148,8 @@ fn link_pin<'a>(at: &AttachPoint<'_>, live: &'a Attachment) -> Result<&'a Path, 
 
 impl Backend for Netfilter {
     fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
-        // aya has no netfilter type: the program is carried as a `SchedClassifier`
-        // (see `raw_load`), of which only the descriptor is used.
+        // aya has no netfilter type: the program is carried as a `SchedClassifier`,
+        // of which only the descriptor is used.
         SchedClassifier::from_pin(path).map(Program::SchedClassifier)
     }
 
