@@ -142,6 +142,10 @@ pub struct BenchArgs {
     /// Head-to-head: where peer.md, peer.csv and peer.svg go
     #[arg(long, default_value = "bench/peer")]
     pub peer_dir: PathBuf,
+    /// Head-to-head: the sockc binary whose `apply` is timed (by default this one), to
+    /// compare two builds' load times and memory in one run
+    #[arg(long)]
+    pub peer_sockc: Option<PathBuf>,
 }
 
 impl BenchArgs {
@@ -264,7 +268,11 @@ fn run_peer(args: &BenchArgs) -> ExitCode {
     let Some(classbench) = cases::classbench_dir(args.classbench.as_deref(), Path::new("")) else {
         return fail("no ClassBench directory (--classbench or $SOCKC_CLASSBENCH_DIR)".into());
     };
-    let sockc = match std::env::current_exe() {
+    let sockc = match args
+        .peer_sockc
+        .clone()
+        .map_or_else(std::env::current_exe, Ok)
+    {
         Ok(p) => p,
         Err(e) => return fail(format!("the sockc binary: {e}")),
     };

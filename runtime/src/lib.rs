@@ -1,22 +1,24 @@
-//! sockc-runtime: puts sockc objects into the kernel with aya.
+//! sockc-runtime: puts sockc objects into the kernel (aya for maps' typed access and
+//! most attach types; its own `bpf(2)` calls for loading).
 //!
-//! [`LoadedObject::load`] creates the maps, loads every program through the verifier,
-//! and inserts the map contents the compiler recorded in the object's `.sockc`
-//! section, in that order, so a program never runs against half-filled maps. It can
+//! [`LoadedObject::load`] creates the maps (from the object's map definitions, read
+//! with aya-obj; aya's loader is not used, see [`raw_load`]), loads every program
+//! through the verifier ([`raw_load`]), and inserts the map contents the compiler
+//! recorded in the object's `.sockc` section, in that order, so a program never runs
+//! against half-filled maps. It can
 //! then run programs on packets (`BPF_PROG_TEST_RUN`) and read the rule counters.
 //! Invariant: on any error nothing stays loaded (all fds are dropped with the value),
 //! and the error says what the kernel meant ([`kernel_error`]): missing capabilities
 //! are found before the first `bpf(2)` call.
 
 use std::{
-    os::fd::AsFd,
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
     time::{Duration, Instant},
 };
 
 use aya::{
     maps::{Map, MapData, PerCpuArray},
     programs::ProgramError,
-    Ebpf, EbpfLoader, VerifierLogLevel,
 };
 use sockc_compiler::{
     bpf::maps::{SOCKETS_MAP, SOCKET_DROPS_MAP},
@@ -57,8 +59,14 @@ pub enum RuntimeError {
     TablesOutside { map: String },
     #[error("fill the classifier tables")]
     TableFill(#[from] table_update::TableUpdateError),
-    #[error("cannot load the object{}", kernel_said(.0, kernel_error::Op::Map))]
-    Object(#[source] aya::EbpfError),
+    #[error("cannot read the object's maps")]
+    Object(#[source] aya_obj::ParseError),
+    #[error("cannot create map `{map}`{}", kernel_said(.source, kernel_error::Op::Map))]
+    MapCreate {
+        map: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "loading programs into the kernel needs CAP_BPF and CAP_NET_ADMIN (or \
          CAP_SYS_ADMIN); this process lacks {}: run as root",
@@ -134,26 +142,6 @@ impl RuntimeError {
     }
 }
 
-/// Runs `load` again when the verifier gave up with `EAGAIN`: it stops at any pending
-/// signal (`do_check` tests `signal_pending`), which says nothing about the program.
-/// libbpf retries the same way, five times.
-fn load_retrying_interrupted(
-    mut load: impl FnMut() -> Result<(), ProgramError>,
-) -> Result<(), ProgramError> {
-    const ATTEMPTS: usize = 5;
-    let mut attempt = 1;
-    loop {
-        match load() {
-            Err(ProgramError::LoadError { io_error, .. })
-                if attempt < ATTEMPTS && io_error.raw_os_error() == Some(libc::EAGAIN) =>
-            {
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
 /// The verifier's reason first, then what the errno means, then the end of the log.
 fn verifier_text(symbol: &str, io_error: &std::io::Error, log: &str) -> String {
     let reason = kernel_error::verifier_reason(log).unwrap_or("(the log gives no reason)");
@@ -217,6 +205,8 @@ pub enum MapFault {
     Read(#[source] std::io::Error),
     #[error(transparent)]
     Aya(#[from] aya::maps::MapError),
+    #[error("pin")]
+    Pin(#[source] Box<aya::pin::PinError>),
 }
 
 /// A program that passed the verifier.
@@ -230,19 +220,20 @@ pub struct LoadedProgram {
     pub verified_insns: Option<u32>,
     /// Wall time of `BPF_PROG_LOAD` (verification and JIT).
     pub load_time: Duration,
+    /// The kernel's id of the program.
+    pub prog_id: u32,
+    /// The program's tag (a hash of its instructions after map relocation).
+    pub tag: u64,
 }
 
 pub struct LoadedObject {
-    ebpf: Ebpf,
+    /// The object's maps, in name order.
+    maps: Vec<(String, Map)>,
     meta: Metadata,
     programs: Vec<LoadedProgram>,
-    /// Programs aya cannot load, loaded by [`raw_load`] (symbol, program).
-    raw: Vec<(String, aya::programs::Program)>,
+    /// Each program's descriptor, in the order of `programs`.
+    fds: Vec<OwnedFd>,
 }
-
-/// Where a program aya cannot load is pinned for an instant to be handed on
-/// ([`raw_load::as_aya_program`]).
-const RAW_PIN_DIR: &str = "/sys/fs/bpf";
 
 /// Result of one `BPF_PROG_TEST_RUN`.
 #[derive(Clone, Copy, Debug)]
@@ -273,6 +264,9 @@ pub struct LoadOptions<'a> {
     /// generation takes a sockmap group's maps from the installed one (see
     /// `sockc_compiler::bpf::maps::DurableMap`), with their contents.
     pub reuse: &'a [(String, std::path::PathBuf)],
+    /// The install the programs are loaded for: their kernel names say it and their
+    /// hook ([`raw_load::kernel_name`]); `None`: each keeps its symbol.
+    pub install: Option<&'a str>,
 }
 
 impl LoadedObject {
@@ -313,78 +307,65 @@ impl LoadedObject {
                 }
             }
         }
-        let mut loader = EbpfLoader::new();
-        // Default log level: no log on success (a full log of a large program costs more
-        // than the verification); aya retries with a log when the load fails.
-        loader.verifier_log_level(VerifierLogLevel::default());
-        if let (Some(path), false) = (opts.socket_map, meta.sockets.is_empty()) {
-            // Created here with the shape checked, so that aya only opens it.
-            slot_map::SlotMap::open_or_create(path)?;
-            loader.map_pin_path(SOCKETS_MAP, path);
-        }
-        for (map, path) in opts.reuse {
-            loader.map_pin_path(map, path.as_path());
-        }
-        let mut ebpf = loader.load(elf).map_err(RuntimeError::Object)?;
-        let mut programs = Vec::new();
-        let mut raw = Vec::new();
-        for p in &meta.programs {
-            let missing = || RuntimeError::MissingProgram {
-                symbol: p.symbol.clone(),
-            };
-            if p.hook.spec().loaded_raw() {
-                let start = Instant::now();
-                let prog = load_raw(&ebpf, elf, p)?;
-                let info = prog.info().map_err(|source| RuntimeError::Program {
-                    symbol: p.symbol.clone(),
-                    source,
-                })?;
-                programs.push(LoadedProgram {
-                    symbol: p.symbol.clone(),
-                    hook: p.hook,
-                    xlated_insns: info.size_translated().map(|b| b / 8),
-                    verified_insns: info.verified_instruction_count(),
-                    load_time: start.elapsed(),
-                });
-                raw.push((p.symbol.clone(), prog));
-                continue;
-            }
-            let prog = ebpf.program_mut(&p.symbol).ok_or_else(missing)?;
-            let start = Instant::now();
-            let wrap = |e: ProgramError| match e {
-                ProgramError::LoadError {
-                    io_error,
-                    verifier_log,
-                } => RuntimeError::Verifier {
-                    symbol: p.symbol.clone(),
-                    io_error,
-                    log: verifier_log.to_string(),
-                },
-                source => RuntimeError::Program {
-                    symbol: p.symbol.clone(),
-                    source,
-                },
-            };
-            let backend = attach::backend(p.hook);
-            load_retrying_interrupted(|| backend.load(prog)).map_err(wrap)?;
-            let info = prog.info().map_err(wrap)?;
-            programs.push(LoadedProgram {
-                symbol: p.symbol.clone(),
-                hook: p.hook,
-                xlated_insns: info.size_translated().map(|b| b / 8),
-                verified_insns: info.verified_instruction_count(),
-                load_time: start.elapsed(),
-            });
-        }
+        let maps = create_maps(elf, opts, !meta.sockets.is_empty())?;
         let mut obj = LoadedObject {
-            ebpf,
+            maps,
             meta,
-            programs,
-            raw,
+            programs: Vec::new(),
+            fds: Vec::new(),
         };
+        obj.load_programs(elf, opts.install)?;
         obj.fill_maps()?;
         obj.fill_tables(elf)?;
         Ok(obj)
+    }
+
+    /// Loads every program of the object through the verifier ([`raw_load`]), in
+    /// metadata order.
+    fn load_programs(&mut self, elf: &[u8], install: Option<&str>) -> Result<(), RuntimeError> {
+        for p in &self.meta.programs {
+            let start = Instant::now();
+            let image = sockc_compiler::obj::raw_program(elf, &p.symbol)
+                .map_err(RuntimeError::Symbols)?
+                .ok_or_else(|| RuntimeError::MissingProgram {
+                    symbol: p.symbol.clone(),
+                })?;
+            let name =
+                install.map_or_else(|| p.symbol.clone(), |i| raw_load::kernel_name(p.hook, i));
+            let maps = &self.maps;
+            let fd = raw_load::load(p.hook.spec(), &name, image, |m| map_fd_in(maps, m)).map_err(
+                |e| match e {
+                    raw_load::RawLoadError::Load { io_error, log } => RuntimeError::Verifier {
+                        symbol: p.symbol.clone(),
+                        io_error,
+                        log,
+                    },
+                    source => RuntimeError::RawLoad {
+                        symbol: p.symbol.clone(),
+                        source,
+                    },
+                },
+            )?;
+            let load_time = start.elapsed();
+            let info = sys::prog_info(fd.as_fd()).map_err(|e| RuntimeError::Program {
+                symbol: p.symbol.clone(),
+                source: ProgramError::SyscallError(aya::sys::SyscallError {
+                    call: "bpf_prog_get_info_by_fd",
+                    io_error: e,
+                }),
+            })?;
+            self.programs.push(LoadedProgram {
+                symbol: p.symbol.clone(),
+                hook: p.hook,
+                xlated_insns: (info.xlated_insns != 0).then_some(info.xlated_insns),
+                verified_insns: (info.verified_insns != 0).then_some(info.verified_insns),
+                load_time,
+                prog_id: info.id,
+                tag: info.tag,
+            });
+            self.fds.push(fd);
+        }
+        Ok(())
     }
 
     /// Copies classifier tables into both halves of their array maps through a shared
@@ -403,10 +384,7 @@ impl LoadedObject {
             };
             let bytes = table_update::stored_bytes(&blob, t)
                 .ok_or_else(|| RuntimeError::TablesOutside { map: t.map.clone() })?;
-            let map = self
-                .ebpf
-                .map(&t.map)
-                .ok_or_else(|| err(MapFault::Missing))?;
+            let map = self.map(&t.map).ok_or_else(|| err(MapFault::Missing))?;
             let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
             table_update::fill_both_halves(data.fd().as_fd(), t, bytes)?;
         }
@@ -420,10 +398,7 @@ impl LoadedObject {
                 map: mc.map.clone(),
                 source,
             };
-            let map = self
-                .ebpf
-                .map(&mc.map)
-                .ok_or_else(|| err(MapFault::Missing))?;
+            let map = self.map(&mc.map).ok_or_else(|| err(MapFault::Missing))?;
             let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
             let info = data.info().map_err(|e| err(MapFault::Aya(e)))?;
             let (key_len, value_len) = (info.key_size() as usize, info.value_size() as usize);
@@ -443,8 +418,26 @@ impl LoadedObject {
     }
 
     /// A map of the object by name.
+    fn map(&self, name: &str) -> Option<&Map> {
+        map_in(&self.maps, name)
+    }
+
+    /// A map of the object by name, to write.
+    pub fn map_mut(&mut self, name: &str) -> Option<&mut Map> {
+        self.maps
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .map(|(_, m)| m)
+    }
+
+    /// The object's maps, in name order.
+    pub fn maps(&self) -> impl Iterator<Item = (&str, &Map)> {
+        self.maps.iter().map(|(n, m)| (n.as_str(), m))
+    }
+
+    /// A map of the object by name.
     pub fn map_data(&self, name: &str) -> Option<&MapData> {
-        self.ebpf.map(name).and_then(map_data)
+        self.map(name).and_then(map_data)
     }
 
     /// A map's descriptor by name.
@@ -452,24 +445,12 @@ impl LoadedObject {
         self.map_data(name).map(|m| m.fd().as_fd())
     }
 
-    /// The loaded program with this symbol.
-    fn program(&self, symbol: &str) -> Result<&aya::programs::Program, RuntimeError> {
-        if let Some((_, p)) = self.raw.iter().find(|(s, _)| s == symbol) {
-            return Ok(p);
-        }
-        self.ebpf
-            .program(symbol)
-            .ok_or_else(|| RuntimeError::MissingProgram {
-                symbol: symbol.into(),
-            })
-    }
-
-    fn program_mut(&mut self, symbol: &str) -> Result<&mut aya::programs::Program, RuntimeError> {
-        if let Some((_, p)) = self.raw.iter_mut().find(|(s, _)| s == symbol) {
-            return Ok(p);
-        }
-        self.ebpf
-            .program_mut(symbol)
+    /// The descriptor of the loaded program with this symbol.
+    pub fn program(&self, symbol: &str) -> Result<BorrowedFd<'_>, RuntimeError> {
+        self.programs
+            .iter()
+            .position(|p| p.symbol == symbol)
+            .map(|i| self.fds[i].as_fd())
             .ok_or_else(|| RuntimeError::MissingProgram {
                 symbol: symbol.into(),
             })
@@ -513,8 +494,7 @@ impl LoadedObject {
         // Per CPU, a value is `[u64; 2]` (16 bytes, already a multiple of 8).
         let per_slot = 16 * cpus;
         let data = map_data(
-            self.ebpf
-                .map("counters")
+            self.map("counters")
                 .ok_or_else(|| counters_error(MapFault::Missing))?,
         )
         .ok_or_else(|| counters_error(MapFault::UnexpectedType))?;
@@ -595,7 +575,6 @@ impl LoadedObject {
 
     fn counter_map(&self) -> Result<PerCpuArray<&MapData, [u64; 2]>, RuntimeError> {
         let map = self
-            .ebpf
             .map("counters")
             .ok_or_else(|| counters_error(MapFault::Missing))?;
         PerCpuArray::try_from(map).map_err(|e| counters_error(e.into()))
@@ -604,7 +583,7 @@ impl LoadedObject {
     /// The object's socket map (the install's, when loaded with one), if its programs
     /// redirect to sockets.
     pub fn socket_map(&self) -> Option<slot_map::SlotMap> {
-        let data = match self.ebpf.map(SOCKETS_MAP)? {
+        let data = match self.map(SOCKETS_MAP)? {
             Map::SockHash(d) | Map::SockMap(d) => d,
             _ => return None,
         };
@@ -624,7 +603,6 @@ impl LoadedObject {
             source,
         };
         let map = self
-            .ebpf
             .map(SOCKET_DROPS_MAP)
             .ok_or_else(|| err(MapFault::Missing))?;
         let arr: PerCpuArray<&MapData, [u64; 2]> =
@@ -643,34 +621,114 @@ impl LoadedObject {
 /// slot ([`sockc_compiler::metadata::ProgramMeta::socket_slots`]) and the namespace
 /// cookie's halves where they compare with it
 /// ([`sockc_compiler::metadata::ProgramMeta::netns_cookie`]).
-/// Loads a program aya cannot load ([`raw_load`]) against the maps aya made.
-fn load_raw(
-    ebpf: &Ebpf,
+/// Creates the object's maps from its definitions (`.maps`, read with aya-obj, which
+/// parses the object's own small BTF, never the kernel's). A map the options pin
+/// (the install's socket map when the programs redirect to sockets, maps taken over
+/// from the installed generation) is opened where it is pinned, or created and pinned
+/// there.
+fn create_maps(
     elf: &[u8],
-    p: &metadata::ProgramMeta,
-) -> Result<aya::programs::Program, RuntimeError> {
-    let missing = || RuntimeError::MissingProgram {
-        symbol: p.symbol.clone(),
-    };
-    let image = sockc_compiler::obj::raw_program(elf, &p.symbol)
-        .map_err(RuntimeError::Symbols)?
-        .ok_or_else(missing)?;
-    let raw_err = |source| RuntimeError::RawLoad {
-        symbol: p.symbol.clone(),
-        source,
-    };
-    let fd = raw_load::load(p.hook.spec(), &p.symbol, image, |name| {
-        ebpf.map(name).and_then(map_data).map(|m| m.fd().as_fd())
-    })
-    .map_err(|e| match e {
-        raw_load::RawLoadError::Load { io_error, log } => RuntimeError::Verifier {
-            symbol: p.symbol.clone(),
-            io_error,
-            log,
-        },
-        other => raw_err(other),
-    })?;
-    raw_load::as_aya_program(fd.as_fd(), std::path::Path::new(RAW_PIN_DIR)).map_err(raw_err)
+    opts: &LoadOptions<'_>,
+    redirects_to_sockets: bool,
+) -> Result<Vec<(String, Map)>, RuntimeError> {
+    if let (Some(path), true) = (opts.socket_map, redirects_to_sockets) {
+        // Created here with the shape checked, so that it is only opened below.
+        slot_map::SlotMap::open_or_create(path)?;
+    }
+    let object = aya_obj::Object::parse(elf).map_err(RuntimeError::Object)?;
+    let btf = object_btf_if_needed(elf, &object)?;
+    let mut maps = Vec::with_capacity(object.maps.len());
+    for (name, def) in object.maps {
+        let pin = opts
+            .reuse
+            .iter()
+            .find(|(m, _)| *m == name)
+            .map(|(_, p)| p.as_path())
+            .or(opts
+                .socket_map
+                .filter(|_| redirects_to_sockets && name == SOCKETS_MAP));
+        let fault = |source: MapFault| RuntimeError::Map {
+            map: name.clone(),
+            source,
+        };
+        let data = match pin {
+            Some(path) if path.exists() => {
+                MapData::from_pin(path).map_err(|e| fault(MapFault::Aya(e)))?
+            }
+            _ => {
+                let described = match (&btf, &def) {
+                    (Some(btf), aya_obj::Map::Btf(m)) if needs_btf(def.map_type()) => {
+                        Some(sys::MapBtf {
+                            btf: btf.as_fd(),
+                            key_type_id: m.def.btf_key_type_id,
+                            value_type_id: m.def.btf_value_type_id,
+                        })
+                    }
+                    _ => None,
+                };
+                let fd = sys::create_map_described(
+                    def.map_type(),
+                    &name,
+                    def.key_size(),
+                    def.value_size(),
+                    def.max_entries(),
+                    def.map_flags(),
+                    described,
+                )
+                .map_err(|source| RuntimeError::MapCreate {
+                    map: name.clone(),
+                    source,
+                })?;
+                let data = MapData::from_fd(fd).map_err(|e| fault(MapFault::Aya(e)))?;
+                if let Some(path) = pin {
+                    data.pin(path)
+                        .map_err(|e| fault(MapFault::Pin(Box::new(e))))?;
+                }
+                data
+            }
+        };
+        let map = Map::from_map_data(data).map_err(|e| fault(MapFault::Aya(e)))?;
+        maps.push((name, map));
+    }
+    maps.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(maps)
+}
+
+/// Whether the kernel creates maps of `map_type` only with BTF for key and value
+/// (socket storage: the kernel checks the value's layout).
+fn needs_btf(map_type: u32) -> bool {
+    map_type == aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_SK_STORAGE as u32
+}
+
+/// The object's own BTF (`.BTF`: only its maps' types, a few hundred bytes) loaded
+/// into the kernel when a map needs it; otherwise nothing is loaded.
+fn object_btf_if_needed(
+    elf: &[u8],
+    object: &aya_obj::Object,
+) -> Result<Option<OwnedFd>, RuntimeError> {
+    if !object.maps.values().any(|m| needs_btf(m.map_type())) {
+        return Ok(None);
+    }
+    let bytes = sockc_compiler::obj::read_section(elf, ".BTF")
+        .map_err(RuntimeError::Tables)?
+        .unwrap_or_default();
+    sys::btf_load(&bytes)
+        .map(Some)
+        .map_err(|source| RuntimeError::MapCreate {
+            map: ".BTF".into(),
+            source,
+        })
+}
+
+fn map_in<'m>(maps: &'m [(String, Map)], name: &str) -> Option<&'m Map> {
+    maps.iter().find(|(n, _)| n == name).map(|(_, m)| m)
+}
+
+/// The descriptor of map `name` of `maps`.
+fn map_fd_in<'m>(maps: &'m [(String, Map)], name: &str) -> Option<BorrowedFd<'m>> {
+    map_in(maps, name)
+        .and_then(map_data)
+        .map(|m| m.fd().as_fd())
 }
 
 fn with_patches(
@@ -845,43 +903,5 @@ fn fill_fault(f: map_write::WriteFault, entries: &sockc_compiler::bpf::maps::Ent
             key: key(index),
             source,
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn refused(errno: i32) -> ProgramError {
-        ProgramError::LoadError {
-            io_error: std::io::Error::from_raw_os_error(errno),
-            verifier_log: aya_obj::VerifierLog::new(String::new()),
-        }
-    }
-
-    #[test]
-    fn a_load_interrupted_by_a_signal_is_tried_again_and_only_that() {
-        let mut calls = 0;
-        let r = load_retrying_interrupted(|| {
-            calls += 1;
-            if calls < 3 {
-                Err(refused(libc::EAGAIN))
-            } else {
-                Ok(())
-            }
-        });
-        assert!(r.is_ok() && calls == 3);
-        calls = 0;
-        let r = load_retrying_interrupted(|| {
-            calls += 1;
-            Err(refused(libc::EAGAIN))
-        });
-        assert!(r.is_err() && calls == 5);
-        calls = 0;
-        let r = load_retrying_interrupted(|| {
-            calls += 1;
-            Err(refused(libc::EACCES))
-        });
-        assert!(r.is_err() && calls == 1);
     }
 }

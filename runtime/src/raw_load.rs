@@ -1,29 +1,24 @@
-//! Loading a program with the runtime's own `BPF_PROG_LOAD`, for program types aya
-//! 0.14 cannot load (netfilter): the instructions as the object stores them
-//! ([`sockc_compiler::obj::raw_program`]), their map loads pointed at the descriptors
-//! of the maps aya created for the same object, the program type and expected attach
-//! type from the hook table, the verifier's log on failure. Nothing here is specific
-//! to netfilter: any program of the object could be loaded this way, which is how a
-//! later change can take program loading (and its time) out of aya altogether.
-//!
-//! The loaded program is handed on as an aya [`Program`], so that the attach
-//! backends, the install and `status` treat it like any other (they only use its
-//! descriptor, pin and info): aya builds one only from a pin, so [`as_aya_program`]
-//! pins it for an instant under bpffs and opens it as a `SchedClassifier`, whose
-//! type-specific methods are never called on it.
+//! Loading programs with the runtime's own `BPF_PROG_LOAD`, for every program type:
+//! the instructions as the object stores them ([`sockc_compiler::obj::raw_program`]),
+//! their map loads pointed at the descriptors of the maps made for the same object,
+//! the program type and expected attach type from the hook table, the kernel name
+//! from [`kernel_name`], and the verifier's log on failure. aya's loader is not used:
+//! it parses the running kernel's whole BTF (5–6 MB, ~100 ms and ~20 MB) before it
+//! loads anything, and sockc's programs need none of it (kfunc ids and struct offsets
+//! are patched in before the load, from `kernel_btf`, and only when a program refers
+//! to the kernel).
 //!
 //! Invariant: every map relocation the object records is resolved to a map of this
 //! load, or the load fails naming the map; no instruction outside a relocation is
-//! changed.
+//! changed; a load the verifier gave up on because a signal was pending (`EAGAIN`) is
+//! tried again, any other failure is final.
 
-use std::{
-    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
-    path::{Path, PathBuf},
-    sync::atomic::{AtomicU32, Ordering},
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+use sockc_compiler::{
+    hooks::{HookKind, HookSpec},
+    obj::RawProgram,
 };
-
-use aya::programs::{Program, ProgramError, SchedClassifier};
-use sockc_compiler::{hooks::HookSpec, obj::RawProgram};
 
 use crate::sys;
 
@@ -31,6 +26,9 @@ use crate::sys;
 const PSEUDO_MAP_FD: u8 = aya_obj::generated::BPF_PSEUDO_MAP_FD as u8;
 /// The verifier log kept when a load fails (aya keeps as much).
 const LOG_SIZE: usize = 1 << 20;
+/// Longest name the kernel keeps for a program or map (`BPF_OBJ_NAME_LEN` less its
+/// NUL).
+pub const MAX_KERNEL_NAME: usize = 15;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RawLoadError {
@@ -44,18 +42,11 @@ pub enum RawLoadError {
         io_error: std::io::Error,
         log: String,
     },
-    #[error("pin under {} to hand the program on", dir.display())]
-    Pin {
-        dir: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Open(#[from] ProgramError),
 }
 
-/// Loads `prog` as a program of `spec`'s type named `name`; `map_fd` gives the
-/// descriptor of a map of the object by name.
+/// Loads `prog` as a program of `spec`'s type named `name` (at most
+/// [`MAX_KERNEL_NAME`] bytes are kept); `map_fd` gives the descriptor of a map of the
+/// object by name.
 pub fn load<'m>(
     spec: &HookSpec,
     name: &str,
@@ -73,13 +64,15 @@ pub fn load<'m>(
         insn[4..8].copy_from_slice(&fd.as_raw_fd().to_le_bytes());
     }
     let attempt = |log: &mut [u8]| {
-        sys::prog_load(&mut sys::ProgLoad {
-            prog_type: spec.prog_type as u32,
-            expected_attach_type: spec.attach_type as u32,
-            name,
-            insns: &prog.insns,
-            license: b"GPL\0",
-            log,
+        retrying_interrupted(|| {
+            sys::prog_load(&mut sys::ProgLoad {
+                prog_type: spec.prog_type as u32,
+                expected_attach_type: spec.attach_type as u32,
+                name,
+                insns: &prog.insns,
+                license: b"GPL\0",
+                log: &mut *log,
+            })
         })
     };
     // As aya does: no log on success (a full log costs more than the verification),
@@ -94,20 +87,117 @@ pub fn load<'m>(
     })
 }
 
-/// The loaded program as an aya [`Program`] (see the module docs), pinned for an
-/// instant under `dir` (a bpffs directory).
-pub fn as_aya_program(fd: BorrowedFd<'_>, dir: &Path) -> Result<Program, RawLoadError> {
-    static SEQ: AtomicU32 = AtomicU32::new(0);
-    let path = dir.join(format!(
-        "sockc_raw_{}_{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    sys::obj_pin(fd.as_fd(), &path).map_err(|source| RawLoadError::Pin {
-        dir: dir.to_path_buf(),
-        source,
-    })?;
-    let opened = SchedClassifier::from_pin(&path);
-    let _ = std::fs::remove_file(&path);
-    Ok(Program::SchedClassifier(opened?))
+/// Runs `load` again when the verifier gave up with `EAGAIN`: it stops at any pending
+/// signal (`do_check` tests `signal_pending`), which says nothing about the program.
+/// libbpf retries the same way, five times.
+fn retrying_interrupted<T>(mut load: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    const ATTEMPTS: usize = 5;
+    let mut attempt = 1;
+    loop {
+        match load() {
+            Err(e) if attempt < ATTEMPTS && e.raw_os_error() == Some(libc::EAGAIN) => {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The short tag of a hook in kernel names (at most 6 bytes, so that an install
+/// name keeps 8 of the 15).
+pub fn hook_tag(hook: HookKind) -> &'static str {
+    match hook {
+        HookKind::Xdp => "xdp",
+        HookKind::TcIngress => "tci",
+        HookKind::TcEgress => "tce",
+        HookKind::SkLookup => "skl",
+        HookKind::SockmapSend => "smsg",
+        HookKind::SockmapReceive => "sskb",
+        HookKind::SockOps => "sops",
+        HookKind::SkMsgDispatch => "mdisp",
+        HookKind::SkSkbDispatch => "sdisp",
+        HookKind::SkLookupRegister => "sklreg",
+        HookKind::NfPrerouting => "nfpre",
+        HookKind::NfInput => "nfin",
+        HookKind::NfForward => "nffwd",
+        HookKind::NfOutput => "nfout",
+        HookKind::NfPostrouting => "nfpost",
+    }
+}
+
+/// The name a program of `hook` gets in the kernel (`bpftool prog show`): the hook's
+/// [`hook_tag`], a dot, and the install's name, cut at [`MAX_KERNEL_NAME`] bytes,
+/// every byte the kernel refuses in a name (it keeps letters, digits, `_` and `.`)
+/// written as `_`: `xdp.web`, `tci.edge_gateway` is kept as `tci.edge_gatewa`.
+/// Programs loaded outside an install (`check --verify`, `test`, `bench`) keep
+/// their symbol.
+pub fn kernel_name(hook: HookKind, install: &str) -> String {
+    format!("{}.{install}", hook_tag(hook))
+        .bytes()
+        .take(MAX_KERNEL_NAME)
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' {
+                b as char
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(errno: i32) -> std::io::Result<()> {
+        Err(std::io::Error::from_raw_os_error(errno))
+    }
+
+    #[test]
+    fn a_load_interrupted_by_a_signal_is_tried_again_and_only_that() {
+        let mut calls = 0;
+        let r = retrying_interrupted(|| {
+            calls += 1;
+            if calls < 3 {
+                refused(libc::EAGAIN)
+            } else {
+                Ok(())
+            }
+        });
+        assert!(r.is_ok() && calls == 3);
+        calls = 0;
+        let r = retrying_interrupted(|| {
+            calls += 1;
+            refused(libc::EAGAIN)
+        });
+        assert!(r.is_err() && calls == 5);
+        calls = 0;
+        let r = retrying_interrupted(|| {
+            calls += 1;
+            refused(libc::EACCES)
+        });
+        assert!(r.is_err() && calls == 1);
+    }
+
+    #[test]
+    fn kernel_names_say_hook_and_install_and_fit_the_kernel() {
+        assert_eq!(kernel_name(HookKind::Xdp, "web"), "xdp.web");
+        assert_eq!(
+            kernel_name(HookKind::TcIngress, "edge-gateway-2"),
+            "tci.edge_gatewa"
+        );
+        assert_eq!(
+            kernel_name(HookKind::SkLookupRegister, "a"),
+            "sklreg.a",
+            "registrars are told apart by this prefix"
+        );
+        for spec in &sockc_compiler::hooks::HOOKS {
+            let hook = spec.kind;
+            let tag = hook_tag(hook);
+            assert!(tag.len() <= 6, "{tag}");
+            let name = kernel_name(hook, "install_name_that_is_long");
+            assert_eq!(name.len(), MAX_KERNEL_NAME);
+            assert!(name.starts_with(&format!("{tag}.install")), "{name}");
+        }
+    }
 }

@@ -1,7 +1,8 @@
-//! The few bpf(2) commands the runtime issues itself, because aya's typed maps want
-//! Rust types where the compiler hands us bytes: element update/lookup/delete with
-//! raw keys and values, reading a whole map in one batch, and creating the plain
-//! array map that holds the manifest.
+//! The bpf(2) commands the runtime issues itself, because aya's typed maps want Rust
+//! types where the compiler hands us bytes, and because aya's loader parses the
+//! kernel's whole BTF first: element update/lookup/delete with raw keys and values,
+//! reading a whole map in one batch, creating maps (an object's, and the plain array
+//! that holds the manifest), loading programs, links and test runs.
 //!
 //! Invariant: every `bpf_attr` is the union from aya-obj's generated kernel bindings,
 //! zeroed before use, so the layout is the kernel's, never one typed in here.
@@ -172,14 +173,64 @@ pub fn create_map(
     value_size: u32,
     max_entries: u32,
 ) -> io::Result<OwnedFd> {
-    let mut attr = zeroed();
-    let mut create = aya_obj::generated::bpf_attr__bindgen_ty_1 {
-        map_type: map_type as u32,
+    create_map_with_flags(map_type as u32, name, key_size, value_size, max_entries, 0)
+}
+
+/// The BTF a map is described with: the loaded BTF object and the type ids of its
+/// key and value in it.
+#[derive(Clone, Copy, Debug)]
+pub struct MapBtf<'a> {
+    pub btf: BorrowedFd<'a>,
+    pub key_type_id: u32,
+    pub value_type_id: u32,
+}
+
+/// `BPF_MAP_CREATE` with `BPF_F_*` map flags (`BPF_F_MMAPABLE`, `BPF_F_NO_PREALLOC`)
+/// and, for the map types the kernel wants it for (socket storage), BTF: the maps of
+/// a loaded object.
+pub fn create_map_with_flags(
+    map_type: u32,
+    name: &str,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+) -> io::Result<OwnedFd> {
+    create_map_described(
+        map_type,
+        name,
         key_size,
         value_size,
         max_entries,
+        map_flags,
+        None,
+    )
+}
+
+/// [`create_map_with_flags`] with the map's BTF.
+pub fn create_map_described(
+    map_type: u32,
+    name: &str,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    btf: Option<MapBtf<'_>>,
+) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    let mut create = aya_obj::generated::bpf_attr__bindgen_ty_1 {
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        map_flags,
         ..zeroed_create()
     };
+    if let Some(b) = btf {
+        create.btf_fd = b.btf.as_raw_fd() as u32;
+        create.btf_key_type_id = b.key_type_id;
+        create.btf_value_type_id = b.value_type_id;
+    }
     // At most 15 bytes, so the name stays NUL-terminated.
     for (dst, src) in create.map_name.iter_mut().zip(name.bytes().take(15)) {
         *dst = src as libc::c_char;
@@ -187,6 +238,18 @@ pub fn create_map(
     attr.__bindgen_anon_1 = create;
     let fd = sys_bpf(bpf_cmd::BPF_MAP_CREATE, &mut attr)?;
     // SAFETY: BPF_MAP_CREATE returned a new file descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `BPF_BTF_LOAD` of raw BTF (a `.BTF` section), without a log.
+pub fn btf_load(btf: &[u8]) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    // SAFETY: writing plain integers into the BTF-load member of the union.
+    let load = unsafe { &mut attr.__bindgen_anon_7 };
+    load.btf = btf.as_ptr() as u64;
+    load.btf_size = btf.len() as u32;
+    let fd = sys_bpf(bpf_cmd::BPF_BTF_LOAD, &mut attr)?;
+    // SAFETY: BPF_BTF_LOAD returned a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
@@ -494,9 +557,16 @@ pub struct ProgInfo {
     pub id: u32,
     pub name: String,
     pub map_ids: Vec<u32>,
+    /// The program's tag (a hash of its instructions), as `bpftool` prints it.
+    pub tag: u64,
+    /// Instructions after the verifier's rewrites (`xlated_prog_len / 8`).
+    pub xlated_insns: u32,
+    /// Instructions the verifier walked.
+    pub verified_insns: u32,
 }
 
-/// `BPF_OBJ_GET_INFO_BY_FD` on a program: its id, name and the maps it uses.
+/// `BPF_OBJ_GET_INFO_BY_FD` on a program: its id, name, tag, sizes and the maps it
+/// uses.
 pub fn prog_info(prog: BorrowedFd<'_>) -> io::Result<ProgInfo> {
     let mut map_ids = vec![0u32; 64];
     // SAFETY: a plain C struct of integers; all-zero is a valid value.
@@ -519,6 +589,9 @@ pub fn prog_info(prog: BorrowedFd<'_>) -> io::Result<ProgInfo> {
         id: info.id,
         name: String::from_utf8_lossy(&name).into_owned(),
         map_ids,
+        tag: u64::from_be_bytes(info.tag),
+        xlated_insns: info.xlated_prog_len / 8,
+        verified_insns: info.verified_insns,
     })
 }
 
@@ -557,8 +630,11 @@ fn test_run(
         attr.test.data_in = data.as_ptr() as u64;
         attr.test.data_size_in = data.len() as u32;
     }
-    attr.test.ctx_in = ctx_in.as_ptr() as u64;
-    attr.test.ctx_size_in = ctx_in.len() as u32;
+    // No context at all when none is given: XDP checks a given one against the frame.
+    if !ctx_in.is_empty() {
+        attr.test.ctx_in = ctx_in.as_ptr() as u64;
+        attr.test.ctx_size_in = ctx_in.len() as u32;
+    }
     if !ctx_out.is_empty() {
         attr.test.ctx_out = ctx_out.as_mut_ptr() as u64;
         attr.test.ctx_size_out = ctx_out.len() as u32;
@@ -573,7 +649,7 @@ fn test_run(
     })
 }
 
-// ---- programs aya cannot load (netfilter) -------------------------------------------
+// ---- loading programs ----------------------------------------------------------------
 
 /// What [`prog_load`] loads: `insns` are the program's instructions as the object
 /// stores them (8 bytes each), relocated; `license` ends with a NUL.
@@ -635,8 +711,9 @@ pub fn link_create_netfilter(
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// `BPF_PROG_TEST_RUN` with packet data and a context in (netfilter: the data is the
-/// packet, the context a `struct nf_hook_state` with only `hook` and `pf` set).
+/// `BPF_PROG_TEST_RUN` with packet data and a context in (may be empty: XDP and TC
+/// take the frame alone; netfilter: the data is the packet, the context a `struct
+/// nf_hook_state` with only `hook` and `pf` set).
 pub fn prog_test_run_data(
     prog: BorrowedFd<'_>,
     data: &[u8],

@@ -12,7 +12,7 @@
 //! state is read from the kernel's link info, never from the manifest.
 
 use std::{
-    os::fd::{AsFd, OwnedFd},
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
     path::Path,
 };
 
@@ -29,9 +29,6 @@ use crate::{sys, RunResult};
 pub trait LinkType: Sync {
     /// The attach type as messages name it (`XDP`).
     const NAME: &'static str;
-
-    /// Loads the program through the verifier, as its aya type.
-    fn load(&self, prog: &mut Program) -> Result<(), ProgramError>;
 
     /// Opens a program of this type pinned at `path`.
     fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError>;
@@ -64,7 +61,7 @@ pub trait LinkType: Sync {
     /// Runs `prog` on `input` (`BPF_PROG_TEST_RUN`); by default the kernel cannot.
     fn test_run(
         &self,
-        _prog: &Program,
+        _prog: BorrowedFd<'_>,
         _input: &[u8],
         _repeat: u32,
     ) -> Result<RunResult, ProgramError> {
@@ -92,10 +89,6 @@ pub enum LinkFd {
 pub struct LinkBacked<T>(pub T);
 
 impl<T: LinkType> Backend for LinkBacked<T> {
-    fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
-        self.0.load(prog)
-    }
-
     fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
         self.0.open_pinned(path)
     }
@@ -161,7 +154,7 @@ impl<T: LinkType> Backend for LinkBacked<T> {
 
     fn test_run(
         &self,
-        prog: &Program,
+        prog: BorrowedFd<'_>,
         input: &[u8],
         repeat: u32,
     ) -> Result<RunResult, ProgramError> {

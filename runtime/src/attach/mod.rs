@@ -37,13 +37,13 @@
 
 use std::{
     fmt,
+    os::fd::BorrowedFd,
     path::{Path, PathBuf},
 };
 
 use aya::{
     pin::PinError,
     programs::{links::LinkError, Program, ProgramError},
-    TestRun, TestRunOptions, TestRunResult,
 };
 use serde::{Deserialize, Serialize};
 use sockc_compiler::hooks::{HookKind, HookSpec, Target};
@@ -85,10 +85,6 @@ pub fn backend(hook: HookKind) -> &'static dyn Backend {
 
 /// One attach type's way of putting programs on hooks. See the module docs.
 pub trait Backend: Sync {
-    /// Loads the program through the verifier (aya loads each program type through
-    /// its own type).
-    fn load(&self, prog: &mut Program) -> Result<(), ProgramError>;
-
     /// Opens a program of this hook pinned at `path` (to re-attach or swap in a
     /// generation that an earlier sockc loaded).
     fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError>;
@@ -143,7 +139,7 @@ pub trait Backend: Sync {
     /// hook's [`TestInput`](sockc_compiler::hooks::TestInput) says.
     fn test_run(
         &self,
-        prog: &Program,
+        prog: BorrowedFd<'_>,
         input: &[u8],
         repeat: u32,
     ) -> Result<RunResult, ProgramError>;
@@ -171,19 +167,25 @@ fn detach_link_if_ours<B: Backend + ?Sized>(
 }
 
 /// Runs a program that takes a frame (XDP, TC) `repeat` times on `input`.
-fn run_on_frame<P>(p: &P, input: &[u8], repeat: u32) -> Result<RunResult, ProgramError>
-where
-    P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = TestRunResult>,
-{
-    let r = p.test_run(TestRunOptions {
-        data_in: Some(input),
-        repeat: repeat.max(1),
-        ..TestRunOptions::default()
-    })?;
+fn run_on_frame(
+    prog: BorrowedFd<'_>,
+    input: &[u8],
+    repeat: u32,
+) -> Result<RunResult, ProgramError> {
+    let r =
+        crate::sys::prog_test_run_data(prog, input, &[], repeat.max(1)).map_err(test_run_failed)?;
     Ok(RunResult {
-        retval: r.return_value,
-        duration: r.duration,
+        retval: r.retval,
+        duration: std::time::Duration::from_nanos(r.duration_ns.into()),
         selected: None,
+    })
+}
+
+/// A failed `BPF_PROG_TEST_RUN`, as aya says it.
+fn test_run_failed(io_error: std::io::Error) -> ProgramError {
+    ProgramError::SyscallError(aya::sys::SyscallError {
+        call: "bpf_prog_test_run",
+        io_error,
     })
 }
 

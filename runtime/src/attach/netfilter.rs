@@ -147,14 +147,9 @@ fn link_pin<'a>(at: &AttachPoint<'_>, live: &'a Attachment) -> Result<&'a Path, 
 }
 
 impl Backend for Netfilter {
-    fn load(&self, _prog: &mut Program) -> Result<(), ProgramError> {
-        // Loaded already, by the runtime's own BPF_PROG_LOAD (`raw_load`).
-        Ok(())
-    }
-
     fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
-        // aya has no netfilter type: the program is carried as a `SchedClassifier`
-        // (see `raw_load`), of which only the descriptor is used.
+        // aya has no netfilter type: the program is carried as a `SchedClassifier`,
+        // of which only the descriptor is used.
         SchedClassifier::from_pin(path).map(Program::SchedClassifier)
     }
 
@@ -275,7 +270,7 @@ impl Backend for Netfilter {
 
     fn test_run(
         &self,
-        prog: &Program,
+        prog: BorrowedFd<'_>,
         input: &[u8],
         repeat: u32,
     ) -> Result<RunResult, ProgramError> {
@@ -302,7 +297,8 @@ impl Backend for Netfilter {
         let mut state = [0u8; HOOK_STATE_SIZE];
         state[0] = hook as u8;
         state[1] = pf as u8;
-        let r = sys::prog_test_run_data(prog.fd()?.as_fd(), data, &state, repeat.max(1))?;
+        let r = sys::prog_test_run_data(prog, data, &state, repeat.max(1))
+            .map_err(super::test_run_failed)?;
         Ok(RunResult {
             retval: r.retval,
             duration: std::time::Duration::from_nanos(r.duration_ns.into()),

@@ -13,7 +13,7 @@
 use std::{
     fs::File,
     net::{IpAddr, SocketAddr},
-    os::fd::AsFd,
+    os::fd::{AsFd, BorrowedFd},
     path::Path,
 };
 
@@ -36,10 +36,6 @@ fn sk_lookup(prog: &mut Program) -> Result<&mut AyaSkLookup, ProgramError> {
 
 impl LinkType for SkLookup {
     const NAME: &'static str = "sk_lookup";
-
-    fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
-        sk_lookup(prog)?.load()
-    }
 
     fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
         AyaSkLookup::from_pin(path).map(Program::SkLookup)
@@ -90,23 +86,13 @@ impl LinkType for SkLookup {
 
     fn test_run(
         &self,
-        prog: &Program,
+        prog: BorrowedFd<'_>,
         input: &[u8],
         repeat: u32,
     ) -> Result<RunResult, ProgramError> {
-        let Program::SkLookup(p) = prog else {
-            return Err(ProgramError::UnexpectedProgramType);
-        };
-        let fd = p.fd()?;
         let mut ctx_out = vec![0u8; input.len()];
-        let r = sys::prog_test_run_ctx(fd.as_fd(), input, &mut ctx_out, repeat.max(1)).map_err(
-            |io_error| {
-                ProgramError::SyscallError(aya::sys::SyscallError {
-                    call: "bpf_prog_test_run",
-                    io_error,
-                })
-            },
-        )?;
+        let r = sys::prog_test_run_ctx(prog, input, &mut ctx_out, repeat.max(1))
+            .map_err(super::test_run_failed)?;
         // The cookie is the context's first 8 bytes (a union with `sk`).
         let cookie = ctx_out
             .get(..8)

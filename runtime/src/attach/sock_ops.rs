@@ -120,10 +120,6 @@ fn install_map_ids(dir: &Path) -> Vec<u32> {
 impl LinkType for SockOps {
     const NAME: &'static str = "sock_ops";
 
-    fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
-        sock_ops(prog)?.load()
-    }
-
     fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
         aya::programs::SockOps::from_pin(path).map(Program::SockOps)
     }

@@ -111,14 +111,6 @@ impl MapHold for Slot {
 pub struct MapHeld<H>(pub H);
 
 /// Loads an sk_msg or sk_skb program.
-fn load(prog: &mut Program) -> Result<(), ProgramError> {
-    match prog {
-        Program::SkMsg(p) => p.load(),
-        Program::SkSkb(p) => p.load(),
-        _ => Err(ProgramError::UnexpectedProgramType),
-    }
-}
-
 fn open_map(path: &Path) -> Result<std::os::fd::OwnedFd, AttachError> {
     sys::obj_get(path).map_err(|source| AttachError::OpenLink {
         path: path.to_path_buf(),
@@ -145,10 +137,6 @@ impl<H: MapHold> MapHeld<H> {
 }
 
 impl<H: MapHold> Backend for MapHeld<H> {
-    fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
-        load(prog)
-    }
-
     fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
         // The hooks of one backend share it; the pin tells which program type it is.
         let info = aya::programs::ProgramInfo::from_pin(path)?;
@@ -226,7 +214,7 @@ impl<H: MapHold> Backend for MapHeld<H> {
 
     fn test_run(
         &self,
-        _prog: &Program,
+        _prog: BorrowedFd<'_>,
         _input: &[u8],
         _repeat: u32,
     ) -> Result<RunResult, ProgramError> {

@@ -12,7 +12,7 @@
 //! another tool may have put its own filter at the same priority and handle); the
 //! clsact qdisc goes again with the last filter when sockc created it.
 
-use std::path::Path;
+use std::{os::fd::BorrowedFd, path::Path};
 
 use aya::programs::{
     links::{FdLink, LinkOrder},
@@ -137,10 +137,6 @@ pub fn remove_clsact_if_empty(iface: &str) {
 }
 
 impl Backend for Tc {
-    fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
-        classifier(prog)?.load()
-    }
-
     fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
         SchedClassifier::from_pin(path).map(Program::SchedClassifier)
     }
@@ -294,13 +290,10 @@ impl Backend for Tc {
 
     fn test_run(
         &self,
-        prog: &Program,
+        prog: BorrowedFd<'_>,
         input: &[u8],
         repeat: u32,
     ) -> Result<RunResult, ProgramError> {
-        let Program::SchedClassifier(t) = prog else {
-            return Err(ProgramError::UnexpectedProgramType);
-        };
-        run_on_frame(t, input, repeat)
+        run_on_frame(prog, input, repeat)
     }
 }

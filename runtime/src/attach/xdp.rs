@@ -5,7 +5,7 @@
 //! always a bpf_link, never a netlink-attached program, because only a link can be
 //! pinned, swapped atomically with `BPF_LINK_UPDATE` and detached on its own.
 
-use std::path::Path;
+use std::{os::fd::BorrowedFd, path::Path};
 
 use aya::programs::{links::FdLink, Program, ProgramError, XdpMode};
 use aya_obj::generated::bpf_link_info;
@@ -26,10 +26,6 @@ fn xdp(prog: &mut Program) -> Result<&mut aya::programs::Xdp, ProgramError> {
 
 impl LinkType for Xdp {
     const NAME: &'static str = "XDP";
-
-    fn load(&self, prog: &mut Program) -> Result<(), ProgramError> {
-        xdp(prog)?.load()
-    }
 
     fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
         aya::programs::Xdp::from_pin(path, aya_obj::programs::XdpAttachType::Interface)
@@ -75,14 +71,11 @@ impl LinkType for Xdp {
 
     fn test_run(
         &self,
-        prog: &Program,
+        prog: BorrowedFd<'_>,
         input: &[u8],
         repeat: u32,
     ) -> Result<RunResult, ProgramError> {
-        let Program::Xdp(x) = prog else {
-            return Err(ProgramError::UnexpectedProgramType);
-        };
-        run_on_frame(x, input, repeat)
+        run_on_frame(prog, input, repeat)
     }
 }
 

@@ -23,23 +23,21 @@ use crate::{
         TcFilter,
     },
     store::{InstalledProgram, Manifest, Store},
-    LoadedObject,
 };
 
 /// Where the target's programs come from.
-pub(super) enum Programs<'a> {
-    /// Loaded by this command (a fresh apply).
-    Loaded(&'a mut LoadedObject),
-    /// Pinned in the target's objects directory by an earlier sockc (a roll forward or
-    /// a repair), opened when first needed.
+pub(super) enum Programs {
+    /// Pinned in the target's objects directory (by this command, which loaded them
+    /// with its own `BPF_PROG_LOAD` and pinned them, or by an earlier sockc: a roll
+    /// forward or a repair), opened as aya programs when first needed.
     Pinned {
         dir: PathBuf,
         open: HashMap<String, Program>,
     },
 }
 
-impl Programs<'_> {
-    pub(super) fn pinned(dir: PathBuf) -> Programs<'static> {
+impl Programs {
+    pub(super) fn pinned(dir: PathBuf) -> Programs {
         Programs::Pinned {
             dir,
             open: HashMap::new(),
@@ -48,7 +46,6 @@ impl Programs<'_> {
 
     fn get(&mut self, hook: HookKind, symbol: &str) -> Result<&mut Program, InstallError> {
         match self {
-            Programs::Loaded(obj) => Ok(obj.program_mut(symbol)?),
             Programs::Pinned { dir, open } => {
                 if !open.contains_key(symbol) {
                     let path = dir.join(format!("prog_{symbol}"));
@@ -117,7 +114,7 @@ fn attach_options(asked: &AttachOptions, p: &InstalledProgram) -> AttachOptions 
 fn attach_fresh(
     cx: &mut Ctx<'_>,
     p: &mut InstalledProgram,
-    progs: &mut Programs<'_>,
+    progs: &mut Programs,
 ) -> Result<(), InstallError> {
     let attach_to = p.attach_to.clone();
     let at = AttachPoint {
@@ -164,7 +161,7 @@ pub(super) fn attach_new(
     cx: &mut Ctx<'_>,
     old: Option<&Manifest>,
     target: &mut Manifest,
-    progs: &mut Programs<'_>,
+    progs: &mut Programs,
 ) -> Result<(), InstallError> {
     for p in &mut target.programs {
         if counterpart(old, p).is_none() {
@@ -210,7 +207,7 @@ pub(super) fn swap_and_detach(
     cx: &mut Ctx<'_>,
     old: Option<&Manifest>,
     target: &mut Manifest,
-    progs: &mut Programs<'_>,
+    progs: &mut Programs,
 ) -> Result<Vec<InstallError>, InstallError> {
     let mut failed = Vec::new();
     for p in &mut target.programs {
@@ -238,7 +235,7 @@ fn bring_to_target(
     cx: &mut Ctx<'_>,
     old: Option<&Manifest>,
     p: &mut InstalledProgram,
-    progs: &mut Programs<'_>,
+    progs: &mut Programs,
 ) -> Result<(), InstallError> {
     let b = backend(p.hook);
     let at = p.attach_point();

@@ -59,10 +59,10 @@ pub fn check_programs(
             };
             let compiled_tag = match &fresh {
                 Ok(obj) => obj
-                    .program(&p.symbol)
-                    .ok()
-                    .and_then(|prog| prog.info().ok())
-                    .map(|i| format!("{:016x}", i.tag())),
+                    .programs()
+                    .iter()
+                    .find(|l| l.symbol == p.symbol)
+                    .map(|l| format!("{:016x}", l.tag)),
                 Err(_) => None,
             };
             let problem = match (&live, &fresh, &compiled_tag) {
@@ -131,6 +131,7 @@ fn load_like_install(
             socket_slots: slots.as_deref(),
             netns_cookie: uses_cookie.then_some(m.netns_cookie),
             reuse: &reuse,
+            install: Some(&m.name),
         },
     )?)
 }

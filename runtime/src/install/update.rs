@@ -16,7 +16,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuValues};
+use aya::{
+    maps::{Map, MapData, MapError, PerCpuArray, PerCpuValues},
+    pin::PinError,
+};
 use sockc_compiler::{
     bpf::maps::SOCKETS_MAP,
     hooks::{HookKind, Target},
@@ -41,7 +44,7 @@ use crate::{
         journal::{Journal, Operation, Phase},
         InstalledProgram, Manifest, Store, MANIFEST_FORMAT,
     },
-    table_update, LoadOptions, LoadedObject, LoadedProgram,
+    sys, table_update, LoadOptions, LoadedObject, LoadedProgram,
 };
 
 pub struct ApplyRequest<'a> {
@@ -510,11 +513,12 @@ fn install_generation(
     }
 
     store.write_journal(req.name, &apply_journal(&target, Phase::Swapping, &absent))?;
+    let gdir = store.objects_dir(req.name, &target.objects_dir);
     let failed = reconcile::swap_and_detach(
         &mut cx,
         old.as_ref(),
         &mut target,
-        &mut Programs::Loaded(&mut obj),
+        &mut Programs::pinned(gdir),
     )?;
     report.failed.extend(failed.iter().map(|e| error_chain(e)));
     report.changed = true;
@@ -578,6 +582,7 @@ fn load_generation(
             socket_slots: Some(&slot_registry::slots_in_order(slots, declared)),
             netns_cookie,
             reuse: &reuse,
+            install: Some(req.name),
         },
     )?)
 }
@@ -608,7 +613,7 @@ fn build_and_attach_new(
         name,
         &apply_journal(target, Phase::Attaching, cx.qdiscs_absent),
     )?;
-    reconcile::attach_new(cx, old, target, &mut Programs::Loaded(obj))
+    reconcile::attach_new(cx, old, target, &mut Programs::pinned(gdir))
 }
 
 /// The loaded programs as manifest entries (not attached yet).
@@ -617,19 +622,19 @@ fn loaded_programs(obj: &LoadedObject) -> Result<Vec<InstalledProgram>, InstallE
         .programs
         .iter()
         .map(|p| {
-            let info =
-                obj.program(&p.symbol)?
-                    .info()
-                    .map_err(|source| InstallError::ProgramInfo {
-                        symbol: p.symbol.clone(),
-                        source,
-                    })?;
+            let loaded = obj
+                .programs()
+                .iter()
+                .find(|l| l.symbol == p.symbol)
+                .ok_or_else(|| crate::RuntimeError::MissingProgram {
+                    symbol: p.symbol.clone(),
+                })?;
             Ok(InstalledProgram {
                 symbol: p.symbol.clone(),
                 hook: p.hook,
                 attach_to: p.attach_to.clone(),
-                prog_id: info.id(),
-                tag: format!("{:016x}", info.tag()),
+                prog_id: loaded.prog_id,
+                tag: format!("{:016x}", loaded.tag),
                 attach_mode: None,
                 tc_filter: None,
                 ifindex: 0,
@@ -651,15 +656,16 @@ fn pin_objects(
     for s in symbols {
         let path = dir.join(format!("prog_{s}"));
         point(&format!("pin {}", path.display()));
-        obj.program_mut(&s)?
-            .pin(&path)
-            .map_err(|source| InstallError::Pin { path, source })?;
+        sys::obj_pin(obj.program(&s)?, &path).map_err(|io_error| InstallError::Pin {
+            path,
+            source: PinError::SyscallError(aya::sys::SyscallError {
+                call: "BPF_OBJ_PIN",
+                io_error,
+            }),
+        })?;
     }
-    // In name order, so that every run takes the same steps (aya keeps maps in a hash
-    // map).
-    let mut maps: Vec<_> = obj.ebpf.maps().collect();
-    maps.sort_by_key(|(name, _)| *name);
-    for (name, map) in maps {
+    // In name order, so that every run takes the same steps.
+    for (name, map) in obj.maps() {
         if name == SOCKETS_MAP {
             // Pinned by the install already (`Store::keep_path`).
             continue;
@@ -715,7 +721,7 @@ fn carry_counters(
         })?;
         let old_arr: PerCpuArray<MapData, [u64; 2]> =
             PerCpuArray::try_from(Map::PerCpuArray(old_map))?;
-        let new_map = obj.ebpf.map_mut("counters").ok_or(CarryError::NoCounters)?;
+        let new_map = obj.map_mut("counters").ok_or(CarryError::NoCounters)?;
         let mut new_arr: PerCpuArray<&mut MapData, [u64; 2]> = PerCpuArray::try_from(new_map)?;
         for c in &plan.counter_carry {
             let before = old_arr.get(&c.old_slot, 0)?;
