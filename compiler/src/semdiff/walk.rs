@@ -6,8 +6,11 @@
 //! The undecided boxes carry their bounds per dimension in columns ([`Live`]): for
 //! each rule, a scan of those columns over the dimensions the rule constrains (the
 //! narrowest first) leaves the few boxes whose bounds meet the rule's hull, and only
-//! they are tested exactly and split. A split box's remnants take its place, so the
-//! pieces come out in the order the plain rule-by-box walk gives.
+//! they are tested exactly and split. A split box's first remnant takes its slot and
+//! the others are appended, so a rule costs the boxes it meets (shifting the boxes
+//! after each split, as the walk once did, made it quadratic in the boxes). The
+//! order of the pieces therefore depends on the walk; [`group`] sorts each region's
+//! boxes, so the output does not.
 //!
 //! Invariant: the pieces are pairwise disjoint, their union is the region walked,
 //! and every point of a piece is decided, at each side, by the piece's decider for
@@ -51,34 +54,24 @@ impl<L: Copy> Live<L> {
         }
     }
 
-    /// Takes the boxes from index `at` on out, in order, with their bounds.
-    fn split_off(&mut self, at: usize) -> Vec<(HeaderBox, L, Bounds)> {
-        let mut lo: [std::vec::IntoIter<u128>; NDIMS] =
-            std::array::from_fn(|d| self.lo[d].split_off(at).into_iter());
-        let mut hi: [std::vec::IntoIter<u128>; NDIMS] =
-            std::array::from_fn(|d| self.hi[d].split_off(at).into_iter());
-        self.boxes
-            .split_off(at)
-            .into_iter()
-            .map(|(b, l)| {
-                let bounds = std::array::from_fn(|d| {
-                    (
-                        lo[d].next().expect("one bound per box"),
-                        hi[d].next().expect("one bound per box"),
-                    )
-                });
-                (b, l, bounds)
-            })
-            .collect()
+    /// Puts `b` in slot `i` in place of the box there, with its bounds.
+    fn replace(&mut self, i: usize, b: HeaderBox) {
+        for d in Dim::ALL {
+            let (lo, hi) = bounds(b.get(d));
+            self.lo[d.index()][i] = lo;
+            self.hi[d.index()][i] = hi;
+        }
+        self.boxes[i].0 = b;
     }
 
-    /// Puts back a box [`Live::split_off`] took, with its bounds.
-    fn push_with(&mut self, b: HeaderBox, label: L, bounds: &Bounds) {
-        for (d, &(lo, hi)) in bounds.iter().enumerate() {
-            self.lo[d].push(lo);
-            self.hi[d].push(hi);
+    /// Removes slot `i`, moving the last box into it (constant time; the order of the
+    /// undecided boxes is not kept).
+    fn swap_remove(&mut self, i: usize) {
+        for d in 0..NDIMS {
+            self.lo[d].swap_remove(i);
+            self.hi[d].swap_remove(i);
         }
-        self.boxes.push((b, label));
+        self.boxes.swap_remove(i);
     }
 
     fn push(&mut self, b: HeaderBox, label: L) {
@@ -137,8 +130,7 @@ fn constrained_hull(region: &Region) -> Option<Vec<(usize, u128, u128)>> {
 }
 
 /// Splits `live` (boxes with a label) by `rules` in first-match order: each box part
-/// a rule's region holds is decided by that rule, the rest goes on (in the box's
-/// place, so the order of the pieces does not depend on the index); what no rule
+/// a rule's region holds is decided by that rule, the rest goes on; what no rule
 /// holds is decided by the default. For each rule only the boxes whose bounds meet
 /// the rule's hull ([`Live::meeting`]) are tested exactly.
 fn first_match<L: Copy>(
@@ -167,17 +159,14 @@ fn first_match<L: Copy>(
         if touched.is_empty() {
             continue;
         }
-        // The boxes before the first one the rule meets stay where they are; the rest
-        // are put back in order, each met one replaced by what the rule leaves of it.
-        let first = touched[0];
-        let tail = live.split_off(first);
-        let mut touched = touched.into_iter().peekable();
-        for (i, (b, label, kept)) in (first..).zip(tail) {
-            if touched.next_if_eq(&i).is_none() {
-                live.push_with(b, label, &kept);
-                continue;
-            }
-            let mut rest = vec![b];
+        // Each met box is replaced in its slot by the first part the rule leaves of it
+        // (the others are appended); a box the rule takes whole is removed afterwards,
+        // highest slot first, so the slots still to remove do not move. Nothing is
+        // shifted: the cost is the boxes the rule meets, not the boxes after them.
+        let mut emptied = Vec::new();
+        for &i in &touched {
+            let label = live.boxes[i].1;
+            let mut rest = vec![live.boxes[i].0.clone()];
             for rb in t.region.boxes() {
                 let mut left = Vec::with_capacity(rest.len());
                 for x in rest {
@@ -195,6 +184,11 @@ fn first_match<L: Copy>(
                 }
                 rest = left;
             }
+            let mut rest = rest.into_iter();
+            match rest.next() {
+                Some(first) => live.replace(i, first),
+                None => emptied.push(i),
+            }
             for x in rest {
                 live.push(x, label);
             }
@@ -203,6 +197,9 @@ fn first_match<L: Copy>(
                     boxes: live.boxes.len() + out.len(),
                 });
             }
+        }
+        for &i in emptied.iter().rev() {
+            live.swap_remove(i);
         }
     }
     out.extend(
@@ -246,7 +243,12 @@ pub(super) fn group(
     }
     let changes = |m: BTreeMap<(Decider, Decider), Vec<HeaderBox>>| {
         m.into_iter()
-            .filter_map(|((od, nd), boxes)| change(boxes, o.side(od), n.side(nd)))
+            .filter_map(|((od, nd), mut boxes)| {
+                // The walk's order is an accident of its index; the lowest box first
+                // gives the same regions and example whatever the index does.
+                boxes.sort_unstable();
+                change(boxes, o.side(od), n.side(nd))
+            })
             .collect()
     };
     (changes(verdicts), changes(moved))
