@@ -1,6 +1,7 @@
 //! `limit` under a flood, end to end: a pair of namespaces A and B joined by a veth
 //! (`tests/netns`), `allow udp to *:PORT limit N/s burst B` then `drop udp to *:PORT`
-//! on A's ingress (XDP or TC) with `sockc apply --netns A`, and B sending datagrams to
+//! on A's ingress (XDP or TC) or in a `netfilter input` block, with
+//! `sockc apply --netns A`, and B sending datagrams to
 //! A's port at ten times N for about two seconds.
 //!
 //! What is checked: the limit rule's counter, and the datagrams A's socket receives,
@@ -103,10 +104,14 @@ fn limit_holds(tag: &str, subnet: u8, hook: &str, sources: usize) {
     let per_source = if sources > 1 { " per source" } else { "" };
     let allow = format!("allow udp to *:7300 limit {RATE}/s burst {BURST}{per_source}");
     let drop = "drop udp to *:7300";
-    let text = format!(
-        "{hook} on {} {{\n    {allow}\n    {drop}\n    default allow\n}}\n",
-        lab.if_a
-    );
+    // A netfilter block is the namespace's (no interface); the flood goes to A's
+    // own socket, so it passes the input hook.
+    let head = if hook.starts_with("netfilter") {
+        hook.to_string()
+    } else {
+        format!("{hook} on {}", lab.if_a)
+    };
+    let text = format!("{head} {{\n    {allow}\n    {drop}\n    default allow\n}}\n");
     let file = lab.rules("limit.sk", &text);
     lab.apply_ok(&file);
     lab.status_attached();
@@ -176,4 +181,14 @@ fn limit_holds_under_a_tenfold_flood_at_tc_ingress() {
 #[test]
 fn limit_per_source_gives_each_source_its_bucket() {
     limit_holds("lims", 173, "xdp", 2);
+}
+
+#[test]
+fn limit_holds_under_a_tenfold_flood_at_netfilter_input() {
+    limit_holds("limn", 174, "netfilter input", 1);
+}
+
+#[test]
+fn limit_per_source_at_netfilter_input() {
+    limit_holds("limns", 175, "netfilter input", 2);
 }

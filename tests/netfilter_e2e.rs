@@ -16,6 +16,12 @@
 //! and `default drop`, C's TCP connection and UDP exchange with B work both ways (B's
 //! answers are `established` at the hook, where at XDP the first answer would be a
 //! lookup's), while B's new connection and datagram to C are dropped.
+//! The same exchange with the block at XDP and at TC ingress on A's interface towards
+//! B (IPv4 and IPv6, TCP and UDP): forwarded replies are looked up with the conntrack
+//! kfuncs in A's table, which has the entry since A forwarded C's first packet, so they
+//! are `established`; B's new connection and datagram have no entry and drop.
+//! Conntrack is on in A because an nft rule with a `ct` match exists there (a hookless
+//! chain: `enable_conntrack`); without one the lookups miss (`sockc::ct-needs-conntrack`).
 //! `sockc test` at a netfilter hook compares exactly the packets a test run's empty
 //! `_nfct` answers (`invalid`) with the evaluator.
 //!
@@ -271,7 +277,15 @@ fn enable_conntrack(ns: &str) {
 
 const ESTABLISHED: &str = "allow ct state established,related";
 
-fn replies_pass_new_from_the_sender_drops(tag: &str, subnet: u8, v6: bool) {
+/// Where the block runs: the router's forward hook, or its interface towards B at
+/// XDP or TC ingress (forwarded traffic, looked up with the conntrack kfuncs).
+#[derive(Clone, Copy)]
+enum At {
+    NetfilterForward,
+    Ingress(&'static str),
+}
+
+fn replies_pass_new_from_the_sender_drops(tag: &str, subnet: u8, v6: bool, at: At) {
     if !common::kernel() {
         return;
     }
@@ -287,8 +301,17 @@ fn replies_pass_new_from_the_sender_drops(tag: &str, subnet: u8, v6: bool) {
     } else {
         format!("10.201.{subnet}.0/24")
     };
+    // On B's interface the block also sees B's neighbour discovery for A: without it
+    // A could not answer B at all (the lockout the checker warns about).
+    let (head, neighbours) = match at {
+        At::NetfilterForward => ("netfilter forward".to_string(), ""),
+        At::Ingress(hook) => (
+            format!("{hook} on {}", lab.if_a),
+            "    allow arp\n    allow icmpv6 type 135\n    allow icmpv6 type 136\n",
+        ),
+    };
     let text = format!(
-        "netfilter forward {{\n    {ESTABLISHED}\n    allow ct state new from {c_side}\n    \
+        "{head} {{\n{neighbours}    {ESTABLISHED}\n    allow ct state new from {c_side}\n    \
          default drop\n}}\n"
     );
     lab.apply_ok(&lab.rules("nfct.sk", &text));
@@ -349,12 +372,32 @@ fn replies_pass_new_from_the_sender_drops(tag: &str, subnet: u8, v6: bool) {
 
 #[test]
 fn netfilter_forward_ct_state_lets_replies_through_ipv4() {
-    replies_pass_new_from_the_sender_drops("nfct4", 66, false);
+    replies_pass_new_from_the_sender_drops("nfct4", 66, false, At::NetfilterForward);
 }
 
 #[test]
 fn netfilter_forward_ct_state_lets_replies_through_ipv6() {
-    replies_pass_new_from_the_sender_drops("nfct6", 67, true);
+    replies_pass_new_from_the_sender_drops("nfct6", 67, true, At::NetfilterForward);
+}
+
+#[test]
+fn xdp_ct_state_lets_forwarded_replies_through_ipv4() {
+    replies_pass_new_from_the_sender_drops("xfct4", 68, false, At::Ingress("xdp"));
+}
+
+#[test]
+fn xdp_ct_state_lets_forwarded_replies_through_ipv6() {
+    replies_pass_new_from_the_sender_drops("xfct6", 69, true, At::Ingress("xdp"));
+}
+
+#[test]
+fn tc_ct_state_lets_forwarded_replies_through_ipv4() {
+    replies_pass_new_from_the_sender_drops("tfct4", 70, false, At::Ingress("tc ingress"));
+}
+
+#[test]
+fn tc_ct_state_lets_forwarded_replies_through_ipv6() {
+    replies_pass_new_from_the_sender_drops("tfct6", 71, true, At::Ingress("tc ingress"));
 }
 
 /// `sockc test` at a netfilter hook: a test run's `_nfct` is 0, so the kernel answers

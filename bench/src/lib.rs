@@ -1,11 +1,13 @@
 //! sockc-bench: `sockc bench`, the benchmark of the compiled programs, in one run.
 //!
-//! Five Markdown tables, each printed as it is measured and all written to `-o`:
+//! Six Markdown tables, each printed as it is measured and all written to `-o`:
 //! -O0 against -O2 on a 10-rule set and the ClassBench sets, in IPv4 and carried over
 //! to IPv6, with a parse-plus-one-LPM baseline ([`rule_sets`], its cases from [`cases`]
 //! and [`ipv6_cases`]); the cost of a socket condition
 //! per hook and protocol ([`socket_conditions`]); the IPv6 extension-header walk and
-//! `frag` per hook ([`ext_headers`]); sk_lookup steering per lookup against
+//! `frag` per hook ([`ext_headers`]); each construct's cost (reject, limit, `ct
+//! state`, route, the extension-header walk, frame rules) with and without it
+//! ([`constructs`]); sk_lookup steering per lookup against
 //! an SK_PASS-only and a tubular-style program ([`sk_lookup`], the latter built by
 //! [`tubular`]); and TCP between two local processes with and without `redirect local`
 //! ([`sockmap`]). Ratios are within the run only.
@@ -23,6 +25,7 @@
 //! (`testkit/peer`) from beside it.
 
 mod cases;
+mod constructs;
 mod ext_headers;
 mod ipv6_cases;
 mod measure;
@@ -232,6 +235,8 @@ fn other_tables(args: &BenchArgs, out: &mut String) -> Result<(), ExitCode> {
     }
     if !args.sockmap_only && !args.sockets_only {
         let t = ext_headers::table(args.test_runs()).map_err(|e| fail("extension headers", e))?;
+        out.push_str(&t);
+        let t = constructs::table(args.test_runs()).map_err(|e| fail("constructs", e))?;
         out.push_str(&t);
     }
     if !args.no_sk_lookup && !args.sk_lookup_sizes.is_empty() && !args.sockmap_only {

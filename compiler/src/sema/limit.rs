@@ -1,8 +1,9 @@
 //! Checking `limit ...` and `route local|forward` matches: one of each per rule, each
-//! only in the hooks that can evaluate it (a limit in XDP and TC blocks, which see
-//! packets; a route class at XDP and TC ingress, where the packet has not been routed
-//! yet and the FIB lookup answers for its way in), and a limit only with a rate its
-//! bucket can count (`syntax::limit::Limit::bucket`).
+//! only in the hooks that can evaluate it (a limit in XDP, TC and netfilter blocks,
+//! which see packets; a route class at XDP and TC ingress, where the packet has not
+//! been routed yet and the FIB lookup answers for its way in, and at the netfilter
+//! `input` and `forward` hooks, whose packets all have the hook's class), and a limit
+//! only with a rate its bucket can count (`syntax::limit::Limit::bucket`).
 
 use super::Checker;
 use crate::{
@@ -26,14 +27,14 @@ impl Checker<'_> {
         if !self.first_of_kind(seen, sp, "limit", "one bucket per rule") {
             return;
         }
-        if !matches!(spec.context, Context::Packet(_)) {
+        if !matches!(spec.context, Context::Packet(_) | Context::Netfilter) {
             self.diags.push(
                 Diagnostic::error(
                     "sockc::hook-cannot-match",
                     format!("{} hooks cannot rate-limit", spec.name),
                 )
                 .label(sp, "not available in this hook")
-                .help("`limit` works in xdp and tc blocks"),
+                .help("`limit` works in xdp, tc and netfilter blocks"),
             );
             return;
         }
@@ -68,6 +69,10 @@ impl Checker<'_> {
         if !self.first_of_kind(seen, sp, "route", "a packet has one route") {
             return;
         }
+        if matches!(spec.context, Context::Netfilter) {
+            self.fold_nf_route(class, sp, spec);
+            return;
+        }
         if !matches!(spec.kind, HookKind::Xdp | HookKind::TcIngress) {
             self.diags.push(
                 Diagnostic::error(
@@ -86,6 +91,73 @@ impl Checker<'_> {
             return;
         }
         m.route = Some(class);
+    }
+
+    /// `route` in a netfilter block: the hook is the route class where it has one
+    /// (`input` sees only local packets, `forward` only forwarded ones), so the match
+    /// is decided here (always true: a warning, and the rule keeps the rest of its
+    /// match; never true: an error, as for a protocol the hook never sees). The other
+    /// hooks see both classes or packets not routed yet, and a netfilter program has
+    /// no FIB lookup (the kernel's `bpf_nf_func_proto` gives it the base helpers only).
+    fn fold_nf_route(&mut self, class: RouteClass, sp: Span, spec: &HookSpec) {
+        let hook_class = match spec.kind {
+            HookKind::NfInput => RouteClass::Local,
+            HookKind::NfForward => RouteClass::Forward,
+            _ => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "sockc::hook-cannot-match",
+                        format!(
+                            "{} hooks cannot tell local from forwarded packets",
+                            spec.name
+                        ),
+                    )
+                    .label(sp, "not known at this hook")
+                    .help(
+                        "netfilter programs have no route lookup; write the rule in a \
+                         `netfilter input` block (packets for this host) or a \
+                         `netfilter forward` block (forwarded packets), or at xdp or tc \
+                         ingress",
+                    ),
+                );
+                return;
+            }
+        };
+        if class == hook_class {
+            self.diags.push(
+                Diagnostic::warning(
+                    "sockc::route-by-hook",
+                    format!(
+                        "every packet at {} hooks is `route {}`",
+                        spec.name,
+                        class.name()
+                    ),
+                )
+                .label(sp, "always true here")
+                .help("the hook decides it: the rule does the same without these words"),
+            );
+        } else {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::hook-cannot-match",
+                    format!(
+                        "{} hooks only see `route {}` packets: a rule for `route {}` never matches",
+                        spec.name,
+                        hook_class.name(),
+                        class.name()
+                    ),
+                )
+                .label(sp, "never seen here")
+                .help(format!(
+                    "write the rule in a `netfilter {}` block",
+                    if class == RouteClass::Local {
+                        "input"
+                    } else {
+                        "forward"
+                    }
+                )),
+            );
+        }
     }
 
     /// False (reported) when the rule already has a match of `kind` at `*seen`.

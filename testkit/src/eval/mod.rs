@@ -182,10 +182,7 @@ impl Evaluation {
     /// A netfilter program sees the packet from its network header on (there is no
     /// Ethernet header at a netfilter hook), so it counts the frame without it.
     pub fn counter_deltas(&self, prog: &Program, frame_len: usize) -> BTreeMap<u32, (u64, u64)> {
-        let counted = match hooks::spec(prog.hook).context {
-            hooks::Context::Netfilter => frame_len.saturating_sub(ETH_HLEN),
-            _ => frame_len,
-        };
+        let counted = counted_len(prog, frame_len);
         self.counter_slots(prog)
             .into_iter()
             .map(|s| (s, (1, counted as u64)))
@@ -219,6 +216,16 @@ impl Evaluation {
 
 /// The Ethernet header a netfilter hook never sees.
 const ETH_HLEN: usize = 14;
+
+/// The length of a frame of `frame_len` bytes as `prog` counts it (in its counters
+/// and `limit N bytes/s` buckets): a netfilter program sees the packet from its
+/// network header on, so without the Ethernet header.
+fn counted_len(prog: &Program, frame_len: usize) -> usize {
+    match hooks::spec(prog.hook).context {
+        hooks::Context::Netfilter => frame_len.saturating_sub(ETH_HLEN),
+        _ => frame_len,
+    }
+}
 
 /// Evaluates one frame against one program.
 pub fn evaluate(module: &Module, prog: &Program, frame: &[u8], facts: &Facts) -> Evaluation {
@@ -276,9 +283,10 @@ fn evaluate_rules(
     rules: impl Iterator<Item = usize>,
 ) -> Evaluation {
     let mut counted = Vec::new();
+    let len = counted_len(prog, headers.len) as u64;
     for i in rules {
         let rule = &prog.rules[i];
-        if !rule_matches(module, rule, &headers, facts) {
+        if !rule_matches(module, rule, &headers, facts, len) {
             continue;
         }
         let outcome = match rule.action {
@@ -325,7 +333,8 @@ fn evaluate_rules(
     }
 }
 
-fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> bool {
+/// `len` is the packet's length as the program counts it ([`counted_len`]).
+fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts, len: u64) -> bool {
     packet_matches(module, &rule.m, h)
         && rule
             .m
@@ -339,7 +348,7 @@ fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> boo
             .cond
             .is_none_or(|c| has_ports(h) && condition_holds(c, facts))
         && rule.m.limit.is_none_or(|l| {
-            let fits = !facts.over_limit && l.bucket.cost_of(h.len as u64) <= l.bucket.depth;
+            let fits = !facts.over_limit && l.bucket.cost_of(len) <= l.bucket.depth;
             fits != l.limit.over
         })
 }
@@ -607,6 +616,22 @@ mod tests {
                 };
                 assert_eq!(condition_holds(cond, &facts), want);
             }
+        }
+    }
+
+    /// A byte limit takes the packet as the program counts it: the whole frame at
+    /// XDP, the packet from its IP header on at a netfilter hook. A burst one byte
+    /// short of the frame holds the packet at netfilter and not at XDP.
+    #[test]
+    fn a_byte_limit_counts_what_the_hook_sees() {
+        let packet = "udp 10.0.0.1:5 -> 10.0.0.2:53";
+        let frame_len = parse_packet(packet).unwrap().build().len();
+        let rule = format!("allow udp limit 1000 bytes/s burst {} bytes", frame_len - 1);
+        for (head, fits) in [("xdp on eth0", false), ("netfilter input", true)] {
+            let m = program(&format!("{head} {{\n{rule}\ndefault drop\n}}\n"));
+            let want = if fits { (2, ALLOW) } else { (3, DROP) };
+            let (line, outcome, _) = run(&m, packet);
+            assert_eq!((line, outcome), want, "{head}: a {frame_len}-byte frame");
         }
     }
 }
