@@ -1,7 +1,8 @@
 //! Set updates in place: the entries a new file adds to and removes from the live
-//! generation's set maps, written into the pinned maps; and the same maps read back
-//! entry by entry ([`drift`]), with the changes that rewrite them from the manifest
-//! (`super::repair` makes them).
+//! generation's set maps, written into the pinned maps and only those keys read back
+//! ([`verify_changes`]: an update costs what it changes, not the set's size); and the
+//! same maps read back entry by entry ([`drift`]), with the changes that rewrite them
+//! from the manifest (`super::repair` makes them).
 //!
 //! Invariants: every new element is added before any old one is removed, so an
 //! address in both the old and the new set never drops out, even for a moment; both
@@ -13,7 +14,7 @@
 use std::{collections::HashSet, os::fd::AsFd};
 
 use aya::maps::{MapData, MapType};
-use sockc_compiler::bpf::maps::{unhex, Entries, MapContents};
+use sockc_compiler::bpf::maps::{hex, unhex, Entries, MapContents};
 
 use super::InstallError;
 use crate::map_write;
@@ -70,7 +71,7 @@ pub(super) fn drift(store: &Store, m: &Manifest) -> SetDrift {
     out
 }
 
-/// [`drift`] for an apply that keeps or updates the set maps in place: each map whose
+/// [`drift`] for an apply that keeps the set maps as they are: each map whose
 /// kernel can read it in batches is compared by its entry count and an
 /// order-independent digest of its entries (no text per entry, no entry-by-entry
 /// comparison); only when one differs, or a map cannot be read that way, are the maps
@@ -167,7 +168,8 @@ fn read_contents(map: &MapData, want: &MapContents) -> Result<MapContents, Strin
 
 /// Adds every new element before removing any old one, so an address in both the old
 /// and the new set never drops out, even for a moment. Both steps are idempotent, so
-/// running them again after a kill finishes the update.
+/// running them again after a kill finishes the update. Then reads back the changed
+/// keys, and only those ([`verify_changes`]).
 pub(super) fn update_sets(
     store: &Store,
     target: &Manifest,
@@ -178,47 +180,120 @@ pub(super) fn update_sets(
         let path = dir.join(format!("map_{map}"));
         MapData::from_pin(&path).map_err(|source| InstallError::OpenMap { path, source })
     };
+    let mut written = Vec::with_capacity(changes.len());
     for change in changes {
         let map = open(&change.map)?;
-        let (key_len, value_len, _) = sizes(&map, &change.map)?;
+        let shape = shape(&map, &change.map)?;
         let entries = change
             .added_raw
             .iter()
             .map(|(k, v)| (k.as_str(), Some(v.as_str())));
-        let packed = map_write::decode(entries, key_len, value_len)
+        let packed = map_write::decode(entries, shape.key_len, shape.value_len)
             .map_err(|f| write_fault(f, &change.map, "insert", &change.added_raw))?;
         let what = format!("insert into {}", change.map);
         map_write::update(map.fd().as_fd(), &packed, &what)
             .map_err(|f| write_fault(f, &change.map, "insert", &change.added_raw))?;
+        written.push((map, shape, packed));
     }
-    for change in changes {
-        let map = open(&change.map)?;
-        let (key_len, value_len, array) = sizes(&map, &change.map)?;
+    let mut removed = Vec::with_capacity(changes.len());
+    for (change, (map, shape, _)) in changes.iter().zip(&written) {
         let fault = |f| write_fault(f, &change.map, "remove", &change.removed_raw);
         let keys = change.removed_raw.iter().map(|(k, _)| (k.as_str(), None));
-        let keys = map_write::decode(keys, key_len, value_len).map_err(fault)?;
+        let keys = map_write::decode(keys, shape.key_len, shape.value_len).map_err(fault)?;
         let what = format!("remove from {}", change.map);
         // An array's elements always exist (the kernel refuses to delete one): a
         // removed entry goes back to zero, as a fresh map has it.
-        if array {
-            let zeros = keys.with_value(&vec![0u8; value_len]);
+        if shape.array {
+            let zeros = keys.with_value(&vec![0u8; shape.value_len]);
             map_write::update(map.fd().as_fd(), &zeros, &what).map_err(fault)?;
         } else {
             map_write::delete(map.fd().as_fd(), &keys, &what).map_err(fault)?;
+        }
+        removed.push(keys);
+    }
+    for ((change, (map, shape, added)), removed) in changes.iter().zip(&written).zip(&removed) {
+        verify_changes(map, shape, added, removed).map_err(|source| InstallError::SetUpdate {
+            map: change.map.clone(),
+            what: "read back the changed entries",
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Reads back what an update wrote, one lookup per changed key and nothing else: each
+/// added key holds its new value, and each removed key of a hash map is gone (of an
+/// array, zeros). A removed key of an LPM trie is not looked up: a lookup there answers
+/// for the longest prefix that covers the key, which may be another element; the
+/// kernel's delete is exact and was answered before this runs.
+///
+/// What this cannot see, by design: entries the update does not touch. An entry added
+/// to or deleted from the pinned map behind sockc's back stays as it is through an
+/// update in place; `sockc status --deep`, `sockc repair`, and an apply with nothing to
+/// change compare every entry and rewrite the map from the manifest. The pins live
+/// under the store's root-only directory, so only root can make such drift; the update
+/// path trusts root not to race it, as it trusts the manifest.
+fn verify_changes(
+    map: &MapData,
+    shape: &Shape,
+    added: &Entries,
+    removed: &Entries,
+) -> std::io::Result<()> {
+    let fd = map.fd().as_fd();
+    for (key, value) in added.iter() {
+        let live = sys::map_lookup(fd, key, shape.value_len)?;
+        if live.as_deref() != Some(value) {
+            return Err(std::io::Error::other(format!(
+                "key {} reads back {}, {} was written",
+                hex(key),
+                live.as_deref().map_or_else(|| "as absent".to_string(), hex),
+                hex(value)
+            )));
+        }
+    }
+    if shape.lpm {
+        return Ok(());
+    }
+    for key in (0..removed.len()).map(|i| removed.key(i)) {
+        let live = sys::map_lookup(fd, key, shape.value_len)?;
+        let gone = match (&live, shape.array) {
+            (None, _) => true,
+            (Some(v), true) => v.iter().all(|b| *b == 0),
+            (Some(_), false) => false,
+        };
+        if !gone {
+            return Err(std::io::Error::other(format!(
+                "key {} is still in the map after its removal",
+                hex(key)
+            )));
         }
     }
     Ok(())
 }
 
-/// The key and value sizes of a set map, and whether it is an array.
-fn sizes(map: &MapData, name: &str) -> Result<(usize, usize, bool), InstallError> {
+/// What the update of one set map needs to know of it.
+struct Shape {
+    key_len: usize,
+    value_len: usize,
+    /// Every index exists: a removed entry is written back to zeros.
+    array: bool,
+    /// Lookups answer for the longest covering prefix, not the exact key.
+    lpm: bool,
+}
+
+/// The [`Shape`] of a set map, from the kernel's description of it.
+fn shape(map: &MapData, name: &str) -> Result<Shape, InstallError> {
     let info = map.info().map_err(|e| InstallError::SetUpdate {
         map: name.to_string(),
         what: "read the map's sizes",
         source: std::io::Error::other(e),
     })?;
-    let array = matches!(info.map_type(), Ok(MapType::Array));
-    Ok((info.key_size() as usize, info.value_size() as usize, array))
+    Ok(Shape {
+        key_len: info.key_size() as usize,
+        value_len: info.value_size() as usize,
+        array: matches!(info.map_type(), Ok(MapType::Array)),
+        lpm: matches!(info.map_type(), Ok(MapType::LpmTrie)),
+    })
 }
 
 /// The error of a failed set write, naming the entry's text where it was bad.

@@ -181,9 +181,11 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     report.drift = kept_drift(store, old.as_ref(), &report.plan);
     let changes = report.plan.has_changes();
     // The installed set maps matter when the plan updates them in place, or keeps
-    // them: then what is live must be what the manifest says first.
+    // them. Kept unchanged, every entry is compared with the manifest (an apply of the
+    // same file repairs); updated in place, only the changed keys are written and read
+    // back (`sets::update_sets`), so the cost follows the change, not the set's size.
     let sets_kept = !changes || report.plan.maps_only;
-    if let (Some(m), true) = (&old, sets_kept) {
+    if let (Some(m), false) = (&old, changes) {
         report.set_drift = super::sets::drift_quick(store, m);
     }
 

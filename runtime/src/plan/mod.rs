@@ -187,17 +187,44 @@ pub struct ProgramPlan {
 /// How one map's entries change. `added_raw` holds entries to insert or overwrite and
 /// `removed_raw` keys that are gone; their keys never overlap, so the runtime may
 /// apply them in any order (inserting first leaves no moment where neither the old
-/// nor the new entry matches).
+/// nor the new entry matches). The readable text of an entry is made when something
+/// shows it ([`SetChange::added_text`], [`SetChange::to_json`]), not for every entry
+/// of a large set; the journal, which serializes this, holds the raw entries only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetChange {
     pub map: String,
-    /// Readable entries: `10.0.0.0/8`, `2001:db8::/32`, `198.51.100.7`; hex
-    /// `key => value` for maps that are not sets.
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
     /// (key, value) as lowercase hex.
     pub added_raw: Vec<(String, String)>,
     pub removed_raw: Vec<(String, String)>,
+}
+
+impl SetChange {
+    /// The added entries as [`describe_entry`] reads them: `10.0.0.0/8`,
+    /// `2001:db8::/32`, `198.51.100.7`; hex `key => value` for maps that are not sets.
+    pub fn added_text(&self) -> impl ExactSizeIterator<Item = String> + '_ {
+        self.added_raw
+            .iter()
+            .map(|(k, v)| describe_entry(&self.map, k, v))
+    }
+
+    /// The removed entries, read as [`SetChange::added_text`] reads the added.
+    pub fn removed_text(&self) -> impl ExactSizeIterator<Item = String> + '_ {
+        self.removed_raw
+            .iter()
+            .map(|(k, v)| describe_entry(&self.map, k, v))
+    }
+
+    /// The change as the plan's JSON shows it: `map`, the readable `added` and
+    /// `removed`, and the raw `added_raw` and `removed_raw`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "map": self.map,
+            "added": self.added_text().collect::<Vec<_>>(),
+            "removed": self.removed_text().collect::<Vec<_>>(),
+            "added_raw": self.added_raw,
+            "removed_raw": self.removed_raw,
+        })
+    }
 }
 
 /// How one port set's ranges change (see [`port_sets`]).
@@ -443,15 +470,8 @@ pub(crate) fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetCh
         if added_raw.is_empty() && removed_raw.is_empty() {
             continue;
         }
-        let readable = |raw: &[(String, String)]| {
-            raw.iter()
-                .map(|(k, v)| describe_entry(name, k, v))
-                .collect()
-        };
         changes.push(SetChange {
             map: name.to_string(),
-            added: readable(&added_raw),
-            removed: readable(&removed_raw),
             added_raw,
             removed_raw,
         });
@@ -839,7 +859,11 @@ impl Plan {
             "table_changes": self.table_changes,
             "fresh_slots": self.fresh_slots,
             "programs": self.programs,
-            "set_changes": self.set_changes,
+            "set_changes": self
+                .set_changes
+                .iter()
+                .map(SetChange::to_json)
+                .collect::<Vec<_>>(),
             "port_set_changes": self.port_set_changes,
             "socket_changes": self.socket_changes,
             "rule_diff": self.rule_diff,

@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use super::{program_label, ApplyPath, Plan, ProgramAction, ProgramPlan};
+use super::{describe_entry, program_label, ApplyPath, Plan, ProgramAction, ProgramPlan};
 
 /// Set entries listed per map and direction by [`Plan::render`]; JSON has them all.
 const MAX_LISTED_ENTRIES: usize = 50;
@@ -156,22 +156,21 @@ impl Plan {
                 out,
                 "  {} ({how}): +{} -{}",
                 s.map,
-                s.added.len(),
-                s.removed.len()
+                s.added_raw.len(),
+                s.removed_raw.len()
             );
-            for (sign, entries) in [('+', &s.added), ('-', &s.removed)] {
-                if summary {
-                    continue;
+            if summary {
+                continue;
+            }
+            // Only the entries listed are made readable: a million-element set costs
+            // its counts here, not a million strings.
+            for (sign, raw) in [('+', &s.added_raw), ('-', &s.removed_raw)] {
+                let n = raw.len();
+                for (k, v) in raw.iter().take(MAX_LISTED_ENTRIES) {
+                    let _ = writeln!(out, "    {sign} {}", describe_entry(&s.map, k, v));
                 }
-                for e in entries.iter().take(MAX_LISTED_ENTRIES) {
-                    let _ = writeln!(out, "    {sign} {e}");
-                }
-                if entries.len() > MAX_LISTED_ENTRIES {
-                    let _ = writeln!(
-                        out,
-                        "    {sign} ... and {} more",
-                        entries.len() - MAX_LISTED_ENTRIES
-                    );
+                if n > MAX_LISTED_ENTRIES {
+                    let _ = writeln!(out, "    {sign} ... and {} more", n - MAX_LISTED_ENTRIES);
                 }
             }
         }

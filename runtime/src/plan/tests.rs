@@ -52,7 +52,10 @@ fn first_install_attaches_everything() {
     assert!(p.rule_diff.contains("+tc egress on eth0: default allow\n"));
     let v4 = &p.set_changes[0];
     assert_eq!(v4.map, "set_blocked_v4");
-    assert_eq!(v4.added, ["192.0.2.0/24", "198.51.100.7"]);
+    assert_eq!(
+        v4.added_text().collect::<Vec<_>>(),
+        ["192.0.2.0/24", "198.51.100.7"]
+    );
     let text = p.render("installed", "base.sk");
     assert!(text.starts_with("plan: 2 to attach (2 programs); nothing installed yet\n"));
     assert!(
@@ -107,7 +110,11 @@ fn set_contents_alone_update_maps_in_place() {
     let by_map: Vec<_> = p
         .set_changes
         .iter()
-        .map(|s| (s.map.as_str(), s.added.clone(), s.removed.clone()))
+        .map(|s| {
+            let added: Vec<_> = s.added_text().collect();
+            let removed: Vec<_> = s.removed_text().collect();
+            (s.map.as_str(), added, removed)
+        })
         .collect();
     assert_eq!(
         by_map,
@@ -483,8 +490,14 @@ fn a_long_port_list_changes_in_place() {
     assert_eq!(p.path(), ApplyPath::SetsInPlace, "{}", p.render("a", "b"));
     let change = &p.set_changes[0];
     assert_eq!(change.map, "ports");
-    assert_eq!(change.added, ["port list 0 (21 ports)"]);
-    assert!(change.removed.is_empty(), "same key, new value: {change:?}");
+    assert_eq!(
+        change.added_text().collect::<Vec<_>>(),
+        ["port list 0 (21 ports)"]
+    );
+    assert!(
+        change.removed_raw.is_empty(),
+        "same key, new value: {change:?}"
+    );
 }
 
 /// `log` rates are keyed by counter slot: a refit that renumbers the slots must move

@@ -54,6 +54,7 @@ use crate::{
 };
 
 pub mod journal;
+mod memo;
 
 pub use journal::Journal;
 
@@ -268,6 +269,8 @@ pub struct Store {
     _lock: File,
     /// The caller's umask, put back when the store closes.
     _umask: UmaskGuard,
+    /// The last manifest read or written, parsed once per command.
+    manifest_memo: memo::RecordMemo<Manifest>,
 }
 
 /// Sets the process's umask to 077 and puts the previous one back on drop: what the
@@ -361,6 +364,7 @@ impl Store {
             root,
             _lock: lock,
             _umask: umask,
+            manifest_memo: memo::RecordMemo::default(),
         })
     }
 
@@ -477,6 +481,10 @@ impl Store {
 
     pub fn manifest(&self, name: &str) -> Result<Option<Manifest>, StoreError> {
         let path = self.dir(name).join("manifest");
+        if let Some(m) = self.manifest_memo.get(&path) {
+            return Ok(Some(m));
+        }
+        let before = memo::RecordMemo::<Manifest>::id(&path);
         let Some(bytes) = read_record(&path, "manifest")? else {
             return Ok(None);
         };
@@ -492,6 +500,7 @@ impl Store {
                 found: m.format,
             });
         }
+        self.manifest_memo.put(&path, before, &m);
         Ok(Some(m))
     }
 
@@ -499,7 +508,9 @@ impl Store {
     pub fn write_manifest(&self, m: &Manifest) -> Result<(), StoreError> {
         let dir = self.ensure_install_dir(&m.name)?;
         let json = serde_json::to_vec(m).expect("manifest serializes");
-        write_record(&dir, "manifest", &json)
+        write_record(&dir, "manifest", &json)?;
+        self.manifest_memo.put(&dir.join("manifest"), None, m);
+        Ok(())
     }
 
     pub fn journal(&self, name: &str) -> Result<Option<Journal>, StoreError> {
