@@ -33,9 +33,8 @@ pub enum FromArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum HookArg {
-    /// at the netfilter hooks where the source ran each chain (needs the language's
-    /// netfilter hook blocks: until then every rule is reported unsupported and
-    /// nothing is written)
+    /// `netfilter HOOK priority N` blocks where the source ran each base chain, one
+    /// priority after it (no interface needed; `-i`/`-o` matches are unsupported)
     Netfilter,
     /// `xdp on IFACE`: the prerouting and input chains (forward rules meet the same
     /// packets before routing)
@@ -58,8 +57,7 @@ pub struct ImportArgs {
     /// also write the per-rule report as JSON here (docs/import.md)
     #[arg(long, value_name = "REPORT.json")]
     pub report_json: Option<PathBuf>,
-    /// where the imported chains run [default: xdp, until the language has netfilter
-    /// hook blocks; then netfilter]
+    /// where the imported chains run [default: netfilter]
     #[arg(long, value_enum)]
     pub hook: Option<HookArg>,
     /// the interface the xdp or tc blocks attach to (required for them)
@@ -109,12 +107,7 @@ pub fn run(args: &ImportArgs) -> ExitCode {
             return ExitCode::from(1);
         }
         Err(ImportError::Usage(m)) => {
-            let why_xdp = if args.hook.is_none() && opts.hook != Hook::Netfilter {
-                " (xdp is the default --hook until the language has netfilter hook blocks)"
-            } else {
-                ""
-            };
-            sockc_error!("{name}: {m}{why_xdp}");
+            sockc_error!("{name}: {m}");
             return ExitCode::from(2);
         }
     };
@@ -169,9 +162,9 @@ fn print_report(imported: &Import, name: &str, opts: &Options, default_hook: boo
                 "sockc: note: imported for --hook {} (the default{})",
                 opts.hook.name(),
                 if opts.hook == Hook::Netfilter {
-                    ""
+                    ": each base chain at its netfilter hook; --hook xdp or tc for the ingress fast path"
                 } else {
-                    ": the language has no netfilter hook blocks yet"
+                    ""
                 }
             );
         }

@@ -11,7 +11,7 @@
 //! 100,000-filter sets are `acl1_10000.rules` and `acl1_100000.rules` from
 //! `$SOCKC_CLASSBENCH_DIR` (default `/work/shared/bench/classbench`) when present, and
 //! otherwise copies of the repository's `acl1_1000.rules` with shifted source
-//! prefixes. Printed: the import in the process (read, flatten, lower, write, report),
+//! prefixes. The import is for the default hook, netfilter. Printed: the import in the process (read, flatten, lower, write, report),
 //! the whole `sockc import` process on the file (median of 3), and, for 10,000 rules, the compiled
 //! size of the import next to the same filters written by hand (testkit's converter).
 
@@ -85,8 +85,8 @@ fn iptables_save(fs: &[Filter]) -> String {
 fn import_10k_and_100k_rules() {
     let opts = Options {
         from: None,
-        hook: Hook::Xdp,
-        interface: Some("eth0".into()),
+        hook: Hook::Netfilter,
+        interface: None,
         source_name: None,
     };
     for n in [10_000, 100_000] {
@@ -115,10 +115,6 @@ fn import_10k_and_100k_rules() {
                     "-q",
                     "import",
                     path.to_str().unwrap(),
-                    "--hook",
-                    "xdp",
-                    "--interface",
-                    "eth0",
                     "-o",
                     sk.to_str().unwrap(),
                     "--report-json",
@@ -149,7 +145,7 @@ fn import_10k_and_100k_rules() {
             let hand = classbench::to_sk(
                 &fs,
                 &ConvertOptions {
-                    hook: "xdp on eth0".into(),
+                    hook: "netfilter input priority 1".into(),
                     policy: ActionPolicy::Alternate,
                     default: "allow",
                 },

@@ -77,7 +77,7 @@ fn every_format_is_detected_and_written_with_its_report() {
         let text = std::fs::read_to_string(&sk).unwrap();
         assert!(
             text.starts_with(&format!(
-                "# Imported by sockc import from {} ({format}), for xdp on eth0.",
+                "# Imported by sockc import from {} ({format}), for the netfilter hooks.",
                 corpus(file)
             )),
             "{file}: {}",
@@ -97,7 +97,7 @@ fn every_format_is_detected_and_written_with_its_report() {
         );
         assert!(err.contains(&summary), "{file}: {summary} in {err}");
         assert!(
-            err.contains("the default: the language has no netfilter hook blocks yet"),
+            err.contains("imported for --hook netfilter (the default: each base chain"),
             "{err}"
         );
         let leftovers: Vec<_> = std::fs::read_dir(&dir)
@@ -135,10 +135,10 @@ fn check_report_shape(v: &Value) {
 #[test]
 fn quiet_keeps_the_summary_and_strict_fails_on_rules_not_exact() {
     let ufw = corpus("01-ufw-ipv4.iptables");
-    let args = ["-q", "import", &ufw, "--interface", "eth0"];
+    let args = ["-q", "import", &ufw];
     let (code, out, err) = common::sockc(&args);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("xdp on eth0 {"), "{out}");
+    assert!(out.contains("netfilter input priority 1 {"), "{out}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains(" rules: ") && err.contains(" unsupported"),
@@ -146,7 +146,10 @@ fn quiet_keeps_the_summary_and_strict_fails_on_rules_not_exact() {
     );
     let (code, out, err) = common::sockc(&[&args[..], &["--strict"]].concat());
     assert_eq!(code, 1, "{err}");
-    assert!(out.contains("xdp on eth0 {"), "still written: {out}");
+    assert!(
+        out.contains("netfilter input priority 1 {"),
+        "still written: {out}"
+    );
     assert!(err.contains("--strict:"), "{err}");
     // Every rule exact: --strict passes.
     let exact = "*filter\n:INPUT DROP [0:0]\n-A INPUT -s 10.0.0.0/8 -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n";
@@ -185,13 +188,14 @@ fn errors_exit_with_their_codes() {
     let (code, _, err) = common::sockc(&["import", "/nonexistent/rules.v4", "--interface", "eth0"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("cannot read"), "{err}");
-    // No interface for the default hook: a usage error that says why xdp.
-    let (code, _, err) = common::sockc(&["import", &corpus("01-ufw-ipv4.iptables")]);
+    // No interface for xdp: a usage error that names --interface.
+    let (code, _, err) =
+        common::sockc(&["import", &corpus("01-ufw-ipv4.iptables"), "--hook", "xdp"]);
     assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("--interface") && err.contains("default --hook"),
-        "{err}"
-    );
+    assert!(err.contains("--interface"), "{err}");
+    // The default hook, netfilter, needs none.
+    let (code, _, err) = common::sockc(&["import", &corpus("01-ufw-ipv4.iptables")]);
+    assert_eq!(code, 0, "{err}");
     // A format that cannot be told: 2, naming --from.
     let (code, _, err) = sockc_stdin(&["import", "-", "--interface", "eth0"], "hello\n");
     assert_eq!(code, 2, "{err}");
@@ -210,7 +214,7 @@ fn errors_exit_with_their_codes() {
 }
 
 #[test]
-fn from_overrides_detection_and_netfilter_says_what_is_missing() {
+fn from_overrides_detection_and_netfilter_is_the_default() {
     let nft = corpus("05-fail2ban-sshd.nft");
     let (code, _, err) = common::sockc(&["import", &nft, "--from", "iptables", "--interface", "x"]);
     assert_eq!(
@@ -219,9 +223,9 @@ fn from_overrides_detection_and_netfilter_says_what_is_missing() {
     );
     let (code, out, err) = common::sockc(&["import", &nft, "--hook", "netfilter"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("no netfilter hook blocks yet"), "{out}");
-    assert!(err.contains("netfilter hook blocks"), "{err}");
+    // fail2ban's chain runs at priority -1: its block at 0.
+    assert!(out.contains("\nnetfilter input priority 0 {"), "{out}");
     let (code, out, _) = common::sockc(&["import", "--help"]);
     assert_eq!(code, 0);
-    assert!(out.contains("default: xdp"), "{out}");
+    assert!(out.contains("default: netfilter"), "{out}");
 }

@@ -19,8 +19,12 @@
 //!   at ingress and keeps `drop` (approximate) where the language cannot answer;
 //! - `LocalForwarded`: `semantics/mod.rs`, `split_place` (input rules conjoined with
 //!   "local", forward rules with "forwarded", instead of the marks);
-//! - `NetfilterHook`: `lower/mod.rs` (`Program::Netfilter`) and the block head; it
-//!   also makes `netfilter` the default `--hook` (`Hook::default`, in `lib.rs`).
+//! - `NetfilterHook` (available): `lower/mod.rs` (`Program::Netfilter`) writes one
+//!   `netfilter HOOK priority N` block per hook and priority of the source's base
+//!   chains; it also makes `netfilter` the default `--hook` (`Hook::default`, in
+//!   `lib.rs`);
+//! - `NetfilterLimit`: `lib.rs`, `write` (a [`crate::lower::limit::LimitPlan`] that
+//!   refuses every limit at the netfilter hooks while it is off).
 
 use std::fmt;
 
@@ -43,6 +47,8 @@ pub enum Feature {
     LocalForwarded,
     /// Blocks at a netfilter hook (`--hook netfilter`).
     NetfilterHook,
+    /// `limit` in a netfilter block.
+    NetfilterLimit,
     /// `-m addrtype` LOCAL/BROADCAST/..., nft `fib daddr type`: the host's addresses.
     AddrType,
     /// Packet and connection marks (`-m mark`, `-m connmark`, `meta mark`).
@@ -78,8 +84,8 @@ impl Feature {
     /// Whether sockc's language expresses it today.
     pub fn available(self) -> bool {
         match self {
-            Feature::CtState | Feature::Reject | Feature::Limit => true,
-            Feature::Interface | Feature::LocalForwarded | Feature::NetfilterHook => false,
+            Feature::CtState | Feature::Reject | Feature::Limit | Feature::NetfilterHook => true,
+            Feature::Interface | Feature::LocalForwarded | Feature::NetfilterLimit => false,
             _ => false,
         }
     }
@@ -92,6 +98,7 @@ impl Feature {
                 | Feature::Interface
                 | Feature::LocalForwarded
                 | Feature::NetfilterHook
+                | Feature::NetfilterLimit
         )
     }
 
@@ -108,6 +115,7 @@ impl Feature {
             Feature::Interface => "interface matches",
             Feature::LocalForwarded => "a local/forwarded match",
             Feature::NetfilterHook => "netfilter hook blocks",
+            Feature::NetfilterLimit => "`limit` in netfilter blocks",
             Feature::AddrType => "the host's address types (addrtype, fib)",
             Feature::Mark => "packet or connection marks",
             Feature::Nat => "NAT (sockc does not rewrite addresses)",

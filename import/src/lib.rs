@@ -71,8 +71,8 @@ impl Format {
 /// Where the imported rules run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hook {
-    /// At the netfilter hooks where the source ran them (needs the language's
-    /// netfilter blocks; until then every rule is reported unsupported).
+    /// At the netfilter hooks where the source ran them: one `netfilter` block per
+    /// hook and priority of the source's base chains.
     Netfilter,
     /// XDP on the interface: input (and prerouting) chains.
     Xdp,
@@ -81,8 +81,8 @@ pub enum Hook {
 }
 
 impl Default for Hook {
-    /// Where the source ran the rules when the language has netfilter hook blocks
-    /// ([`features::Feature::NetfilterHook`]); until then XDP, the ingress fast path.
+    /// Where the source ran the rules, when the language has netfilter hook blocks
+    /// ([`features::Feature::NetfilterHook`]); without them XDP, the ingress fast path.
     fn default() -> Hook {
         if features::Feature::NetfilterHook.available() {
             Hook::Netfilter
@@ -217,35 +217,27 @@ pub fn write(a: &Analysis, opts: &Options) -> (Import, Vec<(usize, lower::Block)
     let mut unwritten: Vec<(&Placed, lower::Block)> = Vec::new();
     let mut order = Vec::new();
     let all_places: Vec<&Placed> = a.placed.iter().collect();
-    let limits = lower::limit::LimitPlan::new(rs, &a.atoms, &all_places);
+    let mut limits = lower::limit::LimitPlan::new(rs, &a.atoms, &all_places);
+    if a.program == Program::Netfilter && !features::Feature::NetfilterLimit.available() {
+        limits.refuse(features::Feature::NetfilterLimit);
+    }
     for (i, p) in a.placed.iter().enumerate() {
-        if a.program == Program::Netfilter {
-            // Lowered for the report only: its sets are not declared.
-            unwritten.push((
-                p,
-                lower::lower(
-                    rs,
-                    &a.atoms,
-                    p,
-                    a.program,
-                    &limits,
-                    &mut SetTable::default(),
-                ),
-            ));
-        } else if p.list.rules.is_empty() && matches!(p.place, Place::Egress(_)) {
-            unwritten.push((
-                p,
-                lower::lower(rs, &a.atoms, p, a.program, &limits, &mut table),
-            ));
+        let block = lower::lower(rs, &a.atoms, p, a.program, &limits, &mut table);
+        // A place without a rule (an empty chain that accepts) needs no block.
+        let needless = p.list.rules.is_empty() && !matches!(p.place, Place::Ingress(_));
+        if needless {
+            unwritten.push((p, block));
         } else {
-            written.push((
-                p,
-                lower::lower(rs, &a.atoms, p, a.program, &limits, &mut table),
-            ));
+            written.push((p, block));
             order.push(i);
         }
     }
-    let remarks: Vec<String> = a.placed.iter().flat_map(|p| p.remarks.clone()).collect();
+    let mut remarks: Vec<String> = Vec::new();
+    for r in a.placed.iter().flat_map(|p| &p.remarks) {
+        if !remarks.contains(r) {
+            remarks.push(r.clone());
+        }
+    }
     // The header states the summary, which comes from the report, which needs the
     // lines of the body: the header's length does not depend on the numbers in it, so
     // the body is written first at the lines it will have.
@@ -320,21 +312,11 @@ fn places_for(
         })
     };
     Ok(match opts.hook {
-        Hook::Netfilter => {
-            let mut hooks: Vec<NfHook> = rs
-                .tables
-                .iter()
-                .flat_map(|t| {
-                    t.chains
-                        .iter()
-                        .filter_map(|c| c.base.as_ref().map(|b| b.hook))
-                })
-                .collect();
-            hooks.sort();
-            hooks.dedup();
-            let places = hooks.iter().map(|h| Place::Netfilter(*h)).collect();
-            (Program::Netfilter, places, hooks)
-        }
+        Hook::Netfilter => (
+            Program::Netfilter,
+            semantics::netfilter_places(rs),
+            semantics::NETFILTER_HOOKS.to_vec(),
+        ),
         Hook::Xdp => {
             let i = need_iface()?;
             (
@@ -399,7 +381,10 @@ fn header(rs: &Ruleset, format: Format, opts: &Options, r: &Report) -> Vec<Strin
         s.unsupported
     ));
     if opts.hook == Hook::Netfilter {
-        h.push("The language has no netfilter hook blocks yet: nothing is written; import with --hook xdp or --hook tc.".into());
+        h.push(format!(
+            "Each block's priority is its base chains' plus {}: the same place relative to conntrack and NAT, and it can be applied while they are loaded (the kernel refuses a BPF hook at a priority another function holds).",
+            lower::PRIORITY_STEP
+        ));
     }
     h
 }

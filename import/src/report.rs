@@ -198,7 +198,7 @@ fn gather_place(
     acc: &mut [Acc],
 ) {
     let place = match &p.place {
-        Place::Netfilter(h) => format!("netfilter {h}"),
+        Place::Netfilter { hook, priority } => format!("netfilter {hook} priority {priority}"),
         Place::Ingress(i) => format!("ingress on {i}"),
         Place::Egress(i) => format!("egress on {i}"),
     };
@@ -216,6 +216,19 @@ fn gather_place(
                     acc[*id].need(*f);
                     blamed_elsewhere.push(format!("line {} needs {f}", rs.rules[*id].span.line));
                 }
+            }
+        }
+        if leaf.is_none() && e.status == Status::Unsupported {
+            // A drop policy left out (in part) is no rule of its own: it is blamed
+            // on the rules whose exclusions split it, so the report never calls
+            // exact a place that lets through what the policy drops.
+            let why = format!(
+                "the drop policy after it, split by what it lets go on, cannot be written there ({place}): {}",
+                e.reasons.join("; ")
+            );
+            for id in &r.after {
+                acc[*id].add(Status::Unsupported, why.clone());
+                e.needs.iter().for_each(|f| acc[*id].need(*f));
             }
         }
         if let Some(id) = leaf {

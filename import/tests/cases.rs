@@ -1,7 +1,7 @@
 //! Small hand-written rulesets, each showing one thing the import must do and say:
 //! ipsets become set files, loops are reported, an unsupported `return` blames the
 //! rules after it, interfaces are decided where the block attaches, policies only
-//! drop IP traffic, and the netfilter placement says what it lacks.
+//! drop IP traffic (the netfilter placement has its own file, `netfilter.rs`).
 
 mod common;
 
@@ -280,21 +280,6 @@ fn nft_limits_keep_their_default_bursts_and_byte_units() {
         imp.sk_text
     );
     compile(&imp.sk_text, None).unwrap();
-}
-
-#[test]
-fn the_netfilter_placement_names_what_it_lacks() {
-    let text = format!("{HEAD}-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -m conntrack --ctstate NEW -j DROP\nCOMMIT\n");
-    let imp = run(&text, Hook::Netfilter);
-    assert!(rules_of(&imp).is_empty(), "{}", imp.sk_text);
-    let (s, why) = status_of(&imp, 5);
-    assert_eq!(s, Status::Unsupported);
-    assert!(why.contains("netfilter hook blocks"), "{why}");
-    let (_, why) = status_of(&imp, 6);
-    assert!(
-        why.contains("`ct state`") && why.contains("netfilter hook blocks"),
-        "{why}"
-    );
 }
 
 #[test]

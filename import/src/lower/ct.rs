@@ -1,4 +1,4 @@
-//! `ct state` at xdp and tc. There the state comes from a lookup in conntrack's table
+//! `ct state` at xdp and tc (at a netfilter hook it is written as it is, [`exact`]). There the state comes from a lookup in conntrack's table
 //! or, without an entry (a flow's first packet, which xdp and tc see before conntrack),
 //! from the headers, as conntrack would classify it (docs/language.md, "Connection-
 //! tracking state"). For TCP, UDP and other protocols that is conntrack's own state;
@@ -153,6 +153,18 @@ pub fn write(cube: &Cube, action: &FlatAction) -> Option<CtWrite> {
             list(&set)
         ),
     ))
+}
+
+/// `cube`'s states as a netfilter block writes them: as they are (the program reads
+/// the packet's conntrack entry, as nftables does), the cube without them.
+pub fn exact(cube: &Cube) -> (Cube, Vec<String>) {
+    match cube.get(Dim::CtState) {
+        None => (cube.clone(), Vec::new()),
+        Some(states) => {
+            let set: Vec<u128> = ALL.into_iter().filter(|s| states.contains(*s)).collect();
+            (cube.clone().without_dim(Dim::CtState), words(&set))
+        }
+    }
 }
 
 /// The cubes `cube` is written as for `action`, each with the states it is written

@@ -73,6 +73,13 @@ impl CubeWriter<'_> {
                 AtomKind::Opaque {
                     feature: Feature::Limit | Feature::Hashlimit,
                     key,
+                } if self.limits.refused.is_some() => needs.push((
+                    self.limits.refused.unwrap_or(Feature::Limit),
+                    format!("{key} at a netfilter hook"),
+                )),
+                AtomKind::Opaque {
+                    feature: Feature::Limit | Feature::Hashlimit,
+                    key,
                 } if !*positive || super::limit::words(key).is_some() => needs.push((
                     Feature::Limit,
                     format!(

@@ -25,6 +25,9 @@ use crate::{
 #[derive(Clone, Debug, Default)]
 pub struct LimitPlan {
     writable: HashSet<AtomId>,
+    /// Set where the language has no `limit` at all (a netfilter block while
+    /// [`Feature::NetfilterLimit`] is off): every limit is refused, needing it.
+    pub refused: Option<Feature>,
 }
 
 impl LimitPlan {
@@ -75,12 +78,20 @@ impl LimitPlan {
             })
             .map(|(a, _)| *a)
             .collect();
-        LimitPlan { writable }
+        LimitPlan {
+            writable,
+            refused: None,
+        }
+    }
+
+    /// Refuses every limit: the target needs `f` for them.
+    pub fn refuse(&mut self, f: Feature) {
+        self.refused = Some(f);
     }
 
     /// The words of atom `a` tested positively, when it is a limit that can be written.
     pub fn written(&self, atoms: &Atoms, a: AtomId, positive: bool) -> Option<String> {
-        if !positive || !self.writable.contains(&a) {
+        if !positive || self.refused.is_some() || !self.writable.contains(&a) {
             return None;
         }
         limit_key(atoms, a).and_then(words)

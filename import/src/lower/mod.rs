@@ -50,6 +50,8 @@ pub struct Entry {
 /// One sockc block: its head and, per flat rule of its place, what became of it.
 #[derive(Clone, Debug)]
 pub struct Block {
+    /// Comment lines above the head (a netfilter block's base chains).
+    pub about: Vec<String>,
     pub head: String,
     pub place: Place,
     pub entries: Vec<Entry>,
@@ -85,10 +87,26 @@ pub fn lower(
         .map(|(r, mark)| lower_rule(rs, atoms, r, mark.as_ref(), &target, table))
         .collect();
     Block {
+        about: about(rs, &placed.place),
         head: head(&placed.place, program),
         place: placed.place.clone(),
         entries,
     }
+}
+
+/// How far after its source's base chains a netfilter block runs: one, so that it
+/// keeps their place relative to every other function of the hook (conntrack at
+/// -200, NAT at -100 and 100, mangle at -150, the other tables' chains), since the
+/// kernel's own functions sit at multiples of 25 and chains at neighbouring
+/// priorities are rare; and so that it can be applied while the source's chains are
+/// still loaded (a BPF hook at a priority another function holds is `EBUSY`), for a
+/// migration that never leaves the host unfiltered.
+pub const PRIORITY_STEP: i32 = 1;
+
+/// The priority of the block for base chains at `source` (the kernel refuses
+/// `i32::MAX` and `i32::MIN`).
+pub fn block_priority(source: i32) -> i32 {
+    source.saturating_add(PRIORITY_STEP).min(i32::MAX - 1)
 }
 
 fn head(place: &Place, program: Program) -> String {
@@ -96,8 +114,37 @@ fn head(place: &Place, program: Program) -> String {
         (Place::Ingress(i), Program::Xdp) => format!("xdp on {}", iface(i)),
         (Place::Ingress(i), _) => format!("tc ingress on {}", iface(i)),
         (Place::Egress(i), _) => format!("tc egress on {}", iface(i)),
-        (Place::Netfilter(h), _) => format!("netfilter {h}"),
+        (Place::Netfilter { hook, priority }, _) => {
+            format!("netfilter {hook} priority {}", block_priority(*priority))
+        }
     }
+}
+
+/// What a netfilter block replaces: its base chains, each with its table, priority
+/// and policy.
+fn about(rs: &Ruleset, place: &Place) -> Vec<String> {
+    let Place::Netfilter { hook, priority } = place else {
+        return Vec::new();
+    };
+    let (stages, _) = crate::semantics::netfilter_stages(rs, *hook, *priority);
+    stages
+        .iter()
+        .map(|s| {
+            let t = &rs.tables[s.table];
+            let c = &t.chains[s.chain];
+            let policy = match c.base.as_ref().map(|b| b.policy) {
+                Some(crate::model::Policy::Drop) => "drop",
+                _ => "accept",
+            };
+            format!(
+                "chain {} (table {} {}, line {}): hook {hook} priority {priority}, policy {policy}",
+                c.name,
+                t.family.name(),
+                t.name,
+                c.span.line
+            )
+        })
+        .collect()
 }
 
 /// An interface name as the language takes it: bare when it can be, quoted otherwise.
@@ -142,15 +189,6 @@ fn lower_rule(
         Some(Mark::Stricter(why)) => e.approximate(format!("{why} (stricter)")),
         Some(Mark::Needs(f, why)) => e.unsupported(*f, format!("{why}: needs {f}")),
         None => {}
-    }
-    if program == Program::Netfilter {
-        e.unsupported(
-            Feature::NetfilterHook,
-            format!(
-                "needs {}; import with --hook xdp or --hook tc today",
-                Feature::NetfilterHook
-            ),
-        );
     }
     let hint = match r.origin {
         Origin::Rule(id) => format!("line{}", rs.rules[id].span.line),
@@ -211,11 +249,15 @@ fn lower_rule(
     e
 }
 
-/// The cubes a flat rule is written as, each with the words it adds (`ct state` at
-/// xdp and tc, see [`ct`]); `None` when it is left out (noted on `e`).
+/// The cubes a flat rule is written as, each with the words it adds (`ct state`: at
+/// xdp and tc see [`ct`]; at netfilter the program reads conntrack's own state, so
+/// the states are written as they are); `None` when it is left out (noted on `e`).
 fn ct_split(e: &mut Entry, r: &FlatRule, program: Program) -> Option<Vec<(Cube, Vec<String>)>> {
-    if program == Program::Netfilter || !Feature::CtState.available() {
+    if !Feature::CtState.available() {
         return Some(vec![(r.cube.clone(), Vec::new())]);
+    }
+    if program == Program::Netfilter {
+        return Some(vec![ct::exact(&r.cube)]);
     }
     match ct::write(&r.cube, &r.action) {
         None => Some(vec![(r.cube.clone(), Vec::new())]),
@@ -345,6 +387,9 @@ fn reject_action(e: &mut Entry, r: &FlatRule, with: &RejectWith, target: &Target
         },
         (_, Place::Egress(_)) => {
             "tc egress cannot reject (no interface to answer through toward the sender)".into()
+        }
+        (_, Place::Netfilter { .. }) => {
+            "a netfilter block can only accept or drop (the verdict is the same, the answer is missing)".into()
         }
         _ => format!("{}", Feature::Reject),
     };

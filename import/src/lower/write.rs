@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     model::Ruleset,
-    semantics::{flatten::Origin, Placed},
+    semantics::{flatten::Origin, Place, Placed},
     status::Status,
 };
 
@@ -91,7 +91,12 @@ pub fn write(
 
 fn write_block(rs: &Ruleset, placed: &Placed, block: &mut Block, out: &mut Out) {
     const IN: &str = "    ";
+    for a in &block.about {
+        out.comment("", a);
+    }
     out.line(&format!("{} {{", block.head));
+    let netfilter = matches!(block.place, Place::Netfilter { .. });
+    let default_drop = netfilter && ends_in_policy_drop(placed, block);
     let mut last: Option<(Origin, Vec<usize>)> = None;
     let mut last_note: Option<(Status, Vec<String>)> = None;
     for (r, e) in placed.list.rules.iter().zip(block.entries.iter_mut()) {
@@ -138,6 +143,9 @@ fn write_block(rs: &Ruleset, placed: &Placed, block: &mut Block, out: &mut Out) 
             out.comment(IN, &format!("  {tag}{}", e.reasons.join("; ")));
             last_note = Some(note);
         }
+        if default_drop && matches!(r.origin, Origin::Policy { .. }) {
+            break;
+        }
         for rule in &e.rules {
             let n = out.line(&format!("{IN}{rule}"));
             e.lines.push(n);
@@ -146,8 +154,26 @@ fn write_block(rs: &Ruleset, placed: &Placed, block: &mut Block, out: &mut Out) 
     let mut default = String::new();
     let _ = write!(
         default,
-        "{IN}default allow    # what no base chain drops, netfilter accepts; frames that are not IP never reach its ip/ip6/inet tables"
+        "{IN}{}",
+        match (netfilter, default_drop) {
+            (true, true) => "default drop",
+            (true, false) => "default allow    # what no base chain here drops goes on to the hook's next function, as after netfilter's accept",
+            (false, _) => "default allow    # what no base chain drops, netfilter accepts; frames that are not IP never reach its ip/ip6/inet tables",
+        }
     );
     out.line(&default);
     out.line("}");
+}
+
+/// Whether a netfilter block's last flat rule is its chain's drop policy for every
+/// packet, exactly: then it is the block's `default drop` (a netfilter program sees
+/// only IP packets, so `drop any` and `default drop` are the same).
+fn ends_in_policy_drop(placed: &Placed, block: &Block) -> bool {
+    let (Some(r), Some(e)) = (placed.list.rules.last(), block.entries.last()) else {
+        return false;
+    };
+    matches!(r.origin, Origin::Policy { .. })
+        && r.log.is_none()
+        && e.status == Status::Exact
+        && e.rules == ["drop any"]
 }

@@ -3,9 +3,12 @@
 //! ([`flatten`]) and what each place cannot tell apart ([`Mark`]).
 //!
 //! Places:
-//! - [`Place::Netfilter`]: one netfilter hook, every base chain registered there (all
-//!   tables of the ip, ip6 and inet families) in priority order. Exact by
-//!   construction; the language cannot write such a block yet.
+//! - [`Place::Netfilter`]: one netfilter hook and priority: the base chains registered
+//!   there (all tables of the ip, ip6 and inet families) in input order. The kernel
+//!   runs the functions of a hook one after another by priority, an accept ending
+//!   only its own function and a drop ending the packet's way, so one sockc block per
+//!   hook and priority composes exactly as the source's base chains do. Exact by
+//!   construction.
 //! - [`Place::Ingress`]: an XDP or TC ingress program on one interface sees what
 //!   prerouting sees, before routing decides between input and forward. It runs the
 //!   prerouting and input base chains with the input interface known. What forward
@@ -39,7 +42,8 @@ use crate::{
 /// Where a sockc block runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Place {
-    Netfilter(NfHook),
+    /// The base chains at this hook and (source) priority.
+    Netfilter { hook: NfHook, priority: i32 },
     /// XDP or TC ingress on this interface.
     Ingress(String),
     /// TC egress on this interface.
@@ -108,6 +112,49 @@ pub fn stages(rs: &Ruleset, hooks: &[NfHook]) -> (Vec<Stage>, Vec<String>) {
     (stages, remarks)
 }
 
+/// The hooks a netfilter block can run at, in the order a packet meets them.
+pub const NETFILTER_HOOKS: [NfHook; 5] = [
+    NfHook::Prerouting,
+    NfHook::Input,
+    NfHook::Forward,
+    NfHook::Output,
+    NfHook::Postrouting,
+];
+
+/// Every hook and priority with a base chain that can decide a filter verdict, by
+/// hook (in [`NETFILTER_HOOKS`] order) then priority: one netfilter place each.
+pub fn netfilter_places(rs: &Ruleset) -> Vec<Place> {
+    let (all, _) = stages(rs, &NETFILTER_HOOKS);
+    let mut places: Vec<Place> = Vec::new();
+    for s in all {
+        let place = Place::Netfilter {
+            hook: s.hook,
+            priority: priority_of(rs, &s),
+        };
+        if places.last() != Some(&place) {
+            places.push(place);
+        }
+    }
+    places
+}
+
+/// The base chains at `hook` and `priority`, in input order, and the remarks on them.
+pub fn netfilter_stages(rs: &Ruleset, hook: NfHook, priority: i32) -> (Vec<Stage>, Vec<String>) {
+    let (all, remarks) = stages(rs, &[hook]);
+    let st = all
+        .into_iter()
+        .filter(|s| priority_of(rs, s) == priority)
+        .collect();
+    (st, remarks)
+}
+
+fn priority_of(rs: &Ruleset, s: &Stage) -> i32 {
+    rs.tables[s.table].chains[s.chain]
+        .base
+        .as_ref()
+        .map_or(0, |b| b.priority)
+}
+
 /// The list for `place` (see the module docs), within `budget`.
 pub fn place(
     rs: &Ruleset,
@@ -116,8 +163,8 @@ pub fn place(
     budget: flatten::Budget,
 ) -> Result<Placed, Overflow> {
     match place {
-        Place::Netfilter(hook) => {
-            let (st, remarks) = stages(rs, &[*hook]);
+        Place::Netfilter { hook, priority } => {
+            let (st, remarks) = netfilter_stages(rs, *hook, *priority);
             let list = Flattener::new(rs, atoms, None, None, budget).run(&st)?;
             let marks = vec![None; list.rules.len()];
             Ok(Placed {
