@@ -84,8 +84,12 @@ impl Feature {
     /// Whether sockc's language expresses it today.
     pub fn available(self) -> bool {
         match self {
-            Feature::CtState | Feature::Reject | Feature::Limit | Feature::NetfilterHook => true,
-            Feature::Interface | Feature::LocalForwarded | Feature::NetfilterLimit => false,
+            Feature::CtState
+            | Feature::Reject
+            | Feature::Limit
+            | Feature::NetfilterHook
+            | Feature::NetfilterLimit => true,
+            Feature::Interface | Feature::LocalForwarded => false,
             _ => false,
         }
     }
@@ -98,7 +102,6 @@ impl Feature {
                 | Feature::Interface
                 | Feature::LocalForwarded
                 | Feature::NetfilterHook
-                | Feature::NetfilterLimit
         )
     }
 

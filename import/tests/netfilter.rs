@@ -170,10 +170,15 @@ fn what_a_netfilter_block_cannot_do_is_reported() {
     let (s, why) = status_of(&imp, 6);
     assert_eq!(s, Status::Unsupported);
     assert!(why.contains("input interface lo"), "{why}");
-    let (s, why) = status_of(&imp, 7);
-    assert_eq!(s, Status::Unsupported);
-    assert!(!Feature::NetfilterLimit.available());
-    assert!(why.contains("`limit` in netfilter blocks"), "{why}");
+    // A limit is written at netfilter as at XDP: approximate (GCRA against the
+    // kernel's token bucket), never dropped.
+    assert!(Feature::NetfilterLimit.available());
+    assert_eq!(status_of(&imp, 7).0, Status::Approximate);
+    assert!(
+        code_of(&imp).iter().any(|l| l.contains("limit 5/s")),
+        "{}",
+        imp.sk_text
+    );
     assert_eq!(status_of(&imp, 8).0, Status::Exact);
 }
 
