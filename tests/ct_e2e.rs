@@ -256,8 +256,8 @@ fn ct_state_without_an_entry_agrees_with_the_evaluator() {
     packets += "proto 132 [2001:db8::1] -> [2001:db8::2]\n";
     let file = dir.join("packets");
     std::fs::write(&file, packets).unwrap();
+    // Not `-q`: the agreement summary is a notice, and `-q` keeps only results.
     let r = netns::sockc(&[
-        "-q",
         "test",
         rules.to_str().unwrap(),
         "--packets",
