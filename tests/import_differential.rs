@@ -1,28 +1,46 @@
 //! The import against the kernel's own netfilter: for every corpus ruleset
-//! (`tests/import-corpus/rulesets/`) with rules the import reports exact or approximate
-//! at `--hook xdp` on the receiver's ingress, the probe lab
-//! (`sockc_testkit::probe_lab`) loads the original with its own tool and sends
-//! generated probes (every prefix and port boundary the ruleset names, ICMP types,
-//! replies and related errors, plus seeded random ones: `SOCKC_PROBES` per file,
-//! default 160); then netfilter is flushed, the imported file is installed with `sockc
-//! apply --netns RECEIVER`, the same probes are sent, and every probe an exact rule
-//! decides must be delivered, or not, alike.
+//! (`tests/import-corpus/rulesets/`) with rules the import reports exact or approximate,
+//! the probe lab (`sockc_testkit::probe_lab`) loads the original with its own tool and
+//! sends generated probes (every prefix and port boundary the ruleset names, ICMP
+//! types, replies and related errors, plus seeded random ones: `SOCKC_PROBES` per file,
+//! default 160; input and forward paths); then netfilter is flushed, the imported file
+//! is installed with `sockc apply --netns RECEIVER`, the same probes are sent, and every
+//! probe an exact rule decides must be delivered, or not, alike. Each file is imported
+//! at `--hook xdp` on the receiver's ingress and at `--hook netfilter`
+//! (`SOCKC_IMPORT_DIFF_HOOKS=xdp` or `netfilter` runs one). Before the netfilter
+//! import's probes, conntrack is switched on in the receiver as
+//! `sockc::ct-needs-conntrack` tells users to: its blocks read the state conntrack
+//! gave the packet, and with the original ruleset flushed nothing else there uses
+//! conntrack, so every packet would be `ct state invalid`
+//! (`SOCKC_IMPORT_DIFF_CONNTRACK=off` shows the disagreements that makes).
 //!
-//! Which rule decides a probe is read from the import's own first-match list for the
-//! ingress place: the first terminal flat rule that admits the probe's packet. A flat
-//! rule whose truth the packet alone does not settle (a conntrack state, a rate limit,
-//! an address type, an ipset's unknown members) may or may not admit it, and a probe
-//! that meets one before a rule that surely admits it is not compared; neither is a
-//! probe the deciding rule of which is unsupported. A probe an approximate rule decides
-//! is checked the one way an approximation promises: sockc never delivers it where
-//! netfilter did not. Two things outside that list also decide: a `nat` prerouting rule
-//! (DNAT, REDIRECT: reported unsupported) sends a probe elsewhere, so a probe one may
-//! touch is not compared (nor, with any nat chain, a reply or related error: its opener
-//! may have left masqueraded, and then it arrives at another address); and forward
-//! chains, which an ingress program cannot tell apart from input ones, so a forwarded
-//! probe that no ingress rule decides is compared only when forward decides nothing
-//! (then the import's `default allow` is exact for it). Input and forward probes only:
-//! an ingress XDP program never sees output or loopback traffic.
+//! Which rule decides a probe is read from the import's own first-match lists, block
+//! by block in the order the kernel runs them: at xdp the one ingress block; at
+//! netfilter the blocks of the hooks the probe's path crosses (an input probe meets
+//! prerouting and input, a forwarded one prerouting, forward and postrouting), by
+//! priority, where an accept ends only its own block and a drop or reject is final. In
+//! each block it is the first terminal flat rule that admits the probe's packet (a
+//! forwarded probe's output interface is known at netfilter, not at ingress); the
+//! probe's status is the weakest of the rules that decided it on its way. Output-hook
+//! blocks are not consulted: they see only the receiver's own packets — answers (TCP
+//! resets, ICMP errors, echo replies), which the comparison does not look at, and the
+//! openers of replies and related errors, which are required to have left in both runs
+//! before a reply is compared — so no compared outcome depends on them.
+//!
+//! A flat rule whose truth the packet alone does not settle (a conntrack state, a rate
+//! limit, an address type, an ipset's unknown members) may or may not admit it, and a
+//! probe that meets one before a rule that surely admits it is not compared; neither is
+//! a probe one of whose deciding rules is unsupported. A probe an approximate rule
+//! decides is checked the one way an approximation promises: sockc never delivers it
+//! where netfilter did not. Two things outside those lists also decide: a `nat`
+//! prerouting rule (DNAT, REDIRECT: reported unsupported) sends a probe elsewhere, so a
+//! probe one may touch is not compared (nor, with any nat chain, a reply or related
+//! error: its opener may have left masqueraded, and then it arrives at another
+//! address); and, at xdp, forward chains, which an ingress program cannot tell apart
+//! from input ones, so a forwarded probe that no ingress rule decides is compared only
+//! when forward decides nothing (then the import's `default allow` is exact for it).
+//! An ingress XDP program never sees output or loopback traffic, and the probes are
+//! input and forward ones at both hooks.
 //!
 //! Kernel tests: root, `nft`, `iptables-nft-restore`, `ip6tables-nft-restore`; without
 //! root they print `SKIP (not root)` and pass, unless `SOCKC_KERNEL_TESTS=require`.
@@ -37,11 +55,12 @@ use sockc_import::{
     analyze,
     eval::{atom_holds, Packet},
     flat_budget,
+    lower::Block,
     model::{ChainType, NamedSet, NfHook, Ruleset as Model, SetContent, CT_NEW, CT_UNTRACKED},
     semantics::{
         atoms::{AtomKind, Atoms},
         flatten::{FlatAction, FlatList, Flattener, Stage},
-        stages,
+        stages, Place, Placed,
     },
     Hook, Options, Status,
 };
@@ -89,11 +108,12 @@ enum Truth {
     Maybe,
 }
 
-/// What decides a probe at the ingress place, by the import's own list.
+/// What decides a probe in one block, by the import's own list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Decision {
-    /// A flat rule with this status.
-    Rule(Status),
+    /// A flat rule with this status; `accept` when its verdict is accept (which at a
+    /// netfilter hook ends only its own block).
+    Rule { status: Status, accept: bool },
     /// No rule: the block's `default allow`.
     Default,
     /// A rule whose truth the packet does not settle comes first.
@@ -115,7 +135,12 @@ fn decided_by(
         match admits(&r.cube, atoms, sets, p, on) {
             Truth::No => continue,
             Truth::Maybe => return Decision::Unsettled,
-            Truth::Yes => return Decision::Rule(*status),
+            Truth::Yes => {
+                return Decision::Rule {
+                    status: *status,
+                    accept: r.action == FlatAction::Accept,
+                }
+            }
         }
     }
     Decision::Default
@@ -295,7 +320,7 @@ fn sure_ct_state(probe: &Probe) -> Option<u128> {
 
 /// The packet the receiver's ingress sees for a probe (a related probe is the ICMP
 /// error about its connection).
-fn packet_of(probe: &Probe, iface: &str) -> Packet {
+fn packet_of(probe: &Probe, iface: &str, oif: &str) -> Packet {
     let s = &probe.packet;
     let v6 = s.is_ipv6();
     let mut p = Packet {
@@ -310,7 +335,7 @@ fn packet_of(probe: &Probe, iface: &str) -> Packet {
         icmp_code: 0,
         ct_state: CT_NEW as u8,
         iif: iface.to_string(),
-        oif: String::new(),
+        oif: oif.to_string(),
         seed: 0,
     };
     match s.l4 {
@@ -362,18 +387,29 @@ impl Drop for Install {
     }
 }
 
-/// One file's figures.
+/// One file's figures at one hook.
 struct Row {
     file: String,
+    hook: &'static str,
     exact: usize,
     approximate: usize,
     unsupported: usize,
     probes: usize,
-    /// Probes an exact rule decides.
+    /// Probes exact rules decide.
     compared: usize,
     /// Probes an approximate (stricter) rule decides.
     stricter: usize,
     disagreements: Vec<String>,
+}
+
+/// The hooks the imports are checked at: both, unless `SOCKC_IMPORT_DIFF_HOOKS` names
+/// one (`xdp` or `netfilter`).
+fn hooks() -> Vec<Hook> {
+    match std::env::var("SOCKC_IMPORT_DIFF_HOOKS").as_deref() {
+        Ok("xdp") => vec![Hook::Xdp],
+        Ok("netfilter") => vec![Hook::Netfilter],
+        _ => vec![Hook::Xdp, Hook::Netfilter],
+    }
 }
 
 #[test]
@@ -382,18 +418,21 @@ fn imported_rulesets_decide_like_netfilter() {
         return;
     }
     let mut rows = Vec::new();
-    for entry in manifest() {
-        let file = entry["file"].as_str().expect("file").to_string();
-        rows.push(differential(&file, &entry));
+    for hook in hooks() {
+        for entry in manifest() {
+            let file = entry["file"].as_str().expect("file").to_string();
+            rows.push(differential(&file, &entry, hook));
+        }
     }
     println!(
-        "{:<32}{:>7}{:>8}{:>8}{:>8}{:>10}{:>10}{:>10}",
-        "file", "exact", "approx", "unsupp", "probes", "compared", "stricter", "disagree"
+        "{:<32}{:>10}{:>7}{:>8}{:>8}{:>8}{:>10}{:>10}{:>10}",
+        "file", "hook", "exact", "approx", "unsupp", "probes", "compared", "stricter", "disagree"
     );
     for r in &rows {
         println!(
-            "{:<32}{:>7}{:>8}{:>8}{:>8}{:>10}{:>10}{:>10}",
+            "{:<32}{:>10}{:>7}{:>8}{:>8}{:>8}{:>10}{:>10}{:>10}",
             r.file,
+            r.hook,
             r.exact,
             r.approximate,
             r.unsupported,
@@ -408,7 +447,7 @@ fn imported_rulesets_decide_like_netfilter() {
         .flat_map(|r| {
             r.disagreements
                 .iter()
-                .map(move |d| format!("{}: {d}", r.file))
+                .map(move |d| format!("{} at {}: {d}", r.file, r.hook))
         })
         .collect();
     assert!(
@@ -417,18 +456,29 @@ fn imported_rulesets_decide_like_netfilter() {
         wrong.len(),
         wrong.join("\n")
     );
-    assert!(
-        rows.iter().map(|r| r.compared).sum::<usize>() > 0,
-        "no probe was compared"
-    );
+    for hook in ["xdp", "netfilter"] {
+        let at: Vec<&Row> = rows.iter().filter(|r| r.hook == hook).collect();
+        assert!(
+            at.is_empty() || at.iter().map(|r| r.compared).sum::<usize>() > 0,
+            "no probe was compared at {hook}"
+        );
+    }
 }
 
-fn differential(file: &str, entry: &Value) -> Row {
+fn hook_name(hook: Hook) -> &'static str {
+    match hook {
+        Hook::Xdp => "xdp",
+        Hook::Tc => "tc",
+        Hook::Netfilter => "netfilter",
+    }
+}
+
+fn differential(file: &str, entry: &Value, hook: Hook) -> Row {
     let iface = entry["iface"].as_str().expect("iface");
     let text = std::fs::read_to_string(corpus().join(file)).expect("corpus file");
     let opts = Options {
         from: None,
-        hook: Hook::Xdp,
+        hook,
         interface: Some(iface.to_string()),
         source_name: Some(file.to_string()),
     };
@@ -437,6 +487,7 @@ fn differential(file: &str, entry: &Value) -> Row {
     let s = imported.report.summary;
     let mut row = Row {
         file: file.to_string(),
+        hook: hook_name(hook),
         exact: s.exact,
         approximate: s.approximate,
         unsupported: s.unsupported,
@@ -448,12 +499,12 @@ fn differential(file: &str, entry: &Value) -> Row {
     if s.exact + s.approximate == 0 {
         return row;
     }
-    let (place, block) = &blocks[0];
-    let placed = &analysis.placed[*place];
+    let checked: Vec<Checked> = blocks
+        .iter()
+        .map(|(place, block)| Checked::new(&analysis.placed[*place], block))
+        .collect();
     let mut atoms = analysis.atoms.clone();
     let outside = Outside::new(&analysis.ruleset, &mut atoms, iface);
-    let sets = &analysis.ruleset.sets;
-    let statuses: Vec<Status> = block.entries.iter().map(|e| e.status).collect();
     let families: Vec<u8> = entry["families"]
         .as_array()
         .expect("families")
@@ -469,33 +520,14 @@ fn differential(file: &str, entry: &Value) -> Row {
         ),
     );
     row.probes = probes.len();
-    let config = LabConfig {
-        ingress: iface.to_string(),
-        egress: egress(file).to_string(),
-    };
-    let lab = Topology::new(&config).unwrap_or_else(|e| panic!("lab for {file}: {e}"));
-    let ruleset = Ruleset::read(&corpus().join(file)).expect("ruleset");
-    lab.load(&ruleset)
-        .unwrap_or_else(|e| panic!("load {file}: {e}"));
-    let original = lab.probe(&probes).unwrap_or_else(|e| panic!("{file}: {e}"));
-    lab.flush().unwrap_or_else(|e| panic!("flush {file}: {e}"));
-    let dir = std::env::temp_dir().join(format!("sockc-import-diff-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    let sk = dir.join(format!("{file}.sk"));
-    std::fs::write(&sk, &imported.sk_text).expect("write the import");
-    let name = format!("import-diff-{}", std::process::id());
-    let ours = {
-        let _install = Install::apply(&sk, &name, lab.receiver());
-        lab.probe(&probes).unwrap_or_else(|e| panic!("{file}: {e}"))
-    };
-    let _ = std::fs::remove_dir_all(&dir);
+    let (original, ours) = run_both(file, iface, hook, &imported.sk_text, &probes);
     let judge = Judge {
-        list: &placed.list,
-        statuses: &statuses,
+        blocks: &checked,
         atoms: &atoms,
-        sets,
+        sets: &analysis.ruleset.sets,
         outside: &outside,
         iface,
+        egress: (hook == Hook::Netfilter).then(|| egress(file)),
     };
     for ((probe, a), b) in probes.iter().zip(&original).zip(&ours) {
         match judge.status(probe, a, b) {
@@ -521,30 +553,135 @@ fn differential(file: &str, entry: &Value) -> Row {
     row
 }
 
+/// Sends `probes` through a fresh lab twice: with the original ruleset `file`
+/// loaded, then (netfilter flushed) with the imported `sk_text` applied.
+fn run_both(
+    file: &str,
+    iface: &str,
+    hook: Hook,
+    sk_text: &str,
+    probes: &[Probe],
+) -> (Vec<Outcome>, Vec<Outcome>) {
+    let config = LabConfig {
+        ingress: iface.to_string(),
+        egress: egress(file).to_string(),
+    };
+    let lab = Topology::new(&config).unwrap_or_else(|e| panic!("lab for {file}: {e}"));
+    let ruleset = Ruleset::read(&corpus().join(file)).expect("ruleset");
+    lab.load(&ruleset)
+        .unwrap_or_else(|e| panic!("load {file}: {e}"));
+    let original = lab.probe(probes).unwrap_or_else(|e| panic!("{file}: {e}"));
+    lab.flush().unwrap_or_else(|e| panic!("flush {file}: {e}"));
+    let dir = std::env::temp_dir().join(format!("sockc-import-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let sk = dir.join(format!("{file}.sk"));
+    std::fs::write(&sk, sk_text).expect("write the import");
+    let name = format!("import-diff-{}", std::process::id());
+    let ours = {
+        let _install = Install::apply(&sk, &name, lab.receiver());
+        if hook == Hook::Netfilter
+            && std::env::var("SOCKC_IMPORT_DIFF_CONNTRACK").as_deref() != Ok("off")
+        {
+            conntrack_on(lab.receiver());
+        }
+        lab.probe(probes).unwrap_or_else(|e| panic!("{file}: {e}"))
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    (original, ours)
+}
+
+/// Switches conntrack on in `netns` the way `sockc::ct-needs-conntrack` tells users to
+/// (a table with a `ct` rule in a chain that never runs): a netfilter block reads the
+/// state conntrack gave the packet, and once the original ruleset is flushed nothing
+/// else there uses conntrack, so every packet would read `invalid`.
+/// `SOCKC_IMPORT_DIFF_CONNTRACK=off` leaves it off, to show that. The namespace, and
+/// the table with it, goes with the lab.
+fn conntrack_on(netns: &str) {
+    let script = "add table inet ct_on\nadd chain inet ct_on anchor\nadd rule inet ct_on anchor ct state new\n";
+    let mut nft = std::process::Command::new("ip")
+        .args(["netns", "exec", netns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("run nft");
+    std::io::Write::write_all(&mut nft.stdin.take().expect("stdin"), script.as_bytes())
+        .expect("write to nft");
+    assert!(
+        nft.wait().expect("nft").success(),
+        "nft: switch conntrack on"
+    );
+}
+
 /// Whether a probe's two outcomes can be compared: a reply or related probe only
 /// when its opener left in both runs (no connection exists to answer otherwise).
 fn comparable(probe: &Probe, a: &Outcome, b: &Outcome) -> bool {
     probe.origin == Origin::New || (a.opener_left == Some(true) && b.opener_left == Some(true))
 }
 
+/// One written block: its first-match list, each rule's status, and the netfilter
+/// hook it runs at (`None` for the ingress place, which every probe meets).
+struct Checked<'a> {
+    list: &'a FlatList,
+    statuses: Vec<Status>,
+    hook: Option<NfHook>,
+}
+
+impl<'a> Checked<'a> {
+    fn new(placed: &'a Placed, block: &Block) -> Checked<'a> {
+        let hook = match placed.place {
+            Place::Netfilter { hook, .. } => Some(hook),
+            Place::Ingress(_) => None,
+            Place::Egress(_) => panic!("no egress place at xdp or netfilter"),
+        };
+        Checked {
+            list: &placed.list,
+            statuses: block.entries.iter().map(|e| e.status).collect(),
+            hook,
+        }
+    }
+
+    /// Whether a probe on `path` meets this block: the ingress place meets every
+    /// probe; a netfilter hook the probes of the paths that cross it (output and
+    /// postrouting blocks of input probes see only the receiver's answers and
+    /// openers, which the comparison does not look at or requires in both runs).
+    fn meets(&self, path: Path) -> bool {
+        match (self.hook, path) {
+            (None, _) => true,
+            (Some(h), Path::Input) => matches!(h, NfHook::Prerouting | NfHook::Input),
+            (Some(h), Path::Forward) => matches!(
+                h,
+                NfHook::Prerouting | NfHook::Forward | NfHook::Postrouting
+            ),
+            (Some(_), _) => false,
+        }
+    }
+}
+
 /// Says which status of rule decides a probe, for one file's import.
 struct Judge<'a> {
-    list: &'a FlatList,
-    statuses: &'a [Status],
+    /// In the order the kernel runs them (hook, then priority).
+    blocks: &'a [Checked<'a>],
     atoms: &'a Atoms,
     sets: &'a [NamedSet],
     outside: &'a Outside,
     iface: &'a str,
+    /// The output interface forwarded probes leave by, where the blocks know it
+    /// (netfilter's forward and postrouting hooks; not an ingress program).
+    egress: Option<&'a str>,
 }
 
 impl Judge<'_> {
-    /// The status of the rule that decides `probe` (outcomes `a` with netfilter, `b`
-    /// with sockc), or `None` when the probe is not to be compared.
+    /// The status of the rules that decide `probe` (outcomes `a` with netfilter, `b`
+    /// with sockc): the weakest of each block's deciding rule along its path, or
+    /// `None` when the probe is not to be compared.
     fn status(&self, probe: &Probe, a: &Outcome, b: &Outcome) -> Option<Status> {
         if !comparable(probe, a, b) {
             return None;
         }
-        let mut p = packet_of(probe, self.iface);
+        let oif = match probe.path {
+            Path::Forward => self.egress.unwrap_or(""),
+            _ => "",
+        };
+        let mut p = packet_of(probe, self.iface, oif);
         let on = Known {
             ct: sure_ct_state(probe),
             path: probe.path,
@@ -559,12 +696,27 @@ impl Judge<'_> {
         {
             return None;
         }
-        match decided_by(self.list, self.statuses, self.atoms, self.sets, &p, &on) {
-            Decision::Rule(status) => Some(status),
-            Decision::Default if probe.path == Path::Input || !self.outside.forward_decides => {
-                Some(Status::Exact)
+        let mut weakest = Status::Exact;
+        for block in self.blocks.iter().filter(|b| b.meets(probe.path)) {
+            match decided_by(block.list, &block.statuses, self.atoms, self.sets, &p, &on) {
+                // At a netfilter hook an accept ends only its block: the next
+                // one (by hook and priority) still sees the packet.
+                Decision::Rule { status, accept } => {
+                    weakest = weakest.max(status);
+                    if !accept || block.hook.is_none() {
+                        break;
+                    }
+                }
+                // A netfilter block's default accepts into the next block.
+                Decision::Default if block.hook.is_some() => {}
+                // The ingress place's `default allow` is exact for a forwarded
+                // probe only when forward decides nothing.
+                Decision::Default if probe.path == Path::Input || !self.outside.forward_decides => {
+                    break
+                }
+                Decision::Default | Decision::Unsettled => return None,
             }
-            Decision::Default | Decision::Unsettled => None,
         }
+        (weakest != Status::Unsupported).then_some(weakest)
     }
 }
