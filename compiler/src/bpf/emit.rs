@@ -71,13 +71,19 @@ pub(crate) fn reset_flow_record(b: &mut CodeBuffer, uses_sets: bool) {
         b.emit(Insn::st_imm(Size::DW, Reg::FP, flow::FLOW + off, 0));
     }
     if uses_sets {
-        for (plen, bits) in [
-            (flow::SRC4_PLEN, 32),
-            (flow::DST4_PLEN, 32),
-            (flow::SRC6_PLEN, 128),
-            (flow::DST6_PLEN, 128),
-        ] {
-            b.emit(Insn::st_imm(Size::W, Reg::FP, at(plen), bits));
-        }
+        write_lpm_prefix_lengths(b);
+    }
+}
+
+/// Writes the LPM keys' prefix lengths in front of the flow record's addresses, so an
+/// address is a whole key for the set maps' longest-prefix lookups.
+pub(crate) fn write_lpm_prefix_lengths(b: &mut CodeBuffer) {
+    for (plen, bits) in [
+        (flow::SRC4_PLEN, 32),
+        (flow::DST4_PLEN, 32),
+        (flow::SRC6_PLEN, 128),
+        (flow::DST6_PLEN, 128),
+    ] {
+        b.emit(Insn::st_imm(Size::W, Reg::FP, at(plen), bits));
     }
 }

@@ -25,7 +25,7 @@ use super::{
 use crate::{
     bpf::{
         buffer::{Code, CodeBuffer, Label},
-        emit::emit_bump,
+        emit::{emit_bump, reset_flow_record},
         flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
         maps::{socket_drop_slot, Sizing, SOCKETS_MAP, SOCKET_DROPS_MAP},
@@ -58,19 +58,7 @@ pub(crate) fn emit_prologue(b: &mut CodeBuffer, ctx: &SkLookupCtx, uses_sets: bo
     let (r1, r6) = (Reg::R1, Reg::R6);
     b.note("prologue: the lookup into the flow record");
     b.emit(Insn::mov64_reg(r6, Reg::R1));
-    for off in (0..flow::SIZE).step_by(8) {
-        b.emit(Insn::st_imm(Size::DW, Reg::FP, flow::FLOW + off, 0));
-    }
-    if uses_sets {
-        for (plen, bits) in [
-            (flow::SRC4_PLEN, 32),
-            (flow::DST4_PLEN, 32),
-            (flow::SRC6_PLEN, 128),
-            (flow::DST6_PLEN, 128),
-        ] {
-            b.emit(Insn::st_imm(Size::W, Reg::FP, at(plen), bits));
-        }
-    }
+    reset_flow_record(b, uses_sets);
     let v4 = b.new_label();
     let ports = b.new_label();
     b.emit(Insn::ldx(Size::W, r1, r6, ctx.family));

@@ -66,7 +66,7 @@ use crate::{
     bpf::{
         buffer::{Code, CodeBuffer, Label},
         classify::DIMS,
-        emit::{emit_count, verdict},
+        emit::{emit_count, verdict, write_lpm_prefix_lengths},
         flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
         maps::Sizing,
@@ -325,14 +325,7 @@ impl Rules<'_> {
         let done = b.new_label();
         emit_own_key(b, &self.ctx, self.send && self.redirects_locally, done);
         if uses_sets(self.prog) {
-            for (plen, bits) in [
-                (flow::SRC4_PLEN, 32),
-                (flow::DST4_PLEN, 32),
-                (flow::SRC6_PLEN, 128),
-                (flow::DST6_PLEN, 128),
-            ] {
-                b.emit(Insn::st_imm(Size::W, Reg::FP, at(plen), bits));
-            }
+            write_lpm_prefix_lengths(b);
         }
         // Sending: from = local, to = remote. Receiving: the reverse.
         let (src, dst, sport, dport) = if self.send {
