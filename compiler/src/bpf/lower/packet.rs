@@ -26,8 +26,12 @@ pub(crate) fn lower(
     // A logging program reads the frame too: `sockc trace` names the EtherType of a
     // frame that is not IP.
     let frames = prog.rules.iter().any(|r| r.m.tests_frame()) || module.logs_in(prog);
-    // `ct state` looks up the flow an ICMP error quotes, past the ICMP header.
-    let l4_offset = prog.rules.iter().any(|r| r.m.ct.is_some());
+    // `ct state` looks up the flow an ICMP error quotes, past the ICMP header; a reject
+    // answers from the upper-layer header, wherever options or extension headers put it.
+    let l4_offset = prog
+        .rules
+        .iter()
+        .any(|r| r.m.ct.is_some() || matches!(r.action, crate::ir::Action::Reject(_)));
     emit_prologue(&mut b, &ctx, uses_sets(prog), frames, l4_offset);
     let mut answer = reject::Answer::new(&mut b, prog, spec, ctx);
     rules::emit(b, module, prog, spec, sizing, &mut answer)
