@@ -334,8 +334,10 @@ impl Answer {
     /// The checksum of an ICMP (ICMPv6) answer whose quote starts at `quote` and runs
     /// `L4_OFF - 6` bytes (the IP header to 8 bytes past the upper-layer header, at
     /// most `max`): `fixed` bytes at `r9 + off` before it with `seed` in `r5` first,
-    /// then the quote through a zero-padded stack copy (zeros add nothing); stored at
-    /// `r9 + store`.
+    /// then the quote; stored at `r9 + store`. The quote of a plain IP header has a
+    /// known length and is summed with the rest in one go; with options or extension
+    /// headers it goes through a zero-padded stack copy (zeros add nothing), since the
+    /// verifier allows no checksum of a packet range whose length it does not know.
     #[allow(clippy::too_many_arguments)]
     fn emit_quote_csum(
         &self,
@@ -348,6 +350,22 @@ impl Answer {
         refuse: Label,
     ) {
         let (r0, r2, r4) = (Reg::R0, Reg::R2, Reg::R4);
+        let (stack, done) = (b.new_label(), b.new_label());
+        // A plain header put the upper layer right behind it, at the answer's quote
+        // less the 8-byte ICMP header; its quote is that header and 8 bytes.
+        let plain_l4 = i32::from(quote) - 8;
+        let plain_quote = plain_l4 - i32::from(ETH) + 8;
+        b.emit(Insn::ldx(Size::H, r4, Reg::FP, at(flow::L4_OFF)));
+        b.branch_imm(Cond::Ne, r4, plain_l4, stack);
+        b.emit(Insn::mov64_imm(Reg::R1, 0));
+        b.emit(Insn::mov64_imm(r2, 0));
+        b.emit(Insn::mov64_reg(Reg::R3, Reg::R9));
+        b.emit(Insn::alu64_imm(op::ADD, Reg::R3, i32::from(off)));
+        b.emit(Insn::mov64_imm(r4, fixed + plain_quote));
+        b.emit(Insn::call(bpf_func_id::BPF_FUNC_csum_diff as u32));
+        emit_fold(b, store);
+        b.goto(done);
+        b.bind(stack);
         b.emit(Insn::mov64_imm(Reg::R1, 0));
         b.emit(Insn::mov64_imm(r2, 0));
         b.emit(Insn::mov64_reg(Reg::R3, Reg::R9));
@@ -374,6 +392,7 @@ impl Answer {
         b.emit(Insn::mov64_reg(Reg::R5, Reg::R8));
         b.emit(Insn::call(bpf_func_id::BPF_FUNC_csum_diff as u32));
         emit_fold(b, store);
+        b.bind(done);
     }
 
     /// The answer in place: out of the interface it came in on.
