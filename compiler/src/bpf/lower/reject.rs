@@ -17,7 +17,9 @@
 //!
 //! What is never answered (the kernel's `icmp_send` and `nf_send_reset` answer none
 //! of it) is dropped instead, still counted as the reject rule's: a group (broadcast
-//! or multicast) Ethernet destination, a VLAN-tagged frame, a non-first IPv4
+//! or multicast) Ethernet destination, a frame with a VLAN tag in it (at XDP, or a
+//! second tag at TC; at TC the kernel has taken one tag out into the skb, which the
+//! answer keeps), a non-first IPv4
 //! fragment, IPv6 whose upper layer the prologue did not reach (a non-first fragment,
 //! an extension-header chain it could not pass), an ICMPv6 answer whose quote would
 //! pass [`QUOTE6_MAX`], a broadcast, multicast or class E destination, a source that is unspecified, multicast or broadcast, an ICMP
@@ -191,11 +193,11 @@ impl Answer {
         b.emit(Insn::ldx(Size::B, r1, r2, 0));
         b.branch_imm(Cond::Set, r1, 1, refuse);
         b.emit(Insn::ldx(Size::H, r1, r2, 12));
+        // An EtherType other than IP's here is a tag still in the frame (XDP, or a
+        // second tag at TC): not answered. A tag the kernel took out of the frame
+        // before tc ingress (`skb->vlan_tci`) stays with the skb, and so with the
+        // answer redirected out of the same interface.
         b.branch_imm(Cond::Ne, r1, be16(if v6 { 0x86dd } else { 0x0800 }), refuse);
-        if let Some((vlan_present, _)) = self.ctx.vlan_meta {
-            b.emit(Insn::ldx(Size::W, r1, Reg::R6, vlan_present));
-            b.branch_imm(Cond::Ne, r1, 0, refuse);
-        }
         // The prologue reached the upper layer (not a non-first fragment, not an
         // extension-header chain it could not pass).
         b.emit(Insn::ldx(Size::H, r1, fp, at(flow::L4_OFF)));
