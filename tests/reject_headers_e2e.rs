@@ -270,6 +270,9 @@ fn reject_behind_headers_agrees_with_the_evaluator() {
         packets.push(format!("{udp6} ext {ext}"));
     }
     packets.push(format!("{udp6} ext fh frag 8"));
+    // One VLAN tag in the frame: answered at XDP (taken out and put back), not at tc.
+    packets.push(format!("{udp4} vlan 5 ipopts 2"));
+    packets.push(format!("{tcp6} syn vlan 5 ext hbh"));
     packets.push(format!("{tcp6} syn ext hbh,dst len 80"));
     let file = dir.join("packets");
     std::fs::write(&file, packets.join("\n") + "\n").unwrap();

@@ -1,15 +1,17 @@
-//! `reject` at tc ingress answers a VLAN-tagged frame, and the answer keeps the tag.
-//! The kernel takes the outer tag out of the frame before tc ingress
-//! (`skb->vlan_tci`); the program builds its answer in the untagged frame and
-//! redirects it out of the same interface, where the skb's tag goes with it.
+//! `reject` answers a VLAN-tagged frame, and the answer keeps the tag. At tc ingress
+//! the kernel has taken the outer tag out of the frame (`skb->vlan_tci`); the program
+//! builds its answer in the untagged frame and redirects it out of the same interface,
+//! where the skb's tag goes with it. At XDP the tag is in the frame: the program takes
+//! it out, builds the answer, and puts it back before `XDP_TX` (a pass-everything XDP
+//! program on B's end gives the veth the NAPI `XDP_TX` needs, as in
+//! `tests/reject_e2e.rs`).
 //!
 //! B sends tagged frames by hand through an AF_PACKET socket (the kernel here has no
 //! VLAN devices): a UDP datagram and a TCP SYN to ports A rejects. A's own stack never
 //! answers them (no VLAN device takes the tag), so an answer can only come from the
 //! program. B captures on its veth with `PACKET_AUXDATA`, which reports the tag the
 //! receiving kernel took out of each frame, and must see, within 100 ms, an ICMP port
-//! unreachable and a TCP reset to its address carrying the same VLAN id. XDP, which
-//! sees the tag inside the frame, still drops tagged frames (docs/language.md).
+//! unreachable and a TCP reset to its address carrying the same VLAN id.
 //!
 //! Needs root; skips otherwise.
 
@@ -21,7 +23,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use netns::{in_netns, Lab};
+use netns::{in_netns, run, sockc_bin, Lab};
 use sockc_testkit::packet::parse_packet;
 
 const UDP_PORT: u16 = 7321;
@@ -147,14 +149,32 @@ fn answer_kind(frame: &[u8], a: [u8; 4], b: [u8; 4]) -> Option<&'static str> {
     }
 }
 
-#[test]
-fn tc_rejects_a_vlan_tagged_frame_and_keeps_the_tag() {
+/// An XDP program that passes everything, in native mode on B's end.
+fn peer_xdp_pass(lab: &Lab) {
+    let src = lab.rules("pass.sk", "xdp on lo {\n    default allow\n}\n");
+    let obj = lab.dir.join("pass.o");
+    run(std::process::Command::new(sockc_bin())
+        .arg("compile")
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj))
+    .ok();
+    let obj = obj.to_str().expect("UTF-8 path");
+    netns::ip(&[
+        "-n", &lab.ns_b, "link", "set", "dev", &lab.if_b, "xdpdrv", "obj", obj, "sec", "xdp",
+    ]);
+}
+
+fn tagged_frames_are_answered_with_their_tag(tag: &str, subnet: u8, hook: &str) {
     if !common::kernel() {
         return;
     }
-    let lab = Lab::new("rjvlan", 195);
+    let lab = Lab::new(tag, subnet);
+    if hook == "xdp" {
+        peer_xdp_pass(&lab);
+    }
     let text = format!(
-        "tc ingress on {} {{\n    reject udp to *:{UDP_PORT}\n    reject tcp to *:{TCP_PORT}\n    \
+        "{hook} on {} {{\n    reject udp to *:{UDP_PORT}\n    reject tcp to *:{TCP_PORT}\n    \
          default allow\n}}\n",
         lab.if_a
     );
@@ -198,7 +218,17 @@ fn tc_rejects_a_vlan_tagged_frame_and_keeps_the_tag() {
     assert_eq!(
         seen,
         [("icmp", Some(VLAN_ID)), ("rst", Some(VLAN_ID))],
-        "the answers, with the VLAN id each carried"
+        "{hook}: the answers, with the VLAN id each carried"
     );
-    assert!(took < PROMPT, "both answers took {took:?}");
+    assert!(took < PROMPT, "{hook}: both answers took {took:?}");
+}
+
+#[test]
+fn tc_rejects_a_vlan_tagged_frame_and_keeps_the_tag() {
+    tagged_frames_are_answered_with_their_tag("rjvlant", 195, "tc ingress");
+}
+
+#[test]
+fn xdp_rejects_a_vlan_tagged_frame_and_keeps_the_tag() {
+    tagged_frames_are_answered_with_their_tag("rjvlanx", 196, "xdp");
 }

@@ -48,9 +48,17 @@ const QUOTE6_MAX: usize = 128;
 const ICMP_ERRORS: [u8; 5] = [3, 4, 5, 11, 12];
 const RST: u8 = 0x04;
 
-/// The answer to `frame` (an Ethernet frame) of a rule rejecting `with`.
-pub fn answer(frame: &[u8], with: RejectWith) -> Answer {
+/// The answer to `frame` (an Ethernet frame) of a rule rejecting `with`, at XDP
+/// (`xdp`: one VLAN tag in the frame is taken out and put back on the answer) or at
+/// tc ingress (a tag still in the frame is not answered; the one the kernel takes out
+/// before tc, which the answer keeps, a test frame never has).
+pub fn answer(frame: &[u8], with: RejectWith, xdp: bool) -> Answer {
     use Answer::Dropped;
+    let tagged = frame.len() >= 18 && matches!(frame[12..14], [0x81, 0x00] | [0x88, 0xa8]);
+    if xdp && tagged {
+        let untagged = [&frame[..12], &frame[16..]].concat();
+        return answer(&untagged, with, false);
+    }
     let len = frame.len();
     if len < 14 {
         return Dropped("frame too short");
@@ -158,7 +166,11 @@ mod tests {
     use crate::packet::parse_packet;
 
     fn answer_to(text: &str) -> Answer {
-        answer(&parse_packet(text).unwrap().build(), RejectWith::Default)
+        answer(
+            &parse_packet(text).unwrap().build(),
+            RejectWith::Default,
+            false,
+        )
     }
 
     #[test]
@@ -188,5 +200,15 @@ mod tests {
             !answer_to(&format!("{udp6} ext fh frag 8")).sent(),
             "non-first fragment"
         );
+    }
+
+    #[test]
+    fn a_tag_in_the_frame_is_answered_at_xdp_only() {
+        let frame = parse_packet("udp 10.0.0.1:1 -> 10.0.0.2:53 vlan 7")
+            .unwrap()
+            .build();
+        let unreachable = Answer::Unreachable { v6: false, code: 3 };
+        assert_eq!(answer(&frame, RejectWith::Default, true), unreachable);
+        assert!(!answer(&frame, RejectWith::Default, false).sent());
     }
 }

@@ -17,9 +17,10 @@
 //!
 //! What is never answered (the kernel's `icmp_send` and `nf_send_reset` answer none
 //! of it) is dropped instead, still counted as the reject rule's: a group (broadcast
-//! or multicast) Ethernet destination, a frame with a VLAN tag in it (at XDP, or a
-//! second tag at TC; at TC the kernel has taken one tag out into the skb, which the
-//! answer keeps), a non-first IPv4
+//! or multicast) Ethernet destination, a frame with two VLAN tags (one is answered,
+//! and the answer carries it: XDP takes it out of the frame and puts it back on the
+//! answer, [`Answer::emit_untag`]; before tc ingress the kernel has taken it out into
+//! the skb, which the answer keeps), a non-first IPv4
 //! fragment, IPv6 whose upper layer the prologue did not reach (a non-first fragment,
 //! an extension-header chain it could not pass), an ICMPv6 answer whose quote would
 //! pass [`QUOTE6_MAX`], a broadcast, multicast or class E destination, a source that is unspecified, multicast or broadcast, an ICMP
@@ -142,6 +143,9 @@ impl Redirect for Answer {
             b.goto(common);
         }
         b.bind(common);
+        if self.xdp() {
+            self.emit_untag(b, refuse);
+        }
         self.emit_dispatch(b, refuse);
         b.bind(refuse);
         b.note("reject: not answered, dropped");
@@ -193,10 +197,10 @@ impl Answer {
         b.emit(Insn::ldx(Size::B, r1, r2, 0));
         b.branch_imm(Cond::Set, r1, 1, refuse);
         b.emit(Insn::ldx(Size::H, r1, r2, 12));
-        // An EtherType other than IP's here is a tag still in the frame (XDP, or a
-        // second tag at TC): not answered. A tag the kernel took out of the frame
-        // before tc ingress (`skb->vlan_tci`) stays with the skb, and so with the
-        // answer redirected out of the same interface.
+        // An EtherType other than IP's here is a tag still in the frame (a second
+        // tag): not answered. A tag the kernel took out of the frame before tc
+        // ingress (`skb->vlan_tci`) stays with the skb, and so with the answer
+        // redirected out of the same interface.
         b.branch_imm(Cond::Ne, r1, be16(if v6 { 0x86dd } else { 0x0800 }), refuse);
         // The prologue reached the upper layer (not a non-first fragment, not an
         // extension-header chain it could not pass).
@@ -263,6 +267,58 @@ impl Answer {
         }
         self.emit_load(b, keep.shortest() + grow, refuse);
         b.emit(Insn::mov64_reg(Reg::R9, r2));
+    }
+
+    /// At XDP, before the checks: one VLAN tag in front of an IP header is taken out of
+    /// the frame (the addresses move up 4 bytes, the head moves past them) and kept at
+    /// [`TAG`], so the answer is built as for an untagged frame and gets the tag back
+    /// when it is sent ([`Self::emit_retag`]). A frame whose upper layer the prologue did not
+    /// reach keeps its tag and is refused by the checks.
+    fn emit_untag(&self, b: &mut CodeBuffer, refuse: Label) {
+        let (r0, r1, r2) = (Reg::R0, Reg::R1, Reg::R2);
+        let (tagged, plain) = (b.new_label(), b.new_label());
+        b.emit(Insn::st_imm(Size::W, Reg::FP, TAG, 0));
+        b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(flow::L4_OFF)));
+        b.branch_imm(Cond::Eq, r1, 0, plain);
+        // (the prologue reached the upper layer: the frame is longer than this)
+        self.emit_load(b, i32::from(ETH) + VLAN_HLEN, refuse);
+        b.emit(Insn::ldx(Size::H, r1, r2, 12));
+        b.branch_imm(Cond::Eq, r1, be16(0x8100), tagged);
+        b.branch_imm(Cond::Ne, r1, be16(0x88a8), plain);
+        b.bind(tagged);
+        b.emit(Insn::ldx(Size::W, r1, r2, 12));
+        b.emit(Insn::stx(Size::W, Reg::FP, TAG, r1));
+        b.emit(Insn::mov64_reg(Reg::R9, r2));
+        // the addresses up to the tag (each word moves 4 bytes up, highest first)
+        emit_copy(b, &[(Size::W, 8, 12), (Size::W, 4, 8), (Size::W, 0, 4)]);
+        b.emit(Insn::mov64_reg(r1, Reg::R6));
+        b.emit(Insn::mov64_imm(r2, VLAN_HLEN));
+        b.emit(Insn::call(bpf_func_id::BPF_FUNC_xdp_adjust_head as u32));
+        b.branch_imm(Cond::Ne, r0, 0, refuse);
+        b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(flow::L4_OFF)));
+        b.emit(Insn::alu64_imm(op::SUB, r1, VLAN_HLEN));
+        b.emit(Insn::stx(Size::H, Reg::FP, at(flow::L4_OFF), r1));
+        b.bind(plain);
+    }
+
+    /// At XDP, before the answer goes: the VLAN tag `emit_untag` took out, if any,
+    /// put back between the MAC addresses and the EtherType.
+    fn emit_retag(&self, b: &mut CodeBuffer, refuse: Label) {
+        let (r0, r1, r2) = (Reg::R0, Reg::R1, Reg::R2);
+        let untagged = b.new_label();
+        b.emit(Insn::ldx(Size::W, r1, Reg::FP, TAG));
+        b.branch_imm(Cond::Eq, r1, 0, untagged);
+        b.emit(Insn::mov64_reg(r1, Reg::R6));
+        b.emit(Insn::mov64_imm(r2, -VLAN_HLEN));
+        b.emit(Insn::call(bpf_func_id::BPF_FUNC_xdp_adjust_head as u32));
+        b.branch_imm(Cond::Ne, r0, 0, refuse);
+        self.emit_load(b, i32::from(ETH) + VLAN_HLEN, refuse);
+        b.emit(Insn::mov64_reg(Reg::R9, r2));
+        // the addresses back to the front (each word moves 4 bytes down, lowest first)
+        emit_copy(b, &[(Size::W, 4, 0), (Size::W, 8, 4), (Size::W, 12, 8)]);
+        b.emit(Insn::ldx(Size::W, r1, Reg::FP, TAG));
+        b.emit(Insn::stx(Size::W, Reg::R9, 12, r1));
+        b.bind(untagged);
     }
 
     /// `len` bytes of the frame from offset `r2` to the stack at `fp + to`; `r0` is
@@ -398,9 +454,10 @@ impl Answer {
     }
 
     /// The answer in place: out of the interface it came in on.
-    fn emit_send(&self, b: &mut CodeBuffer) {
+    fn emit_send(&self, b: &mut CodeBuffer, refuse: Label) {
         let sent = self.sent.expect("checked in finish");
         if self.xdp() {
+            self.emit_retag(b, refuse);
             b.emit(Insn::mov64_imm(Reg::R0, sent));
         } else {
             b.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
@@ -453,7 +510,7 @@ impl Answer {
         emit_csum(b, ETH, 20, 0, ETH + 10);
         b.emit(Insn::mov64_imm(Reg::R5, 0));
         self.emit_quote_csum(b, 34, 8, 42, QUOTE4_MAX, 36, refuse);
-        self.emit_send(b);
+        self.emit_send(b, refuse);
     }
 
     /// ICMPv6 destination unreachable (code in `r7`'s second byte) quoting the IPv6
@@ -503,7 +560,7 @@ impl Answer {
         b.emit(Insn::alu64_imm(op::AND, Reg::R5, 0xff));
         b.emit(Insn::alu64_imm(op::LSH, Reg::R5, 24));
         self.emit_quote_csum(b, 22, 32 + 8, 62, QUOTE6_MAX, 56, refuse);
-        self.emit_send(b);
+        self.emit_send(b, refuse);
     }
 
     /// A TCP reset answering an IPv4 segment.
@@ -531,7 +588,7 @@ impl Answer {
         // pseudo header: both addresses (in place, just before the TCP header), then
         // zero, protocol 6 and TCP length 20 as the seed
         emit_csum(b, ETH + 12, 8 + 20, (20 << 24) + (6 << 8), 34 + 16);
-        self.emit_send(b);
+        self.emit_send(b, refuse);
     }
 
     /// A TCP reset answering an IPv6 segment (without the extension headers it had).
@@ -555,7 +612,7 @@ impl Answer {
         emit_swap(b, Size::DW, ETH + 16, ETH + 32);
         emit_swap_macs(b);
         emit_csum(b, ETH + 8, 32 + 20, (20 << 24) + (6 << 24), 54 + 16);
-        self.emit_send(b);
+        self.emit_send(b, refuse);
     }
 }
 
@@ -734,3 +791,9 @@ fn emit_fold(b: &mut CodeBuffer, store: i16) {
     b.emit(Insn::alu64_imm(op::XOR, r0, 0xffff));
     b.emit(Insn::stx(Size::H, Reg::R9, store, r0));
 }
+
+/// The VLAN tag of a tagged frame at XDP (TPID and TCI as they were in the frame), or
+/// 0: a stack word, dead scratch once the verdict is reached, like the quote's copy.
+const TAG: i16 = QUOTE_BUF - 8;
+const _: () = assert!(TAG >= -512);
+const VLAN_HLEN: i32 = 4;
