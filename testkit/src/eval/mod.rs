@@ -312,7 +312,7 @@ fn evaluate_rules(
                 Outcome::Redirect(redirect)
             }
             Action::Reject(with) => Outcome::Reject(match frame {
-                Some(f) => reject::answer(f, with),
+                Some(f) => reject::answer(f, with, prog.hook == HookKind::Xdp),
                 None => reject::Answer::Dropped("no frame to answer"),
             }),
         };
