@@ -61,16 +61,19 @@ fn emit_name(b: &mut CodeBuffer, name: &IfaceName, next: Label) {
             continue;
         }
         let (r4, r5) = (Reg::R4, Reg::R5);
-        b.emit(Insn::mov64_reg(r4, word));
-        if mask != u64::MAX {
+        let compared = if mask == u64::MAX {
+            word
+        } else {
+            b.emit(Insn::mov64_reg(r4, word));
             for i in Insn::ld_imm64(r5, mask) {
                 b.emit(i);
             }
             b.emit(Insn::alu64_reg(op::AND, r4, r5));
-        }
+            r4
+        };
         for i in Insn::ld_imm64(r5, value) {
             b.emit(i);
         }
-        b.branch_reg(Cond::Ne, r4, r5, next);
+        b.branch_reg(Cond::Ne, compared, r5, next);
     }
 }
