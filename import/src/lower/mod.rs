@@ -12,6 +12,7 @@
 
 pub mod ct;
 pub mod cube;
+pub mod iface;
 pub mod limit;
 pub mod sets;
 pub mod write;
@@ -23,7 +24,7 @@ use sets::SetTable;
 use crate::{
     algebra::{Cube, Dim, Ivs},
     features::Feature,
-    model::{RejectWith, RuleId, Ruleset},
+    model::{NfHook, RejectWith, RuleId, Ruleset},
     semantics::{
         atoms::Atoms,
         flatten::{FlatAction, FlatRule, Origin},
@@ -201,11 +202,32 @@ fn lower_rule(
         table,
         hint,
         limits: target.limits,
+        devices: match target.place {
+            Place::Netfilter { hook, .. } => Some([
+                matches!(hook, NfHook::Prerouting | NfHook::Input | NfHook::Forward),
+                matches!(hook, NfHook::Forward | NfHook::Output | NfHook::Postrouting),
+            ]),
+            _ => None,
+        },
+        left_out: Vec::new(),
     };
     let written = match ct_split(&mut e, r, program) {
         Some(cubes) => write_all(&mut writer, &cubes).and_then(|w| one_bucket(&mut e, w)),
         None => Ok(Vec::new()),
     };
+    let mut left_out = std::mem::take(&mut writer.left_out);
+    left_out.dedup();
+    for piece in left_out {
+        let why = format!("{piece} cannot be matched: left out");
+        match action.word {
+            "allow" => e.approximate(format!("{why} (stricter)")),
+            "count" => e.approximate(format!("{why} (counted less)")),
+            _ => e.unsupported(
+                Feature::IpHeader,
+                format!("{why}: needs {}", Feature::IpHeader),
+            ),
+        }
+    }
     match written {
         Ok(rules) if e.status != Status::Unsupported => {
             let log = match &r.log {
