@@ -215,6 +215,16 @@ fn lower_rule(
         Some(cubes) => write_all(&mut writer, &cubes).and_then(|w| one_bucket(&mut e, w)),
         None => Ok(Vec::new()),
     };
+    if by_index(rs, r)
+        && matches!(&written, Ok(w) if w.iter().flatten().any(|x| x.contains(" on ")))
+    {
+        e.approximate(
+            "nft's `iif`/`oif` compare the interface index fixed when the rule was loaded, \
+             `in on`/`out on` the name: they differ once the interface is deleted and \
+             created again (the name still matches, the old index does not)"
+                .into(),
+        );
+    }
     let mut left_out = std::mem::take(&mut writer.left_out);
     left_out.dedup();
     for piece in left_out {
@@ -321,6 +331,28 @@ fn one_bucket(e: &mut Entry, rules: Vec<Vec<String>>) -> Result<Vec<Vec<String>>
         e.approximate("rate limit: the bucket also takes non-IP frames (ARP) at this hook".into());
     }
     Ok(rules)
+}
+
+/// Whether a source rule that shaped `r` (its own, a jump to it, an exclusion that
+/// split it) matches nft's `iif`/`oif`, an interface by index.
+fn by_index(rs: &Ruleset, r: &FlatRule) -> bool {
+    fn walk(m: &crate::model::Match) -> bool {
+        match &m.kind {
+            crate::model::MatchKind::Test { keys, .. } => keys
+                .iter()
+                .any(|k| matches!(k, crate::model::Key::Iif | crate::model::Key::Oif)),
+            crate::model::MatchKind::Any(alts) => alts.iter().flatten().any(walk),
+            crate::model::MatchKind::Opaque { .. } => false,
+        }
+    }
+    let own = match r.origin {
+        Origin::Rule(id) => Some(id),
+        Origin::Policy { .. } => None,
+    };
+    own.into_iter()
+        .chain(r.path.iter().copied())
+        .chain(r.after.iter().copied())
+        .any(|id| rs.rules[id].matches.iter().any(walk))
 }
 
 /// The match words of every rule `cubes` become, in order, each with its extra words.
