@@ -46,8 +46,10 @@ fn manifest(file: &str) -> Value {
 fn egress(file: &str) -> &'static str {
     if file.contains("docker") {
         "bridge1"
-    } else if file.contains("openwrt") {
+    } else if file.contains("openwrt") || file.contains("home-router") {
         "br-lan"
+    } else if file.contains("wireguard") {
+        "eth1"
     } else {
         "fwd0"
     }
