@@ -13,7 +13,9 @@
 //! through other names; a `netfilter forward` block with `out on` C's veth drops B's
 //! datagrams routed to C while A's own socket still gets them.
 //!
-//! They need root and skip otherwise (see `tests/common`).
+//! The semantic diff reports a block with a device match not compared.
+//!
+//! The kernel tests need root and skip otherwise (see `tests/common`).
 
 mod common;
 mod netns;
@@ -254,4 +256,29 @@ fn netfilter_input_drops_by_incoming_veth_and_forward_by_outgoing() {
     );
     netns::sockc(&["flush", "--name", &lab.name, "--bpffs", netns::BPFFS]).ok();
     assert!(lab.pins().is_empty(), "pins left: {:?}", lab.pins());
+}
+
+/// The semantic diff has no dimension for the packet's device: a block whose rules
+/// test one is reported not compared (exit 4: verdicts may change), never "no change".
+#[test]
+fn the_diff_does_not_call_a_changed_interface_unchanged() {
+    let dir = std::env::temp_dir().join(format!("sockc-nfiface-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str, dev: &str| {
+        let p = dir.join(name);
+        std::fs::write(
+            &p,
+            format!("netfilter input {{\n    drop udp in on {dev}\n    default allow\n}}\n"),
+        )
+        .unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (old, new) = (file("old.sk", "eth0"), file("new.sk", "eth1"));
+    let (code, out, err) = common::sockc(&["diff", &old, &new]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(
+        out.contains("not compared") && out.contains("`in on`"),
+        "{out}"
+    );
 }
