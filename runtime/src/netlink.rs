@@ -1,9 +1,11 @@
 //! The rtnetlink requests the runtime makes itself, in the namespace it runs in: list
 //! the TC filters on an interface's clsact hook with the program each runs (so sockc
 //! can tell its own filters from another tool's before it replaces or deletes one),
-//! find and delete the clsact qdisc, and read which XDP program an interface runs (to
-//! name who holds a hook). Messages are built and parsed by netlink-packet-route;
-//! the clsact handles come from the kernel UAPI bindings.
+//! put a BPF program on a clsact hook as a direct-action filter, swap a filter's
+//! program, delete a filter, create, find and delete the clsact qdisc, and read which
+//! XDP program an interface runs (to name who holds a hook). Messages are built and
+//! parsed by netlink-packet-route; the clsact handles come from the kernel UAPI
+//! bindings.
 //!
 //! Invariant: every request is answered in full (a dump until its `DONE`, a change
 //! until its ACK) or fails with the kernel's errno; nothing here retries or guesses.
@@ -12,11 +14,12 @@ use std::io;
 
 use aya_obj::generated::{TC_H_CLSACT, TC_H_MAJ_MASK, TC_H_MIN_EGRESS, TC_H_MIN_INGRESS};
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_ECHO,
+    NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::{
     link::{LinkAttribute, LinkMessage, LinkXdp},
-    tc::{TcAttribute, TcFilterBpfOption, TcHandle, TcMessage, TcOption},
+    tc::{TcAttribute, TcBpfFlags, TcFilterBpfOption, TcHandle, TcMessage, TcOption},
     RouteNetlinkMessage,
 };
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -161,6 +164,80 @@ pub fn clsact_filters(ifindex: u32, hook: ClsactHook) -> io::Result<Vec<TcFilter
         }
     }
     Ok(out)
+}
+
+/// A filter's `tcm_info`: its priority, and the protocol it sees (`ETH_P_ALL`, in
+/// network byte order, as `tc` writes it).
+fn filter_info(priority: u16) -> u32 {
+    (u32::from(priority) << 16) | u32::from((libc::ETH_P_ALL as u16).to_be())
+}
+
+/// Puts program `prog` (kernel name `name`) on the clsact `hook` of interface
+/// `ifindex` as a direct-action `bpf` filter. `at: None` makes a new filter (the
+/// kernel picks its priority and handle, and refuses to overwrite one); `Some((prio,
+/// handle))` swaps the program of that filter in one step. Returns the filter's
+/// priority and handle.
+pub fn put_bpf_filter(
+    ifindex: u32,
+    hook: ClsactHook,
+    prog: std::os::fd::BorrowedFd<'_>,
+    name: &str,
+    at: Option<(u16, u32)>,
+) -> io::Result<(u16, u32)> {
+    use std::os::fd::AsRawFd;
+    let (priority, handle) = at.unwrap_or((0, 0));
+    let mut msg = TcMessage::with_index(ifindex as i32);
+    msg.header.parent = TcHandle::from(hook.parent());
+    msg.header.handle = TcHandle::from(handle);
+    msg.header.info = filter_info(priority);
+    msg.attributes.push(TcAttribute::Kind("bpf".into()));
+    msg.attributes.push(TcAttribute::Options(vec![
+        TcOption::Bpf(TcFilterBpfOption::ProgFd(prog.as_raw_fd() as u32)),
+        TcOption::Bpf(TcFilterBpfOption::ProgName(name.into())),
+        TcOption::Bpf(TcFilterBpfOption::Flags(TcBpfFlags::DirectAction)),
+    ]));
+    // A new filter must not take another's place; a swap names its filter exactly
+    // (cls_bpf changes the program of the filter at that priority and handle).
+    let create = if at.is_none() {
+        NLM_F_CREATE | NLM_F_EXCL
+    } else {
+        0
+    };
+    let answers = request(
+        RouteNetlinkMessage::NewTrafficFilter(msg),
+        NLM_F_ACK | NLM_F_ECHO | create,
+    )?;
+    answers
+        .iter()
+        .find_map(|m| match m {
+            RouteNetlinkMessage::NewTrafficFilter(f) => {
+                Some(((f.header.info >> 16) as u16, u32::from(f.header.handle)))
+            }
+            _ => None,
+        })
+        .ok_or_else(|| io::Error::other("the kernel did not echo the new filter"))
+}
+
+/// Deletes the filter at `priority` and `handle` on the clsact `hook` of `ifindex`.
+pub fn delete_filter(ifindex: u32, hook: ClsactHook, priority: u16, handle: u32) -> io::Result<()> {
+    let mut msg = TcMessage::with_index(ifindex as i32);
+    msg.header.parent = TcHandle::from(hook.parent());
+    msg.header.handle = TcHandle::from(handle);
+    msg.header.info = filter_info(priority);
+    request(RouteNetlinkMessage::DelTrafficFilter(msg), NLM_F_ACK).map(|_| ())
+}
+
+/// Creates the clsact qdisc of interface `ifindex` (`EEXIST` when it has one).
+pub fn add_clsact(ifindex: u32) -> io::Result<()> {
+    let mut msg = TcMessage::with_index(ifindex as i32);
+    msg.header.parent = TcHandle::CLSACT;
+    msg.header.handle = TcHandle::from(TC_H_CLSACT & TC_H_MAJ_MASK);
+    msg.attributes.push(TcAttribute::Kind("clsact".into()));
+    request(
+        RouteNetlinkMessage::NewQueueDiscipline(msg),
+        NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+    )
+    .map(|_| ())
 }
 
 /// Whether interface `ifindex` has a clsact qdisc.

@@ -492,6 +492,26 @@ pub fn link_create(
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// `BPF_LINK_CREATE` of program `prog` on interface `ifindex` for `attach_type`:
+/// `BPF_XDP` with its mode in `flags` (`XDP_FLAGS_DRV_MODE`, `XDP_FLAGS_SKB_MODE`), or
+/// `BPF_TCX_INGRESS` / `BPF_TCX_EGRESS` with no flags (after the programs already
+/// there). The link is the new descriptor.
+pub fn link_create_on_interface(
+    prog: BorrowedFd<'_>,
+    ifindex: u32,
+    attach_type: u32,
+    flags: u32,
+) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    attr.link_create.__bindgen_anon_1.prog_fd = prog.as_raw_fd() as u32;
+    attr.link_create.__bindgen_anon_2.target_ifindex = ifindex;
+    attr.link_create.attach_type = attach_type;
+    attr.link_create.flags = flags;
+    let fd = sys_bpf(bpf_cmd::BPF_LINK_CREATE, &mut attr)?;
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// `BPF_PROG_ATTACH` of `prog` to `target` (a socket map's fd) for `attach_type`. On a
 /// socket map this replaces the map's program of that type in one step.
 pub fn prog_attach(

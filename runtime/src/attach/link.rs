@@ -4,6 +4,8 @@
 //! (`BPF_LINK_UPDATE`), takes it off its hook (`BPF_LINK_DETACH`) and reads which
 //! program it runs. XDP, sk_lookup (netns links) and sock_ops (cgroup links) are
 //! link types; TC uses the same operations for its TCX links beside its clsact filters.
+//! Every link is made by `BPF_LINK_CREATE` from the program's descriptor alone (no
+//! aya program object, and none of the feature probes aya runs before an attach).
 //!
 //! Invariants: a link is pinned before `attach` returns, so the attachment outlives
 //! the process; a detach takes the hook off at once, even while another process holds
@@ -16,7 +18,7 @@ use std::{
     path::Path,
 };
 
-use aya::programs::{links::FdLink, Program, ProgramError};
+use aya::programs::ProgramError;
 use aya_obj::generated::{bpf_link_info, bpf_link_type};
 
 use super::{
@@ -30,14 +32,11 @@ pub trait LinkType: Sync {
     /// The attach type as messages name it (`XDP`).
     const NAME: &'static str;
 
-    /// Opens a program of this type pinned at `path`.
-    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError>;
-
-    /// Attaches the loaded `prog` at `at` with a new link, which the caller pins at
-    /// `link_pin`; notices go to `notices`.
+    /// Attaches the loaded program `prog` at `at` with a new link, which the caller
+    /// pins at `link_pin`; notices go to `notices`.
     fn create(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         at: &AttachPoint<'_>,
         link_pin: &Path,
         notices: &mut Vec<String>,
@@ -71,17 +70,10 @@ pub trait LinkType: Sync {
 
 /// A link just created and not pinned yet.
 pub struct NewLink {
-    pub link: LinkFd,
+    pub link: OwnedFd,
     pub mode: AttachMode,
     /// The interface the link is on (0 for targets that are no interface).
     pub ifindex: u32,
-}
-
-/// A link's descriptor: one aya made, or one `BPF_LINK_CREATE` made directly (for
-/// attach types aya makes no link for).
-pub enum LinkFd {
-    Aya(FdLink),
-    Raw(OwnedFd),
 }
 
 /// The [`Backend`] of a [`LinkType`]: every attachment is a link pinned at the
@@ -89,13 +81,9 @@ pub enum LinkFd {
 pub struct LinkBacked<T>(pub T);
 
 impl<T: LinkType> Backend for LinkBacked<T> {
-    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
-        self.0.open_pinned(path)
-    }
-
     fn attach(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         at: &AttachPoint<'_>,
         link_pin: &Path,
         _opts: &AttachOptions,
@@ -113,7 +101,7 @@ impl<T: LinkType> Backend for LinkBacked<T> {
 
     fn replace(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         at: &AttachPoint<'_>,
         live: &Attachment,
     ) -> Result<(), AttachError> {
@@ -164,28 +152,21 @@ impl<T: LinkType> Backend for LinkBacked<T> {
 
 /// Pins `link` at `path` (replacing a stale pin of that name) so that the attachment
 /// outlives this process.
-pub fn pin(link: LinkFd, path: &Path) -> Result<(), AttachError> {
+pub fn pin(link: OwnedFd, path: &Path) -> Result<(), AttachError> {
     let _ = std::fs::remove_file(path);
-    match link {
-        LinkFd::Aya(link) => link.pin(path).map(drop).map_err(|source| AttachError::Pin {
-            path: path.to_path_buf(),
-            source,
-        }),
-        LinkFd::Raw(fd) => sys::obj_pin(fd.as_fd(), path).map_err(|source| AttachError::PinFd {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
+    sys::obj_pin(link.as_fd(), path).map_err(|source| AttachError::PinFd {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Makes the link pinned at `path` run `prog` from now on, in one atomic step.
-pub fn update(path: &Path, prog: &Program) -> Result<(), AttachError> {
+pub fn update(path: &Path, prog: BorrowedFd<'_>) -> Result<(), AttachError> {
     let link = sys::obj_get(path).map_err(|source| AttachError::OpenLink {
         path: path.to_path_buf(),
         source,
     })?;
-    let prog_fd = prog.fd()?;
-    sys::link_update(link.as_fd(), prog_fd.as_fd(), None).map_err(AttachError::Update)
+    sys::link_update(link.as_fd(), prog, None).map_err(AttachError::Update)
 }
 
 /// Detaches the hook behind the link pinned at `path`, then removes the pin.

@@ -32,19 +32,21 @@
 //!   dispatcher that tail-calls slot 0 of a program array, because a netfilter
 //!   link's program cannot be swapped.
 //!
+//! Every backend works from the program's descriptor ([`open_pinned`] for a program an
+//! install pinned): links come from `BPF_LINK_CREATE`, clsact filters from the
+//! runtime's own netlink requests, maps take the descriptor as a value, so no aya
+//! program object is made, and none of aya's attach-time feature probes runs.
+//!
 //! A new link-based attach type is one file with a [`link::LinkType`] and its arm in
 //! [`backend`].
 
 use std::{
     fmt,
-    os::fd::BorrowedFd,
+    os::fd::{BorrowedFd, OwnedFd},
     path::{Path, PathBuf},
 };
 
-use aya::{
-    pin::PinError,
-    programs::{links::LinkError, Program, ProgramError},
-};
+use aya::programs::ProgramError;
 use serde::{Deserialize, Serialize};
 use sockc_compiler::hooks::{HookKind, HookSpec, Target};
 
@@ -83,18 +85,21 @@ pub fn backend(hook: HookKind) -> &'static dyn Backend {
     }
 }
 
+/// Opens the program pinned at `path` (one this command pinned, or an earlier
+/// sockc's generation, to re-attach or swap in): its descriptor is all a backend
+/// needs; the kernel checks the program's type when it is attached.
+pub fn open_pinned(path: &Path) -> std::io::Result<OwnedFd> {
+    crate::sys::obj_get(path)
+}
+
 /// One attach type's way of putting programs on hooks. See the module docs.
 pub trait Backend: Sync {
-    /// Opens a program of this hook pinned at `path` (to re-attach or swap in a
-    /// generation that an earlier sockc loaded).
-    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError>;
-
-    /// Attaches the loaded `prog` at `at` so that it stays after sockc exits: a link
-    /// pinned at `link_pin` (replacing a stale pin there), or another kernel object
-    /// that holds it by itself.
+    /// Attaches the loaded program `prog` at `at` so that it stays after sockc exits: a
+    /// link pinned at `link_pin` (replacing a stale pin there), or another kernel
+    /// object that holds it by itself.
     fn attach(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         at: &AttachPoint<'_>,
         link_pin: &Path,
         opts: &AttachOptions,
@@ -105,7 +110,7 @@ pub trait Backend: Sync {
     /// the live state first: `live` is attached where it should be.
     fn replace(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         at: &AttachPoint<'_>,
         live: &Attachment,
     ) -> Result<(), AttachError>;
@@ -478,21 +483,15 @@ impl Serialize for LinkState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
-    #[error(transparent)]
-    Program(#[from] ProgramError),
     #[error("TCX attach (needs Linux 6.6 or later)")]
-    NoTcx(#[source] ProgramError),
+    NoTcx(#[source] std::io::Error),
     #[error("clsact attach")]
-    Clsact(#[source] ProgramError),
-    #[error("the kernel attached XDP through netlink, which cannot be pinned")]
-    NotPinnable(#[source] LinkError),
-    #[error(transparent)]
-    Link(#[from] LinkError),
-    #[error("pin {}", path.display())]
-    Pin {
-        path: PathBuf,
+    Clsact(#[source] std::io::Error),
+    #[error("XDP attach in {mode} mode")]
+    Xdp {
+        mode: &'static str,
         #[source]
-        source: PinError,
+        source: std::io::Error,
     },
     #[error("open {}", path.display())]
     OpenLink {

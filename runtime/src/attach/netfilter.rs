@@ -26,7 +26,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use aya::programs::{Program, ProgramError, SchedClassifier};
+use aya::programs::ProgramError;
 use aya_obj::generated::{bpf_func_id, bpf_map_type, nf_inet_hooks, NFPROTO_IPV4, NFPROTO_IPV6};
 use sockc_compiler::{
     bpf::insn::{Insn, Reg},
@@ -147,15 +147,9 @@ fn link_pin<'a>(at: &AttachPoint<'_>, live: &'a Attachment) -> Result<&'a Path, 
 }
 
 impl Backend for Netfilter {
-    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
-        // aya has no netfilter type: the program is carried as a `SchedClassifier`,
-        // of which only the descriptor is used.
-        SchedClassifier::from_pin(path).map(Program::SchedClassifier)
-    }
-
     fn attach(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         at: &AttachPoint<'_>,
         link_pin: &Path,
         _opts: &AttachOptions,
@@ -174,7 +168,7 @@ impl Backend for Netfilter {
             1,
         )
         .map_err(AttachError::MapAttach)?;
-        let value = (prog.fd()?.as_fd().as_raw_fd() as u32).to_ne_bytes();
+        let value = (prog.as_raw_fd() as u32).to_ne_bytes();
         sys::map_update(array.as_fd(), &SLOT, &value, 0).map_err(AttachError::MapAttach)?;
         let dispatcher = load_dispatcher(array.as_fd()).map_err(AttachError::LinkCreate)?;
         pin(array.as_fd(), &pins.slot)?;
@@ -193,7 +187,7 @@ impl Backend for Netfilter {
 
     fn replace(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         at: &AttachPoint<'_>,
         live: &Attachment,
     ) -> Result<(), AttachError> {
@@ -202,7 +196,7 @@ impl Backend for Netfilter {
             path: pins.slot.clone(),
             source,
         })?;
-        let value = (prog.fd()?.as_fd().as_raw_fd() as u32).to_ne_bytes();
+        let value = (prog.as_raw_fd() as u32).to_ne_bytes();
         sys::map_update(array.as_fd(), &SLOT, &value, 0).map_err(AttachError::MapAttach)
     }
 

@@ -17,12 +17,12 @@ use std::{
     path::Path,
 };
 
-use aya::programs::{links::FdLink, Program, ProgramError, SkLookup as AyaSkLookup};
-use aya_obj::generated::{bpf_link_info, bpf_link_type};
+use aya::programs::ProgramError;
+use aya_obj::generated::{bpf_attach_type::BPF_SK_LOOKUP, bpf_link_info, bpf_link_type};
 use sockc_compiler::hooks::{AF_INET, AF_INET6, SK_LOOKUP_CTX};
 
 use super::{
-    link::{self, LinkFd, LinkType, NewLink},
+    link::{self, LinkType, NewLink},
     AttachError, AttachMode, AttachPoint, Expected, LinkState,
 };
 use crate::{sys, RunResult};
@@ -30,34 +30,25 @@ use crate::{sys, RunResult};
 /// The sk_lookup link type (netns links).
 pub struct SkLookup;
 
-fn sk_lookup(prog: &mut Program) -> Result<&mut AyaSkLookup, ProgramError> {
-    prog.try_into()
-}
-
 impl LinkType for SkLookup {
     const NAME: &'static str = "sk_lookup";
 
-    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
-        AyaSkLookup::from_pin(path).map(Program::SkLookup)
-    }
-
     fn create(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         _at: &AttachPoint<'_>,
         _link_pin: &Path,
         _notices: &mut Vec<String>,
     ) -> Result<NewLink, AttachError> {
-        let p = sk_lookup(prog)?;
         let netns =
             File::open("/proc/thread-self/ns/net").map_err(|source| AttachError::OpenLink {
                 path: "/proc/thread-self/ns/net".into(),
                 source,
             })?;
-        let id = p.attach(netns.as_fd())?;
-        let fd: FdLink = p.take_link(id)?.into();
+        let link = sys::link_create(prog, netns.as_fd(), BPF_SK_LOOKUP as u32)
+            .map_err(AttachError::LinkCreate)?;
         Ok(NewLink {
-            link: LinkFd::Aya(fd),
+            link,
             mode: AttachMode::Netns,
             ifindex: 0,
         })

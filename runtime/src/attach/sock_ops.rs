@@ -11,13 +11,16 @@
 //! program is this install's when every socket map it uses is one of the install's
 //! own (pinned in the install's directory).
 
-use std::{fs::File, os::fd::AsFd, path::Path};
+use std::{
+    fs::File,
+    os::fd::{AsFd, BorrowedFd},
+    path::Path,
+};
 
-use aya::programs::{Program, ProgramError};
 use aya_obj::generated::{bpf_link_info, bpf_link_type, bpf_map_type};
 
 use super::{
-    link::{self, LinkFd, LinkType, NewLink},
+    link::{self, LinkType, NewLink},
     AttachError, AttachMode, AttachPoint, Expected, LinkState,
 };
 use crate::sys;
@@ -28,10 +31,6 @@ use crate::sys;
 /// runs no verdict program: it never holds a connection another tool could want).
 pub struct SockOps {
     pub fills_verdict_maps: bool,
-}
-
-fn sock_ops(prog: &mut Program) -> Result<&mut aya::programs::SockOps, ProgramError> {
-    prog.try_into()
 }
 
 /// Opens a cgroup directory (`O_RDONLY | O_DIRECTORY`).
@@ -120,13 +119,9 @@ fn install_map_ids(dir: &Path) -> Vec<u32> {
 impl LinkType for SockOps {
     const NAME: &'static str = "sock_ops";
 
-    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
-        aya::programs::SockOps::from_pin(path).map(Program::SockOps)
-    }
-
     fn create(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         at: &AttachPoint<'_>,
         link_pin: &Path,
         _notices: &mut Vec<String>,
@@ -136,15 +131,10 @@ impl LinkType for SockOps {
             let install_dir = link_pin.parent().unwrap_or(Path::new("/"));
             refuse_foreign_fillers(&cgroup, at, install_dir)?;
         }
-        let prog_fd = sock_ops(prog)?.fd()?;
-        let link = sys::link_create(
-            prog_fd.as_fd(),
-            cgroup.as_fd(),
-            at.spec().attach_type as u32,
-        )
-        .map_err(AttachError::LinkCreate)?;
+        let link = sys::link_create(prog, cgroup.as_fd(), at.spec().attach_type as u32)
+            .map_err(AttachError::LinkCreate)?;
         Ok(NewLink {
-            link: LinkFd::Raw(link),
+            link,
             mode: AttachMode::CgroupLink,
             ifindex: 0,
         })

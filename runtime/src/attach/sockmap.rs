@@ -23,8 +23,7 @@ use std::{
     path::Path,
 };
 
-use aya::programs::{Program, ProgramError, SkSkb};
-use aya_obj::{generated::bpf_prog_type, programs::SkSkbKind};
+use aya::programs::ProgramError;
 
 use super::{
     AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend, Expected,
@@ -137,20 +136,9 @@ impl<H: MapHold> MapHeld<H> {
 }
 
 impl<H: MapHold> Backend for MapHeld<H> {
-    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
-        // The hooks of one backend share it; the pin tells which program type it is.
-        let info = aya::programs::ProgramInfo::from_pin(path)?;
-        match info.program_type() {
-            bpf_prog_type::BPF_PROG_TYPE_SK_MSG => {
-                aya::programs::SkMsg::from_pin(path).map(Program::SkMsg)
-            }
-            _ => SkSkb::from_pin(path, SkSkbKind::StreamVerdict).map(Program::SkSkb),
-        }
-    }
-
     fn attach(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         at: &AttachPoint<'_>,
         map: &Path,
         _opts: &AttachOptions,
@@ -167,13 +155,13 @@ impl<H: MapHold> Backend for MapHeld<H> {
 
     fn replace(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         at: &AttachPoint<'_>,
         live: &Attachment,
     ) -> Result<(), AttachError> {
         let map = open_map(map_pin(at, live)?)?;
         self.0
-            .put(map.as_fd(), prog.fd()?.as_fd(), at)
+            .put(map.as_fd(), prog, at)
             .map_err(AttachError::MapAttach)
     }
 

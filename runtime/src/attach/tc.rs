@@ -11,49 +11,56 @@
 //! the program the manifest names (read back by netlink before any replace or delete:
 //! another tool may have put its own filter at the same priority and handle); the
 //! clsact qdisc goes again with the last filter when sockc created it.
+//!
+//! Both are made from the program's descriptor: a TCX link by `BPF_LINK_CREATE`
+//! (`BPF_TCX_INGRESS`/`BPF_TCX_EGRESS` on the interface's index, after the programs
+//! already there), a clsact filter by the runtime's own netlink request (a
+//! direct-action `bpf` filter; the kernel picks its priority and handle and echoes
+//! them). `status`, `repair` and `flush` read TCX links by their link info and
+//! filters by a netlink dump, whichever way they were made.
 
-use std::{os::fd::BorrowedFd, path::Path};
+use std::{io, os::fd::BorrowedFd, path::Path};
 
-use aya::programs::{
-    links::{FdLink, LinkOrder},
-    tc::{NlOptions, SchedClassifierLink, TcAttachOptions},
-    Program, ProgramError, SchedClassifier, TcAttachType,
-};
+use aya::programs::ProgramError;
 use aya_obj::generated::bpf_attach_type;
 
 use super::{
-    detach_link_if_ours, if_index,
-    link::{self, LinkFd},
-    run_on_frame, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment,
-    Backend, Expected, LinkState, TcAttach, TcFilter,
+    detach_link_if_ours, if_index, link, run_on_frame, AttachError, AttachMode, AttachOptions,
+    AttachPoint, Attached, Attachment, Backend, Expected, LinkState, TcAttach, TcFilter,
 };
 use crate::{
     error_chain,
     netlink::{self, ClsactHook},
-    RunResult,
+    sys, RunResult,
 };
 
 /// The TC backend (TCX links or clsact filters).
 pub struct Tc;
 
-fn classifier(prog: &mut Program) -> Result<&mut SchedClassifier, ProgramError> {
-    prog.try_into()
-}
-
-/// The direction of a TC hook, from its attach type in the hook table.
-fn direction(at: &AttachPoint<'_>) -> TcAttachType {
-    if at.spec().attach_type == bpf_attach_type::BPF_TCX_EGRESS {
-        TcAttachType::Egress
-    } else {
-        TcAttachType::Ingress
-    }
-}
-
+/// The clsact hook of a TC row, from its attach type in the hook table.
 fn clsact_hook(at: &AttachPoint<'_>) -> ClsactHook {
-    match direction(at) {
-        TcAttachType::Egress => ClsactHook::Egress,
-        _ => ClsactHook::Ingress,
+    if at.spec().attach_type == bpf_attach_type::BPF_TCX_EGRESS {
+        ClsactHook::Egress
+    } else {
+        ClsactHook::Ingress
     }
+}
+
+/// The index of `at`'s interface, or `ENODEV`.
+fn ifindex_of(at: &AttachPoint<'_>) -> io::Result<u32> {
+    if_index(at.attach_to).ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV))
+}
+
+/// A TCX link of `prog` on `at`'s hook, after the programs already there.
+fn attach_tcx(prog: BorrowedFd<'_>, at: &AttachPoint<'_>) -> io::Result<std::os::fd::OwnedFd> {
+    sys::link_create_on_interface(prog, ifindex_of(at)?, at.spec().attach_type as u32, 0)
+}
+
+/// The name a clsact filter shows for `prog` (`tc filter show`): the program's own.
+fn filter_name(prog: BorrowedFd<'_>) -> String {
+    sys::prog_info(prog)
+        .map(|i| i.name)
+        .unwrap_or_else(|_| "sockc".into())
 }
 
 /// The filter at `f`'s priority and handle on `at`'s hook, as the kernel lists it.
@@ -71,43 +78,25 @@ fn find_filter(
         .find(|x| x.priority == f.priority && x.handle == f.handle))
 }
 
-/// The netlink filter sockc attached at `at`, as aya's link to it.
-fn filter_link(at: &AttachPoint<'_>, f: TcFilter) -> Result<SchedClassifierLink, ProgramError> {
-    SchedClassifierLink::attached(
-        at.attach_to,
-        direction(at),
-        f.priority,
-        f.handle.into(),
-        None,
-    )
-    .map_err(Into::into)
-}
-
 /// Attaches through a netlink filter on the clsact qdisc (created if missing).
-fn attach_clsact(tc: &mut SchedClassifier, at: &AttachPoint<'_>) -> Result<TcFilter, AttachError> {
-    let existed = if_index(at.attach_to)
-        .map(netlink::has_clsact)
-        .transpose()
-        .map_err(AttachError::Update)?
-        .unwrap_or(false);
-    // An existing clsact qdisc is fine; a real problem shows in the attach below.
-    let _ = aya::programs::tc::qdisc_add_clsact(at.attach_to);
-    let id = tc
-        .attach_with_options(
-            at.attach_to,
-            direction(at),
-            TcAttachOptions::Netlink(NlOptions::default()),
-        )
-        .map_err(AttachError::Clsact)?;
-    let link = tc.take_link(id)?;
-    let filter = TcFilter {
-        priority: link.priority()?,
-        handle: link.handle()?.into(),
+fn attach_clsact(prog: BorrowedFd<'_>, at: &AttachPoint<'_>) -> Result<TcFilter, AttachError> {
+    let ifindex = ifindex_of(at).map_err(AttachError::Clsact)?;
+    let existed = netlink::has_clsact(ifindex).map_err(AttachError::Update)?;
+    if !existed {
+        // Another process may have made one since: that is fine too.
+        match netlink::add_clsact(ifindex) {
+            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(AttachError::Clsact(e)),
+            _ => {}
+        }
+    }
+    let (priority, handle) =
+        netlink::put_bpf_filter(ifindex, clsact_hook(at), prog, &filter_name(prog), None)
+            .map_err(AttachError::Clsact)?;
+    Ok(TcFilter {
+        priority,
+        handle,
         created_qdisc: !existed,
-    };
-    // Dropping the link would delete the filter.
-    std::mem::forget(link);
-    Ok(filter)
+    })
 }
 
 /// Whether interface `iface` (in the namespace sockc runs in) has a clsact qdisc.
@@ -137,31 +126,21 @@ pub fn remove_clsact_if_empty(iface: &str) {
 }
 
 impl Backend for Tc {
-    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
-        SchedClassifier::from_pin(path).map(Program::SchedClassifier)
-    }
-
     fn attach(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         at: &AttachPoint<'_>,
         link_pin: &Path,
         opts: &AttachOptions,
         notices: &mut Vec<String>,
     ) -> Result<Attached, AttachError> {
-        let tc = classifier(prog)?;
         let tcx = match opts.tc {
             TcAttach::Clsact => None,
-            TcAttach::Auto | TcAttach::Tcx => Some(tc.attach_with_options(
-                at.attach_to,
-                direction(at),
-                TcAttachOptions::TcxOrder(LinkOrder::default()),
-            )),
+            TcAttach::Auto | TcAttach::Tcx => Some(attach_tcx(prog, at)),
         };
         match tcx {
-            Some(Ok(id)) => {
-                let fd = FdLink::try_from(tc.take_link(id)?)?;
-                link::pin(LinkFd::Aya(fd), link_pin)?;
+            Some(Ok(fd)) => {
+                link::pin(fd, link_pin)?;
                 Ok(Attached {
                     mode: AttachMode::Tcx,
                     attachment: Attachment::Link(link_pin.to_path_buf()),
@@ -178,7 +157,7 @@ impl Backend for Tc {
                 }
                 Ok(Attached {
                     mode: AttachMode::Clsact,
-                    attachment: Attachment::TcFilter(attach_clsact(tc, at)?),
+                    attachment: Attachment::TcFilter(attach_clsact(prog, at)?),
                     ifindex: if_index(at.attach_to).unwrap_or(0),
                 })
             }
@@ -187,18 +166,24 @@ impl Backend for Tc {
 
     fn replace(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         at: &AttachPoint<'_>,
         live: &Attachment,
     ) -> Result<(), AttachError> {
         match live {
             Attachment::Link(path) => link::update(path, prog),
             Attachment::TcFilter(f) => {
-                let tc = classifier(prog)?;
-                let id = tc.attach_to_link(filter_link(at, *f)?)?;
-                // Dropping the link would delete the filter.
-                std::mem::forget(tc.take_link(id)?);
-                Ok(())
+                let ifindex = ifindex_of(at).map_err(AttachError::Clsact)?;
+                let at_filter = Some((f.priority, f.handle));
+                netlink::put_bpf_filter(
+                    ifindex,
+                    clsact_hook(at),
+                    prog,
+                    &filter_name(prog),
+                    at_filter,
+                )
+                .map(drop)
+                .map_err(AttachError::Clsact)
             }
             Attachment::Map(_) => Err(AttachError::WrongAttachment {
                 hook: at.hook,
@@ -213,8 +198,13 @@ impl Backend for Tc {
             Attachment::TcFilter(f) => {
                 if let Ok(Some(filter)) = find_filter(at, f) {
                     if filter.kind == "bpf" && filter.prog_id == Some(ours) {
-                        if let Ok(l) = filter_link(at, *f) {
-                            let _ = aya::programs::links::Link::detach(l);
+                        if let Some(ifindex) = if_index(at.attach_to) {
+                            let _ = netlink::delete_filter(
+                                ifindex,
+                                clsact_hook(at),
+                                f.priority,
+                                f.handle,
+                            );
                         }
                     }
                 }

@@ -7,56 +7,56 @@
 
 use std::{os::fd::BorrowedFd, path::Path};
 
-use aya::programs::{links::FdLink, Program, ProgramError, XdpMode};
-use aya_obj::generated::bpf_link_info;
+use aya::programs::ProgramError;
+use aya_obj::generated::{
+    bpf_attach_type::BPF_XDP, bpf_link_info, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE,
+};
 
 use super::{
     if_index,
-    link::{self, LinkFd, LinkType, NewLink},
+    link::{self, LinkType, NewLink},
     run_on_frame, AttachError, AttachMode, AttachPoint, Expected, LinkState,
 };
-use crate::{error_chain, RunResult};
+use crate::{error_chain, sys, RunResult};
 
 /// The XDP link type.
 pub struct Xdp;
 
-fn xdp(prog: &mut Program) -> Result<&mut aya::programs::Xdp, ProgramError> {
-    prog.try_into()
-}
-
 impl LinkType for Xdp {
     const NAME: &'static str = "XDP";
 
-    fn open_pinned(&self, path: &Path) -> Result<Program, ProgramError> {
-        aya::programs::Xdp::from_pin(path, aya_obj::programs::XdpAttachType::Interface)
-            .map(Program::Xdp)
-    }
-
     fn create(
         &self,
-        prog: &mut Program,
+        prog: BorrowedFd<'_>,
         at: &AttachPoint<'_>,
         _link_pin: &Path,
         notices: &mut Vec<String>,
     ) -> Result<NewLink, AttachError> {
-        let x = xdp(prog)?;
         let iface = at.attach_to;
         wait_until_free(iface)?;
-        let (id, mode) = match x.attach(iface, XdpMode::Driver) {
-            Ok(id) => (id, AttachMode::XdpDriver),
+        let ifindex = if_index(iface).ok_or_else(|| AttachError::Xdp {
+            mode: "driver",
+            source: std::io::Error::from_raw_os_error(libc::ENODEV),
+        })?;
+        let attach = |flags| sys::link_create_on_interface(prog, ifindex, BPF_XDP as u32, flags);
+        let (link, mode) = match attach(XDP_FLAGS_DRV_MODE) {
+            Ok(link) => (link, AttachMode::XdpDriver),
             Err(e) => {
                 notices.push(format!(
                     "{at}: driver mode not available ({}); attached in generic mode",
                     error_chain(&e)
                 ));
-                (x.attach(iface, XdpMode::Skb)?, AttachMode::XdpGeneric)
+                let link = attach(XDP_FLAGS_SKB_MODE).map_err(|source| AttachError::Xdp {
+                    mode: "generic",
+                    source,
+                })?;
+                (link, AttachMode::XdpGeneric)
             }
         };
-        let fd = FdLink::try_from(x.take_link(id)?).map_err(AttachError::NotPinnable)?;
         Ok(NewLink {
-            link: LinkFd::Aya(fd),
+            link,
             mode,
-            ifindex: if_index(iface).unwrap_or(0),
+            ifindex,
         })
     }
 

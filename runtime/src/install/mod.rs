@@ -136,7 +136,7 @@ pub enum InstallError {
     OpenProgram {
         path: PathBuf,
         #[source]
-        source: ProgramError,
+        source: std::io::Error,
     },
     #[error("{map}: bad hex {hex}")]
     BadHex { map: String, hex: String },

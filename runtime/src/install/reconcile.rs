@@ -10,17 +10,20 @@
 //! re-created, filter deleted or taken over), attached afresh, then the hooks the
 //! target drops are detached ([`swap_and_detach`]).
 
-use std::{collections::HashMap, path::PathBuf};
+use std::{
+    collections::HashMap,
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
+    path::PathBuf,
+};
 
-use aya::programs::Program;
 use sockc_compiler::hooks::HookKind;
 
 use super::InstallError;
 use crate::fault::point;
 use crate::{
     attach::{
-        backend, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, LinkState, TcAttach,
-        TcFilter,
+        self, backend, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, LinkState,
+        TcAttach, TcFilter,
     },
     store::{InstalledProgram, Manifest, Store},
 };
@@ -29,10 +32,10 @@ use crate::{
 pub(super) enum Programs {
     /// Pinned in the target's objects directory (by this command, which loaded them
     /// with its own `BPF_PROG_LOAD` and pinned them, or by an earlier sockc: a roll
-    /// forward or a repair), opened as aya programs when first needed.
+    /// forward or a repair), opened (a descriptor each) when first needed.
     Pinned {
         dir: PathBuf,
-        open: HashMap<String, Program>,
+        open: HashMap<String, OwnedFd>,
     },
 }
 
@@ -44,17 +47,16 @@ impl Programs {
         }
     }
 
-    fn get(&mut self, hook: HookKind, symbol: &str) -> Result<&mut Program, InstallError> {
+    fn get(&mut self, symbol: &str) -> Result<BorrowedFd<'_>, InstallError> {
         match self {
             Programs::Pinned { dir, open } => {
                 if !open.contains_key(symbol) {
                     let path = dir.join(format!("prog_{symbol}"));
-                    let prog = backend(hook)
-                        .open_pinned(&path)
+                    let prog = attach::open_pinned(&path)
                         .map_err(|source| InstallError::OpenProgram { path, source })?;
                     open.insert(symbol.to_string(), prog);
                 }
-                Ok(open.get_mut(symbol).expect("just opened"))
+                Ok(open.get(symbol).expect("just opened").as_fd())
             }
         }
     }
@@ -124,7 +126,7 @@ fn attach_fresh(
     let label = at.to_string();
     let link = p.attach_pin(cx.store, cx.name);
     let opts = attach_options(cx.opts, p);
-    let prog = progs.get(p.hook, &p.symbol)?;
+    let prog = progs.get(&p.symbol)?;
     point(&format!("attach {label}"));
     let b = backend(p.hook);
     let Attached {
@@ -249,7 +251,7 @@ fn bring_to_target(
     });
     if old_runs {
         let label = at.to_string();
-        let prog = progs.get(p.hook, &p.symbol)?;
+        let prog = progs.get(&p.symbol)?;
         point(&format!("swap {label}"));
         return b
             .replace(prog, &at, &live)

@@ -93,9 +93,19 @@ fn sha256_hex(s: &str) -> String {
 }
 
 /// The rule text the manifest keeps: the applied source with its `file` sets written
-/// out, so that it compiles on its own.
+/// out, so that it compiles on its own. Only a set with elements can be written out:
+/// without one the source is kept as it is, not parsed a second time (about 6% of a
+/// 10k-rule apply's CPU samples).
 fn recorded_source(req: &ApplyRequest<'_>) -> String {
-    sockc_compiler::standalone::sets_written_out(req.source, &req.compiled.module)
+    let module = &req.compiled.module;
+    if module
+        .sets
+        .values()
+        .all(|s| s.v4.is_empty() && s.v6.is_empty())
+    {
+        return req.source.to_string();
+    }
+    sockc_compiler::standalone::sets_written_out(req.source, module)
 }
 
 /// Installs `req.compiled` under `req.name` in `store`; see the module docs. Then
