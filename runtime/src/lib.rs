@@ -29,6 +29,7 @@ use sockc_compiler::{
 
 pub mod attach;
 pub mod cgroup;
+pub mod conntrack_anchor;
 pub mod discovery;
 mod fault;
 pub mod install;

@@ -103,7 +103,7 @@ fn request(msg: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetlinkM
     }
 }
 
-fn set_receive_timeout(socket: &Socket, t: std::time::Duration) -> io::Result<()> {
+pub(crate) fn set_receive_timeout(socket: &Socket, t: std::time::Duration) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let tv = libc::timeval {
         tv_sec: t.as_secs() as libc::time_t,
