@@ -22,6 +22,7 @@ use clap::Args;
 use serde_json::json;
 use sockc_runtime::{
     attach::{AttachOptions, TcAttach},
+    conntrack_anchor::{self, Outcome},
     error_chain,
     install::{self, ApplyRequest, InstallError, StatusOptions},
     netns,
@@ -29,7 +30,7 @@ use sockc_runtime::{
     store::{LockWait, Store},
 };
 
-use sockc_compiler::{ir::Module, semdiff};
+use sockc_compiler::{diag::Diagnostic, ir::Module, semdiff};
 
 use crate::privileges;
 
@@ -147,7 +148,30 @@ fn manifest_path(file: &Path) -> String {
         .to_string()
 }
 
-pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: &str) -> ExitCode {
+/// The compiler's `sockc::ct-needs-conntrack` warnings, held back from a real apply
+/// (which switches conntrack on itself and says so), and the warnings to print now.
+pub fn hold_ct_warning(
+    args: &ApplyArgs,
+    warnings: Vec<Diagnostic>,
+) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
+    warnings
+        .into_iter()
+        .partition(|d| !args.dry_run && d.code == "sockc::ct-needs-conntrack")
+}
+
+/// The held-back warnings, their help saying why apply could not switch conntrack on.
+pub fn with_reason(held: &[Diagnostic], why: &str) -> Vec<Diagnostic> {
+    held.iter().map(|d| d.clone().help(why)).collect()
+}
+
+/// `sockc apply`; `warn_no_conntrack` prints the held-back `ct state` warning with
+/// the reason when the conntrack anchor cannot be created.
+pub fn run_apply(
+    args: &ApplyArgs,
+    compiled: &sockc_compiler::Compiled,
+    source: &str,
+    warn_no_conntrack: &dyn Fn(&str),
+) -> ExitCode {
     let name = match install_name(args) {
         Ok(n) => n,
         Err(code) => return code,
@@ -197,10 +221,17 @@ pub fn run_apply(args: &ApplyArgs, compiled: &sockc_compiler::Compiled, source: 
     let spinner = crate::progress::Spinner::start(format!("applying {}", file), args.json);
     let applied = install::apply(&store, &req);
     drop(spinner);
-    let report = match applied {
+    let mut report = match applied {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    if !args.dry_run {
+        match conntrack_anchor::after_apply(&store, &name) {
+            Outcome::Created(n) | Outcome::Removed(n) => report.notices.push(n),
+            Outcome::Failed(why) => warn_no_conntrack(&why),
+            Outcome::Nothing => {}
+        }
+    }
     if let Some(r) = &report.recovered {
         crate::json::sockc_error!("{name}: {r}");
     }
@@ -511,6 +542,9 @@ fn print_status(s: &install::Status) {
     }
     outln!("  maps: {}", s.maps.join(", "));
     print_sockets(s);
+    if let Some(c) = &s.conntrack {
+        outln!("  conntrack: nft table {} {}", c.table, c.state);
+    }
     for d in &s.drift {
         outln!("  drift: {d}");
     }

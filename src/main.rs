@@ -505,8 +505,15 @@ fn run(cmd: Cmd) -> ExitCode {
             _ => cmd_classbench(&filters, output.as_deref(), hook, actions, default),
         },
         Cmd::Import(args) => import_cmd::run(&args),
-        Cmd::Apply(args) => match build_with_source(&args.file) {
-            Ok((c, src)) => apply_cmd::run_apply(&args, &c, &src),
+        Cmd::Apply(args) => match build_deferred(&args.file) {
+            Ok(b) => {
+                let (held, shown) = apply_cmd::hold_ct_warning(&args, b.warnings);
+                print_diagnostics(&shown, &b.name, &b.src);
+                let warn = |why: &str| {
+                    print_diagnostics(&apply_cmd::with_reason(&held, why), &b.name, &b.src)
+                };
+                apply_cmd::run_apply(&args, &b.compiled, &b.src, &warn)
+            }
             Err(code) => code,
         },
         Cmd::Diff(args) => match &args.installed {

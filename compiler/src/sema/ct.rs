@@ -64,10 +64,11 @@ impl Checker<'_> {
                     },
                 )
                 .help(
-                    "sockc does not switch conntrack on: without a user (an nft or iptables \
-                     rule with a ct match) no packet is `established` or `related`; an nft \
-                     chain that never runs is enough: `nft add table inet ct_on; nft add \
-                     chain inet ct_on anchor; nft add rule inet ct_on anchor ct state new`",
+                    "`sockc apply` switches it on in the install's namespace (nft table inet \
+                     sockc_ct_<install>, a chain that never runs) and says so; loaded any \
+                     other way, without a user (an nft or iptables rule with a ct match) no \
+                     packet is `established` or `related`: `nft add table inet ct_on; nft \
+                     add chain inet ct_on anchor; nft add rule inet ct_on anchor ct state new`",
                 ),
             );
         }

@@ -350,6 +350,11 @@ fn detach_all(store: &Store, m: &Manifest) -> usize {
             backend(p.hook).detach(&at, &live, p.prog_id);
         }
     }
+    if scope.can_look() {
+        // Whether or not the manifest still needs it: a re-apply killed before it
+        // deleted an anchor its rules no longer need leaves one behind.
+        let _ = crate::conntrack_anchor::remove(&m.name);
+    }
     attached
 }
 

@@ -154,6 +154,7 @@ fn repair_one(
     mut notices: Vec<String>,
 ) -> Result<Repaired, InstallError> {
     let set_drift = restore_sets(store, &m)?;
+    let mut anchor = Ok(None);
     let (drift, problem) = {
         let scope = locate(store, &m);
         let drift: Vec<(String, LinkState)> = m
@@ -166,14 +167,18 @@ fn repair_one(
         // on another namespace's hooks (the host's, for a container whose namespace
         // was deleted; a new namespace that took the old one's name or inode).
         let problem = (!scope.can_attach()).then(|| scope.problem(&m)).flatten();
+        if problem.is_none() {
+            anchor = crate::conntrack_anchor::restore(&m);
+        }
         (drift, problem)
     };
-    let mut failed = Vec::new();
+    let mut failed: Vec<String> = anchor.clone().err().into_iter().collect();
+    notices.extend(anchor.ok().flatten());
     if let Some(p) = problem {
         failed.push(format!("nothing was attached: {p}"));
     } else if !drift.is_empty() {
         let (_, f) = repair_locked(store, &m, (&AttachOptions::default(), false), &mut notices)?;
-        failed = f.iter().map(|e| error_chain(e)).collect();
+        failed.extend(f.iter().map(|e| error_chain(e)));
     }
     // A service that restarted since its socket was registered left its slot
     // empty: found by address again here (what a timer running `sockc repair` is

@@ -67,6 +67,10 @@ pub struct Status {
     /// The declared sockets (sk_lookup redirect targets) and what their slots hold.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sockets: Vec<super::SlotStatus>,
+    /// The nft table that switches conntrack on for `ct state` (`None`: not needed,
+    /// or the install's namespace cannot be entered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conntrack: Option<crate::conntrack_anchor::AnchorStatus>,
 }
 
 /// The socket map of a sockmap group, read back from the kernel.
@@ -186,6 +190,7 @@ fn unreadable(name: &str, e: &InstallError) -> Status {
         recovered: None,
         sockets: Vec::new(),
         sockmaps: Vec::new(),
+        conntrack: None,
     }
 }
 
@@ -263,6 +268,11 @@ fn status_of(
             .filter(|h| h.state.is_drift())
             .map(|h| format!("{}: {}", h.hook.spec().label(&h.attach_to), h.state)),
     );
+    let conntrack = scope
+        .can_look()
+        .then(|| crate::conntrack_anchor::status(&m))
+        .flatten();
+    drift.extend(conntrack.as_ref().and_then(|c| c.drift()));
     drop(scope);
     let gdir = store.objects_dir(&m.name, &m.objects_dir);
     if !gdir.is_dir() {
@@ -286,6 +296,7 @@ fn status_of(
         drift,
         recovered: recovered.map(|r| r.to_string()),
         sockets,
+        conntrack,
     }
 }
 
