@@ -178,33 +178,6 @@ fn ct_state_established_lets_replies_in_and_drops_new_inbound_at_tc_ingress_ipv6
     replies_pass_new_inbound_drops("cttc6", 64, "tc ingress", true);
 }
 
-/// Without a conntrack user in A's namespace the kernel tracks nothing there, every
-/// lookup misses, and A's own connection is cut off: its SYN-ACK is an unknown
-/// SYN-ACK (`invalid`), so `default drop` takes it. This is why a ruleset with `ct
-/// state` needs conntrack switched on (docs/language.md).
-#[test]
-fn ct_state_without_conntrack_in_the_namespace_sees_no_replies() {
-    if !common::kernel() {
-        return;
-    }
-    let lab = Lab::new("ctnone", 65);
-    permanent_neighbours(&lab);
-    let b = IpAddr::from(lab.addr_b);
-    let text = format!(
-        "xdp on {} {{\n    {ALLOW}\n    default drop\n}}\n",
-        lab.if_a
-    );
-    lab.apply_ok(&lab.rules("ct.sk", &text));
-    let _b_listener = tcp_listen(&lab.ns_b, SocketAddr::new(b, 7100));
-    let r = tcp_connect(&lab.ns_a, None, SocketAddr::new(b, 7100), NO_ANSWER);
-    assert_eq!(
-        outcome(&r),
-        Outcome::TimedOut,
-        "A's connect without conntrack"
-    );
-    assert_eq!(rule_packets(&lab.stats(), ALLOW), 0);
-}
-
 /// ICMP errors (the packet up to `payload`) and the quotes they carry, in hex: each
 /// reaches a different step of the lookup of the quoted flow (`bpf::ct`), which in a
 /// test run ends `invalid` as the evaluator says: a whole UDP quote and a TCP one
