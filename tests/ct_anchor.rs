@@ -81,6 +81,12 @@ fn apply_switches_conntrack_on_so_replies_pass_at_xdp() {
     }
     let lab = Lab::new("ctanc", 71);
     let r = lab.apply_ok(&ct_rules(&lab, "xdp"));
+    // Without the anchor every lookup missed and the SYN-ACK was dropped.
+    assert_eq!(
+        connect_from_a(&lab, 7200),
+        Outcome::Answered,
+        "A's own connection"
+    );
     assert!(
         r.stderr.contains("notice: conntrack switched on") && r.stderr.contains(&table(&lab)),
         "apply says what it created:\n{r}"
@@ -88,11 +94,6 @@ fn apply_switches_conntrack_on_so_replies_pass_at_xdp() {
     assert!(
         !r.stderr.contains("sockc::ct-needs-conntrack"),
         "no warning once conntrack is on:\n{r}"
-    );
-    assert_eq!(
-        connect_from_a(&lab, 7200),
-        Outcome::Answered,
-        "A's own connection"
     );
     let (code, c) = anchor_status(&lab);
     assert_eq!((code, c["state"].as_str()), (0, Some("present")), "{c}");
@@ -184,5 +185,121 @@ fn a_netfilter_block_with_ct_state_gets_the_anchor_too() {
         connect_from_a(&lab, 7204),
         Outcome::TimedOut,
         "with the netfilter link alone conntrack is off: every packet is `invalid`"
+    );
+}
+
+/// `sockc ARGS` with every fault point traced, killed (SIGKILL) at point `kill_at`
+/// if given; the names of the points it passed.
+fn traced(args: &[&str], kill_at: Option<usize>) -> (netns::Run, Vec<String>) {
+    let mut c = Command::new(netns::sockc_bin());
+    c.args(args).env("SOCKC_FAULT_TRACE", "1");
+    if let Some(n) = kill_at {
+        c.env("SOCKC_FAULT_KILL_AT", n.to_string());
+    }
+    let r = run(&mut c);
+    let points = r
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("fault point "))
+        .map(|l| l.split_once(": ").map_or(l, |(_, what)| what).to_string())
+        .collect();
+    (r, points)
+}
+
+/// The number (from 1) of the first point whose name starts with `what`.
+#[track_caller]
+fn point_of(points: &[String], what: &str) -> usize {
+    1 + points
+        .iter()
+        .position(|p| p.starts_with(what))
+        .unwrap_or_else(|| panic!("no fault point `{what}` in {points:?}"))
+}
+
+/// A sockc killed right before it creates the anchor leaves an install whose status
+/// says it is missing and that a re-run completes; one killed right before a flush
+/// deletes it leaves a flush the next command finishes, table included.
+#[test]
+fn a_kill_at_the_anchor_leaves_nothing_a_rerun_or_flush_cannot_clean() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("ctankill", 74);
+    let file = ct_rules(&lab, "xdp");
+    let apply = lab.apply_args(&file, &lab.name, &[]);
+    let flush = ["flush", "--name", &lab.name];
+    let (r, points) = traced(&apply, None);
+    assert_eq!(r.code, 0, "{r}");
+    let create = point_of(&points, "create nft table");
+    let (r, points) = traced(&flush, None);
+    assert_eq!(r.code, 0, "{r}");
+    let delete = point_of(&points, "delete nft table");
+
+    let (r, _) = traced(&apply, Some(create));
+    assert!(r.stderr.contains("fault injection: killed"), "{r}");
+    let (code, c) = anchor_status(&lab);
+    assert_eq!((code, c["state"].as_str()), (3, Some("missing")), "{c}");
+    lab.apply_ok(&file);
+    let (code, c) = anchor_status(&lab);
+    assert_eq!((code, c["state"].as_str()), (0, Some("present")), "{c}");
+
+    let (r, _) = traced(&flush, Some(delete));
+    assert!(r.stderr.contains("fault injection: killed"), "{r}");
+    assert!(
+        lab.status().is_none(),
+        "the next command finishes the flush"
+    );
+    if let Some(tables) = nft(&lab.ns_a, &["list", "tables"]) {
+        assert!(!tables.contains("sockc_ct_"), "the flush left {tables}");
+    }
+}
+
+/// When the table cannot be made — here another program owns a table of that name
+/// (`flags owner`: only its socket may change it) — apply keeps the warning and says
+/// why, status reports the anchor missing, and once the owner is gone repair makes it.
+#[test]
+fn apply_warns_with_the_reason_when_the_anchor_cannot_be_made() {
+    use std::{io::Write, process::Stdio};
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("ctanfail", 75);
+    if nft(&lab.ns_a, &["list", "tables"]).is_none() {
+        return;
+    }
+    // `nft -i` keeps its socket, and so its ownership, while its input is open.
+    let mut owner = Command::new("ip")
+        .args(["netns", "exec", &lab.ns_a, "nft", "-i"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("nft -i");
+    let mut input = owner.stdin.take().expect("nft's input");
+    writeln!(input, "add table inet {} {{ flags owner; }}", table(&lab)).expect("to nft");
+    let start = std::time::Instant::now();
+    while !nft(&lab.ns_a, &["list", "tables"])
+        .unwrap_or_default()
+        .contains(&table(&lab))
+    {
+        assert!(start.elapsed() < ANSWER, "nft -i made no table");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r = lab.apply_ok(&ct_rules(&lab, "xdp"));
+    drop(input);
+    let _ = owner.wait();
+    assert!(
+        r.stderr.contains("sockc::ct-needs-conntrack")
+            && r.stderr.contains("could not be switched on")
+            && r.stderr.contains("not permitted"),
+        "apply warns and says why:\n{r}"
+    );
+    assert!(!r.stderr.contains("notice: conntrack switched on"), "{r}");
+    let (code, c) = anchor_status(&lab);
+    assert_eq!((code, c["state"].as_str()), (3, Some("missing")), "{c}");
+    let r = netns::sockc(&["repair", "--name", &lab.name]).ok();
+    assert!(r.stdout.contains("created again"), "{r}");
+    assert_eq!(
+        connect_from_a(&lab, 7205),
+        Outcome::Answered,
+        "after repair"
     );
 }

@@ -2,10 +2,10 @@
 //! an install's network namespace, for installs whose rules test `ct state`.
 //! Conntrack registers its hooks in a namespace only while something there uses it
 //! (`nf_ct_netns_get`); without a user every lookup an XDP or TC program makes
-//! misses and a netfilter program reads no state, so `allow ct state established`
+//! misses and a netfilter program reads every packet as `invalid`, so `allow ct state established`
 //! before `default drop` would drop every reply. A BPF netfilter link does not count
 //! as a user. The anchor is `table inet sockc_ct_<install> { chain anchor { ct state
-//! ... } }`: a chain with no hook is never traversed, so it costs nothing per packet,
+//! new } }`: a chain with no hook is never traversed, so it costs nothing per packet,
 //! but initialising its `ct` expression takes a conntrack reference for IPv4 and IPv6
 //! (`nft_ct_get_init`). The nfnetlink batch is encoded here; no `nft` binary is needed.
 //!
@@ -123,7 +123,7 @@ pub fn failure_text(table: &str, e: &io::Error) -> String {
     format!(
         "conntrack could not be switched on (nft table inet {table}: {e}); `ct state` \
          sees no connection unless something else in this network namespace uses \
-         conntrack (an nft or iptables rule with a ct match)"
+         conntrack (an nft or iptables rule with a ct match); `sockc repair` tries again"
     )
 }
 
