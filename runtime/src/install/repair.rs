@@ -154,8 +154,7 @@ fn repair_one(
     mut notices: Vec<String>,
 ) -> Result<Repaired, InstallError> {
     let set_drift = restore_sets(store, &m)?;
-    let mut anchor = Ok(None);
-    let (drift, problem) = {
+    let (drift, problem, anchor) = {
         let scope = locate(store, &m);
         let drift: Vec<(String, LinkState)> = m
             .programs
@@ -167,13 +166,18 @@ fn repair_one(
         // on another namespace's hooks (the host's, for a container whose namespace
         // was deleted; a new namespace that took the old one's name or inode).
         let problem = (!scope.can_attach()).then(|| scope.problem(&m)).flatten();
-        if problem.is_none() {
-            anchor = crate::conntrack_anchor::restore(&m);
-        }
-        (drift, problem)
+        // The conntrack anchor lives in the namespace too.
+        let anchor = match problem {
+            None => crate::conntrack_anchor::restore(&m),
+            Some(_) => Ok(None),
+        };
+        (drift, problem, anchor)
     };
-    let mut failed: Vec<String> = anchor.clone().err().into_iter().collect();
-    notices.extend(anchor.ok().flatten());
+    let mut failed = Vec::new();
+    match anchor {
+        Ok(done) => notices.extend(done),
+        Err(why) => failed.push(why),
+    }
     if let Some(p) = problem {
         failed.push(format!("nothing was attached: {p}"));
     } else if !drift.is_empty() {
