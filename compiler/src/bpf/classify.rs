@@ -8,13 +8,15 @@
 //! the new ones, never a mix, across all classifiers of the module.
 //!
 //! The walk, for the packet's family: copy the family's dimensions from the flow
-//! record into a scratch area as host-order `u32`s, and the TCP flags and L4 bytes
-//! after them (the key: byte `k` of the key is scratch byte `k`, see
+//! record into a scratch area as host-order `u32`s (the two words of an IPv6 address
+//! half swapped, so that the half is one host-order `u64`), and the TCP flags and L4
+//! bytes after them (the key: byte `k` of the key is scratch byte `k`, see
 //! [`KeyByte::index`](crate::ir::classifier::KeyByte::index)); then per trie, starting from the root
 //! reference in the half's header, one step per key byte at most: a node reference
 //! names the key byte and the node; the child reference is word `byte` of the node's
 //! 256. A leaf reference gives at most [`LEAF_MAX`] entry records, checked in order:
-//! the first whose every (lo, hi), TCP flags and L4 requirement hold names the rule;
+//! the first whose every (lo, hi) (an IPv6 address half's as one 64-bit range), TCP
+//! flags and L4 requirement hold names the rule;
 //! its counter slot and verdict come from the record, and the walk jumps to the shared
 //! count-and-exit tail. A miss (empty leaf, no entry matching, a reference out of
 //! range, a packet of another family) falls through to the next step.
@@ -183,7 +185,8 @@ pub(crate) fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec
         Child::Empty => LEAF_BIT,
         Child::Leaf(l) => leaf_refs[k][l as usize],
         Child::Node(n) => {
-            let byte = u32::from(c.tries[k].nodes[n as usize].byte.index());
+            let t = &c.tries[k];
+            let byte = u32::from(t.nodes[n as usize].byte.index(t.family));
             (byte << 24) | (node_base[k] + n as usize) as u32
         }
     };
@@ -208,10 +211,7 @@ pub(crate) fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec
         for leaf in &t.leaves {
             for &e in leaf {
                 let e = &t.entries[e as usize];
-                for d in 0..nd {
-                    rec[2 * d] = e.lo[d];
-                    rec[2 * d + 1] = e.hi[d];
-                }
+                write_ranges(t.family, e, &mut rec);
                 rec[fl] =
                     u32::from_le_bytes([e.tcp_flags.0, e.tcp_flags.1, u8::from(e.needs_l4), 0]);
                 let rule = &p.rules[e.rule as usize];
@@ -228,6 +228,51 @@ pub(crate) fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec
         }
     }
     w.finish();
+}
+
+/// The (lo, hi) of every dimension of entry `e` into the first words of its record:
+/// two words per dimension, in dimension order; an IPv6 address half (dimensions `d`
+/// and `d + 1`, `d` even and below 8) as two little-endian `u64`s instead, lo then hi,
+/// word `d` the more significant (what [`Check::Half`] compares).
+fn write_ranges(family: Family, e: &crate::ir::classifier::Entry, rec: &mut [u32]) {
+    let nd = Dim::of(family).len();
+    for d in 0..nd {
+        rec[2 * d] = e.lo[d];
+        rec[2 * d + 1] = e.hi[d];
+    }
+    if family == Family::V6 {
+        debug_assert!(e.halves_are_ranges());
+        for d in (0..8).step_by(2) {
+            rec[2 * d..2 * d + 4].copy_from_slice(&[e.lo[d + 1], e.lo[d], e.hi[d + 1], e.hi[d]]);
+        }
+    }
+}
+
+/// What a leaf compares of an entry record: one dimension's word, or an IPv6 address
+/// half (dimensions `d` and `d + 1`, `d` even) as one `u64`, the key's 64-bit word at
+/// [`dim_at`]`(d)` (see [`Dim::slot`]). A half holds an entry's values exactly when
+/// they are a 64-bit range, which every IPv6 entry's are (the IR check makes sure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Check {
+    Word(usize),
+    Half(usize),
+}
+
+/// The comparisons a leaf of `t` makes per entry, in dimension order: every checked
+/// dimension, an IPv6 address's words by halves.
+fn checks(t: &Trie) -> Vec<Check> {
+    let mut out: Vec<Check> = Vec::new();
+    for &d in &t.checked_dims {
+        if t.family == Family::V6 && d < 8 {
+            let half = Check::Half(d & !1);
+            if out.last() != Some(&half) {
+                out.push(half);
+            }
+        } else {
+            out.push(Check::Word(d));
+        }
+    }
+    out
 }
 
 /// The encoding of table contents in `.sockc.tables` (a table is mostly node words
@@ -466,12 +511,18 @@ fn emit_dims(b: &mut CodeBuffer, t: &Trie) {
         if swap {
             b.emit(Insn::be(r1, 32));
         }
-        b.emit(Insn::stx(Size::W, Reg::FP, dim_at(d), r1));
+        b.emit(Insn::stx(
+            Size::W,
+            Reg::FP,
+            dim_at(Dim::slot(t.family, d)),
+            r1,
+        ));
     }
 }
 
-fn dim_at(d: usize) -> i16 {
-    DIMS + 4 * d as i16
+/// Stack offset of the key's word `slot` ([`Dim::slot`]).
+fn dim_at(slot: usize) -> i16 {
+    DIMS + 4 * slot as i16
 }
 
 /// Inner nodes the walk of `t` reads at most: the trie's depth and [`STEP_SLACK`]
@@ -587,17 +638,22 @@ fn emit_leaf(b: &mut CodeBuffer, t: &Trie, capacity: usize, on: OnMatch, done: L
     }
 }
 
-/// The checks of the entry record at `r7 + base`: each checked dimension in its
-/// (lo, hi), the TCP flags under their mask, the L4 requirement; a failing one goes
-/// to `next`.
+/// The checks of the entry record at `r7 + base`: each checked dimension (or IPv6
+/// address half, [`checks`]) in its (lo, hi), the TCP flags under their mask, the L4
+/// requirement; a failing one goes to `next`.
 fn emit_entry_checks(b: &mut CodeBuffer, t: &Trie, base: i16, next: Label) {
     let (r1, r2, r7) = (Reg::R1, Reg::R2, Reg::R7);
     let flags_at = flags_offset(t.dims.len()) as i16;
-    for &d in &t.checked_dims {
-        b.emit(Insn::ldx(Size::W, r1, Reg::FP, dim_at(d)));
-        b.emit(Insn::ldx(Size::W, r2, r7, base + 8 * d as i16));
+    for check in checks(t) {
+        // The key's word, the record's (lo, hi) of it, and their size.
+        let (key, at, size, width) = match check {
+            Check::Word(d) => (dim_at(Dim::slot(t.family, d)), 8 * d as i16, Size::W, 4),
+            Check::Half(d) => (dim_at(d), 8 * d as i16, Size::DW, 8),
+        };
+        b.emit(Insn::ldx(size, r1, Reg::FP, key));
+        b.emit(Insn::ldx(size, r2, r7, base + at));
         b.branch_reg(Cond::Lt, r1, r2, next);
-        b.emit(Insn::ldx(Size::W, r2, r7, base + 8 * d as i16 + 4));
+        b.emit(Insn::ldx(size, r2, r7, base + at + width));
         b.branch_reg(Cond::Gt, r1, r2, next);
     }
     if t.checks_flags {
@@ -694,6 +750,43 @@ mod tests {
         src.push_str("    default allow\n}\n");
         let (c, d) = crate::compile(&src, &Default::default());
         c.unwrap_or_else(|| panic!("{d:?}"))
+    }
+
+    /// An IPv6 trie's leaves compare address halves as 64-bit ranges: the checks of
+    /// a run of `/64` sources with ports are the source's first half, the port and
+    /// the protocol, and a record holds each half as (lo, hi) little-endian `u64`s
+    /// with the half's first word the more significant.
+    #[test]
+    fn ipv6_leaves_compare_address_halves() {
+        let mut src = String::from("xdp on eth0 {\n");
+        for i in 0..40 {
+            src.push_str(&format!(
+                "    drop ip6 tcp from 2001:db8:0:{i:x}::/64 to *:{}\n",
+                1000 + i
+            ));
+        }
+        src.push_str("    default allow\n}\n");
+        let (c, d) = crate::compile(&src, &Default::default());
+        let c = c.unwrap_or_else(|| panic!("{d:?}"));
+        let prog = c.module.programs.values().next().unwrap();
+        let crate::ir::Step::Classify(cl) = &prog.steps[0] else {
+            panic!("not classified: {:?}", prog.steps);
+        };
+        let t = &cl.tries[0];
+        assert_eq!(t.family, Family::V6);
+        assert_eq!(checks(t), [Check::Half(0), Check::Word(9), Check::Word(10)]);
+        let e = &t.entries[0];
+        let mut rec = vec![0u32; record_size(t.dims.len()) / 4];
+        write_ranges(t.family, e, &mut rec);
+        let u64_at = |w: usize| u64::from(rec[w]) | u64::from(rec[w + 1]) << 32;
+        let half = 0x2001_0db8_0000_0000u64 | u64::from(e.lo[1]);
+        assert_eq!((u64_at(0), u64_at(2)), (half, half), "source half 0");
+        assert_eq!((u64_at(4), u64_at(6)), (0, u64::MAX), "source half 1: any");
+        assert_eq!((rec[18], rec[19]), (e.lo[9], e.hi[9]), "port as a word");
+        // The key keeps each half's words swapped, so its u64 is the same number.
+        assert_eq!((Dim::slot(Family::V6, 0), Dim::slot(Family::V6, 1)), (1, 0));
+        assert_eq!(Dim::slot(Family::V6, 9), 9);
+        assert_eq!(Dim::slot(Family::V4, 1), 1);
     }
 
     /// A table past [`MAX_TABLE_BYTES`] is refused by name (its leaf references would

@@ -68,6 +68,18 @@ impl Dim {
         }
     }
 
+    /// The 32-bit word of the key that holds dimension `d` of a family's tries: its
+    /// place in [`Dim::of`], except that the two words of each IPv6 address half
+    /// (words 0-1 and 2-3 of an address) trade places, so that the half is one
+    /// little-endian 64-bit word of the key, its first word the most significant: a
+    /// leaf checks the half with one 64-bit comparison ([`Entry::halves_are_ranges`]).
+    pub fn slot(family: Family, d: usize) -> usize {
+        match family {
+            Family::V6 if d < 8 => d ^ 1,
+            _ => d,
+        }
+    }
+
     /// Bytes of a family's key: the most inner nodes on any path of its tries.
     pub(crate) fn key_bytes(family: Family) -> usize {
         Dim::of(family).iter().map(|d| d.bytes() as usize).sum()
@@ -78,7 +90,8 @@ impl Dim {
 /// significant) of dimension `dim`, the packet's TCP flags, or whether its L4 header
 /// is complete (0 or 1). As a number ([`KeyByte::index`]) it is the byte's place in
 /// the key as the walk lays it out: the dimensions as little-endian 32-bit words, one
-/// per dimension, then the flags at [`FLAGS_BYTE`] and the L4 byte at [`L4_BYTE`].
+/// per dimension ([`Dim::slot`]), then the flags at [`FLAGS_BYTE`] and the L4 byte at
+/// [`L4_BYTE`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyByte {
     Dim { dim: u8, shift: u8 },
@@ -93,9 +106,9 @@ pub(crate) const FLAGS_BYTE: u8 = 56;
 pub(crate) const L4_BYTE: u8 = 57;
 
 impl KeyByte {
-    pub fn index(self) -> u8 {
+    pub fn index(self, family: Family) -> u8 {
         match self {
-            KeyByte::Dim { dim, shift } => 4 * dim + shift / 8,
+            KeyByte::Dim { dim, shift } => 4 * Dim::slot(family, dim.into()) as u8 + shift / 8,
             KeyByte::Flags => FLAGS_BYTE,
             KeyByte::L4 => L4_BYTE,
         }
@@ -113,6 +126,21 @@ pub struct Entry {
     pub tcp_flags: (u8, u8),
     /// The rule needs the L4 header (ports, flags).
     pub needs_l4: bool,
+}
+
+impl Entry {
+    /// True when each 64-bit half of an IPv6 entry's addresses (dimensions `2k` and
+    /// `2k + 1`, `k < 4`) holds exactly the values of one 64-bit range, the first word
+    /// most significant: the first word is one value, or the second is whole. A
+    /// prefix's words always are (the words before its length fixed, the word it
+    /// ends in a range, the rest whole), and every entry is built from prefixes.
+    pub fn halves_are_ranges(&self) -> bool {
+        (0..4).all(|k| {
+            let (first, second) = (2 * k, 2 * k + 1);
+            self.lo[first] == self.hi[first]
+                || (self.lo[second] == 0 && self.hi[second] == u32::MAX)
+        })
+    }
 }
 
 /// Where a byte value leads.

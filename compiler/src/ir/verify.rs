@@ -124,7 +124,8 @@ fn check_steps(module: &Module, p: &Program) -> Result<(), String> {
 /// A trie's shape: entries of the run, leaves within `LEAF_MAX` and in rule order,
 /// nodes with increasing runs ending at 255 that name existing children, and no path
 /// longer than the family's key (each node below its parent reads a later byte of
-/// some dimension, so children are built first: a child's index is lower).
+/// some dimension, so children are built first: a child's index is lower), and IPv6
+/// entries whose address halves are 64-bit ranges (what the leaf checks compare).
 fn check_trie(c: &classifier::Classifier, t: &classifier::Trie) -> Result<(), String> {
     use classifier::Child;
     if t.entries.is_empty() {
@@ -176,6 +177,14 @@ fn check_trie(c: &classifier::Classifier, t: &classifier::Trie) -> Result<(), St
     }
     if !child_ok(t.root, t.nodes.len()) {
         return Err("the root names no node or leaf".into());
+    }
+    if t.family == Family::V6 {
+        if let Some(e) = t.entries.iter().find(|e| !e.halves_are_ranges()) {
+            return Err(format!(
+                "an entry of rule {} whose address halves are not ranges",
+                e.rule
+            ));
+        }
     }
     let longest = depth.iter().copied().max().unwrap_or(0);
     if longest > t.key_bytes() || longest != t.depth {

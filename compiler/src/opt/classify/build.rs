@@ -6,7 +6,9 @@
 //! matches all of it (nothing after it can be first), drop entries hidden behind an
 //! earlier entry with no other condition there; if at most [`LEAF_MAX`] are left they
 //! are a leaf, else read one more byte — of the dimension whose next byte the fewest
-//! entries cover whole (ties: the most distinct boundaries), always a dimension's most
+//! entries cover whole (ties: the most distinct boundaries; a byte that only tells
+//! the entries with a condition from those without, like a word every IPv6 prefix of
+//! the list fixes to the same value, last), always a dimension's most
 //! significant byte not read yet, so a region is a box; or the TCP flags or the L4
 //! byte, which decide the entries' other conditions — and build one child per group
 //! of byte values that no entry tells apart. Since every condition of an entry is a
@@ -337,14 +339,18 @@ impl Builder<'_> {
         *list = kept;
     }
 
-    /// The next byte to read: of the dimension whose next byte the fewest entries
-    /// cover whole, then the one with the most distinct byte values at entry ends; the
-    /// TCP flags and the L4 byte count as covered whole by the entries without such a
-    /// condition. `None` when no byte tells any entries apart.
+    /// The next byte to read: first a byte that tells entries apart (not one of a
+    /// dimension where every entry that is not wide has the same range, nor the L4
+    /// byte, nor the flags when one test is all there is: those only tell the entries
+    /// with the condition from those without), then of the dimension whose next byte
+    /// the fewest entries cover whole, then the one with the most distinct byte values
+    /// at entry ends; the TCP flags and the L4 byte count as covered whole by the
+    /// entries without such a condition. `None` when no byte tells any entries apart.
     fn choose_byte(&self, region: &Region, list: &[u32]) -> Option<Axis> {
-        let mut best: Option<((usize, usize), Axis)> = None;
-        let mut consider = |score: (usize, usize), axis: Axis| {
-            if score.0 < list.len() && best.is_none_or(|(s, _)| score < s) {
+        // (demoted, entries covering it whole, -distinct values): lowest wins.
+        let mut best: Option<((usize, usize, usize), Axis)> = None;
+        let mut consider = |score: (usize, usize, usize), axis: Axis| {
+            if score.1 < list.len() && best.is_none_or(|(s, _)| score < s) {
                 best = Some((score, axis));
             }
         };
@@ -355,18 +361,30 @@ impl Builder<'_> {
             let shift = self.free_bits(d, region.used[d]) - 8;
             let mut wide = 0usize;
             let mut seen = [0u64; 5];
+            // The range of the first entry that is not wide, and whether every other
+            // such entry has the same: then this dimension tells no entries apart, it
+            // only separates the values where the wide entries alone are left (the
+            // fixed leading words of IPv6 prefixes, like 2001:db8::/32). Reading it
+            // would not bring a packet that can match nearer a leaf, so it is read
+            // only when nothing else tells entries apart; leaves check it anyway.
+            let mut same: Option<(u32, u32)> = None;
+            let mut alike = true;
             for &e in list {
                 let (a, b) = self.clip(e, region, d);
                 if a == region.lo[d] && b == region.hi[d] {
                     wide += 1;
                     continue;
                 }
+                alike &= *same.get_or_insert((a, b)) == (a, b);
                 for v in [(a >> shift) & 0xff, ((b >> shift) & 0xff) + 1] {
                     seen[(v / 64) as usize] |= 1 << (v % 64);
                 }
             }
             let distinct = seen.iter().map(|w| w.count_ones() as usize).sum::<usize>();
-            consider((wide, usize::MAX - distinct), Axis::Dim(d, shift));
+            consider(
+                (usize::from(alike), wide, usize::MAX - distinct),
+                Axis::Dim(d, shift),
+            );
         }
         if !region.flags {
             let mut tests: Vec<(u8, u8)> = list
@@ -377,8 +395,13 @@ impl Builder<'_> {
             let tested = tests.len();
             tests.sort_unstable();
             tests.dedup();
+            // One test only tells the entries with it from those without.
             consider(
-                (list.len() - tested, usize::MAX - tests.len() - 1),
+                (
+                    usize::from(tests.len() == 1),
+                    list.len() - tested,
+                    usize::MAX - tests.len() - 1,
+                ),
                 Axis::Flags,
             );
         }
@@ -387,7 +410,8 @@ impl Builder<'_> {
                 .iter()
                 .filter(|&&e| self.entries[e as usize].needs_l4)
                 .count();
-            consider((list.len() - needs, usize::MAX - 2), Axis::L4);
+            // Tells only the entries that need the header from those that do not.
+            consider((1, list.len() - needs, usize::MAX - 2), Axis::L4);
         }
         best.map(|(_, axis)| axis)
     }

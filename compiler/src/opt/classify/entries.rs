@@ -170,12 +170,51 @@ fn fixed_bits(e: &Entry, first: usize, words: usize) -> u32 {
     bits
 }
 
-/// The trie an entry of family `f` belongs in: by its more specific address, or
-/// [`Group::Wide`] when both addresses fix fewer than a quarter of their bits.
-pub(super) fn group_of(e: &Entry, f: Family) -> Group {
+/// The address bits a family's entries can tell apart: past the leading bits that
+/// every address fixing any bits shares (`shared`; all of 2001:db8::/32, say), up to
+/// the longest prefix (`longest`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct AddrSpan {
+    shared: u32,
+    longest: u32,
+}
+
+/// The [`AddrSpan`] of `entries` (of family `f`), over both addresses.
+pub(super) fn addr_span(entries: &[Entry], f: Family) -> AddrSpan {
     let words = if f == Family::V4 { 1 } else { 4 };
-    let (src, dst) = (fixed_bits(e, 0, words), fixed_bits(e, words, words));
-    let quarter = 8 * words as u32;
+    let bits = 32 * words as u32;
+    // The first address that fixes bits, and how many leading bits all share with it.
+    let mut common: Option<(u128, u32)> = None;
+    let mut longest = 0;
+    for e in entries {
+        for first in [0, words] {
+            let fixed = fixed_bits(e, first, words);
+            if fixed == 0 {
+                continue;
+            }
+            let value = (first..first + words)
+                .fold(0u128, |acc, w| (acc << 32) | u128::from(e.lo[w]))
+                << (128 - bits);
+            longest = longest.max(fixed);
+            let (c, len) = *common.get_or_insert((value, fixed));
+            common = Some((c, len.min(fixed).min((c ^ value).leading_zeros())));
+        }
+    }
+    AddrSpan {
+        shared: common.map_or(0, |(_, len)| len),
+        longest,
+    }
+}
+
+/// The trie an entry of family `f` belongs in: by its more specific address, or
+/// [`Group::Wide`] when both addresses fix fewer than a quarter of the bits the
+/// run's entries tell apart (`span`: a quarter of an IPv4 address for most rule
+/// files; the bits past a prefix that every rule shares do not count).
+pub(super) fn group_of(e: &Entry, f: Family, span: AddrSpan) -> Group {
+    let words = if f == Family::V4 { 1 } else { 4 };
+    let beyond = |first| fixed_bits(e, first, words).saturating_sub(span.shared);
+    let (src, dst) = (beyond(0), beyond(words));
+    let quarter = (span.longest - span.shared) / 4;
     if src.max(dst) < quarter {
         Group::Wide
     } else if src >= dst {

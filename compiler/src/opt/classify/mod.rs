@@ -362,8 +362,9 @@ fn build_tries(sets: &Sets, prog: &Program, range: Range<usize>) -> Result<Vec<T
             (Group::ByDst, Vec::new()),
             (Group::Wide, Vec::new()),
         ];
+        let span = entries::addr_span(&all, f);
         for e in all {
-            let g = entries::group_of(&e, f);
+            let g = entries::group_of(&e, f, span);
             groups[g as usize].1.push(e);
         }
         // The groups' tries share nothing: the largest is built here and every other

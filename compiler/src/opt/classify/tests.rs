@@ -192,3 +192,62 @@ fn classifiers_hold_a_bounded_number_of_entries() {
     );
     assert_eq!(linear, 1000 - in_classifiers, "the rest stay linear");
 }
+
+/// The entries of the first program of `src`, all its rules, of family `f`.
+fn entries_of(src: &str, f: Family) -> Vec<Entry> {
+    let (ast, d) = crate::syntax::parse(src);
+    assert!(d.is_empty(), "{d:?}");
+    let (module, d) = crate::sema::check(&ast, src, &Default::default());
+    let module = module.unwrap_or_else(|| panic!("{d:?}"));
+    let prog = module.programs.values().next().unwrap();
+    entries::entries(&module.sets, prog, 0..prog.rules.len(), f)
+}
+
+/// Grouping counts the address bits past those every rule shares: IPv6 rules inside
+/// 2001:db8::/32 with prefixes up to /64 group as the IPv4 rules they mirror (a
+/// quarter of the 32 bits they tell apart: /40 is specific, /39 wide), while rules
+/// that share no prefix, up to a /128, keep a quarter of the whole address (/24 is
+/// wide).
+#[test]
+fn groups_count_the_bits_past_a_shared_prefix() {
+    let mirrored = "xdp on eth0 {\n\
+         drop ip6 from 2001:db8:ab00::/40 to *\n\
+         drop ip6 from * to 2001:db8:aa00::/39\n\
+         drop ip6 from 2001:db8:1102:304::/64 to 2001:db8:a000::/36\n\
+         default allow\n}\n";
+    let es = entries_of(mirrored, Family::V6);
+    let span = entries::addr_span(&es, Family::V6);
+    let groups: Vec<Group> = es
+        .iter()
+        .map(|e| entries::group_of(e, Family::V6, span))
+        .collect();
+    assert_eq!(groups, [Group::BySrc, Group::Wide, Group::BySrc]);
+    let v4 = "xdp on eth0 {\n\
+         drop ip4 from 171.0.0.0/8 to *\n\
+         drop ip4 from * to 170.0.0.0/7\n\
+         drop ip4 from 17.2.3.4/32 to 160.0.0.0/4\n\
+         default allow\n}\n";
+    let es4 = entries_of(v4, Family::V4);
+    let span4 = entries::addr_span(&es4, Family::V4);
+    let groups4: Vec<Group> = es4
+        .iter()
+        .map(|e| entries::group_of(e, Family::V4, span4))
+        .collect();
+    assert_eq!(groups4, groups, "the IPv4 rules they mirror");
+    let apart = "xdp on eth0 {\n\
+         drop ip6 from 2001:db8::/40 to *\n\
+         drop ip6 from fd00::/24 to *\n\
+         drop ip6 from fe80::/32 to *\n\
+         drop ip6 from 2001:db8::1 to *\n\
+         default allow\n}\n";
+    let es = entries_of(apart, Family::V6);
+    let span = entries::addr_span(&es, Family::V6);
+    let groups: Vec<Group> = es
+        .iter()
+        .map(|e| entries::group_of(e, Family::V6, span))
+        .collect();
+    assert_eq!(
+        groups,
+        [Group::BySrc, Group::Wide, Group::BySrc, Group::BySrc]
+    );
+}
