@@ -66,7 +66,7 @@ use crate::{
     syntax::ast::Verdict,
 };
 
-pub use render::{describe_box, render_text, to_json, RenderOptions};
+pub use render::{describe_box, plain_table, render_text, to_json, RenderOptions, TableFn};
 
 /// Most boxes one block's partition may hold before it is cut short.
 pub const MAX_BOXES: usize = 200_000;
@@ -82,8 +82,6 @@ pub enum Outcome {
         socket: Option<String>,
         ingress: bool,
     },
-    /// The file has no such block.
-    NoBlock,
     /// `reject [with ...]`: its own outcome (a drop that became a reject is a change).
     Reject(crate::syntax::reject::RejectWith),
 }
@@ -94,6 +92,17 @@ impl Outcome {
             Verdict::Allow => Outcome::Allow,
             Verdict::Drop => Outcome::Drop,
             Verdict::Pass => Outcome::Pass,
+        }
+    }
+
+    /// What the kernel does with a packet at `hook` when no program is attached: it
+    /// goes on unchanged, which is `pass` at sk_lookup (the kernel's own lookup) and
+    /// `allow` at every other hook (XDP_PASS, TC_ACT_OK, SK_PASS, NF_ACCEPT).
+    pub fn without_block(hook: HookKind) -> Outcome {
+        if hook.spec().defaults.contains(&Verdict::Pass) {
+            Outcome::Pass
+        } else {
+            Outcome::Allow
         }
     }
 
@@ -133,6 +142,7 @@ pub struct Side {
     pub decider: Decider,
     /// The deciding rule's (or the default's) line; `None` without a block.
     pub line: Option<usize>,
+    /// Without a block, [`Outcome::without_block`].
     pub outcome: Outcome,
 }
 
@@ -173,24 +183,16 @@ pub struct BlockDiff {
 pub enum NotCompared {
     /// The partition grew past the cap.
     Fragmented(TooFragmented),
-    /// A rule tests `ct state`, which the header space has no dimension for yet: its
-    /// region would claim packets of every state.
-    CtState,
-    /// A rule tests a `route` class or a `limit`, which the header space has no
-    /// dimension for either.
-    RouteOrLimit,
+    /// A rule tests a `limit`, whose answer depends on the traffic before the packet
+    /// (its bucket), which the header space has no dimension for.
+    Limit,
 }
 
 impl std::fmt::Display for NotCompared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NotCompared::Fragmented(e) => e.fmt(f),
-            NotCompared::CtState => {
-                f.write_str("a rule tests `ct state`, not yet in the header space")
-            }
-            NotCompared::RouteOrLimit => {
-                f.write_str("a rule tests `route` or `limit`, not yet in the header space")
-            }
+            NotCompared::Limit => f.write_str("a rule tests `limit`, not in the header space"),
         }
     }
 }
@@ -235,6 +237,7 @@ impl SemDiff {
 
 /// One side of a block pair.
 struct BlockSide<'m> {
+    hook: HookKind,
     module: &'m Module,
     prog: Option<&'m Program>,
     sets: &'m AddrSets,
@@ -254,11 +257,13 @@ pub fn diff(old: &Module, new: &Module) -> SemDiff {
         .filter(|((hook, _), _)| !hook_universe(*hook).is_empty())
         .map(|((hook, attach_to), [o, n])| {
             let old = BlockSide {
+                hook,
                 module: old,
                 prog: o,
                 sets: &old_sets,
             };
             let new = BlockSide {
+                hook,
                 module: new,
                 prog: n,
                 sets: &new_sets,
@@ -282,23 +287,12 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
         counting: align::counting(&o, &n, &pairs),
         cut_short: None,
     };
-    let tests_ct = |side: &BlockSide| {
+    let tests_limit = |side: &BlockSide| {
         side.prog
-            .is_some_and(|p| p.rules.iter().any(|r| r.m.ct.is_some()))
+            .is_some_and(|p| p.rules.iter().any(|r| r.m.limit.is_some()))
     };
-    if tests_ct(old) || tests_ct(new) {
-        out.cut_short = Some(NotCompared::CtState);
-        return out;
-    }
-    let beyond_space = |side: &BlockSide| {
-        side.prog.is_some_and(|p| {
-            p.rules
-                .iter()
-                .any(|r| r.m.route.is_some() || r.m.limit.is_some())
-        })
-    };
-    if beyond_space(old) || beyond_space(new) {
-        out.cut_short = Some(NotCompared::RouteOrLimit);
+    if tests_limit(old) || tests_limit(new) {
+        out.cut_short = Some(NotCompared::Limit);
         return out;
     }
     let candidates = match align::candidates(&o, &n, &pairs, &universe) {
@@ -312,6 +306,11 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
         Ok(pieces) => {
             let groups = walk::group(pieces, &o, &n, &pairs);
             (out.verdicts, out.moved) = groups;
+            // Against no block, every packet the block decides as the kernel would
+            // without it "moves" to a rule: one line below says so instead.
+            if old.prog.is_none() || new.prog.is_none() {
+                out.moved.clear();
+            }
         }
         Err(e) => out.cut_short = Some(NotCompared::Fragmented(e)),
     }
@@ -361,3 +360,5 @@ fn change(boxes: Vec<HeaderBox>, before: Side, after: Side) -> Option<Change> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dims;

@@ -79,7 +79,7 @@ pub mod set;
 mod shape;
 mod witness;
 
-pub use dims::{frame, l4, socket, vlan, Dim, DimSpec, Point, DIMS, NDIMS};
+pub use dims::{ct, frame, l4, route, socket, vlan, Dim, DimSpec, Point, DIMS, NDIMS};
 pub use region::{HeaderBox, Region, TooFragmented};
 pub use set::{Iv, ValueSet};
 pub use shape::{
