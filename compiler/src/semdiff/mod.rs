@@ -7,10 +7,15 @@
 //!
 //! # The algorithm
 //!
-//! Blocks are paired by (hook, attach point); a block on one side only is a change of
-//! every packet its hook sees. Within a pair, a `count` rule never decides, so only
-//! the *deciding* rules (every other action; a socket condition is the
-//! [`Dim::Socket`](crate::space::Dim) dimension of the rule's region) take part:
+//! Blocks are paired by (hook, attach point); a block on one side only is paired with
+//! *no block*, an empty block whose default is what the kernel does with a packet
+//! when no program is attached ([`Outcome::without_block`]: it goes on), so only the
+//! packets the block does not let through change. Within a pair, a `count` rule
+//! never decides, so only the *deciding* rules (every other action; a socket
+//! condition, `ct state` and `route` are dimensions of the rule's region:
+//! [`Dim::Socket`](crate::space::Dim), `Dim::Ct`, `Dim::Route`) take part. A block
+//! with a `limit` is not compared ([`NotCompared::Limit`]): whether a packet fits a
+//! bucket depends on the traffic before it, which no dimension holds.
 //!
 //! 1. **Align.** Each deciding rule is keyed by its exact region ([`rule_region`]:
 //!    sets expanded into their members, so `from @web` and the same addresses written
