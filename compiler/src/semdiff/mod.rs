@@ -308,7 +308,7 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
             return out;
         }
     };
-    match walk::decide(&candidates, &o.deciding, &n.deciding, MAX_BOXES) {
+    match walk::decide(&candidates, &o, &n, &pairs, MAX_BOXES) {
         Ok(pieces) => {
             let groups = walk::group(pieces, &o, &n, &pairs);
             (out.verdicts, out.moved) = groups;
