@@ -11,7 +11,7 @@
 //! `cargo run --release -p sockc-bench --example semdiff [DIR] [EDITS] [SEEDS] [ONLY]`;
 //! DIR defaults to `$SOCKC_CLASSBENCH_DIR`, then the shared benchmark data, then the
 //! vendored `bench/classbench` (which has only 1,000-filter sets); SEEDS defaults to
-//! 3; ONLY keeps the sets whose file name (`fw1_10000`) contains it.
+//! 3; ONLY keeps one set (`fw1_10000`), one family (`fw1`) or one size (`10000`).
 
 use std::{
     path::{Path, PathBuf},
@@ -96,7 +96,7 @@ fn main() {
     for size in [10_000, 100_000] {
         for set in ["acl1", "fw1", "ipc1"] {
             let name = format!("{set}_{size}");
-            if !name.contains(&only) {
+            if ![String::new(), name.clone(), set.into(), size.to_string()].contains(&only) {
                 continue;
             }
             let Ok(text) = std::fs::read_to_string(dir.join(format!("{name}.rules"))) else {
