@@ -27,10 +27,12 @@
 //!    within what the hook sees ([`hook_universe`]). A packet outside `C` is matched
 //!    only by paired rules, which come in the same order on both sides, so the same
 //!    pair decides it (or both defaults, which agree): its verdict cannot change.
-//! 3. **Partition.** Inside `C`, OLD's first-match partition: walking OLD's deciding
-//!    rules in order, each takes the part of the still undecided boxes its region
-//!    meets; what is left goes to the default. Each piece is then split the same way
-//!    by NEW's rules. Every resulting box has one deciding rule on each side.
+//! 3. **Partition.** Inside `C`, both first-match partitions at once: both sides'
+//!    deciding rules in one order that keeps each side's (a paired rule is one step),
+//!    each taking, at its sides, the part of the boxes still undecided there that its
+//!    region meets; what is left goes to the defaults. Every resulting box has one
+//!    deciding rule on each side; a part a pair takes while both sides are undecided
+//!    is decided by that same rule on both and is dropped at once (`walk::decide`).
 //! 4. **Compare.** Boxes whose outcomes differ are grouped by (old decider, new
 //!    decider) into regions; boxes with the same outcome but a decider that is not
 //!    the old one's pair are grouped likewise as counter moves.
@@ -307,7 +309,7 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
             return out;
         }
     };
-    match walk::decide(&candidates, &o.deciding, &n.deciding, MAX_BOXES) {
+    match walk::decide(&candidates, &o, &n, &pairs, MAX_BOXES) {
         Ok(pieces) => {
             let groups = walk::group(pieces, &o, &n, &pairs);
             (out.verdicts, out.moved) = groups;
