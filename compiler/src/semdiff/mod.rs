@@ -193,6 +193,9 @@ pub enum NotCompared {
     /// A rule tests a `limit`, whose answer depends on the traffic before the packet
     /// (its bucket), which the header space has no dimension for.
     Limit,
+    /// A rule tests the packet's device (`in on`, `out on`), which the header space
+    /// has no dimension for either.
+    Interface,
 }
 
 impl std::fmt::Display for NotCompared {
@@ -200,6 +203,9 @@ impl std::fmt::Display for NotCompared {
         match self {
             NotCompared::Fragmented(e) => e.fmt(f),
             NotCompared::Limit => f.write_str("a rule tests `limit`, not in the header space"),
+            NotCompared::Interface => {
+                f.write_str("a rule tests `in on` or `out on`, not yet in the header space")
+            }
         }
     }
 }
@@ -300,6 +306,14 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
     };
     if tests_limit(old) || tests_limit(new) {
         out.cut_short = Some(NotCompared::Limit);
+        return out;
+    }
+    let tests_device = |side: &BlockSide| {
+        side.prog
+            .is_some_and(|p| p.rules.iter().any(|r| r.m.tests_device()))
+    };
+    if tests_device(old) || tests_device(new) {
+        out.cut_short = Some(NotCompared::Interface);
         return out;
     }
     let candidates = match align::candidates(&o, &n, &pairs, &universe) {
