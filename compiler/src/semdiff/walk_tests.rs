@@ -56,13 +56,19 @@ fn first_match<L: Copy>(
 fn reference(old: &Module, new: &Module) -> (Vec<Change>, Vec<Change>) {
     let (os, ns) = (AddrSets::new(old), AddrSets::new(new));
     let (po, pn) = (old.programs.values().next(), new.programs.values().next());
-    let side = |module, prog, sets| BlockSide { module, prog, sets };
+    let hook = po.or(pn).unwrap().hook;
+    let side = |module, prog, sets| BlockSide {
+        hook,
+        module,
+        prog,
+        sets,
+    };
     let (o, n) = (
         Rules::of(&side(old, po, &os)),
         Rules::of(&side(new, pn, &ns)),
     );
     let pairs = align::pair(&o, &n);
-    let universe = hook_universe(po.or(pn).unwrap().hook);
+    let universe = hook_universe(hook);
     let start = universe.boxes().iter().map(|b| (b.clone(), ())).collect();
     let by_old = first_match(start, &o.deciding);
     let by_old = by_old.into_iter().map(|(b, (), d)| (b, d)).collect();
