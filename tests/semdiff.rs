@@ -494,6 +494,9 @@ fn check_pair(
     Ok(())
 }
 
+/// How often a run prints its progress, in pairs.
+const PROGRESS_EVERY: u64 = 5000;
+
 #[test]
 fn reported_regions_are_exactly_the_changed_packets() {
     let cases: u32 = std::env::var("SOCKC_SEMDIFF_CASES")
@@ -512,8 +515,18 @@ fn reported_regions_are_exactly_the_changed_packets() {
     });
     let pairs = Cell::new(0u64);
     let seen = Seen::default();
+    let started = std::time::Instant::now();
     let result = runner.run(&pair(), |(old, new, recipes)| {
         bump(&pairs, 1);
+        // A long run shows it is alive, and how far it got if it is stopped.
+        if pairs.get().is_multiple_of(PROGRESS_EVERY) {
+            eprintln!(
+                "semdiff: {} pairs checked ({} with verdict changes) in {:.0?}, seed {seed}",
+                pairs.get(),
+                seen.changing_pairs.get(),
+                started.elapsed()
+            );
+        }
         check_pair(&old, &new, &recipes, &seen)
     });
     eprintln!(
