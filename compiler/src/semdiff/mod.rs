@@ -15,12 +15,13 @@
 //! condition, `ct state` and `route` are dimensions of the rule's region:
 //! [`Dim::Socket`](crate::space::Dim), `Dim::Ct`, `Dim::Route`) take part. A block
 //! with a `limit` is not compared ([`NotCompared::Limit`]): whether a packet fits a
-//! bucket depends on the traffic before it, which no dimension holds.
+//! bucket depends on the traffic before it, which no dimension holds; nor is a block
+//! testing the device (`in on`, `out on`: [`NotCompared::Interface`]).
 //!
-//! 1. **Align.** Each deciding rule is keyed by its exact region ([`rule_region`]:
-//!    sets expanded into their members, so `from @web` and the same addresses written
-//!    out are one key) and its outcome (verdict, or redirect and the target socket's
-//!    name). A Myers diff of the two key sequences gives a common subsequence: pairs
+//! 1. **Align.** Each deciding rule is keyed by its exact region
+//!    ([`rule_region`](crate::space::rule_region): sets expanded into their members,
+//!    so `from @web` and the same addresses written out are one key) and its outcome
+//!    (verdict, or redirect and the target socket's name). A Myers diff of the two key sequences gives a common subsequence: pairs
 //!    of equal rules in the same order.
 //! 2. **Candidates.** Let `C` be the union of the regions of the rules outside the
 //!    common subsequence, on both sides (the whole hook when the defaults differ),
