@@ -92,7 +92,17 @@ pub fn options(old: &str, new: &str) -> RenderOptions {
         old: old.to_string(),
         new: new.to_string(),
         max_listed: MAX_LISTED,
+        table: region_table,
     }
+}
+
+/// The semantic diff's region table in the CLI's table style, indented two spaces.
+fn region_table(header: [&str; 5], rows: Vec<[String; 5]>) -> Vec<String> {
+    let mut t = crate::table::new(header, &[]);
+    for r in rows {
+        t.add_row(r);
+    }
+    crate::table::lines(&t, "  ").collect()
 }
 
 /// The side a diff compares against: its name in the output, its rules, and the

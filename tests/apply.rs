@@ -729,13 +729,15 @@ fn dry_run_reports_changes_and_changes_nothing() {
     let d2 = lab.rules("d2.sk", &rules("192.0.2.1", 9003));
     let d3 = lab.rules("d3.sk", &rules(&format!("192.0.2.1, {b}"), 9001));
 
-    // Nothing installed: a dry run says every packet at the hook changes (exit 0
-    // without --exit-code), shows the whole file with --details and installs nothing.
+    // Nothing installed: a dry run says which packets the new block drops, compared
+    // with no block (exit 0 without --exit-code), shows the whole file with --details
+    // and installs nothing.
     let run = lab.apply(&d1, &["--dry-run"]).expect_code(0);
     assert!(
-        run.stdout.starts_with("3 regions change verdict:\n"),
+        run.stdout.starts_with("2 regions change verdict:\n"),
         "{run}"
     );
+    assert!(run.stdout.contains("allow (no block)"), "{run}");
     assert!(!run.stdout.contains("\nplan:"), "{run}");
     let run = lab
         .apply(&d1, &["--dry-run", "--details", "--exit-code"])

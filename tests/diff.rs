@@ -37,7 +37,10 @@ fn identical_files_have_no_changes_and_exit_0() {
 fn changed_rules_show_the_plan_and_exit_4() {
     let (code, out, err) = sockc(&["diff", "rules/diff/old.sk", "rules/diff/new.sk"]);
     assert_eq!(code, 4, "{err}");
-    assert!(out.starts_with("4 regions change verdict:\n"), "{out}");
+    // Two regions of xdp on eth0, and what the tc ingress block NEW adds drops
+    // (compared with no block, where every packet goes on).
+    assert!(out.starts_with("3 regions change verdict:\n"), "{out}");
+    assert!(out.contains("allow (no block)"), "{out}");
     assert!(
         !out.contains("plan:"),
         "the plan only with --details: {out}"
@@ -239,7 +242,7 @@ fn a_real_change_lists_regions_that_sockc_test_confirms() {
         &text,
         &[
             "2 regions change verdict:\n",
-            "xdp on eth0  drop rules/diff/sets_old.sk:6   allow rules/diff/sets_new.sk:7  tcp 198.51.100.7:0 -> 0.0.0.0:0 IPv4 from 198.51.100.7 | IPv6 from 2001:db8:bad::/48\n",
+            "xdp on eth0  drop rules/diff/sets_old.sk:6   allow rules/diff/sets_new.sk:7  tcp 198.51.100.7:0 -> 0.0.0.0:0  IPv4 from 198.51.100.7 | IPv6 from 2001:db8:bad::/48\n",
         ],
     );
 }
@@ -248,7 +251,7 @@ fn a_real_change_lists_regions_that_sockc_test_confirms() {
 fn warnings_are_new_s_only_after_the_answer() {
     let (code, out, err) = sockc(&["diff", "rules/diff/old.sk", "rules/diff/new.sk"]);
     assert_eq!(code, 4);
-    assert!(out.starts_with("4 regions change verdict"), "{out}");
+    assert!(out.starts_with("3 regions change verdict"), "{out}");
     assert!(
         err.contains("rules/diff/new.sk: 0 errors, 2 warnings"),
         "{err}"

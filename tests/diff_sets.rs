@@ -78,7 +78,7 @@ fn summary_counts_instead_of_listing() {
     ]);
     assert_eq!(code, 4, "{err}");
     assert!(
-        out.starts_with("4 regions change verdict; 2 counting changes\n"),
+        out.starts_with("3 regions change verdict; 3 counting changes\n"),
         "{out}"
     );
     assert!(

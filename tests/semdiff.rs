@@ -1,14 +1,19 @@
 //! The semantic diff (`sockc_compiler::semdiff`) against the reference evaluator
 //! (`sockc_testkit::eval`) on random pairs of rule files: OLD drawn by the
-//! differential tests' generator, NEW either OLD with a few edits (rules deleted,
-//! swapped, duplicated elsewhere, their action changed, the default flipped) or a file
-//! drawn independently. For every pair:
+//! differential tests' generator with `ct state` and `route` matches added to some
+//! rules, NEW either OLD with a few edits (rules deleted, swapped, duplicated
+//! elsewhere, their action or their `ct state`/`route` changed, the default flipped,
+//! a block removed or moved to another interface) or a file drawn independently. For
+//! every pair:
 //!
 //! * every example packet the diff reports, run through both files, is decided as the
 //!   region says — by the reported rules (or defaults), and differently;
 //! * every packet of the differential generator (drawn around both files' prefixes,
-//!   ports and flags, malformed ones included) in every socket state whose verdict
-//!   differs between the files lies in a reported region of its block.
+//!   ports and flags, malformed ones included) in every socket state (and, when a
+//!   file tests them, every conntrack state and routing class) whose verdict differs
+//!   between the files lies in a reported region of its block. A block on one side
+//!   only is compared with no block: the packet goes on as the kernel lets it without
+//!   a program (`semdiff::Outcome::without_block`).
 //!
 //! `SOCKC_SEMDIFF_CASES` sets the number of pairs (default 256); `SOCKC_SEMDIFF_SEED`
 //! replays a run (each run prints its seed and the pairs it checked). A long run:
@@ -42,7 +47,8 @@ use sockc_compiler::{
     hooks::HookKind,
     ir::{Module, Program},
     semdiff::{self, BlockDiff, Outcome},
-    space::{frame, l4, Dim, Point, NDIMS},
+    space::{ct, frame, l4, route, Dim, Point, NDIMS},
+    syntax::{ct::CtState, route::RouteClass},
 };
 use sockc_testkit::{
     eval::{self, decode, Facts, Headers, L4Fields, SocketState},
@@ -51,7 +57,7 @@ use sockc_testkit::{
 
 use crate::{
     packets::{case_strategy, PacketRecipe, Pools},
-    rules::{Action, RuleSet},
+    rules::{Action, Hook, RuleSet, INTERFACES},
     strategies::rule_set,
 };
 
@@ -64,6 +70,51 @@ enum Edit {
     Copy(usize, usize, usize),
     Flip(usize, usize),
     Default(usize),
+    /// Rule `.1`'s facts replaced by `.2`.
+    Facts(usize, usize, Fact),
+    /// Block `.0` removed (when there are two).
+    DropBlock(usize),
+    /// Block `.0` moved to interface `.1` (one its hook has no other block on).
+    MoveBlock(usize, usize),
+}
+
+/// A match on a fact from outside the frame.
+#[derive(Clone, Copy, Debug)]
+enum Fact {
+    None,
+    /// `ct state` of these states (a non-empty mask of `CtState::ALL`).
+    Ct(u8),
+    /// `route local` (false) or `route forward` (true).
+    Route(bool),
+}
+
+fn fact() -> impl Strategy<Value = Fact> {
+    prop_oneof![
+        2 => Just(Fact::None),
+        2 => (1u8..32).prop_map(Fact::Ct),
+        1 => any::<bool>().prop_map(Fact::Route),
+    ]
+}
+
+/// The words of `f` in a block of `hook` (`route` exists at xdp and tc ingress only).
+fn fact_words(f: Fact, hook: Hook) -> Vec<String> {
+    match f {
+        Fact::None => Vec::new(),
+        Fact::Ct(mask) => {
+            let states: Vec<&str> = CtState::ALL
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, s)| s.name())
+                .collect();
+            vec![format!("ct state {}", states.join(","))]
+        }
+        Fact::Route(_) if hook == Hook::TcEgress => Vec::new(),
+        Fact::Route(forward) => vec![format!(
+            "route {}",
+            if forward { "forward" } else { "local" }
+        )],
+    }
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
@@ -74,7 +125,28 @@ fn edit() -> impl Strategy<Value = Edit> {
         (i(), i(), i()).prop_map(|(b, r, at)| Edit::Copy(b, r, at)),
         (i(), i()).prop_map(|(b, r)| Edit::Flip(b, r)),
         i().prop_map(Edit::Default),
+        (i(), i(), fact()).prop_map(|(b, r, f)| Edit::Facts(b, r, f)),
+        i().prop_map(Edit::DropBlock),
+        (i(), i()).prop_map(|(b, at)| Edit::MoveBlock(b, at)),
     ]
+}
+
+/// Block `b` moved to the first interface from `at` on that its hook has no other
+/// block on (it stays where it is when there is none).
+fn move_block(set: &mut RuleSet, b: usize, at: usize) {
+    let hook = set.blocks[b].hook;
+    let taken = |i: usize| {
+        set.blocks
+            .iter()
+            .enumerate()
+            .any(|(j, o)| j != b && o.hook == hook && o.iface == i)
+    };
+    if let Some(i) = (0..INTERFACES.len())
+        .map(|k| (at + k) % INTERFACES.len())
+        .find(|&i| !taken(i))
+    {
+        set.blocks[b].iface = i;
+    }
 }
 
 fn apply(mut set: RuleSet, edits: &[Edit]) -> RuleSet {
@@ -82,11 +154,21 @@ fn apply(mut set: RuleSet, edits: &[Edit]) -> RuleSet {
         let nb = set.blocks.len();
         let block = |b: usize| b % nb;
         match *e {
+            Edit::DropBlock(b) if nb > 1 => {
+                set.blocks.remove(block(b));
+            }
+            Edit::DropBlock(_) => {}
+            Edit::MoveBlock(b, at) => move_block(&mut set, block(b), at),
             Edit::Default(b) => {
                 let blk = &mut set.blocks[block(b)];
                 blk.default_drop = !blk.default_drop;
             }
-            Edit::Delete(b, r) | Edit::Swap(b, r) | Edit::Flip(b, r) | Edit::Copy(b, r, _) => {
+            Edit::Delete(b, r)
+            | Edit::Swap(b, r)
+            | Edit::Flip(b, r)
+            | Edit::Copy(b, r, _)
+            | Edit::Facts(b, r, _) => {
+                let hook = set.blocks[block(b)].hook;
                 let rules = &mut set.blocks[block(b)].rules;
                 if rules.is_empty() {
                     continue;
@@ -110,7 +192,8 @@ fn apply(mut set: RuleSet, edits: &[Edit]) -> RuleSet {
                         let copy = rules[r].clone();
                         rules.insert(at % (rules.len() + 1), copy);
                     }
-                    Edit::Default(_) => unreachable!(),
+                    Edit::Facts(_, _, f) => rules[r].facts = fact_words(f, hook),
+                    Edit::Default(_) | Edit::DropBlock(_) | Edit::MoveBlock(..) => unreachable!(),
                 }
             }
         }
@@ -118,12 +201,35 @@ fn apply(mut set: RuleSet, edits: &[Edit]) -> RuleSet {
     set
 }
 
+/// A drawn rule set with facts drawn for its rules (for about half the sets: the
+/// others keep the frame-only rules the diff compared before it had facts).
+fn with_facts(set: impl Strategy<Value = RuleSet>) -> impl Strategy<Value = RuleSet> {
+    (
+        set,
+        any::<bool>(),
+        proptest::collection::vec(prop_oneof![3 => Just(Fact::None), 1 => fact()], 24),
+    )
+        .prop_map(|(mut set, draw, facts)| {
+            if draw {
+                for b in &mut set.blocks {
+                    let hook = b.hook;
+                    for (r, &f) in b.rules.iter_mut().zip(&facts) {
+                        r.facts = fact_words(f, hook);
+                    }
+                }
+            }
+            set
+        })
+}
+
 /// OLD, NEW and packet recipes.
 fn pair() -> impl Strategy<Value = (RuleSet, RuleSet, Vec<PacketRecipe>)> {
+    let old =
+        || case_strategy(24).prop_flat_map(|(set, recipes)| (with_facts(Just(set)), Just(recipes)));
     prop_oneof![
-        4 => (case_strategy(24), proptest::collection::vec(edit(), 0..4))
+        4 => (old(), proptest::collection::vec(edit(), 0..4))
             .prop_map(|((old, recipes), edits)| (old.clone(), apply(old, &edits), recipes)),
-        1 => (case_strategy(24), rule_set()).prop_map(|((old, recipes), new)| (old, new, recipes)),
+        1 => (old(), with_facts(rule_set())).prop_map(|((old, recipes), new)| (old, new, recipes)),
     ]
 }
 
@@ -140,22 +246,33 @@ fn program<'m>(m: &'m Module, hook: HookKind, at: &str) -> Option<&'m Program> {
         .find(|p| p.hook == hook && p.attach_to == at)
 }
 
+/// The facts a packet is decided with, beside its frame.
+#[derive(Clone, Copy, Debug)]
+struct Given {
+    socket: SocketState,
+    /// `None`: the state a packet without a conntrack entry has.
+    ct: Option<CtState>,
+    /// `None`: `local`.
+    route: Option<RouteClass>,
+}
+
 /// What a file does with a frame at a block: outcome and deciding line (`None`
-/// without the block).
+/// without the block, whose outcome is what the kernel does without one).
 fn decide(
     m: &Module,
     hook: HookKind,
     at: &str,
     frame: &[u8],
-    socket: SocketState,
+    g: Given,
 ) -> (Outcome, Option<usize>) {
     let Some(p) = program(m, hook, at) else {
-        return (Outcome::NoBlock, None);
+        return (Outcome::without_block(hook), None);
     };
     let facts = Facts {
-        socket,
+        socket: g.socket,
         registered: m.sockets.keys().collect::<BTreeSet<_>>(),
-        ct: None,
+        ct: g.ct,
+        route: g.route,
         ..Facts::default()
     };
     let e = eval::evaluate(m, p, frame, &facts);
@@ -197,13 +314,17 @@ fn socket_state(name: Option<&str>) -> SocketState {
 fn examples_hold(old: &Module, new: &Module, b: &BlockDiff) -> Result<(), TestCaseError> {
     for c in &b.verdicts {
         let p = c.example.packet();
-        let frame = match p.text() {
+        let frame = match p.frame_text() {
             Some(t) => parse_packet(&t).map_err(TestCaseError::fail)?.build(),
             None => non_ip_frame(),
         };
-        let sock = socket_state(p.socket_name());
-        let before = decide(old, b.hook, &b.attach_to, &frame, sock);
-        let after = decide(new, b.hook, &b.attach_to, &frame, sock);
+        let given = Given {
+            socket: socket_state(p.socket_name()),
+            ct: p.ct,
+            route: p.route,
+        };
+        let before = decide(old, b.hook, &b.attach_to, &frame, given);
+        let after = decide(new, b.hook, &b.attach_to, &frame, given);
         prop_assert_eq!(&before, &(c.before.outcome.clone(), c.before.line), "{}", p);
         prop_assert_eq!(&after, &(c.after.outcome.clone(), c.after.line), "{}", p);
         prop_assert_ne!(before.0, after.0);
@@ -211,10 +332,19 @@ fn examples_hold(old: &Module, new: &Module, b: &BlockDiff) -> Result<(), TestCa
     Ok(())
 }
 
-/// The point of a decoded frame and socket state (zero where the packet has no field).
-fn point_of(h: &Headers, sock: SocketState) -> Point {
+/// The point of a decoded frame and its facts (zero where the packet has no field).
+fn point_of(h: &Headers, g: Given) -> Point {
     let mut p = Point([0; NDIMS]);
+    let sock = g.socket;
     p[Dim::Vlan] = h.vlan.map_or(0, |v| u128::from(v) + 1);
+    let facts = Facts {
+        ct: g.ct,
+        ..Facts::default()
+    };
+    if let Some(state) = eval::ct_state(h, &facts) {
+        p[Dim::Ct] = ct::value(state);
+    }
+    p[Dim::Route] = route::value(g.route.unwrap_or(RouteClass::Local));
     let Some(ip) = &h.ip else {
         p[Dim::Frame] = frame::NON_IP;
         p[Dim::EtherType] = h.ether_type.unwrap_or(0).into();
@@ -250,10 +380,45 @@ fn point_of(h: &Headers, sock: SocketState) -> Point {
     p
 }
 
+/// The facts each packet is tried with: every socket state, and every conntrack
+/// state and routing class when a file tests them (else the defaults: the rules
+/// cannot tell the others apart).
+fn given(old: &Module, new: &Module) -> Vec<Given> {
+    let tests = |f: fn(&sockc_compiler::ir::Rule) -> bool| {
+        [old, new]
+            .iter()
+            .flat_map(|m| m.programs.values())
+            .any(|p| p.rules.iter().any(f))
+    };
+    let cts: Vec<Option<CtState>> = if tests(|r| r.m.ct.is_some()) {
+        CtState::ALL.into_iter().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    let routes: Vec<Option<RouteClass>> = if tests(|r| r.m.route.is_some()) {
+        RouteClass::ALL.into_iter().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    let mut out = Vec::new();
+    for socket in SocketState::ALL {
+        for &ct in &cts {
+            for &route in &routes {
+                out.push(Given { socket, ct, route });
+            }
+        }
+    }
+    out
+}
+
 /// What a run saw: pairs with a verdict change, example packets checked, packets
 /// (with a socket state) whose verdict changed.
 #[derive(Default)]
 struct Seen {
+    /// Pairs where a file tests `ct state` or `route`.
+    fact_pairs: Cell<u64>,
+    /// Pairs with a block on one side only.
+    one_sided_pairs: Cell<u64>,
     changing_pairs: Cell<u64>,
     examples: Cell<u64>,
     changed_packets: Cell<u64>,
@@ -288,19 +453,33 @@ fn check_pair(
         .map(|p| (p.hook, p.attach_to.clone()))
         .collect();
     let pools = [Pools::of(old_set), Pools::of(new_set)];
+    let facts = given(&old, &new);
+    if facts.len() > SocketState::ALL.len() {
+        bump(&seen.fact_pairs, 1);
+    }
+    let blocks_of = |m: &Module| -> BTreeSet<(HookKind, String)> {
+        m.programs
+            .values()
+            .map(|p| (p.hook, p.attach_to.clone()))
+            .collect()
+    };
+    if blocks_of(&old) != blocks_of(&new) {
+        bump(&seen.one_sided_pairs, 1);
+    }
     for r in recipes {
         for pool in &pools {
             let frame = r.resolve(pool, false).frame;
             let h = decode(&frame);
-            for sock in SocketState::ALL {
+            for &g in &facts {
                 for (hook, at) in &hooks {
-                    let before = decide(&old, *hook, at, &frame, sock).0;
-                    let after = decide(&new, *hook, at, &frame, sock).0;
+                    let before = decide(&old, *hook, at, &frame, g).0;
+                    let after = decide(&new, *hook, at, &frame, g).0;
                     if before == after {
                         continue;
                     }
                     bump(&seen.changed_packets, 1);
-                    let point = point_of(&h, sock);
+                    let point = point_of(&h, g);
+                    let sock = g;
                     let found = blocks
                         .get(&(*hook, at.clone()))
                         .is_some_and(|b| b.verdicts.iter().any(|c| c.region.contains(&point)));
@@ -314,6 +493,9 @@ fn check_pair(
     }
     Ok(())
 }
+
+/// How often a run prints its progress, in pairs.
+const PROGRESS_EVERY: u64 = 5000;
 
 #[test]
 fn reported_regions_are_exactly_the_changed_packets() {
@@ -333,14 +515,27 @@ fn reported_regions_are_exactly_the_changed_packets() {
     });
     let pairs = Cell::new(0u64);
     let seen = Seen::default();
+    let started = std::time::Instant::now();
     let result = runner.run(&pair(), |(old, new, recipes)| {
         bump(&pairs, 1);
+        // A long run shows it is alive, and how far it got if it is stopped.
+        if pairs.get().is_multiple_of(PROGRESS_EVERY) {
+            eprintln!(
+                "semdiff: {} pairs checked ({} with verdict changes) in {:.0?}, seed {seed}",
+                pairs.get(),
+                seen.changing_pairs.get(),
+                started.elapsed()
+            );
+        }
         check_pair(&old, &new, &recipes, &seen)
     });
     eprintln!(
-        "semdiff: {} file pairs checked, {} with verdict changes ({} example packets, {} \
-         changed packets found in their regions); seed {seed} (SOCKC_SEMDIFF_SEED replays)",
+        "semdiff: {} file pairs checked ({} testing ct state or route, {} with a block on \
+         one side only), {} with verdict changes ({} example packets, {} changed packets \
+         found in their regions); seed {seed} (SOCKC_SEMDIFF_SEED replays)",
         pairs.get(),
+        seen.fact_pairs.get(),
+        seen.one_sided_pairs.get(),
         seen.changing_pairs.get(),
         seen.examples.get(),
         seen.changed_packets.get(),

@@ -2,12 +2,16 @@
 //! filters of acl1, fw1 and ipc1, converted as `sockc bench` converts them) against
 //! itself with 10 edits (rules deleted, swapped with a neighbour, their action
 //! flipped, copied elsewhere), and the time `sockc_compiler::semdiff::diff` takes,
-//! beside the front end (parse and check) of both files. The targets are 1 s at
+//! beside the front end (parse and check) of the edited file. The targets are 1 s at
 //! 10,000 rules and 10 s at 100,000.
 //!
-//! `cargo run --release -p sockc-bench --example semdiff [DIR] [EDITS]`; DIR defaults
-//! to `$SOCKC_CLASSBENCH_DIR`, then the shared benchmark data, then the vendored
-//! `bench/classbench` (which has only 1,000-filter sets).
+//! Each set is edited with several seeds (one lucky edit must not decide the figure);
+//! each row prints the time, the regions that change verdict and the boxes they hold.
+//!
+//! `cargo run --release -p sockc-bench --example semdiff [DIR] [EDITS] [SEEDS] [ONLY]`;
+//! DIR defaults to `$SOCKC_CLASSBENCH_DIR`, then the shared benchmark data, then the
+//! vendored `bench/classbench` (which has only 1,000-filter sets); SEEDS defaults to
+//! 3; ONLY keeps one set (`fw1_10000`), one family (`fw1`) or one size (`10000`).
 
 use std::{
     path::{Path, PathBuf},
@@ -83,15 +87,19 @@ fn main() {
         eprintln!("no ClassBench directory");
         std::process::exit(2);
     };
-    let edits: usize = std::env::args()
-        .nth(2)
-        .map_or(10, |e| e.parse().expect("EDITS is a number"));
-    println!("| set | rules | edits | front end, both files (ms) | semantic diff (ms) | regions | counting changes |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let arg = |n: usize| std::env::args().nth(n);
+    let edits: usize = arg(2).map_or(10, |e| e.parse().expect("EDITS is a number"));
+    let seeds: u64 = arg(3).map_or(3, |e| e.parse().expect("SEEDS is a number"));
+    let only = arg(4).unwrap_or_default();
+    println!("| set | rules | edits | seed | front end, NEW (ms) | semantic diff (ms) | regions | boxes | counting changes |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for size in [10_000, 100_000] {
         for set in ["acl1", "fw1", "ipc1"] {
-            let path = dir.join(format!("{set}_{size}.rules"));
-            let Ok(text) = std::fs::read_to_string(&path) else {
+            let name = format!("{set}_{size}");
+            if ![String::new(), name.clone(), set.into(), size.to_string()].contains(&only) {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(dir.join(format!("{name}.rules"))) else {
                 continue;
             };
             let filters = classbench::parse_filters(&text).expect("ClassBench filters");
@@ -103,26 +111,36 @@ fn main() {
                     default: "drop",
                 },
             );
-            let new_src = edit(&old_src, edits, 0x5eed + size as u64);
-            let t = Instant::now();
-            let (old, new) = (front_end(&old_src), front_end(&new_src));
-            let front = t.elapsed();
-            let t = Instant::now();
-            let d = semdiff::diff(&old, &new);
-            let took = t.elapsed();
-            println!(
-                "| {set} | {} | {edits} | {:.0} | {:.0} | {}{} | {} |",
-                filters.len(),
-                front.as_secs_f64() * 1e3,
-                took.as_secs_f64() * 1e3,
-                d.verdict_regions(),
-                if d.blocks.iter().any(|b| b.cut_short.is_some()) {
-                    " (cut short)"
-                } else {
-                    ""
-                },
-                d.counting_changes(),
-            );
+            let old = front_end(&old_src);
+            for seed in 0..seeds {
+                let new_src = edit(&old_src, edits, 0x5eed + size as u64 + seed);
+                let t = Instant::now();
+                let new = front_end(&new_src);
+                let front = t.elapsed();
+                let t = Instant::now();
+                let d = semdiff::diff(&old, &new);
+                let took = t.elapsed();
+                println!(
+                    "| {set} | {} | {edits} | {seed} | {:.0} | {:.0} | {}{} | {} | {} |",
+                    filters.len(),
+                    front.as_secs_f64() * 1e3,
+                    took.as_secs_f64() * 1e3,
+                    d.verdict_regions(),
+                    if d.blocks.iter().any(|b| b.cut_short.is_some()) {
+                        " (cut short)"
+                    } else {
+                        ""
+                    },
+                    verdict_boxes(&d),
+                    d.counting_changes(),
+                );
+            }
         }
     }
+}
+
+/// The boxes of the regions that change verdict, over all blocks.
+fn verdict_boxes(d: &semdiff::SemDiff) -> usize {
+    let changes = d.blocks.iter().flat_map(|b| &b.verdicts);
+    changes.map(|c| c.region.boxes().len()).sum()
 }

@@ -128,6 +128,7 @@ impl ClassifierPools {
             icmp_code: r.icmp.and_then(|(_, c)| c),
             frag: false,
             order: r.order,
+            facts: Vec::new(),
         }
         .normalize(na, np);
         let narrow = rule.endpoints_mut().any(|e| {

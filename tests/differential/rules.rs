@@ -239,6 +239,10 @@ pub struct Rule {
     /// Permutation of the match items (0: proto, family, from, to, flags, type, code,
     /// frag).
     pub order: u32,
+    /// Matches on facts from outside the frame (`ct state new`, `route forward`),
+    /// written after the others; the differential tests draw none (the kernel cannot
+    /// be given a conntrack entry), the semantic diff's test does.
+    pub facts: Vec<String>,
 }
 
 impl Rule {
@@ -372,6 +376,7 @@ impl fmt::Display for Rule {
             items.push("frag".into());
         }
         permute(&mut items, self.order);
+        items.extend(self.facts.iter().cloned());
         f.write_str(match self.action {
             Action::Allow => "allow",
             Action::Drop => "drop",

@@ -149,6 +149,7 @@ fn rule() -> impl Strategy<Value = Rule> {
                     icmp_code,
                     frag,
                     order,
+                    facts: Vec::new(),
                 }
             },
         )

@@ -16,6 +16,7 @@ use similar::{capture_diff_slices_deadline, Algorithm, DiffOp};
 
 use super::{BlockSide, CountingChange, Decider, Outcome, Side, MAX_BOXES};
 use crate::{
+    hooks::HookKind,
     ir::{Module, Program, Rule},
     space::{rule_region, HeaderBox, Region, TooFragmented},
 };
@@ -33,6 +34,7 @@ pub(super) struct Term {
 
 /// One side's block as the diff reads it.
 pub(super) struct Rules<'m> {
+    hook: HookKind,
     module: &'m Module,
     prog: Option<&'m Program>,
     /// The rules that decide when they match, in order.
@@ -57,6 +59,7 @@ impl<'m> Rules<'m> {
             }
         }
         Rules {
+            hook: side.hook,
             module: side.module,
             prog: side.prog,
             deciding,
@@ -64,9 +67,11 @@ impl<'m> Rules<'m> {
         }
     }
 
+    /// The default's outcome; without a block, what the kernel does without one.
     pub(super) fn default_outcome(&self) -> Outcome {
-        self.prog
-            .map_or(Outcome::NoBlock, |p| Outcome::of_verdict(p.default))
+        self.prog.map_or(Outcome::without_block(self.hook), |p| {
+            Outcome::of_verdict(p.default)
+        })
     }
 
     /// Who decides and what, for a decider of this side.
@@ -74,10 +79,11 @@ impl<'m> Rules<'m> {
         let (line, outcome) = match (d, self.prog) {
             (Decider::Rule(i), Some(p)) => (
                 Some(p.rules[i].line),
-                Outcome::of_action(self.module, p.rules[i].action).unwrap_or(Outcome::NoBlock),
+                Outcome::of_action(self.module, p.rules[i].action)
+                    .expect("a decider is a deciding rule"),
             ),
             (Decider::Default, Some(p)) => (Some(p.default_line), self.default_outcome()),
-            _ => (None, Outcome::NoBlock),
+            _ => (None, self.default_outcome()),
         };
         Side {
             decider: if self.prog.is_some() {
@@ -250,6 +256,20 @@ fn count_rule<'m>(r: &Rules<'m>, i: usize) -> Option<&'m Rule> {
 /// (and defaults) that are the same on both sides.
 pub(super) fn counting(o: &Rules, n: &Rules, pairs: &Pairs) -> Vec<CountingChange> {
     let mut out = Vec::new();
+    // A block on one side only: its counters start (or stop) counting.
+    match (o.prog, n.prog) {
+        (None, Some(p)) => out.push(CountingChange {
+            old_line: None,
+            new_line: Some(p.default_line),
+            what: "block added (compared with no block)".into(),
+        }),
+        (Some(p), None) => out.push(CountingChange {
+            old_line: Some(p.default_line),
+            new_line: None,
+            what: "block removed (compared with no block)".into(),
+        }),
+        _ => {}
+    }
     let mut added: Vec<usize> = pairs.unpaired_counts[1].clone();
     for &i in &pairs.unpaired_counts[0] {
         let old = count_rule(o, i);

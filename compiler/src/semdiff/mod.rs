@@ -7,25 +7,33 @@
 //!
 //! # The algorithm
 //!
-//! Blocks are paired by (hook, attach point); a block on one side only is a change of
-//! every packet its hook sees. Within a pair, a `count` rule never decides, so only
-//! the *deciding* rules (every other action; a socket condition is the
-//! [`Dim::Socket`](crate::space::Dim) dimension of the rule's region) take part:
+//! Blocks are paired by (hook, attach point); a block on one side only is paired with
+//! *no block*, an empty block whose default is what the kernel does with a packet
+//! when no program is attached ([`Outcome::without_block`]: it goes on), so only the
+//! packets the block does not let through change. Within a pair, a `count` rule
+//! never decides, so only the *deciding* rules (every other action; a socket
+//! condition, `ct state` and `route` are dimensions of the rule's region:
+//! [`Dim::Socket`](crate::space::Dim), `Dim::Ct`, `Dim::Route`) take part. A block
+//! with a `limit` is not compared ([`NotCompared::Limit`]): whether a packet fits a
+//! bucket depends on the traffic before it, which no dimension holds; nor is a block
+//! testing the device (`in on`, `out on`: [`NotCompared::Interface`]).
 //!
-//! 1. **Align.** Each deciding rule is keyed by its exact region ([`rule_region`]:
-//!    sets expanded into their members, so `from @web` and the same addresses written
-//!    out are one key) and its outcome (verdict, or redirect and the target socket's
-//!    name). A Myers diff of the two key sequences gives a common subsequence: pairs
+//! 1. **Align.** Each deciding rule is keyed by its exact region
+//!    ([`rule_region`](crate::space::rule_region): sets expanded into their members,
+//!    so `from @web` and the same addresses written out are one key) and its outcome
+//!    (verdict, or redirect and the target socket's name). A Myers diff of the two key sequences gives a common subsequence: pairs
 //!    of equal rules in the same order.
 //! 2. **Candidates.** Let `C` be the union of the regions of the rules outside the
 //!    common subsequence, on both sides (the whole hook when the defaults differ),
 //!    within what the hook sees ([`hook_universe`]). A packet outside `C` is matched
 //!    only by paired rules, which come in the same order on both sides, so the same
 //!    pair decides it (or both defaults, which agree): its verdict cannot change.
-//! 3. **Partition.** Inside `C`, OLD's first-match partition: walking OLD's deciding
-//!    rules in order, each takes the part of the still undecided boxes its region
-//!    meets; what is left goes to the default. Each piece is then split the same way
-//!    by NEW's rules. Every resulting box has one deciding rule on each side.
+//! 3. **Partition.** Inside `C`, both first-match partitions at once: both sides'
+//!    deciding rules in one order that keeps each side's (a paired rule is one step),
+//!    each taking, at its sides, the part of the boxes still undecided there that its
+//!    region meets; what is left goes to the defaults. Every resulting box has one
+//!    deciding rule on each side; a part a pair takes while both sides are undecided
+//!    is decided by that same rule on both and is dropped at once (`walk::decide`).
 //! 4. **Compare.** Boxes whose outcomes differ are grouped by (old decider, new
 //!    decider) into regions; boxes with the same outcome but a decider that is not
 //!    the old one's pair are grouped likewise as counter moves.
@@ -66,7 +74,7 @@ use crate::{
     syntax::ast::Verdict,
 };
 
-pub use render::{describe_box, render_text, to_json, RenderOptions};
+pub use render::{describe_box, plain_table, render_text, to_json, RenderOptions, TableFn};
 
 /// Most boxes one block's partition may hold before it is cut short.
 pub const MAX_BOXES: usize = 200_000;
@@ -82,8 +90,6 @@ pub enum Outcome {
         socket: Option<String>,
         ingress: bool,
     },
-    /// The file has no such block.
-    NoBlock,
     /// `reject [with ...]`: its own outcome (a drop that became a reject is a change).
     Reject(crate::syntax::reject::RejectWith),
 }
@@ -94,6 +100,17 @@ impl Outcome {
             Verdict::Allow => Outcome::Allow,
             Verdict::Drop => Outcome::Drop,
             Verdict::Pass => Outcome::Pass,
+        }
+    }
+
+    /// What the kernel does with a packet at `hook` when no program is attached: it
+    /// goes on unchanged, which is `pass` at sk_lookup (the kernel's own lookup) and
+    /// `allow` at every other hook (XDP_PASS, TC_ACT_OK, SK_PASS, NF_ACCEPT).
+    pub fn without_block(hook: HookKind) -> Outcome {
+        if hook.spec().defaults.contains(&Verdict::Pass) {
+            Outcome::Pass
+        } else {
+            Outcome::Allow
         }
     }
 
@@ -133,6 +150,7 @@ pub struct Side {
     pub decider: Decider,
     /// The deciding rule's (or the default's) line; `None` without a block.
     pub line: Option<usize>,
+    /// Without a block, [`Outcome::without_block`].
     pub outcome: Outcome,
 }
 
@@ -173,12 +191,9 @@ pub struct BlockDiff {
 pub enum NotCompared {
     /// The partition grew past the cap.
     Fragmented(TooFragmented),
-    /// A rule tests `ct state`, which the header space has no dimension for yet: its
-    /// region would claim packets of every state.
-    CtState,
-    /// A rule tests a `route` class or a `limit`, which the header space has no
-    /// dimension for either.
-    RouteOrLimit,
+    /// A rule tests a `limit`, whose answer depends on the traffic before the packet
+    /// (its bucket), which the header space has no dimension for.
+    Limit,
     /// A rule tests the packet's device (`in on`, `out on`), which the header space
     /// has no dimension for either.
     Interface,
@@ -188,12 +203,7 @@ impl std::fmt::Display for NotCompared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NotCompared::Fragmented(e) => e.fmt(f),
-            NotCompared::CtState => {
-                f.write_str("a rule tests `ct state`, not yet in the header space")
-            }
-            NotCompared::RouteOrLimit => {
-                f.write_str("a rule tests `route` or `limit`, not yet in the header space")
-            }
+            NotCompared::Limit => f.write_str("a rule tests `limit`, not in the header space"),
             NotCompared::Interface => {
                 f.write_str("a rule tests `in on` or `out on`, not yet in the header space")
             }
@@ -241,6 +251,7 @@ impl SemDiff {
 
 /// One side of a block pair.
 struct BlockSide<'m> {
+    hook: HookKind,
     module: &'m Module,
     prog: Option<&'m Program>,
     sets: &'m AddrSets,
@@ -260,11 +271,13 @@ pub fn diff(old: &Module, new: &Module) -> SemDiff {
         .filter(|((hook, _), _)| !hook_universe(*hook).is_empty())
         .map(|((hook, attach_to), [o, n])| {
             let old = BlockSide {
+                hook,
                 module: old,
                 prog: o,
                 sets: &old_sets,
             };
             let new = BlockSide {
+                hook,
                 module: new,
                 prog: n,
                 sets: &new_sets,
@@ -288,23 +301,12 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
         counting: align::counting(&o, &n, &pairs),
         cut_short: None,
     };
-    let tests_ct = |side: &BlockSide| {
+    let tests_limit = |side: &BlockSide| {
         side.prog
-            .is_some_and(|p| p.rules.iter().any(|r| r.m.ct.is_some()))
+            .is_some_and(|p| p.rules.iter().any(|r| r.m.limit.is_some()))
     };
-    if tests_ct(old) || tests_ct(new) {
-        out.cut_short = Some(NotCompared::CtState);
-        return out;
-    }
-    let beyond_space = |side: &BlockSide| {
-        side.prog.is_some_and(|p| {
-            p.rules
-                .iter()
-                .any(|r| r.m.route.is_some() || r.m.limit.is_some())
-        })
-    };
-    if beyond_space(old) || beyond_space(new) {
-        out.cut_short = Some(NotCompared::RouteOrLimit);
+    if tests_limit(old) || tests_limit(new) {
+        out.cut_short = Some(NotCompared::Limit);
         return out;
     }
     let tests_device = |side: &BlockSide| {
@@ -322,10 +324,15 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
             return out;
         }
     };
-    match walk::decide(&candidates, &o.deciding, &n.deciding, MAX_BOXES) {
+    match walk::decide(&candidates, &o, &n, &pairs, MAX_BOXES) {
         Ok(pieces) => {
             let groups = walk::group(pieces, &o, &n, &pairs);
             (out.verdicts, out.moved) = groups;
+            // Against no block, every packet the block decides as the kernel would
+            // without it "moves" to a rule: one line below says so instead.
+            if old.prog.is_none() || new.prog.is_none() {
+                out.moved.clear();
+            }
         }
         Err(e) => out.cut_short = Some(NotCompared::Fragmented(e)),
     }
@@ -375,3 +382,5 @@ fn change(boxes: Vec<HeaderBox>, before: Side, after: Side) -> Option<Change> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dims;

@@ -12,7 +12,7 @@ use std::fmt::Write;
 use serde_json::{json, Value};
 
 use super::{BlockDiff, Change, Outcome, SemDiff, Side};
-use crate::space::{frame, l4, socket, Dim, HeaderBox, ValueSet};
+use crate::space::{ct, frame, l4, route, socket, Dim, HeaderBox, ValueSet};
 
 /// How the diff is written.
 #[derive(Clone, Debug)]
@@ -22,6 +22,22 @@ pub struct RenderOptions {
     pub new: String,
     /// Regions (and counting changes) listed at most.
     pub max_listed: usize,
+    /// Draws the region table: a header and rows, as the lines to print. The CLI
+    /// passes its table helper (comfy-table, one style for every command);
+    /// [`plain_table`] is a stand-in for callers without one.
+    pub table: TableFn,
+}
+
+/// How [`render_text`] draws its table: header and rows in, lines out.
+pub type TableFn = fn(header: [&str; 5], rows: Vec<[String; 5]>) -> Vec<String>;
+
+/// The cells of each row joined by two spaces, unaligned: for callers (tests) that
+/// read the words, not the layout.
+pub fn plain_table(header: [&str; 5], rows: Vec<[String; 5]>) -> Vec<String> {
+    std::iter::once(header.map(String::from))
+        .chain(rows)
+        .map(|r| r.join("  ").trim_end().to_string())
+        .collect()
 }
 
 impl Outcome {
@@ -41,7 +57,6 @@ impl Outcome {
                 "redirect to sock {s}{}",
                 if *ingress { " ingress" } else { "" }
             ),
-            Outcome::NoBlock => "(no block)".into(),
             Outcome::Reject(w) => format!("reject {}", w.text()).trim_end().to_string(),
         }
     }
@@ -50,7 +65,7 @@ impl Outcome {
 fn side_text(s: &Side, file: &str) -> String {
     match s.line {
         Some(l) => format!("{} {file}:{l}", s.outcome.text()),
-        None => s.outcome.text(),
+        None => format!("{} (no block)", s.outcome.text()),
     }
 }
 
@@ -89,28 +104,6 @@ fn region_text(c: &Change) -> String {
     parts.join(" | ")
 }
 
-/// `rows` as columns padded to their widest cell (the last one not padded).
-fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.first().map_or(0, Vec::len);
-    let width: Vec<usize> = (0..cols)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::from(" ");
-        for (i, cell) in r.iter().enumerate() {
-            if i + 1 == cols {
-                line.push_str(cell);
-            } else {
-                write!(line, " {cell:<w$} ", w = width[i]).unwrap();
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 /// The diff as text: the answer, the table of regions that change verdict, blocks
 /// cut short, then what changes counting alone.
 pub fn render_text(d: &SemDiff, o: &RenderOptions) -> String {
@@ -123,15 +116,13 @@ pub fn render_text(d: &SemDiff, o: &RenderOptions) -> String {
         (n, _) => writeln!(out, "{n} regions change verdict:").unwrap(),
     }
     if n > 0 {
-        let mut rows = vec![["hook", "before", "after", "example packet", "packets"]
-            .map(String::from)
-            .to_vec()];
+        let mut rows = Vec::new();
         let all = d
             .blocks
             .iter()
             .flat_map(|b| b.verdicts.iter().map(move |c| (b, c)));
         for (b, c) in all.clone().take(o.max_listed) {
-            rows.push(vec![
+            rows.push([
                 block_name(b),
                 side_text(&c.before, &o.old),
                 side_text(&c.after, &o.new),
@@ -139,7 +130,10 @@ pub fn render_text(d: &SemDiff, o: &RenderOptions) -> String {
                 region_text(c),
             ]);
         }
-        out.push_str(&table(&rows));
+        let header = ["hook", "before", "after", "example packet", "packets"];
+        for line in (o.table)(header, rows) {
+            writeln!(out, "{line}").unwrap();
+        }
         if n > o.max_listed {
             writeln!(out, "  … {} more", n - o.max_listed).unwrap();
         }
@@ -279,6 +273,8 @@ pub fn describe_box(b: &HeaderBox) -> String {
             Dim::Vlan => values("vlan ", d, set, |v| (v.saturating_sub(1)).to_string()),
             Dim::Frag if set.contains(1) => "frag".into(),
             Dim::Frag => "not a fragment".into(),
+            Dim::Ct => format!("ct state {}", each(set, |v| ct::state(v).name())),
+            Dim::Route => format!("route {}", each(set, |v| route::class(v).name())),
         });
     }
     if parts.is_empty() {
@@ -325,6 +321,17 @@ fn values(word: &str, d: Dim, set: &ValueSet, name: impl Fn(u128) -> String) -> 
         _ => list(shown, 4, name),
     };
     format!("{word}{not}{text}")
+}
+
+/// Every value of a small set by name, comma-separated.
+fn each(set: &ValueSet, name: impl Fn(u128) -> &'static str) -> String {
+    let names: Vec<&str> = set
+        .intervals()
+        .iter()
+        .flat_map(|&(lo, hi)| lo..=hi)
+        .map(name)
+        .collect();
+    names.join(",")
 }
 
 /// Values and ranges, comma-separated, at most `max` of them and then a count.

@@ -1,4 +1,5 @@
-//! Named cases of the semantic diff; the properties over random file pairs (every
+//! Named cases of the semantic diff (blocks on one side and the fact dimensions are
+//! `tests_dims.rs`); the properties over random file pairs (every
 //! example packet changes verdict in the evaluator, every packet that changes is in a
 //! reported region) are `tests/semdiff.rs` at the workspace root.
 
@@ -23,6 +24,7 @@ fn text(d: &SemDiff) -> String {
             old: "old.sk".into(),
             new: "new.sk".into(),
             max_listed: 20,
+            table: plain_table,
         },
     )
 }
@@ -141,11 +143,15 @@ fn a_block_on_one_side_changes_its_hook() {
         "xdp on eth0 {\n default allow\n}\n",
         "xdp on eth0 {\n default allow\n}\ntc ingress on eth1 {\n drop udp\n default allow\n}\n",
     );
-    assert!(d.changes_verdicts());
-    assert!(d.blocks[0]
-        .verdicts
-        .iter()
-        .all(|c| c.before.outcome == Outcome::NoBlock));
+    // Compared with no block (every packet passes): only the dropped UDP changes.
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    let c = &d.blocks[0].verdicts[0];
+    assert_eq!(
+        (c.before.decider, c.before.outcome.clone(), c.before.line),
+        (Decider::NoBlock, Outcome::Allow, None)
+    );
+    assert_eq!(c.after.outcome, Outcome::Drop);
+    assert_eq!(describe_box(&c.region.boxes()[0]), "IP udp");
 }
 
 #[test]

@@ -1,22 +1,31 @@
-//! First-match partitions of a region ([`decide`]): the candidate boxes split by
-//! OLD's deciding rules in order, then each piece by NEW's, so that every box ends
-//! with one decider per side; and the pieces grouped into the reported regions
-//! ([`group`]).
+//! The partition of the candidate region by both files' deciding rules at once
+//! ([`decide`]), so that every piece ends with one decider per side; and the pieces
+//! grouped into the reported regions ([`group`]).
+//!
+//! The two sides' rules are walked in one merged order ([`merged`]) that keeps each
+//! side's order, a pair of equal rules (the alignment's common subsequence) being one
+//! step. A step decides, in the boxes it meets, the sides it belongs to that have not
+//! decided them yet; a part decided at both sides leaves the walk. A part a pair takes
+//! while neither side has decided it is decided by that same rule before and after,
+//! so it is dropped on the spot: the pieces decided the same way by a rule common to
+//! both files, ahead of every edit that touches them, are never split by the rules
+//! after them nor kept (they were most of the partition: a broad edited rule behind
+//! many common ones).
 //!
 //! The undecided boxes carry their bounds per dimension in columns ([`Live`]): for
-//! each rule, a scan of those columns over the dimensions the rule constrains (the
-//! narrowest first) leaves the few boxes whose bounds meet the rule's hull, and only
-//! they are tested exactly and split. A split box's first remnant takes its slot and
-//! the others are appended, so a rule costs the boxes it meets (shifting the boxes
-//! after each split, as the walk once did, made it quadratic in the boxes). The
-//! order of the pieces therefore depends on the walk; [`group`] sorts each region's
-//! boxes, so the output does not.
+//! each step, a scan of those columns over the dimensions the step's region
+//! constrains (the narrowest first) leaves the few boxes whose bounds meet the
+//! region's hull, and only they are tested exactly and split. A split box's first
+//! remnant takes its slot and the others are appended, so a step costs the boxes it
+//! meets. The order of the pieces therefore depends on the walk; [`group`] sorts
+//! each region's boxes, so the output does not.
 //!
-//! Invariant: the pieces are pairwise disjoint, their union is the region walked,
-//! and every point of a piece is decided, at each side, by the piece's decider for
-//! that side (the first deciding rule whose region holds it, or the default).
+//! Invariant: the pieces are pairwise disjoint; with the dropped parts, their union is
+//! the region walked; every point of a piece is decided, at each side, by the piece's
+//! decider for that side (the first deciding rule whose region holds it, or the
+//! default); every dropped point is decided by one pair of equal rules at both sides.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::{
     align::{Pairs, Rules, Term},
@@ -129,55 +138,134 @@ fn constrained_hull(region: &Region) -> Option<Vec<(usize, u128, u128)>> {
     Some(dims)
 }
 
-/// Splits `live` (boxes with a label) by `rules` in first-match order: each box part
-/// a rule's region holds is decided by that rule, the rest goes on; what no rule
-/// holds is decided by the default. For each rule only the boxes whose bounds meet
-/// the rule's hull ([`Live::meeting`]) are tested exactly.
-fn first_match<L: Copy>(
-    start: Vec<(HeaderBox, L)>,
-    rules: &[Term],
-    max_boxes: usize,
-) -> Result<Vec<(HeaderBox, L, Decider)>, TooFragmented> {
-    let mut work = 0u32;
-    let mut out = Vec::new();
-    let mut live = Live::with_capacity(start.len());
-    for (b, l) in start {
-        live.push(b, l);
+/// Who has decided a live box so far, per side (`None`: no rule of that side has
+/// taken it yet).
+#[derive(Clone, Copy)]
+struct Sides {
+    old: Option<Decider>,
+    new: Option<Decider>,
+}
+
+/// One rule of the merged order: an OLD rule, a NEW rule, or a pair of equal rules
+/// (one on each side), with the hull [`Live::meeting`] scans for.
+struct Step<'t> {
+    region: &'t Region,
+    /// The decider this step is at each side it belongs to.
+    takes: Sides,
+    hull: Vec<(usize, u128, u128)>,
+}
+
+impl Step<'_> {
+    /// Whether the step can decide a box labelled `l`: it belongs to a side that has
+    /// not decided the box yet.
+    fn applies(&self, l: Sides) -> bool {
+        (self.takes.old.is_some() && l.old.is_none())
+            || (self.takes.new.is_some() && l.new.is_none())
     }
-    for t in rules {
-        if live.boxes.is_empty() {
-            break;
-        }
-        let Some(hull) = constrained_hull(&t.region) else {
-            continue;
+}
+
+/// Both sides' deciding rules in one order that keeps each side's order, paired rules
+/// as one step: between two pairs, OLD's unpaired rules, then NEW's. A paired rule
+/// whose partner is not where the order expects it (the pairs cross, which the
+/// alignment does not make) is taken as two one-sided steps: still exact, only slower.
+fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs) -> Vec<Step<'t>> {
+    let paired_new: HashSet<usize> = pairs.deciding.values().copied().collect();
+    let step = |t: &'t Term, old: Option<&Term>, new: Option<&Term>| {
+        let hull = constrained_hull(&t.region)?;
+        let takes = Sides {
+            old: old.map(|t| Decider::Rule(t.index)),
+            new: new.map(|t| Decider::Rule(t.index)),
         };
-        let mut touched = live.meeting(&hull);
-        touched.retain(|&i| {
-            let b = &live.boxes[i].0;
-            t.region.boxes().iter().any(|rb| b.overlaps(rb, &mut work))
-        });
-        if touched.is_empty() {
-            continue;
+        Some(Step {
+            region: &t.region,
+            takes,
+            hull,
+        })
+    };
+    let (mut i, mut j) = (0, 0);
+    let mut steps = Vec::with_capacity(old.len().max(new.len()));
+    while i < old.len() || j < new.len() {
+        let (o, n) = (old.get(i), new.get(j));
+        let made = match (o, n) {
+            (Some(a), _) if !pairs.deciding.contains_key(&a.index) => {
+                i += 1;
+                step(a, Some(a), None)
+            }
+            (_, Some(b)) if !paired_new.contains(&b.index) => {
+                j += 1;
+                step(b, None, Some(b))
+            }
+            (Some(a), Some(b)) if pairs.deciding[&a.index] == b.index => {
+                (i, j) = (i + 1, j + 1);
+                step(a, Some(a), Some(b))
+            }
+            (Some(a), _) => {
+                i += 1;
+                step(a, Some(a), None)
+            }
+            (None, Some(b)) => {
+                j += 1;
+                step(b, None, Some(b))
+            }
+            (None, None) => unreachable!("the loop stops when both sides are walked"),
+        };
+        steps.extend(made);
+    }
+    steps
+}
+
+/// The state of the merged walk: the boxes some side has not decided yet, and the
+/// pieces both sides have decided.
+struct Walk {
+    live: Live<Sides>,
+    out: Vec<Piece>,
+    max_boxes: usize,
+    work: u32,
+}
+
+impl Walk {
+    /// Where a part of a box that `step` took goes: decided at both sides, it is a
+    /// piece, unless one pair of equal rules decided both sides at once (the same rule
+    /// decides it before and after: nothing to report, dropped); else it stays live.
+    fn taken(&mut self, part: HeaderBox, before: Sides, step: &Step) {
+        let after = Sides {
+            old: before.old.or(step.takes.old),
+            new: before.new.or(step.takes.new),
+        };
+        match (after.old, after.new) {
+            (Some(_), Some(_)) if before.old.is_none() && before.new.is_none() => {}
+            (Some(od), Some(nd)) => self.out.push((part, od, nd)),
+            _ => self.live.push(part, after),
         }
-        // Each met box is replaced in its slot by the first part the rule leaves of it
-        // (the others are appended); a box the rule takes whole is removed afterwards,
+    }
+
+    /// Splits the live boxes `step` applies to by its region.
+    fn apply(&mut self, step: &Step) -> Result<(), TooFragmented> {
+        let mut touched = self.live.meeting(&step.hull);
+        touched.retain(|&i| {
+            let (b, l) = &self.live.boxes[i];
+            step.applies(*l)
+                && step
+                    .region
+                    .boxes()
+                    .iter()
+                    .any(|rb| b.overlaps(rb, &mut self.work))
+        });
+        // Each met box is replaced in its slot by the first part the step leaves of it
+        // (the others are appended); a box the step takes whole is removed afterwards,
         // highest slot first, so the slots still to remove do not move. Nothing is
-        // shifted: the cost is the boxes the rule meets, not the boxes after them.
+        // shifted: the cost is the boxes the step meets, not the boxes after them.
         let mut emptied = Vec::new();
         for &i in &touched {
-            let label = live.boxes[i].1;
-            let mut rest = vec![live.boxes[i].0.clone()];
-            for rb in t.region.boxes() {
+            let label = self.live.boxes[i].1;
+            let mut rest = vec![self.live.boxes[i].0.clone()];
+            for rb in step.region.boxes() {
                 let mut left = Vec::with_capacity(rest.len());
                 for x in rest {
-                    if !x.overlaps(rb, &mut work) {
-                        left.push(x);
-                        continue;
-                    }
-                    match x.intersect(rb, &mut work) {
+                    match x.intersect(rb, &mut self.work) {
                         Some(inside) => {
-                            out.push((inside, label, Decider::Rule(t.index)));
-                            left.extend(x.subtract(rb, &mut work));
+                            self.taken(inside, label, step);
+                            left.extend(x.subtract(rb, &mut self.work));
                         }
                         None => left.push(x),
                     }
@@ -186,41 +274,70 @@ fn first_match<L: Copy>(
             }
             let mut rest = rest.into_iter();
             match rest.next() {
-                Some(first) => live.replace(i, first),
+                Some(first) => self.live.replace(i, first),
                 None => emptied.push(i),
             }
             for x in rest {
-                live.push(x, label);
+                self.live.push(x, label);
             }
-            if live.boxes.len() + out.len() > max_boxes {
-                return Err(TooFragmented {
-                    boxes: live.boxes.len() + out.len(),
-                });
+            let boxes = self.live.boxes.len() + self.out.len();
+            if boxes > self.max_boxes {
+                return Err(TooFragmented { boxes });
             }
         }
         for &i in emptied.iter().rev() {
-            live.swap_remove(i);
+            self.live.swap_remove(i);
         }
+        Ok(())
     }
-    out.extend(
-        live.boxes
-            .into_iter()
-            .map(|(b, l)| (b, l, Decider::Default)),
-    );
-    Ok(out)
 }
 
-/// The candidate region cut into pieces with one decider per side.
+/// The candidate region cut into pieces with one decider per side, leaving out the
+/// pieces that one pair of equal rules decides at both sides.
+///
+/// The walk goes through both sides' rules at once, in the [`merged`] order; each
+/// step decides, in the boxes it meets, the sides it belongs to that are still
+/// undecided there. A side's rules come in that side's order, so each side's decider
+/// of a point is its first rule holding the point: the walk is both first-match
+/// partitions at once. A part that a pair `(o, n)` takes while neither side has
+/// decided it is decided by `o` before and `n` after: no rule before `o` in OLD holds
+/// it (OLD's earlier rules, paired or not, are earlier steps), nor any before `n` in
+/// NEW, and `o`, `n` are the same rule with the same outcome. Nothing changes there,
+/// so it is dropped at once instead of being split further by the rules after: that
+/// is what keeps the partition small where the edited rules are shadowed by, or
+/// overlap, many common ones.
 pub(super) fn decide(
     candidates: &Region,
-    old: &[Term],
-    new: &[Term],
+    o: &Rules,
+    n: &Rules,
+    pairs: &Pairs,
     max_boxes: usize,
 ) -> Result<Vec<Piece>, TooFragmented> {
-    let live = candidates.boxes().iter().map(|b| (b.clone(), ())).collect();
-    let by_old = first_match(live, old, max_boxes)?;
-    let live = by_old.into_iter().map(|(b, (), d)| (b, d)).collect();
-    first_match(live, new, max_boxes)
+    let undecided = Sides {
+        old: None,
+        new: None,
+    };
+    let mut walk = Walk {
+        live: Live::with_capacity(candidates.boxes().len()),
+        out: Vec::new(),
+        max_boxes,
+        work: 0,
+    };
+    for b in candidates.boxes() {
+        walk.live.push(b.clone(), undecided);
+    }
+    for step in merged(&o.deciding, &n.deciding, pairs) {
+        if walk.live.boxes.is_empty() {
+            break;
+        }
+        walk.apply(&step)?;
+    }
+    let Walk { live, mut out, .. } = walk;
+    out.extend(live.boxes.into_iter().map(|(b, l)| {
+        let or_default = |d: Option<Decider>| d.unwrap_or(Decider::Default);
+        (b, or_default(l.old), or_default(l.new))
+    }));
+    Ok(out)
 }
 
 /// The pieces as regions: those whose outcome differs, and those with the same
@@ -253,3 +370,7 @@ pub(super) fn group(
     };
     (changes(verdicts), changes(moved))
 }
+
+#[cfg(test)]
+#[path = "walk_tests.rs"]
+mod tests;

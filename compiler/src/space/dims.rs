@@ -6,13 +6,22 @@
 //! Invariant: a dimension's relevance depends only on dimensions before it in
 //! [`Dim::ALL`] (the frame before the protocol, the protocol before the transport
 //! fields), which is what lets subtraction keep boxes closed under the irrelevant
-//! coordinates (see the module docs of [`super`]). A new input (conntrack state,
-//! local vs forwarded, EtherType, IPv6 fragment, rate limit) is one variant of [`Dim`]
-//! and one row of [`DIMS`], placed after the dimensions its relevance reads.
+//! coordinates (see the module docs of [`super`]). A new input is one variant of
+//! [`Dim`] and one row of [`DIMS`], placed after the dimensions its relevance reads.
+//! The inputs from outside the packet (what a socket lookup finds, the conntrack
+//! state, the routing class) are dimensions like the header fields: the diff asks
+//! for which packet *and* facts the verdict differs, as `sockc test` takes them.
 
 use std::ops::{Index, IndexMut};
 
-use crate::{ir::flow::fact, syntax::ast::SockCond};
+use crate::{
+    ir::flow::fact,
+    syntax::{
+        ast::SockCond,
+        ct::{CtState, CtStates},
+        route::RouteClass,
+    },
+};
 
 /// One input of the header space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,10 +56,14 @@ pub enum Dim {
     Socket,
     /// Whether the IP packet is a fragment (`frag`): 0 or 1.
     Frag,
+    /// The packet's connection-tracking state (`ct state`): a [`ct`] value.
+    Ct,
+    /// The class the host's routing gives the packet (`route`): a [`route`] value.
+    Route,
 }
 
 /// The number of dimensions.
-pub const NDIMS: usize = 16;
+pub const NDIMS: usize = 18;
 
 impl Dim {
     /// Every dimension, in the order of [`DIMS`] (a dimension's relevance reads only
@@ -72,6 +85,8 @@ impl Dim {
         Dim::IcmpCode,
         Dim::Socket,
         Dim::Frag,
+        Dim::Ct,
+        Dim::Route,
     ];
 
     pub fn index(self) -> usize {
@@ -147,6 +162,53 @@ pub mod socket {
             ESTABLISHED => "established",
             _ => "timewait",
         }
+    }
+}
+
+/// The values of [`Dim::Ct`]: a [`CtState`]'s value less one.
+pub mod ct {
+    use super::{CtState, CtStates};
+
+    /// The largest value (`untracked`).
+    pub const MAX: u128 = CtState::Untracked as u128 - 1;
+
+    pub fn value(s: CtState) -> u128 {
+        u128::from(s.value() - 1)
+    }
+
+    /// The state a value stands for.
+    pub fn state(v: u128) -> CtState {
+        u8::try_from(v + 1)
+            .ok()
+            .and_then(CtState::from_value)
+            .expect("a value of the ct dimension")
+    }
+
+    /// The values of the states in `set`.
+    pub fn values(set: CtStates) -> impl Iterator<Item = u128> {
+        set.iter().map(value)
+    }
+}
+
+/// The values of [`Dim::Route`]: a [`RouteClass`]'s value less one.
+pub mod route {
+    use super::RouteClass;
+
+    /// The largest value (`unroutable`).
+    pub const MAX: u128 = RouteClass::Unroutable as u128 - 1;
+    /// `local`: what `sockc test` assumes when a packet names no class.
+    pub const LOCAL: u128 = RouteClass::Local as u128 - 1;
+
+    pub fn value(c: RouteClass) -> u128 {
+        u128::from(c.value() - 1)
+    }
+
+    /// The class a value stands for.
+    pub fn class(v: u128) -> RouteClass {
+        RouteClass::ALL
+            .into_iter()
+            .find(|&c| value(c) == v)
+            .expect("a value of the route dimension")
     }
 }
 
@@ -314,6 +376,22 @@ pub const DIMS: [DimSpec; NDIMS] = [
         prefer: &[0],
         relevant: ip,
     },
+    DimSpec {
+        dim: Dim::Ct,
+        name: "ct",
+        max: ct::MAX,
+        // (The witness takes the state a packet without a conntrack entry has when
+        // the box allows it; see `Region::witness`.)
+        prefer: &[],
+        relevant: ip,
+    },
+    DimSpec {
+        dim: Dim::Route,
+        name: "route",
+        max: route::MAX,
+        prefer: &[route::LOCAL],
+        relevant: ip,
+    },
 ];
 
 /// One value per dimension: a packet (and what its socket lookup finds), with
@@ -338,6 +416,29 @@ impl Point {
     /// Whether dimension `d` means something for this packet.
     pub fn relevant(&self, d: Dim) -> bool {
         (d.spec().relevant)(self)
+    }
+
+    /// The [`Dim::Ct`] value of an IP packet conntrack has no entry for
+    /// (`ct::without_entry`), read from the dimensions before [`Dim::Ct`]: what
+    /// `sockc test` assumes when the packet names no state.
+    pub fn ct_without_entry(&self) -> u128 {
+        let complete = self.relevant(Dim::L4) && self[Dim::L4] == l4::PRESENT;
+        let flags = if self.relevant(Dim::TcpFlags) {
+            self[Dim::TcpFlags] as u8
+        } else {
+            0
+        };
+        let ty = if self.relevant(Dim::IcmpType) {
+            self[Dim::IcmpType] as u8
+        } else {
+            0
+        };
+        ct::value(crate::syntax::ct::without_entry(
+            self[Dim::Proto] as u8,
+            complete,
+            flags,
+            ty,
+        ))
     }
 }
 
@@ -382,5 +483,18 @@ mod tests {
         assert!(socket::holds(SockCond::Exists, socket::TIMEWAIT));
         assert!(!socket::holds(SockCond::Listening, socket::ESTABLISHED));
         assert_eq!(socket::name(socket::LISTENING), "listening");
+    }
+
+    #[test]
+    fn ct_and_route_values_name_every_state_once() {
+        for s in CtState::ALL {
+            assert_eq!(ct::state(ct::value(s)), s);
+            assert!(ct::value(s) <= ct::MAX);
+        }
+        for c in RouteClass::ALL {
+            assert_eq!(route::class(route::value(c)), c);
+            assert!(route::value(c) <= route::MAX);
+        }
+        assert_eq!(route::class(route::LOCAL), RouteClass::Local);
     }
 }

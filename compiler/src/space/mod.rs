@@ -9,7 +9,10 @@
 //! transport header is complete, the IPv4 and IPv6 source and destination addresses
 //! (four dimensions: an IPv4 address is a number below 2^32), the ports, the TCP
 //! flags (the 8 bits as one number, so `syn !ack` is the set of numbers with bit 1
-//! set and bit 4 clear), the ICMP type and code, and what a socket lookup finds.
+//! set and bit 4 clear), the ICMP type and code, what a socket lookup finds, whether
+//! the packet is a fragment, its conntrack state and its routing class (the last
+//! two: facts from outside the frame, which `sockc test` takes as `ct STATE` and
+//! `route CLASS`).
 //! A *point* ([`Point`]) is one value per dimension; a *value set* ([`ValueSet`]) a
 //! sorted list of disjoint, non-adjacent inclusive intervals; a *box*
 //! ([`HeaderBox`]) the product of one value set per dimension; a *region*
@@ -79,7 +82,7 @@ pub mod set;
 mod shape;
 mod witness;
 
-pub use dims::{frame, l4, socket, vlan, Dim, DimSpec, Point, DIMS, NDIMS};
+pub use dims::{ct, frame, l4, route, socket, vlan, Dim, DimSpec, Point, DIMS, NDIMS};
 pub use region::{HeaderBox, Region, TooFragmented};
 pub use set::{Iv, ValueSet};
 pub use shape::{

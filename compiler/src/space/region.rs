@@ -103,15 +103,18 @@ impl HeaderBox {
         let mut p = Point([0; NDIMS]);
         for d in Dim::ALL {
             let set = self.get(d);
-            let family_icmp: &[u128] = match (d, p[Dim::Frame]) {
-                (Dim::Proto, frame::V4) => &[1],
-                (Dim::Proto, frame::V6) => &[58],
-                _ => &[],
+            // The family's own ICMP; the conntrack state the packet has without an
+            // entry (so the example need not name one).
+            let own: Option<u128> = match (d, p[Dim::Frame]) {
+                (Dim::Proto, frame::V4) => Some(1),
+                (Dim::Proto, frame::V6) => Some(58),
+                (Dim::Ct, _) => Some(p.ct_without_entry()),
+                _ => None,
             };
             let prefer = DIMS[d.index()].prefer;
             let first_preferred = prefer[..prefer.len().min(2)]
                 .iter()
-                .chain(family_icmp)
+                .chain(own.as_slice())
                 .chain(prefer)
                 .find(|&&v| set.contains(v));
             p[d] = first_preferred.copied().or(set.lowest())?;

@@ -9,6 +9,8 @@
 //! interval), longer ones by one merge walk over both (one unit per interval of
 //! either).
 
+use smallvec::{smallvec, SmallVec};
+
 /// An inclusive interval of `u128` values.
 pub type Iv = (u128, u128);
 
@@ -68,34 +70,42 @@ pub fn overlaps<T: Copy + Ord>(a: &[(T, T)], b: &[(T, T)], work: &mut u32) -> bo
     false
 }
 
+/// A value set's intervals: one inline (most sets a rule makes are one interval: a
+/// prefix, a port range, a protocol), so boxes are copied without allocating.
+type Ivs = SmallVec<[Iv; 1]>;
+
 /// A set of `u128` values; see the module docs for the invariant.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ValueSet(Vec<Iv>);
+pub struct ValueSet(Ivs);
 
 impl ValueSet {
     pub fn empty() -> ValueSet {
-        ValueSet(Vec::new())
+        ValueSet(Ivs::new())
     }
 
     /// `0..=max`.
     pub fn full(max: u128) -> ValueSet {
-        ValueSet(vec![(0, max)])
+        ValueSet(smallvec![(0, max)])
     }
 
     pub fn single(v: u128) -> ValueSet {
-        ValueSet(vec![(v, v)])
+        ValueSet(smallvec![(v, v)])
     }
 
     /// `lo..=hi` (empty when `lo > hi`).
     pub fn range(lo: u128, hi: u128) -> ValueSet {
-        ValueSet(if lo <= hi { vec![(lo, hi)] } else { Vec::new() })
+        ValueSet(if lo <= hi {
+            smallvec![(lo, hi)]
+        } else {
+            Ivs::new()
+        })
     }
 
     /// The union of any intervals (empty ones, `lo > hi`, are dropped).
     pub fn from_intervals(ivs: impl IntoIterator<Item = Iv>) -> ValueSet {
         let mut list: Vec<Iv> = ivs.into_iter().filter(|x| x.0 <= x.1).collect();
         list.sort_unstable();
-        let mut out: Vec<Iv> = Vec::with_capacity(list.len());
+        let mut out = Ivs::with_capacity(list.len());
         for (lo, hi) in list {
             match out.last_mut() {
                 Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
@@ -126,7 +136,7 @@ impl ValueSet {
 
     /// Whether the set is all of `0..=max`.
     pub fn is_full(&self, max: u128) -> bool {
-        self.0 == [(0, max)]
+        self.0[..] == [(0, max)]
     }
 
     pub fn contains(&self, v: u128) -> bool {
@@ -149,7 +159,7 @@ impl ValueSet {
     pub fn intersect(&self, other: &ValueSet, work: &mut u32) -> ValueSet {
         let (a, b) = (&self.0, &other.0);
         charge(work, a.len() + b.len());
-        let mut out = Vec::new();
+        let mut out = Ivs::new();
         let (mut i, mut j) = (0, 0);
         while i < a.len() && j < b.len() {
             let lo = a[i].0.max(b[j].0);
@@ -170,7 +180,7 @@ impl ValueSet {
     pub fn subtract(&self, other: &ValueSet, work: &mut u32) -> ValueSet {
         let b = &other.0;
         charge(work, self.0.len() + b.len());
-        let mut out = Vec::new();
+        let mut out = Ivs::new();
         let mut j = 0;
         for &(lo, hi) in &self.0 {
             while j < b.len() && b[j].1 < lo {

@@ -27,7 +27,7 @@ use cranelift_entity::EntityRef;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::{
-    dims::{frame, l4, socket, Dim},
+    dims::{ct, frame, l4, route, socket, Dim},
     region::{HeaderBox, Region},
     set::{self, Iv, ValueSet},
 };
@@ -549,21 +549,42 @@ pub fn cond_box(cond: SockCond) -> HeaderBox {
         )
 }
 
+/// The packets whose conntrack state and routing class `m`'s `ct state` and `route`
+/// accept (the whole space when it tests neither). Such a match is IP only, which
+/// its shape already says.
+fn facts_box(m: &RuleMatch) -> HeaderBox {
+    let mut b = HeaderBox::full();
+    if let Some(states) = m.ct {
+        b = b.with(
+            Dim::Ct,
+            ValueSet::from_intervals(ct::values(states).map(|v| (v, v))),
+        );
+    }
+    if let Some(class) = m.route {
+        b = b.with(Dim::Route, ValueSet::single(route::value(class)));
+    }
+    b
+}
+
 /// The packets a rule with match `m` and condition `cond` matches, exactly.
 pub fn rule_region(sets: &AddrSets, m: &RuleMatch, cond: Option<SockCond>) -> Region {
     let Some(shape) = sets.shape(m) else {
         return Region::empty();
     };
-    let region = sets.shape_region(&shape);
-    match cond {
-        None => region,
-        Some(c) => Region::from_disjoint(
-            region
-                .boxes()
-                .iter()
-                .filter_map(|b| b.intersect(&cond_box(c), &mut 0)),
-        ),
+    let mut facts = facts_box(m);
+    if let Some(c) = cond {
+        facts = match facts.intersect(&cond_box(c), &mut 0) {
+            Some(b) => b,
+            None => return Region::empty(),
+        };
     }
+    let region = sets.shape_region(&shape);
+    Region::from_disjoint(
+        region
+            .boxes()
+            .iter()
+            .filter_map(|b| b.intersect(&facts, &mut 0)),
+    )
 }
 
 /// The packets the programs of `hook` see: every frame at the packet hooks; IP

@@ -163,11 +163,25 @@ fn packets_print_in_the_test_syntax() {
         "tcp 10.0.0.1:0 -> 0.0.0.0:0 len 34"
     );
     p[Dim::Proto] = 47;
+    // A state other than the one the packet has without a conntrack entry is named,
+    // and so is a routing class other than `local`.
+    assert_eq!(
+        p.packet().to_string(),
+        "proto 47 10.0.0.1 -> 0.0.0.0 ct invalid"
+    );
+    p[Dim::Route] = route::value(crate::syntax::route::RouteClass::Forward);
+    assert_eq!(
+        p.packet().to_string(),
+        "proto 47 10.0.0.1 -> 0.0.0.0 ct invalid route forward"
+    );
+    p[Dim::Ct] = p.ct_without_entry();
+    p[Dim::Route] = route::LOCAL;
     assert_eq!(p.packet().to_string(), "proto 47 10.0.0.1 -> 0.0.0.0");
     p[Dim::Frame] = frame::V6;
     p[Dim::Proto] = 1;
     p[Dim::L4] = l4::PRESENT;
     p[Dim::IcmpType] = 3;
+    p[Dim::Ct] = p.ct_without_entry();
     assert_eq!(
         p.packet().text().unwrap(),
         "proto 1 :: -> :: payload 03000000"

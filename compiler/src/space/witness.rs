@@ -1,6 +1,9 @@
 //! A point as the packet it stands for ([`Packet`]): a plain struct, printed in the
 //! packet syntax of `sockc test --packet` (README, "Packets"), which the testkit
-//! parses into a frame, with the socket state `--socket` takes beside it.
+//! parses into a frame, with the facts from outside the frame that the packet text
+//! names (`ct STATE` when the state is not the one a packet without a conntrack entry
+//! has, `route CLASS` when the class is not `local`: what `sockc test` assumes
+//! otherwise) and the socket state `--socket` takes beside it.
 //!
 //! Invariant: only the dimensions relevant to the point are read, so two points that
 //! differ only where nothing is relevant print the same packet; and the printed text,
@@ -12,7 +15,8 @@ use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
 };
 
-use super::dims::{frame, socket, vlan, Dim, Point};
+use super::dims::{ct, frame, route, socket, vlan, Dim, Point};
+use crate::syntax::{ct::CtState, route::RouteClass};
 
 /// The transport fields of a witness packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,6 +57,10 @@ pub struct Packet {
     pub ether_type: Option<u16>,
     /// The outer VLAN tag's id.
     pub vlan: Option<u16>,
+    /// The conntrack state, when it is not the one the packet has without an entry.
+    pub ct: Option<CtState>,
+    /// The routing class, when it is not `local`.
+    pub route: Option<RouteClass>,
 }
 
 /// Ethernet header plus the fixed IPv4 / IPv6 header: where a frame is cut to leave
@@ -96,6 +104,10 @@ impl Point {
                 .relevant(Dim::EtherType)
                 .then_some(self[Dim::EtherType] as u16),
             vlan: (self[Dim::Vlan] != vlan::UNTAGGED).then(|| (self[Dim::Vlan] - 1) as u16),
+            ct: (self.relevant(Dim::Ct) && self[Dim::Ct] != self.ct_without_entry())
+                .then(|| ct::state(self[Dim::Ct])),
+            route: (self.relevant(Dim::Route) && self[Dim::Route] != route::LOCAL)
+                .then(|| route::class(self[Dim::Route])),
         }
     }
 
@@ -199,10 +211,25 @@ fn flags_text(flags: u8) -> String {
 }
 
 impl Packet {
-    /// The `sockc test --packet` text: an IP packet, an ARP request, or for another
-    /// EtherType the bytes of a packet carried under that type (cut short when the
-    /// type is an IP one, so that it is not a complete IP header).
+    /// The `sockc test --packet` text: [`Self::frame_text`], then the `ct STATE` and
+    /// `route CLASS` facts the packet needs.
     pub fn text(&self) -> Option<String> {
+        let mut t = self.frame_text()?;
+        if let Some(s) = self.ct {
+            t.push_str(" ct ");
+            t.push_str(s.name());
+        }
+        if let Some(c) = self.route {
+            t.push_str(" route ");
+            t.push_str(c.name());
+        }
+        Some(t)
+    }
+
+    /// The frame in `sockc test --packet` syntax: an IP packet, an ARP request, or for
+    /// another EtherType the bytes of a packet carried under that type (cut short when
+    /// the type is an IP one, so that it is not a complete IP header).
+    pub fn frame_text(&self) -> Option<String> {
         if let Some(ip) = &self.ip {
             return Some(ip.tagged_text(self.vlan));
         }

@@ -1,0 +1,219 @@
+//! Named cases of the semantic diff for a block on one side only (compared with no
+//! block: what the kernel does when nothing is attached) and for the dimensions of
+//! the facts from outside the frame (`ct state`, `route`); a `limit` still makes its
+//! block "not compared".
+
+use super::*;
+
+fn module(src: &str) -> Module {
+    let (ast, diags) = crate::syntax::parse(src);
+    assert!(diags.is_empty(), "{diags:?}");
+    let (m, diags) = crate::sema::check(&ast, src, &Default::default());
+    assert!(!crate::diag::has_errors(&diags), "{diags:?}");
+    m.unwrap()
+}
+
+fn sem(old: &str, new: &str) -> SemDiff {
+    diff(&module(old), &module(new))
+}
+
+fn text(d: &SemDiff) -> String {
+    render_text(
+        d,
+        &RenderOptions {
+            old: "old.sk".into(),
+            new: "new.sk".into(),
+            max_listed: 20,
+            table: plain_table,
+        },
+    )
+}
+
+/// The example packets' texts, block by block.
+fn examples(d: &SemDiff) -> Vec<String> {
+    d.blocks
+        .iter()
+        .flat_map(|b| &b.verdicts)
+        .map(|c| c.example.packet().text().unwrap())
+        .collect()
+}
+
+#[test]
+fn an_added_block_changes_only_what_it_does_not_let_through() {
+    let d = sem(
+        "xdp on eth0 {\n default allow\n}\n",
+        "xdp on eth0 {\n default allow\n}\nxdp on eth1 {\n drop tcp to *:22\n default allow\n}\n",
+    );
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    let c = &d.blocks[0].verdicts[0];
+    assert_eq!(d.blocks[0].attach_to, "eth1");
+    assert_eq!(c.before.decider, Decider::NoBlock);
+    assert_eq!(
+        (c.after.outcome.clone(), c.after.line),
+        (Outcome::Drop, Some(5))
+    );
+    assert!(d.blocks[0].moved.is_empty(), "{}", text(&d));
+    let t = text(&d);
+    assert!(t.contains("allow (no block)"), "{t}");
+    assert!(t.contains("block added (compared with no block)"), "{t}");
+}
+
+#[test]
+fn an_added_block_that_lets_everything_through_changes_nothing() {
+    let d = sem(
+        "tc ingress on eth0 {\n default allow\n}\n",
+        "tc ingress on eth0 {\n default allow\n}\ntc egress on eth0 {\n count udp\n allow tcp\n default allow\n}\n",
+    );
+    assert!(!d.changes_verdicts(), "{}", text(&d));
+    assert!(text(&d).starts_with("no packet changes its verdict\n"));
+}
+
+#[test]
+fn a_removed_block_changes_what_it_dropped() {
+    let d = sem(
+        "xdp on eth0 {\n drop udp\n default allow\n}\n",
+        "tc ingress on eth0 {\n default allow\n}\n",
+    );
+    // xdp on eth0: udp was dropped, now passes; tc ingress: added, lets all through.
+    let xdp: Vec<&BlockDiff> = d
+        .blocks
+        .iter()
+        .filter(|b| b.hook == HookKind::Xdp)
+        .collect();
+    assert_eq!(xdp.len(), 1);
+    assert_eq!(xdp[0].verdicts.len(), 1, "{}", text(&d));
+    let c = &xdp[0].verdicts[0];
+    assert_eq!(
+        (c.before.outcome.clone(), c.before.line),
+        (Outcome::Drop, Some(2))
+    );
+    assert_eq!(
+        (c.after.decider, c.after.outcome.clone()),
+        (Decider::NoBlock, Outcome::Allow)
+    );
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+}
+
+#[test]
+fn a_block_moved_to_another_interface_changes_both() {
+    let d = sem(
+        "xdp on eth0 {\n drop udp\n default allow\n}\n",
+        "xdp on eth1 {\n drop udp\n default allow\n}\n",
+    );
+    let changed: Vec<(&str, Decider, Decider)> = d
+        .blocks
+        .iter()
+        .flat_map(|b| {
+            b.verdicts
+                .iter()
+                .map(move |c| (b.attach_to.as_str(), c.before.decider, c.after.decider))
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            ("eth0", Decider::Rule(0), Decider::NoBlock),
+            ("eth1", Decider::NoBlock, Decider::Rule(0)),
+        ],
+        "{}",
+        text(&d)
+    );
+}
+
+#[test]
+fn an_sk_lookup_block_is_compared_with_the_kernels_own_lookup() {
+    let d = sem(
+        "tc ingress on eth0 {\n default allow\n}\n",
+        "tc ingress on eth0 {\n default allow\n}\nsk_lookup {\n drop tcp to *:23\n default pass\n}\n",
+    );
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    let c = &d.blocks[0].verdicts[0];
+    assert_eq!(c.before.outcome, Outcome::Pass);
+    assert_eq!(c.after.outcome, Outcome::Drop);
+}
+
+#[test]
+fn ct_state_is_a_dimension() {
+    let d = sem(
+        "tc ingress on eth0 {\n allow ct state established,related\n drop tcp\n default allow\n}\n",
+        "tc ingress on eth0 {\n allow ct state established\n drop tcp\n default allow\n}\n",
+    );
+    // Related TCP packets were allowed and are now dropped; nothing else changes.
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    let c = &d.blocks[0].verdicts[0];
+    assert_eq!((c.before.line, c.after.line), (Some(2), Some(3)));
+    assert!(
+        describe_box(&c.region.boxes()[0]).contains("ct state related"),
+        "{}",
+        text(&d)
+    );
+    let p = c.example.packet();
+    assert!(p.text().unwrap().ends_with(" ct related"), "{p}");
+}
+
+#[test]
+fn an_example_names_no_state_when_the_packet_has_it_without_an_entry() {
+    let d = sem(
+        "xdp on eth0 {\n drop ct state new\n default allow\n}\n",
+        "xdp on eth0 {\n default allow\n}\n",
+    );
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    let p = d.blocks[0].verdicts[0].example.packet();
+    // A TCP packet without flags is `invalid` without an entry: the example names
+    // `new` unless it picked a packet that is new anyway (a SYN, or UDP).
+    let t = p.text().unwrap();
+    assert!(
+        t.ends_with(" ct new") || t.starts_with("udp") || t.contains(" syn"),
+        "{t}"
+    );
+}
+
+#[test]
+fn ct_states_written_apart_or_together_are_the_same_rule() {
+    let d = sem(
+        "xdp on eth0 {\n allow ct state established\n allow ct state related\n default drop\n}\n",
+        "xdp on eth0 {\n allow ct state related,established\n default drop\n}\n",
+    );
+    assert!(!d.changes_verdicts(), "{}", text(&d));
+}
+
+#[test]
+fn route_is_a_dimension() {
+    let d = sem(
+        "tc ingress on eth0 {\n drop route forward\n default allow\n}\n",
+        "tc ingress on eth0 {\n drop route forward tcp\n default allow\n}\n",
+    );
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    let ex = examples(&d);
+    assert!(
+        ex[0].ends_with(" route forward") && !ex[0].starts_with("tcp"),
+        "{ex:?}"
+    );
+    let t = text(&d);
+    assert!(t.contains("route forward"), "{t}");
+}
+
+#[test]
+fn local_and_forward_leave_out_unroutable_packets() {
+    let d = sem(
+        "xdp on eth0 {\n drop udp\n default allow\n}\n",
+        "xdp on eth0 {\n drop udp route local\n drop udp route forward\n default allow\n}\n",
+    );
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    let ex = examples(&d);
+    assert!(
+        ex[0].starts_with("udp ") && ex[0].ends_with(" route unroutable"),
+        "{ex:?}"
+    );
+}
+
+#[test]
+fn a_limit_is_not_compared() {
+    let d = sem(
+        "xdp on eth0 {\n allow udp limit 10/s\n default drop\n}\n",
+        "xdp on eth0 {\n allow udp limit 20/s\n default drop\n}\n",
+    );
+    assert!(d.changes_verdicts());
+    assert_eq!(d.blocks[0].cut_short, Some(NotCompared::Limit));
+    assert!(text(&d).contains("not compared"), "{}", text(&d));
+}
