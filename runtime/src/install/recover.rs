@@ -29,7 +29,7 @@ use crate::{
     fault::point,
     store::{
         journal::{Journal, Operation, Phase},
-        Manifest, Store,
+        Manifest, Store, StoreError,
     },
 };
 
@@ -172,9 +172,11 @@ pub(crate) fn recover_locked(
     if !store.has_dir(name) {
         return Ok(None);
     }
-    let old = store.manifest(name)?;
     let Some(journal) = store.journal(name)? else {
-        let Some(old) = old else {
+        // Nothing in flight: what the garbage collection keeps is in the manifest's
+        // JSON, its bulk (set entries, rule text) is not needed (nor read, so a
+        // damaged bulk record does not keep `flush` from starting over).
+        let Some(old) = store.manifest_without_bulk(name)? else {
             // Neither committed nor in flight: nothing here is enforced or recorded.
             return Ok(Some(Recovery::Debris(store.remove_install(name)?)));
         };
@@ -189,6 +191,7 @@ pub(crate) fn recover_locked(
         let removed = store.collect_garbage(name, &keep, &keep_maps)?;
         return Ok((!removed.is_empty()).then_some(Recovery::Collected(removed)));
     };
+    let old = store.manifest(name)?;
     let recovery = match journal.op {
         Operation::Apply { target } => {
             let absent = &journal.qdiscs_absent;
@@ -368,7 +371,13 @@ pub struct Flushed {
 pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
     let mut notices = Vec::new();
     let recovered = recover_locked(store, name, &mut notices)?;
-    let Some(manifest) = store.manifest(name)? else {
+    // A damaged bulk record (set entries, rule text) does not keep an install from
+    // being taken off: flushing is how one starts over.
+    let manifest = match store.manifest(name) {
+        Err(StoreError::Bulk { .. }) => store.manifest_without_bulk(name),
+        read => read,
+    };
+    let Some(manifest) = manifest? else {
         if matches!(recovered, Some(Recovery::Flushed | Recovery::Debris(_))) {
             return Ok(Flushed {
                 manifest: None,

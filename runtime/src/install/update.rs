@@ -333,8 +333,11 @@ fn update_in_place(
         // the format that keeps it.
         if let Ok(id) = netns::current() {
             (target.netns_ino, target.netns_cookie) = (id.ino, id.cookie);
-            target.format = MANIFEST_FORMAT;
         }
+    }
+    if target.netns_cookie != 0 {
+        // Recorded in the current format (its set entries in binary records).
+        target.format = MANIFEST_FORMAT;
     }
     let changes = report.plan.set_changes.clone();
     let dir = store.objects_dir(&old.name, &old.objects_dir);
