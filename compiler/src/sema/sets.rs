@@ -378,10 +378,17 @@ impl Checker<'_> {
                 .saturating_sub(self.set_elements),
         )
         .unwrap_or(usize::MAX);
-        let mut elems = Vec::new();
+        // Sized once (a line an element at most): a million elements are not copied
+        // from one doubling of the vector to the next.
+        let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+        let mut elems = Vec::with_capacity(lines.min(max_elems.saturating_add(1)));
         let mut bad = false;
         for (i, line) in text.lines().enumerate() {
-            let entry = line.split('#').next().unwrap_or("").trim();
+            let entry = match line.find('#') {
+                Some(at) => &line[..at],
+                None => line,
+            }
+            .trim();
             if entry.is_empty() {
                 continue;
             }
