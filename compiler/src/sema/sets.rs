@@ -214,16 +214,14 @@ impl Checker<'_> {
     /// An address set: its prefixes without those another one covers (each reported),
     /// added to the module.
     fn address_set(&mut self, s: &SetDecl, elems: &[Elem]) -> SetKind {
-        let mut nets: Vec<(IpNet, &Elem)> = elems
-            .iter()
-            .filter_map(|e| match e.value {
-                SetElem::Prefix(n, _) => Some((n, e)),
-                SetElem::Ports(..) => None,
-            })
-            .collect();
+        let mut nets: Vec<(IpNet, &Elem)> = Vec::with_capacity(elems.len());
+        nets.extend(elems.iter().filter_map(|e| match e.value {
+            SetElem::Prefix(n, _) => Some((n, e)),
+            SetElem::Ports(..) => None,
+        }));
         sort_prefixes(&mut nets);
         let mut covering: Vec<(IpNet, &Elem)> = Vec::new();
-        let mut kept = Vec::new();
+        let mut kept = Vec::with_capacity(nets.len());
         for (n, e) in nets {
             while covering.last().is_some_and(|(c, _)| !c.contains(&n)) {
                 covering.pop();
@@ -504,7 +502,7 @@ impl Checker<'_> {
 /// kept sorted) is only checked; a set of IPv4 prefixes is sorted as packed integers,
 /// (address, length, position), which is several times faster than comparing
 /// `IpNet`s for a million elements.
-fn sort_prefixes<T>(nets: &mut Vec<(IpNet, T)>) {
+fn sort_prefixes<T: Copy>(nets: &mut Vec<(IpNet, T)>) {
     let order = |n: &IpNet| (n.network(), n.prefix_len());
     if nets.is_sorted_by(|a, b| order(&a.0) <= order(&b.0)) {
         return;
@@ -529,12 +527,11 @@ fn sort_prefixes<T>(nets: &mut Vec<(IpNet, T)>) {
         return;
     };
     keys.sort_unstable();
-    let mut old: Vec<Option<(IpNet, T)>> = std::mem::take(nets).into_iter().map(Some).collect();
-    nets.extend(keys.iter().map(|k| {
-        old[(k & 0xff_ffff) as usize]
-            .take()
-            .expect("each position once")
-    }));
+    let sorted = keys
+        .iter()
+        .map(|k| nets[(k & 0xff_ffff) as usize])
+        .collect();
+    *nets = sorted;
 }
 
 /// A dotted-quad IPv4 address as `Ipv4Addr`'s parser reads one (four decimal
