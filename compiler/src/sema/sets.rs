@@ -382,7 +382,9 @@ impl Checker<'_> {
         let mut elems = Vec::with_capacity(lines.min(max_elems.saturating_add(1)));
         let mut bad = false;
         for (i, line) in text.lines().enumerate() {
-            let entry = match line.find('#') {
+            // A byte scan: `#` is ASCII, and a line is a dozen bytes, too short for
+            // `str::find`'s searcher to pay for itself a million times over.
+            let entry = match line.bytes().position(|b| b == b'#') {
                 Some(at) => &line[..at],
                 None => line,
             }

@@ -29,7 +29,7 @@ use crate::{
     fault::point,
     store::{
         journal::{Journal, Operation, Phase},
-        Manifest, Store, StoreError,
+        BulkRefs, Manifest, Store, StoreError,
     },
 };
 
@@ -91,6 +91,18 @@ pub(super) fn commit(
     target: &Manifest,
     replaced_objects: Option<&str>,
 ) -> Result<Vec<String>, InstallError> {
+    commit_recorded(store, target, replaced_objects, None)
+}
+
+/// [`commit`] of a target whose bulk records the journal already wrote: `recorded`
+/// is what [`Store::write_journal`] returned for a journal holding this very target,
+/// so the manifest names those records without hashing a million elements again.
+pub(super) fn commit_recorded(
+    store: &Store,
+    target: &Manifest,
+    replaced_objects: Option<&str>,
+    recorded: Option<&BulkRefs>,
+) -> Result<Vec<String>, InstallError> {
     // The new programs run everywhere now: the socket slots only the installed
     // generation meant can be emptied. Before the manifest is written, so that a
     // command killed here repeats it when it rolls forward.
@@ -104,7 +116,7 @@ pub(super) fn commit(
             (&target.socket_slots, &target.snapshot.sockets),
         );
     }
-    store.write_manifest(target)?;
+    store.write_manifest_recorded(target, recorded)?;
     store.clear_journal(&target.name)?;
     if let Some(dir) = replaced_objects.filter(|d| *d != target.objects_dir) {
         // Not named by the manifest any more: a kill here leaves garbage that the next

@@ -59,6 +59,7 @@ mod bulk;
 pub mod journal;
 mod memo;
 
+pub use bulk::BulkRefs;
 pub use journal::Journal;
 
 /// Version of the manifest format (2 adds the interface and namespace identities;
@@ -507,13 +508,7 @@ impl Store {
         let Some(bytes) = read_record(&path, "manifest")? else {
             return Ok(None);
         };
-        let mut m: Manifest = parse_record(&bytes, "manifest", &path)?;
-        if m.format == 0 || m.format > MANIFEST_FORMAT {
-            return Err(StoreError::ManifestFormat {
-                path,
-                found: m.format,
-            });
-        }
+        let mut m = parse_manifest(&bytes, &path)?;
         self.fill_bulk(name, &bytes, &path, &mut m)?;
         self.manifest_memo.put(&path, before, &m);
         Ok(Some(m))
@@ -526,23 +521,36 @@ impl Store {
         let Some(bytes) = read_record(&path, "manifest")? else {
             return Ok(None);
         };
-        let m: Manifest = parse_record(&bytes, "manifest", &path)?;
-        if m.format == 0 || m.format > MANIFEST_FORMAT {
-            return Err(StoreError::ManifestFormat {
-                path,
-                found: m.format,
-            });
-        }
-        Ok(Some(m))
+        parse_manifest(&bytes, &path).map(Some)
     }
 
     /// Replaces the manifest in one `rename`.
     pub fn write_manifest(&self, m: &Manifest) -> Result<(), StoreError> {
+        self.write_manifest_recorded(m, None)
+    }
+
+    /// [`Store::write_manifest`], naming the bulk records `recorded` (what
+    /// [`Store::write_journal`] returned for a journal whose target is `m`) instead of
+    /// hashing `m`'s bulk again.
+    pub fn write_manifest_recorded(
+        &self,
+        m: &Manifest,
+        recorded: Option<&BulkRefs>,
+    ) -> Result<(), StoreError> {
         let dir = self.ensure_install_dir(&m.name)?;
         let json = if m.format < BULK_FORMAT {
             // Kept in the format it has (an install an older sockc made, updated
             // without a new generation): its bulk stays inline, where that sockc reads it.
             inline_json(m)
+        } else if let Some(refs) = recorded {
+            debug_assert_eq!(
+                Some(refs),
+                bulk::put(&dir, &m.snapshot.map_contents, m.source_text.as_deref())
+                    .ok()
+                    .as_ref(),
+                "the journal's records are this manifest's"
+            );
+            stored_json(m, refs)
         } else {
             let refs = bulk::put(&dir, &m.snapshot.map_contents, m.source_text.as_deref())?;
             stored_json(m, &refs)
@@ -601,14 +609,17 @@ impl Store {
         Some(refs)
     }
 
-    /// Records `j` as the install's work in flight, in one `rename`.
-    pub fn write_journal(&self, name: &str, j: &Journal) -> Result<(), StoreError> {
+    /// Records `j` as the install's work in flight, in one `rename`. Returns the
+    /// references to the bulk records of its target, which the manifest committing
+    /// that target can name as they are ([`Store::write_manifest_recorded`]).
+    pub fn write_journal(&self, name: &str, j: &Journal) -> Result<BulkRefs, StoreError> {
         let dir = self.ensure_install_dir(name)?;
         let refs = match j.op.target() {
             Some(t) => bulk::put(&dir, &t.snapshot.map_contents, t.source_text.as_deref())?,
             None => bulk::BulkRefs::default(),
         };
-        write_record(&dir, "journal", &stored_json(j, &refs))
+        write_record(&dir, "journal", &stored_json(j, &refs))?;
+        Ok(refs)
     }
 
     /// The install's socket registry (who registered which socket; `install::slot_registry`),
@@ -712,6 +723,25 @@ fn inline_json(m: &Manifest) -> Vec<u8> {
         v["source_text"] = text.as_str().into();
     }
     serde_json::to_vec(&v).expect("manifests serialize")
+}
+
+/// A manifest's JSON, its format checked first: one a newer sockc wrote may not fit
+/// [`Manifest`] at all, and is reported as a format this sockc does not read rather
+/// than as a JSON error.
+fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest, StoreError> {
+    #[derive(Deserialize)]
+    struct FormatOnly {
+        #[serde(default)]
+        format: u32,
+    }
+    let found = parse_record::<FormatOnly>(bytes, "manifest", path)?.format;
+    if found == 0 || found > MANIFEST_FORMAT {
+        return Err(StoreError::ManifestFormat {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    parse_record(bytes, "manifest", path)
 }
 
 fn parse_record<'a, T: Deserialize<'a>>(
