@@ -184,3 +184,92 @@ fn a_damaged_entries_record_is_an_error_not_a_wrong_set() {
         "bpffs made a FIFO: the refusal above must cover it too"
     );
 }
+
+/// A manifest record pinned at `path` as the store writes one (an array map of 16 KiB
+/// chunks, the first starting with the JSON's length), holding `json`.
+fn pin_manifest(path: &std::path::Path, json: &str) {
+    run(Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(path)
+        .args([
+            "type",
+            "array",
+            "key",
+            "4",
+            "value",
+            "16384",
+            "entries",
+            "1",
+            "name",
+            "sockc_record",
+        ]))
+    .ok();
+    let mut value = (json.len() as u64).to_le_bytes().to_vec();
+    value.extend(json.as_bytes());
+    value.resize(16 * 1024, 0);
+    let mut args: Vec<String> = ["map", "update", "pinned"].map(String::from).to_vec();
+    args.push(path.to_str().unwrap().to_string());
+    args.extend(["key", "hex", "00", "00", "00", "00", "value", "hex"].map(String::from));
+    args.extend(value.iter().map(|b| format!("{b:02x}")));
+    run(Command::new("bpftool").args(&args)).ok();
+}
+
+/// Removes the hand-made install's directory when the test ends, also on a panic
+/// (`sockc flush` refuses a manifest it cannot read).
+struct Debris(PathBuf);
+
+impl Drop for Debris {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0.join("manifest"));
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// An install whose manifest is of a format this sockc does not read (a newer one,
+/// whose fields do not fit this sockc's at all): `status` of that install says which
+/// format it found and which it reads; `status` of every install lists it as
+/// unreadable with the same words and still reports the others in full.
+#[test]
+fn a_manifest_of_a_newer_format_is_named_and_the_others_still_listed() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("setfmt", 249);
+    std::fs::write(lab.dir.join("big.txt"), set_text(100, "")).unwrap();
+    lab.apply_ok(&rules(&lab));
+    let newer = format!("{}-newer", lab.name);
+    let dir = lab.pin_dir().with_file_name(&newer);
+    std::fs::create_dir(&dir).unwrap();
+    let _debris = Debris(dir.clone());
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    pin_manifest(
+        &dir.join("manifest"),
+        &format!(r#"{{"format":99,"name":"{newer}","generation":"a string now"}}"#),
+    );
+    let says = "format 99 (this sockc reads 1 to";
+
+    let one = sockc(&["status", "--name", &newer]);
+    assert_ne!(one.code, 0, "{one}");
+    assert!(one.stderr.contains(says), "{one}");
+
+    let all = sockc(&["status"]);
+    assert!(all.stdout.contains(says), "the newer install, named: {all}");
+    let ours = all
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{}:", lab.name)))
+        .unwrap_or_else(|| panic!("ours listed: {all}"));
+    assert!(ours.contains("generation 1"), "{ours}");
+    let theirs = all
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{newer}:")))
+        .unwrap_or_else(|| panic!("the newer install listed: {all}"));
+    assert!(
+        !theirs.contains("generation 0") && !theirs.contains("1970"),
+        "no made-up header for what could not be read: {theirs}"
+    );
+    let json = sockc(&["status", "--json"]);
+    assert!(json.stdout.contains(says), "{json}");
+    assert!(json.stdout.contains(&lab.name), "{json}");
+}
