@@ -53,6 +53,10 @@ fn main() {
     namespace(true);
     let mut bins = vec![("after", after)];
     bins.extend(before.map(|b| ("before", b)));
+    let _cleanup = Cleanup {
+        bins: bins.iter().map(|(_, b)| b.clone()).collect(),
+        dir: dir.clone(),
+    };
     // figures[bin][step] over the rounds.
     let mut figures = vec![vec![Vec::new(); STEPS.len()]; bins.len()];
     for _ in 0..rounds {
@@ -76,14 +80,34 @@ fn main() {
             for (step, f) in runs.into_iter().enumerate() {
                 figures[b][step].push(f);
             }
-            let _ = Command::new(bin)
-                .args(["flush", "--name", &install])
-                .output();
+            flush(bin, b);
         }
     }
-    namespace(false);
-    let _ = std::fs::remove_dir_all(&dir);
     println!("{}", table(n, rounds, &bins, &figures));
+}
+
+/// Takes off what the bench made when it ends, also when a run fails (a panic): each
+/// sockc's install, the namespace with its veths, the work directory.
+struct Cleanup {
+    bins: Vec<PathBuf>,
+    dir: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for (b, bin) in self.bins.iter().enumerate() {
+            flush(bin, b);
+        }
+        namespace(false);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Flushes the install the `b`th sockc made (nothing there is fine).
+fn flush(bin: &Path, b: usize) {
+    let _ = Command::new(bin)
+        .args(["flush", "--name", &format!("setbench-{b}")])
+        .output();
 }
 
 /// N distinct /32s spread over 10.0.0.0/8, one a line (as tests/set_scale.rs writes them).
