@@ -9,7 +9,10 @@
 //! lowercase hex string; read from that form or from the form
 //! before it, a list of `[key, value]` hex pairs, which objects and manifests written
 //! by earlier versions hold. Invariant: `keys.len() == len * key_len` and
-//! `values.len() == len * value_len`, whichever way the entries were made.
+//! `values.len() == len * value_len`, whichever way the entries were made. The
+//! buffers are shared between clones and copied only when a clone is appended to.
+
+use std::sync::Arc;
 
 use serde::{
     de::{self, MapAccess, SeqAccess, Visitor},
@@ -27,8 +30,10 @@ const BINARY_MAGIC: &[u8; 4] = b"SKE1";
 pub struct Entries {
     key_len: usize,
     value_len: usize,
-    keys: Vec<u8>,
-    values: Vec<u8>,
+    // Shared (copy on write): a manifest holding a million entries is cloned by the
+    // store's memo and the journal, which then costs nothing.
+    keys: Arc<Vec<u8>>,
+    values: Arc<Vec<u8>>,
 }
 
 impl Entries {
@@ -37,8 +42,8 @@ impl Entries {
         Entries {
             key_len,
             value_len,
-            keys: Vec::with_capacity(n * key_len),
-            values: Vec::with_capacity(n * value_len),
+            keys: Arc::new(Vec::with_capacity(n * key_len)),
+            values: Arc::new(Vec::with_capacity(n * value_len)),
         }
     }
 
@@ -55,8 +60,8 @@ impl Entries {
         (whole || (keys.is_empty() && values.is_empty())).then_some(Entries {
             key_len,
             value_len,
-            keys,
-            values,
+            keys: Arc::new(keys),
+            values: Arc::new(values),
         })
     }
 
@@ -65,8 +70,8 @@ impl Entries {
         if key.len() != self.key_len || value.len() != self.value_len {
             return false;
         }
-        self.keys.extend_from_slice(key);
-        self.values.extend_from_slice(value);
+        Arc::make_mut(&mut self.keys).extend_from_slice(key);
+        Arc::make_mut(&mut self.values).extend_from_slice(value);
         true
     }
 
@@ -114,7 +119,7 @@ impl Entries {
             key_len: self.key_len,
             value_len: value.len(),
             keys: self.keys.clone(),
-            values: value.repeat(self.len()),
+            values: Arc::new(value.repeat(self.len())),
         }
     }
 

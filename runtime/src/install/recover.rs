@@ -107,7 +107,8 @@ pub(super) fn commit_recorded(
     // generation meant can be emptied. Before the manifest is written, so that a
     // command killed here repeats it when it rolls forward.
     let mut notices = Vec::new();
-    if let Some(old) = store.manifest(&target.name)? {
+    // Its sockets only: the old set entries and rule text are not read for this.
+    if let Some(old) = store.manifest_without_bulk(&target.name)? {
         point("empty stale socket slots");
         notices = super::slot_registry::clear_stale(
             store,

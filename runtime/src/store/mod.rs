@@ -870,7 +870,12 @@ fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<u8>>, Store
     };
     let first = read(0)?;
     let len = u64::from_le_bytes(first[..8].try_into().expect("8 bytes")) as usize;
-    let mut bytes = first[8..].to_vec();
+    // Sized once from the length: a record of a million set entries is not copied
+    // from one doubling to the next. Only tried: a torn length may ask for anything,
+    // and such a record ends in a missing chunk below, not in an abort here.
+    let mut bytes = Vec::new();
+    let _ = bytes.try_reserve_exact(len.max(first.len() - 8));
+    bytes.extend_from_slice(&first[8..]);
     let mut i = 1;
     while bytes.len() < len {
         bytes.extend(read(i)?);
