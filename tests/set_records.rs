@@ -99,6 +99,31 @@ fn set_entries_live_in_records_named_by_digest() {
     // The same file: nothing rewritten.
     lab.apply_ok(&file);
     assert_eq!(records(&lab), second);
+
+    // The manifest parses for a sockc of formats 1-3 (its snapshot has the
+    // `map_contents` field those need, empty), which then refuses its format.
+    let manifest = first_chunk(&lab.pin_dir().join("manifest"));
+    let len = u64::from_le_bytes(manifest[..8].try_into().unwrap()) as usize;
+    let json: serde_json::Value = serde_json::from_slice(&manifest[8..8 + len]).unwrap();
+    assert_eq!(json["format"], 4, "{json}");
+    assert_eq!(json["snapshot"]["map_contents"], serde_json::json!([]));
+    assert!(json["bulk"]["map_contents"].is_array(), "{json}");
+}
+
+/// The first chunk of the record pinned at `path`, as bpftool reads it.
+fn first_chunk(path: &std::path::Path) -> Vec<u8> {
+    let out = run(Command::new("bpftool")
+        .args(["map", "lookup", "pinned"])
+        .arg(path)
+        .args(["key", "hex", "00", "00", "00", "00", "-j"]))
+    .ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    v["value"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{out}"))
+        .iter()
+        .map(|b| u8::from_str_radix(b.as_str().unwrap().trim_start_matches("0x"), 16).unwrap())
+        .collect()
 }
 
 /// Each way a record can be damaged: the install's commands refuse with a message

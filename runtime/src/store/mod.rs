@@ -550,10 +550,10 @@ impl Store {
                     .as_ref(),
                 "the journal's records are this manifest's"
             );
-            stored_json(m, refs)
+            manifest_json(m, refs)
         } else {
             let refs = bulk::put(&dir, &m.snapshot.map_contents, m.source_text.as_deref())?;
-            stored_json(m, &refs)
+            manifest_json(m, &refs)
         };
         write_record(&dir, "manifest", &json)?;
         self.manifest_memo.put(&dir.join("manifest"), None, m);
@@ -709,6 +709,32 @@ impl Store {
 
 /// A record's JSON as the store writes it: `record`'s own fields and the references
 /// to its bulk ([`bulk::Stored`]).
+/// A manifest's JSON as the store writes it ([`stored_json`]), with an empty
+/// `map_contents` list in its snapshot: a sockc of formats 1 to 3 needs that field to
+/// parse the manifest at all, and then refuses it for its format (by name: "format 4,
+/// this sockc reads 1 to 3") instead of failing on a missing field. Never in a
+/// journal: an older sockc does not check a journal's format, and would act on it.
+fn manifest_json(m: &Manifest, refs: &bulk::BulkRefs) -> Vec<u8> {
+    let json = stored_json(m, refs);
+    // The first `"snapshot":{` is the manifest's own field: inside a string a quote
+    // is escaped (`\"`), and no field serialized before the snapshot has one of that
+    // name. Spliced into the bytes rather than through a `serde_json::Value`, which
+    // would copy every rule and instruction of a large snapshot twice more.
+    const KEY: &[u8] = b"\"snapshot\":{";
+    let Some(at) = json.windows(KEY.len()).position(|w| w == KEY) else {
+        return json;
+    };
+    let at = at + KEY.len();
+    let mut out = Vec::with_capacity(json.len() + 20);
+    out.extend_from_slice(&json[..at]);
+    out.extend_from_slice(b"\"map_contents\":[]");
+    if json[at] != b'}' {
+        out.push(b',');
+    }
+    out.extend_from_slice(&json[at..]);
+    out
+}
+
 fn stored_json<T: Serialize>(record: &T, refs: &bulk::BulkRefs) -> Vec<u8> {
     serde_json::to_vec(&bulk::Stored { record, bulk: refs }).expect("records serialize")
 }
