@@ -525,6 +525,15 @@ fn print_status(s: &install::Status) {
     if let Some(r) = &s.recovered {
         crate::json::sockc_error!("{}: {r}", s.name);
     }
+    if s.generation == 0 {
+        // Generations start at 1: this is an install whose records this sockc could
+        // not read (`install::status`), with nothing known but its name and why.
+        outln!("{}: not readable by this sockc", s.name);
+        for d in &s.drift {
+            outln!("  {d}");
+        }
+        return;
+    }
     outln!(
         "{}: generation {} from {} (sha256 {}), applied {}{}",
         s.name,

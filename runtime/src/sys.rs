@@ -742,3 +742,17 @@ pub fn prog_test_run_data(
 ) -> io::Result<CtxRun> {
     test_run(prog, data, ctx_in, &mut [], repeat)
 }
+
+/// `BPF_OBJ_PIN` relative to a directory (`BPF_F_PATH_FD`): pins `fd` as `name` in
+/// the directory `dir` is open on, failing with `EEXIST` when something has that name
+/// (a pin never replaces a file).
+pub fn obj_pin_at(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    let c =
+        std::ffi::CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut attr = zeroed();
+    attr.__bindgen_anon_4.pathname = c.as_ptr() as u64;
+    attr.__bindgen_anon_4.bpf_fd = fd.as_raw_fd() as u32;
+    attr.__bindgen_anon_4.file_flags = aya_obj::generated::BPF_F_PATH_FD;
+    attr.__bindgen_anon_4.path_fd = dir.as_raw_fd();
+    sys_bpf(bpf_cmd::BPF_OBJ_PIN, &mut attr).map(|_| ())
+}

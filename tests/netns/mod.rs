@@ -706,11 +706,32 @@ impl Prober {
     }
 }
 
+/// Removes a directory of pins on bpffs: files, then subdirectories, then itself
+/// (bpffs has no `rm -r` of its own; symbolic links are removed, not followed).
+fn remove_pins(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_pins(&p);
+        } else {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for name in self.installs.lock().map(|v| v.clone()).unwrap_or_default() {
             // Exits non-zero when nothing is installed; that is fine here.
             let _ = sockc(&["flush", "--name", &name, "--bpffs", BPFFS]);
+            // An install flush could not take off (a test damaged its records) must not
+            // outlive the test: other installs' `status` would list it.
+            let pins = Path::new(BPFFS).join("sockc").join(&name);
+            if pins.exists() {
+                eprintln!("{}: left after flush, removed pin by pin", pins.display());
+                remove_pins(&pins);
+            }
         }
         for ns in [&self.ns_a, &self.ns_b] {
             let _ = run(Command::new("ip").args(["netns", "del", ns]));

@@ -3,11 +3,16 @@
 //! million set elements are two allocations, written to the kernel in batches
 //! straight from the buffers, hashed and compared without decoding anything.
 //!
-//! Serialized (the object's metadata, the install's manifest) as the two sizes and
-//! each buffer as one lowercase hex string; read from that form or from the form
+//! Kept in binary by the install's store (a header, the keys, the values:
+//! [`Entries::binary_parts`], [`Entries::from_binary`]), and serialized (the object's
+//! metadata, manifests of earlier versions) as the two sizes and each buffer as one
+//! lowercase hex string; read from that form or from the form
 //! before it, a list of `[key, value]` hex pairs, which objects and manifests written
 //! by earlier versions hold. Invariant: `keys.len() == len * key_len` and
-//! `values.len() == len * value_len`, whichever way the entries were made.
+//! `values.len() == len * value_len`, whichever way the entries were made. The
+//! buffers are shared between clones and copied only when a clone is appended to.
+
+use std::sync::Arc;
 
 use serde::{
     de::{self, MapAccess, SeqAccess, Visitor},
@@ -15,13 +20,20 @@ use serde::{
     Deserialize, Deserializer, Serialize, Serializer,
 };
 
+/// Bytes of the binary form's header ([`Entries::binary_parts`]).
+pub const BINARY_HEADER: usize = 20;
+/// The binary form's first bytes: what a set record in the store starts with.
+const BINARY_MAGIC: &[u8; 4] = b"SKE1";
+
 /// Packed (key, value) entries of one map; see the module docs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Entries {
     key_len: usize,
     value_len: usize,
-    keys: Vec<u8>,
-    values: Vec<u8>,
+    // Shared (copy on write): a manifest holding a million entries is cloned by the
+    // store's memo and the journal, which then costs nothing.
+    keys: Arc<Vec<u8>>,
+    values: Arc<Vec<u8>>,
 }
 
 impl Entries {
@@ -30,8 +42,8 @@ impl Entries {
         Entries {
             key_len,
             value_len,
-            keys: Vec::with_capacity(n * key_len),
-            values: Vec::with_capacity(n * value_len),
+            keys: Arc::new(Vec::with_capacity(n * key_len)),
+            values: Arc::new(Vec::with_capacity(n * value_len)),
         }
     }
 
@@ -48,8 +60,8 @@ impl Entries {
         (whole || (keys.is_empty() && values.is_empty())).then_some(Entries {
             key_len,
             value_len,
-            keys,
-            values,
+            keys: Arc::new(keys),
+            values: Arc::new(values),
         })
     }
 
@@ -58,8 +70,8 @@ impl Entries {
         if key.len() != self.key_len || value.len() != self.value_len {
             return false;
         }
-        self.keys.extend_from_slice(key);
-        self.values.extend_from_slice(value);
+        Arc::make_mut(&mut self.keys).extend_from_slice(key);
+        Arc::make_mut(&mut self.values).extend_from_slice(value);
         true
     }
 
@@ -107,7 +119,7 @@ impl Entries {
             key_len: self.key_len,
             value_len: value.len(),
             keys: self.keys.clone(),
-            values: value.repeat(self.len()),
+            values: Arc::new(value.repeat(self.len())),
         }
     }
 
@@ -136,6 +148,48 @@ impl Entries {
     /// Every entry as a `(key, value)` hex pair.
     pub fn to_hex_pairs(&self) -> Vec<(String, String)> {
         self.iter().map(|(k, v)| (hex(k), hex(v))).collect()
+    }
+
+    /// The binary form's header ([`Entries::binary_parts`]): magic, key and value
+    /// sizes (u32 LE) and the entry count (u64 LE).
+    fn binary_header(&self) -> [u8; BINARY_HEADER] {
+        let mut h = [0u8; BINARY_HEADER];
+        h[..4].copy_from_slice(BINARY_MAGIC);
+        h[4..8].copy_from_slice(&(self.key_len as u32).to_le_bytes());
+        h[8..12].copy_from_slice(&(self.value_len as u32).to_le_bytes());
+        h[12..].copy_from_slice(&(self.len() as u64).to_le_bytes());
+        h
+    }
+
+    /// The binary form (a store's record of a set) as three slices to write one after
+    /// the other, so a million entries are never copied into one more buffer: the
+    /// header, the keys, the values.
+    pub fn binary_parts(&self) -> ([u8; BINARY_HEADER], &[u8], &[u8]) {
+        (self.binary_header(), &self.keys, &self.values)
+    }
+
+    /// Entries from their binary form; `None` unless it is exactly one header and
+    /// the whole number of keys and values it announces (a torn or foreign record).
+    pub fn from_binary(bytes: &[u8]) -> Option<Entries> {
+        let (head, rest) = bytes.split_at_checked(BINARY_HEADER)?;
+        if &head[..4] != BINARY_MAGIC {
+            return None;
+        }
+        let word = |at: usize| u32::from_le_bytes(head[at..at + 4].try_into().expect("4 bytes"));
+        let (key_len, value_len) = (word(4) as usize, word(8) as usize);
+        let n =
+            usize::try_from(u64::from_le_bytes(head[12..].try_into().expect("8 bytes"))).ok()?;
+        let keys_end = n.checked_mul(key_len)?;
+        let end = keys_end.checked_add(n.checked_mul(value_len)?)?;
+        if rest.len() != end || (n > 0 && key_len == 0) {
+            return None;
+        }
+        Entries::from_parts(
+            key_len,
+            value_len,
+            rest[..keys_end].to_vec(),
+            rest[keys_end..].to_vec(),
+        )
     }
 }
 
@@ -289,6 +343,31 @@ mod tests {
         );
         assert!(serde_json::from_str::<Entries>(r#"[["18","01"],["1800","01"]]"#).is_err());
         assert!(serde_json::from_str::<Entries>(r#"[["zz","01"]]"#).is_err());
+    }
+
+    #[test]
+    fn binary_form_round_trips_and_refuses_torn_records() {
+        let e = sample();
+        let (head, keys, values) = e.binary_parts();
+        let bytes = [&head[..], keys, values].concat();
+        assert_eq!(bytes.len(), BINARY_HEADER + 2 * 9);
+        assert_eq!(Entries::from_binary(&bytes), Some(e.clone()));
+        assert_eq!(
+            Entries::from_binary(&bytes[..bytes.len() - 1]),
+            None,
+            "one byte short"
+        );
+        assert_eq!(Entries::from_binary(&[&bytes[..], &[0]].concat()), None);
+        assert_eq!(Entries::from_binary(&bytes[..BINARY_HEADER - 1]), None);
+        let mut foreign = bytes.clone();
+        foreign[0] = b'X';
+        assert_eq!(Entries::from_binary(&foreign), None, "not our magic");
+        let mut huge = bytes;
+        huge[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(Entries::from_binary(&huge), None, "a count that overflows");
+        let empty = Entries::default();
+        let (h, k, v) = empty.binary_parts();
+        assert_eq!(Entries::from_binary(&[&h[..], k, v].concat()), Some(empty));
     }
 
     #[test]

@@ -214,20 +214,14 @@ impl Checker<'_> {
     /// An address set: its prefixes without those another one covers (each reported),
     /// added to the module.
     fn address_set(&mut self, s: &SetDecl, elems: &[Elem]) -> SetKind {
-        let mut nets: Vec<(IpNet, &Elem)> = elems
-            .iter()
-            .filter_map(|e| match e.value {
-                SetElem::Prefix(n, _) => Some((n, e)),
-                SetElem::Ports(..) => None,
-            })
-            .collect();
-        // Sorting by (address, length) puts a covering prefix right before the
-        // prefixes it covers.
-        nets.sort_by(|a, b| {
-            (a.0.network(), a.0.prefix_len()).cmp(&(b.0.network(), b.0.prefix_len()))
-        });
+        let mut nets: Vec<(IpNet, &Elem)> = Vec::with_capacity(elems.len());
+        nets.extend(elems.iter().filter_map(|e| match e.value {
+            SetElem::Prefix(n, _) => Some((n, e)),
+            SetElem::Ports(..) => None,
+        }));
+        sort_prefixes(&mut nets);
         let mut covering: Vec<(IpNet, &Elem)> = Vec::new();
-        let mut kept = Vec::new();
+        let mut kept = Vec::with_capacity(nets.len());
         for (n, e) in nets {
             while covering.last().is_some_and(|(c, _)| !c.contains(&n)) {
                 covering.pop();
@@ -382,16 +376,27 @@ impl Checker<'_> {
                 .saturating_sub(self.set_elements),
         )
         .unwrap_or(usize::MAX);
-        let mut elems = Vec::new();
+        // Sized once (a line an element at most): a million elements are not copied
+        // from one doubling of the vector to the next.
+        let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+        let mut elems = Vec::with_capacity(lines.min(max_elems.saturating_add(1)));
         let mut bad = false;
         for (i, line) in text.lines().enumerate() {
-            let entry = line.split('#').next().unwrap_or("").trim();
+            // A byte scan: `#` is ASCII, and a line is a dozen bytes, too short for
+            // `str::find`'s searcher to pay for itself a million times over.
+            let entry = match line.bytes().position(|b| b == b'#') {
+                Some(at) => &line[..at],
+                None => line,
+            }
+            .trim();
             if entry.is_empty() {
                 continue;
             }
             // A prefix needs its `/`: without one, only the address parse can succeed,
             // so a file of plain addresses is parsed once per line, not twice.
-            let parsed = if entry.contains('/') {
+            let parsed = if let Some(a) = plain_ipv4(entry) {
+                Ok(IpNet::from(std::net::IpAddr::V4(a)))
+            } else if entry.contains('/') {
                 entry.parse::<IpNet>().map_err(|_| ())
             } else {
                 entry
@@ -493,6 +498,72 @@ impl Checker<'_> {
     }
 }
 
+/// Sorts by (address, length), which puts a covering prefix right before the
+/// prefixes it covers; equal prefixes stay in the order written (the first is kept,
+/// the others are reported as covered by it). Input already in that order (a set file
+/// kept sorted) is only checked; a set of IPv4 prefixes is sorted as packed integers,
+/// (address, length, position), which is several times faster than comparing
+/// `IpNet`s for a million elements.
+fn sort_prefixes<T: Copy>(nets: &mut Vec<(IpNet, T)>) {
+    let order = |n: &IpNet| (n.network(), n.prefix_len());
+    if nets.is_sorted_by(|a, b| order(&a.0) <= order(&b.0)) {
+        return;
+    }
+    let packed: Option<Vec<u64>> = (nets.len() < 1 << 24)
+        .then(|| {
+            nets.iter()
+                .enumerate()
+                .map(|(i, (n, _))| match n {
+                    IpNet::V4(n) => Some(
+                        u64::from(n.network().to_bits()) << 32
+                            | u64::from(n.prefix_len()) << 24
+                            | i as u64,
+                    ),
+                    IpNet::V6(_) => None,
+                })
+                .collect()
+        })
+        .flatten();
+    let Some(mut keys) = packed else {
+        nets.sort_by_key(|a| order(&a.0));
+        return;
+    };
+    keys.sort_unstable();
+    let sorted = keys
+        .iter()
+        .map(|k| nets[(k & 0xff_ffff) as usize])
+        .collect();
+    *nets = sorted;
+}
+
+/// A dotted-quad IPv4 address as `Ipv4Addr`'s parser reads one (four decimal
+/// octets of one to three digits, no leading zeros, each at most 255), read straight
+/// from the bytes; `None` for anything else, which then goes through the full parsers
+/// (they decide what it is, or that it is an error).
+fn plain_ipv4(text: &str) -> Option<std::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = text.as_bytes().split(|&b| b == b'.');
+    for o in &mut octets {
+        let digits = parts.next()?;
+        let leading_zero = digits.len() > 1 && digits[0] == b'0';
+        if digits.is_empty() || digits.len() > 3 || leading_zero {
+            return None;
+        }
+        let mut v = 0u16;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u16::from(d - b'0');
+        }
+        *o = u8::try_from(v).ok()?;
+    }
+    parts
+        .next()
+        .is_none()
+        .then_some(std::net::Ipv4Addr::from(octets))
+}
+
 fn at_line(l: Option<usize>) -> String {
     l.map(|l| format!(" (file line {l})")).unwrap_or_default()
 }
@@ -506,4 +577,72 @@ pub(crate) fn merge_range(out: &mut Vec<(u16, u16)>, lo: u16, hi: u16) {
         }
     }
     out.push((lo, hi));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_ipv4_reads_what_the_std_parser_reads() {
+        for text in [
+            "10.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.0.0.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.4/32",
+            "1.2.3.+4",
+            "1.2.3.1000",
+            "",
+            "::1",
+            " 1.2.3.4",
+        ] {
+            assert_eq!(
+                plain_ipv4(text),
+                text.parse::<std::net::Ipv4Addr>().ok(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn prefixes_sort_by_address_then_length_keeping_written_order() {
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let input = [
+            "10.0.0.0/24",
+            "10.0.0.0/8",
+            "192.0.2.1/32",
+            "10.0.0.0/24",
+            "9.0.0.0/8",
+        ];
+        let mut v4: Vec<(IpNet, usize)> = input.iter().map(|s| net(s)).zip(0..).collect();
+        sort_prefixes(&mut v4);
+        let order: Vec<usize> = v4.iter().map(|(_, i)| *i).collect();
+        assert_eq!(
+            order,
+            [4, 1, 0, 3, 2],
+            "the first of two equal prefixes first"
+        );
+
+        let mut mixed: Vec<(IpNet, usize)> = ["2001:db8::/32", "10.0.0.0/8", "2001:db8::/16"]
+            .iter()
+            .map(|s| net(s))
+            .zip(0..)
+            .collect();
+        sort_prefixes(&mut mixed);
+        let order: Vec<usize> = mixed.iter().map(|(_, i)| *i).collect();
+        assert_eq!(order, [1, 2, 0]);
+
+        let mut sorted: Vec<(IpNet, usize)> = ["9.0.0.0/8", "10.0.0.0/8"]
+            .iter()
+            .map(|s| net(s))
+            .zip(0..)
+            .collect();
+        sort_prefixes(&mut sorted);
+        assert_eq!(sorted[0].1, 0);
+    }
 }

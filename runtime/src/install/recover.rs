@@ -29,7 +29,7 @@ use crate::{
     fault::point,
     store::{
         journal::{Journal, Operation, Phase},
-        Manifest, Store,
+        BulkRefs, Manifest, Store, StoreError,
     },
 };
 
@@ -91,11 +91,24 @@ pub(super) fn commit(
     target: &Manifest,
     replaced_objects: Option<&str>,
 ) -> Result<Vec<String>, InstallError> {
+    commit_recorded(store, target, replaced_objects, None)
+}
+
+/// [`commit`] of a target whose bulk records the journal already wrote: `recorded`
+/// is what [`Store::write_journal`] returned for a journal holding this very target,
+/// so the manifest names those records without hashing a million elements again.
+pub(super) fn commit_recorded(
+    store: &Store,
+    target: &Manifest,
+    replaced_objects: Option<&str>,
+    recorded: Option<&BulkRefs>,
+) -> Result<Vec<String>, InstallError> {
     // The new programs run everywhere now: the socket slots only the installed
     // generation meant can be emptied. Before the manifest is written, so that a
     // command killed here repeats it when it rolls forward.
     let mut notices = Vec::new();
-    if let Some(old) = store.manifest(&target.name)? {
+    // Its sockets only: the old set entries and rule text are not read for this.
+    if let Some(old) = store.manifest_without_bulk(&target.name)? {
         point("empty stale socket slots");
         notices = super::slot_registry::clear_stale(
             store,
@@ -104,7 +117,7 @@ pub(super) fn commit(
             (&target.socket_slots, &target.snapshot.sockets),
         );
     }
-    store.write_manifest(target)?;
+    store.write_manifest_recorded(target, recorded)?;
     store.clear_journal(&target.name)?;
     if let Some(dir) = replaced_objects.filter(|d| *d != target.objects_dir) {
         // Not named by the manifest any more: a kill here leaves garbage that the next
@@ -172,9 +185,11 @@ pub(crate) fn recover_locked(
     if !store.has_dir(name) {
         return Ok(None);
     }
-    let old = store.manifest(name)?;
     let Some(journal) = store.journal(name)? else {
-        let Some(old) = old else {
+        // Nothing in flight: what the garbage collection keeps is in the manifest's
+        // JSON, its bulk (set entries, rule text) is not needed (nor read, so a
+        // damaged bulk record does not keep `flush` from starting over).
+        let Some(old) = store.manifest_without_bulk(name)? else {
             // Neither committed nor in flight: nothing here is enforced or recorded.
             return Ok(Some(Recovery::Debris(store.remove_install(name)?)));
         };
@@ -189,6 +204,7 @@ pub(crate) fn recover_locked(
         let removed = store.collect_garbage(name, &keep, &keep_maps)?;
         return Ok((!removed.is_empty()).then_some(Recovery::Collected(removed)));
     };
+    let old = store.manifest(name)?;
     let recovery = match journal.op {
         Operation::Apply { target } => {
             let absent = &journal.qdiscs_absent;
@@ -373,7 +389,13 @@ pub struct Flushed {
 pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
     let mut notices = Vec::new();
     let recovered = recover_locked(store, name, &mut notices)?;
-    let Some(manifest) = store.manifest(name)? else {
+    // A damaged bulk record (set entries, rule text) does not keep an install from
+    // being taken off: flushing is how one starts over.
+    let manifest = match store.manifest(name) {
+        Err(StoreError::Bulk { .. }) => store.manifest_without_bulk(name),
+        read => read,
+    };
+    let Some(manifest) = manifest? else {
         if matches!(recovered, Some(Recovery::Flushed | Recovery::Debris(_))) {
             return Ok(Flushed {
                 manifest: None,

@@ -29,7 +29,7 @@ use sockc_compiler::{
 use super::{
     now_unix,
     reconcile::{self, Ctx, Programs},
-    recover::{commit, drop_generation, recover_locked, Recovery},
+    recover::{commit, commit_recorded, drop_generation, recover_locked, Recovery},
     repair::repair_locked,
     sets::update_sets,
     slot_registry, InstallError,
@@ -329,22 +329,34 @@ fn update_in_place(
     snapshot: Snapshot,
     mut report: ApplyReport,
 ) -> Result<ApplyReport, InstallError> {
+    // Every field named (no `..old.clone()`): the old snapshot's set entries and rule
+    // text, a million elements each, are replaced, so they are not copied first.
     let mut target = Manifest {
+        format: old.format,
+        name: old.name.clone(),
         generation: old.generation + 1,
+        objects_dir: old.objects_dir.clone(),
         source_file: req.source_file.to_string(),
         source_sha256: sha256_hex(req.source),
-        source_text: Some(recorded_source(req)),
         applied_unix: now_unix(),
+        netns: old.netns.clone(),
+        netns_ino: old.netns_ino,
+        netns_cookie: old.netns_cookie,
+        programs: old.programs.clone(),
         snapshot,
-        ..old.clone()
+        socket_slots: old.socket_slots.clone(),
+        source_text: Some(recorded_source(req)),
     };
     if target.netns_cookie == 0 {
         // Checked to be the install's namespace (`check_same_netns`): recorded now, in
         // the format that keeps it.
         if let Ok(id) = netns::current() {
             (target.netns_ino, target.netns_cookie) = (id.ino, id.cookie);
-            target.format = MANIFEST_FORMAT;
         }
+    }
+    if target.netns_cookie != 0 {
+        // Recorded in the current format (its set entries in binary records).
+        target.format = MANIFEST_FORMAT;
     }
     let changes = report.plan.set_changes.clone();
     let dir = store.objects_dir(&old.name, &old.objects_dir);
@@ -353,20 +365,24 @@ fn update_in_place(
     } else {
         Some(table_update::live_half_pinned(&dir).map_err(InstallError::Tables)?)
     };
-    store.write_journal(
-        req.name,
-        &Journal {
-            op: Operation::SetUpdate {
-                target: Box::new(target.clone()),
-                changes: changes.clone(),
-                tables_from,
-            },
-            phase: Phase::Swapping,
-            pid: std::process::id(),
-            started_unix: now_unix(),
-            qdiscs_absent: Vec::new(),
+    // The journal holds the target itself (moved in and back out, not cloned), and
+    // the manifest reuses the digests of the records the journal wrote.
+    let journal = Journal {
+        op: Operation::SetUpdate {
+            target: Box::new(target),
+            changes: changes.clone(),
+            tables_from,
         },
-    )?;
+        phase: Phase::Swapping,
+        pid: std::process::id(),
+        started_unix: now_unix(),
+        qdiscs_absent: Vec::new(),
+    };
+    let recorded = store.write_journal(req.name, &journal)?;
+    let Operation::SetUpdate { target, .. } = journal.op else {
+        unreachable!("built as a set update just above")
+    };
+    let target = *target;
     if tables_from.is_some() {
         // The new rules' counter slots are zeroed, the tables written into the half no
         // packet reads, then one store switches every classifier to them
@@ -382,7 +398,7 @@ fn update_in_place(
         ));
     }
     update_sets(store, &target, &changes)?;
-    commit(store, &target, None)?;
+    commit_recorded(store, &target, None, Some(&recorded))?;
     report.generation = Some(target.generation);
     report.changed = true;
     Ok(report)

@@ -49,6 +49,10 @@ const DIFF_DEADLINE: Duration = Duration::from_secs(2);
 pub struct Snapshot {
     pub programs: Vec<ProgramSnapshot>,
     pub maps: Vec<MapShape>,
+    /// Never serialized with the snapshot: an install's store keeps each map's
+    /// contents in a binary record of its own; read from the JSON of manifests before
+    /// that.
+    #[serde(default, skip_serializing)]
     pub map_contents: Vec<MapContents>,
     /// Classifier tables (map name and SHA-256 of its contents), sorted by map. With
     /// the same code and map shapes, changed tables are written into the halves no

@@ -5,7 +5,8 @@
 //!
 //! Invariant: a journal names the whole target of its operation (the manifest to
 //! commit, and for a set update the changes), so recovery needs nothing else to roll
-//! forward.
+//! forward. The target's map contents and rule text are in bulk records the journal
+//! names by digest, written before it (the store's `bulk` module).
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +49,23 @@ pub enum Operation {
     },
     /// Take every hook off and remove the install.
     Flush,
+}
+
+impl Operation {
+    /// The manifest the operation commits (none for a flush).
+    pub fn target(&self) -> Option<&Manifest> {
+        match self {
+            Operation::Apply { target } | Operation::SetUpdate { target, .. } => Some(target),
+            Operation::Flush => None,
+        }
+    }
+
+    pub fn target_mut(&mut self) -> Option<&mut Manifest> {
+        match self {
+            Operation::Apply { target } | Operation::SetUpdate { target, .. } => Some(target),
+            Operation::Flush => None,
+        }
+    }
 }
 
 /// How far an [`Operation::Apply`] got. Recovery rolls back from the first two

@@ -6,6 +6,8 @@
 //! <bpffs>/sockc/<name>/                0700 root
 //! <bpffs>/sockc/<name>/manifest        array map holding the manifest (JSON, chunked)
 //! <bpffs>/sockc/<name>/journal         the same for the journal, only while work is in flight
+//! <bpffs>/sockc/<name>/bulk_<sha256>   map contents and rule text the manifest and journal
+//!                                      name by digest, in binary (`bulk`)
 //! <bpffs>/sockc/<name>/link_<symbol>   one bpf_link per hook that has one
 //! <bpffs>/sockc/<name>/keep_<map>      maps all generations share (the sk_lookup socket map,
 //!                                      each sockmap group's socket map, program arrays and
@@ -17,7 +19,7 @@
 //! Invariants: a record is replaced by one `rename` of a fully written pin
 //! (`<record>_new`), so a reader sees the old or the new one, never a mix; an install
 //! is removed in one order ([`Store::remove_install`]: generations, attachments and
-//! other pins, the manifest, the journal last, then the directory), so a removal cut
+//! other pins, the manifest, its bulk records, the journal last, then the directory), so a removal cut
 //! short leaves either the journal that says to finish it or a directory with no
 //! record at all, which is debris every command removes; the lock is
 //! the `sockc` directory itself, which only root can open (0700), so only root can
@@ -53,16 +55,21 @@ use crate::{
     sys,
 };
 
+mod bulk;
 pub mod journal;
 mod memo;
 
+pub use bulk::BulkRefs;
 pub use journal::Journal;
 
 /// Version of the manifest format (2 adds the interface and namespace identities;
 /// format 1 manifests are read with those unknown; 3 adds the namespace's cookie, so
 /// an older sockc, which would tell namespaces apart by inode alone, refuses to act
-/// on it).
-pub const MANIFEST_FORMAT: u32 = 3;
+/// on it); 4 keeps map contents and the rule text in bulk records (`bulk`), which an
+/// older sockc would not read.
+pub const MANIFEST_FORMAT: u32 = 4;
+/// The first format whose map contents and rule text are in bulk records.
+const BULK_FORMAT: u32 = 4;
 /// Bytes per element of a record map.
 const CHUNK: usize = 16 * 1024;
 
@@ -147,6 +154,12 @@ pub enum StoreError {
     },
     #[error("manifest {}: format {found} (this sockc reads 1 to {MANIFEST_FORMAT})", path.display())]
     ManifestFormat { path: PathBuf, found: u32 },
+    #[error(
+        "{}: {problem}; the install's record of its set entries or rule text is damaged: \
+         `sockc flush` the install and apply its rule file again",
+        path.display()
+    )]
+    Bulk { path: PathBuf, problem: String },
     #[error("{} record {}", what, path.display())]
     PinRecord {
         what: &'static str,
@@ -199,7 +212,10 @@ pub struct Manifest {
     /// The rule text as applied, with `file` sets written out
     /// (`sockc_compiler::standalone`): what `sockc show` prints and what
     /// `diff --installed` compiles. `None` in manifests written before sockc kept it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ///
+    /// Never serialized with the manifest: the store keeps it in a bulk record (its
+    /// `bulk` module), and reads it from the JSON only in manifests of formats 1 to 3.
+    #[serde(default, skip_serializing)]
     pub source_text: Option<String>,
 }
 
@@ -452,10 +468,12 @@ impl Store {
             })
             .collect();
         // Generations first, then other pins, then the manifest, then the journal.
+        // Bulk records after the manifest that names them, before the journal.
         let rank = |(f, is_dir): &(String, bool)| match (f.as_str(), is_dir) {
             (_, true) => 0,
             ("manifest", _) => 2,
-            ("journal", _) => 3,
+            (f, _) if f.starts_with(bulk::PREFIX) => 3,
+            ("journal", _) => 4,
             _ => 1,
         };
         files.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.0.cmp(&b.0)));
@@ -467,7 +485,9 @@ impl Store {
                 removed.push(format!("{file}/"));
             } else {
                 unlink(&path)?;
-                if !matches!(file.as_str(), "manifest" | "journal") {
+                if !matches!(file.as_str(), "manifest" | "journal")
+                    && !file.starts_with(bulk::PREFIX)
+                {
                     removed.push(file.clone());
                 }
             }
@@ -488,26 +508,53 @@ impl Store {
         let Some(bytes) = read_record(&path, "manifest")? else {
             return Ok(None);
         };
-        let m: Manifest =
-            serde_json::from_slice(&bytes).map_err(|source| StoreError::RecordJson {
-                what: "manifest",
-                path: path.clone(),
-                source,
-            })?;
-        if m.format == 0 || m.format > MANIFEST_FORMAT {
-            return Err(StoreError::ManifestFormat {
-                path,
-                found: m.format,
-            });
-        }
+        let mut m = parse_manifest(&bytes, &path)?;
+        self.fill_bulk(name, &bytes, &path, &mut m)?;
         self.manifest_memo.put(&path, before, &m);
         Ok(Some(m))
     }
 
+    /// The manifest without its bulk (map contents and rule text empty): what taking
+    /// an install off needs, readable when a bulk record is damaged.
+    pub fn manifest_without_bulk(&self, name: &str) -> Result<Option<Manifest>, StoreError> {
+        let path = self.dir(name).join("manifest");
+        let Some(bytes) = read_record(&path, "manifest")? else {
+            return Ok(None);
+        };
+        parse_manifest(&bytes, &path).map(Some)
+    }
+
     /// Replaces the manifest in one `rename`.
     pub fn write_manifest(&self, m: &Manifest) -> Result<(), StoreError> {
+        self.write_manifest_recorded(m, None)
+    }
+
+    /// [`Store::write_manifest`], naming the bulk records `recorded` (what
+    /// [`Store::write_journal`] returned for a journal whose target is `m`) instead of
+    /// hashing `m`'s bulk again.
+    pub fn write_manifest_recorded(
+        &self,
+        m: &Manifest,
+        recorded: Option<&BulkRefs>,
+    ) -> Result<(), StoreError> {
         let dir = self.ensure_install_dir(&m.name)?;
-        let json = serde_json::to_vec(m).expect("manifest serializes");
+        let json = if m.format < BULK_FORMAT {
+            // Kept in the format it has (an install an older sockc made, updated
+            // without a new generation): its bulk stays inline, where that sockc reads it.
+            inline_json(m)
+        } else if let Some(refs) = recorded {
+            debug_assert_eq!(
+                Some(refs),
+                bulk::put(&dir, &m.snapshot.map_contents, m.source_text.as_deref())
+                    .ok()
+                    .as_ref(),
+                "the journal's records are this manifest's"
+            );
+            manifest_json(m, refs)
+        } else {
+            let refs = bulk::put(&dir, &m.snapshot.map_contents, m.source_text.as_deref())?;
+            manifest_json(m, &refs)
+        };
         write_record(&dir, "manifest", &json)?;
         self.manifest_memo.put(&dir.join("manifest"), None, m);
         Ok(())
@@ -518,20 +565,61 @@ impl Store {
         let Some(bytes) = read_record(&path, "journal")? else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| StoreError::RecordJson {
-                what: "journal",
-                path,
-                source,
-            })
+        let mut j: Journal = parse_record(&bytes, "journal", &path)?;
+        if let Some(target) = j.op.target_mut() {
+            self.fill_bulk(name, &bytes, &path, target)?;
+        }
+        Ok(Some(j))
     }
 
-    /// Records `j` as the install's work in flight, in one `rename`.
-    pub fn write_journal(&self, name: &str, j: &Journal) -> Result<(), StoreError> {
+    /// Puts the bulk the record `bytes` names ([`bulk`]) into `m`: its map contents
+    /// and rule text. A record of a format before bulk records holds them itself.
+    fn fill_bulk(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        path: &Path,
+        m: &mut Manifest,
+    ) -> Result<(), StoreError> {
+        let refs = parse_record::<bulk::WithBulk>(bytes, "bulk references of", path)?.bulk;
+        if refs == bulk::BulkRefs::default() {
+            return Ok(());
+        }
+        let (contents, source) = bulk::get(&self.dir(name), &refs)?;
+        m.snapshot.map_contents = contents;
+        m.source_text = source;
+        Ok(())
+    }
+
+    /// The bulk references the install's manifest and journal records hold, read
+    /// without their bulk; `None` if one of them cannot be read.
+    fn bulk_in_use(&self, name: &str) -> Option<Vec<bulk::BulkRefs>> {
+        let dir = self.dir(name);
+        let mut refs = Vec::new();
+        for record in ["manifest", "journal"] {
+            let path = dir.join(record);
+            if let Some(bytes) = read_record(&path, record).ok()? {
+                refs.push(
+                    parse_record::<bulk::WithBulk>(&bytes, record, &path)
+                        .ok()?
+                        .bulk,
+                );
+            }
+        }
+        Some(refs)
+    }
+
+    /// Records `j` as the install's work in flight, in one `rename`. Returns the
+    /// references to the bulk records of its target, which the manifest committing
+    /// that target can name as they are ([`Store::write_manifest_recorded`]).
+    pub fn write_journal(&self, name: &str, j: &Journal) -> Result<BulkRefs, StoreError> {
         let dir = self.ensure_install_dir(name)?;
-        let json = serde_json::to_vec(j).expect("journal serializes");
-        write_record(&dir, "journal", &json)
+        let refs = match j.op.target() {
+            Some(t) => bulk::put(&dir, &t.snapshot.map_contents, t.source_text.as_deref())?,
+            None => bulk::BulkRefs::default(),
+        };
+        write_record(&dir, "journal", &stored_json(j, &refs))?;
+        Ok(refs)
     }
 
     /// The install's socket registry (who registered which socket; `install::slot_registry`),
@@ -561,10 +649,19 @@ impl Store {
     /// Removes the journal: the work it recorded is done or undone.
     pub fn clear_journal(&self, name: &str) -> Result<(), StoreError> {
         let path = self.dir(name).join("journal");
-        if !path.exists() {
-            return Ok(());
+        if path.exists() {
+            unlink(&path)?;
         }
-        unlink(&path)
+        self.collect_bulk(name).map(|_| ())
+    }
+
+    /// Removes the bulk records neither the manifest nor the journal names (those of
+    /// a generation replaced or rolled back); nothing when one cannot be read.
+    fn collect_bulk(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        match self.bulk_in_use(name) {
+            Some(refs) => bulk::collect(&self.dir(name), &refs),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Removes half-written records (`*_new`), generation directories that neither
@@ -605,42 +702,141 @@ impl Store {
                 removed.push(file);
             }
         }
+        removed.extend(self.collect_bulk(name)?);
         Ok(removed)
     }
 }
 
-/// Writes `bytes` into a new array map pinned as `<dir>/<name>_new` (bpffs refuses
-/// names with dots), then renames it over `<dir>/<name>`.
+/// A record's JSON as the store writes it: `record`'s own fields and the references
+/// to its bulk ([`bulk::Stored`]).
+/// A manifest's JSON as the store writes it ([`stored_json`]), with an empty
+/// `map_contents` list in its snapshot: a sockc of formats 1 to 3 needs that field to
+/// parse the manifest at all, and then refuses it for its format (by name: "format 4,
+/// this sockc reads 1 to 3") instead of failing on a missing field. Never in a
+/// journal: an older sockc does not check a journal's format, and would act on it.
+fn manifest_json(m: &Manifest, refs: &bulk::BulkRefs) -> Vec<u8> {
+    let json = stored_json(m, refs);
+    // The first `"snapshot":{` is the manifest's own field: inside a string a quote
+    // is escaped (`\"`), and no field serialized before the snapshot has one of that
+    // name. Spliced into the bytes rather than through a `serde_json::Value`, which
+    // would copy every rule and instruction of a large snapshot twice more.
+    const KEY: &[u8] = b"\"snapshot\":{";
+    let Some(at) = json.windows(KEY.len()).position(|w| w == KEY) else {
+        return json;
+    };
+    let at = at + KEY.len();
+    let mut out = Vec::with_capacity(json.len() + 20);
+    out.extend_from_slice(&json[..at]);
+    out.extend_from_slice(b"\"map_contents\":[]");
+    if json[at] != b'}' {
+        out.push(b',');
+    }
+    out.extend_from_slice(&json[at..]);
+    out
+}
+
+fn stored_json<T: Serialize>(record: &T, refs: &bulk::BulkRefs) -> Vec<u8> {
+    serde_json::to_vec(&bulk::Stored { record, bulk: refs }).expect("records serialize")
+}
+
+/// A manifest of a format before bulk records, as those formats write it: the map
+/// contents in its snapshot and the rule text beside them.
+fn inline_json(m: &Manifest) -> Vec<u8> {
+    let mut v = serde_json::to_value(m).expect("manifests serialize");
+    v["snapshot"]["map_contents"] =
+        serde_json::to_value(&m.snapshot.map_contents).expect("map contents serialize");
+    if let Some(text) = &m.source_text {
+        v["source_text"] = text.as_str().into();
+    }
+    serde_json::to_vec(&v).expect("manifests serialize")
+}
+
+/// A manifest's JSON, its format checked first: one a newer sockc wrote may not fit
+/// [`Manifest`] at all, and is reported as a format this sockc does not read rather
+/// than as a JSON error.
+fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest, StoreError> {
+    #[derive(Deserialize)]
+    struct FormatOnly {
+        #[serde(default)]
+        format: u32,
+    }
+    let found = parse_record::<FormatOnly>(bytes, "manifest", path)?.format;
+    if found == 0 || found > MANIFEST_FORMAT {
+        return Err(StoreError::ManifestFormat {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    parse_record(bytes, "manifest", path)
+}
+
+fn parse_record<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+    what: &'static str,
+    path: &Path,
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::RecordJson {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `bytes` as the record `<dir>/<name>` ([`write_record_at`]).
 fn write_record(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-    let tmp = dir.join(format!("{name}_new"));
-    let mut blob = (bytes.len() as u64).to_le_bytes().to_vec();
-    blob.extend(bytes);
-    let chunks: Vec<&[u8]> = blob.chunks(CHUNK).collect();
-    let fd = sys::create_array("sockc_record", CHUNK as u32, chunks.len() as u32)
-        .map_err(io_err(&tmp))?;
-    for (i, chunk) in chunks.iter().enumerate() {
-        let mut value = chunk.to_vec();
-        value.resize(CHUNK, 0);
-        sys::map_update(fd.as_fd(), &(i as u32).to_ne_bytes(), &value, 0).map_err(io_err(&tmp))?;
+    let at = bulk::open_dir(dir)?;
+    write_record_at(dir, &at, name, &[bytes])
+}
+
+/// Writes `parts`, one after the other, into a new array map pinned as `<name>_new`
+/// in the directory `at` is open on (bpffs refuses names with dots; the pin never
+/// replaces anything: a leftover of a killed sockc is removed first), then renames it
+/// over `<name>`.
+fn write_record_at(
+    dir: &Path,
+    at: &std::os::fd::OwnedFd,
+    name: &str,
+    parts: &[&[u8]],
+) -> Result<(), StoreError> {
+    let tmp = format!("{name}_new");
+    let tmp_path = dir.join(&tmp);
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let len = (total as u64).to_le_bytes();
+    let chunks = (len.len() + total).div_ceil(CHUNK);
+    let fd = sys::create_array("sockc_record", CHUNK as u32, chunks as u32)
+        .map_err(io_err(&tmp_path))?;
+    // Filled chunk by chunk from the parts: a large record is never copied whole.
+    let mut value = vec![0u8; CHUNK];
+    let (mut filled, mut index) = (0, 0u32);
+    let flush = |value: &mut Vec<u8>, filled: usize, index: u32| {
+        value[filled..].fill(0);
+        sys::map_update(fd.as_fd(), &index.to_ne_bytes(), value, 0).map_err(io_err(&tmp_path))
+    };
+    for mut part in std::iter::once(&len[..]).chain(parts.iter().copied()) {
+        while !part.is_empty() {
+            let take = (CHUNK - filled).min(part.len());
+            value[filled..filled + take].copy_from_slice(&part[..take]);
+            (filled, part) = (filled + take, &part[take..]);
+            if filled == CHUNK {
+                flush(&mut value, filled, index)?;
+                (filled, index) = (0, index + 1);
+            }
+        }
     }
-    let map = MapData::from_fd(fd).map_err(|source| StoreError::OpenRecord {
-        what: "new",
-        path: tmp.clone(),
-        source,
-    })?;
-    if tmp.exists() {
+    if filled > 0 {
+        flush(&mut value, filled, index)?;
+    }
+    if std::fs::symlink_metadata(&tmp_path).is_ok() {
         // A record a killed sockc half wrote.
-        unlink(&tmp)?;
+        unlink(&tmp_path)?;
     }
-    point(&format!("pin {}", tmp.display()));
-    map.pin(&tmp).map_err(|source| StoreError::PinRecord {
-        what: "new",
-        path: tmp.clone(),
-        source,
-    })?;
+    point(&format!("pin {}", tmp_path.display()));
+    sys::obj_pin_at(fd.as_fd(), at.as_fd(), &tmp).map_err(io_err(&tmp_path))?;
+    point(&format!("rename {} to {name}", tmp_path.display()));
+    // By path, in the directory `at` was checked to be (0700, root's, under the lock):
+    // `rename(2)` is the step the crash tests kill at (strace injects on it).
     let path = dir.join(name);
-    point(&format!("rename {} to {name}", tmp.display()));
-    std::fs::rename(&tmp, &path).map_err(io_err(&path))
+    std::fs::rename(&tmp_path, &path).map_err(io_err(&path))
 }
 
 /// Removes the file (pin) at `path`; one that is gone already is fine.
@@ -700,7 +896,12 @@ fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<u8>>, Store
     };
     let first = read(0)?;
     let len = u64::from_le_bytes(first[..8].try_into().expect("8 bytes")) as usize;
-    let mut bytes = first[8..].to_vec();
+    // Sized once from the length: a record of a million set entries is not copied
+    // from one doubling to the next. Only tried: a torn length may ask for anything,
+    // and such a record ends in a missing chunk below, not in an abort here.
+    let mut bytes = Vec::new();
+    let _ = bytes.try_reserve_exact(len.max(first.len() - 8));
+    bytes.extend_from_slice(&first[8..]);
     let mut i = 1;
     while bytes.len() < len {
         bytes.extend(read(i)?);

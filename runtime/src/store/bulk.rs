@@ -1,0 +1,246 @@
+//! The bulk of a manifest kept out of its JSON: each map's recorded contents (a set of
+//! a million addresses is nine megabytes of keys) and the recorded rule text, each in
+//! a binary record of its own (`bulk_<SHA-256 of its bytes>`), which the manifest and
+//! the journal name by digest ([`BulkRefs`]). An update then reads the old entries in
+//! binary and writes a record only for what changed; nothing is hex-encoded or
+//! JSON-escaped.
+//!
+//! Invariants: a record is named by the digest of its bytes, so it is never rewritten
+//! in place: it is pinned under a temporary name relative to the install's directory
+//! (opened without following links; a pin fails rather than replace anything) and
+//! renamed into place, and
+//! the records of the committed and the journaled generation live side by side until
+//! neither names them ([`collect`]); a record is used only after its digest is checked
+//! again, so a missing, torn, changed or swapped record (or a symbolic link or
+//! anything else in its place) is an error naming it, never contents taken on trust.
+
+use std::{
+    collections::HashSet,
+    ffi::CString,
+    os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
+    path::Path,
+};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sockc_compiler::bpf::maps::{Entries, MapContents};
+
+use super::{io_err, read_record, write_record_at, StoreError};
+
+/// The name every bulk record starts with.
+pub const PREFIX: &str = "bulk_";
+
+/// What a manifest keeps of its bulk: the digest of each record.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BulkRefs {
+    /// Per map with recorded contents, in the snapshot's order: the map and the
+    /// SHA-256 (hex) of its record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub map_contents: Vec<(String, String)>,
+    /// The SHA-256 of the recorded rule text's record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_text: Option<String>,
+}
+
+impl BulkRefs {
+    fn digests(&self) -> impl Iterator<Item = &str> {
+        self.map_contents
+            .iter()
+            .map(|(_, d)| d.as_str())
+            .chain(self.source_text.as_deref())
+    }
+}
+
+/// A record (manifest, journal) as the store reads its bulk references: every other
+/// field is skipped.
+#[derive(Default, Deserialize)]
+pub(super) struct WithBulk {
+    #[serde(default)]
+    pub bulk: BulkRefs,
+}
+
+/// A record as the store writes it: its own fields (whose bulk does not serialize)
+/// and the references to its bulk.
+#[derive(Serialize)]
+pub(super) struct Stored<'a, T> {
+    #[serde(flatten)]
+    pub record: &'a T,
+    #[serde(skip_serializing_if = "is_empty")]
+    pub bulk: &'a BulkRefs,
+}
+
+fn is_empty(refs: &&BulkRefs) -> bool {
+    refs.map_contents.is_empty() && refs.source_text.is_none()
+}
+
+/// Writes the records of `contents` and `source` into `dir` (each only if a record by
+/// its digest is not there yet) and says how to find them.
+pub(super) fn put(
+    dir: &Path,
+    contents: &[MapContents],
+    source: Option<&str>,
+) -> Result<BulkRefs, StoreError> {
+    let at = open_dir(dir)?;
+    let mut refs = BulkRefs::default();
+    for c in contents {
+        let (head, keys, values) = c.entries.binary_parts();
+        let digest = put_one(dir, &at, &[&head, keys, values])?;
+        refs.map_contents.push((c.map.clone(), digest));
+    }
+    if let Some(text) = source {
+        refs.source_text = Some(put_one(dir, &at, &[text.as_bytes()])?);
+    }
+    Ok(refs)
+}
+
+fn put_one(dir: &Path, at: &OwnedFd, parts: &[&[u8]]) -> Result<String, StoreError> {
+    let digest = sha256(parts);
+    let name = format!("{PREFIX}{digest}");
+    if kind(at, &name).map_err(io_err(&dir.join(&name)))? != Kind::Absent {
+        // Checked against its digest when read.
+        return Ok(digest);
+    }
+    write_record_at(dir, at, &name, parts)?;
+    Ok(digest)
+}
+
+/// The map contents and rule text `refs` names, read from `dir` and checked against
+/// their digests, in the order the references list them.
+pub(super) fn get(
+    dir: &Path,
+    refs: &BulkRefs,
+) -> Result<(Vec<MapContents>, Option<String>), StoreError> {
+    let at = open_dir(dir)?;
+    let mut contents = Vec::with_capacity(refs.map_contents.len());
+    for (map, digest) in &refs.map_contents {
+        let bytes = get_one(dir, &at, digest)?;
+        let entries = Entries::from_binary(&bytes).ok_or_else(|| StoreError::Bulk {
+            path: dir.join(format!("{PREFIX}{digest}")),
+            problem: "is not a record of map entries".into(),
+        })?;
+        contents.push(MapContents {
+            map: map.clone(),
+            entries,
+        });
+    }
+    let source = match &refs.source_text {
+        Some(digest) => {
+            let bytes = get_one(dir, &at, digest)?;
+            Some(String::from_utf8(bytes).map_err(|_| StoreError::Bulk {
+                path: dir.join(format!("{PREFIX}{digest}")),
+                problem: "is not UTF-8 text".into(),
+            })?)
+        }
+        None => None,
+    };
+    Ok((contents, source))
+}
+
+fn get_one(dir: &Path, at: &OwnedFd, digest: &str) -> Result<Vec<u8>, StoreError> {
+    let path = dir.join(format!("{PREFIX}{digest}"));
+    let bad = |problem: &str| StoreError::Bulk {
+        path: path.clone(),
+        problem: problem.to_string(),
+    };
+    match kind(at, &format!("{PREFIX}{digest}")).map_err(io_err(&path))? {
+        Kind::Pin => {}
+        Kind::Absent => return Err(bad("is missing")),
+        Kind::Other => return Err(bad("is not a pinned record (a link or another file)")),
+    }
+    let bytes = read_record(&path, "bulk")?.ok_or_else(|| bad("is missing"))?;
+    if sha256(&[&bytes]) != digest {
+        return Err(bad(
+            "does not hold the bytes its name's digest says (torn or changed)",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Removes the bulk records in `dir` that `keep` does not name; returns their names.
+pub(super) fn collect<'a>(
+    dir: &Path,
+    keep: impl IntoIterator<Item = &'a BulkRefs>,
+) -> Result<Vec<String>, StoreError> {
+    let kept: HashSet<&str> = keep.into_iter().flat_map(BulkRefs::digests).collect();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut removed = Vec::new();
+    for e in entries {
+        let e = e.map_err(io_err(dir))?;
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(digest) = file.strip_prefix(PREFIX) else {
+            continue;
+        };
+        if !kept.contains(digest) && !digest.ends_with("_new") {
+            super::unlink(&e.path())?;
+            removed.push(file);
+        }
+    }
+    Ok(removed)
+}
+
+fn sha256(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    sockc_compiler::bpf::maps::hex(&h.finalize())
+}
+
+/// The install's directory, opened to name records relative to it (not through a
+/// symbolic link).
+pub(super) fn open_dir(dir: &Path) -> Result<OwnedFd, StoreError> {
+    let c = CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|e| io_err(dir)(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+    // SAFETY: `c` is NUL-terminated; the descriptor returned is new and ours.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io_err(dir)(std::io::Error::last_os_error()));
+    }
+    // SAFETY: `fd` was just opened and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Absent,
+    /// A regular file, which is what a pinned map is on bpffs.
+    Pin,
+    /// A symbolic link, a directory, a FIFO: never read as a record.
+    Other,
+}
+
+/// What `name` is in the directory `at` is open on, without following a link.
+fn kind(at: &OwnedFd, name: &str) -> std::io::Result<Kind> {
+    let c =
+        CString::new(name).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: a zeroed stat is valid for fstatat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated, `st` lives across the call, `at` is open.
+    let rc = unsafe {
+        libc::fstatat(
+            at.as_fd().as_raw_fd(),
+            c.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc < 0 {
+        let e = std::io::Error::last_os_error();
+        return match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(Kind::Absent),
+            _ => Err(e),
+        };
+    }
+    Ok(if st.st_mode & libc::S_IFMT == libc::S_IFREG {
+        Kind::Pin
+    } else {
+        Kind::Other
+    })
+}

@@ -1,0 +1,300 @@
+//! An install's set entries and rule text live in binary records beside its manifest
+//! (`bulk_<sha256>`, named by digest), not in the manifest's JSON: an update writes a
+//! record for the set that changed and drops the one no record names any more; and a
+//! record that is missing, torn, changed, or replaced by a link or a directory is a
+//! clear error naming it (never a silently wrong set), after which `flush` still takes
+//! the install off and a new apply starts over.
+//!
+//! Makes its own namespaces (`tests/netns`) and removes them. Root only; skipped
+//! otherwise (see `tests/common`).
+
+mod common;
+mod netns;
+
+use std::{fmt::Write as _, path::PathBuf, process::Command};
+
+use netns::{run, sockc, Lab};
+
+/// The bulk records of the install, sorted by name.
+fn records(lab: &Lab) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(lab.pin_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|f| f.starts_with("bulk_"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// A set file of `n` /32s (and `extra`), one a line.
+fn set_text(n: u32, extra: &str) -> String {
+    let mut text = String::new();
+    for i in 0..n {
+        let _ = writeln!(text, "10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255);
+    }
+    text + extra
+}
+
+fn rules(lab: &Lab) -> PathBuf {
+    lab.rules(
+        "r.sk",
+        &format!(
+            "set big = file \"big.txt\"\nxdp on {} {{\n  drop from @big\n  default allow\n}}\n",
+            lab.if_a
+        ),
+    )
+}
+
+/// The record that holds the set's entries: the larger of the two (the other is the
+/// rule text, whose record differs too when the set does).
+fn entries_record(lab: &Lab) -> PathBuf {
+    let dir = lab.pin_dir();
+    records(lab)
+        .into_iter()
+        .map(|r| dir.join(r))
+        .find(|p| {
+            let out = run(Command::new("bpftool")
+                .args(["map", "lookup", "pinned"])
+                .arg(p)
+                .args(["key", "hex", "00", "00", "00", "00", "-j"]))
+            .ok();
+            // The entries' binary form starts after the 8-byte length: "SKE1".
+            out.stdout.contains("\"0x53\",\"0x4b\",\"0x45\",\"0x31\"")
+        })
+        .expect("a record of set entries")
+}
+
+#[test]
+fn set_entries_live_in_records_named_by_digest() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("setrec", 247);
+    let file = rules(&lab);
+    std::fs::write(lab.dir.join("big.txt"), set_text(3000, "")).unwrap();
+    lab.apply_ok(&file);
+    let first = records(&lab);
+    assert_eq!(
+        first.len(),
+        2,
+        "the set's entries and the rule text: {first:?}"
+    );
+
+    // One element added: new records for what changed, the old ones removed.
+    std::fs::write(lab.dir.join("big.txt"), set_text(3000, "192.0.2.9\n")).unwrap();
+    let r = lab.apply_ok(&file);
+    assert!(r.stdout.contains("192.0.2.9"), "{r}");
+    let second = records(&lab);
+    assert_eq!(second.len(), 2, "{second:?}");
+    assert!(
+        second.iter().all(|r| !first.contains(r)),
+        "{first:?} {second:?}"
+    );
+    let (st, _) = lab.status_run(&["--deep"]);
+    assert_eq!(st.code, 0, "{st}");
+    let shown = sockc(&["show", "--name", &lab.name]).ok();
+    assert!(shown.stdout.contains("192.0.2.9"), "{shown}");
+
+    // The same file: nothing rewritten.
+    lab.apply_ok(&file);
+    assert_eq!(records(&lab), second);
+
+    // The manifest parses for a sockc of formats 1-3 (its snapshot has the
+    // `map_contents` field those need, empty), which then refuses its format.
+    let manifest = first_chunk(&lab.pin_dir().join("manifest"));
+    let len = u64::from_le_bytes(manifest[..8].try_into().unwrap()) as usize;
+    let json: serde_json::Value = serde_json::from_slice(&manifest[8..8 + len]).unwrap();
+    assert_eq!(json["format"], 4, "{json}");
+    assert_eq!(json["snapshot"]["map_contents"], serde_json::json!([]));
+    assert!(json["bulk"]["map_contents"].is_array(), "{json}");
+}
+
+/// The first chunk of the record pinned at `path`, as bpftool reads it.
+fn first_chunk(path: &std::path::Path) -> Vec<u8> {
+    let out = run(Command::new("bpftool")
+        .args(["map", "lookup", "pinned"])
+        .arg(path)
+        .args(["key", "hex", "00", "00", "00", "00", "-j"]))
+    .ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    v["value"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{out}"))
+        .iter()
+        .map(|b| u8::from_str_radix(b.as_str().unwrap().trim_start_matches("0x"), 16).unwrap())
+        .collect()
+}
+
+/// Each way a record can be damaged: the install's commands refuse with a message
+/// naming the record; `flush` takes it off anyway.
+#[test]
+fn a_damaged_entries_record_is_an_error_not_a_wrong_set() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("setbad", 248);
+    let file = rules(&lab);
+    std::fs::write(lab.dir.join("big.txt"), set_text(2000, "")).unwrap();
+    let zeroed_chunk = || {
+        let mut args: Vec<String> = ["map", "update", "pinned"].map(String::from).to_vec();
+        args.push(String::new());
+        args.extend(["key", "hex", "00", "00", "00", "00", "value", "hex"].map(String::from));
+        args.extend(std::iter::repeat_n("00".to_string(), 16 * 1024));
+        args
+    };
+    type Damage = (&'static str, &'static str);
+    let damages: [Damage; 5] = [
+        ("missing", "is missing"),
+        ("symlink", "is not a pinned record"),
+        ("directory", "is not a pinned record"),
+        ("torn", "does not hold the bytes"),
+        ("swapped", "does not hold the bytes"),
+    ];
+    for (how, says) in damages {
+        lab.apply_ok(&file);
+        let rec = entries_record(&lab);
+        let aside = rec.with_file_name("elsewhere");
+        match how {
+            "missing" => std::fs::remove_file(&rec).unwrap(),
+            "symlink" => {
+                std::fs::rename(&rec, &aside).unwrap();
+                std::os::unix::fs::symlink(&aside, &rec).unwrap();
+            }
+            "directory" => {
+                std::fs::remove_file(&rec).unwrap();
+                std::fs::create_dir(&rec).unwrap();
+            }
+            "torn" => {
+                // Its first chunk zeroed: the length says nothing is there.
+                let mut args = zeroed_chunk();
+                args[3] = rec.to_str().unwrap().to_string();
+                run(Command::new("bpftool").args(&args)).ok();
+            }
+            _ => {
+                // Another record (the rule text's) under this one's name.
+                let other = records(&lab)
+                    .into_iter()
+                    .map(|r| lab.pin_dir().join(r))
+                    .find(|p| *p != rec)
+                    .unwrap();
+                std::fs::remove_file(&rec).unwrap();
+                std::fs::rename(&other, &rec).unwrap();
+            }
+        }
+        let st = sockc(&["status", "--name", &lab.name]);
+        assert_ne!(st.code, 0, "{how}: {st}");
+        assert!(st.stderr.contains(says), "{how}: {st}");
+        assert!(st.stderr.contains("bulk_"), "{how}: names the record: {st}");
+        let again = lab.apply(&file, &[]);
+        assert_ne!(
+            again.code, 0,
+            "{how}: an apply over a damaged record: {again}"
+        );
+        assert!(again.stderr.contains(says), "{how}: {again}");
+        let fl = sockc(&["flush", "--name", &lab.name]);
+        assert_eq!(fl.code, 0, "{how}: flush takes it off: {fl}");
+        assert!(!lab.pin_dir().exists(), "{how}: nothing left");
+        let _ = std::fs::remove_file(&aside);
+    }
+    // A FIFO cannot be made on bpffs at all (no mknod there): nothing to refuse.
+    let fifo = std::ffi::CString::new("/sys/fs/bpf/sockc/fifo_probe").unwrap();
+    // SAFETY: a NUL-terminated path; mkfifo only creates a node.
+    let made = unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) } == 0;
+    if made {
+        let _ = std::fs::remove_file("/sys/fs/bpf/sockc/fifo_probe");
+    }
+    assert!(
+        !made,
+        "bpffs made a FIFO: the refusal above must cover it too"
+    );
+}
+
+/// A manifest record pinned at `path` as the store writes one (an array map of 16 KiB
+/// chunks, the first starting with the JSON's length), holding `json`.
+fn pin_manifest(path: &std::path::Path, json: &str) {
+    run(Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(path)
+        .args([
+            "type",
+            "array",
+            "key",
+            "4",
+            "value",
+            "16384",
+            "entries",
+            "1",
+            "name",
+            "sockc_record",
+        ]))
+    .ok();
+    let mut value = (json.len() as u64).to_le_bytes().to_vec();
+    value.extend(json.as_bytes());
+    value.resize(16 * 1024, 0);
+    let mut args: Vec<String> = ["map", "update", "pinned"].map(String::from).to_vec();
+    args.push(path.to_str().unwrap().to_string());
+    args.extend(["key", "hex", "00", "00", "00", "00", "value", "hex"].map(String::from));
+    args.extend(value.iter().map(|b| format!("{b:02x}")));
+    run(Command::new("bpftool").args(&args)).ok();
+}
+
+/// Removes the hand-made install's directory when the test ends, also on a panic
+/// (`sockc flush` refuses a manifest it cannot read).
+struct Debris(PathBuf);
+
+impl Drop for Debris {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0.join("manifest"));
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// An install whose manifest is of a format this sockc does not read (a newer one,
+/// whose fields do not fit this sockc's at all): `status` of that install says which
+/// format it found and which it reads; `status` of every install lists it as
+/// unreadable with the same words and still reports the others in full.
+#[test]
+fn a_manifest_of_a_newer_format_is_named_and_the_others_still_listed() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("setfmt", 249);
+    std::fs::write(lab.dir.join("big.txt"), set_text(100, "")).unwrap();
+    lab.apply_ok(&rules(&lab));
+    let newer = format!("{}-newer", lab.name);
+    let dir = lab.pin_dir().with_file_name(&newer);
+    std::fs::create_dir(&dir).unwrap();
+    let _debris = Debris(dir.clone());
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    pin_manifest(
+        &dir.join("manifest"),
+        &format!(r#"{{"format":99,"name":"{newer}","generation":"a string now"}}"#),
+    );
+    let says = "format 99 (this sockc reads 1 to";
+
+    let one = sockc(&["status", "--name", &newer]);
+    assert_ne!(one.code, 0, "{one}");
+    assert!(one.stderr.contains(says), "{one}");
+
+    let all = sockc(&["status"]);
+    assert!(all.stdout.contains(says), "the newer install, named: {all}");
+    let ours = all
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{}:", lab.name)))
+        .unwrap_or_else(|| panic!("ours listed: {all}"));
+    assert!(ours.contains("generation 1"), "{ours}");
+    let theirs = all
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{newer}:")))
+        .unwrap_or_else(|| panic!("the newer install listed: {all}"));
+    assert!(
+        !theirs.contains("generation 0") && !theirs.contains("1970"),
+        "no made-up header for what could not be read: {theirs}"
+    );
+    let json = sockc(&["status", "--json"]);
+    assert!(json.stdout.contains(says), "{json}");
+    assert!(json.stdout.contains(&lab.name), "{json}");
+}
