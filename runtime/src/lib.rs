@@ -276,7 +276,21 @@ impl LoadedObject {
     }
 
     pub fn load_with(elf: &[u8], opts: &LoadOptions<'_>) -> Result<Self, RuntimeError> {
-        let meta = metadata::read(elf)?;
+        Self::load_described(elf, metadata::read(elf)?, opts)
+    }
+
+    /// [`LoadedObject::load_with`] of an object whose metadata the caller holds (the
+    /// `Compiled` the ELF was written from): it is not parsed back out of the ELF,
+    /// which is megabytes of JSON with many rules.
+    pub fn load_described(
+        elf: &[u8],
+        meta: Metadata,
+        opts: &LoadOptions<'_>,
+    ) -> Result<Self, RuntimeError> {
+        debug_assert!(
+            metadata::read(elf).is_ok_and(|m| m == meta),
+            "the metadata given is the ELF's"
+        );
         let reads_kernel_structs = meta.programs.iter().any(|p| {
             p.kernel_refs
                 .iter()

@@ -603,8 +603,9 @@ fn load_generation(
         None
     };
     let declared = &req.compiled.metadata.sockets;
-    Ok(LoadedObject::load_with(
+    Ok(LoadedObject::load_described(
         &elf,
+        req.compiled.metadata.clone(),
         &LoadOptions {
             socket_map: Some(&socket_map),
             socket_slots: Some(&slot_registry::slots_in_order(slots, declared)),
