@@ -51,8 +51,9 @@ pub struct TestArgs {
     /// ct STATE (the packet's conntrack state: new, established, related, invalid,
     /// untracked; without it, the state of a packet conntrack has no entry for),
     /// over-limit (every `limit` bucket is empty; without it, full), route CLASS (local,
-    /// forward, unroutable: where the host's routing sends it; without it, local)
-    /// (repeatable)
+    /// forward, unroutable: where the host's routing sends it; without it, local),
+    /// in IFACE / out IFACE (the devices it came in on and goes out of, for netfilter
+    /// blocks' `in on` / `out on`; without them, none) (repeatable)
     #[arg(long = "packet", value_name = "PACKET")]
     pub packets: Vec<String>,
     /// read packets from FILE, one per line (`#` comments, blank lines ignored)
@@ -448,6 +449,8 @@ fn evaluate_all(
                                         ct: input.ct,
                                         over_limit: input.extra.over_limit,
                                         route: input.extra.route,
+                                        iif: input.extra.iif,
+                                        oif: input.extra.oif,
                                         ..facts.clone()
                                     };
                                     eval::evaluate_indexed(module, p, index, &input.frame, facts)
@@ -517,6 +520,14 @@ fn run_program(
                 .iter()
                 .any(|r| r.m.limit.is_some_and(|l| l.limit.per_source));
             if let Some(why) = crate::test_facts::not_run(input.extra, per_source, routes) {
+                sides.push(KernelSide::NotRun(why));
+                continue;
+            }
+            let (tests_in, tests_out) = (
+                prog.rules.iter().any(|r| r.m.iif.is_some()),
+                prog.rules.iter().any(|r| r.m.oif.is_some()),
+            );
+            if let Some(why) = crate::test_facts::device_not_run(input.extra, tests_in, tests_out) {
                 sides.push(KernelSide::NotRun(why));
                 continue;
             }

@@ -11,16 +11,23 @@
 //! fresh namespace, where no device forwards and the FIB lookup says `local` for every
 //! packet. A packet that names anything else is run by the evaluator alone.
 //!
+//! `in IFACE` and `out IFACE` name the devices the packet came in on and goes out of
+//! (netfilter hooks; without them, none). A test run gives a netfilter program no
+//! incoming device and the loopback device as the outgoing one, so a packet naming
+//! anything else is run by the evaluator alone in a program that tests that device.
+//!
 //! Invariant: the options are taken out of the packet text before the packet parser
 //! sees it, so the frame is the same with or without them.
 
-use sockc_compiler::syntax::route::RouteClass;
+use sockc_compiler::syntax::{iface::DevName, route::RouteClass};
 
 /// What a packet's text says beyond its frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExtraFacts {
     pub over_limit: bool,
     pub route: Option<RouteClass>,
+    pub iif: Option<DevName>,
+    pub oif: Option<DevName>,
 }
 
 /// `text` without its `over-limit` and `route CLASS` options, and what they said.
@@ -37,6 +44,18 @@ pub fn split_facts(text: &str) -> Result<(String, ExtraFacts), String> {
                 out.route = Some(RouteClass::from_name(name).ok_or_else(|| {
                     format!("`route` takes local, forward or unroutable, not `{name}`")
                 })?);
+                i += 1;
+            }
+            dir @ ("in" | "out") => {
+                let name = words.get(i + 1).copied().unwrap_or("");
+                let dev = DevName::new(name).ok_or_else(|| {
+                    format!("`{dir}` takes an interface name of 1 to 15 bytes, not `{name}`")
+                })?;
+                *(if dir == "in" {
+                    &mut out.iif
+                } else {
+                    &mut out.oif
+                }) = Some(dev);
                 i += 1;
             }
             w => rest.push(w),
@@ -71,6 +90,24 @@ pub fn not_run(f: ExtraFacts, per_source: bool, routes: bool) -> Option<String> 
         })
 }
 
+/// Why the kernel does not run a packet with these devices in a program that tests
+/// the incoming (`tests_in`) or outgoing (`tests_out`) one; `None` when it can. A test
+/// run's hook state has no incoming device and loopback as the outgoing one.
+pub fn device_not_run(f: ExtraFacts, tests_in: bool, tests_out: bool) -> Option<String> {
+    let lo = DevName::new("lo");
+    if tests_in && f.iif.is_some() {
+        return Some(
+            "the packet names an incoming device, and a test run gives the program none".into(),
+        );
+    }
+    if tests_out && f.oif != lo {
+        return Some(
+            "a test run's outgoing device is always `lo`, and the packet names another".into(),
+        );
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,7 +120,8 @@ mod tests {
             f,
             ExtraFacts {
                 over_limit: true,
-                route: Some(RouteClass::Forward)
+                route: Some(RouteClass::Forward),
+                ..ExtraFacts::default()
             }
         );
         let (t, f) = split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2").unwrap();
@@ -95,9 +133,24 @@ mod tests {
         assert!(not_run(f, true, true).is_none());
         let over = ExtraFacts {
             over_limit: true,
-            route: None,
+            ..ExtraFacts::default()
         };
         assert!(not_run(over, true, false).is_some());
         assert!(not_run(over, false, true).is_none());
+    }
+
+    #[test]
+    fn devices_come_out_of_the_text_and_decide_what_the_kernel_runs() {
+        let (t, f) = split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 in eth0 out lo").unwrap();
+        assert_eq!(t, "udp 10.0.0.1:1 -> 10.0.0.2:2");
+        assert_eq!(f.iif, DevName::new("eth0"));
+        assert_eq!(f.oif, DevName::new("lo"));
+        assert!(split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 in 0123456789abcdef").is_err());
+        assert!(device_not_run(f, true, false).is_some());
+        assert!(device_not_run(f, false, true).is_none());
+        let none = ExtraFacts::default();
+        assert!(device_not_run(none, true, false).is_none());
+        assert!(device_not_run(none, false, true).is_some());
+        assert!(device_not_run(none, false, false).is_none());
     }
 }

@@ -231,7 +231,10 @@ fn apply_reapply_set_update_and_flush_follow_the_rules() {
     );
     lab.expect_verdicts("after flush", &[(9001, true), (9002, true), (9003, true)]);
     assert_eq!(lab.status(), None, "status after flush");
-    let all = sockc(&["status", "--json"]).ok();
+    // Other installs on a shared host may carry drift (exit 3); this test
+    // only asks that the flushed install is no longer listed.
+    let all = sockc(&["status", "--json"]);
+    assert!(matches!(all.code, 0 | 3), "status --json failed:\n{all}");
     let all: Value = serde_json::from_str(&all.stdout).expect("status --json");
     assert!(
         all["installs"]

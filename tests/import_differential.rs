@@ -7,7 +7,11 @@
 //! is installed with `sockc apply --netns RECEIVER`, the same probes are sent, and every
 //! probe an exact rule decides must be delivered, or not, alike. Each file is imported
 //! at `--hook xdp` on the receiver's ingress and at `--hook netfilter`
-//! (`SOCKC_IMPORT_DIFF_HOOKS=xdp` or `netfilter` runs one). Before the netfilter
+//! (`SOCKC_IMPORT_DIFF_HOOKS=xdp` or `netfilter` runs one). At netfilter each file is
+//! run twice: with the receiver's interfaces named as the ruleset expects, and again
+//! (`nf-other` in the table) with names it never mentions, so every `-i`/`iifname`
+//! rule (and its `in on`) is probed on a matching and a non-matching interface, and
+//! every `-o`/`oifname` one on forwarded probes leaving by either. Before the netfilter
 //! import's probes, conntrack is switched on in the receiver as
 //! `sockc::ct-needs-conntrack` tells users to: its blocks read the state conntrack
 //! gave the packet, and with the original ruleset flushed nothing else there uses
@@ -92,8 +96,10 @@ fn manifest() -> Vec<Value> {
 fn egress(file: &str) -> &'static str {
     if file.contains("docker") {
         "bridge1"
-    } else if file.contains("openwrt") {
+    } else if file.contains("openwrt") || file.contains("home-router") {
         "br-lan"
+    } else if file.contains("wireguard") {
+        "eth1"
     } else {
         "fwd0"
     }
@@ -421,7 +427,23 @@ fn imported_rulesets_decide_like_netfilter() {
     for hook in hooks() {
         for entry in manifest() {
             let file = entry["file"].as_str().expect("file").to_string();
-            rows.push(differential(&file, &entry, hook));
+            let named = Names {
+                ingress: entry["iface"].as_str().expect("iface"),
+                egress: egress(&file),
+                label: hook_name(hook),
+            };
+            rows.push(differential(&file, &entry, hook, &named));
+            // At netfilter the same import again, with probes arriving on (and
+            // forwarded out of) interfaces the ruleset never names: its `in on` /
+            // `out on` rules must now not match, exactly as netfilter's `-i`/`-o`.
+            if hook == Hook::Netfilter {
+                let other = Names {
+                    ingress: OTHER_INGRESS,
+                    egress: OTHER_EGRESS,
+                    label: "nf-other",
+                };
+                rows.push(differential(&file, &entry, hook, &other));
+            }
         }
     }
     println!(
@@ -456,7 +478,7 @@ fn imported_rulesets_decide_like_netfilter() {
         wrong.len(),
         wrong.join("\n")
     );
-    for hook in ["xdp", "netfilter"] {
+    for hook in ["xdp", "netfilter", "nf-other"] {
         let at: Vec<&Row> = rows.iter().filter(|r| r.hook == hook).collect();
         assert!(
             at.is_empty() || at.iter().map(|r| r.compared).sum::<usize>() > 0,
@@ -473,8 +495,22 @@ fn hook_name(hook: Hook) -> &'static str {
     }
 }
 
-fn differential(file: &str, entry: &Value, hook: Hook) -> Row {
+/// Interface names no corpus ruleset names (checked in `differential`).
+const OTHER_INGRESS: &str = "probe-in9";
+const OTHER_EGRESS: &str = "probe-out9";
+
+/// The receiver's interfaces in one run, and the run's label in the table.
+struct Names<'a> {
+    ingress: &'a str,
+    egress: &'a str,
+    label: &'static str,
+}
+
+fn differential(file: &str, entry: &Value, hook: Hook, names: &Names<'_>) -> Row {
+    // The import attaches xdp to the ruleset's interface; the probes arrive on
+    // `names.ingress`.
     let iface = entry["iface"].as_str().expect("iface");
+    let arrive = names.ingress;
     let text = std::fs::read_to_string(corpus().join(file)).expect("corpus file");
     let opts = Options {
         from: None,
@@ -487,7 +523,7 @@ fn differential(file: &str, entry: &Value, hook: Hook) -> Row {
     let s = imported.report.summary;
     let mut row = Row {
         file: file.to_string(),
-        hook: hook_name(hook),
+        hook: names.label,
         exact: s.exact,
         approximate: s.approximate,
         unsupported: s.unsupported,
@@ -504,7 +540,13 @@ fn differential(file: &str, entry: &Value, hook: Hook) -> Row {
         .map(|(place, block)| Checked::new(&analysis.placed[*place], block))
         .collect();
     let mut atoms = analysis.atoms.clone();
-    let outside = Outside::new(&analysis.ruleset, &mut atoms, iface);
+    if arrive == OTHER_INGRESS {
+        assert!(
+            !text.contains(OTHER_INGRESS) && !text.contains(OTHER_EGRESS),
+            "{file} names the lab's other interfaces"
+        );
+    }
+    let outside = Outside::new(&analysis.ruleset, &mut atoms, arrive);
     let families: Vec<u8> = entry["families"]
         .as_array()
         .expect("families")
@@ -520,14 +562,14 @@ fn differential(file: &str, entry: &Value, hook: Hook) -> Row {
         ),
     );
     row.probes = probes.len();
-    let (original, ours) = run_both(file, iface, hook, &imported.sk_text, &probes);
+    let (original, ours) = run_both(file, names, &imported.sk_text, &probes);
     let judge = Judge {
         blocks: &checked,
         atoms: &atoms,
         sets: &analysis.ruleset.sets,
         outside: &outside,
-        iface,
-        egress: (hook == Hook::Netfilter).then(|| egress(file)),
+        iface: arrive,
+        egress: (hook == Hook::Netfilter).then_some(names.egress),
     };
     for ((probe, a), b) in probes.iter().zip(&original).zip(&ours) {
         match judge.status(probe, a, b) {
@@ -557,14 +599,13 @@ fn differential(file: &str, entry: &Value, hook: Hook) -> Row {
 /// loaded, then (netfilter flushed) with the imported `sk_text` applied.
 fn run_both(
     file: &str,
-    iface: &str,
-    hook: Hook,
+    names: &Names<'_>,
     sk_text: &str,
     probes: &[Probe],
 ) -> (Vec<Outcome>, Vec<Outcome>) {
     let config = LabConfig {
-        ingress: iface.to_string(),
-        egress: egress(file).to_string(),
+        ingress: names.ingress.to_string(),
+        egress: names.egress.to_string(),
     };
     let lab = Topology::new(&config).unwrap_or_else(|e| panic!("lab for {file}: {e}"));
     let ruleset = Ruleset::read(&corpus().join(file)).expect("ruleset");
@@ -579,7 +620,7 @@ fn run_both(
     let name = format!("import-diff-{}", std::process::id());
     let ours = {
         let _install = Install::apply(&sk, &name, lab.receiver());
-        if hook == Hook::Netfilter
+        if names.label != "xdp"
             && std::env::var("SOCKC_IMPORT_DIFF_CONNTRACK").as_deref() != Ok("off")
         {
             conntrack_on(lab.receiver());

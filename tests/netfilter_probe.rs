@@ -46,8 +46,10 @@ fn manifest(file: &str) -> Value {
 fn egress(file: &str) -> &'static str {
     if file.contains("docker") {
         "bridge1"
-    } else if file.contains("openwrt") {
+    } else if file.contains("openwrt") || file.contains("home-router") {
         "br-lan"
+    } else if file.contains("wireguard") {
+        "eth1"
     } else {
         "fwd0"
     }
@@ -397,7 +399,7 @@ fn generated_probes_give_the_same_answers_twice() {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    assert_eq!(files.len(), 15, "{files:?}");
+    assert_eq!(files.len(), 18, "{files:?}");
     println!(
         "file                            probes  delivered  setup, run 1, run 2 (load + probe)"
     );

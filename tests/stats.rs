@@ -99,7 +99,7 @@ fn counters_ids_watch_reset_and_prometheus() {
     assert!(is_rule_id(new_id) && *new_id != drop1["id"]);
 
     // Text: the id beside the rule; without --name every install is listed.
-    let text = sockc(&["stats"]).ok().stdout;
+    let text = every_install(&["stats"]);
     let line = text
         .lines()
         .find(|l| l.contains("drop udp to *:9001") && l.contains(drop1["id"].as_str().unwrap()))
@@ -132,7 +132,7 @@ fn counters_ids_watch_reset_and_prometheus() {
         [4, 4],
         "{watched}"
     );
-    let all: Value = serde_json::from_str(&sockc(&["stats", "--json"]).ok().stdout).unwrap();
+    let all: Value = serde_json::from_str(&every_install(&["stats", "--json"])).unwrap();
     assert_eq!(all["schema"], "sockc.stats/1");
     assert!(
         all["installs"]
@@ -285,4 +285,13 @@ fn counters_ids_watch_reset_and_prometheus() {
         .as_str()
         .unwrap()
         .contains("sockc-no-such-install"));
+}
+
+/// The stdout of a command over every install on the host. Other installs on a
+/// shared host (another checkout's tests, an older sockc's records) may be
+/// unreadable to this binary, which is exit 3; the caller checks its own install.
+fn every_install(args: &[&str]) -> String {
+    let r = sockc(args);
+    assert!(matches!(r.code, 0 | 3), "{r}");
+    r.stdout
 }

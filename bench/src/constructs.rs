@@ -4,7 +4,8 @@
 //! rule files that differ only in the construct, run on one packet that reaches it:
 //! `reject` (tcp-reset and ICMP) against `drop` on the same rule, `limit` and
 //! `limit … per source` on the deciding rule, a `ct state` rule in front (a conntrack
-//! lookup that misses), `route local` on the deciding rule (a FIB lookup), the IPv6
+//! lookup that misses; also for an ICMP error, whose quoted flow is looked up), a
+//! reject answering IPv4 with options, `route local` on the deciding rule (a FIB lookup), the IPv6
 //! extension-header walk (a destination-options header in front of the same TCP
 //! segment) and `arp` and `ether type` rules in front.
 //!
@@ -34,8 +35,11 @@ struct Row {
 
 const SYN22: &str = "tcp 10.0.0.1:40000 -> 10.0.0.2:22 syn";
 const PORT_RULE: &str = "allow tcp to *:22";
+/// A port unreachable to 10.0.0.1 quoting its datagram 10.0.0.1:5000 -> 10.0.0.2:53.
+const ICMP_ERROR: &str = "icmp 10.0.0.2 -> 10.0.0.1 type 3 code 3 payload \
+                          4500001c00000000401100000a0000010a0000021388003500080000";
 
-const ROWS: [Row; 8] = [
+const ROWS: [Row; 10] = [
     Row {
         construct: "reject (tcp-reset)",
         packet: SYN22,
@@ -46,6 +50,13 @@ const ROWS: [Row; 8] = [
     Row {
         construct: "reject (ICMP port-unreachable)",
         packet: "udp 10.0.0.1:40000 -> 10.0.0.2:53",
+        without: "drop udp to *:53",
+        with: "reject udp to *:53",
+        rewrites: true,
+    },
+    Row {
+        construct: "reject (ICMP) behind IPv4 options",
+        packet: "udp 10.0.0.1:40000 -> 10.0.0.2:53 ipopts 2",
         without: "drop udp to *:53",
         with: "reject udp to *:53",
         rewrites: true,
@@ -69,6 +80,13 @@ const ROWS: [Row; 8] = [
         packet: SYN22,
         without: PORT_RULE,
         with: "allow ct state established,related\n    allow tcp to *:22",
+        rewrites: false,
+    },
+    Row {
+        construct: "ct state (ICMP error: its quoted flow looked up, no entry)",
+        packet: ICMP_ERROR,
+        without: "allow icmp",
+        with: "allow ct state established,related\n    allow icmp",
         rewrites: false,
     },
     Row {

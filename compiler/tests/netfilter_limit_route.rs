@@ -101,3 +101,26 @@ fn route_is_refused_where_the_hook_cannot_know_it() {
         }
     }
 }
+
+/// Every hook that cannot tell local from forwarded packets says so with the same
+/// diagnostic: one label and one help, which names every place the match works.
+#[test]
+fn route_where_it_cannot_be_known_is_one_diagnostic() {
+    let at = |src: String| {
+        let (_, diags) = compile(&src);
+        assert_eq!(diags.len(), 1, "{src}: {diags:#?}");
+        let d = diags.into_iter().next().unwrap();
+        (d.code, d.labels[0].text.clone(), d.help)
+    };
+    let egress = at("tc egress on eth0 {\n    drop udp route local\n    default allow\n}\n".into());
+    let prerouting = at(block("prerouting", "drop udp route local"));
+    assert_eq!(egress, prerouting);
+    let help = egress.2.expect("a help");
+    for place in [
+        "xdp and tc ingress",
+        "`netfilter input`",
+        "`netfilter forward`",
+    ] {
+        assert!(help.contains(place), "{help}");
+    }
+}

@@ -119,6 +119,8 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     ct: None,
                     limit: None,
                     route: None,
+                    iif: None,
+                    oif: None,
                 }
             },
         )

@@ -10,8 +10,10 @@
 //! - `CtState` (available): `lower/ct.rs` writes the cube's states at xdp and tc, each
 //!   rule approximate and rewritten to err on the strict side;
 //!   `lower/cube.rs`'s `Dim::CtState` check stays for the netfilter program;
-//! - `Interface`: the same function, the `AtomKind::Iif`/`Oif` arm (and
-//!   `semantics/mod.rs` stops deciding interfaces it could write);
+//! - `Interface` (available in netfilter blocks): `lower/iface.rs` writes a cube's
+//!   name tests as `in on`/`out on` there; at xdp and tc, where a block already runs
+//!   on one interface, `lower/cube.rs`'s `AtomKind::Iif`/`Oif` arm still refuses
+//!   the names the placement did not decide;
 //! - `Limit` (available), and `Hashlimit` for per-source buckets: `lower/limit.rs`
 //!   decides which limits keep netfilter's one bucket per rule and `lower/cube.rs`
 //!   writes them; the others stay refusals through the `AtomKind::Opaque` arm;
@@ -98,10 +100,7 @@ impl Feature {
     pub fn planned(self) -> bool {
         matches!(
             self,
-            Feature::CtState
-                | Feature::Interface
-                | Feature::LocalForwarded
-                | Feature::NetfilterHook
+            Feature::CtState | Feature::LocalForwarded | Feature::NetfilterHook
         )
     }
 
@@ -115,7 +114,9 @@ impl Feature {
             Feature::Hashlimit => {
                 "per-key rate limits other than per source address (hashlimit, meters)"
             }
-            Feature::Interface => "interface matches",
+            Feature::Interface => {
+                "an interface match `in on`/`out on` can write (netfilter blocks only)"
+            }
             Feature::LocalForwarded => "a local/forwarded match",
             Feature::NetfilterHook => "netfilter hook blocks",
             Feature::NetfilterLimit => "`limit` in netfilter blocks",

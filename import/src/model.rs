@@ -222,6 +222,10 @@ pub enum Key {
     /// is a prefix wildcard.
     Iifname,
     Oifname,
+    /// nft's `iif`/`oif`: the interface's index, which nft looks up by the name given
+    /// when the rule is loaded; the values are names.
+    Iif,
+    Oif,
 }
 
 pub const CT_NEW: u128 = 0;

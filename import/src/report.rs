@@ -102,7 +102,9 @@ pub fn rule_features(rs: &Ruleset, id: RuleId) -> Vec<Feature> {
                 for k in keys {
                     match k {
                         Key::CtState => out.push(Feature::CtState),
-                        Key::Iifname | Key::Oifname => out.push(Feature::Interface),
+                        Key::Iifname | Key::Oifname | Key::Iif | Key::Oif => {
+                            out.push(Feature::Interface)
+                        }
                         _ => {}
                     }
                 }

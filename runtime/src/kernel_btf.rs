@@ -209,7 +209,13 @@ mod tests {
                 "{f} is not id {id} in bpftool's dump"
             );
         }
-        for (strukt, member) in [("nf_conn", "status"), ("sk_buff", "_nfct")] {
+        for (strukt, member) in [
+            ("nf_conn", "status"),
+            ("sk_buff", "_nfct"),
+            ("nf_hook_state", "in"),
+            ("nf_hook_state", "out"),
+            ("net_device", "name"),
+        ] {
             let offset = btf.member_offset(strukt, member).unwrap();
             let start = out
                 .find(&format!("STRUCT '{strukt}' "))

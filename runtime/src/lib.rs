@@ -805,13 +805,26 @@ fn patch_kernel_refs(
         let (at, bytes) = match what {
             KernelRef::Kfunc { .. } => (start + insn * 8 + 4, value.to_le_bytes().to_vec()),
             KernelRef::Field { .. } => {
-                let off = i16::try_from(value).map_err(|_| {
-                    err(
-                        what,
-                        kernel_btf::BtfError::Missing(format!("{what} below 32 KiB")),
-                    )
-                })?;
-                (start + insn * 8 + 2, off.to_le_bytes().to_vec())
+                // The compiler's offset is a position inside the member (0 for the
+                // member itself).
+                let at = start + insn * 8 + 2;
+                let within = out
+                    .get(at..at + 2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                    .ok_or(RuntimeError::PatchOutside {
+                        symbol: p.symbol.clone(),
+                        insn: *insn,
+                    })?;
+                let off = i16::try_from(value)
+                    .ok()
+                    .and_then(|v| v.checked_add(within))
+                    .ok_or_else(|| {
+                        err(
+                            what,
+                            kernel_btf::BtfError::Missing(format!("{what} below 32 KiB")),
+                        )
+                    })?;
+                (at, off.to_le_bytes().to_vec())
             }
         };
         out.get_mut(at..at + bytes.len())

@@ -86,6 +86,30 @@ impl std::fmt::Display for Run {
     }
 }
 
+/// How soon a reject's answer must reach the client (issue 28: "within 100 ms").
+#[allow(dead_code)]
+pub const PROMPT: Duration = Duration::from_millis(100);
+
+/// Runs `attempt` (which returns its result and how long the answer took) until one
+/// answer comes within [`PROMPT`], at most three times, checks every result with
+/// `check`, and returns the fastest time. A loaded 2-core machine can deschedule a
+/// test past 100 ms once; an unanswered packet waits for the whole receive timeout
+/// on every attempt, so the bound still tells an answer from a drop.
+#[allow(dead_code)]
+#[track_caller]
+pub fn promptly<T>(mut attempt: impl FnMut() -> (T, Duration), check: impl Fn(&T)) -> Duration {
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let (r, took) = attempt();
+        check(&r);
+        best = best.min(took);
+        if best < PROMPT {
+            break;
+        }
+    }
+    best
+}
+
 /// Runs `cmd`, recording the command line for messages.
 pub fn run(cmd: &mut Command) -> Run {
     let what = format!("{cmd:?}").replace('"', "");

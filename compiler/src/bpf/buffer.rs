@@ -220,12 +220,29 @@ impl CodeBuffer {
         strukt: &str,
         member: &str,
     ) {
+        self.load_kernel_field_at(size, dst, src, (strukt, member), 0);
+    }
+
+    /// Like [`Self::load_kernel_field`], `within` bytes into the member (an array's
+    /// later element): the runtime adds the member's offset to the load's.
+    pub fn load_kernel_field_at(
+        &mut self,
+        size: super::insn::Size,
+        dst: Reg,
+        src: Reg,
+        (strukt, member): (&str, &str),
+        within: i16,
+    ) {
         self.kernel_refs.push((
             self.items.len(),
             super::kernel_ref::KernelRef::field(strukt, member),
         ));
-        self.note(format!("{strukt}.{member}"));
-        self.items.push(Item::Insn(Insn::ldx(size, dst, src, 0)));
+        match within {
+            0 => self.note(format!("{strukt}.{member}")),
+            n => self.note(format!("{strukt}.{member} + {n}")),
+        }
+        self.items
+            .push(Item::Insn(Insn::ldx(size, dst, src, within)));
     }
 
     /// `*(u32 *)(r10 + off) = slot of socket index` (see [`Code::socket_slots`]).

@@ -58,6 +58,11 @@ pub(crate) const CT: i16 = 84;
 /// The packet's route class, once a `route` test has asked (0 = not looked up yet);
 /// values are `syntax::route::RouteClass`'s.
 pub(crate) const ROUTE: i16 = 85;
+/// Where the upper-layer header starts in the frame, in bytes from `data`; 0 when the
+/// prologue did not reach it. Written only by packet programs that test `ct state`
+/// (which look up the flow an ICMP error quotes: `bpf::ct`) or reject (whose answers
+/// start from that header: `bpf::lower::reject`).
+pub(crate) const L4_OFF: i16 = 86;
 pub const SIZE: i16 = 88;
 
 /// Absolute frame-pointer offset of a field.

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 pub enum KernelRef {
     /// The call's immediate is the BTF id of the `FUNC` named `name`.
     Kfunc { name: String },
-    /// The load's offset is the byte offset of `member` in `struct strukt`.
+    /// The load's offset is the byte offset of `member` in `struct strukt`, added to
+    /// the offset the instruction was written with (0, or a position inside the
+    /// member, such as the second word of a `char[16]`).
     Field { strukt: String, member: String },
 }
 

@@ -10,7 +10,7 @@
 //! files.
 //!
 //! Files form layers, each using only the layers below it: `insn`, `flow`; `buffer`;
-//! `emit`; `ext6`; `packet`, `nf_packet`, `socket`, `classify`; `maps` (the classifier tables' sizes, the
+//! `emit`; `ext6`; `packet`, `nf_packet`, `socket`, `classify`, `iface` (`in on`/`out on`); `maps` (the classifier tables' sizes, the
 //! log maps' names); `lower/` (the rule walk in `lower/rules.rs` uses all of the
 //! above, each context's file uses the rule walk, `lower/mod.rs` picks the context);
 //! `limits` and `refcheck` read finished code.
@@ -21,6 +21,7 @@ pub(crate) mod emit;
 pub mod entries;
 pub mod ext6;
 pub mod flow;
+pub(crate) mod iface;
 pub mod insn;
 pub mod kernel_ref;
 pub mod limit;

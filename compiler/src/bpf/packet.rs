@@ -36,8 +36,15 @@ const fn be16(v: u16) -> i32 {
 
 /// Emits the prologue. On exit `r6` holds the context and the flow record is filled;
 /// `r7`–`r9` are free. With `frames` (a rule of the program tests the frame), the
-/// EtherType and the outer VLAN tag are recorded too.
-pub(crate) fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool, frames: bool) {
+/// EtherType and the outer VLAN tag are recorded too; with `l4_offset` (a rule tests
+/// `ct state` or rejects), where the upper-layer header starts ([`flow::L4_OFF`]).
+pub(crate) fn emit_prologue(
+    b: &mut CodeBuffer,
+    ctx: &PacketCtx,
+    uses_sets: bool,
+    frames: bool,
+    l4_offset: bool,
+) {
     let done = b.new_label();
     b.note("prologue: parse headers into the flow record");
     emit_start(b, ctx, uses_sets);
@@ -49,7 +56,7 @@ pub(crate) fn emit_prologue(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool
     b.bind(ipv6);
     emit_ipv6(b, done);
     b.bind(l4);
-    emit_l4(b, done);
+    emit_l4(b, ctx, l4_offset, done);
     b.bind(done);
 }
 
@@ -198,10 +205,23 @@ fn emit_ipv6(b: &mut CodeBuffer, done: Label) {
 }
 
 /// L4 at `r7 + ETH_HLEN`: ICMP type and code, TCP flags, TCP and UDP ports, each only
-/// when the header is there in full (then `L4_OK`).
-fn emit_l4(b: &mut CodeBuffer, done: Label) {
+/// when the header is there in full (then `L4_OK`); with `l4_offset`, the header's
+/// offset in the frame first, whatever the protocol (so it is 0 only where the upper
+/// layer was not reached: a non-first fragment, an extension-header chain the walk
+/// could not pass).
+fn emit_l4(b: &mut CodeBuffer, ctx: &PacketCtx, l4_offset: bool, done: Label) {
     let (r1, r7) = (Reg::R1, Reg::R7);
     let (tcp, udp, icmp, ports) = (b.new_label(), b.new_label(), b.new_label(), b.new_label());
+    if l4_offset {
+        // A difference of two packet pointers is a plain number to the verifier (it
+        // allows it where pointers may leak, with CAP_PERFMON, as for the XDP
+        // prologue's `data_end - data` above).
+        b.emit(Insn::ldx(Size::W, Reg::R2, Reg::R6, ctx.data));
+        b.emit(Insn::mov64_reg(r1, r7));
+        b.emit(Insn::alu64_reg(op::SUB, r1, Reg::R2));
+        b.emit(Insn::alu64_imm(op::ADD, r1, ETH_HLEN));
+        b.emit(Insn::stx(Size::H, Reg::FP, at(flow::L4_OFF), r1));
+    }
     b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::PROTO)));
     b.branch_imm(Cond::Eq, r1, 6, tcp);
     b.branch_imm(Cond::Eq, r1, 17, udp);

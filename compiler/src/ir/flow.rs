@@ -113,6 +113,9 @@ pub enum Test {
     /// test also updates. Its answer is not a function of the packet: nothing may
     /// assume it, reuse it or skip it.
     Limit(super::RuleLimit),
+    /// `in on ...` / `out on ...`: the name of the packet's device (read from the
+    /// netfilter hook state by each such test; see `bpf::iface`).
+    Iface(crate::syntax::iface::IfaceMatch),
 }
 
 /// The tests of one rule's match and condition, in the order lowering emits them (a
@@ -120,6 +123,7 @@ pub enum Test {
 /// is left out. A socket condition comes last, after every packet test, so a packet
 /// that fails the match never costs a lookup; it needs the ports, so it comes after
 /// `L4_OK` (a packet without a complete TCP/UDP header matches no conditioned rule).
+/// The `in on`/`out on` tests come after `ct state` and `route`.
 /// A `ct state` test comes after the packet tests too (before a socket condition);
 /// it does not need `L4_OK`: a packet whose transport header is cut short is
 /// `invalid`. A `route` test comes after them too; a `limit` test comes last of all,
@@ -187,6 +191,9 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     }
     if let Some(class) = m.route {
         t.push(Test::Route(class));
+    }
+    for m in [&m.iif, &m.oif].into_iter().flatten() {
+        t.push(Test::Iface(m.clone()));
     }
     if let Some(cond) = cond {
         t.push(Test::Socket {

@@ -253,6 +253,10 @@ pub struct RuleMatch {
     pub limit: Option<RuleLimit>,
     /// `route local|forward`: the class the host's routing gives the packet.
     pub route: Option<crate::syntax::route::RouteClass>,
+    /// `in on ...` / `out on ...`: the name of the device the packet came in on or
+    /// goes out of (netfilter blocks).
+    pub iif: Option<crate::syntax::iface::IfaceMatch>,
+    pub oif: Option<crate::syntax::iface::IfaceMatch>,
 }
 
 /// A rule's `limit`: as written, its bucket's constants, and the slot of its bucket
@@ -286,6 +290,11 @@ impl RuleMatch {
     /// hooks see frames.
     pub fn tests_frame(&self) -> bool {
         self.ether_type.is_some() || self.vlan.is_some()
+    }
+
+    /// Whether it tests the packet's device (`in on`, `out on`).
+    pub fn tests_device(&self) -> bool {
+        self.iif.is_some() || self.oif.is_some()
     }
 
     pub(crate) fn needs_ports(&self) -> bool {
@@ -489,6 +498,9 @@ impl fmt::Display for RuleMatch {
         }
         if let Some(r) = self.route {
             write!(f, " route={}", r.name())?;
+        }
+        for m in [&self.iif, &self.oif].into_iter().flatten() {
+            write!(f, " {m}")?;
         }
         if let Some(l) = &self.limit {
             write!(f, " {}", l.limit)?;

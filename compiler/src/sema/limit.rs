@@ -74,23 +74,31 @@ impl Checker<'_> {
             return;
         }
         if !matches!(spec.kind, HookKind::Xdp | HookKind::TcIngress) {
-            self.diags.push(
-                Diagnostic::error(
-                    "sockc::hook-cannot-match",
-                    format!(
-                        "{} hooks cannot tell local from forwarded packets",
-                        spec.name
-                    ),
-                )
-                .label(sp, "not available in this hook")
-                .help(
-                    "`route local` and `route forward` work in xdp and tc ingress blocks, \
-                     before the kernel routes the packet",
-                ),
-            );
+            self.route_unknown_here(sp, spec);
             return;
         }
         m.route = Some(class);
+    }
+
+    /// The error for `route` at a hook that cannot tell the classes apart: egress and
+    /// sockmap hooks, and the netfilter hooks other than `input` and `forward` (one
+    /// diagnostic for all, so the help names every place the match works).
+    fn route_unknown_here(&mut self, sp: Span, spec: &HookSpec) {
+        self.diags.push(
+            Diagnostic::error(
+                "sockc::hook-cannot-match",
+                format!(
+                    "{} hooks cannot tell local from forwarded packets",
+                    spec.name
+                ),
+            )
+            .label(sp, "not available in this hook")
+            .help(
+                "`route local` and `route forward` work in xdp and tc ingress blocks, before \
+                 the kernel routes the packet; a `netfilter input` block sees only packets \
+                 for this host and a `netfilter forward` block only forwarded ones",
+            ),
+        );
     }
 
     /// `route` in a netfilter block: the hook is the route class where it has one
@@ -104,22 +112,7 @@ impl Checker<'_> {
             HookKind::NfInput => RouteClass::Local,
             HookKind::NfForward => RouteClass::Forward,
             _ => {
-                self.diags.push(
-                    Diagnostic::error(
-                        "sockc::hook-cannot-match",
-                        format!(
-                            "{} hooks cannot tell local from forwarded packets",
-                            spec.name
-                        ),
-                    )
-                    .label(sp, "not known at this hook")
-                    .help(
-                        "netfilter programs have no route lookup; write the rule in a \
-                         `netfilter input` block (packets for this host) or a \
-                         `netfilter forward` block (forwarded packets), or at xdp or tc \
-                         ingress",
-                    ),
-                );
+                self.route_unknown_here(sp, spec);
                 return;
             }
         };

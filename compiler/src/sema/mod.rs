@@ -8,6 +8,7 @@
 
 mod ct;
 pub(crate) mod frames;
+pub(crate) mod iface;
 mod limit;
 mod netfilter;
 pub(crate) mod register;

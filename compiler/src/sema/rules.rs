@@ -40,6 +40,8 @@ struct MatchSpans {
     ct: Option<Span>,
     limit: Option<Span>,
     route: Option<Span>,
+    /// The rule's `in on` and `out on` matches (by `iface::Dir`).
+    iface: [Option<Span>; 2],
 }
 
 impl Checker<'_> {
@@ -447,6 +449,12 @@ impl Checker<'_> {
             Match::CtState(states, sp) => self.fold_ct_state(*states, *sp, spec, m, &mut seen.ct),
             Match::Limit(l, sp) => self.fold_limit(*l, *sp, spec, m, &mut seen.limit),
             Match::Route(c, sp) => self.fold_route(*c, *sp, spec, m, &mut seen.route),
+            Match::Iface {
+                dir,
+                negated,
+                names,
+                span,
+            } => self.fold_iface((*dir, *negated, names, *span), spec, m, &mut seen.iface),
         }
     }
 

@@ -182,6 +182,9 @@ pub enum NotCompared {
     /// A rule tests a `route` class or a `limit`, which the header space has no
     /// dimension for either.
     RouteOrLimit,
+    /// A rule tests the packet's device (`in on`, `out on`), which the header space
+    /// has no dimension for either.
+    Interface,
 }
 
 impl std::fmt::Display for NotCompared {
@@ -193,6 +196,9 @@ impl std::fmt::Display for NotCompared {
             }
             NotCompared::RouteOrLimit => {
                 f.write_str("a rule tests `route` or `limit`, not yet in the header space")
+            }
+            NotCompared::Interface => {
+                f.write_str("a rule tests `in on` or `out on`, not yet in the header space")
             }
         }
     }
@@ -302,6 +308,14 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
     };
     if beyond_space(old) || beyond_space(new) {
         out.cut_short = Some(NotCompared::RouteOrLimit);
+        return out;
+    }
+    let tests_device = |side: &BlockSide| {
+        side.prog
+            .is_some_and(|p| p.rules.iter().any(|r| r.m.tests_device()))
+    };
+    if tests_device(old) || tests_device(new) {
+        out.cut_short = Some(NotCompared::Interface);
         return out;
     }
     let candidates = match align::candidates(&o, &n, &pairs, &universe) {

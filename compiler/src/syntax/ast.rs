@@ -250,6 +250,14 @@ pub enum Match {
     Limit(super::limit::Limit, Span),
     /// `route local|forward`: where the host's routing sends the packet.
     Route(super::route::RouteClass, Span),
+    /// `in on [!]NAME[,NAME...]` / `out on ...`: the packet's device, by name (each
+    /// name as written, with its span; checked in sema).
+    Iface {
+        dir: super::iface::Dir,
+        negated: bool,
+        names: Vec<(String, Span)>,
+        span: Span,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

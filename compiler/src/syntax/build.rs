@@ -640,6 +640,7 @@ impl Builder {
                 let name = p.into_inner().find(|q| q.as_rule() == Rule::route_name)?;
                 Match::Route(super::route::RouteClass::from_name(name.as_str())?, psp)
             }
+            Rule::iface_match => self.iface_match(p, psp),
             _ => return Some(None),
         };
         Some(Some(m))
@@ -1002,6 +1003,28 @@ fn reject_with_kind(p: Pair<'_, Rule>) -> super::reject::RejectWith {
 }
 
 /// The states of a `ct_state` pair (the grammar admits only their names).
+impl Builder {
+    /// `in on [!]NAME[,NAME...]`.
+    fn iface_match(&self, p: Pair<'_, Rule>, span: Span) -> Match {
+        let mut dir = super::iface::Dir::In;
+        let (mut negated, mut names) = (false, Vec::new());
+        for q in p.into_inner() {
+            match q.as_rule() {
+                Rule::iface_dir if q.as_str() == "out" => dir = super::iface::Dir::Out,
+                Rule::negate => negated = true,
+                Rule::iface_pat => names.push((q.as_str().to_string(), self.span(&q))),
+                _ => {}
+            }
+        }
+        Match::Iface {
+            dir,
+            negated,
+            names,
+            span,
+        }
+    }
+}
+
 fn ct_states(p: Pair<'_, Rule>) -> super::ct::CtStates {
     p.into_inner()
         .filter(|q| q.as_rule() == Rule::ct_name)

@@ -123,9 +123,8 @@ const ACK: u8 = 0x10;
 ///
 /// This is what a lookup at XDP or TC ingress gives for the first packet of every
 /// flow (conntrack creates the entry after those hooks), and what `sockc test` gives
-/// when the packet names no state. ICMP errors are `invalid` here: conntrack calls
-/// them `related` when the flow they quote has an entry, which sockc does not look
-/// up yet.
+/// when the packet names no state. ICMP errors are `invalid` here: they are `related`
+/// only when the flow they quote has an entry (`bpf::ct` looks it up).
 pub fn without_entry(proto: u8, l4_complete: bool, flags: u8, icmp_type: u8) -> CtState {
     let tracked_l4 = matches!(proto, 6 | 17 | 1 | 58);
     if tracked_l4 && !l4_complete {

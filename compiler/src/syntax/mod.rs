@@ -10,8 +10,8 @@
 //! second) and hands the rest to pest. [`parse_reference`] is pest alone, what the
 //! scanner is tested against.
 //!
-//! Files, each using only those listed before it: `ct` and `reject` (what `ct state`
-//! and `reject ... with` name, shared with the lowering and the evaluator), `ast` (the tree), `grammar` (pest's
+//! Files, each using only those listed before it: `ct`, `iface` and `reject` (what
+//! `ct state`, `in on`/`out on` and `reject ... with` name, shared with the lowering and the evaluator), `ast` (the tree), `grammar` (pest's
 //! parser and `Rule` enum), `hints` (what a syntax error says), `build` (pest pairs →
 //! AST, and the token decoders both paths share), `scan` (the fast path), `parser`
 //! (the entry points).
@@ -21,6 +21,7 @@ mod build;
 pub mod ct;
 mod grammar;
 mod hints;
+pub mod iface;
 pub mod limit;
 mod parser;
 pub mod reject;

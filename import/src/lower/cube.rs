@@ -8,6 +8,7 @@
 //! feature it would need, never narrowed or widened here.
 
 use super::{
+    iface::Devices,
     limit::LimitPlan,
     sets::{addr4, addr6, port_range, prefixes, SetBody, SetKind, SetTable},
 };
@@ -38,6 +39,12 @@ pub struct CubeWriter<'a> {
     pub hint: String,
     /// The rate limits that may be written as `limit`.
     pub limits: &'a LimitPlan,
+    /// In a netfilter block: whether its hook has an input and an output device
+    /// (`in on`, `out on`); `None` at xdp and tc, which write no interface match.
+    pub devices: Option<[bool; 2]>,
+    /// Pieces of the cubes written that the language cannot match and that were left
+    /// out of the rules (the caller decides whether that is approximate or refused).
+    pub left_out: Vec<String>,
 }
 
 /// One side's address: nothing, a literal, or a set name.
@@ -64,6 +71,7 @@ impl CubeWriter<'_> {
             }
             match self.atoms.kind(*a) {
                 AtomKind::InSet { .. } => {}
+                AtomKind::Iif(_) | AtomKind::Oif(_) if self.devices.is_some() => {}
                 AtomKind::Iif(p) => {
                     needs.push((Feature::Interface, format!("input interface {p}")))
                 }
@@ -91,6 +99,7 @@ impl CubeWriter<'_> {
                 AtomKind::Opaque { feature, key } => needs.push((*feature, key.clone())),
             }
         }
+        let devices = self.device_words(cube, &mut needs)?;
         if !needs.is_empty() {
             return Err(Refusal::Needs(needs));
         }
@@ -117,6 +126,7 @@ impl CubeWriter<'_> {
                     words.extend(dst.clone());
                     words.extend(f.iter().cloned());
                     words.extend(i.iter().cloned());
+                    words.extend(devices.iter().cloned());
                     if words.is_empty() {
                         // a rule without a match takes every frame; netfilter's IP
                         // tables only ever see IP packets
@@ -137,9 +147,31 @@ impl CubeWriter<'_> {
         Ok(out)
     }
 
+    /// The `in on` / `out on` words of a cube in a netfilter block; what the language
+    /// cannot say goes into `needs`.
+    fn device_words(
+        &self,
+        cube: &Cube,
+        needs: &mut Vec<(Feature, String)>,
+    ) -> Result<Vec<String>, Refusal> {
+        let Some(has) = self.devices else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (input, word) in [(true, "in"), (false, "out")] {
+            let tests = super::iface::of_direction(self.atoms, cube.atoms(), input);
+            match super::iface::words(tests, word, has[usize::from(!input)]) {
+                Devices::Words(w) => out.extend(w),
+                Devices::Never(why) => return Err(Refusal::Never(why)),
+                Devices::Cannot(why) => needs.push((Feature::Interface, why)),
+            }
+        }
+        Ok(out)
+    }
+
     /// The family and protocol words of each rule: one per protocol the cube admits
     /// (none when any protocol, or TCP-or-UDP under a port match).
-    fn protocols(&self, cube: &Cube, families: &Ivs) -> Result<Vec<Words>, Refusal> {
+    fn protocols(&mut self, cube: &Cube, families: &Ivs) -> Result<Vec<Words>, Refusal> {
         let fam_word = |f: u128| Some(if f == 4 { "ip4" } else { "ip6" }.to_string());
         let both = families.count() == 2;
         let has_ports = cube.get(Dim::SrcPort).is_some()
@@ -194,17 +226,20 @@ impl CubeWriter<'_> {
                     ));
                     continue;
                 }
-                // `icmp` means IPv4 and `icmpv6` IPv6: the other family's packets of
-                // that protocol number need a rule of their own.
+                // `icmp` (and `proto 1`) means IPv4 and `icmpv6` IPv6: the language
+                // cannot match the other family's packets of that protocol number
+                // (an IPv6 packet whose next header is ICMPv4), so they are left out.
                 match p {
-                    1 => out.extend([
-                        (None, Some(proto_word(1, 4))),
-                        (fam_word(6), Some(proto_word(1, 6))),
-                    ]),
-                    58 => out.extend([
-                        (None, Some(proto_word(58, 6))),
-                        (fam_word(4), Some(proto_word(58, 4))),
-                    ]),
+                    1 => {
+                        out.push((None, Some(proto_word(1, 4))));
+                        self.left_out
+                            .push("IPv6 packets of protocol 1 (ICMP)".into());
+                    }
+                    58 => {
+                        out.push((None, Some(proto_word(58, 6))));
+                        self.left_out
+                            .push("IPv4 packets of protocol 58 (ICMPv6)".into());
+                    }
                     _ => out.push((None, Some(proto_word(p, 4)))),
                 }
             }

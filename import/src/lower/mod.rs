@@ -12,6 +12,7 @@
 
 pub mod ct;
 pub mod cube;
+pub mod iface;
 pub mod limit;
 pub mod sets;
 pub mod write;
@@ -23,7 +24,7 @@ use sets::SetTable;
 use crate::{
     algebra::{Cube, Dim, Ivs},
     features::Feature,
-    model::{RejectWith, RuleId, Ruleset},
+    model::{NfHook, RejectWith, RuleId, Ruleset},
     semantics::{
         atoms::Atoms,
         flatten::{FlatAction, FlatRule, Origin},
@@ -201,11 +202,42 @@ fn lower_rule(
         table,
         hint,
         limits: target.limits,
+        devices: match target.place {
+            Place::Netfilter { hook, .. } => Some([
+                matches!(hook, NfHook::Prerouting | NfHook::Input | NfHook::Forward),
+                matches!(hook, NfHook::Forward | NfHook::Output | NfHook::Postrouting),
+            ]),
+            _ => None,
+        },
+        left_out: Vec::new(),
     };
     let written = match ct_split(&mut e, r, program) {
         Some(cubes) => write_all(&mut writer, &cubes).and_then(|w| one_bucket(&mut e, w)),
         None => Ok(Vec::new()),
     };
+    if by_index(rs, r)
+        && matches!(&written, Ok(w) if w.iter().flatten().any(|x| x.contains(" on ")))
+    {
+        e.approximate(
+            "nft's `iif`/`oif` compare the interface index fixed when the rule was loaded, \
+             `in on`/`out on` the name: they differ once the interface is deleted and \
+             created again (the name still matches, the old index does not)"
+                .into(),
+        );
+    }
+    let mut left_out = std::mem::take(&mut writer.left_out);
+    left_out.dedup();
+    for piece in left_out {
+        let why = format!("{piece} cannot be matched: left out");
+        match action.word {
+            "allow" => e.approximate(format!("{why} (stricter)")),
+            "count" => e.approximate(format!("{why} (counted less)")),
+            _ => e.unsupported(
+                Feature::IpHeader,
+                format!("{why}: needs {}", Feature::IpHeader),
+            ),
+        }
+    }
     match written {
         Ok(rules) if e.status != Status::Unsupported => {
             let log = match &r.log {
@@ -299,6 +331,28 @@ fn one_bucket(e: &mut Entry, rules: Vec<Vec<String>>) -> Result<Vec<Vec<String>>
         e.approximate("rate limit: the bucket also takes non-IP frames (ARP) at this hook".into());
     }
     Ok(rules)
+}
+
+/// Whether a source rule that shaped `r` (its own, a jump to it, an exclusion that
+/// split it) matches nft's `iif`/`oif`, an interface by index.
+fn by_index(rs: &Ruleset, r: &FlatRule) -> bool {
+    fn walk(m: &crate::model::Match) -> bool {
+        match &m.kind {
+            crate::model::MatchKind::Test { keys, .. } => keys
+                .iter()
+                .any(|k| matches!(k, crate::model::Key::Iif | crate::model::Key::Oif)),
+            crate::model::MatchKind::Any(alts) => alts.iter().flatten().any(walk),
+            crate::model::MatchKind::Opaque { .. } => false,
+        }
+    }
+    let own = match r.origin {
+        Origin::Rule(id) => Some(id),
+        Origin::Policy { .. } => None,
+    };
+    own.into_iter()
+        .chain(r.path.iter().copied())
+        .chain(r.after.iter().copied())
+        .any(|id| rs.rules[id].matches.iter().any(walk))
 }
 
 /// The match words of every rule `cubes` become, in order, each with its extra words.

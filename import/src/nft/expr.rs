@@ -93,8 +93,10 @@ pub fn selector(words: &[&str], table_v: Option<IpVersion>) -> Option<(Key, Vec<
         ["ip6", "nexthdr"] => (Key::Ip6Nexthdr, nfp(IpVersion::V6)),
         ["meta", "l4proto"] | ["l4proto"] => (Key::L4Proto, Vec::new()),
         ["meta", "nfproto"] | ["nfproto"] => (Key::NfProto, Vec::new()),
-        ["meta", "iifname"] | ["iifname"] | ["meta", "iif"] | ["iif"] => (Key::Iifname, Vec::new()),
-        ["meta", "oifname"] | ["oifname"] | ["meta", "oif"] | ["oif"] => (Key::Oifname, Vec::new()),
+        ["meta", "iifname"] | ["iifname"] => (Key::Iifname, Vec::new()),
+        ["meta", "oifname"] | ["oifname"] => (Key::Oifname, Vec::new()),
+        ["meta", "iif"] | ["iif"] => (Key::Iif, Vec::new()),
+        ["meta", "oif"] | ["oif"] => (Key::Oif, Vec::new()),
         ["ct", "state"] => (Key::CtState, Vec::new()),
         [p, "sport"] if port_proto(p).is_some() => (Key::Sport(port_proto(p)), l4(port_proto(p)?)),
         [p, "dport"] if port_proto(p).is_some() => (Key::Dport(port_proto(p)), l4(port_proto(p)?)),
@@ -154,7 +156,7 @@ fn text_value(key: &Key, t: &str) -> Result<Value, String> {
     let bad = || format!("`{t}` is not a value of {key:?}");
     let single = |n: u128| Ok(Value::Range(n, n));
     match key {
-        Key::Iifname | Key::Oifname => Ok(Value::Name(t.to_string())),
+        Key::Iifname | Key::Oifname | Key::Iif | Key::Oif => Ok(Value::Name(t.to_string())),
         Key::Saddr(_) | Key::Daddr(_) => {
             let (lo, hi, _) = values::prefix(t)
                 .or_else(|| values::addr_range(t))
@@ -367,6 +369,7 @@ fn key_type(key: &Key) -> &'static str {
         Key::IcmpCode(IpVersion::V6) => "icmpv6_code",
         Key::CtState => "ct_state",
         Key::Iifname | Key::Oifname => "ifname",
+        Key::Iif | Key::Oif => "iface_index",
     }
 }
 

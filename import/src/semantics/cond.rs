@@ -86,7 +86,7 @@ fn key_base(key: &Key) -> (Cube, Option<Dim>) {
             (c, Some(d))
         }
         Key::CtState => (c, Some(Dim::CtState)),
-        Key::Iifname | Key::Oifname => (c, None),
+        Key::Iifname | Key::Oifname | Key::Iif | Key::Oif => (c, None),
     }
 }
 
@@ -181,7 +181,7 @@ impl Converter<'_> {
                 (Some(d), Value::Range(lo, hi)) => cube.with(d, &Ivs::range(*lo, *hi)),
                 (None, Value::Name(n)) => {
                     let kind = match key {
-                        Key::Iifname => AtomKind::Iif(n.clone()),
+                        Key::Iifname | Key::Iif => AtomKind::Iif(n.clone()),
                         _ => AtomKind::Oif(n.clone()),
                     };
                     let a = self.atoms.intern(kind);

@@ -73,9 +73,12 @@ pub struct Placed {
 }
 
 /// The base chains at `hooks` that can decide a filter verdict, in the order
-/// netfilter runs them: by hook in the order given, then by priority, then in input
-/// order (netfilter's order between equal priorities is its registration order,
-/// which a listing does not show: reported as a remark).
+/// netfilter runs them: by hook in the order given, then by priority, then, between
+/// equal priorities, the chain registered last first (`nf_hook_entries_grow` in
+/// net/netfilter/core.c inserts a new hook before the first one whose priority is not
+/// lower). A ruleset loaded with `nft -f` registers its chains in input order, so the
+/// later chain in the input runs first; a listing of chains added over time may not
+/// show their registration order, which the report says in a remark.
 pub fn stages(rs: &Ruleset, hooks: &[NfHook]) -> (Vec<Stage>, Vec<String>) {
     let mut found = Vec::new();
     for (ti, t) in rs.tables.iter().enumerate() {
@@ -93,15 +96,18 @@ pub fn stages(rs: &Ruleset, hooks: &[NfHook]) -> (Vec<Stage>, Vec<String>) {
             found.push((hi, b.priority, ti, ci, b.hook));
         }
     }
-    found.sort_by_key(|&(hi, prio, ti, ci, _)| (hi, prio, ti, ci));
+    found.sort_by_key(|&(hi, prio, ti, ci, _)| (hi, prio, std::cmp::Reverse((ti, ci))));
     let mut remarks = Vec::new();
     for w in found.windows(2) {
         let (a, b) = (&w[0], &w[1]);
         let (ca, cb) = (&rs.tables[a.2].chains[a.3], &rs.tables[b.2].chains[b.3]);
         if a.0 == b.0 && a.1 == b.1 && !ca.rules.is_empty() && !cb.rules.is_empty() {
             remarks.push(format!(
-                "chains {} and {} run at the same hook and priority ({} {}): netfilter runs them in the order they were registered, the import in input order",
-                ca.name, cb.name, a.4, a.1
+                "chains {late} and {early} run at the same hook and priority ({} {}): netfilter runs the one registered last first, so the import runs {late} (later in the input) before {early}, as `nft -f` of this file registers them",
+                a.4,
+                a.1,
+                late = format!("{} {}", rs.tables[a.2].name, ca.name),
+                early = format!("{} {}", rs.tables[b.2].name, cb.name),
             ));
         }
     }

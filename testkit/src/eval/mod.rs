@@ -91,6 +91,10 @@ pub struct Facts {
     /// The class the host's routing gives an IP packet (`None`: `local`, what a
     /// lookup on a device that does not forward gives every packet).
     pub route: Option<RouteClass>,
+    /// The names of the devices the packet came in on and goes out of (netfilter
+    /// hooks; `None`: no device, which no name matches).
+    pub iif: Option<sockc_compiler::syntax::iface::DevName>,
+    pub oif: Option<sockc_compiler::syntax::iface::DevName>,
 }
 
 /// What an sk_lookup program sees: the socket lookup the kernel is about to make for
@@ -312,7 +316,7 @@ fn evaluate_rules(
                 Outcome::Redirect(redirect)
             }
             Action::Reject(with) => Outcome::Reject(match frame {
-                Some(f) => reject::answer(f, with),
+                Some(f) => reject::answer(f, with, prog.hook == HookKind::Xdp),
                 None => reject::Answer::Dropped("no frame to answer"),
             }),
         };
@@ -344,6 +348,16 @@ fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts, len: u
             .m
             .route
             .is_none_or(|c| facts.route.unwrap_or(RouteClass::Local) == c)
+        && rule
+            .m
+            .iif
+            .as_ref()
+            .is_none_or(|m| m.matches(facts.iif.as_ref()))
+        && rule
+            .m
+            .oif
+            .as_ref()
+            .is_none_or(|m| m.matches(facts.oif.as_ref()))
         && rule
             .cond
             .is_none_or(|c| has_ports(h) && condition_holds(c, facts))

@@ -6,6 +6,8 @@
 
 use sockc_compiler::syntax::reject::{RejectWith, ICMPV6_DEST_UNREACH, ICMP_DEST_UNREACH};
 
+use super::headers::IPV6_EXT_MAX;
+
 /// A reject's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Answer {
@@ -39,13 +41,24 @@ impl Answer {
 
 /// IPv6 extension headers (hop-by-hop, routing, fragment, AH, destination options).
 const EXT_HEADERS: [u8; 5] = [0, 43, 44, 51, 60];
+/// The longest ICMPv6 quote answered (IPv6 header, extension headers, 8 bytes), as the
+/// lowering bounds it.
+const QUOTE6_MAX: usize = 128;
 /// ICMP types that are errors (RFC 1122: never answered with an ICMP error).
 const ICMP_ERRORS: [u8; 5] = [3, 4, 5, 11, 12];
 const RST: u8 = 0x04;
 
-/// The answer to `frame` (an Ethernet frame) of a rule rejecting `with`.
-pub fn answer(frame: &[u8], with: RejectWith) -> Answer {
+/// The answer to `frame` (an Ethernet frame) of a rule rejecting `with`, at XDP
+/// (`xdp`: one VLAN tag in the frame is taken out and put back on the answer) or at
+/// tc ingress (a tag still in the frame is not answered; the one the kernel takes out
+/// before tc, which the answer keeps, a test frame never has).
+pub fn answer(frame: &[u8], with: RejectWith, xdp: bool) -> Answer {
     use Answer::Dropped;
+    let tagged = frame.len() >= 18 && matches!(frame[12..14], [0x81, 0x00] | [0x88, 0xa8]);
+    if xdp && tagged {
+        let untagged = [&frame[..12], &frame[16..]].concat();
+        return answer(&untagged, with, false);
+    }
     let len = frame.len();
     if len < 14 {
         return Dropped("frame too short");
@@ -58,16 +71,9 @@ pub fn answer(frame: &[u8], with: RejectWith) -> Answer {
         0x86dd => true,
         _ => return Dropped("not an untagged IP frame"),
     };
-    let (l4, proto) = if v6 {
-        match ipv6(frame) {
-            Ok(p) => (54, p),
-            Err(why) => return Dropped(why),
-        }
-    } else {
-        match ipv4(frame) {
-            Ok(p) => (34, p),
-            Err(why) => return Dropped(why),
-        }
+    let (l4, proto) = match if v6 { ipv6(frame) } else { ipv4(frame) } {
+        Ok(found) => found,
+        Err(why) => return Dropped(why),
     };
     match proto {
         6 if len < l4 + 20 => return Dropped("TCP header cut short"),
@@ -85,19 +91,20 @@ pub fn answer(frame: &[u8], with: RejectWith) -> Answer {
     if len < l4 + 8 {
         return Dropped("fewer than 8 bytes after the IP header to quote");
     }
+    if v6 && l4 - 14 + 8 > QUOTE6_MAX {
+        return Dropped("extension headers too long to quote");
+    }
     Answer::Unreachable {
         v6,
         code: with.icmp_code(v6),
     }
 }
 
-/// The protocol of an IPv4 packet that may be answered.
-fn ipv4(frame: &[u8]) -> Result<u8, &'static str> {
+/// Where the upper-layer header of an IPv4 packet that may be answered starts (after
+/// the options), and its protocol.
+fn ipv4(frame: &[u8]) -> Result<(usize, u8), &'static str> {
     if frame.len() < 34 || frame[14] >> 4 != 4 || frame[14] & 0x0f < 5 {
         return Err("no IPv4 header");
-    }
-    if frame[14] != 0x45 {
-        return Err("IPv4 options (not answered)");
     }
     if u16::from_be_bytes([frame[20], frame[21]]) & 0x1fff != 0 {
         return Err("a non-first fragment is never answered");
@@ -109,18 +116,16 @@ fn ipv4(frame: &[u8]) -> Result<u8, &'static str> {
     if src[0] >= 224 || src == [0, 0, 0, 0] {
         return Err("source not a unicast address");
     }
-    Ok(frame[23])
+    Ok((14 + 4 * usize::from(frame[14] & 0x0f), frame[23]))
 }
 
-/// The protocol of an IPv6 packet that may be answered.
-fn ipv6(frame: &[u8]) -> Result<u8, &'static str> {
+/// Where the upper-layer header of an IPv6 packet that may be answered starts (after
+/// its extension headers) and its protocol.
+fn ipv6(frame: &[u8]) -> Result<(usize, u8), &'static str> {
     if frame.len() < 54 || frame[14] >> 4 != 6 {
         return Err("no IPv6 header");
     }
-    let next = frame[20];
-    if EXT_HEADERS.contains(&next) {
-        return Err("IPv6 extension headers (not answered)");
-    }
+    let upper = upper_layer(frame).ok_or("the upper layer is not reached")?;
     let (src, dst) = (&frame[22..38], &frame[38..54]);
     if dst[0] == 0xff {
         return Err("multicast destination");
@@ -128,5 +133,82 @@ fn ipv6(frame: &[u8]) -> Result<u8, &'static str> {
     if src[0] == 0xff || src.iter().all(|&b| b == 0) {
         return Err("source not a unicast address");
     }
-    Ok(next)
+    Ok(upper)
+}
+
+/// The upper-layer header's offset and number, walking extension headers as the
+/// prologue does (`bpf::ext6`: at most [`IPV6_EXT_MAX`] of them, each present for at
+/// least its first 8 bytes); `None` behind a non-first fragment or a chain the walk
+/// cannot pass.
+fn upper_layer(frame: &[u8]) -> Option<(usize, u8)> {
+    let (mut next, mut at) = (frame[20], 54usize);
+    for _ in 0..IPV6_EXT_MAX {
+        if !EXT_HEADERS.contains(&next) {
+            return Some((at, next));
+        }
+        let h = frame.get(at..at + 8)?;
+        if next == 44 && u16::from_be_bytes([h[2], h[3]]) & 0xfff8 != 0 {
+            return None;
+        }
+        let len = match next {
+            44 => 8,
+            51 => (usize::from(h[1]) + 2) * 4,
+            _ => (usize::from(h[1]) + 1) * 8,
+        };
+        (next, at) = (h[0], at + len);
+    }
+    (!EXT_HEADERS.contains(&next)).then_some((at, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::parse_packet;
+
+    fn answer_to(text: &str) -> Answer {
+        answer(
+            &parse_packet(text).unwrap().build(),
+            RejectWith::Default,
+            false,
+        )
+    }
+
+    #[test]
+    fn options_and_extension_headers_are_answered_from_the_upper_layer() {
+        let tcp4 = "tcp 10.0.0.1:1 -> 10.0.0.2:80 syn";
+        assert_eq!(answer_to(&format!("{tcp4} ipopts 10")), Answer::TcpReset);
+        assert!(
+            !answer_to(&format!("{tcp4} ipopts 3 len 65")).sent(),
+            "cut TCP header"
+        );
+        let udp4 = answer_to("udp 10.0.0.1:1 -> 10.0.0.2:53 ipopts 3");
+        assert_eq!(udp4, Answer::Unreachable { v6: false, code: 3 });
+        let udp6 = "udp [2001:db8::1]:1 -> [2001:db8::2]:53";
+        assert!(answer_to(&format!("{udp6} ext hbh,dst/2")).sent());
+        assert!(
+            answer_to(&format!("{udp6} ext hbh/10")).sent(),
+            "a 128-byte quote"
+        );
+        assert_eq!(
+            answer_to(&format!("{udp6} ext hbh/11")),
+            Answer::Dropped("extension headers too long to quote")
+        );
+        let tcp6 = "tcp [2001:db8::1]:1 -> [2001:db8::2]:80 syn";
+        assert_eq!(answer_to(&format!("{tcp6} ext hbh/11")), Answer::TcpReset);
+        assert!(!answer_to(&format!("{tcp6} ext hbh,dst,dst,dst,dst,dst,dst")).sent());
+        assert!(
+            !answer_to(&format!("{udp6} ext fh frag 8")).sent(),
+            "non-first fragment"
+        );
+    }
+
+    #[test]
+    fn a_tag_in_the_frame_is_answered_at_xdp_only() {
+        let frame = parse_packet("udp 10.0.0.1:1 -> 10.0.0.2:53 vlan 7")
+            .unwrap()
+            .build();
+        let unreachable = Answer::Unreachable { v6: false, code: 3 };
+        assert_eq!(answer(&frame, RejectWith::Default, true), unreachable);
+        assert!(!answer(&frame, RejectWith::Default, false).sent());
+    }
 }

@@ -26,7 +26,13 @@ pub(crate) fn lower(
     // A logging program reads the frame too: `sockc trace` names the EtherType of a
     // frame that is not IP.
     let frames = prog.rules.iter().any(|r| r.m.tests_frame()) || module.logs_in(prog);
-    emit_prologue(&mut b, &ctx, uses_sets(prog), frames);
+    // `ct state` looks up the flow an ICMP error quotes, past the ICMP header; a reject
+    // answers from the upper-layer header, wherever options or extension headers put it.
+    let l4_offset = prog
+        .rules
+        .iter()
+        .any(|r| r.m.ct.is_some() || matches!(r.action, crate::ir::Action::Reject(_)));
+    emit_prologue(&mut b, &ctx, uses_sets(prog), frames, l4_offset);
     let mut answer = reject::Answer::new(&mut b, prog, spec, ctx);
     rules::emit(b, module, prog, spec, sizing, &mut answer)
 }
@@ -56,7 +62,13 @@ mod tests {
         for kind in [HookKind::Xdp, HookKind::TcIngress, HookKind::TcEgress] {
             for uses_sets in [false, true] {
                 let mut b = CodeBuffer::new();
-                emit_prologue(&mut b, &kind.spec().packet_ctx().unwrap(), uses_sets, true);
+                emit_prologue(
+                    &mut b,
+                    &kind.spec().packet_ctx().unwrap(),
+                    uses_sets,
+                    true,
+                    true,
+                );
                 let end = b.new_label();
                 b.bind(end);
                 b.emit(Insn::exit());

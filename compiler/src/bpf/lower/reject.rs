@@ -1,8 +1,14 @@
 //! `reject` at XDP and TC ingress: the frame is rewritten in place into the answer and
 //! sent back out of the interface it came in on (`XDP_TX`; `bpf_redirect` to the
 //! ingress interface at TC). A TCP segment gets a reset (RFC 793 sequence numbers,
-//! as the kernel's `nf_reject_ipv4.c` builds it); anything else gets ICMP (ICMPv6)
-//! destination unreachable quoting the IP header and the 8 bytes after it.
+//! as the kernel's `nf_reject_ipv4.c` builds it, without IP options or extension
+//! headers); anything else gets ICMP (ICMPv6) destination unreachable quoting the IP
+//! header with its options (IPv6: its extension headers, at most [`QUOTE6_MAX`] bytes
+//! of quote in all) and the 8 bytes after them. Where the upper-layer header is comes
+//! from the prologue ([`flow::L4_OFF`]): a reset moves the TCP header up behind a
+//! plain IP header before trimming the frame; an ICMP answer quotes up to that header
+//! plus 8 and checksums the quote through a zero-padded stack copy (the verifier
+//! allows no checksum of a packet range whose length it does not know).
 //!
 //! How it joins the rule walk: a rejecting rule leaves its kind's word
 //! ([`RejectWith::mark`]) in the verdict register like any verdict, so the shared
@@ -11,9 +17,13 @@
 //!
 //! What is never answered (the kernel's `icmp_send` and `nf_send_reset` answer none
 //! of it) is dropped instead, still counted as the reject rule's: a group (broadcast
-//! or multicast) Ethernet destination, a VLAN-tagged frame, IPv4 with options, a
-//! non-first IPv4 fragment, IPv6 with extension headers, a broadcast, multicast or
-//! class E destination, a source that is unspecified, multicast or broadcast, an ICMP
+//! or multicast) Ethernet destination, a frame with two VLAN tags (one is answered,
+//! and the answer carries it: XDP takes it out of the frame and puts it back on the
+//! answer, [`Answer::emit_untag`]; before tc ingress the kernel has taken it out into
+//! the skb, which the answer keeps), a non-first IPv4
+//! fragment, IPv6 whose upper layer the prologue did not reach (a non-first fragment,
+//! an extension-header chain it could not pass), an ICMPv6 answer whose quote would
+//! pass [`QUOTE6_MAX`], a broadcast, multicast or class E destination, a source that is unspecified, multicast or broadcast, an ICMP
 //! or ICMPv6 error, a TCP segment with RST, and a frame too short for its headers
 //! (plus 8 bytes, for an ICMP quote). `testkit::eval::reject` is the same list, read
 //! from the frame by the evaluator.
@@ -34,7 +44,7 @@ use crate::{
     bpf::{
         buffer::{CodeBuffer, Label},
         flow::{self, at},
-        insn::{Cond, Insn, Reg, Size},
+        insn::{op, Cond, Insn, Reg, Size},
     },
     hooks::{HookSpec, PacketCtx},
     ir::{Action, Module, Program, SockId},
@@ -42,17 +52,22 @@ use crate::{
 };
 
 const ETH: i16 = 14;
-/// The answers' total lengths: Ethernet, IP header, TCP header (resets) or ICMP header
-/// plus the quoted IP header and 8 bytes.
+/// The resets' total lengths: Ethernet, IP header, TCP header (an ICMP answer's
+/// depends on its quote).
 const RST4_LEN: i32 = 14 + 20 + 20;
 const RST6_LEN: i32 = 14 + 40 + 20;
-const ICMP4_LEN: i32 = 14 + 20 + 8 + 20 + 8;
-const ICMP6_LEN: i32 = 14 + 40 + 8 + 40 + 8;
 /// The TTL and hop limit of an answer (the kernel's default route hop limit).
 const HOP_LIMIT: i32 = 64;
-/// The IPv6 extension headers the prologue walks (`bpf::ext6`): a packet that has one
-/// is not answered.
-pub(crate) const EXT_HEADERS: [i32; 5] = [0, 43, 44, 51, 60];
+/// The longest ICMPv6 quote answered: the IPv6 header, 80 bytes of extension headers
+/// and 8 bytes (the kernel quotes up to 1,232; the stack copy the checksum is taken
+/// over bounds this one).
+pub(crate) const QUOTE6_MAX: i32 = 128;
+/// The longest ICMP quote: an IPv4 header with 40 bytes of options, and 8 bytes.
+const QUOTE4_MAX: i32 = 68;
+/// Stack scratch for the quote's zero-padded copy (and a moved TCP header): the
+/// packet tests' scratch, dead once a verdict is reached.
+const QUOTE_BUF: i16 = crate::bpf::socket::TUPLE - QUOTE6_MAX as i16;
+const _: () = assert!(QUOTE_BUF >= -512 && QUOTE_BUF % 8 == 0);
 /// `BPF_CSUM_LEVEL_RESET`: the redirected skb carries no stale checksum state.
 const CSUM_LEVEL_RESET: i32 = 3;
 
@@ -128,6 +143,9 @@ impl Redirect for Answer {
             b.goto(common);
         }
         b.bind(common);
+        if self.xdp() {
+            self.emit_untag(b, refuse);
+        }
         self.emit_dispatch(b, refuse);
         b.bind(refuse);
         b.note("reject: not answered, dropped");
@@ -163,7 +181,7 @@ impl Answer {
         b.emit(Insn::ldx(Size::W, r2, Reg::R6, self.ctx.data));
         b.emit(Insn::ldx(Size::W, r3, Reg::R6, self.ctx.data_end));
         b.emit(Insn::mov64_reg(r1, r2));
-        b.emit(Insn::alu64_imm(crate::bpf::insn::op::ADD, r1, len));
+        b.emit(Insn::alu64_imm(op::ADD, r1, len));
         b.branch_reg(Cond::Gt, r1, r3, refuse);
     }
 
@@ -179,21 +197,16 @@ impl Answer {
         b.emit(Insn::ldx(Size::B, r1, r2, 0));
         b.branch_imm(Cond::Set, r1, 1, refuse);
         b.emit(Insn::ldx(Size::H, r1, r2, 12));
+        // An EtherType other than IP's here is a tag still in the frame (a second
+        // tag): not answered. A tag the kernel took out of the frame before tc
+        // ingress (`skb->vlan_tci`) stays with the skb, and so with the answer
+        // redirected out of the same interface.
         b.branch_imm(Cond::Ne, r1, be16(if v6 { 0x86dd } else { 0x0800 }), refuse);
-        if let Some((vlan_present, _)) = self.ctx.vlan_meta {
-            b.emit(Insn::ldx(Size::W, r1, Reg::R6, vlan_present));
-            b.branch_imm(Cond::Ne, r1, 0, refuse);
-        }
-        let proto_byte = |b: &mut CodeBuffer, r| b.emit(Insn::ldx(Size::B, r, fp, at(flow::PROTO)));
+        // The prologue reached the upper layer (not a non-first fragment, not an
+        // extension-header chain it could not pass).
+        b.emit(Insn::ldx(Size::H, r1, fp, at(flow::L4_OFF)));
+        b.branch_imm(Cond::Eq, r1, 0, refuse);
         if v6 {
-            // The next header right after the fixed header is the upper layer's.
-            b.emit(Insn::ldx(Size::B, r1, r2, ETH + 6));
-            proto_byte(b, r4);
-            b.branch_reg(Cond::Ne, r1, r4, refuse);
-            // (equal also when the walk stopped at a header it could not pass)
-            for ext in EXT_HEADERS {
-                b.branch_imm(Cond::Eq, r1, ext, refuse);
-            }
             for field in [flow::DST6, flow::SRC6] {
                 b.emit(Insn::ldx(Size::B, r1, fp, at(field)));
                 b.branch_imm(Cond::Eq, r1, 0xff, refuse);
@@ -202,12 +215,10 @@ impl Answer {
             b.emit(Insn::ldx(Size::W, r1, fp, at(flow::SRC6)));
             for w in 1..4 {
                 b.emit(Insn::ldx(Size::W, r4, fp, at(flow::SRC6) + 4 * w));
-                b.emit(Insn::alu64_reg(crate::bpf::insn::op::OR, r1, r4));
+                b.emit(Insn::alu64_reg(op::OR, r1, r4));
             }
             b.branch_imm(Cond::Eq, r1, 0, refuse);
         } else {
-            b.emit(Insn::ldx(Size::B, r1, r2, ETH));
-            b.branch_imm(Cond::Ne, r1, 0x45, refuse);
             b.emit(Insn::ldx(Size::H, r1, r2, ETH + 6));
             b.branch_imm(Cond::Set, r1, be16(0x1fff), refuse);
             for field in [flow::DST4, flow::SRC4] {
@@ -220,16 +231,16 @@ impl Answer {
         emit_l4_checks(b, v6, refuse);
     }
 
-    /// Trims the frame to `len` bytes (`grow`: then opens that many bytes in front),
-    /// reloads `r9` = data and checks `total` bytes are there.
-    fn emit_reshape(&self, b: &mut CodeBuffer, len: i32, grow: i32, refuse: Label) {
+    /// Trims the frame to `keep` (`grow`: then opens that many bytes in front),
+    /// reloads `r9` = data and checks the shortest such answer is there.
+    fn emit_reshape(&self, b: &mut CodeBuffer, keep: Keep, grow: i32, refuse: Label) {
         let (r0, r1, r2, r3) = (Reg::R0, Reg::R1, Reg::R2, Reg::R3);
-        let sub = crate::bpf::insn::op::SUB;
+        let sub = op::SUB;
         if self.xdp() {
             b.emit(Insn::ldx(Size::W, r2, Reg::R6, self.ctx.data));
             b.emit(Insn::ldx(Size::W, r3, Reg::R6, self.ctx.data_end));
             b.emit(Insn::alu64_reg(sub, r3, r2));
-            b.emit(Insn::mov64_imm(r2, len));
+            keep.emit_to(b, r2);
             b.emit(Insn::alu64_reg(sub, r2, r3));
             b.emit(Insn::mov64_reg(r1, Reg::R6));
             b.emit(Insn::call(bpf_func_id::BPF_FUNC_xdp_adjust_tail as u32));
@@ -242,7 +253,7 @@ impl Answer {
             }
         } else {
             b.emit(Insn::mov64_reg(r1, Reg::R6));
-            b.emit(Insn::mov64_imm(r2, len));
+            keep.emit_to(b, r2);
             b.emit(Insn::mov64_imm(r3, 0));
             b.emit(Insn::call(bpf_func_id::BPF_FUNC_skb_change_tail as u32));
             b.branch_imm(Cond::Ne, r0, 0, refuse);
@@ -254,14 +265,199 @@ impl Answer {
                 b.branch_imm(Cond::Ne, r0, 0, refuse);
             }
         }
-        self.emit_load(b, len + grow, refuse);
+        self.emit_load(b, keep.shortest() + grow, refuse);
         b.emit(Insn::mov64_reg(Reg::R9, r2));
     }
 
+    /// At XDP, before the checks: one VLAN tag in front of an IP header is taken out of
+    /// the frame (the addresses move up 4 bytes, the head moves past them) and kept at
+    /// [`TAG`], so the answer is built as for an untagged frame and gets the tag back
+    /// when it is sent ([`Self::emit_retag`]). A frame whose upper layer the prologue did not
+    /// reach keeps its tag and is refused by the checks.
+    fn emit_untag(&self, b: &mut CodeBuffer, refuse: Label) {
+        let (r0, r1, r2) = (Reg::R0, Reg::R1, Reg::R2);
+        let (tagged, plain) = (b.new_label(), b.new_label());
+        b.emit(Insn::st_imm(Size::W, Reg::FP, TAG, 0));
+        b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(flow::L4_OFF)));
+        b.branch_imm(Cond::Eq, r1, 0, plain);
+        // (the prologue reached the upper layer: the frame is longer than this)
+        self.emit_load(b, i32::from(ETH) + VLAN_HLEN, refuse);
+        b.emit(Insn::ldx(Size::H, r1, r2, 12));
+        b.branch_imm(Cond::Eq, r1, be16(0x8100), tagged);
+        b.branch_imm(Cond::Ne, r1, be16(0x88a8), plain);
+        b.bind(tagged);
+        b.emit(Insn::ldx(Size::W, r1, r2, 12));
+        b.emit(Insn::stx(Size::W, Reg::FP, TAG, r1));
+        b.emit(Insn::mov64_reg(Reg::R9, r2));
+        // the addresses up to the tag (each word moves 4 bytes up, highest first)
+        emit_copy(b, &[(Size::W, 8, 12), (Size::W, 4, 8), (Size::W, 0, 4)]);
+        b.emit(Insn::mov64_reg(r1, Reg::R6));
+        b.emit(Insn::mov64_imm(r2, VLAN_HLEN));
+        b.emit(Insn::call(bpf_func_id::BPF_FUNC_xdp_adjust_head as u32));
+        b.branch_imm(Cond::Ne, r0, 0, refuse);
+        b.emit(Insn::ldx(Size::H, r1, Reg::FP, at(flow::L4_OFF)));
+        b.emit(Insn::alu64_imm(op::SUB, r1, VLAN_HLEN));
+        b.emit(Insn::stx(Size::H, Reg::FP, at(flow::L4_OFF), r1));
+        b.bind(plain);
+    }
+
+    /// At XDP, before the answer goes: the VLAN tag `emit_untag` took out, if any,
+    /// put back between the MAC addresses and the EtherType.
+    fn emit_retag(&self, b: &mut CodeBuffer, refuse: Label) {
+        let (r0, r1, r2) = (Reg::R0, Reg::R1, Reg::R2);
+        let untagged = b.new_label();
+        b.emit(Insn::ldx(Size::W, r1, Reg::FP, TAG));
+        b.branch_imm(Cond::Eq, r1, 0, untagged);
+        b.emit(Insn::mov64_reg(r1, Reg::R6));
+        b.emit(Insn::mov64_imm(r2, -VLAN_HLEN));
+        b.emit(Insn::call(bpf_func_id::BPF_FUNC_xdp_adjust_head as u32));
+        b.branch_imm(Cond::Ne, r0, 0, refuse);
+        self.emit_load(b, i32::from(ETH) + VLAN_HLEN, refuse);
+        b.emit(Insn::mov64_reg(Reg::R9, r2));
+        // the addresses back to the front (each word moves 4 bytes down, lowest first)
+        emit_copy(b, &[(Size::W, 4, 0), (Size::W, 8, 4), (Size::W, 12, 8)]);
+        b.emit(Insn::ldx(Size::W, r1, Reg::FP, TAG));
+        b.emit(Insn::stx(Size::W, Reg::R9, 12, r1));
+        b.bind(untagged);
+    }
+
+    /// `len` bytes of the frame from offset `r2` to the stack at `fp + to`; `r0` is
+    /// not 0 when the range is not there.
+    fn emit_load_bytes(&self, b: &mut CodeBuffer, to: i16, len: Reg) {
+        if len != Reg::R4 {
+            b.emit(Insn::mov64_reg(Reg::R4, len));
+        }
+        b.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
+        b.emit(Insn::mov64_reg(Reg::R3, Reg::FP));
+        b.emit(Insn::alu64_imm(op::ADD, Reg::R3, i32::from(to)));
+        b.emit(Insn::call(if self.xdp() {
+            bpf_func_id::BPF_FUNC_xdp_load_bytes as u32
+        } else {
+            bpf_func_id::BPF_FUNC_skb_load_bytes as u32
+        }));
+    }
+
+    /// Before a reset: the TCP header brought up to `to`, right behind a plain IP
+    /// header, when options or extension headers lie between. At XDP its 20 bytes are
+    /// copied there through the stack; at TC the bytes between are taken out
+    /// (`bpf_skb_adjust_room` at the network header), which also keeps the skb's
+    /// checksum offload state pointing at the TCP header (a copy would leave a partial
+    /// checksum's start behind the trimmed frame, and the answer would never leave).
+    fn emit_move_tcp(&self, b: &mut CodeBuffer, to: i16, refuse: Label) {
+        let (r0, r2) = (Reg::R0, Reg::R2);
+        let done = b.new_label();
+        b.emit(Insn::ldx(Size::H, r2, Reg::FP, at(flow::L4_OFF)));
+        b.branch_imm(Cond::Eq, r2, i32::from(to), done);
+        if self.xdp() {
+            b.emit(Insn::mov64_imm(Reg::R4, 20));
+            self.emit_load_bytes(b, QUOTE_BUF, Reg::R4);
+            b.branch_imm(Cond::Ne, r0, 0, refuse);
+            b.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
+            b.emit(Insn::mov64_imm(r2, i32::from(to)));
+            b.emit(Insn::mov64_reg(Reg::R3, Reg::FP));
+            b.emit(Insn::alu64_imm(op::ADD, Reg::R3, i32::from(QUOTE_BUF)));
+            b.emit(Insn::mov64_imm(Reg::R4, 20));
+            b.emit(Insn::call(bpf_func_id::BPF_FUNC_xdp_store_bytes as u32));
+        } else {
+            // len_diff = to - L4_OFF (negative: a shrink)
+            b.emit(Insn::mov64_imm(Reg::R3, i32::from(to)));
+            b.emit(Insn::alu64_reg(op::SUB, Reg::R3, r2));
+            b.emit(Insn::mov64_reg(r2, Reg::R3));
+            b.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
+            b.emit(Insn::mov64_imm(
+                Reg::R3,
+                uapi::bpf_adj_room_mode::BPF_ADJ_ROOM_NET as i32,
+            ));
+            b.emit(Insn::mov64_imm(Reg::R4, 0));
+            b.emit(Insn::call(bpf_func_id::BPF_FUNC_skb_adjust_room as u32));
+        }
+        b.branch_imm(Cond::Ne, r0, 0, refuse);
+        b.bind(done);
+    }
+
+    /// Refuses a frame without 8 bytes after the upper-layer header, or whose quote
+    /// (from the IP header to those 8 bytes) would be longer than `max`.
+    fn emit_quote_fits(&self, b: &mut CodeBuffer, max: i32, refuse: Label) {
+        let (r1, r2, r3, r4) = (Reg::R1, Reg::R2, Reg::R3, Reg::R4);
+        b.emit(Insn::ldx(Size::H, r4, Reg::FP, at(flow::L4_OFF)));
+        b.branch_imm(Cond::Gt, r4, i32::from(ETH) + max - 8, refuse);
+        b.emit(Insn::alu64_imm(op::ADD, r4, 8));
+        b.emit(Insn::ldx(Size::W, r2, Reg::R6, self.ctx.data));
+        b.emit(Insn::ldx(Size::W, r3, Reg::R6, self.ctx.data_end));
+        b.emit(Insn::mov64_reg(r1, r2));
+        b.emit(Insn::alu64_reg(op::ADD, r1, r4));
+        b.branch_reg(Cond::Gt, r1, r3, refuse);
+    }
+
+    /// The checksum of an ICMP (ICMPv6) answer whose quote starts at `quote` and runs
+    /// `L4_OFF - 6` bytes (the IP header to 8 bytes past the upper-layer header, at
+    /// most `max`): `fixed` bytes at `r9 + off` before it with `seed` in `r5` first,
+    /// then the quote; stored at `r9 + store`. The quote of a plain IP header has a
+    /// known length and is summed with the rest in one go; with options or extension
+    /// headers it goes through a zero-padded stack copy (zeros add nothing), since the
+    /// verifier allows no checksum of a packet range whose length it does not know.
+    #[allow(clippy::too_many_arguments)]
+    fn emit_quote_csum(
+        &self,
+        b: &mut CodeBuffer,
+        off: i16,
+        fixed: i32,
+        quote: i16,
+        max: i32,
+        store: i16,
+        refuse: Label,
+    ) {
+        let (r0, r2, r4) = (Reg::R0, Reg::R2, Reg::R4);
+        let (stack, done) = (b.new_label(), b.new_label());
+        // A plain header put the upper layer right behind it, at the answer's quote
+        // less the 8-byte ICMP header; its quote is that header and 8 bytes.
+        let plain_l4 = i32::from(quote) - 8;
+        let plain_quote = plain_l4 - i32::from(ETH) + 8;
+        b.emit(Insn::ldx(Size::H, r4, Reg::FP, at(flow::L4_OFF)));
+        b.branch_imm(Cond::Ne, r4, plain_l4, stack);
+        b.emit(Insn::mov64_imm(Reg::R1, 0));
+        b.emit(Insn::mov64_imm(r2, 0));
+        b.emit(Insn::mov64_reg(Reg::R3, Reg::R9));
+        b.emit(Insn::alu64_imm(op::ADD, Reg::R3, i32::from(off)));
+        b.emit(Insn::mov64_imm(r4, fixed + plain_quote));
+        b.emit(Insn::call(bpf_func_id::BPF_FUNC_csum_diff as u32));
+        emit_fold(b, store);
+        b.goto(done);
+        b.bind(stack);
+        b.emit(Insn::mov64_imm(Reg::R1, 0));
+        b.emit(Insn::mov64_imm(r2, 0));
+        b.emit(Insn::mov64_reg(Reg::R3, Reg::R9));
+        b.emit(Insn::alu64_imm(op::ADD, Reg::R3, i32::from(off)));
+        b.emit(Insn::mov64_imm(r4, fixed));
+        b.emit(Insn::call(bpf_func_id::BPF_FUNC_csum_diff as u32));
+        b.emit(Insn::mov64_reg(Reg::R8, r0));
+        for at in (0..max as i16).step_by(8) {
+            b.emit(Insn::st_imm(Size::DW, Reg::FP, QUOTE_BUF + at, 0));
+        }
+        b.emit(Insn::ldx(Size::H, r4, Reg::FP, at(flow::L4_OFF)));
+        b.emit(Insn::alu64_imm(op::SUB, r4, i32::from(ETH) - 8));
+        // Bounds the verifier can see (emit_quote_fits made them true already).
+        b.branch_imm(Cond::Gt, r4, max, refuse);
+        b.branch_imm(Cond::Lt, r4, 28, refuse);
+        b.emit(Insn::mov64_imm(r2, i32::from(quote)));
+        self.emit_load_bytes(b, QUOTE_BUF, r4);
+        b.branch_imm(Cond::Ne, r0, 0, refuse);
+        b.emit(Insn::mov64_imm(Reg::R1, 0));
+        b.emit(Insn::mov64_imm(r2, 0));
+        b.emit(Insn::mov64_reg(Reg::R3, Reg::FP));
+        b.emit(Insn::alu64_imm(op::ADD, Reg::R3, i32::from(QUOTE_BUF)));
+        b.emit(Insn::mov64_imm(r4, max));
+        b.emit(Insn::mov64_reg(Reg::R5, Reg::R8));
+        b.emit(Insn::call(bpf_func_id::BPF_FUNC_csum_diff as u32));
+        emit_fold(b, store);
+        b.bind(done);
+    }
+
     /// The answer in place: out of the interface it came in on.
-    fn emit_send(&self, b: &mut CodeBuffer) {
+    fn emit_send(&self, b: &mut CodeBuffer, refuse: Label) {
         let sent = self.sent.expect("checked in finish");
         if self.xdp() {
+            self.emit_retag(b, refuse);
             b.emit(Insn::mov64_imm(Reg::R0, sent));
         } else {
             b.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
@@ -281,7 +477,8 @@ impl Answer {
     fn emit_icmp4(&self, b: &mut CodeBuffer, refuse: Label) {
         b.note("reject: ICMP destination unreachable");
         self.emit_load(b, ETH as i32 + 28, refuse);
-        self.emit_reshape(b, ETH as i32 + 28, 28, refuse);
+        self.emit_quote_fits(b, QUOTE4_MAX, refuse);
+        self.emit_reshape(b, Keep::QuoteEnd { shortest: 28 }, 28, refuse);
         let d = Reg::R9;
         // the original Ethernet header is now at 28, its IP header at 42
         emit_copy(
@@ -296,12 +493,8 @@ impl Answer {
         b.emit(Insn::st_imm(Size::H, d, 12, be16(0x0800)));
         b.emit(Insn::st_imm(Size::B, d, ETH, 0x45));
         b.emit(Insn::st_imm(Size::B, d, ETH + 1, 0xc0));
-        b.emit(Insn::st_imm(
-            Size::H,
-            d,
-            ETH + 2,
-            be16(ICMP4_LEN as u16 - 14),
-        ));
+        // total length: IP and ICMP headers, and the quote (L4_OFF - 14 + 8)
+        emit_length(b, 20 + 8 - 6, ETH + 2);
         b.emit(Insn::st_imm(Size::W, d, ETH + 4, 0));
         b.emit(Insn::st_imm(Size::B, d, ETH + 8, HOP_LIMIT));
         b.emit(Insn::st_imm(Size::B, d, ETH + 9, 1));
@@ -315,8 +508,9 @@ impl Answer {
         b.emit(Insn::st_imm(Size::H, d, 36, 0));
         b.emit(Insn::st_imm(Size::W, d, 38, 0));
         emit_csum(b, ETH, 20, 0, ETH + 10);
-        emit_csum(b, 34, ICMP4_LEN - 34, 0, 36);
-        self.emit_send(b);
+        b.emit(Insn::mov64_imm(Reg::R5, 0));
+        self.emit_quote_csum(b, 34, 8, 42, QUOTE4_MAX, 36, refuse);
+        self.emit_send(b, refuse);
     }
 
     /// ICMPv6 destination unreachable (code in `r7`'s second byte) quoting the IPv6
@@ -324,7 +518,8 @@ impl Answer {
     fn emit_icmp6(&self, b: &mut CodeBuffer, refuse: Label) {
         b.note("reject: ICMPv6 destination unreachable");
         self.emit_load(b, ETH as i32 + 48, refuse);
-        self.emit_reshape(b, ETH as i32 + 48, 48, refuse);
+        self.emit_quote_fits(b, QUOTE6_MAX, refuse);
+        self.emit_reshape(b, Keep::QuoteEnd { shortest: 48 }, 48, refuse);
         let d = Reg::R9;
         // the original Ethernet header is now at 48, its IPv6 header at 62
         emit_copy(
@@ -338,12 +533,8 @@ impl Answer {
         );
         b.emit(Insn::st_imm(Size::H, d, 12, be16(0x86dd)));
         b.emit(Insn::st_imm(Size::W, d, ETH, 0x60));
-        b.emit(Insn::st_imm(
-            Size::H,
-            d,
-            ETH + 4,
-            be16(ICMP6_LEN as u16 - 54),
-        ));
+        // payload length: the ICMPv6 header and the quote (L4_OFF - 14 + 8)
+        emit_length(b, 8 - 6, ETH + 4);
         b.emit(Insn::st_imm(Size::B, d, ETH + 6, 58));
         b.emit(Insn::st_imm(Size::B, d, ETH + 7, HOP_LIMIT));
         emit_copy(
@@ -357,28 +548,34 @@ impl Answer {
         );
         b.emit(Insn::st_imm(Size::B, d, 54, i32::from(ICMPV6_DEST_UNREACH)));
         b.emit(Insn::mov64_reg(Reg::R1, Reg::R7));
-        b.emit(Insn::alu64_imm(crate::bpf::insn::op::RSH, Reg::R1, 8));
+        b.emit(Insn::alu64_imm(op::RSH, Reg::R1, 8));
         b.emit(Insn::stx(Size::B, d, 55, Reg::R1));
         b.emit(Insn::st_imm(Size::H, d, 56, 0));
         b.emit(Insn::st_imm(Size::W, d, 58, 0));
         // pseudo header: both addresses (in place, just before the ICMPv6 message),
-        // then the upper-layer length and next header as the seed
-        let len = (ICMP6_LEN - 54) as u32;
-        emit_csum(b, 22, ICMP6_LEN - 22, (len << 24) + (58 << 24), 56);
-        self.emit_send(b);
+        // then the upper-layer length (below 256: the quote is bounded) and next
+        // header as the seed, in memory order
+        b.emit(Insn::ldx(Size::H, Reg::R5, Reg::FP, at(flow::L4_OFF)));
+        b.emit(Insn::alu64_imm(op::ADD, Reg::R5, 8 - 6 + 58));
+        b.emit(Insn::alu64_imm(op::AND, Reg::R5, 0xff));
+        b.emit(Insn::alu64_imm(op::LSH, Reg::R5, 24));
+        self.emit_quote_csum(b, 22, 32 + 8, 62, QUOTE6_MAX, 56, refuse);
+        self.emit_send(b, refuse);
     }
 
     /// A TCP reset answering an IPv4 segment.
     fn emit_rst4(&self, b: &mut CodeBuffer, refuse: Label) {
         b.note("reject: TCP reset");
         self.emit_load(b, RST4_LEN, refuse);
-        self.emit_reshape(b, RST4_LEN, 0, refuse);
+        self.emit_move_tcp(b, 34, refuse);
+        self.emit_reshape(b, Keep::Bytes(RST4_LEN), 0, refuse);
         let (d, r1) = (Reg::R9, Reg::R1);
-        // the segment's length: IP total length - IP header - TCP header
+        // the segment's length: IP total length - IP header (L4_OFF - 14) - TCP header
         b.emit(Insn::ldx(Size::H, r1, d, ETH + 2));
         b.emit(Insn::be(r1, 16));
-        b.emit(Insn::alu64_imm(crate::bpf::insn::op::SUB, r1, 20));
+        emit_minus_headers(b, ETH);
         emit_tcp(b, 34);
+        b.emit(Insn::st_imm(Size::B, d, ETH, 0x45));
         b.emit(Insn::st_imm(Size::B, d, ETH + 1, 0));
         b.emit(Insn::st_imm(Size::H, d, ETH + 2, be16(40)));
         // id 0, DF
@@ -391,27 +588,31 @@ impl Answer {
         // pseudo header: both addresses (in place, just before the TCP header), then
         // zero, protocol 6 and TCP length 20 as the seed
         emit_csum(b, ETH + 12, 8 + 20, (20 << 24) + (6 << 8), 34 + 16);
-        self.emit_send(b);
+        self.emit_send(b, refuse);
     }
 
-    /// A TCP reset answering an IPv6 segment (no extension headers).
+    /// A TCP reset answering an IPv6 segment (without the extension headers it had).
     fn emit_rst6(&self, b: &mut CodeBuffer, refuse: Label) {
         b.note("reject: TCP reset");
         self.emit_load(b, RST6_LEN, refuse);
-        self.emit_reshape(b, RST6_LEN, 0, refuse);
+        self.emit_move_tcp(b, 54, refuse);
+        self.emit_reshape(b, Keep::Bytes(RST6_LEN), 0, refuse);
         let (d, r1) = (Reg::R9, Reg::R1);
-        // the segment's length: IPv6 payload length - TCP header
+        // the segment's length: IPv6 payload length - extension headers (L4_OFF -
+        // 54) - TCP header
         b.emit(Insn::ldx(Size::H, r1, d, ETH + 4));
         b.emit(Insn::be(r1, 16));
+        emit_minus_headers(b, ETH + 40);
         emit_tcp(b, 54);
         b.emit(Insn::st_imm(Size::W, d, ETH, 0x60));
         b.emit(Insn::st_imm(Size::H, d, ETH + 4, be16(20)));
+        b.emit(Insn::st_imm(Size::B, d, ETH + 6, 6));
         b.emit(Insn::st_imm(Size::B, d, ETH + 7, HOP_LIMIT));
         emit_swap(b, Size::DW, ETH + 8, ETH + 24);
         emit_swap(b, Size::DW, ETH + 16, ETH + 32);
         emit_swap_macs(b);
         emit_csum(b, ETH + 8, 32 + 20, (20 << 24) + (6 << 24), 54 + 16);
-        self.emit_send(b);
+        self.emit_send(b, refuse);
     }
 }
 
@@ -458,7 +659,6 @@ fn emit_l4_checks(b: &mut CodeBuffer, v6: bool, refuse: Label) {
 /// ACK, `seq` = its ack and only RST; otherwise `seq` 0, `ack` = its seq + its data
 /// length + SYN + FIN, and RST|ACK (RFC 793, as `nf_reject_ip_tcphdr_put`).
 fn emit_tcp(b: &mut CodeBuffer, tcp: i16) {
-    use crate::bpf::insn::op;
     let (d, r1, r2, r3) = (Reg::R9, Reg::R1, Reg::R2, Reg::R3);
     let (no_ack, header) = (b.new_label(), b.new_label());
     b.emit(Insn::ldx(Size::B, r2, d, tcp + 12));
@@ -521,8 +721,7 @@ fn emit_swap_macs(b: &mut CodeBuffer) {
 /// The Internet checksum of `len` bytes at `r9 + off` (a multiple of 4) with `seed`
 /// (the pseudo header's words as memory-order sums), stored at `r9 + store`.
 fn emit_csum(b: &mut CodeBuffer, off: i16, len: i32, seed: u32, store: i16) {
-    use crate::bpf::insn::op;
-    let (r0, r1) = (Reg::R0, Reg::R1);
+    let r1 = Reg::R1;
     b.emit(Insn::mov64_imm(r1, 0));
     b.emit(Insn::mov64_imm(Reg::R2, 0));
     b.emit(Insn::mov64_reg(Reg::R3, Reg::R9));
@@ -530,6 +729,59 @@ fn emit_csum(b: &mut CodeBuffer, off: i16, len: i32, seed: u32, store: i16) {
     b.emit(Insn::mov64_imm(Reg::R4, len));
     b.emit(Insn::mov64_imm(Reg::R5, seed as i32));
     b.emit(Insn::call(bpf_func_id::BPF_FUNC_csum_diff as u32));
+    emit_fold(b, store);
+}
+
+/// How long an answer's frame is cut to, before it grows its new headers in front.
+#[derive(Clone, Copy)]
+enum Keep {
+    /// This many bytes.
+    Bytes(i32),
+    /// To 8 bytes past the upper-layer header (`L4_OFF + 8`), so the IP header with
+    /// its options or extension headers and those 8 bytes are the quote; at least
+    /// `ETH + shortest` bytes.
+    QuoteEnd { shortest: i32 },
+}
+
+impl Keep {
+    /// The length into `r`.
+    fn emit_to(self, b: &mut CodeBuffer, r: Reg) {
+        match self {
+            Keep::Bytes(n) => b.emit(Insn::mov64_imm(r, n)),
+            Keep::QuoteEnd { .. } => {
+                b.emit(Insn::ldx(Size::H, r, Reg::FP, at(flow::L4_OFF)));
+                b.emit(Insn::alu64_imm(op::ADD, r, 8));
+            }
+        }
+    }
+
+    fn shortest(self) -> i32 {
+        match self {
+            Keep::Bytes(n) => n,
+            Keep::QuoteEnd { shortest } => i32::from(ETH) + shortest,
+        }
+    }
+}
+
+/// `r1 -= L4_OFF - ip`: a length counted from the IP header (`ip` its offset in the
+/// frame) less the IP header with its options or extension headers.
+fn emit_minus_headers(b: &mut CodeBuffer, ip: i16) {
+    b.emit(Insn::ldx(Size::H, Reg::R2, Reg::FP, at(flow::L4_OFF)));
+    b.emit(Insn::alu64_reg(op::SUB, Reg::R1, Reg::R2));
+    b.emit(Insn::alu64_imm(op::ADD, Reg::R1, i32::from(ip)));
+}
+
+/// Stores `L4_OFF + plus`, in network order, as the 16-bit length at `r9 + store`.
+fn emit_length(b: &mut CodeBuffer, plus: i32, store: i16) {
+    b.emit(Insn::ldx(Size::H, Reg::R1, Reg::FP, at(flow::L4_OFF)));
+    b.emit(Insn::alu64_imm(op::ADD, Reg::R1, plus));
+    b.emit(Insn::be(Reg::R1, 16));
+    b.emit(Insn::stx(Size::H, Reg::R9, store, Reg::R1));
+}
+
+/// Folds the 32-bit sum in `r0` to the Internet checksum, stored at `r9 + store`.
+fn emit_fold(b: &mut CodeBuffer, store: i16) {
+    let (r0, r1) = (Reg::R0, Reg::R1);
     for _ in 0..2 {
         b.emit(Insn::mov64_reg(r1, r0));
         b.emit(Insn::alu64_imm(op::RSH, r1, 16));
@@ -539,3 +791,9 @@ fn emit_csum(b: &mut CodeBuffer, off: i16, len: i32, seed: u32, store: i16) {
     b.emit(Insn::alu64_imm(op::XOR, r0, 0xffff));
     b.emit(Insn::stx(Size::H, Reg::R9, store, r0));
 }
+
+/// The VLAN tag of a tagged frame at XDP (TPID and TCI as they were in the frame), or
+/// 0: a stack word, dead scratch once the verdict is reached, like the quote's copy.
+const TAG: i16 = QUOTE_BUF - 8;
+const _: () = assert!(TAG >= -512);
+const VLAN_HLEN: i32 = 4;

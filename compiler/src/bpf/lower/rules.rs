@@ -470,6 +470,7 @@ fn emit_test(
         Test::Ct { states, family } => crate::bpf::ct::emit_test(b, spec, *states, *family, fail),
         Test::Route(class) => crate::bpf::route::emit_test(b, spec, *class, fail),
         Test::Limit(l) => crate::bpf::limit::emit_test(b, l, fail),
+        Test::Iface(m) => crate::bpf::iface::emit_test(b, m, fail),
     }
 }
 

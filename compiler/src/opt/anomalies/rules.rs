@@ -22,9 +22,14 @@ pub(super) fn terminates(r: &Rule) -> bool {
 /// A rule whose match depends on more than the packet's headers: a socket condition,
 /// or a `ct state` (not a dimension of the header space yet, so a `ct state` rule is
 /// treated like a conditioned one: it never shadows another). So is a `route` class
-/// (no dimension either) and a `limit` (its answer depends on the traffic before).
+/// (no dimension either) and a `limit` (its answer depends on the traffic before),
+/// and so is a device match (`in on`, `out on`).
 pub(super) fn conditional(r: &Rule) -> bool {
-    r.cond.is_some() || r.m.ct.is_some() || r.m.limit.is_some() || r.m.route.is_some()
+    r.cond.is_some()
+        || r.m.ct.is_some()
+        || r.m.limit.is_some()
+        || r.m.route.is_some()
+        || r.m.tests_device()
 }
 
 /// True when a rule with this action and condition, matching, may end the program

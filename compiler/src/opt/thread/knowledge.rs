@@ -320,7 +320,8 @@ impl View {
                 View::Byte(CT, Bytes::from_fn(|x| states.holds(x)))
             }
             Test::Route(class) => byte(ROUTE, class.value()),
-            Test::Limit(_) => View::Opaque,
+            // Not a field of the flow record: read from the hook state by each test.
+            Test::Limit(_) | Test::Iface(_) => View::Opaque,
             Test::Ports { src, ranges } => View::Port(usize::from(!*src), Ports::of(ranges)),
             Test::Prefix { src, net } => {
                 let v6 = matches!(net, IpNet::V6(_));
