@@ -42,9 +42,10 @@
 //! change) and steps 3–4 compute first match, box by box, with the same region
 //! algebra the anomaly lints use (no sampling, no approximation). Its cost is that
 //! of the candidates: the rules that overlap `C`, times the boxes of `C` that they
-//! split (each rule finds the boxes it may meet by their bounds, column by column,
-//! before any exact test: `walk::Live`). A partition that would fragment past [`MAX_BOXES`] boxes stops with
-//! [`TooFragmented`] for that block, which is reported, never taken as "no change".
+//! split (each box goes through only the rules whose bounds meet its own, a list its
+//! parts inherit and narrow: `walk::decide`). A partition that would fragment past
+//! [`MAX_BOXES`] boxes stops with [`TooFragmented`] for that block, which is
+//! reported, never taken as "no change".
 //!
 //! A redirect to a socket nothing is registered for drops; the diff compares the
 //! rules as written (redirect to `NAME` against drop), which is the answer for a

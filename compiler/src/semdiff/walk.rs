@@ -12,13 +12,16 @@
 //! after them nor kept (they were most of the partition: a broad edited rule behind
 //! many common ones).
 //!
-//! The undecided boxes carry their bounds per dimension in columns ([`Live`]): for
-//! each step, a scan of those columns over the dimensions the step's region
-//! constrains (the narrowest first) leaves the few boxes whose bounds meet the
-//! region's hull, and only they are tested exactly and split. A split box's first
-//! remnant takes its slot and the others are appended, so a step costs the boxes it
-//! meets. The order of the pieces therefore depends on the walk; [`group`] sorts
-//! each region's boxes, so the output does not.
+//! The candidate boxes are disjoint, so each goes through the steps on its own, depth
+//! first ([`decide`]), with the list of steps still ahead that may decide it: those
+//! whose hull meets the box's bounds and that belong to a side the box is undecided
+//! at. The first step of the list whose region meets the box exactly splits it; each
+//! part keeps the rest of the list, filtered by its own (narrower) bounds and label.
+//! A step therefore costs the boxes it may meet, and a box the steps it may meet, not
+//! every step times every box; the exact tests and splits look only at the
+//! dimensions a rule's box constrains ([`HeaderBox::split_on`]). The order of the
+//! pieces depends on the walk; [`group`] sorts each region's boxes, so the output
+//! does not.
 //!
 //! Invariant: the pieces are pairwise disjoint; with the dropped parts, their union is
 //! the region walked; every point of a piece is decided, at each side, by the piece's
@@ -43,77 +46,6 @@ fn bounds(s: &ValueSet) -> (u128, u128) {
 
 /// A box's lowest and highest value on each dimension.
 type Bounds = [(u128, u128); NDIMS];
-
-/// The boxes not decided yet, in order, each with its bounds per dimension kept
-/// column by column (`lo[d][i]`, `hi[d][i]`): the index [`Live::meeting`] scans to
-/// find, for one rule, the few boxes whose bounds meet the rule's before any exact
-/// test.
-struct Live<L> {
-    boxes: Vec<(HeaderBox, L)>,
-    lo: [Vec<u128>; NDIMS],
-    hi: [Vec<u128>; NDIMS],
-}
-
-impl<L: Copy> Live<L> {
-    fn with_capacity(n: usize) -> Live<L> {
-        Live {
-            boxes: Vec::with_capacity(n),
-            lo: std::array::from_fn(|_| Vec::with_capacity(n)),
-            hi: std::array::from_fn(|_| Vec::with_capacity(n)),
-        }
-    }
-
-    /// Puts `b` in slot `i` in place of the box there, with its bounds.
-    fn replace(&mut self, i: usize, b: HeaderBox) {
-        for d in Dim::ALL {
-            let (lo, hi) = bounds(b.get(d));
-            self.lo[d.index()][i] = lo;
-            self.hi[d.index()][i] = hi;
-        }
-        self.boxes[i].0 = b;
-    }
-
-    /// Removes slot `i`, moving the last box into it (constant time; the order of the
-    /// undecided boxes is not kept).
-    fn swap_remove(&mut self, i: usize) {
-        for d in 0..NDIMS {
-            self.lo[d].swap_remove(i);
-            self.hi[d].swap_remove(i);
-        }
-        self.boxes.swap_remove(i);
-    }
-
-    fn push(&mut self, b: HeaderBox, label: L) {
-        for d in Dim::ALL {
-            let (lo, hi) = bounds(b.get(d));
-            self.lo[d.index()].push(lo);
-            self.hi[d.index()].push(hi);
-        }
-        self.boxes.push((b, label));
-    }
-
-    /// Indices, in order, of the boxes whose bounds meet `hull` on every dimension it
-    /// constrains (a superset of the boxes the rule's region overlaps), narrowed one
-    /// dimension at a time, the first over every box.
-    fn meeting(&self, hull: &[(usize, u128, u128)]) -> Vec<usize> {
-        let mut dims = hull.iter();
-        let Some(&(d, lo, hi)) = dims.next() else {
-            return (0..self.boxes.len()).collect();
-        };
-        let (los, his) = (&self.lo[d], &self.hi[d]);
-        let mut hits: Vec<usize> = (0..los.len())
-            .filter(|&i| los[i] <= hi && lo <= his[i])
-            .collect();
-        for &(d, lo, hi) in dims {
-            if hits.is_empty() {
-                break;
-            }
-            let (los, his) = (&self.lo[d], &self.hi[d]);
-            hits.retain(|&i| los[i] <= hi && lo <= his[i]);
-        }
-        hits
-    }
-}
 
 /// The bounds of `region`'s hull on the dimensions where it is not the whole domain,
 /// the narrowest first (they rule out the most boxes); `None` for an empty region.
@@ -153,9 +85,20 @@ struct Step<'t> {
     /// The decider this step is at each side it belongs to.
     takes: Sides,
     hull: Vec<(usize, u128, u128)>,
+    /// For each box of `region`, the dimensions where it is not whole: the only ones
+    /// a split by it looks at.
+    dims: Vec<Vec<usize>>,
 }
 
 impl Step<'_> {
+    /// The boxes of the step's region, each with the dimensions it constrains.
+    fn boxes(&self) -> impl Iterator<Item = (&HeaderBox, &[usize])> {
+        self.region
+            .boxes()
+            .iter()
+            .zip(self.dims.iter().map(Vec::as_slice))
+    }
+
     /// Whether the step can decide a box labelled `l`: it belongs to a side that has
     /// not decided the box yet.
     fn applies(&self, l: Sides) -> bool {
@@ -180,6 +123,12 @@ fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs) -> Vec<Step<'t>> 
             region: &t.region,
             takes,
             hull,
+            dims: t
+                .region
+                .boxes()
+                .iter()
+                .map(HeaderBox::constrained_dims)
+                .collect(),
         })
     };
     let (mut i, mut j) = (0, 0);
@@ -214,20 +163,54 @@ fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs) -> Vec<Step<'t>> 
     steps
 }
 
-/// The state of the merged walk: the boxes some side has not decided yet, and the
-/// pieces both sides have decided.
-struct Walk {
-    live: Live<Sides>,
+/// A box some side has not decided yet, who has decided it so far, and the steps
+/// still ahead that may decide it (ascending indices into the merged order): those
+/// whose hull meets the box's bounds and that belong to a side still undecided there.
+struct Pending {
+    b: HeaderBox,
+    sides: Sides,
+    ahead: Vec<u32>,
+}
+
+/// Of `steps` (indices into `all`), those that may decide `b` labelled `sides`: they
+/// apply to the label and their hull meets the box's bounds. A part of a box only
+/// meets steps its whole met, so a part filters its parent's list, not every step.
+fn ahead_of(b: &HeaderBox, sides: Sides, steps: &[u32], all: &[Step]) -> Vec<u32> {
+    let mut bounds: Bounds = [(0, 0); NDIMS];
+    let mut known = [false; NDIMS];
+    let mut meets = |d: usize, lo: u128, hi: u128| {
+        if !known[d] {
+            bounds[d] = self::bounds(b.get(Dim::ALL[d]));
+            known[d] = true;
+        }
+        bounds[d].0 <= hi && lo <= bounds[d].1
+    };
+    steps
+        .iter()
+        .copied()
+        .filter(|&s| {
+            let step = &all[s as usize];
+            step.applies(sides) && step.hull.iter().all(|&(d, lo, hi)| meets(d, lo, hi))
+        })
+        .collect()
+}
+
+/// The state of the walk: the boxes still to decide (a stack: each box is followed
+/// to the end before the next), and the pieces both sides have decided.
+struct Walk<'s, 't> {
+    steps: &'s [Step<'t>],
+    pending: Vec<Pending>,
     out: Vec<Piece>,
     max_boxes: usize,
     work: u32,
 }
 
-impl Walk {
+impl Walk<'_, '_> {
     /// Where a part of a box that `step` took goes: decided at both sides, it is a
     /// piece, unless one pair of equal rules decided both sides at once (the same rule
-    /// decides it before and after: nothing to report, dropped); else it stays live.
-    fn taken(&mut self, part: HeaderBox, before: Sides, step: &Step) {
+    /// decides it before and after: nothing to report, dropped); else it waits for
+    /// the steps in `rest` that may decide its other side.
+    fn taken(&mut self, part: HeaderBox, before: Sides, step: &Step, rest: &[u32]) {
         let after = Sides {
             old: before.old.or(step.takes.old),
             new: before.new.or(step.takes.new),
@@ -235,58 +218,60 @@ impl Walk {
         match (after.old, after.new) {
             (Some(_), Some(_)) if before.old.is_none() && before.new.is_none() => {}
             (Some(od), Some(nd)) => self.out.push((part, od, nd)),
-            _ => self.live.push(part, after),
+            _ => self.wait(part, after, rest),
         }
     }
 
-    /// Splits the live boxes `step` applies to by its region.
-    fn apply(&mut self, step: &Step) -> Result<(), TooFragmented> {
-        let mut touched = self.live.meeting(&step.hull);
-        touched.retain(|&i| {
-            let (b, l) = &self.live.boxes[i];
-            step.applies(*l)
-                && step
-                    .region
-                    .boxes()
-                    .iter()
-                    .any(|rb| b.overlaps(rb, &mut self.work))
-        });
-        // Each met box is replaced in its slot by the first part the step leaves of it
-        // (the others are appended); a box the step takes whole is removed afterwards,
-        // highest slot first, so the slots still to remove do not move. Nothing is
-        // shifted: the cost is the boxes the step meets, not the boxes after them.
-        let mut emptied = Vec::new();
-        for &i in &touched {
-            let label = self.live.boxes[i].1;
-            let mut rest = vec![self.live.boxes[i].0.clone()];
-            for rb in step.region.boxes() {
-                let mut left = Vec::with_capacity(rest.len());
-                for x in rest {
-                    match x.intersect(rb, &mut self.work) {
-                        Some(inside) => {
-                            self.taken(inside, label, step);
-                            left.extend(x.subtract(rb, &mut self.work));
-                        }
-                        None => left.push(x),
-                    }
-                }
-                rest = left;
-            }
-            let mut rest = rest.into_iter();
-            match rest.next() {
-                Some(first) => self.live.replace(i, first),
-                None => emptied.push(i),
-            }
-            for x in rest {
-                self.live.push(x, label);
-            }
-            let boxes = self.live.boxes.len() + self.out.len();
-            if boxes > self.max_boxes {
-                return Err(TooFragmented { boxes });
-            }
+    /// Puts `b` on the stack with the steps of `rest` that may decide it; with none
+    /// left, its undecided sides go to the defaults.
+    fn wait(&mut self, b: HeaderBox, sides: Sides, rest: &[u32]) {
+        let ahead = ahead_of(&b, sides, rest, self.steps);
+        if ahead.is_empty() {
+            let or_default = |d: Option<Decider>| d.unwrap_or(Decider::Default);
+            self.out
+                .push((b, or_default(sides.old), or_default(sides.new)));
+        } else {
+            self.pending.push(Pending { b, sides, ahead });
         }
-        for &i in emptied.iter().rev() {
-            self.live.swap_remove(i);
+    }
+
+    /// Follows `p` to the first step of its list whose region meets it exactly, and
+    /// splits it there: the parts the step takes and the rest, each with the steps
+    /// after that one.
+    fn advance(&mut self, p: Pending) -> Result<(), TooFragmented> {
+        let Pending { b, sides, ahead } = p;
+        let first = ahead.iter().position(|&s| {
+            let step = &self.steps[s as usize];
+            step.boxes()
+                .any(|(rb, dims)| b.overlaps_on(rb, dims, &mut self.work))
+        });
+        let Some(k) = first else {
+            self.wait(b, sides, &[]);
+            return Ok(());
+        };
+        let steps = self.steps;
+        let step = &steps[ahead[k] as usize];
+        let rest = &ahead[k + 1..];
+        let mut left = vec![b];
+        for (rb, dims) in step.boxes() {
+            let mut next = Vec::with_capacity(left.len());
+            for x in left {
+                match x.split_on(rb, dims, &mut self.work) {
+                    Some((inside, outside)) => {
+                        self.taken(inside, sides, step, rest);
+                        next.extend(outside);
+                    }
+                    None => next.push(x),
+                }
+            }
+            left = next;
+        }
+        for x in left {
+            self.wait(x, sides, rest);
+        }
+        let boxes = self.pending.len() + self.out.len();
+        if boxes > self.max_boxes {
+            return Err(TooFragmented { boxes });
         }
         Ok(())
     }
@@ -295,17 +280,22 @@ impl Walk {
 /// The candidate region cut into pieces with one decider per side, leaving out the
 /// pieces that one pair of equal rules decides at both sides.
 ///
-/// The walk goes through both sides' rules at once, in the [`merged`] order; each
-/// step decides, in the boxes it meets, the sides it belongs to that are still
-/// undecided there. A side's rules come in that side's order, so each side's decider
-/// of a point is its first rule holding the point: the walk is both first-match
-/// partitions at once. A part that a pair `(o, n)` takes while neither side has
-/// decided it is decided by `o` before and `n` after: no rule before `o` in OLD holds
-/// it (OLD's earlier rules, paired or not, are earlier steps), nor any before `n` in
-/// NEW, and `o`, `n` are the same rule with the same outcome. Nothing changes there,
-/// so it is dropped at once instead of being split further by the rules after: that
-/// is what keeps the partition small where the edited rules are shadowed by, or
-/// overlap, many common ones.
+/// The walk goes through both sides' rules in the [`merged`] order; each step
+/// decides, in the boxes it meets, the sides it belongs to that are still undecided
+/// there. A side's rules come in that side's order, so each side's decider of a point
+/// is its first rule holding the point: the walk is both first-match partitions at
+/// once. A part that a pair `(o, n)` takes while neither side has decided it is
+/// decided by `o` before and `n` after: no rule before `o` in OLD holds it (OLD's
+/// earlier rules, paired or not, are earlier steps), nor any before `n` in NEW, and
+/// `o`, `n` are the same rule with the same outcome. Nothing changes there, so it is
+/// dropped at once instead of being split further by the rules after: that is what
+/// keeps the partition small where the edited rules are shadowed by, or overlap, many
+/// common ones.
+///
+/// The boxes are disjoint, so each can go through the steps on its own: a box is
+/// followed through its list of steps to the end (depth first) before the next, and
+/// each part inherits the rest of its parent's list, filtered by its own bounds. The
+/// cost is the steps each box may meet, not every step times every box.
 pub(super) fn decide(
     candidates: &Region,
     o: &Rules,
@@ -313,31 +303,26 @@ pub(super) fn decide(
     pairs: &Pairs,
     max_boxes: usize,
 ) -> Result<Vec<Piece>, TooFragmented> {
-    let undecided = Sides {
-        old: None,
-        new: None,
-    };
+    let steps = merged(&o.deciding, &n.deciding, pairs);
+    let every: Vec<u32> = (0..steps.len() as u32).collect();
     let mut walk = Walk {
-        live: Live::with_capacity(candidates.boxes().len()),
+        steps: &steps,
+        pending: Vec::new(),
         out: Vec::new(),
         max_boxes,
         work: 0,
     };
-    for b in candidates.boxes() {
-        walk.live.push(b.clone(), undecided);
+    let undecided = Sides {
+        old: None,
+        new: None,
+    };
+    for b in candidates.boxes().iter().rev() {
+        walk.wait(b.clone(), undecided, &every);
     }
-    for step in merged(&o.deciding, &n.deciding, pairs) {
-        if walk.live.boxes.is_empty() {
-            break;
-        }
-        walk.apply(&step)?;
+    while let Some(p) = walk.pending.pop() {
+        walk.advance(p)?;
     }
-    let Walk { live, mut out, .. } = walk;
-    out.extend(live.boxes.into_iter().map(|(b, l)| {
-        let or_default = |d: Option<Decider>| d.unwrap_or(Decider::Default);
-        (b, or_default(l.old), or_default(l.new))
-    }));
-    Ok(out)
+    Ok(walk.out)
 }
 
 /// The pieces as regions: those whose outcome differs, and those with the same

@@ -93,6 +93,50 @@ impl HeaderBox {
         pieces
     }
 
+    /// The dimensions (by index, ascending) where the box does not hold the whole
+    /// domain: the only ones [`HeaderBox::split_on`] needs to look at.
+    pub fn constrained_dims(&self) -> Vec<usize> {
+        Dim::ALL
+            .iter()
+            .filter(|d| !self.get(**d).is_full(d.max_value()))
+            .map(|d| d.index())
+            .collect()
+    }
+
+    /// Whether the boxes meet, looking only at `dims`, which must hold every
+    /// dimension where `other` is not whole (then the others always meet).
+    pub fn overlaps_on(&self, other: &HeaderBox, dims: &[usize], work: &mut u32) -> bool {
+        dims.iter().all(|&d| self.0[d].overlaps(&other.0[d], work))
+    }
+
+    /// `self ∩ other` and `self \ other` in one pass, `None` when they do not meet;
+    /// the outside pieces are those of [`HeaderBox::subtract`]. Only `dims` are looked
+    /// at: they must be ascending and hold every dimension where `other` is not whole
+    /// (as [`HeaderBox::constrained_dims`] gives), so a rule that constrains a few
+    /// dimensions costs those few, not [`NDIMS`].
+    pub fn split_on(
+        &self,
+        other: &HeaderBox,
+        dims: &[usize],
+        work: &mut u32,
+    ) -> Option<(HeaderBox, Vec<HeaderBox>)> {
+        if !self.overlaps_on(other, dims, work) {
+            return None;
+        }
+        let mut outside = Vec::new();
+        let mut inside = self.clone();
+        for &d in dims {
+            let out = inside.0[d].subtract(&other.0[d], work);
+            if !out.is_empty() {
+                let mut piece = inside.clone();
+                piece.0[d] = out;
+                outside.push(piece);
+            }
+            inside.0[d] = inside.0[d].intersect(&other.0[d], work);
+        }
+        Some((inside, outside))
+    }
+
     /// One point of the box, `None` when it is empty: in each dimension the first value
     /// of its [`DimSpec::prefer`](super::dims::DimSpec::prefer) list the box holds, else
     /// the lowest (the lowest address or port of the box: a readable example packet).

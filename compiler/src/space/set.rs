@@ -75,8 +75,16 @@ pub fn overlaps<T: Copy + Ord>(a: &[(T, T)], b: &[(T, T)], work: &mut u32) -> bo
 type Ivs = SmallVec<[Iv; 1]>;
 
 /// A set of `u128` values; see the module docs for the invariant.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ValueSet(Ivs);
+
+impl Clone for ValueSet {
+    /// A copy of the intervals as one block (the derived clone copies them one by one
+    /// through an iterator, and boxes are cloned at every split).
+    fn clone(&self) -> ValueSet {
+        ValueSet(Ivs::from_slice(&self.0))
+    }
+}
 
 impl ValueSet {
     pub fn empty() -> ValueSet {

@@ -86,6 +86,21 @@ proptest! {
     }
 
     #[test]
+    fn split_on_is_intersection_and_subtraction(a in header_box(), b in header_box()) {
+        // Looking only at the dimensions `b` constrains gives what the full operations give.
+        let dims = b.constrained_dims();
+        prop_assert!(dims.windows(2).all(|w| w[0] < w[1]));
+        prop_assert_eq!(a.overlaps_on(&b, &dims, &mut 0), a.overlaps(&b, &mut 0));
+        match a.split_on(&b, &dims, &mut 0) {
+            Some((inside, outside)) => {
+                prop_assert_eq!(Some(inside), a.intersect(&b, &mut 0));
+                prop_assert_eq!(outside, a.subtract(&b, &mut 0));
+            }
+            None => prop_assert!(!a.overlaps(&b, &mut 0)),
+        }
+    }
+
+    #[test]
     fn witnesses_are_members(a in header_box()) {
         match a.witness() {
             Some(w) => prop_assert!(a.contains(&w)),
