@@ -86,3 +86,52 @@ fn a_table_of_the_anchors_name_that_sockc_did_not_make_is_left_alone() {
         "repair or flush deleted the operator's table"
     );
 }
+
+/// The anchor's netlink receives have a timeout (`SO_RCVTIMEO`), and such a receive
+/// fails with EINTR when the process is stopped and continued (Ctrl-Z, `fg`), with
+/// no signal handler at all: an answer still to come must be waited for again, not
+/// reported as the anchor's state. strace injects EINTR into each receive of
+/// `sockc status` in turn; the anchor's state never says "interrupted".
+#[test]
+fn an_interrupted_receive_is_tried_again() {
+    if !common::kernel() {
+        return;
+    }
+    if !std::path::Path::new("/usr/bin/strace").exists() {
+        println!("SKIP: no strace");
+        return;
+    }
+    let lab = Lab::new("cteintr", 83);
+    let file = lab.rules(
+        "ct.sk",
+        &format!(
+            "xdp on {} {{\n    allow ct state established\n    default allow\n}}\n",
+            lab.if_a
+        ),
+    );
+    lab.apply(&file, &[]).ok();
+    let status = [netns::sockc_bin(), "status", "--name", &lab.name, "--json"];
+    let mut hit = 0;
+    for n in 1..=40 {
+        let mut c = Command::new("strace");
+        c.args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=recvfrom,recvmsg",
+        ])
+        .arg(format!("-einject=recvfrom,recvmsg:error=EINTR:when={n}"))
+        .args(status);
+        let r = run(&mut c);
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&r.stdout) else {
+            continue;
+        };
+        let state = &v["installs"][0]["conntrack"]["state"];
+        assert_eq!(state, "present", "EINTR at receive {n}: {r}");
+        hit += 1;
+    }
+    assert!(hit > 0, "status never answered under strace");
+    sockc(&["flush", "--name", &lab.name]).ok();
+}
