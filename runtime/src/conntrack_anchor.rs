@@ -681,6 +681,39 @@ mod tests {
         assert_eq!(attribute(&a[..a.len() - 8], NFTA_TABLE_USERDATA), None);
     }
 
+    /// In a network namespace of its own (a thread that unshares it; the namespace
+    /// goes when the thread ends): the anchor is made with sockc's mark and deleted,
+    /// and a batch for a ruleset generation that has moved on is refused (`ERESTART`)
+    /// and changes nothing. Root only.
+    #[test]
+    fn a_batch_for_a_generation_the_ruleset_left_is_refused() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert_ne!(
+                std::env::var("SOCKC_KERNEL_TESTS").as_deref(),
+                Ok("require"),
+                "not root and SOCKC_KERNEL_TESTS=require"
+            );
+            return;
+        }
+        std::thread::spawn(|| {
+            // SAFETY: unshare changes only this thread's namespace.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            let before = generation().expect("generation");
+            ensure("gen").expect("ensure");
+            assert_eq!(owner("gen").expect("owner"), Owner::Sockc);
+            let mut stale = Batch::new(before);
+            stale.message(libc::NFT_MSG_DELTABLE, 0, &table_attrs("sockc_ct_gen"));
+            let refused = stale.send().expect_err("a stale generation");
+            assert_eq!(refused.raw_os_error(), Some(libc::ERESTART));
+            assert!(present("gen").expect("present"));
+            assert!(remove("gen").expect("remove"));
+            assert_eq!(owner("gen").expect("owner"), Owner::Absent);
+        })
+        .join()
+        .expect("the test thread");
+    }
+
     #[test]
     fn a_batch_is_framed_by_begin_and_end() {
         let mut b = Batch::new(7);
