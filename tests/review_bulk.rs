@@ -105,3 +105,37 @@ fn a_record_pin_swapped_for_a_map_of_another_shape_is_refused_by_name() {
     sockc(&["flush", "--name", &lab.name]).ok();
     assert!(!lab.pin_dir().exists(), "nothing left");
 }
+
+/// Something that is not a pin under a record's name that no record names (a
+/// directory, a link) is debris: the next apply removes it or steps around it, and
+/// neither it nor a flush fails on it.
+#[test]
+fn debris_under_a_record_name_does_not_stop_apply_or_flush() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("bulkdeb", 84);
+    let file = lab.rules(
+        "r.sk",
+        &format!("xdp on {} {{\n  default allow\n}}\n", lab.if_a),
+    );
+    lab.apply(&file, &[]).ok();
+    let dir = lab.pin_dir().join(format!("bulk_{}", "0".repeat(64)));
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::symlink("/nowhere", lab.pin_dir().join("bulk_link")).unwrap();
+    let other = lab.rules(
+        "r2.sk",
+        &format!(
+            "xdp on {} {{\n  drop udp to *:9\n  default allow\n}}\n",
+            lab.if_a
+        ),
+    );
+    let r = lab.apply(&other, &[]);
+    let st = sockc(&["status", "--name", &lab.name]);
+    let fl = sockc(&["flush", "--name", &lab.name]);
+    let _ = std::fs::remove_dir(&dir);
+    assert_eq!(r.code, 0, "apply with debris beside the records: {r}");
+    assert_eq!(st.code, 0, "status: {st}");
+    assert_eq!(fl.code, 0, "flush: {fl}");
+    assert!(!lab.pin_dir().exists(), "nothing left");
+}
