@@ -101,6 +101,10 @@ fn apply_switches_conntrack_on_so_replies_pass_at_xdp() {
     if let Some(tables) = nft(&lab.ns_a, &["list", "tables"]) {
         assert!(tables.contains(&table(&lab)), "{tables}");
     }
+    if let Some(t) = nft(&lab.ns_a, &["list", "table", "inet", &table(&lab)]) {
+        let mark = format!("comment \"sockc conntrack anchor of install {}\"", lab.name);
+        assert!(t.contains(&mark), "the table is marked as sockc's: {t}");
+    }
 
     // Deleted behind sockc's back: conntrack is off again, status says so.
     if nft(&lab.ns_a, &["delete", "table", "inet", &table(&lab)]).is_none() {
