@@ -101,6 +101,10 @@ fn apply_switches_conntrack_on_so_replies_pass_at_xdp() {
     if let Some(tables) = nft(&lab.ns_a, &["list", "tables"]) {
         assert!(tables.contains(&table(&lab)), "{tables}");
     }
+    if let Some(t) = nft(&lab.ns_a, &["list", "table", "inet", &table(&lab)]) {
+        let mark = format!("comment \"sockc conntrack anchor of install {}\"", lab.name);
+        assert!(t.contains(&mark), "the table is marked as sockc's: {t}");
+    }
 
     // Deleted behind sockc's back: conntrack is off again, status says so.
     if nft(&lab.ns_a, &["delete", "table", "inet", &table(&lab)]).is_none() {
@@ -254,8 +258,9 @@ fn a_kill_at_the_anchor_leaves_nothing_a_rerun_or_flush_cannot_clean() {
 }
 
 /// When the table cannot be made — here another program owns a table of that name
-/// (`flags owner`: only its socket may change it) — apply keeps the warning and says
-/// why, status reports the anchor missing, and once the owner is gone repair makes it.
+/// (`flags owner`: only its socket may change it; sockc leaves a table it did not make
+/// alone anyway) — apply keeps the warning and says why, status reports the anchor
+/// missing, and once the owner is gone repair makes it.
 #[test]
 fn apply_warns_with_the_reason_when_the_anchor_cannot_be_made() {
     use std::{io::Write, process::Stdio};
@@ -289,7 +294,7 @@ fn apply_warns_with_the_reason_when_the_anchor_cannot_be_made() {
     assert!(
         r.stderr.contains("sockc::ct-needs-conntrack")
             && r.stderr.contains("could not be switched on")
-            && r.stderr.contains("not permitted"),
+            && r.stderr.contains("sockc did not create"),
         "apply warns and says why:\n{r}"
     );
     assert!(!r.stderr.contains("notice: conntrack switched on"), "{r}");

@@ -12,8 +12,12 @@
 //! Invariants: the table's name is derived from the install's name alone, so a flush
 //! or a re-apply finds it whatever happened before (a `kill -9` between apply and
 //! flush included); creating it is idempotent (one batch adds, deletes and re-creates
-//! it, so it always holds exactly one rule); every request runs in the calling
-//! thread's namespace, which the callers have entered.
+//! it, so it always holds exactly one rule); sockc deletes or replaces only a table
+//! that carries its mark (the table's comment, [`mark`]): a table of that name
+//! somebody else made is left as it is and named as the reason, and the batch that
+//! replaces a marked one is tied to the ruleset generation the mark was read in
+//! (`NFNL_BATCH_GENID`), so a table swapped in between is not deleted either; every
+//! request runs in the calling thread's namespace, which the callers have entered.
 
 use std::io;
 
@@ -26,6 +30,11 @@ use crate::store::{Manifest, Store};
 // From include/uapi/linux/netfilter/nf_tables.h (libc has the message types, not
 // these attribute numbers).
 const NFTA_TABLE_NAME: u16 = 1;
+const NFTA_TABLE_USERDATA: u16 = 6;
+const NFTA_GEN_ID: u16 = 1;
+/// The type of a table's comment in its user data (libnftnl's
+/// `NFTNL_UDATA_TABLE_COMMENT`), so `nft list ruleset` shows the mark as a comment.
+const UDATA_TABLE_COMMENT: u8 = 0;
 const NFTA_CHAIN_TABLE: u16 = 1;
 const NFTA_CHAIN_NAME: u16 = 3;
 const NFTA_RULE_TABLE: u16 = 1;
@@ -55,6 +64,89 @@ const CHAIN: &str = "anchor";
 /// The name of install `install`'s anchor table (family `inet`).
 pub fn table_name(install: &str) -> String {
     format!("sockc_ct_{install}")
+}
+
+/// The user data of install `install`'s anchor table: the comment that marks it as
+/// sockc's (a type-length-value record, the string NUL-terminated, as nft writes it).
+fn mark(install: &str) -> Vec<u8> {
+    let comment = format!("sockc conntrack anchor of install {install}");
+    let mut m = vec![UDATA_TABLE_COMMENT, (comment.len() + 1) as u8];
+    m.extend_from_slice(comment.as_bytes());
+    m.push(0);
+    m
+}
+
+/// Why sockc leaves a table of its anchor's name alone.
+const FOREIGN: &str = "a table of that name exists that sockc did not create, and sockc \
+                       leaves it as it is (delete it, if it is nobody's, and run `sockc \
+                       repair`)";
+
+/// Who the table of install `install`'s anchor name is, in the calling thread's
+/// namespace.
+#[derive(Debug, PartialEq, Eq)]
+enum Owner {
+    Absent,
+    Sockc,
+    Foreign,
+}
+
+fn owner(install: &str) -> io::Result<Owner> {
+    let replies = get(
+        libc::NFT_MSG_GETTABLE,
+        libc::NLM_F_ACK,
+        &table_attrs(&table_name(install)),
+    )?;
+    let Some(table) = replies.first() else {
+        return Ok(Owner::Absent);
+    };
+    let marked = attribute(table.get(4..).unwrap_or_default(), NFTA_TABLE_USERDATA)
+        .is_some_and(|data| data == mark(install));
+    Ok(if marked { Owner::Sockc } else { Owner::Foreign })
+}
+
+fn foreign() -> io::Error {
+    io::Error::new(io::ErrorKind::AlreadyExists, FOREIGN)
+}
+
+/// The ruleset's generation: a batch that names it is refused (`ERESTART`) when
+/// anything changed the ruleset since.
+fn generation() -> io::Result<u32> {
+    let replies = get(libc::NFT_MSG_GETGEN, libc::NLM_F_ACK, &[])?;
+    replies
+        .first()
+        .and_then(|r| attribute(r.get(4..)?, NFTA_GEN_ID))
+        .and_then(|v| Some(u32::from_be_bytes(v.try_into().ok()?)))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no ruleset generation"))
+}
+
+/// How often a batch refused because the ruleset changed under it is tried again.
+const GENERATION_TRIES: usize = 5;
+
+/// Runs `batch` (given the ruleset generation it must apply to) when install
+/// `install`'s anchor table is absent or sockc's, again while the ruleset changes
+/// between the look and the batch. `Ok(false)`: the table is absent and `batch` was
+/// not run because `only_if_present`.
+fn with_own_table(
+    install: &str,
+    only_if_present: bool,
+    batch: impl Fn(u32) -> Batch,
+) -> io::Result<bool> {
+    let mut tries = 0;
+    loop {
+        let generation = generation()?;
+        match owner(install)? {
+            Owner::Foreign => return Err(foreign()),
+            Owner::Absent if only_if_present => return Ok(false),
+            Owner::Absent | Owner::Sockc => {}
+        }
+        match batch(generation).send() {
+            Err(e) if e.raw_os_error() == Some(libc::ERESTART) && tries < GENERATION_TRIES => {
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+            Ok(()) => return Ok(true),
+        }
+    }
 }
 
 /// True when some rule of `m` tests `ct state`, in any block: XDP and TC programs look
@@ -128,11 +220,21 @@ pub fn failure_text(table: &str, e: &io::Error) -> String {
 }
 
 /// Creates the anchor of install `install` in the calling thread's namespace, or
-/// replaces it by a fresh one.
+/// replaces it by a fresh one; a table of its name that sockc did not make is an
+/// error, and left as it is.
 pub fn ensure(install: &str) -> io::Result<()> {
     let table = table_name(install);
     crate::fault::point(&format!("create nft table inet {table}"));
-    let mut b = Batch::new();
+    with_own_table(install, false, |generation| {
+        anchor_batch(install, generation)
+    })
+    .map(|_| ())
+}
+
+/// The batch that (re)creates install `install`'s anchor, for ruleset `generation`.
+fn anchor_batch(install: &str, generation: u32) -> Batch {
+    let table = table_name(install);
+    let mut b = Batch::new(generation);
     // Adding before deleting makes the delete succeed whether or not the table was
     // there; the kernel applies the whole batch or none of it, and the old rule's
     // conntrack reference is dropped only after the new one is taken.
@@ -142,11 +244,9 @@ pub fn ensure(install: &str) -> io::Result<()> {
         &table_attrs(&table),
     );
     b.message(libc::NFT_MSG_DELTABLE, 0, &table_attrs(&table));
-    b.message(
-        libc::NFT_MSG_NEWTABLE,
-        libc::NLM_F_CREATE,
-        &table_attrs(&table),
-    );
+    let mut marked = table_attrs(&table);
+    put(&mut marked, NFTA_TABLE_USERDATA, &mark(install));
+    b.message(libc::NFT_MSG_NEWTABLE, libc::NLM_F_CREATE, &marked);
     let mut chain = Vec::new();
     put_str(&mut chain, NFTA_CHAIN_TABLE, &table);
     put_str(&mut chain, NFTA_CHAIN_NAME, CHAIN);
@@ -156,65 +256,84 @@ pub fn ensure(install: &str) -> io::Result<()> {
         libc::NLM_F_CREATE | libc::NLM_F_APPEND,
         &rule_attrs(&table),
     );
-    b.send()
+    b
 }
 
-/// Deletes the anchor of install `install`; `Ok(false)` when there was none. Looks
-/// first, so a flush of an install that never had one changes nothing (and passes
-/// no fault point).
+/// Deletes the anchor of install `install`; `Ok(false)` when there was none, or the
+/// table of its name is not sockc's (left as it is). Looks first, so a flush of an
+/// install that never had one changes nothing (and passes no fault point).
 pub fn remove(install: &str) -> io::Result<bool> {
     let table = table_name(install);
-    if count_replies(
-        libc::NFT_MSG_GETTABLE,
-        libc::NLM_F_ACK,
-        &table_attrs(&table),
-    )? == 0
-    {
-        return Ok(false);
-    }
-    crate::fault::point(&format!("delete nft table inet {table}"));
-    let mut b = Batch::new();
-    b.message(libc::NFT_MSG_DELTABLE, 0, &table_attrs(&table));
-    match b.send() {
-        Ok(()) => Ok(true),
+    let deleted = with_own_table(install, true, |generation| {
+        crate::fault::point(&format!("delete nft table inet {table}"));
+        let mut b = Batch::new(generation);
+        b.message(libc::NFT_MSG_DELTABLE, 0, &table_attrs(&table));
+        b
+    });
+    match deleted {
+        Ok(deleted) => Ok(deleted),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(e),
     }
 }
 
 /// Whether the anchor of install `install` is in place: its chain holds a rule (a
 /// table emptied by `nft flush table` switches conntrack off as surely as a deleted
-/// one).
+/// one). A table of its name that sockc did not make is an error saying so.
 pub fn present(install: &str) -> io::Result<bool> {
+    match owner(install)? {
+        Owner::Absent => return Ok(false),
+        Owner::Foreign => return Err(foreign()),
+        Owner::Sockc => {}
+    }
     let mut attrs = Vec::new();
     put_str(&mut attrs, NFTA_RULE_TABLE, &table_name(install));
     put_str(&mut attrs, NFTA_RULE_CHAIN, CHAIN);
-    Ok(count_replies(libc::NFT_MSG_GETRULE, libc::NLM_F_DUMP, &attrs)? > 0)
+    Ok(!get(libc::NFT_MSG_GETRULE, libc::NLM_F_DUMP, &attrs)?.is_empty())
 }
 
-/// Sends get request `msg` and counts the objects the kernel answers with, until the
-/// dump's end or the acknowledgement; an object that does not exist counts 0.
-fn count_replies(msg: i32, flags: i32, attrs: &[u8]) -> io::Result<usize> {
+/// Sends get request `msg` and returns the payloads of the objects the kernel answers
+/// with, until the dump's end or the acknowledgement; an object that does not exist
+/// is none.
+fn get(msg: i32, flags: i32, attrs: &[u8]) -> io::Result<Vec<Vec<u8>>> {
     let socket = open()?;
     socket.send(&nft_message(msg, flags, 1, attrs), 0)?;
-    let mut objects = 0;
+    let mut objects = Vec::new();
     loop {
-        let (bytes, _) = socket.recv_from_full()?;
+        let bytes = receive(&socket)?;
         for (ty, payload) in messages(&bytes) {
             if ty == libc::NLMSG_DONE as u16 {
                 return Ok(objects);
             }
             if ty != libc::NLMSG_ERROR as u16 {
-                objects += 1;
+                objects.push(payload.to_vec());
                 continue;
             }
             return match error_code(payload) {
                 0 => Ok(objects),
-                e if e == -libc::ENOENT => Ok(0),
+                e if e == -libc::ENOENT => Ok(Vec::new()),
                 e => Err(io::Error::from_raw_os_error(-e)),
             };
         }
     }
+}
+
+/// The data of the first attribute of type `ty` (nested flag ignored) in `attrs`.
+fn attribute(attrs: &[u8], ty: u16) -> Option<&[u8]> {
+    let mut at = 0;
+    while at + 4 <= attrs.len() {
+        let len = u16::from_ne_bytes([attrs[at], attrs[at + 1]]) as usize;
+        let kind = u16::from_ne_bytes([attrs[at + 2], attrs[at + 3]]) & 0x3fff;
+        if len < 4 || at + len > attrs.len() {
+            return None;
+        }
+        if kind == ty {
+            return Some(&attrs[at + 4..at + len]);
+        }
+        at += len.next_multiple_of(4);
+    }
+    None
 }
 
 /// The anchor as `sockc status` shows it.
@@ -400,17 +519,24 @@ struct Batch {
 }
 
 impl Batch {
-    fn new() -> Batch {
+    /// A batch the kernel applies only to ruleset `generation`.
+    fn new(generation: u32) -> Batch {
         let mut b = Batch {
             buf: Vec::new(),
             seq: 0,
             acked: 0,
         };
-        b.control(libc::NFNL_MSG_BATCH_BEGIN);
+        let mut genid = Vec::new();
+        put(
+            &mut genid,
+            libc::NFNL_BATCH_GENID as u16,
+            &generation.to_be_bytes(),
+        );
+        b.control(libc::NFNL_MSG_BATCH_BEGIN, &genid);
         b
     }
 
-    fn control(&mut self, ty: i32) {
+    fn control(&mut self, ty: i32, attrs: &[u8]) {
         self.seq += 1;
         let res_id = libc::NFNL_SUBSYS_NFTABLES as u16;
         let m = netlink_message(
@@ -419,7 +545,7 @@ impl Batch {
             self.seq,
             0,
             res_id,
-            &[],
+            attrs,
         );
         self.buf.extend_from_slice(&m);
     }
@@ -436,13 +562,13 @@ impl Batch {
     /// permission, no nf_tables) means nothing of the batch ran and no more answers
     /// come.
     fn send(mut self) -> io::Result<()> {
-        self.control(libc::NFNL_MSG_BATCH_END);
+        self.control(libc::NFNL_MSG_BATCH_END, &[]);
         let socket = open()?;
         socket.send(&self.buf, 0)?;
         let mut answers = 0;
         let mut first_error = 0;
         while answers < self.acked {
-            let (bytes, _) = socket.recv_from_full()?;
+            let bytes = receive(&socket)?;
             for (ty, payload) in messages(&bytes) {
                 if ty != libc::NLMSG_ERROR as u16 {
                     continue;
@@ -470,6 +596,18 @@ fn open() -> io::Result<Socket> {
     socket.connect(&SocketAddr::new(0, 0))?;
     crate::netlink::set_receive_timeout(&socket, std::time::Duration::from_secs(5))?;
     Ok(socket)
+}
+
+/// The next datagram on `socket`. A receive with a timeout (set in [`open`]) fails
+/// with EINTR when the process is stopped and continued, even with no signal handler
+/// (signal(7)); the answer is still coming, so it is waited for again.
+fn receive(socket: &Socket) -> io::Result<Vec<u8>> {
+    loop {
+        match socket.recv_from_full() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r.map(|(bytes, _)| bytes),
+        }
+    }
 }
 
 /// The (type, payload) of each netlink message in `bytes`.
@@ -533,10 +671,54 @@ mod tests {
     }
 
     #[test]
+    fn the_mark_is_found_among_a_tables_attributes_and_names_the_install() {
+        let mut a = table_attrs("sockc_ct_x");
+        put(&mut a, NFTA_TABLE_USERDATA, &mark("x"));
+        assert_eq!(attribute(&a, NFTA_TABLE_USERDATA), Some(&mark("x")[..]));
+        assert_ne!(mark("x"), mark("y"));
+        assert_eq!(attribute(&a, 7), None);
+        // A truncated attribute is not read past the buffer.
+        assert_eq!(attribute(&a[..a.len() - 8], NFTA_TABLE_USERDATA), None);
+    }
+
+    /// In a network namespace of its own (a thread that unshares it; the namespace
+    /// goes when the thread ends): the anchor is made with sockc's mark and deleted,
+    /// and a batch for a ruleset generation that has moved on is refused (`ERESTART`)
+    /// and changes nothing. Root only.
+    #[test]
+    fn a_batch_for_a_generation_the_ruleset_left_is_refused() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert_ne!(
+                std::env::var("SOCKC_KERNEL_TESTS").as_deref(),
+                Ok("require"),
+                "not root and SOCKC_KERNEL_TESTS=require"
+            );
+            return;
+        }
+        std::thread::spawn(|| {
+            // SAFETY: unshare changes only this thread's namespace.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            let before = generation().expect("generation");
+            ensure("gen").expect("ensure");
+            assert_eq!(owner("gen").expect("owner"), Owner::Sockc);
+            let mut stale = Batch::new(before);
+            stale.message(libc::NFT_MSG_DELTABLE, 0, &table_attrs("sockc_ct_gen"));
+            let refused = stale.send().expect_err("a stale generation");
+            assert_eq!(refused.raw_os_error(), Some(libc::ERESTART));
+            assert!(present("gen").expect("present"));
+            assert!(remove("gen").expect("remove"));
+            assert_eq!(owner("gen").expect("owner"), Owner::Absent);
+        })
+        .join()
+        .expect("the test thread");
+    }
+
+    #[test]
     fn a_batch_is_framed_by_begin_and_end() {
-        let mut b = Batch::new();
+        let mut b = Batch::new(7);
         b.message(libc::NFT_MSG_DELTABLE, 0, &table_attrs("t"));
-        b.control(libc::NFNL_MSG_BATCH_END);
+        b.control(libc::NFNL_MSG_BATCH_END, &[]);
         let types: Vec<u16> = messages(&b.buf).iter().map(|(t, _)| *t).collect();
         assert_eq!(types, [0x10, 0x0a02, 0x11]);
         assert_eq!(b.acked, 1);

@@ -172,6 +172,12 @@ pub(super) fn collect<'a>(
         let Some(digest) = file.strip_prefix(PREFIX) else {
             continue;
         };
+        // A directory is nothing the store wrote (bpffs has no tree of records), and
+        // unlinking it would fail every command that collects: it is stepped around
+        // (a record it stands in for is refused by name when read; a flush removes it).
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
         if !kept.contains(digest) && !digest.ends_with("_new") {
             super::unlink(&e.path())?;
             removed.push(file);

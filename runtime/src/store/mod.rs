@@ -17,7 +17,10 @@
 //! ```
 //!
 //! Invariants: a record is replaced by one `rename` of a fully written pin
-//! (`<record>_new`), so a reader sees the old or the new one, never a mix; an install
+//! (`<record>_new`), so a reader sees the old or the new one, never a mix; a pin is
+//! read as a record only if it has a record's shape (an array map of 4-byte keys and
+//! 16 KiB values, its length within them), since a lookup writes the map's own value
+//! size into the buffer it is given; an install
 //! is removed in one order ([`Store::remove_install`]: generations, attachments and
 //! other pins, the manifest, its bulk records, the journal last, then the directory), so a removal cut
 //! short leaves either the journal that says to finish it or a directory with no
@@ -138,6 +141,17 @@ pub enum StoreError {
         chunk: u32,
         #[source]
         source: std::io::Error,
+    },
+    #[error(
+        "{} record {}: not a record sockc wrote ({shape}, where a record is an array \
+         map of 4-byte keys and {CHUNK}-byte values); it was not read",
+        what,
+        path.display()
+    )]
+    NotARecord {
+        what: &'static str,
+        path: PathBuf,
+        shape: String,
     },
     #[error("{} record {}: chunk {chunk} missing", what, path.display())]
     RecordChunkMissing {
@@ -879,6 +893,11 @@ fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<u8>>, Store
         path: path.to_path_buf(),
         source,
     })?;
+    let capacity = record_capacity(&map).map_err(|shape| StoreError::NotARecord {
+        what,
+        path: path.to_path_buf(),
+        shape,
+    })?;
     let fd = map.fd().as_fd();
     let read = |chunk: u32| -> Result<Vec<u8>, StoreError> {
         sys::map_lookup(fd, &chunk.to_ne_bytes(), CHUNK)
@@ -896,6 +915,13 @@ fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<u8>>, Store
     };
     let first = read(0)?;
     let len = u64::from_le_bytes(first[..8].try_into().expect("8 bytes")) as usize;
+    if len > capacity - 8 {
+        return Err(StoreError::NotARecord {
+            what,
+            path: path.to_path_buf(),
+            shape: format!("its length, {len} bytes, is more than its {capacity} bytes hold"),
+        });
+    }
     // Sized once from the length: a record of a million set entries is not copied
     // from one doubling to the next. Only tried: a torn length may ask for anything,
     // and such a record ends in a missing chunk below, not in an abort here.
@@ -909,6 +935,27 @@ fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<u8>>, Store
     }
     bytes.truncate(len);
     Ok(Some(bytes))
+}
+
+/// The bytes record `map` holds, when it has the shape of one the store writes (the
+/// kernel copies a map's own value size, times the CPUs for a per-CPU map, into the
+/// buffer a lookup gives it, and reads its own key size from the key: any other shape
+/// would be a read or a write past a buffer); otherwise what shape it has.
+fn record_capacity(map: &MapData) -> Result<usize, String> {
+    let info = map
+        .info()
+        .map_err(|e| format!("its map information: {e}"))?;
+    let kind = info.map_type().map_err(|e| format!("a map of type {e}"))?;
+    let shape = (kind, info.key_size(), info.value_size() as usize);
+    if shape != (aya::maps::MapType::Array, 4, CHUNK) || info.max_entries() == 0 {
+        return Err(format!(
+            "a {kind:?} map of {}-byte keys, {}-byte values, {} entries",
+            info.key_size(),
+            info.value_size(),
+            info.max_entries()
+        ));
+    }
+    Ok(info.max_entries() as usize * CHUNK)
 }
 
 /// Creates `dir` (0700, whatever the umask) or checks it: it must be root's and
