@@ -301,7 +301,7 @@ fn get(msg: i32, flags: i32, attrs: &[u8]) -> io::Result<Vec<Vec<u8>>> {
     socket.send(&nft_message(msg, flags, 1, attrs), 0)?;
     let mut objects = Vec::new();
     loop {
-        let bytes = receive(&socket)?;
+        let bytes = crate::netlink::receive(&socket)?;
         for (ty, payload) in messages(&bytes) {
             if ty == libc::NLMSG_DONE as u16 {
                 return Ok(objects);
@@ -568,7 +568,7 @@ impl Batch {
         let mut answers = 0;
         let mut first_error = 0;
         while answers < self.acked {
-            let bytes = receive(&socket)?;
+            let bytes = crate::netlink::receive(&socket)?;
             for (ty, payload) in messages(&bytes) {
                 if ty != libc::NLMSG_ERROR as u16 {
                     continue;
@@ -596,18 +596,6 @@ fn open() -> io::Result<Socket> {
     socket.connect(&SocketAddr::new(0, 0))?;
     crate::netlink::set_receive_timeout(&socket, std::time::Duration::from_secs(5))?;
     Ok(socket)
-}
-
-/// The next datagram on `socket`. A receive with a timeout (set in [`open`]) fails
-/// with EINTR when the process is stopped and continued, even with no signal handler
-/// (signal(7)); the answer is still coming, so it is waited for again.
-fn receive(socket: &Socket) -> io::Result<Vec<u8>> {
-    loop {
-        match socket.recv_from_full() {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            r => return r.map(|(bytes, _)| bytes),
-        }
-    }
 }
 
 /// The (type, payload) of each netlink message in `bytes`.

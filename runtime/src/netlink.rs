@@ -72,7 +72,7 @@ fn request(msg: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetlinkM
     socket.send(&buf, 0)?;
     let mut out = Vec::new();
     loop {
-        let (bytes, _) = socket.recv_from_full()?;
+        let bytes = receive(&socket)?;
         let mut at = 0;
         while at < bytes.len() {
             let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&bytes[at..])
@@ -99,6 +99,19 @@ fn request(msg: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetlinkM
                 break;
             }
             at += len.next_multiple_of(4);
+        }
+    }
+}
+
+/// The next datagram on `socket`. A receive with a timeout (as
+/// [`set_receive_timeout`] sets) fails with EINTR when the process is stopped and
+/// continued, even with no signal handler (signal(7)); the answer is still coming,
+/// so it is waited for again.
+pub(crate) fn receive(socket: &Socket) -> io::Result<Vec<u8>> {
+    loop {
+        match socket.recv_from_full() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r.map(|(bytes, _)| bytes),
         }
     }
 }

@@ -149,7 +149,7 @@ fn request_dump(
     socket.send(&buf, 0)?;
     let mut out = Vec::new();
     loop {
-        let (bytes, _) = socket.recv_from_full()?;
+        let bytes = crate::netlink::receive(&socket)?;
         if bytes.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
