@@ -12,7 +12,7 @@
 //! first packet of a flow has no entry yet at XDP and TC ingress). The rule's counter
 //! shows the replies passed as `established`. IPv4 and IPv6 (with `allow icmpv6`, so
 //! neighbour discovery works under `default drop`); IPv4 neighbours are made
-//! permanent for the same reason (ARP cannot be matched yet).
+//! permanent for the same reason (the block has no `allow arp`: it holds only what is checked).
 //!
 //! They need root and `nft`, and skip otherwise (see `tests/common`).
 

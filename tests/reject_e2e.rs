@@ -20,13 +20,12 @@ mod netns;
 
 use std::{
     net::{IpAddr, SocketAddr},
-    process::Command,
     time::{Duration, Instant},
 };
 
 use netns::{
-    outcome, promptly, run, sockc_bin, tcp_connect, tcp_listen, udp_bind, udp_connected, udp_recv,
-    Lab, Outcome, ANSWER, NO_ANSWER, PROMPT,
+    outcome, promptly, tcp_connect, tcp_listen, udp_bind, udp_connected, udp_recv, Lab, Outcome,
+    ANSWER, NO_ANSWER, PROMPT,
 };
 
 const TCP_PORT: u16 = 7300;
@@ -36,23 +35,6 @@ const ADMIN_PORT: u16 = 7303;
 /// A port with a connection opened before the rules come: its next segment carries
 /// ACK, so the reset takes its sequence number from that segment's ack.
 const MIDSTREAM_PORT: u16 = 7304;
-
-/// An XDP program that passes everything, in native (driver) mode on B's end: the
-/// veth then has NAPI, which `XDP_TX` from A's end needs.
-fn peer_xdp_pass(lab: &Lab) {
-    let src = lab.rules("pass.sk", "xdp on lo {\n    default allow\n}\n");
-    let obj = lab.dir.join("pass.o");
-    run(Command::new(sockc_bin())
-        .arg("compile")
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj))
-    .ok();
-    let obj = obj.to_str().expect("UTF-8 path");
-    netns::ip(&[
-        "-n", &lab.ns_b, "link", "set", "dev", &lab.if_b, "xdpdrv", "obj", obj, "sec", "xdp",
-    ]);
-}
 
 /// Runs `f` and returns its result and how long it took.
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
@@ -72,7 +54,7 @@ fn rejects(tag: &str, subnet: u8, hook: &str, v6: bool) {
         lab.addr_a.into()
     };
     if hook == "xdp" {
-        peer_xdp_pass(&lab);
+        lab.xdp_pass_on_peer();
     }
     let midstream = tcp_listen(&lab.ns_a, SocketAddr::new(a, MIDSTREAM_PORT));
     // One open connection per attempt at the mid-stream reset (see `promptly`).

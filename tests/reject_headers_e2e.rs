@@ -17,13 +17,12 @@ mod netns;
 use std::{
     net::{IpAddr, SocketAddr},
     os::fd::AsRawFd,
-    process::Command,
     time::{Duration, Instant},
 };
 
 use netns::{
-    in_netns, outcome, promptly, run, sockc_bin, tcp_listen, udp_bind, udp_connected, udp_recv,
-    Lab, Outcome, NO_ANSWER, PROMPT,
+    in_netns, outcome, promptly, tcp_listen, udp_bind, udp_connected, udp_recv, Lab, Outcome,
+    NO_ANSWER, PROMPT,
 };
 
 const TCP_PORT: u16 = 7310;
@@ -33,22 +32,6 @@ const UDP_PORT: u16 = 7311;
 const IP_OPTIONS: [u8; 4] = [1, 1, 1, 0];
 /// IPv6 destination options of B's packets: one 8-byte header holding a PadN.
 const DST_OPTIONS: [u8; 8] = [0, 0, 1, 4, 0, 0, 0, 0];
-
-/// An XDP program that passes everything, in native mode on B's end.
-fn peer_xdp_pass(lab: &Lab) {
-    let src = lab.rules("pass.sk", "xdp on lo {\n    default allow\n}\n");
-    let obj = lab.dir.join("pass.o");
-    run(Command::new(sockc_bin())
-        .arg("compile")
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj))
-    .ok();
-    let obj = obj.to_str().expect("UTF-8 path");
-    netns::ip(&[
-        "-n", &lab.ns_b, "link", "set", "dev", &lab.if_b, "xdpdrv", "obj", obj, "sec", "xdp",
-    ]);
-}
 
 /// Gives socket `fd` the options of its family (IPv4 options or IPv6 destination
 /// options) for every packet it sends.
@@ -151,7 +134,7 @@ fn rejects_behind_options(tag: &str, subnet: u8, hook: &str, v6: bool) {
         lab.addr_a.into()
     };
     if hook == "xdp" {
-        peer_xdp_pass(&lab);
+        lab.xdp_pass_on_peer();
     }
     let text = format!(
         "{hook} on {} {{\n    reject tcp to *:{TCP_PORT}\n    reject udp to *:{UDP_PORT}\n    \

@@ -23,7 +23,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use netns::{in_netns, promptly, run, sockc_bin, Lab, PROMPT};
+use netns::{in_netns, promptly, Lab, PROMPT};
 use sockc_testkit::packet::parse_packet;
 
 const UDP_PORT: u16 = 7321;
@@ -147,29 +147,13 @@ fn answer_kind(frame: &[u8], a: [u8; 4], b: [u8; 4]) -> Option<&'static str> {
     }
 }
 
-/// An XDP program that passes everything, in native mode on B's end.
-fn peer_xdp_pass(lab: &Lab) {
-    let src = lab.rules("pass.sk", "xdp on lo {\n    default allow\n}\n");
-    let obj = lab.dir.join("pass.o");
-    run(std::process::Command::new(sockc_bin())
-        .arg("compile")
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj))
-    .ok();
-    let obj = obj.to_str().expect("UTF-8 path");
-    netns::ip(&[
-        "-n", &lab.ns_b, "link", "set", "dev", &lab.if_b, "xdpdrv", "obj", obj, "sec", "xdp",
-    ]);
-}
-
 fn tagged_frames_are_answered_with_their_tag(tag: &str, subnet: u8, hook: &str) {
     if !common::kernel() {
         return;
     }
     let lab = Lab::new(tag, subnet);
     if hook == "xdp" {
-        peer_xdp_pass(&lab);
+        lab.xdp_pass_on_peer();
     }
     let text = format!(
         "{hook} on {} {{\n    reject udp to *:{UDP_PORT}\n    reject tcp to *:{TCP_PORT}\n    \

@@ -1088,6 +1088,24 @@ pub fn tcp4_sockets(ns: &str) -> Vec<TcpSock> {
 }
 
 impl Lab {
+    /// Puts an XDP program that passes everything, in native (driver) mode, on B's
+    /// end: the veth then has NAPI, which `XDP_TX` from A's end needs.
+    #[allow(dead_code)]
+    pub fn xdp_pass_on_peer(&self) {
+        let src = self.rules("pass.sk", "xdp on lo {\n    default allow\n}\n");
+        let obj = self.dir.join("pass.o");
+        run(Command::new(sockc_bin())
+            .arg("compile")
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj))
+        .ok();
+        let obj = obj.to_str().expect("UTF-8 path");
+        ip(&[
+            "-n", &self.ns_b, "link", "set", "dev", &self.if_b, "xdpdrv", "obj", obj, "sec", "xdp",
+        ]);
+    }
+
     /// Adds `fd00:200:SUBNET::1/64` to A's veth and `::2` to B's, without duplicate
     /// address detection (`nodad`, usable at once), and waits until a datagram gets
     /// from B to A over IPv6 (neighbour discovery done). Returns (A's, B's) address.

@@ -5,7 +5,7 @@
 
 use super::*;
 
-fn module(src: &str) -> Module {
+pub(super) fn module(src: &str) -> Module {
     let (ast, diags) = crate::syntax::parse(src);
     assert!(diags.is_empty(), "{diags:?}");
     let (m, diags) = crate::sema::check(&ast, src, &Default::default());
@@ -13,11 +13,11 @@ fn module(src: &str) -> Module {
     m.unwrap()
 }
 
-fn sem(old: &str, new: &str) -> SemDiff {
+pub(super) fn sem(old: &str, new: &str) -> SemDiff {
     diff(&module(old), &module(new))
 }
 
-fn text(d: &SemDiff) -> String {
+pub(super) fn text(d: &SemDiff) -> String {
     render_text(
         d,
         &RenderOptions {

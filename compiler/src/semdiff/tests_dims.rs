@@ -3,31 +3,8 @@
 //! the facts from outside the frame (`ct state`, `route`); a `limit` still makes its
 //! block "not compared".
 
+use super::tests::{sem, text};
 use super::*;
-
-fn module(src: &str) -> Module {
-    let (ast, diags) = crate::syntax::parse(src);
-    assert!(diags.is_empty(), "{diags:?}");
-    let (m, diags) = crate::sema::check(&ast, src, &Default::default());
-    assert!(!crate::diag::has_errors(&diags), "{diags:?}");
-    m.unwrap()
-}
-
-fn sem(old: &str, new: &str) -> SemDiff {
-    diff(&module(old), &module(new))
-}
-
-fn text(d: &SemDiff) -> String {
-    render_text(
-        d,
-        &RenderOptions {
-            old: "old.sk".into(),
-            new: "new.sk".into(),
-            max_listed: 20,
-            table: plain_table,
-        },
-    )
-}
 
 /// The example packets' texts, block by block.
 fn examples(d: &SemDiff) -> Vec<String> {
