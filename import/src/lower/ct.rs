@@ -2,9 +2,11 @@
 //! or, without an entry (a flow's first packet, which xdp and tc see before conntrack),
 //! from the headers, as conntrack would classify it (docs/language.md, "Connection-
 //! tracking state"). For TCP, UDP and other protocols that is conntrack's own state;
-//! ICMP and ICMPv6 are never looked up: an echo reply or a repeated echo request that
-//! conntrack calls `established` is `new` here, an ICMP error it calls `related` is
-//! `invalid` here.
+//! ICMP and ICMPv6 echo is never looked up: an echo reply or a repeated echo request
+//! that conntrack calls `established` is `new` here; an ICMP error is looked up by the
+//! flow it quotes, so one conntrack calls `related` is `related` here, or `invalid`
+//! where the quote cannot be followed (too short, a non-first fragment, a protocol
+//! other than TCP and UDP, IPv6 extension headers).
 //!
 //! So a flat rule's set of states is rewritten for the way its verdict errs:
 //! - a rule that accepts keeps only the states sockc derives for nothing but states of
@@ -116,7 +118,7 @@ pub fn write(cube: &Cube, action: &FlatAction) -> Option<CtWrite> {
         .get(Dim::Proto)
         .is_none_or(|p| p.contains(1) || p.contains(58));
     let icmp_note = if icmp {
-        "; ICMP's state is not looked up (an echo reply is `new`, an ICMP error `invalid`)"
+        "; ICMP echo is not looked up (an echo reply is `new`), an ICMP error is `related` only when the flow it quotes is found (else `invalid`)"
     } else {
         ""
     };
