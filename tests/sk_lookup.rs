@@ -792,28 +792,38 @@ fn repair_never_moves_an_install_into_another_namespace() {
     let prog_id = status(&lab)["hooks"][0]["prog_id"]
         .as_u64()
         .expect("status names the program");
+    let before = link_namespaces(prog_id);
+    assert_eq!(before.len(), 1, "one link before the delete: {before:?}");
     ip(&["netns", "del", &lab.ns_a]);
     let r = sockc(&["repair", "--name", &lab.name]);
     assert_eq!(r.code, 3, "{r}");
     assert!(r.stderr.contains("is gone or was created again"), "{r}");
     assert!(!r.stdout.contains("attached again"), "{r}");
-    let links = std::process::Command::new("bpftool")
+    // The old link stays pinned until the flush, on no namespace (inode 0) once the
+    // kernel's asynchronous namespace teardown has run, on the deleted one until then:
+    // never on another.
+    let after = link_namespaces(prog_id);
+    assert!(
+        after.iter().all(|ino| *ino == 0 || *ino == before[0]),
+        "the program was attached to another namespace: {after:?} (was {before:?})"
+    );
+    sockc(&["flush", "--name", &lab.name]).ok();
+}
+
+/// The network namespace inode of every BPF link running `prog_id` (0: none).
+fn link_namespaces(prog_id: u64) -> Vec<u64> {
+    let out = std::process::Command::new("bpftool")
         .args(["link", "show", "-j"])
         .output()
         .expect("bpftool");
-    let links: Value = serde_json::from_slice(&links.stdout).expect("bpftool json");
-    let ours: Vec<&Value> = links
+    let links: Value = serde_json::from_slice(&out.stdout).expect("bpftool json");
+    links
         .as_array()
         .expect("links")
         .iter()
         .filter(|l| l["prog_id"].as_u64() == Some(prog_id))
-        .collect();
-    // The old link stays pinned until the flush, on no namespace (inode 0).
-    assert!(
-        ours.iter().all(|l| l["netns_ino"].as_u64() == Some(0)),
-        "the program was attached to a namespace: {ours:?}"
-    );
-    sockc(&["flush", "--name", &lab.name]).ok();
+        .map(|l| l["netns_ino"].as_u64().unwrap_or(0))
+        .collect()
 }
 
 /// Two names of one cgroup (here a symbolic link) are refused before anything is
