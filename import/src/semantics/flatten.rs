@@ -35,8 +35,9 @@
 //! - Verdict maps are their entries in order (their keys are disjoint), each a rule
 //!   of its own verdict.
 //!
-//! Loops and jumps deeper than [`MAX_DEPTH`] (the kernel refuses both) are reported on
-//! the jump rule and not followed. A rule whose pieces would take more than
+//! Loops (the kernel refuses them) and jumps deeper than [`MAX_DEPTH`] (nftables refuses
+//! more than 16 levels; iptables-legacy allows as many as there are chains) are
+//! reported on the jump rule and not followed. A rule whose pieces would take more than
 //! [`MAX_CUBES`] cubes or a weight over [`MAX_WEIGHT`] is reported too complex. The
 //! whole walk is bounded by a [`Budget`]: flat rules emitted, the weight of every cube
 //! kept (flat rules and exclusions: what bounds memory) and steps of work (rule visits
@@ -57,7 +58,8 @@ use crate::{
     model::{Effect, IpVersion, NfHook, Policy, RejectWith, RuleId, Ruleset, Value, Verdict},
 };
 
-/// Jumps deeper than this are not followed (the kernel allows 16 in nftables).
+/// Jumps deeper than this are not followed: nftables refuses more than 16 levels
+/// (`-EMLINK`), so only an iptables-legacy dump can reach it.
 pub const MAX_DEPTH: usize = 64;
 
 /// One base chain in a sequence.
