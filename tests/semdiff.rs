@@ -134,7 +134,7 @@ fn fact() -> impl Strategy<Value = Fact> {
         2 => (1u8..32).prop_map(Fact::Ct),
         1 => any::<bool>().prop_map(Fact::Route),
         2 => (0..LIMITS.len(), any::<bool>()).prop_map(|(l, o)| Fact::Limit(l, o)),
-        2 => (any::<bool>(), 0..DEVICES.len()).prop_map(|(d, n)| Fact::Dev(d, n)),
+        3 => (any::<bool>(), 0..DEVICES.len()).prop_map(|(d, n)| Fact::Dev(d, n)),
     ]
 }
 
