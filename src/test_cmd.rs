@@ -50,7 +50,9 @@ pub struct TestArgs {
     /// (IPv6: hbh, rt, dst, fh, ah), frag OFFSET, mf, payload HEX, ether TYPE, len BYTES,
     /// ct STATE (the packet's conntrack state: new, established, related, invalid,
     /// untracked; without it, the state of a packet conntrack has no entry for),
-    /// over-limit (every `limit` bucket is empty; without it, full), route CLASS (local,
+    /// over-limit (every `limit` bucket is empty; without it, full), over-limit:SPEC[#N]
+    /// (the buckets of one limit, e.g. over-limit:10/second,burst=20,per-source; #N: the
+    /// N-th rule with that limit in the block), route CLASS (local,
     /// forward, unroutable: where the host's routing sends it; without it, local),
     /// in IFACE / out IFACE (the devices it came in on and goes out of, for netfilter
     /// blocks' `in on` / `out on`; without them, none) (repeatable)
@@ -448,6 +450,7 @@ fn evaluate_all(
                                     let facts = &Facts {
                                         ct: input.ct,
                                         over_limit: input.extra.over_limit,
+                                        over: input.extra.over.clone(),
                                         route: input.extra.route,
                                         iif: input.extra.iif,
                                         oif: input.extra.oif,
@@ -519,7 +522,7 @@ fn run_program(
                 .rules
                 .iter()
                 .any(|r| r.m.limit.is_some_and(|l| l.limit.per_source));
-            if let Some(why) = crate::test_facts::not_run(input.extra, per_source, routes) {
+            if let Some(why) = crate::test_facts::not_run(&input.extra, per_source, routes) {
                 sides.push(KernelSide::NotRun(why));
                 continue;
             }
@@ -527,7 +530,8 @@ fn run_program(
                 prog.rules.iter().any(|r| r.m.iif.is_some()),
                 prog.rules.iter().any(|r| r.m.oif.is_some()),
             );
-            if let Some(why) = crate::test_facts::device_not_run(input.extra, tests_in, tests_out) {
+            if let Some(why) = crate::test_facts::device_not_run(&input.extra, tests_in, tests_out)
+            {
                 sides.push(KernelSide::NotRun(why));
                 continue;
             }

@@ -1,6 +1,9 @@
 //! The `over-limit` and `route CLASS` options of `sockc test` packets: inputs of the
 //! evaluator that the frame does not carry, like `ct STATE`. `over-limit` says every
-//! `limit` bucket is empty (without it, every bucket is full, as at load); `route`
+//! `limit` bucket is empty (without it, every bucket is full, as at load);
+//! `over-limit:SPEC[#N]` says it of the buckets made as SPEC says (the `N`-th rule of
+//! the block with that bucket; `sockc_compiler::syntax::limit_fact`), as the semantic
+//! diff's examples name them, and is answered by the evaluator alone; `route`
 //! gives the class the host's routing would give the packet (without it, `local`).
 //!
 //! The kernel side runs what it can reproduce: each packet against full buckets (the
@@ -19,12 +22,14 @@
 //! Invariant: the options are taken out of the packet text before the packet parser
 //! sees it, so the frame is the same with or without them.
 
-use sockc_compiler::syntax::{iface::DevName, route::RouteClass};
+use sockc_compiler::syntax::{iface::DevName, limit_fact::OverLimit, route::RouteClass};
 
 /// What a packet's text says beyond its frame.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExtraFacts {
     pub over_limit: bool,
+    /// `over-limit:SPEC[#N]`: these buckets (only) have no room.
+    pub over: Vec<OverLimit>,
     pub route: Option<RouteClass>,
     pub iif: Option<DevName>,
     pub oif: Option<DevName>,
@@ -39,6 +44,7 @@ pub fn split_facts(text: &str) -> Result<(String, ExtraFacts), String> {
     while i < words.len() {
         match words[i] {
             "over-limit" => out.over_limit = true,
+            w if w.starts_with("over-limit:") => out.over.push(OverLimit::parse(w)?),
             "route" => {
                 let name = words.get(i + 1).copied().unwrap_or("");
                 out.route = Some(RouteClass::from_name(name).ok_or_else(|| {
@@ -71,7 +77,14 @@ pub fn split_facts(text: &str) -> Result<(String, ExtraFacts), String> {
 /// Why the kernel does not run a packet with these facts in a program that tests
 /// them (`per_source`: whether it has a `per source` limit, `routes`: a `route`
 /// test); `None` when it can.
-pub fn not_run(f: ExtraFacts, per_source: bool, routes: bool) -> Option<String> {
+pub fn not_run(f: &ExtraFacts, per_source: bool, routes: bool) -> Option<String> {
+    if !f.over.is_empty() {
+        return Some(
+            "the packet names single `limit` buckets out of room, and a test run can only \
+             empty all of them"
+                .into(),
+        );
+    }
     if f.over_limit && per_source {
         return Some(
             "the packet is `over-limit` and a `per source` limit has no bucket for its \
@@ -93,7 +106,7 @@ pub fn not_run(f: ExtraFacts, per_source: bool, routes: bool) -> Option<String> 
 /// Why the kernel does not run a packet with these devices in a program that tests
 /// the incoming (`tests_in`) or outgoing (`tests_out`) one; `None` when it can. A test
 /// run's hook state has no incoming device and loopback as the outgoing one.
-pub fn device_not_run(f: ExtraFacts, tests_in: bool, tests_out: bool) -> Option<String> {
+pub fn device_not_run(f: &ExtraFacts, tests_in: bool, tests_out: bool) -> Option<String> {
     let lo = DevName::new("lo");
     if tests_in && f.iif.is_some() {
         return Some(
@@ -126,17 +139,29 @@ mod tests {
         );
         let (t, f) = split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2").unwrap();
         assert_eq!(
-            (t.as_str(), f),
+            (t.as_str(), f.clone()),
             ("udp 10.0.0.1:1 -> 10.0.0.2:2", ExtraFacts::default())
         );
         assert!(split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 route sideways").is_err());
-        assert!(not_run(f, true, true).is_none());
+        assert!(not_run(&f, true, true).is_none());
         let over = ExtraFacts {
             over_limit: true,
             ..ExtraFacts::default()
         };
-        assert!(not_run(over, true, false).is_some());
-        assert!(not_run(over, false, true).is_none());
+        assert!(not_run(&over, true, false).is_some());
+        assert!(not_run(&over, false, true).is_none());
+    }
+
+    #[test]
+    fn single_buckets_are_named_by_their_limit() {
+        let (t, f) =
+            split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 over-limit:10/second,burst=3#2").unwrap();
+        assert_eq!(t, "udp 10.0.0.1:1 -> 10.0.0.2:2");
+        assert_eq!(f.over.len(), 1);
+        assert_eq!(f.over[0].to_string(), "over-limit:10/second,burst=3#2");
+        assert!(!f.over_limit);
+        assert!(not_run(&f, false, false).is_some());
+        assert!(split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 over-limit:10/fortnight").is_err());
     }
 
     #[test]
@@ -146,11 +171,11 @@ mod tests {
         assert_eq!(f.iif, DevName::new("eth0"));
         assert_eq!(f.oif, DevName::new("lo"));
         assert!(split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 in 0123456789abcdef").is_err());
-        assert!(device_not_run(f, true, false).is_some());
-        assert!(device_not_run(f, false, true).is_none());
+        assert!(device_not_run(&f, true, false).is_some());
+        assert!(device_not_run(&f, false, true).is_none());
         let none = ExtraFacts::default();
-        assert!(device_not_run(none, true, false).is_none());
-        assert!(device_not_run(none, false, true).is_some());
-        assert!(device_not_run(none, false, false).is_none());
+        assert!(device_not_run(&none, true, false).is_none());
+        assert!(device_not_run(&none, false, true).is_some());
+        assert!(device_not_run(&none, false, false).is_none());
     }
 }

@@ -1,8 +1,8 @@
 //! `limit` and `route` at the command line: `sockc test` takes `over-limit` and
 //! `route CLASS` as packet facts and the evaluator answers by them (kernel or not),
-//! and `sockc diff` compares `route` (a dimension of the header space) but refuses to
-//! call a block with a `limit` unchanged (exit 4, "not compared"), since a bucket's
-//! state has no dimension.
+//! and `sockc diff` compares both: `route` is a dimension of the header space, and
+//! each `limit` bucket a yes/no one ("no room"), which the example names
+//! (`over-limit:SPEC`).
 
 mod common;
 
@@ -77,7 +77,7 @@ fn test_takes_the_route_class_as_a_fact() {
 }
 
 #[test]
-fn diff_compares_route_but_not_limit() {
+fn diff_compares_route_and_limit() {
     let dir = std::env::temp_dir().join(format!("sockc-lrcli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let write = |name: &str, rule: &str| {
@@ -91,9 +91,12 @@ fn diff_compares_route_but_not_limit() {
     };
     let old = write("old.sk", "allow udp to *:53");
     let limit = write("limit.sk", "allow udp to *:53 limit 10/s");
+    // The DNS packets the new bucket has no room for are dropped now.
     let (code, out, err) = sockc(&["diff", &old, &limit]);
     assert_eq!(code, 4, "{out}{err}");
-    assert!(out.contains("not compared"), "{out}");
+    assert!(out.starts_with("1 region changes verdict:"), "{out}");
+    assert!(!out.contains("not compared"), "{out}");
+    assert!(squeezed(&out).contains(":53 over-limit:10/second"), "{out}");
     // Forwarded and unroutable DNS packets are dropped now; an example says so.
     let route = write("route.sk", "allow udp to *:53 route local");
     let (code, out, err) = sockc(&["diff", &old, &route]);

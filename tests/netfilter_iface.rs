@@ -13,7 +13,8 @@
 //! through other names; a `netfilter forward` block with `out on` C's veth drops B's
 //! datagrams routed to C while A's own socket still gets them.
 //!
-//! The semantic diff reports a block with a device match not compared.
+//! The semantic diff compares device matches: the device is a dimension, and a changed
+//! name is two regions whose examples name the devices.
 //!
 //! The kernel tests need root and skip otherwise (see `tests/common`).
 
@@ -258,10 +259,10 @@ fn netfilter_input_drops_by_incoming_veth_and_forward_by_outgoing() {
     assert!(lab.pins().is_empty(), "pins left: {:?}", lab.pins());
 }
 
-/// The semantic diff has no dimension for the packet's device: a block whose rules
-/// test one is reported not compared (exit 4: verdicts may change), never "no change".
+/// The semantic diff has a dimension for the packet's device: a changed name changes
+/// the packets of both names (exit 4), each region's example naming its device.
 #[test]
-fn the_diff_does_not_call_a_changed_interface_unchanged() {
+fn the_diff_shows_the_packets_of_a_changed_interface() {
     let dir = std::env::temp_dir().join(format!("sockc-nfiface-diff-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = |name: &str, dev: &str| {
@@ -277,8 +278,10 @@ fn the_diff_does_not_call_a_changed_interface_unchanged() {
     let (code, out, err) = common::sockc(&["diff", &old, &new]);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code, 4, "{out}{err}");
+    assert!(out.starts_with("2 regions change verdict:"), "{out}");
+    assert!(!out.contains("not compared"), "{out}");
     assert!(
-        out.contains("not compared") && out.contains("`in on`"),
+        out.contains(" in eth0 ") && out.contains(" in eth1 "),
         "{out}"
     );
 }

@@ -2,8 +2,11 @@
 //! through `sockc test` on both files (the kernel too where it can run it, as root):
 //! `ct state` and `route` as dimensions (the example names the state or class it
 //! needs), and blocks on one side only, compared with no block (the example is
-//! decided by the block on one side and passes as without a program on the other).
-//! The fixtures are `rules/diff/{ct,route,blocks}_{old,new}.sk`.
+//! decided by the block on one side and passes as without a program on the other),
+//! `limit` buckets as yes/no variables (the example names each bucket it needs out of
+//! room, `over-limit:SPEC`, which `sockc test` takes on both files) and the devices of
+//! `in on`/`out on` (the example names them, `in NAME`, `out NAME`).
+//! The fixtures are `rules/diff/{ct,route,blocks,limit,iface}_{old,new}.sk`.
 
 mod common;
 
@@ -125,6 +128,57 @@ fn ct_state_changes_are_regions_whose_examples_name_the_state() {
 fn route_changes_are_regions_whose_examples_name_the_class() {
     let examples = confirmed("route", 1);
     assert!(examples[0].ends_with(" route unroutable"), "{examples:?}");
+}
+
+#[test]
+fn limit_changes_are_regions_whose_examples_name_the_buckets() {
+    let mut examples = confirmed("limit", 3);
+    examples.sort();
+    assert!(
+        examples[0].starts_with("tcp ") && examples[0].ends_with(":22 over-limit:10/second"),
+        "{examples:?}"
+    );
+    assert!(
+        examples[1].starts_with("tcp ") && examples[1].ends_with(":22 over-limit:20/second"),
+        "{examples:?}"
+    );
+    assert!(
+        examples[2].starts_with("udp ")
+            && examples[2].ends_with(":53 over-limit:1000/second,per-source"),
+        "{examples:?}"
+    );
+    // The old shared form still works: every bucket out of room.
+    let (code, out, err) = sockc(&[
+        "-q",
+        "test",
+        "rules/diff/limit_old.sk",
+        "--eval-only",
+        "--packet",
+        "tcp 10.0.0.1:1000 -> 10.0.0.2:22 syn over-limit",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("drop"), "{out}");
+}
+
+#[test]
+fn device_changes_are_regions_whose_examples_name_the_devices() {
+    let examples = confirmed("iface", 2);
+    assert!(
+        examples.iter().any(|e| e.ends_with(":22 in eth")),
+        "{examples:?}"
+    );
+    assert!(
+        examples.iter().any(|e| e.ends_with(" in br-lan out eth")),
+        "{examples:?}"
+    );
+    let (_, out, _) = sockc(&[
+        "-q",
+        "diff",
+        "rules/diff/iface_old.sk",
+        "rules/diff/iface_new.sk",
+    ]);
+    assert!(out.contains("out on eth* but not eth0,eth1"), "{out}");
+    assert!(out.contains("dport 22 in on eth* but not eth0"), "{out}");
 }
 
 #[test]

@@ -287,7 +287,7 @@ fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock
 }
 
 fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
-    proptest::array::uniform18(any::<u128>())
+    proptest::array::uniform21(any::<u128>())
 }
 
 proptest! {

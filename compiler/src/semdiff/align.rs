@@ -14,7 +14,10 @@ use std::{
 
 use similar::{capture_diff_slices_deadline, Algorithm, DiffOp};
 
-use super::{BlockSide, CountingChange, Decider, Outcome, Side, MAX_BOXES};
+use super::{
+    buckets::{rule_buckets, Buckets},
+    BlockSide, CountingChange, Decider, Outcome, Side, MAX_BOXES,
+};
 use crate::{
     hooks::HookKind,
     ir::{Module, Program, Rule},
@@ -44,11 +47,21 @@ pub(super) struct Rules<'m> {
 }
 
 impl<'m> Rules<'m> {
-    pub(super) fn of(side: &BlockSide<'m>) -> Rules<'m> {
+    pub(super) fn of(side: &BlockSide<'m>, buckets: &Buckets) -> Rules<'m> {
         let mut deciding = Vec::new();
         let mut counts = Vec::new();
+        let limits = side.prog.map(rule_buckets).unwrap_or_default();
         for (index, r) in side.prog.iter().flat_map(|p| p.rules.iter().enumerate()) {
-            let region = rule_region(side.sets, &r.m, r.cond);
+            let mut region = rule_region(side.sets, &r.m, r.cond);
+            let room = r.m.limit.zip(limits[index]);
+            if let Some(room) = room.and_then(|(l, b)| buckets.rule_box(&l, b)) {
+                region = Region::from_disjoint(
+                    region
+                        .boxes()
+                        .iter()
+                        .filter_map(|x| x.intersect(&room, &mut 0)),
+                );
+            }
             match Outcome::of_action(side.module, r.action) {
                 Some(outcome) => deciding.push(Term {
                     index,

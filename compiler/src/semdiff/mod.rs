@@ -12,11 +12,15 @@
 //! when no program is attached ([`Outcome::without_block`]: it goes on), so only the
 //! packets the block does not let through change. Within a pair, a `count` rule
 //! never decides, so only the *deciding* rules (every other action; a socket
-//! condition, `ct state` and `route` are dimensions of the rule's region:
-//! [`Dim::Socket`](crate::space::Dim), `Dim::Ct`, `Dim::Route`) take part. A block
-//! with a `limit` is not compared ([`NotCompared::Limit`]): whether a packet fits a
-//! bucket depends on the traffic before it, which no dimension holds; nor is a block
-//! testing the device (`in on`, `out on`: [`NotCompared::Interface`]).
+//! condition, `ct state`, `route` and the devices of `in on`/`out on` are dimensions of
+//! the rule's region: [`Dim::Socket`](crate::space::Dim), `Dim::Ct`, `Dim::Route`,
+//! `Dim::InDev`, `Dim::OutDev`) take part. Whether a packet has room in a `limit`'s
+//! bucket depends on the traffic before it, which the diff cannot know: each bucket of
+//! the pair is a yes/no variable (a bit of `Dim::Over`, numbered by `buckets.rs`),
+//! shared by OLD and NEW when the bucket is made the same way, so the answer holds for
+//! every state of the buckets. (What it cannot hold: an edit changes which packets
+//! reach a bucket, hence its state afterwards; docs/diff.md.) A block pair with more
+//! buckets than the dimension tells apart is not compared ([`NotCompared::Buckets`]).
 //!
 //! 1. **Align.** Each deciding rule is keyed by its exact region
 //!    ([`rule_region`](crate::space::rule_region): sets expanded into their members,
@@ -54,6 +58,7 @@
 //! # Files
 //!
 //! * `mod.rs`: the result types and [`diff`].
+//! * `buckets.rs`: the `limit` buckets of a block pair, as bits of `Dim::Over`.
 //! * `align.rs`: rules as keys, their alignment and the candidate region.
 //! * `walk.rs`: first-match partitions of a region.
 //! * `render.rs`: the result in words (table and JSON), and a box as a match.
@@ -63,6 +68,7 @@
 //! reported regions changes its verdict (unless the block says it was cut short).
 
 mod align;
+mod buckets;
 mod render;
 mod walk;
 
@@ -72,7 +78,7 @@ use crate::{
     hooks::HookKind,
     ir::{Action, Module, Program},
     space::{hook_universe, AddrSets, Dim, HeaderBox, Point, Region, TooFragmented},
-    syntax::ast::Verdict,
+    syntax::{ast::Verdict, limit_fact::OverLimit},
 };
 
 pub use render::{describe_box, plain_table, render_text, to_json, RenderOptions, TableFn};
@@ -163,6 +169,22 @@ pub struct Change {
     pub after: Side,
     /// A packet of the region (the witness of its first box).
     pub example: Point,
+    /// The `limit` buckets with no room for the example (its [`Dim::Over`] bits).
+    pub limits: Vec<OverLimit>,
+}
+
+impl Change {
+    /// The example in `sockc test --packet` syntax: the packet's text, then an
+    /// `over-limit:SPEC` for each bucket it needs out of room (`None` for a non-IP
+    /// frame, which has no text).
+    pub fn example_text(&self) -> Option<String> {
+        let mut t = self.example.packet().text()?;
+        for l in &self.limits {
+            t.push(' ');
+            t.push_str(&l.to_string());
+        }
+        Some(t)
+    }
 }
 
 /// A counting change that is not about which packets: a `count` rule or a `log`.
@@ -185,6 +207,8 @@ pub struct BlockDiff {
     pub counting: Vec<CountingChange>,
     /// The partition stopped: the regions above are incomplete.
     pub cut_short: Option<NotCompared>,
+    /// The `limit` buckets of the block pair, by their [`Dim::Over`] bit number.
+    pub buckets: Vec<OverLimit>,
 }
 
 /// Why a block was not compared to the end; reported, never taken as "no change".
@@ -192,22 +216,20 @@ pub struct BlockDiff {
 pub enum NotCompared {
     /// The partition grew past the cap.
     Fragmented(TooFragmented),
-    /// A rule tests a `limit`, whose answer depends on the traffic before the packet
-    /// (its bucket), which the header space has no dimension for.
-    Limit,
-    /// A rule tests the packet's device (`in on`, `out on`), which the header space
-    /// has no dimension for either.
-    Interface,
+    /// The block pair has this many `limit` buckets, more than the
+    /// [`over::BUCKETS`](crate::space::over::BUCKETS) that [`Dim::Over`] tells apart.
+    Buckets(usize),
 }
 
 impl std::fmt::Display for NotCompared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NotCompared::Fragmented(e) => e.fmt(f),
-            NotCompared::Limit => f.write_str("a rule tests `limit`, not in the header space"),
-            NotCompared::Interface => {
-                f.write_str("a rule tests `in on` or `out on`, not yet in the header space")
-            }
+            NotCompared::Buckets(n) => write!(
+                f,
+                "{n} `limit` buckets, more than the {} the diff tells apart",
+                crate::space::over::BUCKETS
+            ),
         }
     }
 }
@@ -292,7 +314,12 @@ pub fn diff(old: &Module, new: &Module) -> SemDiff {
 
 fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSide) -> BlockDiff {
     let universe = hook_universe(hook);
-    let (o, n) = (align::Rules::of(old), align::Rules::of(new));
+    let buckets = buckets::Buckets::of(old.prog, new.prog);
+    let none = buckets::Buckets::of(None, None).expect("no buckets");
+    let (o, n) = {
+        let b = buckets.as_ref().unwrap_or(&none);
+        (align::Rules::of(old, b), align::Rules::of(new, b))
+    };
     let pairs = align::pair(&o, &n);
     let mut out = BlockDiff {
         hook,
@@ -301,23 +328,16 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
         moved: Vec::new(),
         counting: align::counting(&o, &n, &pairs),
         cut_short: None,
+        buckets: Vec::new(),
     };
-    let tests_limit = |side: &BlockSide| {
-        side.prog
-            .is_some_and(|p| p.rules.iter().any(|r| r.m.limit.is_some()))
+    let buckets = match buckets {
+        Ok(b) => b,
+        Err(count) => {
+            out.cut_short = Some(NotCompared::Buckets(count));
+            return out;
+        }
     };
-    if tests_limit(old) || tests_limit(new) {
-        out.cut_short = Some(NotCompared::Limit);
-        return out;
-    }
-    let tests_device = |side: &BlockSide| {
-        side.prog
-            .is_some_and(|p| p.rules.iter().any(|r| r.m.tests_device()))
-    };
-    if tests_device(old) || tests_device(new) {
-        out.cut_short = Some(NotCompared::Interface);
-        return out;
-    }
+    out.buckets = buckets.names().to_vec();
     let candidates = match align::candidates(&o, &n, &pairs, &universe) {
         Ok(c) => c,
         Err(e) => {
@@ -329,6 +349,9 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
         Ok(pieces) => {
             let groups = walk::group(pieces, &o, &n, &pairs);
             (out.verdicts, out.moved) = groups;
+            for c in out.verdicts.iter_mut().chain(&mut out.moved) {
+                c.limits = buckets.named(&c.example);
+            }
             // Against no block, every packet the block decides as the kernel would
             // without it "moves" to a rule: one line below says so instead.
             if old.prog.is_none() || new.prog.is_none() {
@@ -378,6 +401,7 @@ fn change(boxes: Vec<HeaderBox>, before: Side, after: Side) -> Option<Change> {
         before,
         after,
         example,
+        limits: Vec::new(),
     })
 }
 

@@ -12,7 +12,10 @@ use std::fmt::Write;
 use serde_json::{json, Value};
 
 use super::{BlockDiff, Change, Outcome, SemDiff, Side};
-use crate::space::{ct, frame, l4, route, socket, Dim, HeaderBox, ValueSet};
+use crate::{
+    space::{ct, dev, frame, l4, over, route, socket, Dim, HeaderBox, ValueSet},
+    syntax::{iface::IFNAMSIZ, limit_fact::OverLimit},
+};
 
 /// How the diff is written.
 #[derive(Clone, Debug)]
@@ -82,7 +85,7 @@ fn block_name(b: &BlockDiff) -> String {
 /// `sockc test`'s default, none, will do).
 fn example_text(c: &Change) -> String {
     let p = c.example.packet();
-    let mut s = p.text().unwrap_or_else(|| "non-IP frame".into());
+    let mut s = c.example_text().unwrap_or_else(|| "non-IP frame".into());
     let any_socket = c
         .region
         .boxes()
@@ -95,9 +98,13 @@ fn example_text(c: &Change) -> String {
 }
 
 /// The regions of a change, described box by box (at most three, then a count).
-fn region_text(c: &Change) -> String {
+fn region_text(b: &BlockDiff, c: &Change) -> String {
     let boxes = c.region.boxes();
-    let mut parts: Vec<String> = boxes.iter().take(3).map(describe_box).collect();
+    let mut parts: Vec<String> = boxes
+        .iter()
+        .take(3)
+        .map(|x| describe_in(x, &b.buckets))
+        .collect();
     if boxes.len() > 3 {
         parts.push(format!("… {} more boxes", boxes.len() - 3));
     }
@@ -127,7 +134,7 @@ pub fn render_text(d: &SemDiff, o: &RenderOptions) -> String {
                 side_text(&c.before, &o.old),
                 side_text(&c.after, &o.new),
                 example_text(c),
-                region_text(c),
+                region_text(b, c),
             ]);
         }
         let header = ["hook", "before", "after", "example packet", "packets"];
@@ -158,7 +165,7 @@ fn counting_text(d: &SemDiff, o: &RenderOptions) -> String {
         for c in &b.moved {
             lines.push(format!(
                 "{name}: {} decided by {} instead of {}, e.g. {}",
-                region_text(c),
+                region_text(b, c),
                 side_text(&c.after, &o.new),
                 side_text(&c.before, &o.old),
                 example_text(c)
@@ -199,13 +206,13 @@ fn side_json(s: &Side, file: &str) -> Value {
     })
 }
 
-fn change_json(c: &Change, o: &RenderOptions) -> Value {
+fn change_json(b: &BlockDiff, c: &Change, o: &RenderOptions) -> Value {
     let p = c.example.packet();
     json!({
         "before": side_json(&c.before, &o.old),
         "after": side_json(&c.after, &o.new),
-        "example": {"packet": p.text(), "socket": p.socket_name()},
-        "packets": c.region.boxes().iter().map(describe_box).collect::<Vec<_>>(),
+        "example": {"packet": c.example_text(), "socket": p.socket_name()},
+        "packets": c.region.boxes().iter().map(|x| describe_in(x, &b.buckets)).collect::<Vec<_>>(),
     })
 }
 
@@ -218,7 +225,7 @@ pub fn to_json(d: &SemDiff, o: &RenderOptions) -> Value {
             let listed = |cs: &[Change]| {
                 cs.iter()
                     .take(o.max_listed)
-                    .map(|c| change_json(c, o))
+                    .map(|c| change_json(b, c, o))
                     .collect::<Vec<_>>()
             };
             json!({
@@ -243,8 +250,14 @@ pub fn to_json(d: &SemDiff, o: &RenderOptions) -> Value {
     })
 }
 
-/// A box as the match it stands for: the dimensions it restricts, in rule words.
+/// A box as the match it stands for: the dimensions it restricts, in rule words (a
+/// `limit` bucket by its number: [`BlockDiff::buckets`] names them).
 pub fn describe_box(b: &HeaderBox) -> String {
+    describe_in(b, &[])
+}
+
+/// [`describe_box`], the `limit` buckets named by `buckets` (by bit number).
+fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
     let mut parts: Vec<String> = Vec::new();
     for d in Dim::ALL {
         let set = b.get(d);
@@ -275,6 +288,12 @@ pub fn describe_box(b: &HeaderBox) -> String {
             Dim::Frag => "not a fragment".into(),
             Dim::Ct => format!("ct state {}", each(set, |v| ct::state(v).name())),
             Dim::Route => format!("route {}", each(set, |v| route::class(v).name())),
+            Dim::InDev => devices("in on ", set),
+            Dim::OutDev => devices("out on ", set),
+            Dim::Over => match buckets_text(set, buckets) {
+                t if t.is_empty() => continue,
+                t => t,
+            },
         });
     }
     if parts.is_empty() {
@@ -443,4 +462,97 @@ fn flags_text(set: &ValueSet) -> String {
         return words.join(" ");
     }
     format!("tcp flags ({} combinations)", values.len())
+}
+
+/// A device set as `in on` writes it: names and prefixes (`eth0`, `wg*`), negated
+/// (`!lo`) when the devices outside it are fewer to write, and the names a range
+/// leaves out (`eth* but not eth0`).
+fn devices(word: &str, set: &ValueSet) -> String {
+    let rest = ValueSet::full(u128::MAX).subtract(set, &mut 0);
+    let (not, shown) = if rest.intervals().len() < set.intervals().len() {
+        ("!", &rest)
+    } else {
+        ("", set)
+    };
+    // Runs of intervals whose gaps are each one name or prefix: the run's hull, and
+    // the names it leaves out.
+    let mut runs: Vec<((u128, u128), Vec<String>)> = Vec::new();
+    for &(lo, hi) in shown.intervals() {
+        match runs.last_mut() {
+            Some(((_, end), holes)) if named(*end + 1, lo - 1).is_some() => {
+                holes.extend(named(*end + 1, lo - 1));
+                *end = hi;
+            }
+            _ => runs.push(((lo, hi), Vec::new())),
+        }
+    }
+    let parts: Vec<String> = runs
+        .iter()
+        .take(4)
+        .map(|&((lo, hi), ref holes)| {
+            let hull = named(lo, hi).unwrap_or_else(|| device_range(lo, hi));
+            if holes.is_empty() {
+                hull
+            } else {
+                format!("{hull} but not {}", holes.join(","))
+            }
+        })
+        .collect();
+    let more = runs.len().saturating_sub(4);
+    let more = if more > 0 {
+        format!(",+{more} more")
+    } else {
+        String::new()
+    };
+    format!("{word}{not}{}{more}", parts.join(","))
+}
+
+/// An interval of device values as the one name (its bytes and NUL) or prefix
+/// (`eth*`) it is, if it is one.
+fn named(lo: u128, hi: u128) -> Option<String> {
+    let (l, h) = (lo.to_be_bytes(), hi.to_be_bytes());
+    let same = l.iter().zip(&h).take_while(|(a, b)| a == b).count();
+    let whole = l[same..].iter().all(|&b| b == 0) && h[same..].iter().all(|&b| b == 0xff);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match same {
+        _ if hi == 0 => Some("(none)".into()),
+        _ if !whole => None,
+        0 => Some("*".into()),
+        k if l[k - 1] == 0 => Some(text(&l[..k - 1])),
+        k if k < IFNAMSIZ => Some(format!("{}*", text(&l[..k]))),
+        _ => None,
+    }
+}
+
+/// Any other interval of device values, as the range between two names.
+fn device_range(lo: u128, hi: u128) -> String {
+    let name = |v: u128| dev::name(v).map_or(format!("{v:#x}"), |n| n.as_str().into());
+    if lo == 0 {
+        format!("(none)..{}", name(hi))
+    } else {
+        format!("{}..{}", name(lo), name(hi))
+    }
+}
+
+/// The buckets a set of [`Dim::Over`] values decides: `over` (no room) or `within`
+/// each limit whose bit it fixes.
+fn buckets_text(set: &ValueSet, buckets: &[OverLimit]) -> String {
+    let values: Vec<u128> = set
+        .intervals()
+        .iter()
+        .flat_map(|&(lo, hi)| lo..=hi)
+        .collect();
+    let mut parts = Vec::new();
+    for i in 0..over::BUCKETS {
+        let bit = over::bit(i);
+        let name = buckets.get(i).map_or(format!("bucket {i}"), |b| {
+            b.to_string().replacen("over-limit:", "limit ", 1)
+        });
+        if values.iter().all(|v| v & bit != 0) {
+            parts.push(format!("over {name}"));
+        } else if values.iter().all(|v| v & bit == 0) {
+            parts.push(format!("within {name}"));
+        }
+    }
+    parts.join(" ")
 }

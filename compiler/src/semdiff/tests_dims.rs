@@ -1,7 +1,7 @@
 //! Named cases of the semantic diff for a block on one side only (compared with no
 //! block: what the kernel does when nothing is attached) and for the dimensions of
-//! the facts from outside the frame (`ct state`, `route`); a `limit` still makes its
-//! block "not compared".
+//! the facts from outside the frame (`ct state`, `route`, the devices of `in on` and
+//! `out on`, and whether each `limit`'s bucket has room).
 
 use super::tests::{sem, text};
 use super::*;
@@ -11,7 +11,7 @@ fn examples(d: &SemDiff) -> Vec<String> {
     d.blocks
         .iter()
         .flat_map(|b| &b.verdicts)
-        .map(|c| c.example.packet().text().unwrap())
+        .map(|c| c.example_text().unwrap())
         .collect()
 }
 
@@ -185,12 +185,106 @@ fn local_and_forward_leave_out_unroutable_packets() {
 }
 
 #[test]
-fn a_limit_is_not_compared() {
+fn an_unchanged_limit_that_sees_the_same_packets_is_no_change() {
+    let d = sem(
+        "xdp on eth0 {\n allow tcp to *:80\n allow udp limit 10/s\n default drop\n}\n",
+        "xdp on eth0 {\n allow udp limit 600/minute burst 5\n allow tcp to *:80\n default drop\n}\n",
+    );
+    assert!(!d.changes_verdicts(), "{}", text(&d));
+}
+
+#[test]
+fn a_changed_rate_shows_the_packets_over_one_limit_and_not_the_other() {
     let d = sem(
         "xdp on eth0 {\n allow udp limit 10/s\n default drop\n}\n",
         "xdp on eth0 {\n allow udp limit 20/s\n default drop\n}\n",
     );
+    assert_eq!(d.verdict_regions(), 2, "{}", text(&d));
+    let ex = examples(&d);
+    assert!(
+        ex.iter().any(|e| e.ends_with(" over-limit:10/second")),
+        "{ex:?}"
+    );
+    assert!(
+        ex.iter().any(|e| e.ends_with(" over-limit:20/second")),
+        "{ex:?}"
+    );
+    assert!(text(&d).contains("over limit 10/second"), "{}", text(&d));
+}
+
+#[test]
+fn two_rules_with_one_limit_have_a_bucket_each() {
+    // The kernel keeps a bucket per rule: the first can be out of room while the
+    // second is not, which is when deleting the second changes a verdict.
+    let d = sem(
+        "xdp on eth0 {\n allow udp limit 10/s\n drop udp limit 10/s\n default allow\n}\n",
+        "xdp on eth0 {\n allow udp limit 10/s\n default allow\n}\n",
+    );
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    assert_eq!(
+        examples(&d)[0].split(" over-limit").nth(1),
+        Some(":10/second#1")
+    );
+}
+
+#[test]
+fn more_buckets_than_the_dimension_holds_are_not_compared() {
+    let rules: String = (1..=9)
+        .map(|r| format!(" allow udp limit {r}/s\n"))
+        .collect();
+    let d = sem(
+        &format!("xdp on eth0 {{\n{rules} default drop\n}}\n"),
+        "xdp on eth0 {\n default drop\n}\n",
+    );
     assert!(d.changes_verdicts());
-    assert_eq!(d.blocks[0].cut_short, Some(NotCompared::Limit));
+    assert_eq!(d.blocks[0].cut_short, Some(NotCompared::Buckets(9)));
     assert!(text(&d).contains("not compared"), "{}", text(&d));
+}
+
+#[test]
+fn devices_are_a_dimension_of_names_and_prefixes() {
+    let d = sem(
+        "netfilter input {\n drop in on eth0\n default allow\n}\n",
+        "netfilter input {\n drop in on eth*\n default allow\n}\n",
+    );
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    assert!(examples(&d)[0].ends_with(" in eth"), "{:?}", examples(&d));
+    let d = sem(
+        "netfilter input {\n allow in on !lo\n default drop\n}\n",
+        "netfilter input {\n allow in on !lo,wg*\n default drop\n}\n",
+    );
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    assert!(examples(&d)[0].ends_with(" in wg"), "{:?}", examples(&d));
+    assert!(text(&d).contains("in on wg*"), "{}", text(&d));
+    let d = sem(
+        "netfilter forward {\n drop out on eth0\n default allow\n}\n",
+        "netfilter forward {\n drop out on eth1\n default allow\n}\n",
+    );
+    let mut ex = examples(&d);
+    ex.sort();
+    assert_eq!(ex.len(), 2, "{}", text(&d));
+    assert!(
+        ex[0].ends_with(" out eth0") && ex[1].ends_with(" out eth1"),
+        "{ex:?}"
+    );
+}
+
+#[test]
+fn an_unchanged_device_match_is_no_change() {
+    let d = sem(
+        "netfilter forward {\n allow in on br-lan out on eth+\n drop tcp to *:22\n default drop\n}\n",
+        "netfilter forward {\n drop tcp to *:22\n allow in on br-lan out on eth*\n default drop\n}\n",
+    );
+    // Reordered across an overlapping rule: only the packets both match change.
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    let t = text(&d);
+    assert!(
+        t.contains("in on br-lan") && t.contains("out on eth*"),
+        "{t}"
+    );
+    assert!(
+        examples(&d)[0].ends_with(" in br-lan out eth"),
+        "{:?}",
+        examples(&d)
+    );
 }

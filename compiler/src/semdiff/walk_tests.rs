@@ -63,9 +63,10 @@ fn reference(old: &Module, new: &Module) -> (Vec<Change>, Vec<Change>) {
         prog,
         sets,
     };
+    let buckets = super::super::buckets::Buckets::of(po, pn).expect("few buckets");
     let (o, n) = (
-        Rules::of(&side(old, po, &os)),
-        Rules::of(&side(new, pn, &ns)),
+        Rules::of(&side(old, po, &os), &buckets),
+        Rules::of(&side(new, pn, &ns), &buckets),
     );
     let pairs = align::pair(&o, &n);
     let universe = hook_universe(hook);

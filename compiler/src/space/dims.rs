@@ -9,7 +9,8 @@
 //! coordinates (see the module docs of [`super`]). A new input is one variant of
 //! [`Dim`] and one row of [`DIMS`], placed after the dimensions its relevance reads.
 //! The inputs from outside the packet (what a socket lookup finds, the conntrack
-//! state, the routing class) are dimensions like the header fields: the diff asks
+//! state, the routing class, the devices, which limits' buckets are out of room) are
+//! dimensions like the header fields: the diff asks
 //! for which packet *and* facts the verdict differs, as `sockc test` takes them.
 
 use std::ops::{Index, IndexMut};
@@ -60,10 +61,19 @@ pub enum Dim {
     Ct,
     /// The class the host's routing gives the packet (`route`): a [`route`] value.
     Route,
+    /// The device the packet came in on (`in on`, netfilter): a [`super::dev`] value,
+    /// 0 for none.
+    InDev,
+    /// The device it goes out of (`out on`).
+    OutDev,
+    /// Which of the block's `limit` buckets have no room for the packet: bit `7 - i`
+    /// for the diff's bucket `i` (see `semdiff::buckets`), so the first bucket's
+    /// values are one interval. Rules without a `limit` leave it whole.
+    Over,
 }
 
 /// The number of dimensions.
-pub const NDIMS: usize = 18;
+pub const NDIMS: usize = 21;
 
 impl Dim {
     /// Every dimension, in the order of [`DIMS`] (a dimension's relevance reads only
@@ -87,6 +97,9 @@ impl Dim {
         Dim::Frag,
         Dim::Ct,
         Dim::Route,
+        Dim::InDev,
+        Dim::OutDev,
+        Dim::Over,
     ];
 
     pub fn index(self) -> usize {
@@ -187,6 +200,19 @@ pub mod ct {
     /// The values of the states in `set`.
     pub fn values(set: CtStates) -> impl Iterator<Item = u128> {
         set.iter().map(value)
+    }
+}
+
+/// The values of [`Dim::Over`].
+pub mod over {
+    /// The most buckets a block's diff tells apart (the bits of the dimension).
+    pub const BUCKETS: usize = 8;
+    /// The largest value (every bucket over).
+    pub const MAX: u128 = (1 << BUCKETS) - 1;
+
+    /// The bit of bucket `i`.
+    pub fn bit(i: usize) -> u128 {
+        1 << (BUCKETS - 1 - i)
     }
 }
 
@@ -391,6 +417,28 @@ pub const DIMS: [DimSpec; NDIMS] = [
         max: route::MAX,
         prefer: &[route::LOCAL],
         relevant: ip,
+    },
+    DimSpec {
+        dim: Dim::InDev,
+        name: "in",
+        max: u128::MAX,
+        // (The witness takes a value `sockc test` can name; see `Region::witness`.)
+        prefer: &[],
+        relevant: always,
+    },
+    DimSpec {
+        dim: Dim::OutDev,
+        name: "out",
+        max: u128::MAX,
+        prefer: &[],
+        relevant: always,
+    },
+    DimSpec {
+        dim: Dim::Over,
+        name: "over",
+        max: over::MAX,
+        prefer: &[0],
+        relevant: always,
     },
 ];
 

@@ -10,9 +10,10 @@
 //! (four dimensions: an IPv4 address is a number below 2^32), the ports, the TCP
 //! flags (the 8 bits as one number, so `syn !ack` is the set of numbers with bit 1
 //! set and bit 4 clear), the ICMP type and code, what a socket lookup finds, whether
-//! the packet is a fragment, its conntrack state and its routing class (the last
-//! two: facts from outside the frame, which `sockc test` takes as `ct STATE` and
-//! `route CLASS`).
+//! the packet is a fragment, its conntrack state, its routing class, the devices it
+//! came in on and goes out of, and which `limit` buckets have no room for it (the
+//! last five: facts from outside the frame, which `sockc test` takes as `ct STATE`,
+//! `route CLASS`, `in NAME`, `out NAME` and `over-limit:SPEC`).
 //! A *point* ([`Point`]) is one value per dimension; a *value set* ([`ValueSet`]) a
 //! sorted list of disjoint, non-adjacent inclusive intervals; a *box*
 //! ([`HeaderBox`]) the product of one value set per dimension; a *region*
@@ -67,6 +68,7 @@
 //! # Files
 //!
 //! * `dims.rs`: the dimension table and points.
+//! * `dev.rs`: device names as numbers (a name or prefix match is an interval).
 //! * `set.rs`: interval lists (generic slices, and [`ValueSet`]).
 //! * `region.rs`: boxes, regions and witnesses.
 //! * `shape.rs`: rules as regions ([`rule_region`]), the factored form of a match and
@@ -76,17 +78,18 @@
 //! * `tests.rs`: the algebra's properties on random boxes and rules
 //!   (`compiler/tests/space.rs` checks [`rule_region`] against the evaluator).
 
+pub mod dev;
 mod dims;
 mod region;
 pub mod set;
 mod shape;
 mod witness;
 
-pub use dims::{ct, frame, l4, route, socket, vlan, Dim, DimSpec, Point, DIMS, NDIMS};
+pub use dims::{ct, frame, l4, over, route, socket, vlan, Dim, DimSpec, Point, DIMS, NDIMS};
 pub use region::{HeaderBox, Region, TooFragmented};
 pub use set::{Iv, ValueSet};
 pub use shape::{
-    cond_box, family_width, hook_universe, prefix_interval, rule_region, Addr, AddrSets,
+    cond_box, family_width, hook_universe, limit_box, prefix_interval, rule_region, Addr, AddrSets,
     MatchShape, Protos,
 };
 pub use witness::{IpPacket, Packet, Transport};

@@ -155,6 +155,16 @@ impl HeaderBox {
                 (Dim::Ct, _) => Some(p.ct_without_entry()),
                 _ => None,
             };
+            if matches!(d, Dim::InDev | Dim::OutDev) {
+                // A device `sockc test` can name: none when the box allows it, but
+                // for an outgoing device a rule tests, the loopback a test run gives
+                // the kernel.
+                let tested = !set.is_full(u128::MAX);
+                let lo = (d == Dim::OutDev && tested).then(super::dev::loopback);
+                // (A set of no nameable device, which no rule makes, takes its lowest.)
+                p[d] = super::dev::readable(set, lo.or(Some(0))).or(set.lowest())?;
+                continue;
+            }
             let prefer = DIMS[d.index()].prefer;
             let first_preferred = prefer[..prefer.len().min(2)]
                 .iter()

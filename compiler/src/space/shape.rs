@@ -549,8 +549,8 @@ pub fn cond_box(cond: SockCond) -> HeaderBox {
         )
 }
 
-/// The packets whose conntrack state and routing class `m`'s `ct state` and `route`
-/// accept (the whole space when it tests neither). Such a match is IP only, which
+/// The packets whose conntrack state, routing class and devices `m`'s `ct state`,
+/// `route`, `in on` and `out on` accept (the whole space when it tests none). Such a match is IP only, which
 /// its shape already says.
 fn facts_box(m: &RuleMatch) -> HeaderBox {
     let mut b = HeaderBox::full();
@@ -563,10 +563,29 @@ fn facts_box(m: &RuleMatch) -> HeaderBox {
     if let Some(class) = m.route {
         b = b.with(Dim::Route, ValueSet::single(route::value(class)));
     }
+    for (d, dev) in [(Dim::InDev, &m.iif), (Dim::OutDev, &m.oif)] {
+        if let Some(dev) = dev {
+            b = b.with(d, super::dev::of_match(dev));
+        }
+    }
     b
 }
 
-/// The packets a rule with match `m` and condition `cond` matches, exactly.
+/// The packets for which bucket `bucket` (a bit of [`Dim::Over`]) has room
+/// (`over: false`) or has none (`over: true`): what a rule's `limit` (or `limit over`)
+/// adds to its region, once the diff has numbered the block's buckets.
+pub fn limit_box(bucket: usize, over: bool) -> HeaderBox {
+    let bit = super::dims::over::bit(bucket);
+    let value = if over { bit } else { 0 };
+    HeaderBox::full().with(
+        Dim::Over,
+        ValueSet::masked(bit, value, super::dims::over::MAX),
+    )
+}
+
+/// The packets a rule with match `m` and condition `cond` matches, exactly, but for
+/// its `limit`: whether a bucket has room is [`Dim::Over`], whose bits the caller
+/// numbers ([`limit_box`]); here every state of the buckets is taken.
 pub fn rule_region(sets: &AddrSets, m: &RuleMatch, cond: Option<SockCond>) -> Region {
     let Some(shape) = sets.shape(m) else {
         return Region::empty();

@@ -2,8 +2,8 @@
 //! packet syntax of `sockc test --packet` (README, "Packets"), which the testkit
 //! parses into a frame, with the facts from outside the frame that the packet text
 //! names (`ct STATE` when the state is not the one a packet without a conntrack entry
-//! has, `route CLASS` when the class is not `local`: what `sockc test` assumes
-//! otherwise) and the socket state `--socket` takes beside it.
+//! has, `route CLASS` when the class is not `local`, `in NAME` and `out NAME` when it
+//! has a device: what `sockc test` assumes otherwise) and the socket state `--socket` takes beside it.
 //!
 //! Invariant: only the dimensions relevant to the point are read, so two points that
 //! differ only where nothing is relevant print the same packet; and the printed text,
@@ -16,7 +16,7 @@ use std::{
 };
 
 use super::dims::{ct, frame, route, socket, vlan, Dim, Point};
-use crate::syntax::{ct::CtState, route::RouteClass};
+use crate::syntax::{ct::CtState, iface::DevName, route::RouteClass};
 
 /// The transport fields of a witness packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -61,6 +61,9 @@ pub struct Packet {
     pub ct: Option<CtState>,
     /// The routing class, when it is not `local`.
     pub route: Option<RouteClass>,
+    /// The devices it came in on and goes out of, when it has them.
+    pub iif: Option<DevName>,
+    pub oif: Option<DevName>,
 }
 
 /// Ethernet header plus the fixed IPv4 / IPv6 header: where a frame is cut to leave
@@ -108,6 +111,8 @@ impl Point {
                 .then(|| ct::state(self[Dim::Ct])),
             route: (self.relevant(Dim::Route) && self[Dim::Route] != route::LOCAL)
                 .then(|| route::class(self[Dim::Route])),
+            iif: super::dev::name(self[Dim::InDev]),
+            oif: super::dev::name(self[Dim::OutDev]),
         }
     }
 
@@ -211,8 +216,8 @@ fn flags_text(flags: u8) -> String {
 }
 
 impl Packet {
-    /// The `sockc test --packet` text: [`Self::frame_text`], then the `ct STATE` and
-    /// `route CLASS` facts the packet needs.
+    /// The `sockc test --packet` text: [`Self::frame_text`], then the `ct STATE`,
+    /// `route CLASS`, `in NAME` and `out NAME` facts the packet needs.
     pub fn text(&self) -> Option<String> {
         let mut t = self.frame_text()?;
         if let Some(s) = self.ct {
@@ -222,6 +227,12 @@ impl Packet {
         if let Some(c) = self.route {
             t.push_str(" route ");
             t.push_str(c.name());
+        }
+        for (word, dev) in [(" in ", &self.iif), (" out ", &self.oif)] {
+            if let Some(d) = dev {
+                t.push_str(word);
+                t.push_str(d.as_str());
+            }
         }
         Some(t)
     }

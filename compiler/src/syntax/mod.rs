@@ -11,7 +11,9 @@
 //! scanner is tested against.
 //!
 //! Files, each using only those listed before it: `ct`, `iface` and `reject` (what
-//! `ct state`, `in on`/`out on` and `reject ... with` name, shared with the lowering and the evaluator), `ast` (the tree), `grammar` (pest's
+//! `ct state`, `in on`/`out on` and `reject ... with` name, shared with the lowering and the evaluator),
+//! `limit` and `limit_fact` (a rate limit's bucket, and a bucket named from outside a
+//! file, as `sockc test`'s `over-limit:SPEC` and the semantic diff name it), `ast` (the tree), `grammar` (pest's
 //! parser and `Rule` enum), `hints` (what a syntax error says), `build` (pest pairs →
 //! AST, and the token decoders both paths share), `scan` (the fast path), `parser`
 //! (the entry points).
@@ -23,6 +25,7 @@ mod grammar;
 mod hints;
 pub mod iface;
 pub mod limit;
+pub mod limit_fact;
 mod parser;
 pub mod reject;
 pub mod route;

@@ -88,6 +88,9 @@ pub struct Facts {
     /// is full, as at load. A limit's answer depends on the traffic before the packet,
     /// so it is an input, like the socket table.
     pub over_limit: bool,
+    /// The buckets named one by one (`over-limit:SPEC[#N]`) that have no room for the
+    /// packet; the others are full (unless `over_limit`).
+    pub over: Vec<sockc_compiler::syntax::limit_fact::OverLimit>,
     /// The class the host's routing gives an IP packet (`None`: `local`, what a
     /// lookup on a device that does not forward gives every packet).
     pub route: Option<RouteClass>,
@@ -290,7 +293,7 @@ fn evaluate_rules(
     let len = counted_len(prog, headers.len) as u64;
     for i in rules {
         let rule = &prog.rules[i];
-        if !rule_matches(module, rule, &headers, facts, len) {
+        if !rule_matches(module, rule, &headers, facts) || !limit_fits(prog, i, facts, len) {
             continue;
         }
         let outcome = match rule.action {
@@ -338,7 +341,7 @@ fn evaluate_rules(
 }
 
 /// `len` is the packet's length as the program counts it ([`counted_len`]).
-fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts, len: u64) -> bool {
+fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> bool {
     packet_matches(module, &rule.m, h)
         && rule
             .m
@@ -361,10 +364,30 @@ fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts, len: u
         && rule
             .cond
             .is_none_or(|c| has_ports(h) && condition_holds(c, facts))
-        && rule.m.limit.is_none_or(|l| {
-            let fits = !facts.over_limit && l.bucket.cost_of(len) <= l.bucket.depth;
-            fits != l.limit.over
-        })
+}
+
+/// Whether rule `i`'s `limit` (if any) matches: a packet fits a full bucket when its
+/// cost is within the depth, and no bucket the facts say is out of room (all, or
+/// this rule's by its key and ordinal among the program's rules with that key).
+fn limit_fits(prog: &Program, i: usize, facts: &Facts, len: u64) -> bool {
+    use sockc_compiler::syntax::limit_fact::BucketKey;
+    let Some(l) = prog.rules[i].m.limit else {
+        return true;
+    };
+    let key = BucketKey::new(l.bucket, l.limit.per_source);
+    let named = || {
+        let nth = prog.rules[..=i]
+            .iter()
+            .filter(|r| {
+                r.m.limit
+                    .is_some_and(|m| BucketKey::new(m.bucket, m.limit.per_source) == key)
+            })
+            .count() as u32;
+        facts.over.iter().any(|o| o.names(key, nth))
+    };
+    let empty = facts.over_limit || (!facts.over.is_empty() && named());
+    let fits = !empty && l.bucket.cost_of(len) <= l.bucket.depth;
+    fits != l.limit.over
 }
 
 /// The connection-tracking state of an IP packet (`None` for any other frame): the
