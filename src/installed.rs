@@ -1,6 +1,6 @@
 //! The rules an install runs, read back for `show`, `diff --installed` and `apply
-//! --dry-run`: the text its manifest records (the applied source with `file` sets
-//! written out, `sockc_compiler::standalone`), compiled as `apply` compiles.
+//! --dry-run`: the text its manifest records with `file` sets written out
+//! (`Manifest::rule_text`, `sockc_compiler::standalone`), compiled as `apply` compiles.
 //!
 //! Invariant: the text is the manifest's own, never a file that may have changed
 //! since; only a manifest of an older sockc, which records no text, falls back to its
@@ -27,8 +27,8 @@ pub fn read(store: &Store, name: &str) -> Result<Option<Installed>, String> {
         Ok(None) => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
-    let text = match &manifest.source_text {
-        Some(t) => t.clone(),
+    let text = match manifest.rule_text() {
+        Some(t) => t,
         None => source_file_text(&manifest)?,
     };
     let base = Path::new(&manifest.source_file).parent();

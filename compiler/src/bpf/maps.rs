@@ -451,6 +451,17 @@ pub(crate) fn set_map_name(module: &Module, set: SetId, family: Family) -> Strin
     }
 }
 
+/// The set a map named by [`set_map_name`] holds, and its family; `None` for the
+/// other maps.
+pub fn set_of_map(map: &str) -> Option<(&str, Family)> {
+    let rest = map.strip_prefix("set_")?;
+    if let Some(set) = rest.strip_suffix("_v4") {
+        Some((set, Family::V4))
+    } else {
+        rest.strip_suffix("_v6").map(|set| (set, Family::V6))
+    }
+}
+
 /// Room for a set to grow in place: `sockc apply` updates the entries of a live map
 /// when only set contents change, which needs the new contents to fit the old map.
 /// The tries are not preallocated, so unused capacity costs no memory.
