@@ -18,7 +18,7 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::{Checker, SetKind};
 use crate::{
@@ -31,10 +31,17 @@ use crate::{
 
 /// One element with where it came from (a span in the rule file; for file sets the
 /// `file "..."` span plus the line in that file).
+///
+/// Kept small (its span is the value's, its line a `u32`): a file set holds a million.
 struct Elem {
     value: SetElem,
-    span: Span,
-    file_line: Option<usize>,
+    file_line: Option<u32>,
+}
+
+impl Elem {
+    fn span(&self) -> Span {
+        self.value.span()
+    }
 }
 
 /// Where a set file was opened.
@@ -125,7 +132,6 @@ impl Checker<'_> {
                 .iter()
                 .map(|e| Elem {
                     value: e.clone(),
-                    span: e.span(),
                     file_line: None,
                 })
                 .collect::<Vec<_>>(),
@@ -205,8 +211,8 @@ impl Checker<'_> {
                 "sockc::mixed-set",
                 format!("set `{}` mixes addresses and ports", quote(&s.name.name)),
             )
-            .label(bad.span, format!("{other}{}", at_line(bad.file_line)))
-            .label(elems[0].span, format!("the set holds {first}, from here")),
+            .label(bad.span(), format!("{other}{}", at_line(bad.file_line)))
+            .label(elems[0].span(), format!("the set holds {first}, from here")),
         );
         None
     }
@@ -214,6 +220,21 @@ impl Checker<'_> {
     /// An address set: its prefixes without those another one covers (each reported),
     /// added to the module.
     fn address_set(&mut self, s: &SetDecl, elems: &[Elem]) -> SetKind {
+        let (v4, v6) = match packed_v4(elems) {
+            Some(keys) => (self.uncovered_v4(s, elems, keys), Vec::new()),
+            None => self.uncovered(s, elems),
+        };
+        let id = self.module.sets.push(AddrSet {
+            name: s.name.name.clone(),
+            v4,
+            v6,
+        });
+        SetKind::Addr(id)
+    }
+
+    /// The prefixes of `elems` that no other one covers, by family, each covered one
+    /// reported.
+    fn uncovered(&mut self, s: &SetDecl, elems: &[Elem]) -> (Vec<Ipv4Net>, Vec<Ipv6Net>) {
         let mut nets: Vec<(IpNet, &Elem)> = Vec::with_capacity(elems.len());
         nets.extend(elems.iter().filter_map(|e| match e.value {
             SetElem::Prefix(n, _) => Some((n, e)),
@@ -221,53 +242,73 @@ impl Checker<'_> {
         }));
         sort_prefixes(&mut nets);
         let mut covering: Vec<(IpNet, &Elem)> = Vec::new();
-        let mut kept = Vec::with_capacity(nets.len());
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
         for (n, e) in nets {
             while covering.last().is_some_and(|(c, _)| !c.contains(&n)) {
                 covering.pop();
             }
             if let Some((c, ce)) = covering.last() {
-                let what = if *c == n {
-                    "duplicate element"
-                } else {
-                    "element inside another"
-                };
-                self.diags.push(
-                    Diagnostic::warning(
-                        "sockc::set-overlap",
-                        format!(
-                            "set `{}`: {n}{} is covered by {c}{}",
-                            quote(&s.name.name),
-                            at_line(e.file_line),
-                            at_line(ce.file_line)
-                        ),
-                    )
-                    .label(e.span, what)
-                    .label(ce.span, "covered by this"),
-                );
+                self.covered(s, (n, e), (*c, ce));
                 continue;
             }
             covering.push((n, e));
+            match n {
+                IpNet::V4(n) => v4.push(n),
+                IpNet::V6(n) => v6.push(n),
+            }
+        }
+        (v4, v6)
+    }
+
+    /// [`Checker::uncovered`] for IPv4 prefixes packed and sorted by [`packed_v4`]:
+    /// compared as integers (a prefix covers the ones after it whose last address is
+    /// not past its own), without building `IpNet` pairs for a million elements.
+    fn uncovered_v4(&mut self, s: &SetDecl, elems: &[Elem], keys: Vec<u64>) -> Vec<Ipv4Net> {
+        // (last address, element index) of the prefixes that may still cover.
+        let mut covering: Vec<(u32, usize)> = Vec::new();
+        let mut kept = Vec::with_capacity(keys.len());
+        for k in keys {
+            let (addr, len, i) = (
+                (k >> 32) as u32,
+                (k >> 24 & 0xff) as u8,
+                (k & 0xff_ffff) as usize,
+            );
+            let last = addr | u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+            while covering.last().is_some_and(|&(c_last, _)| c_last < last) {
+                covering.pop();
+            }
+            let n = Ipv4Net::new(addr.into(), len).expect("a packed length is at most 32");
+            if let Some(&(_, ci)) = covering.last() {
+                let (e, ce) = (&elems[i], &elems[ci]);
+                self.covered(s, (prefix(e), e), (prefix(ce), ce));
+                continue;
+            }
+            covering.push((last, i));
             kept.push(n);
         }
-        let id = self.module.sets.push(AddrSet {
-            name: s.name.name.clone(),
-            v4: kept
-                .iter()
-                .filter_map(|n| match n {
-                    IpNet::V4(n) => Some(*n),
-                    _ => None,
-                })
-                .collect(),
-            v6: kept
-                .iter()
-                .filter_map(|n| match n {
-                    IpNet::V6(n) => Some(*n),
-                    _ => None,
-                })
-                .collect(),
-        });
-        SetKind::Addr(id)
+        kept
+    }
+
+    /// Reports element `e` (prefix `n`) of set `s` as covered by `ce` (prefix `c`).
+    fn covered(&mut self, s: &SetDecl, (n, e): (IpNet, &Elem), (c, ce): (IpNet, &Elem)) {
+        let what = if c == n {
+            "duplicate element"
+        } else {
+            "element inside another"
+        };
+        self.diags.push(
+            Diagnostic::warning(
+                "sockc::set-overlap",
+                format!(
+                    "set `{}`: {n}{} is covered by {c}{}",
+                    quote(&s.name.name),
+                    at_line(e.file_line),
+                    at_line(ce.file_line)
+                ),
+            )
+            .label(e.span(), what)
+            .label(ce.span(), "covered by this"),
+        );
     }
 
     /// A port set: its ranges sorted and merged, each overlap reported.
@@ -295,8 +336,8 @@ impl Checker<'_> {
                                 crate::ir::port_range_text(plo, phi)
                             ),
                         )
-                        .label(e.span, "overlapping element")
-                        .label(pe.span, "overlaps this"),
+                        .label(e.span(), "overlapping element")
+                        .label(pe.span(), "overlaps this"),
                     );
                 }
             }
@@ -410,8 +451,8 @@ impl Checker<'_> {
                     if elems.len() <= max_elems {
                         elems.push(Elem {
                             value: SetElem::Prefix(n, span),
-                            span,
-                            file_line: Some(i + 1),
+                            // The set file size limit keeps lines far below 2^32.
+                            file_line: Some(u32::try_from(i + 1).unwrap_or(u32::MAX)),
                         });
                     }
                     continue;
@@ -498,42 +539,47 @@ impl Checker<'_> {
     }
 }
 
+/// The prefix an address element holds.
+fn prefix(e: &Elem) -> IpNet {
+    match e.value {
+        SetElem::Prefix(n, _) => n,
+        SetElem::Ports(..) => unreachable!("an address set holds prefixes"),
+    }
+}
+
+/// A set of IPv4 prefixes only (fewer than 2^24 of them) as integers
+/// (address, length, element index), sorted: the order [`sort_prefixes`] gives, equal
+/// prefixes in the order written. `None` for any other set.
+fn packed_v4(elems: &[Elem]) -> Option<Vec<u64>> {
+    if elems.len() >= 1 << 24 {
+        return None;
+    }
+    let mut keys: Vec<u64> = Vec::with_capacity(elems.len());
+    for (i, e) in elems.iter().enumerate() {
+        let SetElem::Prefix(IpNet::V4(n), _) = e.value else {
+            return None;
+        };
+        keys.push(
+            u64::from(n.network().to_bits()) << 32 | u64::from(n.prefix_len()) << 24 | i as u64,
+        );
+    }
+    // A set file kept sorted is only checked.
+    if !keys.is_sorted() {
+        keys.sort_unstable();
+    }
+    Some(keys)
+}
+
 /// Sorts by (address, length), which puts a covering prefix right before the
 /// prefixes it covers; equal prefixes stay in the order written (the first is kept,
 /// the others are reported as covered by it). Input already in that order (a set file
-/// kept sorted) is only checked; a set of IPv4 prefixes is sorted as packed integers,
-/// (address, length, position), which is several times faster than comparing
-/// `IpNet`s for a million elements.
-fn sort_prefixes<T: Copy>(nets: &mut Vec<(IpNet, T)>) {
+/// kept sorted) is only checked. (A set of IPv4 prefixes alone is sorted as packed
+/// integers instead, [`packed_v4`].)
+fn sort_prefixes<T: Copy>(nets: &mut [(IpNet, T)]) {
     let order = |n: &IpNet| (n.network(), n.prefix_len());
-    if nets.is_sorted_by(|a, b| order(&a.0) <= order(&b.0)) {
-        return;
-    }
-    let packed: Option<Vec<u64>> = (nets.len() < 1 << 24)
-        .then(|| {
-            nets.iter()
-                .enumerate()
-                .map(|(i, (n, _))| match n {
-                    IpNet::V4(n) => Some(
-                        u64::from(n.network().to_bits()) << 32
-                            | u64::from(n.prefix_len()) << 24
-                            | i as u64,
-                    ),
-                    IpNet::V6(_) => None,
-                })
-                .collect()
-        })
-        .flatten();
-    let Some(mut keys) = packed else {
+    if !nets.is_sorted_by(|a, b| order(&a.0) <= order(&b.0)) {
         nets.sort_by_key(|a| order(&a.0));
-        return;
-    };
-    keys.sort_unstable();
-    let sorted = keys
-        .iter()
-        .map(|k| nets[(k & 0xff_ffff) as usize])
-        .collect();
-    *nets = sorted;
+    }
 }
 
 /// A dotted-quad IPv4 address as `Ipv4Addr`'s parser reads one (four decimal
@@ -564,7 +610,7 @@ fn plain_ipv4(text: &str) -> Option<std::net::Ipv4Addr> {
         .then_some(std::net::Ipv4Addr::from(octets))
 }
 
-fn at_line(l: Option<usize>) -> String {
+fn at_line(l: Option<u32>) -> String {
     l.map(|l| format!(" (file line {l})")).unwrap_or_default()
 }
 
@@ -582,6 +628,52 @@ pub(crate) fn merge_range(out: &mut Vec<(u16, u16)>, lo: u16, hi: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The packed IPv4 path keeps and reports what the general path does: the same
+    /// set with one IPv6 element added (which takes the general path) keeps the same
+    /// IPv4 prefixes and reports the same overlaps.
+    #[test]
+    fn packed_ipv4_sets_keep_and_report_what_the_general_path_does() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for _ in 0..40 {
+            let nets: Vec<String> = (0..60)
+                .map(|_| {
+                    let r = next();
+                    let len = [8u8, 16, 24, 30, 31, 32][(r % 6) as usize];
+                    // A few /8s, so that prefixes cover and repeat one another.
+                    let addr = (10 + (r >> 8) as u32 % 3) << 24 | (r >> 16) as u32 & 0x00ff_ffff;
+                    Ipv4Net::new(addr.into(), len).unwrap().trunc().to_string()
+                })
+                .collect();
+            let run = |extra: &str| {
+                let src = format!(
+                    "set s = {{ {}{extra} }}\nxdp on eth0 {{ drop from @s; default allow }}\n",
+                    nets.join(", ")
+                );
+                let opts = crate::driver::Options {
+                    opt: crate::opt::OptLevel::O0,
+                    ..Default::default()
+                };
+                let (c, diags) = crate::compile(&src, &opts);
+                let c = c.expect("compiles");
+                let overlaps: Vec<String> = diags
+                    .iter()
+                    .filter(|d| d.code == "sockc::set-overlap")
+                    .map(|d| d.message.clone())
+                    .collect();
+                (c.module.sets.values().next().unwrap().v4.clone(), overlaps)
+            };
+            let packed = run("");
+            assert!(!packed.1.is_empty(), "the /8s cover other elements");
+            assert_eq!(packed, run(", 2001:db8::/32"), "{nets:?}");
+        }
+    }
 
     #[test]
     fn plain_ipv4_reads_what_the_std_parser_reads() {

@@ -112,7 +112,11 @@ impl ValueSet {
     /// The union of any intervals (empty ones, `lo > hi`, are dropped).
     pub fn from_intervals(ivs: impl IntoIterator<Item = Iv>) -> ValueSet {
         let mut list: Vec<Iv> = ivs.into_iter().filter(|x| x.0 <= x.1).collect();
-        list.sort_unstable();
+        // Often given sorted (a set's prefixes are kept in address order), and then a
+        // check is all a million intervals cost.
+        if !list.is_sorted() {
+            list.sort_unstable();
+        }
         let mut out = Ivs::with_capacity(list.len());
         for (lo, hi) in list {
             match out.last_mut() {
