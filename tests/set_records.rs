@@ -110,7 +110,9 @@ fn set_entries_live_in_records_named_by_digest() {
     std::fs::remove_file(lab.dir.join("big.txt")).unwrap();
     let shown = sockc(&["show", "--name", &lab.name]).ok();
     assert!(
-        shown.stdout.contains("set big = { 10.0.0.0/32, "),
+        shown
+            .stdout
+            .contains("set big = { 10.0.0.0/21, 10.0.8.0/23, "),
         "{shown}"
     );
     assert!(shown.stdout.contains("192.0.2.9/32 }"), "{shown}");
