@@ -111,10 +111,12 @@ impl ValueSet {
 
     /// The union of any intervals (empty ones, `lo > hi`, are dropped).
     pub fn from_intervals(ivs: impl IntoIterator<Item = Iv>) -> ValueSet {
-        let mut ivs = ivs.into_iter().filter(|x| x.0 <= x.1);
+        let ivs = ivs.into_iter();
+        // Sized once: a million set prefixes are not copied from one growth to the next.
+        let mut out = Ivs::with_capacity(ivs.size_hint().0);
+        let mut ivs = ivs.filter(|x| x.0 <= x.1);
         // Often given sorted (a set's prefixes are kept in address order): merged as
         // they come, without a list of a million intervals to sort first.
-        let mut out = Ivs::new();
         while let Some((lo, hi)) = ivs.next() {
             match out.last_mut() {
                 Some(last) if lo < last.0 => {
@@ -127,7 +129,15 @@ impl ValueSet {
                 _ => out.push((lo, hi)),
             }
         }
+        if out.len() < out.capacity() / 2 {
+            out.shrink_to_fit();
+        }
         ValueSet(out)
+    }
+
+    /// The intervals, taken out of the set (not copied).
+    pub fn into_intervals(self) -> Vec<Iv> {
+        self.0.into_vec()
     }
 
     /// The values of `0..=max` whose bits under `mask` are `value` (TCP flags: `syn
