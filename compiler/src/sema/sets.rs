@@ -33,6 +33,7 @@ use crate::{
 /// `file "..."` span plus the line in that file).
 ///
 /// Kept small (its span is the value's, its line a `u32`): a file set holds a million.
+#[derive(Clone)]
 struct Elem {
     value: SetElem,
     file_line: Option<u32>,
@@ -41,6 +42,64 @@ struct Elem {
 impl Elem {
     fn span(&self) -> Span {
         self.value.span()
+    }
+}
+
+/// A set's elements as read. A set file of IPv4 addresses and prefixes alone (fewer
+/// than 2^24 lines, the common large case) is kept as packed integers (address,
+/// length, file line), 8 bytes an element instead of an [`Elem`]'s 48.
+enum Elems {
+    List(Vec<Elem>),
+    PackedV4 { keys: Vec<u64>, span: Span },
+}
+
+impl Elems {
+    fn len(&self) -> usize {
+        match self {
+            Elems::List(l) => l.len(),
+            Elems::PackedV4 { keys, .. } => keys.len(),
+        }
+    }
+
+    fn push(&mut self, e: Elem) {
+        match self {
+            Elems::List(l) => l.push(e),
+            Elems::PackedV4 { keys, span } => {
+                let packable = u64::from(e.file_line.unwrap_or(1 << 24)) < 1 << 24;
+                match e.value {
+                    SetElem::Prefix(IpNet::V4(n), _) if packable => {
+                        keys.push(pack_v4(n, u64::from(e.file_line.unwrap_or(0))));
+                    }
+                    _ => {
+                        let span = *span;
+                        let mut list: Vec<Elem> = Vec::with_capacity(keys.capacity());
+                        list.extend(keys.iter().map(|&k| unpacked_file_elem(k, span)));
+                        list.push(e);
+                        *self = Elems::List(list);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `n` packed with `low` (an element index or a file line, under 2^24): sorting the
+/// keys sorts by (address, length, `low`).
+fn pack_v4(n: Ipv4Net, low: u64) -> u64 {
+    u64::from(n.network().to_bits()) << 32 | u64::from(n.prefix_len()) << 24 | low
+}
+
+/// The prefix of a packed key.
+fn unpack_v4(k: u64) -> Ipv4Net {
+    Ipv4Net::new(((k >> 32) as u32).into(), (k >> 24 & 0xff) as u8)
+        .expect("a packed length is at most 32")
+}
+
+/// The element a packed key of a set file (named at `span`) stands for.
+fn unpacked_file_elem(k: u64, span: Span) -> Elem {
+    Elem {
+        value: SetElem::Prefix(IpNet::V4(unpack_v4(k)), span),
+        file_line: Some((k & 0xff_ffff) as u32),
     }
 }
 
@@ -135,9 +194,15 @@ impl Checker<'_> {
                     file_line: None,
                 })
                 .collect::<Vec<_>>(),
-            SetBody::File { path, span } => self.read_set_file(path, *span)?,
+            SetBody::File { path, span } => match self.read_set_file(path, *span)? {
+                Elems::List(l) => l,
+                Elems::PackedV4 { keys, span } => {
+                    self.check_set_size(s, keys.len())?;
+                    return Some(self.packed_file_set(s, keys, span));
+                }
+            },
         };
-        self.check_set_size(s, &elems)?;
+        self.check_set_size(s, elems.len())?;
         if self.set_kind_is_addr(s, &elems)? {
             Some(self.address_set(s, &elems))
         } else {
@@ -147,8 +212,8 @@ impl Checker<'_> {
 
     /// A set must have elements, and the sets of a file together at most the set
     /// element limit.
-    fn check_set_size(&mut self, s: &SetDecl, elems: &[Elem]) -> Option<()> {
-        if elems.is_empty() {
+    fn check_set_size(&mut self, s: &SetDecl, elems: usize) -> Option<()> {
+        if elems == 0 {
             self.diags.push(
                 Diagnostic::error(
                     "sockc::empty-set",
@@ -163,7 +228,7 @@ impl Checker<'_> {
         }
         let max = self.opts.limits.set_elements;
         let before = self.set_elements;
-        self.set_elements = before.saturating_add(elems.len() as u64);
+        self.set_elements = before.saturating_add(elems as u64);
         if self.set_elements <= max {
             return Some(());
         }
@@ -221,9 +286,26 @@ impl Checker<'_> {
     /// added to the module.
     fn address_set(&mut self, s: &SetDecl, elems: &[Elem]) -> SetKind {
         let (v4, v6) = match packed_v4(elems) {
-            Some(keys) => (self.uncovered_v4(s, elems, keys), Vec::new()),
+            Some(keys) => {
+                let elem = |k: u64| elems[(k & 0xff_ffff) as usize].clone();
+                (self.uncovered_v4(s, keys, elem), Vec::new())
+            }
             None => self.uncovered(s, elems),
         };
+        self.add_set(s, v4, v6)
+    }
+
+    /// An address set read from a file as packed IPv4 keys (named at `span`).
+    fn packed_file_set(&mut self, s: &SetDecl, mut keys: Vec<u64>, span: Span) -> SetKind {
+        // A set file kept sorted is only checked.
+        if !keys.is_sorted() {
+            keys.sort_unstable();
+        }
+        let v4 = self.uncovered_v4(s, keys, |k| unpacked_file_elem(k, span));
+        self.add_set(s, v4, Vec::new())
+    }
+
+    fn add_set(&mut self, s: &SetDecl, v4: Vec<Ipv4Net>, v6: Vec<Ipv6Net>) -> SetKind {
         let id = self.module.sets.push(AddrSet {
             name: s.name.name.clone(),
             v4,
@@ -263,27 +345,28 @@ impl Checker<'_> {
     /// [`Checker::uncovered`] for IPv4 prefixes packed and sorted by [`packed_v4`]:
     /// compared as integers (a prefix covers the ones after it whose last address is
     /// not past its own), without building `IpNet` pairs for a million elements.
-    fn uncovered_v4(&mut self, s: &SetDecl, elems: &[Elem], keys: Vec<u64>) -> Vec<Ipv4Net> {
-        // (last address, element index) of the prefixes that may still cover.
-        let mut covering: Vec<(u32, usize)> = Vec::new();
+    /// `elem` gives the element a key stands for (only for a covered one, to report).
+    fn uncovered_v4(
+        &mut self,
+        s: &SetDecl,
+        keys: Vec<u64>,
+        elem: impl Fn(u64) -> Elem,
+    ) -> Vec<Ipv4Net> {
+        // (last address, key) of the prefixes that may still cover.
+        let mut covering: Vec<(u32, u64)> = Vec::new();
         let mut kept = Vec::with_capacity(keys.len());
         for k in keys {
-            let (addr, len, i) = (
-                (k >> 32) as u32,
-                (k >> 24 & 0xff) as u8,
-                (k & 0xff_ffff) as usize,
-            );
-            let last = addr | u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+            let n = unpack_v4(k);
+            let last = n.broadcast().to_bits();
             while covering.last().is_some_and(|&(c_last, _)| c_last < last) {
                 covering.pop();
             }
-            let n = Ipv4Net::new(addr.into(), len).expect("a packed length is at most 32");
-            if let Some(&(_, ci)) = covering.last() {
-                let (e, ce) = (&elems[i], &elems[ci]);
-                self.covered(s, (prefix(e), e), (prefix(ce), ce));
+            if let Some(&(_, ck)) = covering.last() {
+                let (e, ce) = (elem(k), elem(ck));
+                self.covered(s, (prefix(&e), &e), (prefix(&ce), &ce));
                 continue;
             }
-            covering.push((last, i));
+            covering.push((last, k));
             kept.push(n);
         }
         kept
@@ -406,7 +489,7 @@ impl Checker<'_> {
 
     /// Reads a `file "..."` set: one address or prefix per line; `#` comments and
     /// blank lines are ignored. At most the set element limit of elements is kept.
-    fn read_set_file(&mut self, path: &str, span: Span) -> Option<Vec<Elem>> {
+    fn read_set_file(&mut self, path: &str, span: Span) -> Option<Elems> {
         let (text, quotable) = self.set_file_text(path, span)?;
         let shown = quote(path);
         // Past what the element limit leaves, only whether there are more matters.
@@ -420,7 +503,15 @@ impl Checker<'_> {
         // Sized once (a line an element at most): a million elements are not copied
         // from one doubling of the vector to the next.
         let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
-        let mut elems = Vec::with_capacity(lines.min(max_elems.saturating_add(1)));
+        let room = lines.min(max_elems.saturating_add(1));
+        let mut elems = if lines < 1 << 24 {
+            Elems::PackedV4 {
+                keys: Vec::with_capacity(room),
+                span,
+            }
+        } else {
+            Elems::List(Vec::with_capacity(room))
+        };
         let mut bad = false;
         for (i, line) in text.lines().enumerate() {
             // A byte scan: `#` is ASCII, and a line is a dozen bytes, too short for
@@ -559,9 +650,7 @@ fn packed_v4(elems: &[Elem]) -> Option<Vec<u64>> {
         let SetElem::Prefix(IpNet::V4(n), _) = e.value else {
             return None;
         };
-        keys.push(
-            u64::from(n.network().to_bits()) << 32 | u64::from(n.prefix_len()) << 24 | i as u64,
-        );
+        keys.push(pack_v4(n, i as u64));
     }
     // A set file kept sorted is only checked.
     if !keys.is_sorted() {
@@ -673,6 +762,57 @@ mod tests {
             assert!(!packed.1.is_empty(), "the /8s cover other elements");
             assert_eq!(packed, run(", 2001:db8::/32"), "{nets:?}");
         }
+    }
+
+    /// A set file of IPv4 lines alone (kept packed) keeps and reports, with file
+    /// lines, what the same file does with an IPv6 line at its end (read as elements).
+    #[test]
+    fn packed_set_files_keep_and_report_what_element_lists_do() {
+        let dir = std::env::temp_dir().join(format!("sockc-packed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let v4 = "10.0.0.0/8\n# comment\n10.1.2.3\n\n192.0.2.0/24\n10.1.2.3\n192.0.2.7\n9.9.9.9\n";
+        std::fs::write(dir.join("a.txt"), v4).unwrap();
+        std::fs::write(dir.join("b.txt"), format!("{v4}2001:db8::/32\n")).unwrap();
+        let run = |file: &str| {
+            let src =
+                format!("set s = file \"{file}\"\nxdp on eth0 {{ drop from @s; default allow }}\n");
+            let opts = crate::driver::Options {
+                sema: crate::sema::Options {
+                    base_dir: Some(dir.clone()),
+                    ..Default::default()
+                },
+                opt: crate::opt::OptLevel::O0,
+            };
+            let (c, diags) = crate::compile(&src, &opts);
+            let overlaps: Vec<String> = diags
+                .iter()
+                .filter(|d| d.code == "sockc::set-overlap")
+                .map(|d| d.message.clone())
+                .collect();
+            (
+                c.expect("compiles")
+                    .module
+                    .sets
+                    .values()
+                    .next()
+                    .unwrap()
+                    .v4
+                    .clone(),
+                overlaps,
+            )
+        };
+        let (packed, listed) = (run("a.txt"), run("b.txt"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(packed, listed);
+        assert_eq!(
+            packed.1,
+            [
+                "set `s`: 10.1.2.3/32 (file line 3) is covered by 10.0.0.0/8 (file line 1)",
+                "set `s`: 10.1.2.3/32 (file line 6) is covered by 10.0.0.0/8 (file line 1)",
+                "set `s`: 192.0.2.7/32 (file line 7) is covered by 192.0.2.0/24 (file line 5)",
+            ]
+        );
+        assert_eq!(packed.0.len(), 3);
     }
 
     #[test]
