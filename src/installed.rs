@@ -32,11 +32,16 @@ pub fn read(store: &Store, name: &str) -> Result<Option<Installed>, String> {
         None => source_file_text(&manifest)?,
     };
     let base = Path::new(&manifest.source_file).parent();
+    // The text compiled when it was applied, its sets read from files; written out,
+    // a large set may take it past the rule file size limit, which is for text a
+    // person writes (the set element limit still bounds it).
+    let mut limits = crate::settings().limits;
+    limits.source_bytes = limits.source_bytes.max(text.len() as u64);
     let opts = driver::Options {
         sema: sema::Options {
             base_dir: base.map(Path::to_path_buf),
             set_dirs: crate::settings().set_dirs.clone(),
-            limits: crate::settings().limits,
+            limits,
         },
         opt: Default::default(),
     };
