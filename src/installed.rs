@@ -1,6 +1,6 @@
 //! The rules an install runs, read back for `show`, `diff --installed` and `apply
-//! --dry-run`: the text its manifest records (the applied source with `file` sets
-//! written out, `sockc_compiler::standalone`), compiled as `apply` compiles.
+//! --dry-run`: the text its manifest records with `file` sets written out
+//! (`Manifest::rule_text`, `sockc_compiler::standalone`), compiled as `apply` compiles.
 //!
 //! Invariant: the text is the manifest's own, never a file that may have changed
 //! since; only a manifest of an older sockc, which records no text, falls back to its
@@ -27,16 +27,21 @@ pub fn read(store: &Store, name: &str) -> Result<Option<Installed>, String> {
         Ok(None) => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
-    let text = match &manifest.source_text {
-        Some(t) => t.clone(),
+    let text = match manifest.rule_text() {
+        Some(t) => t,
         None => source_file_text(&manifest)?,
     };
     let base = Path::new(&manifest.source_file).parent();
+    // The text compiled when it was applied, its sets read from files; written out,
+    // a large set may take it past the rule file size limit, which is for text a
+    // person writes (the set element limit still bounds it).
+    let mut limits = crate::settings().limits;
+    limits.source_bytes = limits.source_bytes.max(text.len() as u64);
     let opts = driver::Options {
         sema: sema::Options {
             base_dir: base.map(Path::to_path_buf),
             set_dirs: crate::settings().set_dirs.clone(),
-            limits: crate::settings().limits,
+            limits,
         },
         opt: Default::default(),
     };

@@ -451,6 +451,17 @@ pub(crate) fn set_map_name(module: &Module, set: SetId, family: Family) -> Strin
     }
 }
 
+/// The set a map named by [`set_map_name`] holds, and its family; `None` for the
+/// other maps.
+pub fn set_of_map(map: &str) -> Option<(&str, Family)> {
+    let rest = map.strip_prefix("set_")?;
+    if let Some(set) = rest.strip_suffix("_v4") {
+        Some((set, Family::V4))
+    } else {
+        rest.strip_suffix("_v6").map(|set| (set, Family::V6))
+    }
+}
+
 /// Room for a set to grow in place: `sockc apply` updates the entries of a live map
 /// when only set contents change, which needs the new contents to fit the old map.
 /// The tries are not preallocated, so unused capacity costs no memory.
@@ -727,36 +738,14 @@ fn used_sets(module: &Module) -> std::collections::BTreeSet<SetId> {
 /// An address set's LPM tries, one per family it has elements of, with their entries.
 fn add_address_set(out: &mut MapLayout, module: &Module, set: SetId) {
     let s = &module.sets[set];
-    // Keys `{u32 prefixlen (little endian); address}`, every value 1.
-    let lpm = |n: usize, addr_len: usize, prefixes: &mut dyn Iterator<Item = (u8, &[u8])>| {
-        let mut entries = Entries::with_capacity(4 + addr_len, 1, n);
-        let mut key = Vec::with_capacity(4 + addr_len);
-        for (plen, addr) in prefixes {
-            key.clear();
-            key.extend_from_slice(&u32::from(plen).to_le_bytes());
-            key.extend_from_slice(addr);
-            entries.push(&key, &[1]);
-        }
-        entries
-    };
-    let v4: Vec<[u8; 4]> = s.v4.iter().map(|n| n.network().octets()).collect();
-    let v6: Vec<[u8; 16]> = s.v6.iter().map(|n| n.network().octets()).collect();
     let families = [
         (
             Family::V4,
-            lpm(
-                v4.len(),
-                4,
-                &mut s.v4.iter().zip(&v4).map(|(n, a)| (n.prefix_len(), &a[..])),
-            ),
+            lpm_entries(s.v4.iter().map(|n| (n.prefix_len(), n.network().octets()))),
         ),
         (
             Family::V6,
-            lpm(
-                v6.len(),
-                16,
-                &mut s.v6.iter().zip(&v6).map(|(n, a)| (n.prefix_len(), &a[..])),
-            ),
+            lpm_entries(s.v6.iter().map(|n| (n.prefix_len(), n.network().octets()))),
         ),
     ];
     for (family, entries) in families {
@@ -774,6 +763,18 @@ fn add_address_set(out: &mut MapLayout, module: &Module, set: SetId) {
         });
         out.contents.push(MapContents { map: name, entries });
     }
+}
+
+/// An LPM trie's entries: keys `{u32 prefixlen (little endian); address}`, every
+/// value 1, packed straight into the buffers (a set may hold a million).
+fn lpm_entries<const N: usize>(prefixes: impl ExactSizeIterator<Item = (u8, [u8; N])>) -> Entries {
+    let n = prefixes.len();
+    let mut keys = Vec::with_capacity(n * (4 + N));
+    for (plen, addr) in prefixes {
+        keys.extend_from_slice(&u32::from(plen).to_le_bytes());
+        keys.extend_from_slice(&addr);
+    }
+    Entries::from_parts(4 + N, 1, keys, vec![1; n]).expect("whole keys and values")
 }
 
 /// The key of an address set's LPM trie: `{u32 prefixlen; u8 addr[4 or 16]}`.

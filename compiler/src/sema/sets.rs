@@ -18,7 +18,7 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::{Checker, SetKind};
 use crate::{
@@ -31,10 +31,76 @@ use crate::{
 
 /// One element with where it came from (a span in the rule file; for file sets the
 /// `file "..."` span plus the line in that file).
+///
+/// Kept small (its span is the value's, its line a `u32`): a file set holds a million.
+#[derive(Clone)]
 struct Elem {
     value: SetElem,
-    span: Span,
-    file_line: Option<usize>,
+    file_line: Option<u32>,
+}
+
+impl Elem {
+    fn span(&self) -> Span {
+        self.value.span()
+    }
+}
+
+/// A set's elements as read. A set file of IPv4 addresses and prefixes alone (fewer
+/// than 2^24 lines, the common large case) is kept as packed integers (address,
+/// length, file line), 8 bytes an element instead of an [`Elem`]'s 48.
+enum Elems {
+    List(Vec<Elem>),
+    PackedV4 { keys: Vec<u64>, span: Span },
+}
+
+impl Elems {
+    fn len(&self) -> usize {
+        match self {
+            Elems::List(l) => l.len(),
+            Elems::PackedV4 { keys, .. } => keys.len(),
+        }
+    }
+
+    fn push(&mut self, e: Elem) {
+        match self {
+            Elems::List(l) => l.push(e),
+            Elems::PackedV4 { keys, span } => {
+                let packable = u64::from(e.file_line.unwrap_or(1 << 24)) < 1 << 24;
+                match e.value {
+                    SetElem::Prefix(IpNet::V4(n), _) if packable => {
+                        keys.push(pack_v4(n, u64::from(e.file_line.unwrap_or(0))));
+                    }
+                    _ => {
+                        let span = *span;
+                        let mut list: Vec<Elem> = Vec::with_capacity(keys.capacity());
+                        list.extend(keys.iter().map(|&k| unpacked_file_elem(k, span)));
+                        list.push(e);
+                        *self = Elems::List(list);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `n` packed with `low` (an element index or a file line, under 2^24): sorting the
+/// keys sorts by (address, length, `low`).
+fn pack_v4(n: Ipv4Net, low: u64) -> u64 {
+    u64::from(n.network().to_bits()) << 32 | u64::from(n.prefix_len()) << 24 | low
+}
+
+/// The prefix of a packed key.
+fn unpack_v4(k: u64) -> Ipv4Net {
+    Ipv4Net::new(((k >> 32) as u32).into(), (k >> 24 & 0xff) as u8)
+        .expect("a packed length is at most 32")
+}
+
+/// The element a packed key of a set file (named at `span`) stands for.
+fn unpacked_file_elem(k: u64, span: Span) -> Elem {
+    Elem {
+        value: SetElem::Prefix(IpNet::V4(unpack_v4(k)), span),
+        file_line: Some((k & 0xff_ffff) as u32),
+    }
 }
 
 /// Where a set file was opened.
@@ -125,13 +191,18 @@ impl Checker<'_> {
                 .iter()
                 .map(|e| Elem {
                     value: e.clone(),
-                    span: e.span(),
                     file_line: None,
                 })
                 .collect::<Vec<_>>(),
-            SetBody::File { path, span } => self.read_set_file(path, *span)?,
+            SetBody::File { path, span } => match self.read_set_file(path, *span)? {
+                Elems::List(l) => l,
+                Elems::PackedV4 { keys, span } => {
+                    self.check_set_size(s, keys.len())?;
+                    return Some(self.packed_file_set(s, keys, span));
+                }
+            },
         };
-        self.check_set_size(s, &elems)?;
+        self.check_set_size(s, elems.len())?;
         if self.set_kind_is_addr(s, &elems)? {
             Some(self.address_set(s, &elems))
         } else {
@@ -141,8 +212,8 @@ impl Checker<'_> {
 
     /// A set must have elements, and the sets of a file together at most the set
     /// element limit.
-    fn check_set_size(&mut self, s: &SetDecl, elems: &[Elem]) -> Option<()> {
-        if elems.is_empty() {
+    fn check_set_size(&mut self, s: &SetDecl, elems: usize) -> Option<()> {
+        if elems == 0 {
             self.diags.push(
                 Diagnostic::error(
                     "sockc::empty-set",
@@ -157,7 +228,7 @@ impl Checker<'_> {
         }
         let max = self.opts.limits.set_elements;
         let before = self.set_elements;
-        self.set_elements = before.saturating_add(elems.len() as u64);
+        self.set_elements = before.saturating_add(elems as u64);
         if self.set_elements <= max {
             return Some(());
         }
@@ -205,8 +276,8 @@ impl Checker<'_> {
                 "sockc::mixed-set",
                 format!("set `{}` mixes addresses and ports", quote(&s.name.name)),
             )
-            .label(bad.span, format!("{other}{}", at_line(bad.file_line)))
-            .label(elems[0].span, format!("the set holds {first}, from here")),
+            .label(bad.span(), format!("{other}{}", at_line(bad.file_line)))
+            .label(elems[0].span(), format!("the set holds {first}, from here")),
         );
         None
     }
@@ -214,6 +285,38 @@ impl Checker<'_> {
     /// An address set: its prefixes without those another one covers (each reported),
     /// added to the module.
     fn address_set(&mut self, s: &SetDecl, elems: &[Elem]) -> SetKind {
+        let (v4, v6) = match packed_v4(elems) {
+            Some(keys) => {
+                let elem = |k: u64| elems[(k & 0xff_ffff) as usize].clone();
+                (self.uncovered_v4(s, keys, elem), Vec::new())
+            }
+            None => self.uncovered(s, elems),
+        };
+        self.add_set(s, v4, v6)
+    }
+
+    /// An address set read from a file as packed IPv4 keys (named at `span`).
+    fn packed_file_set(&mut self, s: &SetDecl, mut keys: Vec<u64>, span: Span) -> SetKind {
+        // A set file kept sorted is only checked.
+        if !keys.is_sorted() {
+            keys.sort_unstable();
+        }
+        let v4 = self.uncovered_v4(s, keys, |k| unpacked_file_elem(k, span));
+        self.add_set(s, v4, Vec::new())
+    }
+
+    fn add_set(&mut self, s: &SetDecl, v4: Vec<Ipv4Net>, v6: Vec<Ipv6Net>) -> SetKind {
+        let id = self.module.sets.push(AddrSet {
+            name: s.name.name.clone(),
+            v4,
+            v6,
+        });
+        SetKind::Addr(id)
+    }
+
+    /// The prefixes of `elems` that no other one covers, by family, each covered one
+    /// reported.
+    fn uncovered(&mut self, s: &SetDecl, elems: &[Elem]) -> (Vec<Ipv4Net>, Vec<Ipv6Net>) {
         let mut nets: Vec<(IpNet, &Elem)> = Vec::with_capacity(elems.len());
         nets.extend(elems.iter().filter_map(|e| match e.value {
             SetElem::Prefix(n, _) => Some((n, e)),
@@ -221,53 +324,74 @@ impl Checker<'_> {
         }));
         sort_prefixes(&mut nets);
         let mut covering: Vec<(IpNet, &Elem)> = Vec::new();
-        let mut kept = Vec::with_capacity(nets.len());
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
         for (n, e) in nets {
             while covering.last().is_some_and(|(c, _)| !c.contains(&n)) {
                 covering.pop();
             }
             if let Some((c, ce)) = covering.last() {
-                let what = if *c == n {
-                    "duplicate element"
-                } else {
-                    "element inside another"
-                };
-                self.diags.push(
-                    Diagnostic::warning(
-                        "sockc::set-overlap",
-                        format!(
-                            "set `{}`: {n}{} is covered by {c}{}",
-                            quote(&s.name.name),
-                            at_line(e.file_line),
-                            at_line(ce.file_line)
-                        ),
-                    )
-                    .label(e.span, what)
-                    .label(ce.span, "covered by this"),
-                );
+                self.covered(s, (n, e), (*c, ce));
                 continue;
             }
             covering.push((n, e));
+            match n {
+                IpNet::V4(n) => v4.push(n),
+                IpNet::V6(n) => v6.push(n),
+            }
+        }
+        (v4, v6)
+    }
+
+    /// [`Checker::uncovered`] for IPv4 prefixes packed and sorted by [`packed_v4`]:
+    /// compared as integers (a prefix covers the ones after it whose last address is
+    /// not past its own), without building `IpNet` pairs for a million elements.
+    /// `elem` gives the element a key stands for (only for a covered one, to report).
+    fn uncovered_v4(
+        &mut self,
+        s: &SetDecl,
+        keys: Vec<u64>,
+        elem: impl Fn(u64) -> Elem,
+    ) -> Vec<Ipv4Net> {
+        // (last address, key) of the prefixes that may still cover.
+        let mut covering: Vec<(u32, u64)> = Vec::new();
+        let mut kept = Vec::with_capacity(keys.len());
+        for k in keys {
+            let n = unpack_v4(k);
+            let last = n.broadcast().to_bits();
+            while covering.last().is_some_and(|&(c_last, _)| c_last < last) {
+                covering.pop();
+            }
+            if let Some(&(_, ck)) = covering.last() {
+                let (e, ce) = (elem(k), elem(ck));
+                self.covered(s, (prefix(&e), &e), (prefix(&ce), &ce));
+                continue;
+            }
+            covering.push((last, k));
             kept.push(n);
         }
-        let id = self.module.sets.push(AddrSet {
-            name: s.name.name.clone(),
-            v4: kept
-                .iter()
-                .filter_map(|n| match n {
-                    IpNet::V4(n) => Some(*n),
-                    _ => None,
-                })
-                .collect(),
-            v6: kept
-                .iter()
-                .filter_map(|n| match n {
-                    IpNet::V6(n) => Some(*n),
-                    _ => None,
-                })
-                .collect(),
-        });
-        SetKind::Addr(id)
+        kept
+    }
+
+    /// Reports element `e` (prefix `n`) of set `s` as covered by `ce` (prefix `c`).
+    fn covered(&mut self, s: &SetDecl, (n, e): (IpNet, &Elem), (c, ce): (IpNet, &Elem)) {
+        let what = if c == n {
+            "duplicate element"
+        } else {
+            "element inside another"
+        };
+        self.diags.push(
+            Diagnostic::warning(
+                "sockc::set-overlap",
+                format!(
+                    "set `{}`: {n}{} is covered by {c}{}",
+                    quote(&s.name.name),
+                    at_line(e.file_line),
+                    at_line(ce.file_line)
+                ),
+            )
+            .label(e.span(), what)
+            .label(ce.span(), "covered by this"),
+        );
     }
 
     /// A port set: its ranges sorted and merged, each overlap reported.
@@ -295,8 +419,8 @@ impl Checker<'_> {
                                 crate::ir::port_range_text(plo, phi)
                             ),
                         )
-                        .label(e.span, "overlapping element")
-                        .label(pe.span, "overlaps this"),
+                        .label(e.span(), "overlapping element")
+                        .label(pe.span(), "overlaps this"),
                     );
                 }
             }
@@ -365,7 +489,7 @@ impl Checker<'_> {
 
     /// Reads a `file "..."` set: one address or prefix per line; `#` comments and
     /// blank lines are ignored. At most the set element limit of elements is kept.
-    fn read_set_file(&mut self, path: &str, span: Span) -> Option<Vec<Elem>> {
+    fn read_set_file(&mut self, path: &str, span: Span) -> Option<Elems> {
         let (text, quotable) = self.set_file_text(path, span)?;
         let shown = quote(path);
         // Past what the element limit leaves, only whether there are more matters.
@@ -379,7 +503,15 @@ impl Checker<'_> {
         // Sized once (a line an element at most): a million elements are not copied
         // from one doubling of the vector to the next.
         let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
-        let mut elems = Vec::with_capacity(lines.min(max_elems.saturating_add(1)));
+        let room = lines.min(max_elems.saturating_add(1));
+        let mut elems = if lines < 1 << 24 {
+            Elems::PackedV4 {
+                keys: Vec::with_capacity(room),
+                span,
+            }
+        } else {
+            Elems::List(Vec::with_capacity(room))
+        };
         let mut bad = false;
         for (i, line) in text.lines().enumerate() {
             // A byte scan: `#` is ASCII, and a line is a dozen bytes, too short for
@@ -410,8 +542,8 @@ impl Checker<'_> {
                     if elems.len() <= max_elems {
                         elems.push(Elem {
                             value: SetElem::Prefix(n, span),
-                            span,
-                            file_line: Some(i + 1),
+                            // The set file size limit keeps lines far below 2^32.
+                            file_line: Some(u32::try_from(i + 1).unwrap_or(u32::MAX)),
                         });
                     }
                     continue;
@@ -498,42 +630,45 @@ impl Checker<'_> {
     }
 }
 
+/// The prefix an address element holds.
+fn prefix(e: &Elem) -> IpNet {
+    match e.value {
+        SetElem::Prefix(n, _) => n,
+        SetElem::Ports(..) => unreachable!("an address set holds prefixes"),
+    }
+}
+
+/// A set of IPv4 prefixes only (fewer than 2^24 of them) as integers
+/// (address, length, element index), sorted: the order [`sort_prefixes`] gives, equal
+/// prefixes in the order written. `None` for any other set.
+fn packed_v4(elems: &[Elem]) -> Option<Vec<u64>> {
+    if elems.len() >= 1 << 24 {
+        return None;
+    }
+    let mut keys: Vec<u64> = Vec::with_capacity(elems.len());
+    for (i, e) in elems.iter().enumerate() {
+        let SetElem::Prefix(IpNet::V4(n), _) = e.value else {
+            return None;
+        };
+        keys.push(pack_v4(n, i as u64));
+    }
+    // A set file kept sorted is only checked.
+    if !keys.is_sorted() {
+        keys.sort_unstable();
+    }
+    Some(keys)
+}
+
 /// Sorts by (address, length), which puts a covering prefix right before the
 /// prefixes it covers; equal prefixes stay in the order written (the first is kept,
 /// the others are reported as covered by it). Input already in that order (a set file
-/// kept sorted) is only checked; a set of IPv4 prefixes is sorted as packed integers,
-/// (address, length, position), which is several times faster than comparing
-/// `IpNet`s for a million elements.
-fn sort_prefixes<T: Copy>(nets: &mut Vec<(IpNet, T)>) {
+/// kept sorted) is only checked. (A set of IPv4 prefixes alone is sorted as packed
+/// integers instead, [`packed_v4`].)
+fn sort_prefixes<T: Copy>(nets: &mut [(IpNet, T)]) {
     let order = |n: &IpNet| (n.network(), n.prefix_len());
-    if nets.is_sorted_by(|a, b| order(&a.0) <= order(&b.0)) {
-        return;
-    }
-    let packed: Option<Vec<u64>> = (nets.len() < 1 << 24)
-        .then(|| {
-            nets.iter()
-                .enumerate()
-                .map(|(i, (n, _))| match n {
-                    IpNet::V4(n) => Some(
-                        u64::from(n.network().to_bits()) << 32
-                            | u64::from(n.prefix_len()) << 24
-                            | i as u64,
-                    ),
-                    IpNet::V6(_) => None,
-                })
-                .collect()
-        })
-        .flatten();
-    let Some(mut keys) = packed else {
+    if !nets.is_sorted_by(|a, b| order(&a.0) <= order(&b.0)) {
         nets.sort_by_key(|a| order(&a.0));
-        return;
-    };
-    keys.sort_unstable();
-    let sorted = keys
-        .iter()
-        .map(|k| nets[(k & 0xff_ffff) as usize])
-        .collect();
-    *nets = sorted;
+    }
 }
 
 /// A dotted-quad IPv4 address as `Ipv4Addr`'s parser reads one (four decimal
@@ -564,7 +699,7 @@ fn plain_ipv4(text: &str) -> Option<std::net::Ipv4Addr> {
         .then_some(std::net::Ipv4Addr::from(octets))
 }
 
-fn at_line(l: Option<usize>) -> String {
+fn at_line(l: Option<u32>) -> String {
     l.map(|l| format!(" (file line {l})")).unwrap_or_default()
 }
 
@@ -582,6 +717,103 @@ pub(crate) fn merge_range(out: &mut Vec<(u16, u16)>, lo: u16, hi: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The packed IPv4 path keeps and reports what the general path does: the same
+    /// set with one IPv6 element added (which takes the general path) keeps the same
+    /// IPv4 prefixes and reports the same overlaps.
+    #[test]
+    fn packed_ipv4_sets_keep_and_report_what_the_general_path_does() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for _ in 0..40 {
+            let nets: Vec<String> = (0..60)
+                .map(|_| {
+                    let r = next();
+                    let len = [8u8, 16, 24, 30, 31, 32][(r % 6) as usize];
+                    // A few /8s, so that prefixes cover and repeat one another.
+                    let addr = (10 + (r >> 8) as u32 % 3) << 24 | (r >> 16) as u32 & 0x00ff_ffff;
+                    Ipv4Net::new(addr.into(), len).unwrap().trunc().to_string()
+                })
+                .collect();
+            let run = |extra: &str| {
+                let src = format!(
+                    "set s = {{ {}{extra} }}\nxdp on eth0 {{ drop from @s; default allow }}\n",
+                    nets.join(", ")
+                );
+                let opts = crate::driver::Options {
+                    opt: crate::opt::OptLevel::O0,
+                    ..Default::default()
+                };
+                let (c, diags) = crate::compile(&src, &opts);
+                let c = c.expect("compiles");
+                let overlaps: Vec<String> = diags
+                    .iter()
+                    .filter(|d| d.code == "sockc::set-overlap")
+                    .map(|d| d.message.clone())
+                    .collect();
+                (c.module.sets.values().next().unwrap().v4.clone(), overlaps)
+            };
+            let packed = run("");
+            assert!(!packed.1.is_empty(), "the /8s cover other elements");
+            assert_eq!(packed, run(", 2001:db8::/32"), "{nets:?}");
+        }
+    }
+
+    /// A set file of IPv4 lines alone (kept packed) keeps and reports, with file
+    /// lines, what the same file does with an IPv6 line at its end (read as elements).
+    #[test]
+    fn packed_set_files_keep_and_report_what_element_lists_do() {
+        let dir = std::env::temp_dir().join(format!("sockc-packed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let v4 = "10.0.0.0/8\n# comment\n10.1.2.3\n\n192.0.2.0/24\n10.1.2.3\n192.0.2.7\n9.9.9.9\n";
+        std::fs::write(dir.join("a.txt"), v4).unwrap();
+        std::fs::write(dir.join("b.txt"), format!("{v4}2001:db8::/32\n")).unwrap();
+        let run = |file: &str| {
+            let src =
+                format!("set s = file \"{file}\"\nxdp on eth0 {{ drop from @s; default allow }}\n");
+            let opts = crate::driver::Options {
+                sema: crate::sema::Options {
+                    base_dir: Some(dir.clone()),
+                    ..Default::default()
+                },
+                opt: crate::opt::OptLevel::O0,
+            };
+            let (c, diags) = crate::compile(&src, &opts);
+            let overlaps: Vec<String> = diags
+                .iter()
+                .filter(|d| d.code == "sockc::set-overlap")
+                .map(|d| d.message.clone())
+                .collect();
+            (
+                c.expect("compiles")
+                    .module
+                    .sets
+                    .values()
+                    .next()
+                    .unwrap()
+                    .v4
+                    .clone(),
+                overlaps,
+            )
+        };
+        let (packed, listed) = (run("a.txt"), run("b.txt"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(packed, listed);
+        assert_eq!(
+            packed.1,
+            [
+                "set `s`: 10.1.2.3/32 (file line 3) is covered by 10.0.0.0/8 (file line 1)",
+                "set `s`: 10.1.2.3/32 (file line 6) is covered by 10.0.0.0/8 (file line 1)",
+                "set `s`: 192.0.2.7/32 (file line 7) is covered by 192.0.2.0/24 (file line 5)",
+            ]
+        );
+        assert_eq!(packed.0.len(), 3);
+    }
 
     #[test]
     fn plain_ipv4_reads_what_the_std_parser_reads() {

@@ -111,16 +111,33 @@ impl ValueSet {
 
     /// The union of any intervals (empty ones, `lo > hi`, are dropped).
     pub fn from_intervals(ivs: impl IntoIterator<Item = Iv>) -> ValueSet {
-        let mut list: Vec<Iv> = ivs.into_iter().filter(|x| x.0 <= x.1).collect();
-        list.sort_unstable();
-        let mut out = Ivs::with_capacity(list.len());
-        for (lo, hi) in list {
+        let ivs = ivs.into_iter();
+        // Sized once: a million set prefixes are not copied from one growth to the next.
+        let mut out = Ivs::with_capacity(ivs.size_hint().0);
+        let mut ivs = ivs.filter(|x| x.0 <= x.1);
+        // Often given sorted (a set's prefixes are kept in address order): merged as
+        // they come, without a list of a million intervals to sort first.
+        while let Some((lo, hi)) = ivs.next() {
             match out.last_mut() {
+                Some(last) if lo < last.0 => {
+                    // Out of order: the union so far, this one and the rest, sorted.
+                    let mut list: Vec<Iv> = out.into_iter().chain([(lo, hi)]).chain(ivs).collect();
+                    list.sort_unstable();
+                    return ValueSet(merged(list));
+                }
                 Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
                 _ => out.push((lo, hi)),
             }
         }
+        if out.len() < out.capacity() / 2 {
+            out.shrink_to_fit();
+        }
         ValueSet(out)
+    }
+
+    /// The intervals, taken out of the set (not copied).
+    pub fn into_intervals(self) -> Vec<Iv> {
+        self.0.into_vec()
     }
 
     /// The values of `0..=max` whose bits under `mask` are `value` (TCP flags: `syn
@@ -218,6 +235,18 @@ impl ValueSet {
     }
 }
 
+/// Sorted intervals merged where they overlap or touch.
+fn merged(list: Vec<Iv>) -> Ivs {
+    let mut out = Ivs::with_capacity(list.len());
+    for (lo, hi) in list {
+        match out.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +264,28 @@ mod tests {
         assert_eq!(set(&[(4, 4), (1, 3)]).intervals(), [(1, 4)]);
         assert_eq!(set(&[(5, 4)]), ValueSet::empty());
         assert_eq!(set(&[(0, u128::MAX), (7, 7)]).intervals(), [(0, u128::MAX)]);
+    }
+
+    proptest::proptest! {
+        /// Merged as they come or sorted first, the union is the one of the list
+        /// sorted and merged.
+        #[test]
+        fn the_union_does_not_depend_on_the_order_given(
+            ivs in proptest::collection::vec((0u128..64, 0u128..6), 0..24),
+            sort in proptest::bool::ANY,
+        ) {
+            let mut ivs: Vec<Iv> = ivs.into_iter().map(|(lo, n)| (lo, lo + n)).collect();
+            if sort {
+                ivs.sort_unstable();
+            }
+            let mut sorted = ivs.clone();
+            sorted.sort_unstable();
+            let expected: Vec<u128> = (0..80).filter(|v| sorted.iter().any(|iv| iv.0 <= *v && *v <= iv.1)).collect();
+            let got = set(&ivs);
+            proptest::prop_assert_eq!(got.intervals(), &merged(sorted)[..]);
+            let members: Vec<u128> = (0..80).filter(|v| got.contains(*v)).collect();
+            proptest::prop_assert_eq!(members, expected);
+        }
     }
 
     #[test]

@@ -120,9 +120,7 @@ impl AddrSets {
 
 fn resolve(v4: &[Ipv4Net], v6: &[Ipv6Net]) -> [Vec<Iv>; 2] {
     let list = |nets: &mut dyn Iterator<Item = IpNet>| {
-        ValueSet::from_intervals(nets.map(|n| prefix_interval(&n).1))
-            .intervals()
-            .to_vec()
+        ValueSet::from_intervals(nets.map(|n| prefix_interval(&n).1)).into_intervals()
     };
     [
         list(&mut v4.iter().map(|&n| IpNet::V4(n))),

@@ -42,7 +42,7 @@ use crate::{
     plan::{self, Plan, ProgramAction, Snapshot},
     store::{
         journal::{Journal, Operation, Phase},
-        InstalledProgram, Manifest, Store, MANIFEST_FORMAT,
+        InstalledProgram, Manifest, Store, MANIFEST_FORMAT, SETS_FROM_MAPS_FORMAT,
     },
     sys, table_update, LoadOptions, LoadedObject, LoadedProgram,
 };
@@ -92,11 +92,14 @@ fn sha256_hex(s: &str) -> String {
         .collect()
 }
 
-/// The rule text the manifest keeps: the applied source with its `file` sets written
-/// out, so that it compiles on its own. Only a set with elements can be written out:
-/// without one the source is kept as it is, not parsed a second time (about 6% of a
-/// 10k-rule apply's CPU samples).
-fn recorded_source(req: &ApplyRequest<'_>) -> String {
+/// The rule text a manifest of `format` keeps: the applied source, with its `file`
+/// sets written out before format 5 and, from 5, only those no set map holds (the
+/// others are written out from the maps' records when read back,
+/// `Manifest::rule_text`: a million-element set is not written as 14 MB of text at
+/// every apply). Only a set with elements can be written out: without one the source
+/// is kept as it is, not parsed a second time (about 6% of a 10k-rule apply's CPU
+/// samples).
+fn recorded_source(req: &ApplyRequest<'_>, format: u32) -> String {
     let module = &req.compiled.module;
     if module
         .sets
@@ -104,6 +107,10 @@ fn recorded_source(req: &ApplyRequest<'_>) -> String {
         .all(|s| s.v4.is_empty() && s.v6.is_empty())
     {
         return req.source.to_string();
+    }
+    if format >= SETS_FROM_MAPS_FORMAT {
+        let maps = &req.compiled.metadata.map_contents;
+        return sockc_compiler::standalone::sets_without_maps_written_out(req.source, module, maps);
     }
     sockc_compiler::standalone::sets_written_out(req.source, module)
 }
@@ -206,7 +213,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
             store.write_manifest(&Manifest {
                 source_file: req.source_file.to_string(),
                 source_sha256: sha256_hex(req.source),
-                source_text: Some(recorded_source(req)),
+                source_text: Some(recorded_source(req, old.format)),
                 snapshot: new_snapshot,
                 ..old
             })?;
@@ -345,7 +352,7 @@ fn update_in_place(
         programs: old.programs.clone(),
         snapshot,
         socket_slots: old.socket_slots.clone(),
-        source_text: Some(recorded_source(req)),
+        source_text: None,
     };
     if target.netns_cookie == 0 {
         // Checked to be the install's namespace (`check_same_netns`): recorded now, in
@@ -358,6 +365,7 @@ fn update_in_place(
         // Recorded in the current format (its set entries in binary records).
         target.format = MANIFEST_FORMAT;
     }
+    target.source_text = Some(recorded_source(req, target.format));
     let changes = report.plan.set_changes.clone();
     let dir = store.objects_dir(&old.name, &old.objects_dir);
     let tables_from = if report.plan.table_changes.is_empty() {
@@ -518,7 +526,7 @@ fn install_generation(
         programs: loaded_programs(&obj)?,
         snapshot,
         socket_slots,
-        source_text: Some(recorded_source(req)),
+        source_text: Some(recorded_source(req, MANIFEST_FORMAT)),
     };
     reconcile::inherit_attachments(old.as_ref(), &mut target);
 

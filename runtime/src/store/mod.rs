@@ -69,10 +69,15 @@ pub use journal::Journal;
 /// format 1 manifests are read with those unknown; 3 adds the namespace's cookie, so
 /// an older sockc, which would tell namespaces apart by inode alone, refuses to act
 /// on it); 4 keeps map contents and the rule text in bulk records (`bulk`), which an
-/// older sockc would not read.
-pub const MANIFEST_FORMAT: u32 = 4;
+/// older sockc would not read; 5 records the rule text as written, its `file` sets
+/// written out from the set maps' contents only when read back
+/// ([`Manifest::rule_text`]), which an older sockc would take from the set file.
+pub const MANIFEST_FORMAT: u32 = 5;
 /// The first format whose map contents and rule text are in bulk records.
 const BULK_FORMAT: u32 = 4;
+/// The first format whose recorded rule text leaves the `file` sets that have set
+/// maps as written (`sockc_compiler::standalone::sets_without_maps_written_out`).
+pub const SETS_FROM_MAPS_FORMAT: u32 = 5;
 /// Bytes per element of a record map.
 const CHUNK: usize = 16 * 1024;
 
@@ -223,14 +228,29 @@ pub struct Manifest {
     /// `install::slot_registry`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub socket_slots: std::collections::BTreeMap<String, u32>,
-    /// The rule text as applied, with `file` sets written out
-    /// (`sockc_compiler::standalone`): what `sockc show` prints and what
-    /// `diff --installed` compiles. `None` in manifests written before sockc kept it.
+    /// The rule text as applied; its `file` sets are written out
+    /// (`sockc_compiler::standalone`) before format 5, and from format 5 only those
+    /// without a set map (the others come from the map contents, [`Manifest::rule_text`]).
+    /// `None` in manifests written before sockc kept it.
     ///
     /// Never serialized with the manifest: the store keeps it in a bulk record (its
     /// `bulk` module), and reads it from the JSON only in manifests of formats 1 to 3.
     #[serde(default, skip_serializing)]
     pub source_text: Option<String>,
+}
+
+impl Manifest {
+    /// The recorded rule text made to compile on its own (what `sockc show` prints and
+    /// `diff --installed` compiles): from format 5, its `file` sets are written out from
+    /// the recorded contents of their set maps. `None` when no text is recorded.
+    pub fn rule_text(&self) -> Option<String> {
+        let text = self.source_text.as_deref()?;
+        if self.format < SETS_FROM_MAPS_FORMAT {
+            return Some(text.to_string());
+        }
+        let sets = sockc_compiler::standalone::RecordedSets::from_maps(&self.snapshot.map_contents);
+        Some(sets.written_out(text))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
