@@ -505,7 +505,8 @@ fn run(cmd: Cmd) -> ExitCode {
             _ => cmd_classbench(&filters, output.as_deref(), hook, actions, default),
         },
         Cmd::Import(args) => import_cmd::run(&args),
-        Cmd::Apply(args) => match build_deferred(&args.file) {
+        // Apply leaves the optimizer's lints to `check` (docs/errors.md).
+        Cmd::Apply(args) => match build_deferred_linted(&args.file, sockc_compiler::Lints::Skip) {
             Ok(b) => {
                 let (held, shown) = apply_cmd::hold_ct_warning(&args, b.warnings);
                 print_diagnostics(&shown, &b.name, &b.src);
@@ -599,6 +600,11 @@ fn print_diagnostics(diags: &[diag::Diagnostic], name: &str, src: &str) {
 /// on success returns the warnings unprinted (`sockc diff` prints NEW's after its
 /// answer, and OLD's never).
 fn build_deferred(file: &Path) -> Result<Built, ExitCode> {
+    build_deferred_linted(file, sockc_compiler::Lints::Run)
+}
+
+/// [`build_deferred`], running the optimizer's lints or not.
+fn build_deferred_linted(file: &Path, lints: sockc_compiler::Lints) -> Result<Built, ExitCode> {
     let settings = settings();
     let src = read_rule_text(file)?;
     let name = if conventions::is_stdin(file) {
@@ -614,7 +620,7 @@ fn build_deferred(file: &Path) -> Result<Built, ExitCode> {
         },
         opt: settings.opt,
     };
-    let (compiled, diags) = sockc_compiler::compile(&src, &opts);
+    let (compiled, diags) = sockc_compiler::compile_linted(&src, &opts, lints);
     let Some(compiled) = compiled else {
         print_diagnostics(&diags, &name, &src);
         let errors = diags
