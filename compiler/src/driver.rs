@@ -439,6 +439,14 @@ impl Compiled {
         self.object(&metadata)
     }
 
+    /// The ELF object with an empty `.sockc` section: all a loader that holds
+    /// [`Compiled::metadata`] itself reads (the runtime's `load_described`), without
+    /// the metadata's JSON, which is most of the object with many rules (about 10 MB
+    /// at 100k) and would be serialized only to be thrown away.
+    pub fn to_loadable_elf(&self) -> Result<Vec<u8>, ObjError> {
+        self.object(&[])
+    }
+
     /// The ELF object carrying `metadata` in its `.sockc` section.
     fn object(&self, metadata: &[u8]) -> Result<Vec<u8>, ObjError> {
         let img = ObjectImage {
@@ -539,5 +547,29 @@ mod tests {
         );
         let (linted, skipped) = (linted.unwrap(), skipped.unwrap());
         assert_eq!(linted.to_elf().unwrap(), skipped.to_elf().unwrap());
+    }
+
+    /// The loadable object is the object with an empty metadata section: the same
+    /// programs, maps and tables.
+    #[test]
+    fn the_loadable_object_leaves_out_only_the_metadata() {
+        let src =
+            "xdp on eth0 {\n    drop tcp to 10.0.0.0/8:22\n    allow udp\n    default drop\n}\n";
+        let compiled = compile(src, &Options::default()).0.expect("compiles");
+        let (full, loadable) = (
+            compiled.to_elf().unwrap(),
+            compiled.to_loadable_elf().unwrap(),
+        );
+        assert!(loadable.len() < full.len());
+        let section =
+            |elf: &[u8]| crate::obj::read_section(elf, crate::obj::METADATA_SECTION).unwrap();
+        assert_eq!(section(&loadable), Some(Vec::new()));
+        assert!(crate::metadata::read(&full).is_ok_and(|m| m == compiled.metadata));
+        let raw = |elf: &[u8]| crate::obj::raw_program(elf, &compiled.programs[0].symbol).unwrap();
+        assert_eq!(format!("{:?}", raw(&full)), format!("{:?}", raw(&loadable)));
+        assert_eq!(
+            crate::obj::read_section(&full, crate::obj::TABLES_SECTION).unwrap(),
+            crate::obj::read_section(&loadable, crate::obj::TABLES_SECTION).unwrap()
+        );
     }
 }

@@ -26,7 +26,7 @@ use crate::bpf::{
 };
 
 /// Name of the section that carries [`ObjectImage::metadata`].
-pub(crate) const METADATA_SECTION: &str = ".sockc";
+pub const METADATA_SECTION: &str = ".sockc";
 /// Name of the section that carries [`ObjectImage::tables`].
 pub const TABLES_SECTION: &str = ".sockc.tables";
 /// Name of the global symbol marking the `license` string.

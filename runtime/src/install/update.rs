@@ -580,7 +580,11 @@ fn load_generation(
     req: &ApplyRequest<'_>,
     slots: &BTreeMap<String, u32>,
 ) -> Result<LoadedObject, InstallError> {
-    let elf = req.compiled.to_elf().map_err(InstallError::Object)?;
+    // The metadata goes to the loader as it is: the object need not carry it.
+    let elf = req
+        .compiled
+        .to_loadable_elf()
+        .map_err(InstallError::Object)?;
     // The socket map belongs to the install, not the generation: every generation's
     // programs use the one pinned beside the manifest, so registered sockets stay.
     store.ensure_install_dir(req.name)?;
