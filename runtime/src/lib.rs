@@ -397,7 +397,7 @@ impl LoadedObject {
         if self.meta.tables.is_empty() {
             return Ok(());
         }
-        let blob = sockc_compiler::obj::read_section(elf, sockc_compiler::obj::TABLES_SECTION)
+        let blob = sockc_compiler::obj::section_bytes(elf, sockc_compiler::obj::TABLES_SECTION)
             .map_err(RuntimeError::Tables)?
             .unwrap_or_default();
         for t in &self.meta.tables {
@@ -405,7 +405,7 @@ impl LoadedObject {
                 map: t.map.clone(),
                 source,
             };
-            let bytes = table_update::stored_bytes(&blob, t)
+            let bytes = table_update::stored_bytes(blob, t)
                 .ok_or_else(|| RuntimeError::TablesOutside { map: t.map.clone() })?;
             let map = self.map(&t.map).ok_or_else(|| err(MapFault::Missing))?;
             let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
