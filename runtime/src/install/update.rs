@@ -215,8 +215,15 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     }
     if req.dry_run {
         if changes && !report.plan.maps_only {
-            let elf = req.compiled.to_elf().map_err(InstallError::Object)?;
-            report.verified = LoadedObject::load(&elf)?.programs().to_vec();
+            // As an apply loads it: the metadata in hand, not parsed back out.
+            let elf = req
+                .compiled
+                .to_loadable_elf()
+                .map_err(InstallError::Object)?;
+            let meta = req.compiled.metadata.clone();
+            report.verified = LoadedObject::load_described(&elf, meta, &Default::default())?
+                .programs()
+                .to_vec();
         }
         return Ok(report);
     }
