@@ -409,6 +409,19 @@ enum DefaultArg {
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Hands the pages of memory freed so far back to the kernel at once (mimalloc's
+/// `mi_collect`). `apply` calls it between compiling and installing: its peak is in
+/// the install, which then starts without the pages the parse and the optimizer
+/// freed (about 2 MB of a 10k-rule apply's 32 MB peak, for no measurable CPU).
+fn release_freed_memory() {
+    unsafe extern "C" {
+        fn mi_collect(force: bool);
+    }
+    // SAFETY: `mi_collect` is part of the mimalloc linked in as the global allocator
+    // above; it takes no pointers and may be called at any time, from any thread.
+    unsafe { mi_collect(true) }
+}
+
 fn main() -> ExitCode {
     // Output cut short by a reader that went away (`sockc status | head`) ends the
     // process quietly, as for other command-line tools, instead of a panic in println.
@@ -515,6 +528,7 @@ fn run(cmd: Cmd) -> ExitCode {
         // Apply leaves the optimizer's lints to `check` (docs/errors.md).
         Cmd::Apply(args) => match build_deferred_linted(&args.file, sockc_compiler::Lints::Skip) {
             Ok(b) => {
+                release_freed_memory();
                 let (held, shown) = apply_cmd::hold_ct_warning(&args, b.warnings);
                 print_diagnostics(&shown, &b.name, &b.src);
                 let warn = |why: &str| {
