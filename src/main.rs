@@ -409,6 +409,19 @@ enum DefaultArg {
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Hands the pages of memory freed so far back to the kernel at once (mimalloc's
+/// `mi_collect`). `apply` calls it between compiling and installing: its peak is in
+/// the install, which then starts without the pages the parse and the optimizer
+/// freed (about 2 MB of a 10k-rule apply's 32 MB peak, for no measurable CPU).
+fn release_freed_memory() {
+    unsafe extern "C" {
+        fn mi_collect(force: bool);
+    }
+    // SAFETY: `mi_collect` is part of the mimalloc linked in as the global allocator
+    // above; it takes no pointers and may be called at any time, from any thread.
+    unsafe { mi_collect(true) }
+}
+
 fn main() -> ExitCode {
     // Output cut short by a reader that went away (`sockc status | head`) ends the
     // process quietly, as for other command-line tools, instead of a panic in println.
@@ -437,12 +450,19 @@ fn main() -> ExitCode {
         set_dirs: cli.set_dirs.clone(),
     };
     assert!(SETTINGS.set(settings).is_ok(), "settings are set once");
+    let ends_at_once = matches!(cli.cmd, Cmd::Apply(_));
     let code = run(cli.cmd);
+    let n = (0..=255u8)
+        .find(|n| ExitCode::from(*n) == code)
+        .unwrap_or(1);
     if json::enabled().is_some() {
-        let n = (0..=255u8)
-            .find(|n| ExitCode::from(*n) == code)
-            .unwrap_or(1);
         json::finish(n);
+    }
+    if ends_at_once {
+        // An apply's work is done and written (its compiled file was left unfreed,
+        // `Cmd::Apply`): handing the allocator's pages back one `madvise` at a time
+        // would only delay the exit (a few % of a 10k-rule apply's CPU).
+        exit_now(i32::from(n))
     }
     code
 }
@@ -505,14 +525,19 @@ fn run(cmd: Cmd) -> ExitCode {
             _ => cmd_classbench(&filters, output.as_deref(), hook, actions, default),
         },
         Cmd::Import(args) => import_cmd::run(&args),
-        Cmd::Apply(args) => match build_deferred(&args.file) {
+        // Apply leaves the optimizer's lints to `check` (docs/errors.md).
+        Cmd::Apply(args) => match build_deferred_linted(&args.file, sockc_compiler::Lints::Skip) {
             Ok(b) => {
+                release_freed_memory();
                 let (held, shown) = apply_cmd::hold_ct_warning(&args, b.warnings);
                 print_diagnostics(&shown, &b.name, &b.src);
                 let warn = |why: &str| {
                     print_diagnostics(&apply_cmd::with_reason(&held, why), &b.name, &b.src)
                 };
-                apply_cmd::run_apply(&args, &b.compiled, &b.src, &warn)
+                let code = apply_cmd::run_apply(&args, &b.compiled, &b.src, &warn);
+                // Not freed one allocation at a time: the process ends now (`main`).
+                std::mem::forget((b.compiled, b.src));
+                code
             }
             Err(code) => code,
         },
@@ -599,6 +624,11 @@ fn print_diagnostics(diags: &[diag::Diagnostic], name: &str, src: &str) {
 /// on success returns the warnings unprinted (`sockc diff` prints NEW's after its
 /// answer, and OLD's never).
 fn build_deferred(file: &Path) -> Result<Built, ExitCode> {
+    build_deferred_linted(file, sockc_compiler::Lints::Run)
+}
+
+/// [`build_deferred`], running the optimizer's lints or not.
+fn build_deferred_linted(file: &Path, lints: sockc_compiler::Lints) -> Result<Built, ExitCode> {
     let settings = settings();
     let src = read_rule_text(file)?;
     let name = if conventions::is_stdin(file) {
@@ -614,7 +644,7 @@ fn build_deferred(file: &Path) -> Result<Built, ExitCode> {
         },
         opt: settings.opt,
     };
-    let (compiled, diags) = sockc_compiler::compile(&src, &opts);
+    let (compiled, diags) = sockc_compiler::compile_linted(&src, &opts, lints);
     let Some(compiled) = compiled else {
         print_diagnostics(&diags, &name, &src);
         let errors = diags

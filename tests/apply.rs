@@ -12,7 +12,8 @@
 //! name serialize into one consistent generation, that `--dry-run` reports the
 //! changes and changes nothing, and that a hook a re-apply removes, or a flush, comes
 //! off at once even while another process holds its link open, and that TC through the
-//! clsact qdisc (no TCX) applies, swaps and flushes. They need root and
+//! clsact qdisc (no TCX) applies, swaps and flushes, and that apply leaves the
+//! anomaly lints to `check`. They need root and
 //! skip otherwise (see `tests/common`).
 
 mod common;
@@ -981,4 +982,30 @@ fn tc_through_clsact_applies_replaces_and_flushes() {
         filters()
     );
     lab.expect_verdicts("after flush", &[(9001, true), (9003, true)]);
+}
+
+/// `apply` leaves the optimizer's lints to `check`: a rule written twice is reported
+/// by `check` and not by `apply`, which still shows the file's other warnings.
+#[test]
+fn apply_leaves_the_anomaly_lints_to_check() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("lints", 1);
+    let a = &lab.if_a;
+    let file = lab.rules(
+        "twice.sk",
+        &format!(
+            "xdp on {a} {{\n  drop udp to *:9001\n  drop udp to *:9001\n  \
+             allow udp to 2001:db8::1:53\n  default allow\n}}\n"
+        ),
+    );
+    let check = sockc(&["check", file.to_str().unwrap()]);
+    assert!(check.stderr.contains("sockc::shadowed"), "{check}");
+    assert!(check.stderr.contains("sockc::ipv6-port"), "{check}");
+    let out = lab.apply_ok(&file);
+    assert!(!out.stderr.contains("sockc::shadowed"), "{out}");
+    assert!(!out.stderr.contains("sockc::redundant"), "{out}");
+    assert!(out.stderr.contains("sockc::ipv6-port"), "{out}");
+    lab.expect_verdicts("applied", &[(9001, false), (9002, true)]);
 }

@@ -26,7 +26,7 @@ use crate::{
     limits::Limit,
     metadata::{Metadata, ProgramMeta, METADATA_FORMAT},
     obj::{ObjError, ObjectImage, ProgramImage},
-    opt::OptLevel,
+    opt::{Lints, OptLevel},
     sema,
     syntax::{self, ast},
 };
@@ -75,9 +75,19 @@ pub struct Refit {
 /// Compiles `src`. Returns the result when there are no errors, and all diagnostics
 /// (errors and warnings) either way.
 pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
+    compile_linted(src, opts, Lints::Run)
+}
+
+/// [`compile`], running the optimizer's lints or not ([`Lints`]): the output is the
+/// same either way, only the warnings differ.
+pub fn compile_linted(
+    src: &str,
+    opts: &Options,
+    lints: Lints,
+) -> (Option<Compiled>, Vec<Diagnostic>) {
     let start = Instant::now();
     let (ast, diags) = syntax::parse_with(src, &opts.sema.limits);
-    compile_ast(ast, diags, src, opts, start)
+    compile_ast_linted(ast, diags, src, opts, start, lints)
 }
 
 /// [`compile`] after the front end: `ast` is what a front end built from `src` (the
@@ -86,10 +96,22 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
 /// runs from it to here).
 pub fn compile_ast(
     ast: ast::File,
+    diags: Vec<Diagnostic>,
+    src: &str,
+    opts: &Options,
+    start: Instant,
+) -> (Option<Compiled>, Vec<Diagnostic>) {
+    compile_ast_linted(ast, diags, src, opts, start, Lints::Run)
+}
+
+/// [`compile_ast`], running the optimizer's lints or not.
+fn compile_ast_linted(
+    ast: ast::File,
     mut diags: Vec<Diagnostic>,
     src: &str,
     opts: &Options,
     start: Instant,
+    lints: Lints,
 ) -> (Option<Compiled>, Vec<Diagnostic>) {
     let max_diagnostics = opts.sema.limits.count(Limit::Diagnostics);
     let parsed = Instant::now();
@@ -104,7 +126,7 @@ pub fn compile_ast(
     let Some(mut module) = module.filter(|_| !crate::diag::has_errors(&diags)) else {
         return (None, diags);
     };
-    let (opt_diags, pass_times) = crate::opt::optimize_timed(&mut module, opts.opt);
+    let (opt_diags, pass_times) = crate::opt::optimize_timed(&mut module, opts.opt, lints);
     timings.extend(pass_times);
     if !opt_diags.is_empty() {
         diags.extend(opt_diags);
@@ -414,6 +436,19 @@ impl Compiled {
     /// The ELF object.
     pub fn to_elf(&self) -> Result<Vec<u8>, ObjError> {
         let metadata = serde_json::to_vec(&self.metadata).expect("metadata serializes");
+        self.object(&metadata)
+    }
+
+    /// The ELF object with an empty `.sockc` section: all a loader that holds
+    /// [`Compiled::metadata`] itself reads (the runtime's `load_described`), without
+    /// the metadata's JSON, which is most of the object with many rules (about 10 MB
+    /// at 100k) and would be serialized only to be thrown away.
+    pub fn to_loadable_elf(&self) -> Result<Vec<u8>, ObjError> {
+        self.object(&[])
+    }
+
+    /// The ELF object carrying `metadata` in its `.sockc` section.
+    fn object(&self, metadata: &[u8]) -> Result<Vec<u8>, ObjError> {
         let img = ObjectImage {
             programs: self
                 .programs
@@ -427,7 +462,7 @@ impl Compiled {
                 .collect(),
             maps: self.maps.clone(),
             license: "GPL".into(),
-            metadata: &metadata,
+            metadata,
             tables: &self.tables,
         };
         crate::obj::write_object(&img)
@@ -487,6 +522,54 @@ mod tests {
         assert!(
             msg.contains("line 3") && msg.contains("still held"),
             "{msg}"
+        );
+    }
+    /// Without the lints a compile reports no anomaly but builds the same object,
+    /// byte for byte; other warnings stay.
+    #[test]
+    fn skipping_the_lints_drops_their_warnings_and_nothing_else() {
+        let src = "xdp on eth0 {\n    drop tcp to *:22\n    drop tcp to *:22\n    allow udp to 2001:db8::1:53\n    default allow\n}\n";
+        let codes = |d: &[Diagnostic]| d.iter().map(|d| d.code.to_string()).collect::<Vec<_>>();
+        let (linted, all) = compile_linted(src, &Options::default(), Lints::Run);
+        let (skipped, fewer) = compile_linted(src, &Options::default(), Lints::Skip);
+        assert!(
+            codes(&all).contains(&"sockc::shadowed".to_string()),
+            "{:?}",
+            codes(&all)
+        );
+        assert!(codes(&fewer)
+            .iter()
+            .all(|c| c != "sockc::shadowed" && c != "sockc::redundant"));
+        assert!(
+            codes(&fewer).contains(&"sockc::ipv6-port".to_string()),
+            "{:?}",
+            codes(&fewer)
+        );
+        let (linted, skipped) = (linted.unwrap(), skipped.unwrap());
+        assert_eq!(linted.to_elf().unwrap(), skipped.to_elf().unwrap());
+    }
+
+    /// The loadable object is the object with an empty metadata section: the same
+    /// programs, maps and tables.
+    #[test]
+    fn the_loadable_object_leaves_out_only_the_metadata() {
+        let src =
+            "xdp on eth0 {\n    drop tcp to 10.0.0.0/8:22\n    allow udp\n    default drop\n}\n";
+        let compiled = compile(src, &Options::default()).0.expect("compiles");
+        let (full, loadable) = (
+            compiled.to_elf().unwrap(),
+            compiled.to_loadable_elf().unwrap(),
+        );
+        assert!(loadable.len() < full.len());
+        let section =
+            |elf: &[u8]| crate::obj::read_section(elf, crate::obj::METADATA_SECTION).unwrap();
+        assert_eq!(section(&loadable), Some(Vec::new()));
+        assert!(crate::metadata::read(&full).is_ok_and(|m| m == compiled.metadata));
+        let raw = |elf: &[u8]| crate::obj::raw_program(elf, &compiled.programs[0].symbol).unwrap();
+        assert_eq!(format!("{:?}", raw(&full)), format!("{:?}", raw(&loadable)));
+        assert_eq!(
+            crate::obj::read_section(&full, crate::obj::TABLES_SECTION).unwrap(),
+            crate::obj::read_section(&loadable, crate::obj::TABLES_SECTION).unwrap()
         );
     }
 }

@@ -288,8 +288,10 @@ impl LoadedObject {
         opts: &LoadOptions<'_>,
     ) -> Result<Self, RuntimeError> {
         debug_assert!(
-            metadata::read(elf).is_ok_and(|m| m == meta),
-            "the metadata given is the ELF's"
+            sockc_compiler::obj::read_section(elf, sockc_compiler::obj::METADATA_SECTION)
+                .is_ok_and(|s| s.is_some_and(|s| s.is_empty()))
+                || metadata::read(elf).is_ok_and(|m| m == meta),
+            "the metadata given is the ELF's (or the ELF has none)"
         );
         let reads_kernel_structs = meta.programs.iter().any(|p| {
             p.kernel_refs
@@ -303,8 +305,14 @@ impl LoadedObject {
             }
         }
         let patched;
-        let needs_kernel = meta.programs.iter().any(|p| !p.kernel_refs.is_empty());
-        let elf = if opts.socket_slots.is_some() || opts.netns_cookie.is_some() || needs_kernel {
+        // Copied and patched only when some program has a place to patch (most have
+        // none: the copy would be the whole object, megabytes with many rules).
+        let needs_patch = meta.programs.iter().any(|p| {
+            (opts.socket_slots.is_some() && !p.socket_slots.is_empty())
+                || (opts.netns_cookie.is_some() && !p.netns_cookie.is_empty())
+                || !p.kernel_refs.is_empty()
+        });
+        let elf = if needs_patch {
             patched = with_patches(elf, &meta, opts)?;
             &patched[..]
         } else {
@@ -389,7 +397,7 @@ impl LoadedObject {
         if self.meta.tables.is_empty() {
             return Ok(());
         }
-        let blob = sockc_compiler::obj::read_section(elf, sockc_compiler::obj::TABLES_SECTION)
+        let blob = sockc_compiler::obj::section_bytes(elf, sockc_compiler::obj::TABLES_SECTION)
             .map_err(RuntimeError::Tables)?
             .unwrap_or_default();
         for t in &self.meta.tables {
@@ -397,7 +405,7 @@ impl LoadedObject {
                 map: t.map.clone(),
                 source,
             };
-            let bytes = table_update::stored_bytes(&blob, t)
+            let bytes = table_update::stored_bytes(blob, t)
                 .ok_or_else(|| RuntimeError::TablesOutside { map: t.map.clone() })?;
             let map = self.map(&t.map).ok_or_else(|| err(MapFault::Missing))?;
             let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;

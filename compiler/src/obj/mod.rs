@@ -26,7 +26,7 @@ use crate::bpf::{
 };
 
 /// Name of the section that carries [`ObjectImage::metadata`].
-pub(crate) const METADATA_SECTION: &str = ".sockc";
+pub const METADATA_SECTION: &str = ".sockc";
 /// Name of the section that carries [`ObjectImage::tables`].
 pub const TABLES_SECTION: &str = ".sockc.tables";
 /// Name of the global symbol marking the `license` string.
@@ -158,10 +158,16 @@ pub fn program_sizes(elf: &[u8]) -> Result<Vec<(String, usize)>, ObjError> {
 
 /// The bytes of a section, or `None` if the object has no such section.
 pub fn read_section(elf: &[u8], name: &str) -> Result<Option<Vec<u8>>, ObjError> {
+    Ok(section_bytes(elf, name)?.map(<[u8]>::to_vec))
+}
+
+/// [`read_section`] without the copy: the section's bytes inside `elf` (a classifier
+/// tables section is megabytes with many rules).
+pub fn section_bytes<'a>(elf: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, ObjError> {
     use object::{Object as _, ObjectSection as _};
     let file = object::read::File::parse(elf)?;
     match file.section_by_name(name) {
-        Some(section) => Ok(Some(section.data()?.to_vec())),
+        Some(section) => Ok(Some(section.data()?)),
         None => Ok(None),
     }
 }

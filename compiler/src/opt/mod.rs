@@ -7,9 +7,9 @@
 //!
 //! 1. [`normalize`]: canonical address sets (covered prefixes dropped, sibling
 //!    prefixes merged), so maps and later passes see the smallest equivalent form.
-//! 2. [`anomalies`] (every level, it only reports): rules that never match because
-//!    an earlier rule covers them, and rules whose removal changes no verdict. It
-//!    runs on its own thread, beside `classify` (which only plans from the module
+//! 2. [`anomalies`] (every level, it only reports; skipped on request, [`Lints`]):
+//!    rules that never match because an earlier rule covers them, and rules whose
+//!    removal changes no verdict. It runs on its own thread, beside `classify` (which only plans from the module
 //!    until both are done), so a large file pays for the slower of the two.
 //! 3. [`classify`]: runs of rules that a multi-field classifier can decide become one
 //!    [`Step::Classify`](crate::ir::Step::Classify): decision trees in array maps,
@@ -53,11 +53,12 @@ impl OptLevel {
     }
 }
 
-/// Runs the passes of `level` over `module`; returns the warnings they found and how
-/// long each pass took, in order.
+/// Runs the passes of `level` over `module`, the lints too when `lints` says so;
+/// returns the warnings they found and how long each pass took, in order.
 pub(crate) fn optimize_timed(
     module: &mut Module,
     level: OptLevel,
+    lints: Lints,
 ) -> (Vec<Diagnostic>, Vec<(&'static str, Duration)>) {
     let mut times = Vec::new();
     check(module, "sema");
@@ -71,17 +72,22 @@ pub(crate) fn optimize_timed(
     // once, each on its own thread (a 100k-rule file spends ~60 ms in each).
     let shared: &Module = module;
     let (found, planned) = std::thread::scope(|s| {
-        let lints = beside(s, || {
-            let start = Instant::now();
-            (anomalies::run(shared), start.elapsed())
+        let linted = (lints == Lints::Run).then(|| {
+            beside(s, || {
+                let start = Instant::now();
+                (anomalies::run(shared), start.elapsed())
+            })
         });
         let start = Instant::now();
         let planned = (level >= OptLevel::O2).then(|| (classify::plan(shared), start.elapsed()));
-        (lints.join(), planned)
+        (linted.map(Beside::join), planned)
     });
-    let (diags, lint_time) = found;
+    let (diags, lint_time) = found.unzip();
+    let diags = diags.unwrap_or_default();
     if let Some((planned, took)) = planned {
-        times.push(("anomalies (beside classify)", lint_time));
+        if let Some(lint_time) = lint_time {
+            times.push(("anomalies (beside classify)", lint_time));
+        }
         let start = Instant::now();
         classify::apply(module, planned);
         times.push(("classify", took + start.elapsed()));
@@ -90,10 +96,21 @@ pub(crate) fn optimize_timed(
         thread::run(module);
         times.push(("thread", start.elapsed()));
         check(module, "thread");
-    } else {
+    } else if let Some(lint_time) = lint_time {
         times.push(("anomalies", lint_time));
     }
     (diags, times)
+}
+
+/// Whether a compile runs the optimizer's lints ([`anomalies`]). They only report:
+/// skipping them changes no byte of the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lints {
+    /// Run them and return their warnings (every command that shows warnings).
+    Run,
+    /// Leave them out: `apply`, which leaves lints to `check` (at 100k rules they
+    /// are about an eighth of its CPU time).
+    Skip,
 }
 
 /// Work started by [`beside`]: on a thread, or already done here.

@@ -222,8 +222,15 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     }
     if req.dry_run {
         if changes && !report.plan.maps_only {
-            let elf = req.compiled.to_elf().map_err(InstallError::Object)?;
-            report.verified = LoadedObject::load(&elf)?.programs().to_vec();
+            // As an apply loads it: the metadata in hand, not parsed back out.
+            let elf = req
+                .compiled
+                .to_loadable_elf()
+                .map_err(InstallError::Object)?;
+            let meta = req.compiled.metadata.clone();
+            report.verified = LoadedObject::load_described(&elf, meta, &Default::default())?
+                .programs()
+                .to_vec();
         }
         return Ok(report);
     }
@@ -531,7 +538,7 @@ fn install_generation(
     reconcile::inherit_attachments(old.as_ref(), &mut target);
 
     let absent = reconcile::qdiscs_absent(&target);
-    store.write_journal(req.name, &apply_journal(&target, Phase::Building, &absent))?;
+    write_apply_journal(store, req.name, &mut target, Phase::Building, &absent)?;
     let mut cx = Ctx {
         store,
         name: req.name,
@@ -548,7 +555,7 @@ fn install_generation(
         return Err(e);
     }
 
-    store.write_journal(req.name, &apply_journal(&target, Phase::Swapping, &absent))?;
+    write_apply_journal(store, req.name, &mut target, Phase::Swapping, &absent)?;
     let gdir = store.objects_dir(req.name, &target.objects_dir);
     let failed = reconcile::swap_and_detach(
         &mut cx,
@@ -564,6 +571,34 @@ fn install_generation(
     let notices = commit(store, &target, old.as_ref().map(|m| m.objects_dir.as_str()))?;
     report.notices.extend(notices);
     report.generation = Some(generation);
+    Ok(())
+}
+
+/// Writes the journal of an apply of `target` in `phase`. The journal is lent the
+/// target's snapshot and rule text (every rule: megabytes with many rules) and gives
+/// them back, instead of holding a copy of them for the write.
+fn write_apply_journal(
+    store: &Store,
+    name: &str,
+    target: &mut Manifest,
+    phase: Phase,
+    qdiscs_absent: &[String],
+) -> Result<(), InstallError> {
+    let snapshot = std::mem::take(&mut target.snapshot);
+    let source_text = target.source_text.take();
+    let mut journal = apply_journal(target, phase, qdiscs_absent);
+    let Operation::Apply { target: lent } = &mut journal.op else {
+        unreachable!("an apply's journal")
+    };
+    lent.snapshot = snapshot;
+    lent.source_text = source_text;
+    let written = store.write_journal(name, &journal);
+    let Operation::Apply { target: lent } = journal.op else {
+        unreachable!("an apply's journal")
+    };
+    target.snapshot = lent.snapshot;
+    target.source_text = lent.source_text;
+    written?;
     Ok(())
 }
 
@@ -588,7 +623,11 @@ fn load_generation(
     req: &ApplyRequest<'_>,
     slots: &BTreeMap<String, u32>,
 ) -> Result<LoadedObject, InstallError> {
-    let elf = req.compiled.to_elf().map_err(InstallError::Object)?;
+    // The metadata goes to the loader as it is: the object need not carry it.
+    let elf = req
+        .compiled
+        .to_loadable_elf()
+        .map_err(InstallError::Object)?;
     // The socket map belongs to the install, not the generation: every generation's
     // programs use the one pinned beside the manifest, so registered sockets stay.
     store.ensure_install_dir(req.name)?;
@@ -646,10 +685,7 @@ fn build_and_attach_new(
     // before any of them runs (a changed declaration's new slot included).
     cx.notices
         .extend(slot_registry::fill_before_attach(store, old, target));
-    store.write_journal(
-        name,
-        &apply_journal(target, Phase::Attaching, cx.qdiscs_absent),
-    )?;
+    write_apply_journal(store, name, target, Phase::Attaching, cx.qdiscs_absent)?;
     reconcile::attach_new(cx, old, target, &mut Programs::pinned(gdir))
 }
 
