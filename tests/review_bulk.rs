@@ -139,3 +139,46 @@ fn debris_under_a_record_name_does_not_stop_apply_or_flush() {
     assert_eq!(fl.code, 0, "flush: {fl}");
     assert!(!lab.pin_dir().exists(), "nothing left");
 }
+
+/// Another install's damaged (or merely huge) records do not stop an apply from
+/// seeing that install's hooks: the conflict check reads only the other manifest,
+/// never its bulk, so a second install is still refused on a hook the first holds.
+#[test]
+fn another_install_with_a_damaged_record_still_holds_its_hook() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("bulkoth", 86);
+    std::fs::write(lab.dir.join("s.txt"), "10.1.0.0/16\n10.2.0.1\n").unwrap();
+    let holder = lab.rules(
+        "holder.sk",
+        &format!(
+            "set s = file \"s.txt\"\nxdp on {} {{\n  drop from @s\n  default allow\n}}\n",
+            lab.if_a
+        ),
+    );
+    lab.apply(&holder, &[]).ok();
+    let record = pins(&lab, "bulk_")
+        .into_iter()
+        .next()
+        .expect("a bulk record");
+    let aside = record.with_file_name("elsewhere");
+    std::fs::rename(&record, &aside).unwrap();
+    // Not `other_install`: the lab would expect to flush it, and it must never exist.
+    let second = format!("{}-2", lab.name);
+    let other = lab.rules(
+        "other.sk",
+        &format!("xdp on {} {{\n  default allow\n}}\n", lab.if_a),
+    );
+    let r = sockc(&lab.apply_args(&other, &second, &[]));
+    std::fs::rename(&aside, &record).unwrap();
+    if r.code == 0 {
+        sockc(&["flush", "--name", &second]);
+    }
+    assert_ne!(r.code, 0, "a second install took the first one's hook: {r}");
+    assert!(
+        r.stderr.contains(&lab.name) && !r.stderr.contains("not checked for conflicts"),
+        "refused, naming the install that holds the hook: {r}"
+    );
+    sockc(&["flush", "--name", &lab.name]).ok();
+}

@@ -446,8 +446,9 @@ fn check_other_installs(
             continue;
         }
         // Another install's manifest this sockc cannot read (written by a newer sockc,
-        // or damaged) is that install's business: say so, and go on.
-        let m = match store.manifest(&other) {
+        // or damaged) is that install's business: say so, and go on. Only its hooks
+        // matter here: its bulk (a million-element set's records) is not read.
+        let m = match store.manifest_without_bulk(&other) {
             Ok(Some(m)) => m,
             Ok(None) => continue,
             Err(e) => {
