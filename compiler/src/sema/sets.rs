@@ -89,12 +89,16 @@ fn pack_v4(n: Ipv4Net, low: u64) -> u64 {
     u64::from(n.network().to_bits()) << 32 | u64::from(n.prefix_len()) << 24 | low
 }
 
-/// Sorts packed keys as `sort_unstable` does. Keys read from a file come in line
-/// order (their low 24 bits increase), so four stable passes over 11-bit digits of the
-/// upper 40 bits sort them (least significant first; a digit every key shares is
-/// skipped; 2,048 buckets stay in cache): a few linear passes instead of a comparison
-/// sort's twenty. Keys in any other order take `sort_unstable`.
-fn radix_sort(keys: &mut Vec<u64>) {
+/// Sorts packed keys as `sort_unstable` does; keys already sorted (a set file kept
+/// sorted) are only checked. Keys packed in order (their low 24 bits, a line or an
+/// element index, increase) take four stable passes over 11-bit digits of the upper
+/// 40 bits (least significant first; a digit every key shares is skipped; 2,048
+/// buckets stay in cache): a few linear passes instead of a comparison sort's twenty.
+/// Keys in any other order take `sort_unstable`.
+fn sort_packed(keys: &mut Vec<u64>) {
+    if keys.is_sorted() {
+        return;
+    }
     let low = |k: u64| k & 0xff_ffff;
     if !keys.windows(2).all(|w| low(w[0]) < low(w[1])) {
         keys.sort_unstable();
@@ -331,10 +335,7 @@ impl Checker<'_> {
 
     /// An address set read from a file as packed IPv4 keys (named at `span`).
     fn packed_file_set(&mut self, s: &SetDecl, mut keys: Vec<u64>, span: Span) -> SetKind {
-        // A set file kept sorted is only checked.
-        if !keys.is_sorted() {
-            radix_sort(&mut keys);
-        }
+        sort_packed(&mut keys);
         let v4 = self.uncovered_v4(s, keys, |k| unpacked_file_elem(k, span));
         self.add_set(s, v4, Vec::new())
     }
@@ -561,7 +562,8 @@ impl Checker<'_> {
             // The common large case, a plain address into a packed set, without the
             // round trip through `IpNet` and `Elem` (an address has no host bits; a
             // packed set has fewer than 2^24 lines, so the line fits its key).
-            if let (Some(a), Elems::PackedV4 { keys, .. }) = (plain_ipv4(entry), &mut elems) {
+            let plain = plain_ipv4(entry);
+            if let (Some(a), Elems::PackedV4 { keys, .. }) = (plain, &mut elems) {
                 if keys.len() <= max_elems {
                     keys.push(pack_v4(Ipv4Net::from(a), (i + 1) as u64));
                 }
@@ -569,7 +571,7 @@ impl Checker<'_> {
             }
             // A prefix needs its `/`: without one, only the address parse can succeed,
             // so a file of plain addresses is parsed once per line, not twice.
-            let parsed = if let Some(a) = plain_ipv4(entry) {
+            let parsed = if let Some(a) = plain {
                 Ok(IpNet::from(std::net::IpAddr::V4(a)))
             } else if entry.contains('/') {
                 entry.parse::<IpNet>().map_err(|_| ())
@@ -695,10 +697,7 @@ fn packed_v4(elems: &[Elem]) -> Option<Vec<u64>> {
         };
         keys.push(pack_v4(n, i as u64));
     }
-    // A set file kept sorted is only checked.
-    if !keys.is_sorted() {
-        keys.sort_unstable();
-    }
+    sort_packed(&mut keys);
     Some(keys)
 }
 
@@ -842,6 +841,7 @@ mod tests {
                     ..Default::default()
                 },
                 opt: crate::opt::OptLevel::O0,
+                ..Default::default()
             };
             let (c, diags) = crate::compile(&src, &opts);
             let overlaps: Vec<String> = diags
@@ -876,7 +876,7 @@ mod tests {
     }
 
     #[test]
-    fn radix_sort_sorts_as_sort_unstable() {
+    fn sort_packed_sorts_as_sort_unstable() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for n in [0usize, 1, 2, 1000, 70_000] {
             let mut keys: Vec<u64> = (0..n)
@@ -899,11 +899,11 @@ mod tests {
             reversed.reverse();
             let mut want_reversed = reversed.clone();
             want_reversed.sort_unstable();
-            radix_sort(&mut reversed);
+            sort_packed(&mut reversed);
             assert_eq!(reversed, want_reversed, "{n} keys out of line order");
             let mut want = keys.clone();
             want.sort_unstable();
-            radix_sort(&mut keys);
+            sort_packed(&mut keys);
             assert_eq!(keys, want, "{n} keys");
         }
     }
