@@ -25,6 +25,19 @@ fn pin_map(path: &Path, spec: &[&str]) {
     .ok();
 }
 
+/// A rule file dropping a two-line file set at the lab's interface: an install with
+/// bulk records.
+fn set_rules(lab: &Lab, file: &str) -> std::path::PathBuf {
+    std::fs::write(lab.dir.join("s.txt"), "10.1.0.0/16\n10.2.0.1\n").unwrap();
+    lab.rules(
+        file,
+        &format!(
+            "set s = file \"s.txt\"\nxdp on {} {{\n  drop from @s\n  default allow\n}}\n",
+            lab.if_a
+        ),
+    )
+}
+
 /// The install's pins whose names start with `prefix`.
 fn pins(lab: &Lab, prefix: &str) -> Vec<std::path::PathBuf> {
     let mut out: Vec<_> = std::fs::read_dir(lab.pin_dir())
@@ -75,14 +88,7 @@ fn a_record_pin_swapped_for_a_map_of_another_shape_is_refused_by_name() {
         return;
     }
     let lab = Lab::new("bulkshp", 82);
-    std::fs::write(lab.dir.join("s.txt"), "10.1.0.0/16\n10.2.0.1\n").unwrap();
-    let file = lab.rules(
-        "r.sk",
-        &format!(
-            "set s = file \"s.txt\"\nxdp on {} {{\n  drop from @s\n  default allow\n}}\n",
-            lab.if_a
-        ),
-    );
+    let file = set_rules(&lab, "r.sk");
     for (shape, spec) in SHAPES {
         for record in ["bulk_", "manifest"] {
             lab.apply(&file, &[]).ok();
@@ -149,14 +155,7 @@ fn another_install_with_a_damaged_record_still_holds_its_hook() {
         return;
     }
     let lab = Lab::new("bulkoth", 86);
-    std::fs::write(lab.dir.join("s.txt"), "10.1.0.0/16\n10.2.0.1\n").unwrap();
-    let holder = lab.rules(
-        "holder.sk",
-        &format!(
-            "set s = file \"s.txt\"\nxdp on {} {{\n  drop from @s\n  default allow\n}}\n",
-            lab.if_a
-        ),
-    );
+    let holder = set_rules(&lab, "holder.sk");
     lab.apply(&holder, &[]).ok();
     let record = pins(&lab, "bulk_")
         .into_iter()
