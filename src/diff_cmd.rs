@@ -120,7 +120,7 @@ pub struct Old {
 pub fn dispatch(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
     let (old, new_file) = match installed {
         Some(old) => (old, args.old.as_path()),
-        None => match crate::build_deferred(&args.old) {
+        None => match crate::build_deferred(&args.old, sockc_compiler::Lints::Run) {
             Ok(b) => (
                 Old {
                     name: args.old.display().to_string(),
@@ -134,7 +134,7 @@ pub fn dispatch(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
             Err(code) => return code,
         },
     };
-    let new = match crate::build_deferred(new_file) {
+    let new = match crate::build_deferred(new_file, sockc_compiler::Lints::Run) {
         Ok(b) => b,
         Err(code) => return code,
     };

@@ -43,7 +43,7 @@ pub fn read(store: &Store, name: &str) -> Result<Option<Installed>, String> {
             set_dirs: crate::settings().set_dirs.clone(),
             limits,
         },
-        opt: Default::default(),
+        ..Default::default()
     };
     let (compiled, _) = sockc_compiler::compile(&text, &opts);
     let compiled = compiled.ok_or_else(|| {

@@ -526,7 +526,7 @@ fn run(cmd: Cmd) -> ExitCode {
         },
         Cmd::Import(args) => import_cmd::run(&args),
         // Apply leaves the optimizer's lints to `check` (docs/errors.md).
-        Cmd::Apply(args) => match build_deferred_linted(&args.file, sockc_compiler::Lints::Skip) {
+        Cmd::Apply(args) => match build_deferred(&args.file, sockc_compiler::Lints::Skip) {
             Ok(b) => {
                 release_freed_memory();
                 let (held, shown) = apply_cmd::hold_ct_warning(&args, b.warnings);
@@ -591,7 +591,7 @@ fn build(file: &Path) -> Result<Compiled, ExitCode> {
 /// [`build`], also returning the source text that was compiled.
 /// Under `--json` the diagnostics go into the command's JSON document ([`json`]).
 fn build_with_source(file: &Path) -> Result<(Compiled, String), ExitCode> {
-    let b = build_deferred(file)?;
+    let b = build_deferred(file, sockc_compiler::Lints::Run)?;
     print_diagnostics(&b.warnings, &b.name, &b.src);
     Ok((b.compiled, b.src))
 }
@@ -622,13 +622,9 @@ fn print_diagnostics(diags: &[diag::Diagnostic], name: &str, src: &str) {
 
 /// Reads and compiles; on errors prints every diagnostic and returns the exit code,
 /// on success returns the warnings unprinted (`sockc diff` prints NEW's after its
-/// answer, and OLD's never).
-fn build_deferred(file: &Path) -> Result<Built, ExitCode> {
-    build_deferred_linted(file, sockc_compiler::Lints::Run)
-}
-
-/// [`build_deferred`], running the optimizer's lints or not.
-fn build_deferred_linted(file: &Path, lints: sockc_compiler::Lints) -> Result<Built, ExitCode> {
+/// answer, and OLD's never). `lints` says whether the optimizer's lints run
+/// ([`sockc_compiler::Lints`]).
+fn build_deferred(file: &Path, lints: sockc_compiler::Lints) -> Result<Built, ExitCode> {
     let settings = settings();
     let src = read_rule_text(file)?;
     let name = if conventions::is_stdin(file) {
@@ -643,8 +639,9 @@ fn build_deferred_linted(file: &Path, lints: sockc_compiler::Lints) -> Result<Bu
             limits: settings.limits,
         },
         opt: settings.opt,
+        lints,
     };
-    let (compiled, diags) = sockc_compiler::compile_linted(&src, &opts, lints);
+    let (compiled, diags) = sockc_compiler::compile(&src, &opts);
     let Some(compiled) = compiled else {
         print_diagnostics(&diags, &name, &src);
         let errors = diags

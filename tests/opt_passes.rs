@@ -26,6 +26,7 @@ fn compile(src: &str, base: &Path, level: OptLevel) -> Module {
             ..Default::default()
         },
         opt: level,
+        ..Default::default()
     };
     let (compiled, diags) = sockc_compiler::compile(src, &opts);
     compiled

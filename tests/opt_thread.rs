@@ -29,6 +29,7 @@ fn options(level: OptLevel, base: &Path) -> Options {
             ..Default::default()
         },
         opt: level,
+        ..Default::default()
     }
 }
 

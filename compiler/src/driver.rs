@@ -35,6 +35,9 @@ use crate::{
 pub struct Options {
     pub sema: sema::Options,
     pub opt: OptLevel,
+    /// Whether the optimizer's lints run: the output is the same either way, only
+    /// the warnings differ.
+    pub lints: Lints,
 }
 
 /// One lowered program.
@@ -75,19 +78,9 @@ pub struct Refit {
 /// Compiles `src`. Returns the result when there are no errors, and all diagnostics
 /// (errors and warnings) either way.
 pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
-    compile_linted(src, opts, Lints::Run)
-}
-
-/// [`compile`], running the optimizer's lints or not ([`Lints`]): the output is the
-/// same either way, only the warnings differ.
-pub fn compile_linted(
-    src: &str,
-    opts: &Options,
-    lints: Lints,
-) -> (Option<Compiled>, Vec<Diagnostic>) {
     let start = Instant::now();
     let (ast, diags) = syntax::parse_with(src, &opts.sema.limits);
-    compile_ast_linted(ast, diags, src, opts, start, lints)
+    compile_ast(ast, diags, src, opts, start)
 }
 
 /// [`compile`] after the front end: `ast` is what a front end built from `src` (the
@@ -96,22 +89,10 @@ pub fn compile_linted(
 /// runs from it to here).
 pub fn compile_ast(
     ast: ast::File,
-    diags: Vec<Diagnostic>,
-    src: &str,
-    opts: &Options,
-    start: Instant,
-) -> (Option<Compiled>, Vec<Diagnostic>) {
-    compile_ast_linted(ast, diags, src, opts, start, Lints::Run)
-}
-
-/// [`compile_ast`], running the optimizer's lints or not.
-fn compile_ast_linted(
-    ast: ast::File,
     mut diags: Vec<Diagnostic>,
     src: &str,
     opts: &Options,
     start: Instant,
-    lints: Lints,
 ) -> (Option<Compiled>, Vec<Diagnostic>) {
     let max_diagnostics = opts.sema.limits.count(Limit::Diagnostics);
     let parsed = Instant::now();
@@ -126,7 +107,7 @@ fn compile_ast_linted(
     let Some(mut module) = module.filter(|_| !crate::diag::has_errors(&diags)) else {
         return (None, diags);
     };
-    let (opt_diags, pass_times) = crate::opt::optimize_timed(&mut module, opts.opt, lints);
+    let (opt_diags, pass_times) = crate::opt::optimize_timed(&mut module, opts.opt, opts.lints);
     timings.extend(pass_times);
     if !opt_diags.is_empty() {
         diags.extend(opt_diags);
@@ -530,8 +511,12 @@ mod tests {
     fn skipping_the_lints_drops_their_warnings_and_nothing_else() {
         let src = "xdp on eth0 {\n    drop tcp to *:22\n    drop tcp to *:22\n    allow udp to 2001:db8::1:53\n    default allow\n}\n";
         let codes = |d: &[Diagnostic]| d.iter().map(|d| d.code.to_string()).collect::<Vec<_>>();
-        let (linted, all) = compile_linted(src, &Options::default(), Lints::Run);
-        let (skipped, fewer) = compile_linted(src, &Options::default(), Lints::Skip);
+        let skip = Options {
+            lints: Lints::Skip,
+            ..Options::default()
+        };
+        let (linted, all) = compile(src, &Options::default());
+        let (skipped, fewer) = compile(src, &skip);
         assert!(
             codes(&all).contains(&"sockc::shadowed".to_string()),
             "{:?}",

@@ -82,5 +82,5 @@ pub mod space;
 pub mod standalone;
 pub mod syntax;
 
-pub use driver::{compile, compile_linted, Compiled, Options};
+pub use driver::{compile, Compiled, Options};
 pub use opt::Lints;

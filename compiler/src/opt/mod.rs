@@ -104,9 +104,10 @@ pub(crate) fn optimize_timed(
 
 /// Whether a compile runs the optimizer's lints ([`anomalies`]). They only report:
 /// skipping them changes no byte of the output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Lints {
     /// Run them and return their warnings (every command that shows warnings).
+    #[default]
     Run,
     /// Leave them out: `apply`, which leaves lints to `check` (at 100k rules they
     /// are about an eighth of its CPU time).

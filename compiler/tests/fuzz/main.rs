@@ -213,6 +213,7 @@ fn check(bytes: &[u8], fixture: &Fixture, variant: u64) -> Result<(), String> {
         } else {
             OptLevel::O2
         },
+        ..Default::default()
     };
     let (compiled, diags) = sockc_compiler::compile(&text, &opts);
     check_diagnostics(&text, &diags, &limits)?;
