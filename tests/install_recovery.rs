@@ -1052,7 +1052,7 @@ fn make_manifest_older(name: &str) {
     assert_ne!(m.netns_cookie, 0, "this sockc records the cookie");
     m.netns_cookie = 0;
     m.format = 2;
-    store.write_manifest(&m).unwrap();
+    store.write_manifest(&mut m).unwrap();
 }
 
 fn manifest_cookie(name: &str) -> u64 {

@@ -77,23 +77,23 @@ fn set_entries_live_in_records_named_by_digest() {
     let first = records(&lab);
     assert_eq!(
         first.len(),
-        2,
-        "the set's entries and the rule text: {first:?}"
+        3,
+        "the set's entries, the rule text and the rules: {first:?}"
     );
 
     // One element added: a new record for the entries, the old one removed; the rule
-    // text, recorded as written (the set file named, not its 3,000 lines), is the
-    // same record.
+    // text, recorded as written (the set file named, not its 3,000 lines), and the
+    // rules are the same records.
     std::fs::write(lab.dir.join("big.txt"), set_text(3000, "192.0.2.9\n")).unwrap();
     let r = lab.apply_ok(&file);
     assert!(r.stdout.contains("192.0.2.9"), "{r}");
     let second = records(&lab);
-    assert_eq!(second.len(), 2, "{second:?}");
+    assert_eq!(second.len(), 3, "{second:?}");
     let kept: Vec<&String> = second.iter().filter(|r| first.contains(r)).collect();
     assert_eq!(
         kept.len(),
-        1,
-        "only the text record is kept: {first:?} {second:?}"
+        2,
+        "only the text and rules records are kept: {first:?} {second:?}"
     );
     assert!(!kept.contains(
         &&entries_record(&lab)
@@ -132,14 +132,21 @@ fn set_entries_live_in_records_named_by_digest() {
     lab.apply_ok(&file);
     assert_eq!(records(&lab), second);
 
-    // The manifest parses for a sockc of formats 1-4 (its snapshot has the
-    // `map_contents` field those of 1-3 need, empty), which then refuses its format.
+    // The manifest parses for a sockc of formats 1-5 (its snapshot has the
+    // `map_contents` and `programs` fields those need, empty), which then refuses its
+    // format. The rules are in a bulk record of their own, not in the manifest's JSON.
     let manifest = first_chunk(&lab.pin_dir().join("manifest"));
     let len = u64::from_le_bytes(manifest[..8].try_into().unwrap()) as usize;
     let json: serde_json::Value = serde_json::from_slice(&manifest[8..8 + len]).unwrap();
-    assert_eq!(json["format"], 5, "{json}");
+    assert_eq!(json["format"], 6, "{json}");
     assert_eq!(json["snapshot"]["map_contents"], serde_json::json!([]));
+    assert_eq!(json["snapshot"]["programs"], serde_json::json!([]));
     assert!(json["bulk"]["map_contents"].is_array(), "{json}");
+    let programs = json["bulk"]["programs"].as_str().expect("programs record");
+    assert!(
+        records(&lab).contains(&format!("bulk_{programs}")),
+        "{json}"
+    );
 }
 
 /// The first chunk of the record pinned at `path`, as bpftool reads it.
@@ -240,6 +247,39 @@ fn a_damaged_entries_record_is_an_error_not_a_wrong_set() {
         !made,
         "bpffs made a FIFO: the refusal above must cover it too"
     );
+}
+
+/// The rules' record (from manifest format 6 the rules live outside the manifest's
+/// JSON) damaged: the install's commands refuse naming it, never take the rules as
+/// empty; `flush` takes the install off.
+#[test]
+fn a_damaged_rules_record_is_an_error_not_empty_rules() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("rulesbad", 249);
+    let file = rules(&lab);
+    std::fs::write(lab.dir.join("big.txt"), set_text(10, "")).unwrap();
+    lab.apply_ok(&file);
+    let manifest = first_chunk(&lab.pin_dir().join("manifest"));
+    let len = u64::from_le_bytes(manifest[..8].try_into().unwrap()) as usize;
+    let json: serde_json::Value = serde_json::from_slice(&manifest[8..8 + len]).unwrap();
+    let digest = json["bulk"]["programs"].as_str().expect("a rules record");
+    let rec = lab.pin_dir().join(format!("bulk_{digest}"));
+    // Its first chunk zeroed: the length says nothing is there.
+    run(Command::new("bpftool")
+        .args(["map", "update", "pinned"])
+        .arg(&rec)
+        .args(["key", "hex", "00", "00", "00", "00", "value", "hex"])
+        .args(std::iter::repeat_n("00", 16 * 1024)))
+    .ok();
+    let st = sockc(&["status", "--name", &lab.name]);
+    assert_ne!(st.code, 0, "{st}");
+    assert!(st.stderr.contains("does not hold the bytes"), "{st}");
+    assert!(st.stderr.contains(&format!("bulk_{digest}")), "{st}");
+    let fl = sockc(&["flush", "--name", &lab.name]);
+    assert_eq!(fl.code, 0, "flush takes it off: {fl}");
+    assert!(!lab.pin_dir().exists(), "nothing left");
 }
 
 /// A manifest record pinned at `path` as the store writes one (an array map of 16 KiB

@@ -217,7 +217,7 @@ fn show_reports_what_the_kernel_runs_when_it_is_not_the_recorded_rules() {
         .expect("store");
     let mut m = store.manifest(&name).expect("read").expect("installed");
     m.source_text = Some(std::fs::read_to_string(&b).unwrap());
-    store.write_manifest(&m).expect("write manifest");
+    store.write_manifest(&mut m).expect("write manifest");
     drop(store);
     let bad = show(&name, &[]).expect_code(3);
     assert!(
@@ -238,7 +238,7 @@ fn show_reports_what_the_kernel_runs_when_it_is_not_the_recorded_rules() {
     m.source_text = Some(std::fs::read_to_string(&a).unwrap());
     let store = Store::open_with(Path::new(BPFFS), Duration::from_secs(60), LockWait::Quiet)
         .expect("store");
-    store.write_manifest(&m).expect("write manifest");
+    store.write_manifest(&mut m).expect("write manifest");
     drop(store);
     show(&name, &[]).ok();
     std::fs::remove_file(format!("{BPFFS}/sockc/{name}/link_xdp_eth0")).expect("unpin link");

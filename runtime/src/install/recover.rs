@@ -88,7 +88,7 @@ impl fmt::Display for Recovery {
 /// generation it replaces.
 pub(super) fn commit(
     store: &Store,
-    target: &Manifest,
+    target: &mut Manifest,
     replaced_objects: Option<&str>,
 ) -> Result<Vec<String>, InstallError> {
     commit_recorded(store, target, replaced_objects, None)
@@ -99,7 +99,7 @@ pub(super) fn commit(
 /// so the manifest names those records without hashing a million elements again.
 pub(super) fn commit_recorded(
     store: &Store,
-    target: &Manifest,
+    target: &mut Manifest,
     replaced_objects: Option<&str>,
     recorded: Option<&BulkRefs>,
 ) -> Result<Vec<String>, InstallError> {
@@ -234,10 +234,12 @@ pub(crate) fn recover_locked(
             }
         }
         Operation::SetUpdate {
-            target, changes, ..
+            mut target,
+            changes,
+            ..
         } => {
             update_sets(store, &target, &changes)?;
-            commit(store, &target, None)?;
+            commit(store, &mut target, None)?;
             Recovery::RolledForward {
                 generation: target.generation,
                 failed: Vec::new(),
@@ -300,7 +302,7 @@ fn recover_apply(
                 scope.problem(&target).into_iter().collect()
             };
             drop(scope);
-            commit(store, &target, old.map(|m| m.objects_dir.as_str()))?;
+            commit(store, &mut target, old.map(|m| m.objects_dir.as_str()))?;
             Ok(Recovery::RolledForward {
                 generation: target.generation,
                 failed,
@@ -332,13 +334,14 @@ fn flush_locked(store: &Store, m: &Manifest) -> Result<usize, InstallError> {
     if store.journal(&m.name)?.is_none() {
         store.write_journal(
             &m.name,
-            &Journal {
+            &mut Journal {
                 op: Operation::Flush,
                 phase: Phase::Swapping,
                 pid: std::process::id(),
                 started_unix: now_unix(),
                 qdiscs_absent: Vec::new(),
             },
+            None,
         )?;
     }
     let attached = detach_all(store, m);

@@ -13,7 +13,7 @@ use super::{
     netns_scope::{locate, Scope},
     now_unix,
     reconcile::{self, Ctx, Programs},
-    recover::{commit, recover_locked, Recovery},
+    recover::{commit, commit_recorded, recover_locked, Recovery},
     sets, slot_registry, InstallError,
 };
 use crate::{
@@ -56,7 +56,7 @@ pub(crate) fn repair_locked(
     let absent = reconcile::qdiscs_absent(&target);
     store.write_journal(
         &m.name,
-        &Journal {
+        &mut Journal {
             op: Operation::Apply {
                 target: Box::new(target.clone()),
             },
@@ -65,6 +65,7 @@ pub(crate) fn repair_locked(
             started_unix: now_unix(),
             qdiscs_absent: absent.clone(),
         },
+        None,
     )?;
     let mut cx = Ctx {
         store,
@@ -77,7 +78,7 @@ pub(crate) fn repair_locked(
     let failed =
         reconcile::swap_and_detach(&mut cx, Some(m), &mut target, &mut Programs::pinned(dir))?;
     drop(scope);
-    commit(store, &target, None)?;
+    commit(store, &mut target, None)?;
     Ok((target, failed))
 }
 
@@ -89,22 +90,23 @@ pub(super) fn restore_sets(store: &Store, m: &Manifest) -> Result<Vec<String>, I
     if restore.is_empty() {
         return Ok(Vec::new());
     }
-    store.write_journal(
-        &m.name,
-        &Journal {
-            op: Operation::SetUpdate {
-                target: Box::new(m.clone()),
-                changes: restore.clone(),
-                tables_from: None,
-            },
-            phase: Phase::Swapping,
-            pid: std::process::id(),
-            started_unix: now_unix(),
-            qdiscs_absent: Vec::new(),
+    let mut journal = Journal {
+        op: Operation::SetUpdate {
+            target: Box::new(m.clone()),
+            changes: restore.clone(),
+            tables_from: None,
         },
-    )?;
+        phase: Phase::Swapping,
+        pid: std::process::id(),
+        started_unix: now_unix(),
+        qdiscs_absent: Vec::new(),
+    };
+    let recorded = store.write_journal(&m.name, &mut journal, None)?;
     sets::update_sets(store, m, &restore)?;
-    commit(store, m, None)?;
+    let Operation::SetUpdate { mut target, .. } = journal.op else {
+        unreachable!("built as a set update just above")
+    };
+    commit_recorded(store, &mut target, None, Some(&recorded))?;
     Ok(lines)
 }
 

@@ -29,7 +29,7 @@ use sockc_compiler::{
 use super::{
     now_unix,
     reconcile::{self, Ctx, Programs},
-    recover::{commit, commit_recorded, drop_generation, recover_locked, Recovery},
+    recover::{commit_recorded, drop_generation, recover_locked, Recovery},
     repair::repair_locked,
     sets::update_sets,
     slot_registry, InstallError,
@@ -42,7 +42,7 @@ use crate::{
     plan::{self, Plan, ProgramAction, Snapshot},
     store::{
         journal::{Journal, Operation, Phase},
-        InstalledProgram, Manifest, Store, MANIFEST_FORMAT, SETS_FROM_MAPS_FORMAT,
+        BulkRefs, InstalledProgram, Manifest, Store, MANIFEST_FORMAT, SETS_FROM_MAPS_FORMAT,
     },
     sys, table_update, LoadOptions, LoadedObject, LoadedProgram,
 };
@@ -210,7 +210,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         // Same code and maps, but the text may have moved (comments, blank lines):
         // keep the manifest's lines and source in step for `stats`.
         if let Some(old) = old.filter(|m| m.snapshot != new_snapshot && !req.dry_run) {
-            store.write_manifest(&Manifest {
+            store.write_manifest(&mut Manifest {
                 source_file: req.source_file.to_string(),
                 source_sha256: sha256_hex(req.source),
                 source_text: Some(recorded_source(req, old.format)),
@@ -382,7 +382,7 @@ fn update_in_place(
     };
     // The journal holds the target itself (moved in and back out, not cloned), and
     // the manifest reuses the digests of the records the journal wrote.
-    let journal = Journal {
+    let mut journal = Journal {
         op: Operation::SetUpdate {
             target: Box::new(target),
             changes: changes.clone(),
@@ -393,11 +393,11 @@ fn update_in_place(
         started_unix: now_unix(),
         qdiscs_absent: Vec::new(),
     };
-    let recorded = store.write_journal(req.name, &journal)?;
+    let recorded = store.write_journal(req.name, &mut journal, None)?;
     let Operation::SetUpdate { target, .. } = journal.op else {
         unreachable!("built as a set update just above")
     };
-    let target = *target;
+    let mut target = *target;
     if tables_from.is_some() {
         // The new rules' counter slots are zeroed, the tables written into the half no
         // packet reads, then one store switches every classifier to them
@@ -413,7 +413,7 @@ fn update_in_place(
         ));
     }
     update_sets(store, &target, &changes)?;
-    commit_recorded(store, &target, None, Some(&recorded))?;
+    commit_recorded(store, &mut target, None, Some(&recorded))?;
     report.generation = Some(target.generation);
     report.changed = true;
     Ok(report)
@@ -539,7 +539,10 @@ fn install_generation(
     reconcile::inherit_attachments(old.as_ref(), &mut target);
 
     let absent = reconcile::qdiscs_absent(&target);
-    write_apply_journal(store, req.name, &mut target, Phase::Building, &absent)?;
+    // The bulk the first journal writes (rules, rule text, set entries) is the
+    // target's until the commit: later records name it as it is.
+    let recorded =
+        write_apply_journal(store, req.name, &mut target, Phase::Building, &absent, None)?;
     let mut cx = Ctx {
         store,
         name: req.name,
@@ -548,7 +551,7 @@ fn install_generation(
         qdiscs_absent: &absent,
     };
     report.looked_for_sockets = true;
-    if let Err(e) = build_and_attach_new(&mut cx, old.as_ref(), &mut target, &mut obj) {
+    if let Err(e) = build_and_attach_new(&mut cx, old.as_ref(), &mut target, &mut obj, &recorded) {
         // Nothing installed changed: take off what this call attached, drop its
         // objects, forget the journal.
         reconcile::detach_new(store, req.name, old.as_ref(), &target, &absent);
@@ -556,7 +559,14 @@ fn install_generation(
         return Err(e);
     }
 
-    write_apply_journal(store, req.name, &mut target, Phase::Swapping, &absent)?;
+    write_apply_journal(
+        store,
+        req.name,
+        &mut target,
+        Phase::Swapping,
+        &absent,
+        Some(&recorded),
+    )?;
     let gdir = store.objects_dir(req.name, &target.objects_dir);
     let failed = reconcile::swap_and_detach(
         &mut cx,
@@ -569,22 +579,26 @@ fn install_generation(
     if let Some(old) = &old {
         carry_counters(store, old, &mut obj, &report.plan, &mut report.notices);
     }
-    let notices = commit(store, &target, old.as_ref().map(|m| m.objects_dir.as_str()))?;
+    let replaced = old.as_ref().map(|m| m.objects_dir.as_str());
+    let notices = commit_recorded(store, &mut target, replaced, Some(&recorded))?;
     report.notices.extend(notices);
     report.generation = Some(generation);
     Ok(())
 }
 
-/// Writes the journal of an apply of `target` in `phase`. The journal is lent the
-/// target's snapshot and rule text (every rule: megabytes with many rules) and gives
-/// them back, instead of holding a copy of them for the write.
+/// Writes the journal of an apply of `target` in `phase`, naming the bulk records
+/// `recorded` when an earlier journal of this target wrote them; returns the records'
+/// references. The journal is lent the target's snapshot and rule text (every rule:
+/// megabytes with many rules) and gives them back, instead of holding a copy of them
+/// for the write.
 fn write_apply_journal(
     store: &Store,
     name: &str,
     target: &mut Manifest,
     phase: Phase,
     qdiscs_absent: &[String],
-) -> Result<(), InstallError> {
+    recorded: Option<&BulkRefs>,
+) -> Result<BulkRefs, InstallError> {
     let snapshot = std::mem::take(&mut target.snapshot);
     let source_text = target.source_text.take();
     let mut journal = apply_journal(target, phase, qdiscs_absent);
@@ -593,14 +607,13 @@ fn write_apply_journal(
     };
     lent.snapshot = snapshot;
     lent.source_text = source_text;
-    let written = store.write_journal(name, &journal);
+    let written = store.write_journal(name, &mut journal, recorded);
     let Operation::Apply { target: lent } = journal.op else {
         unreachable!("an apply's journal")
     };
     target.snapshot = lent.snapshot;
     target.source_text = lent.source_text;
-    written?;
-    Ok(())
+    Ok(written?)
 }
 
 /// The journal of an apply of `target` in `phase`.
@@ -671,6 +684,7 @@ fn build_and_attach_new(
     old: Option<&Manifest>,
     target: &mut Manifest,
     obj: &mut LoadedObject,
+    recorded: &BulkRefs,
 ) -> Result<(), InstallError> {
     let (store, name) = (cx.store, cx.name);
     let gdir = store.create_objects_dir(name, &target.objects_dir)?;
@@ -686,7 +700,8 @@ fn build_and_attach_new(
     // before any of them runs (a changed declaration's new slot included).
     cx.notices
         .extend(slot_registry::fill_before_attach(store, old, target));
-    write_apply_journal(store, name, target, Phase::Attaching, cx.qdiscs_absent)?;
+    let phase = Phase::Attaching;
+    write_apply_journal(store, name, target, phase, cx.qdiscs_absent, Some(recorded))?;
     reconcile::attach_new(cx, old, target, &mut Programs::pinned(gdir))
 }
 

@@ -1,9 +1,11 @@
 //! The bulk of a manifest kept out of its JSON: each map's recorded contents (a set of
-//! a million addresses is nine megabytes of keys) and the recorded rule text, each in
-//! a binary record of its own (`bulk_<SHA-256 of its bytes>`), which the manifest and
-//! the journal name by digest ([`BulkRefs`]). An update then reads the old entries in
-//! binary and writes a record only for what changed; nothing is hex-encoded or
-//! JSON-escaped.
+//! a million addresses is nine megabytes of keys), the recorded rule text and (from
+//! manifest format 6) the programs' rules and disassembly, each in a record of its own
+//! (`bulk_<SHA-256 of its bytes>`), which the manifest and the journal name by digest
+//! ([`BulkRefs`]). An update then reads the old entries in binary and writes a record
+//! only for what changed; nothing is hex-encoded or JSON-escaped; an apply serializes
+//! its rules' metadata once, though it writes three journals and a manifest naming it
+//! (at 100,000 rules that is megabytes of JSON each time).
 //!
 //! Invariants: a record is named by the digest of its bytes, so it is never rewritten
 //! in place: it is pinned under a temporary name relative to the install's directory
@@ -26,6 +28,7 @@ use sha2::{Digest, Sha256};
 use sockc_compiler::bpf::maps::{Entries, MapContents};
 
 use super::{io_err, read_record, write_record_at, StoreError};
+use crate::plan::ProgramSnapshot;
 
 /// The name every bulk record starts with.
 pub const PREFIX: &str = "bulk_";
@@ -40,6 +43,10 @@ pub struct BulkRefs {
     /// The SHA-256 of the recorded rule text's record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_text: Option<String>,
+    /// The SHA-256 of the record of the snapshot's programs (their rules and
+    /// disassembly, JSON), from manifest format 6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub programs: Option<String>,
 }
 
 impl BulkRefs {
@@ -48,7 +55,16 @@ impl BulkRefs {
             .iter()
             .map(|(_, d)| d.as_str())
             .chain(self.source_text.as_deref())
+            .chain(self.programs.as_deref())
     }
+}
+
+/// A record's bulk, as read back from the records its [`BulkRefs`] name.
+pub(super) struct Bulk {
+    pub contents: Vec<MapContents>,
+    pub source: Option<String>,
+    /// `None` when the record keeps its programs in its own JSON (before format 6).
+    pub programs: Option<Vec<ProgramSnapshot>>,
 }
 
 /// A record (manifest, journal) as the store reads its bulk references: every other
@@ -70,15 +86,16 @@ pub(super) struct Stored<'a, T> {
 }
 
 fn is_empty(refs: &&BulkRefs) -> bool {
-    refs.map_contents.is_empty() && refs.source_text.is_none()
+    **refs == BulkRefs::default()
 }
 
-/// Writes the records of `contents` and `source` into `dir` (each only if a record by
-/// its digest is not there yet) and says how to find them.
+/// Writes the records of `contents`, `source` and `programs` into `dir` (each only if
+/// a record by its digest is not there yet) and says how to find them.
 pub(super) fn put(
     dir: &Path,
     contents: &[MapContents],
     source: Option<&str>,
+    programs: Option<&[ProgramSnapshot]>,
 ) -> Result<BulkRefs, StoreError> {
     let at = open_dir(dir)?;
     let mut refs = BulkRefs::default();
@@ -89,6 +106,10 @@ pub(super) fn put(
     }
     if let Some(text) = source {
         refs.source_text = Some(put_one(dir, &at, &[text.as_bytes()])?);
+    }
+    if let Some(programs) = programs {
+        let json = serde_json::to_vec(programs).expect("programs serialize");
+        refs.programs = Some(put_one(dir, &at, &[&json])?);
     }
     Ok(refs)
 }
@@ -104,12 +125,9 @@ fn put_one(dir: &Path, at: &OwnedFd, parts: &[&[u8]]) -> Result<String, StoreErr
     Ok(digest)
 }
 
-/// The map contents and rule text `refs` names, read from `dir` and checked against
-/// their digests, in the order the references list them.
-pub(super) fn get(
-    dir: &Path,
-    refs: &BulkRefs,
-) -> Result<(Vec<MapContents>, Option<String>), StoreError> {
+/// The map contents, rule text and programs `refs` names, read from `dir` and checked
+/// against their digests, the contents in the order the references list them.
+pub(super) fn get(dir: &Path, refs: &BulkRefs) -> Result<Bulk, StoreError> {
     let at = open_dir(dir)?;
     let mut contents = Vec::with_capacity(refs.map_contents.len());
     for (map, digest) in &refs.map_contents {
@@ -133,7 +151,23 @@ pub(super) fn get(
         }
         None => None,
     };
-    Ok((contents, source))
+    let programs = match &refs.programs {
+        Some(digest) => {
+            let bytes = get_one(dir, &at, digest)?;
+            Some(
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Bulk {
+                    path: dir.join(format!("{PREFIX}{digest}")),
+                    problem: format!("is not a record of programs ({e})"),
+                })?,
+            )
+        }
+        None => None,
+    };
+    Ok(Bulk {
+        contents,
+        source,
+        programs,
+    })
 }
 
 fn get_one(dir: &Path, at: &OwnedFd, digest: &str) -> Result<Vec<u8>, StoreError> {

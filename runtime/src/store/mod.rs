@@ -71,10 +71,14 @@ pub use journal::Journal;
 /// on it); 4 keeps map contents and the rule text in bulk records (`bulk`), which an
 /// older sockc would not read; 5 records the rule text as written, its `file` sets
 /// written out from the set maps' contents only when read back
-/// ([`Manifest::rule_text`]), which an older sockc would take from the set file.
-pub const MANIFEST_FORMAT: u32 = 5;
+/// ([`Manifest::rule_text`]), which an older sockc would take from the set file; 6
+/// keeps the snapshot's programs (rules and disassembly) in a bulk record too, which an
+/// older sockc would find empty.
+pub const MANIFEST_FORMAT: u32 = 6;
 /// The first format whose map contents and rule text are in bulk records.
 const BULK_FORMAT: u32 = 4;
+/// The first format whose snapshot's programs are in a bulk record.
+const PROGRAMS_BULK_FORMAT: u32 = 6;
 /// The first format whose recorded rule text leaves the `file` sets that have set
 /// maps as written (`sockc_compiler::standalone::sets_without_maps_written_out`).
 pub const SETS_FROM_MAPS_FORMAT: u32 = 5;
@@ -532,16 +536,17 @@ impl Store {
     }
 
     /// Replaces the manifest in one `rename`.
-    pub fn write_manifest(&self, m: &Manifest) -> Result<(), StoreError> {
+    pub fn write_manifest(&self, m: &mut Manifest) -> Result<(), StoreError> {
         self.write_manifest_recorded(m, None)
     }
 
     /// [`Store::write_manifest`], naming the bulk records `recorded` (what
     /// [`Store::write_journal`] returned for a journal whose target is `m`) instead of
-    /// hashing `m`'s bulk again.
+    /// serializing and hashing `m`'s bulk again. `m`'s programs are lent to the store
+    /// while it writes (from format 6 they are a bulk record, not part of the JSON).
     pub fn write_manifest_recorded(
         &self,
-        m: &Manifest,
+        m: &mut Manifest,
         recorded: Option<&BulkRefs>,
     ) -> Result<(), StoreError> {
         let dir = self.ensure_install_dir(&m.name)?;
@@ -549,18 +554,9 @@ impl Store {
             // Kept in the format it has (an install an older sockc made, updated
             // without a new generation): its bulk stays inline, where that sockc reads it.
             inline_json(m)
-        } else if let Some(refs) = recorded {
-            debug_assert_eq!(
-                Some(refs),
-                bulk::put(&dir, &m.snapshot.map_contents, m.source_text.as_deref())
-                    .ok()
-                    .as_ref(),
-                "the journal's records are this manifest's"
-            );
-            manifest_json(m, refs)
         } else {
-            let refs = bulk::put(&dir, &m.snapshot.map_contents, m.source_text.as_deref())?;
-            manifest_json(m, &refs)
+            let refs = put_bulk(&dir, m, recorded)?;
+            with_programs_lent(m, |m| manifest_json(m, &refs))
         };
         write_record(&dir, "manifest", &json)?;
         self.manifest_memo.put(&dir.join("manifest"), None, m);
@@ -592,9 +588,12 @@ impl Store {
         if refs == bulk::BulkRefs::default() {
             return Ok(());
         }
-        let (contents, source) = bulk::get(&self.dir(name), &refs)?;
-        m.snapshot.map_contents = contents;
-        m.source_text = source;
+        let bulk = bulk::get(&self.dir(name), &refs)?;
+        m.snapshot.map_contents = bulk.contents;
+        m.source_text = bulk.source;
+        if let Some(programs) = bulk.programs {
+            m.snapshot.programs = programs;
+        }
         Ok(())
     }
 
@@ -617,15 +616,27 @@ impl Store {
     }
 
     /// Records `j` as the install's work in flight, in one `rename`. Returns the
-    /// references to the bulk records of its target, which the manifest committing
-    /// that target can name as they are ([`Store::write_manifest_recorded`]).
-    pub fn write_journal(&self, name: &str, j: &Journal) -> Result<BulkRefs, StoreError> {
+    /// references to the bulk records of its target, which a later journal or the
+    /// manifest committing that same target can name as they are (`recorded`,
+    /// [`Store::write_manifest_recorded`]). The target's programs are lent to the store
+    /// while it writes.
+    pub fn write_journal(
+        &self,
+        name: &str,
+        j: &mut Journal,
+        recorded: Option<&BulkRefs>,
+    ) -> Result<BulkRefs, StoreError> {
         let dir = self.ensure_install_dir(name)?;
         let refs = match j.op.target() {
-            Some(t) => bulk::put(&dir, &t.snapshot.map_contents, t.source_text.as_deref())?,
+            Some(t) => put_bulk(&dir, t, recorded)?,
             None => bulk::BulkRefs::default(),
         };
-        write_record(&dir, "journal", &stored_json(j, &refs))?;
+        let lent = j.op.target_mut().map(lend_programs);
+        let json = stored_json(j, &refs);
+        if let (Some(t), Some(programs)) = (j.op.target_mut(), lent) {
+            t.snapshot.programs = programs;
+        }
+        write_record(&dir, "journal", &json)?;
         Ok(refs)
     }
 
@@ -739,6 +750,51 @@ fn manifest_json(m: &Manifest, refs: &bulk::BulkRefs) -> Vec<u8> {
         out.push(b',');
     }
     out.extend_from_slice(&json[at..]);
+    out
+}
+
+/// Writes the bulk records of `m` (of a format that has them) into `dir`, or takes
+/// `recorded`, the references a journal of this same target got, as they are.
+fn put_bulk(dir: &Path, m: &Manifest, recorded: Option<&BulkRefs>) -> Result<BulkRefs, StoreError> {
+    let programs = (m.format >= PROGRAMS_BULK_FORMAT).then_some(&m.snapshot.programs[..]);
+    let put = || {
+        bulk::put(
+            dir,
+            &m.snapshot.map_contents,
+            m.source_text.as_deref(),
+            programs,
+        )
+    };
+    match recorded {
+        Some(refs) => {
+            debug_assert_eq!(
+                Some(refs),
+                put().ok().as_ref(),
+                "the records are this manifest's"
+            );
+            Ok(refs.clone())
+        }
+        None => put(),
+    }
+}
+
+/// Takes `m`'s programs out when its format keeps them in a bulk record (their JSON
+/// is not repeated in the manifest's or journal's own); nothing otherwise.
+fn lend_programs(m: &mut Manifest) -> Vec<crate::plan::ProgramSnapshot> {
+    if m.format >= PROGRAMS_BULK_FORMAT {
+        std::mem::take(&mut m.snapshot.programs)
+    } else {
+        Vec::new()
+    }
+}
+
+/// `f` of `m` with its programs lent out ([`lend_programs`]), then given back.
+fn with_programs_lent<R>(m: &mut Manifest, f: impl FnOnce(&Manifest) -> R) -> R {
+    let programs = lend_programs(m);
+    let out = f(m);
+    if m.format >= PROGRAMS_BULK_FORMAT {
+        m.snapshot.programs = programs;
+    }
     out
 }
 
