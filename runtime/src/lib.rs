@@ -35,6 +35,7 @@ mod fault;
 pub mod install;
 pub mod kernel_btf;
 pub mod kernel_error;
+mod map_window;
 pub(crate) mod map_write;
 pub mod netlink;
 pub mod netns;

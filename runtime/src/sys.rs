@@ -309,6 +309,14 @@ pub struct MapMemory {
 impl MapMemory {
     /// Maps the first `len` bytes of the map's value area.
     pub fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<MapMemory> {
+        MapMemory::map_at(fd, 0, len)
+    }
+
+    /// Maps `len` bytes of the map's value area from byte `offset`, a multiple of the
+    /// page size (the kernel maps whole pages: `array_map_mmap` takes the offset in
+    /// pages).
+    pub fn map_at(fd: BorrowedFd<'_>, offset: usize, len: usize) -> io::Result<MapMemory> {
+        let offset = libc::off_t::try_from(offset).map_err(|_| io::ErrorKind::InvalidInput)?;
         let len = len.max(1);
         // SAFETY: a fresh shared mapping of the map's value area (the kernel checks the
         // length against the map); only this value touches it, inside `len`, until
@@ -320,7 +328,7 @@ impl MapMemory {
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
                 fd.as_raw_fd(),
-                0,
+                offset,
             )
         };
         if ptr == libc::MAP_FAILED {

@@ -25,11 +25,11 @@ use std::{
 };
 
 use sockc_compiler::bpf::{
-    classify::{decode_words, LIVE_MAP},
+    classify::{word_runs, WordRun, LIVE_MAP},
     maps::{TableData, COUNTERS_MAP},
 };
 
-use crate::sys::MapMemory;
+use crate::{map_window::Windows, sys::MapMemory};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableUpdateError {
@@ -99,10 +99,11 @@ fn open_pinned(dir: &std::path::Path, name: &str) -> Result<aya::maps::MapData, 
     })
 }
 
-/// Decodes `t`'s stored bytes into half `half` of the mapped map (values
-/// `round_up(value_size, 8)` bytes apart) and zeroes the rest of that half.
+/// Decodes `t`'s stored bytes into half `half` of the map's value area (values
+/// `round_up(value_size, 8)` bytes apart) and zeroes the rest of that half, through
+/// windows of the map ([`Windows`]: a table is never mapped whole).
 fn write_half(
-    mem: &mut MapMemory,
+    mem: &mut Windows<'_>,
     t: &TableData,
     encoded: &[u8],
     half: usize,
@@ -116,13 +117,28 @@ fn write_half(
         });
     }
     let at = half * cap.next_multiple_of(8);
-    let bytes = mem.bytes_mut();
-    decode_words(encoded, &mut bytes[at..at + len]).ok_or_else(|| TableUpdateError::Decode {
+    let decode = || TableUpdateError::Decode {
         map: t.map.clone(),
         len: t.len,
-    })?;
-    bytes[at + len..at + cap].fill(0);
-    Ok(())
+    };
+    let mut to = 0usize;
+    for run in word_runs(encoded) {
+        let run = run.ok_or_else(decode)?;
+        if to + run.len() > len {
+            return Err(decode());
+        }
+        match run {
+            WordRun::Fill { words, value } => mem.fill(at + to, words, value),
+            WordRun::Copy(bytes) => mem.write(at + to, bytes),
+        }
+        .map_err(map_error(&t.map, "write"))?;
+        to += run.len();
+    }
+    if to != len {
+        return Err(decode());
+    }
+    mem.zero(at + len, cap - len)
+        .map_err(map_error(&t.map, "write"))
 }
 
 fn map_error<'a>(
@@ -144,12 +160,10 @@ pub fn fill_both_halves(
     encoded: &[u8],
 ) -> Result<(), TableUpdateError> {
     let stride = (t.value_size as usize).next_multiple_of(8);
-    let mut mem = MapMemory::map(fd, 2 * stride).map_err(map_error(&t.map, "map"))?;
+    let mut mem = Windows::new(fd, 2 * stride);
+    // Each half decoded on its own: a copy of half 0 would need it mapped whole.
     write_half(&mut mem, t, encoded, 0)?;
-    // Half 1 is a copy of half 0, decoded once.
-    let cap = t.value_size as usize;
-    mem.bytes_mut().copy_within(0..cap, stride);
-    Ok(())
+    write_half(&mut mem, t, encoded, 1)
 }
 
 /// Writes every table of the new object (`tables`, their bytes in `blob`) into the
@@ -173,7 +187,7 @@ pub fn switch_tables<'f>(
             source: io::Error::from(io::ErrorKind::NotFound),
         })?;
         let stride = (t.value_size as usize).next_multiple_of(8);
-        let mut mem = MapMemory::map(fd, 2 * stride).map_err(map_error(&t.map, "map"))?;
+        let mut mem = Windows::new(fd, 2 * stride);
         write_half(&mut mem, t, stored(blob, t)?, to as usize)?;
         bytes += t.len;
     }

@@ -331,30 +331,73 @@ impl<'a> Words<'a> {
     }
 }
 
+/// One run of a [`Words`] encoding: a word repeated, or words as they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WordRun<'a> {
+    /// `words` copies of `value`.
+    Fill { words: usize, value: [u8; 4] },
+    /// These bytes (a whole number of words).
+    Copy(&'a [u8]),
+}
+
+impl WordRun<'_> {
+    /// The run's length once decoded, in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            WordRun::Fill { words, .. } => 4 * words,
+            WordRun::Copy(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The runs of a [`Words`] encoding, in order: a writer can decode it piece by piece
+/// (a table of 100k rules into a map's memory a window at a time). An item is `None`
+/// where the encoding is malformed, and the iteration ends there.
+pub fn word_runs(encoded: &[u8]) -> impl Iterator<Item = Option<WordRun<'_>>> {
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(
+            encoded.get(at..at.checked_add(4)?)?.try_into().ok()?,
+        ))
+    };
+    let mut at = Some(0usize);
+    std::iter::from_fn(move || {
+        let here = at.filter(|&a| a < encoded.len())?;
+        let run = (|| {
+            let head = word(here)?;
+            let n = (head & 0x7fff_ffff) as usize;
+            if head & 0x8000_0000 != 0 {
+                let value = word(here + 4)?.to_le_bytes();
+                Some((WordRun::Fill { words: n, value }, here + 8))
+            } else {
+                let end = (here + 4).checked_add(n.checked_mul(4)?)?;
+                Some((WordRun::Copy(encoded.get(here + 4..end)?), end))
+            }
+        })();
+        at = run.map(|(_, next)| next);
+        Some(run.map(|(r, _)| r))
+    })
+}
+
 /// Decodes [`Words`] into `out` (whose length is the decoded size); `None` if the
 /// encoding is malformed or does not fill `out` exactly.
 pub fn decode_words(encoded: &[u8], out: &mut [u8]) -> Option<()> {
-    let word = |at: usize| -> Option<u32> {
-        Some(u32::from_le_bytes(
-            encoded.get(at..at + 4)?.try_into().ok()?,
-        ))
-    };
-    let (mut at, mut to) = (0usize, 0usize);
-    while at < encoded.len() {
-        let head = word(at)?;
-        let n = (head & 0x7fff_ffff) as usize;
-        if head & 0x8000_0000 != 0 {
-            let v = word(at + 4)?.to_le_bytes();
-            for w in out.get_mut(to..to.checked_add(4 * n)?)?.chunks_exact_mut(4) {
-                w.copy_from_slice(&v);
+    let mut to = 0usize;
+    for run in word_runs(encoded) {
+        let run = run?;
+        let dst = out.get_mut(to..to.checked_add(run.len())?)?;
+        match run {
+            WordRun::Fill { value, .. } => {
+                for w in dst.chunks_exact_mut(4) {
+                    w.copy_from_slice(&value);
+                }
             }
-            at += 8;
-        } else {
-            let from = encoded.get(at + 4..(at + 4).checked_add(4 * n)?)?;
-            out.get_mut(to..to + 4 * n)?.copy_from_slice(from);
-            at += 4 + 4 * n;
+            WordRun::Copy(b) => dst.copy_from_slice(b),
         }
-        to += 4 * n;
+        to += run.len();
     }
     (to == out.len()).then_some(())
 }
