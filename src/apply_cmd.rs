@@ -217,6 +217,7 @@ pub fn run_apply(
             },
         },
         allow_empty: args.allow_empty,
+        release_freed_memory: crate::release_freed_memory,
     };
     let spinner = crate::progress::Spinner::start(format!("applying {}", file), args.json);
     let applied = install::apply(&store, &req);
@@ -226,7 +227,9 @@ pub fn run_apply(
         Err(e) => return fail(e),
     };
     if !args.dry_run {
-        match conntrack_anchor::after_apply(&store, &name) {
+        let rules = compiled.metadata.programs.iter().flat_map(|p| &p.rules);
+        let needed = conntrack_anchor::needed_by(rules.map(|r| &*r.text));
+        match conntrack_anchor::after_apply(&name, needed) {
             Outcome::Created(n) | Outcome::Removed(n) => report.notices.push(n),
             Outcome::Failed(why) => warn_no_conntrack(&why),
             Outcome::Nothing => {}

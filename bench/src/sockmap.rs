@@ -174,6 +174,7 @@ impl Env {
                 dry_run: false,
                 attach: AttachOptions::default(),
                 allow_empty: false,
+                release_freed_memory: || {},
             },
         )
         .map(|_| ())

@@ -25,7 +25,7 @@ use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 
 use serde::Serialize;
 
-use crate::store::{Manifest, Store};
+use crate::store::Manifest;
 
 // From include/uapi/linux/netfilter/nf_tables.h (libc has the message types, not
 // these attribute numbers).
@@ -153,17 +153,29 @@ fn with_own_table(
 /// the state up in conntrack's table, netfilter programs read what conntrack gave the
 /// packet, and both need conntrack running.
 pub fn needed(m: &Manifest) -> bool {
-    m.snapshot
-        .programs
-        .iter()
-        .flat_map(|p| &p.rules)
-        .any(|r| tests_ct_state(&r.text))
+    needed_by(
+        m.snapshot
+            .programs
+            .iter()
+            .flat_map(|p| &p.rules)
+            .map(|r| &*r.text),
+    )
+}
+
+/// [`needed`] of the rules whose text (as written) is `texts`.
+pub fn needed_by<'a>(mut texts: impl Iterator<Item = &'a str>) -> bool {
+    texts.any(tests_ct_state)
 }
 
 /// Whether rule text (as written) has the words `ct state` in a row.
 fn tests_ct_state(text: &str) -> bool {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words.windows(2).any(|w| w == ["ct", "state"])
+    let mut words = text.split_whitespace();
+    let mut before = words.next();
+    words.any(|w| {
+        let ct_state = before == Some("ct") && w == "state";
+        before = Some(w);
+        ct_state
+    })
 }
 
 /// What [`after_apply`] did.
@@ -179,17 +191,14 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Brings the anchor of install `name` in line with its committed manifest: created
-/// (again) when its rules test `ct state`, deleted when they do not. Runs in the
-/// install's namespace, which `sockc apply` has entered.
-pub fn after_apply(store: &Store, name: &str) -> Outcome {
-    let m = match store.manifest(name) {
-        Ok(Some(m)) => m,
-        Ok(None) => return Outcome::Nothing,
-        Err(e) => return Outcome::Failed(format!("its manifest cannot be read: {e}")),
-    };
+/// Brings the anchor of install `name` in line with the rules it now runs: created
+/// (again) when they test `ct state` (`needed`, [`needed_by`] of the file just
+/// applied: not read back from the manifest, whose rules at 100,000 are megabytes),
+/// deleted when they do not. Runs in the install's namespace, which `sockc apply`
+/// has entered.
+pub fn after_apply(name: &str, needed: bool) -> Outcome {
     let table = table_name(name);
-    if !needed(&m) {
+    if !needed {
         return match remove(name) {
             Ok(true) => Outcome::Removed(format!(
                 "nft table inet {table} deleted: no rule of {name} tests `ct state` any more"

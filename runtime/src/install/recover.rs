@@ -88,7 +88,7 @@ impl fmt::Display for Recovery {
 /// generation it replaces.
 pub(super) fn commit(
     store: &Store,
-    target: &mut Manifest,
+    target: Manifest,
     replaced_objects: Option<&str>,
 ) -> Result<Vec<String>, InstallError> {
     commit_recorded(store, target, replaced_objects, None)
@@ -99,7 +99,7 @@ pub(super) fn commit(
 /// so the manifest names those records without hashing a million elements again.
 pub(super) fn commit_recorded(
     store: &Store,
-    target: &mut Manifest,
+    mut target: Manifest,
     replaced_objects: Option<&str>,
     recorded: Option<&BulkRefs>,
 ) -> Result<Vec<String>, InstallError> {
@@ -117,14 +117,15 @@ pub(super) fn commit_recorded(
             (&target.socket_slots, &target.snapshot.sockets),
         );
     }
-    store.write_manifest_recorded(target, recorded)?;
+    store.write_manifest_recorded(&mut target, recorded)?;
     store.clear_journal(&target.name)?;
     if let Some(dir) = replaced_objects.filter(|d| *d != target.objects_dir) {
         // Not named by the manifest any more: a kill here leaves garbage that the next
         // command collects.
         let _ = store.remove_objects(&target.name, dir);
     }
-    remove_unkept(store, &target.name, Some(target));
+    remove_unkept(store, &target.name, Some(&target));
+    store.remember_manifest(target);
     Ok(notices)
 }
 
@@ -234,14 +235,13 @@ pub(crate) fn recover_locked(
             }
         }
         Operation::SetUpdate {
-            mut target,
-            changes,
-            ..
+            target, changes, ..
         } => {
             update_sets(store, &target, &changes)?;
-            commit(store, &mut target, None)?;
+            let generation = target.generation;
+            commit(store, *target, None)?;
             Recovery::RolledForward {
-                generation: target.generation,
+                generation,
                 failed: Vec::new(),
             }
         }
@@ -302,11 +302,9 @@ fn recover_apply(
                 scope.problem(&target).into_iter().collect()
             };
             drop(scope);
-            commit(store, &mut target, old.map(|m| m.objects_dir.as_str()))?;
-            Ok(Recovery::RolledForward {
-                generation: target.generation,
-                failed,
-            })
+            let generation = target.generation;
+            commit(store, target, old.map(|m| m.objects_dir.as_str()))?;
+            Ok(Recovery::RolledForward { generation, failed })
         }
     }
 }

@@ -78,7 +78,7 @@ pub(crate) fn repair_locked(
     let failed =
         reconcile::swap_and_detach(&mut cx, Some(m), &mut target, &mut Programs::pinned(dir))?;
     drop(scope);
-    commit(store, &mut target, None)?;
+    commit(store, target.clone(), None)?;
     Ok((target, failed))
 }
 
@@ -103,10 +103,10 @@ pub(super) fn restore_sets(store: &Store, m: &Manifest) -> Result<Vec<String>, I
     };
     let recorded = store.write_journal(&m.name, &mut journal, None)?;
     sets::update_sets(store, m, &restore)?;
-    let Operation::SetUpdate { mut target, .. } = journal.op else {
+    let Operation::SetUpdate { target, .. } = journal.op else {
         unreachable!("built as a set update just above")
     };
-    commit_recorded(store, &mut target, None, Some(&recorded))?;
+    commit_recorded(store, *target, None, Some(&recorded))?;
     Ok(lines)
 }
 

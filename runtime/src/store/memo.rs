@@ -51,13 +51,13 @@ impl<T: Clone> RecordMemo<T> {
     /// Remembers `m` as what the pin at `path` holds now; `before` is the pin's
     /// identity taken before its bytes were read (`None` after a write), and nothing is
     /// remembered if the pin changed in between.
-    pub fn put(&self, path: &Path, before: Option<PinId>, m: &T) {
+    pub fn put(&self, path: &Path, before: Option<PinId>, m: T) {
         let Some(id) = pin_id(path) else { return };
         if before.is_some_and(|b| b != id) {
             return;
         }
         if let Ok(mut memo) = self.0.lock() {
-            *memo = Some((path.to_path_buf(), id, m.clone()));
+            *memo = Some((path.to_path_buf(), id, m));
         }
     }
 
@@ -79,7 +79,7 @@ mod tests {
         std::fs::write(&path, "one").unwrap();
         let memo = RecordMemo::default();
         assert_eq!(memo.get(&path), None, "nothing remembered yet");
-        memo.put(&path, RecordMemo::<String>::id(&path), &"one".to_string());
+        memo.put(&path, RecordMemo::<String>::id(&path), "one".to_string());
         assert_eq!(memo.get(&path).as_deref(), Some("one"));
         assert_eq!(memo.get(&dir.join("other")), None, "another path");
 
@@ -93,7 +93,7 @@ mod tests {
         let before = RecordMemo::<String>::id(&path);
         std::fs::write(&tmp, "three").unwrap();
         std::fs::rename(&tmp, &path).unwrap();
-        memo.put(&path, before, &"two".to_string());
+        memo.put(&path, before, "two".to_string());
         assert_eq!(
             memo.get(&path),
             None,

@@ -521,7 +521,7 @@ impl Store {
         };
         let mut m = parse_manifest(&bytes, &path)?;
         self.fill_bulk(name, &bytes, &path, &mut m)?;
-        self.manifest_memo.put(&path, before, &m);
+        self.manifest_memo.put(&path, before, m.clone());
         Ok(Some(m))
     }
 
@@ -559,8 +559,22 @@ impl Store {
             with_programs_lent(m, |m| manifest_json(m, &refs))
         };
         write_record(&dir, "manifest", &json)?;
-        self.manifest_memo.put(&dir.join("manifest"), None, m);
         Ok(())
+    }
+
+    /// Keeps `m`, the manifest just written, for this command's later reads
+    /// ([`Store::manifest`]) while its pin is the one written: moved in, as a copy of
+    /// 100,000 rules would cost what reading them back does.
+    pub fn remember_manifest(&self, m: Manifest) {
+        let path = self.dir(&m.name).join("manifest");
+        self.manifest_memo.put(&path, None, m);
+    }
+
+    /// Writes the bulk records of `m` (those its format has) and returns their
+    /// references, for a journal or manifest of `m` to name
+    /// ([`Store::write_journal`]'s `recorded`).
+    pub fn write_bulk(&self, m: &Manifest) -> Result<BulkRefs, StoreError> {
+        put_bulk(&self.ensure_install_dir(&m.name)?, m, None)
     }
 
     pub fn journal(&self, name: &str) -> Result<Option<Journal>, StoreError> {
