@@ -424,3 +424,69 @@ fn log_rates_follow_their_rules_through_updates_in_place() {
     lab.apply_ok(&gen3);
     lab.status_attached();
 }
+
+/// A table larger than the window `fill_both_halves` maps at a time (256 KiB) lands
+/// whole in both halves of its map: a literal and a repeated run that straddle window
+/// edges, the rest of each half zeroed over what was there, the second half at the
+/// kernel's stride (a half of a size that is not a multiple of 8).
+#[test]
+fn a_table_larger_than_the_mapped_window_lands_whole_in_both_halves() {
+    use std::os::fd::AsFd;
+    if !common::kernel() {
+        return;
+    }
+    let value_size: u32 = 700_004;
+    let literal: Vec<u32> = (0..70_001u32)
+        .map(|i| i.wrapping_mul(2_654_435_761))
+        .collect();
+    let mut encoded = Vec::new();
+    let mut expected = Vec::new();
+    encoded.extend_from_slice(&(literal.len() as u32).to_le_bytes());
+    for w in &literal {
+        encoded.extend_from_slice(&w.to_le_bytes());
+        expected.extend_from_slice(&w.to_le_bytes());
+    }
+    encoded.extend_from_slice(&(0x8000_0000u32 | 60_000).to_le_bytes());
+    encoded.extend_from_slice(&0xdead_beefu32.to_le_bytes());
+    for _ in 0..60_000 {
+        expected.extend_from_slice(&0xdead_beefu32.to_le_bytes());
+    }
+    encoded.extend_from_slice(&3u32.to_le_bytes());
+    for w in [1u32, 2, 3] {
+        encoded.extend_from_slice(&w.to_le_bytes());
+        expected.extend_from_slice(&w.to_le_bytes());
+    }
+    let fd = sockc_runtime::sys::create_map_with_flags(
+        aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+        "t_window",
+        4,
+        value_size,
+        2,
+        aya_obj::generated::BPF_F_MMAPABLE,
+    )
+    .expect("an mmapable array map");
+    for key in 0u32..2 {
+        let old = vec![0xffu8; value_size as usize];
+        sockc_runtime::sys::map_update(fd.as_fd(), &key.to_ne_bytes(), &old, 0).unwrap();
+    }
+    let t = sockc_compiler::bpf::maps::TableData {
+        map: "t_window".into(),
+        offset: 0,
+        stored: encoded.len() as u64,
+        len: expected.len() as u64,
+        value_size,
+        sha256: String::new(),
+        steps: Vec::new(),
+    };
+    sockc_runtime::table_update::fill_both_halves(fd.as_fd(), &t, &encoded).unwrap();
+    for key in 0u32..2 {
+        let v = sockc_runtime::sys::map_lookup(fd.as_fd(), &key.to_ne_bytes(), value_size as usize)
+            .unwrap()
+            .expect("both halves");
+        assert!(v[..expected.len()] == expected[..], "half {key}: the table");
+        assert!(
+            v[expected.len()..].iter().all(|&b| b == 0),
+            "half {key}: zero past the table"
+        );
+    }
+}
