@@ -331,7 +331,8 @@ impl LoadedObject {
                 }
             }
         }
-        let maps = create_maps(elf, opts, !meta.sockets.is_empty())?;
+        let fill = |maps: &[(String, Map)]| fill_tables(maps, &meta, elf);
+        let maps = create_maps(elf, opts, !meta.sockets.is_empty(), fill)?;
         let mut obj = LoadedObject {
             maps,
             meta,
@@ -340,7 +341,6 @@ impl LoadedObject {
         };
         obj.load_programs(elf, opts.install)?;
         obj.fill_maps()?;
-        obj.fill_tables(elf)?;
         Ok(obj)
     }
 
@@ -388,29 +388,6 @@ impl LoadedObject {
                 tag: info.tag,
             });
             self.fds.push(fd);
-        }
-        Ok(())
-    }
-
-    /// Copies classifier tables into both halves of their array maps through a shared
-    /// mapping of each map (the maps are `BPF_F_MMAPABLE`): no syscall per element.
-    fn fill_tables(&mut self, elf: &[u8]) -> Result<(), RuntimeError> {
-        if self.meta.tables.is_empty() {
-            return Ok(());
-        }
-        let blob = sockc_compiler::obj::section_bytes(elf, sockc_compiler::obj::TABLES_SECTION)
-            .map_err(RuntimeError::Tables)?
-            .unwrap_or_default();
-        for t in &self.meta.tables {
-            let err = |source: MapFault| RuntimeError::Map {
-                map: t.map.clone(),
-                source,
-            };
-            let bytes = table_update::stored_bytes(blob, t)
-                .ok_or_else(|| RuntimeError::TablesOutside { map: t.map.clone() })?;
-            let map = self.map(&t.map).ok_or_else(|| err(MapFault::Missing))?;
-            let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
-            table_update::fill_both_halves(data.fd().as_fd(), t, bytes)?;
         }
         Ok(())
     }
@@ -650,10 +627,39 @@ impl LoadedObject {
 /// (the install's socket map when the programs redirect to sockets, maps taken over
 /// from the installed generation) is opened where it is pinned, or created and pinned
 /// there.
+/// Copies classifier tables into both halves of their array maps (of `maps`) through
+/// a shared mapping of each map (the maps are `BPF_F_MMAPABLE`): no syscall per element.
+fn fill_tables(maps: &[(String, Map)], meta: &Metadata, elf: &[u8]) -> Result<(), RuntimeError> {
+    if meta.tables.is_empty() {
+        return Ok(());
+    }
+    let blob = sockc_compiler::obj::section_bytes(elf, sockc_compiler::obj::TABLES_SECTION)
+        .map_err(RuntimeError::Tables)?
+        .unwrap_or_default();
+    for t in &meta.tables {
+        let err = |source: MapFault| RuntimeError::Map {
+            map: t.map.clone(),
+            source,
+        };
+        let bytes = table_update::stored_bytes(blob, t)
+            .ok_or_else(|| RuntimeError::TablesOutside { map: t.map.clone() })?;
+        let map = map_in(maps, &t.map).ok_or_else(|| err(MapFault::Missing))?;
+        let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
+        table_update::fill_both_halves(data.fd().as_fd(), t, bytes)?;
+    }
+    Ok(())
+}
+
+/// Creates (or opens, where `opts` reuses a pinned one) every map of the object, in
+/// name order. A per-CPU array the object creates (the rule counters: the kernel
+/// allocates each element's per-CPU memory on its own, a seventh of a 100k-rule
+/// apply) is made on another thread while this one makes the rest and runs `beside`
+/// on them (filling the tables), then joins in.
 fn create_maps(
     elf: &[u8],
     opts: &LoadOptions<'_>,
     redirects_to_sockets: bool,
+    beside: impl FnOnce(&[(String, Map)]) -> Result<(), RuntimeError>,
 ) -> Result<Vec<(String, Map)>, RuntimeError> {
     if let (Some(path), true) = (opts.socket_map, redirects_to_sockets) {
         // Created here with the shape checked, so that it is only opened below.
@@ -661,61 +667,91 @@ fn create_maps(
     }
     let object = aya_obj::Object::parse(elf).map_err(RuntimeError::Object)?;
     let btf = object_btf_if_needed(elf, &object)?;
-    let mut maps = Vec::with_capacity(object.maps.len());
-    for (name, def) in object.maps {
-        let pin = opts
-            .reuse
+    let pin_of = |name: &str| {
+        opts.reuse
             .iter()
             .find(|(m, _)| *m == name)
             .map(|(_, p)| p.as_path())
             .or(opts
                 .socket_map
-                .filter(|_| redirects_to_sockets && name == SOCKETS_MAP));
-        let fault = |source: MapFault| RuntimeError::Map {
-            map: name.clone(),
-            source,
-        };
-        let data = match pin {
-            Some(path) if path.exists() => {
-                MapData::from_pin(path).map_err(|e| fault(MapFault::Aya(e)))?
-            }
-            _ => {
-                let described = match (&btf, &def) {
-                    (Some(btf), aya_obj::Map::Btf(m)) if needs_btf(def.map_type()) => {
-                        Some(sys::MapBtf {
-                            btf: btf.as_fd(),
-                            key_type_id: m.def.btf_key_type_id,
-                            value_type_id: m.def.btf_value_type_id,
-                        })
-                    }
-                    _ => None,
-                };
-                let fd = sys::create_map_described(
-                    def.map_type(),
-                    &name,
-                    def.key_size(),
-                    def.value_size(),
-                    def.max_entries(),
-                    def.map_flags(),
-                    described,
-                )
-                .map_err(|source| RuntimeError::MapCreate {
-                    map: name.clone(),
-                    source,
-                })?;
-                let data = MapData::from_fd(fd).map_err(|e| fault(MapFault::Aya(e)))?;
-                if let Some(path) = pin {
-                    data.pin(path)
-                        .map_err(|e| fault(MapFault::Pin(Box::new(e))))?;
+                .filter(|_| redirects_to_sockets && name == SOCKETS_MAP))
+    };
+    let per_cpu = aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32;
+    let (slow, rest): (Vec<_>, Vec<_>) = object
+        .maps
+        .into_iter()
+        .partition(|(name, def)| def.map_type() == per_cpu && pin_of(name).is_none());
+    let btf = btf.as_ref().map(|b| b.as_fd());
+    std::thread::scope(|s| {
+        let made = s.spawn(|| {
+            slow.into_iter()
+                .map(|(name, def)| create_one(name, def, None, btf))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let mut maps = rest
+            .into_iter()
+            .map(|(name, def)| {
+                let pin = pin_of(&name);
+                create_one(name, def, pin, btf)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        beside(&maps)?;
+        maps.extend(made.join().expect("map creation does not panic")?);
+        maps.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(maps)
+    })
+}
+
+/// Map `name` of the object: opened from `pin` if one is there, else created from
+/// `def` (and pinned at `pin` when given).
+fn create_one(
+    name: String,
+    def: aya_obj::Map,
+    pin: Option<&std::path::Path>,
+    btf: Option<BorrowedFd<'_>>,
+) -> Result<(String, Map), RuntimeError> {
+    let fault = |source: MapFault| RuntimeError::Map {
+        map: name.clone(),
+        source,
+    };
+    let data = match pin {
+        Some(path) if path.exists() => {
+            MapData::from_pin(path).map_err(|e| fault(MapFault::Aya(e)))?
+        }
+        _ => {
+            let described = match (btf, &def) {
+                (Some(btf), aya_obj::Map::Btf(m)) if needs_btf(def.map_type()) => {
+                    Some(sys::MapBtf {
+                        btf,
+                        key_type_id: m.def.btf_key_type_id,
+                        value_type_id: m.def.btf_value_type_id,
+                    })
                 }
-                data
+                _ => None,
+            };
+            let fd = sys::create_map_described(
+                def.map_type(),
+                &name,
+                def.key_size(),
+                def.value_size(),
+                def.max_entries(),
+                def.map_flags(),
+                described,
+            )
+            .map_err(|source| RuntimeError::MapCreate {
+                map: name.clone(),
+                source,
+            })?;
+            let data = MapData::from_fd(fd).map_err(|e| fault(MapFault::Aya(e)))?;
+            if let Some(path) = pin {
+                data.pin(path)
+                    .map_err(|e| fault(MapFault::Pin(Box::new(e))))?;
             }
-        };
-        let map = Map::from_map_data(data).map_err(|e| fault(MapFault::Aya(e)))?;
-        maps.push((name, map));
-    }
-    maps.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(maps)
+            data
+        }
+    };
+    let map = Map::from_map_data(data).map_err(|e| fault(MapFault::Aya(e)))?;
+    Ok((name, map))
 }
 
 /// Whether the kernel creates maps of `map_type` only with BTF for key and value
