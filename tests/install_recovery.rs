@@ -1103,15 +1103,18 @@ fn an_older_manifest_is_trusted_by_inode_only_while_a_hook_proves_it() {
     make_manifest_older(&name);
     sockc(&["status", "--name", &name]).ok();
     unpin("link_tci");
-    let r = sockc(&["repair", "--name", &name]).ok();
-    assert!(r.stdout.contains("attached again"), "{r}");
+    let first = sockc(&["repair", "--name", &name]).ok();
+    assert!(first.stdout.contains("attached again"), "{first}");
     assert_ne!(manifest_cookie(&name), 0, "the repair recorded the cookie");
 
     make_manifest_older(&name);
     unpin("link_");
     let st = sockc(&["status", "--name", &name]);
     assert_eq!(st.code, 3, "{st}");
-    assert!(st.stdout.contains("cannot be confirmed"), "{st}");
+    assert!(
+        st.stdout.contains("cannot be confirmed"),
+        "{st}\nthe first repair: {first}"
+    );
     let r = sockc(&["repair", "--name", &name]);
     assert_eq!(r.code, 3, "{r}");
     assert!(r.stderr.contains("inode only"), "{r}");

@@ -19,7 +19,7 @@
 //! them). `status`, `repair` and `flush` read TCX links by their link info and
 //! filters by a netlink dump, whichever way they were made.
 
-use std::{io, os::fd::BorrowedFd, path::Path};
+use std::{io, os::fd::BorrowedFd, path::Path, time::Duration};
 
 use aya::programs::ProgramError;
 use aya_obj::generated::bpf_attach_type;
@@ -53,8 +53,27 @@ fn ifindex_of(at: &AttachPoint<'_>) -> io::Result<u32> {
 
 /// A TCX link of `prog` on `at`'s hook, after the programs already there.
 fn attach_tcx(prog: BorrowedFd<'_>, at: &AttachPoint<'_>) -> io::Result<std::os::fd::OwnedFd> {
-    sys::link_create_on_interface(prog, ifindex_of(at)?, at.spec().attach_type as u32, 0)
+    let ifindex = ifindex_of(at)?;
+    let attach_type = at.spec().attach_type as u32;
+    // EEXIST: this very program is on the hook already, through a link whose last
+    // reference just went (its pin removed, as a repair finds it) — the kernel frees
+    // a link from a work queue, after the close. Waited for, briefly, rather than
+    // taken for a kernel without TCX (which would move the hook to clsact).
+    let mut waited = Duration::ZERO;
+    loop {
+        match sys::link_create_on_interface(prog, ifindex, attach_type, 0) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && waited < LINK_RELEASE_WAIT => {
+                std::thread::sleep(LINK_RELEASE_STEP);
+                waited += LINK_RELEASE_STEP;
+            }
+            done => return done,
+        }
+    }
 }
+
+/// How long [`attach_tcx`] waits for a released link of the same program to go.
+const LINK_RELEASE_WAIT: Duration = Duration::from_millis(500);
+const LINK_RELEASE_STEP: Duration = Duration::from_millis(5);
 
 /// The name a clsact filter shows for `prog` (`tc filter show`): the program's own.
 fn filter_name(prog: BorrowedFd<'_>) -> String {
