@@ -1109,6 +1109,13 @@ fn an_older_manifest_is_trusted_by_inode_only_while_a_hook_proves_it() {
 
     make_manifest_older(&name);
     unpin("link_");
+    // The kernel frees a link whose last pin went after an RCU grace period, from a
+    // work queue: under load that took longer than a status and a repair.
+    let gone = Instant::now() + Duration::from_secs(10);
+    while ns.xdp("d0").is_some() && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(ns.xdp("d0"), None, "the unpinned XDP link was released");
     let st = sockc(&["status", "--name", &name]);
     assert_eq!(st.code, 3, "{st}");
     assert!(
