@@ -618,30 +618,42 @@ impl Checker<'_> {
                 Err(_) => ("sockc::bad-address", "is not an address or prefix", None),
             };
             bad = true;
-            if !self.diags.has_room(Severity::Error) {
-                self.diags.count(Severity::Error);
-                continue;
-            }
-            let (code, why, net) = problem;
-            let mut d = Diagnostic::error(
-                code,
-                if quotable {
-                    format!("{shown}:{}: `{}` {why}", i + 1, quote(entry))
-                } else {
-                    format!(
-                        "{shown}:{}: the line {why} (not shown: the file is outside the \
-                         rule file's directory)",
-                        i + 1
-                    )
-                },
-            )
-            .label(span, "in this file");
-            if let (Some(n), true) = (net, quotable) {
-                d = d.help(format!("did you mean `{}`?", n.trunc()));
-            }
-            self.diags.push(d);
+            let at = (shown.as_str(), span, quotable);
+            self.bad_set_line(at, i + 1, entry, problem);
         }
         (!bad).then_some(elems)
+    }
+
+    /// Reports line `line` of the set file `shown` (named at `span`; its lines quoted
+    /// only when `quotable`), which holds `entry`: its diagnostic code, why it is
+    /// refused, and the prefix it was read as, if any.
+    fn bad_set_line(
+        &mut self,
+        (shown, span, quotable): (&str, Span, bool),
+        line: usize,
+        entry: &str,
+        (code, why, net): (&'static str, &str, Option<IpNet>),
+    ) {
+        if !self.diags.has_room(Severity::Error) {
+            self.diags.count(Severity::Error);
+            return;
+        }
+        let mut d = Diagnostic::error(
+            code,
+            if quotable {
+                format!("{shown}:{line}: `{}` {why}", quote(entry))
+            } else {
+                format!(
+                    "{shown}:{line}: the line {why} (not shown: the file is outside the \
+                     rule file's directory)"
+                )
+            },
+        )
+        .label(span, "in this file");
+        if let (Some(n), true) = (net, quotable) {
+            d = d.help(format!("did you mean `{}`?", n.trunc()));
+        }
+        self.diags.push(d);
     }
 
     /// The text of the set file at `path` (named at `span`) and whether its lines may
