@@ -3,6 +3,8 @@
 //! one removed, and the same file again, each run's wall time and peak RSS (from
 //! `wait4`). With `--before BIN` a second sockc (the baseline build) runs the same
 //! steps in the same rounds, interleaved, so both columns see the same machine state.
+//! The CPU time (user + system, from the same `wait4`) is printed next to the wall
+//! time: on a shared machine it is the steadier of the two.
 //! Targets (issue 31): one element added or removed in ≤ 100 ms, the full apply in
 //! ≤ 2 s and ≤ 300 MB. Root only: it makes a namespace with a veth pair, installs
 //! there, and flushes and removes both at the end.
@@ -26,8 +28,9 @@ const STEPS: [&str; 4] = [
     "same file again",
 ];
 
-/// Wall seconds and peak RSS (KB) of one whole-process run.
-type Figure = (f64, i64);
+/// Wall seconds, CPU seconds (user + system) and peak RSS (KB) of one whole-process
+/// run.
+type Figure = (f64, f64, i64);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -161,24 +164,28 @@ fn measured(bin: &Path, args: &[&str]) -> Figure {
         }
         panic!("{} {args:?}: {err}", bin.display());
     }
-    (wall, usage.ru_maxrss)
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+    (wall, cpu, usage.ru_maxrss)
 }
 
 /// The Markdown table: per step and sockc, the median and range of the rounds.
 fn table(n: u32, rounds: usize, bins: &[(&str, PathBuf)], figures: &[Vec<Vec<Figure>>]) -> String {
     let mut out = format!(
         "set update, {n} elements, {rounds} rounds interleaved (median [min–max])\n\n\
-         | step | sockc | wall ms | peak RSS MB |\n|---|---|---|---|\n"
+         | step | sockc | wall ms | CPU ms | peak RSS MB |\n|---|---|---|---|---|\n"
     );
     for (step, what) in STEPS.iter().enumerate() {
         for (b, (label, _)) in bins.iter().enumerate() {
             let runs = &figures[b][step];
             let ms: Vec<f64> = runs.iter().map(|f| f.0 * 1e3).collect();
-            let mb: Vec<f64> = runs.iter().map(|f| f.1 as f64 / 1024.0).collect();
+            let cpu: Vec<f64> = runs.iter().map(|f| f.1 * 1e3).collect();
+            let mb: Vec<f64> = runs.iter().map(|f| f.2 as f64 / 1024.0).collect();
             let _ = writeln!(
                 out,
-                "| {what} | {label} | {} | {} |",
+                "| {what} | {label} | {} | {} | {} |",
                 summary(&ms),
+                summary(&cpu),
                 summary(&mb)
             );
         }

@@ -170,7 +170,9 @@ impl Entries {
 
     /// Entries from their binary form; `None` unless it is exactly one header and
     /// the whole number of keys and values it announces (a torn or foreign record).
-    pub fn from_binary(bytes: &[u8]) -> Option<Entries> {
+    /// The keys keep the record's own buffer (the header moved out of it, the values
+    /// copied out): a million keys are not copied into fresh memory.
+    pub fn from_binary(mut bytes: Vec<u8>) -> Option<Entries> {
         let (head, rest) = bytes.split_at_checked(BINARY_HEADER)?;
         if &head[..4] != BINARY_MAGIC {
             return None;
@@ -184,12 +186,10 @@ impl Entries {
         if rest.len() != end || (n > 0 && key_len == 0) {
             return None;
         }
-        Entries::from_parts(
-            key_len,
-            value_len,
-            rest[..keys_end].to_vec(),
-            rest[keys_end..].to_vec(),
-        )
+        let values = rest[keys_end..].to_vec();
+        bytes.truncate(BINARY_HEADER + keys_end);
+        bytes.drain(..BINARY_HEADER);
+        Entries::from_parts(key_len, value_len, bytes, values)
     }
 }
 
@@ -351,23 +351,26 @@ mod tests {
         let (head, keys, values) = e.binary_parts();
         let bytes = [&head[..], keys, values].concat();
         assert_eq!(bytes.len(), BINARY_HEADER + 2 * 9);
-        assert_eq!(Entries::from_binary(&bytes), Some(e.clone()));
+        assert_eq!(Entries::from_binary(bytes.clone()), Some(e.clone()));
         assert_eq!(
-            Entries::from_binary(&bytes[..bytes.len() - 1]),
+            Entries::from_binary(bytes[..bytes.len() - 1].to_vec()),
             None,
             "one byte short"
         );
-        assert_eq!(Entries::from_binary(&[&bytes[..], &[0]].concat()), None);
-        assert_eq!(Entries::from_binary(&bytes[..BINARY_HEADER - 1]), None);
+        assert_eq!(Entries::from_binary([&bytes[..], &[0]].concat()), None);
+        assert_eq!(
+            Entries::from_binary(bytes[..BINARY_HEADER - 1].to_vec()),
+            None
+        );
         let mut foreign = bytes.clone();
         foreign[0] = b'X';
-        assert_eq!(Entries::from_binary(&foreign), None, "not our magic");
+        assert_eq!(Entries::from_binary(foreign), None, "not our magic");
         let mut huge = bytes;
         huge[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert_eq!(Entries::from_binary(&huge), None, "a count that overflows");
+        assert_eq!(Entries::from_binary(huge), None, "a count that overflows");
         let empty = Entries::default();
         let (h, k, v) = empty.binary_parts();
-        assert_eq!(Entries::from_binary(&[&h[..], k, v].concat()), Some(empty));
+        assert_eq!(Entries::from_binary([&h[..], k, v].concat()), Some(empty));
     }
 
     #[test]

@@ -491,19 +491,8 @@ type HexPair = (String, String);
 fn entry_changes(old: &Entries, new: &Entries) -> (Vec<HexPair>, Vec<HexPair>) {
     type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
     type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
-    let same = |a: (&[u8], &[u8]), b: (&[u8], &[u8])| a == b;
-    let head = old
-        .iter()
-        .zip(new.iter())
-        .take_while(|(a, b)| same(*a, *b))
-        .count();
-    let tail = (old.len() - head).min(new.len() - head);
-    let tail = (0..tail)
-        .take_while(|i| {
-            let (o, n) = (old.len() - 1 - i, new.len() - 1 - i);
-            same((old.key(o), old.value(o)), (new.key(n), new.value(n)))
-        })
-        .count();
+    let head = shared_run(old, new, old.len().min(new.len()), false);
+    let tail = shared_run(old, new, (old.len() - head).min(new.len() - head), true);
     let old_mid = (head..old.len() - tail).map(|i| (old.key(i), old.value(i)));
     let new_mid = (head..new.len() - tail).map(|i| (new.key(i), new.value(i)));
     let old_values: FastMap<&[u8], &[u8]> = old_mid.clone().collect();
@@ -522,6 +511,45 @@ fn entry_changes(old: &Entries, new: &Entries) -> (Vec<HexPair>, Vec<HexPair>) {
         .map(hex_pair)
         .collect();
     (added, removed)
+}
+
+/// Entries compared a block at a time by [`shared_run`]: 64 KiB of 16-byte entries,
+/// few enough slice comparisons for a million entries, small enough that the block
+/// holding a change is soon walked entry by entry.
+const SHARED_RUN_BLOCK: usize = 4096;
+
+/// How many entries `a` and `b` share, up to `limit`, from their start (`from_end`:
+/// from their end, the last of each compared first): whole blocks of keys and values
+/// compared as slices at memory speed, then the block with the first difference
+/// entry by entry. Entries of other sizes share nothing.
+fn shared_run(a: &Entries, b: &Entries, limit: usize, from_end: bool) -> usize {
+    if (a.key_len(), a.value_len()) != (b.key_len(), b.value_len()) {
+        return 0;
+    }
+    // Entries `at..end` counted from the chosen end, as an index range of `e`.
+    let range = |e: &Entries, at: usize, end: usize| {
+        if from_end {
+            (e.len() - end, e.len() - at)
+        } else {
+            (at, end)
+        }
+    };
+    let same = |at: usize, end: usize| {
+        let ((a0, a1), (b0, b1)) = (range(a, at, end), range(b, at, end));
+        a.keys(a0, a1) == b.keys(b0, b1) && a.values(a0, a1) == b.values(b0, b1)
+    };
+    let mut n = 0;
+    while n < limit {
+        let step = SHARED_RUN_BLOCK.min(limit - n);
+        if !same(n, n + step) {
+            while same(n, n + 1) {
+                n += 1;
+            }
+            return n;
+        }
+        n += step;
+    }
+    n
 }
 
 /// Counter slots of the rules two versions of a program share, aligned by text.

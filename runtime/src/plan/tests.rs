@@ -696,3 +696,51 @@ fn entry_changes_find_the_change_inside_long_lists() {
         (vec![pair(7, "01")], vec![])
     );
 }
+
+/// Lists longer than the blocks `shared_run` compares at once: a change on either
+/// side of a block's edge, at the very start and end, and in the last, partial block
+/// is found, whichever end the shared run is counted from.
+#[test]
+fn entry_changes_find_changes_at_block_edges() {
+    use sockc_compiler::bpf::maps::{hex, Entries};
+    let n = 3 * super::SHARED_RUN_BLOCK as u32 + 17;
+    let list = |ids: &[u32]| {
+        let mut e = Entries::with_capacity(4, 1, ids.len());
+        for &i in ids {
+            e.push(&i.to_be_bytes(), &[1]);
+        }
+        MapContents {
+            map: "set_big_v4".into(),
+            entries: e,
+        }
+    };
+    let base: Vec<u32> = (0..n).map(|i| 2 * i).collect();
+    let b = list(&base);
+    let block = super::SHARED_RUN_BLOCK;
+    for at in [0, 1, block - 1, block, block + 1, 2 * block, base.len() - 1] {
+        let mut more = base.clone();
+        more.insert(at, 2 * at as u32 + 1);
+        let c = set_changes(std::slice::from_ref(&b), &[list(&more)]);
+        let added: Vec<String> = c
+            .iter()
+            .flat_map(|c| &c.added_raw)
+            .map(|p| p.0.clone())
+            .collect();
+        assert_eq!(
+            added,
+            [hex(&(2 * at as u32 + 1).to_be_bytes())],
+            "added at {at}"
+        );
+        assert!(c.iter().all(|c| c.removed_raw.is_empty()), "added at {at}");
+        let mut fewer = base.clone();
+        let gone = fewer.remove(at);
+        let c = set_changes(std::slice::from_ref(&b), &[list(&fewer)]);
+        let removed: Vec<String> = c
+            .iter()
+            .flat_map(|c| &c.removed_raw)
+            .map(|p| p.0.clone())
+            .collect();
+        assert_eq!(removed, [hex(&gone.to_be_bytes())], "removed at {at}");
+        assert!(c.iter().all(|c| c.added_raw.is_empty()), "removed at {at}");
+    }
+}

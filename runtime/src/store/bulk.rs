@@ -132,7 +132,7 @@ pub(super) fn get(dir: &Path, refs: &BulkRefs) -> Result<Bulk, StoreError> {
     let mut contents = Vec::with_capacity(refs.map_contents.len());
     for (map, digest) in &refs.map_contents {
         let bytes = get_one(dir, &at, digest)?;
-        let entries = Entries::from_binary(&bytes).ok_or_else(|| StoreError::Bulk {
+        let entries = Entries::from_binary(bytes).ok_or_else(|| StoreError::Bulk {
             path: dir.join(format!("{PREFIX}{digest}")),
             problem: "is not a record of map entries".into(),
         })?;

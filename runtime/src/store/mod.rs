@@ -993,7 +993,10 @@ fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<u8>>, Store
     bytes.extend_from_slice(&first[8..]);
     let mut i = 1;
     while bytes.len() < len {
-        bytes.extend(read(i)?);
+        // Only what the length still asks for: the last chunk's padding would not
+        // fit the buffer sized above, and growing it would copy the whole record.
+        let chunk = read(i)?;
+        bytes.extend_from_slice(&chunk[..(len - bytes.len()).min(chunk.len())]);
         i += 1;
     }
     bytes.truncate(len);
