@@ -12,14 +12,18 @@
 //! after them nor kept (they were most of the partition: a broad edited rule behind
 //! many common ones).
 //!
-//! The candidate boxes are disjoint, so each goes through the steps on its own, depth
-//! first ([`decide`]), with the list of steps still ahead that may decide it: those
-//! whose hull meets the box's bounds and that belong to a side the box is undecided
-//! at. The first step of the list whose region meets the box exactly splits it; each
-//! part keeps the rest of the list, filtered by its own (narrower) bounds and label.
-//! A step therefore costs the boxes it may meet, and a box the steps it may meet, not
-//! every step times every box; the exact tests and splits look only at the
-//! dimensions a rule's box constrains ([`HeaderBox::split_on`]). The order of the
+//! The candidate boxes are disjoint, so each goes through the steps on its own
+//! ([`decide`]), with the list of steps still ahead that may decide it: those whose
+//! hull meets the box's bounds and that belong to a side the box is undecided at.
+//! The first step of the list whose region meets the box exactly splits it; each part
+//! keeps the rest of the list, filtered by its own (narrower) bounds and label. A step
+//! therefore costs the boxes it may meet, and a box the steps it may meet, not every
+//! step times every box; the exact tests and splits look only at the dimensions a
+//! rule's box constrains ([`HeaderBox::split_on`]). The boxes waiting to be split
+//! ([`Queue`]) are taken by their first step ahead, so they go through the steps
+//! together, and two with the same label that agree off one dimension wait as one
+//! (their union): the slabs that many narrow rules leave of a box, cut alike by the
+//! broad rules after them, are then split once, not once each. The order of the
 //! pieces depends on the walk; [`group`] sorts each region's boxes, so the output
 //! does not.
 //!
@@ -32,7 +36,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{
     align::{Pairs, Rules, Term},
-    change, Change, Decider,
+    change,
+    queue::{Queue, Waiting},
+    Change, Decider,
 };
 use crate::space::{Dim, HeaderBox, Region, TooFragmented, ValueSet, NDIMS};
 
@@ -72,7 +78,7 @@ fn constrained_hull(region: &Region) -> Option<Vec<(usize, u128, u128)>> {
 
 /// Who has decided a live box so far, per side (`None`: no rule of that side has
 /// taken it yet).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Sides {
     old: Option<Decider>,
     new: Option<Decider>,
@@ -166,11 +172,7 @@ fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs) -> Vec<Step<'t>> 
 /// A box some side has not decided yet, who has decided it so far, and the steps
 /// still ahead that may decide it (ascending indices into the merged order): those
 /// whose hull meets the box's bounds and that belong to a side still undecided there.
-struct Pending {
-    b: HeaderBox,
-    sides: Sides,
-    ahead: Vec<u32>,
-}
+type Pending = Waiting<Sides>;
 
 /// Of `steps` (indices into `all`), those that may decide `b` labelled `sides`: they
 /// apply to the label and their hull meets the box's bounds. A part of a box only
@@ -195,11 +197,11 @@ fn ahead_of(b: &HeaderBox, sides: Sides, steps: &[u32], all: &[Step]) -> Vec<u32
         .collect()
 }
 
-/// The state of the walk: the boxes still to decide (a stack: each box is followed
-/// to the end before the next), and the pieces both sides have decided.
+/// The state of the walk: the boxes still to decide (by first step ahead, joined
+/// where they can be), and the pieces both sides have decided.
 struct Walk<'s, 't> {
     steps: &'s [Step<'t>],
-    pending: Vec<Pending>,
+    pending: Queue<Sides>,
     out: Vec<Piece>,
     max_boxes: usize,
     work: u32,
@@ -231,7 +233,12 @@ impl Walk<'_, '_> {
             self.out
                 .push((b, or_default(sides.old), or_default(sides.new)));
         } else {
-            self.pending.push(Pending { b, sides, ahead });
+            let w = Pending {
+                b,
+                label: sides,
+                ahead,
+            };
+            self.pending.push(w, &mut self.work);
         }
     }
 
@@ -239,7 +246,11 @@ impl Walk<'_, '_> {
     /// splits it there: the parts the step takes and the rest, each with the steps
     /// after that one.
     fn advance(&mut self, p: Pending) -> Result<(), TooFragmented> {
-        let Pending { b, sides, ahead } = p;
+        let Pending {
+            b,
+            label: sides,
+            ahead,
+        } = p;
         let first = ahead.iter().position(|&s| {
             let step = &self.steps[s as usize];
             step.boxes()
@@ -292,10 +303,11 @@ impl Walk<'_, '_> {
 /// keeps the partition small where the edited rules are shadowed by, or overlap, many
 /// common ones.
 ///
-/// The boxes are disjoint, so each can go through the steps on its own: a box is
-/// followed through its list of steps to the end (depth first) before the next, and
-/// each part inherits the rest of its parent's list, filtered by its own bounds. The
-/// cost is the steps each box may meet, not every step times every box.
+/// The boxes are disjoint, so each can go through the steps on its own: each part of
+/// a box inherits the rest of its parent's list, filtered by its own bounds, and
+/// waits in the [`Queue`] (where it may join another of its label) for its first
+/// step ahead. The cost is the steps each box may meet, not every step times every
+/// box.
 pub(super) fn decide(
     candidates: &Region,
     o: &Rules,
@@ -307,7 +319,7 @@ pub(super) fn decide(
     let every: Vec<u32> = (0..steps.len() as u32).collect();
     let mut walk = Walk {
         steps: &steps,
-        pending: Vec::new(),
+        pending: Queue::new(),
         out: Vec::new(),
         max_boxes,
         work: 0,
