@@ -91,9 +91,14 @@ struct Step<'t> {
     /// The decider this step is at each side it belongs to.
     takes: Sides,
     hull: Vec<(usize, u128, u128)>,
+    /// The dimensions of `hull`, as bits.
+    hull_dims: u32,
     /// For each box of `region`, the dimensions where it is not whole: the only ones
     /// a split by it looks at.
     dims: Vec<Vec<usize>>,
+    /// The dimensions some box of `region` constrains, as bits: the only ones where the
+    /// parts of a box this step splits differ from it.
+    cuts: u32,
 }
 
 impl Step<'_> {
@@ -125,16 +130,19 @@ fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs) -> Vec<Step<'t>> 
             old: old.map(|t| Decider::Rule(t.index)),
             new: new.map(|t| Decider::Rule(t.index)),
         };
+        let dims: Vec<Vec<usize>> = t
+            .region
+            .boxes()
+            .iter()
+            .map(HeaderBox::constrained_dims)
+            .collect();
         Some(Step {
             region: &t.region,
             takes,
+            hull_dims: dim_bits(hull.iter().map(|h| h.0)),
             hull,
-            dims: t
-                .region
-                .boxes()
-                .iter()
-                .map(HeaderBox::constrained_dims)
-                .collect(),
+            cuts: dim_bits(dims.iter().flatten().copied()),
+            dims,
         })
     };
     let (mut i, mut j) = (0, 0);
@@ -177,24 +185,37 @@ type Pending = Waiting<Sides>;
 /// Of `steps` (indices into `all`), those that may decide `b` labelled `sides`: they
 /// apply to the label and their hull meets the box's bounds. A part of a box only
 /// meets steps its whole met, so a part filters its parent's list, not every step.
-fn ahead_of(b: &HeaderBox, sides: Sides, steps: &[u32], all: &[Step]) -> Vec<u32> {
+///
+/// `changed` has a bit per dimension on which `b` may be narrower than the box whose
+/// list `steps` is (every bit for a list not filtered yet): a step met the parent's
+/// bounds on every other dimension, so only those are tested again.
+fn ahead_of(b: &HeaderBox, sides: Sides, steps: &[u32], all: &[Step], changed: u32) -> Vec<u32> {
     let mut bounds: Bounds = [(0, 0); NDIMS];
-    let mut known = [false; NDIMS];
-    let mut meets = |d: usize, lo: u128, hi: u128| {
-        if !known[d] {
-            bounds[d] = self::bounds(b.get(Dim::ALL[d]));
-            known[d] = true;
+    for (d, lh) in bounds.iter_mut().enumerate() {
+        if changed & (1 << d) != 0 {
+            *lh = self::bounds(b.get(Dim::ALL[d]));
         }
-        bounds[d].0 <= hi && lo <= bounds[d].1
+    }
+    let meets = |&(d, lo, hi): &(usize, u128, u128)| {
+        changed & (1 << d) == 0 || (bounds[d].0 <= hi && lo <= bounds[d].1)
     };
     steps
         .iter()
         .copied()
         .filter(|&s| {
             let step = &all[s as usize];
-            step.applies(sides) && step.hull.iter().all(|&(d, lo, hi)| meets(d, lo, hi))
+            step.applies(sides) && (step.hull_dims & changed == 0 || step.hull.iter().all(meets))
         })
         .collect()
+}
+
+/// Every dimension, as the bits of [`ahead_of`]'s `changed`.
+const EVERY_DIM: u32 = (1 << NDIMS) - 1;
+const _: () = assert!(NDIMS < 32, "a dimension is a bit of a u32");
+
+/// The bits of `dims`.
+fn dim_bits(dims: impl IntoIterator<Item = usize>) -> u32 {
+    dims.into_iter().fold(0, |m, d| m | 1 << d)
 }
 
 /// The state of the walk: the boxes still to decide (by first step ahead, joined
@@ -220,14 +241,14 @@ impl Walk<'_, '_> {
         match (after.old, after.new) {
             (Some(_), Some(_)) if before.old.is_none() && before.new.is_none() => {}
             (Some(od), Some(nd)) => self.out.push((part, od, nd)),
-            _ => self.wait(part, after, rest),
+            _ => self.wait(part, after, rest, step.cuts),
         }
     }
 
-    /// Puts `b` on the stack with the steps of `rest` that may decide it; with none
-    /// left, its undecided sides go to the defaults.
-    fn wait(&mut self, b: HeaderBox, sides: Sides, rest: &[u32]) {
-        let ahead = ahead_of(&b, sides, rest, self.steps);
+    /// Puts `b` in the queue with the steps of `rest` that may decide it (`changed`:
+    /// see [`ahead_of`]); with none left, its undecided sides go to the defaults.
+    fn wait(&mut self, b: HeaderBox, sides: Sides, rest: &[u32], changed: u32) {
+        let ahead = ahead_of(&b, sides, rest, self.steps, changed);
         if ahead.is_empty() {
             let or_default = |d: Option<Decider>| d.unwrap_or(Decider::Default);
             self.out
@@ -257,7 +278,7 @@ impl Walk<'_, '_> {
                 .any(|(rb, dims)| b.overlaps_on(rb, dims, &mut self.work))
         });
         let Some(k) = first else {
-            self.wait(b, sides, &[]);
+            self.wait(b, sides, &[], 0);
             return Ok(());
         };
         let steps = self.steps;
@@ -278,7 +299,7 @@ impl Walk<'_, '_> {
             left = next;
         }
         for x in left {
-            self.wait(x, sides, rest);
+            self.wait(x, sides, rest, step.cuts);
         }
         let boxes = self.pending.len() + self.out.len();
         if boxes > self.max_boxes {
@@ -329,7 +350,7 @@ pub(super) fn decide(
         new: None,
     };
     for b in candidates.boxes().iter().rev() {
-        walk.wait(b.clone(), undecided, &every);
+        walk.wait(b.clone(), undecided, &every, EVERY_DIM);
     }
     while let Some(p) = walk.pending.pop() {
         walk.advance(p)?;

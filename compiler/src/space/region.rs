@@ -8,10 +8,9 @@
 //! [`super`]). Operations that can fragment (subtraction, and what is built on it)
 //! take the most boxes their result may have and fail with [`TooFragmented`] past it.
 
-use std::{
-    fmt,
-    hash::{DefaultHasher, Hash, Hasher},
-};
+use std::{fmt, hash::BuildHasher};
+
+use foldhash::fast::FixedState;
 
 use super::{
     dims::{frame, Dim, Point, DIMS, NDIMS},
@@ -173,11 +172,7 @@ impl HeaderBox {
 
     /// A hash of each dimension's values, mixed with the dimension's number.
     fn dim_hashes(&self) -> [u64; NDIMS] {
-        std::array::from_fn(|d| {
-            let mut h = DefaultHasher::new();
-            (d, &self.0[d]).hash(&mut h);
-            h.finish()
-        })
+        std::array::from_fn(|d| FixedState::default().hash_one((d, &self.0[d])))
     }
 
     /// One point of the box, `None` when it is empty: in each dimension the first value
@@ -256,8 +251,9 @@ impl fmt::Display for HeaderBox {
     }
 }
 
-/// One pass of [`HeaderBox::coalesce`] on dimension `d`: each box joined with the
-/// later boxes equal to it off `d`; true when any were.
+/// One pass of [`HeaderBox::coalesce`] on dimension `d`: each box joined with all the
+/// later boxes equal to it off `d` (their values on `d` unioned at once); true when
+/// any were.
 fn join_on(
     boxes: &mut Vec<HeaderBox>,
     hashes: &mut Vec<[u64; NDIMS]>,
@@ -278,14 +274,31 @@ fn join_on(
         .filter(|run| run.len() > 1)
     {
         for (i, &(_, a)) in run.iter().enumerate() {
-            for &(_, b) in &run[i + 1..] {
-                let agree = (0..NDIMS).all(|e| e == d || boxes[a].0[e] == boxes[b].0[e]);
-                if gone[a] || gone[b] || !agree {
-                    continue;
-                }
-                let joined = boxes[a].clone().join_on(&boxes[b], d, work);
-                boxes[a] = joined;
-                hashes[a] = boxes[a].dim_hashes();
+            if gone[a] {
+                continue;
+            }
+            let agree = |b: usize| (0..NDIMS).all(|e| e == d || boxes[a].0[e] == boxes[b].0[e]);
+            let class: Vec<usize> = run[i + 1..]
+                .iter()
+                .map(|&(_, b)| b)
+                .filter(|&b| !gone[b] && agree(b))
+                .collect();
+            if class.is_empty() {
+                continue;
+            }
+            let values = class
+                .iter()
+                .flat_map(|&b| boxes[b].0[d].intervals().iter().copied());
+            let all: Vec<_> = boxes[a].0[d]
+                .intervals()
+                .iter()
+                .copied()
+                .chain(values)
+                .collect();
+            *work = work.saturating_add(u32::try_from(all.len()).unwrap_or(u32::MAX));
+            boxes[a].0[d] = ValueSet::from_intervals(all);
+            hashes[a] = boxes[a].dim_hashes();
+            for b in class {
                 gone[b] = true;
             }
         }
