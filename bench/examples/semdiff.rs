@@ -15,6 +15,9 @@
 //! DIR defaults to `$SOCKC_CLASSBENCH_DIR`, then the shared benchmark data, then the
 //! vendored `bench/classbench` (which has only 1,000-filter sets); SEEDS defaults to
 //! 3; ONLY keeps one set (`fw1_10000`), one family (`fw1`) or one size (`10000`).
+//! With `SOCKC_SEMDIFF_DUMP=DIR`, each case's whole answer (every region's deciders,
+//! example and boxes, verdict changes and counter moves) is written to
+//! `DIR/SET_SEED.txt`, so two builds can be checked to give the same answers.
 
 use std::{
     path::{Path, PathBuf},
@@ -132,6 +135,10 @@ fn main() {
                 let (t, cpu) = (Instant::now(), cpu_ns());
                 let d = semdiff::diff(&old, &new);
                 let (took, cpu) = (t.elapsed(), cpu_ns() - cpu);
+                if let Some(dir) = std::env::var_os("SOCKC_SEMDIFF_DUMP") {
+                    let path = Path::new(&dir).join(format!("{name}_{seed}.txt"));
+                    std::fs::write(&path, dump(&d)).expect("SOCKC_SEMDIFF_DUMP is writable");
+                }
                 println!(
                     "| {set} | {} | {edits} | {seed} | {:.0} | {:.0} | {:.0} | {}{} | {} | {} |",
                     filters.len(),
@@ -156,4 +163,27 @@ fn main() {
 fn verdict_boxes(d: &semdiff::SemDiff) -> usize {
     let changes = d.blocks.iter().flat_map(|b| &b.verdicts);
     changes.map(|c| c.region.boxes().len()).sum()
+}
+
+/// Every region of the diff, one per line: kind, deciders, example, boxes.
+fn dump(d: &semdiff::SemDiff) -> String {
+    let mut out = String::new();
+    for b in &d.blocks {
+        out += &format!(
+            "block {} {} cut short: {:?}\n",
+            b.hook, b.attach_to, b.cut_short
+        );
+        for (kind, changes) in [("verdict", &b.verdicts), ("moved", &b.moved)] {
+            for c in changes {
+                out += &format!(
+                    "{kind} {:?} -> {:?} e.g. {:?}: {}\n",
+                    c.before.decider,
+                    c.after.decider,
+                    c.example_text(),
+                    c.region
+                );
+            }
+        }
+    }
+    out
 }

@@ -38,9 +38,14 @@
 //!    region meets; what is left goes to the defaults. Every resulting box has one
 //!    deciding rule on each side; a part a pair takes while both sides are undecided
 //!    is decided by that same rule on both and is dropped at once (`walk::decide`).
+//!    Boxes waiting with the same deciders so far that agree on all dimensions but
+//!    one are joined into one box before the next rule cuts them (`queue.rs`): the
+//!    same points, decided the same way, cut fewer times.
 //! 4. **Compare.** Boxes whose outcomes differ are grouped by (old decider, new
 //!    decider) into regions; boxes with the same outcome but a decider that is not
-//!    the old one's pair are grouped likewise as counter moves.
+//!    the old one's pair are grouped likewise as counter moves. A region's boxes that
+//!    agree off one dimension are joined for the table (`merge`, or
+//!    [`HeaderBox::coalesce`] past [`MERGE_MAX`] boxes).
 //!
 //! The answer is exact: steps 1–2 are a sound restriction (no packet outside `C` can
 //! change) and steps 3–4 compute first match, box by box, with the same region
@@ -61,6 +66,7 @@
 //! * `buckets.rs`: the `limit` buckets of a block pair, as bits of `Dim::Over`.
 //! * `align.rs`: rules as keys, their alignment and the candidate region.
 //! * `walk.rs`: first-match partitions of a region.
+//! * `queue.rs`: the boxes the walk has still to split, joined where they can be.
 //! * `render.rs`: the result in words (table and JSON), and a box as a match.
 //!
 //! Invariant: every reported example packet is a point of its region, and every box
@@ -69,6 +75,7 @@
 
 mod align;
 mod buckets;
+mod queue;
 mod render;
 mod walk;
 
@@ -363,16 +370,14 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
     out
 }
 
-/// Regions of more boxes than this are not merged (the merge is quadratic).
+/// Regions of more boxes than this are merged by [`HeaderBox::coalesce`] (hashing,
+/// linear) instead of pair by pair (quadratic).
 const MERGE_MAX: usize = 64;
 
 /// Merges boxes that differ in one dimension only (their union is then a box), until
 /// none do: the same packets in fewer, more readable boxes. The boxes stay disjoint
 /// (a union of two of them meets no third).
 fn merge(mut boxes: Vec<HeaderBox>) -> Vec<HeaderBox> {
-    if boxes.len() > MERGE_MAX {
-        return boxes;
-    }
     'again: loop {
         for i in 0..boxes.len() {
             for j in i + 1..boxes.len() {
@@ -392,10 +397,20 @@ fn merge(mut boxes: Vec<HeaderBox>) -> Vec<HeaderBox> {
     }
 }
 
-/// A region's boxes as one [`Change`] (its example the first box's witness).
+/// A region's boxes as one [`Change`] (its example the first box's witness; for a
+/// region of many boxes, the first box's before they are joined, so the example does
+/// not depend on how they join).
 fn change(boxes: Vec<HeaderBox>, before: Side, after: Side) -> Option<Change> {
-    let boxes = merge(boxes);
-    let example = boxes.first()?.witness()?;
+    let (boxes, example) = if boxes.len() > MERGE_MAX {
+        let example = boxes.first()?.witness()?;
+        let mut joined = HeaderBox::coalesce(boxes, &mut 0);
+        joined.sort_unstable();
+        (joined, example)
+    } else {
+        let boxes = merge(boxes);
+        let example = boxes.first()?.witness()?;
+        (boxes, example)
+    };
     Some(Change {
         region: Region::from_disjoint(boxes),
         before,

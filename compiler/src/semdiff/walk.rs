@@ -12,14 +12,18 @@
 //! after them nor kept (they were most of the partition: a broad edited rule behind
 //! many common ones).
 //!
-//! The candidate boxes are disjoint, so each goes through the steps on its own, depth
-//! first ([`decide`]), with the list of steps still ahead that may decide it: those
-//! whose hull meets the box's bounds and that belong to a side the box is undecided
-//! at. The first step of the list whose region meets the box exactly splits it; each
-//! part keeps the rest of the list, filtered by its own (narrower) bounds and label.
-//! A step therefore costs the boxes it may meet, and a box the steps it may meet, not
-//! every step times every box; the exact tests and splits look only at the
-//! dimensions a rule's box constrains ([`HeaderBox::split_on`]). The order of the
+//! The candidate boxes are disjoint, so each goes through the steps on its own
+//! ([`decide`]), with the list of steps still ahead that may decide it: those whose
+//! hull meets the box's bounds and that belong to a side the box is undecided at.
+//! The first step of the list whose region meets the box exactly splits it; each part
+//! keeps the rest of the list, filtered by its own (narrower) bounds and label. A step
+//! therefore costs the boxes it may meet, and a box the steps it may meet, not every
+//! step times every box; the exact tests and splits look only at the dimensions a
+//! rule's box constrains ([`HeaderBox::split_on`]). The boxes waiting to be split
+//! ([`Queue`]) are taken by their first step ahead, so they go through the steps
+//! together, and two with the same label that agree off one dimension wait as one
+//! (their union): the slabs that many narrow rules leave of a box, cut alike by the
+//! broad rules after them, are then split once, not once each. The order of the
 //! pieces depends on the walk; [`group`] sorts each region's boxes, so the output
 //! does not.
 //!
@@ -32,7 +36,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{
     align::{Pairs, Rules, Term},
-    change, Change, Decider,
+    change,
+    queue::{Queue, Waiting},
+    Change, Decider,
 };
 use crate::space::{Dim, HeaderBox, Region, TooFragmented, ValueSet, NDIMS};
 
@@ -72,7 +78,7 @@ fn constrained_hull(region: &Region) -> Option<Vec<(usize, u128, u128)>> {
 
 /// Who has decided a live box so far, per side (`None`: no rule of that side has
 /// taken it yet).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Sides {
     old: Option<Decider>,
     new: Option<Decider>,
@@ -85,9 +91,14 @@ struct Step<'t> {
     /// The decider this step is at each side it belongs to.
     takes: Sides,
     hull: Vec<(usize, u128, u128)>,
+    /// The dimensions of `hull`, as bits.
+    hull_dims: u32,
     /// For each box of `region`, the dimensions where it is not whole: the only ones
     /// a split by it looks at.
     dims: Vec<Vec<usize>>,
+    /// The dimensions some box of `region` constrains, as bits: the only ones where the
+    /// parts of a box this step splits differ from it.
+    cuts: u32,
 }
 
 impl Step<'_> {
@@ -119,16 +130,19 @@ fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs) -> Vec<Step<'t>> 
             old: old.map(|t| Decider::Rule(t.index)),
             new: new.map(|t| Decider::Rule(t.index)),
         };
+        let dims: Vec<Vec<usize>> = t
+            .region
+            .boxes()
+            .iter()
+            .map(HeaderBox::constrained_dims)
+            .collect();
         Some(Step {
             region: &t.region,
             takes,
+            hull_dims: dim_bits(hull.iter().map(|h| h.0)),
             hull,
-            dims: t
-                .region
-                .boxes()
-                .iter()
-                .map(HeaderBox::constrained_dims)
-                .collect(),
+            cuts: dim_bits(dims.iter().flatten().copied()),
+            dims,
         })
     };
     let (mut i, mut j) = (0, 0);
@@ -166,40 +180,49 @@ fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs) -> Vec<Step<'t>> 
 /// A box some side has not decided yet, who has decided it so far, and the steps
 /// still ahead that may decide it (ascending indices into the merged order): those
 /// whose hull meets the box's bounds and that belong to a side still undecided there.
-struct Pending {
-    b: HeaderBox,
-    sides: Sides,
-    ahead: Vec<u32>,
-}
+type Pending = Waiting<Sides>;
 
 /// Of `steps` (indices into `all`), those that may decide `b` labelled `sides`: they
 /// apply to the label and their hull meets the box's bounds. A part of a box only
 /// meets steps its whole met, so a part filters its parent's list, not every step.
-fn ahead_of(b: &HeaderBox, sides: Sides, steps: &[u32], all: &[Step]) -> Vec<u32> {
+///
+/// `changed` has a bit per dimension on which `b` may be narrower than the box whose
+/// list `steps` is (every bit for a list not filtered yet): a step met the parent's
+/// bounds on every other dimension, so only those are tested again.
+fn ahead_of(b: &HeaderBox, sides: Sides, steps: &[u32], all: &[Step], changed: u32) -> Vec<u32> {
     let mut bounds: Bounds = [(0, 0); NDIMS];
-    let mut known = [false; NDIMS];
-    let mut meets = |d: usize, lo: u128, hi: u128| {
-        if !known[d] {
-            bounds[d] = self::bounds(b.get(Dim::ALL[d]));
-            known[d] = true;
+    for (d, lh) in bounds.iter_mut().enumerate() {
+        if changed & (1 << d) != 0 {
+            *lh = self::bounds(b.get(Dim::ALL[d]));
         }
-        bounds[d].0 <= hi && lo <= bounds[d].1
+    }
+    let meets = |&(d, lo, hi): &(usize, u128, u128)| {
+        changed & (1 << d) == 0 || (bounds[d].0 <= hi && lo <= bounds[d].1)
     };
     steps
         .iter()
         .copied()
         .filter(|&s| {
             let step = &all[s as usize];
-            step.applies(sides) && step.hull.iter().all(|&(d, lo, hi)| meets(d, lo, hi))
+            step.applies(sides) && (step.hull_dims & changed == 0 || step.hull.iter().all(meets))
         })
         .collect()
 }
 
-/// The state of the walk: the boxes still to decide (a stack: each box is followed
-/// to the end before the next), and the pieces both sides have decided.
+/// Every dimension, as the bits of [`ahead_of`]'s `changed`.
+const EVERY_DIM: u32 = (1 << NDIMS) - 1;
+const _: () = assert!(NDIMS < 32, "a dimension is a bit of a u32");
+
+/// The bits of `dims`.
+fn dim_bits(dims: impl IntoIterator<Item = usize>) -> u32 {
+    dims.into_iter().fold(0, |m, d| m | 1 << d)
+}
+
+/// The state of the walk: the boxes still to decide (by first step ahead, joined
+/// where they can be), and the pieces both sides have decided.
 struct Walk<'s, 't> {
     steps: &'s [Step<'t>],
-    pending: Vec<Pending>,
+    pending: Queue<Sides>,
     out: Vec<Piece>,
     max_boxes: usize,
     work: u32,
@@ -218,20 +241,25 @@ impl Walk<'_, '_> {
         match (after.old, after.new) {
             (Some(_), Some(_)) if before.old.is_none() && before.new.is_none() => {}
             (Some(od), Some(nd)) => self.out.push((part, od, nd)),
-            _ => self.wait(part, after, rest),
+            _ => self.wait(part, after, rest, step.cuts),
         }
     }
 
-    /// Puts `b` on the stack with the steps of `rest` that may decide it; with none
-    /// left, its undecided sides go to the defaults.
-    fn wait(&mut self, b: HeaderBox, sides: Sides, rest: &[u32]) {
-        let ahead = ahead_of(&b, sides, rest, self.steps);
+    /// Puts `b` in the queue with the steps of `rest` that may decide it (`changed`:
+    /// see [`ahead_of`]); with none left, its undecided sides go to the defaults.
+    fn wait(&mut self, b: HeaderBox, sides: Sides, rest: &[u32], changed: u32) {
+        let ahead = ahead_of(&b, sides, rest, self.steps, changed);
         if ahead.is_empty() {
             let or_default = |d: Option<Decider>| d.unwrap_or(Decider::Default);
             self.out
                 .push((b, or_default(sides.old), or_default(sides.new)));
         } else {
-            self.pending.push(Pending { b, sides, ahead });
+            let w = Pending {
+                b,
+                label: sides,
+                ahead,
+            };
+            self.pending.push(w, &mut self.work);
         }
     }
 
@@ -239,14 +267,18 @@ impl Walk<'_, '_> {
     /// splits it there: the parts the step takes and the rest, each with the steps
     /// after that one.
     fn advance(&mut self, p: Pending) -> Result<(), TooFragmented> {
-        let Pending { b, sides, ahead } = p;
+        let Pending {
+            b,
+            label: sides,
+            ahead,
+        } = p;
         let first = ahead.iter().position(|&s| {
             let step = &self.steps[s as usize];
             step.boxes()
                 .any(|(rb, dims)| b.overlaps_on(rb, dims, &mut self.work))
         });
         let Some(k) = first else {
-            self.wait(b, sides, &[]);
+            self.wait(b, sides, &[], 0);
             return Ok(());
         };
         let steps = self.steps;
@@ -267,7 +299,7 @@ impl Walk<'_, '_> {
             left = next;
         }
         for x in left {
-            self.wait(x, sides, rest);
+            self.wait(x, sides, rest, step.cuts);
         }
         let boxes = self.pending.len() + self.out.len();
         if boxes > self.max_boxes {
@@ -292,10 +324,11 @@ impl Walk<'_, '_> {
 /// keeps the partition small where the edited rules are shadowed by, or overlap, many
 /// common ones.
 ///
-/// The boxes are disjoint, so each can go through the steps on its own: a box is
-/// followed through its list of steps to the end (depth first) before the next, and
-/// each part inherits the rest of its parent's list, filtered by its own bounds. The
-/// cost is the steps each box may meet, not every step times every box.
+/// The boxes are disjoint, so each can go through the steps on its own: each part of
+/// a box inherits the rest of its parent's list, filtered by its own bounds, and
+/// waits in the [`Queue`] (where it may join another of its label) for its first
+/// step ahead. The cost is the steps each box may meet, not every step times every
+/// box.
 pub(super) fn decide(
     candidates: &Region,
     o: &Rules,
@@ -307,7 +340,7 @@ pub(super) fn decide(
     let every: Vec<u32> = (0..steps.len() as u32).collect();
     let mut walk = Walk {
         steps: &steps,
-        pending: Vec::new(),
+        pending: Queue::new(),
         out: Vec::new(),
         max_boxes,
         work: 0,
@@ -317,7 +350,7 @@ pub(super) fn decide(
         new: None,
     };
     for b in candidates.boxes().iter().rev() {
-        walk.wait(b.clone(), undecided, &every);
+        walk.wait(b.clone(), undecided, &every, EVERY_DIM);
     }
     while let Some(p) = walk.pending.pop() {
         walk.advance(p)?;

@@ -77,6 +77,27 @@ fn reference(old: &Module, new: &Module) -> (Vec<Change>, Vec<Change>) {
     group(pieces, &o, &n, &pairs)
 }
 
+/// The pieces [`super::decide`] cuts the files' only block into.
+fn walk_pieces(old: &Module, new: &Module) -> Vec<Piece> {
+    let (os, ns) = (AddrSets::new(old), AddrSets::new(new));
+    let (po, pn) = (old.programs.values().next(), new.programs.values().next());
+    let hook = po.or(pn).unwrap().hook;
+    let side = |module, prog, sets| BlockSide {
+        hook,
+        module,
+        prog,
+        sets,
+    };
+    let buckets = super::super::buckets::Buckets::of(po, pn).expect("few buckets");
+    let (o, n) = (
+        Rules::of(&side(old, po, &os), &buckets),
+        Rules::of(&side(new, pn, &ns), &buckets),
+    );
+    let pairs = align::pair(&o, &n);
+    let candidates = align::candidates(&o, &n, &pairs, &hook_universe(hook)).unwrap();
+    super::decide(&candidates, &o, &n, &pairs, usize::MAX).unwrap()
+}
+
 /// Whether two regions hold the same packets.
 fn same_packets(a: &Region, b: &Region) -> bool {
     let empty = |x: &Region, y: &Region| x.subtract(y, 1 << 20, &mut 0).unwrap().is_empty();
@@ -168,6 +189,40 @@ fn an_edit_half_behind_a_common_rule_changes_the_other_half() {
         super::super::describe_box(b).ends_with("dport 100-150"),
         "{b}"
     );
+}
+
+#[test]
+fn a_broad_rule_after_many_narrow_ones_takes_one_piece() {
+    // Deleting `allow tcp from 10.0.0.0/8` sends its packets on to the rules after
+    // it: the narrow ones, each one address and port 80, then `drop tcp to *:22`.
+    // Each narrow rule leaves a slab (its address, any port but 80) that the broad
+    // rule meets: forty pieces when the slabs wait apart; joined (they agree off the
+    // address), one. The region reported is one box either way (the output joins).
+    let narrow: Vec<String> = (1..=40)
+        .map(|i| format!("allow tcp to 192.0.2.{i}:80"))
+        .collect();
+    let deleted = "allow tcp from 10.0.0.0/8".to_string();
+    let broad = "drop tcp to *:22".to_string();
+    let old: Vec<String> = [deleted]
+        .iter()
+        .chain(&narrow)
+        .chain([&broad])
+        .cloned()
+        .collect();
+    let new: Vec<String> = narrow.iter().chain([&broad]).cloned().collect();
+    let (old, new) = (block(&old, "allow"), block(&new, "allow"));
+    let d = checked(&old, &new);
+    // (Every other packet of the deleted rule is allowed after it too.)
+    let [to_broad] = &d.blocks[0].verdicts[..] else {
+        panic!("one region: {:?}", d.blocks[0].verdicts);
+    };
+    assert_eq!(to_broad.after.outcome, super::super::Outcome::Drop);
+    assert_eq!(to_broad.region.boxes().len(), 1, "{}", to_broad.region);
+    // The walk itself gives it in two pieces (the joined slabs, and the part outside
+    // every narrow rule), not forty-one that the output then joins.
+    let pieces = walk_pieces(&module(&old), &module(&new));
+    let broad = pieces.iter().filter(|p| p.2 == Decider::Rule(40));
+    assert_eq!(broad.count(), 2);
 }
 
 #[test]

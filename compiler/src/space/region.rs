@@ -8,7 +8,9 @@
 //! [`super`]). Operations that can fragment (subtraction, and what is built on it)
 //! take the most boxes their result may have and fail with [`TooFragmented`] past it.
 
-use std::fmt;
+use std::{fmt, hash::BuildHasher};
+
+use foldhash::fast::FixedState;
 
 use super::{
     dims::{frame, Dim, Point, DIMS, NDIMS},
@@ -137,6 +139,42 @@ impl HeaderBox {
         Some((inside, outside))
     }
 
+    /// The values on dimension number `d` (as [`Dim::index`] numbers them).
+    pub fn dim(&self, d: usize) -> &ValueSet {
+        &self.0[d]
+    }
+
+    /// The union of `self` and `other`, which must agree on every dimension but `d`
+    /// (then the union is a box: theirs on the others, the union of theirs on `d`).
+    pub fn join_on(mut self, other: &HeaderBox, d: usize, work: &mut u32) -> HeaderBox {
+        debug_assert!((0..NDIMS).all(|e| e == d || self.0[e] == other.0[e]));
+        self.0[d] = self.0[d].union(&other.0[d], work);
+        self
+    }
+
+    /// `boxes` with every two that agree on all dimensions but one joined into one
+    /// (the union of their values there), until no two agree so: the same points in
+    /// as many or fewer boxes, each the union of some of the boxes given. Pairwise
+    /// disjoint boxes stay so (a join holds only the points of the two joined). Boxes
+    /// are grouped by a hash of the dimensions they must agree on, so a pass costs
+    /// about the boxes times [`NDIMS`], not every pair.
+    pub fn coalesce(mut boxes: Vec<HeaderBox>, work: &mut u32) -> Vec<HeaderBox> {
+        let mut hashes: Vec<[u64; NDIMS]> = boxes.iter().map(HeaderBox::dim_hashes).collect();
+        let mut joined = true;
+        while joined && boxes.len() > 1 {
+            joined = false;
+            for d in 0..NDIMS {
+                joined |= join_on(&mut boxes, &mut hashes, d, work);
+            }
+        }
+        boxes
+    }
+
+    /// A hash of each dimension's values, mixed with the dimension's number.
+    fn dim_hashes(&self) -> [u64; NDIMS] {
+        std::array::from_fn(|d| FixedState::default().hash_one((d, &self.0[d])))
+    }
+
     /// One point of the box, `None` when it is empty: in each dimension the first value
     /// of its [`DimSpec::prefer`](super::dims::DimSpec::prefer) list the box holds, else
     /// the lowest (the lowest address or port of the box: a readable example packet).
@@ -211,6 +249,68 @@ impl fmt::Display for HeaderBox {
         }
         Ok(())
     }
+}
+
+/// One pass of [`HeaderBox::coalesce`] on dimension `d`: each box joined with all the
+/// later boxes equal to it off `d` (their values on `d` unioned at once); true when
+/// any were.
+fn join_on(
+    boxes: &mut Vec<HeaderBox>,
+    hashes: &mut Vec<[u64; NDIMS]>,
+    d: usize,
+    work: &mut u32,
+) -> bool {
+    let off_d = |h: &[u64; NDIMS]| {
+        h.iter()
+            .enumerate()
+            .filter(|&(e, _)| e != d)
+            .fold(0u64, |acc, (_, x)| acc.wrapping_add(*x))
+    };
+    let mut order: Vec<(u64, usize)> = hashes.iter().map(off_d).zip(0..).collect();
+    order.sort_unstable();
+    let mut gone = vec![false; boxes.len()];
+    for run in order
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|run| run.len() > 1)
+    {
+        for (i, &(_, a)) in run.iter().enumerate() {
+            if gone[a] {
+                continue;
+            }
+            let agree = |b: usize| (0..NDIMS).all(|e| e == d || boxes[a].0[e] == boxes[b].0[e]);
+            let class: Vec<usize> = run[i + 1..]
+                .iter()
+                .map(|&(_, b)| b)
+                .filter(|&b| !gone[b] && agree(b))
+                .collect();
+            if class.is_empty() {
+                continue;
+            }
+            let values = class
+                .iter()
+                .flat_map(|&b| boxes[b].0[d].intervals().iter().copied());
+            let all: Vec<_> = boxes[a].0[d]
+                .intervals()
+                .iter()
+                .copied()
+                .chain(values)
+                .collect();
+            *work = work.saturating_add(u32::try_from(all.len()).unwrap_or(u32::MAX));
+            boxes[a].0[d] = ValueSet::from_intervals(all);
+            hashes[a] = boxes[a].dim_hashes();
+            for b in class {
+                gone[b] = true;
+            }
+        }
+    }
+    if !gone.contains(&true) {
+        return false;
+    }
+    let mut keep = gone.iter().map(|g| !g);
+    boxes.retain(|_| keep.next().unwrap());
+    let mut keep = gone.iter().map(|g| !g);
+    hashes.retain(|_| keep.next().unwrap());
+    true
 }
 
 /// A fragmenting operation would have made more boxes than its caller allows.

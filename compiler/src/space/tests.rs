@@ -101,6 +101,31 @@ proptest! {
     }
 
     #[test]
+    fn coalescing_keeps_the_points_in_fewer_boxes(a in header_box(), cuts in proptest::collection::vec(header_box(), 1..5), ps in proptest::collection::vec(point(), 32)) {
+        // The slabs of a box cut by a few others agree on many dimensions.
+        let mut pieces = Region::from_box(a);
+        for c in cuts {
+            pieces = pieces.subtract(&Region::from_box(c), usize::MAX, &mut 0).unwrap();
+        }
+        let pieces = pieces.into_boxes();
+        let joined = HeaderBox::coalesce(pieces.clone(), &mut 0);
+        prop_assert!(joined.len() <= pieces.len());
+        prop_assert!(pairwise_disjoint(&joined));
+        let holds = |bs: &[HeaderBox], p: &Point| bs.iter().any(|b| b.contains(p));
+        let witnesses = pieces.iter().chain(&joined).filter_map(HeaderBox::witness);
+        for p in ps.iter().cloned().chain(witnesses) {
+            prop_assert_eq!(holds(&joined, &p), holds(&pieces, &p));
+        }
+        // No two boxes left agree on all dimensions but one.
+        for (i, x) in joined.iter().enumerate() {
+            for y in &joined[i + 1..] {
+                let differ = Dim::ALL.iter().filter(|&&d| x.get(d) != y.get(d)).count();
+                prop_assert!(differ > 1, "{x} and {y} could join");
+            }
+        }
+    }
+
+    #[test]
     fn witnesses_are_members(a in header_box()) {
         match a.witness() {
             Some(w) => prop_assert!(a.contains(&w)),

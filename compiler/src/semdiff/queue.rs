@@ -1,0 +1,212 @@
+//! The boxes the walk has still to decide ([`Queue`]): each with its label (who has
+//! decided it so far) and the ascending list of steps still ahead that may decide it.
+//! The box whose first step ahead comes first is taken first, so the live boxes go
+//! through the steps together, and a box put in is joined with a waiting one of the
+//! same label that agrees with it on every dimension but one.
+//!
+//! Why the join is exact: a box with a label holds no point that a step before its
+//! first step ahead, applying to that label, would have taken (that step would have
+//! decided the point, changing its label). So two boxes with the same label can wait
+//! as one, their union (one box, as they agree off one dimension), with the union of
+//! their lists: a step in one list only meets the other's points never, or only
+//! where its own list would have met them. Without the join, a broad rule after a
+//! thousand narrow ones took one piece from each of the thousand slabs the narrow
+//! ones left; joined, slabs cut alike wait as one box and give one piece.
+//!
+//! Invariant: the boxes in the queue are pairwise disjoint, and each is joined only
+//! with boxes of its own label.
+
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap},
+    hash::{BuildHasher, Hash},
+};
+
+use foldhash::fast::FixedState;
+
+use crate::space::{HeaderBox, NDIMS};
+
+/// A waiting box, its label and the steps ahead of it (ascending, never empty).
+pub(super) struct Waiting<L> {
+    pub(super) b: HeaderBox,
+    pub(super) label: L,
+    pub(super) ahead: Vec<u32>,
+}
+
+/// The waiting boxes, by first step ahead, with an index of them by label and
+/// dimensions for the joins.
+pub(super) struct Queue<L> {
+    slots: Vec<Option<Waiting<L>>>,
+    free: Vec<usize>,
+    /// (first step ahead, slot, the slot's generation when pushed); an entry whose
+    /// slot has changed since is stale and skipped.
+    order: BinaryHeap<Reverse<(u32, usize, u32)>>,
+    generation: Vec<u32>,
+    /// A hash of (label, dimension `d`, the box off `d`) → a slot that held such a
+    /// box (checked before use: the slot may have changed since).
+    index: HashMap<u64, usize, FixedState>,
+    len: usize,
+}
+
+impl<L: Copy + Eq + Hash> Queue<L> {
+    pub(super) fn new() -> Queue<L> {
+        Queue {
+            slots: Vec::new(),
+            free: Vec::new(),
+            order: BinaryHeap::new(),
+            generation: Vec::new(),
+            index: HashMap::with_hasher(FixedState::default()),
+            len: 0,
+        }
+    }
+
+    /// How many boxes wait.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Puts `w` in, joined with every waiting box it can be (see the module docs).
+    pub(super) fn push(&mut self, mut w: Waiting<L>, work: &mut u32) {
+        let mut hashes = dim_hashes(&w.b);
+        'join: loop {
+            for d in w.b.constrained_dims() {
+                let Some(&slot) = self.index.get(&join_key(w.label, d, &hashes)) else {
+                    continue;
+                };
+                let joins = self.slots[slot]
+                    .as_ref()
+                    .is_some_and(|o| o.label == w.label && agree_off(&o.b, &w.b, d));
+                if joins {
+                    let other = self.take(slot);
+                    w.b = w.b.join_on(&other.b, d, work);
+                    w.ahead = union(&w.ahead, &other.ahead);
+                    hashes[d] = dim_hash(&w.b, d);
+                    continue 'join;
+                }
+            }
+            return self.insert(w, &hashes);
+        }
+    }
+
+    /// The waiting box whose first step ahead comes first.
+    pub(super) fn pop(&mut self) -> Option<Waiting<L>> {
+        while let Some(Reverse((_, slot, generation))) = self.order.pop() {
+            if self.generation[slot] == generation && self.slots[slot].is_some() {
+                return Some(self.take(slot));
+            }
+        }
+        None
+    }
+
+    fn insert(&mut self, w: Waiting<L>, hashes: &[u64; NDIMS]) {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.generation.push(0);
+            self.slots.len() - 1
+        });
+        for d in w.b.constrained_dims() {
+            self.index.insert(join_key(w.label, d, hashes), slot);
+        }
+        self.order
+            .push(Reverse((w.ahead[0], slot, self.generation[slot])));
+        self.slots[slot] = Some(w);
+        self.len += 1;
+    }
+
+    fn take(&mut self, slot: usize) -> Waiting<L> {
+        let w = self.slots[slot].take().expect("a live slot");
+        self.generation[slot] += 1;
+        self.free.push(slot);
+        self.len -= 1;
+        w
+    }
+}
+
+/// A hash of dimension `d`'s values (fixed, so the joins do not vary from run to run).
+fn dim_hash(b: &HeaderBox, d: usize) -> u64 {
+    FixedState::default().hash_one((d, b.dim(d)))
+}
+
+fn dim_hashes(b: &HeaderBox) -> [u64; NDIMS] {
+    std::array::from_fn(|d| dim_hash(b, d))
+}
+
+/// The index key of a box with `hashes`, labelled `label`, off dimension `d`.
+fn join_key<L: Hash>(label: L, d: usize, hashes: &[u64; NDIMS]) -> u64 {
+    let off_d = (0..NDIMS)
+        .filter(|&e| e != d)
+        .fold(0u64, |acc, e| acc.wrapping_add(hashes[e]));
+    FixedState::default().hash_one((label, d, off_d))
+}
+
+fn agree_off(a: &HeaderBox, b: &HeaderBox, d: usize) -> bool {
+    (0..NDIMS).all(|e| e == d || a.dim(e) == b.dim(e))
+}
+
+/// The sorted union of two ascending lists.
+fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        out.push(x.min(y));
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::{Dim, ValueSet};
+
+    fn port_box(lo: u128, hi: u128, src: u128) -> HeaderBox {
+        HeaderBox::full()
+            .with(Dim::Dport, ValueSet::range(lo, hi))
+            .with(Dim::Src4, ValueSet::single(src))
+    }
+
+    fn waiting(b: HeaderBox, label: u8, ahead: &[u32]) -> Waiting<u8> {
+        Waiting {
+            b,
+            label,
+            ahead: ahead.to_vec(),
+        }
+    }
+
+    #[test]
+    fn boxes_of_one_label_that_agree_off_one_dimension_wait_as_one() {
+        let mut q = Queue::new();
+        q.push(waiting(port_box(0, 9, 1), 0, &[3, 7]), &mut 0);
+        q.push(waiting(port_box(20, 29, 1), 0, &[2, 7, 9]), &mut 0);
+        // The same ports from another source: joins the first two, on the source.
+        q.push(
+            waiting(
+                port_box(0, 9, 2).with(Dim::Dport, ValueSet::from_intervals([(0, 9), (20, 29)])),
+                0,
+                &[5],
+            ),
+            &mut 0,
+        );
+        assert_eq!(q.len(), 1);
+        let w = q.pop().unwrap();
+        assert_eq!(w.b.get(Dim::Dport).intervals(), [(0, 9), (20, 29)]);
+        assert_eq!(w.b.get(Dim::Src4).intervals(), [(1, 2)]);
+        assert_eq!(w.ahead, [2, 3, 5, 7, 9]);
+        assert!(q.pop().is_none());
+    }
+
+    #[test]
+    fn other_labels_and_boxes_differing_twice_stay_apart_and_leave_by_first_step() {
+        let mut q = Queue::new();
+        q.push(waiting(port_box(0, 9, 1), 0, &[8]), &mut 0);
+        q.push(waiting(port_box(20, 29, 1), 1, &[4]), &mut 0);
+        q.push(waiting(port_box(40, 49, 2), 0, &[6]), &mut 0);
+        assert_eq!(q.len(), 3);
+        let order: Vec<u32> = std::iter::from_fn(|| q.pop()).map(|w| w.ahead[0]).collect();
+        assert_eq!(order, [4, 6, 8]);
+    }
+}
