@@ -373,8 +373,17 @@ fn clsact_filters_are_read_back_owned_by_program_and_cleaned_up() {
             .all(|d| d.contains("namespace")),
         "{r}"
     );
-    let r = sockc(&["flush", "--name", &lab.name]).ok();
-    assert!(r.stdout.contains("(0 hooks detached)"), "{r}");
+    // The deleted namespace goes when its last user does, and the kernel tears it down
+    // later still: while some process keeps it, status names that process and flush
+    // takes sockc's filter off there (its one hook), never the filter here.
+    // (It may also go between the two commands.)
+    let old_alive = r.to_string().contains("keeps alive");
+    let fl = sockc(&["flush", "--name", &lab.name]).ok();
+    assert!(
+        fl.stdout.contains("(0 hooks detached)")
+            || (old_alive && fl.stdout.contains("(1 hooks detached)")),
+        "{fl}\nstatus before: {r}"
+    );
     assert_eq!(
         tc_filters(&lab),
         theirs,
