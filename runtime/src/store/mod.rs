@@ -6,8 +6,8 @@
 //! <bpffs>/sockc/<name>/                0700 root
 //! <bpffs>/sockc/<name>/manifest        array map holding the manifest (JSON, chunked)
 //! <bpffs>/sockc/<name>/journal         the same for the journal, only while work is in flight
-//! <bpffs>/sockc/<name>/bulk_<sha256>   map contents and rule text the manifest and journal
-//!                                      name by digest, in binary (`bulk`)
+//! <bpffs>/sockc/<name>/bulk_<sha256>   map contents, rule text and the rules' metadata the
+//!                                      manifest and journal name by digest (`bulk`)
 //! <bpffs>/sockc/<name>/link_<symbol>   one bpf_link per hook that has one
 //! <bpffs>/sockc/<name>/keep_<map>      maps all generations share (the sk_lookup socket map,
 //!                                      each sockmap group's socket map, program arrays and
