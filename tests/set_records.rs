@@ -370,3 +370,54 @@ fn a_manifest_of_a_newer_format_is_named_and_the_others_still_listed() {
     assert!(json.stdout.contains(says), "{json}");
     assert!(json.stdout.contains(&lab.name), "{json}");
 }
+
+/// A journal whose target keeps its rules in its own JSON (a manifest format before
+/// 6, as a set update of an older install journals it) leaves the target's rules
+/// where they were: only a target whose rules are a bulk record lends them out while
+/// the journal is written.
+#[test]
+fn a_journal_of_an_older_format_keeps_its_targets_rules() {
+    use sockc_runtime::store::{
+        journal::{Journal, Operation, Phase},
+        LockWait, Store,
+    };
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("oldjrnl", 250);
+    let file = rules(&lab);
+    std::fs::write(lab.dir.join("big.txt"), set_text(10, "")).unwrap();
+    lab.apply_ok(&file);
+    let store = Store::open_with(
+        std::path::Path::new("/sys/fs/bpf"),
+        std::time::Duration::from_secs(60),
+        LockWait::Quiet,
+    )
+    .unwrap();
+    let mut m = store.manifest(&lab.name).unwrap().expect("installed");
+    assert!(!m.snapshot.programs.is_empty());
+    for format in [5, 6] {
+        m.format = format;
+        let mut j = Journal {
+            op: Operation::SetUpdate {
+                target: Box::new(m.clone()),
+                changes: Vec::new(),
+                tables_from: None,
+            },
+            phase: Phase::Swapping,
+            pid: std::process::id(),
+            started_unix: 0,
+            qdiscs_absent: Vec::new(),
+        };
+        store.write_journal(&lab.name, &mut j, None).unwrap();
+        assert_eq!(
+            j.op.target().unwrap().snapshot.programs,
+            m.snapshot.programs,
+            "format {format}: the target's rules are given back"
+        );
+        store.clear_journal(&lab.name).unwrap();
+    }
+    drop(store);
+    let fl = sockc(&["flush", "--name", &lab.name]);
+    assert_eq!(fl.code, 0, "{fl}");
+}

@@ -645,7 +645,7 @@ impl Store {
             Some(t) => put_bulk(&dir, t, recorded)?,
             None => bulk::BulkRefs::default(),
         };
-        let lent = j.op.target_mut().map(lend_programs);
+        let lent = j.op.target_mut().and_then(lend_programs);
         let json = stored_json(j, &refs);
         if let (Some(t), Some(programs)) = (j.op.target_mut(), lent) {
             t.snapshot.programs = programs;
@@ -793,20 +793,17 @@ fn put_bulk(dir: &Path, m: &Manifest, recorded: Option<&BulkRefs>) -> Result<Bul
 }
 
 /// Takes `m`'s programs out when its format keeps them in a bulk record (their JSON
-/// is not repeated in the manifest's or journal's own); nothing otherwise.
-fn lend_programs(m: &mut Manifest) -> Vec<crate::plan::ProgramSnapshot> {
-    if m.format >= PROGRAMS_BULK_FORMAT {
-        std::mem::take(&mut m.snapshot.programs)
-    } else {
-        Vec::new()
-    }
+/// is not repeated in the manifest's or journal's own); `None`, leaving them in
+/// place, otherwise.
+fn lend_programs(m: &mut Manifest) -> Option<Vec<crate::plan::ProgramSnapshot>> {
+    (m.format >= PROGRAMS_BULK_FORMAT).then(|| std::mem::take(&mut m.snapshot.programs))
 }
 
 /// `f` of `m` with its programs lent out ([`lend_programs`]), then given back.
 fn with_programs_lent<R>(m: &mut Manifest, f: impl FnOnce(&Manifest) -> R) -> R {
-    let programs = lend_programs(m);
+    let lent = lend_programs(m);
     let out = f(m);
-    if m.format >= PROGRAMS_BULK_FORMAT {
+    if let Some(programs) = lent {
         m.snapshot.programs = programs;
     }
     out
