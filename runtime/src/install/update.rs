@@ -539,14 +539,7 @@ fn install_generation(
 
     let absent = reconcile::qdiscs_absent(&target);
     let phase = Phase::Building;
-    write_apply_journal(
-        store,
-        req.name,
-        &mut target,
-        phase,
-        &absent,
-        Some(&recorded),
-    )?;
+    write_apply_journal(store, req.name, &mut target, phase, &absent, &recorded)?;
     (req.release_freed_memory)();
     let mut cx = Ctx {
         store,
@@ -570,7 +563,7 @@ fn install_generation(
         &mut target,
         Phase::Swapping,
         &absent,
-        Some(&recorded),
+        &recorded,
     )?;
     let gdir = store.objects_dir(req.name, &target.objects_dir);
     let failed = reconcile::swap_and_detach(
@@ -619,8 +612,7 @@ fn new_target(
 }
 
 /// Writes the journal of an apply of `target` in `phase`, naming the bulk records
-/// `recorded` when an earlier journal of this target wrote them; returns the records'
-/// references. The journal is lent the target's snapshot and rule text (every rule:
+/// `recorded` that [`Store::write_bulk`] wrote for this target. The journal is lent the target's snapshot and rule text (every rule:
 /// megabytes with many rules) and gives them back, instead of holding a copy of them
 /// for the write.
 fn write_apply_journal(
@@ -629,8 +621,8 @@ fn write_apply_journal(
     target: &mut Manifest,
     phase: Phase,
     qdiscs_absent: &[String],
-    recorded: Option<&BulkRefs>,
-) -> Result<BulkRefs, InstallError> {
+    recorded: &BulkRefs,
+) -> Result<(), InstallError> {
     let snapshot = std::mem::take(&mut target.snapshot);
     let source_text = target.source_text.take();
     let mut journal = apply_journal(target, phase, qdiscs_absent);
@@ -639,13 +631,14 @@ fn write_apply_journal(
     };
     lent.snapshot = snapshot;
     lent.source_text = source_text;
-    let written = store.write_journal(name, &mut journal, recorded);
+    let written = store.write_journal(name, &mut journal, Some(recorded));
     let Operation::Apply { target: lent } = journal.op else {
         unreachable!("an apply's journal")
     };
     target.snapshot = lent.snapshot;
     target.source_text = lent.source_text;
-    Ok(written?)
+    written?;
+    Ok(())
 }
 
 /// The journal of an apply of `target` in `phase`.
@@ -733,7 +726,7 @@ fn build_and_attach_new(
     cx.notices
         .extend(slot_registry::fill_before_attach(store, old, target));
     let phase = Phase::Attaching;
-    write_apply_journal(store, name, target, phase, cx.qdiscs_absent, Some(recorded))?;
+    write_apply_journal(store, name, target, phase, cx.qdiscs_absent, recorded)?;
     reconcile::attach_new(cx, old, target, &mut Programs::pinned(gdir))
 }
 
