@@ -27,6 +27,7 @@ use sockc_runtime::{
     install::{self, ApplyRequest, InstallError, StatusOptions},
     netns,
     plan::ProgramAction,
+    stages,
     store::{LockWait, Store},
 };
 
@@ -85,6 +86,10 @@ pub struct ApplyArgs {
     /// apply a file without hook blocks, which detaches every hook of the install
     #[arg(long)]
     pub allow_empty: bool,
+    /// print how long each stage took (compile, plan, map creation, each program's
+    /// verification, records, each attach, commit) on stderr when done
+    #[arg(long)]
+    pub timings: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -189,6 +194,7 @@ pub fn run_apply(
         }
     });
     if let Some(ns) = &netns {
+        let _t = stages::stage("enter the network namespace");
         if let Err(source) = netns::enter_for_good(ns) {
             return fail(InstallError::Netns {
                 path: ns.clone(),
@@ -196,10 +202,12 @@ pub fn run_apply(
             });
         }
     }
+    let t = stages::stage("open and lock the store");
     let store = match open_store(&args.target) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    drop(t);
     let netns_text = netns.as_ref().map(|p| p.display().to_string());
     let file = manifest_path(&args.file);
     let req = ApplyRequest {
@@ -229,6 +237,7 @@ pub fn run_apply(
     if !args.dry_run {
         let rules = compiled.metadata.programs.iter().flat_map(|p| &p.rules);
         let needed = conntrack_anchor::needed_by(rules.map(|r| &*r.text));
+        let _t = stages::stage("conntrack anchor");
         match conntrack_anchor::after_apply(&name, needed) {
             Outcome::Created(n) | Outcome::Removed(n) => report.notices.push(n),
             Outcome::Failed(why) => warn_no_conntrack(&why),
@@ -731,4 +740,16 @@ pub fn run_flush(target: &Target, json: bool) -> ExitCode {
         }
         Err(e) => fail(e),
     }
+}
+
+/// `apply --timings`: the stages kept by [`sockc_runtime::stages`], on stderr.
+pub fn print_timings() {
+    let (stages, total) = stages::take();
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    eprintln!("timings (ms from the start of the command; a stage on another thread overlaps the others):");
+    eprintln!("  {:>8} {:>8}  stage", "start", "took");
+    for t in &stages {
+        eprintln!("  {:>8.1} {:>8.1}  {}", ms(t.start), ms(t.took), t.name);
+    }
+    eprintln!("  total {:.1} until output", ms(total));
 }

@@ -528,21 +528,16 @@ fn run(cmd: Cmd) -> ExitCode {
         },
         Cmd::Import(args) => import_cmd::run(&args),
         // Apply leaves the optimizer's lints to `check` (docs/errors.md).
-        Cmd::Apply(args) => match build_deferred(&args.file, sockc_compiler::Lints::Skip) {
-            Ok(b) => {
-                release_freed_memory();
-                let (held, shown) = apply_cmd::hold_ct_warning(&args, b.warnings);
-                print_diagnostics(&shown, &b.name, &b.src);
-                let warn = |why: &str| {
-                    print_diagnostics(&apply_cmd::with_reason(&held, why), &b.name, &b.src)
-                };
-                let code = apply_cmd::run_apply(&args, &b.compiled, &b.src, &warn);
-                // Not freed one allocation at a time: the process ends now (`main`).
-                std::mem::forget((b.compiled, b.src));
-                code
+        Cmd::Apply(args) => {
+            if args.timings {
+                sockc_runtime::stages::record();
             }
-            Err(code) => code,
-        },
+            let code = cmd_apply(&args);
+            if args.timings {
+                apply_cmd::print_timings();
+            }
+            code
+        }
         Cmd::Diff(args) => match &args.installed {
             Some(name) => match apply_cmd::installed_side(&args, name) {
                 Ok(old) => diff_cmd::dispatch(&args, Some(old)),
@@ -586,6 +581,39 @@ fn is_root() -> bool {
 }
 
 /// Reads and compiles, printing diagnostics. `Err(code)` is the exit code to use.
+/// `sockc apply`: compiles the file (without the optimizer's lints, which `check`
+/// shows; docs/errors.md) and installs it.
+fn cmd_apply(args: &apply_cmd::ApplyArgs) -> ExitCode {
+    let started = std::time::Instant::now();
+    let b = match build_deferred(&args.file, sockc_compiler::Lints::Skip) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    sockc_runtime::stages::ended(compile_stage(&b.compiled), started);
+    let t = sockc_runtime::stages::stage("hand freed memory back");
+    release_freed_memory();
+    drop(t);
+    let t = sockc_runtime::stages::stage("print warnings");
+    let (held, shown) = apply_cmd::hold_ct_warning(args, b.warnings);
+    print_diagnostics(&shown, &b.name, &b.src);
+    drop(t);
+    let warn = |why: &str| print_diagnostics(&apply_cmd::with_reason(&held, why), &b.name, &b.src);
+    let code = apply_cmd::run_apply(args, &b.compiled, &b.src, &warn);
+    // Not freed one allocation at a time: the process ends now (`main`).
+    std::mem::forget((b.compiled, b.src));
+    code
+}
+
+/// The compile's stage name for `apply --timings`, with the compiler's own passes.
+fn compile_stage(c: &Compiled) -> String {
+    let passes: Vec<String> = c
+        .timings
+        .iter()
+        .map(|(name, d)| format!("{name} {:.1}", d.as_secs_f64() * 1e3))
+        .collect();
+    format!("read and compile ({})", passes.join(", "))
+}
+
 fn build(file: &Path) -> Result<Compiled, ExitCode> {
     build_with_source(file).map(|(c, _)| c)
 }

@@ -91,3 +91,56 @@ fn status_lists_the_hooks_as_a_table() {
         "{text}"
     );
 }
+
+/// `apply --timings` prints each stage of the apply with its start and length on
+/// stderr (the compile, every program's verification, every attach, the commit),
+/// in the order they started, and nothing of it without the flag.
+#[test]
+fn apply_timings_name_each_stage_on_stderr_only_when_asked() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("timings", 251);
+    let file = lab.rules(
+        "timed.sk",
+        &format!(
+            "xdp on {a} {{\n    drop udp to *:9000\n    default allow\n}}\n\
+             tc ingress on {a} {{\n    count tcp to *:22\n    default allow\n}}\n",
+            a = lab.if_a
+        ),
+    );
+    let timed = lab.apply(&file, &["--timings"]).ok();
+    let stages: Vec<&str> = timed
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("timings (ms"))
+        .skip(2)
+        .take_while(|l| !l.trim_start().starts_with("total "))
+        .collect();
+    for want in [
+        "read and compile (parse ",
+        "verify and load xdp_",
+        "verify and load tci_",
+        &format!("attach xdp on {}", lab.if_a),
+        &format!("attach tc ingress on {}", lab.if_a),
+        "commit",
+    ] {
+        assert!(
+            stages.iter().any(|l| l.contains(want)),
+            "no stage `{want}`:\n{timed}"
+        );
+    }
+    let mut last_start = 0.0;
+    for l in &stages {
+        let f: Vec<f64> = l
+            .split_whitespace()
+            .take(2)
+            .map(|n| n.parse().unwrap_or_else(|_| panic!("`{l}`:\n{timed}")))
+            .collect();
+        assert!(f[0] >= last_start && f[1] >= 0.0, "`{l}`:\n{timed}");
+        last_start = f[0];
+    }
+    assert!(timed.stderr.contains("  total "), "{timed}");
+    let plain = lab.apply(&file, &[]).ok();
+    assert!(!plain.stderr.contains("timings"), "{plain}");
+}

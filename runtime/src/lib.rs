@@ -43,6 +43,7 @@ pub mod plan;
 pub mod raw_load;
 pub mod rule_id;
 pub mod slot_map;
+pub mod stages;
 pub mod store;
 pub mod sys;
 pub mod table;
@@ -331,8 +332,13 @@ impl LoadedObject {
                 }
             }
         }
-        let fill = |maps: &[(String, Map)]| fill_tables(maps, &meta, elf);
+        let fill = |maps: &[(String, Map)]| {
+            let _t = stages::stage("fill classifier tables");
+            fill_tables(maps, &meta, elf)
+        };
+        let made = stages::stage("create maps");
         let maps = create_maps(elf, opts, !meta.sockets.is_empty(), fill)?;
+        drop(made);
         let mut obj = LoadedObject {
             maps,
             meta,
@@ -340,6 +346,7 @@ impl LoadedObject {
             fds: Vec::new(),
         };
         obj.load_programs(elf, opts.install)?;
+        let _t = stages::stage("fill the other maps");
         obj.fill_maps()?;
         Ok(obj)
     }
@@ -371,6 +378,7 @@ impl LoadedObject {
                 },
             )?;
             let load_time = start.elapsed();
+            stages::ended(format!("verify and load {}", p.symbol), start);
             let info = sys::prog_info(fd.as_fd()).map_err(|e| RuntimeError::Program {
                 symbol: p.symbol.clone(),
                 source: ProgramError::SyscallError(aya::sys::SyscallError {
@@ -684,6 +692,7 @@ fn create_maps(
     let btf = btf.as_ref().map(|b| b.as_fd());
     std::thread::scope(|s| {
         let made = s.spawn(|| {
+            let _t = stages::stage("create per-CPU counters (another thread)");
             slow.into_iter()
                 .map(|(name, def)| create_one(name, def, None, btf))
                 .collect::<Result<Vec<_>, _>>()

@@ -19,7 +19,6 @@ use std::{
 use sockc_compiler::hooks::HookKind;
 
 use super::InstallError;
-use crate::fault::point;
 use crate::{
     attach::{
         self, backend, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, LinkState,
@@ -27,6 +26,7 @@ use crate::{
     },
     store::{InstalledProgram, Manifest, Store},
 };
+use crate::{fault::point, stages};
 
 /// Where the target's programs come from.
 pub(super) enum Programs {
@@ -128,6 +128,7 @@ fn attach_fresh(
     let opts = attach_options(cx.opts, p);
     let prog = progs.get(&p.symbol)?;
     point(&format!("attach {label}"));
+    let _t = stages::stage(format!("attach {label}"));
     let b = backend(p.hook);
     let Attached {
         mode,
@@ -253,6 +254,7 @@ fn bring_to_target(
         let label = at.to_string();
         let prog = progs.get(&p.symbol)?;
         point(&format!("swap {label}"));
+        let _t = stages::stage(format!("swap {label}"));
         return b
             .replace(prog, &at, &live)
             .map_err(|source| InstallError::Attach { at: label, source });

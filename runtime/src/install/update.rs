@@ -40,6 +40,7 @@ use crate::{
     fault::point,
     netns,
     plan::{self, Plan, ProgramAction, Snapshot},
+    stages,
     store::{
         journal::{Journal, Operation, Phase},
         BulkRefs, InstalledProgram, Manifest, Store, MANIFEST_FORMAT, SETS_FROM_MAPS_FORMAT,
@@ -174,12 +175,16 @@ fn check_same_netns(
 
 fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, InstallError> {
     let mut report = ApplyReport::default();
+    let t = stages::stage("finish or undo an interrupted command");
     report.recovered = recover_locked(store, req.name, &mut report.notices)?;
+    drop(t);
     let here = netns::current().map_err(|source| InstallError::Netns {
         path: "/proc/thread-self/ns/net".into(),
         source,
     })?;
+    let t = stages::stage("read the installed generation");
     let old = store.manifest(req.name)?;
+    drop(t);
     if let Some(m) = &old {
         check_same_netns(m, req, here)?;
     }
@@ -188,7 +193,10 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
             name: req.name.to_string(),
         });
     }
+    let t = stages::stage("check other installs' hooks");
     check_other_installs(store, req, here, &mut report.notices)?;
+    drop(t);
+    let t = stages::stage("plan");
     // The plan may refit the file to the installed generation (its counter slots and
     // map sizes), which turns a change inside classifier tables into an update in
     // place; what is installed is then the refitted file.
@@ -196,6 +204,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         plan::plan_compiled(old.as_ref().map(|m| &m.snapshot), req.compiled);
     let compiled = refitted.as_ref().unwrap_or(req.compiled);
     report.plan = plan;
+    drop(t);
     report.generation = old.as_ref().map(|m| m.generation);
 
     // Checks that need no kernel objects come first.
@@ -526,21 +535,29 @@ fn install_generation(
     let generation = old.as_ref().map_or(1, |m| m.generation + 1);
     let mut target = new_target(req, generation, snapshot, here, socket_slots);
     // The plan's listings and the object's build are done with.
+    let t = stages::stage("hand freed memory back");
     (req.release_freed_memory)();
+    drop(t);
     let mut obj = load_generation(store, req, &target.socket_slots)?;
     // The target's bulk (rules, rule text, set entries) is serialized and written
     // once: every record of the apply names it as it is. (Written beside the load on
     // another thread it would overlap a tenth of a 100k apply's CPU time, but its
     // buffers then live through the load: 10k rules' peak memory 26 -> 27.5 MB.)
+    let t = stages::stage("write the records (rules, text, sets)");
     let recorded = store.write_bulk(&target)?;
+    drop(t);
     report.verified = obj.programs().to_vec();
     target.programs = loaded_programs(&obj)?;
     reconcile::inherit_attachments(old.as_ref(), &mut target);
 
     let absent = reconcile::qdiscs_absent(&target);
     let phase = Phase::Building;
+    let t = stages::stage("journal: building");
     write_apply_journal(store, req.name, &mut target, phase, &absent, &recorded)?;
+    drop(t);
+    let t = stages::stage("hand freed memory back");
     (req.release_freed_memory)();
+    drop(t);
     let mut cx = Ctx {
         store,
         name: req.name,
@@ -557,6 +574,7 @@ fn install_generation(
         return Err(e);
     }
 
+    let t = stages::stage("journal: swapping");
     write_apply_journal(
         store,
         req.name,
@@ -565,6 +583,7 @@ fn install_generation(
         &absent,
         &recorded,
     )?;
+    drop(t);
     let gdir = store.objects_dir(req.name, &target.objects_dir);
     let failed = reconcile::swap_and_detach(
         &mut cx,
@@ -578,7 +597,9 @@ fn install_generation(
         carry_counters(store, old, &mut obj, &report.plan, &mut report.notices);
     }
     let replaced = old.as_ref().map(|m| m.objects_dir.as_str());
+    let t = stages::stage("commit");
     let notices = commit_recorded(store, target, replaced, Some(&recorded))?;
+    drop(t);
     report.notices.extend(notices);
     report.generation = Some(generation);
     Ok(())
@@ -713,6 +734,7 @@ fn build_and_attach_new(
 ) -> Result<(), InstallError> {
     let (store, name) = (cx.store, cx.name);
     let gdir = store.create_objects_dir(name, &target.objects_dir)?;
+    let t = stages::stage("pin programs and maps");
     pin_objects(obj, &gdir, |map| {
         target
             .snapshot
@@ -725,8 +747,11 @@ fn build_and_attach_new(
     // before any of them runs (a changed declaration's new slot included).
     cx.notices
         .extend(slot_registry::fill_before_attach(store, old, target));
+    drop(t);
     let phase = Phase::Attaching;
+    let t = stages::stage("journal: attaching");
     write_apply_journal(store, name, target, phase, cx.qdiscs_absent, recorded)?;
+    drop(t);
     reconcile::attach_new(cx, old, target, &mut Programs::pinned(gdir))
 }
 
