@@ -177,6 +177,17 @@ pub fn run(args: &TestArgs, compiled: &Compiled) -> ExitCode {
         )?;
         Ok((inputs, programs, facts))
     });
+    if let Ok((inputs, programs, _)) = &selected {
+        // Said, not refused: a diff's example may name a bucket only the other file has.
+        for i in inputs {
+            if let Some(why) = crate::test_facts::unnamed_bucket(&i.extra, programs) {
+                note(&format!(
+                    "notice: {}: {why}; it changes no answer here",
+                    i.origin
+                ));
+            }
+        }
+    }
     let (inputs, programs, socket_facts) = match selected {
         Ok(x) => x,
         Err(msg) => {

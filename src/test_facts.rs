@@ -22,7 +22,14 @@
 //! Invariant: the options are taken out of the packet text before the packet parser
 //! sees it, so the frame is the same with or without them.
 
-use sockc_compiler::syntax::{iface::DevName, limit_fact::OverLimit, route::RouteClass};
+use sockc_compiler::{
+    ir::Program,
+    syntax::{
+        iface::DevName,
+        limit_fact::{ordinals, BucketKey, OverLimit},
+        route::RouteClass,
+    },
+};
 
 /// What a packet's text says beyond its frame.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -119,6 +126,59 @@ pub fn device_not_run(f: &ExtraFacts, tests_in: bool, tests_out: bool) -> Option
         );
     }
     None
+}
+
+/// An `over-limit:SPEC[#N]` of `f` that names no bucket of any of `programs` (a rate
+/// written differently from the file's, or `#N` past the rules with that bucket), said
+/// with the buckets the programs have, as they are named: such a fact changes no
+/// answer, and a typo in it would otherwise go unseen. (Not an error: a semantic
+/// diff's example may name a bucket that only the other file has.)
+pub fn unnamed_bucket(f: &ExtraFacts, programs: &[&Program]) -> Option<String> {
+    let buckets: Vec<OverLimit> = programs.iter().flat_map(|p| named_buckets(p)).collect();
+    let missing = f
+        .over
+        .iter()
+        .find(|o| !buckets.iter().any(|b| o.names(b.key, b.nth.unwrap_or(0))))?;
+    // `#N` only where a program has more than one rule with that bucket.
+    let shown = |b: &OverLimit| {
+        let alone = buckets.iter().filter(|o| o.key == b.key).count() == 1;
+        let nth = if alone { None } else { b.nth };
+        OverLimit { nth, ..*b }.to_string()
+    };
+    let mut have: Vec<String> = buckets.iter().map(shown).collect();
+    have.sort();
+    have.dedup();
+    Some(if have.is_empty() {
+        format!("`{missing}` names a `limit` bucket, and the programs tested have no `limit`")
+    } else {
+        format!(
+            "`{missing}` names no `limit` bucket of the programs tested; theirs are {}",
+            have.join(", ")
+        )
+    })
+}
+
+/// Every bucket of `p`'s rules, named with its ordinal (`#N`) among the rules with
+/// the same bucket.
+fn named_buckets(p: &Program) -> Vec<OverLimit> {
+    let limits: Vec<_> = p.rules.iter().map(|r| r.m.limit).collect();
+    let nths = ordinals(
+        limits
+            .iter()
+            .map(|l| l.map(|l| BucketKey::new(l.bucket, l.limit.per_source))),
+    );
+    limits
+        .iter()
+        .zip(nths)
+        .filter_map(|(l, nth)| {
+            let l = l.as_ref()?;
+            Some(OverLimit {
+                written: l.limit,
+                key: BucketKey::new(l.bucket, l.limit.per_source),
+                nth: Some(nth),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

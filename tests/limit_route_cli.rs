@@ -106,3 +106,48 @@ fn diff_compares_route_and_limit() {
     assert!(squeezed(&out).contains(":53 route forward"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An `over-limit:SPEC[#N]` that names no bucket of the programs tested (another
+/// rate, or `#N` past the rules with that bucket) is said in a notice with the buckets
+/// there are, instead of going unseen; the answer is the one of full buckets, as a
+/// diff's example naming a bucket only the other file has needs.
+#[test]
+fn test_says_when_an_over_limit_names_no_bucket() {
+    let run = |quiet: &[&str], fact: &str| {
+        let packet = format!("udp 10.0.0.1:1000 -> 10.0.0.2:53 {fact}");
+        let mut args = quiet.to_vec();
+        args.extend([
+            "test",
+            "rules/match/limit.sk",
+            "--hook",
+            "xdp",
+            "--eval-only",
+            "--packet",
+            &packet,
+        ]);
+        let (code, out, err) = sockc(&args);
+        assert_eq!(code, 0, "{fact}: {out}{err}");
+        (squeezed(&out), err)
+    };
+    for wrong in ["over-limit:11/second", "over-limit:10/second,burst=20#2"] {
+        let (out, err) = run(&[], wrong);
+        assert!(
+            err.contains(&format!("`{wrong}` names no `limit` bucket"))
+                && err.contains("over-limit:10/second,burst=20,")
+                && err.contains("over-limit:3/minute,per-source"),
+            "{wrong}: {err}"
+        );
+        assert!(out.contains("allow line 4"), "a full bucket: {out}");
+        let (_, quiet) = run(&["-q"], wrong);
+        assert!(!quiet.contains("names no"), "{quiet}");
+    }
+    for right in [
+        "over-limit:10/second,burst=20",
+        "over-limit:10/second,burst=20#1",
+        "over-limit:600/minute,burst=20",
+    ] {
+        let (out, err) = run(&[], right);
+        assert!(!err.contains("names no"), "{right}: {err}");
+        assert!(!out.contains("allow line 4"), "{right}: {out}");
+    }
+}
