@@ -421,3 +421,71 @@ fn a_journal_of_an_older_format_keeps_its_targets_rules() {
     let fl = sockc(&["flush", "--name", &lab.name]);
     assert_eq!(fl.code, 0, "{fl}");
 }
+
+/// A journal whose target a newer sockc wrote (a manifest format past this one's) is
+/// refused with what to do, not finished: this sockc would read its target without
+/// the parts it does not know (its rules kept where this one does not look) and
+/// commit that. The install stays as it was committed.
+#[test]
+fn a_journal_of_a_newer_format_is_refused_not_finished() {
+    use sockc_runtime::store::{
+        journal::{Journal, Operation, Phase},
+        LockWait, Store, MANIFEST_FORMAT,
+    };
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("newjrnl", 252);
+    let file = rules(&lab);
+    std::fs::write(lab.dir.join("big.txt"), set_text(10, "")).unwrap();
+    lab.apply_ok(&file);
+    let store = Store::open_with(
+        std::path::Path::new("/sys/fs/bpf"),
+        std::time::Duration::from_secs(60),
+        LockWait::Quiet,
+    )
+    .unwrap();
+    let committed = store.manifest(&lab.name).unwrap().expect("installed");
+    let mut target = committed.clone();
+    target.format = MANIFEST_FORMAT + 1;
+    target.generation += 1;
+    let mut j = Journal {
+        op: Operation::Apply {
+            target: Box::new(target),
+        },
+        phase: Phase::Swapping,
+        pid: std::process::id(),
+        started_unix: 0,
+        qdiscs_absent: Vec::new(),
+    };
+    store.write_journal(&lab.name, &mut j, None).unwrap();
+    drop(store);
+    for args in [
+        vec!["status", "--name", &lab.name],
+        vec!["repair", "--name", &lab.name],
+    ] {
+        let r = sockc(&args);
+        assert_ne!(r.code, 0, "{r}");
+        assert!(
+            r.stderr.contains("newer sockc")
+                && r.stderr
+                    .contains(&format!("format {}", MANIFEST_FORMAT + 1)),
+            "{r}"
+        );
+    }
+    let r = lab.apply(&file, &[]);
+    assert_ne!(r.code, 0, "{r}");
+    let store = Store::open_with(
+        std::path::Path::new("/sys/fs/bpf"),
+        std::time::Duration::from_secs(60),
+        LockWait::Quiet,
+    )
+    .unwrap();
+    let now = store.manifest(&lab.name).unwrap().expect("still installed");
+    assert_eq!(now.generation, committed.generation, "nothing committed");
+    assert_eq!(now.snapshot.programs, committed.snapshot.programs);
+    store.clear_journal(&lab.name).unwrap();
+    drop(store);
+    let fl = sockc(&["flush", "--name", &lab.name]);
+    assert_eq!(fl.code, 0, "{fl}");
+}

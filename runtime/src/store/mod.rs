@@ -178,6 +178,13 @@ pub enum StoreError {
     #[error("manifest {}: format {found} (this sockc reads 1 to {MANIFEST_FORMAT})", path.display())]
     ManifestFormat { path: PathBuf, found: u32 },
     #[error(
+        "journal {}: an unfinished command of a newer sockc (manifest format {found}; this \
+         sockc reads 1 to {MANIFEST_FORMAT}), which this one cannot finish or undo: run that \
+         sockc's `repair`",
+        path.display()
+    )]
+    JournalFormat { path: PathBuf, found: u32 },
+    #[error(
         "{}: {problem}; the install's record of its set entries or rule text is damaged: \
          `sockc flush` the install and apply its rule file again",
         path.display()
@@ -582,6 +589,12 @@ impl Store {
         let Some(bytes) = read_record(&path, "journal")? else {
             return Ok(None);
         };
+        // Its format first: a newer sockc's target may parse as this one's with parts
+        // missing (its rules kept where this sockc does not look), and be committed so.
+        let found = journal_target_format(&bytes, &path)?;
+        if found > MANIFEST_FORMAT {
+            return Err(StoreError::JournalFormat { path, found });
+        }
         let mut j: Journal = parse_record(&bytes, "journal", &path)?;
         if let Some(target) = j.op.target_mut() {
             self.fill_bulk(name, &bytes, &path, target)?;
@@ -842,6 +855,20 @@ fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest, StoreError> {
         });
     }
     parse_record(bytes, "manifest", path)
+}
+
+/// The format of the manifest a journal's operation commits (0 for a flush).
+fn journal_target_format(bytes: &[u8], path: &Path) -> Result<u32, StoreError> {
+    #[derive(Deserialize)]
+    struct OpOnly {
+        op: serde_json::Value,
+    }
+    let op = parse_record::<OpOnly>(bytes, "journal", path)?.op;
+    let format = op
+        .as_object()
+        .and_then(|o| o.values().next())
+        .and_then(|v| v.get("target")?.get("format")?.as_u64());
+    Ok(format.map_or(0, |f| u32::try_from(f).unwrap_or(u32::MAX)))
 }
 
 fn parse_record<'a, T: Deserialize<'a>>(
