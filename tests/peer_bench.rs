@@ -75,8 +75,21 @@ fn the_smallest_head_to_head_runs_and_reports() {
     }
     assert!(md.contains("all agree"), "{md}");
     let csv = std::fs::read_to_string(dir.join("peer.csv")).expect("peer.csv");
-    // 7 contenders × 2 packets, 6 loads × 2 figures, and the header.
-    assert_eq!(csv.lines().count(), 1 + 14 + 12, "{csv}");
+    // 7 contenders × 2 packets, 6 loads × 2 figures, the 8 parts of a sockc load
+    // for XDP and TC, and the header.
+    assert_eq!(csv.lines().count(), 1 + 14 + 12 + 16, "{csv}");
+    assert!(md.contains("Where a sockc load's time goes"), "{md}");
+    for who in ["sockc-xdp", "sockc-tc"] {
+        let parts: Vec<f64> = csv
+            .lines()
+            .filter(|l| l.contains(&format!(",{who},load_part:")))
+            .map(|l| l.split(',').nth(5).unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(parts.len(), 8, "{csv}");
+        assert!(parts.iter().all(|v| *v >= 0.0), "{csv}");
+        // Compile, the verifier and the attach take time in every load.
+        assert!(parts[0] > 0.0 && parts[3] > 0.0 && parts[5] > 0.0, "{csv}");
+    }
     for line in csv.lines().skip(1).filter(|l| l.contains("ns_per_packet")) {
         let value: f64 = line.split(',').nth(5).unwrap().parse().unwrap();
         assert!(value > 0.0 && value.is_finite(), "{line}");

@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::sys;
+use super::{breakdown, sys};
 
 /// Who is measured. `Baseline` loads nothing: the receive path alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -170,6 +170,38 @@ pub fn load(
     Ok((wall, installed))
 }
 
+/// Where the time of a sockc load of `file` into `ns` goes: one `apply --timings`,
+/// its stages grouped ([`breakdown`]). `None` for other contenders, and for a sockc
+/// (`--peer-sockc`) without `--timings`.
+pub fn stages(
+    who: Contender,
+    file: &Path,
+    ns: &str,
+    sockc: &Path,
+) -> Result<Option<breakdown::Breakdown>, String> {
+    let name = install_name();
+    let Some((program, mut args, _)) = command(who, file, ns, sockc, &name) else {
+        return Ok(None);
+    };
+    if !who.is_sockc() {
+        return Ok(None);
+    }
+    let _installed = Installed {
+        sockc: sockc.to_path_buf(),
+        name,
+    };
+    args.push("--timings".into());
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let (wall, stderr) = match run_keeping_stderr(cmd, None) {
+        Ok(r) => r,
+        Err(e) if e.contains("--timings") => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let wall_ms = wall.as_secs_f64() * 1e3;
+    Ok(breakdown::parse(&stderr).map(|(st, total)| breakdown::group(&st, total, wall_ms)))
+}
+
 /// The peak RSS (KiB) of `who`'s loading process, loading `file` into `ns` under GNU
 /// `time` (`%M`): a child forked from this large process would report this
 /// process's resident set, so the loader must be started by a small one. `None`
@@ -213,7 +245,19 @@ pub fn peak_rss(
 /// Runs `cmd` to completion (inside `ns` if given, on every CPU and under the normal
 /// scheduler whatever this thread runs under): its wall time from spawn to exit and
 /// its resource use; fails with its standard error if it fails.
-fn run(mut cmd: Command, ns: Option<&str>) -> Result<(Duration, libc::rusage), String> {
+fn run(cmd: Command, ns: Option<&str>) -> Result<(Duration, libc::rusage), String> {
+    run_with_stderr(cmd, ns).map(|(wall, rusage, _)| (wall, rusage))
+}
+
+/// [`run`], giving the command's standard error instead of its resource use.
+fn run_keeping_stderr(cmd: Command, ns: Option<&str>) -> Result<(Duration, String), String> {
+    run_with_stderr(cmd, ns).map(|(wall, _, stderr)| (wall, stderr))
+}
+
+fn run_with_stderr(
+    mut cmd: Command,
+    ns: Option<&str>,
+) -> Result<(Duration, libc::rusage, String), String> {
     let what = format!("{cmd:?}");
     let netns = ns
         .map(sys::netns_file)
@@ -244,7 +288,7 @@ fn run(mut cmd: Command, ns: Option<&str>) -> Result<(Duration, libc::rusage), S
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
         return Err(format!("{what} failed ({status:#x}): {}", stderr.trim()));
     }
-    Ok((wall, rusage))
+    Ok((wall, rusage, stderr))
 }
 
 /// Waits for child `pid`, returning its status and resource use.

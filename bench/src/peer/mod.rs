@@ -7,13 +7,16 @@
 //! ([`load`]: whole-process wall time and peak RSS) and fed frames over a veth pair
 //! ([`link`]) from an XDP live-frames generator on another CPU ([`live`]: the
 //! receiver's NAPI thread's CPU time per frame). A no-filter baseline runs in every
-//! round. [`report`] writes the Markdown table, the CSV and the SVG plot.
+//! round. Once per size, a sockc load is also made with `--timings` ([`breakdown`]:
+//! where its time goes). [`report`] writes the Markdown table, the CSV and the SVG
+//! plot.
 //!
 //! Invariant: contenders are interleaved (every round visits every contender at
 //! every size, in an order rotated per round) so that a slow minute of the shared
 //! machine spreads over all of them; every namespace, sockc install and scratch file
 //! the run makes is removed before [`run`] returns, on success or failure.
 
+mod breakdown;
 mod layers;
 mod link;
 mod live;
@@ -75,10 +78,21 @@ pub struct LoadRow {
     pub cost: load::LoadCost,
 }
 
+/// Where one sockc load's time went ([`breakdown`]).
+#[derive(Clone, Debug)]
+pub struct BreakdownRow {
+    pub set: String,
+    pub rules: usize,
+    pub who: Contender,
+    pub parts: breakdown::Breakdown,
+}
+
 /// Everything a run measured, and how.
 pub struct Results {
     pub packets: Vec<PacketRow>,
     pub loads: Vec<LoadRow>,
+    /// Where a sockc load's time goes, once per sockc contender and size.
+    pub breakdowns: Vec<BreakdownRow>,
     /// Per workload: name, rules, what decides the late packet, nft layers, packets
     /// verified per contender.
     pub workloads: Vec<WorkloadNote>,
@@ -125,6 +139,7 @@ pub fn run(o: &PeerOptions) -> Result<String, String> {
     let mut results = Results {
         packets: Vec::new(),
         loads: Vec::new(),
+        breakdowns: Vec::new(),
         workloads: notes,
         machine: report::machine(),
         options: format!(
@@ -167,6 +182,17 @@ fn one(
     } else {
         None
     };
+    if round == 0 && who.is_sockc() {
+        let ns = link::bare_namespace()?;
+        if let Some(parts) = load::stages(who, &w.file(who), &ns.0, &o.sockc).map_err(fail)? {
+            results.breakdowns.push(BreakdownRow {
+                set: w.name.clone(),
+                rules: w.filters.len(),
+                who,
+                parts,
+            });
+        }
+    }
     let link = link::Link::new(NAPI_CPU, o.realtime)?;
     let (wall, installed) = load::load(who, &w.file(who), &link.rx.0, &o.sockc).map_err(fail)?;
     let cost = load::LoadCost { wall, max_rss_kib };

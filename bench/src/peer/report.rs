@@ -8,7 +8,7 @@
 
 use std::{collections::BTreeSet, fmt::Write as _, path::Path};
 
-use super::{load::Contender, workload::Case, PacketRow, Results};
+use super::{breakdown, load::Contender, workload::Case, PacketRow, Results};
 use crate::{measure::median, plot};
 
 /// `SIZE (per the host)`: kernel, CPU model and count, and the load average.
@@ -215,6 +215,49 @@ pub fn markdown(r: &Results) -> String {
         );
     }
     out.push_str(&flatness(r));
+    out.push_str(&time_spent(r));
+    out
+}
+
+/// Where a sockc load's time goes: one `apply --timings` per sockc contender and
+/// size (round 1), its stages summed into [`breakdown::PARTS`].
+fn time_spent(r: &Results) -> String {
+    if r.breakdowns.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nWhere a sockc load's time goes (one more load per contender and size with `sockc apply --timings`, ms; attach includes the kernel's RCU grace period, see docs/benchmarks.md):\n\n| rules | contender | wall |",
+    );
+    let names: Vec<&str> = breakdown::PARTS.iter().map(|(n, _)| *n).collect();
+    for n in names.iter().chain(&["other", "process start and exit"]) {
+        let _ = write!(out, " {n} |");
+    }
+    out.push_str("\n|---|---|---|");
+    for _ in 0..names.len() + 2 {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for b in &r.breakdowns {
+        let p = &b.parts;
+        let all: Vec<f64> = p
+            .parts
+            .iter()
+            .copied()
+            .chain([p.other, p.outside])
+            .collect();
+        let _ = write!(
+            out,
+            "| {} ({}) | {} | {:.1} |",
+            b.rules,
+            b.set,
+            b.who.title(),
+            all.iter().sum::<f64>()
+        );
+        for v in all {
+            let _ = write!(out, " {v:.1} |");
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -293,6 +336,24 @@ pub fn csv(r: &Results) -> String {
                 l.set,
                 l.rules,
                 l.who.key(),
+            );
+        }
+    }
+    for b in &r.breakdowns {
+        let names = breakdown::PARTS.iter().map(|(n, _)| *n);
+        let values = b.parts.parts.iter().copied();
+        let rest = [
+            ("other", b.parts.other),
+            ("process start and exit", b.parts.outside),
+        ];
+        for (name, ms) in names.zip(values).chain(rest) {
+            let _ = writeln!(
+                out,
+                "1,{},{},{},load_part:{},{ms:.1},ms,,,",
+                b.set,
+                b.rules,
+                b.who.key(),
+                name.replace(' ', "_"),
             );
         }
     }
