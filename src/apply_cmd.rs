@@ -235,9 +235,9 @@ pub fn run_apply(
         Err(e) => return fail(e),
     };
     if !args.dry_run {
+        let _t = stages::stage("conntrack anchor");
         let rules = compiled.metadata.programs.iter().flat_map(|p| &p.rules);
         let needed = conntrack_anchor::needed_by(rules.map(|r| &*r.text));
-        let _t = stages::stage("conntrack anchor");
         match conntrack_anchor::after_apply(&name, needed) {
             Outcome::Created(n) | Outcome::Removed(n) => report.notices.push(n),
             Outcome::Failed(why) => warn_no_conntrack(&why),

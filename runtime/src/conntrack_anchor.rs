@@ -164,7 +164,9 @@ pub fn needed(m: &Manifest) -> bool {
 
 /// [`needed`] of the rules whose text (as written) is `texts`.
 pub fn needed_by<'a>(mut texts: impl Iterator<Item = &'a str>) -> bool {
-    texts.any(tests_ct_state)
+    // Most rules have no `state` at all: a substring search rules them out before
+    // the word-by-word look (10k rules: ~1 ms of an apply otherwise).
+    texts.any(|t| t.contains("state") && tests_ct_state(t))
 }
 
 /// Whether rule text (as written) has the words `ct state` in a row.

@@ -127,7 +127,10 @@ fn recorded_source(req: &ApplyRequest<'_>, format: u32) -> String {
 /// found bound to its address, and says which are still missing.
 pub fn apply(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, InstallError> {
     let mut report = apply_rules(store, req)?;
-    if !req.dry_run {
+    // A file that declares no socket has none to register (the manifest committed,
+    // or kept, is this file's): not read back, a copy of every rule at 10k rules.
+    if !req.dry_run && !req.compiled.metadata.sockets.is_empty() {
+        let _t = stages::stage("register declared sockets");
         if let Some(m) = store.manifest(req.name)? {
             // Said once: what is still missing after the commit.
             let lines = slot_registry::register_declared(store, &m);
