@@ -10,7 +10,11 @@
 //! command to say. A flush only ever goes forward: once its journal is in place,
 //! every later command finishes it — hooks off, then the pins, the manifest, the
 //! journal and the directory in that order (`Store::remove_install`) — and nothing
-//! re-attaches a hook of a flushed install.
+//! re-attaches a hook of a flushed install. A damaged bulk record (`crate::store`)
+//! never keeps an install from being taken off: recovery needs none of the committed
+//! generation's bulk, nor the target's to undo an apply, and interrupted work whose
+//! target's record is damaged cannot be finished, so [`flush`] gives it up (its hooks
+//! off first, then a flush's journal in its place).
 
 use std::fmt;
 
@@ -52,6 +56,10 @@ pub enum Recovery {
     /// A directory with no record at all (a first apply killed before its journal, a
     /// flush killed after its manifest went): removed whole, with what it held.
     Debris(Vec<String>),
+    /// An apply or set update of `generation` was interrupted and a record of its
+    /// target is damaged, so it could not be finished: a flush gave it up, taking off
+    /// the hooks it had attached or swapped ([`flush`]).
+    Abandoned { generation: u64 },
 }
 
 impl fmt::Display for Recovery {
@@ -79,6 +87,11 @@ impl fmt::Display for Recovery {
                 f,
                 "removed what an interrupted first apply or flush left: {}",
                 what.join(", ")
+            ),
+            Recovery::Abandoned { generation } => write!(
+                f,
+                "gave up an interrupted apply of generation {generation}, which a damaged \
+                 record kept from being finished: its hooks were taken off with the install's"
             ),
         }
     }
@@ -186,7 +199,7 @@ pub(crate) fn recover_locked(
     if !store.has_dir(name) {
         return Ok(None);
     }
-    let Some(journal) = store.journal(name)? else {
+    let Some(journal) = journal_to_recover(store, name)? else {
         // Nothing in flight: what the garbage collection keeps is in the manifest's
         // JSON, its bulk (set entries, rule text) is not needed (nor read, so a
         // damaged bulk record does not keep `flush` from starting over).
@@ -205,7 +218,13 @@ pub(crate) fn recover_locked(
         let removed = store.collect_garbage(name, &keep, &keep_maps)?;
         return Ok((!removed.is_empty()).then_some(Recovery::Collected(removed)));
     };
-    let old = store.manifest(name)?;
+    // Undoing or finishing work needs none of the committed generation's bulk (set
+    // entries, rule text, rules): a damaged record of it does not keep a flush from
+    // finishing, or an apply from being rolled back or forward.
+    let old = match store.manifest(name) {
+        Err(StoreError::Bulk { .. }) => store.manifest_without_bulk(name)?,
+        read => read?,
+    };
     let recovery = match journal.op {
         Operation::Apply { target } => {
             let absent = &journal.qdiscs_absent;
@@ -258,6 +277,63 @@ pub(crate) fn recover_locked(
         }
     };
     Ok(Some(recovery))
+}
+
+/// The install's journal, its target's bulk read in; without it when a damaged bulk
+/// record keeps it from being read and the work needs none: an apply interrupted before
+/// it swapped installed hooks, which is rolled back (nothing of its target is kept).
+/// Work that commits its target (an apply swapping hooks, a set update) needs the
+/// target's records, and fails naming the damaged one; [`flush`] then gives it up.
+fn journal_to_recover(store: &Store, name: &str) -> Result<Option<Journal>, StoreError> {
+    match store.journal(name) {
+        Err(e @ StoreError::Bulk { .. }) => match store.journal_without_bulk(name)? {
+            Some(j)
+                if matches!(j.op, Operation::Apply { .. })
+                    && matches!(j.phase, Phase::Building | Phase::Attaching) =>
+            {
+                Ok(Some(j))
+            }
+            _ => Err(e),
+        },
+        read => read,
+    }
+}
+
+/// Gives up the interrupted work of install `name` for a flush, when a damaged record
+/// of its target keeps it from being finished: every hook the target added (also one
+/// attached before the journal recorded how) or swapped to its programs comes off,
+/// then a flush's journal replaces the work's, which the flush finishes. A kill before
+/// that leaves the damaged journal, and the next flush starts over. Returns how many
+/// hooks ran the target's programs or the committed generation's.
+fn abandon(store: &Store, name: &str, journal: Journal) -> Result<(Recovery, usize), InstallError> {
+    let Some(target) = journal.op.target() else {
+        return Ok((Recovery::Flushed, 0));
+    };
+    let old = store.manifest_without_bulk(name)?;
+    let scope = locate(store, target);
+    let running: std::collections::BTreeSet<String> = old
+        .iter()
+        .chain([target])
+        .flat_map(|m| m.programs.iter().map(move |p| (m, p)))
+        .filter(|(m, p)| scope.hook_state(store, m, p).runs())
+        .map(|(_, p)| p.attach_point().to_string())
+        .collect();
+    reconcile::detach_new(store, name, old.as_ref(), target, &journal.qdiscs_absent);
+    drop(scope);
+    detach_all(store, target);
+    let generation = target.generation;
+    store.write_journal(
+        name,
+        &mut Journal {
+            op: Operation::Flush,
+            phase: Phase::Swapping,
+            pid: std::process::id(),
+            started_unix: now_unix(),
+            qdiscs_absent: journal.qdiscs_absent.clone(),
+        },
+        None,
+    )?;
+    Ok((Recovery::Abandoned { generation }, running.len()))
 }
 
 /// An interrupted apply (or repair): rolled back from `Building` and `Attaching`,
@@ -389,7 +465,21 @@ pub struct Flushed {
 /// Detaches and removes everything installed under `name`.
 pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
     let mut notices = Vec::new();
-    let recovered = recover_locked(store, name, &mut notices)?;
+    let mut given_up = 0;
+    let recovered = match recover_locked(store, name, &mut notices) {
+        // Interrupted work that a damaged record keeps from being finished: given up.
+        Err(InstallError::Store(e @ StoreError::Bulk { .. })) => {
+            match store.journal_without_bulk(name)? {
+                Some(journal) => {
+                    let (recovery, detached) = abandon(store, name, journal)?;
+                    given_up = detached;
+                    Some(recovery)
+                }
+                None => return Err(e.into()),
+            }
+        }
+        read => read?,
+    };
     // A damaged bulk record (set entries, rule text) does not keep an install from
     // being taken off: flushing is how one starts over.
     let manifest = match store.manifest(name) {
@@ -397,16 +487,23 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
         read => read,
     };
     let Some(manifest) = manifest? else {
-        if matches!(recovered, Some(Recovery::Flushed | Recovery::Debris(_))) {
+        if matches!(recovered, Some(Recovery::Abandoned { .. })) {
+            // A first apply given up: its flush journal and objects go.
+            store.remove_install(name)?;
+        }
+        if matches!(
+            recovered,
+            Some(Recovery::Flushed | Recovery::Debris(_) | Recovery::Abandoned { .. })
+        ) {
             return Ok(Flushed {
                 manifest: None,
-                detached: 0,
+                detached: given_up,
                 recovered,
             });
         }
         return Err(InstallError::NotInstalled(name.to_string()));
     };
-    let detached = flush_locked(store, &manifest)?;
+    let detached = given_up.max(flush_locked(store, &manifest)?);
     Ok(Flushed {
         manifest: Some(manifest),
         detached,

@@ -589,6 +589,17 @@ impl Store {
         Ok(Some(j))
     }
 
+    /// The journal without its target's bulk (map contents, rule text and, from format
+    /// 6, the rules empty): what undoing or giving up the work in flight needs,
+    /// readable when a bulk record its target names is damaged.
+    pub fn journal_without_bulk(&self, name: &str) -> Result<Option<Journal>, StoreError> {
+        let path = self.dir(name).join("journal");
+        let Some(bytes) = read_record(&path, "journal")? else {
+            return Ok(None);
+        };
+        parse_record(&bytes, "journal", &path).map(Some)
+    }
+
     /// Puts the bulk the record `bytes` names ([`bulk`]) into `m`: its map contents
     /// and rule text. A record of a format before bulk records holds them itself.
     fn fill_bulk(
