@@ -158,6 +158,22 @@ pub enum InstallError {
     NotLive { what: String },
     #[error("nothing is installed under the name `{0}`")]
     NotInstalled(String),
+    /// A directory with generations or links but neither manifest nor journal: not
+    /// what an interrupted sockc leaves (see `recover`).
+    #[error(
+        "install `{name}` has neither a manifest nor a journal, yet holds {}: no interrupted \
+         sockc leaves that (was its manifest removed?), and which hooks run its programs \
+         is not known without it. `sockc flush --name {name}` removes its pins, which \
+         takes its links off; {}",
+        held.join(", "),
+        unrecorded_note(name, programs)
+    )]
+    Unrecorded {
+        name: String,
+        held: Vec<String>,
+        /// The ids of the programs pinned in its generations.
+        programs: Vec<u32>,
+    },
     #[error("install `{install}` declares no socket `{socket}`{}", declared_note(.declared))]
     UnknownSocket {
         install: String,
@@ -196,6 +212,22 @@ fn missing_target(hook: HookKind, target: &str, netns: &Option<String>) -> Strin
             crate::cgroup::example_path("system.slice/NAME.service")
         ),
     }
+}
+
+/// What stays of an install whose manifest is gone when its pins are removed.
+pub(crate) fn unrecorded_note(name: &str, programs: &[u32]) -> String {
+    let ids: Vec<String> = programs.iter().map(u32::to_string).collect();
+    let running = match ids.len() {
+        0 => String::new(),
+        1 => format!(" (program id {})", ids[0]),
+        _ => format!(" (program ids {})", ids.join(", ")),
+    };
+    format!(
+        "a clsact filter running one of its programs{running} and the nft table inet \
+         {} stay wherever they are (`tc filter show dev DEV ingress` lists filters with \
+         their program ids; `nft delete table inet ...` in its network namespace)",
+        crate::conntrack_anchor::table_name(name)
+    )
 }
 
 fn declared_note(declared: &[String]) -> String {

@@ -6,7 +6,8 @@
 //! the kernel runs the committed generation (or, after a roll back of a first apply,
 //! nothing of the install exists at all); a directory with neither a manifest nor a
 //! journal (debris of a first apply killed before its journal, or of a flush killed
-//! after its manifest went) is removed whole; what was done is returned, for the
+//! after its manifest went) is removed whole, but one that holds generations or links,
+//! which neither leaves, is an error until `flush` removes it ([`InstallError::Unrecorded`]); what was done is returned, for the
 //! command to say. A flush only ever goes forward: once its journal is in place,
 //! every later command finishes it — hooks off, then the pins, the manifest, the
 //! journal and the directory in that order (`Store::remove_install`) — and nothing
@@ -60,6 +61,14 @@ pub enum Recovery {
     /// target is damaged, so it could not be finished: a flush gave it up, taking off
     /// the hooks it had attached or swapped ([`flush`]).
     Abandoned { generation: u64 },
+    /// A directory with generations or links but no record naming them (its manifest
+    /// removed by something else): removed by a flush, with what it held; `programs`
+    /// are the ids of its pinned programs, which a clsact filter may still run.
+    Unrecorded {
+        name: String,
+        removed: Vec<String>,
+        programs: Vec<u32>,
+    },
 }
 
 impl fmt::Display for Recovery {
@@ -92,6 +101,16 @@ impl fmt::Display for Recovery {
                 f,
                 "gave up an interrupted apply of generation {generation}, which a damaged \
                  record kept from being finished: its hooks were taken off with the install's"
+            ),
+            Recovery::Unrecorded {
+                name,
+                removed,
+                programs,
+            } => write!(
+                f,
+                "removed pins no manifest named ({}), which took its links off; {}",
+                removed.join(", "),
+                super::unrecorded_note(name, programs)
             ),
         }
     }
@@ -204,7 +223,16 @@ pub(crate) fn recover_locked(
         // JSON, its bulk (set entries, rule text) is not needed (nor read, so a
         // damaged bulk record does not keep `flush` from starting over).
         let Some(old) = store.manifest_without_bulk(name)? else {
-            // Neither committed nor in flight: nothing here is enforced or recorded.
+            // Neither committed nor in flight: nothing here is enforced or recorded —
+            // unless it holds what only a recorded install has.
+            let (held, programs) = store.unrecorded_objects(name);
+            if !held.is_empty() {
+                return Err(InstallError::Unrecorded {
+                    name: name.to_string(),
+                    held,
+                    programs,
+                });
+            }
             return Ok(Some(Recovery::Debris(store.remove_install(name)?)));
         };
         let keep = [old.objects_dir.as_str()];
@@ -478,6 +506,12 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
                 None => return Err(e.into()),
             }
         }
+        // Pins no record names: what is known of them is taken off with them.
+        Err(InstallError::Unrecorded { programs, .. }) => Some(Recovery::Unrecorded {
+            name: name.to_string(),
+            removed: store.remove_install(name)?,
+            programs,
+        }),
         read => read?,
     };
     // A damaged bulk record (set entries, rule text) does not keep an install from
@@ -493,7 +527,12 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
         }
         if matches!(
             recovered,
-            Some(Recovery::Flushed | Recovery::Debris(_) | Recovery::Abandoned { .. })
+            Some(
+                Recovery::Flushed
+                    | Recovery::Debris(_)
+                    | Recovery::Abandoned { .. }
+                    | Recovery::Unrecorded { .. }
+            )
         ) {
             return Ok(Flushed {
                 manifest: None,

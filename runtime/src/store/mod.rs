@@ -455,6 +455,41 @@ impl Store {
         Ok(names)
     }
 
+    /// What install `name`'s directory holds that only a recorded install has: its
+    /// generations' directories (`g<N>/`) and its hooks' links (`link_*`), sorted, with
+    /// the ids of the programs pinned in those generations. A first apply killed
+    /// before its journal has pinned neither, and [`Store::remove_install`] takes them
+    /// off before the records that name them: a directory that holds them with neither
+    /// record had its manifest removed by something else.
+    pub fn unrecorded_objects(&self, name: &str) -> (Vec<String>, Vec<u32>) {
+        let Ok(entries) = std::fs::read_dir(self.dir(name)) else {
+            return (Vec::new(), Vec::new());
+        };
+        let (mut held, mut programs) = (Vec::new(), Vec::new());
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let is_generation = e.file_type().is_ok_and(|t| t.is_dir())
+                && file.len() > 1
+                && file.starts_with('g')
+                && file[1..].bytes().all(|b| b.is_ascii_digit());
+            if is_generation {
+                for p in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+                    if !p.file_name().to_string_lossy().starts_with("prog_") {
+                        continue;
+                    }
+                    let info = sys::obj_get(&p.path()).and_then(|fd| sys::prog_info(fd.as_fd()));
+                    programs.extend(info.map(|i| i.id));
+                }
+                held.push(format!("{file}/"));
+            } else if file.starts_with("link_") {
+                held.push(file);
+            }
+        }
+        held.sort();
+        programs.sort();
+        (held, programs)
+    }
+
     /// Whether install `name` has a directory (with records or without).
     pub fn has_dir(&self, name: &str) -> bool {
         self.dir(name).is_dir()
