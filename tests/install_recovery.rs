@@ -12,7 +12,8 @@
 //!   same file; `status --deep` is clean on an untouched install of every corpus file;
 //! * `status` exits 3 while a declared socket has nothing registered;
 //! * an install whose manifest was removed by hand is not taken for debris (which
-//!   the next `status` removed, leaving its clsact filter dropping);
+//!   the next `status` removed, leaving its clsact filter dropping), and one whose
+//!   manifest is torn has `flush` as its way out;
 //! * namespaces: one that took a gone namespace's inode is another (no false conflict,
 //!   no repair there); `register` into a namespace re-created under the install's
 //!   name is refused; for an install whose namespace lost its name, `flush` counts
@@ -489,7 +490,9 @@ fn repair_keeps_clsact_filters_on_clsact() {
 /// names, removes the pins (which takes the links off) and names the programs a clsact
 /// filter may still run, which no pin holds and no record finds. Before, the next
 /// command of any kind removed it as debris: `status` said nothing was installed while
-/// the install's clsact filter kept dropping.
+/// the install's clsact filter kept dropping. A manifest replaced by a record that is
+/// not one (torn JSON) is the same: before, every command, `flush` included, failed
+/// naming the record and no way out.
 #[test]
 fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
     if !common::kernel() {
@@ -504,44 +507,76 @@ fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
              tc ingress on {a} {{\n  drop udp to *:9002\n  default allow\n}}\n"
         ),
     );
-    lab.apply(&file, &["--tc-attach", "clsact"]).ok();
-    let filter = tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]);
-    let id = filter
-        .split_whitespace()
-        .skip_while(|w| *w != "id")
-        .nth(1)
-        .unwrap_or_else(|| panic!("a clsact filter: {filter}"))
-        .to_string();
-    std::fs::remove_file(lab.pin_dir().join("manifest")).unwrap();
-    for args in [
-        vec!["status", "--name", &lab.name],
-        vec!["status"],
-        vec!["repair", "--name", &lab.name],
-        lab.apply_args(&file, &lab.name, &[]),
+    let manifest = lab.pin_dir().join("manifest");
+    for (damage, says) in [
+        ("removed", "neither a manifest nor a journal"),
+        ("torn", "the install's manifest is damaged"),
     ] {
-        let r = sockc(&args);
-        assert_eq!(r.code, 3, "{args:?}: {r}");
-        let said = format!("{}{}", r.stdout, r.stderr);
+        lab.apply(&file, &["--tc-attach", "clsact"]).ok();
+        let filter = tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]);
+        let id = filter
+            .split_whitespace()
+            .skip_while(|w| *w != "id")
+            .nth(1)
+            .unwrap_or_else(|| panic!("a clsact filter: {filter}"))
+            .to_string();
+        std::fs::remove_file(&manifest).unwrap();
+        if damage == "torn" {
+            // A record of the store's shape whose JSON stops short.
+            let mut value = 5u64.to_le_bytes().to_vec();
+            value.extend(b"{\"for");
+            value.resize(16 * 1024, 0);
+            run(Command::new("bpftool")
+                .args(["map", "create"])
+                .arg(&manifest)
+                .args([
+                    "type", "array", "key", "4", "value", "16384", "entries", "1",
+                ])
+                .args(["name", "sockc_record"]))
+            .ok();
+            run(Command::new("bpftool")
+                .args(["map", "update", "pinned"])
+                .arg(&manifest)
+                .args(["key", "hex", "00", "00", "00", "00", "value", "hex"])
+                .args(value.iter().map(|b| format!("{b:02x}"))))
+            .ok();
+        }
+        for args in [
+            vec!["status", "--name", &lab.name],
+            vec!["status"],
+            vec!["repair", "--name", &lab.name],
+            lab.apply_args(&file, &lab.name, &[]),
+        ] {
+            let r = sockc(&args);
+            assert_eq!(r.code, 3, "{damage}, {args:?}: {r}");
+            let said = format!("{}{}", r.stdout, r.stderr);
+            assert!(
+                said.contains(says)
+                    && said.contains("g1/")
+                    && said.contains("link_xdp_")
+                    && said.contains("sockc flush --name"),
+                "{damage}, {args:?}: {r}"
+            );
+            assert!(lab.pin_dir().join("g1").is_dir(), "{args:?} kept the pins");
+            lab.expect_verdicts(
+                &format!("{damage}, after {args:?}"),
+                &[(9001, false), (9002, false)],
+            );
+        }
+        let fl = sockc(&["flush", "--name", &lab.name]).ok();
         assert!(
-            said.contains("neither a manifest nor a journal")
-                && said.contains("g1/")
-                && said.contains("link_xdp_"),
-            "{args:?}: {r}"
+            fl.stderr
+                .contains("removed pins that no readable manifest named")
+                && fl.stderr.contains(&id),
+            "{damage}: {fl}"
         );
-        assert!(lab.pin_dir().join("g1").is_dir(), "{args:?} kept the pins");
-        lab.expect_verdicts(&format!("after {args:?}"), &[(9001, false), (9002, false)]);
+        assert!(!lab.pin_dir().exists(), "{damage}: {:?}", lab.pins());
+        assert_eq!(lab.xdp_prog_id(), None, "the XDP link went with its pin");
+        // The filter the message names is the operator's to delete.
+        lab.expect_verdicts(damage, &[(9001, true), (9002, false)]);
+        tc_in_ns(&lab, &["filter", "del", "dev", &a, "ingress"]);
+        lab.expect_verdicts("filter deleted", &[(9001, true), (9002, true)]);
     }
-    let fl = sockc(&["flush", "--name", &lab.name]).ok();
-    assert!(
-        fl.stderr.contains("removed pins no manifest named") && fl.stderr.contains(&id),
-        "{fl}"
-    );
-    assert!(!lab.pin_dir().exists(), "{:?}", lab.pins());
-    assert_eq!(lab.xdp_prog_id(), None, "the XDP link went with its pin");
-    // The filter the message names is the operator's to delete.
-    lab.expect_verdicts("flushed", &[(9001, true), (9002, false)]);
-    tc_in_ns(&lab, &["filter", "del", "dev", &a, "ingress"]);
-    lab.expect_verdicts("filter deleted", &[(9001, true), (9002, true)]);
 }
 
 // ---- set maps changed behind sockc's back ---------------------------------------------

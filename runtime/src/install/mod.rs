@@ -174,6 +174,21 @@ pub enum InstallError {
         /// The ids of the programs pinned in its generations.
         programs: Vec<u32>,
     },
+    /// The manifest cannot be read as one (torn JSON, a length past its chunks, another
+    /// map in its place): which hooks the install holds is not known.
+    #[error(
+        "{source}: the install's manifest is damaged, and which hooks run its programs \
+         is not known without it. `sockc flush --name {name}` removes its pins{}, which \
+         takes its links off; {}",
+        held_note(held),
+        unrecorded_note(name, programs)
+    )]
+    UnreadableManifest {
+        name: String,
+        source: Box<StoreError>,
+        held: Vec<String>,
+        programs: Vec<u32>,
+    },
     #[error("install `{install}` declares no socket `{socket}`{}", declared_note(.declared))]
     UnknownSocket {
         install: String,
@@ -211,6 +226,14 @@ fn missing_target(hook: HookKind, target: &str, netns: &Option<String>) -> Strin
             hook.spec().label(target),
             crate::cgroup::example_path("system.slice/NAME.service")
         ),
+    }
+}
+
+fn held_note(held: &[String]) -> String {
+    if held.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", held.join(", "))
     }
 }
 

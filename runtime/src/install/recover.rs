@@ -7,7 +7,9 @@
 //! nothing of the install exists at all); a directory with neither a manifest nor a
 //! journal (debris of a first apply killed before its journal, or of a flush killed
 //! after its manifest went) is removed whole, but one that holds generations or links,
-//! which neither leaves, is an error until `flush` removes it ([`InstallError::Unrecorded`]); what was done is returned, for the
+//! which neither leaves, is an error until `flush` removes it
+//! ([`InstallError::Unrecorded`]), and so is a manifest that cannot be read as one
+//! ([`InstallError::UnreadableManifest`]); what was done is returned, for the
 //! command to say. A flush only ever goes forward: once its journal is in place,
 //! every later command finishes it — hooks off, then the pins, the manifest, the
 //! journal and the directory in that order (`Store::remove_install`) — and nothing
@@ -62,7 +64,7 @@ pub enum Recovery {
     /// the hooks it had attached or swapped ([`flush`]).
     Abandoned { generation: u64 },
     /// A directory with generations or links but no record naming them (its manifest
-    /// removed by something else): removed by a flush, with what it held; `programs`
+    /// removed by something else, or unreadable): removed by a flush, with what it held; `programs`
     /// are the ids of its pinned programs, which a clsact filter may still run.
     Unrecorded {
         name: String,
@@ -108,7 +110,7 @@ impl fmt::Display for Recovery {
                 programs,
             } => write!(
                 f,
-                "removed pins no manifest named ({}), which took its links off; {}",
+                "removed pins that no readable manifest named ({}), which took its links off; {}",
                 removed.join(", "),
                 super::unrecorded_note(name, programs)
             ),
@@ -222,7 +224,10 @@ pub(crate) fn recover_locked(
         // Nothing in flight: what the garbage collection keeps is in the manifest's
         // JSON, its bulk (set entries, rule text) is not needed (nor read, so a
         // damaged bulk record does not keep `flush` from starting over).
-        let Some(old) = store.manifest_without_bulk(name)? else {
+        let old = store
+            .manifest_without_bulk(name)
+            .map_err(|e| unreadable_manifest(store, name, e))?;
+        let Some(old) = old else {
             // Neither committed nor in flight: nothing here is enforced or recorded —
             // unless it holds what only a recorded install has.
             let (held, programs) = store.unrecorded_objects(name);
@@ -250,9 +255,10 @@ pub(crate) fn recover_locked(
     // entries, rule text, rules): a damaged record of it does not keep a flush from
     // finishing, or an apply from being rolled back or forward.
     let old = match store.manifest(name) {
-        Err(StoreError::Bulk { .. }) => store.manifest_without_bulk(name)?,
-        read => read?,
-    };
+        Err(StoreError::Bulk { .. }) => store.manifest_without_bulk(name),
+        read => read,
+    }
+    .map_err(|e| unreadable_manifest(store, name, e))?;
     let recovery = match journal.op {
         Operation::Apply { target } => {
             let absent = &journal.qdiscs_absent;
@@ -305,6 +311,32 @@ pub(crate) fn recover_locked(
         }
     };
     Ok(Some(recovery))
+}
+
+/// `e`, from reading install `name`'s manifest, naming the way out when the pin is
+/// there but is not a manifest sockc can read (a manifest of a newer format is left to
+/// the sockc that wrote it).
+fn unreadable_manifest(store: &Store, name: &str, e: StoreError) -> InstallError {
+    match e {
+        StoreError::RecordJson {
+            what: "manifest", ..
+        }
+        | StoreError::NotARecord {
+            what: "manifest", ..
+        }
+        | StoreError::RecordChunkMissing {
+            what: "manifest", ..
+        } => {
+            let (held, programs) = store.unrecorded_objects(name);
+            InstallError::UnreadableManifest {
+                name: name.to_string(),
+                source: Box::new(e),
+                held,
+                programs,
+            }
+        }
+        e => e.into(),
+    }
 }
 
 /// The install's journal, its target's bulk read in; without it when a damaged bulk
@@ -507,7 +539,10 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
             }
         }
         // Pins no record names: what is known of them is taken off with them.
-        Err(InstallError::Unrecorded { programs, .. }) => Some(Recovery::Unrecorded {
+        Err(
+            InstallError::Unrecorded { programs, .. }
+            | InstallError::UnreadableManifest { programs, .. },
+        ) => Some(Recovery::Unrecorded {
             name: name.to_string(),
             removed: store.remove_install(name)?,
             programs,
