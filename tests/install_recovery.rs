@@ -490,9 +490,9 @@ fn repair_keeps_clsact_filters_on_clsact() {
 /// names, removes the pins (which takes the links off) and names the programs a clsact
 /// filter may still run, which no pin holds and no record finds. Before, the next
 /// command of any kind removed it as debris: `status` said nothing was installed while
-/// the install's clsact filter kept dropping. A manifest replaced by a record that is
-/// not one (torn JSON) is the same: before, every command, `flush` included, failed
-/// naming the record and no way out.
+/// the install's clsact filter kept dropping. A manifest or journal replaced by a
+/// record that is not one (torn JSON) is the same: before, every command, `flush`
+/// included, failed naming the record and no way out.
 #[test]
 fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
     if !common::kernel() {
@@ -507,11 +507,16 @@ fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
              tc ingress on {a} {{\n  drop udp to *:9002\n  default allow\n}}\n"
         ),
     );
-    let manifest = lab.pin_dir().join("manifest");
     for (damage, says) in [
-        ("removed", "neither a manifest nor a journal"),
-        ("torn", "the install's manifest is damaged"),
+        ("manifest removed", "neither a manifest nor a journal"),
+        ("manifest torn", "the install's manifest is damaged"),
+        ("journal torn", "the install's journal is damaged"),
     ] {
+        let record = lab.pin_dir().join(if damage == "journal torn" {
+            "journal"
+        } else {
+            "manifest"
+        });
         lab.apply(&file, &["--tc-attach", "clsact"]).ok();
         let filter = tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]);
         let id = filter
@@ -520,15 +525,15 @@ fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
             .nth(1)
             .unwrap_or_else(|| panic!("a clsact filter: {filter}"))
             .to_string();
-        std::fs::remove_file(&manifest).unwrap();
-        if damage == "torn" {
+        let _ = std::fs::remove_file(&record);
+        if damage.ends_with("torn") {
             // A record of the store's shape whose JSON stops short.
             let mut value = 5u64.to_le_bytes().to_vec();
             value.extend(b"{\"for");
             value.resize(16 * 1024, 0);
             run(Command::new("bpftool")
                 .args(["map", "create"])
-                .arg(&manifest)
+                .arg(&record)
                 .args([
                     "type", "array", "key", "4", "value", "16384", "entries", "1",
                 ])
@@ -536,7 +541,7 @@ fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
             .ok();
             run(Command::new("bpftool")
                 .args(["map", "update", "pinned"])
-                .arg(&manifest)
+                .arg(&record)
                 .args(["key", "hex", "00", "00", "00", "00", "value", "hex"])
                 .args(value.iter().map(|b| format!("{b:02x}"))))
             .ok();
@@ -564,14 +569,26 @@ fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
             );
         }
         let fl = sockc(&["flush", "--name", &lab.name]).ok();
+        assert!(!lab.pin_dir().exists(), "{damage}: {:?}", lab.pins());
+        assert_eq!(lab.xdp_prog_id(), None, "the XDP link went with its pin");
+        if damage == "journal torn" {
+            // The manifest says where the committed generation's filter is: it is
+            // taken off as in any flush; only what the lost work attached is not known.
+            assert!(
+                fl.stderr.contains("replaced a journal sockc cannot read")
+                    && fl.stdout.contains("flushed generation 1"),
+                "{fl}"
+            );
+            lab.expect_verdicts(damage, &[(9001, true), (9002, true)]);
+            assert!(!tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]).contains("bpf"));
+            continue;
+        }
         assert!(
             fl.stderr
                 .contains("removed pins that no readable manifest named")
                 && fl.stderr.contains(&id),
             "{damage}: {fl}"
         );
-        assert!(!lab.pin_dir().exists(), "{damage}: {:?}", lab.pins());
-        assert_eq!(lab.xdp_prog_id(), None, "the XDP link went with its pin");
         // The filter the message names is the operator's to delete.
         lab.expect_verdicts(damage, &[(9001, true), (9002, false)]);
         tc_in_ns(&lab, &["filter", "del", "dev", &a, "ingress"]);

@@ -8,8 +8,9 @@
 //! journal (debris of a first apply killed before its journal, or of a flush killed
 //! after its manifest went) is removed whole, but one that holds generations or links,
 //! which neither leaves, is an error until `flush` removes it
-//! ([`InstallError::Unrecorded`]), and so is a manifest that cannot be read as one
-//! ([`InstallError::UnreadableManifest`]); what was done is returned, for the
+//! ([`InstallError::Unrecorded`]), and so is a manifest or journal that cannot be
+//! read as one ([`InstallError::UnreadableRecord`]: a flush puts its own journal in
+//! place of such a journal, then takes the committed generation's hooks off); what was done is returned, for the
 //! command to say. A flush only ever goes forward: once its journal is in place,
 //! every later command finishes it — hooks off, then the pins, the manifest, the
 //! journal and the directory in that order (`Store::remove_install`) — and nothing
@@ -63,6 +64,10 @@ pub enum Recovery {
     /// target is damaged, so it could not be finished: a flush gave it up, taking off
     /// the hooks it had attached or swapped ([`flush`]).
     Abandoned { generation: u64 },
+    /// A journal that cannot be read as one: replaced by a flush's (what its work
+    /// attached is known only by the pins, which the flush removes); `programs` are the
+    /// ids of the install's pinned programs, which a clsact filter may still run.
+    JournalReplaced { programs: Vec<u32> },
     /// A directory with generations or links but no record naming them (its manifest
     /// removed by something else, or unreadable): removed by a flush, with what it held; `programs`
     /// are the ids of its pinned programs, which a clsact filter may still run.
@@ -103,6 +108,14 @@ impl fmt::Display for Recovery {
                 f,
                 "gave up an interrupted apply of generation {generation}, which a damaged \
                  record kept from being finished: its hooks were taken off with the install's"
+            ),
+            Recovery::JournalReplaced { programs } => write!(
+                f,
+                "replaced a journal sockc cannot read with a flush's: what the work in \
+                 flight attached is known only by the pins, which were removed (links off \
+                 with them); {} that the work attached stays where it is (`tc filter show \
+                 dev DEV ingress` lists filters with their program ids)",
+                super::filter_note(programs)
             ),
             Recovery::Unrecorded {
                 name,
@@ -220,13 +233,14 @@ pub(crate) fn recover_locked(
     if !store.has_dir(name) {
         return Ok(None);
     }
-    let Some(journal) = journal_to_recover(store, name)? else {
+    let journal = journal_to_recover(store, name).map_err(|e| unreadable_record(store, name, e))?;
+    let Some(journal) = journal else {
         // Nothing in flight: what the garbage collection keeps is in the manifest's
         // JSON, its bulk (set entries, rule text) is not needed (nor read, so a
         // damaged bulk record does not keep `flush` from starting over).
         let old = store
             .manifest_without_bulk(name)
-            .map_err(|e| unreadable_manifest(store, name, e))?;
+            .map_err(|e| unreadable_record(store, name, e))?;
         let Some(old) = old else {
             // Neither committed nor in flight: nothing here is enforced or recorded —
             // unless it holds what only a recorded install has.
@@ -258,7 +272,7 @@ pub(crate) fn recover_locked(
         Err(StoreError::Bulk { .. }) => store.manifest_without_bulk(name),
         read => read,
     }
-    .map_err(|e| unreadable_manifest(store, name, e))?;
+    .map_err(|e| unreadable_record(store, name, e))?;
     let recovery = match journal.op {
         Operation::Apply { target } => {
             let absent = &journal.qdiscs_absent;
@@ -313,29 +327,26 @@ pub(crate) fn recover_locked(
     Ok(Some(recovery))
 }
 
-/// `e`, from reading install `name`'s manifest, naming the way out when the pin is
-/// there but is not a manifest sockc can read (a manifest of a newer format is left to
-/// the sockc that wrote it).
-fn unreadable_manifest(store: &Store, name: &str, e: StoreError) -> InstallError {
-    match e {
-        StoreError::RecordJson {
-            what: "manifest", ..
-        }
-        | StoreError::NotARecord {
-            what: "manifest", ..
-        }
-        | StoreError::RecordChunkMissing {
-            what: "manifest", ..
-        } => {
-            let (held, programs) = store.unrecorded_objects(name);
-            InstallError::UnreadableManifest {
-                name: name.to_string(),
-                source: Box::new(e),
-                held,
-                programs,
-            }
-        }
-        e => e.into(),
+/// `e`, from reading install `name`'s manifest or journal, naming the way out when
+/// the pin is there but is not a record sockc can read (a manifest of a newer format
+/// is left to the sockc that wrote it).
+fn unreadable_record(store: &Store, name: &str, e: StoreError) -> InstallError {
+    let what = match &e {
+        StoreError::RecordJson { what, .. }
+        | StoreError::NotARecord { what, .. }
+        | StoreError::RecordChunkMissing { what, .. } => *what,
+        _ => return e.into(),
+    };
+    if !matches!(what, "manifest" | "journal") {
+        return e.into();
+    }
+    let (held, programs) = store.unrecorded_objects(name);
+    InstallError::UnreadableRecord {
+        name: name.to_string(),
+        what,
+        source: Box::new(e),
+        held,
+        programs,
     }
 }
 
@@ -539,9 +550,29 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
             }
         }
         // Pins no record names: what is known of them is taken off with them.
+        // Work in flight that is not known: a flush's journal in its place; the
+        // committed generation's hooks come off below, and every pin with the install.
+        Err(InstallError::UnreadableRecord {
+            what: "journal",
+            programs,
+            ..
+        }) => {
+            store.write_journal(
+                name,
+                &mut Journal {
+                    op: Operation::Flush,
+                    phase: Phase::Swapping,
+                    pid: std::process::id(),
+                    started_unix: now_unix(),
+                    qdiscs_absent: Vec::new(),
+                },
+                None,
+            )?;
+            Some(Recovery::JournalReplaced { programs })
+        }
         Err(
             InstallError::Unrecorded { programs, .. }
-            | InstallError::UnreadableManifest { programs, .. },
+            | InstallError::UnreadableRecord { programs, .. },
         ) => Some(Recovery::Unrecorded {
             name: name.to_string(),
             removed: store.remove_install(name)?,
@@ -556,7 +587,10 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
         read => read,
     };
     let Some(manifest) = manifest? else {
-        if matches!(recovered, Some(Recovery::Abandoned { .. })) {
+        if matches!(
+            recovered,
+            Some(Recovery::Abandoned { .. } | Recovery::JournalReplaced { .. })
+        ) {
             // A first apply given up: its flush journal and objects go.
             store.remove_install(name)?;
         }
@@ -566,6 +600,7 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
                 Recovery::Flushed
                     | Recovery::Debris(_)
                     | Recovery::Abandoned { .. }
+                    | Recovery::JournalReplaced { .. }
                     | Recovery::Unrecorded { .. }
             )
         ) {
