@@ -695,3 +695,63 @@ fn a_set_update_of_an_older_format_killed_anywhere_converges() {
         }
     }
 }
+
+/// A set update that switches classifier tables, killed after its journal, whose
+/// generation lost the pin of its table switch (`tables_live`): it can be neither
+/// finished nor undone, and every command says why; `flush` gives it up and takes the
+/// hook off. Before, `flush` failed the same way as every other command, with the
+/// install's hook still running.
+#[test]
+fn interrupted_work_that_cannot_be_finished_is_given_up_by_flush() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("tblgone", 253);
+    let mut text = String::from("set s = file \"s.txt\"\n");
+    let _ = writeln!(text, "xdp on {} {{", lab.if_a);
+    for i in 1..=40 {
+        let _ = writeln!(text, "  drop tcp from 172.16.{i}.0/24 to *:{}", 1000 + i);
+        if i == 20 {
+            text.push_str("  drop udp from @s to *:9001\n");
+        }
+    }
+    text.push_str("  default allow\n}\n");
+    let file = lab.rules("t.sk", &text);
+    let set = lab.dir.join("s.txt");
+    std::fs::write(&set, format!("10.1.0.0/16\n{}\n", lab.addr_b)).unwrap();
+    lab.apply_ok(&file);
+    lab.expect_verdicts("installed", &[(9001, false), (9002, true)]);
+    std::fs::write(&set, "10.1.0.0/16\n").unwrap();
+    let args = lab.apply_args(&file, &lab.name, &["-q"]);
+    let k = run(Command::new(netns::sockc_bin())
+        .args(&args)
+        .env("SOCKC_FAULT_TRACE", "1")
+        .env("SOCKC_FAULT_KILL_AT", "9999"))
+    .ok();
+    // Undone by hand: the update is killed at the same step below.
+    std::fs::write(&set, format!("10.1.0.0/16\n{}\n", lab.addr_b)).unwrap();
+    lab.apply_ok(&file);
+    std::fs::write(&set, "10.1.0.0/16\n").unwrap();
+    let switch = point_of(&k, "switch classifier tables", 0);
+    let killed = sockc_fault(&args, "SOCKC_FAULT_KILL_AT", &switch);
+    assert_eq!(killed.code, -1, "{killed}");
+    let generation = std::fs::read_dir(lab.pin_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with('g'))
+        .expect("a generation");
+    std::fs::remove_file(generation.join("map_tables_live")).unwrap();
+    let st = sockc(&["status", "--name", &lab.name]);
+    assert_eq!(st.code, 3, "{st}");
+    assert!(st.stderr.contains("tables_live"), "{st}");
+    let fl = sockc(&["flush", "--name", &lab.name]);
+    assert_eq!(fl.code, 0, "{fl}");
+    assert!(
+        fl.stderr.contains("gave up an interrupted apply") && fl.stderr.contains("tables_live"),
+        "{fl}"
+    );
+    assert!(!lab.pin_dir().exists(), "{:?}", lab.pins());
+    assert_eq!(lab.xdp_prog_id(), None);
+    lab.expect_verdicts("flushed", &[(9001, true), (9002, true)]);
+}

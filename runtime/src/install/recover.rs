@@ -18,7 +18,8 @@
 //! never keeps an install from being taken off: recovery needs none of the committed
 //! generation's bulk, nor the target's to undo an apply, and interrupted work whose
 //! target's record is damaged cannot be finished, so [`flush`] gives it up (its hooks
-//! off first, then a flush's journal in its place).
+//! off first, then a flush's journal in its place), as it gives up any interrupted
+//! work that cannot be finished.
 
 use std::fmt;
 
@@ -60,10 +61,10 @@ pub enum Recovery {
     /// A directory with no record at all (a first apply killed before its journal, a
     /// flush killed after its manifest went): removed whole, with what it held.
     Debris(Vec<String>),
-    /// An apply or set update of `generation` was interrupted and a record of its
-    /// target is damaged, so it could not be finished: a flush gave it up, taking off
-    /// the hooks it had attached or swapped ([`flush`]).
-    Abandoned { generation: u64 },
+    /// An apply or set update of `generation` was interrupted and could not be
+    /// finished (`why`: a record of its target damaged, a pin it needs gone): a flush
+    /// gave it up, taking off the hooks it had attached or swapped ([`flush`]).
+    Abandoned { generation: u64, why: String },
     /// A journal that cannot be read as one: replaced by a flush's (what its work
     /// attached is known only by the pins, which the flush removes); `programs` are the
     /// ids of the install's pinned programs, which a clsact filter may still run.
@@ -104,10 +105,10 @@ impl fmt::Display for Recovery {
                 "removed what an interrupted first apply or flush left: {}",
                 what.join(", ")
             ),
-            Recovery::Abandoned { generation } => write!(
+            Recovery::Abandoned { generation, why } => write!(
                 f,
-                "gave up an interrupted apply of generation {generation}, which a damaged \
-                 record kept from being finished: its hooks were taken off with the install's"
+                "gave up an interrupted apply of generation {generation}, which could not \
+                 be finished ({why}): its hooks were taken off with the install's"
             ),
             Recovery::JournalReplaced { programs } => write!(
                 f,
@@ -370,13 +371,18 @@ fn journal_to_recover(store: &Store, name: &str) -> Result<Option<Journal>, Stor
     }
 }
 
-/// Gives up the interrupted work of install `name` for a flush, when a damaged record
-/// of its target keeps it from being finished: every hook the target added (also one
+/// Gives up the interrupted work of install `name` for a flush, when it cannot be
+/// finished (a damaged record of its target, a pin it needs gone): every hook the target added (also one
 /// attached before the journal recorded how) or swapped to its programs comes off,
 /// then a flush's journal replaces the work's, which the flush finishes. A kill before
 /// that leaves the damaged journal, and the next flush starts over. Returns how many
 /// hooks ran the target's programs or the committed generation's.
-fn abandon(store: &Store, name: &str, journal: Journal) -> Result<(Recovery, usize), InstallError> {
+fn abandon(
+    store: &Store,
+    name: &str,
+    journal: Journal,
+    why: String,
+) -> Result<(Recovery, usize), InstallError> {
     let Some(target) = journal.op.target() else {
         return Ok((Recovery::Flushed, 0));
     };
@@ -404,7 +410,7 @@ fn abandon(store: &Store, name: &str, journal: Journal) -> Result<(Recovery, usi
         },
         None,
     )?;
-    Ok((Recovery::Abandoned { generation }, running.len()))
+    Ok((Recovery::Abandoned { generation, why }, running.len()))
 }
 
 /// An interrupted apply (or repair): rolled back from `Building` and `Attaching`,
@@ -538,18 +544,7 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
     let mut notices = Vec::new();
     let mut given_up = 0;
     let recovered = match recover_locked(store, name, &mut notices) {
-        // Interrupted work that a damaged record keeps from being finished: given up.
-        Err(InstallError::Store(e @ StoreError::Bulk { .. })) => {
-            match store.journal_without_bulk(name)? {
-                Some(journal) => {
-                    let (recovery, detached) = abandon(store, name, journal)?;
-                    given_up = detached;
-                    Some(recovery)
-                }
-                None => return Err(e.into()),
-            }
-        }
-        // Pins no record names: what is known of them is taken off with them.
+        Ok(r) => r,
         // Work in flight that is not known: a flush's journal in its place; the
         // committed generation's hooks come off below, and every pin with the install.
         Err(InstallError::UnreadableRecord {
@@ -570,6 +565,7 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
             )?;
             Some(Recovery::JournalReplaced { programs })
         }
+        // Pins no record names: what is known of them is taken off with them.
         Err(
             InstallError::Unrecorded { programs, .. }
             | InstallError::UnreadableRecord { programs, .. },
@@ -578,7 +574,16 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
             removed: store.remove_install(name)?,
             programs,
         }),
-        read => read?,
+        // Interrupted work that cannot be finished (a damaged record of its target, a
+        // pin it needs gone): given up, its hooks taken off.
+        Err(e) => match store.journal_without_bulk(name)? {
+            Some(journal) if journal.op.target().is_some() => {
+                let (recovery, detached) = abandon(store, name, journal, error_chain(&e))?;
+                given_up = detached;
+                Some(recovery)
+            }
+            _ => return Err(e),
+        },
     };
     // A damaged bulk record (set entries, rule text) does not keep an install from
     // being taken off: flushing is how one starts over.
