@@ -11,6 +11,9 @@
 //! * a set map changed with bpftool is rewritten by `repair` and by an apply of the
 //!   same file; `status --deep` is clean on an untouched install of every corpus file;
 //! * `status` exits 3 while a declared socket has nothing registered;
+//! * an install whose manifest was removed by hand is not taken for debris (which
+//!   the next `status` removed, leaving its clsact filter dropping), and one whose
+//!   manifest is torn has `flush` as its way out;
 //! * namespaces: one that took a gone namespace's inode is another (no false conflict,
 //!   no repair there); `register` into a namespace re-created under the install's
 //!   name is refused; for an install whose namespace lost its name, `flush` counts
@@ -478,6 +481,119 @@ fn repair_keeps_clsact_filters_on_clsact() {
         !tc_in_ns(&lab, &["qdisc", "show", "dev", &a]).contains("clsact"),
         "the qdisc sockc made goes with the flush"
     );
+}
+
+/// An install whose manifest was removed behind sockc's back (no journal either) still
+/// holds its generation and its links: not the debris a killed sockc leaves (a first
+/// apply killed before its journal has pinned neither; a flush removes them before its
+/// records). Every command says so and names what is held; `flush`, which the message
+/// names, removes the pins (which takes the links off) and names the programs a clsact
+/// filter may still run, which no pin holds and no record finds. Before, the next
+/// command of any kind removed it as debris: `status` said nothing was installed while
+/// the install's clsact filter kept dropping. A manifest or journal replaced by a
+/// record that is not one (torn JSON) is the same: before, every command, `flush`
+/// included, failed naming the record and no way out.
+#[test]
+fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("nomanif", 206);
+    let a = lab.if_a.clone();
+    let file = lab.rules(
+        "t.sk",
+        &format!(
+            "xdp on {a} {{\n  drop udp to *:9001\n  default allow\n}}\n\
+             tc ingress on {a} {{\n  drop udp to *:9002\n  default allow\n}}\n"
+        ),
+    );
+    for (damage, says) in [
+        ("manifest removed", "neither a manifest nor a journal"),
+        ("manifest torn", "the install's manifest is damaged"),
+        ("journal torn", "the install's journal is damaged"),
+    ] {
+        let record = lab.pin_dir().join(if damage == "journal torn" {
+            "journal"
+        } else {
+            "manifest"
+        });
+        lab.apply(&file, &["--tc-attach", "clsact"]).ok();
+        let filter = tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]);
+        let id = filter
+            .split_whitespace()
+            .skip_while(|w| *w != "id")
+            .nth(1)
+            .unwrap_or_else(|| panic!("a clsact filter: {filter}"))
+            .to_string();
+        let _ = std::fs::remove_file(&record);
+        if damage.ends_with("torn") {
+            // A record of the store's shape whose JSON stops short.
+            let mut value = 5u64.to_le_bytes().to_vec();
+            value.extend(b"{\"for");
+            value.resize(16 * 1024, 0);
+            run(Command::new("bpftool")
+                .args(["map", "create"])
+                .arg(&record)
+                .args([
+                    "type", "array", "key", "4", "value", "16384", "entries", "1",
+                ])
+                .args(["name", "sockc_record"]))
+            .ok();
+            run(Command::new("bpftool")
+                .args(["map", "update", "pinned"])
+                .arg(&record)
+                .args(["key", "hex", "00", "00", "00", "00", "value", "hex"])
+                .args(value.iter().map(|b| format!("{b:02x}"))))
+            .ok();
+        }
+        for args in [
+            vec!["status", "--name", &lab.name],
+            vec!["status"],
+            vec!["repair", "--name", &lab.name],
+            lab.apply_args(&file, &lab.name, &[]),
+        ] {
+            let r = sockc(&args);
+            assert_eq!(r.code, 3, "{damage}, {args:?}: {r}");
+            let said = format!("{}{}", r.stdout, r.stderr);
+            assert!(
+                said.contains(says)
+                    && said.contains("g1/")
+                    && said.contains("link_xdp_")
+                    && said.contains("sockc flush --name"),
+                "{damage}, {args:?}: {r}"
+            );
+            assert!(lab.pin_dir().join("g1").is_dir(), "{args:?} kept the pins");
+            lab.expect_verdicts(
+                &format!("{damage}, after {args:?}"),
+                &[(9001, false), (9002, false)],
+            );
+        }
+        let fl = sockc(&["flush", "--name", &lab.name]).ok();
+        assert!(!lab.pin_dir().exists(), "{damage}: {:?}", lab.pins());
+        assert_eq!(lab.xdp_prog_id(), None, "the XDP link went with its pin");
+        if damage == "journal torn" {
+            // The manifest says where the committed generation's filter is: it is
+            // taken off as in any flush; only what the lost work attached is not known.
+            assert!(
+                fl.stderr.contains("replaced a journal sockc cannot read")
+                    && fl.stdout.contains("flushed generation 1"),
+                "{fl}"
+            );
+            lab.expect_verdicts(damage, &[(9001, true), (9002, true)]);
+            assert!(!tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]).contains("bpf"));
+            continue;
+        }
+        assert!(
+            fl.stderr
+                .contains("removed pins that no readable manifest named")
+                && fl.stderr.contains(&id),
+            "{damage}: {fl}"
+        );
+        // The filter the message names is the operator's to delete.
+        lab.expect_verdicts(damage, &[(9001, true), (9002, false)]);
+        tc_in_ns(&lab, &["filter", "del", "dev", &a, "ingress"]);
+        lab.expect_verdicts("filter deleted", &[(9001, true), (9002, true)]);
+    }
 }
 
 // ---- set maps changed behind sockc's back ---------------------------------------------

@@ -3,7 +3,8 @@
 //! chunk into buffers of that size. A pin swapped for a map of another shape — wider
 //! values, per-CPU values (a value per CPU), wider keys, another map type — must be
 //! refused by name before anything is read from it: the kernel copies the map's own
-//! value size into the buffer, so reading such a map is a write past its end.
+//! value size into the buffer, so reading such a map is a write past its end. And
+//! nothing the store removes is followed through a symbolic link planted in it.
 //!
 //! Makes its own namespaces (`tests/netns`) and removes them. Root only; skipped
 //! otherwise (see `tests/common`).
@@ -180,4 +181,97 @@ fn another_install_with_a_damaged_record_still_holds_its_hook() {
         "refused, naming the install that holds the hook: {r}"
     );
     sockc(&["flush", "--name", &lab.name]).ok();
+}
+
+/// Files outside the store, reached through a symbolic link planted in it, as each
+/// removal met it: `dir/f`, `dir/sub/g`.
+fn outside(lab: &Lab) -> std::path::PathBuf {
+    let dir = lab.dir.join("outside");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("f"), "not sockc's").unwrap();
+    std::fs::write(dir.join("sub").join("g"), "not sockc's").unwrap();
+    dir
+}
+
+#[track_caller]
+fn intact(dir: &Path, when: &str) {
+    for f in ["f", "sub/g"] {
+        assert!(
+            dir.join(f).exists(),
+            "{when}: {} was removed",
+            dir.join(f).display()
+        );
+    }
+}
+
+/// A removal never follows a symbolic link planted in the store: not in a stray
+/// generation directory (`status` collects it), not under a generation's name, not in
+/// a directory under the name of a record an apply writes (it takes that name), and
+/// not in an install's place. Before, `status` removed every file of the directory
+/// such a link led to (then failed, and so did every later command); a directory
+/// under a record's name was taken for the record, so an apply said applied and
+/// every later command refused the manifest it had committed.
+#[test]
+fn a_removal_never_follows_a_link_planted_in_the_store() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("bulklink", 85);
+    let dir = outside(&lab);
+    let text = format!("xdp on {} {{\n  default allow\n}}\n", lab.if_a);
+    let file = lab.rules("r.sk", &text);
+    lab.apply(&file, &[]).ok();
+    let pins = lab.pin_dir();
+
+    // In a stray generation directory, and as a stray generation itself.
+    std::fs::create_dir(pins.join("g9")).unwrap();
+    std::os::unix::fs::symlink(&dir, pins.join("g9").join("x")).unwrap();
+    std::os::unix::fs::symlink(&dir, pins.join("g8")).unwrap();
+    let st = sockc(&["status", "--name", &lab.name]);
+    intact(&dir, "status collecting stray generations");
+    assert_eq!(st.code, 0, "{st}");
+    assert!(
+        !pins.join("g9").exists() && !pins.join("g8").exists(),
+        "{st}"
+    );
+
+    // A directory (holding a link) under the name of the rule text's record the next
+    // apply writes: a file with no sets is recorded as it is written.
+    let next = format!(
+        "xdp on {} {{\n  drop udp to *:9\n  default allow\n}}\n",
+        lab.if_a
+    );
+    let digest: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(next.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let planted = pins.join(format!("bulk_{digest}"));
+    std::fs::create_dir(&planted).unwrap();
+    std::os::unix::fs::symlink(&dir, planted.join("x")).unwrap();
+    let r = lab.apply(&lab.rules("r2.sk", &next), &[]);
+    intact(&dir, "apply over a directory under its record's name");
+    assert_eq!(r.code, 0, "{r}");
+    let st = sockc(&["status", "--name", &lab.name]);
+    assert_eq!(st.code, 0, "the committed manifest reads back: {st}");
+    let shown = sockc(&["show", "--name", &lab.name]).ok();
+    assert!(shown.stdout.contains("drop udp to *:9"), "{shown}");
+    sockc(&["flush", "--name", &lab.name]).ok();
+    intact(&dir, "flush");
+
+    // A link in an install's place is no install: nothing is removed through it.
+    let name = lab.other_install("link");
+    let at = Path::new(netns::BPFFS).join("sockc").join(&name);
+    std::os::unix::fs::symlink(&dir, &at).unwrap();
+    let runs = [
+        sockc(&["status", "--name", &name]),
+        sockc(&["repair", "--name", &name]),
+        sockc(&["flush", "--name", &name]),
+        sockc(&lab.apply_args(&file, &name, &[])),
+    ];
+    let _ = std::fs::remove_file(&at);
+    intact(&dir, "commands on a link in an install's place");
+    assert_ne!(runs[3].code, 0, "no apply through it: {}", runs[3]);
 }

@@ -3,7 +3,9 @@
 //! record for the set that changed and drops the one no record names any more; and a
 //! record that is missing, torn, changed, or replaced by a link or a directory is a
 //! clear error naming it (never a silently wrong set), after which `flush` still takes
-//! the install off and a new apply starts over.
+//! the install off and a new apply starts over — also when a command was killed in the
+//! middle of its work, its journal naming the damaged record. A set update of an
+//! install an older sockc recorded, killed at any step, converges on the new set.
 //!
 //! Makes its own namespaces (`tests/netns`) and removes them. Root only; skipped
 //! otherwise (see `tests/common`).
@@ -488,4 +490,336 @@ fn a_journal_of_a_newer_format_is_refused_not_finished() {
     drop(store);
     let fl = sockc(&["flush", "--name", &lab.name]);
     assert_eq!(fl.code, 0, "{fl}");
+}
+
+/// `sockc ARGS` with `SOCKC_FAULT_TRACE` or `SOCKC_FAULT_KILL_AT` set to `value`.
+fn sockc_fault(args: &[&str], var: &str, value: &str) -> netns::Run {
+    run(Command::new(netns::sockc_bin()).args(args).env(var, value))
+}
+
+/// The 1-based number of the first fault point of `traced` (a run with
+/// `SOCKC_FAULT_TRACE=1`) whose step starts with `step`, plus `after`.
+fn point_of(traced: &netns::Run, step: &str, after: usize) -> String {
+    let steps: Vec<&str> = traced
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("fault point "))
+        .map(|l| l.split_once(": ").map_or(l, |(_, what)| what))
+        .collect();
+    let at = steps
+        .iter()
+        .position(|s| s.starts_with(step))
+        .unwrap_or_else(|| panic!("no fault point `{step}`: {traced}"));
+    assert!(at + after < steps.len(), "{traced}");
+    (at + 1 + after).to_string()
+}
+
+/// The clsact filters on the lab's interface, ingress.
+fn tc_filters(lab: &Lab) -> String {
+    run(Command::new("ip").args([
+        "netns", "exec", &lab.ns_a, "tc", "filter", "show", "dev", &lab.if_a, "ingress",
+    ]))
+    .stdout
+}
+
+/// Interrupted work and a damaged record at once. A flush killed after its journal,
+/// with a record of the committed generation damaged, is finished by the next command
+/// (it needs no set entries or rules to take hooks off); an apply killed before it
+/// swapped any hook, its new record damaged, is rolled back (nothing of it is kept);
+/// an apply killed while it swapped hooks, and a set update, cannot be finished
+/// without their records: every command names the damage, and `flush`, which that
+/// message names, gives the work up and takes every hook off, the ones the killed
+/// command had swapped or attached too. Before, the journal's record was read in
+/// full by every command, `flush` included: the install was stuck, its hooks running,
+/// with a message that sent the operator to a `flush` that failed the same way.
+#[test]
+fn interrupted_work_over_a_damaged_record_never_keeps_flush_from_taking_it_off() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("killbad", 251);
+    let old = lab.rules(
+        "old.sk",
+        &format!(
+            "set big = file \"big.txt\"\nxdp on {i} {{\n  drop from @big\n  drop udp to *:9001\n  default allow\n}}\ntc ingress on {i} {{\n  drop udp to *:9002\n  default allow\n}}\n",
+            i = lab.if_a
+        ),
+    );
+    let new = lab.rules(
+        "new.sk",
+        &format!(
+            "set big = file \"big.txt\"\nxdp on {i} {{\n  drop from @big\n  drop udp to *:9003\n  default allow\n}}\ntc ingress on {i} {{\n  drop udp to *:9004\n  default allow\n}}\n",
+            i = lab.if_a
+        ),
+    );
+    let big = lab.dir.join("big.txt");
+    let clsact = ["--tc-attach", "clsact"];
+    let install = |file: &std::path::Path, set: u32| {
+        std::fs::write(&big, set_text(set, "")).unwrap();
+        lab.apply(file, &clsact).ok();
+    };
+    // `old` applied with a set of `set` elements, then the command `args` (after the
+    // set file got `next` elements) killed at the point `step` names (+ `after`); the
+    // records the killed command wrote are removed. Returns what the kill said.
+    let killed = |args: &[&str], next: u32, step: &str, after: usize| {
+        let _ = sockc(&["flush", "--name", &lab.name]);
+        install(&old, 2000);
+        std::fs::write(&big, set_text(next, "")).unwrap();
+        let traced = sockc_fault(args, "SOCKC_FAULT_TRACE", "1").ok();
+        let _ = sockc(&["flush", "--name", &lab.name]);
+        install(&old, 2000);
+        std::fs::write(&big, set_text(next, "")).unwrap();
+        let before = records(&lab);
+        let k = sockc_fault(args, "SOCKC_FAULT_KILL_AT", &point_of(&traced, step, after));
+        assert_eq!(k.code, -1, "killed: {k}");
+        let written: Vec<String> = records(&lab)
+            .into_iter()
+            .filter(|r| !before.contains(r))
+            .collect();
+        assert!(!written.is_empty(), "{step}: a record was written: {k}");
+        for r in &written {
+            std::fs::remove_file(lab.pin_dir().join(r)).unwrap();
+        }
+        k
+    };
+    let gone = |when: &str| {
+        assert!(
+            !lab.pin_dir().exists(),
+            "{when}: pins left: {:?}",
+            lab.pins()
+        );
+        assert_eq!(lab.xdp_prog_id(), None, "{when}: XDP still attached");
+        assert!(
+            !tc_filters(&lab).contains("bpf"),
+            "{when}: a filter still on: {}",
+            tc_filters(&lab)
+        );
+        lab.expect_verdicts(
+            when,
+            &[(9001, true), (9002, true), (9003, true), (9004, true)],
+        );
+    };
+    let apply_new: Vec<&str> = {
+        let mut a = lab.apply_args(&new, &lab.name, &clsact);
+        a.push("-q");
+        a
+    };
+    let set_update: Vec<&str> = {
+        let mut a = lab.apply_args(&old, &lab.name, &clsact);
+        a.push("-q");
+        a
+    };
+
+    // A flush killed after its journal, a record of the committed generation damaged:
+    // the next command (here `status`) finishes it.
+    let _ = sockc(&["flush", "--name", &lab.name]);
+    install(&old, 2000);
+    let traced = sockc_fault(&["flush", "--name", &lab.name], "SOCKC_FAULT_TRACE", "1").ok();
+    install(&old, 2000);
+    std::fs::remove_file(entries_record(&lab)).unwrap();
+    let k = sockc_fault(
+        &["flush", "--name", &lab.name],
+        "SOCKC_FAULT_KILL_AT",
+        &point_of(&traced, "detach", 0),
+    );
+    assert_eq!(k.code, -1, "killed: {k}");
+    let st = sockc(&["status", "--name", &lab.name]);
+    assert!(
+        st.stderr.contains("finished an interrupted flush")
+            && st.stderr.contains("nothing is installed"),
+        "{st}"
+    );
+    gone("a killed flush finished over a damaged record");
+
+    // An apply killed before it swapped any hook (its objects being pinned), its new
+    // set's record removed: rolled back, the old generation untouched.
+    killed(&apply_new, 2001, "mkdir", 0);
+    let (st, v) = lab.status_run(&["--deep"]);
+    assert_eq!(st.code, 0, "{st}");
+    let v = v.unwrap();
+    assert!(
+        v["recovered"]
+            .as_str()
+            .unwrap_or("")
+            .contains("rolled back"),
+        "{st}"
+    );
+    assert_eq!(v["generation"], 1, "{st}");
+    lab.expect_verdicts("rolled back", &[(9001, false), (9002, false), (9003, true)]);
+    let shown = sockc(&["show", "--name", &lab.name]).ok();
+    assert!(shown.stdout.contains("*:9001"), "{shown}");
+
+    // An apply killed after it swapped the XDP hook, and a set update killed after its
+    // journal, each with the record of its target's set removed: every command names
+    // the record; `flush` gives the work up and takes every hook off.
+    for (what, args, step) in [
+        ("an apply", &apply_new, "swap"),
+        ("a set update", &set_update, "insert into"),
+    ] {
+        let after = usize::from(what == "an apply");
+        killed(args, 2001, step, after);
+        let st = sockc(&["status", "--name", &lab.name]);
+        assert_eq!(st.code, 3, "{what}: {st}");
+        assert!(
+            st.stderr.contains("is missing") && st.stderr.contains("sockc flush"),
+            "{what}: {st}"
+        );
+        let fl = sockc(&["flush", "--name", &lab.name]);
+        assert_eq!(fl.code, 0, "{what}: flush takes it off: {fl}");
+        assert!(fl.stderr.contains("gave up an interrupted apply"), "{fl}");
+        gone(&format!("{what} given up by flush"));
+    }
+}
+
+/// A set update of an install an older sockc recorded (manifest formats 3 to 5: set
+/// entries and rules in its JSON, then entries and text in records, then the text as
+/// written), killed at each of its steps: the next command finishes or undoes it, `show`
+/// prints the set as the kernel has it (the old elements or the new ones, never a mix
+/// or none), `status --deep` finds no difference, and the update run again records the
+/// install in the current format with the new set.
+#[test]
+fn a_set_update_of_an_older_format_killed_anywhere_converges() {
+    use sockc_runtime::store::{LockWait, Store};
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("oldkill", 252);
+    let file = rules(&lab);
+    let big = lab.dir.join("big.txt");
+    let before = set_text(40, "");
+    let after = set_text(40, "192.0.2.77\n");
+    let set_of = |r: &netns::Run| -> String {
+        r.stdout
+            .lines()
+            .find(|l| l.starts_with("set big = "))
+            .unwrap_or_else(|| panic!("show prints the set: {r}"))
+            .to_string()
+    };
+    // The install as a sockc of `format` recorded it.
+    let install_as = |format: u32| {
+        let _ = sockc(&["flush", "--name", &lab.name]);
+        std::fs::write(&big, &before).unwrap();
+        lab.apply_ok(&file);
+        let store = Store::open_with(
+            std::path::Path::new(netns::BPFFS),
+            std::time::Duration::from_secs(60),
+            LockWait::Quiet,
+        )
+        .unwrap();
+        let mut m = store.manifest(&lab.name).unwrap().expect("installed");
+        if format < sockc_runtime::store::SETS_FROM_MAPS_FORMAT {
+            // Those formats keep the text with its `file` sets written out.
+            m.source_text = m.rule_text();
+        }
+        m.format = format;
+        store.write_manifest(&mut m).unwrap();
+    };
+    let traced_update = || {
+        run(Command::new(netns::sockc_bin())
+            .args(lab.apply_args(&file, &lab.name, &["-q"]))
+            .env("SOCKC_FAULT_TRACE", "1"))
+        .ok()
+    };
+    for format in [3, 4, 5] {
+        install_as(format);
+        let old_set = set_of(&sockc(&["show", "--name", &lab.name]).ok());
+        std::fs::write(&big, &after).unwrap();
+        let steps = traced_update()
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("fault point "))
+            .count();
+        let new_set = set_of(&sockc(&["show", "--name", &lab.name]).ok());
+        assert!(new_set.contains("192.0.2.77/32"), "{new_set}");
+        assert_ne!(old_set, new_set);
+        assert!(steps > 3, "format {format}: {steps} fault points");
+        for n in 1..=steps {
+            install_as(format);
+            std::fs::write(&big, &after).unwrap();
+            let k = run(Command::new(netns::sockc_bin())
+                .args(lab.apply_args(&file, &lab.name, &["-q"]))
+                .env("SOCKC_FAULT_KILL_AT", n.to_string()));
+            assert_eq!(k.code, -1, "format {format}, point {n}: {k}");
+            let (st, _) = lab.status_run(&["--deep"]);
+            assert_eq!(st.code, 0, "format {format}, killed at {n}: {st}");
+            let shown = set_of(&sockc(&["show", "--name", &lab.name]).ok());
+            assert!(
+                shown == old_set || shown == new_set,
+                "format {format}, killed at {n}: {shown}"
+            );
+            lab.apply_ok(&file);
+            let (st, _) = lab.status_run(&["--deep"]);
+            assert_eq!(st.code, 0, "format {format}, again after {n}: {st}");
+            let shown = sockc(&["show", "--name", &lab.name]).ok();
+            assert_eq!(set_of(&shown), new_set, "format {format}, after {n}");
+            let manifest = first_chunk(&lab.pin_dir().join("manifest"));
+            let len = u64::from_le_bytes(manifest[..8].try_into().unwrap()) as usize;
+            let json: serde_json::Value = serde_json::from_slice(&manifest[8..8 + len]).unwrap();
+            assert_eq!(
+                json["format"],
+                sockc_runtime::store::MANIFEST_FORMAT,
+                "format {format}, after {n}"
+            );
+        }
+    }
+}
+
+/// A set update that switches classifier tables, killed after its journal, whose
+/// generation lost the pin of its table switch (`tables_live`): it can be neither
+/// finished nor undone, and every command says why; `flush` gives it up and takes the
+/// hook off. Before, `flush` failed the same way as every other command, with the
+/// install's hook still running.
+#[test]
+fn interrupted_work_that_cannot_be_finished_is_given_up_by_flush() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("tblgone", 253);
+    let mut text = String::from("set s = file \"s.txt\"\n");
+    let _ = writeln!(text, "xdp on {} {{", lab.if_a);
+    for i in 1..=40 {
+        let _ = writeln!(text, "  drop tcp from 172.16.{i}.0/24 to *:{}", 1000 + i);
+        if i == 20 {
+            text.push_str("  drop udp from @s to *:9001\n");
+        }
+    }
+    text.push_str("  default allow\n}\n");
+    let file = lab.rules("t.sk", &text);
+    let set = lab.dir.join("s.txt");
+    std::fs::write(&set, format!("10.1.0.0/16\n{}\n", lab.addr_b)).unwrap();
+    lab.apply_ok(&file);
+    lab.expect_verdicts("installed", &[(9001, false), (9002, true)]);
+    std::fs::write(&set, "10.1.0.0/16\n").unwrap();
+    let args = lab.apply_args(&file, &lab.name, &["-q"]);
+    let k = run(Command::new(netns::sockc_bin())
+        .args(&args)
+        .env("SOCKC_FAULT_TRACE", "1")
+        .env("SOCKC_FAULT_KILL_AT", "9999"))
+    .ok();
+    // Undone by hand: the update is killed at the same step below.
+    std::fs::write(&set, format!("10.1.0.0/16\n{}\n", lab.addr_b)).unwrap();
+    lab.apply_ok(&file);
+    std::fs::write(&set, "10.1.0.0/16\n").unwrap();
+    let switch = point_of(&k, "switch classifier tables", 0);
+    let killed = sockc_fault(&args, "SOCKC_FAULT_KILL_AT", &switch);
+    assert_eq!(killed.code, -1, "{killed}");
+    let generation = std::fs::read_dir(lab.pin_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with('g'))
+        .expect("a generation");
+    std::fs::remove_file(generation.join("map_tables_live")).unwrap();
+    let st = sockc(&["status", "--name", &lab.name]);
+    assert_eq!(st.code, 3, "{st}");
+    assert!(st.stderr.contains("tables_live"), "{st}");
+    let fl = sockc(&["flush", "--name", &lab.name]);
+    assert_eq!(fl.code, 0, "{fl}");
+    assert!(
+        fl.stderr.contains("gave up an interrupted apply") && fl.stderr.contains("tables_live"),
+        "{fl}"
+    );
+    assert!(!lab.pin_dir().exists(), "{:?}", lab.pins());
+    assert_eq!(lab.xdp_prog_id(), None);
+    lab.expect_verdicts("flushed", &[(9001, true), (9002, true)]);
 }

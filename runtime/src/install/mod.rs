@@ -158,6 +158,39 @@ pub enum InstallError {
     NotLive { what: String },
     #[error("nothing is installed under the name `{0}`")]
     NotInstalled(String),
+    /// A directory with generations or links but neither manifest nor journal: not
+    /// what an interrupted sockc leaves (see `recover`).
+    #[error(
+        "install `{name}` has neither a manifest nor a journal, yet holds {}: no interrupted \
+         sockc leaves that (was its manifest removed?), and which hooks run its programs \
+         is not known without it. `sockc flush --name {name}` removes its pins, which \
+         takes its links off; {}",
+        held.join(", "),
+        unrecorded_note(name, programs)
+    )]
+    Unrecorded {
+        name: String,
+        held: Vec<String>,
+        /// The ids of the programs pinned in its generations.
+        programs: Vec<u32>,
+    },
+    /// The manifest or the journal (`what`) cannot be read as one (torn JSON, a length
+    /// past its chunks, another map in its place): which hooks the install holds, or
+    /// what its work in flight attached, is not known.
+    #[error(
+        "{source}: the install's {what} is damaged, and which hooks run its programs \
+         is not known without it. `sockc flush --name {name}` removes its pins{}, which \
+         takes its links off; {}",
+        held_note(held),
+        unrecorded_note(name, programs)
+    )]
+    UnreadableRecord {
+        name: String,
+        what: &'static str,
+        source: Box<StoreError>,
+        held: Vec<String>,
+        programs: Vec<u32>,
+    },
     #[error("install `{install}` declares no socket `{socket}`{}", declared_note(.declared))]
     UnknownSocket {
         install: String,
@@ -196,6 +229,36 @@ fn missing_target(hook: HookKind, target: &str, netns: &Option<String>) -> Strin
             crate::cgroup::example_path("system.slice/NAME.service")
         ),
     }
+}
+
+fn held_note(held: &[String]) -> String {
+    if held.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", held.join(", "))
+    }
+}
+
+/// What stays of an install whose manifest is gone when its pins are removed.
+pub(crate) fn unrecorded_note(name: &str, programs: &[u32]) -> String {
+    format!(
+        "{} and the nft table inet {} stay wherever they are (`tc filter show dev DEV \
+         ingress` lists filters with their program ids; `nft delete table inet ...` in \
+         its network namespace)",
+        filter_note(programs),
+        crate::conntrack_anchor::table_name(name)
+    )
+}
+
+/// A clsact filter running one of `programs`, which no pin holds.
+pub(crate) fn filter_note(programs: &[u32]) -> String {
+    let ids: Vec<String> = programs.iter().map(u32::to_string).collect();
+    let running = match ids.len() {
+        0 => String::new(),
+        1 => format!(" (program id {})", ids[0]),
+        _ => format!(" (program ids {})", ids.join(", ")),
+    };
+    format!("a clsact filter running one of its programs{running}")
 }
 
 fn declared_note(declared: &[String]) -> String {

@@ -6,11 +6,20 @@
 //! the kernel runs the committed generation (or, after a roll back of a first apply,
 //! nothing of the install exists at all); a directory with neither a manifest nor a
 //! journal (debris of a first apply killed before its journal, or of a flush killed
-//! after its manifest went) is removed whole; what was done is returned, for the
+//! after its manifest went) is removed whole, but one that holds generations or links,
+//! which neither leaves, is an error until `flush` removes it
+//! ([`InstallError::Unrecorded`]), and so is a manifest or journal that cannot be
+//! read as one ([`InstallError::UnreadableRecord`]: a flush puts its own journal in
+//! place of such a journal, then takes the committed generation's hooks off); what was done is returned, for the
 //! command to say. A flush only ever goes forward: once its journal is in place,
 //! every later command finishes it — hooks off, then the pins, the manifest, the
 //! journal and the directory in that order (`Store::remove_install`) — and nothing
-//! re-attaches a hook of a flushed install.
+//! re-attaches a hook of a flushed install. A damaged bulk record (`crate::store`)
+//! never keeps an install from being taken off: recovery needs none of the committed
+//! generation's bulk, nor the target's to undo an apply, and interrupted work whose
+//! target's record is damaged cannot be finished, so [`flush`] gives it up (its hooks
+//! off first, then a flush's journal in its place), as it gives up any interrupted
+//! work that cannot be finished.
 
 use std::fmt;
 
@@ -52,6 +61,22 @@ pub enum Recovery {
     /// A directory with no record at all (a first apply killed before its journal, a
     /// flush killed after its manifest went): removed whole, with what it held.
     Debris(Vec<String>),
+    /// An apply or set update of `generation` was interrupted and could not be
+    /// finished (`why`: a record of its target damaged, a pin it needs gone): a flush
+    /// gave it up, taking off the hooks it had attached or swapped ([`flush`]).
+    Abandoned { generation: u64, why: String },
+    /// A journal that cannot be read as one: replaced by a flush's (what its work
+    /// attached is known only by the pins, which the flush removes); `programs` are the
+    /// ids of the install's pinned programs, which a clsact filter may still run.
+    JournalReplaced { programs: Vec<u32> },
+    /// A directory with generations or links but no record naming them (its manifest
+    /// removed by something else, or unreadable): removed by a flush, with what it held; `programs`
+    /// are the ids of its pinned programs, which a clsact filter may still run.
+    Unrecorded {
+        name: String,
+        removed: Vec<String>,
+        programs: Vec<u32>,
+    },
 }
 
 impl fmt::Display for Recovery {
@@ -79,6 +104,29 @@ impl fmt::Display for Recovery {
                 f,
                 "removed what an interrupted first apply or flush left: {}",
                 what.join(", ")
+            ),
+            Recovery::Abandoned { generation, why } => write!(
+                f,
+                "gave up an interrupted apply of generation {generation}, which could not \
+                 be finished ({why}): its hooks were taken off with the install's"
+            ),
+            Recovery::JournalReplaced { programs } => write!(
+                f,
+                "replaced a journal sockc cannot read with a flush's: what the work in \
+                 flight attached is known only by the pins, which were removed (links off \
+                 with them); {} that the work attached stays where it is (`tc filter show \
+                 dev DEV ingress` lists filters with their program ids)",
+                super::filter_note(programs)
+            ),
+            Recovery::Unrecorded {
+                name,
+                removed,
+                programs,
+            } => write!(
+                f,
+                "removed pins that no readable manifest named ({}), which took its links off; {}",
+                removed.join(", "),
+                super::unrecorded_note(name, programs)
             ),
         }
     }
@@ -186,12 +234,25 @@ pub(crate) fn recover_locked(
     if !store.has_dir(name) {
         return Ok(None);
     }
-    let Some(journal) = store.journal(name)? else {
+    let journal = journal_to_recover(store, name).map_err(|e| unreadable_record(store, name, e))?;
+    let Some(journal) = journal else {
         // Nothing in flight: what the garbage collection keeps is in the manifest's
         // JSON, its bulk (set entries, rule text) is not needed (nor read, so a
         // damaged bulk record does not keep `flush` from starting over).
-        let Some(old) = store.manifest_without_bulk(name)? else {
-            // Neither committed nor in flight: nothing here is enforced or recorded.
+        let old = store
+            .manifest_without_bulk(name)
+            .map_err(|e| unreadable_record(store, name, e))?;
+        let Some(old) = old else {
+            // Neither committed nor in flight: nothing here is enforced or recorded —
+            // unless it holds what only a recorded install has.
+            let (held, programs) = store.unrecorded_objects(name);
+            if !held.is_empty() {
+                return Err(InstallError::Unrecorded {
+                    name: name.to_string(),
+                    held,
+                    programs,
+                });
+            }
             return Ok(Some(Recovery::Debris(store.remove_install(name)?)));
         };
         let keep = [old.objects_dir.as_str()];
@@ -205,7 +266,14 @@ pub(crate) fn recover_locked(
         let removed = store.collect_garbage(name, &keep, &keep_maps)?;
         return Ok((!removed.is_empty()).then_some(Recovery::Collected(removed)));
     };
-    let old = store.manifest(name)?;
+    // Undoing or finishing work needs none of the committed generation's bulk (set
+    // entries, rule text, rules): a damaged record of it does not keep a flush from
+    // finishing, or an apply from being rolled back or forward.
+    let old = match store.manifest(name) {
+        Err(StoreError::Bulk { .. }) => store.manifest_without_bulk(name),
+        read => read,
+    }
+    .map_err(|e| unreadable_record(store, name, e))?;
     let recovery = match journal.op {
         Operation::Apply { target } => {
             let absent = &journal.qdiscs_absent;
@@ -258,6 +326,91 @@ pub(crate) fn recover_locked(
         }
     };
     Ok(Some(recovery))
+}
+
+/// `e`, from reading install `name`'s manifest or journal, naming the way out when
+/// the pin is there but is not a record sockc can read (a manifest of a newer format
+/// is left to the sockc that wrote it).
+fn unreadable_record(store: &Store, name: &str, e: StoreError) -> InstallError {
+    let what = match &e {
+        StoreError::RecordJson { what, .. }
+        | StoreError::NotARecord { what, .. }
+        | StoreError::RecordChunkMissing { what, .. } => *what,
+        _ => return e.into(),
+    };
+    if !matches!(what, "manifest" | "journal") {
+        return e.into();
+    }
+    let (held, programs) = store.unrecorded_objects(name);
+    InstallError::UnreadableRecord {
+        name: name.to_string(),
+        what,
+        source: Box::new(e),
+        held,
+        programs,
+    }
+}
+
+/// The install's journal, its target's bulk read in; without it when a damaged bulk
+/// record keeps it from being read and the work needs none: an apply interrupted before
+/// it swapped installed hooks, which is rolled back (nothing of its target is kept).
+/// Work that commits its target (an apply swapping hooks, a set update) needs the
+/// target's records, and fails naming the damaged one; [`flush`] then gives it up.
+fn journal_to_recover(store: &Store, name: &str) -> Result<Option<Journal>, StoreError> {
+    match store.journal(name) {
+        Err(e @ StoreError::Bulk { .. }) => match store.journal_without_bulk(name)? {
+            Some(j)
+                if matches!(j.op, Operation::Apply { .. })
+                    && matches!(j.phase, Phase::Building | Phase::Attaching) =>
+            {
+                Ok(Some(j))
+            }
+            _ => Err(e),
+        },
+        read => read,
+    }
+}
+
+/// Gives up the interrupted work of install `name` for a flush, when it cannot be
+/// finished (a damaged record of its target, a pin it needs gone): every hook the target added (also one
+/// attached before the journal recorded how) or swapped to its programs comes off,
+/// then a flush's journal replaces the work's, which the flush finishes. A kill before
+/// that leaves the damaged journal, and the next flush starts over. Returns how many
+/// hooks ran the target's programs or the committed generation's.
+fn abandon(
+    store: &Store,
+    name: &str,
+    journal: Journal,
+    why: String,
+) -> Result<(Recovery, usize), InstallError> {
+    let Some(target) = journal.op.target() else {
+        return Ok((Recovery::Flushed, 0));
+    };
+    let old = store.manifest_without_bulk(name)?;
+    let scope = locate(store, target);
+    let running: std::collections::BTreeSet<String> = old
+        .iter()
+        .chain([target])
+        .flat_map(|m| m.programs.iter().map(move |p| (m, p)))
+        .filter(|(m, p)| scope.hook_state(store, m, p).runs())
+        .map(|(_, p)| p.attach_point().to_string())
+        .collect();
+    reconcile::detach_new(store, name, old.as_ref(), target, &journal.qdiscs_absent);
+    drop(scope);
+    detach_all(store, target);
+    let generation = target.generation;
+    store.write_journal(
+        name,
+        &mut Journal {
+            op: Operation::Flush,
+            phase: Phase::Swapping,
+            pid: std::process::id(),
+            started_unix: now_unix(),
+            qdiscs_absent: journal.qdiscs_absent.clone(),
+        },
+        None,
+    )?;
+    Ok((Recovery::Abandoned { generation, why }, running.len()))
 }
 
 /// An interrupted apply (or repair): rolled back from `Building` and `Attaching`,
@@ -389,7 +542,49 @@ pub struct Flushed {
 /// Detaches and removes everything installed under `name`.
 pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
     let mut notices = Vec::new();
-    let recovered = recover_locked(store, name, &mut notices)?;
+    let mut given_up = 0;
+    let recovered = match recover_locked(store, name, &mut notices) {
+        Ok(r) => r,
+        // Work in flight that is not known: a flush's journal in its place; the
+        // committed generation's hooks come off below, and every pin with the install.
+        Err(InstallError::UnreadableRecord {
+            what: "journal",
+            programs,
+            ..
+        }) => {
+            store.write_journal(
+                name,
+                &mut Journal {
+                    op: Operation::Flush,
+                    phase: Phase::Swapping,
+                    pid: std::process::id(),
+                    started_unix: now_unix(),
+                    qdiscs_absent: Vec::new(),
+                },
+                None,
+            )?;
+            Some(Recovery::JournalReplaced { programs })
+        }
+        // Pins no record names: what is known of them is taken off with them.
+        Err(
+            InstallError::Unrecorded { programs, .. }
+            | InstallError::UnreadableRecord { programs, .. },
+        ) => Some(Recovery::Unrecorded {
+            name: name.to_string(),
+            removed: store.remove_install(name)?,
+            programs,
+        }),
+        // Interrupted work that cannot be finished (a damaged record of its target, a
+        // pin it needs gone): given up, its hooks taken off.
+        Err(e) => match store.journal_without_bulk(name)? {
+            Some(journal) if journal.op.target().is_some() => {
+                let (recovery, detached) = abandon(store, name, journal, error_chain(&e))?;
+                given_up = detached;
+                Some(recovery)
+            }
+            _ => return Err(e),
+        },
+    };
     // A damaged bulk record (set entries, rule text) does not keep an install from
     // being taken off: flushing is how one starts over.
     let manifest = match store.manifest(name) {
@@ -397,16 +592,32 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
         read => read,
     };
     let Some(manifest) = manifest? else {
-        if matches!(recovered, Some(Recovery::Flushed | Recovery::Debris(_))) {
+        if matches!(
+            recovered,
+            Some(Recovery::Abandoned { .. } | Recovery::JournalReplaced { .. })
+        ) {
+            // A first apply given up: its flush journal and objects go.
+            store.remove_install(name)?;
+        }
+        if matches!(
+            recovered,
+            Some(
+                Recovery::Flushed
+                    | Recovery::Debris(_)
+                    | Recovery::Abandoned { .. }
+                    | Recovery::JournalReplaced { .. }
+                    | Recovery::Unrecorded { .. }
+            )
+        ) {
             return Ok(Flushed {
                 manifest: None,
-                detached: 0,
+                detached: given_up,
                 recovered,
             });
         }
         return Err(InstallError::NotInstalled(name.to_string()));
     };
-    let detached = flush_locked(store, &manifest)?;
+    let detached = given_up.max(flush_locked(store, &manifest)?);
     Ok(Flushed {
         manifest: Some(manifest),
         detached,

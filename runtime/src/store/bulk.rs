@@ -14,7 +14,9 @@
 //! the records of the committed and the journaled generation live side by side until
 //! neither names them ([`collect`]); a record is used only after its digest is checked
 //! again, so a missing, torn, changed or swapped record (or a symbolic link or
-//! anything else in its place) is an error naming it, never contents taken on trust.
+//! anything else in its place) is an error naming it, never contents taken on trust;
+//! a record about to be written where something that is not a pin has its name (a
+//! directory, a link) replaces it, so no apply commits a name it cannot read back.
 
 use std::{
     collections::HashSet,
@@ -117,9 +119,13 @@ pub(super) fn put(
 fn put_one(dir: &Path, at: &OwnedFd, parts: &[&[u8]]) -> Result<String, StoreError> {
     let digest = sha256(parts);
     let name = format!("{PREFIX}{digest}");
-    if kind(at, &name).map_err(io_err(&dir.join(&name)))? != Kind::Absent {
+    match kind(at, &name).map_err(io_err(&dir.join(&name)))? {
         // Checked against its digest when read.
-        return Ok(digest);
+        Kind::Pin => return Ok(digest),
+        // Never a record (a directory, a link): it goes, and the record takes its
+        // place (kept, the manifest would name it and every later read refuse it).
+        Kind::Other => super::remove_tree(&dir.join(&name))?,
+        Kind::Absent => {}
     }
     write_record_at(dir, at, &name, parts)?;
     Ok(digest)

@@ -24,7 +24,9 @@
 //! is removed in one order ([`Store::remove_install`]: generations, attachments and
 //! other pins, the manifest, its bulk records, the journal last, then the directory), so a removal cut
 //! short leaves either the journal that says to finish it or a directory with no
-//! record at all, which is debris every command removes; the lock is
+//! record at all, which is debris every command removes; nothing is removed through
+//! a symbolic link (a link in the store goes itself, never what it leads to, and a
+//! link in an install's place is no install); the lock is
 //! the `sockc` directory itself, which only root can open (0700), so only root can
 //! hold it, and a waiter gives up after a timeout naming the holder's PID; a state
 //! directory that is not root's, or that others may write, is refused, never used,
@@ -462,9 +464,45 @@ impl Store {
         Ok(names)
     }
 
-    /// Whether install `name` has a directory (with records or without).
+    /// What install `name`'s directory holds that only a recorded install has: its
+    /// generations' directories (`g<N>/`) and its hooks' links (`link_*`), sorted, with
+    /// the ids of the programs pinned in those generations. A first apply killed
+    /// before its journal has pinned neither, and [`Store::remove_install`] takes them
+    /// off before the records that name them: a directory that holds them with neither
+    /// record had its manifest removed by something else.
+    pub fn unrecorded_objects(&self, name: &str) -> (Vec<String>, Vec<u32>) {
+        let Ok(entries) = std::fs::read_dir(self.dir(name)) else {
+            return (Vec::new(), Vec::new());
+        };
+        let (mut held, mut programs) = (Vec::new(), Vec::new());
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let is_generation = e.file_type().is_ok_and(|t| t.is_dir())
+                && file.len() > 1
+                && file.starts_with('g')
+                && file[1..].bytes().all(|b| b.is_ascii_digit());
+            if is_generation {
+                for p in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+                    if !p.file_name().to_string_lossy().starts_with("prog_") {
+                        continue;
+                    }
+                    let info = sys::obj_get(&p.path()).and_then(|fd| sys::prog_info(fd.as_fd()));
+                    programs.extend(info.map(|i| i.id));
+                }
+                held.push(format!("{file}/"));
+            } else if file.starts_with("link_") {
+                held.push(file);
+            }
+        }
+        held.sort();
+        programs.sort();
+        (held, programs)
+    }
+
+    /// Whether install `name` has a directory (with records or without): a directory
+    /// itself, not a symbolic link to one, which is not an install.
     pub fn has_dir(&self, name: &str) -> bool {
-        self.dir(name).is_dir()
+        std::fs::symlink_metadata(self.dir(name)).is_ok_and(|m| m.is_dir())
     }
 
     /// Removes install `name`'s directory in the one order that a kill at any point
@@ -475,6 +513,16 @@ impl Store {
     /// off first by the caller, and pins held by nothing else go with their files.
     pub fn remove_install(&self, name: &str) -> Result<Vec<String>, StoreError> {
         let dir = self.dir(name);
+        // Never through a link: the files of the directory it leads to are not sockc's.
+        if let Ok(m) = std::fs::symlink_metadata(&dir) {
+            if !m.is_dir() {
+                return Err(StoreError::Unsafe {
+                    path: dir,
+                    uid: m.uid(),
+                    mode: m.mode() & 0o7777,
+                });
+            }
+        }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Ok(Vec::new());
         };
@@ -600,6 +648,17 @@ impl Store {
             self.fill_bulk(name, &bytes, &path, target)?;
         }
         Ok(Some(j))
+    }
+
+    /// The journal without its target's bulk (map contents, rule text and, from format
+    /// 6, the rules empty): what undoing or giving up the work in flight needs,
+    /// readable when a bulk record its target names is damaged.
+    pub fn journal_without_bulk(&self, name: &str) -> Result<Option<Journal>, StoreError> {
+        let path = self.dir(name).join("journal");
+        let Some(bytes) = read_record(&path, "journal")? else {
+            return Ok(None);
+        };
+        parse_record(&bytes, "journal", &path).map(Some)
     }
 
     /// Puts the bulk the record `bytes` names ([`bulk`]) into `m`: its map contents
@@ -738,12 +797,8 @@ impl Store {
                 .is_some_and(|m| sockc_compiler::ir::sockmap::MapRole::of_map(m).is_some())
                 && !keep_maps.contains(&file);
             if stray_record || stray_generation || stray_kept_map {
-                let p = e.path();
-                if p.is_dir() {
-                    remove_tree(&p)?;
-                } else {
-                    unlink(&p)?;
-                }
+                // A link under such a name goes itself, never what it leads to.
+                remove_tree(&e.path())?;
                 removed.push(file);
             }
         }
@@ -949,14 +1004,21 @@ fn unlink(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// Removes a generation directory: its pins one by one, then the directory (bpffs has
-/// no deeper trees).
+/// Removes a generation directory, or what else is at `dir`: its pins one by one, then
+/// the directory (bpffs has no deeper trees). Nothing is followed: a symbolic link in it (or in its place) is
+/// removed itself, never the directory it leads to, whose files are not sockc's.
 fn remove_tree(dir: &Path) -> Result<(), StoreError> {
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        return unlink(dir);
+    }
     if let Ok(entries) = std::fs::read_dir(dir) {
-        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        let mut files: Vec<(PathBuf, bool)> = entries
+            .flatten()
+            .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
+            .collect();
         files.sort();
-        for f in files {
-            if f.is_dir() {
+        for (f, is_dir) in files {
+            if is_dir {
                 remove_tree(&f)?;
             } else {
                 unlink(&f)?;
