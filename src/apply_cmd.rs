@@ -540,7 +540,7 @@ fn print_status(s: &install::Status) {
     if s.generation == 0 {
         // Generations start at 1: this is an install whose records this sockc could
         // not read (`install::status`), with nothing known but its name and why.
-        outln!("{}: not readable by this sockc", s.name);
+        outln!("{}: records that cannot be read (why below)", s.name);
         for d in &s.drift {
             outln!("  {d}");
         }

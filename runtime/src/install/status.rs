@@ -184,7 +184,7 @@ fn unreadable(name: &str, e: &InstallError) -> Status {
         hooks: Vec::new(),
         maps: Vec::new(),
         drift: vec![format!(
-            "its records cannot be read by this sockc: {}",
+            "its records cannot be read: {}",
             crate::error_chain(e)
         )],
         recovered: None,
