@@ -1,5 +1,6 @@
 //! The boxes the walk has still to decide ([`Queue`]): each with its label (who has
-//! decided it so far) and the ascending list of steps still ahead that may decide it.
+//! decided it so far) and the ascending list of steps still ahead that may decide it
+//! ([`Ahead`]).
 //! The box whose first step ahead comes first is taken first, so the live boxes go
 //! through the steps together, and a box put in is joined with a waiting one of the
 //! same label that agrees with it on every dimension but one.
@@ -24,13 +25,14 @@ use std::{
 
 use foldhash::fast::FixedState;
 
+use super::ahead::Ahead;
 use crate::space::{HeaderBox, NDIMS};
 
-/// A waiting box, its label and the steps ahead of it (ascending, never empty).
+/// A waiting box, its label and the steps ahead of it.
 pub(super) struct Waiting<L> {
     pub(super) b: HeaderBox,
     pub(super) label: L,
-    pub(super) ahead: Vec<u32>,
+    pub(super) ahead: Ahead,
 }
 
 /// The waiting boxes, by first step ahead, with an index of them by label and
@@ -65,8 +67,14 @@ impl<L: Copy + Eq + Hash> Queue<L> {
         self.len
     }
 
-    /// Puts `w` in, joined with every waiting box it can be (see the module docs).
-    pub(super) fn push(&mut self, mut w: Waiting<L>, work: &mut u32) {
+    /// Puts `w` in, joined with every waiting box it can be (see the module docs);
+    /// `join` gives the steps ahead of two boxes joined into one.
+    pub(super) fn push(
+        &mut self,
+        mut w: Waiting<L>,
+        work: &mut u32,
+        join: impl Fn(&Waiting<L>, &Waiting<L>) -> Ahead,
+    ) {
         let mut hashes = dim_hashes(&w.b);
         'join: loop {
             for d in w.b.constrained_dims() {
@@ -78,8 +86,9 @@ impl<L: Copy + Eq + Hash> Queue<L> {
                     .is_some_and(|o| o.label == w.label && agree_off(&o.b, &w.b, d));
                 if joins {
                     let other = self.take(slot);
+                    // The lists first: each is read against its own box.
+                    w.ahead = join(&w, &other);
                     w.b = w.b.join_on(&other.b, d, work);
-                    w.ahead = union(&w.ahead, &other.ahead);
                     hashes[d] = dim_hash(&w.b, d);
                     continue 'join;
                 }
@@ -108,7 +117,7 @@ impl<L: Copy + Eq + Hash> Queue<L> {
             self.index.insert(join_key(w.label, d, hashes), slot);
         }
         self.order
-            .push(Reverse((w.ahead[0], slot, self.generation[slot])));
+            .push(Reverse((w.ahead.first(), slot, self.generation[slot])));
         self.slots[slot] = Some(w);
         self.len += 1;
     }
@@ -143,21 +152,6 @@ fn agree_off(a: &HeaderBox, b: &HeaderBox, d: usize) -> bool {
     (0..NDIMS).all(|e| e == d || a.dim(e) == b.dim(e))
 }
 
-/// The sorted union of two ascending lists.
-fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        let (x, y) = (a[i], b[j]);
-        out.push(x.min(y));
-        i += usize::from(x <= y);
-        j += usize::from(y <= x);
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,15 +167,20 @@ mod tests {
         Waiting {
             b,
             label,
-            ahead: ahead.to_vec(),
+            ahead: Ahead::of(ahead),
         }
+    }
+
+    /// Joins as the walk does, every step of either list kept.
+    fn union(a: &Waiting<u8>, b: &Waiting<u8>) -> Ahead {
+        Ahead::joined(&a.ahead, |_| true, &b.ahead, |_| true)
     }
 
     #[test]
     fn boxes_of_one_label_that_agree_off_one_dimension_wait_as_one() {
         let mut q = Queue::new();
-        q.push(waiting(port_box(0, 9, 1), 0, &[3, 7]), &mut 0);
-        q.push(waiting(port_box(20, 29, 1), 0, &[2, 7, 9]), &mut 0);
+        q.push(waiting(port_box(0, 9, 1), 0, &[3, 7]), &mut 0, union);
+        q.push(waiting(port_box(20, 29, 1), 0, &[2, 7, 9]), &mut 0, union);
         // The same ports from another source: joins the first two, on the source.
         q.push(
             waiting(
@@ -190,23 +189,26 @@ mod tests {
                 &[5],
             ),
             &mut 0,
+            union,
         );
         assert_eq!(q.len(), 1);
         let w = q.pop().unwrap();
         assert_eq!(w.b.get(Dim::Dport).intervals(), [(0, 9), (20, 29)]);
         assert_eq!(w.b.get(Dim::Src4).intervals(), [(1, 2)]);
-        assert_eq!(w.ahead, [2, 3, 5, 7, 9]);
+        assert_eq!(w.ahead.iter(|_| true).collect::<Vec<_>>(), [2, 3, 5, 7, 9]);
         assert!(q.pop().is_none());
     }
 
     #[test]
     fn other_labels_and_boxes_differing_twice_stay_apart_and_leave_by_first_step() {
         let mut q = Queue::new();
-        q.push(waiting(port_box(0, 9, 1), 0, &[8]), &mut 0);
-        q.push(waiting(port_box(20, 29, 1), 1, &[4]), &mut 0);
-        q.push(waiting(port_box(40, 49, 2), 0, &[6]), &mut 0);
+        q.push(waiting(port_box(0, 9, 1), 0, &[8]), &mut 0, union);
+        q.push(waiting(port_box(20, 29, 1), 1, &[4]), &mut 0, union);
+        q.push(waiting(port_box(40, 49, 2), 0, &[6]), &mut 0, union);
         assert_eq!(q.len(), 3);
-        let order: Vec<u32> = std::iter::from_fn(|| q.pop()).map(|w| w.ahead[0]).collect();
+        let order: Vec<u32> = std::iter::from_fn(|| q.pop())
+            .map(|w| w.ahead.first())
+            .collect();
         assert_eq!(order, [4, 6, 8]);
     }
 }
