@@ -26,7 +26,7 @@ use std::{
 use foldhash::fast::FixedState;
 
 use super::ahead::Ahead;
-use crate::space::{HeaderBox, NDIMS};
+use crate::space::{Dim, HeaderBox, NDIMS};
 
 /// A waiting box, its label and the steps ahead of it.
 pub(super) struct Waiting<L> {
@@ -44,9 +44,15 @@ pub(super) struct Queue<L> {
     /// slot has changed since is stale and skipped.
     order: BinaryHeap<Reverse<(u32, usize, u32)>>,
     generation: Vec<u32>,
-    /// A hash of (label, dimension `d`, the box off `d`) → a slot that held such a
-    /// box (checked before use: the slot may have changed since).
+    /// A hash of (label, dimension `d`, the box off `d`) → the slot of the box last put
+    /// in with that key, while it waits (checked before use: hashes may collide).
     index: HashMap<u64, usize, FixedState>,
+    /// Per slot, the keys its box was put in `index` with, to take them out with it:
+    /// the index then holds only waiting boxes (it stays small enough to be fast).
+    keys: Vec<Vec<u64>>,
+    /// [`dim_hash`] of each dimension's whole domain, which most dimensions of a box
+    /// hold (hashed once here, not at every push).
+    whole: [u64; NDIMS],
     len: usize,
 }
 
@@ -58,6 +64,8 @@ impl<L: Copy + Eq + Hash> Queue<L> {
             order: BinaryHeap::new(),
             generation: Vec::new(),
             index: HashMap::with_hasher(FixedState::default()),
+            keys: Vec::new(),
+            whole: whole_hashes(),
             len: 0,
         }
     }
@@ -75,7 +83,7 @@ impl<L: Copy + Eq + Hash> Queue<L> {
         work: &mut u32,
         join: impl Fn(&Waiting<L>, &Waiting<L>) -> Ahead,
     ) {
-        let mut hashes = dim_hashes(&w.b);
+        let mut hashes = dim_hashes(&w.b, &self.whole);
         'join: loop {
             for d in w.b.constrained_dims() {
                 let Some(&slot) = self.index.get(&join_key(w.label, d, &hashes)) else {
@@ -111,10 +119,13 @@ impl<L: Copy + Eq + Hash> Queue<L> {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.generation.push(0);
+            self.keys.push(Vec::new());
             self.slots.len() - 1
         });
         for d in w.b.constrained_dims() {
-            self.index.insert(join_key(w.label, d, hashes), slot);
+            let key = join_key(w.label, d, hashes);
+            self.index.insert(key, slot);
+            self.keys[slot].push(key);
         }
         self.order
             .push(Reverse((w.ahead.first(), slot, self.generation[slot])));
@@ -124,6 +135,12 @@ impl<L: Copy + Eq + Hash> Queue<L> {
 
     fn take(&mut self, slot: usize) -> Waiting<L> {
         let w = self.slots[slot].take().expect("a live slot");
+        // A key a later box took over stays: it is that box's now.
+        for key in self.keys[slot].drain(..) {
+            if self.index.get(&key) == Some(&slot) {
+                self.index.remove(&key);
+            }
+        }
         self.generation[slot] += 1;
         self.free.push(slot);
         self.len -= 1;
@@ -136,16 +153,29 @@ fn dim_hash(b: &HeaderBox, d: usize) -> u64 {
     FixedState::default().hash_one((d, b.dim(d)))
 }
 
-fn dim_hashes(b: &HeaderBox) -> [u64; NDIMS] {
-    std::array::from_fn(|d| dim_hash(b, d))
+/// [`dim_hash`] of each dimension's whole domain.
+fn whole_hashes() -> [u64; NDIMS] {
+    let full = HeaderBox::full();
+    std::array::from_fn(|d| dim_hash(&full, d))
 }
 
-/// The index key of a box with `hashes`, labelled `label`, off dimension `d`.
+/// [`dim_hash`] of every dimension of `b`, taken from `whole` (see [`whole_hashes`])
+/// where the box holds the whole domain.
+fn dim_hashes(b: &HeaderBox, whole: &[u64; NDIMS]) -> [u64; NDIMS] {
+    std::array::from_fn(|d| {
+        if b.dim(d).is_full(Dim::ALL[d].max_value()) {
+            whole[d]
+        } else {
+            dim_hash(b, d)
+        }
+    })
+}
+
+/// The index key of a box with `hashes`, labelled `label`, off dimension `d`: the
+/// (wrapping) sum of the other dimensions' hashes, with the label and `d`.
 fn join_key<L: Hash>(label: L, d: usize, hashes: &[u64; NDIMS]) -> u64 {
-    let off_d = (0..NDIMS)
-        .filter(|&e| e != d)
-        .fold(0u64, |acc, e| acc.wrapping_add(hashes[e]));
-    FixedState::default().hash_one((label, d, off_d))
+    let all = hashes.iter().fold(0u64, |acc, &h| acc.wrapping_add(h));
+    FixedState::default().hash_one((label, d, all.wrapping_sub(hashes[d])))
 }
 
 fn agree_off(a: &HeaderBox, b: &HeaderBox, d: usize) -> bool {
@@ -155,7 +185,7 @@ fn agree_off(a: &HeaderBox, b: &HeaderBox, d: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::{Dim, ValueSet};
+    use crate::space::ValueSet;
 
     fn port_box(lo: u128, hi: u128, src: u128) -> HeaderBox {
         HeaderBox::full()
@@ -174,6 +204,13 @@ mod tests {
     /// Joins as the walk does, every step of either list kept.
     fn union(a: &Waiting<u8>, b: &Waiting<u8>) -> Ahead {
         Ahead::joined(&a.ahead, |_| true, &b.ahead, |_| true)
+    }
+
+    #[test]
+    fn a_whole_dimension_hashes_as_when_hashed_on_its_own() {
+        let b = port_box(0, 9, 1);
+        let each: [u64; NDIMS] = std::array::from_fn(|d| dim_hash(&b, d));
+        assert_eq!(dim_hashes(&b, &whole_hashes()), each);
     }
 
     #[test]
