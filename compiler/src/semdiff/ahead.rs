@@ -70,17 +70,21 @@ impl Rest {
     }
 
     /// The steps ahead from the first entry `may_decide` accepts; `None` when it
-    /// accepts none (the box's undecided sides go to the defaults).
-    pub(super) fn settle(self, may_decide: impl Fn(u32) -> bool) -> Option<Ahead> {
-        let skipped = self.list[self.start..]
-            .iter()
-            .position(|&s| may_decide(s))?;
-        let head = self.start + skipped;
-        if skipped > SKIPS_BEFORE_COPY {
-            let own: Rc<[u32]> = self.list[head..]
-                .iter()
-                .copied()
-                .filter(|&s| may_decide(s))
+    /// accepts none (the box's undecided sides go to the defaults). `skip_to(s)` is
+    /// `s`, or a later step number such that `may_decide` accepts no step from `s` up
+    /// to it (those entries are passed over untested).
+    pub(super) fn settle(
+        self,
+        may_decide: impl Fn(u32) -> bool,
+        skip_to: impl Fn(u32) -> u32,
+    ) -> Option<Ahead> {
+        let list = Rc::clone(&self.list);
+        let mut accepted = accepted(&list, self.start, may_decide, skip_to);
+        let head = accepted.next()?;
+        if head - self.start > SKIPS_BEFORE_COPY {
+            let own: Rc<[u32]> = std::iter::once(head)
+                .chain(accepted)
+                .map(|i| list[i])
                 .collect();
             return Some(Ahead::exactly(own));
         }
@@ -90,6 +94,31 @@ impl Rest {
             unchecked: self.unchecked,
         })
     }
+}
+
+/// The positions, from `start` on, of the entries of `list` that `may_decide` accepts
+/// (see [`Rest::settle`] for `skip_to`).
+fn accepted<'a>(
+    list: &'a [u32],
+    start: usize,
+    may_decide: impl Fn(u32) -> bool + 'a,
+    skip_to: impl Fn(u32) -> u32 + 'a,
+) -> impl Iterator<Item = usize> + 'a {
+    let mut i = start;
+    std::iter::from_fn(move || {
+        while let Some(&s) = list.get(i) {
+            let to = skip_to(s);
+            if to > s {
+                i += list[i..].partition_point(|&t| t < to);
+                continue;
+            }
+            i += 1;
+            if may_decide(s) {
+                return Some(i - 1);
+            }
+        }
+        None
+    })
 }
 
 impl Ahead {
@@ -190,20 +219,22 @@ mod tests {
     #[test]
     fn settle_starts_at_the_first_accepted_step_and_filters_lazily() {
         let even = |s: u32| s.is_multiple_of(2);
-        let a = Rest::every(10, 1).settle(|s| s > 2 && even(s)).unwrap();
+        let a = Rest::every(10, 1)
+            .settle(|s| s > 2 && even(s), |s| s)
+            .unwrap();
         assert_eq!(a.first(), 4);
         assert_eq!(all(&a, |s| s > 2 && even(s)), [4, 6, 8]);
-        assert!(Rest::every(10, 1).settle(|s| s > 9).is_none());
+        assert!(Rest::every(10, 1).settle(|s| s > 9, |s| s).is_none());
     }
 
     #[test]
     fn find_gives_the_first_hit_and_the_list_after_it_for_the_parts() {
-        let a = Rest::every(10, 0).settle(|_| true).unwrap();
+        let a = Rest::every(10, 0).settle(|_| true, |s| s).unwrap();
         let (hit, rest) = a.find(|s| s != 5, |s| s >= 4).unwrap();
         assert_eq!(hit, 4);
         let rest = rest.narrowed(0b100);
         assert_eq!(rest.unchecked(), 0b100);
-        let part = rest.settle(|s| s != 5).unwrap();
+        let part = rest.settle(|s| s != 5, |s| s).unwrap();
         assert_eq!(all(&part, |s| s != 5), [6, 7, 8, 9]);
         assert!(a.find(|_| true, |s| s > 9).is_none());
     }
@@ -211,20 +242,24 @@ mod tests {
     #[test]
     fn a_list_mostly_of_other_steps_is_copied_filtered() {
         let rare = |s: u32| s.is_multiple_of(50) && s > 0;
-        let a = Rest::every(1000, 1).settle(rare).unwrap();
+        let a = Rest::every(1000, 1).settle(rare, |s| s).unwrap();
         assert_eq!(a.first(), 50);
         // Copied: entries past the start are no longer tested.
         assert_eq!(a.unchecked(), 0);
         assert_eq!(all(&a, |_| true).len(), 19);
         // Near its start: shared, still tested.
-        let b = Rest::every(1000, 1).settle(|s| s > 3).unwrap();
+        let b = Rest::every(1000, 1).settle(|s| s > 3, |s| s).unwrap();
         assert_eq!((b.first(), b.unchecked()), (4, 1));
     }
 
     #[test]
     fn joined_lists_are_the_sorted_union_of_what_each_box_accepts() {
-        let a = Rest::every(20, 1).settle(|s| s.is_multiple_of(3)).unwrap();
-        let b = Rest::every(20, 1).settle(|s| s.is_multiple_of(4)).unwrap();
+        let a = Rest::every(20, 1)
+            .settle(|s| s.is_multiple_of(3), |s| s)
+            .unwrap();
+        let b = Rest::every(20, 1)
+            .settle(|s| s.is_multiple_of(4), |s| s)
+            .unwrap();
         let j = Ahead::joined(&a, |s| s.is_multiple_of(3), &b, |s| s.is_multiple_of(4));
         let want: Vec<u32> = (0..20)
             .filter(|s: &u32| s.is_multiple_of(3) || s.is_multiple_of(4))
@@ -248,7 +283,7 @@ mod tests {
                 (lo, hi - 5)
             };
             eager.retain(|&s| meets(lo, hi)(s));
-            let Some(a) = rest.settle(meets(lo, hi)) else {
+            let Some(a) = rest.settle(meets(lo, hi), |s| s) else {
                 assert!(eager.is_empty());
                 return;
             };

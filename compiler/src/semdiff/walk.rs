@@ -40,7 +40,7 @@ use super::{
     ahead::{Ahead, Rest},
     align::{Pairs, Rules, Term},
     change,
-    hulls::{Bounds, Hulls, NEW, OLD},
+    hulls::{Bounds, Filter, Hulls, NEW, OLD},
     queue::{Queue, Waiting},
     Change, Decider,
 };
@@ -191,20 +191,14 @@ type Pending = Waiting<Sides>;
 /// `unchecked` has a bit per dimension on which `b` may be narrower than the box its
 /// list was filtered for ([`Rest::unchecked`]): a step met that box's bounds on every
 /// other dimension, so only those are tested again.
-fn may_decide<'s>(
-    b: &HeaderBox,
-    sides: Sides,
-    hulls: &'s Hulls,
-    unchecked: u32,
-) -> impl Fn(u32) -> bool + 's {
+fn may_decide<'s>(b: &HeaderBox, sides: Sides, hulls: &'s Hulls, unchecked: u32) -> Filter<'s> {
     let mut bounds: Bounds = [(0, 0); NDIMS];
     for (d, lh) in bounds.iter_mut().enumerate() {
         if unchecked & (1 << d) != 0 {
             *lh = self::bounds(b.get(Dim::ALL[d]));
         }
     }
-    let undecided = sides.undecided();
-    move |s| hulls.may_decide(s, undecided, unchecked, &bounds)
+    hulls.filter(sides.undecided(), unchecked, bounds)
 }
 
 /// Every dimension, as the bits of [`may_decide`]'s `unchecked`.
@@ -249,7 +243,7 @@ impl Walk<'_, '_> {
     fn wait(&mut self, b: HeaderBox, sides: Sides, rest: Rest) {
         let hulls = self.hulls;
         let may = may_decide(&b, sides, self.hulls, rest.unchecked());
-        let Some(ahead) = rest.settle(may) else {
+        let Some(ahead) = rest.settle(|s| may.step(s), |s| may.skip_to(s)) else {
             return self.decided_by_defaults(b, sides);
         };
         let w = Pending {
@@ -259,7 +253,8 @@ impl Walk<'_, '_> {
         };
         let join = |x: &Pending, y: &Pending| {
             let of = |p: &Pending| may_decide(&p.b, p.label, hulls, p.ahead.unchecked());
-            Ahead::joined(&x.ahead, of(x), &y.ahead, of(y))
+            let (fx, fy) = (of(x), of(y));
+            Ahead::joined(&x.ahead, |s| fx.step(s), &y.ahead, |s| fy.step(s))
         };
         self.pending.push(w, &mut self.work, join);
     }
@@ -282,11 +277,15 @@ impl Walk<'_, '_> {
         } = p;
         let steps = self.steps;
         let work = &mut self.work;
-        let first = ahead.find(may_decide(&b, sides, self.hulls, ahead.unchecked()), |s| {
-            steps[s as usize]
-                .boxes()
-                .any(|(rb, dims)| b.overlaps_on(rb, dims, work))
-        });
+        let may = may_decide(&b, sides, self.hulls, ahead.unchecked());
+        let first = ahead.find(
+            |s| may.step(s),
+            |s| {
+                steps[s as usize]
+                    .boxes()
+                    .any(|(rb, dims)| b.overlaps_on(rb, dims, work))
+            },
+        );
         let Some((s, rest)) = first else {
             self.decided_by_defaults(b, sides);
             return Ok(());
