@@ -184,9 +184,9 @@ fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs) -> Vec<Step<'t>> 
 /// whose hull meets the box's bounds and that belong to a side still undecided there.
 type Pending = Waiting<Sides>;
 
-/// Whether a step (its number in the merged order) may decide `b` labelled `sides`: it applies to
-/// the label and its hull meets the box's bounds. A part of a box only meets steps its
-/// whole met, so its list is its parent's, filtered by this.
+/// The test of whether a step may decide `b` labelled `sides`: it applies to the label
+/// and its hull meets the box's bounds. A part of a box only meets steps its whole
+/// met, so its list is its parent's, filtered by this.
 ///
 /// `unchecked` has a bit per dimension on which `b` may be narrower than the box its
 /// list was filtered for ([`Rest::unchecked`]): a step met that box's bounds on every
