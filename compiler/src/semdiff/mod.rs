@@ -67,14 +67,19 @@
 //! * `align.rs`: rules as keys, their alignment and the candidate region.
 //! * `walk.rs`: first-match partitions of a region.
 //! * `queue.rs`: the boxes the walk has still to split, joined where they can be.
+//! * `ahead.rs`: a waiting box's steps ahead, shared by the parts of a split box.
+//! * `hulls.rs`: the steps' hulls by dimension, for the test of which steps may
+//!   decide a box.
 //! * `render.rs`: the result in words (table and JSON), and a box as a match.
 //!
 //! Invariant: every reported example packet is a point of its region, and every box
 //! of a verdict region is decided differently by the two files; no packet outside the
 //! reported regions changes its verdict (unless the block says it was cut short).
 
+mod ahead;
 mod align;
 mod buckets;
+mod hulls;
 mod queue;
 mod render;
 mod walk;

@@ -1,5 +1,6 @@
 //! The boxes the walk has still to decide ([`Queue`]): each with its label (who has
-//! decided it so far) and the ascending list of steps still ahead that may decide it.
+//! decided it so far) and the ascending list of steps still ahead that may decide it
+//! ([`Ahead`]).
 //! The box whose first step ahead comes first is taken first, so the live boxes go
 //! through the steps together, and a box put in is joined with a waiting one of the
 //! same label that agrees with it on every dimension but one.
@@ -24,13 +25,14 @@ use std::{
 
 use foldhash::fast::FixedState;
 
-use crate::space::{HeaderBox, NDIMS};
+use super::ahead::Ahead;
+use crate::space::{Dim, HeaderBox, NDIMS};
 
-/// A waiting box, its label and the steps ahead of it (ascending, never empty).
+/// A waiting box, its label and the steps ahead of it.
 pub(super) struct Waiting<L> {
     pub(super) b: HeaderBox,
     pub(super) label: L,
-    pub(super) ahead: Vec<u32>,
+    pub(super) ahead: Ahead,
 }
 
 /// The waiting boxes, by first step ahead, with an index of them by label and
@@ -42,9 +44,15 @@ pub(super) struct Queue<L> {
     /// slot has changed since is stale and skipped.
     order: BinaryHeap<Reverse<(u32, usize, u32)>>,
     generation: Vec<u32>,
-    /// A hash of (label, dimension `d`, the box off `d`) → a slot that held such a
-    /// box (checked before use: the slot may have changed since).
+    /// A hash of (label, dimension `d`, the box off `d`) → the slot of the box last put
+    /// in with that key, while it waits (checked before use: hashes may collide).
     index: HashMap<u64, usize, FixedState>,
+    /// Per slot, the keys its box was put in `index` with, to take them out with it:
+    /// the index then holds only waiting boxes (it stays small enough to be fast).
+    keys: Vec<Vec<u64>>,
+    /// [`dim_hash`] of each dimension's whole domain, which most dimensions of a box
+    /// hold (hashed once here, not at every push).
+    whole: [u64; NDIMS],
     len: usize,
 }
 
@@ -56,6 +64,8 @@ impl<L: Copy + Eq + Hash> Queue<L> {
             order: BinaryHeap::new(),
             generation: Vec::new(),
             index: HashMap::with_hasher(FixedState::default()),
+            keys: Vec::new(),
+            whole: whole_hashes(),
             len: 0,
         }
     }
@@ -65,9 +75,15 @@ impl<L: Copy + Eq + Hash> Queue<L> {
         self.len
     }
 
-    /// Puts `w` in, joined with every waiting box it can be (see the module docs).
-    pub(super) fn push(&mut self, mut w: Waiting<L>, work: &mut u32) {
-        let mut hashes = dim_hashes(&w.b);
+    /// Puts `w` in, joined with every waiting box it can be (see the module docs);
+    /// `join` gives the steps ahead of two boxes joined into one.
+    pub(super) fn push(
+        &mut self,
+        mut w: Waiting<L>,
+        work: &mut u32,
+        join: impl Fn(&Waiting<L>, &Waiting<L>) -> Ahead,
+    ) {
+        let mut hashes = dim_hashes(&w.b, &self.whole);
         'join: loop {
             for d in w.b.constrained_dims() {
                 let Some(&slot) = self.index.get(&join_key(w.label, d, &hashes)) else {
@@ -78,8 +94,9 @@ impl<L: Copy + Eq + Hash> Queue<L> {
                     .is_some_and(|o| o.label == w.label && agree_off(&o.b, &w.b, d));
                 if joins {
                     let other = self.take(slot);
+                    // The lists first: each is read against its own box.
+                    w.ahead = join(&w, &other);
                     w.b = w.b.join_on(&other.b, d, work);
-                    w.ahead = union(&w.ahead, &other.ahead);
                     hashes[d] = dim_hash(&w.b, d);
                     continue 'join;
                 }
@@ -102,19 +119,28 @@ impl<L: Copy + Eq + Hash> Queue<L> {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.generation.push(0);
+            self.keys.push(Vec::new());
             self.slots.len() - 1
         });
         for d in w.b.constrained_dims() {
-            self.index.insert(join_key(w.label, d, hashes), slot);
+            let key = join_key(w.label, d, hashes);
+            self.index.insert(key, slot);
+            self.keys[slot].push(key);
         }
         self.order
-            .push(Reverse((w.ahead[0], slot, self.generation[slot])));
+            .push(Reverse((w.ahead.first(), slot, self.generation[slot])));
         self.slots[slot] = Some(w);
         self.len += 1;
     }
 
     fn take(&mut self, slot: usize) -> Waiting<L> {
         let w = self.slots[slot].take().expect("a live slot");
+        // A key a later box took over stays: it is that box's now.
+        for key in self.keys[slot].drain(..) {
+            if self.index.get(&key) == Some(&slot) {
+                self.index.remove(&key);
+            }
+        }
         self.generation[slot] += 1;
         self.free.push(slot);
         self.len -= 1;
@@ -127,41 +153,39 @@ fn dim_hash(b: &HeaderBox, d: usize) -> u64 {
     FixedState::default().hash_one((d, b.dim(d)))
 }
 
-fn dim_hashes(b: &HeaderBox) -> [u64; NDIMS] {
-    std::array::from_fn(|d| dim_hash(b, d))
+/// [`dim_hash`] of each dimension's whole domain.
+fn whole_hashes() -> [u64; NDIMS] {
+    let full = HeaderBox::full();
+    std::array::from_fn(|d| dim_hash(&full, d))
 }
 
-/// The index key of a box with `hashes`, labelled `label`, off dimension `d`.
+/// [`dim_hash`] of every dimension of `b`, taken from `whole` (see [`whole_hashes`])
+/// where the box holds the whole domain.
+fn dim_hashes(b: &HeaderBox, whole: &[u64; NDIMS]) -> [u64; NDIMS] {
+    std::array::from_fn(|d| {
+        if b.dim(d).is_full(Dim::ALL[d].max_value()) {
+            whole[d]
+        } else {
+            dim_hash(b, d)
+        }
+    })
+}
+
+/// The index key of a box with `hashes`, labelled `label`, off dimension `d`: the
+/// (wrapping) sum of the other dimensions' hashes, with the label and `d`.
 fn join_key<L: Hash>(label: L, d: usize, hashes: &[u64; NDIMS]) -> u64 {
-    let off_d = (0..NDIMS)
-        .filter(|&e| e != d)
-        .fold(0u64, |acc, e| acc.wrapping_add(hashes[e]));
-    FixedState::default().hash_one((label, d, off_d))
+    let all = hashes.iter().fold(0u64, |acc, &h| acc.wrapping_add(h));
+    FixedState::default().hash_one((label, d, all.wrapping_sub(hashes[d])))
 }
 
 fn agree_off(a: &HeaderBox, b: &HeaderBox, d: usize) -> bool {
     (0..NDIMS).all(|e| e == d || a.dim(e) == b.dim(e))
 }
 
-/// The sorted union of two ascending lists.
-fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        let (x, y) = (a[i], b[j]);
-        out.push(x.min(y));
-        i += usize::from(x <= y);
-        j += usize::from(y <= x);
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::{Dim, ValueSet};
+    use crate::space::ValueSet;
 
     fn port_box(lo: u128, hi: u128, src: u128) -> HeaderBox {
         HeaderBox::full()
@@ -173,15 +197,27 @@ mod tests {
         Waiting {
             b,
             label,
-            ahead: ahead.to_vec(),
+            ahead: Ahead::of(ahead),
         }
+    }
+
+    /// Joins as the walk does, every step of either list kept.
+    fn union(a: &Waiting<u8>, b: &Waiting<u8>) -> Ahead {
+        Ahead::joined(&a.ahead, |_| true, &b.ahead, |_| true)
+    }
+
+    #[test]
+    fn a_whole_dimension_hashes_as_when_hashed_on_its_own() {
+        let b = port_box(0, 9, 1);
+        let each: [u64; NDIMS] = std::array::from_fn(|d| dim_hash(&b, d));
+        assert_eq!(dim_hashes(&b, &whole_hashes()), each);
     }
 
     #[test]
     fn boxes_of_one_label_that_agree_off_one_dimension_wait_as_one() {
         let mut q = Queue::new();
-        q.push(waiting(port_box(0, 9, 1), 0, &[3, 7]), &mut 0);
-        q.push(waiting(port_box(20, 29, 1), 0, &[2, 7, 9]), &mut 0);
+        q.push(waiting(port_box(0, 9, 1), 0, &[3, 7]), &mut 0, union);
+        q.push(waiting(port_box(20, 29, 1), 0, &[2, 7, 9]), &mut 0, union);
         // The same ports from another source: joins the first two, on the source.
         q.push(
             waiting(
@@ -190,23 +226,26 @@ mod tests {
                 &[5],
             ),
             &mut 0,
+            union,
         );
         assert_eq!(q.len(), 1);
         let w = q.pop().unwrap();
         assert_eq!(w.b.get(Dim::Dport).intervals(), [(0, 9), (20, 29)]);
         assert_eq!(w.b.get(Dim::Src4).intervals(), [(1, 2)]);
-        assert_eq!(w.ahead, [2, 3, 5, 7, 9]);
+        assert_eq!(w.ahead.iter(|_| true).collect::<Vec<_>>(), [2, 3, 5, 7, 9]);
         assert!(q.pop().is_none());
     }
 
     #[test]
     fn other_labels_and_boxes_differing_twice_stay_apart_and_leave_by_first_step() {
         let mut q = Queue::new();
-        q.push(waiting(port_box(0, 9, 1), 0, &[8]), &mut 0);
-        q.push(waiting(port_box(20, 29, 1), 1, &[4]), &mut 0);
-        q.push(waiting(port_box(40, 49, 2), 0, &[6]), &mut 0);
+        q.push(waiting(port_box(0, 9, 1), 0, &[8]), &mut 0, union);
+        q.push(waiting(port_box(20, 29, 1), 1, &[4]), &mut 0, union);
+        q.push(waiting(port_box(40, 49, 2), 0, &[6]), &mut 0, union);
         assert_eq!(q.len(), 3);
-        let order: Vec<u32> = std::iter::from_fn(|| q.pop()).map(|w| w.ahead[0]).collect();
+        let order: Vec<u32> = std::iter::from_fn(|| q.pop())
+            .map(|w| w.ahead.first())
+            .collect();
         assert_eq!(order, [4, 6, 8]);
     }
 }

@@ -16,7 +16,9 @@
 //! ([`decide`]), with the list of steps still ahead that may decide it: those whose
 //! hull meets the box's bounds and that belong to a side the box is undecided at.
 //! The first step of the list whose region meets the box exactly splits it; each part
-//! keeps the rest of the list, filtered by its own (narrower) bounds and label. A step
+//! keeps the rest of the list, filtered by its own (narrower) bounds and label: the
+//! parts share it, and each reads it through that filter only as far as it goes
+//! ([`Ahead`]). A step
 //! therefore costs the boxes it may meet, and a box the steps it may meet, not every
 //! step times every box; the exact tests and splits look only at the dimensions a
 //! rule's box constrains ([`HeaderBox::split_on`]). The boxes waiting to be split
@@ -35,8 +37,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::{
+    ahead::{Ahead, Rest},
     align::{Pairs, Rules, Term},
     change,
+    hulls::{Bounds, Filter, Hulls, NEW, OLD},
     queue::{Queue, Waiting},
     Change, Decider,
 };
@@ -50,11 +54,8 @@ fn bounds(s: &ValueSet) -> (u128, u128) {
     (iv[0].0, iv[iv.len() - 1].1)
 }
 
-/// A box's lowest and highest value on each dimension.
-type Bounds = [(u128, u128); NDIMS];
-
-/// The bounds of `region`'s hull on the dimensions where it is not the whole domain,
-/// the narrowest first (they rule out the most boxes); `None` for an empty region.
+/// The bounds of `region`'s hull on the dimensions where it is not the whole domain;
+/// `None` for an empty region.
 fn constrained_hull(region: &Region) -> Option<Vec<(usize, u128, u128)>> {
     let (first, rest) = region.boxes().split_first()?;
     let mut lo_hi: Bounds = Dim::ALL.map(|d| bounds(first.get(d)));
@@ -64,15 +65,12 @@ fn constrained_hull(region: &Region) -> Option<Vec<(usize, u128, u128)>> {
             *lh = (lh.0.min(lo), lh.1.max(hi));
         }
     }
-    let mut dims: Vec<(usize, u128, u128)> = lo_hi
+    let dims = lo_hi
         .iter()
         .enumerate()
         .filter(|&(d, &(lo, hi))| (lo, hi) != (0, Dim::ALL[d].max_value()))
         .map(|(d, &(lo, hi))| (d, lo, hi))
         .collect();
-    let share =
-        |&(d, lo, hi): &(usize, u128, u128)| (hi - lo) as f64 / Dim::ALL[d].max_value() as f64;
-    dims.sort_by(|a, b| share(a).total_cmp(&share(b)));
     Some(dims)
 }
 
@@ -84,15 +82,20 @@ struct Sides {
     new: Option<Decider>,
 }
 
+impl Sides {
+    /// The sides not decided yet, as [`OLD`] and [`NEW`] bits.
+    fn undecided(self) -> u8 {
+        (if self.old.is_none() { OLD } else { 0 }) | (if self.new.is_none() { NEW } else { 0 })
+    }
+}
+
 /// One rule of the merged order: an OLD rule, a NEW rule, or a pair of equal rules
-/// (one on each side), with the hull [`Live::meeting`] scans for.
+/// (one on each side), with the hull that [`may_decide`] tests (through [`Hulls`]).
 struct Step<'t> {
     region: &'t Region,
     /// The decider this step is at each side it belongs to.
     takes: Sides,
     hull: Vec<(usize, u128, u128)>,
-    /// The dimensions of `hull`, as bits.
-    hull_dims: u32,
     /// For each box of `region`, the dimensions where it is not whole: the only ones
     /// a split by it looks at.
     dims: Vec<Vec<usize>>,
@@ -110,11 +113,11 @@ impl Step<'_> {
             .zip(self.dims.iter().map(Vec::as_slice))
     }
 
-    /// Whether the step can decide a box labelled `l`: it belongs to a side that has
-    /// not decided the box yet.
-    fn applies(&self, l: Sides) -> bool {
-        (self.takes.old.is_some() && l.old.is_none())
-            || (self.takes.new.is_some() && l.new.is_none())
+    /// The sides the step belongs to, as [`OLD`] and [`NEW`] bits: it can decide a box
+    /// at those of them the box is undecided at.
+    fn sides(&self) -> u8 {
+        (if self.takes.old.is_some() { OLD } else { 0 })
+            | (if self.takes.new.is_some() { NEW } else { 0 })
     }
 }
 
@@ -139,7 +142,6 @@ fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs) -> Vec<Step<'t>> 
         Some(Step {
             region: &t.region,
             takes,
-            hull_dims: dim_bits(hull.iter().map(|h| h.0)),
             hull,
             cuts: dim_bits(dims.iter().flatten().copied()),
             dims,
@@ -182,34 +184,24 @@ fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs) -> Vec<Step<'t>> 
 /// whose hull meets the box's bounds and that belong to a side still undecided there.
 type Pending = Waiting<Sides>;
 
-/// Of `steps` (indices into `all`), those that may decide `b` labelled `sides`: they
-/// apply to the label and their hull meets the box's bounds. A part of a box only
-/// meets steps its whole met, so a part filters its parent's list, not every step.
+/// The test of whether a step may decide `b` labelled `sides`: it applies to the label
+/// and its hull meets the box's bounds. A part of a box only meets steps its whole
+/// met, so its list is its parent's, filtered by this.
 ///
-/// `changed` has a bit per dimension on which `b` may be narrower than the box whose
-/// list `steps` is (every bit for a list not filtered yet): a step met the parent's
-/// bounds on every other dimension, so only those are tested again.
-fn ahead_of(b: &HeaderBox, sides: Sides, steps: &[u32], all: &[Step], changed: u32) -> Vec<u32> {
+/// `unchecked` has a bit per dimension on which `b` may be narrower than the box its
+/// list was filtered for ([`Rest::unchecked`]): a step met that box's bounds on every
+/// other dimension, so only those are tested again.
+fn may_decide<'s>(b: &HeaderBox, sides: Sides, hulls: &'s Hulls, unchecked: u32) -> Filter<'s> {
     let mut bounds: Bounds = [(0, 0); NDIMS];
     for (d, lh) in bounds.iter_mut().enumerate() {
-        if changed & (1 << d) != 0 {
+        if unchecked & (1 << d) != 0 {
             *lh = self::bounds(b.get(Dim::ALL[d]));
         }
     }
-    let meets = |&(d, lo, hi): &(usize, u128, u128)| {
-        changed & (1 << d) == 0 || (bounds[d].0 <= hi && lo <= bounds[d].1)
-    };
-    steps
-        .iter()
-        .copied()
-        .filter(|&s| {
-            let step = &all[s as usize];
-            step.applies(sides) && (step.hull_dims & changed == 0 || step.hull.iter().all(meets))
-        })
-        .collect()
+    hulls.filter(sides.undecided(), unchecked, bounds)
 }
 
-/// Every dimension, as the bits of [`ahead_of`]'s `changed`.
+/// Every dimension, as the bits of [`may_decide`]'s `unchecked`.
 const EVERY_DIM: u32 = (1 << NDIMS) - 1;
 const _: () = assert!(NDIMS < 32, "a dimension is a bit of a u32");
 
@@ -222,6 +214,7 @@ fn dim_bits(dims: impl IntoIterator<Item = usize>) -> u32 {
 /// where they can be), and the pieces both sides have decided.
 struct Walk<'s, 't> {
     steps: &'s [Step<'t>],
+    hulls: &'s Hulls,
     pending: Queue<Sides>,
     out: Vec<Piece>,
     max_boxes: usize,
@@ -233,7 +226,7 @@ impl Walk<'_, '_> {
     /// piece, unless one pair of equal rules decided both sides at once (the same rule
     /// decides it before and after: nothing to report, dropped); else it waits for
     /// the steps in `rest` that may decide its other side.
-    fn taken(&mut self, part: HeaderBox, before: Sides, step: &Step, rest: &[u32]) {
+    fn taken(&mut self, part: HeaderBox, before: Sides, step: &Step, rest: Rest) {
         let after = Sides {
             old: before.old.or(step.takes.old),
             new: before.new.or(step.takes.new),
@@ -241,26 +234,36 @@ impl Walk<'_, '_> {
         match (after.old, after.new) {
             (Some(_), Some(_)) if before.old.is_none() && before.new.is_none() => {}
             (Some(od), Some(nd)) => self.out.push((part, od, nd)),
-            _ => self.wait(part, after, rest, step.cuts),
+            _ => self.wait(part, after, rest),
         }
     }
 
-    /// Puts `b` in the queue with the steps of `rest` that may decide it (`changed`:
-    /// see [`ahead_of`]); with none left, its undecided sides go to the defaults.
-    fn wait(&mut self, b: HeaderBox, sides: Sides, rest: &[u32], changed: u32) {
-        let ahead = ahead_of(&b, sides, rest, self.steps, changed);
-        if ahead.is_empty() {
-            let or_default = |d: Option<Decider>| d.unwrap_or(Decider::Default);
-            self.out
-                .push((b, or_default(sides.old), or_default(sides.new)));
-        } else {
-            let w = Pending {
-                b,
-                label: sides,
-                ahead,
-            };
-            self.pending.push(w, &mut self.work);
-        }
+    /// Puts `b` in the queue with the steps of `rest` that may decide it; with none
+    /// left, its undecided sides go to the defaults.
+    fn wait(&mut self, b: HeaderBox, sides: Sides, rest: Rest) {
+        let hulls = self.hulls;
+        let may = may_decide(&b, sides, self.hulls, rest.unchecked());
+        let Some(ahead) = rest.settle(|s| may.step(s), |s| may.skip_to(s)) else {
+            return self.decided_by_defaults(b, sides);
+        };
+        let w = Pending {
+            b,
+            label: sides,
+            ahead,
+        };
+        let join = |x: &Pending, y: &Pending| {
+            let of = |p: &Pending| may_decide(&p.b, p.label, hulls, p.ahead.unchecked());
+            let (fx, fy) = (of(x), of(y));
+            Ahead::joined(&x.ahead, |s| fx.step(s), &y.ahead, |s| fy.step(s))
+        };
+        self.pending.push(w, &mut self.work, join);
+    }
+
+    /// `b` with its undecided sides decided by the defaults, as a piece.
+    fn decided_by_defaults(&mut self, b: HeaderBox, sides: Sides) {
+        let or_default = |d: Option<Decider>| d.unwrap_or(Decider::Default);
+        self.out
+            .push((b, or_default(sides.old), or_default(sides.new)));
     }
 
     /// Follows `p` to the first step of its list whose region meets it exactly, and
@@ -272,25 +275,30 @@ impl Walk<'_, '_> {
             label: sides,
             ahead,
         } = p;
-        let first = ahead.iter().position(|&s| {
-            let step = &self.steps[s as usize];
-            step.boxes()
-                .any(|(rb, dims)| b.overlaps_on(rb, dims, &mut self.work))
-        });
-        let Some(k) = first else {
-            self.wait(b, sides, &[], 0);
+        let steps = self.steps;
+        let work = &mut self.work;
+        let may = may_decide(&b, sides, self.hulls, ahead.unchecked());
+        let first = ahead.find(
+            |s| may.step(s),
+            |s| {
+                steps[s as usize]
+                    .boxes()
+                    .any(|(rb, dims)| b.overlaps_on(rb, dims, work))
+            },
+        );
+        let Some((s, rest)) = first else {
+            self.decided_by_defaults(b, sides);
             return Ok(());
         };
-        let steps = self.steps;
-        let step = &steps[ahead[k] as usize];
-        let rest = &ahead[k + 1..];
+        let step = &steps[s as usize];
+        let rest = rest.narrowed(step.cuts);
         let mut left = vec![b];
         for (rb, dims) in step.boxes() {
             let mut next = Vec::with_capacity(left.len());
             for x in left {
                 match x.split_on(rb, dims, &mut self.work) {
                     Some((inside, outside)) => {
-                        self.taken(inside, sides, step, rest);
+                        self.taken(inside, sides, step, rest.clone());
                         next.extend(outside);
                     }
                     None => next.push(x),
@@ -299,7 +307,7 @@ impl Walk<'_, '_> {
             left = next;
         }
         for x in left {
-            self.wait(x, sides, rest, step.cuts);
+            self.wait(x, sides, rest.clone());
         }
         let boxes = self.pending.len() + self.out.len();
         if boxes > self.max_boxes {
@@ -325,7 +333,8 @@ impl Walk<'_, '_> {
 /// common ones.
 ///
 /// The boxes are disjoint, so each can go through the steps on its own: each part of
-/// a box inherits the rest of its parent's list, filtered by its own bounds, and
+/// a box inherits the rest of its parent's list, filtered by its own bounds as far as
+/// it is read ([`Ahead`]), and
 /// waits in the [`Queue`] (where it may join another of its label) for its first
 /// step ahead. The cost is the steps each box may meet, not every step times every
 /// box.
@@ -337,9 +346,11 @@ pub(super) fn decide(
     max_boxes: usize,
 ) -> Result<Vec<Piece>, TooFragmented> {
     let steps = merged(&o.deciding, &n.deciding, pairs);
-    let every: Vec<u32> = (0..steps.len() as u32).collect();
+    let every = Rest::every(steps.len() as u32, EVERY_DIM);
+    let hulls = Hulls::new(steps.iter().map(|s| (s.sides(), &s.hull[..])));
     let mut walk = Walk {
         steps: &steps,
+        hulls: &hulls,
         pending: Queue::new(),
         out: Vec::new(),
         max_boxes,
@@ -350,7 +361,7 @@ pub(super) fn decide(
         new: None,
     };
     for b in candidates.boxes().iter().rev() {
-        walk.wait(b.clone(), undecided, &every, EVERY_DIM);
+        walk.wait(b.clone(), undecided, every.clone());
     }
     while let Some(p) = walk.pending.pop() {
         walk.advance(p)?;
