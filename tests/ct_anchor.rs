@@ -308,3 +308,37 @@ fn apply_warns_with_the_reason_when_the_anchor_cannot_be_made() {
         "after repair"
     );
 }
+
+/// A re-apply that stops testing `ct state`, killed right before it deletes the
+/// anchor, leaves a table no rule needs: status says so as drift (exit 3) and repair
+/// deletes it.
+#[test]
+fn a_left_over_anchor_is_drift_that_repair_deletes() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("ctanleft", 240);
+    lab.apply_ok(&ct_rules(&lab, "xdp"));
+    let plain = lab.rules(
+        "plain.sk",
+        &format!("xdp on {} {{\n    default allow\n}}\n", lab.if_a),
+    );
+    let apply = lab.apply_args(&plain, &lab.name, &[]);
+    let (r, points) = traced(&apply, None);
+    assert_eq!(r.code, 0, "{r}");
+    let delete = point_of(&points, "delete nft table");
+    lab.apply_ok(&ct_rules(&lab, "xdp"));
+    let (r, _) = traced(&apply, Some(delete));
+    assert!(r.stderr.contains("fault injection: killed"), "{r}");
+    let (code, c) = anchor_status(&lab);
+    assert_eq!((code, c["state"].as_str()), (3, Some("left over")), "{c}");
+    let text = netns::sockc(&["status", "--name", &lab.name]);
+    assert!(text.stdout.contains("left over"), "{text}");
+    let r = netns::sockc(&["repair", "--name", &lab.name]);
+    assert_eq!(r.code, 0, "{r}");
+    let (code, c) = anchor_status(&lab);
+    assert_eq!((code, c.is_null()), (0, true), "{c}");
+    if let Some(tables) = nft(&lab.ns_a, &["list", "tables"]) {
+        assert!(!tables.contains(&table(&lab)), "{tables}");
+    }
+}

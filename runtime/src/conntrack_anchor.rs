@@ -352,15 +352,24 @@ fn attribute(attrs: &[u8], ty: u16) -> Option<&[u8]> {
 pub struct AnchorStatus {
     /// `inet sockc_ct_<install>`.
     pub table: String,
-    /// `present`, `missing`, or `unreadable: <why>`.
+    /// `present`, `missing`, `unreadable: <why>`, or [`LEFT_OVER`].
     pub state: String,
 }
+
+/// The state of an anchor that no rule of the install needs any more (a re-apply
+/// killed before it deleted it): it keeps conntrack on in the namespace for nothing.
+pub const LEFT_OVER: &str = "left over";
 
 impl AnchorStatus {
     /// The drift line for an anchor that is not in place.
     pub fn drift(&self) -> Option<String> {
         match self.state.as_str() {
             "present" => None,
+            LEFT_OVER => Some(format!(
+                "conntrack anchor nft table {} left over: no rule tests `ct state` any \
+                 more, and it keeps conntrack on here (`sockc repair` deletes it)",
+                self.table
+            )),
             "missing" => Some(format!(
                 "conntrack anchor nft table {} missing: `ct state` sees no connection \
                  unless something else here uses conntrack (`sockc repair` creates it again)",
@@ -375,10 +384,15 @@ impl AnchorStatus {
 }
 
 /// The anchor of install `m` as it is in the calling thread's namespace; `None` when
-/// `m` needs none.
+/// `m` needs none and none of sockc's is there under its name.
 pub fn status(m: &Manifest) -> Option<AnchorStatus> {
     if !needed(m) {
-        return None;
+        // Only a table sockc marked as its own: another program's of that name is not
+        // this install's business.
+        return matches!(owner(&m.name), Ok(Owner::Sockc)).then(|| AnchorStatus {
+            table: format!("inet {}", table_name(&m.name)),
+            state: LEFT_OVER.to_string(),
+        });
     }
     let state = match present(&m.name) {
         Ok(true) => "present".to_string(),
