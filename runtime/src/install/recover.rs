@@ -399,17 +399,7 @@ fn abandon(
     drop(scope);
     detach_all(store, target);
     let generation = target.generation;
-    store.write_journal(
-        name,
-        &mut Journal {
-            op: Operation::Flush,
-            phase: Phase::Swapping,
-            pid: std::process::id(),
-            started_unix: now_unix(),
-            qdiscs_absent: journal.qdiscs_absent.clone(),
-        },
-        None,
-    )?;
+    write_flush_journal(store, name, journal.qdiscs_absent.clone())?;
     Ok((Recovery::Abandoned { generation, why }, running.len()))
 }
 
@@ -478,22 +468,34 @@ pub fn recover(store: &Store, name: Option<&str>) -> Result<Vec<(String, Recover
     Ok(out)
 }
 
-/// Takes every hook of `m` off (only what is sockc's) and removes the install, as a
-/// roll-forward-only operation (see the module docs); returns how many hooks ran the
-/// install's programs when it started.
-fn flush_locked(store: &Store, m: &Manifest) -> Result<usize, InstallError> {
-    if store.journal(&m.name)?.is_none() {
-        store.write_journal(
-            &m.name,
+/// Puts a flush's journal for install `name` in place (`qdiscs_absent`: the clsact
+/// qdiscs sockc made, which go with their last filter).
+fn write_flush_journal(
+    store: &Store,
+    name: &str,
+    qdiscs_absent: Vec<String>,
+) -> Result<(), StoreError> {
+    store
+        .write_journal(
+            name,
             &mut Journal {
                 op: Operation::Flush,
                 phase: Phase::Swapping,
                 pid: std::process::id(),
                 started_unix: now_unix(),
-                qdiscs_absent: Vec::new(),
+                qdiscs_absent,
             },
             None,
-        )?;
+        )
+        .map(|_| ())
+}
+
+/// Takes every hook of `m` off (only what is sockc's) and removes the install, as a
+/// roll-forward-only operation (see the module docs); returns how many hooks ran the
+/// install's programs when it started.
+fn flush_locked(store: &Store, m: &Manifest) -> Result<usize, InstallError> {
+    if store.journal(&m.name)?.is_none() {
+        write_flush_journal(store, &m.name, Vec::new())?;
     }
     let attached = detach_all(store, m);
     store.remove_install(&m.name)?;
@@ -552,17 +554,7 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
             programs,
             ..
         }) => {
-            store.write_journal(
-                name,
-                &mut Journal {
-                    op: Operation::Flush,
-                    phase: Phase::Swapping,
-                    pid: std::process::id(),
-                    started_unix: now_unix(),
-                    qdiscs_absent: Vec::new(),
-                },
-                None,
-            )?;
+            write_flush_journal(store, name, Vec::new())?;
             Some(Recovery::JournalReplaced { programs })
         }
         // Pins no record names: what is known of them is taken off with them.
