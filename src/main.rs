@@ -419,6 +419,7 @@ pub(crate) fn release_freed_memory() {
     unsafe extern "C" {
         fn mi_collect(force: bool);
     }
+    let _t = sockc_runtime::stages::stage("hand freed memory back");
     // SAFETY: `mi_collect` is part of the mimalloc linked in as the global allocator
     // above; it takes no pointers and may be called at any time, from any thread.
     unsafe { mi_collect(true) }
@@ -590,9 +591,7 @@ fn cmd_apply(args: &apply_cmd::ApplyArgs) -> ExitCode {
         Err(code) => return code,
     };
     sockc_runtime::stages::ended(compile_stage(&b.compiled), started);
-    let t = sockc_runtime::stages::stage("hand freed memory back");
     release_freed_memory();
-    drop(t);
     let t = sockc_runtime::stages::stage("print warnings");
     let (held, shown) = apply_cmd::hold_ct_warning(args, b.warnings);
     print_diagnostics(&shown, &b.name, &b.src);
@@ -606,12 +605,16 @@ fn cmd_apply(args: &apply_cmd::ApplyArgs) -> ExitCode {
 
 /// The compile's stage name for `apply --timings`, with the compiler's own passes.
 fn compile_stage(c: &Compiled) -> String {
-    let passes: Vec<String> = c
-        .timings
+    format!("read and compile ({})", stages_ms(&c.timings))
+}
+
+/// `name ms, name ms, ...` of timed stages (`compile --timings` and `apply`'s).
+fn stages_ms(stages: &[(&str, std::time::Duration)]) -> String {
+    let line: Vec<String> = stages
         .iter()
         .map(|(name, d)| format!("{name} {:.1}", d.as_secs_f64() * 1e3))
         .collect();
-    format!("read and compile ({})", passes.join(", "))
+    line.join(", ")
 }
 
 fn build(file: &Path) -> Result<Compiled, ExitCode> {
@@ -771,15 +774,10 @@ fn cmd_compile(
         stages.push(("write", t.elapsed()));
     }
     if timings {
-        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-        let line: Vec<String> = stages
-            .iter()
-            .map(|(name, d)| format!("{name} {:.1}", ms(*d)))
-            .collect();
         eprintln!(
             "timings (ms): {}; total {:.1}",
-            line.join(", "),
-            ms(start.elapsed())
+            stages_ms(&stages),
+            start.elapsed().as_secs_f64() * 1e3
         );
     }
     let emitted_json = || {

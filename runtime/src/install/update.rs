@@ -538,9 +538,7 @@ fn install_generation(
     let generation = old.as_ref().map_or(1, |m| m.generation + 1);
     let mut target = new_target(req, generation, snapshot, here, socket_slots);
     // The plan's listings and the object's build are done with.
-    let t = stages::stage("hand freed memory back");
     (req.release_freed_memory)();
-    drop(t);
     let mut obj = load_generation(store, req, &target.socket_slots)?;
     // The target's bulk (rules, rule text, set entries) is serialized and written
     // once: every record of the apply names it as it is. (Written beside the load on
@@ -558,9 +556,7 @@ fn install_generation(
     let t = stages::stage("journal: building");
     write_apply_journal(store, req.name, &mut target, phase, &absent, &recorded)?;
     drop(t);
-    let t = stages::stage("hand freed memory back");
     (req.release_freed_memory)();
-    drop(t);
     let mut cx = Ctx {
         store,
         name: req.name,
