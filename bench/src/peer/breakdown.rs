@@ -75,6 +75,23 @@ pub fn parse(stderr: &str) -> Option<(Vec<Stage>, f64)> {
     None
 }
 
+/// Every part's name, in the table's order: [`PARTS`], then "other" and "process
+/// start and exit".
+pub fn names() -> impl Iterator<Item = &'static str> {
+    PARTS
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(["other", "process start and exit"])
+}
+
+impl Breakdown {
+    /// Each part's name ([`names`]) and ms.
+    pub fn named(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
+        let values = self.parts.iter().copied();
+        names().zip(values.chain([self.other, self.outside]))
+    }
+}
+
 /// The parts of a load of `wall_ms` whose stages (from [`parse`]) ran `total_ms`.
 pub fn group(stages: &[Stage], total_ms: f64, wall_ms: f64) -> Breakdown {
     let mut parts = vec![0.0; PARTS.len()];
@@ -129,7 +146,7 @@ mod tests {
         for (got, want) in b.parts.iter().zip(want) {
             assert!((got - want).abs() < 1e-9, "{:?}", b.parts);
         }
-        let sum: f64 = b.parts.iter().sum::<f64>() + b.other + b.outside;
+        let sum: f64 = b.named().map(|(_, ms)| ms).sum();
         assert!((sum - 22.0).abs() < 1e-9, "{b:?}");
         assert!((b.outside - 3.4).abs() < 1e-9);
     }

@@ -228,32 +228,24 @@ fn time_spent(r: &Results) -> String {
     let mut out = String::from(
         "\nWhere a sockc load's time goes (one more load per contender and size with `sockc apply --timings`, ms; attach includes the kernel's RCU grace period, see docs/benchmarks.md):\n\n| rules | contender | wall |",
     );
-    let names: Vec<&str> = breakdown::PARTS.iter().map(|(n, _)| *n).collect();
-    for n in names.iter().chain(&["other", "process start and exit"]) {
+    for n in breakdown::names() {
         let _ = write!(out, " {n} |");
     }
     out.push_str("\n|---|---|---|");
-    for _ in 0..names.len() + 2 {
+    for _ in breakdown::names() {
         out.push_str("---|");
     }
     out.push('\n');
     for b in &r.breakdowns {
-        let p = &b.parts;
-        let all: Vec<f64> = p
-            .parts
-            .iter()
-            .copied()
-            .chain([p.other, p.outside])
-            .collect();
+        let wall: f64 = b.parts.named().map(|(_, ms)| ms).sum();
         let _ = write!(
             out,
-            "| {} ({}) | {} | {:.1} |",
+            "| {} ({}) | {} | {wall:.1} |",
             b.rules,
             b.set,
             b.who.title(),
-            all.iter().sum::<f64>()
         );
-        for v in all {
+        for (_, v) in b.parts.named() {
             let _ = write!(out, " {v:.1} |");
         }
         out.push('\n');
@@ -340,13 +332,7 @@ pub fn csv(r: &Results) -> String {
         }
     }
     for b in &r.breakdowns {
-        let names = breakdown::PARTS.iter().map(|(n, _)| *n);
-        let values = b.parts.parts.iter().copied();
-        let rest = [
-            ("other", b.parts.other),
-            ("process start and exit", b.parts.outside),
-        ];
-        for (name, ms) in names.zip(values).chain(rest) {
+        for (name, ms) in b.parts.named() {
             let _ = writeln!(
                 out,
                 "1,{},{},{},load_part:{},{ms:.1},ms,,,",
