@@ -49,6 +49,19 @@ fn status_names_the_rule_file_by_its_absolute_path() {
     );
 }
 
+/// A file with an XDP and a TC ingress block on the lab's interface A, each
+/// counting one port.
+fn two_hooks(lab: &Lab) -> std::path::PathBuf {
+    lab.rules(
+        "two.sk",
+        &format!(
+            "xdp on {a} {{\n    count udp to *:9000\n    default allow\n}}\n\
+             tc ingress on {a} {{\n    count tcp to *:22\n    default allow\n}}\n",
+            a = lab.if_a
+        ),
+    )
+}
+
 /// `status` prints an install's hooks as a table under a header (hook, mode, prog,
 /// tag, state, link), every row's fields starting under their column's name.
 #[test]
@@ -57,14 +70,7 @@ fn status_lists_the_hooks_as_a_table() {
         return;
     }
     let lab = Lab::new("stattab", 232);
-    let file = lab.rules(
-        "two.sk",
-        &format!(
-            "xdp on {a} {{\n    count udp to *:9000\n    default allow\n}}\n\
-             tc ingress on {a} {{\n    count tcp to *:22\n    default allow\n}}\n",
-            a = lab.if_a
-        ),
-    );
+    let file = two_hooks(&lab);
     lab.apply(&file, &[]);
     let text = sockc(&["status", "--name", &lab.name]).ok().stdout;
     let lines: Vec<&str> = text.lines().collect();
@@ -101,14 +107,7 @@ fn apply_timings_name_each_stage_on_stderr_only_when_asked() {
         return;
     }
     let lab = Lab::new("timings", 251);
-    let file = lab.rules(
-        "timed.sk",
-        &format!(
-            "xdp on {a} {{\n    drop udp to *:9000\n    default allow\n}}\n\
-             tc ingress on {a} {{\n    count tcp to *:22\n    default allow\n}}\n",
-            a = lab.if_a
-        ),
-    );
+    let file = two_hooks(&lab);
     let timed = lab.apply(&file, &["--timings"]).ok();
     let stages: Vec<&str> = timed
         .stderr

@@ -373,29 +373,38 @@ fn a_manifest_of_a_newer_format_is_named_and_the_others_still_listed() {
     assert!(json.stdout.contains(&lab.name), "{json}");
 }
 
+/// The store the labs' installs live in, opened as sockc opens it (holding its lock:
+/// drop it before running sockc).
+fn open_store() -> sockc_runtime::store::Store {
+    sockc_runtime::store::Store::open_with(
+        std::path::Path::new(netns::BPFFS),
+        std::time::Duration::from_secs(60),
+        sockc_runtime::store::LockWait::Quiet,
+    )
+    .unwrap()
+}
+
+/// A lab with [`rules`] applied, its set file holding 10 addresses.
+fn installed(tag: &str, subnet: u8) -> (Lab, PathBuf) {
+    let lab = Lab::new(tag, subnet);
+    let file = rules(&lab);
+    std::fs::write(lab.dir.join("big.txt"), set_text(10, "")).unwrap();
+    lab.apply_ok(&file);
+    (lab, file)
+}
+
 /// A journal whose target keeps its rules in its own JSON (a manifest format before
 /// 6, as a set update of an older install journals it) leaves the target's rules
 /// where they were: only a target whose rules are a bulk record lends them out while
 /// the journal is written.
 #[test]
 fn a_journal_of_an_older_format_keeps_its_targets_rules() {
-    use sockc_runtime::store::{
-        journal::{Journal, Operation, Phase},
-        LockWait, Store,
-    };
+    use sockc_runtime::store::journal::{Journal, Operation, Phase};
     if !common::kernel() {
         return;
     }
-    let lab = Lab::new("oldjrnl", 250);
-    let file = rules(&lab);
-    std::fs::write(lab.dir.join("big.txt"), set_text(10, "")).unwrap();
-    lab.apply_ok(&file);
-    let store = Store::open_with(
-        std::path::Path::new("/sys/fs/bpf"),
-        std::time::Duration::from_secs(60),
-        LockWait::Quiet,
-    )
-    .unwrap();
+    let (lab, _) = installed("oldjrnl", 250);
+    let store = open_store();
     let mut m = store.manifest(&lab.name).unwrap().expect("installed");
     assert!(!m.snapshot.programs.is_empty());
     for format in [5, 6] {
@@ -432,21 +441,13 @@ fn a_journal_of_an_older_format_keeps_its_targets_rules() {
 fn a_journal_of_a_newer_format_is_refused_not_finished() {
     use sockc_runtime::store::{
         journal::{Journal, Operation, Phase},
-        LockWait, Store, MANIFEST_FORMAT,
+        MANIFEST_FORMAT,
     };
     if !common::kernel() {
         return;
     }
-    let lab = Lab::new("newjrnl", 252);
-    let file = rules(&lab);
-    std::fs::write(lab.dir.join("big.txt"), set_text(10, "")).unwrap();
-    lab.apply_ok(&file);
-    let store = Store::open_with(
-        std::path::Path::new("/sys/fs/bpf"),
-        std::time::Duration::from_secs(60),
-        LockWait::Quiet,
-    )
-    .unwrap();
+    let (lab, file) = installed("newjrnl", 252);
+    let store = open_store();
     let committed = store.manifest(&lab.name).unwrap().expect("installed");
     let mut target = committed.clone();
     target.format = MANIFEST_FORMAT + 1;
@@ -477,12 +478,7 @@ fn a_journal_of_a_newer_format_is_refused_not_finished() {
     }
     let r = lab.apply(&file, &[]);
     assert_ne!(r.code, 0, "{r}");
-    let store = Store::open_with(
-        std::path::Path::new("/sys/fs/bpf"),
-        std::time::Duration::from_secs(60),
-        LockWait::Quiet,
-    )
-    .unwrap();
+    let store = open_store();
     let now = store.manifest(&lab.name).unwrap().expect("still installed");
     assert_eq!(now.generation, committed.generation, "nothing committed");
     assert_eq!(now.snapshot.programs, committed.snapshot.programs);
@@ -679,7 +675,6 @@ fn interrupted_work_over_a_damaged_record_never_keeps_flush_from_taking_it_off()
 /// install in the current format with the new set.
 #[test]
 fn a_set_update_of_an_older_format_killed_anywhere_converges() {
-    use sockc_runtime::store::{LockWait, Store};
     if !common::kernel() {
         return;
     }
@@ -700,12 +695,7 @@ fn a_set_update_of_an_older_format_killed_anywhere_converges() {
         let _ = sockc(&["flush", "--name", &lab.name]);
         std::fs::write(&big, &before).unwrap();
         lab.apply_ok(&file);
-        let store = Store::open_with(
-            std::path::Path::new(netns::BPFFS),
-            std::time::Duration::from_secs(60),
-            LockWait::Quiet,
-        )
-        .unwrap();
+        let store = open_store();
         let mut m = store.manifest(&lab.name).unwrap().expect("installed");
         if format < sockc_runtime::store::SETS_FROM_MAPS_FORMAT {
             // Those formats keep the text with its `file` sets written out.

@@ -6,10 +6,11 @@
 //! regions must hold exactly the reference's packets, group by group.
 
 use super::super::{
-    align::{self, Rules, Term},
+    align::{self, Pairs, Rules, Term},
     diff, BlockSide, Change, Decider, Module, SemDiff,
 };
 use super::{group, Piece};
+use crate::hooks::HookKind;
 use crate::space::{hook_universe, AddrSets, HeaderBox, Region};
 use sockc_testkit::rng::Rng;
 
@@ -52,8 +53,13 @@ fn first_match<L: Copy>(
     out
 }
 
-/// The reference's (verdict changes, counter moves) of the files' only block.
-fn reference(old: &Module, new: &Module) -> (Vec<Change>, Vec<Change>) {
+/// `f` of both files' only block: their rules as the diff sees them, the rules'
+/// pairing, and the hook.
+fn with_rules<T>(
+    old: &Module,
+    new: &Module,
+    f: impl FnOnce(&Rules, &Rules, &Pairs, HookKind) -> T,
+) -> T {
     let (os, ns) = (AddrSets::new(old), AddrSets::new(new));
     let (po, pn) = (old.programs.values().next(), new.programs.values().next());
     let hook = po.or(pn).unwrap().hook;
@@ -69,33 +75,27 @@ fn reference(old: &Module, new: &Module) -> (Vec<Change>, Vec<Change>) {
         Rules::of(&side(new, pn, &ns), &buckets),
     );
     let pairs = align::pair(&o, &n);
-    let universe = hook_universe(hook);
-    let start = universe.boxes().iter().map(|b| (b.clone(), ())).collect();
-    let by_old = first_match(start, &o.deciding);
-    let by_old = by_old.into_iter().map(|(b, (), d)| (b, d)).collect();
-    let pieces: Vec<Piece> = first_match(by_old, &n.deciding);
-    group(pieces, &o, &n, &pairs)
+    f(&o, &n, &pairs, hook)
+}
+
+/// The reference's (verdict changes, counter moves) of the files' only block.
+fn reference(old: &Module, new: &Module) -> (Vec<Change>, Vec<Change>) {
+    with_rules(old, new, |o, n, pairs, hook| {
+        let universe = hook_universe(hook);
+        let start = universe.boxes().iter().map(|b| (b.clone(), ())).collect();
+        let by_old = first_match(start, &o.deciding);
+        let by_old = by_old.into_iter().map(|(b, (), d)| (b, d)).collect();
+        let pieces: Vec<Piece> = first_match(by_old, &n.deciding);
+        group(pieces, o, n, pairs)
+    })
 }
 
 /// The pieces [`super::decide`] cuts the files' only block into.
 fn walk_pieces(old: &Module, new: &Module) -> Vec<Piece> {
-    let (os, ns) = (AddrSets::new(old), AddrSets::new(new));
-    let (po, pn) = (old.programs.values().next(), new.programs.values().next());
-    let hook = po.or(pn).unwrap().hook;
-    let side = |module, prog, sets| BlockSide {
-        hook,
-        module,
-        prog,
-        sets,
-    };
-    let buckets = super::super::buckets::Buckets::of(po, pn).expect("few buckets");
-    let (o, n) = (
-        Rules::of(&side(old, po, &os), &buckets),
-        Rules::of(&side(new, pn, &ns), &buckets),
-    );
-    let pairs = align::pair(&o, &n);
-    let candidates = align::candidates(&o, &n, &pairs, &hook_universe(hook)).unwrap();
-    super::decide(&candidates, &o, &n, &pairs, usize::MAX).unwrap()
+    with_rules(old, new, |o, n, pairs, hook| {
+        let candidates = align::candidates(o, n, pairs, &hook_universe(hook)).unwrap();
+        super::decide(&candidates, o, n, pairs, usize::MAX).unwrap()
+    })
 }
 
 /// Whether two regions hold the same packets.
