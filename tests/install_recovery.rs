@@ -40,7 +40,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use netns::{in_netns, ip, outcome, run, sockc, sockc_bin, Lab, Outcome, Run, BPFFS};
+use netns::{
+    in_netns, ip, outcome, point_of, run, sockc, sockc_bin, sockc_fault, Lab, Outcome, Run, BPFFS,
+};
 use serde_json::Value;
 
 // ---- helpers ------------------------------------------------------------------------
@@ -527,24 +529,7 @@ fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
             .to_string();
         let _ = std::fs::remove_file(&record);
         if damage.ends_with("torn") {
-            // A record of the store's shape whose JSON stops short.
-            let mut value = 5u64.to_le_bytes().to_vec();
-            value.extend(b"{\"for");
-            value.resize(16 * 1024, 0);
-            run(Command::new("bpftool")
-                .args(["map", "create"])
-                .arg(&record)
-                .args([
-                    "type", "array", "key", "4", "value", "16384", "entries", "1",
-                ])
-                .args(["name", "sockc_record"]))
-            .ok();
-            run(Command::new("bpftool")
-                .args(["map", "update", "pinned"])
-                .arg(&record)
-                .args(["key", "hex", "00", "00", "00", "00", "value", "hex"])
-                .args(value.iter().map(|b| format!("{b:02x}"))))
-            .ok();
+            put_torn_record(&record);
         }
         for args in [
             vec!["status", "--name", &lab.name],
@@ -583,17 +568,94 @@ fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
             assert!(!tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]).contains("bpf"));
             continue;
         }
+        let deleted = format!(
+            "deleted the clsact filters running its programs: ingress of {a} in network \
+             namespace {} (program id {id})",
+            lab.ns_a
+        );
         assert!(
             fl.stderr
                 .contains("removed pins that no readable manifest named")
-                && fl.stderr.contains(&id),
+                && fl.stderr.contains(&deleted),
             "{damage}: {fl}"
         );
-        // The filter the message names is the operator's to delete.
-        lab.expect_verdicts(damage, &[(9001, true), (9002, false)]);
-        tc_in_ns(&lab, &["filter", "del", "dev", &a, "ingress"]);
-        lab.expect_verdicts("filter deleted", &[(9001, true), (9002, true)]);
+        // Flushed means no hook runs the install's programs, wherever its filter was.
+        lab.expect_verdicts(damage, &[(9001, true), (9002, true)]);
+        assert!(!tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]).contains("bpf"));
     }
+}
+
+/// Pins at `record` a record of the store's shape whose JSON stops short.
+fn put_torn_record(record: &Path) {
+    let mut value = 5u64.to_le_bytes().to_vec();
+    value.extend(b"{\"for");
+    value.resize(16 * 1024, 0);
+    run(Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(record)
+        .args([
+            "type", "array", "key", "4", "value", "16384", "entries", "1",
+        ])
+        .args(["name", "sockc_record"]))
+    .ok();
+    run(Command::new("bpftool")
+        .args(["map", "update", "pinned"])
+        .arg(record)
+        .args(["key", "hex", "00", "00", "00", "00", "value", "hex"])
+        .args(value.iter().map(|b| format!("{b:02x}"))))
+    .ok();
+}
+
+/// An apply killed just after it attached a new clsact filter, whose journal was then
+/// torn: that filter is named by no record, only by the program it runs. `flush` finds
+/// it by that program's id and deletes it, with the committed generation's hooks.
+/// Before, the flush said "flushed" and the filter went on dropping.
+#[test]
+fn a_flush_deletes_the_clsact_filter_that_lost_work_attached() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("lostflt", 200);
+    let a = lab.if_a.clone();
+    let ingress = format!("tc ingress on {a} {{\n  drop udp to *:9001\n  default allow\n}}\n");
+    let first = lab.rules("1.sk", &ingress);
+    let second = lab.rules(
+        "2.sk",
+        &format!("{ingress}tc egress on {a} {{\n  drop udp to *:9002\n  default allow\n}}\n"),
+    );
+    lab.apply(&first, &["--tc-attach", "clsact"]).ok();
+    let args = lab.apply_args(&second, &lab.name, &["--tc-attach", "clsact"]);
+    let traced = sockc_fault(&args, "SOCKC_FAULT_TRACE", "1").ok();
+    sockc(&["flush", "--name", &lab.name]).ok();
+    lab.apply(&first, &["--tc-attach", "clsact"]).ok();
+    let attached = point_of(&traced, "attach tc egress", 1);
+    assert_eq!(
+        sockc_fault(&args, "SOCKC_FAULT_KILL_AT", &attached).code,
+        -1
+    );
+    let egress = || tc_in_ns(&lab, &["filter", "show", "dev", &a, "egress"]);
+    let id = egress()
+        .split_whitespace()
+        .skip_while(|w| *w != "id")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the killed apply's filter: {}", egress()))
+        .to_string();
+    let journal = lab.pin_dir().join("journal");
+    std::fs::remove_file(&journal).unwrap();
+    put_torn_record(&journal);
+    let fl = sockc(&["flush", "--name", &lab.name]).ok();
+    let deleted = format!(
+        "deleted the clsact filters running its programs: egress of {a} in network \
+         namespace {} (program id {id})",
+        lab.ns_a
+    );
+    assert!(
+        fl.stderr.contains("replaced a journal sockc cannot read") && fl.stderr.contains(&deleted),
+        "{fl}"
+    );
+    assert!(!egress().contains("bpf"), "{}", egress());
+    assert!(!tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]).contains("bpf"));
+    lab.expect_verdicts("flushed", &[(9001, true)]);
 }
 
 // ---- set maps changed behind sockc's back ---------------------------------------------

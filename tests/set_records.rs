@@ -15,7 +15,7 @@ mod netns;
 
 use std::{fmt::Write as _, path::PathBuf, process::Command};
 
-use netns::{run, sockc, Lab};
+use netns::{point_of, run, sockc, sockc_fault, Lab};
 
 /// The bulk records of the install, sorted by name.
 fn records(lab: &Lab) -> Vec<String> {
@@ -486,28 +486,6 @@ fn a_journal_of_a_newer_format_is_refused_not_finished() {
     drop(store);
     let fl = sockc(&["flush", "--name", &lab.name]);
     assert_eq!(fl.code, 0, "{fl}");
-}
-
-/// `sockc ARGS` with `SOCKC_FAULT_TRACE` or `SOCKC_FAULT_KILL_AT` set to `value`.
-fn sockc_fault(args: &[&str], var: &str, value: &str) -> netns::Run {
-    run(Command::new(netns::sockc_bin()).args(args).env(var, value))
-}
-
-/// The 1-based number of the first fault point of `traced` (a run with
-/// `SOCKC_FAULT_TRACE=1`) whose step starts with `step`, plus `after`.
-fn point_of(traced: &netns::Run, step: &str, after: usize) -> String {
-    let steps: Vec<&str> = traced
-        .stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("fault point "))
-        .map(|l| l.split_once(": ").map_or(l, |(_, what)| what))
-        .collect();
-    let at = steps
-        .iter()
-        .position(|s| s.starts_with(step))
-        .unwrap_or_else(|| panic!("no fault point `{step}`: {traced}"));
-    assert!(at + after < steps.len(), "{traced}");
-    (at + 1 + after).to_string()
 }
 
 /// The clsact filters on the lab's interface, ingress.

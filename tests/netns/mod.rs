@@ -172,6 +172,28 @@ pub fn sockc(args: &[&str]) -> Run {
     run(Command::new(sockc_bin()).args(args))
 }
 
+/// `sockc ARGS` with `SOCKC_FAULT_TRACE` or `SOCKC_FAULT_KILL_AT` set to `value`.
+pub fn sockc_fault(args: &[&str], var: &str, value: &str) -> Run {
+    run(Command::new(sockc_bin()).args(args).env(var, value))
+}
+
+/// The 1-based number of the first fault point of `traced` (a run with
+/// `SOCKC_FAULT_TRACE=1`) whose step starts with `step`, plus `after`.
+pub fn point_of(traced: &Run, step: &str, after: usize) -> String {
+    let steps: Vec<&str> = traced
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("fault point "))
+        .map(|l| l.split_once(": ").map_or(l, |(_, what)| what))
+        .collect();
+    let at = steps
+        .iter()
+        .position(|s| s.starts_with(step))
+        .unwrap_or_else(|| panic!("no fault point `{step}`: {traced}"));
+    assert!(at + after < steps.len(), "{traced}");
+    (at + 1 + after).to_string()
+}
+
 /// Starts `f` on a new thread that has first entered the network namespace `ns`
 /// (`/run/netns/NS`). The namespace is per thread, and a socket keeps the namespace it
 /// was created in, so sockets made by `f` can be handed back to any thread.

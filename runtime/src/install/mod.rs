@@ -45,6 +45,7 @@ mod shown;
 mod slot_registry;
 pub mod sockmap_names;
 mod status;
+pub mod stray_filters;
 mod update;
 
 use std::path::PathBuf;
@@ -239,26 +240,48 @@ fn held_note(held: &[String]) -> String {
     }
 }
 
-/// What stays of an install whose manifest is gone when its pins are removed.
+/// What a flush of an install whose records are lost does about its hooks, said
+/// before it runs.
 pub(crate) fn unrecorded_note(name: &str, programs: &[u32]) -> String {
     format!(
-        "{} and the nft table inet {} stay wherever they are (`tc filter show dev DEV \
-         ingress` lists filters with their program ids; `nft delete table inet ...` in \
-         its network namespace)",
-        filter_note(programs),
+        "it also deletes the clsact filters running its programs{} in every network \
+         namespace it can reach (its own, the named ones, those of processes). The nft \
+         table inet {} stays wherever it is (`nft delete table inet ...` in its network \
+         namespace)",
+        program_ids(programs),
         crate::conntrack_anchor::table_name(name)
     )
 }
 
-/// A clsact filter running one of `programs`, which no pin holds.
-pub(crate) fn filter_note(programs: &[u32]) -> String {
+/// What a flush's search for clsact filters running `programs` found and deleted.
+pub(crate) fn swept_note(programs: &[u32], deleted: &[stray_filters::Removed]) -> String {
+    let found = if deleted.is_empty() {
+        format!(
+            "no clsact filter ran its programs{} in a network namespace sockc can reach",
+            program_ids(programs)
+        )
+    } else {
+        let each: Vec<String> = deleted.iter().map(ToString::to_string).collect();
+        format!(
+            "deleted the clsact filters running its programs: {}",
+            each.join(", ")
+        )
+    };
+    format!(
+        "{found}; one in a namespace sockc cannot reach (not named under /run/netns, no \
+         process in it) would stay (`tc filter show dev DEV ingress` lists filters with \
+         their program ids)"
+    )
+}
+
+/// ` (program id N)` or ` (program ids N, M)`; nothing for none.
+fn program_ids(programs: &[u32]) -> String {
     let ids: Vec<String> = programs.iter().map(u32::to_string).collect();
-    let running = match ids.len() {
+    match ids.len() {
         0 => String::new(),
         1 => format!(" (program id {})", ids[0]),
         _ => format!(" (program ids {})", ids.join(", ")),
-    };
-    format!("a clsact filter running one of its programs{running}")
+    }
 }
 
 fn declared_note(declared: &[String]) -> String {

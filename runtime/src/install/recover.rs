@@ -30,6 +30,7 @@ use super::{
     now_unix,
     reconcile::{self, Ctx, Programs},
     sets::update_sets,
+    stray_filters::Removed,
     InstallError,
 };
 use crate::{
@@ -65,17 +66,23 @@ pub enum Recovery {
     /// finished (`why`: a record of its target damaged, a pin it needs gone): a flush
     /// gave it up, taking off the hooks it had attached or swapped ([`flush`]).
     Abandoned { generation: u64, why: String },
-    /// A journal that cannot be read as one: replaced by a flush's (what its work
-    /// attached is known only by the pins, which the flush removes); `programs` are the
-    /// ids of the install's pinned programs, which a clsact filter may still run.
-    JournalReplaced { programs: Vec<u32> },
+    /// A journal that cannot be read as one: replaced by a flush's (what its work in
+    /// flight attached is known only by the pins, which the flush removes); `programs` are the
+    /// ids of the install's pinned programs, and `filters` the clsact filters running
+    /// them that the flush found and deleted ([`super::stray_filters`]).
+    JournalReplaced {
+        programs: Vec<u32>,
+        filters: Vec<Removed>,
+    },
     /// A directory with generations or links but no record naming them (its manifest
     /// removed by something else, or unreadable): removed by a flush, with what it held; `programs`
-    /// are the ids of its pinned programs, which a clsact filter may still run.
+    /// are the ids of its pinned programs, and `filters` the clsact filters running
+    /// them that the flush found and deleted.
     Unrecorded {
         name: String,
         removed: Vec<String>,
         programs: Vec<u32>,
+        filters: Vec<Removed>,
     },
 }
 
@@ -110,23 +117,26 @@ impl fmt::Display for Recovery {
                 "gave up an interrupted apply of generation {generation}, which could not \
                  be finished ({why}): its hooks were taken off with the install's"
             ),
-            Recovery::JournalReplaced { programs } => write!(
+            Recovery::JournalReplaced { programs, filters } => write!(
                 f,
                 "replaced a journal sockc cannot read with a flush's: what the work in \
                  flight attached is known only by the pins, which were removed (links off \
-                 with them); {} that the work attached stays where it is (`tc filter show \
-                 dev DEV ingress` lists filters with their program ids)",
-                super::filter_note(programs)
+                 with them), and by its programs; {}",
+                super::swept_note(programs, filters)
             ),
             Recovery::Unrecorded {
                 name,
                 removed,
                 programs,
+                filters,
             } => write!(
                 f,
-                "removed pins that no readable manifest named ({}), which took its links off; {}",
+                "removed pins that no readable manifest named ({}), which took its links off; \
+                 {}. The nft table inet {} stays wherever it is (`nft delete table inet ...` \
+                 in its network namespace)",
                 removed.join(", "),
-                super::unrecorded_note(name, programs)
+                super::swept_note(programs, filters),
+                crate::conntrack_anchor::table_name(name)
             ),
         }
     }
@@ -541,8 +551,33 @@ pub struct Flushed {
     pub recovered: Option<Recovery>,
 }
 
-/// Detaches and removes everything installed under `name`.
+/// Detaches and removes everything installed under `name`; where a record was lost,
+/// also the clsact filters that run its programs ([`sweep_stray_filters`]).
 pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
+    let mut flushed = flush_recorded(store, name)?;
+    sweep_stray_filters(&mut flushed.recovered);
+    Ok(flushed)
+}
+
+/// Deletes the clsact filters running the programs of an install whose records were
+/// lost (`recovered` says so), which nothing else names. After the committed
+/// generation's own hooks came off, so that those count as detached as in any flush;
+/// the pins are gone by then, but a filter keeps the program it runs, so its id
+/// still names that program.
+fn sweep_stray_filters(recovered: &mut Option<Recovery>) {
+    if let Some(
+        Recovery::JournalReplaced { programs, filters }
+        | Recovery::Unrecorded {
+            programs, filters, ..
+        },
+    ) = recovered
+    {
+        point("delete stray clsact filters");
+        *filters = super::stray_filters::remove(programs);
+    }
+}
+
+fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
     let mut notices = Vec::new();
     let mut given_up = 0;
     let recovered = match recover_locked(store, name, &mut notices) {
@@ -555,7 +590,10 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
             ..
         }) => {
             write_flush_journal(store, name, Vec::new())?;
-            Some(Recovery::JournalReplaced { programs })
+            Some(Recovery::JournalReplaced {
+                programs,
+                filters: Vec::new(),
+            })
         }
         // Pins no record names: what is known of them is taken off with them.
         Err(
@@ -565,6 +603,7 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
             name: name.to_string(),
             removed: store.remove_install(name)?,
             programs,
+            filters: Vec::new(),
         }),
         // Interrupted work that cannot be finished (a damaged record of its target, a
         // pin it needs gone): given up, its hooks taken off.
