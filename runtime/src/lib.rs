@@ -40,6 +40,7 @@ pub(crate) mod map_write;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
+pub mod premade;
 pub mod raw_load;
 pub mod rule_id;
 pub mod slot_map;
@@ -270,6 +271,9 @@ pub struct LoadOptions<'a> {
     /// The install the programs are loaded for: their kernel names say it and their
     /// hook ([`raw_load::kernel_name`]); `None`: each keeps its symbol.
     pub install: Option<&'a str>,
+    /// Per-CPU arrays made ahead ([`premade`]): taken where one has the shape a map
+    /// needs, instead of being made here.
+    pub premade: Option<&'a premade::Premade>,
 }
 
 impl LoadedObject {
@@ -332,72 +336,29 @@ impl LoadedObject {
                 }
             }
         }
-        let fill = |maps: &[(String, Map)]| {
-            let _t = stages::stage("fill classifier tables");
-            fill_tables(maps, &meta, elf)
-        };
         let made = stages::stage("create maps");
-        let maps = create_maps(elf, opts, !meta.sockets.is_empty(), fill)?;
+        let maps = create_maps(elf, opts, !meta.sockets.is_empty())?;
         drop(made);
+        // The verifier needs the maps, not their contents: the tables are filled
+        // beside it (no program runs before it is attached, after this returns).
+        let (programs, fds) = std::thread::scope(|s| {
+            let filled = s.spawn(|| {
+                let _t = stages::stage("fill classifier tables (another thread)");
+                fill_tables(&maps, &meta, elf)
+            });
+            let loaded = load_programs(&maps, &meta, elf, opts.install);
+            let filled = filled.join().expect("filling tables does not panic");
+            filled.and(loaded)
+        })?;
         let mut obj = LoadedObject {
             maps,
             meta,
-            programs: Vec::new(),
-            fds: Vec::new(),
+            programs,
+            fds,
         };
-        obj.load_programs(elf, opts.install)?;
         let _t = stages::stage("fill the other maps");
         obj.fill_maps()?;
         Ok(obj)
-    }
-
-    /// Loads every program of the object through the verifier ([`raw_load`]), in
-    /// metadata order.
-    fn load_programs(&mut self, elf: &[u8], install: Option<&str>) -> Result<(), RuntimeError> {
-        for p in &self.meta.programs {
-            let start = Instant::now();
-            let image = sockc_compiler::obj::raw_program(elf, &p.symbol)
-                .map_err(RuntimeError::Symbols)?
-                .ok_or_else(|| RuntimeError::MissingProgram {
-                    symbol: p.symbol.clone(),
-                })?;
-            let name =
-                install.map_or_else(|| p.symbol.clone(), |i| raw_load::kernel_name(p.hook, i));
-            let maps = &self.maps;
-            let fd = raw_load::load(p.hook.spec(), &name, image, |m| map_fd_in(maps, m)).map_err(
-                |e| match e {
-                    raw_load::RawLoadError::Load { io_error, log } => RuntimeError::Verifier {
-                        symbol: p.symbol.clone(),
-                        io_error,
-                        log,
-                    },
-                    source => RuntimeError::RawLoad {
-                        symbol: p.symbol.clone(),
-                        source,
-                    },
-                },
-            )?;
-            let load_time = start.elapsed();
-            stages::ended(format!("verify and load {}", p.symbol), start);
-            let info = sys::prog_info(fd.as_fd()).map_err(|e| RuntimeError::Program {
-                symbol: p.symbol.clone(),
-                source: ProgramError::SyscallError(aya::sys::SyscallError {
-                    call: "bpf_prog_get_info_by_fd",
-                    io_error: e,
-                }),
-            })?;
-            self.programs.push(LoadedProgram {
-                symbol: p.symbol.clone(),
-                hook: p.hook,
-                xlated_insns: (info.xlated_insns != 0).then_some(info.xlated_insns),
-                verified_insns: (info.verified_insns != 0).then_some(info.verified_insns),
-                load_time,
-                prog_id: info.id,
-                tag: info.tag,
-            });
-            self.fds.push(fd);
-        }
-        Ok(())
     }
 
     /// Writes each map's initial entries, in batches where the map kind has them.
@@ -626,15 +587,70 @@ impl LoadedObject {
     }
 }
 
-/// A copy of `elf` whose programs hold `slots[i]` wherever they hold socket `i`'s
-/// slot ([`sockc_compiler::metadata::ProgramMeta::socket_slots`]) and the namespace
-/// cookie's halves where they compare with it
-/// ([`sockc_compiler::metadata::ProgramMeta::netns_cookie`]).
-/// Creates the object's maps from its definitions (`.maps`, read with aya-obj, which
-/// parses the object's own small BTF, never the kernel's). A map the options pin
-/// (the install's socket map when the programs redirect to sockets, maps taken over
-/// from the installed generation) is opened where it is pinned, or created and pinned
-/// there.
+/// Loads every program of the object through the verifier ([`raw_load`]), in
+/// metadata order; the programs and their descriptors, in that order.
+fn load_programs(
+    maps: &[(String, Map)],
+    meta: &Metadata,
+    elf: &[u8],
+    install: Option<&str>,
+) -> Result<(Vec<LoadedProgram>, Vec<OwnedFd>), RuntimeError> {
+    meta.programs
+        .iter()
+        .map(|p| load_program(maps, p, elf, install))
+        .collect::<Result<Vec<_>, _>>()
+        .map(|loaded| loaded.into_iter().unzip())
+}
+
+/// Program `p` of `elf` through the verifier, with the descriptors of `maps`.
+fn load_program(
+    maps: &[(String, Map)],
+    p: &metadata::ProgramMeta,
+    elf: &[u8],
+    install: Option<&str>,
+) -> Result<(LoadedProgram, OwnedFd), RuntimeError> {
+    let start = Instant::now();
+    let image = sockc_compiler::obj::raw_program(elf, &p.symbol)
+        .map_err(RuntimeError::Symbols)?
+        .ok_or_else(|| RuntimeError::MissingProgram {
+            symbol: p.symbol.clone(),
+        })?;
+    let name = install.map_or_else(|| p.symbol.clone(), |i| raw_load::kernel_name(p.hook, i));
+    let fd =
+        raw_load::load(p.hook.spec(), &name, image, |m| map_fd_in(maps, m)).map_err(
+            |e| match e {
+                raw_load::RawLoadError::Load { io_error, log } => RuntimeError::Verifier {
+                    symbol: p.symbol.clone(),
+                    io_error,
+                    log,
+                },
+                source => RuntimeError::RawLoad {
+                    symbol: p.symbol.clone(),
+                    source,
+                },
+            },
+        )?;
+    let load_time = start.elapsed();
+    stages::ended(format!("verify and load {}", p.symbol), start);
+    let info = sys::prog_info(fd.as_fd()).map_err(|e| RuntimeError::Program {
+        symbol: p.symbol.clone(),
+        source: ProgramError::SyscallError(aya::sys::SyscallError {
+            call: "bpf_prog_get_info_by_fd",
+            io_error: e,
+        }),
+    })?;
+    let program = LoadedProgram {
+        symbol: p.symbol.clone(),
+        hook: p.hook,
+        xlated_insns: (info.xlated_insns != 0).then_some(info.xlated_insns),
+        verified_insns: (info.verified_insns != 0).then_some(info.verified_insns),
+        load_time,
+        prog_id: info.id,
+        tag: info.tag,
+    };
+    Ok((program, fd))
+}
+
 /// Copies classifier tables into both halves of their array maps (of `maps`) through
 /// a shared mapping of each map (the maps are `BPF_F_MMAPABLE`): no syscall per element.
 fn fill_tables(maps: &[(String, Map)], meta: &Metadata, elf: &[u8]) -> Result<(), RuntimeError> {
@@ -661,13 +677,12 @@ fn fill_tables(maps: &[(String, Map)], meta: &Metadata, elf: &[u8]) -> Result<()
 /// Creates (or opens, where `opts` reuses a pinned one) every map of the object, in
 /// name order. A per-CPU array the object creates (the rule counters: the kernel
 /// allocates each element's per-CPU memory on its own, a seventh of a 100k-rule
-/// apply) is made on another thread while this one makes the rest and runs `beside`
-/// on them (filling the tables), then joins in.
+/// apply) is taken from `opts.premade` where it was made ahead, else made on another
+/// thread while this one makes the rest.
 fn create_maps(
     elf: &[u8],
     opts: &LoadOptions<'_>,
     redirects_to_sockets: bool,
-    beside: impl FnOnce(&[(String, Map)]) -> Result<(), RuntimeError>,
 ) -> Result<Vec<(String, Map)>, RuntimeError> {
     if let (Some(path), true) = (opts.socket_map, redirects_to_sockets) {
         // Created here with the shape checked, so that it is only opened below.
@@ -689,10 +704,12 @@ fn create_maps(
         .maps
         .into_iter()
         .partition(|(name, def)| def.map_type() == per_cpu && pin_of(name).is_none());
+    let (ready, slow) = take_premade(slow, opts.premade)?;
     let btf = btf.as_ref().map(|b| b.as_fd());
     std::thread::scope(|s| {
         let made = s.spawn(|| {
-            let _t = stages::stage("create per-CPU counters (another thread)");
+            let _t =
+                (!slow.is_empty()).then(|| stages::stage("create per-CPU maps (another thread)"));
             slow.into_iter()
                 .map(|(name, def)| create_one(name, def, None, btf))
                 .collect::<Result<Vec<_>, _>>()
@@ -704,11 +721,47 @@ fn create_maps(
                 create_one(name, def, pin, btf)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        beside(&maps)?;
+        maps.extend(ready);
         maps.extend(made.join().expect("map creation does not panic")?);
         maps.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(maps)
     })
+}
+
+/// The maps of `slow` that `premade` made ahead with their exact shape, as maps; and
+/// the rest, still to be made.
+#[allow(clippy::type_complexity)]
+fn take_premade(
+    slow: Vec<(String, aya_obj::Map)>,
+    premade: Option<&premade::Premade>,
+) -> Result<(Vec<(String, Map)>, Vec<(String, aya_obj::Map)>), RuntimeError> {
+    let Some(premade) = premade else {
+        return Ok((Vec::new(), slow));
+    };
+    let mut ready = Vec::new();
+    let mut rest = Vec::new();
+    for (name, def) in slow {
+        let shape = premade::Shape {
+            name: name.clone(),
+            map_type: def.map_type(),
+            key_size: def.key_size(),
+            value_size: def.value_size(),
+            max_entries: def.max_entries(),
+            flags: def.map_flags(),
+        };
+        let Some(fd) = premade.take(&shape) else {
+            rest.push((name, def));
+            continue;
+        };
+        let fault = |source: MapFault| RuntimeError::Map {
+            map: name.clone(),
+            source,
+        };
+        let data = MapData::from_fd(fd).map_err(|e| fault(MapFault::Aya(e)))?;
+        let map = Map::from_map_data(data).map_err(|e| fault(MapFault::Aya(e)))?;
+        ready.push((name, map));
+    }
+    Ok((ready, rest))
 }
 
 /// Map `name` of the object: opened from `pin` if one is there, else created from
@@ -800,6 +853,10 @@ fn map_fd_in<'m>(maps: &'m [(String, Map)], name: &str) -> Option<BorrowedFd<'m>
         .map(|m| m.fd().as_fd())
 }
 
+/// A copy of `elf` whose programs hold `slots[i]` wherever they hold socket `i`'s
+/// slot ([`sockc_compiler::metadata::ProgramMeta::socket_slots`]) and the namespace
+/// cookie's halves where they compare with it
+/// ([`sockc_compiler::metadata::ProgramMeta::netns_cookie`]).
 fn with_patches(
     elf: &[u8],
     meta: &Metadata,

@@ -6,9 +6,10 @@
 //! without being it.
 //!
 //! Invariant: the parts of one load add up to that load's wall time. A stage on
-//! another thread (the per-CPU counters) overlaps the others and is left out of the
-//! sums; what no stage covers in the process is "other", and the time outside it
-//! (exec, dynamic linking, exit) is "process start and exit".
+//! another thread (the per-CPU maps, the table fill beside the verifier) overlaps
+//! the others and is left out of the sums; what no stage covers in the process is
+//! "other", and the time outside it (exec, dynamic linking, exit) is "process start
+//! and exit".
 
 /// The parts of a load, in the table's order: a name, and the prefixes of the stage
 /// names summed into it.

@@ -132,6 +132,7 @@ fn load_like_install(
             netns_cookie: uses_cookie.then_some(m.netns_cookie),
             reuse: &reuse,
             install: Some(&m.name),
+            premade: None,
         },
     )?)
 }

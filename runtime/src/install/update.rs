@@ -40,6 +40,7 @@ use crate::{
     fault::point,
     netns,
     plan::{self, Plan, ProgramAction, Snapshot},
+    premade::Premade,
     stages,
     store::{
         journal::{Journal, Operation, Phase},
@@ -196,6 +197,10 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
             name: req.name.to_string(),
         });
     }
+    // A first install loads (unless it is refused below): its per-CPU maps are made
+    // while it plans. Dropped unused, they are closed by the thread that made them.
+    let premade = (old.is_none() && !req.dry_run && !req.compiled.programs.is_empty())
+        .then(|| Premade::start(&req.compiled.maps));
     let t = stages::stage("check other installs' hooks");
     check_other_installs(store, req, here, &mut report.notices)?;
     drop(t);
@@ -277,7 +282,12 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         return update_in_place(store, req, compiled, &old, new_snapshot, report);
     }
     let first = old.is_none();
-    let result = install_generation(store, req, old, new_snapshot, here, &mut report);
+    let generation = NewGeneration {
+        snapshot: new_snapshot,
+        here,
+        premade: premade.as_ref(),
+    };
+    let result = install_generation(store, req, old, generation, &mut report);
     if result.is_err() && first {
         forget_failed_first_install(store, req.name);
     }
@@ -518,16 +528,28 @@ fn install_netns_cookie() -> Result<u64, InstallError> {
     crate::discovery::check::netns_cookie_here().map_err(|e| InstallError::NetnsCookie(Box::new(e)))
 }
 
+/// What a new generation is made of besides the request: the plan's snapshot, the
+/// namespace it is installed in, and the per-CPU maps made for it ahead.
+struct NewGeneration<'a> {
+    snapshot: Snapshot,
+    here: netns::Identity,
+    premade: Option<&'a Premade>,
+}
+
 /// A new generation: load, pin, attach what is new, swap what is kept, detach what
 /// is dropped, commit.
 fn install_generation(
     store: &Store,
     req: &ApplyRequest<'_>,
     old: Option<Manifest>,
-    snapshot: Snapshot,
-    here: netns::Identity,
+    new: NewGeneration<'_>,
     report: &mut ApplyReport,
 ) -> Result<(), InstallError> {
+    let NewGeneration {
+        snapshot,
+        here,
+        premade,
+    } = new;
     let no_slots = BTreeMap::new();
     let socket_slots = slot_registry::assign_slots(
         old.as_ref().map_or((&no_slots, &[][..]), |m| {
@@ -539,7 +561,7 @@ fn install_generation(
     let mut target = new_target(req, generation, snapshot, here, socket_slots);
     // The plan's listings and the object's build are done with.
     (req.release_freed_memory)();
-    let mut obj = load_generation(store, req, &target.socket_slots)?;
+    let mut obj = load_generation(store, req, &target.socket_slots, premade)?;
     // The target's bulk (rules, rule text, set entries) is serialized and written
     // once: every record of the apply names it as it is. (Written beside the load on
     // another thread it would overlap a tenth of a 100k apply's CPU time, but its
@@ -681,6 +703,7 @@ fn load_generation(
     store: &Store,
     req: &ApplyRequest<'_>,
     slots: &BTreeMap<String, u32>,
+    premade: Option<&Premade>,
 ) -> Result<LoadedObject, InstallError> {
     // The metadata goes to the loader as it is: the object need not carry it.
     let elf = req
@@ -718,6 +741,7 @@ fn load_generation(
             netns_cookie,
             reuse: &reuse,
             install: Some(req.name),
+            premade,
         },
     )?)
 }

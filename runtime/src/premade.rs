@@ -1,0 +1,138 @@
+//! Per-CPU arrays made ahead of the load. The kernel allocates each element of a
+//! per-CPU array on its own (the rule counters of 10k rules: ~6 ms, more than the
+//! verifier), so a first install starts making them on another thread as soon as it
+//! knows it will load, while it plans; the load then takes them instead of making its
+//! own ([`Premade::take`]).
+//!
+//! Invariant: a map is taken only if it was made with exactly the shape the load
+//! asks for (type, key and value size, entries, flags) and under its name; anything
+//! else is made by the load as before, so a premade map can make a load faster, never
+//! different. What is not taken is closed when the [`Premade`] is dropped, without
+//! waiting for the thread.
+
+use std::{
+    os::fd::OwnedFd,
+    sync::Mutex,
+    thread::{self, JoinHandle},
+};
+
+use sockc_compiler::bpf::maps::MapDef;
+
+/// What `BPF_MAP_CREATE` is asked for: the load compares its own request with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub name: String,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
+}
+
+/// A map made ahead, or why it could not be (then the load makes it and reports).
+type Made = (Shape, std::io::Result<OwnedFd>);
+
+/// The per-CPU arrays of an object, being made on another thread.
+#[derive(Debug)]
+pub struct Premade {
+    making: Mutex<Option<JoinHandle<Vec<Made>>>>,
+    made: Mutex<Vec<Made>>,
+}
+
+impl Premade {
+    /// Starts making every per-CPU array of `defs` on another thread.
+    pub fn start(defs: &[MapDef]) -> Premade {
+        let per_cpu = aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32;
+        let shapes: Vec<Shape> = defs
+            .iter()
+            .filter(|d| d.map_type == per_cpu)
+            .map(|d| Shape {
+                name: d.name.clone(),
+                map_type: d.map_type,
+                key_size: d.key.size(),
+                value_size: d.value.size(),
+                max_entries: d.max_entries,
+                flags: d.flags,
+            })
+            .collect();
+        let making = thread::spawn(move || shapes.into_iter().map(make).collect());
+        Premade {
+            making: Mutex::new(Some(making)),
+            made: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The map made ahead with exactly `shape`, if there is one (waiting for the
+    /// thread the first time); each is taken once.
+    pub fn take(&self, shape: &Shape) -> Option<OwnedFd> {
+        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+        let making = self.making.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(done) = making.and_then(|h| h.join().ok()) {
+            made.extend(done);
+        }
+        let at = made.iter().position(|(s, fd)| s == shape && fd.is_ok())?;
+        made.swap_remove(at).1.ok()
+    }
+}
+
+fn make(shape: Shape) -> Made {
+    let _t = crate::stages::stage("create per-CPU maps ahead (another thread)");
+    let fd = crate::sys::create_map_described(
+        shape.map_type,
+        &shape.name,
+        shape.key_size,
+        shape.value_size,
+        shape.max_entries,
+        shape.flags,
+        None,
+    );
+    (shape, fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sockc_compiler::bpf::maps::{BtfType, MapDef};
+
+    fn counters(entries: u32) -> MapDef {
+        MapDef {
+            name: "counters".into(),
+            map_type: aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
+            key: BtfType::U32,
+            value: BtfType::U64,
+            max_entries: entries,
+            flags: 0,
+        }
+    }
+
+    fn shape(entries: u32) -> Shape {
+        Shape {
+            name: "counters".into(),
+            map_type: aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
+            key_size: 4,
+            value_size: 8,
+            max_entries: entries,
+            flags: 0,
+        }
+    }
+
+    #[test]
+    fn only_the_exact_shape_is_taken_and_only_once() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert_ne!(
+                std::env::var("SOCKC_KERNEL_TESTS").as_deref(),
+                Ok("require"),
+                "not root and SOCKC_KERNEL_TESTS=require"
+            );
+            return;
+        }
+        let premade = Premade::start(&[counters(64)]);
+        assert!(
+            premade.take(&shape(65)).is_none(),
+            "another size is not taken"
+        );
+        assert!(premade.take(&shape(64)).is_some());
+        assert!(premade.take(&shape(64)).is_none(), "taken once");
+    }
+}
