@@ -700,13 +700,7 @@ mod tests {
     /// and changes nothing. Root only.
     #[test]
     fn a_batch_for_a_generation_the_ruleset_left_is_refused() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            assert_ne!(
-                std::env::var("SOCKC_KERNEL_TESTS").as_deref(),
-                Ok("require"),
-                "not root and SOCKC_KERNEL_TESTS=require"
-            );
+        if !crate::sys::tests_run_as_root() {
             return;
         }
         std::thread::spawn(|| {

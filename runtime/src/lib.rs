@@ -741,7 +741,7 @@ fn take_premade(
     let mut ready = Vec::new();
     let mut rest = Vec::new();
     for (name, def) in slow {
-        let shape = premade::Shape {
+        let shape = sockc_compiler::bpf::maps::MapShape {
             name: name.clone(),
             map_type: def.map_type(),
             key_size: def.key_size(),

@@ -16,21 +16,10 @@ use std::{
     thread::{self, JoinHandle},
 };
 
-use sockc_compiler::bpf::maps::MapDef;
-
-/// What `BPF_MAP_CREATE` is asked for: the load compares its own request with it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Shape {
-    pub name: String,
-    pub map_type: u32,
-    pub key_size: u32,
-    pub value_size: u32,
-    pub max_entries: u32,
-    pub flags: u32,
-}
+use sockc_compiler::bpf::maps::{MapDef, MapShape};
 
 /// A map made ahead, or why it could not be (then the load makes it and reports).
-type Made = (Shape, std::io::Result<OwnedFd>);
+type Made = (MapShape, std::io::Result<OwnedFd>);
 
 /// The per-CPU arrays of an object, being made on another thread.
 #[derive(Debug)]
@@ -43,17 +32,10 @@ impl Premade {
     /// Starts making every per-CPU array of `defs` on another thread.
     pub fn start(defs: &[MapDef]) -> Premade {
         let per_cpu = aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32;
-        let shapes: Vec<Shape> = defs
+        let shapes: Vec<MapShape> = defs
             .iter()
             .filter(|d| d.map_type == per_cpu)
-            .map(|d| Shape {
-                name: d.name.clone(),
-                map_type: d.map_type,
-                key_size: d.key.size(),
-                value_size: d.value.size(),
-                max_entries: d.max_entries,
-                flags: d.flags,
-            })
+            .map(MapDef::shape)
             .collect();
         let making = thread::spawn(move || shapes.into_iter().map(make).collect());
         Premade {
@@ -64,7 +46,7 @@ impl Premade {
 
     /// The map made ahead with exactly `shape`, if there is one (waiting for the
     /// thread the first time); each is taken once.
-    pub fn take(&self, shape: &Shape) -> Option<OwnedFd> {
+    pub fn take(&self, shape: &MapShape) -> Option<OwnedFd> {
         let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
         let making = self.making.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(done) = making.and_then(|h| h.join().ok()) {
@@ -75,7 +57,7 @@ impl Premade {
     }
 }
 
-fn make(shape: Shape) -> Made {
+fn make(shape: MapShape) -> Made {
     let _t = crate::stages::stage("create per-CPU maps ahead (another thread)");
     let fd = crate::sys::create_map_described(
         shape.map_type,
@@ -105,26 +87,13 @@ mod tests {
         }
     }
 
-    fn shape(entries: u32) -> Shape {
-        Shape {
-            name: "counters".into(),
-            map_type: aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
-            key_size: 4,
-            value_size: 8,
-            max_entries: entries,
-            flags: 0,
-        }
+    fn shape(entries: u32) -> MapShape {
+        counters(entries).shape()
     }
 
     #[test]
     fn only_the_exact_shape_is_taken_and_only_once() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            assert_ne!(
-                std::env::var("SOCKC_KERNEL_TESTS").as_deref(),
-                Ok("require"),
-                "not root and SOCKC_KERNEL_TESTS=require"
-            );
+        if !crate::sys::tests_run_as_root() {
             return;
         }
         let premade = Premade::start(&[counters(64)]);

@@ -764,3 +764,19 @@ pub fn obj_pin_at(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> io::Re
     attr.__bindgen_anon_4.path_fd = dir.as_raw_fd();
     sys_bpf(bpf_cmd::BPF_OBJ_PIN, &mut attr).map(|_| ())
 }
+
+/// Whether a unit test that needs root may run: false when not root, which is a
+/// failure under `SOCKC_KERNEL_TESTS=require` (CI), a skip otherwise.
+#[cfg(test)]
+pub(crate) fn tests_run_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("SOCKC_KERNEL_TESTS").as_deref(),
+        Ok("require"),
+        "not root and SOCKC_KERNEL_TESTS=require"
+    );
+    false
+}

@@ -236,6 +236,30 @@ impl MapDef {
     pub(crate) fn has_key_value(&self) -> bool {
         self.map_type != bpf_map_type::BPF_MAP_TYPE_RINGBUF as u32
     }
+
+    /// What `BPF_MAP_CREATE` is asked for to make this map.
+    pub fn shape(&self) -> MapShape {
+        MapShape {
+            name: self.name.clone(),
+            map_type: self.map_type,
+            key_size: self.key.size(),
+            value_size: self.value.size(),
+            max_entries: self.max_entries,
+            flags: self.flags,
+        }
+    }
+}
+
+/// Everything about a map that `BPF_MAP_CREATE` is told: whether an existing map
+/// (an installed one, one made ahead) can stand for a new one.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MapShape {
+    pub name: String,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
 }
 
 /// The initial entries of one map.

@@ -28,7 +28,8 @@ use similar::{
 
 use sockc_compiler::{
     bpf::maps::{
-        hex, unhex, DurableMap, Entries, MapContents, MapDef, Sizing, COUNTERS_MAP, PORTS_MAP,
+        hex, unhex, DurableMap, Entries, MapContents, MapDef, MapShape, Sizing, COUNTERS_MAP,
+        PORTS_MAP,
     },
     driver::Refit,
     hooks::HookKind,
@@ -90,30 +91,6 @@ pub struct ProgramSnapshot {
     pub asm: String,
 }
 
-/// Everything about a map that decides whether an existing map can be reused.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct MapShape {
-    pub name: String,
-    pub map_type: u32,
-    pub key_size: u32,
-    pub value_size: u32,
-    pub max_entries: u32,
-    pub flags: u32,
-}
-
-impl MapShape {
-    pub fn of(m: &MapDef) -> MapShape {
-        MapShape {
-            name: m.name.clone(),
-            map_type: m.map_type,
-            key_size: m.key.size(),
-            value_size: m.value.size(),
-            max_entries: m.max_entries,
-            flags: m.flags,
-        }
-    }
-}
-
 impl Snapshot {
     pub fn of(c: &Compiled) -> Snapshot {
         Snapshot {
@@ -133,7 +110,7 @@ impl Snapshot {
                     ),
                 })
                 .collect(),
-            maps: c.maps.iter().map(MapShape::of).collect(),
+            maps: c.maps.iter().map(MapDef::shape).collect(),
             map_contents: c.metadata.map_contents.clone(),
             tables: {
                 let mut t: Vec<(String, String)> = c
