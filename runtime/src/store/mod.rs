@@ -1199,6 +1199,11 @@ fn is_bpffs(path: &Path) -> bool {
 /// shares ours, or when one cannot be read (nothing is known then).
 fn ancestor_outside_mount_namespace() -> Option<u32> {
     let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
+    // The usual case in one look: init's namespace (the host's, or a container's,
+    // whose processes all share it) is ours, so no ancestor in between left it.
+    if std::fs::read_link("/proc/1/ns/mnt").is_ok_and(|init| init == ours) {
+        return None;
+    }
     // SAFETY: getppid has no preconditions and cannot fail.
     let mut pid = unsafe { libc::getppid() } as u32;
     for _ in 0..64 {
