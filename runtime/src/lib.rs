@@ -341,15 +341,20 @@ impl LoadedObject {
         drop(made);
         // The verifier needs the maps, not their contents: the tables are filled
         // beside it (no program runs before it is attached, after this returns).
-        let (programs, fds) = std::thread::scope(|s| {
-            let filled = s.spawn(|| {
-                let _t = stages::stage("fill classifier tables (another thread)");
-                fill_tables(&maps, &meta, elf)
-            });
-            let loaded = load_programs(&maps, &meta, elf, opts.install);
-            let filled = filled.join().expect("filling tables does not panic");
-            filled.and(loaded)
-        })?;
+        let (programs, fds) = if meta.tables.is_empty() {
+            load_programs(&maps, &meta, elf, opts.install)?
+        } else {
+            std::thread::scope(|s| {
+                let filled = s.spawn(|| {
+                    let _t = stages::stage("fill classifier tables (another thread)");
+                    fill_tables(&maps, &meta, elf)
+                });
+                let loaded = load_programs(&maps, &meta, elf, opts.install);
+                let filled = filled.join().expect("filling tables does not panic");
+                // The verifier's verdict first: it is about the user's rules.
+                loaded.and_then(|l| filled.map(|()| l))
+            })?
+        };
         let mut obj = LoadedObject {
             maps,
             meta,
@@ -704,28 +709,34 @@ fn create_maps(
         .maps
         .into_iter()
         .partition(|(name, def)| def.map_type() == per_cpu && pin_of(name).is_none());
-    let (ready, slow) = take_premade(slow, opts.premade)?;
+    let (mut maps, slow) = take_premade(slow, opts.premade)?;
     let btf = btf.as_ref().map(|b| b.as_fd());
-    std::thread::scope(|s| {
-        let made = s.spawn(|| {
-            let _t =
-                (!slow.is_empty()).then(|| stages::stage("create per-CPU maps (another thread)"));
-            slow.into_iter()
-                .map(|(name, def)| create_one(name, def, None, btf))
-                .collect::<Result<Vec<_>, _>>()
-        });
-        let mut maps = rest
-            .into_iter()
+    let make_rest = || {
+        rest.into_iter()
             .map(|(name, def)| {
                 let pin = pin_of(&name);
                 create_one(name, def, pin, btf)
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        maps.extend(ready);
-        maps.extend(made.join().expect("map creation does not panic")?);
-        maps.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(maps)
-    })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    if slow.is_empty() {
+        // No thread to start and wait for (on a busy machine, a wait for a CPU).
+        maps.extend(make_rest()?);
+    } else {
+        std::thread::scope(|s| {
+            let made = s.spawn(|| {
+                let _t = stages::stage("create per-CPU maps (another thread)");
+                slow.into_iter()
+                    .map(|(name, def)| create_one(name, def, None, btf))
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            maps.extend(make_rest()?);
+            maps.extend(made.join().expect("map creation does not panic")?);
+            Ok::<_, RuntimeError>(())
+        })?;
+    }
+    maps.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(maps)
 }
 
 /// The maps of `slow` that `premade` made ahead with their exact shape, as maps; and
