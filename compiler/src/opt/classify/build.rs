@@ -426,9 +426,8 @@ impl Builder<'_> {
         let mut runs: Vec<(u8, Child)> = Vec::with_capacity(groups.len());
         let mut depth = 0u8;
         for k in 0..groups.len() {
-            let (_, r) = groups.at(k);
             let last = groups.first_value(k + 1).map_or(255, |n| n - 1);
-            let c = self.build(r, groups.list(k))?;
+            let c = self.build(groups.region(k), groups.list(k))?;
             if let Child::Node(n) = c {
                 depth = depth.max(self.node_depth[n as usize]);
             }
@@ -554,9 +553,8 @@ impl Groups {
         self.groups.len()
     }
 
-    fn at(&self, k: usize) -> (u32, &Region) {
-        let (first, ref r, _) = self.groups[k];
-        (first, r)
+    fn region(&self, k: usize) -> &Region {
+        &self.groups[k].1
     }
 
     fn first_value(&self, k: usize) -> Option<u32> {
