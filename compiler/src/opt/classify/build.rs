@@ -29,10 +29,9 @@
 //! first entry of the trie that matches it is in the leaf its bytes lead to, and a
 //! path reads each key byte at most once (so at most [`Trie::key_bytes`] nodes).
 
-use std::{
-    collections::HashMap,
-    hash::{BuildHasherDefault, Hasher},
-};
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
 
 use super::{BuildError, LEAF_MAX};
 use crate::{
@@ -45,37 +44,11 @@ use crate::{
 /// acl1_10000, at 16 the ClassBench tries come out the same within a leaf or two).
 const PRUNE_MAX: usize = 16;
 
-/// FxHash (rustc's): the keys are sequences of small integers built by this module,
-/// so a fast non-cryptographic hash is enough and SipHash costs a third of the build.
-#[derive(Default)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(w));
-        }
-    }
-    fn write_u8(&mut self, x: u8) {
-        self.write_u64(x.into());
-    }
-    fn write_u32(&mut self, x: u32) {
-        self.write_u64(x.into());
-    }
-    fn write_usize(&mut self, x: usize) {
-        self.write_u64(x as u64);
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+/// The maps here are only looked up (the nodes and leaves they hold are put in id
+/// order at the end), so their hasher changes nothing built. foldhash's fixed state
+/// hashes a memo key (a run of `u32`) 16 bytes at a time, where the FxHash this
+/// module had read 8 with a copy each.
+type FastMap<K, V> = HashMap<K, V, FixedState>;
 
 /// The part of the key space a node stands for: per dimension the values `lo..=hi`
 /// and how many of its bytes (most significant first) are fixed; whether the TCP
@@ -113,12 +86,12 @@ struct Builder<'a> {
     entries: &'a [Entry],
     mode: Mode,
     dims: &'a [Dim],
-    memo: FxMap<Vec<u32>, Child>,
-    nodes: Vec<Node>,
+    memo: FastMap<Vec<u32>, Child>,
+    /// Each node's depth, by id: a node's id is its index here.
     node_depth: Vec<u8>,
-    node_ids: FxMap<Node, u32>,
-    leaves: Vec<Vec<u32>>,
-    leaf_ids: FxMap<Vec<u32>, u32>,
+    node_ids: FastMap<Node, u32>,
+    /// Each distinct leaf list and its id (ids count up from 0).
+    leaf_ids: FastMap<Vec<u32>, u32>,
     work: usize,
     budget: usize,
 }
@@ -148,21 +121,20 @@ pub(super) fn build_trie(
         entries: &entries,
         mode,
         dims: &dims,
-        memo: FxMap::default(),
-        nodes: Vec::new(),
+        memo: FastMap::default(),
         node_depth: Vec::new(),
-        node_ids: FxMap::default(),
-        leaves: Vec::new(),
-        leaf_ids: FxMap::default(),
+        node_ids: FastMap::default(),
+        leaf_ids: FastMap::default(),
         work: 0,
         budget,
     };
-    let root = b.build(&region, (0..entries.len() as u32).collect())?;
+    let all: Vec<u32> = (0..entries.len() as u32).collect();
+    let root = b.build(&region, &all)?;
     let depth = match root {
         Child::Node(n) => b.node_depth[n as usize].into(),
         _ => 0,
     };
-    let (nodes, leaves) = (b.nodes, b.leaves);
+    let (nodes, leaves) = (by_id(b.node_ids), by_id(b.leaf_ids));
     let max_leaf = leaves.iter().map(Vec::len).max().unwrap_or(0);
     Ok(Trie {
         family,
@@ -184,6 +156,14 @@ pub(super) fn build_trie(
         depth,
         max_leaf,
     })
+}
+
+/// The keys of `ids` (ids `0..ids.len()`, each once) in id order: the map holds each
+/// node and leaf once, instead of a copy of it in a list beside.
+fn by_id<T>(ids: FastMap<T, u32>) -> Vec<T> {
+    let mut out: Vec<(u32, T)> = ids.into_iter().map(|(t, id)| (id, t)).collect();
+    out.sort_unstable_by_key(|&(id, _)| id);
+    out.into_iter().map(|(_, t)| t).collect()
 }
 
 impl Builder<'_> {
@@ -211,16 +191,19 @@ impl Builder<'_> {
         self.dims[d].bits() - 8 * u32::from(used)
     }
 
-    fn build(&mut self, region: &Region, mut list: Vec<u32>) -> Result<Child, BuildError> {
+    fn build(&mut self, region: &Region, list: &[u32]) -> Result<Child, BuildError> {
+        let pruned;
+        let mut list = list;
         match self.mode {
             Mode::First => {
                 // Nothing after an entry that matches every packet of the region can be
                 // first.
                 if let Some(k) = list.iter().position(|&e| self.decides(e, region)) {
-                    list.truncate(k + 1);
+                    list = &list[..=k];
                 }
                 if list.len() > LEAF_MAX && list.len() <= PRUNE_MAX {
-                    self.prune_hidden(&mut list, region);
+                    pruned = self.prune_hidden(list, region);
+                    list = &pruned;
                 }
             }
             // An entry matching the whole region meets every other entry in it.
@@ -233,12 +216,12 @@ impl Builder<'_> {
             return Ok(Child::Empty);
         }
         if list.len() <= LEAF_MAX {
-            if self.mode == Mode::Disjoint && self.any_meet(&list, region) {
+            if self.mode == Mode::Disjoint && self.any_meet(list, region) {
                 return Err(BuildError::Overlap);
             }
             return Ok(self.leaf(list));
         }
-        let key = self.memo_key(region, &list);
+        let key = self.memo_key(region, list);
         if let Some(&c) = self.memo.get(&key) {
             return Ok(c);
         }
@@ -247,7 +230,7 @@ impl Builder<'_> {
             return Err(BuildError::TooLarge);
         }
         let axis = self
-            .choose_byte(region, &list)
+            .choose_byte(region, list)
             .ok_or(BuildError::Inseparable)?;
         let child = self.split(region, list, axis)?;
         self.memo.insert(key, child);
@@ -275,13 +258,12 @@ impl Builder<'_> {
     }
 
     /// The leaf of `list`, one per distinct list.
-    fn leaf(&mut self, list: Vec<u32>) -> Child {
-        if let Some(&id) = self.leaf_ids.get(&list) {
+    fn leaf(&mut self, list: &[u32]) -> Child {
+        if let Some(&id) = self.leaf_ids.get(list) {
             return Child::Leaf(id);
         }
-        let id = self.leaves.len() as u32;
-        self.leaves.push(list.clone());
-        self.leaf_ids.insert(list, id);
+        let id = self.leaf_ids.len() as u32;
+        self.leaf_ids.insert(list.to_vec(), id);
         Child::Leaf(id)
     }
 
@@ -316,7 +298,7 @@ impl Builder<'_> {
 
     /// Drops every entry whose part of the region lies inside the part of an earlier
     /// entry that has no further condition (or exactly the same ones): never first.
-    fn prune_hidden(&self, list: &mut Vec<u32>, region: &Region) {
+    fn prune_hidden(&self, list: &[u32], region: &Region) -> Vec<u32> {
         let nd = self.dims.len();
         let mut kept: Vec<u32> = Vec::with_capacity(list.len());
         for &x in list.iter() {
@@ -336,7 +318,7 @@ impl Builder<'_> {
                 kept.push(x);
             }
         }
-        *list = kept;
+        kept
     }
 
     /// The next byte to read: first a byte that tells entries apart (not one of a
@@ -418,49 +400,34 @@ impl Builder<'_> {
 
     /// Reads the byte `axis` names in `region`: the node (or, if every byte value
     /// leads to the same child, that child).
-    fn split(&mut self, region: &Region, list: Vec<u32>, axis: Axis) -> Result<Child, BuildError> {
-        // (first byte value, entries, region) of each group of byte values.
-        let groups: Vec<(u32, Vec<u32>, Region)> = match axis {
-            Axis::Dim(d, shift) => self.split_dim(region, &list, d, shift),
-            Axis::Flags => {
-                let mut r = *region;
-                r.flags = true;
-                let accepts = |e: u32, v: u32| {
-                    let (mask, value) = self.entries[e as usize].tcp_flags;
-                    v as u8 & mask == value
-                };
-                let mut groups: Vec<(u32, Vec<u32>, Region)> = Vec::new();
-                for v in 0..256u32 {
-                    let l: Vec<u32> = list.iter().copied().filter(|&e| accepts(e, v)).collect();
-                    match groups.last() {
-                        Some((_, last, _)) if *last == l => {}
-                        _ => groups.push((v, l, r)),
-                    }
-                }
-                groups
-            }
+    fn split(&mut self, region: &Region, list: &[u32], axis: Axis) -> Result<Child, BuildError> {
+        let groups = match axis {
+            Axis::Dim(d, shift) => self.split_dim(region, list, d, shift),
+            Axis::Flags => self.split_flags(region, list),
             Axis::L4 => {
                 let mut r = *region;
                 r.l4 = true;
-                let complete: Vec<u32> = list
-                    .iter()
-                    .copied()
-                    .filter(|&e| !self.entries[e as usize].needs_l4)
-                    .collect();
+                let mut groups = Groups::default();
+                let complete = list.iter().copied();
+                groups.push(
+                    0,
+                    complete.filter(|&e| !self.entries[e as usize].needs_l4),
+                    r,
+                );
                 // The byte is 0 or 1; 2..=255 never occur and go with 1.
-                vec![(0, complete, r), (1, list.clone(), r)]
+                groups.push(1, list.iter().copied(), r);
+                groups
             }
         };
-        self.work += groups.iter().map(|g| g.1.len()).sum::<usize>();
+        self.work += groups.entries.len();
         if self.work > self.budget {
             return Err(BuildError::TooLarge);
         }
         let mut runs: Vec<(u8, Child)> = Vec::with_capacity(groups.len());
         let mut depth = 0u8;
-        let starts: Vec<u32> = groups.iter().map(|g| g.0).collect();
-        for (i, (_, l, r)) in groups.into_iter().enumerate() {
-            let last = starts.get(i + 1).map_or(255, |&n| n - 1);
-            let c = self.build(&r, l)?;
+        for k in 0..groups.len() {
+            let last = groups.first_value(k + 1).map_or(255, |n| n - 1);
+            let c = self.build(groups.region(k), groups.list(k))?;
             if let Child::Node(n) = c {
                 depth = depth.max(self.node_depth[n as usize]);
             }
@@ -484,22 +451,31 @@ impl Builder<'_> {
         if let Some(&id) = self.node_ids.get(&node) {
             return Ok(Child::Node(id));
         }
-        let id = self.nodes.len() as u32;
-        self.nodes.push(node.clone());
+        let id = self.node_depth.len() as u32;
         self.node_depth.push(depth + 1);
         self.node_ids.insert(node, id);
         Ok(Child::Node(id))
     }
 
+    /// The groups of values of the TCP flags byte that no entry tells apart.
+    fn split_flags(&self, region: &Region, list: &[u32]) -> Groups {
+        let mut r = *region;
+        r.flags = true;
+        let accepts = |e: u32, v: u32| {
+            let (mask, value) = self.entries[e as usize].tcp_flags;
+            v as u8 & mask == value
+        };
+        let mut groups = Groups::default();
+        for v in 0..256u32 {
+            groups.push(v, list.iter().copied().filter(|&e| accepts(e, v)), r);
+            groups.merge_last_if_same();
+        }
+        groups
+    }
+
     /// The groups of values of byte `shift / 8` of dimension `d` that no entry tells
-    /// apart: (first value, entries, region of the first value).
-    fn split_dim(
-        &self,
-        region: &Region,
-        list: &[u32],
-        d: usize,
-        shift: u32,
-    ) -> Vec<(u32, Vec<u32>, Region)> {
+    /// apart, each with the region of its first value.
+    fn split_dim(&self, region: &Region, list: &[u32], d: usize, shift: u32) -> Groups {
         let low = if shift == 0 {
             0
         } else {
@@ -541,28 +517,100 @@ impl Builder<'_> {
             let upto = if bit == 63 { u64::MAX } else { (2 << bit) - 1 };
             before[w] + (is_start[w] & upto).count_ones() as usize - 1
         };
-        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); starts.len()];
-        for &e in list {
-            let (a, b) = self.clip(e, region, d);
-            let (x, y) = ((a >> shift) & 0xff, (b >> shift) & 0xff);
-            let (i, j) = (interval(x), interval(y));
-            for l in &mut lists[i..=j] {
-                l.push(e);
-            }
-        }
+        let spans: Vec<(usize, usize)> = list
+            .iter()
+            .map(|&e| {
+                let (a, b) = self.clip(e, region, d);
+                (interval((a >> shift) & 0xff), interval((b >> shift) & 0xff))
+            })
+            .collect();
         // Every value of an interval behaves as its first: an entry that covers the
         // interval covers the values below the byte whole (else its end byte would be
         // an interval of its own).
-        starts
-            .iter()
-            .zip(lists)
-            .map(|(&a, l)| {
-                let mut r = *region;
-                r.used[d] += 1;
-                r.lo[d] |= a << shift;
-                r.hi[d] = (r.hi[d] & !(0xff << shift)) | (a << shift);
-                (a, l, r)
-            })
-            .collect()
+        let regions = starts.iter().map(|&a| {
+            let mut r = *region;
+            r.used[d] += 1;
+            r.lo[d] |= a << shift;
+            r.hi[d] = (r.hi[d] & !(0xff << shift)) | (a << shift);
+            (a, r)
+        });
+        Groups::of_spans(regions, list, &spans)
+    }
+}
+
+/// The groups of byte values a split makes: each with its first value and the region
+/// of that value, their entry lists one after another in `entries` (one buffer per
+/// split: a list each was most of the build's allocations).
+#[derive(Default)]
+struct Groups {
+    /// (first byte value, region of it, end of its list in `entries`).
+    groups: Vec<(u32, Region, usize)>,
+    entries: Vec<u32>,
+}
+
+impl Groups {
+    fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    fn region(&self, k: usize) -> &Region {
+        &self.groups[k].1
+    }
+
+    fn first_value(&self, k: usize) -> Option<u32> {
+        self.groups.get(k).map(|g| g.0)
+    }
+
+    fn list(&self, k: usize) -> &[u32] {
+        let start = k.checked_sub(1).map_or(0, |p| self.groups[p].2);
+        &self.entries[start..self.groups[k].2]
+    }
+
+    fn push(&mut self, first: u32, list: impl Iterator<Item = u32>, r: Region) {
+        self.entries.extend(list);
+        self.groups.push((first, r, self.entries.len()));
+    }
+
+    /// Takes the last group back into the one before when their lists are equal (the
+    /// values of both then go to one child).
+    fn merge_last_if_same(&mut self) {
+        let k = self.groups.len() - 1;
+        if k > 0 && self.list(k) == self.list(k - 1) {
+            self.entries.truncate(self.groups[k - 1].2);
+            self.groups.pop();
+        }
+    }
+
+    /// The groups of `regions` (first value and region of each interval), entry `i`
+    /// of `list` in the intervals `spans[i]` (first and last, inclusive), in order.
+    fn of_spans(
+        regions: impl Iterator<Item = (u32, Region)>,
+        list: &[u32],
+        spans: &[(usize, usize)],
+    ) -> Groups {
+        let mut groups: Vec<(u32, Region, usize)> = regions.map(|(a, r)| (a, r, 0)).collect();
+        // Sizes (entries starting at an interval less those that ended before it,
+        // summed), then where each list ends.
+        let mut delta = vec![0isize; groups.len() + 1];
+        for &(i, j) in spans {
+            delta[i] += 1;
+            delta[j + 1] -= 1;
+        }
+        let (mut open, mut end) = (0isize, 0usize);
+        let mut next: Vec<usize> = Vec::with_capacity(groups.len());
+        for (g, d) in groups.iter_mut().zip(&delta) {
+            open += d;
+            next.push(end);
+            end += open.unsigned_abs();
+            g.2 = end;
+        }
+        let mut entries = vec![0u32; end];
+        for (&e, &(i, j)) in list.iter().zip(spans) {
+            for at in &mut next[i..=j] {
+                entries[*at] = e;
+                *at += 1;
+            }
+        }
+        Groups { groups, entries }
     }
 }
