@@ -26,7 +26,7 @@ use std::{
 use foldhash::fast::FixedState;
 
 use super::ahead::Ahead;
-use crate::space::{Dim, HeaderBox, NDIMS};
+use crate::space::{dims_of, HeaderBox, NDIMS};
 
 /// A waiting box, its label and the steps ahead of it.
 pub(super) struct Waiting<L> {
@@ -85,13 +85,13 @@ impl<L: Copy + Eq + Hash> Queue<L> {
     ) {
         let mut hashes = dim_hashes(&w.b, &self.whole);
         'join: loop {
-            for d in w.b.constrained_dims() {
+            for d in dims_of(w.b.constrained_bits()) {
                 let Some(&slot) = self.index.get(&join_key(w.label, d, &hashes)) else {
                     continue;
                 };
                 let joins = self.slots[slot]
                     .as_ref()
-                    .is_some_and(|o| o.label == w.label && agree_off(&o.b, &w.b, d));
+                    .is_some_and(|o| o.label == w.label && o.b.agrees_off(&w.b, d));
                 if joins {
                     let other = self.take(slot);
                     // The lists first: each is read against its own box.
@@ -122,7 +122,7 @@ impl<L: Copy + Eq + Hash> Queue<L> {
             self.keys.push(Vec::new());
             self.slots.len() - 1
         });
-        for d in w.b.constrained_dims() {
+        for d in dims_of(w.b.constrained_bits()) {
             let key = join_key(w.label, d, hashes);
             self.index.insert(key, slot);
             self.keys[slot].push(key);
@@ -162,13 +162,11 @@ fn whole_hashes() -> [u64; NDIMS] {
 /// [`dim_hash`] of every dimension of `b`, taken from `whole` (see [`whole_hashes`])
 /// where the box holds the whole domain.
 fn dim_hashes(b: &HeaderBox, whole: &[u64; NDIMS]) -> [u64; NDIMS] {
-    std::array::from_fn(|d| {
-        if b.dim(d).is_full(Dim::ALL[d].max_value()) {
-            whole[d]
-        } else {
-            dim_hash(b, d)
-        }
-    })
+    let mut hashes = *whole;
+    for d in dims_of(b.constrained_bits()) {
+        hashes[d] = dim_hash(b, d);
+    }
+    hashes
 }
 
 /// The index key of a box with `hashes`, labelled `label`, off dimension `d`: the
@@ -178,14 +176,10 @@ fn join_key<L: Hash>(label: L, d: usize, hashes: &[u64; NDIMS]) -> u64 {
     FixedState::default().hash_one((label, d, all.wrapping_sub(hashes[d])))
 }
 
-fn agree_off(a: &HeaderBox, b: &HeaderBox, d: usize) -> bool {
-    (0..NDIMS).all(|e| e == d || a.dim(e) == b.dim(e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::ValueSet;
+    use crate::space::{Dim, ValueSet};
 
     fn port_box(lo: u128, hi: u128, src: u128) -> HeaderBox {
         HeaderBox::full()
