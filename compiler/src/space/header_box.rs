@@ -226,6 +226,15 @@ impl HeaderBox {
             && dims_of(self.narrow & off).all(|e| self.dim(e) == other.dim(e))
     }
 
+    /// The one dimension (by number) where the boxes hold different values, `None`
+    /// when they differ on none or on more than one.
+    pub fn differs_only_on(&self, other: &HeaderBox) -> Option<usize> {
+        let mut differ =
+            dims_of(self.narrow | other.narrow).filter(|&d| self.dim(d) != other.dim(d));
+        let d = differ.next()?;
+        differ.next().is_none().then_some(d)
+    }
+
     /// The union of `self` and `other`, which must agree on every dimension but `d`
     /// (then the union is a box: theirs on the others, the union of theirs on `d`).
     pub fn join_on(mut self, other: &HeaderBox, d: usize, work: &mut u32) -> HeaderBox {
