@@ -219,6 +219,8 @@ struct Walk<'s, 't, F> {
     pending: Queue<Sides>,
     out: F,
     decided: usize,
+    /// Two empty lists for [`Walk::advance`] (their room is reused).
+    buffers: (Vec<HeaderBox>, Vec<HeaderBox>),
     max_boxes: usize,
     work: u32,
 }
@@ -298,23 +300,22 @@ impl<F: FnMut(Piece)> Walk<'_, '_, F> {
         };
         let step = &steps[s as usize];
         let rest = rest.narrowed(step.cuts);
-        let mut left = vec![b];
+        // The lists of the parts not taken yet, kept from one split to the next.
+        let (mut left, mut next) = std::mem::take(&mut self.buffers);
+        left.push(b);
         for (rb, dims) in step.boxes() {
-            let mut next = Vec::with_capacity(left.len());
-            for x in left {
-                match x.split_on(rb, dims, &mut self.work) {
-                    Some((inside, outside)) => {
-                        self.taken(inside, sides, step, rest.clone());
-                        next.extend(outside);
-                    }
+            for x in left.drain(..) {
+                match x.split_on(rb, dims, &mut self.work, &mut next) {
+                    Some(inside) => self.taken(inside, sides, step, rest.clone()),
                     None => next.push(x),
                 }
             }
-            left = next;
+            std::mem::swap(&mut left, &mut next);
         }
-        for x in left {
+        for x in left.drain(..) {
             self.wait(x, sides, rest.clone());
         }
+        self.buffers = (left, next);
         let boxes = self.pending.len() + self.decided;
         if boxes > self.max_boxes {
             return Err(TooFragmented { boxes });
@@ -364,6 +365,7 @@ pub(super) fn decide(
         pending: Queue::new(),
         out,
         decided: 0,
+        buffers: Default::default(),
         max_boxes,
         work: 0,
     };

@@ -78,6 +78,27 @@ impl HeaderBox {
         }
     }
 
+    /// The values on each dimension of `dims` (bits, which must hold every dimension
+    /// the box constrains), ascending: [`HeaderBox::dim`] without finding each set.
+    fn sets_on(&self, dims: u32) -> impl Iterator<Item = &ValueSet> {
+        debug_assert_eq!(dims & self.narrow, self.narrow);
+        let (whole, mut stored) = (&*WHOLE, self.sets.iter());
+        dims_of(dims).map(move |d| match self.narrow & (1 << d) {
+            0 => &whole[d],
+            _ => stored.next().expect("a set per narrow dimension"),
+        })
+    }
+
+    /// The dimensions where either box is not whole, each with both boxes' values.
+    fn side_by_side<'a>(
+        &'a self,
+        other: &'a HeaderBox,
+    ) -> impl Iterator<Item = (usize, &'a ValueSet, &'a ValueSet)> {
+        let either = self.narrow | other.narrow;
+        let pairs = self.sets_on(either).zip(other.sets_on(either));
+        dims_of(either).zip(pairs).map(|(d, (a, b))| (d, a, b))
+    }
+
     /// Where dimension `d`'s set is (or would be) in `sets`.
     fn rank(&self, d: usize) -> usize {
         (self.narrow & ((1u32 << d) - 1)).count_ones() as usize
@@ -156,8 +177,8 @@ impl HeaderBox {
         if !self.overlaps(other, work) {
             return vec![self.clone()];
         }
-        let dims: Vec<usize> = other.constrained_dims();
-        let (_, outside) = self.cut(other, &dims, work);
+        let (dims, mut outside) = (other.constrained_dims(), Vec::new());
+        self.cut(other, &dims, work, &mut outside);
         outside
     }
 
@@ -179,8 +200,9 @@ impl HeaderBox {
             .all(|&d| self.dim(d).overlaps(other.dim(d), work))
     }
 
-    /// `self ∩ other` and `self \ other` in one pass, `None` when they do not meet;
-    /// the outside pieces are those of [`HeaderBox::subtract`]. Only `dims` are looked
+    /// `self ∩ other`, `None` when they do not meet; else `self \ other` is added to
+    /// `outside` in the same pass, as the pieces of [`HeaderBox::subtract`] (the
+    /// caller's list: the walk splits a hundred thousand boxes). Only `dims` are looked
     /// at: they must be ascending and hold every dimension where `other` is not whole
     /// (as [`HeaderBox::constrained_dims`] gives), so a rule that constrains a few
     /// dimensions costs those few, not [`NDIMS`].
@@ -189,22 +211,23 @@ impl HeaderBox {
         other: &HeaderBox,
         dims: &[usize],
         work: &mut u32,
-    ) -> Option<(HeaderBox, Vec<HeaderBox>)> {
+        outside: &mut Vec<HeaderBox>,
+    ) -> Option<HeaderBox> {
         if !self.overlaps_on(other, dims, work) {
             return None;
         }
-        Some(self.cut(other, dims, work))
+        Some(self.cut(other, dims, work, outside))
     }
 
-    /// The inside and the outside pieces of [`HeaderBox::split_on`], for boxes that
-    /// meet.
+    /// The inside of [`HeaderBox::split_on`], its outside pieces added to `outside`,
+    /// for boxes that meet.
     fn cut(
         &self,
         other: &HeaderBox,
         dims: &[usize],
         work: &mut u32,
-    ) -> (HeaderBox, Vec<HeaderBox>) {
-        let mut outside = Vec::new();
+        outside: &mut Vec<HeaderBox>,
+    ) -> HeaderBox {
         let mut inside = self.clone();
         for &d in dims {
             let out = inside.dim(d).subtract(other.dim(d), work);
@@ -216,22 +239,21 @@ impl HeaderBox {
             let within = inside.dim(d).intersect(other.dim(d), work);
             inside.put(d, within);
         }
-        (inside, outside)
+        inside
     }
 
     /// Whether the boxes hold the same values on every dimension but number `d`.
     pub fn agrees_off(&self, other: &HeaderBox, d: usize) -> bool {
         let off = !(1u32 << d);
         self.narrow & off == other.narrow & off
-            && dims_of(self.narrow & off).all(|e| self.dim(e) == other.dim(e))
+            && self.side_by_side(other).all(|(e, a, b)| e == d || a == b)
     }
 
     /// The one dimension (by number) where the boxes hold different values, `None`
     /// when they differ on none or on more than one.
     pub fn differs_only_on(&self, other: &HeaderBox) -> Option<usize> {
-        let mut differ =
-            dims_of(self.narrow | other.narrow).filter(|&d| self.dim(d) != other.dim(d));
-        let d = differ.next()?;
+        let mut differ = self.side_by_side(other).filter(|(_, a, b)| a != b);
+        let (d, _, _) = differ.next()?;
         differ.next().is_none().then_some(d)
     }
 
@@ -316,8 +338,8 @@ impl Ord for HeaderBox {
     /// The order of the [`NDIMS`] sets compared one after another (the dimensions
     /// both boxes hold whole compare equal, so only the others are looked at).
     fn cmp(&self, other: &HeaderBox) -> Ordering {
-        dims_of(self.narrow | other.narrow)
-            .map(|d| self.dim(d).cmp(other.dim(d)))
+        self.side_by_side(other)
+            .map(|(_, a, b)| a.cmp(b))
             .find(|o| o.is_ne())
             .unwrap_or(Ordering::Equal)
     }
