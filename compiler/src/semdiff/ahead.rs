@@ -184,11 +184,13 @@ impl Ahead {
         b: &Ahead,
         may_decide_b: impl Fn(u32) -> bool,
     ) -> Ahead {
+        // Room for both lists whole, so the list does not grow step by step.
+        let room = |x: &Ahead| x.list.len() - x.start;
+        let mut out = Vec::with_capacity(room(a) + room(b));
         let (mut a, mut b) = (
             a.iter(may_decide_a).peekable(),
             b.iter(may_decide_b).peekable(),
         );
-        let mut out = Vec::new();
         loop {
             let next = match (a.peek(), b.peek()) {
                 (Some(&x), Some(&y)) if x < y => a.next(),

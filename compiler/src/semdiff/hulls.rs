@@ -17,7 +17,7 @@
 
 use std::cell::Cell;
 
-use crate::space::NDIMS;
+use crate::space::{Dim, NDIMS};
 
 /// A box's lowest and highest value on each dimension.
 pub(super) type Bounds = [(u128, u128); NDIMS];
@@ -150,8 +150,23 @@ impl Filter<'_> {
     }
 }
 
+/// The dimensions by which steps mostly miss a box (addresses, ports): tested first,
+/// so that a step that misses is mostly refused at its first test, not after the
+/// frame, protocol and transport header that most steps share.
+const SELECTIVE: u32 = 1 << Dim::Src4 as u32
+    | 1 << Dim::Dst4 as u32
+    | 1 << Dim::Src6 as u32
+    | 1 << Dim::Dst6 as u32
+    | 1 << Dim::Sport as u32
+    | 1 << Dim::Dport as u32;
+
 /// Whether the ranges `range(d)` meet `bounds` on every dimension of `ask` (bits).
-fn meets(mut ask: u32, bounds: &Bounds, range: impl Fn(usize) -> (u128, u128)) -> bool {
+fn meets(ask: u32, bounds: &Bounds, range: impl Fn(usize) -> (u128, u128)) -> bool {
+    meets_each(ask & SELECTIVE, bounds, &range) && meets_each(ask & !SELECTIVE, bounds, &range)
+}
+
+/// [`meets`] on the dimensions of `ask`, in ascending order.
+fn meets_each(mut ask: u32, bounds: &Bounds, range: impl Fn(usize) -> (u128, u128)) -> bool {
     while ask != 0 {
         let d = ask.trailing_zeros() as usize;
         let ((lo, hi), (min, max)) = (bounds[d], range(d));

@@ -89,7 +89,7 @@ use std::collections::BTreeMap;
 use crate::{
     hooks::HookKind,
     ir::{Action, Module, Program},
-    space::{hook_universe, AddrSets, Dim, HeaderBox, Point, Region, TooFragmented},
+    space::{hook_universe, AddrSets, HeaderBox, Point, Region, TooFragmented},
     syntax::{ast::Verdict, limit_fact::OverLimit},
 };
 
@@ -181,7 +181,7 @@ pub struct Change {
     pub after: Side,
     /// A packet of the region (the witness of its first box).
     pub example: Point,
-    /// The `limit` buckets with no room for the example (its [`Dim::Over`] bits).
+    /// The `limit` buckets with no room for the example (its [`Dim::Over`](crate::space::Dim::Over) bits).
     pub limits: Vec<OverLimit>,
 }
 
@@ -219,7 +219,7 @@ pub struct BlockDiff {
     pub counting: Vec<CountingChange>,
     /// The partition stopped: the regions above are incomplete.
     pub cut_short: Option<NotCompared>,
-    /// The `limit` buckets of the block pair, by their [`Dim::Over`] bit number.
+    /// The `limit` buckets of the block pair, by their [`Dim::Over`](crate::space::Dim::Over) bit number.
     pub buckets: Vec<OverLimit>,
 }
 
@@ -229,7 +229,7 @@ pub enum NotCompared {
     /// The partition grew past the cap.
     Fragmented(TooFragmented),
     /// The block pair has this many `limit` buckets, more than the
-    /// [`over::BUCKETS`](crate::space::over::BUCKETS) that [`Dim::Over`] tells apart.
+    /// [`over::BUCKETS`](crate::space::over::BUCKETS) that [`Dim::Over`](crate::space::Dim::Over) tells apart.
     Buckets(usize),
 }
 
@@ -357,10 +357,10 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
             return out;
         }
     };
-    match walk::decide(&candidates, &o, &n, &pairs, MAX_BOXES) {
-        Ok(pieces) => {
-            let groups = walk::group(pieces, &o, &n, &pairs);
-            (out.verdicts, out.moved) = groups;
+    let mut groups = walk::Groups::new(&o, &n, &pairs);
+    match walk::decide(&candidates, &o, &n, &pairs, MAX_BOXES, |p| groups.add(p)) {
+        Ok(()) => {
+            (out.verdicts, out.moved) = groups.changes();
             for c in out.verdicts.iter_mut().chain(&mut out.moved) {
                 c.limits = buckets.named(&c.example);
             }
@@ -386,13 +386,9 @@ fn merge(mut boxes: Vec<HeaderBox>) -> Vec<HeaderBox> {
     'again: loop {
         for i in 0..boxes.len() {
             for j in i + 1..boxes.len() {
-                let differ: Vec<Dim> = Dim::ALL
-                    .into_iter()
-                    .filter(|&d| boxes[i].get(d) != boxes[j].get(d))
-                    .collect();
-                if let [d] = differ[..] {
-                    let joined = boxes[i].get(d).union(boxes[j].get(d), &mut 0);
-                    boxes[i] = boxes[i].clone().with(d, joined);
+                if let Some(d) = boxes[i].differs_only_on(&boxes[j]) {
+                    let joined = boxes[i].clone().join_on(&boxes[j], d, &mut 0);
+                    boxes[i] = joined;
                     boxes.swap_remove(j);
                     continue 'again;
                 }

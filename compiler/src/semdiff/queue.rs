@@ -19,14 +19,14 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BinaryHeap, HashMap},
-    hash::{BuildHasher, Hash},
+    collections::{hash_map::Entry, BinaryHeap, HashMap},
+    hash::{BuildHasher, BuildHasherDefault, Hash, Hasher},
 };
 
 use foldhash::fast::FixedState;
 
 use super::ahead::Ahead;
-use crate::space::{Dim, HeaderBox, NDIMS};
+use crate::space::{dims_of, HeaderBox, NDIMS};
 
 /// A waiting box, its label and the steps ahead of it.
 pub(super) struct Waiting<L> {
@@ -46,7 +46,7 @@ pub(super) struct Queue<L> {
     generation: Vec<u32>,
     /// A hash of (label, dimension `d`, the box off `d`) → the slot of the box last put
     /// in with that key, while it waits (checked before use: hashes may collide).
-    index: HashMap<u64, usize, FixedState>,
+    index: HashMap<u64, usize, BuildHasherDefault<KeyHasher>>,
     /// Per slot, the keys its box was put in `index` with, to take them out with it:
     /// the index then holds only waiting boxes (it stays small enough to be fast).
     keys: Vec<Vec<u64>>,
@@ -63,7 +63,7 @@ impl<L: Copy + Eq + Hash> Queue<L> {
             free: Vec::new(),
             order: BinaryHeap::new(),
             generation: Vec::new(),
-            index: HashMap::with_hasher(FixedState::default()),
+            index: HashMap::default(),
             keys: Vec::new(),
             whole: whole_hashes(),
             len: 0,
@@ -85,13 +85,14 @@ impl<L: Copy + Eq + Hash> Queue<L> {
     ) {
         let mut hashes = dim_hashes(&w.b, &self.whole);
         'join: loop {
-            for d in w.b.constrained_dims() {
-                let Some(&slot) = self.index.get(&join_key(w.label, d, &hashes)) else {
+            let keys = join_keys(w.label, w.b.constrained_bits(), &hashes);
+            for d in dims_of(w.b.constrained_bits()) {
+                let Some(&slot) = self.index.get(&keys[d]) else {
                     continue;
                 };
                 let joins = self.slots[slot]
                     .as_ref()
-                    .is_some_and(|o| o.label == w.label && agree_off(&o.b, &w.b, d));
+                    .is_some_and(|o| o.label == w.label && o.b.agrees_off(&w.b, d));
                 if joins {
                     let other = self.take(slot);
                     // The lists first: each is read against its own box.
@@ -101,7 +102,7 @@ impl<L: Copy + Eq + Hash> Queue<L> {
                     continue 'join;
                 }
             }
-            return self.insert(w, &hashes);
+            return self.insert(w, &keys);
         }
     }
 
@@ -115,17 +116,17 @@ impl<L: Copy + Eq + Hash> Queue<L> {
         None
     }
 
-    fn insert(&mut self, w: Waiting<L>, hashes: &[u64; NDIMS]) {
+    /// Puts `w` in a free slot, indexed by its `keys` (see [`join_keys`]).
+    fn insert(&mut self, w: Waiting<L>, keys: &[u64; NDIMS]) {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.generation.push(0);
             self.keys.push(Vec::new());
             self.slots.len() - 1
         });
-        for d in w.b.constrained_dims() {
-            let key = join_key(w.label, d, hashes);
-            self.index.insert(key, slot);
-            self.keys[slot].push(key);
+        for d in dims_of(w.b.constrained_bits()) {
+            self.index.insert(keys[d], slot);
+            self.keys[slot].push(keys[d]);
         }
         self.order
             .push(Reverse((w.ahead.first(), slot, self.generation[slot])));
@@ -137,14 +138,37 @@ impl<L: Copy + Eq + Hash> Queue<L> {
         let w = self.slots[slot].take().expect("a live slot");
         // A key a later box took over stays: it is that box's now.
         for key in self.keys[slot].drain(..) {
-            if self.index.get(&key) == Some(&slot) {
-                self.index.remove(&key);
+            if let Entry::Occupied(e) = self.index.entry(key) {
+                if *e.get() == slot {
+                    e.remove();
+                }
             }
         }
         self.generation[slot] += 1;
         self.free.push(slot);
         self.len -= 1;
         w
+    }
+}
+
+/// The hasher of the index, whose keys are hashes already: a `u64` is its own hash.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+
+    /// (Not called for `u64` keys; other bytes are folded in.)
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
     }
 }
 
@@ -162,30 +186,29 @@ fn whole_hashes() -> [u64; NDIMS] {
 /// [`dim_hash`] of every dimension of `b`, taken from `whole` (see [`whole_hashes`])
 /// where the box holds the whole domain.
 fn dim_hashes(b: &HeaderBox, whole: &[u64; NDIMS]) -> [u64; NDIMS] {
-    std::array::from_fn(|d| {
-        if b.dim(d).is_full(Dim::ALL[d].max_value()) {
-            whole[d]
-        } else {
-            dim_hash(b, d)
-        }
-    })
+    let mut hashes = *whole;
+    for d in dims_of(b.constrained_bits()) {
+        hashes[d] = dim_hash(b, d);
+    }
+    hashes
 }
 
-/// The index key of a box with `hashes`, labelled `label`, off dimension `d`: the
-/// (wrapping) sum of the other dimensions' hashes, with the label and `d`.
-fn join_key<L: Hash>(label: L, d: usize, hashes: &[u64; NDIMS]) -> u64 {
+/// The index keys of a box with `hashes`, labelled `label`, off each dimension `d`
+/// of `dims` (bits; the others are left 0): the (wrapping) sum of the other
+/// dimensions' hashes, with the label and `d`.
+fn join_keys<L: Hash + Copy>(label: L, dims: u32, hashes: &[u64; NDIMS]) -> [u64; NDIMS] {
     let all = hashes.iter().fold(0u64, |acc, &h| acc.wrapping_add(h));
-    FixedState::default().hash_one((label, d, all.wrapping_sub(hashes[d])))
-}
-
-fn agree_off(a: &HeaderBox, b: &HeaderBox, d: usize) -> bool {
-    (0..NDIMS).all(|e| e == d || a.dim(e) == b.dim(e))
+    let mut keys = [0; NDIMS];
+    for d in dims_of(dims) {
+        keys[d] = FixedState::default().hash_one((label, d, all.wrapping_sub(hashes[d])));
+    }
+    keys
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::ValueSet;
+    use crate::space::{Dim, ValueSet};
 
     fn port_box(lo: u128, hi: u128, src: u128) -> HeaderBox {
         HeaderBox::full()

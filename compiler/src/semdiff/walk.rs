@@ -1,6 +1,6 @@
 //! The partition of the candidate region by both files' deciding rules at once
 //! ([`decide`]), so that every piece ends with one decider per side; and the pieces
-//! grouped into the reported regions ([`group`]).
+//! grouped, as they are made, into the reported regions ([`Groups`]).
 //!
 //! The two sides' rules are walked in one merged order ([`merged`]) that keeps each
 //! side's order, a pair of equal rules (the alignment's common subsequence) being one
@@ -26,7 +26,7 @@
 //! together, and two with the same label that agree off one dimension wait as one
 //! (their union): the slabs that many narrow rules leave of a box, cut alike by the
 //! broad rules after them, are then split once, not once each. The order of the
-//! pieces depends on the walk; [`group`] sorts each region's boxes, so the output
+//! pieces depends on the walk; [`Groups`] sorts each region's boxes, so the output
 //! does not.
 //!
 //! Invariant: the pieces are pairwise disjoint; with the dropped parts, their union is
@@ -211,17 +211,21 @@ fn dim_bits(dims: impl IntoIterator<Item = usize>) -> u32 {
 }
 
 /// The state of the walk: the boxes still to decide (by first step ahead, joined
-/// where they can be), and the pieces both sides have decided.
-struct Walk<'s, 't> {
+/// where they can be), and where the pieces both sides have decided go (`out`, and
+/// how many went).
+struct Walk<'s, 't, F> {
     steps: &'s [Step<'t>],
     hulls: &'s Hulls,
     pending: Queue<Sides>,
-    out: Vec<Piece>,
+    out: F,
+    decided: usize,
+    /// Two empty lists for [`Walk::advance`] (their room is reused).
+    buffers: (Vec<HeaderBox>, Vec<HeaderBox>),
     max_boxes: usize,
     work: u32,
 }
 
-impl Walk<'_, '_> {
+impl<F: FnMut(Piece)> Walk<'_, '_, F> {
     /// Where a part of a box that `step` took goes: decided at both sides, it is a
     /// piece, unless one pair of equal rules decided both sides at once (the same rule
     /// decides it before and after: nothing to report, dropped); else it waits for
@@ -233,7 +237,7 @@ impl Walk<'_, '_> {
         };
         match (after.old, after.new) {
             (Some(_), Some(_)) if before.old.is_none() && before.new.is_none() => {}
-            (Some(od), Some(nd)) => self.out.push((part, od, nd)),
+            (Some(od), Some(nd)) => self.decided((part, od, nd)),
             _ => self.wait(part, after, rest),
         }
     }
@@ -262,8 +266,12 @@ impl Walk<'_, '_> {
     /// `b` with its undecided sides decided by the defaults, as a piece.
     fn decided_by_defaults(&mut self, b: HeaderBox, sides: Sides) {
         let or_default = |d: Option<Decider>| d.unwrap_or(Decider::Default);
-        self.out
-            .push((b, or_default(sides.old), or_default(sides.new)));
+        self.decided((b, or_default(sides.old), or_default(sides.new)));
+    }
+
+    fn decided(&mut self, piece: Piece) {
+        (self.out)(piece);
+        self.decided += 1;
     }
 
     /// Follows `p` to the first step of its list whose region meets it exactly, and
@@ -292,24 +300,23 @@ impl Walk<'_, '_> {
         };
         let step = &steps[s as usize];
         let rest = rest.narrowed(step.cuts);
-        let mut left = vec![b];
+        // The lists of the parts not taken yet, kept from one split to the next.
+        let (mut left, mut next) = std::mem::take(&mut self.buffers);
+        left.push(b);
         for (rb, dims) in step.boxes() {
-            let mut next = Vec::with_capacity(left.len());
-            for x in left {
-                match x.split_on(rb, dims, &mut self.work) {
-                    Some((inside, outside)) => {
-                        self.taken(inside, sides, step, rest.clone());
-                        next.extend(outside);
-                    }
+            for x in left.drain(..) {
+                match x.split_on(rb, dims, &mut self.work, &mut next) {
+                    Some(inside) => self.taken(inside, sides, step, rest.clone()),
                     None => next.push(x),
                 }
             }
-            left = next;
+            std::mem::swap(&mut left, &mut next);
         }
-        for x in left {
+        for x in left.drain(..) {
             self.wait(x, sides, rest.clone());
         }
-        let boxes = self.pending.len() + self.out.len();
+        self.buffers = (left, next);
+        let boxes = self.pending.len() + self.decided;
         if boxes > self.max_boxes {
             return Err(TooFragmented { boxes });
         }
@@ -338,13 +345,17 @@ impl Walk<'_, '_> {
 /// waits in the [`Queue`] (where it may join another of its label) for its first
 /// step ahead. The cost is the steps each box may meet, not every step times every
 /// box.
+///
+/// Each piece goes to `out` as it is made (to [`Groups::add`]: a hundred thousand
+/// pieces are not first gathered in one list).
 pub(super) fn decide(
     candidates: &Region,
     o: &Rules,
     n: &Rules,
     pairs: &Pairs,
     max_boxes: usize,
-) -> Result<Vec<Piece>, TooFragmented> {
+    out: impl FnMut(Piece),
+) -> Result<(), TooFragmented> {
     let steps = merged(&o.deciding, &n.deciding, pairs);
     let every = Rest::every(steps.len() as u32, EVERY_DIM);
     let hulls = Hulls::new(steps.iter().map(|s| (s.sides(), &s.hull[..])));
@@ -352,7 +363,9 @@ pub(super) fn decide(
         steps: &steps,
         hulls: &hulls,
         pending: Queue::new(),
-        out: Vec::new(),
+        out,
+        decided: 0,
+        buffers: Default::default(),
         max_boxes,
         work: 0,
     };
@@ -366,38 +379,74 @@ pub(super) fn decide(
     while let Some(p) = walk.pending.pop() {
         walk.advance(p)?;
     }
-    Ok(walk.out)
+    Ok(())
+}
+
+/// Whether a (old decider, new decider) pair's pieces are reported.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The outcome differs.
+    Verdict,
+    /// The same outcome, but another deciding rule (counters move).
+    Moved,
+    /// The same rule decides before and after: not reported.
+    Same,
 }
 
 /// The pieces as regions: those whose outcome differs, and those with the same
 /// outcome but another deciding rule (counter moves), each grouped by (old decider,
-/// new decider).
-pub(super) fn group(
-    pieces: Vec<Piece>,
-    o: &Rules,
-    n: &Rules,
-    pairs: &Pairs,
-) -> (Vec<Change>, Vec<Change>) {
-    let mut verdicts: BTreeMap<(Decider, Decider), Vec<HeaderBox>> = BTreeMap::new();
-    let mut moved: BTreeMap<(Decider, Decider), Vec<HeaderBox>> = BTreeMap::new();
-    for (b, od, nd) in pieces {
-        if o.side(od).outcome != n.side(nd).outcome {
-            verdicts.entry((od, nd)).or_default().push(b);
-        } else if !pairs.same(o, n, od, nd) {
-            moved.entry((od, nd)).or_default().push(b);
+/// new decider); pieces decided by the same rule at both sides are left out.
+pub(super) struct Groups<'r> {
+    o: &'r Rules<'r>,
+    n: &'r Rules<'r>,
+    pairs: &'r Pairs,
+    /// Per decider pair, its kind (found once) and its boxes.
+    by_deciders: BTreeMap<(Decider, Decider), (Kind, Vec<HeaderBox>)>,
+}
+
+impl<'r> Groups<'r> {
+    pub(super) fn new(o: &'r Rules<'r>, n: &'r Rules<'r>, pairs: &'r Pairs) -> Groups<'r> {
+        Groups {
+            o,
+            n,
+            pairs,
+            by_deciders: BTreeMap::new(),
         }
     }
-    let changes = |m: BTreeMap<(Decider, Decider), Vec<HeaderBox>>| {
-        m.into_iter()
-            .filter_map(|((od, nd), mut boxes)| {
-                // The walk's order is an accident of its index; the lowest box first
-                // gives the same regions and example whatever the index does.
-                boxes.sort_unstable();
-                change(boxes, o.side(od), n.side(nd))
-            })
-            .collect()
-    };
-    (changes(verdicts), changes(moved))
+
+    pub(super) fn add(&mut self, (b, od, nd): Piece) {
+        let (o, n, pairs) = (self.o, self.n, self.pairs);
+        let (kind, boxes) = self.by_deciders.entry((od, nd)).or_insert_with(|| {
+            let kind = if o.side(od).outcome != n.side(nd).outcome {
+                Kind::Verdict
+            } else if !pairs.same(o, n, od, nd) {
+                Kind::Moved
+            } else {
+                Kind::Same
+            };
+            (kind, Vec::new())
+        });
+        if *kind != Kind::Same {
+            boxes.push(b);
+        }
+    }
+
+    /// The (verdict changes, counter moves), each by (old decider, new decider).
+    pub(super) fn changes(self) -> (Vec<Change>, Vec<Change>) {
+        let (mut verdicts, mut moved) = (Vec::new(), Vec::new());
+        for ((od, nd), (kind, mut boxes)) in self.by_deciders {
+            let list = match kind {
+                Kind::Verdict => &mut verdicts,
+                Kind::Moved => &mut moved,
+                Kind::Same => continue,
+            };
+            // The walk's order is an accident of its index; the lowest box first
+            // gives the same regions and example whatever the index does.
+            boxes.sort_unstable();
+            list.extend(change(boxes, self.o.side(od), self.n.side(nd)));
+        }
+        (verdicts, moved)
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::super::{
     align::{self, Pairs, Rules, Term},
     diff, BlockSide, Change, Decider, Module, SemDiff,
 };
-use super::{group, Piece};
+use super::{Groups, Piece};
 use crate::hooks::HookKind;
 use crate::space::{hook_universe, AddrSets, HeaderBox, Region};
 use sockc_testkit::rng::Rng;
@@ -85,8 +85,11 @@ fn reference(old: &Module, new: &Module) -> (Vec<Change>, Vec<Change>) {
         let start = universe.boxes().iter().map(|b| (b.clone(), ())).collect();
         let by_old = first_match(start, &o.deciding);
         let by_old = by_old.into_iter().map(|(b, (), d)| (b, d)).collect();
-        let pieces: Vec<Piece> = first_match(by_old, &n.deciding);
-        group(pieces, o, n, pairs)
+        let mut groups = Groups::new(o, n, pairs);
+        for piece in first_match(by_old, &n.deciding) {
+            groups.add(piece);
+        }
+        groups.changes()
     })
 }
 
@@ -94,7 +97,9 @@ fn reference(old: &Module, new: &Module) -> (Vec<Change>, Vec<Change>) {
 fn walk_pieces(old: &Module, new: &Module) -> Vec<Piece> {
     with_rules(old, new, |o, n, pairs, hook| {
         let candidates = align::candidates(o, n, pairs, &hook_universe(hook)).unwrap();
-        super::decide(&candidates, o, n, pairs, usize::MAX).unwrap()
+        let mut pieces = Vec::new();
+        super::decide(&candidates, o, n, pairs, usize::MAX, |p| pieces.push(p)).unwrap();
+        pieces
     })
 }
 

@@ -56,7 +56,8 @@
 //! Every operation adds what it walks to a `work` counter the caller keeps (saturating
 //! `u32`): value-set operations one unit per interval merged (a list of at most
 //! [`set::SMALL`] intervals is looked up by binary search instead, one unit per
-//! interval), box operations the sum over their dimensions, region operations the sum
+//! interval), box operations the sum over the dimensions they look at (those where
+//! either box is not whole), region operations the sum
 //! over the pairs of boxes they compare. Intersection of regions of `n` and `m` boxes
 //! makes at most `n · m` boxes. Subtraction fragments: a box minus a box is at most
 //! [`NDIMS`] boxes (one per dimension where the subtrahend cuts), so a region of `n`
@@ -70,7 +71,9 @@
 //! * `dims.rs`: the dimension table and points.
 //! * `dev.rs`: device names as numbers (a name or prefix match is an interval).
 //! * `set.rs`: interval lists (generic slices, and [`ValueSet`]).
-//! * `region.rs`: boxes, regions and witnesses.
+//! * `header_box.rs`: boxes (storing only the dimensions they constrain) and their
+//!   witnesses.
+//! * `region.rs`: regions.
 //! * `shape.rs`: rules as regions ([`rule_region`]), the factored form of a match and
 //!   its allocation-free comparisons ([`MatchShape`], the anomaly search's fast path),
 //!   and what each hook sees ([`hook_universe`]).
@@ -80,13 +83,15 @@
 
 pub mod dev;
 mod dims;
+mod header_box;
 mod region;
 pub mod set;
 mod shape;
 mod witness;
 
 pub use dims::{ct, frame, l4, over, route, socket, vlan, Dim, DimSpec, Point, DIMS, NDIMS};
-pub use region::{HeaderBox, Region, TooFragmented};
+pub use header_box::{dims_of, HeaderBox};
+pub use region::{Region, TooFragmented};
 pub use set::{Iv, ValueSet};
 pub use shape::{
     cond_box, family_width, hook_universe, limit_box, prefix_interval, rule_region, Addr, AddrSets,

@@ -229,9 +229,27 @@ impl ValueSet {
         ValueSet(out)
     }
 
+    /// The values of either: one merge walk over both lists (the walk joins boxes
+    /// with this at every queue join).
     pub fn union(&self, other: &ValueSet, work: &mut u32) -> ValueSet {
-        charge(work, self.0.len() + other.0.len());
-        ValueSet::from_intervals(self.0.iter().chain(&other.0).copied())
+        let (a, b) = (&self.0, &other.0);
+        charge(work, a.len() + b.len());
+        let mut out = Ivs::new();
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let next = if j == b.len() || (i < a.len() && a[i].0 <= b[j].0) {
+                i += 1;
+                a[i - 1]
+            } else {
+                j += 1;
+                b[j - 1]
+            };
+            match out.last_mut() {
+                Some(last) if next.0 <= last.1.saturating_add(1) => last.1 = last.1.max(next.1),
+                _ => out.push(next),
+            }
+        }
+        ValueSet(out)
     }
 }
 
@@ -285,6 +303,22 @@ mod tests {
             proptest::prop_assert_eq!(got.intervals(), &merged(sorted)[..]);
             let members: Vec<u128> = (0..80).filter(|v| got.contains(*v)).collect();
             proptest::prop_assert_eq!(members, expected);
+        }
+    }
+
+    proptest::proptest! {
+        /// The union of two sets holds the values of either, as one normalized list.
+        #[test]
+        fn the_union_holds_the_values_of_either(
+            a in proptest::collection::vec((0u128..64, 0u128..6), 0..8),
+            b in proptest::collection::vec((0u128..64, 0u128..6), 0..8),
+        ) {
+            let to_set = |ivs: Vec<(u128, u128)>| set(&ivs.into_iter().map(|(lo, n)| (lo, lo + n)).collect::<Vec<_>>());
+            let (a, b) = (to_set(a), to_set(b));
+            let got = a.union(&b, &mut 0);
+            let both: Vec<Iv> = a.intervals().iter().chain(b.intervals()).copied().collect();
+            proptest::prop_assert_eq!(&got, &set(&both));
+            proptest::prop_assert!((0..80).all(|v| got.contains(v) == (a.contains(v) || b.contains(v))));
         }
     }
 

@@ -28,7 +28,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::{
     dims::{ct, frame, l4, route, socket, Dim},
-    region::{HeaderBox, Region},
+    header_box::HeaderBox,
+    region::Region,
     set::{self, Iv, ValueSet},
 };
 use crate::{
