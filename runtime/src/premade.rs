@@ -23,9 +23,13 @@ type Made = (MapShape, std::io::Result<OwnedFd>);
 
 /// The per-CPU arrays of an object, being made on another thread.
 #[derive(Debug)]
-pub struct Premade {
-    making: Mutex<Option<JoinHandle<Vec<Made>>>>,
-    made: Mutex<Vec<Made>>,
+pub struct Premade(Mutex<Ahead>);
+
+/// The maps made ahead: with the thread until the first [`Premade::take`] joins it.
+#[derive(Debug)]
+struct Ahead {
+    making: Option<JoinHandle<Vec<Made>>>,
+    made: Vec<Made>,
 }
 
 impl Premade {
@@ -38,22 +42,24 @@ impl Premade {
             .map(MapDef::shape)
             .collect();
         let making = thread::spawn(move || shapes.into_iter().map(make).collect());
-        Premade {
-            making: Mutex::new(Some(making)),
-            made: Mutex::new(Vec::new()),
-        }
+        Premade(Mutex::new(Ahead {
+            making: Some(making),
+            made: Vec::new(),
+        }))
     }
 
     /// The map made ahead with exactly `shape`, if there is one (waiting for the
     /// thread the first time); each is taken once.
     pub fn take(&self, shape: &MapShape) -> Option<OwnedFd> {
-        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
-        let making = self.making.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(done) = making.and_then(|h| h.join().ok()) {
-            made.extend(done);
+        let mut ahead = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(thread) = ahead.making.take() {
+            ahead.made = thread.join().unwrap_or_default();
         }
-        let at = made.iter().position(|(s, fd)| s == shape && fd.is_ok())?;
-        made.swap_remove(at).1.ok()
+        let at = ahead
+            .made
+            .iter()
+            .position(|(s, fd)| s == shape && fd.is_ok())?;
+        ahead.made.swap_remove(at).1.ok()
     }
 }
 
