@@ -17,7 +17,7 @@ use std::{
         fd::{AsRawFd, FromRawFd, OwnedFd},
         unix::fs::MetadataExt,
     },
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 /// Who a network namespace is: its nsfs inode (what `ip netns` and the kernel's link
@@ -145,12 +145,7 @@ pub fn find(want: Identity) -> Option<(Entered, u32)> {
     if want.cookie == 0 || want.ino == 0 {
         return None;
     }
-    let procs = std::fs::read_dir("/proc").ok()?;
-    for e in procs.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        let path = e.path().join("ns/net");
+    for (pid, path) in of_processes() {
         if ino_of(&path).ok() != Some(want.ino) {
             continue;
         }
@@ -162,4 +157,17 @@ pub fn find(want: Identity) -> Option<(Entered, u32)> {
         }
     }
     None
+}
+
+/// Each running process with the path of its namespace (`/proc/PID/ns/net`), as
+/// `/proc` lists them (none when it cannot be read).
+pub fn of_processes() -> impl Iterator<Item = (u32, PathBuf)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((pid, e.path().join("ns/net")))
+        })
 }

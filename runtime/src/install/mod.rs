@@ -245,10 +245,17 @@ fn held_note(held: &[String]) -> String {
 pub(crate) fn unrecorded_note(name: &str, programs: &[u32]) -> String {
     format!(
         "it also deletes the clsact filters running its programs{} in every network \
-         namespace it can reach (its own, the named ones, those of processes). The nft \
-         table inet {} stays wherever it is (`nft delete table inet ...` in its network \
-         namespace)",
+         namespace it can reach (its own, the named ones, those of processes). {}",
         program_ids(programs),
+        anchor_note(name)
+    )
+}
+
+/// The conntrack anchor of install `name`, which a flush without its records leaves.
+pub(crate) fn anchor_note(name: &str) -> String {
+    format!(
+        "The nft table inet {} stays wherever it is (`nft delete table inet ...` in its \
+         network namespace)",
         crate::conntrack_anchor::table_name(name)
     )
 }

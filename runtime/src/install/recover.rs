@@ -132,11 +132,10 @@ impl fmt::Display for Recovery {
             } => write!(
                 f,
                 "removed pins that no readable manifest named ({}), which took its links off; \
-                 {}. The nft table inet {} stays wherever it is (`nft delete table inet ...` \
-                 in its network namespace)",
+                 {}. {}",
                 removed.join(", "),
                 super::swept_note(programs, filters),
-                crate::conntrack_anchor::table_name(name)
+                super::anchor_note(name)
             ),
         }
     }

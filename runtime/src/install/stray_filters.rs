@@ -82,13 +82,8 @@ fn namespaces() -> Vec<(PathBuf, String)> {
     for (dir, name) in entries(Path::new("/run/netns")) {
         add(dir, format!("network namespace {name}"));
     }
-    for (dir, pid) in entries(Path::new("/proc")) {
-        if pid.parse::<u32>().is_ok() {
-            add(
-                dir.join("ns/net"),
-                format!("the network namespace of process {pid}"),
-            );
-        }
+    for (pid, path) in netns::of_processes() {
+        add(path, format!("the network namespace of process {pid}"));
     }
     out
 }
