@@ -423,15 +423,6 @@ fn moving_a_declared_socket_refuses_no_connection() {
 
 // ---- repair honours the attach mode ---------------------------------------------------
 
-fn tc_in_ns(lab: &Lab, args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &lab.ns_a, "tc"])
-        .args(args)
-        .output()
-        .expect("tc");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn repair_keeps_clsact_filters_on_clsact() {
     if !common::kernel() {
@@ -466,21 +457,22 @@ fn repair_keeps_clsact_filters_on_clsact() {
             vec!["filter", "del", "dev", &a, "ingress"],
         ),
     ] {
-        tc_in_ns(&lab, &breaks);
+        lab.tc(&breaks);
         lab.expect_verdicts(what, &[(9002, true)]);
         sockc(&["repair", "--name", &lab.name]).ok();
         let st = lab.status_attached();
         assert_eq!(modes(&st), ["clsact", "clsact"], "{what}: {st:#}");
-        assert!(tc_in_ns(&lab, &["qdisc", "show", "dev", &a]).contains("clsact"));
+        assert!(lab.tc(&["qdisc", "show", "dev", &a]).contains("clsact"));
         assert!(
-            tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]).contains("bpf"),
+            lab.tc(&["filter", "show", "dev", &a, "ingress"])
+                .contains("bpf"),
             "{what}"
         );
         lab.expect_verdicts(&format!("{what}, repaired"), &[(9002, false)]);
     }
     sockc(&["flush", "--name", &lab.name]).ok();
     assert!(
-        !tc_in_ns(&lab, &["qdisc", "show", "dev", &a]).contains("clsact"),
+        !lab.tc(&["qdisc", "show", "dev", &a]).contains("clsact"),
         "the qdisc sockc made goes with the flush"
     );
 }
@@ -489,10 +481,10 @@ fn repair_keeps_clsact_filters_on_clsact() {
 /// holds its generation and its links: not the debris a killed sockc leaves (a first
 /// apply killed before its journal has pinned neither; a flush removes them before its
 /// records). Every command says so and names what is held; `flush`, which the message
-/// names, removes the pins (which takes the links off) and names the programs a clsact
-/// filter may still run, which no pin holds and no record finds. Before, the next
-/// command of any kind removed it as debris: `status` said nothing was installed while
-/// the install's clsact filter kept dropping. A manifest or journal replaced by a
+/// names, removes the pins (which takes the links off) and deletes the clsact filter
+/// running its programs, which no pin holds and no record names, found by program id.
+/// Before, the next command of any kind removed it as debris: `status` said nothing
+/// was installed while the install's clsact filter kept dropping. A manifest or journal replaced by a
 /// record that is not one (torn JSON) is the same: before, every command, `flush`
 /// included, failed naming the record and no way out.
 #[test]
@@ -520,7 +512,7 @@ fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
             "manifest"
         });
         lab.apply(&file, &["--tc-attach", "clsact"]).ok();
-        let filter = tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]);
+        let filter = lab.tc(&["filter", "show", "dev", &a, "ingress"]);
         let id = filter
             .split_whitespace()
             .skip_while(|w| *w != "id")
@@ -565,7 +557,9 @@ fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
                 "{fl}"
             );
             lab.expect_verdicts(damage, &[(9001, true), (9002, true)]);
-            assert!(!tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]).contains("bpf"));
+            assert!(!lab
+                .tc(&["filter", "show", "dev", &a, "ingress"])
+                .contains("bpf"));
             continue;
         }
         let deleted = format!(
@@ -581,7 +575,9 @@ fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
         );
         // Flushed means no hook runs the install's programs, wherever its filter was.
         lab.expect_verdicts(damage, &[(9001, true), (9002, true)]);
-        assert!(!tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]).contains("bpf"));
+        assert!(!lab
+            .tc(&["filter", "show", "dev", &a, "ingress"])
+            .contains("bpf"));
     }
 }
 
@@ -633,7 +629,7 @@ fn a_flush_deletes_the_clsact_filter_that_lost_work_attached() {
         sockc_fault(&args, "SOCKC_FAULT_KILL_AT", &attached).code,
         -1
     );
-    let egress = || tc_in_ns(&lab, &["filter", "show", "dev", &a, "egress"]);
+    let egress = || lab.tc(&["filter", "show", "dev", &a, "egress"]);
     let id = egress()
         .split_whitespace()
         .skip_while(|w| *w != "id")
@@ -654,7 +650,9 @@ fn a_flush_deletes_the_clsact_filter_that_lost_work_attached() {
         "{fl}"
     );
     assert!(!egress().contains("bpf"), "{}", egress());
-    assert!(!tc_in_ns(&lab, &["filter", "show", "dev", &a, "ingress"]).contains("bpf"));
+    assert!(!lab
+        .tc(&["filter", "show", "dev", &a, "ingress"])
+        .contains("bpf"));
     lab.expect_verdicts("flushed", &[(9001, true)]);
 }
 

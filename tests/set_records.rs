@@ -490,10 +490,7 @@ fn a_journal_of_a_newer_format_is_refused_not_finished() {
 
 /// The clsact filters on the lab's interface, ingress.
 fn tc_filters(lab: &Lab) -> String {
-    run(Command::new("ip").args([
-        "netns", "exec", &lab.ns_a, "tc", "filter", "show", "dev", &lab.if_a, "ingress",
-    ]))
-    .stdout
+    lab.tc(&["filter", "show", "dev", &lab.if_a, "ingress"])
 }
 
 /// Interrupted work and a damaged record at once. A flush killed after its journal,

@@ -424,6 +424,17 @@ impl Lab {
         sockc(&self.apply_args(file, &self.name, extra))
     }
 
+    /// What `tc ARGS` prints in namespace A (`ip netns exec`: a test's own look, not
+    /// sockc's).
+    pub fn tc(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns_a, "tc"])
+            .args(args)
+            .output()
+            .expect("tc");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// [`Lab::apply`], which must exit 0.
     #[track_caller]
     pub fn apply_ok(&self, file: &Path) -> Run {
