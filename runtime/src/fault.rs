@@ -15,6 +15,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 static POINTS: AtomicU32 = AtomicU32::new(0);
 
+/// Whether a test counts the steps (`SOCKC_FAULT_TRACE` or `SOCKC_FAULT_KILL_AT` is
+/// set): work that runs beside other work then runs before it, so that every step has
+/// the same number in every run.
+pub fn counting() -> bool {
+    std::env::var_os("SOCKC_FAULT_TRACE").is_some()
+        || std::env::var_os("SOCKC_FAULT_KILL_AT").is_some()
+}
+
 /// A step that changes kernel or bpffs state is about to happen; see the module docs.
 pub fn point(what: &str) {
     let n = POINTS.fetch_add(1, Ordering::Relaxed) + 1;

@@ -37,7 +37,7 @@ use super::{
 use crate::{
     attach::{AttachOptions, AttachPoint, LinkState},
     error_chain,
-    fault::point,
+    fault::{counting as point_counting, point},
     netns,
     plan::{self, Plan, ProgramAction, Snapshot},
     premade::Premade,
@@ -561,14 +561,7 @@ fn install_generation(
     let mut target = new_target(req, generation, snapshot, here, socket_slots);
     // The plan's listings and the object's build are done with.
     (req.release_freed_memory)();
-    let mut obj = load_generation(store, req, &target.socket_slots, premade)?;
-    // The target's bulk (rules, rule text, set entries) is serialized and written
-    // once: every record of the apply names it as it is. (Written beside the load on
-    // another thread it would overlap a tenth of a 100k apply's CPU time, but its
-    // buffers then live through the load: 10k rules' peak memory 26 -> 27.5 MB.)
-    let t = stages::stage("write the records (rules, text, sets)");
-    let recorded = store.write_bulk(&target)?;
-    drop(t);
+    let (mut obj, recorded) = load_and_record(store, req, &target, premade)?;
     report.verified = obj.programs().to_vec();
     target.programs = loaded_programs(&obj)?;
     reconcile::inherit_attachments(old.as_ref(), &mut target);
@@ -693,6 +686,55 @@ fn apply_journal(target: &Manifest, phase: Phase, qdiscs_absent: &[String]) -> J
         pid: std::process::id(),
         started_unix: now_unix(),
         qdiscs_absent: qdiscs_absent.to_vec(),
+    }
+}
+
+/// Loads the new generation's object through the verifier ([`load_generation`]) and,
+/// on another thread meanwhile, writes the target's bulk (rules, rule text, set
+/// entries) once: every record of the apply names it as it is. Neither needs the
+/// other, and no record names the bulk before both are done. On failure the bulk
+/// written goes again (no record names it), so a failed apply leaves the store as it
+/// found it.
+fn load_and_record(
+    store: &Store,
+    req: &ApplyRequest<'_>,
+    target: &Manifest,
+    premade: Option<&Premade>,
+) -> Result<(LoadedObject, BulkRefs), InstallError> {
+    store.ensure_install_dir(req.name)?;
+    let (loaded, recorded) = std::thread::scope(|s| {
+        let records = s.spawn(|| {
+            let _t = stages::stage("write the records: rules, text, sets (another thread)");
+            store.write_bulk(target)
+        });
+        let join = |h: std::thread::ScopedJoinHandle<'_, _>| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        };
+        // Under a fault test the records go first. A kill while they are written leaves
+        // records no record names, in either order: the load changes nothing
+        // persistent before the journal.
+        if point_counting() {
+            let recorded = join(records);
+            (
+                load_generation(store, req, &target.socket_slots, premade),
+                recorded,
+            )
+        } else {
+            let loaded = load_generation(store, req, &target.socket_slots, premade);
+            (loaded, join(records))
+        }
+    });
+    match (loaded, recorded) {
+        (Ok(obj), Ok(refs)) => Ok((obj, refs)),
+        (loaded, recorded) => {
+            store.collect_unnamed_bulk(req.name);
+            // The verifier's word first: it is about the file.
+            let err = loaded
+                .err()
+                .map_or_else(|| recorded.err().map(Into::into), Some);
+            Err(err.expect("one of them failed"))
+        }
     }
 }
 

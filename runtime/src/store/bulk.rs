@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sockc_compiler::bpf::maps::{Entries, MapContents};
 
-use super::{io_err, read_record, write_record_at, StoreError};
+use super::{
+    io_err, read_record, record_writer::Digesting, write_record_at, write_record_with, StoreError,
+};
 use crate::plan::ProgramSnapshot;
 
 /// The name every bulk record starts with.
@@ -110,25 +112,55 @@ pub(super) fn put(
         refs.source_text = Some(put_one(dir, &at, &[text.as_bytes()])?);
     }
     if let Some(programs) = programs {
-        let json = serde_json::to_vec(programs).expect("programs serialize");
-        refs.programs = Some(put_one(dir, &at, &[&json])?);
+        refs.programs = Some(put_json(dir, &at, programs)?);
     }
     Ok(refs)
 }
 
 fn put_one(dir: &Path, at: &OwnedFd, parts: &[&[u8]]) -> Result<String, StoreError> {
     let digest = sha256(parts);
+    if needs_writing(dir, at, &digest)? {
+        write_record_at(dir, at, &format!("{PREFIX}{digest}"), parts)?;
+    }
+    Ok(digest)
+}
+
+/// [`put_one`] of `value`'s JSON, serialized twice (for its digest and length, then
+/// into the record) instead of held whole: the rules' JSON is megabytes at 10k rules,
+/// and the records are written while the verifier runs.
+fn put_json<T: Serialize + ?Sized>(
+    dir: &Path,
+    at: &OwnedFd,
+    value: &T,
+) -> Result<String, StoreError> {
+    let mut sized = Digesting::new(std::io::sink());
+    serde_json::to_writer(&mut sized, value).expect("records serialize");
+    let len = sized.len;
+    let digest = sized.hex();
+    if needs_writing(dir, at, &digest)? {
+        write_record_with(dir, at, &format!("{PREFIX}{digest}"), len, |w| {
+            let mut again = Digesting::new(w);
+            serde_json::to_writer(&mut again, value)?;
+            match again.hex() == digest {
+                true => Ok(()),
+                false => Err(std::io::Error::other("the JSON came out different twice")),
+            }
+        })?;
+    }
+    Ok(digest)
+}
+
+/// Whether the record of `digest` must be written: not when a pin of its name is
+/// there (checked against its digest when read).
+fn needs_writing(dir: &Path, at: &OwnedFd, digest: &str) -> Result<bool, StoreError> {
     let name = format!("{PREFIX}{digest}");
     match kind(at, &name).map_err(io_err(&dir.join(&name)))? {
-        // Checked against its digest when read.
-        Kind::Pin => return Ok(digest),
+        Kind::Pin => Ok(false),
         // Never a record (a directory, a link): it goes, and the record takes its
         // place (kept, the manifest would name it and every later read refuse it).
-        Kind::Other => super::remove_tree(&dir.join(&name))?,
-        Kind::Absent => {}
+        Kind::Other => super::remove_tree(&dir.join(&name)).map(|()| true),
+        Kind::Absent => Ok(true),
     }
-    write_record_at(dir, at, &name, parts)?;
-    Ok(digest)
 }
 
 /// The map contents, rule text and programs `refs` names, read from `dir` and checked
@@ -289,4 +321,70 @@ fn kind(at: &OwnedFd, name: &str) -> std::io::Result<Kind> {
     } else {
         Kind::Other
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory on bpffs (records are pins), or `None` when not root.
+    fn scratch(tag: &str) -> Option<std::path::PathBuf> {
+        if !crate::sys::tests_run_as_root() {
+            return None;
+        }
+        let dir = Path::new("/sys/fs/bpf").join(format!("sockc-bulk-{tag}-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        Some(dir)
+    }
+
+    #[test]
+    fn a_json_record_is_named_by_the_digest_of_its_bytes_and_reads_back_whole() {
+        let Some(dir) = scratch("json") else { return };
+        let at = open_dir(&dir).unwrap();
+        // Several record elements of JSON, escapes included.
+        let value: Vec<String> = (0..3000)
+            .map(|i| format!("rule {i}: \"to\" \\ 1.2.3.4"))
+            .collect();
+        let json = serde_json::to_vec(&value).unwrap();
+        assert!(json.len() > 2 * super::super::CHUNK);
+        let digest = put_json(&dir, &at, &value).unwrap();
+        // The name a record of these bytes always had (records written whole).
+        assert_eq!(digest, sha256(&[&json]));
+        assert_eq!(get_one(&dir, &at, &digest).unwrap(), json);
+        // Written once: found by its name the second time.
+        assert_eq!(put_json(&dir, &at, &value).unwrap(), digest);
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            names,
+            [std::ffi::OsString::from(format!("{PREFIX}{digest}"))]
+        );
+        super::super::remove_tree(&dir).unwrap();
+    }
+
+    #[test]
+    fn records_nothing_names_are_collected_and_named_ones_kept() {
+        let Some(dir) = scratch("collect") else {
+            return;
+        };
+        let named = put(&dir, &[], Some("allow tcp"), None).unwrap();
+        let unnamed = put(&dir, &[], Some("drop tcp"), Some(&[])).unwrap();
+        let removed = collect(&dir, [&named]).unwrap();
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(unnamed
+            .source_text
+            .iter()
+            .all(|d| removed.iter().any(|r| r.contains(d.as_str()))));
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        let kept = format!("{PREFIX}{}", named.source_text.clone().unwrap());
+        assert_eq!(left, [std::ffi::OsString::from(kept)]);
+        super::super::remove_tree(&dir).unwrap();
+    }
 }

@@ -63,6 +63,9 @@ use crate::{
 mod bulk;
 pub mod journal;
 mod memo;
+mod record_writer;
+
+use record_writer::{RecordWriter, CHUNK};
 
 pub use bulk::BulkRefs;
 pub use journal::Journal;
@@ -84,8 +87,6 @@ const PROGRAMS_BULK_FORMAT: u32 = 6;
 /// The first format whose recorded rule text leaves the `file` sets that have set
 /// maps as written (`sockc_compiler::standalone::sets_without_maps_written_out`).
 pub const SETS_FROM_MAPS_FORMAT: u32 = 5;
-/// Bytes per element of a record map.
-const CHUNK: usize = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -759,6 +760,13 @@ impl Store {
         self.collect_bulk(name).map(|_| ())
     }
 
+    /// Removes the bulk records of install `name` that no record names: those of an
+    /// apply that failed before its journal named them. Best effort: what stays is
+    /// garbage the next journal's end collects.
+    pub fn collect_unnamed_bulk(&self, name: &str) {
+        let _ = self.collect_bulk(name);
+    }
+
     /// Removes the bulk records neither the manifest nor the journal names (those of
     /// a generation replaced or rolled back); nothing when one cannot be read.
     fn collect_bulk(&self, name: &str) -> Result<Vec<String>, StoreError> {
@@ -944,44 +952,37 @@ fn write_record(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> 
     write_record_at(dir, &at, name, &[bytes])
 }
 
-/// Writes `parts`, one after the other, into a new array map pinned as `<name>_new`
-/// in the directory `at` is open on (bpffs refuses names with dots; the pin never
-/// replaces anything: a leftover of a killed sockc is removed first), then renames it
-/// over `<name>`.
+/// Writes `parts`, one after the other, as the record `<name>` ([`write_record_with`]).
 fn write_record_at(
     dir: &Path,
     at: &std::os::fd::OwnedFd,
     name: &str,
     parts: &[&[u8]],
 ) -> Result<(), StoreError> {
+    let len = parts.iter().map(|p| p.len()).sum();
+    write_record_with(dir, at, name, len, |w| {
+        parts
+            .iter()
+            .try_for_each(|p| std::io::Write::write_all(w, p))
+    })
+}
+
+/// Writes the `len` bytes `fill` writes into a new array map pinned as `<name>_new`
+/// in the directory `at` is open on (bpffs refuses names with dots; the pin never
+/// replaces anything: a leftover of a killed sockc is removed first), then renames it
+/// over `<name>`.
+fn write_record_with(
+    dir: &Path,
+    at: &std::os::fd::OwnedFd,
+    name: &str,
+    len: usize,
+    fill: impl FnOnce(&mut RecordWriter) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
     let tmp = format!("{name}_new");
     let tmp_path = dir.join(&tmp);
-    let total: usize = parts.iter().map(|p| p.len()).sum();
-    let len = (total as u64).to_le_bytes();
-    let chunks = (len.len() + total).div_ceil(CHUNK);
-    let fd = sys::create_array("sockc_record", CHUNK as u32, chunks as u32)
+    let fd = RecordWriter::create(len)
+        .and_then(|mut w| fill(&mut w).and_then(|()| w.finish()))
         .map_err(io_err(&tmp_path))?;
-    // Filled chunk by chunk from the parts: a large record is never copied whole.
-    let mut value = vec![0u8; CHUNK];
-    let (mut filled, mut index) = (0, 0u32);
-    let flush = |value: &mut Vec<u8>, filled: usize, index: u32| {
-        value[filled..].fill(0);
-        sys::map_update(fd.as_fd(), &index.to_ne_bytes(), value, 0).map_err(io_err(&tmp_path))
-    };
-    for mut part in std::iter::once(&len[..]).chain(parts.iter().copied()) {
-        while !part.is_empty() {
-            let take = (CHUNK - filled).min(part.len());
-            value[filled..filled + take].copy_from_slice(&part[..take]);
-            (filled, part) = (filled + take, &part[take..]);
-            if filled == CHUNK {
-                flush(&mut value, filled, index)?;
-                (filled, index) = (0, index + 1);
-            }
-        }
-    }
-    if filled > 0 {
-        flush(&mut value, filled, index)?;
-    }
     if std::fs::symlink_metadata(&tmp_path).is_ok() {
         // A record a killed sockc half wrote.
         unlink(&tmp_path)?;
