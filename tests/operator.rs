@@ -151,3 +151,48 @@ fn apply_timings_name_each_stage_on_stderr_only_when_asked() {
     let plain = lab.apply(&file, &[]).ok();
     assert!(!plain.stderr.contains("timings"), "{plain}");
 }
+
+/// A large file's records (its rules and text) are written on another thread while
+/// the verifier runs, a small one's before the load; either way `show` reads every
+/// rule back, and says the kernel runs what they compile to.
+#[test]
+fn records_written_beside_the_verifier_read_back_whole() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("bigrec", 207);
+    for (name, rules, beside) in [("big.sk", 600, true), ("small.sk", 3, false)] {
+        let lines: Vec<String> = (0..rules)
+            .map(|i| {
+                format!(
+                    "    drop udp from 10.{}.{}.0/24 to *:{}",
+                    i / 256,
+                    i % 256,
+                    1000 + i
+                )
+            })
+            .collect();
+        let text = format!(
+            "xdp on {} {{\n{}\n    default allow\n}}\n",
+            lab.if_a,
+            lines.join("\n")
+        );
+        let file = lab.rules(name, &text);
+        let timed = lab.apply(&file, &["--timings"]).ok();
+        let stage = "write the records: rules, text, sets (another thread)";
+        assert_eq!(timed.stderr.contains(stage), beside, "{name}:\n{timed}");
+        let shown = sockc(&["show", "--name", &lab.name]).ok();
+        assert!(
+            shown
+                .stdout
+                .contains("the kernel runs what these rules compile to"),
+            "{shown}"
+        );
+        let read: Vec<&str> = shown
+            .stdout
+            .lines()
+            .filter(|l| l.contains("drop udp"))
+            .collect();
+        assert_eq!(read, lines, "{name}");
+    }
+}
