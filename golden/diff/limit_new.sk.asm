@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (706 insns)
+xdp_eth0: xdp eth0 section xdp (705 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -32,27 +32,27 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
  29: (73) *(u8 *)(r10 -23) = r1
  30: (73) *(u8 *)(r10 -15) = r1
  31: (73) *(u8 *)(r10 -7) = r1
- 32: (05) goto pc+364
+ 32: (05) goto pc+363
  33: (69) r1 = *(u16 *)(r7 +12)
  34: (15) if r1 == 0x81 goto pc+1
  35: (55) if r1 != 0xa888 goto pc+5
  36: (bf) r9 = r7
  37: (07) r9 += 18
- 38: (2d) if r9 > r8 goto pc+358
+ 38: (2d) if r9 > r8 goto pc+357
  39: (69) r1 = *(u16 *)(r7 +16)
  40: (07) r7 += 4
  41: (15) if r1 == 0x8 goto pc+2
  42: (15) if r1 == 0xdd86 goto pc+28
- 43: (05) goto pc+353
+ 43: (05) goto pc+352
  44: (bf) r9 = r7
  45: (07) r9 += 34
- 46: (2d) if r9 > r8 goto pc+350
+ 46: (2d) if r9 > r8 goto pc+349
  47: (71) r2 = *(u8 *)(r7 +14)
  48: (bf) r1 = r2
  49: (77) r1 >>= 4
- 50: (55) if r1 != 0x4 goto pc+346
+ 50: (55) if r1 != 0x4 goto pc+345
  51: (57) r2 &= 15
- 52: (a5) if r2 < 0x5 goto pc+344
+ 52: (a5) if r2 < 0x5 goto pc+343
  53: (61) r1 = *(u32 *)(r7 +26)
  54: (63) *(u32 *)(r10 -84) = r1
  55: (61) r1 = *(u32 *)(r7 +30)
@@ -67,16 +67,16 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
  64: (77) r9 >>= 16
  65: (73) *(u8 *)(r10 -21) = r9
  66: (57) r1 &= 65311
- 67: (55) if r1 != 0x0 goto pc+329
+ 67: (55) if r1 != 0x0 goto pc+328
  68: (67) r2 <<= 2
  69: (0f) r7 += r2
- 70: (05) goto pc+296
+ 70: (05) goto pc+295
  71: (bf) r9 = r7
  72: (07) r9 += 54
- 73: (2d) if r9 > r8 goto pc+323
+ 73: (2d) if r9 > r8 goto pc+322
  74: (71) r1 = *(u8 *)(r7 +14)
  75: (77) r1 >>= 4
- 76: (55) if r1 != 0x6 goto pc+320
+ 76: (55) if r1 != 0x6 goto pc+319
  77: (71) r2 = *(u8 *)(r7 +14)
  78: (77) r2 >>= 7
  79: (73) *(u8 *)(r10 -21) = r2
@@ -111,7 +111,7 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
 108: (0f) r4 += r3
 109: (bf) r5 = r4
 110: (07) r5 += 22
-111: (2d) if r5 > r8 goto pc+285
+111: (2d) if r5 > r8 goto pc+284
 112: (71) r2 = *(u8 *)(r4 +15)
 113: (07) r2 += 2
 114: (67) r2 <<= 2
@@ -120,20 +120,20 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
 117: (0f) r4 += r3
 118: (bf) r5 = r4
 119: (07) r5 += 22
-120: (2d) if r5 > r8 goto pc+276
+120: (2d) if r5 > r8 goto pc+275
 121: (72) *(u8 *)(r10 -21) = 1
 122: (71) r1 = *(u8 *)(r4 +14)
 123: (73) *(u8 *)(r10 -31) = r1
 124: (69) r2 = *(u16 *)(r4 +16)
 125: (57) r2 &= 63743
-126: (55) if r2 != 0x0 goto pc+270
+126: (55) if r2 != 0x0 goto pc+269
 127: (b7) r2 = 8
 128: (05) goto pc+8
 129: (bf) r4 = r7
 130: (0f) r4 += r3
 131: (bf) r5 = r4
 132: (07) r5 += 22
-133: (2d) if r5 > r8 goto pc+263
+133: (2d) if r5 > r8 goto pc+262
 134: (71) r2 = *(u8 *)(r4 +15)
 135: (07) r2 += 1
 136: (67) r2 <<= 3
@@ -154,7 +154,7 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
 151: (0f) r4 += r3
 152: (bf) r5 = r4
 153: (07) r5 += 22
-154: (2d) if r5 > r8 goto pc+242
+154: (2d) if r5 > r8 goto pc+241
 155: (71) r2 = *(u8 *)(r4 +15)
 156: (07) r2 += 2
 157: (67) r2 <<= 2
@@ -163,20 +163,20 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
 160: (0f) r4 += r3
 161: (bf) r5 = r4
 162: (07) r5 += 22
-163: (2d) if r5 > r8 goto pc+233
+163: (2d) if r5 > r8 goto pc+232
 164: (72) *(u8 *)(r10 -21) = 1
 165: (71) r1 = *(u8 *)(r4 +14)
 166: (73) *(u8 *)(r10 -31) = r1
 167: (69) r2 = *(u16 *)(r4 +16)
 168: (57) r2 &= 63743
-169: (55) if r2 != 0x0 goto pc+227
+169: (55) if r2 != 0x0 goto pc+226
 170: (b7) r2 = 8
 171: (05) goto pc+8
 172: (bf) r4 = r7
 173: (0f) r4 += r3
 174: (bf) r5 = r4
 175: (07) r5 += 22
-176: (2d) if r5 > r8 goto pc+220
+176: (2d) if r5 > r8 goto pc+219
 177: (71) r2 = *(u8 *)(r4 +15)
 178: (07) r2 += 1
 179: (67) r2 <<= 3
@@ -197,7 +197,7 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
 194: (0f) r4 += r3
 195: (bf) r5 = r4
 196: (07) r5 += 22
-197: (2d) if r5 > r8 goto pc+199
+197: (2d) if r5 > r8 goto pc+198
 198: (71) r2 = *(u8 *)(r4 +15)
 199: (07) r2 += 2
 200: (67) r2 <<= 2
@@ -206,20 +206,20 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
 203: (0f) r4 += r3
 204: (bf) r5 = r4
 205: (07) r5 += 22
-206: (2d) if r5 > r8 goto pc+190
+206: (2d) if r5 > r8 goto pc+189
 207: (72) *(u8 *)(r10 -21) = 1
 208: (71) r1 = *(u8 *)(r4 +14)
 209: (73) *(u8 *)(r10 -31) = r1
 210: (69) r2 = *(u16 *)(r4 +16)
 211: (57) r2 &= 63743
-212: (55) if r2 != 0x0 goto pc+184
+212: (55) if r2 != 0x0 goto pc+183
 213: (b7) r2 = 8
 214: (05) goto pc+8
 215: (bf) r4 = r7
 216: (0f) r4 += r3
 217: (bf) r5 = r4
 218: (07) r5 += 22
-219: (2d) if r5 > r8 goto pc+177
+219: (2d) if r5 > r8 goto pc+176
 220: (71) r2 = *(u8 *)(r4 +15)
 221: (07) r2 += 1
 222: (67) r2 <<= 3
@@ -240,7 +240,7 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
 237: (0f) r4 += r3
 238: (bf) r5 = r4
 239: (07) r5 += 22
-240: (2d) if r5 > r8 goto pc+156
+240: (2d) if r5 > r8 goto pc+155
 241: (71) r2 = *(u8 *)(r4 +15)
 242: (07) r2 += 2
 243: (67) r2 <<= 2
@@ -249,20 +249,20 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
 246: (0f) r4 += r3
 247: (bf) r5 = r4
 248: (07) r5 += 22
-249: (2d) if r5 > r8 goto pc+147
+249: (2d) if r5 > r8 goto pc+146
 250: (72) *(u8 *)(r10 -21) = 1
 251: (71) r1 = *(u8 *)(r4 +14)
 252: (73) *(u8 *)(r10 -31) = r1
 253: (69) r2 = *(u16 *)(r4 +16)
 254: (57) r2 &= 63743
-255: (55) if r2 != 0x0 goto pc+141
+255: (55) if r2 != 0x0 goto pc+140
 256: (b7) r2 = 8
 257: (05) goto pc+8
 258: (bf) r4 = r7
 259: (0f) r4 += r3
 260: (bf) r5 = r4
 261: (07) r5 += 22
-262: (2d) if r5 > r8 goto pc+134
+262: (2d) if r5 > r8 goto pc+133
 263: (71) r2 = *(u8 *)(r4 +15)
 264: (07) r2 += 1
 265: (67) r2 <<= 3
@@ -283,7 +283,7 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
 280: (0f) r4 += r3
 281: (bf) r5 = r4
 282: (07) r5 += 22
-283: (2d) if r5 > r8 goto pc+113
+283: (2d) if r5 > r8 goto pc+112
 284: (71) r2 = *(u8 *)(r4 +15)
 285: (07) r2 += 2
 286: (67) r2 <<= 2
@@ -292,20 +292,20 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
 289: (0f) r4 += r3
 290: (bf) r5 = r4
 291: (07) r5 += 22
-292: (2d) if r5 > r8 goto pc+104
+292: (2d) if r5 > r8 goto pc+103
 293: (72) *(u8 *)(r10 -21) = 1
 294: (71) r1 = *(u8 *)(r4 +14)
 295: (73) *(u8 *)(r10 -31) = r1
 296: (69) r2 = *(u16 *)(r4 +16)
 297: (57) r2 &= 63743
-298: (55) if r2 != 0x0 goto pc+98
+298: (55) if r2 != 0x0 goto pc+97
 299: (b7) r2 = 8
 300: (05) goto pc+8
 301: (bf) r4 = r7
 302: (0f) r4 += r3
 303: (bf) r5 = r4
 304: (07) r5 += 22
-305: (2d) if r5 > r8 goto pc+91
+305: (2d) if r5 > r8 goto pc+90
 306: (71) r2 = *(u8 *)(r4 +15)
 307: (07) r2 += 1
 308: (67) r2 <<= 3
@@ -326,7 +326,7 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
 323: (0f) r4 += r3
 324: (bf) r5 = r4
 325: (07) r5 += 22
-326: (2d) if r5 > r8 goto pc+70
+326: (2d) if r5 > r8 goto pc+69
 327: (71) r2 = *(u8 *)(r4 +15)
 328: (07) r2 += 2
 329: (67) r2 <<= 2
@@ -335,20 +335,20 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
 332: (0f) r4 += r3
 333: (bf) r5 = r4
 334: (07) r5 += 22
-335: (2d) if r5 > r8 goto pc+61
+335: (2d) if r5 > r8 goto pc+60
 336: (72) *(u8 *)(r10 -21) = 1
 337: (71) r1 = *(u8 *)(r4 +14)
 338: (73) *(u8 *)(r10 -31) = r1
 339: (69) r2 = *(u16 *)(r4 +16)
 340: (57) r2 &= 63743
-341: (55) if r2 != 0x0 goto pc+55
+341: (55) if r2 != 0x0 goto pc+54
 342: (b7) r2 = 8
 343: (05) goto pc+8
 344: (bf) r4 = r7
 345: (0f) r4 += r3
 346: (bf) r5 = r4
 347: (07) r5 += 22
-348: (2d) if r5 > r8 goto pc+48
+348: (2d) if r5 > r8 goto pc+47
 349: (71) r2 = *(u8 *)(r4 +15)
 350: (07) r2 += 1
 351: (67) r2 <<= 3
@@ -359,352 +359,351 @@ xdp_eth0: xdp eth0 section xdp (706 insns)
 356: (69) r3 = *(u16 *)(r10 -28)
 357: (6a) *(u16 *)(r10 -28) = 0
 358: (57) r3 &= 16383
-359: (15) if r1 == 0x0 goto pc+37
-360: (15) if r1 == 0x2b goto pc+36
-361: (15) if r1 == 0x3c goto pc+35
-362: (15) if r1 == 0x2c goto pc+34
+359: (15) if r1 == 0x0 goto pc+36
+360: (15) if r1 == 0x2b goto pc+35
+361: (15) if r1 == 0x3c goto pc+34
+362: (15) if r1 == 0x2c goto pc+33
 363: (55) if r1 != 0x33 goto pc+1
-364: (05) goto pc+32
-365: (15) if r3 == 0x0 goto pc+1
-366: (0f) r7 += r3
-367: (71) r1 = *(u8 *)(r10 -31)
-368: (15) if r1 == 0x6 goto pc+12
-369: (15) if r1 == 0x11 goto pc+17
-370: (15) if r1 == 0x1 goto pc+1
-371: (55) if r1 != 0x3a goto pc+25
-372: (bf) r9 = r7
-373: (07) r9 += 18
-374: (2d) if r9 > r8 goto pc+22
-375: (71) r1 = *(u8 *)(r7 +14)
-376: (73) *(u8 *)(r10 -24) = r1
-377: (71) r1 = *(u8 *)(r7 +15)
-378: (73) *(u8 *)(r10 -23) = r1
-379: (72) *(u8 *)(r10 -30) = 1
-380: (05) goto pc+16
-381: (bf) r9 = r7
-382: (07) r9 += 34
-383: (2d) if r9 > r8 goto pc+13
-384: (71) r1 = *(u8 *)(r7 +27)
-385: (73) *(u8 *)(r10 -29) = r1
-386: (05) goto pc+3
-387: (bf) r9 = r7
-388: (07) r9 += 22
-389: (2d) if r9 > r8 goto pc+7
-390: (69) r1 = *(u16 *)(r7 +14)
-391: (dc) r1 = be16 r1
-392: (6b) *(u16 *)(r10 -28) = r1
-393: (69) r1 = *(u16 *)(r7 +16)
-394: (dc) r1 = be16 r1
-395: (6b) *(u16 *)(r10 -26) = r1
-396: (72) *(u8 *)(r10 -30) = 1
+364: (05) goto pc+31
+365: (0f) r7 += r3
+366: (71) r1 = *(u8 *)(r10 -31)
+367: (15) if r1 == 0x6 goto pc+12
+368: (15) if r1 == 0x11 goto pc+17
+369: (15) if r1 == 0x1 goto pc+1
+370: (55) if r1 != 0x3a goto pc+25
+371: (bf) r9 = r7
+372: (07) r9 += 18
+373: (2d) if r9 > r8 goto pc+22
+374: (71) r1 = *(u8 *)(r7 +14)
+375: (73) *(u8 *)(r10 -24) = r1
+376: (71) r1 = *(u8 *)(r7 +15)
+377: (73) *(u8 *)(r10 -23) = r1
+378: (72) *(u8 *)(r10 -30) = 1
+379: (05) goto pc+16
+380: (bf) r9 = r7
+381: (07) r9 += 34
+382: (2d) if r9 > r8 goto pc+13
+383: (71) r1 = *(u8 *)(r7 +27)
+384: (73) *(u8 *)(r10 -29) = r1
+385: (05) goto pc+3
+386: (bf) r9 = r7
+387: (07) r9 += 22
+388: (2d) if r9 > r8 goto pc+7
+389: (69) r1 = *(u16 *)(r7 +14)
+390: (dc) r1 = be16 r1
+391: (6b) *(u16 *)(r10 -28) = r1
+392: (69) r1 = *(u16 *)(r7 +16)
+393: (dc) r1 = be16 r1
+394: (6b) *(u16 *)(r10 -26) = r1
+395: (72) *(u8 *)(r10 -30) = 1
 ; line 3: allow tcp to *:22 limit 20/second
-397: (71) r1 = *(u8 *)(r10 -32)
-398: (15) if r1 == 0x0 goto pc+290
-399: (71) r1 = *(u8 *)(r10 -31)
-400: (55) if r1 != 0x6 goto pc+65
-401: (71) r1 = *(u8 *)(r10 -30)
-402: (15) if r1 == 0x0 goto pc+286
-403: (69) r1 = *(u16 *)(r10 -26)
-404: (55) if r1 != 0x16 goto pc+284
+396: (71) r1 = *(u8 *)(r10 -32)
+397: (15) if r1 == 0x0 goto pc+290
+398: (71) r1 = *(u8 *)(r10 -31)
+399: (55) if r1 != 0x6 goto pc+65
+400: (71) r1 = *(u8 *)(r10 -30)
+401: (15) if r1 == 0x0 goto pc+286
+402: (69) r1 = *(u16 *)(r10 -26)
+403: (55) if r1 != 0x16 goto pc+284
 ; limit 20/second: the bucket in slot 0
-405: (62) *(u32 *)(r10 -16) = 0
-406: (18) r1 = map[limits]
-408: (bf) r2 = r10
-409: (07) r2 += -16
-410: (85) call bpf_map_lookup_elem#1
-411: (15) if r0 == 0x0 goto pc+50
-412: (bf) r7 = r0
-413: (85) call bpf_ktime_get_ns#5
-414: (bf) r8 = r0
-415: (b7) r3 = 50000000
-416: (b7) r5 = 250000000
-417: (79) r1 = *(u64 *)(r7 +0)
-418: (bf) r2 = r8
-419: (bd) if r1 <= r8 goto pc+1
-420: (bf) r2 = r1
-421: (0f) r2 += r3
-422: (bf) r4 = r2
-423: (1f) r4 -= r8
-424: (2d) if r4 > r5 goto pc+37
-425: (bf) r0 = r1
-426: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-427: (1d) if r0 == r1 goto pc+35
-428: (79) r1 = *(u64 *)(r7 +0)
-429: (bf) r2 = r8
-430: (bd) if r1 <= r8 goto pc+1
-431: (bf) r2 = r1
-432: (0f) r2 += r3
-433: (bf) r4 = r2
-434: (1f) r4 -= r8
-435: (2d) if r4 > r5 goto pc+26
-436: (bf) r0 = r1
-437: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-438: (1d) if r0 == r1 goto pc+24
-439: (79) r1 = *(u64 *)(r7 +0)
-440: (bf) r2 = r8
-441: (bd) if r1 <= r8 goto pc+1
-442: (bf) r2 = r1
-443: (0f) r2 += r3
-444: (bf) r4 = r2
-445: (1f) r4 -= r8
-446: (2d) if r4 > r5 goto pc+15
-447: (bf) r0 = r1
-448: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-449: (1d) if r0 == r1 goto pc+13
-450: (79) r1 = *(u64 *)(r7 +0)
-451: (bf) r2 = r8
-452: (bd) if r1 <= r8 goto pc+1
-453: (bf) r2 = r1
-454: (0f) r2 += r3
-455: (bf) r4 = r2
-456: (1f) r4 -= r8
-457: (2d) if r4 > r5 goto pc+4
-458: (bf) r0 = r1
-459: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-460: (1d) if r0 == r1 goto pc+2
-461: (05) goto pc+0
-462: (05) goto pc+226
-463: (62) *(u32 *)(r10 -16) = 0
-464: (b7) r9 = 2
-465: (05) goto pc+225
+404: (62) *(u32 *)(r10 -16) = 0
+405: (18) r1 = map[limits]
+407: (bf) r2 = r10
+408: (07) r2 += -16
+409: (85) call bpf_map_lookup_elem#1
+410: (15) if r0 == 0x0 goto pc+50
+411: (bf) r7 = r0
+412: (85) call bpf_ktime_get_ns#5
+413: (bf) r8 = r0
+414: (b7) r3 = 50000000
+415: (b7) r5 = 250000000
+416: (79) r1 = *(u64 *)(r7 +0)
+417: (bf) r2 = r8
+418: (bd) if r1 <= r8 goto pc+1
+419: (bf) r2 = r1
+420: (0f) r2 += r3
+421: (bf) r4 = r2
+422: (1f) r4 -= r8
+423: (2d) if r4 > r5 goto pc+37
+424: (bf) r0 = r1
+425: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+426: (1d) if r0 == r1 goto pc+35
+427: (79) r1 = *(u64 *)(r7 +0)
+428: (bf) r2 = r8
+429: (bd) if r1 <= r8 goto pc+1
+430: (bf) r2 = r1
+431: (0f) r2 += r3
+432: (bf) r4 = r2
+433: (1f) r4 -= r8
+434: (2d) if r4 > r5 goto pc+26
+435: (bf) r0 = r1
+436: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+437: (1d) if r0 == r1 goto pc+24
+438: (79) r1 = *(u64 *)(r7 +0)
+439: (bf) r2 = r8
+440: (bd) if r1 <= r8 goto pc+1
+441: (bf) r2 = r1
+442: (0f) r2 += r3
+443: (bf) r4 = r2
+444: (1f) r4 -= r8
+445: (2d) if r4 > r5 goto pc+15
+446: (bf) r0 = r1
+447: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+448: (1d) if r0 == r1 goto pc+13
+449: (79) r1 = *(u64 *)(r7 +0)
+450: (bf) r2 = r8
+451: (bd) if r1 <= r8 goto pc+1
+452: (bf) r2 = r1
+453: (0f) r2 += r3
+454: (bf) r4 = r2
+455: (1f) r4 -= r8
+456: (2d) if r4 > r5 goto pc+4
+457: (bf) r0 = r1
+458: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+459: (1d) if r0 == r1 goto pc+2
+460: (05) goto pc+0
+461: (05) goto pc+226
+462: (62) *(u32 *)(r10 -16) = 0
+463: (b7) r9 = 2
+464: (05) goto pc+225
 ; line 4: drop udp limit over 1000/second per source
-466: (71) r1 = *(u8 *)(r10 -31)
-467: (55) if r1 != 0x11 goto pc+221
+465: (71) r1 = *(u8 *)(r10 -31)
+466: (55) if r1 != 0x11 goto pc+221
 ; limit over 1000/second per source: the bucket in slot 1
-468: (62) *(u32 *)(r10 -296) = 1
-469: (71) r1 = *(u8 *)(r10 -32)
-470: (63) *(u32 *)(r10 -292) = r1
-471: (7a) *(u64 *)(r10 -288) = 0
-472: (7a) *(u64 *)(r10 -280) = 0
-473: (15) if r1 == 0x6 goto pc+3
-474: (61) r1 = *(u32 *)(r10 -84)
-475: (63) *(u32 *)(r10 -288) = r1
-476: (05) goto pc+8
-477: (61) r1 = *(u32 *)(r10 -68)
-478: (63) *(u32 *)(r10 -288) = r1
-479: (61) r1 = *(u32 *)(r10 -64)
-480: (63) *(u32 *)(r10 -284) = r1
-481: (61) r1 = *(u32 *)(r10 -60)
-482: (63) *(u32 *)(r10 -280) = r1
-483: (61) r1 = *(u32 *)(r10 -56)
-484: (63) *(u32 *)(r10 -276) = r1
-485: (18) r1 = map[limit_sources]
-487: (bf) r2 = r10
-488: (07) r2 += -296
-489: (85) call bpf_map_lookup_elem#1
-490: (55) if r0 != 0x0 goto pc+15
-491: (7a) *(u64 *)(r10 -304) = 0
-492: (18) r1 = map[limit_sources]
-494: (bf) r2 = r10
-495: (07) r2 += -296
-496: (bf) r3 = r10
-497: (07) r3 += -304
-498: (b7) r4 = 1
-499: (85) call bpf_map_update_elem#2
-500: (18) r1 = map[limit_sources]
-502: (bf) r2 = r10
-503: (07) r2 += -296
-504: (85) call bpf_map_lookup_elem#1
-505: (15) if r0 == 0x0 goto pc+51
-506: (bf) r7 = r0
-507: (85) call bpf_ktime_get_ns#5
-508: (bf) r8 = r0
-509: (b7) r3 = 1000000
-510: (b7) r5 = 5000000
-511: (79) r1 = *(u64 *)(r7 +0)
-512: (bf) r2 = r8
-513: (bd) if r1 <= r8 goto pc+1
-514: (bf) r2 = r1
-515: (0f) r2 += r3
-516: (bf) r4 = r2
-517: (1f) r4 -= r8
-518: (2d) if r4 > r5 goto pc+38
-519: (bf) r0 = r1
-520: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-521: (1d) if r0 == r1 goto pc+34
-522: (79) r1 = *(u64 *)(r7 +0)
-523: (bf) r2 = r8
-524: (bd) if r1 <= r8 goto pc+1
-525: (bf) r2 = r1
-526: (0f) r2 += r3
-527: (bf) r4 = r2
-528: (1f) r4 -= r8
-529: (2d) if r4 > r5 goto pc+27
-530: (bf) r0 = r1
-531: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-532: (1d) if r0 == r1 goto pc+23
-533: (79) r1 = *(u64 *)(r7 +0)
-534: (bf) r2 = r8
-535: (bd) if r1 <= r8 goto pc+1
-536: (bf) r2 = r1
-537: (0f) r2 += r3
-538: (bf) r4 = r2
-539: (1f) r4 -= r8
-540: (2d) if r4 > r5 goto pc+16
-541: (bf) r0 = r1
-542: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-543: (1d) if r0 == r1 goto pc+12
-544: (79) r1 = *(u64 *)(r7 +0)
-545: (bf) r2 = r8
-546: (bd) if r1 <= r8 goto pc+1
-547: (bf) r2 = r1
-548: (0f) r2 += r3
-549: (bf) r4 = r2
-550: (1f) r4 -= r8
-551: (2d) if r4 > r5 goto pc+5
-552: (bf) r0 = r1
-553: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-554: (1d) if r0 == r1 goto pc+1
-555: (05) goto pc+1
-556: (05) goto pc+3
-557: (62) *(u32 *)(r10 -16) = 1
-558: (b7) r9 = 1
-559: (05) goto pc+131
+467: (62) *(u32 *)(r10 -296) = 1
+468: (71) r1 = *(u8 *)(r10 -32)
+469: (63) *(u32 *)(r10 -292) = r1
+470: (7a) *(u64 *)(r10 -288) = 0
+471: (7a) *(u64 *)(r10 -280) = 0
+472: (15) if r1 == 0x6 goto pc+3
+473: (61) r1 = *(u32 *)(r10 -84)
+474: (63) *(u32 *)(r10 -288) = r1
+475: (05) goto pc+8
+476: (61) r1 = *(u32 *)(r10 -68)
+477: (63) *(u32 *)(r10 -288) = r1
+478: (61) r1 = *(u32 *)(r10 -64)
+479: (63) *(u32 *)(r10 -284) = r1
+480: (61) r1 = *(u32 *)(r10 -60)
+481: (63) *(u32 *)(r10 -280) = r1
+482: (61) r1 = *(u32 *)(r10 -56)
+483: (63) *(u32 *)(r10 -276) = r1
+484: (18) r1 = map[limit_sources]
+486: (bf) r2 = r10
+487: (07) r2 += -296
+488: (85) call bpf_map_lookup_elem#1
+489: (55) if r0 != 0x0 goto pc+15
+490: (7a) *(u64 *)(r10 -304) = 0
+491: (18) r1 = map[limit_sources]
+493: (bf) r2 = r10
+494: (07) r2 += -296
+495: (bf) r3 = r10
+496: (07) r3 += -304
+497: (b7) r4 = 1
+498: (85) call bpf_map_update_elem#2
+499: (18) r1 = map[limit_sources]
+501: (bf) r2 = r10
+502: (07) r2 += -296
+503: (85) call bpf_map_lookup_elem#1
+504: (15) if r0 == 0x0 goto pc+51
+505: (bf) r7 = r0
+506: (85) call bpf_ktime_get_ns#5
+507: (bf) r8 = r0
+508: (b7) r3 = 1000000
+509: (b7) r5 = 5000000
+510: (79) r1 = *(u64 *)(r7 +0)
+511: (bf) r2 = r8
+512: (bd) if r1 <= r8 goto pc+1
+513: (bf) r2 = r1
+514: (0f) r2 += r3
+515: (bf) r4 = r2
+516: (1f) r4 -= r8
+517: (2d) if r4 > r5 goto pc+38
+518: (bf) r0 = r1
+519: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+520: (1d) if r0 == r1 goto pc+34
+521: (79) r1 = *(u64 *)(r7 +0)
+522: (bf) r2 = r8
+523: (bd) if r1 <= r8 goto pc+1
+524: (bf) r2 = r1
+525: (0f) r2 += r3
+526: (bf) r4 = r2
+527: (1f) r4 -= r8
+528: (2d) if r4 > r5 goto pc+27
+529: (bf) r0 = r1
+530: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+531: (1d) if r0 == r1 goto pc+23
+532: (79) r1 = *(u64 *)(r7 +0)
+533: (bf) r2 = r8
+534: (bd) if r1 <= r8 goto pc+1
+535: (bf) r2 = r1
+536: (0f) r2 += r3
+537: (bf) r4 = r2
+538: (1f) r4 -= r8
+539: (2d) if r4 > r5 goto pc+16
+540: (bf) r0 = r1
+541: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+542: (1d) if r0 == r1 goto pc+12
+543: (79) r1 = *(u64 *)(r7 +0)
+544: (bf) r2 = r8
+545: (bd) if r1 <= r8 goto pc+1
+546: (bf) r2 = r1
+547: (0f) r2 += r3
+548: (bf) r4 = r2
+549: (1f) r4 -= r8
+550: (2d) if r4 > r5 goto pc+5
+551: (bf) r0 = r1
+552: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+553: (1d) if r0 == r1 goto pc+1
+554: (05) goto pc+1
+555: (05) goto pc+3
+556: (62) *(u32 *)(r10 -16) = 1
+557: (b7) r9 = 1
+558: (05) goto pc+131
 ; line 5: allow udp to *:53 limit 100/second burst 20
-560: (71) r1 = *(u8 *)(r10 -30)
-561: (15) if r1 == 0x0 goto pc+127
-562: (69) r1 = *(u16 *)(r10 -26)
-563: (55) if r1 != 0x35 goto pc+61
+559: (71) r1 = *(u8 *)(r10 -30)
+560: (15) if r1 == 0x0 goto pc+127
+561: (69) r1 = *(u16 *)(r10 -26)
+562: (55) if r1 != 0x35 goto pc+61
 ; limit 100/second burst 20: the bucket in slot 2
-564: (62) *(u32 *)(r10 -16) = 2
-565: (18) r1 = map[limits]
-567: (bf) r2 = r10
-568: (07) r2 += -16
-569: (85) call bpf_map_lookup_elem#1
-570: (15) if r0 == 0x0 goto pc+50
-571: (bf) r7 = r0
-572: (85) call bpf_ktime_get_ns#5
-573: (bf) r8 = r0
-574: (b7) r3 = 10000000
-575: (b7) r5 = 200000000
-576: (79) r1 = *(u64 *)(r7 +0)
-577: (bf) r2 = r8
-578: (bd) if r1 <= r8 goto pc+1
-579: (bf) r2 = r1
-580: (0f) r2 += r3
-581: (bf) r4 = r2
-582: (1f) r4 -= r8
-583: (2d) if r4 > r5 goto pc+37
-584: (bf) r0 = r1
-585: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-586: (1d) if r0 == r1 goto pc+35
-587: (79) r1 = *(u64 *)(r7 +0)
-588: (bf) r2 = r8
-589: (bd) if r1 <= r8 goto pc+1
-590: (bf) r2 = r1
-591: (0f) r2 += r3
-592: (bf) r4 = r2
-593: (1f) r4 -= r8
-594: (2d) if r4 > r5 goto pc+26
-595: (bf) r0 = r1
-596: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-597: (1d) if r0 == r1 goto pc+24
-598: (79) r1 = *(u64 *)(r7 +0)
-599: (bf) r2 = r8
-600: (bd) if r1 <= r8 goto pc+1
-601: (bf) r2 = r1
-602: (0f) r2 += r3
-603: (bf) r4 = r2
-604: (1f) r4 -= r8
-605: (2d) if r4 > r5 goto pc+15
-606: (bf) r0 = r1
-607: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-608: (1d) if r0 == r1 goto pc+13
-609: (79) r1 = *(u64 *)(r7 +0)
-610: (bf) r2 = r8
-611: (bd) if r1 <= r8 goto pc+1
-612: (bf) r2 = r1
-613: (0f) r2 += r3
-614: (bf) r4 = r2
-615: (1f) r4 -= r8
-616: (2d) if r4 > r5 goto pc+4
-617: (bf) r0 = r1
-618: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-619: (1d) if r0 == r1 goto pc+2
-620: (05) goto pc+0
-621: (05) goto pc+67
-622: (62) *(u32 *)(r10 -16) = 2
-623: (b7) r9 = 2
-624: (05) goto pc+66
+563: (62) *(u32 *)(r10 -16) = 2
+564: (18) r1 = map[limits]
+566: (bf) r2 = r10
+567: (07) r2 += -16
+568: (85) call bpf_map_lookup_elem#1
+569: (15) if r0 == 0x0 goto pc+50
+570: (bf) r7 = r0
+571: (85) call bpf_ktime_get_ns#5
+572: (bf) r8 = r0
+573: (b7) r3 = 10000000
+574: (b7) r5 = 200000000
+575: (79) r1 = *(u64 *)(r7 +0)
+576: (bf) r2 = r8
+577: (bd) if r1 <= r8 goto pc+1
+578: (bf) r2 = r1
+579: (0f) r2 += r3
+580: (bf) r4 = r2
+581: (1f) r4 -= r8
+582: (2d) if r4 > r5 goto pc+37
+583: (bf) r0 = r1
+584: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+585: (1d) if r0 == r1 goto pc+35
+586: (79) r1 = *(u64 *)(r7 +0)
+587: (bf) r2 = r8
+588: (bd) if r1 <= r8 goto pc+1
+589: (bf) r2 = r1
+590: (0f) r2 += r3
+591: (bf) r4 = r2
+592: (1f) r4 -= r8
+593: (2d) if r4 > r5 goto pc+26
+594: (bf) r0 = r1
+595: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+596: (1d) if r0 == r1 goto pc+24
+597: (79) r1 = *(u64 *)(r7 +0)
+598: (bf) r2 = r8
+599: (bd) if r1 <= r8 goto pc+1
+600: (bf) r2 = r1
+601: (0f) r2 += r3
+602: (bf) r4 = r2
+603: (1f) r4 -= r8
+604: (2d) if r4 > r5 goto pc+15
+605: (bf) r0 = r1
+606: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+607: (1d) if r0 == r1 goto pc+13
+608: (79) r1 = *(u64 *)(r7 +0)
+609: (bf) r2 = r8
+610: (bd) if r1 <= r8 goto pc+1
+611: (bf) r2 = r1
+612: (0f) r2 += r3
+613: (bf) r4 = r2
+614: (1f) r4 -= r8
+615: (2d) if r4 > r5 goto pc+4
+616: (bf) r0 = r1
+617: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+618: (1d) if r0 == r1 goto pc+2
+619: (05) goto pc+0
+620: (05) goto pc+67
+621: (62) *(u32 *)(r10 -16) = 2
+622: (b7) r9 = 2
+623: (05) goto pc+66
 ; line 6: allow udp to *:123 limit 1/second burst 5
-625: (69) r1 = *(u16 *)(r10 -26)
-626: (55) if r1 != 0x7b goto pc+62
+624: (69) r1 = *(u16 *)(r10 -26)
+625: (55) if r1 != 0x7b goto pc+62
 ; limit 1/second burst 5: the bucket in slot 3
-627: (62) *(u32 *)(r10 -16) = 3
-628: (18) r1 = map[limits]
-630: (bf) r2 = r10
-631: (07) r2 += -16
-632: (85) call bpf_map_lookup_elem#1
-633: (15) if r0 == 0x0 goto pc+51
-634: (bf) r7 = r0
-635: (85) call bpf_ktime_get_ns#5
-636: (bf) r8 = r0
-637: (b7) r3 = 1000000000
-638: (18) r5 = 0x12a05f200
-640: (79) r1 = *(u64 *)(r7 +0)
-641: (bf) r2 = r8
-642: (bd) if r1 <= r8 goto pc+1
-643: (bf) r2 = r1
-644: (0f) r2 += r3
-645: (bf) r4 = r2
-646: (1f) r4 -= r8
-647: (2d) if r4 > r5 goto pc+37
-648: (bf) r0 = r1
-649: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-650: (1d) if r0 == r1 goto pc+35
-651: (79) r1 = *(u64 *)(r7 +0)
-652: (bf) r2 = r8
-653: (bd) if r1 <= r8 goto pc+1
-654: (bf) r2 = r1
-655: (0f) r2 += r3
-656: (bf) r4 = r2
-657: (1f) r4 -= r8
-658: (2d) if r4 > r5 goto pc+26
-659: (bf) r0 = r1
-660: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-661: (1d) if r0 == r1 goto pc+24
-662: (79) r1 = *(u64 *)(r7 +0)
-663: (bf) r2 = r8
-664: (bd) if r1 <= r8 goto pc+1
-665: (bf) r2 = r1
-666: (0f) r2 += r3
-667: (bf) r4 = r2
-668: (1f) r4 -= r8
-669: (2d) if r4 > r5 goto pc+15
-670: (bf) r0 = r1
-671: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-672: (1d) if r0 == r1 goto pc+13
-673: (79) r1 = *(u64 *)(r7 +0)
-674: (bf) r2 = r8
-675: (bd) if r1 <= r8 goto pc+1
-676: (bf) r2 = r1
-677: (0f) r2 += r3
-678: (bf) r4 = r2
-679: (1f) r4 -= r8
-680: (2d) if r4 > r5 goto pc+4
-681: (bf) r0 = r1
-682: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-683: (1d) if r0 == r1 goto pc+2
-684: (05) goto pc+0
-685: (05) goto pc+3
-686: (62) *(u32 *)(r10 -16) = 3
-687: (b7) r9 = 2
-688: (05) goto pc+2
+626: (62) *(u32 *)(r10 -16) = 3
+627: (18) r1 = map[limits]
+629: (bf) r2 = r10
+630: (07) r2 += -16
+631: (85) call bpf_map_lookup_elem#1
+632: (15) if r0 == 0x0 goto pc+51
+633: (bf) r7 = r0
+634: (85) call bpf_ktime_get_ns#5
+635: (bf) r8 = r0
+636: (b7) r3 = 1000000000
+637: (18) r5 = 0x12a05f200
+639: (79) r1 = *(u64 *)(r7 +0)
+640: (bf) r2 = r8
+641: (bd) if r1 <= r8 goto pc+1
+642: (bf) r2 = r1
+643: (0f) r2 += r3
+644: (bf) r4 = r2
+645: (1f) r4 -= r8
+646: (2d) if r4 > r5 goto pc+37
+647: (bf) r0 = r1
+648: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+649: (1d) if r0 == r1 goto pc+35
+650: (79) r1 = *(u64 *)(r7 +0)
+651: (bf) r2 = r8
+652: (bd) if r1 <= r8 goto pc+1
+653: (bf) r2 = r1
+654: (0f) r2 += r3
+655: (bf) r4 = r2
+656: (1f) r4 -= r8
+657: (2d) if r4 > r5 goto pc+26
+658: (bf) r0 = r1
+659: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+660: (1d) if r0 == r1 goto pc+24
+661: (79) r1 = *(u64 *)(r7 +0)
+662: (bf) r2 = r8
+663: (bd) if r1 <= r8 goto pc+1
+664: (bf) r2 = r1
+665: (0f) r2 += r3
+666: (bf) r4 = r2
+667: (1f) r4 -= r8
+668: (2d) if r4 > r5 goto pc+15
+669: (bf) r0 = r1
+670: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+671: (1d) if r0 == r1 goto pc+13
+672: (79) r1 = *(u64 *)(r7 +0)
+673: (bf) r2 = r8
+674: (bd) if r1 <= r8 goto pc+1
+675: (bf) r2 = r1
+676: (0f) r2 += r3
+677: (bf) r4 = r2
+678: (1f) r4 -= r8
+679: (2d) if r4 > r5 goto pc+4
+680: (bf) r0 = r1
+681: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+682: (1d) if r0 == r1 goto pc+2
+683: (05) goto pc+0
+684: (05) goto pc+3
+685: (62) *(u32 *)(r10 -16) = 3
+686: (b7) r9 = 2
+687: (05) goto pc+2
 ; line 7: default drop
-689: (62) *(u32 *)(r10 -16) = 4
-690: (b7) r9 = 1
-691: (18) r1 = map[counters]
-693: (bf) r2 = r10
-694: (07) r2 += -16
-695: (85) call bpf_map_lookup_elem#1
-696: (15) if r0 == 0x0 goto pc+7
-697: (79) r1 = *(u64 *)(r0 +0)
-698: (07) r1 += 1
-699: (7b) *(u64 *)(r0 +0) = r1
-700: (79) r1 = *(u64 *)(r0 +8)
-701: (61) r2 = *(u32 *)(r10 -20)
-702: (0f) r1 += r2
-703: (7b) *(u64 *)(r0 +8) = r1
-704: (bf) r0 = r9
-705: (95) exit
+688: (62) *(u32 *)(r10 -16) = 4
+689: (b7) r9 = 1
+690: (18) r1 = map[counters]
+692: (bf) r2 = r10
+693: (07) r2 += -16
+694: (85) call bpf_map_lookup_elem#1
+695: (15) if r0 == 0x0 goto pc+7
+696: (79) r1 = *(u64 *)(r0 +0)
+697: (07) r1 += 1
+698: (7b) *(u64 *)(r0 +0) = r1
+699: (79) r1 = *(u64 *)(r0 +8)
+700: (61) r2 = *(u32 *)(r10 -20)
+701: (0f) r1 += r2
+702: (7b) *(u64 *)(r0 +8) = r1
+703: (bf) r0 = r9
+704: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (708 insns)
+xdp_eth0: xdp eth0 section xdp (707 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -32,27 +32,27 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
  29: (73) *(u8 *)(r10 -23) = r1
  30: (73) *(u8 *)(r10 -15) = r1
  31: (73) *(u8 *)(r10 -7) = r1
- 32: (05) goto pc+364
+ 32: (05) goto pc+363
  33: (69) r1 = *(u16 *)(r7 +12)
  34: (15) if r1 == 0x81 goto pc+1
  35: (55) if r1 != 0xa888 goto pc+5
  36: (bf) r9 = r7
  37: (07) r9 += 18
- 38: (2d) if r9 > r8 goto pc+358
+ 38: (2d) if r9 > r8 goto pc+357
  39: (69) r1 = *(u16 *)(r7 +16)
  40: (07) r7 += 4
  41: (15) if r1 == 0x8 goto pc+2
  42: (15) if r1 == 0xdd86 goto pc+28
- 43: (05) goto pc+353
+ 43: (05) goto pc+352
  44: (bf) r9 = r7
  45: (07) r9 += 34
- 46: (2d) if r9 > r8 goto pc+350
+ 46: (2d) if r9 > r8 goto pc+349
  47: (71) r2 = *(u8 *)(r7 +14)
  48: (bf) r1 = r2
  49: (77) r1 >>= 4
- 50: (55) if r1 != 0x4 goto pc+346
+ 50: (55) if r1 != 0x4 goto pc+345
  51: (57) r2 &= 15
- 52: (a5) if r2 < 0x5 goto pc+344
+ 52: (a5) if r2 < 0x5 goto pc+343
  53: (61) r1 = *(u32 *)(r7 +26)
  54: (63) *(u32 *)(r10 -84) = r1
  55: (61) r1 = *(u32 *)(r7 +30)
@@ -67,16 +67,16 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
  64: (77) r9 >>= 16
  65: (73) *(u8 *)(r10 -21) = r9
  66: (57) r1 &= 65311
- 67: (55) if r1 != 0x0 goto pc+329
+ 67: (55) if r1 != 0x0 goto pc+328
  68: (67) r2 <<= 2
  69: (0f) r7 += r2
- 70: (05) goto pc+296
+ 70: (05) goto pc+295
  71: (bf) r9 = r7
  72: (07) r9 += 54
- 73: (2d) if r9 > r8 goto pc+323
+ 73: (2d) if r9 > r8 goto pc+322
  74: (71) r1 = *(u8 *)(r7 +14)
  75: (77) r1 >>= 4
- 76: (55) if r1 != 0x6 goto pc+320
+ 76: (55) if r1 != 0x6 goto pc+319
  77: (71) r2 = *(u8 *)(r7 +14)
  78: (77) r2 >>= 7
  79: (73) *(u8 *)(r10 -21) = r2
@@ -111,7 +111,7 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 108: (0f) r4 += r3
 109: (bf) r5 = r4
 110: (07) r5 += 22
-111: (2d) if r5 > r8 goto pc+285
+111: (2d) if r5 > r8 goto pc+284
 112: (71) r2 = *(u8 *)(r4 +15)
 113: (07) r2 += 2
 114: (67) r2 <<= 2
@@ -120,20 +120,20 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 117: (0f) r4 += r3
 118: (bf) r5 = r4
 119: (07) r5 += 22
-120: (2d) if r5 > r8 goto pc+276
+120: (2d) if r5 > r8 goto pc+275
 121: (72) *(u8 *)(r10 -21) = 1
 122: (71) r1 = *(u8 *)(r4 +14)
 123: (73) *(u8 *)(r10 -31) = r1
 124: (69) r2 = *(u16 *)(r4 +16)
 125: (57) r2 &= 63743
-126: (55) if r2 != 0x0 goto pc+270
+126: (55) if r2 != 0x0 goto pc+269
 127: (b7) r2 = 8
 128: (05) goto pc+8
 129: (bf) r4 = r7
 130: (0f) r4 += r3
 131: (bf) r5 = r4
 132: (07) r5 += 22
-133: (2d) if r5 > r8 goto pc+263
+133: (2d) if r5 > r8 goto pc+262
 134: (71) r2 = *(u8 *)(r4 +15)
 135: (07) r2 += 1
 136: (67) r2 <<= 3
@@ -154,7 +154,7 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 151: (0f) r4 += r3
 152: (bf) r5 = r4
 153: (07) r5 += 22
-154: (2d) if r5 > r8 goto pc+242
+154: (2d) if r5 > r8 goto pc+241
 155: (71) r2 = *(u8 *)(r4 +15)
 156: (07) r2 += 2
 157: (67) r2 <<= 2
@@ -163,20 +163,20 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 160: (0f) r4 += r3
 161: (bf) r5 = r4
 162: (07) r5 += 22
-163: (2d) if r5 > r8 goto pc+233
+163: (2d) if r5 > r8 goto pc+232
 164: (72) *(u8 *)(r10 -21) = 1
 165: (71) r1 = *(u8 *)(r4 +14)
 166: (73) *(u8 *)(r10 -31) = r1
 167: (69) r2 = *(u16 *)(r4 +16)
 168: (57) r2 &= 63743
-169: (55) if r2 != 0x0 goto pc+227
+169: (55) if r2 != 0x0 goto pc+226
 170: (b7) r2 = 8
 171: (05) goto pc+8
 172: (bf) r4 = r7
 173: (0f) r4 += r3
 174: (bf) r5 = r4
 175: (07) r5 += 22
-176: (2d) if r5 > r8 goto pc+220
+176: (2d) if r5 > r8 goto pc+219
 177: (71) r2 = *(u8 *)(r4 +15)
 178: (07) r2 += 1
 179: (67) r2 <<= 3
@@ -197,7 +197,7 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 194: (0f) r4 += r3
 195: (bf) r5 = r4
 196: (07) r5 += 22
-197: (2d) if r5 > r8 goto pc+199
+197: (2d) if r5 > r8 goto pc+198
 198: (71) r2 = *(u8 *)(r4 +15)
 199: (07) r2 += 2
 200: (67) r2 <<= 2
@@ -206,20 +206,20 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 203: (0f) r4 += r3
 204: (bf) r5 = r4
 205: (07) r5 += 22
-206: (2d) if r5 > r8 goto pc+190
+206: (2d) if r5 > r8 goto pc+189
 207: (72) *(u8 *)(r10 -21) = 1
 208: (71) r1 = *(u8 *)(r4 +14)
 209: (73) *(u8 *)(r10 -31) = r1
 210: (69) r2 = *(u16 *)(r4 +16)
 211: (57) r2 &= 63743
-212: (55) if r2 != 0x0 goto pc+184
+212: (55) if r2 != 0x0 goto pc+183
 213: (b7) r2 = 8
 214: (05) goto pc+8
 215: (bf) r4 = r7
 216: (0f) r4 += r3
 217: (bf) r5 = r4
 218: (07) r5 += 22
-219: (2d) if r5 > r8 goto pc+177
+219: (2d) if r5 > r8 goto pc+176
 220: (71) r2 = *(u8 *)(r4 +15)
 221: (07) r2 += 1
 222: (67) r2 <<= 3
@@ -240,7 +240,7 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 237: (0f) r4 += r3
 238: (bf) r5 = r4
 239: (07) r5 += 22
-240: (2d) if r5 > r8 goto pc+156
+240: (2d) if r5 > r8 goto pc+155
 241: (71) r2 = *(u8 *)(r4 +15)
 242: (07) r2 += 2
 243: (67) r2 <<= 2
@@ -249,20 +249,20 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 246: (0f) r4 += r3
 247: (bf) r5 = r4
 248: (07) r5 += 22
-249: (2d) if r5 > r8 goto pc+147
+249: (2d) if r5 > r8 goto pc+146
 250: (72) *(u8 *)(r10 -21) = 1
 251: (71) r1 = *(u8 *)(r4 +14)
 252: (73) *(u8 *)(r10 -31) = r1
 253: (69) r2 = *(u16 *)(r4 +16)
 254: (57) r2 &= 63743
-255: (55) if r2 != 0x0 goto pc+141
+255: (55) if r2 != 0x0 goto pc+140
 256: (b7) r2 = 8
 257: (05) goto pc+8
 258: (bf) r4 = r7
 259: (0f) r4 += r3
 260: (bf) r5 = r4
 261: (07) r5 += 22
-262: (2d) if r5 > r8 goto pc+134
+262: (2d) if r5 > r8 goto pc+133
 263: (71) r2 = *(u8 *)(r4 +15)
 264: (07) r2 += 1
 265: (67) r2 <<= 3
@@ -283,7 +283,7 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 280: (0f) r4 += r3
 281: (bf) r5 = r4
 282: (07) r5 += 22
-283: (2d) if r5 > r8 goto pc+113
+283: (2d) if r5 > r8 goto pc+112
 284: (71) r2 = *(u8 *)(r4 +15)
 285: (07) r2 += 2
 286: (67) r2 <<= 2
@@ -292,20 +292,20 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 289: (0f) r4 += r3
 290: (bf) r5 = r4
 291: (07) r5 += 22
-292: (2d) if r5 > r8 goto pc+104
+292: (2d) if r5 > r8 goto pc+103
 293: (72) *(u8 *)(r10 -21) = 1
 294: (71) r1 = *(u8 *)(r4 +14)
 295: (73) *(u8 *)(r10 -31) = r1
 296: (69) r2 = *(u16 *)(r4 +16)
 297: (57) r2 &= 63743
-298: (55) if r2 != 0x0 goto pc+98
+298: (55) if r2 != 0x0 goto pc+97
 299: (b7) r2 = 8
 300: (05) goto pc+8
 301: (bf) r4 = r7
 302: (0f) r4 += r3
 303: (bf) r5 = r4
 304: (07) r5 += 22
-305: (2d) if r5 > r8 goto pc+91
+305: (2d) if r5 > r8 goto pc+90
 306: (71) r2 = *(u8 *)(r4 +15)
 307: (07) r2 += 1
 308: (67) r2 <<= 3
@@ -326,7 +326,7 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 323: (0f) r4 += r3
 324: (bf) r5 = r4
 325: (07) r5 += 22
-326: (2d) if r5 > r8 goto pc+70
+326: (2d) if r5 > r8 goto pc+69
 327: (71) r2 = *(u8 *)(r4 +15)
 328: (07) r2 += 2
 329: (67) r2 <<= 2
@@ -335,20 +335,20 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 332: (0f) r4 += r3
 333: (bf) r5 = r4
 334: (07) r5 += 22
-335: (2d) if r5 > r8 goto pc+61
+335: (2d) if r5 > r8 goto pc+60
 336: (72) *(u8 *)(r10 -21) = 1
 337: (71) r1 = *(u8 *)(r4 +14)
 338: (73) *(u8 *)(r10 -31) = r1
 339: (69) r2 = *(u16 *)(r4 +16)
 340: (57) r2 &= 63743
-341: (55) if r2 != 0x0 goto pc+55
+341: (55) if r2 != 0x0 goto pc+54
 342: (b7) r2 = 8
 343: (05) goto pc+8
 344: (bf) r4 = r7
 345: (0f) r4 += r3
 346: (bf) r5 = r4
 347: (07) r5 += 22
-348: (2d) if r5 > r8 goto pc+48
+348: (2d) if r5 > r8 goto pc+47
 349: (71) r2 = *(u8 *)(r4 +15)
 350: (07) r2 += 1
 351: (67) r2 <<= 3
@@ -359,354 +359,353 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 356: (69) r3 = *(u16 *)(r10 -28)
 357: (6a) *(u16 *)(r10 -28) = 0
 358: (57) r3 &= 16383
-359: (15) if r1 == 0x0 goto pc+37
-360: (15) if r1 == 0x2b goto pc+36
-361: (15) if r1 == 0x3c goto pc+35
-362: (15) if r1 == 0x2c goto pc+34
+359: (15) if r1 == 0x0 goto pc+36
+360: (15) if r1 == 0x2b goto pc+35
+361: (15) if r1 == 0x3c goto pc+34
+362: (15) if r1 == 0x2c goto pc+33
 363: (55) if r1 != 0x33 goto pc+1
-364: (05) goto pc+32
-365: (15) if r3 == 0x0 goto pc+1
-366: (0f) r7 += r3
-367: (71) r1 = *(u8 *)(r10 -31)
-368: (15) if r1 == 0x6 goto pc+12
-369: (15) if r1 == 0x11 goto pc+17
-370: (15) if r1 == 0x1 goto pc+1
-371: (55) if r1 != 0x3a goto pc+25
-372: (bf) r9 = r7
-373: (07) r9 += 18
-374: (2d) if r9 > r8 goto pc+22
-375: (71) r1 = *(u8 *)(r7 +14)
-376: (73) *(u8 *)(r10 -24) = r1
-377: (71) r1 = *(u8 *)(r7 +15)
-378: (73) *(u8 *)(r10 -23) = r1
-379: (72) *(u8 *)(r10 -30) = 1
-380: (05) goto pc+16
-381: (bf) r9 = r7
-382: (07) r9 += 34
-383: (2d) if r9 > r8 goto pc+13
-384: (71) r1 = *(u8 *)(r7 +27)
-385: (73) *(u8 *)(r10 -29) = r1
-386: (05) goto pc+3
-387: (bf) r9 = r7
-388: (07) r9 += 22
-389: (2d) if r9 > r8 goto pc+7
-390: (69) r1 = *(u16 *)(r7 +14)
-391: (dc) r1 = be16 r1
-392: (6b) *(u16 *)(r10 -28) = r1
-393: (69) r1 = *(u16 *)(r7 +16)
-394: (dc) r1 = be16 r1
-395: (6b) *(u16 *)(r10 -26) = r1
-396: (72) *(u8 *)(r10 -30) = 1
+364: (05) goto pc+31
+365: (0f) r7 += r3
+366: (71) r1 = *(u8 *)(r10 -31)
+367: (15) if r1 == 0x6 goto pc+12
+368: (15) if r1 == 0x11 goto pc+17
+369: (15) if r1 == 0x1 goto pc+1
+370: (55) if r1 != 0x3a goto pc+25
+371: (bf) r9 = r7
+372: (07) r9 += 18
+373: (2d) if r9 > r8 goto pc+22
+374: (71) r1 = *(u8 *)(r7 +14)
+375: (73) *(u8 *)(r10 -24) = r1
+376: (71) r1 = *(u8 *)(r7 +15)
+377: (73) *(u8 *)(r10 -23) = r1
+378: (72) *(u8 *)(r10 -30) = 1
+379: (05) goto pc+16
+380: (bf) r9 = r7
+381: (07) r9 += 34
+382: (2d) if r9 > r8 goto pc+13
+383: (71) r1 = *(u8 *)(r7 +27)
+384: (73) *(u8 *)(r10 -29) = r1
+385: (05) goto pc+3
+386: (bf) r9 = r7
+387: (07) r9 += 22
+388: (2d) if r9 > r8 goto pc+7
+389: (69) r1 = *(u16 *)(r7 +14)
+390: (dc) r1 = be16 r1
+391: (6b) *(u16 *)(r10 -28) = r1
+392: (69) r1 = *(u16 *)(r7 +16)
+393: (dc) r1 = be16 r1
+394: (6b) *(u16 *)(r10 -26) = r1
+395: (72) *(u8 *)(r10 -30) = 1
 ; line 8: allow tcp to *:22 limit 10/second
-397: (71) r1 = *(u8 *)(r10 -32)
-398: (15) if r1 == 0x0 goto pc+292
-399: (71) r1 = *(u8 *)(r10 -31)
-400: (55) if r1 != 0x6 goto pc+65
-401: (71) r1 = *(u8 *)(r10 -30)
-402: (15) if r1 == 0x0 goto pc+288
-403: (69) r1 = *(u16 *)(r10 -26)
-404: (55) if r1 != 0x16 goto pc+286
+396: (71) r1 = *(u8 *)(r10 -32)
+397: (15) if r1 == 0x0 goto pc+292
+398: (71) r1 = *(u8 *)(r10 -31)
+399: (55) if r1 != 0x6 goto pc+65
+400: (71) r1 = *(u8 *)(r10 -30)
+401: (15) if r1 == 0x0 goto pc+288
+402: (69) r1 = *(u16 *)(r10 -26)
+403: (55) if r1 != 0x16 goto pc+286
 ; limit 10/second: the bucket in slot 0
-405: (62) *(u32 *)(r10 -16) = 0
-406: (18) r1 = map[limits]
-408: (bf) r2 = r10
-409: (07) r2 += -16
-410: (85) call bpf_map_lookup_elem#1
-411: (15) if r0 == 0x0 goto pc+50
-412: (bf) r7 = r0
-413: (85) call bpf_ktime_get_ns#5
-414: (bf) r8 = r0
-415: (b7) r3 = 100000000
-416: (b7) r5 = 500000000
-417: (79) r1 = *(u64 *)(r7 +0)
-418: (bf) r2 = r8
-419: (bd) if r1 <= r8 goto pc+1
-420: (bf) r2 = r1
-421: (0f) r2 += r3
-422: (bf) r4 = r2
-423: (1f) r4 -= r8
-424: (2d) if r4 > r5 goto pc+37
-425: (bf) r0 = r1
-426: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-427: (1d) if r0 == r1 goto pc+35
-428: (79) r1 = *(u64 *)(r7 +0)
-429: (bf) r2 = r8
-430: (bd) if r1 <= r8 goto pc+1
-431: (bf) r2 = r1
-432: (0f) r2 += r3
-433: (bf) r4 = r2
-434: (1f) r4 -= r8
-435: (2d) if r4 > r5 goto pc+26
-436: (bf) r0 = r1
-437: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-438: (1d) if r0 == r1 goto pc+24
-439: (79) r1 = *(u64 *)(r7 +0)
-440: (bf) r2 = r8
-441: (bd) if r1 <= r8 goto pc+1
-442: (bf) r2 = r1
-443: (0f) r2 += r3
-444: (bf) r4 = r2
-445: (1f) r4 -= r8
-446: (2d) if r4 > r5 goto pc+15
-447: (bf) r0 = r1
-448: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-449: (1d) if r0 == r1 goto pc+13
-450: (79) r1 = *(u64 *)(r7 +0)
-451: (bf) r2 = r8
-452: (bd) if r1 <= r8 goto pc+1
-453: (bf) r2 = r1
-454: (0f) r2 += r3
-455: (bf) r4 = r2
-456: (1f) r4 -= r8
-457: (2d) if r4 > r5 goto pc+4
-458: (bf) r0 = r1
-459: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-460: (1d) if r0 == r1 goto pc+2
-461: (05) goto pc+0
-462: (05) goto pc+228
-463: (62) *(u32 *)(r10 -16) = 0
-464: (b7) r9 = 2
-465: (05) goto pc+227
+404: (62) *(u32 *)(r10 -16) = 0
+405: (18) r1 = map[limits]
+407: (bf) r2 = r10
+408: (07) r2 += -16
+409: (85) call bpf_map_lookup_elem#1
+410: (15) if r0 == 0x0 goto pc+50
+411: (bf) r7 = r0
+412: (85) call bpf_ktime_get_ns#5
+413: (bf) r8 = r0
+414: (b7) r3 = 100000000
+415: (b7) r5 = 500000000
+416: (79) r1 = *(u64 *)(r7 +0)
+417: (bf) r2 = r8
+418: (bd) if r1 <= r8 goto pc+1
+419: (bf) r2 = r1
+420: (0f) r2 += r3
+421: (bf) r4 = r2
+422: (1f) r4 -= r8
+423: (2d) if r4 > r5 goto pc+37
+424: (bf) r0 = r1
+425: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+426: (1d) if r0 == r1 goto pc+35
+427: (79) r1 = *(u64 *)(r7 +0)
+428: (bf) r2 = r8
+429: (bd) if r1 <= r8 goto pc+1
+430: (bf) r2 = r1
+431: (0f) r2 += r3
+432: (bf) r4 = r2
+433: (1f) r4 -= r8
+434: (2d) if r4 > r5 goto pc+26
+435: (bf) r0 = r1
+436: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+437: (1d) if r0 == r1 goto pc+24
+438: (79) r1 = *(u64 *)(r7 +0)
+439: (bf) r2 = r8
+440: (bd) if r1 <= r8 goto pc+1
+441: (bf) r2 = r1
+442: (0f) r2 += r3
+443: (bf) r4 = r2
+444: (1f) r4 -= r8
+445: (2d) if r4 > r5 goto pc+15
+446: (bf) r0 = r1
+447: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+448: (1d) if r0 == r1 goto pc+13
+449: (79) r1 = *(u64 *)(r7 +0)
+450: (bf) r2 = r8
+451: (bd) if r1 <= r8 goto pc+1
+452: (bf) r2 = r1
+453: (0f) r2 += r3
+454: (bf) r4 = r2
+455: (1f) r4 -= r8
+456: (2d) if r4 > r5 goto pc+4
+457: (bf) r0 = r1
+458: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+459: (1d) if r0 == r1 goto pc+2
+460: (05) goto pc+0
+461: (05) goto pc+228
+462: (62) *(u32 *)(r10 -16) = 0
+463: (b7) r9 = 2
+464: (05) goto pc+227
 ; line 9: allow udp to *:53 limit 100/second burst 20
-466: (71) r1 = *(u8 *)(r10 -31)
-467: (55) if r1 != 0x11 goto pc+223
-468: (71) r1 = *(u8 *)(r10 -30)
-469: (15) if r1 == 0x0 goto pc+63
-470: (69) r1 = *(u16 *)(r10 -26)
-471: (55) if r1 != 0x35 goto pc+61
+465: (71) r1 = *(u8 *)(r10 -31)
+466: (55) if r1 != 0x11 goto pc+223
+467: (71) r1 = *(u8 *)(r10 -30)
+468: (15) if r1 == 0x0 goto pc+63
+469: (69) r1 = *(u16 *)(r10 -26)
+470: (55) if r1 != 0x35 goto pc+61
 ; limit 100/second burst 20: the bucket in slot 1
-472: (62) *(u32 *)(r10 -16) = 1
-473: (18) r1 = map[limits]
-475: (bf) r2 = r10
-476: (07) r2 += -16
-477: (85) call bpf_map_lookup_elem#1
-478: (15) if r0 == 0x0 goto pc+50
-479: (bf) r7 = r0
-480: (85) call bpf_ktime_get_ns#5
-481: (bf) r8 = r0
-482: (b7) r3 = 10000000
-483: (b7) r5 = 200000000
-484: (79) r1 = *(u64 *)(r7 +0)
-485: (bf) r2 = r8
-486: (bd) if r1 <= r8 goto pc+1
-487: (bf) r2 = r1
-488: (0f) r2 += r3
-489: (bf) r4 = r2
-490: (1f) r4 -= r8
-491: (2d) if r4 > r5 goto pc+37
-492: (bf) r0 = r1
-493: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-494: (1d) if r0 == r1 goto pc+35
-495: (79) r1 = *(u64 *)(r7 +0)
-496: (bf) r2 = r8
-497: (bd) if r1 <= r8 goto pc+1
-498: (bf) r2 = r1
-499: (0f) r2 += r3
-500: (bf) r4 = r2
-501: (1f) r4 -= r8
-502: (2d) if r4 > r5 goto pc+26
-503: (bf) r0 = r1
-504: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-505: (1d) if r0 == r1 goto pc+24
-506: (79) r1 = *(u64 *)(r7 +0)
-507: (bf) r2 = r8
-508: (bd) if r1 <= r8 goto pc+1
-509: (bf) r2 = r1
-510: (0f) r2 += r3
-511: (bf) r4 = r2
-512: (1f) r4 -= r8
-513: (2d) if r4 > r5 goto pc+15
-514: (bf) r0 = r1
-515: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-516: (1d) if r0 == r1 goto pc+13
-517: (79) r1 = *(u64 *)(r7 +0)
-518: (bf) r2 = r8
-519: (bd) if r1 <= r8 goto pc+1
-520: (bf) r2 = r1
-521: (0f) r2 += r3
-522: (bf) r4 = r2
-523: (1f) r4 -= r8
-524: (2d) if r4 > r5 goto pc+4
-525: (bf) r0 = r1
-526: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-527: (1d) if r0 == r1 goto pc+2
-528: (05) goto pc+0
-529: (05) goto pc+3
-530: (62) *(u32 *)(r10 -16) = 1
-531: (b7) r9 = 2
-532: (05) goto pc+160
+471: (62) *(u32 *)(r10 -16) = 1
+472: (18) r1 = map[limits]
+474: (bf) r2 = r10
+475: (07) r2 += -16
+476: (85) call bpf_map_lookup_elem#1
+477: (15) if r0 == 0x0 goto pc+50
+478: (bf) r7 = r0
+479: (85) call bpf_ktime_get_ns#5
+480: (bf) r8 = r0
+481: (b7) r3 = 10000000
+482: (b7) r5 = 200000000
+483: (79) r1 = *(u64 *)(r7 +0)
+484: (bf) r2 = r8
+485: (bd) if r1 <= r8 goto pc+1
+486: (bf) r2 = r1
+487: (0f) r2 += r3
+488: (bf) r4 = r2
+489: (1f) r4 -= r8
+490: (2d) if r4 > r5 goto pc+37
+491: (bf) r0 = r1
+492: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+493: (1d) if r0 == r1 goto pc+35
+494: (79) r1 = *(u64 *)(r7 +0)
+495: (bf) r2 = r8
+496: (bd) if r1 <= r8 goto pc+1
+497: (bf) r2 = r1
+498: (0f) r2 += r3
+499: (bf) r4 = r2
+500: (1f) r4 -= r8
+501: (2d) if r4 > r5 goto pc+26
+502: (bf) r0 = r1
+503: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+504: (1d) if r0 == r1 goto pc+24
+505: (79) r1 = *(u64 *)(r7 +0)
+506: (bf) r2 = r8
+507: (bd) if r1 <= r8 goto pc+1
+508: (bf) r2 = r1
+509: (0f) r2 += r3
+510: (bf) r4 = r2
+511: (1f) r4 -= r8
+512: (2d) if r4 > r5 goto pc+15
+513: (bf) r0 = r1
+514: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+515: (1d) if r0 == r1 goto pc+13
+516: (79) r1 = *(u64 *)(r7 +0)
+517: (bf) r2 = r8
+518: (bd) if r1 <= r8 goto pc+1
+519: (bf) r2 = r1
+520: (0f) r2 += r3
+521: (bf) r4 = r2
+522: (1f) r4 -= r8
+523: (2d) if r4 > r5 goto pc+4
+524: (bf) r0 = r1
+525: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+526: (1d) if r0 == r1 goto pc+2
+527: (05) goto pc+0
+528: (05) goto pc+3
+529: (62) *(u32 *)(r10 -16) = 1
+530: (b7) r9 = 2
+531: (05) goto pc+160
 ; line 10: drop udp limit over 1000/second per source
 ; limit over 1000/second per source: the bucket in slot 2
-533: (62) *(u32 *)(r10 -296) = 2
-534: (71) r1 = *(u8 *)(r10 -32)
-535: (63) *(u32 *)(r10 -292) = r1
-536: (7a) *(u64 *)(r10 -288) = 0
-537: (7a) *(u64 *)(r10 -280) = 0
-538: (15) if r1 == 0x6 goto pc+3
-539: (61) r1 = *(u32 *)(r10 -84)
-540: (63) *(u32 *)(r10 -288) = r1
-541: (05) goto pc+8
-542: (61) r1 = *(u32 *)(r10 -68)
-543: (63) *(u32 *)(r10 -288) = r1
-544: (61) r1 = *(u32 *)(r10 -64)
-545: (63) *(u32 *)(r10 -284) = r1
-546: (61) r1 = *(u32 *)(r10 -60)
-547: (63) *(u32 *)(r10 -280) = r1
-548: (61) r1 = *(u32 *)(r10 -56)
-549: (63) *(u32 *)(r10 -276) = r1
-550: (18) r1 = map[limit_sources]
-552: (bf) r2 = r10
-553: (07) r2 += -296
-554: (85) call bpf_map_lookup_elem#1
-555: (55) if r0 != 0x0 goto pc+15
-556: (7a) *(u64 *)(r10 -304) = 0
-557: (18) r1 = map[limit_sources]
-559: (bf) r2 = r10
-560: (07) r2 += -296
-561: (bf) r3 = r10
-562: (07) r3 += -304
-563: (b7) r4 = 1
-564: (85) call bpf_map_update_elem#2
-565: (18) r1 = map[limit_sources]
-567: (bf) r2 = r10
-568: (07) r2 += -296
-569: (85) call bpf_map_lookup_elem#1
-570: (15) if r0 == 0x0 goto pc+51
-571: (bf) r7 = r0
-572: (85) call bpf_ktime_get_ns#5
-573: (bf) r8 = r0
-574: (b7) r3 = 1000000
-575: (b7) r5 = 5000000
-576: (79) r1 = *(u64 *)(r7 +0)
-577: (bf) r2 = r8
-578: (bd) if r1 <= r8 goto pc+1
-579: (bf) r2 = r1
-580: (0f) r2 += r3
-581: (bf) r4 = r2
-582: (1f) r4 -= r8
-583: (2d) if r4 > r5 goto pc+38
-584: (bf) r0 = r1
-585: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-586: (1d) if r0 == r1 goto pc+34
-587: (79) r1 = *(u64 *)(r7 +0)
-588: (bf) r2 = r8
-589: (bd) if r1 <= r8 goto pc+1
-590: (bf) r2 = r1
-591: (0f) r2 += r3
-592: (bf) r4 = r2
-593: (1f) r4 -= r8
-594: (2d) if r4 > r5 goto pc+27
-595: (bf) r0 = r1
-596: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-597: (1d) if r0 == r1 goto pc+23
-598: (79) r1 = *(u64 *)(r7 +0)
-599: (bf) r2 = r8
-600: (bd) if r1 <= r8 goto pc+1
-601: (bf) r2 = r1
-602: (0f) r2 += r3
-603: (bf) r4 = r2
-604: (1f) r4 -= r8
-605: (2d) if r4 > r5 goto pc+16
-606: (bf) r0 = r1
-607: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-608: (1d) if r0 == r1 goto pc+12
-609: (79) r1 = *(u64 *)(r7 +0)
-610: (bf) r2 = r8
-611: (bd) if r1 <= r8 goto pc+1
-612: (bf) r2 = r1
-613: (0f) r2 += r3
-614: (bf) r4 = r2
-615: (1f) r4 -= r8
-616: (2d) if r4 > r5 goto pc+5
-617: (bf) r0 = r1
-618: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-619: (1d) if r0 == r1 goto pc+1
-620: (05) goto pc+1
-621: (05) goto pc+3
-622: (62) *(u32 *)(r10 -16) = 2
-623: (b7) r9 = 1
-624: (05) goto pc+68
+532: (62) *(u32 *)(r10 -296) = 2
+533: (71) r1 = *(u8 *)(r10 -32)
+534: (63) *(u32 *)(r10 -292) = r1
+535: (7a) *(u64 *)(r10 -288) = 0
+536: (7a) *(u64 *)(r10 -280) = 0
+537: (15) if r1 == 0x6 goto pc+3
+538: (61) r1 = *(u32 *)(r10 -84)
+539: (63) *(u32 *)(r10 -288) = r1
+540: (05) goto pc+8
+541: (61) r1 = *(u32 *)(r10 -68)
+542: (63) *(u32 *)(r10 -288) = r1
+543: (61) r1 = *(u32 *)(r10 -64)
+544: (63) *(u32 *)(r10 -284) = r1
+545: (61) r1 = *(u32 *)(r10 -60)
+546: (63) *(u32 *)(r10 -280) = r1
+547: (61) r1 = *(u32 *)(r10 -56)
+548: (63) *(u32 *)(r10 -276) = r1
+549: (18) r1 = map[limit_sources]
+551: (bf) r2 = r10
+552: (07) r2 += -296
+553: (85) call bpf_map_lookup_elem#1
+554: (55) if r0 != 0x0 goto pc+15
+555: (7a) *(u64 *)(r10 -304) = 0
+556: (18) r1 = map[limit_sources]
+558: (bf) r2 = r10
+559: (07) r2 += -296
+560: (bf) r3 = r10
+561: (07) r3 += -304
+562: (b7) r4 = 1
+563: (85) call bpf_map_update_elem#2
+564: (18) r1 = map[limit_sources]
+566: (bf) r2 = r10
+567: (07) r2 += -296
+568: (85) call bpf_map_lookup_elem#1
+569: (15) if r0 == 0x0 goto pc+51
+570: (bf) r7 = r0
+571: (85) call bpf_ktime_get_ns#5
+572: (bf) r8 = r0
+573: (b7) r3 = 1000000
+574: (b7) r5 = 5000000
+575: (79) r1 = *(u64 *)(r7 +0)
+576: (bf) r2 = r8
+577: (bd) if r1 <= r8 goto pc+1
+578: (bf) r2 = r1
+579: (0f) r2 += r3
+580: (bf) r4 = r2
+581: (1f) r4 -= r8
+582: (2d) if r4 > r5 goto pc+38
+583: (bf) r0 = r1
+584: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+585: (1d) if r0 == r1 goto pc+34
+586: (79) r1 = *(u64 *)(r7 +0)
+587: (bf) r2 = r8
+588: (bd) if r1 <= r8 goto pc+1
+589: (bf) r2 = r1
+590: (0f) r2 += r3
+591: (bf) r4 = r2
+592: (1f) r4 -= r8
+593: (2d) if r4 > r5 goto pc+27
+594: (bf) r0 = r1
+595: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+596: (1d) if r0 == r1 goto pc+23
+597: (79) r1 = *(u64 *)(r7 +0)
+598: (bf) r2 = r8
+599: (bd) if r1 <= r8 goto pc+1
+600: (bf) r2 = r1
+601: (0f) r2 += r3
+602: (bf) r4 = r2
+603: (1f) r4 -= r8
+604: (2d) if r4 > r5 goto pc+16
+605: (bf) r0 = r1
+606: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+607: (1d) if r0 == r1 goto pc+12
+608: (79) r1 = *(u64 *)(r7 +0)
+609: (bf) r2 = r8
+610: (bd) if r1 <= r8 goto pc+1
+611: (bf) r2 = r1
+612: (0f) r2 += r3
+613: (bf) r4 = r2
+614: (1f) r4 -= r8
+615: (2d) if r4 > r5 goto pc+5
+616: (bf) r0 = r1
+617: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+618: (1d) if r0 == r1 goto pc+1
+619: (05) goto pc+1
+620: (05) goto pc+3
+621: (62) *(u32 *)(r10 -16) = 2
+622: (b7) r9 = 1
+623: (05) goto pc+68
 ; line 11: allow udp to *:123 limit 60/minute
-625: (71) r1 = *(u8 *)(r10 -30)
-626: (15) if r1 == 0x0 goto pc+64
-627: (69) r1 = *(u16 *)(r10 -26)
-628: (55) if r1 != 0x7b goto pc+62
+624: (71) r1 = *(u8 *)(r10 -30)
+625: (15) if r1 == 0x0 goto pc+64
+626: (69) r1 = *(u16 *)(r10 -26)
+627: (55) if r1 != 0x7b goto pc+62
 ; limit 60/minute: the bucket in slot 3
-629: (62) *(u32 *)(r10 -16) = 3
-630: (18) r1 = map[limits]
-632: (bf) r2 = r10
-633: (07) r2 += -16
-634: (85) call bpf_map_lookup_elem#1
-635: (15) if r0 == 0x0 goto pc+51
-636: (bf) r7 = r0
-637: (85) call bpf_ktime_get_ns#5
-638: (bf) r8 = r0
-639: (b7) r3 = 1000000000
-640: (18) r5 = 0x12a05f200
-642: (79) r1 = *(u64 *)(r7 +0)
-643: (bf) r2 = r8
-644: (bd) if r1 <= r8 goto pc+1
-645: (bf) r2 = r1
-646: (0f) r2 += r3
-647: (bf) r4 = r2
-648: (1f) r4 -= r8
-649: (2d) if r4 > r5 goto pc+37
-650: (bf) r0 = r1
-651: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-652: (1d) if r0 == r1 goto pc+35
-653: (79) r1 = *(u64 *)(r7 +0)
-654: (bf) r2 = r8
-655: (bd) if r1 <= r8 goto pc+1
-656: (bf) r2 = r1
-657: (0f) r2 += r3
-658: (bf) r4 = r2
-659: (1f) r4 -= r8
-660: (2d) if r4 > r5 goto pc+26
-661: (bf) r0 = r1
-662: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-663: (1d) if r0 == r1 goto pc+24
-664: (79) r1 = *(u64 *)(r7 +0)
-665: (bf) r2 = r8
-666: (bd) if r1 <= r8 goto pc+1
-667: (bf) r2 = r1
-668: (0f) r2 += r3
-669: (bf) r4 = r2
-670: (1f) r4 -= r8
-671: (2d) if r4 > r5 goto pc+15
-672: (bf) r0 = r1
-673: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-674: (1d) if r0 == r1 goto pc+13
-675: (79) r1 = *(u64 *)(r7 +0)
-676: (bf) r2 = r8
-677: (bd) if r1 <= r8 goto pc+1
-678: (bf) r2 = r1
-679: (0f) r2 += r3
-680: (bf) r4 = r2
-681: (1f) r4 -= r8
-682: (2d) if r4 > r5 goto pc+4
-683: (bf) r0 = r1
-684: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-685: (1d) if r0 == r1 goto pc+2
-686: (05) goto pc+0
-687: (05) goto pc+3
-688: (62) *(u32 *)(r10 -16) = 3
-689: (b7) r9 = 2
-690: (05) goto pc+2
+628: (62) *(u32 *)(r10 -16) = 3
+629: (18) r1 = map[limits]
+631: (bf) r2 = r10
+632: (07) r2 += -16
+633: (85) call bpf_map_lookup_elem#1
+634: (15) if r0 == 0x0 goto pc+51
+635: (bf) r7 = r0
+636: (85) call bpf_ktime_get_ns#5
+637: (bf) r8 = r0
+638: (b7) r3 = 1000000000
+639: (18) r5 = 0x12a05f200
+641: (79) r1 = *(u64 *)(r7 +0)
+642: (bf) r2 = r8
+643: (bd) if r1 <= r8 goto pc+1
+644: (bf) r2 = r1
+645: (0f) r2 += r3
+646: (bf) r4 = r2
+647: (1f) r4 -= r8
+648: (2d) if r4 > r5 goto pc+37
+649: (bf) r0 = r1
+650: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+651: (1d) if r0 == r1 goto pc+35
+652: (79) r1 = *(u64 *)(r7 +0)
+653: (bf) r2 = r8
+654: (bd) if r1 <= r8 goto pc+1
+655: (bf) r2 = r1
+656: (0f) r2 += r3
+657: (bf) r4 = r2
+658: (1f) r4 -= r8
+659: (2d) if r4 > r5 goto pc+26
+660: (bf) r0 = r1
+661: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+662: (1d) if r0 == r1 goto pc+24
+663: (79) r1 = *(u64 *)(r7 +0)
+664: (bf) r2 = r8
+665: (bd) if r1 <= r8 goto pc+1
+666: (bf) r2 = r1
+667: (0f) r2 += r3
+668: (bf) r4 = r2
+669: (1f) r4 -= r8
+670: (2d) if r4 > r5 goto pc+15
+671: (bf) r0 = r1
+672: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+673: (1d) if r0 == r1 goto pc+13
+674: (79) r1 = *(u64 *)(r7 +0)
+675: (bf) r2 = r8
+676: (bd) if r1 <= r8 goto pc+1
+677: (bf) r2 = r1
+678: (0f) r2 += r3
+679: (bf) r4 = r2
+680: (1f) r4 -= r8
+681: (2d) if r4 > r5 goto pc+4
+682: (bf) r0 = r1
+683: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+684: (1d) if r0 == r1 goto pc+2
+685: (05) goto pc+0
+686: (05) goto pc+3
+687: (62) *(u32 *)(r10 -16) = 3
+688: (b7) r9 = 2
+689: (05) goto pc+2
 ; line 12: default drop
-691: (62) *(u32 *)(r10 -16) = 4
-692: (b7) r9 = 1
-693: (18) r1 = map[counters]
-695: (bf) r2 = r10
-696: (07) r2 += -16
-697: (85) call bpf_map_lookup_elem#1
-698: (15) if r0 == 0x0 goto pc+7
-699: (79) r1 = *(u64 *)(r0 +0)
-700: (07) r1 += 1
-701: (7b) *(u64 *)(r0 +0) = r1
-702: (79) r1 = *(u64 *)(r0 +8)
-703: (61) r2 = *(u32 *)(r10 -20)
-704: (0f) r1 += r2
-705: (7b) *(u64 *)(r0 +8) = r1
-706: (bf) r0 = r9
-707: (95) exit
+690: (62) *(u32 *)(r10 -16) = 4
+691: (b7) r9 = 1
+692: (18) r1 = map[counters]
+694: (bf) r2 = r10
+695: (07) r2 += -16
+696: (85) call bpf_map_lookup_elem#1
+697: (15) if r0 == 0x0 goto pc+7
+698: (79) r1 = *(u64 *)(r0 +0)
+699: (07) r1 += 1
+700: (7b) *(u64 *)(r0 +0) = r1
+701: (79) r1 = *(u64 *)(r0 +8)
+702: (61) r2 = *(u32 *)(r10 -20)
+703: (0f) r1 += r2
+704: (7b) *(u64 *)(r0 +8) = r1
+705: (bf) r0 = r9
+706: (95) exit
 

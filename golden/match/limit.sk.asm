@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (806 insns)
+xdp_eth0: xdp eth0 section xdp (805 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -32,13 +32,13 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
  29: (73) *(u8 *)(r10 -23) = r1
  30: (73) *(u8 *)(r10 -15) = r1
  31: (73) *(u8 *)(r10 -7) = r1
- 32: (05) goto pc+374
+ 32: (05) goto pc+373
  33: (69) r1 = *(u16 *)(r7 +12)
  34: (15) if r1 == 0x81 goto pc+1
  35: (55) if r1 != 0xa888 goto pc+12
  36: (bf) r9 = r7
  37: (07) r9 += 18
- 38: (2d) if r9 > r8 goto pc+368
+ 38: (2d) if r9 > r8 goto pc+367
  39: (69) r2 = *(u16 *)(r10 -6)
  40: (55) if r2 != 0x0 goto pc+5
  41: (69) r2 = *(u16 *)(r7 +14)
@@ -53,16 +53,16 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
  50: (6b) *(u16 *)(r10 -8) = r2
  51: (15) if r1 == 0x8 goto pc+2
  52: (15) if r1 == 0xdd86 goto pc+28
- 53: (05) goto pc+353
+ 53: (05) goto pc+352
  54: (bf) r9 = r7
  55: (07) r9 += 34
- 56: (2d) if r9 > r8 goto pc+350
+ 56: (2d) if r9 > r8 goto pc+349
  57: (71) r2 = *(u8 *)(r7 +14)
  58: (bf) r1 = r2
  59: (77) r1 >>= 4
- 60: (55) if r1 != 0x4 goto pc+346
+ 60: (55) if r1 != 0x4 goto pc+345
  61: (57) r2 &= 15
- 62: (a5) if r2 < 0x5 goto pc+344
+ 62: (a5) if r2 < 0x5 goto pc+343
  63: (61) r1 = *(u32 *)(r7 +26)
  64: (63) *(u32 *)(r10 -84) = r1
  65: (61) r1 = *(u32 *)(r7 +30)
@@ -77,16 +77,16 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
  74: (77) r9 >>= 16
  75: (73) *(u8 *)(r10 -21) = r9
  76: (57) r1 &= 65311
- 77: (55) if r1 != 0x0 goto pc+329
+ 77: (55) if r1 != 0x0 goto pc+328
  78: (67) r2 <<= 2
  79: (0f) r7 += r2
- 80: (05) goto pc+296
+ 80: (05) goto pc+295
  81: (bf) r9 = r7
  82: (07) r9 += 54
- 83: (2d) if r9 > r8 goto pc+323
+ 83: (2d) if r9 > r8 goto pc+322
  84: (71) r1 = *(u8 *)(r7 +14)
  85: (77) r1 >>= 4
- 86: (55) if r1 != 0x6 goto pc+320
+ 86: (55) if r1 != 0x6 goto pc+319
  87: (71) r2 = *(u8 *)(r7 +14)
  88: (77) r2 >>= 7
  89: (73) *(u8 *)(r10 -21) = r2
@@ -121,7 +121,7 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
 118: (0f) r4 += r3
 119: (bf) r5 = r4
 120: (07) r5 += 22
-121: (2d) if r5 > r8 goto pc+285
+121: (2d) if r5 > r8 goto pc+284
 122: (71) r2 = *(u8 *)(r4 +15)
 123: (07) r2 += 2
 124: (67) r2 <<= 2
@@ -130,20 +130,20 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
 127: (0f) r4 += r3
 128: (bf) r5 = r4
 129: (07) r5 += 22
-130: (2d) if r5 > r8 goto pc+276
+130: (2d) if r5 > r8 goto pc+275
 131: (72) *(u8 *)(r10 -21) = 1
 132: (71) r1 = *(u8 *)(r4 +14)
 133: (73) *(u8 *)(r10 -31) = r1
 134: (69) r2 = *(u16 *)(r4 +16)
 135: (57) r2 &= 63743
-136: (55) if r2 != 0x0 goto pc+270
+136: (55) if r2 != 0x0 goto pc+269
 137: (b7) r2 = 8
 138: (05) goto pc+8
 139: (bf) r4 = r7
 140: (0f) r4 += r3
 141: (bf) r5 = r4
 142: (07) r5 += 22
-143: (2d) if r5 > r8 goto pc+263
+143: (2d) if r5 > r8 goto pc+262
 144: (71) r2 = *(u8 *)(r4 +15)
 145: (07) r2 += 1
 146: (67) r2 <<= 3
@@ -164,7 +164,7 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
 161: (0f) r4 += r3
 162: (bf) r5 = r4
 163: (07) r5 += 22
-164: (2d) if r5 > r8 goto pc+242
+164: (2d) if r5 > r8 goto pc+241
 165: (71) r2 = *(u8 *)(r4 +15)
 166: (07) r2 += 2
 167: (67) r2 <<= 2
@@ -173,20 +173,20 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
 170: (0f) r4 += r3
 171: (bf) r5 = r4
 172: (07) r5 += 22
-173: (2d) if r5 > r8 goto pc+233
+173: (2d) if r5 > r8 goto pc+232
 174: (72) *(u8 *)(r10 -21) = 1
 175: (71) r1 = *(u8 *)(r4 +14)
 176: (73) *(u8 *)(r10 -31) = r1
 177: (69) r2 = *(u16 *)(r4 +16)
 178: (57) r2 &= 63743
-179: (55) if r2 != 0x0 goto pc+227
+179: (55) if r2 != 0x0 goto pc+226
 180: (b7) r2 = 8
 181: (05) goto pc+8
 182: (bf) r4 = r7
 183: (0f) r4 += r3
 184: (bf) r5 = r4
 185: (07) r5 += 22
-186: (2d) if r5 > r8 goto pc+220
+186: (2d) if r5 > r8 goto pc+219
 187: (71) r2 = *(u8 *)(r4 +15)
 188: (07) r2 += 1
 189: (67) r2 <<= 3
@@ -207,7 +207,7 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
 204: (0f) r4 += r3
 205: (bf) r5 = r4
 206: (07) r5 += 22
-207: (2d) if r5 > r8 goto pc+199
+207: (2d) if r5 > r8 goto pc+198
 208: (71) r2 = *(u8 *)(r4 +15)
 209: (07) r2 += 2
 210: (67) r2 <<= 2
@@ -216,20 +216,20 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
 213: (0f) r4 += r3
 214: (bf) r5 = r4
 215: (07) r5 += 22
-216: (2d) if r5 > r8 goto pc+190
+216: (2d) if r5 > r8 goto pc+189
 217: (72) *(u8 *)(r10 -21) = 1
 218: (71) r1 = *(u8 *)(r4 +14)
 219: (73) *(u8 *)(r10 -31) = r1
 220: (69) r2 = *(u16 *)(r4 +16)
 221: (57) r2 &= 63743
-222: (55) if r2 != 0x0 goto pc+184
+222: (55) if r2 != 0x0 goto pc+183
 223: (b7) r2 = 8
 224: (05) goto pc+8
 225: (bf) r4 = r7
 226: (0f) r4 += r3
 227: (bf) r5 = r4
 228: (07) r5 += 22
-229: (2d) if r5 > r8 goto pc+177
+229: (2d) if r5 > r8 goto pc+176
 230: (71) r2 = *(u8 *)(r4 +15)
 231: (07) r2 += 1
 232: (67) r2 <<= 3
@@ -250,7 +250,7 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
 247: (0f) r4 += r3
 248: (bf) r5 = r4
 249: (07) r5 += 22
-250: (2d) if r5 > r8 goto pc+156
+250: (2d) if r5 > r8 goto pc+155
 251: (71) r2 = *(u8 *)(r4 +15)
 252: (07) r2 += 2
 253: (67) r2 <<= 2
@@ -259,20 +259,20 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
 256: (0f) r4 += r3
 257: (bf) r5 = r4
 258: (07) r5 += 22
-259: (2d) if r5 > r8 goto pc+147
+259: (2d) if r5 > r8 goto pc+146
 260: (72) *(u8 *)(r10 -21) = 1
 261: (71) r1 = *(u8 *)(r4 +14)
 262: (73) *(u8 *)(r10 -31) = r1
 263: (69) r2 = *(u16 *)(r4 +16)
 264: (57) r2 &= 63743
-265: (55) if r2 != 0x0 goto pc+141
+265: (55) if r2 != 0x0 goto pc+140
 266: (b7) r2 = 8
 267: (05) goto pc+8
 268: (bf) r4 = r7
 269: (0f) r4 += r3
 270: (bf) r5 = r4
 271: (07) r5 += 22
-272: (2d) if r5 > r8 goto pc+134
+272: (2d) if r5 > r8 goto pc+133
 273: (71) r2 = *(u8 *)(r4 +15)
 274: (07) r2 += 1
 275: (67) r2 <<= 3
@@ -293,7 +293,7 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
 290: (0f) r4 += r3
 291: (bf) r5 = r4
 292: (07) r5 += 22
-293: (2d) if r5 > r8 goto pc+113
+293: (2d) if r5 > r8 goto pc+112
 294: (71) r2 = *(u8 *)(r4 +15)
 295: (07) r2 += 2
 296: (67) r2 <<= 2
@@ -302,20 +302,20 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
 299: (0f) r4 += r3
 300: (bf) r5 = r4
 301: (07) r5 += 22
-302: (2d) if r5 > r8 goto pc+104
+302: (2d) if r5 > r8 goto pc+103
 303: (72) *(u8 *)(r10 -21) = 1
 304: (71) r1 = *(u8 *)(r4 +14)
 305: (73) *(u8 *)(r10 -31) = r1
 306: (69) r2 = *(u16 *)(r4 +16)
 307: (57) r2 &= 63743
-308: (55) if r2 != 0x0 goto pc+98
+308: (55) if r2 != 0x0 goto pc+97
 309: (b7) r2 = 8
 310: (05) goto pc+8
 311: (bf) r4 = r7
 312: (0f) r4 += r3
 313: (bf) r5 = r4
 314: (07) r5 += 22
-315: (2d) if r5 > r8 goto pc+91
+315: (2d) if r5 > r8 goto pc+90
 316: (71) r2 = *(u8 *)(r4 +15)
 317: (07) r2 += 1
 318: (67) r2 <<= 3
@@ -336,7 +336,7 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
 333: (0f) r4 += r3
 334: (bf) r5 = r4
 335: (07) r5 += 22
-336: (2d) if r5 > r8 goto pc+70
+336: (2d) if r5 > r8 goto pc+69
 337: (71) r2 = *(u8 *)(r4 +15)
 338: (07) r2 += 2
 339: (67) r2 <<= 2
@@ -345,20 +345,20 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
 342: (0f) r4 += r3
 343: (bf) r5 = r4
 344: (07) r5 += 22
-345: (2d) if r5 > r8 goto pc+61
+345: (2d) if r5 > r8 goto pc+60
 346: (72) *(u8 *)(r10 -21) = 1
 347: (71) r1 = *(u8 *)(r4 +14)
 348: (73) *(u8 *)(r10 -31) = r1
 349: (69) r2 = *(u16 *)(r4 +16)
 350: (57) r2 &= 63743
-351: (55) if r2 != 0x0 goto pc+55
+351: (55) if r2 != 0x0 goto pc+54
 352: (b7) r2 = 8
 353: (05) goto pc+8
 354: (bf) r4 = r7
 355: (0f) r4 += r3
 356: (bf) r5 = r4
 357: (07) r5 += 22
-358: (2d) if r5 > r8 goto pc+48
+358: (2d) if r5 > r8 goto pc+47
 359: (71) r2 = *(u8 *)(r4 +15)
 360: (07) r2 += 1
 361: (67) r2 <<= 3
@@ -369,445 +369,444 @@ xdp_eth0: xdp eth0 section xdp (806 insns)
 366: (69) r3 = *(u16 *)(r10 -28)
 367: (6a) *(u16 *)(r10 -28) = 0
 368: (57) r3 &= 16383
-369: (15) if r1 == 0x0 goto pc+37
-370: (15) if r1 == 0x2b goto pc+36
-371: (15) if r1 == 0x3c goto pc+35
-372: (15) if r1 == 0x2c goto pc+34
+369: (15) if r1 == 0x0 goto pc+36
+370: (15) if r1 == 0x2b goto pc+35
+371: (15) if r1 == 0x3c goto pc+34
+372: (15) if r1 == 0x2c goto pc+33
 373: (55) if r1 != 0x33 goto pc+1
-374: (05) goto pc+32
-375: (15) if r3 == 0x0 goto pc+1
-376: (0f) r7 += r3
-377: (71) r1 = *(u8 *)(r10 -31)
-378: (15) if r1 == 0x6 goto pc+12
-379: (15) if r1 == 0x11 goto pc+17
-380: (15) if r1 == 0x1 goto pc+1
-381: (55) if r1 != 0x3a goto pc+25
-382: (bf) r9 = r7
-383: (07) r9 += 18
-384: (2d) if r9 > r8 goto pc+22
-385: (71) r1 = *(u8 *)(r7 +14)
-386: (73) *(u8 *)(r10 -24) = r1
-387: (71) r1 = *(u8 *)(r7 +15)
-388: (73) *(u8 *)(r10 -23) = r1
-389: (72) *(u8 *)(r10 -30) = 1
-390: (05) goto pc+16
-391: (bf) r9 = r7
-392: (07) r9 += 34
-393: (2d) if r9 > r8 goto pc+13
-394: (71) r1 = *(u8 *)(r7 +27)
-395: (73) *(u8 *)(r10 -29) = r1
-396: (05) goto pc+3
-397: (bf) r9 = r7
-398: (07) r9 += 22
-399: (2d) if r9 > r8 goto pc+7
-400: (69) r1 = *(u16 *)(r7 +14)
-401: (dc) r1 = be16 r1
-402: (6b) *(u16 *)(r10 -28) = r1
-403: (69) r1 = *(u16 *)(r7 +16)
-404: (dc) r1 = be16 r1
-405: (6b) *(u16 *)(r10 -26) = r1
-406: (72) *(u8 *)(r10 -30) = 1
+374: (05) goto pc+31
+375: (0f) r7 += r3
+376: (71) r1 = *(u8 *)(r10 -31)
+377: (15) if r1 == 0x6 goto pc+12
+378: (15) if r1 == 0x11 goto pc+17
+379: (15) if r1 == 0x1 goto pc+1
+380: (55) if r1 != 0x3a goto pc+25
+381: (bf) r9 = r7
+382: (07) r9 += 18
+383: (2d) if r9 > r8 goto pc+22
+384: (71) r1 = *(u8 *)(r7 +14)
+385: (73) *(u8 *)(r10 -24) = r1
+386: (71) r1 = *(u8 *)(r7 +15)
+387: (73) *(u8 *)(r10 -23) = r1
+388: (72) *(u8 *)(r10 -30) = 1
+389: (05) goto pc+16
+390: (bf) r9 = r7
+391: (07) r9 += 34
+392: (2d) if r9 > r8 goto pc+13
+393: (71) r1 = *(u8 *)(r7 +27)
+394: (73) *(u8 *)(r10 -29) = r1
+395: (05) goto pc+3
+396: (bf) r9 = r7
+397: (07) r9 += 22
+398: (2d) if r9 > r8 goto pc+7
+399: (69) r1 = *(u16 *)(r7 +14)
+400: (dc) r1 = be16 r1
+401: (6b) *(u16 *)(r10 -28) = r1
+402: (69) r1 = *(u16 *)(r7 +16)
+403: (dc) r1 = be16 r1
+404: (6b) *(u16 *)(r10 -26) = r1
+405: (72) *(u8 *)(r10 -30) = 1
 ; line 4: allow udp to *:53 limit 10/second burst 20
-407: (71) r1 = *(u8 *)(r10 -32)
-408: (15) if r1 == 0x0 goto pc+236
-409: (71) r1 = *(u8 *)(r10 -31)
-410: (55) if r1 != 0x11 goto pc+65
-411: (71) r1 = *(u8 *)(r10 -30)
-412: (15) if r1 == 0x0 goto pc+232
-413: (69) r1 = *(u16 *)(r10 -26)
-414: (55) if r1 != 0x35 goto pc+230
+406: (71) r1 = *(u8 *)(r10 -32)
+407: (15) if r1 == 0x0 goto pc+236
+408: (71) r1 = *(u8 *)(r10 -31)
+409: (55) if r1 != 0x11 goto pc+65
+410: (71) r1 = *(u8 *)(r10 -30)
+411: (15) if r1 == 0x0 goto pc+232
+412: (69) r1 = *(u16 *)(r10 -26)
+413: (55) if r1 != 0x35 goto pc+230
 ; limit 10/second burst 20: the bucket in slot 0
-415: (62) *(u32 *)(r10 -16) = 0
-416: (18) r1 = map[limits]
-418: (bf) r2 = r10
-419: (07) r2 += -16
-420: (85) call bpf_map_lookup_elem#1
-421: (15) if r0 == 0x0 goto pc+50
-422: (bf) r7 = r0
-423: (85) call bpf_ktime_get_ns#5
-424: (bf) r8 = r0
-425: (b7) r3 = 100000000
-426: (b7) r5 = 2000000000
-427: (79) r1 = *(u64 *)(r7 +0)
-428: (bf) r2 = r8
-429: (bd) if r1 <= r8 goto pc+1
-430: (bf) r2 = r1
-431: (0f) r2 += r3
-432: (bf) r4 = r2
-433: (1f) r4 -= r8
-434: (2d) if r4 > r5 goto pc+37
-435: (bf) r0 = r1
-436: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-437: (1d) if r0 == r1 goto pc+35
-438: (79) r1 = *(u64 *)(r7 +0)
-439: (bf) r2 = r8
-440: (bd) if r1 <= r8 goto pc+1
-441: (bf) r2 = r1
-442: (0f) r2 += r3
-443: (bf) r4 = r2
-444: (1f) r4 -= r8
-445: (2d) if r4 > r5 goto pc+26
-446: (bf) r0 = r1
-447: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-448: (1d) if r0 == r1 goto pc+24
-449: (79) r1 = *(u64 *)(r7 +0)
-450: (bf) r2 = r8
-451: (bd) if r1 <= r8 goto pc+1
-452: (bf) r2 = r1
-453: (0f) r2 += r3
-454: (bf) r4 = r2
-455: (1f) r4 -= r8
-456: (2d) if r4 > r5 goto pc+15
-457: (bf) r0 = r1
-458: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-459: (1d) if r0 == r1 goto pc+13
-460: (79) r1 = *(u64 *)(r7 +0)
-461: (bf) r2 = r8
-462: (bd) if r1 <= r8 goto pc+1
-463: (bf) r2 = r1
-464: (0f) r2 += r3
-465: (bf) r4 = r2
-466: (1f) r4 -= r8
-467: (2d) if r4 > r5 goto pc+4
-468: (bf) r0 = r1
-469: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-470: (1d) if r0 == r1 goto pc+2
-471: (05) goto pc+0
-472: (05) goto pc+172
-473: (62) *(u32 *)(r10 -16) = 0
-474: (b7) r9 = 2
-475: (05) goto pc+315
+414: (62) *(u32 *)(r10 -16) = 0
+415: (18) r1 = map[limits]
+417: (bf) r2 = r10
+418: (07) r2 += -16
+419: (85) call bpf_map_lookup_elem#1
+420: (15) if r0 == 0x0 goto pc+50
+421: (bf) r7 = r0
+422: (85) call bpf_ktime_get_ns#5
+423: (bf) r8 = r0
+424: (b7) r3 = 100000000
+425: (b7) r5 = 2000000000
+426: (79) r1 = *(u64 *)(r7 +0)
+427: (bf) r2 = r8
+428: (bd) if r1 <= r8 goto pc+1
+429: (bf) r2 = r1
+430: (0f) r2 += r3
+431: (bf) r4 = r2
+432: (1f) r4 -= r8
+433: (2d) if r4 > r5 goto pc+37
+434: (bf) r0 = r1
+435: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+436: (1d) if r0 == r1 goto pc+35
+437: (79) r1 = *(u64 *)(r7 +0)
+438: (bf) r2 = r8
+439: (bd) if r1 <= r8 goto pc+1
+440: (bf) r2 = r1
+441: (0f) r2 += r3
+442: (bf) r4 = r2
+443: (1f) r4 -= r8
+444: (2d) if r4 > r5 goto pc+26
+445: (bf) r0 = r1
+446: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+447: (1d) if r0 == r1 goto pc+24
+448: (79) r1 = *(u64 *)(r7 +0)
+449: (bf) r2 = r8
+450: (bd) if r1 <= r8 goto pc+1
+451: (bf) r2 = r1
+452: (0f) r2 += r3
+453: (bf) r4 = r2
+454: (1f) r4 -= r8
+455: (2d) if r4 > r5 goto pc+15
+456: (bf) r0 = r1
+457: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+458: (1d) if r0 == r1 goto pc+13
+459: (79) r1 = *(u64 *)(r7 +0)
+460: (bf) r2 = r8
+461: (bd) if r1 <= r8 goto pc+1
+462: (bf) r2 = r1
+463: (0f) r2 += r3
+464: (bf) r4 = r2
+465: (1f) r4 -= r8
+466: (2d) if r4 > r5 goto pc+4
+467: (bf) r0 = r1
+468: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+469: (1d) if r0 == r1 goto pc+2
+470: (05) goto pc+0
+471: (05) goto pc+172
+472: (62) *(u32 *)(r10 -16) = 0
+473: (b7) r9 = 2
+474: (05) goto pc+315
 ; line 5: drop icmp limit over 100/minute
-476: (71) r1 = *(u8 *)(r10 -32)
-477: (55) if r1 != 0x4 goto pc+64
-478: (71) r1 = *(u8 *)(r10 -31)
-479: (55) if r1 != 0x1 goto pc+62
+475: (71) r1 = *(u8 *)(r10 -32)
+476: (55) if r1 != 0x4 goto pc+64
+477: (71) r1 = *(u8 *)(r10 -31)
+478: (55) if r1 != 0x1 goto pc+62
 ; limit over 100/minute: the bucket in slot 1
-480: (62) *(u32 *)(r10 -16) = 1
-481: (18) r1 = map[limits]
-483: (bf) r2 = r10
-484: (07) r2 += -16
-485: (85) call bpf_map_lookup_elem#1
-486: (15) if r0 == 0x0 goto pc+52
-487: (bf) r7 = r0
-488: (85) call bpf_ktime_get_ns#5
-489: (bf) r8 = r0
-490: (b7) r3 = 600000000
-491: (18) r5 = 0xb2d05e00
-493: (79) r1 = *(u64 *)(r7 +0)
-494: (bf) r2 = r8
-495: (bd) if r1 <= r8 goto pc+1
-496: (bf) r2 = r1
-497: (0f) r2 += r3
-498: (bf) r4 = r2
-499: (1f) r4 -= r8
-500: (2d) if r4 > r5 goto pc+38
-501: (bf) r0 = r1
-502: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-503: (1d) if r0 == r1 goto pc+34
-504: (79) r1 = *(u64 *)(r7 +0)
-505: (bf) r2 = r8
-506: (bd) if r1 <= r8 goto pc+1
-507: (bf) r2 = r1
-508: (0f) r2 += r3
-509: (bf) r4 = r2
-510: (1f) r4 -= r8
-511: (2d) if r4 > r5 goto pc+27
-512: (bf) r0 = r1
-513: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-514: (1d) if r0 == r1 goto pc+23
-515: (79) r1 = *(u64 *)(r7 +0)
-516: (bf) r2 = r8
-517: (bd) if r1 <= r8 goto pc+1
-518: (bf) r2 = r1
-519: (0f) r2 += r3
-520: (bf) r4 = r2
-521: (1f) r4 -= r8
-522: (2d) if r4 > r5 goto pc+16
-523: (bf) r0 = r1
-524: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-525: (1d) if r0 == r1 goto pc+12
-526: (79) r1 = *(u64 *)(r7 +0)
-527: (bf) r2 = r8
-528: (bd) if r1 <= r8 goto pc+1
-529: (bf) r2 = r1
-530: (0f) r2 += r3
-531: (bf) r4 = r2
-532: (1f) r4 -= r8
-533: (2d) if r4 > r5 goto pc+5
-534: (bf) r0 = r1
-535: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-536: (1d) if r0 == r1 goto pc+1
-537: (05) goto pc+1
-538: (05) goto pc+106
-539: (62) *(u32 *)(r10 -16) = 1
-540: (b7) r9 = 1
-541: (05) goto pc+249
+479: (62) *(u32 *)(r10 -16) = 1
+480: (18) r1 = map[limits]
+482: (bf) r2 = r10
+483: (07) r2 += -16
+484: (85) call bpf_map_lookup_elem#1
+485: (15) if r0 == 0x0 goto pc+52
+486: (bf) r7 = r0
+487: (85) call bpf_ktime_get_ns#5
+488: (bf) r8 = r0
+489: (b7) r3 = 600000000
+490: (18) r5 = 0xb2d05e00
+492: (79) r1 = *(u64 *)(r7 +0)
+493: (bf) r2 = r8
+494: (bd) if r1 <= r8 goto pc+1
+495: (bf) r2 = r1
+496: (0f) r2 += r3
+497: (bf) r4 = r2
+498: (1f) r4 -= r8
+499: (2d) if r4 > r5 goto pc+38
+500: (bf) r0 = r1
+501: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+502: (1d) if r0 == r1 goto pc+34
+503: (79) r1 = *(u64 *)(r7 +0)
+504: (bf) r2 = r8
+505: (bd) if r1 <= r8 goto pc+1
+506: (bf) r2 = r1
+507: (0f) r2 += r3
+508: (bf) r4 = r2
+509: (1f) r4 -= r8
+510: (2d) if r4 > r5 goto pc+27
+511: (bf) r0 = r1
+512: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+513: (1d) if r0 == r1 goto pc+23
+514: (79) r1 = *(u64 *)(r7 +0)
+515: (bf) r2 = r8
+516: (bd) if r1 <= r8 goto pc+1
+517: (bf) r2 = r1
+518: (0f) r2 += r3
+519: (bf) r4 = r2
+520: (1f) r4 -= r8
+521: (2d) if r4 > r5 goto pc+16
+522: (bf) r0 = r1
+523: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+524: (1d) if r0 == r1 goto pc+12
+525: (79) r1 = *(u64 *)(r7 +0)
+526: (bf) r2 = r8
+527: (bd) if r1 <= r8 goto pc+1
+528: (bf) r2 = r1
+529: (0f) r2 += r3
+530: (bf) r4 = r2
+531: (1f) r4 -= r8
+532: (2d) if r4 > r5 goto pc+5
+533: (bf) r0 = r1
+534: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+535: (1d) if r0 == r1 goto pc+1
+536: (05) goto pc+1
+537: (05) goto pc+106
+538: (62) *(u32 *)(r10 -16) = 1
+539: (b7) r9 = 1
+540: (05) goto pc+249
 ; line 6: allow tcp to *:22 syn limit 3/minute per source
-542: (71) r1 = *(u8 *)(r10 -31)
-543: (55) if r1 != 0x6 goto pc+101
-544: (71) r1 = *(u8 *)(r10 -30)
-545: (15) if r1 == 0x0 goto pc+99
-546: (69) r1 = *(u16 *)(r10 -26)
-547: (55) if r1 != 0x16 goto pc+97
-548: (71) r1 = *(u8 *)(r10 -29)
-549: (57) r1 &= 2
-550: (55) if r1 != 0x2 goto pc+94
+541: (71) r1 = *(u8 *)(r10 -31)
+542: (55) if r1 != 0x6 goto pc+101
+543: (71) r1 = *(u8 *)(r10 -30)
+544: (15) if r1 == 0x0 goto pc+99
+545: (69) r1 = *(u16 *)(r10 -26)
+546: (55) if r1 != 0x16 goto pc+97
+547: (71) r1 = *(u8 *)(r10 -29)
+548: (57) r1 &= 2
+549: (55) if r1 != 0x2 goto pc+94
 ; limit 3/minute per source: the bucket in slot 2
-551: (62) *(u32 *)(r10 -296) = 2
-552: (71) r1 = *(u8 *)(r10 -32)
-553: (63) *(u32 *)(r10 -292) = r1
-554: (7a) *(u64 *)(r10 -288) = 0
-555: (7a) *(u64 *)(r10 -280) = 0
-556: (15) if r1 == 0x6 goto pc+3
-557: (61) r1 = *(u32 *)(r10 -84)
-558: (63) *(u32 *)(r10 -288) = r1
-559: (05) goto pc+8
-560: (61) r1 = *(u32 *)(r10 -68)
-561: (63) *(u32 *)(r10 -288) = r1
-562: (61) r1 = *(u32 *)(r10 -64)
-563: (63) *(u32 *)(r10 -284) = r1
-564: (61) r1 = *(u32 *)(r10 -60)
-565: (63) *(u32 *)(r10 -280) = r1
-566: (61) r1 = *(u32 *)(r10 -56)
-567: (63) *(u32 *)(r10 -276) = r1
-568: (18) r1 = map[limit_sources]
-570: (bf) r2 = r10
-571: (07) r2 += -296
-572: (85) call bpf_map_lookup_elem#1
-573: (55) if r0 != 0x0 goto pc+15
-574: (7a) *(u64 *)(r10 -304) = 0
-575: (18) r1 = map[limit_sources]
-577: (bf) r2 = r10
-578: (07) r2 += -296
-579: (bf) r3 = r10
-580: (07) r3 += -304
-581: (b7) r4 = 1
-582: (85) call bpf_map_update_elem#2
-583: (18) r1 = map[limit_sources]
-585: (bf) r2 = r10
-586: (07) r2 += -296
-587: (85) call bpf_map_lookup_elem#1
-588: (15) if r0 == 0x0 goto pc+52
-589: (bf) r7 = r0
-590: (85) call bpf_ktime_get_ns#5
-591: (bf) r8 = r0
-592: (18) r3 = 0x4a817c800
-594: (18) r5 = 0x174876e800
-596: (79) r1 = *(u64 *)(r7 +0)
-597: (bf) r2 = r8
-598: (bd) if r1 <= r8 goto pc+1
-599: (bf) r2 = r1
-600: (0f) r2 += r3
-601: (bf) r4 = r2
-602: (1f) r4 -= r8
-603: (2d) if r4 > r5 goto pc+37
-604: (bf) r0 = r1
-605: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-606: (1d) if r0 == r1 goto pc+35
-607: (79) r1 = *(u64 *)(r7 +0)
-608: (bf) r2 = r8
-609: (bd) if r1 <= r8 goto pc+1
-610: (bf) r2 = r1
-611: (0f) r2 += r3
-612: (bf) r4 = r2
-613: (1f) r4 -= r8
-614: (2d) if r4 > r5 goto pc+26
-615: (bf) r0 = r1
-616: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-617: (1d) if r0 == r1 goto pc+24
-618: (79) r1 = *(u64 *)(r7 +0)
-619: (bf) r2 = r8
-620: (bd) if r1 <= r8 goto pc+1
-621: (bf) r2 = r1
-622: (0f) r2 += r3
-623: (bf) r4 = r2
-624: (1f) r4 -= r8
-625: (2d) if r4 > r5 goto pc+15
-626: (bf) r0 = r1
-627: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-628: (1d) if r0 == r1 goto pc+13
-629: (79) r1 = *(u64 *)(r7 +0)
-630: (bf) r2 = r8
-631: (bd) if r1 <= r8 goto pc+1
-632: (bf) r2 = r1
-633: (0f) r2 += r3
-634: (bf) r4 = r2
-635: (1f) r4 -= r8
-636: (2d) if r4 > r5 goto pc+4
-637: (bf) r0 = r1
-638: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-639: (1d) if r0 == r1 goto pc+2
-640: (05) goto pc+0
-641: (05) goto pc+3
-642: (62) *(u32 *)(r10 -16) = 2
-643: (b7) r9 = 2
-644: (05) goto pc+146
+550: (62) *(u32 *)(r10 -296) = 2
+551: (71) r1 = *(u8 *)(r10 -32)
+552: (63) *(u32 *)(r10 -292) = r1
+553: (7a) *(u64 *)(r10 -288) = 0
+554: (7a) *(u64 *)(r10 -280) = 0
+555: (15) if r1 == 0x6 goto pc+3
+556: (61) r1 = *(u32 *)(r10 -84)
+557: (63) *(u32 *)(r10 -288) = r1
+558: (05) goto pc+8
+559: (61) r1 = *(u32 *)(r10 -68)
+560: (63) *(u32 *)(r10 -288) = r1
+561: (61) r1 = *(u32 *)(r10 -64)
+562: (63) *(u32 *)(r10 -284) = r1
+563: (61) r1 = *(u32 *)(r10 -60)
+564: (63) *(u32 *)(r10 -280) = r1
+565: (61) r1 = *(u32 *)(r10 -56)
+566: (63) *(u32 *)(r10 -276) = r1
+567: (18) r1 = map[limit_sources]
+569: (bf) r2 = r10
+570: (07) r2 += -296
+571: (85) call bpf_map_lookup_elem#1
+572: (55) if r0 != 0x0 goto pc+15
+573: (7a) *(u64 *)(r10 -304) = 0
+574: (18) r1 = map[limit_sources]
+576: (bf) r2 = r10
+577: (07) r2 += -296
+578: (bf) r3 = r10
+579: (07) r3 += -304
+580: (b7) r4 = 1
+581: (85) call bpf_map_update_elem#2
+582: (18) r1 = map[limit_sources]
+584: (bf) r2 = r10
+585: (07) r2 += -296
+586: (85) call bpf_map_lookup_elem#1
+587: (15) if r0 == 0x0 goto pc+52
+588: (bf) r7 = r0
+589: (85) call bpf_ktime_get_ns#5
+590: (bf) r8 = r0
+591: (18) r3 = 0x4a817c800
+593: (18) r5 = 0x174876e800
+595: (79) r1 = *(u64 *)(r7 +0)
+596: (bf) r2 = r8
+597: (bd) if r1 <= r8 goto pc+1
+598: (bf) r2 = r1
+599: (0f) r2 += r3
+600: (bf) r4 = r2
+601: (1f) r4 -= r8
+602: (2d) if r4 > r5 goto pc+37
+603: (bf) r0 = r1
+604: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+605: (1d) if r0 == r1 goto pc+35
+606: (79) r1 = *(u64 *)(r7 +0)
+607: (bf) r2 = r8
+608: (bd) if r1 <= r8 goto pc+1
+609: (bf) r2 = r1
+610: (0f) r2 += r3
+611: (bf) r4 = r2
+612: (1f) r4 -= r8
+613: (2d) if r4 > r5 goto pc+26
+614: (bf) r0 = r1
+615: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+616: (1d) if r0 == r1 goto pc+24
+617: (79) r1 = *(u64 *)(r7 +0)
+618: (bf) r2 = r8
+619: (bd) if r1 <= r8 goto pc+1
+620: (bf) r2 = r1
+621: (0f) r2 += r3
+622: (bf) r4 = r2
+623: (1f) r4 -= r8
+624: (2d) if r4 > r5 goto pc+15
+625: (bf) r0 = r1
+626: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+627: (1d) if r0 == r1 goto pc+13
+628: (79) r1 = *(u64 *)(r7 +0)
+629: (bf) r2 = r8
+630: (bd) if r1 <= r8 goto pc+1
+631: (bf) r2 = r1
+632: (0f) r2 += r3
+633: (bf) r4 = r2
+634: (1f) r4 -= r8
+635: (2d) if r4 > r5 goto pc+4
+636: (bf) r0 = r1
+637: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+638: (1d) if r0 == r1 goto pc+2
+639: (05) goto pc+0
+640: (05) goto pc+3
+641: (62) *(u32 *)(r10 -16) = 2
+642: (b7) r9 = 2
+643: (05) goto pc+146
 ; line 7: count limit 1 mbytes/s burst 512 kbytes
 ; limit 1048576 bytes/second burst 524288 bytes: the bucket in slot 3
-645: (62) *(u32 *)(r10 -16) = 3
-646: (18) r1 = map[limits]
-648: (bf) r2 = r10
-649: (07) r2 += -16
-650: (85) call bpf_map_lookup_elem#1
-651: (15) if r0 == 0x0 goto pc+56
-652: (bf) r7 = r0
-653: (85) call bpf_ktime_get_ns#5
-654: (bf) r8 = r0
-655: (61) r3 = *(u32 *)(r10 -20)
-656: (b5) if r3 <= 0x100000 goto pc+1
-657: (b7) r3 = 1048576
-658: (b7) r1 = 62500000
-659: (2f) r3 *= r1
-660: (07) r3 += 65535
-661: (77) r3 >>= 16
-662: (b7) r5 = 500000000
-663: (79) r1 = *(u64 *)(r7 +0)
-664: (bf) r2 = r8
-665: (bd) if r1 <= r8 goto pc+1
-666: (bf) r2 = r1
-667: (0f) r2 += r3
-668: (bf) r4 = r2
-669: (1f) r4 -= r8
-670: (2d) if r4 > r5 goto pc+37
-671: (bf) r0 = r1
-672: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-673: (1d) if r0 == r1 goto pc+35
-674: (79) r1 = *(u64 *)(r7 +0)
-675: (bf) r2 = r8
-676: (bd) if r1 <= r8 goto pc+1
-677: (bf) r2 = r1
-678: (0f) r2 += r3
-679: (bf) r4 = r2
-680: (1f) r4 -= r8
-681: (2d) if r4 > r5 goto pc+26
-682: (bf) r0 = r1
-683: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-684: (1d) if r0 == r1 goto pc+24
-685: (79) r1 = *(u64 *)(r7 +0)
-686: (bf) r2 = r8
-687: (bd) if r1 <= r8 goto pc+1
-688: (bf) r2 = r1
-689: (0f) r2 += r3
-690: (bf) r4 = r2
-691: (1f) r4 -= r8
-692: (2d) if r4 > r5 goto pc+15
-693: (bf) r0 = r1
-694: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-695: (1d) if r0 == r1 goto pc+13
-696: (79) r1 = *(u64 *)(r7 +0)
-697: (bf) r2 = r8
-698: (bd) if r1 <= r8 goto pc+1
-699: (bf) r2 = r1
-700: (0f) r2 += r3
-701: (bf) r4 = r2
-702: (1f) r4 -= r8
-703: (2d) if r4 > r5 goto pc+4
-704: (bf) r0 = r1
-705: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-706: (1d) if r0 == r1 goto pc+2
-707: (05) goto pc+0
-708: (05) goto pc+14
-709: (62) *(u32 *)(r10 -16) = 3
-710: (18) r1 = map[counters]
-712: (bf) r2 = r10
-713: (07) r2 += -16
-714: (85) call bpf_map_lookup_elem#1
-715: (15) if r0 == 0x0 goto pc+7
-716: (79) r1 = *(u64 *)(r0 +0)
-717: (07) r1 += 1
-718: (7b) *(u64 *)(r0 +0) = r1
-719: (79) r1 = *(u64 *)(r0 +8)
-720: (61) r2 = *(u32 *)(r10 -20)
-721: (0f) r1 += r2
-722: (7b) *(u64 *)(r0 +8) = r1
+644: (62) *(u32 *)(r10 -16) = 3
+645: (18) r1 = map[limits]
+647: (bf) r2 = r10
+648: (07) r2 += -16
+649: (85) call bpf_map_lookup_elem#1
+650: (15) if r0 == 0x0 goto pc+56
+651: (bf) r7 = r0
+652: (85) call bpf_ktime_get_ns#5
+653: (bf) r8 = r0
+654: (61) r3 = *(u32 *)(r10 -20)
+655: (b5) if r3 <= 0x100000 goto pc+1
+656: (b7) r3 = 1048576
+657: (b7) r1 = 62500000
+658: (2f) r3 *= r1
+659: (07) r3 += 65535
+660: (77) r3 >>= 16
+661: (b7) r5 = 500000000
+662: (79) r1 = *(u64 *)(r7 +0)
+663: (bf) r2 = r8
+664: (bd) if r1 <= r8 goto pc+1
+665: (bf) r2 = r1
+666: (0f) r2 += r3
+667: (bf) r4 = r2
+668: (1f) r4 -= r8
+669: (2d) if r4 > r5 goto pc+37
+670: (bf) r0 = r1
+671: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+672: (1d) if r0 == r1 goto pc+35
+673: (79) r1 = *(u64 *)(r7 +0)
+674: (bf) r2 = r8
+675: (bd) if r1 <= r8 goto pc+1
+676: (bf) r2 = r1
+677: (0f) r2 += r3
+678: (bf) r4 = r2
+679: (1f) r4 -= r8
+680: (2d) if r4 > r5 goto pc+26
+681: (bf) r0 = r1
+682: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+683: (1d) if r0 == r1 goto pc+24
+684: (79) r1 = *(u64 *)(r7 +0)
+685: (bf) r2 = r8
+686: (bd) if r1 <= r8 goto pc+1
+687: (bf) r2 = r1
+688: (0f) r2 += r3
+689: (bf) r4 = r2
+690: (1f) r4 -= r8
+691: (2d) if r4 > r5 goto pc+15
+692: (bf) r0 = r1
+693: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+694: (1d) if r0 == r1 goto pc+13
+695: (79) r1 = *(u64 *)(r7 +0)
+696: (bf) r2 = r8
+697: (bd) if r1 <= r8 goto pc+1
+698: (bf) r2 = r1
+699: (0f) r2 += r3
+700: (bf) r4 = r2
+701: (1f) r4 -= r8
+702: (2d) if r4 > r5 goto pc+4
+703: (bf) r0 = r1
+704: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+705: (1d) if r0 == r1 goto pc+2
+706: (05) goto pc+0
+707: (05) goto pc+14
+708: (62) *(u32 *)(r10 -16) = 3
+709: (18) r1 = map[counters]
+711: (bf) r2 = r10
+712: (07) r2 += -16
+713: (85) call bpf_map_lookup_elem#1
+714: (15) if r0 == 0x0 goto pc+7
+715: (79) r1 = *(u64 *)(r0 +0)
+716: (07) r1 += 1
+717: (7b) *(u64 *)(r0 +0) = r1
+718: (79) r1 = *(u64 *)(r0 +8)
+719: (61) r2 = *(u32 *)(r10 -20)
+720: (0f) r1 += r2
+721: (7b) *(u64 *)(r0 +8) = r1
 ; line 8: allow limit 1000/s
 ; limit 1000/second: the bucket in slot 4
-723: (62) *(u32 *)(r10 -16) = 4
-724: (18) r1 = map[limits]
-726: (bf) r2 = r10
-727: (07) r2 += -16
-728: (85) call bpf_map_lookup_elem#1
-729: (15) if r0 == 0x0 goto pc+50
-730: (bf) r7 = r0
-731: (85) call bpf_ktime_get_ns#5
-732: (bf) r8 = r0
-733: (b7) r3 = 1000000
-734: (b7) r5 = 5000000
-735: (79) r1 = *(u64 *)(r7 +0)
-736: (bf) r2 = r8
-737: (bd) if r1 <= r8 goto pc+1
-738: (bf) r2 = r1
-739: (0f) r2 += r3
-740: (bf) r4 = r2
-741: (1f) r4 -= r8
-742: (2d) if r4 > r5 goto pc+37
-743: (bf) r0 = r1
-744: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-745: (1d) if r0 == r1 goto pc+35
-746: (79) r1 = *(u64 *)(r7 +0)
-747: (bf) r2 = r8
-748: (bd) if r1 <= r8 goto pc+1
-749: (bf) r2 = r1
-750: (0f) r2 += r3
-751: (bf) r4 = r2
-752: (1f) r4 -= r8
-753: (2d) if r4 > r5 goto pc+26
-754: (bf) r0 = r1
-755: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-756: (1d) if r0 == r1 goto pc+24
-757: (79) r1 = *(u64 *)(r7 +0)
-758: (bf) r2 = r8
-759: (bd) if r1 <= r8 goto pc+1
-760: (bf) r2 = r1
-761: (0f) r2 += r3
-762: (bf) r4 = r2
-763: (1f) r4 -= r8
-764: (2d) if r4 > r5 goto pc+15
-765: (bf) r0 = r1
-766: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-767: (1d) if r0 == r1 goto pc+13
-768: (79) r1 = *(u64 *)(r7 +0)
-769: (bf) r2 = r8
-770: (bd) if r1 <= r8 goto pc+1
-771: (bf) r2 = r1
-772: (0f) r2 += r3
-773: (bf) r4 = r2
-774: (1f) r4 -= r8
-775: (2d) if r4 > r5 goto pc+4
-776: (bf) r0 = r1
-777: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-778: (1d) if r0 == r1 goto pc+2
-779: (05) goto pc+0
-780: (05) goto pc+3
-781: (62) *(u32 *)(r10 -16) = 4
-782: (b7) r9 = 2
-783: (05) goto pc+7
+722: (62) *(u32 *)(r10 -16) = 4
+723: (18) r1 = map[limits]
+725: (bf) r2 = r10
+726: (07) r2 += -16
+727: (85) call bpf_map_lookup_elem#1
+728: (15) if r0 == 0x0 goto pc+50
+729: (bf) r7 = r0
+730: (85) call bpf_ktime_get_ns#5
+731: (bf) r8 = r0
+732: (b7) r3 = 1000000
+733: (b7) r5 = 5000000
+734: (79) r1 = *(u64 *)(r7 +0)
+735: (bf) r2 = r8
+736: (bd) if r1 <= r8 goto pc+1
+737: (bf) r2 = r1
+738: (0f) r2 += r3
+739: (bf) r4 = r2
+740: (1f) r4 -= r8
+741: (2d) if r4 > r5 goto pc+37
+742: (bf) r0 = r1
+743: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+744: (1d) if r0 == r1 goto pc+35
+745: (79) r1 = *(u64 *)(r7 +0)
+746: (bf) r2 = r8
+747: (bd) if r1 <= r8 goto pc+1
+748: (bf) r2 = r1
+749: (0f) r2 += r3
+750: (bf) r4 = r2
+751: (1f) r4 -= r8
+752: (2d) if r4 > r5 goto pc+26
+753: (bf) r0 = r1
+754: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+755: (1d) if r0 == r1 goto pc+24
+756: (79) r1 = *(u64 *)(r7 +0)
+757: (bf) r2 = r8
+758: (bd) if r1 <= r8 goto pc+1
+759: (bf) r2 = r1
+760: (0f) r2 += r3
+761: (bf) r4 = r2
+762: (1f) r4 -= r8
+763: (2d) if r4 > r5 goto pc+15
+764: (bf) r0 = r1
+765: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+766: (1d) if r0 == r1 goto pc+13
+767: (79) r1 = *(u64 *)(r7 +0)
+768: (bf) r2 = r8
+769: (bd) if r1 <= r8 goto pc+1
+770: (bf) r2 = r1
+771: (0f) r2 += r3
+772: (bf) r4 = r2
+773: (1f) r4 -= r8
+774: (2d) if r4 > r5 goto pc+4
+775: (bf) r0 = r1
+776: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+777: (1d) if r0 == r1 goto pc+2
+778: (05) goto pc+0
+779: (05) goto pc+3
+780: (62) *(u32 *)(r10 -16) = 4
+781: (b7) r9 = 2
+782: (05) goto pc+7
 ; line 9: allow arp
-784: (69) r1 = *(u16 *)(r10 -8)
-785: (55) if r1 != 0x806 goto pc+3
-786: (62) *(u32 *)(r10 -16) = 5
-787: (b7) r9 = 2
-788: (05) goto pc+2
+783: (69) r1 = *(u16 *)(r10 -8)
+784: (55) if r1 != 0x806 goto pc+3
+785: (62) *(u32 *)(r10 -16) = 5
+786: (b7) r9 = 2
+787: (05) goto pc+2
 ; line 10: default drop
-789: (62) *(u32 *)(r10 -16) = 6
-790: (b7) r9 = 1
-791: (18) r1 = map[counters]
-793: (bf) r2 = r10
-794: (07) r2 += -16
-795: (85) call bpf_map_lookup_elem#1
-796: (15) if r0 == 0x0 goto pc+7
-797: (79) r1 = *(u64 *)(r0 +0)
-798: (07) r1 += 1
-799: (7b) *(u64 *)(r0 +0) = r1
-800: (79) r1 = *(u64 *)(r0 +8)
-801: (61) r2 = *(u32 *)(r10 -20)
-802: (0f) r1 += r2
-803: (7b) *(u64 *)(r0 +8) = r1
-804: (bf) r0 = r9
-805: (95) exit
+788: (62) *(u32 *)(r10 -16) = 6
+789: (b7) r9 = 1
+790: (18) r1 = map[counters]
+792: (bf) r2 = r10
+793: (07) r2 += -16
+794: (85) call bpf_map_lookup_elem#1
+795: (15) if r0 == 0x0 goto pc+7
+796: (79) r1 = *(u64 *)(r0 +0)
+797: (07) r1 += 1
+798: (7b) *(u64 *)(r0 +0) = r1
+799: (79) r1 = *(u64 *)(r0 +8)
+800: (61) r2 = *(u32 *)(r10 -20)
+801: (0f) r1 += r2
+802: (7b) *(u64 *)(r0 +8) = r1
+803: (bf) r0 = r9
+804: (95) exit
 
-tci_eth0: tc ingress eth0 section classifier (649 insns)
+tci_eth0: tc ingress eth0 section classifier (648 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -840,27 +839,27 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
  28: (73) *(u8 *)(r10 -23) = r1
  29: (73) *(u8 *)(r10 -15) = r1
  30: (73) *(u8 *)(r10 -7) = r1
- 31: (05) goto pc+364
+ 31: (05) goto pc+363
  32: (69) r1 = *(u16 *)(r7 +12)
  33: (15) if r1 == 0x81 goto pc+1
  34: (55) if r1 != 0xa888 goto pc+5
  35: (bf) r9 = r7
  36: (07) r9 += 18
- 37: (2d) if r9 > r8 goto pc+358
+ 37: (2d) if r9 > r8 goto pc+357
  38: (69) r1 = *(u16 *)(r7 +16)
  39: (07) r7 += 4
  40: (15) if r1 == 0x8 goto pc+2
  41: (15) if r1 == 0xdd86 goto pc+28
- 42: (05) goto pc+353
+ 42: (05) goto pc+352
  43: (bf) r9 = r7
  44: (07) r9 += 34
- 45: (2d) if r9 > r8 goto pc+350
+ 45: (2d) if r9 > r8 goto pc+349
  46: (71) r2 = *(u8 *)(r7 +14)
  47: (bf) r1 = r2
  48: (77) r1 >>= 4
- 49: (55) if r1 != 0x4 goto pc+346
+ 49: (55) if r1 != 0x4 goto pc+345
  50: (57) r2 &= 15
- 51: (a5) if r2 < 0x5 goto pc+344
+ 51: (a5) if r2 < 0x5 goto pc+343
  52: (61) r1 = *(u32 *)(r7 +26)
  53: (63) *(u32 *)(r10 -84) = r1
  54: (61) r1 = *(u32 *)(r7 +30)
@@ -875,16 +874,16 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
  63: (77) r9 >>= 16
  64: (73) *(u8 *)(r10 -21) = r9
  65: (57) r1 &= 65311
- 66: (55) if r1 != 0x0 goto pc+329
+ 66: (55) if r1 != 0x0 goto pc+328
  67: (67) r2 <<= 2
  68: (0f) r7 += r2
- 69: (05) goto pc+296
+ 69: (05) goto pc+295
  70: (bf) r9 = r7
  71: (07) r9 += 54
- 72: (2d) if r9 > r8 goto pc+323
+ 72: (2d) if r9 > r8 goto pc+322
  73: (71) r1 = *(u8 *)(r7 +14)
  74: (77) r1 >>= 4
- 75: (55) if r1 != 0x6 goto pc+320
+ 75: (55) if r1 != 0x6 goto pc+319
  76: (71) r2 = *(u8 *)(r7 +14)
  77: (77) r2 >>= 7
  78: (73) *(u8 *)(r10 -21) = r2
@@ -919,7 +918,7 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
 107: (0f) r4 += r3
 108: (bf) r5 = r4
 109: (07) r5 += 22
-110: (2d) if r5 > r8 goto pc+285
+110: (2d) if r5 > r8 goto pc+284
 111: (71) r2 = *(u8 *)(r4 +15)
 112: (07) r2 += 2
 113: (67) r2 <<= 2
@@ -928,20 +927,20 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
 116: (0f) r4 += r3
 117: (bf) r5 = r4
 118: (07) r5 += 22
-119: (2d) if r5 > r8 goto pc+276
+119: (2d) if r5 > r8 goto pc+275
 120: (72) *(u8 *)(r10 -21) = 1
 121: (71) r1 = *(u8 *)(r4 +14)
 122: (73) *(u8 *)(r10 -31) = r1
 123: (69) r2 = *(u16 *)(r4 +16)
 124: (57) r2 &= 63743
-125: (55) if r2 != 0x0 goto pc+270
+125: (55) if r2 != 0x0 goto pc+269
 126: (b7) r2 = 8
 127: (05) goto pc+8
 128: (bf) r4 = r7
 129: (0f) r4 += r3
 130: (bf) r5 = r4
 131: (07) r5 += 22
-132: (2d) if r5 > r8 goto pc+263
+132: (2d) if r5 > r8 goto pc+262
 133: (71) r2 = *(u8 *)(r4 +15)
 134: (07) r2 += 1
 135: (67) r2 <<= 3
@@ -962,7 +961,7 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
 150: (0f) r4 += r3
 151: (bf) r5 = r4
 152: (07) r5 += 22
-153: (2d) if r5 > r8 goto pc+242
+153: (2d) if r5 > r8 goto pc+241
 154: (71) r2 = *(u8 *)(r4 +15)
 155: (07) r2 += 2
 156: (67) r2 <<= 2
@@ -971,20 +970,20 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
 159: (0f) r4 += r3
 160: (bf) r5 = r4
 161: (07) r5 += 22
-162: (2d) if r5 > r8 goto pc+233
+162: (2d) if r5 > r8 goto pc+232
 163: (72) *(u8 *)(r10 -21) = 1
 164: (71) r1 = *(u8 *)(r4 +14)
 165: (73) *(u8 *)(r10 -31) = r1
 166: (69) r2 = *(u16 *)(r4 +16)
 167: (57) r2 &= 63743
-168: (55) if r2 != 0x0 goto pc+227
+168: (55) if r2 != 0x0 goto pc+226
 169: (b7) r2 = 8
 170: (05) goto pc+8
 171: (bf) r4 = r7
 172: (0f) r4 += r3
 173: (bf) r5 = r4
 174: (07) r5 += 22
-175: (2d) if r5 > r8 goto pc+220
+175: (2d) if r5 > r8 goto pc+219
 176: (71) r2 = *(u8 *)(r4 +15)
 177: (07) r2 += 1
 178: (67) r2 <<= 3
@@ -1005,7 +1004,7 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
 193: (0f) r4 += r3
 194: (bf) r5 = r4
 195: (07) r5 += 22
-196: (2d) if r5 > r8 goto pc+199
+196: (2d) if r5 > r8 goto pc+198
 197: (71) r2 = *(u8 *)(r4 +15)
 198: (07) r2 += 2
 199: (67) r2 <<= 2
@@ -1014,20 +1013,20 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
 202: (0f) r4 += r3
 203: (bf) r5 = r4
 204: (07) r5 += 22
-205: (2d) if r5 > r8 goto pc+190
+205: (2d) if r5 > r8 goto pc+189
 206: (72) *(u8 *)(r10 -21) = 1
 207: (71) r1 = *(u8 *)(r4 +14)
 208: (73) *(u8 *)(r10 -31) = r1
 209: (69) r2 = *(u16 *)(r4 +16)
 210: (57) r2 &= 63743
-211: (55) if r2 != 0x0 goto pc+184
+211: (55) if r2 != 0x0 goto pc+183
 212: (b7) r2 = 8
 213: (05) goto pc+8
 214: (bf) r4 = r7
 215: (0f) r4 += r3
 216: (bf) r5 = r4
 217: (07) r5 += 22
-218: (2d) if r5 > r8 goto pc+177
+218: (2d) if r5 > r8 goto pc+176
 219: (71) r2 = *(u8 *)(r4 +15)
 220: (07) r2 += 1
 221: (67) r2 <<= 3
@@ -1048,7 +1047,7 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
 236: (0f) r4 += r3
 237: (bf) r5 = r4
 238: (07) r5 += 22
-239: (2d) if r5 > r8 goto pc+156
+239: (2d) if r5 > r8 goto pc+155
 240: (71) r2 = *(u8 *)(r4 +15)
 241: (07) r2 += 2
 242: (67) r2 <<= 2
@@ -1057,20 +1056,20 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
 245: (0f) r4 += r3
 246: (bf) r5 = r4
 247: (07) r5 += 22
-248: (2d) if r5 > r8 goto pc+147
+248: (2d) if r5 > r8 goto pc+146
 249: (72) *(u8 *)(r10 -21) = 1
 250: (71) r1 = *(u8 *)(r4 +14)
 251: (73) *(u8 *)(r10 -31) = r1
 252: (69) r2 = *(u16 *)(r4 +16)
 253: (57) r2 &= 63743
-254: (55) if r2 != 0x0 goto pc+141
+254: (55) if r2 != 0x0 goto pc+140
 255: (b7) r2 = 8
 256: (05) goto pc+8
 257: (bf) r4 = r7
 258: (0f) r4 += r3
 259: (bf) r5 = r4
 260: (07) r5 += 22
-261: (2d) if r5 > r8 goto pc+134
+261: (2d) if r5 > r8 goto pc+133
 262: (71) r2 = *(u8 *)(r4 +15)
 263: (07) r2 += 1
 264: (67) r2 <<= 3
@@ -1091,7 +1090,7 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
 279: (0f) r4 += r3
 280: (bf) r5 = r4
 281: (07) r5 += 22
-282: (2d) if r5 > r8 goto pc+113
+282: (2d) if r5 > r8 goto pc+112
 283: (71) r2 = *(u8 *)(r4 +15)
 284: (07) r2 += 2
 285: (67) r2 <<= 2
@@ -1100,20 +1099,20 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
 288: (0f) r4 += r3
 289: (bf) r5 = r4
 290: (07) r5 += 22
-291: (2d) if r5 > r8 goto pc+104
+291: (2d) if r5 > r8 goto pc+103
 292: (72) *(u8 *)(r10 -21) = 1
 293: (71) r1 = *(u8 *)(r4 +14)
 294: (73) *(u8 *)(r10 -31) = r1
 295: (69) r2 = *(u16 *)(r4 +16)
 296: (57) r2 &= 63743
-297: (55) if r2 != 0x0 goto pc+98
+297: (55) if r2 != 0x0 goto pc+97
 298: (b7) r2 = 8
 299: (05) goto pc+8
 300: (bf) r4 = r7
 301: (0f) r4 += r3
 302: (bf) r5 = r4
 303: (07) r5 += 22
-304: (2d) if r5 > r8 goto pc+91
+304: (2d) if r5 > r8 goto pc+90
 305: (71) r2 = *(u8 *)(r4 +15)
 306: (07) r2 += 1
 307: (67) r2 <<= 3
@@ -1134,7 +1133,7 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
 322: (0f) r4 += r3
 323: (bf) r5 = r4
 324: (07) r5 += 22
-325: (2d) if r5 > r8 goto pc+70
+325: (2d) if r5 > r8 goto pc+69
 326: (71) r2 = *(u8 *)(r4 +15)
 327: (07) r2 += 2
 328: (67) r2 <<= 2
@@ -1143,20 +1142,20 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
 331: (0f) r4 += r3
 332: (bf) r5 = r4
 333: (07) r5 += 22
-334: (2d) if r5 > r8 goto pc+61
+334: (2d) if r5 > r8 goto pc+60
 335: (72) *(u8 *)(r10 -21) = 1
 336: (71) r1 = *(u8 *)(r4 +14)
 337: (73) *(u8 *)(r10 -31) = r1
 338: (69) r2 = *(u16 *)(r4 +16)
 339: (57) r2 &= 63743
-340: (55) if r2 != 0x0 goto pc+55
+340: (55) if r2 != 0x0 goto pc+54
 341: (b7) r2 = 8
 342: (05) goto pc+8
 343: (bf) r4 = r7
 344: (0f) r4 += r3
 345: (bf) r5 = r4
 346: (07) r5 += 22
-347: (2d) if r5 > r8 goto pc+48
+347: (2d) if r5 > r8 goto pc+47
 348: (71) r2 = *(u8 *)(r4 +15)
 349: (07) r2 += 1
 350: (67) r2 <<= 3
@@ -1167,292 +1166,291 @@ tci_eth0: tc ingress eth0 section classifier (649 insns)
 355: (69) r3 = *(u16 *)(r10 -28)
 356: (6a) *(u16 *)(r10 -28) = 0
 357: (57) r3 &= 16383
-358: (15) if r1 == 0x0 goto pc+37
-359: (15) if r1 == 0x2b goto pc+36
-360: (15) if r1 == 0x3c goto pc+35
-361: (15) if r1 == 0x2c goto pc+34
+358: (15) if r1 == 0x0 goto pc+36
+359: (15) if r1 == 0x2b goto pc+35
+360: (15) if r1 == 0x3c goto pc+34
+361: (15) if r1 == 0x2c goto pc+33
 362: (55) if r1 != 0x33 goto pc+1
-363: (05) goto pc+32
-364: (15) if r3 == 0x0 goto pc+1
-365: (0f) r7 += r3
-366: (71) r1 = *(u8 *)(r10 -31)
-367: (15) if r1 == 0x6 goto pc+12
-368: (15) if r1 == 0x11 goto pc+17
-369: (15) if r1 == 0x1 goto pc+1
-370: (55) if r1 != 0x3a goto pc+25
-371: (bf) r9 = r7
-372: (07) r9 += 18
-373: (2d) if r9 > r8 goto pc+22
-374: (71) r1 = *(u8 *)(r7 +14)
-375: (73) *(u8 *)(r10 -24) = r1
-376: (71) r1 = *(u8 *)(r7 +15)
-377: (73) *(u8 *)(r10 -23) = r1
-378: (72) *(u8 *)(r10 -30) = 1
-379: (05) goto pc+16
-380: (bf) r9 = r7
-381: (07) r9 += 34
-382: (2d) if r9 > r8 goto pc+13
-383: (71) r1 = *(u8 *)(r7 +27)
-384: (73) *(u8 *)(r10 -29) = r1
-385: (05) goto pc+3
-386: (bf) r9 = r7
-387: (07) r9 += 22
-388: (2d) if r9 > r8 goto pc+7
-389: (69) r1 = *(u16 *)(r7 +14)
-390: (dc) r1 = be16 r1
-391: (6b) *(u16 *)(r10 -28) = r1
-392: (69) r1 = *(u16 *)(r7 +16)
-393: (dc) r1 = be16 r1
-394: (6b) *(u16 *)(r10 -26) = r1
-395: (72) *(u8 *)(r10 -30) = 1
+363: (05) goto pc+31
+364: (0f) r7 += r3
+365: (71) r1 = *(u8 *)(r10 -31)
+366: (15) if r1 == 0x6 goto pc+12
+367: (15) if r1 == 0x11 goto pc+17
+368: (15) if r1 == 0x1 goto pc+1
+369: (55) if r1 != 0x3a goto pc+25
+370: (bf) r9 = r7
+371: (07) r9 += 18
+372: (2d) if r9 > r8 goto pc+22
+373: (71) r1 = *(u8 *)(r7 +14)
+374: (73) *(u8 *)(r10 -24) = r1
+375: (71) r1 = *(u8 *)(r7 +15)
+376: (73) *(u8 *)(r10 -23) = r1
+377: (72) *(u8 *)(r10 -30) = 1
+378: (05) goto pc+16
+379: (bf) r9 = r7
+380: (07) r9 += 34
+381: (2d) if r9 > r8 goto pc+13
+382: (71) r1 = *(u8 *)(r7 +27)
+383: (73) *(u8 *)(r10 -29) = r1
+384: (05) goto pc+3
+385: (bf) r9 = r7
+386: (07) r9 += 22
+387: (2d) if r9 > r8 goto pc+7
+388: (69) r1 = *(u16 *)(r7 +14)
+389: (dc) r1 = be16 r1
+390: (6b) *(u16 *)(r10 -28) = r1
+391: (69) r1 = *(u16 *)(r7 +16)
+392: (dc) r1 = be16 r1
+393: (6b) *(u16 *)(r10 -26) = r1
+394: (72) *(u8 *)(r10 -30) = 1
 ; line 13: allow icmpv6 limit 50/s
-396: (71) r1 = *(u8 *)(r10 -32)
-397: (55) if r1 != 0x6 goto pc+63
-398: (71) r1 = *(u8 *)(r10 -31)
-399: (55) if r1 != 0x3a goto pc+63
+395: (71) r1 = *(u8 *)(r10 -32)
+396: (55) if r1 != 0x6 goto pc+63
+397: (71) r1 = *(u8 *)(r10 -31)
+398: (55) if r1 != 0x3a goto pc+63
 ; limit 50/second: the bucket in slot 7
-400: (62) *(u32 *)(r10 -16) = 7
-401: (18) r1 = map[limits]
-403: (bf) r2 = r10
-404: (07) r2 += -16
-405: (85) call bpf_map_lookup_elem#1
-406: (15) if r0 == 0x0 goto pc+50
-407: (bf) r7 = r0
-408: (85) call bpf_ktime_get_ns#5
-409: (bf) r8 = r0
-410: (b7) r3 = 20000000
-411: (b7) r5 = 100000000
-412: (79) r1 = *(u64 *)(r7 +0)
-413: (bf) r2 = r8
-414: (bd) if r1 <= r8 goto pc+1
-415: (bf) r2 = r1
-416: (0f) r2 += r3
-417: (bf) r4 = r2
-418: (1f) r4 -= r8
-419: (2d) if r4 > r5 goto pc+37
-420: (bf) r0 = r1
-421: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-422: (1d) if r0 == r1 goto pc+35
-423: (79) r1 = *(u64 *)(r7 +0)
-424: (bf) r2 = r8
-425: (bd) if r1 <= r8 goto pc+1
-426: (bf) r2 = r1
-427: (0f) r2 += r3
-428: (bf) r4 = r2
-429: (1f) r4 -= r8
-430: (2d) if r4 > r5 goto pc+26
-431: (bf) r0 = r1
-432: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-433: (1d) if r0 == r1 goto pc+24
-434: (79) r1 = *(u64 *)(r7 +0)
-435: (bf) r2 = r8
-436: (bd) if r1 <= r8 goto pc+1
-437: (bf) r2 = r1
-438: (0f) r2 += r3
-439: (bf) r4 = r2
-440: (1f) r4 -= r8
-441: (2d) if r4 > r5 goto pc+15
-442: (bf) r0 = r1
-443: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-444: (1d) if r0 == r1 goto pc+13
-445: (79) r1 = *(u64 *)(r7 +0)
-446: (bf) r2 = r8
-447: (bd) if r1 <= r8 goto pc+1
-448: (bf) r2 = r1
-449: (0f) r2 += r3
-450: (bf) r4 = r2
-451: (1f) r4 -= r8
-452: (2d) if r4 > r5 goto pc+4
-453: (bf) r0 = r1
-454: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-455: (1d) if r0 == r1 goto pc+2
-456: (05) goto pc+0
-457: (05) goto pc+105
-458: (62) *(u32 *)(r10 -16) = 7
-459: (b7) r9 = 0
-460: (05) goto pc+173
+399: (62) *(u32 *)(r10 -16) = 7
+400: (18) r1 = map[limits]
+402: (bf) r2 = r10
+403: (07) r2 += -16
+404: (85) call bpf_map_lookup_elem#1
+405: (15) if r0 == 0x0 goto pc+50
+406: (bf) r7 = r0
+407: (85) call bpf_ktime_get_ns#5
+408: (bf) r8 = r0
+409: (b7) r3 = 20000000
+410: (b7) r5 = 100000000
+411: (79) r1 = *(u64 *)(r7 +0)
+412: (bf) r2 = r8
+413: (bd) if r1 <= r8 goto pc+1
+414: (bf) r2 = r1
+415: (0f) r2 += r3
+416: (bf) r4 = r2
+417: (1f) r4 -= r8
+418: (2d) if r4 > r5 goto pc+37
+419: (bf) r0 = r1
+420: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+421: (1d) if r0 == r1 goto pc+35
+422: (79) r1 = *(u64 *)(r7 +0)
+423: (bf) r2 = r8
+424: (bd) if r1 <= r8 goto pc+1
+425: (bf) r2 = r1
+426: (0f) r2 += r3
+427: (bf) r4 = r2
+428: (1f) r4 -= r8
+429: (2d) if r4 > r5 goto pc+26
+430: (bf) r0 = r1
+431: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+432: (1d) if r0 == r1 goto pc+24
+433: (79) r1 = *(u64 *)(r7 +0)
+434: (bf) r2 = r8
+435: (bd) if r1 <= r8 goto pc+1
+436: (bf) r2 = r1
+437: (0f) r2 += r3
+438: (bf) r4 = r2
+439: (1f) r4 -= r8
+440: (2d) if r4 > r5 goto pc+15
+441: (bf) r0 = r1
+442: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+443: (1d) if r0 == r1 goto pc+13
+444: (79) r1 = *(u64 *)(r7 +0)
+445: (bf) r2 = r8
+446: (bd) if r1 <= r8 goto pc+1
+447: (bf) r2 = r1
+448: (0f) r2 += r3
+449: (bf) r4 = r2
+450: (1f) r4 -= r8
+451: (2d) if r4 > r5 goto pc+4
+452: (bf) r0 = r1
+453: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+454: (1d) if r0 == r1 goto pc+2
+455: (05) goto pc+0
+456: (05) goto pc+105
+457: (62) *(u32 *)(r10 -16) = 7
+458: (b7) r9 = 0
+459: (05) goto pc+173
 ; line 14: allow tcp to *:80 limit 2/hour burst 1 per source
-461: (71) r1 = *(u8 *)(r10 -32)
-462: (15) if r1 == 0x0 goto pc+100
-463: (71) r1 = *(u8 *)(r10 -31)
-464: (55) if r1 != 0x6 goto pc+98
-465: (71) r1 = *(u8 *)(r10 -30)
-466: (15) if r1 == 0x0 goto pc+96
-467: (69) r1 = *(u16 *)(r10 -26)
-468: (55) if r1 != 0x50 goto pc+94
+460: (71) r1 = *(u8 *)(r10 -32)
+461: (15) if r1 == 0x0 goto pc+100
+462: (71) r1 = *(u8 *)(r10 -31)
+463: (55) if r1 != 0x6 goto pc+98
+464: (71) r1 = *(u8 *)(r10 -30)
+465: (15) if r1 == 0x0 goto pc+96
+466: (69) r1 = *(u16 *)(r10 -26)
+467: (55) if r1 != 0x50 goto pc+94
 ; limit 2/hour burst 1 per source: the bucket in slot 8
-469: (62) *(u32 *)(r10 -296) = 8
-470: (71) r1 = *(u8 *)(r10 -32)
-471: (63) *(u32 *)(r10 -292) = r1
-472: (7a) *(u64 *)(r10 -288) = 0
-473: (7a) *(u64 *)(r10 -280) = 0
-474: (15) if r1 == 0x6 goto pc+3
-475: (61) r1 = *(u32 *)(r10 -84)
-476: (63) *(u32 *)(r10 -288) = r1
-477: (05) goto pc+8
-478: (61) r1 = *(u32 *)(r10 -68)
-479: (63) *(u32 *)(r10 -288) = r1
-480: (61) r1 = *(u32 *)(r10 -64)
-481: (63) *(u32 *)(r10 -284) = r1
-482: (61) r1 = *(u32 *)(r10 -60)
-483: (63) *(u32 *)(r10 -280) = r1
-484: (61) r1 = *(u32 *)(r10 -56)
-485: (63) *(u32 *)(r10 -276) = r1
-486: (18) r1 = map[limit_sources]
-488: (bf) r2 = r10
-489: (07) r2 += -296
-490: (85) call bpf_map_lookup_elem#1
-491: (55) if r0 != 0x0 goto pc+15
-492: (7a) *(u64 *)(r10 -304) = 0
-493: (18) r1 = map[limit_sources]
-495: (bf) r2 = r10
-496: (07) r2 += -296
-497: (bf) r3 = r10
-498: (07) r3 += -304
-499: (b7) r4 = 1
-500: (85) call bpf_map_update_elem#2
-501: (18) r1 = map[limit_sources]
-503: (bf) r2 = r10
-504: (07) r2 += -296
-505: (85) call bpf_map_lookup_elem#1
-506: (15) if r0 == 0x0 goto pc+52
-507: (bf) r7 = r0
-508: (85) call bpf_ktime_get_ns#5
-509: (bf) r8 = r0
-510: (18) r3 = 0x1a3185c5000
-512: (18) r5 = 0x1a3185c5000
-514: (79) r1 = *(u64 *)(r7 +0)
-515: (bf) r2 = r8
-516: (bd) if r1 <= r8 goto pc+1
-517: (bf) r2 = r1
-518: (0f) r2 += r3
-519: (bf) r4 = r2
-520: (1f) r4 -= r8
-521: (2d) if r4 > r5 goto pc+37
-522: (bf) r0 = r1
-523: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-524: (1d) if r0 == r1 goto pc+35
-525: (79) r1 = *(u64 *)(r7 +0)
-526: (bf) r2 = r8
-527: (bd) if r1 <= r8 goto pc+1
-528: (bf) r2 = r1
-529: (0f) r2 += r3
-530: (bf) r4 = r2
-531: (1f) r4 -= r8
-532: (2d) if r4 > r5 goto pc+26
-533: (bf) r0 = r1
-534: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-535: (1d) if r0 == r1 goto pc+24
-536: (79) r1 = *(u64 *)(r7 +0)
-537: (bf) r2 = r8
-538: (bd) if r1 <= r8 goto pc+1
-539: (bf) r2 = r1
-540: (0f) r2 += r3
-541: (bf) r4 = r2
-542: (1f) r4 -= r8
-543: (2d) if r4 > r5 goto pc+15
-544: (bf) r0 = r1
-545: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-546: (1d) if r0 == r1 goto pc+13
-547: (79) r1 = *(u64 *)(r7 +0)
-548: (bf) r2 = r8
-549: (bd) if r1 <= r8 goto pc+1
-550: (bf) r2 = r1
-551: (0f) r2 += r3
-552: (bf) r4 = r2
-553: (1f) r4 -= r8
-554: (2d) if r4 > r5 goto pc+4
-555: (bf) r0 = r1
-556: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-557: (1d) if r0 == r1 goto pc+2
-558: (05) goto pc+0
-559: (05) goto pc+3
-560: (62) *(u32 *)(r10 -16) = 8
-561: (b7) r9 = 0
-562: (05) goto pc+71
+468: (62) *(u32 *)(r10 -296) = 8
+469: (71) r1 = *(u8 *)(r10 -32)
+470: (63) *(u32 *)(r10 -292) = r1
+471: (7a) *(u64 *)(r10 -288) = 0
+472: (7a) *(u64 *)(r10 -280) = 0
+473: (15) if r1 == 0x6 goto pc+3
+474: (61) r1 = *(u32 *)(r10 -84)
+475: (63) *(u32 *)(r10 -288) = r1
+476: (05) goto pc+8
+477: (61) r1 = *(u32 *)(r10 -68)
+478: (63) *(u32 *)(r10 -288) = r1
+479: (61) r1 = *(u32 *)(r10 -64)
+480: (63) *(u32 *)(r10 -284) = r1
+481: (61) r1 = *(u32 *)(r10 -60)
+482: (63) *(u32 *)(r10 -280) = r1
+483: (61) r1 = *(u32 *)(r10 -56)
+484: (63) *(u32 *)(r10 -276) = r1
+485: (18) r1 = map[limit_sources]
+487: (bf) r2 = r10
+488: (07) r2 += -296
+489: (85) call bpf_map_lookup_elem#1
+490: (55) if r0 != 0x0 goto pc+15
+491: (7a) *(u64 *)(r10 -304) = 0
+492: (18) r1 = map[limit_sources]
+494: (bf) r2 = r10
+495: (07) r2 += -296
+496: (bf) r3 = r10
+497: (07) r3 += -304
+498: (b7) r4 = 1
+499: (85) call bpf_map_update_elem#2
+500: (18) r1 = map[limit_sources]
+502: (bf) r2 = r10
+503: (07) r2 += -296
+504: (85) call bpf_map_lookup_elem#1
+505: (15) if r0 == 0x0 goto pc+52
+506: (bf) r7 = r0
+507: (85) call bpf_ktime_get_ns#5
+508: (bf) r8 = r0
+509: (18) r3 = 0x1a3185c5000
+511: (18) r5 = 0x1a3185c5000
+513: (79) r1 = *(u64 *)(r7 +0)
+514: (bf) r2 = r8
+515: (bd) if r1 <= r8 goto pc+1
+516: (bf) r2 = r1
+517: (0f) r2 += r3
+518: (bf) r4 = r2
+519: (1f) r4 -= r8
+520: (2d) if r4 > r5 goto pc+37
+521: (bf) r0 = r1
+522: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+523: (1d) if r0 == r1 goto pc+35
+524: (79) r1 = *(u64 *)(r7 +0)
+525: (bf) r2 = r8
+526: (bd) if r1 <= r8 goto pc+1
+527: (bf) r2 = r1
+528: (0f) r2 += r3
+529: (bf) r4 = r2
+530: (1f) r4 -= r8
+531: (2d) if r4 > r5 goto pc+26
+532: (bf) r0 = r1
+533: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+534: (1d) if r0 == r1 goto pc+24
+535: (79) r1 = *(u64 *)(r7 +0)
+536: (bf) r2 = r8
+537: (bd) if r1 <= r8 goto pc+1
+538: (bf) r2 = r1
+539: (0f) r2 += r3
+540: (bf) r4 = r2
+541: (1f) r4 -= r8
+542: (2d) if r4 > r5 goto pc+15
+543: (bf) r0 = r1
+544: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+545: (1d) if r0 == r1 goto pc+13
+546: (79) r1 = *(u64 *)(r7 +0)
+547: (bf) r2 = r8
+548: (bd) if r1 <= r8 goto pc+1
+549: (bf) r2 = r1
+550: (0f) r2 += r3
+551: (bf) r4 = r2
+552: (1f) r4 -= r8
+553: (2d) if r4 > r5 goto pc+4
+554: (bf) r0 = r1
+555: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+556: (1d) if r0 == r1 goto pc+2
+557: (05) goto pc+0
+558: (05) goto pc+3
+559: (62) *(u32 *)(r10 -16) = 8
+560: (b7) r9 = 0
+561: (05) goto pc+71
 ; line 15: drop limit over 10 mbytes/day
 ; limit over 10485760 bytes/day: the bucket in slot 9
-563: (62) *(u32 *)(r10 -16) = 9
-564: (18) r1 = map[limits]
-566: (bf) r2 = r10
-567: (07) r2 += -16
-568: (85) call bpf_map_lookup_elem#1
-569: (15) if r0 == 0x0 goto pc+59
-570: (bf) r7 = r0
-571: (85) call bpf_ktime_get_ns#5
-572: (bf) r8 = r0
-573: (61) r3 = *(u32 *)(r10 -20)
-574: (b5) if r3 <= 0x100000 goto pc+1
-575: (b7) r3 = 1048576
-576: (18) r1 = 0x7dba821800
-578: (2f) r3 *= r1
-579: (07) r3 += 65535
-580: (77) r3 >>= 16
-581: (18) r5 = 0x4e94914f0000
-583: (79) r1 = *(u64 *)(r7 +0)
-584: (bf) r2 = r8
-585: (bd) if r1 <= r8 goto pc+1
-586: (bf) r2 = r1
-587: (0f) r2 += r3
-588: (bf) r4 = r2
-589: (1f) r4 -= r8
-590: (2d) if r4 > r5 goto pc+38
-591: (bf) r0 = r1
-592: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-593: (1d) if r0 == r1 goto pc+34
-594: (79) r1 = *(u64 *)(r7 +0)
-595: (bf) r2 = r8
-596: (bd) if r1 <= r8 goto pc+1
-597: (bf) r2 = r1
-598: (0f) r2 += r3
-599: (bf) r4 = r2
-600: (1f) r4 -= r8
-601: (2d) if r4 > r5 goto pc+27
-602: (bf) r0 = r1
-603: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-604: (1d) if r0 == r1 goto pc+23
-605: (79) r1 = *(u64 *)(r7 +0)
-606: (bf) r2 = r8
-607: (bd) if r1 <= r8 goto pc+1
-608: (bf) r2 = r1
-609: (0f) r2 += r3
-610: (bf) r4 = r2
-611: (1f) r4 -= r8
-612: (2d) if r4 > r5 goto pc+16
-613: (bf) r0 = r1
-614: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-615: (1d) if r0 == r1 goto pc+12
-616: (79) r1 = *(u64 *)(r7 +0)
-617: (bf) r2 = r8
-618: (bd) if r1 <= r8 goto pc+1
-619: (bf) r2 = r1
-620: (0f) r2 += r3
-621: (bf) r4 = r2
-622: (1f) r4 -= r8
-623: (2d) if r4 > r5 goto pc+5
-624: (bf) r0 = r1
-625: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-626: (1d) if r0 == r1 goto pc+1
-627: (05) goto pc+1
-628: (05) goto pc+3
-629: (62) *(u32 *)(r10 -16) = 9
-630: (b7) r9 = 2
-631: (05) goto pc+2
+562: (62) *(u32 *)(r10 -16) = 9
+563: (18) r1 = map[limits]
+565: (bf) r2 = r10
+566: (07) r2 += -16
+567: (85) call bpf_map_lookup_elem#1
+568: (15) if r0 == 0x0 goto pc+59
+569: (bf) r7 = r0
+570: (85) call bpf_ktime_get_ns#5
+571: (bf) r8 = r0
+572: (61) r3 = *(u32 *)(r10 -20)
+573: (b5) if r3 <= 0x100000 goto pc+1
+574: (b7) r3 = 1048576
+575: (18) r1 = 0x7dba821800
+577: (2f) r3 *= r1
+578: (07) r3 += 65535
+579: (77) r3 >>= 16
+580: (18) r5 = 0x4e94914f0000
+582: (79) r1 = *(u64 *)(r7 +0)
+583: (bf) r2 = r8
+584: (bd) if r1 <= r8 goto pc+1
+585: (bf) r2 = r1
+586: (0f) r2 += r3
+587: (bf) r4 = r2
+588: (1f) r4 -= r8
+589: (2d) if r4 > r5 goto pc+38
+590: (bf) r0 = r1
+591: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+592: (1d) if r0 == r1 goto pc+34
+593: (79) r1 = *(u64 *)(r7 +0)
+594: (bf) r2 = r8
+595: (bd) if r1 <= r8 goto pc+1
+596: (bf) r2 = r1
+597: (0f) r2 += r3
+598: (bf) r4 = r2
+599: (1f) r4 -= r8
+600: (2d) if r4 > r5 goto pc+27
+601: (bf) r0 = r1
+602: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+603: (1d) if r0 == r1 goto pc+23
+604: (79) r1 = *(u64 *)(r7 +0)
+605: (bf) r2 = r8
+606: (bd) if r1 <= r8 goto pc+1
+607: (bf) r2 = r1
+608: (0f) r2 += r3
+609: (bf) r4 = r2
+610: (1f) r4 -= r8
+611: (2d) if r4 > r5 goto pc+16
+612: (bf) r0 = r1
+613: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+614: (1d) if r0 == r1 goto pc+12
+615: (79) r1 = *(u64 *)(r7 +0)
+616: (bf) r2 = r8
+617: (bd) if r1 <= r8 goto pc+1
+618: (bf) r2 = r1
+619: (0f) r2 += r3
+620: (bf) r4 = r2
+621: (1f) r4 -= r8
+622: (2d) if r4 > r5 goto pc+5
+623: (bf) r0 = r1
+624: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+625: (1d) if r0 == r1 goto pc+1
+626: (05) goto pc+1
+627: (05) goto pc+3
+628: (62) *(u32 *)(r10 -16) = 9
+629: (b7) r9 = 2
+630: (05) goto pc+2
 ; line 16: default allow
-632: (62) *(u32 *)(r10 -16) = 10
-633: (b7) r9 = 0
-634: (18) r1 = map[counters]
-636: (bf) r2 = r10
-637: (07) r2 += -16
-638: (85) call bpf_map_lookup_elem#1
-639: (15) if r0 == 0x0 goto pc+7
-640: (79) r1 = *(u64 *)(r0 +0)
-641: (07) r1 += 1
-642: (7b) *(u64 *)(r0 +0) = r1
-643: (79) r1 = *(u64 *)(r0 +8)
-644: (61) r2 = *(u32 *)(r10 -20)
-645: (0f) r1 += r2
-646: (7b) *(u64 *)(r0 +8) = r1
-647: (bf) r0 = r9
-648: (95) exit
+631: (62) *(u32 *)(r10 -16) = 10
+632: (b7) r9 = 0
+633: (18) r1 = map[counters]
+635: (bf) r2 = r10
+636: (07) r2 += -16
+637: (85) call bpf_map_lookup_elem#1
+638: (15) if r0 == 0x0 goto pc+7
+639: (79) r1 = *(u64 *)(r0 +0)
+640: (07) r1 += 1
+641: (7b) *(u64 *)(r0 +0) = r1
+642: (79) r1 = *(u64 *)(r0 +8)
+643: (61) r2 = *(u32 *)(r10 -20)
+644: (0f) r1 += r2
+645: (7b) *(u64 *)(r0 +8) = r1
+646: (bf) r0 = r9
+647: (95) exit
 

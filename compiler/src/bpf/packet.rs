@@ -18,7 +18,9 @@
 //! any value. So the first path it walks, a frame too short for Ethernet
 //! ([`emit_runt_exit`]), makes every byte of the record "some data" before `done`:
 //! the rules are verified once with a record that covers what every other path
-//! brings, and every later path stops at `done`.
+//! brings, and every later path stops at `done`. Before `done`, paths that differ
+//! only in where the packet pointer points merge where that offset is a number the
+//! verifier does not know: the IPv6 extension headers' ([`super::ext6`]).
 
 use super::{
     buffer::{CodeBuffer, Label},
