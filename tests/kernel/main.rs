@@ -34,6 +34,7 @@ mod ext6;
 mod frames;
 mod sk_lookup;
 mod tables;
+mod verifier_work;
 
 use common::{kernel, required, root, rule_files, test_name};
 

@@ -21,7 +21,10 @@
 //!   It is calibrated against the kernel's own count ([`PROCESSED_PER_STATE`] times
 //!   the pairs; `tests/limits.rs` checks it stays above what the kernel reports), and
 //!   the compiler keeps a fifth of the kernel's limit as a margin
-//!   ([`crate::kernel_limits::PROCESSED_BUDGET`]).
+//!   ([`crate::kernel_limits::PROCESSED_BUDGET`]). Since the packet prologue's paths
+//!   converge for the verifier (`bpf::packet`), the kernel walks a packet program's
+//!   rules about once, so the estimate is well above its count there (still a bound;
+//!   not recalibrated).
 //! * **stack**: the deepest frame-pointer offset used, exactly.
 //! * **maps**: the distinct maps the code names, exactly.
 //!
@@ -778,7 +781,9 @@ impl Known {
 
     /// The state after `insn` (not a jump) from state `s`: a store into a tracked
     /// field makes it the stored constant (if it is one of the field's values) or
-    /// unknown.
+    /// unknown; so does a register store elsewhere in the field's 8-byte stack slot
+    /// that does not start the slot, after which the kernel knows the whole slot only
+    /// as data (what the packet prologue's runt exit relies on, `bpf::packet`).
     fn store(insn: Insn, s: usize) -> usize {
         let class = insn.class();
         if !(insn.code & 0xe0 == op::MEM && (class == op::ST || class == op::STX) && insn.dst == 10)
@@ -792,8 +797,15 @@ impl Known {
             _ => 8,
         };
         let mut v = Self::decode(s);
+        let forgets_slot = |off: i16| {
+            class == op::STX && insn.off % 8 != 0 && insn.off.div_euclid(8) == off.div_euclid(8)
+        };
         for (f, &(off, values)) in FIELDS.iter().enumerate() {
-            if (insn.off..insn.off + width).contains(&off) {
+            if !(insn.off..insn.off + width).contains(&off) {
+                if forgets_slot(off) {
+                    v[f] = values.len();
+                }
+            } else {
                 v[f] = if class == op::ST {
                     let byte = (i64::from(insn.imm) >> (8 * (off - insn.off))) as u8;
                     values
@@ -815,3 +827,34 @@ impl Known {
 /// 6,814 simulated, are refused with "The sequence of 8193 jumps"), so half leaves a
 /// factor of two.
 pub(crate) const SIMULATED_JUMP_BUDGET: usize = crate::kernel_limits::MAX_JUMP_SEQUENCE / 2;
+
+#[cfg(test)]
+mod tests {
+    use super::simulated_jump_sequence;
+    use crate::{opt::OptLevel, Options};
+
+    /// The simulated walk of `rules` at -O0 in an XDP program.
+    fn simulated(rules: &str) -> usize {
+        let opts = Options {
+            opt: OptLevel::O0,
+            ..Options::default()
+        };
+        let src = format!("xdp on eth0 {{\n{rules}    default allow\n}}\n");
+        let (c, diags) = crate::compile(&src, &opts);
+        let c = c.unwrap_or_else(|| panic!("{diags:#?}"));
+        simulated_jump_sequence(&c.programs[0].code.insns)
+    }
+
+    /// The kernel first walks the rules from the packet prologue's runt exit, which
+    /// leaves the flow record unknown to it (`bpf::packet`), so a rule's test of
+    /// `L4_OK` pushes its other side as its protocol and port tests do: 2 more pending
+    /// per `tcp to *:PORT` rule of a chain, not 1 as with `L4_OK` known to be 0.
+    #[test]
+    fn the_simulation_walks_the_rules_with_the_record_unknown() {
+        let rule = |i: usize| format!("    drop tcp to *:{i}\n");
+        let one: String = (1..=1).map(rule).collect();
+        let many: String = (1..=41).map(rule).collect();
+        let added = simulated(&many) - simulated(&one);
+        assert!(added >= 70, "{added} more pending jumps for 40 more rules");
+    }
+}

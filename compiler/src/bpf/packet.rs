@@ -10,6 +10,17 @@
 //! fragment, unknown EtherType) is left zero and its "valid" byte says so; rules test
 //! validity before the value, so a short packet never matches a rule that needs the
 //! missing part.
+//!
+//! Verifier cost: the kernel verifier walks each path of the prologue to its end
+//! (`done`) and would go on to verify the rules once per distinct state it arrives
+//! with. It skips a path whose state is covered by one it has finished, and (loaded
+//! with CAP_PERFMON, as sockc is) a stack byte it knows only as "some data" covers
+//! any value. So the first path it walks, a frame too short for Ethernet
+//! ([`emit_runt_exit`]), makes every byte of the record "some data" before `done`:
+//! the rules are verified once with a record that covers what every other path
+//! brings, and every later path stops at `done`. Before `done`, paths that differ
+//! only in where the packet pointer points merge where that offset is a number the
+//! verifier does not know: the IPv6 extension headers' ([`super::ext6`]).
 
 use super::{
     buffer::{CodeBuffer, Label},
@@ -84,7 +95,7 @@ fn emit_start(b: &mut CodeBuffer, ctx: &PacketCtx, uses_sets: bool) {
 /// and the EtherType in `r1`.
 fn emit_ethernet(b: &mut CodeBuffer, ctx: &PacketCtx, frames: bool, done: Label) -> (Label, Label) {
     let (r1, r2, r7) = (Reg::R1, Reg::R2, Reg::R7);
-    bounds(b, ETH_HLEN, done);
+    emit_runt_exit(b, done);
     if frames {
         emit_vlan_meta(b, ctx);
     }
@@ -119,6 +130,30 @@ fn emit_ethernet(b: &mut CodeBuffer, ctx: &PacketCtx, frames: bool, done: Label)
     b.branch_imm(Cond::Eq, r1, be16(0x86dd), ipv6);
     b.goto(done);
     (ipv4, ipv6)
+}
+
+/// The first bounds check, whose failing side (a frame shorter than an Ethernet
+/// header) is the first path the verifier walks: it leaves every byte of the flow
+/// record unknown to the verifier and goes to `done`, so the rules after the prologue
+/// are verified once with a record that covers every other path's (see the module's
+/// doc). At run time it rewrites zeros with zeros: the value stored is `FRAG`, which
+/// nothing has written yet but which the verifier reads as any byte, because
+/// `PKT_LEN`'s store made its slot plain data. Frames that pass go on at no extra cost
+/// (the check jumps instead of falling through).
+fn emit_runt_exit(b: &mut CodeBuffer, done: Label) {
+    let (r1, r9) = (Reg::R1, Reg::R9);
+    let header = b.new_label();
+    b.emit(Insn::mov64_reg(r9, Reg::R7));
+    b.emit(Insn::alu64_imm(op::ADD, r9, ETH_HLEN));
+    b.branch_reg(Cond::Le, r9, Reg::R8, header);
+    b.emit(Insn::ldx(Size::B, r1, Reg::FP, at(flow::FRAG)));
+    for slot in (0..flow::SIZE).step_by(8) {
+        // One byte past the slot's start: a store the verifier cannot take for a
+        // spill of the slot, so it forgets what the slot held.
+        b.emit(Insn::stx(Size::B, Reg::FP, flow::FLOW + slot + 1, r1));
+    }
+    b.goto(done);
+    b.bind(header);
 }
 
 /// At TC: the tag the stack took out of the frame (`skb->vlan_tci`), if any, is the
