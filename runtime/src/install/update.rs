@@ -759,8 +759,8 @@ fn load_generation(
         .to_loadable_elf()
         .map_err(InstallError::Object)?;
     // The socket map belongs to the install, not the generation: every generation's
-    // programs use the one pinned beside the manifest, so registered sockets stay.
-    store.ensure_install_dir(req.name)?;
+    // programs use the one pinned beside the manifest, so registered sockets stay (the
+    // install's directory is there: `load_and_record`).
     let socket_map = store.keep_path(req.name, SOCKETS_MAP);
     // Maps every generation shares (sockmap groups) are the installed ones, with the
     // sockets in them; the first generation creates them (and pins them while it is

@@ -33,16 +33,15 @@ impl RecordWriter {
     pub fn create(len: usize) -> io::Result<RecordWriter> {
         let chunks = (8 + len).div_ceil(CHUNK);
         let fd = sys::create_array("sockc_record", CHUNK as u32, chunks as u32)?;
-        let mut w = RecordWriter {
+        let mut value = vec![0u8; CHUNK];
+        value[..8].copy_from_slice(&(len as u64).to_le_bytes());
+        Ok(RecordWriter {
             fd,
-            value: vec![0u8; CHUNK],
-            filled: 0,
+            value,
+            filled: 8,
             index: 0,
-            left: 8,
-        };
-        w.write_all(&(len as u64).to_le_bytes())?;
-        w.left = len;
-        Ok(w)
+            left: len,
+        })
     }
 
     /// The filled map, once every byte of its length was written.
