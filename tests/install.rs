@@ -68,9 +68,7 @@ fn drift(status: &Value) -> Vec<String> {
 
 /// The XDP program the interface runs, read from the kernel (not from sockc).
 fn xdp_prog(lab: &Lab) -> Option<u64> {
-    let out = ip(&["-n", &lab.ns_a, "-j", "link", "show", "dev", &lab.if_a]).stdout;
-    let v: Value = serde_json::from_str(&out).ok()?;
-    v[0]["xdp"]["prog"]["id"].as_u64()
+    lab.xdp_prog_id().map(u64::from)
 }
 
 /// A bpffs instance of the test's own, mounted on a temporary directory (so a test

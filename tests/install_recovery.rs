@@ -336,7 +336,7 @@ fn a_first_apply_killed_anywhere_leaves_nothing_unseen() {
                     "{when}:\n{flush}"
                 );
                 assert!(!lab.pin_dir().exists(), "{when}: {:#?}", lab.pins());
-                assert_eq!(lab.xdp_prog_id(), None, "{when}");
+                assert_eq!(lab.xdp_attached_id(), None, "{when}");
                 assert!(netns_links(ns_ino(&lab.ns_a)).is_empty(), "{when}");
             }
         }
@@ -568,7 +568,11 @@ fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
         }
         let fl = sockc(&["flush", "--name", &lab.name]).ok();
         assert!(!lab.pin_dir().exists(), "{damage}: {:?}", lab.pins());
-        assert_eq!(lab.xdp_prog_id(), None, "the XDP link went with its pin");
+        assert_eq!(
+            lab.xdp_attached_id(),
+            None,
+            "the XDP link went with its pin"
+        );
         if damage == "journal torn" {
             // The manifest says where the committed generation's filter is: it is
             // taken off as in any flush; only what the lost work attached is not known.

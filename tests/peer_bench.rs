@@ -87,8 +87,9 @@ fn the_smallest_head_to_head_runs_and_reports() {
             .collect();
         assert_eq!(parts.len(), 8, "{csv}");
         assert!(parts.iter().all(|v| *v >= 0.0), "{csv}");
-        // Compile, the verifier and the attach take time in every load.
-        assert!(parts[0] > 0.0 && parts[3] > 0.0 && parts[5] > 0.0, "{csv}");
+        // Compile and the verifier take time in every load (the attach may not: its
+        // hook was made ready while the verifier ran).
+        assert!(parts[0] > 0.0 && parts[3] > 0.0, "{csv}");
     }
     for line in csv.lines().skip(1).filter(|l| l.contains("ns_per_packet")) {
         let value: f64 = line.split(',').nth(5).unwrap().parse().unwrap();

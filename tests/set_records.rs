@@ -559,7 +559,7 @@ fn interrupted_work_over_a_damaged_record_never_keeps_flush_from_taking_it_off()
             "{when}: pins left: {:?}",
             lab.pins()
         );
-        assert_eq!(lab.xdp_prog_id(), None, "{when}: XDP still attached");
+        assert_eq!(lab.xdp_attached_id(), None, "{when}: XDP still attached");
         assert!(
             !tc_filters(&lab).contains("bpf"),
             "{when}: a filter still on: {}",
@@ -785,6 +785,6 @@ fn interrupted_work_that_cannot_be_finished_is_given_up_by_flush() {
         "{fl}"
     );
     assert!(!lab.pin_dir().exists(), "{:?}", lab.pins());
-    assert_eq!(lab.xdp_prog_id(), None);
+    assert_eq!(lab.xdp_attached_id(), None);
     lab.expect_verdicts("flushed", &[(9001, true), (9002, true)]);
 }

@@ -123,6 +123,10 @@ pub const NF_CTX: NfCtx = NfCtx { state: 0, skb: 8 };
 pub const NF_DROP: i32 = 0;
 pub const NF_ACCEPT: i32 = 1;
 
+/// What a TCX program returns to let the packet go on to the next program of the
+/// hook, as if it were not there (`enum tcx_action_base`).
+pub const TCX_NEXT: i32 = uapi::tcx_action_base::TCX_NEXT;
+
 /// The priority of a `netfilter` block that names none. Not a standard one: a BPF
 /// hook cannot share its priority with any function already at that hook (`EBUSY`),
 /// and 0 is where iptables' and nftables' filter chains sit. 10 runs right after them,

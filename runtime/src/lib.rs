@@ -27,6 +27,7 @@ use sockc_compiler::{
     obj::ObjError,
 };
 
+mod ahead;
 pub mod attach;
 pub mod cgroup;
 pub mod conntrack_anchor;

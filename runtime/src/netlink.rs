@@ -18,7 +18,7 @@ use netlink_packet_core::{
     NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::{
-    link::{LinkAttribute, LinkMessage, LinkXdp},
+    link::{LinkAttribute, LinkMessage, LinkXdp, XdpAttached},
     tc::{TcAttribute, TcBpfFlags, TcFilterBpfOption, TcHandle, TcMessage, TcOption},
     RouteNetlinkMessage,
 };
@@ -274,6 +274,19 @@ pub fn delete_clsact(ifindex: u32) -> io::Result<()> {
     msg.header.handle = TcHandle::from(TC_H_CLSACT & TC_H_MAJ_MASK);
     msg.attributes.push(TcAttribute::Kind("clsact".into()));
     request(RouteNetlinkMessage::DelQueueDiscipline(msg), NLM_F_ACK).map(|_| ())
+}
+
+/// Whether interface `ifindex` runs its XDP program in generic (skb) mode.
+pub fn xdp_generic(ifindex: u32) -> io::Result<bool> {
+    let mut msg = LinkMessage::default();
+    msg.header.index = ifindex;
+    let answers = request(RouteNetlinkMessage::GetLink(msg), 0)?;
+    Ok(answers.iter().any(|m| {
+        matches!(m, RouteNetlinkMessage::NewLink(l) if l.attributes.iter().any(|a| {
+            matches!(a, LinkAttribute::Xdp(xdp)
+                if xdp.iter().any(|x| matches!(x, LinkXdp::Attached(XdpAttached::SocketBuffer))))
+        }))
+    }))
 }
 
 /// The XDP program interface `ifindex` runs, if any.

@@ -10,27 +10,18 @@
 //! different. What is not taken is closed when the [`Premade`] is dropped, without
 //! waiting for the thread.
 
-use std::{
-    os::fd::OwnedFd,
-    sync::Mutex,
-    thread::{self, JoinHandle},
-};
+use std::os::fd::OwnedFd;
 
 use sockc_compiler::bpf::maps::{MapDef, MapShape};
+
+use crate::ahead::Ahead;
 
 /// A map made ahead, or why it could not be (then the load makes it and reports).
 type Made = (MapShape, std::io::Result<OwnedFd>);
 
 /// The per-CPU arrays of an object, being made on another thread.
 #[derive(Debug)]
-pub struct Premade(Mutex<Ahead>);
-
-/// The maps made ahead: with the thread until the first [`Premade::take`] joins it.
-#[derive(Debug)]
-struct Ahead {
-    making: Option<JoinHandle<Vec<Made>>>,
-    made: Vec<Made>,
-}
+pub struct Premade(Ahead<Made>);
 
 impl Premade {
     /// Starts making every per-CPU array of `defs` on another thread.
@@ -41,25 +32,15 @@ impl Premade {
             .filter(|d| d.map_type == per_cpu)
             .map(MapDef::shape)
             .collect();
-        let making = thread::spawn(move || shapes.into_iter().map(make).collect());
-        Premade(Mutex::new(Ahead {
-            making: Some(making),
-            made: Vec::new(),
-        }))
+        Premade(Ahead::spawn(move || shapes.into_iter().map(make).collect()))
     }
 
     /// The map made ahead with exactly `shape`, if there is one (waiting for the
     /// thread the first time); each is taken once.
     pub fn take(&self, shape: &MapShape) -> Option<OwnedFd> {
-        let mut ahead = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(thread) = ahead.making.take() {
-            ahead.made = thread.join().unwrap_or_default();
-        }
-        let at = ahead
-            .made
-            .iter()
-            .position(|(s, fd)| s == shape && fd.is_ok())?;
-        ahead.made.swap_remove(at).1.ok()
+        self.0
+            .take(|(s, fd)| s == shape && fd.is_ok())
+            .and_then(|(_, fd)| fd.ok())
     }
 }
 

@@ -560,8 +560,48 @@ impl Lab {
         ip(&["-n", &self.ns_a, "link", "show", "dev", &self.if_a]).stdout
     }
 
-    /// The id of the XDP program on A's veth as iproute2 reports it.
+    /// The id of the XDP program A's veth runs, read from the kernel alone: the
+    /// program iproute2 reports on it, or, when that is a dispatcher (a program whose
+    /// one map is a one-slot program array, as sockc attaches), the program in its
+    /// slot (the dispatcher's own id when the slot is empty).
     pub fn xdp_prog_id(&self) -> Option<u32> {
+        let attached = self.xdp_attached_id()?;
+        let bpftool = |args: &[&str]| -> Value {
+            let out = run(Command::new("bpftool").arg("-j").args(args));
+            serde_json::from_str(&out.stdout)
+                .unwrap_or_else(|e| panic!("bpftool {args:?}: {e}\n{out}"))
+        };
+        let prog = bpftool(&["prog", "show", "id", &attached.to_string()]);
+        let maps: Vec<u64> = prog["map_ids"]
+            .as_array()
+            .map(|m| m.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default();
+        let [map] = maps[..] else {
+            return Some(attached);
+        };
+        let map = map.to_string();
+        let shown = bpftool(&["map", "show", "id", &map]);
+        if shown["type"] != "prog_array" || shown["max_entries"] != 1 {
+            return Some(attached);
+        }
+        let out = run(Command::new("bpftool")
+            .args(["-j", "map", "lookup", "id", &map, "key", "0", "0", "0", "0"]));
+        let held = || -> Option<u32> {
+            let slot: Value = serde_json::from_str(&out.stdout).ok()?;
+            let bytes: Vec<u8> = slot["value"]
+                .as_array()?
+                .iter()
+                .map(|b| u8::from_str_radix(b.as_str()?.trim_start_matches("0x"), 16).ok())
+                .collect::<Option<_>>()?;
+            Some(u32::from_ne_bytes(bytes.try_into().ok()?))
+        };
+        // An empty slot: the dispatcher itself is what runs there.
+        Some(held().unwrap_or(attached))
+    }
+
+    /// The id of the XDP program on A's veth as iproute2 reports it (a dispatcher's,
+    /// where there is one).
+    pub fn xdp_attached_id(&self) -> Option<u32> {
         let text = self.link_a();
         let rest = &text[text.find("prog/xdp id ")? + "prog/xdp id ".len()..];
         rest.split_whitespace().next()?.parse().ok()

@@ -226,7 +226,8 @@ pub fn on_interface(info: &bpf_link_info, at: &AttachPoint<'_>, expected: &Expec
 
 /// Whether the link pinned at `path` runs program `prog_id` on some target (an
 /// interface, a namespace, a cgroup), wherever that is: what can be known of a link
-/// whose namespace sockc cannot enter.
+/// whose namespace sockc cannot enter. Behind a dispatcher (a slot pinned beside the
+/// link), the program is the one in the slot.
 pub fn attached_somewhere(path: &Path, prog_id: u32) -> bool {
     let Ok(fd) = sys::obj_get(path) else {
         return false;
@@ -234,7 +235,12 @@ pub fn attached_somewhere(path: &Path, prog_id: u32) -> bool {
     let Ok(info) = sys::link_info(fd.as_fd()) else {
         return false;
     };
-    if info.prog_id != prog_id {
+    let slot = super::dispatcher::slot_pin(path);
+    let runs = match super::dispatcher::held(&slot) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => info.prog_id == prog_id,
+        held => held.is_ok_and(|id| id == Some(prog_id)),
+    };
+    if !runs {
         return false;
     }
     // SAFETY (every arm): reading the union member the kernel filled for this link

@@ -17,10 +17,12 @@
 //! * a pinned BPF link ([`Attachment::Link`]): [`link::LinkBacked`] does the pinning,
 //!   `BPF_LINK_UPDATE`, `BPF_LINK_DETACH` and the live state for every
 //!   [`link::LinkType`]; a link type only creates its link and says where a link of
-//!   its type is attached. [`xdp::Xdp`] (an interface), [`sk_lookup::SkLookup`] (the
-//!   network namespace sockc runs in, checked by the link's netns inode),
-//!   [`sock_ops::SockOps`] (a cgroup directory; for sockmap groups and sk_lookup
-//!   registrars).
+//!   its type is attached. [`sk_lookup::SkLookup`] (the network namespace sockc runs
+//!   in, checked by the link's netns inode), [`sock_ops::SockOps`] (a cgroup
+//!   directory; for sockmap groups and sk_lookup registrars).
+//! * an XDP link running a dispatcher ([`xdp::Xdp`], [`dispatcher`]): the program sits
+//!   in the slot of a program array the dispatcher tail-calls, because every XDP
+//!   attach or link update waits for an RCU grace period and a slot update does not.
 //! * a clsact filter ([`Attachment::TcFilter`]): [`tc::Tc`] attaches TCX links where
 //!   the kernel has them and netlink filters where it does not.
 //! * a map that holds the program ([`Attachment::Map`]): [`sockmap::MapHeld`], for a
@@ -39,6 +41,10 @@
 //!
 //! A new link-based attach type is one file with a [`link::LinkType`] and its arm in
 //! [`backend`].
+//!
+//! A first install makes its XDP and TCX hooks ready while its programs are verified
+//! ([`Backend::prepare`], [`Prepared`]): the kernel's wait in creating their links
+//! then overlaps the verifier instead of following it.
 
 use std::{
     fmt,
@@ -52,6 +58,7 @@ use sockc_compiler::hooks::{HookKind, HookSpec, Target};
 
 use crate::RunResult;
 
+pub mod dispatcher;
 pub mod link;
 pub mod netfilter;
 pub mod sk_lookup;
@@ -66,7 +73,7 @@ use sockmap::MapHeld;
 /// The backend that attaches programs of `hook`.
 pub fn backend(hook: HookKind) -> &'static dyn Backend {
     match hook {
-        HookKind::Xdp => &LinkBacked(xdp::Xdp),
+        HookKind::Xdp => &xdp::Xdp,
         HookKind::TcIngress | HookKind::TcEgress => &tc::Tc,
         HookKind::SkLookup => &LinkBacked(sk_lookup::SkLookup),
         HookKind::SockmapSend | HookKind::SockmapReceive => &MapHeld(sockmap::Slot),
@@ -105,6 +112,30 @@ pub trait Backend: Sync {
         opts: &AttachOptions,
         notices: &mut Vec<String>,
     ) -> Result<Attached, AttachError>;
+
+    /// Makes the hook at `at` ready for a program ahead of it, so that the kernel's
+    /// wait in creating the hook's link (an RCU grace period, for XDP and TCX links)
+    /// overlaps other work, like the verifier's: see [`Prepared`]. `None` where there
+    /// is nothing to gain, or where the hook cannot be made ready now (the attach then
+    /// says why).
+    fn prepare(&self, _at: &AttachPoint<'_>, _opts: &AttachOptions) -> Option<Prepared> {
+        None
+    }
+
+    /// [`Backend::attach`] onto the hook `ready` made ready at `at`: the program goes
+    /// in, the link is pinned at `link_pin`.
+    fn attach_prepared(
+        &self,
+        ready: Prepared,
+        prog: BorrowedFd<'_>,
+        at: &AttachPoint<'_>,
+        link_pin: &Path,
+        opts: &AttachOptions,
+        notices: &mut Vec<String>,
+    ) -> Result<Attached, AttachError> {
+        drop(ready);
+        self.attach(prog, at, link_pin, opts, notices)
+    }
 
     /// Swaps the program behind `live` for `prog`, atomically. The caller has read
     /// the live state first: `live` is attached where it should be.
@@ -323,6 +354,24 @@ pub struct TcFilter {
     pub created_qdisc: bool,
 }
 
+/// A hook made ready for a program ahead of it ([`Backend::prepare`]): a link on the
+/// hook whose program lets every packet go on as if nothing were attached, held by
+/// this process alone (not pinned), so that a kill takes it off with the process and
+/// nothing records it.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The link, running the backend's pass-through program.
+    pub link: OwnedFd,
+    /// The program array of a dispatcher, its slot still empty (XDP); `None` where the
+    /// link's own program is swapped for the block's (TCX).
+    pub slot: Option<OwnedFd>,
+    pub mode: AttachMode,
+    /// The index of the interface it is on.
+    pub ifindex: u32,
+    /// What the attach tells the user once the program is in (a fallback mode).
+    pub notices: Vec<String>,
+}
+
 /// What [`Backend::attach`] made.
 #[derive(Clone, Debug)]
 pub struct Attached {
@@ -351,6 +400,18 @@ impl Attachment {
             Attachment::Link(_) => "link",
             Attachment::TcFilter(_) => "clsact filter",
             Attachment::Map(_) => "map",
+        }
+    }
+
+    /// The pin of the link that holds it, for `hook`'s backend; any other kind is not
+    /// one that backend makes.
+    pub fn link_pin(&self, hook: HookKind) -> Result<&Path, AttachError> {
+        match self {
+            Attachment::Link(path) => Ok(path),
+            other => Err(AttachError::WrongAttachment {
+                hook,
+                what: other.kind(),
+            }),
         }
     }
 

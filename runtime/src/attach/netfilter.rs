@@ -3,7 +3,7 @@
 //! `EOPNOTSUPP`) and one link serves one IP family only (`NFPROTO_INET` is refused).
 //!
 //! At attach the backend creates a one-slot program array holding the block's
-//! program, loads a dispatcher (four instructions: tail-call slot 0, accept when the
+//! program, loads a dispatcher (`dispatcher.rs`: tail-call slot 0, accept when the
 //! slot is empty) and links the dispatcher at the block's hook and priority twice,
 //! for IPv4 and IPv6, in the namespace the command runs in. Pins, from the install's
 //! link pin `P`: `P` the IPv4 link (the attachment the manifest records), `P_ip6`
@@ -22,18 +22,16 @@
 
 use std::{
     io,
-    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
     path::{Path, PathBuf},
 };
 
 use aya::programs::ProgramError;
-use aya_obj::generated::{bpf_func_id, bpf_map_type, nf_inet_hooks, NFPROTO_IPV4, NFPROTO_IPV6};
-use sockc_compiler::{
-    bpf::insn::{Insn, Reg},
-    hooks::{HookKind, NF_ACCEPT},
-};
+use aya_obj::generated::{nf_inet_hooks, NFPROTO_IPV4, NFPROTO_IPV6};
+use sockc_compiler::hooks::{HookKind, NF_ACCEPT};
 
 use super::{
+    dispatcher::{self, held, pin},
     link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend,
     Expected, LinkState,
 };
@@ -41,8 +39,6 @@ use crate::{sys, RunResult};
 
 /// The backend of one netfilter row (the row says which hook).
 pub struct Netfilter(pub HookKind);
-
-const SLOT: [u8; 4] = 0u32.to_ne_bytes();
 /// `struct nf_hook_state` as `BPF_PROG_TEST_RUN` takes it: `hook` at 0, `pf` at 1,
 /// the rest zero.
 const HOOK_STATE_SIZE: usize = 48;
@@ -57,15 +53,10 @@ struct Pins {
 
 impl Pins {
     fn of(link_pin: &Path) -> Pins {
-        let with = |suffix: &str| {
-            let mut p = link_pin.as_os_str().to_owned();
-            p.push(suffix);
-            PathBuf::from(p)
-        };
         Pins {
             ip4: link_pin.to_path_buf(),
-            ip6: with("_ip6"),
-            slot: with("_slot"),
+            ip6: dispatcher::beside(link_pin, "_ip6"),
+            slot: dispatcher::slot_pin(link_pin),
         }
     }
 }
@@ -84,27 +75,9 @@ fn hook_and_priority(at: &AttachPoint<'_>) -> io::Result<(u32, i32)> {
     Ok((hook as u32, priority))
 }
 
-/// Loads the dispatcher that tail-calls slot 0 of `array`.
+/// Loads the dispatcher that tail-calls slot 0 of `array` (accepts when it is empty).
 fn load_dispatcher(array: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    let [ld0, ld1] = Insn::ld_map_fd(Reg::R2);
-    let code = [
-        Insn::new(ld0.code, ld0.dst, ld0.src, 0, array.as_raw_fd()),
-        ld1,
-        Insn::mov64_imm(Reg::R3, 0),
-        Insn::call(bpf_func_id::BPF_FUNC_tail_call as u32),
-        Insn::mov64_imm(Reg::R0, NF_ACCEPT),
-        Insn::exit(),
-    ];
-    let insns: Vec<u8> = code.iter().flat_map(|i| i.to_bytes()).collect();
-    let spec = HookKind::NfInput.spec();
-    sys::prog_load(&mut sys::ProgLoad {
-        prog_type: spec.prog_type as u32,
-        expected_attach_type: spec.attach_type as u32,
-        name: "sockc_nf_disp",
-        insns: &insns,
-        license: b"GPL\0",
-        log: &mut [],
-    })
+    dispatcher::load(HookKind::NfInput.spec(), array, NF_ACCEPT, "sockc_nf_disp")
 }
 
 /// Says which hook and priority a refused link wanted; `EBUSY` in words.
@@ -121,31 +94,6 @@ fn link_error(at: &AttachPoint<'_>, family: &str, e: io::Error) -> AttachError {
     AttachError::Netfilter(why, e)
 }
 
-fn pin(fd: BorrowedFd<'_>, path: &Path) -> Result<(), AttachError> {
-    let _ = std::fs::remove_file(path);
-    sys::obj_pin(fd, path).map_err(|source| AttachError::PinFd {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// The id of the program in slot 0 of the array pinned at `path`.
-fn held(path: &Path) -> io::Result<Option<u32>> {
-    let array = sys::obj_get(path)?;
-    Ok(sys::map_lookup(array.as_fd(), &SLOT, 4)?
-        .map(|v| u32::from_ne_bytes(v[..4].try_into().expect("4 bytes"))))
-}
-
-fn link_pin<'a>(at: &AttachPoint<'_>, live: &'a Attachment) -> Result<&'a Path, AttachError> {
-    match live {
-        Attachment::Link(path) => Ok(path),
-        other => Err(AttachError::WrongAttachment {
-            hook: at.hook,
-            what: other.kind(),
-        }),
-    }
-}
-
 impl Backend for Netfilter {
     fn attach(
         &self,
@@ -160,16 +108,8 @@ impl Backend for Netfilter {
         // Whatever a killed sockc left at these pins goes first.
         link::detach(&pins.ip4);
         link::detach(&pins.ip6);
-        let array = sys::create_map(
-            bpf_map_type::BPF_MAP_TYPE_PROG_ARRAY,
-            "sockc_nf_slot",
-            4,
-            4,
-            1,
-        )
-        .map_err(AttachError::MapAttach)?;
-        let value = (prog.as_raw_fd() as u32).to_ne_bytes();
-        sys::map_update(array.as_fd(), &SLOT, &value, 0).map_err(AttachError::MapAttach)?;
+        let array = dispatcher::slot_array("sockc_nf_slot").map_err(AttachError::MapAttach)?;
+        dispatcher::fill(array.as_fd(), prog)?;
         let dispatcher = load_dispatcher(array.as_fd()).map_err(AttachError::LinkCreate)?;
         pin(array.as_fd(), &pins.slot)?;
         let link4 = sys::link_create_netfilter(dispatcher.as_fd(), NFPROTO_IPV4, hook, priority)
@@ -191,17 +131,13 @@ impl Backend for Netfilter {
         at: &AttachPoint<'_>,
         live: &Attachment,
     ) -> Result<(), AttachError> {
-        let pins = Pins::of(link_pin(at, live)?);
-        let array = sys::obj_get(&pins.slot).map_err(|source| AttachError::OpenLink {
-            path: pins.slot.clone(),
-            source,
-        })?;
-        let value = (prog.as_raw_fd() as u32).to_ne_bytes();
-        sys::map_update(array.as_fd(), &SLOT, &value, 0).map_err(AttachError::MapAttach)
+        dispatcher::refill(&Pins::of(live.link_pin(at.hook)?).slot, prog)
     }
 
     fn detach(&self, at: &AttachPoint<'_>, live: &Attachment, ours: u32) {
-        let Ok(path) = link_pin(at, live) else { return };
+        let Ok(path) = live.link_pin(at.hook) else {
+            return;
+        };
         let pins = Pins::of(path);
         // Only while the slot holds the install's program (or nothing readable):
         // another generation may have taken these pins over.
@@ -223,7 +159,7 @@ impl Backend for Netfilter {
         live: &Attachment,
         expected: &Expected,
     ) -> LinkState {
-        let path = match link_pin(at, live) {
+        let path = match live.link_pin(at.hook) {
             Ok(path) => path,
             Err(e) => return LinkState::Unreadable(e.to_string()),
         };

@@ -18,15 +18,30 @@
 //! direct-action `bpf` filter; the kernel picks its priority and handle and echoes
 //! them). `status`, `repair` and `flush` read TCX links by their link info and
 //! filters by a netlink dump, whichever way they were made.
+//!
+//! Creating a TCX link waits in the kernel for an RCU grace period
+//! (`tcx_entry_sync`), swapping its program does not: a first install makes its TCX
+//! links ahead with a two-instruction program that lets every packet go on
+//! (`TCX_NEXT`), while its programs are verified, then swaps each block's program in
+//! ([`Backend::prepare`]).
 
-use std::{io, os::fd::BorrowedFd, path::Path, time::Duration};
+use std::{
+    io,
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
+    path::Path,
+    time::Duration,
+};
 
 use aya::programs::ProgramError;
 use aya_obj::generated::bpf_attach_type;
+use sockc_compiler::{
+    bpf::insn::{Insn, Reg},
+    hooks::TCX_NEXT,
+};
 
 use super::{
     detach_link_if_ours, if_index, link, run_on_frame, AttachError, AttachMode, AttachOptions,
-    AttachPoint, Attached, Attachment, Backend, Expected, LinkState, TcAttach, TcFilter,
+    AttachPoint, Attached, Attachment, Backend, Expected, LinkState, Prepared, TcAttach, TcFilter,
 };
 use crate::{
     error_chain,
@@ -69,6 +84,22 @@ fn attach_tcx(prog: BorrowedFd<'_>, at: &AttachPoint<'_>) -> io::Result<std::os:
             done => return done,
         }
     }
+}
+
+/// A program that lets every packet go on to the next one of the hook, loaded as the
+/// kernel loads a TC block's program (no expected attach type), so that a link made
+/// with it can be swapped to one.
+fn load_pass_through(at: &AttachPoint<'_>) -> io::Result<OwnedFd> {
+    let code = [Insn::mov64_imm(Reg::R0, TCX_NEXT), Insn::exit()];
+    let insns: Vec<u8> = code.iter().flat_map(|i| i.to_bytes()).collect();
+    sys::prog_load(&mut sys::ProgLoad {
+        prog_type: at.spec().prog_type as u32,
+        expected_attach_type: 0,
+        name: "sockc_tcx_next",
+        insns: &insns,
+        license: b"GPL\0",
+        log: &mut [],
+    })
 }
 
 /// How long [`attach_tcx`] waits for a released link of the same program to go.
@@ -181,6 +212,46 @@ impl Backend for Tc {
                 })
             }
         }
+    }
+
+    fn prepare(&self, at: &AttachPoint<'_>, opts: &AttachOptions) -> Option<Prepared> {
+        if opts.tc == TcAttach::Clsact {
+            return None;
+        }
+        let pass = load_pass_through(at).ok()?;
+        let link = attach_tcx(pass.as_fd(), at).ok()?;
+        Some(Prepared {
+            link,
+            slot: None,
+            mode: AttachMode::Tcx,
+            ifindex: if_index(at.attach_to)?,
+            notices: Vec::new(),
+        })
+    }
+
+    fn attach_prepared(
+        &self,
+        ready: Prepared,
+        prog: BorrowedFd<'_>,
+        at: &AttachPoint<'_>,
+        link_pin: &Path,
+        opts: &AttachOptions,
+        notices: &mut Vec<String>,
+    ) -> Result<Attached, AttachError> {
+        let swapped = ready.mode == AttachMode::Tcx
+            && ready.slot.is_none()
+            && sys::link_update(ready.link.as_fd(), prog, None).is_ok();
+        if !swapped {
+            // Taken off with its descriptor; attached the usual way instead.
+            drop(ready);
+            return self.attach(prog, at, link_pin, opts, notices);
+        }
+        link::pin(ready.link, link_pin)?;
+        Ok(Attached {
+            mode: AttachMode::Tcx,
+            attachment: Attachment::Link(link_pin.to_path_buf()),
+            ifindex: ready.ifindex,
+        })
     }
 
     fn replace(

@@ -36,6 +36,7 @@
 
 mod counters;
 mod netns_scope;
+mod ready_hooks;
 mod reconcile;
 mod recover;
 mod register;

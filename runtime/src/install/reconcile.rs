@@ -18,7 +18,7 @@ use std::{
 
 use sockc_compiler::hooks::HookKind;
 
-use super::InstallError;
+use super::{ready_hooks::ReadyHooks, InstallError};
 use crate::{
     attach::{
         self, backend, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, LinkState,
@@ -71,6 +71,8 @@ pub(super) struct Ctx<'a> {
     /// Interfaces that had no clsact qdisc when the operation began (its journal's
     /// `qdiscs_absent`): a qdisc there is sockc's.
     pub qdiscs_absent: &'a [String],
+    /// Hooks a first install made ready while its programs were verified.
+    pub ready: Option<&'a ReadyHooks>,
 }
 
 /// The interfaces of `target`'s TC hooks that have no clsact qdisc now: recorded in
@@ -128,15 +130,26 @@ fn attach_fresh(
     let opts = attach_options(cx.opts, p);
     let prog = progs.get(&p.symbol)?;
     point(&format!("attach {label}"));
-    let _t = stages::stage(format!("attach {label}"));
     let b = backend(p.hook);
+    // Timed with the wait for a hook still being made ready.
+    let started = std::time::Instant::now();
+    let attached = match cx.ready.and_then(|r| r.take(p.hook, &p.attach_to)) {
+        Some(ready) => {
+            let attached = b.attach_prepared(ready, prog, &at, &link, &opts, cx.notices);
+            stages::ended(format!("attach {label} (made ready ahead)"), started);
+            attached
+        }
+        None => {
+            let attached = b.attach(prog, &at, &link, &opts, cx.notices);
+            stages::ended(format!("attach {label}"), started);
+            attached
+        }
+    };
     let Attached {
         mode,
         attachment,
         ifindex,
-    } = b
-        .attach(prog, &at, &link, &opts, cx.notices)
-        .map_err(|source| InstallError::Attach { at: label, source })?;
+    } = attached.map_err(|source| InstallError::Attach { at: label, source })?;
     p.attach_mode = Some(mode);
     p.ifindex = ifindex;
     // A qdisc sockc made for the filter this one replaces is still sockc's to remove.

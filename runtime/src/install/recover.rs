@@ -441,6 +441,7 @@ fn recover_apply(
                     opts: &opts,
                     notices,
                     qdiscs_absent,
+                    ready: None,
                 };
                 let dir = store.objects_dir(name, &target.objects_dir);
                 let failed = reconcile::swap_and_detach(

@@ -73,6 +73,7 @@ pub(crate) fn repair_locked(
         opts,
         notices,
         qdiscs_absent: &absent,
+        ready: None,
     };
     let dir = store.objects_dir(&m.name, &m.objects_dir);
     let failed =

@@ -28,6 +28,7 @@ use sockc_compiler::{
 
 use super::{
     now_unix,
+    ready_hooks::ReadyHooks,
     reconcile::{self, Ctx, Programs},
     recover::{commit_recorded, drop_generation, recover_locked, Recovery},
     repair::repair_locked,
@@ -204,6 +205,13 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     let t = stages::stage("check other installs' hooks");
     check_other_installs(store, req, here, &mut report.notices)?;
     drop(t);
+    // Its interface hooks are made ready while it plans and verifies (dropped unused,
+    // they are taken off with their descriptors).
+    let ready = premade
+        .is_some()
+        .then(|| interface_hooks(req.compiled))
+        .filter(|points| !points.is_empty())
+        .map(|points| ReadyHooks::start(points, req.attach));
     let t = stages::stage("plan");
     // The plan may refit the file to the installed generation (its counter slots and
     // map sizes), which turns a change inside classifier tables into an update in
@@ -286,6 +294,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         snapshot: new_snapshot,
         here,
         premade: premade.as_ref(),
+        ready: ready.as_ref(),
     };
     let result = install_generation(store, req, old, generation, &mut report);
     if result.is_err() && first {
@@ -293,6 +302,18 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     }
     result?;
     Ok(report)
+}
+
+/// The (hook, interface) of every program of `compiled` on an interface: the hooks
+/// whose links the kernel makes slowly (`ReadyHooks`).
+fn interface_hooks(compiled: &Compiled) -> Vec<(HookKind, String)> {
+    compiled
+        .metadata
+        .programs
+        .iter()
+        .filter(|p| p.hook.spec().target == Target::Interface)
+        .map(|p| (p.hook, p.attach_to.clone()))
+        .collect()
 }
 
 /// Refuses a plan that attaches where there is nothing to attach to here: an
@@ -529,11 +550,12 @@ fn install_netns_cookie() -> Result<u64, InstallError> {
 }
 
 /// What a new generation is made of besides the request: the plan's snapshot, the
-/// namespace it is installed in, and the per-CPU maps made for it ahead.
+/// namespace it is installed in, and the per-CPU maps and hooks made for it ahead.
 struct NewGeneration<'a> {
     snapshot: Snapshot,
     here: netns::Identity,
     premade: Option<&'a Premade>,
+    ready: Option<&'a ReadyHooks>,
 }
 
 /// A new generation: load, pin, attach what is new, swap what is kept, detach what
@@ -549,6 +571,7 @@ fn install_generation(
         snapshot,
         here,
         premade,
+        ready,
     } = new;
     let no_slots = BTreeMap::new();
     let socket_slots = slot_registry::assign_slots(
@@ -578,6 +601,7 @@ fn install_generation(
         opts: &req.attach,
         notices: &mut report.notices,
         qdiscs_absent: &absent,
+        ready,
     };
     report.looked_for_sockets = true;
     if let Err(e) = build_and_attach_new(&mut cx, old.as_ref(), &mut target, &mut obj, &recorded) {
