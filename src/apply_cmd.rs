@@ -169,23 +169,27 @@ pub fn with_reason(held: &[Diagnostic], why: &str) -> Vec<Diagnostic> {
     held.iter().map(|d| d.clone().help(why)).collect()
 }
 
-/// `sockc apply`; `warn_no_conntrack` prints the held-back `ct state` warning with
-/// the reason when the conntrack anchor cannot be created.
-pub fn run_apply(
-    args: &ApplyArgs,
-    compiled: &sockc_compiler::Compiled,
-    source: &str,
-    warn_no_conntrack: &dyn Fn(&str),
-) -> ExitCode {
-    let name = match install_name(args) {
-        Ok(n) => n,
-        Err(code) => return code,
-    };
-    if let Err(code) =
-        check_name(&name).and_then(|_| privileges::require("apply", privileges::INSTALL))
-    {
-        return code;
+/// An apply's install opened ([`begin`]): its name, the store under its lock, and the
+/// network namespace this process entered for it.
+pub struct Session {
+    name: String,
+    store: Store,
+    netns: Option<PathBuf>,
+}
+
+impl Session {
+    /// The namespace as the manifest records it.
+    fn netns_text(&self) -> Option<String> {
+        self.netns.as_ref().map(|p| p.display().to_string())
     }
+}
+
+/// Opens the install of `sockc apply`: its name checked, the capabilities, its
+/// network namespace entered, the store locked; says what failed and gives the exit
+/// code otherwise.
+pub fn begin(args: &ApplyArgs) -> Result<Session, ExitCode> {
+    let name = install_name(args)?;
+    check_name(&name).and_then(|_| privileges::require("apply", privileges::INSTALL))?;
     let netns = args.netns.as_ref().map(|n| {
         if n.contains('/') {
             PathBuf::from(n)
@@ -196,39 +200,81 @@ pub fn run_apply(
     if let Some(ns) = &netns {
         let _t = stages::stage("enter the network namespace");
         if let Err(source) = netns::enter_for_good(ns) {
-            return fail(InstallError::Netns {
+            return Err(fail(InstallError::Netns {
                 path: ns.clone(),
                 source,
-            });
+            }));
         }
     }
     let t = stages::stage("open and lock the store");
-    let store = match open_store(&args.target) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    let store = open_store(&args.target)?;
     drop(t);
-    let netns_text = netns.as_ref().map(|p| p.display().to_string());
+    Ok(Session { name, store, netns })
+}
+
+fn attach_options(args: &ApplyArgs) -> AttachOptions {
+    AttachOptions {
+        tc: match args.tc_attach {
+            TcAttachArg::Auto => TcAttach::Auto,
+            TcAttachArg::Tcx => TcAttach::Tcx,
+            TcAttachArg::Clsact => TcAttach::Clsact,
+        },
+    }
+}
+
+/// A first install's interface hooks, made ready while the rest of `module`'s file
+/// compiles (not on a dry run): see `install::make_ready_ahead`.
+pub fn make_ready_ahead(
+    args: &ApplyArgs,
+    session: &Session,
+    module: &Module,
+) -> Option<install::ReadyHooks> {
+    if args.dry_run {
+        return None;
+    }
+    let hooks = module
+        .programs
+        .values()
+        .map(|p| (p.hook, p.attach_to.clone()));
+    let netns = session.netns_text();
+    install::make_ready_ahead(
+        &session.store,
+        (&session.name, netns.as_deref()),
+        hooks,
+        attach_options(args),
+    )
+}
+
+/// `sockc apply` of `compiled` into the install [`begin`] opened; `ready` holds the
+/// hooks made ready for it; `warn_no_conntrack` prints the held-back `ct state`
+/// warning with the reason when the conntrack anchor cannot be created.
+pub fn run_apply(
+    args: &ApplyArgs,
+    session: Session,
+    compiled: &sockc_compiler::Compiled,
+    source: &str,
+    warn_no_conntrack: &dyn Fn(&str),
+    ready: Option<install::ReadyHooks>,
+) -> ExitCode {
+    let (name, store) = (session.name.as_str(), &session.store);
+    let netns_text = session.netns_text();
     let file = manifest_path(&args.file);
     let req = ApplyRequest {
         compiled,
-        name: &name,
+        name,
         source_file: &file,
         source,
         netns: netns_text.as_deref(),
         dry_run: args.dry_run,
-        attach: AttachOptions {
-            tc: match args.tc_attach {
-                TcAttachArg::Auto => TcAttach::Auto,
-                TcAttachArg::Tcx => TcAttach::Tcx,
-                TcAttachArg::Clsact => TcAttach::Clsact,
-            },
-        },
+        attach: attach_options(args),
         allow_empty: args.allow_empty,
+        ready: ready.as_ref(),
         release_freed_memory: crate::release_freed_memory,
     };
     let spinner = crate::progress::Spinner::start(format!("applying {}", file), args.json);
-    let applied = install::apply(&store, &req);
+    let applied = install::apply(store, &req);
+    // What the apply did not take comes off while the store is still locked.
+    drop(ready);
     drop(spinner);
     let mut report = match applied {
         Ok(r) => r,
@@ -238,7 +284,7 @@ pub fn run_apply(
         let _t = stages::stage("conntrack anchor");
         let rules = compiled.metadata.programs.iter().flat_map(|p| &p.rules);
         let needed = conntrack_anchor::needed_by(rules.map(|r| &*r.text));
-        match conntrack_anchor::after_apply(&name, needed) {
+        match conntrack_anchor::after_apply(name, needed) {
             Outcome::Created(n) | Outcome::Removed(n) => report.notices.push(n),
             Outcome::Failed(why) => warn_no_conntrack(&why),
             Outcome::Nothing => {}
@@ -256,14 +302,14 @@ pub fn run_apply(
         report.plan.has_changes() || !report.drift.is_empty() || !report.set_drift.is_empty();
     let semantic = args
         .dry_run
-        .then(|| installed_module(&store, &name).map(|m| semdiff::diff(&m, &compiled.module)));
+        .then(|| installed_module(store, name).map(|m| semdiff::diff(&m, &compiled.module)));
     let installed = format!("installed {name}");
     if args.json {
         let sem = semantic.as_ref().map(|s| match s {
             Ok(d) => semdiff::to_json(d, &crate::diff_cmd::options(&installed, &file)),
             Err(why) => json!({ "unavailable": why }),
         });
-        print_apply_json(&name, args, &report, sem);
+        print_apply_json(name, args, &report, sem);
     } else {
         if let Some(s) = &semantic {
             match s {
@@ -274,7 +320,7 @@ pub fn run_apply(
                 Err(why) => outln!("which packets change their verdict: not known ({why})"),
             }
         }
-        print_apply_text(&name, &file, args, &report, changes);
+        print_apply_text(name, &file, args, &report, changes);
     }
     if !report.failed.is_empty() {
         for f in &report.failed {

@@ -581,31 +581,54 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Reads and compiles, printing diagnostics. `Err(code)` is the exit code to use.
 /// `sockc apply`: compiles the file (without the optimizer's lints, which `check`
-/// shows; docs/errors.md) and installs it.
+/// shows; docs/errors.md) and installs it. Once the file has passed sema, the install
+/// is opened (capabilities, namespace, lock) and a first install's interface hooks are
+/// made ready while the rest compiles (`install::make_ready_ahead`: the kernel waits
+/// for an RCU grace period in making them, as long as a 10k-rule compile).
 fn cmd_apply(args: &apply_cmd::ApplyArgs) -> ExitCode {
     let started = std::time::Instant::now();
-    let b = match build_deferred(&args.file, sockc_compiler::Lints::Skip) {
+    let checked = match check_deferred(&args.file, sockc_compiler::Lints::Skip) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    sockc_runtime::stages::ended(front_end_stage(&checked.checked), started);
+    let session = match apply_cmd::begin(args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let ready = apply_cmd::make_ready_ahead(args, &session, &checked.checked.module);
+    let resumed = std::time::Instant::now();
+    let b = match finish_deferred(checked) {
         Ok(b) => b,
         Err(code) => return code,
     };
-    sockc_runtime::stages::ended(compile_stage(&b.compiled), started);
+    sockc_runtime::stages::ended(back_end_stage(&b.compiled), resumed);
     release_freed_memory();
     let t = sockc_runtime::stages::stage("print warnings");
     let (held, shown) = apply_cmd::hold_ct_warning(args, b.warnings);
     print_diagnostics(&shown, &b.name, &b.src);
     drop(t);
     let warn = |why: &str| print_diagnostics(&apply_cmd::with_reason(&held, why), &b.name, &b.src);
-    let code = apply_cmd::run_apply(args, &b.compiled, &b.src, &warn);
+    let code = apply_cmd::run_apply(args, session, &b.compiled, &b.src, &warn, ready);
     // Not freed one allocation at a time: the process ends now (`main`).
     std::mem::forget((b.compiled, b.src));
     code
 }
 
-/// The compile's stage name for `apply --timings`, with the compiler's own passes.
-fn compile_stage(c: &Compiled) -> String {
-    format!("read and compile ({})", stages_ms(&c.timings))
+/// The compiler passes timed before the install opens (`sockc_compiler::driver::check`).
+const FRONT_END_PASSES: usize = 2;
+
+/// `apply --timings`' stage of the front end: read, parse, sema.
+fn front_end_stage(c: &sockc_compiler::driver::Checked) -> String {
+    let front = &c.timings()[..FRONT_END_PASSES.min(c.timings().len())];
+    format!("read and compile: front end ({})", stages_ms(front))
+}
+
+/// `apply --timings`' stage of the rest of the compile, with its passes.
+fn back_end_stage(c: &Compiled) -> String {
+    let rest = c.timings.get(FRONT_END_PASSES..).unwrap_or_default();
+    format!("read and compile: the rest ({})", stages_ms(rest))
 }
 
 /// `name ms, name ms, ...` of timed stages (`compile --timings` and `apply`'s).
@@ -658,6 +681,20 @@ fn print_diagnostics(diags: &[diag::Diagnostic], name: &str, src: &str) {
 /// answer, and OLD's never). `lints` says whether the optimizer's lints run
 /// ([`sockc_compiler::Lints`]).
 fn build_deferred(file: &Path, lints: sockc_compiler::Lints) -> Result<Built, ExitCode> {
+    finish_deferred(check_deferred(file, lints)?)
+}
+
+/// A file read and through sema, with what compiling the rest needs.
+struct CheckedFile {
+    checked: sockc_compiler::driver::Checked,
+    src: String,
+    name: String,
+    opts: driver::Options,
+}
+
+/// The first half of [`build_deferred`]: read, parse and sema; on errors prints every
+/// diagnostic and returns the exit code.
+fn check_deferred(file: &Path, lints: sockc_compiler::Lints) -> Result<CheckedFile, ExitCode> {
     let settings = settings();
     let src = read_rule_text(file)?;
     let name = if conventions::is_stdin(file) {
@@ -674,15 +711,28 @@ fn build_deferred(file: &Path, lints: sockc_compiler::Lints) -> Result<Built, Ex
         opt: settings.opt,
         lints,
     };
-    let (compiled, diags) = sockc_compiler::compile(&src, &opts);
+    match driver::check(&src, &opts) {
+        Ok(checked) => Ok(CheckedFile {
+            checked,
+            src,
+            name,
+            opts,
+        }),
+        Err(diags) => Err(rule_errors(&diags, &name, &src)),
+    }
+}
+
+/// The second half of [`build_deferred`]: the rest of the compile.
+fn finish_deferred(c: CheckedFile) -> Result<Built, ExitCode> {
+    let CheckedFile {
+        checked,
+        src,
+        name,
+        opts,
+    } = c;
+    let (compiled, diags) = driver::finish(checked, &opts);
     let Some(compiled) = compiled else {
-        print_diagnostics(&diags, &name, &src);
-        let errors = diags
-            .iter()
-            .filter(|d| d.severity == diag::Severity::Error)
-            .count();
-        json::record_error(&format!("{name}: {errors} errors in the rules"));
-        return Err(ExitCode::from(1));
+        return Err(rule_errors(&diags, &name, &src));
     };
     Ok(Built {
         compiled,
@@ -690,6 +740,17 @@ fn build_deferred(file: &Path, lints: sockc_compiler::Lints) -> Result<Built, Ex
         name,
         warnings: diags,
     })
+}
+
+/// Prints the diagnostics of a file with errors; exit code 1.
+fn rule_errors(diags: &[diag::Diagnostic], name: &str, src: &str) -> ExitCode {
+    print_diagnostics(diags, name, src);
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == diag::Severity::Error)
+        .count();
+    json::record_error(&format!("{name}: {errors} errors in the rules"));
+    ExitCode::from(1)
 }
 
 /// Programs of a compiled file with their rules and stable rule ids (`--emit json`

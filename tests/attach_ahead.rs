@@ -2,8 +2,9 @@
 //! `dispatcher.rs`, `install/ready_hooks.rs`): an XDP hook runs a dispatcher whose
 //! program-array slot holds the block's program, so a re-apply swaps the slot and the
 //! interface keeps its dispatcher; a first install makes its XDP and TCX hooks ready
-//! while its programs are verified (`apply --timings` says so) and a failed one leaves
-//! nothing on the interface; an XDP link that runs its program directly (what an
+//! while the rest of its file compiles and its programs are verified (`apply
+//! --timings` says so), and one that fails (a missing interface, a file over a kernel
+//! limit) leaves nothing on the interface; an XDP link that runs its program directly (what an
 //! older sockc attached) is still read back, swapped and flushed. Each test builds its
 //! own namespaces (`tests/netns`); they need root and skip otherwise.
 
@@ -189,6 +190,32 @@ fn a_failed_first_install_leaves_no_hook_made_ready() {
         run.stderr.contains("nothing is installed") || run.code == 0,
         "{run}"
     );
+}
+
+#[test]
+fn a_file_refused_after_sema_leaves_no_hook_made_ready() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("rdylimit", 123);
+    let a = &lab.if_a;
+    // Through sema (so its hooks are made ready while the rest compiles), then
+    // refused by the driver: 20,000 overlapping count rules are over a kernel limit.
+    let counts = "    count tcp\n".repeat(20_000);
+    let file = lab.rules(
+        "x.sk",
+        &format!(
+            "xdp on {a} {{\n{counts}    default allow\n}}\n\
+             tc ingress on {a} {{\n  drop udp to *:9001\n  default allow\n}}\n"
+        ),
+    );
+    let r = lab.apply(&file, &["--timings"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("sockc::kernel-limit"), "{r}");
+    assert_eq!(lab.xdp_attached_id(), None, "{}", lab.link_a());
+    assert!(!net_show(&lab).contains("tcx"), "{}", net_show(&lab));
+    lab.expect_verdicts("nothing installed", &[(9001, true)]);
+    assert!(!lab.pin_dir().exists(), "{:#?}", lab.pins());
 }
 
 /// Replaces the dispatcher of install `lab.name`'s XDP hook with a link that runs the

@@ -174,6 +174,7 @@ impl Env {
                 dry_run: false,
                 attach: AttachOptions::default(),
                 allow_empty: false,
+                ready: None,
                 release_freed_memory: || {},
             },
         )

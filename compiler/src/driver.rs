@@ -89,24 +89,81 @@ pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>)
 /// runs from it to here).
 pub fn compile_ast(
     ast: ast::File,
-    mut diags: Vec<Diagnostic>,
+    diags: Vec<Diagnostic>,
     src: &str,
     opts: &Options,
     start: Instant,
 ) -> (Option<Compiled>, Vec<Diagnostic>) {
+    match check_ast(ast, diags, src, opts, start) {
+        Ok(checked) => finish(checked, opts),
+        Err(diags) => (None, diags),
+    }
+}
+
+/// A file through the front end and sema with no error so far: what [`finish`]
+/// compiles. Its IR already says which programs go on which hooks, so a caller can act
+/// on that (an install makes those hooks ready) while the rest compiles.
+#[derive(Debug)]
+pub struct Checked {
+    pub module: Module,
+    diags: Vec<Diagnostic>,
+    timings: Vec<(&'static str, Duration)>,
+    start: Instant,
+}
+
+impl Checked {
+    /// How long each stage took so far (parse, sema).
+    pub fn timings(&self) -> &[(&'static str, Duration)] {
+        &self.timings
+    }
+}
+
+/// The first half of [`compile`]: parse and sema. `Err` holds the diagnostics of a
+/// file with errors.
+pub fn check(src: &str, opts: &Options) -> Result<Checked, Vec<Diagnostic>> {
+    let start = Instant::now();
+    let (ast, diags) = syntax::parse_with(src, &opts.sema.limits);
+    check_ast(ast, diags, src, opts, start)
+}
+
+/// [`check`] after the front end (see [`compile_ast`]).
+pub fn check_ast(
+    ast: ast::File,
+    mut diags: Vec<Diagnostic>,
+    src: &str,
+    opts: &Options,
+    start: Instant,
+) -> Result<Checked, Vec<Diagnostic>> {
     let max_diagnostics = opts.sema.limits.count(Limit::Diagnostics);
     let parsed = Instant::now();
     let (module, sema_diags) = sema::check(&ast, src, &opts.sema);
     // The AST is not needed past sema: free it before the optimizer's peak.
     drop(ast);
-    let mut timings = vec![("parse", parsed - start), ("sema", parsed.elapsed())];
+    let timings = vec![("parse", parsed - start), ("sema", parsed.elapsed())];
     diags.extend(sema_diags);
     // Parser and sema diagnostics in one order, by position in the file, within the
     // diagnostics limit.
-    let mut diags = crate::diag::cap(diags, max_diagnostics);
-    let Some(mut module) = module.filter(|_| !crate::diag::has_errors(&diags)) else {
-        return (None, diags);
-    };
+    let diags = crate::diag::cap(diags, max_diagnostics);
+    match module.filter(|_| !crate::diag::has_errors(&diags)) {
+        Some(module) => Ok(Checked {
+            module,
+            diags,
+            timings,
+            start,
+        }),
+        None => Err(diags),
+    }
+}
+
+/// The second half of [`compile`]: optimize and lower what [`check`] checked.
+pub fn finish(checked: Checked, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
+    let Checked {
+        mut module,
+        mut diags,
+        mut timings,
+        start,
+    } = checked;
+    let max_diagnostics = opts.sema.limits.count(Limit::Diagnostics);
     let (opt_diags, pass_times) = crate::opt::optimize_timed(&mut module, opts.opt, opts.lints);
     timings.extend(pass_times);
     if !opt_diags.is_empty() {

@@ -61,6 +61,9 @@ pub struct ApplyRequest<'a> {
     pub attach: AttachOptions,
     /// Apply a file without hook blocks (which detaches every hook) on purpose.
     pub allow_empty: bool,
+    /// The file's interface hooks, made ready while it was still compiling
+    /// ([`make_ready_ahead`]); `None`: a first install makes them ready itself.
+    pub ready: Option<&'a ReadyHooks>,
     /// Hands the memory freed so far back to the kernel: called before the new
     /// generation is loaded, and once it is loaded and journaled, before its hooks
     /// are attached (an attach waits for the kernel, with the process at its
@@ -198,20 +201,34 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
             name: req.name.to_string(),
         });
     }
-    // A first install loads (unless it is refused below): its per-CPU maps are made
-    // while it plans. Dropped unused, they are closed by the thread that made them.
-    let premade = (old.is_none() && !req.dry_run && !req.compiled.programs.is_empty())
-        .then(|| Premade::start(&req.compiled.maps));
     let t = stages::stage("check other installs' hooks");
-    check_other_installs(store, req, here, &mut report.notices)?;
+    let hooks = program_hooks(
+        req.compiled
+            .metadata
+            .programs
+            .iter()
+            .map(|p| (p.hook, &*p.attach_to)),
+    );
+    check_other_installs(
+        store,
+        (req.name, req.netns),
+        &hooks,
+        here,
+        &mut report.notices,
+    )?;
     drop(t);
-    // Its interface hooks are made ready while it plans and verifies (dropped unused,
-    // they are taken off with their descriptors).
-    let ready = premade
-        .is_some()
-        .then(|| interface_hooks(req.compiled))
+    // A first install loads (unless it is refused below): its interface hooks are
+    // made ready while it plans and verifies (unless the caller made them ready
+    // already) — first, as the kernel's wait there is the longest —, and its per-CPU
+    // maps are made while it plans. Dropped unused, hooks are taken off with their
+    // descriptors, maps closed by the thread that made them.
+    let first = old.is_none() && !req.dry_run && !req.compiled.programs.is_empty();
+    let started = (first && req.ready.is_none())
+        .then(|| interface_hooks(&hooks))
         .filter(|points| !points.is_empty())
         .map(|points| ReadyHooks::start(points, req.attach));
+    let ready = req.ready.or(started.as_ref()).filter(|_| first);
+    let premade = first.then(|| Premade::start(&req.compiled.maps));
     let t = stages::stage("plan");
     // The plan may refit the file to the installed generation (its counter slots and
     // map sizes), which turns a change inside classifier tables into an update in
@@ -294,7 +311,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         snapshot: new_snapshot,
         here,
         premade: premade.as_ref(),
-        ready: ready.as_ref(),
+        ready,
     };
     let result = install_generation(store, req, old, generation, &mut report);
     if result.is_err() && first {
@@ -304,16 +321,45 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     Ok(report)
 }
 
-/// The (hook, interface) of every program of `compiled` on an interface: the hooks
-/// whose links the kernel makes slowly (`ReadyHooks`).
-fn interface_hooks(compiled: &Compiled) -> Vec<(HookKind, String)> {
-    compiled
-        .metadata
-        .programs
+/// The (hook, attach point) of each program.
+fn program_hooks<'a>(
+    programs: impl Iterator<Item = (HookKind, &'a str)>,
+) -> Vec<(HookKind, String)> {
+    programs.map(|(hook, at)| (hook, at.to_string())).collect()
+}
+
+/// The hooks of `hooks` on an interface: those whose links the kernel makes slowly
+/// ([`ReadyHooks`]).
+fn interface_hooks(hooks: &[(HookKind, String)]) -> Vec<(HookKind, String)> {
+    hooks
         .iter()
-        .filter(|p| p.hook.spec().target == Target::Interface)
-        .map(|p| (p.hook, p.attach_to.clone()))
+        .filter(|(hook, _)| hook.spec().target == Target::Interface)
+        .cloned()
         .collect()
+}
+
+/// Starts making the interface hooks of a checked file ready ([`ReadyHooks`]) for an
+/// apply under `name` that will be a first install, while the file still compiles:
+/// `None` when it will not be one as far as the store says now (an install or a
+/// journal is there), or another install holds one of the hooks, or there is no
+/// interface hook (the apply then decides, and says, as it would have). The caller
+/// holds the store's lock until the apply is done, and runs in the install's network
+/// namespace (`netns`, as the apply records it).
+pub fn make_ready_ahead(
+    store: &Store,
+    (name, netns): (&str, Option<&str>),
+    hooks: impl Iterator<Item = (HookKind, String)>,
+    opts: AttachOptions,
+) -> Option<ReadyHooks> {
+    let hooks: Vec<(HookKind, String)> = hooks.collect();
+    let points = interface_hooks(&hooks);
+    let fresh = matches!(store.journal(name), Ok(None)) && matches!(store.manifest(name), Ok(None));
+    if points.is_empty() || !fresh {
+        return None;
+    }
+    let here = netns::current().ok()?;
+    check_other_installs(store, (name, netns), &hooks, here, &mut Vec::new()).ok()?;
+    Some(ReadyHooks::start(points, opts))
 }
 
 /// Refuses a plan that attaches where there is nothing to attach to here: an
@@ -486,12 +532,13 @@ fn forget_failed_first_install(store: &Store, name: &str) {
 /// this sockc cannot read (a newer format) is skipped with a notice.
 fn check_other_installs(
     store: &Store,
-    req: &ApplyRequest<'_>,
+    (name, netns_path): (&str, Option<&str>),
+    hooks: &[(HookKind, String)],
     here: netns::Identity,
     notices: &mut Vec<String>,
 ) -> Result<(), InstallError> {
     for other in store.names()? {
-        if other == req.name {
+        if other == name {
             continue;
         }
         // Another install's manifest this sockc cannot read (written by a newer sockc,
@@ -515,24 +562,22 @@ fn check_other_installs(
                 && (m.netns_cookie != 0
                     || super::netns_scope::any_namespaced_hook_attached(store, &m))
         } else {
-            m.netns.as_deref() == req.netns
+            m.netns.as_deref() == netns_path
         };
-        for p in &req.compiled.metadata.programs {
+        for (hook, attach_to) in hooks {
             let netns_wide = matches!(
-                p.hook.spec().target,
-                sockc_compiler::hooks::Target::Interface
-                    | sockc_compiler::hooks::Target::Netns
-                    | sockc_compiler::hooks::Target::Netfilter
+                hook.spec().target,
+                Target::Interface | Target::Netns | Target::Netfilter
             );
             if netns_wide && !same_netns {
                 continue;
             }
             if m.programs
                 .iter()
-                .any(|q| q.hook == p.hook && q.attach_to == p.attach_to)
+                .any(|q| q.hook == *hook && q.attach_to == *attach_to)
             {
                 return Err(InstallError::HeldByInstall {
-                    at: p.hook.spec().label(&p.attach_to),
+                    at: hook.spec().label(attach_to),
                     other: other.clone(),
                     generation: m.generation,
                 });
