@@ -222,13 +222,14 @@ fn attach_options(args: &ApplyArgs) -> AttachOptions {
     }
 }
 
-/// A first install's interface hooks, made ready while the rest of `module`'s file
-/// compiles (not on a dry run): see `install::make_ready_ahead`.
-pub fn make_ready_ahead(
+/// What a first install starts while the rest of `module`'s file compiles (not on a
+/// dry run): its interface hooks made ready, its rule counters made; see
+/// `install::start_ahead`.
+pub fn start_ahead(
     args: &ApplyArgs,
     session: &Session,
     module: &Module,
-) -> Option<install::ReadyHooks> {
+) -> Option<install::StartedAhead> {
     if args.dry_run {
         return None;
     }
@@ -236,17 +237,19 @@ pub fn make_ready_ahead(
         .programs
         .values()
         .map(|p| (p.hook, p.attach_to.clone()));
+    let counters = sockc_compiler::bpf::maps::first_counters_map(module);
     let netns = session.netns_text();
-    install::make_ready_ahead(
+    install::start_ahead(
         &session.store,
         (&session.name, netns.as_deref()),
         hooks,
+        &[counters],
         attach_options(args),
     )
 }
 
-/// `sockc apply` of `compiled` into the install [`begin`] opened; `ready` holds the
-/// hooks made ready for it; `warn_no_conntrack` prints the held-back `ct state`
+/// `sockc apply` of `compiled` into the install [`begin`] opened; `ahead` is what was
+/// started for it while it compiled; `warn_no_conntrack` prints the held-back `ct state`
 /// warning with the reason when the conntrack anchor cannot be created.
 pub fn run_apply(
     args: &ApplyArgs,
@@ -254,7 +257,7 @@ pub fn run_apply(
     compiled: &sockc_compiler::Compiled,
     source: &str,
     warn_no_conntrack: &dyn Fn(&str),
-    ready: Option<install::ReadyHooks>,
+    ahead: Option<install::StartedAhead>,
 ) -> ExitCode {
     let (name, store) = (session.name.as_str(), &session.store);
     let netns_text = session.netns_text();
@@ -268,13 +271,13 @@ pub fn run_apply(
         dry_run: args.dry_run,
         attach: attach_options(args),
         allow_empty: args.allow_empty,
-        ready: ready.as_ref(),
+        ahead: ahead.as_ref(),
         release_freed_memory: crate::release_freed_memory,
     };
     let spinner = crate::progress::Spinner::start(format!("applying {}", file), args.json);
     let applied = install::apply(store, &req);
     // What the apply did not take comes off while the store is still locked.
-    drop(ready);
+    drop(ahead);
     drop(spinner);
     let mut report = match applied {
         Ok(r) => r,

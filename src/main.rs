@@ -583,9 +583,11 @@ fn is_root() -> bool {
 
 /// `sockc apply`: compiles the file (without the optimizer's lints, which `check`
 /// shows; docs/errors.md) and installs it. Once the file has passed sema, the install
-/// is opened (capabilities, namespace, lock) and a first install's interface hooks are
-/// made ready while the rest compiles (`install::make_ready_ahead`: the kernel waits
-/// for an RCU grace period in making them, as long as a 10k-rule compile).
+/// is opened (capabilities, namespace, lock), and a first install's interface hooks
+/// are made ready and its rule counters made while the rest compiles
+/// (`install::start_ahead`: the kernel waits for an RCU grace period in making those
+/// hooks, and allocates 10k rules' per-CPU counters one by one, each about as long as
+/// a 10k-rule compile).
 fn cmd_apply(args: &apply_cmd::ApplyArgs) -> ExitCode {
     let started = std::time::Instant::now();
     let checked = match check_deferred(&args.file, sockc_compiler::Lints::Skip) {
@@ -597,7 +599,7 @@ fn cmd_apply(args: &apply_cmd::ApplyArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let ready = apply_cmd::make_ready_ahead(args, &session, &checked.checked.module);
+    let ahead = apply_cmd::start_ahead(args, &session, &checked.checked.module);
     let resumed = std::time::Instant::now();
     let b = match finish_deferred(checked) {
         Ok(b) => b,
@@ -610,7 +612,7 @@ fn cmd_apply(args: &apply_cmd::ApplyArgs) -> ExitCode {
     print_diagnostics(&shown, &b.name, &b.src);
     drop(t);
     let warn = |why: &str| print_diagnostics(&apply_cmd::with_reason(&held, why), &b.name, &b.src);
-    let code = apply_cmd::run_apply(args, session, &b.compiled, &b.src, &warn, ready);
+    let code = apply_cmd::run_apply(args, session, &b.compiled, &b.src, &warn, ahead);
     // Not freed one allocation at a time: the process ends now (`main`).
     std::mem::forget((b.compiled, b.src));
     code

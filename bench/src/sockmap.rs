@@ -174,7 +174,7 @@ impl Env {
                 dry_run: false,
                 attach: AttachOptions::default(),
                 allow_empty: false,
-                ready: None,
+                ahead: None,
                 release_freed_memory: || {},
             },
         )

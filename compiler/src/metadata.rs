@@ -131,21 +131,19 @@ pub struct RuleMeta {
 impl ProgramMeta {
     /// A program's entry: its rules in order, the default last.
     pub fn of(module: &ir::Module, p: &Program) -> ProgramMeta {
-        let mut rules: Vec<RuleMeta> = p
-            .rules
-            .iter()
-            .map(|r| RuleMeta {
-                counter: r.counter,
-                line: r.line,
-                text: r.text.clone(),
-                socket: match r.action {
-                    ir::Action::Redirect(Some(s)) | ir::Action::RedirectIngress(s) => {
-                        Some(module.sockets[s].name.clone())
-                    }
-                    _ => None,
-                },
-            })
-            .collect();
+        // Room for the default's entry too: the list is not grown (copied) for it.
+        let mut rules: Vec<RuleMeta> = Vec::with_capacity(p.rules.len() + 1);
+        rules.extend(p.rules.iter().map(|r| RuleMeta {
+            counter: r.counter,
+            line: r.line,
+            text: r.text.clone(),
+            socket: match r.action {
+                ir::Action::Redirect(Some(s)) | ir::Action::RedirectIngress(s) => {
+                    Some(module.sockets[s].name.clone())
+                }
+                _ => None,
+            },
+        }));
         rules.push(RuleMeta {
             counter: p.default_counter,
             line: p.default_line,

@@ -338,7 +338,7 @@ impl Sizing {
         let slots = used_slots(module);
         out.counters = match installed.map(|i| i.counters) {
             Some(cap) if slots <= cap => cap,
-            _ => (slots + slots / 8).next_multiple_of(64),
+            _ => counter_capacity(slots),
         };
         out
     }
@@ -352,6 +352,31 @@ impl Sizing {
     pub fn steps(&self, map: &str) -> &[u32] {
         self.steps.get(map).map_or(&[], Vec::as_slice)
     }
+}
+
+/// The per-CPU `counters` map with room for `slots` rules.
+fn counters_map(slots: u32) -> MapDef {
+    MapDef {
+        name: COUNTERS_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
+        key: BtfType::U32,
+        value: rule_counter(),
+        max_entries: slots,
+        flags: 0,
+    }
+}
+
+/// Counter slots for a first generation that uses `slots`: room for an eighth more, so
+/// that rules added later fit in place.
+fn counter_capacity(slots: u32) -> u32 {
+    (slots + slots / 8).next_multiple_of(64)
+}
+
+/// The `counters` map a first compile of `module` makes (no installed generation's
+/// sizes to keep), known from sema on: a loader can start making it, the slowest map
+/// for the kernel to make, while the rest compiles.
+pub fn first_counters_map(module: &Module) -> MapDef {
+    counters_map(counter_capacity(used_slots(module)))
 }
 
 /// Counter slots the module's rules and defaults use (the highest plus one).
@@ -504,14 +529,8 @@ pub(crate) fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
     // The maps indexed by counter slot (counters, and the `log` rates and windows) have
     // one size, with the sizing's headroom: a rule added in place fits all of them.
     let slot_maps = sizing.counters.max(out.counters);
-    out.defs.push(MapDef {
-        name: COUNTERS_MAP.into(),
-        map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
-        key: BtfType::U32,
-        value: rule_counter(),
-        max_entries: slot_maps,
-        flags: 0,
-    });
+    out.defs.push(counters_map(slot_maps));
+
     if uses_sockets(module) {
         add_socket_maps(&mut out, module);
     }
@@ -572,6 +591,9 @@ fn add_classifier_tables(out: &mut MapLayout, module: &Module, sizing: &Sizing) 
             let Step::Classify(c) = step else { continue };
             let map = classify::map_name(c);
             let offset = out.tables.len();
+            // Written once where it goes, not grown (and copied) as it is written.
+            out.tables
+                .reserve(classify::table_size(c).next_multiple_of(8));
             classify::tables(spec, p, c, &mut out.tables);
             let bytes = &out.tables[offset..];
             let len = classify::table_size(c);

@@ -55,7 +55,6 @@ use aya::{maps::MapError, pin::PinError, programs::ProgramError};
 use sockc_compiler::{hooks::HookKind, obj::ObjError};
 
 pub use counters::reset_counters;
-pub use ready_hooks::ReadyHooks;
 pub use recover::{flush, recover, Flushed, Recovery};
 pub use register::{register, unregister, Registered, Source};
 pub use repair::{repair, Repaired};
@@ -66,7 +65,7 @@ pub use status::{
     StatusReport,
 };
 pub(crate) use status::{live_map, open_error};
-pub use update::{apply, make_ready_ahead, ApplyReport, ApplyRequest};
+pub use update::{apply, start_ahead, ApplyReport, ApplyRequest, StartedAhead};
 
 use crate::{attach::AttachError, store::StoreError, RuntimeError};
 

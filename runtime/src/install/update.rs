@@ -61,9 +61,9 @@ pub struct ApplyRequest<'a> {
     pub attach: AttachOptions,
     /// Apply a file without hook blocks (which detaches every hook) on purpose.
     pub allow_empty: bool,
-    /// The file's interface hooks, made ready while it was still compiling
-    /// ([`make_ready_ahead`]); `None`: a first install makes them ready itself.
-    pub ready: Option<&'a ReadyHooks>,
+    /// What the caller started for a first install while the file was still
+    /// compiling ([`start_ahead`]); `None`: a first install starts it itself.
+    pub ahead: Option<&'a StartedAhead>,
     /// Hands the memory freed so far back to the kernel: called before the new
     /// generation is loaded, and once it is loaded and journaled, before its hooks
     /// are attached (an attach waits for the kernel, with the process at its
@@ -223,12 +223,15 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     // maps are made while it plans. Dropped unused, hooks are taken off with their
     // descriptors, maps closed by the thread that made them.
     let first = old.is_none() && !req.dry_run && !req.compiled.programs.is_empty();
-    let started = (first && req.ready.is_none())
-        .then(|| interface_hooks(&hooks))
-        .filter(|points| !points.is_empty())
-        .map(|points| ReadyHooks::start(points, req.attach));
-    let ready = req.ready.or(started.as_ref()).filter(|_| first);
-    let premade = first.then(|| Premade::start(&req.compiled.maps));
+    let own = (first && req.ahead.is_none()).then(|| StartedAhead {
+        hooks: Some(interface_hooks(&hooks))
+            .filter(|points| !points.is_empty())
+            .map(|points| ReadyHooks::start(points, req.attach)),
+        maps: Some(Premade::start(&req.compiled.maps)),
+    });
+    let ahead = req.ahead.or(own.as_ref()).filter(|_| first);
+    let ready = ahead.and_then(|a| a.hooks.as_ref());
+    let premade = ahead.and_then(|a| a.maps.as_ref());
     let t = stages::stage("plan");
     // The plan may refit the file to the installed generation (its counter slots and
     // map sizes), which turns a change inside classifier tables into an update in
@@ -310,7 +313,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     let generation = NewGeneration {
         snapshot: new_snapshot,
         here,
-        premade: premade.as_ref(),
+        premade,
         ready,
     };
     let result = install_generation(store, req, old, generation, &mut report);
@@ -338,28 +341,41 @@ fn interface_hooks(hooks: &[(HookKind, String)]) -> Vec<(HookKind, String)> {
         .collect()
 }
 
-/// Starts making the interface hooks of a checked file ready ([`ReadyHooks`]) for an
-/// apply under `name` that will be a first install, while the file still compiles:
-/// `None` when it will not be one as far as the store says now (an install or a
-/// journal is there), or another install holds one of the hooks, or there is no
-/// interface hook (the apply then decides, and says, as it would have). The caller
-/// holds the store's lock until the apply is done, and runs in the install's network
-/// namespace (`netns`, as the apply records it).
-pub fn make_ready_ahead(
+/// What a first install starts on other threads before it loads: its interface hooks
+/// made ready, its per-CPU maps made.
+#[derive(Debug, Default)]
+pub struct StartedAhead {
+    hooks: Option<ReadyHooks>,
+    maps: Option<Premade>,
+}
+
+/// What an apply under `name` that will be a first install starts while its file
+/// still compiles (from sema on): its interface hooks (`hooks`) made ready, and the
+/// per-CPU maps of `maps` made (the rule counters: `first_counters_map`). `None` when
+/// it will not be a first install as far as the store says now (an install or a
+/// journal is there), or another install holds one of the hooks (the apply then
+/// decides, and says, as it would have). The caller holds the store's lock until the
+/// apply is done, and runs in the install's network namespace (`netns`, as the apply
+/// records it).
+pub fn start_ahead(
     store: &Store,
     (name, netns): (&str, Option<&str>),
     hooks: impl Iterator<Item = (HookKind, String)>,
+    maps: &[sockc_compiler::bpf::maps::MapDef],
     opts: AttachOptions,
-) -> Option<ReadyHooks> {
+) -> Option<StartedAhead> {
     let hooks: Vec<(HookKind, String)> = hooks.collect();
-    let points = interface_hooks(&hooks);
     let fresh = matches!(store.journal(name), Ok(None)) && matches!(store.manifest(name), Ok(None));
-    if points.is_empty() || !fresh {
+    if hooks.is_empty() || !fresh {
         return None;
     }
     let here = netns::current().ok()?;
     check_other_installs(store, (name, netns), &hooks, here, &mut Vec::new()).ok()?;
-    Some(ReadyHooks::start(points, opts))
+    let points = interface_hooks(&hooks);
+    Some(StartedAhead {
+        hooks: (!points.is_empty()).then(|| ReadyHooks::start(points, opts)),
+        maps: Some(Premade::start(maps)),
+    })
 }
 
 /// Refuses a plan that attaches where there is nothing to attach to here: an
