@@ -57,18 +57,16 @@ struct Windowed<'a> {
 /// Starts of the lines of `text` as miette counts them.
 fn miette_line_starts(text: &[u8]) -> Vec<usize> {
     let mut starts = vec![0];
-    let mut i = 0;
-    while i < text.len() {
-        match text[i] {
-            b'\n' => starts.push(i + 1),
-            b'\r' if text.get(i + 1) == Some(&b'\n') => {
-                i += 1;
-                starts.push(i + 1);
-            }
-            b'\r' => starts.push(i + 1),
-            _ => {}
+    // The breaks found with memchr: a byte-by-byte loop took 0.4 ms on a 10k-rule file
+    // for every render of a diagnostic.
+    let mut breaks = memchr::memchr2_iter(b'\n', b'\r', text);
+    while let Some(i) = breaks.next() {
+        if text[i] == b'\r' && text.get(i + 1) == Some(&b'\n') {
+            breaks.next();
+            starts.push(i + 2);
+        } else {
+            starts.push(i + 1);
         }
-        i += 1;
     }
     starts
 }

@@ -337,17 +337,17 @@ fn unified_hunks(old: &[&str], new: &[&str], old_keys: &[&str], new_keys: &[&str
         let _ = writeln!(out, "{}", UnifiedHunkHeader::new(&group));
         for op in &group {
             let (tag, old_range, new_range) = op.as_tag_tuple();
+            // Appended, not formatted: a first install's diff has a line per rule.
+            let mut line = |mark: char, text: &str| {
+                out.push(mark);
+                out.push_str(text);
+                out.push('\n');
+            };
             match tag {
-                DiffTag::Equal => new_range.for_each(|j| {
-                    let _ = writeln!(out, " {}", new[j]);
-                }),
+                DiffTag::Equal => new_range.for_each(|j| line(' ', new[j])),
                 DiffTag::Delete | DiffTag::Insert | DiffTag::Replace => {
-                    old_range.for_each(|i| {
-                        let _ = writeln!(out, "-{}", old[i]);
-                    });
-                    new_range.for_each(|j| {
-                        let _ = writeln!(out, "+{}", new[j]);
-                    });
+                    old_range.for_each(|i| line('-', old[i]));
+                    new_range.for_each(|j| line('+', new[j]));
                 }
             }
         }
@@ -377,7 +377,10 @@ fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Vec<
         .filter(|p| p.hook.spec().block)
         .flat_map(|p| {
             let label = program_label(p.hook, &p.attach_to);
-            p.rules.iter().map(move |r| format!("{label}: {}", r.text))
+            // Joined, not formatted: one line per rule of every program.
+            p.rules
+                .iter()
+                .map(move |r| [label.as_str(), ": ", &r.text].concat())
         })
         .collect()
 }

@@ -36,13 +36,18 @@ fn ranges(m: &PortMatch) -> Option<Vec<String>> {
 fn of_rule(r: &Rule, out: &mut BTreeMap<String, Vec<String>>) {
     let text = &r.text;
     let mut i = 0;
-    while let Some(pos) = text[i..].find(":@") {
-        let at = i + pos + 2;
+    // Each `@` (found with memchr; most rules have none), then whether `:` is before
+    // it: a substring search of every rule for `:@` was a quarter of a plan's work.
+    while let Some(pos) = text[i..].find('@') {
+        let at = i + pos + 1;
+        i = at;
+        if !text[..at - 1].ends_with(':') {
+            continue;
+        }
         let name: String = text[at..]
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
             .collect();
-        i = at;
         if name.is_empty() {
             continue;
         }

@@ -233,8 +233,12 @@ fn plus_minus(diff: &str) -> (usize, usize) {
 /// A diff under its `---`/`+++` header, indented.
 fn diff_listing(out: &mut String, (old_name, new_name): (&str, &str), diff: &str) {
     let _ = writeln!(out, "  --- {old_name}\n  +++ {new_name}");
+    // Appended, not formatted: a first install lists every rule.
+    out.reserve(diff.len() + 3 * diff.len() / 64);
     for line in diff.lines() {
-        let _ = writeln!(out, "  {line}");
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
     }
 }
 

@@ -212,3 +212,38 @@ fn totals_count_what_was_left_out() {
     assert!(out.contains("--max-diagnostics"), "{out}");
     assert!(out.ends_with("f.sk: 5 errors, 0 warnings\n"), "{out}");
 }
+
+/// The line starts found with memchr are the ones a walk byte by byte finds (`\n`,
+/// `\r\n` and a lone `\r` each end a line).
+#[test]
+fn line_starts_are_a_byte_walks() {
+    fn walked(text: &[u8]) -> Vec<usize> {
+        let mut starts = vec![0];
+        let mut i = 0;
+        while i < text.len() {
+            match text[i] {
+                b'\n' => starts.push(i + 1),
+                b'\r' if text.get(i + 1) == Some(&b'\n') => {
+                    i += 1;
+                    starts.push(i + 1);
+                }
+                b'\r' => starts.push(i + 1),
+                _ => {}
+            }
+            i += 1;
+        }
+        starts
+    }
+    let mut rng = Rng::seeded(0x5eed_11fe);
+    for src in ["", "\r", "\n", "\r\n", "\r\r\n\n", "a\rb\r\nc\n\r"]
+        .into_iter()
+        .map(String::from)
+        .chain((0..500).map(|_| random_source(&mut rng)))
+    {
+        assert_eq!(
+            miette_line_starts(src.as_bytes()),
+            walked(src.as_bytes()),
+            "{src:?}"
+        );
+    }
+}
