@@ -275,6 +275,10 @@ pub struct LoadOptions<'a> {
     /// Per-CPU arrays made ahead ([`premade`]): taken where one has the shape a map
     /// needs, instead of being made here.
     pub premade: Option<&'a premade::Premade>,
+    /// The classifier tables of an object written without them
+    /// (`Compiled::to_loadable_elf`: `Compiled::tables`); `None`: read from the
+    /// object's `.sockc.tables` section.
+    pub tables: Option<&'a [u8]>,
 }
 
 impl LoadedObject {
@@ -348,7 +352,7 @@ impl LoadedObject {
             std::thread::scope(|s| {
                 let filled = s.spawn(|| {
                     let _t = stages::stage("fill classifier tables (another thread)");
-                    fill_tables(&maps, &meta, elf)
+                    fill_tables(&maps, &meta, elf, opts.tables)
                 });
                 let loaded = load_programs(&maps, &meta, elf, opts.install);
                 let filled = filled.join().expect("filling tables does not panic");
@@ -657,15 +661,24 @@ fn load_program(
     Ok((program, fd))
 }
 
-/// Copies classifier tables into both halves of their array maps (of `maps`) through
-/// a shared mapping of each map (the maps are `BPF_F_MMAPABLE`): no syscall per element.
-fn fill_tables(maps: &[(String, Map)], meta: &Metadata, elf: &[u8]) -> Result<(), RuntimeError> {
+/// Copies classifier tables (`given`, or the object's tables section) into both halves
+/// of their array maps (of `maps`) through a shared mapping of each map (the maps are
+/// `BPF_F_MMAPABLE`): no syscall per element.
+fn fill_tables(
+    maps: &[(String, Map)],
+    meta: &Metadata,
+    elf: &[u8],
+    given: Option<&[u8]>,
+) -> Result<(), RuntimeError> {
     if meta.tables.is_empty() {
         return Ok(());
     }
-    let blob = sockc_compiler::obj::section_bytes(elf, sockc_compiler::obj::TABLES_SECTION)
-        .map_err(RuntimeError::Tables)?
-        .unwrap_or_default();
+    let blob = match given {
+        Some(tables) => tables,
+        None => sockc_compiler::obj::section_bytes(elf, sockc_compiler::obj::TABLES_SECTION)
+            .map_err(RuntimeError::Tables)?
+            .unwrap_or_default(),
+    };
     for t in &meta.tables {
         let err = |source: MapFault| RuntimeError::Map {
             map: t.map.clone(),

@@ -279,7 +279,11 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
                 .to_loadable_elf()
                 .map_err(InstallError::Object)?;
             let meta = req.compiled.metadata.clone();
-            report.verified = LoadedObject::load_described(&elf, meta, &Default::default())?
+            let opts = LoadOptions {
+                tables: Some(&req.compiled.tables),
+                ..Default::default()
+            };
+            report.verified = LoadedObject::load_described(&elf, meta, &opts)?
                 .programs()
                 .to_vec();
         }
@@ -875,6 +879,7 @@ fn load_generation(
             reuse: &reuse,
             install: Some(req.name),
             premade,
+            tables: Some(&req.compiled.tables),
         },
     )?)
 }
