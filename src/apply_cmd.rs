@@ -223,8 +223,7 @@ fn attach_options(args: &ApplyArgs) -> AttachOptions {
 }
 
 /// What a first install starts while the rest of `module`'s file compiles (not on a
-/// dry run): its interface hooks made ready, its rule counters made; see
-/// `install::start_ahead`.
+/// dry run): its interface hooks made ready; see `install::start_ahead`.
 pub fn start_ahead(
     args: &ApplyArgs,
     session: &Session,
@@ -237,13 +236,11 @@ pub fn start_ahead(
         .programs
         .values()
         .map(|p| (p.hook, p.attach_to.clone()));
-    let counters = sockc_compiler::bpf::maps::first_counters_map(module);
     let netns = session.netns_text();
     install::start_ahead(
         &session.store,
         (&session.name, netns.as_deref()),
         hooks,
-        &[counters],
         attach_options(args),
     )
 }

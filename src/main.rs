@@ -584,10 +584,8 @@ fn is_root() -> bool {
 /// `sockc apply`: compiles the file (without the optimizer's lints, which `check`
 /// shows; docs/errors.md) and installs it. Once the file has passed sema, the install
 /// is opened (capabilities, namespace, lock), and a first install's interface hooks
-/// are made ready and its rule counters made while the rest compiles
-/// (`install::start_ahead`: the kernel waits for an RCU grace period in making those
-/// hooks, and allocates 10k rules' per-CPU counters one by one, each about as long as
-/// a 10k-rule compile).
+/// are made ready while the rest compiles (`install::start_ahead`: the kernel waits
+/// for an RCU grace period in making those hooks).
 fn cmd_apply(args: &apply_cmd::ApplyArgs) -> ExitCode {
     let started = std::time::Instant::now();
     let checked = match check_deferred(&args.file, sockc_compiler::Lints::Skip) {

@@ -170,7 +170,11 @@ const LEAVES: &[(&str, &[&str])] = &[
     ("bpf::flow", &[]),
     ("bpf::buffer", &["bpf::insn", "bpf::kernel_ref"]),
     ("bpf::kernel_ref", &[]),
-    ("bpf::emit", &["bpf::buffer", "bpf::flow", "bpf::insn"]),
+    ("bpf::counters", &[]),
+    (
+        "bpf::emit",
+        &["bpf::buffer", "bpf::counters", "bpf::flow", "bpf::insn"],
+    ),
     (
         "syntax::ast",
         &[
@@ -229,7 +233,7 @@ fn leaves_use_nothing_above_them() {
         leaf_breaches(
             &injected,
             "bpf::emit",
-            &["bpf::buffer", "bpf::flow", "bpf::insn"]
+            &["bpf::buffer", "bpf::counters", "bpf::flow", "bpf::insn"]
         ),
         ["bpf::maps"]
     );

@@ -1,4 +1,4 @@
-xdp_eth1: xdp eth1 section xdp (424 insns)
+xdp_eth1: xdp eth1 section xdp (431 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -411,22 +411,29 @@ xdp_eth1: xdp eth1 section xdp (424 insns)
 ; line 4: default allow
 407: (62) *(u32 *)(r10 -16) = 1
 408: (b7) r9 = 2
-409: (18) r1 = map[counters]
-411: (bf) r2 = r10
-412: (07) r2 += -16
-413: (85) call bpf_map_lookup_elem#1
-414: (15) if r0 == 0x0 goto pc+7
-415: (79) r1 = *(u64 *)(r0 +0)
-416: (07) r1 += 1
-417: (7b) *(u64 *)(r0 +0) = r1
-418: (79) r1 = *(u64 *)(r0 +8)
-419: (61) r2 = *(u32 *)(r10 -20)
-420: (0f) r1 += r2
-421: (7b) *(u64 *)(r0 +8) = r1
-422: (bf) r0 = r9
-423: (95) exit
+409: (61) r1 = *(u32 *)(r10 -16)
+410: (77) r1 >>= 8
+411: (63) *(u32 *)(r10 -96) = r1
+412: (18) r1 = map[counters]
+414: (bf) r2 = r10
+415: (07) r2 += -96
+416: (85) call bpf_map_lookup_elem#1
+417: (15) if r0 == 0x0 goto pc+11
+418: (61) r1 = *(u32 *)(r10 -16)
+419: (57) r1 &= 255
+420: (67) r1 <<= 4
+421: (0f) r0 += r1
+422: (79) r1 = *(u64 *)(r0 +0)
+423: (07) r1 += 1
+424: (7b) *(u64 *)(r0 +0) = r1
+425: (79) r1 = *(u64 *)(r0 +8)
+426: (61) r2 = *(u32 *)(r10 -20)
+427: (0f) r1 += r2
+428: (7b) *(u64 *)(r0 +8) = r1
+429: (bf) r0 = r9
+430: (95) exit
 
-sk_lookup: sk_lookup - section sk_lookup (69 insns)
+sk_lookup: sk_lookup - section sk_lookup (76 insns)
 ; prologue: the lookup into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -484,18 +491,25 @@ sk_lookup: sk_lookup - section sk_lookup (69 insns)
 ; line 8: default pass
  52: (62) *(u32 *)(r10 -16) = 3
  53: (b7) r9 = 1
- 54: (18) r1 = map[counters]
- 56: (bf) r2 = r10
- 57: (07) r2 += -16
- 58: (85) call bpf_map_lookup_elem#1
- 59: (15) if r0 == 0x0 goto pc+7
- 60: (79) r1 = *(u64 *)(r0 +0)
- 61: (07) r1 += 1
- 62: (7b) *(u64 *)(r0 +0) = r1
- 63: (79) r1 = *(u64 *)(r0 +8)
- 64: (61) r2 = *(u32 *)(r10 -20)
- 65: (0f) r1 += r2
- 66: (7b) *(u64 *)(r0 +8) = r1
- 67: (bf) r0 = r9
- 68: (95) exit
+ 54: (61) r1 = *(u32 *)(r10 -16)
+ 55: (77) r1 >>= 8
+ 56: (63) *(u32 *)(r10 -96) = r1
+ 57: (18) r1 = map[counters]
+ 59: (bf) r2 = r10
+ 60: (07) r2 += -96
+ 61: (85) call bpf_map_lookup_elem#1
+ 62: (15) if r0 == 0x0 goto pc+11
+ 63: (61) r1 = *(u32 *)(r10 -16)
+ 64: (57) r1 &= 255
+ 65: (67) r1 <<= 4
+ 66: (0f) r0 += r1
+ 67: (79) r1 = *(u64 *)(r0 +0)
+ 68: (07) r1 += 1
+ 69: (7b) *(u64 *)(r0 +0) = r1
+ 70: (79) r1 = *(u64 *)(r0 +8)
+ 71: (61) r2 = *(u32 *)(r10 -20)
+ 72: (0f) r1 += r2
+ 73: (7b) *(u64 *)(r0 +8) = r1
+ 74: (bf) r0 = r9
+ 75: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (424 insns)
+xdp_eth0: xdp eth0 section xdp (431 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -411,22 +411,29 @@ xdp_eth0: xdp eth0 section xdp (424 insns)
 ; line 3: default allow
 407: (62) *(u32 *)(r10 -16) = 1
 408: (b7) r9 = 2
-409: (18) r1 = map[counters]
-411: (bf) r2 = r10
-412: (07) r2 += -16
-413: (85) call bpf_map_lookup_elem#1
-414: (15) if r0 == 0x0 goto pc+7
-415: (79) r1 = *(u64 *)(r0 +0)
-416: (07) r1 += 1
-417: (7b) *(u64 *)(r0 +0) = r1
-418: (79) r1 = *(u64 *)(r0 +8)
-419: (61) r2 = *(u32 *)(r10 -20)
-420: (0f) r1 += r2
-421: (7b) *(u64 *)(r0 +8) = r1
-422: (bf) r0 = r9
-423: (95) exit
+409: (61) r1 = *(u32 *)(r10 -16)
+410: (77) r1 >>= 8
+411: (63) *(u32 *)(r10 -96) = r1
+412: (18) r1 = map[counters]
+414: (bf) r2 = r10
+415: (07) r2 += -96
+416: (85) call bpf_map_lookup_elem#1
+417: (15) if r0 == 0x0 goto pc+11
+418: (61) r1 = *(u32 *)(r10 -16)
+419: (57) r1 &= 255
+420: (67) r1 <<= 4
+421: (0f) r0 += r1
+422: (79) r1 = *(u64 *)(r0 +0)
+423: (07) r1 += 1
+424: (7b) *(u64 *)(r0 +0) = r1
+425: (79) r1 = *(u64 *)(r0 +8)
+426: (61) r2 = *(u32 *)(r10 -20)
+427: (0f) r1 += r2
+428: (7b) *(u64 *)(r0 +8) = r1
+429: (bf) r0 = r9
+430: (95) exit
 
-tce_eth0: tc egress eth0 section classifier (423 insns)
+tce_eth0: tc egress eth0 section classifier (430 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -838,18 +845,25 @@ tce_eth0: tc egress eth0 section classifier (423 insns)
 ; line 7: default allow
 406: (62) *(u32 *)(r10 -16) = 3
 407: (b7) r9 = 0
-408: (18) r1 = map[counters]
-410: (bf) r2 = r10
-411: (07) r2 += -16
-412: (85) call bpf_map_lookup_elem#1
-413: (15) if r0 == 0x0 goto pc+7
-414: (79) r1 = *(u64 *)(r0 +0)
-415: (07) r1 += 1
-416: (7b) *(u64 *)(r0 +0) = r1
-417: (79) r1 = *(u64 *)(r0 +8)
-418: (61) r2 = *(u32 *)(r10 -20)
-419: (0f) r1 += r2
-420: (7b) *(u64 *)(r0 +8) = r1
-421: (bf) r0 = r9
-422: (95) exit
+408: (61) r1 = *(u32 *)(r10 -16)
+409: (77) r1 >>= 8
+410: (63) *(u32 *)(r10 -96) = r1
+411: (18) r1 = map[counters]
+413: (bf) r2 = r10
+414: (07) r2 += -96
+415: (85) call bpf_map_lookup_elem#1
+416: (15) if r0 == 0x0 goto pc+11
+417: (61) r1 = *(u32 *)(r10 -16)
+418: (57) r1 &= 255
+419: (67) r1 <<= 4
+420: (0f) r0 += r1
+421: (79) r1 = *(u64 *)(r0 +0)
+422: (07) r1 += 1
+423: (7b) *(u64 *)(r0 +0) = r1
+424: (79) r1 = *(u64 *)(r0 +8)
+425: (61) r2 = *(u32 *)(r10 -20)
+426: (0f) r1 += r2
+427: (7b) *(u64 *)(r0 +8) = r1
+428: (bf) r0 = r9
+429: (95) exit
 

@@ -1,4 +1,4 @@
-tci_eth0: tc ingress eth0 section classifier (910 insns)
+tci_eth0: tc ingress eth0 section classifier (917 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -913,18 +913,25 @@ tci_eth0: tc ingress eth0 section classifier (910 insns)
 ; line 6: default allow
 893: (62) *(u32 *)(r10 -16) = 3
 894: (b7) r9 = 0
-895: (18) r1 = map[counters]
-897: (bf) r2 = r10
-898: (07) r2 += -16
-899: (85) call bpf_map_lookup_elem#1
-900: (15) if r0 == 0x0 goto pc+7
-901: (79) r1 = *(u64 *)(r0 +0)
-902: (07) r1 += 1
-903: (7b) *(u64 *)(r0 +0) = r1
-904: (79) r1 = *(u64 *)(r0 +8)
-905: (61) r2 = *(u32 *)(r10 -20)
-906: (0f) r1 += r2
-907: (7b) *(u64 *)(r0 +8) = r1
-908: (bf) r0 = r9
-909: (95) exit
+895: (61) r1 = *(u32 *)(r10 -16)
+896: (77) r1 >>= 8
+897: (63) *(u32 *)(r10 -96) = r1
+898: (18) r1 = map[counters]
+900: (bf) r2 = r10
+901: (07) r2 += -96
+902: (85) call bpf_map_lookup_elem#1
+903: (15) if r0 == 0x0 goto pc+11
+904: (61) r1 = *(u32 *)(r10 -16)
+905: (57) r1 &= 255
+906: (67) r1 <<= 4
+907: (0f) r0 += r1
+908: (79) r1 = *(u64 *)(r0 +0)
+909: (07) r1 += 1
+910: (7b) *(u64 *)(r0 +0) = r1
+911: (79) r1 = *(u64 *)(r0 +8)
+912: (61) r2 = *(u32 *)(r10 -20)
+913: (0f) r1 += r2
+914: (7b) *(u64 *)(r0 +8) = r1
+915: (bf) r0 = r9
+916: (95) exit
 

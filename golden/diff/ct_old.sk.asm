@@ -1,4 +1,4 @@
-tci_eth0: tc ingress eth0 section classifier (892 insns)
+tci_eth0: tc ingress eth0 section classifier (899 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -895,18 +895,25 @@ tci_eth0: tc ingress eth0 section classifier (892 insns)
 ; line 6: default allow
 875: (62) *(u32 *)(r10 -16) = 3
 876: (b7) r9 = 0
-877: (18) r1 = map[counters]
-879: (bf) r2 = r10
-880: (07) r2 += -16
-881: (85) call bpf_map_lookup_elem#1
-882: (15) if r0 == 0x0 goto pc+7
-883: (79) r1 = *(u64 *)(r0 +0)
-884: (07) r1 += 1
-885: (7b) *(u64 *)(r0 +0) = r1
-886: (79) r1 = *(u64 *)(r0 +8)
-887: (61) r2 = *(u32 *)(r10 -20)
-888: (0f) r1 += r2
-889: (7b) *(u64 *)(r0 +8) = r1
-890: (bf) r0 = r9
-891: (95) exit
+877: (61) r1 = *(u32 *)(r10 -16)
+878: (77) r1 >>= 8
+879: (63) *(u32 *)(r10 -96) = r1
+880: (18) r1 = map[counters]
+882: (bf) r2 = r10
+883: (07) r2 += -96
+884: (85) call bpf_map_lookup_elem#1
+885: (15) if r0 == 0x0 goto pc+11
+886: (61) r1 = *(u32 *)(r10 -16)
+887: (57) r1 &= 255
+888: (67) r1 <<= 4
+889: (0f) r0 += r1
+890: (79) r1 = *(u64 *)(r0 +0)
+891: (07) r1 += 1
+892: (7b) *(u64 *)(r0 +0) = r1
+893: (79) r1 = *(u64 *)(r0 +8)
+894: (61) r2 = *(u32 *)(r10 -20)
+895: (0f) r1 += r2
+896: (7b) *(u64 *)(r0 +8) = r1
+897: (bf) r0 = r9
+898: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (446 insns)
+xdp_eth0: xdp eth0 section xdp (453 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -432,18 +432,25 @@ xdp_eth0: xdp eth0 section xdp (446 insns)
 ; line 7: default allow
 429: (62) *(u32 *)(r10 -16) = 2
 430: (b7) r9 = 2
-431: (18) r1 = map[counters]
-433: (bf) r2 = r10
-434: (07) r2 += -16
-435: (85) call bpf_map_lookup_elem#1
-436: (15) if r0 == 0x0 goto pc+7
-437: (79) r1 = *(u64 *)(r0 +0)
-438: (07) r1 += 1
-439: (7b) *(u64 *)(r0 +0) = r1
-440: (79) r1 = *(u64 *)(r0 +8)
-441: (61) r2 = *(u32 *)(r10 -20)
-442: (0f) r1 += r2
-443: (7b) *(u64 *)(r0 +8) = r1
-444: (bf) r0 = r9
-445: (95) exit
+431: (61) r1 = *(u32 *)(r10 -16)
+432: (77) r1 >>= 8
+433: (63) *(u32 *)(r10 -96) = r1
+434: (18) r1 = map[counters]
+436: (bf) r2 = r10
+437: (07) r2 += -96
+438: (85) call bpf_map_lookup_elem#1
+439: (15) if r0 == 0x0 goto pc+11
+440: (61) r1 = *(u32 *)(r10 -16)
+441: (57) r1 &= 255
+442: (67) r1 <<= 4
+443: (0f) r0 += r1
+444: (79) r1 = *(u64 *)(r0 +0)
+445: (07) r1 += 1
+446: (7b) *(u64 *)(r0 +0) = r1
+447: (79) r1 = *(u64 *)(r0 +8)
+448: (61) r2 = *(u32 *)(r10 -20)
+449: (0f) r1 += r2
+450: (7b) *(u64 *)(r0 +8) = r1
+451: (bf) r0 = r9
+452: (95) exit
 

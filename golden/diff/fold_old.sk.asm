@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (496 insns)
+xdp_eth0: xdp eth0 section xdp (503 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -493,18 +493,25 @@ xdp_eth0: xdp eth0 section xdp (496 insns)
 ; line 14: default allow
 479: (62) *(u32 *)(r10 -16) = 11
 480: (b7) r9 = 2
-481: (18) r1 = map[counters]
-483: (bf) r2 = r10
-484: (07) r2 += -16
-485: (85) call bpf_map_lookup_elem#1
-486: (15) if r0 == 0x0 goto pc+7
-487: (79) r1 = *(u64 *)(r0 +0)
-488: (07) r1 += 1
-489: (7b) *(u64 *)(r0 +0) = r1
-490: (79) r1 = *(u64 *)(r0 +8)
-491: (61) r2 = *(u32 *)(r10 -20)
-492: (0f) r1 += r2
-493: (7b) *(u64 *)(r0 +8) = r1
-494: (bf) r0 = r9
-495: (95) exit
+481: (61) r1 = *(u32 *)(r10 -16)
+482: (77) r1 >>= 8
+483: (63) *(u32 *)(r10 -96) = r1
+484: (18) r1 = map[counters]
+486: (bf) r2 = r10
+487: (07) r2 += -96
+488: (85) call bpf_map_lookup_elem#1
+489: (15) if r0 == 0x0 goto pc+11
+490: (61) r1 = *(u32 *)(r10 -16)
+491: (57) r1 &= 255
+492: (67) r1 <<= 4
+493: (0f) r0 += r1
+494: (79) r1 = *(u64 *)(r0 +0)
+495: (07) r1 += 1
+496: (7b) *(u64 *)(r0 +0) = r1
+497: (79) r1 = *(u64 *)(r0 +8)
+498: (61) r2 = *(u32 *)(r10 -20)
+499: (0f) r1 += r2
+500: (7b) *(u64 *)(r0 +8) = r1
+501: (bf) r0 = r9
+502: (95) exit
 

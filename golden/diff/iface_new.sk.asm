@@ -1,4 +1,4 @@
-nf_fwd_10: netfilter forward 10 section netfilter (542 insns)
+nf_fwd_10: netfilter forward 10 section netfilter (549 insns)
 ; prologue: parse headers through a dynptr into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -552,22 +552,29 @@ nf_fwd_10: netfilter forward 10 section netfilter (542 insns)
 ; line 5: default drop
 525: (62) *(u32 *)(r10 -16) = 2
 526: (b7) r9 = 0
-527: (18) r1 = map[counters]
-529: (bf) r2 = r10
-530: (07) r2 += -16
-531: (85) call bpf_map_lookup_elem#1
-532: (15) if r0 == 0x0 goto pc+7
-533: (79) r1 = *(u64 *)(r0 +0)
-534: (07) r1 += 1
-535: (7b) *(u64 *)(r0 +0) = r1
-536: (79) r1 = *(u64 *)(r0 +8)
-537: (61) r2 = *(u32 *)(r10 -20)
-538: (0f) r1 += r2
-539: (7b) *(u64 *)(r0 +8) = r1
-540: (bf) r0 = r9
-541: (95) exit
+527: (61) r1 = *(u32 *)(r10 -16)
+528: (77) r1 >>= 8
+529: (63) *(u32 *)(r10 -96) = r1
+530: (18) r1 = map[counters]
+532: (bf) r2 = r10
+533: (07) r2 += -96
+534: (85) call bpf_map_lookup_elem#1
+535: (15) if r0 == 0x0 goto pc+11
+536: (61) r1 = *(u32 *)(r10 -16)
+537: (57) r1 &= 255
+538: (67) r1 <<= 4
+539: (0f) r0 += r1
+540: (79) r1 = *(u64 *)(r0 +0)
+541: (07) r1 += 1
+542: (7b) *(u64 *)(r0 +0) = r1
+543: (79) r1 = *(u64 *)(r0 +8)
+544: (61) r2 = *(u32 *)(r10 -20)
+545: (0f) r1 += r2
+546: (7b) *(u64 *)(r0 +8) = r1
+547: (bf) r0 = r9
+548: (95) exit
 
-nf_in_10: netfilter input 10 section netfilter (502 insns)
+nf_in_10: netfilter input 10 section netfilter (509 insns)
 ; prologue: parse headers through a dynptr into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1083,18 +1090,25 @@ nf_in_10: netfilter input 10 section netfilter (502 insns)
 ; line 10: default drop
 485: (62) *(u32 *)(r10 -16) = 4
 486: (b7) r9 = 0
-487: (18) r1 = map[counters]
-489: (bf) r2 = r10
-490: (07) r2 += -16
-491: (85) call bpf_map_lookup_elem#1
-492: (15) if r0 == 0x0 goto pc+7
-493: (79) r1 = *(u64 *)(r0 +0)
-494: (07) r1 += 1
-495: (7b) *(u64 *)(r0 +0) = r1
-496: (79) r1 = *(u64 *)(r0 +8)
-497: (61) r2 = *(u32 *)(r10 -20)
-498: (0f) r1 += r2
-499: (7b) *(u64 *)(r0 +8) = r1
-500: (bf) r0 = r9
-501: (95) exit
+487: (61) r1 = *(u32 *)(r10 -16)
+488: (77) r1 >>= 8
+489: (63) *(u32 *)(r10 -96) = r1
+490: (18) r1 = map[counters]
+492: (bf) r2 = r10
+493: (07) r2 += -96
+494: (85) call bpf_map_lookup_elem#1
+495: (15) if r0 == 0x0 goto pc+11
+496: (61) r1 = *(u32 *)(r10 -16)
+497: (57) r1 &= 255
+498: (67) r1 <<= 4
+499: (0f) r0 += r1
+500: (79) r1 = *(u64 *)(r0 +0)
+501: (07) r1 += 1
+502: (7b) *(u64 *)(r0 +0) = r1
+503: (79) r1 = *(u64 *)(r0 +8)
+504: (61) r2 = *(u32 *)(r10 -20)
+505: (0f) r1 += r2
+506: (7b) *(u64 *)(r0 +8) = r1
+507: (bf) r0 = r9
+508: (95) exit
 

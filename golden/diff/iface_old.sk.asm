@@ -1,4 +1,4 @@
-nf_fwd_10: netfilter forward 10 section netfilter (534 insns)
+nf_fwd_10: netfilter forward 10 section netfilter (541 insns)
 ; prologue: parse headers through a dynptr into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -546,22 +546,29 @@ nf_fwd_10: netfilter forward 10 section netfilter (534 insns)
 ; line 9: default drop
 517: (62) *(u32 *)(r10 -16) = 2
 518: (b7) r9 = 0
-519: (18) r1 = map[counters]
-521: (bf) r2 = r10
-522: (07) r2 += -16
-523: (85) call bpf_map_lookup_elem#1
-524: (15) if r0 == 0x0 goto pc+7
-525: (79) r1 = *(u64 *)(r0 +0)
-526: (07) r1 += 1
-527: (7b) *(u64 *)(r0 +0) = r1
-528: (79) r1 = *(u64 *)(r0 +8)
-529: (61) r2 = *(u32 *)(r10 -20)
-530: (0f) r1 += r2
-531: (7b) *(u64 *)(r0 +8) = r1
-532: (bf) r0 = r9
-533: (95) exit
+519: (61) r1 = *(u32 *)(r10 -16)
+520: (77) r1 >>= 8
+521: (63) *(u32 *)(r10 -96) = r1
+522: (18) r1 = map[counters]
+524: (bf) r2 = r10
+525: (07) r2 += -96
+526: (85) call bpf_map_lookup_elem#1
+527: (15) if r0 == 0x0 goto pc+11
+528: (61) r1 = *(u32 *)(r10 -16)
+529: (57) r1 &= 255
+530: (67) r1 <<= 4
+531: (0f) r0 += r1
+532: (79) r1 = *(u64 *)(r0 +0)
+533: (07) r1 += 1
+534: (7b) *(u64 *)(r0 +0) = r1
+535: (79) r1 = *(u64 *)(r0 +8)
+536: (61) r2 = *(u32 *)(r10 -20)
+537: (0f) r1 += r2
+538: (7b) *(u64 *)(r0 +8) = r1
+539: (bf) r0 = r9
+540: (95) exit
 
-nf_in_10: netfilter input 10 section netfilter (502 insns)
+nf_in_10: netfilter input 10 section netfilter (509 insns)
 ; prologue: parse headers through a dynptr into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1077,18 +1084,25 @@ nf_in_10: netfilter input 10 section netfilter (502 insns)
 ; line 14: default drop
 485: (62) *(u32 *)(r10 -16) = 4
 486: (b7) r9 = 0
-487: (18) r1 = map[counters]
-489: (bf) r2 = r10
-490: (07) r2 += -16
-491: (85) call bpf_map_lookup_elem#1
-492: (15) if r0 == 0x0 goto pc+7
-493: (79) r1 = *(u64 *)(r0 +0)
-494: (07) r1 += 1
-495: (7b) *(u64 *)(r0 +0) = r1
-496: (79) r1 = *(u64 *)(r0 +8)
-497: (61) r2 = *(u32 *)(r10 -20)
-498: (0f) r1 += r2
-499: (7b) *(u64 *)(r0 +8) = r1
-500: (bf) r0 = r9
-501: (95) exit
+487: (61) r1 = *(u32 *)(r10 -16)
+488: (77) r1 >>= 8
+489: (63) *(u32 *)(r10 -96) = r1
+490: (18) r1 = map[counters]
+492: (bf) r2 = r10
+493: (07) r2 += -96
+494: (85) call bpf_map_lookup_elem#1
+495: (15) if r0 == 0x0 goto pc+11
+496: (61) r1 = *(u32 *)(r10 -16)
+497: (57) r1 &= 255
+498: (67) r1 <<= 4
+499: (0f) r0 += r1
+500: (79) r1 = *(u64 *)(r0 +0)
+501: (07) r1 += 1
+502: (7b) *(u64 *)(r0 +0) = r1
+503: (79) r1 = *(u64 *)(r0 +8)
+504: (61) r2 = *(u32 *)(r10 -20)
+505: (0f) r1 += r2
+506: (7b) *(u64 *)(r0 +8) = r1
+507: (bf) r0 = r9
+508: (95) exit
 

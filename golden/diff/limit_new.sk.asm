@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (705 insns)
+xdp_eth0: xdp eth0 section xdp (712 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -692,18 +692,25 @@ xdp_eth0: xdp eth0 section xdp (705 insns)
 ; line 7: default drop
 688: (62) *(u32 *)(r10 -16) = 4
 689: (b7) r9 = 1
-690: (18) r1 = map[counters]
-692: (bf) r2 = r10
-693: (07) r2 += -16
-694: (85) call bpf_map_lookup_elem#1
-695: (15) if r0 == 0x0 goto pc+7
-696: (79) r1 = *(u64 *)(r0 +0)
-697: (07) r1 += 1
-698: (7b) *(u64 *)(r0 +0) = r1
-699: (79) r1 = *(u64 *)(r0 +8)
-700: (61) r2 = *(u32 *)(r10 -20)
-701: (0f) r1 += r2
-702: (7b) *(u64 *)(r0 +8) = r1
-703: (bf) r0 = r9
-704: (95) exit
+690: (61) r1 = *(u32 *)(r10 -16)
+691: (77) r1 >>= 8
+692: (63) *(u32 *)(r10 -96) = r1
+693: (18) r1 = map[counters]
+695: (bf) r2 = r10
+696: (07) r2 += -96
+697: (85) call bpf_map_lookup_elem#1
+698: (15) if r0 == 0x0 goto pc+11
+699: (61) r1 = *(u32 *)(r10 -16)
+700: (57) r1 &= 255
+701: (67) r1 <<= 4
+702: (0f) r0 += r1
+703: (79) r1 = *(u64 *)(r0 +0)
+704: (07) r1 += 1
+705: (7b) *(u64 *)(r0 +0) = r1
+706: (79) r1 = *(u64 *)(r0 +8)
+707: (61) r2 = *(u32 *)(r10 -20)
+708: (0f) r1 += r2
+709: (7b) *(u64 *)(r0 +8) = r1
+710: (bf) r0 = r9
+711: (95) exit
 

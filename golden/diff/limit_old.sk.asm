@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (707 insns)
+xdp_eth0: xdp eth0 section xdp (714 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -694,18 +694,25 @@ xdp_eth0: xdp eth0 section xdp (707 insns)
 ; line 12: default drop
 690: (62) *(u32 *)(r10 -16) = 4
 691: (b7) r9 = 1
-692: (18) r1 = map[counters]
-694: (bf) r2 = r10
-695: (07) r2 += -16
-696: (85) call bpf_map_lookup_elem#1
-697: (15) if r0 == 0x0 goto pc+7
-698: (79) r1 = *(u64 *)(r0 +0)
-699: (07) r1 += 1
-700: (7b) *(u64 *)(r0 +0) = r1
-701: (79) r1 = *(u64 *)(r0 +8)
-702: (61) r2 = *(u32 *)(r10 -20)
-703: (0f) r1 += r2
-704: (7b) *(u64 *)(r0 +8) = r1
-705: (bf) r0 = r9
-706: (95) exit
+692: (61) r1 = *(u32 *)(r10 -16)
+693: (77) r1 >>= 8
+694: (63) *(u32 *)(r10 -96) = r1
+695: (18) r1 = map[counters]
+697: (bf) r2 = r10
+698: (07) r2 += -96
+699: (85) call bpf_map_lookup_elem#1
+700: (15) if r0 == 0x0 goto pc+11
+701: (61) r1 = *(u32 *)(r10 -16)
+702: (57) r1 &= 255
+703: (67) r1 <<= 4
+704: (0f) r0 += r1
+705: (79) r1 = *(u64 *)(r0 +0)
+706: (07) r1 += 1
+707: (7b) *(u64 *)(r0 +0) = r1
+708: (79) r1 = *(u64 *)(r0 +8)
+709: (61) r2 = *(u32 *)(r10 -20)
+710: (0f) r1 += r2
+711: (7b) *(u64 *)(r0 +8) = r1
+712: (bf) r0 = r9
+713: (95) exit
 

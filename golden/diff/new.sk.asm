@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (473 insns)
+xdp_eth0: xdp eth0 section xdp (480 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -461,22 +461,29 @@ xdp_eth0: xdp eth0 section xdp (473 insns)
 ; line 10: default allow
 456: (62) *(u32 *)(r10 -16) = 4
 457: (b7) r9 = 2
-458: (18) r1 = map[counters]
-460: (bf) r2 = r10
-461: (07) r2 += -16
-462: (85) call bpf_map_lookup_elem#1
-463: (15) if r0 == 0x0 goto pc+7
-464: (79) r1 = *(u64 *)(r0 +0)
-465: (07) r1 += 1
-466: (7b) *(u64 *)(r0 +0) = r1
-467: (79) r1 = *(u64 *)(r0 +8)
-468: (61) r2 = *(u32 *)(r10 -20)
-469: (0f) r1 += r2
-470: (7b) *(u64 *)(r0 +8) = r1
-471: (bf) r0 = r9
-472: (95) exit
+458: (61) r1 = *(u32 *)(r10 -16)
+459: (77) r1 >>= 8
+460: (63) *(u32 *)(r10 -96) = r1
+461: (18) r1 = map[counters]
+463: (bf) r2 = r10
+464: (07) r2 += -96
+465: (85) call bpf_map_lookup_elem#1
+466: (15) if r0 == 0x0 goto pc+11
+467: (61) r1 = *(u32 *)(r10 -16)
+468: (57) r1 &= 255
+469: (67) r1 <<= 4
+470: (0f) r0 += r1
+471: (79) r1 = *(u64 *)(r0 +0)
+472: (07) r1 += 1
+473: (7b) *(u64 *)(r0 +0) = r1
+474: (79) r1 = *(u64 *)(r0 +8)
+475: (61) r2 = *(u32 *)(r10 -20)
+476: (0f) r1 += r2
+477: (7b) *(u64 *)(r0 +8) = r1
+478: (bf) r0 = r9
+479: (95) exit
 
-tce_eth0: tc egress eth0 section classifier (434 insns)
+tce_eth0: tc egress eth0 section classifier (448 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -875,45 +882,59 @@ tce_eth0: tc egress eth0 section classifier (434 insns)
 394: (72) *(u8 *)(r10 -30) = 1
 ; line 13: count tcp to *:443
 395: (71) r1 = *(u8 *)(r10 -32)
-396: (15) if r1 == 0x0 goto pc+20
+396: (15) if r1 == 0x0 goto pc+27
 397: (71) r1 = *(u8 *)(r10 -31)
-398: (55) if r1 != 0x6 goto pc+18
+398: (55) if r1 != 0x6 goto pc+25
 399: (71) r1 = *(u8 *)(r10 -30)
-400: (15) if r1 == 0x0 goto pc+16
+400: (15) if r1 == 0x0 goto pc+23
 401: (69) r1 = *(u16 *)(r10 -26)
-402: (55) if r1 != 0x1bb goto pc+14
+402: (55) if r1 != 0x1bb goto pc+21
 403: (62) *(u32 *)(r10 -16) = 5
-404: (18) r1 = map[counters]
-406: (bf) r2 = r10
-407: (07) r2 += -16
-408: (85) call bpf_map_lookup_elem#1
-409: (15) if r0 == 0x0 goto pc+7
-410: (79) r1 = *(u64 *)(r0 +0)
-411: (07) r1 += 1
-412: (7b) *(u64 *)(r0 +0) = r1
-413: (79) r1 = *(u64 *)(r0 +8)
-414: (61) r2 = *(u32 *)(r10 -20)
-415: (0f) r1 += r2
-416: (7b) *(u64 *)(r0 +8) = r1
+404: (61) r1 = *(u32 *)(r10 -16)
+405: (77) r1 >>= 8
+406: (63) *(u32 *)(r10 -96) = r1
+407: (18) r1 = map[counters]
+409: (bf) r2 = r10
+410: (07) r2 += -96
+411: (85) call bpf_map_lookup_elem#1
+412: (15) if r0 == 0x0 goto pc+11
+413: (61) r1 = *(u32 *)(r10 -16)
+414: (57) r1 &= 255
+415: (67) r1 <<= 4
+416: (0f) r0 += r1
+417: (79) r1 = *(u64 *)(r0 +0)
+418: (07) r1 += 1
+419: (7b) *(u64 *)(r0 +0) = r1
+420: (79) r1 = *(u64 *)(r0 +8)
+421: (61) r2 = *(u32 *)(r10 -20)
+422: (0f) r1 += r2
+423: (7b) *(u64 *)(r0 +8) = r1
 ; line 13: default allow
-417: (62) *(u32 *)(r10 -16) = 6
-418: (b7) r9 = 0
-419: (18) r1 = map[counters]
-421: (bf) r2 = r10
-422: (07) r2 += -16
-423: (85) call bpf_map_lookup_elem#1
-424: (15) if r0 == 0x0 goto pc+7
-425: (79) r1 = *(u64 *)(r0 +0)
-426: (07) r1 += 1
-427: (7b) *(u64 *)(r0 +0) = r1
-428: (79) r1 = *(u64 *)(r0 +8)
-429: (61) r2 = *(u32 *)(r10 -20)
-430: (0f) r1 += r2
-431: (7b) *(u64 *)(r0 +8) = r1
-432: (bf) r0 = r9
-433: (95) exit
+424: (62) *(u32 *)(r10 -16) = 6
+425: (b7) r9 = 0
+426: (61) r1 = *(u32 *)(r10 -16)
+427: (77) r1 >>= 8
+428: (63) *(u32 *)(r10 -96) = r1
+429: (18) r1 = map[counters]
+431: (bf) r2 = r10
+432: (07) r2 += -96
+433: (85) call bpf_map_lookup_elem#1
+434: (15) if r0 == 0x0 goto pc+11
+435: (61) r1 = *(u32 *)(r10 -16)
+436: (57) r1 &= 255
+437: (67) r1 <<= 4
+438: (0f) r0 += r1
+439: (79) r1 = *(u64 *)(r0 +0)
+440: (07) r1 += 1
+441: (7b) *(u64 *)(r0 +0) = r1
+442: (79) r1 = *(u64 *)(r0 +8)
+443: (61) r2 = *(u32 *)(r10 -20)
+444: (0f) r1 += r2
+445: (7b) *(u64 *)(r0 +8) = r1
+446: (bf) r0 = r9
+447: (95) exit
 
-tci_eth1: tc ingress eth1 section classifier (436 insns)
+tci_eth1: tc ingress eth1 section classifier (443 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1336,18 +1357,25 @@ tci_eth1: tc ingress eth1 section classifier (436 insns)
 ; line 15: default allow
 419: (62) *(u32 *)(r10 -16) = 8
 420: (b7) r9 = 0
-421: (18) r1 = map[counters]
-423: (bf) r2 = r10
-424: (07) r2 += -16
-425: (85) call bpf_map_lookup_elem#1
-426: (15) if r0 == 0x0 goto pc+7
-427: (79) r1 = *(u64 *)(r0 +0)
-428: (07) r1 += 1
-429: (7b) *(u64 *)(r0 +0) = r1
-430: (79) r1 = *(u64 *)(r0 +8)
-431: (61) r2 = *(u32 *)(r10 -20)
-432: (0f) r1 += r2
-433: (7b) *(u64 *)(r0 +8) = r1
-434: (bf) r0 = r9
-435: (95) exit
+421: (61) r1 = *(u32 *)(r10 -16)
+422: (77) r1 >>= 8
+423: (63) *(u32 *)(r10 -96) = r1
+424: (18) r1 = map[counters]
+426: (bf) r2 = r10
+427: (07) r2 += -96
+428: (85) call bpf_map_lookup_elem#1
+429: (15) if r0 == 0x0 goto pc+11
+430: (61) r1 = *(u32 *)(r10 -16)
+431: (57) r1 &= 255
+432: (67) r1 <<= 4
+433: (0f) r0 += r1
+434: (79) r1 = *(u64 *)(r0 +0)
+435: (07) r1 += 1
+436: (7b) *(u64 *)(r0 +0) = r1
+437: (79) r1 = *(u64 *)(r0 +8)
+438: (61) r2 = *(u32 *)(r10 -20)
+439: (0f) r1 += r2
+440: (7b) *(u64 *)(r0 +8) = r1
+441: (bf) r0 = r9
+442: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (453 insns)
+xdp_eth0: xdp eth0 section xdp (460 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -443,18 +443,25 @@ xdp_eth0: xdp eth0 section xdp (453 insns)
 ; line 7: default drop
 436: (62) *(u32 *)(r10 -16) = 4
 437: (b7) r9 = 1
-438: (18) r1 = map[counters]
-440: (bf) r2 = r10
-441: (07) r2 += -16
-442: (85) call bpf_map_lookup_elem#1
-443: (15) if r0 == 0x0 goto pc+7
-444: (79) r1 = *(u64 *)(r0 +0)
-445: (07) r1 += 1
-446: (7b) *(u64 *)(r0 +0) = r1
-447: (79) r1 = *(u64 *)(r0 +8)
-448: (61) r2 = *(u32 *)(r10 -20)
-449: (0f) r1 += r2
-450: (7b) *(u64 *)(r0 +8) = r1
-451: (bf) r0 = r9
-452: (95) exit
+438: (61) r1 = *(u32 *)(r10 -16)
+439: (77) r1 >>= 8
+440: (63) *(u32 *)(r10 -96) = r1
+441: (18) r1 = map[counters]
+443: (bf) r2 = r10
+444: (07) r2 += -96
+445: (85) call bpf_map_lookup_elem#1
+446: (15) if r0 == 0x0 goto pc+11
+447: (61) r1 = *(u32 *)(r10 -16)
+448: (57) r1 &= 255
+449: (67) r1 <<= 4
+450: (0f) r0 += r1
+451: (79) r1 = *(u64 *)(r0 +0)
+452: (07) r1 += 1
+453: (7b) *(u64 *)(r0 +0) = r1
+454: (79) r1 = *(u64 *)(r0 +8)
+455: (61) r2 = *(u32 *)(r10 -20)
+456: (0f) r1 += r2
+457: (7b) *(u64 *)(r0 +8) = r1
+458: (bf) r0 = r9
+459: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (448 insns)
+xdp_eth0: xdp eth0 section xdp (455 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -438,18 +438,25 @@ xdp_eth0: xdp eth0 section xdp (448 insns)
 ; line 8: default drop
 431: (62) *(u32 *)(r10 -16) = 4
 432: (b7) r9 = 1
-433: (18) r1 = map[counters]
-435: (bf) r2 = r10
-436: (07) r2 += -16
-437: (85) call bpf_map_lookup_elem#1
-438: (15) if r0 == 0x0 goto pc+7
-439: (79) r1 = *(u64 *)(r0 +0)
-440: (07) r1 += 1
-441: (7b) *(u64 *)(r0 +0) = r1
-442: (79) r1 = *(u64 *)(r0 +8)
-443: (61) r2 = *(u32 *)(r10 -20)
-444: (0f) r1 += r2
-445: (7b) *(u64 *)(r0 +8) = r1
-446: (bf) r0 = r9
-447: (95) exit
+433: (61) r1 = *(u32 *)(r10 -16)
+434: (77) r1 >>= 8
+435: (63) *(u32 *)(r10 -96) = r1
+436: (18) r1 = map[counters]
+438: (bf) r2 = r10
+439: (07) r2 += -96
+440: (85) call bpf_map_lookup_elem#1
+441: (15) if r0 == 0x0 goto pc+11
+442: (61) r1 = *(u32 *)(r10 -16)
+443: (57) r1 &= 255
+444: (67) r1 <<= 4
+445: (0f) r0 += r1
+446: (79) r1 = *(u64 *)(r0 +0)
+447: (07) r1 += 1
+448: (7b) *(u64 *)(r0 +0) = r1
+449: (79) r1 = *(u64 *)(r0 +8)
+450: (61) r2 = *(u32 *)(r10 -20)
+451: (0f) r1 += r2
+452: (7b) *(u64 *)(r0 +8) = r1
+453: (bf) r0 = r9
+454: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (483 insns)
+xdp_eth0: xdp eth0 section xdp (490 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -472,18 +472,25 @@ xdp_eth0: xdp eth0 section xdp (483 insns)
 ; line 4: default allow
 466: (62) *(u32 *)(r10 -16) = 2
 467: (b7) r9 = 2
-468: (18) r1 = map[counters]
-470: (bf) r2 = r10
-471: (07) r2 += -16
-472: (85) call bpf_map_lookup_elem#1
-473: (15) if r0 == 0x0 goto pc+7
-474: (79) r1 = *(u64 *)(r0 +0)
-475: (07) r1 += 1
-476: (7b) *(u64 *)(r0 +0) = r1
-477: (79) r1 = *(u64 *)(r0 +8)
-478: (61) r2 = *(u32 *)(r10 -20)
-479: (0f) r1 += r2
-480: (7b) *(u64 *)(r0 +8) = r1
-481: (bf) r0 = r9
-482: (95) exit
+468: (61) r1 = *(u32 *)(r10 -16)
+469: (77) r1 >>= 8
+470: (63) *(u32 *)(r10 -96) = r1
+471: (18) r1 = map[counters]
+473: (bf) r2 = r10
+474: (07) r2 += -96
+475: (85) call bpf_map_lookup_elem#1
+476: (15) if r0 == 0x0 goto pc+11
+477: (61) r1 = *(u32 *)(r10 -16)
+478: (57) r1 &= 255
+479: (67) r1 <<= 4
+480: (0f) r0 += r1
+481: (79) r1 = *(u64 *)(r0 +0)
+482: (07) r1 += 1
+483: (7b) *(u64 *)(r0 +0) = r1
+484: (79) r1 = *(u64 *)(r0 +8)
+485: (61) r2 = *(u32 *)(r10 -20)
+486: (0f) r1 += r2
+487: (7b) *(u64 *)(r0 +8) = r1
+488: (bf) r0 = r9
+489: (95) exit
 

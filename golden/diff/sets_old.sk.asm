@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (437 insns)
+xdp_eth0: xdp eth0 section xdp (444 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -422,18 +422,25 @@ xdp_eth0: xdp eth0 section xdp (437 insns)
 ; line 7: default allow
 420: (62) *(u32 *)(r10 -16) = 1
 421: (b7) r9 = 2
-422: (18) r1 = map[counters]
-424: (bf) r2 = r10
-425: (07) r2 += -16
-426: (85) call bpf_map_lookup_elem#1
-427: (15) if r0 == 0x0 goto pc+7
-428: (79) r1 = *(u64 *)(r0 +0)
-429: (07) r1 += 1
-430: (7b) *(u64 *)(r0 +0) = r1
-431: (79) r1 = *(u64 *)(r0 +8)
-432: (61) r2 = *(u32 *)(r10 -20)
-433: (0f) r1 += r2
-434: (7b) *(u64 *)(r0 +8) = r1
-435: (bf) r0 = r9
-436: (95) exit
+422: (61) r1 = *(u32 *)(r10 -16)
+423: (77) r1 >>= 8
+424: (63) *(u32 *)(r10 -96) = r1
+425: (18) r1 = map[counters]
+427: (bf) r2 = r10
+428: (07) r2 += -96
+429: (85) call bpf_map_lookup_elem#1
+430: (15) if r0 == 0x0 goto pc+11
+431: (61) r1 = *(u32 *)(r10 -16)
+432: (57) r1 &= 255
+433: (67) r1 <<= 4
+434: (0f) r0 += r1
+435: (79) r1 = *(u64 *)(r0 +0)
+436: (07) r1 += 1
+437: (7b) *(u64 *)(r0 +0) = r1
+438: (79) r1 = *(u64 *)(r0 +8)
+439: (61) r2 = *(u32 *)(r10 -20)
+440: (0f) r1 += r2
+441: (7b) *(u64 *)(r0 +8) = r1
+442: (bf) r0 = r9
+443: (95) exit
 

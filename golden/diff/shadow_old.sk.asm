@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (432 insns)
+xdp_eth0: xdp eth0 section xdp (439 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -420,18 +420,25 @@ xdp_eth0: xdp eth0 section xdp (432 insns)
 ; line 7: default drop
 415: (62) *(u32 *)(r10 -16) = 3
 416: (b7) r9 = 1
-417: (18) r1 = map[counters]
-419: (bf) r2 = r10
-420: (07) r2 += -16
-421: (85) call bpf_map_lookup_elem#1
-422: (15) if r0 == 0x0 goto pc+7
-423: (79) r1 = *(u64 *)(r0 +0)
-424: (07) r1 += 1
-425: (7b) *(u64 *)(r0 +0) = r1
-426: (79) r1 = *(u64 *)(r0 +8)
-427: (61) r2 = *(u32 *)(r10 -20)
-428: (0f) r1 += r2
-429: (7b) *(u64 *)(r0 +8) = r1
-430: (bf) r0 = r9
-431: (95) exit
+417: (61) r1 = *(u32 *)(r10 -16)
+418: (77) r1 >>= 8
+419: (63) *(u32 *)(r10 -96) = r1
+420: (18) r1 = map[counters]
+422: (bf) r2 = r10
+423: (07) r2 += -96
+424: (85) call bpf_map_lookup_elem#1
+425: (15) if r0 == 0x0 goto pc+11
+426: (61) r1 = *(u32 *)(r10 -16)
+427: (57) r1 &= 255
+428: (67) r1 <<= 4
+429: (0f) r0 += r1
+430: (79) r1 = *(u64 *)(r0 +0)
+431: (07) r1 += 1
+432: (7b) *(u64 *)(r0 +0) = r1
+433: (79) r1 = *(u64 *)(r0 +8)
+434: (61) r2 = *(u32 *)(r10 -20)
+435: (0f) r1 += r2
+436: (7b) *(u64 *)(r0 +8) = r1
+437: (bf) r0 = r9
+438: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (460 insns)
+xdp_eth0: xdp eth0 section xdp (467 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -447,22 +447,29 @@ xdp_eth0: xdp eth0 section xdp (460 insns)
 ; line 7: default allow
 443: (62) *(u32 *)(r10 -16) = 1
 444: (b7) r9 = 2
-445: (18) r1 = map[counters]
-447: (bf) r2 = r10
-448: (07) r2 += -16
-449: (85) call bpf_map_lookup_elem#1
-450: (15) if r0 == 0x0 goto pc+7
-451: (79) r1 = *(u64 *)(r0 +0)
-452: (07) r1 += 1
-453: (7b) *(u64 *)(r0 +0) = r1
-454: (79) r1 = *(u64 *)(r0 +8)
-455: (61) r2 = *(u32 *)(r10 -20)
-456: (0f) r1 += r2
-457: (7b) *(u64 *)(r0 +8) = r1
-458: (bf) r0 = r9
-459: (95) exit
+445: (61) r1 = *(u32 *)(r10 -16)
+446: (77) r1 >>= 8
+447: (63) *(u32 *)(r10 -96) = r1
+448: (18) r1 = map[counters]
+450: (bf) r2 = r10
+451: (07) r2 += -96
+452: (85) call bpf_map_lookup_elem#1
+453: (15) if r0 == 0x0 goto pc+11
+454: (61) r1 = *(u32 *)(r10 -16)
+455: (57) r1 &= 255
+456: (67) r1 <<= 4
+457: (0f) r0 += r1
+458: (79) r1 = *(u64 *)(r0 +0)
+459: (07) r1 += 1
+460: (7b) *(u64 *)(r0 +0) = r1
+461: (79) r1 = *(u64 *)(r0 +8)
+462: (61) r2 = *(u32 *)(r10 -20)
+463: (0f) r1 += r2
+464: (7b) *(u64 *)(r0 +8) = r1
+465: (bf) r0 = r9
+466: (95) exit
 
-sk_lookup: sk_lookup - section sk_lookup (107 insns)
+sk_lookup: sk_lookup - section sk_lookup (114 insns)
 ; prologue: the lookup into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -517,59 +524,66 @@ sk_lookup: sk_lookup - section sk_lookup (107 insns)
  49: (61) r1 = *(u32 *)(r10 -76)
  50: (56) if w1 != 0x3030303 goto pc+2
  51: (62) *(u32 *)(r10 -16) = 2
- 52: (05) goto pc+17
+ 52: (05) goto pc+24
 ; line 11: default pass
  53: (62) *(u32 *)(r10 -16) = 3
  54: (b7) r9 = 1
- 55: (18) r1 = map[counters]
- 57: (bf) r2 = r10
- 58: (07) r2 += -16
- 59: (85) call bpf_map_lookup_elem#1
- 60: (15) if r0 == 0x0 goto pc+7
- 61: (79) r1 = *(u64 *)(r0 +0)
- 62: (07) r1 += 1
- 63: (7b) *(u64 *)(r0 +0) = r1
- 64: (79) r1 = *(u64 *)(r0 +8)
- 65: (61) r2 = *(u32 *)(r10 -20)
- 66: (0f) r1 += r2
- 67: (7b) *(u64 *)(r0 +8) = r1
- 68: (bf) r0 = r9
- 69: (95) exit
+ 55: (61) r1 = *(u32 *)(r10 -16)
+ 56: (77) r1 >>= 8
+ 57: (63) *(u32 *)(r10 -96) = r1
+ 58: (18) r1 = map[counters]
+ 60: (bf) r2 = r10
+ 61: (07) r2 += -96
+ 62: (85) call bpf_map_lookup_elem#1
+ 63: (15) if r0 == 0x0 goto pc+11
+ 64: (61) r1 = *(u32 *)(r10 -16)
+ 65: (57) r1 &= 255
+ 66: (67) r1 <<= 4
+ 67: (0f) r0 += r1
+ 68: (79) r1 = *(u64 *)(r0 +0)
+ 69: (07) r1 += 1
+ 70: (7b) *(u64 *)(r0 +0) = r1
+ 71: (79) r1 = *(u64 *)(r0 +8)
+ 72: (61) r2 = *(u32 *)(r10 -20)
+ 73: (0f) r1 += r2
+ 74: (7b) *(u64 *)(r0 +8) = r1
+ 75: (bf) r0 = r9
+ 76: (95) exit
 ; redirect to socket sock0: its slot in the socket map
- 70: (62) *(u32 *)(r10 -12) = 0
- 71: (18) r1 = map[sockets]
- 73: (bf) r2 = r10
- 74: (07) r2 += -12
- 75: (85) call bpf_map_lookup_elem#1
- 76: (15) if r0 == 0x0 goto pc+12
- 77: (bf) r7 = r0
- 78: (bf) r1 = r6
- 79: (bf) r2 = r7
- 80: (b7) r3 = 0
- 81: (85) call bpf_sk_assign#124
- 82: (bf) r8 = r0
- 83: (bf) r1 = r7
- 84: (85) call bpf_sk_release#86
- 85: (b7) r9 = 1
- 86: (15) if r8 == 0x0 goto pc-32
- 87: (b7) r1 = 1
- 88: (05) goto pc+2
- 89: (b7) r1 = 0
- 90: (05) goto pc+0
+ 77: (62) *(u32 *)(r10 -12) = 0
+ 78: (18) r1 = map[sockets]
+ 80: (bf) r2 = r10
+ 81: (07) r2 += -12
+ 82: (85) call bpf_map_lookup_elem#1
+ 83: (15) if r0 == 0x0 goto pc+12
+ 84: (bf) r7 = r0
+ 85: (bf) r1 = r6
+ 86: (bf) r2 = r7
+ 87: (b7) r3 = 0
+ 88: (85) call bpf_sk_assign#124
+ 89: (bf) r8 = r0
+ 90: (bf) r1 = r7
+ 91: (85) call bpf_sk_release#86
+ 92: (b7) r9 = 1
+ 93: (15) if r8 == 0x0 goto pc-39
+ 94: (b7) r1 = 1
+ 95: (05) goto pc+2
+ 96: (b7) r1 = 0
+ 97: (05) goto pc+0
 ; redirect dropped: count it for the socket
- 91: (63) *(u32 *)(r10 -12) = r1
- 92: (18) r1 = map[socket_drops]
- 94: (bf) r2 = r10
- 95: (07) r2 += -12
- 96: (85) call bpf_map_lookup_elem#1
- 97: (15) if r0 == 0x0 goto pc+7
- 98: (79) r1 = *(u64 *)(r0 +0)
- 99: (07) r1 += 1
-100: (7b) *(u64 *)(r0 +0) = r1
-101: (79) r1 = *(u64 *)(r0 +8)
-102: (61) r2 = *(u32 *)(r10 -20)
-103: (0f) r1 += r2
-104: (7b) *(u64 *)(r0 +8) = r1
-105: (b7) r9 = 0
-106: (05) goto pc-52
+ 98: (63) *(u32 *)(r10 -12) = r1
+ 99: (18) r1 = map[socket_drops]
+101: (bf) r2 = r10
+102: (07) r2 += -12
+103: (85) call bpf_map_lookup_elem#1
+104: (15) if r0 == 0x0 goto pc+7
+105: (79) r1 = *(u64 *)(r0 +0)
+106: (07) r1 += 1
+107: (7b) *(u64 *)(r0 +0) = r1
+108: (79) r1 = *(u64 *)(r0 +8)
+109: (61) r2 = *(u32 *)(r10 -20)
+110: (0f) r1 += r2
+111: (7b) *(u64 *)(r0 +8) = r1
+112: (b7) r9 = 0
+113: (05) goto pc-59
 

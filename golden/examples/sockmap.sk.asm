@@ -1,4 +1,4 @@
-sk_msg_app: sockmap /sys/fs/cgroup/app section sk_msg (245 insns)
+sk_msg_app: sockmap /sys/fs/cgroup/app section sk_msg (273 insns)
 ; prologue: the socket's key, and the flow record from it
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -93,7 +93,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/app section sk_msg (245 insns)
  90: (63) *(u32 *)(r10 -20) = r1
 ; line 7: drop to @blocked                                # send() fails with EACCES
  91: (71) r1 = *(u8 *)(r10 -32)
- 92: (15) if r1 == 0x0 goto pc+78
+ 92: (15) if r1 == 0x0 goto pc+92
  93: (71) r1 = *(u8 *)(r10 -32)
  94: (55) if r1 != 0x4 goto pc+7
  95: (18) r1 = map[set_blocked_v4]
@@ -109,138 +109,166 @@ sk_msg_app: sockmap /sys/fs/cgroup/app section sk_msg (245 insns)
 107: (15) if r0 == 0x0 goto pc+3
 108: (62) *(u32 *)(r10 -16) = 0
 109: (b7) r9 = 0
-110: (05) goto pc+111
+110: (05) goto pc+132
 ; line 8: count to *:443
 111: (71) r1 = *(u8 *)(r10 -31)
 112: (15) if r1 == 0x6 goto pc+1
-113: (55) if r1 != 0x11 goto pc+57
+113: (55) if r1 != 0x11 goto pc+71
 114: (71) r1 = *(u8 *)(r10 -30)
-115: (15) if r1 == 0x0 goto pc+55
+115: (15) if r1 == 0x0 goto pc+69
 116: (69) r1 = *(u16 *)(r10 -26)
-117: (55) if r1 != 0x1bb goto pc+15
+117: (55) if r1 != 0x1bb goto pc+22
 118: (62) *(u32 *)(r10 -16) = 1
-119: (18) r1 = map[counters]
-121: (bf) r2 = r10
-122: (07) r2 += -16
-123: (85) call bpf_map_lookup_elem#1
-124: (15) if r0 == 0x0 goto pc+7
-125: (79) r1 = *(u64 *)(r0 +0)
-126: (07) r1 += 1
-127: (7b) *(u64 *)(r0 +0) = r1
-128: (79) r1 = *(u64 *)(r0 +8)
-129: (61) r2 = *(u32 *)(r10 -20)
-130: (0f) r1 += r2
-131: (7b) *(u64 *)(r0 +8) = r1
-132: (05) goto pc+38
+119: (61) r1 = *(u32 *)(r10 -16)
+120: (77) r1 >>= 8
+121: (63) *(u32 *)(r10 -96) = r1
+122: (18) r1 = map[counters]
+124: (bf) r2 = r10
+125: (07) r2 += -96
+126: (85) call bpf_map_lookup_elem#1
+127: (15) if r0 == 0x0 goto pc+11
+128: (61) r1 = *(u32 *)(r10 -16)
+129: (57) r1 &= 255
+130: (67) r1 <<= 4
+131: (0f) r0 += r1
+132: (79) r1 = *(u64 *)(r0 +0)
+133: (07) r1 += 1
+134: (7b) *(u64 *)(r0 +0) = r1
+135: (79) r1 = *(u64 *)(r0 +8)
+136: (61) r2 = *(u32 *)(r10 -20)
+137: (0f) r1 += r2
+138: (7b) *(u64 *)(r0 +8) = r1
+139: (05) goto pc+45
 ; line 9: redirect to 10.0.0.0/8:3128 to sock proxy       # out through the proxy's connection
-133: (71) r1 = *(u8 *)(r10 -32)
-134: (55) if r1 != 0x4 goto pc+36
-135: (61) r1 = *(u32 *)(r10 -76)
-136: (54) w1 &= 255
-137: (56) if w1 != 0xa goto pc+33
-138: (69) r1 = *(u16 *)(r10 -26)
-139: (55) if r1 != 0xc38 goto pc+31
-140: (62) *(u32 *)(r10 -16) = 2
-141: (7a) *(u64 *)(r10 -248) = 0
-142: (7a) *(u64 *)(r10 -240) = 0
-143: (7a) *(u64 *)(r10 -232) = 0
-144: (7a) *(u64 *)(r10 -224) = 0
-145: (7a) *(u64 *)(r10 -216) = 0
-146: (7a) *(u64 *)(r10 -208) = 0
-147: (62) *(u32 *)(r10 -204) = 2107770459
-148: (bf) r1 = r6
-149: (18) r2 = map[socks_app_0573]
-151: (bf) r3 = r10
-152: (07) r3 += -248
-153: (b7) r4 = 0
-154: (85) call bpf_msg_redirect_hash#71
-155: (bf) r9 = r0
-156: (18) r1 = map[counters]
-158: (bf) r2 = r10
-159: (07) r2 += -16
-160: (85) call bpf_map_lookup_elem#1
-161: (15) if r0 == 0x0 goto pc+7
-162: (79) r1 = *(u64 *)(r0 +0)
-163: (07) r1 += 1
-164: (7b) *(u64 *)(r0 +0) = r1
-165: (79) r1 = *(u64 *)(r0 +8)
-166: (61) r2 = *(u32 *)(r10 -20)
-167: (0f) r1 += r2
-168: (7b) *(u64 *)(r0 +8) = r1
-169: (bf) r0 = r9
-170: (95) exit
+140: (71) r1 = *(u8 *)(r10 -32)
+141: (55) if r1 != 0x4 goto pc+43
+142: (61) r1 = *(u32 *)(r10 -76)
+143: (54) w1 &= 255
+144: (56) if w1 != 0xa goto pc+40
+145: (69) r1 = *(u16 *)(r10 -26)
+146: (55) if r1 != 0xc38 goto pc+38
+147: (62) *(u32 *)(r10 -16) = 2
+148: (7a) *(u64 *)(r10 -248) = 0
+149: (7a) *(u64 *)(r10 -240) = 0
+150: (7a) *(u64 *)(r10 -232) = 0
+151: (7a) *(u64 *)(r10 -224) = 0
+152: (7a) *(u64 *)(r10 -216) = 0
+153: (7a) *(u64 *)(r10 -208) = 0
+154: (62) *(u32 *)(r10 -204) = 2107770459
+155: (bf) r1 = r6
+156: (18) r2 = map[socks_app_0573]
+158: (bf) r3 = r10
+159: (07) r3 += -248
+160: (b7) r4 = 0
+161: (85) call bpf_msg_redirect_hash#71
+162: (bf) r9 = r0
+163: (61) r1 = *(u32 *)(r10 -16)
+164: (77) r1 >>= 8
+165: (63) *(u32 *)(r10 -96) = r1
+166: (18) r1 = map[counters]
+168: (bf) r2 = r10
+169: (07) r2 += -96
+170: (85) call bpf_map_lookup_elem#1
+171: (15) if r0 == 0x0 goto pc+11
+172: (61) r1 = *(u32 *)(r10 -16)
+173: (57) r1 &= 255
+174: (67) r1 <<= 4
+175: (0f) r0 += r1
+176: (79) r1 = *(u64 *)(r0 +0)
+177: (07) r1 += 1
+178: (7b) *(u64 *)(r0 +0) = r1
+179: (79) r1 = *(u64 *)(r0 +8)
+180: (61) r2 = *(u32 *)(r10 -20)
+181: (0f) r1 += r2
+182: (7b) *(u64 *)(r0 +8) = r1
+183: (bf) r0 = r9
+184: (95) exit
 ; line 10: redirect local
-171: (62) *(u32 *)(r10 -16) = 3
-172: (79) r2 = *(u64 *)(r6 +72)
-173: (15) if r2 == 0x0 goto pc+45
-174: (18) r1 = map[sent_app_0573]
-176: (b7) r3 = 0
-177: (b7) r4 = 0
-178: (85) call bpf_sk_storage_get#107
-179: (55) if r0 != 0x0 goto pc+39
-180: (79) r1 = *(u64 *)(r10 -200)
-181: (7b) *(u64 *)(r10 -248) = r1
-182: (79) r1 = *(u64 *)(r10 -192)
-183: (7b) *(u64 *)(r10 -224) = r1
-184: (79) r1 = *(u64 *)(r10 -184)
-185: (7b) *(u64 *)(r10 -216) = r1
-186: (79) r1 = *(u64 *)(r10 -176)
-187: (7b) *(u64 *)(r10 -240) = r1
-188: (79) r1 = *(u64 *)(r10 -168)
-189: (7b) *(u64 *)(r10 -232) = r1
-190: (69) r1 = *(u16 *)(r10 -160)
-191: (6b) *(u16 *)(r10 -206) = r1
-192: (69) r1 = *(u16 *)(r10 -158)
-193: (6b) *(u16 *)(r10 -208) = r1
-194: (62) *(u32 *)(r10 -204) = 0
-195: (bf) r1 = r6
-196: (18) r2 = map[socks_app_0573]
-198: (bf) r3 = r10
-199: (07) r3 += -248
-200: (b7) r4 = 1
-201: (85) call bpf_msg_redirect_hash#71
-202: (55) if r0 != 0x1 goto pc+16
-203: (bf) r9 = r0
-204: (18) r1 = map[counters]
-206: (bf) r2 = r10
-207: (07) r2 += -16
-208: (85) call bpf_map_lookup_elem#1
-209: (15) if r0 == 0x0 goto pc+7
-210: (79) r1 = *(u64 *)(r0 +0)
-211: (07) r1 += 1
-212: (7b) *(u64 *)(r0 +0) = r1
-213: (79) r1 = *(u64 *)(r0 +8)
-214: (61) r2 = *(u32 *)(r10 -20)
-215: (0f) r1 += r2
-216: (7b) *(u64 *)(r0 +8) = r1
-217: (bf) r0 = r9
-218: (95) exit
-219: (62) *(u32 *)(r10 -16) = 7
-220: (b7) r9 = 1
-221: (05) goto pc+0
-222: (18) r1 = map[counters]
-224: (bf) r2 = r10
-225: (07) r2 += -16
-226: (85) call bpf_map_lookup_elem#1
-227: (15) if r0 == 0x0 goto pc+7
-228: (79) r1 = *(u64 *)(r0 +0)
-229: (07) r1 += 1
-230: (7b) *(u64 *)(r0 +0) = r1
-231: (79) r1 = *(u64 *)(r0 +8)
-232: (61) r2 = *(u32 *)(r10 -20)
-233: (0f) r1 += r2
-234: (7b) *(u64 *)(r0 +8) = r1
-235: (55) if r9 != 0x1 goto pc+7
-236: (79) r2 = *(u64 *)(r6 +72)
-237: (15) if r2 == 0x0 goto pc+5
-238: (18) r1 = map[sent_app_0573]
-240: (b7) r3 = 0
-241: (b7) r4 = 1
-242: (85) call bpf_sk_storage_get#107
-243: (bf) r0 = r9
-244: (95) exit
+185: (62) *(u32 *)(r10 -16) = 3
+186: (79) r2 = *(u64 *)(r6 +72)
+187: (15) if r2 == 0x0 goto pc+52
+188: (18) r1 = map[sent_app_0573]
+190: (b7) r3 = 0
+191: (b7) r4 = 0
+192: (85) call bpf_sk_storage_get#107
+193: (55) if r0 != 0x0 goto pc+46
+194: (79) r1 = *(u64 *)(r10 -200)
+195: (7b) *(u64 *)(r10 -248) = r1
+196: (79) r1 = *(u64 *)(r10 -192)
+197: (7b) *(u64 *)(r10 -224) = r1
+198: (79) r1 = *(u64 *)(r10 -184)
+199: (7b) *(u64 *)(r10 -216) = r1
+200: (79) r1 = *(u64 *)(r10 -176)
+201: (7b) *(u64 *)(r10 -240) = r1
+202: (79) r1 = *(u64 *)(r10 -168)
+203: (7b) *(u64 *)(r10 -232) = r1
+204: (69) r1 = *(u16 *)(r10 -160)
+205: (6b) *(u16 *)(r10 -206) = r1
+206: (69) r1 = *(u16 *)(r10 -158)
+207: (6b) *(u16 *)(r10 -208) = r1
+208: (62) *(u32 *)(r10 -204) = 0
+209: (bf) r1 = r6
+210: (18) r2 = map[socks_app_0573]
+212: (bf) r3 = r10
+213: (07) r3 += -248
+214: (b7) r4 = 1
+215: (85) call bpf_msg_redirect_hash#71
+216: (55) if r0 != 0x1 goto pc+23
+217: (bf) r9 = r0
+218: (61) r1 = *(u32 *)(r10 -16)
+219: (77) r1 >>= 8
+220: (63) *(u32 *)(r10 -96) = r1
+221: (18) r1 = map[counters]
+223: (bf) r2 = r10
+224: (07) r2 += -96
+225: (85) call bpf_map_lookup_elem#1
+226: (15) if r0 == 0x0 goto pc+11
+227: (61) r1 = *(u32 *)(r10 -16)
+228: (57) r1 &= 255
+229: (67) r1 <<= 4
+230: (0f) r0 += r1
+231: (79) r1 = *(u64 *)(r0 +0)
+232: (07) r1 += 1
+233: (7b) *(u64 *)(r0 +0) = r1
+234: (79) r1 = *(u64 *)(r0 +8)
+235: (61) r2 = *(u32 *)(r10 -20)
+236: (0f) r1 += r2
+237: (7b) *(u64 *)(r0 +8) = r1
+238: (bf) r0 = r9
+239: (95) exit
+240: (62) *(u32 *)(r10 -16) = 7
+241: (b7) r9 = 1
+242: (05) goto pc+0
+243: (61) r1 = *(u32 *)(r10 -16)
+244: (77) r1 >>= 8
+245: (63) *(u32 *)(r10 -96) = r1
+246: (18) r1 = map[counters]
+248: (bf) r2 = r10
+249: (07) r2 += -96
+250: (85) call bpf_map_lookup_elem#1
+251: (15) if r0 == 0x0 goto pc+11
+252: (61) r1 = *(u32 *)(r10 -16)
+253: (57) r1 &= 255
+254: (67) r1 <<= 4
+255: (0f) r0 += r1
+256: (79) r1 = *(u64 *)(r0 +0)
+257: (07) r1 += 1
+258: (7b) *(u64 *)(r0 +0) = r1
+259: (79) r1 = *(u64 *)(r0 +8)
+260: (61) r2 = *(u32 *)(r10 -20)
+261: (0f) r1 += r2
+262: (7b) *(u64 *)(r0 +8) = r1
+263: (55) if r9 != 0x1 goto pc+7
+264: (79) r2 = *(u64 *)(r6 +72)
+265: (15) if r2 == 0x0 goto pc+5
+266: (18) r1 = map[sent_app_0573]
+268: (b7) r3 = 0
+269: (b7) r4 = 1
+270: (85) call bpf_sk_storage_get#107
+271: (bf) r0 = r9
+272: (95) exit
 
-sk_skb_app: sockmap receive /sys/fs/cgroup/app section sk_skb/stream_verdict (109 insns)
+sk_skb_app: sockmap receive /sys/fs/cgroup/app section sk_skb/stream_verdict (116 insns)
 ; prologue: the socket's key, and the flow record from it
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -338,20 +366,27 @@ sk_skb_app: sockmap receive /sys/fs/cgroup/app section sk_skb/stream_verdict (10
 ; line 15: default allow
  92: (62) *(u32 *)(r10 -16) = 6
  93: (b7) r9 = 1
- 94: (18) r1 = map[counters]
- 96: (bf) r2 = r10
- 97: (07) r2 += -16
- 98: (85) call bpf_map_lookup_elem#1
- 99: (15) if r0 == 0x0 goto pc+7
-100: (79) r1 = *(u64 *)(r0 +0)
-101: (07) r1 += 1
-102: (7b) *(u64 *)(r0 +0) = r1
-103: (79) r1 = *(u64 *)(r0 +8)
-104: (61) r2 = *(u32 *)(r10 -20)
-105: (0f) r1 += r2
-106: (7b) *(u64 *)(r0 +8) = r1
-107: (bf) r0 = r9
-108: (95) exit
+ 94: (61) r1 = *(u32 *)(r10 -16)
+ 95: (77) r1 >>= 8
+ 96: (63) *(u32 *)(r10 -96) = r1
+ 97: (18) r1 = map[counters]
+ 99: (bf) r2 = r10
+100: (07) r2 += -96
+101: (85) call bpf_map_lookup_elem#1
+102: (15) if r0 == 0x0 goto pc+11
+103: (61) r1 = *(u32 *)(r10 -16)
+104: (57) r1 &= 255
+105: (67) r1 <<= 4
+106: (0f) r0 += r1
+107: (79) r1 = *(u64 *)(r0 +0)
+108: (07) r1 += 1
+109: (7b) *(u64 *)(r0 +0) = r1
+110: (79) r1 = *(u64 *)(r0 +8)
+111: (61) r2 = *(u32 *)(r10 -20)
+112: (0f) r1 += r2
+113: (7b) *(u64 *)(r0 +8) = r1
+114: (bf) r0 = r9
+115: (95) exit
 
 msgdisp_app: sk_msg dispatcher /sys/fs/cgroup/app section sk_msg (16 insns)
 ; dispatcher: tail call into slot 0 of msgv_app_0573
@@ -381,12 +416,12 @@ skbdisp_app: sk_skb dispatcher /sys/fs/cgroup/app section sk_skb/stream_verdict 
   7: (b7) r0 = 1
   8: (95) exit
 
-sockops_app: sock_ops /sys/fs/cgroup/app section sockops (73 insns)
+sockops_app: sock_ops /sys/fs/cgroup/app section sockops (80 insns)
 ; sock_ops: an established TCP socket goes into the socket map
   0: (bf) r6 = r1
   1: (61) r1 = *(u32 *)(r6 +0)
   2: (15) if r1 == 0x4 goto pc+1
-  3: (55) if r1 != 0x5 goto pc+67
+  3: (55) if r1 != 0x5 goto pc+74
   4: (7a) *(u64 *)(r10 -200) = 0
   5: (7a) *(u64 *)(r10 -192) = 0
   6: (7a) *(u64 *)(r10 -184) = 0
@@ -398,7 +433,7 @@ sockops_app: sock_ops /sys/fs/cgroup/app section sockops (73 insns)
  12: (7b) *(u64 *)(r10 -200) = r0
  13: (61) r1 = *(u32 *)(r6 +20)
  14: (15) if r1 == 0x2 goto pc+18
- 15: (55) if r1 != 0xa goto pc+55
+ 15: (55) if r1 != 0xa goto pc+62
  16: (61) r1 = *(u32 *)(r6 +48)
  17: (63) *(u32 *)(r10 -192) = r1
  18: (61) r1 = *(u32 *)(r6 +52)
@@ -440,18 +475,25 @@ sockops_app: sock_ops /sys/fs/cgroup/app section sockops (73 insns)
  55: (62) *(u32 *)(r10 -16) = 10
  56: (55) if r0 != 0xfffffff0 goto pc+1
  57: (62) *(u32 *)(r10 -16) = 9
- 58: (18) r1 = map[counters]
- 60: (bf) r2 = r10
- 61: (07) r2 += -16
- 62: (85) call bpf_map_lookup_elem#1
- 63: (15) if r0 == 0x0 goto pc+7
- 64: (79) r1 = *(u64 *)(r0 +0)
- 65: (07) r1 += 1
- 66: (7b) *(u64 *)(r0 +0) = r1
- 67: (79) r1 = *(u64 *)(r0 +8)
- 68: (61) r2 = *(u32 *)(r10 -20)
- 69: (0f) r1 += r2
- 70: (7b) *(u64 *)(r0 +8) = r1
- 71: (b7) r0 = 1
- 72: (95) exit
+ 58: (61) r1 = *(u32 *)(r10 -16)
+ 59: (77) r1 >>= 8
+ 60: (63) *(u32 *)(r10 -96) = r1
+ 61: (18) r1 = map[counters]
+ 63: (bf) r2 = r10
+ 64: (07) r2 += -96
+ 65: (85) call bpf_map_lookup_elem#1
+ 66: (15) if r0 == 0x0 goto pc+11
+ 67: (61) r1 = *(u32 *)(r10 -16)
+ 68: (57) r1 &= 255
+ 69: (67) r1 <<= 4
+ 70: (0f) r0 += r1
+ 71: (79) r1 = *(u64 *)(r0 +0)
+ 72: (07) r1 += 1
+ 73: (7b) *(u64 *)(r0 +0) = r1
+ 74: (79) r1 = *(u64 *)(r0 +8)
+ 75: (61) r2 = *(u32 *)(r10 -20)
+ 76: (0f) r1 += r2
+ 77: (7b) *(u64 *)(r0 +8) = r1
+ 78: (b7) r0 = 1
+ 79: (95) exit
 

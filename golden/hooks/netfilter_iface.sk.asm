@@ -1,4 +1,4 @@
-nf_in_10: netfilter input 10 section netfilter (551 insns)
+nf_in_10: netfilter input 10 section netfilter (558 insns)
 ; prologue: parse headers through a dynptr into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -561,22 +561,29 @@ nf_in_10: netfilter input 10 section netfilter (551 insns)
 ; line 10: default drop
 534: (62) *(u32 *)(r10 -16) = 3
 535: (b7) r9 = 0
-536: (18) r1 = map[counters]
-538: (bf) r2 = r10
-539: (07) r2 += -16
-540: (85) call bpf_map_lookup_elem#1
-541: (15) if r0 == 0x0 goto pc+7
-542: (79) r1 = *(u64 *)(r0 +0)
-543: (07) r1 += 1
-544: (7b) *(u64 *)(r0 +0) = r1
-545: (79) r1 = *(u64 *)(r0 +8)
-546: (61) r2 = *(u32 *)(r10 -20)
-547: (0f) r1 += r2
-548: (7b) *(u64 *)(r0 +8) = r1
-549: (bf) r0 = r9
-550: (95) exit
+536: (61) r1 = *(u32 *)(r10 -16)
+537: (77) r1 >>= 8
+538: (63) *(u32 *)(r10 -96) = r1
+539: (18) r1 = map[counters]
+541: (bf) r2 = r10
+542: (07) r2 += -96
+543: (85) call bpf_map_lookup_elem#1
+544: (15) if r0 == 0x0 goto pc+11
+545: (61) r1 = *(u32 *)(r10 -16)
+546: (57) r1 &= 255
+547: (67) r1 <<= 4
+548: (0f) r0 += r1
+549: (79) r1 = *(u64 *)(r0 +0)
+550: (07) r1 += 1
+551: (7b) *(u64 *)(r0 +0) = r1
+552: (79) r1 = *(u64 *)(r0 +8)
+553: (61) r2 = *(u32 *)(r10 -20)
+554: (0f) r1 += r2
+555: (7b) *(u64 *)(r0 +8) = r1
+556: (bf) r0 = r9
+557: (95) exit
 
-nf_fwd_10: netfilter forward 10 section netfilter (531 insns)
+nf_fwd_10: netfilter forward 10 section netfilter (538 insns)
 ; prologue: parse headers through a dynptr into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1127,22 +1134,29 @@ nf_fwd_10: netfilter forward 10 section netfilter (531 insns)
 ; line 17: default allow
 514: (62) *(u32 *)(r10 -16) = 7
 515: (b7) r9 = 1
-516: (18) r1 = map[counters]
-518: (bf) r2 = r10
-519: (07) r2 += -16
-520: (85) call bpf_map_lookup_elem#1
-521: (15) if r0 == 0x0 goto pc+7
-522: (79) r1 = *(u64 *)(r0 +0)
-523: (07) r1 += 1
-524: (7b) *(u64 *)(r0 +0) = r1
-525: (79) r1 = *(u64 *)(r0 +8)
-526: (61) r2 = *(u32 *)(r10 -20)
-527: (0f) r1 += r2
-528: (7b) *(u64 *)(r0 +8) = r1
-529: (bf) r0 = r9
-530: (95) exit
+516: (61) r1 = *(u32 *)(r10 -16)
+517: (77) r1 >>= 8
+518: (63) *(u32 *)(r10 -96) = r1
+519: (18) r1 = map[counters]
+521: (bf) r2 = r10
+522: (07) r2 += -96
+523: (85) call bpf_map_lookup_elem#1
+524: (15) if r0 == 0x0 goto pc+11
+525: (61) r1 = *(u32 *)(r10 -16)
+526: (57) r1 &= 255
+527: (67) r1 <<= 4
+528: (0f) r0 += r1
+529: (79) r1 = *(u64 *)(r0 +0)
+530: (07) r1 += 1
+531: (7b) *(u64 *)(r0 +0) = r1
+532: (79) r1 = *(u64 *)(r0 +8)
+533: (61) r2 = *(u32 *)(r10 -20)
+534: (0f) r1 += r2
+535: (7b) *(u64 *)(r0 +8) = r1
+536: (bf) r0 = r9
+537: (95) exit
 
-nf_post_10: netfilter postrouting 10 section netfilter (507 insns)
+nf_post_10: netfilter postrouting 10 section netfilter (521 insns)
 ; prologue: parse headers through a dynptr into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1635,7 +1649,7 @@ nf_post_10: netfilter postrouting 10 section netfilter (507 insns)
 463: (72) *(u8 *)(r10 -30) = 1
 ; line 21: count out on eth0
 464: (71) r1 = *(u8 *)(r10 -32)
-465: (15) if r1 == 0x0 goto pc+24
+465: (15) if r1 == 0x0 goto pc+31
 466: (79) r1 = *(u64 *)(r6 +0)
 ; nf_hook_state.out
 467: (79) r1 = *(u64 *)(r1 +0)
@@ -1645,35 +1659,49 @@ nf_post_10: netfilter postrouting 10 section netfilter (507 insns)
 470: (18) r5 = 0xffffffffff
 472: (5f) r4 &= r5
 473: (18) r5 = 0x30687465
-475: (5d) if r4 != r5 goto pc+14
+475: (5d) if r4 != r5 goto pc+21
 476: (62) *(u32 *)(r10 -16) = 8
-477: (18) r1 = map[counters]
-479: (bf) r2 = r10
-480: (07) r2 += -16
-481: (85) call bpf_map_lookup_elem#1
-482: (15) if r0 == 0x0 goto pc+7
-483: (79) r1 = *(u64 *)(r0 +0)
-484: (07) r1 += 1
-485: (7b) *(u64 *)(r0 +0) = r1
-486: (79) r1 = *(u64 *)(r0 +8)
-487: (61) r2 = *(u32 *)(r10 -20)
-488: (0f) r1 += r2
-489: (7b) *(u64 *)(r0 +8) = r1
+477: (61) r1 = *(u32 *)(r10 -16)
+478: (77) r1 >>= 8
+479: (63) *(u32 *)(r10 -96) = r1
+480: (18) r1 = map[counters]
+482: (bf) r2 = r10
+483: (07) r2 += -96
+484: (85) call bpf_map_lookup_elem#1
+485: (15) if r0 == 0x0 goto pc+11
+486: (61) r1 = *(u32 *)(r10 -16)
+487: (57) r1 &= 255
+488: (67) r1 <<= 4
+489: (0f) r0 += r1
+490: (79) r1 = *(u64 *)(r0 +0)
+491: (07) r1 += 1
+492: (7b) *(u64 *)(r0 +0) = r1
+493: (79) r1 = *(u64 *)(r0 +8)
+494: (61) r2 = *(u32 *)(r10 -20)
+495: (0f) r1 += r2
+496: (7b) *(u64 *)(r0 +8) = r1
 ; line 22: default allow
-490: (62) *(u32 *)(r10 -16) = 9
-491: (b7) r9 = 1
-492: (18) r1 = map[counters]
-494: (bf) r2 = r10
-495: (07) r2 += -16
-496: (85) call bpf_map_lookup_elem#1
-497: (15) if r0 == 0x0 goto pc+7
-498: (79) r1 = *(u64 *)(r0 +0)
-499: (07) r1 += 1
-500: (7b) *(u64 *)(r0 +0) = r1
-501: (79) r1 = *(u64 *)(r0 +8)
-502: (61) r2 = *(u32 *)(r10 -20)
-503: (0f) r1 += r2
-504: (7b) *(u64 *)(r0 +8) = r1
-505: (bf) r0 = r9
-506: (95) exit
+497: (62) *(u32 *)(r10 -16) = 9
+498: (b7) r9 = 1
+499: (61) r1 = *(u32 *)(r10 -16)
+500: (77) r1 >>= 8
+501: (63) *(u32 *)(r10 -96) = r1
+502: (18) r1 = map[counters]
+504: (bf) r2 = r10
+505: (07) r2 += -96
+506: (85) call bpf_map_lookup_elem#1
+507: (15) if r0 == 0x0 goto pc+11
+508: (61) r1 = *(u32 *)(r10 -16)
+509: (57) r1 &= 255
+510: (67) r1 <<= 4
+511: (0f) r0 += r1
+512: (79) r1 = *(u64 *)(r0 +0)
+513: (07) r1 += 1
+514: (7b) *(u64 *)(r0 +0) = r1
+515: (79) r1 = *(u64 *)(r0 +8)
+516: (61) r2 = *(u32 *)(r10 -20)
+517: (0f) r1 += r2
+518: (7b) *(u64 *)(r0 +8) = r1
+519: (bf) r0 = r9
+520: (95) exit
 

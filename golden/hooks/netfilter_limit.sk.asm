@@ -1,4 +1,4 @@
-nf_pre_10: netfilter prerouting 10 section netfilter (550 insns)
+nf_pre_10: netfilter prerouting 10 section netfilter (557 insns)
 ; prologue: parse headers through a dynptr into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -562,22 +562,29 @@ nf_pre_10: netfilter prerouting 10 section netfilter (550 insns)
 ; line 8: default allow
 533: (62) *(u32 *)(r10 -16) = 1
 534: (b7) r9 = 1
-535: (18) r1 = map[counters]
-537: (bf) r2 = r10
-538: (07) r2 += -16
-539: (85) call bpf_map_lookup_elem#1
-540: (15) if r0 == 0x0 goto pc+7
-541: (79) r1 = *(u64 *)(r0 +0)
-542: (07) r1 += 1
-543: (7b) *(u64 *)(r0 +0) = r1
-544: (79) r1 = *(u64 *)(r0 +8)
-545: (61) r2 = *(u32 *)(r10 -20)
-546: (0f) r1 += r2
-547: (7b) *(u64 *)(r0 +8) = r1
-548: (bf) r0 = r9
-549: (95) exit
+535: (61) r1 = *(u32 *)(r10 -16)
+536: (77) r1 >>= 8
+537: (63) *(u32 *)(r10 -96) = r1
+538: (18) r1 = map[counters]
+540: (bf) r2 = r10
+541: (07) r2 += -96
+542: (85) call bpf_map_lookup_elem#1
+543: (15) if r0 == 0x0 goto pc+11
+544: (61) r1 = *(u32 *)(r10 -16)
+545: (57) r1 &= 255
+546: (67) r1 <<= 4
+547: (0f) r0 += r1
+548: (79) r1 = *(u64 *)(r0 +0)
+549: (07) r1 += 1
+550: (7b) *(u64 *)(r0 +0) = r1
+551: (79) r1 = *(u64 *)(r0 +8)
+552: (61) r2 = *(u32 *)(r10 -20)
+553: (0f) r1 += r2
+554: (7b) *(u64 *)(r0 +8) = r1
+555: (bf) r0 = r9
+556: (95) exit
 
-nf_in_10: netfilter input 10 section netfilter (721 insns)
+nf_in_10: netfilter input 10 section netfilter (728 insns)
 ; prologue: parse headers through a dynptr into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1310,22 +1317,29 @@ nf_in_10: netfilter input 10 section netfilter (721 insns)
 ; line 15: default drop
 704: (62) *(u32 *)(r10 -16) = 5
 705: (b7) r9 = 0
-706: (18) r1 = map[counters]
-708: (bf) r2 = r10
-709: (07) r2 += -16
-710: (85) call bpf_map_lookup_elem#1
-711: (15) if r0 == 0x0 goto pc+7
-712: (79) r1 = *(u64 *)(r0 +0)
-713: (07) r1 += 1
-714: (7b) *(u64 *)(r0 +0) = r1
-715: (79) r1 = *(u64 *)(r0 +8)
-716: (61) r2 = *(u32 *)(r10 -20)
-717: (0f) r1 += r2
-718: (7b) *(u64 *)(r0 +8) = r1
-719: (bf) r0 = r9
-720: (95) exit
+706: (61) r1 = *(u32 *)(r10 -16)
+707: (77) r1 >>= 8
+708: (63) *(u32 *)(r10 -96) = r1
+709: (18) r1 = map[counters]
+711: (bf) r2 = r10
+712: (07) r2 += -96
+713: (85) call bpf_map_lookup_elem#1
+714: (15) if r0 == 0x0 goto pc+11
+715: (61) r1 = *(u32 *)(r10 -16)
+716: (57) r1 &= 255
+717: (67) r1 <<= 4
+718: (0f) r0 += r1
+719: (79) r1 = *(u64 *)(r0 +0)
+720: (07) r1 += 1
+721: (7b) *(u64 *)(r0 +0) = r1
+722: (79) r1 = *(u64 *)(r0 +8)
+723: (61) r2 = *(u32 *)(r10 -20)
+724: (0f) r1 += r2
+725: (7b) *(u64 *)(r0 +8) = r1
+726: (bf) r0 = r9
+727: (95) exit
 
-nf_fwd_20: netfilter forward 20 section netfilter (661 insns)
+nf_fwd_20: netfilter forward 20 section netfilter (668 insns)
 ; prologue: parse headers through a dynptr into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1999,22 +2013,29 @@ nf_fwd_20: netfilter forward 20 section netfilter (661 insns)
 ; line 21: default allow
 644: (62) *(u32 *)(r10 -16) = 8
 645: (b7) r9 = 1
-646: (18) r1 = map[counters]
-648: (bf) r2 = r10
-649: (07) r2 += -16
-650: (85) call bpf_map_lookup_elem#1
-651: (15) if r0 == 0x0 goto pc+7
-652: (79) r1 = *(u64 *)(r0 +0)
-653: (07) r1 += 1
-654: (7b) *(u64 *)(r0 +0) = r1
-655: (79) r1 = *(u64 *)(r0 +8)
-656: (61) r2 = *(u32 *)(r10 -20)
-657: (0f) r1 += r2
-658: (7b) *(u64 *)(r0 +8) = r1
-659: (bf) r0 = r9
-660: (95) exit
+646: (61) r1 = *(u32 *)(r10 -16)
+647: (77) r1 >>= 8
+648: (63) *(u32 *)(r10 -96) = r1
+649: (18) r1 = map[counters]
+651: (bf) r2 = r10
+652: (07) r2 += -96
+653: (85) call bpf_map_lookup_elem#1
+654: (15) if r0 == 0x0 goto pc+11
+655: (61) r1 = *(u32 *)(r10 -16)
+656: (57) r1 &= 255
+657: (67) r1 <<= 4
+658: (0f) r0 += r1
+659: (79) r1 = *(u64 *)(r0 +0)
+660: (07) r1 += 1
+661: (7b) *(u64 *)(r0 +0) = r1
+662: (79) r1 = *(u64 *)(r0 +8)
+663: (61) r2 = *(u32 *)(r10 -20)
+664: (0f) r1 += r2
+665: (7b) *(u64 *)(r0 +8) = r1
+666: (bf) r0 = r9
+667: (95) exit
 
-nf_out_10: netfilter output 10 section netfilter (550 insns)
+nf_out_10: netfilter output 10 section netfilter (557 insns)
 ; prologue: parse headers through a dynptr into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -2578,22 +2599,29 @@ nf_out_10: netfilter output 10 section netfilter (550 insns)
 ; line 26: default allow
 533: (62) *(u32 *)(r10 -16) = 10
 534: (b7) r9 = 1
-535: (18) r1 = map[counters]
-537: (bf) r2 = r10
-538: (07) r2 += -16
-539: (85) call bpf_map_lookup_elem#1
-540: (15) if r0 == 0x0 goto pc+7
-541: (79) r1 = *(u64 *)(r0 +0)
-542: (07) r1 += 1
-543: (7b) *(u64 *)(r0 +0) = r1
-544: (79) r1 = *(u64 *)(r0 +8)
-545: (61) r2 = *(u32 *)(r10 -20)
-546: (0f) r1 += r2
-547: (7b) *(u64 *)(r0 +8) = r1
-548: (bf) r0 = r9
-549: (95) exit
+535: (61) r1 = *(u32 *)(r10 -16)
+536: (77) r1 >>= 8
+537: (63) *(u32 *)(r10 -96) = r1
+538: (18) r1 = map[counters]
+540: (bf) r2 = r10
+541: (07) r2 += -96
+542: (85) call bpf_map_lookup_elem#1
+543: (15) if r0 == 0x0 goto pc+11
+544: (61) r1 = *(u32 *)(r10 -16)
+545: (57) r1 &= 255
+546: (67) r1 <<= 4
+547: (0f) r0 += r1
+548: (79) r1 = *(u64 *)(r0 +0)
+549: (07) r1 += 1
+550: (7b) *(u64 *)(r0 +0) = r1
+551: (79) r1 = *(u64 *)(r0 +8)
+552: (61) r2 = *(u32 *)(r10 -20)
+553: (0f) r1 += r2
+554: (7b) *(u64 *)(r0 +8) = r1
+555: (bf) r0 = r9
+556: (95) exit
 
-nf_post_50: netfilter postrouting 50 section netfilter (558 insns)
+nf_post_50: netfilter postrouting 50 section netfilter (572 insns)
 ; prologue: parse headers through a dynptr into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -3086,9 +3114,9 @@ nf_post_50: netfilter postrouting 50 section netfilter (558 insns)
 463: (72) *(u8 *)(r10 -30) = 1
 ; line 30: count udp limit 1/s
 464: (71) r1 = *(u8 *)(r10 -32)
-465: (15) if r1 == 0x0 goto pc+75
+465: (15) if r1 == 0x0 goto pc+82
 466: (71) r1 = *(u8 *)(r10 -31)
-467: (55) if r1 != 0x11 goto pc+73
+467: (55) if r1 != 0x11 goto pc+80
 ; limit 1/second: the bucket in slot 11
 468: (62) *(u32 *)(r10 -16) = 11
 469: (18) r1 = map[limits]
@@ -3146,35 +3174,49 @@ nf_post_50: netfilter postrouting 50 section netfilter (558 insns)
 523: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
 524: (1d) if r0 == r1 goto pc+2
 525: (05) goto pc+0
-526: (05) goto pc+14
+526: (05) goto pc+21
 527: (62) *(u32 *)(r10 -16) = 11
-528: (18) r1 = map[counters]
-530: (bf) r2 = r10
-531: (07) r2 += -16
-532: (85) call bpf_map_lookup_elem#1
-533: (15) if r0 == 0x0 goto pc+7
-534: (79) r1 = *(u64 *)(r0 +0)
-535: (07) r1 += 1
-536: (7b) *(u64 *)(r0 +0) = r1
-537: (79) r1 = *(u64 *)(r0 +8)
-538: (61) r2 = *(u32 *)(r10 -20)
-539: (0f) r1 += r2
-540: (7b) *(u64 *)(r0 +8) = r1
+528: (61) r1 = *(u32 *)(r10 -16)
+529: (77) r1 >>= 8
+530: (63) *(u32 *)(r10 -96) = r1
+531: (18) r1 = map[counters]
+533: (bf) r2 = r10
+534: (07) r2 += -96
+535: (85) call bpf_map_lookup_elem#1
+536: (15) if r0 == 0x0 goto pc+11
+537: (61) r1 = *(u32 *)(r10 -16)
+538: (57) r1 &= 255
+539: (67) r1 <<= 4
+540: (0f) r0 += r1
+541: (79) r1 = *(u64 *)(r0 +0)
+542: (07) r1 += 1
+543: (7b) *(u64 *)(r0 +0) = r1
+544: (79) r1 = *(u64 *)(r0 +8)
+545: (61) r2 = *(u32 *)(r10 -20)
+546: (0f) r1 += r2
+547: (7b) *(u64 *)(r0 +8) = r1
 ; line 31: default allow
-541: (62) *(u32 *)(r10 -16) = 12
-542: (b7) r9 = 1
-543: (18) r1 = map[counters]
-545: (bf) r2 = r10
-546: (07) r2 += -16
-547: (85) call bpf_map_lookup_elem#1
-548: (15) if r0 == 0x0 goto pc+7
-549: (79) r1 = *(u64 *)(r0 +0)
-550: (07) r1 += 1
-551: (7b) *(u64 *)(r0 +0) = r1
-552: (79) r1 = *(u64 *)(r0 +8)
-553: (61) r2 = *(u32 *)(r10 -20)
-554: (0f) r1 += r2
-555: (7b) *(u64 *)(r0 +8) = r1
-556: (bf) r0 = r9
-557: (95) exit
+548: (62) *(u32 *)(r10 -16) = 12
+549: (b7) r9 = 1
+550: (61) r1 = *(u32 *)(r10 -16)
+551: (77) r1 >>= 8
+552: (63) *(u32 *)(r10 -96) = r1
+553: (18) r1 = map[counters]
+555: (bf) r2 = r10
+556: (07) r2 += -96
+557: (85) call bpf_map_lookup_elem#1
+558: (15) if r0 == 0x0 goto pc+11
+559: (61) r1 = *(u32 *)(r10 -16)
+560: (57) r1 &= 255
+561: (67) r1 <<= 4
+562: (0f) r0 += r1
+563: (79) r1 = *(u64 *)(r0 +0)
+564: (07) r1 += 1
+565: (7b) *(u64 *)(r0 +0) = r1
+566: (79) r1 = *(u64 *)(r0 +8)
+567: (61) r2 = *(u32 *)(r10 -20)
+568: (0f) r1 += r2
+569: (7b) *(u64 *)(r0 +8) = r1
+570: (bf) r0 = r9
+571: (95) exit
 

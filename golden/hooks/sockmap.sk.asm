@@ -1,4 +1,4 @@
-sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (286 insns)
+sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (321 insns)
 ; prologue: the socket's key, and the flow record from it
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -93,7 +93,7 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (286 insns)
  90: (63) *(u32 *)(r10 -20) = r1
 ; line 10: drop to @blocked                                    # send() fails with EACCES
  91: (71) r1 = *(u8 *)(r10 -32)
- 92: (15) if r1 == 0x0 goto pc+119
+ 92: (15) if r1 == 0x0 goto pc+140
  93: (71) r1 = *(u8 *)(r10 -32)
  94: (55) if r1 != 0x4 goto pc+7
  95: (18) r1 = map[set_blocked_v4]
@@ -109,178 +109,213 @@ sk_msg_app: sockmap /sys/fs/cgroup/unified/app section sk_msg (286 insns)
 107: (15) if r0 == 0x0 goto pc+3
 108: (62) *(u32 *)(r10 -16) = 0
 109: (b7) r9 = 0
-110: (05) goto pc+152
+110: (05) goto pc+180
 ; line 11: count to *:@web
 111: (71) r1 = *(u8 *)(r10 -31)
 112: (15) if r1 == 0x6 goto pc+1
-113: (55) if r1 != 0x11 goto pc+98
+113: (55) if r1 != 0x11 goto pc+119
 114: (71) r1 = *(u8 *)(r10 -30)
-115: (15) if r1 == 0x0 goto pc+96
+115: (15) if r1 == 0x0 goto pc+117
 116: (69) r1 = *(u16 *)(r10 -26)
 117: (15) if r1 == 0x50 goto pc+4
 118: (15) if r1 == 0x1bb goto pc+3
-119: (a5) if r1 < 0x1f40 goto pc+17
+119: (a5) if r1 < 0x1f40 goto pc+24
 120: (b5) if r1 <= 0x1f90 goto pc+1
-121: (05) goto pc+15
+121: (05) goto pc+22
 122: (62) *(u32 *)(r10 -16) = 1
-123: (18) r1 = map[counters]
-125: (bf) r2 = r10
-126: (07) r2 += -16
-127: (85) call bpf_map_lookup_elem#1
-128: (15) if r0 == 0x0 goto pc+7
-129: (79) r1 = *(u64 *)(r0 +0)
-130: (07) r1 += 1
-131: (7b) *(u64 *)(r0 +0) = r1
-132: (79) r1 = *(u64 *)(r0 +8)
-133: (61) r2 = *(u32 *)(r10 -20)
-134: (0f) r1 += r2
-135: (7b) *(u64 *)(r0 +8) = r1
-136: (05) goto pc+38
+123: (61) r1 = *(u32 *)(r10 -16)
+124: (77) r1 >>= 8
+125: (63) *(u32 *)(r10 -96) = r1
+126: (18) r1 = map[counters]
+128: (bf) r2 = r10
+129: (07) r2 += -96
+130: (85) call bpf_map_lookup_elem#1
+131: (15) if r0 == 0x0 goto pc+11
+132: (61) r1 = *(u32 *)(r10 -16)
+133: (57) r1 &= 255
+134: (67) r1 <<= 4
+135: (0f) r0 += r1
+136: (79) r1 = *(u64 *)(r0 +0)
+137: (07) r1 += 1
+138: (7b) *(u64 *)(r0 +0) = r1
+139: (79) r1 = *(u64 *)(r0 +8)
+140: (61) r2 = *(u32 *)(r10 -20)
+141: (0f) r1 += r2
+142: (7b) *(u64 *)(r0 +8) = r1
+143: (05) goto pc+45
 ; line 12: redirect to 10.0.0.0/8:3128 to sock proxy           # out through the proxy's connection
-137: (71) r1 = *(u8 *)(r10 -32)
-138: (55) if r1 != 0x4 goto pc+73
-139: (61) r1 = *(u32 *)(r10 -76)
-140: (54) w1 &= 255
-141: (56) if w1 != 0xa goto pc+70
-142: (69) r1 = *(u16 *)(r10 -26)
-143: (55) if r1 != 0xc38 goto pc+68
-144: (62) *(u32 *)(r10 -16) = 2
-145: (7a) *(u64 *)(r10 -248) = 0
-146: (7a) *(u64 *)(r10 -240) = 0
-147: (7a) *(u64 *)(r10 -232) = 0
-148: (7a) *(u64 *)(r10 -224) = 0
-149: (7a) *(u64 *)(r10 -216) = 0
-150: (7a) *(u64 *)(r10 -208) = 0
-151: (62) *(u32 *)(r10 -204) = 2107770459
-152: (bf) r1 = r6
-153: (18) r2 = map[socks_app_fb41]
-155: (bf) r3 = r10
-156: (07) r3 += -248
-157: (b7) r4 = 0
-158: (85) call bpf_msg_redirect_hash#71
-159: (bf) r9 = r0
-160: (18) r1 = map[counters]
-162: (bf) r2 = r10
-163: (07) r2 += -16
-164: (85) call bpf_map_lookup_elem#1
-165: (15) if r0 == 0x0 goto pc+7
-166: (79) r1 = *(u64 *)(r0 +0)
-167: (07) r1 += 1
-168: (7b) *(u64 *)(r0 +0) = r1
-169: (79) r1 = *(u64 *)(r0 +8)
-170: (61) r2 = *(u32 *)(r10 -20)
-171: (0f) r1 += r2
-172: (7b) *(u64 *)(r0 +8) = r1
-173: (bf) r0 = r9
-174: (95) exit
+144: (71) r1 = *(u8 *)(r10 -32)
+145: (55) if r1 != 0x4 goto pc+87
+146: (61) r1 = *(u32 *)(r10 -76)
+147: (54) w1 &= 255
+148: (56) if w1 != 0xa goto pc+84
+149: (69) r1 = *(u16 *)(r10 -26)
+150: (55) if r1 != 0xc38 goto pc+82
+151: (62) *(u32 *)(r10 -16) = 2
+152: (7a) *(u64 *)(r10 -248) = 0
+153: (7a) *(u64 *)(r10 -240) = 0
+154: (7a) *(u64 *)(r10 -232) = 0
+155: (7a) *(u64 *)(r10 -224) = 0
+156: (7a) *(u64 *)(r10 -216) = 0
+157: (7a) *(u64 *)(r10 -208) = 0
+158: (62) *(u32 *)(r10 -204) = 2107770459
+159: (bf) r1 = r6
+160: (18) r2 = map[socks_app_fb41]
+162: (bf) r3 = r10
+163: (07) r3 += -248
+164: (b7) r4 = 0
+165: (85) call bpf_msg_redirect_hash#71
+166: (bf) r9 = r0
+167: (61) r1 = *(u32 *)(r10 -16)
+168: (77) r1 >>= 8
+169: (63) *(u32 *)(r10 -96) = r1
+170: (18) r1 = map[counters]
+172: (bf) r2 = r10
+173: (07) r2 += -96
+174: (85) call bpf_map_lookup_elem#1
+175: (15) if r0 == 0x0 goto pc+11
+176: (61) r1 = *(u32 *)(r10 -16)
+177: (57) r1 &= 255
+178: (67) r1 <<= 4
+179: (0f) r0 += r1
+180: (79) r1 = *(u64 *)(r0 +0)
+181: (07) r1 += 1
+182: (7b) *(u64 *)(r0 +0) = r1
+183: (79) r1 = *(u64 *)(r0 +8)
+184: (61) r2 = *(u32 *)(r10 -20)
+185: (0f) r1 += r2
+186: (7b) *(u64 *)(r0 +8) = r1
+187: (bf) r0 = r9
+188: (95) exit
 ; line 13: redirect to [2001:db8::/32]:8080 to sock proxy ingress
-175: (71) r1 = *(u8 *)(r10 -32)
-176: (55) if r1 != 0x6 goto pc+35
-177: (61) r1 = *(u32 *)(r10 -48)
-178: (56) if w1 != 0xb80d0120 goto pc+33
-179: (69) r1 = *(u16 *)(r10 -26)
-180: (55) if r1 != 0x1f90 goto pc+31
-181: (62) *(u32 *)(r10 -16) = 3
-182: (7a) *(u64 *)(r10 -248) = 0
-183: (7a) *(u64 *)(r10 -240) = 0
-184: (7a) *(u64 *)(r10 -232) = 0
-185: (7a) *(u64 *)(r10 -224) = 0
-186: (7a) *(u64 *)(r10 -216) = 0
-187: (7a) *(u64 *)(r10 -208) = 0
-188: (62) *(u32 *)(r10 -204) = 2107770459
-189: (bf) r1 = r6
-190: (18) r2 = map[socks_app_fb41]
-192: (bf) r3 = r10
-193: (07) r3 += -248
-194: (b7) r4 = 1
-195: (85) call bpf_msg_redirect_hash#71
-196: (bf) r9 = r0
-197: (18) r1 = map[counters]
-199: (bf) r2 = r10
-200: (07) r2 += -16
-201: (85) call bpf_map_lookup_elem#1
-202: (15) if r0 == 0x0 goto pc+7
-203: (79) r1 = *(u64 *)(r0 +0)
-204: (07) r1 += 1
-205: (7b) *(u64 *)(r0 +0) = r1
-206: (79) r1 = *(u64 *)(r0 +8)
-207: (61) r2 = *(u32 *)(r10 -20)
-208: (0f) r1 += r2
-209: (7b) *(u64 *)(r0 +8) = r1
-210: (bf) r0 = r9
-211: (95) exit
+189: (71) r1 = *(u8 *)(r10 -32)
+190: (55) if r1 != 0x6 goto pc+42
+191: (61) r1 = *(u32 *)(r10 -48)
+192: (56) if w1 != 0xb80d0120 goto pc+40
+193: (69) r1 = *(u16 *)(r10 -26)
+194: (55) if r1 != 0x1f90 goto pc+38
+195: (62) *(u32 *)(r10 -16) = 3
+196: (7a) *(u64 *)(r10 -248) = 0
+197: (7a) *(u64 *)(r10 -240) = 0
+198: (7a) *(u64 *)(r10 -232) = 0
+199: (7a) *(u64 *)(r10 -224) = 0
+200: (7a) *(u64 *)(r10 -216) = 0
+201: (7a) *(u64 *)(r10 -208) = 0
+202: (62) *(u32 *)(r10 -204) = 2107770459
+203: (bf) r1 = r6
+204: (18) r2 = map[socks_app_fb41]
+206: (bf) r3 = r10
+207: (07) r3 += -248
+208: (b7) r4 = 1
+209: (85) call bpf_msg_redirect_hash#71
+210: (bf) r9 = r0
+211: (61) r1 = *(u32 *)(r10 -16)
+212: (77) r1 >>= 8
+213: (63) *(u32 *)(r10 -96) = r1
+214: (18) r1 = map[counters]
+216: (bf) r2 = r10
+217: (07) r2 += -96
+218: (85) call bpf_map_lookup_elem#1
+219: (15) if r0 == 0x0 goto pc+11
+220: (61) r1 = *(u32 *)(r10 -16)
+221: (57) r1 &= 255
+222: (67) r1 <<= 4
+223: (0f) r0 += r1
+224: (79) r1 = *(u64 *)(r0 +0)
+225: (07) r1 += 1
+226: (7b) *(u64 *)(r0 +0) = r1
+227: (79) r1 = *(u64 *)(r0 +8)
+228: (61) r2 = *(u32 *)(r10 -20)
+229: (0f) r1 += r2
+230: (7b) *(u64 *)(r0 +8) = r1
+231: (bf) r0 = r9
+232: (95) exit
 ; line 14: redirect local
-212: (62) *(u32 *)(r10 -16) = 4
-213: (79) r2 = *(u64 *)(r6 +72)
-214: (15) if r2 == 0x0 goto pc+45
-215: (18) r1 = map[sent_app_fb41]
-217: (b7) r3 = 0
-218: (b7) r4 = 0
-219: (85) call bpf_sk_storage_get#107
-220: (55) if r0 != 0x0 goto pc+39
-221: (79) r1 = *(u64 *)(r10 -200)
-222: (7b) *(u64 *)(r10 -248) = r1
-223: (79) r1 = *(u64 *)(r10 -192)
-224: (7b) *(u64 *)(r10 -224) = r1
-225: (79) r1 = *(u64 *)(r10 -184)
-226: (7b) *(u64 *)(r10 -216) = r1
-227: (79) r1 = *(u64 *)(r10 -176)
-228: (7b) *(u64 *)(r10 -240) = r1
-229: (79) r1 = *(u64 *)(r10 -168)
-230: (7b) *(u64 *)(r10 -232) = r1
-231: (69) r1 = *(u16 *)(r10 -160)
-232: (6b) *(u16 *)(r10 -206) = r1
-233: (69) r1 = *(u16 *)(r10 -158)
-234: (6b) *(u16 *)(r10 -208) = r1
-235: (62) *(u32 *)(r10 -204) = 0
-236: (bf) r1 = r6
-237: (18) r2 = map[socks_app_fb41]
-239: (bf) r3 = r10
-240: (07) r3 += -248
-241: (b7) r4 = 1
-242: (85) call bpf_msg_redirect_hash#71
-243: (55) if r0 != 0x1 goto pc+16
-244: (bf) r9 = r0
-245: (18) r1 = map[counters]
-247: (bf) r2 = r10
-248: (07) r2 += -16
-249: (85) call bpf_map_lookup_elem#1
-250: (15) if r0 == 0x0 goto pc+7
-251: (79) r1 = *(u64 *)(r0 +0)
-252: (07) r1 += 1
-253: (7b) *(u64 *)(r0 +0) = r1
-254: (79) r1 = *(u64 *)(r0 +8)
-255: (61) r2 = *(u32 *)(r10 -20)
-256: (0f) r1 += r2
-257: (7b) *(u64 *)(r0 +8) = r1
-258: (bf) r0 = r9
-259: (95) exit
-260: (62) *(u32 *)(r10 -16) = 13
-261: (b7) r9 = 1
-262: (05) goto pc+0
-263: (18) r1 = map[counters]
-265: (bf) r2 = r10
-266: (07) r2 += -16
-267: (85) call bpf_map_lookup_elem#1
-268: (15) if r0 == 0x0 goto pc+7
-269: (79) r1 = *(u64 *)(r0 +0)
-270: (07) r1 += 1
-271: (7b) *(u64 *)(r0 +0) = r1
-272: (79) r1 = *(u64 *)(r0 +8)
-273: (61) r2 = *(u32 *)(r10 -20)
-274: (0f) r1 += r2
-275: (7b) *(u64 *)(r0 +8) = r1
-276: (55) if r9 != 0x1 goto pc+7
-277: (79) r2 = *(u64 *)(r6 +72)
-278: (15) if r2 == 0x0 goto pc+5
-279: (18) r1 = map[sent_app_fb41]
-281: (b7) r3 = 0
-282: (b7) r4 = 1
-283: (85) call bpf_sk_storage_get#107
-284: (bf) r0 = r9
-285: (95) exit
+233: (62) *(u32 *)(r10 -16) = 4
+234: (79) r2 = *(u64 *)(r6 +72)
+235: (15) if r2 == 0x0 goto pc+52
+236: (18) r1 = map[sent_app_fb41]
+238: (b7) r3 = 0
+239: (b7) r4 = 0
+240: (85) call bpf_sk_storage_get#107
+241: (55) if r0 != 0x0 goto pc+46
+242: (79) r1 = *(u64 *)(r10 -200)
+243: (7b) *(u64 *)(r10 -248) = r1
+244: (79) r1 = *(u64 *)(r10 -192)
+245: (7b) *(u64 *)(r10 -224) = r1
+246: (79) r1 = *(u64 *)(r10 -184)
+247: (7b) *(u64 *)(r10 -216) = r1
+248: (79) r1 = *(u64 *)(r10 -176)
+249: (7b) *(u64 *)(r10 -240) = r1
+250: (79) r1 = *(u64 *)(r10 -168)
+251: (7b) *(u64 *)(r10 -232) = r1
+252: (69) r1 = *(u16 *)(r10 -160)
+253: (6b) *(u16 *)(r10 -206) = r1
+254: (69) r1 = *(u16 *)(r10 -158)
+255: (6b) *(u16 *)(r10 -208) = r1
+256: (62) *(u32 *)(r10 -204) = 0
+257: (bf) r1 = r6
+258: (18) r2 = map[socks_app_fb41]
+260: (bf) r3 = r10
+261: (07) r3 += -248
+262: (b7) r4 = 1
+263: (85) call bpf_msg_redirect_hash#71
+264: (55) if r0 != 0x1 goto pc+23
+265: (bf) r9 = r0
+266: (61) r1 = *(u32 *)(r10 -16)
+267: (77) r1 >>= 8
+268: (63) *(u32 *)(r10 -96) = r1
+269: (18) r1 = map[counters]
+271: (bf) r2 = r10
+272: (07) r2 += -96
+273: (85) call bpf_map_lookup_elem#1
+274: (15) if r0 == 0x0 goto pc+11
+275: (61) r1 = *(u32 *)(r10 -16)
+276: (57) r1 &= 255
+277: (67) r1 <<= 4
+278: (0f) r0 += r1
+279: (79) r1 = *(u64 *)(r0 +0)
+280: (07) r1 += 1
+281: (7b) *(u64 *)(r0 +0) = r1
+282: (79) r1 = *(u64 *)(r0 +8)
+283: (61) r2 = *(u32 *)(r10 -20)
+284: (0f) r1 += r2
+285: (7b) *(u64 *)(r0 +8) = r1
+286: (bf) r0 = r9
+287: (95) exit
+288: (62) *(u32 *)(r10 -16) = 13
+289: (b7) r9 = 1
+290: (05) goto pc+0
+291: (61) r1 = *(u32 *)(r10 -16)
+292: (77) r1 >>= 8
+293: (63) *(u32 *)(r10 -96) = r1
+294: (18) r1 = map[counters]
+296: (bf) r2 = r10
+297: (07) r2 += -96
+298: (85) call bpf_map_lookup_elem#1
+299: (15) if r0 == 0x0 goto pc+11
+300: (61) r1 = *(u32 *)(r10 -16)
+301: (57) r1 &= 255
+302: (67) r1 <<= 4
+303: (0f) r0 += r1
+304: (79) r1 = *(u64 *)(r0 +0)
+305: (07) r1 += 1
+306: (7b) *(u64 *)(r0 +0) = r1
+307: (79) r1 = *(u64 *)(r0 +8)
+308: (61) r2 = *(u32 *)(r10 -20)
+309: (0f) r1 += r2
+310: (7b) *(u64 *)(r0 +8) = r1
+311: (55) if r9 != 0x1 goto pc+7
+312: (79) r2 = *(u64 *)(r6 +72)
+313: (15) if r2 == 0x0 goto pc+5
+314: (18) r1 = map[sent_app_fb41]
+316: (b7) r3 = 0
+317: (b7) r4 = 1
+318: (85) call bpf_sk_storage_get#107
+319: (bf) r0 = r9
+320: (95) exit
 
-sk_skb_app: sockmap receive /sys/fs/cgroup/unified/app section sk_skb/stream_verdict (173 insns)
+sk_skb_app: sockmap receive /sys/fs/cgroup/unified/app section sk_skb/stream_verdict (194 insns)
 ; prologue: the socket's key, and the flow record from it
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -371,92 +406,113 @@ sk_skb_app: sockmap receive /sys/fs/cgroup/unified/app section sk_skb/stream_ver
  85: (55) if r1 != 0x4 goto pc+6
  86: (61) r1 = *(u32 *)(r10 -84)
  87: (54) w1 &= 16777215
- 88: (56) if w1 != 0x6433c6 goto pc+29
+ 88: (56) if w1 != 0x6433c6 goto pc+36
  89: (62) *(u32 *)(r10 -16) = 6
  90: (b7) r9 = 0
- 91: (05) goto pc+66
+ 91: (05) goto pc+80
 ; line 20: count ip6 from [2001:db8::/32]:443
  92: (71) r1 = *(u8 *)(r10 -32)
- 93: (55) if r1 != 0x6 goto pc+62
+ 93: (55) if r1 != 0x6 goto pc+76
  94: (71) r1 = *(u8 *)(r10 -31)
  95: (15) if r1 == 0x6 goto pc+1
- 96: (55) if r1 != 0x11 goto pc+59
+ 96: (55) if r1 != 0x11 goto pc+73
  97: (71) r1 = *(u8 *)(r10 -30)
- 98: (15) if r1 == 0x0 goto pc+57
+ 98: (15) if r1 == 0x0 goto pc+71
  99: (61) r1 = *(u32 *)(r10 -68)
-100: (56) if w1 != 0xb80d0120 goto pc+22
+100: (56) if w1 != 0xb80d0120 goto pc+29
 101: (69) r1 = *(u16 *)(r10 -28)
-102: (55) if r1 != 0x1bb goto pc+20
+102: (55) if r1 != 0x1bb goto pc+27
 103: (62) *(u32 *)(r10 -16) = 7
-104: (18) r1 = map[counters]
-106: (bf) r2 = r10
-107: (07) r2 += -16
-108: (85) call bpf_map_lookup_elem#1
-109: (15) if r0 == 0x0 goto pc+7
-110: (79) r1 = *(u64 *)(r0 +0)
-111: (07) r1 += 1
-112: (7b) *(u64 *)(r0 +0) = r1
-113: (79) r1 = *(u64 *)(r0 +8)
-114: (61) r2 = *(u32 *)(r10 -20)
-115: (0f) r1 += r2
-116: (7b) *(u64 *)(r0 +8) = r1
-117: (05) goto pc+38
+104: (61) r1 = *(u32 *)(r10 -16)
+105: (77) r1 >>= 8
+106: (63) *(u32 *)(r10 -96) = r1
+107: (18) r1 = map[counters]
+109: (bf) r2 = r10
+110: (07) r2 += -96
+111: (85) call bpf_map_lookup_elem#1
+112: (15) if r0 == 0x0 goto pc+11
+113: (61) r1 = *(u32 *)(r10 -16)
+114: (57) r1 &= 255
+115: (67) r1 <<= 4
+116: (0f) r0 += r1
+117: (79) r1 = *(u64 *)(r0 +0)
+118: (07) r1 += 1
+119: (7b) *(u64 *)(r0 +0) = r1
+120: (79) r1 = *(u64 *)(r0 +8)
+121: (61) r2 = *(u32 *)(r10 -20)
+122: (0f) r1 += r2
+123: (7b) *(u64 *)(r0 +8) = r1
+124: (05) goto pc+45
 ; line 21: redirect from *:9000 to sock proxy ingress
-118: (71) r1 = *(u8 *)(r10 -31)
-119: (15) if r1 == 0x6 goto pc+1
-120: (55) if r1 != 0x11 goto pc+35
-121: (71) r1 = *(u8 *)(r10 -30)
-122: (15) if r1 == 0x0 goto pc+33
-123: (69) r1 = *(u16 *)(r10 -28)
-124: (55) if r1 != 0x2328 goto pc+31
-125: (62) *(u32 *)(r10 -16) = 8
-126: (7a) *(u64 *)(r10 -248) = 0
-127: (7a) *(u64 *)(r10 -240) = 0
-128: (7a) *(u64 *)(r10 -232) = 0
-129: (7a) *(u64 *)(r10 -224) = 0
-130: (7a) *(u64 *)(r10 -216) = 0
-131: (7a) *(u64 *)(r10 -208) = 0
-132: (62) *(u32 *)(r10 -204) = 2107770459
-133: (bf) r1 = r6
-134: (18) r2 = map[socks_app_fb41]
-136: (bf) r3 = r10
-137: (07) r3 += -248
-138: (b7) r4 = 1
-139: (85) call bpf_sk_redirect_hash#72
-140: (bf) r9 = r0
-141: (18) r1 = map[counters]
-143: (bf) r2 = r10
-144: (07) r2 += -16
-145: (85) call bpf_map_lookup_elem#1
-146: (15) if r0 == 0x0 goto pc+7
-147: (79) r1 = *(u64 *)(r0 +0)
-148: (07) r1 += 1
-149: (7b) *(u64 *)(r0 +0) = r1
-150: (79) r1 = *(u64 *)(r0 +8)
-151: (61) r2 = *(u32 *)(r10 -20)
-152: (0f) r1 += r2
-153: (7b) *(u64 *)(r0 +8) = r1
-154: (bf) r0 = r9
-155: (95) exit
+125: (71) r1 = *(u8 *)(r10 -31)
+126: (15) if r1 == 0x6 goto pc+1
+127: (55) if r1 != 0x11 goto pc+42
+128: (71) r1 = *(u8 *)(r10 -30)
+129: (15) if r1 == 0x0 goto pc+40
+130: (69) r1 = *(u16 *)(r10 -28)
+131: (55) if r1 != 0x2328 goto pc+38
+132: (62) *(u32 *)(r10 -16) = 8
+133: (7a) *(u64 *)(r10 -248) = 0
+134: (7a) *(u64 *)(r10 -240) = 0
+135: (7a) *(u64 *)(r10 -232) = 0
+136: (7a) *(u64 *)(r10 -224) = 0
+137: (7a) *(u64 *)(r10 -216) = 0
+138: (7a) *(u64 *)(r10 -208) = 0
+139: (62) *(u32 *)(r10 -204) = 2107770459
+140: (bf) r1 = r6
+141: (18) r2 = map[socks_app_fb41]
+143: (bf) r3 = r10
+144: (07) r3 += -248
+145: (b7) r4 = 1
+146: (85) call bpf_sk_redirect_hash#72
+147: (bf) r9 = r0
+148: (61) r1 = *(u32 *)(r10 -16)
+149: (77) r1 >>= 8
+150: (63) *(u32 *)(r10 -96) = r1
+151: (18) r1 = map[counters]
+153: (bf) r2 = r10
+154: (07) r2 += -96
+155: (85) call bpf_map_lookup_elem#1
+156: (15) if r0 == 0x0 goto pc+11
+157: (61) r1 = *(u32 *)(r10 -16)
+158: (57) r1 &= 255
+159: (67) r1 <<= 4
+160: (0f) r0 += r1
+161: (79) r1 = *(u64 *)(r0 +0)
+162: (07) r1 += 1
+163: (7b) *(u64 *)(r0 +0) = r1
+164: (79) r1 = *(u64 *)(r0 +8)
+165: (61) r2 = *(u32 *)(r10 -20)
+166: (0f) r1 += r2
+167: (7b) *(u64 *)(r0 +8) = r1
+168: (bf) r0 = r9
+169: (95) exit
 ; line 22: default allow
-156: (62) *(u32 *)(r10 -16) = 9
-157: (b7) r9 = 1
-158: (18) r1 = map[counters]
-160: (bf) r2 = r10
-161: (07) r2 += -16
-162: (85) call bpf_map_lookup_elem#1
-163: (15) if r0 == 0x0 goto pc+7
-164: (79) r1 = *(u64 *)(r0 +0)
-165: (07) r1 += 1
-166: (7b) *(u64 *)(r0 +0) = r1
-167: (79) r1 = *(u64 *)(r0 +8)
-168: (61) r2 = *(u32 *)(r10 -20)
-169: (0f) r1 += r2
-170: (7b) *(u64 *)(r0 +8) = r1
-171: (bf) r0 = r9
-172: (95) exit
+170: (62) *(u32 *)(r10 -16) = 9
+171: (b7) r9 = 1
+172: (61) r1 = *(u32 *)(r10 -16)
+173: (77) r1 >>= 8
+174: (63) *(u32 *)(r10 -96) = r1
+175: (18) r1 = map[counters]
+177: (bf) r2 = r10
+178: (07) r2 += -96
+179: (85) call bpf_map_lookup_elem#1
+180: (15) if r0 == 0x0 goto pc+11
+181: (61) r1 = *(u32 *)(r10 -16)
+182: (57) r1 &= 255
+183: (67) r1 <<= 4
+184: (0f) r0 += r1
+185: (79) r1 = *(u64 *)(r0 +0)
+186: (07) r1 += 1
+187: (7b) *(u64 *)(r0 +0) = r1
+188: (79) r1 = *(u64 *)(r0 +8)
+189: (61) r2 = *(u32 *)(r10 -20)
+190: (0f) r1 += r2
+191: (7b) *(u64 *)(r0 +8) = r1
+192: (bf) r0 = r9
+193: (95) exit
 
-sk_msg_other: sockmap /sys/fs/cgroup/unified/other section sk_msg (134 insns)
+sk_msg_other: sockmap /sys/fs/cgroup/unified/other section sk_msg (141 insns)
 ; prologue: the socket's key, and the flow record from it
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -572,27 +628,34 @@ sk_msg_other: sockmap /sys/fs/cgroup/unified/other section sk_msg (134 insns)
 ; line 28: default drop
 109: (62) *(u32 *)(r10 -16) = 12
 110: (b7) r9 = 0
-111: (18) r1 = map[counters]
-113: (bf) r2 = r10
-114: (07) r2 += -16
-115: (85) call bpf_map_lookup_elem#1
-116: (15) if r0 == 0x0 goto pc+7
-117: (79) r1 = *(u64 *)(r0 +0)
-118: (07) r1 += 1
-119: (7b) *(u64 *)(r0 +0) = r1
-120: (79) r1 = *(u64 *)(r0 +8)
-121: (61) r2 = *(u32 *)(r10 -20)
-122: (0f) r1 += r2
-123: (7b) *(u64 *)(r0 +8) = r1
-124: (55) if r9 != 0x1 goto pc+7
-125: (79) r2 = *(u64 *)(r6 +72)
-126: (15) if r2 == 0x0 goto pc+5
-127: (18) r1 = map[sent_othe_d1cc]
-129: (b7) r3 = 0
-130: (b7) r4 = 1
-131: (85) call bpf_sk_storage_get#107
-132: (bf) r0 = r9
-133: (95) exit
+111: (61) r1 = *(u32 *)(r10 -16)
+112: (77) r1 >>= 8
+113: (63) *(u32 *)(r10 -96) = r1
+114: (18) r1 = map[counters]
+116: (bf) r2 = r10
+117: (07) r2 += -96
+118: (85) call bpf_map_lookup_elem#1
+119: (15) if r0 == 0x0 goto pc+11
+120: (61) r1 = *(u32 *)(r10 -16)
+121: (57) r1 &= 255
+122: (67) r1 <<= 4
+123: (0f) r0 += r1
+124: (79) r1 = *(u64 *)(r0 +0)
+125: (07) r1 += 1
+126: (7b) *(u64 *)(r0 +0) = r1
+127: (79) r1 = *(u64 *)(r0 +8)
+128: (61) r2 = *(u32 *)(r10 -20)
+129: (0f) r1 += r2
+130: (7b) *(u64 *)(r0 +8) = r1
+131: (55) if r9 != 0x1 goto pc+7
+132: (79) r2 = *(u64 *)(r6 +72)
+133: (15) if r2 == 0x0 goto pc+5
+134: (18) r1 = map[sent_othe_d1cc]
+136: (b7) r3 = 0
+137: (b7) r4 = 1
+138: (85) call bpf_sk_storage_get#107
+139: (bf) r0 = r9
+140: (95) exit
 
 msgdisp_app: sk_msg dispatcher /sys/fs/cgroup/unified/app section sk_msg (16 insns)
 ; dispatcher: tail call into slot 0 of msgv_app_fb41
@@ -622,12 +685,12 @@ skbdisp_app: sk_skb dispatcher /sys/fs/cgroup/unified/app section sk_skb/stream_
   7: (b7) r0 = 1
   8: (95) exit
 
-sockops_app: sock_ops /sys/fs/cgroup/unified/app section sockops (73 insns)
+sockops_app: sock_ops /sys/fs/cgroup/unified/app section sockops (80 insns)
 ; sock_ops: an established TCP socket goes into the socket map
   0: (bf) r6 = r1
   1: (61) r1 = *(u32 *)(r6 +0)
   2: (15) if r1 == 0x4 goto pc+1
-  3: (55) if r1 != 0x5 goto pc+67
+  3: (55) if r1 != 0x5 goto pc+74
   4: (7a) *(u64 *)(r10 -200) = 0
   5: (7a) *(u64 *)(r10 -192) = 0
   6: (7a) *(u64 *)(r10 -184) = 0
@@ -639,7 +702,7 @@ sockops_app: sock_ops /sys/fs/cgroup/unified/app section sockops (73 insns)
  12: (7b) *(u64 *)(r10 -200) = r0
  13: (61) r1 = *(u32 *)(r6 +20)
  14: (15) if r1 == 0x2 goto pc+18
- 15: (55) if r1 != 0xa goto pc+55
+ 15: (55) if r1 != 0xa goto pc+62
  16: (61) r1 = *(u32 *)(r6 +48)
  17: (63) *(u32 *)(r10 -192) = r1
  18: (61) r1 = *(u32 *)(r6 +52)
@@ -681,20 +744,27 @@ sockops_app: sock_ops /sys/fs/cgroup/unified/app section sockops (73 insns)
  55: (62) *(u32 *)(r10 -16) = 16
  56: (55) if r0 != 0xfffffff0 goto pc+1
  57: (62) *(u32 *)(r10 -16) = 15
- 58: (18) r1 = map[counters]
- 60: (bf) r2 = r10
- 61: (07) r2 += -16
- 62: (85) call bpf_map_lookup_elem#1
- 63: (15) if r0 == 0x0 goto pc+7
- 64: (79) r1 = *(u64 *)(r0 +0)
- 65: (07) r1 += 1
- 66: (7b) *(u64 *)(r0 +0) = r1
- 67: (79) r1 = *(u64 *)(r0 +8)
- 68: (61) r2 = *(u32 *)(r10 -20)
- 69: (0f) r1 += r2
- 70: (7b) *(u64 *)(r0 +8) = r1
- 71: (b7) r0 = 1
- 72: (95) exit
+ 58: (61) r1 = *(u32 *)(r10 -16)
+ 59: (77) r1 >>= 8
+ 60: (63) *(u32 *)(r10 -96) = r1
+ 61: (18) r1 = map[counters]
+ 63: (bf) r2 = r10
+ 64: (07) r2 += -96
+ 65: (85) call bpf_map_lookup_elem#1
+ 66: (15) if r0 == 0x0 goto pc+11
+ 67: (61) r1 = *(u32 *)(r10 -16)
+ 68: (57) r1 &= 255
+ 69: (67) r1 <<= 4
+ 70: (0f) r0 += r1
+ 71: (79) r1 = *(u64 *)(r0 +0)
+ 72: (07) r1 += 1
+ 73: (7b) *(u64 *)(r0 +0) = r1
+ 74: (79) r1 = *(u64 *)(r0 +8)
+ 75: (61) r2 = *(u32 *)(r10 -20)
+ 76: (0f) r1 += r2
+ 77: (7b) *(u64 *)(r0 +8) = r1
+ 78: (b7) r0 = 1
+ 79: (95) exit
 
 msgdisp_other: sk_msg dispatcher /sys/fs/cgroup/unified/other section sk_msg (16 insns)
 ; dispatcher: tail call into slot 0 of msgv_othe_d1cc
@@ -713,12 +783,12 @@ msgdisp_other: sk_msg dispatcher /sys/fs/cgroup/unified/other section sk_msg (16
  14: (b7) r0 = 1
  15: (95) exit
 
-sockops_other: sock_ops /sys/fs/cgroup/unified/other section sockops (73 insns)
+sockops_other: sock_ops /sys/fs/cgroup/unified/other section sockops (80 insns)
 ; sock_ops: an established TCP socket goes into the socket map
   0: (bf) r6 = r1
   1: (61) r1 = *(u32 *)(r6 +0)
   2: (15) if r1 == 0x4 goto pc+1
-  3: (55) if r1 != 0x5 goto pc+67
+  3: (55) if r1 != 0x5 goto pc+74
   4: (7a) *(u64 *)(r10 -200) = 0
   5: (7a) *(u64 *)(r10 -192) = 0
   6: (7a) *(u64 *)(r10 -184) = 0
@@ -730,7 +800,7 @@ sockops_other: sock_ops /sys/fs/cgroup/unified/other section sockops (73 insns)
  12: (7b) *(u64 *)(r10 -200) = r0
  13: (61) r1 = *(u32 *)(r6 +20)
  14: (15) if r1 == 0x2 goto pc+18
- 15: (55) if r1 != 0xa goto pc+55
+ 15: (55) if r1 != 0xa goto pc+62
  16: (61) r1 = *(u32 *)(r6 +48)
  17: (63) *(u32 *)(r10 -192) = r1
  18: (61) r1 = *(u32 *)(r6 +52)
@@ -772,18 +842,25 @@ sockops_other: sock_ops /sys/fs/cgroup/unified/other section sockops (73 insns)
  55: (62) *(u32 *)(r10 -16) = 19
  56: (55) if r0 != 0xfffffff0 goto pc+1
  57: (62) *(u32 *)(r10 -16) = 18
- 58: (18) r1 = map[counters]
- 60: (bf) r2 = r10
- 61: (07) r2 += -16
- 62: (85) call bpf_map_lookup_elem#1
- 63: (15) if r0 == 0x0 goto pc+7
- 64: (79) r1 = *(u64 *)(r0 +0)
- 65: (07) r1 += 1
- 66: (7b) *(u64 *)(r0 +0) = r1
- 67: (79) r1 = *(u64 *)(r0 +8)
- 68: (61) r2 = *(u32 *)(r10 -20)
- 69: (0f) r1 += r2
- 70: (7b) *(u64 *)(r0 +8) = r1
- 71: (b7) r0 = 1
- 72: (95) exit
+ 58: (61) r1 = *(u32 *)(r10 -16)
+ 59: (77) r1 >>= 8
+ 60: (63) *(u32 *)(r10 -96) = r1
+ 61: (18) r1 = map[counters]
+ 63: (bf) r2 = r10
+ 64: (07) r2 += -96
+ 65: (85) call bpf_map_lookup_elem#1
+ 66: (15) if r0 == 0x0 goto pc+11
+ 67: (61) r1 = *(u32 *)(r10 -16)
+ 68: (57) r1 &= 255
+ 69: (67) r1 <<= 4
+ 70: (0f) r0 += r1
+ 71: (79) r1 = *(u64 *)(r0 +0)
+ 72: (07) r1 += 1
+ 73: (7b) *(u64 *)(r0 +0) = r1
+ 74: (79) r1 = *(u64 *)(r0 +8)
+ 75: (61) r2 = *(u32 *)(r10 -20)
+ 76: (0f) r1 += r2
+ 77: (7b) *(u64 *)(r0 +8) = r1
+ 78: (b7) r0 = 1
+ 79: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (420 insns)
+xdp_eth0: xdp eth0 section xdp (427 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -407,22 +407,29 @@ xdp_eth0: xdp eth0 section xdp (420 insns)
 ; line 2: default allow
 403: (62) *(u32 *)(r10 -16) = 1
 404: (b7) r9 = 2
-405: (18) r1 = map[counters]
-407: (bf) r2 = r10
-408: (07) r2 += -16
-409: (85) call bpf_map_lookup_elem#1
-410: (15) if r0 == 0x0 goto pc+7
-411: (79) r1 = *(u64 *)(r0 +0)
-412: (07) r1 += 1
-413: (7b) *(u64 *)(r0 +0) = r1
-414: (79) r1 = *(u64 *)(r0 +8)
-415: (61) r2 = *(u32 *)(r10 -20)
-416: (0f) r1 += r2
-417: (7b) *(u64 *)(r0 +8) = r1
-418: (bf) r0 = r9
-419: (95) exit
+405: (61) r1 = *(u32 *)(r10 -16)
+406: (77) r1 >>= 8
+407: (63) *(u32 *)(r10 -96) = r1
+408: (18) r1 = map[counters]
+410: (bf) r2 = r10
+411: (07) r2 += -96
+412: (85) call bpf_map_lookup_elem#1
+413: (15) if r0 == 0x0 goto pc+11
+414: (61) r1 = *(u32 *)(r10 -16)
+415: (57) r1 &= 255
+416: (67) r1 <<= 4
+417: (0f) r0 += r1
+418: (79) r1 = *(u64 *)(r0 +0)
+419: (07) r1 += 1
+420: (7b) *(u64 *)(r0 +0) = r1
+421: (79) r1 = *(u64 *)(r0 +8)
+422: (61) r2 = *(u32 *)(r10 -20)
+423: (0f) r1 += r2
+424: (7b) *(u64 *)(r0 +8) = r1
+425: (bf) r0 = r9
+426: (95) exit
 
-xdp_veth_a_100: xdp veth-a.100 section xdp (424 insns)
+xdp_veth_a_100: xdp veth-a.100 section xdp (431 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -835,22 +842,29 @@ xdp_veth_a_100: xdp veth-a.100 section xdp (424 insns)
 ; line 3: default drop
 407: (62) *(u32 *)(r10 -16) = 3
 408: (b7) r9 = 1
-409: (18) r1 = map[counters]
-411: (bf) r2 = r10
-412: (07) r2 += -16
-413: (85) call bpf_map_lookup_elem#1
-414: (15) if r0 == 0x0 goto pc+7
-415: (79) r1 = *(u64 *)(r0 +0)
-416: (07) r1 += 1
-417: (7b) *(u64 *)(r0 +0) = r1
-418: (79) r1 = *(u64 *)(r0 +8)
-419: (61) r2 = *(u32 *)(r10 -20)
-420: (0f) r1 += r2
-421: (7b) *(u64 *)(r0 +8) = r1
-422: (bf) r0 = r9
-423: (95) exit
+409: (61) r1 = *(u32 *)(r10 -16)
+410: (77) r1 >>= 8
+411: (63) *(u32 *)(r10 -96) = r1
+412: (18) r1 = map[counters]
+414: (bf) r2 = r10
+415: (07) r2 += -96
+416: (85) call bpf_map_lookup_elem#1
+417: (15) if r0 == 0x0 goto pc+11
+418: (61) r1 = *(u32 *)(r10 -16)
+419: (57) r1 &= 255
+420: (67) r1 <<= 4
+421: (0f) r0 += r1
+422: (79) r1 = *(u64 *)(r0 +0)
+423: (07) r1 += 1
+424: (7b) *(u64 *)(r0 +0) = r1
+425: (79) r1 = *(u64 *)(r0 +8)
+426: (61) r2 = *(u32 *)(r10 -20)
+427: (0f) r1 += r2
+428: (7b) *(u64 *)(r0 +8) = r1
+429: (bf) r0 = r9
+430: (95) exit
 
-tci_eth0: tc ingress eth0 section classifier (430 insns)
+tci_eth0: tc ingress eth0 section classifier (444 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1249,41 +1263,55 @@ tci_eth0: tc ingress eth0 section classifier (430 insns)
 394: (72) *(u8 *)(r10 -30) = 1
 ; line 4: count udp
 395: (71) r1 = *(u8 *)(r10 -32)
-396: (15) if r1 == 0x0 goto pc+16
+396: (15) if r1 == 0x0 goto pc+23
 397: (71) r1 = *(u8 *)(r10 -31)
-398: (55) if r1 != 0x11 goto pc+14
+398: (55) if r1 != 0x11 goto pc+21
 399: (62) *(u32 *)(r10 -16) = 4
-400: (18) r1 = map[counters]
-402: (bf) r2 = r10
-403: (07) r2 += -16
-404: (85) call bpf_map_lookup_elem#1
-405: (15) if r0 == 0x0 goto pc+7
-406: (79) r1 = *(u64 *)(r0 +0)
-407: (07) r1 += 1
-408: (7b) *(u64 *)(r0 +0) = r1
-409: (79) r1 = *(u64 *)(r0 +8)
-410: (61) r2 = *(u32 *)(r10 -20)
-411: (0f) r1 += r2
-412: (7b) *(u64 *)(r0 +8) = r1
+400: (61) r1 = *(u32 *)(r10 -16)
+401: (77) r1 >>= 8
+402: (63) *(u32 *)(r10 -96) = r1
+403: (18) r1 = map[counters]
+405: (bf) r2 = r10
+406: (07) r2 += -96
+407: (85) call bpf_map_lookup_elem#1
+408: (15) if r0 == 0x0 goto pc+11
+409: (61) r1 = *(u32 *)(r10 -16)
+410: (57) r1 &= 255
+411: (67) r1 <<= 4
+412: (0f) r0 += r1
+413: (79) r1 = *(u64 *)(r0 +0)
+414: (07) r1 += 1
+415: (7b) *(u64 *)(r0 +0) = r1
+416: (79) r1 = *(u64 *)(r0 +8)
+417: (61) r2 = *(u32 *)(r10 -20)
+418: (0f) r1 += r2
+419: (7b) *(u64 *)(r0 +8) = r1
 ; line 4: default allow
-413: (62) *(u32 *)(r10 -16) = 5
-414: (b7) r9 = 0
-415: (18) r1 = map[counters]
-417: (bf) r2 = r10
-418: (07) r2 += -16
-419: (85) call bpf_map_lookup_elem#1
-420: (15) if r0 == 0x0 goto pc+7
-421: (79) r1 = *(u64 *)(r0 +0)
-422: (07) r1 += 1
-423: (7b) *(u64 *)(r0 +0) = r1
-424: (79) r1 = *(u64 *)(r0 +8)
-425: (61) r2 = *(u32 *)(r10 -20)
-426: (0f) r1 += r2
-427: (7b) *(u64 *)(r0 +8) = r1
-428: (bf) r0 = r9
-429: (95) exit
+420: (62) *(u32 *)(r10 -16) = 5
+421: (b7) r9 = 0
+422: (61) r1 = *(u32 *)(r10 -16)
+423: (77) r1 >>= 8
+424: (63) *(u32 *)(r10 -96) = r1
+425: (18) r1 = map[counters]
+427: (bf) r2 = r10
+428: (07) r2 += -96
+429: (85) call bpf_map_lookup_elem#1
+430: (15) if r0 == 0x0 goto pc+11
+431: (61) r1 = *(u32 *)(r10 -16)
+432: (57) r1 &= 255
+433: (67) r1 <<= 4
+434: (0f) r0 += r1
+435: (79) r1 = *(u64 *)(r0 +0)
+436: (07) r1 += 1
+437: (7b) *(u64 *)(r0 +0) = r1
+438: (79) r1 = *(u64 *)(r0 +8)
+439: (61) r2 = *(u32 *)(r10 -20)
+440: (0f) r1 += r2
+441: (7b) *(u64 *)(r0 +8) = r1
+442: (bf) r0 = r9
+443: (95) exit
 
-tce_eth0: tc egress eth0 section classifier (420 insns)
+tce_eth0: tc egress eth0 section classifier (427 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1692,18 +1720,25 @@ tce_eth0: tc egress eth0 section classifier (420 insns)
 ; line 7: default allow
 403: (62) *(u32 *)(r10 -16) = 7
 404: (b7) r9 = 0
-405: (18) r1 = map[counters]
-407: (bf) r2 = r10
-408: (07) r2 += -16
-409: (85) call bpf_map_lookup_elem#1
-410: (15) if r0 == 0x0 goto pc+7
-411: (79) r1 = *(u64 *)(r0 +0)
-412: (07) r1 += 1
-413: (7b) *(u64 *)(r0 +0) = r1
-414: (79) r1 = *(u64 *)(r0 +8)
-415: (61) r2 = *(u32 *)(r10 -20)
-416: (0f) r1 += r2
-417: (7b) *(u64 *)(r0 +8) = r1
-418: (bf) r0 = r9
-419: (95) exit
+405: (61) r1 = *(u32 *)(r10 -16)
+406: (77) r1 >>= 8
+407: (63) *(u32 *)(r10 -96) = r1
+408: (18) r1 = map[counters]
+410: (bf) r2 = r10
+411: (07) r2 += -96
+412: (85) call bpf_map_lookup_elem#1
+413: (15) if r0 == 0x0 goto pc+11
+414: (61) r1 = *(u32 *)(r10 -16)
+415: (57) r1 &= 255
+416: (67) r1 <<= 4
+417: (0f) r0 += r1
+418: (79) r1 = *(u64 *)(r0 +0)
+419: (07) r1 += 1
+420: (7b) *(u64 *)(r0 +0) = r1
+421: (79) r1 = *(u64 *)(r0 +8)
+422: (61) r2 = *(u32 *)(r10 -20)
+423: (0f) r1 += r2
+424: (7b) *(u64 *)(r0 +8) = r1
+425: (bf) r0 = r9
+426: (95) exit
 

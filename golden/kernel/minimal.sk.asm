@@ -1,4 +1,4 @@
-xdp_lo: xdp lo section xdp (413 insns)
+xdp_lo: xdp lo section xdp (420 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -399,22 +399,29 @@ xdp_lo: xdp lo section xdp (413 insns)
 ; line 2: default drop
 396: (62) *(u32 *)(r10 -16) = 0
 397: (b7) r9 = 1
-398: (18) r1 = map[counters]
-400: (bf) r2 = r10
-401: (07) r2 += -16
-402: (85) call bpf_map_lookup_elem#1
-403: (15) if r0 == 0x0 goto pc+7
-404: (79) r1 = *(u64 *)(r0 +0)
-405: (07) r1 += 1
-406: (7b) *(u64 *)(r0 +0) = r1
-407: (79) r1 = *(u64 *)(r0 +8)
-408: (61) r2 = *(u32 *)(r10 -20)
-409: (0f) r1 += r2
-410: (7b) *(u64 *)(r0 +8) = r1
-411: (bf) r0 = r9
-412: (95) exit
+398: (61) r1 = *(u32 *)(r10 -16)
+399: (77) r1 >>= 8
+400: (63) *(u32 *)(r10 -96) = r1
+401: (18) r1 = map[counters]
+403: (bf) r2 = r10
+404: (07) r2 += -96
+405: (85) call bpf_map_lookup_elem#1
+406: (15) if r0 == 0x0 goto pc+11
+407: (61) r1 = *(u32 *)(r10 -16)
+408: (57) r1 &= 255
+409: (67) r1 <<= 4
+410: (0f) r0 += r1
+411: (79) r1 = *(u64 *)(r0 +0)
+412: (07) r1 += 1
+413: (7b) *(u64 *)(r0 +0) = r1
+414: (79) r1 = *(u64 *)(r0 +8)
+415: (61) r2 = *(u32 *)(r10 -20)
+416: (0f) r1 += r2
+417: (7b) *(u64 *)(r0 +8) = r1
+418: (bf) r0 = r9
+419: (95) exit
 
-tci_lo: tc ingress lo section classifier (412 insns)
+tci_lo: tc ingress lo section classifier (419 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -814,22 +821,29 @@ tci_lo: tc ingress lo section classifier (412 insns)
 ; line 3: default allow
 395: (62) *(u32 *)(r10 -16) = 1
 396: (b7) r9 = 0
-397: (18) r1 = map[counters]
-399: (bf) r2 = r10
-400: (07) r2 += -16
-401: (85) call bpf_map_lookup_elem#1
-402: (15) if r0 == 0x0 goto pc+7
-403: (79) r1 = *(u64 *)(r0 +0)
-404: (07) r1 += 1
-405: (7b) *(u64 *)(r0 +0) = r1
-406: (79) r1 = *(u64 *)(r0 +8)
-407: (61) r2 = *(u32 *)(r10 -20)
-408: (0f) r1 += r2
-409: (7b) *(u64 *)(r0 +8) = r1
-410: (bf) r0 = r9
-411: (95) exit
+397: (61) r1 = *(u32 *)(r10 -16)
+398: (77) r1 >>= 8
+399: (63) *(u32 *)(r10 -96) = r1
+400: (18) r1 = map[counters]
+402: (bf) r2 = r10
+403: (07) r2 += -96
+404: (85) call bpf_map_lookup_elem#1
+405: (15) if r0 == 0x0 goto pc+11
+406: (61) r1 = *(u32 *)(r10 -16)
+407: (57) r1 &= 255
+408: (67) r1 <<= 4
+409: (0f) r0 += r1
+410: (79) r1 = *(u64 *)(r0 +0)
+411: (07) r1 += 1
+412: (7b) *(u64 *)(r0 +0) = r1
+413: (79) r1 = *(u64 *)(r0 +8)
+414: (61) r2 = *(u32 *)(r10 -20)
+415: (0f) r1 += r2
+416: (7b) *(u64 *)(r0 +8) = r1
+417: (bf) r0 = r9
+418: (95) exit
 
-tce_lo: tc egress lo section classifier (412 insns)
+tce_lo: tc egress lo section classifier (419 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1229,18 +1243,25 @@ tce_lo: tc egress lo section classifier (412 insns)
 ; line 4: default drop
 395: (62) *(u32 *)(r10 -16) = 2
 396: (b7) r9 = 2
-397: (18) r1 = map[counters]
-399: (bf) r2 = r10
-400: (07) r2 += -16
-401: (85) call bpf_map_lookup_elem#1
-402: (15) if r0 == 0x0 goto pc+7
-403: (79) r1 = *(u64 *)(r0 +0)
-404: (07) r1 += 1
-405: (7b) *(u64 *)(r0 +0) = r1
-406: (79) r1 = *(u64 *)(r0 +8)
-407: (61) r2 = *(u32 *)(r10 -20)
-408: (0f) r1 += r2
-409: (7b) *(u64 *)(r0 +8) = r1
-410: (bf) r0 = r9
-411: (95) exit
+397: (61) r1 = *(u32 *)(r10 -16)
+398: (77) r1 >>= 8
+399: (63) *(u32 *)(r10 -96) = r1
+400: (18) r1 = map[counters]
+402: (bf) r2 = r10
+403: (07) r2 += -96
+404: (85) call bpf_map_lookup_elem#1
+405: (15) if r0 == 0x0 goto pc+11
+406: (61) r1 = *(u32 *)(r10 -16)
+407: (57) r1 &= 255
+408: (67) r1 <<= 4
+409: (0f) r0 += r1
+410: (79) r1 = *(u64 *)(r0 +0)
+411: (07) r1 += 1
+412: (7b) *(u64 *)(r0 +0) = r1
+413: (79) r1 = *(u64 *)(r0 +8)
+414: (61) r2 = *(u32 *)(r10 -20)
+415: (0f) r1 += r2
+416: (7b) *(u64 *)(r0 +8) = r1
+417: (bf) r0 = r9
+418: (95) exit
 

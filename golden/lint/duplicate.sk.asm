@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (452 insns)
+xdp_eth0: xdp eth0 section xdp (459 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -441,18 +441,25 @@ xdp_eth0: xdp eth0 section xdp (452 insns)
 ; line 7: default drop
 435: (62) *(u32 *)(r10 -16) = 3
 436: (b7) r9 = 1
-437: (18) r1 = map[counters]
-439: (bf) r2 = r10
-440: (07) r2 += -16
-441: (85) call bpf_map_lookup_elem#1
-442: (15) if r0 == 0x0 goto pc+7
-443: (79) r1 = *(u64 *)(r0 +0)
-444: (07) r1 += 1
-445: (7b) *(u64 *)(r0 +0) = r1
-446: (79) r1 = *(u64 *)(r0 +8)
-447: (61) r2 = *(u32 *)(r10 -20)
-448: (0f) r1 += r2
-449: (7b) *(u64 *)(r0 +8) = r1
-450: (bf) r0 = r9
-451: (95) exit
+437: (61) r1 = *(u32 *)(r10 -16)
+438: (77) r1 >>= 8
+439: (63) *(u32 *)(r10 -96) = r1
+440: (18) r1 = map[counters]
+442: (bf) r2 = r10
+443: (07) r2 += -96
+444: (85) call bpf_map_lookup_elem#1
+445: (15) if r0 == 0x0 goto pc+11
+446: (61) r1 = *(u32 *)(r10 -16)
+447: (57) r1 &= 255
+448: (67) r1 <<= 4
+449: (0f) r0 += r1
+450: (79) r1 = *(u64 *)(r0 +0)
+451: (07) r1 += 1
+452: (7b) *(u64 *)(r0 +0) = r1
+453: (79) r1 = *(u64 *)(r0 +8)
+454: (61) r2 = *(u32 *)(r10 -20)
+455: (0f) r1 += r2
+456: (7b) *(u64 *)(r0 +8) = r1
+457: (bf) r0 = r9
+458: (95) exit
 

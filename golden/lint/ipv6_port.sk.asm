@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (498 insns)
+xdp_eth0: xdp eth0 section xdp (505 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -489,18 +489,25 @@ xdp_eth0: xdp eth0 section xdp (498 insns)
 ; line 9: default drop
 481: (62) *(u32 *)(r10 -16) = 5
 482: (b7) r9 = 1
-483: (18) r1 = map[counters]
-485: (bf) r2 = r10
-486: (07) r2 += -16
-487: (85) call bpf_map_lookup_elem#1
-488: (15) if r0 == 0x0 goto pc+7
-489: (79) r1 = *(u64 *)(r0 +0)
-490: (07) r1 += 1
-491: (7b) *(u64 *)(r0 +0) = r1
-492: (79) r1 = *(u64 *)(r0 +8)
-493: (61) r2 = *(u32 *)(r10 -20)
-494: (0f) r1 += r2
-495: (7b) *(u64 *)(r0 +8) = r1
-496: (bf) r0 = r9
-497: (95) exit
+483: (61) r1 = *(u32 *)(r10 -16)
+484: (77) r1 >>= 8
+485: (63) *(u32 *)(r10 -96) = r1
+486: (18) r1 = map[counters]
+488: (bf) r2 = r10
+489: (07) r2 += -96
+490: (85) call bpf_map_lookup_elem#1
+491: (15) if r0 == 0x0 goto pc+11
+492: (61) r1 = *(u32 *)(r10 -16)
+493: (57) r1 &= 255
+494: (67) r1 <<= 4
+495: (0f) r0 += r1
+496: (79) r1 = *(u64 *)(r0 +0)
+497: (07) r1 += 1
+498: (7b) *(u64 *)(r0 +0) = r1
+499: (79) r1 = *(u64 *)(r0 +8)
+500: (61) r2 = *(u32 *)(r10 -20)
+501: (0f) r1 += r2
+502: (7b) *(u64 *)(r0 +8) = r1
+503: (bf) r0 = r9
+504: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (424 insns)
+xdp_eth0: xdp eth0 section xdp (431 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -411,22 +411,29 @@ xdp_eth0: xdp eth0 section xdp (424 insns)
 ; line 5: default drop
 407: (62) *(u32 *)(r10 -16) = 1
 408: (b7) r9 = 1
-409: (18) r1 = map[counters]
-411: (bf) r2 = r10
-412: (07) r2 += -16
-413: (85) call bpf_map_lookup_elem#1
-414: (15) if r0 == 0x0 goto pc+7
-415: (79) r1 = *(u64 *)(r0 +0)
-416: (07) r1 += 1
-417: (7b) *(u64 *)(r0 +0) = r1
-418: (79) r1 = *(u64 *)(r0 +8)
-419: (61) r2 = *(u32 *)(r10 -20)
-420: (0f) r1 += r2
-421: (7b) *(u64 *)(r0 +8) = r1
-422: (bf) r0 = r9
-423: (95) exit
+409: (61) r1 = *(u32 *)(r10 -16)
+410: (77) r1 >>= 8
+411: (63) *(u32 *)(r10 -96) = r1
+412: (18) r1 = map[counters]
+414: (bf) r2 = r10
+415: (07) r2 += -96
+416: (85) call bpf_map_lookup_elem#1
+417: (15) if r0 == 0x0 goto pc+11
+418: (61) r1 = *(u32 *)(r10 -16)
+419: (57) r1 &= 255
+420: (67) r1 <<= 4
+421: (0f) r0 += r1
+422: (79) r1 = *(u64 *)(r0 +0)
+423: (07) r1 += 1
+424: (7b) *(u64 *)(r0 +0) = r1
+425: (79) r1 = *(u64 *)(r0 +8)
+426: (61) r2 = *(u32 *)(r10 -20)
+427: (0f) r1 += r2
+428: (7b) *(u64 *)(r0 +8) = r1
+429: (bf) r0 = r9
+430: (95) exit
 
-tci_eth0: tc ingress eth0 section classifier (440 insns)
+tci_eth0: tc ingress eth0 section classifier (447 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -856,22 +863,29 @@ tci_eth0: tc ingress eth0 section classifier (440 insns)
 ; line 12: default drop
 423: (62) *(u32 *)(r10 -16) = 5
 424: (b7) r9 = 2
-425: (18) r1 = map[counters]
-427: (bf) r2 = r10
-428: (07) r2 += -16
-429: (85) call bpf_map_lookup_elem#1
-430: (15) if r0 == 0x0 goto pc+7
-431: (79) r1 = *(u64 *)(r0 +0)
-432: (07) r1 += 1
-433: (7b) *(u64 *)(r0 +0) = r1
-434: (79) r1 = *(u64 *)(r0 +8)
-435: (61) r2 = *(u32 *)(r10 -20)
-436: (0f) r1 += r2
-437: (7b) *(u64 *)(r0 +8) = r1
-438: (bf) r0 = r9
-439: (95) exit
+425: (61) r1 = *(u32 *)(r10 -16)
+426: (77) r1 >>= 8
+427: (63) *(u32 *)(r10 -96) = r1
+428: (18) r1 = map[counters]
+430: (bf) r2 = r10
+431: (07) r2 += -96
+432: (85) call bpf_map_lookup_elem#1
+433: (15) if r0 == 0x0 goto pc+11
+434: (61) r1 = *(u32 *)(r10 -16)
+435: (57) r1 &= 255
+436: (67) r1 <<= 4
+437: (0f) r0 += r1
+438: (79) r1 = *(u64 *)(r0 +0)
+439: (07) r1 += 1
+440: (7b) *(u64 *)(r0 +0) = r1
+441: (79) r1 = *(u64 *)(r0 +8)
+442: (61) r2 = *(u32 *)(r10 -20)
+443: (0f) r1 += r2
+444: (7b) *(u64 *)(r0 +8) = r1
+445: (bf) r0 = r9
+446: (95) exit
 
-tce_eth0: tc egress eth0 section classifier (449 insns)
+tce_eth0: tc egress eth0 section classifier (456 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1311,22 +1325,29 @@ tce_eth0: tc egress eth0 section classifier (449 insns)
 ; line 19: default drop
 432: (62) *(u32 *)(r10 -16) = 9
 433: (b7) r9 = 2
-434: (18) r1 = map[counters]
-436: (bf) r2 = r10
-437: (07) r2 += -16
-438: (85) call bpf_map_lookup_elem#1
-439: (15) if r0 == 0x0 goto pc+7
-440: (79) r1 = *(u64 *)(r0 +0)
-441: (07) r1 += 1
-442: (7b) *(u64 *)(r0 +0) = r1
-443: (79) r1 = *(u64 *)(r0 +8)
-444: (61) r2 = *(u32 *)(r10 -20)
-445: (0f) r1 += r2
-446: (7b) *(u64 *)(r0 +8) = r1
-447: (bf) r0 = r9
-448: (95) exit
+434: (61) r1 = *(u32 *)(r10 -16)
+435: (77) r1 >>= 8
+436: (63) *(u32 *)(r10 -96) = r1
+437: (18) r1 = map[counters]
+439: (bf) r2 = r10
+440: (07) r2 += -96
+441: (85) call bpf_map_lookup_elem#1
+442: (15) if r0 == 0x0 goto pc+11
+443: (61) r1 = *(u32 *)(r10 -16)
+444: (57) r1 &= 255
+445: (67) r1 <<= 4
+446: (0f) r0 += r1
+447: (79) r1 = *(u64 *)(r0 +0)
+448: (07) r1 += 1
+449: (7b) *(u64 *)(r0 +0) = r1
+450: (79) r1 = *(u64 *)(r0 +8)
+451: (61) r2 = *(u32 *)(r10 -20)
+452: (0f) r1 += r2
+453: (7b) *(u64 *)(r0 +8) = r1
+454: (bf) r0 = r9
+455: (95) exit
 
-xdp_eth1: xdp eth1 section xdp (438 insns)
+xdp_eth1: xdp eth1 section xdp (445 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1754,18 +1775,25 @@ xdp_eth1: xdp eth1 section xdp (438 insns)
 ; line 25: default drop
 421: (62) *(u32 *)(r10 -16) = 12
 422: (b7) r9 = 1
-423: (18) r1 = map[counters]
-425: (bf) r2 = r10
-426: (07) r2 += -16
-427: (85) call bpf_map_lookup_elem#1
-428: (15) if r0 == 0x0 goto pc+7
-429: (79) r1 = *(u64 *)(r0 +0)
-430: (07) r1 += 1
-431: (7b) *(u64 *)(r0 +0) = r1
-432: (79) r1 = *(u64 *)(r0 +8)
-433: (61) r2 = *(u32 *)(r10 -20)
-434: (0f) r1 += r2
-435: (7b) *(u64 *)(r0 +8) = r1
-436: (bf) r0 = r9
-437: (95) exit
+423: (61) r1 = *(u32 *)(r10 -16)
+424: (77) r1 >>= 8
+425: (63) *(u32 *)(r10 -96) = r1
+426: (18) r1 = map[counters]
+428: (bf) r2 = r10
+429: (07) r2 += -96
+430: (85) call bpf_map_lookup_elem#1
+431: (15) if r0 == 0x0 goto pc+11
+432: (61) r1 = *(u32 *)(r10 -16)
+433: (57) r1 &= 255
+434: (67) r1 <<= 4
+435: (0f) r0 += r1
+436: (79) r1 = *(u64 *)(r0 +0)
+437: (07) r1 += 1
+438: (7b) *(u64 *)(r0 +0) = r1
+439: (79) r1 = *(u64 *)(r0 +8)
+440: (61) r2 = *(u32 *)(r10 -20)
+441: (0f) r1 += r2
+442: (7b) *(u64 *)(r0 +8) = r1
+443: (bf) r0 = r9
+444: (95) exit
 

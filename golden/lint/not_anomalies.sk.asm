@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (533 insns)
+xdp_eth0: xdp eth0 section xdp (540 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -528,18 +528,25 @@ xdp_eth0: xdp eth0 section xdp (533 insns)
 ; line 19: default drop
 516: (62) *(u32 *)(r10 -16) = 12
 517: (b7) r9 = 1
-518: (18) r1 = map[counters]
-520: (bf) r2 = r10
-521: (07) r2 += -16
-522: (85) call bpf_map_lookup_elem#1
-523: (15) if r0 == 0x0 goto pc+7
-524: (79) r1 = *(u64 *)(r0 +0)
-525: (07) r1 += 1
-526: (7b) *(u64 *)(r0 +0) = r1
-527: (79) r1 = *(u64 *)(r0 +8)
-528: (61) r2 = *(u32 *)(r10 -20)
-529: (0f) r1 += r2
-530: (7b) *(u64 *)(r0 +8) = r1
-531: (bf) r0 = r9
-532: (95) exit
+518: (61) r1 = *(u32 *)(r10 -16)
+519: (77) r1 >>= 8
+520: (63) *(u32 *)(r10 -96) = r1
+521: (18) r1 = map[counters]
+523: (bf) r2 = r10
+524: (07) r2 += -96
+525: (85) call bpf_map_lookup_elem#1
+526: (15) if r0 == 0x0 goto pc+11
+527: (61) r1 = *(u32 *)(r10 -16)
+528: (57) r1 &= 255
+529: (67) r1 <<= 4
+530: (0f) r0 += r1
+531: (79) r1 = *(u64 *)(r0 +0)
+532: (07) r1 += 1
+533: (7b) *(u64 *)(r0 +0) = r1
+534: (79) r1 = *(u64 *)(r0 +8)
+535: (61) r2 = *(u32 *)(r10 -20)
+536: (0f) r1 += r2
+537: (7b) *(u64 *)(r0 +8) = r1
+538: (bf) r0 = r9
+539: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (447 insns)
+xdp_eth0: xdp eth0 section xdp (454 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -432,18 +432,25 @@ xdp_eth0: xdp eth0 section xdp (447 insns)
 ; line 6: default allow
 430: (62) *(u32 *)(r10 -16) = 1
 431: (b7) r9 = 2
-432: (18) r1 = map[counters]
-434: (bf) r2 = r10
-435: (07) r2 += -16
-436: (85) call bpf_map_lookup_elem#1
-437: (15) if r0 == 0x0 goto pc+7
-438: (79) r1 = *(u64 *)(r0 +0)
-439: (07) r1 += 1
-440: (7b) *(u64 *)(r0 +0) = r1
-441: (79) r1 = *(u64 *)(r0 +8)
-442: (61) r2 = *(u32 *)(r10 -20)
-443: (0f) r1 += r2
-444: (7b) *(u64 *)(r0 +8) = r1
-445: (bf) r0 = r9
-446: (95) exit
+432: (61) r1 = *(u32 *)(r10 -16)
+433: (77) r1 >>= 8
+434: (63) *(u32 *)(r10 -96) = r1
+435: (18) r1 = map[counters]
+437: (bf) r2 = r10
+438: (07) r2 += -96
+439: (85) call bpf_map_lookup_elem#1
+440: (15) if r0 == 0x0 goto pc+11
+441: (61) r1 = *(u32 *)(r10 -16)
+442: (57) r1 &= 255
+443: (67) r1 <<= 4
+444: (0f) r0 += r1
+445: (79) r1 = *(u64 *)(r0 +0)
+446: (07) r1 += 1
+447: (7b) *(u64 *)(r0 +0) = r1
+448: (79) r1 = *(u64 *)(r0 +8)
+449: (61) r2 = *(u32 *)(r10 -20)
+450: (0f) r1 += r2
+451: (7b) *(u64 *)(r0 +8) = r1
+452: (bf) r0 = r9
+453: (95) exit
 

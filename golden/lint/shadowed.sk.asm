@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (489 insns)
+xdp_eth0: xdp eth0 section xdp (496 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -480,18 +480,25 @@ xdp_eth0: xdp eth0 section xdp (489 insns)
 ; line 19: default drop
 472: (62) *(u32 *)(r10 -16) = 11
 473: (b7) r9 = 1
-474: (18) r1 = map[counters]
-476: (bf) r2 = r10
-477: (07) r2 += -16
-478: (85) call bpf_map_lookup_elem#1
-479: (15) if r0 == 0x0 goto pc+7
-480: (79) r1 = *(u64 *)(r0 +0)
-481: (07) r1 += 1
-482: (7b) *(u64 *)(r0 +0) = r1
-483: (79) r1 = *(u64 *)(r0 +8)
-484: (61) r2 = *(u32 *)(r10 -20)
-485: (0f) r1 += r2
-486: (7b) *(u64 *)(r0 +8) = r1
-487: (bf) r0 = r9
-488: (95) exit
+474: (61) r1 = *(u32 *)(r10 -16)
+475: (77) r1 >>= 8
+476: (63) *(u32 *)(r10 -96) = r1
+477: (18) r1 = map[counters]
+479: (bf) r2 = r10
+480: (07) r2 += -96
+481: (85) call bpf_map_lookup_elem#1
+482: (15) if r0 == 0x0 goto pc+11
+483: (61) r1 = *(u32 *)(r10 -16)
+484: (57) r1 &= 255
+485: (67) r1 <<= 4
+486: (0f) r0 += r1
+487: (79) r1 = *(u64 *)(r0 +0)
+488: (07) r1 += 1
+489: (7b) *(u64 *)(r0 +0) = r1
+490: (79) r1 = *(u64 *)(r0 +8)
+491: (61) r2 = *(u32 *)(r10 -20)
+492: (0f) r1 += r2
+493: (7b) *(u64 *)(r0 +8) = r1
+494: (bf) r0 = r9
+495: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (465 insns)
+xdp_eth0: xdp eth0 section xdp (472 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -458,18 +458,25 @@ xdp_eth0: xdp eth0 section xdp (465 insns)
 ; line 12: default allow
 448: (62) *(u32 *)(r10 -16) = 9
 449: (b7) r9 = 2
-450: (18) r1 = map[counters]
-452: (bf) r2 = r10
-453: (07) r2 += -16
-454: (85) call bpf_map_lookup_elem#1
-455: (15) if r0 == 0x0 goto pc+7
-456: (79) r1 = *(u64 *)(r0 +0)
-457: (07) r1 += 1
-458: (7b) *(u64 *)(r0 +0) = r1
-459: (79) r1 = *(u64 *)(r0 +8)
-460: (61) r2 = *(u32 *)(r10 -20)
-461: (0f) r1 += r2
-462: (7b) *(u64 *)(r0 +8) = r1
-463: (bf) r0 = r9
-464: (95) exit
+450: (61) r1 = *(u32 *)(r10 -16)
+451: (77) r1 >>= 8
+452: (63) *(u32 *)(r10 -96) = r1
+453: (18) r1 = map[counters]
+455: (bf) r2 = r10
+456: (07) r2 += -96
+457: (85) call bpf_map_lookup_elem#1
+458: (15) if r0 == 0x0 goto pc+11
+459: (61) r1 = *(u32 *)(r10 -16)
+460: (57) r1 &= 255
+461: (67) r1 <<= 4
+462: (0f) r0 += r1
+463: (79) r1 = *(u64 *)(r0 +0)
+464: (07) r1 += 1
+465: (7b) *(u64 *)(r0 +0) = r1
+466: (79) r1 = *(u64 *)(r0 +8)
+467: (61) r2 = *(u32 *)(r10 -20)
+468: (0f) r1 += r2
+469: (7b) *(u64 *)(r0 +8) = r1
+470: (bf) r0 = r9
+471: (95) exit
 

@@ -1,4 +1,4 @@
-nf_fwd_10: netfilter forward 10 section netfilter (581 insns)
+nf_fwd_10: netfilter forward 10 section netfilter (595 insns)
 ; prologue: parse headers through a dynptr into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -491,7 +491,7 @@ nf_fwd_10: netfilter forward 10 section netfilter (581 insns)
 463: (72) *(u8 *)(r10 -30) = 1
 ; line 5: allow ct state established,related
 464: (71) r1 = *(u8 *)(r10 -32)
-465: (15) if r1 == 0x0 goto pc+98
+465: (15) if r1 == 0x0 goto pc+105
 466: (71) r1 = *(u8 *)(r10 -4)
 467: (55) if r1 != 0x0 goto pc+17
 468: (79) r1 = *(u64 *)(r6 +8)
@@ -518,7 +518,7 @@ nf_fwd_10: netfilter forward 10 section netfilter (581 insns)
 488: (05) goto pc+3
 489: (62) *(u32 *)(r10 -16) = 0
 490: (b7) r9 = 1
-491: (05) goto pc+74
+491: (05) goto pc+81
 ; line 6: drop ct state invalid
 492: (71) r1 = *(u8 *)(r10 -4)
 493: (55) if r1 != 0x0 goto pc+17
@@ -545,7 +545,7 @@ nf_fwd_10: netfilter forward 10 section netfilter (581 insns)
 513: (05) goto pc+3
 514: (62) *(u32 *)(r10 -16) = 1
 515: (b7) r9 = 0
-516: (05) goto pc+49
+516: (05) goto pc+56
 ; line 7: allow tcp to *:22 ct state new
 517: (71) r1 = *(u8 *)(r10 -31)
 518: (55) if r1 != 0x6 goto pc+29
@@ -578,38 +578,52 @@ nf_fwd_10: netfilter forward 10 section netfilter (581 insns)
 544: (05) goto pc+3
 545: (62) *(u32 *)(r10 -16) = 2
 546: (b7) r9 = 1
-547: (05) goto pc+18
+547: (05) goto pc+25
 ; line 8: count ip6 ct state new,untracked
 548: (71) r1 = *(u8 *)(r10 -32)
-549: (55) if r1 != 0x6 goto pc+14
+549: (55) if r1 != 0x6 goto pc+21
 550: (62) *(u32 *)(r10 -16) = 3
-551: (18) r1 = map[counters]
-553: (bf) r2 = r10
-554: (07) r2 += -16
-555: (85) call bpf_map_lookup_elem#1
-556: (15) if r0 == 0x0 goto pc+7
-557: (79) r1 = *(u64 *)(r0 +0)
-558: (07) r1 += 1
-559: (7b) *(u64 *)(r0 +0) = r1
-560: (79) r1 = *(u64 *)(r0 +8)
-561: (61) r2 = *(u32 *)(r10 -20)
-562: (0f) r1 += r2
-563: (7b) *(u64 *)(r0 +8) = r1
+551: (61) r1 = *(u32 *)(r10 -16)
+552: (77) r1 >>= 8
+553: (63) *(u32 *)(r10 -96) = r1
+554: (18) r1 = map[counters]
+556: (bf) r2 = r10
+557: (07) r2 += -96
+558: (85) call bpf_map_lookup_elem#1
+559: (15) if r0 == 0x0 goto pc+11
+560: (61) r1 = *(u32 *)(r10 -16)
+561: (57) r1 &= 255
+562: (67) r1 <<= 4
+563: (0f) r0 += r1
+564: (79) r1 = *(u64 *)(r0 +0)
+565: (07) r1 += 1
+566: (7b) *(u64 *)(r0 +0) = r1
+567: (79) r1 = *(u64 *)(r0 +8)
+568: (61) r2 = *(u32 *)(r10 -20)
+569: (0f) r1 += r2
+570: (7b) *(u64 *)(r0 +8) = r1
 ; line 9: default drop
-564: (62) *(u32 *)(r10 -16) = 4
-565: (b7) r9 = 0
-566: (18) r1 = map[counters]
-568: (bf) r2 = r10
-569: (07) r2 += -16
-570: (85) call bpf_map_lookup_elem#1
-571: (15) if r0 == 0x0 goto pc+7
-572: (79) r1 = *(u64 *)(r0 +0)
-573: (07) r1 += 1
-574: (7b) *(u64 *)(r0 +0) = r1
-575: (79) r1 = *(u64 *)(r0 +8)
-576: (61) r2 = *(u32 *)(r10 -20)
-577: (0f) r1 += r2
-578: (7b) *(u64 *)(r0 +8) = r1
-579: (bf) r0 = r9
-580: (95) exit
+571: (62) *(u32 *)(r10 -16) = 4
+572: (b7) r9 = 0
+573: (61) r1 = *(u32 *)(r10 -16)
+574: (77) r1 >>= 8
+575: (63) *(u32 *)(r10 -96) = r1
+576: (18) r1 = map[counters]
+578: (bf) r2 = r10
+579: (07) r2 += -96
+580: (85) call bpf_map_lookup_elem#1
+581: (15) if r0 == 0x0 goto pc+11
+582: (61) r1 = *(u32 *)(r10 -16)
+583: (57) r1 &= 255
+584: (67) r1 <<= 4
+585: (0f) r0 += r1
+586: (79) r1 = *(u64 *)(r0 +0)
+587: (07) r1 += 1
+588: (7b) *(u64 *)(r0 +0) = r1
+589: (79) r1 = *(u64 *)(r0 +8)
+590: (61) r2 = *(u32 *)(r10 -20)
+591: (0f) r1 += r2
+592: (7b) *(u64 *)(r0 +8) = r1
+593: (bf) r0 = r9
+594: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (1171 insns)
+xdp_eth0: xdp eth0 section xdp (1185 insns)
 ; prologue: parse headers into the flow record
    0: (bf) r6 = r1
    1: (7a) *(u64 *)(r10 -88) = 0
@@ -403,7 +403,7 @@ xdp_eth0: xdp eth0 section xdp (1171 insns)
  400: (72) *(u8 *)(r10 -30) = 1
 ; line 4: allow ct state established,related
  401: (71) r1 = *(u8 *)(r10 -32)
- 402: (15) if r1 == 0x0 goto pc+751
+ 402: (15) if r1 == 0x0 goto pc+758
  403: (71) r1 = *(u8 *)(r10 -4)
  404: (55) if r1 != 0x0 goto pc+233
  405: (71) r1 = *(u8 *)(r10 -31)
@@ -652,7 +652,7 @@ xdp_eth0: xdp eth0 section xdp (1171 insns)
  641: (05) goto pc+3
  642: (62) *(u32 *)(r10 -16) = 0
  643: (b7) r9 = 2
- 644: (05) goto pc+511
+ 644: (05) goto pc+518
 ; line 5: drop ct state invalid
  645: (71) r1 = *(u8 *)(r10 -4)
  646: (55) if r1 != 0x0 goto pc+233
@@ -901,7 +901,7 @@ xdp_eth0: xdp eth0 section xdp (1171 insns)
  882: (05) goto pc+3
  883: (62) *(u32 *)(r10 -16) = 1
  884: (b7) r9 = 1
- 885: (05) goto pc+270
+ 885: (05) goto pc+277
 ; line 6: allow tcp to *:22 ct state new
  886: (71) r1 = *(u8 *)(r10 -31)
  887: (55) if r1 != 0x6 goto pc+245
@@ -1156,48 +1156,62 @@ xdp_eth0: xdp eth0 section xdp (1171 insns)
 1129: (05) goto pc+3
 1130: (62) *(u32 *)(r10 -16) = 2
 1131: (b7) r9 = 2
-1132: (05) goto pc+23
+1132: (05) goto pc+30
 ; line 7: count ip6 ct state new,untracked
 1133: (71) r1 = *(u8 *)(r10 -32)
-1134: (55) if r1 != 0x6 goto pc+19
+1134: (55) if r1 != 0x6 goto pc+26
 1135: (62) *(u32 *)(r10 -16) = 3
-1136: (18) r1 = map[counters]
-1138: (bf) r2 = r10
-1139: (07) r2 += -16
-1140: (85) call bpf_map_lookup_elem#1
-1141: (15) if r0 == 0x0 goto pc+7
-1142: (79) r1 = *(u64 *)(r0 +0)
-1143: (07) r1 += 1
-1144: (7b) *(u64 *)(r0 +0) = r1
-1145: (79) r1 = *(u64 *)(r0 +8)
-1146: (61) r2 = *(u32 *)(r10 -20)
-1147: (0f) r1 += r2
-1148: (7b) *(u64 *)(r0 +8) = r1
+1136: (61) r1 = *(u32 *)(r10 -16)
+1137: (77) r1 >>= 8
+1138: (63) *(u32 *)(r10 -96) = r1
+1139: (18) r1 = map[counters]
+1141: (bf) r2 = r10
+1142: (07) r2 += -96
+1143: (85) call bpf_map_lookup_elem#1
+1144: (15) if r0 == 0x0 goto pc+11
+1145: (61) r1 = *(u32 *)(r10 -16)
+1146: (57) r1 &= 255
+1147: (67) r1 <<= 4
+1148: (0f) r0 += r1
+1149: (79) r1 = *(u64 *)(r0 +0)
+1150: (07) r1 += 1
+1151: (7b) *(u64 *)(r0 +0) = r1
+1152: (79) r1 = *(u64 *)(r0 +8)
+1153: (61) r2 = *(u32 *)(r10 -20)
+1154: (0f) r1 += r2
+1155: (7b) *(u64 *)(r0 +8) = r1
 ; line 8: allow icmpv6
-1149: (71) r1 = *(u8 *)(r10 -31)
-1150: (55) if r1 != 0x3a goto pc+3
-1151: (62) *(u32 *)(r10 -16) = 4
-1152: (b7) r9 = 2
-1153: (05) goto pc+2
+1156: (71) r1 = *(u8 *)(r10 -31)
+1157: (55) if r1 != 0x3a goto pc+3
+1158: (62) *(u32 *)(r10 -16) = 4
+1159: (b7) r9 = 2
+1160: (05) goto pc+2
 ; line 9: default drop
-1154: (62) *(u32 *)(r10 -16) = 5
-1155: (b7) r9 = 1
-1156: (18) r1 = map[counters]
-1158: (bf) r2 = r10
-1159: (07) r2 += -16
-1160: (85) call bpf_map_lookup_elem#1
-1161: (15) if r0 == 0x0 goto pc+7
-1162: (79) r1 = *(u64 *)(r0 +0)
-1163: (07) r1 += 1
-1164: (7b) *(u64 *)(r0 +0) = r1
-1165: (79) r1 = *(u64 *)(r0 +8)
-1166: (61) r2 = *(u32 *)(r10 -20)
-1167: (0f) r1 += r2
-1168: (7b) *(u64 *)(r0 +8) = r1
-1169: (bf) r0 = r9
-1170: (95) exit
+1161: (62) *(u32 *)(r10 -16) = 5
+1162: (b7) r9 = 1
+1163: (61) r1 = *(u32 *)(r10 -16)
+1164: (77) r1 >>= 8
+1165: (63) *(u32 *)(r10 -96) = r1
+1166: (18) r1 = map[counters]
+1168: (bf) r2 = r10
+1169: (07) r2 += -96
+1170: (85) call bpf_map_lookup_elem#1
+1171: (15) if r0 == 0x0 goto pc+11
+1172: (61) r1 = *(u32 *)(r10 -16)
+1173: (57) r1 &= 255
+1174: (67) r1 <<= 4
+1175: (0f) r0 += r1
+1176: (79) r1 = *(u64 *)(r0 +0)
+1177: (07) r1 += 1
+1178: (7b) *(u64 *)(r0 +0) = r1
+1179: (79) r1 = *(u64 *)(r0 +8)
+1180: (61) r2 = *(u32 *)(r10 -20)
+1181: (0f) r1 += r2
+1182: (7b) *(u64 *)(r0 +8) = r1
+1183: (bf) r0 = r9
+1184: (95) exit
 
-tce_eth0: tc egress eth0 section classifier (662 insns)
+tce_eth0: tc egress eth0 section classifier (669 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1855,18 +1869,25 @@ tce_eth0: tc egress eth0 section classifier (662 insns)
 ; line 13: default allow
 645: (62) *(u32 *)(r10 -16) = 7
 646: (b7) r9 = 0
-647: (18) r1 = map[counters]
-649: (bf) r2 = r10
-650: (07) r2 += -16
-651: (85) call bpf_map_lookup_elem#1
-652: (15) if r0 == 0x0 goto pc+7
-653: (79) r1 = *(u64 *)(r0 +0)
-654: (07) r1 += 1
-655: (7b) *(u64 *)(r0 +0) = r1
-656: (79) r1 = *(u64 *)(r0 +8)
-657: (61) r2 = *(u32 *)(r10 -20)
-658: (0f) r1 += r2
-659: (7b) *(u64 *)(r0 +8) = r1
-660: (bf) r0 = r9
-661: (95) exit
+647: (61) r1 = *(u32 *)(r10 -16)
+648: (77) r1 >>= 8
+649: (63) *(u32 *)(r10 -96) = r1
+650: (18) r1 = map[counters]
+652: (bf) r2 = r10
+653: (07) r2 += -96
+654: (85) call bpf_map_lookup_elem#1
+655: (15) if r0 == 0x0 goto pc+11
+656: (61) r1 = *(u32 *)(r10 -16)
+657: (57) r1 &= 255
+658: (67) r1 <<= 4
+659: (0f) r0 += r1
+660: (79) r1 = *(u64 *)(r0 +0)
+661: (07) r1 += 1
+662: (7b) *(u64 *)(r0 +0) = r1
+663: (79) r1 = *(u64 *)(r0 +8)
+664: (61) r2 = *(u32 *)(r10 -20)
+665: (0f) r1 += r2
+666: (7b) *(u64 *)(r0 +8) = r1
+667: (bf) r0 = r9
+668: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (477 insns)
+xdp_eth0: xdp eth0 section xdp (484 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -469,22 +469,29 @@ xdp_eth0: xdp eth0 section xdp (477 insns)
 ; line 13: default drop
 460: (62) *(u32 *)(r10 -16) = 8
 461: (b7) r9 = 1
-462: (18) r1 = map[counters]
-464: (bf) r2 = r10
-465: (07) r2 += -16
-466: (85) call bpf_map_lookup_elem#1
-467: (15) if r0 == 0x0 goto pc+7
-468: (79) r1 = *(u64 *)(r0 +0)
-469: (07) r1 += 1
-470: (7b) *(u64 *)(r0 +0) = r1
-471: (79) r1 = *(u64 *)(r0 +8)
-472: (61) r2 = *(u32 *)(r10 -20)
-473: (0f) r1 += r2
-474: (7b) *(u64 *)(r0 +8) = r1
-475: (bf) r0 = r9
-476: (95) exit
+462: (61) r1 = *(u32 *)(r10 -16)
+463: (77) r1 >>= 8
+464: (63) *(u32 *)(r10 -96) = r1
+465: (18) r1 = map[counters]
+467: (bf) r2 = r10
+468: (07) r2 += -96
+469: (85) call bpf_map_lookup_elem#1
+470: (15) if r0 == 0x0 goto pc+11
+471: (61) r1 = *(u32 *)(r10 -16)
+472: (57) r1 &= 255
+473: (67) r1 <<= 4
+474: (0f) r0 += r1
+475: (79) r1 = *(u64 *)(r0 +0)
+476: (07) r1 += 1
+477: (7b) *(u64 *)(r0 +0) = r1
+478: (79) r1 = *(u64 *)(r0 +8)
+479: (61) r2 = *(u32 *)(r10 -20)
+480: (0f) r1 += r2
+481: (7b) *(u64 *)(r0 +8) = r1
+482: (bf) r0 = r9
+483: (95) exit
 
-tci_eth0: tc ingress eth0 section classifier (445 insns)
+tci_eth0: tc ingress eth0 section classifier (452 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -920,22 +927,29 @@ tci_eth0: tc ingress eth0 section classifier (445 insns)
 ; line 20: default drop
 428: (62) *(u32 *)(r10 -16) = 12
 429: (b7) r9 = 2
-430: (18) r1 = map[counters]
-432: (bf) r2 = r10
-433: (07) r2 += -16
-434: (85) call bpf_map_lookup_elem#1
-435: (15) if r0 == 0x0 goto pc+7
-436: (79) r1 = *(u64 *)(r0 +0)
-437: (07) r1 += 1
-438: (7b) *(u64 *)(r0 +0) = r1
-439: (79) r1 = *(u64 *)(r0 +8)
-440: (61) r2 = *(u32 *)(r10 -20)
-441: (0f) r1 += r2
-442: (7b) *(u64 *)(r0 +8) = r1
-443: (bf) r0 = r9
-444: (95) exit
+430: (61) r1 = *(u32 *)(r10 -16)
+431: (77) r1 >>= 8
+432: (63) *(u32 *)(r10 -96) = r1
+433: (18) r1 = map[counters]
+435: (bf) r2 = r10
+436: (07) r2 += -96
+437: (85) call bpf_map_lookup_elem#1
+438: (15) if r0 == 0x0 goto pc+11
+439: (61) r1 = *(u32 *)(r10 -16)
+440: (57) r1 &= 255
+441: (67) r1 <<= 4
+442: (0f) r0 += r1
+443: (79) r1 = *(u64 *)(r0 +0)
+444: (07) r1 += 1
+445: (7b) *(u64 *)(r0 +0) = r1
+446: (79) r1 = *(u64 *)(r0 +8)
+447: (61) r2 = *(u32 *)(r10 -20)
+448: (0f) r1 += r2
+449: (7b) *(u64 *)(r0 +8) = r1
+450: (bf) r0 = r9
+451: (95) exit
 
-tce_eth0: tc egress eth0 section classifier (438 insns)
+tce_eth0: tc egress eth0 section classifier (445 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1363,18 +1377,25 @@ tce_eth0: tc egress eth0 section classifier (438 insns)
 ; line 26: default allow
 421: (62) *(u32 *)(r10 -16) = 15
 422: (b7) r9 = 0
-423: (18) r1 = map[counters]
-425: (bf) r2 = r10
-426: (07) r2 += -16
-427: (85) call bpf_map_lookup_elem#1
-428: (15) if r0 == 0x0 goto pc+7
-429: (79) r1 = *(u64 *)(r0 +0)
-430: (07) r1 += 1
-431: (7b) *(u64 *)(r0 +0) = r1
-432: (79) r1 = *(u64 *)(r0 +8)
-433: (61) r2 = *(u32 *)(r10 -20)
-434: (0f) r1 += r2
-435: (7b) *(u64 *)(r0 +8) = r1
-436: (bf) r0 = r9
-437: (95) exit
+423: (61) r1 = *(u32 *)(r10 -16)
+424: (77) r1 >>= 8
+425: (63) *(u32 *)(r10 -96) = r1
+426: (18) r1 = map[counters]
+428: (bf) r2 = r10
+429: (07) r2 += -96
+430: (85) call bpf_map_lookup_elem#1
+431: (15) if r0 == 0x0 goto pc+11
+432: (61) r1 = *(u32 *)(r10 -16)
+433: (57) r1 &= 255
+434: (67) r1 <<= 4
+435: (0f) r0 += r1
+436: (79) r1 = *(u64 *)(r0 +0)
+437: (07) r1 += 1
+438: (7b) *(u64 *)(r0 +0) = r1
+439: (79) r1 = *(u64 *)(r0 +8)
+440: (61) r2 = *(u32 *)(r10 -20)
+441: (0f) r1 += r2
+442: (7b) *(u64 *)(r0 +8) = r1
+443: (bf) r0 = r9
+444: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (462 insns)
+xdp_eth0: xdp eth0 section xdp (469 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -455,18 +455,25 @@ xdp_eth0: xdp eth0 section xdp (462 insns)
 ; line 10: default allow
 445: (62) *(u32 *)(r10 -16) = 7
 446: (b7) r9 = 2
-447: (18) r1 = map[counters]
-449: (bf) r2 = r10
-450: (07) r2 += -16
-451: (85) call bpf_map_lookup_elem#1
-452: (15) if r0 == 0x0 goto pc+7
-453: (79) r1 = *(u64 *)(r0 +0)
-454: (07) r1 += 1
-455: (7b) *(u64 *)(r0 +0) = r1
-456: (79) r1 = *(u64 *)(r0 +8)
-457: (61) r2 = *(u32 *)(r10 -20)
-458: (0f) r1 += r2
-459: (7b) *(u64 *)(r0 +8) = r1
-460: (bf) r0 = r9
-461: (95) exit
+447: (61) r1 = *(u32 *)(r10 -16)
+448: (77) r1 >>= 8
+449: (63) *(u32 *)(r10 -96) = r1
+450: (18) r1 = map[counters]
+452: (bf) r2 = r10
+453: (07) r2 += -96
+454: (85) call bpf_map_lookup_elem#1
+455: (15) if r0 == 0x0 goto pc+11
+456: (61) r1 = *(u32 *)(r10 -16)
+457: (57) r1 &= 255
+458: (67) r1 <<= 4
+459: (0f) r0 += r1
+460: (79) r1 = *(u64 *)(r0 +0)
+461: (07) r1 += 1
+462: (7b) *(u64 *)(r0 +0) = r1
+463: (79) r1 = *(u64 *)(r0 +8)
+464: (61) r2 = *(u32 *)(r10 -20)
+465: (0f) r1 += r2
+466: (7b) *(u64 *)(r0 +8) = r1
+467: (bf) r0 = r9
+468: (95) exit
 

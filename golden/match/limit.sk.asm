@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (805 insns)
+xdp_eth0: xdp eth0 section xdp (819 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -475,7 +475,7 @@ xdp_eth0: xdp eth0 section xdp (805 insns)
 471: (05) goto pc+172
 472: (62) *(u32 *)(r10 -16) = 0
 473: (b7) r9 = 2
-474: (05) goto pc+315
+474: (05) goto pc+322
 ; line 5: drop icmp limit over 100/minute
 475: (71) r1 = *(u8 *)(r10 -32)
 476: (55) if r1 != 0x4 goto pc+64
@@ -541,7 +541,7 @@ xdp_eth0: xdp eth0 section xdp (805 insns)
 537: (05) goto pc+106
 538: (62) *(u32 *)(r10 -16) = 1
 539: (b7) r9 = 1
-540: (05) goto pc+249
+540: (05) goto pc+256
 ; line 6: allow tcp to *:22 syn limit 3/minute per source
 541: (71) r1 = *(u8 *)(r10 -31)
 542: (55) if r1 != 0x6 goto pc+101
@@ -641,7 +641,7 @@ xdp_eth0: xdp eth0 section xdp (805 insns)
 640: (05) goto pc+3
 641: (62) *(u32 *)(r10 -16) = 2
 642: (b7) r9 = 2
-643: (05) goto pc+146
+643: (05) goto pc+153
 ; line 7: count limit 1 mbytes/s burst 512 kbytes
 ; limit 1048576 bytes/second burst 524288 bytes: the bucket in slot 3
 644: (62) *(u32 *)(r10 -16) = 3
@@ -706,107 +706,121 @@ xdp_eth0: xdp eth0 section xdp (805 insns)
 704: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
 705: (1d) if r0 == r1 goto pc+2
 706: (05) goto pc+0
-707: (05) goto pc+14
+707: (05) goto pc+21
 708: (62) *(u32 *)(r10 -16) = 3
-709: (18) r1 = map[counters]
-711: (bf) r2 = r10
-712: (07) r2 += -16
-713: (85) call bpf_map_lookup_elem#1
-714: (15) if r0 == 0x0 goto pc+7
-715: (79) r1 = *(u64 *)(r0 +0)
-716: (07) r1 += 1
-717: (7b) *(u64 *)(r0 +0) = r1
-718: (79) r1 = *(u64 *)(r0 +8)
-719: (61) r2 = *(u32 *)(r10 -20)
-720: (0f) r1 += r2
-721: (7b) *(u64 *)(r0 +8) = r1
+709: (61) r1 = *(u32 *)(r10 -16)
+710: (77) r1 >>= 8
+711: (63) *(u32 *)(r10 -96) = r1
+712: (18) r1 = map[counters]
+714: (bf) r2 = r10
+715: (07) r2 += -96
+716: (85) call bpf_map_lookup_elem#1
+717: (15) if r0 == 0x0 goto pc+11
+718: (61) r1 = *(u32 *)(r10 -16)
+719: (57) r1 &= 255
+720: (67) r1 <<= 4
+721: (0f) r0 += r1
+722: (79) r1 = *(u64 *)(r0 +0)
+723: (07) r1 += 1
+724: (7b) *(u64 *)(r0 +0) = r1
+725: (79) r1 = *(u64 *)(r0 +8)
+726: (61) r2 = *(u32 *)(r10 -20)
+727: (0f) r1 += r2
+728: (7b) *(u64 *)(r0 +8) = r1
 ; line 8: allow limit 1000/s
 ; limit 1000/second: the bucket in slot 4
-722: (62) *(u32 *)(r10 -16) = 4
-723: (18) r1 = map[limits]
-725: (bf) r2 = r10
-726: (07) r2 += -16
-727: (85) call bpf_map_lookup_elem#1
-728: (15) if r0 == 0x0 goto pc+50
-729: (bf) r7 = r0
-730: (85) call bpf_ktime_get_ns#5
-731: (bf) r8 = r0
-732: (b7) r3 = 1000000
-733: (b7) r5 = 5000000
-734: (79) r1 = *(u64 *)(r7 +0)
-735: (bf) r2 = r8
-736: (bd) if r1 <= r8 goto pc+1
-737: (bf) r2 = r1
-738: (0f) r2 += r3
-739: (bf) r4 = r2
-740: (1f) r4 -= r8
-741: (2d) if r4 > r5 goto pc+37
-742: (bf) r0 = r1
-743: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-744: (1d) if r0 == r1 goto pc+35
-745: (79) r1 = *(u64 *)(r7 +0)
-746: (bf) r2 = r8
-747: (bd) if r1 <= r8 goto pc+1
-748: (bf) r2 = r1
-749: (0f) r2 += r3
-750: (bf) r4 = r2
-751: (1f) r4 -= r8
-752: (2d) if r4 > r5 goto pc+26
-753: (bf) r0 = r1
-754: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-755: (1d) if r0 == r1 goto pc+24
-756: (79) r1 = *(u64 *)(r7 +0)
-757: (bf) r2 = r8
-758: (bd) if r1 <= r8 goto pc+1
-759: (bf) r2 = r1
-760: (0f) r2 += r3
-761: (bf) r4 = r2
-762: (1f) r4 -= r8
-763: (2d) if r4 > r5 goto pc+15
-764: (bf) r0 = r1
-765: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-766: (1d) if r0 == r1 goto pc+13
-767: (79) r1 = *(u64 *)(r7 +0)
-768: (bf) r2 = r8
-769: (bd) if r1 <= r8 goto pc+1
-770: (bf) r2 = r1
-771: (0f) r2 += r3
-772: (bf) r4 = r2
-773: (1f) r4 -= r8
-774: (2d) if r4 > r5 goto pc+4
-775: (bf) r0 = r1
-776: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
-777: (1d) if r0 == r1 goto pc+2
-778: (05) goto pc+0
-779: (05) goto pc+3
-780: (62) *(u32 *)(r10 -16) = 4
-781: (b7) r9 = 2
-782: (05) goto pc+7
+729: (62) *(u32 *)(r10 -16) = 4
+730: (18) r1 = map[limits]
+732: (bf) r2 = r10
+733: (07) r2 += -16
+734: (85) call bpf_map_lookup_elem#1
+735: (15) if r0 == 0x0 goto pc+50
+736: (bf) r7 = r0
+737: (85) call bpf_ktime_get_ns#5
+738: (bf) r8 = r0
+739: (b7) r3 = 1000000
+740: (b7) r5 = 5000000
+741: (79) r1 = *(u64 *)(r7 +0)
+742: (bf) r2 = r8
+743: (bd) if r1 <= r8 goto pc+1
+744: (bf) r2 = r1
+745: (0f) r2 += r3
+746: (bf) r4 = r2
+747: (1f) r4 -= r8
+748: (2d) if r4 > r5 goto pc+37
+749: (bf) r0 = r1
+750: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+751: (1d) if r0 == r1 goto pc+35
+752: (79) r1 = *(u64 *)(r7 +0)
+753: (bf) r2 = r8
+754: (bd) if r1 <= r8 goto pc+1
+755: (bf) r2 = r1
+756: (0f) r2 += r3
+757: (bf) r4 = r2
+758: (1f) r4 -= r8
+759: (2d) if r4 > r5 goto pc+26
+760: (bf) r0 = r1
+761: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+762: (1d) if r0 == r1 goto pc+24
+763: (79) r1 = *(u64 *)(r7 +0)
+764: (bf) r2 = r8
+765: (bd) if r1 <= r8 goto pc+1
+766: (bf) r2 = r1
+767: (0f) r2 += r3
+768: (bf) r4 = r2
+769: (1f) r4 -= r8
+770: (2d) if r4 > r5 goto pc+15
+771: (bf) r0 = r1
+772: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+773: (1d) if r0 == r1 goto pc+13
+774: (79) r1 = *(u64 *)(r7 +0)
+775: (bf) r2 = r8
+776: (bd) if r1 <= r8 goto pc+1
+777: (bf) r2 = r1
+778: (0f) r2 += r3
+779: (bf) r4 = r2
+780: (1f) r4 -= r8
+781: (2d) if r4 > r5 goto pc+4
+782: (bf) r0 = r1
+783: (db) r0 = cmpxchg_64(r7 +0, r0, r2)
+784: (1d) if r0 == r1 goto pc+2
+785: (05) goto pc+0
+786: (05) goto pc+3
+787: (62) *(u32 *)(r10 -16) = 4
+788: (b7) r9 = 2
+789: (05) goto pc+7
 ; line 9: allow arp
-783: (69) r1 = *(u16 *)(r10 -8)
-784: (55) if r1 != 0x806 goto pc+3
-785: (62) *(u32 *)(r10 -16) = 5
-786: (b7) r9 = 2
-787: (05) goto pc+2
+790: (69) r1 = *(u16 *)(r10 -8)
+791: (55) if r1 != 0x806 goto pc+3
+792: (62) *(u32 *)(r10 -16) = 5
+793: (b7) r9 = 2
+794: (05) goto pc+2
 ; line 10: default drop
-788: (62) *(u32 *)(r10 -16) = 6
-789: (b7) r9 = 1
-790: (18) r1 = map[counters]
-792: (bf) r2 = r10
-793: (07) r2 += -16
-794: (85) call bpf_map_lookup_elem#1
-795: (15) if r0 == 0x0 goto pc+7
-796: (79) r1 = *(u64 *)(r0 +0)
-797: (07) r1 += 1
-798: (7b) *(u64 *)(r0 +0) = r1
-799: (79) r1 = *(u64 *)(r0 +8)
-800: (61) r2 = *(u32 *)(r10 -20)
-801: (0f) r1 += r2
-802: (7b) *(u64 *)(r0 +8) = r1
-803: (bf) r0 = r9
-804: (95) exit
+795: (62) *(u32 *)(r10 -16) = 6
+796: (b7) r9 = 1
+797: (61) r1 = *(u32 *)(r10 -16)
+798: (77) r1 >>= 8
+799: (63) *(u32 *)(r10 -96) = r1
+800: (18) r1 = map[counters]
+802: (bf) r2 = r10
+803: (07) r2 += -96
+804: (85) call bpf_map_lookup_elem#1
+805: (15) if r0 == 0x0 goto pc+11
+806: (61) r1 = *(u32 *)(r10 -16)
+807: (57) r1 &= 255
+808: (67) r1 <<= 4
+809: (0f) r0 += r1
+810: (79) r1 = *(u64 *)(r0 +0)
+811: (07) r1 += 1
+812: (7b) *(u64 *)(r0 +0) = r1
+813: (79) r1 = *(u64 *)(r0 +8)
+814: (61) r2 = *(u32 *)(r10 -20)
+815: (0f) r1 += r2
+816: (7b) *(u64 *)(r0 +8) = r1
+817: (bf) r0 = r9
+818: (95) exit
 
-tci_eth0: tc ingress eth0 section classifier (648 insns)
+tci_eth0: tc ingress eth0 section classifier (655 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1439,18 +1453,25 @@ tci_eth0: tc ingress eth0 section classifier (648 insns)
 ; line 16: default allow
 631: (62) *(u32 *)(r10 -16) = 10
 632: (b7) r9 = 0
-633: (18) r1 = map[counters]
-635: (bf) r2 = r10
-636: (07) r2 += -16
-637: (85) call bpf_map_lookup_elem#1
-638: (15) if r0 == 0x0 goto pc+7
-639: (79) r1 = *(u64 *)(r0 +0)
-640: (07) r1 += 1
-641: (7b) *(u64 *)(r0 +0) = r1
-642: (79) r1 = *(u64 *)(r0 +8)
-643: (61) r2 = *(u32 *)(r10 -20)
-644: (0f) r1 += r2
-645: (7b) *(u64 *)(r0 +8) = r1
-646: (bf) r0 = r9
-647: (95) exit
+633: (61) r1 = *(u32 *)(r10 -16)
+634: (77) r1 >>= 8
+635: (63) *(u32 *)(r10 -96) = r1
+636: (18) r1 = map[counters]
+638: (bf) r2 = r10
+639: (07) r2 += -96
+640: (85) call bpf_map_lookup_elem#1
+641: (15) if r0 == 0x0 goto pc+11
+642: (61) r1 = *(u32 *)(r10 -16)
+643: (57) r1 &= 255
+644: (67) r1 <<= 4
+645: (0f) r0 += r1
+646: (79) r1 = *(u64 *)(r0 +0)
+647: (07) r1 += 1
+648: (7b) *(u64 *)(r0 +0) = r1
+649: (79) r1 = *(u64 *)(r0 +8)
+650: (61) r2 = *(u32 *)(r10 -20)
+651: (0f) r1 += r2
+652: (7b) *(u64 *)(r0 +8) = r1
+653: (bf) r0 = r9
+654: (95) exit
 

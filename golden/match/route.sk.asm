@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (615 insns)
+xdp_eth0: xdp eth0 section xdp (622 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -608,22 +608,29 @@ xdp_eth0: xdp eth0 section xdp (615 insns)
 ; line 8: default drop
 598: (62) *(u32 *)(r10 -16) = 4
 599: (b7) r9 = 1
-600: (18) r1 = map[counters]
-602: (bf) r2 = r10
-603: (07) r2 += -16
-604: (85) call bpf_map_lookup_elem#1
-605: (15) if r0 == 0x0 goto pc+7
-606: (79) r1 = *(u64 *)(r0 +0)
-607: (07) r1 += 1
-608: (7b) *(u64 *)(r0 +0) = r1
-609: (79) r1 = *(u64 *)(r0 +8)
-610: (61) r2 = *(u32 *)(r10 -20)
-611: (0f) r1 += r2
-612: (7b) *(u64 *)(r0 +8) = r1
-613: (bf) r0 = r9
-614: (95) exit
+600: (61) r1 = *(u32 *)(r10 -16)
+601: (77) r1 >>= 8
+602: (63) *(u32 *)(r10 -96) = r1
+603: (18) r1 = map[counters]
+605: (bf) r2 = r10
+606: (07) r2 += -96
+607: (85) call bpf_map_lookup_elem#1
+608: (15) if r0 == 0x0 goto pc+11
+609: (61) r1 = *(u32 *)(r10 -16)
+610: (57) r1 &= 255
+611: (67) r1 <<= 4
+612: (0f) r0 += r1
+613: (79) r1 = *(u64 *)(r0 +0)
+614: (07) r1 += 1
+615: (7b) *(u64 *)(r0 +0) = r1
+616: (79) r1 = *(u64 *)(r0 +8)
+617: (61) r2 = *(u32 *)(r10 -20)
+618: (0f) r1 += r2
+619: (7b) *(u64 *)(r0 +8) = r1
+620: (bf) r0 = r9
+621: (95) exit
 
-tci_eth0: tc ingress eth0 section classifier (545 insns)
+tci_eth0: tc ingress eth0 section classifier (559 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -1082,10 +1089,10 @@ tci_eth0: tc ingress eth0 section classifier (545 insns)
 452: (55) if r1 != 0x2 goto pc+5
 453: (62) *(u32 *)(r10 -16) = 5
 454: (b7) r9 = 2
-455: (05) goto pc+74
+455: (05) goto pc+81
 ; line 12: count route local
 456: (71) r1 = *(u8 *)(r10 -32)
-457: (15) if r1 == 0x0 goto pc+70
+457: (15) if r1 == 0x0 goto pc+77
 458: (71) r1 = *(u8 *)(r10 -3)
 459: (55) if r1 != 0x0 goto pc+52
 ; route: one FIB lookup for the packet's class
@@ -1142,35 +1149,49 @@ tci_eth0: tc ingress eth0 section classifier (545 insns)
 510: (b7) r7 = 1
 511: (73) *(u8 *)(r10 -3) = r7
 512: (71) r1 = *(u8 *)(r10 -3)
-513: (55) if r1 != 0x1 goto pc+14
+513: (55) if r1 != 0x1 goto pc+21
 514: (62) *(u32 *)(r10 -16) = 6
-515: (18) r1 = map[counters]
-517: (bf) r2 = r10
-518: (07) r2 += -16
-519: (85) call bpf_map_lookup_elem#1
-520: (15) if r0 == 0x0 goto pc+7
-521: (79) r1 = *(u64 *)(r0 +0)
-522: (07) r1 += 1
-523: (7b) *(u64 *)(r0 +0) = r1
-524: (79) r1 = *(u64 *)(r0 +8)
-525: (61) r2 = *(u32 *)(r10 -20)
-526: (0f) r1 += r2
-527: (7b) *(u64 *)(r0 +8) = r1
+515: (61) r1 = *(u32 *)(r10 -16)
+516: (77) r1 >>= 8
+517: (63) *(u32 *)(r10 -96) = r1
+518: (18) r1 = map[counters]
+520: (bf) r2 = r10
+521: (07) r2 += -96
+522: (85) call bpf_map_lookup_elem#1
+523: (15) if r0 == 0x0 goto pc+11
+524: (61) r1 = *(u32 *)(r10 -16)
+525: (57) r1 &= 255
+526: (67) r1 <<= 4
+527: (0f) r0 += r1
+528: (79) r1 = *(u64 *)(r0 +0)
+529: (07) r1 += 1
+530: (7b) *(u64 *)(r0 +0) = r1
+531: (79) r1 = *(u64 *)(r0 +8)
+532: (61) r2 = *(u32 *)(r10 -20)
+533: (0f) r1 += r2
+534: (7b) *(u64 *)(r0 +8) = r1
 ; line 13: default allow
-528: (62) *(u32 *)(r10 -16) = 7
-529: (b7) r9 = 0
-530: (18) r1 = map[counters]
-532: (bf) r2 = r10
-533: (07) r2 += -16
-534: (85) call bpf_map_lookup_elem#1
-535: (15) if r0 == 0x0 goto pc+7
-536: (79) r1 = *(u64 *)(r0 +0)
-537: (07) r1 += 1
-538: (7b) *(u64 *)(r0 +0) = r1
-539: (79) r1 = *(u64 *)(r0 +8)
-540: (61) r2 = *(u32 *)(r10 -20)
-541: (0f) r1 += r2
-542: (7b) *(u64 *)(r0 +8) = r1
-543: (bf) r0 = r9
-544: (95) exit
+535: (62) *(u32 *)(r10 -16) = 7
+536: (b7) r9 = 0
+537: (61) r1 = *(u32 *)(r10 -16)
+538: (77) r1 >>= 8
+539: (63) *(u32 *)(r10 -96) = r1
+540: (18) r1 = map[counters]
+542: (bf) r2 = r10
+543: (07) r2 += -96
+544: (85) call bpf_map_lookup_elem#1
+545: (15) if r0 == 0x0 goto pc+11
+546: (61) r1 = *(u32 *)(r10 -16)
+547: (57) r1 &= 255
+548: (67) r1 <<= 4
+549: (0f) r0 += r1
+550: (79) r1 = *(u64 *)(r0 +0)
+551: (07) r1 += 1
+552: (7b) *(u64 *)(r0 +0) = r1
+553: (79) r1 = *(u64 *)(r0 +8)
+554: (61) r2 = *(u32 *)(r10 -20)
+555: (0f) r1 += r2
+556: (7b) *(u64 *)(r0 +8) = r1
+557: (bf) r0 = r9
+558: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (708 insns)
+xdp_eth0: xdp eth0 section xdp (715 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -694,18 +694,25 @@ xdp_eth0: xdp eth0 section xdp (708 insns)
 ; line 37: default allow
 691: (62) *(u32 *)(r10 -16) = 32
 692: (b7) r9 = 2
-693: (18) r1 = map[counters]
-695: (bf) r2 = r10
-696: (07) r2 += -16
-697: (85) call bpf_map_lookup_elem#1
-698: (15) if r0 == 0x0 goto pc+7
-699: (79) r1 = *(u64 *)(r0 +0)
-700: (07) r1 += 1
-701: (7b) *(u64 *)(r0 +0) = r1
-702: (79) r1 = *(u64 *)(r0 +8)
-703: (61) r2 = *(u32 *)(r10 -20)
-704: (0f) r1 += r2
-705: (7b) *(u64 *)(r0 +8) = r1
-706: (bf) r0 = r9
-707: (95) exit
+693: (61) r1 = *(u32 *)(r10 -16)
+694: (77) r1 >>= 8
+695: (63) *(u32 *)(r10 -96) = r1
+696: (18) r1 = map[counters]
+698: (bf) r2 = r10
+699: (07) r2 += -96
+700: (85) call bpf_map_lookup_elem#1
+701: (15) if r0 == 0x0 goto pc+11
+702: (61) r1 = *(u32 *)(r10 -16)
+703: (57) r1 &= 255
+704: (67) r1 <<= 4
+705: (0f) r0 += r1
+706: (79) r1 = *(u64 *)(r0 +0)
+707: (07) r1 += 1
+708: (7b) *(u64 *)(r0 +0) = r1
+709: (79) r1 = *(u64 *)(r0 +8)
+710: (61) r2 = *(u32 *)(r10 -20)
+711: (0f) r1 += r2
+712: (7b) *(u64 *)(r0 +8) = r1
+713: (bf) r0 = r9
+714: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (476 insns)
+xdp_eth0: xdp eth0 section xdp (483 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -461,18 +461,25 @@ xdp_eth0: xdp eth0 section xdp (476 insns)
 ; line 14: default allow
 459: (62) *(u32 *)(r10 -16) = 4
 460: (b7) r9 = 2
-461: (18) r1 = map[counters]
-463: (bf) r2 = r10
-464: (07) r2 += -16
-465: (85) call bpf_map_lookup_elem#1
-466: (15) if r0 == 0x0 goto pc+7
-467: (79) r1 = *(u64 *)(r0 +0)
-468: (07) r1 += 1
-469: (7b) *(u64 *)(r0 +0) = r1
-470: (79) r1 = *(u64 *)(r0 +8)
-471: (61) r2 = *(u32 *)(r10 -20)
-472: (0f) r1 += r2
-473: (7b) *(u64 *)(r0 +8) = r1
-474: (bf) r0 = r9
-475: (95) exit
+461: (61) r1 = *(u32 *)(r10 -16)
+462: (77) r1 >>= 8
+463: (63) *(u32 *)(r10 -96) = r1
+464: (18) r1 = map[counters]
+466: (bf) r2 = r10
+467: (07) r2 += -96
+468: (85) call bpf_map_lookup_elem#1
+469: (15) if r0 == 0x0 goto pc+11
+470: (61) r1 = *(u32 *)(r10 -16)
+471: (57) r1 &= 255
+472: (67) r1 <<= 4
+473: (0f) r0 += r1
+474: (79) r1 = *(u64 *)(r0 +0)
+475: (07) r1 += 1
+476: (7b) *(u64 *)(r0 +0) = r1
+477: (79) r1 = *(u64 *)(r0 +8)
+478: (61) r2 = *(u32 *)(r10 -20)
+479: (0f) r1 += r2
+480: (7b) *(u64 *)(r0 +8) = r1
+481: (bf) r0 = r9
+482: (95) exit
 

@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (501 insns)
+xdp_eth0: xdp eth0 section xdp (508 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -484,18 +484,25 @@ xdp_eth0: xdp eth0 section xdp (501 insns)
 ; line 15: default allow
 484: (62) *(u32 *)(r10 -16) = 5
 485: (b7) r9 = 2
-486: (18) r1 = map[counters]
-488: (bf) r2 = r10
-489: (07) r2 += -16
-490: (85) call bpf_map_lookup_elem#1
-491: (15) if r0 == 0x0 goto pc+7
-492: (79) r1 = *(u64 *)(r0 +0)
-493: (07) r1 += 1
-494: (7b) *(u64 *)(r0 +0) = r1
-495: (79) r1 = *(u64 *)(r0 +8)
-496: (61) r2 = *(u32 *)(r10 -20)
-497: (0f) r1 += r2
-498: (7b) *(u64 *)(r0 +8) = r1
-499: (bf) r0 = r9
-500: (95) exit
+486: (61) r1 = *(u32 *)(r10 -16)
+487: (77) r1 >>= 8
+488: (63) *(u32 *)(r10 -96) = r1
+489: (18) r1 = map[counters]
+491: (bf) r2 = r10
+492: (07) r2 += -96
+493: (85) call bpf_map_lookup_elem#1
+494: (15) if r0 == 0x0 goto pc+11
+495: (61) r1 = *(u32 *)(r10 -16)
+496: (57) r1 &= 255
+497: (67) r1 <<= 4
+498: (0f) r0 += r1
+499: (79) r1 = *(u64 *)(r0 +0)
+500: (07) r1 += 1
+501: (7b) *(u64 *)(r0 +0) = r1
+502: (79) r1 = *(u64 *)(r0 +8)
+503: (61) r2 = *(u32 *)(r10 -20)
+504: (0f) r1 += r2
+505: (7b) *(u64 *)(r0 +8) = r1
+506: (bf) r0 = r9
+507: (95) exit
 

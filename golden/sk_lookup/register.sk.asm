@@ -1,4 +1,4 @@
-sk_lookup: sk_lookup - section sk_lookup (204 insns)
+sk_lookup: sk_lookup - section sk_lookup (211 insns)
 ; prologue: the lookup into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -53,7 +53,7 @@ sk_lookup: sk_lookup - section sk_lookup (204 insns)
  49: (61) r1 = *(u32 *)(r10 -76)
  50: (56) if w1 != 0x3030303 goto pc+20
  51: (62) *(u32 *)(r10 -16) = 0
- 52: (05) goto pc+51
+ 52: (05) goto pc+58
 ; line 12: redirect [2001:db8::1]:443 to sock admin
  53: (71) r1 = *(u8 *)(r10 -31)
  54: (55) if r1 != 0x6 goto pc+32
@@ -72,7 +72,7 @@ sk_lookup: sk_lookup - section sk_lookup (204 insns)
  67: (69) r1 = *(u16 *)(r10 -26)
  68: (55) if r1 != 0x1bb goto pc+18
  69: (62) *(u32 *)(r10 -16) = 1
- 70: (05) goto pc+54
+ 70: (05) goto pc+61
 ; line 13: redirect 4.4.4.0/24:9000 to sock dual
  71: (61) r1 = *(u32 *)(r10 -76)
  72: (54) w1 &= 16777215
@@ -80,7 +80,7 @@ sk_lookup: sk_lookup - section sk_lookup (204 insns)
  74: (69) r1 = *(u16 *)(r10 -26)
  75: (55) if r1 != 0x2328 goto pc+11
  76: (62) *(u32 *)(r10 -16) = 2
- 77: (05) goto pc+68
+ 77: (05) goto pc+75
 ; line 14: redirect 1.1.1.0/24:53 to sock dns
  78: (71) r1 = *(u8 *)(r10 -31)
  79: (55) if r1 != 0x11 goto pc+7
@@ -90,126 +90,133 @@ sk_lookup: sk_lookup - section sk_lookup (204 insns)
  83: (69) r1 = *(u16 *)(r10 -26)
  84: (55) if r1 != 0x35 goto pc+2
  85: (62) *(u32 *)(r10 -16) = 3
- 86: (05) goto pc+80
+ 86: (05) goto pc+87
 ; line 15: default pass
  87: (62) *(u32 *)(r10 -16) = 4
  88: (b7) r9 = 1
- 89: (18) r1 = map[counters]
- 91: (bf) r2 = r10
- 92: (07) r2 += -16
- 93: (85) call bpf_map_lookup_elem#1
- 94: (15) if r0 == 0x0 goto pc+7
- 95: (79) r1 = *(u64 *)(r0 +0)
- 96: (07) r1 += 1
- 97: (7b) *(u64 *)(r0 +0) = r1
- 98: (79) r1 = *(u64 *)(r0 +8)
- 99: (61) r2 = *(u32 *)(r10 -20)
-100: (0f) r1 += r2
-101: (7b) *(u64 *)(r0 +8) = r1
-102: (bf) r0 = r9
-103: (95) exit
+ 89: (61) r1 = *(u32 *)(r10 -16)
+ 90: (77) r1 >>= 8
+ 91: (63) *(u32 *)(r10 -96) = r1
+ 92: (18) r1 = map[counters]
+ 94: (bf) r2 = r10
+ 95: (07) r2 += -96
+ 96: (85) call bpf_map_lookup_elem#1
+ 97: (15) if r0 == 0x0 goto pc+11
+ 98: (61) r1 = *(u32 *)(r10 -16)
+ 99: (57) r1 &= 255
+100: (67) r1 <<= 4
+101: (0f) r0 += r1
+102: (79) r1 = *(u64 *)(r0 +0)
+103: (07) r1 += 1
+104: (7b) *(u64 *)(r0 +0) = r1
+105: (79) r1 = *(u64 *)(r0 +8)
+106: (61) r2 = *(u32 *)(r10 -20)
+107: (0f) r1 += r2
+108: (7b) *(u64 *)(r0 +8) = r1
+109: (bf) r0 = r9
+110: (95) exit
 ; redirect to socket sock0: its slot in the socket map
-104: (62) *(u32 *)(r10 -12) = 0
-105: (18) r1 = map[sockets]
-107: (bf) r2 = r10
-108: (07) r2 += -12
-109: (85) call bpf_map_lookup_elem#1
-110: (15) if r0 == 0x0 goto pc+12
-111: (bf) r7 = r0
-112: (bf) r1 = r6
-113: (bf) r2 = r7
-114: (b7) r3 = 0
-115: (85) call bpf_sk_assign#124
-116: (bf) r8 = r0
-117: (bf) r1 = r7
-118: (85) call bpf_sk_release#86
-119: (b7) r9 = 1
-120: (15) if r8 == 0x0 goto pc-32
-121: (b7) r1 = 1
-122: (05) goto pc+65
-123: (b7) r1 = 0
-124: (05) goto pc+63
+111: (62) *(u32 *)(r10 -12) = 0
+112: (18) r1 = map[sockets]
+114: (bf) r2 = r10
+115: (07) r2 += -12
+116: (85) call bpf_map_lookup_elem#1
+117: (15) if r0 == 0x0 goto pc+12
+118: (bf) r7 = r0
+119: (bf) r1 = r6
+120: (bf) r2 = r7
+121: (b7) r3 = 0
+122: (85) call bpf_sk_assign#124
+123: (bf) r8 = r0
+124: (bf) r1 = r7
+125: (85) call bpf_sk_release#86
+126: (b7) r9 = 1
+127: (15) if r8 == 0x0 goto pc-39
+128: (b7) r1 = 1
+129: (05) goto pc+65
+130: (b7) r1 = 0
+131: (05) goto pc+63
 ; redirect to socket sock1: its slot in the socket map
-125: (62) *(u32 *)(r10 -12) = 1
-126: (18) r1 = map[sockets]
-128: (bf) r2 = r10
-129: (07) r2 += -12
-130: (85) call bpf_map_lookup_elem#1
-131: (15) if r0 == 0x0 goto pc+12
-132: (bf) r7 = r0
-133: (bf) r1 = r6
-134: (bf) r2 = r7
-135: (b7) r3 = 0
-136: (85) call bpf_sk_assign#124
-137: (bf) r8 = r0
-138: (bf) r1 = r7
-139: (85) call bpf_sk_release#86
-140: (b7) r9 = 1
-141: (15) if r8 == 0x0 goto pc-53
-142: (b7) r1 = 3
-143: (05) goto pc+44
-144: (b7) r1 = 2
-145: (05) goto pc+42
+132: (62) *(u32 *)(r10 -12) = 1
+133: (18) r1 = map[sockets]
+135: (bf) r2 = r10
+136: (07) r2 += -12
+137: (85) call bpf_map_lookup_elem#1
+138: (15) if r0 == 0x0 goto pc+12
+139: (bf) r7 = r0
+140: (bf) r1 = r6
+141: (bf) r2 = r7
+142: (b7) r3 = 0
+143: (85) call bpf_sk_assign#124
+144: (bf) r8 = r0
+145: (bf) r1 = r7
+146: (85) call bpf_sk_release#86
+147: (b7) r9 = 1
+148: (15) if r8 == 0x0 goto pc-60
+149: (b7) r1 = 3
+150: (05) goto pc+44
+151: (b7) r1 = 2
+152: (05) goto pc+42
 ; redirect to socket sock2: its slot in the socket map
-146: (62) *(u32 *)(r10 -12) = 2
-147: (18) r1 = map[sockets]
-149: (bf) r2 = r10
-150: (07) r2 += -12
-151: (85) call bpf_map_lookup_elem#1
-152: (15) if r0 == 0x0 goto pc+12
-153: (bf) r7 = r0
-154: (bf) r1 = r6
-155: (bf) r2 = r7
-156: (b7) r3 = 0
-157: (85) call bpf_sk_assign#124
-158: (bf) r8 = r0
-159: (bf) r1 = r7
-160: (85) call bpf_sk_release#86
-161: (b7) r9 = 1
-162: (15) if r8 == 0x0 goto pc-74
-163: (b7) r1 = 5
-164: (05) goto pc+23
-165: (b7) r1 = 4
-166: (05) goto pc+21
+153: (62) *(u32 *)(r10 -12) = 2
+154: (18) r1 = map[sockets]
+156: (bf) r2 = r10
+157: (07) r2 += -12
+158: (85) call bpf_map_lookup_elem#1
+159: (15) if r0 == 0x0 goto pc+12
+160: (bf) r7 = r0
+161: (bf) r1 = r6
+162: (bf) r2 = r7
+163: (b7) r3 = 0
+164: (85) call bpf_sk_assign#124
+165: (bf) r8 = r0
+166: (bf) r1 = r7
+167: (85) call bpf_sk_release#86
+168: (b7) r9 = 1
+169: (15) if r8 == 0x0 goto pc-81
+170: (b7) r1 = 5
+171: (05) goto pc+23
+172: (b7) r1 = 4
+173: (05) goto pc+21
 ; redirect to socket sock3: its slot in the socket map
-167: (62) *(u32 *)(r10 -12) = 3
-168: (18) r1 = map[sockets]
-170: (bf) r2 = r10
-171: (07) r2 += -12
-172: (85) call bpf_map_lookup_elem#1
-173: (15) if r0 == 0x0 goto pc+12
-174: (bf) r7 = r0
-175: (bf) r1 = r6
-176: (bf) r2 = r7
-177: (b7) r3 = 0
-178: (85) call bpf_sk_assign#124
-179: (bf) r8 = r0
-180: (bf) r1 = r7
-181: (85) call bpf_sk_release#86
-182: (b7) r9 = 1
-183: (15) if r8 == 0x0 goto pc-95
-184: (b7) r1 = 7
-185: (05) goto pc+2
-186: (b7) r1 = 6
-187: (05) goto pc+0
+174: (62) *(u32 *)(r10 -12) = 3
+175: (18) r1 = map[sockets]
+177: (bf) r2 = r10
+178: (07) r2 += -12
+179: (85) call bpf_map_lookup_elem#1
+180: (15) if r0 == 0x0 goto pc+12
+181: (bf) r7 = r0
+182: (bf) r1 = r6
+183: (bf) r2 = r7
+184: (b7) r3 = 0
+185: (85) call bpf_sk_assign#124
+186: (bf) r8 = r0
+187: (bf) r1 = r7
+188: (85) call bpf_sk_release#86
+189: (b7) r9 = 1
+190: (15) if r8 == 0x0 goto pc-102
+191: (b7) r1 = 7
+192: (05) goto pc+2
+193: (b7) r1 = 6
+194: (05) goto pc+0
 ; redirect dropped: count it for the socket
-188: (63) *(u32 *)(r10 -12) = r1
-189: (18) r1 = map[socket_drops]
-191: (bf) r2 = r10
-192: (07) r2 += -12
-193: (85) call bpf_map_lookup_elem#1
-194: (15) if r0 == 0x0 goto pc+7
-195: (79) r1 = *(u64 *)(r0 +0)
-196: (07) r1 += 1
-197: (7b) *(u64 *)(r0 +0) = r1
-198: (79) r1 = *(u64 *)(r0 +8)
-199: (61) r2 = *(u32 *)(r10 -20)
-200: (0f) r1 += r2
-201: (7b) *(u64 *)(r0 +8) = r1
-202: (b7) r9 = 0
-203: (05) goto pc-115
+195: (63) *(u32 *)(r10 -12) = r1
+196: (18) r1 = map[socket_drops]
+198: (bf) r2 = r10
+199: (07) r2 += -12
+200: (85) call bpf_map_lookup_elem#1
+201: (15) if r0 == 0x0 goto pc+7
+202: (79) r1 = *(u64 *)(r0 +0)
+203: (07) r1 += 1
+204: (7b) *(u64 *)(r0 +0) = r1
+205: (79) r1 = *(u64 *)(r0 +8)
+206: (61) r2 = *(u32 *)(r10 -20)
+207: (0f) r1 += r2
+208: (7b) *(u64 *)(r0 +8) = r1
+209: (b7) r9 = 0
+210: (05) goto pc-122
 
-sklreg_proxy_se: sk_lookup register /sys/fs/cgroup/unified/proxy.service section sockops (97 insns)
+sklreg_proxy_se: sk_lookup register /sys/fs/cgroup/unified/proxy.service section sockops (111 insns)
 ; sk_lookup register: a socket of cgroup /sys/fs/cgroup/unified/proxy.service listening on a declared address goes into its slot
   0: (bf) r6 = r1
   1: (61) r1 = *(u32 *)(r6 +0)
@@ -228,20 +235,20 @@ sklreg_proxy_se: sk_lookup register /sys/fs/cgroup/unified/proxy.service section
  13: (61) r7 = *(u32 *)(r6 +20)
  14: (61) r8 = *(u32 *)(r6 +68)
 ; socket proxy: tcp 127.0.0.1:8080
- 15: (55) if r8 != 0x1f90 goto pc+41
+ 15: (55) if r8 != 0x1f90 goto pc+48
  16: (55) if r7 != 0x2 goto pc+3
  17: (61) r1 = *(u32 *)(r6 +28)
- 18: (56) if w1 != 0x100007f goto pc+38
+ 18: (56) if w1 != 0x100007f goto pc+45
  19: (05) goto pc+9
- 20: (55) if r7 != 0xa goto pc+36
+ 20: (55) if r7 != 0xa goto pc+43
  21: (61) r1 = *(u32 *)(r6 +48)
- 22: (56) if w1 != 0x0 goto pc+34
+ 22: (56) if w1 != 0x0 goto pc+41
  23: (61) r1 = *(u32 *)(r6 +52)
- 24: (56) if w1 != 0x0 goto pc+32
+ 24: (56) if w1 != 0x0 goto pc+39
  25: (61) r1 = *(u32 *)(r6 +56)
- 26: (56) if w1 != 0xffff0000 goto pc+30
+ 26: (56) if w1 != 0xffff0000 goto pc+37
  27: (61) r1 = *(u32 *)(r6 +60)
- 28: (56) if w1 != 0x100007f goto pc+28
+ 28: (56) if w1 != 0x100007f goto pc+35
  29: (62) *(u32 *)(r10 -12) = 0
  30: (bf) r1 = r6
  31: (18) r2 = map[sockets]
@@ -254,61 +261,75 @@ sklreg_proxy_se: sk_lookup register /sys/fs/cgroup/unified/proxy.service section
  39: (62) *(u32 *)(r10 -16) = 5
  40: (05) goto pc+1
  41: (62) *(u32 *)(r10 -16) = 6
- 42: (18) r1 = map[counters]
- 44: (bf) r2 = r10
- 45: (07) r2 += -16
- 46: (85) call bpf_map_lookup_elem#1
- 47: (15) if r0 == 0x0 goto pc+7
- 48: (79) r1 = *(u64 *)(r0 +0)
- 49: (07) r1 += 1
- 50: (7b) *(u64 *)(r0 +0) = r1
- 51: (79) r1 = *(u64 *)(r0 +8)
- 52: (61) r2 = *(u32 *)(r10 -20)
- 53: (0f) r1 += r2
- 54: (7b) *(u64 *)(r0 +8) = r1
- 55: (b7) r0 = 1
- 56: (95) exit
+ 42: (61) r1 = *(u32 *)(r10 -16)
+ 43: (77) r1 >>= 8
+ 44: (63) *(u32 *)(r10 -96) = r1
+ 45: (18) r1 = map[counters]
+ 47: (bf) r2 = r10
+ 48: (07) r2 += -96
+ 49: (85) call bpf_map_lookup_elem#1
+ 50: (15) if r0 == 0x0 goto pc+11
+ 51: (61) r1 = *(u32 *)(r10 -16)
+ 52: (57) r1 &= 255
+ 53: (67) r1 <<= 4
+ 54: (0f) r0 += r1
+ 55: (79) r1 = *(u64 *)(r0 +0)
+ 56: (07) r1 += 1
+ 57: (7b) *(u64 *)(r0 +0) = r1
+ 58: (79) r1 = *(u64 *)(r0 +8)
+ 59: (61) r2 = *(u32 *)(r10 -20)
+ 60: (0f) r1 += r2
+ 61: (7b) *(u64 *)(r0 +8) = r1
+ 62: (b7) r0 = 1
+ 63: (95) exit
 ; socket admin: tcp ::1:8443
- 57: (55) if r8 != 0x20fb goto pc+37
- 58: (55) if r7 != 0xa goto pc+36
- 59: (61) r1 = *(u32 *)(r6 +48)
- 60: (56) if w1 != 0x0 goto pc+34
- 61: (61) r1 = *(u32 *)(r6 +52)
- 62: (56) if w1 != 0x0 goto pc+32
- 63: (61) r1 = *(u32 *)(r6 +56)
- 64: (56) if w1 != 0x0 goto pc+30
- 65: (61) r1 = *(u32 *)(r6 +60)
- 66: (56) if w1 != 0x1000000 goto pc+28
- 67: (62) *(u32 *)(r10 -12) = 1
- 68: (bf) r1 = r6
- 69: (18) r2 = map[sockets]
- 71: (bf) r3 = r10
- 72: (07) r3 += -12
- 73: (b7) r4 = 0
- 74: (85) call bpf_sock_map_update#53
- 75: (62) *(u32 *)(r10 -20) = 0
- 76: (55) if r0 != 0x0 goto pc+2
- 77: (62) *(u32 *)(r10 -16) = 5
- 78: (05) goto pc+1
- 79: (62) *(u32 *)(r10 -16) = 6
- 80: (18) r1 = map[counters]
- 82: (bf) r2 = r10
- 83: (07) r2 += -16
- 84: (85) call bpf_map_lookup_elem#1
- 85: (15) if r0 == 0x0 goto pc+7
- 86: (79) r1 = *(u64 *)(r0 +0)
- 87: (07) r1 += 1
- 88: (7b) *(u64 *)(r0 +0) = r1
- 89: (79) r1 = *(u64 *)(r0 +8)
- 90: (61) r2 = *(u32 *)(r10 -20)
- 91: (0f) r1 += r2
- 92: (7b) *(u64 *)(r0 +8) = r1
- 93: (b7) r0 = 1
- 94: (95) exit
- 95: (b7) r0 = 1
- 96: (95) exit
+ 64: (55) if r8 != 0x20fb goto pc+44
+ 65: (55) if r7 != 0xa goto pc+43
+ 66: (61) r1 = *(u32 *)(r6 +48)
+ 67: (56) if w1 != 0x0 goto pc+41
+ 68: (61) r1 = *(u32 *)(r6 +52)
+ 69: (56) if w1 != 0x0 goto pc+39
+ 70: (61) r1 = *(u32 *)(r6 +56)
+ 71: (56) if w1 != 0x0 goto pc+37
+ 72: (61) r1 = *(u32 *)(r6 +60)
+ 73: (56) if w1 != 0x1000000 goto pc+35
+ 74: (62) *(u32 *)(r10 -12) = 1
+ 75: (bf) r1 = r6
+ 76: (18) r2 = map[sockets]
+ 78: (bf) r3 = r10
+ 79: (07) r3 += -12
+ 80: (b7) r4 = 0
+ 81: (85) call bpf_sock_map_update#53
+ 82: (62) *(u32 *)(r10 -20) = 0
+ 83: (55) if r0 != 0x0 goto pc+2
+ 84: (62) *(u32 *)(r10 -16) = 5
+ 85: (05) goto pc+1
+ 86: (62) *(u32 *)(r10 -16) = 6
+ 87: (61) r1 = *(u32 *)(r10 -16)
+ 88: (77) r1 >>= 8
+ 89: (63) *(u32 *)(r10 -96) = r1
+ 90: (18) r1 = map[counters]
+ 92: (bf) r2 = r10
+ 93: (07) r2 += -96
+ 94: (85) call bpf_map_lookup_elem#1
+ 95: (15) if r0 == 0x0 goto pc+11
+ 96: (61) r1 = *(u32 *)(r10 -16)
+ 97: (57) r1 &= 255
+ 98: (67) r1 <<= 4
+ 99: (0f) r0 += r1
+100: (79) r1 = *(u64 *)(r0 +0)
+101: (07) r1 += 1
+102: (7b) *(u64 *)(r0 +0) = r1
+103: (79) r1 = *(u64 *)(r0 +8)
+104: (61) r2 = *(u32 *)(r10 -20)
+105: (0f) r1 += r2
+106: (7b) *(u64 *)(r0 +8) = r1
+107: (b7) r0 = 1
+108: (95) exit
+109: (b7) r0 = 1
+110: (95) exit
 
-sklreg_dual_ser: sk_lookup register /sys/fs/cgroup/unified/dual.service section sockops (55 insns)
+sklreg_dual_ser: sk_lookup register /sys/fs/cgroup/unified/dual.service section sockops (62 insns)
 ; sk_lookup register: a socket of cgroup /sys/fs/cgroup/unified/dual.service listening on a declared address goes into its slot
   0: (bf) r6 = r1
   1: (61) r1 = *(u32 *)(r6 +0)
@@ -327,16 +348,16 @@ sklreg_dual_ser: sk_lookup register /sys/fs/cgroup/unified/dual.service section 
  13: (61) r7 = *(u32 *)(r6 +20)
  14: (61) r8 = *(u32 *)(r6 +68)
 ; socket dual: tcp :::9000
- 15: (55) if r8 != 0x2328 goto pc+37
- 16: (55) if r7 != 0xa goto pc+36
+ 15: (55) if r8 != 0x2328 goto pc+44
+ 16: (55) if r7 != 0xa goto pc+43
  17: (61) r1 = *(u32 *)(r6 +48)
- 18: (56) if w1 != 0x0 goto pc+34
+ 18: (56) if w1 != 0x0 goto pc+41
  19: (61) r1 = *(u32 *)(r6 +52)
- 20: (56) if w1 != 0x0 goto pc+32
+ 20: (56) if w1 != 0x0 goto pc+39
  21: (61) r1 = *(u32 *)(r6 +56)
- 22: (56) if w1 != 0x0 goto pc+30
+ 22: (56) if w1 != 0x0 goto pc+37
  23: (61) r1 = *(u32 *)(r6 +60)
- 24: (56) if w1 != 0x0 goto pc+28
+ 24: (56) if w1 != 0x0 goto pc+35
  25: (62) *(u32 *)(r10 -12) = 2
  26: (bf) r1 = r6
  27: (18) r2 = map[sockets]
@@ -349,20 +370,27 @@ sklreg_dual_ser: sk_lookup register /sys/fs/cgroup/unified/dual.service section 
  35: (62) *(u32 *)(r10 -16) = 7
  36: (05) goto pc+1
  37: (62) *(u32 *)(r10 -16) = 8
- 38: (18) r1 = map[counters]
- 40: (bf) r2 = r10
- 41: (07) r2 += -16
- 42: (85) call bpf_map_lookup_elem#1
- 43: (15) if r0 == 0x0 goto pc+7
- 44: (79) r1 = *(u64 *)(r0 +0)
- 45: (07) r1 += 1
- 46: (7b) *(u64 *)(r0 +0) = r1
- 47: (79) r1 = *(u64 *)(r0 +8)
- 48: (61) r2 = *(u32 *)(r10 -20)
- 49: (0f) r1 += r2
- 50: (7b) *(u64 *)(r0 +8) = r1
- 51: (b7) r0 = 1
- 52: (95) exit
- 53: (b7) r0 = 1
- 54: (95) exit
+ 38: (61) r1 = *(u32 *)(r10 -16)
+ 39: (77) r1 >>= 8
+ 40: (63) *(u32 *)(r10 -96) = r1
+ 41: (18) r1 = map[counters]
+ 43: (bf) r2 = r10
+ 44: (07) r2 += -96
+ 45: (85) call bpf_map_lookup_elem#1
+ 46: (15) if r0 == 0x0 goto pc+11
+ 47: (61) r1 = *(u32 *)(r10 -16)
+ 48: (57) r1 &= 255
+ 49: (67) r1 <<= 4
+ 50: (0f) r0 += r1
+ 51: (79) r1 = *(u64 *)(r0 +0)
+ 52: (07) r1 += 1
+ 53: (7b) *(u64 *)(r0 +0) = r1
+ 54: (79) r1 = *(u64 *)(r0 +8)
+ 55: (61) r2 = *(u32 *)(r10 -20)
+ 56: (0f) r1 += r2
+ 57: (7b) *(u64 *)(r0 +8) = r1
+ 58: (b7) r0 = 1
+ 59: (95) exit
+ 60: (b7) r0 = 1
+ 61: (95) exit
 

@@ -1,4 +1,4 @@
-sk_lookup: sk_lookup - section sk_lookup (254 insns)
+sk_lookup: sk_lookup - section sk_lookup (268 insns)
 ; prologue: the lookup into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -65,198 +65,212 @@ sk_lookup: sk_lookup - section sk_lookup (254 insns)
  63: (15) if r0 == 0x0 goto pc+3
  64: (62) *(u32 *)(r10 -16) = 0
  65: (b7) r9 = 0
- 66: (05) goto pc+72
+ 66: (05) goto pc+79
 ; line 12: count tcp to 3.3.3.0/24
  67: (71) r1 = *(u8 *)(r10 -32)
- 68: (55) if r1 != 0x4 goto pc+32
+ 68: (55) if r1 != 0x4 goto pc+39
  69: (71) r1 = *(u8 *)(r10 -31)
- 70: (55) if r1 != 0x6 goto pc+21
+ 70: (55) if r1 != 0x6 goto pc+28
  71: (61) r1 = *(u32 *)(r10 -76)
  72: (54) w1 &= 16777215
- 73: (56) if w1 != 0x30303 goto pc+43
+ 73: (56) if w1 != 0x30303 goto pc+50
  74: (62) *(u32 *)(r10 -16) = 1
- 75: (18) r1 = map[counters]
- 77: (bf) r2 = r10
- 78: (07) r2 += -16
- 79: (85) call bpf_map_lookup_elem#1
- 80: (15) if r0 == 0x0 goto pc+7
- 81: (79) r1 = *(u64 *)(r0 +0)
- 82: (07) r1 += 1
- 83: (7b) *(u64 *)(r0 +0) = r1
- 84: (79) r1 = *(u64 *)(r0 +8)
- 85: (61) r2 = *(u32 *)(r10 -20)
- 86: (0f) r1 += r2
- 87: (7b) *(u64 *)(r0 +8) = r1
+ 75: (61) r1 = *(u32 *)(r10 -16)
+ 76: (77) r1 >>= 8
+ 77: (63) *(u32 *)(r10 -96) = r1
+ 78: (18) r1 = map[counters]
+ 80: (bf) r2 = r10
+ 81: (07) r2 += -96
+ 82: (85) call bpf_map_lookup_elem#1
+ 83: (15) if r0 == 0x0 goto pc+11
+ 84: (61) r1 = *(u32 *)(r10 -16)
+ 85: (57) r1 &= 255
+ 86: (67) r1 <<= 4
+ 87: (0f) r0 += r1
+ 88: (79) r1 = *(u64 *)(r0 +0)
+ 89: (07) r1 += 1
+ 90: (7b) *(u64 *)(r0 +0) = r1
+ 91: (79) r1 = *(u64 *)(r0 +8)
+ 92: (61) r2 = *(u32 *)(r10 -20)
+ 93: (0f) r1 += r2
+ 94: (7b) *(u64 *)(r0 +8) = r1
 ; line 13: redirect 3.3.3.3:* to sock proxy
- 88: (61) r1 = *(u32 *)(r10 -76)
- 89: (56) if w1 != 0x3030303 goto pc+37
- 90: (62) *(u32 *)(r10 -16) = 2
- 91: (05) goto pc+62
+ 95: (61) r1 = *(u32 *)(r10 -76)
+ 96: (56) if w1 != 0x3030303 goto pc+37
+ 97: (62) *(u32 *)(r10 -16) = 2
+ 98: (05) goto pc+69
 ; line 14: redirect 1.1.1.0/24:53 to sock dns
- 92: (71) r1 = *(u8 *)(r10 -31)
- 93: (55) if r1 != 0x11 goto pc+43
- 94: (61) r1 = *(u32 *)(r10 -76)
- 95: (54) w1 &= 16777215
- 96: (56) if w1 != 0x10101 goto pc+40
- 97: (69) r1 = *(u16 *)(r10 -26)
- 98: (55) if r1 != 0x35 goto pc+38
- 99: (62) *(u32 *)(r10 -16) = 3
-100: (05) goto pc+74
+ 99: (71) r1 = *(u8 *)(r10 -31)
+100: (55) if r1 != 0x11 goto pc+43
+101: (61) r1 = *(u32 *)(r10 -76)
+102: (54) w1 &= 16777215
+103: (56) if w1 != 0x10101 goto pc+40
+104: (69) r1 = *(u16 *)(r10 -26)
+105: (55) if r1 != 0x35 goto pc+38
+106: (62) *(u32 *)(r10 -16) = 3
+107: (05) goto pc+81
 ; line 15: redirect [2001:db8::/64]:@webports to sock web6
-101: (71) r1 = *(u8 *)(r10 -31)
-102: (55) if r1 != 0x6 goto pc+34
-103: (61) r1 = *(u32 *)(r10 -48)
-104: (a4) w1 ^= -1207107296
-105: (61) r2 = *(u32 *)(r10 -44)
-106: (a4) w2 ^= 0
-107: (4c) w1 |= w2
-108: (56) if w1 != 0x0 goto pc+28
-109: (69) r1 = *(u16 *)(r10 -26)
-110: (15) if r1 == 0x50 goto pc+4
-111: (15) if r1 == 0x1bb goto pc+3
-112: (a5) if r1 < 0x1f40 goto pc+24
-113: (b5) if r1 <= 0x2327 goto pc+1
-114: (05) goto pc+22
-115: (62) *(u32 *)(r10 -16) = 4
-116: (05) goto pc+79
+108: (71) r1 = *(u8 *)(r10 -31)
+109: (55) if r1 != 0x6 goto pc+34
+110: (61) r1 = *(u32 *)(r10 -48)
+111: (a4) w1 ^= -1207107296
+112: (61) r2 = *(u32 *)(r10 -44)
+113: (a4) w2 ^= 0
+114: (4c) w1 |= w2
+115: (56) if w1 != 0x0 goto pc+28
+116: (69) r1 = *(u16 *)(r10 -26)
+117: (15) if r1 == 0x50 goto pc+4
+118: (15) if r1 == 0x1bb goto pc+3
+119: (a5) if r1 < 0x1f40 goto pc+24
+120: (b5) if r1 <= 0x2327 goto pc+1
+121: (05) goto pc+22
+122: (62) *(u32 *)(r10 -16) = 4
+123: (05) goto pc+86
 ; line 16: redirect from 10.0.0.0/8 to 4.4.4.4:9000-9099 to sock dual
-117: (61) r1 = *(u32 *)(r10 -84)
-118: (54) w1 &= 255
-119: (56) if w1 != 0xa goto pc+17
-120: (61) r1 = *(u32 *)(r10 -76)
-121: (56) if w1 != 0x4040404 goto pc+15
-122: (69) r1 = *(u16 *)(r10 -26)
-123: (a5) if r1 < 0x2328 goto pc+13
-124: (25) if r1 > 0x238b goto pc+12
-125: (62) *(u32 *)(r10 -16) = 5
-126: (05) goto pc+90
-; line 17: pass tcp to 3.3.3.4:22
+124: (61) r1 = *(u32 *)(r10 -84)
+125: (54) w1 &= 255
+126: (56) if w1 != 0xa goto pc+17
 127: (61) r1 = *(u32 *)(r10 -76)
-128: (56) if w1 != 0x4030303 goto pc+5
+128: (56) if w1 != 0x4040404 goto pc+15
 129: (69) r1 = *(u16 *)(r10 -26)
-130: (55) if r1 != 0x16 goto pc+3
-131: (62) *(u32 *)(r10 -16) = 6
-132: (b7) r9 = 1
-133: (05) goto pc+5
+130: (a5) if r1 < 0x2328 goto pc+13
+131: (25) if r1 > 0x238b goto pc+12
+132: (62) *(u32 *)(r10 -16) = 5
+133: (05) goto pc+97
+; line 17: pass tcp to 3.3.3.4:22
+134: (61) r1 = *(u32 *)(r10 -76)
+135: (56) if w1 != 0x4030303 goto pc+5
+136: (69) r1 = *(u16 *)(r10 -26)
+137: (55) if r1 != 0x16 goto pc+3
+138: (62) *(u32 *)(r10 -16) = 6
+139: (b7) r9 = 1
+140: (05) goto pc+5
 ; line 18: drop tcp to 3.3.3.0/24
-134: (62) *(u32 *)(r10 -16) = 7
-135: (b7) r9 = 0
-136: (05) goto pc+2
+141: (62) *(u32 *)(r10 -16) = 7
+142: (b7) r9 = 0
+143: (05) goto pc+2
 ; line 19: default pass
-137: (62) *(u32 *)(r10 -16) = 8
-138: (b7) r9 = 1
-139: (18) r1 = map[counters]
-141: (bf) r2 = r10
-142: (07) r2 += -16
-143: (85) call bpf_map_lookup_elem#1
-144: (15) if r0 == 0x0 goto pc+7
-145: (79) r1 = *(u64 *)(r0 +0)
-146: (07) r1 += 1
-147: (7b) *(u64 *)(r0 +0) = r1
-148: (79) r1 = *(u64 *)(r0 +8)
-149: (61) r2 = *(u32 *)(r10 -20)
-150: (0f) r1 += r2
-151: (7b) *(u64 *)(r0 +8) = r1
-152: (bf) r0 = r9
-153: (95) exit
+144: (62) *(u32 *)(r10 -16) = 8
+145: (b7) r9 = 1
+146: (61) r1 = *(u32 *)(r10 -16)
+147: (77) r1 >>= 8
+148: (63) *(u32 *)(r10 -96) = r1
+149: (18) r1 = map[counters]
+151: (bf) r2 = r10
+152: (07) r2 += -96
+153: (85) call bpf_map_lookup_elem#1
+154: (15) if r0 == 0x0 goto pc+11
+155: (61) r1 = *(u32 *)(r10 -16)
+156: (57) r1 &= 255
+157: (67) r1 <<= 4
+158: (0f) r0 += r1
+159: (79) r1 = *(u64 *)(r0 +0)
+160: (07) r1 += 1
+161: (7b) *(u64 *)(r0 +0) = r1
+162: (79) r1 = *(u64 *)(r0 +8)
+163: (61) r2 = *(u32 *)(r10 -20)
+164: (0f) r1 += r2
+165: (7b) *(u64 *)(r0 +8) = r1
+166: (bf) r0 = r9
+167: (95) exit
 ; redirect to socket sock0: its slot in the socket map
-154: (62) *(u32 *)(r10 -12) = 0
-155: (18) r1 = map[sockets]
-157: (bf) r2 = r10
-158: (07) r2 += -12
-159: (85) call bpf_map_lookup_elem#1
-160: (15) if r0 == 0x0 goto pc+12
-161: (bf) r7 = r0
-162: (bf) r1 = r6
-163: (bf) r2 = r7
-164: (b7) r3 = 0
-165: (85) call bpf_sk_assign#124
-166: (bf) r8 = r0
-167: (bf) r1 = r7
-168: (85) call bpf_sk_release#86
-169: (b7) r9 = 1
-170: (15) if r8 == 0x0 goto pc-32
-171: (b7) r1 = 1
-172: (05) goto pc+65
-173: (b7) r1 = 0
-174: (05) goto pc+63
+168: (62) *(u32 *)(r10 -12) = 0
+169: (18) r1 = map[sockets]
+171: (bf) r2 = r10
+172: (07) r2 += -12
+173: (85) call bpf_map_lookup_elem#1
+174: (15) if r0 == 0x0 goto pc+12
+175: (bf) r7 = r0
+176: (bf) r1 = r6
+177: (bf) r2 = r7
+178: (b7) r3 = 0
+179: (85) call bpf_sk_assign#124
+180: (bf) r8 = r0
+181: (bf) r1 = r7
+182: (85) call bpf_sk_release#86
+183: (b7) r9 = 1
+184: (15) if r8 == 0x0 goto pc-39
+185: (b7) r1 = 1
+186: (05) goto pc+65
+187: (b7) r1 = 0
+188: (05) goto pc+63
 ; redirect to socket sock1: its slot in the socket map
-175: (62) *(u32 *)(r10 -12) = 1
-176: (18) r1 = map[sockets]
-178: (bf) r2 = r10
-179: (07) r2 += -12
-180: (85) call bpf_map_lookup_elem#1
-181: (15) if r0 == 0x0 goto pc+12
-182: (bf) r7 = r0
-183: (bf) r1 = r6
-184: (bf) r2 = r7
-185: (b7) r3 = 0
-186: (85) call bpf_sk_assign#124
-187: (bf) r8 = r0
-188: (bf) r1 = r7
-189: (85) call bpf_sk_release#86
-190: (b7) r9 = 1
-191: (15) if r8 == 0x0 goto pc-53
-192: (b7) r1 = 3
-193: (05) goto pc+44
-194: (b7) r1 = 2
-195: (05) goto pc+42
+189: (62) *(u32 *)(r10 -12) = 1
+190: (18) r1 = map[sockets]
+192: (bf) r2 = r10
+193: (07) r2 += -12
+194: (85) call bpf_map_lookup_elem#1
+195: (15) if r0 == 0x0 goto pc+12
+196: (bf) r7 = r0
+197: (bf) r1 = r6
+198: (bf) r2 = r7
+199: (b7) r3 = 0
+200: (85) call bpf_sk_assign#124
+201: (bf) r8 = r0
+202: (bf) r1 = r7
+203: (85) call bpf_sk_release#86
+204: (b7) r9 = 1
+205: (15) if r8 == 0x0 goto pc-60
+206: (b7) r1 = 3
+207: (05) goto pc+44
+208: (b7) r1 = 2
+209: (05) goto pc+42
 ; redirect to socket sock2: its slot in the socket map
-196: (62) *(u32 *)(r10 -12) = 2
-197: (18) r1 = map[sockets]
-199: (bf) r2 = r10
-200: (07) r2 += -12
-201: (85) call bpf_map_lookup_elem#1
-202: (15) if r0 == 0x0 goto pc+12
-203: (bf) r7 = r0
-204: (bf) r1 = r6
-205: (bf) r2 = r7
-206: (b7) r3 = 0
-207: (85) call bpf_sk_assign#124
-208: (bf) r8 = r0
-209: (bf) r1 = r7
-210: (85) call bpf_sk_release#86
-211: (b7) r9 = 1
-212: (15) if r8 == 0x0 goto pc-74
-213: (b7) r1 = 5
-214: (05) goto pc+23
-215: (b7) r1 = 4
-216: (05) goto pc+21
+210: (62) *(u32 *)(r10 -12) = 2
+211: (18) r1 = map[sockets]
+213: (bf) r2 = r10
+214: (07) r2 += -12
+215: (85) call bpf_map_lookup_elem#1
+216: (15) if r0 == 0x0 goto pc+12
+217: (bf) r7 = r0
+218: (bf) r1 = r6
+219: (bf) r2 = r7
+220: (b7) r3 = 0
+221: (85) call bpf_sk_assign#124
+222: (bf) r8 = r0
+223: (bf) r1 = r7
+224: (85) call bpf_sk_release#86
+225: (b7) r9 = 1
+226: (15) if r8 == 0x0 goto pc-81
+227: (b7) r1 = 5
+228: (05) goto pc+23
+229: (b7) r1 = 4
+230: (05) goto pc+21
 ; redirect to socket sock3: its slot in the socket map
-217: (62) *(u32 *)(r10 -12) = 3
-218: (18) r1 = map[sockets]
-220: (bf) r2 = r10
-221: (07) r2 += -12
-222: (85) call bpf_map_lookup_elem#1
-223: (15) if r0 == 0x0 goto pc+12
-224: (bf) r7 = r0
-225: (bf) r1 = r6
-226: (bf) r2 = r7
-227: (b7) r3 = 0
-228: (85) call bpf_sk_assign#124
-229: (bf) r8 = r0
-230: (bf) r1 = r7
-231: (85) call bpf_sk_release#86
-232: (b7) r9 = 1
-233: (15) if r8 == 0x0 goto pc-95
-234: (b7) r1 = 7
-235: (05) goto pc+2
-236: (b7) r1 = 6
-237: (05) goto pc+0
+231: (62) *(u32 *)(r10 -12) = 3
+232: (18) r1 = map[sockets]
+234: (bf) r2 = r10
+235: (07) r2 += -12
+236: (85) call bpf_map_lookup_elem#1
+237: (15) if r0 == 0x0 goto pc+12
+238: (bf) r7 = r0
+239: (bf) r1 = r6
+240: (bf) r2 = r7
+241: (b7) r3 = 0
+242: (85) call bpf_sk_assign#124
+243: (bf) r8 = r0
+244: (bf) r1 = r7
+245: (85) call bpf_sk_release#86
+246: (b7) r9 = 1
+247: (15) if r8 == 0x0 goto pc-102
+248: (b7) r1 = 7
+249: (05) goto pc+2
+250: (b7) r1 = 6
+251: (05) goto pc+0
 ; redirect dropped: count it for the socket
-238: (63) *(u32 *)(r10 -12) = r1
-239: (18) r1 = map[socket_drops]
-241: (bf) r2 = r10
-242: (07) r2 += -12
-243: (85) call bpf_map_lookup_elem#1
-244: (15) if r0 == 0x0 goto pc+7
-245: (79) r1 = *(u64 *)(r0 +0)
-246: (07) r1 += 1
-247: (7b) *(u64 *)(r0 +0) = r1
-248: (79) r1 = *(u64 *)(r0 +8)
-249: (61) r2 = *(u32 *)(r10 -20)
-250: (0f) r1 += r2
-251: (7b) *(u64 *)(r0 +8) = r1
-252: (b7) r9 = 0
-253: (05) goto pc-115
+252: (63) *(u32 *)(r10 -12) = r1
+253: (18) r1 = map[socket_drops]
+255: (bf) r2 = r10
+256: (07) r2 += -12
+257: (85) call bpf_map_lookup_elem#1
+258: (15) if r0 == 0x0 goto pc+7
+259: (79) r1 = *(u64 *)(r0 +0)
+260: (07) r1 += 1
+261: (7b) *(u64 *)(r0 +0) = r1
+262: (79) r1 = *(u64 *)(r0 +8)
+263: (61) r2 = *(u32 *)(r10 -20)
+264: (0f) r1 += r2
+265: (7b) *(u64 *)(r0 +8) = r1
+266: (b7) r9 = 0
+267: (05) goto pc-122
 

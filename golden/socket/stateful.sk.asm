@@ -1,4 +1,4 @@
-xdp_eth0: xdp eth0 section xdp (617 insns)
+xdp_eth0: xdp eth0 section xdp (624 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -608,18 +608,25 @@ xdp_eth0: xdp eth0 section xdp (617 insns)
 ; line 12: default allow
 600: (62) *(u32 *)(r10 -16) = 5
 601: (b7) r9 = 2
-602: (18) r1 = map[counters]
-604: (bf) r2 = r10
-605: (07) r2 += -16
-606: (85) call bpf_map_lookup_elem#1
-607: (15) if r0 == 0x0 goto pc+7
-608: (79) r1 = *(u64 *)(r0 +0)
-609: (07) r1 += 1
-610: (7b) *(u64 *)(r0 +0) = r1
-611: (79) r1 = *(u64 *)(r0 +8)
-612: (61) r2 = *(u32 *)(r10 -20)
-613: (0f) r1 += r2
-614: (7b) *(u64 *)(r0 +8) = r1
-615: (bf) r0 = r9
-616: (95) exit
+602: (61) r1 = *(u32 *)(r10 -16)
+603: (77) r1 >>= 8
+604: (63) *(u32 *)(r10 -96) = r1
+605: (18) r1 = map[counters]
+607: (bf) r2 = r10
+608: (07) r2 += -96
+609: (85) call bpf_map_lookup_elem#1
+610: (15) if r0 == 0x0 goto pc+11
+611: (61) r1 = *(u32 *)(r10 -16)
+612: (57) r1 &= 255
+613: (67) r1 <<= 4
+614: (0f) r0 += r1
+615: (79) r1 = *(u64 *)(r0 +0)
+616: (07) r1 += 1
+617: (7b) *(u64 *)(r0 +0) = r1
+618: (79) r1 = *(u64 *)(r0 +8)
+619: (61) r2 = *(u32 *)(r10 -20)
+620: (0f) r1 += r2
+621: (7b) *(u64 *)(r0 +8) = r1
+622: (bf) r0 = r9
+623: (95) exit
 

@@ -1,7 +1,6 @@
 //! Work started on another thread before it is needed, its results taken one at a time
-//! when they are: the per-CPU maps a first install makes while it plans
-//! ([`crate::premade`]), the hooks it makes ready while its programs are verified
-//! (`install::ready_hooks`).
+//! when they are: the hooks a first install makes ready while its file compiles and its
+//! programs are verified (`install::ready_hooks`).
 //!
 //! Invariant: the first [`Ahead::take`] waits for the thread; each result is taken at
 //! most once; what is not taken is dropped with the [`Ahead`] (or, when the thread is

@@ -31,6 +31,7 @@ mod ahead;
 pub mod attach;
 pub mod cgroup;
 pub mod conntrack_anchor;
+pub mod counter_map;
 pub mod discovery;
 mod fault;
 pub mod install;
@@ -41,7 +42,6 @@ pub(crate) mod map_write;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
-pub mod premade;
 pub mod raw_load;
 pub mod rule_id;
 pub mod slot_map;
@@ -272,9 +272,6 @@ pub struct LoadOptions<'a> {
     /// The install the programs are loaded for: their kernel names say it and their
     /// hook ([`raw_load::kernel_name`]); `None`: each keeps its symbol.
     pub install: Option<&'a str>,
-    /// Per-CPU arrays made ahead ([`premade`]): taken where one has the shape a map
-    /// needs, instead of being made here.
-    pub premade: Option<&'a premade::Premade>,
     /// The classifier tables of an object written without them
     /// (`Compiled::to_loadable_elf`: `Compiled::tables`); `None`: read from the
     /// object's `.sockc.tables` section.
@@ -467,39 +464,20 @@ impl LoadedObject {
     }
 
     /// Packets and bytes of every counter slot, summed over CPUs: one batch lookup
-    /// for the whole map (one lookup per slot where the kernel has no batch lookup).
+    /// for the whole map (one lookup per element where the kernel has no batch
+    /// lookup).
     pub fn counters(&self) -> Result<Vec<(u64, u64)>, RuntimeError> {
-        let arr = self.counter_map()?;
-        let cpus = aya::util::nr_cpus().map_err(|(_, e)| counters_error(MapFault::Read(e)))?;
-        // Per CPU, a value is `[u64; 2]` (16 bytes, already a multiple of 8).
-        let per_slot = 16 * cpus;
-        let data = map_data(
-            self.map("counters")
-                .ok_or_else(|| counters_error(MapFault::Missing))?,
-        )
-        .ok_or_else(|| counters_error(MapFault::UnexpectedType))?;
-        match sys::map_lookup_batch(data.fd().as_fd(), self.meta.counters, per_slot) {
-            Ok(bytes) => Ok(bytes
-                .chunks_exact(per_slot)
-                .map(|slot| {
-                    slot.chunks_exact(16).fold((0u64, 0u64), |(p, b), v| {
-                        let word =
-                            |i: usize| u64::from_ne_bytes(v[i..i + 8].try_into().expect("8 bytes"));
-                        (p + word(0), b + word(8))
-                    })
-                })
-                .collect()),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => (0..self.meta.counters)
-                .map(|i| read_counter(&arr, i))
-                .collect(),
-            Err(e) => Err(counters_error(MapFault::Read(e))),
-        }
+        self.counter_map()?
+            .read_all(self.meta.counters)
+            .map_err(|e| counters_error(MapFault::Read(e)))
     }
 
     /// Packets and bytes of one counter slot, summed over CPUs (one syscall, for
     /// callers that know which slot should have moved).
     pub fn counter(&self, slot: u32) -> Result<(u64, u64), RuntimeError> {
-        read_counter(&self.counter_map()?, slot)
+        self.counter_map()?
+            .read(slot)
+            .map_err(|e| counters_error(MapFault::Read(e)))
     }
 
     /// Fills every `limit` bucket again (`sockc test` runs each packet against full
@@ -553,11 +531,11 @@ impl LoadedObject {
         Ok(())
     }
 
-    fn counter_map(&self) -> Result<PerCpuArray<&MapData, [u64; 2]>, RuntimeError> {
-        let map = self
-            .map("counters")
+    fn counter_map(&self) -> Result<counter_map::Counters<'_>, RuntimeError> {
+        let fd = self
+            .map_fd(sockc_compiler::bpf::maps::COUNTERS_MAP)
             .ok_or_else(|| counters_error(MapFault::Missing))?;
-        PerCpuArray::try_from(map).map_err(|e| counters_error(e.into()))
+        counter_map::Counters::of(fd).map_err(|e| counters_error(MapFault::Read(e)))
     }
 
     /// The object's socket map (the install's, when loaded with one), if its programs
@@ -694,10 +672,7 @@ fn fill_tables(
 }
 
 /// Creates (or opens, where `opts` reuses a pinned one) every map of the object, in
-/// name order. A per-CPU array the object creates (the rule counters: the kernel
-/// allocates each element's per-CPU memory on its own, a seventh of a 100k-rule
-/// apply) is taken from `opts.premade` where it was made ahead, else made on another
-/// thread while this one makes the rest.
+/// name order.
 fn create_maps(
     elf: &[u8],
     opts: &LoadOptions<'_>,
@@ -709,6 +684,7 @@ fn create_maps(
     }
     let object = aya_obj::Object::parse(elf).map_err(RuntimeError::Object)?;
     let btf = object_btf_if_needed(elf, &object)?;
+    let btf = btf.as_ref().map(|b| b.as_fd());
     let pin_of = |name: &str| {
         opts.reuse
             .iter()
@@ -718,75 +694,16 @@ fn create_maps(
                 .socket_map
                 .filter(|_| redirects_to_sockets && name == SOCKETS_MAP))
     };
-    let per_cpu = aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32;
-    let (slow, rest): (Vec<_>, Vec<_>) = object
+    let mut maps = object
         .maps
         .into_iter()
-        .partition(|(name, def)| def.map_type() == per_cpu && pin_of(name).is_none());
-    let (mut maps, slow) = take_premade(slow, opts.premade)?;
-    let btf = btf.as_ref().map(|b| b.as_fd());
-    let make_rest = || {
-        rest.into_iter()
-            .map(|(name, def)| {
-                let pin = pin_of(&name);
-                create_one(name, def, pin, btf)
-            })
-            .collect::<Result<Vec<_>, _>>()
-    };
-    if slow.is_empty() {
-        // No thread to start and wait for (on a busy machine, a wait for a CPU).
-        maps.extend(make_rest()?);
-    } else {
-        std::thread::scope(|s| {
-            let made = s.spawn(|| {
-                let _t = stages::stage("create per-CPU maps (another thread)");
-                slow.into_iter()
-                    .map(|(name, def)| create_one(name, def, None, btf))
-                    .collect::<Result<Vec<_>, _>>()
-            });
-            maps.extend(make_rest()?);
-            maps.extend(made.join().expect("map creation does not panic")?);
-            Ok::<_, RuntimeError>(())
-        })?;
-    }
+        .map(|(name, def)| {
+            let pin = pin_of(&name);
+            create_one(name, def, pin, btf)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     maps.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(maps)
-}
-
-/// The maps of `slow` that `premade` made ahead with their exact shape, as maps; and
-/// the rest, still to be made.
-#[allow(clippy::type_complexity)]
-fn take_premade(
-    slow: Vec<(String, aya_obj::Map)>,
-    premade: Option<&premade::Premade>,
-) -> Result<(Vec<(String, Map)>, Vec<(String, aya_obj::Map)>), RuntimeError> {
-    let Some(premade) = premade else {
-        return Ok((Vec::new(), slow));
-    };
-    let mut ready = Vec::new();
-    let mut rest = Vec::new();
-    for (name, def) in slow {
-        let shape = sockc_compiler::bpf::maps::MapShape {
-            name: name.clone(),
-            map_type: def.map_type(),
-            key_size: def.key_size(),
-            value_size: def.value_size(),
-            max_entries: def.max_entries(),
-            flags: def.map_flags(),
-        };
-        let Some(fd) = premade.take(&shape) else {
-            rest.push((name, def));
-            continue;
-        };
-        let fault = |source: MapFault| RuntimeError::Map {
-            map: name.clone(),
-            source,
-        };
-        let data = MapData::from_fd(fd).map_err(|e| fault(MapFault::Aya(e)))?;
-        let map = Map::from_map_data(data).map_err(|e| fault(MapFault::Aya(e)))?;
-        ready.push((name, map));
-    }
-    Ok((ready, rest))
 }
 
 /// Map `name` of the object: opened from `pin` if one is there, else created from
@@ -1009,17 +926,6 @@ fn counters_error(source: MapFault) -> RuntimeError {
         map: "counters".into(),
         source,
     }
-}
-
-/// Packets and bytes of one slot of a `counters` map, summed over CPUs.
-fn read_counter<T: std::borrow::Borrow<MapData>>(
-    arr: &PerCpuArray<T, [u64; 2]>,
-    slot: u32,
-) -> Result<(u64, u64), RuntimeError> {
-    let per_cpu = arr.get(&slot, 0).map_err(|e| counters_error(e.into()))?;
-    Ok(per_cpu
-        .iter()
-        .fold((0, 0), |(p, b), v| (p + v[0], b + v[1])))
 }
 
 fn map_data(m: &Map) -> Option<&MapData> {

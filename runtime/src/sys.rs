@@ -482,8 +482,8 @@ pub fn link_info(link: BorrowedFd<'_>) -> io::Result<aya_obj::generated::bpf_lin
     Ok(info)
 }
 
-/// `BPF_OBJ_GET_INFO_BY_FD` on a map: its id.
-pub fn map_id(map: BorrowedFd<'_>) -> io::Result<u32> {
+/// `BPF_OBJ_GET_INFO_BY_FD` on a map: its id, value size and number of elements.
+pub fn map_info(map: BorrowedFd<'_>) -> io::Result<aya_obj::generated::bpf_map_info> {
     // SAFETY: a plain C struct of integers; all-zero is a valid value.
     let mut info: aya_obj::generated::bpf_map_info = unsafe { std::mem::zeroed() };
     let mut attr = zeroed();
@@ -491,7 +491,12 @@ pub fn map_id(map: BorrowedFd<'_>) -> io::Result<u32> {
     attr.info.info_len = std::mem::size_of_val(&info) as u32;
     attr.info.info = &mut info as *mut _ as u64;
     sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
-    Ok(info.id)
+    Ok(info)
+}
+
+/// A map's id ([`map_info`]).
+pub fn map_id(map: BorrowedFd<'_>) -> io::Result<u32> {
+    map_info(map).map(|i| i.id)
 }
 
 // ---- socket maps and cgroups (sockmap) ------------------------------------------------

@@ -210,20 +210,14 @@ pub fn live_half_pinned(dir: &std::path::Path) -> Result<u32, TableUpdateError> 
     )?))
 }
 
-/// Zeroes counter slots of a per-CPU `counters` map: one update per slot with a zero
-/// value for every possible CPU (new rules' slots here, every rule's for
-/// `stats --reset`).
+/// Zeroes counter slots of a per-CPU `counters` map, every CPU's count
+/// ([`crate::counter_map`]: one write per element they are in): new rules' slots here,
+/// every rule's for `stats --reset`.
 pub(crate) fn zero_slots(counters: BorrowedFd<'_>, slots: &[u32]) -> io::Result<()> {
     if slots.is_empty() {
         return Ok(());
     }
-    let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
-    // Each CPU's value is a rule_counter (two u64), 8-byte aligned.
-    let zeros = vec![0u8; 16 * cpus];
-    for &slot in slots {
-        crate::sys::map_update(counters, &slot.to_le_bytes(), &zeros, 0)?;
-    }
-    Ok(())
+    crate::counter_map::Counters::of(counters)?.zero(slots)
 }
 
 /// [`zero_slots`] for the slots new rules take over.

@@ -1,7 +1,8 @@
 //! The small emitters every lowering file shares: a map lookup keyed by a flow record
 //! field, a `{packets, bytes}` counter bump, the rule counter bump of the shared
-//! count-and-exit tail ([`emit_count`], on the [`COUNTERS_MAP`] it names), and the
-//! verdict code of an action ([`verdict`]).
+//! count-and-exit tail ([`emit_count`], on the [`COUNTERS_MAP`] it names, its slots
+//! packed as `super::counters` lays them out), and the verdict code of an action
+//! ([`verdict`]).
 //!
 //! A leaf of the back end: it uses the instruction encoding, the code buffer and the
 //! flow record layout, nothing that lowers a rule, a classifier or a context, so every
@@ -32,10 +33,35 @@ pub(crate) fn verdict(spec: &HookSpec, a: Action) -> i32 {
     code.expect("sema only lets through actions the hook has")
 }
 
+/// Where the count tail puts the element of `COUNTERS_MAP` it looks up: just under the
+/// flow record, in the classifier walk's scratch (`classify::DIMS`, the 64 bytes under
+/// the record), which nothing reads once a packet is counted.
+const COUNTER_ELEMENT: i16 = flow::FLOW - 8;
+
 /// Adds 1 packet and the packet length in bytes to the counter slot whose index is
-/// at `COUNTER_KEY`. Clobbers r0-r5.
+/// at `COUNTER_KEY`: slot `s` of the packed layout ([`super::counters`]), in element
+/// `s >> ELEMENT_SHIFT` at byte `(s % SLOTS_PER_ELEMENT) * 16`. Clobbers r0-r5.
 pub(crate) fn emit_count(b: &mut CodeBuffer) {
-    emit_bump(b, COUNTERS_MAP, flow::COUNTER_KEY);
+    use super::counters::{ELEMENT_SHIFT, SLOTS_PER_ELEMENT, SLOT_SHIFT};
+    let skip = b.new_label();
+    b.emit(Insn::ldx(Size::W, Reg::R1, Reg::FP, at(flow::COUNTER_KEY)));
+    b.emit(Insn::alu64_imm(op::RSH, Reg::R1, ELEMENT_SHIFT as i32));
+    b.emit(Insn::stx(Size::W, Reg::FP, COUNTER_ELEMENT, Reg::R1));
+    b.ld_map(Reg::R1, COUNTERS_MAP);
+    b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
+    b.emit(Insn::alu64_imm(op::ADD, Reg::R2, COUNTER_ELEMENT as i32));
+    b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
+    b.branch_imm(Cond::Eq, Reg::R0, 0, skip);
+    b.emit(Insn::ldx(Size::W, Reg::R1, Reg::FP, at(flow::COUNTER_KEY)));
+    b.emit(Insn::alu64_imm(
+        op::AND,
+        Reg::R1,
+        (SLOTS_PER_ELEMENT - 1) as i32,
+    ));
+    b.emit(Insn::alu64_imm(op::LSH, Reg::R1, SLOT_SHIFT as i32));
+    b.emit(Insn::alu64_reg(op::ADD, Reg::R0, Reg::R1));
+    emit_add_packet(b);
+    b.bind(skip);
 }
 
 /// `r0 = bpf_map_lookup_elem(map, &flow[key])`: the value of `map` whose key is at
@@ -53,6 +79,12 @@ pub(crate) fn emit_map_lookup(b: &mut CodeBuffer, map: &str, key: i16, miss: Lab
 pub(crate) fn emit_bump(b: &mut CodeBuffer, map: &str, key: i16) {
     let skip = b.new_label();
     emit_map_lookup(b, map, key, skip);
+    emit_add_packet(b);
+    b.bind(skip);
+}
+
+/// Adds 1 and the packet length to the `{u64 packets, u64 bytes}` at `r0`.
+fn emit_add_packet(b: &mut CodeBuffer) {
     b.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
     b.emit(Insn::alu64_imm(op::ADD, Reg::R1, 1));
     b.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
@@ -60,7 +92,6 @@ pub(crate) fn emit_bump(b: &mut CodeBuffer, map: &str, key: i16) {
     b.emit(Insn::ldx(Size::W, Reg::R2, Reg::FP, at(flow::PKT_LEN)));
     b.emit(Insn::alu64_reg(op::ADD, Reg::R1, Reg::R2));
     b.emit(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
-    b.bind(skip);
 }
 
 /// Zeroes the flow record and, when the program looks addresses up in sets, writes the

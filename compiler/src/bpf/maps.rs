@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use aya_obj::generated::{bpf_map_type, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC};
 use serde::{Deserialize, Serialize};
 
-use super::classify;
+use super::{classify, counters};
 use crate::{
     hooks,
     ir::{sockmap::MapRole, Action, AddrMatch, Module, SetId, Step},
@@ -354,29 +354,28 @@ impl Sizing {
     }
 }
 
-/// The per-CPU `counters` map with room for `slots` rules.
+/// The per-CPU `counters` map with room for `slots` rules, in elements of
+/// [`counters::SLOTS_PER_ELEMENT`] slots (see [`counters`]).
 fn counters_map(slots: u32) -> MapDef {
     MapDef {
         name: COUNTERS_MAP.into(),
         map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
         key: BtfType::U32,
-        value: rule_counter(),
-        max_entries: slots,
+        value: BtfType::Array {
+            elem: Box::new(rule_counter()),
+            len: counters::SLOTS_PER_ELEMENT,
+        },
+        max_entries: counters::elements(slots),
         flags: 0,
     }
 }
 
 /// Counter slots for a first generation that uses `slots`: room for an eighth more, so
-/// that rules added later fit in place.
+/// that rules added later fit in place, up to the end of the `counters` map's last
+/// element (what an installed map's size says its capacity is: `counters::SlotLayout`),
+/// so that a refit sizes every map indexed by slot as the installed ones are.
 fn counter_capacity(slots: u32) -> u32 {
-    (slots + slots / 8).next_multiple_of(64)
-}
-
-/// The `counters` map a first compile of `module` makes (no installed generation's
-/// sizes to keep), known from sema on: a loader can start making it, the slowest map
-/// for the kernel to make, while the rest compiles.
-pub fn first_counters_map(module: &Module) -> MapDef {
-    counters_map(counter_capacity(used_slots(module)))
+    (slots + slots / 8).next_multiple_of(counters::SLOTS_PER_ELEMENT)
 }
 
 /// Counter slots the module's rules and defaults use (the highest plus one).

@@ -9,13 +9,15 @@
 //! Depends on the IR only; nothing here knows about optimization levels or object
 //! files.
 //!
-//! Files form layers, each using only the layers below it: `insn`, `flow`; `buffer`;
+//! Files form layers, each using only the layers below it: `insn`, `flow`, `counters`
+//! (where a rule's counter slot lives in the `counters` map); `buffer`;
 //! `emit`; `ext6`; `packet`, `nf_packet`, `socket`, `classify`, `iface` (`in on`/`out on`); `maps` (the classifier tables' sizes, the
 //! log maps' names); `lower/` (the rule walk in `lower/rules.rs` uses all of the
 //! above, each context's file uses the rule walk, `lower/mod.rs` picks the context);
 //! `limits` and `refcheck` read finished code.
 pub mod buffer;
 pub mod classify;
+pub mod counters;
 pub(crate) mod ct;
 pub(crate) mod emit;
 pub mod entries;

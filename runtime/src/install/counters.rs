@@ -2,9 +2,10 @@
 //! running.
 //!
 //! Nothing is reloaded, detached or journaled: the live generation's `counters` map is
-//! written slot by slot (every CPU's value), which programs see at once. Counts that
-//! programs add while the reset runs may be kept or lost, as with any reset of a
-//! per-CPU counter; a monitoring system sees an ordinary counter reset.
+//! written element by element (every CPU's copy, `crate::counter_map`), which programs
+//! see at once. Counts that programs add while the reset runs may be kept or lost, as
+//! with any reset of a per-CPU counter; a monitoring system sees an ordinary counter
+//! reset.
 
 use std::os::fd::AsFd;
 

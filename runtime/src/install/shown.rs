@@ -132,7 +132,6 @@ fn load_like_install(
             netns_cookie: uses_cookie.then_some(m.netns_cookie),
             reuse: &reuse,
             install: Some(&m.name),
-            premade: None,
             tables: None,
         },
     )?)

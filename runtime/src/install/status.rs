@@ -12,10 +12,13 @@
 //! and remove the debris of interrupted first applies and flushes, as every command
 //! does, and say so.
 
-use std::path::{Path, PathBuf};
+use std::{
+    os::fd::AsFd,
+    path::{Path, PathBuf},
+};
 
 use aya::{
-    maps::{Map, MapData, MapError, PerCpuArray},
+    maps::{MapData, MapError},
     programs::ProgramInfo,
 };
 use serde::Serialize;
@@ -28,8 +31,9 @@ use super::{
 };
 use crate::{
     attach::{AttachMode, LinkState},
+    counter_map::Counters,
     store::{Manifest, Store},
-    sys, RuntimeError,
+    sys,
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -426,8 +430,11 @@ pub fn stats(
             ),
         });
     }
-    let arr: PerCpuArray<MapData, [u64; 2]> =
-        PerCpuArray::try_from(Map::PerCpuArray(data)).map_err(open_error(&path))?;
+    let unreadable = |e: std::io::Error| InstallError::NotLive {
+        what: format!("{}: {e}", path.display()),
+    };
+    let counters = Counters::of(data.fd().as_fd()).map_err(unreadable)?;
+    let all = counters.read_elements().map_err(unreadable)?;
     let mut out = Vec::new();
     for p in &m.snapshot.programs {
         let ids = crate::rule_id::block_ids(
@@ -436,12 +443,7 @@ pub fn stats(
             p.rules.iter().map(|r| &*r.text),
         );
         for (r, id) in p.rules.iter().zip(ids) {
-            let (packets, bytes) = crate::read_counter(&arr, r.counter).map_err(|e| match e {
-                RuntimeError::Map { source, .. } => InstallError::NotLive {
-                    what: format!("{}: {source}", path.display()),
-                },
-                other => InstallError::Runtime(other),
-            })?;
+            let (packets, bytes) = all.sum(r.counter);
             out.push(RuleStats {
                 id,
                 hook: p.hook,

@@ -12,16 +12,17 @@
 //! says (a set changed behind sockc's back is rewritten, as `repair` does).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
+    os::fd::AsFd,
     path::{Path, PathBuf},
 };
 
 use aya::{
-    maps::{Map, MapData, MapError, PerCpuArray, PerCpuValues},
+    maps::{MapData, MapError},
     pin::PinError,
 };
 use sockc_compiler::{
-    bpf::maps::SOCKETS_MAP,
+    bpf::maps::{COUNTERS_MAP, SOCKETS_MAP},
     hooks::{HookKind, Target},
     Compiled,
 };
@@ -37,11 +38,11 @@ use super::{
 };
 use crate::{
     attach::{AttachOptions, AttachPoint, LinkState},
+    counter_map::Counters,
     error_chain,
     fault::{counting as point_counting, point},
     netns,
     plan::{self, Plan, ProgramAction, Snapshot},
-    premade::Premade,
     stages,
     store::{
         journal::{Journal, Operation, Phase},
@@ -219,19 +220,20 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     drop(t);
     // A first install loads (unless it is refused below): its interface hooks are
     // made ready while it plans and verifies (unless the caller made them ready
-    // already) — first, as the kernel's wait there is the longest —, and its per-CPU
-    // maps are made while it plans. Dropped unused, hooks are taken off with their
-    // descriptors, maps closed by the thread that made them.
+    // already), as the kernel's wait there is the longest. Dropped unused, hooks are
+    // taken off with their descriptors.
     let first = old.is_none() && !req.dry_run && !req.compiled.programs.is_empty();
-    let own = (first && req.ahead.is_none()).then(|| StartedAhead {
-        hooks: Some(interface_hooks(&hooks))
-            .filter(|points| !points.is_empty())
-            .map(|points| ReadyHooks::start(points, req.attach)),
-        maps: Some(Premade::start(&req.compiled.maps)),
-    });
-    let ahead = req.ahead.or(own.as_ref()).filter(|_| first);
-    let ready = ahead.and_then(|a| a.hooks.as_ref());
-    let premade = ahead.and_then(|a| a.maps.as_ref());
+    let own = (first && req.ahead.is_none())
+        .then(|| interface_hooks(&hooks))
+        .filter(|points| !points.is_empty())
+        .map(|points| StartedAhead {
+            hooks: ReadyHooks::start(points, req.attach),
+        });
+    let ready = req
+        .ahead
+        .or(own.as_ref())
+        .filter(|_| first)
+        .map(|a| &a.hooks);
     let t = stages::stage("plan");
     // The plan may refit the file to the installed generation (its counter slots and
     // map sizes), which turns a change inside classifier tables into an update in
@@ -317,7 +319,6 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     let generation = NewGeneration {
         snapshot: new_snapshot,
         here,
-        premade,
         ready,
     };
     let result = install_generation(store, req, old, generation, &mut report);
@@ -345,27 +346,24 @@ fn interface_hooks(hooks: &[(HookKind, String)]) -> Vec<(HookKind, String)> {
         .collect()
 }
 
-/// What a first install starts on other threads before it loads: its interface hooks
-/// made ready, its per-CPU maps made.
-#[derive(Debug, Default)]
+/// What a first install starts on another thread before it loads: its interface hooks
+/// made ready.
+#[derive(Debug)]
 pub struct StartedAhead {
-    hooks: Option<ReadyHooks>,
-    maps: Option<Premade>,
+    hooks: ReadyHooks,
 }
 
 /// What an apply under `name` that will be a first install starts while its file
-/// still compiles (from sema on): its interface hooks (`hooks`) made ready, and the
-/// per-CPU maps of `maps` made (the rule counters: `first_counters_map`). `None` when
-/// it will not be a first install as far as the store says now (an install or a
-/// journal is there), or another install holds one of the hooks (the apply then
-/// decides, and says, as it would have). The caller holds the store's lock until the
-/// apply is done, and runs in the install's network namespace (`netns`, as the apply
-/// records it).
+/// still compiles (from sema on): its interface hooks (of `hooks`) made ready. `None`
+/// when it has none, when it will not be a first install as far as the store says now
+/// (an install or a journal is there), or when another install holds one of the hooks
+/// (the apply then decides, and says, as it would have). The caller holds the store's
+/// lock until the apply is done, and runs in the install's network namespace (`netns`,
+/// as the apply records it).
 pub fn start_ahead(
     store: &Store,
     (name, netns): (&str, Option<&str>),
     hooks: impl Iterator<Item = (HookKind, String)>,
-    maps: &[sockc_compiler::bpf::maps::MapDef],
     opts: AttachOptions,
 ) -> Option<StartedAhead> {
     let hooks: Vec<(HookKind, String)> = hooks.collect();
@@ -376,9 +374,8 @@ pub fn start_ahead(
     let here = netns::current().ok()?;
     check_other_installs(store, (name, netns), &hooks, here, &mut Vec::new()).ok()?;
     let points = interface_hooks(&hooks);
-    Some(StartedAhead {
-        hooks: (!points.is_empty()).then(|| ReadyHooks::start(points, opts)),
-        maps: Some(Premade::start(maps)),
+    (!points.is_empty()).then(|| StartedAhead {
+        hooks: ReadyHooks::start(points, opts),
     })
 }
 
@@ -615,11 +612,10 @@ fn install_netns_cookie() -> Result<u64, InstallError> {
 }
 
 /// What a new generation is made of besides the request: the plan's snapshot, the
-/// namespace it is installed in, and the per-CPU maps and hooks made for it ahead.
+/// namespace it is installed in, and the hooks made ready for it ahead.
 struct NewGeneration<'a> {
     snapshot: Snapshot,
     here: netns::Identity,
-    premade: Option<&'a Premade>,
     ready: Option<&'a ReadyHooks>,
 }
 
@@ -635,7 +631,6 @@ fn install_generation(
     let NewGeneration {
         snapshot,
         here,
-        premade,
         ready,
     } = new;
     let no_slots = BTreeMap::new();
@@ -649,7 +644,7 @@ fn install_generation(
     let mut target = new_target(req, generation, snapshot, here, socket_slots);
     // The plan's listings and the object's build are done with.
     (req.release_freed_memory)();
-    let (mut obj, recorded) = load_and_record(store, req, &target, premade)?;
+    let (mut obj, recorded) = load_and_record(store, req, &target)?;
     report.verified = obj.programs().to_vec();
     target.programs = loaded_programs(&obj)?;
     reconcile::inherit_attachments(old.as_ref(), &mut target);
@@ -794,10 +789,9 @@ fn load_and_record(
     store: &Store,
     req: &ApplyRequest<'_>,
     target: &Manifest,
-    premade: Option<&Premade>,
 ) -> Result<(LoadedObject, BulkRefs), InstallError> {
     store.ensure_install_dir(req.name)?;
-    let load = || load_generation(store, req, &target.socket_slots, premade);
+    let load = || load_generation(store, req, &target.socket_slots);
     let record = |stage: &'static str| {
         let _t = stages::stage(stage);
         store.write_bulk(target)
@@ -840,7 +834,6 @@ fn load_generation(
     store: &Store,
     req: &ApplyRequest<'_>,
     slots: &BTreeMap<String, u32>,
-    premade: Option<&Premade>,
 ) -> Result<LoadedObject, InstallError> {
     // The metadata goes to the loader as it is: the object need not carry it.
     let elf = req
@@ -878,7 +871,6 @@ fn load_generation(
             netns_cookie,
             reuse: &reuse,
             install: Some(req.name),
-            premade,
             tables: Some(&req.compiled.tables),
         },
     )?)
@@ -996,7 +988,7 @@ enum CarryError {
     #[error("no counters map")]
     NoCounters,
     #[error(transparent)]
-    Map(#[from] MapError),
+    Io(#[from] std::io::Error),
 }
 
 /// Adds the old counters of unchanged rules into the new map. Runs after the swap, so
@@ -1019,21 +1011,23 @@ fn carry_counters(
             path: path.clone(),
             source,
         })?;
-        let old_arr: PerCpuArray<MapData, [u64; 2]> =
-            PerCpuArray::try_from(Map::PerCpuArray(old_map))?;
-        let new_map = obj.map_mut("counters").ok_or(CarryError::NoCounters)?;
-        let mut new_arr: PerCpuArray<&mut MapData, [u64; 2]> = PerCpuArray::try_from(new_map)?;
-        for c in &plan.counter_carry {
-            let before = old_arr.get(&c.old_slot, 0)?;
-            let now = new_arr.get(&c.new_slot, 0)?;
-            let sum: Vec<[u64; 2]> = before
-                .iter()
-                .zip(now.iter())
-                .map(|(a, b)| [a[0] + b[0], a[1] + b[1]])
-                .collect();
-            let values = PerCpuValues::try_from(sum).map_err(MapError::from)?;
-            new_arr.set(c.new_slot, values, 0)?;
-        }
+        // The old map may be an older sockc's (one slot an element): `Counters` reads
+        // either layout.
+        let old = Counters::of(old_map.fd().as_fd())?;
+        let before = old.read_elements()?;
+        let new_fd = obj.map_fd(COUNTERS_MAP).ok_or(CarryError::NoCounters)?;
+        let carried: HashMap<u32, u32> = plan
+            .counter_carry
+            .iter()
+            .map(|c| (c.new_slot, c.old_slot))
+            .collect();
+        let slots: Vec<u32> = carried.keys().copied().collect();
+        Counters::of(new_fd)?.update(&slots, |slot, now| {
+            let was = before.per_cpu(carried[&slot]);
+            for (n, w) in now.iter_mut().zip(was) {
+                *n = [n[0] + w[0], n[1] + w[1]];
+            }
+        })?;
         Ok(())
     })();
     if let Err(e) = result {

@@ -27,9 +27,12 @@ use similar::{
 };
 
 use sockc_compiler::{
-    bpf::maps::{
-        hex, unhex, DurableMap, Entries, MapContents, MapDef, MapShape, Sizing, COUNTERS_MAP,
-        PORTS_MAP,
+    bpf::{
+        counters::SlotLayout,
+        maps::{
+            hex, unhex, DurableMap, Entries, MapContents, MapDef, MapShape, Sizing, COUNTERS_MAP,
+            PORTS_MAP,
+        },
     },
     driver::Refit,
     hooks::HookKind,
@@ -735,7 +738,8 @@ pub fn refit_of(old: &Snapshot) -> Refit {
         if tables.contains(m.name.as_str()) {
             sizing.tables.insert(m.name.clone(), m.value_size);
         } else if m.name == COUNTERS_MAP {
-            sizing.counters = m.max_entries;
+            // Slots, in whichever layout the installed map has (`bpf::counters`).
+            sizing.counters = SlotLayout::of_value_size(m.value_size).capacity(m.max_entries);
         }
     }
     sizing.steps = old.table_steps.clone();
