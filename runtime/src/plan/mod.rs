@@ -335,7 +335,9 @@ fn asm_diff_key(line: &str) -> &str {
 fn unified_hunks(old: &[&str], new: &[&str], old_keys: &[&str], new_keys: &[&str]) -> String {
     let deadline = Instant::now() + DIFF_DEADLINE;
     let ops = capture_diff_slices_deadline(Algorithm::Myers, old_keys, new_keys, Some(deadline));
-    let mut out = String::new();
+    // Room for every line once with its mark (a first install's diff is all of them).
+    let lines: usize = old.iter().chain(new).map(|l| l.len() + 2).sum();
+    let mut out = String::with_capacity(lines + 64);
     for group in group_diff_ops(ops, CONTEXT) {
         let _ = writeln!(out, "{}", UnifiedHunkHeader::new(&group));
         for op in &group {
@@ -374,18 +376,41 @@ fn truncate_lines(text: String, max: usize) -> String {
 }
 
 /// One `HOOK on IFACE: RULE` line per rule, programs in the order given (the
-/// programs sockc adds have counters but no rules the user wrote: not listed).
-fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Vec<String> {
-    programs
-        .filter(|p| p.hook.spec().block)
-        .flat_map(|p| {
-            let label = program_label(p.hook, &p.attach_to);
-            // Joined, not formatted: one line per rule of every program.
-            p.rules
-                .iter()
-                .map(move |r| [label.as_str(), ": ", &r.text].concat())
-        })
-        .collect()
+/// programs sockc adds have counters but no rules the user wrote: not listed), in one
+/// string: a 10k-rule file's listing is one allocation, not 10k.
+fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Listing {
+    let mut out = Listing::default();
+    for p in programs.filter(|p| p.hook.spec().block) {
+        let label = program_label(p.hook, &p.attach_to);
+        let bytes: usize = p.rules.iter().map(|r| label.len() + r.text.len() + 2).sum();
+        out.text.reserve(bytes);
+        out.ends.reserve(p.rules.len());
+        // Appended, not formatted: one line per rule of every program.
+        for r in &p.rules {
+            out.text.push_str(&label);
+            out.text.push_str(": ");
+            out.text.push_str(&r.text);
+            out.ends.push(out.text.len());
+        }
+    }
+    out
+}
+
+/// Lines kept end to end in one string, each ending where `ends` says.
+#[derive(Default)]
+struct Listing {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Listing {
+    fn lines(&self) -> Vec<&str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.text[start..end])
+            .collect()
+    }
 }
 
 /// A map entry as a person reads it: set maps hold LPM keys (`u32` prefix length,
@@ -605,8 +630,8 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
 
     let old_listing = rule_listing(pairs.iter().filter_map(|(o, _)| *o));
     let new_listing = rule_listing(pairs.iter().filter_map(|(_, n)| *n));
-    let old_lines: Vec<&str> = old_listing.iter().map(String::as_str).collect();
-    let new_lines: Vec<&str> = new_listing.iter().map(String::as_str).collect();
+    let old_lines = old_listing.lines();
+    let new_lines = new_listing.lines();
     let rule_diff = unified_hunks(&old_lines, &new_lines, &old_lines, &new_lines);
 
     let (programs, bytecode_diffs, counter_carry) = program_plans(&pairs, new_object);
