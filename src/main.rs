@@ -592,6 +592,7 @@ fn cmd_apply(args: &apply_cmd::ApplyArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let front_end = checked.checked.timings().len();
     sockc_runtime::stages::ended(front_end_stage(&checked.checked), started);
     let session = match apply_cmd::begin(args) {
         Ok(s) => s,
@@ -603,7 +604,7 @@ fn cmd_apply(args: &apply_cmd::ApplyArgs) -> ExitCode {
         Ok(b) => b,
         Err(code) => return code,
     };
-    sockc_runtime::stages::ended(back_end_stage(&b.compiled), resumed);
+    sockc_runtime::stages::ended(back_end_stage(&b.compiled, front_end), resumed);
     release_freed_memory();
     let t = sockc_runtime::stages::stage("print warnings");
     let (held, shown) = apply_cmd::hold_ct_warning(args, b.warnings);
@@ -616,18 +617,15 @@ fn cmd_apply(args: &apply_cmd::ApplyArgs) -> ExitCode {
     code
 }
 
-/// The compiler passes timed before the install opens (`sockc_compiler::driver::check`).
-const FRONT_END_PASSES: usize = 2;
-
 /// `apply --timings`' stage of the front end: read, parse, sema.
 fn front_end_stage(c: &sockc_compiler::driver::Checked) -> String {
-    let front = &c.timings()[..FRONT_END_PASSES.min(c.timings().len())];
-    format!("read and compile: front end ({})", stages_ms(front))
+    format!("read and compile: front end ({})", stages_ms(c.timings()))
 }
 
-/// `apply --timings`' stage of the rest of the compile, with its passes.
-fn back_end_stage(c: &Compiled) -> String {
-    let rest = c.timings.get(FRONT_END_PASSES..).unwrap_or_default();
+/// `apply --timings`' stage of the rest of the compile, with its passes: those after
+/// the first `front_end`, which [`front_end_stage`] showed.
+fn back_end_stage(c: &Compiled, front_end: usize) -> String {
+    let rest = c.timings.get(front_end..).unwrap_or_default();
     format!("read and compile: the rest ({})", stages_ms(rest))
 }
 

@@ -25,7 +25,7 @@ use sockc_compiler::{
     hooks::HookSpec,
 };
 
-use super::AttachError;
+use super::{AttachError, LinkState};
 use crate::sys;
 
 const SLOT: [u8; 4] = 0u32.to_ne_bytes();
@@ -60,15 +60,7 @@ pub fn load(spec: &HookSpec, array: BorrowedFd<'_>, empty: i32, name: &str) -> i
         Insn::mov64_imm(Reg::R0, empty),
         Insn::exit(),
     ];
-    let insns: Vec<u8> = code.iter().flat_map(|i| i.to_bytes()).collect();
-    sys::prog_load(&mut sys::ProgLoad {
-        prog_type: spec.prog_type as u32,
-        expected_attach_type: spec.attach_type as u32,
-        name,
-        insns: &insns,
-        license: b"GPL\0",
-        log: &mut [],
-    })
+    super::load_code(spec.prog_type as u32, spec.attach_type as u32, name, &code)
 }
 
 /// Puts `prog` into the slot of `array`: from now on the dispatcher runs it.
@@ -100,6 +92,25 @@ pub fn held(path: &Path) -> io::Result<Option<u32>> {
     let array = sys::obj_get(path)?;
     Ok(sys::map_lookup(array.as_fd(), &SLOT, 4)?
         .map(|v| u32::from_ne_bytes(v[..4].try_into().expect("4 bytes"))))
+}
+
+/// Whether the slot of the array pinned at `path` holds a program other than `ours`:
+/// another generation took these pins over, and a detach leaves them alone (a slot
+/// that cannot be read, or is empty, is still the install's).
+pub fn taken_over(path: &Path, ours: u32) -> bool {
+    held(path).is_ok_and(|id| id.is_some_and(|id| id != ours))
+}
+
+/// What the slot of the array pinned at `path` says of a hook that should run
+/// `prog_id`: the program in it, none, or no array at all.
+pub fn slot_state(path: &Path, prog_id: u32) -> LinkState {
+    match held(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => LinkState::Missing,
+        Err(e) => LinkState::Unreadable(e.to_string()),
+        Ok(None) => LinkState::Vacant,
+        Ok(Some(id)) if id == prog_id => LinkState::Attached,
+        Ok(Some(prog_id)) => LinkState::RunsOther { prog_id },
+    }
 }
 
 /// Whether program `prog_id` (what a link runs) is a dispatcher of the array pinned at

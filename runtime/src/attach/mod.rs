@@ -202,6 +202,25 @@ fn detach_link_if_ours<B: Backend + ?Sized>(
     }
 }
 
+/// Loads `code`, a program sockc writes itself for a hook (a dispatcher, a
+/// pass-through), as a program of `prog_type` expecting `expected_attach_type`.
+fn load_code(
+    prog_type: u32,
+    expected_attach_type: u32,
+    name: &str,
+    code: &[sockc_compiler::bpf::insn::Insn],
+) -> std::io::Result<OwnedFd> {
+    let insns: Vec<u8> = code.iter().flat_map(|i| i.to_bytes()).collect();
+    crate::sys::prog_load(&mut crate::sys::ProgLoad {
+        prog_type,
+        expected_attach_type,
+        name,
+        insns: &insns,
+        license: b"GPL\0",
+        log: &mut [],
+    })
+}
+
 /// Runs a program that takes a frame (XDP, TC) `repeat` times on `input`.
 fn run_on_frame(
     prog: BorrowedFd<'_>,

@@ -31,7 +31,7 @@ use aya_obj::generated::{nf_inet_hooks, NFPROTO_IPV4, NFPROTO_IPV6};
 use sockc_compiler::hooks::{HookKind, NF_ACCEPT};
 
 use super::{
-    dispatcher::{self, held, pin},
+    dispatcher::{self, pin},
     link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend,
     Expected, LinkState,
 };
@@ -139,9 +139,7 @@ impl Backend for Netfilter {
             return;
         };
         let pins = Pins::of(path);
-        // Only while the slot holds the install's program (or nothing readable):
-        // another generation may have taken these pins over.
-        if held(&pins.slot).is_ok_and(|id| id.is_some_and(|id| id != ours)) {
+        if dispatcher::taken_over(&pins.slot, ours) {
             return;
         }
         link::detach(&pins.ip4);
@@ -189,13 +187,7 @@ impl Backend for Netfilter {
                 ));
             }
         }
-        match held(&pins.slot) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => LinkState::Missing,
-            Err(e) => LinkState::Unreadable(e.to_string()),
-            Ok(None) => LinkState::Vacant,
-            Ok(Some(id)) if id == expected.prog_id => LinkState::Attached,
-            Ok(Some(prog_id)) => LinkState::RunsOther { prog_id },
-        }
+        dispatcher::slot_state(&pins.slot, expected.prog_id)
     }
 
     fn test_run(

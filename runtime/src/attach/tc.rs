@@ -91,15 +91,7 @@ fn attach_tcx(prog: BorrowedFd<'_>, at: &AttachPoint<'_>) -> io::Result<std::os:
 /// with it can be swapped to one.
 fn load_pass_through(at: &AttachPoint<'_>) -> io::Result<OwnedFd> {
     let code = [Insn::mov64_imm(Reg::R0, TCX_NEXT), Insn::exit()];
-    let insns: Vec<u8> = code.iter().flat_map(|i| i.to_bytes()).collect();
-    sys::prog_load(&mut sys::ProgLoad {
-        prog_type: at.spec().prog_type as u32,
-        expected_attach_type: 0,
-        name: "sockc_tcx_next",
-        insns: &insns,
-        license: b"GPL\0",
-        log: &mut [],
-    })
+    super::load_code(at.spec().prog_type as u32, 0, "sockc_tcx_next", &code)
 }
 
 /// How long [`attach_tcx`] waits for a released link of the same program to go.

@@ -269,9 +269,7 @@ impl Backend for Xdp {
             return DIRECT.detach(at, live, ours);
         }
         let slot = dispatcher::slot_pin(path);
-        // Only while the slot holds the install's program (or nothing readable):
-        // another generation may have taken these pins over.
-        if dispatcher::held(&slot).is_ok_and(|id| id.is_some_and(|id| id != ours)) {
+        if dispatcher::taken_over(&slot, ours) {
             return;
         }
         link::detach(path);
@@ -318,13 +316,7 @@ impl Backend for Xdp {
             }
             Err(e) => return LinkState::Unreadable(e.to_string()),
         }
-        match dispatcher::held(&slot) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => LinkState::Missing,
-            Err(e) => LinkState::Unreadable(e.to_string()),
-            Ok(None) => LinkState::Vacant,
-            Ok(Some(id)) if id == expected.prog_id => LinkState::Attached,
-            Ok(Some(prog_id)) => LinkState::RunsOther { prog_id },
-        }
+        dispatcher::slot_state(&slot, expected.prog_id)
     }
 
     fn test_run(
