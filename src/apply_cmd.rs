@@ -11,11 +11,10 @@
 //! unless `--exit-code` is given (then 4 when something would change), as `git diff`
 //! does, so `sockc apply --dry-run f.sk && sockc apply f.sk` works.
 
-use crate::stdout::{out, outln};
+use crate::shared::stdout::{out, outln};
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
-    time::Duration,
 };
 
 use clap::Args;
@@ -23,34 +22,22 @@ use serde_json::json;
 use sockc_runtime::{
     attach::{AttachOptions, TcAttach},
     conntrack_anchor::{self, Outcome},
-    error_chain,
     install::{self, ApplyRequest, InstallError, StatusOptions},
     netns,
     plan::ProgramAction,
     stages,
-    store::{LockWait, Store},
+    store::Store,
 };
 
 use sockc_compiler::{diag::Diagnostic, ir::Module, semdiff};
 
-use crate::privileges;
+use crate::shared::{
+    privileges,
+    store::{check_name, fail, open_store, resolve_name, Target},
+};
 
 /// Exit code of a dry run or diff that found changes.
 pub const CHANGES: u8 = 4;
-
-#[derive(Args)]
-pub struct Target {
-    /// the install's name: its pins live in BPFFS/sockc/NAME/ (default for apply: the
-    /// rule file's name without its extension; needed with `-`)
-    #[arg(long)]
-    pub name: Option<String>,
-    /// where bpffs is mounted
-    #[arg(long, default_value = "/sys/fs/bpf", value_name = "PATH")]
-    pub bpffs: PathBuf,
-    /// how long to wait for another sockc that holds the lock, in seconds
-    #[arg(long, default_value = "60", value_name = "SECS")]
-    pub lock_timeout: u64,
-}
 
 #[derive(Args)]
 pub struct ApplyArgs {
@@ -99,52 +86,10 @@ pub enum TcAttachArg {
     Clsact,
 }
 
-fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 64
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-pub(crate) fn check_name(n: &str) -> Result<(), ExitCode> {
-    if valid_name(n) {
-        Ok(())
-    } else {
-        crate::json::sockc_error!("`{n}` is not a valid name (1-64 of a-z A-Z 0-9 _ -)");
-        Err(ExitCode::from(2))
-    }
-}
-
-/// Prints the error with its causes; "nothing installed" and an empty rule file are
-/// the user's (1 and 2), the rest kernel, permission or lock failures (3).
-pub(crate) fn fail(e: InstallError) -> ExitCode {
-    crate::json::sockc_error!("{}", error_chain(&e));
-    ExitCode::from(match e {
-        InstallError::NotInstalled(_) => 1,
-        InstallError::Empty { .. } | InstallError::HeldByInstall { .. } => 2,
-        _ => 3,
-    })
-}
-
-/// The store under `target`, locked.
-pub(crate) fn open_store(target: &Target) -> Result<Store, ExitCode> {
-    let wait = if crate::conventions::quiet() {
-        LockWait::Quiet
-    } else {
-        LockWait::Tell
-    };
-    Store::open_with(
-        &target.bpffs,
-        Duration::from_secs(target.lock_timeout),
-        wait,
-    )
-    .map_err(|e| fail(InstallError::Store(e)))
-}
-
 /// The rule file as the manifest records it: absolute, so that `status` and `stats`
 /// name it usefully from any directory (standard input stays `-`).
 fn manifest_path(file: &Path) -> String {
-    if crate::conventions::is_stdin(file) {
+    if crate::shared::input::is_stdin(file) {
         return file.display().to_string();
     }
     std::path::absolute(file)
@@ -269,9 +214,9 @@ pub fn run_apply(
         attach: attach_options(args),
         allow_empty: args.allow_empty,
         ahead: ahead.as_ref(),
-        release_freed_memory: crate::release_freed_memory,
+        release_freed_memory: crate::shared::memory::release_freed_memory,
     };
-    let spinner = crate::progress::Spinner::start(format!("applying {}", file), args.json);
+    let spinner = crate::shared::progress::Spinner::start(format!("applying {}", file), args.json);
     let applied = install::apply(store, &req);
     // What the apply did not take comes off while the store is still locked.
     drop(ahead);
@@ -291,9 +236,9 @@ pub fn run_apply(
         }
     }
     if let Some(r) = &report.recovered {
-        crate::json::sockc_error!("{name}: {r}");
+        crate::shared::json::sockc_error!("{name}: {r}");
     }
-    if !crate::conventions::quiet() {
+    if !crate::shared::settings::quiet() {
         for n in &report.notices {
             eprintln!("notice: {n}");
         }
@@ -306,7 +251,7 @@ pub fn run_apply(
     let installed = format!("installed {name}");
     if args.json {
         let sem = semantic.as_ref().map(|s| match s {
-            Ok(d) => semdiff::to_json(d, &crate::diff_cmd::options(&installed, &file)),
+            Ok(d) => semdiff::to_json(d, &crate::shared::semantic_diff::options(&installed, &file)),
             Err(why) => json!({ "unavailable": why }),
         });
         print_apply_json(name, args, &report, sem);
@@ -315,7 +260,7 @@ pub fn run_apply(
             match s {
                 Ok(d) => out!(
                     "{}",
-                    crate::diff_cmd::semantic_text(d, &installed, &file, args.summary)
+                    crate::shared::semantic_diff::semantic_text(d, &installed, &file, args.summary)
                 ),
                 Err(why) => outln!("which packets change their verdict: not known ({why})"),
             }
@@ -324,9 +269,9 @@ pub fn run_apply(
     }
     if !report.failed.is_empty() {
         for f in &report.failed {
-            crate::json::sockc_error!("not brought to the new generation: {f}");
+            crate::shared::json::sockc_error!("not brought to the new generation: {f}");
         }
-        crate::json::sockc_error!("{name}: some hooks do not run the installed rules; `sockc status` shows them, `sockc apply` or `sockc repair` tries again");
+        crate::shared::json::sockc_error!("{name}: some hooks do not run the installed rules; `sockc status` shows them, `sockc apply` or `sockc repair` tries again");
         return ExitCode::from(3);
     }
     if args.dry_run && args.exit_code && changes {
@@ -340,8 +285,8 @@ pub fn run_apply(
 fn install_name(args: &ApplyArgs) -> Result<String, ExitCode> {
     match &args.target.name {
         Some(n) => Ok(n.clone()),
-        None if crate::conventions::is_stdin(&args.file) => {
-            crate::json::sockc_error!("apply - (standard input) needs --name");
+        None if crate::shared::input::is_stdin(&args.file) => {
+            crate::shared::json::sockc_error!("apply - (standard input) needs --name");
             Err(ExitCode::from(2))
         }
         None => Ok(args
@@ -352,37 +297,11 @@ fn install_name(args: &ApplyArgs) -> Result<String, ExitCode> {
     }
 }
 
-/// The rules the install `name` runs ([`crate::installed`]); an empty module when
+/// The rules the install `name` runs ([`crate::shared::installed`]); an empty module when
 /// nothing is installed; why they cannot be had otherwise.
 fn installed_module(store: &Store, name: &str) -> Result<Module, String> {
-    Ok(crate::installed::read(store, name)?.map_or_else(Module::default, |i| i.compiled.module))
-}
-
-/// `sockc diff --installed NAME`'s OLD: the install's recorded rules and its snapshot.
-pub fn installed_side(
-    args: &crate::diff_cmd::DiffArgs,
-    name: &str,
-) -> Result<crate::diff_cmd::Old, ExitCode> {
-    check_name(name)?;
-    crate::privileges::require("diff --installed", crate::privileges::READ)?;
-    let store = open_store(&Target {
-        name: Some(name.to_string()),
-        bpffs: args.bpffs.clone(),
-        lock_timeout: args.lock_timeout,
-    })?;
-    install::recover(&store, Some(name)).map_err(fail)?;
-    match crate::installed::read(&store, name) {
-        Ok(Some(i)) => Ok(crate::diff_cmd::Old {
-            name: format!("installed {name}"),
-            module: i.compiled.module,
-            snapshot: i.manifest.snapshot,
-        }),
-        Ok(None) => Err(fail(InstallError::NotInstalled(name.to_string()))),
-        Err(why) => {
-            crate::json::sockc_error!("{why}");
-            Err(ExitCode::from(1))
-        }
-    }
+    Ok(crate::shared::installed::read(store, name)?
+        .map_or_else(Module::default, |i| i.compiled.module))
 }
 
 /// `sockc apply --json`: the plan and what became of it (docs/json.md); with
@@ -393,7 +312,7 @@ fn print_apply_json(
     report: &install::ApplyReport,
     semantic: Option<serde_json::Value>,
 ) {
-    crate::json::emit(json!({
+    crate::shared::json::emit(json!({
         "semantic": semantic,
         "name": name,
         "dry_run": args.dry_run,
@@ -505,29 +424,6 @@ fn outcome_line(name: &str, dry_run: bool, report: &install::ApplyReport, change
     )
 }
 
-/// The name to act on: the given one, or the only install there is.
-pub(crate) fn resolve_name(target: &Target, store: &Store) -> Result<String, ExitCode> {
-    if let Some(n) = &target.name {
-        check_name(n)?;
-        return Ok(n.clone());
-    }
-    let all = install::installed_names(store).map_err(fail)?;
-    match all.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => {
-            crate::json::sockc_error!("nothing is installed");
-            Err(ExitCode::from(1))
-        }
-        many => {
-            crate::json::sockc_error!(
-                "several installs ({}); pick one with --name",
-                many.join(", ")
-            );
-            Err(ExitCode::from(2))
-        }
-    }
-}
-
 pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
     if let Err(code) = privileges::require("status", privileges::READ) {
         return code;
@@ -558,10 +454,10 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
         let mut v = serde_json::to_value(all).expect("json");
         if let Some(list) = v.as_array_mut() {
             for (item, s) in list.iter_mut().zip(all) {
-                item["applied_at"] = json!(crate::conventions::rfc3339(s.applied_unix));
+                item["applied_at"] = json!(crate::shared::time::rfc3339(s.applied_unix));
             }
         }
-        crate::json::emit(json!({ "installs": v, "cleaned": report.cleaned }));
+        crate::shared::json::emit(json!({ "installs": v, "cleaned": report.cleaned }));
     } else {
         if all.is_empty() {
             outln!("nothing installed under {}/sockc", target.bpffs.display());
@@ -571,7 +467,7 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
         }
     }
     if drift {
-        crate::json::sockc_error!("some hooks, sockets or sets are not as the manifest says (see `drift`); `sockc apply` or `sockc repair` re-attaches hooks and rewrites sets, `sockc register` fills a socket's slot, `sockc flush` removes the install");
+        crate::shared::json::sockc_error!("some hooks, sockets or sets are not as the manifest says (see `drift`); `sockc apply` or `sockc repair` re-attaches hooks and rewrites sets, `sockc register` fills a socket's slot, `sockc flush` removes the install");
         return ExitCode::from(3);
     }
     ExitCode::SUCCESS
@@ -581,7 +477,7 @@ pub fn run_status(target: &Target, json: bool, deep: bool) -> ExitCode {
 /// sockets (socket maps, declared sockets) and drift.
 fn print_status(s: &install::Status) {
     if let Some(r) = &s.recovered {
-        crate::json::sockc_error!("{}: {r}", s.name);
+        crate::shared::json::sockc_error!("{}: {r}", s.name);
     }
     if s.generation == 0 {
         // Generations start at 1: this is an install whose records this sockc could
@@ -598,13 +494,13 @@ fn print_status(s: &install::Status) {
         s.generation,
         s.source_file,
         &s.source_sha256[..12.min(s.source_sha256.len())],
-        crate::conventions::local_time(s.applied_unix),
+        crate::shared::time::local_time(s.applied_unix),
         s.netns
             .as_ref()
             .map(|n| format!(", netns {n}"))
             .unwrap_or_default()
     );
-    for line in crate::table::lines(&hooks_table(&s.hooks), "  ") {
+    for line in crate::shared::table::lines(&hooks_table(&s.hooks), "  ") {
         outln!("{line}");
     }
     outln!("  maps: {}", s.maps.join(", "));
@@ -620,7 +516,8 @@ fn print_status(s: &install::Status) {
 /// An install's hooks as a table: where each is, how it is attached, its program and
 /// link. Borderless, the columns as wide as their widest cell.
 fn hooks_table(hooks: &[install::HookStatus]) -> comfy_table::Table {
-    let mut table = crate::table::new(["hook", "mode", "prog", "tag", "state", "link"], &[]);
+    let mut table =
+        crate::shared::table::new(["hook", "mode", "prog", "tag", "state", "link"], &[]);
     for h in hooks {
         // Interface and cgroup hooks name where they are; sk_lookup is on the
         // install's network namespace (the header names it).
@@ -712,14 +609,14 @@ pub fn run_repair(target: &Target, json: bool) -> ExitCode {
                 })
             })
             .collect();
-        crate::json::emit(json!({ "installs": v }));
+        crate::shared::json::emit(json!({ "installs": v }));
     } else {
         for r in &all {
             if let Some(x) = &r.recovered {
                 outln!("{}: {x}", r.name);
             }
             // Under -q: only what was done and what failed, no "ok" lines or notices.
-            let quiet = crate::conventions::quiet();
+            let quiet = crate::shared::settings::quiet();
             if r.drift.is_empty() && r.sets.is_empty() && r.recovered.is_none() && !quiet {
                 outln!("{}: every hook runs the installed rules", r.name);
             }
@@ -737,7 +634,7 @@ pub fn run_repair(target: &Target, json: bool) -> ExitCode {
                 outln!("{}: {n}", r.name);
             }
             for f in &r.failed {
-                crate::json::sockc_error!("{}: could not repair: {f}", r.name);
+                crate::shared::json::sockc_error!("{}: could not repair: {f}", r.name);
             }
         }
     }
@@ -763,10 +660,10 @@ pub fn run_flush(target: &Target, json: bool) -> ExitCode {
     match install::flush(&store, &name) {
         Ok(f) => {
             if let Some(r) = &f.recovered {
-                crate::json::sockc_error!("{name}: {r}");
+                crate::shared::json::sockc_error!("{name}: {r}");
             }
             if json {
-                crate::json::emit(json!({
+                crate::shared::json::emit(json!({
                     "name": name,
                     "generation": f.manifest.as_ref().map(|m| m.generation),
                     "detached": f.detached,

@@ -1,32 +1,14 @@
-//! What every command shares and the clap derive does not say by itself: the `-O`
-//! flag on exactly the commands that compile, help text that depends on the command
-//! (`--name`'s default), `-q`, reading a rule file from stdin (`-`), shell completions
-//! and the man page (both generated from the same [`command`] the parser uses), and
-//! how dates are printed (local time in text, RFC 3339 in JSON).
+//! What the clap derive does not say by itself: the `-O` flag on exactly the commands
+//! that compile, help text that depends on the command (`--name`'s default), the
+//! limits listed once, shell completions and the man page (both generated from the
+//! same [`command`] the parser uses).
 
-use std::{
-    io::Read,
-    path::{Path, PathBuf},
-    process::ExitCode,
-    sync::atomic::{AtomicBool, Ordering},
-};
+use std::{path::Path, process::ExitCode};
 
 use clap::{Arg, ArgMatches, Command, CommandFactory};
 
 /// The commands that compile a rule file, and so take `-O`.
 pub const COMPILING: &[&str] = &["compile", "check", "test", "apply", "diff"];
-
-/// `-q`: set once in `main`.
-static QUIET: AtomicBool = AtomicBool::new(false);
-
-pub fn set_quiet(q: bool) {
-    QUIET.store(q, Ordering::Relaxed);
-}
-
-/// True under `-q`: print errors and data only (no warnings, notices or "ok" lines).
-pub fn quiet() -> bool {
-    QUIET.load(Ordering::Relaxed)
-}
 
 fn opt_arg() -> Arg {
     Arg::new("opt")
@@ -126,45 +108,6 @@ pub fn opt_level(m: &ArgMatches) -> sockc_compiler::opt::OptLevel {
     }
 }
 
-/// True for the file name `-`, which means standard input.
-pub fn is_stdin(file: &Path) -> bool {
-    file.as_os_str() == "-"
-}
-
-/// The name diagnostics give a rule file read from standard input (`-`).
-pub const STDIN_NAME: &str = "<stdin>";
-
-/// Reads a rule file given as `-`: standard input, at most `max` bytes (the same
-/// `--max-source-bytes` as a named file). One byte past the bound is read to tell,
-/// never more: `yes | sockc check -` fails at once with the memory of the bound.
-/// (Named files go through `read_input`, which checks what they are and their size
-/// before reading.)
-pub fn read_stdin(max: u64) -> Result<Vec<u8>, String> {
-    let mut buf = Vec::new();
-    std::io::stdin()
-        .lock()
-        .take(max.saturating_add(1))
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("cannot read standard input: {e}"))?;
-    if buf.len() as u64 > max {
-        return Err(format!(
-            "cannot read standard input: more than {max} bytes; the limit on a rule \
-             file is --max-source-bytes"
-        ));
-    }
-    Ok(buf)
-}
-
-/// Where `file "..."` sets of a rule file are looked up: beside it, or the current
-/// directory for standard input.
-pub fn base_dir(file: &Path) -> Option<PathBuf> {
-    if is_stdin(file) {
-        std::env::current_dir().ok()
-    } else {
-        file.parent().map(Path::to_path_buf)
-    }
-}
-
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Shell {
     Bash,
@@ -227,7 +170,7 @@ pub fn run_man(dir: Option<&Path>) -> ExitCode {
             eprintln!("sockc: cannot write {}: {e}", path.display());
             return ExitCode::from(1);
         }
-        if !quiet() {
+        if !crate::shared::settings::quiet() {
             eprintln!("wrote {}", path.display());
         }
     }
@@ -235,54 +178,13 @@ pub fn run_man(dir: Option<&Path>) -> ExitCode {
 }
 
 fn write_stdout(bytes: &[u8]) -> ExitCode {
-    crate::stdout::bytes(bytes);
+    crate::shared::stdout::bytes(bytes);
     ExitCode::SUCCESS
-}
-
-/// A time for people: local time with its UTC offset, `2026-11-22 12:30:01 +0100`
-/// (the zone from TZ or /etc/localtime, as `date` finds it).
-pub fn local_time(unix: u64) -> String {
-    time_in(unix, &jiff::tz::TimeZone::system())
-}
-
-fn time_in(unix: u64, zone: &jiff::tz::TimeZone) -> String {
-    timestamp(unix)
-        .to_zoned(zone.clone())
-        .strftime("%Y-%m-%d %H:%M:%S %z")
-        .to_string()
-}
-
-/// A time for programs: RFC 3339 in UTC, `2026-11-22T11:30:01Z`.
-pub fn rfc3339(unix: u64) -> String {
-    timestamp(unix).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// `unix` seconds as a timestamp; past jiff's range (year 9999) it stays at the end.
-fn timestamp(unix: u64) -> jiff::Timestamp {
-    let secs = i64::try_from(unix).unwrap_or(i64::MAX);
-    jiff::Timestamp::from_second(secs).unwrap_or(jiff::Timestamp::MAX)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_795_332_841), "2026-11-22T07:34:01Z");
-        assert_eq!(rfc3339(951_825_600), "2000-02-29T12:00:00Z");
-        let zone = |secs| jiff::tz::TimeZone::fixed(jiff::tz::Offset::from_seconds(secs).unwrap());
-        assert_eq!(
-            time_in(1_795_332_841, &zone(3600)),
-            "2026-11-22 08:34:01 +0100"
-        );
-        assert_eq!(time_in(0, &zone(-5400)), "1969-12-31 22:30:00 -0130");
-        assert_eq!(
-            time_in(1_795_332_841, &zone(0)),
-            "2026-11-22 07:34:01 +0000"
-        );
-    }
 
     #[test]
     fn command_is_consistent() {

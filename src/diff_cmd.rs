@@ -14,25 +14,26 @@
 //! errors").
 //!
 //! `diff --installed NAME NEW` takes OLD from the install: the rules its manifest
-//! records, compiled ([`crate::installed`], what `apply --dry-run` compares with), and
+//! records, compiled ([`crate::shared::installed`], what `apply --dry-run` compares with), and
 //! the plan starts from its manifest's snapshot, as `apply` would.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::Args;
-use sockc_compiler::{
-    ir::Module,
-    semdiff::{self, RenderOptions, SemDiff},
-    Compiled,
+use sockc_compiler::{ir::Module, semdiff, Compiled};
+use sockc_runtime::{
+    install::{self, InstallError},
+    plan::{plan_compiled, Snapshot},
 };
-use sockc_runtime::plan::{plan_compiled, Snapshot};
+
+use crate::shared::{
+    privileges,
+    store::{check_name, fail, open_store, Target},
+};
 
 /// Exit code when some packet changes its verdict (0 and 1 to 3 mean what they mean
 /// elsewhere).
 const DIFFERENT: u8 = 4;
-
-/// Regions listed before "N more".
-pub const MAX_LISTED: usize = 20;
 
 #[derive(Args)]
 pub struct DiffArgs {
@@ -70,41 +71,6 @@ pub struct DiffArgs {
     pub bytecode: bool,
 }
 
-/// The semantic diff in the words `diff` and `apply --dry-run` lead with.
-pub fn semantic_text(d: &SemDiff, old: &str, new: &str, summary: bool) -> String {
-    if summary {
-        return format!(
-            "{} regions change verdict{}; {} counting changes\n",
-            d.verdict_regions(),
-            if d.changes_verdicts() && d.verdict_regions() == 0 {
-                " (comparison cut short)"
-            } else {
-                ""
-            },
-            d.counting_changes()
-        );
-    }
-    semdiff::render_text(d, &options(old, new))
-}
-
-pub fn options(old: &str, new: &str) -> RenderOptions {
-    RenderOptions {
-        old: old.to_string(),
-        new: new.to_string(),
-        max_listed: MAX_LISTED,
-        table: region_table,
-    }
-}
-
-/// The semantic diff's region table in the CLI's table style, indented two spaces.
-fn region_table(header: [&str; 5], rows: Vec<[String; 5]>) -> Vec<String> {
-    let mut t = crate::table::new(header, &[]);
-    for r in rows {
-        t.add_row(r);
-    }
-    crate::table::lines(&t, "  ").collect()
-}
-
 /// The side a diff compares against: its name in the output, its rules, and the
 /// installed generation a plan starts from.
 pub struct Old {
@@ -113,14 +79,38 @@ pub struct Old {
     pub snapshot: Snapshot,
 }
 
+/// `sockc diff --installed NAME`'s OLD: the install's recorded rules and its snapshot.
+pub fn installed_side(args: &DiffArgs, name: &str) -> Result<Old, ExitCode> {
+    check_name(name)?;
+    privileges::require("diff --installed", privileges::READ)?;
+    let store = open_store(&Target {
+        name: Some(name.to_string()),
+        bpffs: args.bpffs.clone(),
+        lock_timeout: args.lock_timeout,
+    })?;
+    install::recover(&store, Some(name)).map_err(fail)?;
+    match crate::shared::installed::read(&store, name) {
+        Ok(Some(i)) => Ok(Old {
+            name: format!("installed {name}"),
+            module: i.compiled.module,
+            snapshot: i.manifest.snapshot,
+        }),
+        Ok(None) => Err(fail(InstallError::NotInstalled(name.to_string()))),
+        Err(why) => {
+            crate::shared::json::sockc_error!("{why}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
 /// `sockc diff`: compiles both sides (OLD from the install with `--installed`), prints
 /// NEW's warnings once after the answer, and exits as [`run`] says.
 /// With `--installed`, `installed` is OLD, read by the caller
-/// (`apply_cmd::installed_side`).
+/// ([`installed_side`]).
 pub fn dispatch(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
     let (old, new_file) = match installed {
         Some(old) => (old, args.old.as_path()),
-        None => match crate::build_deferred(&args.old, sockc_compiler::Lints::Run) {
+        None => match crate::shared::build::build_deferred(&args.old, sockc_compiler::Lints::Run) {
             Ok(b) => (
                 Old {
                     name: args.old.display().to_string(),
@@ -134,18 +124,18 @@ pub fn dispatch(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
             Err(code) => return code,
         },
     };
-    let new = match crate::build_deferred(new_file, sockc_compiler::Lints::Run) {
+    let new = match crate::shared::build::build_deferred(new_file, sockc_compiler::Lints::Run) {
         Ok(b) => b,
         Err(code) => return code,
     };
     // NEW's warnings only, once, after the answer (in the document under --json,
     // which is printed whole).
     if args.json {
-        crate::print_diagnostics(&new.warnings, &new.name, &new.src);
+        crate::shared::build::print_diagnostics(&new.warnings, &new.name, &new.src);
     }
     let code = run(args, &old, &new_file.display().to_string(), &new.compiled);
     if !args.json {
-        crate::print_diagnostics(&new.warnings, &new.name, &new.src);
+        crate::shared::build::print_diagnostics(&new.warnings, &new.name, &new.src);
     }
     code
 }
@@ -157,11 +147,15 @@ pub fn run(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCo
     let text = if args.json {
         let (plan, _, _) = plan_compiled(Some(&old.snapshot), new);
         let mut v = plan.to_json();
-        v["semantic"] = semdiff::to_json(&sem, &options(old_name, new_name));
-        crate::json::emit(v);
+        v["semantic"] = semdiff::to_json(
+            &sem,
+            &crate::shared::semantic_diff::options(old_name, new_name),
+        );
+        crate::shared::json::emit(v);
         String::new()
     } else {
-        let mut text = semantic_text(&sem, old_name, new_name, args.summary);
+        let mut text =
+            crate::shared::semantic_diff::semantic_text(&sem, old_name, new_name, args.summary);
         if details || args.summary {
             let (plan, _, _) = plan_compiled(Some(&old.snapshot), new);
             if !args.summary {
@@ -175,7 +169,7 @@ pub fn run(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCo
         }
         text
     };
-    crate::stdout::bytes(text.as_bytes());
+    crate::shared::stdout::bytes(text.as_bytes());
     if sem.changes_verdicts() {
         ExitCode::from(DIFFERENT)
     } else {

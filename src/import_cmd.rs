@@ -19,7 +19,12 @@ use clap::ValueEnum;
 use sockc_compiler::diag;
 use sockc_import::{Format, Hook, Import, ImportError, Options, Status};
 
-use crate::{conventions, json::sockc_error, shown, write_replacing};
+use crate::shared::{
+    input::{is_stdin, read_rule_text, shown, STDIN_NAME},
+    json::sockc_error,
+    output::write_replacing,
+    settings::quiet,
+};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum FromArg {
@@ -70,12 +75,12 @@ pub struct ImportArgs {
 }
 
 pub fn run(args: &ImportArgs) -> ExitCode {
-    let name = if conventions::is_stdin(&args.file) {
-        conventions::STDIN_NAME.to_string()
+    let name = if is_stdin(&args.file) {
+        STDIN_NAME.to_string()
     } else {
         shown(&args.file)
     };
-    let text = match crate::read_rule_text(&args.file) {
+    let text = match read_rule_text(&args.file) {
         Ok(t) => t,
         Err(code) => return code,
     };
@@ -93,7 +98,7 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         interface: args.interface.clone(),
         source_name: Some(name.clone()),
     };
-    let spinner = crate::progress::Spinner::start(format!("importing {name}"), false);
+    let spinner = crate::shared::progress::Spinner::start(format!("importing {name}"), false);
     let imported = sockc_import::import(&text, &opts);
     drop(spinner);
     let imported = match imported {
@@ -147,7 +152,7 @@ fn show_syntax_errors(
         .collect();
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     eprint!("{}", diag::render(&diags, name, text, color));
-    crate::json::record_error(&format!("{name}: the ruleset does not parse"));
+    crate::shared::json::record_error(&format!("{name}: the ruleset does not parse"));
 }
 
 /// The human report on stderr: every rule that is not exact (`-q`: none), the set
@@ -155,7 +160,7 @@ fn show_syntax_errors(
 fn print_report(imported: &Import, name: &str, opts: &Options, default_hook: bool) {
     let r = &imported.report;
     let mut err = std::io::stderr().lock();
-    if !conventions::quiet() {
+    if !quiet() {
         if default_hook {
             let _ = writeln!(
                 err,

@@ -9,34 +9,34 @@
 //! `sockc_compiler::limits`, which the global `--max-*` flags change.
 
 use std::{
-    io::{IsTerminal, Write},
     path::{Path, PathBuf},
     process::ExitCode,
 };
 
 use clap::{Parser, Subcommand, ValueEnum};
-use json::sockc_error;
-use sockc_compiler::{
-    diag, driver,
-    input::{read_bounded, utf8},
-    limits::{Limit, Limits},
-    sema, Compiled,
+use shared::{
+    build::{build, check_deferred, finish_deferred, print_diagnostics},
+    input::{read_input, shown},
+    json::{self, sockc_error},
+    memory::{exit_now, release_freed_memory},
+    output::write_replacing,
+    settings::{self, Settings},
+    stdout::{self, out},
+    time::stages_ms,
 };
-use stdout::out;
+use sockc_compiler::{
+    limits::{Limit, Limits},
+    Compiled,
+};
 
 mod apply_cmd;
 mod conventions;
 mod diff_cmd;
 mod import_cmd;
-mod installed;
-mod json;
-mod privileges;
-mod progress;
+mod shared;
 mod show_cmd;
 mod socket_cmd;
 mod stats_cmd;
-mod stdout;
-mod table;
 mod test_cmd;
 mod test_ct;
 mod test_facts;
@@ -114,63 +114,6 @@ impl Bounds {
         }
         l
     }
-}
-
-/// What every command that compiles or reads needs from the global flags.
-struct Settings {
-    opt: sockc_compiler::opt::OptLevel,
-    limits: Limits,
-    set_dirs: Vec<PathBuf>,
-}
-
-/// This invocation's settings; set once in `main` before anything compiles.
-static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
-
-fn settings() -> &'static Settings {
-    SETTINGS.get_or_init(|| Settings {
-        opt: Default::default(),
-        limits: Limits::default(),
-        set_dirs: Vec::new(),
-    })
-}
-
-/// Reads a file named on the command line within `limit`, as text; says what failed
-/// (exit 2 when it cannot be read, 1 when it is not UTF-8 text).
-fn read_input(path: &Path, limit: Limit) -> Result<String, ExitCode> {
-    let bytes = read_bounded(path, limit, settings().limits.get(limit)).map_err(|e| {
-        sockc_error!("cannot read {}: {e}", shown(path));
-        ExitCode::from(2)
-    })?;
-    utf8(bytes).map_err(|e| {
-        sockc_error!("{}: {e}", shown(path));
-        ExitCode::from(1)
-    })
-}
-
-/// A rule file's text (or an imported ruleset's): a named file through
-/// [`read_input`], or standard input (`-`) within the same `--max-source-bytes`.
-/// Not UTF-8 is exit 1, unreadable or too large exit 2.
-fn read_rule_text(file: &Path) -> Result<String, ExitCode> {
-    if !conventions::is_stdin(file) {
-        return read_input(file, Limit::SourceBytes);
-    }
-    let limit = settings().limits.get(Limit::SourceBytes);
-    match conventions::read_stdin(limit) {
-        Ok(b) => String::from_utf8(b).map_err(|_| {
-            sockc_error!("{}: not UTF-8 text", conventions::STDIN_NAME);
-            ExitCode::from(1)
-        }),
-        Err(msg) => {
-            sockc_error!("{msg}");
-            Err(ExitCode::from(2))
-        }
-    }
-}
-
-/// A path as messages print it: control and other invisible characters escaped (a
-/// file name may hold a terminal escape sequence).
-fn shown(path: &Path) -> String {
-    diag::escaped(&path.display().to_string()).into_owned()
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -272,7 +215,7 @@ enum Cmd {
     #[command(visible_alias = "list")]
     Status {
         #[command(flatten)]
-        target: apply_cmd::Target,
+        target: shared::store::Target,
         /// print the installs as JSON on stdout (see docs/json.md)
         #[arg(short, long)]
         json: bool,
@@ -305,7 +248,7 @@ enum Cmd {
     /// Detach and remove everything of an install
     Flush {
         #[command(flatten)]
-        target: apply_cmd::Target,
+        target: shared::store::Target,
         /// print what was removed as JSON on stdout (see docs/json.md)
         #[arg(short, long)]
         json: bool,
@@ -315,7 +258,7 @@ enum Cmd {
     /// finish interrupted work; for every install, or one
     Repair {
         #[command(flatten)]
-        target: apply_cmd::Target,
+        target: shared::store::Target,
         /// print what was repaired as JSON on stdout
         #[arg(short, long)]
         json: bool,
@@ -398,40 +341,8 @@ enum DefaultArg {
     Drop,
 }
 
-// A 100k-rule compile allocates millions of small objects: with mimalloc (its v2,
-// which keeps fewer pages than v3) the whole `sockc compile` of acl1_100000 took
-// ~25% less time than with glibc's malloc (bench/RESULTS.md, "Compile time").
-// Built with `no_thp`: mimalloc otherwise asks for transparent huge pages on its 1 GiB
-// arena (`MADV_HUGEPAGE`), so the first touch of every 2 MiB zeroes and keeps a whole
-// huge page: 17.8 MB peak RSS for a 3-rule `apply` (14.6 MB without), 54 MB at 10k
-// rules (39 MB), and 40-60% of a 100k apply's CPU samples in `clear_page`. The price:
-// 4 KiB faults instead of 2 MiB ones, ~12k more at 10k rules, about +25 ms of CPU there.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Hands the pages of memory freed so far back to the kernel at once (mimalloc's
-/// `mi_collect`). `apply` calls it between compiling and installing: its peak is in
-/// the install, which then starts without the pages the parse and the optimizer
-/// freed (about 2 MB of a 10k-rule apply's 32 MB peak, for no measurable CPU); and
-/// again before attaching (`ApplyRequest::release_freed_memory`), without the
-/// buffers of the records just written.
-pub(crate) fn release_freed_memory() {
-    unsafe extern "C" {
-        fn mi_collect(force: bool);
-    }
-    let _t = sockc_runtime::stages::stage("hand freed memory back");
-    // SAFETY: `mi_collect` is part of the mimalloc linked in as the global allocator
-    // above; it takes no pointers and may be called at any time, from any thread.
-    unsafe { mi_collect(true) }
-}
-
 fn main() -> ExitCode {
-    // Output cut short by a reader that went away (`sockc status | head`) ends the
-    // process quietly, as for other command-line tools, instead of a panic in println.
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    stdout::end_quietly_on_sigpipe();
     use clap::FromArgMatches;
     let parsed = conventions::command()
         .try_get_matches()
@@ -443,16 +354,15 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    conventions::set_quiet(cli.quiet);
+    settings::set_quiet(cli.quiet);
     if let Some(schema) = json_schema(&cli.cmd) {
         json::enable(schema);
     }
-    let settings = Settings {
+    settings::set(Settings {
         opt: conventions::opt_level(&matches),
         limits: cli.bounds.limits(&matches),
         set_dirs: cli.set_dirs.clone(),
-    };
-    assert!(SETTINGS.set(settings).is_ok(), "settings are set once");
+    });
     let ends_at_once = matches!(cli.cmd, Cmd::Apply(_));
     let code = run(cli.cmd);
     let n = (0..=255u8)
@@ -540,7 +450,7 @@ fn run(cmd: Cmd) -> ExitCode {
             code
         }
         Cmd::Diff(args) => match &args.installed {
-            Some(name) => match apply_cmd::installed_side(&args, name) {
+            Some(name) => match diff_cmd::installed_side(&args, name) {
                 Ok(old) => diff_cmd::dispatch(&args, Some(old)),
                 Err(code) => code,
             },
@@ -562,23 +472,6 @@ fn run(cmd: Cmd) -> ExitCode {
             Err(code) => code,
         },
     }
-}
-
-/// Writes `bytes` to a new file beside `path` and renames it over `path`
-/// ([`sockc_compiler::output::replace_file`]: never through a link, never over a
-/// FIFO or a device, never half a file); says what failed (exit 2: the command line
-/// named a place that cannot be written).
-fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), ExitCode> {
-    sockc_compiler::output::replace_file(path, bytes).map_err(|e| {
-        sockc_error!("cannot write {}: {e}", shown(path));
-        ExitCode::from(2)
-    })
-}
-
-/// True when running as root (kernel work needs CAP_BPF and CAP_NET_ADMIN).
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// `sockc apply`: compiles the file (without the optimizer's lints, which `check`
@@ -627,128 +520,6 @@ fn front_end_stage(c: &sockc_compiler::driver::Checked) -> String {
 fn back_end_stage(c: &Compiled, front_end: usize) -> String {
     let rest = c.timings.get(front_end..).unwrap_or_default();
     format!("read and compile: the rest ({})", stages_ms(rest))
-}
-
-/// `name ms, name ms, ...` of timed stages (`compile --timings` and `apply`'s).
-fn stages_ms(stages: &[(&str, std::time::Duration)]) -> String {
-    let line: Vec<String> = stages
-        .iter()
-        .map(|(name, d)| format!("{name} {:.1}", d.as_secs_f64() * 1e3))
-        .collect();
-    line.join(", ")
-}
-
-fn build(file: &Path) -> Result<Compiled, ExitCode> {
-    build_with_source(file).map(|(c, _)| c)
-}
-
-/// [`build`], also returning the source text that was compiled.
-/// Under `--json` the diagnostics go into the command's JSON document ([`json`]).
-fn build_with_source(file: &Path) -> Result<(Compiled, String), ExitCode> {
-    let b = build_deferred(file, sockc_compiler::Lints::Run)?;
-    print_diagnostics(&b.warnings, &b.name, &b.src);
-    Ok((b.compiled, b.src))
-}
-
-/// A compiled file whose warnings are not printed yet.
-struct Built {
-    compiled: Compiled,
-    src: String,
-    /// The file's name in messages.
-    name: String,
-    warnings: Vec<diag::Diagnostic>,
-}
-
-/// Prints `diags` of file `name` (none but errors with `-q`), or puts them into the
-/// JSON document under `--json`.
-fn print_diagnostics(diags: &[diag::Diagnostic], name: &str, src: &str) {
-    let mut diags = diags.to_vec();
-    if conventions::quiet() {
-        diags.retain(|d| d.severity == diag::Severity::Error);
-    }
-    if json::enabled().is_some() {
-        json::add_diagnostics(diag::to_json(&diags, name, src));
-    } else if !diags.is_empty() {
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        eprint!("{}", diag::render(&diags, name, src, color));
-    }
-}
-
-/// Reads and compiles; on errors prints every diagnostic and returns the exit code,
-/// on success returns the warnings unprinted (`sockc diff` prints NEW's after its
-/// answer, and OLD's never). `lints` says whether the optimizer's lints run
-/// ([`sockc_compiler::Lints`]).
-fn build_deferred(file: &Path, lints: sockc_compiler::Lints) -> Result<Built, ExitCode> {
-    finish_deferred(check_deferred(file, lints)?)
-}
-
-/// A file read and through sema, with what compiling the rest needs.
-struct CheckedFile {
-    checked: sockc_compiler::driver::Checked,
-    src: String,
-    name: String,
-    opts: driver::Options,
-}
-
-/// The first half of [`build_deferred`]: read, parse and sema; on errors prints every
-/// diagnostic and returns the exit code.
-fn check_deferred(file: &Path, lints: sockc_compiler::Lints) -> Result<CheckedFile, ExitCode> {
-    let settings = settings();
-    let src = read_rule_text(file)?;
-    let name = if conventions::is_stdin(file) {
-        conventions::STDIN_NAME.to_string()
-    } else {
-        file.display().to_string()
-    };
-    let opts = driver::Options {
-        sema: sema::Options {
-            base_dir: conventions::base_dir(file),
-            set_dirs: settings.set_dirs.clone(),
-            limits: settings.limits,
-        },
-        opt: settings.opt,
-        lints,
-    };
-    match driver::check(&src, &opts) {
-        Ok(checked) => Ok(CheckedFile {
-            checked,
-            src,
-            name,
-            opts,
-        }),
-        Err(diags) => Err(rule_errors(&diags, &name, &src)),
-    }
-}
-
-/// The second half of [`build_deferred`]: the rest of the compile.
-fn finish_deferred(c: CheckedFile) -> Result<Built, ExitCode> {
-    let CheckedFile {
-        checked,
-        src,
-        name,
-        opts,
-    } = c;
-    let (compiled, diags) = driver::finish(checked, &opts);
-    let Some(compiled) = compiled else {
-        return Err(rule_errors(&diags, &name, &src));
-    };
-    Ok(Built {
-        compiled,
-        src,
-        name,
-        warnings: diags,
-    })
-}
-
-/// Prints the diagnostics of a file with errors; exit code 1.
-fn rule_errors(diags: &[diag::Diagnostic], name: &str, src: &str) -> ExitCode {
-    print_diagnostics(diags, name, src);
-    let errors = diags
-        .iter()
-        .filter(|d| d.severity == diag::Severity::Error)
-        .count();
-    json::record_error(&format!("{name}: {errors} errors in the rules"));
-    ExitCode::from(1)
 }
 
 /// Programs of a compiled file with their rules and stable rule ids (`--emit json`
@@ -876,15 +647,6 @@ fn cmd_compile(
     exit_now(0)
 }
 
-/// Ends the process at once, with `code`, once stdout is flushed: no destructors and
-/// no exit handlers (mimalloc's returns every page to the kernel one `madvise` at a
-/// time). Only for a command whose work is done and written.
-fn exit_now(code: i32) -> ! {
-    let _ = std::io::stdout().flush();
-    // SAFETY: _exit has no preconditions; nothing is left to run or write.
-    unsafe { libc::_exit(code) }
-}
-
 fn cmd_check(file: &Path, verify: bool, verifier_log: Option<&Path>, json: bool) -> ExitCode {
     let c = match build(file) {
         Ok(c) => c,
@@ -903,7 +665,7 @@ fn cmd_check(file: &Path, verify: bool, verifier_log: Option<&Path>, json: bool)
             Ok(obj) => {
                 let mut list = Vec::new();
                 for p in obj.programs() {
-                    if !json && !conventions::quiet() {
+                    if !json && !settings::quiet() {
                         eprintln!(
                             "verified {} ({} insns, {} processed by the verifier, {:.1} ms)",
                             p.symbol,
@@ -934,14 +696,14 @@ fn cmd_check(file: &Path, verify: bool, verifier_log: Option<&Path>, json: bool)
             }
         }
     }
-    let name = if conventions::is_stdin(file) {
-        conventions::STDIN_NAME.to_string()
+    let name = if shared::input::is_stdin(file) {
+        shared::input::STDIN_NAME.to_string()
     } else {
         shown(file)
     };
     if json {
         json::emit(serde_json::json!({ "file": name, "ok": true, "verified": verified }));
-    } else if !conventions::quiet() {
+    } else if !settings::quiet() {
         eprintln!("{name}: ok");
     }
     ExitCode::SUCCESS

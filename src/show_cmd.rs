@@ -16,10 +16,10 @@ use clap::Args;
 use serde_json::json;
 use sockc_runtime::install::{self, ProgramCheck, RuleStats, StatusOptions};
 
-use crate::{
-    apply_cmd::{check_name, fail, open_store, resolve_name, Target},
+use crate::shared::{
     installed::Installed,
     privileges,
+    store::{check_name, fail, open_store, resolve_name, Target},
 };
 
 /// Version of the JSON `show` prints (docs/json.md).
@@ -105,11 +105,11 @@ pub fn run(args: &ShowArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let inst = match crate::installed::read(&store, &name) {
+    let inst = match crate::shared::installed::read(&store, &name) {
         Ok(Some(i)) => i,
         Ok(None) => return fail(install::InstallError::NotInstalled(name)),
         Err(why) => {
-            crate::json::sockc_error!("{why}");
+            crate::shared::json::sockc_error!("{why}");
             return ExitCode::from(1);
         }
     };
@@ -133,9 +133,9 @@ pub fn run(args: &ShowArgs) -> ExitCode {
     };
     let mismatches = found.mismatches();
     if args.json {
-        crate::json::emit(to_json(&inst, &found));
+        crate::shared::json::emit(to_json(&inst, &found));
     } else {
-        crate::stdout::bytes(render(&inst, &found).as_bytes());
+        crate::shared::stdout::bytes(render(&inst, &found).as_bytes());
     }
     if mismatches.is_empty() {
         return ExitCode::SUCCESS;
@@ -143,7 +143,7 @@ pub fn run(args: &ShowArgs) -> ExitCode {
     for m in &mismatches {
         eprintln!("sockc: {name}: {m}");
     }
-    crate::json::sockc_error!(
+    crate::shared::json::sockc_error!(
         "{name}: the kernel does not run what the install's recorded rules compile to"
     );
     ExitCode::from(3)
@@ -153,7 +153,7 @@ pub fn run(args: &ShowArgs) -> ExitCode {
 fn read_stats(store: &sockc_runtime::store::Store, name: &str) -> Option<Vec<RuleStats>> {
     match install::stats(store, name) {
         Ok((_, rules, warnings)) => {
-            if !crate::conventions::quiet() {
+            if !crate::shared::settings::quiet() {
                 for w in warnings {
                     eprintln!("warning: {name}: {w}");
                 }
@@ -177,7 +177,7 @@ fn render(inst: &Installed, found: &Findings) -> String {
         "# sockc show {}: generation {}, applied {} from {}\n",
         m.name,
         m.generation,
-        crate::conventions::rfc3339(m.applied_unix),
+        crate::shared::time::rfc3339(m.applied_unix),
         m.source_file
     );
     let mismatches = found.mismatches();
@@ -241,7 +241,7 @@ fn to_json(inst: &Installed, found: &Findings) -> serde_json::Value {
         "generation": m.generation,
         "source_file": m.source_file,
         "source_sha256": m.source_sha256,
-        "applied_at": crate::conventions::rfc3339(m.applied_unix),
+        "applied_at": crate::shared::time::rfc3339(m.applied_unix),
         "text": inst.text,
         "same": found.mismatches().is_empty(),
         "programs": found.programs,

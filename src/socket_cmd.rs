@@ -10,16 +10,16 @@
 //! way checks the socket against the declaration first (protocol, listening or
 //! unconnected, family, address, namespace) and says what does not fit.
 
-use crate::stdout::outln;
+use crate::shared::stdout::outln;
 use std::process::ExitCode;
 
 use clap::Args;
 use serde_json::json;
-use sockc_runtime::install::{self, InstallError, Source};
+use sockc_runtime::install::{self, Source};
 
-use crate::{
-    apply_cmd::{check_name, fail, open_store, Target},
-    privileges,
+use crate::shared::{
+    socket_install::{fail_register, store_and_install},
+    store::Target,
 };
 
 #[derive(Args)]
@@ -51,56 +51,6 @@ pub struct UnregisterArgs {
     pub json: bool,
 }
 
-/// What `command` (register, unregister) acts on, once the caller may: the store and
-/// the install ([`install_of`]).
-fn store_and_install(
-    command: &str,
-    target: &Target,
-    socket: &str,
-) -> Result<(sockc_runtime::store::Store, String), ExitCode> {
-    privileges::require(command, privileges::INSTALL)?;
-    let store = open_store(target)?;
-    let name = install_of(target, &store, socket)?;
-    Ok((store, name))
-}
-
-/// The install to act on: `--name`, or the only install that declares `socket`.
-fn install_of(
-    target: &Target,
-    store: &sockc_runtime::store::Store,
-    socket: &str,
-) -> Result<String, ExitCode> {
-    if let Some(n) = &target.name {
-        check_name(n)?;
-        return Ok(n.clone());
-    }
-    let names = install::installed_names(store).map_err(fail)?;
-    let declaring: Vec<String> = names
-        .into_iter()
-        .filter(|n| {
-            store
-                .manifest(n)
-                .ok()
-                .flatten()
-                .is_some_and(|m| m.snapshot.sockets.iter().any(|s| s.name == socket))
-        })
-        .collect();
-    match declaring.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => {
-            crate::json::sockc_error!("no install declares a socket `{socket}`");
-            Err(ExitCode::from(1))
-        }
-        many => {
-            crate::json::sockc_error!(
-                "several installs declare a socket `{socket}` ({}); pick one with --name",
-                many.join(", ")
-            );
-            Err(ExitCode::from(2))
-        }
-    }
-}
-
 pub fn run_register(args: &RegisterArgs) -> ExitCode {
     let (store, name) = match store_and_install("register", &args.target, &args.socket) {
         Ok(x) => x,
@@ -122,10 +72,10 @@ pub fn run_register(args: &RegisterArgs) -> ExitCode {
         Err(e) => return fail_register(e),
     };
     if let Some(x) = &r.recovered {
-        crate::json::sockc_error!("{name}: {x}");
+        crate::shared::json::sockc_error!("{name}: {x}");
     }
     if args.json {
-        crate::json::emit(json!({
+        crate::shared::json::emit(json!({
             "name": name,
             "socket": args.socket,
             "registration": r.registration,
@@ -147,20 +97,6 @@ pub fn run_register(args: &RegisterArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// A socket that does not fit its declaration, or is not there, is the user's problem
-/// (exit 1), as are unknown names; the rest is [`fail`]'s.
-fn fail_register(e: InstallError) -> ExitCode {
-    match e {
-        InstallError::Socket { .. }
-        | InstallError::NothingBound { .. }
-        | InstallError::UnknownSocket { .. } => {
-            crate::json::sockc_error!("{}", sockc_runtime::error_chain(&e));
-            ExitCode::from(1)
-        }
-        e => fail(e),
-    }
-}
-
 pub fn run_unregister(args: &UnregisterArgs) -> ExitCode {
     let (store, name) = match store_and_install("unregister", &args.target, &args.socket) {
         Ok(x) => x,
@@ -168,7 +104,7 @@ pub fn run_unregister(args: &UnregisterArgs) -> ExitCode {
     };
     match install::unregister(&store, &name, &args.socket) {
         Ok(cookie) if args.json => {
-            crate::json::emit(
+            crate::shared::json::emit(
                 json!({"name": name, "socket": args.socket, "removed_cookie": cookie}),
             );
             ExitCode::SUCCESS

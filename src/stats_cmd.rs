@@ -23,9 +23,11 @@ use sockc_runtime::{
     install::{self, InstallError, RuleStats},
 };
 
-use crate::{
-    apply_cmd::{check_name, fail, open_store, Target},
-    conventions, privileges, table,
+use crate::shared::{
+    privileges,
+    settings::quiet,
+    store::{check_name, fail, open_store, Target},
+    table, time,
 };
 
 /// Version of the JSON `stats` prints (docs/json.md).
@@ -143,7 +145,7 @@ pub fn run(args: &StatsArgs) -> ExitCode {
     } else {
         render(&reading, None)
     };
-    if !args.json && !conventions::quiet() {
+    if !args.json && !quiet() {
         for s in &reading.installs {
             for w in &s.warnings {
                 eprintln!("warning: {}: {w}", s.name);
@@ -151,23 +153,23 @@ pub fn run(args: &StatsArgs) -> ExitCode {
         }
     }
     for (name, e) in &reading.errors {
-        crate::json::sockc_error!("{name}: {e}");
+        crate::shared::json::sockc_error!("{name}: {e}");
     }
     match &args.output {
-        None if args.json => crate::json::emit(to_json(&reading, None)),
+        None if args.json => crate::shared::json::emit(to_json(&reading, None)),
         Some(path) if args.json => {
             let text = serde_json::to_string_pretty(&to_json(&reading, None)).expect("json");
-            if let Err(code) = crate::write_replacing(path, text.as_bytes()) {
+            if let Err(code) = crate::shared::output::write_replacing(path, text.as_bytes()) {
                 return code;
             }
         }
         Some(path) => {
-            if let Err(code) = crate::write_replacing(path, text.as_bytes()) {
+            if let Err(code) = crate::shared::output::write_replacing(path, text.as_bytes()) {
                 return code;
             }
         }
         None => {
-            crate::stdout::bytes(text.as_bytes());
+            crate::shared::stdout::bytes(text.as_bytes());
         }
     }
     if args.reset {
@@ -178,7 +180,7 @@ pub fn run(args: &StatsArgs) -> ExitCode {
         for s in &reading.installs {
             match install::reset_counters(&store, &s.name) {
                 Ok(n) => {
-                    if !conventions::quiet() && !args.json {
+                    if !quiet() && !args.json {
                         eprintln!("{}: counters of {n} rules reset to 0", s.name);
                     }
                 }
@@ -229,7 +231,7 @@ fn rates(prev: &Reading, now: &Reading, dt: f64) -> Rates {
 
 fn watch(args: &StatsArgs) -> ExitCode {
     if !(args.interval.is_finite() && args.interval >= 0.05) {
-        crate::json::sockc_error!("--interval must be at least 0.05 seconds");
+        crate::shared::json::sockc_error!("--interval must be at least 0.05 seconds");
         return ExitCode::from(2);
     }
     let interval = Duration::from_secs_f64(args.interval);
@@ -249,19 +251,19 @@ fn watch(args: &StatsArgs) -> ExitCode {
             .as_ref()
             .map(|(p, t)| rates(p, &reading, at.duration_since(*t).as_secs_f64()));
         let text = if args.json {
-            crate::json::emit_line(to_json(&reading, Some(r.as_ref())));
+            crate::shared::json::emit_line(to_json(&reading, Some(r.as_ref())));
             String::new()
         } else {
             let head = if tty { "\x1b[H\x1b[2J" } else { "" };
             format!(
                 "{head}every {}s, {}\n{}{}",
                 args.interval,
-                conventions::local_time(now_unix()),
+                time::local_time(now_unix()),
                 render(&reading, Some(r.as_ref())),
                 if tty { "" } else { "\n" }
             )
         };
-        crate::stdout::bytes(text.as_bytes());
+        crate::shared::stdout::bytes(text.as_bytes());
         n += 1;
         if args.count.is_some_and(|c| n >= c) {
             return ExitCode::SUCCESS;
@@ -290,7 +292,7 @@ fn render(reading: &Reading, rates: Option<Option<&Rates>>) -> String {
             s.name,
             s.generation,
             s.source_file,
-            conventions::local_time(s.applied_unix)
+            time::local_time(s.applied_unix)
         );
         // One table per hook, in the order the rules come (grouped by hook).
         let mut rest = s.rules.as_slice();
@@ -377,7 +379,7 @@ fn to_json(reading: &Reading, rates: Option<Option<&Rates>>) -> Value {
                 "name": s.name,
                 "generation": s.generation,
                 "source_file": s.source_file,
-                "applied_at": conventions::rfc3339(s.applied_unix),
+                "applied_at": time::rfc3339(s.applied_unix),
                 "rules": rules,
                 "warnings": s.warnings,
             })
@@ -389,7 +391,7 @@ fn to_json(reading: &Reading, rates: Option<Option<&Rates>>) -> Value {
         "errors": reading.errors.iter().map(|(n, e)| json!({"name": n, "message": e})).collect::<Vec<_>>(),
     });
     if rates.is_some() {
-        v["time"] = json!(conventions::rfc3339(now_unix()));
+        v["time"] = json!(time::rfc3339(now_unix()));
     }
     v
 }

@@ -35,7 +35,7 @@ use sockc_testkit::{
 };
 
 use crate::{
-    table,
+    shared::table,
     test_names::{decider_text, hook_label, RuleNames},
     test_sockets::{self, is_socket_layer, SocketFacts},
 };
@@ -280,7 +280,7 @@ fn load_for_kernel(args: &TestArgs, compiled: &Compiled) -> Result<Option<Loaded
         }
         return Ok(None);
     }
-    if !crate::is_root() {
+    if !crate::shared::privileges::is_root() {
         note(
             "note: not root: these answers come from the evaluator only; run as root to \
              also run the compiled program in the kernel",
@@ -306,7 +306,7 @@ fn load_for_kernel(args: &TestArgs, compiled: &Compiled) -> Result<Option<Loaded
 
 /// A notice on stderr, unless `-q`.
 fn note(text: &str) {
-    if !crate::conventions::quiet() {
+    if !crate::shared::settings::quiet() {
         eprintln!("{text}");
     }
 }
@@ -343,7 +343,7 @@ fn report(args: &TestArgs, a: &Answers, kernel: bool) -> Result<Tally, ()> {
     } else {
         Vec::new()
     };
-    let mut stdout = std::io::BufWriter::new(crate::stdout::Checked);
+    let mut stdout = std::io::BufWriter::new(crate::shared::stdout::Checked);
     for (i, input) in a.inputs.iter().enumerate() {
         if !args.json {
             let _ = writeln!(stdout, "{} ({} bytes)", input.spec, input.frame.len());
@@ -394,7 +394,7 @@ fn report(args: &TestArgs, a: &Answers, kernel: bool) -> Result<Tally, ()> {
         }
     }
     if args.json {
-        crate::json::emit(json!({
+        crate::shared::json::emit(json!({
             "results": json_results,
             "kernel": kernel,
             "disagreements": tally.disagreements,
@@ -417,7 +417,7 @@ fn conclude(t: &Tally, pairs: usize, summary: bool) -> ExitCode {
         );
         return ExitCode::from(3);
     }
-    if summary && pairs > 1 && !crate::conventions::quiet() {
+    if summary && pairs > 1 && !crate::shared::settings::quiet() {
         let ran = pairs - t.not_run;
         if t.not_run == 0 {
             eprintln!("kernel and evaluator agree on all {ran} (packet, program) pairs");
@@ -714,15 +714,19 @@ fn read_inputs(args: &TestArgs) -> Result<Vec<Input>, String> {
         .collect();
     if let Some(path) = &args.packets_file {
         let limit = Limit::PacketsFileBytes;
-        let content = read_bounded(path, limit, crate::settings().limits.get(limit))
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| utf8(bytes).map_err(|e| e.to_string()))
-            .map_err(|e| format!("cannot read {}: {e}", crate::shown(path)))?;
+        let content = read_bounded(
+            path,
+            limit,
+            crate::shared::settings::settings().limits.get(limit),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| utf8(bytes).map_err(|e| e.to_string()))
+        .map_err(|e| format!("cannot read {}: {e}", crate::shared::input::shown(path)))?;
         for (n, line) in content.lines().enumerate() {
             let text = line.split('#').next().unwrap_or("").trim();
             if !text.is_empty() {
                 texts.push((
-                    format!("{}:{}", crate::shown(path), n + 1),
+                    format!("{}:{}", crate::shared::input::shown(path), n + 1),
                     text.to_string(),
                 ));
             }
@@ -906,7 +910,7 @@ mod tests {
     /// Whether kernel tests run here: as root; otherwise they are skipped, or fail
     /// under `SOCKC_KERNEL_TESTS=require`.
     fn kernel() -> bool {
-        if crate::is_root() {
+        if crate::shared::privileges::is_root() {
             return true;
         }
         assert!(

@@ -127,7 +127,7 @@ pub fn answer_all(
         _ => None,
     };
     if let Some((_, reg)) = &kernel {
-        if !crate::conventions::quiet() && crate::json::enabled().is_none() {
+        if !crate::shared::settings::quiet() && crate::shared::json::enabled().is_none() {
             let made = reg.describe(module);
             if !made.is_empty() {
                 eprintln!(
@@ -569,7 +569,7 @@ mod tests {
     /// socket and the drop counter, while the right one agrees.
     #[test]
     fn a_wrong_socket_answer_is_a_disagreement() {
-        if !crate::is_root() {
+        if !crate::shared::privileges::is_root() {
             assert!(
                 std::env::var("SOCKC_KERNEL_TESTS").as_deref() != Ok("require"),
                 "SOCKC_KERNEL_TESTS=require but not root"

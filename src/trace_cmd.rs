@@ -19,11 +19,12 @@ use sockc_runtime::{
     trace::{self, Event, TraceError, Tracer},
 };
 
-use crate::{
-    apply_cmd::{check_name, fail, open_store, Target},
-    conventions,
+use crate::shared::{
     json::sockc_error,
     privileges,
+    settings::quiet,
+    store::{check_name, fail, open_store, Target},
+    time,
 };
 
 pub const SCHEMA: &str = "sockc.trace/1";
@@ -96,7 +97,7 @@ fn proto_name(p: u8) -> String {
 fn text_line(e: &Event, wall_ns: i128) -> String {
     let secs = (wall_ns / 1_000_000_000) as u64;
     let micros = (wall_ns % 1_000_000_000) / 1000;
-    let local = conventions::local_time(secs);
+    let local = time::local_time(secs);
     // `2026-11-22 12:30:01 +0100` → `2026-11-22 12:30:01.123456 +0100`
     let time = match local.rsplit_once(' ') {
         Some((t, off)) => format!("{t}.{micros:06} {off}"),
@@ -138,7 +139,7 @@ fn text_line(e: &Event, wall_ns: i128) -> String {
 fn json_line(e: &Event, wall_ns: i128) -> serde_json::Value {
     let secs = (wall_ns / 1_000_000_000) as u64;
     let nanos = wall_ns % 1_000_000_000;
-    let base = conventions::rfc3339(secs);
+    let base = time::rfc3339(secs);
     let time = format!("{}.{nanos:09}Z", base.trim_end_matches('Z'));
     json!({
         "time": time,
@@ -195,7 +196,7 @@ pub fn run(args: &TraceArgs) -> ExitCode {
             }
         }
     };
-    if !args.json && !conventions::quiet() {
+    if !args.json && !quiet() {
         let names: Vec<String> = tracers
             .iter()
             .map(|t| format!("{} (generation {})", t.name(), t.generation()))
@@ -207,7 +208,7 @@ pub fn run(args: &TraceArgs) -> ExitCode {
     let deadline = args.timeout.map(Duration::from_secs_f64);
     let mut last_refresh = Instant::now();
     let mut seen = 0u64;
-    let mut out = crate::stdout::Checked;
+    let mut out = crate::shared::stdout::Checked;
     loop {
         if deadline.is_some_and(|d| start.elapsed() >= d) {
             return ExitCode::SUCCESS;
@@ -247,7 +248,7 @@ pub fn run(args: &TraceArgs) -> ExitCode {
             };
             for t in &mut tracers {
                 match t.refresh(&store) {
-                    Ok(true) if !args.json && !conventions::quiet() => {
+                    Ok(true) if !args.json && !quiet() => {
                         eprintln!("{}: now generation {}", t.name(), t.generation())
                     }
                     Ok(_) => {}

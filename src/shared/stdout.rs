@@ -12,13 +12,23 @@ use std::io::Write;
 
 /// `print!` to standard output, through [`print`].
 macro_rules! out {
-    ($($t:tt)*) => { $crate::stdout::print(format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::shared::stdout::print(format_args!($($t)*)) };
 }
 /// `println!` to standard output, through [`line`].
 macro_rules! outln {
-    ($($t:tt)*) => { $crate::stdout::line(format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::shared::stdout::line(format_args!($($t)*)) };
 }
 pub(crate) use {out, outln};
+
+/// Lets SIGPIPE end the process, as it does other command-line tools: output cut
+/// short by a reader that went away (`sockc status | head`) then ends it quietly,
+/// instead of a failed write in every printer. Called first thing in `main`.
+pub fn end_quietly_on_sigpipe() {
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
 
 /// Writes formatted text to standard output, or ends the process ([`failed`]).
 pub fn print(args: std::fmt::Arguments<'_>) {

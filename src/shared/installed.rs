@@ -12,6 +12,8 @@ use sha2::Digest;
 use sockc_compiler::{driver, sema, Compiled};
 use sockc_runtime::store::{Manifest, Store};
 
+use super::settings::settings;
+
 /// An install's manifest, its rule text and that text compiled.
 pub struct Installed {
     pub manifest: Manifest,
@@ -35,12 +37,12 @@ pub fn read(store: &Store, name: &str) -> Result<Option<Installed>, String> {
     // The text compiled when it was applied, its sets read from files; written out,
     // a large set may take it past the rule file size limit, which is for text a
     // person writes (the set element limit still bounds it).
-    let mut limits = crate::settings().limits;
+    let mut limits = settings().limits;
     limits.source_bytes = limits.source_bytes.max(text.len() as u64);
     let opts = driver::Options {
         sema: sema::Options {
             base_dir: base.map(Path::to_path_buf),
-            set_dirs: crate::settings().set_dirs.clone(),
+            set_dirs: settings().set_dirs.clone(),
             limits,
         },
         ..Default::default()

@@ -1,6 +1,7 @@
 //! What a command needs of the kernel, checked the way the kernel checks it: by
 //! capability, not by uid (uid 0 with its capabilities dropped is refused, and says
-//! which capabilities are missing).
+//! which capabilities are missing). [`is_root`] only decides whether `sockc test`
+//! also asks the kernel.
 
 use std::process::ExitCode;
 
@@ -32,10 +33,16 @@ pub fn require(command: &str, needed: &[Capability]) -> Result<(), ExitCode> {
             .collect::<Vec<_>>()
             .join(" and ")
     };
-    crate::json::sockc_error!(
+    super::json::sockc_error!(
         "{command} needs {} (missing: {}); run it as root with its capabilities",
         names(needed),
         names(&missing)
     );
     Err(ExitCode::from(3))
+}
+
+/// True when running as root (kernel work needs CAP_BPF and CAP_NET_ADMIN).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }

@@ -36,7 +36,7 @@ impl Spinner {
         };
         if !shown(
             json,
-            crate::conventions::quiet(),
+            super::settings::quiet(),
             std::io::stderr().is_terminal(),
         ) {
             return idle;

@@ -12,7 +12,7 @@
 //! document, [`finish`] prints the failure document when a command failed before it
 //! printed one. Human text (notes, warnings, errors) still goes to stderr.
 
-use crate::stdout::outln;
+use super::stdout::outln;
 use std::sync::{
     atomic::{AtomicBool, Ordering},
     Mutex, OnceLock,
@@ -29,7 +29,7 @@ static PRINTED: AtomicBool = AtomicBool::new(false);
 macro_rules! sockc_error {
     ($($t:tt)*) => {{
         let m = format!($($t)*);
-        $crate::json::record_error(&m);
+        $crate::shared::json::record_error(&m);
         eprintln!("sockc: {m}");
     }};
 }

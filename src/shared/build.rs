@@ -1,0 +1,123 @@
+//! Compiling a rule file named on the command line, with its diagnostics printed the
+//! way every command prints them: rendered on stderr, or into the JSON document under
+//! `--json`, none but errors under `-q`.
+//!
+//! Invariant: a file with errors prints every diagnostic and gives exit code 1; a file
+//! without gives its [`Compiled`], and its warnings either printed ([`build`]) or
+//! handed back to print later ([`build_deferred`]: `diff` prints NEW's after its
+//! answer, `apply` holds one back).
+
+use std::{io::IsTerminal, path::Path, process::ExitCode};
+
+use sockc_compiler::{diag, driver, sema, Compiled, Lints};
+
+use super::{input, json, settings};
+
+/// Reads and compiles `file`, its warnings printed (under `--json` into the command's
+/// JSON document, [`json`]).
+pub fn build(file: &Path) -> Result<Compiled, ExitCode> {
+    let b = build_deferred(file, Lints::Run)?;
+    print_diagnostics(&b.warnings, &b.name, &b.src);
+    Ok(b.compiled)
+}
+
+/// A compiled file whose warnings are not printed yet.
+pub struct Built {
+    pub compiled: Compiled,
+    pub src: String,
+    /// The file's name in messages.
+    pub name: String,
+    pub warnings: Vec<diag::Diagnostic>,
+}
+
+/// Prints `diags` of file `name` (none but errors with `-q`), or puts them into the
+/// JSON document under `--json`.
+pub fn print_diagnostics(diags: &[diag::Diagnostic], name: &str, src: &str) {
+    let mut diags = diags.to_vec();
+    if settings::quiet() {
+        diags.retain(|d| d.severity == diag::Severity::Error);
+    }
+    if json::enabled().is_some() {
+        json::add_diagnostics(diag::to_json(&diags, name, src));
+    } else if !diags.is_empty() {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        eprint!("{}", diag::render(&diags, name, src, color));
+    }
+}
+
+/// Reads and compiles; on errors prints every diagnostic and returns the exit code,
+/// on success returns the warnings unprinted (`sockc diff` prints NEW's after its
+/// answer, and OLD's never). `lints` says whether the optimizer's lints run
+/// ([`sockc_compiler::Lints`]).
+pub fn build_deferred(file: &Path, lints: Lints) -> Result<Built, ExitCode> {
+    finish_deferred(check_deferred(file, lints)?)
+}
+
+/// A file read and through sema, with what compiling the rest needs.
+pub struct CheckedFile {
+    pub checked: driver::Checked,
+    src: String,
+    name: String,
+    opts: driver::Options,
+}
+
+/// The first half of [`build_deferred`]: read, parse and sema; on errors prints every
+/// diagnostic and returns the exit code.
+pub fn check_deferred(file: &Path, lints: Lints) -> Result<CheckedFile, ExitCode> {
+    let settings = settings::settings();
+    let src = input::read_rule_text(file)?;
+    let name = if input::is_stdin(file) {
+        input::STDIN_NAME.to_string()
+    } else {
+        file.display().to_string()
+    };
+    let opts = driver::Options {
+        sema: sema::Options {
+            base_dir: input::base_dir(file),
+            set_dirs: settings.set_dirs.clone(),
+            limits: settings.limits,
+        },
+        opt: settings.opt,
+        lints,
+    };
+    match driver::check(&src, &opts) {
+        Ok(checked) => Ok(CheckedFile {
+            checked,
+            src,
+            name,
+            opts,
+        }),
+        Err(diags) => Err(rule_errors(&diags, &name, &src)),
+    }
+}
+
+/// The second half of [`build_deferred`]: the rest of the compile.
+pub fn finish_deferred(c: CheckedFile) -> Result<Built, ExitCode> {
+    let CheckedFile {
+        checked,
+        src,
+        name,
+        opts,
+    } = c;
+    let (compiled, diags) = driver::finish(checked, &opts);
+    let Some(compiled) = compiled else {
+        return Err(rule_errors(&diags, &name, &src));
+    };
+    Ok(Built {
+        compiled,
+        src,
+        name,
+        warnings: diags,
+    })
+}
+
+/// Prints the diagnostics of a file with errors; exit code 1.
+fn rule_errors(diags: &[diag::Diagnostic], name: &str, src: &str) -> ExitCode {
+    print_diagnostics(diags, name, src);
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == diag::Severity::Error)
+        .count();
+    json::record_error(&format!("{name}: {errors} errors in the rules"));
+    ExitCode::from(1)
+}

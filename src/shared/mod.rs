@@ -1,0 +1,25 @@
+//! What every command shares, in leaf modules below the commands: the global settings,
+//! reading inputs and writing outputs, compiling with diagnostics printed, the JSON
+//! envelope, the one writer of standard output, privileges, the install store's
+//! flags, tables, times, the spinner, the installed rules, the semantic diff's text,
+//! and the process's memory.
+//!
+//! Invariant: no module here uses a command module (`crate::commands`) or the command
+//! line's definition (`crate::cli`); what two commands share moves down here
+//! (`tests/architecture.rs` checks the layers).
+
+pub mod build;
+pub mod input;
+pub mod installed;
+pub mod json;
+pub mod memory;
+pub mod output;
+pub mod privileges;
+pub mod progress;
+pub mod semantic_diff;
+pub mod settings;
+pub mod socket_install;
+pub mod stdout;
+pub mod store;
+pub mod table;
+pub mod time;

@@ -1,0 +1,99 @@
+//! The install a command acts on: the `--name`, `--bpffs` and `--lock-timeout` flags
+//! every installing or reading command shares ([`Target`]), the store they open, and
+//! how an install's errors exit.
+//!
+//! Invariant: the store is opened locked (the lock only root can take, waited for at
+//! most `--lock-timeout`), and an install name is checked before it names a
+//! directory. Exit codes: 1 nothing installed, 2 a bad name or an empty rule file, 3
+//! kernel, permission or lock failures.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::Args;
+use sockc_runtime::{
+    error_chain,
+    install::{self, InstallError},
+    store::{LockWait, Store},
+};
+
+use super::{json::sockc_error, settings};
+
+#[derive(Args)]
+pub struct Target {
+    /// the install's name: its pins live in BPFFS/sockc/NAME/ (default for apply: the
+    /// rule file's name without its extension; needed with `-`)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// where bpffs is mounted
+    #[arg(long, default_value = "/sys/fs/bpf", value_name = "PATH")]
+    pub bpffs: PathBuf,
+    /// how long to wait for another sockc that holds the lock, in seconds
+    #[arg(long, default_value = "60", value_name = "SECS")]
+    pub lock_timeout: u64,
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Refuses (exit 2) a name that cannot be an install's.
+pub fn check_name(n: &str) -> Result<(), ExitCode> {
+    if valid_name(n) {
+        Ok(())
+    } else {
+        sockc_error!("`{n}` is not a valid name (1-64 of a-z A-Z 0-9 _ -)");
+        Err(ExitCode::from(2))
+    }
+}
+
+/// Prints the error with its causes; "nothing installed" and an empty rule file are
+/// the user's (1 and 2), the rest kernel, permission or lock failures (3).
+pub fn fail(e: InstallError) -> ExitCode {
+    sockc_error!("{}", error_chain(&e));
+    ExitCode::from(match e {
+        InstallError::NotInstalled(_) => 1,
+        InstallError::Empty { .. } | InstallError::HeldByInstall { .. } => 2,
+        _ => 3,
+    })
+}
+
+/// The store under `target`, locked.
+pub fn open_store(target: &Target) -> Result<Store, ExitCode> {
+    let wait = if settings::quiet() {
+        LockWait::Quiet
+    } else {
+        LockWait::Tell
+    };
+    Store::open_with(
+        &target.bpffs,
+        Duration::from_secs(target.lock_timeout),
+        wait,
+    )
+    .map_err(|e| fail(InstallError::Store(e)))
+}
+
+/// The name to act on: the given one, or the only install there is.
+pub fn resolve_name(target: &Target, store: &Store) -> Result<String, ExitCode> {
+    if let Some(n) = &target.name {
+        check_name(n)?;
+        return Ok(n.clone());
+    }
+    let all = install::installed_names(store).map_err(fail)?;
+    match all.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => {
+            sockc_error!("nothing is installed");
+            Err(ExitCode::from(1))
+        }
+        many => {
+            sockc_error!(
+                "several installs ({}); pick one with --name",
+                many.join(", ")
+            );
+            Err(ExitCode::from(2))
+        }
+    }
+}
