@@ -15,10 +15,10 @@ use std::{
 
 use clap::{Parser, Subcommand, ValueEnum};
 use shared::{
-    build::{build, check_deferred, finish_deferred, print_diagnostics},
+    build::build,
     input::{read_input, shown},
     json::{self, sockc_error},
-    memory::{exit_now, release_freed_memory},
+    memory::exit_now,
     output::write_replacing,
     settings::{self, Settings},
     stdout::{self, out},
@@ -29,21 +29,15 @@ use sockc_compiler::{
     Compiled,
 };
 
-mod apply_cmd;
+mod commands;
 mod conventions;
-mod diff_cmd;
-mod import_cmd;
 mod shared;
-mod show_cmd;
-mod socket_cmd;
-mod stats_cmd;
 mod test_cmd;
 mod test_ct;
 mod test_facts;
 mod test_lookup;
 mod test_names;
 mod test_sockets;
-mod trace_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -201,28 +195,19 @@ enum Cmd {
     /// packets would change their verdict (`--details`: the plan, rule diff, set
     /// changes, bytecode diff) and runs the verifier, changing nothing; it exits 0,
     /// or with `--exit-code` 4 when something would change.
-    Apply(apply_cmd::ApplyArgs),
+    Apply(commands::apply::ApplyArgs),
     /// Compare two rule files offline: which packets change their verdict (exit 0
     /// none, 4 some), and with --details the rules, set entries, bytecode and the plan
     /// an apply would follow
-    Diff(diff_cmd::DiffArgs),
+    Diff(commands::diff::DiffArgs),
     /// Print the rules an install runs, as a rule file, with its generation and the
     /// check that the kernel runs what they compile to (exit 3 when it does not);
     /// --stats puts each rule's counters beside it
-    Show(show_cmd::ShowArgs),
+    Show(commands::show::ShowArgs),
     /// Show what is installed, read back from the kernel: generation, source, hooks,
     /// program ids, attach modes, and every difference from the manifest (drift, exit 3)
     #[command(visible_alias = "list")]
-    Status {
-        #[command(flatten)]
-        target: shared::store::Target,
-        /// print the installs as JSON on stdout (see docs/json.md)
-        #[arg(short, long)]
-        json: bool,
-        /// also read every set map back and compare it entry by entry
-        #[arg(long)]
-        deep: bool,
-    },
+    Status(commands::status::StatusArgs),
     /// Per-rule packet and byte counters of every install (or one), next to the source
     /// lines and stable rule ids
     ///
@@ -230,7 +215,7 @@ enum Cmd {
     /// `--prometheus [-o FILE]` writes the Prometheus text format (node_exporter's
     /// textfile collector); `--reset` zeroes them after printing, while the rules keep
     /// running.
-    Stats(stats_cmd::StatsArgs),
+    Stats(commands::stats::StatsArgs),
     /// Put a service's socket into an install's socket map, so that sk_lookup rules
     /// `redirect ... to sock NAME` reach it
     ///
@@ -241,28 +226,16 @@ enum Cmd {
     /// It must fit the declaration: protocol, a TCP listener or an unconnected UDP
     /// socket, family, address. `apply` and `repair` also register every declared
     /// socket they find bound to its address.
-    Register(socket_cmd::RegisterArgs),
+    Register(commands::register::RegisterArgs),
     /// Take a socket out of an install's socket map: redirects to it drop (and count)
     /// until one is registered again
-    Unregister(socket_cmd::UnregisterArgs),
+    Unregister(commands::unregister::UnregisterArgs),
     /// Detach and remove everything of an install
-    Flush {
-        #[command(flatten)]
-        target: shared::store::Target,
-        /// print what was removed as JSON on stdout (see docs/json.md)
-        #[arg(short, long)]
-        json: bool,
-    },
+    Flush(commands::flush::FlushArgs),
     /// Attach again every hook that does not run what its install's manifest says
     /// (link removed, interface re-created, filter deleted), from the pins alone, and
     /// finish interrupted work; for every install, or one
-    Repair {
-        #[command(flatten)]
-        target: shared::store::Target,
-        /// print what was repaired as JSON on stdout
-        #[arg(short, long)]
-        json: bool,
-    },
+    Repair(commands::repair::RepairArgs),
     /// Import a netfilter ruleset (iptables-save, ip6tables-save, nft list ruleset,
     /// nft -j list ruleset) as a rule file, with a report rule by rule
     ///
@@ -272,7 +245,7 @@ enum Cmd {
     /// as data. Exit 0 when the rule file was written, 1 when the input cannot be
     /// parsed (or, with --strict, when any rule is not exact), 2 usage and I/O errors.
     /// The default --hook is xdp until the language has netfilter hook blocks.
-    Import(import_cmd::ImportArgs),
+    Import(commands::import::ImportArgs),
     /// Convert a ClassBench filter file to a rule file (rule i = filter i)
     ///
     /// ClassBench filters (`@SA/len DA/len SPlo : SPhi DPlo : DPhi 0xPP/0xMM flags`)
@@ -306,7 +279,7 @@ enum Cmd {
     /// Reads the installs' ring buffers (rules written `drop tcp to *:22 log`, at most
     /// 100 packets a second per CPU and rule, or `log N/s`); follows an install across
     /// re-applies. Every install with a logging rule, or one (--name).
-    Trace(trace_cmd::TraceArgs),
+    Trace(commands::trace::TraceArgs),
     /// Print a shell completion script on stdout
     ///
     /// bash: `sockc completions bash > /etc/bash_completion.d/sockc`; zsh: into a
@@ -388,14 +361,14 @@ fn json_schema(cmd: &Cmd) -> Option<&'static str> {
         Cmd::Test(a) => (a.json, "sockc.test/1"),
         Cmd::Apply(a) => (a.json, "sockc.apply/1"),
         Cmd::Diff(a) => (a.json, "sockc.diff/1"),
-        Cmd::Status { json, .. } => (*json, "sockc.status/1"),
-        Cmd::Show(a) => (a.json, show_cmd::SCHEMA),
-        Cmd::Stats(a) => (a.json, stats_cmd::SCHEMA),
-        Cmd::Repair { json, .. } => (*json, "sockc.repair/1"),
-        Cmd::Flush { json, .. } => (*json, "sockc.flush/1"),
+        Cmd::Status(a) => (a.json, "sockc.status/1"),
+        Cmd::Show(a) => (a.json, commands::show::SCHEMA),
+        Cmd::Stats(a) => (a.json, commands::stats::SCHEMA),
+        Cmd::Repair(a) => (a.json, "sockc.repair/1"),
+        Cmd::Flush(a) => (a.json, "sockc.flush/1"),
         Cmd::Register(a) => (a.json, "sockc.register/1"),
         Cmd::Unregister(a) => (a.json, "sockc.unregister/1"),
-        Cmd::Trace(a) => (a.json, trace_cmd::SCHEMA),
+        Cmd::Trace(a) => (a.json, commands::trace::SCHEMA),
         Cmd::Bench(_)
         | Cmd::Import(_)
         | Cmd::Classbench { .. }
@@ -437,34 +410,18 @@ fn run(cmd: Cmd) -> ExitCode {
             },
             _ => cmd_classbench(&filters, output.as_deref(), hook, actions, default),
         },
-        Cmd::Import(args) => import_cmd::run(&args),
-        // Apply leaves the optimizer's lints to `check` (docs/errors.md).
-        Cmd::Apply(args) => {
-            if args.timings {
-                sockc_runtime::stages::record();
-            }
-            let code = cmd_apply(&args);
-            if args.timings {
-                apply_cmd::print_timings();
-            }
-            code
-        }
-        Cmd::Diff(args) => match &args.installed {
-            Some(name) => match diff_cmd::installed_side(&args, name) {
-                Ok(old) => diff_cmd::dispatch(&args, Some(old)),
-                Err(code) => code,
-            },
-            None => diff_cmd::dispatch(&args, None),
-        },
-        Cmd::Show(args) => show_cmd::run(&args),
-        Cmd::Status { target, json, deep } => apply_cmd::run_status(&target, json, deep),
-        Cmd::Repair { target, json } => apply_cmd::run_repair(&target, json),
-        Cmd::Stats(args) => stats_cmd::run(&args),
-        Cmd::Flush { target, json } => apply_cmd::run_flush(&target, json),
-        Cmd::Register(args) => socket_cmd::run_register(&args),
-        Cmd::Unregister(args) => socket_cmd::run_unregister(&args),
+        Cmd::Import(args) => commands::import::run(&args),
+        Cmd::Apply(args) => commands::apply::run(&args),
+        Cmd::Diff(args) => commands::diff::run(&args),
+        Cmd::Show(args) => commands::show::run(&args),
+        Cmd::Status(args) => commands::status::run(&args),
+        Cmd::Repair(args) => commands::repair::run(&args),
+        Cmd::Stats(args) => commands::stats::run(&args),
+        Cmd::Flush(args) => commands::flush::run(&args),
+        Cmd::Register(args) => commands::register::run(&args),
+        Cmd::Unregister(args) => commands::unregister::run(&args),
         Cmd::Bench(args) => sockc_bench::run(&args),
-        Cmd::Trace(args) => trace_cmd::run(&args),
+        Cmd::Trace(args) => commands::trace::run(&args),
         Cmd::Completions { shell } => conventions::run_completions(shell),
         Cmd::Man { dir } => conventions::run_man(dir.as_deref()),
         Cmd::Test(args) => match build(&args.file) {
@@ -472,54 +429,6 @@ fn run(cmd: Cmd) -> ExitCode {
             Err(code) => code,
         },
     }
-}
-
-/// `sockc apply`: compiles the file (without the optimizer's lints, which `check`
-/// shows; docs/errors.md) and installs it. Once the file has passed sema, the install
-/// is opened (capabilities, namespace, lock), and a first install's interface hooks
-/// are made ready while the rest compiles (`install::start_ahead`: the kernel waits
-/// for an RCU grace period in making those hooks).
-fn cmd_apply(args: &apply_cmd::ApplyArgs) -> ExitCode {
-    let started = std::time::Instant::now();
-    let checked = match check_deferred(&args.file, sockc_compiler::Lints::Skip) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let front_end = checked.checked.timings().len();
-    sockc_runtime::stages::ended(front_end_stage(&checked.checked), started);
-    let session = match apply_cmd::begin(args) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let ahead = apply_cmd::start_ahead(args, &session, &checked.checked.module);
-    let resumed = std::time::Instant::now();
-    let b = match finish_deferred(checked) {
-        Ok(b) => b,
-        Err(code) => return code,
-    };
-    sockc_runtime::stages::ended(back_end_stage(&b.compiled, front_end), resumed);
-    release_freed_memory();
-    let t = sockc_runtime::stages::stage("print warnings");
-    let (held, shown) = apply_cmd::hold_ct_warning(args, b.warnings);
-    print_diagnostics(&shown, &b.name, &b.src);
-    drop(t);
-    let warn = |why: &str| print_diagnostics(&apply_cmd::with_reason(&held, why), &b.name, &b.src);
-    let code = apply_cmd::run_apply(args, session, &b.compiled, &b.src, &warn, ahead);
-    // Not freed one allocation at a time: the process ends now (`main`).
-    std::mem::forget((b.compiled, b.src));
-    code
-}
-
-/// `apply --timings`' stage of the front end: read, parse, sema.
-fn front_end_stage(c: &sockc_compiler::driver::Checked) -> String {
-    format!("read and compile: front end ({})", stages_ms(c.timings()))
-}
-
-/// `apply --timings`' stage of the rest of the compile, with its passes: those after
-/// the first `front_end`, which [`front_end_stage`] showed.
-fn back_end_stage(c: &Compiled, front_end: usize) -> String {
-    let rest = c.timings.get(front_end..).unwrap_or_default();
-    format!("read and compile: the rest ({})", stages_ms(rest))
 }
 
 /// Programs of a compiled file with their rules and stable rule ids (`--emit json`

@@ -49,6 +49,11 @@ pub fn check_name(n: &str) -> Result<(), ExitCode> {
     }
 }
 
+/// [`check_name`] of `--name` when it was given.
+pub fn check_given_name(target: &Target) -> Result<(), ExitCode> {
+    target.name.as_deref().map_or(Ok(()), check_name)
+}
+
 /// Prints the error with its causes; "nothing installed" and an empty rule file are
 /// the user's (1 and 2), the rest kernel, permission or lock failures (3).
 pub fn fail(e: InstallError) -> ExitCode {

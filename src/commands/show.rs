@@ -14,12 +14,19 @@ use std::{fmt::Write as _, process::ExitCode};
 
 use clap::Args;
 use serde_json::json;
-use sockc_runtime::install::{self, ProgramCheck, RuleStats, StatusOptions};
+use sockc_runtime::{
+    install::{self, ProgramCheck, RuleStats, StatusOptions},
+    store::Store,
+};
 
 use crate::shared::{
-    installed::Installed,
+    installed::{self, Installed},
+    json::{self, sockc_error},
     privileges,
-    store::{check_name, fail, open_store, resolve_name, Target},
+    settings::quiet,
+    stdout,
+    store::{check_given_name, fail, open_store, resolve_name, Target},
+    time,
 };
 
 /// Version of the JSON `show` prints (docs/json.md).
@@ -77,65 +84,19 @@ impl Findings {
 }
 
 pub fn run(args: &ShowArgs) -> ExitCode {
-    // Loading the rules through the verifier is what the check needs.
-    if let Err(code) = privileges::require("show", privileges::INSTALL) {
-        return code;
-    }
-    let mut target = Target {
-        name: args.install.clone().or_else(|| args.target.name.clone()),
-        bpffs: args.target.bpffs.clone(),
-        lock_timeout: args.target.lock_timeout,
-    };
-    if let Some(n) = &target.name {
-        if let Err(code) = check_name(n) {
-            return code;
-        }
-    }
-    let store = match open_store(&target) {
-        Ok(s) => s,
+    let (store, name) = match open(args) {
+        Ok(x) => x,
         Err(code) => return code,
     };
-    let name = match resolve_name(&target, &store) {
-        Ok(n) => n,
+    let (inst, found) = match examine(store, &name, args.stats) {
+        Ok(x) => x,
         Err(code) => return code,
-    };
-    target.name = Some(name.clone());
-    // Status first: it finishes interrupted work, and reads what each hook runs.
-    let status = match install::status(&store, Some(&name), StatusOptions::default()) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
-    let inst = match crate::shared::installed::read(&store, &name) {
-        Ok(Some(i)) => i,
-        Ok(None) => return fail(install::InstallError::NotInstalled(name)),
-        Err(why) => {
-            crate::shared::json::sockc_error!("{why}");
-            return ExitCode::from(1);
-        }
-    };
-    let programs = match install::check_programs(&store, &inst.manifest, &inst.compiled) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    let hooks = status
-        .installs
-        .iter()
-        .flat_map(|s| &s.hooks)
-        .filter(|h| h.state.is_drift() || !h.state.runs())
-        .map(|h| format!("{}: {}", h.hook.spec().label(&h.attach_to), h.state))
-        .collect();
-    let stats = args.stats.then(|| read_stats(&store, &name)).flatten();
-    drop(store);
-    let found = Findings {
-        programs,
-        hooks,
-        stats,
     };
     let mismatches = found.mismatches();
     if args.json {
-        crate::shared::json::emit(to_json(&inst, &found));
+        json::emit(to_json(&inst, &found));
     } else {
-        crate::shared::stdout::bytes(render(&inst, &found).as_bytes());
+        stdout::bytes(render(&inst, &found).as_bytes());
     }
     if mismatches.is_empty() {
         return ExitCode::SUCCESS;
@@ -143,17 +104,62 @@ pub fn run(args: &ShowArgs) -> ExitCode {
     for m in &mismatches {
         eprintln!("sockc: {name}: {m}");
     }
-    crate::shared::json::sockc_error!(
-        "{name}: the kernel does not run what the install's recorded rules compile to"
-    );
+    sockc_error!("{name}: the kernel does not run what the install's recorded rules compile to");
     ExitCode::from(3)
 }
 
+/// The store, locked, and the install to show: the argument, `--name`, or the only
+/// install there is.
+fn open(args: &ShowArgs) -> Result<(Store, String), ExitCode> {
+    // Loading the rules through the verifier is what the check needs.
+    privileges::require("show", privileges::INSTALL)?;
+    let target = Target {
+        name: args.install.clone().or_else(|| args.target.name.clone()),
+        bpffs: args.target.bpffs.clone(),
+        lock_timeout: args.target.lock_timeout,
+    };
+    check_given_name(&target)?;
+    let store = open_store(&target)?;
+    let name = resolve_name(&target, &store)?;
+    Ok((store, name))
+}
+
+/// The install's recorded rules, and the check of each program and hook against them
+/// (with `stats`, its counters); the store is let go when done.
+fn examine(store: Store, name: &str, stats: bool) -> Result<(Installed, Findings), ExitCode> {
+    // Status first: it finishes interrupted work, and reads what each hook runs.
+    let status = install::status(&store, Some(name), StatusOptions::default()).map_err(fail)?;
+    let inst = match installed::read(&store, name) {
+        Ok(Some(i)) => i,
+        Ok(None) => return Err(fail(install::InstallError::NotInstalled(name.into()))),
+        Err(why) => {
+            sockc_error!("{why}");
+            return Err(ExitCode::from(1));
+        }
+    };
+    let programs = install::check_programs(&store, &inst.manifest, &inst.compiled).map_err(fail)?;
+    let hooks = status
+        .installs
+        .iter()
+        .flat_map(|s| &s.hooks)
+        .filter(|h| h.state.is_drift() || !h.state.runs())
+        .map(|h| format!("{}: {}", h.hook.spec().label(&h.attach_to), h.state))
+        .collect();
+    let stats = stats.then(|| read_stats(&store, name)).flatten();
+    drop(store);
+    let found = Findings {
+        programs,
+        hooks,
+        stats,
+    };
+    Ok((inst, found))
+}
+
 /// The counters per rule, or `None` with a warning when they cannot be read.
-fn read_stats(store: &sockc_runtime::store::Store, name: &str) -> Option<Vec<RuleStats>> {
+fn read_stats(store: &Store, name: &str) -> Option<Vec<RuleStats>> {
     match install::stats(store, name) {
         Ok((_, rules, warnings)) => {
-            if !crate::shared::settings::quiet() {
+            if !quiet() {
                 for w in warnings {
                     eprintln!("warning: {name}: {w}");
                 }
@@ -177,7 +183,7 @@ fn render(inst: &Installed, found: &Findings) -> String {
         "# sockc show {}: generation {}, applied {} from {}\n",
         m.name,
         m.generation,
-        crate::shared::time::rfc3339(m.applied_unix),
+        time::rfc3339(m.applied_unix),
         m.source_file
     );
     let mismatches = found.mismatches();
@@ -241,7 +247,7 @@ fn to_json(inst: &Installed, found: &Findings) -> serde_json::Value {
         "generation": m.generation,
         "source_file": m.source_file,
         "source_sha256": m.source_sha256,
-        "applied_at": crate::shared::time::rfc3339(m.applied_unix),
+        "applied_at": time::rfc3339(m.applied_unix),
         "text": inst.text,
         "same": found.mismatches().is_empty(),
         "programs": found.programs,

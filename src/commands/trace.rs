@@ -8,6 +8,7 @@
 
 use std::{
     io::Write,
+    ops::ControlFlow,
     process::ExitCode,
     time::{Duration, Instant},
 };
@@ -23,7 +24,7 @@ use crate::shared::{
     json::sockc_error,
     privileges,
     settings::quiet,
-    store::{check_name, fail, open_store, Target},
+    store::{check_given_name, fail, open_store, Target},
     time,
 };
 
@@ -155,46 +156,18 @@ fn json_line(e: &Event, wall_ns: i128) -> serde_json::Value {
 }
 
 pub fn run(args: &TraceArgs) -> ExitCode {
-    if let Err(code) = privileges::require("trace", privileges::READ) {
+    if let Err(code) =
+        privileges::require("trace", privileges::READ).and_then(|_| check_given_name(&args.target))
+    {
         return code;
-    }
-    if let Some(n) = &args.target.name {
-        if let Err(code) = check_name(n) {
-            return code;
-        }
     }
     // Events the rings kept from before this trace started are not shown: a trace
     // shows the packets that arrive while it runs (from before the rings are open, so
     // whoever sees them open knows the trace is on).
     let started_ktime = monotonic_ns();
-    let mut tracers: Vec<Tracer> = {
-        let store = match open_store(&args.target) {
-            Ok(s) => s,
-            Err(code) => return code,
-        };
-        match &args.target.name {
-            Some(n) => match Tracer::open(&store, n) {
-                Ok(t) => vec![t],
-                Err(e) => return failed(e),
-            },
-            None => {
-                let names = match install::installed_names(&store) {
-                    Ok(n) => n,
-                    Err(e) => return fail(e),
-                };
-                let all: Vec<Tracer> = names
-                    .iter()
-                    .filter_map(|n| Tracer::open(&store, n).ok())
-                    .collect();
-                if all.is_empty() {
-                    sockc_error!(
-                        "no install has a rule that logs (add `log` to the rules to trace, then apply again)"
-                    );
-                    return ExitCode::from(1);
-                }
-                all
-            }
-        }
+    let mut tracers = match open_tracers(&args.target) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
     if !args.json && !quiet() {
         let names: Vec<String> = tracers
@@ -203,12 +176,17 @@ pub fn run(args: &TraceArgs) -> ExitCode {
             .collect();
         eprintln!("tracing {}; Ctrl-C stops", names.join(", "));
     }
-    let offset = monotonic_offset_ns();
+    let mut printer = Printer {
+        json: args.json,
+        offset: monotonic_offset_ns(),
+        started_ktime,
+        count: args.count,
+        seen: 0,
+        out: crate::shared::stdout::Checked,
+    };
     let start = Instant::now();
     let deadline = args.timeout.map(Duration::from_secs_f64);
     let mut last_refresh = Instant::now();
-    let mut seen = 0u64;
-    let mut out = crate::shared::stdout::Checked;
     loop {
         if deadline.is_some_and(|d| start.elapsed() >= d) {
             return ExitCode::SUCCESS;
@@ -219,42 +197,95 @@ pub fn run(args: &TraceArgs) -> ExitCode {
             return ExitCode::from(3);
         }
         for t in &mut tracers {
-            for e in t.drain() {
-                if i128::from(e.ktime_ns) < started_ktime {
-                    continue;
-                }
-                let wall = i128::from(e.ktime_ns) + offset;
-                let line = if args.json {
-                    let mut v = json_line(&e, wall);
-                    v["schema"] = json!(SCHEMA);
-                    serde_json::to_string(&v).expect("json")
-                } else {
-                    text_line(&e, wall)
-                };
-                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                    return ExitCode::SUCCESS; // the reader went away
-                }
-                seen += 1;
-                if args.count.is_some_and(|c| seen >= c) {
-                    return ExitCode::SUCCESS;
-                }
+            if printer.print(t.drain()).is_break() {
+                return ExitCode::SUCCESS;
             }
         }
         if last_refresh.elapsed() >= Duration::from_secs(1) {
             last_refresh = Instant::now();
-            let store = match open_store(&args.target) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            for t in &mut tracers {
-                match t.refresh(&store) {
-                    Ok(true) if !args.json && !quiet() => {
-                        eprintln!("{}: now generation {}", t.name(), t.generation())
-                    }
-                    Ok(_) => {}
-                    Err(e) => return failed(e),
-                }
+            if let Err(code) = refresh(&args.target, &mut tracers, args.json) {
+                return code;
             }
         }
+    }
+}
+
+/// A ring buffer reader for `--name`, or for every install with a rule that logs.
+fn open_tracers(target: &Target) -> Result<Vec<Tracer>, ExitCode> {
+    let store = open_store(target)?;
+    if let Some(n) = &target.name {
+        return Tracer::open(&store, n).map(|t| vec![t]).map_err(failed);
+    }
+    let names = install::installed_names(&store).map_err(fail)?;
+    let all: Vec<Tracer> = names
+        .iter()
+        .filter_map(|n| Tracer::open(&store, n).ok())
+        .collect();
+    if all.is_empty() {
+        sockc_error!(
+            "no install has a rule that logs (add `log` to the rules to trace, then apply again)"
+        );
+        return Err(ExitCode::from(1));
+    }
+    Ok(all)
+}
+
+/// Follows each install to its new generation, if it moved to one (its ring buffer
+/// is then reopened), under the store lock for a moment.
+fn refresh(target: &Target, tracers: &mut [Tracer], json: bool) -> Result<(), ExitCode> {
+    let store = open_store(target)?;
+    for t in tracers {
+        match t.refresh(&store) {
+            Ok(true) if !json && !quiet() => {
+                eprintln!("{}: now generation {}", t.name(), t.generation())
+            }
+            Ok(_) => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Prints events, as text or JSON lines, until `--count` is reached.
+struct Printer {
+    json: bool,
+    /// Nanoseconds to add to an event's CLOCK_MONOTONIC stamp for wall-clock time.
+    offset: i128,
+    /// Events stamped before this were kept from before the trace started.
+    started_ktime: i128,
+    /// `--count`: the events to print.
+    count: Option<u64>,
+    seen: u64,
+    out: crate::shared::stdout::Checked,
+}
+
+impl Printer {
+    /// Prints `events`; `Break` when the trace is done: `--count` reached, or the
+    /// reader went away.
+    fn print(&mut self, events: impl IntoIterator<Item = Event>) -> ControlFlow<()> {
+        for e in events {
+            if i128::from(e.ktime_ns) < self.started_ktime {
+                continue;
+            }
+            let wall = i128::from(e.ktime_ns) + self.offset;
+            let line = if self.json {
+                let mut v = json_line(&e, wall);
+                v["schema"] = json!(SCHEMA);
+                serde_json::to_string(&v).expect("json")
+            } else {
+                text_line(&e, wall)
+            };
+            if writeln!(self.out, "{line}")
+                .and_then(|_| self.out.flush())
+                .is_err()
+            {
+                return ControlFlow::Break(()); // the reader went away
+            }
+            self.seen += 1;
+            if self.count.is_some_and(|c| self.seen >= c) {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
     }
 }

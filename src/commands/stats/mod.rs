@@ -24,11 +24,16 @@ use sockc_runtime::{
 };
 
 use crate::shared::{
+    json::{self, sockc_error},
+    output::write_replacing,
     privileges,
     settings::quiet,
-    store::{check_name, fail, open_store, Target},
+    stdout,
+    store::{check_given_name, fail, open_store, Target},
     table, time,
 };
+
+mod prometheus;
 
 /// Version of the JSON `stats` prints (docs/json.md).
 pub const SCHEMA: &str = "sockc.stats/1";
@@ -120,13 +125,10 @@ pub fn run(args: &StatsArgs) -> ExitCode {
     } else {
         privileges::READ
     };
-    if let Err(code) = privileges::require("stats", need) {
+    if let Err(code) =
+        privileges::require("stats", need).and_then(|_| check_given_name(&args.target))
+    {
         return code;
-    }
-    if let Some(n) = &args.target.name {
-        if let Err(code) = check_name(n) {
-            return code;
-        }
     }
     if args.watch {
         return watch(args);
@@ -138,12 +140,30 @@ pub fn run(args: &StatsArgs) -> ExitCode {
     if let Some(e) = reading.fatal {
         return fail(e);
     }
+    if let Err(code) = print(args, &reading) {
+        return code;
+    }
+    if args.reset {
+        if let Err(code) = reset(args, &reading) {
+            return code;
+        }
+    }
+    if reading.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    }
+}
+
+/// One reading as text, JSON or Prometheus, on stdout or into `--output`; the
+/// warnings of the installs read and the errors of those that could not be.
+fn print(args: &StatsArgs, reading: &Reading) -> Result<(), ExitCode> {
     let text = if args.prometheus {
-        prometheus(&reading)
+        prometheus::text(reading)
     } else if args.json {
         String::new()
     } else {
-        render(&reading, None)
+        render(reading, None)
     };
     if !args.json && !quiet() {
         for s in &reading.installs {
@@ -153,46 +173,30 @@ pub fn run(args: &StatsArgs) -> ExitCode {
         }
     }
     for (name, e) in &reading.errors {
-        crate::shared::json::sockc_error!("{name}: {e}");
+        sockc_error!("{name}: {e}");
     }
     match &args.output {
-        None if args.json => crate::shared::json::emit(to_json(&reading, None)),
+        None if args.json => json::emit(to_json(reading, None)),
         Some(path) if args.json => {
-            let text = serde_json::to_string_pretty(&to_json(&reading, None)).expect("json");
-            if let Err(code) = crate::shared::output::write_replacing(path, text.as_bytes()) {
-                return code;
-            }
+            let text = serde_json::to_string_pretty(&to_json(reading, None)).expect("json");
+            write_replacing(path, text.as_bytes())?;
         }
-        Some(path) => {
-            if let Err(code) = crate::shared::output::write_replacing(path, text.as_bytes()) {
-                return code;
-            }
-        }
-        None => {
-            crate::shared::stdout::bytes(text.as_bytes());
+        Some(path) => write_replacing(path, text.as_bytes())?,
+        None => stdout::bytes(text.as_bytes()),
+    }
+    Ok(())
+}
+
+/// `--reset`: every counter of the installs read set to zero.
+fn reset(args: &StatsArgs, reading: &Reading) -> Result<(), ExitCode> {
+    let store = open_store(&args.target)?;
+    for s in &reading.installs {
+        let n = install::reset_counters(&store, &s.name).map_err(fail)?;
+        if !quiet() && !args.json {
+            eprintln!("{}: counters of {n} rules reset to 0", s.name);
         }
     }
-    if args.reset {
-        let store = match open_store(&args.target) {
-            Ok(s) => s,
-            Err(code) => return code,
-        };
-        for s in &reading.installs {
-            match install::reset_counters(&store, &s.name) {
-                Ok(n) => {
-                    if !quiet() && !args.json {
-                        eprintln!("{}: counters of {n} rules reset to 0", s.name);
-                    }
-                }
-                Err(e) => return fail(e),
-            }
-        }
-    }
-    if reading.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    }
+    Ok(())
 }
 
 /// Rates per install and rule id between two samples.
@@ -231,7 +235,7 @@ fn rates(prev: &Reading, now: &Reading, dt: f64) -> Rates {
 
 fn watch(args: &StatsArgs) -> ExitCode {
     if !(args.interval.is_finite() && args.interval >= 0.05) {
-        crate::shared::json::sockc_error!("--interval must be at least 0.05 seconds");
+        sockc_error!("--interval must be at least 0.05 seconds");
         return ExitCode::from(2);
     }
     let interval = Duration::from_secs_f64(args.interval);
@@ -251,7 +255,7 @@ fn watch(args: &StatsArgs) -> ExitCode {
             .as_ref()
             .map(|(p, t)| rates(p, &reading, at.duration_since(*t).as_secs_f64()));
         let text = if args.json {
-            crate::shared::json::emit_line(to_json(&reading, Some(r.as_ref())));
+            json::emit_line(to_json(&reading, Some(r.as_ref())));
             String::new()
         } else {
             let head = if tty { "\x1b[H\x1b[2J" } else { "" };
@@ -263,7 +267,7 @@ fn watch(args: &StatsArgs) -> ExitCode {
                 if tty { "" } else { "\n" }
             )
         };
-        crate::shared::stdout::bytes(text.as_bytes());
+        stdout::bytes(text.as_bytes());
         n += 1;
         if args.count.is_some_and(|c| n >= c) {
             return ExitCode::SUCCESS;
@@ -394,96 +398,4 @@ fn to_json(reading: &Reading, rates: Option<Option<&Rates>>) -> Value {
         v["time"] = json!(time::rfc3339(now_unix()));
     }
     v
-}
-
-/// A Prometheus label value: backslash, double quote and newline escaped.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// The Prometheus text exposition format (version 0.0.4).
-fn prometheus(reading: &Reading) -> String {
-    let mut out = String::new();
-    type Family = (
-        &'static str,
-        &'static str,
-        &'static str,
-        fn(&RuleStats) -> u64,
-    );
-    let families: [Family; 2] = [
-        (
-            "sockc_rule_packets_total",
-            "counter",
-            "Packets a rule decided (or counted), since it was installed or reset; kept across re-applies that keep the rule.",
-            |r| r.packets,
-        ),
-        (
-            "sockc_rule_bytes_total",
-            "counter",
-            "Bytes of the packets a rule decided (or counted).",
-            |r| r.bytes,
-        ),
-    ];
-    for (metric, kind, help, value) in families {
-        let _ = writeln!(out, "# HELP {metric} {help}");
-        let _ = writeln!(out, "# TYPE {metric} {kind}");
-        for s in &reading.installs {
-            for r in &s.rules {
-                let _ = writeln!(
-                    out,
-                    "{metric}{{install=\"{}\",hook=\"{}\",attach_to=\"{}\",rule_id=\"{}\",rule=\"{}\"}} {}",
-                    label(&s.name),
-                    label(&r.hook.to_string()),
-                    label(&r.attach_to),
-                    r.id,
-                    label(&r.text),
-                    value(r)
-                );
-            }
-        }
-    }
-    type Gauge = (&'static str, &'static str, fn(&Sample) -> u64);
-    let gauges: [Gauge; 2] = [
-        (
-            "sockc_install_generation",
-            "The generation an install runs.",
-            |s| s.generation,
-        ),
-        (
-            "sockc_install_applied_timestamp_seconds",
-            "When the install's generation was applied.",
-            |s| s.applied_unix,
-        ),
-    ];
-    for (metric, help, value) in gauges {
-        let _ = writeln!(out, "# HELP {metric} {help}");
-        let _ = writeln!(out, "# TYPE {metric} gauge");
-        for s in &reading.installs {
-            let _ = writeln!(
-                out,
-                "{metric}{{install=\"{}\"}} {}",
-                label(&s.name),
-                value(s)
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP sockc_install_read_errors Installs whose counters could not be read (see sockc stats)."
-    );
-    let _ = writeln!(out, "# TYPE sockc_install_read_errors gauge");
-    let _ = writeln!(out, "sockc_install_read_errors {}", reading.errors.len());
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prometheus_escapes_labels() {
-        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    }
 }

@@ -14,20 +14,25 @@
 //! errors").
 //!
 //! `diff --installed NAME NEW` takes OLD from the install: the rules its manifest
-//! records, compiled ([`crate::shared::installed`], what `apply --dry-run` compares with), and
-//! the plan starts from its manifest's snapshot, as `apply` would.
+//! records, compiled ([`installed`], what `apply --dry-run` compares with), and the plan
+//! starts from its manifest's snapshot, as `apply` would.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::Args;
-use sockc_compiler::{ir::Module, semdiff, Compiled};
+use sockc_compiler::{ir::Module, semdiff, Compiled, Lints};
 use sockc_runtime::{
     install::{self, InstallError},
     plan::{plan_compiled, Snapshot},
 };
 
 use crate::shared::{
+    build::{build_deferred, print_diagnostics},
+    installed,
+    json::{self, sockc_error},
     privileges,
+    semantic_diff::{options, semantic_text},
+    stdout,
     store::{check_name, fail, open_store, Target},
 };
 
@@ -73,14 +78,14 @@ pub struct DiffArgs {
 
 /// The side a diff compares against: its name in the output, its rules, and the
 /// installed generation a plan starts from.
-pub struct Old {
-    pub name: String,
-    pub module: Module,
-    pub snapshot: Snapshot,
+struct Old {
+    name: String,
+    module: Module,
+    snapshot: Snapshot,
 }
 
 /// `sockc diff --installed NAME`'s OLD: the install's recorded rules and its snapshot.
-pub fn installed_side(args: &DiffArgs, name: &str) -> Result<Old, ExitCode> {
+fn installed_side(args: &DiffArgs, name: &str) -> Result<Old, ExitCode> {
     check_name(name)?;
     privileges::require("diff --installed", privileges::READ)?;
     let store = open_store(&Target {
@@ -89,7 +94,7 @@ pub fn installed_side(args: &DiffArgs, name: &str) -> Result<Old, ExitCode> {
         lock_timeout: args.lock_timeout,
     })?;
     install::recover(&store, Some(name)).map_err(fail)?;
-    match crate::shared::installed::read(&store, name) {
+    match installed::read(&store, name) {
         Ok(Some(i)) => Ok(Old {
             name: format!("installed {name}"),
             module: i.compiled.module,
@@ -97,20 +102,30 @@ pub fn installed_side(args: &DiffArgs, name: &str) -> Result<Old, ExitCode> {
         }),
         Ok(None) => Err(fail(InstallError::NotInstalled(name.to_string()))),
         Err(why) => {
-            crate::shared::json::sockc_error!("{why}");
+            sockc_error!("{why}");
             Err(ExitCode::from(1))
         }
     }
 }
 
-/// `sockc diff`: compiles both sides (OLD from the install with `--installed`), prints
-/// NEW's warnings once after the answer, and exits as [`run`] says.
-/// With `--installed`, `installed` is OLD, read by the caller
-/// ([`installed_side`]).
-pub fn dispatch(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
+/// `sockc diff`: OLD read from the install with `--installed`, from a file otherwise.
+pub fn run(args: &DiffArgs) -> ExitCode {
+    let installed = match &args.installed {
+        Some(name) => match installed_side(args, name) {
+            Ok(old) => Some(old),
+            Err(code) => return code,
+        },
+        None => None,
+    };
+    compare(args, installed)
+}
+
+/// Compiles both sides (OLD from the install with `--installed`: `installed`), prints
+/// NEW's warnings once after the answer, and exits as [`answer`] says.
+fn compare(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
     let (old, new_file) = match installed {
         Some(old) => (old, args.old.as_path()),
-        None => match crate::shared::build::build_deferred(&args.old, sockc_compiler::Lints::Run) {
+        None => match build_deferred(&args.old, Lints::Run) {
             Ok(b) => (
                 Old {
                     name: args.old.display().to_string(),
@@ -124,38 +139,36 @@ pub fn dispatch(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
             Err(code) => return code,
         },
     };
-    let new = match crate::shared::build::build_deferred(new_file, sockc_compiler::Lints::Run) {
+    let new = match build_deferred(new_file, Lints::Run) {
         Ok(b) => b,
         Err(code) => return code,
     };
     // NEW's warnings only, once, after the answer (in the document under --json,
     // which is printed whole).
     if args.json {
-        crate::shared::build::print_diagnostics(&new.warnings, &new.name, &new.src);
+        print_diagnostics(&new.warnings, &new.name, &new.src);
     }
-    let code = run(args, &old, &new_file.display().to_string(), &new.compiled);
+    let code = answer(args, &old, &new_file.display().to_string(), &new.compiled);
     if !args.json {
-        crate::shared::build::print_diagnostics(&new.warnings, &new.name, &new.src);
+        print_diagnostics(&new.warnings, &new.name, &new.src);
     }
     code
 }
 
-pub fn run(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCode {
+/// The semantic diff (with `--details` or `--summary` the plan), as text or JSON; exit
+/// 4 when some packet changes its verdict.
+fn answer(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCode {
     let sem = semdiff::diff(&old.module, &new.module);
     let (old_name, new_name) = (old.name.as_str(), new_name);
     let details = args.details || args.bytecode;
     let text = if args.json {
         let (plan, _, _) = plan_compiled(Some(&old.snapshot), new);
         let mut v = plan.to_json();
-        v["semantic"] = semdiff::to_json(
-            &sem,
-            &crate::shared::semantic_diff::options(old_name, new_name),
-        );
-        crate::shared::json::emit(v);
+        v["semantic"] = semdiff::to_json(&sem, &options(old_name, new_name));
+        json::emit(v);
         String::new()
     } else {
-        let mut text =
-            crate::shared::semantic_diff::semantic_text(&sem, old_name, new_name, args.summary);
+        let mut text = semantic_text(&sem, old_name, new_name, args.summary);
         if details || args.summary {
             let (plan, _, _) = plan_compiled(Some(&old.snapshot), new);
             if !args.summary {
@@ -169,7 +182,7 @@ pub fn run(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCo
         }
         text
     };
-    crate::shared::stdout::bytes(text.as_bytes());
+    stdout::bytes(text.as_bytes());
     if sem.changes_verdicts() {
         ExitCode::from(DIFFERENT)
     } else {

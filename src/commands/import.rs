@@ -21,8 +21,9 @@ use sockc_import::{Format, Hook, Import, ImportError, Options, Status};
 
 use crate::shared::{
     input::{is_stdin, read_rule_text, shown, STDIN_NAME},
-    json::sockc_error,
+    json::{self, sockc_error},
     output::write_replacing,
+    progress::Spinner,
     settings::quiet,
 };
 
@@ -98,7 +99,7 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         interface: args.interface.clone(),
         source_name: Some(name.clone()),
     };
-    let spinner = crate::shared::progress::Spinner::start(format!("importing {name}"), false);
+    let spinner = Spinner::start(format!("importing {name}"), false);
     let imported = sockc_import::import(&text, &opts);
     drop(spinner);
     let imported = match imported {
@@ -152,7 +153,7 @@ fn show_syntax_errors(
         .collect();
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     eprint!("{}", diag::render(&diags, name, text, color));
-    crate::shared::json::record_error(&format!("{name}: the ruleset does not parse"));
+    json::record_error(&format!("{name}: the ruleset does not parse"));
 }
 
 /// The human report on stderr: every rule that is not exact (`-q`: none), the set

@@ -1,6 +1,6 @@
-//! `sockc register` and `sockc unregister`: putting a service's socket into an
-//! install's socket map (or taking it out), so that sk_lookup rules `redirect ... to
-//! sock NAME` reach it. The CLI face of `sockc_runtime::install::register`.
+//! `sockc register`: put a service's socket into an install's socket map, so that
+//! sk_lookup rules `redirect ... to sock NAME` reach it. The CLI face of
+//! `sockc_runtime::install::register`.
 //!
 //! Where the socket comes from: `--pid PID [--fd N]` takes it from a process
 //! (`pidfd_getfd`, which needs CAP_SYS_PTRACE or the same user); without `--pid`,
@@ -10,7 +10,6 @@
 //! way checks the socket against the declaration first (protocol, listening or
 //! unconnected, family, address, namespace) and says what does not fit.
 
-use crate::shared::stdout::outln;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -18,7 +17,9 @@ use serde_json::json;
 use sockc_runtime::install::{self, Source};
 
 use crate::shared::{
+    json::{self, sockc_error},
     socket_install::{fail_register, store_and_install},
+    stdout::outln,
     store::Target,
 };
 
@@ -40,18 +41,7 @@ pub struct RegisterArgs {
     pub json: bool,
 }
 
-#[derive(Args)]
-pub struct UnregisterArgs {
-    /// the socket's name, as the rule file declares it
-    pub socket: String,
-    #[command(flatten)]
-    pub target: Target,
-    /// print the result as JSON on stdout (see docs/json.md)
-    #[arg(short, long)]
-    pub json: bool,
-}
-
-pub fn run_register(args: &RegisterArgs) -> ExitCode {
+pub fn run(args: &RegisterArgs) -> ExitCode {
     let (store, name) = match store_and_install("register", &args.target, &args.socket) {
         Ok(x) => x,
         Err(code) => return code,
@@ -72,10 +62,10 @@ pub fn run_register(args: &RegisterArgs) -> ExitCode {
         Err(e) => return fail_register(e),
     };
     if let Some(x) = &r.recovered {
-        crate::shared::json::sockc_error!("{name}: {x}");
+        sockc_error!("{name}: {x}");
     }
     if args.json {
-        crate::shared::json::emit(json!({
+        json::emit(json!({
             "name": name,
             "socket": args.socket,
             "registration": r.registration,
@@ -95,31 +85,4 @@ pub fn run_register(args: &RegisterArgs) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
-}
-
-pub fn run_unregister(args: &UnregisterArgs) -> ExitCode {
-    let (store, name) = match store_and_install("unregister", &args.target, &args.socket) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    match install::unregister(&store, &name, &args.socket) {
-        Ok(cookie) if args.json => {
-            crate::shared::json::emit(
-                json!({"name": name, "socket": args.socket, "removed_cookie": cookie}),
-            );
-            ExitCode::SUCCESS
-        }
-        Ok(Some(cookie)) => {
-            outln!(
-                "{name}: socket {} unregistered (cookie {cookie}); redirects to it drop now",
-                args.socket
-            );
-            ExitCode::SUCCESS
-        }
-        Ok(None) => {
-            outln!("{name}: socket {} was not registered", args.socket);
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail_register(e),
-    }
 }

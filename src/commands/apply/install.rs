@@ -1,0 +1,163 @@
+//! The install itself, once the file compiled: the request handed to
+//! `sockc_runtime::install::apply`, conntrack switched on or off for `ct state` rules,
+//! and the exit code; [`super::report`] prints what happened.
+//!
+//! Invariant: what was started ahead for the install comes off while the store is
+//! still locked; the `sockc::ct-needs-conntrack` warning is printed only when the
+//! apply could not switch conntrack on itself ([`hold_ct_warning`]).
+
+use std::{path::Path, process::ExitCode};
+
+use sockc_compiler::{diag::Diagnostic, ir::Module, semdiff, Compiled};
+use sockc_runtime::{
+    conntrack_anchor::{self, Outcome},
+    install::{self, ApplyReport, ApplyRequest, InstallError, StartedAhead},
+    stages,
+    store::Store,
+};
+
+use super::{report, session::Session, ApplyArgs};
+use crate::shared::{
+    input::is_stdin, installed, json::sockc_error, memory::release_freed_memory, progress::Spinner,
+    settings::quiet, store::fail,
+};
+
+/// Exit code of a dry run that found changes (with `--exit-code`).
+const CHANGES: u8 = 4;
+
+/// The compiler's `sockc::ct-needs-conntrack` warnings, held back from a real apply
+/// (which switches conntrack on itself and says so), and the warnings to print now.
+pub fn hold_ct_warning(
+    args: &ApplyArgs,
+    warnings: Vec<Diagnostic>,
+) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
+    warnings
+        .into_iter()
+        .partition(|d| !args.dry_run && d.code == "sockc::ct-needs-conntrack")
+}
+
+/// The held-back warnings, their help saying why apply could not switch conntrack on.
+pub fn with_reason(held: &[Diagnostic], why: &str) -> Vec<Diagnostic> {
+    held.iter().map(|d| d.clone().help(why)).collect()
+}
+
+/// `sockc apply` of `compiled` into the install [`super::session::begin`] opened;
+/// `ahead` is what was started for it while it compiled; `warn_no_conntrack` prints
+/// the held-back `ct state` warning with the reason when the conntrack anchor cannot
+/// be created.
+pub fn run(
+    args: &ApplyArgs,
+    session: Session,
+    compiled: &Compiled,
+    source: &str,
+    warn_no_conntrack: &dyn Fn(&str),
+    ahead: Option<StartedAhead>,
+) -> ExitCode {
+    let (name, store) = (session.name.as_str(), &session.store);
+    let file = manifest_path(&args.file);
+    let mut report = match apply(args, &session, compiled, source, &file, ahead) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if !args.dry_run {
+        switch_conntrack(name, compiled, &mut report, warn_no_conntrack);
+    }
+    if let Some(r) = &report.recovered {
+        sockc_error!("{name}: {r}");
+    }
+    if !quiet() {
+        for n in &report.notices {
+            eprintln!("notice: {n}");
+        }
+    }
+    let changes =
+        report.plan.has_changes() || !report.drift.is_empty() || !report.set_drift.is_empty();
+    let semantic = args
+        .dry_run
+        .then(|| installed_module(store, name).map(|m| semdiff::diff(&m, &compiled.module)));
+    report::print(args, name, &file, &report, semantic.as_ref(), changes);
+    exit_code(args, name, &report, changes)
+}
+
+/// Hands the request to the runtime, a spinner on stderr while it works.
+fn apply(
+    args: &ApplyArgs,
+    session: &Session,
+    compiled: &Compiled,
+    source: &str,
+    file: &str,
+    ahead: Option<StartedAhead>,
+) -> Result<ApplyReport, InstallError> {
+    let netns_text = session.netns_text();
+    let req = ApplyRequest {
+        compiled,
+        name: &session.name,
+        source_file: file,
+        source,
+        netns: netns_text.as_deref(),
+        dry_run: args.dry_run,
+        attach: super::session::attach_options(args),
+        allow_empty: args.allow_empty,
+        ahead: ahead.as_ref(),
+        release_freed_memory,
+    };
+    let spinner = Spinner::start(format!("applying {}", file), args.json);
+    let applied = install::apply(&session.store, &req);
+    // What the apply did not take comes off while the store is still locked.
+    drop(ahead);
+    drop(spinner);
+    applied
+}
+
+/// Creates or removes the nft table that keeps conntrack on for `ct state` rules,
+/// noting what it did; when it cannot, the held-back warning says why.
+fn switch_conntrack(
+    name: &str,
+    compiled: &Compiled,
+    report: &mut ApplyReport,
+    warn_no_conntrack: &dyn Fn(&str),
+) {
+    let _t = stages::stage("conntrack anchor");
+    let rules = compiled.metadata.programs.iter().flat_map(|p| &p.rules);
+    let needed = conntrack_anchor::needed_by(rules.map(|r| &*r.text));
+    match conntrack_anchor::after_apply(name, needed) {
+        Outcome::Created(n) | Outcome::Removed(n) => report.notices.push(n),
+        Outcome::Failed(why) => warn_no_conntrack(&why),
+        Outcome::Nothing => {}
+    }
+}
+
+/// 3 when hooks were left behind; 4 for a dry run with `--exit-code` that would
+/// change something; 0 otherwise.
+fn exit_code(args: &ApplyArgs, name: &str, report: &ApplyReport, changes: bool) -> ExitCode {
+    if !report.failed.is_empty() {
+        for f in &report.failed {
+            sockc_error!("not brought to the new generation: {f}");
+        }
+        sockc_error!("{name}: some hooks do not run the installed rules; `sockc status` shows them, `sockc apply` or `sockc repair` tries again");
+        return ExitCode::from(3);
+    }
+    if args.dry_run && args.exit_code && changes {
+        ExitCode::from(CHANGES)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The rule file as the manifest records it: absolute, so that `status` and `stats`
+/// name it usefully from any directory (standard input stays `-`).
+fn manifest_path(file: &Path) -> String {
+    if is_stdin(file) {
+        return file.display().to_string();
+    }
+    std::path::absolute(file)
+        .unwrap_or_else(|_| file.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// The rules the install `name` runs ([`installed`]); an empty module when nothing is
+/// installed; why they cannot be had otherwise.
+fn installed_module(store: &Store, name: &str) -> Result<Module, String> {
+    Ok(installed::read(store, name)?.map_or_else(Module::default, |i| i.compiled.module))
+}

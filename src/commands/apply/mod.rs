@@ -1,0 +1,129 @@
+//! `sockc apply FILE`: compile a rule file and install it — load, verify, pin under
+//! BPFFS/sockc/NAME and attach, or on a re-apply swap programs atomically (or only
+//! update set maps). The CLI face of `sockc_runtime::install::apply`.
+//!
+//! The steps: the file is read and through sema ([`check_deferred`]); the install is
+//! opened ([`session::begin`]: capabilities, network namespace, the store's lock) and
+//! a first install's interface hooks are made ready ([`session::start_ahead`]) while
+//! the rest compiles; then [`install::run`] applies it and says what happened
+//! ([`report`]). `--dry-run` leads with the semantic diff against the install (which
+//! packets change their verdict), shows the plan with `--details`, and exits 0 unless
+//! `--exit-code` is given (then 4 when something would change), as `git diff` does,
+//! so `sockc apply --dry-run f.sk && sockc apply f.sk` works. `--timings` prints the
+//! stages ([`timings`]).
+//!
+//! Invariant: everything new is built and verified before the first hook changes; any
+//! error before the swap leaves the installed generation as it was. Exit codes: 1 rule
+//! errors, 2 usage, 3 kernel, permission or lock failure, and hooks left behind.
+
+mod install;
+mod report;
+mod session;
+mod timings;
+
+use std::{path::PathBuf, process::ExitCode, time::Instant};
+
+use clap::Args;
+use sockc_compiler::Lints;
+use sockc_runtime::stages;
+
+use crate::shared::{
+    build::{check_deferred, finish_deferred, print_diagnostics},
+    memory::release_freed_memory,
+    store::Target,
+};
+
+#[derive(Args)]
+pub struct ApplyArgs {
+    /// the rule file (`-` reads standard input, and needs --name)
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub target: Target,
+    /// attach in this network namespace: a path such as /run/netns/NAME, or NAME
+    #[arg(long, value_name = "PATH")]
+    pub netns: Option<String>,
+    /// say which packets would change their verdict and run the new programs through
+    /// the verifier; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// with --dry-run: also the plan (rule text diff, set entries, programs to reload,
+    /// bytecode diff)
+    #[arg(long, alias = "bytecode")]
+    pub details: bool,
+    /// with --dry-run: exit 4 when the apply would change something (else 0)
+    #[arg(long)]
+    pub exit_code: bool,
+    /// print the plan and result as JSON on stdout (see docs/json.md)
+    #[arg(short, long)]
+    pub json: bool,
+    /// show the plan as counts instead of listings (rules and set entries added and
+    /// removed, changed bytecode lines), for large changes
+    #[arg(long, conflicts_with = "json")]
+    pub summary: bool,
+    /// how TC programs attach: TCX links, the clsact qdisc (netlink filters), or TCX
+    /// where the kernel has it (6.6+) and clsact otherwise
+    #[arg(long, value_enum, default_value = "auto")]
+    pub tc_attach: TcAttachArg,
+    /// apply a file without hook blocks, which detaches every hook of the install
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// print how long each stage took (compile, plan, map creation, each program's
+    /// verification, records, each attach, commit) on stderr when done
+    #[arg(long)]
+    pub timings: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum TcAttachArg {
+    Auto,
+    Tcx,
+    Clsact,
+}
+
+/// `sockc apply`, with its stages timed under `--timings`.
+pub fn run(args: &ApplyArgs) -> ExitCode {
+    if args.timings {
+        stages::record();
+    }
+    let code = compile_and_install(args);
+    if args.timings {
+        timings::print();
+    }
+    code
+}
+
+/// Compiles the file (without the optimizer's lints, which `check` shows;
+/// docs/errors.md) and installs it. Once the file has passed sema, the install is
+/// opened (capabilities, namespace, lock), and a first install's interface hooks are
+/// made ready while the rest compiles (`install::start_ahead`: the kernel waits for an
+/// RCU grace period in making those hooks).
+fn compile_and_install(args: &ApplyArgs) -> ExitCode {
+    let started = Instant::now();
+    let checked = match check_deferred(&args.file, Lints::Skip) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let front_end = checked.checked.timings().len();
+    stages::ended(timings::front_end_stage(&checked.checked), started);
+    let session = match session::begin(args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let ahead = session::start_ahead(args, &session, &checked.checked.module);
+    let resumed = Instant::now();
+    let b = match finish_deferred(checked) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    stages::ended(timings::back_end_stage(&b.compiled, front_end), resumed);
+    release_freed_memory();
+    let t = stages::stage("print warnings");
+    let (held, shown) = install::hold_ct_warning(args, b.warnings);
+    print_diagnostics(&shown, &b.name, &b.src);
+    drop(t);
+    let warn = |why: &str| print_diagnostics(&install::with_reason(&held, why), &b.name, &b.src);
+    let code = install::run(args, session, &b.compiled, &b.src, &warn, ahead);
+    // Not freed one allocation at a time: the process ends now (`main`).
+    std::mem::forget((b.compiled, b.src));
+    code
+}

@@ -1,0 +1,152 @@
+//! What `sockc apply` prints: with `--dry-run` first the semantic diff against the
+//! install (which packets change their verdict), then the plan (or its summary), the
+//! hooks attached again, what the verifier accepted and one line saying what the
+//! apply did; or all of it as one JSON document (docs/json.md).
+
+use serde_json::{json, Value};
+use sockc_compiler::semdiff::{self, SemDiff};
+use sockc_runtime::{install::ApplyReport, plan::ProgramAction};
+
+use super::ApplyArgs;
+use crate::shared::{
+    json,
+    semantic_diff::{options, semantic_text},
+    stdout::{out, outln},
+};
+
+/// The apply's report, as text or JSON; `semantic` is the dry run's semantic diff
+/// against the install (or why it is not known).
+pub fn print(
+    args: &ApplyArgs,
+    name: &str,
+    file: &str,
+    report: &ApplyReport,
+    semantic: Option<&Result<SemDiff, String>>,
+    changes: bool,
+) {
+    let installed = format!("installed {name}");
+    if args.json {
+        let sem = semantic.map(|s| match s {
+            Ok(d) => semdiff::to_json(d, &options(&installed, file)),
+            Err(why) => json!({ "unavailable": why }),
+        });
+        print_apply_json(name, args, report, sem);
+        return;
+    }
+    if let Some(s) = semantic {
+        match s {
+            Ok(d) => out!("{}", semantic_text(d, &installed, file, args.summary)),
+            Err(why) => outln!("which packets change their verdict: not known ({why})"),
+        }
+    }
+    print_apply_text(name, file, args, report, changes);
+}
+
+/// `sockc apply --json`: the plan and what became of it (docs/json.md); with
+/// `--dry-run` the semantic diff against the install.
+fn print_apply_json(name: &str, args: &ApplyArgs, report: &ApplyReport, semantic: Option<Value>) {
+    json::emit(json!({
+        "semantic": semantic,
+        "name": name,
+        "dry_run": args.dry_run,
+        "changed": report.changed,
+        "generation": report.generation,
+        "plan": report.plan.to_json(),
+        "drift": report.drift.iter().map(|(at, s)| json!({"hook": at, "state": s.to_string()})).collect::<Vec<_>>(),
+        "set_drift": report.set_drift,
+        "failed": report.failed,
+        "recovered": report.recovered.as_ref().map(|r| r.to_string()),
+        "verified": report.verified.iter().map(|p| json!({
+            "symbol": p.symbol, "hook": p.hook, "xlated_insns": p.xlated_insns,
+            "verified_insns": p.verified_insns, "load_ms": p.load_time.as_secs_f64() * 1e3,
+        })).collect::<Vec<_>>(),
+        "notices": report.notices,
+    }));
+}
+
+/// `sockc apply`'s text: the plan (or its summary), the hooks attached again, what
+/// the verifier accepted, and one line saying what the apply did.
+fn print_apply_text(name: &str, file: &str, args: &ApplyArgs, report: &ApplyReport, changes: bool) {
+    let old = format!("installed {name}");
+    if !args.dry_run || args.details || args.summary {
+        out!(
+            "{}",
+            if args.summary {
+                report.plan.render_summary(&old, file)
+            } else {
+                report.plan.render(&old, file)
+            }
+        );
+    }
+    for (at, state) in &report.drift {
+        outln!(
+            "{} {at}: {state}",
+            if args.dry_run {
+                "would attach again"
+            } else {
+                "attached again"
+            }
+        );
+    }
+    for set in &report.set_drift {
+        outln!(
+            "{} {set}",
+            if args.dry_run {
+                "would rewrite from the manifest:"
+            } else {
+                "rewritten from the manifest:"
+            }
+        );
+    }
+    for p in &report.verified {
+        outln!(
+            "verifier: {} accepted ({} insns, {:.1} ms){}",
+            p.symbol,
+            p.xlated_insns.unwrap_or(0),
+            p.load_time.as_secs_f64() * 1e3,
+            if args.dry_run { ", not attached" } else { "" }
+        );
+    }
+    outln!("{}", outcome_line(name, args.dry_run, report, changes));
+}
+
+/// The last line of `sockc apply`: a dry run, no changes, a repair, or the
+/// generation applied with what happened to the programs.
+fn outcome_line(name: &str, dry_run: bool, report: &ApplyReport, changes: bool) -> String {
+    let generation = report.generation.unwrap_or(0);
+    if dry_run {
+        return "dry run: nothing was changed".into();
+    }
+    if !changes {
+        return format!("{name}: no changes (generation {generation})");
+    }
+    if !report.plan.has_changes() {
+        let sets = match report.set_drift.len() {
+            0 => String::new(),
+            n => format!(", {n} set maps rewritten"),
+        };
+        return format!(
+            "{name}: repaired generation {generation} ({} hooks attached again{sets})",
+            report.drift.len()
+        );
+    }
+    let count = |a: ProgramAction| {
+        report
+            .plan
+            .programs
+            .iter()
+            .filter(|p| p.action == a)
+            .count()
+    };
+    format!(
+        "{name}: generation {generation} applied ({} attached, {} replaced, {} detached{})",
+        count(ProgramAction::Attach),
+        count(ProgramAction::Reload) + count(ProgramAction::ReloadSameCode),
+        count(ProgramAction::Detach),
+        if report.plan.maps_only {
+            ", sets updated in place, no reload"
+        } else {
+            ""
+        }
+    )
+}

@@ -1,0 +1,119 @@
+//! The install an apply opens before the rest of its file compiles: its name, the
+//! capabilities, its network namespace entered, the store locked; and what a first
+//! install starts meanwhile (`install::start_ahead`).
+//!
+//! Invariant: nothing here changes a hook; a failure gives the exit code and leaves
+//! the installed generation as it was.
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use sockc_compiler::ir::Module;
+use sockc_runtime::{
+    attach::{AttachOptions, TcAttach},
+    install::{self, InstallError},
+    netns, stages,
+    store::Store,
+};
+
+use super::{ApplyArgs, TcAttachArg};
+use crate::shared::{
+    input::is_stdin,
+    json::sockc_error,
+    privileges,
+    store::{check_name, fail, open_store},
+};
+
+/// An apply's install opened ([`begin`]): its name, the store under its lock, and the
+/// network namespace this process entered for it.
+pub struct Session {
+    pub name: String,
+    pub store: Store,
+    netns: Option<PathBuf>,
+}
+
+impl Session {
+    /// The namespace as the manifest records it.
+    pub fn netns_text(&self) -> Option<String> {
+        self.netns.as_ref().map(|p| p.display().to_string())
+    }
+}
+
+/// Opens the install of `sockc apply`: its name checked, the capabilities, its
+/// network namespace entered, the store locked; says what failed and gives the exit
+/// code otherwise.
+pub fn begin(args: &ApplyArgs) -> Result<Session, ExitCode> {
+    let name = install_name(args)?;
+    check_name(&name).and_then(|_| privileges::require("apply", privileges::INSTALL))?;
+    let netns = args.netns.as_ref().map(|n| {
+        if n.contains('/') {
+            PathBuf::from(n)
+        } else {
+            Path::new("/run/netns").join(n)
+        }
+    });
+    if let Some(ns) = &netns {
+        let _t = stages::stage("enter the network namespace");
+        if let Err(source) = netns::enter_for_good(ns) {
+            return Err(fail(InstallError::Netns {
+                path: ns.clone(),
+                source,
+            }));
+        }
+    }
+    let t = stages::stage("open and lock the store");
+    let store = open_store(&args.target)?;
+    drop(t);
+    Ok(Session { name, store, netns })
+}
+
+/// `--name`, or the rule file's name without its extension (standard input has none).
+fn install_name(args: &ApplyArgs) -> Result<String, ExitCode> {
+    match &args.target.name {
+        Some(n) => Ok(n.clone()),
+        None if is_stdin(&args.file) => {
+            sockc_error!("apply - (standard input) needs --name");
+            Err(ExitCode::from(2))
+        }
+        None => Ok(args
+            .file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()),
+    }
+}
+
+pub fn attach_options(args: &ApplyArgs) -> AttachOptions {
+    AttachOptions {
+        tc: match args.tc_attach {
+            TcAttachArg::Auto => TcAttach::Auto,
+            TcAttachArg::Tcx => TcAttach::Tcx,
+            TcAttachArg::Clsact => TcAttach::Clsact,
+        },
+    }
+}
+
+/// What a first install starts while the rest of `module`'s file compiles (not on a
+/// dry run): its interface hooks made ready; see `install::start_ahead`.
+pub fn start_ahead(
+    args: &ApplyArgs,
+    session: &Session,
+    module: &Module,
+) -> Option<install::StartedAhead> {
+    if args.dry_run {
+        return None;
+    }
+    let hooks = module
+        .programs
+        .values()
+        .map(|p| (p.hook, p.attach_to.clone()));
+    let netns = session.netns_text();
+    install::start_ahead(
+        &session.store,
+        (&session.name, netns.as_deref()),
+        hooks,
+        attach_options(args),
+    )
+}

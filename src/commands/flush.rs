@@ -1,0 +1,71 @@
+//! `sockc flush`: detach and remove everything of an install (`--name`, or the only
+//! install there is; refused when there are several).
+//!
+//! Invariant: an interrupted earlier change is finished or undone first, and said.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::json;
+use sockc_runtime::install::{self, Flushed};
+
+use crate::shared::{
+    json::{self, sockc_error},
+    privileges,
+    stdout::outln,
+    store::{fail, open_store, resolve_name, Target},
+};
+
+#[derive(Args)]
+pub struct FlushArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// print what was removed as JSON on stdout (see docs/json.md)
+    #[arg(short, long)]
+    pub json: bool,
+}
+
+pub fn run(args: &FlushArgs) -> ExitCode {
+    if let Err(code) = privileges::require("flush", privileges::INSTALL) {
+        return code;
+    }
+    let store = match open_store(&args.target) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let name = match resolve_name(&args.target, &store) {
+        Ok(n) => n,
+        Err(code) => return code,
+    };
+    match install::flush(&store, &name) {
+        Ok(f) => {
+            print(&name, &f, args.json);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// What was removed, as text or JSON.
+fn print(name: &str, f: &Flushed, as_json: bool) {
+    if let Some(r) = &f.recovered {
+        sockc_error!("{name}: {r}");
+    }
+    if as_json {
+        json::emit(json!({
+            "name": name,
+            "generation": f.manifest.as_ref().map(|m| m.generation),
+            "detached": f.detached,
+            "recovered": f.recovered.as_ref().map(|r| r.to_string()),
+        }));
+        return;
+    }
+    match &f.manifest {
+        Some(m) => outln!(
+            "{name}: flushed generation {} ({} hooks detached)",
+            m.generation,
+            f.detached
+        ),
+        None => outln!("{name}: flushed"),
+    }
+}
