@@ -32,12 +32,6 @@ use sockc_compiler::{
 mod commands;
 mod conventions;
 mod shared;
-mod test_cmd;
-mod test_ct;
-mod test_facts;
-mod test_lookup;
-mod test_names;
-mod test_sockets;
 
 #[derive(Parser)]
 #[command(
@@ -165,7 +159,7 @@ enum Cmd {
     /// registered socket it goes to, or pass/drop. For a sockmap block it is a
     /// message: verdict and redirect target, from the evaluator only (the kernel
     /// cannot test-run sk_msg/sk_skb programs).
-    Test(test_cmd::TestArgs),
+    Test(commands::test::TestArgs),
     /// Measure sockc in the kernel (root) and print Markdown tables: -O0 against -O2,
     /// socket conditions, sk_lookup, the socket layer, or (--peer) against nftables and
     /// iptables
@@ -424,10 +418,7 @@ fn run(cmd: Cmd) -> ExitCode {
         Cmd::Trace(args) => commands::trace::run(&args),
         Cmd::Completions { shell } => conventions::run_completions(shell),
         Cmd::Man { dir } => conventions::run_man(dir.as_deref()),
-        Cmd::Test(args) => match build(&args.file) {
-            Ok(c) => test_cmd::run(&args, &c),
-            Err(code) => code,
-        },
+        Cmd::Test(args) => commands::test::run(&args),
     }
 }
 

@@ -15,5 +15,6 @@ pub mod repair;
 pub mod show;
 pub mod stats;
 pub mod status;
+pub mod test;
 pub mod trace;
 pub mod unregister;

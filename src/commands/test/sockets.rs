@@ -5,7 +5,7 @@
 //! from source to destination), its payload is the message.
 //!
 //! sk_lookup is answered by the reference evaluator and, as root, by the kernel
-//! ([`crate::test_lookup`]); sockmap blocks by the evaluator alone, because the kernel
+//! ([`super::lookup`]); sockmap blocks by the evaluator alone, because the kernel
 //! has no test run for sk_msg and sk_skb programs, and every such answer says so.
 //! Invariant: a kernel answer is compared with the evaluator's on the verdict, the
 //! selected socket, every rule counter and every socket drop counter; any difference
@@ -29,10 +29,11 @@ use sockc_testkit::{
     },
 };
 
-use crate::{
-    test_lookup::{self, LookupRun, Registered},
-    test_names::{decider_text, hook_label, rule_text, RuleNames},
+use super::{
+    lookup::{self, LookupRun, Registered},
+    names::{decider_text, hook_label, rule_text, RuleNames},
 };
+use crate::shared::{json, settings::quiet};
 
 /// What the socket-layer hooks know beyond the packet, from the command line.
 pub struct SocketFacts {
@@ -127,7 +128,7 @@ pub fn answer_all(
         _ => None,
     };
     if let Some((_, reg)) = &kernel {
-        if !crate::shared::settings::quiet() && crate::shared::json::enabled().is_none() {
+        if !quiet() && json::enabled().is_none() {
             let made = reg.describe(module);
             if !made.is_empty() {
                 eprintln!(
@@ -324,7 +325,7 @@ fn lookup_answer(
             not_run: false,
         });
     };
-    let run = test_lookup::run(obj, at.prog, &lookup, repeat)
+    let run = lookup::run(obj, at.prog, &lookup, repeat)
         .map_err(|e| format!("{}: {e}", at.packet.origin))?;
     let disagreement = lookup_disagreement(at, &e, &run, reg);
     let selected = run.selected.map(|c| selected_name(at.module, reg, c));
@@ -587,7 +588,7 @@ mod tests {
         let spec = sockc_testkit::packet::parse_packet("tcp 9.9.9.9:1 -> 3.3.3.3:80").unwrap();
         let frame = spec.build();
         let lookup = lookup_of(&frame).unwrap();
-        let run = test_lookup::run(&obj, prog, &lookup, None).unwrap();
+        let run = lookup::run(&obj, prog, &lookup, None).unwrap();
         let names = RuleNames::of(prog);
         let packet = Packet {
             text: spec.to_string(),
