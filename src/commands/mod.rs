@@ -7,9 +7,14 @@
 //! `crate::cli` (`tests/architecture.rs` checks the layers).
 
 pub mod apply;
+pub mod check;
+pub mod classbench;
+pub mod compile;
+pub mod completions;
 pub mod diff;
 pub mod flush;
 pub mod import;
+pub mod man;
 pub mod register;
 pub mod repair;
 pub mod show;

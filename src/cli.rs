@@ -1,0 +1,369 @@
+//! The command line's definition: the top-level flags ([`Cli`]: `-q`, `--set-dir`,
+//! the `--max-*` limits), the commands ([`Cmd`], each with the `Args` its module in
+//! `crate::commands` defines), and what the clap derive does not say by itself: the
+//! `-O` flag on exactly the commands that compile, help text that depends on the
+//! command (`--name`'s default), the limits listed once, and each command's JSON
+//! schema.
+//!
+//! Invariant: parsing, shell completions and the man pages all use the one
+//! [`command`] built here (`main` hands it to `completions` and `man`).
+
+use std::path::PathBuf;
+
+use clap::{Arg, ArgMatches, Command, CommandFactory, Parser, Subcommand};
+use sockc_compiler::{
+    limits::{Limit, Limits},
+    opt::OptLevel,
+};
+
+use crate::commands::{
+    apply, check, classbench, compile, completions, diff, flush, import, man, register, repair,
+    show, stats, status, test, trace, unregister,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "sockc",
+    version,
+    about = "Compile socket-aware firewall rules to eBPF",
+    long_about = "sockc compiles a rule file (see docs/language.md) directly to eBPF bytecode \
+for XDP, TC, sk_lookup and SOCKMAP (sk_msg, sk_skb) hooks, with BTF-defined maps, and \
+loads it with a thin runtime that pins, journals and atomically replaces it.\n\n\
+Exit codes: 0 ok, 1 errors in the rules, 2 usage (including an input file that cannot be \
+read and an output file that cannot be written), 3 kernel/permission/verifier failure, \
+4 changes found (diff: some packet changes its verdict; apply --dry-run --exit-code)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+    /// Print errors and data only: no warnings, notices or "ok" lines on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Also read `file "..."` sets from this directory's tree (repeatable); by default
+    /// set files must lie in the rule file's directory tree. Lines of files read from
+    /// here are never quoted in messages
+    #[arg(long = "set-dir", global = true, value_name = "DIR")]
+    pub set_dirs: Vec<PathBuf>,
+    /// Every command takes the limits, and only `sockc --help` lists them (a
+    /// subcommand's help names them in one line: [`command`]).
+    #[command(flatten, next_help_heading = "Limits (every command takes them)")]
+    pub bounds: Bounds,
+}
+/// The limits on what sockc reads and reports (`sockc_compiler::limits`); each flag
+/// also reads its environment variable.
+#[derive(clap::Args)]
+pub struct Bounds {
+    /// Largest rule file read, in bytes [default: 16 MiB]
+    #[arg(long, value_name = "N", env = "SOCKC_MAX_SOURCE_BYTES")]
+    max_source_bytes: Option<u64>,
+    /// Most bytes of `file "..."` sets read for one rule file, all together [default:
+    /// 64 MiB]
+    #[arg(long, value_name = "N", env = "SOCKC_MAX_SET_FILE_BYTES")]
+    max_set_file_bytes: Option<u64>,
+    /// Most elements in the sets of one rule file, all together [default: 1048576]
+    #[arg(long, value_name = "N", env = "SOCKC_MAX_SET_ELEMENTS")]
+    max_set_elements: Option<u64>,
+    /// Most errors, and most warnings, kept and shown per file; the rest are counted
+    /// [default: 100]
+    #[arg(long, value_name = "N", env = "SOCKC_MAX_DIAGNOSTICS")]
+    max_diagnostics: Option<u64>,
+    /// Largest `sockc test --packets` file read, in bytes [default: 64 MiB]
+    #[arg(long, value_name = "N", env = "SOCKC_MAX_PACKETS_FILE_BYTES")]
+    max_packets_file_bytes: Option<u64>,
+}
+
+impl Bounds {
+    /// The limits given before the command or after it (`sockc status --max-... N`).
+    pub fn limits(&self, matches: &ArgMatches) -> Limits {
+        let mut l = Limits::default();
+        let given = [
+            (Limit::SourceBytes, self.max_source_bytes),
+            (Limit::SetFileBytes, self.max_set_file_bytes),
+            (Limit::SetElements, self.max_set_elements),
+            (Limit::Diagnostics, self.max_diagnostics),
+            (Limit::PacketsFileBytes, self.max_packets_file_bytes),
+        ];
+        for ((limit, top), id) in given.into_iter().zip(LIMITS) {
+            if let Some(v) = subcommand_limit(matches, id).or(top) {
+                l.set(limit, v);
+            }
+        }
+        l
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Compile a rule file to an eBPF object (-o) or print it (--emit)
+    Compile(compile::CompileArgs),
+    /// Parse and check a rule file; print diagnostics; write nothing
+    Check(check::CheckArgs),
+    /// Show what the rules do to packets: verdict, deciding rule and its line.
+    ///
+    /// As root, each packet also runs through the compiled program in the kernel
+    /// (BPF_PROG_TEST_RUN) and the two answers are compared; a disagreement exits 3.
+    /// Without root the reference evaluator answers alone, and says so. For an
+    /// sk_lookup block a TCP or UDP packet is a lookup (source = remote end): which
+    /// registered socket it goes to, or pass/drop. For a sockmap block it is a
+    /// message: verdict and redirect target, from the evaluator only (the kernel
+    /// cannot test-run sk_msg/sk_skb programs).
+    Test(test::TestArgs),
+    /// Measure sockc in the kernel (root) and print Markdown tables: -O0 against -O2,
+    /// socket conditions, sk_lookup, the socket layer, or (--peer) against nftables and
+    /// iptables
+    ///
+    /// By default, four tables: (1) -O0 against -O2 on a 10-rule set and the ClassBench
+    /// sets (compile ms, instructions, verifier ms, map memory, kernel ns per packet
+    /// for early, late and never-matching packets) against a parse-plus-one-LPM-lookup
+    /// baseline; (2) the cost of a socket condition per hook and protocol (no socket,
+    /// listener, connected); (3) sk_lookup ns per lookup at --sk-lookup-sizes bindings
+    /// against an SK_PASS-only and a tubular-style LPM program; (4) TCP between two
+    /// local processes (sockc-peer, found beside sockc; sockperf when installed)
+    /// through the stack, with sockets in a sockmap only, and with `redirect local`:
+    /// round trips, bulk and small-write throughput. --sockets-only, --no-sockets,
+    /// --no-sk-lookup, --sockmap-only and --no-sockmap choose tables. --peer instead
+    /// runs the head-to-head of docs/benchmarks.md: the same ClassBench rules in sockc
+    /// (XDP, TC), nftables and iptables, real frames over a veth pair, ns per packet
+    /// and load times (peer.md, peer.csv and peer.svg in --peer-dir). -o writes the
+    /// Markdown to a file; --csv and --svg the rule-set table as CSV and as a plot of
+    /// ns per packet against rule count (-O0, -O2, baseline).
+    // Boxed: the bench has many more options than any other command.
+    Bench(Box<sockc_bench::BenchArgs>),
+    /// Install a rule file: load, verify, pin under BPFFS/sockc/NAME and attach;
+    /// a re-apply swaps programs atomically (or only updates set maps)
+    ///
+    /// Everything new is built and verified before the first hook changes; any error
+    /// before the swap leaves the installed generation as it was. `--dry-run` says which
+    /// packets would change their verdict (`--details`: the plan, rule diff, set
+    /// changes, bytecode diff) and runs the verifier, changing nothing; it exits 0,
+    /// or with `--exit-code` 4 when something would change.
+    Apply(apply::ApplyArgs),
+    /// Compare two rule files offline: which packets change their verdict (exit 0
+    /// none, 4 some), and with --details the rules, set entries, bytecode and the plan
+    /// an apply would follow
+    Diff(diff::DiffArgs),
+    /// Print the rules an install runs, as a rule file, with its generation and the
+    /// check that the kernel runs what they compile to (exit 3 when it does not);
+    /// --stats puts each rule's counters beside it
+    Show(show::ShowArgs),
+    /// Show what is installed, read back from the kernel: generation, source, hooks,
+    /// program ids, attach modes, and every difference from the manifest (drift, exit 3)
+    #[command(visible_alias = "list")]
+    Status(status::StatusArgs),
+    /// Per-rule packet and byte counters of every install (or one), next to the source
+    /// lines and stable rule ids
+    ///
+    /// `--watch` prints them again every --interval seconds with per-rule rates;
+    /// `--prometheus [-o FILE]` writes the Prometheus text format (node_exporter's
+    /// textfile collector); `--reset` zeroes them after printing, while the rules keep
+    /// running.
+    Stats(stats::StatsArgs),
+    /// Put a service's socket into an install's socket map, so that sk_lookup rules
+    /// `redirect ... to sock NAME` reach it
+    ///
+    /// The socket comes from `--pid PID [--fd N]` (pidfd_getfd: CAP_SYS_PTRACE, or the
+    /// same user); without --pid from systemd socket activation when LISTEN_FDS is set
+    /// (ExecStartPost=sockc register NAME with PassFileDescriptorsToExec=yes); otherwise
+    /// it is found bound to the declared address in the install's network namespace.
+    /// It must fit the declaration: protocol, a TCP listener or an unconnected UDP
+    /// socket, family, address. `apply` and `repair` also register every declared
+    /// socket they find bound to its address.
+    Register(register::RegisterArgs),
+    /// Take a socket out of an install's socket map: redirects to it drop (and count)
+    /// until one is registered again
+    Unregister(unregister::UnregisterArgs),
+    /// Detach and remove everything of an install
+    Flush(flush::FlushArgs),
+    /// Attach again every hook that does not run what its install's manifest says
+    /// (link removed, interface re-created, filter deleted), from the pins alone, and
+    /// finish interrupted work; for every install, or one
+    Repair(repair::RepairArgs),
+    /// Import a netfilter ruleset (iptables-save, ip6tables-save, nft list ruleset,
+    /// nft -j list ruleset) as a rule file, with a report rule by rule
+    ///
+    /// Each source rule is a comment above what it became; a rule that is approximate
+    /// (written stricter than the original) or unsupported (left out) says why, on
+    /// stderr too. `-q` keeps only the summary line; `--report-json` writes the report
+    /// as data. Exit 0 when the rule file was written, 1 when the input cannot be
+    /// parsed (or, with --strict, when any rule is not exact), 2 usage and I/O errors.
+    /// The default --hook is xdp until the language has netfilter hook blocks.
+    Import(import::ImportArgs),
+    /// Convert a ClassBench filter file to a rule file (rule i = filter i)
+    ///
+    /// ClassBench filters (`@SA/len DA/len SPlo : SPhi DPlo : DPhi 0xPP/0xMM flags`)
+    /// carry no action and TCP flags are ignored; every rule gets `ip4`.
+    Classbench(classbench::ClassbenchArgs),
+    /// Show live packets that rules with `log` decided: time, install, hook, verdict,
+    /// the rule (line, stable id, text) and the packet
+    ///
+    /// Reads the installs' ring buffers (rules written `drop tcp to *:22 log`, at most
+    /// 100 packets a second per CPU and rule, or `log N/s`); follows an install across
+    /// re-applies. Every install with a logging rule, or one (--name).
+    Trace(trace::TraceArgs),
+    /// Print a shell completion script on stdout
+    ///
+    /// bash: `sockc completions bash > /etc/bash_completion.d/sockc`; zsh: into a
+    /// directory of $fpath as `_sockc`; fish: `~/.config/fish/completions/sockc.fish`.
+    Completions(completions::CompletionsArgs),
+    /// Print the sockc(1) man page (roff) on stdout, or write one page per command
+    ///
+    /// `sockc man | man -l -` reads it; `sockc man --dir /usr/local/share/man/man1`
+    /// installs sockc.1 and sockc-COMMAND.1.
+    Man(man::ManArgs),
+}
+
+/// The commands that compile a rule file, and so take `-O`.
+const COMPILING: &[&str] = &["compile", "check", "test", "apply", "diff"];
+
+fn opt_arg() -> Arg {
+    Arg::new("opt")
+        .short('O')
+        .value_name("LEVEL")
+        .default_value("2")
+        .value_parser(["0", "2"])
+        .help(
+            "Optimization level: 0 lowers each rule on its own (the baseline), 2 runs all \
+             optimizer passes",
+        )
+}
+
+/// The full command line: the derive's [`Cli`] plus `-O` on the commands that
+/// compile and the per-command help of `--name`. Parsing, completions and the man page
+/// all use this one definition.
+pub fn command() -> Command {
+    let mut cmd = Cli::command();
+    for name in COMPILING {
+        cmd = cmd.mut_subcommand(*name, |c| c.arg(opt_arg()));
+    }
+    let name_help = [
+        (
+            "status",
+            "the install to show (default: every install under BPFFS/sockc)",
+        ),
+        (
+            "stats",
+            "the install whose counters to show (default: every install under BPFFS/sockc)",
+        ),
+        (
+            "repair",
+            "the install to repair (default: every install under BPFFS/sockc)",
+        ),
+        (
+            "trace",
+            "the install to trace (default: every install with a rule that logs)",
+        ),
+        (
+            "flush",
+            "the install to remove (default: the only install there is; refused when there \
+             are several)",
+        ),
+    ];
+    for (sub, help) in name_help {
+        cmd = cmd.mut_subcommand(sub, |c| c.mut_arg("name", |a| a.help(help)));
+    }
+    limits_listed_once(cmd)
+}
+
+/// The ids of the global `--max-*` limits ([`Bounds`]).
+const LIMITS: [&str; 5] = [
+    "max_source_bytes",
+    "max_set_file_bytes",
+    "max_set_elements",
+    "max_diagnostics",
+    "max_packets_file_bytes",
+];
+
+/// Every command takes the limits, but only the top-level help (and sockc.1) lists
+/// them: each subcommand gets hidden copies of them (the same flags and environment
+/// variables) and names them in one line of its help instead of repeating ten lines of
+/// flags. [`Bounds::limits`] takes a value from either level.
+fn limits_listed_once(mut cmd: Command) -> Command {
+    let copies: Vec<Arg> = cmd
+        .get_arguments()
+        .filter(|a| LIMITS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let note = "Limits: --max-source-bytes, --max-set-file-bytes, --max-set-elements, \
+                --max-diagnostics, --max-packets-file-bytes (every command takes them; \
+                see sockc --help)";
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |c| c.args(copies.clone()).after_help(note));
+    }
+    cmd
+}
+
+/// The value of a limit given to the subcommand that matched (`limits_listed_once`).
+fn subcommand_limit(m: &ArgMatches, id: &str) -> Option<u64> {
+    let (_, sub) = m.subcommand()?;
+    sub.try_get_one::<u64>(id).ok().flatten().copied()
+}
+
+/// The `-O` level given to the subcommand that matched (2 when it takes none).
+pub fn opt_level(m: &ArgMatches) -> OptLevel {
+    let level = m
+        .subcommand()
+        .and_then(|(_, sub)| sub.try_get_one::<String>("opt").ok().flatten().cloned());
+    match level.as_deref() {
+        Some("0") => OptLevel::O0,
+        _ => OptLevel::O2,
+    }
+}
+
+/// The JSON schema of the command when it was given `--json` (docs/json.md).
+pub fn json_schema(cmd: &Cmd) -> Option<&'static str> {
+    let (json, schema) = match cmd {
+        Cmd::Compile(a) => (a.json, "sockc.compile/1"),
+        Cmd::Check(a) => (a.json, "sockc.check/1"),
+        Cmd::Test(a) => (a.json, "sockc.test/1"),
+        Cmd::Apply(a) => (a.json, "sockc.apply/1"),
+        Cmd::Diff(a) => (a.json, "sockc.diff/1"),
+        Cmd::Status(a) => (a.json, "sockc.status/1"),
+        Cmd::Show(a) => (a.json, show::SCHEMA),
+        Cmd::Stats(a) => (a.json, stats::SCHEMA),
+        Cmd::Repair(a) => (a.json, "sockc.repair/1"),
+        Cmd::Flush(a) => (a.json, "sockc.flush/1"),
+        Cmd::Register(a) => (a.json, "sockc.register/1"),
+        Cmd::Unregister(a) => (a.json, "sockc.unregister/1"),
+        Cmd::Trace(a) => (a.json, trace::SCHEMA),
+        Cmd::Bench(_) | Cmd::Import(_) | Cmd::Classbench(_) | Cmd::Completions(_) | Cmd::Man(_) => {
+            (false, "")
+        }
+    };
+    json.then_some(schema)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_is_consistent() {
+        command().debug_assert();
+    }
+
+    /// Every argument of every command says what it is for.
+    #[test]
+    fn every_argument_has_help() {
+        let cmd = command();
+        let mut missing = Vec::new();
+        let mut walk = vec![cmd];
+        while let Some(c) = walk.pop() {
+            for a in c.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+                if help.trim().is_empty() {
+                    missing.push(format!("{} {id}", c.get_name()));
+                }
+            }
+            walk.extend(c.get_subcommands().cloned());
+        }
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
+}
