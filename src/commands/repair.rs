@@ -17,7 +17,7 @@ use crate::shared::{
     privileges,
     settings::quiet,
     stdout::outln,
-    store::{check_given_name, fail, open_store, Target},
+    store::{fail, open_for, Target},
 };
 
 #[derive(Args)]
@@ -31,12 +31,7 @@ pub struct RepairArgs {
 
 pub fn run(args: &RepairArgs) -> ExitCode {
     let target = &args.target;
-    if let Err(code) =
-        privileges::require("repair", privileges::INSTALL).and_then(|_| check_given_name(target))
-    {
-        return code;
-    }
-    let store = match open_store(target) {
+    let store = match open_for("repair", privileges::INSTALL, target) {
         Ok(s) => s,
         Err(code) => return code,
     };

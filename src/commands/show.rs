@@ -25,7 +25,7 @@ use crate::shared::{
     privileges,
     settings::quiet,
     stdout,
-    store::{check_given_name, fail, open_store, resolve_name, Target},
+    store::{fail, open_for, resolve_name, Target},
     time,
 };
 
@@ -111,15 +111,13 @@ pub fn run(args: &ShowArgs) -> ExitCode {
 /// The store, locked, and the install to show: the argument, `--name`, or the only
 /// install there is.
 fn open(args: &ShowArgs) -> Result<(Store, String), ExitCode> {
-    // Loading the rules through the verifier is what the check needs.
-    privileges::require("show", privileges::INSTALL)?;
     let target = Target {
         name: args.install.clone().or_else(|| args.target.name.clone()),
         bpffs: args.target.bpffs.clone(),
         lock_timeout: args.target.lock_timeout,
     };
-    check_given_name(&target)?;
-    let store = open_store(&target)?;
+    // Loading the rules through the verifier is what the check needs.
+    let store = open_for("show", privileges::INSTALL, &target)?;
     let name = resolve_name(&target, &store)?;
     Ok((store, name))
 }

@@ -16,7 +16,7 @@ use crate::shared::{
     json::{self, sockc_error},
     privileges,
     stdout::outln,
-    store::{check_given_name, fail, open_store, Target},
+    store::{fail, open_for, Target},
     table, time,
 };
 
@@ -34,12 +34,7 @@ pub struct StatusArgs {
 
 pub fn run(args: &StatusArgs) -> ExitCode {
     let target = &args.target;
-    if let Err(code) =
-        privileges::require("status", privileges::READ).and_then(|_| check_given_name(target))
-    {
-        return code;
-    }
-    let store = match open_store(target) {
+    let store = match open_for("status", privileges::READ, target) {
         Ok(s) => s,
         Err(code) => return code,
     };

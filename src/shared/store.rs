@@ -16,7 +16,7 @@ use sockc_runtime::{
     store::{LockWait, Store},
 };
 
-use super::{json::sockc_error, settings};
+use super::{json::sockc_error, privileges, settings};
 
 #[derive(Args)]
 pub struct Target {
@@ -78,6 +78,18 @@ pub fn open_store(target: &Target) -> Result<Store, ExitCode> {
         wait,
     )
     .map_err(|e| fail(InstallError::Store(e)))
+}
+
+/// The store for `command`, once the process has the capabilities it `needs` and
+/// `--name`, if given, is a name.
+pub fn open_for(
+    command: &str,
+    needs: &[caps::Capability],
+    target: &Target,
+) -> Result<Store, ExitCode> {
+    privileges::require(command, needs)?;
+    check_given_name(target)?;
+    open_store(target)
 }
 
 /// The name to act on: the given one, or the only install there is.

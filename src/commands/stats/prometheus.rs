@@ -20,6 +20,13 @@ fn label(v: &str) -> String {
 /// The Prometheus text exposition format (version 0.0.4).
 pub fn text(reading: &Reading) -> String {
     let mut out = String::new();
+    rule_counters(&mut out, reading);
+    install_gauges(&mut out, reading);
+    out
+}
+
+/// Each rule's packets and bytes.
+fn rule_counters(out: &mut String, reading: &Reading) {
     type Family = (
         &'static str,
         &'static str,
@@ -58,6 +65,10 @@ pub fn text(reading: &Reading) -> String {
             }
         }
     }
+}
+
+/// Each install's generation and apply time, and the installs that could not be read.
+fn install_gauges(out: &mut String, reading: &Reading) {
     type Gauge = (&'static str, &'static str, fn(&Sample) -> u64);
     let gauges: [Gauge; 2] = [
         (
@@ -89,7 +100,6 @@ pub fn text(reading: &Reading) -> String {
     );
     let _ = writeln!(out, "# TYPE sockc_install_read_errors gauge");
     let _ = writeln!(out, "sockc_install_read_errors {}", reading.errors.len());
-    out
 }
 
 #[cfg(test)]

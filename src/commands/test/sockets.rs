@@ -330,20 +330,35 @@ fn lookup_answer(
     let disagreement = lookup_disagreement(at, &e, &run, reg);
     let selected = run.selected.map(|c| selected_name(at.module, reg, c));
     let source = match &disagreement {
-        None => format!(
-            "kernel and evaluator agree (retval {}{}){}",
-            run.retval,
-            selected
-                .as_ref()
-                .map(|s| format!(", selected {s}"))
-                .unwrap_or_default(),
-            run.ns_per_lookup
-                .map(|ns| format!(", {ns:.0} ns/lookup measured by the kernel"))
-                .unwrap_or_default()
-        ),
+        None => agreement(&run, selected.as_deref()),
         Some(d) => format!("DISAGREEMENT (evaluator shown above): {d}"),
     };
-    let kernel_json = json!({
+    let kernel_json = lookup_json(at, &run, selected);
+    Ok(Answer {
+        rows: at.rows(shown, e.decider, &e.counted, source),
+        json: at.json(evaluator, kernel_json, None, &disagreement),
+        disagreement: disagreement.is_some(),
+        not_run: false,
+    })
+}
+
+/// Who answered, when the kernel and the evaluator agree on a lookup.
+fn agreement(run: &LookupRun, selected: Option<&str>) -> String {
+    format!(
+        "kernel and evaluator agree (retval {}{}){}",
+        run.retval,
+        selected
+            .map(|s| format!(", selected {s}"))
+            .unwrap_or_default(),
+        run.ns_per_lookup
+            .map(|ns| format!(", {ns:.0} ns/lookup measured by the kernel"))
+            .unwrap_or_default()
+    )
+}
+
+/// The kernel's side of a lookup in `sockc.test/1`'s shape.
+fn lookup_json(at: &Site<'_>, run: &LookupRun, selected: Option<String>) -> Value {
+    json!({
         "retval": run.retval,
         "verdict": if run.selected.is_some() { "redirect" } else { retval_name(at.prog, run.retval) },
         "redirect_to": selected,
@@ -355,12 +370,6 @@ fn lookup_answer(
             "packets": p, "bytes": b,
         })).collect::<Vec<_>>(),
         "ns_per_packet": run.ns_per_lookup,
-    });
-    Ok(Answer {
-        rows: at.rows(shown, e.decider, &e.counted, source),
-        json: at.json(evaluator, kernel_json, None, &disagreement),
-        disagreement: disagreement.is_some(),
-        not_run: false,
     })
 }
 
