@@ -1,7 +1,9 @@
 //! The bench's files form no import cycle (a child using its parent `mod.rs`'s own
 //! items aside): the tables use the leaf `measure.rs` and their cases, never each
 //! other. The graph, one file module per line with what it uses, is printed by
-//! `files_form_no_cycle` (`sockc_testkit::modgraph` says how it is read).
+//! `files_form_no_cycle` (`sockc_testkit::modgraph` says how it is read). No file uses
+//! an item `lib.rs` defines (`BenchArgs` and the order of the tables, which only the
+//! CLI calls).
 //!
 //! The bench uses the compiler through its public API only, and
 //! `compiler_items_are_the_listed_ones` keeps the list of what it names exact: the
@@ -12,7 +14,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use sockc_testkit::modgraph::{assert_injected_cycle_is_found, assert_no_cycles};
+use sockc_testkit::modgraph::{
+    assert_injected_cycle_is_found, assert_no_cycles,
+    layers::{assert_injected_root_use_is_found, assert_root_defines_nothing_used},
+};
 use syn::visit::Visit;
 
 fn root() -> PathBuf {
@@ -25,8 +30,14 @@ fn files_form_no_cycle() {
 }
 
 #[test]
-fn the_file_check_finds_an_injected_cycle() {
+fn no_file_uses_an_item_of_the_crate_root() {
+    assert_root_defines_nothing_used(&root());
+}
+
+#[test]
+fn the_file_checks_find_what_is_injected() {
     assert_injected_cycle_is_found(&root());
+    assert_injected_root_use_is_found(&root());
 }
 
 /// Every `sockc_compiler` item the bench names, as a path from the crate root.

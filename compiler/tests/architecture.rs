@@ -3,8 +3,9 @@
 //! the graph of top-level modules must be acyclic. The test prints the graph, one
 //! module per line with what it uses, in an order where each module comes after
 //! everything it uses (ARCHITECTURE.md shows the same). Inside the stages, the graph
-//! of files has no cycle either (`sockc_testkit::modgraph`), and the leaf files every
-//! file of a stage shares use nothing above them.
+//! of files has no cycle either (`sockc_testkit::modgraph`), the leaf files every
+//! file of a stage shares use nothing above them, and no file uses an item `lib.rs`
+//! defines (it holds the module declarations, re-exports and the crate's docs).
 
 mod support;
 
@@ -240,7 +241,14 @@ fn leaves_use_nothing_above_them() {
 }
 
 #[test]
-fn the_file_check_finds_an_injected_cycle() {
+fn no_file_uses_an_item_of_the_crate_root() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
+    sockc_testkit::modgraph::layers::assert_root_defines_nothing_used(&root);
+}
+
+#[test]
+fn the_file_checks_find_what_is_injected() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
     sockc_testkit::modgraph::assert_injected_cycle_is_found(&root);
+    sockc_testkit::modgraph::layers::assert_injected_root_use_is_found(&root);
 }

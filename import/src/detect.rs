@@ -1,11 +1,31 @@
-//! Which of the three formats a text is, when `--from` does not say: JSON starts with
-//! `{` (after blanks); `iptables-save` output has `*table` sections, `:CHAIN` lines and
-//! `-A` rules; anything with `table FAMILY NAME {` (or `flush ruleset`) is nft text.
+//! The three input formats ([`Format`]), and which of them a text is when `--from`
+//! does not say: JSON starts with `{` (after blanks); `iptables-save` output has
+//! `*table` sections, `:CHAIN` lines and `-A` rules; anything with `table FAMILY NAME
+//! {` (or `flush ruleset`) is nft text.
 //!
 //! Invariant: detection reads only the first line that is not blank or a comment, and
 //! answers `None` rather than guess when it fits no format.
 
-use crate::Format;
+/// The input formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `iptables-save` / `ip6tables-save` output (or both, one after the other).
+    Iptables,
+    /// `nft list ruleset` output, or an nft script of table blocks.
+    Nft,
+    /// `nft -j list ruleset` output.
+    NftJson,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Iptables => "iptables",
+            Format::Nft => "nft",
+            Format::NftJson => "nft-json",
+        }
+    }
+}
 
 /// The format of `text`, judged from its first significant lines.
 pub fn detect(text: &str) -> Option<Format> {

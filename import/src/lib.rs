@@ -39,6 +39,7 @@ pub mod semantics;
 pub mod status;
 pub mod values;
 
+pub use detect::Format;
 pub use diag::{Diagnostic, ImportError};
 pub use report::{Report, Status};
 
@@ -46,27 +47,6 @@ use lower::sets::SetTable;
 pub use lower::Program;
 use model::{NfHook, Ruleset};
 use semantics::{atoms::Atoms, Place, Placed};
-
-/// The input formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// `iptables-save` / `ip6tables-save` output (or both, one after the other).
-    Iptables,
-    /// `nft list ruleset` output, or an nft script of table blocks.
-    Nft,
-    /// `nft -j list ruleset` output.
-    NftJson,
-}
-
-impl Format {
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Iptables => "iptables",
-            Format::Nft => "nft",
-            Format::NftJson => "nft-json",
-        }
-    }
-}
 
 /// Where the imported rules run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

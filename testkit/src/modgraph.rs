@@ -13,7 +13,14 @@
 //! ancestors define while the ancestor calls into it (a `mod.rs` holding the types its
 //! children share: the ordinary Rust layout), but apart from those edges the graph of
 //! files has no cycle — no loop among siblings, and none through a parent that only
-//! re-exports a sibling's item. Paths inside macro invocations are not seen.
+//! re-exports a sibling's item. Paths inside a macro invocation are seen when its
+//! arguments are expressions (`format!`, `assert!`, ...); names a `use PATH::*` brings
+//! in are not.
+//!
+//! [`layers`] adds the rules a crate may ask for beyond that: the crate root defines
+//! nothing another file uses, and the crate's modules keep to layers.
+
+pub mod layers;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -21,7 +28,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use syn::visit::Visit;
+use syn::{punctuated::Punctuated, visit::Visit};
 
 /// A file module's path from the crate root, as segments (`["bpf", "lower", "rules"]`;
 /// the root is empty).
@@ -83,6 +90,28 @@ pub struct ModGraph {
     mods: BTreeMap<ModPath, FileMod>,
     /// Module → the modules whose items it names (itself left out).
     pub edges: BTreeMap<ModPath, BTreeSet<ModPath>>,
+    /// Module → the items of the crate root file it names ([`layers`]).
+    root_uses: BTreeMap<ModPath, BTreeSet<String>>,
+}
+
+/// What a path names: the file module, and the item of it when the path goes past
+/// the module (its first segment that is not a module; `None` for the module itself).
+struct Found {
+    module: ModPath,
+    item: Option<String>,
+}
+
+impl Found {
+    fn module(module: ModPath) -> Found {
+        Found { module, item: None }
+    }
+
+    fn item(module: ModPath, name: &str) -> Found {
+        Found {
+            module,
+            item: Some(name.to_string()),
+        }
+    }
 }
 
 /// A change to a file's text before it is parsed (the tests inject a cycle this way).
@@ -101,6 +130,7 @@ impl ModGraph {
         let mut g = ModGraph {
             mods,
             edges: BTreeMap::new(),
+            root_uses: BTreeMap::new(),
         };
         g.resolve_all();
         Ok(g)
@@ -168,26 +198,49 @@ impl ModGraph {
 
     fn resolve_all(&mut self) {
         let keys: Vec<ModPath> = self.mods.keys().cloned().collect();
+        let root = ModPath(Vec::new());
         for m in keys {
             let mut targets = BTreeSet::new();
+            let mut root_items = BTreeSet::new();
             for (p, depth) in &self.mods[&m].paths {
-                if let Some(t) = self.resolve(&m, *depth, p, 0) {
-                    if t != m {
-                        targets.insert(t);
-                    }
+                let Some(found) = self.resolve(&m, *depth, p, 0) else {
+                    continue;
+                };
+                if found.module == m {
+                    continue;
                 }
+                if let Some(name) = found
+                    .item
+                    .filter(|n| found.module == root && self.is_own_item(&root, n))
+                {
+                    root_items.insert(name);
+                }
+                targets.insert(found.module);
             }
-            self.edges.insert(m, targets);
+            self.edges.insert(m.clone(), targets);
+            self.root_uses.insert(m, root_items);
         }
+    }
+
+    /// Whether `name` is an item the file of module `m` itself defines: not a file
+    /// module, not a re-export.
+    fn is_own_item(&self, m: &ModPath, name: &str) -> bool {
+        self.mods
+            .get(m)
+            .is_some_and(|f| f.items.contains(name) && !f.children.contains(name))
     }
 
     /// The file module defining what `path`, named in module `m` at inline depth
     /// `depth`, refers to; `None` for another crate's item or a local one.
-    fn resolve(&self, m: &ModPath, depth: usize, path: &[String], hops: u32) -> Option<ModPath> {
+    fn resolve(&self, m: &ModPath, depth: usize, path: &[String], hops: u32) -> Option<Found> {
         if hops > 16 || path.is_empty() {
             return None;
         }
-        let (mut at, rest) = self.start(m, depth, path, hops)?;
+        let (mut at, rest) = match self.start(m, depth, path, hops)? {
+            Start::At(at, rest) => (at, rest),
+            // An imported item: what follows is the item's (a variant, a method).
+            Start::Item(found) => return Some(found),
+        };
         let mut i = rest;
         while i < path.len() {
             let f = self.mods.get(&at)?;
@@ -201,53 +254,53 @@ impl ModGraph {
             if let Some(target) = f.reexports.get(seg) {
                 let mut p = target.clone();
                 p.extend_from_slice(&path[i + 1..]);
-                return self.resolve(&at, 0, &p, hops + 1).or(Some(at));
+                return self
+                    .resolve(&at, 0, &p, hops + 1)
+                    .or_else(|| Some(Found::item(at, seg)));
             }
             for g in &f.glob_reexports {
                 let mut p = g.clone();
                 p.extend_from_slice(&path[i..]);
                 if let Some(t) = self.resolve(&at, 0, &p, hops + 1) {
-                    if self.defines(&t, seg) {
-                        return Some(t);
+                    if self.defines(&t.module, seg) {
+                        return Some(Found::item(t.module, seg));
                     }
                 }
             }
-            return Some(at);
+            return Some(Found::item(at, seg));
         }
-        Some(at)
+        Some(Found::module(at))
     }
 
-    /// Where resolution of `path` starts, and the index of its first unconsumed segment.
-    fn start(
-        &self,
-        m: &ModPath,
-        depth: usize,
-        path: &[String],
-        hops: u32,
-    ) -> Option<(ModPath, usize)> {
+    /// Where resolution of `path` starts: a module and the index of the first segment
+    /// still to follow, or the item a `use` brought in under the path's first name.
+    fn start(&self, m: &ModPath, depth: usize, path: &[String], hops: u32) -> Option<Start> {
         let first = path[0].as_str();
         match first {
-            "crate" => Some((ModPath(Vec::new()), 1)),
-            "self" => Some((m.clone(), 1)),
+            "crate" => Some(Start::At(ModPath(Vec::new()), 1)),
+            "self" => Some(Start::At(m.clone(), 1)),
             "super" => {
                 let supers = path.iter().take_while(|s| *s == "super").count();
                 let mut at = m.clone();
                 for _ in 0..supers.saturating_sub(depth) {
                     at = at.parent()?;
                 }
-                Some((at, supers))
+                Some(Start::At(at, supers))
             }
             _ => {
                 let f = self.mods.get(m)?;
                 if depth == 0 && f.children.contains(first) {
-                    return Some((m.child(first), 1));
+                    return Some(Start::At(m.child(first), 1));
                 }
                 let target = f.imports.get(first)?;
                 if target.first().map(String::as_str) == Some(first) && target.len() == 1 {
                     return None;
                 }
                 let t = self.resolve(m, depth, target, hops + 1)?;
-                Some((t, 1))
+                Some(match t.item {
+                    Some(_) => Start::Item(t),
+                    None => Start::At(t.module, 1),
+                })
             }
         }
     }
@@ -259,6 +312,14 @@ impl ModGraph {
             f.reexports.contains_key(name) || f.children.contains(name) || f.items.contains(name)
         })
     }
+}
+
+/// Where the resolution of a path starts ([`ModGraph::start`]).
+enum Start {
+    /// At a module, with the index of the first segment still to follow.
+    At(ModPath, usize),
+    /// At an item a `use` brought in.
+    Item(Found),
 }
 
 /// Fails, printing the graph, unless the crate whose root file is `root` keeps the
@@ -507,6 +568,17 @@ impl<'ast> Visit<'ast> for Collector {
             self.paths.push((segs, self.inline_depth));
         }
         syn::visit::visit_path(self, p);
+    }
+
+    /// A macro's arguments when they are expressions (`format!`, `eprintln!`, `vec!`,
+    /// `assert!`, a crate's own `sockc_error!`...): the paths in them are uses too.
+    /// Other bodies (`json!`'s, `macro_rules!`) are left unread.
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        syn::visit::visit_macro(self, m);
+        let args = m.parse_body_with(Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated);
+        for e in args.iter().flatten() {
+            Visit::visit_expr(self, e);
+        }
     }
 }
 

@@ -116,3 +116,90 @@ fn inline_modules_belong_to_their_file() {
     assert!(g.edges[&m("a")].is_empty(), "{:?}", g.edges[&m("a")]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn uses_of_the_roots_own_items_are_found_and_its_reexports_are_not() {
+    let dir = crate_of(
+        "root-items",
+        &[
+            (
+                "lib.rs",
+                "mod a;\nmod b;\npub use b::Thing;\npub fn helper() {}\npub struct Settings;\n",
+            ),
+            (
+                "a.rs",
+                "use crate::helper;\npub fn f() { helper(); let _ = crate::Thing; }\n",
+            ),
+            (
+                "b.rs",
+                "pub struct Thing;\npub fn g() { let _ = super::Settings::default(); }\n",
+            ),
+        ],
+    );
+    let g = ModGraph::read(&dir.join("lib.rs")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let uses: Vec<(String, Vec<String>)> = g
+        .root_item_uses()
+        .into_iter()
+        .map(|(m, names)| (m.to_string(), names.into_iter().collect()))
+        .collect();
+    assert_eq!(
+        uses,
+        [
+            ("a".to_string(), vec!["helper".to_string()]),
+            ("b".to_string(), vec!["Settings".to_string()]),
+        ]
+    );
+}
+
+const LAYERS: &[&[&str]] = &[&["crate"], &["cli"], &["commands::*"], &["shared"]];
+
+/// A CLI's shape: main, its command line, commands, and what they share.
+fn layered_crate(name: &str) -> PathBuf {
+    crate_of(
+        name,
+        &[
+            (
+                "main.rs",
+                "mod cli;\nmod commands;\nmod shared;\nfn main() {}\n",
+            ),
+            ("cli.rs", "use crate::commands::x::XArgs;\n"),
+            ("commands/mod.rs", "pub mod x;\npub mod y;\n"),
+            (
+                "commands/x.rs",
+                "mod part;\npub struct XArgs;\n\
+                 pub fn run() { crate::shared::s::f(); crate::commands::y::g(); part::p(); }\n",
+            ),
+            (
+                "commands/x/part.rs",
+                "pub fn p() { crate::shared::t::h() }\n",
+            ),
+            ("commands/y.rs", "pub fn g() {}\n"),
+            ("shared/mod.rs", "pub mod s;\npub mod t;\n"),
+            (
+                "shared/s.rs",
+                "pub fn f() { super::t::h(); crate::cli::z(); }\n",
+            ),
+            ("shared/t.rs", "pub fn h() {}\n"),
+        ],
+    )
+}
+
+#[test]
+fn layers_refuse_uses_upward_and_between_units() {
+    let dir = layered_crate("layers");
+    let g = ModGraph::read(&dir.join("main.rs")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        g.layer_breaches(LAYERS).unwrap(),
+        [
+            (m("commands::x"), m("commands::y")),
+            (m("shared::s"), m("cli")),
+        ]
+    );
+    let err = g.layer_breaches(&[&["crate"], &["cli", "commands::*"]]);
+    assert_eq!(
+        err,
+        Err("modules in no layer: shared, shared::s, shared::t".into())
+    );
+}
