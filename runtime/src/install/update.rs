@@ -39,8 +39,9 @@ use super::{
 use crate::{
     attach::{AttachOptions, AttachPoint, LinkState},
     counter_map::Counters,
-    error_chain,
+    error_text::error_chain,
     fault::{counting as point_counting, point},
+    loaded::{map_data, LoadOptions, LoadedObject, LoadedProgram, RuntimeError},
     netns,
     plan::{self, Plan, ProgramAction, Snapshot},
     stages,
@@ -48,7 +49,7 @@ use crate::{
         journal::{Journal, Operation, Phase},
         BulkRefs, InstalledProgram, Manifest, Store, MANIFEST_FORMAT, SETS_FROM_MAPS_FORMAT,
     },
-    sys, table_update, LoadOptions, LoadedObject, LoadedProgram,
+    sys, table_update,
 };
 
 pub struct ApplyRequest<'a> {
@@ -918,7 +919,7 @@ fn loaded_programs(obj: &LoadedObject) -> Result<Vec<InstalledProgram>, InstallE
                 .programs()
                 .iter()
                 .find(|l| l.symbol == p.symbol)
-                .ok_or_else(|| crate::RuntimeError::MissingProgram {
+                .ok_or_else(|| RuntimeError::MissingProgram {
                     symbol: p.symbol.clone(),
                 })?;
             Ok(InstalledProgram {
@@ -944,7 +945,7 @@ fn pin_objects(
     dir: &Path,
     durable: impl Fn(&str) -> Option<PathBuf>,
 ) -> Result<(), InstallError> {
-    let symbols: Vec<String> = obj.programs.iter().map(|p| p.symbol.clone()).collect();
+    let symbols: Vec<String> = obj.programs().iter().map(|p| p.symbol.clone()).collect();
     for s in symbols {
         let path = dir.join(format!("prog_{s}"));
         point(&format!("pin {}", path.display()));
@@ -967,7 +968,7 @@ fn pin_objects(
             Some(keep) => keep,
             None => dir.join(format!("map_{name}")),
         };
-        let data = crate::map_data(map).ok_or_else(|| InstallError::MapType {
+        let data = map_data(map).ok_or_else(|| InstallError::MapType {
             map: name.to_string(),
         })?;
         point(&format!("pin {}", path.display()));
