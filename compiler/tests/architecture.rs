@@ -191,6 +191,7 @@ const LEAVES: &[(&str, &[&str])] = &[
     ("syntax::reject", &[]),
     ("syntax::route", &[]),
     ("syntax::grammar", &[]),
+    ("syntax::decode", &["syntax::ast"]),
     ("syntax::hints", &["syntax::grammar"]),
 ];
 
