@@ -7,8 +7,9 @@
 //! attach order; sockc's link is one of them and never displaces another tool's.
 //! Invariant: the link's namespace is checked by inode when its state is read, so a
 //! link left on a namespace that is gone (or on another one) is drift, not "attached".
-//! Test runs take a `struct bpf_sk_lookup` as input and no packet; the result carries
-//! the cookie of the socket the program selected.
+//! A test run takes a `struct bpf_sk_lookup` as input and no packet: [`context`]
+//! builds one (the loader's test run gives back the cookie of the socket the program
+//! selected).
 
 use std::{
     fs::File,
