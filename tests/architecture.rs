@@ -85,7 +85,11 @@ fn no_source_file_is_over_1000_lines_before_its_tests() {
     let mut long = Vec::new();
     for f in &files {
         let n = lines_before_tests(&std::fs::read_to_string(f).unwrap());
-        let rel = f.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+        let rel = f
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         if n > MAX_LINES {
             long.push((rel, n));
         }
