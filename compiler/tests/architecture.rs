@@ -192,6 +192,7 @@ const LEAVES: &[(&str, &[&str])] = &[
     ("syntax::reject", &[]),
     ("syntax::route", &[]),
     ("syntax::grammar", &[]),
+    ("syntax::decode", &["syntax::ast"]),
     ("syntax::hints", &["syntax::grammar"]),
 ];
 

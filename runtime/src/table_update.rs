@@ -261,10 +261,18 @@ pub fn switch_pinned(
     Ok(switched)
 }
 
+/// The maps of an object by name: what [`switch_loaded`] needs of a loaded object
+/// (`LoadedObject` implements it; this module sits beside the loader, which fills the
+/// tables through it, and does not name it).
+pub trait ObjectMaps {
+    /// The descriptor of the object's map `name`.
+    fn map_fd(&self, name: &str) -> Option<BorrowedFd<'_>>;
+}
+
 /// The same on a loaded (not installed) object: what `sockc bench` and the tests
 /// time and check.
 pub fn switch_loaded(
-    obj: &crate::LoadedObject,
+    obj: &impl ObjectMaps,
     new: &sockc_compiler::Compiled,
     fresh: &[u32],
 ) -> Result<Switched, TableUpdateError> {

@@ -21,6 +21,7 @@
 pub mod ast;
 mod build;
 pub mod ct;
+mod decode;
 mod grammar;
 mod hints;
 pub mod iface;

@@ -32,7 +32,8 @@ use ipnet::{IpNet, Ipv4Net};
 
 use super::{
     ast::*,
-    build::{decode_prefix, proto_by_name, tcp_flag_bit, verdict, Builder},
+    build::Builder,
+    decode::{decode_prefix, proto_by_name, tcp_flag_bit, verdict},
 };
 use crate::diag::{Diagnostic, Span};
 

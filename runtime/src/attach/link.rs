@@ -18,14 +18,13 @@ use std::{
     path::Path,
 };
 
-use aya::programs::ProgramError;
 use aya_obj::generated::{bpf_link_info, bpf_link_type};
 
 use super::{
     if_index, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend,
     Expected, LinkState,
 };
-use crate::{sys, RunResult};
+use crate::sys;
 
 /// One attach type whose attachment is a BPF link. See the module docs.
 pub trait LinkType: Sync {
@@ -56,16 +55,6 @@ pub trait LinkType: Sync {
         at: &AttachPoint<'_>,
         expected: &Expected,
     ) -> LinkState;
-
-    /// Runs `prog` on `input` (`BPF_PROG_TEST_RUN`); by default the kernel cannot.
-    fn test_run(
-        &self,
-        _prog: BorrowedFd<'_>,
-        _input: &[u8],
-        _repeat: u32,
-    ) -> Result<RunResult, ProgramError> {
-        Err(ProgramError::UnexpectedProgramType)
-    }
 }
 
 /// A link just created and not pinned yet.
@@ -138,15 +127,6 @@ impl<T: LinkType> Backend for LinkBacked<T> {
                 LinkState::Unreadable(format!("{} is not attached to a map", T::NAME))
             }
         }
-    }
-
-    fn test_run(
-        &self,
-        prog: BorrowedFd<'_>,
-        input: &[u8],
-        repeat: u32,
-    ) -> Result<RunResult, ProgramError> {
-        self.0.test_run(prog, input, repeat)
     }
 }
 

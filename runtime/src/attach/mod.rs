@@ -52,11 +52,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use aya::programs::ProgramError;
 use serde::{Deserialize, Serialize};
 use sockc_compiler::hooks::{HookKind, HookSpec, Target};
-
-use crate::RunResult;
 
 pub mod dispatcher;
 pub mod link;
@@ -170,15 +167,6 @@ pub trait Backend: Sync {
     /// What the kernel runs at `live`, against what the manifest expects there.
     fn live_state(&self, at: &AttachPoint<'_>, live: &Attachment, expected: &Expected)
         -> LinkState;
-
-    /// Runs `prog` `repeat` times on `input` (`BPF_PROG_TEST_RUN`), which is what the
-    /// hook's [`TestInput`](sockc_compiler::hooks::TestInput) says.
-    fn test_run(
-        &self,
-        prog: BorrowedFd<'_>,
-        input: &[u8],
-        repeat: u32,
-    ) -> Result<RunResult, ProgramError>;
 }
 
 /// Takes off the link pinned at `link_pin` if it still runs `ours` (or its state
@@ -218,29 +206,6 @@ fn load_code(
         insns: &insns,
         license: b"GPL\0",
         log: &mut [],
-    })
-}
-
-/// Runs a program that takes a frame (XDP, TC) `repeat` times on `input`.
-fn run_on_frame(
-    prog: BorrowedFd<'_>,
-    input: &[u8],
-    repeat: u32,
-) -> Result<RunResult, ProgramError> {
-    let r =
-        crate::sys::prog_test_run_data(prog, input, &[], repeat.max(1)).map_err(test_run_failed)?;
-    Ok(RunResult {
-        retval: r.retval,
-        duration: std::time::Duration::from_nanos(r.duration_ns.into()),
-        selected: None,
-    })
-}
-
-/// A failed `BPF_PROG_TEST_RUN`, as aya says it.
-fn test_run_failed(io_error: std::io::Error) -> ProgramError {
-    ProgramError::SyscallError(aya::sys::SyscallError {
-        call: "bpf_prog_test_run",
-        io_error,
     })
 }
 

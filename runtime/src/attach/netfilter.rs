@@ -26,8 +26,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use aya::programs::ProgramError;
-use aya_obj::generated::{nf_inet_hooks, NFPROTO_IPV4, NFPROTO_IPV6};
+use aya_obj::generated::{NFPROTO_IPV4, NFPROTO_IPV6};
 use sockc_compiler::hooks::{HookKind, NF_ACCEPT};
 
 use super::{
@@ -35,14 +34,10 @@ use super::{
     link, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend,
     Expected, LinkState,
 };
-use crate::{sys, RunResult};
+use crate::sys;
 
 /// The backend of one netfilter row (the row says which hook).
 pub struct Netfilter(pub HookKind);
-/// `struct nf_hook_state` as `BPF_PROG_TEST_RUN` takes it: `hook` at 0, `pf` at 1,
-/// the rest zero.
-const HOOK_STATE_SIZE: usize = 48;
-const ETH_HLEN: usize = 14;
 
 /// The pins of one attachment (see the module docs).
 struct Pins {
@@ -188,43 +183,5 @@ impl Backend for Netfilter {
             }
         }
         dispatcher::slot_state(&pins.slot, expected.prog_id)
-    }
-
-    fn test_run(
-        &self,
-        prog: BorrowedFd<'_>,
-        input: &[u8],
-        repeat: u32,
-    ) -> Result<RunResult, ProgramError> {
-        // The kernel takes an Ethernet frame at every hook but LOCAL_OUT, where it
-        // takes the bare IP packet; `pf` must agree with the EtherType, and a frame
-        // that is not IP is refused (EPROTO): netfilter never sees one.
-        let ether = input.get(12..14).map(|t| u16::from_be_bytes([t[0], t[1]]));
-        let pf =
-            match ether {
-                Some(0x0800) => NFPROTO_IPV4,
-                Some(0x86dd) => NFPROTO_IPV6,
-                _ => return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "a netfilter hook sees IPv4 and IPv6 packets only, and this frame is neither",
-                )
-                .into()),
-            };
-        let hook = self.0.netfilter_hook().expect("a netfilter row") as u32;
-        let data = if hook == nf_inet_hooks::NF_INET_LOCAL_OUT as u32 {
-            &input[ETH_HLEN..]
-        } else {
-            input
-        };
-        let mut state = [0u8; HOOK_STATE_SIZE];
-        state[0] = hook as u8;
-        state[1] = pf as u8;
-        let r = sys::prog_test_run_data(prog, data, &state, repeat.max(1))
-            .map_err(super::test_run_failed)?;
-        Ok(RunResult {
-            retval: r.retval,
-            duration: std::time::Duration::from_nanos(r.duration_ns.into()),
-            selected: None,
-        })
     }
 }

@@ -7,8 +7,9 @@
 //! attach order; sockc's link is one of them and never displaces another tool's.
 //! Invariant: the link's namespace is checked by inode when its state is read, so a
 //! link left on a namespace that is gone (or on another one) is drift, not "attached".
-//! Test runs take a `struct bpf_sk_lookup` as input and no packet; the result carries
-//! the cookie of the socket the program selected.
+//! A test run takes a `struct bpf_sk_lookup` as input and no packet: [`context`]
+//! builds one (the loader's test run gives back the cookie of the socket the program
+//! selected).
 
 use std::{
     fs::File,
@@ -17,7 +18,6 @@ use std::{
     path::Path,
 };
 
-use aya::programs::ProgramError;
 use aya_obj::generated::{bpf_attach_type::BPF_SK_LOOKUP, bpf_link_info, bpf_link_type};
 use sockc_compiler::hooks::{AF_INET, AF_INET6, SK_LOOKUP_CTX};
 
@@ -25,7 +25,7 @@ use super::{
     link::{self, LinkType, NewLink},
     AttachError, AttachMode, AttachPoint, Expected, LinkState,
 };
-use crate::{sys, RunResult};
+use crate::sys;
 
 /// The sk_lookup link type (netns links).
 pub struct SkLookup;
@@ -73,27 +73,6 @@ impl LinkType for SkLookup {
             ino if here.is_some_and(|h| h as u32 != ino) => LinkState::NotHere,
             _ => LinkState::Attached,
         }
-    }
-
-    fn test_run(
-        &self,
-        prog: BorrowedFd<'_>,
-        input: &[u8],
-        repeat: u32,
-    ) -> Result<RunResult, ProgramError> {
-        let mut ctx_out = vec![0u8; input.len()];
-        let r = sys::prog_test_run_ctx(prog, input, &mut ctx_out, repeat.max(1))
-            .map_err(super::test_run_failed)?;
-        // The cookie is the context's first 8 bytes (a union with `sk`).
-        let cookie = ctx_out
-            .get(..8)
-            .map(|b| u64::from_ne_bytes(b.try_into().expect("8 bytes")))
-            .unwrap_or(0);
-        Ok(RunResult {
-            retval: r.retval,
-            duration: std::time::Duration::from_nanos(u64::from(r.duration_ns)),
-            selected: (cookie != 0).then_some(cookie),
-        })
     }
 }
 

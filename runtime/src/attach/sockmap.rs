@@ -23,13 +23,11 @@ use std::{
     path::Path,
 };
 
-use aya::programs::ProgramError;
-
 use super::{
     AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend, Expected,
     LinkState,
 };
-use crate::{sys, RunResult};
+use crate::sys;
 
 /// How a map holds a program: what differs between the dispatchers and the slots.
 pub trait MapHold: Sync {
@@ -198,15 +196,5 @@ impl<H: MapHold> Backend for MapHeld<H> {
             Ok(Some(id)) if id == expected.prog_id => LinkState::Attached,
             Ok(Some(prog_id)) => LinkState::RunsOther { prog_id },
         }
-    }
-
-    fn test_run(
-        &self,
-        _prog: BorrowedFd<'_>,
-        _input: &[u8],
-        _repeat: u32,
-    ) -> Result<RunResult, ProgramError> {
-        // BPF_PROG_TEST_RUN has no sk_msg or sk_skb support: end-to-end tests only.
-        Err(ProgramError::UnexpectedProgramType)
     }
 }

@@ -32,7 +32,6 @@ use std::{
     time::Duration,
 };
 
-use aya::programs::ProgramError;
 use aya_obj::generated::bpf_attach_type;
 use sockc_compiler::{
     bpf::insn::{Insn, Reg},
@@ -40,13 +39,13 @@ use sockc_compiler::{
 };
 
 use super::{
-    detach_link_if_ours, if_index, link, run_on_frame, AttachError, AttachMode, AttachOptions,
-    AttachPoint, Attached, Attachment, Backend, Expected, LinkState, Prepared, TcAttach, TcFilter,
+    detach_link_if_ours, if_index, link, AttachError, AttachMode, AttachOptions, AttachPoint,
+    Attached, Attachment, Backend, Expected, LinkState, Prepared, TcAttach, TcFilter,
 };
 use crate::{
-    error_chain,
+    error_text::error_chain,
     netlink::{self, ClsactHook},
-    sys, RunResult,
+    sys,
 };
 
 /// The TC backend (TCX links or clsact filters).
@@ -358,14 +357,5 @@ impl Backend for Tc {
                 },
             },
         }
-    }
-
-    fn test_run(
-        &self,
-        prog: BorrowedFd<'_>,
-        input: &[u8],
-        repeat: u32,
-    ) -> Result<RunResult, ProgramError> {
-        run_on_frame(prog, input, repeat)
     }
 }

@@ -26,7 +26,6 @@ use std::{
     path::Path,
 };
 
-use aya::programs::ProgramError;
 use aya_obj::generated::{
     bpf_attach_type::BPF_XDP, bpf_link_info, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE,
 };
@@ -34,10 +33,10 @@ use aya_obj::generated::{
 use super::{
     detach_link_if_ours, dispatcher, if_index,
     link::{self, LinkBacked, LinkType, NewLink},
-    run_on_frame, AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment,
-    Backend, Expected, LinkState, Prepared,
+    AttachError, AttachMode, AttachOptions, AttachPoint, Attached, Attachment, Backend, Expected,
+    LinkState, Prepared,
 };
-use crate::{error_chain, sys, RunResult};
+use crate::{error_text::error_chain, sys};
 
 /// The XDP backend.
 pub struct Xdp;
@@ -317,15 +316,6 @@ impl Backend for Xdp {
             Err(e) => return LinkState::Unreadable(e.to_string()),
         }
         dispatcher::slot_state(&slot, expected.prog_id)
-    }
-
-    fn test_run(
-        &self,
-        prog: BorrowedFd<'_>,
-        input: &[u8],
-        repeat: u32,
-    ) -> Result<RunResult, ProgramError> {
-        run_on_frame(prog, input, repeat)
     }
 }
 

@@ -67,7 +67,7 @@ pub use status::{
 pub(crate) use status::{live_map, open_error};
 pub use update::{apply, start_ahead, ApplyReport, ApplyRequest, StartedAhead};
 
-use crate::{attach::AttachError, store::StoreError, RuntimeError};
+use crate::{attach::AttachError, loaded::RuntimeError, store::StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {

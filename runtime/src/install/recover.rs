@@ -35,7 +35,7 @@ use super::{
 };
 use crate::{
     attach::{backend, AttachOptions, Attachment},
-    error_chain,
+    error_text::error_chain,
     fault::point,
     store::{
         journal::{Journal, Operation, Phase},

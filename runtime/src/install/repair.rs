@@ -18,7 +18,8 @@ use super::{
 };
 use crate::{
     attach::{AttachOptions, LinkState},
-    error_chain, netns,
+    error_text::error_chain,
+    netns,
     store::{
         journal::{Journal, Operation, Phase},
         Manifest, Store,

@@ -17,9 +17,9 @@ use sockc_compiler::{bpf::maps::SOCKETS_MAP, hooks::HookKind, Compiled};
 
 use super::{slot_registry, InstallError};
 use crate::{
+    loaded::{LoadOptions, LoadedObject},
     plan,
     store::{Manifest, Store},
-    LoadOptions, LoadedObject,
 };
 
 /// One program of an install against the same program compiled from its source.
@@ -69,7 +69,7 @@ pub fn check_programs(
                 (Err(e), _, _) => Some(format!("its pinned program cannot be read: {e}")),
                 (_, Err(e), _) => Some(format!(
                     "the source does not load: {}",
-                    crate::error_chain(e)
+                    crate::error_text::error_chain(e)
                 )),
                 (_, _, None) => Some("the source compiles to no such program".to_string()),
                 (_, _, Some(t)) if Some(t) != kernel_tag.as_ref() => Some(format!(

@@ -292,7 +292,7 @@ fn register_found(store: &Store, m: &Manifest, all: bool) -> Vec<String> {
         Err(e) => {
             out.push(format!(
                 "sockets not looked for: {}",
-                crate::error_chain(&e)
+                crate::error_text::error_chain(&e)
             ));
             return out;
         }
@@ -334,7 +334,7 @@ fn register_one(
                 Err(e) => Err(format!(
                     "socket {}: found on {addr} but not registered: {}",
                     decl.name,
-                    crate::error_chain(&e)
+                    crate::error_text::error_chain(&e)
                 )),
             }
         }
@@ -351,7 +351,7 @@ fn register_one(
         Err(e) => Err(format!(
             "socket {}: not registered: {}",
             decl.name,
-            crate::error_chain(&e)
+            crate::error_text::error_chain(&e)
         )),
     }
 }
@@ -372,7 +372,7 @@ pub fn slots(store: &Store, m: &Manifest) -> Vec<SlotStatus> {
         .filter_map(|(i, decl)| {
             let slot = *m.socket_slots.get(&decl.name)?;
             let state = match &map {
-                Err(e) => SlotState::Unreadable(crate::error_chain(e)),
+                Err(e) => SlotState::Unreadable(crate::error_text::error_chain(e)),
                 Ok(map) => match map.cookie(slot) {
                     Ok(Some(cookie)) => SlotState::Registered {
                         cookie,
@@ -383,7 +383,7 @@ pub fn slots(store: &Store, m: &Manifest) -> Vec<SlotStatus> {
                         cgroup: decl.cgroup.clone(),
                     },
                     Ok(None) => SlotState::Empty,
-                    Err(e) => SlotState::Unreadable(crate::error_chain(&e)),
+                    Err(e) => SlotState::Unreadable(crate::error_text::error_chain(&e)),
                 },
             };
             let (dropped_unregistered, dropped_refused) = drops.get(i).copied().unwrap_or((0, 0));

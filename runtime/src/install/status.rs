@@ -189,7 +189,7 @@ fn unreadable(name: &str, e: &InstallError) -> Status {
         maps: Vec::new(),
         drift: vec![format!(
             "its records cannot be read: {}",
-            crate::error_chain(e)
+            crate::error_text::error_chain(e)
         )],
         recovered: None,
         sockets: Vec::new(),

@@ -13,26 +13,23 @@
 //! only on the two snapshots (no kernel, no clock beyond a diff deadline), and "code"
 //! means the instructions alone: source line numbers in the disassembly's notes are
 //! not code, so moving rules down a line reloads nothing.
+//!
+//! Beside this file: `sets.rs` (how set maps' entries change, an entry in words),
+//! `port_sets.rs` (how port sets, compiled into the code, change), `diff.rs` (rule
+//! listings and bytecode, and their diffs), `render.rs` (a plan in words).
 
 use std::{
     collections::{HashMap, HashSet},
-    fmt::Write,
-    net::{Ipv4Addr, Ipv6Addr},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use serde::{Deserialize, Serialize};
-use similar::{
-    capture_diff_slices_deadline, group_diff_ops, udiff::UnifiedHunkHeader, Algorithm, DiffTag,
-};
+use similar::{capture_diff_slices_deadline, Algorithm, DiffTag};
 
 use sockc_compiler::{
     bpf::{
         counters::SlotLayout,
-        maps::{
-            hex, unhex, DurableMap, Entries, MapContents, MapDef, MapShape, Sizing, COUNTERS_MAP,
-            PORTS_MAP,
-        },
+        maps::{DurableMap, MapContents, MapDef, MapShape, Sizing, COUNTERS_MAP},
     },
     driver::Refit,
     hooks::HookKind,
@@ -41,12 +38,14 @@ use sockc_compiler::{
     Compiled,
 };
 
-/// Lines of unchanged context around each change in a diff.
-const CONTEXT: usize = 3;
-/// Bytecode diffs longer than this are cut, with a line saying how much was cut.
-pub const MAX_DIFF_LINES: usize = 400;
-/// Past this, a diff settles for a correct but not minimal answer (huge rule sets).
-const DIFF_DEADLINE: Duration = Duration::from_secs(2);
+use diff::{
+    asm_diff_key, code_lines, insn_count, rule_listing, truncate_lines, unified_hunks,
+    DIFF_DEADLINE,
+};
+
+pub use diff::MAX_DIFF_LINES;
+pub(crate) use sets::set_changes;
+pub use sets::{describe_entry, SetChange};
 
 /// The comparable state of one compiled rule file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,49 +167,6 @@ pub struct ProgramPlan {
     pub new_insns: Option<usize>,
 }
 
-/// How one map's entries change. `added_raw` holds entries to insert or overwrite and
-/// `removed_raw` keys that are gone; their keys never overlap, so the runtime may
-/// apply them in any order (inserting first leaves no moment where neither the old
-/// nor the new entry matches). The readable text of an entry is made when something
-/// shows it ([`SetChange::added_text`], [`SetChange::to_json`]), not for every entry
-/// of a large set; the journal, which serializes this, holds the raw entries only.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetChange {
-    pub map: String,
-    /// (key, value) as lowercase hex.
-    pub added_raw: Vec<(String, String)>,
-    pub removed_raw: Vec<(String, String)>,
-}
-
-impl SetChange {
-    /// The added entries as [`describe_entry`] reads them: `10.0.0.0/8`,
-    /// `2001:db8::/32`, `198.51.100.7`; hex `key => value` for maps that are not sets.
-    pub fn added_text(&self) -> impl ExactSizeIterator<Item = String> + '_ {
-        self.added_raw
-            .iter()
-            .map(|(k, v)| describe_entry(&self.map, k, v))
-    }
-
-    /// The removed entries, read as [`SetChange::added_text`] reads the added.
-    pub fn removed_text(&self) -> impl ExactSizeIterator<Item = String> + '_ {
-        self.removed_raw
-            .iter()
-            .map(|(k, v)| describe_entry(&self.map, k, v))
-    }
-
-    /// The change as the plan's JSON shows it: `map`, the readable `added` and
-    /// `removed`, and the raw `added_raw` and `removed_raw`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "map": self.map,
-            "added": self.added_text().collect::<Vec<_>>(),
-            "removed": self.removed_text().collect::<Vec<_>>(),
-            "added_raw": self.added_raw,
-            "removed_raw": self.removed_raw,
-        })
-    }
-}
-
 /// How one port set's ranges change (see [`port_sets`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortSetChange {
@@ -296,268 +252,6 @@ fn sort_key<'a>(k: &ProgramKey<'a>) -> (&'a str, u8, usize) {
 /// `xdp on eth0`, or just the hook for hooks without an attach point.
 fn program_label(hook: HookKind, attach_to: &str) -> String {
     hook.spec().label(attach_to)
-}
-
-/// The instruction lines of a disassembly: notes (`; ...`) are comments.
-fn code_lines(asm: &str) -> Vec<&str> {
-    asm.lines().filter(|l| !l.starts_with(';')).collect()
-}
-
-/// Instruction slots of a disassembly: the last instruction's pc plus its width
-/// (`ld_imm64`, opcode 0x18, takes two slots).
-fn insn_count(asm: &str) -> usize {
-    let Some(last) = asm.lines().rev().find(|l| !l.starts_with(';')) else {
-        return 0;
-    };
-    let pc = last
-        .split(':')
-        .next()
-        .and_then(|s| s.trim().parse::<usize>().ok());
-    let wide = last.contains(": (18) ");
-    pc.map_or(0, |pc| pc + if wide { 2 } else { 1 })
-}
-
-/// What a disassembly line is compared as in a bytecode diff: without its pc (an
-/// inserted instruction shifts every later pc) and without source line numbers in
-/// notes, so the diff shows the instructions that changed and nothing else.
-fn asm_diff_key(line: &str) -> &str {
-    if let Some(note) = line.strip_prefix("; line ") {
-        return note.split_once(": ").map_or(line, |(_, text)| text);
-    }
-    if line.starts_with(';') {
-        return line;
-    }
-    line.split_once(": ").map_or(line, |(_, insn)| insn)
-}
-
-/// Unified diff hunks (no file header) between `old` and `new`, aligned on the keys
-/// and printed with the original lines. Empty when the keys are equal.
-fn unified_hunks(old: &[&str], new: &[&str], old_keys: &[&str], new_keys: &[&str]) -> String {
-    let deadline = Instant::now() + DIFF_DEADLINE;
-    let ops = capture_diff_slices_deadline(Algorithm::Myers, old_keys, new_keys, Some(deadline));
-    // Room for every line once with its mark (a first install's diff is all of them).
-    let lines: usize = old.iter().chain(new).map(|l| l.len() + 2).sum();
-    let mut out = String::with_capacity(lines + 64);
-    for group in group_diff_ops(ops, CONTEXT) {
-        let _ = writeln!(out, "{}", UnifiedHunkHeader::new(&group));
-        for op in &group {
-            let (tag, old_range, new_range) = op.as_tag_tuple();
-            // Appended, not formatted: a first install's diff has a line per rule.
-            let mut line = |mark: char, text: &str| {
-                out.push(mark);
-                out.push_str(text);
-                out.push('\n');
-            };
-            match tag {
-                DiffTag::Equal => new_range.for_each(|j| line(' ', new[j])),
-                DiffTag::Delete | DiffTag::Insert | DiffTag::Replace => {
-                    old_range.for_each(|i| line('-', old[i]));
-                    new_range.for_each(|j| line('+', new[j]));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Keeps the first `max` lines, then says how many were cut.
-fn truncate_lines(text: String, max: usize) -> String {
-    let total = text.lines().count();
-    if total <= max {
-        return text;
-    }
-    let mut out: String = text.lines().take(max).flat_map(|l| [l, "\n"]).collect();
-    let _ = writeln!(
-        out,
-        "... {} more diff lines cut (`sockc compile --emit asm` shows the whole program)",
-        total - max
-    );
-    out
-}
-
-/// One `HOOK on IFACE: RULE` line per rule, programs in the order given (the
-/// programs sockc adds have counters but no rules the user wrote: not listed), in one
-/// string: a 10k-rule file's listing is one allocation, not 10k.
-fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Listing {
-    let mut out = Listing::default();
-    for p in programs.filter(|p| p.hook.spec().block) {
-        let label = program_label(p.hook, &p.attach_to);
-        let bytes: usize = p.rules.iter().map(|r| label.len() + r.text.len() + 2).sum();
-        out.text.reserve(bytes);
-        out.ends.reserve(p.rules.len());
-        // Appended, not formatted: one line per rule of every program.
-        for r in &p.rules {
-            out.text.push_str(&label);
-            out.text.push_str(": ");
-            out.text.push_str(&r.text);
-            out.ends.push(out.text.len());
-        }
-    }
-    out
-}
-
-/// Lines kept end to end in one string, each ending where `ends` says.
-#[derive(Default)]
-struct Listing {
-    text: String,
-    ends: Vec<usize>,
-}
-
-impl Listing {
-    fn lines(&self) -> Vec<&str> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(&self.ends)
-            .map(|(start, &end)| &self.text[start..end])
-            .collect()
-    }
-}
-
-/// A map entry as a person reads it: set maps hold LPM keys (`u32` prefix length,
-/// little endian, then the address), printed as the rule language writes prefixes;
-/// a port bitmap is printed as its list's number and how many ports it holds.
-pub fn describe_entry(map: &str, key: &str, value: &str) -> String {
-    if map == PORTS_MAP {
-        let n = unhex(key)
-            .and_then(|k| Some(u32::from_le_bytes(k.get(..4)?.try_into().ok()?)))
-            .map_or_else(|| key.to_string(), |n| n.to_string());
-        let ports: u32 = unhex(value).map_or(0, |v| v.iter().map(|b| b.count_ones()).sum());
-        return format!("port list {n} ({ports} ports)");
-    }
-    let prefix = map
-        .starts_with("set_")
-        .then(|| unhex(key))
-        .flatten()
-        .and_then(|bytes| {
-            let (len, addr) = bytes.split_at_checked(4)?;
-            let len = u32::from_le_bytes(len.try_into().ok()?);
-            let (text, full) = match addr.len() {
-                4 => (
-                    Ipv4Addr::from(<[u8; 4]>::try_from(addr).ok()?).to_string(),
-                    32,
-                ),
-                16 => (
-                    Ipv6Addr::from(<[u8; 16]>::try_from(addr).ok()?).to_string(),
-                    128,
-                ),
-                _ => return None,
-            };
-            match len {
-                l if l == full => Some(text),
-                l if l < full => Some(format!("{text}/{l}")),
-                _ => None,
-            }
-        });
-    prefix.unwrap_or_else(|| format!("{key} => {value}"))
-}
-
-/// What turns the contents `old` into `new`, map by map: entries to add (or whose
-/// value changes) and keys to remove. Also what rewrites a set map that was changed
-/// behind sockc's back (`old` read from the kernel). Keys are unique within a map's
-/// contents (the compiler writes each once, the kernel holds each once), so the
-/// entries both lists begin and end with alike are in both and left out before any
-/// hashing: adding one element to a large set hashes nothing but the neighbourhood.
-pub(crate) fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetChange> {
-    let old_by_name: HashMap<&str, &MapContents> =
-        old.iter().map(|m| (m.map.as_str(), m)).collect();
-    let new_by_name: HashMap<&str, &MapContents> =
-        new.iter().map(|m| (m.map.as_str(), m)).collect();
-    let names = new
-        .iter()
-        .map(|m| m.map.as_str())
-        .chain(old.iter().map(|m| m.map.as_str()))
-        .filter({
-            let mut seen = HashSet::new();
-            move |n| seen.insert(*n)
-        });
-    let none = Entries::default();
-    let mut changes = Vec::new();
-    for name in names {
-        let old_entries = old_by_name.get(name).map_or(&none, |m| &m.entries);
-        let new_entries = new_by_name.get(name).map_or(&none, |m| &m.entries);
-        if old_entries == new_entries {
-            continue;
-        }
-        let (added_raw, removed_raw) = entry_changes(old_entries, new_entries);
-        if added_raw.is_empty() && removed_raw.is_empty() {
-            continue;
-        }
-        changes.push(SetChange {
-            map: name.to_string(),
-            added_raw,
-            removed_raw,
-        });
-    }
-    changes
-}
-
-/// A `(key, value)` entry as lowercase hex.
-type HexPair = (String, String);
-
-/// Raw entries ([`SetChange::added_raw`]) of `new` that `old` lacks or holds with
-/// another value, and of `old` whose keys `new` lacks, each listed once.
-fn entry_changes(old: &Entries, new: &Entries) -> (Vec<HexPair>, Vec<HexPair>) {
-    type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-    type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
-    let head = shared_run(old, new, old.len().min(new.len()), false);
-    let tail = shared_run(old, new, (old.len() - head).min(new.len() - head), true);
-    let old_mid = (head..old.len() - tail).map(|i| (old.key(i), old.value(i)));
-    let new_mid = (head..new.len() - tail).map(|i| (new.key(i), new.value(i)));
-    let old_values: FastMap<&[u8], &[u8]> = old_mid.clone().collect();
-    let new_keys: FastSet<&[u8]> = new_mid.clone().map(|(k, _)| k).collect();
-    let hex_pair = |(k, v): (&[u8], &[u8])| (hex(k), hex(v));
-    let mut listed = FastSet::default();
-    let added = new_mid
-        .filter(|(k, v)| old_values.get(k) != Some(v))
-        .filter(|(k, _)| listed.insert(*k))
-        .map(hex_pair)
-        .collect();
-    let mut listed = FastSet::default();
-    let removed = old_mid
-        .filter(|(k, _)| !new_keys.contains(k))
-        .filter(|(k, _)| listed.insert(*k))
-        .map(hex_pair)
-        .collect();
-    (added, removed)
-}
-
-/// Entries compared a block at a time by [`shared_run`]: 64 KiB of 16-byte entries,
-/// few enough slice comparisons for a million entries, small enough that the block
-/// holding a change is soon walked entry by entry.
-const SHARED_RUN_BLOCK: usize = 4096;
-
-/// How many entries `a` and `b` share, up to `limit`, from their start (`from_end`:
-/// from their end, the last of each compared first): whole blocks of keys and values
-/// compared as slices at memory speed, then the block with the first difference
-/// entry by entry. Entries of other sizes share nothing.
-fn shared_run(a: &Entries, b: &Entries, limit: usize, from_end: bool) -> usize {
-    if (a.key_len(), a.value_len()) != (b.key_len(), b.value_len()) {
-        return 0;
-    }
-    // Entries `at..end` counted from the chosen end, as an index range of `e`.
-    let range = |e: &Entries, at: usize, end: usize| {
-        if from_end {
-            (e.len() - end, e.len() - at)
-        } else {
-            (at, end)
-        }
-    };
-    let same = |at: usize, end: usize| {
-        let ((a0, a1), (b0, b1)) = (range(a, at, end), range(b, at, end));
-        a.keys(a0, a1) == b.keys(b0, b1) && a.values(a0, a1) == b.values(b0, b1)
-    };
-    let mut n = 0;
-    while n < limit {
-        let step = SHARED_RUN_BLOCK.min(limit - n);
-        if !same(n, n + step) {
-            while same(n, n + 1) {
-                n += 1;
-            }
-            return n;
-        }
-        n += step;
-    }
-    n
 }
 
 /// Counter slots of the rules two versions of a program share, aligned by text.
@@ -919,7 +613,9 @@ impl Plan {
     }
 }
 
+mod diff;
 pub mod port_sets;
 mod render;
+mod sets;
 #[cfg(test)]
 mod tests;

@@ -703,7 +703,7 @@ fn entry_changes_find_the_change_inside_long_lists() {
 #[test]
 fn entry_changes_find_changes_at_block_edges() {
     use sockc_compiler::bpf::maps::{hex, Entries};
-    let n = 3 * super::SHARED_RUN_BLOCK as u32 + 17;
+    let n = 3 * super::sets::SHARED_RUN_BLOCK as u32 + 17;
     let list = |ids: &[u32]| {
         let mut e = Entries::with_capacity(4, 1, ids.len());
         for &i in ids {
@@ -716,7 +716,7 @@ fn entry_changes_find_changes_at_block_edges() {
     };
     let base: Vec<u32> = (0..n).map(|i| 2 * i).collect();
     let b = list(&base);
-    let block = super::SHARED_RUN_BLOCK;
+    let block = super::sets::SHARED_RUN_BLOCK;
     for at in [0, 1, block - 1, block, block + 1, 2 * block, base.len() - 1] {
         let mut more = base.clone();
         more.insert(at, 2 * at as u32 + 1);

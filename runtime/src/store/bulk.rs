@@ -21,7 +21,7 @@
 use std::{
     collections::HashSet,
     ffi::CString,
-    os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, OwnedFd},
     path::Path,
 };
 
@@ -29,7 +29,10 @@ use serde::{Deserialize, Serialize};
 use sockc_compiler::bpf::maps::{Entries, MapContents};
 
 use super::{
-    io_err, read_record, record_writer::Digesting, write_record_at, write_record_with, StoreError,
+    error::{io_err, StoreError},
+    pinned_record::{open_dir, read_record, write_record_at, write_record_with},
+    pins::{remove_tree, unlink},
+    record_writer::Digesting,
 };
 use crate::plan::ProgramSnapshot;
 
@@ -157,7 +160,7 @@ fn needs_writing(dir: &Path, at: &OwnedFd, digest: &str) -> Result<bool, StoreEr
         Kind::Pin => Ok(false),
         // Never a record (a directory, a link): it goes, and the record takes its
         // place (kept, the manifest would name it and every later read refuse it).
-        Kind::Other => super::remove_tree(&dir.join(&name)).map(|()| true),
+        Kind::Other => remove_tree(&dir.join(&name)).map(|()| true),
         Kind::Absent => Ok(true),
     }
 }
@@ -250,7 +253,7 @@ pub(super) fn collect<'a>(
             continue;
         }
         if !kept.contains(digest) && !digest.ends_with("_new") {
-            super::unlink(&e.path())?;
+            unlink(&e.path())?;
             removed.push(file);
         }
     }
@@ -263,25 +266,6 @@ fn sha256(parts: &[&[u8]]) -> String {
         std::io::Write::write_all(&mut d, p).expect("a sink takes every byte");
     }
     d.hex()
-}
-
-/// The install's directory, opened to name records relative to it (not through a
-/// symbolic link).
-pub(super) fn open_dir(dir: &Path) -> Result<OwnedFd, StoreError> {
-    let c = CString::new(dir.as_os_str().as_encoded_bytes())
-        .map_err(|e| io_err(dir)(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
-    // SAFETY: `c` is NUL-terminated; the descriptor returned is new and ours.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io_err(dir)(std::io::Error::last_os_error()));
-    }
-    // SAFETY: `fd` was just opened and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -345,7 +329,7 @@ mod tests {
             .map(|i| format!("rule {i}: \"to\" \\ 1.2.3.4"))
             .collect();
         let json = serde_json::to_vec(&value).unwrap();
-        assert!(json.len() > 2 * super::super::CHUNK);
+        assert!(json.len() > 2 * crate::store::record_writer::CHUNK);
         let digest = put_json(&dir, &at, &value).unwrap();
         // The name a record of these bytes always had (records written whole).
         assert_eq!(digest, sha256(&[&json]));
@@ -361,7 +345,7 @@ mod tests {
             names,
             [std::ffi::OsString::from(format!("{PREFIX}{digest}"))]
         );
-        super::super::remove_tree(&dir).unwrap();
+        remove_tree(&dir).unwrap();
     }
 
     #[test]
@@ -384,6 +368,6 @@ mod tests {
             .collect();
         let kept = format!("{PREFIX}{}", named.source_text.clone().unwrap());
         assert_eq!(left, [std::ffi::OsString::from(kept)]);
-        super::super::remove_tree(&dir).unwrap();
+        remove_tree(&dir).unwrap();
     }
 }

@@ -1,0 +1,116 @@
+//! A maps-only plan applied in place: the installed generation's classifier tables
+//! switched (when they changed) and its set maps updated, journaled as one set update,
+//! then committed as the next generation over the same objects.
+//!
+//! Invariant: the journal holds the target before the first map changes, so a kill
+//! at any step is rolled forward by recovery; no program is loaded or attached.
+
+use sockc_compiler::Compiled;
+
+use super::{recorded_source, sha256_hex, ApplyReport, ApplyRequest};
+use crate::{
+    fault::point,
+    install::{now_unix, recover::commit_recorded, sets::update_sets, InstallError},
+    netns,
+    plan::Snapshot,
+    store::{
+        journal::{Journal, Operation, Phase},
+        Manifest, Store, MANIFEST_FORMAT,
+    },
+    table_update,
+};
+
+/// A maps-only plan: the installed generation's classifier tables switched in place
+/// (when they changed) and its set maps updated, journaled as one set update, then
+/// committed as the next generation over the same objects.
+pub(super) fn update_in_place(
+    store: &Store,
+    req: &ApplyRequest<'_>,
+    compiled: &Compiled,
+    old: &Manifest,
+    snapshot: Snapshot,
+    mut report: ApplyReport,
+) -> Result<ApplyReport, InstallError> {
+    let target = next_target(req, old, snapshot);
+    let changes = report.plan.set_changes.clone();
+    let dir = store.objects_dir(&old.name, &old.objects_dir);
+    let tables_from = if report.plan.table_changes.is_empty() {
+        None
+    } else {
+        Some(table_update::live_half_pinned(&dir).map_err(InstallError::Tables)?)
+    };
+    // The journal holds the target itself (moved in and back out, not cloned), and
+    // the manifest reuses the digests of the records the journal wrote.
+    let mut journal = Journal {
+        op: Operation::SetUpdate {
+            target: Box::new(target),
+            changes: changes.clone(),
+            tables_from,
+        },
+        phase: Phase::Swapping,
+        pid: std::process::id(),
+        started_unix: now_unix(),
+        qdiscs_absent: Vec::new(),
+    };
+    let recorded = store.write_journal(req.name, &mut journal, None)?;
+    let Operation::SetUpdate { target, .. } = journal.op else {
+        unreachable!("built as a set update just above")
+    };
+    let target = *target;
+    if tables_from.is_some() {
+        // The new rules' counter slots are zeroed, the tables written into the half no
+        // packet reads, then one store switches every classifier to them
+        // (`crate::table_update`).
+        point("switch classifier tables");
+        let done = table_update::switch_pinned(&dir, compiled, &report.plan.fresh_slots)
+            .map_err(InstallError::Tables)?;
+        report.notices.push(format!(
+            "classifier tables switched in place: {} KiB written to half {}, {:.1} ms",
+            done.bytes / 1024,
+            done.to,
+            done.took.as_secs_f64() * 1e3
+        ));
+    }
+    update_sets(store, &target, &changes)?;
+    report.generation = Some(target.generation);
+    commit_recorded(store, target, None, Some(&recorded))?;
+    report.changed = true;
+    Ok(report)
+}
+
+/// The manifest of the next generation over `old`'s objects, with the plan's
+/// `snapshot` and `req`'s file; the install's namespace cookie recorded if `old` has
+/// none yet.
+fn next_target(req: &ApplyRequest<'_>, old: &Manifest, snapshot: Snapshot) -> Manifest {
+    // Every field named (no `..old.clone()`): the old snapshot's set entries and rule
+    // text, a million elements each, are replaced, so they are not copied first.
+    let mut target = Manifest {
+        format: old.format,
+        name: old.name.clone(),
+        generation: old.generation + 1,
+        objects_dir: old.objects_dir.clone(),
+        source_file: req.source_file.to_string(),
+        source_sha256: sha256_hex(req.source),
+        applied_unix: now_unix(),
+        netns: old.netns.clone(),
+        netns_ino: old.netns_ino,
+        netns_cookie: old.netns_cookie,
+        programs: old.programs.clone(),
+        snapshot,
+        socket_slots: old.socket_slots.clone(),
+        source_text: None,
+    };
+    if target.netns_cookie == 0 {
+        // Checked to be the install's namespace (`check_same_netns`): recorded now, in
+        // the format that keeps it.
+        if let Ok(id) = netns::current() {
+            (target.netns_ino, target.netns_cookie) = (id.ino, id.cookie);
+        }
+    }
+    if target.netns_cookie != 0 {
+        // Recorded in the current format (its set entries in binary records).
+        target.format = MANIFEST_FORMAT;
+    }
+    target.source_text = Some(recorded_source(req, target.format));
+    target
+}

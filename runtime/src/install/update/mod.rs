@@ -1,0 +1,332 @@
+//! `sockc apply`: install a compiled rule set, or bring an installed one to a new
+//! file — a new generation, a set-only update of the live maps, or a repair of hooks
+//! that no longer run what the manifest says — each as a journaled operation (see the
+//! module docs of [`super`]).
+//!
+//! Invariants: nothing installed changes before the new generation is loaded, verified
+//! and pinned, its socket slots are filled, and the hooks it adds are on; a failure up
+//! to there is undone and leaves the installed generation exactly as it was. From the
+//! first swap on, the operation is finished even if some hook fails (that hook is
+//! reported, and stays drift for `status` and the next `apply`). "No changes" is said
+//! only when every hook runs what the manifest says and every set map holds what it
+//! says (a set changed behind sockc's back is rewritten, as `repair` does).
+//!
+//! The phases, one file each: `checks.rs` (refusals before anything loads),
+//! `ahead.rs` (a first install's hooks made ready meanwhile), `in_place.rs` (a
+//! maps-only plan), `generation.rs` (a new generation, loaded by `load.rs`, its
+//! counters carried over by `carry.rs`). This file holds the request and report and
+//! decides which phase runs.
+
+use sockc_compiler::Compiled;
+
+use crate::{
+    attach::{AttachOptions, LinkState},
+    error_text::error_chain,
+    install::{
+        recover::{recover_locked, Recovery},
+        repair::repair_locked,
+        slot_registry, InstallError,
+    },
+    loaded::{LoadOptions, LoadedObject, LoadedProgram},
+    netns,
+    plan::{self, Plan, Snapshot},
+    stages,
+    store::{Manifest, Store, SETS_FROM_MAPS_FORMAT},
+};
+
+mod ahead;
+mod carry;
+mod checks;
+mod generation;
+mod in_place;
+mod load;
+
+pub use ahead::{start_ahead, StartedAhead};
+
+pub struct ApplyRequest<'a> {
+    pub compiled: &'a Compiled,
+    pub name: &'a str,
+    pub source_file: &'a str,
+    pub source: &'a str,
+    /// Recorded in the manifest; the caller has already entered it.
+    pub netns: Option<&'a str>,
+    pub dry_run: bool,
+    pub attach: AttachOptions,
+    /// Apply a file without hook blocks (which detaches every hook) on purpose.
+    pub allow_empty: bool,
+    /// What the caller started for a first install while the file was still
+    /// compiling ([`start_ahead`]); `None`: a first install starts it itself.
+    pub ahead: Option<&'a StartedAhead>,
+    /// Hands the memory freed so far back to the kernel: called before the new
+    /// generation is loaded, and once it is loaded and journaled, before its hooks
+    /// are attached (an attach waits for the kernel, with the process at its
+    /// largest). The binary's allocator knows how; `|| {}` where peak memory does not
+    /// matter.
+    pub release_freed_memory: fn(),
+}
+
+#[derive(Default)]
+pub struct ApplyReport {
+    pub plan: Plan,
+    /// The generation installed when the call returns (`None`: nothing is).
+    pub generation: Option<u64>,
+    /// True when something in the kernel changed.
+    pub changed: bool,
+    pub notices: Vec<String>,
+    /// Programs loaded through the verifier (the new ones; on dry runs, unattached).
+    pub verified: Vec<LoadedProgram>,
+    /// Interrupted work this call found and finished or undid first.
+    pub recovered: Option<Recovery>,
+    /// Hooks that did not run what the manifest says, with what they ran: attached
+    /// again (or, on a dry run, to be).
+    pub drift: Vec<(String, LinkState)>,
+    /// Hooks this call could not bring to the new generation (they stay drift).
+    pub failed: Vec<String>,
+    /// Set maps of the installed generation that differed from its manifest: rewritten
+    /// from it (or, on a dry run, to be).
+    pub set_drift: Vec<String>,
+    /// The declared sockets were looked for before the new generation was attached.
+    looked_for_sockets: bool,
+}
+
+pub(super) fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The rule text a manifest of `format` keeps: the applied source, with its `file`
+/// sets written out before format 5 and, from 5, only those no set map holds (the
+/// others are written out from the maps' records when read back,
+/// `Manifest::rule_text`: a million-element set is not written as 14 MB of text at
+/// every apply). Only a set with elements can be written out: without one the source
+/// is kept as it is, not parsed a second time (about 6% of a 10k-rule apply's CPU
+/// samples).
+pub(super) fn recorded_source(req: &ApplyRequest<'_>, format: u32) -> String {
+    let module = &req.compiled.module;
+    if module
+        .sets
+        .values()
+        .all(|s| s.v4.is_empty() && s.v6.is_empty())
+    {
+        return req.source.to_string();
+    }
+    if format >= SETS_FROM_MAPS_FORMAT {
+        let maps = &req.compiled.metadata.map_contents;
+        return sockc_compiler::standalone::sets_without_maps_written_out(req.source, module, maps);
+    }
+    sockc_compiler::standalone::sets_written_out(req.source, module)
+}
+
+/// Installs `req.compiled` under `req.name` in `store`; see the module docs. Then
+/// (not on a dry run) registers every declared socket whose slot is empty and that is
+/// found bound to its address, and says which are still missing.
+pub fn apply(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, InstallError> {
+    let mut report = apply_rules(store, req)?;
+    // A file that declares no socket has none to register (the manifest committed,
+    // or kept, is this file's): not read back, a copy of every rule at 10k rules.
+    if !req.dry_run && !req.compiled.metadata.sockets.is_empty() {
+        let _t = stages::stage("register declared sockets");
+        if let Some(m) = store.manifest(req.name)? {
+            // Said once: what is still missing after the commit.
+            let lines = slot_registry::register_declared(store, &m);
+            if report.looked_for_sockets {
+                report
+                    .notices
+                    .extend(lines.into_iter().filter(|l| !l.contains(": registered, ")));
+            } else {
+                report.notices.extend(lines);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The apply itself, before the declared sockets are registered: recovery, the
+/// checks, the plan, then the one phase the plan calls for.
+fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, InstallError> {
+    let mut report = ApplyReport::default();
+    let (old, here) = read_installed(store, req, &mut report)?;
+    let t = stages::stage("check other installs' hooks");
+    let hooks = ahead::program_hooks(
+        req.compiled
+            .metadata
+            .programs
+            .iter()
+            .map(|p| (p.hook, &*p.attach_to)),
+    );
+    checks::check_other_installs(
+        store,
+        (req.name, req.netns),
+        &hooks,
+        here,
+        &mut report.notices,
+    )?;
+    drop(t);
+    // A first install loads (unless it is refused below): its interface hooks are
+    // made ready while it plans and verifies (unless the caller made them ready
+    // already), as the kernel's wait there is the longest. Dropped unused, hooks are
+    // taken off with their descriptors.
+    let first = old.is_none() && !req.dry_run && !req.compiled.programs.is_empty();
+    let own = (first && req.ahead.is_none())
+        .then(|| ahead::started(&hooks, req.attach))
+        .flatten();
+    let ready = req
+        .ahead
+        .or(own.as_ref())
+        .filter(|_| first)
+        .map(|a| &a.hooks);
+    let t = stages::stage("plan");
+    // The plan may refit the file to the installed generation (its counter slots and
+    // map sizes), which turns a change inside classifier tables into an update in
+    // place; what is installed is then the refitted file.
+    let (plan, refitted, new_snapshot) =
+        plan::plan_compiled(old.as_ref().map(|m| &m.snapshot), req.compiled);
+    let compiled = refitted.as_ref().unwrap_or(req.compiled);
+    report.plan = plan;
+    drop(t);
+    report.generation = old.as_ref().map(|m| m.generation);
+
+    // Checks that need no kernel objects come first.
+    checks::check_targets_exist(&report.plan, req.netns)?;
+    checks::check_cgroups_distinct(&report.plan)?;
+    report.drift = checks::kept_drift(store, old.as_ref(), &report.plan);
+    let changes = report.plan.has_changes();
+    // The installed set maps matter when the plan updates them in place, or keeps
+    // them. Kept unchanged, every entry is compared with the manifest (an apply of the
+    // same file repairs); updated in place, only the changed keys are written and read
+    // back (`sets::update_sets`), so the cost follows the change, not the set's size.
+    let sets_kept = !changes || report.plan.maps_only;
+    if let (Some(m), false) = (&old, changes) {
+        report.set_drift = super::sets::drift_quick(store, m);
+    }
+
+    if !changes && report.drift.is_empty() && report.set_drift.is_empty() {
+        keep_text_in_step(store, req, old, new_snapshot)?;
+        return Ok(report);
+    }
+    if req.dry_run {
+        if changes && !report.plan.maps_only {
+            report.verified = verify_unattached(req)?;
+        }
+        return Ok(report);
+    }
+    let old = repair_kept(store, req, old, sets_kept, &mut report)?;
+    if !changes {
+        return Ok(report);
+    }
+    if report.plan.maps_only {
+        let old = old.expect("a maps-only plan has an installed generation");
+        return in_place::update_in_place(store, req, compiled, &old, new_snapshot, report);
+    }
+    let first = old.is_none();
+    let new = generation::NewGeneration {
+        snapshot: new_snapshot,
+        here,
+        ready,
+    };
+    let result = generation::install_generation(store, req, old, new, &mut report);
+    if result.is_err() && first {
+        generation::forget_failed_first_install(store, req.name);
+    }
+    result?;
+    Ok(report)
+}
+
+/// Finishes or undoes what an interrupted command left, then reads the installed
+/// generation (if any) and the namespace this apply runs in, and refuses an apply
+/// from another namespace than the install's, or of a file without hook blocks
+/// unless asked for.
+fn read_installed(
+    store: &Store,
+    req: &ApplyRequest<'_>,
+    report: &mut ApplyReport,
+) -> Result<(Option<Manifest>, netns::Identity), InstallError> {
+    let t = stages::stage("finish or undo an interrupted command");
+    report.recovered = recover_locked(store, req.name, &mut report.notices)?;
+    drop(t);
+    let here = netns::current().map_err(|source| InstallError::Netns {
+        path: "/proc/thread-self/ns/net".into(),
+        source,
+    })?;
+    let t = stages::stage("read the installed generation");
+    let old = store.manifest(req.name)?;
+    drop(t);
+    if let Some(m) = &old {
+        checks::check_same_netns(m, req, here)?;
+    }
+    if req.compiled.programs.is_empty() && !req.allow_empty {
+        return Err(InstallError::Empty {
+            name: req.name.to_string(),
+        });
+    }
+    Ok((old, here))
+}
+
+/// Nothing to change: same code and maps, but the text may have moved (comments,
+/// blank lines), so the manifest's lines and source are kept in step for `stats`.
+fn keep_text_in_step(
+    store: &Store,
+    req: &ApplyRequest<'_>,
+    old: Option<Manifest>,
+    new_snapshot: Snapshot,
+) -> Result<(), InstallError> {
+    if let Some(old) = old.filter(|m| m.snapshot != new_snapshot && !req.dry_run) {
+        store.write_manifest(&mut Manifest {
+            source_file: req.source_file.to_string(),
+            source_sha256: sha256_hex(req.source),
+            source_text: Some(recorded_source(req, old.format)),
+            snapshot: new_snapshot,
+            ..old
+        })?;
+    }
+    Ok(())
+}
+
+/// A dry run's load: the new programs through the verifier, unattached, as an apply
+/// loads them (the metadata in hand, not parsed back out).
+fn verify_unattached(req: &ApplyRequest<'_>) -> Result<Vec<LoadedProgram>, InstallError> {
+    let elf = req
+        .compiled
+        .to_loadable_elf()
+        .map_err(InstallError::Object)?;
+    let meta = req.compiled.metadata.clone();
+    let opts = LoadOptions {
+        tables: Some(&req.compiled.tables),
+        ..Default::default()
+    };
+    Ok(LoadedObject::load_described(&elf, meta, &opts)?
+        .programs()
+        .to_vec())
+}
+
+/// What the installed generation keeps, brought back to its manifest: set maps that
+/// drifted are rewritten and, when nothing is to be loaded, hooks that drifted get
+/// its own pinned programs back. Returns the installed manifest as it now is.
+fn repair_kept(
+    store: &Store,
+    req: &ApplyRequest<'_>,
+    mut old: Option<Manifest>,
+    sets_kept: bool,
+    report: &mut ApplyReport,
+) -> Result<Option<Manifest>, InstallError> {
+    if sets_kept && !report.set_drift.is_empty() {
+        let m = old
+            .as_ref()
+            .expect("set drift is of an installed generation");
+        super::repair::restore_sets(store, m)?;
+        report.changed = true;
+    }
+    if !report.drift.is_empty() && sets_kept {
+        // Nothing to load: the installed generation's own programs go back on.
+        let m = old.take().expect("drift is of an installed generation");
+        let (repaired, failed) =
+            repair_locked(store, &m, (&req.attach, true), &mut report.notices)?;
+        report.failed.extend(failed.iter().map(|e| error_chain(e)));
+        report.changed = true;
+        old = Some(repaired);
+    }
+    Ok(old)
+}

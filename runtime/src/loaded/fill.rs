@@ -1,0 +1,95 @@
+//! The object's maps filled before any program can run: the initial contents the
+//! compiler recorded (set maps, the socket slots' drop counters, ...) in batches
+//! ([`map_write`]), and the classifier tables in both halves through a shared mapping
+//! ([`table_update`]).
+//!
+//! Invariant: a failed fill names the map and the entry's key as the metadata has it,
+//! and nothing is left loaded (the caller drops the object).
+
+use std::os::fd::AsFd;
+
+use aya::maps::Map;
+use sockc_compiler::metadata::Metadata;
+
+use super::{map_data, map_in, MapFault, RuntimeError};
+use crate::{map_write, table_update};
+
+/// Writes each map's initial entries, in batches where the map kind has them.
+pub(super) fn fill_maps(maps: &[(String, Map)], meta: &Metadata) -> Result<(), RuntimeError> {
+    for mc in &meta.map_contents {
+        let err = |source: MapFault| RuntimeError::Map {
+            map: mc.map.clone(),
+            source,
+        };
+        let map = map_in(maps, &mc.map).ok_or_else(|| err(MapFault::Missing))?;
+        let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
+        let info = data.info().map_err(|e| err(MapFault::Aya(e)))?;
+        let (key_len, value_len) = (info.key_size() as usize, info.value_size() as usize);
+        let fault = |f: map_write::WriteFault| err(fill_fault(f, &mc.entries));
+        map_write::check_sizes(&mc.entries, key_len, value_len).map_err(fault)?;
+        map_write::update(data.fd().as_fd(), &mc.entries, "fill map").map_err(fault)?;
+    }
+    Ok(())
+}
+
+/// Copies classifier tables (`given`, or the object's tables section) into both halves
+/// of their array maps (of `maps`) through a shared mapping of each map (the maps are
+/// `BPF_F_MMAPABLE`): no syscall per element.
+pub(super) fn fill_tables(
+    maps: &[(String, Map)],
+    meta: &Metadata,
+    elf: &[u8],
+    given: Option<&[u8]>,
+) -> Result<(), RuntimeError> {
+    if meta.tables.is_empty() {
+        return Ok(());
+    }
+    let blob = match given {
+        Some(tables) => tables,
+        None => sockc_compiler::obj::section_bytes(elf, sockc_compiler::obj::TABLES_SECTION)
+            .map_err(RuntimeError::Tables)?
+            .unwrap_or_default(),
+    };
+    for t in &meta.tables {
+        let err = |source: MapFault| RuntimeError::Map {
+            map: t.map.clone(),
+            source,
+        };
+        let bytes = table_update::stored_bytes(blob, t)
+            .ok_or_else(|| RuntimeError::TablesOutside { map: t.map.clone() })?;
+        let map = map_in(maps, &t.map).ok_or_else(|| err(MapFault::Missing))?;
+        let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
+        table_update::fill_both_halves(data.fd().as_fd(), t, bytes)?;
+    }
+    Ok(())
+}
+
+/// What a failed fill says: the entry's text, as the metadata has it.
+fn fill_fault(f: map_write::WriteFault, entries: &sockc_compiler::bpf::maps::Entries) -> MapFault {
+    use map_write::WriteFault;
+    let key = |i: usize| {
+        if i < entries.len() {
+            sockc_compiler::bpf::maps::hex(entries.key(i))
+        } else {
+            String::new()
+        }
+    };
+    match f {
+        // Packed entries are bytes already: no text to be wrong.
+        WriteFault::BadHex { index, .. } => MapFault::Insert {
+            key: key(index),
+            source: std::io::Error::other("not hex"),
+        },
+        WriteFault::Size { index, got, want } => MapFault::Insert {
+            key: key(index),
+            source: std::io::Error::other(format!(
+                "entry is {}+{} bytes, map wants {}+{}",
+                got.0, got.1, want.0, want.1
+            )),
+        },
+        WriteFault::Kernel { index, source } => MapFault::Insert {
+            key: key(index),
+            source,
+        },
+    }
+}

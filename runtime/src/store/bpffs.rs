@@ -1,0 +1,177 @@
+//! The bpffs sockc is given, checked before anything is made on it, and the modes of
+//! what is made there: the host's bpffs (not one private to a mount namespace, as
+//! under `ip netns exec`, whose pins vanish when the command exits), reached through
+//! directories only root can change, holding directories 0700 and pins 0600 of root's.
+//!
+//! Invariants: a state directory that is not root's, or that others may write, is
+//! refused, never used, and so is a `--bpffs` path any directory of which, from `/`
+//! down, another user owns or may write (unless sticky), or that a symbolic link leads
+//! through from such a directory ([`check_path_owners`]); pins are 0600 and
+//! directories 0700 whatever the caller's umask ([`UmaskGuard`]).
+
+use std::{
+    os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt},
+    path::Path,
+};
+
+use super::error::{io_err, StoreError};
+use crate::fault::point;
+
+/// Sets the process's umask to 077 and puts the previous one back on drop: what the
+/// kernel gives a pin (`0600 & ~umask`) and `mkdir` a directory (`0700 & ~umask`)
+/// are then exactly 0600 and 0700, never less (a umask of 0277 made pins 0400 and
+/// directories 0500) and never more.
+pub(super) struct UmaskGuard(libc::mode_t);
+
+impl UmaskGuard {
+    pub(super) fn private() -> UmaskGuard {
+        // SAFETY: umask has no preconditions and cannot fail.
+        UmaskGuard(unsafe { libc::umask(0o077) })
+    }
+}
+
+impl Drop for UmaskGuard {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::umask(self.0) };
+    }
+}
+
+/// Creates `dir` (0700, whatever the umask) or checks it: it must be root's and
+/// writable by nobody else. A directory of root's that others may only read (as an
+/// older sockc made them) is closed to 0700.
+pub(super) fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
+    if !dir.exists() {
+        point(&format!("mkdir {}", dir.display()));
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_err(dir)(e)),
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(io_err(dir))?;
+    let mode = meta.mode() & 0o7777;
+    if !meta.is_dir() || meta.uid() != 0 || mode & 0o022 != 0 {
+        return Err(StoreError::Unsafe {
+            path: dir.to_path_buf(),
+            uid: meta.uid(),
+            mode,
+        });
+    }
+    if mode != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err(dir))?;
+    }
+    Ok(())
+}
+
+/// Refuses a `--bpffs` path that someone other than root (or the caller) could
+/// change under sockc: every directory the lookup of `bpffs` passes through, from `/`
+/// down — the directories of the path as written, and, where a component is a
+/// symbolic link, those of where it leads — must be owned by root or the caller and
+/// writable by nobody else, unless sticky (as `/tmp`, where others cannot rename
+/// what they do not own). Otherwise a user who owns a parent could rename it away and
+/// put a link to another bpffs in its place, and root's next command would act on
+/// that one. The directories checked are all only root's to change, so what is
+/// checked stays true while sockc runs.
+pub fn check_path_owners(bpffs: &Path) -> Result<(), StoreError> {
+    let absolute = if bpffs.is_absolute() {
+        bpffs.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(io_err(bpffs))?.join(bpffs)
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let mut checked = std::collections::HashSet::new();
+    for prefix in absolute.ancestors().collect::<Vec<_>>().into_iter().rev() {
+        // A missing path is for the bpffs check to report.
+        let Ok(real) = std::fs::canonicalize(prefix) else {
+            break;
+        };
+        for dir in real.ancestors() {
+            if !checked.insert(dir.to_path_buf()) {
+                continue;
+            }
+            let meta = std::fs::metadata(dir).map_err(io_err(dir))?;
+            let mode = meta.mode() & 0o7777;
+            let owner_ok = meta.uid() == 0 || meta.uid() == me;
+            let sticky = mode & 0o1000 != 0;
+            if meta.is_dir() && (!owner_ok || (mode & 0o022 != 0 && !sticky)) {
+                return Err(StoreError::UnsafePath {
+                    path: dir.to_path_buf(),
+                    bpffs: bpffs.to_path_buf(),
+                    uid: meta.uid(),
+                    mode,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// True when `path` is on a BPF filesystem (statfs magic `BPF_FS_MAGIC`).
+pub(super) fn is_bpffs(path: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs writes into the zeroed struct; c is NUL-terminated.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type == libc::BPF_FS_MAGIC
+    }
+}
+
+/// The nearest ancestor process that runs in another mount namespace than this one:
+/// what `ip netns exec` or `unshare -m` was started from. `None` when every ancestor
+/// shares ours, or when one cannot be read (nothing is known then).
+fn ancestor_outside_mount_namespace() -> Option<u32> {
+    let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
+    // The usual case in one look: init's namespace (the host's, or a container's,
+    // whose processes all share it) is ours, so no ancestor in between left it.
+    if std::fs::read_link("/proc/1/ns/mnt").is_ok_and(|init| init == ours) {
+        return None;
+    }
+    // SAFETY: getppid has no preconditions and cannot fail.
+    let mut pid = unsafe { libc::getppid() } as u32;
+    for _ in 0..64 {
+        if pid == 0 {
+            return None;
+        }
+        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
+        if theirs != ours {
+            return Some(pid);
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `PID (COMM) STATE PPID ...`; COMM may hold spaces and parentheses.
+        pid = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+    }
+    None
+}
+
+/// True when this process runs in a mount namespace of its own (under `ip netns
+/// exec`, `unshare -m`): one its nearest ancestor outside it does not share.
+pub(super) fn private_mount_namespace() -> bool {
+    ancestor_outside_mount_namespace().is_some()
+}
+
+/// False when this process sees at `bpffs` another filesystem than the process it
+/// was started from (outside its mount namespace) sees there: a bpffs mounted in a
+/// private mount namespace, whose pins vanish with it.
+pub(super) fn same_bpffs_as_init(bpffs: &Path) -> bool {
+    let Some(pid) = ancestor_outside_mount_namespace() else {
+        return true;
+    };
+    let theirs =
+        Path::new(&format!("/proc/{pid}/root")).join(bpffs.strip_prefix("/").unwrap_or(bpffs));
+    match (std::fs::metadata(bpffs), std::fs::metadata(&theirs)) {
+        (Ok(ours), Ok(theirs)) => ours.dev() == theirs.dev(),
+        (Ok(_), Err(_)) => false,
+        _ => true,
+    }
+}

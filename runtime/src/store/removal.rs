@@ -1,0 +1,213 @@
+//! What leaves the store, and in which order: an install's directory removed whole,
+//! a generation's objects, one pin, the journal once its work is done, and the
+//! garbage a killed command left (half-written records, generations and shared maps
+//! no record names, bulk records neither record names).
+//!
+//! Invariant: an install is removed in one order ([`Store::remove_install`]:
+//! generations, attachments and other pins, the manifest, its bulk records, the
+//! journal last, then the directory), so a removal cut short leaves either the journal
+//! that says to finish it or a directory with no record at all, which is debris every
+//! command removes; nothing is removed through a symbolic link, and a link in an
+//! install's place is no install.
+
+use std::{
+    os::{fd::AsFd, unix::fs::MetadataExt},
+    path::Path,
+};
+
+use super::{
+    bulk,
+    error::{io_err, StoreError},
+    pinned_record::{parse_record, read_record},
+    pins::{remove_tree, unlink},
+    Store,
+};
+use crate::{fault::point, sys};
+
+impl Store {
+    /// Removes the directory of a generation's objects, pin by pin.
+    pub fn remove_objects(&self, name: &str, dir: &str) -> Result<(), StoreError> {
+        remove_tree(&self.objects_dir(name, dir))
+    }
+
+    /// Removes one pin of an install's directory.
+    pub fn remove_pin(&self, path: &Path) -> Result<(), StoreError> {
+        unlink(path)
+    }
+
+    /// What install `name`'s directory holds that only a recorded install has: its
+    /// generations' directories (`g<N>/`) and its hooks' links (`link_*`), sorted, with
+    /// the ids of the programs pinned in those generations. A first apply killed
+    /// before its journal has pinned neither, and [`Store::remove_install`] takes them
+    /// off before the records that name them: a directory that holds them with neither
+    /// record had its manifest removed by something else.
+    pub fn unrecorded_objects(&self, name: &str) -> (Vec<String>, Vec<u32>) {
+        let Ok(entries) = std::fs::read_dir(self.dir(name)) else {
+            return (Vec::new(), Vec::new());
+        };
+        let (mut held, mut programs) = (Vec::new(), Vec::new());
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let is_generation = e.file_type().is_ok_and(|t| t.is_dir())
+                && file.len() > 1
+                && file.starts_with('g')
+                && file[1..].bytes().all(|b| b.is_ascii_digit());
+            if is_generation {
+                for p in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+                    if !p.file_name().to_string_lossy().starts_with("prog_") {
+                        continue;
+                    }
+                    let info = sys::obj_get(&p.path()).and_then(|fd| sys::prog_info(fd.as_fd()));
+                    programs.extend(info.map(|i| i.id));
+                }
+                held.push(format!("{file}/"));
+            } else if file.starts_with("link_") {
+                held.push(file);
+            }
+        }
+        held.sort();
+        programs.sort();
+        (held, programs)
+    }
+
+    /// Removes install `name`'s directory in the one order that a kill at any point
+    /// leaves recoverable (see the module docs): each generation directory's pins and
+    /// the directory; the other pins (links, kept maps, the registry, half-written
+    /// records); the manifest; the journal; the directory. Returns what was there
+    /// besides the records. Nothing of the install is attached by it: hooks are taken
+    /// off first by the caller, and pins held by nothing else go with their files.
+    pub fn remove_install(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let dir = self.dir(name);
+        // Never through a link: the files of the directory it leads to are not sockc's.
+        if let Ok(m) = std::fs::symlink_metadata(&dir) {
+            if !m.is_dir() {
+                return Err(StoreError::Unsafe {
+                    path: dir,
+                    uid: m.uid(),
+                    mode: m.mode() & 0o7777,
+                });
+            }
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut files: Vec<(String, bool)> = entries
+            .flatten()
+            .map(|e| {
+                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                (e.file_name().to_string_lossy().into_owned(), is_dir)
+            })
+            .collect();
+        // Generations first, then other pins, then the manifest, then the journal.
+        // Bulk records after the manifest that names them, before the journal.
+        let rank = |(f, is_dir): &(String, bool)| match (f.as_str(), is_dir) {
+            (_, true) => 0,
+            ("manifest", _) => 2,
+            (f, _) if f.starts_with(bulk::PREFIX) => 3,
+            ("journal", _) => 4,
+            _ => 1,
+        };
+        files.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.0.cmp(&b.0)));
+        let mut removed = Vec::new();
+        for (file, is_dir) in &files {
+            let path = dir.join(file);
+            if *is_dir {
+                remove_tree(&path)?;
+                removed.push(format!("{file}/"));
+            } else {
+                unlink(&path)?;
+                if !matches!(file.as_str(), "manifest" | "journal")
+                    && !file.starts_with(bulk::PREFIX)
+                {
+                    removed.push(file.clone());
+                }
+            }
+        }
+        point(&format!("rmdir {}", dir.display()));
+        match std::fs::remove_dir(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&dir)(e)),
+            _ => Ok(removed),
+        }
+    }
+
+    /// Removes the journal: the work it recorded is done or undone.
+    pub fn clear_journal(&self, name: &str) -> Result<(), StoreError> {
+        let path = self.dir(name).join("journal");
+        if path.exists() {
+            unlink(&path)?;
+        }
+        self.collect_bulk(name).map(|_| ())
+    }
+
+    /// Removes the bulk records of install `name` that no record names: those of an
+    /// apply that failed before its journal named them. Best effort: what stays is
+    /// garbage the next journal's end collects.
+    pub fn collect_unnamed_bulk(&self, name: &str) {
+        let _ = self.collect_bulk(name);
+    }
+
+    /// Removes the bulk records neither the manifest nor the journal names (those of
+    /// a generation replaced or rolled back); nothing when one cannot be read.
+    fn collect_bulk(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        match self.bulk_in_use(name) {
+            Some(refs) => bulk::collect(&self.dir(name), &refs),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The bulk references the install's manifest and journal records hold, read
+    /// without their bulk; `None` if one of them cannot be read.
+    fn bulk_in_use(&self, name: &str) -> Option<Vec<bulk::BulkRefs>> {
+        let dir = self.dir(name);
+        let mut refs = Vec::new();
+        for record in ["manifest", "journal"] {
+            let path = dir.join(record);
+            if let Some(bytes) = read_record(&path, record).ok()? {
+                refs.push(
+                    parse_record::<bulk::WithBulk>(&bytes, record, &path)
+                        .ok()?
+                        .bulk,
+                );
+            }
+        }
+        Some(refs)
+    }
+
+    /// Removes half-written records (`*_new`), generation directories that neither
+    /// the manifest nor the journal names, and shared maps (`keep_*`) not in
+    /// `keep_maps`: what a killed command left behind before it recorded anything.
+    /// Returns what it removed.
+    pub fn collect_garbage(
+        &self,
+        name: &str,
+        keep: &[&str],
+        keep_maps: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let dir = self.dir(name);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut removed = Vec::new();
+        for e in entries {
+            let e = e.map_err(io_err(&dir))?;
+            let file = e.file_name().to_string_lossy().into_owned();
+            let stray_record = file.ends_with("_new");
+            let stray_generation = file.starts_with('g')
+                && file[1..].bytes().all(|b| b.is_ascii_digit())
+                && !keep.contains(&file.as_str());
+            // Kept maps of sockmap groups only (the sk_lookup socket map is the
+            // install's for as long as it exists).
+            let stray_kept_map = file
+                .strip_prefix("keep_")
+                .is_some_and(|m| sockc_compiler::ir::sockmap::MapRole::of_map(m).is_some())
+                && !keep_maps.contains(&file);
+            if stray_record || stray_generation || stray_kept_map {
+                // A link under such a name goes itself, never what it leads to.
+                remove_tree(&e.path())?;
+                removed.push(file);
+            }
+        }
+        removed.extend(self.collect_bulk(name)?);
+        Ok(removed)
+    }
+}
