@@ -53,8 +53,15 @@ class ActionModule(ActionBase):
         except AnsibleError as e:
             result.update(failed=True, msg=to_text(e))
         finally:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+            self._remove_tmp_dir()
         return result
+
+    def _remove_tmp_dir(self):
+        """Removes the host's tmpdir; a host that stays unreachable keeps it (and the task's own answer)."""
+        try:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        except AnsibleConnectionFailure as e:
+            display.warning("could not remove the temporary directory on the host: %s" % to_text(e))
 
     def _copy_sources(self, args):
         """src and set_files[].src: controller files copied to the host's tmpdir."""
