@@ -33,6 +33,13 @@ STAGING = ".staged"
 SEARCH_DIRS = ["/usr/bin", "/usr/sbin", "/usr/local/sbin", "/usr/local/bin"]
 
 
+def argument_spec(**options):
+    """A module's argument_spec: its own options and the shared ones (doc fragment sockc.firewall.sockc)."""
+    spec = dict(bpffs=dict(type="path"), executable=dict(type="path"))
+    spec.update(options)
+    return spec
+
+
 def sockc_binary(module):
     """The sockc binary: the module's `executable`, else found on the host."""
     given = module.params.get("executable")

@@ -43,14 +43,8 @@ options:
       - The rule directory the staged files move into.
     type: path
     default: /etc/sockc
-  bpffs:
-    description:
-      - The BPF file system sockc keeps its installs on (C(--bpffs)).
-    type: path
-  executable:
-    description:
-      - The sockc binary; found on the host's PATH when not given.
-    type: path
+extends_documentation_fragment:
+  - sockc.firewall.sockc
 attributes:
   check_mode:
     support: none
@@ -62,8 +56,6 @@ attributes:
     support: full
     platforms: posix
     description: Linux hosts with a sockc that has C(sockc confirm).
-notes:
-  - Runs as root on the host (C(become)).
 seealso:
   - module: sockc.firewall.rules
 """
@@ -103,11 +95,9 @@ from ansible_collections.sockc.firewall.plugins.module_utils import sockc as sk
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=sk.argument_spec(
             name=dict(type="str", required=True),
             config_dir=dict(type="path", default=sk.DEFAULT_CONFIG_DIR),
-            bpffs=dict(type="path"),
-            executable=dict(type="path"),
         ),
         supports_check_mode=False,
     )

@@ -29,14 +29,8 @@ options:
       - The install to remove.
     type: str
     required: true
-  bpffs:
-    description:
-      - The BPF file system sockc keeps its installs on (C(--bpffs)).
-    type: path
-  executable:
-    description:
-      - The sockc binary; found on the host's PATH when not given.
-    type: path
+extends_documentation_fragment:
+  - sockc.firewall.sockc
 attributes:
   check_mode:
     support: full
@@ -48,8 +42,6 @@ attributes:
     support: full
     platforms: posix
     description: Linux hosts with sockc installed.
-notes:
-  - Runs as root on the host (C(become)).
 seealso:
   - module: sockc.firewall.rules
 """
@@ -73,10 +65,8 @@ from ansible_collections.sockc.firewall.plugins.module_utils import sockc as sk
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=sk.argument_spec(
             name=dict(type="str", required=True),
-            bpffs=dict(type="path"),
-            executable=dict(type="path"),
         ),
         supports_check_mode=True,
     )

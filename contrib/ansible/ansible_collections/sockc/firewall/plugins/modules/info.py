@@ -46,14 +46,8 @@ options:
       - Fail the task when an install drifted.
     type: bool
     default: false
-  bpffs:
-    description:
-      - The BPF file system sockc keeps its installs on (C(--bpffs)).
-    type: path
-  executable:
-    description:
-      - The sockc binary; found on the host's PATH when not given.
-    type: path
+extends_documentation_fragment:
+  - sockc.firewall.sockc
 attributes:
   check_mode:
     support: full
@@ -65,8 +59,6 @@ attributes:
     support: full
     platforms: posix
     description: Linux hosts with sockc installed.
-notes:
-  - Runs as root on the host (C(become)).
 seealso:
   - module: sockc.firewall.rules
   - module: sockc.firewall.repair
@@ -139,13 +131,11 @@ def counters(module, sockc):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=sk.argument_spec(
             name=dict(type="str"),
             deep=dict(type="bool", default=False),
             counters=dict(type="bool", default=True),
             fail_on_drift=dict(type="bool", default=False),
-            bpffs=dict(type="path"),
-            executable=dict(type="path"),
         ),
         supports_check_mode=True,
     )

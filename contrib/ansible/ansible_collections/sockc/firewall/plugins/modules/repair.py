@@ -27,14 +27,8 @@ options:
     description:
       - One install; all of them when not given.
     type: str
-  bpffs:
-    description:
-      - The BPF file system sockc keeps its installs on (C(--bpffs)).
-    type: path
-  executable:
-    description:
-      - The sockc binary; found on the host's PATH when not given.
-    type: path
+extends_documentation_fragment:
+  - sockc.firewall.sockc
 attributes:
   check_mode:
     support: full
@@ -46,8 +40,6 @@ attributes:
     support: full
     platforms: posix
     description: Linux hosts with sockc installed.
-notes:
-  - Runs as root on the host (C(become)).
 seealso:
   - module: sockc.firewall.info
 """
@@ -80,10 +72,8 @@ def repaired_something(install):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=sk.argument_spec(
             name=dict(type="str"),
-            bpffs=dict(type="path"),
-            executable=dict(type="path"),
         ),
         supports_check_mode=True,
     )

@@ -92,11 +92,6 @@ options:
     description:
       - Install into this network namespace (C(sockc apply --netns)).
     type: str
-  bpffs:
-    description:
-      - The BPF file system sockc keeps its installs on (C(--bpffs)); sockc's default
-        C(/sys/fs/bpf) when not given.
-    type: path
   confirm:
     description:
       - Seconds the change may stay unconfirmed (C(sockc apply --confirm)). The
@@ -129,11 +124,8 @@ options:
       - Where the rule files the boot unit applies live.
     type: path
     default: /etc/sockc
-  executable:
-    description:
-      - The sockc binary; found on the host's PATH (and C(/usr/bin), C(/usr/sbin),
-        C(/usr/local/sbin), C(/usr/local/bin)) when not given.
-    type: path
+extends_documentation_fragment:
+  - sockc.firewall.sockc
 attributes:
   check_mode:
     support: full
@@ -152,7 +144,6 @@ requirements:
   - sockc on the host; commit-confirmed applies (O(confirm), O(probes), O(label)) need
     a sockc with C(apply --confirm) and C(sockc confirm).
 notes:
-  - Runs as root on the host (C(become)); sockc needs CAP_BPF and CAP_NET_ADMIN.
   - Use with O(confirm) under C(serial) and C(max_fail_percentage=0), so that a change
     that cuts a host off stops the rollout at that host.
 seealso:
@@ -251,7 +242,7 @@ from ansible_collections.sockc.firewall.plugins.module_utils import sockc as sk
 
 
 def argument_spec():
-    return dict(
+    return sk.argument_spec(
         name=dict(type="str", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         src=dict(type="path"),
@@ -269,13 +260,11 @@ def argument_spec():
             required_one_of=[("src", "content")],
         ),
         netns=dict(type="str"),
-        bpffs=dict(type="path"),
         confirm=dict(type="int"),
         confirm_delay=dict(type="int", default=0),
         probes=dict(type="list", elements="str", default=[]),
         label=dict(type="str"),
         config_dir=dict(type="path", default=sk.DEFAULT_CONFIG_DIR),
-        executable=dict(type="path"),
     )
 
 
