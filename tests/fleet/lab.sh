@@ -45,6 +45,8 @@ usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 lab_names() {
     id=$1
     dir=${SOCKC_FLEET_DIR:-$repo/target/fleet-lab}/$id
+    # SSH's control sockets need a short path (a socket's path is at most 107 bytes).
+    cpdir=/tmp/sockc-$id-cp
     ctl=$id-ctl
 }
 
@@ -58,17 +60,17 @@ fail() { log "FAILED: $*"; exit 1; }
 kill_lab_pid() {
     local pid=$1
     [ -r "/proc/$pid/cmdline" ] || return 0
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$dir" || return 0
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF "$dir" || return 0
     kill -KILL "$pid" 2>/dev/null || true
 }
 
 teardown() {
     local pid sock master
-    [ -d "$dir" ] || { ip netns del "$ctl" 2>/dev/null || true; return 0; }
+    [ -d "$dir" ] || { ip netns del "$ctl" 2>/dev/null || true; rm -rf "$cpdir"; return 0; }
     if [ -n "${SOCKC_FLEET_LOGS:-}" ] && [ -d "$dir/out" ]; then
         mkdir -p "$SOCKC_FLEET_LOGS" && cp "$dir"/out/*.log "$SOCKC_FLEET_LOGS"/ 2>/dev/null || true
     fi
-    for sock in "$dir"/cp/*; do
+    for sock in "$cpdir"/*; do
         [ -S "$sock" ] || continue
         master=$(ssh -O check -o ControlPath="$sock" lab 2>&1 | sed -n 's/.*pid=\([0-9]*\).*/\1/p')
         [ -n "$master" ] && kill -KILL "$master" 2>/dev/null || true
@@ -76,14 +78,14 @@ teardown() {
     if [ -f "$dir/pids" ]; then
         while read -r pid; do kill_lab_pid "$pid"; done <"$dir/pids"
         while read -r pid; do
-            while [ -e "/proc/$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir"; do
+            while { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF "$dir"; do
                 sleep 0.05
             done
         done <"$dir/pids"
     fi
     for i in "${hosts[@]}"; do ip netns del "$id-h$i" 2>/dev/null || true; done
     ip netns del "$ctl" 2>/dev/null || true
-    rm -rf "$dir"
+    rm -rf "$dir" "$cpdir"
 }
 
 leftovers() {
@@ -91,9 +93,10 @@ leftovers() {
     left+=$(ip netns list | grep -F "$id-" || true)
     local f
     for f in /proc/[0-9]*/cmdline; do
-        { tr '\0' ' ' <"$f"; } 2>/dev/null | grep -qF "$dir" && left+=" process ${f//[^0-9]/}"
+        { tr '\0' ' ' <"$f"; } 2>/dev/null | grep -qF -e "$dir" -e "$cpdir" && left+=" process ${f//[^0-9]/}"
     done
     [ -e "$dir" ] && left+=" $dir"
+    [ -e "$cpdir" ] && left+=" $cpdir"
     printf '%s' "$left"
 }
 
@@ -159,7 +162,7 @@ start_host() {
 write_controller_files() {
     ssh-keygen -q -t ed25519 -N '' -C "lab controller" -f "$dir/id_ed25519"
     cp "$dir/id_ed25519.pub" "$dir/authorized_keys"
-    mkdir -p "$dir/cp" "$dir/home" "$dir/out"
+    mkdir -p "$cpdir" "$dir/home" "$dir/out"
     {
         echo "[fleet]"
         for i in "${hosts[@]}"; do echo "h$i ansible_host=$(host_ip "$i")"; done
@@ -184,7 +187,7 @@ nocows = True
 [ssh_connection]
 pipelining = True
 ssh_args = -o ControlMaster=auto -o ControlPersist=120s -o UserKnownHostsFile=$dir/known_hosts -o StrictHostKeyChecking=accept-new -o ServerAliveInterval=2 -o ServerAliveCountMax=3 -o IdentitiesOnly=yes
-control_path = $dir/cp/%%C
+control_path = $cpdir/%%C
 EOF
     cat >"$dir/listen.py" <<'EOF'
 import selectors, socket, sys

@@ -106,9 +106,16 @@ class ActionModule(ActionBase):
                             % (args.get("name"), to_text(e)))
             result = {"changed": True, "name": args.get("name")}
             return self._confirm(args, task_vars, result, started)
+        self._name_source(result)
         if not result.pop("_confirm_pending", False):
             return result
         return self._confirm(args, task_vars, result, started)
+
+    def _name_source(self, result):
+        """The diff names the file as the task does (src on the controller), not its copy."""
+        diff = result.get("diff")
+        if self._task.args.get("src") and isinstance(diff, list) and diff and "after_header" in diff[0]:
+            diff[0]["after_header"] = self._task.args["src"]
 
     def _confirm(self, args, task_vars, applied, started):
         """Runs the confirm phase over new connections until it answers or time is up."""

@@ -67,15 +67,15 @@ def error_message(doc, err):
     return (err or "").strip()
 
 
-def run(module, sockc, args, ok=(EXIT_OK,), json_output=True):
-    """Runs `sockc ARGS [--json]`; fails the task unless the exit code is in `ok`.
+def run(module, sockc, args, ok=(EXIT_OK,), json_output=True, cwd=None):
+    """Runs `sockc ARGS [--json]` (in cwd); fails the task unless the exit code is in `ok`.
 
     Returns (rc, document or None, stdout, stderr).
     """
     cmd = [sockc] + list(args)
     if json_output:
         cmd.append("--json")
-    rc, out, err = module.run_command(cmd, environ_update={"LC_ALL": "C"})
+    rc, out, err = module.run_command(cmd, environ_update={"LC_ALL": "C"}, cwd=cwd)
     doc = parse_document(out) if json_output else None
     if rc not in ok:
         fail(module, cmd, rc, doc, err, out)

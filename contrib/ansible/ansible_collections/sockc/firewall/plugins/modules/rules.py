@@ -354,9 +354,10 @@ def diff_of(module, sockc, rule):
     )
     if not installed:
         return [rules_diff]
+    # Run beside the staged file, so that sockc names it NAME.sk, not by its staging path.
     _rc, _doc, verdicts, _err = sk.run(
-        module, sockc, ["diff", "--installed", name, rule] + bpffs,
-        ok=(sk.EXIT_OK, sk.EXIT_CHANGES), json_output=False,
+        module, sockc, ["diff", "--installed", name, os.path.basename(rule)] + bpffs,
+        ok=(sk.EXIT_OK, sk.EXIT_CHANGES), json_output=False, cwd=os.path.dirname(rule),
     )
     return [rules_diff, dict(prepared="packets whose verdict changes (sockc diff --installed %s):\n%s" % (name, verdicts))]
 
