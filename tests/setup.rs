@@ -36,7 +36,6 @@ const TOOLS: &[&str] = &[
     "lintian",
     "dpkg-deb",
     "strip",
-    "cargo-deb",
 ];
 
 #[test]
