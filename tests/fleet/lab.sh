@@ -361,6 +361,7 @@ step_install() {
     expect_traffic "package installed" "22=open 8080=open 8081=open"
     must_play install-again "$here/playbooks/install.yml" -e "deb=$SOCKC_DEB"
     expect_recap install-again changed 0
+    expect_traffic "package installed again" "22=open 8080=open 8081=open"
 }
 
 step_first_rollout() {
@@ -375,6 +376,7 @@ step_first_rollout() {
     must_play rerun "$here/playbooks/rollout.yml" -e "rules=$v1"
     expect_recap rerun changed 0
     expect_generations "rerun" 1 1 1
+    expect_traffic "v1 again" "22=open 8080=open 8081=dropped"
 }
 
 step_check_and_diff() {
@@ -470,10 +472,11 @@ step_flush() {
     expect_traffic "flushed" "22=open 8080=open 8081=open"
     must_play flush-again "$here/playbooks/flush.yml"
     expect_recap flush-again changed 0
+    expect_traffic "flushed again" "22=open 8080=open 8081=open"
 }
 
 run() {
-    [ -n "${SOCKC_DEB:-}" ] || { echo "lab.sh: SOCKC_DEB names no .deb" >&2; exit 2; }
+    [ -f "${SOCKC_DEB:-}" ] || { echo "lab.sh: SOCKC_DEB names no .deb (${SOCKC_DEB:-unset})" >&2; exit 2; }
     [ -x "$venv/bin/ansible-playbook" ] || { echo "lab.sh: no ansible-core in $venv (scripts/test --install)" >&2; exit 2; }
     trap teardown EXIT
     trap 'exit 130' INT TERM
