@@ -32,6 +32,10 @@ const TOOLS: &[&str] = &[
     "ip6tables-nft-restore",
     "iptables-legacy-restore",
     "systemd-analyze",
+    "sshd",
+    "lintian",
+    "dpkg-deb",
+    "strip",
 ];
 
 #[test]
