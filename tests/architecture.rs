@@ -2,7 +2,8 @@
 //! `mod.rs`'s own items aside), and no file of either uses an item its crate root
 //! defines; each graph is printed, one file module per line with what it uses
 //! (`sockc_testkit::modgraph`). The CLI's files also keep their layers
-//! ([`CLI_LAYERS`], printed with their modules). The bench's files are checked in
+//! ([`CLI_LAYERS`], printed with their modules), and so do the testkit's
+//! ([`TESTKIT_LAYERS`]); ARCHITECTURE.md draws both graphs by their layers. The bench's files are checked in
 //! `bench/tests/architecture.rs`. And no source file of any crate is over 1,000
 //! lines before its `#[cfg(test)]` part.
 
@@ -12,7 +13,7 @@ use sockc_testkit::modgraph::{
     assert_injected_cycle_is_found, assert_no_cycles,
     layers::{
         assert_injected_layer_breaches_are_found, assert_injected_root_use_is_found, assert_layers,
-        assert_root_defines_nothing_used,
+        assert_layers_drawn, assert_root_defines_nothing_used,
     },
 };
 
@@ -24,6 +25,16 @@ fn at(p: &str) -> PathBuf {
 /// it parses (the commands' `Args` in it); one module per command, none using another;
 /// the helpers they share, which use no command.
 const CLI_LAYERS: &[&[&str]] = &[&["crate"], &["cli"], &["commands::*"], &["shared"]];
+
+/// The testkit, top first: the crate root; the tools built on the rest (the probe lab,
+/// the ClassBench converter, the comparison of a kernel run with the evaluator, the
+/// module graph); packets, socket fixtures and the seeded generator; the evaluator.
+const TESTKIT_LAYERS: &[&[&str]] = &[
+    &["crate"],
+    &["probe_lab", "classbench", "compare", "modgraph"],
+    &["socket_fixture", "packet", "rng"],
+    &["eval"],
+];
 
 #[test]
 fn the_cli_files_form_no_cycle() {
@@ -41,6 +52,23 @@ fn the_testkit_files_form_no_cycle() {
 }
 
 #[test]
+fn the_testkit_files_keep_their_layers() {
+    assert_layers(&at("testkit/src/lib.rs"), TESTKIT_LAYERS);
+}
+
+#[test]
+fn architecture_md_draws_the_cli_and_the_testkit() {
+    let doc = at("ARCHITECTURE.md");
+    assert_layers_drawn(&at("src/main.rs"), CLI_LAYERS, &doc, "sockc");
+    assert_layers_drawn(
+        &at("testkit/src/lib.rs"),
+        TESTKIT_LAYERS,
+        &doc,
+        "sockc-testkit",
+    );
+}
+
+#[test]
 fn no_file_uses_an_item_of_its_crate_root() {
     assert_root_defines_nothing_used(&at("src/main.rs"));
     assert_root_defines_nothing_used(&at("testkit/src/lib.rs"));
@@ -53,6 +81,7 @@ fn the_file_checks_find_what_is_injected() {
     assert_injected_root_use_is_found(&at("src/main.rs"));
     assert_injected_root_use_is_found(&at("testkit/src/lib.rs"));
     assert_injected_layer_breaches_are_found(&at("src/main.rs"), CLI_LAYERS);
+    assert_injected_layer_breaches_are_found(&at("testkit/src/lib.rs"), TESTKIT_LAYERS);
 }
 
 /// The most lines a source file may have before its `#[cfg(test)]` part: a file

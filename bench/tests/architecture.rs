@@ -3,7 +3,8 @@
 //! other. The graph, one file module per line with what it uses, is printed by
 //! `files_form_no_cycle` (`sockc_testkit::modgraph` says how it is read). No file uses
 //! an item `lib.rs` defines (`BenchArgs` and the order of the tables, which only the
-//! CLI calls).
+//! CLI calls). The files keep the layers [`LAYERS`] names, and ARCHITECTURE.md draws
+//! the graph by them.
 //!
 //! The bench uses the compiler through its public API only, and
 //! `compiler_items_are_the_listed_ones` keeps the list of what it names exact: the
@@ -16,9 +17,30 @@ use std::{
 
 use sockc_testkit::modgraph::{
     assert_injected_cycle_is_found, assert_no_cycles,
-    layers::{assert_injected_root_use_is_found, assert_root_defines_nothing_used},
+    layers::{
+        assert_injected_layer_breaches_are_found, assert_injected_root_use_is_found, assert_layers,
+        assert_layers_drawn, assert_root_defines_nothing_used,
+    },
 };
 use syn::visit::Visit;
+
+/// The bench, top first: the crate root (`BenchArgs`, the order of the tables); the
+/// tables built from cases (the peer head-to-head, the rule-set sizes); the cases and
+/// the tables of one construct each; the leaves every table shares (measuring, plots,
+/// the IPv6 cases).
+const LAYERS: &[&[&str]] = &[
+    &["crate"],
+    &["peer", "rule_sets"],
+    &[
+        "cases",
+        "constructs",
+        "ext_headers",
+        "sk_lookup",
+        "socket_conditions",
+        "sockmap",
+    ],
+    &["ipv6_cases", "plot", "measure"],
+];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")
@@ -35,9 +57,21 @@ fn no_file_uses_an_item_of_the_crate_root() {
 }
 
 #[test]
+fn files_keep_their_layers() {
+    assert_layers(&root(), LAYERS);
+}
+
+#[test]
+fn architecture_md_draws_the_graph() {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ARCHITECTURE.md");
+    assert_layers_drawn(&root(), LAYERS, &doc, "sockc-bench");
+}
+
+#[test]
 fn the_file_checks_find_what_is_injected() {
     assert_injected_cycle_is_found(&root());
     assert_injected_root_use_is_found(&root());
+    assert_injected_layer_breaches_are_found(&root(), LAYERS);
 }
 
 /// Every `sockc_compiler` item the bench names, as a path from the crate root.

@@ -163,6 +163,14 @@ fn files_form_no_cycle() {
     sockc_testkit::modgraph::assert_no_cycles(&root, &[]);
 }
 
+/// ARCHITECTURE.md's drawing of the stage graph ("Module graphs") is the code's.
+#[test]
+fn architecture_md_draws_the_stage_graph() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ARCHITECTURE.md");
+    sockc_testkit::modgraph::drawing::assert_top_level_drawn(&root, &doc, "sockc-compiler");
+}
+
 /// The leaf files of a stage: each uses no other file of its stage but the ones listed
 /// with it, so every file of the stage may use it without a loop (ARCHITECTURE.md
 /// draws the layers).

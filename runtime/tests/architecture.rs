@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use sockc_testkit::modgraph::{
-    assert_injected_cycle_is_found, assert_no_cycles, ModGraph, ModPath,
+    assert_injected_cycle_is_found, assert_no_cycles, drawing, ModGraph, ModPath,
 };
 
 /// The layers, top down, each with the modules in it (a module path covers the files
@@ -123,6 +123,23 @@ fn layer_violations(g: &ModGraph) -> Vec<String> {
         }
     }
     out
+}
+
+/// ARCHITECTURE.md draws the graph by the paths [`LAYERS`] names ("Module graphs").
+#[test]
+fn architecture_md_draws_the_graph() {
+    let paths: Vec<&str> = LAYERS.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    let g = graph(&|_, t| t);
+    let units = g.unit_graph(&|m| g.layer_unit_name(&[&paths], m));
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ARCHITECTURE.md");
+    let rank = |unit: &str| {
+        LAYERS
+            .iter()
+            .position(|(_, paths)| paths.contains(&unit))
+            .unwrap_or(LAYERS.len())
+    };
+    let drawn = drawing::draw(&units, &rank);
+    drawing::assert_architecture_md_shows(&doc, "sockc-runtime", &drawn);
 }
 
 #[test]

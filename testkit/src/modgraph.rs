@@ -18,8 +18,10 @@
 //! in are not.
 //!
 //! [`layers`] adds the rules a crate may ask for beyond that: the crate root defines
-//! nothing another file uses, and the crate's modules keep to layers.
+//! nothing another file uses, and the crate's modules keep to layers. [`drawing`] draws
+//! the graph by units for ARCHITECTURE.md and checks the document shows it.
 
+pub mod drawing;
 pub mod layers;
 
 use std::{

@@ -18,7 +18,10 @@ use std::{
     path::Path,
 };
 
-use super::{ModGraph, ModPath};
+use super::{
+    drawing::{assert_architecture_md_shows, draw},
+    ModGraph, ModPath,
+};
 
 /// Which layer a module is in and which unit of it.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -97,7 +100,9 @@ impl ModGraph {
         let mut out = Vec::new();
         for (from, targets) in &self.edges {
             let a = &places[from];
-            for to in targets {
+            // A path through the root (`use crate::{a, b}`) is no use of it; a use of
+            // an item the root defines is the root rule's to find.
+            for to in targets.iter().filter(|t| !t.0.is_empty()) {
                 let b = &places[to];
                 let allowed = b.layer > a.layer || (b.layer == a.layer && b.unit == a.unit);
                 if !allowed {
@@ -106,6 +111,27 @@ impl ModGraph {
             }
         }
         Ok(out)
+    }
+
+    /// The unit `m` is drawn as: its path down to the child of an `a::*` pattern, else
+    /// the pattern that places it (`None`: no pattern covers it).
+    pub fn layer_unit_name(&self, layers: &[&[&str]], m: &ModPath) -> Option<String> {
+        let mut best: Option<(usize, String)> = None;
+        for patterns in layers {
+            for p in *patterns {
+                if let Some((len, unit)) = covers(p, m) {
+                    let name = if unit.is_empty() {
+                        p.to_string()
+                    } else {
+                        unit.join("::")
+                    };
+                    if best.as_ref().is_none_or(|(l, _)| len > *l) {
+                        best = Some((len, name));
+                    }
+                }
+            }
+        }
+        best.map(|(_, n)| n)
     }
 
     /// The layers and their modules, one layer per line (for a test to print).
@@ -229,4 +255,27 @@ pub fn assert_injected_layer_breaches_are_found(root: &Path, layers: &[&[&str]])
             file.display()
         );
     }
+}
+
+/// Fails unless ARCHITECTURE.md (`doc`) draws the crate at `root` as its `layers` group
+/// it, under `key` (see [`super::drawing`]).
+pub fn assert_layers_drawn(root: &Path, layers: &[&[&str]], doc: &Path, key: &str) {
+    let g = ModGraph::read(root).unwrap_or_else(|e| panic!("{e}"));
+    let units = g.unit_graph(&|m| g.layer_unit_name(layers, m));
+    let rank = |unit: &str| layer_rank(layers, unit);
+    assert_architecture_md_shows(doc, key, &draw(&units, &rank));
+}
+
+/// The index of the layer whose pattern names `unit` (a unit drawn by
+/// [`ModGraph::layer_unit_name`]); past the last layer when none does.
+pub fn layer_rank(layers: &[&[&str]], unit: &str) -> usize {
+    layers
+        .iter()
+        .position(|patterns| {
+            patterns.iter().any(|p| match p.strip_suffix("::*") {
+                Some(base) => unit == base || unit.starts_with(&format!("{base}::")),
+                None => *p == unit,
+            })
+        })
+        .unwrap_or(layers.len())
 }
