@@ -1,0 +1,265 @@
+//! `sockc watch DIR`, the node agent (docs/deploy.md, "Kubernetes"), against what the
+//! kubelet does to a ConfigMap volume: each version of the files is written into a
+//! new timestamped directory `..2026_11_25_...`, a `..data_tmp` link to it is renamed
+//! over `..data`, the old directory is removed, and every key is a link `NAME ->
+//! ..data/NAME`. Ten versions reach a running agent (root, namespaces of the test's
+//! own, `--netns`): one does not compile (refused, the previous rules kept, reported
+//! in the status file), one cuts the agent's `--probe` off (rolled back within the
+//! `--confirm` window, reported); after each, datagrams from outside show which rules
+//! run, and the agent ends on SIGTERM with exit 0 and the last good rules installed.
+
+mod common;
+mod netns;
+
+use std::{
+    net::{SocketAddr, SocketAddrV4},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::schema::Schemas;
+use netns::{sockc, Lab};
+use serde_json::Value;
+
+/// A ConfigMap volume as the kubelet lays it out.
+struct Volume {
+    dir: PathBuf,
+    version: u32,
+}
+
+impl Volume {
+    fn new(dir: PathBuf) -> Volume {
+        std::fs::create_dir_all(&dir).unwrap();
+        Volume { dir, version: 0 }
+    }
+
+    /// Publishes a new version of the keys, as the kubelet's atomic writer does.
+    fn publish(&mut self, files: &[(&str, &str)]) {
+        self.version += 1;
+        let old = std::fs::read_link(self.dir.join("..data")).ok();
+        let name = format!(
+            "..2026_11_25_08_00_{:02}.{}",
+            self.version,
+            std::process::id()
+        );
+        let ts = self.dir.join(&name);
+        std::fs::create_dir(&ts).unwrap();
+        for (key, text) in files {
+            std::fs::write(ts.join(key), text).unwrap();
+        }
+        let tmp = self.dir.join("..data_tmp");
+        std::os::unix::fs::symlink(&name, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+        for (key, _) in files {
+            let link = self.dir.join(key);
+            if std::fs::symlink_metadata(&link).is_err() {
+                std::os::unix::fs::symlink(format!("..data/{key}"), &link).unwrap();
+            }
+        }
+        if let Some(old) = old {
+            std::fs::remove_dir_all(self.dir.join(old)).unwrap();
+        }
+    }
+}
+
+/// The agent, killed by its PID when the test ends (also on a panic).
+struct Agent(Option<Child>);
+
+impl Agent {
+    /// Sends SIGTERM; the exit code and what the agent logged.
+    fn terminate(&mut self) -> (i32, String) {
+        use std::io::Read;
+        let mut child = self.0.take().expect("running");
+        // SAFETY: kill has no memory preconditions; the PID is our child's.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let mut log = String::new();
+        let _ = child.stderr.take().expect("piped").read_to_string(&mut log);
+        let status = child.wait().expect("wait");
+        (status.code().unwrap_or(-1), log)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The status file once the agent has handled `sha256` for `name` (its entry names
+/// that content and the file has been written after the round ended).
+#[track_caller]
+fn status_after(path: &Path, name: &str, text: &str) -> Value {
+    let want = sha256(text);
+    let start = Instant::now();
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            let v: Value = serde_json::from_str(&s).expect("status file is JSON");
+            let entry = v["installs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == name);
+            if entry.is_some_and(|e| e["sha256"] == want.as_str()) {
+                return v;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the agent did not report the new file within 30 s: {}",
+            std::fs::read_to_string(path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn entry<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["installs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {status:#}"))
+}
+
+/// Ten ConfigMap updates through a running agent: applied, refused, rolled back.
+#[test]
+fn ten_configmap_updates() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("h46w", 46);
+    let name = lab.other_install("w");
+    let key = format!("{name}.sk");
+    let mut vol = Volume::new(lab.dir.join("vol"));
+    // The probe: a TCP listener in B, which the agent reaches from A over the veth.
+    let probe = SocketAddr::V4(SocketAddrV4::new(lab.addr_b, 7446));
+    let listener = netns::tcp_listen(&lab.ns_b, probe);
+    std::thread::spawn(move || {
+        for c in listener.incoming() {
+            drop(c);
+        }
+    });
+    let rules = |port: u16, extra: &str| {
+        format!(
+            "# version of port {port}\nxdp on {} {{\n{extra}    drop udp to *:{port}\n    default allow\n}}\n",
+            lab.if_a
+        )
+    };
+    let status = lab.dir.join("status.json");
+    let ready = lab.dir.join("ready");
+    let termination = lab.dir.join("termination-log");
+    let first = rules(9101, "");
+    vol.publish(&[(&key, &first)]);
+    let child = Command::new(netns::sockc_bin())
+        .arg("watch")
+        .arg(&vol.dir)
+        .args(["--netns", &lab.ns_a, "--confirm", "2s", "--interval", "1"])
+        .args(["--probe", &format!("tcp:{probe}")])
+        .arg("--status-file")
+        .arg(&status)
+        .arg("--ready-file")
+        .arg(&ready)
+        .arg("--termination-log")
+        .arg(&termination)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sockc watch");
+    let mut agent = Agent(Some(child));
+    let schemas = Schemas::load();
+    let v = status_after(&status, &name, &first);
+    schemas.validate("watch", &v);
+    assert_eq!(entry(&v, &name)["result"], "applied", "{v:#}");
+    assert!(ready.exists(), "ready after the first good round");
+    lab.expect_verdicts("version 1", &[(9101, false), (9102, true)]);
+    let mut good = (9101, first.clone(), entry(&v, &name)["generation"].clone());
+    for version in 2..=10u16 {
+        let port = 9100 + version;
+        let text = match version {
+            4 => format!(
+                "xdp on {} {{\n    dorp udp to *:{port}\n    default allow\n}}\n",
+                lab.if_a
+            ),
+            7 => rules(port, &format!("    drop tcp from {}\n", lab.addr_b)),
+            _ => rules(port, ""),
+        };
+        vol.publish(&[(&key, &text)]);
+        let v = status_after(&status, &name, &text);
+        schemas.validate("watch", &v);
+        let e = entry(&v, &name);
+        match version {
+            4 => {
+                assert_eq!(e["result"], "refused", "{v:#}");
+                assert_eq!(e["generation"], good.2, "previous generation kept: {v:#}");
+                assert!(!e["diagnostics"].as_array().unwrap().is_empty(), "{v:#}");
+                assert!(ready.exists(), "still ready: the previous rules run");
+            }
+            7 => {
+                assert_eq!(e["result"], "rolled_back", "{v:#}");
+                assert!(
+                    e["reason"].as_str().unwrap().contains("probe failed"),
+                    "{v:#}"
+                );
+                assert!(ready.exists(), "still ready: the previous rules run again");
+            }
+            _ => {
+                assert_eq!(e["result"], "applied", "{v:#}");
+                good = (port, text.clone(), e["generation"].clone());
+            }
+        }
+        let mut verdicts = vec![(good.0, false), (9100, true)];
+        if port != good.0 {
+            verdicts.push((port, true));
+        }
+        lab.expect_verdicts(&format!("after version {version}"), &verdicts);
+    }
+    assert_eq!(good.0, 9110);
+    let (code, log) = agent.terminate();
+    assert_eq!(code, 0, "SIGTERM ends the agent with 0: {log}");
+    // One line per event: the refusal and the rollback among them.
+    assert!(log.contains("refused: "), "{log}");
+    assert!(
+        log.contains("rolled back to the rules of generation"),
+        "{log}"
+    );
+    assert!(log.contains("SIGTERM: stopped"), "{log}");
+    // What runs is version 10's rules, read back from the kernel's install.
+    let shown = sockc(&["show", "--name", &name, "--json"]).ok();
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(shown["same"], true, "{shown:#}");
+    assert!(
+        shown["text"]
+            .as_str()
+            .unwrap()
+            .contains("version of port 9110"),
+        "{shown:#}"
+    );
+    let st = lab_status(&name);
+    assert_eq!(
+        st["source_file"],
+        vol.dir.join(&key).display().to_string(),
+        "recorded under the key's name, not the timestamped directory"
+    );
+    assert!(std::fs::read_to_string(&termination)
+        .unwrap()
+        .contains(&name));
+    lab.expect_verdicts("after the agent ended", &[(9110, false), (9109, true)]);
+}
+
+/// `status --json`'s entry of install `name`.
+fn lab_status(name: &str) -> Value {
+    let r = sockc(&["status", "--name", name, "--json"]).ok();
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    v["installs"][0].clone()
+}
