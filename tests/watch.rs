@@ -263,3 +263,100 @@ fn lab_status(name: &str) -> Value {
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     v["installs"][0].clone()
 }
+
+/// `sockc watch DIR --once` on a plain directory ([`Lab::dir`]`/plain`) with the
+/// install names the test flushes.
+fn once(dir: &Path, lab: &Lab, extra: &[&str]) -> (netns::Run, Value) {
+    let status = lab.dir.join("once-status.json");
+    let ready = lab.dir.join("once-ready");
+    let (dir, status_s, ready_s) = (
+        dir.to_str().unwrap(),
+        status.to_str().unwrap(),
+        ready.to_str().unwrap(),
+    );
+    let mut args = vec!["watch", dir, "--once", "--netns", &lab.ns_a];
+    args.extend(["--status-file", status_s, "--ready-file", ready_s]);
+    args.extend_from_slice(extra);
+    let r = sockc(&args);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&status).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {r}"));
+    Schemas::load().validate("watch", &v);
+    (r, v)
+}
+
+/// `--once` exit codes and readiness with a refused first version, a file that
+/// leaves the directory (kept, then `--prune`d), and SIGTERM during a confirm window
+/// (the change is rolled back before the agent ends, exit 0).
+#[test]
+fn once_prune_and_stop_during_the_window() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("h46o", 47);
+    let (a, b) = (lab.other_install("a"), lab.other_install("b"));
+    let dir = lab.dir.join("plain");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ready = lab.dir.join("once-ready");
+    let rules = |port: u16| {
+        format!(
+            "xdp on {} {{\n    drop udp to *:{port}\n    default allow\n}}\n",
+            lab.if_a
+        )
+    };
+    std::fs::write(dir.join(format!("{a}.sk")), rules(9201)).unwrap();
+    std::fs::write(dir.join(format!("{b}.sk")), "xdp on nowhere {\n").unwrap();
+    let (r, v) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 1, "a file refused: {r}");
+    assert_eq!(entry(&v, &a)["result"], "applied", "{v:#}");
+    assert_eq!(entry(&v, &b)["result"], "refused", "{v:#}");
+    assert_eq!(entry(&v, &b)["generation"], Value::Null, "{v:#}");
+    assert!(!ready.exists(), "not ready: {b} has no rules");
+    // b is fixed (another program on the same veth, a tc one).
+    let tc = format!(
+        "tc ingress on {} {{\n    drop udp to *:9202\n    default allow\n}}\n",
+        lab.if_a
+    );
+    std::fs::write(dir.join(format!("{b}.sk")), &tc).unwrap();
+    let (r, v) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(entry(&v, &b)["result"], "applied", "{v:#}");
+    assert!(ready.exists(), "ready: every file has its rules");
+    lab.expect_verdicts("a and b", &[(9201, false), (9202, false), (9203, true)]);
+    // b leaves the directory: kept (and said), then flushed with --prune.
+    std::fs::remove_file(dir.join(format!("{b}.sk"))).unwrap();
+    let (r, v) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(entry(&v, &b)["result"], "kept", "{v:#}");
+    lab.expect_verdicts("b kept", &[(9202, false)]);
+    let (r, v) = once(&dir, &lab, &["--prune"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(entry(&v, &b)["result"], "pruned", "{v:#}");
+    lab.expect_verdicts("b pruned", &[(9201, false), (9202, true)]);
+    // A change under --confirm, and SIGTERM before the window ends: put back, exit 0.
+    let child = Command::new(netns::sockc_bin())
+        .arg("watch")
+        .arg(&dir)
+        .args(["--netns", &lab.ns_a, "--confirm", "60s", "--interval", "1"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sockc watch");
+    let mut agent = Agent(Some(child));
+    let next = rules(9204);
+    std::fs::write(dir.join(format!("{a}.sk")), &next).unwrap();
+    let start = Instant::now();
+    while lab_status(&a)["source_sha256"] != sha256(&next).as_str() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the change was not applied"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    lab.expect_verdicts("in the window", &[(9204, false), (9201, true)]);
+    let (code, log) = agent.terminate();
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("SIGTERM came before the change was confirmed"),
+        "{log}"
+    );
+    lab.expect_verdicts("rolled back on SIGTERM", &[(9201, false), (9204, true)]);
+}
