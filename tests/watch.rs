@@ -226,6 +226,7 @@ fn ten_configmap_updates() {
     }
     assert_eq!(good.0, 9110);
     let (code, log) = agent.terminate();
+    println!("the agent's log:\n{log}");
     assert_eq!(code, 0, "SIGTERM ends the agent with 0: {log}");
     // One line per event: the refusal and the rollback among them.
     assert!(log.contains("refused: "), "{log}");

@@ -352,5 +352,8 @@ fn first_error(diags: &Value) -> String {
         String::new()
     };
     let msg = first["message"].as_str().unwrap_or("");
-    format!("{} errors in the rules, the first{at}: {msg}", errors.len())
+    match errors.len() {
+        1 => format!("an error in the rules{at}: {msg}"),
+        n => format!("{n} errors in the rules, the first{at}: {msg}"),
+    }
 }
