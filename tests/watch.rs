@@ -194,8 +194,15 @@ fn ten_configmap_updates() {
             7 => rules(port, &format!("    drop tcp from {}\n", lab.addr_b)),
             _ => rules(port, ""),
         };
+        let published = Instant::now();
         vol.publish(&[(&key, &text)]);
         let v = status_after(&status, &name, &text);
+        // A figure, not a bound: the debounce, the compile and apply, and the confirm
+        // window (2 s) when the version was applied.
+        println!(
+            "version {version}: reported {:.0} ms after the swap",
+            published.elapsed().as_secs_f64() * 1e3
+        );
         schemas.validate("watch", &v);
         let e = entry(&v, &name);
         match version {
