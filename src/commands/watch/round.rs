@@ -13,7 +13,7 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use serde_json::Value;
-use sockc_compiler::diag;
+use sockc_compiler::{diag, Compiled};
 use sockc_runtime::{
     error_chain,
     install::{self, ApplyReport, InstallError},
@@ -30,7 +30,8 @@ use super::{
 };
 use crate::shared::{
     build::compile_text,
-    installed, installing,
+    installed::{self, Installed},
+    installing,
     store::{open_store, Target},
 };
 
@@ -123,7 +124,11 @@ impl<'a> Agent<'a> {
     ) -> Option<&'static str> {
         let Ok(store) = open_store(&self.installer.target) else {
             for f in changed {
-                self.report.record(self.entry(f, Outcome::Failed, None, "not applied: the store cannot be opened (said above); tried again next round".into()));
+                let before = self.report.entries.get(&f.name).and_then(|e| e.generation);
+                let msg =
+                    "not applied: the store cannot be opened (said above); tried again next round";
+                self.report
+                    .record(self.entry(f, Outcome::Failed, before, msg.into()));
             }
             return None;
         };
@@ -151,46 +156,19 @@ impl<'a> Agent<'a> {
     /// Compiles and installs one rule file; the change to confirm, under `--confirm`.
     fn install_file(&mut self, store: &Store, snap: &Snapshot, f: &RuleFile) -> Option<Pending> {
         let generation = store.manifest(&f.name).ok().flatten().map(|m| m.generation);
-        let text = match &f.text {
-            Ok(t) => t,
-            Err(why) => {
-                self.seen.insert(f.name.clone(), f.fingerprint.clone());
-                let msg = format!("refused: {why}; {}", kept(generation));
-                self.report
-                    .record(self.entry(f, Outcome::Refused, generation, msg));
-                return None;
-            }
-        };
-        let (compiled, diags) = compile_text(text, &snap.base);
-        let Some(compiled) = compiled else {
-            self.seen.insert(f.name.clone(), f.fingerprint.clone());
-            let json = diag::to_json(&diags, &f.file, text);
-            let msg = format!("refused: {}; {}", first_error(&json), kept(generation));
-            let mut e = self.entry(f, Outcome::Refused, generation, msg);
-            e.diagnostics = json;
-            self.report.record(e);
-            return None;
-        };
-        let before = match self.args.confirm.is_some() {
-            false => None,
-            true => match installed::read(store, &f.name) {
-                Ok(b) => Some(b),
-                Err(why) => {
-                    self.seen.insert(f.name.clone(), f.fingerprint.clone());
-                    let msg = format!("not applied: under --confirm the rules installed now must be readable to roll back to, and {why}");
-                    self.report
-                        .record(self.entry(f, Outcome::Failed, generation, msg));
-                    return None;
-                }
-            },
+        let (compiled, text) = self.compile(snap, f, generation)?;
+        let before = match self.args.confirm {
+            None => None,
+            Some(_) => Some(self.rules_before(store, f, generation)?),
         };
         let source_file = self.dir.join(&f.file).display().to_string();
-        let report = match self
+        let installed = self
             .installer
-            .install(store, &f.name, &compiled, text, &source_file)
-        {
+            .install(store, &f.name, &compiled, text, &source_file);
+        let report = match installed {
             Ok(r) => r,
             Err(e) => {
+                // A file without hook blocks is the file's fault: not tried again.
                 let outcome = match e {
                     InstallError::Empty { .. } => Outcome::Refused,
                     _ => Outcome::Failed,
@@ -204,14 +182,62 @@ impl<'a> Agent<'a> {
             }
         };
         self.seen.insert(f.name.clone(), f.fingerprint.clone());
-        let changed = report.plan.has_changes();
         self.record_applied(f, &report);
-        match (before, changed) {
+        match (before, report.plan.has_changes()) {
             (Some(before), true) => Some(Pending {
                 name: f.name.clone(),
                 before: before.map(Box::new),
             }),
             _ => None,
+        }
+    }
+
+    /// `f` compiled with its text, or refused (recorded, not tried again until it
+    /// changes) when it cannot be read or does not compile.
+    fn compile<'f>(
+        &mut self,
+        snap: &Snapshot,
+        f: &'f RuleFile,
+        generation: Option<u64>,
+    ) -> Option<(Compiled, &'f str)> {
+        let refused = match &f.text {
+            Err(why) => (why.clone(), Value::Array(Vec::new())),
+            Ok(text) => match compile_text(text, &snap.base) {
+                (Some(compiled), _) => return Some((compiled, text)),
+                (None, diags) => {
+                    let json = diag::to_json(&diags, &f.file, text);
+                    (first_error(&json), json)
+                }
+            },
+        };
+        self.seen.insert(f.name.clone(), f.fingerprint.clone());
+        let msg = format!("refused: {}; {}", refused.0, kept(generation));
+        let mut e = self.entry(f, Outcome::Refused, generation, msg);
+        e.diagnostics = refused.1;
+        self.report.record(e);
+        None
+    }
+
+    /// Under `--confirm`, the rules the install runs now (`None` inside: nothing), to
+    /// roll back to; when they cannot be read the file is not applied.
+    fn rules_before(
+        &mut self,
+        store: &Store,
+        f: &RuleFile,
+        generation: Option<u64>,
+    ) -> Option<Option<Installed>> {
+        match installed::read(store, &f.name) {
+            Ok(b) => Some(b),
+            Err(why) => {
+                self.seen.insert(f.name.clone(), f.fingerprint.clone());
+                let msg = format!(
+                    "not applied: under --confirm the rules installed now must be readable \
+                     to roll back to, and {why}"
+                );
+                self.report
+                    .record(self.entry(f, Outcome::Failed, generation, msg));
+                None
+            }
         }
     }
 
