@@ -307,10 +307,11 @@ fn once_prune_and_stop_during_the_window() {
     let ready = lab.dir.join("once-ready");
     let rules = |port: u16| {
         format!(
-            "xdp on {} {{\n    drop udp to *:{port}\n    default allow\n}}\n",
+            "set blocked = file \"blocked.txt\"\nxdp on {} {{\n    drop udp from @blocked\n    drop udp to *:{port}\n    default allow\n}}\n",
             lab.if_a
         )
     };
+    std::fs::write(dir.join("blocked.txt"), "192.0.2.1\n").unwrap();
     std::fs::write(dir.join(format!("{a}.sk")), rules(9201)).unwrap();
     std::fs::write(dir.join(format!("{b}.sk")), "xdp on nowhere {\n").unwrap();
     let (r, v) = once(&dir, &lab, &[]);
@@ -330,6 +331,24 @@ fn once_prune_and_stop_during_the_window() {
     assert_eq!(entry(&v, &b)["result"], "applied", "{v:#}");
     assert!(ready.exists(), "ready: every file has its rules");
     lab.expect_verdicts("a and b", &[(9201, false), (9202, false), (9203, true)]);
+    // Only the set file changes: read from the directory, its entries reach the
+    // kernel in place (that a running agent sees such a change at all is the
+    // fingerprint's, checked in src/commands/watch/dir.rs).
+    std::fs::write(dir.join("blocked.txt"), format!("{}\n", lab.addr_b)).unwrap();
+    let (r, v) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(
+        entry(&v, &a)["message"]
+            .as_str()
+            .unwrap()
+            .contains("sets updated in place"),
+        "{v:#}"
+    );
+    lab.expect_verdicts("B's address blocked", &[(9203, false)]);
+    std::fs::write(dir.join("blocked.txt"), "192.0.2.1\n").unwrap();
+    let (r, _) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    lab.expect_verdicts("B's address no longer", &[(9203, true)]);
     // b leaves the directory: kept (and said), then flushed with --prune.
     std::fs::remove_file(dir.join(format!("{b}.sk"))).unwrap();
     let (r, v) = once(&dir, &lab, &[]);
