@@ -18,7 +18,7 @@ use sockc_compiler::{
 
 use crate::commands::{
     apply, check, classbench, compile, completions, diff, flush, import, man, register, repair,
-    show, stats, status, test, trace, unregister,
+    show, stats, status, test, trace, unregister, watch,
 };
 
 #[derive(Parser)]
@@ -178,6 +178,15 @@ pub enum Cmd {
     /// (link removed, interface re-created, filter deleted), from the pins alone, and
     /// finish interrupted work; for every install, or one
     Repair(repair::RepairArgs),
+    /// Apply every NAME.sk of a directory as the install NAME whenever it changes: the
+    /// node agent of a Kubernetes DaemonSet (a ConfigMap volume's `..data` swap)
+    ///
+    /// A file that does not compile is refused and its install keeps its rules; with
+    /// --confirm, a round's changes are rolled back unless every --probe held for the
+    /// window. Reports one line per event on stderr, and per install in --status-file
+    /// (JSON, sockc.watch/1), --ready-file and --termination-log. SIGTERM ends it, exit 0;
+    /// the rules stay installed. See docs/deploy.md, "Kubernetes".
+    Watch(watch::WatchArgs),
     /// Import a netfilter ruleset (iptables-save, ip6tables-save, nft list ruleset,
     /// nft -j list ruleset) as a rule file, with a report rule by rule
     ///
@@ -329,9 +338,12 @@ pub fn json_schema(cmd: &Cmd) -> Option<&'static str> {
         Cmd::Register(a) => (a.json, "sockc.register/1"),
         Cmd::Unregister(a) => (a.json, "sockc.unregister/1"),
         Cmd::Trace(a) => (a.json, trace::SCHEMA),
-        Cmd::Bench(_) | Cmd::Import(_) | Cmd::Classbench(_) | Cmd::Completions(_) | Cmd::Man(_) => {
-            (false, "")
-        }
+        Cmd::Bench(_)
+        | Cmd::Import(_)
+        | Cmd::Classbench(_)
+        | Cmd::Completions(_)
+        | Cmd::Man(_)
+        | Cmd::Watch(_) => (false, ""),
     };
     json.then_some(schema)
 }

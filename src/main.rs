@@ -21,7 +21,7 @@ use clap::FromArgMatches;
 use cli::{Cli, Cmd};
 use commands::{
     apply, check, classbench, compile, completions, diff, flush, import, man, register, repair,
-    show, stats, status, test, trace, unregister,
+    show, stats, status, test, trace, unregister, watch,
 };
 use shared::{
     json,
@@ -83,6 +83,7 @@ fn run(cmd: Cmd) -> ExitCode {
         Cmd::Unregister(args) => unregister::run(&args),
         Cmd::Flush(args) => flush::run(&args),
         Cmd::Repair(args) => repair::run(&args),
+        Cmd::Watch(args) => watch::run(&args),
         Cmd::Import(args) => import::run(&args),
         Cmd::Classbench(args) => classbench::run(&args),
         Cmd::Trace(args) => trace::run(&args),

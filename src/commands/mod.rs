@@ -23,3 +23,4 @@ pub mod status;
 pub mod test;
 pub mod trace;
 pub mod unregister;
+pub mod watch;

@@ -121,3 +121,20 @@ fn rule_errors(diags: &[diag::Diagnostic], name: &str, src: &str) -> ExitCode {
     json::record_error(&format!("{name}: {errors} errors in the rules"));
     ExitCode::from(1)
 }
+
+/// Compiles a rule file's text as `apply` does (without the optimizer's lints), its
+/// `file` sets looked up from `base_dir`, and hands every diagnostic back unprinted
+/// (`sockc watch` reports them in its status file).
+pub fn compile_text(src: &str, base_dir: &Path) -> (Option<Compiled>, Vec<diag::Diagnostic>) {
+    let settings = settings::settings();
+    let opts = driver::Options {
+        sema: sema::Options {
+            base_dir: Some(base_dir.to_path_buf()),
+            set_dirs: settings.set_dirs.clone(),
+            limits: settings.limits,
+        },
+        opt: settings.opt,
+        lints: Lints::Skip,
+    };
+    driver::compile(src, &opts)
+}

@@ -2,6 +2,7 @@
 //! reading inputs and writing outputs, compiling with diagnostics printed, the JSON
 //! envelope, the one writer of standard output, privileges, the install store's
 //! flags, tables, times, the spinner, the installed rules, the semantic diff's text,
+//! what installing a compiled file takes besides the runtime (`apply` and `watch`),
 //! and the process's memory.
 //!
 //! Invariant: no module here uses a command module (`crate::commands`) or the command
@@ -11,6 +12,7 @@
 pub mod build;
 pub mod input;
 pub mod installed;
+pub mod installing;
 pub mod json;
 pub mod memory;
 pub mod output;

@@ -32,7 +32,8 @@ pub struct Target {
     pub lock_timeout: u64,
 }
 
-fn valid_name(n: &str) -> bool {
+/// Whether `n` can name an install (and so a directory under BPFFS/sockc).
+pub fn valid_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 64
         && n.bytes()

@@ -10,16 +10,14 @@ use std::{path::Path, process::ExitCode};
 
 use sockc_compiler::{diag::Diagnostic, ir::Module, semdiff, Compiled};
 use sockc_runtime::{
-    conntrack_anchor::{self, Outcome},
     install::{self, ApplyReport, ApplyRequest, InstallError, StartedAhead},
-    stages,
     store::Store,
 };
 
 use super::{report, session::Session, ApplyArgs};
 use crate::shared::{
-    input::is_stdin, installed, json::sockc_error, memory::release_freed_memory, progress::Spinner,
-    settings::quiet, store::fail,
+    input::is_stdin, installed, installing, json::sockc_error, memory::release_freed_memory,
+    progress::Spinner, settings::quiet, store::fail,
 };
 
 /// Exit code of a dry run that found changes (with `--exit-code`).
@@ -60,7 +58,7 @@ pub fn run(
         Err(e) => return fail(e),
     };
     if !args.dry_run {
-        switch_conntrack(name, compiled, &mut report, warn_no_conntrack);
+        installing::switch_conntrack(name, compiled, &mut report, warn_no_conntrack);
     }
     if let Some(r) = &report.recovered {
         sockc_error!("{name}: {r}");
@@ -70,12 +68,11 @@ pub fn run(
             eprintln!("notice: {n}");
         }
     }
-    let changes =
-        report.plan.has_changes() || !report.drift.is_empty() || !report.set_drift.is_empty();
+    let changes = installing::changes(&report);
     let semantic = args
         .dry_run
         .then(|| installed_module(store, name).map(|m| semdiff::diff(&m, &compiled.module)));
-    report::print(args, name, &file, &report, semantic.as_ref(), changes);
+    report::print(args, name, &file, &report, semantic.as_ref());
     exit_code(args, name, &report, changes)
 }
 
@@ -107,24 +104,6 @@ fn apply(
     drop(ahead);
     drop(spinner);
     applied
-}
-
-/// Creates or removes the nft table that keeps conntrack on for `ct state` rules,
-/// noting what it did; when it cannot, the held-back warning says why.
-fn switch_conntrack(
-    name: &str,
-    compiled: &Compiled,
-    report: &mut ApplyReport,
-    warn_no_conntrack: &dyn Fn(&str),
-) {
-    let _t = stages::stage("conntrack anchor");
-    let rules = compiled.metadata.programs.iter().flat_map(|p| &p.rules);
-    let needed = conntrack_anchor::needed_by(rules.map(|r| &*r.text));
-    match conntrack_anchor::after_apply(name, needed) {
-        Outcome::Created(n) | Outcome::Removed(n) => report.notices.push(n),
-        Outcome::Failed(why) => warn_no_conntrack(&why),
-        Outcome::Nothing => {}
-    }
 }
 
 /// 3 when hooks were left behind; 4 for a dry run with `--exit-code` that would

@@ -5,10 +5,11 @@
 
 use serde_json::{json, Value};
 use sockc_compiler::semdiff::{self, SemDiff};
-use sockc_runtime::{install::ApplyReport, plan::ProgramAction};
+use sockc_runtime::install::ApplyReport;
 
 use super::ApplyArgs;
 use crate::shared::{
+    installing::outcome_line,
     json,
     semantic_diff::{options, semantic_text},
     stdout::{out, outln},
@@ -22,7 +23,6 @@ pub fn print(
     file: &str,
     report: &ApplyReport,
     semantic: Option<&Result<SemDiff, String>>,
-    changes: bool,
 ) {
     let installed = format!("installed {name}");
     if args.json {
@@ -39,7 +39,7 @@ pub fn print(
             Err(why) => outln!("which packets change their verdict: not known ({why})"),
         }
     }
-    print_apply_text(name, file, args, report, changes);
+    print_apply_text(name, file, args, report);
 }
 
 /// `sockc apply --json`: the plan and what became of it (docs/json.md); with
@@ -66,7 +66,7 @@ fn print_apply_json(name: &str, args: &ApplyArgs, report: &ApplyReport, semantic
 
 /// `sockc apply`'s text: the plan (or its summary), the hooks attached again, what
 /// the verifier accepted, and one line saying what the apply did.
-fn print_apply_text(name: &str, file: &str, args: &ApplyArgs, report: &ApplyReport, changes: bool) {
+fn print_apply_text(name: &str, file: &str, args: &ApplyArgs, report: &ApplyReport) {
     let old = format!("installed {name}");
     if !args.dry_run || args.details || args.summary {
         out!(
@@ -107,46 +107,5 @@ fn print_apply_text(name: &str, file: &str, args: &ApplyArgs, report: &ApplyRepo
             if args.dry_run { ", not attached" } else { "" }
         );
     }
-    outln!("{}", outcome_line(name, args.dry_run, report, changes));
-}
-
-/// The last line of `sockc apply`: a dry run, no changes, a repair, or the
-/// generation applied with what happened to the programs.
-fn outcome_line(name: &str, dry_run: bool, report: &ApplyReport, changes: bool) -> String {
-    let generation = report.generation.unwrap_or(0);
-    if dry_run {
-        return "dry run: nothing was changed".into();
-    }
-    if !changes {
-        return format!("{name}: no changes (generation {generation})");
-    }
-    if !report.plan.has_changes() {
-        let sets = match report.set_drift.len() {
-            0 => String::new(),
-            n => format!(", {n} set maps rewritten"),
-        };
-        return format!(
-            "{name}: repaired generation {generation} ({} hooks attached again{sets})",
-            report.drift.len()
-        );
-    }
-    let count = |a: ProgramAction| {
-        report
-            .plan
-            .programs
-            .iter()
-            .filter(|p| p.action == a)
-            .count()
-    };
-    format!(
-        "{name}: generation {generation} applied ({} attached, {} replaced, {} detached{})",
-        count(ProgramAction::Attach),
-        count(ProgramAction::Reload) + count(ProgramAction::ReloadSameCode),
-        count(ProgramAction::Detach),
-        if report.plan.maps_only {
-            ", sets updated in place, no reload"
-        } else {
-            ""
-        }
-    )
+    outln!("{}", outcome_line(name, args.dry_run, report));
 }

@@ -5,10 +5,7 @@
 //! Invariant: nothing here changes a hook; a failure gives the exit code and leaves
 //! the installed generation as it was.
 
-use std::{
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
+use std::{path::PathBuf, process::ExitCode};
 
 use sockc_compiler::ir::Module;
 use sockc_runtime::{
@@ -21,6 +18,7 @@ use sockc_runtime::{
 use super::{ApplyArgs, TcAttachArg};
 use crate::shared::{
     input::is_stdin,
+    installing::netns_path,
     json::sockc_error,
     privileges,
     store::{check_name, fail, open_store},
@@ -47,13 +45,7 @@ impl Session {
 pub fn begin(args: &ApplyArgs) -> Result<Session, ExitCode> {
     let name = install_name(args)?;
     check_name(&name).and_then(|_| privileges::require("apply", privileges::INSTALL))?;
-    let netns = args.netns.as_ref().map(|n| {
-        if n.contains('/') {
-            PathBuf::from(n)
-        } else {
-            Path::new("/run/netns").join(n)
-        }
-    });
+    let netns = args.netns.as_deref().map(netns_path);
     if let Some(ns) = &netns {
         let _t = stages::stage("enter the network namespace");
         if let Err(source) = netns::enter_for_good(ns) {
