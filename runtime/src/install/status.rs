@@ -277,12 +277,13 @@ fn status_of(
         .then(|| crate::conntrack_anchor::status(&m))
         .flatten();
     drift.extend(conntrack.as_ref().and_then(|c| c.drift()));
+    // Owners are read in the install's namespace (sock_diag answers for the caller's).
+    let sockets = super::slot_registry::slots(store, &m, scope.can_look());
     drop(scope);
     let gdir = store.objects_dir(&m.name, &m.objects_dir);
     if !gdir.is_dir() {
         drift.push(format!("objects directory {} missing", gdir.display()));
     }
-    let sockets = super::slot_registry::slots(store, &m);
     drift.extend(sockets.iter().filter_map(|s| socket_drift(&m, s)));
     if opts.deep {
         drift.extend(sets::drift(store, &m).lines);
@@ -319,7 +320,15 @@ fn socket_drift(m: &Manifest, s: &super::SlotStatus) -> Option<String> {
         ),
     };
     match &s.state {
-        SlotState::Registered { .. } => None,
+        SlotState::Registered { .. } => s.owner.as_ref().and_then(|o| {
+            let why = o.refused.as_ref()?;
+            Some(format!(
+                "socket {} ({}): the socket in its slot ({o}) is not one the declaration \
+                 trusts: {why}; redirects to it reach that process: `sockc repair` takes it \
+                 out and registers the right one",
+                s.socket, s.declared
+            ))
+        }),
         SlotState::Empty => Some(format!(
             "socket {} ({}): nothing registered; redirects to it drop: {fix}",
             s.socket, s.declared
