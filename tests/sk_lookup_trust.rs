@@ -42,7 +42,8 @@ use serde_json::Value;
 
 /// The peer's configuration: `ADDR LABEL MODE`, MODE `listen` (bind and listen),
 /// `wait` (bind, then listen once a line comes on stdin), `fd3` (listen on the bound
-/// socket inherited as descriptor 3) or `udp` (a `SO_REUSEADDR` UDP socket).
+/// socket inherited as descriptor 3), `reuseport` (listen with `SO_REUSEPORT`) or `udp`
+/// (a `SO_REUSEADDR` UDP socket).
 const PEER_ENV: &str = "SOCKC_TRUST_PEER";
 
 /// Not a test: the entry point of a peer process (see [`PEER_ENV`]).
@@ -80,6 +81,8 @@ fn peer_child() {
             let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
                 .expect("socket");
             sock.set_reuse_address(true).expect("SO_REUSEADDR");
+            sock.set_reuse_port(mode == "reuseport")
+                .expect("SO_REUSEPORT");
             sock.bind(&addr.into()).expect("bind");
             if mode == "wait" {
                 println!("bound {pid}");
@@ -495,6 +498,44 @@ fn a_socket_made_outside_stays_outside_whoever_holds_it() {
     refused(&lab, "3.3.3.3:22", "after socket activation");
 }
 
+/// A `SO_REUSEPORT` group on the declared address with a member made outside the
+/// cgroup (the kernel lets any socket of the same user join) is refused whole by
+/// `register` and `repair`: steering to the group would reach that member too.
+#[test]
+fn a_reuseport_group_with_an_outside_member_is_refused_whole() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = lab("trustrp", 86);
+    let cg = Cgroup::new("trustrp");
+    let file = lab.rules(
+        "steer.sk",
+        &format!(
+            "socket proxy = tcp 127.0.0.1:8080 cgroup \"{}\"\n\
+             sk_lookup {{\n    redirect 3.3.3.3:* to sock proxy\n    default pass\n}}\n",
+            cg.path
+        ),
+    );
+    lab.apply_ok(&file);
+    let outsider = Peer::start(&lab, As::Root, "127.0.0.1:8080 outsider reuseport");
+    let inside = Peer::start(&lab, As::RootIn(&cg), "127.0.0.1:8080 inside reuseport");
+    // The registrar put the member made inside into the slot when it listened; taken
+    // out, no command puts the group back.
+    sockc(&["unregister", "proxy", "--name", &lab.name]).ok();
+    let group =
+        "the SO_REUSEPORT group on 127.0.0.1:8080 has a member the declaration does not trust";
+    let r = register(&lab, &["proxy"]).expect_code(1);
+    assert!(r.stderr.contains(group), "{r}");
+    let r = sockc(&["repair", "--name", &lab.name]).ok();
+    assert!(said(&r).contains(group), "{r}");
+    refused(&lab, "3.3.3.3:22", "after repair");
+    // Without the outsider, the group is the cgroup's alone: registered.
+    drop(outsider);
+    register(&lab, &["proxy"]).ok();
+    assert_eq!(answer(&lab, "3.3.3.3:22").as_deref(), Ok("inside"));
+    drop(inside);
+}
+
 /// A socket that got into the slot without the check (as an older sockc, or a
 /// hand-made insertion, puts it there) is drift in `status`, with its owner, and
 /// `repair` takes it out; then the address is refused again.
@@ -561,16 +602,13 @@ fn without_a_cgroup_only_the_declared_owner_is_registered() {
         return;
     }
     let lab = lab("trustown", 84);
+    let steering = "sk_lookup {\n    redirect 3.3.3.3:* to sock ssh\n    \
+                    redirect udp 3.3.3.4:53 to sock dns\n    default pass\n}\n";
     let file = lab.rules(
-        "owner.sk",
-        "socket ssh = tcp 127.0.0.1:2222\n\
-         socket web = tcp 127.0.0.1:8081 owner user \"nobody\"\n\
-         socket dns = udp 127.0.0.1:5353\n\
-         sk_lookup {\n    redirect 3.3.3.3:* to sock ssh\n    redirect 5.5.5.5:* to sock web\n    \
-         redirect udp 3.3.3.4:53 to sock dns\n    default pass\n}\n",
+        "root.sk",
+        &format!("socket ssh = tcp 127.0.0.1:2222\nsocket dns = udp 127.0.0.1:5353\n{steering}"),
     );
     let attacker = Peer::start(&lab, As::Nobody, "127.0.0.1:2222 attacker listen");
-    let web = Peer::start(&lab, As::Nobody, "127.0.0.1:8081 web listen");
     let udp_attacker = Peer::start(&lab, As::Nobody, "127.0.0.1:5353 attacker udp");
     let udp_root = Peer::start(&lab, As::Root, "127.0.0.1:5353 dns udp");
     let applied = lab.apply_ok(&file);
@@ -582,11 +620,6 @@ fn without_a_cgroup_only_the_declared_owner_is_registered() {
         "{applied}"
     );
     refused(&lab, "3.3.3.3:22", "after apply");
-    assert_eq!(
-        answer(&lab, "5.5.5.5:80").as_deref(),
-        Ok("web"),
-        "owner user \"nobody\""
-    );
     let r = register(&lab, &["ssh"]).expect_code(1);
     assert!(
         r.stderr.contains(belongs) && r.stderr.contains("owner user"),
@@ -595,12 +628,31 @@ fn without_a_cgroup_only_the_declared_owner_is_registered() {
     let r = sockc(&["repair", "--name", &lab.name]).ok();
     assert!(said(&r).contains(belongs), "{r}");
     refused(&lab, "3.3.3.3:22", "after repair");
-
     // UDP: root's socket is registered, the other user's beside it is not.
     let (_, st) = status_json(&lab);
     let dns = &slot(&st, "dns")["owner"];
     assert_eq!(dns["pid"], udp_root.pid, "{st:#}");
     assert_eq!(dns["uid"], 0, "{st:#}");
+
+    // `owner user "nobody"`: that user's listener is registered, and shown as such.
+    let web = Peer::start(&lab, As::Nobody, "127.0.0.1:8081 web listen");
+    let file = lab.rules(
+        "owner.sk",
+        &format!(
+            "socket ssh = tcp 127.0.0.1:2222\nsocket dns = udp 127.0.0.1:5353\n\
+             socket web = tcp 127.0.0.1:8081 owner user \"nobody\"\n\
+             sk_lookup {{\n    redirect 5.5.5.5:* to sock web\n    redirect 3.3.3.3:* to sock ssh\n    \
+             redirect udp 3.3.3.4:53 to sock dns\n    default pass\n}}\n"
+        ),
+    );
+    lab.apply_ok(&file);
+    assert_eq!(
+        answer(&lab, "5.5.5.5:80").as_deref(),
+        Ok("web"),
+        "owner user \"nobody\""
+    );
+    refused(&lab, "3.3.3.3:22", "after the re-apply");
+    let (_, st) = status_json(&lab);
     assert_eq!(slot(&st, "web")["owner"]["uid"], 65534, "{st:#}");
     assert_eq!(slot(&st, "web")["owner"]["accepted"], true, "{st:#}");
     drop((attacker, web, udp_attacker, udp_root));
