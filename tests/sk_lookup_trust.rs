@@ -250,6 +250,22 @@ fn lab(tag: &str, subnet: u8) -> Lab {
     lab
 }
 
+/// A lab and a cgroup tagged `tag`, and a rule file that declares `proxy` on
+/// 127.0.0.1:8080 with that cgroup and steers 3.3.3.3 to it (not applied yet).
+fn proxy_in_cgroup(tag: &str, subnet: u8) -> (Lab, Cgroup, std::path::PathBuf) {
+    let lab = lab(tag, subnet);
+    let cg = Cgroup::new(tag);
+    let file = lab.rules(
+        "steer.sk",
+        &format!(
+            "socket proxy = tcp 127.0.0.1:8080 cgroup \"{}\"\n\
+             sk_lookup {{\n    redirect 3.3.3.3:* to sock proxy\n    default pass\n}}\n",
+            cg.path
+        ),
+    );
+    (lab, cg, file)
+}
+
 /// Connects from B to `to`: the first word of the answer (the peer's label), or how
 /// the connection failed.
 fn answer(lab: &Lab, to: &str) -> Result<String, Outcome> {
@@ -332,16 +348,7 @@ fn an_outsider_on_the_declared_address_is_never_registered() {
     if !common::kernel() {
         return;
     }
-    let lab = lab("trustcg", 81);
-    let cg = Cgroup::new("trustcg");
-    let file = lab.rules(
-        "steer.sk",
-        &format!(
-            "socket proxy = tcp 127.0.0.1:8080 cgroup \"{}\"\n\
-             sk_lookup {{\n    redirect 3.3.3.3:* to sock proxy\n    default pass\n}}\n",
-            cg.path
-        ),
-    );
+    let (lab, cg, file) = proxy_in_cgroup("trustcg", 81);
     let attacker = Peer::start(&lab, As::Nobody, "127.0.0.1:8080 attacker listen");
     let applied = lab.apply_ok(&file);
     let outside = format!("outside {}", cg.path);
@@ -421,16 +428,7 @@ fn a_socket_made_outside_stays_outside_whoever_holds_it() {
     if !common::kernel() {
         return;
     }
-    let lab = lab("trustfd", 82);
-    let cg = Cgroup::new("trustfd");
-    let file = lab.rules(
-        "steer.sk",
-        &format!(
-            "socket proxy = tcp 127.0.0.1:8080 cgroup \"{}\"\n\
-             sk_lookup {{\n    redirect 3.3.3.3:* to sock proxy\n    default pass\n}}\n",
-            cg.path
-        ),
-    );
+    let (lab, cg, file) = proxy_in_cgroup("trustfd", 82);
     lab.apply_ok(&file);
     let outside = format!(
         "it was created in cgroup {}, outside {}",
@@ -506,16 +504,7 @@ fn a_reuseport_group_with_an_outside_member_is_refused_whole() {
     if !common::kernel() {
         return;
     }
-    let lab = lab("trustrp", 86);
-    let cg = Cgroup::new("trustrp");
-    let file = lab.rules(
-        "steer.sk",
-        &format!(
-            "socket proxy = tcp 127.0.0.1:8080 cgroup \"{}\"\n\
-             sk_lookup {{\n    redirect 3.3.3.3:* to sock proxy\n    default pass\n}}\n",
-            cg.path
-        ),
-    );
+    let (lab, cg, file) = proxy_in_cgroup("trustrp", 86);
     lab.apply_ok(&file);
     let outsider = Peer::start(&lab, As::Root, "127.0.0.1:8080 outsider reuseport");
     let inside = Peer::start(&lab, As::RootIn(&cg), "127.0.0.1:8080 inside reuseport");
@@ -544,16 +533,7 @@ fn an_untrusted_socket_in_a_slot_is_drift_and_repair_takes_it_out() {
     if !common::kernel() {
         return;
     }
-    let lab = lab("trustdr", 83);
-    let cg = Cgroup::new("trustdr");
-    let file = lab.rules(
-        "steer.sk",
-        &format!(
-            "socket proxy = tcp 127.0.0.1:8080 cgroup \"{}\"\n\
-             sk_lookup {{\n    redirect 3.3.3.3:* to sock proxy\n    default pass\n}}\n",
-            cg.path
-        ),
-    );
+    let (lab, cg, file) = proxy_in_cgroup("trustdr", 83);
     lab.apply_ok(&file);
     let attacker = Peer::start(&lab, As::Nobody, "127.0.0.1:8080 attacker listen");
     let copy = sockc_runtime::discovery::owner::Process::open(attacker.pid)
