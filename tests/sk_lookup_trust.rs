@@ -533,7 +533,7 @@ fn an_untrusted_socket_in_a_slot_is_drift_and_repair_takes_it_out() {
     if !common::kernel() {
         return;
     }
-    let (lab, cg, file) = proxy_in_cgroup("trustdr", 83);
+    let (lab, _cg, file) = proxy_in_cgroup("trustdr", 83);
     lab.apply_ok(&file);
     let attacker = Peer::start(&lab, As::Nobody, "127.0.0.1:8080 attacker listen");
     let copy = sockc_runtime::discovery::owner::Process::open(attacker.pid)
@@ -618,12 +618,10 @@ fn without_a_cgroup_only_the_declared_owner_is_registered() {
     let web = Peer::start(&lab, As::Nobody, "127.0.0.1:8081 web listen");
     let file = lab.rules(
         "owner.sk",
-        &format!(
-            "socket ssh = tcp 127.0.0.1:2222\nsocket dns = udp 127.0.0.1:5353\n\
-             socket web = tcp 127.0.0.1:8081 owner user \"nobody\"\n\
-             sk_lookup {{\n    redirect 5.5.5.5:* to sock web\n    redirect 3.3.3.3:* to sock ssh\n    \
-             redirect udp 3.3.3.4:53 to sock dns\n    default pass\n}}\n"
-        ),
+        "socket ssh = tcp 127.0.0.1:2222\nsocket dns = udp 127.0.0.1:5353\n\
+         socket web = tcp 127.0.0.1:8081 owner user \"nobody\"\n\
+         sk_lookup {\n    redirect 5.5.5.5:* to sock web\n    redirect 3.3.3.3:* to sock ssh\n    \
+         redirect udp 3.3.3.4:53 to sock dns\n    default pass\n}\n",
     );
     lab.apply_ok(&file);
     assert_eq!(

@@ -103,7 +103,7 @@ pub enum SocketError {
         local: SocketAddr,
         holder: Option<Owner>,
         why: String,
-        accepts: Accepts,
+        accepts: Box<Accepts>,
         /// `SO_REUSEPORT` is set on it (see [`SocketError::UntrustedGroup`]).
         reuseport: bool,
     },
@@ -117,7 +117,7 @@ pub enum SocketError {
         local: SocketAddr,
         member: Option<Owner>,
         why: String,
-        accepts: Accepts,
+        accepts: Box<Accepts>,
     },
     #[error("there is no process {pid}")]
     NoProcess {

@@ -205,7 +205,7 @@ pub(crate) fn accept(
             local: checked.local,
             holder: owner,
             why,
-            accepts: accepts.clone(),
+            accepts: Box::new(accepts.clone()),
             reuseport: checked.reuseport,
         }),
     }
