@@ -100,28 +100,20 @@ pub fn entry(proto: SockProto, port: u16, cookie: u64) -> io::Result<Option<diag
         .find(|s| s.cookie == cookie))
 }
 
-/// The origin of socket `cookie` on `port` (see [`entry`]), with the group of `file`
-/// (a descriptor of it, or a `/proc/PID/fd/N` path) when given.
-pub fn origin(
-    proto: SockProto,
-    port: u16,
-    cookie: u64,
-    file: Option<FileOf<'_>>,
-) -> io::Result<Option<Origin>> {
-    let Some(e) = entry(proto, port, cookie)? else {
-        return Ok(None);
-    };
+/// The origin of the socket sock_diag listed as `e`, with the group of `file` (a
+/// descriptor of it, or a `/proc/PID/fd/N` path) when given.
+pub fn of_entry(e: &diag::DiagSocket, file: Option<FileOf<'_>>) -> io::Result<Origin> {
     let gid = match file {
         Some(FileOf::Fd(fd)) => Some(super::check::file_gid(fd)?),
         Some(FileOf::Path(p)) => std::fs::metadata(p).ok().map(|m| m.gid()),
         None => None,
     };
-    Ok(Some(Origin {
+    Ok(Origin {
         uid: e.uid,
         gid,
         cgroup_id: e.cgroup_id,
         cgroup: None,
-    }))
+    })
 }
 
 /// Where the group of a socket's file is read.
@@ -212,16 +204,16 @@ pub fn admit(
     cookie: u64,
     accepts: &Accepts,
 ) -> Result<Admitted, String> {
-    let origin = match origin(proto, local.port(), cookie, Some(FileOf::Fd(fd))) {
-        Ok(Some(o)) => o,
-        Ok(None) => {
+    let unreadable = |e: io::Error| format!("who made it cannot be read (sock_diag: {e})");
+    let origin = match entry(proto, local.port(), cookie).map_err(unreadable)? {
+        Some(e) => of_entry(&e, Some(FileOf::Fd(fd))).map_err(unreadable)?,
+        None => {
             return Err(
                 "the kernel's socket list (sock_diag) does not show it, so who made it \
                  is unknown"
                     .to_string(),
             )
         }
-        Err(e) => return Err(format!("who made it cannot be read (sock_diag: {e})")),
     };
     match judge(accepts, origin) {
         Judged::Passes(o) => Ok(Admitted(o)),

@@ -99,9 +99,7 @@ pub(super) fn slot_owner(
     let file = path
         .as_deref()
         .map(|p| FileOf::Path(std::path::Path::new(p)));
-    let origin = origin::origin(proto, port, cookie, file)
-        .map_err(|e| format!("sock_diag: {e}"))?
-        .ok_or_else(|| format!("the socket with cookie {cookie} closed while it was read"))?;
+    let origin = origin::of_entry(&entry, file).map_err(|e| format!("its file: {e}"))?;
     let (origin, refused) = match origin::judge(&decl.accepts(), origin) {
         Judged::Passes(o) => (o, None),
         Judged::Fails(o, why) => (o, Some(why)),
