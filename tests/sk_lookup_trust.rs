@@ -574,7 +574,8 @@ fn an_untrusted_socket_in_a_slot_is_drift_and_repair_takes_it_out() {
 
 /// Without `cgroup`, only root's socket is registered by default: another user's
 /// listener is refused by apply, repair and register (saying which owners would do);
-/// `owner user "nobody"` lets that user in; another user's `SO_REUSEADDR` UDP socket on
+/// `owner user "nobody"` lets that user in, `owner gid` the sockets whose file has
+/// that group; another user's `SO_REUSEADDR` UDP socket on
 /// a port root's shares is left out without blocking root's.
 #[test]
 fn without_a_cgroup_only_the_declared_owner_is_registered() {
@@ -620,10 +621,27 @@ fn without_a_cgroup_only_the_declared_owner_is_registered() {
         "owner.sk",
         "socket ssh = tcp 127.0.0.1:2222\nsocket dns = udp 127.0.0.1:5353\n\
          socket web = tcp 127.0.0.1:8081 owner user \"nobody\"\n\
+         socket metrics = tcp 127.0.0.1:9100 owner gid 65534\n\
+         socket admin = tcp 127.0.0.1:9101 owner gid 65534\n\
          sk_lookup {\n    redirect 5.5.5.5:* to sock web\n    redirect 3.3.3.3:* to sock ssh\n    \
-         redirect udp 3.3.3.4:53 to sock dns\n    default pass\n}\n",
+         redirect udp 3.3.3.4:53 to sock dns\n    redirect 5.5.5.6:* to sock metrics\n    \
+         redirect 5.5.5.7:* to sock admin\n    default pass\n}\n",
     );
-    lab.apply_ok(&file);
+    // `owner gid`: the group of the socket's file — nobody's (gid 65534) passes,
+    // root's (gid 0) does not.
+    let metrics = Peer::start(&lab, As::Nobody, "127.0.0.1:9100 metrics listen");
+    let admin = Peer::start(&lab, As::Root, "127.0.0.1:9101 admin listen");
+    let applied = lab.apply_ok(&file);
+    assert!(
+        said(&applied).contains("its file belongs to gid 0"),
+        "{applied}"
+    );
+    assert_eq!(
+        answer(&lab, "5.5.5.6:80").as_deref(),
+        Ok("metrics"),
+        "owner gid"
+    );
+    refused(&lab, "5.5.5.7:80", "root's socket under `owner gid 65534`");
     assert_eq!(
         answer(&lab, "5.5.5.5:80").as_deref(),
         Ok("web"),
@@ -633,7 +651,7 @@ fn without_a_cgroup_only_the_declared_owner_is_registered() {
     let (_, st) = status_json(&lab);
     assert_eq!(slot(&st, "web")["owner"]["uid"], 65534, "{st:#}");
     assert_eq!(slot(&st, "web")["owner"]["accepted"], true, "{st:#}");
-    drop((attacker, web, udp_attacker, udp_root));
+    drop((attacker, web, udp_attacker, udp_root, metrics, admin));
 }
 
 /// The cgroup id sock_diag reports for a socket (what the runtime reads) is the inode
