@@ -325,7 +325,7 @@ pub(crate) fn recover_locked(
         Operation::Flush => {
             match &old {
                 Some(m) => {
-                    flush_locked(store, m)?;
+                    flush_locked(store, m, notices)?;
                 }
                 None => {
                     store.remove_install(name)?;
@@ -385,12 +385,13 @@ fn journal_to_recover(store: &Store, name: &str) -> Result<Option<Journal>, Stor
 /// attached before the journal recorded how) or swapped to its programs comes off,
 /// then a flush's journal replaces the work's, which the flush finishes. A kill before
 /// that leaves the damaged journal, and the next flush starts over. Returns how many
-/// hooks ran the target's programs or the committed generation's.
+/// hooks held the target's attachments or the committed generation's
+/// ([`LinkState::in_place`](crate::attach::LinkState::in_place)).
 fn abandon(
     store: &Store,
     name: &str,
     journal: Journal,
-    why: String,
+    (why, notices): (String, &mut Vec<String>),
 ) -> Result<(Recovery, usize), InstallError> {
     let Some(target) = journal.op.target() else {
         return Ok((Recovery::Flushed, 0));
@@ -401,12 +402,12 @@ fn abandon(
         .iter()
         .chain([target])
         .flat_map(|m| m.programs.iter().map(move |p| (m, p)))
-        .filter(|(m, p)| scope.hook_state(store, m, p).runs())
+        .filter(|(m, p)| scope.hook_state(store, m, p).in_place())
         .map(|(_, p)| p.attach_point().to_string())
         .collect();
     reconcile::detach_new(store, name, old.as_ref(), target, &journal.qdiscs_absent);
     drop(scope);
-    detach_all(store, target);
+    detach_all(store, target, notices);
     let generation = target.generation;
     write_flush_journal(store, name, journal.qdiscs_absent.clone())?;
     Ok((Recovery::Abandoned { generation, why }, running.len()))
@@ -501,28 +502,37 @@ fn write_flush_journal(
 }
 
 /// Takes every hook of `m` off (only what is sockc's) and removes the install, as a
-/// roll-forward-only operation (see the module docs); returns how many hooks ran the
-/// install's programs when it started.
-fn flush_locked(store: &Store, m: &Manifest) -> Result<usize, InstallError> {
+/// roll-forward-only operation (see the module docs); returns how many hooks held
+/// the install's attachments when it started (see [`detach_all`]), and says in
+/// `notices` what of the conntrack anchor it left.
+fn flush_locked(
+    store: &Store,
+    m: &Manifest,
+    notices: &mut Vec<String>,
+) -> Result<usize, InstallError> {
     if store.journal(&m.name)?.is_none() {
         write_flush_journal(store, &m.name, Vec::new())?;
     }
-    let attached = detach_all(store, m);
+    let attached = detach_all(store, m, notices);
     store.remove_install(&m.name)?;
     Ok(attached)
 }
 
 /// Takes every hook of `m` off, in the reverse of the attach order (a sockmap group's
 /// sock_ops program comes off before its dispatchers, so no socket joins a map that
-/// runs nothing); returns how many ran the install's programs. In a namespace that
-/// cannot be entered, links still come off (`BPF_LINK_DETACH` needs no namespace);
-/// a namespace that is gone took its other hooks with it.
-fn detach_all(store: &Store, m: &Manifest) -> usize {
+/// runs nothing), and the conntrack anchor (only what sockc made of it: `notices`
+/// says what stays); returns how many hooks held one of the install's attachments —
+/// its link, filter or map slot, running its program or one put there behind its
+/// back ([`LinkState::in_place`](crate::attach::LinkState::in_place)) —, each of
+/// which goes with the install. In a namespace that cannot be entered, links still
+/// come off (`BPF_LINK_DETACH` needs no namespace); a namespace that is gone took
+/// its other hooks with it.
+fn detach_all(store: &Store, m: &Manifest, notices: &mut Vec<String>) -> usize {
     let scope = locate(store, m);
     let mut attached = 0;
     for p in m.programs.iter().rev() {
         let live = p.attachment(store, &m.name);
-        if scope.hook_state(store, m, p).runs() {
+        if scope.hook_state(store, m, p).in_place() {
             attached += 1;
         }
         let reachable = scope.can_look() || !netns_scope::namespaced(p);
@@ -535,7 +545,12 @@ fn detach_all(store: &Store, m: &Manifest) -> usize {
     if scope.can_look() {
         // Whether or not the manifest still needs it: a re-apply killed before it
         // deleted an anchor its rules no longer need leaves one behind.
-        let _ = crate::conntrack_anchor::remove(&m.name);
+        let table = crate::conntrack_anchor::table_name(&m.name);
+        match crate::conntrack_anchor::remove(&m.name) {
+            Ok(r @ crate::conntrack_anchor::Removal::Chain { .. }) => notices.push(r.text(&table)),
+            Ok(_) => {}
+            Err(e) => notices.push(format!("nft table inet {table} could not be deleted: {e}")),
+        }
     }
     attached
 }
@@ -546,9 +561,14 @@ pub struct Flushed {
     /// The install removed (`None` when the flush found an interrupted flush of it, or
     /// debris, and finished or removed that).
     pub manifest: Option<Manifest>,
-    /// Hooks that ran the install's programs until the flush.
+    /// Hooks that held one of the install's attachments (its link, filter or map
+    /// slot) until the flush, running its program or one put there behind its back:
+    /// each was taken off.
     pub detached: usize,
     pub recovered: Option<Recovery>,
+    /// What the flush left that is worth saying: an anchor table that holds what
+    /// sockc did not make.
+    pub notices: Vec<String>,
 }
 
 /// Detaches and removes everything installed under `name`; where a record was lost,
@@ -609,7 +629,8 @@ fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
         // pin it needs gone): given up, its hooks taken off.
         Err(e) => match store.journal_without_bulk(name)? {
             Some(journal) if journal.op.target().is_some() => {
-                let (recovery, detached) = abandon(store, name, journal, error_chain(&e))?;
+                let (recovery, detached) =
+                    abandon(store, name, journal, (error_chain(&e), &mut notices))?;
                 given_up = detached;
                 Some(recovery)
             }
@@ -644,14 +665,16 @@ fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
                 manifest: None,
                 detached: given_up,
                 recovered,
+                notices,
             });
         }
         return Err(InstallError::NotInstalled(name.to_string()));
     };
-    let detached = given_up.max(flush_locked(store, &manifest)?);
+    let detached = given_up.max(flush_locked(store, &manifest, &mut notices)?);
     Ok(Flushed {
         manifest: Some(manifest),
         detached,
         recovered,
+        notices,
     })
 }

@@ -277,7 +277,7 @@ fn status_of(
         .can_look()
         .then(|| crate::conntrack_anchor::status(&m))
         .flatten();
-    drift.extend(conntrack.as_ref().and_then(|c| c.drift()));
+    drift.extend(conntrack.iter().flat_map(|c| c.drift()));
     // Owners are read in the install's namespace (sock_diag answers for the caller's).
     let sockets = super::slot_registry::slots(store, &m, scope.can_look());
     drop(scope);
