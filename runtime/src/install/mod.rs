@@ -63,8 +63,8 @@ pub use shown::{check_programs, ProgramCheck};
 pub use slot_owner::SlotOwner;
 pub use slot_registry::{slots, How, Registration, SlotState, SlotStatus};
 pub use status::{
-    installed_names, stats, status, Cleaned, HookStatus, RuleStats, Status, StatusOptions,
-    StatusReport,
+    installed_names, records_drift, stats, status, Cleaned, HookStatus, RecordsDrift, RuleStats,
+    Status, StatusOptions, StatusReport,
 };
 pub(crate) use status::{live_map, open_error};
 pub use update::{apply, start_ahead, ApplyReport, ApplyRequest, StartedAhead};

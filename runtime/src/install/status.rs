@@ -306,6 +306,42 @@ fn status_of(
     }
 }
 
+/// What the kernel runs that install `m`'s records do not say, found as `apply
+/// --dry-run` finds it before it compares: the hooks that do not run their recorded
+/// program (seen from the install's own namespace, as `status` sees them), and the
+/// set maps whose entries differ (by count and digest; entry by entry only then).
+#[derive(Clone, Debug, Default)]
+pub struct RecordsDrift {
+    /// Why the install's namespace cannot be looked at, if it cannot.
+    pub netns: Option<String>,
+    /// Each hook that does not run its recorded program: where, and what runs there.
+    pub hooks: Vec<(String, LinkState)>,
+    /// Each set map whose entries differ from the records.
+    pub sets: Vec<String>,
+}
+
+impl RecordsDrift {
+    pub fn is_empty(&self) -> bool {
+        self.netns.is_none() && self.hooks.is_empty() && self.sets.is_empty()
+    }
+}
+
+/// [`RecordsDrift`] of install `m` (what `diff --installed` checks, since its answer
+/// compares with the records).
+pub fn records_drift(store: &Store, m: &Manifest) -> RecordsDrift {
+    let scope = locate(store, m);
+    let hooks = hook_states(store, m, &scope)
+        .into_iter()
+        .filter(|h| h.state.is_drift())
+        .map(|h| (h.hook.spec().label(&h.attach_to), h.state))
+        .collect();
+    RecordsDrift {
+        netns: scope.problem(m),
+        hooks,
+        sets: sets::drift_quick(store, m),
+    }
+}
+
 /// A declared socket whose redirects drop: nothing registered, or the map unreadable.
 fn socket_drift(m: &Manifest, s: &super::SlotStatus) -> Option<String> {
     let fix = match m.snapshot.sockets.iter().find(|d| d.name == s.socket) {

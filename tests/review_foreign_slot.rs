@@ -1,0 +1,112 @@
+//! An attacker's review of a hook whose slot another program took (issue 47, items 4
+//! and 8): with a program of somebody else's in the XDP dispatcher's slot — which
+//! `status`, `show`, `stats` and `apply --dry-run` all report —, `diff --installed`
+//! said "no packet changes its verdict" and exited 0, and `flush` said "0 hooks
+//! detached" although it took the XDP link off the interface.
+//!
+//! What is checked: `diff --installed` (text and `--json`) names the hook and what it
+//! runs as drift and exits 3, as `apply --dry-run` does, and says nothing of the kind
+//! for a hook the new file drops; `flush` counts the hook it took off. Makes its own
+//! namespaces (`tests/netns`) and removes them. Root only; skipped otherwise.
+
+mod common;
+mod netns;
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use netns::{sockc, Lab};
+use sockc_runtime::sys;
+
+/// An XDP program that drops everything (`r0 = XDP_DROP; exit`): somebody else's.
+fn stranger() -> OwnedFd {
+    let insns = [
+        [0xb7, 0x00, 0, 0, 1, 0, 0, 0], // r0 = 1 (XDP_DROP)
+        [0x95, 0x00, 0, 0, 0, 0, 0, 0], // exit
+    ]
+    .concat();
+    sys::prog_load(&mut sys::ProgLoad {
+        prog_type: aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_XDP as u32,
+        expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_XDP as u32,
+        name: "stranger",
+        insns: &insns,
+        license: b"GPL\0",
+        log: &mut [],
+    })
+    .expect("load an XDP program")
+}
+
+/// Puts `prog` into the slot of the lab's XDP dispatcher, behind sockc's back.
+fn take_the_slot(lab: &Lab, prog: &OwnedFd) {
+    let slot = lab
+        .pin_dir()
+        .join(format!("link_xdp_{}_slot", lab.if_a.replace('-', "_")));
+    let array = sys::obj_get(&slot).expect("the slot's pin");
+    let value = (prog.as_raw_fd() as u32).to_ne_bytes();
+    sys::map_update(array.as_fd(), &0u32.to_ne_bytes(), &value, 0).expect("slot update");
+}
+
+/// A lab whose install runs `drop udp to *:9002` at XDP on A's veth; its rule file.
+fn installed(tag: &str, subnet: u8) -> (Lab, std::path::PathBuf) {
+    let lab = Lab::new(tag, subnet);
+    let xdp = format!(
+        "xdp on {} {{\n    drop udp to *:9002\n    default allow\n}}\n",
+        lab.if_a
+    );
+    let file = lab.rules("rules.sk", &xdp);
+    lab.apply_ok(&file);
+    (lab, file)
+}
+
+/// Item 4: `diff --installed` checks the hooks as `apply --dry-run` does.
+#[test]
+fn diff_installed_calls_a_foreign_program_in_the_slot_drift() {
+    if !common::kernel() {
+        return;
+    }
+    let (lab, file) = installed("fsdiff", 86);
+    let path = file.to_str().expect("UTF-8");
+    let diff = |extra: &[&str]| {
+        let mut args = vec!["diff", "--installed", &lab.name, path];
+        args.extend_from_slice(extra);
+        sockc(&args)
+    };
+    let r = diff(&[]).ok();
+    assert!(!r.stdout.contains("drift"), "{r}");
+
+    let foreign = stranger();
+    take_the_slot(&lab, &foreign);
+    let r = diff(&[]).expect_code(3);
+    let hook = format!("drift: xdp on {}: link runs program", lab.if_a);
+    assert!(r.stdout.contains(&hook), "{r}");
+    assert!(
+        r.stderr.contains("does not run what its records say"),
+        "{r}"
+    );
+    let r = diff(&["--json"]).expect_code(3);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    let state = v["drift"][0]["state"].as_str().unwrap_or_default();
+    assert!(state.starts_with("link runs program"), "{v:#}");
+    common::schema::Schemas::load().validate("diff", &v);
+
+    // A file without the XDP block takes the hook off whatever it runs: no drift.
+    let tc = format!("tc ingress on {} {{\n    default allow\n}}\n", lab.if_a);
+    let other = lab.rules("other.sk", &tc);
+    let r = sockc(&["diff", "--installed", &lab.name, other.to_str().unwrap()]);
+    assert!(!r.stdout.contains("drift") && r.code != 3, "{r}");
+}
+
+/// Item 8: `flush` counts the hook it took off, whatever ran in its slot.
+#[test]
+fn flush_counts_a_hook_whose_slot_a_foreign_program_took() {
+    if !common::kernel() {
+        return;
+    }
+    let (lab, _) = installed("fsflush", 87);
+    let foreign = stranger();
+    take_the_slot(&lab, &foreign);
+    assert!(lab.xdp_attached_id().is_some(), "{}", lab.link_a());
+    let r = sockc(&["flush", "--name", &lab.name, "--json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(v["detached"], 1, "{r}");
+    assert_eq!(lab.xdp_attached_id(), None, "taken off: {}", lab.link_a());
+}
