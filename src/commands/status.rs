@@ -114,6 +114,9 @@ fn print_status(s: &install::Status) {
     if let Some(c) = &s.conntrack {
         outln!("  conntrack: nft table {} {}", c.table, c.state);
     }
+    for n in &s.shared_priorities {
+        outln!("  {n}");
+    }
     for d in &s.drift {
         outln!("  drift: {d}");
     }

@@ -36,6 +36,7 @@
 
 mod counters;
 mod netns_scope;
+mod nf_neighbours;
 mod ready_hooks;
 mod reconcile;
 mod recover;
@@ -56,6 +57,7 @@ use aya::{maps::MapError, pin::PinError, programs::ProgramError};
 use sockc_compiler::{hooks::HookKind, obj::ObjError};
 
 pub use counters::reset_counters;
+pub use nf_neighbours::Neighbour;
 pub use recover::{flush, recover, Flushed, Recovery};
 pub use register::{register, unregister, Registered, Source};
 pub use repair::{repair, Repaired};

@@ -76,6 +76,11 @@ pub struct Status {
     /// or the install's namespace cannot be entered).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conntrack: Option<crate::conntrack_anchor::AnchorStatus>,
+    /// Other functions at the hook and priority of a netfilter block (an nft base
+    /// chain, another BPF link), and which runs first: not drift, but what decides
+    /// before the block.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared_priorities: Vec<super::Neighbour>,
 }
 
 /// The socket map of a sockmap group, read back from the kernel.
@@ -196,6 +201,7 @@ fn unreadable(name: &str, e: &InstallError) -> Status {
         sockets: Vec::new(),
         sockmaps: Vec::new(),
         conntrack: None,
+        shared_priorities: Vec::new(),
     }
 }
 
@@ -278,6 +284,11 @@ fn status_of(
         .then(|| crate::conntrack_anchor::status(&m))
         .flatten();
     drift.extend(conntrack.iter().flat_map(|c| c.drift()));
+    let shared_priorities = if scope.can_look() {
+        super::nf_neighbours::neighbours(store, &m)
+    } else {
+        Vec::new()
+    };
     // Owners are read in the install's namespace (sock_diag answers for the caller's).
     let sockets = super::slot_registry::slots(store, &m, scope.can_look());
     drop(scope);
@@ -303,6 +314,7 @@ fn status_of(
         recovered: recovered.map(|r| r.to_string()),
         sockets,
         conntrack,
+        shared_priorities,
     }
 }
 
