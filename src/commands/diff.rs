@@ -54,7 +54,8 @@ pub struct DiffArgs {
     #[arg(value_name = "NEW", required_unless_present = "installed")]
     pub new: Option<PathBuf>,
     /// compare the one file given with what install NAME runs (the rules its manifest
-    /// records, as `sockc show NAME` prints them) instead of with a file
+    /// records, as `sockc show NAME` prints them) instead of with a file; a hook it
+    /// keeps that runs another program or none, or a set that differs, is drift (exit 3)
     #[arg(long, value_name = "NAME", conflicts_with = "new")]
     pub installed: Option<String>,
     /// with --installed: where bpffs is mounted
