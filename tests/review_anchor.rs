@@ -286,3 +286,37 @@ fn a_chain_added_to_the_anchor_table_is_named_and_never_deleted() {
         "sockc's chain goes: {listed}"
     );
 }
+
+/// A flush killed right before it deletes sockc's chain from a shared anchor table
+/// leaves a flush the next command finishes: the chain goes then, the
+/// administrator's chain and the table stay.
+#[test]
+fn a_flush_killed_at_the_shared_anchor_is_finished_and_keeps_what_is_not_sockcs() {
+    if !common::kernel() {
+        return;
+    }
+    if !std::path::Path::new("/usr/sbin/nft").exists() {
+        println!("SKIP: no nft");
+        return;
+    }
+    let lab = Lab::new("ctkshare", 89);
+    let table = format!("sockc_ct_{}", lab.name);
+    lab.apply(&replies_only(&lab), &[]).ok();
+    nft(&lab.ns_a, &["add", "chain", "inet", &table, "admin"]);
+    let flush = ["flush", "--name", &lab.name];
+    let traced = netns::sockc_fault(&flush, "SOCKC_FAULT_TRACE", "1");
+    // The trace ran the flush: apply again, then kill the next one at that point.
+    let at = netns::point_of(&traced, "delete nft chain", 0);
+    lab.apply(&replies_only(&lab), &[]).ok();
+    let r = netns::sockc_fault(&flush, "SOCKC_FAULT_KILL_AT", &at);
+    assert!(r.stderr.contains("fault injection: killed"), "{r}");
+    assert!(
+        lab.status().is_none(),
+        "the next command finishes the flush"
+    );
+    let listed = nft(&lab.ns_a, &["list", "table", "inet", &table]);
+    assert!(
+        listed.contains("chain admin") && !listed.contains("chain anchor"),
+        "{listed}"
+    );
+}

@@ -17,24 +17,6 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use netns::{sockc, Lab};
 use sockc_runtime::sys;
 
-/// An XDP program that drops everything (`r0 = XDP_DROP; exit`): somebody else's.
-fn stranger() -> OwnedFd {
-    let insns = [
-        [0xb7, 0x00, 0, 0, 1, 0, 0, 0], // r0 = 1 (XDP_DROP)
-        [0x95, 0x00, 0, 0, 0, 0, 0, 0], // exit
-    ]
-    .concat();
-    sys::prog_load(&mut sys::ProgLoad {
-        prog_type: aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_XDP as u32,
-        expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_XDP as u32,
-        name: "stranger",
-        insns: &insns,
-        license: b"GPL\0",
-        log: &mut [],
-    })
-    .expect("load an XDP program")
-}
-
 /// Puts `prog` into the slot of the lab's XDP dispatcher, behind sockc's back.
 fn take_the_slot(lab: &Lab, prog: &OwnedFd) {
     let slot = lab
@@ -73,7 +55,7 @@ fn diff_installed_calls_a_foreign_program_in_the_slot_drift() {
     let r = diff(&[]).ok();
     assert!(!r.stdout.contains("drift"), "{r}");
 
-    let foreign = stranger();
+    let foreign = netns::xdp_drop_all();
     take_the_slot(&lab, &foreign);
     let r = diff(&[]).expect_code(3);
     let hook = format!("drift: xdp on {}: link runs program", lab.if_a);
@@ -102,7 +84,7 @@ fn flush_counts_a_hook_whose_slot_a_foreign_program_took() {
         return;
     }
     let (lab, _) = installed("fsflush", 87);
-    let foreign = stranger();
+    let foreign = netns::xdp_drop_all();
     take_the_slot(&lab, &foreign);
     assert!(lab.xdp_attached_id().is_some(), "{}", lab.link_a());
     let r = sockc(&["flush", "--name", &lab.name, "--json"]).ok();
