@@ -20,6 +20,7 @@ use sockc_runtime::{
 };
 
 use crate::shared::{
+    confirmation,
     installed::{self, Installed},
     json::{self, sockc_error},
     privileges,
@@ -119,6 +120,7 @@ fn open(args: &ShowArgs) -> Result<(Store, String), ExitCode> {
     // Loading the rules through the verifier is what the check needs.
     let store = open_for("show", privileges::INSTALL, &target)?;
     let name = resolve_name(&target, &store)?;
+    confirmation::settle_and_say(&store, Some(&name));
     Ok((store, name))
 }
 

@@ -44,6 +44,8 @@ impl Installer {
             allow_empty: false,
             ahead: None,
             release_freed_memory,
+            label: None,
+            instance: None,
         };
         let mut report = install::apply(store, &req)?;
         let warn = |why: &str| {
