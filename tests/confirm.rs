@@ -544,3 +544,199 @@ impl Drop for Unmount {
         let _ = Command::new("umount").arg(&self.0).status();
     }
 }
+
+// ---- kill points -------------------------------------------------------------------
+
+/// The fault points of one traced run (`fault point N: WHAT` lines), in order.
+fn points(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("fault point "))
+        .map(|l| l.split_once(": ").map_or(l, |(_, what)| what).to_string())
+        .collect()
+}
+
+/// The points a sweep kills: in CI every step of the confirmation itself (its record
+/// written or removed, its directories made, its watcher started) and the first,
+/// middle and last of the rest, which are an apply's or a flush's own steps (every one
+/// of those is killed by `tests/kill_points`); `SOCKC_CONFIRM_SWEEP=full`: all.
+fn chosen(all: &[String]) -> Vec<usize> {
+    let full = std::env::var("SOCKC_CONFIRM_SWEEP").as_deref() == Ok("full");
+    let n = all.len();
+    (1..=n)
+        .filter(|&k| {
+            let what = &all[k - 1];
+            full || what.contains("pending confirmation")
+                || what.contains("watcher")
+                || what.starts_with("mkdir")
+                || k == 1
+                || k == n / 2
+                || k == n
+        })
+        .collect()
+}
+
+impl World {
+    /// After a kill: `status` explains what is there now (exit 0, or 3 with its
+    /// reason), and once the deadline has passed and a command ran, the install runs
+    /// `want` (by label) with no change pending, and traffic follows it.
+    #[track_caller]
+    fn converges(&self, when: &str, want: &str) {
+        let now = self.sk(&["status", "--name", &self.lab.name, "--json"]);
+        assert!(now.code == 0 || now.code == 3, "{when}: {now}");
+        serde_json::from_str::<Value>(&now.stdout).unwrap_or_else(|e| panic!("{when}: {e}: {now}"));
+        let start = Instant::now();
+        loop {
+            let s = self.status();
+            let settled = s["confirmation"].is_null() && s["label"] == want;
+            if settled {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "{when}: {s}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let open = self.reachable(Duration::from_millis(600));
+        assert_eq!(open, want == "v1", "{when}: traffic does not follow {want}");
+    }
+}
+
+/// `apply --confirm` killed at each of its confirmation steps (with a state directory
+/// made new, then with one there), the watcher killed at each of its steps of a
+/// rollback, the next command killed at each of its steps of one, and `confirm`
+/// killed: each time the next command converges to the rules before the change.
+#[test]
+fn every_confirmation_step_killed_converges() {
+    if !common::kernel() {
+        return;
+    }
+    let w = World::new("cfsweep", 149);
+    let v1 = w.lab.rules("v1.sk", &good(&w.lab));
+    let v2 = w.lab.rules("v2.sk", &bad(&w.lab));
+    w.apply(&v1, &["--label", "v1"]).ok();
+    let args = w
+        .lab
+        .apply_args(&v2, &w.lab.name, &["--confirm", "1s", "--label", "v2"]);
+    let mut swept = 0;
+    for fresh_state in [true, false] {
+        let trace = |w: &World| {
+            if fresh_state {
+                let _ = std::fs::remove_dir_all(&w.state);
+            }
+            let traced = w.sk_env(&args, &[("SOCKC_FAULT_TRACE", "1")]).ok();
+            w.converges("traced apply --confirm", "v1");
+            points(&traced.stderr)
+        };
+        let _warm = trace(&w);
+        let all = trace(&w);
+        for k in chosen(&all) {
+            if fresh_state {
+                let _ = std::fs::remove_dir_all(&w.state);
+            }
+            let when = format!("apply --confirm killed at {k} ({})", all[k - 1]);
+            let killed = w.sk_env(&args, &[("SOCKC_FAULT_KILL_AT", &k.to_string())]);
+            assert!(
+                killed.stderr.contains("fault injection: killed"),
+                "{when}: {killed}"
+            );
+            w.converges(&when, "v1");
+            swept += 1;
+        }
+    }
+    swept += sweep_watcher(&w, &args);
+    swept += sweep_next_command(&w, &args);
+    swept += sweep_confirm(&w, &v2);
+    println!("confirmation kill points swept: {swept}");
+    assert!(swept >= 10, "only {swept} kill points");
+}
+
+/// The watcher killed at each step of its rollback; the next command finishes it.
+fn sweep_watcher(w: &World, args: &[&str]) -> usize {
+    let log = w.lab.dir.join("watcher.log");
+    let log_s = log.to_str().unwrap();
+    let _ = std::fs::remove_file(&log);
+    w.sk_env(
+        args,
+        &[
+            ("SOCKC_WATCHER_FAULT_TRACE", "1"),
+            ("SOCKC_WATCHER_LOG", log_s),
+        ],
+    )
+    .ok();
+    w.converges("traced watcher", "v1");
+    let all = points(&std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(!all.is_empty(), "the watcher traced no fault point");
+    let ks = chosen(&all);
+    for &k in &ks {
+        let when = format!("the watcher killed at {k} ({})", all[k - 1]);
+        let at = k.to_string();
+        w.sk_env(args, &[("SOCKC_WATCHER_FAULT_KILL_AT", &at)]).ok();
+        std::thread::sleep(Duration::from_millis(1500));
+        w.converges(&when, "v1");
+    }
+    ks.len()
+}
+
+/// With no watcher (killed before the deadline), `status` rolls back: killed at each
+/// of its steps of that, the command after it finishes.
+fn sweep_next_command(w: &World, args: &[&str]) -> usize {
+    let expire = || {
+        let doc = json(&w.sk(&[args, &["--json"]].concat()).ok());
+        kill(
+            doc["confirmation"]["watcher_pid"]
+                .as_u64()
+                .expect("watcher"),
+        );
+        std::thread::sleep(Duration::from_millis(1200));
+    };
+    let status = ["status", "--name", &w.lab.name];
+    expire();
+    let traced = w.sk_env(&status, &[("SOCKC_FAULT_TRACE", "1")]);
+    let all = points(&traced.stderr);
+    w.converges("traced status", "v1");
+    let ks = chosen(&all);
+    for &k in &ks {
+        expire();
+        let when = format!("status rolling back killed at {k} ({})", all[k - 1]);
+        let killed = w.sk_env(&status, &[("SOCKC_FAULT_KILL_AT", &k.to_string())]);
+        assert!(
+            killed.stderr.contains("fault injection: killed"),
+            "{when}: {killed}"
+        );
+        w.converges(&when, "v1");
+    }
+    ks.len()
+}
+
+/// `confirm` killed at its step (the record removed): the change is either confirmed
+/// or rolled back at its deadline, never left pending.
+fn sweep_confirm(w: &World, v2: &Path) -> usize {
+    let args = w
+        .lab
+        .apply_args(v2, &w.lab.name, &["--confirm", "2s", "--label", "v2"]);
+    w.sk(&args).ok();
+    let traced = w
+        .sk_env(&["confirm", &w.lab.name], &[("SOCKC_FAULT_TRACE", "1")])
+        .ok();
+    let all = points(&traced.stderr);
+    assert!(
+        all.iter().any(|p| p.contains("pending confirmation")),
+        "{traced}"
+    );
+    w.apply(&w.lab.rules("v1.sk", &good(&w.lab)), &["--label", "v1"])
+        .ok();
+    for k in 1..=all.len() {
+        w.sk(&args).ok();
+        let when = format!("confirm killed at {k} ({})", all[k - 1]);
+        let killed = w.sk_env(
+            &["confirm", &w.lab.name],
+            &[("SOCKC_FAULT_KILL_AT", &k.to_string())],
+        );
+        assert!(
+            killed.stderr.contains("fault injection: killed"),
+            "{when}: {killed}"
+        );
+        std::thread::sleep(Duration::from_millis(2500));
+        w.converges(&when, "v1");
+    }
+    all.len()
+}

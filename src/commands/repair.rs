@@ -46,6 +46,17 @@ pub fn run(args: &RepairArgs) -> ExitCode {
     } else {
         all.iter().for_each(print_text);
     }
+    for r in &all {
+        if let Ok(Some(p)) = store.pending().read(&r.name) {
+            if p.is_pending() && !quiet() {
+                eprintln!(
+                    "notice: {}: repaired as it is now, with a change pending confirmation; {}",
+                    r.name,
+                    confirmation::pending_line(&r.name, &p)
+                );
+            }
+        }
+    }
     if !settled || all.iter().any(|r| !r.failed.is_empty()) {
         ExitCode::from(3)
     } else {

@@ -99,6 +99,7 @@ pub fn arm(
     record.token = pending::new_token();
     record.watcher_pid = None;
     records.write(&record).map_err(|e| error_chain(&e))?;
+    sockc_runtime::fault::point("start the confirmation's watcher");
     record.watcher_pid = Some(spawn_watcher(store.bpffs(), name, &record.token)?);
     records.write(&record).map_err(|e| error_chain(&e))?;
     Ok(Some(Armed { record, joined }))
@@ -376,14 +377,20 @@ pub fn spawn_watcher(bpffs: &Path, name: &str, token: &str) -> Result<u32, Strin
         .arg(token)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(watcher_log())
         .current_dir("/");
     // The fault points of the command that arms are not the watcher's: a test names
-    // the watcher's own with SOCKC_WATCHER_FAULT_KILL_AT.
+    // the watcher's own with SOCKC_WATCHER_FAULT_KILL_AT (and _TRACE), and reads what
+    // it says in SOCKC_WATCHER_LOG.
     cmd.env_remove("SOCKC_FAULT_KILL_AT")
         .env_remove("SOCKC_FAULT_TRACE");
-    if let Some(at) = std::env::var_os("SOCKC_WATCHER_FAULT_KILL_AT") {
-        cmd.env("SOCKC_FAULT_KILL_AT", at);
+    for (ours, its) in [
+        ("SOCKC_WATCHER_FAULT_KILL_AT", "SOCKC_FAULT_KILL_AT"),
+        ("SOCKC_WATCHER_FAULT_TRACE", "SOCKC_FAULT_TRACE"),
+    ] {
+        if let Some(v) = std::env::var_os(ours) {
+            cmd.env(its, v);
+        }
     }
     // SAFETY: setsid is async-signal-safe and touches only the new process.
     unsafe {
@@ -402,6 +409,19 @@ pub fn spawn_watcher(bpffs: &Path, name: &str, token: &str) -> Result<u32, Strin
     // that runs on (the node agent) reaps it on a thread.
     reap_later(child);
     Ok(pid)
+}
+
+/// Where the watcher's stderr goes: the file `SOCKC_WATCHER_LOG` names (appended to),
+/// else nowhere (it has no terminal).
+fn watcher_log() -> std::process::Stdio {
+    let file = std::env::var_os("SOCKC_WATCHER_LOG").and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+    });
+    file.map_or_else(std::process::Stdio::null, std::process::Stdio::from)
 }
 
 /// Waits for `child` on a thread of its own, so that a long-running caller leaves no
