@@ -231,6 +231,12 @@ pub fn settle(store: &Store, name: &str, force: Option<&str>) -> Result<Settled,
         ),
         None => return Ok(Settled::Nothing),
     };
+    if namespace_gone(m) {
+        let reason = format!(
+            "{reason}; the install's network namespace is gone, and its hooks with it: nothing to put back there"
+        );
+        return end(&records, &mut record, reason, Some(m.generation));
+    }
     let generation = put_back(store, name, m, record.previous.as_ref())?;
     end(&records, &mut record, reason, generation)
 }
@@ -344,6 +350,14 @@ pub fn install_previous(
         ));
     }
     Ok(report.generation)
+}
+
+/// Whether the network namespace install `m` was applied in no longer exists by its
+/// recorded path (the path is gone; one made again under it is refused later).
+fn namespace_gone(m: &Manifest) -> bool {
+    m.netns
+        .as_deref()
+        .is_some_and(|p| std::fs::symlink_metadata(p).is_err())
 }
 
 /// The calling thread moved into install `m`'s network namespace (by its recorded

@@ -24,6 +24,7 @@
 
 use std::{
     io::Read,
+    os::unix::fs::{MetadataExt, OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
@@ -171,14 +172,32 @@ impl Records {
         self.dir.join(format!("{name}.json"))
     }
 
-    /// Install `name`'s record, if it has one.
+    /// Install `name`'s record, if it has one: read only from a regular file of root's
+    /// (not through a link) in a directory only root can change, as it says which
+    /// rules root's sockc installs at the deadline.
     pub fn read(&self, name: &str) -> Result<Option<Pending>, StoreError> {
+        if !self.dir.exists() {
+            return Ok(None);
+        }
+        super::check_path_owners(&self.dir)?;
         let path = self.path(name);
-        let file = match std::fs::File::open(&path) {
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+        {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(&path)(e)),
         };
+        let meta = file.metadata().map_err(io_err(&path))?;
+        if !meta.is_file() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+            return Err(StoreError::Unsafe {
+                path,
+                uid: meta.uid(),
+                mode: meta.mode() & 0o7777,
+            });
+        }
         let mut text = String::new();
         file.take(MAX_RECORD_BYTES + 1)
             .read_to_string(&mut text)
@@ -279,4 +298,92 @@ pub fn now_unix() -> u64 {
 /// A random token in hex (16 bytes).
 pub fn new_token() -> String {
     super::manifest::new_instance()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str) -> Pending {
+        Pending {
+            schema: SCHEMA.into(),
+            name: name.into(),
+            instance: "i".into(),
+            state: PendingState::Pending,
+            boot_id: boot_id(),
+            armed_unix: now_unix(),
+            deadline_unix: now_unix() + 60,
+            deadline_boot_ns: boot_clock_ns() + 60_000_000_000,
+            from_generation: Some(1),
+            previous: None,
+            change_sha256: "00".into(),
+            change_label: None,
+            probes: Vec::new(),
+            token: new_token(),
+            watcher_pid: None,
+            rolled_back: None,
+        }
+    }
+
+    fn state(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("sockc-pending-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    /// A record reads back as written; its deadline is ahead on both clocks.
+    #[test]
+    fn a_record_reads_back_and_is_not_expired() {
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let dir = state("rw");
+        let records = Records::new(&dir);
+        assert_eq!(records.read("fw").unwrap(), None);
+        let r = record("fw");
+        records.write(&r).unwrap();
+        assert_eq!(records.read("fw").unwrap(), Some(r.clone()));
+        assert!(!r.expired());
+        assert!(r.remaining_secs() > 50.0);
+        records.remove("fw").unwrap();
+        assert_eq!(records.read("fw").unwrap(), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A record root's sockc would act on is refused when another user could have
+    /// put it there: through a link, owned by another user, or another name's.
+    #[test]
+    fn a_planted_record_is_refused() {
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let dir = state("planted");
+        let records = Records::new(&dir);
+        records.write(&record("fw")).unwrap();
+        let planted = dir.join("planted.json");
+        std::fs::write(&planted, serde_json::to_vec(&record("lnk")).unwrap()).unwrap();
+        std::os::unix::fs::symlink(&planted, records.path("lnk")).unwrap();
+        assert!(records.read("lnk").is_err(), "read through a link");
+        std::os::unix::fs::chown(records.path("fw"), Some(65534), None).unwrap();
+        assert!(matches!(records.read("fw"), Err(StoreError::Unsafe { .. })));
+        std::fs::write(
+            records.path("other"),
+            serde_json::to_vec(&record("fw")).unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(
+            records.read("other"),
+            Err(StoreError::NotPendingRecord { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Installs on another bpffs keep their records apart from the default one's.
+    #[test]
+    fn each_bpffs_has_its_own_state_directory() {
+        let default = state_dir(Path::new("/sys/fs/bpf"));
+        let other = state_dir(Path::new("/tmp/x/bpffs"));
+        assert_ne!(default, other);
+        assert!(other.starts_with(&default));
+    }
 }
