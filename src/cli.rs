@@ -178,8 +178,11 @@ pub enum Cmd {
     /// (ExecStartPost=sockc register NAME with PassFileDescriptorsToExec=yes); otherwise
     /// it is found bound to the declared address in the install's network namespace.
     /// It must fit the declaration: protocol, a TCP listener or an unconnected UDP
-    /// socket, family, address. `apply` and `repair` also register every declared
-    /// socket they find bound to its address.
+    /// socket, family, address; and the declaration must trust it: created in its
+    /// `cgroup "PATH"` (or below), or else owned by its `owner` (root when it names
+    /// none) — whatever process holds it now. `apply` and `repair` also register every
+    /// declared socket they find bound to its address, and take out one the
+    /// declaration does not trust.
     Register(register::RegisterArgs),
     /// Take a socket out of an install's socket map: redirects to it drop (and count)
     /// until one is registered again

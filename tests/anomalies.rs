@@ -307,6 +307,7 @@ fn program_strategy(max_rules: usize) -> impl Strategy<Value = Module> {
                     proto: sockc_compiler::syntax::ast::SockProto::Tcp,
                     addr: None,
                     cgroup: None,
+                    owner: None,
                 });
             }
             let rules: Vec<Rule> = raws

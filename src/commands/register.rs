@@ -8,7 +8,8 @@
 //! register NAME` with `PassFileDescriptorsToExec=yes`, no ptrace needed), and
 //! otherwise found by the declared address in the install's network namespace. Every
 //! way checks the socket against the declaration first (protocol, listening or
-//! unconnected, family, address, namespace) and says what does not fit.
+//! unconnected, family, address, namespace, and whom it trusts: the cgroup the socket
+//! was created in, or its owner) and says what does not fit.
 
 use std::process::ExitCode;
 

@@ -173,7 +173,7 @@ fn hooks_table(hooks: &[install::HookStatus]) -> comfy_table::Table {
 }
 
 /// An install's socket maps (connections and named sockets in each) and declared
-/// sockets (state, drops, who bound them).
+/// sockets (state, drops, who bound them, who owns the socket in the slot).
 fn print_sockets(s: &install::Status) {
     for g in &s.sockmaps {
         match (g.sockets, g.named) {
@@ -203,6 +203,14 @@ fn print_sockets(s: &install::Status) {
             slot.slot,
             slot.state
         );
+        match (&slot.owner, &slot.owner_unknown) {
+            (Some(o), _) => match &o.refused {
+                None => outln!("    owner: {o}"),
+                Some(why) => outln!("    owner: {o}: NOT TRUSTED by the declaration: {why}"),
+            },
+            (None, Some(why)) => outln!("    owner: unknown ({why})"),
+            (None, None) => {}
+        }
         for b in &slot.bindings {
             outln!("    bound by {b}");
         }

@@ -8,6 +8,7 @@
 
 mod ct;
 pub(crate) mod frames;
+pub(crate) mod ids;
 pub(crate) mod iface;
 mod limit;
 mod netfilter;
@@ -172,6 +173,7 @@ impl Checker<'_> {
         }
         self.check_socket_address(s);
         let cgroup_ok = self.check_socket_cgroup(s);
+        let owner = self.socket_owner(s);
         let id = self.module.sockets.push(Socket {
             name: s.name.name.clone(),
             proto: s.proto,
@@ -180,6 +182,7 @@ impl Checker<'_> {
                 .cgroup
                 .as_ref()
                 .map(|(path, _)| sockmap::normalize_cgroup(path)),
+            owner,
         });
         self.sockets.insert(s.name.name.clone(), (id, s.name.span));
         if let (Some((path, span)), true) = (&s.cgroup, cgroup_ok) {

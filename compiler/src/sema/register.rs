@@ -1,13 +1,19 @@
 //! `socket NAME = tcp ADDR:PORT cgroup "PATH"`: sockets that register themselves when
 //! their service listens (sk_lookup). Checks the declaration (TCP, with an
 //! address, a cgroup directory) and builds one [`Registrar`] per cgroup, with its
-//! counter slots after every rule's. Invariant: a registrar lists only TCP sockets
-//! with an address, so its program always has something to compare.
+//! counter slots after every rule's; and `owner ...`, who may own a socket registered
+//! without a cgroup (resolved by [`super::ids`]). Invariant: a registrar lists only TCP
+//! sockets with an address, so its program always has something to compare; a
+//! declaration has a cgroup or an owner, never both (the registrar, which the kernel
+//! runs at `listen()`, sees the socket's cgroup and not its owner).
 
 use crate::{
     diag::{Diagnostic, Span},
     ir::{Registrar, SockId},
-    syntax::ast::{self, SockProto},
+    syntax::{
+        ast::{self, SockProto},
+        ids::IdSet,
+    },
 };
 
 use super::Checker;
@@ -57,6 +63,34 @@ impl Checker<'_> {
             );
         }
         self.diags.errors() == before
+    }
+
+    /// The declaration's `owner`, resolved; `None` without one or when it has errors.
+    /// Refused beside `cgroup`: the cgroup is the trust boundary, and the registrar
+    /// could not keep an owner's promise.
+    pub(super) fn socket_owner(&mut self, s: &ast::SocketDecl) -> Option<IdSet> {
+        let owner = s.owner.as_ref()?;
+        if let Some((_, cgroup)) = &s.cgroup {
+            self.diags.push(
+                Diagnostic::error(
+                    "sockc::owner-with-cgroup",
+                    format!(
+                        "socket `{}` names both a cgroup and an owner",
+                        crate::diag::quote(&s.name.name)
+                    ),
+                )
+                .label(owner.span, "owner")
+                .label(*cgroup, "cgroup")
+                .help(
+                    "keep one: with `cgroup`, every socket made inside the cgroup may be \
+                     registered, whoever owns it (the program that registers a socket when \
+                     it listens sees its cgroup, not its owner); with `owner`, a socket of \
+                     that user or group, made anywhere",
+                ),
+            );
+            return None;
+        }
+        self.resolve_ids(owner)
     }
 
     /// A declared address a socket can be found on: port 0 is not one (binding it gets
