@@ -76,6 +76,12 @@ pub struct Status {
     /// or the install's namespace cannot be entered).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conntrack: Option<crate::conntrack_anchor::AnchorStatus>,
+    /// The name the operator gave the rules (`apply --label`).
+    pub label: Option<String>,
+    /// The install's pending confirmation, or the record of its last change that was
+    /// rolled back (the CLI shows both; `confirmation` and `last_rollback`).
+    #[serde(skip)]
+    pub pending: Option<crate::store::pending::Pending>,
 }
 
 /// The socket map of a sockmap group, read back from the kernel.
@@ -196,6 +202,8 @@ fn unreadable(name: &str, e: &InstallError) -> Status {
         sockets: Vec::new(),
         sockmaps: Vec::new(),
         conntrack: None,
+        label: None,
+        pending: None,
     }
 }
 
@@ -289,6 +297,13 @@ fn status_of(
     if opts.deep {
         drift.extend(sets::drift(store, &m).lines);
     }
+    let pending = store.pending().read(&m.name).unwrap_or_else(|e| {
+        drift.push(format!(
+            "its pending confirmation: {}",
+            crate::error_text::error_chain(&e)
+        ));
+        None
+    });
     Status {
         name: m.name.clone(),
         generation: m.generation,
@@ -303,6 +318,8 @@ fn status_of(
         recovered: recovered.map(|r| r.to_string()),
         sockets,
         conntrack,
+        pending,
+        label: m.label,
     }
 }
 
