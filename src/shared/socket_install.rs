@@ -29,6 +29,7 @@ pub fn store_and_install(
     privileges::require(command, privileges::INSTALL)?;
     let store = open_store(target)?;
     let name = install_of(target, &store, socket)?;
+    super::confirmation::settle_and_say(&store, Some(&name));
     Ok((store, name))
 }
 

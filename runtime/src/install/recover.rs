@@ -39,6 +39,7 @@ use crate::{
     fault::point,
     store::{
         journal::{Journal, Operation, Phase},
+        pending::Pending,
         BulkRefs, Manifest, Store, StoreError,
     },
 };
@@ -328,6 +329,7 @@ pub(crate) fn recover_locked(
                     flush_locked(store, m, notices)?;
                 }
                 None => {
+                    cancel_pending(store, name)?;
                     store.remove_install(name)?;
                 }
             }
@@ -503,19 +505,33 @@ fn write_flush_journal(
 
 /// Takes every hook of `m` off (only what is sockc's) and removes the install, as a
 /// roll-forward-only operation (see the module docs); returns how many hooks held
-/// the install's attachments when it started (see [`detach_all`]), and says in
-/// `notices` what of the conntrack anchor it left.
+/// the install's attachments when it started (see [`detach_all`]) and the pending
+/// confirmation it cancelled, and says in `notices` what of the conntrack anchor it
+/// left.
 fn flush_locked(
     store: &Store,
     m: &Manifest,
     notices: &mut Vec<String>,
-) -> Result<usize, InstallError> {
+) -> Result<(usize, Option<Pending>), InstallError> {
     if store.journal(&m.name)?.is_none() {
         write_flush_journal(store, &m.name, Vec::new())?;
     }
+    let cancelled = cancel_pending(store, &m.name)?;
     let attached = detach_all(store, m, notices);
     store.remove_install(&m.name)?;
-    Ok(attached)
+    Ok((attached, cancelled))
+}
+
+/// A flush ends the install's pending confirmation, if it has one, once its journal
+/// is in place and before the first hook comes off: what was flushed is never put
+/// back at the deadline. A change rolled back before stays on record.
+fn cancel_pending(store: &Store, name: &str) -> Result<Option<Pending>, InstallError> {
+    let records = store.pending();
+    let pending = records.read(name)?.filter(Pending::is_pending);
+    if pending.is_some() {
+        records.remove(name)?;
+    }
+    Ok(pending)
 }
 
 /// Takes every hook of `m` off, in the reverse of the attach order (a sockmap group's
@@ -569,6 +585,8 @@ pub struct Flushed {
     /// What the flush left that is worth saying: an anchor table that holds what
     /// sockc did not make.
     pub notices: Vec<String>,
+    /// The change that was pending confirmation, cancelled by the flush.
+    pub cancelled: Option<Pending>,
 }
 
 /// Detaches and removes everything installed under `name`; where a record was lost,
@@ -666,15 +684,17 @@ fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
                 detached: given_up,
                 recovered,
                 notices,
+                cancelled: None,
             });
         }
         return Err(InstallError::NotInstalled(name.to_string()));
     };
-    let detached = given_up.max(flush_locked(store, &manifest, &mut notices)?);
+    let (attached, cancelled) = flush_locked(store, &manifest, &mut notices)?;
     Ok(Flushed {
         manifest: Some(manifest),
-        detached,
+        detached: given_up.max(attached),
         recovered,
         notices,
+        cancelled,
     })
 }

@@ -81,6 +81,12 @@ pub struct Status {
     /// before the block.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shared_priorities: Vec<super::Neighbour>,
+    /// The name the operator gave the rules (`apply --label`).
+    pub label: Option<String>,
+    /// The install's pending confirmation, or the record of its last change that was
+    /// rolled back (the CLI shows both; `confirmation` and `last_rollback`).
+    #[serde(skip)]
+    pub pending: Option<crate::store::pending::Pending>,
 }
 
 /// The socket map of a sockmap group, read back from the kernel.
@@ -202,6 +208,8 @@ fn unreadable(name: &str, e: &InstallError) -> Status {
         sockmaps: Vec::new(),
         conntrack: None,
         shared_priorities: Vec::new(),
+        label: None,
+        pending: None,
     }
 }
 
@@ -300,6 +308,13 @@ fn status_of(
     if opts.deep {
         drift.extend(sets::drift(store, &m).lines);
     }
+    let pending = store.pending().read(&m.name).unwrap_or_else(|e| {
+        drift.push(format!(
+            "its pending confirmation: {}",
+            crate::error_text::error_chain(&e)
+        ));
+        None
+    });
     Status {
         name: m.name.clone(),
         generation: m.generation,
@@ -315,6 +330,8 @@ fn status_of(
         sockets,
         conntrack,
         shared_priorities,
+        pending,
+        label: m.label,
     }
 }
 
