@@ -48,29 +48,28 @@ pub struct Neighbour {
 
 impl std::fmt::Display for Neighbour {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({}) also runs {} {}: ",
-            self.hook,
-            self.families.join(", "),
-            self.kind,
-            self.what
-        )?;
-        f.write_str(match self.order {
-            "before" => {
-                "it runs before sockc's block (registered after it: at one priority the kernel \
-                 runs the last registered first)"
-            }
-            "dormant" => {
-                "its table is dormant; woken, it will run before sockc's block (the kernel \
-                 runs the last registered first)"
-            }
-            _ => {
-                "BPF links do not name their network namespace; the kernel refuses a second \
-                 BPF hook at one priority of a namespace, so it runs in another one, unless \
-                 sockc's link here was taken off"
-            }
-        })
+        let (at, kind, what) = (&self.hook, self.kind, &self.what);
+        let families = self.families.join(", ");
+        match self.order {
+            "before" => write!(
+                f,
+                "{at} ({families}) also runs {kind} {what}: it runs before sockc's block \
+                 (registered after it: at one priority the kernel runs the last registered \
+                 first)"
+            ),
+            "dormant" => write!(
+                f,
+                "{at} ({families}) also has {kind} {what}, in a dormant table: woken, it \
+                 will run before sockc's block (the kernel runs the last registered first)"
+            ),
+            _ => write!(
+                f,
+                "{at} ({families}): {kind} {what} is at the same hook and priority in another \
+                 network namespace (BPF links do not name theirs, and the kernel refuses a \
+                 second BPF hook at one priority of a namespace), unless sockc's link here \
+                 was taken off"
+            ),
+        }
     }
 }
 
