@@ -1,6 +1,6 @@
 //! The catalogue of sockc's codes: every diagnostic code (`sockc::...`) the compiler
 //! and the import print at a place in a source, and every code of a command's failure
-//! outside a source, each defined once here with
+//! outside a source (the runtime's errors users act on), each defined once here with
 //! its string, its level (error, warning, or a failure's exit code), the section of
 //! `docs/errors.md` it belongs to and a one-line summary.
 //!
@@ -26,9 +26,9 @@
 //!    or `Failure(EXIT)` for a failure outside a source (printed as `sockc: MESSAGE`,
 //!    the command exiting with EXIT).
 //! 2. Raise it with `Diagnostic::new(Code::Variant, message)` (the severity comes from
-//!    the row), with a label at the span it concerns; a failure: the command's error
-//!    type gives it (`code()`, as `sockc_import::ImportError` does), and the exit code
-//!    comes from [`Code::exit_code`].
+//!    the row), with a label at the span it concerns; a failure: the runtime error's
+//!    variant maps to it in `runtime/src/install/error_code.rs` (or the command's own
+//!    error type gets a `code()`), and the exit code comes from [`Code::exit_code`].
 //! 3. Its entry in `docs/errors.md`, in the section of its group: `### `sockc::name``
 //!    followed by ` (warning)` for a warning or ` (exit N)` for a failure, then what it
 //!    means and what to do.
@@ -91,6 +91,7 @@ pub enum Group {
     Lints,
     Limits,
     Import,
+    Installs,
 }
 
 impl Group {
@@ -101,6 +102,7 @@ impl Group {
         Group::Lints,
         Group::Limits,
         Group::Import,
+        Group::Installs,
     ];
 
     /// The section's heading in `docs/errors.md`.
@@ -112,6 +114,7 @@ impl Group {
             Group::Lints => "Lints from the optimizer",
             Group::Limits => "Limits and internal errors",
             Group::Import => "Importing netfilter rulesets",
+            Group::Installs => "Installs and the kernel",
         }
     }
 }
@@ -308,6 +311,38 @@ catalogue! {
     ImportTooLarge = "sockc::import-too-large", Import, Error;
     /// Import options that do not fit the input.
     ImportUsage = "sockc::import-usage", Import, Failure(2);
+
+    // Installs and the kernel
+    /// Nothing is installed under the name.
+    NotInstalled = "sockc::not-installed", Installs, Failure(1);
+    /// A rule file without hook blocks would detach every hook of the install.
+    EmptyRuleset = "sockc::empty-ruleset", Installs, Failure(2);
+    /// Another install holds the hook.
+    HookHeld = "sockc::hook-held", Installs, Failure(2);
+    /// Another tool's program holds the hook.
+    ForeignProgram = "sockc::foreign-program", Installs, Failure(3);
+    /// A hook's interface or cgroup does not exist.
+    MissingTarget = "sockc::missing-target", Installs, Failure(3);
+    /// One cgroup named two ways.
+    SameCgroup = "sockc::same-cgroup", Installs, Failure(3);
+    /// The network namespace cannot be used, or is not the install's.
+    Netns = "sockc::netns", Installs, Failure(3);
+    /// An install whose records are missing or damaged.
+    DamagedRecords = "sockc::damaged-records", Installs, Failure(3);
+    /// A record written by a newer sockc.
+    NewerSockc = "sockc::newer-sockc", Installs, Failure(3);
+    /// A bpffs path that cannot hold installs.
+    Bpffs = "sockc::bpffs", Installs, Failure(3);
+    /// Another sockc holds the install's lock.
+    LockBusy = "sockc::lock-busy", Installs, Failure(3);
+    /// The process lacks the capabilities to load programs.
+    Capabilities = "sockc::capabilities", Installs, Failure(3);
+    /// The verifier refused a program.
+    Verifier = "sockc::verifier", Installs, Failure(3);
+    /// A socket `sockc register` or `unregister` names cannot be put in or taken out.
+    RegisterSocket = "sockc::register-socket", Installs, Failure(1);
+    /// The kernel or the system refused an operation.
+    Kernel = "sockc::kernel", Installs, Failure(3);
 }
 
 impl Code {
@@ -409,7 +444,7 @@ mod tests {
         assert_eq!("sockc::set-overlap", Code::SetOverlap);
         assert_ne!(Code::SetOverlap, "sockc::set-overla");
         assert_eq!(format!("{:?}", Code::Syntax), "\"sockc::syntax\"");
-        assert_eq!(Code::ImportUsage.exit_code(), 2);
+        assert_eq!(Code::NotInstalled.exit_code(), 1);
         assert_eq!(Code::Shadowed.exit_code(), 0);
     }
 }
