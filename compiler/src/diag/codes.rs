@@ -11,8 +11,8 @@
 //! can name a code without depending on a stage. `compiler/tests/error_catalogue.rs`
 //! ties the catalogue to `docs/errors.md` both ways (every code has one `###` entry
 //! in its group's section, whose `(warning)` / `(exit N)` mark agrees with the level;
-//! every entry names a code) and fails on a `"sockc::` string literal anywhere else
-//! in the workspace's production code.
+//! every entry names a code), and fails on a code's string anywhere else in the
+//! workspace's production code and on a code nothing raises.
 //!
 //! The documentation of a code is its entry in `docs/errors.md` (user documentation,
 //! grouped as the [`Group`]s are); the catalogue keeps the one-line summary beside
@@ -26,7 +26,9 @@
 //!    or `Failure(EXIT)` for a failure outside a source (printed as `sockc: MESSAGE`,
 //!    the command exiting with EXIT).
 //! 2. Raise it with `Diagnostic::new(Code::Variant, message)` (the severity comes from
-//!    the row), with a label at the span it concerns; a failure: the runtime error's
+//!    the row), with a label at the span it concerns (an import's:
+//!    `sockc_import::Diagnostic::new(Code::Variant, message, span)`); a failure: the
+//!    runtime error's
 //!    variant maps to it in `runtime/src/install/error_code.rs` (or the command's own
 //!    error type gets a `code()`), and the exit code comes from [`Code::exit_code`].
 //! 3. Its entry in `docs/errors.md`, in the section of its group: `### `sockc::name``
