@@ -63,6 +63,7 @@ fn store_code(e: &StoreError) -> Code {
         StoreError::Busy { .. } => Code::LockBusy,
         StoreError::ManifestFormat { .. } | StoreError::JournalFormat { .. } => Code::NewerSockc,
         StoreError::NotARecord { .. }
+        | StoreError::NotPendingRecord { .. }
         | StoreError::RecordChunkMissing { .. }
         | StoreError::RecordJson { .. }
         | StoreError::Bulk { .. } => Code::DamagedRecords,
