@@ -17,14 +17,18 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use netns::{sockc, Lab};
 use sockc_runtime::sys;
 
-/// Puts `prog` into the slot of the lab's XDP dispatcher, behind sockc's back.
-fn take_the_slot(lab: &Lab, prog: &OwnedFd) {
+/// The program array of the lab's XDP dispatcher, opened from its pin.
+fn slot_array(lab: &Lab) -> OwnedFd {
     let slot = lab
         .pin_dir()
         .join(format!("link_xdp_{}_slot", lab.if_a.replace('-', "_")));
-    let array = sys::obj_get(&slot).expect("the slot's pin");
+    sys::obj_get(&slot).expect("the slot's pin")
+}
+
+/// Puts `prog` into the slot of the lab's XDP dispatcher, behind sockc's back.
+fn take_the_slot(lab: &Lab, prog: &OwnedFd) {
     let value = (prog.as_raw_fd() as u32).to_ne_bytes();
-    sys::map_update(array.as_fd(), &0u32.to_ne_bytes(), &value, 0).expect("slot update");
+    sys::map_update(slot_array(lab).as_fd(), &0u32.to_ne_bytes(), &value, 0).expect("slot update");
 }
 
 /// A lab whose install runs `drop udp to *:9002` at XDP on A's veth; its rule file.
@@ -90,5 +94,21 @@ fn flush_counts_a_hook_whose_slot_a_foreign_program_took() {
     let r = sockc(&["flush", "--name", &lab.name, "--json"]).ok();
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
     assert_eq!(v["detached"], 1, "{r}");
+    assert_eq!(lab.xdp_attached_id(), None, "taken off: {}", lab.link_a());
+}
+
+/// Item 8, the slot emptied instead: the dispatcher's link stays on the interface
+/// (letting everything through) until the flush takes it off, which it counts, in
+/// the text as in `--json`.
+#[test]
+fn flush_counts_a_hook_whose_slot_was_emptied() {
+    if !common::kernel() {
+        return;
+    }
+    let (lab, _) = installed("fsempty", 90);
+    sys::map_delete(slot_array(&lab).as_fd(), &0u32.to_ne_bytes()).expect("empty the slot");
+    assert!(lab.xdp_attached_id().is_some(), "{}", lab.link_a());
+    let r = sockc(&["flush", "--name", &lab.name]).ok();
+    assert!(r.stdout.contains("(1 hooks detached)"), "{r}");
     assert_eq!(lab.xdp_attached_id(), None, "taken off: {}", lab.link_a());
 }

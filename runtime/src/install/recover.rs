@@ -23,7 +23,7 @@
 
 use std::fmt;
 
-use sockc_compiler::ir::sockmap::MapRole;
+use sockc_compiler::{hooks::HookKind, ir::sockmap::MapRole};
 
 use super::{
     netns_scope::{self, locate},
@@ -34,13 +34,13 @@ use super::{
     InstallError,
 };
 use crate::{
-    attach::{backend, AttachOptions, Attachment},
+    attach::{backend, AttachOptions, Attachment, LinkState},
     error_text::error_chain,
     fault::point,
     store::{
         journal::{Journal, Operation, Phase},
         pending::Pending,
-        BulkRefs, Manifest, Store, StoreError,
+        BulkRefs, InstalledProgram, Manifest, Store, StoreError,
     },
 };
 
@@ -388,7 +388,7 @@ fn journal_to_recover(store: &Store, name: &str) -> Result<Option<Journal>, Stor
 /// then a flush's journal replaces the work's, which the flush finishes. A kill before
 /// that leaves the damaged journal, and the next flush starts over. Returns how many
 /// hooks held the target's attachments or the committed generation's
-/// ([`LinkState::in_place`](crate::attach::LinkState::in_place)).
+/// ([`holds_hook`]).
 fn abandon(
     store: &Store,
     name: &str,
@@ -404,7 +404,7 @@ fn abandon(
         .iter()
         .chain([target])
         .flat_map(|m| m.programs.iter().map(move |p| (m, p)))
-        .filter(|(m, p)| scope.hook_state(store, m, p).in_place())
+        .filter(|(m, p)| holds_hook(p, &scope.hook_state(store, m, p)))
         .map(|(_, p)| p.attach_point().to_string())
         .collect();
     reconcile::detach_new(store, name, old.as_ref(), target, &journal.qdiscs_absent);
@@ -538,9 +538,9 @@ fn cancel_pending(store: &Store, name: &str) -> Result<Option<Pending>, InstallE
 /// sock_ops program comes off before its dispatchers, so no socket joins a map that
 /// runs nothing), and the conntrack anchor (only what sockc made of it: `notices`
 /// says what stays); returns how many hooks held one of the install's attachments —
-/// its link, filter or map slot, running its program or one put there behind its
-/// back ([`LinkState::in_place`](crate::attach::LinkState::in_place)) —, each of
-/// which goes with the install. In a namespace that cannot be entered, links still
+/// its link, filter or map slot, running its program, one put there behind its back,
+/// or (a dispatcher's link) nothing ([`holds_hook`]) —, each of which goes with the
+/// install. In a namespace that cannot be entered, links still
 /// come off (`BPF_LINK_DETACH` needs no namespace); a namespace that is gone took
 /// its other hooks with it.
 fn detach_all(store: &Store, m: &Manifest, notices: &mut Vec<String>) -> usize {
@@ -548,7 +548,7 @@ fn detach_all(store: &Store, m: &Manifest, notices: &mut Vec<String>) -> usize {
     let mut attached = 0;
     for p in m.programs.iter().rev() {
         let live = p.attachment(store, &m.name);
-        if scope.hook_state(store, m, p).in_place() {
+        if holds_hook(p, &scope.hook_state(store, m, p)) {
             attached += 1;
         }
         let reachable = scope.can_look() || !netns_scope::namespaced(p);
@@ -571,6 +571,16 @@ fn detach_all(store: &Store, m: &Manifest, notices: &mut Vec<String>) -> usize {
     attached
 }
 
+/// Whether `p`'s attachment holds its hook in `state`, so taking the install off
+/// takes a hook off: it runs its program or one put there behind sockc's back
+/// ([`LinkState::in_place`]), or it is a dispatcher's link whose slot somebody
+/// emptied (XDP, netfilter: the link stays on its hook and lets everything through).
+/// An empty socket map (`Vacant` too) holds no hook.
+fn holds_hook(p: &InstalledProgram, state: &LinkState) -> bool {
+    let dispatched = p.hook == HookKind::Xdp || p.hook.netfilter_hook().is_some();
+    state.in_place() || (dispatched && *state == LinkState::Vacant)
+}
+
 /// What [`flush`] did.
 #[derive(Debug)]
 pub struct Flushed {
@@ -578,8 +588,8 @@ pub struct Flushed {
     /// debris, and finished or removed that).
     pub manifest: Option<Manifest>,
     /// Hooks that held one of the install's attachments (its link, filter or map
-    /// slot) until the flush, running its program or one put there behind its back:
-    /// each was taken off.
+    /// slot) until the flush, running its program, one put there behind its back, or
+    /// (a dispatcher's emptied slot) nothing: each was taken off.
     pub detached: usize,
     pub recovered: Option<Recovery>,
     /// What the flush left that is worth saying: an anchor table that holds what
