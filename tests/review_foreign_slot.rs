@@ -5,9 +5,10 @@
 //! detached" although it took the XDP link off the interface.
 //!
 //! What is checked: `diff --installed` (text and `--json`) names the hook and what it
-//! runs as drift and exits 3, as `apply --dry-run` does, and says nothing of the kind
-//! for a hook the new file drops; `flush` counts the hook it took off. Makes its own
-//! namespaces (`tests/netns`) and removes them. Root only; skipped otherwise.
+//! runs as drift, in the words `apply --dry-run` uses for it, and exits 3, and says
+//! nothing of the kind for a hook the new file drops; `flush` counts the hook it took
+//! off, whether another program or nothing was in its slot. Makes its own namespaces
+//! (`tests/netns`) and removes them. Root only; skipped otherwise.
 
 mod common;
 mod netns;
@@ -64,6 +65,17 @@ fn diff_installed_calls_a_foreign_program_in_the_slot_drift() {
     let r = diff(&[]).expect_code(3);
     let hook = format!("drift: xdp on {}: link runs program", lab.if_a);
     assert!(r.stdout.contains(&hook), "{r}");
+    // The same hook, in the same words, as `apply --dry-run` finds it.
+    let dry = lab.apply(&file, &["--dry-run"]).ok();
+    let again = format!("would attach again xdp on {}: link runs program", lab.if_a);
+    let line = |out: &str, prefix: &str| {
+        out.lines()
+            .find(|l| l.starts_with(prefix))
+            .map(|l| l[prefix.len()..].to_string())
+    };
+    let said = line(&dry.stdout, "would attach again ");
+    assert!(dry.stdout.contains(&again), "{dry}");
+    assert_eq!(line(&r.stdout, "drift: "), said, "{r}\n{dry}");
     assert!(
         r.stderr.contains("does not run what its records say"),
         "{r}"
