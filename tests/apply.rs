@@ -234,7 +234,11 @@ fn apply_reapply_set_update_and_flush_follow_the_rules() {
     assert_eq!(lab.status(), None, "status after flush");
     // Other installs on a shared host may carry drift (exit 3); this test
     // only asks that the flushed install is no longer listed.
-    let all = sockc(&["status", "--json"]);
+    let all = {
+        // Without `--name` it would finish another test's install interrupted on purpose.
+        let _every = common::exclusive::nameless_command();
+        sockc(&["status", "--json"])
+    };
     assert!(matches!(all.code, 0 | 3), "status --json failed:\n{all}");
     let all: Value = serde_json::from_str(&all.stdout).expect("status --json");
     assert!(

@@ -227,6 +227,9 @@ fn a_kill_at_the_anchor_leaves_nothing_a_rerun_or_flush_cannot_clean() {
     if !common::kernel() {
         return;
     }
+    // Its install is left interrupted on purpose: no command without `--name` may
+    // finish it meanwhile.
+    let _interrupted = common::exclusive::interrupted_install();
     let lab = Lab::new("ctankill", 74);
     let file = ct_rules(&lab, "xdp");
     let apply = lab.apply_args(&file, &lab.name, &[]);

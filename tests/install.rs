@@ -673,6 +673,9 @@ fn kill_at_every_step_converges_without_a_gap() {
     if !common::kernel() {
         return;
     }
+    // Its install is left interrupted on purpose: no command without `--name` may
+    // finish it meanwhile.
+    let _interrupted = common::exclusive::interrupted_install();
     let lab = Lab::new("kill", 18);
     let old = kill_rules(
         &lab,

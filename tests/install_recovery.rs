@@ -58,19 +58,6 @@ fn strace_kill(args: &[&str], syscall: &str, n: usize) -> Run {
         .args(args))
 }
 
-/// A command without `--name` finishes or undoes every install's interrupted work.
-/// A test that runs one takes this lock for writing; a test that leaves its own
-/// install interrupted on purpose, to look at what a kill left, holds it for reading
-/// meanwhile, so the one does not finish the other's work under its eyes.
-static EVERY_INSTALL: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-/// [`EVERY_INSTALL`] for reading: no nameless command runs while it is held.
-fn no_nameless_command() -> std::sync::RwLockReadGuard<'static, ()> {
-    EVERY_INSTALL
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// strace passes the tracee's death by SIGKILL on as its own.
 fn was_killed(r: &Run) -> bool {
     r.code == -1 || r.code == 137
@@ -254,7 +241,7 @@ fn a_killed_flush_never_comes_back_and_leaves_nothing() {
         let file = lab.rules(&format!("{kind}.sk"), text);
         for syscall in ["unlink", "unlinkat", "rmdir"] {
             for n in 1.. {
-                let _interrupted = no_nameless_command();
+                let _interrupted = common::exclusive::interrupted_install();
                 lab.apply_ok(&file);
                 let progs = hook_programs(&lab);
                 let before = lab.pins();
@@ -319,7 +306,7 @@ fn a_first_apply_killed_anywhere_leaves_nothing_unseen() {
         let args = lab.apply_args(&file, &lab.name, &[]);
         for syscall in ["rename", "unlink", "mkdir"] {
             for n in 1.. {
-                let _interrupted = no_nameless_command();
+                let _interrupted = common::exclusive::interrupted_install();
                 let r = strace_kill(&args, syscall, n);
                 let flush = sockc(&["flush", "--name", &lab.name]);
                 if !was_killed(&r) {
@@ -343,7 +330,7 @@ fn a_first_apply_killed_anywhere_leaves_nothing_unseen() {
         // Killed, then `status` (not flush) first: it cleans up, says so, and what it
         // leaves is either the install or nothing.
         for n in 1..=2 {
-            let _interrupted = no_nameless_command();
+            let _interrupted = common::exclusive::interrupted_install();
             let r = strace_kill(&args, "rename", n);
             assert!(was_killed(&r), "{r}");
             let left = lab.pin_dir().exists();
@@ -546,9 +533,7 @@ fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
             lab.apply_args(&file, &lab.name, &[]),
         ] {
             // Nameless `status` would finish other tests' interrupted installs.
-            let every = EVERY_INSTALL
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let every = common::exclusive::nameless_command();
             let r = sockc(&args);
             drop(every);
             assert_eq!(r.code, 3, "{damage}, {args:?}: {r}");

@@ -182,7 +182,11 @@ fn kernel_commands_follow_their_schemas() {
     // redirects drop.
     let v = json_of(&["status", "--name", name, "--json"], 3);
     s.validate("status", &v);
-    let v = json_of(&["status", "--json"], 3);
+    let v = {
+        // Without `--name` it would finish another test's install interrupted on purpose.
+        let _every = common::exclusive::nameless_command();
+        json_of(&["status", "--json"], 3)
+    };
     s.validate("status", &v);
     let v = json_of(&["stats", "--name", name, "--json"], 0);
     s.validate("stats", &v);

@@ -351,6 +351,8 @@ fn a_manifest_of_a_newer_format_is_named_and_the_others_still_listed() {
     assert_ne!(one.code, 0, "{one}");
     assert!(one.stderr.contains(says), "{one}");
 
+    // Without `--name` status would finish another test's install interrupted on purpose.
+    let _every = common::exclusive::nameless_command();
     let all = sockc(&["status"]);
     assert!(all.stdout.contains(says), "the newer install, named: {all}");
     let ours = all
@@ -446,6 +448,9 @@ fn a_journal_of_a_newer_format_is_refused_not_finished() {
     if !common::kernel() {
         return;
     }
+    // Its install is left interrupted on purpose: no command without `--name` may
+    // finish it meanwhile.
+    let _interrupted = common::exclusive::interrupted_install();
     let (lab, file) = installed("newjrnl", 252);
     let store = open_store();
     let committed = store.manifest(&lab.name).unwrap().expect("installed");
@@ -508,6 +513,9 @@ fn interrupted_work_over_a_damaged_record_never_keeps_flush_from_taking_it_off()
     if !common::kernel() {
         return;
     }
+    // Its install is left interrupted on purpose: no command without `--name` may
+    // finish it meanwhile.
+    let _interrupted = common::exclusive::interrupted_install();
     let lab = Lab::new("killbad", 251);
     let old = lab.rules(
         "old.sk",
@@ -653,6 +661,9 @@ fn a_set_update_of_an_older_format_killed_anywhere_converges() {
     if !common::kernel() {
         return;
     }
+    // Its install is left interrupted on purpose: no command without `--name` may
+    // finish it meanwhile.
+    let _interrupted = common::exclusive::interrupted_install();
     let lab = Lab::new("oldkill", 252);
     let file = rules(&lab);
     let big = lab.dir.join("big.txt");
@@ -739,6 +750,9 @@ fn interrupted_work_that_cannot_be_finished_is_given_up_by_flush() {
     if !common::kernel() {
         return;
     }
+    // Its install is left interrupted on purpose: no command without `--name` may
+    // finish it meanwhile.
+    let _interrupted = common::exclusive::interrupted_install();
     let lab = Lab::new("tblgone", 253);
     let mut text = String::from("set s = file \"s.txt\"\n");
     let _ = writeln!(text, "xdp on {} {{", lab.if_a);

@@ -304,6 +304,8 @@ fn counters_ids_watch_reset_and_prometheus() {
 /// shared host (another checkout's tests, an older sockc's records) may be
 /// unreadable to this binary, which is exit 3; the caller checks its own install.
 fn every_install(args: &[&str]) -> String {
+    // Every install is read: none may be left interrupted on purpose meanwhile.
+    let _every = common::exclusive::nameless_command();
     let r = sockc(args);
     assert!(matches!(r.code, 0 | 3), "{r}");
     r.stdout

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod exclusive;
 pub mod golden;
 pub mod schema;
 pub mod table;

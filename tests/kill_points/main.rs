@@ -657,6 +657,9 @@ fn fault_points(args: &[String]) -> Vec<String> {
 fn kill_once(w: &mut World, cmd: Cmd, mode: &str, n: usize, steps: &[String]) {
     let what = &steps[n - 1];
     let when = format!("{cmd:?} ({mode}) killed at {n}: {what}");
+    // The install is left interrupted on purpose until it is looked at and flushed: no
+    // command without `--name` may finish it meanwhile.
+    let _interrupted = common::exclusive::interrupted_install();
     // The registrar's service listens again, as when the steps were traced (its
     // peer stops listening once it has accepted a connection).
     w.restart_web();

@@ -891,6 +891,9 @@ fn kill_at_every_step_of_apply_reapply_and_flush_converges() {
     if !common::kernel() {
         return;
     }
+    // Its install is left interrupted on purpose: no command without `--name` may
+    // finish it meanwhile.
+    let _interrupted = common::exclusive::interrupted_install();
     let cg = Cgroup::new("smkill");
     let lab = Lab::new("smkill", 161);
     ip(&["-n", &lab.ns_a, "addr", "add", "192.0.2.1/24", "dev", "lo"]);
