@@ -3,15 +3,15 @@
 //! `golden/opt/NAME.sk.ir` (`SOCKC_BLESS=1` rewrites them), so a pass's effect reads
 //! as the difference of two files. A pass that changes the IR adds a rule file here
 //! (`rules/opt/normalize.sk`: canonical address sets). The `-O2` golden is the one
-//! tests/golden.rs checks too (naming: tests/common/golden.rs); the `.O0.` ones are
-//! this file's and tests/opt_thread.rs's.
+//! tests/golden/corpus.rs checks too (naming: tests/common/golden.rs); the `.O0.` ones are
+//! this file's and tests/golden/opt_thread.rs's.
 //!
 //! Also here: what the passes promise on the whole corpus, e.g. that `-O2` address
 //! sets hold exactly the addresses of the sets as written.
 
 use std::path::{Path, PathBuf};
 
-mod common;
+use crate::common;
 
 use common::{
     golden::{golden_path, Goldens},

@@ -8,13 +8,13 @@
 //! blessing). The check itself is tests/common/golden.rs.
 //!
 //! Naming (tests/common/golden.rs): `golden/DIR/NAME.sk.EXT` is the `-O2` output of
-//! `rules/DIR/NAME.sk`, also where tests/opt_*.rs read `-O2`; the `-O0` goldens
+//! `rules/DIR/NAME.sk`, also where tests/golden/opt_*.rs read `-O2`; the `-O0` goldens
 //! `golden/opt/NAME.O0.EXT` are theirs, so the orphan check leaves them alone while
 //! `rules/opt/NAME.sk` exists.
 
 use std::path::{Path, PathBuf};
 
-mod common;
+use crate::common;
 
 use common::{
     golden::{golden_path, rule_of, Goldens},
@@ -61,7 +61,7 @@ fn golden_outputs_match() {
             goldens.check(&golden, &actual);
         }
     }
-    // The -O0 goldens (NAME.O0.ir, NAME.O0.asm) belong to tests/opt_*.rs.
+    // The -O0 goldens (NAME.O0.ir, NAME.O0.asm) belong to tests/golden/opt_*.rs.
     let opt = root().join("rules/opt");
     goldens.orphans(&root().join("golden"), |p| {
         rule_of(p).is_some_and(|(rule, level)| {

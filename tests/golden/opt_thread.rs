@@ -2,7 +2,7 @@
 //! what they do to bytecode, and what they promise.
 //!
 //! * `rules/opt/thread.sk` compiles to `golden/opt/thread.O0.asm` and
-//!   `golden/opt/thread.sk.asm` (`-O2`, the golden tests/golden.rs checks too; naming:
+//!   `golden/opt/thread.sk.asm` (`-O2`, the golden tests/golden/corpus.rs checks too; naming:
 //!   tests/common/golden.rs); `SOCKC_BLESS=1` rewrites them, so the effect is visible
 //!   next to the baseline.
 //! * `-O2` code is never larger than `-O0` code, for every program of the rule corpus
@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-mod common;
+use crate::common;
 
 use common::{
     golden::{golden_path, Goldens},
