@@ -546,7 +546,7 @@ fn a_classbench_trace_costs_little_beside_loading_its_rules() {
 /// A program over the kernel's instruction limit was refused as `Argument list too
 /// long (os error 7)` with an empty verifier log. Now the compiler refuses it before
 /// the kernel, naming the limit (the errno's translation for programs that still reach
-/// the kernel is tested in tests/kernel_limits.rs).
+/// the kernel is tested in tests/kernel/kernel_limits.rs).
 #[test]
 fn a_program_over_the_kernels_instruction_limit_is_explained() {
     if !common::kernel() {
@@ -590,7 +590,7 @@ fn a_program_over_the_kernels_instruction_limit_is_explained() {
 /// pending branches; the kernel said `Bad address (os error 14)` with the reason at
 /// the end of a megabyte of log. Now the compiler counts the pending branches and
 /// refuses it before the kernel, naming the limit (the verifier's own reason line
-/// first, for programs that still reach it, is tested in tests/kernel_limits.rs).
+/// first, for programs that still reach it, is tested in tests/kernel/kernel_limits.rs).
 #[test]
 fn a_verifier_limit_is_reported_first_with_what_to_do() {
     if !common::kernel() {

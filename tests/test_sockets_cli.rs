@@ -24,7 +24,7 @@ fn json_of(args: &[&str]) -> Value {
 }
 
 /// (verdict, redirect target, deciding line) of steering.packets, in order, with
-/// every declared socket registered: what tests/kernel/sk_lookup.rs expects too.
+/// every declared socket registered: what tests/kernel/programs/sk_lookup.rs expects too.
 const STEERING_ANSWERS: &[(&str, Option<&str>, u64)] = &[
     ("redirect", Some("sock proxy"), 13),
     ("pass", None, 19),

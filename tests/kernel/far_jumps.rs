@@ -2,7 +2,7 @@
 //! than the 16-bit offset range compiles to `gotol` trampolines, and the real verifier
 //! accepts the result and runs it correctly (first and last rule, and no rule).
 
-mod common;
+use crate::common;
 
 use common::kernel;
 use sockc_compiler::{opt::OptLevel, Options};

@@ -17,7 +17,7 @@ use sockc_compiler::{hooks::HookKind, ir::Module, opt::OptLevel, Compiled};
 use sockc_runtime::{attach::sk_lookup::context, LoadedObject};
 use sockc_testkit::eval::{self, Facts, Lookup, Outcome};
 
-use crate::{common::kernel, compile_at, load, root, symbol_of};
+use super::{compile_at, kernel, load, root, symbol_of};
 
 /// What a lookup should come to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::os::fd::AsFd;
 
 use sockc_runtime::{sys, LoadOptions, LoadedObject};
 
-mod common;
+use crate::common;
 
 use common::kernel;
 

@@ -8,7 +8,7 @@ use sockc_compiler::Compiled;
 use sockc_runtime::{error_chain, LoadedObject, RuntimeError};
 use sockc_testkit::packet::{parse_packet, MAX_TEST_FRAME};
 
-mod common;
+use crate::common;
 
 use common::kernel;
 

@@ -19,7 +19,7 @@
 //!
 //! Kernel tests; they need root (see `tests/common`).
 
-mod common;
+use crate::common;
 
 use sockc_testkit::rng::Rng;
 use std::time::Instant;
