@@ -23,8 +23,7 @@ use sockc_testkit::probe_lab::{
     Ruleset, Topology,
 };
 
-#[path = "common/mod.rs"]
-mod common;
+use crate::common;
 
 fn corpus() -> PathBuf {
     common::root().join("tests/import-corpus/rulesets")

@@ -18,7 +18,7 @@
 //! The verdict and the counter slots that moved must agree on every run. Knobs:
 //! `SOCKC_LR_CASES` (rule sets, default 40), `SOCKC_LR_SEED`.
 
-mod common;
+use crate::common;
 
 use std::{net::IpAddr, process::Command};
 

@@ -16,8 +16,8 @@
 //! A switch that fails zeroes no counter (new rules' slots are zeroed after it).
 //! Kernel tests; they need root (see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::path::PathBuf;
 

@@ -22,7 +22,7 @@ use sockc_testkit::{
     eval::{self, Decider, Facts},
 };
 
-mod common;
+use crate::common;
 
 use common::kernel;
 

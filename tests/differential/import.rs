@@ -49,7 +49,7 @@
 //! Kernel tests: root, `nft`, `iptables-nft-restore`, `ip6tables-nft-restore`; without
 //! root they print `SKIP (not root)` and pass, unless `SOCKC_KERNEL_TESTS=require`.
 
-mod common;
+use crate::common;
 
 use std::{net::IpAddr, path::PathBuf};
 
@@ -92,7 +92,7 @@ fn manifest() -> Vec<Value> {
 }
 
 /// The egress interface name the ruleset's FORWARD rules expect (as
-/// tests/netfilter_probe.rs).
+/// tests/differential/netfilter_probe.rs).
 fn egress(file: &str) -> &'static str {
     if file.contains("docker") {
         "bridge1"

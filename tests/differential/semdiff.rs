@@ -22,20 +22,7 @@
 //!
 //! `SOCKC_SEMDIFF_CASES` sets the number of pairs (default 256); `SOCKC_SEMDIFF_SEED`
 //! replays a run (each run prints its seed and the pairs it checked). A long run:
-//! `SOCKC_SEMDIFF_CASES=100000 cargo test --release --test semdiff`.
-
-#[allow(dead_code)]
-#[path = "differential/classifier.rs"]
-mod classifier;
-#[allow(dead_code)]
-#[path = "differential/packets.rs"]
-mod packets;
-#[allow(dead_code)]
-#[path = "differential/rules.rs"]
-mod rules;
-#[allow(dead_code)]
-#[path = "differential/strategies.rs"]
-mod strategies;
+//! `SOCKC_SEMDIFF_CASES=100000 cargo test --release --test differential semdiff::`.
 
 use std::{
     cell::Cell,

@@ -36,7 +36,7 @@ use sockc_testkit::{
     socket_fixture::{Endpoints, FixtureError, SocketNetns},
 };
 
-mod common;
+use crate::common;
 
 const DEFAULT_CASES: u32 = 40;
 
