@@ -4,7 +4,7 @@
 //! pipe writes not one byte of it. The work is sized (tens of thousands of rules in a
 //! debug build) so it cannot finish within the spinner's one-second grace period.
 
-mod common;
+use crate::common;
 
 use std::{path::PathBuf, process::Command};
 

@@ -8,7 +8,7 @@
 //! `in on`/`out on` (the example names them, `in NAME`, `out NAME`).
 //! The fixtures are `rules/diff/{ct,route,blocks,limit,iface}_{old,new}.sk`.
 
-mod common;
+use crate::common;
 
 use common::sockc;
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! The `sockc` command line contract: outputs and exit codes (0 ok, 1 rule errors,
 //! 2 usage), as a non-root user would run it. Hostile input is tests/hostile.rs.
 
-mod common;
+use crate::common;
 
 use common::{sockc, sockc_unprivileged};
 

@@ -5,7 +5,7 @@
 //! change whose example packets `sockc test` confirms on both files). The fixtures
 //! are `rules/diff/*.sk`.
 
-mod common;
+use crate::common;
 
 use common::sockc;
 

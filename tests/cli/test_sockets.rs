@@ -4,7 +4,7 @@
 //! evaluator-only text is kept as snapshots in `tests/cli_snapshots/`
 //! (`SOCKC_BLESS=1` rewrites them); JSON output is checked against its schema.
 
-mod common;
+use crate::common;
 
 use common::{golden::Goldens, root, schema::Schemas, sockc, sockc_unprivileged};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! it takes (map update in place, or a reload); `--summary` gives counts for changes
 //! too large to read.
 
-mod common;
+use crate::common;
 
 use common::sockc;
 use serde_json::Value;

@@ -4,7 +4,7 @@
 //! with rules that are not exact, 2 unreadable file and usage), output files
 //! written whole, and the imported file compiling.
 
-mod common;
+use crate::common;
 
 use std::{
     io::Write,

@@ -3,7 +3,7 @@
 //! accurate (`-O` only where something compiles, `--name`'s default stated), and `test
 //! --repeat` saying why it printed no timing.
 
-mod common;
+use crate::common;
 
 use std::{
     io::Write,

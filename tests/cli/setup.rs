@@ -4,7 +4,7 @@
 //! first example is safe on a real host, and every relative link in the repository's
 //! Markdown resolves to a file inside the repository.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! each `limit` bucket a yes/no one ("no room"), which the example names
 //! (`over-limit:SPEC`).
 
-mod common;
+use crate::common;
 
 use common::sockc;
 

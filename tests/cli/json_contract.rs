@@ -8,8 +8,8 @@
 //! date-time`; anything else fails loudly rather than being ignored). The kernel
 //! commands run against a real install in namespaces (root; skipped otherwise).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::path::Path;
 
