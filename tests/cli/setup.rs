@@ -293,6 +293,6 @@ fn sk_lookup_docs_name_the_local_route_the_tests_add() {
         section.contains("ip route add local 3.3.3.3/32 dev lo"),
         "{section}"
     );
-    let tests = std::fs::read_to_string(common::root().join("tests/sk_lookup.rs")).unwrap();
+    let tests = std::fs::read_to_string(common::root().join("tests/e2e/sk_lookup.rs")).unwrap();
     assert!(tests.contains(r#""route", "add", "local", prefix, "dev", "lo""#));
 }

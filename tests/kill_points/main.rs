@@ -33,7 +33,7 @@ mod common;
 mod netns;
 // Only the listener and connector of the sockmap tests' peers are used here.
 #[allow(dead_code)]
-#[path = "../sockmap_e2e/peer.rs"]
+#[path = "../e2e/sockmap/peer.rs"]
 mod peer;
 
 use std::{

@@ -813,7 +813,7 @@ impl Drop for Lab {
     }
 }
 
-// ---- TCP and UDP end to end (socket conditions, `tests/socket_e2e.rs`) ---------------
+// ---- TCP and UDP end to end (socket conditions, `tests/e2e/socket.rs`) ---------------
 //
 // Sockets are made on a thread inside a namespace and handed back: a socket keeps the
 // namespace it was created in, so the test's own thread can use it afterwards.

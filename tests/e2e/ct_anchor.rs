@@ -13,8 +13,8 @@
 //! and listing the namespace's tables needs `nft` (CI installs it); without it those
 //! steps are skipped and said so.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     net::{IpAddr, SocketAddr},

@@ -11,8 +11,8 @@
 //!
 //! They need root and skip otherwise (see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     net::{Ipv4Addr, SocketAddr, UdpSocket},

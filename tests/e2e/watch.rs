@@ -8,8 +8,8 @@
 //! `--confirm` window, reported); after each, datagrams from outside show which rules
 //! run, and the agent ends on SIGTERM with exit 0 and the last good rules installed.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     net::{SocketAddr, SocketAddrV4},

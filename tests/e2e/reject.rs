@@ -15,8 +15,8 @@
 //!
 //! They need root and skip otherwise (see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     net::{IpAddr, SocketAddr},

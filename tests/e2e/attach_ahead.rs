@@ -8,8 +8,8 @@
 //! older sockc attached) is still read back, swapped and flushed. Each test builds its
 //! own namespaces (`tests/netns`); they need root and skip otherwise.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     os::fd::{AsFd, AsRawFd, OwnedFd},

@@ -18,8 +18,8 @@
 //!
 //! The kernel tests need root and skip otherwise (see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     net::{Ipv4Addr, SocketAddr},

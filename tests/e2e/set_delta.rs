@@ -7,8 +7,8 @@
 //! Makes its own namespaces (`tests/netns`) and removes them. Root only; skipped
 //! otherwise (see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     net::Ipv4Addr,

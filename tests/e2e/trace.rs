@@ -5,8 +5,8 @@
 //! buffer and no extra instruction. End to end in namespaces the test creates (root);
 //! the compile-time checks run everywhere.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use common::schema::Schemas;
 use netns::{ip, sockc, trace_during, Lab};

@@ -6,8 +6,8 @@
 //! a chain longer than the walk (protocol 60, no ports). The counters must rise by
 //! exactly what was sent. Needs root; skips otherwise (see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 

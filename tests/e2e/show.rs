@@ -9,8 +9,8 @@
 //! compiles to. A manifest whose recorded text is not what was loaded, and a hook that
 //! lost its program, must be reported as mismatches (exit 3).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     path::{Path, PathBuf},

@@ -4,8 +4,8 @@
 //! empty nothing gets through any more: its ARP requests are dropped. With the rule
 //! the warning suggests before the default, ARP resolves and the datagrams arrive.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use netns::{ip, Lab};
 

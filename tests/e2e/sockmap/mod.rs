@@ -30,10 +30,8 @@
 //! the size sent in 100-byte writes (default 10). Root only; skipped otherwise (see
 //! `tests/common`).
 
-#[path = "../common/mod.rs"]
-mod common;
-#[path = "../netns/mod.rs"]
-mod netns;
+use crate::common;
+use crate::netns;
 mod peer;
 
 use std::{

@@ -16,8 +16,8 @@
 //! anomaly lints to `check`. They need root and
 //! skip otherwise (see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     collections::{BTreeMap, HashSet},

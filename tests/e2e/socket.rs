@@ -34,8 +34,8 @@
 //! panic. "No answer" waits are [`NO_ANSWER`] (400 ms, one SYN). They need root and skip
 //! otherwise (see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     io::Read,

@@ -26,7 +26,7 @@ const ANSWER: Duration = Duration::from_secs(300);
 fn peer_exe() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| {
-        // This test runs as TARGET/PROFILE/deps/sockmap_e2e-HASH.
+        // This test runs as TARGET/PROFILE/deps/NAME-HASH.
         let test = std::env::current_exe().expect("the test's own path");
         let profile_dir = test
             .parent()

@@ -8,11 +8,11 @@
 //! and 8 bytes, which B's kernel needs to find the socket), each within 100 ms.
 //!
 //! XDP tests attach a pass-everything program to B's end first (`XDP_TX` on a veth
-//! needs NAPI on the peer; see `tests/reject_e2e.rs`). They need root and skip
+//! needs NAPI on the peer; see `tests/e2e/reject.rs`). They need root and skip
 //! otherwise.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     net::{IpAddr, SocketAddr},

@@ -16,8 +16,8 @@
 //!
 //! They need root and `nft`, and skip otherwise (see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     net::{IpAddr, SocketAddr},

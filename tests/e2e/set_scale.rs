@@ -6,8 +6,8 @@
 //! for the suite); `SOCKC_SET_SCALE=1000000` gives the figures of the benchmark.
 //! Nothing here asserts a time: the assertions are about what is in the map.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     fmt::Write as _,

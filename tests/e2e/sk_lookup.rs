@@ -33,8 +33,8 @@
 //! socket were bound. No sk_lookup program can drop silently; what matters is that the
 //! traffic never reaches another socket, and that it is counted.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -56,8 +56,18 @@ use sockc_testkit::socket_fixture::sockaddr;
 /// [reuseport]`.
 const SERVICE_ENV: &str = "SOCKC_SK_LOOKUP_SERVICE";
 
+/// The name libtest lists [`service_child`] under: its module path in the test binary
+/// (the crate's own name left out).
+fn service_child_name() -> String {
+    match module_path!().split_once("::") {
+        Some((_, path)) => format!("{path}::service_child"),
+        None => "service_child".to_string(),
+    }
+}
+
 /// Not a test: the entry point of a service process. The test binary runs itself with
-/// `--exact service_child` and [`SERVICE_ENV`] set; without it this returns at once.
+/// `--exact` [`service_child_name`] and [`SERVICE_ENV`] set; without it this returns at
+/// once.
 #[test]
 fn service_child() {
     let Ok(spec) = std::env::var(SERVICE_ENV) else {
@@ -241,7 +251,7 @@ impl Service {
             .arg(exe)
             .args([
                 "--exact",
-                "service_child",
+                &service_child_name(),
                 "--nocapture",
                 "--test-threads=1",
             ])
@@ -633,7 +643,9 @@ fn a_restarted_tcp_service_registers_itself_when_it_listens() {
     if !common::kernel() {
         return;
     }
-    let lab = lab("skreg", 66);
+    // Not "skreg": `register_unregister_refusals_and_reapply` may run at the same time,
+    // and a lab's names come from its tag.
+    let lab = lab("skcgreg", 66);
     let cg = Cgroup::new("skreg");
     let file = lab.rules(
         "register.sk",

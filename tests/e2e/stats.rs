@@ -5,8 +5,8 @@
 //! `-o FILE`), and `status` dates (local in text, RFC 3339 in JSON). Needs root; skips
 //! otherwise (see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::process::{Command, Stdio};
 

@@ -18,8 +18,8 @@
 //!
 //! IPv4 and IPv6, XDP and TC ingress. They need root and `nft`, and skip otherwise.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     net::{IpAddr, SocketAddr, UdpSocket},

@@ -3,8 +3,8 @@
 //! print it, so the file can be found from anywhere. Kernel test (root; skipped
 //! otherwise, see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::process::Command;
 

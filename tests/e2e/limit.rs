@@ -13,8 +13,8 @@
 //!
 //! They need root and skip otherwise (see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket},

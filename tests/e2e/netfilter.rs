@@ -28,8 +28,8 @@
 //! They need root (and `nft`, to switch conntrack on in A) and skip otherwise (see
 //! `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},

@@ -4,7 +4,7 @@
 //! where the skb's tag goes with it. At XDP the tag is in the frame: the program takes
 //! it out, builds the answer, and puts it back before `XDP_TX` (a pass-everything XDP
 //! program on B's end gives the veth the NAPI `XDP_TX` needs, as in
-//! `tests/reject_e2e.rs`).
+//! `tests/e2e/reject.rs`).
 //!
 //! B sends tagged frames by hand through an AF_PACKET socket (the kernel here has no
 //! VLAN devices): a UDP datagram and a TCP SYN to ports A rejects. A's own stack never
@@ -15,8 +15,8 @@
 //!
 //! Needs root; skips otherwise.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
