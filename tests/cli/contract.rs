@@ -1,5 +1,5 @@
 //! The `sockc` command line contract: outputs and exit codes (0 ok, 1 rule errors,
-//! 2 usage), as a non-root user would run it. Hostile input is tests/hostile.rs.
+//! 2 usage), as a non-root user would run it. Hostile input is tests/reliability/hostile.rs.
 
 use crate::common;
 

@@ -19,8 +19,8 @@
 //! runs; default 300). The kernel cases (pins, `--bpffs`, `-q`) run as root only.
 //! `SOCKC_TEST_BIN` runs the process cases against another build.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     io::Write,

@@ -4,7 +4,7 @@
 //! a ruleset too large to flatten (exit 1, `sockc::import-too-large` at the rule, and
 //! no output file written).
 
-mod common;
+use crate::common;
 
 use std::{
     path::{Path, PathBuf},

@@ -9,8 +9,8 @@
 //! Makes its own namespaces (`tests/netns`) and removes them. Root only; skipped
 //! otherwise (see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{path::Path, process::Command};
 

@@ -23,8 +23,8 @@
 //! skipped otherwise (see `tests/common`). `SOCKC_TEST_BIN` runs them against another
 //! build.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     fs::File,

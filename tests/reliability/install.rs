@@ -8,8 +8,8 @@
 //! its own namespaces (`tests/netns`) and, where it needs one, its own bpffs instance,
 //! and removes them again. They need root and skip otherwise (see `tests/common`).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     collections::BTreeMap,

@@ -27,10 +27,8 @@
 //! one point to the next (TCX, clsact); `SOCKC_FAULT_SWEEP=full` runs every point in
 //! both modes. The number of kill points covered is printed and checked.
 
-#[path = "../common/mod.rs"]
-mod common;
-#[path = "../netns/mod.rs"]
-mod netns;
+use crate::common;
+use crate::netns;
 // Only the listener and connector of the sockmap tests' peers are used here.
 #[allow(dead_code)]
 #[path = "../e2e/sockmap/peer.rs"]

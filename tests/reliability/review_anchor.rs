@@ -8,8 +8,8 @@
 //! Makes its own namespaces (`tests/netns`) and removes them (the table goes with
 //! its namespace). Root and `nft` only; skipped otherwise.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::process::Command;
 

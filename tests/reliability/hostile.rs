@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-mod common;
+use crate::common;
 
 use common::{sockc, sockc_unprivileged};
 
