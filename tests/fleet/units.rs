@@ -5,8 +5,8 @@
 //! past a broken file (and fails), and flushes them. The script runs against installs
 //! in namespaces this test creates (root).
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::process::Command;
 

@@ -7,7 +7,7 @@
 //! whose tools are missing skips loudly, and fails under `SOCKC_KERNEL_TESTS=require`.
 //! The package is built once per run (its staging directory is one per checkout).
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
