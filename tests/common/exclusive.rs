@@ -4,10 +4,10 @@
 //! something every test can see must not do it under another test's eyes. Only the
 //! tests that touch such a thing take its lock, and each says why where it takes it.
 //!
-//! Invariant: a lock here is held for as short a time as its reason needs, and never
-//! while waiting for another lock here (there is one).
+//! Invariant: a lock here is held for as short a time as its reason needs, and a test
+//! holds at most one of them.
 
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The installs on the default bpffs (`/sys/fs/bpf`). A command without `--name`
 /// (`status`, `stats`, `repair`) reads every install, and `status` and `repair` first
@@ -29,4 +29,16 @@ pub fn nameless_command() -> RwLockWriteGuard<'static, ()> {
 /// Tests that interrupt their installs do not exclude each other.
 pub fn interrupted_install() -> RwLockReadGuard<'static, ()> {
     EVERY_INSTALL.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The machine's CPUs, for a test that measures what sockc does with them (`sockc
+/// bench`): its figures are printed for a reader to compare, and another measuring
+/// test running beside it would halve what each measures (they ran one after the
+/// other when each was a test binary of its own).
+static MEASURING: Mutex<()> = Mutex::new(());
+
+/// Held for the whole of a test that measures and prints figures: no other measuring
+/// test of the binary runs meanwhile.
+pub fn measuring() -> MutexGuard<'static, ()> {
+    MEASURING.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -3,13 +3,15 @@
 //! set and level under its header, every figure a number, and the SVG is well-formed
 //! XML with a line per set and level. Kernel test (root; skipped otherwise).
 
-mod common;
+use crate::common;
 
 #[test]
 fn a_tiny_bench_writes_a_csv_that_parses_and_a_well_formed_svg() {
     if !common::kernel() {
         return;
     }
+    // Its figures are measured on the machine: one measuring test at a time.
+    let _measuring = common::exclusive::measuring();
     let dir = std::env::temp_dir().join(format!("sockc-bench-files-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (csv_path, svg_path) = (dir.join("rules.csv"), dir.join("rules.svg"));

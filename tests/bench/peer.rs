@@ -7,8 +7,7 @@
 //! `iptables-nft-restore`, and two CPUs. Without root it prints `SKIP (not root)` and
 //! passes, unless `SOCKC_KERNEL_TESTS=require`.
 
-#[path = "common/mod.rs"]
-mod common;
+use crate::common;
 
 /// Namespaces a run of this process would leave (`pb<pid>-...`).
 fn leftover_namespaces(pid: u32) -> Vec<String> {
@@ -29,6 +28,8 @@ fn the_smallest_head_to_head_runs_and_reports() {
     if !common::kernel() {
         return;
     }
+    // Its figures are measured on the machine: one measuring test at a time.
+    let _measuring = common::exclusive::measuring();
     let dir = std::env::temp_dir().join(format!("sockc-peer-test-{}", std::process::id()));
     let dir_text = dir.display().to_string();
     let child = std::process::Command::new(common::bin())

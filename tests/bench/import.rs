@@ -2,7 +2,7 @@
 //! on a shared machine are not test results). Run in release:
 //!
 //! ```text
-//! cargo test --release --test import_bench -- --ignored --nocapture
+//! cargo test --release --test bench import:: -- --ignored --nocapture
 //! ```
 //!
 //! The files are ClassBench filter sets written as `iptables-save` output, one `-A
@@ -15,7 +15,7 @@
 //! the whole `sockc import` process on the file (median of 3), and, for 10,000 rules, the compiled
 //! size of the import next to the same filters written by hand (testkit's converter).
 
-mod common;
+use crate::common;
 
 use std::{path::PathBuf, time::Instant};
 
@@ -83,6 +83,8 @@ fn iptables_save(fs: &[Filter]) -> String {
 #[test]
 #[ignore = "a benchmark: run with --release -- --ignored --nocapture"]
 fn import_10k_and_100k_rules() {
+    // Its figures are measured on the machine: one measuring test at a time.
+    let _measuring = common::exclusive::measuring();
     let opts = Options {
         from: None,
         hook: Hook::Netfilter,
