@@ -1,7 +1,7 @@
 //! Diagnostics that used to mislead, at the command line: each test is one case as a
 //! user meets it (`sockc check` on a file), so that it can run against an older binary
 //! too (`SOCKC_TEST_BIN=path/to/old/sockc cargo test --test cli mistakes::`) and show
-//! what changed. `compiler/tests/mistakes.rs` checks the same cases on the diagnostics
+//! what changed. `compiler/tests/compiler/mistakes.rs` checks the same cases on the diagnostics
 //! themselves (codes, spans, help).
 
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! Timing of the front end (parse + sema) on the ClassBench-derived rule files.
 //! Not a pass/fail test: run by hand with
-//! `cargo test -p sockc-compiler --release --test frontend_speed -- --ignored --nocapture`
+//! `cargo test -p sockc-compiler --release --test compiler frontend_speed:: -- --ignored --nocapture`
 //! Files from `SOCKC_BENCH_DIR` (default `/tmp/cb`, made by `sockc classbench`),
 //! `SOCKC_BENCH_REPS` runs each (default 5), only names containing `SOCKC_BENCH_ONLY`.
 //! Prints the median wall time and the median CPU time of this thread (on a loaded

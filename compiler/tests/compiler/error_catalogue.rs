@@ -3,7 +3,7 @@
 //! code) has a section `### `sockc::...`` there, and every code the catalogue lists
 //! still exists.
 
-mod support;
+use crate::support;
 
 use std::{collections::BTreeSet, path::Path};
 

@@ -7,7 +7,7 @@
 //! file of a stage shares use nothing above them, and no file uses an item `lib.rs`
 //! defines (it holds the module declarations, re-exports and the crate's docs).
 
-mod support;
+use crate::support;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
