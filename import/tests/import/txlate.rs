@@ -6,7 +6,7 @@
 //! either side: an opaque test is named by each tool's own text, so the two sides'
 //! atoms cannot be matched up); every such pair must agree on every packet tried.
 
-mod common;
+use crate::common;
 
 use sockc_import::{
     algebra::AtomId,

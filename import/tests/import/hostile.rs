@@ -4,7 +4,7 @@
 //! nesting, NUL bytes and CRLF line ends. Each ends with an error at a line and
 //! column, or with a bounded result.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! `import/tests/golden/` (`SOCKC_BLESS=1` rewrites them). The nft text and JSON
 //! listings of the same ruleset give the same report.
 
-mod common;
+use crate::common;
 
 use common::{compile, corpus_files, opts, Goldens};
 use sockc_import::{import, Hook, Status};

@@ -4,7 +4,7 @@
 //! terminal flat rule gives every packet (chosen at the edges of every cube) the
 //! verdict the interpreter gives it by walking the chains as the kernel does.
 
-mod common;
+use crate::common;
 
 use sockc_import::{
     eval::{self, Outcome, Packet},

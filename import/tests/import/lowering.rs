@@ -4,7 +4,7 @@
 //! packets at the edges of every cube. Its verdict must be the one the flat list gives
 //! when only the flat rules that were written (exact or approximate) take part.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

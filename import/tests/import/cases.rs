@@ -3,7 +3,7 @@
 //! rules after it, interfaces are decided where the block attaches, policies only
 //! drop IP traffic (the netfilter placement has its own file, `netfilter.rs`).
 
-mod common;
+use crate::common;
 
 use common::compile;
 use sockc_import::{import, Hook, Import, Options, Status};

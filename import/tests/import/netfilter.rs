@@ -6,7 +6,7 @@
 //! `Feature::NetfilterLimit` is off) is reported with its reason. Every output
 //! compiles.
 
-mod common;
+use crate::common;
 
 use common::compile;
 use sockc_import::{features::Feature, import, lower, Hook, Import, Options, Status};
