@@ -12,7 +12,7 @@ use std::{
 use sockc_runtime::discovery::from_listen_fds;
 use socket2::Socket;
 
-use crate::{
+use super::{
     find::run,
     lab::{cookie, tcp_listener, udp, with_fds, Opts},
     wanted,
@@ -20,6 +20,15 @@ use crate::{
 
 const CHILD: &str = "SOCKC_SOCKETS_LISTEN_FDS_CHILD";
 const MARK: &str = "SOCKC-CHILD ";
+
+/// The name libtest lists [`listen_fds_child`] under: its module path in the test
+/// binary (the crate's own name left out).
+fn child_test_name() -> String {
+    match module_path!().split_once("::") {
+        Some((_, path)) => format!("{path}::listen_fds_child"),
+        None => "listen_fds_child".to_string(),
+    }
+}
 
 /// Not a test of its own: the child of the tests below (it does nothing unless
 /// started by them, with `SOCKC_SOCKETS_LISTEN_FDS_CHILD=NAME DECLARATION`). Prints
@@ -66,9 +75,10 @@ fn child_with(
         .map(|(i, s)| (3 + i as RawFd, s.into()))
         .collect();
     let exe = std::env::current_exe().unwrap();
+    let child_test = child_test_name();
     let test_args = [
         "--exact",
-        "listen_fds::listen_fds_child",
+        child_test.as_str(),
         "--nocapture",
         "--test-threads=1",
     ];

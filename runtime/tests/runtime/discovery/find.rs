@@ -10,7 +10,7 @@ use std::{
 use sockc_runtime::discovery::{find, Owner, SockProto, SocketError};
 use socket2::SockRef;
 
-use crate::{
+use super::{
     lab::{self, cookie, tcp_listener, udp, Opts, Service, SERVICE_COMM},
     test_name, wanted,
 };

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use sockc_runtime::discovery::{find, from_process, SocketError};
 
-use crate::{
+use super::{
     find::run,
     lab::{self, cookie, tcp_bound, tcp_listener, udp, udp_connected, Opts, Service},
     wanted,
