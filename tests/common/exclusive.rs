@@ -5,9 +5,17 @@
 //! tests that touch such a thing take its lock, and each says why where it takes it.
 //!
 //! Invariant: a lock here is held for as short a time as its reason needs, and a test
-//! holds at most one of them.
+//! that holds two takes them in the order they are declared here, so no two tests
+//! wait for each other.
 
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::{
+    ops::Deref,
+    path::Path,
+    sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    time::Duration,
+};
+
+use sockc_runtime::store::{LockWait, Store, StoreError};
 
 /// The installs on the default bpffs (`/sys/fs/bpf`). A command without `--name`
 /// (`status`, `stats`, `repair`) reads every install, and `status` and `repair` first
@@ -41,4 +49,42 @@ static MEASURING: Mutex<()> = Mutex::new(());
 /// test of the binary runs meanwhile.
 pub fn measuring() -> MutexGuard<'static, ()> {
     MEASURING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The process's umask. A [`Store`] sets it to 077 when it opens (before it waits for
+/// the store's lock) and puts back what it found when it closes: a test that opens the
+/// store in its own process while another test's thread holds it open saves that
+/// test's 077 and, closing last, leaves it set for the rest of the binary (every file
+/// and directory a test makes afterwards private to root).
+static IN_PROCESS_STORE: Mutex<()> = Mutex::new(());
+
+/// The store on `bpffs`, opened in the test's own process, and held with
+/// [`IN_PROCESS_STORE`] until it closes, so that no two umask changes interleave.
+pub struct OpenStore {
+    // Dropped first: the store closes (and puts the umask back), then the lock goes.
+    store: Store,
+    _one: MutexGuard<'static, ()>,
+}
+
+impl Deref for OpenStore {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// [`Store::open_with`] in the test's own process, one at a time ([`OpenStore`]).
+pub fn open_store(
+    bpffs: &Path,
+    timeout: Duration,
+    wait: LockWait,
+) -> Result<OpenStore, StoreError> {
+    let one = IN_PROCESS_STORE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    Ok(OpenStore {
+        store: Store::open_with(bpffs, timeout, wait)?,
+        _one: one,
+    })
 }

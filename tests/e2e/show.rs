@@ -19,9 +19,10 @@ use std::{
     time::Duration,
 };
 
+use common::exclusive::open_store;
 use netns::{run, sockc, Cgroup, Run, BPFFS};
 use serde_json::Value;
-use sockc_runtime::store::{LockWait, Store};
+use sockc_runtime::store::LockWait;
 
 /// A network namespace with an `eth0` (one end of a veth pair) and `lo` up, the
 /// installs made in it and a directory for files; all removed when dropped.
@@ -213,8 +214,9 @@ fn show_reports_what_the_kernel_runs_when_it_is_not_the_recorded_rules() {
     assert!(live.stdout.contains("installed "), "{live}");
 
     // The manifest's text no longer compiles to the loaded program.
-    let store = Store::open_with(Path::new(BPFFS), Duration::from_secs(60), LockWait::Quiet)
-        .expect("store");
+    // One store open at a time in this process (it sets the umask).
+    let store =
+        open_store(Path::new(BPFFS), Duration::from_secs(60), LockWait::Quiet).expect("store");
     let mut m = store.manifest(&name).expect("read").expect("installed");
     m.source_text = Some(std::fs::read_to_string(&b).unwrap());
     store.write_manifest(&mut m).expect("write manifest");
@@ -236,8 +238,9 @@ fn show_reports_what_the_kernel_runs_when_it_is_not_the_recorded_rules() {
 
     // A hook that lost its program is a mismatch too.
     m.source_text = Some(std::fs::read_to_string(&a).unwrap());
-    let store = Store::open_with(Path::new(BPFFS), Duration::from_secs(60), LockWait::Quiet)
-        .expect("store");
+    // One store open at a time in this process (it sets the umask).
+    let store =
+        open_store(Path::new(BPFFS), Duration::from_secs(60), LockWait::Quiet).expect("store");
     store.write_manifest(&mut m).expect("write manifest");
     drop(store);
     show(&name, &[]).ok();

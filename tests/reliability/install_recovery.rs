@@ -1232,8 +1232,13 @@ fn flush_and_stats_tell_the_truth_for_a_namespace_that_lost_its_name() {
 /// Rewrites install `name`'s manifest as an older sockc wrote it: format 2, the
 /// namespace by inode only.
 fn make_manifest_older(name: &str) {
-    use sockc_runtime::store::Store;
-    let store = Store::open(Path::new(BPFFS), Duration::from_secs(30)).unwrap();
+    // One store open at a time in this process (it sets the umask).
+    let store = common::exclusive::open_store(
+        Path::new(BPFFS),
+        Duration::from_secs(30),
+        sockc_runtime::store::LockWait::Tell,
+    )
+    .unwrap();
     let mut m = store.manifest(name).unwrap().expect("a manifest");
     assert_ne!(m.netns_cookie, 0, "this sockc records the cookie");
     m.netns_cookie = 0;
@@ -1242,8 +1247,13 @@ fn make_manifest_older(name: &str) {
 }
 
 fn manifest_cookie(name: &str) -> u64 {
-    let store =
-        sockc_runtime::store::Store::open(Path::new(BPFFS), Duration::from_secs(30)).unwrap();
+    // One store open at a time in this process (it sets the umask).
+    let store = common::exclusive::open_store(
+        Path::new(BPFFS),
+        Duration::from_secs(30),
+        sockc_runtime::store::LockWait::Tell,
+    )
+    .unwrap();
     store
         .manifest(name)
         .unwrap()

@@ -376,9 +376,9 @@ fn a_manifest_of_a_newer_format_is_named_and_the_others_still_listed() {
 }
 
 /// The store the labs' installs live in, opened as sockc opens it (holding its lock:
-/// drop it before running sockc).
-fn open_store() -> sockc_runtime::store::Store {
-    sockc_runtime::store::Store::open_with(
+/// drop it before running sockc), one at a time in this process (it sets the umask).
+fn open_store() -> common::exclusive::OpenStore {
+    common::exclusive::open_store(
         std::path::Path::new(netns::BPFFS),
         std::time::Duration::from_secs(60),
         sockc_runtime::store::LockWait::Quiet,

@@ -671,9 +671,14 @@ fn redirect_to_a_named_socket_out_of_it_and_into_its_queue() {
     for s in [&proxy, &upstream] {
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     }
+    // One store open at a time in this process (it sets the umask).
     let store = || {
-        sockc_runtime::store::Store::open(std::path::Path::new(BPFFS), Duration::from_secs(60))
-            .expect("store")
+        common::exclusive::open_store(
+            std::path::Path::new(BPFFS),
+            Duration::from_secs(60),
+            sockc_runtime::store::LockWait::Tell,
+        )
+        .expect("store")
     };
     let send_to = |port: u16, text: &str| -> String {
         let mut server = Peer::listen(None, &lab.ns_a, addr(&format!("127.0.0.1:{port}")));
