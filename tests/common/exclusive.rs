@@ -1,7 +1,8 @@
-//! Locks for what the tests of one test binary share through the kernel: a binary runs
-//! its tests on parallel threads, and one binary holds the tests of many files (one
-//! per rung of the testing ladder, ARCHITECTURE.md "Testing"), so a test that acts on
-//! something every test can see must not do it under another test's eyes. Only the
+//! Locks for what the tests of one test binary share through the kernel and the
+//! machine (the installs on `/sys/fs/bpf`, the process's umask, the CPUs): a binary
+//! runs its tests on parallel threads, and one binary holds the tests of many files
+//! (one per rung of the testing ladder, ARCHITECTURE.md "Testing"), so a test that acts
+//! on something every test can see must not do it under another test's eyes. Only the
 //! tests that touch such a thing take its lock, and each says why where it takes it.
 //!
 //! Invariant: a lock here is held for as short a time as its reason needs, and a test
