@@ -308,7 +308,7 @@ fn alternating_reapplies_never_open_a_gap_in_the_rules() {
         .map(|&port| {
             let addr = lab.addr_a;
             let sock = in_netns(&lab.ns_a, move || {
-                let s = UdpSocket::bind((addr, port)).expect("bind in A");
+                let s = netns::bind_retrying("bind in A", || UdpSocket::bind((addr, port)));
                 set_rcvbuf(&s, 16 << 20);
                 s.set_read_timeout(Some(Duration::from_millis(20)))
                     .expect("timeout");

@@ -185,7 +185,7 @@ fn tcp_no_socket_at_server(tag: &str, subnet: u8, hook: Hook, v6: bool) {
         "A's TCP sent a RST: the SYN to the closed port was not dropped"
     );
 
-    drop(listener);
+    netns::close_listener(&lab.ns_a, listener, open);
     let before = snmp(&lab.ns_a);
     connect_from_b(
         &lab,
@@ -307,7 +307,7 @@ fn udp_no_socket(tag: &str, subnet: u8, hook: Hook, v6: bool) {
         "{unreach} with the rule"
     );
 
-    drop(server);
+    netns::close_udp(&lab.ns_a, server, open);
     let before = snmp(&lab.ns_a);
     client.send(b"still there?").expect("send");
     assert_eq!(
@@ -505,7 +505,7 @@ fn no_socket_at_tc_egress_drops_the_kernels_rsts() {
     tcp_exchange("B to A and back", &mut client, &mut server, b"hello");
     tcp_exchange("A to B and back", &mut server, &mut client, b"hello back");
 
-    drop(listener);
+    netns::close_listener(&lab.ns_a, listener, open);
     connect_from_b(
         &lab,
         open,

@@ -102,7 +102,7 @@ impl Listener {
     fn start(ns: &str, addr: &str) -> Listener {
         let addr: SocketAddr = addr.parse().unwrap();
         let sock = in_netns(ns, move || {
-            TcpListener::bind(addr).unwrap_or_else(|e| panic!("listen on {addr}: {e}"))
+            netns::bind_retrying(&format!("listen on {addr}"), || TcpListener::bind(addr))
         });
         Listener::serve(sock)
     }

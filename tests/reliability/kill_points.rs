@@ -310,7 +310,7 @@ fn udp_probe(
             ports
                 .into_iter()
                 .map(|p| {
-                    let s = UdpSocket::bind((to_addr, p)).unwrap();
+                    let s = netns::bind_retrying("bind", || UdpSocket::bind((to_addr, p)));
                     s.set_nonblocking(true).unwrap();
                     (p, s)
                 })
