@@ -19,10 +19,11 @@ use std::{
 use sockc_runtime::store::{LockWait, Store, StoreError};
 
 /// The installs on the default bpffs (`/sys/fs/bpf`). A command without `--name`
-/// (`status`, `stats`, `repair`) reads every install, and `status` and `repair` first
-/// finish or undo every install's interrupted work; a test that leaves its own install
-/// interrupted on purpose (a sockc killed at a fault point or by strace), to look at
-/// what the kill left, must not see another test's nameless command finish it.
+/// (`status`, `stats`, `repair`, `flush`, `show`, `trace`, `register`) reads every
+/// install, and first finishes or undoes every install's interrupted work; a test that
+/// leaves its own install interrupted on purpose (a sockc killed at a fault point or by
+/// strace), to look at what the kill left, must not see another test's nameless command
+/// finish it.
 static EVERY_INSTALL: RwLock<()> = RwLock::new(());
 
 /// Held (for writing) around a command without `--name` on the default bpffs: no
