@@ -17,8 +17,8 @@ use sockc_compiler::{
 };
 
 use crate::commands::{
-    apply, check, classbench, compile, completions, diff, flush, import, man, register, repair,
-    show, stats, status, test, trace, unregister, watch,
+    apply, check, classbench, compile, completions, confirm, deadline, diff, flush, import, man,
+    register, repair, show, stats, status, test, trace, unregister, watch,
 };
 
 #[derive(Parser)]
@@ -138,6 +138,18 @@ pub enum Cmd {
     /// changes, bytecode diff) and runs the verifier, changing nothing; it exits 0,
     /// or with `--exit-code` 4 when something would change.
     Apply(apply::ApplyArgs),
+    /// Keep a change applied with `apply --confirm`; without it, the change is rolled
+    /// back at its deadline
+    ///
+    /// Run it from a new connection to the host once the change is applied: if the
+    /// change cut you off, nothing confirms it and the host puts the rules before it
+    /// back by itself. Says `confirmed`, or `rolled-back` with the reason (exit 3: too
+    /// late), or that nothing was pending.
+    Confirm(confirm::ConfirmArgs),
+    /// The watcher `apply --confirm` starts: waits for the deadline, runs the probes,
+    /// rolls the change back unless confirmed
+    #[command(hide = true)]
+    Deadline(deadline::DeadlineArgs),
     /// Compare two rule files offline: which packets change their verdict (exit 0
     /// none, 4 some), and with --details the rules, set entries, bytecode and the plan
     /// an apply would follow
@@ -166,8 +178,11 @@ pub enum Cmd {
     /// (ExecStartPost=sockc register NAME with PassFileDescriptorsToExec=yes); otherwise
     /// it is found bound to the declared address in the install's network namespace.
     /// It must fit the declaration: protocol, a TCP listener or an unconnected UDP
-    /// socket, family, address. `apply` and `repair` also register every declared
-    /// socket they find bound to its address.
+    /// socket, family, address; and the declaration must trust it: created in its
+    /// `cgroup "PATH"` (or below), or else owned by its `owner` (root when it names
+    /// none) — whatever process holds it now. `apply` and `repair` also register every
+    /// declared socket they find bound to its address, and take out one the
+    /// declaration does not trust.
     Register(register::RegisterArgs),
     /// Take a socket out of an install's socket map: redirects to it drop (and count)
     /// until one is registered again
@@ -335,6 +350,7 @@ pub fn json_schema(cmd: &Cmd) -> Option<&'static str> {
         Cmd::Stats(a) => (a.json, stats::SCHEMA),
         Cmd::Repair(a) => (a.json, "sockc.repair/1"),
         Cmd::Flush(a) => (a.json, "sockc.flush/1"),
+        Cmd::Confirm(a) => (a.json, "sockc.confirm/1"),
         Cmd::Register(a) => (a.json, "sockc.register/1"),
         Cmd::Unregister(a) => (a.json, "sockc.unregister/1"),
         Cmd::Trace(a) => (a.json, trace::SCHEMA),
@@ -343,6 +359,7 @@ pub fn json_schema(cmd: &Cmd) -> Option<&'static str> {
         | Cmd::Classbench(_)
         | Cmd::Completions(_)
         | Cmd::Man(_)
+        | Cmd::Deadline(_)
         | Cmd::Watch(_) => (false, ""),
     };
     json.then_some(schema)

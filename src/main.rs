@@ -20,8 +20,8 @@ use std::process::ExitCode;
 use clap::FromArgMatches;
 use cli::{Cli, Cmd};
 use commands::{
-    apply, check, classbench, compile, completions, diff, flush, import, man, register, repair,
-    show, stats, status, test, trace, unregister, watch,
+    apply, check, classbench, compile, completions, confirm, deadline, diff, flush, import, man,
+    register, repair, show, stats, status, test, trace, unregister, watch,
 };
 use shared::{
     json,
@@ -82,6 +82,8 @@ fn run(cmd: Cmd) -> ExitCode {
         Cmd::Register(args) => register::run(&args),
         Cmd::Unregister(args) => unregister::run(&args),
         Cmd::Flush(args) => flush::run(&args),
+        Cmd::Confirm(args) => confirm::run(&args),
+        Cmd::Deadline(args) => deadline::run(&args),
         Cmd::Repair(args) => repair::run(&args),
         Cmd::Watch(args) => watch::run(&args),
         Cmd::Import(args) => import::run(&args),

@@ -176,6 +176,8 @@ impl Env {
                 allow_empty: false,
                 ahead: None,
                 release_freed_memory: || {},
+                label: None,
+                instance: None,
             },
         )
         .map(|_| ())

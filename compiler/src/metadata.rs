@@ -14,6 +14,7 @@ use crate::{
     hooks::HookKind,
     ir::{self, sockmap::SockmapGroup, Program},
     obj::{self, ObjError},
+    syntax::ids::IdSet,
 };
 
 /// Version of the `.sockc` metadata format.
@@ -51,9 +52,14 @@ pub struct SocketMeta {
     /// The declared address, if any (`127.0.0.1:8080`, `[::1]:53`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<std::net::SocketAddr>,
-    /// `cgroup "PATH"`: a listening socket of this cgroup registers itself.
+    /// `cgroup "PATH"`: a listening socket of this cgroup registers itself, and no
+    /// socket made outside it is ever registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
+    /// `owner ...`, resolved: who may own a socket registered without a cgroup.
+    /// Neither this nor `cgroup`: sockets of uid 0 only ([`SocketMeta::accepts`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<IdSet>,
 }
 
 impl SocketMeta {
@@ -66,7 +72,20 @@ impl SocketMeta {
         if let Some(cgroup) = &self.cgroup {
             out.push_str(&format!(" cgroup {cgroup:?}"));
         }
+        if let Some(owner) = &self.owner {
+            out.push_str(&format!(" owner {owner}"));
+        }
         out
+    }
+
+    /// Whose sockets may be registered for it: those made in its cgroup (or below),
+    /// or else those its owner set names (uid 0 when it names none).
+    pub fn accepts(&self) -> Accepts {
+        match (&self.cgroup, &self.owner) {
+            (Some(cgroup), _) => Accepts::Cgroup(cgroup.clone()),
+            (None, Some(owner)) => Accepts::Owner(owner.clone()),
+            (None, None) => Accepts::Owner(IdSet::root()),
+        }
     }
 
     /// The entries of the module's sockets, when its programs use the socket map.
@@ -82,8 +101,29 @@ impl SocketMeta {
                 proto: s.proto.name().to_string(),
                 addr: s.addr.map(|(ip, port)| std::net::SocketAddr::new(ip, port)),
                 cgroup: s.cgroup.clone(),
+                owner: s.owner.clone(),
             })
             .collect()
+    }
+}
+
+/// Whose sockets a declaration lets be registered ([`SocketMeta::accepts`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accepts {
+    /// Sockets created in this cgroup (a normalized cgroup v2 path) or one below it,
+    /// whoever owns them.
+    Cgroup(String),
+    /// Sockets whose owner (user id, or the group of the socket's file) is in the set.
+    Owner(IdSet),
+}
+
+impl std::fmt::Display for Accepts {
+    /// `sockets made in cgroup /sys/fs/cgroup/x (or below it)`, `sockets of uid 0`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Accepts::Cgroup(c) => write!(f, "sockets made in cgroup {c} (or one below it)"),
+            Accepts::Owner(ids) => write!(f, "sockets of {ids}"),
+        }
     }
 }
 

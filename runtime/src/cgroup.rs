@@ -1,10 +1,17 @@
 //! Where this host mounts cgroup v2, read from `/proc/self/mountinfo` rather than
 //! assumed: `/sys/fs/cgroup` on a pure cgroup2 host (every current distribution),
-//! `/sys/fs/cgroup/unified` on a hybrid one, anything an administrator chose elsewhere.
+//! `/sys/fs/cgroup/unified` on a hybrid one, anything an administrator chose elsewhere;
+//! and which cgroup has a given id ([`find_id`]: the kernel names a socket's cgroup by
+//! its id, `INET_DIAG_CGROUP_ID`).
 //! Invariant: the answer is a mount point the kernel reported with file system type
-//! `cgroup2`, never a guess.
+//! `cgroup2`, never a guess; [`find_id`] answers with a directory of that mount only.
 
-use std::path::PathBuf;
+use std::{
+    collections::VecDeque,
+    io,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+};
 
 /// The mount point of cgroup v2 in this process's mount namespace, or `None` when
 /// cgroup v2 is not mounted (or mountinfo cannot be read).
@@ -64,6 +71,73 @@ fn unescape(field: &str) -> String {
 pub fn example_path(rest: &str) -> String {
     let root = cgroup2_root().unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
     format!("{}/{rest}", root.display())
+}
+
+/// How many directories [`find_id`] looks at, at most: a host's whole hierarchy is a
+/// few thousand cgroups (a busy container node), a service's subtree a handful.
+pub const WALK_LIMIT: usize = 100_000;
+
+/// Where [`find_id`] found a cgroup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The directory of the cgroup with that id.
+    At(PathBuf),
+    /// No directory under the start has that id (the cgroup is elsewhere, or was
+    /// removed).
+    NotUnder,
+    /// More than [`WALK_LIMIT`] directories under the start.
+    TooMany,
+}
+
+/// The cgroup whose id is `id`, looked for in `under` and every directory below it, on
+/// the cgroup v2 mount (a directory of another file system mounted inside is not
+/// looked at: its inode numbers are not cgroup ids). A cgroup's id is its directory's
+/// inode number (kernfs gives a node's 64-bit id as the inode number on 64-bit hosts;
+/// `tests/reliability/sk_lookup_trust.rs` checks it against sock_diag). Directories
+/// that vanish while they are read are skipped; `under` itself must be a cgroup v2
+/// directory.
+pub fn find_id(under: &Path, id: u64) -> io::Result<Lookup> {
+    let root = cgroup2_root().ok_or_else(|| io::Error::other("cgroup v2 is not mounted"))?;
+    let dev = std::fs::metadata(&root)?.dev();
+    let start = std::fs::metadata(under)?;
+    if !start.is_dir() || start.dev() != dev {
+        return Err(io::Error::other(format!(
+            "{} is not a cgroup v2 directory (cgroup v2 is mounted at {})",
+            under.display(),
+            root.display()
+        )));
+    }
+    let mut queue = VecDeque::from([(under.to_path_buf(), start.ino())]);
+    let mut seen = 0usize;
+    while let Some((dir, ino)) = queue.pop_front() {
+        if ino == id {
+            return Ok(Lookup::At(dir));
+        }
+        seen += 1;
+        if seen > WALK_LIMIT {
+            return Ok(Lookup::TooMany);
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            // `file_type` does not follow links; a cgroup is a real directory.
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if let Ok(meta) = e.metadata() {
+                if meta.dev() == dev {
+                    queue.push_back((e.path(), meta.ino()));
+                }
+            }
+        }
+    }
+    Ok(Lookup::NotUnder)
+}
+
+/// The id of the cgroup at `path` (its directory's inode number, see [`find_id`]).
+pub fn id_of(path: &Path) -> io::Result<u64> {
+    Ok(std::fs::metadata(path)?.ino())
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub mod conntrack_anchor;
 pub mod counter_map;
 pub mod discovery;
 mod error_text;
-mod fault;
+pub mod fault;
 pub mod install;
 pub mod kernel_btf;
 pub mod kernel_error;

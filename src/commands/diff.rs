@@ -28,7 +28,7 @@ use sockc_runtime::{
 
 use crate::shared::{
     build::{build_deferred, print_diagnostics},
-    installed,
+    confirmation, installed,
     json::{self, sockc_error},
     privileges,
     semantic_diff::{options, semantic_text},
@@ -94,6 +94,7 @@ fn installed_side(args: &DiffArgs, name: &str) -> Result<Old, ExitCode> {
         lock_timeout: args.lock_timeout,
     })?;
     install::recover(&store, Some(name)).map_err(fail)?;
+    confirmation::settle_and_say(&store, Some(name));
     match installed::read(&store, name) {
         Ok(Some(i)) => Ok(Old {
             name: format!("installed {name}"),

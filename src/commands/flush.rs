@@ -51,8 +51,18 @@ fn print(name: &str, f: &Flushed, as_json: bool) {
     if let Some(r) = &f.recovered {
         sockc_error!("{name}: {r}");
     }
+    if let Some(p) = &f.cancelled {
+        eprintln!(
+            "notice: {name}: the change pending confirmation is cancelled: nothing will be put back{}",
+            p.previous
+                .as_ref()
+                .map(|prev| format!(" (it would have restored generation {})", prev.generation))
+                .unwrap_or_default()
+        );
+    }
     if as_json {
         json::emit(json!({
+            "cancelled_confirmation": f.cancelled.is_some(),
             "name": name,
             "generation": f.manifest.as_ref().map(|m| m.generation),
             "detached": f.detached,

@@ -11,6 +11,8 @@ pub mod check;
 pub mod classbench;
 pub mod compile;
 pub mod completions;
+pub mod confirm;
+pub mod deadline;
 pub mod diff;
 pub mod flush;
 pub mod import;

@@ -8,7 +8,8 @@
 //! register NAME` with `PassFileDescriptorsToExec=yes`, no ptrace needed), and
 //! otherwise found by the declared address in the install's network namespace. Every
 //! way checks the socket against the declaration first (protocol, listening or
-//! unconnected, family, address, namespace) and says what does not fit.
+//! unconnected, family, address, namespace, and whom it trusts: the cgroup the socket
+//! was created in, or its owner) and says what does not fit.
 
 use std::process::ExitCode;
 
@@ -18,9 +19,9 @@ use sockc_runtime::install::{self, Source};
 
 use crate::shared::{
     json::{self, sockc_error},
-    socket_install::{fail_register, store_and_install},
+    socket_install::store_and_install,
     stdout::outln,
-    store::Target,
+    store::{fail, Target},
 };
 
 #[derive(Args)]
@@ -59,7 +60,7 @@ pub fn run(args: &RegisterArgs) -> ExitCode {
     };
     let r = match install::register(&store, &name, &args.socket, source) {
         Ok(r) => r,
-        Err(e) => return fail_register(e),
+        Err(e) => return fail(e),
     };
     if let Some(x) = &r.recovered {
         sockc_error!("{name}: {x}");

@@ -13,6 +13,7 @@ use serde_json::json;
 use sockc_runtime::install::{self, Repaired};
 
 use crate::shared::{
+    confirmation,
     json::{self, sockc_error},
     privileges,
     settings::quiet,
@@ -35,6 +36,7 @@ pub fn run(args: &RepairArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let settled = confirmation::settle_and_say(&store, target.name.as_deref());
     let all = match install::repair(&store, target.name.as_deref()) {
         Ok(r) => r,
         Err(e) => return fail(e),
@@ -44,7 +46,18 @@ pub fn run(args: &RepairArgs) -> ExitCode {
     } else {
         all.iter().for_each(print_text);
     }
-    if all.iter().any(|r| !r.failed.is_empty()) {
+    for r in &all {
+        if let Ok(Some(p)) = store.pending().read(&r.name) {
+            if p.is_pending() && !quiet() {
+                eprintln!(
+                    "notice: {}: repaired as it is now, with a change pending confirmation; {}",
+                    r.name,
+                    confirmation::pending_line(&r.name, &p)
+                );
+            }
+        }
+    }
+    if !settled || all.iter().any(|r| !r.failed.is_empty()) {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS

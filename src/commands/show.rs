@@ -20,6 +20,7 @@ use sockc_runtime::{
 };
 
 use crate::shared::{
+    confirmation,
     installed::{self, Installed},
     json::{self, sockc_error},
     privileges,
@@ -119,6 +120,7 @@ fn open(args: &ShowArgs) -> Result<(Store, String), ExitCode> {
     // Loading the rules through the verifier is what the check needs.
     let store = open_for("show", privileges::INSTALL, &target)?;
     let name = resolve_name(&target, &store)?;
+    confirmation::settle_and_say(&store, Some(&name));
     Ok((store, name))
 }
 
@@ -174,15 +176,24 @@ fn read_stats(store: &Store, name: &str) -> Option<Vec<RuleStats>> {
     }
 }
 
+/// A label in a `#` comment line: one line, whatever it holds.
+fn escaped(label: &str) -> String {
+    label.escape_debug().to_string()
+}
+
 /// The header comments and the text, each rule's counters at the end of its line.
 fn render(inst: &Installed, found: &Findings) -> String {
     let m = &inst.manifest;
     let mut out = format!(
-        "# sockc show {}: generation {}, applied {} from {}\n",
+        "# sockc show {}: generation {}, applied {} from {}{}\n",
         m.name,
         m.generation,
         time::rfc3339(m.applied_unix),
-        m.source_file
+        m.source_file,
+        m.label
+            .as_deref()
+            .map(|l| format!(" (label {})", escaped(l)))
+            .unwrap_or_default()
     );
     let mismatches = found.mismatches();
     if mismatches.is_empty() {
@@ -244,6 +255,7 @@ fn to_json(inst: &Installed, found: &Findings) -> serde_json::Value {
         "name": m.name,
         "generation": m.generation,
         "source_file": m.source_file,
+        "label": m.label,
         "source_sha256": m.source_sha256,
         "applied_at": time::rfc3339(m.applied_unix),
         "text": inst.text,

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use sockc_runtime::install::{self, InstallError, StatusOptions};
 
 use crate::shared::{
+    confirmation,
     json::{self, sockc_error},
     privileges,
     stdout::outln,
@@ -38,6 +39,8 @@ pub fn run(args: &StatusArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // An unconfirmed change whose deadline passed is rolled back first (said on stderr).
+    confirmation::settle_and_say(&store, target.name.as_deref());
     let options = StatusOptions { deep: args.deep };
     let report = match install::status(&store, target.name.as_deref(), options) {
         Ok(s) => s,
@@ -74,6 +77,12 @@ fn installs_json(all: &[install::Status]) -> Value {
     if let Some(list) = v.as_array_mut() {
         for (item, s) in list.iter_mut().zip(all) {
             item["applied_at"] = json!(time::rfc3339(s.applied_unix));
+            let p = s.pending.as_ref();
+            item["confirmation"] =
+                json!(p.filter(|p| p.is_pending()).map(confirmation::pending_json));
+            item["last_rollback"] = json!(p
+                .filter(|p| !p.is_pending())
+                .map(confirmation::rollback_json));
         }
     }
     v
@@ -95,10 +104,14 @@ fn print_status(s: &install::Status) {
         return;
     }
     outln!(
-        "{}: generation {} from {} (sha256 {}), applied {}{}",
+        "{}: generation {} from {}{} (sha256 {}), applied {}{}",
         s.name,
         s.generation,
         s.source_file,
+        s.label
+            .as_deref()
+            .map(|l| format!(" (label {l})"))
+            .unwrap_or_default(),
         &s.source_sha256[..12.min(s.source_sha256.len())],
         time::local_time(s.applied_unix),
         s.netns
@@ -114,8 +127,22 @@ fn print_status(s: &install::Status) {
     if let Some(c) = &s.conntrack {
         outln!("  conntrack: nft table {} {}", c.table, c.state);
     }
+    print_confirmation(s);
     for d in &s.drift {
         outln!("  drift: {d}");
+    }
+}
+
+/// The install's pending confirmation, or its last change rolled back.
+fn print_confirmation(s: &install::Status) {
+    match &s.pending {
+        Some(p) if p.is_pending() => outln!("  {}", confirmation::pending_line(&s.name, p)),
+        Some(p) => {
+            if let Some(line) = confirmation::rollback_line(p) {
+                outln!("  {line}");
+            }
+        }
+        None => {}
     }
 }
 
@@ -146,7 +173,7 @@ fn hooks_table(hooks: &[install::HookStatus]) -> comfy_table::Table {
 }
 
 /// An install's socket maps (connections and named sockets in each) and declared
-/// sockets (state, drops, who bound them).
+/// sockets (state, drops, who bound them, who owns the socket in the slot).
 fn print_sockets(s: &install::Status) {
     for g in &s.sockmaps {
         match (g.sockets, g.named) {
@@ -176,6 +203,14 @@ fn print_sockets(s: &install::Status) {
             slot.slot,
             slot.state
         );
+        match (&slot.owner, &slot.owner_unknown) {
+            (Some(o), _) => match &o.refused {
+                None => outln!("    owner: {o}"),
+                Some(why) => outln!("    owner: {o}: NOT TRUSTED by the declaration: {why}"),
+            },
+            (None, Some(why)) => outln!("    owner: unknown ({why})"),
+            (None, None) => {}
+        }
         for b in &slot.bindings {
             outln!("    bound by {b}");
         }

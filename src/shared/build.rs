@@ -91,6 +91,13 @@ pub fn check_deferred(file: &Path, lints: Lints) -> Result<CheckedFile, ExitCode
     }
 }
 
+impl CheckedFile {
+    /// The file's text.
+    pub fn source(&self) -> &str {
+        &self.src
+    }
+}
+
 /// The second half of [`build_deferred`]: the rest of the compile.
 pub fn finish_deferred(c: CheckedFile) -> Result<Built, ExitCode> {
     let CheckedFile {

@@ -33,7 +33,24 @@ pub fn read(store: &Store, name: &str) -> Result<Option<Installed>, String> {
         Some(t) => t,
         None => source_file_text(&manifest)?,
     };
-    let base = Path::new(&manifest.source_file).parent();
+    let compiled = compile_recorded(&text, &manifest.source_file).ok_or_else(|| {
+        format!(
+            "the rules install `{name}` records (from {}) do not compile",
+            manifest.source_file
+        )
+    })?;
+    Ok(Some(Installed {
+        manifest,
+        text,
+        compiled,
+    }))
+}
+
+/// Rule text an install recorded (its `file` sets written out), compiled as `apply`
+/// compiles it, its set files (if any are left) read beside `source_file`: `None` when
+/// it does not compile.
+pub fn compile_recorded(text: &str, source_file: &str) -> Option<Compiled> {
+    let base = Path::new(source_file).parent();
     // The text compiled when it was applied, its sets read from files; written out,
     // a large set may take it past the rule file size limit, which is for text a
     // person writes (the set element limit still bounds it).
@@ -47,18 +64,7 @@ pub fn read(store: &Store, name: &str) -> Result<Option<Installed>, String> {
         },
         ..Default::default()
     };
-    let (compiled, _) = sockc_compiler::compile(&text, &opts);
-    let compiled = compiled.ok_or_else(|| {
-        format!(
-            "the rules install `{name}` records (from {}) do not compile",
-            manifest.source_file
-        )
-    })?;
-    Ok(Some(Installed {
-        manifest,
-        text,
-        compiled,
-    }))
+    sockc_compiler::compile(text, &opts).0
 }
 
 /// The source file a manifest without recorded text names, if it still holds what

@@ -3,13 +3,14 @@
 //! envelope, the one writer of standard output, privileges, the install store's
 //! flags, tables, times, the spinner, the installed rules, the semantic diff's text,
 //! what installing a compiled file takes besides the runtime (`apply` and `watch`),
-//! and the process's memory.
+//! commit-confirmed changes and their probes, and the process's memory.
 //!
 //! Invariant: no module here uses a command module (`crate::commands`) or the command
 //! line's definition (`crate::cli`); what two commands share moves down here
 //! (`tests/architecture/modules.rs` checks the layers).
 
 pub mod build;
+pub mod confirmation;
 pub mod input;
 pub mod installed;
 pub mod installing;
@@ -17,6 +18,7 @@ pub mod json;
 pub mod memory;
 pub mod output;
 pub mod privileges;
+pub mod probe;
 pub mod progress;
 pub mod semantic_diff;
 pub mod settings;

@@ -46,7 +46,8 @@ fn the_validator_rejects_what_it_should() {
         serde_json::json!({"schema": "sockc.status/1", "cleaned": [], "installs": [{
             "name": "x", "generation": 1, "source_file": "/x.sk", "source_sha256": "00",
             "applied_unix": 0, "applied_at": at, "netns": null, "hooks": [], "maps": [],
-            "drift": [], "recovered": null}]})
+            "drift": [], "recovered": null, "label": null, "confirmation": null,
+            "last_rollback": null}]})
     };
     let good = s.check("sockc.status.1.json", &status("2026-11-22T07:34:01Z"));
     assert!(good.is_empty(), "{good:?}");
@@ -178,6 +179,35 @@ fn kernel_commands_follow_their_schemas() {
     let v = apply(&[], 0);
     s.validate("apply", &v);
     assert_eq!(v["generation"], 1);
+    assert_eq!(v["confirmation"], Value::Null);
+    // A commit-confirmed change of the same rules under a label: nothing changes, so
+    // nothing is pending; a change is, until `confirm`.
+    let v = apply(&["--confirm", "60s", "--label", "json"], 0);
+    s.validate("apply", &v);
+    assert_eq!(v["confirmation"], Value::Null, "{v:#}");
+    let changed = lab.rules(
+        "changed.sk",
+        &format!("xdp on {a} {{\n  drop udp to *:9002\n  default allow\n}}\n"),
+    );
+    let r = netns::sockc(&lab.apply_args(&changed, name, &["--json", "--confirm", "60s"]));
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r}"));
+    s.validate("apply", &v);
+    assert_eq!(v["confirmation"]["state"], "pending", "{v:#}");
+    let v = json_of(&["status", "--name", name, "--json"], 0);
+    s.validate("status", &v);
+    assert_eq!(
+        v["installs"][0]["confirmation"]["rollback_to"]["generation"], 1,
+        "{v:#}"
+    );
+    let v = json_of(&["confirm", name, "--json"], 0);
+    s.validate("confirm", &v);
+    assert_eq!(v["state"], "confirmed", "{v:#}");
+    let v = json_of(&["confirm", name, "--json"], 0);
+    s.validate("confirm", &v);
+    assert_eq!(v["state"], "none", "{v:#}");
+    let v = json_of(&["confirm", "sockc-json-none", "--json"], 1);
+    s.validate("confirm", &v);
+    apply(&[], 0);
     // Nothing is bound to the declared socket's address: drift (exit 3), its
     // redirects drop.
     let v = json_of(&["status", "--name", name, "--json"], 3);
@@ -213,6 +243,6 @@ fn kernel_commands_follow_their_schemas() {
     s.validate("apply", &v);
     let v = json_of(&["flush", "--name", name, "--json"], 0);
     s.validate("flush", &v);
-    assert_eq!(v["generation"], 1);
+    assert_eq!(v["generation"], 3);
     let _ = Path::new("");
 }

@@ -387,3 +387,62 @@ fn once_prune_and_stop_during_the_window() {
     );
     lab.expect_verdicts("rolled back on SIGTERM", &[(9201, false), (9204, true)]);
 }
+
+/// The agent killed (SIGKILL: a node drained, the OOM killer) during a confirm window:
+/// it confirms nothing, and the change's own watcher puts the rules back at the
+/// deadline (the window plus the agent's grace), with no sockc command run.
+#[test]
+fn a_killed_agent_leaves_no_unconfirmed_change() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("h46k", 48);
+    let a = lab.other_install("a");
+    let dir = lab.dir.join("plain");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = |port: u16| {
+        format!(
+            "xdp on {} {{\n    drop udp to *:{port}\n    default allow\n}}\n",
+            lab.if_a
+        )
+    };
+    std::fs::write(dir.join(format!("{a}.sk")), rules(9301)).unwrap();
+    let (r, _) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    let child = Command::new(netns::sockc_bin())
+        .arg("watch")
+        .arg(&dir)
+        .args(["--netns", &lab.ns_a, "--confirm", "2s", "--interval", "1"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sockc watch");
+    let mut agent = Agent(Some(child));
+    let next = rules(9302);
+    std::fs::write(dir.join(format!("{a}.sk")), &next).unwrap();
+    let start = Instant::now();
+    while lab_status(&a)["source_sha256"] != sha256(&next).as_str() {
+        assert!(start.elapsed() < Duration::from_secs(30), "not applied");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if let Some(mut c) = agent.0.take() {
+        c.kill().expect("SIGKILL the agent");
+        c.wait().expect("reap");
+    }
+    lab.expect_verdicts(
+        "in the window, the agent gone",
+        &[(9302, false), (9301, true)],
+    );
+    // The window (2 s) and the grace (5 s) from the apply, and a margin; no sockc
+    // command runs meanwhile (`status` would roll back an expired change itself).
+    let back = Instant::now();
+    while lab.probe(&[9302], 3)[&9302] != 3 {
+        assert!(
+            back.elapsed() < Duration::from_secs(12),
+            "never rolled back"
+        );
+    }
+    lab.expect_verdicts("rolled back by the watcher", &[(9301, false), (9302, true)]);
+    let st = lab_status(&a);
+    let reason = st["last_rollback"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("deadline passed"), "{st:#}");
+}

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 /// The steps of the rollout test that need sockc's commit-confirmed apply (`apply
 /// --confirm/--label`, `sockc confirm`, status's `confirmation` and `last_rollback`):
 /// the rolling update that cuts SSH on its first host, and the good change applied with
-/// `confirm` and `label`. Turned on when that lands.
-const CONFIRM_STEPS: bool = false;
+/// `confirm` and `label`.
+const CONFIRM_STEPS: bool = true;
 
 /// The rollout test's bound: it takes about two minutes on a loaded 2-core machine.
 const LAB_TIMEOUT: Duration = Duration::from_secs(280);

@@ -25,7 +25,9 @@
 # --confirm-steps adds the steps that need sockc's commit-confirmed apply (`apply
 # --confirm`, `--label`, `sockc confirm`, status's `confirmation`/`last_rollback`):
 # a rolling update whose rules cut SSH on the first host, which rolls itself back
-# while the play stops, and the good change applied with confirm and a label.
+# while the play stops, the good change applied with confirm and a label, and a
+# reboot of a host before a change applied by hand was confirmed (the package's boot
+# command puts the confirmed rules back).
 #
 # Teardown (an EXIT trap, and `down ID` for a caller whose lab script was killed):
 # SIGKILL to each host's `unshare` (--kill-child ends its PID namespace, sshd and
@@ -153,10 +155,35 @@ start_host() {
     ip -n "$ns" addr add "$(host_ip "$n")/24" dev eth0
     ip -n "$ns" link set eth0 up
     ip -n "$ns" link set lo up
-    ip netns exec "$ns" unshare --uts --mount --pid --fork --kill-child --mount-proc \
+    boot_host "$n"
+    echo "$booted" >>"$dir/pids"
+}
+
+# Starts host N's PID namespace (its mounts, sshd as its init); the PID of its
+# unshare in $booted.
+boot_host() {
+    local n=$1 h=$dir/h$1
+    ip netns exec "$id-h$n" unshare --uts --mount --pid --fork --kill-child --mount-proc \
         --propagation private sh -c "$(host_init "$n")" >>"$h/sshd.log" 2>&1 &
-    echo $! >>"$dir/pids"
+    booted=$!
     disown $!  # teardown kills it by PID; bash need not report its death
+}
+
+# A reboot of host N: its PID namespace killed (its bpffs, /run and /tmp go with it,
+# so every hook pinned there comes off, as at a real reboot), then started again on
+# the same overlays (/etc, /usr, /var and /root keep what was written) and network
+# namespace (the NIC stays).
+reboot_host() {
+    local n=$1 old
+    old=$(sed -n "${n}p" "$dir/pids")
+    kill_lab_pid "$old"
+    while { tr '\0' ' ' <"/proc/$old/cmdline"; } 2>/dev/null | grep -qF "$dir"; do sleep 0.05; done
+    boot_host "$n"
+    sed -i "${n}s/.*/$booted/" "$dir/pids"
+    wait_for "sshd of h$n after its reboot" probe_one "$(host_ip "$n")" 22 open
+    on_host "$n" /usr/bin/python3 "$dir/listen.py" >>"$dir/h$n/listen.log" 2>&1 &
+    disown $!
+    wait_for "listener of h$n after its reboot" probe_one "$(host_ip "$n")" 8081 open
 }
 
 write_controller_files() {
@@ -422,9 +449,11 @@ step_good_change() {
     expect_recap good changed 1
     for i in "${hosts[@]}"; do expect_file "good change" "$i" "$v3"; no_staging "$i"; done
     if [ "$confirm_steps" = yes ]; then
+        local got
         for i in "${hosts[@]}"; do
-            [ "$(status_py "$i" "d['installs'][0]['label'], d['installs'][0]['confirmation']")" = "('lab:v3', None)" ] ||
-                fail "good change: h$i has no confirmed change labelled lab:v3"
+            got=$(status_py "$i" "d['installs'][0]['label'], d['installs'][0]['confirmation']")
+            [ "$got" = "lab:v3 None" ] ||
+                fail "good change: h$i has no confirmed change labelled lab:v3 (label, confirmation: $got)"
         done
     fi
     expect_traffic "v3" "22=open 8080=dropped 8081=open"
@@ -463,6 +492,30 @@ step_drift() {
         fail "info: h2 still drifts after the repair"
 }
 
+# A change applied by hand on h1 from /etc/sockc/fw.sk with a long confirm window,
+# then a reboot before anyone confirms: the boot unit's command (the package's
+# sockc-apply-all, unattended) installs the rules before the change, not the file's.
+step_reboot() {
+    begin "a reboot before the confirmation: the boot unit puts back the confirmed rules"
+    on_host 1 sh -c "cp '$v2' /etc/sockc/fw.sk && sockc -q apply /etc/sockc/fw.sk --name fw --confirm 10m" ||
+        fail "reboot: the unconfirmed apply failed"
+    expect_traffic "unconfirmed v2 on h1" "22=open 8080=dropped 8081=open" h1:22=dropped h1:8080=open h1:8081=dropped
+    reboot_host 1
+    expect_traffic "h1 rebooted, before its boot unit" "22=open 8080=dropped 8081=open" h1:8080=open
+    on_host 1 /usr/lib/sockc/sockc-apply-all apply >"$dir/out/boot-h1.log" 2>&1 ||
+        { cat "$dir/out/boot-h1.log"; fail "reboot: sockc-apply-all failed"; }
+    grep -q "rolled back unconfirmed" "$dir/out/boot-h1.log" ||
+        { cat "$dir/out/boot-h1.log"; fail "reboot: the boot unit did not say why it kept the old rules"; }
+    expect_traffic "h1 booted" "22=open 8080=dropped 8081=open"
+    local confirmed
+    confirmed=$(on_host 1 sockc confirm fw --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['state'])" || true)
+    [ "$confirmed" = rolled-back ] || fail "reboot: sockc confirm says $confirmed, want rolled-back"
+    # Back to the confirmed rules in the file too, applied by hand.
+    on_host 1 sh -c "cp '$v3' /etc/sockc/fw.sk && sockc -q apply /etc/sockc/fw.sk --name fw" ||
+        fail "reboot: v3 by hand"
+    expect_traffic "h1 on v3 again" "22=open 8080=dropped 8081=open"
+}
+
 step_flush() {
     begin "flush: the rules come off every host, the file goes"
     must_play flush "$here/playbooks/flush.yml"
@@ -489,6 +542,7 @@ run() {
     step_check_and_diff
     [ "$confirm_steps" = yes ] && step_bad_change
     step_good_change
+    [ "$confirm_steps" = yes ] && step_reboot
     step_drift
     step_flush
     trap - EXIT

@@ -794,6 +794,14 @@ fn remove_pins(dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 
+/// The state directory sockc uses for installs on the default bpffs
+/// (`SOCKC_STATE_DIR`, or `/var/lib/sockc`).
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("SOCKC_STATE_DIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/var/lib/sockc"), PathBuf::from)
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for name in self.installs.lock().map(|v| v.clone()).unwrap_or_default() {
@@ -801,6 +809,9 @@ impl Drop for Lab {
             let _ = sockc(&["flush", "--name", &name, "--bpffs", BPFFS]);
             // An install flush could not take off (a test damaged its records) must not
             // outlive the test: other installs' `status` would list it.
+            // A change it left pending or rolled back keeps a record in the state
+            // directory (`apply --confirm`): not the test's to leave behind.
+            let _ = std::fs::remove_file(state_dir().join("pending").join(format!("{name}.json")));
             let pins = Path::new(BPFFS).join("sockc").join(&name);
             if pins.exists() {
                 eprintln!("{}: left after flush, removed pin by pin", pins.display());

@@ -89,8 +89,12 @@ pub struct Socket {
     pub name: String,
     pub proto: SockProto,
     pub addr: Option<(std::net::IpAddr, u16)>,
-    /// The cgroup whose listening sockets on `addr` register themselves.
+    /// The cgroup whose listening sockets on `addr` register themselves; the only
+    /// cgroup whose sockets may be registered at all.
     pub cgroup: Option<String>,
+    /// `owner ...`: who may own a socket registered for it (without `cgroup` or
+    /// `owner`: uid 0, [`crate::syntax::ids::IdSet::root`]).
+    pub owner: Option<crate::syntax::ids::IdSet>,
 }
 
 #[derive(Clone, Debug)]
@@ -340,8 +344,11 @@ impl fmt::Display for Module {
             if let Some((a, p)) = s.addr {
                 write!(f, " {}", std::net::SocketAddr::new(a, p))?;
             }
-            match &s.cgroup {
-                Some(cgroup) => writeln!(f, " cgroup {cgroup:?}")?,
+            if let Some(cgroup) = &s.cgroup {
+                write!(f, " cgroup {cgroup:?}")?;
+            }
+            match &s.owner {
+                Some(owner) => writeln!(f, " owner {owner} {:?}", owner.ranges)?,
                 None => writeln!(f)?,
             }
         }

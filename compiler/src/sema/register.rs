@@ -1,13 +1,19 @@
 //! `socket NAME = tcp ADDR:PORT cgroup "PATH"`: sockets that register themselves when
 //! their service listens (sk_lookup). Checks the declaration (TCP, with an
 //! address, a cgroup directory) and builds one [`Registrar`] per cgroup, with its
-//! counter slots after every rule's. Invariant: a registrar lists only TCP sockets
-//! with an address, so its program always has something to compare.
+//! counter slots after every rule's; and `owner ...`, who may own a socket registered
+//! without a cgroup (resolved by [`super::ids`]). Invariant: a registrar lists only TCP
+//! sockets with an address, so its program always has something to compare; a
+//! declaration has a cgroup or an owner, never both (the registrar, which the kernel
+//! runs at `listen()`, sees the socket's cgroup and not its owner).
 
 use crate::{
-    diag::{Diagnostic, Span},
+    diag::{Code, Diagnostic, Span},
     ir::{Registrar, SockId},
-    syntax::ast::{self, SockProto},
+    syntax::{
+        ast::{self, SockProto},
+        ids::IdSet,
+    },
 };
 
 use super::Checker;
@@ -29,8 +35,8 @@ impl Checker<'_> {
         self.check_cgroup(*span, path);
         if s.proto == SockProto::Udp {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::register-udp",
+                Diagnostic::new(
+                    Code::RegisterUdp,
                     format!(
                         "socket `{}` is UDP: it cannot register itself when it binds",
                         crate::diag::quote(&s.name.name)
@@ -46,8 +52,8 @@ impl Checker<'_> {
         }
         if s.addr.is_none() {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::register-address",
+                Diagnostic::new(
+                    Code::RegisterAddress,
                     format!(
                         "socket `{}` has no address: a listening socket is recognised by it",
                         crate::diag::quote(&s.name.name)
@@ -59,14 +65,42 @@ impl Checker<'_> {
         self.diags.errors() == before
     }
 
+    /// The declaration's `owner`, resolved; `None` without one or when it has errors.
+    /// Refused beside `cgroup`: the cgroup is the trust boundary, and the registrar
+    /// could not keep an owner's promise.
+    pub(super) fn socket_owner(&mut self, s: &ast::SocketDecl) -> Option<IdSet> {
+        let owner = s.owner.as_ref()?;
+        if let Some((_, cgroup)) = &s.cgroup {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::OwnerWithCgroup,
+                    format!(
+                        "socket `{}` names both a cgroup and an owner",
+                        crate::diag::quote(&s.name.name)
+                    ),
+                )
+                .label(owner.span, "owner")
+                .label(*cgroup, "cgroup")
+                .help(
+                    "keep one: with `cgroup`, every socket made inside the cgroup may be \
+                     registered, whoever owns it (the program that registers a socket when \
+                     it listens sees its cgroup, not its owner); with `owner`, a socket of \
+                     that user or group, made anywhere",
+                ),
+            );
+            return None;
+        }
+        self.resolve_ids(owner)
+    }
+
     /// A declared address a socket can be found on: port 0 is not one (binding it gets
     /// an ephemeral port, never 0), nor a broadcast or multicast address for TCP.
     pub(super) fn check_socket_address(&mut self, s: &ast::SocketDecl) {
         let Some((ip, port)) = s.addr else { return };
         if port == 0 {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::socket-port-zero",
+                Diagnostic::new(
+                    Code::SocketPortZero,
                     format!("socket `{}` is declared on port 0", s.name.name),
                 )
                 .label(s.span, "no socket is ever bound to port 0")
@@ -79,8 +113,8 @@ impl Checker<'_> {
         };
         if no_tcp && s.proto == SockProto::Tcp {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::socket-address",
+                Diagnostic::new(
+                    Code::SocketAddress,
                     format!("socket `{}`: no TCP socket listens on {ip}", s.name.name),
                 )
                 .label(s.span, "a broadcast or multicast address"),

@@ -87,6 +87,8 @@ pub struct SocketDecl {
     /// `cgroup "PATH"`: the cgroup whose processes' listening sockets on `addr` are
     /// registered when they listen (sk_lookup, TCP only).
     pub cgroup: Option<(String, Span)>,
+    /// `owner uid|gid|user|group ...`: who may own a socket registered for it.
+    pub owner: Option<super::ids::IdMatch>,
     pub span: Span,
 }
 

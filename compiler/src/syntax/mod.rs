@@ -12,6 +12,7 @@
 //!
 //! Files, each using only those listed before it: `ct`, `iface` and `reject` (what
 //! `ct state`, `in on`/`out on` and `reject ... with` name, shared with the lowering and the evaluator),
+//! `ids` (users and groups: `uid 1001`, `user "www-data"`, as written and resolved),
 //! `limit` and `limit_fact` (a rate limit's bucket, and a bucket named from outside a
 //! file, as `sockc test`'s `over-limit:SPEC` and the semantic diff name it), `ast` (the tree), `grammar` (pest's
 //! parser and `Rule` enum), `hints` (what a syntax error says), `build` (pest pairs →
@@ -24,6 +25,7 @@ pub mod ct;
 mod decode;
 mod grammar;
 mod hints;
+pub mod ids;
 pub mod iface;
 pub mod limit;
 pub mod limit_fact;

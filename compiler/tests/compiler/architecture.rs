@@ -192,9 +192,11 @@ const LEAVES: &[(&str, &[&str])] = &[
             "syntax::reject",
             "syntax::route",
             "syntax::iface",
+            "syntax::ids",
         ],
     ),
     ("syntax::ct", &[]),
+    ("syntax::ids", &[]),
     ("syntax::iface", &[]),
     ("syntax::limit", &[]),
     ("syntax::reject", &[]),
@@ -202,6 +204,7 @@ const LEAVES: &[(&str, &[&str])] = &[
     ("syntax::grammar", &[]),
     ("syntax::decode", &["syntax::ast"]),
     ("syntax::hints", &["syntax::grammar"]),
+    ("diag::codes", &[]),
 ];
 
 /// The files of `leaf`'s stage it uses beyond what [`LEAVES`] allows it (its

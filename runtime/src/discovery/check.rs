@@ -340,6 +340,18 @@ pub(crate) fn stat(fd: BorrowedFd<'_>) -> io::Result<(libc::mode_t, u64)> {
     Ok((st.st_mode & libc::S_IFMT, st.st_ino))
 }
 
+/// The group of a descriptor's file (`fstat`'s `st_gid`; for a socket, its creator's
+/// group or the one its owner gave it).
+pub(crate) fn file_gid(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut st = MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: fstat fills `st`, which is a `struct stat`; `fd` is live.
+    if unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: written by fstat on success; plain integers.
+    Ok(unsafe { st.assume_init() }.st_gid)
+}
+
 /// What descriptor `fd` of process `pid` refers to (`/proc/PID/fd/FD`), for messages.
 pub(crate) fn fd_target(pid: u32, fd: i32) -> String {
     std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))

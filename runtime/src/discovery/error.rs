@@ -6,7 +6,7 @@
 
 use std::{fmt::Write, io, net::SocketAddr, path::PathBuf};
 
-use super::{proto_name, Owner, SockProto, Wanted};
+use super::{proto_name, Accepts, Owner, SockProto, Wanted};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
@@ -92,6 +92,32 @@ pub enum SocketError {
         wanted: Wanted,
         inode: u64,
         unreadable: usize,
+    },
+    #[error(
+        "the socket on {local}{} is not one the declaration lets be registered: {why}; \
+         it accepts only {accepts}: {}",
+        held_by(holder.as_ref()),
+        remedy(accepts)
+    )]
+    Untrusted {
+        local: SocketAddr,
+        holder: Option<Owner>,
+        why: String,
+        accepts: Box<Accepts>,
+        /// `SO_REUSEPORT` is set on it (see [`SocketError::UntrustedGroup`]).
+        reuseport: bool,
+    },
+    #[error(
+        "the SO_REUSEPORT group on {local} has a member the declaration does not trust \
+         ({}{why}), and steering to the group would reach it; it accepts only {accepts}: {}",
+        member.as_ref().map(|m| format!("{m}: ")).unwrap_or_default(),
+        remedy(accepts)
+    )]
+    UntrustedGroup {
+        local: SocketAddr,
+        member: Option<Owner>,
+        why: String,
+        accepts: Box<Accepts>,
     },
     #[error("there is no process {pid}")]
     NoProcess {
@@ -181,6 +207,27 @@ pub enum SocketError {
         wanted: Wanted,
         fds: Vec<i32>,
     },
+}
+
+/// What a refused socket would need, for the end of a refusal.
+fn remedy(accepts: &Accepts) -> &'static str {
+    match accepts {
+        Accepts::Cgroup(_) => {
+            "start the service in that cgroup: a socket keeps the cgroup it was created \
+             in, so moving a process there, or passing it a socket made elsewhere, does \
+             not make the socket the cgroup's"
+        }
+        Accepts::Owner(_) => {
+            "run the service as such a user, or declare who may own the socket (`owner \
+             user \"NAME\"`, `owner uid N`, `owner group \"NAME\"`) or the service's cgroup \
+             (`cgroup \"PATH\"`)"
+        }
+    }
+}
+
+/// ` (fd 3 of PID 99 (nginx))`, or nothing.
+fn held_by(holder: Option<&Owner>) -> String {
+    holder.map(|o| format!(" ({o})")).unwrap_or_default()
 }
 
 fn unreadable_note(n: usize) -> String {

@@ -2,7 +2,9 @@
 //! namespace. sock_diag lists the sockets on the declared port ([`super::diag`]); those
 //! bound to the declared address ([`serves`]) and in a state sk_lookup accepts are the
 //! candidates; the processes holding them are found by inode ([`super::owner`]), a copy
-//! of each candidate is taken and [`check`](fn@check)ed, and `pick` makes one answer.
+//! of each candidate is taken, [`check`](fn@check)ed and judged by its origin
+//! ([`super::origin`]: those the declaration does not trust are left out), and `pick`
+//! makes one answer of the rest.
 //!
 //! Invariant: `Ok(None)` means no socket of the declared protocol is bound to the
 //! declared address, nor to a wildcard that would receive its traffic; every socket
@@ -11,16 +13,19 @@
 use std::{collections::BTreeSet, os::fd::AsFd};
 
 use super::{
-    check::{check, cookie, covers, serves, tcp_state_name},
+    accept,
+    check::{cookie, covers, serves, tcp_state_name},
     diag::{self, DiagSocket},
+    no_untrusted_member,
     owner::{self, Process},
-    pick, Found, Owner, SockProto, SocketError, Wanted,
+    pick, Accepts, Found, Owner, SockProto, SocketError, Wanted,
 };
 
 /// Finds the socket `wanted` declares, by address, in the calling thread's network
 /// namespace (the CLI has entered `--netns` before). `Ok(None)` when nothing is bound
-/// there; see the module docs of [`super`] for dual-stack and reuseport sockets.
-pub fn find(wanted: &Wanted) -> Result<Option<Found>, SocketError> {
+/// there; see the module docs of [`super`] for dual-stack and reuseport sockets. Only
+/// a socket `accepts` trusts is ever returned.
+pub fn find(wanted: &Wanted, accepts: &Accepts) -> Result<Option<Found>, SocketError> {
     let want = wanted
         .addr
         .ok_or(SocketError::NoAddress { wanted: *wanted })?;
@@ -73,10 +78,10 @@ pub fn find(wanted: &Wanted) -> Result<Option<Found>, SocketError> {
         source,
     })?;
     let mut found = Vec::new();
-    let mut refusal = None;
+    let mut refusals = Vec::new();
     for s in usable {
         let result = match holders.by_inode.get(&s.inode) {
-            Some(list) => take(wanted, s, list),
+            Some(list) => take(wanted, accepts, s, list),
             None => Err(SocketError::NoOwner {
                 wanted: *wanted,
                 inode: s.inode,
@@ -87,18 +92,21 @@ pub fn find(wanted: &Wanted) -> Result<Option<Found>, SocketError> {
             Ok(f) => found.push(f),
             // Not being allowed is worth saying even when another socket was taken.
             Err(e @ SocketError::Ptrace { .. }) => return Err(e),
-            Err(e) => {
-                refusal.get_or_insert(e);
-            }
+            Err(e) => refusals.push(e),
         }
     }
     if found.is_empty() {
-        return Err(refusal.expect("a refusal for every candidate not taken"));
+        return Err(refusals
+            .into_iter()
+            .next()
+            .expect("a refusal for every candidate not taken"));
     }
-    pick(found).map(Some).map_err(|all| SocketError::Ambiguous {
+    let chosen = pick(found).map_err(|all| SocketError::Ambiguous {
         wanted: *wanted,
         sockets: all.into_iter().filter_map(|f| f.owner).collect(),
-    })
+    })?;
+    no_untrusted_member(&chosen, &refusals)?;
+    Ok(Some(chosen))
 }
 
 /// Takes socket `s` from the first of its holders that still has it, and checks it.
@@ -106,7 +114,12 @@ pub fn find(wanted: &Wanted) -> Result<Option<Found>, SocketError> {
 /// inode number) is the one sock_diag reported. A holder that exited or closed the
 /// descriptor since `/proc` was read is skipped; when none is left, the socket has no
 /// owner.
-fn take(wanted: &Wanted, s: &DiagSocket, holders: &[(u32, i32)]) -> Result<Found, SocketError> {
+fn take(
+    wanted: &Wanted,
+    accepts: &Accepts,
+    s: &DiagSocket,
+    holders: &[(u32, i32)],
+) -> Result<Found, SocketError> {
     for &(pid, fd) in holders {
         let process = match Process::open(pid) {
             Ok(p) => p,
@@ -121,13 +134,12 @@ fn take(wanted: &Wanted, s: &DiagSocket, holders: &[(u32, i32)]) -> Result<Found
         if !matches!(cookie(copy.as_fd()), Ok(c) if c == s.cookie) {
             continue;
         }
-        let checked = check(copy.as_fd(), wanted)?;
         let owner = Owner {
             pid,
             fd,
             comm: process.comm,
         };
-        return Ok(Found::new(copy, checked, Some(owner)));
+        return accept(copy, wanted, accepts, Some(owner));
     }
     Err(SocketError::NoOwner {
         wanted: *wanted,

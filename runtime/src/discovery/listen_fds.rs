@@ -7,7 +7,10 @@
 //! them (colon-separated, `FileDescriptorName=` of the socket unit, by default the
 //! unit's name). Descriptors named like the declared socket are the only candidates
 //! when there are any; otherwise every passed descriptor is. The candidates that pass
-//! [`check`](fn@check) make one answer (`pick`).
+//! [`check`](fn@check) and the declaration's trust check ([`super::origin`]) make one
+//! answer (`pick`). Sockets systemd opens for a socket unit are root's, made in PID 1's
+//! cgroup or, where systemd has a BPF firewall, in the socket unit's own (not the
+//! service's): a declaration without `cgroup` and `owner` trusts them.
 //!
 //! Under systemd, `ExecStartPost=sockc register NAME` gets the service's descriptors
 //! only with `PassFileDescriptorsToExec=yes` (systemd 256 or later), which also sets
@@ -21,16 +24,23 @@ use std::{
     os::fd::{AsFd, BorrowedFd, RawFd},
 };
 
-use super::{check::check, check::stat, owner::pidfd_open, pick, Found, SocketError, Wanted};
+use super::{
+    accept, check::stat, no_untrusted_member, owner::pidfd_open, pick, Accepts, Found, SocketError,
+    Wanted,
+};
 
 /// The first descriptor systemd passes (`SD_LISTEN_FDS_START` of `sd-daemon.h`, a
 /// systemd ABI constant, not a kernel one).
 pub const SD_LISTEN_FDS_START: RawFd = 3;
 
 /// Picks the descriptor for socket `name` (declared as `wanted`) among those passed
-/// by socket activation. The process's descriptors 3 to 3+`LISTEN_FDS`-1 must not be
-/// closed by another thread while this runs.
-pub fn from_listen_fds(name: &str, wanted: &Wanted) -> Result<Found, SocketError> {
+/// by socket activation, one `accepts` trusts. The process's descriptors 3 to
+/// 3+`LISTEN_FDS`-1 must not be closed by another thread while this runs.
+pub fn from_listen_fds(
+    name: &str,
+    wanted: &Wanted,
+    accepts: &Accepts,
+) -> Result<Found, SocketError> {
     let passed = passed()?;
     let named: Vec<&(RawFd, Option<String>)> = passed
         .iter()
@@ -49,17 +59,17 @@ pub fn from_listen_fds(name: &str, wanted: &Wanted) -> Result<Found, SocketError
         // process for as long as it runs (see this function's docs), and the borrow
         // ends with this iteration.
         let borrowed = unsafe { BorrowedFd::borrow_raw(*fd) };
-        match check(borrowed, wanted) {
-            Ok(c) if fits.iter().any(|f| f.cookie == c.cookie) => {}
-            Ok(c) => {
-                let copy = borrowed
-                    .try_clone_to_owned()
-                    .map_err(|source| SocketError::Sys {
-                        what: "F_DUPFD_CLOEXEC",
-                        source,
-                    })?;
-                fits.push(Found::new(copy, c, None));
-                fit_fds.push((c.cookie, *fd));
+        let copy = borrowed
+            .try_clone_to_owned()
+            .map_err(|source| SocketError::Sys {
+                what: "F_DUPFD_CLOEXEC",
+                source,
+            })?;
+        match accept(copy, wanted, accepts, None) {
+            Ok(f) if fits.iter().any(|g| g.cookie == f.cookie) => {}
+            Ok(f) => {
+                fit_fds.push((f.cookie, *fd));
+                fits.push(f);
             }
             Err(e) => refused.push((*fd, fd_name.clone(), e)),
         }
@@ -71,14 +81,16 @@ pub fn from_listen_fds(name: &str, wanted: &Wanted) -> Result<Found, SocketError
             refused,
         });
     }
-    pick(fits).map_err(|all| SocketError::AmbiguousListen {
+    let chosen = pick(fits).map_err(|all| SocketError::AmbiguousListen {
         name: name.to_string(),
         wanted: *wanted,
         fds: all
             .iter()
             .filter_map(|f| fit_fds.iter().find(|(c, _)| *c == f.cookie).map(|p| p.1))
             .collect(),
-    })
+    })?;
+    no_untrusted_member(&chosen, refused.iter().map(|(_, _, e)| e))?;
+    Ok(chosen)
 }
 
 /// The passed descriptors and their names, after the checks of the module docs.

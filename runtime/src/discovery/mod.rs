@@ -11,12 +11,15 @@
 //! - [`from_listen_fds`]: systemd socket activation (`LISTEN_FDS`, [`listen_fds`]).
 //!
 //! Every descriptor any of them returns has passed [`check`](fn@check) (module
-//! [`check`](mod@check)).
+//! [`check`](mod@check)) and the declaration's trust check ([`origin`]: the socket was
+//! created in the declared cgroup, or belongs to an owner it names — root without
+//! either).
 //!
 //! Invariant: a [`Found`] holds our own duplicate of a socket that, when it was
 //! checked, lived in the calling thread's network namespace, was of the declared
 //! protocol, was listening (TCP) or unconnected (UDP), and was bound to the declared
-//! address — exactly what `bpf_sk_assign` from sk_lookup accepts. Nothing here changes
+//! address — exactly what `bpf_sk_assign` from sk_lookup accepts —, and that the
+//! declaration trusts (its [`Found::origin`]). Nothing here changes
 //! the process that owns the socket, nor the socket (but see [`owner`] for what
 //! receiving a socket does under cgroup v1).
 //!
@@ -38,7 +41,13 @@
 //!   after the program selects it, the kernel's reuseport selection picks the member.
 //!   So several matching sockets that all have `SO_REUSEPORT` set are one answer (the
 //!   first by owner pid and fd, `reuseport: true`); several without it (UDP with
-//!   `SO_REUSEADDR`) are an error naming them all.
+//!   `SO_REUSEADDR`) are an error naming them all. Sockets the declaration does not
+//!   trust are left out first (another user's UDP socket sharing the port with
+//!   `SO_REUSEADDR` cannot block a registration), but a group with an untrusted
+//!   `SO_REUSEPORT` member on the address is refused whole
+//!   ([`SocketError::UntrustedGroup`]): steering to the group would reach that member.
+//!   (The kernel lets only sockets of one uid into a group, so under an `owner uid`
+//!   check every member passes or none does; a cgroup check can tell members apart.)
 //! - **Descriptors shared by processes** (forked workers): the same socket (one
 //!   inode) in several processes is one socket; [`find`] takes it from the lowest pid
 //!   that holds it.
@@ -49,15 +58,20 @@
 //! - **Another protocol on the address** is not an error for [`find`]: a TCP and a UDP
 //!   socket on one port are normal (DNS), and the declared one may start later.
 
-use std::{fmt, net::SocketAddr, os::fd::OwnedFd};
+use std::{
+    fmt,
+    net::SocketAddr,
+    os::fd::{AsFd, OwnedFd},
+};
 
-pub use sockc_compiler::syntax::ast::SockProto;
+pub use sockc_compiler::{metadata::Accepts, syntax::ast::SockProto};
 
 pub mod check;
 pub mod diag;
 mod error;
 mod find;
 pub mod listen_fds;
+pub mod origin;
 pub mod owner;
 mod process;
 
@@ -140,10 +154,12 @@ pub struct Found {
     pub v6only: Option<bool>,
     /// `SO_REUSEPORT`: the socket stands for its reuseport group.
     pub reuseport: bool,
+    /// What made it: the owner and cgroup its declaration trusts.
+    pub origin: origin::Origin,
 }
 
 impl Found {
-    fn new(fd: OwnedFd, c: Checked, owner: Option<Owner>) -> Found {
+    fn new(fd: OwnedFd, c: Checked, owner: Option<Owner>, admitted: origin::Admitted) -> Found {
         Found {
             fd,
             cookie: c.cookie,
@@ -152,6 +168,7 @@ impl Found {
             owner,
             v6only: c.v6only,
             reuseport: c.reuseport,
+            origin: admitted.0,
         }
     }
 
@@ -165,6 +182,62 @@ impl Found {
             reuseport: self.reuseport,
         }
     }
+}
+
+/// Checks `fd` against the declaration `wanted` ([`check`](fn@check)) and its trust
+/// `accepts` ([`origin::admit`]): the socket as a [`Found`], or why it is refused.
+pub(crate) fn accept(
+    fd: OwnedFd,
+    wanted: &Wanted,
+    accepts: &Accepts,
+    owner: Option<Owner>,
+) -> Result<Found, SocketError> {
+    let checked = check(fd.as_fd(), wanted)?;
+    match origin::admit(
+        fd.as_fd(),
+        checked.proto,
+        checked.local,
+        checked.cookie,
+        accepts,
+    ) {
+        Ok(admitted) => Ok(Found::new(fd, checked, owner, admitted)),
+        Err(why) => Err(SocketError::Untrusted {
+            local: checked.local,
+            holder: owner,
+            why,
+            accepts: Box::new(accepts.clone()),
+            reuseport: checked.reuseport,
+        }),
+    }
+}
+
+/// After `pick` chose a reuseport group: refused when a refusal among the other
+/// candidates is an untrusted member of a reuseport group on the address.
+pub(crate) fn no_untrusted_member<'e>(
+    chosen: &Found,
+    refusals: impl IntoIterator<Item = &'e SocketError>,
+) -> Result<(), SocketError> {
+    if !chosen.reuseport {
+        return Ok(());
+    }
+    for e in refusals {
+        if let SocketError::Untrusted {
+            local,
+            holder,
+            why,
+            accepts,
+            reuseport: true,
+        } = e
+        {
+            return Err(SocketError::UntrustedGroup {
+                local: *local,
+                member: holder.clone(),
+                why: why.clone(),
+                accepts: accepts.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// One answer from several sockets that all fit (see the module docs, "Reuseport"):

@@ -1,6 +1,7 @@
 //! [`from_process`]: the socket a given process holds (`sockc register NAME --pid PID
 //! [--fd N]`) — descriptor N, or, without one, the one socket of the process that
-//! passes [`check`](fn@check) (a socket held at several descriptors counts once).
+//! passes [`check`](fn@check) and the declaration's trust check ([`super::origin`]; a
+//! socket held at several descriptors counts once).
 //!
 //! Invariant: every socket descriptor of the process is either the answer, one of the
 //! sockets named in [`SocketError::Ambiguous`], or listed with its refusal in
@@ -9,14 +10,22 @@
 use std::os::fd::AsFd;
 
 use super::{
-    check::{check, fd_target, stat},
+    accept,
+    check::{fd_target, stat},
+    no_untrusted_member,
     owner::Process,
-    pick, Found, Owner, SocketError, Wanted,
+    pick, Accepts, Found, Owner, SocketError, Wanted,
 };
 
 /// Takes descriptor `fd` of process `pid` or, without `fd`, the one socket of `pid`
-/// that fits `wanted`, and checks it in the calling thread's network namespace.
-pub fn from_process(pid: u32, fd: Option<i32>, wanted: &Wanted) -> Result<Found, SocketError> {
+/// that fits `wanted` and that `accepts` trusts, and checks it in the calling thread's
+/// network namespace.
+pub fn from_process(
+    pid: u32,
+    fd: Option<i32>,
+    wanted: &Wanted,
+    accepts: &Accepts,
+) -> Result<Found, SocketError> {
     let process = Process::open(pid)?;
     match fd {
         Some(fd) => {
@@ -34,9 +43,7 @@ pub fn from_process(pid: u32, fd: Option<i32>, wanted: &Wanted) -> Result<Found,
                     target: fd_target(pid, fd),
                 });
             }
-            let checked = check(copy.as_fd(), wanted)?;
-            let owner = owner(&process, fd);
-            Ok(Found::new(copy, checked, Some(owner)))
+            accept(copy, wanted, accepts, Some(owner(&process, fd)))
         }
         None => {
             let mut fits: Vec<Found> = Vec::new();
@@ -48,9 +55,9 @@ pub fn from_process(pid: u32, fd: Option<i32>, wanted: &Wanted) -> Result<Found,
                     Err(SocketError::NoFd { .. }) => continue,
                     Err(e) => return Err(e),
                 };
-                match check(copy.as_fd(), wanted) {
-                    Ok(c) if fits.iter().any(|f| f.cookie == c.cookie) => {}
-                    Ok(c) => fits.push(Found::new(copy, c, Some(owner(&process, fd)))),
+                match accept(copy, wanted, accepts, Some(owner(&process, fd))) {
+                    Ok(f) if fits.iter().any(|g| g.cookie == f.cookie) => {}
+                    Ok(f) => fits.push(f),
                     Err(e) => refused.push((fd, e)),
                 }
             }
@@ -62,10 +69,12 @@ pub fn from_process(pid: u32, fd: Option<i32>, wanted: &Wanted) -> Result<Found,
                     refused,
                 });
             }
-            pick(fits).map_err(|all| SocketError::Ambiguous {
+            let chosen = pick(fits).map_err(|all| SocketError::Ambiguous {
                 wanted: *wanted,
                 sockets: all.into_iter().filter_map(|f| f.owner).collect(),
-            })
+            })?;
+            no_untrusted_member(&chosen, refused.iter().map(|(_, e)| e))?;
+            Ok(chosen)
         }
     }
 }

@@ -35,6 +35,7 @@
 //! said when every hook runs what the manifest says.
 
 mod counters;
+mod error_code;
 mod netns_scope;
 mod ready_hooks;
 mod reconcile;
@@ -43,6 +44,7 @@ mod register;
 mod repair;
 mod sets;
 mod shown;
+mod slot_owner;
 mod slot_registry;
 pub mod sockmap_names;
 mod status;
@@ -59,6 +61,7 @@ pub use recover::{flush, recover, Flushed, Recovery};
 pub use register::{register, unregister, Registered, Source};
 pub use repair::{repair, Repaired};
 pub use shown::{check_programs, ProgramCheck};
+pub use slot_owner::SlotOwner;
 pub use slot_registry::{slots, How, Registration, SlotState, SlotStatus};
 pub use status::{
     installed_names, stats, status, Cleaned, HookStatus, RuleStats, Status, StatusOptions,

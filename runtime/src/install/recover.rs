@@ -39,6 +39,7 @@ use crate::{
     fault::point,
     store::{
         journal::{Journal, Operation, Phase},
+        pending::Pending,
         BulkRefs, Manifest, Store, StoreError,
     },
 };
@@ -328,6 +329,7 @@ pub(crate) fn recover_locked(
                     flush_locked(store, m)?;
                 }
                 None => {
+                    cancel_pending(store, name)?;
                     store.remove_install(name)?;
                 }
             }
@@ -503,13 +505,26 @@ fn write_flush_journal(
 /// Takes every hook of `m` off (only what is sockc's) and removes the install, as a
 /// roll-forward-only operation (see the module docs); returns how many hooks ran the
 /// install's programs when it started.
-fn flush_locked(store: &Store, m: &Manifest) -> Result<usize, InstallError> {
+fn flush_locked(store: &Store, m: &Manifest) -> Result<(usize, Option<Pending>), InstallError> {
     if store.journal(&m.name)?.is_none() {
         write_flush_journal(store, &m.name, Vec::new())?;
     }
+    let cancelled = cancel_pending(store, &m.name)?;
     let attached = detach_all(store, m);
     store.remove_install(&m.name)?;
-    Ok(attached)
+    Ok((attached, cancelled))
+}
+
+/// A flush ends the install's pending confirmation, if it has one, once its journal
+/// is in place and before the first hook comes off: what was flushed is never put
+/// back at the deadline. A change rolled back before stays on record.
+fn cancel_pending(store: &Store, name: &str) -> Result<Option<Pending>, InstallError> {
+    let records = store.pending();
+    let pending = records.read(name)?.filter(Pending::is_pending);
+    if pending.is_some() {
+        records.remove(name)?;
+    }
+    Ok(pending)
 }
 
 /// Takes every hook of `m` off, in the reverse of the attach order (a sockmap group's
@@ -549,6 +564,8 @@ pub struct Flushed {
     /// Hooks that ran the install's programs until the flush.
     pub detached: usize,
     pub recovered: Option<Recovery>,
+    /// The change that was pending confirmation, cancelled by the flush.
+    pub cancelled: Option<Pending>,
 }
 
 /// Detaches and removes everything installed under `name`; where a record was lost,
@@ -644,14 +661,16 @@ fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
                 manifest: None,
                 detached: given_up,
                 recovered,
+                cancelled: None,
             });
         }
         return Err(InstallError::NotInstalled(name.to_string()));
     };
-    let detached = given_up.max(flush_locked(store, &manifest)?);
+    let (attached, cancelled) = flush_locked(store, &manifest)?;
     Ok(Flushed {
         manifest: Some(manifest),
-        detached,
+        detached: given_up.max(attached),
         recovered,
+        cancelled,
     })
 }

@@ -4,13 +4,16 @@
 //! interrupted work of the install.
 //!
 //! Invariant: a socket goes into a slot only after it was checked against the
-//! declaration in the install's network namespace (`crate::discovery::check`).
+//! declaration in the install's network namespace (`crate::discovery::check`) and
+//! passed its trust check (`crate::discovery::origin`: made in the declared cgroup, or
+//! owned by whom the declaration names — root without either).
 
 use sockc_compiler::{bpf::maps::SOCKETS_MAP, metadata::SocketMeta};
 
 use super::{
     recover::{recover_locked, Recovery},
-    slot_registry::{enter, put, wanted, How, Registration, Registry},
+    slot_owner::wanted,
+    slot_registry::{enter, put, How, Registration, Registry},
     InstallError,
 };
 use crate::{
@@ -54,13 +57,14 @@ pub fn register(
     let slot = m.socket_slots[socket];
     let _in = enter(store, &m)?;
     let want = wanted(decl);
+    let accepts = decl.accepts();
     let socket_err = |source| InstallError::Socket {
         socket: socket.to_string(),
         wanted: want.to_string(),
         source: Box::new(source),
     };
     let (found, how) = match source {
-        Source::Address => match discovery::find(&want).map_err(socket_err)? {
+        Source::Address => match discovery::find(&want, &accepts).map_err(socket_err)? {
             Some(f) => (f, How::Address),
             None => {
                 return Err(InstallError::NothingBound {
@@ -70,11 +74,11 @@ pub fn register(
             }
         },
         Source::Process { pid, fd } => (
-            discovery::from_process(pid, fd, &want).map_err(socket_err)?,
+            discovery::from_process(pid, fd, &want, &accepts).map_err(socket_err)?,
             How::Process,
         ),
         Source::ListenFds => (
-            discovery::from_listen_fds(socket, &want).map_err(socket_err)?,
+            discovery::from_listen_fds(socket, &want, &accepts).map_err(socket_err)?,
             How::SocketActivation,
         ),
     };

@@ -4,7 +4,9 @@
 //! `status` can name the process); registering by address every empty slot after each
 //! apply and repair ([`register_declared`]); emptying at commit the slots of names that
 //! went or changed ([`clear_stale`]); and what each slot holds, for `status`
-//! ([`slots`]). The `sockc register` and `unregister` commands are `super::register`.
+//! ([`slots`], with its socket's owner from `super::slot_owner`, which also takes a
+//! socket the declaration does not trust out of its slot before an apply or repair
+//! registers). The `sockc register` and `unregister` commands are `super::register`.
 //!
 //! A name keeps its slot for as long as some generation declares it the same way, so
 //! a re-apply that adds, removes or reorders declarations leaves every registered
@@ -32,10 +34,12 @@ use sockc_compiler::{
 
 use super::{
     netns_scope::{locate, Scope},
-    now_unix, InstallError,
+    now_unix,
+    slot_owner::{evict_untrusted, slot_owner, wanted, SlotOwner},
+    InstallError,
 };
 use crate::{
-    discovery::{self, Found, SockProto, Wanted},
+    discovery::{self, origin::Origin, Found},
     slot_map::SlotMap,
     store::{Manifest, Store},
 };
@@ -77,6 +81,10 @@ pub struct Registration {
     pub local: SocketAddr,
     pub reuseport: bool,
     pub registered_unix: u64,
+    /// What made the socket (owner, cgroup), as checked when it was registered
+    /// (absent from the records of an older sockc, which did not check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 impl std::fmt::Display for Registration {
@@ -93,6 +101,9 @@ impl std::fmt::Display for Registration {
         }
         if self.reuseport {
             f.write_str(", stands for its SO_REUSEPORT group")?;
+        }
+        if let Some(o) = &self.origin {
+            write!(f, ", made by {}", o.describe())?;
         }
         write!(f, ", cookie {}", self.cookie)
     }
@@ -115,6 +126,13 @@ pub struct SlotStatus {
     /// kernel refused the socket there, since the generation was loaded.
     pub dropped_unregistered: u64,
     pub dropped_refused: u64,
+    /// Who owns the socket in the slot and whether the declaration trusts it (a socket
+    /// it does not trust is drift).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<SlotOwner>,
+    /// Why the owner of the socket in the slot cannot be told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_unknown: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -158,15 +176,6 @@ impl std::fmt::Display for SlotState {
     }
 }
 
-pub(super) fn wanted(s: &SocketMeta) -> Wanted {
-    let proto = if s.proto == "udp" {
-        SockProto::Udp
-    } else {
-        SockProto::Tcp
-    };
-    Wanted::new(proto, s.addr)
-}
-
 /// The install's own namespace, entered for the guard's life when this thread is not
 /// in it; refused when it cannot be (gone, re-created under its name, or only reached
 /// through a process that keeps it alive): a socket found anywhere else would be put
@@ -208,6 +217,7 @@ pub(super) fn put(
         local: found.local,
         reuseport: found.reuseport,
         registered_unix: now_unix(),
+        origin: Some(found.origin.clone()),
     };
     let mut registry: Registry = store.registry(&m.name)?;
     registry.insert(socket.to_string(), registration.clone());
@@ -279,8 +289,9 @@ pub(super) fn forget_uncommitted(
     }
 }
 
-/// Registers, by address, every declared socket of `m` whose slot is empty; says
-/// which were registered and (with `all`) which are missing or refused.
+/// Registers, by address, every declared socket of `m` whose slot is empty (after
+/// taking out a socket the declaration does not trust); says which were registered,
+/// which were taken out, and (with `all`) which are missing or refused.
 fn register_found(store: &Store, m: &Manifest, all: bool) -> Vec<String> {
     let Ok(map) = SlotMap::open(&store.keep_path(&m.name, SOCKETS_MAP)) else {
         return Vec::new();
@@ -297,14 +308,23 @@ fn register_found(store: &Store, m: &Manifest, all: bool) -> Vec<String> {
             return out;
         }
     };
+    let mut registry: Registry = store.registry(&m.name).unwrap_or_default();
     for decl in &m.snapshot.sockets {
         let Some(&slot) = m.socket_slots.get(&decl.name) else {
             continue;
         };
+        let recorded = registry.get(&decl.name).map(|r| (r.cookie, r.local.port()));
+        if let Some(line) = evict_untrusted(&map, decl, slot, recorded) {
+            out.push(line);
+            if registry.remove(&decl.name).is_some() {
+                let _ = store.write_registry(&m.name, &registry);
+            }
+        }
         if !matches!(map.cookie(slot), Ok(None)) {
             continue;
         }
         let line = register_one(store, m, decl, slot);
+        registry = store.registry(&m.name).unwrap_or_default();
         if all || line.as_ref().is_ok() {
             out.push(line.unwrap_or_else(|e| e));
         }
@@ -327,7 +347,7 @@ fn register_one(
         ));
     };
     let want = wanted(decl);
-    match discovery::find(&want) {
+    match discovery::find(&want, &decl.accepts()) {
         Ok(Some(found)) => {
             match put(store, m, &decl.name, slot, &found, How::Address) {
                 Ok((r, _)) => Ok(format!("socket {}: registered, {r}", decl.name)),
@@ -356,9 +376,10 @@ fn register_one(
     }
 }
 
-/// What each declared socket's slot holds, with its drop counters (read in the
-/// install's namespace is not needed: the maps are on bpffs).
-pub fn slots(store: &Store, m: &Manifest) -> Vec<SlotStatus> {
+/// What each declared socket's slot holds, with its drop counters (the maps are on
+/// bpffs) and, when the caller is in the install's namespace (`looked`), who owns the
+/// socket there (sock_diag answers for the caller's namespace only).
+pub fn slots(store: &Store, m: &Manifest, looked: bool) -> Vec<SlotStatus> {
     if m.snapshot.sockets.is_empty() {
         return Vec::new();
     }
@@ -387,6 +408,17 @@ pub fn slots(store: &Store, m: &Manifest) -> Vec<SlotStatus> {
                 },
             };
             let (dropped_unregistered, dropped_refused) = drops.get(i).copied().unwrap_or((0, 0));
+            let owner = match (&state, looked) {
+                (SlotState::Registered { cookie, .. }, true) => {
+                    let recorded = registry
+                        .get(&decl.name)
+                        .filter(|r| r.cookie == *cookie)
+                        .map(|r| r.local.port());
+                    Some(slot_owner(decl, *cookie, recorded))
+                }
+                // Not looked for: the namespace's own drift line says why.
+                _ => None,
+            };
             Some(SlotStatus {
                 socket: decl.name.clone(),
                 declared: decl.declaration(),
@@ -403,6 +435,8 @@ pub fn slots(store: &Store, m: &Manifest) -> Vec<SlotStatus> {
                 state,
                 dropped_unregistered,
                 dropped_refused,
+                owner_unknown: owner.clone().and_then(Result::err),
+                owner: owner.and_then(Result::ok),
             })
         })
         .collect()
@@ -520,6 +554,7 @@ mod tests {
             proto: "tcp".into(),
             addr: None,
             cgroup: None,
+            owner: None,
         }
     }
 

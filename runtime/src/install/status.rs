@@ -5,7 +5,8 @@
 //! says is named in [`Status::drift`] (a hook whose link is gone, detached, on another
 //! interface, runs another program; a clsact filter missing or another tool's; a
 //! network namespace gone or re-created; a declared socket with nothing registered,
-//! whose redirects drop; with `--deep`, set contents entry by entry); `stats` reads a
+//! whose redirects drop, or with a socket its declaration does not trust (or whose
+//! owner cannot be told); with `--deep`, set contents entry by entry); `stats` reads a
 //! counters map only while a live hook runs a program that uses it (in a namespace
 //! that lost its name too), so it never shows counts of rules nothing enforces, nor
 //! calls counters still while they move. Both first finish or undo interrupted work,
@@ -75,6 +76,12 @@ pub struct Status {
     /// or the install's namespace cannot be entered).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conntrack: Option<crate::conntrack_anchor::AnchorStatus>,
+    /// The name the operator gave the rules (`apply --label`).
+    pub label: Option<String>,
+    /// The install's pending confirmation, or the record of its last change that was
+    /// rolled back (the CLI shows both; `confirmation` and `last_rollback`).
+    #[serde(skip)]
+    pub pending: Option<crate::store::pending::Pending>,
 }
 
 /// The socket map of a sockmap group, read back from the kernel.
@@ -195,6 +202,8 @@ fn unreadable(name: &str, e: &InstallError) -> Status {
         sockets: Vec::new(),
         sockmaps: Vec::new(),
         conntrack: None,
+        label: None,
+        pending: None,
     }
 }
 
@@ -277,16 +286,24 @@ fn status_of(
         .then(|| crate::conntrack_anchor::status(&m))
         .flatten();
     drift.extend(conntrack.as_ref().and_then(|c| c.drift()));
+    // Owners are read in the install's namespace (sock_diag answers for the caller's).
+    let sockets = super::slot_registry::slots(store, &m, scope.can_look());
     drop(scope);
     let gdir = store.objects_dir(&m.name, &m.objects_dir);
     if !gdir.is_dir() {
         drift.push(format!("objects directory {} missing", gdir.display()));
     }
-    let sockets = super::slot_registry::slots(store, &m);
     drift.extend(sockets.iter().filter_map(|s| socket_drift(&m, s)));
     if opts.deep {
         drift.extend(sets::drift(store, &m).lines);
     }
+    let pending = store.pending().read(&m.name).unwrap_or_else(|e| {
+        drift.push(format!(
+            "its pending confirmation: {}",
+            crate::error_text::error_chain(&e)
+        ));
+        None
+    });
     Status {
         name: m.name.clone(),
         generation: m.generation,
@@ -301,6 +318,8 @@ fn status_of(
         recovered: recovered.map(|r| r.to_string()),
         sockets,
         conntrack,
+        pending,
+        label: m.label,
     }
 }
 
@@ -319,7 +338,23 @@ fn socket_drift(m: &Manifest, s: &super::SlotStatus) -> Option<String> {
         ),
     };
     match &s.state {
-        SlotState::Registered { .. } => None,
+        SlotState::Registered { .. } => match (&s.owner, &s.owner_unknown) {
+            (Some(o), _) => o.refused.as_ref().map(|why| {
+                format!(
+                    "socket {} ({}): the socket in its slot ({o}) is not one the declaration \
+                     trusts: {why}; redirects to it reach that process: `sockc repair` takes \
+                     it out and registers the right one",
+                    s.socket, s.declared
+                )
+            }),
+            (None, Some(why)) => Some(format!(
+                "socket {} ({}): who owns the socket in its slot cannot be told ({why}), so \
+                 whether the declaration trusts it is unknown: `sockc unregister {} --name {}` \
+                 takes it out",
+                s.socket, s.declared, s.socket, m.name
+            )),
+            (None, None) => None,
+        },
         SlotState::Empty => Some(format!(
             "socket {} ({}): nothing registered; redirects to it drop: {fix}",
             s.socket, s.declared

@@ -90,6 +90,11 @@ pub enum StoreError {
         path: PathBuf,
         shape: String,
     },
+    #[error(
+        "{}: not {what} this sockc wrote; it was not read (remove it once you know whose it is)",
+        path.display()
+    )]
+    NotPendingRecord { path: PathBuf, what: String },
     #[error("{} record {}: chunk {chunk} missing", what, path.display())]
     RecordChunkMissing {
         what: &'static str,

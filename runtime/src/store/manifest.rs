@@ -39,6 +39,23 @@ pub(super) const PROGRAMS_BULK_FORMAT: u32 = 6;
 /// maps as written (`sockc_compiler::standalone::sets_without_maps_written_out`).
 pub const SETS_FROM_MAPS_FORMAT: u32 = 5;
 
+/// A new install instance ([`Manifest::instance`]): 128 random bits in hex.
+pub fn new_instance() -> String {
+    let mut bytes = [0u8; 16];
+    // getrandom(2) blocks only before the kernel's pool is first ready, long before
+    // anything runs sockc; a failure leaves the time, which is still unique enough to
+    // tell two installs of one name apart.
+    // SAFETY: getrandom writes at most the length it is given into the buffer.
+    let got = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if got != bytes.len() as isize {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        bytes = now.as_nanos().to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// What `sockc status` and the next `sockc apply` need to know about an install.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -81,6 +98,17 @@ pub struct Manifest {
     /// `bulk` module), and reads it from the JSON only in manifests of formats 1 to 3.
     #[serde(default, skip_serializing)]
     pub source_text: Option<String>,
+    /// The name the operator gave the rules (`apply --label`), shown beside the file
+    /// they were applied from; `None` when none was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Which install this is, across its generations: random, made by its first
+    /// apply and kept by every later one, so that a record kept off bpffs (a pending
+    /// confirmation, `super::pending`) knows the install it was made for from one
+    /// made after a reboot or a flush under the same name. Empty in manifests of
+    /// sockc versions before it (the next commit gives them one).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub instance: String,
 }
 
 impl Manifest {

@@ -49,6 +49,7 @@ pub mod journal;
 mod lock;
 mod manifest;
 mod memo;
+pub mod pending;
 mod pinned_record;
 mod pins;
 mod record_writer;
@@ -66,7 +67,9 @@ pub use bulk::BulkRefs;
 pub use error::StoreError;
 pub use journal::Journal;
 pub use lock::LockWait;
-pub use manifest::{InstalledProgram, Manifest, MANIFEST_FORMAT, SETS_FROM_MAPS_FORMAT};
+pub use manifest::{
+    new_instance, InstalledProgram, Manifest, MANIFEST_FORMAT, SETS_FROM_MAPS_FORMAT,
+};
 
 /// How long a command waits for another sockc to finish.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -169,6 +172,17 @@ impl Store {
         }
         names.sort();
         Ok(names)
+    }
+
+    /// The bpffs this store is on.
+    pub fn bpffs(&self) -> &Path {
+        self.root.parent().unwrap_or(&self.root)
+    }
+
+    /// The pending confirmations of this store's installs (kept off bpffs, in the
+    /// state directory: [`pending`]).
+    pub fn pending(&self) -> pending::Records {
+        pending::Records::new(&pending::state_dir(self.bpffs()))
     }
 
     /// Whether install `name` has a directory (with records or without): a directory

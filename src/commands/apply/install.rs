@@ -8,13 +8,17 @@
 
 use std::{path::Path, process::ExitCode};
 
-use sockc_compiler::{diag::Diagnostic, ir::Module, semdiff, Compiled};
+use sockc_compiler::{
+    diag::{Code, Diagnostic},
+    ir::Module,
+    semdiff, Compiled,
+};
 use sockc_runtime::{
     install::{self, ApplyReport, ApplyRequest, InstallError, StartedAhead},
     store::Store,
 };
 
-use super::{report, session::Session, ApplyArgs};
+use super::{confirm, report, session::Session, ApplyArgs};
 use crate::shared::{
     input::is_stdin, installed, installing, json::sockc_error, memory::release_freed_memory,
     progress::Spinner, settings::quiet, store::fail,
@@ -31,7 +35,7 @@ pub fn hold_ct_warning(
 ) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
     warnings
         .into_iter()
-        .partition(|d| !args.dry_run && d.code == "sockc::ct-needs-conntrack")
+        .partition(|d| !args.dry_run && d.code == Code::CtNeedsConntrack)
 }
 
 /// The held-back warnings, their help saying why apply could not switch conntrack on.
@@ -53,9 +57,23 @@ pub fn run(
 ) -> ExitCode {
     let (name, store) = (session.name.as_str(), &session.store);
     let file = manifest_path(&args.file);
-    let mut report = match apply(args, &session, compiled, source, &file, ahead) {
+    let armed = match confirm::arm(args, &session, source) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let instance = armed.as_ref().map(|a| a.record.instance.clone());
+    let mut report = match apply(
+        args,
+        &session,
+        (compiled, source, &file),
+        ahead,
+        instance.as_deref(),
+    ) {
         Ok(r) => r,
-        Err(e) => return fail(e),
+        Err(e) => {
+            confirm::after(args, &session, armed, false, source);
+            return fail(e);
+        }
     };
     if !args.dry_run {
         installing::switch_conntrack(name, compiled, &mut report, warn_no_conntrack);
@@ -72,18 +90,26 @@ pub fn run(
     let semantic = args
         .dry_run
         .then(|| installed_module(store, name).map(|m| semdiff::diff(&m, &compiled.module)));
-    report::print(args, name, &file, &report, semantic.as_ref());
+    let pending = confirm::after(args, &session, armed, report.plan.has_changes(), source);
+    report::print(
+        args,
+        name,
+        &file,
+        &report,
+        semantic.as_ref(),
+        pending.as_ref(),
+    );
     exit_code(args, name, &report, changes)
 }
 
-/// Hands the request to the runtime, a spinner on stderr while it works.
+/// Hands the request to the runtime, a spinner on stderr while it works; `instance`
+/// names a first install (the one a confirmation armed for it expects).
 fn apply(
     args: &ApplyArgs,
     session: &Session,
-    compiled: &Compiled,
-    source: &str,
-    file: &str,
+    (compiled, source, file): (&Compiled, &str, &str),
     ahead: Option<StartedAhead>,
+    instance: Option<&str>,
 ) -> Result<ApplyReport, InstallError> {
     let netns_text = session.netns_text();
     let req = ApplyRequest {
@@ -97,6 +123,8 @@ fn apply(
         allow_empty: args.allow_empty,
         ahead: ahead.as_ref(),
         release_freed_memory,
+        label: args.label.as_deref(),
+        instance,
     };
     let spinner = Spinner::start(format!("applying {}", file), args.json);
     let applied = install::apply(&session.store, &req);

@@ -16,12 +16,17 @@
 //! error before the swap leaves the installed generation as it was. Exit codes: 1 rule
 //! errors, 2 usage, 3 kernel, permission or lock failure, and hooks left behind.
 
+mod confirm;
 mod install;
 mod report;
 mod session;
 mod timings;
 
-use std::{path::PathBuf, process::ExitCode, time::Instant};
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
 use clap::Args;
 use sockc_compiler::Lints;
@@ -29,7 +34,9 @@ use sockc_runtime::stages;
 
 use crate::shared::{
     build::{check_deferred, finish_deferred, print_diagnostics},
+    confirmation::parse_window,
     memory::release_freed_memory,
+    probe::Probe,
     store::Target,
 };
 
@@ -71,6 +78,34 @@ pub struct ApplyArgs {
     /// verification, records, each attach, commit) on stderr when done
     #[arg(long)]
     pub timings: bool,
+    /// commit-confirmed: unless `sockc confirm NAME` runs within DURATION (30s, 5m,
+    /// 1h 30m, or seconds), the rules installed now are put back — by a watcher of its
+    /// own that outlives this command and the session it ran in, or by the next sockc
+    /// command; a first install is flushed. Confirm from a new connection
+    #[arg(long, value_name = "DURATION", value_parser = parse_window)]
+    pub confirm: Option<Duration>,
+    /// with --confirm: a TCP connection that must be accepted until the deadline, or
+    /// the change rolls back at once (tcp:HOST:PORT, repeatable; from the install's
+    /// network namespace; each must hold before the change too)
+    #[arg(long = "probe", value_name = "tcp:HOST:PORT", requires = "confirm")]
+    pub probes: Vec<Probe>,
+    /// the name of these rules as the operator knows them (e.g. ansible:files/edge.sk),
+    /// recorded and shown by status and show beside the file they were read from
+    #[arg(long, value_name = "NAME", value_parser = parse_label)]
+    pub label: Option<String>,
+    /// an apply nobody watches (the boot unit, udev): a file holding rules that were
+    /// rolled back unconfirmed is not installed again — the rules before them are, as
+    /// the rollback left them
+    #[arg(long)]
+    pub unattended: bool,
+}
+
+/// `--label`: printable text of at most 200 characters.
+fn parse_label(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control) {
+        return Err("a label is 1 to 200 printable characters".into());
+    }
+    Ok(s.to_string())
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -109,6 +144,12 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Err(code) = confirm::before(args, &session) {
+        return code;
+    }
+    if let Some(code) = confirm::unattended_instead(args, &session, checked.source()) {
+        return code;
+    }
     let ahead = session::start_ahead(args, &session, &checked.checked.module);
     let resumed = Instant::now();
     let b = match finish_deferred(checked) {

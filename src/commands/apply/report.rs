@@ -5,10 +5,11 @@
 
 use serde_json::{json, Value};
 use sockc_compiler::semdiff::{self, SemDiff};
-use sockc_runtime::install::ApplyReport;
+use sockc_runtime::{install::ApplyReport, store::pending::Pending};
 
 use super::ApplyArgs;
 use crate::shared::{
+    confirmation,
     installing::outcome_line,
     json,
     semantic_diff::{options, semantic_text},
@@ -23,6 +24,7 @@ pub fn print(
     file: &str,
     report: &ApplyReport,
     semantic: Option<&Result<SemDiff, String>>,
+    pending: Option<&Pending>,
 ) {
     let installed = format!("installed {name}");
     if args.json {
@@ -30,7 +32,7 @@ pub fn print(
             Ok(d) => semdiff::to_json(d, &options(&installed, file)),
             Err(why) => json!({ "unavailable": why }),
         });
-        print_apply_json(name, args, report, sem);
+        print_apply_json(name, args, report, sem, pending);
         return;
     }
     if let Some(s) = semantic {
@@ -40,12 +42,23 @@ pub fn print(
         }
     }
     print_apply_text(name, file, args, report);
+    if let Some(p) = pending {
+        outln!("{}", confirmation::pending_line(name, p));
+    }
 }
 
 /// `sockc apply --json`: the plan and what became of it (docs/json.md); with
 /// `--dry-run` the semantic diff against the install.
-fn print_apply_json(name: &str, args: &ApplyArgs, report: &ApplyReport, semantic: Option<Value>) {
+fn print_apply_json(
+    name: &str,
+    args: &ApplyArgs,
+    report: &ApplyReport,
+    semantic: Option<Value>,
+    pending: Option<&Pending>,
+) {
     json::emit(json!({
+        "confirmation": pending.map(confirmation::pending_json),
+        "label": args.label,
         "semantic": semantic,
         "name": name,
         "dry_run": args.dry_run,

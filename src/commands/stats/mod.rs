@@ -24,6 +24,7 @@ use sockc_runtime::{
 };
 
 use crate::shared::{
+    confirmation,
     json::{self, sockc_error},
     output::write_replacing,
     privileges,
@@ -91,6 +92,7 @@ struct Reading {
 
 fn read(target: &Target) -> Result<Reading, ExitCode> {
     let store = open_store(target)?;
+    confirmation::settle_and_say(&store, target.name.as_deref());
     let names = match &target.name {
         Some(n) => vec![n.clone()],
         None => install::installed_names(&store).map_err(fail)?,

@@ -1,247 +1,190 @@
-//! `--confirm` and `--probe`: a round's changes are kept only when every probe held
-//! for the whole window; at the first failure (or when the agent is stopped before
-//! the window ends) each changed install is put back to the rules it ran before the
-//! round, or flushed when it had none.
+//! `--confirm` and `--probe` of the agent: every change a round makes is a
+//! commit-confirmed change (`crate::shared::confirmation`), armed before it is
+//! installed with a deadline [`GRACE`] past the window and the agent's probes, so a
+//! watcher of its own runs the probes and rolls the change back when one fails, or at
+//! the deadline. The agent confirms each change whose probes held for the whole
+//! window, reports the ones the watcher rolled back, and rolls them back itself when a
+//! signal comes during the window.
 //!
-//! The agent does this itself, in [`confirm_or_roll_back`], the one function to
-//! switch to `sockc apply --confirm` and `sockc confirm` once they exist (their
-//! deadline then rolls back even when the agent is killed during the window).
-//!
-//! Invariant: a rollback installs the rules the manifest recorded before the round
-//! (read and compiled before the change was applied), through the same steps as any
-//! apply: it is atomic and journaled like one.
+//! Invariant: the agent never holds the store's lock during the window; killed there
+//! (`kill -9`, a node drained), it confirms nothing, and the watchers put back the
+//! rules each install ran before the round at the deadline.
 
-use std::{
-    fmt,
-    net::{SocketAddr, TcpStream, ToSocketAddrs},
-    str::FromStr,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sockc_runtime::{error_chain, install, store::Store};
+use sockc_runtime::store::{pending::Pending, Store};
 
 use super::{
     events::Events,
     installer::Installer,
     report::{log, now, Entry, Outcome, Report},
 };
-use crate::shared::{installed::Installed, store::open_store};
+use crate::shared::{
+    confirmation::{self, Settled, Window},
+    probe::{self, Probe},
+    store::open_store,
+};
 
-/// A change a round applied and has not confirmed.
-pub struct Pending {
-    pub name: String,
-    /// What the install ran before (`None`: nothing was installed).
-    pub before: Option<Box<Installed>>,
-}
+/// How long past the agent's window the deadline of a change is: the time the agent
+/// has to confirm it once the window has passed.
+pub const GRACE: Duration = Duration::from_secs(5);
 
-/// `--probe tcp:HOST:PORT`: a TCP connection that must be accepted.
-#[derive(Clone, Debug)]
-pub struct Probe {
-    host: String,
-    port: u16,
-}
-
-impl FromStr for Probe {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Probe, String> {
-        let bad = || format!("`{s}`: a probe is tcp:HOST:PORT (tcp:10.0.0.1:443, tcp:[::1]:22)");
-        let rest = s.strip_prefix("tcp:").ok_or_else(bad)?;
-        let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        let port: u16 = port.parse().map_err(|_| bad())?;
-        if host.is_empty() || port == 0 {
-            return Err(bad());
-        }
-        Ok(Probe {
-            host: host.to_string(),
-            port,
-        })
+/// What the agent arms each change with: its window plus [`GRACE`], its probes.
+pub fn window<'a>(confirm: Option<Duration>, probes: &'a [Probe]) -> Window<'a> {
+    Window {
+        duration: confirm.map(|w| w + GRACE),
+        probes,
     }
 }
 
-impl fmt::Display for Probe {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "tcp:[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "tcp:{}:{}", self.host, self.port)
-        }
-    }
-}
-
-impl Probe {
-    /// Connects within `timeout` (to each address the host has, until one answers).
-    fn check(&self, timeout: Duration) -> Result<(), String> {
-        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(|e| format!("{self}: {e}"))?
-            .collect();
-        let mut last = format!("{self}: no address");
-        for a in addrs {
-            match TcpStream::connect_timeout(&a, timeout) {
-                Ok(_) => return Ok(()),
-                Err(e) => last = format!("{self}: {e}"),
-            }
-        }
-        Err(last)
-    }
-}
-
-/// How a confirm window ended.
-enum Window {
-    Held,
-    Failed(String),
-    Stopped(&'static str),
-}
-
-/// The commit-confirmed step of a round: probes for the window, then each pending
-/// change confirmed, or rolled back with the reason. `Some(signal)` when the agent
-/// was stopped during the window (the changes were rolled back first).
+/// The commit-confirmed step of a round: waits for the window, watching for changes
+/// the watchers roll back, then confirms the rest. `Some(signal)` when the agent was
+/// stopped during the window (the changes were rolled back first).
 pub fn confirm_or_roll_back(
     installer: &Installer,
     report: &mut Report,
-    pending: Vec<Pending>,
+    mut pending: Vec<String>,
     (probes, window): (&[Probe], Duration),
     events: &mut Events,
 ) -> Option<&'static str> {
-    let names: Vec<&str> = pending.iter().map(|p| p.name.as_str()).collect();
     let probing: Vec<String> = probes.iter().map(|p| p.to_string()).collect();
     log(&format!(
         "{}: probing {} for {window:?} before confirming",
-        names.join(", "),
+        pending.join(", "),
         if probing.is_empty() {
             "nothing".to_string()
         } else {
             probing.join(", ")
         }
     ));
-    match hold(probes, window, events) {
-        Window::Held => {
-            for n in names {
-                log(&format!("{n}: confirmed (every probe held for {window:?})"));
-            }
-            None
-        }
-        Window::Failed(why) => {
-            roll_back(installer, report, pending, &format!("probe failed: {why}"));
-            None
-        }
-        Window::Stopped(sig) => {
-            let why = format!("{sig} came before the change was confirmed");
-            roll_back(installer, report, pending, &why);
-            Some(sig)
-        }
-    }
-}
-
-/// Runs every probe at once and then every period until `window` has passed.
-fn hold(probes: &[Probe], window: Duration, events: &mut Events) -> Window {
+    // The agent probes too, at a pace its window allows (the watcher's own probes
+    // are for when the agent is gone).
     let period = (window / 5).clamp(Duration::from_millis(500), Duration::from_secs(5));
     let timeout = period.min(Duration::from_secs(2));
-    let deadline = Instant::now() + window;
+    let end = Instant::now() + window;
     loop {
-        for p in probes {
-            if let Err(why) = p.check(timeout) {
-                return Window::Failed(why);
-            }
+        pending.retain(|name| !reported_rolled_back(installer, report, name));
+        if let Some(why) = probe::first_failing(probes, timeout) {
+            roll_back(installer, report, &pending, &format!("probe failed: {why}"));
+            return None;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Window::Held;
+        let left = end.saturating_duration_since(Instant::now());
+        if pending.is_empty() || left.is_zero() {
+            break;
         }
-        if let Some(sig) = events.sleep(period.min(left)) {
-            return Window::Stopped(sig);
+        if let Some(sig) = events.sleep(left.min(period)) {
+            let why = format!("{sig} came before the change was confirmed");
+            roll_back(installer, report, &pending, &why);
+            return Some(sig);
         }
+    }
+    confirm_all(installer, report, &pending, window);
+    None
+}
+
+/// Whether install `name`'s change was rolled back by its watcher (then reported).
+fn reported_rolled_back(installer: &Installer, report: &mut Report, name: &str) -> bool {
+    let records = sockc_runtime::store::pending::Records::new(
+        &sockc_runtime::store::pending::state_dir(&installer.target.bpffs),
+    );
+    match records.read(name) {
+        Ok(Some(p)) if !p.is_pending() => {
+            record_rollback(report, name, &p);
+            true
+        }
+        _ => false,
     }
 }
 
-/// Puts every pending install back as it was before the round, and records it.
-fn roll_back(installer: &Installer, report: &mut Report, pending: Vec<Pending>, reason: &str) {
-    let store = open_store(&installer.target);
-    for p in pending {
-        let entry = report.entries.get(&p.name);
-        let (file, sha256) =
-            entry.map_or_else(Default::default, |e| (e.file.clone(), e.sha256.clone()));
-        let (generation, message) = match &store {
-            Err(_) => (
-                None,
-                "could not be rolled back: the store cannot be opened (said above)".to_string(),
-            ),
-            Ok(store) => put_back(installer, store, &p),
-        };
-        report.record(Entry {
-            name: p.name.clone(),
-            file,
-            outcome: Outcome::RolledBack,
-            message: format!("{message}: {reason}"),
-            reason: Some(reason.to_string()),
-            diagnostics: Value::Array(Vec::new()),
-            generation,
-            good: generation.is_some() && p.before.is_some(),
-            sha256,
-            unix: now(),
-        });
-    }
-}
-
-/// Installs what `p` ran before, or flushes it when it ran nothing: the generation
-/// installed after it and what was done.
-fn put_back(installer: &Installer, store: &Store, p: &Pending) -> (Option<u64>, String) {
-    let done = match &p.before {
-        Some(b) => installer
-            .install(
-                store,
-                &p.name,
-                &b.compiled,
-                &b.text,
-                &b.manifest.source_file,
-            )
-            .map(|r| {
-                let now = r.generation.unwrap_or(0);
-                let then = b.manifest.generation;
-                (
-                    r.generation,
-                    format!("rolled back to the rules of generation {then} (now generation {now})"),
-                )
-            }),
-        None => install::flush(store, &p.name).map(|_| {
-            (
-                None,
-                "rolled back: flushed (nothing was installed before)".to_string(),
-            )
-        }),
+/// Confirms every change still pending (`sockc confirm`'s step, under the lock).
+fn confirm_all(installer: &Installer, report: &mut Report, names: &[String], window: Duration) {
+    let Ok(store) = open_store(&installer.target) else {
+        log("cannot confirm: the store cannot be opened (said above); the changes roll back at their deadline");
+        return;
     };
-    done.unwrap_or_else(|e| {
-        (
-            None,
-            format!("could not be rolled back: {}", error_chain(&e)),
-        )
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn probes_parse() {
-        let p: Probe = "tcp:10.0.0.1:443".parse().unwrap();
-        assert_eq!(p.to_string(), "tcp:10.0.0.1:443");
-        let p: Probe = "tcp:[::1]:22".parse().unwrap();
-        assert_eq!(p.to_string(), "tcp:[::1]:22");
-        for bad in [
-            "udp:1.2.3.4:5",
-            "tcp:1.2.3.4",
-            "tcp::80",
-            "tcp:h:0",
-            "tcp:h:99999",
-        ] {
-            assert!(bad.parse::<Probe>().is_err(), "{bad}");
+    for name in names {
+        match store.pending().read(name) {
+            Ok(Some(p)) if p.is_pending() => match store.pending().remove(name) {
+                Ok(()) => log(&format!(
+                    "{name}: confirmed (every probe held for {window:?})"
+                )),
+                Err(e) => log(&format!(
+                    "{name}: could not be confirmed ({}); it rolls back at its deadline",
+                    sockc_runtime::error_chain(&e)
+                )),
+            },
+            Ok(Some(p)) => record_rollback(report, name, &p),
+            _ => {}
         }
     }
+}
+
+/// Rolls every change of `names` back now, with `reason`, and records it.
+fn roll_back(installer: &Installer, report: &mut Report, names: &[String], reason: &str) {
+    let store = open_store(&installer.target);
+    for name in names {
+        let settled = match &store {
+            Ok(store) => put_back(store, name, reason),
+            Err(_) => Err("the store cannot be opened (said above)".into()),
+        };
+        match settled {
+            Ok(p) => record_rollback(report, name, &p),
+            Err(why) => log(&format!(
+                "{name}: could not be rolled back now ({why}); it rolls back at its deadline"
+            )),
+        }
+    }
+}
+
+/// Settles install `name`'s change at once (`reason`); its record after.
+fn put_back(store: &Store, name: &str, reason: &str) -> Result<Pending, String> {
+    match confirmation::settle(store, name, Some(reason))? {
+        Settled::RolledBack(_) | Settled::Discarded | Settled::Nothing => {}
+    }
+    store
+        .pending()
+        .read(name)
+        .map_err(|e| sockc_runtime::error_chain(&e))?
+        .ok_or_else(|| "its record is gone".to_string())
+}
+
+/// Records install `name`'s rolled-back change `p` in the report, once.
+fn record_rollback(report: &mut Report, name: &str, p: &Pending) {
+    let Some(r) = &p.rolled_back else {
+        return;
+    };
+    let already = report
+        .entries
+        .get(name)
+        .is_some_and(|e| e.outcome == Outcome::RolledBack && e.unix >= r.at_unix);
+    if already {
+        return;
+    }
+    let message = match (&p.previous, r.generation) {
+        (Some(prev), Some(now)) => format!(
+            "rolled back to the rules of generation {} (now generation {now}): {}",
+            prev.generation, r.reason
+        ),
+        _ => format!(
+            "rolled back: flushed (nothing was installed before): {}",
+            r.reason
+        ),
+    };
+    let (file, sha256) = report
+        .entries
+        .get(name)
+        .map_or_else(Default::default, |e| (e.file.clone(), e.sha256.clone()));
+    report.record(Entry {
+        name: name.to_string(),
+        file,
+        outcome: Outcome::RolledBack,
+        message,
+        reason: Some(r.reason.clone()),
+        diagnostics: Value::Array(Vec::new()),
+        generation: r.generation,
+        good: r.generation.is_some() && p.previous.is_some(),
+        sha256,
+        unix: now(),
+    });
 }

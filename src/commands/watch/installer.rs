@@ -24,14 +24,14 @@ pub struct Installer {
 
 impl Installer {
     /// Installs `compiled` (whose text is `source`, recorded as read from
-    /// `source_file`) as the install `name`.
+    /// `source_file`) as the install `name`; `instance` names a first install (the one
+    /// its armed confirmation expects).
     pub fn install(
         &self,
         store: &Store,
         name: &str,
-        compiled: &Compiled,
-        source: &str,
-        source_file: &str,
+        (compiled, source, source_file): (&Compiled, &str, &str),
+        instance: Option<&str>,
     ) -> Result<ApplyReport, InstallError> {
         let req = ApplyRequest {
             compiled,
@@ -44,6 +44,8 @@ impl Installer {
             allow_empty: false,
             ahead: None,
             release_freed_memory,
+            label: None,
+            instance,
         };
         let mut report = install::apply(store, &req)?;
         let warn = |why: &str| {

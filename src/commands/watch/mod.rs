@@ -2,8 +2,9 @@
 //! "Kubernetes"). It applies every `NAME.sk` of DIR as the install NAME whenever the
 //! directory changes (the kubelet's `..data` swap of a ConfigMap volume, or a file
 //! written), in process through the same steps as `sockc apply`; with `--confirm`
-//! each round's changes are kept only when the `--probe`s held for the window, and
-//! rolled back otherwise ([`confirm`]). It reports per node: one line per event on
+//! each round's changes are commit-confirmed changes (as `apply --confirm` makes
+//! them), kept only when the `--probe`s held for the window and rolled back otherwise
+//! — by the change's own watcher at its deadline when the agent is gone ([`confirm`]). It reports per node: one line per event on
 //! stderr, a status file (`sockc.watch/1`), a readiness file and a termination
 //! message ([`report`]).
 //!
@@ -31,7 +32,7 @@ use crate::shared::{
 };
 use report::{log, Outcome};
 
-pub use confirm::Probe;
+use crate::shared::probe::Probe;
 
 #[derive(Args)]
 pub struct WatchArgs {
@@ -41,6 +42,8 @@ pub struct WatchArgs {
     pub dir: PathBuf,
     /// keep a round's changes only when every --probe held for this long (`90s`,
     /// `2m`, `500ms`, or seconds); otherwise put back the rules each install ran before
+    /// (each change is armed as `apply --confirm` arms it, with a deadline 5 s past the
+    /// window: killed in the window, the agent confirms nothing and the rules go back)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub confirm: Option<Duration>,
     /// during the --confirm window, a TCP connection to HOST:PORT must be accepted

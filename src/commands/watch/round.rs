@@ -21,7 +21,7 @@ use sockc_runtime::{
 };
 
 use super::{
-    confirm::{self, Pending},
+    confirm,
     dir::{self, RuleFile, Snapshot},
     events::Events,
     installer::Installer,
@@ -30,7 +30,7 @@ use super::{
 };
 use crate::shared::{
     build::compile_text,
-    installed::{self, Installed},
+    confirmation::{self, Armed},
     installing,
     store::{open_store, Target},
 };
@@ -153,21 +153,24 @@ impl<'a> Agent<'a> {
         )
     }
 
-    /// Compiles and installs one rule file; the change to confirm, under `--confirm`.
-    fn install_file(&mut self, store: &Store, snap: &Snapshot, f: &RuleFile) -> Option<Pending> {
+    /// Compiles and installs one rule file; under `--confirm`, the name of the change
+    /// to confirm (armed before it was installed).
+    fn install_file(&mut self, store: &Store, snap: &Snapshot, f: &RuleFile) -> Option<String> {
         let generation = store.manifest(&f.name).ok().flatten().map(|m| m.generation);
         let (compiled, text) = self.compile(snap, f, generation)?;
-        let before = match self.args.confirm {
-            None => None,
-            Some(_) => Some(self.rules_before(store, f, generation)?),
-        };
+        let armed = self.arm(store, f, generation)?;
         let source_file = self.dir.join(&f.file).display().to_string();
-        let installed = self
-            .installer
-            .install(store, &f.name, &compiled, text, &source_file);
+        let instance = armed.as_ref().map(|a| a.record.instance.clone());
+        let installed = self.installer.install(
+            store,
+            &f.name,
+            (&compiled, text, &source_file),
+            instance.as_deref(),
+        );
         let report = match installed {
             Ok(r) => r,
             Err(e) => {
+                self.disarm(store, armed, false, f);
                 // A file without hook blocks is the file's fault: not tried again.
                 let outcome = match e {
                     InstallError::Empty { .. } => Outcome::Refused,
@@ -183,12 +186,52 @@ impl<'a> Agent<'a> {
         };
         self.seen.insert(f.name.clone(), f.fingerprint.clone());
         self.record_applied(f, &report);
-        match (before, report.plan.has_changes()) {
-            (Some(before), true) => Some(Pending {
-                name: f.name.clone(),
-                before: before.map(Box::new),
-            }),
-            _ => None,
+        self.disarm(store, armed, report.plan.has_changes(), f)
+    }
+
+    /// Under `--confirm`, the change of `f` armed (`Some(None)` without it); `None`
+    /// when it cannot be (then the file is not applied, and that is recorded).
+    fn arm(
+        &mut self,
+        store: &Store,
+        f: &RuleFile,
+        generation: Option<u64>,
+    ) -> Option<Option<Armed>> {
+        if self.args.confirm.is_none() {
+            return Some(None);
+        }
+        let window = confirm::window(self.args.confirm, &self.args.probe);
+        match confirmation::arm(store, &f.name, &window, (&f.sha256, None)) {
+            Ok(armed) => Some(armed),
+            Err(why) => {
+                self.seen.insert(f.name.clone(), f.fingerprint.clone());
+                let msg = format!(
+                    "not applied: under --confirm the change must be armed first, and {why}"
+                );
+                self.report
+                    .record(self.entry(f, Outcome::Failed, generation, msg));
+                None
+            }
+        }
+    }
+
+    /// After `f`'s install: its armed change kept pending when its rules changed
+    /// (its name returned), else forgotten.
+    fn disarm(
+        &mut self,
+        store: &Store,
+        armed: Option<Armed>,
+        changed: bool,
+        f: &RuleFile,
+    ) -> Option<String> {
+        let armed = armed?;
+        match confirmation::after_apply(store, armed, changed, (&f.sha256, None)) {
+            Ok(Some(_)) => Some(f.name.clone()),
+            Ok(None) => None,
+            Err(why) => {
+                log(&format!("{}: {why}", f.name));
+                None
+            }
         }
     }
 
@@ -216,29 +259,6 @@ impl<'a> Agent<'a> {
         e.diagnostics = refused.1;
         self.report.record(e);
         None
-    }
-
-    /// Under `--confirm`, the rules the install runs now (`None` inside: nothing), to
-    /// roll back to; when they cannot be read the file is not applied.
-    fn rules_before(
-        &mut self,
-        store: &Store,
-        f: &RuleFile,
-        generation: Option<u64>,
-    ) -> Option<Option<Installed>> {
-        match installed::read(store, &f.name) {
-            Ok(b) => Some(b),
-            Err(why) => {
-                self.seen.insert(f.name.clone(), f.fingerprint.clone());
-                let msg = format!(
-                    "not applied: under --confirm the rules installed now must be readable \
-                     to roll back to, and {why}"
-                );
-                self.report
-                    .record(self.entry(f, Outcome::Failed, generation, msg));
-                None
-            }
-        }
     }
 
     fn record_applied(&mut self, f: &RuleFile, report: &ApplyReport) {

@@ -1,5 +1,6 @@
 //! `set` and `socket` declarations built from their pairs: names, elements (addresses,
-//! prefixes and `file` sets), a socket's protocol and address.
+//! prefixes and `file` sets), a socket's protocol, address, cgroup and owner (users
+//! and groups as written: [`Builder::id_match`]).
 //!
 //! Invariant: a declaration that cannot be built is reported at the span of the part
 //! that is wrong and left out (`None`), never built half.
@@ -9,7 +10,14 @@ use std::net::IpAddr;
 use pest::iterators::Pair;
 
 use super::Builder;
-use crate::syntax::{ast::*, grammar::Rule};
+use crate::{
+    diag::Code,
+    syntax::{
+        ast::*,
+        grammar::Rule,
+        ids::{IdItem, IdKind, IdMatch},
+    },
+};
 
 impl Builder {
     pub(super) fn set_decl(&mut self, pair: Pair<'_, Rule>) -> Option<SetDecl> {
@@ -69,9 +77,15 @@ impl Builder {
         let mut proto = SockProto::Tcp;
         let mut addr = None;
         let mut cgroup = None;
+        let mut owner = None;
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::ident => name = Some(self.ident(p)),
+                Rule::socket_owner => {
+                    if let Some(m) = p.into_inner().find(|q| q.as_rule() == Rule::id_match) {
+                        owner = Some(self.id_match(m));
+                    }
+                }
                 Rule::socket_cgroup => {
                     let span = self.span(&p);
                     if let Some(s) = p.into_inner().find(|q| q.as_rule() == Rule::string) {
@@ -93,7 +107,7 @@ impl Builder {
                             Rule::ipv4 | Rule::ipv6 => match q.as_str().parse::<IpAddr>() {
                                 Ok(a) => ip = Some(a),
                                 Err(_) => self.err(
-                                    "sockc::bad-address",
+                                    Code::BadAddress,
                                     format!("`{}` is not a valid IP address", q.as_str()),
                                     self.span(&q),
                                     "not an address",
@@ -115,7 +129,44 @@ impl Builder {
             proto,
             addr,
             cgroup,
+            owner,
             span: sp,
         })
+    }
+
+    /// `uid|gid VALUES` or `user|group NAMES` (`id_match`), as written: numbers are
+    /// checked by sema, which knows what they are for, and names looked up there.
+    pub(super) fn id_match(&mut self, pair: Pair<'_, Rule>) -> IdMatch {
+        let span = self.span(&pair);
+        let mut m = IdMatch {
+            kind: IdKind::Uid,
+            by_name: false,
+            items: Vec::new(),
+            span,
+        };
+        for p in pair.into_inner() {
+            let sp = self.span(&p);
+            match p.as_rule() {
+                Rule::id_num_kind | Rule::id_name_kind => {
+                    m.by_name = p.as_rule() == Rule::id_name_kind;
+                    m.kind = match p.as_str() {
+                        "gid" | "group" => IdKind::Gid,
+                        _ => IdKind::Uid,
+                    };
+                }
+                Rule::id_value => {
+                    let mut numbers = p.into_inner().map(|n| n.as_str().parse::<u64>());
+                    let lo = numbers.next().and_then(Result::ok).unwrap_or(u64::MAX);
+                    let hi = numbers.next().map_or(Ok(lo), |n| n).unwrap_or(u64::MAX);
+                    m.items.push(IdItem::Numbers { lo, hi, span: sp });
+                }
+                Rule::id_name => {
+                    let name = p.into_inner().next().map(Self::string).unwrap_or_default();
+                    m.items.push(IdItem::Name { name, span: sp });
+                }
+                _ => {}
+            }
+        }
+        m
     }
 }

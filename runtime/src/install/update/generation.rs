@@ -116,6 +116,7 @@ fn load_target(
     );
     let generation = old.map_or(1, |m| m.generation + 1);
     let mut target = new_target(req, generation, snapshot, here, socket_slots);
+    target.instance = req.instance_after(old);
     // The plan's listings and the object's build are done with.
     (req.release_freed_memory)();
     let (obj, recorded) = load_and_record(store, req, &target)?;
@@ -185,6 +186,8 @@ fn new_target(
         snapshot,
         socket_slots,
         source_text: Some(recorded_source(req, MANIFEST_FORMAT)),
+        label: req.label.map(str::to_string),
+        instance: String::new(),
     }
 }
 

@@ -99,6 +99,8 @@ fn next_target(req: &ApplyRequest<'_>, old: &Manifest, snapshot: Snapshot) -> Ma
         snapshot,
         socket_slots: old.socket_slots.clone(),
         source_text: None,
+        label: req.label.map(str::to_string),
+        instance: req.instance_after(Some(old)),
     };
     if target.netns_cookie == 0 {
         // Checked to be the install's namespace (`check_same_netns`): recorded now, in

@@ -63,6 +63,26 @@ pub struct ApplyRequest<'a> {
     /// largest). The binary's allocator knows how; `|| {}` where peak memory does not
     /// matter.
     pub release_freed_memory: fn(),
+    /// The name the operator gives these rules (`apply --label`), recorded in the
+    /// manifest; `None` records none.
+    pub label: Option<&'a str>,
+    /// The instance the install gets when it has none yet (a first install, or one an
+    /// older sockc made): a pending confirmation armed before the apply names it.
+    /// `None`: a new random one. An install that has one keeps it.
+    pub instance: Option<&'a str>,
+}
+
+impl ApplyRequest<'_> {
+    /// The instance the install has after this apply: the installed one's, else the
+    /// request's, else a new one.
+    fn instance_after(&self, old: Option<&Manifest>) -> String {
+        match old.map(|m| m.instance.as_str()).filter(|i| !i.is_empty()) {
+            Some(i) => i.to_string(),
+            None => self
+                .instance
+                .map_or_else(crate::store::new_instance, str::to_string),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -273,12 +293,15 @@ fn keep_text_in_step(
     old: Option<Manifest>,
     new_snapshot: Snapshot,
 ) -> Result<(), InstallError> {
-    if let Some(old) = old.filter(|m| m.snapshot != new_snapshot && !req.dry_run) {
+    let moved = |m: &Manifest| m.snapshot != new_snapshot || m.label.as_deref() != req.label;
+    if let Some(old) = old.filter(|m| moved(m) && !req.dry_run) {
         store.write_manifest(&mut Manifest {
             source_file: req.source_file.to_string(),
             source_sha256: sha256_hex(req.source),
             source_text: Some(recorded_source(req, old.format)),
             snapshot: new_snapshot,
+            label: req.label.map(str::to_string),
+            instance: req.instance_after(Some(&old)),
             ..old
         })?;
     }

@@ -12,7 +12,7 @@ use socket2::SockRef;
 
 use super::{
     lab::{self, cookie, tcp_listener, udp, Opts, Service, SERVICE_COMM},
-    test_name, wanted,
+    root, test_name, wanted,
 };
 
 /// Runs `f` in a fresh network namespace, or skips.
@@ -31,7 +31,7 @@ fn tcp_listener_found_with_owner_and_cookie() {
         let l = tcp_listener("127.0.0.1:8080", Opts::default());
         let c = cookie(&l);
         let svc = Service::hold(vec![(5, l)]);
-        let f = find(&wanted("tcp 127.0.0.1:8080"))
+        let f = find(&wanted("tcp 127.0.0.1:8080"), &root())
             .expect("find")
             .expect("a socket is there");
         assert_eq!(f.cookie, c);
@@ -59,7 +59,9 @@ fn udp_socket_found() {
         let u = udp("127.0.0.1:5353", Opts::default());
         let c = cookie(&u);
         let svc = Service::hold(vec![(4, u)]);
-        let f = find(&wanted("udp 127.0.0.1:5353")).unwrap().unwrap();
+        let f = find(&wanted("udp 127.0.0.1:5353"), &root())
+            .unwrap()
+            .unwrap();
         assert_eq!(f.cookie, c);
         assert_eq!(f.proto, SockProto::Udp);
         assert_eq!(f.owner.as_ref().map(|o| (o.pid, o.fd)), Some((svc.pid, 4)));
@@ -72,16 +74,24 @@ fn udp_socket_found() {
 #[test]
 fn nothing_bound_there_is_none() {
     run(|| {
-        assert!(find(&wanted("tcp 127.0.0.1:8080")).unwrap().is_none());
-        assert!(find(&wanted("udp 127.0.0.1:8080")).unwrap().is_none());
+        assert!(find(&wanted("tcp 127.0.0.1:8080"), &root())
+            .unwrap()
+            .is_none());
+        assert!(find(&wanted("udp 127.0.0.1:8080"), &root())
+            .unwrap()
+            .is_none());
         let _svc = Service::hold(vec![
             (3, tcp_listener("127.0.0.2:8080", Opts::default())),
             (4, tcp_listener("127.0.0.1:8081", Opts::default())),
             (5, udp("127.0.0.1:8080", Opts::default())),
         ]);
-        assert!(find(&wanted("tcp 127.0.0.1:8080")).unwrap().is_none());
-        assert!(find(&wanted("udp 127.0.0.1:8081")).unwrap().is_none());
-        assert!(find(&wanted("tcp [::1]:8080")).unwrap().is_none());
+        assert!(find(&wanted("tcp 127.0.0.1:8080"), &root())
+            .unwrap()
+            .is_none());
+        assert!(find(&wanted("udp 127.0.0.1:8081"), &root())
+            .unwrap()
+            .is_none());
+        assert!(find(&wanted("tcp [::1]:8080"), &root()).unwrap().is_none());
     });
 }
 
@@ -94,11 +104,13 @@ fn ipv6_listener_found() {
         let l = tcp_listener("[::1]:8080", Opts::default());
         let c = cookie(&l);
         let _svc = Service::hold(vec![(3, l)]);
-        let f = find(&wanted("tcp [::1]:8080")).unwrap().unwrap();
+        let f = find(&wanted("tcp [::1]:8080"), &root()).unwrap().unwrap();
         assert_eq!(f.cookie, c);
         assert_eq!(f.local, "[::1]:8080".parse().unwrap());
         assert_eq!(f.v6only, Some(true));
-        assert!(find(&wanted("tcp 127.0.0.1:8080")).unwrap().is_none());
+        assert!(find(&wanted("tcp 127.0.0.1:8080"), &root())
+            .unwrap()
+            .is_none());
     });
 }
 
@@ -124,22 +136,26 @@ fn dual_stack_sockets() {
         let mapped_cookie = cookie(&mapped);
         let _svc = Service::hold(vec![(3, dual), (4, v6only), (5, mapped)]);
 
-        let f = find(&wanted("tcp 0.0.0.0:8080")).unwrap().unwrap();
+        let f = find(&wanted("tcp 0.0.0.0:8080"), &root()).unwrap().unwrap();
         assert_eq!((f.cookie, f.v6only), (dual_cookie, Some(false)));
-        let f = find(&wanted("tcp [::]:8080")).unwrap().unwrap();
+        let f = find(&wanted("tcp [::]:8080"), &root()).unwrap().unwrap();
         assert_eq!(f.cookie, dual_cookie);
-        match find(&wanted("tcp 127.0.0.1:8080")) {
+        match find(&wanted("tcp 127.0.0.1:8080"), &root()) {
             Err(SocketError::Covered { by, .. }) => {
                 assert_eq!(by, "[::]:8080".parse::<SocketAddr>().unwrap())
             }
             other => panic!("expected Covered, got {other:?}"),
         }
 
-        assert!(find(&wanted("tcp 0.0.0.0:8081")).unwrap().is_none());
-        let f = find(&wanted("tcp [::]:8081")).unwrap().unwrap();
+        assert!(find(&wanted("tcp 0.0.0.0:8081"), &root())
+            .unwrap()
+            .is_none());
+        let f = find(&wanted("tcp [::]:8081"), &root()).unwrap().unwrap();
         assert_eq!((f.cookie, f.v6only), (v6only_cookie, Some(true)));
 
-        let f = find(&wanted("tcp 127.0.0.1:8082")).unwrap().unwrap();
+        let f = find(&wanted("tcp 127.0.0.1:8082"), &root())
+            .unwrap()
+            .unwrap();
         assert_eq!(f.cookie, mapped_cookie);
     });
 }
@@ -150,10 +166,12 @@ fn dual_stack_sockets() {
 fn wildcard_listener_is_named_for_a_specific_declaration() {
     run(|| {
         let _svc = Service::hold(vec![(3, tcp_listener("0.0.0.0:8080", Opts::default()))]);
-        let e = find(&wanted("tcp 127.0.0.1:8080")).unwrap_err();
+        let e = find(&wanted("tcp 127.0.0.1:8080"), &root()).unwrap_err();
         assert!(matches!(e, SocketError::Covered { .. }), "{e:?}");
         assert!(e.to_string().contains("declare `tcp 0.0.0.0:8080`"), "{e}");
-        assert!(find(&wanted("tcp 0.0.0.0:8080")).unwrap().is_some());
+        assert!(find(&wanted("tcp 0.0.0.0:8080"), &root())
+            .unwrap()
+            .is_some());
     });
 }
 
@@ -167,7 +185,9 @@ fn found_descriptor_is_the_services_socket() {
             (3, tcp_listener("127.0.0.1:8080", Opts::default())),
             (4, udp("127.0.0.1:5353", Opts::default())),
         ]);
-        let f = find(&wanted("tcp 127.0.0.1:8080")).unwrap().unwrap();
+        let f = find(&wanted("tcp 127.0.0.1:8080"), &root())
+            .unwrap()
+            .unwrap();
         let mut client = TcpStream::connect("127.0.0.1:8080").expect("connect");
         let listener = SockRef::from(&f.fd);
         let (conn, peer) = listener.accept().expect("accept on the found socket");
@@ -178,7 +198,9 @@ fn found_descriptor_is_the_services_socket() {
         conn.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"ping");
 
-        let f = find(&wanted("udp 127.0.0.1:5353")).unwrap().unwrap();
+        let f = find(&wanted("udp 127.0.0.1:5353"), &root())
+            .unwrap()
+            .unwrap();
         let sock = SockRef::from(&f.fd);
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -206,7 +228,9 @@ fn reuseport_group_is_one_answer() {
         let cookies = [cookie(&a), cookie(&b)];
         let sa = Service::hold(vec![(3, a)]);
         let sb = Service::hold(vec![(3, b)]);
-        let f = find(&wanted("tcp 127.0.0.1:8080")).unwrap().unwrap();
+        let f = find(&wanted("tcp 127.0.0.1:8080"), &root())
+            .unwrap()
+            .unwrap();
         assert!(f.reuseport);
         let low = sa.pid.min(sb.pid);
         assert_eq!(f.owner.as_ref().unwrap().pid, low);
@@ -229,7 +253,9 @@ fn socket_shared_by_two_processes_is_one() {
         let dup = l.try_clone().unwrap();
         let sa = Service::hold(vec![(3, l)]);
         let sb = Service::hold(vec![(6, dup)]);
-        let f = find(&wanted("tcp 127.0.0.1:8080")).unwrap().unwrap();
+        let f = find(&wanted("tcp 127.0.0.1:8080"), &root())
+            .unwrap()
+            .unwrap();
         assert_eq!(f.cookie, c);
         assert_eq!(f.owner.unwrap().pid, sa.pid.min(sb.pid));
     });
@@ -246,7 +272,7 @@ fn two_udp_sockets_without_reuseport_are_ambiguous() {
         };
         let sa = Service::hold(vec![(3, udp("127.0.0.1:5353", o))]);
         let sb = Service::hold(vec![(4, udp("127.0.0.1:5353", o))]);
-        match find(&wanted("udp 127.0.0.1:5353")) {
+        match find(&wanted("udp 127.0.0.1:5353"), &root()) {
             Err(e @ SocketError::Ambiguous { .. }) => {
                 let SocketError::Ambiguous { sockets, .. } = &e else {
                     unreachable!()

@@ -15,7 +15,7 @@ use socket2::Socket;
 use super::{
     find::run,
     lab::{cookie, tcp_listener, udp, with_fds, Opts},
-    wanted,
+    root, wanted,
 };
 
 const CHILD: &str = "SOCKC_SOCKETS_LISTEN_FDS_CHILD";
@@ -39,7 +39,7 @@ fn listen_fds_child() {
         return;
     };
     let (name, decl) = spec.split_once(' ').expect("NAME DECLARATION");
-    match from_listen_fds(name, &wanted(decl)) {
+    match from_listen_fds(name, &wanted(decl), &root()) {
         Ok(f) => println!("{MARK}ok {} {}", f.cookie, f.local),
         Err(e) => println!("{MARK}err {e:?} | {e}"),
     }

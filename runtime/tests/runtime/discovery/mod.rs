@@ -11,7 +11,14 @@ mod lab;
 mod listen_fds;
 mod refusals;
 
-use sockc_runtime::discovery::{SockProto, Wanted};
+use sockc_compiler::syntax::ids::IdSet;
+use sockc_runtime::discovery::{Accepts, SockProto, Wanted};
+
+/// What a declaration without `cgroup` or `owner` trusts: root's sockets (the tests'
+/// services are root's).
+pub fn root() -> Accepts {
+    Accepts::Owner(IdSet::root())
+}
 
 /// `tcp 127.0.0.1:8080` → the declaration's [`Wanted`].
 pub fn wanted(text: &str) -> Wanted {

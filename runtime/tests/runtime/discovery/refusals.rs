@@ -9,7 +9,7 @@ use sockc_runtime::discovery::{find, from_process, SocketError};
 use super::{
     find::run,
     lab::{self, cookie, tcp_bound, tcp_listener, udp, udp_connected, Opts, Service},
-    wanted,
+    root, wanted,
 };
 
 fn addr(s: &str) -> SocketAddr {
@@ -24,8 +24,8 @@ fn tcp_bound_but_not_listening() {
         let svc = Service::hold(vec![(3, tcp_bound("127.0.0.1:8080"))]);
         let w = wanted("tcp 127.0.0.1:8080");
         for e in [
-            find(&w).unwrap_err(),
-            from_process(svc.pid, Some(3), &w).unwrap_err(),
+            find(&w, &root()).unwrap_err(),
+            from_process(svc.pid, Some(3), &w, &root()).unwrap_err(),
         ] {
             match &e {
                 SocketError::NotListening { local, state } => {
@@ -51,8 +51,8 @@ fn udp_socket_connected() {
         let svc = Service::hold(vec![(3, udp_connected("127.0.0.1:5353", "127.0.0.2:53"))]);
         let w = wanted("udp 127.0.0.1:5353");
         for e in [
-            find(&w).unwrap_err(),
-            from_process(svc.pid, Some(3), &w).unwrap_err(),
+            find(&w, &root()).unwrap_err(),
+            from_process(svc.pid, Some(3), &w, &root()).unwrap_err(),
         ] {
             match &e {
                 SocketError::Connected { local, peer } => {
@@ -75,13 +75,13 @@ fn wrong_protocol() {
     run(|| {
         let svc = Service::hold(vec![(3, tcp_listener("127.0.0.1:5353", Opts::default()))]);
         let w = wanted("udp 127.0.0.1:5353");
-        let e = from_process(svc.pid, Some(3), &w).unwrap_err();
+        let e = from_process(svc.pid, Some(3), &w, &root()).unwrap_err();
         assert!(matches!(e, SocketError::WrongProto { .. }), "{e:?}");
         assert_eq!(
             e.to_string(),
             "declared udp 127.0.0.1:5353, but the socket is tcp 127.0.0.1:5353"
         );
-        match from_process(svc.pid, None, &w).unwrap_err() {
+        match from_process(svc.pid, None, &w, &root()).unwrap_err() {
             SocketError::NoMatch { pid, refused, .. } => {
                 assert_eq!(pid, svc.pid);
                 assert_eq!(refused.len(), 1);
@@ -107,14 +107,14 @@ fn socket_in_another_namespace() {
             .unwrap()
         });
         let w = wanted("tcp 127.0.0.1:8080");
-        match from_process(svc.pid, Some(3), &w).unwrap_err() {
+        match from_process(svc.pid, Some(3), &w, &root()).unwrap_err() {
             e @ SocketError::OtherNamespace { socket, here } => {
                 assert_ne!(socket, here);
                 assert!(e.to_string().contains("sockc apply --netns"), "{e}");
             }
             other => panic!("expected OtherNamespace, got {other:?}"),
         }
-        assert!(find(&w).unwrap().is_none());
+        assert!(find(&w, &root()).unwrap().is_none());
     });
 }
 
@@ -127,7 +127,7 @@ fn process_that_does_not_exist() {
             .trim()
             .parse()
             .unwrap();
-        match from_process(pid_max + 1, Some(3), &wanted("tcp 127.0.0.1:8080")) {
+        match from_process(pid_max + 1, Some(3), &wanted("tcp 127.0.0.1:8080"), &root()) {
             Err(e @ SocketError::NoProcess { .. }) => {
                 assert_eq!(
                     e.to_string(),
@@ -146,7 +146,7 @@ fn descriptor_not_a_socket_or_not_open() {
     run(|| {
         let svc = Service::hold(vec![(3, tcp_listener("127.0.0.1:8080", Opts::default()))]);
         let w = wanted("tcp 127.0.0.1:8080");
-        match from_process(svc.pid, Some(0), &w) {
+        match from_process(svc.pid, Some(0), &w, &root()) {
             Err(e @ SocketError::NotSocket { .. }) => {
                 assert_eq!(
                     e.to_string(),
@@ -158,12 +158,12 @@ fn descriptor_not_a_socket_or_not_open() {
             }
             other => panic!("expected NotSocket, got {other:?}"),
         }
-        match from_process(svc.pid, Some(42), &w) {
+        match from_process(svc.pid, Some(42), &w, &root()) {
             Err(SocketError::NoFd { pid, fd, .. }) => assert_eq!((pid, fd), (svc.pid, 42)),
             other => panic!("expected NoFd, got {other:?}"),
         }
         // And the right descriptor is accepted.
-        assert!(from_process(svc.pid, Some(3), &w).is_ok());
+        assert!(from_process(svc.pid, Some(3), &w, &root()).is_ok());
     });
 }
 
@@ -182,14 +182,14 @@ fn several_matching_descriptors_need_fd() {
         let b_cookie = cookie(&b);
         let svc = Service::hold(vec![(3, a), (7, b)]);
         let w = wanted("udp 127.0.0.1:5353");
-        let e = from_process(svc.pid, None, &w).unwrap_err();
+        let e = from_process(svc.pid, None, &w, &root()).unwrap_err();
         assert!(matches!(e, SocketError::Ambiguous { .. }), "{e:?}");
         assert!(
             e.to_string()
                 .contains(&format!("fd 3 and fd 7 of PID {} (sleep)", svc.pid)),
             "{e}"
         );
-        let f = from_process(svc.pid, Some(7), &w).unwrap();
+        let f = from_process(svc.pid, Some(7), &w, &root()).unwrap();
         assert_eq!(f.cookie, b_cookie);
         assert_eq!(f.owner.unwrap().fd, 7);
     });
@@ -209,7 +209,7 @@ fn the_one_fitting_descriptor_is_taken() {
             (5, tcp_listener("127.0.0.1:8081", Opts::default())),
             (9, again),
         ]);
-        let f = from_process(svc.pid, None, &wanted("tcp 127.0.0.1:8080")).unwrap();
+        let f = from_process(svc.pid, None, &wanted("tcp 127.0.0.1:8080"), &root()).unwrap();
         assert_eq!(f.cookie, c);
         assert_eq!(f.owner.unwrap().fd, 4);
     });
@@ -234,13 +234,13 @@ fn address_and_family_must_fit() {
                 ),
             ),
         ]);
-        let e = from_process(svc.pid, Some(3), &wanted("tcp 127.0.0.2:8080")).unwrap_err();
+        let e = from_process(svc.pid, Some(3), &wanted("tcp 127.0.0.2:8080"), &root()).unwrap_err();
         assert!(matches!(e, SocketError::AddressMismatch { .. }), "{e:?}");
-        let e = from_process(svc.pid, Some(3), &wanted("tcp [::1]:8080")).unwrap_err();
+        let e = from_process(svc.pid, Some(3), &wanted("tcp [::1]:8080"), &root()).unwrap_err();
         assert!(matches!(e, SocketError::NeedsV6 { .. }), "{e:?}");
-        let e = from_process(svc.pid, Some(4), &wanted("tcp 0.0.0.0:8081")).unwrap_err();
+        let e = from_process(svc.pid, Some(4), &wanted("tcp 0.0.0.0:8081"), &root()).unwrap_err();
         assert!(matches!(e, SocketError::V6Only { .. }), "{e:?}");
-        assert!(from_process(svc.pid, Some(4), &wanted("tcp [::]:8081")).is_ok());
+        assert!(from_process(svc.pid, Some(4), &wanted("tcp [::]:8081"), &root()).is_ok());
     });
 }
 
@@ -262,7 +262,7 @@ fn taking_needs_ptrace_permission() {
         )
         .expect("drop CAP_SYS_PTRACE on this thread");
         let w = wanted("tcp 127.0.0.1:8080");
-        let e = from_process(svc.pid, Some(3), &w).unwrap_err();
+        let e = from_process(svc.pid, Some(3), &w, &root()).unwrap_err();
         match &e {
             SocketError::Ptrace { pid, source, .. } => {
                 assert_eq!(*pid, svc.pid);
@@ -271,7 +271,7 @@ fn taking_needs_ptrace_permission() {
             other => panic!("expected Ptrace, got {other:?}"),
         }
         assert!(e.to_string().contains("needs CAP_SYS_PTRACE"), "{e}");
-        let e = find(&w).unwrap_err();
+        let e = find(&w, &root()).unwrap_err();
         match &e {
             SocketError::NoOwner { unreadable, .. } => assert!(*unreadable >= 1),
             other => panic!("expected NoOwner, got {other:?}"),
@@ -296,7 +296,7 @@ fn socket_held_by_no_process() {
             .ino()
         };
         let _kept = lab::in_flight(l);
-        let e = find(&wanted("tcp 127.0.0.1:8080")).unwrap_err();
+        let e = find(&wanted("tcp 127.0.0.1:8080"), &root()).unwrap_err();
         match &e {
             SocketError::NoOwner { inode: i, .. } => assert_eq!(*i, inode),
             other => panic!("expected NoOwner, got {other:?}"),
@@ -313,7 +313,7 @@ fn socket_held_by_no_process() {
 #[test]
 fn declaration_without_address_is_not_searched() {
     run(|| {
-        let e = find(&wanted("tcp")).unwrap_err();
+        let e = find(&wanted("tcp"), &root()).unwrap_err();
         assert!(matches!(e, SocketError::NoAddress { .. }), "{e:?}");
     });
 }

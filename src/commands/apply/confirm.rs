@@ -1,0 +1,162 @@
+//! What `apply` does about commit-confirmed changes (`--confirm`, `--probe`,
+//! `--unattended`; `crate::shared::confirmation` does the work): before anything, an
+//! expired change of the install is rolled back and the probes are tried; an
+//! unattended apply of rules that were rolled back unconfirmed installs the rules
+//! before them instead; around the install, the change is armed (or joins the pending
+//! one) and, after it, kept pending or forgotten.
+//!
+//! Invariant: a change that `--confirm` arms is armed — its record written and its
+//! watcher started — before the apply touches the kernel, so no moment exists at which
+//! the new rules run and nothing would roll them back.
+
+use std::{process::ExitCode, time::Duration};
+
+use sha2::Digest;
+use sockc_runtime::store::pending::{Pending, PendingState};
+
+use super::{session::Session, ApplyArgs};
+use crate::shared::{
+    confirmation::{self, Armed, Window},
+    json::sockc_error,
+    probe,
+    settings::quiet,
+    stdout::outln,
+    time,
+};
+
+/// Before the file compiles on: the install's expired change rolled back (said on
+/// stderr), and with `--confirm` every probe tried (a probe that fails before the
+/// change would roll back any change: refused, exit 2).
+pub fn before(args: &ApplyArgs, session: &Session) -> Result<(), ExitCode> {
+    confirmation::settle_and_say(&session.store, Some(&session.name));
+    if args.dry_run || args.confirm.is_none() {
+        return Ok(());
+    }
+    if let Some(why) = probe::first_failing(&args.probes, Duration::from_secs(2)) {
+        sockc_error!("a probe fails before the change, so any change would be rolled back: {why}");
+        return Err(ExitCode::from(2));
+    }
+    Ok(())
+}
+
+/// SHA-256 of a rule file's text, as manifests and records name it.
+pub fn text_sha256(text: &str) -> String {
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `--unattended`: when the install's last change, whose rules were `src`, was rolled
+/// back unconfirmed, the rules before it are installed instead of `src`; the exit code
+/// then. `None`: apply `src`.
+pub fn unattended_instead(args: &ApplyArgs, session: &Session, src: &str) -> Option<ExitCode> {
+    if !args.unattended || args.dry_run {
+        return None;
+    }
+    let (store, name) = (&session.store, session.name.as_str());
+    let record = store.pending().read(name).ok().flatten()?;
+    let rolled = record.rolled_back.as_ref()?;
+    if record.state != PendingState::RolledBack || record.change_sha256 != text_sha256(src) {
+        return None;
+    }
+    let netns = session.netns_text();
+    match confirmation::install_previous(store, name, netns.as_deref(), record.previous.as_ref()) {
+        Ok(generation) => {
+            outln!(
+                "{name}: not applied: {} holds the rules that were rolled back unconfirmed {} ({}); {}",
+                args.file.display(),
+                time::local_time(rolled.at_unix),
+                rolled.reason,
+                match generation {
+                    Some(g) => format!("the rules before them are installed (generation {g}); apply the file by hand to try it again"),
+                    None => "nothing was installed before them, and nothing is; apply the file by hand to try it again".into(),
+                }
+            );
+            Some(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            sockc_error!(
+                "{name}: the rules before a rolled-back change could not be installed: {why}"
+            );
+            Some(ExitCode::from(3))
+        }
+    }
+}
+
+/// Arms (or joins) the confirmation of this apply before it changes anything; the exit
+/// code when that fails (nothing was changed).
+pub fn arm(args: &ApplyArgs, session: &Session, src: &str) -> Result<Option<Armed>, ExitCode> {
+    if args.dry_run {
+        return Ok(None);
+    }
+    let window = Window {
+        duration: args.confirm,
+        probes: &args.probes,
+    };
+    let change = (text_sha256(src), args.label.as_deref());
+    confirmation::arm(
+        &session.store,
+        &session.name,
+        &window,
+        (&change.0, change.1),
+    )
+    .map_err(|why| {
+        sockc_error!(
+            "{}: the change could not be armed for confirmation (nothing was changed): {why}",
+            session.name
+        );
+        ExitCode::from(3)
+    })
+}
+
+/// After the apply: the change kept pending (returned) or its fresh record removed
+/// when no rule changed; an interactive apply also ends the record of a change rolled
+/// back before (the operator applies on purpose).
+pub fn after(
+    args: &ApplyArgs,
+    session: &Session,
+    armed: Option<Armed>,
+    changed_rules: bool,
+    src: &str,
+) -> Option<Pending> {
+    let store = &session.store;
+    let name = session.name.as_str();
+    if args.dry_run {
+        return None;
+    }
+    let Some(armed) = armed else {
+        if !args.unattended {
+            let _ = forget_rolled_back(session);
+        }
+        return None;
+    };
+    let joined = armed.joined;
+    let sha = text_sha256(src);
+    match confirmation::after_apply(store, armed, changed_rules, (&sha, args.label.as_deref())) {
+        Ok(Some(p)) => {
+            if joined && args.confirm.is_none() && !quiet() {
+                eprintln!(
+                    "notice: {name}: this apply joins the change pending confirmation: `sockc confirm {name}` keeps both, or both are rolled back"
+                );
+            }
+            Some(p)
+        }
+        Ok(None) => None,
+        Err(why) => {
+            sockc_error!("{name}: {why}");
+            None
+        }
+    }
+}
+
+/// Removes the record of a change rolled back before, if the install has one.
+fn forget_rolled_back(session: &Session) -> Result<(), String> {
+    let records = session.store.pending();
+    match records.read(&session.name) {
+        Ok(Some(r)) if r.state == PendingState::RolledBack => records
+            .remove(&session.name)
+            .map_err(|e| sockc_runtime::error_chain(&e)),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,123 @@
+//! `sockc confirm NAME`: keep a change applied with `apply --confirm`. Until it runs,
+//! the change is rolled back at its deadline (by the watcher the apply started, or by
+//! the next sockc command); once it runs, the change stays and its record is gone.
+//!
+//! Invariant: the answer says what is true after the command, under the store's lock:
+//! `confirmed` (the change stays), `rolled-back` (it was rolled back, now or before:
+//! exit 3, with the reason), or `none` (nothing was pending; exit 1 when nothing is
+//! installed under the name either).
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::json;
+use sockc_runtime::{error_chain, store::pending::Pending};
+
+use crate::shared::{
+    confirmation::{self, Settled},
+    json::{self, sockc_error},
+    privileges,
+    stdout::outln,
+    store::{check_name, fail, open_for, Target},
+    time,
+};
+
+#[derive(Args)]
+pub struct ConfirmArgs {
+    /// the install whose pending change to keep
+    #[arg(value_name = "NAME")]
+    pub install: String,
+    #[command(flatten)]
+    pub target: Target,
+    /// print the outcome as JSON on stdout (sockc.confirm/1, see docs/json.md)
+    #[arg(short, long)]
+    pub json: bool,
+}
+
+pub fn run(args: &ConfirmArgs) -> ExitCode {
+    let name = args.install.as_str();
+    if let Err(code) = check_name(name) {
+        return code;
+    }
+    // Confirming after the deadline rolls back instead: the same capabilities as apply.
+    let store = match open_for("confirm", privileges::INSTALL, &args.target) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Err(why) = confirmation::settle(&store, name, None).map(|s| {
+        if let Settled::RolledBack(r) = s {
+            eprintln!("sockc: {name}: {}", confirmation::rolled_back_words(&r));
+        }
+    }) {
+        sockc_error!("{name}: the change could not be rolled back at its deadline: {why}");
+        return ExitCode::from(3);
+    }
+    let records = store.pending();
+    let record = match records.read(name) {
+        Ok(r) => r,
+        Err(e) => {
+            sockc_error!("{name}: {}", error_chain(&e));
+            return ExitCode::from(3);
+        }
+    };
+    let generation = match store.manifest(name) {
+        Ok(m) => m.map(|m| m.generation),
+        Err(e) => return fail(e.into()),
+    };
+    match record {
+        Some(p) if p.is_pending() => {
+            if let Err(e) = records.remove(name) {
+                sockc_error!("{name}: {}", error_chain(&e));
+                return ExitCode::from(3);
+            }
+            say(args, name, "confirmed", generation, None);
+            ExitCode::SUCCESS
+        }
+        Some(p) => {
+            say(args, name, "rolled-back", generation, Some(&p));
+            ExitCode::from(3)
+        }
+        None => {
+            say(args, name, "none", generation, None);
+            ExitCode::from(if generation.is_some() { 0 } else { 1 })
+        }
+    }
+}
+
+/// The outcome, as text or as the `sockc.confirm/1` document.
+fn say(args: &ConfirmArgs, name: &str, state: &str, generation: Option<u64>, p: Option<&Pending>) {
+    let rolled = p.and_then(|p| p.rolled_back.as_ref());
+    if args.json {
+        json::emit(json!({
+            "name": name,
+            "state": state,
+            "generation": generation,
+            "reason": rolled.map(|r| r.reason.as_str()),
+            "at": rolled.map(|r| time::rfc3339(r.at_unix)),
+            "rolled_back_to": rolled.map(|r| r.generation),
+        }));
+        return;
+    }
+    let text = match (state, rolled) {
+        ("confirmed", _) => format!(
+            "{name}: confirmed generation {}; it stays installed",
+            generation.unwrap_or(0)
+        ),
+        (_, Some(r)) => {
+            sockc_error!(
+                "{name}: too late: the change was rolled back {} ({})",
+                time::local_time(r.at_unix),
+                r.reason
+            );
+            return;
+        }
+        _ if generation.is_some() => format!("{name}: nothing is pending confirmation"),
+        _ => {
+            sockc_error!(
+                "{name}: nothing is installed under that name, and nothing is pending confirmation"
+            );
+            return;
+        }
+    };
+    outln!("{text}");
+}
