@@ -2,10 +2,11 @@
 //! root, in network namespaces and cgroups each test makes and removes (`tests/netns`),
 //! with real sockets and traffic, and installs made by the `sockc` binary with
 //! `--netns`. The life of an install: [`apply`], [`attach_ahead`], [`set_delta`],
-//! [`set_scale`], [`stats`], [`show`], [`operator`], [`trace`], [`watch`]; what the
-//! rules do to traffic: [`frames`], [`ext6_frag`], [`socket`], [`ct`], [`ct_icmp`],
-//! [`ct_anchor`], [`limit`], [`route`], [`reject`], [`reject_headers`],
-//! [`reject_vlan`], [`netfilter`], [`netfilter_iface`]; the socket layer:
+//! [`set_scale`], [`stats`], [`show`], [`operator`], [`trace`], [`watch`] and
+//! [`confirm`] (commit-confirmed applies); what the rules do to traffic: [`frames`],
+//! [`ext6_frag`], [`socket`], [`ct`], [`ct_icmp`], [`ct_anchor`], [`limit`],
+//! [`route`], [`reject`], [`reject_headers`], [`reject_vlan`], [`netfilter`],
+//! [`netfilter_iface`]; the socket layer:
 //! [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
 //! `sockc-peer` processes).
 //!
@@ -23,6 +24,7 @@ mod netns;
 
 mod apply;
 mod attach_ahead;
+mod confirm;
 mod ct;
 mod ct_anchor;
 mod ct_icmp;

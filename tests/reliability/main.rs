@@ -5,7 +5,9 @@
 //! step (fault points and strace), changed behind sockc's back, its namespaces
 //! re-created; [`kill_points`]: every command killed at every fault point on an
 //! install with every kind of hook; [`set_records`], [`review_bulk`] and
-//! [`review_anchor`]: damaged records, swapped pins and a table sockc did not make.
+//! [`review_anchor`]: damaged records, swapped pins and a table sockc did not make;
+//! [`sk_lookup_trust`]: an unprivileged attacker at each path by which a socket gets
+//! into an sk_lookup slot (its peers are this binary run again).
 //!
 //! Many of these tests leave their own install interrupted on purpose and look at
 //! what the kill left: they hold `common::exclusive::interrupted_install` meanwhile,
@@ -28,3 +30,4 @@ mod kill_points;
 mod review_anchor;
 mod review_bulk;
 mod set_records;
+mod sk_lookup_trust;

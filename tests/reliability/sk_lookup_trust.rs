@@ -27,8 +27,8 @@
 //! The cgroup id sock_diag reports (`INET_DIAG_CGROUP_ID`) is checked against the
 //! directory's inode number, which the runtime compares it with.
 
-mod common;
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -46,7 +46,18 @@ use serde_json::Value;
 /// (a `SO_REUSEADDR` UDP socket).
 const PEER_ENV: &str = "SOCKC_TRUST_PEER";
 
-/// Not a test: the entry point of a peer process (see [`PEER_ENV`]).
+/// The name libtest lists [`peer_child`] under: its module path in the test binary
+/// (the crate's own name left out).
+fn peer_child_name() -> String {
+    match module_path!().split_once("::") {
+        Some((_, path)) => format!("{path}::peer_child"),
+        None => "peer_child".to_string(),
+    }
+}
+
+/// Not a test: the entry point of a peer process (see [`PEER_ENV`]). The test binary
+/// runs itself with `--exact` [`peer_child_name`]; without the variable this returns at
+/// once.
 #[test]
 fn peer_child() {
     let Ok(spec) = std::env::var(PEER_ENV) else {
@@ -154,7 +165,9 @@ impl Peer {
             );
         }
         argv.push(exe.display().to_string());
-        argv.extend(["--exact", "peer_child", "--nocapture", "--test-threads=1"].map(String::from));
+        argv.push("--exact".to_string());
+        argv.push(peer_child_name());
+        argv.extend(["--nocapture", "--test-threads=1"].map(String::from));
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .env(PEER_ENV, spec)
@@ -192,7 +205,7 @@ impl Drop for Peer {
 }
 
 /// The number after the first of `marks` on the peer's output (libtest may print
-/// `test peer_child ... ` on the same line first).
+/// `test sk_lookup_trust::peer_child ... ` on the same line first).
 fn next_word_after(
     lines: &mut std::io::Lines<BufReader<std::process::ChildStdout>>,
     what: &str,

@@ -9,12 +9,11 @@
 //!
 //! Each test has its own lab (two namespaces and a veth, `tests/netns`) and its own
 //! state directory (`SOCKC_STATE_DIR`), so records never meet another test's or the
-//! host's.
+//! host's. A kill that leaves the install interrupted holds
+//! `common::exclusive::interrupted_install` until the install has converged.
 
-#[path = "common/mod.rs"]
-mod common;
-#[path = "netns/mod.rs"]
-mod netns;
+use crate::common;
+use crate::netns;
 
 use std::{
     io::{Read, Write},
@@ -317,6 +316,9 @@ fn an_apply_killed_right_after_the_change_is_still_rolled_back() {
         w.sk(&["confirm", &w.lab.name]).ok();
         w.apply(&v1, &[]).ok();
     }
+    // The install is left as the kill left it until the watcher has rolled it back:
+    // no command without `--name` may finish it meanwhile.
+    let _interrupted = common::exclusive::interrupted_install();
     let killed = w.sk_env(&args, &[("SOCKC_FAULT_KILL_AT", &last.to_string())]);
     assert!(
         killed.stderr.contains("fault injection: killed"),
@@ -591,7 +593,8 @@ fn points(stderr: &str) -> Vec<String> {
 /// The points a sweep kills: in CI every step of the confirmation itself (its record
 /// written or removed, its directories made, its watcher started) and the first,
 /// middle and last of the rest, which are an apply's or a flush's own steps (every one
-/// of those is killed by `tests/kill_points`); `SOCKC_CONFIRM_SWEEP=full`: all.
+/// of those is killed by `tests/reliability/kill_points.rs`);
+/// `SOCKC_CONFIRM_SWEEP=full`: all.
 fn chosen(all: &[String]) -> Vec<usize> {
     let full = std::env::var("SOCKC_CONFIRM_SWEEP").as_deref() == Ok("full");
     let n = all.len();
@@ -665,6 +668,9 @@ fn every_confirmation_step_killed_converges() {
                 let _ = std::fs::remove_dir_all(&w.state);
             }
             let when = format!("apply --confirm killed at {k} ({})", all[k - 1]);
+            // Interrupted on purpose until it converges: no command without `--name`
+            // may finish it meanwhile.
+            let _interrupted = common::exclusive::interrupted_install();
             let killed = w.sk_env(&args, &[("SOCKC_FAULT_KILL_AT", &k.to_string())]);
             assert!(
                 killed.stderr.contains("fault injection: killed"),
@@ -701,6 +707,7 @@ fn sweep_watcher(w: &World, args: &[&str]) -> usize {
     for &k in &ks {
         let when = format!("the watcher killed at {k} ({})", all[k - 1]);
         let at = k.to_string();
+        let _interrupted = common::exclusive::interrupted_install();
         w.sk_env(args, &[("SOCKC_WATCHER_FAULT_KILL_AT", &at)]).ok();
         std::thread::sleep(Duration::from_millis(1500));
         w.converges(&when, "v1");
@@ -727,6 +734,7 @@ fn sweep_next_command(w: &World, args: &[&str]) -> usize {
     w.converges("traced status", "v1");
     let ks = chosen(&all);
     for &k in &ks {
+        let _interrupted = common::exclusive::interrupted_install();
         expire();
         let when = format!("status rolling back killed at {k} ({})", all[k - 1]);
         let killed = w.sk_env(&status, &[("SOCKC_FAULT_KILL_AT", &k.to_string())]);
