@@ -424,6 +424,10 @@ fn a_killed_agent_leaves_no_unconfirmed_change() {
         assert!(start.elapsed() < Duration::from_secs(30), "not applied");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The change is left pending on purpose until the watcher has rolled it back: a
+    // command without `--name` (another test's) would roll an expired change back
+    // itself, first.
+    let _pending = common::exclusive::interrupted_install();
     if let Some(mut c) = agent.0.take() {
         c.kill().expect("SIGKILL the agent");
         c.wait().expect("reap");
@@ -433,7 +437,8 @@ fn a_killed_agent_leaves_no_unconfirmed_change() {
         &[(9302, false), (9301, true)],
     );
     // The window (2 s) and the grace (5 s) from the apply, and a margin; no sockc
-    // command runs meanwhile (`status` would roll back an expired change itself).
+    // command runs meanwhile (`status` would roll back an expired change itself, and
+    // the lock above keeps other tests' from running).
     let back = Instant::now();
     while lab.probe(&[9302], 3)[&9302] != 3 {
         assert!(
