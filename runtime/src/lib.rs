@@ -31,6 +31,7 @@ mod map_window;
 pub(crate) mod map_write;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
 pub mod plan;
 pub mod raw_load;
 pub mod rule_id;

@@ -596,6 +596,28 @@ pub fn prog_fd_by_id(id: u32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// `BPF_LINK_GET_NEXT_ID`: the id of the first BPF link after `start` (in every
+/// namespace: link ids are the kernel's), `None` past the last.
+pub fn link_next_id(start: u32) -> io::Result<Option<u32>> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_6.__bindgen_anon_1.start_id = start;
+    match sys_bpf(bpf_cmd::BPF_LINK_GET_NEXT_ID, &mut attr) {
+        // SAFETY: the kernel wrote the next id into the union it was given.
+        Ok(_) => Ok(Some(unsafe { attr.__bindgen_anon_6.next_id })),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `BPF_LINK_GET_FD_BY_ID`: a descriptor of link `id` (to read its info).
+pub fn link_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_6.__bindgen_anon_1.link_id = id;
+    let fd = sys_bpf(bpf_cmd::BPF_LINK_GET_FD_BY_ID, &mut attr)?;
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// What [`prog_info`] reads of a program.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgInfo {

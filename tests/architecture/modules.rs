@@ -32,7 +32,13 @@ const CLI_LAYERS: &[&[&str]] = &[&["crate"], &["cli"], &["commands::*"], &["shar
 /// generator; the evaluator.
 const TESTKIT_LAYERS: &[&[&str]] = &[
     &["crate"],
-    &["probe_lab", "classbench", "classbench_data", "compare", "modgraph"],
+    &[
+        "probe_lab",
+        "classbench",
+        "classbench_data",
+        "compare",
+        "modgraph",
+    ],
     &["socket_fixture", "packet", "rng"],
     &["eval"],
 ];

@@ -51,6 +51,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sys",
             "map_window",
             "netlink",
+            "nft",
             "netns",
             "cgroup",
             "kernel_error",
