@@ -202,6 +202,22 @@ impl LoadedObject {
         })
     }
 
+    /// Runs an XDP or TC program once on a frame and returns the frame as the program
+    /// left it (a `reject`'s answer, when it sent one).
+    pub fn test_run_frame(
+        &self,
+        symbol: &str,
+        frame: &[u8],
+    ) -> Result<(RunResult, Vec<u8>), RuntimeError> {
+        let hook = self.hook_of(symbol)?;
+        test_run::run_frame(hook, self.program(symbol)?, frame).map_err(|source| {
+            RuntimeError::TestRun {
+                symbol: symbol.into(),
+                source,
+            }
+        })
+    }
+
     /// The hook of the program with this symbol.
     fn hook_of(&self, symbol: &str) -> Result<HookKind, RuntimeError> {
         self.meta

@@ -320,11 +320,16 @@ fn kind_of(sets: &Sets, r: &Rule) -> (Kind, usize) {
     let kind = match r.action {
         _ if !fits => Kind::Linear,
         // A redirect to a socket (sk_lookup) decides too: its record's verdict word
-        // names the socket (`bpf::classify::REDIRECT_MARK`).
-        Action::Allow | Action::Drop | Action::Pass | Action::Redirect(Some(_)) => Kind::Decides,
+        // names the socket (`bpf::classify::REDIRECT_MARK`); so does a reject: its
+        // record's word is its kind's mark (`RejectWith::mark`), which the shared tail
+        // sends to that kind's answer as it does a linear reject's.
+        Action::Allow
+        | Action::Drop
+        | Action::Pass
+        | Action::Redirect(Some(_))
+        | Action::Reject(_) => Kind::Decides,
         Action::Count => Kind::Counts,
-        // A reject ends in the tail's answer code, not a verdict word the table holds.
-        Action::Redirect(None) | Action::RedirectIngress(_) | Action::Reject(_) => Kind::Linear,
+        Action::Redirect(None) | Action::RedirectIngress(_) => Kind::Linear,
     };
     (kind, per_family[0] + per_family[1])
 }
