@@ -814,6 +814,17 @@ pub fn obj_pin_at(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> io::Re
     sys_bpf(bpf_cmd::BPF_OBJ_PIN, &mut attr).map(|_| ())
 }
 
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock `bpf_ktime_get_ns` reads.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the one timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Whether a unit test that needs root may run: false when not root, which is a
 /// failure under `SOCKC_KERNEL_TESTS=require` (CI), a skip otherwise.
 #[cfg(test)]

@@ -540,6 +540,9 @@ pub(crate) fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
         add_log_maps(&mut out, module, slot_maps);
     }
     add_limit_maps(&mut out, module, slot_maps);
+    if module.answers_limited() {
+        add_answer_maps(&mut out, module);
+    }
     for set in used_sets(module) {
         add_address_set(&mut out, module, set);
     }
@@ -697,24 +700,76 @@ fn add_limit_maps(out: &mut MapLayout, module: &Module, slot_maps: u32) {
         out.defs.push(MapDef {
             name: limit::SOURCES_MAP.into(),
             map_type: bpf_map_type::BPF_MAP_TYPE_LRU_HASH as u32,
-            key: BtfType::Struct {
-                name: "limit_source".into(),
-                members: vec![
-                    ("slot".into(), BtfType::U32),
-                    ("family".into(), BtfType::U32),
-                    (
-                        "addr".into(),
-                        BtfType::Array {
-                            elem: Box::new(BtfType::U8),
-                            len: 16,
-                        },
-                    ),
-                ],
-            },
+            key: limit_source_key(),
             value: BtfType::U64,
             max_entries: limit::SOURCES,
             flags: 0,
         });
+    }
+}
+
+/// The limits of `reject`'s answers (`answers.rs`): the host-wide bucket, full, and
+/// its configuration, the file's with a new namespace's sysctls where it reads the
+/// kernel's (the runtime writes both again when it loads the object, with the
+/// install's namespace's sysctls and the time); the destinations' buckets; the
+/// per-CPU counts of answers refused.
+fn add_answer_maps(out: &mut MapLayout, module: &Module) {
+    use super::answers;
+    use crate::syntax::answers::Sysctls;
+    let size = crate::syntax::answers::word::SIZE as usize;
+    let config = module.answers.config(&Sysctls::DEFAULTS);
+    let mut entries = Entries::with_capacity(4, size, 2);
+    entries.push(&0u32.to_le_bytes(), &config.initial_state(0));
+    entries.push(&1u32.to_le_bytes(), &config.to_bytes());
+    out.contents.push(MapContents {
+        map: answers::ANSWERS_MAP.into(),
+        entries,
+    });
+    let words = |name: &str, n: u32| BtfType::Struct {
+        name: name.into(),
+        members: (0..n).map(|i| (format!("w{i}"), BtfType::U64)).collect(),
+    };
+    out.defs.push(MapDef {
+        name: answers::ANSWERS_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+        key: BtfType::U32,
+        value: words("reject_answers", crate::syntax::answers::word::SIZE / 8),
+        max_entries: 2,
+        flags: 0,
+    });
+    out.defs.push(MapDef {
+        name: answers::PEERS_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_LRU_HASH as u32,
+        key: limit_source_key(),
+        value: BtfType::U64,
+        max_entries: answers::PEERS,
+        flags: 0,
+    });
+    out.defs.push(MapDef {
+        name: answers::LIMITED_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
+        key: BtfType::U32,
+        value: words("reject_limited", 2),
+        max_entries: 2,
+        flags: 0,
+    });
+}
+
+/// The key of a bucket per address: `{slot, family, address}`.
+fn limit_source_key() -> BtfType {
+    BtfType::Struct {
+        name: "limit_source".into(),
+        members: vec![
+            ("slot".into(), BtfType::U32),
+            ("family".into(), BtfType::U32),
+            (
+                "addr".into(),
+                BtfType::Array {
+                    elem: Box::new(BtfType::U8),
+                    len: 16,
+                },
+            ),
+        ],
     }
 }
 

@@ -135,6 +135,7 @@ impl LoadedObject {
         };
         let _t = stages::stage("fill the other maps");
         fill::fill_maps(&obj.maps, &obj.meta)?;
+        fill::fill_answers(&obj.maps, &obj.meta)?;
         Ok(obj)
     }
 

@@ -155,11 +155,14 @@ pub fn plan(module: &Module) -> Vec<Vec<Step>> {
         // A program with a logging rule (or default) also uses the `log` rates, their
         // windows and the ring buffer.
         let logs = module.logs_in(prog);
+        // A program whose rejects answer with ICMP uses the answer limits' three maps.
+        let answers = module.answers_limited_in(prog);
         let mut maps = 2
             + 2 * used_sets.len()
             + usize::from(long_ports)
             + 2 * usize::from(sockets)
-            + 3 * usize::from(logs);
+            + 3 * usize::from(logs)
+            + 3 * usize::from(answers);
         let mut steps = Vec::with_capacity(prog.steps.len());
         let mut entries_left = MAX_PROGRAM_ENTRIES;
         for step in &prog.steps {
