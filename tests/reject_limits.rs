@@ -206,3 +206,43 @@ fn the_kernel_limits_are_read_where_the_object_loads() {
     let here = run_all(&load(src), (0..30).map(|i| datagram(source(i))));
     assert_eq!(here, 30);
 }
+
+/// `sockc test`'s fact `over-limit:reject`: the kernel side empties the host-wide
+/// answer bucket before the run, and kernel and evaluator agree that the answer is a
+/// drop (without the fact: an answer); a reset is never limited.
+#[test]
+fn sockc_test_runs_an_answer_over_its_limit() {
+    if !common::kernel() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sockc-rjlim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("r.sk");
+    std::fs::write(&file, "xdp on lo {\n    reject\n    default allow\n}\n").unwrap();
+    let r = netns::sockc(&[
+        "test",
+        file.to_str().unwrap(),
+        "--packet",
+        "udp 10.0.0.1:1 -> 10.0.0.2:53",
+        "--packet",
+        "udp 10.0.0.1:1 -> 10.0.0.2:53 over-limit:reject",
+        "--packet",
+        "tcp 10.0.0.1:1 -> 10.0.0.2:53 syn over-limit:reject",
+    ])
+    .ok();
+    let _ = std::fs::remove_dir_all(&dir);
+    let blocks: Vec<&str> = r.stdout.split("(42 bytes)").collect();
+    assert!(
+        blocks[1].contains("sends ICMP destination unreachable"),
+        "{r}"
+    );
+    assert!(
+        blocks[2].contains("over the limit of reject's answers"),
+        "{r}"
+    );
+    assert!(blocks[2].contains("sends a TCP reset"), "{r}");
+    assert!(
+        r.stderr.contains("kernel and evaluator agree on all 3"),
+        "{r}"
+    );
+}
