@@ -541,7 +541,7 @@ pub(crate) fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
     }
     add_limit_maps(&mut out, module, slot_maps);
     if module.answers_limited() {
-        add_answer_maps(&mut out, module);
+        add_answer_maps(&mut out);
     }
     for set in used_sets(module) {
         add_address_set(&mut out, module, set);
@@ -708,23 +708,14 @@ fn add_limit_maps(out: &mut MapLayout, module: &Module, slot_maps: u32) {
     }
 }
 
-/// The limits of `reject`'s answers (`answers.rs`): the host-wide bucket, full, and
-/// its configuration, the file's with a new namespace's sysctls where it reads the
-/// kernel's (the runtime writes both again when it loads the object, with the
-/// install's namespace's sysctls and the time); the destinations' buckets; the
-/// per-CPU counts of answers refused.
-fn add_answer_maps(out: &mut MapLayout, module: &Module) {
+/// The limits of `reject`'s answers (`answers.rs`): the host-wide bucket and its
+/// configuration, the destinations' buckets, the per-CPU counts of answers refused.
+/// The first map has no contents here: the runtime writes both its elements when it
+/// loads the object (the configuration with the sysctls of the install's namespace,
+/// the bucket full as of the load), and they are not contents a manifest records and
+/// a repair restores: the bucket's state moves with the traffic.
+fn add_answer_maps(out: &mut MapLayout) {
     use super::answers;
-    use crate::syntax::answers::Sysctls;
-    let size = crate::syntax::answers::word::SIZE as usize;
-    let config = module.answers.config(&Sysctls::DEFAULTS);
-    let mut entries = Entries::with_capacity(4, size, 2);
-    entries.push(&0u32.to_le_bytes(), &config.initial_state(0));
-    entries.push(&1u32.to_le_bytes(), &config.to_bytes());
-    out.contents.push(MapContents {
-        map: answers::ANSWERS_MAP.into(),
-        entries,
-    });
     let words = |name: &str, n: u32| BtfType::Struct {
         name: name.into(),
         members: (0..n).map(|i| (format!("w{i}"), BtfType::U64)).collect(),
