@@ -162,10 +162,7 @@ impl Module {
     /// `reject` rule that may answer with an ICMP error (resets are never limited),
     /// and the file's answers are not `unlimited`.
     pub fn answers_limited_in(&self, prog: &Program) -> bool {
-        !self.answers.unlimited()
-            && prog.rules.iter().any(|r| {
-                matches!(r.action, Action::Reject(w) if w != crate::syntax::reject::RejectWith::TcpReset)
-            })
+        !self.answers.unlimited() && prog.answers_icmp()
     }
 
     /// Whether any program's answers pass the limits (the object has their maps).
@@ -191,6 +188,14 @@ impl Module {
 }
 
 impl Program {
+    /// Whether a rule may answer with an ICMP error: a `reject` other than `with
+    /// tcp-reset` (what the answer limits, `reject answers`, limit).
+    pub fn answers_icmp(&self) -> bool {
+        self.rules.iter().any(|r| {
+            matches!(r.action, Action::Reject(w) if w != crate::syntax::reject::RejectWith::TcpReset)
+        })
+    }
+
     /// The rules of `range` that can match, in order: the rules a linear run's plan
     /// covers.
     pub(crate) fn planned_rules(&self, module: &Module, range: Range<usize>) -> Vec<usize> {

@@ -126,11 +126,7 @@ impl Checker<'_> {
         let Some(first) = seen.all.or(seen.host).or(seen.peer) else {
             return;
         };
-        let answers_icmp = self.module.programs.values().any(|p| {
-            p.rules
-                .iter()
-                .any(|r| matches!(r.action, Action::Reject(w) if w != RejectWith::TcpReset))
-        });
+        let answers_icmp = self.module.programs.values().any(|p| p.answers_icmp());
         if !answers_icmp {
             self.diags.push(
                 Diagnostic::new(
