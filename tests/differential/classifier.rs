@@ -1,5 +1,5 @@
 //! Rule sets for the classifier tests: blocks with long runs of classifiable rules
-//! (`allow`/`drop`, no ICMP type or code) between shorter segments, their prefixes,
+//! (`allow`/`drop`/`reject`, no ICMP type or code) between shorter segments, their prefixes,
 //! port-range ends and flag tests drawn from small per-set pools.
 
 use proptest::{
