@@ -57,7 +57,7 @@ use std::path::PathBuf;
 use aya::{maps::MapError, pin::PinError, programs::ProgramError};
 use sockc_compiler::{hooks::HookKind, obj::ObjError};
 
-pub use counters::reset_counters;
+pub use counters::{answers_refused, reset_counters};
 pub use nf_neighbours::Neighbour;
 pub use recover::{flush, recover, Flushed, Recovery};
 pub use register::{register, unregister, Registered, Source};

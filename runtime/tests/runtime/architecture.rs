@@ -61,6 +61,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "ahead",
             "stages",
             "rule_id",
+            "icmp_limits",
         ],
     ),
 ];
