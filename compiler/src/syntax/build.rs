@@ -25,6 +25,7 @@ use crate::diag::{Code, Diagnostic, Sink, Span};
 
 mod blocks;
 mod decls;
+mod mark;
 mod rules;
 mod values;
 
@@ -161,7 +162,7 @@ impl Builder {
             Ok(_) => {
                 let what = match line_rule {
                     Rule::item_line => {
-                        "expected a declaration (`set`, `socket`) or a hook block here"
+                        "expected a declaration (`set`, `socket`, `residual`) or a hook block here"
                     }
                     Rule::head_line => "this block head is not followed by its block",
                     _ => "this line is not a rule",
@@ -189,6 +190,11 @@ impl Builder {
             Rule::socket_decl => {
                 if let Some(s) = self.socket_decl(p) {
                     items.push(Item::Socket(s));
+                }
+            }
+            Rule::residual_decl => {
+                if let Some(r) = self.residual_decl(p) {
+                    items.push(Item::Residual(r));
                 }
             }
             Rule::hook_block => items.push(Item::Hook(self.hook_block(p, true))),
