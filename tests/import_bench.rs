@@ -88,6 +88,7 @@ fn import_10k_and_100k_rules() {
         hook: Hook::Netfilter,
         interface: None,
         source_name: None,
+        ..Default::default()
     };
     for n in [10_000, 100_000] {
         let fs = filters(n);

@@ -517,9 +517,10 @@ fn differential(file: &str, entry: &Value, hook: Hook, names: &Names<'_>) -> Row
         hook,
         interface: Some(iface.to_string()),
         source_name: Some(file.to_string()),
+        ..Default::default()
     };
     let analysis = analyze(&text, &opts).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let (imported, blocks) = sockc_import::write(&analysis, &opts);
+    let (imported, blocks) = sockc_import::write(&analysis, &text, &opts);
     let s = imported.report.summary;
     let mut row = Row {
         file: file.to_string(),
@@ -589,7 +590,7 @@ fn differential(file: &str, entry: &Value, hook: Hook, names: &Names<'_>) -> Row
                     ));
                 }
             }
-            Some(Status::Unsupported) | None => {}
+            Some(Status::Unsupported | Status::Residual) | None => {}
         }
     }
     row

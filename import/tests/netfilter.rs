@@ -19,6 +19,7 @@ fn run(text: &str) -> Import {
             hook: Hook::default(),
             interface: None,
             source_name: None,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -115,6 +115,7 @@ fn try_all(text: &str) {
                 hook,
                 interface: Some("eth0".into()),
                 source_name: None,
+                ..Default::default()
             };
             match import(text, &o) {
                 Ok(_) | Err(ImportError::Usage(_)) => {}
@@ -211,6 +212,7 @@ fn syntax_errors_say_where() {
             hook: Hook::Tc,
             interface: Some("eth0".into()),
             source_name: None,
+            ..Default::default()
         },
     ) {
         Err(ImportError::Syntax(d)) => (d[0].span.line, d[0].span.column, d[0].message.clone()),
