@@ -33,6 +33,7 @@ pub mod netlink;
 pub mod netns;
 pub mod plan;
 pub mod raw_load;
+pub mod residual;
 pub mod rule_id;
 pub mod slot_map;
 pub mod stages;

@@ -428,6 +428,11 @@ fn recover_apply(
     match phase {
         Phase::Building | Phase::Attaching => {
             reconcile::detach_new(store, name, old, &target, qdiscs_absent);
+            if scope.can_look() {
+                if let Err(e) = crate::residual::back_to(old, &target) {
+                    notices.push(error_chain(&InstallError::Residual(e)));
+                }
+            }
             drop(scope);
             drop_generation(store, name, old, &target)?;
             Ok(Recovery::RolledBack {
@@ -452,7 +457,11 @@ fn recover_apply(
                     &mut target,
                     &mut Programs::pinned(dir),
                 )?;
-                failed.iter().map(|e| error_chain(e)).collect()
+                let mut failed: Vec<String> = failed.iter().map(|e| error_chain(e)).collect();
+                if let Err(e) = crate::residual::after_programs(old, &mut target) {
+                    failed.push(error_chain(&InstallError::Residual(e)));
+                }
+                failed
             } else {
                 scope.problem(&target).into_iter().collect()
             };
@@ -534,6 +543,11 @@ fn cancel_pending(store: &Store, name: &str) -> Result<Option<Pending>, InstallE
 /// a namespace that is gone took its other hooks with it.
 fn detach_all(store: &Store, m: &Manifest) -> usize {
     let scope = locate(store, m);
+    if scope.can_look() {
+        // The residual decides alone while the programs come off (a failure leaves it
+        // as it was: removed below all the same).
+        let _ = crate::residual::before_detach(m);
+    }
     let mut attached = 0;
     for p in m.programs.iter().rev() {
         let live = p.attachment(store, &m.name);
@@ -551,6 +565,7 @@ fn detach_all(store: &Store, m: &Manifest) -> usize {
         // Whether or not the manifest still needs it: a re-apply killed before it
         // deleted an anchor its rules no longer need leaves one behind.
         let _ = crate::conntrack_anchor::remove(&m.name);
+        let _ = crate::residual::after_detach(m);
     }
     attached
 }
