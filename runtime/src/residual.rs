@@ -300,6 +300,8 @@ fn json_document(prelude: &str, r: &ResidualRecord, mode: Mode) -> io::Result<St
             .cloned()
             .unwrap_or_default()
             .into_iter()
+            // A listing's `metainfo` describes the document; it is not an object to add.
+            .filter(|o| o.get("metainfo").is_none())
             .map(|o| serde_json::json!({ "add": o })),
     );
     for d in &r.dispatchers {

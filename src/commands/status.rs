@@ -127,6 +127,14 @@ fn print_status(s: &install::Status) {
     if let Some(c) = &s.conntrack {
         outln!("  conntrack: nft table {} {}", c.table, c.state);
     }
+    if let Some(r) = &s.residual {
+        outln!(
+            "  residual: {} ({}) {}",
+            r.tables.join(", "),
+            r.format,
+            r.state
+        );
+    }
     print_confirmation(s);
     for d in &s.drift {
         outln!("  drift: {d}");
