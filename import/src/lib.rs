@@ -249,7 +249,7 @@ pub fn write(a: &Analysis, text: &str, opts: &Options) -> (Import, Vec<(usize, l
     let mut shared: Vec<bool> = a
         .placed
         .iter()
-        .map(|p| !(p.list.rules.is_empty() && !matches!(p.place, Place::Ingress(_))))
+        .map(|p| !p.list.rules.is_empty() || matches!(p.place, Place::Ingress(_)))
         .collect();
     let left = if a.program == Program::Netfilter {
         let (r, s) = split(a, text, opts, &mut blocks, &mut inexact);
