@@ -12,7 +12,8 @@
 //! (shown like a rule file's syntax error, at its line and column), when the pair is
 //! not exact (no residual could be written, or rules are approximate or unsupported
 //! without `--approximate`; the files are still written, for review) or, with
-//! `--strict`, when any rule is not exact in sockc; 2 for usage and I/O errors; 3 when
+//! `--strict`, when any rule is not exact in sockc; 2 for usage and I/O errors (and a
+//! rule file over the size limits `check` reads, which they raise); 3 when
 //! sockc's own `check` refuses what it wrote (a bug: the rule file is not written); an
 //! import's error ends with its code's exit code in the catalogue.
 //! Invariant: the output files are each written whole or not at all (beside the
@@ -277,6 +278,19 @@ fn write_outputs(
             "<the imported rule file>",
             &imported.sk_text,
         );
+        let too_large = diags
+            .iter()
+            .filter(|d| d.severity == diag::Severity::Error)
+            .all(|d| d.code == diag::Code::TooLarge);
+        if too_large {
+            // Not a defect of the import: the file is larger than `check` reads by
+            // default, and `check` would refuse it the same way.
+            sockc_error!(
+                "the imported rule file is over the size limits `check` reads (nothing \
+                 written): raise them (--max-source-bytes N, SOCKC_MAX_SOURCE_BYTES=N)"
+            );
+            return Err(ExitCode::from(2));
+        }
         sockc_error!("sockc's own check refuses the rule file it imported: this is a bug in the import (nothing written)");
         return Err(ExitCode::from(3));
     }

@@ -138,12 +138,11 @@ fn rule_errors(diags: &[diag::Diagnostic], name: &str, src: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// Checks a rule file's text as `sockc check` does, up to sema (its residual
-/// included), its files looked up from `base_dir`: the diagnostics when it has
-/// errors (`sockc import` checks what it writes).
-pub fn check_text(src: &str, base_dir: &Path) -> Result<(), Vec<diag::Diagnostic>> {
+/// The options `apply` compiles with (no optimizer lints), `file` sets and the
+/// residual looked up from `base_dir`.
+fn apply_options(base_dir: &Path) -> driver::Options {
     let settings = settings::settings();
-    let opts = driver::Options {
+    driver::Options {
         sema: sema::Options {
             base_dir: Some(base_dir.to_path_buf()),
             set_dirs: settings.set_dirs.clone(),
@@ -151,8 +150,14 @@ pub fn check_text(src: &str, base_dir: &Path) -> Result<(), Vec<diag::Diagnostic
         },
         opt: settings.opt,
         lints: Lints::Skip,
-    };
-    let checked = driver::check(src, &opts)?;
+    }
+}
+
+/// Checks a rule file's text as `sockc check` does, up to sema (its residual
+/// included), its files looked up from `base_dir`: the diagnostics when it has
+/// errors (`sockc import` checks what it writes).
+pub fn check_text(src: &str, base_dir: &Path) -> Result<(), Vec<diag::Diagnostic>> {
+    let checked = driver::check(src, &apply_options(base_dir))?;
     match residual_refused(&checked.module) {
         Some(d) => Err(vec![d]),
         None => Ok(()),
@@ -163,17 +168,7 @@ pub fn check_text(src: &str, base_dir: &Path) -> Result<(), Vec<diag::Diagnostic
 /// `file` sets looked up from `base_dir`, and hands every diagnostic back unprinted
 /// (`sockc watch` reports them in its status file).
 pub fn compile_text(src: &str, base_dir: &Path) -> (Option<Compiled>, Vec<diag::Diagnostic>) {
-    let settings = settings::settings();
-    let opts = driver::Options {
-        sema: sema::Options {
-            base_dir: Some(base_dir.to_path_buf()),
-            set_dirs: settings.set_dirs.clone(),
-            limits: settings.limits,
-        },
-        opt: settings.opt,
-        lints: Lints::Skip,
-    };
-    let (compiled, mut diags) = driver::compile(src, &opts);
+    let (compiled, mut diags) = driver::compile(src, &apply_options(base_dir));
     match compiled.as_ref().and_then(|c| residual_refused(&c.module)) {
         Some(d) => {
             diags.push(d);

@@ -48,6 +48,28 @@ pub mod nft {
     pub const ACCEPTED: &str = "sockc_accepted";
 }
 
+/// Which copy of a chain (or verdict map) an nft residual's object is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Copy {
+    /// As the source has it (places netfilter runs alone).
+    Same,
+    /// The rules sockc does not run ([`nft::kept`]).
+    Kept,
+    /// Every rule ([`nft::whole`]).
+    Whole,
+}
+
+impl Copy {
+    /// The copy's name of the source's chain or map `source`.
+    pub fn name(self, source: &str) -> String {
+        match self {
+            Copy::Same => source.to_string(),
+            Copy::Kept => nft::kept(source),
+            Copy::Whole => nft::whole(source),
+        }
+    }
+}
+
 /// iptables chains (at most 28 characters; the source's names are replaced by
 /// numbers, a comment in the file says which is which).
 pub mod iptables {

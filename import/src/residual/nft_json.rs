@@ -13,29 +13,11 @@ use serde_json::{json, Map, Value};
 use super::{
     kept_mode,
     layout::Layout,
-    names::{self, nft},
+    names::{self, nft, Copy},
     plan::Plan,
     Built, Dispatcher, VerdictMode,
 };
 use crate::model::Ruleset;
-
-/// Which copy of a chain (or verdict map) an object is for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Copy {
-    Same,
-    Kept,
-    Whole,
-}
-
-impl Copy {
-    fn name(self, source: &str) -> String {
-        match self {
-            Copy::Same => source.to_string(),
-            Copy::Kept => nft::kept(source),
-            Copy::Whole => nft::whole(source),
-        }
-    }
-}
 
 /// The output, in the order `nft -j -f` reads it.
 #[derive(Default)]

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use super::{
     kept_mode,
     layout::Layout,
-    names::{self, nft},
+    names::{self, nft, Copy},
     plan::Plan,
     Built, Dispatcher, VerdictMode,
 };
@@ -272,24 +272,6 @@ struct TableWriter<'a> {
     ti: usize,
     t: &'a TableSk,
     mark: u32,
-}
-
-/// Which copy of a chain (or verdict map) a text is for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Copy {
-    Same,
-    Kept,
-    Whole,
-}
-
-impl Copy {
-    fn name(self, source: &str) -> String {
-        match self {
-            Copy::Same => source.to_string(),
-            Copy::Kept => nft::kept(source),
-            Copy::Whole => nft::whole(source),
-        }
-    }
 }
 
 impl TableWriter<'_> {
