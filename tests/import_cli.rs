@@ -425,3 +425,33 @@ fn an_ingress_import_that_is_not_exact_exits_1() {
     assert_eq!(code, 0, "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An ipset's members are not in iptables-save's output: the import names a set file
+/// and says how to export it; until it exists `check` refuses the rule file, so the
+/// import exits 1 (files written), and once it is there the pair checks.
+#[test]
+fn ipsets_to_export_make_the_import_incomplete_until_exported() {
+    let dir = scratch("ipset");
+    let src = dir.join("rules.v4");
+    std::fs::write(
+        &src,
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m set --match-set bogons src -j DROP\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+    )
+    .unwrap();
+    let sk = dir.join("fw.sk");
+    let (code, _, err) =
+        common::sockc(&["import", src.to_str().unwrap(), "-o", sk.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("set files it names are exported"), "{err}");
+    let text = std::fs::read_to_string(&sk).expect("written for review");
+    let file = text
+        .lines()
+        .find_map(|l| l.strip_prefix("set ").and_then(|r| r.split('"').nth(1)))
+        .expect("a set file");
+    let (code, _, _) = common::sockc(&["check", sk.to_str().unwrap()]);
+    assert_eq!(code, 1, "no set file yet");
+    std::fs::write(dir.join(file), "192.0.2.0/24\n").unwrap();
+    let (code, _, err) = common::sockc(&["check", sk.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,7 +12,8 @@
 //! (shown like a rule file's syntax error, at its line and column), when the pair is
 //! not exact (no residual could be written, or rules are approximate or unsupported
 //! without `--approximate`; the files are still written, for review) or, with
-//! `--strict`, when any rule is not exact in sockc; 2 for usage and I/O errors (and a
+//! `--strict`, when any rule is not exact in sockc, and when the rule file names
+//! ipsets whose members must be exported before it checks; 2 for usage and I/O errors (and a
 //! rule file over the size limits `check` reads, which they raise); 3 when
 //! sockc's own `check` refuses what it wrote (a bug: the rule file is not written); an
 //! import's error ends with its code's exit code in the catalogue.
@@ -143,9 +144,10 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         }
     };
     print_report(&imported, &name, &opts, args.hook.is_none());
-    if let Err(code) = write_outputs(args, &imported, residual_path.as_deref()) {
-        return code;
-    }
+    let sets_pending = match write_outputs(args, &imported, residual_path.as_deref()) {
+        Ok(pending) => pending,
+        Err(code) => return code,
+    };
     let s = imported.report.summary;
     let mut inexact = imported.inexact.clone();
     if s.unsupported > 0 && !args.approximate {
@@ -164,6 +166,13 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         for w in &not_exact {
             sockc_error!("not exact: {w}");
         }
+        return ExitCode::from(1);
+    }
+    if sets_pending {
+        sockc_error!(
+            "the rule file checks once the set files it names are exported (the commands \
+             above, into its directory): until then `sockc check` refuses it"
+        );
         return ExitCode::from(1);
     }
     let in_sockc = s.approximate + s.unsupported + s.residual;
@@ -249,12 +258,14 @@ fn print_report(imported: &Import, name: &str, opts: &Options, default_hook: boo
 }
 
 /// The residual (first: the rule file names it), the rule file (`-o`, or stdout),
-/// checked as `sockc check` would check it, and the JSON report.
+/// checked as `sockc check` would check it, and the JSON report. `Ok(true)`: written,
+/// but `check` refuses the rule file until the ipsets it names as set files are
+/// exported (their members are not in the input).
 fn write_outputs(
     args: &ImportArgs,
     imported: &Import,
     residual: Option<&std::path::Path>,
-) -> Result<(), ExitCode> {
+) -> Result<bool, ExitCode> {
     if let Some(r) = &imported.residual {
         let Some(path) = residual else {
             sockc_error!(
@@ -272,17 +283,24 @@ fn write_outputs(
     }
     .filter(|p| !p.as_os_str().is_empty())
     .unwrap_or_else(|| PathBuf::from("."));
-    if let Err(diags) = crate::shared::build::check_text(&imported.sk_text, &base) {
+    let checked = crate::shared::build::check_text(&imported.sk_text, &base);
+    let errors = |diags: &[diag::Diagnostic], code: diag::Code| {
+        diags
+            .iter()
+            .filter(|d| d.severity == diag::Severity::Error)
+            .all(|d| d.code == code)
+    };
+    let sets_pending = match &checked {
+        Err(d) => !imported.set_files.is_empty() && errors(d, diag::Code::SetFile),
+        Ok(()) => false,
+    };
+    if let (Err(diags), false) = (checked, sets_pending) {
         crate::shared::build::print_diagnostics(
             &diags,
             "<the imported rule file>",
             &imported.sk_text,
         );
-        let too_large = diags
-            .iter()
-            .filter(|d| d.severity == diag::Severity::Error)
-            .all(|d| d.code == diag::Code::TooLarge);
-        if too_large {
+        if errors(&diags, diag::Code::TooLarge) {
             // Not a defect of the import: the file is larger than `check` reads by
             // default, and `check` would refuse it the same way.
             sockc_error!(
@@ -312,5 +330,5 @@ fn write_outputs(
         json.push('\n');
         write_replacing(p, json.as_bytes())?;
     }
-    Ok(())
+    Ok(sets_pending)
 }

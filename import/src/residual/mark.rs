@@ -7,15 +7,24 @@
 //! sets the mark from something other than a number or another mark counts as
 //! setting every bit — so when the residual runs, the bit is clear unless the
 //! residual itself set it (and what else on the host marks packets is documented, not
-//! guessed). The highest free bit is taken: other software allocates marks from the
-//! low bits up (kube-proxy 0x4000 and 0x8000, WireGuard's 0xca6c).
+//! guessed). The highest free bit is taken, from bit 31 down to [`LOWEST_BIT`] (the
+//! bits sockc's mark test keeps exactly): other software allocates marks from the low
+//! bits up (kube-proxy 0x4000 and 0x8000, WireGuard's 0xca6c).
 
 use crate::model::{Effect, Ruleset, Verdict};
 
-/// The bit to use (a `u32` with one bit set), or `None` when every bit may be set.
+/// The lowest bit the residual may take: sockc's narrow mark test keeps a one-bit
+/// mask exactly only when at most 8 bits lie above it (`syntax::mark::MAX_INTERVALS`).
+pub const LOWEST_BIT: u32 = 23;
+
+/// The bit to use (a `u32` with one bit set), or `None` when every bit from
+/// [`LOWEST_BIT`] up may be set.
 pub fn choose(rs: &Ruleset) -> Option<u32> {
     let used = bits_set(rs);
-    (0..32).rev().map(|b| 1u32 << b).find(|b| used & b == 0)
+    (LOWEST_BIT..32)
+        .rev()
+        .map(|b| 1u32 << b)
+        .find(|b| used & b == 0)
 }
 
 /// The mark bits the ruleset's statements may set.
@@ -117,6 +126,7 @@ mod tests {
         assert_eq!(bits_of("meta mark set jhash ip saddr mod 4"), 7);
         assert_eq!(bits_of("meta mark set symhash mod 2 map { 0 : 1 }"), 3);
         assert_eq!(bits_of("counter"), 0);
+        assert_eq!(bits_of("meta mark set 0xff800000"), 0xff80_0000);
         assert_eq!(
             bits_of("-j TPROXY --on-port 1 --tproxy-mark 0x80000000/0x80000000"),
             0x8000_0001

@@ -92,8 +92,8 @@ pub fn build(
     }
     let mark = mark::choose(rs).ok_or_else(|| {
         ResidualError(
-            "every bit of the packet mark may be set by the ruleset: no bit is left for the \
-             residual to tell sockc's blocks what it decided"
+            "every bit of the packet mark from bit 23 up may be set by the ruleset: no bit \
+             is left for the residual to tell sockc's blocks what it decided"
                 .into(),
         )
     })?;
