@@ -27,11 +27,12 @@ fn at(p: &str) -> PathBuf {
 const CLI_LAYERS: &[&[&str]] = &[&["crate"], &["cli"], &["commands::*"], &["shared"]];
 
 /// The testkit, top first: the crate root; the tools built on the rest (the probe lab,
-/// the ClassBench converter, the comparison of a kernel run with the evaluator, the
-/// module graph); packets, socket fixtures and the seeded generator; the evaluator.
+/// the ClassBench converter and the reader of its files, the comparison of a kernel run
+/// with the evaluator, the module graph); packets, socket fixtures and the seeded
+/// generator; the evaluator.
 const TESTKIT_LAYERS: &[&[&str]] = &[
     &["crate"],
-    &["probe_lab", "classbench", "compare", "modgraph"],
+    &["probe_lab", "classbench", "classbench_data", "compare", "modgraph"],
     &["socket_fixture", "packet", "rng"],
     &["eval"],
 ];
