@@ -178,6 +178,7 @@ impl Env {
                 release_freed_memory: || {},
                 label: None,
                 instance: None,
+                residual: None,
             },
         )
         .map(|_| ())

@@ -35,6 +35,7 @@ pub mod model;
 pub mod names;
 pub mod nft;
 pub mod report;
+pub mod residual;
 pub mod semantics;
 pub mod status;
 pub mod values;
@@ -92,6 +93,38 @@ pub struct Options {
     pub interface: Option<String>,
     /// The input's name, for the file's header.
     pub source_name: Option<String>,
+    /// Let sockc's blocks run rules they can only approximate (each listed), instead
+    /// of leaving them to the residual.
+    pub approximate: bool,
+    /// The residual's file name as the rule file names it (`residual ... file "NAME"`);
+    /// [`default_residual_file`] when `None`.
+    pub residual_file: Option<String>,
+}
+
+/// The residual's file name beside a rule file named `sk` (`fw.sk` → `fw.residual.nft`).
+pub fn default_residual_file(sk: Option<&str>, format: Format) -> String {
+    let stem = sk
+        .map(|n| n.strip_suffix(".sk").unwrap_or(n))
+        .unwrap_or("imported");
+    format!("{stem}.residual.{}", residual_extension(format))
+}
+
+/// The file extension of a residual in `format`'s own format.
+pub fn residual_extension(format: Format) -> &'static str {
+    match format {
+        Format::Nft => "nft",
+        Format::NftJson => "json",
+        Format::Iptables => "rules",
+    }
+}
+
+/// The word the rule file's `residual` declaration names `format` with.
+pub fn residual_format_word(format: Format) -> &'static str {
+    match format {
+        Format::Nft => "nft",
+        Format::NftJson => "nft-json",
+        Format::Iptables => "iptables",
+    }
 }
 
 /// What an import produced.
@@ -103,6 +136,12 @@ pub struct Import {
     /// The set files the output names (`set NAME = file "PATH"`): ipsets whose
     /// members the user exports; each with the command that does it.
     pub set_files: Vec<(String, String)>,
+    /// What stays in netfilter, when anything does (the rule file declares it).
+    pub residual: Option<residual::Residual>,
+    /// Why sockc's blocks and the residual together are not exactly the original,
+    /// when they are not: nothing could be written exactly (the import fails), or
+    /// `--approximate` let sockc run rules stricter (each is in the report).
+    pub inexact: Vec<String>,
 }
 
 /// The bounds of one place's flattening for a ruleset of `rules` rules (see
@@ -186,32 +225,50 @@ fn too_large(rs: &Ruleset, text: &str, o: &semantics::flatten::Overflow) -> Impo
 /// Imports `text`.
 pub fn import(text: &str, opts: &Options) -> Result<Import, ImportError> {
     let a = analyze(text, opts)?;
-    Ok(write(&a, opts).0)
+    Ok(write(&a, text, opts).0)
 }
 
 /// Writes an analysis: the import, and the blocks written (in the order of the
-/// file), each with its place's index in `a.placed`.
-pub fn write(a: &Analysis, opts: &Options) -> (Import, Vec<(usize, lower::Block)>) {
+/// file), each with its place's index in `a.placed`. `text` is the input the analysis
+/// was read from (the residual copies its rules from it).
+pub fn write(a: &Analysis, text: &str, opts: &Options) -> (Import, Vec<(usize, lower::Block)>) {
     let rs = &a.ruleset;
     let mut table = SetTable::default();
-    let mut written: Vec<(&Placed, lower::Block)> = Vec::new();
-    let mut unwritten: Vec<(&Placed, lower::Block)> = Vec::new();
-    let mut order = Vec::new();
     let all_places: Vec<&Placed> = a.placed.iter().collect();
     let mut limits = lower::limit::LimitPlan::new(rs, &a.atoms, &all_places);
     if a.program == Program::Netfilter && !features::Feature::NetfilterLimit.available() {
         limits.refuse(features::Feature::NetfilterLimit);
     }
-    for (i, p) in a.placed.iter().enumerate() {
-        let block = lower::lower(rs, &a.atoms, p, a.program, &limits, &mut table);
-        // A place without a rule (an empty chain that accepts) needs no block.
-        let needless = p.list.rules.is_empty() && !matches!(p.place, Place::Ingress(_));
-        if needless {
-            unwritten.push((p, block));
-        } else {
-            written.push((p, block));
-            order.push(i);
-        }
+    let mut blocks: Vec<lower::Block> = a
+        .placed
+        .iter()
+        .map(|p| lower::lower(rs, &a.atoms, p, a.program, &limits, &mut table))
+        .collect();
+    let mut inexact = Vec::new();
+    let mut residual = None;
+    let mut shared: Vec<bool> = a
+        .placed
+        .iter()
+        .map(|p| !p.list.rules.is_empty() || matches!(p.place, Place::Ingress(_)))
+        .collect();
+    let left = if a.program == Program::Netfilter {
+        let (r, s) = split(a, text, opts, &mut blocks, &mut inexact);
+        residual = r;
+        shared = s;
+        report::Status::Residual
+    } else {
+        report::Status::Unsupported
+    };
+    let (written, unwritten): (Vec<usize>, Vec<usize>) =
+        (0..a.placed.len()).partition(|&i| shared[i]);
+    if residual.is_some() {
+        table.retain_used(
+            written
+                .iter()
+                .flat_map(|&i| &blocks[i].entries)
+                .flat_map(|e| &e.rules)
+                .map(String::as_str),
+        );
     }
     let mut remarks: Vec<String> = Vec::new();
     for r in a.placed.iter().flat_map(|p| &p.remarks) {
@@ -219,25 +276,47 @@ pub fn write(a: &Analysis, opts: &Options) -> (Import, Vec<(usize, lower::Block)
             remarks.push(r.clone());
         }
     }
+    let decl = residual.as_ref().map(|r: &residual::Residual| {
+        format!(
+            "residual {} file \"{}\" mark {:#010x}",
+            residual_format_word(r.format),
+            residual_name(opts, a.format).replace('"', ""),
+            r.mark
+        )
+    });
     // The header states the summary, which comes from the report, which needs the
     // lines of the body: the header's length does not depend on the numbers in it, so
     // the body is written first at the lines it will have.
-    let header_len = header(rs, a.format, opts, &Report::default()).len();
-    let body = lower::write::write(rs, header_len, &table, &mut written);
-    let all: Vec<(&Placed, &lower::Block)> = written
+    let header_len = header(rs, a.format, opts, &Report::default(), residual.is_some()).len()
+        + usize::from(decl.is_some());
+    let mut in_file: Vec<(&Placed, lower::Block)> = Vec::new();
+    let mut out_of_file: Vec<(&Placed, lower::Block)> = Vec::new();
+    let mut blocks: Vec<Option<lower::Block>> = blocks.into_iter().map(Some).collect();
+    for &i in &written {
+        in_file.push((&a.placed[i], blocks[i].take().expect("each block once")));
+    }
+    for &i in &unwritten {
+        out_of_file.push((&a.placed[i], blocks[i].take().expect("each block once")));
+    }
+    let body = lower::write::write(rs, header_len, &table, &mut in_file);
+    let all: Vec<(&Placed, &lower::Block)> = in_file
         .iter()
-        .chain(&unwritten)
+        .chain(&out_of_file)
         .map(|(p, b)| (*p, b))
         .collect();
-    let report = report::build(rs, &all, &a.placed_hooks, remarks);
-    let head = header(rs, a.format, opts, &report);
-    debug_assert_eq!(head.len(), header_len);
+    let report = report::build(rs, &all, &a.placed_hooks, remarks, left);
+    let head = header(rs, a.format, opts, &report, residual.is_some());
     let mut sk_text = String::with_capacity(body.len() + 512);
     for h in &head {
         sk_text.push_str("# ");
         sk_text.push_str(&lower::write::comment_text(h));
         sk_text.push('\n');
     }
+    if let Some(d) = &decl {
+        sk_text.push_str(d);
+        sk_text.push('\n');
+    }
+    debug_assert_eq!(head.len() + usize::from(decl.is_some()), header_len);
     sk_text.push_str(&body);
     let set_files = table
         .decls
@@ -247,9 +326,15 @@ pub fn write(a: &Analysis, opts: &Options) -> (Import, Vec<(usize, lower::Block)
             _ => None,
         })
         .collect();
-    let blocks = order
+    if report.summary.approximate > 0 {
+        inexact.push(format!(
+            "{} rules run in sockc approximately (--approximate)",
+            report.summary.approximate
+        ));
+    }
+    let blocks = written
         .into_iter()
-        .zip(written.into_iter().map(|(_, b)| b))
+        .zip(in_file.into_iter().map(|(_, b)| b))
         .collect();
     (
         Import {
@@ -257,9 +342,76 @@ pub fn write(a: &Analysis, opts: &Options) -> (Import, Vec<(usize, lower::Block)
             sk_text,
             report,
             set_files,
+            residual,
+            inexact,
         },
         blocks,
     )
+}
+
+/// The residual's file name the rule file names.
+fn residual_name(opts: &Options, format: Format) -> String {
+    opts.residual_file
+        .clone()
+        .unwrap_or_else(|| default_residual_file(None, format))
+}
+
+/// At `--hook netfilter`: plans what stays in netfilter, leaves those entries to the
+/// residual (and whole places netfilter runs alone), puts the rule that lets the
+/// residual's decisions through at the head of every shared block, and writes the
+/// residual. Returns it (`None` when sockc runs everything) and which places keep a
+/// block; a residual that cannot be written exactly is noted in `inexact`.
+fn split(
+    a: &Analysis,
+    text: &str,
+    opts: &Options,
+    blocks: &mut [lower::Block],
+    inexact: &mut Vec<String>,
+) -> (Option<residual::Residual>, Vec<bool>) {
+    let rs = &a.ruleset;
+    let refs: Vec<&lower::Block> = blocks.iter().collect();
+    let plan = residual::plan::plan(rs, &a.placed, &refs, opts.approximate);
+    let residual = if plan.keeps_anything(&a.placed) || other_tables(rs) {
+        match residual::build(text, a.format, rs, &a.placed, &plan) {
+            Ok(r) => Some(r),
+            Err(residual::ResidualError(why)) => {
+                inexact.push(format!("no residual could be written: {why}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    for (i, block) in blocks.iter_mut().enumerate() {
+        let why = plan.why_alone[i]
+            .as_ref()
+            .map(|w| format!("netfilter runs this place alone ({w})"));
+        for (e, &mine) in block.entries.iter_mut().zip(&plan.in_sockc[i]) {
+            if !mine {
+                e.to_residual(why.as_deref());
+            }
+        }
+        if let (Some(r), true) = (&residual, plan.shared[i]) {
+            block.lead.push((
+                format!("allow mark {:#010x}/{:#010x}", r.mark, r.mark),
+                "decided by the residual (netfilter, just before this block): let it through as decided".into(),
+            ));
+        }
+    }
+    (residual, plan.shared.clone())
+}
+
+/// Whether the ruleset has tables sockc places no block for (nat chains, other
+/// families), which the residual keeps whole.
+fn other_tables(rs: &Ruleset) -> bool {
+    rs.tables.iter().any(|t| {
+        t.family.ip_versions().is_empty()
+            || t.chains.iter().any(|c| {
+                c.base.as_ref().is_some_and(|b| {
+                    !matches!(b.kind, model::ChainType::Filter | model::ChainType::Route)
+                })
+            })
+    })
 }
 
 /// Reads `text` as `format` into the model. A NUL byte is an error at its place in
@@ -325,7 +477,7 @@ fn places_for(
     })
 }
 
-fn header(rs: &Ruleset, format: Format, opts: &Options, r: &Report) -> Vec<String> {
+fn header(rs: &Ruleset, format: Format, opts: &Options, r: &Report, residual: bool) -> Vec<String> {
     let mut h = vec![format!(
         "Imported by sockc import from {} ({}){}.",
         opts.source_name.as_deref().unwrap_or("the input"),
@@ -356,12 +508,20 @@ fn header(rs: &Ruleset, format: Format, opts: &Options, r: &Report) -> Vec<Strin
     }
     let s = r.summary;
     h.push(format!(
-        "{} rules: {} exact, {} approximate (stricter), {} unsupported (left out; see the report).",
+        "{} rules: {} exact, {} in the residual, {} approximate (stricter), {} unsupported (left out; see the report), {} never run or never match.",
         r.rules.len(),
         s.exact,
+        s.residual,
         s.approximate,
-        s.unsupported
+        s.unsupported,
+        s.never
     ));
+    if residual {
+        h.push(
+            "What sockc does not run stays in netfilter: the residual file below, which `sockc apply` installs with these blocks (each block first lets through what it decided)."
+                .to_string(),
+        );
+    }
     if opts.hook == Hook::Netfilter {
         h.push(format!(
             "Each block's priority is its base chains' plus {}: the same place relative to conntrack and NAT, and it can be applied while they are loaded (the kernel refuses a BPF hook at a priority another function holds).",

@@ -33,9 +33,15 @@ pub struct RuleReport {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// Rules sockc runs exactly (not counting the ones that never run or never match).
     pub exact: usize,
+    /// Rules that stay in netfilter, in the residual beside sockc's programs.
+    pub residual: usize,
     pub approximate: usize,
     pub unsupported: usize,
+    /// Rules that never run (no base chain reaches them) or never match where they
+    /// run (earlier rules decide every packet they match): exact, counted apart.
+    pub never: usize,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -126,12 +132,15 @@ pub fn rule_features(rs: &Ruleset, id: RuleId) -> Vec<Feature> {
     out
 }
 
-/// Builds the report from every place's list and what became of it.
+/// Builds the report from every place's list and what became of it; what sockc's
+/// programs leave out has status `left` (unsupported, or residual when the residual
+/// keeps it in netfilter).
 pub fn build(
     rs: &Ruleset,
     placed: &[(&Placed, &Block)],
     placed_hooks: &[NfHook],
     remarks: Vec<String>,
+    left: Status,
 ) -> Report {
     let mut acc = vec![
         Acc {
@@ -151,12 +160,13 @@ pub fn build(
         for (i, n) in p.list.reached.iter().enumerate() {
             reached[i] += n;
         }
-        gather_place(rs, p, block, &features, &mut acc);
+        gather_place(rs, p, block, &features, &mut acc, left);
     }
     let mut reach = Reach::new(rs);
+    let mut never = vec![false; rs.rules.len()];
     for (id, a) in acc.iter_mut().enumerate() {
         if !a.touched {
-            explain_untouched(rs, id, reached[id], placed_hooks, &mut reach, a);
+            never[id] = explain_untouched(rs, id, reached[id], placed_hooks, &mut reach, a, left);
         }
     }
     let rules: Vec<RuleReport> = rs
@@ -178,9 +188,11 @@ pub fn build(
         })
         .collect();
     let mut summary = Summary::default();
-    for r in &rules {
+    for (r, never) in rules.iter().zip(never) {
         match r.status {
+            Status::Exact if never => summary.never += 1,
             Status::Exact => summary.exact += 1,
+            Status::Residual => summary.residual += 1,
             Status::Approximate => summary.approximate += 1,
             Status::Unsupported => summary.unsupported += 1,
         }
@@ -198,6 +210,7 @@ fn gather_place(
     block: &Block,
     features: &[Vec<Feature>],
     acc: &mut [Acc],
+    left: Status,
 ) {
     let place = match &p.place {
         Place::Netfilter { hook, priority } => format!("netfilter {hook} priority {priority}"),
@@ -214,13 +227,13 @@ fn gather_place(
         for f in &e.needs {
             for id in path.iter().chain(&r.after) {
                 if features[*id].contains(f) && Some(*id) != leaf {
-                    acc[*id].add(Status::Unsupported, format!("needs {f} ({place})"));
+                    acc[*id].add(left, format!("needs {f} ({place})"));
                     acc[*id].need(*f);
                     blamed_elsewhere.push(format!("line {} needs {f}", rs.rules[*id].span.line));
                 }
             }
         }
-        if leaf.is_none() && e.status == Status::Unsupported {
+        if leaf.is_none() && matches!(e.status, Status::Unsupported | Status::Residual) {
             // A drop policy left out (in part) is no rule of its own: it is blamed
             // on the rules whose exclusions split it, so the report never calls
             // exact a place that lets through what the policy drops.
@@ -229,7 +242,7 @@ fn gather_place(
                 e.reasons.join("; ")
             );
             for id in &r.after {
-                acc[*id].add(Status::Unsupported, why.clone());
+                acc[*id].add(left, why.clone());
                 e.needs.iter().for_each(|f| acc[*id].need(*f));
             }
         }
@@ -242,7 +255,7 @@ fn gather_place(
                 reason = format!("{reason} [{}]", blamed_elsewhere.join(", "));
             }
             a.add(e.status, reason);
-            if e.status == Status::Unsupported {
+            if matches!(e.status, Status::Unsupported | Status::Residual) {
                 e.needs.iter().for_each(|f| a.need(*f));
             }
         }
@@ -252,20 +265,17 @@ fn gather_place(
             Note::TooComplex(w) => format!("cannot be decomposed: {w}"),
             Note::BadJump(w) => w.clone(),
         };
-        acc[*id].add(
-            Status::Unsupported,
-            format!("{why}: needs {}", Feature::Other),
-        );
+        acc[*id].add(left, format!("{why}: needs {}", Feature::Other));
         acc[*id].need(Feature::Other);
     }
     for (id, f, why) in &p.left_out {
-        acc[*id].add(Status::Unsupported, format!("{why}: needs {f}"));
+        acc[*id].add(left, format!("{why}: needs {f}"));
         acc[*id].need(*f);
     }
 }
 
 /// Why a rule no place used: its table or chain is out of scope, its hook is not
-/// placed, or nothing reaches it.
+/// placed, or nothing reaches it; returns whether it never runs or never matches.
 fn explain_untouched(
     rs: &Ruleset,
     id: RuleId,
@@ -273,29 +283,35 @@ fn explain_untouched(
     placed_hooks: &[NfHook],
     reach: &mut Reach,
     a: &mut Acc,
-) {
+    left: Status,
+) -> bool {
     let rule = &rs.rules[id];
     let table = &rs.tables[rule.table];
+    let whole = if left == Status::Residual {
+        ": netfilter runs it, in the residual"
+    } else {
+        ""
+    };
     if table.family.ip_versions().is_empty() {
         a.add(
-            Status::Unsupported,
+            left,
             format!(
-                "a {} table: needs {}",
+                "a {} table{whole}: needs {}",
                 table.family.name(),
                 Feature::LinkLayer
             ),
         );
         a.need(Feature::LinkLayer);
-        return;
+        return false;
     }
     let bases = reach.base_chains(rs, rule.table, rule.chain);
     if bases.iter().any(|b| matches!(b.kind, ChainType::Nat)) && reached == 0 {
         a.add(
-            Status::Unsupported,
-            format!("in a nat chain: needs {}", Feature::Nat),
+            left,
+            format!("in a nat chain{whole}: needs {}", Feature::Nat),
         );
         a.need(Feature::Nat);
-        return;
+        return false;
     }
     if let Some(b) = bases.iter().find(|b| !placed_hooks.contains(&b.hook)) {
         let why = match b.hook {
@@ -304,12 +320,12 @@ fn explain_untouched(
             }
             _ => "the import places no block there",
         };
-        a.add(Status::Unsupported, format!("runs at {}: {why}", b.hook));
-        return;
+        a.add(left, format!("runs at {}: {why}", b.hook));
+        return false;
     }
     if bases.is_empty() {
         a.add(Status::Exact, "never runs: no base chain reaches its chain");
-        return;
+        return true;
     }
     let why = match &rule.verdict {
         Verdict::Jump(c) | Verdict::Goto(c) if reached > 0 => format!("its chain {c} is inlined where it jumps"),
@@ -319,6 +335,7 @@ fn explain_untouched(
         _ => "never matches where it is placed: earlier rules decide every packet it matches, or its interface names exclude the interface".to_string(),
     };
     a.add(Status::Exact, why);
+    reached == 0
 }
 
 /// Which base chains reach which chain, by jumps and gotos: each table's callers

@@ -1,6 +1,8 @@
-//! How well one rule was imported: exact, approximate (stricter than netfilter, and
-//! says how) or unsupported (left out, and says what the language needs). Ordered
-//! from best to worst, so a rule's status is the worst of what happened to it.
+//! How well one rule was imported: exact (sockc runs it), residual (it stays in
+//! netfilter, in the residual beside sockc's programs: the pair is exact),
+//! approximate (sockc runs it stricter than netfilter, and says how; only with
+//! `--approximate`) or unsupported (left out, and says what the language needs).
+//! Ordered from best to worst, so a rule's status is the worst of what happened to it.
 
 use serde::Serialize;
 
@@ -8,6 +10,7 @@ use serde::Serialize;
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Exact,
+    Residual,
     Approximate,
     Unsupported,
 }
@@ -16,6 +19,7 @@ impl Status {
     pub fn name(self) -> &'static str {
         match self {
             Status::Exact => "exact",
+            Status::Residual => "residual",
             Status::Approximate => "approximate",
             Status::Unsupported => "unsupported",
         }

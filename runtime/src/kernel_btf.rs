@@ -145,30 +145,67 @@ impl KernelBtf {
             .ok_or_else(|| BtfError::Missing(format!("kernel function {name}")))
     }
 
-    /// The byte offset of `member` in `struct strukt` (a member at a bit offset that
-    /// is not a whole byte, a bitfield, is refused).
+    /// The byte offset of `member` in `struct strukt`, also when it sits in an
+    /// anonymous struct or union member (`sk_buff.mark` does); a member at a bit
+    /// offset that is not a whole byte, a bitfield, is refused.
     pub fn member_offset(&self, strukt: &str, member: &str) -> Result<u32, BtfError> {
         let missing = || BtfError::Missing(format!("struct {strukt}.{member}"));
         let (_, r) = self.find(KIND_STRUCT, strukt).ok_or_else(missing)?;
+        let bits = self.member_bits(r, member, 0)?.ok_or_else(missing)?;
+        if bits % 8 == 0 {
+            Ok(bits / 8)
+        } else {
+            Err(missing())
+        }
+    }
+
+    /// The bit offset of `member` in struct or union record `r`, looking into its
+    /// anonymous members (at most `depth` 8 levels down).
+    fn member_bits(&self, r: Record, member: &str, depth: usize) -> Result<Option<u32>, BtfError> {
         let bitfield_encoding = r.info & (1 << 31) != 0;
+        let mut anonymous = Vec::new();
         for i in 0..(r.info & 0xffff) as usize {
             let m = r.data + 12 * i;
-            if self.name(u32_at(&self.bytes, m)?) != member.as_bytes() {
-                continue;
-            }
             let raw = u32_at(&self.bytes, m + 8)?;
             let bits = if bitfield_encoding {
                 raw & 0xff_ffff
             } else {
                 raw
             };
-            return if bits % 8 == 0 {
-                Ok(bits / 8)
-            } else {
-                Err(missing())
-            };
+            let name = self.name(u32_at(&self.bytes, m)?);
+            if name == member.as_bytes() {
+                return Ok(Some(bits));
+            }
+            if name.is_empty() {
+                anonymous.push((u32_at(&self.bytes, m + 4)?, bits));
+            }
         }
-        Err(missing())
+        if depth >= 8 {
+            return Ok(None);
+        }
+        for (ty, bits) in anonymous {
+            let Some(inner) = self.aggregate(ty) else {
+                continue;
+            };
+            if let Some(b) = self.member_bits(inner, member, depth + 1)? {
+                return Ok(Some(bits + b));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The struct or union record type `id` is, through typedefs and qualifiers.
+    fn aggregate(&self, mut id: u32) -> Option<Record> {
+        for _ in 0..16 {
+            let r = *self.records.get((id as usize).checked_sub(1)?)?;
+            match r.kind {
+                KIND_STRUCT | KIND_UNION => return Some(r),
+                // typedef, volatile, const, restrict, type tag: their `info`'s type
+                8..=11 | 18 => id = u32_at(&self.bytes, r.data - 4).ok()?,
+                _ => return None,
+            }
+        }
+        None
     }
 
     /// The number `what` stands for in this kernel.

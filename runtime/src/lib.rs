@@ -35,6 +35,7 @@ pub mod netns;
 pub mod nft;
 pub mod plan;
 pub mod raw_load;
+pub mod residual;
 pub mod rule_id;
 pub mod slot_map;
 pub mod stages;

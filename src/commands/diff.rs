@@ -169,6 +169,11 @@ fn compare(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
 /// 4 when some packet changes its verdict.
 fn answer(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCode {
     let sem = semdiff::diff(&old.module, &new.module);
+    if let Some(note) = residual_note(&old.module, &new.module) {
+        if !crate::shared::settings::quiet() {
+            eprintln!("sockc: note: {note}");
+        }
+    }
     let (old_name, new_name) = (old.name.as_str(), new_name);
     let details = args.details || args.bytecode;
     let drift = old.drift.as_ref().map(|d| kept(d, new));
@@ -261,4 +266,22 @@ fn drifted(args: &DiffArgs, old_name: &str, d: &RecordsDrift) -> ExitCode {
          apply) brings the kernel back to the records"
     );
     ExitCode::from(3)
+}
+
+/// What the diff says of the files' residuals (docs/import.md, "The residual"): the
+/// semantic diff compares the blocks only, so a residual on either side is named as
+/// not compared, and whether its text changed.
+fn residual_note(old: &Module, new: &Module) -> Option<String> {
+    let (a, b) = (old.residual.as_ref(), new.residual.as_ref());
+    let changed = match (a, b) {
+        (None, None) => return None,
+        (Some(a), Some(b)) if a.text == b.text && a.mark == b.mark => "unchanged",
+        (Some(_), Some(_)) => "changed",
+        (None, Some(_)) => "added",
+        (Some(_), None) => "removed",
+    };
+    Some(format!(
+        "the residual (what stays in netfilter) is not compared packet by packet, only \
+         its blocks' rules are; its text is {changed}"
+    ))
 }

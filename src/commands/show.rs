@@ -8,7 +8,9 @@
 //! program (`status`). A difference is printed as a `# MISMATCH` line above the text
 //! and said on stderr, and the exit code is 3, as for `status`'s drift. Every header
 //! and counter line is a `#` comment, so `sockc show NAME > f.sk` is a rule file that
-//! compiles to the install (`sockc diff f.sk ORIGINAL.sk` says nothing changes).
+//! compiles to the install (`sockc diff f.sk ORIGINAL.sk` says nothing changes). An
+//! install with a residual (docs/import.md) has it printed after the rules, as
+//! comment lines, as the install made it.
 
 use std::{fmt::Write as _, process::ExitCode};
 
@@ -210,7 +212,24 @@ fn render(inst: &Installed, found: &Findings) -> String {
     if !out.ends_with('\n') {
         out.push('\n');
     }
+    if let Some(r) = &m.residual {
+        push_residual(&mut out, r);
+    }
     out
+}
+
+/// The residual installed beside the blocks (docs/import.md, "The residual"), as the
+/// install made it, each line a comment so that the output stays a rule file.
+fn push_residual(out: &mut String, r: &sockc_runtime::store::ResidualRecord) {
+    let _ = writeln!(
+        out,
+        "\n# the residual installed beside these blocks ({}; {}):",
+        r.format,
+        r.owned.join(", ")
+    );
+    for line in r.text.lines() {
+        let _ = writeln!(out, "#   {line}");
+    }
 }
 
 /// `text` with `# N packets, B bytes` after each rule's line (several rules on a line

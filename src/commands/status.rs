@@ -130,6 +130,14 @@ fn print_status(s: &install::Status) {
     for n in &s.shared_priorities {
         outln!("  {n}");
     }
+    if let Some(r) = &s.residual {
+        outln!(
+            "  residual: {} ({}) {}",
+            r.tables.join(", "),
+            r.format,
+            r.state
+        );
+    }
     print_confirmation(s);
     for d in &s.drift {
         outln!("  drift: {d}");

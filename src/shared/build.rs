@@ -81,6 +81,10 @@ pub fn check_deferred(file: &Path, lints: Lints) -> Result<CheckedFile, ExitCode
         lints,
     };
     match driver::check(&src, &opts) {
+        Ok(checked) if residual_refused(&checked.module).is_some() => {
+            let d = residual_refused(&checked.module).expect("just seen");
+            Err(rule_errors(&[d], &name, &src))
+        }
         Ok(checked) => Ok(CheckedFile {
             checked,
             src,
@@ -118,6 +122,11 @@ pub fn finish_deferred(c: CheckedFile) -> Result<Built, ExitCode> {
     })
 }
 
+/// The error for the file's `residual`, when it is not one sockc installs.
+fn residual_refused(m: &sockc_compiler::ir::Module) -> Option<diag::Diagnostic> {
+    m.residual.as_ref().and_then(super::residual::check)
+}
+
 /// Prints the diagnostics of a file with errors; exit code 1.
 fn rule_errors(diags: &[diag::Diagnostic], name: &str, src: &str) -> ExitCode {
     print_diagnostics(diags, name, src);
@@ -129,12 +138,11 @@ fn rule_errors(diags: &[diag::Diagnostic], name: &str, src: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// Compiles a rule file's text as `apply` does (without the optimizer's lints), its
-/// `file` sets looked up from `base_dir`, and hands every diagnostic back unprinted
-/// (`sockc watch` reports them in its status file).
-pub fn compile_text(src: &str, base_dir: &Path) -> (Option<Compiled>, Vec<diag::Diagnostic>) {
+/// The options `apply` compiles with (no optimizer lints), `file` sets and the
+/// residual looked up from `base_dir`.
+fn apply_options(base_dir: &Path) -> driver::Options {
     let settings = settings::settings();
-    let opts = driver::Options {
+    driver::Options {
         sema: sema::Options {
             base_dir: Some(base_dir.to_path_buf()),
             set_dirs: settings.set_dirs.clone(),
@@ -142,6 +150,30 @@ pub fn compile_text(src: &str, base_dir: &Path) -> (Option<Compiled>, Vec<diag::
         },
         opt: settings.opt,
         lints: Lints::Skip,
-    };
-    driver::compile(src, &opts)
+    }
+}
+
+/// Checks a rule file's text as `sockc check` does, up to sema (its residual
+/// included), its files looked up from `base_dir`: the diagnostics when it has
+/// errors (`sockc import` checks what it writes).
+pub fn check_text(src: &str, base_dir: &Path) -> Result<(), Vec<diag::Diagnostic>> {
+    let checked = driver::check(src, &apply_options(base_dir))?;
+    match residual_refused(&checked.module) {
+        Some(d) => Err(vec![d]),
+        None => Ok(()),
+    }
+}
+
+/// Compiles a rule file's text as `apply` does (without the optimizer's lints), its
+/// `file` sets looked up from `base_dir`, and hands every diagnostic back unprinted
+/// (`sockc watch` reports them in its status file).
+pub fn compile_text(src: &str, base_dir: &Path) -> (Option<Compiled>, Vec<diag::Diagnostic>) {
+    let (compiled, mut diags) = driver::compile(src, &apply_options(base_dir));
+    match compiled.as_ref().and_then(|c| residual_refused(&c.module)) {
+        Some(d) => {
+            diags.push(d);
+            (None, diags)
+        }
+        None => (compiled, diags),
+    }
 }

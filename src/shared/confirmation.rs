@@ -340,6 +340,7 @@ pub fn install_previous(
         release_freed_memory,
         label: prev.label.as_deref(),
         instance: None,
+        residual: super::residual::record(&compiled, name)?,
     };
     let mut report = install::apply(store, &req).map_err(|e| error_chain(&e))?;
     installing::switch_conntrack(name, &compiled, &mut report, &|_| {});

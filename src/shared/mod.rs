@@ -20,6 +20,7 @@ pub mod output;
 pub mod privileges;
 pub mod probe;
 pub mod progress;
+pub mod residual;
 pub mod semantic_diff;
 pub mod settings;
 pub mod socket_install;

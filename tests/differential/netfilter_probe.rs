@@ -398,7 +398,7 @@ fn generated_probes_give_the_same_answers_twice() {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    assert_eq!(files.len(), 18, "{files:?}");
+    assert_eq!(files.len(), 19, "{files:?}");
     println!(
         "file                            probes  delivered  setup, run 1, run 2 (load + probe)"
     );

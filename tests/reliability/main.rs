@@ -10,6 +10,8 @@
 //! a hook whose slot another program took (or that was emptied), for `diff
 //! --installed` and `flush`; [`review_nf_priority`]: an nft chain at a netfilter
 //! block's hook and priority, which runs first;
+//! [`residual_kill_points`]: an imported file's residual (the netfilter ruleset
+//! beside its blocks) installed, replaced and removed, killed at every fault point;
 //! [`sk_lookup_trust`]: an unprivileged attacker at each path by which a socket gets
 //! into an sk_lookup slot (its peers are this binary run again).
 //!
@@ -31,6 +33,7 @@ mod import_hostile;
 mod install;
 mod install_recovery;
 mod kill_points;
+mod residual_kill_points;
 mod review_anchor;
 mod review_bulk;
 mod review_foreign_slot;

@@ -32,6 +32,7 @@ pub mod limit;
 pub mod limits;
 pub mod lower;
 pub mod maps;
+pub(crate) mod mark;
 pub(crate) mod nf_ct;
 pub(crate) mod nf_packet;
 pub(crate) mod packet;

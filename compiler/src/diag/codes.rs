@@ -236,6 +236,8 @@ catalogue! {
     UnknownGroup = "sockc::unknown-group", Names, Error;
     /// Two sockets of a sockmap block hashed to the same slot.
     SocketSlot = "sockc::socket-slot", Names, Error;
+    /// A `residual` declaration or file that sockc cannot install.
+    Residual = "sockc::residual", Names, Error;
 
     // Rules and hooks
     /// A hook block without a `default` line.
@@ -258,6 +260,8 @@ catalogue! {
     RejectAnswersUnused = "sockc::reject-answers-unused", Rules, Warning;
     /// A match the hook cannot test.
     HookCannotMatch = "sockc::hook-cannot-match", Rules, Error;
+    /// A `mark` test that is not a 32-bit value under its mask, or not testable yet.
+    Mark = "sockc::mark", Rules, Error;
     /// `route local|forward` that is always true at its netfilter hook.
     RouteByHook = "sockc::route-by-hook", Rules, Warning;
     /// `ct state` needs conntrack running in the namespace.

@@ -116,6 +116,9 @@ pub enum Test {
     /// `in on ...` / `out on ...`: the name of the packet's device (read from the
     /// netfilter hook state by each such test; see `bpf::iface`).
     Iface(crate::syntax::iface::IfaceMatch),
+    /// `mark VALUE/MASK`: the packet's mark (read from the socket buffer by each such
+    /// test; see `bpf::mark`).
+    Mark(crate::syntax::mark::MarkTest),
 }
 
 /// The tests of one rule's match and condition, in the order lowering emits them (a
@@ -194,6 +197,9 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     }
     for m in [&m.iif, &m.oif].into_iter().flatten() {
         t.push(Test::Iface(m.clone()));
+    }
+    if let Some(mark) = m.mark {
+        t.push(Test::Mark(mark));
     }
     if let Some(cond) = cond {
         t.push(Test::Socket {

@@ -54,6 +54,21 @@ pub struct Module {
     /// How many ICMP errors the `reject` rules send (`reject answers ...`; without it,
     /// the kernel's limits, read when the file is applied).
     pub answers: crate::syntax::answers::AnswerLimits,
+    /// `residual ...`: the netfilter ruleset installed beside the netfilter blocks.
+    pub residual: Option<Residual>,
+}
+
+/// The netfilter ruleset an import left beside the file's netfilter blocks, as read
+/// (see `sema::residual`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Residual {
+    pub format: crate::syntax::mark::ResidualFormat,
+    /// As the declaration names it.
+    pub path: String,
+    pub text: String,
+    /// The one bit it sets on a packet it decided.
+    pub mark: u32,
+    pub span: crate::diag::Span,
 }
 
 /// The rate of `log` without `N/s`: packets per second per CPU and rule.
@@ -284,6 +299,8 @@ pub struct RuleMatch {
     /// goes out of (netfilter blocks).
     pub iif: Option<crate::syntax::iface::IfaceMatch>,
     pub oif: Option<crate::syntax::iface::IfaceMatch>,
+    /// `mark VALUE/MASK`: the packet's mark (netfilter blocks).
+    pub mark: Option<crate::syntax::mark::MarkTest>,
 }
 
 /// A rule's `limit`: as written, its bucket's constants, and the slot of its bucket
@@ -533,6 +550,9 @@ impl fmt::Display for RuleMatch {
             write!(f, " route={}", r.name())?;
         }
         for m in [&self.iif, &self.oif].into_iter().flatten() {
+            write!(f, " {m}")?;
+        }
+        if let Some(m) = &self.mark {
             write!(f, " {m}")?;
         }
         if let Some(l) = &self.limit {

@@ -240,7 +240,11 @@ fn match_span(m: &Match) -> Span {
         | Match::EtherType(_, s)
         | Match::Vlan(_, s) => *s,
         Match::Flag { span, .. } | Match::Iface { span, .. } => *span,
-        Match::Frag(s) | Match::CtState(_, s) | Match::Limit(_, s) | Match::Route(_, s) => *s,
+        Match::Frag(s)
+        | Match::CtState(_, s)
+        | Match::Limit(_, s)
+        | Match::Route(_, s)
+        | Match::Mark(_, s) => *s,
         Match::Src(e) | Match::Dst(e) => e.span,
     }
 }

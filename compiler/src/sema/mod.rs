@@ -11,9 +11,11 @@ pub(crate) mod frames;
 pub(crate) mod ids;
 pub(crate) mod iface;
 mod limit;
+mod mark;
 mod netfilter;
 pub(crate) mod register;
 mod reject;
+mod residual;
 pub(crate) mod rules;
 pub(crate) mod sets;
 pub(crate) mod sockmap;
@@ -99,6 +101,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
             Item::Set(s) => c.declare_set(s),
             Item::Socket(s) => c.declare_socket(s),
             Item::Answers(a) => c.declare_answers(a),
+            Item::Residual(r) => c.declare_residual(r),
             Item::Hook(h) => {
                 for st in &h.stmts {
                     match st {

@@ -42,6 +42,7 @@ struct MatchSpans {
     route: Option<Span>,
     /// The rule's `in on` and `out on` matches (by `iface::Dir`).
     iface: [Option<Span>; 2],
+    mark: Option<Span>,
 }
 
 impl Checker<'_> {
@@ -455,6 +456,7 @@ impl Checker<'_> {
                 names,
                 span,
             } => self.fold_iface((*dir, *negated, names, *span), spec, m, &mut seen.iface),
+            Match::Mark(t, sp) => self.fold_mark(*t, *sp, spec, m, &mut seen.mark),
         }
     }
 

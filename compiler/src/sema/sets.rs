@@ -152,7 +152,7 @@ fn unpacked_file_elem(k: u64, span: Span) -> Elem {
 }
 
 /// Where a set file was opened.
-enum Placement {
+pub(super) enum Placement {
     /// Beneath the rule file's directory: its lines may be quoted.
     Own,
     /// In a `--set-dir` tree: read, never quoted.
@@ -482,7 +482,7 @@ impl Checker<'_> {
     /// `--set-dir` tree its text lies in; a link from one allowed tree into a
     /// `--set-dir` tree is followed last, and kept only if the descriptor opened is in
     /// a `--set-dir` tree (never quoted).
-    fn open_set_file(&self, path: &str) -> Result<(File, Placement), String> {
+    pub(super) fn open_set_file(&self, path: &str) -> Result<(File, Placement), String> {
         if let Some(c) = path.chars().find(|&c| crate::diag::is_invisible(c)) {
             return Err(format!("the path holds {}", crate::diag::char_name(c)));
         }

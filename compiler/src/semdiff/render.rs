@@ -293,6 +293,7 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
             Dim::Route => format!("route {}", each(set, |v| route::class(v).name())),
             Dim::InDev => devices("in on ", set),
             Dim::OutDev => devices("out on ", set),
+            Dim::Mark => values("mark ", d, set, |v| format!("{v:#x}")),
             Dim::Over => match buckets_text(set, buckets) {
                 t if t.is_empty() => continue,
                 t => t,

@@ -66,6 +66,8 @@ pub enum Dim {
     InDev,
     /// The device it goes out of (`out on`).
     OutDev,
+    /// The packet's mark (`mark`, netfilter): a 32-bit number.
+    Mark,
     /// Which of the block's `limit` buckets have no room for the packet: bit `7 - i`
     /// for the diff's bucket `i` (see `semdiff::buckets`), so the first bucket's
     /// values are one interval. Rules without a `limit` leave it whole.
@@ -73,7 +75,7 @@ pub enum Dim {
 }
 
 /// The number of dimensions.
-pub const NDIMS: usize = 21;
+pub const NDIMS: usize = 22;
 
 impl Dim {
     /// Every dimension, in the order of [`DIMS`] (a dimension's relevance reads only
@@ -99,6 +101,7 @@ impl Dim {
         Dim::Route,
         Dim::InDev,
         Dim::OutDev,
+        Dim::Mark,
         Dim::Over,
     ];
 
@@ -431,6 +434,13 @@ pub const DIMS: [DimSpec; NDIMS] = [
         name: "out",
         max: u128::MAX,
         prefer: &[],
+        relevant: always,
+    },
+    DimSpec {
+        dim: Dim::Mark,
+        name: "mark",
+        max: u32::MAX as u128,
+        prefer: &[0],
         relevant: always,
     },
     DimSpec {

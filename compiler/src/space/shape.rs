@@ -548,8 +548,8 @@ pub fn cond_box(cond: SockCond) -> HeaderBox {
         )
 }
 
-/// The packets whose conntrack state, routing class and devices `m`'s `ct state`,
-/// `route`, `in on` and `out on` accept (the whole space when it tests none). Such a match is IP only, which
+/// The packets whose conntrack state, routing class, devices and mark `m`'s `ct
+/// state`, `route`, `in on`, `out on` and `mark` accept (the whole space when it tests none). Such a match is IP only, which
 /// its shape already says.
 fn facts_box(m: &RuleMatch) -> HeaderBox {
     let mut b = HeaderBox::full();
@@ -566,6 +566,14 @@ fn facts_box(m: &RuleMatch) -> HeaderBox {
         if let Some(dev) = dev {
             b = b.with(d, super::dev::of_match(dev));
         }
+    }
+    if let Some(mark) = m.mark {
+        // Sema lets a mark test through only when its intervals are few.
+        let iv = mark.intervals().unwrap_or_default();
+        b = b.with(
+            Dim::Mark,
+            ValueSet::from_intervals(iv.into_iter().map(|(lo, hi)| (lo.into(), hi.into()))),
+        );
     }
     b
 }

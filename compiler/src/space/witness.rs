@@ -64,6 +64,8 @@ pub struct Packet {
     /// The devices it came in on and goes out of, when it has them.
     pub iif: Option<DevName>,
     pub oif: Option<DevName>,
+    /// The packet's mark, when it is not 0.
+    pub mark: Option<u32>,
 }
 
 /// Ethernet header plus the fixed IPv4 / IPv6 header: where a frame is cut to leave
@@ -113,6 +115,7 @@ impl Point {
                 .then(|| route::class(self[Dim::Route])),
             iif: super::dev::name(self[Dim::InDev]),
             oif: super::dev::name(self[Dim::OutDev]),
+            mark: (self[Dim::Mark] != 0).then_some(self[Dim::Mark] as u32),
         }
     }
 
@@ -217,7 +220,7 @@ fn flags_text(flags: u8) -> String {
 
 impl Packet {
     /// The `sockc test --packet` text: [`Self::frame_text`], then the `ct STATE`,
-    /// `route CLASS`, `in NAME` and `out NAME` facts the packet needs.
+    /// `route CLASS`, `in NAME`, `out NAME` and `mark N` facts the packet needs.
     pub fn text(&self) -> Option<String> {
         let mut t = self.frame_text()?;
         if let Some(s) = self.ct {
@@ -233,6 +236,9 @@ impl Packet {
                 t.push_str(word);
                 t.push_str(d.as_str());
             }
+        }
+        if let Some(m) = self.mark {
+            t.push_str(&format!(" mark {m:#x}"));
         }
         Some(t)
     }

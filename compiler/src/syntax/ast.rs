@@ -25,6 +25,7 @@ pub enum Item {
     Socket(SocketDecl),
     /// `reject answers ...`: a limit of the file's `reject` answers.
     Answers(AnswersDecl),
+    Residual(ResidualDecl),
     Hook(HookBlock),
 }
 
@@ -35,6 +36,19 @@ pub struct AnswersDecl {
     /// A rate (`Setting::Rate`) or `Setting::Unlimited`, as written (checked in sema).
     pub setting: super::answers::Setting,
     pub per_destination: bool,
+    pub span: Span,
+}
+
+/// `residual FORMAT file "PATH" mark BIT`: the netfilter ruleset an import left beside
+/// this file's netfilter blocks (read by sema relative to the rule file, as set files
+/// are).
+#[derive(Clone, Debug)]
+pub struct ResidualDecl {
+    pub format: super::mark::ResidualFormat,
+    pub path: String,
+    pub path_span: Span,
+    pub mark: u32,
+    pub mark_span: Span,
     pub span: Span,
 }
 
@@ -265,6 +279,8 @@ pub enum Match {
     Limit(super::limit::Limit, Span),
     /// `route local|forward`: where the host's routing sends the packet.
     Route(super::route::RouteClass, Span),
+    /// `mark VALUE[/MASK]`: the packet's mark, masked, equals the value.
+    Mark(super::mark::MarkTest, Span),
     /// `in on [!]NAME[,NAME...]` / `out on ...`: the packet's device, by name (each
     /// name as written, with its span; checked in sema).
     Iface {

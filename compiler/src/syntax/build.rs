@@ -25,6 +25,7 @@ use crate::diag::{Code, Diagnostic, Sink, Span};
 
 mod blocks;
 mod decls;
+mod mark;
 mod rules;
 mod values;
 
@@ -166,7 +167,7 @@ impl Builder {
             Ok(_) => {
                 let what = match line_rule {
                     Rule::item_line => {
-                        "expected a declaration (`set`, `socket`, `reject answers`) or a hook block here"
+                        "expected a declaration (`set`, `socket`, `reject answers`, `residual`) or a hook block here"
                     }
                     Rule::head_line => "this block head is not followed by its block",
                     _ => "this line is not a rule",
@@ -199,6 +200,11 @@ impl Builder {
             Rule::answers_decl => {
                 if let Some(a) = self.answers_decl(p) {
                     items.push(Item::Answers(a));
+                }
+            }
+            Rule::residual_decl => {
+                if let Some(r) = self.residual_decl(p) {
+                    items.push(Item::Residual(r));
                 }
             }
             Rule::hook_block => items.push(Item::Hook(self.hook_block(p, true))),

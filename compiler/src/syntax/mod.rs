@@ -10,8 +10,9 @@
 //! second) and hands the rest to pest. [`parse_reference`] is pest alone, what the
 //! scanner is tested against.
 //!
-//! Files, each using only those listed before it: `ct`, `iface` and `reject` (what
-//! `ct state`, `in on`/`out on` and `reject ... with` name, shared with the lowering and the evaluator),
+//! Files, each using only those listed before it: `ct`, `iface`, `mark` and `reject` (what
+//! `ct state`, `in on`/`out on`, `mark` (and `residual`) and `reject ... with` name,
+//! shared with the lowering and the evaluator),
 //! `ids` (users and groups: `uid 1001`, `user "www-data"`, as written and resolved),
 //! `limit` and `limit_fact` (a rate limit's bucket, and a bucket named from outside a
 //! file, as `sockc test`'s `over-limit:SPEC` and the semantic diff name it), `ast` (the tree), `grammar` (pest's
@@ -30,6 +31,7 @@ pub mod ids;
 pub mod iface;
 pub mod limit;
 pub mod limit_fact;
+pub mod mark;
 mod parser;
 pub mod reject;
 pub mod route;

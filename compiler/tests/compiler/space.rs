@@ -117,6 +117,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     // `frag` comes with a match, so only on IP packets (as sema makes it).
                     frag: frag && ip_only,
                     ct: None,
+                    mark: None,
                     limit: None,
                     route: None,
                     iif: None,
@@ -287,7 +288,7 @@ fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock
 }
 
 fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
-    proptest::array::uniform21(any::<u128>())
+    proptest::array::uniform22(any::<u128>())
 }
 
 proptest! {

@@ -54,6 +54,9 @@ pub struct Block {
     /// Comment lines above the head (a netfilter block's base chains).
     pub about: Vec<String>,
     pub head: String,
+    /// Rules before the entries' (each with the comment above it): the rule that lets
+    /// through what the residual decided.
+    pub lead: Vec<(String, String)>,
     pub place: Place,
     pub entries: Vec<Entry>,
 }
@@ -90,6 +93,7 @@ pub fn lower(
     Block {
         about: about(rs, &placed.place),
         head: head(&placed.place, program),
+        lead: Vec::new(),
         place: placed.place.clone(),
         entries,
     }
@@ -502,6 +506,17 @@ fn left_out_effect(action: &FlatAction) -> &'static str {
 }
 
 impl Entry {
+    /// Leaves the entry to the residual: not written, netfilter decides its packets
+    /// (the reasons say why sockc could not).
+    pub fn to_residual(&mut self, why: Option<&str>) {
+        self.status = Status::Residual;
+        self.rules.clear();
+        if let Some(w) = why {
+            self.reasons.insert(0, w.to_string());
+        }
+        self.reasons.retain(|r| !r.starts_with("left out"));
+    }
+
     fn approximate(&mut self, why: String) {
         if self.status == Status::Exact {
             self.status = Status::Approximate;

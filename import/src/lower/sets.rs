@@ -73,6 +73,22 @@ impl SetTable {
         self.by_source.retain(|_, i| *i < mark);
     }
 
+    /// Keeps only the declarations some rule of `rules` names (`@NAME`): rules left to
+    /// the residual after they were lowered leave no set behind either.
+    pub fn retain_used<'a>(&mut self, rules: impl Iterator<Item = &'a str>) {
+        let mut used = HashSet::new();
+        for r in rules {
+            for (i, _) in r.match_indices('@') {
+                let name: String = r[i + 1..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                used.insert(name);
+            }
+        }
+        self.decls.retain(|d| used.contains(&d.name));
+    }
+
     fn fresh_name(&mut self, wanted: &str) -> String {
         let base = ident(wanted);
         let mut name = base.clone();

@@ -95,6 +95,10 @@ fn write_block(rs: &Ruleset, placed: &Placed, block: &mut Block, out: &mut Out) 
         out.comment("", a);
     }
     out.line(&format!("{} {{", block.head));
+    for (rule, about) in &block.lead {
+        out.comment(IN, about);
+        out.line(&format!("{IN}{rule}"));
+    }
     let netfilter = matches!(block.place, Place::Netfilter { .. });
     let default_drop = netfilter && ends_in_policy_drop(placed, block);
     let mut last: Option<(Origin, Vec<usize>)> = None;
@@ -137,6 +141,7 @@ fn write_block(rs: &Ruleset, placed: &Placed, block: &mut Block, out: &mut Out) 
         if !e.reasons.is_empty() && last_note.as_ref() != Some(&note) {
             let tag = match e.status {
                 Status::Exact => "",
+                Status::Residual => "IN NETFILTER (the residual): ",
                 Status::Approximate => "APPROXIMATE: ",
                 Status::Unsupported => "UNSUPPORTED: ",
             };

@@ -57,6 +57,7 @@ pub fn opts(hook: Hook, iface: &str) -> Options {
         hook,
         interface: Some(iface.to_string()),
         source_name: None,
+        ..Default::default()
     }
 }
 

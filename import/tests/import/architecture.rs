@@ -16,12 +16,13 @@ use sockc_testkit::modgraph::{
 };
 
 /// The import, top first: the crate root (the entry points other crates call); what
-/// callers read (the report, the import's own evaluator); the lowering to rule text;
+/// callers read (the report, the import's own evaluator) and the residual it writes
+/// beside the rule file; the lowering to rule text;
 /// netfilter's meaning and the three readers of the input; the shared pieces they build
 /// on; the model of a ruleset; the table of what the language can say.
 const LAYERS: &[&[&str]] = &[
     &["crate"],
-    &["report", "eval"],
+    &["report", "eval", "residual"],
     &["lower"],
     &["semantics", "iptables", "nft", "detect"],
     &["algebra", "names", "values", "status", "diag"],

@@ -16,6 +16,7 @@ fn run(text: &str, hook: Hook) -> Import {
             hook,
             interface: Some("eth0".into()),
             source_name: None,
+            ..Default::default()
         },
     )
     .unwrap()
@@ -96,6 +97,7 @@ fn loops_are_refused_at_the_jump() {
         hook: Hook::Netfilter,
         interface: None,
         source_name: None,
+        ..Default::default()
     };
     match import(text, &o) {
         Err(sockc_import::ImportError::Syntax(d)) => {

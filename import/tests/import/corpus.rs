@@ -1,6 +1,8 @@
 //! Every ruleset of the corpus (`tests/import-corpus/rulesets`) imports at every hook
 //! without an error, every rule of the manifest is in the report (and nothing else),
-//! the written file compiles, and its text and report match the goldens in
+//! the written file compiles (with its residual beside it), at `--hook netfilter` the
+//! import is whole (no rule approximate or left out: each runs in sockc or stays in
+//! the residual), and its text, report and residual match the goldens in
 //! `import/tests/golden/` (`SOCKC_BLESS=1` rewrites them). The nft text and JSON
 //! listings of the same ruleset give the same report.
 
@@ -37,12 +39,23 @@ fn every_corpus_ruleset_imports_accounts_for_every_rule_and_compiles() {
                     f.name
                 );
             }
+            let s = r.summary;
             assert_eq!(
-                r.summary.exact + r.summary.approximate + r.summary.unsupported,
+                s.exact + s.residual + s.approximate + s.unsupported + s.never,
                 f.rules,
                 "{}",
                 f.name
             );
+            if hook == Hook::Netfilter {
+                // Whole: every rule runs in sockc or stays in netfilter (the residual).
+                assert_eq!(s.approximate + s.unsupported, 0, "{} at {name}", f.name);
+                assert_eq!(
+                    imp.residual.is_some(),
+                    imp.sk_text.contains("\nresidual "),
+                    "{}: the residual is declared",
+                    f.name
+                );
+            }
             let sk_lines: Vec<&str> = imp.sk_text.lines().collect();
             for x in &r.rules {
                 if x.status != Status::Exact {
@@ -66,7 +79,21 @@ fn every_corpus_ruleset_imports_accounts_for_every_rule_and_compiles() {
                     );
                 }
             }
-            if let Err(e) = compile(&imp.sk_text, None) {
+            // The residual beside the rule file, where its declaration names it.
+            let dir = std::env::temp_dir()
+                .join(format!("sockc-import-corpus-{}-{name}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            if let Some(res) = &imp.residual {
+                let file = sockc_import::default_residual_file(None, res.format);
+                std::fs::write(dir.join(file), &res.text).unwrap();
+                goldens.check(
+                    &golden_dir.join(format!("{}.{name}.residual", f.name)),
+                    &res.text,
+                );
+            }
+            let compiled = compile(&imp.sk_text, Some(&dir));
+            let _ = std::fs::remove_dir_all(&dir);
+            if let Err(e) = compiled {
                 panic!(
                     "{} at {name}: the import does not compile:\n{e}\n{}",
                     f.name, imp.sk_text

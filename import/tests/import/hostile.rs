@@ -25,6 +25,7 @@ fn opts(from: Option<Format>, hook: Hook) -> Options {
         hook,
         interface: Some("eth0".into()),
         source_name: None,
+        ..Default::default()
     }
 }
 

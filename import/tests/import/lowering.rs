@@ -120,7 +120,7 @@ fn written_rules_are_their_flat_rules() {
         for hook in [Hook::Xdp, Hook::Tc] {
             let o = opts(hook, &f.iface);
             let a = analyze(&text, &o).unwrap();
-            let (imp, blocks) = write(&a, &o);
+            let (imp, blocks) = write(&a, &text, &o);
             let compiled = compile(&imp.sk_text, None).unwrap();
             let programs: Vec<_> = compiled.module.programs.values().collect();
             assert_eq!(

@@ -47,7 +47,8 @@ impl InstallError {
             | InstallError::ProgramInfo { .. }
             | InstallError::NotLive { .. }
             | InstallError::SlotMap(_)
-            | InstallError::Tables(_) => Code::Kernel,
+            | InstallError::Tables(_)
+            | InstallError::Residual(_) => Code::Kernel,
         }
     }
 }

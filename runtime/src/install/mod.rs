@@ -109,6 +109,10 @@ pub enum InstallError {
     Empty { name: String },
     #[error("write the object")]
     Object(#[source] ObjError),
+    /// The residual (the netfilter ruleset installed beside the programs) could not be
+    /// installed, switched or removed.
+    #[error("the residual (netfilter, beside the programs)")]
+    Residual(#[source] std::io::Error),
     #[error("{}", path.display())]
     Io {
         path: PathBuf,

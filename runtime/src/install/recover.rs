@@ -429,6 +429,11 @@ fn recover_apply(
     match phase {
         Phase::Building | Phase::Attaching => {
             reconcile::detach_new(store, name, old, &target, qdiscs_absent);
+            if scope.can_look() {
+                if let Err(e) = crate::residual::back_to(old, &target) {
+                    notices.push(error_chain(&InstallError::Residual(e)));
+                }
+            }
             drop(scope);
             drop_generation(store, name, old, &target)?;
             Ok(Recovery::RolledBack {
@@ -453,7 +458,11 @@ fn recover_apply(
                     &mut target,
                     &mut Programs::pinned(dir),
                 )?;
-                failed.iter().map(|e| error_chain(e)).collect()
+                let mut failed: Vec<String> = failed.iter().map(|e| error_chain(e)).collect();
+                if let Err(e) = crate::residual::after_programs(old, &mut target) {
+                    failed.push(error_chain(&InstallError::Residual(e)));
+                }
+                failed
             } else {
                 scope.problem(&target).into_iter().collect()
             };
@@ -545,6 +554,11 @@ fn cancel_pending(store: &Store, name: &str) -> Result<Option<Pending>, InstallE
 /// its other hooks with it.
 fn detach_all(store: &Store, m: &Manifest, notices: &mut Vec<String>) -> usize {
     let scope = locate(store, m);
+    if scope.can_look() {
+        // The residual decides alone while the programs come off (a failure leaves it
+        // as it was: removed below all the same).
+        let _ = crate::residual::before_detach(m);
+    }
     let mut attached = 0;
     for p in m.programs.iter().rev() {
         let live = p.attachment(store, &m.name);
@@ -567,6 +581,7 @@ fn detach_all(store: &Store, m: &Manifest, notices: &mut Vec<String>) -> usize {
             Ok(_) => {}
             Err(e) => notices.push(format!("nft table inet {table} could not be deleted: {e}")),
         }
+        let _ = crate::residual::after_detach(m);
     }
     attached
 }

@@ -51,7 +51,7 @@ pub(crate) fn repair_locked(
         if let Ok(id) = netns::current() {
             target.netns_ino = id.ino;
             target.netns_cookie = id.cookie;
-            target.format = crate::store::MANIFEST_FORMAT;
+            target.format = crate::store::format_for(target.residual.is_some());
         }
     }
     let absent = reconcile::qdiscs_absent(&target);
@@ -175,9 +175,20 @@ fn repair_one(
             None => crate::conntrack_anchor::restore(&m),
             Some(_) => Ok(None),
         };
-        (drift, problem, anchor)
+        let residual = match problem {
+            None => {
+                crate::residual::repair(&m).map_err(|e| error_chain(&InstallError::Residual(e)))
+            }
+            Some(_) => Ok(None),
+        };
+        (drift, problem, (anchor, residual))
     };
+    let (anchor, residual) = anchor;
     let mut failed = Vec::new();
+    match residual {
+        Ok(done) => notices.extend(done),
+        Err(why) => failed.push(why),
+    }
     match anchor {
         Ok(done) => notices.extend(done),
         Err(why) => failed.push(why),

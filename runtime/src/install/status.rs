@@ -81,12 +81,28 @@ pub struct Status {
     /// before the block.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shared_priorities: Vec<super::Neighbour>,
+    /// The residual installed beside the programs (`None`: the install has none, or
+    /// its namespace cannot be entered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub residual: Option<ResidualStatus>,
     /// The name the operator gave the rules (`apply --label`).
     pub label: Option<String>,
     /// The install's pending confirmation, or the record of its last change that was
     /// rolled back (the CLI shows both; `confirmation` and `last_rollback`).
     #[serde(skip)]
     pub pending: Option<crate::store::pending::Pending>,
+}
+
+/// The residual as `status` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResidualStatus {
+    /// `nft`, `nft-json` or `iptables`.
+    pub format: String,
+    /// What it owns (nft tables, iptables chains).
+    pub tables: Vec<String>,
+    /// `present`, `changed` (its rules differ from what was installed), `missing`, or
+    /// `unreadable: WHY`.
+    pub state: String,
 }
 
 /// The socket map of a sockmap group, read back from the kernel.
@@ -208,6 +224,7 @@ fn unreadable(name: &str, e: &InstallError) -> Status {
         sockmaps: Vec::new(),
         conntrack: None,
         shared_priorities: Vec::new(),
+        residual: None,
         label: None,
         pending: None,
     }
@@ -297,6 +314,20 @@ fn status_of(
     } else {
         Vec::new()
     };
+    let residual = match (&m.residual, scope.can_look()) {
+        (Some(r), true) => Some(ResidualStatus {
+            format: r.format.clone(),
+            tables: r.owned.clone(),
+            state: crate::residual::state(r),
+        }),
+        _ => None,
+    };
+    if let Some(r) = residual.as_ref().filter(|r| r.state != "present") {
+        drift.push(format!(
+            "residual (netfilter, beside the programs) {}: `sockc repair` installs it again",
+            r.state
+        ));
+    }
     // Owners are read in the install's namespace (sock_diag answers for the caller's).
     let sockets = super::slot_registry::slots(store, &m, scope.can_look());
     drop(scope);
@@ -330,6 +361,7 @@ fn status_of(
         sockets,
         conntrack,
         shared_priorities,
+        residual,
         pending,
         label: m.label,
     }

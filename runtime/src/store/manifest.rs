@@ -26,8 +26,20 @@ use crate::{
 /// written out from the set maps' contents only when read back
 /// ([`Manifest::rule_text`]), which an older sockc would take from the set file; 6
 /// keeps the snapshot's programs (rules and disassembly) in a bulk record too, which an
-/// older sockc would find empty.
-pub const MANIFEST_FORMAT: u32 = 6;
+/// older sockc would find empty; 7 records a residual (the netfilter ruleset installed
+/// beside the programs), which an older sockc would leave installed when it flushes:
+/// written only by installs that have one.
+pub const MANIFEST_FORMAT: u32 = 7;
+
+/// The format of a manifest this sockc writes: [`MANIFEST_FORMAT`] when it records a
+/// residual, 6 when not (so that an older sockc still reads it).
+pub fn format_for(residual: bool) -> u32 {
+    if residual {
+        MANIFEST_FORMAT
+    } else {
+        6
+    }
+}
 
 /// The first format whose map contents and rule text are in bulk records.
 pub(super) const BULK_FORMAT: u32 = 4;
@@ -109,6 +121,10 @@ pub struct Manifest {
     /// sockc versions before it (the next commit gives them one).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub instance: String,
+    /// The netfilter ruleset installed beside the programs (`residual` in the rule
+    /// file), when the install has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residual: Option<super::residual::ResidualRecord>,
 }
 
 impl Manifest {

@@ -55,6 +55,7 @@ mod pins;
 mod record_writer;
 mod records;
 mod removal;
+pub mod residual;
 
 use bpffs::{
     ensure_private_dir, is_bpffs, private_mount_namespace, same_bpffs_as_init, UmaskGuard,
@@ -68,8 +69,9 @@ pub use error::StoreError;
 pub use journal::Journal;
 pub use lock::LockWait;
 pub use manifest::{
-    new_instance, InstalledProgram, Manifest, MANIFEST_FORMAT, SETS_FROM_MAPS_FORMAT,
+    format_for, new_instance, InstalledProgram, Manifest, MANIFEST_FORMAT, SETS_FROM_MAPS_FORMAT,
 };
+pub use residual::ResidualRecord;
 
 /// How long a command waits for another sockc to finish.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);

@@ -29,7 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "trace",
         ],
     ),
-    ("mechanics", &["install", "conntrack_anchor"]),
+    ("mechanics", &["install", "conntrack_anchor", "residual"]),
     ("records", &["store", "plan"]),
     ("attach", &["attach"]),
     (

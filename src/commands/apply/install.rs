@@ -125,6 +125,7 @@ fn apply(
         release_freed_memory,
         label: args.label.as_deref(),
         instance,
+        residual: residual_record(compiled, &session.name)?,
     };
     let spinner = Spinner::start(format!("applying {}", file), args.json);
     let applied = install::apply(&session.store, &req);
@@ -132,6 +133,15 @@ fn apply(
     drop(ahead);
     drop(spinner);
     applied
+}
+
+/// The file's residual as this install records it.
+fn residual_record(
+    compiled: &Compiled,
+    name: &str,
+) -> Result<Option<sockc_runtime::store::ResidualRecord>, InstallError> {
+    crate::shared::residual::record(compiled, name)
+        .map_err(|e| InstallError::Residual(std::io::Error::other(e)))
 }
 
 /// 3 when hooks were left behind; 4 for a dry run with `--exit-code` that would

@@ -45,6 +45,7 @@ pub fn all(
                                         route: input.extra.route,
                                         iif: input.extra.iif,
                                         oif: input.extra.oif,
+                                        mark: input.extra.mark,
                                         ..facts.clone()
                                     };
                                     eval::evaluate_indexed(module, p, index, &input.frame, facts)

@@ -22,6 +22,10 @@
 //! incoming device and the loopback device as the outgoing one, so a packet naming
 //! anything else is run by the evaluator alone in a program that tests that device.
 //!
+//! `mark N` gives the packet's mark (netfilter hooks; without it, 0). A test run's
+//! socket buffer has mark 0, so a packet naming another is run by the evaluator
+//! alone in a program that tests the mark.
+//!
 //! Invariant: the options are taken out of the packet text before the packet parser
 //! sees it, so the frame is the same with or without them.
 
@@ -49,6 +53,8 @@ pub struct ExtraFacts {
     pub route: Option<RouteClass>,
     pub iif: Option<DevName>,
     pub oif: Option<DevName>,
+    /// `mark N`.
+    pub mark: u32,
 }
 
 /// `text` without its `over-limit` and `route CLASS` options, and what they said.
@@ -67,6 +73,12 @@ pub fn split_facts(text: &str) -> Result<(String, ExtraFacts), String> {
                 out.route = Some(RouteClass::from_name(name).ok_or_else(|| {
                     format!("`route` takes local, forward or unroutable, not `{name}`")
                 })?);
+                i += 1;
+            }
+            "mark" => {
+                let n = words.get(i + 1).copied().unwrap_or("");
+                out.mark = sockc_compiler::syntax::mark::parse_mark(n)
+                    .ok_or_else(|| format!("`mark` takes a 32-bit number, not `{n}`"))?;
                 i += 1;
             }
             dir @ ("in" | "out") => {
@@ -136,6 +148,13 @@ pub fn device_not_run(f: &ExtraFacts, tests_in: bool, tests_out: bool) -> Option
         );
     }
     None
+}
+
+/// Why the kernel does not run a packet with this mark in a program that tests the
+/// mark (`tests_mark`): a test run's socket buffer has mark 0.
+pub fn mark_not_run(f: &ExtraFacts, tests_mark: bool) -> Option<String> {
+    (tests_mark && f.mark != 0)
+        .then(|| "the packet has a mark, and a test run's socket buffer has none".into())
 }
 
 /// An `over-limit:SPEC[#N]` of `f` that names no bucket of any of `programs` (a rate

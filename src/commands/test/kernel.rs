@@ -182,6 +182,7 @@ struct Gaps {
     per_source: bool,
     tests_in: bool,
     tests_out: bool,
+    tests_mark: bool,
 }
 
 impl Gaps {
@@ -195,6 +196,7 @@ impl Gaps {
             per_source: any(&|r| r.m.limit.is_some_and(|l| l.limit.per_source)),
             tests_in: any(&|r| r.m.iif.is_some()),
             tests_out: any(&|r| r.m.oif.is_some()),
+            tests_mark: any(&|r| r.m.mark.is_some()),
         }
     }
 
@@ -214,6 +216,7 @@ impl Gaps {
         }
         facts::not_run(&input.extra, self.per_source, self.routes)
             .or_else(|| facts::device_not_run(&input.extra, self.tests_in, self.tests_out))
+            .or_else(|| facts::mark_not_run(&input.extra, self.tests_mark))
             .or_else(|| {
                 self.at_tc
                     .then(|| tc_test_run_refuses(&input.frame))

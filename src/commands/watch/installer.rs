@@ -46,6 +46,8 @@ impl Installer {
             release_freed_memory,
             label: None,
             instance,
+            residual: crate::shared::residual::record(compiled, name)
+                .map_err(|e| InstallError::Residual(std::io::Error::other(e)))?,
         };
         let mut report = install::apply(store, &req)?;
         let warn = |why: &str| {

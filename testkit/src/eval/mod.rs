@@ -102,6 +102,8 @@ pub struct Facts {
     /// hooks; `None`: no device, which no name matches).
     pub iif: Option<sockc_compiler::syntax::iface::DevName>,
     pub oif: Option<sockc_compiler::syntax::iface::DevName>,
+    /// The packet's mark (`skb->mark`; 0 unless something set it).
+    pub mark: u32,
 }
 
 /// What an sk_lookup program sees: the socket lookup the kernel is about to make for
@@ -389,6 +391,7 @@ fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> boo
             .oif
             .as_ref()
             .is_none_or(|m| m.matches(facts.oif.as_ref()))
+        && rule.m.mark.is_none_or(|m| m.matches(facts.mark))
         && rule
             .cond
             .is_none_or(|c| has_ports(h) && condition_holds(c, facts))

@@ -23,13 +23,14 @@ pub(super) fn terminates(r: &Rule) -> bool {
 /// or a `ct state` (not a dimension of the header space yet, so a `ct state` rule is
 /// treated like a conditioned one: it never shadows another). So is a `route` class
 /// (no dimension either) and a `limit` (its answer depends on the traffic before),
-/// and so is a device match (`in on`, `out on`).
+/// and so is a device match (`in on`, `out on`) and a `mark` (what earlier hooks did).
 pub(super) fn conditional(r: &Rule) -> bool {
     r.cond.is_some()
         || r.m.ct.is_some()
         || r.m.limit.is_some()
         || r.m.route.is_some()
         || r.m.tests_device()
+        || r.m.mark.is_some()
 }
 
 /// True when a rule with this action and condition, matching, may end the program

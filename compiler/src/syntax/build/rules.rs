@@ -153,6 +153,7 @@ impl Builder {
                 Match::Route(route::RouteClass::from_name(name.as_str())?, psp)
             }
             Rule::iface_match => self.iface_match(p, psp),
+            Rule::mark_match => self.mark_match(p)?,
             _ => return Some(None),
         };
         Some(Some(m))

@@ -75,14 +75,24 @@ pub(super) fn install_generation(
     };
     report.looked_for_sockets = true;
     if let Err(e) = build_and_attach_new(&mut cx, old.as_ref(), &mut target, &mut obj, &recorded) {
-        // Nothing installed changed: take off what this call attached, drop its
-        // objects, forget the journal.
+        // Nothing installed changed but the residual's mode: take off what this call
+        // attached, put the installed residual back, drop its objects, forget the
+        // journal.
         reconcile::detach_new(store, req.name, old.as_ref(), &target, &absent);
+        if let Err(r) = crate::residual::back_to(old.as_ref(), &target) {
+            report.notices.push(error_chain(&InstallError::Residual(r)));
+        }
         drop_generation(store, req.name, old.as_ref(), &target)?;
         return Err(e);
     }
     let failed = swap_kept(&mut cx, old.as_ref(), &mut target, &recorded)?;
     report.failed.extend(failed.iter().map(|e| error_chain(e)));
+    // The programs are the new generation's: the residual to its `min` mode. A
+    // failure leaves it in `full` mode, which decides as the new file does (`status`
+    // calls it drift, `repair` finishes it).
+    if let Err(e) = crate::residual::after_programs(old.as_ref(), &mut target) {
+        report.failed.push(error_chain(&InstallError::Residual(e)));
+    }
     report.changed = true;
     if let Some(old) = &old {
         carry_counters(store, old, &mut obj, &report.plan, &mut report.notices);
@@ -172,7 +182,7 @@ fn new_target(
     socket_slots: BTreeMap<String, u32>,
 ) -> Manifest {
     Manifest {
-        format: MANIFEST_FORMAT,
+        format: crate::store::format_for(req.residual.is_some()),
         name: req.name.to_string(),
         generation,
         objects_dir: format!("g{generation}"),
@@ -188,6 +198,7 @@ fn new_target(
         source_text: Some(recorded_source(req, MANIFEST_FORMAT)),
         label: req.label.map(str::to_string),
         instance: String::new(),
+        residual: req.residual.clone(),
     }
 }
 
@@ -262,6 +273,12 @@ fn build_and_attach_new(
     let phase = Phase::Attaching;
     let t = stages::stage("journal: attaching");
     write_apply_journal(store, name, target, phase, cx.qdiscs_absent, recorded)?;
+    drop(t);
+    // Before any hook changes: the residual (the new one) in `full` mode, so that
+    // whichever programs run at a hook, netfilter decides every packet as the new file
+    // does (docs/import.md, "Installing the residual").
+    let t = stages::stage("residual: full mode");
+    crate::residual::before_programs(old, target).map_err(InstallError::Residual)?;
     drop(t);
     reconcile::attach_new(cx, old, target, &mut Programs::pinned(gdir))
 }

@@ -15,7 +15,7 @@ use crate::{
     plan::Snapshot,
     store::{
         journal::{Journal, Operation, Phase},
-        Manifest, Store, MANIFEST_FORMAT,
+        Manifest, Store,
     },
     table_update,
 };
@@ -101,6 +101,7 @@ fn next_target(req: &ApplyRequest<'_>, old: &Manifest, snapshot: Snapshot) -> Ma
         source_text: None,
         label: req.label.map(str::to_string),
         instance: req.instance_after(Some(old)),
+        residual: old.residual.clone(),
     };
     if target.netns_cookie == 0 {
         // Checked to be the install's namespace (`check_same_netns`): recorded now, in
@@ -111,7 +112,7 @@ fn next_target(req: &ApplyRequest<'_>, old: &Manifest, snapshot: Snapshot) -> Ma
     }
     if target.netns_cookie != 0 {
         // Recorded in the current format (its set entries in binary records).
-        target.format = MANIFEST_FORMAT;
+        target.format = crate::store::format_for(target.residual.is_some());
     }
     target.source_text = Some(recorded_source(req, target.format));
     target

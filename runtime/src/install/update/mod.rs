@@ -70,6 +70,9 @@ pub struct ApplyRequest<'a> {
     /// older sockc made): a pending confirmation armed before the apply names it.
     /// `None`: a new random one. An install that has one keeps it.
     pub instance: Option<&'a str>,
+    /// The file's residual made for this install (the CLI reads and checks it with
+    /// the import's readers), installed beside the netfilter programs.
+    pub residual: Option<crate::store::ResidualRecord>,
 }
 
 impl ApplyRequest<'_> {
@@ -213,7 +216,20 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     checks::check_targets_exist(&report.plan, req.netns)?;
     checks::check_cgroups_distinct(&report.plan)?;
     report.drift = checks::kept_drift(store, old.as_ref(), &report.plan);
-    let changes = report.plan.has_changes();
+    // A residual that changed needs the whole sequence of a new generation (its
+    // `full` mode while the programs are loaded again), even when the programs did not.
+    let residual_changed = old.as_ref().map(|m| m.residual.as_ref().map(|r| &r.text))
+        != Some(req.residual.as_ref().map(|r| &r.text))
+        && !(old.is_none() && req.residual.is_none());
+    let changes = report.plan.has_changes() || residual_changed;
+    if residual_changed {
+        report.plan.maps_only = false;
+    }
+    if residual_changed && old.is_some() {
+        report
+            .notices
+            .push("the residual (netfilter, beside the programs) changes: installed with a new generation".into());
+    }
     // The installed set maps matter when the plan updates them in place, or keeps
     // them. Kept unchanged, every entry is compared with the manifest (an apply of the
     // same file repairs); updated in place, only the changed keys are written and read
@@ -223,6 +239,18 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         report.set_drift = super::sets::drift_quick(store, m);
     }
 
+    if !changes && !req.dry_run {
+        if let Some(m) = &old {
+            match crate::residual::repair(m) {
+                Ok(Some(what)) => {
+                    report.notices.push(what);
+                    report.changed = true;
+                }
+                Ok(None) => {}
+                Err(e) => report.failed.push(error_chain(&InstallError::Residual(e))),
+            }
+        }
+    }
     if !changes && report.drift.is_empty() && report.set_drift.is_empty() {
         keep_text_in_step(store, req, old, new_snapshot)?;
         return Ok(report);

@@ -1,0 +1,138 @@
+//! The residual: the part of the original ruleset sockc's programs do not run, kept in
+//! netfilter beside them, in the source's own format (nft text, nft JSON,
+//! iptables-restore), so that the two together decide every packet as the original
+//! does. docs/import.md ("The residual") gives the construction and why it is exact.
+//!
+//! - [`plan`]: which place sockc shares with netfilter, which flat rules sockc's
+//!   blocks write, what the residual does with each source rule;
+//! - [`layout`]: which copies of each chain the residual holds (dispatchers at the
+//!   shared places, with a `min` and a `full` mode);
+//! - [`mark`]: the packet-mark bit by which the residual tells sockc's block "decided";
+//! - [`names`]: the names it gives tables and chains;
+//! - one writer per format: [`nft_text`], [`nft_json`], [`iptables`].
+//!
+//! Invariant: the residual holds every rule of the source that sockc's blocks do not
+//! run exactly, and nothing the source does not have but the dispatchers, their mode
+//! chains and the chain that marks an accept.
+
+pub mod iptables;
+pub mod layout;
+pub mod mark;
+pub mod names;
+pub mod nft_json;
+pub mod nft_text;
+pub mod plan;
+
+use layout::Layout;
+use plan::{Fate, Plan};
+
+use crate::{
+    detect::Format,
+    model::{RuleId, Ruleset, Verdict},
+};
+
+/// How a copy's rule keeps its verdicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerdictMode {
+    /// As the source has them (the `full` copies, chains netfilter runs alone).
+    Same,
+    /// As the source has them, an accept marking the packet first (kept rules).
+    Keep,
+    /// Accepts and drops made an accept that does not mark (sockc decides).
+    Defer,
+}
+
+/// A base chain the residual turned into a dispatcher: `sockc apply` points it at its
+/// `min` or `full` mode chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dispatcher {
+    /// nft: the table's family (`ip`, `inet` ...); iptables: `ip` or `ip6`.
+    pub family: String,
+    /// nft: the residual's table; iptables: the table (`filter`, `raw` ...).
+    pub table: String,
+    /// nft: the base chain; iptables: the built-in chain (`INPUT` ...).
+    pub chain: String,
+}
+
+/// A written residual.
+#[derive(Clone, Debug, Default)]
+pub struct Built {
+    pub text: String,
+    pub dispatchers: Vec<Dispatcher>,
+}
+
+/// The residual of an import.
+#[derive(Clone, Debug)]
+pub struct Residual {
+    pub format: Format,
+    /// The file's text ([`names::TOKEN`] standing for the install).
+    pub text: String,
+    /// The mark bit (one bit set) the residual sets on what it decides.
+    pub mark: u32,
+    pub dispatchers: Vec<Dispatcher>,
+}
+
+/// Why no exact residual could be written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResidualError(pub String);
+
+/// Writes the residual of `text` (read as `rs` in `format`) for `plan`.
+pub fn build(
+    text: &str,
+    format: Format,
+    rs: &Ruleset,
+    placed: &[crate::semantics::Placed],
+    plan: &Plan,
+) -> Result<Residual, ResidualError> {
+    if let Some(name) = names::clashes(text) {
+        return Err(ResidualError(format!(
+            "the ruleset already names something `{name}`, which the residual's own names \
+             would be confused with"
+        )));
+    }
+    let mark = mark::choose(rs).ok_or_else(|| {
+        ResidualError(
+            "every bit of the packet mark from bit 23 up may be set by the ruleset: no bit \
+             is left for the residual to tell sockc's blocks what it decided"
+                .into(),
+        )
+    })?;
+    let layout = Layout::new(rs, placed, plan);
+    let built = match format {
+        Format::Nft => nft_text::write(text, rs, plan, &layout, mark),
+        Format::NftJson => nft_json::write(text, rs, plan, &layout, mark),
+        Format::Iptables => iptables::write(rs, plan, &layout, mark),
+    }
+    .ok_or_else(|| {
+        ResidualError("the ruleset's structure could not be copied rule by rule".into())
+    })?;
+    Ok(Residual {
+        format,
+        text: built.text,
+        mark,
+        dispatchers: built.dispatchers,
+    })
+}
+
+/// What a kept copy does with rule `id`: `None` when it is not there (sockc runs it
+/// and nothing it matches reaches a kept rule). A deferred rule whose verdict is not a
+/// plain accept or drop (a reject, a queue ...) or that looks up a named verdict map
+/// (whose elements a kept rule may share) is kept as it is instead: keeping is exact
+/// for every rule, deferring is only shorter.
+pub fn kept_mode(plan: &Plan, rs: &Ruleset, id: RuleId, named_vmap: bool) -> Option<VerdictMode> {
+    match plan.fate[id] {
+        Fate::Remove => None,
+        Fate::Keep => Some(VerdictMode::Keep),
+        Fate::Defer if deferrable(&rs.rules[id].verdict) && !named_vmap => Some(VerdictMode::Defer),
+        Fate::Defer => Some(VerdictMode::Keep),
+    }
+}
+
+fn deferrable(v: &Verdict) -> bool {
+    match v {
+        Verdict::Accept | Verdict::Drop | Verdict::Jump(_) | Verdict::Goto(_) => true,
+        Verdict::Return | Verdict::Continue => true,
+        Verdict::Map { entries, .. } => entries.iter().all(|(_, v)| deferrable(v)),
+        Verdict::Reject(_) | Verdict::Other { .. } => false,
+    }
+}
