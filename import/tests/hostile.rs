@@ -329,7 +329,10 @@ fn nft_json_rules(n: usize, sep: &str) -> String {
             1 + i % 60_000
         ));
     }
-    format!("{{\"nftables\":[{sep}{}{sep}]}}\n", objects.join(&format!(",{sep}")))
+    format!(
+        "{{\"nftables\":[{sep}{}{sep}]}}\n",
+        objects.join(&format!(",{sep}"))
+    )
 }
 
 /// The rules of a read ruleset without their positions.
@@ -367,11 +370,18 @@ fn one_line_nft_json_costs_positions_linear_in_its_length() {
     // each rule at its column, in characters (the comments hold two-byte characters)
     for (i, r) in rs.rules.iter().enumerate().step_by(997) {
         let chars = one_line[..r.span.start].chars().count();
-        assert_eq!((r.span.line, r.span.column as usize), (1, chars + 1), "rule {i}");
+        assert_eq!(
+            (r.span.line, r.span.column as usize),
+            (1, chars + 1),
+            "rule {i}"
+        );
     }
     let by_lines = nft_json_rules(n, "\n");
     let rs_lines = sockc_import::nft::json::read(&by_lines).unwrap();
-    assert_eq!(rules_without_positions(&rs), rules_without_positions(&rs_lines));
+    assert_eq!(
+        rules_without_positions(&rs),
+        rules_without_positions(&rs_lines)
+    );
     assert_eq!(rs_lines.rules[n - 1].span.line as usize, n + 4);
     assert_eq!(rs_lines.rules[n - 1].span.column, 1);
 }
