@@ -148,8 +148,8 @@ impl<'a> LineIndex<'a> {
     }
 }
 
-/// A piece of input quoted in a message: at most 40 characters, control characters
-/// escaped.
+/// A piece of input quoted in a message: at most 40 characters, invisible characters
+/// escaped as every human output escapes them (`sockc_compiler::diag::escaped`).
 pub fn quote(s: &str) -> String {
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -157,11 +157,7 @@ pub fn quote(s: &str) -> String {
             out.push_str("...");
             break;
         }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+        sockc_compiler::diag::push_escaped(&mut out, c);
     }
     format!("`{out}`")
 }

@@ -17,6 +17,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use sockc_compiler::{bpf::limits, Compiled};
 
+use crate::shared::stderr::errln;
 use crate::shared::{
     build::build,
     json::{self, sockc_error},
@@ -78,7 +79,7 @@ pub fn run(args: &CompileArgs) -> ExitCode {
         }
     }
     if args.timings {
-        eprintln!(
+        errln!(
             "timings (ms): {}; total {:.1}",
             stages_ms(&stages),
             start.elapsed().as_secs_f64() * 1e3
@@ -88,7 +89,11 @@ pub fn run(args: &CompileArgs) -> ExitCode {
         json::emit(document(args, &c, emit));
         return ExitCode::SUCCESS;
     }
-    stdout::bytes(listing(&c, emit).as_bytes());
+    match emit {
+        // JSON escapes itself
+        Some(Emit::Json) => stdout::bytes(listing(&c, emit).as_bytes()),
+        _ => stdout::text(&listing(&c, emit)),
+    }
     // The process ends here: freeing a large rule set's IR and tables one allocation
     // at a time, and the allocator handing its pages back at exit, would only delay
     // it (~5 ms at 10,000 rules, more than the whole parse).

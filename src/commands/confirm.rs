@@ -13,6 +13,7 @@ use clap::Args;
 use serde_json::json;
 use sockc_runtime::{error_chain, store::pending::Pending};
 
+use crate::shared::stderr::errln;
 use crate::shared::{
     confirmation::{self, Settled},
     json::{self, sockc_error},
@@ -46,7 +47,7 @@ pub fn run(args: &ConfirmArgs) -> ExitCode {
     };
     if let Err(why) = confirmation::settle(&store, name, None).map(|s| {
         if let Settled::RolledBack(r) = s {
-            eprintln!("sockc: {name}: {}", confirmation::rolled_back_words(&r));
+            errln!("sockc: {name}: {}", confirmation::rolled_back_words(&r));
         }
     }) {
         sockc_error!("{name}: the change could not be rolled back at its deadline: {why}");

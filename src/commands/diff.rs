@@ -183,7 +183,7 @@ fn answer(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCod
         }
         text
     };
-    stdout::bytes(text.as_bytes());
+    stdout::text(&text);
     if sem.changes_verdicts() {
         ExitCode::from(DIFFERENT)
     } else {

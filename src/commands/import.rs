@@ -25,6 +25,7 @@ use crate::shared::{
     output::write_replacing,
     progress::Spinner,
     settings::quiet,
+    stderr::errln,
 };
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -157,14 +158,13 @@ fn show_syntax_errors(
 }
 
 /// The human report on stderr: every rule that is not exact (`-q`: none), the set
-/// files to export, what the language would need, then the summary line.
+/// files to export, what the language would need, then the summary line. The reasons
+/// quote the source, escaped like every line for people (`errln!`).
 fn print_report(imported: &Import, name: &str, opts: &Options, default_hook: bool) {
     let r = &imported.report;
-    let mut err = std::io::stderr().lock();
     if !quiet() {
         if default_hook {
-            let _ = writeln!(
-                err,
+            errln!(
                 "sockc: note: imported for --hook {} (the default{})",
                 opts.hook.name(),
                 if opts.hook == Hook::Netfilter {
@@ -175,8 +175,7 @@ fn print_report(imported: &Import, name: &str, opts: &Options, default_hook: boo
             );
         }
         for rule in r.rules.iter().filter(|x| x.status != Status::Exact) {
-            let _ = writeln!(
-                err,
+            errln!(
                 "{name}:{}:{}: {}: {}",
                 rule.line,
                 rule.column,
@@ -185,17 +184,16 @@ fn print_report(imported: &Import, name: &str, opts: &Options, default_hook: boo
             );
         }
         for remark in &r.remarks {
-            let _ = writeln!(err, "sockc: note: {remark}");
+            errln!("sockc: note: {remark}");
         }
         for (path, how) in &imported.set_files {
-            let _ = writeln!(err, "sockc: set file {path}: {how}");
+            errln!("sockc: set file {path}: {how}");
         }
         for (what, n) in r.needs() {
-            let _ = writeln!(err, "sockc: {n} rules need {what}");
+            errln!("sockc: {n} rules need {what}");
         }
     }
-    let _ = writeln!(
-        err,
+    errln!(
         "{name}: {} rules: {} exact, {} approximate, {} unsupported",
         r.rules.len(),
         r.summary.exact,

@@ -15,6 +15,7 @@ use sockc_runtime::{
 };
 
 use super::{confirm, report, session::Session, ApplyArgs};
+use crate::shared::stderr::errln;
 use crate::shared::{
     input::is_stdin, installed, installing, json::sockc_error, memory::release_freed_memory,
     progress::Spinner, settings::quiet, store::fail,
@@ -79,7 +80,7 @@ pub fn run(
     }
     if !quiet() {
         for n in &report.notices {
-            eprintln!("notice: {n}");
+            errln!("notice: {n}");
         }
     }
     let changes = installing::changes(&report);
