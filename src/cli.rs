@@ -36,7 +36,8 @@ read and an output file that cannot be written), 3 kernel/permission/verifier fa
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Cmd,
-    /// Print errors and data only: no warnings, notices or "ok" lines on stderr
+    /// Print errors and data only: no warnings, notices or "ok" lines; apply prints
+    /// nothing on success but a change left pending confirmation
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// Also read `file "..."` sets from this directory's tree (repeatable); by default
@@ -133,10 +134,13 @@ pub enum Cmd {
     /// a re-apply swaps programs atomically (or only updates set maps)
     ///
     /// Everything new is built and verified before the first hook changes; any error
-    /// before the swap leaves the installed generation as it was. `--dry-run` says which
-    /// packets would change their verdict (`--details`: the plan, rule diff, set
-    /// changes, bytecode diff) and runs the verifier, changing nothing; it exits 0,
-    /// or with `--exit-code` 4 when something would change.
+    /// before the swap leaves the installed generation as it was. Prints the plan —
+    /// listed when it changes at most 50 lines of rules, set entries and bytecode,
+    /// else as counts (`--details` lists it whole, `--summary` counts it) — and one line
+    /// saying what was done; `-q` nothing on success. `--dry-run` says which packets
+    /// would change their verdict (`--details` or `--summary`: and the plan) and runs
+    /// the verifier, changing nothing; it exits 0, or with `--exit-code` 4 when
+    /// something would change (with `-q` it prints nothing: `--exit-code` answers).
     Apply(apply::ApplyArgs),
     /// Keep a change applied with `apply --confirm`; without it, the change is rolled
     /// back at its deadline
@@ -394,5 +398,23 @@ mod tests {
             walk.extend(c.get_subcommands().cloned());
         }
         assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
+
+    /// `apply --details` and the apply's long help name the longest plan listed
+    /// without it.
+    #[test]
+    fn apply_help_names_the_listed_plan_length() {
+        let cmd = command();
+        let apply = cmd.find_subcommand("apply").unwrap();
+        let details = apply
+            .get_arguments()
+            .find(|a| a.get_id() == "details")
+            .and_then(|a| a.get_help())
+            .unwrap()
+            .to_string();
+        let limit = format!("at most {}", apply::LISTED_PLAN_LINES);
+        assert!(details.contains(&limit), "{details}");
+        let about = apply.get_long_about().unwrap().to_string();
+        assert!(about.contains(&limit), "{about}");
     }
 }
