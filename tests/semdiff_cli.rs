@@ -217,3 +217,36 @@ fn a_block_that_lets_everything_through_changes_no_verdict() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("no packet changes its verdict\n"), "{out}");
 }
+
+/// Issue 47 item 11: NEW's warnings on stderr come after the answer on stdout with a
+/// line between them, so that on a terminal the first warning's code does not read as
+/// the answer's last line; `-q` drops the warnings and the line.
+#[test]
+fn the_warnings_after_the_answer_start_on_a_line_of_their_own() {
+    let dir = std::env::temp_dir().join(format!("sockc-semdiff-nl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = dir.join("old.sk");
+    let new = dir.join("new.sk");
+    std::fs::write(&old, "xdp on eth0 {\n    default allow\n}\n").unwrap();
+    std::fs::write(
+        &new,
+        "xdp on eth0 {\n    drop tcp to *:22\n    drop tcp to *:22\n    default allow\n}\n",
+    )
+    .unwrap();
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    for extra in [&[][..], &["--details"], &["--summary"]] {
+        let mut args = vec!["diff", old, new];
+        args.extend_from_slice(extra);
+        let (code, out, err) = sockc(&args);
+        assert_eq!(code, 4, "{out}{err}");
+        assert!(out.ends_with('\n'), "{out:?}");
+        assert!(err.starts_with("\nsockc::shadowed\n"), "{extra:?}: {err}");
+    }
+    let (code, _, err) = sockc(&["-q", "diff", old, new]);
+    assert_eq!(code, 4);
+    assert_eq!(err, "");
+    let (_, same, err) = sockc(&["diff", old, old]);
+    assert!(same.starts_with("no packet changes"), "{same}");
+    assert_eq!(err, "", "no warnings, no line");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -34,10 +34,11 @@ pub struct CompileArgs {
     /// write the ELF object here
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// what to print on stdout (default: asm when no -o is given)
+    /// what to print on stdout (default: asm, when neither -o nor --json is given)
     #[arg(long, value_enum)]
     pub emit: Option<Emit>,
-    /// print diagnostics as JSON on stderr
+    /// print the programs, the diagnostics and what --emit asked for as one JSON
+    /// document on stdout (see docs/json.md)
     #[arg(short, long)]
     pub json: bool,
     /// print how long each stage took (ms) on stderr

@@ -40,6 +40,10 @@ pub fn run(args: &ConfirmArgs) -> ExitCode {
     if let Err(code) = check_name(name) {
         return code;
     }
+    if args.target.name.as_deref().is_some_and(|n| n != name) {
+        sockc_error!("--name and NAME name two installs: give one");
+        return ExitCode::from(2);
+    }
     // Confirming after the deadline rolls back instead: the same capabilities as apply.
     let store = match open_for("confirm", privileges::INSTALL, &args.target) {
         Ok(s) => s,

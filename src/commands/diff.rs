@@ -32,6 +32,8 @@ use crate::shared::{
     json::{self, sockc_error},
     privileges,
     semantic_diff::{options, semantic_text},
+    settings::quiet,
+    stderr::errln,
     stdout,
     store::{check_name, fail, open_store, Target},
 };
@@ -151,6 +153,11 @@ fn compare(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
     }
     let code = answer(args, &old, &new_file.display().to_string(), &new.compiled);
     if !args.json {
+        // A blank line between the answer (stdout) and the warnings (stderr): on a
+        // terminal the first warning's code would read as the answer's last line.
+        if !quiet() && !new.warnings.is_empty() {
+            errln!("");
+        }
         print_diagnostics(&new.warnings, &new.name, &new.src);
     }
     code
