@@ -84,7 +84,13 @@ fn as_findings(prog: &Program, diags: &[Diagnostic]) -> Vec<(&'static str, usize
     let at = |s: Span| prog.rules.iter().position(|r| r.span == s);
     diags
         .iter()
-        .map(|d| (d.code, at(d.labels[0].span).unwrap(), at(d.labels[1].span)))
+        .map(|d| {
+            (
+                d.code.as_str(),
+                at(d.labels[0].span).unwrap(),
+                at(d.labels[1].span),
+            )
+        })
         .collect()
 }
 

@@ -15,7 +15,7 @@ use crate::{
         },
         maps::{self, MapDef, Sizing},
     },
-    diag::{Diagnostic, Span},
+    diag::{self, Diagnostic, Span},
     hooks::HookKind,
     ir::{
         slots::{keep_slots, InstalledSlots},
@@ -179,7 +179,7 @@ pub fn finish(checked: Checked, opts: &Options) -> (Option<Compiled>, Vec<Diagno
         }
         Err(LowerFailure::Internal(span, msg)) => {
             diags.push(
-                Diagnostic::error("sockc::internal", msg).label(span, "while compiling this"),
+                Diagnostic::new(diag::Code::Internal, msg).label(span, "while compiling this"),
             );
             (None, diags)
         }

@@ -27,7 +27,9 @@
 //!   [`Compiled::refit`] to an installed generation's [`driver::Refit`], failing with a
 //!   [`driver::RefitError`]); each program's [`bpf::buffer::Code`].
 //! * **Diagnostics**: [`diag::Diagnostic`] with its [`diag::Span`]s and
-//!   [`diag::Severity`], rendered only by [`diag::render`] (text) and [`diag::to_json`].
+//!   [`diag::Severity`], rendered only by [`diag::render`] (text) and [`diag::to_json`];
+//!   the catalogue of every code the workspace prints or documents, [`diag::Code`]
+//!   ([`diag::codes`]), which the import and the runtime name too.
 //! * **The hook table**: [`hooks`] ([`hooks::HookKind`], [`hooks::HookSpec`],
 //!   [`hooks::spec`], [`hooks::HOOKS`]).
 //! * **What the runtime reads back**: [`metadata`] (the `.sockc` section), the map

@@ -204,6 +204,7 @@ const LEAVES: &[(&str, &[&str])] = &[
     ("syntax::grammar", &[]),
     ("syntax::decode", &["syntax::ast"]),
     ("syntax::hints", &["syntax::grammar"]),
+    ("diag::codes", &[]),
 ];
 
 /// The files of `leaf`'s stage it uses beyond what [`LEAVES`] allows it (its

@@ -123,7 +123,7 @@ fn an_unclosed_block_is_reported_at_its_head_and_hides_nothing() {
         "cut where the next block starts"
     );
     // The seven other mistakes, in order.
-    let codes: Vec<&str> = e[1..].iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = e[1..].iter().map(|d| d.code.as_str()).collect();
     assert_eq!(
         codes,
         [

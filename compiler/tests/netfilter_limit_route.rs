@@ -61,7 +61,7 @@ fn route_is_the_hook_at_input_and_forward() {
     ] {
         let (d, text) = only(hook, &format!("drop udp route {same}"));
         assert_eq!(
-            (d.code, d.is_error(), text.as_str()),
+            (d.code.as_str(), d.is_error(), text.as_str()),
             (
                 "sockc::route-by-hook",
                 false,
@@ -80,7 +80,7 @@ fn route_is_the_hook_at_input_and_forward() {
         assert_eq!(matches(&with), matches(&without), "{hook}");
         let (d, text) = only(hook, &format!("drop udp route {other}"));
         assert_eq!(
-            (d.code, d.is_error(), text.as_str()),
+            (d.code.as_str(), d.is_error(), text.as_str()),
             (
                 "sockc::hook-cannot-match",
                 true,

@@ -1,6 +1,9 @@
 //! Errors of an import: input that cannot be read as its format (with line and
 //! column), options that do not fit the input, and a ruleset too large to flatten
-//! within the import's bounds (with the rule where it ran out).
+//! within the import's bounds (with the rule where it ran out). Each carries its code
+//! from the compiler's catalogue (`sockc_compiler::diag::Code`: `sockc::syntax`,
+//! `sockc::import-usage`, `sockc::import-too-large`), and a diagnostic becomes the
+//! compiler's ([`Diagnostic::to_compiler`]) to be shown as a rule file's is.
 //!
 //! Invariant: a syntax error always has a position inside the input (byte offset,
 //! 1-based line, 1-based column in characters) and a message that quotes at most a
@@ -9,16 +12,37 @@
 
 use std::{cell::Cell, fmt};
 
+use sockc_compiler::diag::{self as compiler_diag, Code};
+
 use crate::model::Span;
 
 /// At most this many syntax errors are kept per input.
 pub const MAX_ERRORS: usize = 20;
 
-/// One syntax error.
+/// One error in the input, at its place: the compiler's diagnostic with the line and
+/// column the import computed (the per-rule report and the tests name them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
+    pub code: Code,
     pub message: String,
     pub span: Span,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, message: impl Into<String>, span: Span) -> Self {
+        Diagnostic {
+            code,
+            message: message.into(),
+            span,
+        }
+    }
+
+    /// The compiler's diagnostic for it (the catalogue's severity, labelled `here`
+    /// at its span), rendered against the ruleset as a rule file's diagnostics are.
+    pub fn to_compiler(&self) -> compiler_diag::Diagnostic {
+        let span = compiler_diag::Span::new(self.span.start, self.span.end.max(self.span.start));
+        compiler_diag::Diagnostic::new(self.code, self.message.clone()).label(span, "here")
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -62,6 +86,18 @@ impl fmt::Display for ImportError {
 }
 
 impl std::error::Error for ImportError {}
+
+impl ImportError {
+    /// Its code in the catalogue; [`Code::exit_code`] is the exit code `sockc import`
+    /// ends with.
+    pub fn code(&self) -> Code {
+        match self {
+            ImportError::Syntax(_) => Code::Syntax,
+            ImportError::Usage(_) => Code::ImportUsage,
+            ImportError::TooLarge(d) => d.code,
+        }
+    }
+}
 
 /// Bytes per block of [`LineIndex`]'s character counts: finding a column reads at
 /// most two partial blocks, whatever the length of its line.

@@ -47,6 +47,7 @@ use lower::sets::SetTable;
 pub use lower::Program;
 use model::{NfHook, Ruleset};
 use semantics::{atoms::Atoms, Place, Placed};
+use sockc_compiler::diag::Code;
 
 /// Where the imported rules run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,7 +180,7 @@ fn too_large(rs: &Ruleset, text: &str, o: &semantics::flatten::Overflow) -> Impo
         .rule
         .map(|id| rs.rules[id].span)
         .unwrap_or_else(|| diag::LineIndex::new(text).span(0, 0));
-    ImportError::TooLarge(Diagnostic { message, span })
+    ImportError::TooLarge(Diagnostic::new(Code::ImportTooLarge, message, span))
 }
 
 /// Imports `text`.
@@ -265,10 +266,11 @@ pub fn write(a: &Analysis, opts: &Options) -> (Import, Vec<(usize, lower::Block)
 /// every format (none of the tools prints one; a reader would take it for a space).
 pub fn read(text: &str, format: Format) -> Result<Ruleset, ImportError> {
     if let Some(at) = text.find('\0') {
-        return Err(ImportError::Syntax(vec![Diagnostic {
-            message: "a NUL byte: netfilter's tools never print one; is this a binary file?".into(),
-            span: diag::LineIndex::new(text).span(at, at + 1),
-        }]));
+        return Err(ImportError::Syntax(vec![Diagnostic::new(
+            Code::Syntax,
+            "a NUL byte: netfilter's tools never print one; is this a binary file?",
+            diag::LineIndex::new(text).span(at, at + 1),
+        )]));
     }
     match format {
         Format::Iptables => iptables::read(text),

@@ -6,7 +6,8 @@
 //! not exact are in it as comments with their reason, and in the report as warnings),
 //! 1 when the input cannot be parsed (shown like a rule file's syntax error, at its
 //! line and column) or, with `--strict`, when any rule is approximate or unsupported
-//! (the files are still written), 2 for usage and I/O errors. Invariant: the output
+//! (the files are still written), 2 for usage and I/O errors; an import's error ends
+//! with its code's exit code in the catalogue. Invariant: the output
 //! files are each written whole or not at all (beside the target, then renamed).
 
 use std::{
@@ -105,17 +106,15 @@ pub fn run(args: &ImportArgs) -> ExitCode {
     drop(spinner);
     let imported = match imported {
         Ok(x) => x,
-        Err(ImportError::Syntax(d)) => {
-            show_syntax_errors("sockc::syntax", &d, &name, &text);
-            return ExitCode::from(1);
-        }
-        Err(ImportError::TooLarge(d)) => {
-            show_syntax_errors("sockc::import-too-large", &[d], &name, &text);
-            return ExitCode::from(1);
-        }
-        Err(ImportError::Usage(m)) => {
-            sockc_error!("{name}: {m}");
-            return ExitCode::from(2);
+        Err(e) => {
+            match &e {
+                ImportError::Syntax(d) => show_input_errors(d, &name, &text),
+                ImportError::TooLarge(d) => {
+                    show_input_errors(std::slice::from_ref(d), &name, &text)
+                }
+                ImportError::Usage(m) => sockc_error!("{name}: {m}"),
+            }
+            return ExitCode::from(e.code().exit_code());
         }
     };
     print_report(&imported, &name, &opts, args.hook.is_none());
@@ -135,22 +134,12 @@ pub fn run(args: &ImportArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Errors in the input (`code`: `sockc::syntax`, or `sockc::import-too-large`),
-/// rendered as a rule file's are.
-fn show_syntax_errors(
-    code: &'static str,
-    errors: &[sockc_import::Diagnostic],
-    name: &str,
-    text: &str,
-) {
+/// Errors in the input (each with its code: `sockc::syntax`, or
+/// `sockc::import-too-large`), rendered as a rule file's are.
+fn show_input_errors(errors: &[sockc_import::Diagnostic], name: &str, text: &str) {
     let diags: Vec<diag::Diagnostic> = errors
         .iter()
-        .map(|d| {
-            diag::Diagnostic::error(code, d.message.clone()).label(
-                diag::Span::new(d.span.start, d.span.end.max(d.span.start)),
-                "here",
-            )
-        })
+        .map(sockc_import::Diagnostic::to_compiler)
         .collect();
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     eprint!("{}", diag::render(&diags, name, text, color));

@@ -19,9 +19,9 @@ use sockc_runtime::install::{self, Source};
 
 use crate::shared::{
     json::{self, sockc_error},
-    socket_install::{fail_register, store_and_install},
+    socket_install::store_and_install,
     stdout::outln,
-    store::Target,
+    store::{fail, Target},
 };
 
 #[derive(Args)]
@@ -60,7 +60,7 @@ pub fn run(args: &RegisterArgs) -> ExitCode {
     };
     let r = match install::register(&store, &name, &args.socket, source) {
         Ok(r) => r,
-        Err(e) => return fail_register(e),
+        Err(e) => return fail(e),
     };
     if let Some(x) = &r.recovered {
         sockc_error!("{name}: {x}");

@@ -10,9 +10,9 @@ use sockc_runtime::install;
 
 use crate::shared::{
     json,
-    socket_install::{fail_register, store_and_install},
+    socket_install::store_and_install,
     stdout::outln,
-    store::Target,
+    store::{fail, Target},
 };
 
 #[derive(Args)]
@@ -47,6 +47,6 @@ pub fn run(args: &UnregisterArgs) -> ExitCode {
             outln!("{name}: socket {} was not registered", args.socket);
             ExitCode::SUCCESS
         }
-        Err(e) => fail_register(e),
+        Err(e) => fail(e),
     }
 }

@@ -1,17 +1,14 @@
 //! What `sockc register` and `sockc unregister` share: the install that declares the
-//! socket they name, and how their errors exit.
+//! socket they name.
 //!
 //! Invariant: without `--name` the install is the only one that declares the socket;
 //! none is exit 1, several exit 2. A socket that does not fit its declaration, or is
-//! not there, is the user's problem (exit 1), as are unknown names.
+//! not there, is the user's problem (exit 1, `sockc::register-socket`: the store's
+//! [`fail`]), as are unknown names.
 
 use std::process::ExitCode;
 
-use sockc_runtime::{
-    error_chain,
-    install::{self, InstallError},
-    store::Store,
-};
+use sockc_runtime::{install, store::Store};
 
 use super::{
     json::sockc_error,
@@ -63,19 +60,5 @@ fn install_of(target: &Target, store: &Store, socket: &str) -> Result<String, Ex
             );
             Err(ExitCode::from(2))
         }
-    }
-}
-
-/// A socket that does not fit its declaration, or is not there, is the user's problem
-/// (exit 1), as are unknown names; the rest is [`fail`]'s.
-pub fn fail_register(e: InstallError) -> ExitCode {
-    match e {
-        InstallError::Socket { .. }
-        | InstallError::NothingBound { .. }
-        | InstallError::UnknownSocket { .. } => {
-            sockc_error!("{}", error_chain(&e));
-            ExitCode::from(1)
-        }
-        e => fail(e),
     }
 }

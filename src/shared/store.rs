@@ -5,7 +5,7 @@
 //! Invariant: the store is opened locked (the lock only root can take, waited for at
 //! most `--lock-timeout`), and an install name is checked before it names a
 //! directory. Exit codes: 1 nothing installed, 2 a bad name or an empty rule file, 3
-//! kernel, permission or lock failures.
+//! kernel, permission or lock failures (an install's error: its catalogue code's).
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
@@ -55,15 +55,13 @@ pub fn check_given_name(target: &Target) -> Result<(), ExitCode> {
     target.name.as_deref().map_or(Ok(()), check_name)
 }
 
-/// Prints the error with its causes; "nothing installed" and an empty rule file are
-/// the user's (1 and 2), the rest kernel, permission or lock failures (3).
+/// Prints the error with its causes and exits with its code's exit code in the
+/// catalogue ([`InstallError::code`]): "nothing installed" and a socket `register`
+/// cannot take are the user's (1), an empty rule file and a hook another install holds
+/// too (2), the rest kernel, permission or lock failures (3).
 pub fn fail(e: InstallError) -> ExitCode {
     sockc_error!("{}", error_chain(&e));
-    ExitCode::from(match e {
-        InstallError::NotInstalled(_) => 1,
-        InstallError::Empty { .. } | InstallError::HeldByInstall { .. } => 2,
-        _ => 3,
-    })
+    ExitCode::from(e.code().exit_code())
 }
 
 /// The store under `target`, locked.

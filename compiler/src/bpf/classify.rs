@@ -87,8 +87,8 @@ pub(crate) fn table_limit(p: &Program, c: &Classifier) -> Option<crate::diag::Di
     }
     let (first, last) = (&p.rules[c.rules.start], &p.rules[c.rules.end - 1]);
     Some(
-        crate::diag::Diagnostic::error(
-            "sockc::table-limit",
+        crate::diag::Diagnostic::new(
+            crate::diag::Code::TableLimit,
             format!(
                 "the classifier of lines {}-{} needs a table of {size} bytes, more than \
                  the {MAX_TABLE_BYTES} its references can reach",

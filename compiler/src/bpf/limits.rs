@@ -561,8 +561,8 @@ pub(crate) fn diagnose(
         Limit::Stack => "bytes of stack",
         Limit::Maps => "maps",
     };
-    let mut d = Diagnostic::error(
-        "sockc::kernel-limit",
+    let mut d = Diagnostic::new(
+        crate::diag::Code::KernelLimit,
         format!(
             "program `{}` needs {} {what}, more than the kernel's {}; the kernel would \
              refuse it",
@@ -631,8 +631,8 @@ pub(crate) fn diagnose_early(
     let linear: Vec<usize> = linear_rules(p).collect();
     let (first, last) = (linear[0], linear[linear.len() - 1]);
     Some(
-        Diagnostic::error(
-            "sockc::kernel-limit",
+        Diagnostic::new(
+            crate::diag::Code::KernelLimit,
             format!(
                 "program `{}` needs at least {fewest} instructions, more than the \
                  kernel's {}; the kernel would refuse it",

@@ -20,6 +20,7 @@ pub fn to_json(diags: &[Diagnostic], name: &str, src: &str) -> serde_json::Value
     let items: Vec<_> = diags
         .iter()
         .map(|d| {
+            super::debug_check_severity(d);
             let labels: Vec<_> = d
                 .labels
                 .iter()
@@ -34,7 +35,7 @@ pub fn to_json(diags: &[Diagnostic], name: &str, src: &str) -> serde_json::Value
             let mut v = serde_json::json!({
                 "file": name,
                 "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
-                "code": d.code,
+                "code": d.code.as_str(),
                 "message": d.message,
                 "labels": labels,
                 "help": d.help,

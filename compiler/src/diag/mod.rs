@@ -6,12 +6,16 @@
 //! source it was produced from; user text quoted in a message goes through [`quote`]
 //! (bounded, invisible characters escaped); and a [`Sink`] keeps at most the
 //! diagnostics limit of errors and of warnings, counting the rest, so no input makes
-//! the list (or what is printed from it) grow without bound.
+//! the list (or what is printed from it) grow without bound. Every diagnostic's code
+//! is a [`Code`] of the catalogue ([`codes`]), and its severity the one the catalogue
+//! gives that code (checked again, in debug builds, wherever one is rendered).
 
+pub mod codes;
 mod escape;
 mod json;
 mod render;
 
+pub use codes::{Code, Group, Level, Severity};
 pub use escape::{escaped, escaped_lines, is_invisible, push_escaped};
 pub use json::to_json;
 pub use render::render;
@@ -60,12 +64,6 @@ impl LineIndex {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    Warning,
-    Error,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Label {
     pub span: Span,
@@ -75,9 +73,10 @@ pub struct Label {
 /// One error or warning.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// The catalogue's severity for `code` ([`Diagnostic::new`]).
     pub severity: Severity,
     /// Stable machine-readable code, e.g. `sockc::unknown-set`.
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub labels: Vec<Label>,
     pub help: Option<String>,
@@ -94,20 +93,16 @@ pub struct LeftOut {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+    /// A diagnostic of `code`, at the severity the catalogue gives it: a caller names
+    /// the code, never the severity, so the two cannot disagree.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Diagnostic {
-            severity: Severity::Error,
+            severity: code.severity(),
             code,
             message: message.into(),
             labels: Vec::new(),
             help: None,
             left_out: None,
-        }
-    }
-    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, message)
         }
     }
     pub fn label(mut self, span: Span, text: impl Into<String>) -> Self {
@@ -147,8 +142,18 @@ pub fn totals(diags: &[Diagnostic]) -> LeftOut {
     t
 }
 
-/// The code of the diagnostic that stands for those left out.
-pub(crate) const LEFT_OUT_CODE: &str = "sockc::too-many-diagnostics";
+/// In debug builds, panics when a diagnostic's severity is not one the catalogue
+/// allows its code ([`render`] and [`to_json`] check every diagnostic they print, so
+/// every test that prints one checks it).
+pub(crate) fn debug_check_severity(d: &Diagnostic) {
+    debug_assert!(
+        d.code.level().allows(d.severity),
+        "{} raised as {:?}; the catalogue says {:?}",
+        d.code,
+        d.severity,
+        d.code.level()
+    );
+}
 
 fn left_out_diagnostic(left: LeftOut, max: usize) -> Diagnostic {
     let plural = |n: usize, what: &str| format!("{n} more {what}{}", if n == 1 { "" } else { "s" });
@@ -157,12 +162,14 @@ fn left_out_diagnostic(left: LeftOut, max: usize) -> Diagnostic {
         .filter(|(n, _)| *n > 0)
         .map(|&(n, w)| plural(n, w))
         .collect();
-    let mut d = if left.errors > 0 {
-        Diagnostic::error(LEFT_OUT_CODE, "")
-    } else {
-        Diagnostic::warning(LEFT_OUT_CODE, "")
-    };
-    d.message = format!("{} not shown", parts.join(" and "));
+    let mut d = Diagnostic::new(
+        Code::TooManyDiagnostics,
+        format!("{} not shown", parts.join(" and ")),
+    );
+    // `Level::ErrorOrWarning`: a warning when only warnings were left out.
+    if left.errors == 0 {
+        d.severity = Severity::Warning;
+    }
     d.left_out = Some(left);
     d.help(format!(
         "at most {max} errors and {max} warnings are kept per file ({}); {}",

@@ -445,6 +445,7 @@ fn render_with(diags: &[Diagnostic], name: &str, src: &str, color: bool, windowe
     // A file name may hold anything; miette prints it in every header.
     let name = &*super::escaped(name);
     for d in diags {
+        super::debug_check_severity(d);
         let d = clamped(d, src);
         let (d, source): (Diagnostic, Box<dyn SourceCode>) = if !plain(&d, src, &line_starts) {
             let (ex, labels) = excerpt(&d, name, src, &line_starts);

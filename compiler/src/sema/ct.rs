@@ -4,7 +4,7 @@
 
 use super::Checker;
 use crate::{
-    diag::{Diagnostic, Span},
+    diag::{Code, Diagnostic, Span},
     hooks::HookSpec,
     ir::RuleMatch,
     syntax::ct::CtStates,
@@ -23,7 +23,7 @@ impl Checker<'_> {
     ) {
         if let Some(prev) = *seen {
             self.diags.push(
-                Diagnostic::error("sockc::conflict", "more than one `ct state` in a rule")
+                Diagnostic::new(Code::Conflict, "more than one `ct state` in a rule")
                     .label(sp, "second one")
                     .label(prev, "first one")
                     .help("list the states in one match: `ct state established,related`"),
@@ -33,8 +33,8 @@ impl Checker<'_> {
         *seen = Some(sp);
         if !spec.caps.ct_state {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::hook-cannot-match",
+                Diagnostic::new(
+                    Code::HookCannotMatch,
                     format!(
                         "{} hooks cannot test the connection-tracking state",
                         spec.name
@@ -49,8 +49,8 @@ impl Checker<'_> {
         if !self.ct_warned {
             self.ct_warned = true;
             self.diags.push(
-                Diagnostic::warning(
-                    "sockc::ct-needs-conntrack",
+                Diagnostic::new(
+                    Code::CtNeedsConntrack,
                     "`ct state` sees only what the kernel's connection tracking records, \
                      and conntrack runs in a network namespace only while something there \
                      uses it",

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use super::Checker;
 use crate::{
-    diag::{Diagnostic, Span},
+    diag::{Code, Diagnostic, Span},
     hooks::{Context, HookSpec},
     ir::{Action, AddrMatch, PortMatch, Program, Rule, RuleMatch},
     syntax::ast::{
@@ -64,8 +64,8 @@ impl Checker<'_> {
         };
         if let Some(prev) = *slot {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::conflict",
+                Diagnostic::new(
+                    Code::Conflict,
                     "a frame has one EtherType and one outer VLAN tag",
                 )
                 .label(sp, "second one")
@@ -91,8 +91,8 @@ impl Checker<'_> {
         let first = seen.ether.or(seen.vlan);
         if let (Some(sp), false) = (first, matches!(spec.context, Context::Packet(_))) {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::hook-cannot-match",
+                Diagnostic::new(
+                    Code::HookCannotMatch,
                     format!("{} hooks see no Ethernet frames", spec.name),
                 )
                 .label(sp, "not available in this hook")
@@ -105,8 +105,8 @@ impl Checker<'_> {
         };
         if t < ETHERTYPE_MIN {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::out-of-range",
+                Diagnostic::new(
+                    Code::OutOfRange,
                     format!("EtherType {t:#06x} is an 802.3 frame length, not a type"),
                 )
                 .label(sp, "below 0x0600")
@@ -121,8 +121,8 @@ impl Checker<'_> {
             ETHERTYPE_IPV4 => self.constrain_family(family, Family::V4, sp),
             ETHERTYPE_IPV6 => self.constrain_family(family, Family::V6, sp),
             _ => self.diags.push(
-                Diagnostic::error(
-                    "sockc::conflict",
+                Diagnostic::new(
+                    Code::Conflict,
                     format!(
                         "`ether type {}` frames have no IP header to match",
                         ether_type_text(t)
@@ -163,8 +163,8 @@ impl Checker<'_> {
             return;
         }
         self.diags.push(
-            Diagnostic::warning(
-                "sockc::lockout",
+            Diagnostic::new(
+                Code::Lockout,
                 "this default drops the host's neighbour traffic: it becomes unreachable once its neighbour caches expire",
             )
             .label(prog.default_span, "drops ARP or neighbour discovery")

@@ -8,7 +8,7 @@
 //! the set then holds exactly the written ids (see [`IdSet`]'s invariant).
 
 use crate::{
-    diag::{quote, Diagnostic},
+    diag::{quote, Code, Diagnostic},
     syntax::ids::{IdItem, IdKind, IdMatch, IdSet},
 };
 
@@ -37,8 +37,8 @@ impl Checker<'_> {
                     let word = m.kind.number_word();
                     if *lo > MAX_ID || *hi > MAX_ID {
                         self.diags.push(
-                            Diagnostic::error(
-                                "sockc::out-of-range",
+                            Diagnostic::new(
+                                Code::OutOfRange,
                                 format!("{word} out of range (0 to {MAX_ID})"),
                             )
                             .label(*span, "no user or group has this number"),
@@ -46,8 +46,8 @@ impl Checker<'_> {
                         ok = false;
                     } else if lo > hi {
                         self.diags.push(
-                            Diagnostic::error(
-                                "sockc::empty-range",
+                            Diagnostic::new(
+                                Code::EmptyRange,
                                 format!("the {word} range {lo}-{hi} is empty"),
                             )
                             .label(*span, "the first number must not be larger")
@@ -96,10 +96,10 @@ impl Checker<'_> {
 
 fn unknown_name(kind: IdKind, name: &str) -> Diagnostic {
     let (code, db) = match kind {
-        IdKind::Uid => ("sockc::unknown-user", "getent passwd"),
-        IdKind::Gid => ("sockc::unknown-group", "getent group"),
+        IdKind::Uid => (Code::UnknownUser, "getent passwd"),
+        IdKind::Gid => (Code::UnknownGroup, "getent group"),
     };
-    Diagnostic::error(
+    Diagnostic::new(
         code,
         format!(
             "there is no {} `{}` on this host",

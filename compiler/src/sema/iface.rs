@@ -10,7 +10,7 @@
 
 use super::Checker;
 use crate::{
-    diag::{Diagnostic, Span},
+    diag::{Code, Diagnostic, Span},
     hooks::{Context, HookKind, HookSpec},
     ir::RuleMatch,
     syntax::iface::{Dir, IfaceMatch, IfaceName, NameError},
@@ -43,8 +43,8 @@ impl Checker<'_> {
         let slot = &mut seen[dir as usize];
         if let Some(first) = *slot {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::conflict",
+                Diagnostic::new(
+                    Code::Conflict,
                     format!("more than one `{} on` in a rule", dir.word()),
                 )
                 .label(span, "second one")
@@ -92,8 +92,8 @@ impl Checker<'_> {
             return true;
         };
         self.diags.push(
-            Diagnostic::error(
-                "sockc::hook-cannot-match",
+            Diagnostic::new(
+                Code::HookCannotMatch,
                 format!("{} hooks cannot match `{word} on`", spec.name),
             )
             .label(span, label)
@@ -115,7 +115,7 @@ impl Checker<'_> {
                         NameError::Empty => "an empty interface name".into(),
                     };
                     self.diags.push(
-                        Diagnostic::error("sockc::bad-interface", why)
+                        Diagnostic::new(Code::BadInterface, why)
                             .label(*sp, "no device has this name")
                             .help("write the name `ip link` shows, or a prefix ending in `*`"),
                     );

@@ -7,7 +7,7 @@
 
 use super::Checker;
 use crate::{
-    diag::{Diagnostic, Span},
+    diag::{Code, Diagnostic, Span},
     hooks::{Context, HookKind, HookSpec},
     ir::{RuleLimit, RuleMatch},
     syntax::{limit::Limit, route::RouteClass},
@@ -29,8 +29,8 @@ impl Checker<'_> {
         }
         if !matches!(spec.context, Context::Packet(_) | Context::Netfilter) {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::hook-cannot-match",
+                Diagnostic::new(
+                    Code::HookCannotMatch,
                     format!("{} hooks cannot rate-limit", spec.name),
                 )
                 .label(sp, "not available in this hook")
@@ -47,7 +47,7 @@ impl Checker<'_> {
                 })
             }
             Err(e) => self.diags.push(
-                Diagnostic::error("sockc::limit", e.message())
+                Diagnostic::new(Code::Limit, e.message())
                     .label(sp, "this limit")
                     .help(
                         "a rate is N/second, minute, hour or day, in packets or \
@@ -85,8 +85,8 @@ impl Checker<'_> {
     /// diagnostic for all, so the help names every place the match works).
     fn route_unknown_here(&mut self, sp: Span, spec: &HookSpec) {
         self.diags.push(
-            Diagnostic::error(
-                "sockc::hook-cannot-match",
+            Diagnostic::new(
+                Code::HookCannotMatch,
                 format!(
                     "{} hooks cannot tell local from forwarded packets",
                     spec.name
@@ -118,8 +118,8 @@ impl Checker<'_> {
         };
         if class == hook_class {
             self.diags.push(
-                Diagnostic::warning(
-                    "sockc::route-by-hook",
+                Diagnostic::new(
+                    Code::RouteByHook,
                     format!(
                         "every packet at {} hooks is `route {}`",
                         spec.name,
@@ -131,8 +131,8 @@ impl Checker<'_> {
             );
         } else {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::hook-cannot-match",
+                Diagnostic::new(
+                    Code::HookCannotMatch,
                     format!(
                         "{} hooks only see `route {}` packets: a rule for `route {}` never matches",
                         spec.name,
@@ -157,13 +157,10 @@ impl Checker<'_> {
     fn first_of_kind(&mut self, seen: &mut Option<Span>, sp: Span, kind: &str, why: &str) -> bool {
         if let Some(prev) = *seen {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::conflict",
-                    format!("more than one `{kind}` in a rule"),
-                )
-                .label(sp, "second one")
-                .label(prev, "first one")
-                .help(format!("{why}: keep one")),
+                Diagnostic::new(Code::Conflict, format!("more than one `{kind}` in a rule"))
+                    .label(sp, "second one")
+                    .label(prev, "first one")
+                    .help(format!("{why}: keep one")),
             );
             return false;
         }

@@ -23,7 +23,7 @@ pub use rules::{icmp_type_by_name, ICMP_TYPES};
 use std::{collections::HashMap, path::PathBuf};
 
 use crate::{
-    diag::{quote, Diagnostic, Sink, Span},
+    diag::{quote, Code, Diagnostic, Sink, Span},
     hooks::{self, HookKind},
     ir::{Module, Program, SetId, SockId, Socket},
     limits::{Limit, Limits},
@@ -121,8 +121,8 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
             };
             if let Some(prev) = seen_hooks.insert((kind, attach.clone()), h.head_span) {
                 c.diags.push(
-                    Diagnostic::error(
-                        "sockc::duplicate-hook",
+                    Diagnostic::new(
+                        Code::DuplicateHook,
                         format!("a second `{}` block for the same attach point", hooks::spec(kind).name),
                     )
                     .label(h.head_span, "second block")
@@ -149,8 +149,8 @@ impl Checker<'_> {
         if let Some((_, prev)) = self.sockets.get(&s.name.name) {
             let prev = *prev;
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::duplicate-name",
+                Diagnostic::new(
+                    Code::DuplicateName,
                     format!("socket `{}` is declared twice", quote(&s.name.name)),
                 )
                 .label(s.name.span, "declared again here")
@@ -161,8 +161,8 @@ impl Checker<'_> {
         let max = crate::ir::SOCKETS_MAX as usize;
         if self.module.sockets.len() == max {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::too-many-sockets",
+                Diagnostic::new(
+                    Code::TooManySockets,
                     format!("more than {max} sockets declared"),
                 )
                 .label(s.name.span, format!("socket number {}", max + 1))
@@ -211,8 +211,8 @@ impl Checker<'_> {
                 Stmt::Default(v, sp, log) => {
                     if let Some((_, prev)) = default {
                         self.diags.push(
-                            Diagnostic::error(
-                                "sockc::duplicate-default",
+                            Diagnostic::new(
+                                Code::DuplicateDefault,
                                 "a second `default` in one block",
                             )
                             .label(*sp, "second default")
@@ -269,14 +269,14 @@ impl Checker<'_> {
     fn check_hook_head(&mut self, h: &ast::HookBlock, spec: &hooks::HookSpec, attach_to: &str) {
         if let Some(why) = spec.unsupported {
             self.diags.push(
-                Diagnostic::error("sockc::unsupported", why.to_string())
+                Diagnostic::new(Code::Unsupported, why.to_string())
                     .label(h.head_span, "this hook cannot be compiled yet"),
             );
         }
         if spec.target == hooks::Target::Interface && !valid_interface_name(attach_to) {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::bad-interface",
+                Diagnostic::new(
+                    Code::BadInterface,
                     format!("`{}` is not a valid interface name", quote(attach_to)),
                 )
                 .label(
@@ -305,8 +305,8 @@ impl Checker<'_> {
             .map(|v| crate::ir::verdict_name(*v))
             .collect();
         self.diags.push(
-            Diagnostic::error(
-                "sockc::bad-verdict",
+            Diagnostic::new(
+                Code::BadVerdict,
                 format!(
                     "`default {}` is not a verdict of {} hooks",
                     crate::ir::verdict_name(v),
@@ -328,8 +328,8 @@ impl Checker<'_> {
             .map(|v| crate::ir::verdict_name(*v))
             .collect();
         self.diags.push(
-            Diagnostic::error(
-                "sockc::missing-default",
+            Diagnostic::new(
+                Code::MissingDefault,
                 format!("`{}` block has no `default`", spec.name),
             )
             .label(
@@ -347,8 +347,8 @@ impl Checker<'_> {
         match self.sets.get(&id.name) {
             Some((k, _)) => Some(k.clone()),
             None => {
-                let mut d = Diagnostic::error(
-                    "sockc::unknown-set",
+                let mut d = Diagnostic::new(
+                    Code::UnknownSet,
                     format!("no set named `{}`", quote(&id.name)),
                 )
                 .label(id.span, "not declared");

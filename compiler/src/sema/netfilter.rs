@@ -5,7 +5,7 @@
 //! at it (`EBUSY`) only the kernel knows, at apply.
 
 use super::Checker;
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Code, Diagnostic, Span};
 
 impl Checker<'_> {
     /// `attach_to` is the block's priority as sema wrote it (decimal).
@@ -17,8 +17,8 @@ impl Checker<'_> {
             return;
         }
         self.diags.push(
-            Diagnostic::error(
-                "sockc::bad-priority",
+            Diagnostic::new(
+                Code::BadPriority,
                 format!("netfilter priority {attach_to} is out of range"),
             )
             .label(head, "the kernel takes priorities above -2147483648 and below 2147483647")

@@ -8,7 +8,7 @@
 //! runs at `listen()`, sees the socket's cgroup and not its owner).
 
 use crate::{
-    diag::{Diagnostic, Span},
+    diag::{Code, Diagnostic, Span},
     ir::{Registrar, SockId},
     syntax::{
         ast::{self, SockProto},
@@ -35,8 +35,8 @@ impl Checker<'_> {
         self.check_cgroup(*span, path);
         if s.proto == SockProto::Udp {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::register-udp",
+                Diagnostic::new(
+                    Code::RegisterUdp,
                     format!(
                         "socket `{}` is UDP: it cannot register itself when it binds",
                         crate::diag::quote(&s.name.name)
@@ -52,8 +52,8 @@ impl Checker<'_> {
         }
         if s.addr.is_none() {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::register-address",
+                Diagnostic::new(
+                    Code::RegisterAddress,
                     format!(
                         "socket `{}` has no address: a listening socket is recognised by it",
                         crate::diag::quote(&s.name.name)
@@ -72,8 +72,8 @@ impl Checker<'_> {
         let owner = s.owner.as_ref()?;
         if let Some((_, cgroup)) = &s.cgroup {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::owner-with-cgroup",
+                Diagnostic::new(
+                    Code::OwnerWithCgroup,
                     format!(
                         "socket `{}` names both a cgroup and an owner",
                         crate::diag::quote(&s.name.name)
@@ -99,8 +99,8 @@ impl Checker<'_> {
         let Some((ip, port)) = s.addr else { return };
         if port == 0 {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::socket-port-zero",
+                Diagnostic::new(
+                    Code::SocketPortZero,
                     format!("socket `{}` is declared on port 0", s.name.name),
                 )
                 .label(s.span, "no socket is ever bound to port 0")
@@ -113,8 +113,8 @@ impl Checker<'_> {
         };
         if no_tcp && s.proto == SockProto::Tcp {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::socket-address",
+                Diagnostic::new(
+                    Code::SocketAddress,
                     format!("socket `{}`: no TCP socket listens on {ip}", s.name.name),
                 )
                 .label(s.span, "a broadcast or multicast address"),

@@ -8,7 +8,7 @@
 
 use super::Checker;
 use crate::{
-    diag::Diagnostic,
+    diag::{Code, Diagnostic},
     ir::{Action, RuleMatch},
     syntax::{ast, reject::RejectWith},
 };
@@ -21,8 +21,8 @@ impl Checker<'_> {
         };
         if with == RejectWith::TcpReset && m.proto != Some(6) {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::reject-with",
+                Diagnostic::new(
+                    Code::RejectWith,
                     "`with tcp-reset` needs a rule that matches only TCP",
                 )
                 .label(sp, "a TCP reset answers TCP only")
@@ -37,7 +37,7 @@ impl Checker<'_> {
     pub(super) fn check_reject_with(&mut self, r: &ast::Rule) {
         if let (Some((_, sp)), false) = (r.reject_with, r.action == ast::ActionKw::Reject) {
             self.diags.push(
-                Diagnostic::error("sockc::reject-with", "only `reject` takes `with`")
+                Diagnostic::new(Code::RejectWith, "only `reject` takes `with`")
                     .label(sp, "this rule does not reject")
                     .help("write `reject` as the rule's action, or leave the `with` clause out"),
             );

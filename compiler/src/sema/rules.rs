@@ -10,7 +10,7 @@ use ipnet::IpNet;
 
 use super::{Checker, SetKind};
 use crate::{
-    diag::{quote, Diagnostic, Span},
+    diag::{quote, Code, Diagnostic, Span},
     hooks::HookSpec,
     ir::{Action, AddrMatch, PortMatch, Rule, RuleMatch, SockId},
     syntax::ast::{self, ActionKw, AddrSpec, Family, IcmpType, Match, PortSpec, Target},
@@ -66,14 +66,14 @@ impl Checker<'_> {
             if !spec.caps.socket_conditions {
                 self.error(
                     sp,
-                    "sockc::hook-cannot-match",
+                    Code::HookCannotMatch,
                     format!("{} hooks cannot test socket conditions", spec.name),
                     "not available in this hook",
                 );
             } else if !matches!(m.proto, Some(TCP) | Some(UDP)) {
                 self.diags.push(
-                    Diagnostic::error(
-                        "sockc::condition-needs-protocol",
+                    Diagnostic::new(
+                        Code::ConditionNeedsProtocol,
                         "socket conditions need `tcp` or `udp`",
                     )
                     .label(sp, "the socket lookup needs a protocol")
@@ -118,14 +118,14 @@ impl Checker<'_> {
         if !traceable {
             self.error(
                 sp,
-                "sockc::log-unsupported",
+                Code::LogUnsupported,
                 format!("{} blocks cannot log yet", spec.name),
                 "`log` works in xdp, tc and sk_lookup blocks",
             );
         } else if counts {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::log-needs-verdict",
+                Diagnostic::new(
+                    Code::LogNeedsVerdict,
                     "`log` traces the rule that decides a packet; `count` goes on",
                 )
                 .label(sp, "this rule decides nothing")
@@ -134,7 +134,7 @@ impl Checker<'_> {
         } else if rate == Some(0) {
             self.error(
                 sp,
-                "sockc::log-rate",
+                Code::LogRate,
                 "a log rate of 0/s logs nothing".to_string(),
                 "at least 1/s",
             );
@@ -157,16 +157,16 @@ impl Checker<'_> {
         }
         self.error(
             r.ingress.expect("called for rules with `ingress`"),
-            "sockc::redirect-target",
+            Code::RedirectTarget,
             format!("{} hooks cannot redirect into a receive queue", spec.name),
             "`ingress` exists only in sockmap blocks",
         );
         None
     }
 
-    fn error(&mut self, at: Span, code: &'static str, msg: String, label: &str) {
+    fn error(&mut self, at: Span, code: Code, msg: String, label: &str) {
         self.diags
-            .push(Diagnostic::error(code, msg).label(at, label.to_string()));
+            .push(Diagnostic::new(code, msg).label(at, label.to_string()));
     }
 
     /// A redirect to a socket applies only to traffic the socket can take: a rule
@@ -190,8 +190,8 @@ impl Checker<'_> {
                         _ => None,
                     })
                     .unwrap_or(r.span);
-                let mut d = Diagnostic::error(
-                    "sockc::redirect-protocol",
+                let mut d = Diagnostic::new(
+                    Code::RedirectProtocol,
                     format!(
                         "a {} rule cannot redirect to `{name}`, a {} socket",
                         proto_label(p),
@@ -244,8 +244,8 @@ impl Checker<'_> {
                         _ => None,
                     })
                     .unwrap_or(r.span);
-                let mut d = Diagnostic::error(
-                    "sockc::redirect-family",
+                let mut d = Diagnostic::new(
+                    Code::RedirectFamily,
                     format!("{} traffic cannot go to `{name}`, {what}", family_name(f)),
                 )
                 .label(at, format!("{} here", family_name(f)));
@@ -263,8 +263,8 @@ impl Checker<'_> {
         if !spec.actions.contains(&r.action) {
             let names: Vec<_> = spec.actions.iter().map(|a| action_name(*a)).collect();
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::hook-cannot-act",
+                Diagnostic::new(
+                    Code::HookCannotAct,
                     format!(
                         "`{}` is not an action of {} hooks",
                         action_name(r.action),
@@ -279,7 +279,7 @@ impl Checker<'_> {
         match (r.action, &r.target) {
             (ActionKw::Redirect, None) => {
                 self.diags.push(
-                    Diagnostic::error("sockc::redirect-target", "`redirect` needs a target")
+                    Diagnostic::new(Code::RedirectTarget, "`redirect` needs a target")
                         .label(r.action_span, "redirect where?")
                         .help("end the rule with `to sock NAME`"),
                 );
@@ -292,8 +292,8 @@ impl Checker<'_> {
                 None if self.refused_sockets.contains(&id.name) => None,
                 None => {
                     self.diags.push(
-                        Diagnostic::error(
-                            "sockc::unknown-socket",
+                        Diagnostic::new(
+                            Code::UnknownSocket,
                             format!("no socket named `{}`", quote(&id.name)),
                         )
                         .label(id.span, "not declared")
@@ -316,7 +316,7 @@ impl Checker<'_> {
                 if !spec.caps.redirect_local {
                     self.error(
                         *sp,
-                        "sockc::redirect-target",
+                        Code::RedirectTarget,
                         "`redirect local` exists only in sockmap blocks, on the send side".into(),
                         "not here",
                     );
@@ -331,7 +331,7 @@ impl Checker<'_> {
                 };
                 self.error(
                     sp,
-                    "sockc::redirect-target",
+                    Code::RedirectTarget,
                     format!(
                         "only `redirect` takes a target, not `{}`",
                         action_name(r.action)
@@ -398,7 +398,7 @@ impl Checker<'_> {
             Match::Proto(p, sp) => {
                 if let Some(prev) = seen.proto {
                     self.diags.push(
-                        Diagnostic::error("sockc::conflict", "more than one protocol in a rule")
+                        Diagnostic::new(Code::Conflict, "more than one protocol in a rule")
                             .label(*sp, "second protocol")
                             .label(prev, "first protocol"),
                     );
@@ -425,7 +425,7 @@ impl Checker<'_> {
                 if other & bit != 0 {
                     self.error(
                         *span,
-                        "sockc::conflict",
+                        Code::Conflict,
                         "a TCP flag cannot be both set and clear".into(),
                         "contradicts an earlier flag",
                     );
@@ -464,7 +464,7 @@ impl Checker<'_> {
         if !matches!(spec.context, crate::hooks::Context::Packet(_)) {
             self.error(
                 sp,
-                "sockc::hook-cannot-match",
+                Code::HookCannotMatch,
                 format!("{} hooks cannot match fragments", spec.name),
                 "only XDP and TC blocks see fragments",
             );
@@ -490,7 +490,7 @@ impl Checker<'_> {
                 "destination (`to`)"
             };
             self.diags.push(
-                Diagnostic::error("sockc::conflict", format!("more than one {what} in a rule"))
+                Diagnostic::new(Code::Conflict, format!("more than one {what} in a rule"))
                     .label(e.span, "second one")
                     .label(prev, "first one"),
             );
@@ -523,8 +523,8 @@ impl Checker<'_> {
             .map(|p| proto_label(*p))
             .collect();
         self.diags.push(
-            Diagnostic::error(
-                "sockc::hook-cannot-match",
+            Diagnostic::new(
+                Code::HookCannotMatch,
                 format!(
                     "{} hooks only see {}: a rule for {} never matches",
                     spec.name,
@@ -542,14 +542,14 @@ impl Checker<'_> {
         if !spec.caps.ports {
             self.error(
                 sp,
-                "sockc::hook-cannot-match",
+                Code::HookCannotMatch,
                 format!("{} hooks cannot match ports", spec.name),
                 "not available in this hook",
             );
         } else if let Some(p) = m.proto.filter(|p| *p != TCP && *p != UDP) {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::port-without-ports",
+                Diagnostic::new(
+                    Code::PortWithoutPorts,
                     format!("port match on {}, a protocol without ports", proto_name(p)),
                 )
                 .label(sp, "ports exist only for tcp and udp")
@@ -564,13 +564,13 @@ impl Checker<'_> {
         if !spec.caps.tcp_flags {
             self.error(
                 flag_span,
-                "sockc::hook-cannot-match",
+                Code::HookCannotMatch,
                 format!("{} hooks cannot match TCP flags", spec.name),
                 "not available in this hook",
             );
         } else if m.proto != Some(TCP) {
             self.diags.push(
-                Diagnostic::error("sockc::flags-need-tcp", "TCP flags need `tcp`")
+                Diagnostic::new(Code::FlagsNeedTcp, "TCP flags need `tcp`")
                     .label(flag_span, "a TCP flag")
                     .help("add `tcp` to the rule"),
             );
@@ -583,7 +583,7 @@ impl Checker<'_> {
         if !spec.caps.icmp {
             self.error(
                 icmp_span,
-                "sockc::hook-cannot-match",
+                Code::HookCannotMatch,
                 format!("{} hooks cannot match ICMP types", spec.name),
                 "not available in this hook",
             );
@@ -591,8 +591,8 @@ impl Checker<'_> {
         }
         if !matches!(m.proto, Some(ICMP) | Some(ICMPV6)) {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::icmp-needs-icmp",
+                Diagnostic::new(
+                    Code::IcmpNeedsIcmp,
                     "ICMP type and code need `icmp` or `icmpv6`",
                 )
                 .label(icmp_span, "an ICMP match")
@@ -609,8 +609,8 @@ impl Checker<'_> {
                 None => {
                     let names: Vec<_> = ICMP_TYPES.iter().map(|t| t.0).collect();
                     self.diags.push(
-                        Diagnostic::error(
-                            "sockc::unknown-icmp-type",
+                        Diagnostic::new(
+                            Code::UnknownIcmpType,
                             format!("unknown ICMP type `{}`", quote(n)),
                         )
                         .label(*sp, "not a known type name")
@@ -631,8 +631,8 @@ impl Checker<'_> {
             Some((prev, psp)) if *prev != f => {
                 let psp = *psp;
                 self.diags.push(
-                    Diagnostic::error(
-                        "sockc::family-conflict",
+                    Diagnostic::new(
+                        Code::FamilyConflict,
                         "rule mixes IPv4 and IPv6: it can never match",
                     )
                     .label(sp, format!("{} here", family_name(f)))
@@ -653,7 +653,7 @@ impl Checker<'_> {
         if !matches!(a, AddrSpec::Any(_)) && !spec.caps.addresses {
             self.error(
                 a.span(),
-                "sockc::hook-cannot-match",
+                Code::HookCannotMatch,
                 format!("{} hooks cannot match addresses", spec.name),
                 "not available in this hook",
             );
@@ -675,8 +675,8 @@ impl Checker<'_> {
                 Some(SetKind::Addr(s)) => AddrMatch::Set(s),
                 Some(SetKind::Ports(_)) => {
                     self.diags.push(
-                        Diagnostic::error(
-                            "sockc::set-kind",
+                        Diagnostic::new(
+                            Code::SetKind,
                             format!("set `{}` holds ports, not addresses", quote(&id.name)),
                         )
                         .label(id.span, "used as an address")
@@ -709,8 +709,8 @@ impl Checker<'_> {
             return;
         }
         self.diags.push(
-            Diagnostic::warning(
-                "sockc::ipv6-port",
+            Diagnostic::new(
+                Code::Ipv6Port,
                 format!("`{text}` is one IPv6 address, not address {addr} and port {last}"),
             )
             .label(sp, "read as a single address")
@@ -728,8 +728,8 @@ impl Checker<'_> {
                 Some(SetKind::Ports(r)) => Some(PortMatch::Ranges(r)),
                 Some(SetKind::Addr(_)) => {
                     self.diags.push(
-                        Diagnostic::error(
-                            "sockc::set-kind",
+                        Diagnostic::new(
+                            Code::SetKind,
                             format!("set `{}` holds addresses, not ports", quote(&id.name)),
                         )
                         .label(id.span, "used as a port")

@@ -22,7 +22,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::{Checker, SetKind};
 use crate::{
-    diag::{quote, Diagnostic, Severity, Span},
+    diag::{quote, Code, Diagnostic, Span},
     input::{read_open, utf8, InputError},
     ir::AddrSet,
     limits::{amount, Limit},
@@ -218,8 +218,8 @@ impl Checker<'_> {
         if let Some((_, prev)) = self.sets.get(&s.name.name) {
             let prev = *prev;
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::duplicate-name",
+                Diagnostic::new(
+                    Code::DuplicateName,
                     format!("set `{}` is declared twice", quote(&s.name.name)),
                 )
                 .label(s.name.span, "declared again here")
@@ -263,8 +263,8 @@ impl Checker<'_> {
     fn check_set_size(&mut self, s: &SetDecl, elems: usize) -> Option<()> {
         if elems == 0 {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::empty-set",
+                Diagnostic::new(
+                    Code::EmptySet,
                     format!("set `{}` is empty", quote(&s.name.name)),
                 )
                 .label(s.span, "no elements")
@@ -289,8 +289,8 @@ impl Checker<'_> {
             )
         };
         self.diags.push(
-            Diagnostic::error(
-                "sockc::too-large",
+            Diagnostic::new(
+                Code::TooLarge,
                 format!(
                     "{whose} more elements than the {} ({}), which counts all the sets \
                      of a rule file together",
@@ -320,8 +320,8 @@ impl Checker<'_> {
             ("ports", "an address")
         };
         self.diags.push(
-            Diagnostic::error(
-                "sockc::mixed-set",
+            Diagnostic::new(
+                Code::MixedSet,
                 format!("set `{}` mixes addresses and ports", quote(&s.name.name)),
             )
             .label(bad.span(), format!("{other}{}", at_line(bad.file_line)))
@@ -425,8 +425,8 @@ impl Checker<'_> {
             "element inside another"
         };
         self.diags.push(
-            Diagnostic::warning(
-                "sockc::set-overlap",
+            Diagnostic::new(
+                Code::SetOverlap,
                 format!(
                     "set `{}`: {n}{} is covered by {c}{}",
                     quote(&s.name.name),
@@ -455,8 +455,8 @@ impl Checker<'_> {
             if let Some((plo, phi, pe)) = last {
                 if lo <= phi {
                     self.diags.push(
-                        Diagnostic::warning(
-                            "sockc::set-overlap",
+                        Diagnostic::new(
+                            Code::SetOverlap,
                             format!(
                                 "set `{}`: ports {} overlap {}",
                                 quote(&s.name.name),
@@ -611,11 +611,11 @@ impl Checker<'_> {
                     continue;
                 }
                 Ok(n) => (
-                    "sockc::host-bits",
+                    Code::HostBits,
                     "has host bits set below its prefix",
                     Some(n),
                 ),
-                Err(_) => ("sockc::bad-address", "is not an address or prefix", None),
+                Err(_) => (Code::BadAddress, "is not an address or prefix", None),
             };
             bad = true;
             let at = (shown.as_str(), span, quotable);
@@ -632,13 +632,13 @@ impl Checker<'_> {
         (shown, span, quotable): (&str, Span, bool),
         line: usize,
         entry: &str,
-        (code, why, net): (&'static str, &str, Option<IpNet>),
+        (code, why, net): (Code, &str, Option<IpNet>),
     ) {
-        if !self.diags.has_room(Severity::Error) {
-            self.diags.count(Severity::Error);
+        if !self.diags.has_room(code.severity()) {
+            self.diags.count(code.severity());
             return;
         }
-        let mut d = Diagnostic::error(
+        let mut d = Diagnostic::new(
             code,
             if quotable {
                 format!("{shown}:{line}: `{}` {why}", quote(entry))
@@ -662,8 +662,8 @@ impl Checker<'_> {
     fn set_file_text(&mut self, path: &str, span: Span) -> Option<(String, bool)> {
         let refuse = |checker: &mut Self, why: String| {
             checker.diags.push(
-                Diagnostic::error(
-                    "sockc::set-file",
+                Diagnostic::new(
+                    Code::SetFile,
                     format!("cannot read set file \"{}\": {why}", quote(path)),
                 )
                 .label(span, "this file"),

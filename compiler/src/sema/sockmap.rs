@@ -7,7 +7,7 @@ use sha2::Digest as _;
 
 use super::Checker;
 use crate::{
-    diag::{Diagnostic, Span},
+    diag::{Code, Diagnostic, Span},
     hooks::HookKind,
     ir::{
         sockmap::{Companion, SockmapGroup},
@@ -30,8 +30,8 @@ impl Checker<'_> {
         let dots = cgroup.split('/').any(|c| c == "." || c == "..");
         if dots {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::bad-cgroup",
+                Diagnostic::new(
+                    Code::BadCgroup,
                     format!("`{}` has `.` or `..` in it", crate::diag::quote(cgroup)),
                 )
                 .label(at, "a cgroup is named by its own path")
@@ -41,8 +41,8 @@ impl Checker<'_> {
         }
         if !cgroup.starts_with('/') || cgroup.contains('\0') {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::bad-cgroup",
+                Diagnostic::new(
+                    Code::BadCgroup,
                     format!("`{}` is not a cgroup directory", crate::diag::quote(cgroup)),
                 )
                 .label(at, "a cgroup is an absolute path")
@@ -50,8 +50,8 @@ impl Checker<'_> {
             );
         } else if let Some(c) = cgroup.chars().find(|&c| crate::diag::is_invisible(c)) {
             self.diags.push(
-                Diagnostic::error(
-                    "sockc::bad-path",
+                Diagnostic::new(
+                    Code::BadPath,
                     format!("the cgroup path holds {}", crate::diag::char_name(c)),
                 )
                 .label(at, "not a usable path"),
@@ -154,8 +154,8 @@ impl Checker<'_> {
                 if slot(a) == slot(b) {
                     let at = self.sockets.get(b).map(|(_, sp)| *sp).unwrap_or_default();
                     self.diags.push(
-                        Diagnostic::error(
-                            "sockc::socket-slot",
+                        Diagnostic::new(
+                            Code::SocketSlot,
                             format!("sockets `{a}` and `{b}` would share a slot in a socket map"),
                         )
                         .label(at, "rename one of them"),

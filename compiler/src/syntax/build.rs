@@ -21,7 +21,7 @@ use super::{
     grammar::{Rule, SockcParser},
     hints,
 };
-use crate::diag::{Diagnostic, Sink, Span};
+use crate::diag::{Code, Diagnostic, Sink, Span};
 
 mod blocks;
 mod decls;
@@ -43,7 +43,7 @@ pub(super) fn pest_error(
     e: &pest::error::Error<Rule>,
     base: usize,
     text: &str,
-    code: &'static str,
+    code: Code,
 ) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
     let pos = match e.location {
@@ -74,7 +74,7 @@ pub(super) fn pest_error(
     // points one past it; keep spans inside it).
     let end = (pos + len.max(1)).min(text.len());
     let mut d =
-        Diagnostic::error(code, message).label(Span::new(base + pos, base + end.max(pos)), "here");
+        Diagnostic::new(code, message).label(Span::new(base + pos, base + end.max(pos)), "here");
     if let Some(h) = help {
         d = d.help(h);
     }
@@ -138,17 +138,17 @@ impl Builder {
         Some(end)
     }
 
-    fn err(&mut self, code: &'static str, msg: impl Into<String>, at: Span, label: &str) {
+    fn err(&mut self, code: Code, msg: impl Into<String>, at: Span, label: &str) {
         self.diags
-            .push(Diagnostic::error(code, msg).label(at, label.to_string()));
+            .push(Diagnostic::new(code, msg).label(at, label.to_string()));
     }
 
     /// Re-parses a line that the recovering grammar skipped, to report what was
     /// expected there. (Past the diagnostics limit the line is only counted: the
     /// re-parse is the costly part.)
     fn bad_line(&mut self, pair: Pair<'_, Rule>, line_rule: Rule) {
-        if !self.diags.has_room(crate::diag::Severity::Error) {
-            self.diags.count(crate::diag::Severity::Error);
+        if !self.diags.has_room(Code::Syntax.severity()) {
+            self.diags.count(Code::Syntax.severity());
             return;
         }
         let sp = self.span(&pair);
@@ -156,7 +156,7 @@ impl Builder {
         match SockcParser::parse(line_rule, text) {
             Err(e) => self
                 .diags
-                .push(pest_error(&e, sp.start, text, "sockc::syntax")),
+                .push(pest_error(&e, sp.start, text, Code::Syntax)),
             // Parses on its own but not in context, e.g. a rule outside a hook block.
             Ok(_) => {
                 let what = match line_rule {
@@ -166,7 +166,7 @@ impl Builder {
                     Rule::head_line => "this block head is not followed by its block",
                     _ => "this line is not a rule",
                 };
-                self.err("sockc::syntax", format!("syntax error: {what}"), sp, "here");
+                self.err(Code::Syntax, format!("syntax error: {what}"), sp, "here");
             }
         }
     }
@@ -221,7 +221,7 @@ impl Builder {
                 if SockcParser::parse(Rule::rule_line, p.as_str().trim()).is_ok() {
                     let sp = self.span(&p);
                     self.err(
-                        "sockc::rule-outside-hook",
+                        Code::RuleOutsideHook,
                         "rule outside a hook block",
                         sp,
                         "this rule is not inside `xdp on IF { ... }` or another hook block",

@@ -10,7 +10,7 @@ use super::{
     grammar::{Rule, SockcParser},
 };
 use crate::{
-    diag::Diagnostic,
+    diag::{Code, Diagnostic},
     limits::{amount, Limit, Limits},
 };
 
@@ -52,8 +52,8 @@ pub fn parse_reference(src: &str) -> (File, Vec<Diagnostic>) {
 fn too_large(src: &str, limits: &Limits) -> Option<Diagnostic> {
     let max = limits.source_bytes;
     (src.len() as u64 > max).then(|| {
-        Diagnostic::error(
-            "sockc::too-large",
+        Diagnostic::new(
+            Code::TooLarge,
             format!(
                 "rule file is {} bytes; the {} is {}",
                 src.len(),
@@ -70,7 +70,7 @@ fn pest_file(src: &str, max_diagnostics: usize) -> (File, Vec<Diagnostic>) {
     let file = match SockcParser::parse(Rule::file, src) {
         Ok(mut pairs) => p.file(pairs.next().expect("file rule always yields one pair")),
         Err(e) => {
-            p.diags.push(pest_error(&e, 0, src, "sockc::syntax"));
+            p.diags.push(pest_error(&e, 0, src, Code::Syntax));
             File::default()
         }
     };

@@ -14,6 +14,8 @@ mod ext;
 pub mod lex;
 pub mod rule;
 
+use sockc_compiler::diag::Code;
+
 use crate::{
     diag::{Diagnostic, LineIndex, MAX_ERRORS},
     model::{
@@ -78,10 +80,7 @@ pub fn read(text: &str) -> Result<Ruleset, Vec<Diagnostic>> {
 impl Reader<'_> {
     fn error(&mut self, at: usize, len: usize, msg: impl Into<String>) {
         let span = self.idx.span(at, at + len);
-        self.errors.push(Diagnostic {
-            message: msg.into(),
-            span,
-        });
+        self.errors.push(Diagnostic::new(Code::Syntax, msg, span));
     }
 
     fn line(&mut self, n: usize, off: usize, line: &str) {

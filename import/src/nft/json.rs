@@ -14,6 +14,7 @@
 
 use serde::Deserialize;
 use serde_json::{value::RawValue, Value};
+use sockc_compiler::diag::Code;
 
 use super::{
     expr::{self, Op, Rv},
@@ -86,10 +87,7 @@ pub fn read_indexed(idx: &LineIndex<'_>) -> Result<Ruleset, Vec<Diagnostic>> {
     let at_line_col = |line: usize, col: usize, msg: String| {
         let (start, end) = idx.line_range(line.max(1));
         let off = (start + col.saturating_sub(1)).min(end);
-        vec![Diagnostic {
-            message: msg,
-            span: idx.span(off, off + 1),
-        }]
+        vec![Diagnostic::new(Code::Syntax, msg, idx.span(off, off + 1))]
     };
     let top: Top = serde_json::from_str(text)
         .map_err(|e| at_line_col(e.line(), e.column(), format!("not nft JSON: {e}")))?;
@@ -129,10 +127,11 @@ struct JsonReader<'a> {
 
 impl JsonReader<'_> {
     fn error(&self, off: usize, msg: String) -> Vec<Diagnostic> {
-        vec![Diagnostic {
-            message: msg,
-            span: self.idx.span(off, off + 1),
-        }]
+        vec![Diagnostic::new(
+            Code::Syntax,
+            msg,
+            self.idx.span(off, off + 1),
+        )]
     }
 
     fn typed<T: for<'de> Deserialize<'de>>(

@@ -13,6 +13,8 @@ use super::{
     lex::{self, Kind, Tok},
     stmt,
 };
+use sockc_compiler::diag::Code;
+
 use crate::{
     diag::{quote, Diagnostic, LineIndex},
     model::{
@@ -25,10 +27,11 @@ use crate::{
 pub fn read(text: &str) -> Result<Ruleset, Vec<Diagnostic>> {
     let idx = LineIndex::new(text);
     let toks = lex::tokens(text).map_err(|at| {
-        vec![Diagnostic {
-            message: "a string that is not closed".into(),
-            span: idx.span(at, at + 1),
-        }]
+        vec![Diagnostic::new(
+            Code::Syntax,
+            "a string that is not closed",
+            idx.span(at, at + 1),
+        )]
     })?;
     let mut r = Reader {
         text,
@@ -39,10 +42,7 @@ pub fn read(text: &str) -> Result<Ruleset, Vec<Diagnostic>> {
         maps: Vec::new(),
     };
     r.file().map_err(|(at, end, message)| {
-        vec![Diagnostic {
-            message,
-            span: r.idx.span(at, end),
-        }]
+        vec![Diagnostic::new(Code::Syntax, message, r.idx.span(at, end))]
     })?;
     Ok(r.rs)
 }

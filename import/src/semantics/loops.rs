@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+use sockc_compiler::diag::Code;
+
 use crate::{
     diag::Diagnostic,
     model::{RuleId, Ruleset, Table, Verdict},
@@ -23,13 +25,15 @@ pub fn check(rs: &Ruleset) -> Result<(), Diagnostic> {
                 .iter()
                 .map(|c| table.chains[*c].name.as_str())
                 .collect();
-            return Err(Diagnostic {
-                message: format!(
+            // Shown as a syntax error: netfilter's own tools refuse it when reading.
+            return Err(Diagnostic::new(
+                Code::Syntax,
+                format!(
                     "this jump closes a loop ({}): netfilter refuses to load jumps that loop",
                     names.join(" → ")
                 ),
-                span: rs.rules[rule].span,
-            });
+                rs.rules[rule].span,
+            ));
         }
     }
     Ok(())

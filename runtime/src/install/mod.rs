@@ -35,6 +35,7 @@
 //! said when every hook runs what the manifest says.
 
 mod counters;
+mod error_code;
 mod netns_scope;
 mod ready_hooks;
 mod reconcile;

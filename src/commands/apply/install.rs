@@ -8,7 +8,11 @@
 
 use std::{path::Path, process::ExitCode};
 
-use sockc_compiler::{diag::Diagnostic, ir::Module, semdiff, Compiled};
+use sockc_compiler::{
+    diag::{Code, Diagnostic},
+    ir::Module,
+    semdiff, Compiled,
+};
 use sockc_runtime::{
     install::{self, ApplyReport, ApplyRequest, InstallError, StartedAhead},
     store::Store,
@@ -32,7 +36,7 @@ pub fn hold_ct_warning(
 ) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
     warnings
         .into_iter()
-        .partition(|d| !args.dry_run && d.code == "sockc::ct-needs-conntrack")
+        .partition(|d| !args.dry_run && d.code == Code::CtNeedsConntrack)
 }
 
 /// The held-back warnings, their help saying why apply could not switch conntrack on.

@@ -3,7 +3,7 @@
 //! characters, labels over thousands of lines.
 
 use super::*;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 
 /// Deterministic pseudo-random numbers.
 use sockc_testkit::rng::Rng;
@@ -21,9 +21,9 @@ fn random_diags(rng: &mut Rng, src: &str, n: usize) -> Vec<Diagnostic> {
     (0..n)
         .map(|k| {
             let mut d = if rng.below(3) == 0 {
-                Diagnostic::warning("sockc::w", format!("warning {k}"))
+                Diagnostic::new(Code::Shadowed, format!("warning {k}"))
             } else {
-                Diagnostic::error("sockc::e", format!("error {k}"))
+                Diagnostic::new(Code::Conflict, format!("error {k}"))
             };
             for l in 0..1 + rng.below(3) {
                 let start = boundary(src, rng.below(src.len() + 1));
@@ -123,7 +123,7 @@ fn windowed_source_renders_real_diagnostics_the_same() {
 fn a_label_past_column_65535_renders_with_its_real_position() {
     let src = format!("set s = {{ 10.0.0.1,{}10.0.0.1 }}\n", " ".repeat(70_000));
     let at = src.rfind("10.0.0.1").unwrap();
-    let d = Diagnostic::warning("sockc::set-overlap", "duplicate")
+    let d = Diagnostic::new(Code::SetOverlap, "duplicate")
         .label(Span::new(at, at + 8), "duplicate element")
         .label(Span::new(10, 18), "covered by this");
     let out = render(&[d], "wide.sk", &src, false);
@@ -141,7 +141,7 @@ fn a_label_past_column_65535_renders_with_its_real_position() {
 fn huge_lines_are_cut_around_the_label() {
     for len in [300usize, 10_000, 1_000_000] {
         let src = format!("{}BAD{}\n", "x".repeat(len), "y".repeat(len));
-        let d = Diagnostic::error("sockc::syntax", "bad").label(Span::new(len, len + 3), "here");
+        let d = Diagnostic::new(Code::Syntax, "bad").label(Span::new(len, len + 3), "here");
         let out = render(&[d], "f.sk", &src, false);
         assert!(out.contains("…") && out.contains("BAD"), "{out}");
         assert!(out.len() < 1_500, "line of {len}: {} bytes", out.len());
@@ -154,8 +154,8 @@ fn huge_lines_are_cut_around_the_label() {
 fn control_characters_are_drawn_not_printed() {
     let src = "xdp on eth0 {\n drop\0 tcp \u{1b}[2J\u{7f}\n default allow\n}\n";
     let at = src.find('\0').unwrap();
-    let d = Diagnostic::error("sockc::syntax", "unexpected \u{1b}[2J")
-        .label(Span::new(at, at + 1), "here");
+    let d =
+        Diagnostic::new(Code::Syntax, "unexpected \u{1b}[2J").label(Span::new(at, at + 1), "here");
     let out = render(&[d], "f.sk", src, false);
     assert!(!out.chars().any(|c| c != '\n' && c.is_control()), "{out:?}");
     assert!(out.contains("drop␀ tcp ␛[2J␡"), "{out}");
@@ -172,7 +172,7 @@ fn long_labels_show_their_first_line() {
     }
     src.push_str("}\n");
     let tail = src.find(" drop tcp to *:9999").unwrap();
-    let d = Diagnostic::error("sockc::e", "block")
+    let d = Diagnostic::new(Code::Conflict, "block")
         .label(Span::new(0, src.len()), "this block")
         .label(Span::new(tail + 1, tail + 19), "far away");
     let out = render(&[d], "f.sk", &src, false);
@@ -184,7 +184,7 @@ fn long_labels_show_their_first_line() {
 /// Messages, helps and labels are bounded and escaped whatever they hold.
 #[test]
 fn texts_are_bounded_and_escaped() {
-    let d = Diagnostic::error("sockc::e", format!("a{}", "b".repeat(100_000)))
+    let d = Diagnostic::new(Code::Conflict, format!("a{}", "b".repeat(100_000)))
         .label(Span::new(0, 1), "\u{1b}]0;title\u{7}")
         .help("\u{202e}reversed");
     let out = render(&[d], "f.sk", "x\n", false);
@@ -203,7 +203,7 @@ fn texts_are_bounded_and_escaped() {
 #[test]
 fn totals_count_what_was_left_out() {
     let diags: Vec<_> = (0..5)
-        .map(|i| Diagnostic::error("sockc::e", format!("e{i}")).label(Span::new(i, i + 1), ""))
+        .map(|i| Diagnostic::new(Code::Conflict, format!("e{i}")).label(Span::new(i, i + 1), ""))
         .collect();
     let capped = crate::diag::cap(diags, 2);
     assert_eq!(capped.len(), 3);
@@ -246,4 +246,25 @@ fn line_starts_are_a_byte_walks() {
             "{src:?}"
         );
     }
+}
+
+/// A diagnostic whose severity is not the one the catalogue gives its code is caught
+/// where it is printed (debug builds: every test that renders diagnostics checks
+/// them).
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "the catalogue says")]
+fn a_severity_the_catalogue_does_not_give_is_caught() {
+    let mut d = Diagnostic::new(Code::Shadowed, "a warning raised as an error");
+    d.severity = crate::diag::Severity::Error;
+    render(&[d], "f.sk", "x\n", false);
+}
+
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "the catalogue says")]
+fn json_checks_the_severity_too() {
+    let mut d = Diagnostic::new(Code::Syntax, "an error raised as a warning");
+    d.severity = crate::diag::Severity::Warning;
+    crate::diag::to_json(&[d], "f.sk", "x\n");
 }

@@ -12,7 +12,7 @@
 
 use super::BUDGET;
 use crate::{
-    diag::{Diagnostic, Span},
+    diag::{Code, Diagnostic, Span},
     ir::{Program, Rule},
 };
 
@@ -52,8 +52,8 @@ pub(super) fn report(prog: &Program, found: &Found, max: usize, diags: &mut Vec<
     let mut listed: Vec<(usize, Diagnostic)> = shadowed.chain(listed_redundant).collect();
     listed.sort_by_key(|x| x.0);
     diags.extend(listed.into_iter().map(|x| x.1));
-    let more = |code: &'static str, what: &str, first: usize, count: usize| {
-        Diagnostic::warning(
+    let more = |code: Code, what: &str, first: usize, count: usize| {
+        Diagnostic::new(
             code,
             format!(
                 "{count} more rule{} {what} (not listed one by one: at most {max} of a kind \
@@ -66,12 +66,12 @@ pub(super) fn report(prog: &Program, found: &Found, max: usize, diags: &mut Vec<
     if found.shadowed.len() > max {
         let first = found.shadowed[max].0;
         let count = found.shadowed.len() - max;
-        diags.push(more("sockc::shadowed", "never match", first, count));
+        diags.push(more(Code::Shadowed, "never match", first, count));
     }
     if redundant.len() > max {
         let first = redundant[max].0;
         let count = redundant.len() - max;
-        diags.push(more("sockc::redundant", "are redundant", first, count));
+        diags.push(more(Code::Redundant, "are redundant", first, count));
     }
 }
 
@@ -79,16 +79,16 @@ pub(super) fn report(prog: &Program, found: &Found, max: usize, diags: &mut Vec<
 fn shadowed_warning(r: &Rule, a: &Rule) -> Diagnostic {
     let same = r.m == a.m && r.cond == a.cond && r.action == a.action;
     if same {
-        Diagnostic::warning(
-            "sockc::shadowed",
+        Diagnostic::new(
+            Code::Shadowed,
             format!("rule never matches: it repeats line {}", a.line),
         )
         .label(r.span, "never matches")
         .label(a.span, "the same rule, which decides first")
         .help("remove this copy")
     } else {
-        Diagnostic::warning(
-            "sockc::shadowed",
+        Diagnostic::new(
+            Code::Shadowed,
             format!("rule never matches: covered by line {}", a.line),
         )
         .label(r.span, "never matches")
@@ -106,8 +106,8 @@ fn redundant_warning(prog: &Program, i: usize, c: Option<usize>) -> Diagnostic {
     let d = match c {
         Some(c) => {
             let c = &prog.rules[c];
-            Diagnostic::warning(
-                "sockc::redundant",
+            Diagnostic::new(
+                Code::Redundant,
                 format!(
                     "rule is redundant: line {} decides the same for every packet it matches",
                     c.line
@@ -116,8 +116,8 @@ fn redundant_warning(prog: &Program, i: usize, c: Option<usize>) -> Diagnostic {
             .label(r.span, "removing this rule changes no verdict")
             .label(c.span, "this rule decides the same")
         }
-        None => Diagnostic::warning(
-            "sockc::redundant",
+        None => Diagnostic::new(
+            Code::Redundant,
             format!(
                 "rule is redundant: the default (line {}) decides the same for every \
                  packet it matches",
@@ -133,8 +133,8 @@ fn redundant_warning(prog: &Program, i: usize, c: Option<usize>) -> Diagnostic {
 /// The warning for a module in which `unchecked` rules ran out of search budget,
 /// pointing at the `first` of them.
 pub(super) fn partial_warning(first: Span, unchecked: usize) -> Diagnostic {
-    Diagnostic::warning(
-        "sockc::anomalies_partial",
+    Diagnostic::new(
+        Code::AnomaliesPartial,
         format!(
             "anomaly check incomplete: {unchecked} rule{} not fully checked \
              (search budget of {BUDGET} per rule exceeded)",

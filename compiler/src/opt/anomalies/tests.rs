@@ -21,7 +21,7 @@ fn findings(src: &str, m: &Module) -> Vec<(&'static str, usize, usize)> {
             assert_eq!(d.severity, crate::diag::Severity::Warning);
             assert_eq!(d.labels.len(), 2, "{d:?}");
             (
-                d.code,
+                d.code.as_str(),
                 lines.line(d.labels[0].span),
                 lines.line(d.labels[1].span),
             )

@@ -9,7 +9,7 @@ use pest::iterators::Pair;
 
 use super::Builder;
 use crate::{
-    diag::{quote, Diagnostic, Span},
+    diag::{quote, Code, Diagnostic, Span},
     syntax::{ast::*, decode::verdict, grammar::Rule},
 };
 
@@ -25,8 +25,8 @@ impl Builder {
         let at_end = local_end + blanks >= input.len();
         let head_text = &input[block.head_span.start - self.base..block.head_span.end - self.base];
         self.diags.push(
-            Diagnostic::error(
-                "sockc::unclosed-block",
+            Diagnostic::new(
+                Code::UnclosedBlock,
                 format!("the block `{}` is never closed", quote(head_text.trim())),
             )
             .label(block.head_span, "this block's `{` has no matching `}`")
@@ -108,8 +108,8 @@ impl Builder {
                         _ => continue,
                     };
                     self.diags.push(
-                        Diagnostic::error(
-                            "sockc::declaration-in-block",
+                        Diagnostic::new(
+                            Code::DeclarationInBlock,
                             format!("a `{what}` declaration inside a hook block"),
                         )
                         .label(sp, "declarations go outside hook blocks")

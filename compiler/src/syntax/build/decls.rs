@@ -10,10 +10,13 @@ use std::net::IpAddr;
 use pest::iterators::Pair;
 
 use super::Builder;
-use crate::syntax::{
-    ast::*,
-    grammar::Rule,
-    ids::{IdItem, IdKind, IdMatch},
+use crate::{
+    diag::Code,
+    syntax::{
+        ast::*,
+        grammar::Rule,
+        ids::{IdItem, IdKind, IdMatch},
+    },
 };
 
 impl Builder {
@@ -104,7 +107,7 @@ impl Builder {
                             Rule::ipv4 | Rule::ipv6 => match q.as_str().parse::<IpAddr>() {
                                 Ok(a) => ip = Some(a),
                                 Err(_) => self.err(
-                                    "sockc::bad-address",
+                                    Code::BadAddress,
                                     format!("`{}` is not a valid IP address", q.as_str()),
                                     self.span(&q),
                                     "not an address",

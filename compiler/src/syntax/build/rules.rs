@@ -10,7 +10,7 @@ use pest::iterators::Pair;
 
 use super::Builder;
 use crate::{
-    diag::{Diagnostic, Span},
+    diag::{Code, Diagnostic, Span},
     syntax::{
         ast::*,
         ct,
@@ -245,7 +245,7 @@ impl Builder {
             Ok(net) => Some(net),
             Err(BadPrefix::Address(addr_text)) => {
                 self.err(
-                    "sockc::bad-address",
+                    Code::BadAddress,
                     format!("`{addr_text}` is not a valid IP address"),
                     sp,
                     "not an address",
@@ -254,7 +254,7 @@ impl Builder {
             }
             Err(BadPrefix::Length(l, max)) => {
                 self.err(
-                    "sockc::bad-prefix",
+                    Code::BadPrefix,
                     format!(
                         "prefix length `/{l}` is out of range: an IPv{} prefix is /0 to /{max}",
                         if max == 32 { 4 } else { 6 }
@@ -266,8 +266,8 @@ impl Builder {
             }
             Err(BadPrefix::HostBits(net)) => {
                 self.diags.push(
-                    Diagnostic::error(
-                        "sockc::host-bits",
+                    Diagnostic::new(
+                        Code::HostBits,
                         format!(
                             "`{text}` has host bits set below the /{} prefix",
                             net.prefix_len()

@@ -9,7 +9,7 @@ use pest::iterators::Pair;
 
 use super::Builder;
 use crate::{
-    diag::Span,
+    diag::{Code, Span},
     syntax::{ast::*, grammar::Rule, limit},
 };
 
@@ -19,7 +19,7 @@ impl Builder {
             Ok(n) if n <= max => Some(n),
             _ => {
                 self.err(
-                    "sockc::out-of-range",
+                    Code::OutOfRange,
                     format!("{what} `{}` is out of range (0 to {max})", p.as_str()),
                     self.span(p),
                     "out of range",
@@ -75,7 +75,7 @@ impl Builder {
         }
         if unit.is_some() && !bytes {
             self.err(
-                "sockc::limit",
+                Code::Limit,
                 "a packet limit's burst is a number of packets",
                 sp,
                 "no byte unit here",
@@ -89,7 +89,7 @@ impl Builder {
         let scaled = n.checked_mul(scale);
         if scaled.is_none() {
             self.err(
-                "sockc::out-of-range",
+                Code::OutOfRange,
                 format!("the {what} overflows 64 bits in bytes"),
                 sp,
                 "too large",
@@ -107,7 +107,7 @@ impl Builder {
                 Ok(n) => Some(n),
                 Err(_) => {
                     self.err(
-                        "sockc::out-of-range",
+                        Code::OutOfRange,
                         format!("EtherType `{}` is out of range (0x0 to 0xffff)", p.as_str()),
                         self.span(&p),
                         "out of range",
@@ -140,7 +140,7 @@ impl Builder {
         let hi = self.number(&hi, 65535, "port")? as u16;
         if lo > hi {
             self.err(
-                "sockc::empty-range",
+                Code::EmptyRange,
                 format!("port range {lo}-{hi} is empty: the low end is above the high end"),
                 sp,
                 "empty range",
