@@ -425,7 +425,7 @@ mod tests {
     /// A byte count as the help texts write it: `16 MiB`, or the number.
     fn bytes_shown(n: u64) -> String {
         const MIB: u64 = 1024 * 1024;
-        if n >= MIB && n % MIB == 0 {
+        if n >= MIB && n.is_multiple_of(MIB) {
             format!("{} MiB", n / MIB)
         } else {
             n.to_string()
