@@ -1,5 +1,5 @@
-//! ClassBench agreement: the published filter sets and header traces in
-//! `../shared/bench/classbench/`, converted to rule files (rule *i* = filter *i*,
+//! ClassBench agreement: the published filter sets and header traces vendored in
+//! `bench/classbench/`, converted to rule files (rule *i* = filter *i*,
 //! alternately allow and drop), must classify every trace header exactly as the
 //! published expected first-match index says — in the reference evaluator and, as
 //! root, in the kernel.
@@ -9,16 +9,17 @@
 //! the end the counters must add up to exactly one packet per header, so no other
 //! rule ever counted. The verdict must be the expected rule's action.
 //!
-//! The 1k sets run by default (vendored in `bench/classbench/`). `SOCKC_CLASSBENCH=all` adds the 10k and 100k sets and
+//! The 1k sets run by default. `SOCKC_CLASSBENCH=all` adds the 10k and 100k sets and
 //! prints their counts; sets the verifier refuses are reported (the linear lowering
 //! does not scale there yet) while the evaluator's agreement is still required.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sockc_compiler::{hooks, ir::Program, Compiled};
 use sockc_runtime::LoadedObject;
 use sockc_testkit::{
     classbench::{self, action_of, ActionPolicy, ConvertOptions},
+    classbench_data,
     eval::{self, Decider, Facts},
 };
 
@@ -27,20 +28,6 @@ mod common;
 use common::kernel;
 
 const POLICY: ActionPolicy = ActionPolicy::Alternate;
-
-/// Where the filter sets are: `SOCKC_CLASSBENCH_DIR`, else the project's external
-/// benchmark data (all sizes) when present, else the 1k sets vendored in
-/// `bench/classbench/`.
-fn data_dir(all: bool) -> PathBuf {
-    if let Some(dir) = std::env::var_os("SOCKC_CLASSBENCH_DIR") {
-        return PathBuf::from(dir);
-    }
-    let shared = common::root().join("../shared/bench/classbench");
-    if shared.is_dir() || all {
-        return shared;
-    }
-    common::root().join("bench/classbench")
-}
 
 fn sets(all: bool) -> Vec<String> {
     let sizes: &[&str] = if all {
@@ -63,8 +50,8 @@ struct Set {
 
 fn load_set(dir: &Path, name: &str) -> Set {
     let read = |suffix: &str| {
-        let p = dir.join(format!("{name}.rules{suffix}"));
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+        classbench_data::read(dir, &format!("{name}.rules{suffix}"))
+            .unwrap_or_else(|e| panic!("{e}"))
     };
     let filters = classbench::parse_filters(&read("")).expect("filters parse");
     let headers = classbench::parse_trace(&read("_trace")).expect("trace parses");
@@ -235,7 +222,7 @@ fn load_error_summary(s: &str) -> String {
 #[test]
 fn classbench_traces_agree_with_the_expected_first_matches() {
     let all = std::env::var("SOCKC_CLASSBENCH").as_deref() == Ok("all");
-    let dir = data_dir(all);
+    let dir = classbench_data::dir(None, &common::root());
     assert!(
         dir.is_dir(),
         "no ClassBench data at {} (set SOCKC_CLASSBENCH_DIR)",

@@ -9,41 +9,22 @@
 //! INPUT` rule per filter (a filter whose protocol is the wildcard but whose ports are
 //! not becomes a TCP rule: iptables needs a protocol for ports). The 10,000 and
 //! 100,000-filter sets are `acl1_10000.rules` and `acl1_100000.rules` from
-//! `$SOCKC_CLASSBENCH_DIR` (default `/work/shared/bench/classbench`) when present, and
-//! otherwise copies of the repository's `acl1_1000.rules` with shifted source
-//! prefixes. The import is for the default hook, netfilter. Printed: the import in the process (read, flatten, lower, write, report),
+//! `$SOCKC_CLASSBENCH_DIR`, else the repository's `bench/classbench/`. The import is for the default hook, netfilter. Printed: the import in the process (read, flatten, lower, write, report),
 //! the whole `sockc import` process on the file (median of 3), and, for 10,000 rules, the compiled
 //! size of the import next to the same filters written by hand (testkit's converter).
 
 mod common;
 
-use std::{path::PathBuf, time::Instant};
+use std::time::Instant;
 
 use sockc_import::{import, Hook, Options};
 use sockc_testkit::classbench::{self, ActionPolicy, ConvertOptions, Filter};
+use sockc_testkit::classbench_data;
 
 fn filters(n: usize) -> Vec<Filter> {
-    let dir = std::env::var_os("SOCKC_CLASSBENCH_DIR").map_or_else(
-        || PathBuf::from("/work/shared/bench/classbench"),
-        PathBuf::from,
-    );
-    if let Ok(text) = std::fs::read_to_string(dir.join(format!("acl1_{n}.rules"))) {
-        return classbench::parse_filters(&text).unwrap();
-    }
-    let base = classbench::parse_filters(
-        &std::fs::read_to_string(common::root().join("bench/classbench/acl1_1000.rules")).unwrap(),
-    )
-    .unwrap();
-    (0..n)
-        .map(|i| {
-            let mut f = base[i % base.len()].clone();
-            let copy = (i / base.len()) as u32;
-            let shifted =
-                u32::from(f.src.addr()).wrapping_add(copy << 8) & u32::from(f.src.netmask());
-            f.src = ipnet::Ipv4Net::new(shifted.into(), f.src.prefix_len()).unwrap();
-            f
-        })
-        .collect()
+    let dir = classbench_data::dir(None, &common::root());
+    let text = classbench_data::read(&dir, &format!("acl1_{n}.rules")).unwrap();
+    classbench::parse_filters(&text).unwrap()
 }
 
 /// The filters as iptables-save output (actions alternate as testkit's converter's).

@@ -19,8 +19,6 @@
 mod common;
 mod netns;
 
-use std::path::PathBuf;
-
 use sockc_compiler::{
     hooks,
     ir::{Action, Program},
@@ -33,6 +31,7 @@ use sockc_runtime::{
 };
 use sockc_testkit::{
     classbench::{self, ActionPolicy, ConvertOptions, Filter, TraceHeader},
+    classbench_data,
     eval::{self, Decider, Facts},
 };
 
@@ -43,19 +42,6 @@ fn program(c: &Compiled) -> &Program {
 fn compile(src: &str) -> Compiled {
     let (c, d) = sockc_compiler::compile(src, &Default::default());
     c.unwrap_or_else(|| panic!("does not compile: {:?}", d.first()))
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("SOCKC_CLASSBENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let shared = common::root().join("../shared/bench/classbench");
-            if shared.is_dir() {
-                shared
-            } else {
-                common::root().join("bench/classbench")
-            }
-        })
 }
 
 /// The rule file of `filters` as the ClassBench tests convert it.
@@ -129,13 +115,13 @@ fn a_one_rule_change_switches_tables_in_place() {
     } else {
         &["1000"]
     };
-    let dir = data_dir();
+    let dir = classbench_data::dir(None, &common::root());
     for size in sizes {
         for set in ["acl1", "fw1", "ipc1"] {
             let name = format!("{set}_{size}");
             let read = |suffix: &str| {
-                std::fs::read_to_string(dir.join(format!("{name}.rules{suffix}")))
-                    .unwrap_or_else(|e| panic!("{name}{suffix}: {e}"))
+                classbench_data::read(&dir, &format!("{name}.rules{suffix}"))
+                    .unwrap_or_else(|e| panic!("{e}"))
             };
             let filters = classbench::parse_filters(&read("")).expect("filters");
             let headers = classbench::parse_trace(&read("_trace")).expect("trace");

@@ -12,8 +12,8 @@
 //! time other processes ran.
 //!
 //! `cargo run --release -p sockc-bench --example semdiff [DIR] [EDITS] [SEEDS] [ONLY]`;
-//! DIR defaults to `$SOCKC_CLASSBENCH_DIR`, then the shared benchmark data, then the
-//! vendored `bench/classbench` (which has only 1,000-filter sets); SEEDS defaults to
+//! DIR defaults to `$SOCKC_CLASSBENCH_DIR`, then the repository's `bench/classbench`
+//! (every set, the large ones gzip-compressed); SEEDS defaults to
 //! 3; ONLY keeps one set (`fw1_10000`), one family (`fw1`) or one size (`10000`).
 //! With `SOCKC_SEMDIFF_DUMP=DIR`, each case's whole answer (every region's deciders,
 //! example and boxes, verdict changes and counter moves) is written to
@@ -27,22 +27,14 @@ use std::{
 use sockc_compiler::{ir::Module, semdiff};
 use sockc_testkit::{
     classbench::{self, ActionPolicy, ConvertOptions},
+    classbench_data,
     rng::Rng,
 };
 
-fn data_dir() -> Option<PathBuf> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(std::env::var_os("SOCKC_CLASSBENCH_DIR").map(PathBuf::from))
-        .chain([
-            here.join("../../shared/bench/classbench"),
-            PathBuf::from("/work/shared/bench/classbench"),
-            here.join("classbench"),
-        ])
-        .find(|d| d.is_dir())
+fn data_dir() -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let arg = std::env::args().nth(1).map(PathBuf::from);
+    classbench_data::dir(arg.as_deref(), &repo)
 }
 
 /// The time this thread has run on a CPU, in nanoseconds (0 where the kernel does not
@@ -98,10 +90,7 @@ fn edit(src: &str, edits: usize, seed: u64) -> String {
 }
 
 fn main() {
-    let Some(dir) = data_dir() else {
-        eprintln!("no ClassBench directory");
-        std::process::exit(2);
-    };
+    let dir = data_dir();
     let arg = |n: usize| std::env::args().nth(n);
     let edits: usize = arg(2).map_or(10, |e| e.parse().expect("EDITS is a number"));
     let seeds: u64 = arg(3).map_or(3, |e| e.parse().expect("SEEDS is a number"));
@@ -114,8 +103,12 @@ fn main() {
             if ![String::new(), name.clone(), set.into(), size.to_string()].contains(&only) {
                 continue;
             }
-            let Ok(text) = std::fs::read_to_string(dir.join(format!("{name}.rules"))) else {
-                continue;
+            let text = match classbench_data::read(&dir, &format!("{name}.rules")) {
+                Ok(text) => text,
+                Err(e) => {
+                    eprintln!("{name}: skipped: {e}");
+                    continue;
+                }
             };
             let filters = classbench::parse_filters(&text).expect("ClassBench filters");
             let old_src = classbench::to_sk(

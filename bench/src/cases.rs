@@ -13,12 +13,13 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr},
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 use crate::ipv6_cases;
 use sockc_testkit::{
     classbench::{self, ActionPolicy, ConvertOptions, Filter, TraceHeader},
+    classbench_data,
     packet::{PacketSpec, L4},
     rng::Rng,
 };
@@ -46,7 +47,7 @@ pub fn all(
     sizes: &[usize],
 ) -> Vec<Case> {
     let mut cases = vec![ten_rules()];
-    let dir = classbench_dir(classbench, Path::new(""));
+    let dir = classbench_data::dir(classbench, Path::new(""));
     let wanted = sets
         .iter()
         .map(|s| (s, Family::V4))
@@ -54,13 +55,9 @@ pub fn all(
     let wanted: Vec<_> = wanted.collect();
     for &size in sizes {
         for &(set, family) in &wanted {
-            match dir
-                .as_deref()
-                .map(|d| classbench_case(d, set, size, family))
-            {
-                Some(Ok(c)) => cases.push(c),
-                Some(Err(e)) => eprintln!("sockc bench: {set}_{size}: skipped: {e}"),
-                None => eprintln!("sockc bench: no ClassBench directory found"),
+            match classbench_case(&dir, set, size, family) {
+                Ok(c) => cases.push(c),
+                Err(e) => eprintln!("sockc bench: {set}_{size}: skipped: {e}"),
             }
         }
     }
@@ -81,19 +78,6 @@ pub fn case_name(set: &str, size: usize, family: Family) -> String {
         Family::V4 => format!("{set}_{size}"),
         Family::V6 => format!("{set}_{size} IPv6"),
     }
-}
-
-/// The ClassBench directory: `arg`, `$SOCKC_CLASSBENCH_DIR`, the shared data beside
-/// the repository, or the vendored 1k sets; the last two under `base`, the repository
-/// root (`sockc bench` runs there: `base` is empty, the working directory).
-pub(crate) fn classbench_dir(arg: Option<&Path>, base: &Path) -> Option<PathBuf> {
-    let candidates = [
-        arg.map(Path::to_path_buf),
-        std::env::var_os("SOCKC_CLASSBENCH_DIR").map(PathBuf::from),
-        Some(base.join("../shared/bench/classbench")),
-        Some(base.join("bench/classbench")),
-    ];
-    candidates.into_iter().flatten().find(|d| d.is_dir())
 }
 
 /// Ten rules on distinct /24 sources and ports; early = rule 1, late = rule 10.
@@ -133,9 +117,9 @@ fn ten_rules() -> Case {
 }
 
 fn classbench_case(dir: &Path, set: &str, size: usize, family: Family) -> Result<Case, String> {
-    let read = |suffix: &str| {
-        let p = dir.join(format!("{set}_{size}.rules{suffix}"));
-        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
+    let read = |suffix| {
+        classbench_data::read(dir, &classbench_data::file_name(set, size, suffix))
+            .map_err(|e| e.to_string())
     };
     let filters = classbench::parse_filters(&read("")?).map_err(|e| e.to_string())?;
     let headers = classbench::parse_trace(&read("_trace")?).map_err(|e| e.to_string())?;
@@ -308,14 +292,12 @@ mod tests {
     #[test]
     fn every_set_has_a_never_matching_packet() {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let dir = classbench_dir(None, repo).expect("a ClassBench directory");
+        let dir = classbench_data::dir(None, repo);
         let mut checked = 0;
         for set in ["acl1", "fw1", "ipc1"] {
             for size in [1000, 10000, 100000] {
-                let path = dir.join(format!("{set}_{size}.rules"));
-                let Ok(text) = std::fs::read_to_string(&path) else {
-                    continue;
-                };
+                let name = classbench_data::file_name(set, size, "");
+                let text = classbench_data::read(&dir, &name).expect("vendored");
                 let filters = classbench::parse_filters(&text).expect("parses");
                 let h = never_matching(&filters)
                     .unwrap_or_else(|| panic!("{set}_{size}: no never-matching header"));
@@ -328,10 +310,6 @@ mod tests {
                 checked += 1;
             }
         }
-        assert!(
-            checked >= 3,
-            "only {checked} sets found in {}",
-            dir.display()
-        );
+        assert_eq!(checked, 9, "sets found in {}", dir.display());
     }
 }

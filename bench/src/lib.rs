@@ -45,11 +45,12 @@ use std::{
 use clap::Args;
 
 use measure::TestRuns;
+use sockc_testkit::classbench_data;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// ClassBench directory (default: $SOCKC_CLASSBENCH_DIR, ../shared/bench/classbench,
-    /// then the vendored bench/classbench)
+    /// ClassBench directory (default: $SOCKC_CLASSBENCH_DIR, else the repository's
+    /// bench/classbench, which holds the 1k, 10k and 100k sets)
     #[arg(long)]
     pub classbench: Option<PathBuf>,
     /// ClassBench seeds to run
@@ -270,9 +271,14 @@ fn run_peer(args: &BenchArgs) -> ExitCode {
         .iter()
         .map(|k| peer::Contender::from_key(k).ok_or_else(|| format!("unknown contender `{k}`")))
         .collect();
-    let Some(classbench) = cases::classbench_dir(args.classbench.as_deref(), Path::new("")) else {
-        return fail("no ClassBench directory (--classbench or $SOCKC_CLASSBENCH_DIR)".into());
-    };
+    let classbench = classbench_data::dir(args.classbench.as_deref(), Path::new(""));
+    if !classbench.is_dir() {
+        return fail(format!(
+            "no ClassBench directory at {} (run from the repository's root, or give \
+             --classbench DIR or $SOCKC_CLASSBENCH_DIR)",
+            classbench.display()
+        ));
+    }
     let sockc = match args
         .peer_sockc
         .clone()

@@ -4,7 +4,8 @@
 //! packet decoder) that compiled programs are tested against; [`packet`] parses the
 //! packet syntax of `sockc test` and crafts Ethernet frames from it; [`compare`] is
 //! the one comparison of a kernel run with the evaluator's answer; [`classbench`]
-//! converts ClassBench filter sets to rule files; [`socket_fixture`] builds a private
+//! converts ClassBench filter sets to rule files and [`classbench_data`] finds and reads
+//! them (the vendored sets, gzip or plain); [`socket_fixture`] builds a private
 //! network namespace holding exactly the socket a test packet should find; [`rng`] is
 //! the seeded generator the tests' random files and packets share; [`probe_lab`]
 //! sends crafted packets through a netfilter ruleset (or anything else installed) in
@@ -15,6 +16,7 @@
 //! (it reads the IR's rules, never its steps, and decodes packets itself).
 
 pub mod classbench;
+pub mod classbench_data;
 pub mod compare;
 pub mod eval;
 pub mod modgraph;

@@ -18,6 +18,7 @@ use std::{
 use sockc_compiler::Compiled;
 use sockc_testkit::{
     classbench::{self, first_match, Filter, TraceHeader},
+    classbench_data,
     packet::PacketSpec,
 };
 
@@ -95,9 +96,9 @@ impl Workload {
 /// into `scratch`.
 pub fn prepare(dir: &Path, set: &str, size: usize, scratch: &Scratch) -> Result<Workload, String> {
     let name = format!("{set}_{size}");
-    let read = |suffix: &str| {
-        let p = dir.join(format!("{name}.rules{suffix}"));
-        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
+    let read = |suffix| {
+        classbench_data::read(dir, &classbench_data::file_name(set, size, suffix))
+            .map_err(|e| e.to_string())
     };
     let filters = classbench::parse_filters(&read("")?).map_err(|e| format!("{name}: {e}"))?;
     let trace = classbench::parse_trace(&read("_trace")?).map_err(|e| format!("{name}: {e}"))?;

@@ -70,50 +70,38 @@ fn rule_files() -> Vec<(String, String)> {
     files
 }
 
-/// The ClassBench filter sets converted to rule files: the 1k sets vendored in
-/// `bench/classbench/`, and the 10k sets when the shared benchmark data is there (and
-/// the 100k sets with `SOCKC_SCAN_ALL=1`: pest needs seconds for each).
+/// The ClassBench filter sets of `bench/classbench/` converted to rule files: the 1k
+/// and 10k sets (and the 100k sets with `SOCKC_SCAN_ALL=1`: pest needs seconds for each).
 fn classbench_files() -> Vec<(String, String)> {
     // Text in, text out: the testkit (a dev-dependency) links its own copy of this
     // crate, so no type of it may cross into these tests.
     use sockc_testkit::classbench::{parse_filters, to_sk, ActionPolicy, ConvertOptions};
+    use sockc_testkit::classbench_data;
     let mut out = Vec::new();
-    for (dir, sizes) in [
-        (root().join("bench/classbench"), &["1000"][..]),
-        (
-            root().join("../shared/bench/classbench"),
-            if std::env::var_os("SOCKC_SCAN_ALL").is_some() {
-                &["10000", "100000"][..]
-            } else {
-                &["10000"][..]
-            },
-        ),
-    ] {
-        for set in ["acl1", "fw1", "ipc1"] {
-            for n in sizes {
-                let path = dir.join(format!("{set}_{n}.rules"));
-                let Ok(text) = std::fs::read_to_string(&path) else {
-                    continue;
+    let dir = classbench_data::dir(None, &root());
+    let sizes: &[&str] = if std::env::var_os("SOCKC_SCAN_ALL").is_some() {
+        &["1000", "10000", "100000"]
+    } else {
+        &["1000", "10000"]
+    };
+    for set in ["acl1", "fw1", "ipc1"] {
+        for n in sizes {
+            let name = format!("{set}_{n}.rules");
+            let text = classbench_data::read(&dir, &name).unwrap_or_else(|e| panic!("{e}"));
+            let filters = parse_filters(&text).expect("filters parse");
+            for (hook, policy) in [
+                ("xdp on eth0", ActionPolicy::Alternate),
+                ("tc ingress on eth0", ActionPolicy::AllDrop),
+            ] {
+                let opts = ConvertOptions {
+                    hook: hook.to_string(),
+                    policy,
+                    default: "drop",
                 };
-                let filters = parse_filters(&text).expect("filters parse");
-                for (hook, policy) in [
-                    ("xdp on eth0", ActionPolicy::Alternate),
-                    ("tc ingress on eth0", ActionPolicy::AllDrop),
-                ] {
-                    let opts = ConvertOptions {
-                        hook: hook.to_string(),
-                        policy,
-                        default: "drop",
-                    };
-                    out.push((
-                        format!("{} ({hook})", path.display()),
-                        to_sk(&filters, &opts),
-                    ));
-                }
+                out.push((format!("{name} ({hook})"), to_sk(&filters, &opts)));
             }
         }
     }
-    assert!(out.len() >= 6, "bench/classbench not found");
     out
 }
 
