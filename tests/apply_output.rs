@@ -3,7 +3,8 @@
 //! longer than the limit `--help` names is given as counts, with a line saying how to
 //! list it; `--details` lists it whole, `--summary` counts a short one. A dry run shows
 //! no plan unless asked for one, and with `-q` prints nothing (`--exit-code` answers).
-//! Errors still print under `-q`. Installs into network namespaces the test makes
+//! Errors still print under `-q`, and so does the line of a change left pending
+//! confirmation. Installs into network namespaces the test makes
 //! (root; skipped otherwise unless `SOCKC_KERNEL_TESTS=require`).
 //!
 //! `SOCKC_TEST_BIN=/path/to/old/sockc` runs it against an older build.
@@ -90,6 +91,14 @@ fn quiet_apply_is_silent_and_large_plans_are_counted() {
     // `--details` and `--summary` together: the last one wins (scripts keep working).
     let r = lab.apply(&small, &["--summary", "--details"]).ok();
     assert!(r.stdout.contains("drop udp to *:9999"), "{r}");
+
+    // `-q` with `--confirm`: only the line of the change left pending, which is
+    // rolled back unless someone confirms it.
+    let r = lab.apply(&next, &["-q", "--confirm", "5m"]).ok();
+    assert_eq!(r.stdout.lines().count(), 1, "{r}");
+    assert!(r.stdout.contains("pending confirmation"), "{r}");
+    assert_eq!(r.stderr, "", "{r}");
+    netns::sockc(&["confirm", &lab.name]).ok();
 
     // `-q` keeps errors.
     let broken = lab.rules("broken.sk", "xdp on lo {\n  drop udp to *:99999\n}\n");
