@@ -113,7 +113,7 @@ fn flush(bin: &Path, b: usize) {
         .output();
 }
 
-/// N distinct /32s spread over 10.0.0.0/8, one a line (as tests/set_scale.rs writes them).
+/// N distinct /32s spread over 10.0.0.0/8, one a line (as tests/e2e/set_scale.rs writes them).
 fn set_text(n: u32, extra: &str) -> String {
     let mut text = String::with_capacity(n as usize * 14);
     for i in 0..n {

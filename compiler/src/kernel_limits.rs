@@ -5,7 +5,7 @@
 //!
 //! None of these numbers is part of the UAPI (aya-obj's bindings have only the
 //! unprivileged `BPF_MAXINSNS`); each names the kernel constant it mirrors, and
-//! `tests/limits.rs` checks them against the running kernel (a program just over each
+//! `tests/kernel/limits.rs` checks them against the running kernel (a program just over each
 //! is refused, one at it loads).
 
 /// Instructions in one program, and instructions the verifier may process walking

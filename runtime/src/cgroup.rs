@@ -93,8 +93,9 @@ pub enum Lookup {
 /// the cgroup v2 mount (a directory of another file system mounted inside is not
 /// looked at: its inode numbers are not cgroup ids). A cgroup's id is its directory's
 /// inode number (kernfs gives a node's 64-bit id as the inode number on 64-bit hosts;
-/// `tests/sk_lookup.rs` checks it against sock_diag). Directories that vanish while
-/// they are read are skipped; `under` itself must be a cgroup v2 directory.
+/// `tests/reliability/sk_lookup_trust.rs` checks it against sock_diag). Directories
+/// that vanish while they are read are skipped; `under` itself must be a cgroup v2
+/// directory.
 pub fn find_id(under: &Path, id: u64) -> io::Result<Lookup> {
     let root = cgroup2_root().ok_or_else(|| io::Error::other("cgroup v2 is not mounted"))?;
     let dev = std::fs::metadata(&root)?.dev();

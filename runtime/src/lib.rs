@@ -12,7 +12,7 @@
 //!
 //! This file only declares the modules and re-exports what other crates name from
 //! the root; ARCHITECTURE.md ("Code map: the runtime") draws their layers, and
-//! `tests/architecture.rs` checks them (no file uses a file of a higher layer, or an
+//! `tests/runtime/architecture.rs` checks them (no file uses a file of a higher layer, or an
 //! item of this one).
 
 mod ahead;

@@ -4,7 +4,7 @@
 //!
 //! Invariant: a command module uses no other command module — what two commands share
 //! lives below them in `crate::shared` — and nothing here uses `main.rs` or
-//! `crate::cli` (`tests/architecture.rs` checks the layers).
+//! `crate::cli` (`tests/architecture/modules.rs` checks the layers).
 
 pub mod apply;
 pub mod check;

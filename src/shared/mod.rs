@@ -8,7 +8,7 @@
 //!
 //! Invariant: no module here uses a command module (`crate::commands`) or the command
 //! line's definition (`crate::cli`); what two commands share moves down here
-//! (`tests/architecture.rs` checks the layers).
+//! (`tests/architecture/modules.rs` checks the layers).
 
 pub mod build;
 pub mod confirmation;

@@ -1,12 +1,12 @@
-//! The golden-file check of tests/golden.rs, tests/opt_passes.rs and
-//! tests/opt_thread.rs, written once: [`Goldens::check`] compares a golden's text with
+//! The golden-file check of tests/golden/corpus.rs, tests/golden/opt_passes.rs and
+//! tests/golden/opt_thread.rs, written once: [`Goldens::check`] compares a golden's text with
 //! the actual output and either rewrites the golden (`SOCKC_BLESS=1`) or keeps a
 //! unified diff; [`Goldens::orphans`] notes goldens nothing produces any more; and
 //! [`Goldens::finish`] fails with the count and every diff at once.
 //!
 //! One name per output ([`golden_path`]): `rules/DIR/NAME.sk` compiled at the default
 //! level `-O2` has its goldens at `golden/DIR/NAME.sk.EXT` (`asm`, `ir`, `stderr`),
-//! whichever test checks them; the `-O0` output, which only tests/opt_*.rs keep (for
+//! whichever test checks them; the `-O0` output, which only tests/golden/opt_*.rs keep (for
 //! `rules/opt/`), is `golden/DIR/NAME.O0.EXT`. There are no `.O2.` files: the `-O2`
 //! output is the `.sk.` one.
 

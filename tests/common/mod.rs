@@ -1,10 +1,13 @@
 //! Helpers shared by the root package's integration tests: the rule corpus, the
-//! golden-file check ([`golden`]) and the gate that decides whether kernel tests run.
+//! golden-file check ([`golden`]), the gate that decides whether kernel tests run, and
+//! the locks of tests that act on what every test of their binary sees
+//! ([`exclusive`]). Each test binary declares this module once.
 
 #![allow(dead_code)] // each test crate uses a different subset
 
 use std::path::{Path, PathBuf};
 
+pub mod exclusive;
 pub mod golden;
 pub mod schema;
 pub mod table;

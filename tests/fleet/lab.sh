@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fleet lab of issue 46: three simulated hosts and a controller on this machine,
 # real OpenSSH and real ansible-core, and the rollout test that runs the
-# sockc.firewall collection against them. tests/fleet_lab.rs runs it (root).
+# sockc.firewall collection against them. tests/fleet/lab.rs runs it (root).
 #
 #   tests/fleet/lab.sh run [--confirm-steps]   build the lab, run every step, tear down
 #   tests/fleet/lab.sh down ID                 tear down what run ID left (by PID and name)

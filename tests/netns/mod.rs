@@ -617,8 +617,9 @@ impl Lab {
                 ports
                     .into_iter()
                     .map(|p| {
-                        let s = UdpSocket::bind((addr_a, p))
-                            .unwrap_or_else(|e| panic!("bind {addr_a}:{p}: {e}"));
+                        let s = bind_retrying(&format!("bind {addr_a}:{p}"), || {
+                            UdpSocket::bind((addr_a, p))
+                        });
                         set_rcvbuf(&s, 4 << 20);
                         s.set_read_timeout(Some(PROBE_QUIET)).expect("timeout");
                         (p, s)
@@ -709,7 +710,7 @@ impl Prober {
             .map(|&port| {
                 let addr = lab.addr_a;
                 let sock = in_netns(&lab.ns_a, move || {
-                    let s = UdpSocket::bind((addr, port)).expect("bind in A");
+                    let s = bind_retrying("bind in A", || UdpSocket::bind((addr, port)));
                     set_rcvbuf(&s, 16 << 20);
                     s.set_read_timeout(Some(Duration::from_millis(20)))
                         .expect("timeout");
@@ -824,7 +825,7 @@ impl Drop for Lab {
     }
 }
 
-// ---- TCP and UDP end to end (socket conditions, `tests/socket_e2e.rs`) ---------------
+// ---- TCP and UDP end to end (socket conditions, `tests/e2e/socket.rs`) ---------------
 //
 // Sockets are made on a thread inside a namespace and handed back: a socket keeps the
 // namespace it was created in, so the test's own thread can use it afterwards.
@@ -998,7 +999,7 @@ pub fn tcp_connect(
 #[track_caller]
 pub fn tcp_listen(ns: &str, addr: SocketAddr) -> TcpListener {
     in_netns(ns, move || {
-        TcpListener::bind(addr).unwrap_or_else(|e| panic!("listen on {addr}: {e}"))
+        bind_retrying(&format!("listen on {addr}"), || TcpListener::bind(addr))
     })
 }
 
@@ -1048,8 +1049,30 @@ pub fn tcp_exchange(when: &str, x: &mut TcpStream, y: &mut TcpStream, msg: &[u8]
 #[track_caller]
 pub fn udp_bind(ns: &str, addr: SocketAddr) -> UdpSocket {
     in_netns(ns, move || {
-        UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"))
+        bind_retrying(&format!("bind {addr}"), || UdpSocket::bind(addr))
     })
+}
+
+/// `bind()`, tried again while the address is in use, for at most two seconds; panics
+/// with `what` and the error after that. A socket a test closed a moment ago on the
+/// same address can still be open in a child process another test thread has just
+/// started: the child holds a copy of every descriptor until it execs (close-on-exec
+/// ones too), so the address stays taken for that long. A real conflict outlasts the
+/// retries and still fails.
+pub fn bind_retrying<S>(what: &str, mut bind: impl FnMut() -> std::io::Result<S>) -> S {
+    let start = Instant::now();
+    loop {
+        match bind() {
+            Ok(s) => return s,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && start.elapsed() < Duration::from_secs(2) =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
 }
 
 /// A UDP socket in namespace `ns` on an ephemeral port, connected to `peer` (so an
@@ -1145,6 +1168,58 @@ pub struct TcpSock {
 
 /// TCP state numbers of `/proc/net/tcp`.
 pub const TCP_TIME_WAIT: u8 = 6;
+
+/// Closes `listener` (listening on `local` in namespace `ns`) and waits until no
+/// socket of the namespace listens on `local`'s port: see [`close_and_wait`].
+pub fn close_listener(ns: &str, listener: TcpListener, local: SocketAddr) {
+    close_and_wait(
+        ns,
+        listener.into(),
+        local.port(),
+        &["tcp", "tcp6"],
+        Some("0A"),
+    );
+}
+
+/// Closes `sock` (bound to `local` in namespace `ns`) and waits until no socket of the
+/// namespace is bound to `local`'s port: see [`close_and_wait`].
+pub fn close_udp(ns: &str, sock: UdpSocket, local: SocketAddr) {
+    close_and_wait(ns, sock.into(), local.port(), &["udp", "udp6"], None);
+}
+
+/// Closes `fd` and waits, at most two seconds, until none of the namespace's sockets
+/// in `tables` (`/proc/net/TABLE`) has local port `port` (and the state `state`, in
+/// hex, when given). A socket closed here can stay open for a moment in a child
+/// process another test thread has just started: the child holds a copy of every
+/// descriptor until it execs (close-on-exec ones too), and a packet sent meanwhile
+/// would still find the socket.
+fn close_and_wait(ns: &str, fd: OwnedFd, port: u16, tables: &[&str], state: Option<&str>) {
+    drop(fd);
+    let tables: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+    let state = state.map(str::to_string);
+    let start = Instant::now();
+    let held = move || {
+        tables.iter().any(|t| {
+            let text =
+                std::fs::read_to_string(format!("/proc/thread-self/net/{t}")).unwrap_or_default();
+            text.lines().skip(1).any(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                let local_port = w.get(1).and_then(|a| a.rsplit_once(':'));
+                local_port.is_some_and(|(_, p)| u16::from_str_radix(p, 16) == Ok(port))
+                    && state.as_deref().is_none_or(|s| w.get(3) == Some(&s))
+            })
+        })
+    };
+    in_netns(ns, move || {
+        while held() {
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "port {port} still held two seconds after its socket was closed"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+}
 
 /// The IPv4 TCP sockets (timewait and request sockets included) of namespace `ns`.
 pub fn tcp4_sockets(ns: &str) -> Vec<TcpSock> {

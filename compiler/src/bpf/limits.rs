@@ -19,7 +19,7 @@
 //!   estimate is, summed over instructions, how many combinations of those reach each
 //!   one (stores set them, tests on their loaded bytes split them, paths merge them).
 //!   It is calibrated against the kernel's own count ([`PROCESSED_PER_STATE`] times
-//!   the pairs; `tests/limits.rs` checks it stays above what the kernel reports), and
+//!   the pairs; `tests/kernel/limits.rs` checks it stays above what the kernel reports), and
 //!   the compiler keeps a fifth of the kernel's limit as a margin
 //!   ([`crate::kernel_limits::PROCESSED_BUDGET`]). Since the packet prologue's paths
 //!   converge for the verifier (`bpf::packet`), the kernel walks a packet program's
@@ -41,7 +41,7 @@ use super::{
 use crate::kernel_limits::Limit;
 
 /// The estimate of the verifier's walk counts each (instruction, state) pair this many
-/// times: on the corpus and ClassBench files `tests/limits.rs` loads, the kernel
+/// times: on the corpus and ClassBench files `tests/kernel/limits.rs` loads, the kernel
 /// processed at most 1.9 times as many instructions as there are pairs.
 pub(crate) const PROCESSED_PER_STATE: usize = 2;
 
@@ -315,7 +315,7 @@ fn stack(insns: &[Insn]) -> usize {
 /// tail and the offset's round trip about three times before the states meet again.
 /// Counted per round trip of the offset (a 2-byte store of `r3` to `SPORT` read back
 /// at once), [`EXT6_EXTRA_PER_LEVEL`] each; measured on the corpus by
-/// `tests/limits.rs`.
+/// `tests/kernel/limits.rs`.
 fn ext6_walk_extra(insns: &[Insn]) -> usize {
     let sport = at(flow::SPORT);
     let levels = insns

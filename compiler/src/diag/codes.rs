@@ -8,8 +8,9 @@
 //! else names the typed [`Code`] (a [`super::Diagnostic`] holds one, and takes its
 //! severity from it, so a code cannot be raised at a severity the catalogue does not
 //! give it); this file uses nothing of the crate, so every crate of the workspace
-//! can name a code without depending on a stage. `compiler/tests/error_catalogue.rs`
-//! ties the catalogue to `docs/errors.md` both ways (every code has one `###` entry
+//! can name a code without depending on a stage.
+//! `compiler/tests/compiler/error_catalogue.rs` ties the catalogue to
+//! `docs/errors.md` both ways (every code has one `###` entry
 //! in its group's section, whose `(warning)` / `(exit N)` mark agrees with the level;
 //! every entry names a code), and fails on a code's string anywhere else in the
 //! workspace's production code and on a code nothing raises.
@@ -36,8 +37,8 @@
 //!    means and what to do.
 //!
 //! A branch that raised a code as a string literal (`Diagnostic::error("sockc::x",
-//! ..)`) converts by steps 1 to 3; `cargo test -p sockc-compiler --test
-//! error_catalogue` says what is still missing.
+//! ..)`) converts by steps 1 to 3; `cargo test -p sockc-compiler --test compiler
+//! error_catalogue::` says what is still missing.
 
 use std::fmt;
 

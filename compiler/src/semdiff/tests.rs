@@ -1,7 +1,7 @@
 //! Named cases of the semantic diff (blocks on one side and the fact dimensions are
 //! `tests_dims.rs`); the properties over random file pairs (every
 //! example packet changes verdict in the evaluator, every packet that changes is in a
-//! reported region) are `tests/semdiff.rs` at the workspace root.
+//! reported region) are `tests/differential/semdiff.rs` at the workspace root.
 
 use super::*;
 

@@ -79,7 +79,7 @@
 //!   and what each hook sees ([`hook_universe`]).
 //! * `witness.rs`: a point as a packet, in `sockc test` syntax.
 //! * `tests.rs`: the algebra's properties on random boxes and rules
-//!   (`compiler/tests/space.rs` checks [`rule_region`] against the evaluator).
+//!   (`compiler/tests/compiler/space.rs` checks [`rule_region`] against the evaluator).
 
 pub mod dev;
 mod dims;

@@ -143,8 +143,8 @@ pub fn dump(proto: SockProto, port: u16) -> io::Result<Vec<DiagSocket>> {
 
 /// `INET_DIAG_CGROUP_ID` of `include/uapi/linux/inet_diag.h` (its enum of response
 /// attributes; netlink-packet-sock-diag 0.5 has no name for it, so it arrives as an
-/// unknown attribute). `tests/sk_lookup.rs` checks the number against a socket made in
-/// a cgroup of known id.
+/// unknown attribute). `tests/reliability/sk_lookup_trust.rs` checks the number
+/// against a socket made in a cgroup of known id.
 const INET_DIAG_CGROUP_ID: u16 = 21;
 
 /// The cgroup id an attribute carries, if it is `INET_DIAG_CGROUP_ID` (a native-endian

@@ -616,12 +616,15 @@ fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
         Err(
             InstallError::Unrecorded { programs, .. }
             | InstallError::UnreadableRecord { programs, .. },
-        ) => Some(Recovery::Unrecorded {
-            name: name.to_string(),
-            removed: store.remove_install(name)?,
-            programs,
-            filters: Vec::new(),
-        }),
+        ) => {
+            store.detach_unrecorded_links(name);
+            Some(Recovery::Unrecorded {
+                name: name.to_string(),
+                removed: store.remove_install(name)?,
+                programs,
+                filters: Vec::new(),
+            })
+        }
         // Interrupted work that cannot be finished (a damaged record of its target, a
         // pin it needs gone): given up, its hooks taken off.
         Err(e) => match store.journal_without_bulk(name)? {

@@ -1,5 +1,5 @@
 //! `sockc-peer`: one end of a TCP connection, driven line by line on stdin, for the
-//! sockmap end-to-end tests (tests/sockmap_e2e/) and `sockc bench`'s socket-layer
+//! sockmap end-to-end tests (tests/e2e/sockmap/) and `sockc bench`'s socket-layer
 //! numbers. It joins a cgroup and enters a network namespace before it makes a socket
 //! (a socket belongs to the cgroup of the process that created it, and the sock_ops
 //! program of that cgroup is what puts it into a socket map), then connects or accepts

@@ -46,7 +46,7 @@
 //! * `report.rs`: the warnings for what the searches found.
 //! * `test_support.rs`, `tests.rs`: test support (programs from source) and the tests
 //!   of the pass as a whole. The properties over random programs and packets, which
-//!   need the reference evaluator, are `tests/anomalies.rs`, through [`probe`].
+//!   need the reference evaluator, are `tests/differential/anomalies.rs`, through [`probe`].
 
 mod index;
 mod keys;
@@ -117,7 +117,7 @@ pub fn run(module: &Module) -> Vec<Diagnostic> {
 }
 
 /// The pass's predicates and search, opened for the property tests in
-/// `tests/anomalies.rs`: they check them against the reference evaluator, which lives
+/// `tests/differential/anomalies.rs`: they check them against the reference evaluator, which lives
 /// in `sockc-testkit` (a crate this one does not depend on). Not for other uses.
 #[doc(hidden)]
 pub mod probe {

@@ -1,5 +1,5 @@
 //! Test support for the pass's unit tests: programs from source, and the codes of the
-//! two warnings. (Random programs and packets are in `tests/anomalies.rs`, which checks
+//! two warnings. (Random programs and packets are in `tests/differential/anomalies.rs`, which checks
 //! the findings against the reference evaluator of `sockc-testkit`.)
 
 use crate::ir::Module;

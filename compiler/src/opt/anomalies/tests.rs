@@ -1,7 +1,7 @@
 //! Tests of the pass as a whole, through [`run`]: the findings on small rule files
 //! (families, sets, flags, ICMP, ports, socket conditions, redirects), and the
 //! ClassBench timing (ignored). What random programs' findings mean for packets is
-//! `tests/anomalies.rs`.
+//! `tests/differential/anomalies.rs`.
 
 use cranelift_entity::EntityRef;
 

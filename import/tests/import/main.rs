@@ -1,0 +1,26 @@
+//! The import's integration tests, through its public API: [`architecture`]: its
+//! files form no cycle and keep their layers, drawn in ARCHITECTURE.md; [`corpus`]:
+//! every corpus ruleset imports at every hook and matches its goldens in
+//! `import/tests/golden/` (`SOCKC_BLESS=1` rewrites them); [`cases`] and
+//! [`netfilter`]: small rulesets showing one behaviour each; [`semantics`] and
+//! [`txlate`]: the flat lists against an interpreter of the chains and the iptables
+//! project's translation pairs; [`lowering`]: the written rules against the reference
+//! evaluator; [`hostile`]: inputs built to grow without bound. `../common/` is what
+//! they share with `robust.rs`.
+//!
+//! `robust.rs` is a binary of its own: it caps the memory of its whole process with a
+//! counting global allocator, which would count every test of a shared process. A new
+//! test goes into the binary of its rung (ARCHITECTURE.md, "Testing"); one of the
+//! import alone goes here.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod architecture;
+mod cases;
+mod corpus;
+mod hostile;
+mod lowering;
+mod netfilter;
+mod semantics;
+mod txlate;

@@ -1,0 +1,763 @@
+//! The import against the kernel's own netfilter: for every corpus ruleset
+//! (`tests/import-corpus/rulesets/`) with rules the import reports exact or approximate,
+//! the probe lab (`sockc_testkit::probe_lab`) loads the original with its own tool and
+//! sends generated probes (every prefix and port boundary the ruleset names, ICMP
+//! types, replies and related errors, plus seeded random ones: `SOCKC_PROBES` per file,
+//! default 160; input and forward paths); then netfilter is flushed, the imported file
+//! is installed with `sockc apply --netns RECEIVER`, the same probes are sent, and every
+//! probe an exact rule decides must be delivered, or not, alike. Each file is imported
+//! at `--hook xdp` on the receiver's ingress and at `--hook netfilter`
+//! (`SOCKC_IMPORT_DIFF_HOOKS=xdp` or `netfilter` runs one). At netfilter each file is
+//! run twice: with the receiver's interfaces named as the ruleset expects, and again
+//! (`nf-other` in the table) with names it never mentions, so every `-i`/`iifname`
+//! rule (and its `in on`) is probed on a matching and a non-matching interface, and
+//! every `-o`/`oifname` one on forwarded probes leaving by either. Before the netfilter
+//! import's probes, conntrack is switched on in the receiver as
+//! `sockc::ct-needs-conntrack` tells users to: its blocks read the state conntrack
+//! gave the packet, and with the original ruleset flushed nothing else there uses
+//! conntrack, so every packet would be `ct state invalid`
+//! (`SOCKC_IMPORT_DIFF_CONNTRACK=off` shows the disagreements that makes).
+//!
+//! Which rule decides a probe is read from the import's own first-match lists, block
+//! by block in the order the kernel runs them: at xdp the one ingress block; at
+//! netfilter the blocks of the hooks the probe's path crosses (an input probe meets
+//! prerouting and input, a forwarded one prerouting, forward and postrouting), by
+//! priority, where an accept ends only its own block and a drop or reject is final. In
+//! each block it is the first terminal flat rule that admits the probe's packet (a
+//! forwarded probe's output interface is known at netfilter, not at ingress); the
+//! probe's status is the weakest of the rules that decided it on its way. Output-hook
+//! blocks are not consulted: they see only the receiver's own packets — answers (TCP
+//! resets, ICMP errors, echo replies), which the comparison does not look at, and the
+//! openers of replies and related errors, which are required to have left in both runs
+//! before a reply is compared — so no compared outcome depends on them.
+//!
+//! A flat rule whose truth the packet alone does not settle (a conntrack state, a rate
+//! limit, an address type, an ipset's unknown members) may or may not admit it, and a
+//! probe that meets one before a rule that surely admits it is not compared; neither is
+//! a probe one of whose deciding rules is unsupported. A probe an approximate rule
+//! decides is checked the one way an approximation promises: sockc never delivers it
+//! where netfilter did not. Two things outside those lists also decide: a `nat`
+//! prerouting rule (DNAT, REDIRECT: reported unsupported) sends a probe elsewhere, so a
+//! probe one may touch is not compared (nor, with any nat chain, a reply or related
+//! error: its opener may have left masqueraded, and then it arrives at another
+//! address); and, at xdp, forward chains, which an ingress program cannot tell apart
+//! from input ones, so a forwarded probe that no ingress rule decides is compared only
+//! when forward decides nothing (then the import's `default allow` is exact for it).
+//! An ingress XDP program never sees output or loopback traffic, and the probes are
+//! input and forward ones at both hooks.
+//!
+//! Kernel tests: root, `nft`, `iptables-nft-restore`, `ip6tables-nft-restore`; without
+//! root they print `SKIP (not root)` and pass, unless `SOCKC_KERNEL_TESTS=require`.
+
+use crate::common;
+
+use std::{net::IpAddr, path::PathBuf};
+
+use serde_json::Value;
+use sockc_import::{
+    algebra::{Cube, Dim},
+    analyze,
+    eval::{atom_holds, Packet},
+    flat_budget,
+    lower::Block,
+    model::{ChainType, NamedSet, NfHook, Ruleset as Model, SetContent, CT_NEW, CT_UNTRACKED},
+    semantics::{
+        atoms::{AtomKind, Atoms},
+        flatten::{FlatAction, FlatList, Flattener, Stage},
+        stages, Place, Placed,
+    },
+    Hook, Options, Status,
+};
+use sockc_testkit::{
+    packet::{tcp_flags, L4},
+    probe_lab::{
+        generate, probe_count, Generator, Interesting, LabConfig, Origin, Outcome, Path, Probe,
+        Ruleset, Topology,
+    },
+};
+
+const BPFFS: &str = "/sys/fs/bpf";
+
+fn corpus() -> PathBuf {
+    common::root().join("tests/import-corpus/rulesets")
+}
+
+fn manifest() -> Vec<Value> {
+    let text = std::fs::read_to_string(corpus().join("manifest.json")).expect("manifest.json");
+    serde_json::from_str::<Value>(&text)
+        .expect("manifest is JSON")
+        .as_array()
+        .expect("a list")
+        .clone()
+}
+
+/// The egress interface name the ruleset's FORWARD rules expect (as
+/// tests/differential/netfilter_probe.rs).
+fn egress(file: &str) -> &'static str {
+    if file.contains("docker") {
+        "bridge1"
+    } else if file.contains("openwrt") || file.contains("home-router") {
+        "br-lan"
+    } else if file.contains("wireguard") {
+        "eth1"
+    } else {
+        "fwd0"
+    }
+}
+
+/// Whether a flat rule admits a packet: surely, surely not, or it depends on what
+/// the packet alone does not say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Truth {
+    Yes,
+    No,
+    Maybe,
+}
+
+/// What decides a probe in one block, by the import's own list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decision {
+    /// A flat rule with this status; `accept` when its verdict is accept (which at a
+    /// netfilter hook ends only its own block).
+    Rule { status: Status, accept: bool },
+    /// No rule: the block's `default allow`.
+    Default,
+    /// A rule whose truth the packet does not settle comes first.
+    Unsettled,
+}
+
+fn decided_by(
+    list: &FlatList,
+    statuses: &[Status],
+    atoms: &Atoms,
+    sets: &[NamedSet],
+    p: &Packet,
+    on: &Known,
+) -> Decision {
+    for (r, status) in list.rules.iter().zip(statuses) {
+        if !r.action.is_terminal() {
+            continue;
+        }
+        match admits(&r.cube, atoms, sets, p, on) {
+            Truth::No => continue,
+            Truth::Maybe => return Decision::Unsettled,
+            Truth::Yes => {
+                return Decision::Rule {
+                    status: *status,
+                    accept: r.action == FlatAction::Accept,
+                }
+            }
+        }
+    }
+    Decision::Default
+}
+
+/// Whether a terminal rule other than an accept may admit `p` before an accept
+/// surely does (a nat rule that may rewrite it).
+fn may_touch(list: &FlatList, atoms: &Atoms, sets: &[NamedSet], p: &Packet, on: &Known) -> bool {
+    for r in list.rules.iter().filter(|r| r.action.is_terminal()) {
+        match (admits(&r.cube, atoms, sets, p, on), &r.action) {
+            (Truth::No, _) | (Truth::Maybe, FlatAction::Accept) => continue,
+            (Truth::Yes, FlatAction::Accept) => return false,
+            _ => return true,
+        }
+    }
+    false
+}
+
+/// The lists outside the ingress place's that a probe meets in netfilter: the nat
+/// prerouting chains (in priority order), and whether forward decides anything.
+struct Outside {
+    /// Whether the ruleset has nat chains at any hook.
+    any_nat: bool,
+    nat: FlatList,
+    forward_decides: bool,
+}
+
+impl Outside {
+    fn new(rs: &Model, atoms: &mut Atoms, iface: &str) -> Outside {
+        let mut nat: Vec<(i32, Stage)> = Vec::new();
+        for (table, t) in rs.tables.iter().enumerate() {
+            for (chain, c) in t.chains.iter().enumerate() {
+                if let Some(b) = c
+                    .base
+                    .as_ref()
+                    .filter(|b| b.hook == NfHook::Prerouting && b.kind == ChainType::Nat)
+                {
+                    let hook = b.hook;
+                    nat.push((b.priority, Stage { table, chain, hook }));
+                }
+            }
+        }
+        nat.sort_by_key(|(prio, _)| *prio);
+        let nat: Vec<Stage> = nat.into_iter().map(|(_, s)| s).collect();
+        let budget = flat_budget(rs.rules.len());
+        let iif = Some(iface.to_string());
+        let nat = Flattener::new(rs, atoms, iif.clone(), None, budget)
+            .run(&nat)
+            .expect("nat chains flatten");
+        let (fwd_stages, _) = stages(rs, &[NfHook::Prerouting, NfHook::Forward]);
+        let fwd = Flattener::new(rs, atoms, iif, None, budget)
+            .run(&fwd_stages)
+            .expect("forward chains flatten");
+        let forward_decides = fwd.rules.iter().any(|r| {
+            r.hook == NfHook::Forward && r.action.is_terminal() && r.action != FlatAction::Accept
+        });
+        let any_nat = rs.tables.iter().any(|t| {
+            t.chains
+                .iter()
+                .any(|c| c.base.as_ref().is_some_and(|b| b.kind == ChainType::Nat))
+        });
+        Outside {
+            any_nat,
+            nat,
+            forward_decides,
+        }
+    }
+}
+
+/// Whether `cube` admits `p`, on `path`, whose conntrack state is `ct` when it is
+/// certain.
+fn admits(cube: &Cube, atoms: &Atoms, sets: &[NamedSet], p: &Packet, on: &Known) -> Truth {
+    let ct = on.ct;
+    let mut truth = Truth::Yes;
+    for (d, v) in cube.dims() {
+        if *d == Dim::CtState && ct.is_none() {
+            match (CT_NEW..=CT_UNTRACKED).filter(|s| v.contains(*s)).count() {
+                0 => return Truth::No,
+                5 => continue,
+                _ => truth = Truth::Maybe,
+            }
+            continue;
+        }
+        if !p.field(*d).is_some_and(|x| v.contains(x)) {
+            return Truth::No;
+        }
+    }
+    for (a, want) in cube.atoms() {
+        let kind = atoms.kind(*a);
+        let holds = match kind {
+            AtomKind::Iif(_) | AtomKind::Oif(_) => Some(atom_holds(kind, sets, p)),
+            AtomKind::InSet { set, .. } => matches!(sets[*set].content, SetContent::Known(_))
+                .then(|| atom_holds(kind, sets, p)),
+            AtomKind::Opaque { key, .. } => in_the_lab(key, p, on),
+        };
+        match holds {
+            None => truth = Truth::Maybe,
+            Some(h) if h != *want => return Truth::No,
+            Some(_) => {}
+        }
+    }
+    truth
+}
+
+/// What the lab knows of a probe beyond its packet.
+struct Known {
+    /// Its conntrack state, when it is sure.
+    ct: Option<u128>,
+    path: Path,
+    /// Whether the ruleset has nat chains (without them no connection is DNATed).
+    nat: bool,
+}
+
+/// The truth in the lab of the few opaque matches the corpus puts in front of exact
+/// rules, where the lab's routes settle it; `None` for everything else. No probe
+/// carries an IPv6 routing header. No connection is DNATed by a ruleset without nat
+/// chains. Every probe's source other than a link-local one is routed back through
+/// the ingress while it is sent, so firewalld's reverse-path check (`fib saddr . mark
+/// . iif oif missing`) finds a route for it. An input probe's IPv4 destination is, by
+/// `inet_addr_type`, broadcast in 0.0.0.0/8 and at 255.255.255.255, multicast in
+/// 224.0.0.0/4, unicast at the lab's two gateway addresses (routes of their own in
+/// the local table), and local everywhere else (the lab routes `local 0.0.0.0/0`
+/// while it sends input probes).
+fn in_the_lab(key: &str, p: &Packet, on: &Known) -> Option<bool> {
+    match key {
+        "-m rt --rt-type 0" => return Some(false),
+        "ct status dnat" if !on.nat => return Some(false),
+        "fib saddr . mark . iif oif missing" => {
+            let src = if p.family == 4 {
+                IpAddr::from(std::net::Ipv4Addr::from(p.src as u32))
+            } else {
+                IpAddr::from(std::net::Ipv6Addr::from(p.src))
+            };
+            let link_local = p.family == 6 && (p.src >> 118) == 0x3fa;
+            return (!link_local && !src.is_unspecified() && !src.is_multicast()).then_some(false);
+        }
+        _ => {}
+    }
+    if p.family != 4 || on.path != Path::Input {
+        return None;
+    }
+    let dst = std::net::Ipv4Addr::from(p.dst as u32);
+    let broadcast = dst.octets()[0] == 0 || dst.is_broadcast();
+    let gateway = ["169.254.0.1", "169.254.1.1"].contains(&dst.to_string().as_str());
+    match key {
+        "-m addrtype --dst-type LOCAL" => Some(!broadcast && !dst.is_multicast() && !gateway),
+        "-m addrtype --dst-type BROADCAST" => Some(broadcast),
+        "-m addrtype --dst-type MULTICAST" => Some(!broadcast && dst.is_multicast()),
+        _ => None,
+    }
+}
+
+fn addr(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(a) => u32::from(a) as u128,
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// The conntrack state a probe surely arrives in, when it is sure: the first packet
+/// of a connection the sender opens (a TCP SYN, a UDP datagram, an ICMP echo
+/// request) is new. Anything else depends on conntrack's own judgement (a TCP
+/// segment without SYN may be picked up mid-stream or be invalid; an ICMP error
+/// about nothing is invalid; a reply whose opener was seen is established).
+fn sure_ct_state(probe: &Probe) -> Option<u128> {
+    if probe.origin != Origin::New {
+        return None;
+    }
+    match probe.packet.l4 {
+        L4::Tcp { flags, .. } if flags == tcp_flags::SYN => Some(CT_NEW),
+        L4::Udp { .. } => Some(CT_NEW),
+        L4::Icmp { ty: 8, .. } if !probe.packet.is_ipv6() => Some(CT_NEW),
+        L4::Icmp { ty: 128, .. } if probe.packet.is_ipv6() => Some(CT_NEW),
+        _ => None,
+    }
+}
+
+/// The packet the receiver's ingress sees for a probe (a related probe is the ICMP
+/// error about its connection).
+fn packet_of(probe: &Probe, iface: &str, oif: &str) -> Packet {
+    let s = &probe.packet;
+    let v6 = s.is_ipv6();
+    let mut p = Packet {
+        family: if v6 { 6 } else { 4 },
+        proto: s.l4.protocol(v6),
+        src: addr(s.src),
+        dst: addr(s.dst),
+        sport: 0,
+        dport: 0,
+        tcp_flags: 0,
+        icmp_type: 0,
+        icmp_code: 0,
+        ct_state: CT_NEW as u8,
+        iif: iface.to_string(),
+        oif: oif.to_string(),
+        seed: 0,
+    };
+    match s.l4 {
+        L4::Tcp {
+            sport,
+            dport,
+            flags,
+        } => (p.sport, p.dport, p.tcp_flags) = (sport, dport, flags),
+        L4::Udp { sport, dport } => (p.sport, p.dport) = (sport, dport),
+        L4::Icmp { ty, code } => (p.icmp_type, p.icmp_code) = (ty, code),
+        L4::Other { .. } => {}
+    }
+    if probe.origin == Origin::Related {
+        p.proto = if v6 { 58 } else { 1 };
+        (p.icmp_type, p.icmp_code) = if v6 { (1, 4) } else { (3, 3) };
+        (p.sport, p.dport, p.tcp_flags) = (0, 0, 0);
+    }
+    p
+}
+
+/// A sockc install in the lab's receiver, flushed when dropped (also on a panic).
+struct Install {
+    name: String,
+}
+
+impl Install {
+    fn apply(file: &std::path::Path, name: &str, netns: &str) -> Install {
+        let install = Install {
+            name: name.to_string(),
+        };
+        let (code, out, err) = common::sockc(&[
+            "apply",
+            file.to_str().expect("UTF-8 path"),
+            "--name",
+            name,
+            "--bpffs",
+            BPFFS,
+            "--netns",
+            netns,
+        ]);
+        assert_eq!(code, 0, "apply {}:\n{out}\n{err}", file.display());
+        install
+    }
+}
+
+impl Drop for Install {
+    fn drop(&mut self) {
+        let _ = common::sockc(&["flush", "--name", &self.name, "--bpffs", BPFFS]);
+    }
+}
+
+/// One file's figures at one hook.
+struct Row {
+    file: String,
+    hook: &'static str,
+    exact: usize,
+    approximate: usize,
+    unsupported: usize,
+    probes: usize,
+    /// Probes exact rules decide.
+    compared: usize,
+    /// Probes an approximate (stricter) rule decides.
+    stricter: usize,
+    disagreements: Vec<String>,
+}
+
+/// The hooks the imports are checked at: both, unless `SOCKC_IMPORT_DIFF_HOOKS` names
+/// one (`xdp` or `netfilter`).
+fn hooks() -> Vec<Hook> {
+    match std::env::var("SOCKC_IMPORT_DIFF_HOOKS").as_deref() {
+        Ok("xdp") => vec![Hook::Xdp],
+        Ok("netfilter") => vec![Hook::Netfilter],
+        _ => vec![Hook::Xdp, Hook::Netfilter],
+    }
+}
+
+#[test]
+fn imported_rulesets_decide_like_netfilter() {
+    if !common::kernel() {
+        return;
+    }
+    let mut rows = Vec::new();
+    for hook in hooks() {
+        for entry in manifest() {
+            let file = entry["file"].as_str().expect("file").to_string();
+            let named = Names {
+                ingress: entry["iface"].as_str().expect("iface"),
+                egress: egress(&file),
+                label: hook_name(hook),
+            };
+            rows.push(differential(&file, &entry, hook, &named));
+            // At netfilter the same import again, with probes arriving on (and
+            // forwarded out of) interfaces the ruleset never names: its `in on` /
+            // `out on` rules must now not match, exactly as netfilter's `-i`/`-o`.
+            if hook == Hook::Netfilter {
+                let other = Names {
+                    ingress: OTHER_INGRESS,
+                    egress: OTHER_EGRESS,
+                    label: "nf-other",
+                };
+                rows.push(differential(&file, &entry, hook, &other));
+            }
+        }
+    }
+    println!(
+        "{:<32}{:>10}{:>7}{:>8}{:>8}{:>8}{:>10}{:>10}{:>10}",
+        "file", "hook", "exact", "approx", "unsupp", "probes", "compared", "stricter", "disagree"
+    );
+    for r in &rows {
+        println!(
+            "{:<32}{:>10}{:>7}{:>8}{:>8}{:>8}{:>10}{:>10}{:>10}",
+            r.file,
+            r.hook,
+            r.exact,
+            r.approximate,
+            r.unsupported,
+            r.probes,
+            r.compared,
+            r.stricter,
+            r.disagreements.len()
+        );
+    }
+    let wrong: Vec<String> = rows
+        .iter()
+        .flat_map(|r| {
+            r.disagreements
+                .iter()
+                .map(move |d| format!("{} at {}: {d}", r.file, r.hook))
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} probes decided by exact (or approximate) rules disagree:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    for hook in ["xdp", "netfilter", "nf-other"] {
+        let at: Vec<&Row> = rows.iter().filter(|r| r.hook == hook).collect();
+        assert!(
+            at.is_empty() || at.iter().map(|r| r.compared).sum::<usize>() > 0,
+            "no probe was compared at {hook}"
+        );
+    }
+}
+
+fn hook_name(hook: Hook) -> &'static str {
+    match hook {
+        Hook::Xdp => "xdp",
+        Hook::Tc => "tc",
+        Hook::Netfilter => "netfilter",
+    }
+}
+
+/// Interface names no corpus ruleset names (checked in `differential`).
+const OTHER_INGRESS: &str = "probe-in9";
+const OTHER_EGRESS: &str = "probe-out9";
+
+/// The receiver's interfaces in one run, and the run's label in the table.
+struct Names<'a> {
+    ingress: &'a str,
+    egress: &'a str,
+    label: &'static str,
+}
+
+fn differential(file: &str, entry: &Value, hook: Hook, names: &Names<'_>) -> Row {
+    // The import attaches xdp to the ruleset's interface; the probes arrive on
+    // `names.ingress`.
+    let iface = entry["iface"].as_str().expect("iface");
+    let arrive = names.ingress;
+    let text = std::fs::read_to_string(corpus().join(file)).expect("corpus file");
+    let opts = Options {
+        from: None,
+        hook,
+        interface: Some(iface.to_string()),
+        source_name: Some(file.to_string()),
+    };
+    let analysis = analyze(&text, &opts).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let (imported, blocks) = sockc_import::write(&analysis, &opts);
+    let s = imported.report.summary;
+    let mut row = Row {
+        file: file.to_string(),
+        hook: names.label,
+        exact: s.exact,
+        approximate: s.approximate,
+        unsupported: s.unsupported,
+        probes: 0,
+        compared: 0,
+        stricter: 0,
+        disagreements: Vec::new(),
+    };
+    if s.exact + s.approximate == 0 {
+        return row;
+    }
+    let checked: Vec<Checked> = blocks
+        .iter()
+        .map(|(place, block)| Checked::new(&analysis.placed[*place], block))
+        .collect();
+    let mut atoms = analysis.atoms.clone();
+    if arrive == OTHER_INGRESS {
+        assert!(
+            !text.contains(OTHER_INGRESS) && !text.contains(OTHER_EGRESS),
+            "{file} names the lab's other interfaces"
+        );
+    }
+    let outside = Outside::new(&analysis.ruleset, &mut atoms, arrive);
+    let families: Vec<u8> = entry["families"]
+        .as_array()
+        .expect("families")
+        .iter()
+        .map(|f| f.as_u64().expect("4 or 6") as u8)
+        .collect();
+    let probes = generate(
+        &Interesting::scan(&text),
+        &Generator::new(
+            probe_count(),
+            &[Path::Input, Path::Input, Path::Forward],
+            &families,
+        ),
+    );
+    row.probes = probes.len();
+    let (original, ours) = run_both(file, names, &imported.sk_text, &probes);
+    let judge = Judge {
+        blocks: &checked,
+        atoms: &atoms,
+        sets: &analysis.ruleset.sets,
+        outside: &outside,
+        iface: arrive,
+        egress: (hook == Hook::Netfilter).then_some(names.egress),
+    };
+    for ((probe, a), b) in probes.iter().zip(&original).zip(&ours) {
+        match judge.status(probe, a, b) {
+            Some(Status::Exact) => {
+                row.compared += 1;
+                if a.delivered != b.delivered {
+                    row.disagreements
+                        .push(format!("{probe}: netfilter {a}, sockc {b}"));
+                }
+            }
+            // Approximate means stricter: never delivered where netfilter did not.
+            Some(Status::Approximate) => {
+                row.stricter += 1;
+                if b.delivered && !a.delivered {
+                    row.disagreements.push(format!(
+                        "{probe}: approximate, yet netfilter {a}, sockc {b}"
+                    ));
+                }
+            }
+            Some(Status::Unsupported) | None => {}
+        }
+    }
+    row
+}
+
+/// Sends `probes` through a fresh lab twice: with the original ruleset `file`
+/// loaded, then (netfilter flushed) with the imported `sk_text` applied.
+fn run_both(
+    file: &str,
+    names: &Names<'_>,
+    sk_text: &str,
+    probes: &[Probe],
+) -> (Vec<Outcome>, Vec<Outcome>) {
+    let config = LabConfig {
+        ingress: names.ingress.to_string(),
+        egress: names.egress.to_string(),
+    };
+    let lab = Topology::new(&config).unwrap_or_else(|e| panic!("lab for {file}: {e}"));
+    let ruleset = Ruleset::read(&corpus().join(file)).expect("ruleset");
+    lab.load(&ruleset)
+        .unwrap_or_else(|e| panic!("load {file}: {e}"));
+    let original = lab.probe(probes).unwrap_or_else(|e| panic!("{file}: {e}"));
+    lab.flush().unwrap_or_else(|e| panic!("flush {file}: {e}"));
+    let dir = std::env::temp_dir().join(format!("sockc-import-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let sk = dir.join(format!("{file}.sk"));
+    std::fs::write(&sk, sk_text).expect("write the import");
+    let name = format!("import-diff-{}", std::process::id());
+    let ours = {
+        let _install = Install::apply(&sk, &name, lab.receiver());
+        if names.label != "xdp"
+            && std::env::var("SOCKC_IMPORT_DIFF_CONNTRACK").as_deref() != Ok("off")
+        {
+            conntrack_on(lab.receiver());
+        }
+        lab.probe(probes).unwrap_or_else(|e| panic!("{file}: {e}"))
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    (original, ours)
+}
+
+/// Switches conntrack on in `netns` the way `sockc::ct-needs-conntrack` tells users to
+/// (a table with a `ct` rule in a chain that never runs): a netfilter block reads the
+/// state conntrack gave the packet, and once the original ruleset is flushed nothing
+/// else there uses conntrack, so every packet would read `invalid`.
+/// `SOCKC_IMPORT_DIFF_CONNTRACK=off` leaves it off, to show that. The namespace, and
+/// the table with it, goes with the lab.
+fn conntrack_on(netns: &str) {
+    let script = "add table inet ct_on\nadd chain inet ct_on anchor\nadd rule inet ct_on anchor ct state new\n";
+    let mut nft = std::process::Command::new("ip")
+        .args(["netns", "exec", netns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("run nft");
+    std::io::Write::write_all(&mut nft.stdin.take().expect("stdin"), script.as_bytes())
+        .expect("write to nft");
+    assert!(
+        nft.wait().expect("nft").success(),
+        "nft: switch conntrack on"
+    );
+}
+
+/// Whether a probe's two outcomes can be compared: a reply or related probe only
+/// when its opener left in both runs (no connection exists to answer otherwise).
+fn comparable(probe: &Probe, a: &Outcome, b: &Outcome) -> bool {
+    probe.origin == Origin::New || (a.opener_left == Some(true) && b.opener_left == Some(true))
+}
+
+/// One written block: its first-match list, each rule's status, and the netfilter
+/// hook it runs at (`None` for the ingress place, which every probe meets).
+struct Checked<'a> {
+    list: &'a FlatList,
+    statuses: Vec<Status>,
+    hook: Option<NfHook>,
+}
+
+impl<'a> Checked<'a> {
+    fn new(placed: &'a Placed, block: &Block) -> Checked<'a> {
+        let hook = match placed.place {
+            Place::Netfilter { hook, .. } => Some(hook),
+            Place::Ingress(_) => None,
+            Place::Egress(_) => panic!("no egress place at xdp or netfilter"),
+        };
+        Checked {
+            list: &placed.list,
+            statuses: block.entries.iter().map(|e| e.status).collect(),
+            hook,
+        }
+    }
+
+    /// Whether a probe on `path` meets this block: the ingress place meets every
+    /// probe; a netfilter hook the probes of the paths that cross it (output and
+    /// postrouting blocks of input probes see only the receiver's answers and
+    /// openers, which the comparison does not look at or requires in both runs).
+    fn meets(&self, path: Path) -> bool {
+        match (self.hook, path) {
+            (None, _) => true,
+            (Some(h), Path::Input) => matches!(h, NfHook::Prerouting | NfHook::Input),
+            (Some(h), Path::Forward) => matches!(
+                h,
+                NfHook::Prerouting | NfHook::Forward | NfHook::Postrouting
+            ),
+            (Some(_), _) => false,
+        }
+    }
+}
+
+/// Says which status of rule decides a probe, for one file's import.
+struct Judge<'a> {
+    /// In the order the kernel runs them (hook, then priority).
+    blocks: &'a [Checked<'a>],
+    atoms: &'a Atoms,
+    sets: &'a [NamedSet],
+    outside: &'a Outside,
+    iface: &'a str,
+    /// The output interface forwarded probes leave by, where the blocks know it
+    /// (netfilter's forward and postrouting hooks; not an ingress program).
+    egress: Option<&'a str>,
+}
+
+impl Judge<'_> {
+    /// The status of the rules that decide `probe` (outcomes `a` with netfilter, `b`
+    /// with sockc): the weakest of each block's deciding rule along its path, or
+    /// `None` when the probe is not to be compared.
+    fn status(&self, probe: &Probe, a: &Outcome, b: &Outcome) -> Option<Status> {
+        if !comparable(probe, a, b) {
+            return None;
+        }
+        let oif = match probe.path {
+            Path::Forward => self.egress.unwrap_or(""),
+            _ => "",
+        };
+        let mut p = packet_of(probe, self.iface, oif);
+        let on = Known {
+            ct: sure_ct_state(probe),
+            path: probe.path,
+            nat: self.outside.any_nat,
+        };
+        p.ct_state = on.ct.unwrap_or(CT_NEW) as u8;
+        // A reply's opener may leave masqueraded, and then the reply arrives at
+        // another address than the probe names: with nat chains, replies and
+        // related errors are not compared.
+        if may_touch(&self.outside.nat, self.atoms, self.sets, &p, &on)
+            || (on.nat && probe.origin != Origin::New)
+        {
+            return None;
+        }
+        let mut weakest = Status::Exact;
+        for block in self.blocks.iter().filter(|b| b.meets(probe.path)) {
+            match decided_by(block.list, &block.statuses, self.atoms, self.sets, &p, &on) {
+                // At a netfilter hook an accept ends only its block: the next
+                // one (by hook and priority) still sees the packet.
+                Decision::Rule { status, accept } => {
+                    weakest = weakest.max(status);
+                    if !accept || block.hook.is_none() {
+                        break;
+                    }
+                }
+                // A netfilter block's default accepts into the next block.
+                Decision::Default if block.hook.is_some() => {}
+                // The ingress place's `default allow` is exact for a forwarded
+                // probe only when forward decides nothing.
+                Decision::Default if probe.path == Path::Input || !self.outside.forward_decides => {
+                    break
+                }
+                Decision::Default | Decision::Unsettled => return None,
+            }
+        }
+        (weakest != Status::Unsupported).then_some(weakest)
+    }
+}

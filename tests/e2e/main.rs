@@ -1,0 +1,49 @@
+//! The fourth rung of the testing ladder (ARCHITECTURE.md, "Testing"): end to end, as
+//! root, in network namespaces and cgroups each test makes and removes (`tests/netns`),
+//! with real sockets and traffic, and installs made by the `sockc` binary with
+//! `--netns`. The life of an install: [`apply`], [`attach_ahead`], [`set_delta`],
+//! [`set_scale`], [`stats`], [`show`], [`operator`], [`trace`], [`watch`] and
+//! [`confirm`] (commit-confirmed applies); what the rules do to traffic: [`frames`],
+//! [`ext6_frag`], [`socket`], [`ct`], [`ct_icmp`], [`ct_anchor`], [`limit`],
+//! [`route`], [`reject`], [`reject_headers`], [`reject_vlan`], [`netfilter`],
+//! [`netfilter_iface`]; the socket layer:
+//! [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
+//! `sockc-peer` processes).
+//!
+//! A lab's namespaces, install and files are named after its tag and the process id,
+//! so every tag here is used by one test only. A command without `--name` takes
+//! `common::exclusive::nameless_command`, and a test that leaves its install
+//! interrupted on purpose `interrupted_install`. Without root the tests print
+//! `SKIP (not root): NAME` and pass, unless `SOCKC_KERNEL_TESTS=require`. A new test
+//! goes into the binary of its rung; one that needs traffic or an install goes here.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../netns/mod.rs"]
+mod netns;
+
+mod apply;
+mod attach_ahead;
+mod confirm;
+mod ct;
+mod ct_anchor;
+mod ct_icmp;
+mod ext6_frag;
+mod frames;
+mod limit;
+mod netfilter;
+mod netfilter_iface;
+mod operator;
+mod reject;
+mod reject_headers;
+mod reject_vlan;
+mod route;
+mod set_delta;
+mod set_scale;
+mod show;
+mod sk_lookup;
+mod socket;
+mod sockmap;
+mod stats;
+mod trace;
+mod watch;

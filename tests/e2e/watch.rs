@@ -1,0 +1,453 @@
+//! `sockc watch DIR`, the node agent (docs/deploy.md, "Kubernetes"), against what the
+//! kubelet does to a ConfigMap volume: each version of the files is written into a
+//! new timestamped directory `..2026_11_25_...`, a `..data_tmp` link to it is renamed
+//! over `..data`, the old directory is removed, and every key is a link `NAME ->
+//! ..data/NAME`. Ten versions reach a running agent (root, namespaces of the test's
+//! own, `--netns`): one does not compile (refused, the previous rules kept, reported
+//! in the status file), one cuts the agent's `--probe` off (rolled back within the
+//! `--confirm` window, reported); after each, datagrams from outside show which rules
+//! run, and the agent ends on SIGTERM with exit 0 and the last good rules installed.
+
+use crate::common;
+use crate::netns;
+
+use std::{
+    net::{SocketAddr, SocketAddrV4},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::schema::Schemas;
+use netns::{sockc, Lab};
+use serde_json::Value;
+
+/// A ConfigMap volume as the kubelet lays it out.
+struct Volume {
+    dir: PathBuf,
+    version: u32,
+}
+
+impl Volume {
+    fn new(dir: PathBuf) -> Volume {
+        std::fs::create_dir_all(&dir).unwrap();
+        Volume { dir, version: 0 }
+    }
+
+    /// Publishes a new version of the keys, as the kubelet's atomic writer does.
+    fn publish(&mut self, files: &[(&str, &str)]) {
+        self.version += 1;
+        let old = std::fs::read_link(self.dir.join("..data")).ok();
+        let name = format!(
+            "..2026_11_25_08_00_{:02}.{}",
+            self.version,
+            std::process::id()
+        );
+        let ts = self.dir.join(&name);
+        std::fs::create_dir(&ts).unwrap();
+        for (key, text) in files {
+            std::fs::write(ts.join(key), text).unwrap();
+        }
+        let tmp = self.dir.join("..data_tmp");
+        std::os::unix::fs::symlink(&name, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+        for (key, _) in files {
+            let link = self.dir.join(key);
+            if std::fs::symlink_metadata(&link).is_err() {
+                std::os::unix::fs::symlink(format!("..data/{key}"), &link).unwrap();
+            }
+        }
+        if let Some(old) = old {
+            std::fs::remove_dir_all(self.dir.join(old)).unwrap();
+        }
+    }
+}
+
+/// The agent, killed by its PID when the test ends (also on a panic).
+struct Agent(Option<Child>);
+
+impl Agent {
+    /// Sends SIGTERM; the exit code and what the agent logged.
+    fn terminate(&mut self) -> (i32, String) {
+        use std::io::Read;
+        let mut child = self.0.take().expect("running");
+        // SAFETY: kill has no memory preconditions; the PID is our child's.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let mut log = String::new();
+        let _ = child.stderr.take().expect("piped").read_to_string(&mut log);
+        let status = child.wait().expect("wait");
+        (status.code().unwrap_or(-1), log)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The status file once the agent has handled `sha256` for `name` (its entry names
+/// that content and the file has been written after the round ended).
+#[track_caller]
+fn status_after(path: &Path, name: &str, text: &str) -> Value {
+    let want = sha256(text);
+    let start = Instant::now();
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            let v: Value = serde_json::from_str(&s).expect("status file is JSON");
+            let entry = v["installs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == name);
+            if entry.is_some_and(|e| e["sha256"] == want.as_str()) {
+                return v;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the agent did not report the new file within 30 s: {}",
+            std::fs::read_to_string(path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn entry<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["installs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {status:#}"))
+}
+
+/// Ten ConfigMap updates through a running agent: applied, refused, rolled back.
+#[test]
+fn ten_configmap_updates() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("h46w", 46);
+    let name = lab.other_install("w");
+    let key = format!("{name}.sk");
+    let mut vol = Volume::new(lab.dir.join("vol"));
+    // The probe: a TCP listener in B, which the agent reaches from A over the veth.
+    let probe = SocketAddr::V4(SocketAddrV4::new(lab.addr_b, 7446));
+    let listener = netns::tcp_listen(&lab.ns_b, probe);
+    std::thread::spawn(move || {
+        for c in listener.incoming() {
+            drop(c);
+        }
+    });
+    let rules = |port: u16, extra: &str| {
+        format!(
+            "# version of port {port}\nxdp on {} {{\n{extra}    drop udp to *:{port}\n    default allow\n}}\n",
+            lab.if_a
+        )
+    };
+    let status = lab.dir.join("status.json");
+    let ready = lab.dir.join("ready");
+    let termination = lab.dir.join("termination-log");
+    let first = rules(9101, "");
+    vol.publish(&[(&key, &first)]);
+    let child = Command::new(netns::sockc_bin())
+        .arg("watch")
+        .arg(&vol.dir)
+        .args(["--netns", &lab.ns_a, "--confirm", "2s", "--interval", "1"])
+        .args(["--probe", &format!("tcp:{probe}")])
+        .arg("--status-file")
+        .arg(&status)
+        .arg("--ready-file")
+        .arg(&ready)
+        .arg("--termination-log")
+        .arg(&termination)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sockc watch");
+    let mut agent = Agent(Some(child));
+    let schemas = Schemas::load();
+    let v = status_after(&status, &name, &first);
+    schemas.validate("watch", &v);
+    assert_eq!(entry(&v, &name)["result"], "applied", "{v:#}");
+    assert!(ready.exists(), "ready after the first good round");
+    lab.expect_verdicts("version 1", &[(9101, false), (9102, true)]);
+    let mut good = (9101, first.clone(), entry(&v, &name)["generation"].clone());
+    for version in 2..=10u16 {
+        let port = 9100 + version;
+        let text = match version {
+            4 => format!(
+                "xdp on {} {{\n    dorp udp to *:{port}\n    default allow\n}}\n",
+                lab.if_a
+            ),
+            7 => rules(port, &format!("    drop tcp from {}\n", lab.addr_b)),
+            _ => rules(port, ""),
+        };
+        let published = Instant::now();
+        vol.publish(&[(&key, &text)]);
+        let v = status_after(&status, &name, &text);
+        // A figure, not a bound: the debounce, the compile and apply, and the confirm
+        // window (2 s) when the version was applied.
+        println!(
+            "version {version}: reported {:.0} ms after the swap",
+            published.elapsed().as_secs_f64() * 1e3
+        );
+        schemas.validate("watch", &v);
+        let e = entry(&v, &name);
+        match version {
+            4 => {
+                assert_eq!(e["result"], "refused", "{v:#}");
+                assert_eq!(e["generation"], good.2, "previous generation kept: {v:#}");
+                assert!(!e["diagnostics"].as_array().unwrap().is_empty(), "{v:#}");
+                assert!(ready.exists(), "still ready: the previous rules run");
+            }
+            7 => {
+                assert_eq!(e["result"], "rolled_back", "{v:#}");
+                assert!(
+                    e["reason"].as_str().unwrap().contains("probe failed"),
+                    "{v:#}"
+                );
+                assert!(ready.exists(), "still ready: the previous rules run again");
+            }
+            _ => {
+                assert_eq!(e["result"], "applied", "{v:#}");
+                good = (port, text.clone(), e["generation"].clone());
+            }
+        }
+        let mut verdicts = vec![(good.0, false), (9100, true)];
+        if port != good.0 {
+            verdicts.push((port, true));
+        }
+        lab.expect_verdicts(&format!("after version {version}"), &verdicts);
+    }
+    assert_eq!(good.0, 9110);
+    let (code, log) = agent.terminate();
+    println!("the agent's log:\n{log}");
+    assert_eq!(code, 0, "SIGTERM ends the agent with 0: {log}");
+    // One line per event: the refusal and the rollback among them.
+    assert!(log.contains("refused: "), "{log}");
+    assert!(
+        log.contains("rolled back to the rules of generation"),
+        "{log}"
+    );
+    assert!(log.contains("SIGTERM: stopped"), "{log}");
+    // What runs is version 10's rules, read back from the kernel's install.
+    let shown = sockc(&["show", "--name", &name, "--json"]).ok();
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(shown["same"], true, "{shown:#}");
+    assert!(
+        shown["text"]
+            .as_str()
+            .unwrap()
+            .contains("version of port 9110"),
+        "{shown:#}"
+    );
+    let st = lab_status(&name);
+    assert_eq!(
+        st["source_file"],
+        vol.dir.join(&key).display().to_string(),
+        "recorded under the key's name, not the timestamped directory"
+    );
+    assert!(std::fs::read_to_string(&termination)
+        .unwrap()
+        .contains(&name));
+    lab.expect_verdicts("after the agent ended", &[(9110, false), (9109, true)]);
+}
+
+/// `status --json`'s entry of install `name`.
+fn lab_status(name: &str) -> Value {
+    let r = sockc(&["status", "--name", name, "--json"]).ok();
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    v["installs"][0].clone()
+}
+
+/// `sockc watch DIR --once` on a plain directory ([`Lab::dir`]`/plain`) with the
+/// install names the test flushes.
+fn once(dir: &Path, lab: &Lab, extra: &[&str]) -> (netns::Run, Value) {
+    let status = lab.dir.join("once-status.json");
+    let ready = lab.dir.join("once-ready");
+    let (dir, status_s, ready_s) = (
+        dir.to_str().unwrap(),
+        status.to_str().unwrap(),
+        ready.to_str().unwrap(),
+    );
+    let mut args = vec!["watch", dir, "--once", "--netns", &lab.ns_a];
+    args.extend(["--status-file", status_s, "--ready-file", ready_s]);
+    args.extend_from_slice(extra);
+    let r = sockc(&args);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&status).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {r}"));
+    Schemas::load().validate("watch", &v);
+    (r, v)
+}
+
+/// `--once` exit codes and readiness with a refused first version, a file that
+/// leaves the directory (kept, then `--prune`d), and SIGTERM during a confirm window
+/// (the change is rolled back before the agent ends, exit 0).
+#[test]
+fn once_prune_and_stop_during_the_window() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("h46o", 47);
+    let (a, b) = (lab.other_install("a"), lab.other_install("b"));
+    let dir = lab.dir.join("plain");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ready = lab.dir.join("once-ready");
+    let rules = |port: u16| {
+        format!(
+            "set blocked = file \"blocked.txt\"\nxdp on {} {{\n    drop udp from @blocked\n    drop udp to *:{port}\n    default allow\n}}\n",
+            lab.if_a
+        )
+    };
+    std::fs::write(dir.join("blocked.txt"), "192.0.2.1\n").unwrap();
+    std::fs::write(dir.join(format!("{a}.sk")), rules(9201)).unwrap();
+    std::fs::write(dir.join(format!("{b}.sk")), "xdp on nowhere {\n").unwrap();
+    let (r, v) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 1, "a file refused: {r}");
+    assert_eq!(entry(&v, &a)["result"], "applied", "{v:#}");
+    assert_eq!(entry(&v, &b)["result"], "refused", "{v:#}");
+    assert_eq!(entry(&v, &b)["generation"], Value::Null, "{v:#}");
+    assert!(!ready.exists(), "not ready: {b} has no rules");
+    // b is fixed (another program on the same veth, a tc one).
+    let tc = format!(
+        "tc ingress on {} {{\n    drop udp to *:9202\n    default allow\n}}\n",
+        lab.if_a
+    );
+    std::fs::write(dir.join(format!("{b}.sk")), &tc).unwrap();
+    let (r, v) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(entry(&v, &b)["result"], "applied", "{v:#}");
+    assert!(ready.exists(), "ready: every file has its rules");
+    lab.expect_verdicts("a and b", &[(9201, false), (9202, false), (9203, true)]);
+    // Only the set file changes: read from the directory, its entries reach the
+    // kernel in place (that a running agent sees such a change at all is the
+    // fingerprint's, checked in src/commands/watch/dir.rs).
+    std::fs::write(dir.join("blocked.txt"), format!("{}\n", lab.addr_b)).unwrap();
+    let (r, v) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(
+        entry(&v, &a)["message"]
+            .as_str()
+            .unwrap()
+            .contains("sets updated in place"),
+        "{v:#}"
+    );
+    lab.expect_verdicts("B's address blocked", &[(9203, false)]);
+    std::fs::write(dir.join("blocked.txt"), "192.0.2.1\n").unwrap();
+    let (r, _) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    lab.expect_verdicts("B's address no longer", &[(9203, true)]);
+    // b leaves the directory: kept (and said), then flushed with --prune.
+    std::fs::remove_file(dir.join(format!("{b}.sk"))).unwrap();
+    let (r, v) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(entry(&v, &b)["result"], "kept", "{v:#}");
+    lab.expect_verdicts("b kept", &[(9202, false)]);
+    let (r, v) = once(&dir, &lab, &["--prune"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(entry(&v, &b)["result"], "pruned", "{v:#}");
+    lab.expect_verdicts("b pruned", &[(9201, false), (9202, true)]);
+    // A change under --confirm, and SIGTERM before the window ends: put back, exit 0.
+    let child = Command::new(netns::sockc_bin())
+        .arg("watch")
+        .arg(&dir)
+        .args(["--netns", &lab.ns_a, "--confirm", "60s", "--interval", "1"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sockc watch");
+    let mut agent = Agent(Some(child));
+    let next = rules(9204);
+    std::fs::write(dir.join(format!("{a}.sk")), &next).unwrap();
+    let start = Instant::now();
+    while lab_status(&a)["source_sha256"] != sha256(&next).as_str() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the change was not applied"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    lab.expect_verdicts("in the window", &[(9204, false), (9201, true)]);
+    let (code, log) = agent.terminate();
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("SIGTERM came before the change was confirmed"),
+        "{log}"
+    );
+    lab.expect_verdicts("rolled back on SIGTERM", &[(9201, false), (9204, true)]);
+}
+
+/// The agent killed (SIGKILL: a node drained, the OOM killer) during a confirm window:
+/// it confirms nothing, and the change's own watcher puts the rules back at the
+/// deadline (the window plus the agent's grace), with no sockc command run.
+#[test]
+fn a_killed_agent_leaves_no_unconfirmed_change() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("h46k", 48);
+    let a = lab.other_install("a");
+    let dir = lab.dir.join("plain");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = |port: u16| {
+        format!(
+            "xdp on {} {{\n    drop udp to *:{port}\n    default allow\n}}\n",
+            lab.if_a
+        )
+    };
+    std::fs::write(dir.join(format!("{a}.sk")), rules(9301)).unwrap();
+    let (r, _) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    let child = Command::new(netns::sockc_bin())
+        .arg("watch")
+        .arg(&dir)
+        .args(["--netns", &lab.ns_a, "--confirm", "2s", "--interval", "1"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sockc watch");
+    let mut agent = Agent(Some(child));
+    let next = rules(9302);
+    std::fs::write(dir.join(format!("{a}.sk")), &next).unwrap();
+    let start = Instant::now();
+    while lab_status(&a)["source_sha256"] != sha256(&next).as_str() {
+        assert!(start.elapsed() < Duration::from_secs(30), "not applied");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The change is left pending on purpose until the watcher has rolled it back: a
+    // command without `--name` (another test's) would roll an expired change back
+    // itself, first.
+    let _pending = common::exclusive::interrupted_install();
+    if let Some(mut c) = agent.0.take() {
+        c.kill().expect("SIGKILL the agent");
+        c.wait().expect("reap");
+    }
+    lab.expect_verdicts(
+        "in the window, the agent gone",
+        &[(9302, false), (9301, true)],
+    );
+    // The window (2 s) and the grace (5 s) from the apply, and a margin; no sockc
+    // command runs meanwhile (`status` would roll back an expired change itself, and
+    // the lock above keeps other tests' from running).
+    let back = Instant::now();
+    while lab.probe(&[9302], 3)[&9302] != 3 {
+        assert!(
+            back.elapsed() < Duration::from_secs(12),
+            "never rolled back"
+        );
+    }
+    lab.expect_verdicts("rolled back by the watcher", &[(9301, false), (9302, true)]);
+    let st = lab_status(&a);
+    let reason = st["last_rollback"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("deadline passed"), "{st:#}");
+}

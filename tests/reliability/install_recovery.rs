@@ -1,0 +1,1330 @@
+//! The install layer as an attacker and an operator meet it after a crash or behind
+//! sockc's back, each case as it was measured against an earlier build:
+//!
+//! * a flush killed at any unlink or rmdir (strace's fault injection, so the kill
+//!   lands on the system call itself) never comes back — `status` and `repair`, as the
+//!   systemd timer runs them, finish it — and leaves nothing; a first apply killed at
+//!   any rename, unlink or mkdir leaves nothing `status` and `flush` cannot see;
+//! * a re-apply that moves a declared socket to another listener refuses no connection
+//!   of a client loop running through it;
+//! * `repair` keeps an install's clsact filters on the clsact qdisc;
+//! * a set map changed with bpftool is rewritten by `repair` and by an apply of the
+//!   same file; `status --deep` is clean on an untouched install of every corpus file;
+//! * `status` exits 3 while a declared socket has nothing registered;
+//! * an install whose manifest was removed by hand is not taken for debris (which
+//!   the next `status` removed, leaving its clsact filter dropping), and one whose
+//!   manifest is torn has `flush` as its way out;
+//! * namespaces: one that took a gone namespace's inode is another (no false conflict,
+//!   no repair there); `register` into a namespace re-created under the install's
+//!   name is refused; for an install whose namespace lost its name, `flush` counts
+//!   the hooks it took off and `stats` shows the counters that still move.
+//!
+//! Each test makes its own namespaces (`tests/netns`) and removes them. Root only;
+//! skipped otherwise (see `tests/common`). `SOCKC_TEST_BIN` runs them against another
+//! build.
+
+use crate::common;
+use crate::netns;
+
+use std::{
+    fs::File,
+    net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
+    os::{fd::AsRawFd, unix::fs::MetadataExt},
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use netns::{
+    in_netns, ip, outcome, point_of, run, sockc, sockc_bin, sockc_fault, Lab, Outcome, Run, BPFFS,
+};
+use serde_json::Value;
+
+// ---- helpers ------------------------------------------------------------------------
+
+/// `sockc ARGS` under strace, killed (SIGKILL) at the `n`-th call of `syscall`.
+fn strace_kill(args: &[&str], syscall: &str, n: usize) -> Run {
+    run(Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+        .arg(format!("trace={syscall}"))
+        .arg("-e")
+        .arg(format!("inject={syscall}:signal=KILL:when={n}"))
+        .arg(sockc_bin())
+        .args(args))
+}
+
+/// strace passes the tracee's death by SIGKILL on as its own.
+fn was_killed(r: &Run) -> bool {
+    r.code == -1 || r.code == 137
+}
+
+/// A [`Lab`] whose namespace A treats 3.3.3.0/24 as its own (a local route on lo:
+/// nothing is bound there, only sk_lookup can give it a socket) and whose B routes it
+/// to A.
+fn sk_lab(tag: &str, subnet: u8) -> Lab {
+    let lab = Lab::new(tag, subnet);
+    ip(&[
+        "-n",
+        &lab.ns_a,
+        "route",
+        "add",
+        "local",
+        "3.3.3.0/24",
+        "dev",
+        "lo",
+    ]);
+    ip(&[
+        "-n",
+        &lab.ns_b,
+        "route",
+        "add",
+        "3.3.3.0/24",
+        "via",
+        &lab.addr_a.to_string(),
+    ]);
+    lab
+}
+
+/// A TCP listener in a namespace whose connections are accepted and closed by a
+/// thread of its own, until dropped.
+struct Listener {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    accepted: Arc<AtomicU64>,
+}
+
+impl Listener {
+    fn start(ns: &str, addr: &str) -> Listener {
+        let addr: SocketAddr = addr.parse().unwrap();
+        let sock = in_netns(ns, move || {
+            netns::bind_retrying(&format!("listen on {addr}"), || TcpListener::bind(addr))
+        });
+        Listener::serve(sock)
+    }
+
+    fn serve(sock: TcpListener) -> Listener {
+        // std listens with a backlog of 128, which a client loop fills in a moment
+        // whenever the thread below is not scheduled: its next SYN would wait for a
+        // retransmission. Listening again raises the backlog.
+        // SAFETY: listen(2) on a socket we own.
+        assert_eq!(unsafe { libc::listen(sock.as_raw_fd(), 4096) }, 0);
+        sock.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicU64::new(0));
+        let thread = {
+            let (stop, accepted) = (stop.clone(), accepted.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match sock.accept() {
+                        Ok(_) => {
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_micros(50)),
+                    }
+                }
+            })
+        };
+        Listener {
+            stop,
+            thread: Some(thread),
+            accepted,
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// How a TCP connect from namespace `ns` to `to` ends.
+fn connect_from(ns: &str, to: &str) -> Outcome {
+    outcome(&netns::tcp_connect(
+        ns,
+        None,
+        to.parse().unwrap(),
+        netns::NO_ANSWER,
+    ))
+}
+
+/// The netns links (sk_lookup) attached to the namespace with inode `ino`.
+fn netns_links(ino: u64) -> Vec<u64> {
+    let out = run(Command::new("bpftool").args(["link", "show", "-j"]));
+    let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["type"] == "netns" && l["netns_ino"].as_u64() == Some(ino))
+        .filter_map(|l| l["prog_id"].as_u64())
+        .collect()
+}
+
+fn ns_ino(ns: &str) -> u64 {
+    std::fs::metadata(format!("/run/netns/{ns}"))
+        .map(|m| m.ino())
+        .unwrap_or(0)
+}
+
+fn status_json(r: &Run) -> Option<Value> {
+    serde_json::from_str::<Value>(&r.stdout)
+        .ok()
+        .and_then(|v| v["installs"].as_array().and_then(|a| a.first().cloned()))
+}
+
+fn drift(st: &Value) -> Vec<String> {
+    st["drift"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_str().map(str::to_string))
+        .collect()
+}
+
+const STEER: &str = "socket proxy = tcp 127.0.0.1:8080\n\
+                     sk_lookup {\n    redirect 3.3.3.3:* to sock proxy\n    default pass\n}\n";
+
+// ---- a flush never comes back ---------------------------------------------------------
+
+/// The BPF links in the kernel (any namespace) that run one of `progs`.
+fn links_running(progs: &[u64]) -> Vec<String> {
+    let out = run(Command::new("bpftool").args(["link", "show", "-j"]));
+    let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["prog_id"].as_u64().is_some_and(|p| progs.contains(&p)))
+        .map(|l| l.to_string())
+        .collect()
+}
+
+/// The programs the install's hooks run, as `status` names them.
+fn hook_programs(lab: &Lab) -> Vec<u64> {
+    lab.status_attached()["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["prog_id"].as_u64())
+        .collect()
+}
+
+#[test]
+fn a_killed_flush_never_comes_back_and_leaves_nothing() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = sk_lab("flushk", 200);
+    let _service = Listener::start(&lab.ns_a, "127.0.0.1:8080");
+    let a = lab.if_a.clone();
+    let kinds = [
+        ("sk_lookup", STEER.to_string()),
+        (
+            "xdp",
+            format!("xdp on {a} {{\n  drop udp to *:9001\n  default allow\n}}\n"),
+        ),
+        (
+            "tc",
+            format!("tc ingress on {a} {{\n  drop udp to *:9002\n  default allow\n}}\n"),
+        ),
+    ];
+    let flush = ["flush", "--name", &lab.name, "--bpffs", BPFFS];
+    let mut kills = 0;
+    for (kind, text) in &kinds {
+        let file = lab.rules(&format!("{kind}.sk"), text);
+        for syscall in ["unlink", "unlinkat", "rmdir"] {
+            for n in 1.. {
+                let _interrupted = common::exclusive::interrupted_install();
+                lab.apply_ok(&file);
+                let progs = hook_programs(&lab);
+                let before = lab.pins();
+                let r = strace_kill(&flush, syscall, n);
+                if !was_killed(&r) {
+                    assert_eq!(r.code, 0, "{r}");
+                    break;
+                }
+                kills += 1;
+                let when = format!("{kind}: flush killed at {syscall} #{n}");
+                let began = lab.pins() != before;
+                let left = lab.pin_dir().exists();
+                // What the repair timer does next.
+                let st = sockc(&["status", "--name", &lab.name]);
+                sockc(&["repair", "--name", &lab.name]);
+                if began {
+                    assert!(
+                        !lab.pin_dir().exists(),
+                        "{when}: left {:#?}\n{st}",
+                        lab.pins()
+                    );
+                    assert!(lab.status().is_none(), "{when}: the install came back");
+                    let links = links_running(&progs);
+                    assert!(links.is_empty(), "{when}: attached again: {links:?}");
+                    if left {
+                        assert!(
+                            st.stderr.contains("interrupted"),
+                            "{when}: status says what it finished or removed:\n{st}"
+                        );
+                    }
+                } else {
+                    lab.status_attached();
+                    sockc(&flush).ok();
+                }
+                assert!(!lab.pin_dir().exists(), "{when}: {:#?}", lab.pins());
+                assert_eq!(links_running(&progs), Vec::<String>::new(), "{when}");
+            }
+        }
+    }
+    println!("{kills} flushes killed");
+    assert!(kills >= 20, "{kills}");
+}
+
+#[test]
+fn a_first_apply_killed_anywhere_leaves_nothing_unseen() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = sk_lab("firstk", 201);
+    let _service = Listener::start(&lab.ns_a, "127.0.0.1:8080");
+    let a = lab.if_a.clone();
+    let kinds = [
+        ("sk_lookup", STEER.to_string()),
+        (
+            "xdp",
+            format!("xdp on {a} {{\n  drop udp to *:9001\n  default allow\n}}\n"),
+        ),
+    ];
+    let mut kills = 0;
+    for (kind, text) in &kinds {
+        let file = lab.rules(&format!("{kind}.sk"), text);
+        let args = lab.apply_args(&file, &lab.name, &[]);
+        for syscall in ["rename", "unlink", "mkdir"] {
+            for n in 1.. {
+                let _interrupted = common::exclusive::interrupted_install();
+                let r = strace_kill(&args, syscall, n);
+                let flush = sockc(&["flush", "--name", &lab.name]);
+                if !was_killed(&r) {
+                    assert_eq!(r.code, 0, "{r}");
+                    flush.ok();
+                    break;
+                }
+                kills += 1;
+                let when = format!("{kind}: first apply killed at {syscall} #{n}");
+                // `flush` finished, rolled back or removed whatever was there, or
+                // found nothing at all, and says which.
+                assert!(
+                    flush.code == 0 || flush.stderr.contains("nothing is installed"),
+                    "{when}:\n{flush}"
+                );
+                assert!(!lab.pin_dir().exists(), "{when}: {:#?}", lab.pins());
+                assert_eq!(lab.xdp_attached_id(), None, "{when}");
+                assert!(netns_links(ns_ino(&lab.ns_a)).is_empty(), "{when}");
+            }
+        }
+        // Killed, then `status` (not flush) first: it cleans up, says so, and what it
+        // leaves is either the install or nothing.
+        for n in 1..=2 {
+            let _interrupted = common::exclusive::interrupted_install();
+            let r = strace_kill(&args, "rename", n);
+            assert!(was_killed(&r), "{r}");
+            let left = lab.pin_dir().exists();
+            let st = sockc(&["status", "--name", &lab.name]);
+            if st.code == 1 {
+                assert!(
+                    !lab.pin_dir().exists(),
+                    "{kind} rename #{n}: {:#?}",
+                    lab.pins()
+                );
+                if left {
+                    assert!(
+                        st.stderr.contains("interrupted"),
+                        "{kind} rename #{n}: status names what it removed:\n{st}"
+                    );
+                }
+            }
+            sockc(&["flush", "--name", &lab.name]);
+            assert!(!lab.pin_dir().exists());
+        }
+    }
+    println!("{kills} first applies killed");
+    assert!(kills >= 10, "{kills}");
+}
+
+// ---- a socket moves without a refused connection ---------------------------------------
+
+#[test]
+fn moving_a_declared_socket_refuses_no_connection() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = sk_lab("skmove", 202);
+    let first = Listener::start(&lab.ns_a, "127.0.0.1:8080");
+    let second = Listener::start(&lab.ns_a, "127.0.0.1:8081");
+    let at = |port: u16| {
+        format!(
+            "socket proxy = tcp 127.0.0.1:{port}\n\
+             sk_lookup {{\n    redirect tcp to 3.3.3.3:* to sock proxy\n    default pass\n}}\n"
+        )
+    };
+    let f8080 = lab.rules("p8080.sk", &at(8080));
+    let f8081 = lab.rules("p8081.sk", &at(8081));
+    lab.apply_ok(&f8080);
+    assert_eq!(connect_from(&lab.ns_b, "3.3.3.3:7000"), Outcome::Answered);
+
+    // A client loop from B through the redirect, for as long as the re-applies run.
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let stop = stop.clone();
+        // In A, through its local route: as many connections a second as a loop makes.
+        netns::spawn_in_netns(&lab.ns_a, move || {
+            let to: SocketAddr = "3.3.3.3:7000".parse().unwrap();
+            let (mut ok, mut refused, mut other) = (0u64, 0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                match TcpStream::connect_timeout(&to, Duration::from_secs(2)) {
+                    Ok(_) => ok += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
+                    Err(_) => other += 1,
+                }
+            }
+            (ok, refused, other)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    let mut said = String::new();
+    for i in 0..10 {
+        let file = if i % 2 == 0 { &f8081 } else { &f8080 };
+        let r = lab.apply_ok(file);
+        assert!(r.stdout.contains("applied"), "{r}");
+        said.push_str(&r.stderr);
+        // Some connections in every state, each re-apply's window included.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = start.elapsed();
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let (ok, refused, other) = client.join().unwrap();
+    let rate = ok as f64 / (took.as_secs_f64() + 0.4);
+    println!(
+        "10 re-applies in {took:?}: {ok} connections answered ({rate:.0}/s), {refused} refused, {other} failed otherwise ({} + {} accepted)",
+        first.accepted.load(Ordering::Relaxed),
+        second.accepted.load(Ordering::Relaxed)
+    );
+    assert!(rate > 1000.0, "the client loop ran: {ok} ({rate:.0}/s)");
+    assert_eq!(refused, 0, "connections refused while the socket moved");
+    assert_eq!(other, 0, "connections that failed otherwise");
+    assert!(second.accepted.load(Ordering::Relaxed) > 0, "{said}");
+    let st = lab.status().expect("installed");
+    assert!(drift(&st).is_empty(), "{st:#}");
+}
+
+// ---- repair honours the attach mode ---------------------------------------------------
+
+#[test]
+fn repair_keeps_clsact_filters_on_clsact() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("rpcls", 203);
+    let a = lab.if_a.clone();
+    let file = lab.rules(
+        "t.sk",
+        &format!(
+            "tc ingress on {a} {{\n  drop udp to *:9002\n  default allow\n}}\n\
+             tc egress on {a} {{\n  default allow\n}}\n"
+        ),
+    );
+    lab.apply(&file, &["--tc-attach", "clsact"]).ok();
+    let modes = |st: &Value| -> Vec<String> {
+        st["hooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["attach_mode"].as_str().unwrap_or("-").to_string())
+            .collect()
+    };
+    assert_eq!(modes(&lab.status_attached()), ["clsact", "clsact"]);
+    for (what, breaks) in [
+        (
+            "the qdisc deleted",
+            vec!["qdisc", "del", "dev", &a, "clsact"],
+        ),
+        (
+            "the ingress filter deleted",
+            vec!["filter", "del", "dev", &a, "ingress"],
+        ),
+    ] {
+        lab.tc(&breaks);
+        lab.expect_verdicts(what, &[(9002, true)]);
+        sockc(&["repair", "--name", &lab.name]).ok();
+        let st = lab.status_attached();
+        assert_eq!(modes(&st), ["clsact", "clsact"], "{what}: {st:#}");
+        assert!(lab.tc(&["qdisc", "show", "dev", &a]).contains("clsact"));
+        assert!(
+            lab.tc(&["filter", "show", "dev", &a, "ingress"])
+                .contains("bpf"),
+            "{what}"
+        );
+        lab.expect_verdicts(&format!("{what}, repaired"), &[(9002, false)]);
+    }
+    sockc(&["flush", "--name", &lab.name]).ok();
+    assert!(
+        !lab.tc(&["qdisc", "show", "dev", &a]).contains("clsact"),
+        "the qdisc sockc made goes with the flush"
+    );
+}
+
+/// An install whose manifest was removed behind sockc's back (no journal either) still
+/// holds its generation and its links: not the debris a killed sockc leaves (a first
+/// apply killed before its journal has pinned neither; a flush removes them before its
+/// records). Every command says so and names what is held; `flush`, which the message
+/// names, removes the pins (which takes the links off) and deletes the clsact filter
+/// running its programs, which no pin holds and no record names, found by program id.
+/// Before, the next command of any kind removed it as debris: `status` said nothing
+/// was installed while the install's clsact filter kept dropping. A manifest or journal replaced by a
+/// record that is not one (torn JSON) is the same: before, every command, `flush`
+/// included, failed naming the record and no way out.
+#[test]
+fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("nomanif", 206);
+    let a = lab.if_a.clone();
+    let file = lab.rules(
+        "t.sk",
+        &format!(
+            "xdp on {a} {{\n  drop udp to *:9001\n  default allow\n}}\n\
+             tc ingress on {a} {{\n  drop udp to *:9002\n  default allow\n}}\n"
+        ),
+    );
+    for (damage, says) in [
+        ("manifest removed", "neither a manifest nor a journal"),
+        ("manifest torn", "the install's manifest is damaged"),
+        ("journal torn", "the install's journal is damaged"),
+    ] {
+        let record = lab.pin_dir().join(if damage == "journal torn" {
+            "journal"
+        } else {
+            "manifest"
+        });
+        lab.apply(&file, &["--tc-attach", "clsact"]).ok();
+        let filter = lab.tc(&["filter", "show", "dev", &a, "ingress"]);
+        let id = filter
+            .split_whitespace()
+            .skip_while(|w| *w != "id")
+            .nth(1)
+            .unwrap_or_else(|| panic!("a clsact filter: {filter}"))
+            .to_string();
+        let _ = std::fs::remove_file(&record);
+        if damage.ends_with("torn") {
+            put_torn_record(&record);
+        }
+        for args in [
+            vec!["status", "--name", &lab.name],
+            vec!["status"],
+            vec!["repair", "--name", &lab.name],
+            lab.apply_args(&file, &lab.name, &[]),
+        ] {
+            // Nameless `status` would finish other tests' interrupted installs.
+            let every = common::exclusive::nameless_command();
+            let r = sockc(&args);
+            drop(every);
+            assert_eq!(r.code, 3, "{damage}, {args:?}: {r}");
+            let said = format!("{}{}", r.stdout, r.stderr);
+            assert!(
+                said.contains(says)
+                    && said.contains("g1/")
+                    && said.contains("link_xdp_")
+                    && said.contains("sockc flush --name"),
+                "{damage}, {args:?}: {r}"
+            );
+            assert!(lab.pin_dir().join("g1").is_dir(), "{args:?} kept the pins");
+            lab.expect_verdicts(
+                &format!("{damage}, after {args:?}"),
+                &[(9001, false), (9002, false)],
+            );
+        }
+        let fl = sockc(&["flush", "--name", &lab.name]).ok();
+        assert!(!lab.pin_dir().exists(), "{damage}: {:?}", lab.pins());
+        assert_eq!(
+            lab.xdp_attached_id(),
+            None,
+            "the XDP link went with its pin"
+        );
+        if damage == "journal torn" {
+            // The manifest says where the committed generation's filter is: it is
+            // taken off as in any flush; only what the lost work attached is not known.
+            assert!(
+                fl.stderr.contains("replaced a journal sockc cannot read")
+                    && fl.stdout.contains("flushed generation 1"),
+                "{fl}"
+            );
+            lab.expect_verdicts(damage, &[(9001, true), (9002, true)]);
+            assert!(!lab
+                .tc(&["filter", "show", "dev", &a, "ingress"])
+                .contains("bpf"));
+            continue;
+        }
+        let deleted = format!(
+            "deleted the clsact filters running its programs: ingress of {a} in network \
+             namespace {} (program id {id})",
+            lab.ns_a
+        );
+        assert!(
+            fl.stderr
+                .contains("removed pins that no readable manifest named")
+                && fl.stderr.contains(&deleted),
+            "{damage}: {fl}"
+        );
+        // Flushed means no hook runs the install's programs, wherever its filter was.
+        lab.expect_verdicts(damage, &[(9001, true), (9002, true)]);
+        assert!(!lab
+            .tc(&["filter", "show", "dev", &a, "ingress"])
+            .contains("bpf"));
+    }
+}
+
+/// Pins at `record` a record of the store's shape whose JSON stops short.
+fn put_torn_record(record: &Path) {
+    let mut value = 5u64.to_le_bytes().to_vec();
+    value.extend(b"{\"for");
+    value.resize(16 * 1024, 0);
+    run(Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(record)
+        .args([
+            "type", "array", "key", "4", "value", "16384", "entries", "1",
+        ])
+        .args(["name", "sockc_record"]))
+    .ok();
+    run(Command::new("bpftool")
+        .args(["map", "update", "pinned"])
+        .arg(record)
+        .args(["key", "hex", "00", "00", "00", "00", "value", "hex"])
+        .args(value.iter().map(|b| format!("{b:02x}"))))
+    .ok();
+}
+
+/// An apply killed just after it attached a new clsact filter, whose journal was then
+/// torn: that filter is named by no record, only by the program it runs. `flush` finds
+/// it by that program's id and deletes it, with the committed generation's hooks.
+/// Before, the flush said "flushed" and the filter went on dropping.
+#[test]
+fn a_flush_deletes_the_clsact_filter_that_lost_work_attached() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("lostflt", 208);
+    let a = lab.if_a.clone();
+    let ingress = format!("tc ingress on {a} {{\n  drop udp to *:9001\n  default allow\n}}\n");
+    let first = lab.rules("1.sk", &ingress);
+    let second = lab.rules(
+        "2.sk",
+        &format!("{ingress}tc egress on {a} {{\n  drop udp to *:9002\n  default allow\n}}\n"),
+    );
+    lab.apply(&first, &["--tc-attach", "clsact"]).ok();
+    let args = lab.apply_args(&second, &lab.name, &["--tc-attach", "clsact"]);
+    let traced = sockc_fault(&args, "SOCKC_FAULT_TRACE", "1").ok();
+    sockc(&["flush", "--name", &lab.name]).ok();
+    lab.apply(&first, &["--tc-attach", "clsact"]).ok();
+    let attached = point_of(&traced, "attach tc egress", 1);
+    assert_eq!(
+        sockc_fault(&args, "SOCKC_FAULT_KILL_AT", &attached).code,
+        -1
+    );
+    let egress = || lab.tc(&["filter", "show", "dev", &a, "egress"]);
+    let id = egress()
+        .split_whitespace()
+        .skip_while(|w| *w != "id")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the killed apply's filter: {}", egress()))
+        .to_string();
+    let journal = lab.pin_dir().join("journal");
+    std::fs::remove_file(&journal).unwrap();
+    put_torn_record(&journal);
+    let fl = sockc(&["flush", "--name", &lab.name]).ok();
+    let deleted = format!(
+        "deleted the clsact filters running its programs: egress of {a} in network \
+         namespace {} (program id {id})",
+        lab.ns_a
+    );
+    assert!(
+        fl.stderr.contains("replaced a journal sockc cannot read") && fl.stderr.contains(&deleted),
+        "{fl}"
+    );
+    assert!(!egress().contains("bpf"), "{}", egress());
+    assert!(!lab
+        .tc(&["filter", "show", "dev", &a, "ingress"])
+        .contains("bpf"));
+    lab.expect_verdicts("flushed", &[(9001, true)]);
+}
+
+// ---- set maps changed behind sockc's back ---------------------------------------------
+
+/// The pin of set `set`'s IPv4 map in the install's live generation.
+fn set_pin(lab: &Lab, set: &str) -> PathBuf {
+    let m = lab.pin_dir();
+    let gen = std::fs::read_dir(&m)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|f| f.starts_with('g'))
+        .expect("a generation directory");
+    m.join(gen).join(format!("map_set_{set}_v4"))
+}
+
+/// `bpftool map dump pinned PATH -j`: (key bytes, value bytes) as hex strings.
+fn dump(pin: &Path) -> Vec<(Vec<String>, Vec<String>)> {
+    let r = run(Command::new("bpftool")
+        .args(["map", "dump", "pinned"])
+        .arg(pin)
+        .arg("-j"))
+    .ok();
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let bytes = |x: &Value| -> Vec<String> {
+        x.as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_str().unwrap().trim_start_matches("0x").to_string())
+            .collect()
+    };
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (bytes(&e["key"]), bytes(&e["value"])))
+        .collect()
+}
+
+#[test]
+fn set_maps_changed_behind_sockcs_back_are_rewritten() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("setdr", 204);
+    let (a, b) = (lab.if_a.clone(), lab.addr_b);
+    let file = lab.rules(
+        "s.sk",
+        &format!(
+            "set blocked = {{ {b}, 192.0.2.1 }}\n\
+             xdp on {a} {{\n  drop udp from @blocked to *:9107\n  default allow\n}}\n"
+        ),
+    );
+    lab.apply_ok(&file);
+    lab.expect_verdicts("applied", &[(9107, false), (9102, true)]);
+    let pin = set_pin(&lab, "blocked");
+    let entries = dump(&pin);
+    let b_octets: Vec<String> = b.octets().iter().map(|o| format!("{o:02x}")).collect();
+    let (key, value) = entries
+        .iter()
+        .find(|(k, _)| k.ends_with(&b_octets))
+        .unwrap_or_else(|| panic!("{b} in {entries:?}"))
+        .clone();
+    let bpftool = |args: &[&str]| {
+        run(Command::new("bpftool").args(["map"]).args(args)).ok();
+    };
+    let mut del = vec!["delete", "pinned", pin.to_str().unwrap(), "key", "hex"];
+    del.extend(key.iter().map(String::as_str));
+    bpftool(&del);
+    lab.expect_verdicts("entry deleted by hand", &[(9107, true)]);
+    let (r, _) = lab.status_run(&["--deep"]);
+    assert_eq!(r.code, 3, "{r}");
+    assert!(r.stdout.contains("1 entries missing"), "{r}");
+
+    let r = sockc(&["repair", "--name", &lab.name]).ok();
+    assert!(r.stdout.contains("rewritten from the manifest"), "{r}");
+    lab.expect_verdicts("repaired", &[(9107, false), (9102, true)]);
+    let (r, _) = lab.status_run(&["--deep"]);
+    assert_eq!(r.code, 0, "{r}");
+
+    // An entry added by hand, and one deleted: the same file applied again sees both.
+    let mut extra = key.clone();
+    let n = extra.len();
+    extra[n - 1] = "63".into(); // another host of B's subnet
+    let mut add = vec!["update", "pinned", pin.to_str().unwrap(), "key", "hex"];
+    add.extend(extra.iter().map(String::as_str));
+    add.extend(["value", "hex"]);
+    add.extend(value.iter().map(String::as_str));
+    bpftool(&add);
+    bpftool(&del);
+    let r = lab.apply_ok(&file);
+    assert!(!r.stdout.contains(": no changes (generation"), "{r}");
+    assert!(r.stdout.contains("rewritten from the manifest"), "{r}");
+    let (r, _) = lab.status_run(&["--deep"]);
+    assert_eq!(r.code, 0, "{r}");
+    lab.expect_verdicts("re-applied", &[(9107, false), (9102, true)]);
+    assert_eq!(dump(&pin).len(), entries.len());
+    let r = lab.apply_ok(&file);
+    assert!(r.stdout.contains(": no changes (generation"), "{r}");
+}
+
+// ---- status --deep over the corpus ----------------------------------------------------
+
+/// Every `socket NAME = PROTO [ADDR]` declaration of a rule file.
+fn declared_sockets(text: &str) -> Vec<(String, String, Option<SocketAddr>)> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.split('#').next()?.trim();
+            let rest = l.strip_prefix("socket ")?;
+            let (name, decl) = rest.split_once('=')?;
+            let mut words = decl.split_whitespace();
+            let proto = words.next()?.to_string();
+            let addr = words.next().and_then(|a| a.parse().ok());
+            Some((name.trim().to_string(), proto, addr))
+        })
+        .collect()
+}
+
+/// Sockets standing for a file's declarations in namespace `ns`: bound to the
+/// declared address, or (none declared) on a free port, registered with `--pid`.
+enum Held {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+impl Held {
+    fn fd(&self) -> i32 {
+        match self {
+            Held::Tcp(s) => s.as_raw_fd(),
+            Held::Udp(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+fn hold(ns: &str, proto: &str, addr: SocketAddr) -> Option<Held> {
+    let proto = proto.to_string();
+    in_netns(ns, move || match proto.as_str() {
+        "tcp" => TcpListener::bind(addr).ok().map(Held::Tcp),
+        _ => UdpSocket::bind(addr).ok().map(Held::Udp),
+    })
+}
+
+/// Every rule file of the corpus (`rules/**/*.sk`), sorted.
+fn corpus() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "sk") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The programs of a corpus file that compiles and whose hooks a test namespace can
+/// hold (interfaces and the namespace; cgroups are the host's), with its text; or why
+/// not.
+fn applicable(path: &str) -> Result<(Vec<Value>, String), String> {
+    let compiled = sockc(&["compile", path, "--json"]);
+    let v = serde_json::from_str::<Value>(&compiled.stdout)
+        .ok()
+        .filter(|_| compiled.code == 0)
+        .ok_or_else(|| format!("{path}: does not compile"))?;
+    let programs = v["programs"].as_array().cloned().unwrap_or_default();
+    if programs.is_empty() {
+        return Err(format!("{path}: no hooks"));
+    }
+    let text = std::fs::read_to_string(path).unwrap();
+    if text.contains("cgroup") {
+        return Err(format!("{path}: needs a cgroup"));
+    }
+    Ok((programs, text))
+}
+
+/// In namespace `ns`: the interfaces `programs` attach to, and sockets standing for
+/// the declared ones (bound to their address; without one, on a free port, returned
+/// with their name for `sockc register --pid`).
+fn stand_in(ns: &str, programs: &[Value], text: &str) -> (Vec<Held>, Vec<(String, Held)>) {
+    for (k, p) in programs.iter().enumerate() {
+        let iface = p["attach_to"].as_str().unwrap_or("");
+        if !iface.is_empty() && !iface.starts_with('/') && iface != "lo" {
+            let peer = format!("peer{k}");
+            let _ = run(Command::new("ip").args([
+                "-n", ns, "link", "add", iface, "type", "veth", "peer", "name", &peer,
+            ]));
+            let _ = run(Command::new("ip").args(["-n", ns, "link", "set", &peer, "up"]));
+            let _ = run(Command::new("ip").args(["-n", ns, "link", "set", iface, "up"]));
+        }
+    }
+    let (mut held, mut unaddressed) = (Vec::new(), Vec::new());
+    for (sock, proto, addr) in declared_sockets(text) {
+        match addr {
+            Some(SocketAddr::V6(v6)) if !v6.ip().is_loopback() && !v6.ip().is_unspecified() => {
+                let a = format!("{}/128", v6.ip());
+                let _ = run(Command::new("ip")
+                    .args(["-n", ns, "-6", "addr", "add", &a, "dev", "lo", "nodad"]));
+                held.extend(hold(ns, &proto, SocketAddr::V6(v6)));
+            }
+            Some(addr) => held.extend(hold(ns, &proto, addr)),
+            None => {
+                let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+                unaddressed.extend(hold(ns, &proto, any).map(|h| (sock, h)));
+            }
+        }
+    }
+    (held, unaddressed)
+}
+
+#[test]
+fn deep_status_is_clean_on_an_untouched_install_of_every_corpus_file() {
+    if !common::kernel() {
+        return;
+    }
+    let files = corpus();
+    let lab = Lab::new("corpus", 205);
+    let name = lab.other_install("c");
+    let pid = std::process::id().to_string();
+    let (mut applied, mut skipped) = (0, Vec::new());
+    for f in &files {
+        let path = f.to_str().unwrap();
+        let (programs, text) = match applicable(path) {
+            Ok(x) => x,
+            Err(why) => {
+                skipped.push(why);
+                continue;
+            }
+        };
+        let ns = Ns::new("corpus");
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        let (held, unaddressed) = stand_in(&ns.name, &programs, &text);
+        let r = sockc(&["apply", path, "--name", &name, "--netns", &ns.name]);
+        if r.code != 0 {
+            skipped.push(format!(
+                "{path}: apply exits {}: {}",
+                r.code,
+                r.stderr.trim()
+            ));
+            let _ = sockc(&["flush", "--name", &name]);
+            continue;
+        }
+        for (sock, h) in &unaddressed {
+            let fd = h.fd().to_string();
+            sockc(&[
+                "register", sock, "--name", &name, "--pid", &pid, "--fd", &fd,
+            ])
+            .ok();
+        }
+        let st = sockc(&["status", "--name", &name, "--deep", "--json"]);
+        assert_eq!(
+            st.code,
+            0,
+            "{path}: status --deep on an untouched install: {:#?}\n{st}",
+            status_json(&st).as_ref().map(drift)
+        );
+        applied += 1;
+        sockc(&["flush", "--name", &name]).ok();
+        drop((held, unaddressed));
+    }
+    println!(
+        "{applied} of {} corpus files applied and clean; skipped:",
+        files.len()
+    );
+    for s in &skipped {
+        println!("  {s}");
+    }
+    assert!(applied >= 30, "{applied} applied");
+}
+
+// ---- a declared socket with nothing registered ----------------------------------------
+
+#[test]
+fn status_exits_3_while_a_declared_socket_has_nothing_registered() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = sk_lab("skempty", 206);
+    let file = lab.rules("s.sk", STEER);
+    lab.apply_ok(&file);
+    assert_eq!(connect_from(&lab.ns_b, "3.3.3.3:80"), Outcome::Refused);
+    let (r, st) = lab.status_run(&[]);
+    assert_eq!(r.code, 3, "{r}");
+    let d = drift(&st.expect("listed"));
+    assert!(
+        d.len() == 1
+            && d[0].starts_with("socket proxy (tcp 127.0.0.1:8080): nothing registered")
+            && d[0].contains("sockc register proxy"),
+        "{d:#?}"
+    );
+    let text = sockc(&["status", "--name", &lab.name]);
+    assert_eq!(text.code, 3);
+    assert!(text.stdout.contains("drift: socket proxy"), "{text}");
+    let _service = Listener::start(&lab.ns_a, "127.0.0.1:8080");
+    sockc(&["register", "proxy", "--name", &lab.name]).ok();
+    let (r, _) = lab.status_run(&[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(connect_from(&lab.ns_b, "3.3.3.3:80"), Outcome::Answered);
+}
+
+// ---- namespaces -------------------------------------------------------------------------
+
+/// Deletes namespace `ns` and creates it again until the new one gets inode `ino`
+/// (the kernel hands out the lowest free inode number, so it usually does at once;
+/// other tests creating namespaces at the same time can take it first). `None` when it
+/// did not happen within a few tries.
+fn recreate_with_inode(ns: &str, ino: u64) -> Option<()> {
+    for _ in 0..50 {
+        let _ = run(Command::new("ip").args(["netns", "del", ns]));
+        // The old namespace's inode is freed by the kernel's cleanup work.
+        std::thread::sleep(Duration::from_millis(50));
+        ip(&["netns", "add", ns]);
+        if ns_ino(ns) == ino {
+            return Some(());
+        }
+    }
+    None
+}
+
+/// A namespace of its own with a dummy interface, removed on drop.
+struct Ns {
+    name: String,
+}
+
+impl Ns {
+    fn new(tag: &str) -> Ns {
+        let name = format!("sockc-{tag}-{}", std::process::id());
+        let _ = run(Command::new("ip").args(["netns", "del", &name]));
+        ip(&["netns", "add", &name]);
+        Ns { name }
+    }
+
+    /// An interface `dev` (one end of a veth pair inside the namespace), up.
+    fn dummy(&self, dev: &str) {
+        let peer = format!("{dev}p");
+        ip(&[
+            "-n", &self.name, "link", "add", dev, "type", "veth", "peer", "name", &peer,
+        ]);
+        ip(&["-n", &self.name, "link", "set", &peer, "up"]);
+        ip(&["-n", &self.name, "link", "set", dev, "up"]);
+        ip(&["-n", &self.name, "link", "set", "lo", "up"]);
+    }
+
+    fn xdp(&self, dev: &str) -> Option<u64> {
+        let out = ip(&["-n", &self.name, "-j", "link", "show", "dev", dev]).stdout;
+        let v: Value = serde_json::from_str(&out).ok()?;
+        v[0]["xdp"]["prog"]["id"].as_u64()
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = run(Command::new("ip").args(["netns", "del", &self.name]));
+    }
+}
+
+/// Flushes the installs named on drop.
+struct Installs(Vec<String>);
+
+impl Drop for Installs {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = sockc(&["flush", "--name", n]);
+        }
+    }
+}
+
+#[test]
+fn a_namespace_that_took_a_gone_ones_inode_is_another() {
+    if !common::kernel() {
+        return;
+    }
+    let ns = Ns::new("inode");
+    ns.dummy("d0");
+    let pid = std::process::id();
+    let (first, second) = (format!("test-inode-{pid}"), format!("test-inode2-{pid}"));
+    let _cleanup = Installs(vec![first.clone(), second.clone()]);
+    let dir = std::env::temp_dir().join(format!("sockc-inode-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("x.sk");
+    std::fs::write(
+        &file,
+        "xdp on d0 {\n  drop udp to *:9001\n  default allow\n}\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    sockc(&["apply", f, "--name", &first, "--netns", &ns.name]).ok();
+    let ino = ns_ino(&ns.name);
+    if recreate_with_inode(&ns.name, ino).is_none() {
+        println!("skipped: the kernel gave the re-created namespace another inode each time");
+        return;
+    }
+    ns.dummy("d0");
+    // The old install's namespace is gone: status says so, repair attaches nothing in
+    // the new one (it used to attach the old install's program there).
+    let st = sockc(&["status", "--name", &first]);
+    assert_eq!(st.code, 3, "{st}");
+    let r = sockc(&["repair", "--name", &first]);
+    assert_eq!(r.code, 3, "{r}");
+    assert!(r.stderr.contains("nothing was attached"), "{r}");
+    assert_eq!(ns.xdp("d0"), None, "repair attached in the new namespace");
+    // Another install on the same hook of the new namespace is no conflict (it used to
+    // be "already installed by").
+    sockc(&["apply", f, "--name", &second, "--netns", &ns.name]).ok();
+    let theirs = ns.xdp("d0");
+    assert!(theirs.is_some());
+    // Flushing the old install leaves the new one's hook alone.
+    sockc(&["flush", "--name", &first]).ok();
+    assert_eq!(ns.xdp("d0"), theirs);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Opens `/run/netns/NS` so that the namespace outlives its name.
+fn keep_ns(ns: &str) -> File {
+    File::open(format!("/run/netns/{ns}")).unwrap()
+}
+
+/// Runs `f` in the namespace of the open namespace file `ns`.
+fn in_ns_file<T: Send + 'static>(ns: &File, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let fd = ns.try_clone().unwrap();
+    std::thread::spawn(move || {
+        // SAFETY: setns on a descriptor we own; it changes only this thread.
+        let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+const LOOPBACK_STEER: &str = "socket proxy = tcp 127.0.0.1:8080\n\
+    sk_lookup {\n    redirect tcp to 127.0.0.2:* to sock proxy\n    default pass\n}\n";
+
+#[test]
+fn register_into_a_namespace_re_created_under_the_installs_name_is_refused() {
+    if !common::kernel() {
+        return;
+    }
+    let ns = Ns::new("reg");
+    ns.dummy("d0");
+    let pid = std::process::id();
+    let name = format!("test-reg-{pid}");
+    let _cleanup = Installs(vec![name.clone()]);
+    let dir = std::env::temp_dir().join(format!("sockc-reg-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s.sk");
+    std::fs::write(&file, LOOPBACK_STEER).unwrap();
+    let old_service = Listener::start(&ns.name, "127.0.0.1:8080");
+    sockc(&[
+        "apply",
+        file.to_str().unwrap(),
+        "--name",
+        &name,
+        "--netns",
+        &ns.name,
+    ])
+    .ok();
+    let old_ns = keep_ns(&ns.name);
+    ip(&["netns", "del", &ns.name]);
+    ip(&["netns", "add", &ns.name]);
+    ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+    let _new_service = Listener::start(&ns.name, "127.0.0.1:8080");
+    let r = sockc(&["register", "proxy", "--name", &name]);
+    assert_eq!(r.code, 3, "registered into the other namespace:\n{r}");
+    assert!(
+        r.stderr.contains("only in the network namespace") && r.stderr.contains("flush"),
+        "{r}"
+    );
+    // The old namespace's redirect still reaches the old service.
+    let got = in_ns_file(&old_ns, || {
+        TcpStream::connect_timeout(&"127.0.0.2:7000".parse().unwrap(), Duration::from_secs(1))
+            .map(|_| ())
+    });
+    assert!(got.is_ok(), "{got:?}");
+    // The handshake completes in the kernel; the listener's thread accepts a moment later.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while old_service.accepted.load(Ordering::Relaxed) == 0 && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(old_service.accepted.load(Ordering::Relaxed) > 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn flush_and_stats_tell_the_truth_for_a_namespace_that_lost_its_name() {
+    if !common::kernel() {
+        return;
+    }
+    let pid = std::process::id();
+    let dir = std::env::temp_dir().join(format!("sockc-lost-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s.sk");
+    std::fs::write(&file, LOOPBACK_STEER).unwrap();
+    // Twice: the namespace kept alive by a process (found through it), and by an open
+    // descriptor only (nothing to enter: the link is read and detached by its pin).
+    for by_process in [true, false] {
+        let ns = Ns::new(if by_process { "lostp" } else { "lostf" });
+        ns.dummy("d0");
+        let name = format!("test-lost-{by_process}-{pid}");
+        let _cleanup = Installs(vec![name.clone()]);
+        let _service = Listener::start(&ns.name, "127.0.0.1:8080");
+        sockc(&[
+            "apply",
+            file.to_str().unwrap(),
+            "--name",
+            &name,
+            "--netns",
+            &ns.name,
+        ])
+        .ok();
+        let held = keep_ns(&ns.name);
+        let mut sleeper = by_process.then(|| {
+            Command::new("ip")
+                .args(["netns", "exec", &ns.name, "sleep", "60"])
+                .spawn()
+                .unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        ip(&["netns", "del", &ns.name]);
+        let connect = |held: &File| {
+            in_ns_file(held, || {
+                TcpStream::connect_timeout(
+                    &"127.0.0.2:7000".parse().unwrap(),
+                    Duration::from_secs(1),
+                )
+                .map(|_| ())
+            })
+        };
+        let counted = || -> u64 {
+            let r = sockc(&["stats", "--name", &name, "--json"]);
+            assert_eq!(r.code, 0, "stats of counters that still move:\n{r}");
+            let v: Value = serde_json::from_str(&r.stdout).unwrap();
+            v["installs"][0]["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| x["text"].as_str().unwrap_or("").starts_with("redirect"))
+                .map(|x| x["packets"].as_u64().unwrap())
+                .sum()
+        };
+        let before = counted();
+        assert!(connect(&held).is_ok());
+        let after = counted();
+        assert!(after > before, "the redirect counted: {before} -> {after}");
+        let r = sockc(&["status", "--name", &name]);
+        assert_eq!(r.code, 3, "{r}");
+        if by_process {
+            assert!(r.stdout.contains("keeps alive"), "{r}");
+        }
+        let r = sockc(&["flush", "--name", &name]).ok();
+        assert!(r.stdout.contains("(1 hooks detached)"), "{r}");
+        let gone = connect(&held);
+        assert!(gone.is_err(), "the redirect outlived the flush");
+        if let Some(s) = sleeper.as_mut() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Rewrites install `name`'s manifest as an older sockc wrote it: format 2, the
+/// namespace by inode only.
+fn make_manifest_older(name: &str) {
+    // One store open at a time in this process (it sets the umask).
+    let store = common::exclusive::open_store(
+        Path::new(BPFFS),
+        Duration::from_secs(30),
+        sockc_runtime::store::LockWait::Tell,
+    )
+    .unwrap();
+    let mut m = store.manifest(name).unwrap().expect("a manifest");
+    assert_ne!(m.netns_cookie, 0, "this sockc records the cookie");
+    m.netns_cookie = 0;
+    m.format = 2;
+    store.write_manifest(&mut m).unwrap();
+}
+
+fn manifest_cookie(name: &str) -> u64 {
+    // One store open at a time in this process (it sets the umask).
+    let store = common::exclusive::open_store(
+        Path::new(BPFFS),
+        Duration::from_secs(30),
+        sockc_runtime::store::LockWait::Tell,
+    )
+    .unwrap();
+    store
+        .manifest(name)
+        .unwrap()
+        .expect("a manifest")
+        .netns_cookie
+}
+
+/// A manifest of an older sockc names its namespace by inode only: it is trusted
+/// there while one of its hooks is attached (proof that this is the same namespace),
+/// and the next repair or apply records the cookie; with none attached it cannot be
+/// told from a namespace that took the inode, so `status` says so and `repair`
+/// attaches nothing, until the file is applied there again.
+#[test]
+fn an_older_manifest_is_trusted_by_inode_only_while_a_hook_proves_it() {
+    if !common::kernel() {
+        return;
+    }
+    let ns = Ns::new("legacy");
+    ns.dummy("d0");
+    let pid = std::process::id();
+    let name = format!("test-legacy-{pid}");
+    let _cleanup = Installs(vec![name.clone()]);
+    let dir = std::env::temp_dir().join(format!("sockc-legacy-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("x.sk");
+    std::fs::write(
+        &file,
+        "xdp on d0 {\n  drop udp to *:9001\n  default allow\n}\n\
+         tc ingress on d0 {\n  drop udp to *:9002\n  default allow\n}\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    sockc(&["apply", f, "--name", &name, "--netns", &ns.name]).ok();
+    let pins = Path::new(BPFFS).join("sockc").join(&name);
+    let unpin = |prefix: &str| {
+        for e in std::fs::read_dir(&pins).unwrap().flatten() {
+            if e.file_name().to_string_lossy().starts_with(prefix) {
+                std::fs::remove_file(e.path()).unwrap();
+            }
+        }
+    };
+
+    make_manifest_older(&name);
+    sockc(&["status", "--name", &name]).ok();
+    unpin("link_tci");
+    let first = sockc(&["repair", "--name", &name]).ok();
+    assert!(first.stdout.contains("attached again"), "{first}");
+    assert_ne!(manifest_cookie(&name), 0, "the repair recorded the cookie");
+
+    make_manifest_older(&name);
+    unpin("link_");
+    // The kernel frees a link whose last pin went after an RCU grace period, from a
+    // work queue: under load that took longer than a status and a repair.
+    let gone = Instant::now() + Duration::from_secs(10);
+    while ns.xdp("d0").is_some() && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(ns.xdp("d0"), None, "the unpinned XDP link was released");
+    let st = sockc(&["status", "--name", &name]);
+    assert_eq!(st.code, 3, "{st}");
+    assert!(
+        st.stdout.contains("cannot be confirmed"),
+        "{st}\nthe first repair: {first}"
+    );
+    let r = sockc(&["repair", "--name", &name]);
+    assert_eq!(r.code, 3, "{r}");
+    assert!(r.stderr.contains("inode only"), "{r}");
+    assert_eq!(ns.xdp("d0"), None, "nothing attached");
+    sockc(&["apply", f, "--name", &name, "--netns", &ns.name]).ok();
+    assert_ne!(manifest_cookie(&name), 0);
+    sockc(&["status", "--name", &name]).ok();
+    assert!(ns.xdp("d0").is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}
