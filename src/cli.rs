@@ -156,14 +156,16 @@ pub enum Cmd {
     Deadline(deadline::DeadlineArgs),
     /// Compare two rule files offline: which packets change their verdict (exit 0
     /// none, 4 some), and with --details the rules, set entries, bytecode and the plan
-    /// an apply would follow
+    /// an apply would follow; with --installed, hooks or sets of the install that do
+    /// not run its records are drift (exit 3)
     Diff(diff::DiffArgs),
     /// Print the rules an install runs, as a rule file, with its generation and the
     /// check that the kernel runs what they compile to (exit 3 when it does not);
     /// --stats puts each rule's counters beside it
     Show(show::ShowArgs),
     /// Show what is installed, read back from the kernel: generation, source, hooks,
-    /// program ids, attach modes, and every difference from the manifest (drift, exit 3)
+    /// program ids, attach modes, and every difference from the manifest (drift, exit 3);
+    /// also what else runs at a netfilter block's hook and priority
     #[command(visible_alias = "list")]
     Status(status::StatusArgs),
     /// Per-rule packet and byte counters of every install (or one), next to the source
@@ -191,7 +193,9 @@ pub enum Cmd {
     /// Take a socket out of an install's socket map: redirects to it drop (and count)
     /// until one is registered again
     Unregister(unregister::UnregisterArgs),
-    /// Detach and remove everything of an install
+    /// Detach and remove everything of an install (of a conntrack anchor table that
+    /// also holds what sockc did not make, only sockc's chain: the rest stays, and is
+    /// named)
     Flush(flush::FlushArgs),
     /// Attach again every hook that does not run what its install's manifest says
     /// (link removed, interface re-created, filter deleted), from the pins alone, and

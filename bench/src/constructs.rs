@@ -31,7 +31,17 @@ struct Row {
     with: &'static str,
     /// Timed one run per test run (the program rewrites the frame).
     rewrites: bool,
+    /// Lines before the block, in both files (the answer limits).
+    head: &'static str,
 }
+
+/// ICMP answer rows time the answer itself: the runs all come from one source, which
+/// the kernel's default limits would stop answering after a few.
+const UNLIMITED: &str = "reject answers unlimited\n";
+/// Answer limits that never refuse in a bench, so their check is timed on the path
+/// that answers.
+const WIDE_LIMITS: &str = "reject answers 10000000/second burst 1000000\n\
+                           reject answers 10000000/second burst 1000000 per destination\n";
 
 const SYN22: &str = "tcp 10.0.0.1:40000 -> 10.0.0.2:22 syn";
 const PORT_RULE: &str = "allow tcp to *:22";
@@ -39,13 +49,14 @@ const PORT_RULE: &str = "allow tcp to *:22";
 const ICMP_ERROR: &str = "icmp 10.0.0.2 -> 10.0.0.1 type 3 code 3 payload \
                           4500001c00000000401100000a0000010a0000021388003500080000";
 
-const ROWS: [Row; 10] = [
+const ROWS: [Row; 11] = [
     Row {
         construct: "reject (tcp-reset)",
         packet: SYN22,
         without: "drop tcp to *:22",
         with: "reject tcp to *:22",
         rewrites: true,
+        head: "",
     },
     Row {
         construct: "reject (ICMP port-unreachable)",
@@ -53,6 +64,15 @@ const ROWS: [Row; 10] = [
         without: "drop udp to *:53",
         with: "reject udp to *:53",
         rewrites: true,
+        head: UNLIMITED,
+    },
+    Row {
+        construct: "reject (ICMP) with its answer limits checked",
+        packet: "udp 10.0.0.1:40000 -> 10.0.0.2:53",
+        without: "drop udp to *:53",
+        with: "reject udp to *:53",
+        rewrites: true,
+        head: WIDE_LIMITS,
     },
     Row {
         construct: "reject (ICMP) behind IPv4 options",
@@ -60,6 +80,7 @@ const ROWS: [Row; 10] = [
         without: "drop udp to *:53",
         with: "reject udp to *:53",
         rewrites: true,
+        head: UNLIMITED,
     },
     Row {
         construct: "limit N/s",
@@ -67,6 +88,7 @@ const ROWS: [Row; 10] = [
         without: PORT_RULE,
         with: "allow tcp to *:22 limit 10000000/s burst 1000000",
         rewrites: false,
+        head: "",
     },
     Row {
         construct: "limit N/s per source",
@@ -74,6 +96,7 @@ const ROWS: [Row; 10] = [
         without: PORT_RULE,
         with: "allow tcp to *:22 limit 10000000/s burst 1000000 per source",
         rewrites: false,
+        head: "",
     },
     Row {
         construct: "ct state (lookup, no entry)",
@@ -81,6 +104,7 @@ const ROWS: [Row; 10] = [
         without: PORT_RULE,
         with: "allow ct state established,related\n    allow tcp to *:22",
         rewrites: false,
+        head: "",
     },
     Row {
         construct: "ct state (ICMP error: its quoted flow looked up, no entry)",
@@ -88,6 +112,7 @@ const ROWS: [Row; 10] = [
         without: "allow icmp",
         with: "allow ct state established,related\n    allow icmp",
         rewrites: false,
+        head: "",
     },
     Row {
         construct: "route local",
@@ -95,6 +120,7 @@ const ROWS: [Row; 10] = [
         without: PORT_RULE,
         with: "allow tcp to *:22 route local",
         rewrites: false,
+        head: "",
     },
     Row {
         construct: "IPv6 extension-header walk (dst-opts)",
@@ -102,6 +128,7 @@ const ROWS: [Row; 10] = [
         without: PORT_RULE,
         with: PORT_RULE,
         rewrites: false,
+        head: "",
     },
     Row {
         construct: "arp and ether type rules in front",
@@ -109,6 +136,7 @@ const ROWS: [Row; 10] = [
         without: PORT_RULE,
         with: "allow arp\n    drop ether type 0x88cc\n    allow tcp to *:22",
         rewrites: false,
+        head: "",
     },
 ];
 
@@ -139,8 +167,8 @@ pub fn table(runs: TestRuns) -> Result<String, String> {
             } else {
                 row.packet
             };
-            let without = ns(head, row.without, bare, t)?;
-            let with = ns(head, row.with, row.packet, t)?;
+            let without = ns(head, row, row.without, bare, t)?;
+            let with = ns(head, row, row.with, row.packet, t)?;
             let hook = head.trim_end_matches(" on lo");
             let line = format!(
                 "| {} | {hook} | {without:.1} | {with:.1} | {:.2} |\n",
@@ -154,9 +182,10 @@ pub fn table(runs: TestRuns) -> Result<String, String> {
     Ok(out)
 }
 
-/// ns per packet of `rules` (then `default drop`) in a block at `head`, on `packet`.
-fn ns(head: &str, rules: &str, packet: &str, t: TestRuns) -> Result<f64, String> {
-    let src = format!("{head} {{\n    {rules}\n    default drop\n}}\n");
+/// ns per packet of `rules` (then `default drop`) in a block at `head`, after the
+/// row's own lines, on `packet`.
+fn ns(head: &str, row: &Row, rules: &str, packet: &str, t: TestRuns) -> Result<f64, String> {
+    let src = format!("{}{head} {{\n    {rules}\n    default drop\n}}\n", row.head);
     let c = compile(&src, OptLevel::O2)?;
     let obj =
         LoadedObject::load(&c.to_elf().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;

@@ -31,6 +31,7 @@ mod ipv6_cases;
 mod measure;
 mod peer;
 mod plot;
+mod reject_sets;
 mod rule_sets;
 mod sk_lookup;
 mod socket_conditions;
@@ -197,6 +198,13 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     if let Err(e) = rule_set_files(args, &measured) {
         eprintln!("sockc bench: {e}");
         return ExitCode::from(1);
+    }
+    match reject_sets::table(&cases, args.test_runs()) {
+        Ok(t) => out.push_str(&t),
+        Err(e) => {
+            eprintln!("sockc bench: reject against drop: {e}");
+            return ExitCode::from(1);
+        }
     }
     if let Err(code) = other_tables(args, &mut out) {
         return code;

@@ -30,7 +30,7 @@ use syn::visit::Visit;
 /// the IPv6 cases).
 const LAYERS: &[&[&str]] = &[
     &["crate"],
-    &["peer", "rule_sets"],
+    &["peer", "rule_sets", "reject_sets"],
     &[
         "cases",
         "constructs",

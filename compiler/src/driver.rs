@@ -374,6 +374,7 @@ fn lower_module(
         tables: layout.table_data,
         sockets: crate::metadata::SocketMeta::of(&module),
         durable_maps: layout.durable,
+        answers: module.answers_limited().then_some(module.answers),
     };
     Ok(Compiled {
         module,

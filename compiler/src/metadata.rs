@@ -35,6 +35,14 @@ pub struct Metadata {
     /// Maps a new generation takes over from the installed one (sockmap groups).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub durable_maps: Vec<DurableMap>,
+    /// The limits of `reject`'s ICMP answers, when some program's answers pass them
+    /// (the object then has `bpf::answers`' maps): the runtime writes their
+    /// configuration when it loads the object, from the kernel's sysctls where
+    /// [`AnswerLimits::reads_kernel`].
+    ///
+    /// [`AnswerLimits::reads_kernel`]: crate::syntax::answers::AnswerLimits::reads_kernel
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<crate::syntax::answers::AnswerLimits>,
     /// The declared sockets, in declaration order (index `i` owns slots `2i` and
     /// `2i + 1` of the `socket_drops` map, and slot `i` of a socket map of its own).
     /// Listed only when a program redirects to sockets, that is when the object has

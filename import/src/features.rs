@@ -18,7 +18,9 @@
 //!   decides which limits keep netfilter's one bucket per rule and `lower/cube.rs`
 //!   writes them; the others stay refusals through the `AtomKind::Opaque` arm;
 //! - `Reject` (available): `lower/mod.rs`, `reject_action` writes `reject with ...`
-//!   at ingress and keeps `drop` (approximate) where the language cannot answer;
+//!   at ingress and keeps `drop` (approximate) where the language cannot answer; the
+//!   file gets no `reject answers` line, so its ICMP answers take the kernel's limits
+//!   as netfilter's do (exact);
 //! - `LocalForwarded`: `semantics/mod.rs`, `split_place` (input rules conjoined with
 //!   "local", forward rules with "forwarded", instead of the marks);
 //! - `NetfilterHook` (available): `lower/mod.rs` (`Program::Netfilter`) writes one

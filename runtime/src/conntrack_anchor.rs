@@ -7,39 +7,45 @@
 //! as a user. The anchor is `table inet sockc_ct_<install> { chain anchor { ct state
 //! new } }`: a chain with no hook is never traversed, so it costs nothing per packet,
 //! but initialising its `ct` expression takes a conntrack reference for IPv4 and IPv6
-//! (`nft_ct_get_init`). The nfnetlink batch is encoded here; no `nft` binary is needed.
+//! (`nft_ct_get_init`). The nfnetlink batches are sockc's own (`crate::nft`); no `nft`
+//! binary is needed.
 //!
 //! Invariants: the table's name is derived from the install's name alone, so a flush
 //! or a re-apply finds it whatever happened before (a `kill -9` between apply and
-//! flush included); creating it is idempotent (one batch adds, deletes and re-creates
-//! it, so it always holds exactly one rule); sockc deletes or replaces only a table
-//! that carries its mark (the table's comment, [`mark`]): a table of that name
-//! somebody else made is left as it is and named as the reason, and the batch that
-//! replaces a marked one is tied to the ruleset generation the mark was read in
-//! (`NFNL_BATCH_GENID`), so a table swapped in between is not deleted either; every
-//! request runs in the calling thread's namespace, which the callers have entered.
+//! flush included); sockc changes only a table that carries its mark (the table's
+//! comment, [`mark`]): a table of that name somebody else made is left as it is and
+//! named as the reason. What sockc made is the table, its chain `anchor` (no hook)
+//! and that chain's one rule; `status` compares the chain with that rule
+//! ([`Found::differences`]) and names anything else the table holds
+//! ([`Found::foreign`]). While the table holds something sockc did not make, nothing
+//! re-creates or deletes the table: an apply or a repair leaves it as it is and says
+//! what is there, and a flush or a re-apply that no longer needs the anchor deletes
+//! only the chain `anchor`. Every batch is tied to the ruleset generation the table
+//! was read in (`NFNL_BATCH_GENID`), so a table changed in between (swapped, or
+//! given a chain) is read again, not overwritten; every request runs in the calling
+//! thread's namespace, which the callers have entered.
 
 use std::io;
 
-use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
-
 use serde::Serialize;
 
-use crate::store::Manifest;
+use crate::{
+    nft::{
+        expr,
+        message::{nested, put, put_str, Batch},
+        ruleset::{
+            self, Family, NFTA_CHAIN_NAME, NFTA_CHAIN_TABLE, NFTA_RULE_CHAIN,
+            NFTA_RULE_EXPRESSIONS, NFTA_RULE_TABLE, NFTA_TABLE_NAME, NFTA_TABLE_USERDATA,
+        },
+    },
+    store::Manifest,
+};
 
 // From include/uapi/linux/netfilter/nf_tables.h (libc has the message types, not
 // these attribute numbers).
-const NFTA_TABLE_NAME: u16 = 1;
-const NFTA_TABLE_USERDATA: u16 = 6;
-const NFTA_GEN_ID: u16 = 1;
 /// The type of a table's comment in its user data (libnftnl's
 /// `NFTNL_UDATA_TABLE_COMMENT`), so `nft list ruleset` shows the mark as a comment.
 const UDATA_TABLE_COMMENT: u8 = 0;
-const NFTA_CHAIN_TABLE: u16 = 1;
-const NFTA_CHAIN_NAME: u16 = 3;
-const NFTA_RULE_TABLE: u16 = 1;
-const NFTA_RULE_CHAIN: u16 = 2;
-const NFTA_RULE_EXPRESSIONS: u16 = 4;
 const NFTA_LIST_ELEM: u16 = 1;
 const NFTA_EXPR_NAME: u16 = 1;
 const NFTA_EXPR_DATA: u16 = 2;
@@ -55,11 +61,14 @@ const NFTA_CMP_OP: u16 = 2;
 const NFTA_CMP_DATA: u16 = 3;
 const NFTA_DATA_VALUE: u16 = 1;
 
-/// The sequence number of a batch's `NFNL_MSG_BATCH_BEGIN` (messages count from it).
-const BEGIN_SEQ: u32 = 1;
+/// The anchor's family: one table switches conntrack on for IPv4 and IPv6.
+const INET: Family = Family::INET;
 
 /// The chain holding the anchor's one rule.
 const CHAIN: &str = "anchor";
+
+/// The anchor's rule as sockc writes it, in nft's words.
+const RULE_TEXT: &str = "ct state new";
 
 /// The name of install `install`'s anchor table (family `inet`).
 pub fn table_name(install: &str) -> String {
@@ -81,65 +90,119 @@ const FOREIGN: &str = "a table of that name exists that sockc did not create, an
                        leaves it as it is (delete it, if it is nobody's, and run `sockc \
                        repair`)";
 
-/// Who the table of install `install`'s anchor name is, in the calling thread's
-/// namespace.
-#[derive(Debug, PartialEq, Eq)]
-enum Owner {
-    Absent,
-    Sockc,
-    Foreign,
-}
-
-fn owner(install: &str) -> io::Result<Owner> {
-    let replies = get(
-        libc::NFT_MSG_GETTABLE,
-        libc::NLM_F_ACK,
-        &table_attrs(&table_name(install)),
-    )?;
-    let Some(table) = replies.first() else {
-        return Ok(Owner::Absent);
-    };
-    let marked = attribute(table.get(4..).unwrap_or_default(), NFTA_TABLE_USERDATA)
-        .is_some_and(|data| data == mark(install));
-    Ok(if marked { Owner::Sockc } else { Owner::Foreign })
-}
-
 fn foreign() -> io::Error {
     io::Error::new(io::ErrorKind::AlreadyExists, FOREIGN)
 }
 
-/// The ruleset's generation: a batch that names it is refused (`ERESTART`) when
-/// anything changed the ruleset since.
-fn generation() -> io::Result<u32> {
-    let replies = get(libc::NFT_MSG_GETGEN, libc::NLM_F_ACK, &[])?;
-    replies
-        .first()
-        .and_then(|r| attribute(r.get(4..)?, NFTA_GEN_ID))
-        .and_then(|v| Some(u32::from_be_bytes(v.try_into().ok()?)))
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no ruleset generation"))
+/// Why sockc leaves its own table as it is: `what` else it holds.
+fn shared(what: &[String]) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "the table also holds what sockc did not make ({}), and sockc leaves the table \
+             as it is while it does (move that into a table of its own, then run `sockc \
+             repair`)",
+            what.join(", ")
+        ),
+    )
+}
+
+/// What sockc's anchor table of an install holds, against what sockc made.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Found {
+    /// How its chain `anchor` differs from what sockc writes (a hookless chain
+    /// holding the one rule `ct state new`); empty when it is exactly that.
+    pub differences: Vec<String>,
+    /// Everything else the table holds (other chains, sets, maps, flowtables,
+    /// stateful objects), as nft names them.
+    pub foreign: Vec<String>,
+    /// Whether the chain `anchor` exists.
+    pub has_chain: bool,
+}
+
+/// The anchor table of install `install` in the calling thread's namespace, read
+/// back: `None` when there is none; an error when a table of its name is not
+/// sockc's.
+pub fn inspect(install: &str) -> io::Result<Option<Found>> {
+    let name = table_name(install);
+    let Some(table) = ruleset::table(INET, &name)? else {
+        return Ok(None);
+    };
+    if table.userdata.as_deref() != Some(&mark(install)[..]) {
+        return Err(foreign());
+    }
+    let mut found = Found::default();
+    for chain in ruleset::chains_of(INET, &name)? {
+        if chain.name != CHAIN {
+            found.foreign.push(chain.to_string());
+            continue;
+        }
+        found.has_chain = true;
+        if let Some(h) = &chain.hook {
+            found.differences.push(format!(
+                "its chain `{CHAIN}` is a base chain (type {} hook {} priority {}), where \
+                 sockc's has no hook",
+                h.kind,
+                ruleset::hook_name(INET, h.hooknum),
+                h.priority
+            ));
+        }
+    }
+    found.foreign.extend(ruleset::objects_of(INET, &name)?);
+    if !found.has_chain {
+        found
+            .differences
+            .push(format!("its chain `{CHAIN}` is missing"));
+        return Ok(Some(found));
+    }
+    let rules = ruleset::rules(INET, &name, CHAIN)?;
+    found.differences.extend(rule_difference(&rules));
+    Ok(Some(found))
+}
+
+/// How `rules` (the anchor chain's) differ from sockc's one rule, in words.
+fn rule_difference(rules: &[expr::Rule]) -> Option<String> {
+    let ours = expected_rule();
+    if rules == std::slice::from_ref(&ours) {
+        return None;
+    }
+    let theirs: Vec<String> = rules.iter().map(|r| format!("`{r}`")).collect();
+    let holds = match theirs.len() {
+        0 => "no rule".to_string(),
+        1 => format!("the rule {}", theirs[0]),
+        n => format!("{n} rules: {}", theirs.join(", ")),
+    };
+    Some(format!(
+        "its chain `{CHAIN}` holds {holds} where sockc writes the one rule `{RULE_TEXT}` \
+         (`{ours}`)"
+    ))
+}
+
+/// The anchor's rule as the kernel reads it back.
+fn expected_rule() -> expr::Rule {
+    let attrs = rule_attrs(&table_name("x"));
+    let list = crate::nft::message::attribute(&attrs, NFTA_RULE_EXPRESSIONS).unwrap_or_default();
+    expr::Rule::decode(list)
 }
 
 /// How often a batch refused because the ruleset changed under it is tried again.
 const GENERATION_TRIES: usize = 5;
 
-/// Runs `batch` (given the ruleset generation it must apply to) when install
-/// `install`'s anchor table is absent or sockc's, again while the ruleset changes
-/// between the look and the batch. `Ok(false)`: the table is absent and `batch` was
-/// not run because `only_if_present`.
-fn with_own_table(
+/// Reads install `install`'s anchor table and runs the batch `plan` makes of what it
+/// found (given the ruleset generation it was read in), again while the ruleset
+/// changes between the look and the batch. `Ok(false)`: `plan` made no batch.
+fn transact(
     install: &str,
-    only_if_present: bool,
-    batch: impl Fn(u32) -> Batch,
+    plan: impl Fn(u32, Option<&Found>) -> io::Result<Option<Batch>>,
 ) -> io::Result<bool> {
     let mut tries = 0;
     loop {
-        let generation = generation()?;
-        match owner(install)? {
-            Owner::Foreign => return Err(foreign()),
-            Owner::Absent if only_if_present => return Ok(false),
-            Owner::Absent | Owner::Sockc => {}
-        }
-        match batch(generation).send() {
+        let generation = ruleset::generation()?;
+        let found = inspect(install)?;
+        let Some(batch) = plan(generation, found.as_ref())? else {
+            return Ok(false);
+        };
+        match batch.send() {
             Err(e) if e.raw_os_error() == Some(libc::ERESTART) && tries < GENERATION_TRIES => {
                 tries += 1;
             }
@@ -187,8 +250,12 @@ pub enum Outcome {
     Nothing,
     /// The anchor is in place; the text says what it is.
     Created(String),
-    /// The install no longer tests `ct state`: its anchor was deleted.
+    /// The install no longer tests `ct state`: its anchor was deleted (or its chain,
+    /// from a table that holds what sockc did not make); the text says so.
     Removed(String),
+    /// The anchor is in place, in a table that also holds what sockc did not make,
+    /// which stays as it is; the text says what.
+    Shared(String),
     /// The anchor is needed but could not be created; the text says why.
     Failed(String),
 }
@@ -202,22 +269,34 @@ pub fn after_apply(name: &str, needed: bool) -> Outcome {
     let table = table_name(name);
     if !needed {
         return match remove(name) {
-            Ok(true) => Outcome::Removed(format!(
-                "nft table inet {table} deleted: no rule of {name} tests `ct state` any more"
+            Ok(
+                Removal::Nothing
+                | Removal::Chain {
+                    had_chain: false, ..
+                },
+            )
+            | Err(_) => Outcome::Nothing,
+            Ok(r) => Outcome::Removed(format!(
+                "{}: no rule of {name} tests `ct state` any more",
+                r.text(&table)
             )),
-            _ => Outcome::Nothing,
         };
     }
-    if present(name).unwrap_or(false) {
-        return Outcome::Nothing;
-    }
-    match ensure(name) {
-        Ok(()) => Outcome::Created(format!(
-            "conntrack switched on in the install's network namespace for `ct state`: nft table inet \
-             {table} (a chain that never runs, holding the rule `ct state new`); `sockc flush \
-             --name {name}` deletes it"
+    match inspect(name) {
+        Ok(Some(f)) if f.differences.is_empty() && f.foreign.is_empty() => Outcome::Nothing,
+        Ok(Some(f)) if f.differences.is_empty() => Outcome::Shared(format!(
+            "nft table inet {table} also holds what sockc did not make ({}); sockc leaves it \
+             as it is",
+            f.foreign.join(", ")
         )),
-        Err(e) => Outcome::Failed(failure_text(&table, &e)),
+        _ => match ensure(name) {
+            Ok(()) => Outcome::Created(format!(
+                "conntrack switched on in the install's network namespace for `ct state`: nft \
+                 table inet {table} (a chain that never runs, holding the rule `{RULE_TEXT}`); \
+                 `sockc flush --name {name}` deletes it"
+            )),
+            Err(e) => Outcome::Failed(failure_text(&table, &e)),
+        },
     }
 }
 
@@ -231,13 +310,14 @@ pub fn failure_text(table: &str, e: &io::Error) -> String {
 }
 
 /// Creates the anchor of install `install` in the calling thread's namespace, or
-/// replaces it by a fresh one; a table of its name that sockc did not make is an
-/// error, and left as it is.
+/// replaces it by a fresh one; a table of its name that sockc did not make, or that
+/// holds what sockc did not make, is an error, and left as it is.
 pub fn ensure(install: &str) -> io::Result<()> {
     let table = table_name(install);
     crate::fault::point(&format!("create nft table inet {table}"));
-    with_own_table(install, false, |generation| {
-        anchor_batch(install, generation)
+    transact(install, |generation, found| match found {
+        Some(f) if !f.foreign.is_empty() => Err(shared(&f.foreign)),
+        _ => Ok(Some(anchor_batch(install, generation))),
     })
     .map(|_| ())
 }
@@ -250,19 +330,23 @@ fn anchor_batch(install: &str, generation: u32) -> Batch {
     // there; the kernel applies the whole batch or none of it, and the old rule's
     // conntrack reference is dropped only after the new one is taken.
     b.message(
+        INET.0,
         libc::NFT_MSG_NEWTABLE,
         libc::NLM_F_CREATE,
         &table_attrs(&table),
     );
-    b.message(libc::NFT_MSG_DELTABLE, 0, &table_attrs(&table));
+    b.message(INET.0, libc::NFT_MSG_DELTABLE, 0, &table_attrs(&table));
     let mut marked = table_attrs(&table);
     put(&mut marked, NFTA_TABLE_USERDATA, &mark(install));
-    b.message(libc::NFT_MSG_NEWTABLE, libc::NLM_F_CREATE, &marked);
-    let mut chain = Vec::new();
-    put_str(&mut chain, NFTA_CHAIN_TABLE, &table);
-    put_str(&mut chain, NFTA_CHAIN_NAME, CHAIN);
-    b.message(libc::NFT_MSG_NEWCHAIN, libc::NLM_F_CREATE, &chain);
+    b.message(INET.0, libc::NFT_MSG_NEWTABLE, libc::NLM_F_CREATE, &marked);
     b.message(
+        INET.0,
+        libc::NFT_MSG_NEWCHAIN,
+        libc::NLM_F_CREATE,
+        &chain_attrs(&table),
+    );
+    b.message(
+        INET.0,
         libc::NFT_MSG_NEWRULE,
         libc::NLM_F_CREATE | libc::NLM_F_APPEND,
         &rule_attrs(&table),
@@ -270,81 +354,79 @@ fn anchor_batch(install: &str, generation: u32) -> Batch {
     b
 }
 
-/// Deletes the anchor of install `install`; `Ok(false)` when there was none, or the
-/// table of its name is not sockc's (left as it is). Looks first, so a flush of an
-/// install that never had one changes nothing (and passes no fault point).
-pub fn remove(install: &str) -> io::Result<bool> {
+/// What [`remove`] took away.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// Nothing: there was no anchor, or the table of its name is not sockc's.
+    Nothing,
+    /// The table, with everything in it (all of it sockc's).
+    Table,
+    /// Only the chain `anchor` (`had_chain`: there was one): the table holds `left`,
+    /// which sockc did not make, and stays with it.
+    Chain { had_chain: bool, left: Vec<String> },
+}
+
+impl Removal {
+    /// What was done, in words, for the anchor table `table`.
+    pub fn text(&self, table: &str) -> String {
+        match self {
+            Removal::Nothing => format!("nft table inet {table}: nothing of sockc's"),
+            Removal::Table => format!("nft table inet {table} deleted"),
+            Removal::Chain { had_chain, left } => format!(
+                "{}nft table inet {table} left as it is: it holds what sockc did not make ({}); \
+                 delete the table once that is nobody's",
+                if *had_chain {
+                    format!("sockc's chain `{CHAIN}` deleted; ")
+                } else {
+                    String::new()
+                },
+                left.join(", ")
+            ),
+        }
+    }
+}
+
+/// Deletes the anchor of install `install`: the table when everything in it is
+/// sockc's, only its chain `anchor` when the table holds what sockc did not make
+/// (which stays, with the table). A table of its name that is not sockc's is left as
+/// it is. Looks first, so a flush of an install that never had one changes nothing
+/// (and passes no fault point).
+pub fn remove(install: &str) -> io::Result<Removal> {
     let table = table_name(install);
-    let deleted = with_own_table(install, true, |generation| {
-        crate::fault::point(&format!("delete nft table inet {table}"));
+    let removal = std::cell::RefCell::new(Removal::Nothing);
+    let deleted = transact(install, |generation, found| {
+        let Some(f) = found else {
+            return Ok(None);
+        };
         let mut b = Batch::new(generation);
-        b.message(libc::NFT_MSG_DELTABLE, 0, &table_attrs(&table));
-        b
+        if f.foreign.is_empty() {
+            crate::fault::point(&format!("delete nft table inet {table}"));
+            b.message(INET.0, libc::NFT_MSG_DELTABLE, 0, &table_attrs(&table));
+            *removal.borrow_mut() = Removal::Table;
+            return Ok(Some(b));
+        }
+        *removal.borrow_mut() = Removal::Chain {
+            had_chain: f.has_chain,
+            left: f.foreign.clone(),
+        };
+        if !f.has_chain {
+            return Ok(None);
+        }
+        crate::fault::point(&format!("delete nft chain inet {table} {CHAIN}"));
+        // The chain's rules first: the kernel deletes a chain only once it is empty.
+        let mut rules = Vec::new();
+        put_str(&mut rules, NFTA_RULE_TABLE, &table);
+        put_str(&mut rules, NFTA_RULE_CHAIN, CHAIN);
+        b.message(INET.0, libc::NFT_MSG_DELRULE, 0, &rules);
+        b.message(INET.0, libc::NFT_MSG_DELCHAIN, 0, &chain_attrs(&table));
+        Ok(Some(b))
     });
     match deleted {
-        Ok(deleted) => Ok(deleted),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Ok(_) => Ok(removal.into_inner()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(Removal::Nothing),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Removal::Nothing),
         Err(e) => Err(e),
     }
-}
-
-/// Whether the anchor of install `install` is in place: its chain holds a rule (a
-/// table emptied by `nft flush table` switches conntrack off as surely as a deleted
-/// one). A table of its name that sockc did not make is an error saying so.
-pub fn present(install: &str) -> io::Result<bool> {
-    match owner(install)? {
-        Owner::Absent => return Ok(false),
-        Owner::Foreign => return Err(foreign()),
-        Owner::Sockc => {}
-    }
-    let mut attrs = Vec::new();
-    put_str(&mut attrs, NFTA_RULE_TABLE, &table_name(install));
-    put_str(&mut attrs, NFTA_RULE_CHAIN, CHAIN);
-    Ok(!get(libc::NFT_MSG_GETRULE, libc::NLM_F_DUMP, &attrs)?.is_empty())
-}
-
-/// Sends get request `msg` and returns the payloads of the objects the kernel answers
-/// with, until the dump's end or the acknowledgement; an object that does not exist
-/// is none.
-fn get(msg: i32, flags: i32, attrs: &[u8]) -> io::Result<Vec<Vec<u8>>> {
-    let socket = open()?;
-    socket.send(&nft_message(msg, flags, 1, attrs), 0)?;
-    let mut objects = Vec::new();
-    loop {
-        let bytes = crate::netlink::receive(&socket)?;
-        for (ty, payload) in messages(&bytes) {
-            if ty == libc::NLMSG_DONE as u16 {
-                return Ok(objects);
-            }
-            if ty != libc::NLMSG_ERROR as u16 {
-                objects.push(payload.to_vec());
-                continue;
-            }
-            return match error_code(payload) {
-                0 => Ok(objects),
-                e if e == -libc::ENOENT => Ok(Vec::new()),
-                e => Err(io::Error::from_raw_os_error(-e)),
-            };
-        }
-    }
-}
-
-/// The data of the first attribute of type `ty` (nested flag ignored) in `attrs`.
-fn attribute(attrs: &[u8], ty: u16) -> Option<&[u8]> {
-    let mut at = 0;
-    while at + 4 <= attrs.len() {
-        let len = u16::from_ne_bytes([attrs[at], attrs[at + 1]]) as usize;
-        let kind = u16::from_ne_bytes([attrs[at + 2], attrs[at + 3]]) & 0x3fff;
-        if len < 4 || at + len > attrs.len() {
-            return None;
-        }
-        if kind == ty {
-            return Some(&attrs[at + 4..at + len]);
-        }
-        at += len.next_multiple_of(4);
-    }
-    None
 }
 
 /// The anchor as `sockc status` shows it.
@@ -352,77 +434,123 @@ fn attribute(attrs: &[u8], ty: u16) -> Option<&[u8]> {
 pub struct AnchorStatus {
     /// `inet sockc_ct_<install>`.
     pub table: String,
-    /// `present`, `missing`, `unreadable: <why>`, or [`LEFT_OVER`].
+    /// `present`, `changed`, `missing`, `unreadable: <why>`, or [`LEFT_OVER`].
     pub state: String,
+    /// With `changed`: how its chain differs from what sockc writes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<String>,
+    /// What else the table holds, which sockc did not make.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub foreign: Vec<String>,
 }
 
 /// The state of an anchor that no rule of the install needs any more (a re-apply
 /// killed before it deleted it): it keeps conntrack on in the namespace for nothing.
 pub const LEFT_OVER: &str = "left over";
 
+/// The state of an anchor whose chain differs from what sockc writes.
+pub const CHANGED: &str = "changed";
+
 impl AnchorStatus {
-    /// The drift line for an anchor that is not in place.
-    pub fn drift(&self) -> Option<String> {
+    /// The drift lines of an anchor that is not exactly what sockc made.
+    pub fn drift(&self) -> Vec<String> {
+        let table = &self.table;
+        let mut lines = Vec::new();
+        let repair = if self.foreign.is_empty() {
+            "`sockc repair` writes it again"
+        } else {
+            "`sockc repair` writes it again once the table holds nothing else"
+        };
         match self.state.as_str() {
-            "present" => None,
-            LEFT_OVER => Some(format!(
-                "conntrack anchor nft table {} left over: no rule tests `ct state` any \
-                 more, and it keeps conntrack on here (`sockc repair` deletes it)",
-                self.table
+            "present" => {}
+            LEFT_OVER => lines.push(format!(
+                "conntrack anchor nft table {table} left over: no rule tests `ct state` any \
+                 more, and it keeps conntrack on here (`sockc repair` deletes it)"
             )),
-            "missing" => Some(format!(
-                "conntrack anchor nft table {} missing: `ct state` sees no connection \
-                 unless something else here uses conntrack (`sockc repair` creates it again)",
-                self.table
+            "missing" => lines.push(format!(
+                "conntrack anchor nft table {table} missing: `ct state` sees no connection \
+                 unless something else here uses conntrack (`sockc repair` creates it again)"
             )),
-            other => Some(format!(
-                "conntrack anchor nft table {}: {other}",
-                self.table
+            CHANGED => lines.push(format!(
+                "conntrack anchor nft table {table} changed: {}; conntrack may be off, and \
+                 then `ct state` sees no connection ({repair})",
+                self.differences.join("; ")
             )),
+            other => lines.push(format!("conntrack anchor nft table {table}: {other}")),
         }
+        if !self.foreign.is_empty() {
+            lines.push(format!(
+                "conntrack anchor nft table {table} also holds what sockc did not make: {}; \
+                 sockc's apply, repair and flush leave the table as it is while it does \
+                 (move that into a table of its own)",
+                self.foreign.join(", ")
+            ));
+        }
+        lines
     }
 }
 
 /// The anchor of install `m` as it is in the calling thread's namespace; `None` when
 /// `m` needs none and none of sockc's is there under its name.
 pub fn status(m: &Manifest) -> Option<AnchorStatus> {
+    let table = format!("inet {}", table_name(&m.name));
+    let shown = |state: &str, found: Found| AnchorStatus {
+        table: table.clone(),
+        state: state.to_string(),
+        differences: found.differences,
+        foreign: found.foreign,
+    };
     if !needed(m) {
         // Only a table sockc marked as its own: another program's of that name is not
         // this install's business.
-        return matches!(owner(&m.name), Ok(Owner::Sockc)).then(|| AnchorStatus {
-            table: format!("inet {}", table_name(&m.name)),
-            state: LEFT_OVER.to_string(),
-        });
+        return match inspect(&m.name) {
+            Ok(Some(f)) if f.has_chain || f.foreign.is_empty() => Some(shown(
+                LEFT_OVER,
+                Found {
+                    differences: Vec::new(),
+                    ..f
+                },
+            )),
+            _ => None,
+        };
     }
-    let state = match present(&m.name) {
-        Ok(true) => "present".to_string(),
-        Ok(false) => "missing".to_string(),
-        Err(e) => format!("unreadable: {e}"),
-    };
-    Some(AnchorStatus {
-        table: format!("inet {}", table_name(&m.name)),
-        state,
+    Some(match inspect(&m.name) {
+        Ok(None) => shown("missing", Found::default()),
+        Ok(Some(f)) if f.differences.is_empty() => shown("present", f),
+        Ok(Some(f)) => shown(CHANGED, f),
+        Err(e) => shown(&format!("unreadable: {e}"), Found::default()),
     })
 }
 
 /// `sockc repair` of the anchor of `m`: created again when `m` needs it and it is
-/// not in place, deleted when `m` does not (a re-apply that stopped testing `ct
-/// state` and was killed before it deleted it). Says what it did (`Ok(None)`:
-/// nothing).
+/// not exactly what sockc writes, deleted when `m` does not (a re-apply that stopped
+/// testing `ct state` and was killed before it deleted it). Says what it did
+/// (`Ok(None)`: nothing); a table holding what sockc did not make is left as it is,
+/// and that is the error.
 pub fn restore(m: &Manifest) -> Result<Option<String>, String> {
     let table = table_name(&m.name);
     if !needed(m) {
         return match remove(&m.name) {
-            Ok(true) => Ok(Some(format!(
-                "nft table inet {table} deleted: no rule tests `ct state`"
+            Ok(
+                Removal::Nothing
+                | Removal::Chain {
+                    had_chain: false, ..
+                },
+            ) => Ok(None),
+            Ok(r) => Ok(Some(format!(
+                "{}: no rule tests `ct state`",
+                r.text(&table)
             ))),
             // A host without nf_tables has no anchor to delete, and one left behind
             // only keeps conntrack on: neither makes the repair fail.
-            Ok(false) | Err(_) => Ok(None),
+            Err(_) => Ok(None),
         };
     }
-    match present(&m.name) {
-        Ok(true) => Ok(None),
+    match inspect(&m.name) {
+        Ok(Some(f)) if f.differences.is_empty() && f.foreign.is_empty() => Ok(None),
+        Ok(Some(f)) if f.differences.is_empty() => {
+            Err(format!("nft table inet {table}: {}", shared(&f.foreign)))
+        }
         _ => match ensure(&m.name) {
             Ok(()) => Ok(Some(format!(
                 "conntrack anchor nft table inet {table} created again"
@@ -435,6 +563,13 @@ pub fn restore(m: &Manifest) -> Result<Option<String>, String> {
 fn table_attrs(table: &str) -> Vec<u8> {
     let mut a = Vec::new();
     put_str(&mut a, NFTA_TABLE_NAME, table);
+    a
+}
+
+fn chain_attrs(table: &str) -> Vec<u8> {
+    let mut a = Vec::new();
+    put_str(&mut a, NFTA_CHAIN_TABLE, table);
+    put_str(&mut a, NFTA_CHAIN_NAME, CHAIN);
     a
 }
 
@@ -480,182 +615,10 @@ fn data(value: &[u8]) -> Vec<u8> {
     d
 }
 
-fn nested(ty: u16) -> u16 {
-    ty | libc::NLA_F_NESTED as u16
-}
-
-/// Appends attribute `ty` holding `data`, padded to 4 bytes.
-fn put(buf: &mut Vec<u8>, ty: u16, data: &[u8]) {
-    let len = 4 + data.len();
-    buf.extend_from_slice(&(len as u16).to_ne_bytes());
-    buf.extend_from_slice(&ty.to_ne_bytes());
-    buf.extend_from_slice(data);
-    buf.resize(buf.len().next_multiple_of(4), 0);
-}
-
-/// A string attribute, NUL-terminated as nftables sends them.
-fn put_str(buf: &mut Vec<u8>, ty: u16, s: &str) {
-    let mut data = s.as_bytes().to_vec();
-    data.push(0);
-    put(buf, ty, &data);
-}
-
-/// One nfnetlink message of the nftables subsystem, family `inet`.
-fn nft_message(msg: i32, flags: i32, seq: u32, attrs: &[u8]) -> Vec<u8> {
-    let ty = nft_type(msg);
-    let flags = libc::NLM_F_REQUEST as u16 | flags as u16;
-    netlink_message(ty, flags, seq, libc::NFPROTO_INET as u8, 0, attrs)
-}
-
-/// The netlink message type of nftables message `msg`.
-fn nft_type(msg: i32) -> u16 {
-    ((libc::NFNL_SUBSYS_NFTABLES as u16) << 8) | msg as u16
-}
-
-/// An nlmsghdr, an nfgenmsg (`family`, version 0, `res_id` big-endian) and `attrs`.
-fn netlink_message(
-    ty: u16,
-    flags: u16,
-    seq: u32,
-    family: u8,
-    res_id: u16,
-    attrs: &[u8],
-) -> Vec<u8> {
-    let len = 16 + 4 + attrs.len();
-    let mut m = Vec::with_capacity(len);
-    m.extend_from_slice(&(len as u32).to_ne_bytes());
-    m.extend_from_slice(&ty.to_ne_bytes());
-    m.extend_from_slice(&flags.to_ne_bytes());
-    m.extend_from_slice(&seq.to_ne_bytes());
-    m.extend_from_slice(&0u32.to_ne_bytes());
-    m.push(family);
-    m.push(libc::NFNETLINK_V0 as u8);
-    m.extend_from_slice(&res_id.to_be_bytes());
-    m.extend_from_slice(attrs);
-    m
-}
-
-/// An nftables transaction: messages between `NFNL_MSG_BATCH_BEGIN` and `_END`,
-/// each acknowledged, applied by the kernel all together or not at all.
-struct Batch {
-    buf: Vec<u8>,
-    seq: u32,
-    acked: usize,
-}
-
-impl Batch {
-    /// A batch the kernel applies only to ruleset `generation`.
-    fn new(generation: u32) -> Batch {
-        let mut b = Batch {
-            buf: Vec::new(),
-            seq: 0,
-            acked: 0,
-        };
-        let mut genid = Vec::new();
-        put(
-            &mut genid,
-            libc::NFNL_BATCH_GENID as u16,
-            &generation.to_be_bytes(),
-        );
-        b.control(libc::NFNL_MSG_BATCH_BEGIN, &genid);
-        b
-    }
-
-    fn control(&mut self, ty: i32, attrs: &[u8]) {
-        self.seq += 1;
-        let res_id = libc::NFNL_SUBSYS_NFTABLES as u16;
-        let m = netlink_message(
-            ty as u16,
-            libc::NLM_F_REQUEST as u16,
-            self.seq,
-            0,
-            res_id,
-            attrs,
-        );
-        self.buf.extend_from_slice(&m);
-    }
-
-    fn message(&mut self, msg: i32, flags: i32, attrs: &[u8]) {
-        self.seq += 1;
-        self.acked += 1;
-        let m = nft_message(msg, flags | libc::NLM_F_ACK, self.seq, attrs);
-        self.buf.extend_from_slice(&m);
-    }
-
-    /// Sends the batch and waits for every acknowledgement; the first error the
-    /// kernel reports is the batch's. An error answering `NFNL_MSG_BATCH_BEGIN` (no
-    /// permission, no nf_tables) means nothing of the batch ran and no more answers
-    /// come.
-    fn send(mut self) -> io::Result<()> {
-        self.control(libc::NFNL_MSG_BATCH_END, &[]);
-        let socket = open()?;
-        socket.send(&self.buf, 0)?;
-        let mut answers = 0;
-        let mut first_error = 0;
-        while answers < self.acked {
-            let bytes = crate::netlink::receive(&socket)?;
-            for (ty, payload) in messages(&bytes) {
-                if ty != libc::NLMSG_ERROR as u16 {
-                    continue;
-                }
-                let code = error_code(payload);
-                if code != 0 && error_seq(payload) == Some(BEGIN_SEQ) {
-                    return Err(io::Error::from_raw_os_error(-code));
-                }
-                answers += 1;
-                if first_error == 0 {
-                    first_error = code;
-                }
-            }
-        }
-        match first_error {
-            0 => Ok(()),
-            e => Err(io::Error::from_raw_os_error(-e)),
-        }
-    }
-}
-
-fn open() -> io::Result<Socket> {
-    let mut socket = Socket::new(NETLINK_NETFILTER)?;
-    socket.bind_auto()?;
-    socket.connect(&SocketAddr::new(0, 0))?;
-    crate::netlink::set_receive_timeout(&socket, std::time::Duration::from_secs(5))?;
-    Ok(socket)
-}
-
-/// The (type, payload) of each netlink message in `bytes`.
-fn messages(bytes: &[u8]) -> Vec<(u16, &[u8])> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 16 <= bytes.len() {
-        let len = u32::from_ne_bytes(bytes[at..at + 4].try_into().unwrap_or_default()) as usize;
-        let ty = u16::from_ne_bytes([bytes[at + 4], bytes[at + 5]]);
-        if len < 16 || at + len > bytes.len() {
-            break;
-        }
-        out.push((ty, &bytes[at + 16..at + len]));
-        at += len.next_multiple_of(4);
-    }
-    out
-}
-
-/// The sequence number of the request an `NLMSG_ERROR` payload answers (it quotes
-/// the request's header after the errno).
-fn error_seq(payload: &[u8]) -> Option<u32> {
-    let b = payload.get(12..16)?;
-    Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-/// The (negative) errno of an `NLMSG_ERROR` payload; 0 is an acknowledgement.
-fn error_code(payload: &[u8]) -> i32 {
-    payload.get(..4).map_or(-libc::EPROTO, |b| {
-        i32::from_ne_bytes([b[0], b[1], b[2], b[3]])
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nft::message::attribute;
 
     #[test]
     fn ct_state_is_found_as_two_words() {
@@ -666,21 +629,25 @@ mod tests {
     }
 
     #[test]
-    fn attributes_are_padded_and_strings_terminated() {
-        let mut a = Vec::new();
-        put_str(&mut a, NFTA_TABLE_NAME, "ab");
-        assert_eq!(a, [7, 0, 1, 0, b'a', b'b', 0, 0]);
-    }
-
-    #[test]
-    fn the_rule_loads_ct_state_into_register_one() {
-        let a = rule_attrs("t");
-        // table "t", chain "anchor", then the nested expression list.
-        assert_eq!(&a[..8], &[6, 0, 1, 0, b't', 0, 0, 0]);
-        let key = [8, 0, NFTA_CT_KEY as u8, 0, 0, 0, 0, 0];
-        let dreg = [8, 0, NFTA_CT_DREG as u8, 0, 0, 0, 0, 1];
-        assert!(a.windows(8).any(|w| w == key));
-        assert!(a.windows(8).any(|w| w == dreg));
+    fn the_rule_reads_back_as_nft_debug_shows_ct_state_new() {
+        assert_eq!(
+            expected_rule().to_string(),
+            "[ ct load state => reg 1 ] [ bitwise reg 1 = ( reg 1 & 0x00000008 ) ^ \
+             0x00000000 ] [ cmp neq reg 1 0x00000000 ]"
+        );
+        assert_eq!(rule_difference(&[expected_rule()]), None);
+        let counter = expr::Rule(vec![expr::Expr("counter".into())]);
+        let said = rule_difference(&[counter]).expect("a difference");
+        assert!(
+            said.contains("the rule `[ counter ]` where sockc writes"),
+            "{said}"
+        );
+        let said = rule_difference(&[]).expect("a difference");
+        assert!(said.contains("holds no rule"), "{said}");
+        let twice = [expected_rule(), expected_rule()];
+        assert!(rule_difference(&twice)
+            .expect("a difference")
+            .contains("2 rules"));
     }
 
     #[test]
@@ -689,15 +656,33 @@ mod tests {
         put(&mut a, NFTA_TABLE_USERDATA, &mark("x"));
         assert_eq!(attribute(&a, NFTA_TABLE_USERDATA), Some(&mark("x")[..]));
         assert_ne!(mark("x"), mark("y"));
-        assert_eq!(attribute(&a, 7), None);
-        // A truncated attribute is not read past the buffer.
-        assert_eq!(attribute(&a[..a.len() - 8], NFTA_TABLE_USERDATA), None);
+    }
+
+    #[test]
+    fn drift_names_what_differs_and_what_else_is_there() {
+        let s = AnchorStatus {
+            table: "inet sockc_ct_x".into(),
+            state: CHANGED.into(),
+            differences: vec!["its chain `anchor` holds no rule".into()],
+            foreign: vec!["chain inet sockc_ct_x input".into()],
+        };
+        let lines = s.drift();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].contains("holds no rule") && lines[0].contains("once the table"));
+        assert!(lines[1].contains("chain inet sockc_ct_x input"));
+        let present = AnchorStatus {
+            state: "present".into(),
+            differences: Vec::new(),
+            foreign: Vec::new(),
+            ..s
+        };
+        assert!(present.drift().is_empty());
     }
 
     /// In a network namespace of its own (a thread that unshares it; the namespace
-    /// goes when the thread ends): the anchor is made with sockc's mark and deleted,
-    /// and a batch for a ruleset generation that has moved on is refused (`ERESTART`)
-    /// and changes nothing. Root only.
+    /// goes when the thread ends): the anchor is made with sockc's mark, reads back
+    /// as exactly sockc's, and is deleted; a batch for a ruleset generation that has
+    /// moved on is refused (`ERESTART`) and changes nothing. Root only.
     #[test]
     fn a_batch_for_a_generation_the_ruleset_left_is_refused() {
         if !crate::sys::tests_run_as_root() {
@@ -706,28 +691,72 @@ mod tests {
         std::thread::spawn(|| {
             // SAFETY: unshare changes only this thread's namespace.
             assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
-            let before = generation().expect("generation");
+            let before = ruleset::generation().expect("generation");
             ensure("gen").expect("ensure");
-            assert_eq!(owner("gen").expect("owner"), Owner::Sockc);
+            let found = inspect("gen").expect("inspect").expect("the table");
+            assert_eq!(
+                found,
+                Found {
+                    has_chain: true,
+                    ..Found::default()
+                }
+            );
             let mut stale = Batch::new(before);
-            stale.message(libc::NFT_MSG_DELTABLE, 0, &table_attrs("sockc_ct_gen"));
+            stale.message(
+                INET.0,
+                libc::NFT_MSG_DELTABLE,
+                0,
+                &table_attrs("sockc_ct_gen"),
+            );
             let refused = stale.send().expect_err("a stale generation");
             assert_eq!(refused.raw_os_error(), Some(libc::ERESTART));
-            assert!(present("gen").expect("present"));
-            assert!(remove("gen").expect("remove"));
-            assert_eq!(owner("gen").expect("owner"), Owner::Absent);
+            assert!(inspect("gen").expect("inspect").is_some());
+            assert_eq!(remove("gen").expect("remove"), Removal::Table);
+            assert_eq!(inspect("gen").expect("inspect"), None);
         })
         .join()
         .expect("the test thread");
     }
 
+    /// A chain somebody added to sockc's table is named, and keeps the table: a
+    /// remove deletes sockc's chain alone, an ensure refuses and changes nothing.
+    /// Root only.
     #[test]
-    fn a_batch_is_framed_by_begin_and_end() {
-        let mut b = Batch::new(7);
-        b.message(libc::NFT_MSG_DELTABLE, 0, &table_attrs("t"));
-        b.control(libc::NFNL_MSG_BATCH_END, &[]);
-        let types: Vec<u16> = messages(&b.buf).iter().map(|(t, _)| *t).collect();
-        assert_eq!(types, [0x10, 0x0a02, 0x11]);
-        assert_eq!(b.acked, 1);
+    fn a_chain_added_to_the_table_is_named_and_kept() {
+        if !crate::sys::tests_run_as_root() {
+            return;
+        }
+        std::thread::spawn(|| {
+            // SAFETY: unshare changes only this thread's namespace.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            ensure("own").expect("ensure");
+            let table = table_name("own");
+            let mut b = Batch::new(ruleset::generation().expect("generation"));
+            let mut chain = Vec::new();
+            put_str(&mut chain, NFTA_CHAIN_TABLE, &table);
+            put_str(&mut chain, NFTA_CHAIN_NAME, "mine");
+            b.message(INET.0, libc::NFT_MSG_NEWCHAIN, libc::NLM_F_CREATE, &chain);
+            b.send().expect("add a chain");
+            let found = inspect("own").expect("inspect").expect("the table");
+            assert_eq!(found.foreign, [format!("chain inet {table} mine")]);
+            assert!(found.differences.is_empty(), "{found:?}");
+            let refused = ensure("own").expect_err("a shared table");
+            assert!(refused.to_string().contains("mine"), "{refused}");
+            let removed = remove("own").expect("remove");
+            assert!(
+                matches!(
+                    removed,
+                    Removal::Chain {
+                        had_chain: true,
+                        ..
+                    }
+                ),
+                "{removed:?}"
+            );
+            let found = inspect("own").expect("inspect").expect("the table stays");
+            assert!(!found.has_chain && found.foreign.len() == 1, "{found:?}");
+        })
+        .join()
+        .expect("the test thread");
     }
 }

@@ -596,6 +596,28 @@ pub fn prog_fd_by_id(id: u32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// `BPF_LINK_GET_NEXT_ID`: the id of the first BPF link after `start` (in every
+/// namespace: link ids are the kernel's), `None` past the last.
+pub fn link_next_id(start: u32) -> io::Result<Option<u32>> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_6.__bindgen_anon_1.start_id = start;
+    match sys_bpf(bpf_cmd::BPF_LINK_GET_NEXT_ID, &mut attr) {
+        // SAFETY: the kernel wrote the next id into the union it was given.
+        Ok(_) => Ok(Some(unsafe { attr.__bindgen_anon_6.next_id })),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `BPF_LINK_GET_FD_BY_ID`: a descriptor of link `id` (to read its info).
+pub fn link_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_6.__bindgen_anon_1.link_id = id;
+    let fd = sys_bpf(bpf_cmd::BPF_LINK_GET_FD_BY_ID, &mut attr)?;
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// What [`prog_info`] reads of a program.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgInfo {
@@ -657,23 +679,41 @@ pub fn prog_test_run_ctx(
     ctx_out: &mut [u8],
     repeat: u32,
 ) -> io::Result<CtxRun> {
-    test_run(prog, &[], ctx_in, ctx_out, repeat)
+    test_run(prog, &[], ctx_in, ctx_out, repeat).map(|(run, _)| run)
 }
 
 /// `BPF_PROG_TEST_RUN` of `prog` on `data` (may be empty) and `ctx_in`, the context
-/// written back to `ctx_out` (may be empty).
+/// written back to `ctx_out` (may be empty); returns the run and how many bytes of
+/// packet data the kernel wrote to `data_out` (none when it is empty).
 fn test_run(
     prog: BorrowedFd<'_>,
     data: &[u8],
     ctx_in: &[u8],
     ctx_out: &mut [u8],
     repeat: u32,
-) -> io::Result<CtxRun> {
+) -> io::Result<(CtxRun, usize)> {
+    test_run_out(prog, data, ctx_in, ctx_out, &mut [], repeat)
+}
+
+/// [`test_run`] with the packet as the program left it copied to `data_out` (cut
+/// to its length: the kernel fails with `ENOSPC` after copying what fits).
+fn test_run_out(
+    prog: BorrowedFd<'_>,
+    data: &[u8],
+    ctx_in: &[u8],
+    ctx_out: &mut [u8],
+    data_out: &mut [u8],
+    repeat: u32,
+) -> io::Result<(CtxRun, usize)> {
     let mut attr = zeroed();
     attr.test.prog_fd = prog.as_raw_fd() as u32;
     if !data.is_empty() {
         attr.test.data_in = data.as_ptr() as u64;
         attr.test.data_size_in = data.len() as u32;
+    }
+    if !data_out.is_empty() {
+        attr.test.data_out = data_out.as_mut_ptr() as u64;
+        attr.test.data_size_out = data_out.len() as u32;
     }
     // No context at all when none is given: XDP checks a given one against the frame.
     if !ctx_in.is_empty() {
@@ -688,10 +728,11 @@ fn test_run(
     sys_bpf(bpf_cmd::BPF_PROG_TEST_RUN, &mut attr)?;
     // SAFETY: reading the member the kernel wrote back.
     let t = unsafe { attr.test };
-    Ok(CtxRun {
+    let run = CtxRun {
         retval: t.retval,
         duration_ns: t.duration,
-    })
+    };
+    Ok((run, (t.data_size_out as usize).min(data_out.len())))
 }
 
 // ---- loading programs ----------------------------------------------------------------
@@ -765,7 +806,20 @@ pub fn prog_test_run_data(
     ctx_in: &[u8],
     repeat: u32,
 ) -> io::Result<CtxRun> {
-    test_run(prog, data, ctx_in, &mut [], repeat)
+    test_run(prog, data, ctx_in, &mut [], repeat).map(|(run, _)| run)
+}
+
+/// One `BPF_PROG_TEST_RUN` of a frame-taking program (XDP, TC) on `data`, and the
+/// frame as the program left it (a `reject`'s answer), at most `max_out` bytes.
+pub fn prog_test_run_frame(
+    prog: BorrowedFd<'_>,
+    data: &[u8],
+    max_out: usize,
+) -> io::Result<(CtxRun, Vec<u8>)> {
+    let mut out = vec![0u8; max_out];
+    let (run, len) = test_run_out(prog, data, &[], &mut [], &mut out, 1)?;
+    out.truncate(len);
+    Ok((run, out))
 }
 
 /// `BPF_OBJ_PIN` relative to a directory (`BPF_F_PATH_FD`): pins `fd` as `name` in
@@ -780,6 +834,17 @@ pub fn obj_pin_at(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> io::Re
     attr.__bindgen_anon_4.file_flags = aya_obj::generated::BPF_F_PATH_FD;
     attr.__bindgen_anon_4.path_fd = dir.as_raw_fd();
     sys_bpf(bpf_cmd::BPF_OBJ_PIN, &mut attr).map(|_| ())
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock `bpf_ktime_get_ns` reads.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the one timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Whether a unit test that needs root may run: false when not root, which is a

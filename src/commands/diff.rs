@@ -15,14 +15,18 @@
 //!
 //! `diff --installed NAME NEW` takes OLD from the install: the rules its manifest
 //! records, compiled ([`installed`], what `apply --dry-run` compares with), and the plan
-//! starts from its manifest's snapshot, as `apply` would.
+//! starts from its manifest's snapshot, as `apply` would. Since that answer is about
+//! the records, the install is first checked as `apply --dry-run` checks it: a hook
+//! NEW keeps that runs another program or none, or a set map whose entries differ
+//! (`install::records_drift`), is drift: named after the answer, exit 3.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::Args;
+use serde_json::json;
 use sockc_compiler::{ir::Module, semdiff, Compiled, Lints};
 use sockc_runtime::{
-    install::{self, InstallError},
+    install::{self, InstallError, RecordsDrift},
     plan::{plan_compiled, Snapshot},
 };
 
@@ -34,7 +38,7 @@ use crate::shared::{
     semantic_diff::{options, semantic_text},
     settings::quiet,
     stderr::errln,
-    stdout,
+    stdout::{self, outln},
     store::{check_name, fail, open_store, Target},
 };
 
@@ -52,7 +56,8 @@ pub struct DiffArgs {
     #[arg(value_name = "NEW", required_unless_present = "installed")]
     pub new: Option<PathBuf>,
     /// compare the one file given with what install NAME runs (the rules its manifest
-    /// records, as `sockc show NAME` prints them) instead of with a file
+    /// records, as `sockc show NAME` prints them) instead of with a file; a hook it
+    /// keeps that runs another program or none, or a set that differs, is drift (exit 3)
     #[arg(long, value_name = "NAME", conflicts_with = "new")]
     pub installed: Option<String>,
     /// with --installed: where bpffs is mounted
@@ -78,12 +83,14 @@ pub struct DiffArgs {
     pub bytecode: bool,
 }
 
-/// The side a diff compares against: its name in the output, its rules, and the
-/// installed generation a plan starts from.
+/// The side a diff compares against: its name in the output, its rules, the
+/// installed generation a plan starts from, and (an install's) what the kernel runs
+/// that its records do not say.
 struct Old {
     name: String,
     module: Module,
     snapshot: Snapshot,
+    drift: Option<RecordsDrift>,
 }
 
 /// `sockc diff --installed NAME`'s OLD: the install's recorded rules and its snapshot.
@@ -100,6 +107,7 @@ fn installed_side(args: &DiffArgs, name: &str) -> Result<Old, ExitCode> {
     match installed::read(&store, name) {
         Ok(Some(i)) => Ok(Old {
             name: format!("installed {name}"),
+            drift: Some(install::records_drift(&store, &i.manifest)),
             module: i.compiled.module,
             snapshot: i.manifest.snapshot,
         }),
@@ -134,6 +142,7 @@ fn compare(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
                     name: args.old.display().to_string(),
                     snapshot: Snapshot::of(&b.compiled),
                     module: b.compiled.module,
+                    drift: None,
                 },
                 args.new
                     .as_deref()
@@ -169,10 +178,15 @@ fn answer(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCod
     let sem = semdiff::diff(&old.module, &new.module);
     let (old_name, new_name) = (old.name.as_str(), new_name);
     let details = args.details || args.bytecode;
+    let drift = old.drift.as_ref().map(|d| kept(d, new));
     let text = if args.json {
         let (plan, _, _) = plan_compiled(Some(&old.snapshot), new);
         let mut v = plan.to_json();
         v["semantic"] = semdiff::to_json(&sem, &options(old_name, new_name));
+        if let Some(d) = &drift {
+            v["drift"] = json!(drift_lines(d));
+            v["set_drift"] = json!(d.sets);
+        }
         json::emit(v);
         String::new()
     } else {
@@ -191,9 +205,67 @@ fn answer(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCod
         text
     };
     stdout::text(&text);
+    if let Some(d) = drift.filter(|d| !d.is_empty()) {
+        return drifted(args, old_name, &d);
+    }
     if sem.changes_verdicts() {
         ExitCode::from(DIFFERENT)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `drift` without the hooks NEW drops (an apply takes those off, whatever they
+/// run), as `apply --dry-run` counts it.
+fn kept(drift: &RecordsDrift, new: &Compiled) -> RecordsDrift {
+    let labels: Vec<String> = new
+        .metadata
+        .programs
+        .iter()
+        .map(|p| p.hook.spec().label(&p.attach_to))
+        .collect();
+    RecordsDrift {
+        hooks: drift
+            .hooks
+            .iter()
+            .filter(|(at, _)| labels.contains(at))
+            .cloned()
+            .collect(),
+        ..drift.clone()
+    }
+}
+
+/// The hooks of `d` (and the namespace's problem) as `{hook, state}` objects.
+fn drift_lines(d: &RecordsDrift) -> Vec<serde_json::Value> {
+    let netns = d
+        .netns
+        .iter()
+        .map(|p| json!({"hook": "network namespace", "state": p}));
+    let hooks = d
+        .hooks
+        .iter()
+        .map(|(at, state)| json!({"hook": at, "state": state.to_string()}));
+    netns.chain(hooks).collect()
+}
+
+/// What the install runs that its records do not say, after the answer (which is
+/// about the records): each difference, then why the exit code is 3.
+fn drifted(args: &DiffArgs, old_name: &str, d: &RecordsDrift) -> ExitCode {
+    if !args.json {
+        if let Some(p) = &d.netns {
+            outln!("drift: {p}");
+        }
+        for (at, state) in &d.hooks {
+            outln!("drift: {at}: {state}");
+        }
+        for set in &d.sets {
+            outln!("drift: {set}");
+        }
+    }
+    sockc_error!(
+        "{old_name} does not run what its records say (see `drift`): the answer above \
+         compares with the records, not with what the kernel runs; `sockc repair` (or an \
+         apply) brings the kernel back to the records"
+    );
+    ExitCode::from(3)
 }

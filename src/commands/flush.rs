@@ -1,7 +1,11 @@
 //! `sockc flush`: detach and remove everything of an install (`--name`, or the only
 //! install there is; refused when there are several).
 //!
-//! Invariant: an interrupted earlier change is finished or undone first, and said.
+//! Invariant: an interrupted earlier change is finished or undone first, and said;
+//! the number of hooks detached counts every hook that held one of the install's
+//! attachments when the flush began (whatever it ran by then), all of which are off
+//! after it; what the flush left because it is not sockc's (an anchor table holding
+//! somebody's chain) is said, and is no failure: exit 0.
 
 use std::process::ExitCode;
 
@@ -13,6 +17,7 @@ use crate::shared::stderr::errln;
 use crate::shared::{
     json::{self, sockc_error},
     privileges,
+    settings::quiet,
     stdout::outln,
     store::{fail, open_store, resolve_name, Target},
 };
@@ -61,6 +66,9 @@ fn print(name: &str, f: &Flushed, as_json: bool) {
                 .unwrap_or_default()
         );
     }
+    for n in f.notices.iter().filter(|_| !quiet()) {
+        errln!("notice: {n}");
+    }
     if as_json {
         json::emit(json!({
             "cancelled_confirmation": f.cancelled.is_some(),
@@ -68,6 +76,7 @@ fn print(name: &str, f: &Flushed, as_json: bool) {
             "generation": f.manifest.as_ref().map(|m| m.generation),
             "detached": f.detached,
             "recovered": f.recovered.as_ref().map(|r| r.to_string()),
+            "notices": f.notices,
         }));
         return;
     }

@@ -128,6 +128,9 @@ fn print_status(s: &install::Status) {
     if let Some(c) = &s.conntrack {
         outln!("  conntrack: nft table {} {}", c.table, c.state);
     }
+    for n in &s.shared_priorities {
+        outln!("  {n}");
+    }
     print_confirmation(s);
     for d in &s.drift {
         outln!("  drift: {d}");

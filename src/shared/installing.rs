@@ -39,7 +39,7 @@ pub fn switch_conntrack(
     let rules = compiled.metadata.programs.iter().flat_map(|p| &p.rules);
     let needed = conntrack_anchor::needed_by(rules.map(|r| &*r.text));
     match conntrack_anchor::after_apply(name, needed) {
-        Outcome::Created(n) | Outcome::Removed(n) => report.notices.push(n),
+        Outcome::Created(n) | Outcome::Removed(n) | Outcome::Shared(n) => report.notices.push(n),
         Outcome::Failed(why) => warn_no_conntrack(&why),
         Outcome::Nothing => {}
     }

@@ -1,10 +1,11 @@
 //! The one comparison of what the kernel did with a frame against what the reference
 //! evaluator says, shared by `sockc test` and the differential tests.
 //!
-//! Two things must agree: the program's return value with the evaluator's return code
-//! for its outcome, and the counter slots that moved with exactly the evaluator's —
+//! Three things must agree: the program's return value with the evaluator's return
+//! code for its outcome, the counter slots that moved with exactly the evaluator's —
 //! the deciding rule's (or the default's) and every `count` rule passed, each one
-//! packet and the frame's bytes, nothing else. Invariant: [`compare`] answers `None`
+//! packet and the frame's bytes, nothing else — and the answers `reject`'s answer
+//! limits refused (one, when the evaluator says the limits dropped the answer). Invariant: [`compare`] answers `None`
 //! exactly when both agree, and otherwise names every part that differs, counters by
 //! their source lines.
 
@@ -18,12 +19,15 @@ use crate::eval::{Evaluation, Outcome};
 pub type Moves = BTreeMap<u32, (u64, u64)>;
 
 /// What the kernel did with one frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KernelRun {
     /// The program's return value.
     pub retval: u32,
     /// The counter slots that moved, with what they gained.
     pub moved: Moves,
+    /// The answers the limits of `reject`'s answers refused during the run: by the
+    /// host-wide bucket, by a destination's.
+    pub answers_limited: [u64; 2],
 }
 
 /// The slots that moved between two reads of the same counters, with what they
@@ -62,6 +66,14 @@ pub fn compare(prog: &Program, e: &Evaluation, k: &KernelRun, frame_len: usize) 
             "counters moved in the kernel: [{}]; the evaluator expects: [{}]",
             lines(&k.moved),
             lines(&expected)
+        ));
+    }
+    let limited = [u64::from(e.answer_limited), 0];
+    if limited != k.answers_limited {
+        problems.push(format!(
+            "answers refused by the answer limits (host-wide, per destination): {:?} in \
+             the kernel, the evaluator expects {limited:?}",
+            k.answers_limited
         ));
     }
     (!problems.is_empty()).then(|| problems.join("; "))

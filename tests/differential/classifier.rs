@@ -1,5 +1,5 @@
 //! Rule sets for the classifier tests: blocks with long runs of classifiable rules
-//! (`allow`/`drop`, no ICMP type or code) between shorter segments, their prefixes,
+//! (`allow`/`drop`/`reject`, no ICMP type or code) between shorter segments, their prefixes,
 //! port-range ends and flag tests drawn from small per-set pools.
 
 use proptest::{
@@ -16,7 +16,7 @@ use sockc_compiler::{
 use crate::{
     rules::{
         Action, Addr, Block, Endpoint, Family, Hook, IcmpType, Literal, Port, ProtoMatch, Rule,
-        RuleSet, INTERFACES,
+        RuleSet, INTERFACES, REJECT_WITH,
     },
     strategies::{address_bits, literal, port_number},
 };
@@ -290,12 +290,17 @@ fn endpoint_draw() -> impl Strategy<Value = EndpointDraw> {
         .prop_map(|(addr, port)| EndpointDraw { addr, port })
 }
 
-/// A rule the classifier takes: `allow` or `drop`, no ICMP type or code. Its parts
+/// A rule the classifier takes: `allow`, `drop` or `reject` (any `with`), no ICMP type
+/// or code (a reject in a tc egress block is written `drop`). Its parts
 /// do not shrink: a failing set of hundreds of rules shrinks by dropping rules, and
 /// shrinking every index and flag of each rule in turn would take tens of thousands
 /// of steps (each one a compile and load).
 fn run_rule() -> BoxedStrategy<RunRule> {
-    let action = prop_oneof![Just(Action::Allow), Just(Action::Drop)];
+    let action = prop_oneof![
+        3 => Just(Action::Allow),
+        3 => Just(Action::Drop),
+        2 => (0..REJECT_WITH.len() as u8).prop_map(Action::Reject),
+    ];
     let number = prop_oneof![
         4 => Just(Some(6u8)),
         3 => Just(Some(17)),

@@ -20,7 +20,7 @@ use sockc_compiler::{
 use sockc_runtime::LoadedObject;
 use sockc_testkit::{
     compare::{compare, moved_between, KernelRun},
-    eval::{evaluate, Decider, Evaluation, Facts, L4Fields},
+    eval::{evaluate, reject::Answer, Decider, Evaluation, Facts, L4Fields, Outcome},
     packet::parse_packet,
 };
 
@@ -54,6 +54,8 @@ pub struct Tally {
     pub by_classifier: u64,
     /// Runs at `-O2` that went through a classifier without a match there.
     pub past_classifier: u64,
+    /// Runs whose `reject` answered, the answer checked in the frame the program left.
+    pub answers: u64,
 }
 
 impl fmt::Display for Tally {
@@ -65,7 +67,7 @@ impl fmt::Display for Tally {
              {} TC runs skipped (IP EtherType frame shorter than the IP header); \
              decided by a rule {:.0}%, count rules hit {} times, not IP {:.0}%, \
              no L4 fields {:.0}%, {} truncated and {} patched packets, {} rule sets with \
-             port bitmaps",
+             port bitmaps, {} reject answers checked",
             self.rule_sets,
             self.rules,
             self.pairs,
@@ -78,6 +80,7 @@ impl fmt::Display for Tally {
             self.truncated,
             self.patched,
             self.port_bitmaps,
+            self.answers,
         )?;
         if self.by_classifier + self.past_classifier > 0 {
             write!(
@@ -337,16 +340,30 @@ pub fn check_in_kernel(
             if level == OptLevel::O2 {
                 tally.add_classifier_decision(prog, &want);
             }
-            let got = obj
-                .test_run(&prog.symbol, frame, 1)
+            // Each packet meets the answer limits with room, as the evaluator has it
+            // (the packets of a set share a few sources: a destination's bucket would
+            // run out after six answers).
+            obj.refill_limits().map_err(|e| e.to_string())?;
+            let limited_before = obj.answers_limited().map_err(|e| e.to_string())?;
+            let (got, out) = obj
+                .test_run_frame(&prog.symbol, frame)
                 .map_err(|e| format!("test_run on `{packet}` ({}): {e}", hex(frame)))?;
             let after = obj.counters().map_err(|e| e.to_string())?;
+            let limited = obj.answers_limited().map_err(|e| e.to_string())?;
             let run = KernelRun {
                 retval: got.retval,
                 moved: moved_between(&before, &after),
+                answers_limited: [0, 1].map(|i| limited[i] - limited_before[i]),
             };
             before = after;
-            if let Some(wrong) = compare(prog, &want, &run, frame.len()) {
+            let wrong = compare(prog, &want, &run, frame.len()).or_else(|| match want.outcome {
+                Outcome::Reject(a) if a.sent() => {
+                    tally.answers += 1;
+                    wrong_answer(a, &out)
+                }
+                _ => None,
+            });
+            if let Some(wrong) = wrong {
                 let deltas: Vec<String> = run
                     .moved
                     .iter()
@@ -378,6 +395,31 @@ pub fn check_in_kernel(
         }
     }
     Ok(())
+}
+
+/// What is wrong with `out`, the frame a program left after a `reject` the evaluator
+/// says answers with `want` (`None` when it is that answer: a TCP segment with RST,
+/// or ICMP/ICMPv6 destination unreachable with `want`'s code), so a classified reject
+/// is seen to answer as its rule says, not only to return the answer's code.
+fn wrong_answer(want: Answer, out: &[u8]) -> Option<String> {
+    let mut ip = 14;
+    if matches!(out.get(12..14), Some([0x81, 0x00] | [0x88, 0xa8])) {
+        ip += 4;
+    }
+    let v6 = out.get(ip).map(|b| b >> 4) == Some(6);
+    let (proto, l4) = if v6 {
+        (out.get(ip + 6).copied(), ip + 40)
+    } else {
+        let ihl = usize::from(out.get(ip).copied().unwrap_or(0) & 0x0f) * 4;
+        (out.get(ip + 9).copied(), ip + ihl)
+    };
+    let got = match (proto, out.get(l4..l4 + 2), out.get(l4 + 13)) {
+        (Some(6), _, Some(flags)) if flags & 0x04 != 0 => Answer::TcpReset,
+        (Some(1), Some(&[3, code]), _) if !v6 => Answer::Unreachable { v6, code },
+        (Some(58), Some(&[1, code]), _) if v6 => Answer::Unreachable { v6, code },
+        _ => return Some(format!("the answer is not {want:?}: {}", hex(out))),
+    };
+    (got != want).then(|| format!("answered {got:?}, not {want:?}: {}", hex(out)))
 }
 
 /// The checks that need no kernel: the set compiles, every packet builds a frame the

@@ -17,8 +17,9 @@
 //! `kernel_agrees_with_the_evaluator` draws small sets (up to 12 rules a block), which
 //! `-O2` lowers rule by rule (some with long port lists, tested by bitmap).
 //! `classifier_agrees_with_the_evaluator` draws sets that `-O2` turns into byte-cut
-//! tries (`opt::classify`: runs of 32 or more `allow`/`drop` rules without ICMP type
-//! or code): each block has one run of 32 to 240 such rules between shorter
+//! tries (`opt::classify`: runs of 32 or more `allow`/`drop`/`reject` rules without
+//! ICMP type or code; a reject's answer is checked in the frame the program leaves:
+//! reset, or ICMP/ICMPv6 unreachable with the rule's code): each block has one run of 32 to 240 such rules between shorter
 //! segments (one block in nine has a run of over 2,000 rules instead, which gets a
 //! trie per address group), most segments ended by a `count` rule or an ICMP type
 //! rule, so a block has several runs and steps. Rules take their prefixes from a per-set pool of

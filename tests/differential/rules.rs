@@ -217,9 +217,20 @@ pub enum Action {
     Allow,
     Drop,
     Count,
-    /// `reject` (written `drop` in a tc egress block, which has no reject).
-    Reject,
+    /// `reject` with the `with` clause [`REJECT_WITH`] names at this index (written
+    /// `drop` in a tc egress block, which has no reject).
+    Reject(u8),
 }
+
+/// The `with` clauses a generated `reject` takes (not `tcp-reset`, which needs a
+/// TCP-only rule): every ICMP kind, and none.
+pub const REJECT_WITH: [&str; 5] = [
+    "",
+    " with icmp admin-prohibited",
+    " with icmp host-unreachable",
+    " with icmp net-unreachable",
+    " with icmp port-unreachable",
+];
 
 #[derive(Clone, Debug)]
 pub struct Rule {
@@ -381,10 +392,13 @@ impl fmt::Display for Rule {
             Action::Allow => "allow",
             Action::Drop => "drop",
             Action::Count => "count",
-            Action::Reject => "reject",
+            Action::Reject(_) => "reject",
         })?;
         for item in items {
             write!(f, " {item}")?;
+        }
+        if let Action::Reject(with) = self.action {
+            f.write_str(REJECT_WITH[usize::from(with)])?;
         }
         Ok(())
     }
@@ -438,7 +452,10 @@ impl fmt::Display for Block {
             .rules
             .iter()
             .map(|r| match (r.action, self.hook) {
-                (Action::Reject, Hook::TcEgress) => r.to_string().replacen("reject", "drop", 1),
+                (Action::Reject(with), Hook::TcEgress) => r
+                    .to_string()
+                    .replacen("reject", "drop", 1)
+                    .replacen(REJECT_WITH[usize::from(with)], "", 1),
                 _ => r.to_string(),
             })
             .collect();

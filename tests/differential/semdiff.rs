@@ -186,7 +186,7 @@ fn for_hooks(set: &RuleSet, netfilter: bool) -> String {
             r.facts.retain(keep);
             if netfilter {
                 r.frag = false;
-                if matches!(r.action, Action::Reject) {
+                if matches!(r.action, Action::Reject(_)) {
                     r.action = Action::Drop;
                 }
             }
@@ -283,7 +283,7 @@ fn apply(mut set: RuleSet, edits: &[Edit]) -> RuleSet {
                             Action::Allow => Action::Drop,
                             Action::Drop => Action::Count,
                             Action::Count => Action::Allow,
-                            Action::Reject => Action::Drop,
+                            Action::Reject(_) => Action::Drop,
                         }
                     }
                     Edit::Copy(_, _, at) => {

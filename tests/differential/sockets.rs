@@ -271,6 +271,7 @@ fn check(file: &RuleFile, packets: &[PacketCase], tally: &RefCell<Tally>) -> Res
                             let run = KernelRun {
                                 retval: got.retval,
                                 moved: moved_between(&before, &after),
+                                answers_limited: [0; 2],
                             };
                             let want = e.counter_deltas(prog, frame.len());
                             if let Some(wrong) = compare(prog, &e, &run, frame.len()) {

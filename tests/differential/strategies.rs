@@ -9,7 +9,7 @@ use sockc_compiler::sema::ICMP_TYPES as ICMP_TYPE_NAMES;
 
 use crate::rules::{
     Action, Addr, Block, Endpoint, Family, Hook, IcmpType, Literal, Port, ProtoMatch, Rule,
-    RuleSet, INTERFACES,
+    RuleSet, INTERFACES, REJECT_WITH,
 };
 
 /// Address bits that rules share often, so prefixes nest and overlap across rules.
@@ -102,7 +102,7 @@ fn rule() -> impl Strategy<Value = Rule> {
         Just(Action::Allow),
         Just(Action::Drop),
         Just(Action::Count),
-        Just(Action::Reject),
+        (0..REJECT_WITH.len() as u8).prop_map(Action::Reject),
     ];
     let family = prop_oneof![Just(Family::V4), Just(Family::V6)];
     let icmp_type = prop_oneof![

@@ -12,7 +12,7 @@ use crate::common;
 use crate::netns;
 
 use std::{
-    os::fd::{AsFd, AsRawFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd},
     path::Path,
 };
 
@@ -42,25 +42,6 @@ fn prog_of(status: &Value, hook: &str) -> u32 {
         .find(|(h, _, _)| h == hook)
         .unwrap_or_else(|| panic!("no {hook} hook: {status:#}"))
         .1 as u32
-}
-
-/// An XDP program that drops everything (`r0 = XDP_DROP; exit`), loaded as sockc loads
-/// XDP programs.
-fn xdp_drop_all() -> OwnedFd {
-    let insns = [
-        [0xb7, 0x00, 0, 0, 1, 0, 0, 0], // r0 = 1 (XDP_DROP)
-        [0x95, 0x00, 0, 0, 0, 0, 0, 0], // exit
-    ]
-    .concat();
-    sys::prog_load(&mut sys::ProgLoad {
-        prog_type: aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_XDP as u32,
-        expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_XDP as u32,
-        name: "stranger",
-        insns: &insns,
-        license: b"GPL\0",
-        log: &mut [],
-    })
-    .expect("load an XDP program")
 }
 
 /// What `bpftool net show dev IF` lists on A's interface (XDP and TCX programs).
@@ -139,7 +120,7 @@ fn a_first_install_makes_its_hooks_ready_ahead_and_xdp_swaps_its_slot() {
     let slot = lab
         .pin_dir()
         .join(format!("link_xdp_{}_slot", a.replace('-', "_")));
-    let stranger = xdp_drop_all();
+    let stranger = netns::xdp_drop_all();
     let array = sys::obj_get(&slot).expect("slot pin");
     let value = (stranger.as_raw_fd() as u32).to_ne_bytes();
     sys::map_update(array.as_fd(), &0u32.to_ne_bytes(), &value, 0).expect("slot update");

@@ -5,7 +5,8 @@
 //! [`set_scale`], [`stats`], [`show`], [`operator`], [`trace`], [`watch`] and
 //! [`confirm`] (commit-confirmed applies); what the rules do to traffic: [`frames`],
 //! [`ext6_frag`], [`socket`], [`ct`], [`ct_icmp`], [`ct_anchor`], [`limit`],
-//! [`route`], [`reject`], [`reject_headers`], [`reject_vlan`], [`netfilter`],
+//! [`route`], [`reject`], [`reject_headers`], [`reject_vlan`], [`reject_flood`] (a
+//! flood against the kernel's own ICMP limit), [`netfilter`],
 //! [`netfilter_iface`]; the socket layer:
 //! [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
 //! `sockc-peer` processes).
@@ -35,6 +36,7 @@ mod netfilter;
 mod netfilter_iface;
 mod operator;
 mod reject;
+mod reject_flood;
 mod reject_headers;
 mod reject_vlan;
 mod route;

@@ -64,6 +64,7 @@ fn raw_object(insns: Vec<Insn>, relocs: Vec<(usize, String)>, maps: Vec<MapDef>)
         counters: 1,
         tables: Vec::new(),
         sockets: Vec::new(),
+        answers: None,
         durable_maps: Vec::new(),
     };
     let json = serde_json::to_vec(&meta).expect("metadata");

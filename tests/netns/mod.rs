@@ -238,6 +238,25 @@ pub fn set_rcvbuf(sock: &UdpSocket, bytes: i32) {
     assert_eq!(rc, 0, "SO_RCVBUFFORCE: {}", std::io::Error::last_os_error());
 }
 
+/// An XDP program that drops everything (`r0 = XDP_DROP; exit`), loaded as sockc loads
+/// XDP programs: somebody else's program, to put where sockc's should run.
+pub fn xdp_drop_all() -> OwnedFd {
+    let insns = [
+        [0xb7, 0x00, 0, 0, 1, 0, 0, 0], // r0 = 1 (XDP_DROP)
+        [0x95, 0x00, 0, 0, 0, 0, 0, 0], // exit
+    ]
+    .concat();
+    sockc_runtime::sys::prog_load(&mut sockc_runtime::sys::ProgLoad {
+        prog_type: aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_XDP as u32,
+        expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_XDP as u32,
+        name: "stranger",
+        insns: &insns,
+        license: b"GPL\0",
+        log: &mut [],
+    })
+    .expect("load an XDP program")
+}
+
 /// Opens a pinned BPF object (`BPF_OBJ_GET`) and keeps it open, as any other tool
 /// that looks at a link (bpftool, an agent) would while it does.
 pub fn hold_pin(path: &str) -> OwnedFd {

@@ -5,7 +5,11 @@
 //! step (fault points and strace), changed behind sockc's back, its namespaces
 //! re-created; [`kill_points`]: every command killed at every fault point on an
 //! install with every kind of hook; [`set_records`], [`review_bulk`] and
-//! [`review_anchor`]: damaged records, swapped pins and a table sockc did not make;
+//! [`review_anchor`]: damaged records, swapped pins, a table sockc did not make and
+//! the conntrack anchor changed or shared behind sockc's back; [`review_foreign_slot`]:
+//! a hook whose slot another program took (or that was emptied), for `diff
+//! --installed` and `flush`; [`review_nf_priority`]: an nft chain at a netfilter
+//! block's hook and priority, which runs first;
 //! [`sk_lookup_trust`]: an unprivileged attacker at each path by which a socket gets
 //! into an sk_lookup slot (its peers are this binary run again);
 //! [`terminal_escapes`]: control characters in rule files, names and labels never
@@ -31,6 +35,8 @@ mod install_recovery;
 mod kill_points;
 mod review_anchor;
 mod review_bulk;
+mod review_foreign_slot;
+mod review_nf_priority;
 mod set_records;
 mod sk_lookup_trust;
 mod terminal_escapes;

@@ -302,6 +302,7 @@ fn metadata(bs: &[Binding]) -> Metadata {
         counters: 1,
         tables: Vec::new(),
         sockets: Vec::new(),
+        answers: None,
         durable_maps: Vec::new(),
     }
 }

@@ -249,6 +249,16 @@ impl Insn {
             k::BPF_CMPXCHG as i32,
         )
     }
+    /// `lock *(u64 *)(dst + off) += src` (`BPF_ATOMIC | BPF_ADD`, no fetch).
+    pub fn atomic_add64(dst: Reg, off: i16, src: Reg) -> Self {
+        Self::new(
+            op::STX | k::BPF_ATOMIC as u8 | op::DW,
+            dst.0,
+            src.0,
+            off,
+            k::BPF_ADD as i32,
+        )
+    }
     pub fn call(helper: u32) -> Self {
         Self::new(op::JMP | op::CALL, 0, 0, 0, helper as i32)
     }

@@ -59,7 +59,7 @@ pub(crate) fn emit_test(b: &mut CodeBuffer, l: &RuleLimit, fail: Label) {
     let (fits, over) = (b.new_label(), b.new_label());
     b.note(format!("{}: the bucket in slot {}", l.limit, l.slot));
     if l.limit.per_source {
-        emit_source_bucket(b, l.slot, over);
+        emit_keyed_bucket(b, SOURCES_MAP, l.slot, over);
     } else {
         b.emit(Insn::st_imm(
             Size::W,
@@ -105,8 +105,14 @@ fn emit_cost(b: &mut CodeBuffer, k: &Bucket) {
 /// The GCRA step on the word `r7` points to, at time `r8`, for cost `r3`: to `fits`
 /// after a successful swap, to `over` when the packet does not fit or every try lost.
 fn emit_admit(b: &mut CodeBuffer, k: &Bucket, fits: Label, over: Label) {
+    load_u64(b, Reg::R5, k.depth);
+    emit_gcra(b, fits, over);
+}
+
+/// [`emit_admit`] with the bucket's depth in `r5` (a depth the program reads from a
+/// map: `bpf::answers`). Clobbers `r0`–`r4`.
+pub(crate) fn emit_gcra(b: &mut CodeBuffer, fits: Label, over: Label) {
     let (r0, r1, r2, r4, r5) = (Reg::R0, Reg::R1, Reg::R2, Reg::R4, Reg::R5);
-    load_u64(b, r5, k.depth);
     for _ in 0..TRIES {
         let later = b.new_label();
         b.emit(Insn::ldx(Size::DW, r1, Reg::R7, 0));
@@ -125,9 +131,12 @@ fn emit_admit(b: &mut CodeBuffer, k: &Bucket, fits: Label, over: Label) {
     b.goto(over);
 }
 
-/// The bucket of the packet's source for the rule in `slot` into `r0` (inserted full
-/// when the source has none); to `over` when the table has no room for it.
-fn emit_source_bucket(b: &mut CodeBuffer, slot: u32, over: Label) {
+/// The bucket of the packet's source for the rule in `slot` of the LRU hash `map`
+/// (keyed `{slot, family, address}`, as [`SOURCES_MAP`]) into `r0`, inserted full when
+/// the source has none; to `missing` when the table has no room for it. Clobbers
+/// `r0`–`r5`.
+pub(crate) fn emit_keyed_bucket(b: &mut CodeBuffer, map: &str, slot: u32, missing: Label) {
+    let over = missing;
     let (r0, r1, r2) = (Reg::R0, Reg::R1, Reg::R2);
     let (v6, key_done, have) = (b.new_label(), b.new_label(), b.new_label());
     b.emit(Insn::st_imm(Size::W, Reg::FP, KEY, slot as i32));
@@ -145,12 +154,12 @@ fn emit_source_bucket(b: &mut CodeBuffer, slot: u32, over: Label) {
         b.emit(Insn::stx(Size::W, Reg::FP, KEY + 8 + 4 * w, r1));
     }
     b.bind(key_done);
-    lookup_source(b);
+    lookup_source(b, map);
     b.branch_imm(Cond::Ne, r0, 0, have);
     // A new source: a full bucket (TAT 0). Another CPU may insert it first
     // (`BPF_NOEXIST` fails); either way the lookup after finds the one entry.
     b.emit(Insn::st_imm(Size::DW, Reg::FP, VALUE, 0));
-    b.ld_map(r1, SOURCES_MAP);
+    b.ld_map(r1, map);
     b.emit(Insn::mov64_reg(r2, Reg::FP));
     b.emit(Insn::alu64_imm(op::ADD, r2, i32::from(KEY)));
     b.emit(Insn::mov64_reg(Reg::R3, Reg::FP));
@@ -160,20 +169,20 @@ fn emit_source_bucket(b: &mut CodeBuffer, slot: u32, over: Label) {
         aya_obj::generated::BPF_NOEXIST as i32,
     ));
     b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_update_elem as u32));
-    lookup_source(b);
+    lookup_source(b, map);
     b.branch_imm(Cond::Eq, r0, 0, over);
     b.bind(have);
 }
 
-fn lookup_source(b: &mut CodeBuffer) {
-    b.ld_map(Reg::R1, SOURCES_MAP);
+fn lookup_source(b: &mut CodeBuffer, map: &str) {
+    b.ld_map(Reg::R1, map);
     b.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
     b.emit(Insn::alu64_imm(op::ADD, Reg::R2, i32::from(KEY)));
     b.emit(Insn::call(bpf_func_id::BPF_FUNC_map_lookup_elem as u32));
 }
 
 /// `r = v`, in one slot when `v` fits a sign-extended immediate.
-fn load_u64(b: &mut CodeBuffer, r: Reg, v: u64) {
+pub(crate) fn load_u64(b: &mut CodeBuffer, r: Reg, v: u64) {
     match i32::try_from(v) {
         Ok(imm) => b.emit(Insn::mov64_imm(r, imm)),
         Err(_) => {

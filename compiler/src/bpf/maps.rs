@@ -540,6 +540,9 @@ pub(crate) fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
         add_log_maps(&mut out, module, slot_maps);
     }
     add_limit_maps(&mut out, module, slot_maps);
+    if module.answers_limited() {
+        add_answer_maps(&mut out);
+    }
     for set in used_sets(module) {
         add_address_set(&mut out, module, set);
     }
@@ -697,24 +700,67 @@ fn add_limit_maps(out: &mut MapLayout, module: &Module, slot_maps: u32) {
         out.defs.push(MapDef {
             name: limit::SOURCES_MAP.into(),
             map_type: bpf_map_type::BPF_MAP_TYPE_LRU_HASH as u32,
-            key: BtfType::Struct {
-                name: "limit_source".into(),
-                members: vec![
-                    ("slot".into(), BtfType::U32),
-                    ("family".into(), BtfType::U32),
-                    (
-                        "addr".into(),
-                        BtfType::Array {
-                            elem: Box::new(BtfType::U8),
-                            len: 16,
-                        },
-                    ),
-                ],
-            },
+            key: limit_source_key(),
             value: BtfType::U64,
             max_entries: limit::SOURCES,
             flags: 0,
         });
+    }
+}
+
+/// The limits of `reject`'s answers (`answers.rs`): the host-wide bucket and its
+/// configuration, the destinations' buckets, the per-CPU counts of answers refused.
+/// The first map has no contents here: the runtime writes both its elements when it
+/// loads the object (the configuration with the sysctls of the install's namespace,
+/// the bucket full as of the load), and they are not contents a manifest records and
+/// a repair restores: the bucket's state moves with the traffic.
+fn add_answer_maps(out: &mut MapLayout) {
+    use super::answers;
+    let words = |name: &str, n: u32| BtfType::Struct {
+        name: name.into(),
+        members: (0..n).map(|i| (format!("w{i}"), BtfType::U64)).collect(),
+    };
+    out.defs.push(MapDef {
+        name: answers::ANSWERS_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+        key: BtfType::U32,
+        value: words("reject_answers", crate::syntax::answers::word::SIZE / 8),
+        max_entries: 2,
+        flags: 0,
+    });
+    out.defs.push(MapDef {
+        name: answers::PEERS_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_LRU_HASH as u32,
+        key: limit_source_key(),
+        value: BtfType::U64,
+        max_entries: answers::PEERS,
+        flags: 0,
+    });
+    out.defs.push(MapDef {
+        name: answers::LIMITED_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32,
+        key: BtfType::U32,
+        value: words("reject_limited", 2),
+        max_entries: 2,
+        flags: 0,
+    });
+}
+
+/// The key of a bucket per address: `{slot, family, address}`.
+fn limit_source_key() -> BtfType {
+    BtfType::Struct {
+        name: "limit_source".into(),
+        members: vec![
+            ("slot".into(), BtfType::U32),
+            ("family".into(), BtfType::U32),
+            (
+                "addr".into(),
+                BtfType::Array {
+                    elem: Box::new(BtfType::U8),
+                    len: 16,
+                },
+            ),
+        ],
     }
 }
 

@@ -11,10 +11,12 @@
 //!
 //! Files form layers, each using only the layers below it: `insn`, `flow`, `counters`
 //! (where a rule's counter slot lives in the `counters` map); `buffer`;
-//! `emit`; `ext6`; `packet`, `nf_packet`, `socket`, `classify`, `iface` (`in on`/`out on`); `maps` (the classifier tables' sizes, the
+//! `emit`; `ext6`; `packet`, `nf_packet`, `socket`, `classify`, `iface` (`in on`/`out on`),
+//! `limit` and `answers` (`reject`'s answer limits, on `limit`'s buckets); `maps` (the classifier tables' sizes, the
 //! log maps' names); `lower/` (the rule walk in `lower/rules.rs` uses all of the
 //! above, each context's file uses the rule walk, `lower/mod.rs` picks the context);
 //! `limits` and `refcheck` read finished code.
+pub mod answers;
 pub mod buffer;
 pub mod classify;
 pub mod counters;

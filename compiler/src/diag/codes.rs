@@ -252,6 +252,10 @@ catalogue! {
     HookCannotAct = "sockc::hook-cannot-act", Rules, Error;
     /// A `with` clause that does not fit its rule.
     RejectWith = "sockc::reject-with", Rules, Error;
+    /// A `reject answers` setting given twice, or `unlimited` beside a rate.
+    RejectAnswers = "sockc::reject-answers", Rules, Error;
+    /// A `reject answers` line in a file whose rules send no ICMP error.
+    RejectAnswersUnused = "sockc::reject-answers-unused", Rules, Warning;
     /// A match the hook cannot test.
     HookCannotMatch = "sockc::hook-cannot-match", Rules, Error;
     /// `route local|forward` that is always true at its netfilter hook.

@@ -170,6 +170,14 @@ pub(crate) fn insn_text(i: Insn) -> String {
                     off_text(i.off),
                     i.src
                 )
+            } else if i.imm == k::BPF_ADD as i32 {
+                format!(
+                    "lock *({} *)(r{} {}) += r{}",
+                    size_name(i.code),
+                    i.dst,
+                    off_text(i.off),
+                    i.src
+                )
             } else {
                 format!(
                     "atomic {:#x} (r{} {}), r{}",

@@ -51,6 +51,9 @@ pub struct Module {
     /// Rules with `log`: counter slot → packets per second per CPU that go
     /// to `sockc trace`. Empty: no ring buffer, no extra instruction.
     pub logs: std::collections::BTreeMap<u32, u32>,
+    /// How many ICMP errors the `reject` rules send (`reject answers ...`; without it,
+    /// the kernel's limits, read when the file is applied).
+    pub answers: crate::syntax::answers::AnswerLimits,
 }
 
 /// The rate of `log` without `N/s`: packets per second per CPU and rule.
@@ -155,6 +158,18 @@ impl Module {
                     .any(|r| self.logs.contains_key(&r.counter)))
     }
 
+    /// Whether `prog`'s ICMP answers pass the answer limits (`bpf::answers`): it has a
+    /// `reject` rule that may answer with an ICMP error (resets are never limited),
+    /// and the file's answers are not `unlimited`.
+    pub fn answers_limited_in(&self, prog: &Program) -> bool {
+        !self.answers.unlimited() && prog.answers_icmp()
+    }
+
+    /// Whether any program's answers pass the limits (the object has their maps).
+    pub fn answers_limited(&self) -> bool {
+        self.programs.values().any(|p| self.answers_limited_in(p))
+    }
+
     /// False when a rule can match no packet: an address set with no element of any
     /// family the rule applies to.
     pub(crate) fn can_match(&self, m: &RuleMatch) -> bool {
@@ -173,6 +188,14 @@ impl Module {
 }
 
 impl Program {
+    /// Whether a rule may answer with an ICMP error: a `reject` other than `with
+    /// tcp-reset` (what the answer limits, `reject answers`, limit).
+    pub fn answers_icmp(&self) -> bool {
+        self.rules.iter().any(|r| {
+            matches!(r.action, Action::Reject(w) if w != crate::syntax::reject::RejectWith::TcpReset)
+        })
+    }
+
     /// The rules of `range` that can match, in order: the rules a linear run's plan
     /// covers.
     pub(crate) fn planned_rules(&self, module: &Module, range: Range<usize>) -> Vec<usize> {
@@ -351,6 +374,9 @@ impl fmt::Display for Module {
                 Some(owner) => writeln!(f, " owner {owner} {:?}", owner.ranges)?,
                 None => writeln!(f)?,
             }
+        }
+        if self.answers_limited() {
+            writeln!(f, "answers: {}", self.answers)?;
         }
         for r in &self.registrars {
             let sockets: Vec<String> = r.sockets.iter().map(|s| s.to_string()).collect();

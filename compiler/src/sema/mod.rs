@@ -70,6 +70,8 @@ pub(crate) struct Checker<'a> {
     pub self_registered: Vec<(SockId, String, Span)>,
     /// The file's first `ct state` was told that conntrack must be on.
     pub ct_warned: bool,
+    /// The `reject answers` lines seen.
+    pub answers_seen: reject::AnswersSeen,
 }
 
 /// Checks a parsed file. The module is `Some` only when no error was found.
@@ -87,6 +89,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
         self_registered: Vec::new(),
         refused_sockets: Default::default(),
         ct_warned: false,
+        answers_seen: Default::default(),
     };
     // Declarations first, so a rule may use a set declared further down. Those
     // written inside a block (the parser reported them) are declared too, so that
@@ -95,6 +98,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
         match item {
             Item::Set(s) => c.declare_set(s),
             Item::Socket(s) => c.declare_socket(s),
+            Item::Answers(a) => c.declare_answers(a),
             Item::Hook(h) => {
                 for st in &h.stmts {
                     match st {
@@ -135,6 +139,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
             }
         }
     }
+    c.check_answers_used();
     // sockmap blocks: one group per cgroup, with the programs sockc adds.
     c.sockmap_groups(&mut counter);
     // sk_lookup: one registrar per cgroup that `socket` declarations name.

@@ -324,6 +324,25 @@ pub fn diff(old: &Module, new: &Module) -> SemDiff {
     SemDiff { blocks }
 }
 
+/// The limits of `reject`'s ICMP answers (`reject answers ...`) changed in a block
+/// that sends such answers on both sides. The verdict stays `reject` either way (the
+/// evaluator's too: an answer the limits refuse is a reject that drops), and whether
+/// an answer goes depends on the traffic before it, which the diff does not model;
+/// so it is listed with the changes that leave verdicts as they are.
+fn answers_change(old: &BlockSide, new: &BlockSide) -> Option<CountingChange> {
+    let limits = |s: &BlockSide| {
+        s.prog
+            .filter(|p| p.answers_icmp())
+            .map(|_| s.module.answers.to_string())
+    };
+    let (before, after) = (limits(old)?, limits(new)?);
+    (before != after).then(|| CountingChange {
+        old_line: None,
+        new_line: None,
+        what: format!("the limits of reject's ICMP answers: `{before}` → `{after}`"),
+    })
+}
+
 fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSide) -> BlockDiff {
     let universe = hook_universe(hook);
     let buckets = buckets::Buckets::of(old.prog, new.prog);
@@ -342,6 +361,7 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
         cut_short: None,
         buckets: Vec::new(),
     };
+    out.counting.extend(answers_change(old, new));
     let buckets = match buckets {
         Ok(b) => b,
         Err(count) => {

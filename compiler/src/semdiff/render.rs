@@ -177,7 +177,10 @@ fn counting_text(d: &SemDiff, o: &RenderOptions) -> String {
                 .into_iter()
                 .flatten()
                 .collect();
-            lines.push(format!("{name}: {} ({})", c.what, place.join(" → ")));
+            match place.is_empty() {
+                true => lines.push(format!("{name}: {}", c.what)),
+                false => lines.push(format!("{name}: {} ({})", c.what, place.join(" → "))),
+            }
         }
     }
     if lines.is_empty() {

@@ -123,6 +123,24 @@ fn counting_changes_are_reported_apart() {
     );
 }
 
+/// `reject answers` changed: listed beside the counting changes, no verdict changes
+/// (a refused answer is a reject that drops, to the evaluator too).
+#[test]
+fn a_change_of_the_answer_limits_is_listed_and_keeps_verdicts() {
+    let block = "xdp on eth0 {\n reject udp to *:53\n default allow\n}\n";
+    let d = sem(block, &format!("reject answers unlimited\n{block}"));
+    assert!(!d.changes_verdicts(), "{}", text(&d));
+    let t = text(&d);
+    assert!(
+        t.contains(
+            "xdp on eth0: the limits of reject's ICMP answers: `reject answers kernel; \
+             reject answers kernel per destination` → `reject answers unlimited`\n"
+        ),
+        "{t}"
+    );
+    assert!(text(&sem(block, block)).starts_with("no packet changes its verdict\n"));
+}
+
 #[test]
 fn socket_conditions_are_a_dimension() {
     let d = sem(

@@ -23,7 +23,19 @@ pub struct File {
 pub enum Item {
     Set(SetDecl),
     Socket(SocketDecl),
+    /// `reject answers ...`: a limit of the file's `reject` answers.
+    Answers(AnswersDecl),
     Hook(HookBlock),
+}
+
+/// `reject answers RATE [burst N] [per destination]` or `reject answers unlimited
+/// [per destination]`.
+#[derive(Clone, Debug)]
+pub struct AnswersDecl {
+    /// A rate (`Setting::Rate`) or `Setting::Unlimited`, as written (checked in sema).
+    pub setting: super::answers::Setting,
+    pub per_destination: bool,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug)]
@@ -175,6 +187,7 @@ pub enum Stmt {
 pub enum Decl {
     Set(SetDecl),
     Socket(SocketDecl),
+    Answers(AnswersDecl),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

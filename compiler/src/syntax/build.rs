@@ -9,7 +9,7 @@
 //! parsed, so spans always index the whole file.
 //!
 //! The builder is one type over several files, one per kind of construct: `decls.rs`
-//! (`set` and `socket` declarations), `blocks.rs` (hook blocks, their heads and
+//! (`set`, `socket` and `reject answers` declarations), `blocks.rs` (hook blocks, their heads and
 //! statements, and the blocks that do not close), `rules.rs` (a rule and its matches),
 //! `values.rs` (numbers, ports, rates and bursts, checked against their bounds). The
 //! token decoders the scanner shares are in [`super::decode`].
@@ -58,7 +58,12 @@ pub(super) fn pest_error(
                 .flat_map(|r| match r {
                     Rule::rule_line => vec![Rule::action, Rule::kw_default],
                     Rule::item_line | Rule::file => {
-                        vec![Rule::set_decl, Rule::socket_decl, Rule::hook_block]
+                        vec![
+                            Rule::set_decl,
+                            Rule::socket_decl,
+                            Rule::answers_decl,
+                            Rule::hook_block,
+                        ]
                     }
                     Rule::head_line => vec![Rule::hook_block],
                     r => vec![*r],
@@ -161,7 +166,7 @@ impl Builder {
             Ok(_) => {
                 let what = match line_rule {
                     Rule::item_line => {
-                        "expected a declaration (`set`, `socket`) or a hook block here"
+                        "expected a declaration (`set`, `socket`, `reject answers`) or a hook block here"
                     }
                     Rule::head_line => "this block head is not followed by its block",
                     _ => "this line is not a rule",
@@ -191,6 +196,11 @@ impl Builder {
                     items.push(Item::Socket(s));
                 }
             }
+            Rule::answers_decl => {
+                if let Some(a) = self.answers_decl(p) {
+                    items.push(Item::Answers(a));
+                }
+            }
             Rule::hook_block => items.push(Item::Hook(self.hook_block(p, true))),
             Rule::unclosed_block => {
                 let block = self.hook_block(p.clone(), false);
@@ -212,6 +222,7 @@ impl Builder {
                         items.push(match d {
                             Decl::Set(s) => Item::Set(s),
                             Decl::Socket(s) => Item::Socket(s),
+                            Decl::Answers(a) => Item::Answers(a),
                         });
                     }
                 }

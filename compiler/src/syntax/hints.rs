@@ -71,6 +71,9 @@ enum Alt {
     Rate,
     TimeUnit,
     RouteName,
+    Answers,
+    AnswersRate,
+    PerDestination,
     EndOfLine,
 }
 
@@ -136,6 +139,9 @@ impl Alt {
             Rule::byte_unit => Alt::Rate,
             Rule::time_unit => Alt::TimeUnit,
             Rule::route_name => Alt::RouteName,
+            Rule::answers_decl | Rule::kw_reject => Alt::Answers,
+            Rule::kw_answers | Rule::answers_unlimited => Alt::AnswersRate,
+            Rule::per_destination | Rule::kw_destination => Alt::PerDestination,
             // `log` is an option, never what a broken rule most likely misses: not
             // listed, so it does not push the likely alternatives out of the message.
             Rule::EOI => Alt::EndOfLine,
@@ -195,6 +201,9 @@ impl Alt {
             Alt::On => "`on`",
             Alt::TcDir => "ingress or egress",
             Alt::Cgroup => "`cgroup`",
+            Alt::Answers => "`reject answers`",
+            Alt::AnswersRate => "`answers` and a rate (`100/second`) or `unlimited`",
+            Alt::PerDestination => "`per destination`",
             Alt::EndOfLine => "end of line",
         }
     }
@@ -233,6 +242,9 @@ impl Alt {
             Alt::IdKind => &["uid", "gid", "user", "group"],
             Alt::KwIngress => &["ingress"],
             Alt::SockmapSide => &["send", "receive"],
+            Alt::Answers => &["reject"],
+            Alt::AnswersRate => &["answers", "unlimited"],
+            Alt::PerDestination => &["per", "destination"],
             Alt::RejectKind => &[
                 "tcp-reset",
                 "icmp",

@@ -19,6 +19,7 @@
 //! AST, and the token decoders both paths share), `scan` (the fast path), `parser`
 //! (the entry points).
 
+pub mod answers;
 pub mod ast;
 mod build;
 pub mod ct;

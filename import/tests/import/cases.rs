@@ -168,6 +168,28 @@ fn reject_is_exact_at_ingress_and_log_a_stricter_approximation() {
     compile(&imp.sk_text, None).unwrap();
 }
 
+/// An imported reject keeps the kernel's limits on its ICMP answers, as netfilter's
+/// does: the file sets none (`reject answers`), so the compiled object takes the
+/// kernel's sysctls where it is applied, and the answer is not what makes the rule
+/// approximate.
+#[test]
+fn reject_answers_keep_the_kernels_limits() {
+    let text = format!("{HEAD}-A INPUT -p udp -j REJECT\nCOMMIT\n");
+    let imp = run(&text, Hook::Xdp);
+    // (approximate, if at all, for where the rule runs, never for its answer)
+    let (_, why) = status_of(&imp, 5);
+    assert!(!why.contains("reject") && !why.contains("answer"), "{why}");
+    assert_eq!(
+        rules_of(&imp)[0],
+        "reject ip4 udp with icmp port-unreachable"
+    );
+    assert!(!imp.sk_text.contains("reject answers"), "{}", imp.sk_text);
+    let c = compile(&imp.sk_text, None).unwrap();
+    let kernel = sockc_compiler::syntax::answers::AnswerLimits::default();
+    assert!(kernel.reads_kernel() && c.module.answers == kernel);
+    assert_eq!(c.metadata.answers, Some(kernel));
+}
+
 #[test]
 fn reject_kinds_map_to_the_language_answers() {
     for (with, words) in [

@@ -468,6 +468,13 @@ impl LinkState {
     pub fn runs(&self) -> bool {
         matches!(self, LinkState::Attached | LinkState::Unreachable)
     }
+
+    /// True when sockc's attachment (link, filter, map slot) is on its hook, whatever
+    /// it runs by now: the install's program, or one put in its place behind sockc's
+    /// back. Taking the install off takes such a hook off (`flush` counts them).
+    pub fn in_place(&self) -> bool {
+        self.runs() || matches!(self, LinkState::RunsOther { .. })
+    }
 }
 
 impl fmt::Display for LinkState {

@@ -1,5 +1,6 @@
 //! `sockc stats --reset`: zero an install's rule counters while its programs keep
-//! running.
+//! running; and the counters `stats` shows beside the rules': the `reject` answers
+//! the answer limits refused.
 //!
 //! Nothing is reloaded, detached or journaled: the live generation's `counters` map is
 //! written element by element (every CPU's copy, `crate::counter_map`), which programs
@@ -9,9 +10,9 @@
 
 use std::os::fd::AsFd;
 
-use aya::maps::{MapData, MapError};
+use aya::maps::{MapData, MapError, PerCpuArray};
 
-use sockc_compiler::bpf::maps::COUNTERS_MAP;
+use sockc_compiler::bpf::{answers::LIMITED_MAP, maps::COUNTERS_MAP};
 
 use super::{
     status::{live_map, open_error},
@@ -34,4 +35,21 @@ pub fn reset_counters(store: &Store, name: &str) -> Result<usize, InstallError> 
     crate::table_update::zero_slots(data.fd().as_fd(), &slots)
         .map_err(|e| open(MapError::from(e)))?;
     Ok(slots.len())
+}
+
+/// The ICMP answers of `reject` rules that the answer limits of install `m` refused
+/// since its generation was loaded, summed over CPUs: (by the host-wide bucket, by a
+/// destination's). `None` when the install has no answer limits (no rule answers
+/// with ICMP, or `reject answers unlimited`) or the map cannot be read.
+pub fn answers_refused(store: &Store, m: &crate::store::Manifest) -> Option<[u64; 2]> {
+    let path = store
+        .objects_dir(&m.name, &m.objects_dir)
+        .join(format!("map_{LIMITED_MAP}"));
+    let data = MapData::from_pin(&path).ok()?;
+    let arr = PerCpuArray::<_, [u64; 2]>::try_from(aya::maps::Map::PerCpuArray(data)).ok()?;
+    let mut out = [0; 2];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = arr.get(&(i as u32), 0).ok()?.iter().map(|v| v[0]).sum();
+    }
+    Some(out)
 }

@@ -94,6 +94,7 @@ fn runtime_code(e: &RuntimeError) -> Code {
         | RuntimeError::SlotMap(_)
         | RuntimeError::SocketSlot { .. }
         | RuntimeError::PatchOutside { .. }
+        | RuntimeError::AnswerLimits(_)
         | RuntimeError::KernelRef { .. } => Code::Kernel,
     }
 }

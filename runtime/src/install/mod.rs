@@ -37,6 +37,7 @@
 mod counters;
 mod error_code;
 mod netns_scope;
+mod nf_neighbours;
 mod ready_hooks;
 mod reconcile;
 mod recover;
@@ -56,7 +57,8 @@ use std::path::PathBuf;
 use aya::{maps::MapError, pin::PinError, programs::ProgramError};
 use sockc_compiler::{hooks::HookKind, obj::ObjError};
 
-pub use counters::reset_counters;
+pub use counters::{answers_refused, reset_counters};
+pub use nf_neighbours::Neighbour;
 pub use recover::{flush, recover, Flushed, Recovery};
 pub use register::{register, unregister, Registered, Source};
 pub use repair::{repair, Repaired};
@@ -64,8 +66,8 @@ pub use shown::{check_programs, ProgramCheck};
 pub use slot_owner::SlotOwner;
 pub use slot_registry::{slots, How, Registration, SlotState, SlotStatus};
 pub use status::{
-    installed_names, stats, status, Cleaned, HookStatus, RuleStats, Status, StatusOptions,
-    StatusReport,
+    installed_names, records_drift, stats, status, Cleaned, HookStatus, RecordsDrift, RuleStats,
+    Status, StatusOptions, StatusReport,
 };
 pub(crate) use status::{live_map, open_error};
 pub use update::{apply, start_ahead, ApplyReport, ApplyRequest, StartedAhead};

@@ -23,7 +23,7 @@
 
 use std::fmt;
 
-use sockc_compiler::ir::sockmap::MapRole;
+use sockc_compiler::{hooks::HookKind, ir::sockmap::MapRole};
 
 use super::{
     netns_scope::{self, locate},
@@ -34,13 +34,13 @@ use super::{
     InstallError,
 };
 use crate::{
-    attach::{backend, AttachOptions, Attachment},
+    attach::{backend, AttachOptions, Attachment, LinkState},
     error_text::error_chain,
     fault::point,
     store::{
         journal::{Journal, Operation, Phase},
         pending::Pending,
-        BulkRefs, Manifest, Store, StoreError,
+        BulkRefs, InstalledProgram, Manifest, Store, StoreError,
     },
 };
 
@@ -326,7 +326,7 @@ pub(crate) fn recover_locked(
         Operation::Flush => {
             match &old {
                 Some(m) => {
-                    flush_locked(store, m)?;
+                    flush_locked(store, m, notices)?;
                 }
                 None => {
                     cancel_pending(store, name)?;
@@ -387,12 +387,13 @@ fn journal_to_recover(store: &Store, name: &str) -> Result<Option<Journal>, Stor
 /// attached before the journal recorded how) or swapped to its programs comes off,
 /// then a flush's journal replaces the work's, which the flush finishes. A kill before
 /// that leaves the damaged journal, and the next flush starts over. Returns how many
-/// hooks ran the target's programs or the committed generation's.
+/// hooks held the target's attachments or the committed generation's
+/// ([`holds_hook`]).
 fn abandon(
     store: &Store,
     name: &str,
     journal: Journal,
-    why: String,
+    (why, notices): (String, &mut Vec<String>),
 ) -> Result<(Recovery, usize), InstallError> {
     let Some(target) = journal.op.target() else {
         return Ok((Recovery::Flushed, 0));
@@ -403,12 +404,12 @@ fn abandon(
         .iter()
         .chain([target])
         .flat_map(|m| m.programs.iter().map(move |p| (m, p)))
-        .filter(|(m, p)| scope.hook_state(store, m, p).runs())
+        .filter(|(m, p)| holds_hook(p, &scope.hook_state(store, m, p)))
         .map(|(_, p)| p.attach_point().to_string())
         .collect();
     reconcile::detach_new(store, name, old.as_ref(), target, &journal.qdiscs_absent);
     drop(scope);
-    detach_all(store, target);
+    detach_all(store, target, notices);
     let generation = target.generation;
     write_flush_journal(store, name, journal.qdiscs_absent.clone())?;
     Ok((Recovery::Abandoned { generation, why }, running.len()))
@@ -503,14 +504,20 @@ fn write_flush_journal(
 }
 
 /// Takes every hook of `m` off (only what is sockc's) and removes the install, as a
-/// roll-forward-only operation (see the module docs); returns how many hooks ran the
-/// install's programs when it started.
-fn flush_locked(store: &Store, m: &Manifest) -> Result<(usize, Option<Pending>), InstallError> {
+/// roll-forward-only operation (see the module docs); returns how many hooks held
+/// the install's attachments when it started (see [`detach_all`]) and the pending
+/// confirmation it cancelled, and says in `notices` what of the conntrack anchor it
+/// left.
+fn flush_locked(
+    store: &Store,
+    m: &Manifest,
+    notices: &mut Vec<String>,
+) -> Result<(usize, Option<Pending>), InstallError> {
     if store.journal(&m.name)?.is_none() {
         write_flush_journal(store, &m.name, Vec::new())?;
     }
     let cancelled = cancel_pending(store, &m.name)?;
-    let attached = detach_all(store, m);
+    let attached = detach_all(store, m, notices);
     store.remove_install(&m.name)?;
     Ok((attached, cancelled))
 }
@@ -529,15 +536,19 @@ fn cancel_pending(store: &Store, name: &str) -> Result<Option<Pending>, InstallE
 
 /// Takes every hook of `m` off, in the reverse of the attach order (a sockmap group's
 /// sock_ops program comes off before its dispatchers, so no socket joins a map that
-/// runs nothing); returns how many ran the install's programs. In a namespace that
-/// cannot be entered, links still come off (`BPF_LINK_DETACH` needs no namespace);
-/// a namespace that is gone took its other hooks with it.
-fn detach_all(store: &Store, m: &Manifest) -> usize {
+/// runs nothing), and the conntrack anchor (only what sockc made of it: `notices`
+/// says what stays); returns how many hooks held one of the install's attachments —
+/// its link, filter or map slot, running its program, one put there behind its back,
+/// or (a dispatcher's link) nothing ([`holds_hook`]) —, each of which goes with the
+/// install. In a namespace that cannot be entered, links still
+/// come off (`BPF_LINK_DETACH` needs no namespace); a namespace that is gone took
+/// its other hooks with it.
+fn detach_all(store: &Store, m: &Manifest, notices: &mut Vec<String>) -> usize {
     let scope = locate(store, m);
     let mut attached = 0;
     for p in m.programs.iter().rev() {
         let live = p.attachment(store, &m.name);
-        if scope.hook_state(store, m, p).runs() {
+        if holds_hook(p, &scope.hook_state(store, m, p)) {
             attached += 1;
         }
         let reachable = scope.can_look() || !netns_scope::namespaced(p);
@@ -550,9 +561,24 @@ fn detach_all(store: &Store, m: &Manifest) -> usize {
     if scope.can_look() {
         // Whether or not the manifest still needs it: a re-apply killed before it
         // deleted an anchor its rules no longer need leaves one behind.
-        let _ = crate::conntrack_anchor::remove(&m.name);
+        let table = crate::conntrack_anchor::table_name(&m.name);
+        match crate::conntrack_anchor::remove(&m.name) {
+            Ok(r @ crate::conntrack_anchor::Removal::Chain { .. }) => notices.push(r.text(&table)),
+            Ok(_) => {}
+            Err(e) => notices.push(format!("nft table inet {table} could not be deleted: {e}")),
+        }
     }
     attached
+}
+
+/// Whether `p`'s attachment holds its hook in `state`, so taking the install off
+/// takes a hook off: it runs its program or one put there behind sockc's back
+/// ([`LinkState::in_place`]), or it is a dispatcher's link whose slot somebody
+/// emptied (XDP, netfilter: the link stays on its hook and lets everything through).
+/// An empty socket map (`Vacant` too) holds no hook.
+fn holds_hook(p: &InstalledProgram, state: &LinkState) -> bool {
+    let dispatched = p.hook == HookKind::Xdp || p.hook.netfilter_hook().is_some();
+    state.in_place() || (dispatched && *state == LinkState::Vacant)
 }
 
 /// What [`flush`] did.
@@ -561,9 +587,14 @@ pub struct Flushed {
     /// The install removed (`None` when the flush found an interrupted flush of it, or
     /// debris, and finished or removed that).
     pub manifest: Option<Manifest>,
-    /// Hooks that ran the install's programs until the flush.
+    /// Hooks that held one of the install's attachments (its link, filter or map
+    /// slot) until the flush, running its program, one put there behind its back, or
+    /// (a dispatcher's emptied slot) nothing: each was taken off.
     pub detached: usize,
     pub recovered: Option<Recovery>,
+    /// What the flush left that is worth saying: an anchor table that holds what
+    /// sockc did not make.
+    pub notices: Vec<String>,
     /// The change that was pending confirmation, cancelled by the flush.
     pub cancelled: Option<Pending>,
 }
@@ -629,7 +660,8 @@ fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
         // pin it needs gone): given up, its hooks taken off.
         Err(e) => match store.journal_without_bulk(name)? {
             Some(journal) if journal.op.target().is_some() => {
-                let (recovery, detached) = abandon(store, name, journal, error_chain(&e))?;
+                let (recovery, detached) =
+                    abandon(store, name, journal, (error_chain(&e), &mut notices))?;
                 given_up = detached;
                 Some(recovery)
             }
@@ -664,16 +696,18 @@ fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
                 manifest: None,
                 detached: given_up,
                 recovered,
+                notices,
                 cancelled: None,
             });
         }
         return Err(InstallError::NotInstalled(name.to_string()));
     };
-    let (attached, cancelled) = flush_locked(store, &manifest)?;
+    let (attached, cancelled) = flush_locked(store, &manifest, &mut notices)?;
     Ok(Flushed {
         manifest: Some(manifest),
         detached: given_up.max(attached),
         recovered,
+        notices,
         cancelled,
     })
 }

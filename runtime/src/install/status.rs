@@ -76,6 +76,11 @@ pub struct Status {
     /// or the install's namespace cannot be entered).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conntrack: Option<crate::conntrack_anchor::AnchorStatus>,
+    /// Other functions at the hook and priority of a netfilter block (an nft base
+    /// chain, another BPF link), and which runs first: not drift, but what decides
+    /// before the block.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared_priorities: Vec<super::Neighbour>,
     /// The name the operator gave the rules (`apply --label`).
     pub label: Option<String>,
     /// The install's pending confirmation, or the record of its last change that was
@@ -202,6 +207,7 @@ fn unreadable(name: &str, e: &InstallError) -> Status {
         sockets: Vec::new(),
         sockmaps: Vec::new(),
         conntrack: None,
+        shared_priorities: Vec::new(),
         label: None,
         pending: None,
     }
@@ -285,7 +291,12 @@ fn status_of(
         .can_look()
         .then(|| crate::conntrack_anchor::status(&m))
         .flatten();
-    drift.extend(conntrack.as_ref().and_then(|c| c.drift()));
+    drift.extend(conntrack.iter().flat_map(|c| c.drift()));
+    let shared_priorities = if scope.can_look() {
+        super::nf_neighbours::neighbours(store, &m)
+    } else {
+        Vec::new()
+    };
     // Owners are read in the install's namespace (sock_diag answers for the caller's).
     let sockets = super::slot_registry::slots(store, &m, scope.can_look());
     drop(scope);
@@ -318,8 +329,45 @@ fn status_of(
         recovered: recovered.map(|r| r.to_string()),
         sockets,
         conntrack,
+        shared_priorities,
         pending,
         label: m.label,
+    }
+}
+
+/// What the kernel runs that install `m`'s records do not say, found as `apply
+/// --dry-run` finds it before it compares: the hooks that do not run their recorded
+/// program (seen from the install's own namespace, as `status` sees them), and the
+/// set maps whose entries differ (by count and digest; entry by entry only then).
+#[derive(Clone, Debug, Default)]
+pub struct RecordsDrift {
+    /// Why the install's namespace cannot be looked at, if it cannot.
+    pub netns: Option<String>,
+    /// Each hook that does not run its recorded program: where, and what runs there.
+    pub hooks: Vec<(String, LinkState)>,
+    /// Each set map whose entries differ from the records.
+    pub sets: Vec<String>,
+}
+
+impl RecordsDrift {
+    pub fn is_empty(&self) -> bool {
+        self.netns.is_none() && self.hooks.is_empty() && self.sets.is_empty()
+    }
+}
+
+/// [`RecordsDrift`] of install `m` (what `diff --installed` checks, since its answer
+/// compares with the records).
+pub fn records_drift(store: &Store, m: &Manifest) -> RecordsDrift {
+    let scope = locate(store, m);
+    let hooks = hook_states(store, m, &scope)
+        .into_iter()
+        .filter(|h| h.state.is_drift())
+        .map(|h| (h.hook.spec().label(&h.attach_to), h.state))
+        .collect();
+    RecordsDrift {
+        netns: scope.problem(m),
+        hooks,
+        sets: sets::drift_quick(store, m),
     }
 }
 

@@ -32,6 +32,35 @@ pub(super) fn fill_maps(maps: &[(String, Map)], meta: &Metadata) -> Result<(), R
     Ok(())
 }
 
+/// `reject`'s answer limits (`sockc_compiler::bpf::answers`): their configuration,
+/// with the calling thread's network namespace's sysctls where the file takes the
+/// kernel's (an install loads from within its namespace), and the host-wide bucket
+/// full as of now, over what the compiler wrote (a new namespace's values, time 0).
+pub(super) fn fill_answers(maps: &[(String, Map)], meta: &Metadata) -> Result<(), RuntimeError> {
+    use sockc_compiler::{bpf::answers::ANSWERS_MAP, syntax::answers::Sysctls};
+    let Some(limits) = meta.answers else {
+        return Ok(());
+    };
+    let sysctls = match limits.reads_kernel() {
+        true => crate::icmp_limits::read()?,
+        false => Sysctls::DEFAULTS,
+    };
+    let config = limits.config(&sysctls);
+    let err = |source: MapFault| RuntimeError::Map {
+        map: ANSWERS_MAP.into(),
+        source,
+    };
+    let map = map_in(maps, ANSWERS_MAP).ok_or_else(|| err(MapFault::Missing))?;
+    let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
+    let fd = data.fd().as_fd();
+    let state = config.initial_state(crate::sys::monotonic_ns());
+    for (i, value) in [(0u32, state), (1, config.to_bytes())] {
+        crate::sys::map_update(fd, &i.to_ne_bytes(), &value, 0)
+            .map_err(|e| err(MapFault::Fill(e)))?;
+    }
+    Ok(())
+}
+
 /// Copies classifier tables (`given`, or the object's tables section) into both halves
 /// of their array maps (of `maps`) through a shared mapping of each map (the maps are
 /// `BPF_F_MMAPABLE`): no syscall per element.

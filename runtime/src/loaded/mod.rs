@@ -135,6 +135,7 @@ impl LoadedObject {
         };
         let _t = stages::stage("fill the other maps");
         fill::fill_maps(&obj.maps, &obj.meta)?;
+        fill::fill_answers(&obj.maps, &obj.meta)?;
         Ok(obj)
     }
 
@@ -195,6 +196,22 @@ impl LoadedObject {
     ) -> Result<RunResult, RuntimeError> {
         let hook = self.hook_of(symbol)?;
         test_run::run(hook, self.program(symbol)?, input, repeat).map_err(|source| {
+            RuntimeError::TestRun {
+                symbol: symbol.into(),
+                source,
+            }
+        })
+    }
+
+    /// Runs an XDP or TC program once on a frame and returns the frame as the program
+    /// left it (a `reject`'s answer, when it sent one).
+    pub fn test_run_frame(
+        &self,
+        symbol: &str,
+        frame: &[u8],
+    ) -> Result<(RunResult, Vec<u8>), RuntimeError> {
+        let hook = self.hook_of(symbol)?;
+        test_run::run_frame(hook, self.program(symbol)?, frame).map_err(|source| {
             RuntimeError::TestRun {
                 symbol: symbol.into(),
                 source,

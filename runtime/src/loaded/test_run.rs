@@ -60,6 +60,32 @@ pub fn run(
     }
 }
 
+/// Runs a program that takes a frame (XDP, TC) once on `input`, and returns the frame
+/// as it left it: a `reject`'s answer when it answered (TC's test run leaves a
+/// redirected frame in place too). Other hooks have no frame to give back.
+pub fn run_frame(
+    hook: HookKind,
+    prog: BorrowedFd<'_>,
+    input: &[u8],
+) -> Result<(RunResult, Vec<u8>), ProgramError> {
+    if !matches!(
+        hook,
+        HookKind::Xdp | HookKind::TcIngress | HookKind::TcEgress
+    ) {
+        return Err(ProgramError::UnexpectedProgramType);
+    }
+    // An answer is at most an ICMPv6 header and a new IPv6 header longer than the
+    // frame it quotes.
+    let (r, out) =
+        sys::prog_test_run_frame(prog, input, input.len() + 64).map_err(test_run_failed)?;
+    let run = RunResult {
+        retval: r.retval,
+        duration: Duration::from_nanos(r.duration_ns.into()),
+        selected: None,
+    };
+    Ok((run, out))
+}
+
 /// Runs a program that takes a frame (XDP, TC) `repeat` times on `input`.
 fn run_on_frame(
     prog: BorrowedFd<'_>,

@@ -51,6 +51,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sys",
             "map_window",
             "netlink",
+            "nft",
             "netns",
             "cgroup",
             "kernel_error",
@@ -60,6 +61,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "ahead",
             "stages",
             "rule_id",
+            "icmp_limits",
         ],
     ),
 ];

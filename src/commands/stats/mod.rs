@@ -80,6 +80,9 @@ struct Sample {
     source_file: String,
     applied_unix: u64,
     rules: Vec<RuleStats>,
+    /// `reject`'s ICMP answers the answer limits refused (host-wide, per destination);
+    /// `None` without answer limits.
+    answers_refused: Option<[u64; 2]>,
     warnings: Vec<String>,
 }
 
@@ -106,6 +109,7 @@ fn read(target: &Target) -> Result<Reading, ExitCode> {
     for name in names {
         match install::stats(&store, &name) {
             Ok((m, rules, warnings)) => reading.installs.push(Sample {
+                answers_refused: install::answers_refused(&store, &m),
                 name,
                 generation: m.generation,
                 source_file: m.source_file.clone(),
@@ -318,6 +322,12 @@ fn render(reading: &Reading, rates: Option<Option<&Rates>>) -> String {
             }
             rest = &rest[n..];
         }
+        if let Some([host, peer]) = s.answers_refused {
+            let _ = writeln!(
+                out,
+                "reject answers refused by their limits (dropped): {host} host-wide, {peer} per destination"
+            );
+        }
     }
     for (name, e) in &reading.errors {
         let _ = writeln!(out, "{name}: not read: {e}");
@@ -385,14 +395,18 @@ fn to_json(reading: &Reading, rates: Option<Option<&Rates>>) -> Value {
                     v
                 })
                 .collect();
-            json!({
+            let mut v = json!({
                 "name": s.name,
                 "generation": s.generation,
                 "source_file": s.source_file,
                 "applied_at": time::rfc3339(s.applied_unix),
                 "rules": rules,
                 "warnings": s.warnings,
-            })
+            });
+            if let Some([host, peer]) = s.answers_refused {
+                v["answers_refused"] = json!({"host": host, "per_destination": peer});
+            }
+            v
         })
         .collect();
     let mut v = json!({

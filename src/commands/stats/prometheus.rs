@@ -96,6 +96,24 @@ fn install_gauges(out: &mut String, reading: &Reading) {
     }
     let _ = writeln!(
         out,
+        "# HELP sockc_reject_answers_refused_total ICMP answers of reject rules the answer limits refused (dropped instead)."
+    );
+    let _ = writeln!(out, "# TYPE sockc_reject_answers_refused_total counter");
+    for s in &reading.installs {
+        for (bucket, n) in s
+            .answers_refused
+            .iter()
+            .flat_map(|a| [("host", a[0]), ("destination", a[1])])
+        {
+            let _ = writeln!(
+                out,
+                "sockc_reject_answers_refused_total{{install=\"{}\",bucket=\"{bucket}\"}} {n}",
+                label(&s.name)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
         "# HELP sockc_install_read_errors Installs whose counters could not be read (see sockc stats)."
     );
     let _ = writeln!(out, "# TYPE sockc_install_read_errors gauge");

@@ -40,6 +40,7 @@ pub fn all(
                                     let facts = &Facts {
                                         ct: input.ct,
                                         over_limit: input.extra.over_limit,
+                                        answers_over: input.extra.answers_over,
                                         over: input.extra.over.clone(),
                                         route: input.extra.route,
                                         iif: input.extra.iif,

@@ -5,6 +5,9 @@
 //! the block with that bucket; `sockc_compiler::syntax::limit_fact`), as the semantic
 //! diff's examples name them, and is answered by the evaluator alone; `route`
 //! gives the class the host's routing would give the packet (without it, `local`).
+//! `over-limit:reject` says the limits of `reject`'s answers have no room for the
+//! packet's answer (`over-limit` says it too): an ICMP answer is refused, a drop; the
+//! kernel side empties the host-wide answer bucket before the run.
 //!
 //! The kernel side runs what it can reproduce: each packet against full buckets (the
 //! runner refills them before every run) or, for `over-limit`, empty ones (the runner
@@ -31,10 +34,16 @@ use sockc_compiler::{
     },
 };
 
+/// The option that says the limits of `reject`'s answers have no room for the
+/// packet's answer (`sockc_compiler::syntax::answers`).
+pub const ANSWERS_OVER: &str = "over-limit:reject";
+
 /// What a packet's text says beyond its frame.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExtraFacts {
     pub over_limit: bool,
+    /// `over-limit:reject`: the answer limits (only) have no room.
+    pub answers_over: bool,
     /// `over-limit:SPEC[#N]`: these buckets (only) have no room.
     pub over: Vec<OverLimit>,
     pub route: Option<RouteClass>,
@@ -51,6 +60,7 @@ pub fn split_facts(text: &str) -> Result<(String, ExtraFacts), String> {
     while i < words.len() {
         match words[i] {
             "over-limit" => out.over_limit = true,
+            ANSWERS_OVER => out.answers_over = true,
             w if w.starts_with("over-limit:") => out.over.push(OverLimit::parse(w)?),
             "route" => {
                 let name = words.get(i + 1).copied().unwrap_or("");
@@ -210,6 +220,14 @@ mod tests {
         };
         assert!(not_run(&over, true, false).is_some());
         assert!(not_run(&over, false, true).is_none());
+    }
+
+    #[test]
+    fn the_answer_limits_are_a_fact_of_their_own() {
+        let (t, f) = split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 over-limit:reject").unwrap();
+        assert_eq!(t, "udp 10.0.0.1:1 -> 10.0.0.2:2");
+        assert!(f.answers_over && !f.over_limit && f.over.is_empty());
+        assert!(not_run(&f, true, true).is_none(), "the kernel side runs it");
     }
 
     #[test]

@@ -138,6 +138,7 @@ fn run_program(
             .iter()
             .any(|r| r.cond.is_some() || r.m.route.is_some()),
         limits: prog.rules.iter().any(|r| r.m.limit.is_some()),
+        answers: obj.metadata().answers.is_some(),
     };
     let gaps = Gaps::of(prog);
     let chain = |e: RuntimeError| sockc_runtime::error_chain(&e);
@@ -245,6 +246,10 @@ struct Runner<'a> {
     asks_sockets: bool,
     /// The program has `limit` tests: its buckets are refilled before every run.
     limits: bool,
+    /// The object has answer limits: they are refilled before every run too (or
+    /// emptied, for an `over-limit:reject` packet), and the answers they refuse read
+    /// around it.
+    answers: bool,
 }
 
 impl Runner<'_> {
@@ -258,15 +263,23 @@ impl Runner<'_> {
                 None => obj.counters(),
             }
         };
+        let answers = self.answers;
         self.in_place(input, move || {
-            match (self.limits, input.extra.over_limit) {
-                (true, false) => obj.refill_limits()?,
-                (true, true) => obj.empty_limits(&[])?,
-                (false, _) => {}
+            if self.limits || answers {
+                obj.refill_limits()?;
+                if input.extra.over_limit {
+                    obj.empty_limits(&[])?;
+                } else if input.extra.answers_over {
+                    obj.empty_answer_limits()?;
+                }
             }
-            let before = read()?;
+            let limited = || match answers {
+                true => obj.answers_limited(),
+                false => Ok([0; 2]),
+            };
+            let (before, limited_before) = (read()?, limited()?);
             let r = obj.test_run(&self.prog.symbol, &input.frame, 1)?;
-            let after = read()?;
+            let (after, limited_after) = (read()?, limited()?);
             let moved = moved_between(&before, &after)
                 .into_iter()
                 .map(|(k, v)| (slots.map_or(k, |s| s[k as usize]), v))
@@ -274,6 +287,7 @@ impl Runner<'_> {
             Ok(KernelRun {
                 retval: r.retval,
                 moved,
+                answers_limited: [0, 1].map(|i| limited_after[i] - limited_before[i]),
             })
         })
     }

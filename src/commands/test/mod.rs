@@ -58,7 +58,9 @@ pub struct TestArgs {
     /// untracked; without it, the state of a packet conntrack has no entry for),
     /// over-limit (every `limit` bucket is empty; without it, full), over-limit:SPEC[#N]
     /// (the buckets of one limit, e.g. over-limit:10/second,burst=20,per-source; #N: the
-    /// N-th rule with that limit in the block), route CLASS (local,
+    /// N-th rule with that limit in the block), over-limit:reject (the limits of
+    /// `reject`'s ICMP answers have no room: the answer becomes a drop; without it,
+    /// every answer is sent; over-limit says it too), route CLASS (local,
     /// forward, unroutable: where the host's routing sends it; without it, local),
     /// in IFACE / out IFACE (the devices it came in on and goes out of, for netfilter
     /// blocks' `in on` / `out on`; without them, none) (repeatable)

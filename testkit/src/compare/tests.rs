@@ -23,6 +23,7 @@ fn compare_catches_every_kind_of_difference() {
     let agree = KernelRun {
         retval: 2,
         moved: [(count_slot, (1, len)), (default_slot, (1, len))].into(),
+        answers_limited: [0; 2],
     };
     assert_eq!(compare(prog, &e, &agree, frame.len()), None);
 
@@ -54,6 +55,13 @@ fn compare_catches_every_kind_of_difference() {
         ..agree.clone()
     };
     assert!(compare(prog, &e, &wrong_bytes, frame.len()).is_some());
+    // An answer refused by the limits that the evaluator does not expect.
+    let limited = KernelRun {
+        answers_limited: [1, 0],
+        ..agree.clone()
+    };
+    let msg = compare(prog, &e, &limited, frame.len()).unwrap();
+    assert!(msg.contains("answer limits"), "{msg}");
 }
 
 #[test]

@@ -91,6 +91,10 @@ pub struct Facts {
     /// The buckets named one by one (`over-limit:SPEC[#N]`) that have no room for the
     /// packet; the others are full (unless `over_limit`).
     pub over: Vec<sockc_compiler::syntax::limit_fact::OverLimit>,
+    /// The limits of `reject`'s answers have no room for the packet's answer
+    /// (`over-limit:reject`; also with `over_limit`, which empties every bucket): an
+    /// ICMP answer is refused, a drop. `false`: they have room, as at load.
+    pub answers_over: bool,
     /// The class the host's routing gives an IP packet (`None`: `local`, what a
     /// lookup on a device that does not forward gives every packet).
     pub route: Option<RouteClass>,
@@ -165,6 +169,10 @@ pub struct Evaluation {
     /// A redirect to a socket with nothing registered: the outcome is a drop, and
     /// this slot of the `socket_drops` map counts it.
     pub socket_drop: Option<u32>,
+    /// A `reject`'s ICMP answer the answer limits refused (the outcome is a drop):
+    /// slot 0 of the `reject_limited` map counts it (the host-wide bucket's, which is
+    /// the one the facts empty).
+    pub answer_limited: bool,
 }
 
 impl Evaluation {
@@ -313,15 +321,33 @@ fn evaluate_rules(
                     outcome: Outcome::Verdict(Verdict::Drop),
                     counted,
                     socket_drop: Some(socket_drop_slot(sock.index(), false)),
+                    answer_limited: false,
                 };
             }
             redirect @ (Action::Redirect(_) | Action::RedirectIngress(_)) => {
                 Outcome::Redirect(redirect)
             }
-            Action::Reject(with) => Outcome::Reject(match frame {
-                Some(f) => reject::answer(f, with, prog.hook == HookKind::Xdp),
-                None => reject::Answer::Dropped("no frame to answer"),
-            }),
+            Action::Reject(with) => {
+                let answer = match frame {
+                    Some(f) => reject::answer(f, with, prog.hook == HookKind::Xdp),
+                    None => reject::Answer::Dropped("no frame to answer"),
+                };
+                let limited = matches!(answer, reject::Answer::Unreachable { .. })
+                    && module.answers_limited_in(prog)
+                    && (facts.over_limit || facts.answers_over);
+                return Evaluation {
+                    headers,
+                    decider: Decider::Rule(i),
+                    outcome: Outcome::Reject(if limited {
+                        reject::Answer::Dropped(reject::LIMITED)
+                    } else {
+                        answer
+                    }),
+                    counted,
+                    socket_drop: None,
+                    answer_limited: limited,
+                };
+            }
         };
         return Evaluation {
             headers,
@@ -329,6 +355,7 @@ fn evaluate_rules(
             outcome,
             counted,
             socket_drop: None,
+            answer_limited: false,
         };
     }
     Evaluation {
@@ -337,6 +364,7 @@ fn evaluate_rules(
         outcome: Outcome::Verdict(prog.default),
         counted,
         socket_drop: None,
+        answer_limited: false,
     }
 }
 

@@ -1,6 +1,8 @@
 //! What a `reject` sends for one frame, read from the frame itself: a TCP reset, an
 //! ICMP (ICMPv6) destination unreachable with its code, or nothing (the packet is
-//! dropped) where the kernel never answers. The list of what is never answered is
+//! dropped) where the kernel never answers. (Whether the answer limits let an ICMP
+//! answer go is a fact of the traffic before it: `super::evaluate_rules` turns an
+//! answer they refuse into a drop, [`LIMITED`].) The list of what is never answered is
 //! the one `docs/language.md` ("reject") gives and the lowering
 //! (`bpf::lower::reject`) tests, written here independently from the raw bytes.
 
@@ -38,6 +40,10 @@ impl Answer {
         !matches!(self, Answer::Dropped(_))
     }
 }
+
+/// Why an ICMP answer the rule would send is not: the limits of `reject`'s answers
+/// (`reject answers ...`, by default the kernel's) had no room for it.
+pub const LIMITED: &str = "over the limit of reject's answers";
 
 /// IPv6 extension headers (hop-by-hop, routing, fragment, AH, destination options).
 const EXT_HEADERS: [u8; 5] = [0, 43, 44, 51, 60];

@@ -33,7 +33,7 @@ pub(crate) fn lower(
         .iter()
         .any(|r| r.m.ct.is_some() || matches!(r.action, crate::ir::Action::Reject(_)));
     emit_prologue(&mut b, &ctx, uses_sets(prog), frames, l4_offset);
-    let mut answer = reject::Answer::new(&mut b, prog, spec, ctx);
+    let mut answer = reject::Answer::new(&mut b, prog, spec, ctx, module.answers_limited_in(prog));
     rules::emit(b, module, prog, spec, sizing, &mut answer)
 }
 

@@ -15,6 +15,10 @@
 //! tail counts and logs it as usual; [`Answer::before_exit`] then sends each word to
 //! its kind's routine, emitted after the tail ([`Answer::finish`]).
 //!
+//! An ICMP answer the file's limits refuse (`reject answers`, by default the kernel's
+//! own: [`answers`]) is dropped and counted instead, once every check below has said
+//! it would be sent; resets are never limited, as the kernel's are not.
+//!
 //! What is never answered (the kernel's `icmp_send` and `nf_send_reset` answer none
 //! of it) is dropped instead, still counted as the reject rule's: a group (broadcast
 //! or multicast) Ethernet destination, a frame with two VLAN tags (one is answered,
@@ -42,6 +46,7 @@ use aya_obj::generated::bpf_func_id;
 use super::rules::Redirect;
 use crate::{
     bpf::{
+        answers,
         buffer::{CodeBuffer, Label},
         flow::{self, at},
         insn::{op, Cond, Insn, Reg, Size},
@@ -83,11 +88,20 @@ pub(super) struct Answer {
     drop: i32,
     sent: Option<i32>,
     kinds: Vec<(RejectWith, Label)>,
+    /// ICMP answers pass the limits first ([`answers::emit_check`]).
+    limited: bool,
 }
 
 impl Answer {
-    /// The tail end of `prog` (at a hook whose packet context is `ctx`).
-    pub(super) fn new(b: &mut CodeBuffer, prog: &Program, spec: &HookSpec, ctx: PacketCtx) -> Self {
+    /// The tail end of `prog` (at a hook whose packet context is `ctx`); `limited`:
+    /// its ICMP answers pass the answer limits.
+    pub(super) fn new(
+        b: &mut CodeBuffer,
+        prog: &Program,
+        spec: &HookSpec,
+        ctx: PacketCtx,
+        limited: bool,
+    ) -> Self {
         let mut kinds: Vec<RejectWith> = prog
             .rules
             .iter()
@@ -103,6 +117,7 @@ impl Answer {
             drop: spec.verdicts.drop.expect("packet hooks drop"),
             sent: spec.reject_code(),
             kinds: kinds.into_iter().map(|k| (k, b.new_label())).collect(),
+            limited,
         }
     }
 
@@ -478,6 +493,9 @@ impl Answer {
         b.note("reject: ICMP destination unreachable");
         self.emit_load(b, ETH as i32 + 28, refuse);
         self.emit_quote_fits(b, QUOTE4_MAX, refuse);
+        if self.limited {
+            answers::emit_check(b, false, self.drop);
+        }
         self.emit_reshape(b, Keep::QuoteEnd { shortest: 28 }, 28, refuse);
         let d = Reg::R9;
         // the original Ethernet header is now at 28, its IP header at 42
@@ -519,6 +537,9 @@ impl Answer {
         b.note("reject: ICMPv6 destination unreachable");
         self.emit_load(b, ETH as i32 + 48, refuse);
         self.emit_quote_fits(b, QUOTE6_MAX, refuse);
+        if self.limited {
+            answers::emit_check(b, true, self.drop);
+        }
         self.emit_reshape(b, Keep::QuoteEnd { shortest: 48 }, 48, refuse);
         let d = Reg::R9;
         // the original Ethernet header is now at 48, its IPv6 header at 62

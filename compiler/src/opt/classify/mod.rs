@@ -155,11 +155,14 @@ pub fn plan(module: &Module) -> Vec<Vec<Step>> {
         // A program with a logging rule (or default) also uses the `log` rates, their
         // windows and the ring buffer.
         let logs = module.logs_in(prog);
+        // A program whose rejects answer with ICMP uses the answer limits' three maps.
+        let answers = module.answers_limited_in(prog);
         let mut maps = 2
             + 2 * used_sets.len()
             + usize::from(long_ports)
             + 2 * usize::from(sockets)
-            + 3 * usize::from(logs);
+            + 3 * usize::from(logs)
+            + 3 * usize::from(answers);
         let mut steps = Vec::with_capacity(prog.steps.len());
         let mut entries_left = MAX_PROGRAM_ENTRIES;
         for step in &prog.steps {
@@ -320,11 +323,16 @@ fn kind_of(sets: &Sets, r: &Rule) -> (Kind, usize) {
     let kind = match r.action {
         _ if !fits => Kind::Linear,
         // A redirect to a socket (sk_lookup) decides too: its record's verdict word
-        // names the socket (`bpf::classify::REDIRECT_MARK`).
-        Action::Allow | Action::Drop | Action::Pass | Action::Redirect(Some(_)) => Kind::Decides,
+        // names the socket (`bpf::classify::REDIRECT_MARK`); so does a reject: its
+        // record's word is its kind's mark (`RejectWith::mark`), which the shared tail
+        // sends to that kind's answer as it does a linear reject's.
+        Action::Allow
+        | Action::Drop
+        | Action::Pass
+        | Action::Redirect(Some(_))
+        | Action::Reject(_) => Kind::Decides,
         Action::Count => Kind::Counts,
-        // A reject ends in the tail's answer code, not a verdict word the table holds.
-        Action::Redirect(None) | Action::RedirectIngress(_) | Action::Reject(_) => Kind::Linear,
+        Action::Redirect(None) | Action::RedirectIngress(_) => Kind::Linear,
     };
     (kind, per_family[0] + per_family[1])
 }

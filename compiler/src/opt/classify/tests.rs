@@ -251,3 +251,30 @@ fn groups_count_the_bits_past_a_shared_prefix() {
         [Group::BySrc, Group::Wide, Group::BySrc, Group::BySrc]
     );
 }
+
+/// Rules that reject take part in a run like `allow` and `drop` (issue 50: 10k rules
+/// that reject were linear, 847x slower per late packet than the same rules with
+/// `drop`), whatever their `with`, and the classifier's records are theirs.
+#[test]
+fn reject_rules_are_classified() {
+    let withs = [
+        "",
+        " with icmp admin-prohibited",
+        " with icmp host-unreachable",
+        " with icmp net-unreachable",
+        " with icmp port-unreachable",
+    ];
+    let mut src = String::from("xdp on eth0 {\n");
+    for i in 0..40 {
+        src.push_str(&format!(
+            "    reject udp from 10.{i}.0.0/16 to *:53{}\n",
+            withs[i % withs.len()]
+        ));
+    }
+    src.push_str("    reject tcp to *:25 with tcp-reset\n    default allow\n}\n");
+    let steps = classified(&src);
+    assert!(
+        matches!(steps.as_slice(), [Step::Classify(c)] if c.rules == (0..41)),
+        "{steps:?}"
+    );
+}

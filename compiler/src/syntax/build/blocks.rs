@@ -105,6 +105,9 @@ impl Builder {
                     let (decl, what) = match q.as_rule() {
                         Rule::set_decl => (self.set_decl(q).map(Decl::Set), "set"),
                         Rule::socket_decl => (self.socket_decl(q).map(Decl::Socket), "socket"),
+                        Rule::answers_decl => {
+                            (self.answers_decl(q).map(Decl::Answers), "reject answers")
+                        }
                         _ => continue,
                     };
                     self.diags.push(

@@ -1,6 +1,7 @@
-//! `set` and `socket` declarations built from their pairs: names, elements (addresses,
-//! prefixes and `file` sets), a socket's protocol, address, cgroup and owner (users
-//! and groups as written: [`Builder::id_match`]).
+//! `set`, `socket` and `reject answers` declarations built from their pairs: names,
+//! elements (addresses, prefixes and `file` sets), a socket's protocol, address,
+//! cgroup and owner (users and groups as written: [`Builder::id_match`]), the rate of
+//! a limit on answers.
 //!
 //! Invariant: a declaration that cannot be built is reported at the span of the part
 //! that is wrong and left out (`None`), never built half.
@@ -51,6 +52,38 @@ impl Builder {
             name: name?,
             body: body?,
             span: sp,
+        })
+    }
+
+    /// `reject answers RATE [burst N] [per destination]` or `... unlimited ...`.
+    pub(super) fn answers_decl(&mut self, pair: Pair<'_, Rule>) -> Option<AnswersDecl> {
+        use crate::syntax::{answers::Setting, limit::Limit};
+        let span = self.span(&pair);
+        let (mut rate, mut unit_secs, mut burst) = (None, 1, None);
+        let mut unlimited = false;
+        let mut per_destination = false;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::answers_unlimited => unlimited = true,
+                Rule::number => rate = Some(self.number(&p, u64::MAX, "rate")?),
+                Rule::time_unit => unit_secs = Limit::unit_secs_of(p.as_str()),
+                Rule::limit_burst => burst = Some(self.burst(p, false)?),
+                Rule::per_destination => per_destination = true,
+                _ => {}
+            }
+        }
+        let setting = match rate {
+            Some(rate) if !unlimited => Setting::Rate {
+                rate,
+                unit_secs,
+                burst,
+            },
+            _ => Setting::Unlimited,
+        };
+        Some(AnswersDecl {
+            setting,
+            per_destination,
+            span,
         })
     }
 

@@ -62,7 +62,7 @@ impl Builder {
         Some(l)
     }
 
-    fn burst(&mut self, p: Pair<'_, Rule>, bytes: bool) -> Option<u64> {
+    pub(super) fn burst(&mut self, p: Pair<'_, Rule>, bytes: bool) -> Option<u64> {
         let sp = self.span(&p);
         let mut n = 0;
         let mut unit = None;

@@ -1,0 +1,247 @@
+//! The limits of `reject`'s ICMP answers in the kernel, run with `BPF_PROG_TEST_RUN`
+//! (no traffic; `tests/e2e/reject_flood.rs` floods a namespace): a program answers
+//! frame after frame from one loaded object, its buckets left as the runs before
+//! left them, and what it returns (`XDP_TX`, an answer, or `XDP_DROP`) is counted
+//! against the bucket the file (or the namespace's sysctls) makes.
+//!
+//! * the host-wide bucket answers its burst (each answer taking 0, 1 or 2 credits at
+//!   random, as `icmp_global_consume`: on average one) and then drops, counting each
+//!   refusal in slot 0 of `reject_limited`, while the rule's counter counts every
+//!   packet; a pause refills it;
+//! * a destination's bucket answers its burst, then drops (slot 1) while another
+//!   destination is still answered, and a refusal there takes nothing from the
+//!   host-wide bucket;
+//! * TCP resets are never limited;
+//! * without `reject answers`, the buckets are the network namespace's sysctls, read
+//!   when the object loads in it (`icmp_msgs_burst`, `icmp_ratelimit`,
+//!   `icmp_ratemask`);
+//! * `reject answers unlimited` answers every packet and has no maps.
+//!
+//! They need root and skip otherwise (see `tests/common`).
+
+use crate::{common, netns};
+
+use std::{net::Ipv4Addr, time::Duration};
+
+use sockc_compiler::bpf::answers::{ANSWERS_MAP, LIMITED_MAP};
+use sockc_runtime::LoadedObject;
+use sockc_testkit::packet::parse_packet;
+
+const XDP_DROP: u32 = 1;
+const XDP_TX: u32 = 3;
+
+fn load(src: &str) -> LoadedObject {
+    let (compiled, diags) = sockc_compiler::compile(src, &Default::default());
+    let compiled = compiled.unwrap_or_else(|| panic!("{src}\n{diags:#?}"));
+    LoadedObject::load(&compiled.to_elf().unwrap()).expect("load")
+}
+
+/// A UDP datagram to port 53 from `src`.
+fn datagram(src: Ipv4Addr) -> Vec<u8> {
+    parse_packet(&format!("udp {src}:4000 -> 192.0.2.1:53"))
+        .unwrap()
+        .build()
+}
+
+/// A source of its own per `i`: 10.(i / 65536).(i / 256).(i % 256), never repeated.
+fn source(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0x0a00_0000 | (i & 0x00ff_ffff))
+}
+
+/// Runs each frame once through the block's program; returns how many were
+/// answered, and checks every other one was dropped.
+fn run_all(obj: &LoadedObject, frames: impl Iterator<Item = Vec<u8>>) -> u64 {
+    let symbol = obj.metadata().programs[0].symbol.clone();
+    let mut answered = 0;
+    for f in frames {
+        let r = obj.test_run(&symbol, &f, 1).expect("test run");
+        match r.retval {
+            XDP_TX => answered += 1,
+            XDP_DROP => {}
+            other => panic!("return code {other}"),
+        }
+    }
+    answered
+}
+
+/// The host-wide bucket's burst, at random costs: about `BURST` answers (the credit
+/// is spent by 0, 1 or 2 per answer), every other packet dropped and counted as
+/// refused by the host-wide bucket, the rule counting all of them. The rate is one an
+/// hour, so no refill comes during the runs; a refill after a pause is tested below.
+#[test]
+fn the_host_wide_bucket_answers_its_burst_then_drops() {
+    if !common::kernel() {
+        return;
+    }
+    const BURST: u64 = 400;
+    let obj = load(&format!(
+        "reject answers 1/hour burst {BURST}\nreject answers unlimited per destination\n\
+         xdp on eth0 {{\n    reject udp to *:53\n    default allow\n}}\n"
+    ));
+    let n = 3 * BURST as u32;
+    let answered = run_all(&obj, (0..n).map(|i| datagram(source(i))));
+    let limited = obj.answers_limited().unwrap();
+    println!("burst {BURST}: {answered} of {n} answered, refused {limited:?}");
+    assert!(
+        (BURST * 3 / 4..=BURST * 5 / 4).contains(&answered),
+        "{answered} answers for a burst of {BURST}"
+    );
+    assert_eq!(limited, [u64::from(n) - answered, 0]);
+    let rule = obj.metadata().programs[0].rules[0].counter;
+    assert_eq!(obj.counter(rule).unwrap().0, u64::from(n));
+}
+
+/// 100 answers a second, burst 5: spent at once, then after 120 ms a refill of at
+/// most the burst (the kernel's refill needs 20 ms since the last one).
+#[test]
+fn a_pause_refills_the_host_wide_bucket() {
+    if !common::kernel() {
+        return;
+    }
+    let obj = load(
+        "reject answers 100/second burst 5\nreject answers unlimited per destination\n\
+         xdp on eth0 {\n    reject udp to *:53\n    default allow\n}\n",
+    );
+    let first = run_all(&obj, (0..60).map(|i| datagram(source(i))));
+    std::thread::sleep(Duration::from_millis(120));
+    let second = run_all(&obj, (100..160).map(|i| datagram(source(i))));
+    println!("answered {first}, then {second} after a pause");
+    for n in [first, second] {
+        assert!((2..=12).contains(&n), "{first}, {second}");
+    }
+}
+
+/// A destination's bucket of 3: the fourth answer to one address is refused (slot
+/// 1), and those refusals take nothing from the host-wide bucket (a burst of 10:
+/// after the 3 answers, new addresses still get about 7 more).
+#[test]
+fn a_destination_gets_its_burst() {
+    if !common::kernel() {
+        return;
+    }
+    let obj = load(
+        "reject answers 1/hour burst 10\nreject answers 1/hour burst 3 per destination\n\
+         xdp on eth0 {\n    reject udp to *:53\n    default allow\n}\n",
+    );
+    let one = Ipv4Addr::new(10, 9, 9, 9);
+    let answered = run_all(&obj, (0..20).map(|_| datagram(one)));
+    assert_eq!(answered, 3);
+    assert_eq!(obj.answers_limited().unwrap(), [0, 17]);
+    let others = run_all(&obj, (0..40).map(|i| datagram(source(1000 + i))));
+    println!("{others} more answers to new addresses");
+    assert!((3..=12).contains(&others), "{others}");
+}
+
+/// Resets are never limited (the kernel's `nf_send_reset` has no limit either).
+#[test]
+fn resets_are_never_limited() {
+    if !common::kernel() {
+        return;
+    }
+    let obj = load(
+        "reject answers 1/hour burst 1\nreject answers 1/hour burst 1 per destination\n\
+         xdp on eth0 {\n    reject\n    default allow\n}\n",
+    );
+    let syn = parse_packet("tcp 10.1.1.1:4000 -> 192.0.2.1:25 syn")
+        .unwrap()
+        .build();
+    assert_eq!(run_all(&obj, (0..50).map(|_| syn.clone())), 50);
+    assert_eq!(obj.answers_limited().unwrap(), [0, 0]);
+    // ... while ICMP answers to the same rule are
+    let answered = run_all(&obj, (0..10).map(|_| datagram(Ipv4Addr::new(10, 1, 1, 1))));
+    assert_eq!(answered, 1);
+}
+
+/// `reject answers unlimited`: no bucket, no maps, every datagram answered.
+#[test]
+fn unlimited_answers_everything() {
+    if !common::kernel() {
+        return;
+    }
+    let obj = load(
+        "reject answers unlimited\nxdp on eth0 {\n    reject udp to *:53\n    default allow\n}\n",
+    );
+    assert!(obj.map_fd(ANSWERS_MAP).is_none() && obj.map_fd(LIMITED_MAP).is_none());
+    let one = Ipv4Addr::new(10, 9, 9, 9);
+    assert_eq!(run_all(&obj, (0..200).map(|_| datagram(one))), 200);
+}
+
+/// Without `reject answers`, the kernel's limits of the namespace the object is loaded
+/// in: a burst of 5 and no per-destination limit (`icmp_ratelimit` 0) set there give
+/// about 5 answers; with destination unreachable out of `icmp_ratemask`, none is
+/// limited. The test's own namespace, with other values, is left alone.
+#[test]
+fn the_kernel_limits_are_read_where_the_object_loads() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = netns::Lab::new("rjsys", 91);
+    let src = "xdp on eth0 {\n    reject udp to *:53\n    default allow\n}\n";
+    let write = |name: &'static str, value: &'static str| {
+        netns::in_netns(&lab.ns_a, move || {
+            std::fs::write(format!("/proc/sys/net/ipv4/{name}"), value).expect(name)
+        })
+    };
+    // (5 a second: the first refill gives min(5, burst), and the next one comes
+    // after 200 ms, after the runs)
+    write("icmp_msgs_burst", "5");
+    write("icmp_msgs_per_sec", "5");
+    write("icmp_ratelimit", "0");
+    let answered = netns::in_netns(&lab.ns_a, move || {
+        let obj = load(src);
+        let one = Ipv4Addr::new(10, 9, 9, 9);
+        run_all(&obj, (0..100).map(|_| datagram(one)))
+    });
+    assert!(
+        (2..=10).contains(&answered),
+        "{answered} answers with icmp_msgs_burst 5"
+    );
+    write("icmp_ratemask", "0");
+    let answered = netns::in_netns(&lab.ns_a, move || {
+        run_all(&load(src), (0..100).map(|i| datagram(source(i))))
+    });
+    assert_eq!(answered, 100, "icmp_ratemask without type 3 limits nothing");
+    // The test's namespace keeps its own limits: a burst of far more than 5.
+    let here = run_all(&load(src), (0..30).map(|i| datagram(source(i))));
+    assert_eq!(here, 30);
+}
+
+/// `sockc test`'s fact `over-limit:reject`: the kernel side empties the host-wide
+/// answer bucket before the run, and kernel and evaluator agree that the answer is a
+/// drop (without the fact: an answer); a reset is never limited.
+#[test]
+fn sockc_test_runs_an_answer_over_its_limit() {
+    if !common::kernel() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sockc-rjlim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("r.sk");
+    std::fs::write(&file, "xdp on lo {\n    reject\n    default allow\n}\n").unwrap();
+    let r = netns::sockc(&[
+        "test",
+        file.to_str().unwrap(),
+        "--packet",
+        "udp 10.0.0.1:1 -> 10.0.0.2:53",
+        "--packet",
+        "udp 10.0.0.1:1 -> 10.0.0.2:53 over-limit:reject",
+        "--packet",
+        "tcp 10.0.0.1:1 -> 10.0.0.2:53 syn over-limit:reject",
+    ])
+    .ok();
+    let _ = std::fs::remove_dir_all(&dir);
+    let blocks: Vec<&str> = r.stdout.split("(42 bytes)").collect();
+    assert!(
+        blocks[1].contains("sends ICMP destination unreachable"),
+        "{r}"
+    );
+    assert!(
+        blocks[2].contains("over the limit of reject's answers"),
+        "{r}"
+    );
+    assert!(blocks[2].contains("sends a TCP reset"), "{r}");
+    assert!(
+        r.stderr.contains("kernel and evaluator agree on all 3"),
+        "{r}"
+    );
+}
