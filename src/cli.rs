@@ -27,7 +27,7 @@ use crate::commands::{
     version,
     about = "Compile socket-aware firewall rules to eBPF",
     long_about = "sockc compiles a rule file (see docs/language.md) directly to eBPF bytecode \
-for XDP, TC, sk_lookup and SOCKMAP (sk_msg, sk_skb) hooks, with BTF-defined maps, and \
+for XDP, TC, netfilter, sk_lookup and SOCKMAP (sk_msg, sk_skb) hooks, with BTF-defined maps, and \
 loads it with a thin runtime that pins, journals and atomically replaces it.\n\n\
 Exit codes: 0 ok, 1 errors in the rules, 2 usage (including an input file that cannot be \
 read and an output file that cannot be written), 3 kernel/permission/verifier failure, \
@@ -36,7 +36,8 @@ read and an output file that cannot be written), 3 kernel/permission/verifier fa
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Cmd,
-    /// Print errors and data only: no warnings, notices or "ok" lines on stderr
+    /// Print errors and data only: no warnings, notices or "ok" lines; apply prints
+    /// nothing on success but a change left pending confirmation
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// Also read `file "..."` sets from this directory's tree (repeatable); by default
@@ -133,10 +134,13 @@ pub enum Cmd {
     /// a re-apply swaps programs atomically (or only updates set maps)
     ///
     /// Everything new is built and verified before the first hook changes; any error
-    /// before the swap leaves the installed generation as it was. `--dry-run` says which
-    /// packets would change their verdict (`--details`: the plan, rule diff, set
-    /// changes, bytecode diff) and runs the verifier, changing nothing; it exits 0,
-    /// or with `--exit-code` 4 when something would change.
+    /// before the swap leaves the installed generation as it was. Prints the plan —
+    /// listed when it changes at most 50 lines of rules, set entries and bytecode,
+    /// else as counts (`--details` lists it whole, `--summary` counts it) — and one line
+    /// saying what was done; `-q` nothing on success. `--dry-run` says which packets
+    /// would change their verdict (`--details` or `--summary`: and the plan) and runs
+    /// the verifier, changing nothing; it exits 0, or with `--exit-code` 4 when
+    /// something would change (with `-q` it prints nothing: `--exit-code` answers).
     Apply(apply::ApplyArgs),
     /// Keep a change applied with `apply --confirm`; without it, the change is rolled
     /// back at its deadline
@@ -214,7 +218,8 @@ pub enum Cmd {
     /// stderr too. `-q` keeps only the summary line; `--report-json` writes the report
     /// as data. Exit 0 when the rule file was written, 1 when the input cannot be
     /// parsed (or, with --strict, when any rule is not exact), 2 usage and I/O errors.
-    /// The default --hook is xdp until the language has netfilter hook blocks.
+    /// The default --hook is netfilter: a `netfilter HOOK priority N` block where the
+    /// source ran each base chain; xdp and tc need --interface.
     Import(import::ImportArgs),
     /// Convert a ClassBench filter file to a rule file (rule i = filter i)
     ///
@@ -284,6 +289,27 @@ pub fn command() -> Command {
             "flush",
             "the install to remove (default: the only install there is; refused when there \
              are several)",
+        ),
+        (
+            "apply",
+            "the install's name: its pins live in BPFFS/sockc/NAME/ (default: the rule \
+             file's name without its extension; needed with `-`)",
+        ),
+        (
+            "register",
+            "the install (default: the only install that declares SOCKET)",
+        ),
+        (
+            "unregister",
+            "the install (default: the only install that declares SOCKET)",
+        ),
+        (
+            "show",
+            "the install to show, as INSTALL (which wins when both are given; default: the only install there is)",
+        ),
+        (
+            "confirm",
+            "the install, as NAME (given both, they must be the same)",
         ),
     ];
     for (sub, help) in name_help {
@@ -398,5 +424,122 @@ mod tests {
             walk.extend(c.get_subcommands().cloned());
         }
         assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
+
+    /// A byte count as the help texts write it: `16 MiB`, or the number.
+    fn bytes_shown(n: u64) -> String {
+        const MIB: u64 = 1024 * 1024;
+        if n >= MIB && n.is_multiple_of(MIB) {
+            format!("{} MiB", n / MIB)
+        } else {
+            n.to_string()
+        }
+    }
+
+    /// The defaults help texts state by hand, where clap cannot show one (an `Option`
+    /// whose absence means the default), by command and argument id: what the code
+    /// takes when the argument is absent.
+    fn code_default(command: &str, arg: &str) -> Option<String> {
+        let limits = Limits::default();
+        let limit = |l: Limit| limits.get(l);
+        Some(match (command, arg) {
+            ("sockc", "max_source_bytes") => bytes_shown(limit(Limit::SourceBytes)),
+            ("sockc", "max_set_file_bytes") => bytes_shown(limit(Limit::SetFileBytes)),
+            ("sockc", "max_set_elements") => limit(Limit::SetElements).to_string(),
+            ("sockc", "max_diagnostics") => limit(Limit::Diagnostics).to_string(),
+            ("sockc", "max_packets_file_bytes") => bytes_shown(limit(Limit::PacketsFileBytes)),
+            ("import", "hook") => sockc_import::Hook::default().name().to_string(),
+            _ => return None,
+        })
+    }
+
+    /// What a help text says an argument's default is: `[default: X]`, or `the default
+    /// --ARG is X` in a command's long help.
+    fn stated(text: &str) -> Vec<(Option<String>, String)> {
+        let mut out = Vec::new();
+        for (i, _) in text.match_indices("[default: ") {
+            let rest = &text[i + "[default: ".len()..];
+            out.push((None, rest[..rest.find(']').unwrap()].to_string()));
+        }
+        for (i, _) in text.match_indices("default --") {
+            let rest = &text[i + "default --".len()..];
+            let mut words = rest.split([' ', ':', ',', '.', ';']);
+            let arg = words.next().unwrap().replace('-', "_");
+            if words.next() == Some("is") {
+                out.push((Some(arg), words.next().unwrap_or("").to_string()));
+            }
+        }
+        out
+    }
+
+    /// Issue 47 item 11: every default a help text states is the one the code takes.
+    /// A default clap knows (`default_value`) it prints itself, so a help text must not
+    /// state one beside it; a default written by hand (`[default: X]`, `the default
+    /// --ARG is X`) must be the code's ([`code_default`]), and one not listed there
+    /// fails until it is checked there.
+    #[test]
+    fn documented_defaults_are_the_code_defaults() {
+        let mut walk = vec![command()];
+        let mut wrong = Vec::new();
+        let mut checked = 0;
+        while let Some(c) = walk.pop() {
+            let name = c.get_name().to_string();
+            let about = c
+                .get_long_about()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            for (arg, value) in stated(&about) {
+                let arg = arg.expect("a long help names its argument");
+                let clap_default = c
+                    .get_arguments()
+                    .find(|a| a.get_id() == arg.as_str())
+                    .and_then(|a| a.get_default_values().first())
+                    .map(|v| v.to_string_lossy().into_owned());
+                let code = clap_default.or_else(|| code_default(&name, &arg));
+                checked += 1;
+                if code.as_deref() != Some(value.as_str()) {
+                    wrong.push(format!(
+                        "{name}: help says --{arg} is {value}, the code {code:?}"
+                    ));
+                }
+            }
+            for a in c.get_arguments().filter(|a| !a.is_hide_set()) {
+                let id = a.get_id().as_str();
+                let help = a.get_help().map(|s| s.to_string()).unwrap_or_default();
+                for (_, value) in stated(&help) {
+                    checked += 1;
+                    if !a.get_default_values().is_empty() {
+                        wrong.push(format!("{name} --{id}: a default beside clap's own"));
+                    }
+                    let code = code_default(&name, id);
+                    if code.as_deref() != Some(value.as_str()) {
+                        wrong.push(format!(
+                            "{name} --{id}: help says {value}, the code {code:?}"
+                        ));
+                    }
+                }
+            }
+            walk.extend(c.get_subcommands().cloned());
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+        assert!(checked >= 7, "only {checked} stated defaults found");
+    }
+
+    /// `apply --details` and the apply's long help name the longest plan listed
+    /// without it.
+    #[test]
+    fn apply_help_names_the_listed_plan_length() {
+        let cmd = command();
+        let apply = cmd.find_subcommand("apply").unwrap();
+        let details = apply
+            .get_arguments()
+            .find(|a| a.get_id() == "details")
+            .and_then(|a| a.get_help())
+            .unwrap()
+            .to_string();
+        let limit = format!("at most {}", apply::LISTED_PLAN_LINES);
+        assert!(details.contains(&limit), "{details}");
+        let about = apply.get_long_about().unwrap().to_string();
+        assert!(about.contains(&limit), "{about}");
     }
 }

@@ -15,6 +15,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use sockc_compiler::Compiled;
 
+use crate::shared::stderr::errln;
 use crate::shared::{
     build::build,
     input::{is_stdin, shown, STDIN_NAME},
@@ -59,7 +60,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     if args.json {
         json::emit(json!({ "file": name, "ok": true, "verified": verified }));
     } else if !quiet() {
-        eprintln!("{name}: ok");
+        errln!("{name}: ok");
     }
     ExitCode::SUCCESS
 }
@@ -84,7 +85,7 @@ fn verify(c: &Compiled, args: &CheckArgs) -> Result<Vec<Value>, ExitCode> {
     let mut list = Vec::new();
     for p in obj.programs() {
         if !args.json && !quiet() {
-            eprintln!(
+            errln!(
                 "verified {} ({} insns, {} processed by the verifier, {:.1} ms)",
                 p.symbol,
                 p.xlated_insns.unwrap_or(0),
@@ -104,7 +105,7 @@ fn verify(c: &Compiled, args: &CheckArgs) -> Result<Vec<Value>, ExitCode> {
 /// The verifier's whole log, in `path` (`--verifier-log`); says where it went.
 fn write_verifier_log(path: &Path, log: &str) {
     match sockc_compiler::output::replace_file(path, log.as_bytes()) {
-        Ok(()) => eprintln!("sockc: the whole verifier log is in {}", shown(path)),
-        Err(w) => eprintln!("sockc: cannot write {}: {w}", shown(path)),
+        Ok(()) => errln!("sockc: the whole verifier log is in {}", shown(path)),
+        Err(w) => errln!("sockc: cannot write {}: {w}", shown(path)),
     }
 }

@@ -13,6 +13,7 @@ use clap::{Args, ValueEnum};
 use sockc_compiler::limits::Limit;
 use sockc_testkit::classbench::{parse_filters, parse_trace, to_sk, ActionPolicy, ConvertOptions};
 
+use crate::shared::stderr::errln;
 use crate::shared::{
     input::{read_input, shown},
     output::write_replacing,
@@ -77,7 +78,7 @@ fn convert_trace(trace: &Path, out: &Path) -> ExitCode {
     let headers = match parse_trace(&text) {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("sockc: {}: {e}", shown(trace));
+            errln!("sockc: {}: {e}", shown(trace));
             return ExitCode::from(1);
         }
     };
@@ -89,7 +90,7 @@ fn convert_trace(trace: &Path, out: &Path) -> ExitCode {
     if let Err(code) = write_replacing(out, packets.as_bytes()) {
         return code;
     }
-    eprintln!("{}: {} packets", shown(out), headers.len());
+    errln!("{}: {} packets", shown(out), headers.len());
     ExitCode::SUCCESS
 }
 
@@ -102,7 +103,7 @@ fn convert_filters(args: &ClassbenchArgs) -> ExitCode {
     let parsed = match parse_filters(&text) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("sockc: {}: {e}", shown(&args.filters));
+            errln!("sockc: {}: {e}", shown(&args.filters));
             return ExitCode::from(1);
         }
     };
@@ -124,7 +125,7 @@ fn convert_filters(args: &ClassbenchArgs) -> ExitCode {
             if let Err(code) = write_replacing(out, sk.as_bytes()) {
                 return code;
             }
-            eprintln!("{}: {} rules", shown(out), parsed.len());
+            errln!("{}: {} rules", shown(out), parsed.len());
         }
         None => out!("{sk}"),
     }

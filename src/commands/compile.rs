@@ -17,6 +17,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use sockc_compiler::{bpf::limits, Compiled};
 
+use crate::shared::stderr::errln;
 use crate::shared::{
     build::build,
     json::{self, sockc_error},
@@ -33,10 +34,11 @@ pub struct CompileArgs {
     /// write the ELF object here
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// what to print on stdout (default: asm when no -o is given)
+    /// what to print on stdout (default: asm, when neither -o nor --json is given)
     #[arg(long, value_enum)]
     pub emit: Option<Emit>,
-    /// print diagnostics as JSON on stderr
+    /// print the programs, the diagnostics and what --emit asked for as one JSON
+    /// document on stdout (see docs/json.md)
     #[arg(short, long)]
     pub json: bool,
     /// print how long each stage took (ms) on stderr
@@ -78,7 +80,7 @@ pub fn run(args: &CompileArgs) -> ExitCode {
         }
     }
     if args.timings {
-        eprintln!(
+        errln!(
             "timings (ms): {}; total {:.1}",
             stages_ms(&stages),
             start.elapsed().as_secs_f64() * 1e3
@@ -88,7 +90,11 @@ pub fn run(args: &CompileArgs) -> ExitCode {
         json::emit(document(args, &c, emit));
         return ExitCode::SUCCESS;
     }
-    stdout::bytes(listing(&c, emit).as_bytes());
+    match emit {
+        // JSON escapes itself
+        Some(Emit::Json) => stdout::bytes(listing(&c, emit).as_bytes()),
+        _ => stdout::text(&listing(&c, emit)),
+    }
     // The process ends here: freeing a large rule set's IR and tables one allocation
     // at a time, and the allocator handing its pages back at exit, would only delay
     // it (~5 ms at 10,000 rules, more than the whole parse).

@@ -13,6 +13,7 @@ use clap::Args;
 use serde_json::json;
 use sockc_runtime::{error_chain, store::pending::Pending};
 
+use crate::shared::stderr::errln;
 use crate::shared::{
     confirmation::{self, Settled},
     json::{self, sockc_error},
@@ -39,6 +40,10 @@ pub fn run(args: &ConfirmArgs) -> ExitCode {
     if let Err(code) = check_name(name) {
         return code;
     }
+    if args.target.name.as_deref().is_some_and(|n| n != name) {
+        sockc_error!("--name and NAME name two installs: give one");
+        return ExitCode::from(2);
+    }
     // Confirming after the deadline rolls back instead: the same capabilities as apply.
     let store = match open_for("confirm", privileges::INSTALL, &args.target) {
         Ok(s) => s,
@@ -46,7 +51,7 @@ pub fn run(args: &ConfirmArgs) -> ExitCode {
     };
     if let Err(why) = confirmation::settle(&store, name, None).map(|s| {
         if let Settled::RolledBack(r) = s {
-            eprintln!("sockc: {name}: {}", confirmation::rolled_back_words(&r));
+            errln!("sockc: {name}: {}", confirmation::rolled_back_words(&r));
         }
     }) {
         sockc_error!("{name}: the change could not be rolled back at its deadline: {why}");

@@ -36,6 +36,8 @@ use crate::shared::{
     json::{self, sockc_error},
     privileges,
     semantic_diff::{options, semantic_text},
+    settings::quiet,
+    stderr::errln,
     stdout::{self, outln},
     store::{check_name, fail, open_store, Target},
 };
@@ -160,6 +162,11 @@ fn compare(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
     }
     let code = answer(args, &old, &new_file.display().to_string(), &new.compiled);
     if !args.json {
+        // A blank line between the answer (stdout) and the warnings (stderr): on a
+        // terminal the first warning's code would read as the answer's last line.
+        if !quiet() && !new.warnings.is_empty() {
+            errln!("");
+        }
         print_diagnostics(&new.warnings, &new.name, &new.src);
     }
     code
@@ -171,7 +178,7 @@ fn answer(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCod
     let sem = semdiff::diff(&old.module, &new.module);
     if let Some(note) = residual_note(&old.module, &new.module) {
         if !crate::shared::settings::quiet() {
-            eprintln!("sockc: note: {note}");
+            errln!("sockc: note: {note}");
         }
     }
     let (old_name, new_name) = (old.name.as_str(), new_name);
@@ -202,7 +209,7 @@ fn answer(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCod
         }
         text
     };
-    stdout::bytes(text.as_bytes());
+    stdout::text(&text);
     if let Some(d) = drift.filter(|d| !d.is_empty()) {
         return drifted(args, old_name, &d);
     }

@@ -13,6 +13,7 @@ use clap::Args;
 use serde_json::json;
 use sockc_runtime::install::{self, Flushed};
 
+use crate::shared::stderr::errln;
 use crate::shared::{
     json::{self, sockc_error},
     privileges,
@@ -57,7 +58,7 @@ fn print(name: &str, f: &Flushed, as_json: bool) {
         sockc_error!("{name}: {r}");
     }
     if let Some(p) = &f.cancelled {
-        eprintln!(
+        errln!(
             "notice: {name}: the change pending confirmation is cancelled: nothing will be put back{}",
             p.previous
                 .as_ref()
@@ -66,7 +67,7 @@ fn print(name: &str, f: &Flushed, as_json: bool) {
         );
     }
     for n in f.notices.iter().filter(|_| !quiet()) {
-        eprintln!("notice: {n}");
+        errln!("notice: {n}");
     }
     if as_json {
         json::emit(json!({

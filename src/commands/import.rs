@@ -36,6 +36,7 @@ use crate::shared::{
     output::write_replacing,
     progress::Spinner,
     settings::quiet,
+    stderr::errln,
 };
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -208,14 +209,13 @@ fn show_input_errors(errors: &[sockc_import::Diagnostic], name: &str, text: &str
 }
 
 /// The human report on stderr: every rule that is not exact (`-q`: none), the set
-/// files to export, what the language would need, then the summary line.
+/// files to export, what the language would need, then the summary line. The reasons
+/// quote the source, escaped like every line for people (`errln!`).
 fn print_report(imported: &Import, name: &str, opts: &Options, default_hook: bool) {
     let r = &imported.report;
-    let mut err = std::io::stderr().lock();
     if !quiet() {
         if default_hook {
-            let _ = writeln!(
-                err,
+            errln!(
                 "sockc: note: imported for --hook {} (the default{})",
                 opts.hook.name(),
                 if opts.hook == Hook::Netfilter {
@@ -226,8 +226,7 @@ fn print_report(imported: &Import, name: &str, opts: &Options, default_hook: boo
             );
         }
         for rule in r.rules.iter().filter(|x| x.status != Status::Exact) {
-            let _ = writeln!(
-                err,
+            errln!(
                 "{name}:{}:{}: {}: {}",
                 rule.line,
                 rule.column,
@@ -236,17 +235,16 @@ fn print_report(imported: &Import, name: &str, opts: &Options, default_hook: boo
             );
         }
         for remark in &r.remarks {
-            let _ = writeln!(err, "sockc: note: {remark}");
+            errln!("sockc: note: {remark}");
         }
         for (path, how) in &imported.set_files {
-            let _ = writeln!(err, "sockc: set file {path}: {how}");
+            errln!("sockc: set file {path}: {how}");
         }
         for (what, n) in r.needs() {
-            let _ = writeln!(err, "sockc: {n} rules need {what}");
+            errln!("sockc: {n} rules need {what}");
         }
     }
-    let _ = writeln!(
-        err,
+    errln!(
         "{name}: {} rules: {} exact, {} in the residual, {} approximate, {} unsupported, {} never run or never match",
         r.rules.len(),
         r.summary.exact,

@@ -11,6 +11,7 @@ use std::{
 
 use clap::{Args, Command};
 
+use crate::shared::stderr::errln;
 use crate::shared::{settings::quiet, stdout};
 
 #[derive(Args)]
@@ -25,24 +26,24 @@ pub fn run(args: &ManArgs, cmd: Command) -> ExitCode {
     let Some(dir) = &args.dir else {
         let mut out = Vec::new();
         if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
-            eprintln!("sockc: cannot render the man page: {e}");
+            errln!("sockc: cannot render the man page: {e}");
             return ExitCode::from(1);
         }
         stdout::bytes(&out);
         return ExitCode::SUCCESS;
     };
     if let Err(e) = std::fs::create_dir_all(dir) {
-        eprintln!("sockc: cannot create {}: {e}", dir.display());
+        errln!("sockc: cannot create {}: {e}", dir.display());
         return ExitCode::from(1);
     }
     for (file, page) in pages(cmd) {
         let path = dir.join(&file);
         if let Err(e) = write_page(page, &path) {
-            eprintln!("sockc: cannot write {}: {e}", path.display());
+            errln!("sockc: cannot write {}: {e}", path.display());
             return ExitCode::from(1);
         }
         if !quiet() {
-            eprintln!("wrote {}", path.display());
+            errln!("wrote {}", path.display());
         }
     }
     ExitCode::SUCCESS

@@ -12,6 +12,7 @@ use clap::Args;
 use serde_json::json;
 use sockc_runtime::install::{self, Repaired};
 
+use crate::shared::stderr::errln;
 use crate::shared::{
     confirmation,
     json::{self, sockc_error},
@@ -49,7 +50,7 @@ pub fn run(args: &RepairArgs) -> ExitCode {
     for r in &all {
         if let Ok(Some(p)) = store.pending().read(&r.name) {
             if p.is_pending() && !quiet() {
-                eprintln!(
+                errln!(
                     "notice: {}: repaired as it is now, with a change pending confirmation; {}",
                     r.name,
                     confirmation::pending_line(&r.name, &p)

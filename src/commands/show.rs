@@ -16,11 +16,13 @@ use std::{fmt::Write as _, process::ExitCode};
 
 use clap::Args;
 use serde_json::json;
+use sockc_compiler::diag::escaped;
 use sockc_runtime::{
     install::{self, ProgramCheck, RuleStats, StatusOptions},
     store::Store,
 };
 
+use crate::shared::stderr::errln;
 use crate::shared::{
     confirmation,
     installed::{self, Installed},
@@ -99,13 +101,13 @@ pub fn run(args: &ShowArgs) -> ExitCode {
     if args.json {
         json::emit(to_json(&inst, &found));
     } else {
-        stdout::bytes(render(&inst, &found).as_bytes());
+        stdout::text(&render(&inst, &found));
     }
     if mismatches.is_empty() {
         return ExitCode::SUCCESS;
     }
     for m in &mismatches {
-        eprintln!("sockc: {name}: {m}");
+        errln!("sockc: {name}: {m}");
     }
     sockc_error!("{name}: the kernel does not run what the install's recorded rules compile to");
     ExitCode::from(3)
@@ -163,24 +165,19 @@ fn read_stats(store: &Store, name: &str) -> Option<Vec<RuleStats>> {
         Ok((_, rules, warnings)) => {
             if !quiet() {
                 for w in warnings {
-                    eprintln!("warning: {name}: {w}");
+                    errln!("warning: {name}: {w}");
                 }
             }
             Some(rules)
         }
         Err(e) => {
-            eprintln!(
+            errln!(
                 "warning: {name}: no counters: {}",
                 sockc_runtime::error_chain(&e)
             );
             None
         }
     }
-}
-
-/// A label in a `#` comment line: one line, whatever it holds.
-fn escaped(label: &str) -> String {
-    label.escape_debug().to_string()
 }
 
 /// The header comments and the text, each rule's counters at the end of its line.
@@ -191,7 +188,8 @@ fn render(inst: &Installed, found: &Findings) -> String {
         m.name,
         m.generation,
         time::rfc3339(m.applied_unix),
-        m.source_file,
+        // one line each, whatever they hold: the header stays a `#` comment
+        escaped(&m.source_file),
         m.label
             .as_deref()
             .map(|l| format!(" (label {})", escaped(l)))

@@ -12,6 +12,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use sockc_runtime::install::{self, InstallError, StatusOptions};
 
+use crate::shared::stderr::errln;
 use crate::shared::{
     confirmation,
     json::{self, sockc_error},
@@ -47,7 +48,7 @@ pub fn run(args: &StatusArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     for c in &report.cleaned {
-        eprintln!("sockc: {}: {}", c.name, c.recovered);
+        errln!("sockc: {}: {}", c.name, c.recovered);
     }
     if let (Some(n), true) = (&target.name, report.installs.is_empty()) {
         // Only debris or an interrupted flush was there: removed, and said above.
@@ -159,7 +160,7 @@ fn print_confirmation(s: &install::Status) {
 
 /// An install's hooks as a table: where each is, how it is attached, its program and
 /// link. Borderless, the columns as wide as their widest cell.
-fn hooks_table(hooks: &[install::HookStatus]) -> comfy_table::Table {
+fn hooks_table(hooks: &[install::HookStatus]) -> table::Table {
     let mut table = table::new(["hook", "mode", "prog", "tag", "state", "link"], &[]);
     for h in hooks {
         // Interface and cgroup hooks name where they are; sk_lookup is on the

@@ -20,6 +20,7 @@ use sockc_runtime::{
     trace::{self, Event, TraceError, Tracer},
 };
 
+use crate::shared::stderr::errln;
 use crate::shared::{
     json::sockc_error,
     privileges,
@@ -174,7 +175,7 @@ pub fn run(args: &TraceArgs) -> ExitCode {
             .iter()
             .map(|t| format!("{} (generation {})", t.name(), t.generation()))
             .collect();
-        eprintln!("tracing {}; Ctrl-C stops", names.join(", "));
+        errln!("tracing {}; Ctrl-C stops", names.join(", "));
     }
     let mut printer = Printer {
         json: args.json,
@@ -237,7 +238,7 @@ fn refresh(target: &Target, tracers: &mut [Tracer], json: bool) -> Result<(), Ex
     for t in tracers {
         match t.refresh(&store) {
             Ok(true) if !json && !quiet() => {
-                eprintln!("{}: now generation {}", t.name(), t.generation())
+                errln!("{}: now generation {}", t.name(), t.generation())
             }
             Ok(_) => {}
             Err(e) => return Err(failed(e)),
@@ -273,7 +274,8 @@ impl Printer {
                 v["schema"] = json!(SCHEMA);
                 serde_json::to_string(&v).expect("json")
             } else {
-                text_line(&e, wall)
+                // rule texts, comments and names as every line for people shows them
+                sockc_compiler::diag::escaped(&text_line(&e, wall)).into_owned()
             };
             if writeln!(self.out, "{line}")
                 .and_then(|_| self.out.flush())

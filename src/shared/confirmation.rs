@@ -26,6 +26,7 @@ use sockc_runtime::{
     },
 };
 
+use super::stderr::errln;
 use super::{installed, installing, memory::release_freed_memory, probe::Probe, time};
 
 /// The shortest and the longest confirmation window.
@@ -523,13 +524,11 @@ pub fn settle_and_say(store: &Store, name: Option<&str>) -> bool {
     let mut ok = true;
     for (n, s) in settled {
         match s {
-            Ok(Settled::RolledBack(r)) => eprintln!("sockc: {n}: {}", rolled_back_words(&r)),
+            Ok(Settled::RolledBack(r)) => errln!("sockc: {n}: {}", rolled_back_words(&r)),
             Ok(Settled::Nothing | Settled::Discarded) => {}
             Err(why) => {
                 ok = false;
-                eprintln!(
-                    "sockc: {n}: a change pending confirmation could not be rolled back: {why}"
-                );
+                errln!("sockc: {n}: a change pending confirmation could not be rolled back: {why}");
             }
         }
     }

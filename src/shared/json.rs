@@ -12,7 +12,7 @@
 //! document, [`finish`] prints the failure document when a command failed before it
 //! printed one. Human text (notes, warnings, errors) still goes to stderr.
 
-use super::stdout::outln;
+use super::stdout;
 use std::sync::{
     atomic::{AtomicBool, Ordering},
     Mutex, OnceLock,
@@ -25,12 +25,13 @@ static DIAGNOSTICS: Mutex<Option<Vec<Value>>> = Mutex::new(None);
 static LAST_ERROR: Mutex<Option<String>> = Mutex::new(None);
 static PRINTED: AtomicBool = AtomicBool::new(false);
 
-/// Prints `sockc: MESSAGE` on stderr and keeps the message for a JSON failure.
+/// Prints `sockc: MESSAGE` on stderr (escaped, `stderr`) and keeps the message, as it
+/// is, for a JSON failure.
 macro_rules! sockc_error {
     ($($t:tt)*) => {{
         let m = format!($($t)*);
         $crate::shared::json::record_error(&m);
-        eprintln!("sockc: {m}");
+        $crate::shared::stderr::errln!("sockc: {m}");
     }};
 }
 pub(crate) use sockc_error;
@@ -77,7 +78,7 @@ pub fn emit(body: Value) {
     let schema = enabled().unwrap_or("sockc/1");
     PRINTED.store(true, Ordering::Relaxed);
     let v = with_envelope(schema, body);
-    outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    stdout::raw_line(&serde_json::to_string_pretty(&v).expect("json"));
 }
 
 /// Prints one line of a stream of documents (`--watch`, `trace`).
@@ -85,7 +86,7 @@ pub fn emit_line(body: Value) {
     let schema = enabled().unwrap_or("sockc/1");
     PRINTED.store(true, Ordering::Relaxed);
     let v = with_envelope(schema, body);
-    outln!("{}", serde_json::to_string(&v).expect("json"));
+    stdout::raw_line(&serde_json::to_string(&v).expect("json"));
 }
 
 /// At exit: a failed command that printed no document prints its failure document.
@@ -103,5 +104,5 @@ pub fn finish(exit: u8) {
         schema,
         json!({ "error": { "message": message, "exit_code": exit } }),
     );
-    outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    stdout::raw_line(&serde_json::to_string_pretty(&v).expect("json"));
 }

@@ -1,6 +1,7 @@
 //! What every command shares, in leaf modules below the commands: the global settings,
 //! reading inputs and writing outputs, compiling with diagnostics printed, the JSON
-//! envelope, the one writer of standard output, privileges, the install store's
+//! envelope, the one writer of standard output and the lines for people on standard
+//! error (both escaping what sockc did not write), privileges, the install store's
 //! flags, tables, times, the spinner, the installed rules, the semantic diff's text,
 //! what installing a compiled file takes besides the runtime (`apply` and `watch`),
 //! commit-confirmed changes and their probes, and the process's memory.
@@ -24,6 +25,7 @@ pub mod residual;
 pub mod semantic_diff;
 pub mod settings;
 pub mod socket_install;
+pub mod stderr;
 pub mod stdout;
 pub mod store;
 pub mod table;

@@ -1,20 +1,30 @@
-//! The one way sockc writes to standard output: every listing, table and JSON
-//! document goes through [`print`] (the [`out!`] and [`outln!`] macros) or [`bytes`].
+//! The one way sockc writes to standard output: every listing, table and line for
+//! people goes through [`print`] (the [`out!`] and [`outln!`] macros) or [`text`],
+//! every JSON document through [`raw_line`], and data (man pages, completions, the
+//! Prometheus format, the terminal's own control sequences of `stats --watch`) through
+//! [`bytes`].
 //!
-//! Invariant: a failed write to standard output never panics and is never ignored. A
-//! reader that went away (EPIPE, when SIGPIPE is blocked and so does not end the
-//! process first) ends the process quietly with exit 1; any other error (ENOSPC on
-//! `/dev/full`, EIO) ends it with `sockc: cannot write standard output: ...` on
-//! standard error and exit 2, an output that cannot be written (docs/errors.md).
-//! Either way the process ends at once: there is no reader to finish a document for.
+//! Invariants: text for people reaches the terminal with every invisible character it
+//! holds escaped (`sockc_compiler::diag::escaped_lines`: `\x1b`, `\u{202e}`; line
+//! breaks and tabs kept), so rule texts, comments, labels and names that a rule file,
+//! a file name or a process supplied cannot write to an operator's terminal; JSON is
+//! written as serde_json wrote it (a JSON string escapes itself). A failed write to
+//! standard output never panics and is never ignored. A reader that went away (EPIPE,
+//! when SIGPIPE is blocked and so does not end the process first) ends the process
+//! quietly with exit 1; any other error (ENOSPC on `/dev/full`, EIO) ends it with
+//! `sockc: cannot write standard output: ...` on standard error and exit 2, an output
+//! that cannot be written (docs/errors.md). Either way the process ends at once:
+//! there is no reader to finish a document for.
 
-use std::io::Write;
+use std::{fmt::Arguments, io::Write};
 
-/// `print!` to standard output, through [`print`].
+use sockc_compiler::diag::escaped_lines;
+
+/// `print!` of text for people to standard output, through [`print`].
 macro_rules! out {
     ($($t:tt)*) => { $crate::shared::stdout::print(format_args!($($t)*)) };
 }
-/// `println!` to standard output, through [`line`].
+/// `println!` of text for people to standard output, through [`line`].
 macro_rules! outln {
     ($($t:tt)*) => { $crate::shared::stdout::line(format_args!($($t)*)) };
 }
@@ -30,20 +40,44 @@ pub fn end_quietly_on_sigpipe() {
     }
 }
 
-/// Writes formatted text to standard output, or ends the process ([`failed`]).
-pub fn print(args: std::fmt::Arguments<'_>) {
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_fmt(args).and_then(|_| out.flush()) {
-        failed(&e)
+/// The text `args` formats, its invisible characters escaped.
+fn for_people(args: Arguments<'_>) -> String {
+    let text = match args.as_str() {
+        Some(s) => s.to_string(),
+        None => args.to_string(),
+    };
+    match escaped_lines(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(e) => e,
     }
 }
 
-/// Writes formatted text and a newline to standard output, or ends the process
+/// Writes formatted text for people to standard output (escaped), or ends the process
 /// ([`failed`]).
-pub fn line(args: std::fmt::Arguments<'_>) {
+pub fn print(args: Arguments<'_>) {
+    bytes(for_people(args).as_bytes())
+}
+
+/// Writes formatted text for people and a newline to standard output (escaped), or
+/// ends the process ([`failed`]).
+pub fn line(args: Arguments<'_>) {
+    let mut text = for_people(args);
+    text.push('\n');
+    bytes(text.as_bytes())
+}
+
+/// Writes `text` for people (a whole listing) to standard output, its invisible
+/// characters escaped, or ends the process ([`failed`]).
+pub fn text(text: &str) {
+    bytes(escaped_lines(text).as_bytes())
+}
+
+/// Writes one line of JSON (or a pretty-printed document) and a newline to standard
+/// output as it is, or ends the process ([`failed`]).
+pub fn raw_line(json: &str) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out
-        .write_fmt(args)
+        .write_all(json.as_bytes())
         .and_then(|_| out.write_all(b"\n"))
         .and_then(|_| out.flush())
     {
@@ -51,7 +85,8 @@ pub fn line(args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Writes `b` to standard output and flushes it, or ends the process ([`failed`]).
+/// Writes `b` to standard output as it is and flushes it, or ends the process
+/// ([`failed`]): data, or text already escaped.
 pub fn bytes(b: &[u8]) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(b).and_then(|_| out.flush()) {

@@ -20,8 +20,8 @@ use super::{json::sockc_error, privileges, settings};
 
 #[derive(Args)]
 pub struct Target {
-    /// the install's name: its pins live in BPFFS/sockc/NAME/ (default for apply: the
-    /// rule file's name without its extension; needed with `-`)
+    /// the install's name: its pins live in BPFFS/sockc/NAME/ (each command says its
+    /// default)
     #[arg(long)]
     pub name: Option<String>,
     /// where bpffs is mounted

@@ -129,11 +129,31 @@ fn help_describes_files_json_and_name_defaults() {
         ("stats", "default: every install"),
         ("repair", "default: every install"),
         ("flush", "default: the only install"),
-        ("apply", "default for apply: the rule file's name"),
+        ("apply", "default: the rule file's name"),
+        ("register", "default: the only install that declares SOCKET"),
+        (
+            "unregister",
+            "default: the only install that declares SOCKET",
+        ),
+        ("show", "default: the only install there is"),
+        ("confirm", "given both, they must be the same"),
     ] {
         let h = help(sub);
         assert!(h.contains(default), "{sub}: {h}");
     }
+    // No command's --name says another command's default (issue 47 item 11).
+    for sub in ["status", "flush", "show", "confirm", "register", "diff"] {
+        assert!(!help(sub).contains("default for apply"), "{sub}");
+    }
+}
+
+/// `confirm NAME --name OTHER` names two installs: refused before anything is opened,
+/// as its help says ("given both, they must be the same").
+#[test]
+fn confirm_refuses_two_names() {
+    let (code, _, err) = sockc(&["confirm", "a", "--name", "b"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--name and NAME name two installs"), "{err}");
 }
 
 /// Every command that prints JSON takes `-j` for it, as bpftool does.

@@ -5,6 +5,7 @@
 //! [`semdiff`] and [`limit_route`]: `sockc diff` and `sockc test`; [`mistakes`]:
 //! diagnostics that used to mislead; [`import`]: `sockc import`; [`test_sockets`]:
 //! `sockc test` at the socket layer; [`progress_tty`]: the spinner on a terminal;
+//! [`apply_output`]: what `sockc apply` prints (`-q`, plans counted or listed);
 //! [`setup`]: `scripts/test`, `scripts/install`, CI's command and the repository's
 //! Markdown links. The tests run the binary that `SOCKC_TEST_BIN` names, when set (to
 //! show what an older build did).
@@ -18,6 +19,7 @@ mod common;
 #[path = "../netns/mod.rs"]
 mod netns;
 
+mod apply_output;
 mod contract;
 mod conventions;
 mod diff;

@@ -203,7 +203,7 @@ fn invisible_characters_are_named_and_a_nul_in_a_name_is_refused() {
     let (code, err) = check("nul-name", "xdp on \"eth\0\" { default allow }\n");
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("`eth\\u{0}` is not a valid interface name"),
+        err.contains("`eth\\x00` is not a valid interface name"),
         "{err}"
     );
 }

@@ -200,20 +200,55 @@ fn blocks_added_removed_and_moved_are_compared_with_no_block() {
     );
 }
 
+/// A directory of the test's own (`tag`) holding `old.sk`, a block that allows
+/// everything, and `new.sk` holding `new`.
+fn old_and_new(
+    tag: &str,
+    new: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("sockc-semdiff-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (old_file, new_file) = (dir.join("old.sk"), dir.join("new.sk"));
+    std::fs::write(&old_file, "xdp on eth0 {\n    default allow\n}\n").unwrap();
+    std::fs::write(&new_file, new).unwrap();
+    (dir, old_file, new_file)
+}
+
 #[test]
 fn a_block_that_lets_everything_through_changes_no_verdict() {
-    let dir = std::env::temp_dir().join(format!("sockc-semdiff-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let old = dir.join("old.sk");
-    let new = dir.join("new.sk");
-    std::fs::write(&old, "xdp on eth0 {\n    default allow\n}\n").unwrap();
-    std::fs::write(
-        &new,
+    let (dir, old, new) = old_and_new(
+        "cli",
         "xdp on eth0 {\n    default allow\n}\ntc ingress on eth0 {\n    count udp\n    allow tcp\n    default allow\n}\n",
-    )
-    .unwrap();
+    );
     let (code, out, err) = sockc(&["-q", "diff", old.to_str().unwrap(), new.to_str().unwrap()]);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("no packet changes its verdict\n"), "{out}");
+}
+
+/// Issue 47 item 11: NEW's warnings on stderr come after the answer on stdout with a
+/// line between them, so that on a terminal the first warning's code does not read as
+/// the answer's last line; `-q` drops the warnings and the line.
+#[test]
+fn the_warnings_after_the_answer_start_on_a_line_of_their_own() {
+    let (dir, old, new) = old_and_new(
+        "nl",
+        "xdp on eth0 {\n    drop tcp to *:22\n    drop tcp to *:22\n    default allow\n}\n",
+    );
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    for extra in [&[][..], &["--details"], &["--summary"]] {
+        let mut args = vec!["diff", old, new];
+        args.extend_from_slice(extra);
+        let (code, out, err) = sockc(&args);
+        assert_eq!(code, 4, "{out}{err}");
+        assert!(out.ends_with('\n'), "{out:?}");
+        assert!(err.starts_with("\nsockc::shadowed\n"), "{extra:?}: {err}");
+    }
+    let (code, _, err) = sockc(&["-q", "diff", old, new]);
+    assert_eq!(code, 4);
+    assert_eq!(err, "");
+    let (_, same, err) = sockc(&["diff", old, old]);
+    assert!(same.starts_with("no packet changes"), "{same}");
+    assert_eq!(err, "", "no warnings, no line");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -472,11 +472,11 @@ fn file_names_reach_the_terminal_escaped() {
     let (code, _, err) = sockc(&["check", path(&evil)]);
     assert_eq!(code, 1);
     assert!(!err.contains('\u{1b}'), "{err:?}");
-    assert!(err.contains("evil\\u{1b}[2J.sk:3:10]"), "{err}");
+    assert!(err.contains("evil\\x1b[2J.sk:3:10]"), "{err}");
     let (code, _, err) = sockc(&["check", path(&dir.join("gone\u{1b}[2J.sk"))]);
     assert_eq!(code, 2);
     assert!(
-        !err.contains('\u{1b}') && err.contains("gone\\u{1b}[2J.sk"),
+        !err.contains('\u{1b}') && err.contains("gone\\x1b[2J.sk"),
         "{err:?}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

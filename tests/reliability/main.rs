@@ -13,7 +13,9 @@
 //! [`residual_kill_points`]: an imported file's residual (the netfilter ruleset
 //! beside its blocks) installed, replaced and removed, killed at every fault point;
 //! [`sk_lookup_trust`]: an unprivileged attacker at each path by which a socket gets
-//! into an sk_lookup slot (its peers are this binary run again).
+//! into an sk_lookup slot (its peers are this binary run again);
+//! [`terminal_escapes`]: control characters in rule files, names and labels never
+//! reach an operator's terminal raw, through every command that prints them.
 //!
 //! Many of these tests leave their own install interrupted on purpose and look at
 //! what the kill left: they hold `common::exclusive::interrupted_install` meanwhile,
@@ -40,3 +42,4 @@ mod review_foreign_slot;
 mod review_nf_priority;
 mod set_records;
 mod sk_lookup_trust;
+mod terminal_escapes;

@@ -11,10 +11,12 @@
 //! gives that code (checked again, in debug builds, wherever one is rendered).
 
 pub mod codes;
+mod escape;
 mod json;
 mod render;
 
 pub use codes::{Code, Group, Level, Severity};
+pub use escape::{escaped, escaped_lines, is_invisible, push_escaped};
 pub use json::to_json;
 pub use render::render;
 
@@ -302,24 +304,8 @@ pub(crate) fn cap(diags: Vec<Diagnostic>, max: usize) -> Vec<Diagnostic> {
 /// Longest user text a message quotes, in characters.
 pub const MAX_QUOTED_CHARS: usize = 60;
 
-/// Characters that print as nothing, move the cursor or reorder text: control
-/// characters, zero-width and bidirectional formatting characters, the byte-order
-/// mark. They are never printed raw ([`quote`], the renderer).
-pub fn is_invisible(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{ad}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{2028}'..='\u{202e}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{feff}'
-        )
-}
-
 /// `text` as a message quotes it: at most [`MAX_QUOTED_CHARS`] characters (then
-/// `…`), invisible characters written as escapes (`\u{0}`).
+/// `…`), invisible characters written as escapes (`\x00`, [`escape`]).
 pub(crate) fn quote(text: &str) -> String {
     let mut out = String::new();
     for (i, c) in text.chars().enumerate() {
@@ -327,30 +313,9 @@ pub(crate) fn quote(text: &str) -> String {
             out.push('…');
             break;
         }
-        if is_invisible(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
+        push_escaped(&mut out, c);
     }
     out
-}
-
-/// `text` with every invisible character (line breaks too) written as an escape, and
-/// nothing cut: for file names and paths in messages, which may hold anything.
-pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(is_invisible) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if is_invisible(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 /// A name for a character a message points at: `NUL (U+0000)`, `a byte-order mark

@@ -351,10 +351,10 @@ fn printable(text: &str) -> Cow<'_, str> {
             out.push('…');
             break;
         }
-        if c != '\n' && is_invisible(c) {
-            out.extend(c.escape_unicode());
-        } else {
+        if c == '\n' {
             out.push(c);
+        } else {
+            super::push_escaped(&mut out, c);
         }
     }
     Cow::Owned(out)

@@ -276,5 +276,5 @@ fn invisible_characters_are_named_and_a_nul_in_a_name_is_refused() {
     }
     let d = only_error("xdp on \"eth\0\" { default allow }\n");
     assert_eq!(d.code, "sockc::bad-interface");
-    assert_eq!(d.message, "`eth\\u{0}` is not a valid interface name");
+    assert_eq!(d.message, "`eth\\x00` is not a valid interface name");
 }

@@ -22,12 +22,21 @@ use crate::{
 /// The longest source text quoted in a comment.
 const QUOTE_MAX: usize = 200;
 
-/// Text safe inside a comment: one line, no control characters, bounded.
+/// Text safe inside a comment: one line (line breaks and tabs become spaces), bounded,
+/// other invisible characters escaped (`\x1b`, `\u{202e}`: a bidirectional override
+/// in a comment could make the rules around it read otherwise).
 pub fn comment_text(s: &str) -> String {
-    let mut out: String = s
+    let spaced: String = s
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if matches!(c, '\n' | '\r' | '\t') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
+    let mut out = sockc_compiler::diag::escaped(&spaced).into_owned();
     if out.chars().count() > QUOTE_MAX {
         out = out.chars().take(QUOTE_MAX).collect::<String>() + " ...";
     }

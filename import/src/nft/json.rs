@@ -77,20 +77,23 @@ struct RuleJ {
 
 /// Reads nft JSON.
 pub fn read(text: &str) -> Result<Ruleset, Vec<Diagnostic>> {
-    let idx = LineIndex::new(text);
+    read_indexed(&LineIndex::new(text))
+}
+
+/// Reads the nft JSON `idx` indexes (its positions through `idx`).
+pub fn read_indexed(idx: &LineIndex<'_>) -> Result<Ruleset, Vec<Diagnostic>> {
+    let text = idx.text();
+    // serde_json counts columns in bytes, from 1
     let at_line_col = |line: usize, col: usize, msg: String| {
-        let (start, _) = idx.line_range(line.max(1));
-        let off = text[start..]
-            .char_indices()
-            .nth(col.saturating_sub(1))
-            .map_or(text.len(), |(i, _)| start + i);
+        let (start, end) = idx.line_range(line.max(1));
+        let off = (start + col.saturating_sub(1)).min(end);
         vec![Diagnostic::new(Code::Syntax, msg, idx.span(off, off + 1))]
     };
     let top: Top = serde_json::from_str(text)
         .map_err(|e| at_line_col(e.line(), e.column(), format!("not nft JSON: {e}")))?;
     let mut r = JsonReader {
         text,
-        idx: &idx,
+        idx,
         rs: Ruleset::default(),
         maps: Vec::new(),
     };

@@ -27,6 +27,35 @@ impl Plan {
         self.render_with(old_name, new_name, true)
     }
 
+    /// The lines of listing [`Plan::render`] prints beyond [`Plan::render_summary`]:
+    /// the rule and bytecode diffs (each with its two header lines) and the set entries
+    /// listed. Counted, not rendered: `apply` asks it to choose between the two.
+    pub fn listing_lines(&self) -> usize {
+        if !self.has_changes() {
+            return 0;
+        }
+        let diff = |d: &str| {
+            if d.is_empty() {
+                0
+            } else {
+                d.lines().count() + 2
+            }
+        };
+        let ports: usize = self
+            .port_set_changes
+            .iter()
+            .map(|s| s.added.len() + s.removed.len())
+            .sum();
+        let listed = |n: usize| n.min(MAX_LISTED_ENTRIES) + usize::from(n > MAX_LISTED_ENTRIES);
+        let maps: usize = self
+            .set_changes
+            .iter()
+            .map(|s| listed(s.added_raw.len()) + listed(s.removed_raw.len()))
+            .sum();
+        let bytecode: usize = self.bytecode_diffs.iter().map(|(_, d)| diff(d)).sum();
+        diff(&self.rule_diff) + ports + maps + bytecode
+    }
+
     fn render_with(&self, old_name: &str, new_name: &str, summary: bool) -> String {
         let mut out = String::new();
         if !self.has_changes() {

@@ -744,3 +744,53 @@ fn entry_changes_find_changes_at_block_edges() {
         assert!(c.iter().all(|c| c.added_raw.is_empty()), "removed at {at}");
     }
 }
+
+/// `listing_lines` is exactly what the listing adds to the summary, for plans with
+/// rule diffs, port sets, set maps past the listed entries, and bytecode diffs.
+#[test]
+fn listing_lines_count_what_the_summary_leaves_out() {
+    let many = |n: usize, third: u8| {
+        let addrs: Vec<String> = (0..n)
+            .map(|i| format!("10.{}.{}.7", usize::from(third) + i / 250, i % 250))
+            .collect();
+        format!("set big = {{ {} }}\n{BASE}", addrs.join(", ")).replace(
+            "drop from @blocked",
+            "drop from @blocked\n    drop from @big",
+        )
+    };
+    let ports = |last: u16| {
+        format!("set p = {{ 22, 80, {last} }}\nxdp on eth0 {{\n    drop tcp to *:@p\n    default allow\n}}\n")
+    };
+    let icmp = |n: u8| {
+        let rules: String = (0..n).map(|i| format!("drop icmp type {i}\n")).collect();
+        format!("xdp on eth0 {{\n{rules}default allow\n}}")
+    };
+    let pairs = [
+        (None, BASE.to_string()),
+        (Some(BASE.to_string()), BASE.to_string()),
+        (
+            Some(BASE.to_string()),
+            BASE.replace("198.51.100.7", "203.0.113.9"),
+        ),
+        (Some(many(10, 1)), many(120, 2)),
+        (None, many(300, 3)),
+        (Some(ports(443)), ports(8443)),
+        (Some(icmp(3)), icmp(150)),
+    ];
+    let mut kinds = [false; 3];
+    for (old, new) in pairs {
+        let p = plan(old.as_deref().map(snap).as_ref(), &snap(&new));
+        kinds[0] |= p.set_changes.iter().any(|s| s.added_raw.len() > 50);
+        kinds[1] |= !p.bytecode_diffs.is_empty();
+        kinds[2] |= !p.port_set_changes.is_empty();
+        let full = p.render("old", "new").lines().count();
+        let summary = p.render_summary("old", "new").lines().count();
+        assert_eq!(
+            p.listing_lines(),
+            full - summary,
+            "{}",
+            p.render("old", "new")
+        );
+    }
+    assert_eq!(kinds, [true; 3], "long sets, bytecode, port sets");
+}

@@ -15,6 +15,7 @@ use sha2::Digest;
 use sockc_runtime::store::pending::{Pending, PendingState};
 
 use super::{session::Session, ApplyArgs};
+use crate::shared::stderr::errln;
 use crate::shared::{
     confirmation::{self, Armed, Window},
     json::sockc_error,
@@ -136,7 +137,7 @@ pub fn after(
     match confirmation::after_apply(store, armed, changed_rules, (&sha, args.label.as_deref())) {
         Ok(Some(p)) => {
             if joined && args.confirm.is_none() && !quiet() {
-                eprintln!(
+                errln!(
                     "notice: {name}: this apply joins the change pending confirmation: `sockc confirm {name}` keeps both, or both are rolled back"
                 );
             }

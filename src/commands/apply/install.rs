@@ -19,6 +19,7 @@ use sockc_runtime::{
 };
 
 use super::{confirm, report, session::Session, ApplyArgs};
+use crate::shared::stderr::errln;
 use crate::shared::{
     input::is_stdin, installed, installing, json::sockc_error, memory::release_freed_memory,
     progress::Spinner, settings::quiet, store::fail,
@@ -83,7 +84,7 @@ pub fn run(
     }
     if !quiet() {
         for n in &report.notices {
-            eprintln!("notice: {n}");
+            errln!("notice: {n}");
         }
     }
     let changes = installing::changes(&report);

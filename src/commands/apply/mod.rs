@@ -6,7 +6,10 @@
 //! opened ([`session::begin`]: capabilities, network namespace, the store's lock) and
 //! a first install's interface hooks are made ready ([`session::start_ahead`]) while
 //! the rest compiles; then [`install::run`] applies it and says what happened
-//! ([`report`]). `--dry-run` leads with the semantic diff against the install (which
+//! ([`report`]): the plan, listed up to [`LISTED_PLAN_LINES`] lines of rules, set
+//! entries and bytecode and counted past them (`--details` lists it whole, `--summary`
+//! counts it), and one line of outcome; `-q`, nothing on success but a change left
+//! pending confirmation. `--dry-run` leads with the semantic diff against the install (which
 //! packets change their verdict), shows the plan with `--details`, and exits 0 unless
 //! `--exit-code` is given (then 4 when something would change), as `git diff` does,
 //! so `sockc apply --dry-run f.sk && sockc apply f.sk` works. `--timings` prints the
@@ -21,6 +24,9 @@ mod install;
 mod report;
 mod session;
 mod timings;
+
+#[cfg(test)]
+pub use report::LISTED_PLAN_LINES;
 
 use std::{
     path::PathBuf,
@@ -53,9 +59,10 @@ pub struct ApplyArgs {
     /// the verifier; change nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// with --dry-run: also the plan (rule text diff, set entries, programs to reload,
-    /// bytecode diff)
-    #[arg(long, alias = "bytecode")]
+    /// the whole plan, however long: every rule, set entry and bytecode line that
+    /// changes (without it an apply lists a plan of at most 50 such lines and gives a
+    /// longer one as counts, and a dry run shows no plan)
+    #[arg(long, alias = "bytecode", overrides_with = "summary")]
     pub details: bool,
     /// with --dry-run: exit 4 when the apply would change something (else 0)
     #[arg(long)]
@@ -63,9 +70,9 @@ pub struct ApplyArgs {
     /// print the plan and result as JSON on stdout (see docs/json.md)
     #[arg(short, long)]
     pub json: bool,
-    /// show the plan as counts instead of listings (rules and set entries added and
-    /// removed, changed bytecode lines), for large changes
-    #[arg(long, conflicts_with = "json")]
+    /// the plan as counts, however short: rules and set entries added and removed,
+    /// changed bytecode lines (with --dry-run: after the semantic diff)
+    #[arg(long, conflicts_with = "json", overrides_with = "details")]
     pub summary: bool,
     /// how TC programs attach: TCX links, the clsact qdisc (netlink filters), or TCX
     /// where the kernel has it (6.6+) and clsact otherwise

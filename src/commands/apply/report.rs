@@ -1,11 +1,15 @@
 //! What `sockc apply` prints: with `--dry-run` first the semantic diff against the
-//! install (which packets change their verdict), then the plan (or its summary), the
-//! hooks attached again, what the verifier accepted and one line saying what the
-//! apply did; or all of it as one JSON document (docs/json.md).
+//! install (which packets change their verdict), then the plan (listed, or counted
+//! when its listing is longer than [`LISTED_PLAN_LINES`]), the hooks attached again,
+//! what the verifier accepted and one line saying what the apply did; or all of it as
+//! one JSON document (docs/json.md). With `-q` nothing on success, but the line of a
+//! change pending confirmation: unless someone confirms it, it is rolled back.
+
+use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 use sockc_compiler::semdiff::{self, SemDiff};
-use sockc_runtime::{install::ApplyReport, store::pending::Pending};
+use sockc_runtime::{install::ApplyReport, plan::Plan, store::pending::Pending};
 
 use super::ApplyArgs;
 use crate::shared::{
@@ -13,8 +17,13 @@ use crate::shared::{
     installing::outcome_line,
     json,
     semantic_diff::{options, semantic_text},
+    settings::quiet,
     stdout::{out, outln},
 };
+
+/// The longest listing of a plan (rules, set entries and bytecode lines that change)
+/// an apply prints without `--details`; a longer one is given as counts.
+pub const LISTED_PLAN_LINES: usize = 50;
 
 /// The apply's report, as text or JSON; `semantic` is the dry run's semantic diff
 /// against the install (or why it is not known).
@@ -33,6 +42,14 @@ pub fn print(
             Err(why) => json!({ "unavailable": why }),
         });
         print_apply_json(name, args, report, sem, pending);
+        return;
+    }
+    if quiet() {
+        // Success says nothing; a change pending confirmation is rolled back unless
+        // someone confirms it, so the operator still reads when and how.
+        if let Some(p) = pending {
+            outln!("{}", confirmation::pending_line(name, p));
+        }
         return;
     }
     if let Some(s) = semantic {
@@ -81,15 +98,8 @@ fn print_apply_json(
 /// the verifier accepted, and one line saying what the apply did.
 fn print_apply_text(name: &str, file: &str, args: &ApplyArgs, report: &ApplyReport) {
     let old = format!("installed {name}");
-    if !args.dry_run || args.details || args.summary {
-        out!(
-            "{}",
-            if args.summary {
-                report.plan.render_summary(&old, file)
-            } else {
-                report.plan.render(&old, file)
-            }
-        );
+    if let Some(text) = plan_text(args, &report.plan, &old, file) {
+        out!("{text}");
     }
     for (at, state) in &report.drift {
         outln!(
@@ -121,4 +131,25 @@ fn print_apply_text(name: &str, file: &str, args: &ApplyArgs, report: &ApplyRepo
         );
     }
     outln!("{}", outcome_line(name, args.dry_run, report));
+}
+
+/// The plan as an apply prints it: listed with `--details` or when its listing is at
+/// most [`LISTED_PLAN_LINES`], counted with `--summary` or past that (with a line
+/// saying how to list it); a dry run's only when asked for.
+fn plan_text(args: &ApplyArgs, plan: &Plan, old: &str, file: &str) -> Option<String> {
+    if args.dry_run && !args.details && !args.summary {
+        return None;
+    }
+    let listing = plan.listing_lines();
+    if args.details || (!args.summary && listing <= LISTED_PLAN_LINES) {
+        return Some(plan.render(old, file));
+    }
+    let mut text = plan.render_summary(old, file);
+    if !args.summary {
+        let _ = writeln!(
+            text,
+            "(a listing of {listing} lines, more than {LISTED_PLAN_LINES}: --details prints it)"
+        );
+    }
+    Some(text)
 }

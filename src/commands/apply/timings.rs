@@ -5,6 +5,7 @@
 use sockc_compiler::{driver::Checked, Compiled};
 use sockc_runtime::stages;
 
+use crate::shared::stderr::errln;
 use crate::shared::time::stages_ms;
 
 /// `apply --timings`' stage of the front end: read, parse, sema.
@@ -23,10 +24,10 @@ pub fn back_end_stage(c: &Compiled, front_end: usize) -> String {
 pub fn print() {
     let (stages, total) = stages::take();
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-    eprintln!("timings (ms from the start of the command; a stage on another thread overlaps the others):");
-    eprintln!("  {:>8} {:>8}  stage", "start", "took");
+    errln!("timings (ms from the start of the command; a stage on another thread overlaps the others):");
+    errln!("  {:>8} {:>8}  stage", "start", "took");
     for t in &stages {
-        eprintln!("  {:>8.1} {:>8.1}  {}", ms(t.start), ms(t.took), t.name);
+        errln!("  {:>8.1} {:>8.1}  {}", ms(t.start), ms(t.took), t.name);
     }
-    eprintln!("  total {:.1} until output", ms(total));
+    errln!("  total {:.1} until output", ms(total));
 }

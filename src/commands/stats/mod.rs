@@ -15,14 +15,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::shared::table::Table;
 use clap::Args;
-use comfy_table::Table;
 use serde_json::{json, Value};
 use sockc_runtime::{
     error_chain,
     install::{self, InstallError, RuleStats},
 };
 
+use crate::shared::stderr::errln;
 use crate::shared::{
     confirmation,
     json::{self, sockc_error},
@@ -174,7 +175,7 @@ fn print(args: &StatsArgs, reading: &Reading) -> Result<(), ExitCode> {
     if !args.json && !quiet() {
         for s in &reading.installs {
             for w in &s.warnings {
-                eprintln!("warning: {}: {w}", s.name);
+                errln!("warning: {}: {w}", s.name);
             }
         }
     }
@@ -188,7 +189,9 @@ fn print(args: &StatsArgs, reading: &Reading) -> Result<(), ExitCode> {
             write_replacing(path, text.as_bytes())?;
         }
         Some(path) => write_replacing(path, text.as_bytes())?,
-        None => stdout::bytes(text.as_bytes()),
+        // the Prometheus format is data (its label values escaped as it says)
+        None if args.prometheus => stdout::bytes(text.as_bytes()),
+        None => stdout::text(&text),
     }
     Ok(())
 }
@@ -199,7 +202,7 @@ fn reset(args: &StatsArgs, reading: &Reading) -> Result<(), ExitCode> {
     for s in &reading.installs {
         let n = install::reset_counters(&store, &s.name).map_err(fail)?;
         if !quiet() && !args.json {
-            eprintln!("{}: counters of {n} rules reset to 0", s.name);
+            errln!("{}: counters of {n} rules reset to 0", s.name);
         }
     }
     Ok(())
@@ -260,20 +263,21 @@ fn watch(args: &StatsArgs) -> ExitCode {
         let r = prev
             .as_ref()
             .map(|(p, t)| rates(p, &reading, at.duration_since(*t).as_secs_f64()));
-        let text = if args.json {
+        if args.json {
             json::emit_line(to_json(&reading, Some(r.as_ref())));
-            String::new()
         } else {
-            let head = if tty { "\x1b[H\x1b[2J" } else { "" };
-            format!(
-                "{head}every {}s, {}\n{}{}",
+            if tty {
+                // the terminal's own sequences: home, clear the screen
+                stdout::bytes(b"\x1b[H\x1b[2J");
+            }
+            stdout::text(&format!(
+                "every {}s, {}\n{}{}",
                 args.interval,
                 time::local_time(now_unix()),
                 render(&reading, Some(r.as_ref())),
                 if tty { "" } else { "\n" }
-            )
-        };
-        stdout::bytes(text.as_bytes());
+            ));
+        }
         n += 1;
         if args.count.is_some_and(|c| n >= c) {
             return ExitCode::SUCCESS;

@@ -22,6 +22,7 @@ use sockc_testkit::{
 
 use super::{ct, facts, inputs::Input, note, TestArgs};
 use crate::shared::privileges::is_root;
+use crate::shared::stderr::errln;
 
 /// What the kernel did with one packet, and with `--repeat` its ns per run.
 #[derive(Clone)]
@@ -91,7 +92,7 @@ fn load(args: &TestArgs, compiled: &Compiled) -> Result<Option<LoadedObject>, Ex
         .and_then(|elf| LoadedObject::load(&elf).map_err(|e| sockc_runtime::error_chain(&e)))
         .map(Some)
         .map_err(|e| {
-            eprintln!("sockc: {e}");
+            errln!("sockc: {e}");
             ExitCode::from(3)
         })
 }

@@ -39,6 +39,7 @@ use sockc_compiler::{
 use sockc_runtime::LoadedObject;
 use sockc_testkit::eval::{Facts, SocketState};
 
+use crate::shared::stderr::errln;
 use crate::shared::{build::build, settings::quiet};
 use inputs::{read_inputs, Input};
 use names::hook_label;
@@ -156,7 +157,7 @@ fn test(args: &TestArgs, compiled: &Compiled) -> ExitCode {
     let (inputs, programs, socket_facts) = match select(args, module) {
         Ok(x) => x,
         Err(msg) => {
-            eprintln!("sockc: {msg}");
+            errln!("sockc: {msg}");
             return ExitCode::from(2);
         }
     };
@@ -243,7 +244,7 @@ fn select<'m>(
 
 /// A kernel run that could not be made: exit 3.
 fn failed(e: &str) -> ExitCode {
-    eprintln!("sockc: {e}");
+    errln!("sockc: {e}");
     ExitCode::from(3)
 }
 
@@ -280,7 +281,7 @@ fn socket_answers(
 /// A notice on stderr, unless `-q`.
 fn note(text: &str) {
     if !quiet() {
-        eprintln!("{text}");
+        errln!("{text}");
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::{io::Write, process::ExitCode};
 
-use comfy_table::Table;
+use crate::shared::table::Table;
 use serde_json::json;
 use sockc_compiler::{hooks, ir::Program};
 use sockc_testkit::{
@@ -21,6 +21,7 @@ use super::{
     names::{decider_text, hook_label, RuleNames},
     sockets, TestArgs,
 };
+use crate::shared::stderr::errln;
 use crate::shared::{json, settings::quiet, stdout, table};
 
 /// Both sides' answers for every (packet, program) pair.
@@ -58,7 +59,8 @@ pub fn report(args: &TestArgs, a: &Answers, kernel: bool) -> Result<Tally, ()> {
     let mut stdout = std::io::BufWriter::new(stdout::Checked);
     for (i, input) in a.inputs.iter().enumerate() {
         if !args.json {
-            let _ = writeln!(stdout, "{} ({} bytes)", input.spec, input.frame.len());
+            let spec = sockc_compiler::diag::escaped(&input.spec.to_string()).into_owned();
+            let _ = writeln!(stdout, "{spec} ({} bytes)", input.frame.len());
         }
         let mut results = table::new(["hook", "verdict", "rule"], &[]);
         for (j, prog) in a.programs.iter().enumerate() {
@@ -126,7 +128,7 @@ fn judge<'a>(
 /// output).
 pub fn conclude(t: &Tally, pairs: usize, summary: bool) -> ExitCode {
     if t.disagreements > 0 {
-        eprintln!(
+        errln!(
             "sockc: DISAGREEMENT: kernel and evaluator differ on {} of {pairs} \
              (packet, program) pairs — this is a compiler bug, please report it with the \
              rule file and packets",
@@ -137,9 +139,9 @@ pub fn conclude(t: &Tally, pairs: usize, summary: bool) -> ExitCode {
     if summary && pairs > 1 && !quiet() {
         let ran = pairs - t.not_run;
         if t.not_run == 0 {
-            eprintln!("kernel and evaluator agree on all {ran} (packet, program) pairs");
+            errln!("kernel and evaluator agree on all {ran} (packet, program) pairs");
         } else {
-            eprintln!(
+            errln!(
                 "kernel and evaluator agree on all {ran} (packet, program) pairs the kernel \
                  ran; the kernel cannot run {} (the evaluator answered alone)",
                 t.not_run

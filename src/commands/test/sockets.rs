@@ -33,6 +33,7 @@ use super::{
     lookup::{self, LookupRun, Registered},
     names::{decider_text, hook_label, rule_text, RuleNames},
 };
+use crate::shared::stderr::errln;
 use crate::shared::{json, settings::quiet};
 
 /// What the socket-layer hooks know beyond the packet, from the command line.
@@ -131,7 +132,7 @@ pub fn answer_all(
         if !quiet() && json::enabled().is_none() {
             let made = reg.describe(module);
             if !made.is_empty() {
-                eprintln!(
+                errln!(
                     "note: sk_lookup: registered sockets (in a private network namespace): {}",
                     made.join(", ")
                 );

@@ -19,6 +19,7 @@ use std::{
 
 use serde_json::{json, Value};
 
+use crate::shared::stderr::errln;
 use crate::shared::{input::shown, json::sockc_error, output::write_replacing, time::rfc3339};
 
 /// The status file's schema.
@@ -145,7 +146,7 @@ pub fn now() -> u64 {
 
 /// One event on stderr.
 pub fn log(line: &str) {
-    eprintln!("sockc watch: {line}");
+    errln!("sockc watch: {line}");
 }
 
 /// The files the agent writes for others to read.

@@ -194,7 +194,7 @@ fn texts_are_bounded_and_escaped() {
         "{out:?}"
     );
     assert!(
-        out.contains("\\u{1b}]0;title\\u{7}") && out.contains("\\u{202e}"),
+        out.contains("\\x1b]0;title\\x07") && out.contains("\\u{202e}"),
         "{out}"
     );
 }
