@@ -89,8 +89,8 @@ pub struct ImportArgs {
     /// of leaving them in netfilter
     #[arg(long)]
     pub approximate: bool,
-    /// write the residual (what stays in netfilter) here [default: OUT.residual.EXT
-    /// beside -o OUT.sk]
+    /// write the residual (what stays in netfilter) here; without it, with -o OUT.sk,
+    /// it goes beside that as OUT.residual.EXT (EXT the input's format: nft, json, rules)
     #[arg(long, value_name = "FILE")]
     pub residual: Option<PathBuf>,
 }
