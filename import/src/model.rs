@@ -226,6 +226,8 @@ pub enum Key {
     /// when the rule is loaded; the values are names.
     Iif,
     Oif,
+    /// `ip ttl`, `-m ttl` (IPv4) and `ip6 hoplimit`, `-m hl` (IPv6): implies the family.
+    HopLimit(IpVersion),
 }
 
 pub const CT_NEW: u128 = 0;

@@ -32,6 +32,7 @@ use sockc_testkit::packet::parse_packet;
 use crate::common;
 mod ext6;
 mod frames;
+mod ipfield;
 mod sk_lookup;
 mod tables;
 mod verifier_work;
@@ -149,6 +150,11 @@ fn check_case(
             "`{t}` listed twice"
         );
     }
+    // A netfilter program counts the packet from its network header on.
+    let counted = match spec(kind).context {
+        sockc_compiler::hooks::Context::Netfilter => frame.len() - 14,
+        _ => frame.len(),
+    } as u64;
     let before = counters(obj);
     let r = obj
         .test_run(symbol, frame, 1)
@@ -172,9 +178,8 @@ fn check_case(
             .map(|r| format!("line {} `{}`", r.line, r.text))
             .unwrap_or_else(|| format!("slot {s} (other program)"));
         match expect_slots.get(s) {
-            Some(_) if (dp, db) != (1, frame.len() as u64) => errs.push(format!(
-                "{name}: +{dp} packets +{db} bytes (want +1 / +{})",
-                frame.len()
+            Some(_) if (dp, db) != (1, counted) => errs.push(format!(
+                "{name}: +{dp} packets +{db} bytes (want +1 / +{counted})"
             )),
             None if (dp, db) != (0, 0) => errs.push(format!(
                 "{name}: +{dp} packets +{db} bytes (want no change)"

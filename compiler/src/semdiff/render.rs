@@ -294,6 +294,7 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
             Dim::InDev => devices("in on ", set),
             Dim::OutDev => devices("out on ", set),
             Dim::Mark => values("mark ", d, set, |v| format!("{v:#x}")),
+            Dim::HopLimit => values("ttl/hoplimit ", d, set, number),
             Dim::Over => match buckets_text(set, buckets) {
                 t if t.is_empty() => continue,
                 t => t,
