@@ -4,8 +4,9 @@
 //!
 //! Invariant: a field test runs after its rule's family test (`ir::flow::rule_tests`
 //! lists the family first), so the byte it reads is the header field of that family;
-//! the test passes exactly when the value is in one of the test's ranges. Clobbers
-//! `r1`.
+//! the test passes exactly when the value is in one of the test's ranges, and a test
+//! sema lets through (never one every value passes) always has a branch to `fail`,
+//! which the rule walk's layout counts on. Clobbers `r1`.
 
 use super::{
     buffer::{CodeBuffer, Label},

@@ -6,7 +6,7 @@
 //!
 //! Invariant: a field test reaches the IR only at a hook that reads the IP header,
 //! with the rule's family set to the field's, and a rule's tests sorted by field,
-//! each field at most once.
+//! each field at most once, never one that every value passes.
 
 use super::Checker;
 use crate::{
@@ -54,6 +54,12 @@ impl Checker<'_> {
             Family::V4
         };
         self.constrain_family(family, f, sp);
+        if t.is_full() {
+            // Every value passes (`hoplimit <= 255`): the family is the whole test. A
+            // test the lowering would emit no branch for must not reach the IR, which
+            // assumes every test may fail.
+            return;
+        }
         let at = m.fields.partition_point(|f| f.field < t.field);
         m.fields.insert(at, t.clone());
     }
