@@ -100,9 +100,11 @@ impl FieldTest {
         let ranges = match cmp {
             Cmp::In => normalize(values.to_vec()),
             Cmp::NotIn => complement(&normalize(values.to_vec()), max),
-            Cmp::Lt => (v > 0).then(|| vec![(0, v - 1)]).unwrap_or_default(),
+            Cmp::Lt if v == 0 => Vec::new(),
+            Cmp::Lt => vec![(0, v - 1)],
             Cmp::Le => vec![(0, v)],
-            Cmp::Gt => (v < max).then(|| vec![(v + 1, max)]).unwrap_or_default(),
+            Cmp::Gt if v >= max => Vec::new(),
+            Cmp::Gt => vec![(v + 1, max)],
             Cmp::Ge => vec![(v, max)],
         };
         (!ranges.is_empty()).then_some(FieldTest { field, ranges })
