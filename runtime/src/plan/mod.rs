@@ -19,6 +19,7 @@
 //! listings and bytecode, and their diffs), `render.rs` (a plan in words).
 
 use std::{
+    borrow::Cow,
     collections::{HashMap, HashSet},
     time::Instant,
 };
@@ -257,15 +258,15 @@ fn program_label(hook: HookKind, attach_to: &str) -> String {
 /// Counter slots of the rules two versions of a program share, aligned by text.
 fn carry_counters(old: &ProgramSnapshot, new: &ProgramSnapshot) -> Vec<CounterCarry> {
     // Compared as rule ids compare them: turning `log` on or off keeps the counters.
-    let comparable = |p: &ProgramSnapshot| -> Vec<String> {
+    fn comparable(p: &ProgramSnapshot) -> Vec<Cow<'_, str>> {
         p.rules
             .iter()
             .map(|r| crate::rule_id::comparable_text(&r.text))
             .collect()
-    };
+    }
     let (old_owned, new_owned) = (comparable(old), comparable(new));
-    let old_texts: Vec<&str> = old_owned.iter().map(String::as_str).collect();
-    let new_texts: Vec<&str> = new_owned.iter().map(String::as_str).collect();
+    let old_texts: Vec<&str> = old_owned.iter().map(AsRef::as_ref).collect();
+    let new_texts: Vec<&str> = new_owned.iter().map(AsRef::as_ref).collect();
     let deadline = Instant::now() + DIFF_DEADLINE;
     capture_diff_slices_deadline(Algorithm::Myers, &old_texts, &new_texts, Some(deadline))
         .iter()
