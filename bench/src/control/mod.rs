@@ -24,7 +24,7 @@ use std::{
 };
 
 use figures::{Document, Figure, Goal};
-use process::{peak_rss_mib, timed, Step};
+use process::{peak_rss_mib, timed, Measured, Step};
 
 use crate::{
     measure,
@@ -43,27 +43,69 @@ pub struct ControlOptions {
     pub sockc: PathBuf,
 }
 
-/// A sockc install, flushed when dropped (before its namespace goes).
+/// A bpffs of the run's own, mounted in the scratch directory and unmounted when
+/// dropped: the store's lock is a flock on `<bpffs>/sockc`, which every install and
+/// test on the host's `/sys/fs/bpf` takes, so a shared one would time their waits.
+struct Bpffs(PathBuf);
+
+impl Bpffs {
+    fn mount(dir: PathBuf) -> Result<Bpffs, String> {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(&dir)
+            .output()
+            .map_err(|e| format!("mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t bpf {}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Bpffs(dir))
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).output();
+    }
+}
+
+/// A sockc install on the run's bpffs, flushed when dropped (before its namespace
+/// goes).
 struct Install<'a> {
     sockc: &'a Path,
+    bpffs: &'a Path,
     name: String,
 }
 
 impl<'a> Install<'a> {
-    fn new(sockc: &'a Path) -> Install<'a> {
+    fn new(sockc: &'a Path, bpffs: &'a Path) -> Install<'a> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         Install {
             sockc,
+            bpffs,
             name: format!("ctlbench-{}-{n}", std::process::id()),
         }
     }
 
-    /// `sockc apply FILE --name NAME --netns NS` and more arguments.
+    /// `sockc apply FILE --name NAME --bpffs DIR --netns NS` and more arguments.
     fn apply(&self, file: &Path, ns: &str, more: &[&str]) -> Step {
         let mut s = Step::new(
             self.sockc,
-            &[&"apply", &file, &"--name", &self.name, &"--netns", &ns],
+            &[
+                &"apply",
+                &file,
+                &"--name",
+                &self.name,
+                &"--bpffs",
+                &self.bpffs,
+                &"--netns",
+                &ns,
+            ],
         );
         s.args.extend(more.iter().map(Into::into));
         s
@@ -73,21 +115,44 @@ impl<'a> Install<'a> {
 impl Drop for Install<'_> {
     fn drop(&mut self) {
         let _ = std::process::Command::new(self.sockc)
-            .args(["flush", "--name", &self.name])
+            .args(["flush", "--name", &self.name, "--bpffs"])
+            .arg(self.bpffs)
             .output();
+    }
+}
+
+/// One figure's measurements over the rounds, ms: wall and CPU time.
+#[derive(Default)]
+struct Runs {
+    wall: Vec<f64>,
+    cpu: Vec<f64>,
+}
+
+impl Runs {
+    fn push(&mut self, m: Measured) {
+        self.wall.push(ms(m.wall));
+        self.cpu.push(ms(m.cpu));
+    }
+
+    /// One value that is both (a peak RSS, an in-process time).
+    fn one(v: f64) -> Runs {
+        Runs {
+            wall: vec![v],
+            cpu: vec![v],
+        }
     }
 }
 
 /// Every measurement of one size, one entry per round.
 #[derive(Default)]
 struct SizeRuns {
-    first: Vec<f64>,
-    dry_run: Vec<f64>,
-    reapply: Vec<f64>,
-    ipt_first: Vec<f64>,
-    ipt_reapply: Vec<f64>,
-    diff: Vec<f64>,
-    compile: Vec<f64>,
+    first: Runs,
+    dry_run: Runs,
+    reapply: Runs,
+    ipt_first: Runs,
+    ipt_reapply: Runs,
+    diff: Runs,
+    compile: Runs,
     rss: Option<Rss>,
 }
 
@@ -105,26 +170,30 @@ fn ms(d: Duration) -> f64 {
 
 /// One round of one size: sockc's first apply, dry run and re-apply in one
 /// namespace, iptables-legacy-restore's first load and re-load in another, the diff.
-fn round(o: &ControlOptions, f: &files::SizeFiles, runs: &mut SizeRuns) -> Result<(), String> {
+fn round(
+    o: &ControlOptions,
+    bpffs: &Path,
+    f: &files::SizeFiles,
+    runs: &mut SizeRuns,
+) -> Result<(), String> {
     {
         let ns = link::bare_namespace()?;
-        let install = Install::new(&o.sockc);
-        runs.first
-            .push(ms(timed(&install.apply(&f.sk, &ns.0, &[]))?));
+        let install = Install::new(&o.sockc, bpffs);
+        runs.first.push(timed(&install.apply(&f.sk, &ns.0, &[]))?);
         let dry = install.apply(&f.sk_flipped, &ns.0, &["--dry-run"]);
-        runs.dry_run.push(ms(timed(&dry)?));
+        runs.dry_run.push(timed(&dry)?);
         runs.reapply
-            .push(ms(timed(&install.apply(&f.sk_added, &ns.0, &[]))?));
+            .push(timed(&install.apply(&f.sk_added, &ns.0, &[]))?);
     }
     {
         let ns = link::bare_namespace()?;
         let restore = |file: &Path| {
             Step::new("iptables-legacy-restore", &[&"-w", &"60", &file]).inside(&ns.0)
         };
-        runs.ipt_first.push(ms(timed(&restore(&f.ipt))?));
-        runs.ipt_reapply.push(ms(timed(&restore(&f.ipt_added))?));
+        runs.ipt_first.push(timed(&restore(&f.ipt))?);
+        runs.ipt_reapply.push(timed(&restore(&f.ipt_added))?);
     }
-    runs.diff.push(ms(timed(&diff_step(o, f))?));
+    runs.diff.push(timed(&diff_step(o, f))?);
     Ok(())
 }
 
@@ -133,9 +202,9 @@ fn diff_step(o: &ControlOptions, f: &files::SizeFiles) -> Step {
 }
 
 /// The peak resident sets of one size, each in a run of its own.
-fn rss(o: &ControlOptions, f: &files::SizeFiles) -> Result<Rss, String> {
+fn rss(o: &ControlOptions, bpffs: &Path, f: &files::SizeFiles) -> Result<Rss, String> {
     let ns = link::bare_namespace()?;
-    let install = Install::new(&o.sockc);
+    let install = Install::new(&o.sockc, bpffs);
     let apply = peak_rss_mib(&install.apply(&f.sk, &ns.0, &[]))?;
     let dry_run = peak_rss_mib(&install.apply(&f.sk_flipped, &ns.0, &["--dry-run"]))?;
     let ns2 = link::bare_namespace()?;
@@ -150,45 +219,62 @@ fn rss(o: &ControlOptions, f: &files::SizeFiles) -> Result<Rss, String> {
     })
 }
 
-/// The in-process compile of the size's rule file, ms.
-fn compile_ms(f: &files::SizeFiles) -> Result<f64, String> {
+/// The in-process compile of the size's rule file: its wall time, and the CPU time
+/// of this thread, which compiles it.
+fn compile_once(f: &files::SizeFiles) -> Result<Measured, String> {
     let src = std::fs::read_to_string(&f.sk).map_err(|e| format!("{}: {e}", f.sk.display()))?;
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), thread_cpu());
     let compiled = measure::compile(&src, sockc_compiler::opt::OptLevel::O2)?;
-    let took = ms(start.elapsed());
+    let m = Measured {
+        wall: start.elapsed(),
+        cpu: thread_cpu().saturating_sub(cpu),
+    };
     drop(compiled);
-    Ok(took)
+    Ok(m)
+}
+
+/// This thread's CPU time so far.
+fn thread_cpu() -> Duration {
+    // SAFETY: a zeroed timespec is valid; clock_gettime fills it.
+    let mut t: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid clock id and out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// The set rows' measurements: whole apply, one added, one removed, and the whole
 /// apply's peak RSS.
 #[derive(Default)]
 struct SetRuns {
-    full: Vec<f64>,
-    added: Vec<f64>,
-    removed: Vec<f64>,
+    full: Runs,
+    added: Runs,
+    removed: Runs,
     rss: Option<f64>,
 }
 
-fn set_round(o: &ControlOptions, s: &files::SetFiles, runs: &mut SetRuns) -> Result<(), String> {
+fn set_round(
+    o: &ControlOptions,
+    bpffs: &Path,
+    s: &files::SetFiles,
+    runs: &mut SetRuns,
+) -> Result<(), String> {
     let ns = link::bare_namespace()?;
     let write = |text: &str| {
         std::fs::write(&s.current, text).map_err(|e| format!("{}: {e}", s.current.display()))
     };
-    let install = Install::new(&o.sockc);
+    let install = Install::new(&o.sockc, bpffs);
     write(&s.base)?;
     if runs.rss.is_none() {
-        let fresh = Install::new(&o.sockc);
+        let fresh = Install::new(&o.sockc, bpffs);
         runs.rss = Some(peak_rss_mib(&fresh.apply(&s.rules, &ns.0, &[]))?);
     }
-    runs.full
-        .push(ms(timed(&install.apply(&s.rules, &ns.0, &[]))?));
+    runs.full.push(timed(&install.apply(&s.rules, &ns.0, &[]))?);
     write(&s.plus_one)?;
     runs.added
-        .push(ms(timed(&install.apply(&s.rules, &ns.0, &[]))?));
+        .push(timed(&install.apply(&s.rules, &ns.0, &[]))?);
     write(&s.base)?;
     runs.removed
-        .push(ms(timed(&install.apply(&s.rules, &ns.0, &[]))?));
+        .push(timed(&install.apply(&s.rules, &ns.0, &[]))?);
     Ok(())
 }
 
@@ -196,6 +282,8 @@ fn set_round(o: &ControlOptions, s: &files::SetFiles, runs: &mut SetRuns) -> Res
 pub fn run(o: &ControlOptions) -> Result<(String, Document), String> {
     let load_before = load_average();
     let scratch = Scratch::new()?;
+    // Unmounted before the scratch directory goes (declared after it).
+    let bpffs = Bpffs::mount(scratch.0.join("bpffs"))?;
     let sizes: Vec<files::SizeFiles> = o
         .sizes
         .iter()
@@ -206,15 +294,15 @@ pub fn run(o: &ControlOptions) -> Result<(String, Document), String> {
         .transpose()?;
     let mut runs: Vec<SizeRuns> = sizes.iter().map(|_| SizeRuns::default()).collect();
     let mut set_runs = SetRuns::default();
-    let (mut start, mut truth) = (Vec::new(), Vec::new());
+    let (mut start, mut truth) = (Runs::default(), Runs::default());
     for r in 0..o.rounds {
         for (f, runs) in sizes.iter().zip(&mut runs) {
             eprintln!("control: round {} {}", r + 1, f.name);
             if runs.rss.is_none() {
-                runs.rss = Some(rss(o, f)?);
+                runs.rss = Some(rss(o, &bpffs.0, f)?);
             }
-            round(o, f, runs)?;
-            runs.compile.push(compile_ms(f)?);
+            round(o, &bpffs.0, f, runs)?;
+            runs.compile.push(compile_once(f)?);
         }
         if let Some(s) = &set {
             eprintln!(
@@ -222,7 +310,7 @@ pub fn run(o: &ControlOptions) -> Result<(String, Document), String> {
                 r + 1,
                 o.set_elements
             );
-            set_round(o, s, &mut set_runs)?;
+            set_round(o, &bpffs.0, s, &mut set_runs)?;
         }
         let (sockc, t) = startup(&o.sockc)?;
         start.push(sockc);
@@ -258,13 +346,17 @@ pub fn run(o: &ControlOptions) -> Result<(String, Document), String> {
 /// The fastest of a few starts of `sockc --version` and of `/bin/true`, taken in
 /// turn, ms: a start takes a few ms, and one spell of the shared machine would
 /// decide a single one.
-fn startup(sockc: &Path) -> Result<(f64, f64), String> {
-    let (mut s, mut t) = (f64::MAX, f64::MAX);
+fn startup(sockc: &Path) -> Result<(Measured, Measured), String> {
+    let fastest = |a: Option<Measured>, b: Measured| match a {
+        Some(a) if a.wall <= b.wall => a,
+        _ => b,
+    };
+    let (mut s, mut t) = (None, None);
     for _ in 0..STARTS {
-        s = s.min(ms(timed(&Step::new(sockc, &[&"--version"]))?));
-        t = t.min(ms(timed(&Step::new("/bin/true", &[]))?));
+        s = Some(fastest(s, timed(&Step::new(sockc, &[&"--version"]))?));
+        t = Some(fastest(t, timed(&Step::new("/bin/true", &[]))?));
     }
-    Ok((s, t))
+    Ok((s.expect("STARTS > 0"), t.expect("STARTS > 0")))
 }
 
 const STARTS: usize = 5;
@@ -272,9 +364,9 @@ const STARTS: usize = 5;
 fn figure(
     key: &str,
     what: &str,
-    values: &[f64],
+    values: &Runs,
     baseline: &str,
-    baseline_values: &[f64],
+    baseline_values: &Runs,
     goal: Option<Goal>,
 ) -> Figure {
     let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
@@ -282,10 +374,10 @@ fn figure(
         key: key.into(),
         what: what.into(),
         unit: "ms",
-        value: median(values),
+        value: median(&values.wall),
         baseline: baseline.into(),
-        baseline_value: median(baseline_values),
-        best_ratio: best(values) / best(baseline_values),
+        baseline_value: median(&baseline_values.wall),
+        cpu_ratio: best(&values.cpu) / best(&baseline_values.cpu),
         goal,
     }
 }
@@ -368,7 +460,14 @@ fn size_figures(f: &files::SizeFiles, r: &SizeRuns, out: &mut Vec<Figure>) {
         ] {
             out.push(Figure {
                 unit: "MiB",
-                ..figure(&format!("{key}/{n}"), what, &[value], ipt, &[rss.ipt], goal)
+                ..figure(
+                    &format!("{key}/{n}"),
+                    what,
+                    &Runs::one(value),
+                    ipt,
+                    &Runs::one(rss.ipt),
+                    goal,
+                )
             });
         }
     }
@@ -380,7 +479,7 @@ fn set_figures(
     (largest, largest_runs): (&files::SizeFiles, &SizeRuns),
     out: &mut Vec<Figure>,
 ) {
-    if r.full.is_empty() {
+    if r.full.wall.is_empty() {
         return;
     }
     let full = &r.full;
@@ -413,9 +512,9 @@ fn set_figures(
             ..figure(
                 &format!("rss_set_full/{elements}"),
                 "peak RSS, the set's first install",
-                &[rss],
+                &Runs::one(rss),
                 &format!("iptables-legacy-restore's of {}", largest.name),
-                &[ipt.ipt],
+                &Runs::one(ipt.ipt),
                 big.then_some(Goal::AtMost(200.0)),
             )
         });

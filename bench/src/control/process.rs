@@ -4,11 +4,15 @@
 //! under GNU `time` for its peak resident set (a child of this process would report
 //! this process's own resident set in `ru_maxrss`, which `exec` carries over).
 //!
+//! Besides the wall time, the CPU time the process used (`wait4`'s resource use), which
+//! other work on a shared machine moves far less: what the regression guard compares.
+//!
 //! Invariant: a run whose exit code is not one the caller allows is an error with
 //! the command and its standard error, never a figure.
 
 use std::{
     ffi::OsString,
+    fs::File,
     os::{fd::AsRawFd, unix::process::CommandExt},
     path::Path,
     process::{Command, Stdio},
@@ -72,8 +76,16 @@ impl Step {
 
 const TIME: &str = "/usr/bin/time";
 
-/// Runs `step` to completion; its wall time from spawn to exit.
-pub fn timed(step: &Step) -> Result<Duration, String> {
+/// One run: wall time from spawn to exit, and the CPU time (user and system, every
+/// thread) the process used, which a busy machine moves far less.
+#[derive(Clone, Copy, Debug)]
+pub struct Measured {
+    pub wall: Duration,
+    pub cpu: Duration,
+}
+
+/// Runs `step` to completion and measures it.
+pub fn timed(step: &Step) -> Result<Measured, String> {
     run(step, step.command(None))
 }
 
@@ -97,7 +109,7 @@ pub fn peak_rss_mib(step: &Step) -> Result<f64, String> {
         .ok_or_else(|| format!("GNU time printed `{}`", text.trim()))
 }
 
-fn run(step: &Step, mut cmd: Command) -> Result<Duration, String> {
+fn run(step: &Step, mut cmd: Command) -> Result<Measured, String> {
     let what = step.describe();
     let netns = step
         .netns
@@ -107,9 +119,11 @@ fn run(step: &Step, mut cmd: Command) -> Result<Duration, String> {
         .map_err(|e| format!("{what}: {e}"))?;
     let ns_fd = netns.as_ref().map(|f| f.as_raw_fd());
     let cpus = sys::all_cpus();
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    // Standard error into a file, read after the exit: a pipe could fill and stall
+    // the child while this thread waits in `wait4`.
+    let err_path = std::env::temp_dir().join(format!("sockc-control-{}.err", std::process::id()));
+    let err = File::create(&err_path).map_err(|e| format!("{}: {e}", err_path.display()))?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
     // SAFETY: the closure only makes system calls (setns, sched_*), which are
     // async-signal-safe, on a descriptor that stays open until after the fork.
     unsafe {
@@ -122,15 +136,42 @@ fn run(step: &Step, mut cmd: Command) -> Result<Duration, String> {
         });
     }
     let start = Instant::now();
-    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+    // Reaped below by `wait4`, which also gives the child's CPU time.
+    #[allow(clippy::zombie_processes)]
+    let child = cmd.spawn().map_err(|e| format!("{what}: {e}"))?;
+    let (status, usage) = wait4(child.id() as i32).map_err(|e| format!("{what}: {e}"))?;
     let wall = start.elapsed();
-    let code = out.status.code().unwrap_or(-1);
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&err_path);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     if !step.ok_codes.contains(&code) {
-        return Err(format!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(format!("{what} failed ({status:#x}): {}", stderr.trim()));
     }
-    Ok(wall)
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Ok(Measured {
+        wall,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+    })
+}
+
+/// Waits for child `pid`: its status and resource use.
+fn wait4(pid: i32) -> std::io::Result<(i32, libc::rusage)> {
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: waits for this process's own child, with valid out-pointers.
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if rc == pid {
+            return Ok((status, usage));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
