@@ -545,8 +545,8 @@ pub fn markdown(doc: &Document) -> String {
     let mut out = format!(
         "## The control plane (`sockc bench --control`)\n\n{} build, {}, median of {} \
          round(s); load average {b1:.1}/{b5:.1} (1/5 min) before, {a1:.1}/{a5:.1} after\n\n\
-         | figure | value | baseline (same rounds) | baseline value | ratio | goal | met |\n\
-         |---|---:|---|---:|---:|---|---|\n",
+         | figure | value | baseline (same rounds) | baseline value | ratio | CPU ratio | goal | met |\n\
+         |---|---:|---|---:|---:|---:|---|---|\n",
         doc.profile, doc.machine, doc.rounds
     );
     for f in &doc.figures {
@@ -556,7 +556,7 @@ pub fn markdown(doc: &Document) -> String {
             None => "",
         };
         out.push_str(&format!(
-            "| {} ({}) | {:.1} {} | {} | {:.1} {} | {:.2} | {} | {met} |\n",
+            "| {} ({}) | {:.1} {} | {} | {:.1} {} | {:.2} | {:.2} | {} | {met} |\n",
             f.key,
             f.what,
             f.value,
@@ -565,6 +565,7 @@ pub fn markdown(doc: &Document) -> String {
             f.baseline_value,
             f.unit,
             f.ratio(),
+            f.cpu_ratio,
             f.goal_text()
         ));
     }
