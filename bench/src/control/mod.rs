@@ -320,7 +320,7 @@ pub fn run(o: &ControlOptions) -> Result<(String, Document), String> {
     for (f, runs) in sizes.iter().zip(&runs) {
         size_figures(f, runs, &mut figs);
     }
-    if let Some(largest) = sizes.iter().zip(&runs).last() {
+    if let Some(largest) = sizes.iter().zip(&runs).next_back() {
         set_figures(o.set_elements, &set_runs, largest, &mut figs);
     }
     figs.push(figure(
