@@ -268,6 +268,11 @@ pub fn write(a: &Analysis, text: &str, opts: &Options) -> (Import, Vec<(usize, l
     } else {
         report::Status::Unsupported
     };
+    // A ruleset that accepts everything still gets one block (that allows everything):
+    // `apply` refuses a file without hook blocks, and the pair must install.
+    if residual.is_none() && !shared.contains(&true) && !a.placed.is_empty() {
+        shared[0] = true;
+    }
     let (written, unwritten): (Vec<usize>, Vec<usize>) =
         (0..a.placed.len()).partition(|&i| shared[i]);
     if residual.is_some() {

@@ -487,3 +487,17 @@ fn the_spaced_forms_nft_reads_are_read() {
     );
     assert_eq!(rules.len(), 3, "{rules:?}");
 }
+
+#[test]
+fn a_ruleset_that_accepts_everything_still_gets_a_block() {
+    // `apply` refuses a file without hook blocks: one that allows everything
+    let text = "table inet f {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n";
+    let imp = run(text);
+    assert!(imp.residual.is_none());
+    assert!(
+        imp.sk_text.contains("netfilter input priority 1 {"),
+        "{}",
+        imp.sk_text
+    );
+    assert_eq!(rules_of(&imp), Vec::<String>::new());
+}
