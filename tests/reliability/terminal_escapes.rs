@@ -181,7 +181,16 @@ fn import_escapes_the_source_it_quotes() {
     assert!(r.stdout.contains(SHOWN), "the rule file: {r}");
     // what it wrote is a rule file that compiles
     let out = dir.0.join("imported.sk");
-    sockc(&["-q", "import", path(&ipt), "--from", "iptables", "-o", path(&out)]).ok();
+    sockc(&[
+        "-q",
+        "import",
+        path(&ipt),
+        "--from",
+        "iptables",
+        "-o",
+        path(&out),
+    ])
+    .ok();
     sockc(&["check", path(&out)]).ok();
 }
 

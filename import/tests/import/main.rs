@@ -19,6 +19,7 @@ mod common;
 mod architecture;
 mod cases;
 mod corpus;
+mod fuzz;
 mod held_out;
 mod hostile;
 mod lowering;
