@@ -844,3 +844,137 @@ impl Judge<'_> {
         (weakest != Status::Unsupported).then_some(weakest)
     }
 }
+
+/// The nft text and JSON front ends agree (issue 48): every nft text file of the
+/// corpus is loaded into a namespace of its own and listed again with `nft -j list
+/// ruleset`; both listings are imported at each hook and must give every rule the
+/// same status and the same written rules, in order. Root and `nft`.
+#[test]
+fn nft_text_and_its_json_listing_import_alike() {
+    if !common::kernel() {
+        return;
+    }
+    let mut compared = 0;
+    for entry in manifest() {
+        let file = entry["file"].as_str().expect("file");
+        if !file.ends_with(".nft") || !selected(file) {
+            continue;
+        }
+        let text = std::fs::read_to_string(corpus().join(file)).expect("corpus file");
+        let json = json_listing(&text, file);
+        let iface = entry["iface"].as_str().expect("iface");
+        for hook in [Hook::Netfilter, Hook::Xdp] {
+            let import = |t: &str| {
+                let o = Options {
+                    hook,
+                    interface: Some(iface.to_string()),
+                    ..Default::default()
+                };
+                sockc_import::import(t, &o).unwrap_or_else(|e| panic!("{file}: {e}"))
+            };
+            let (a, b) = (import(&text), import(&json));
+            let statuses = |i: &sockc_import::Import| -> Vec<Status> {
+                i.report.rules.iter().map(|r| r.status).collect()
+            };
+            assert_eq!(
+                statuses(&a),
+                statuses(&b),
+                "{file} at {}: statuses of the text and of `nft -j`",
+                hook_name(hook)
+            );
+            let rules = |i: &sockc_import::Import| -> Vec<String> { resolved(&i.sk_text) };
+            assert_eq!(
+                rules(&a),
+                rules(&b),
+                "{file} at {}: written rules of the text and of `nft -j`",
+                hook_name(hook)
+            );
+            for (r, s) in a.report.rules.iter().zip(&b.report.rules) {
+                for reason in [&r.reason, &s.reason] {
+                    assert!(
+                        !reason.contains("Some(")
+                            && !reason.contains("V4")
+                            && !reason.contains("V6"),
+                        "{file}: a reason shows an internal name: {reason}"
+                    );
+                }
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared > 0, "no nft text file in the corpus");
+}
+
+/// A rule file's rules and block heads without comments, each `@set` replaced by the
+/// set's contents: derived sets are named after the rule's line, and a JSON listing
+/// is one line.
+fn resolved(sk: &str) -> Vec<String> {
+    let lines: Vec<&str> = sk
+        .lines()
+        .map(|l| l.split("    #").next().unwrap_or(l).trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("residual "))
+        .collect();
+    let sets: Vec<(String, &str)> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("set ")?.split_once(" = "))
+        .map(|(name, body)| (format!("@{name}"), body))
+        .collect();
+    lines
+        .iter()
+        .filter(|l| !l.starts_with("set "))
+        .map(|l| {
+            l.split(' ')
+                .map(|w| {
+                    let (pre, at) = w.split_at(w.find('@').unwrap_or(w.len()));
+                    match sets.iter().find(|(n, _)| n == at) {
+                        Some((_, body)) => format!("{pre}{body}"),
+                        None => w.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// `text` loaded into a namespace of its own and listed by `nft -j list ruleset`.
+fn json_listing(text: &str, file: &str) -> String {
+    let ns = format!("sockc-h48json-{}", std::process::id());
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &ns])
+        .status();
+    let ok = std::process::Command::new("ip")
+        .args(["netns", "add", &ns])
+        .status()
+        .expect("ip netns add");
+    assert!(ok.success(), "ip netns add {ns}");
+    let run = |args: &[&str], input: Option<&str>| -> std::process::Output {
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", &ns]).args(args);
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("ip netns exec");
+        if let Some(i) = input {
+            use std::io::Write as _;
+            child.stdin.take().unwrap().write_all(i.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().expect("nft")
+    };
+    let loaded = run(&["nft", "-f", "-"], Some(text));
+    let listed = run(&["nft", "-j", "list", "ruleset"], None);
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &ns])
+        .status();
+    assert!(
+        loaded.status.success(),
+        "{file} does not load: {}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    assert!(
+        listed.status.success(),
+        "{file}: nft -j list ruleset failed"
+    );
+    String::from_utf8(listed.stdout).expect("UTF-8 JSON")
+}
