@@ -250,6 +250,12 @@ fn print_report(imported: &Import, name: &str, opts: &Options, default_hook: boo
         for (path, how) in &imported.set_files {
             errln!("sockc: set file {path}: {how}");
         }
+        if let Some(res) = imported.residual.as_ref().filter(|r| !r.ipsets.is_empty()) {
+            errln!(
+                "sockc: note: the residual matches the ipsets {}: they must exist in the install's namespace when `sockc apply` runs (iptables-restore refuses the residual otherwise, and nothing is installed)",
+                res.ipsets.join(", ")
+            );
+        }
         for (what, n) in r.needs() {
             errln!("sockc: {n} rules need {what}");
         }
