@@ -701,14 +701,18 @@ fn run_both(
         .unwrap_or_else(|e| panic!("load {file}: {e}"));
     let original = lab.probe(probes).unwrap_or_else(|e| panic!("{file}: {e}"));
     lab.flush().unwrap_or_else(|e| panic!("flush {file}: {e}"));
-    let dir = std::env::temp_dir().join(format!("sockc-import-diff-{}", std::process::id()));
+    // each run its own directory and install name: the tests of this file run at the
+    // same time in one process
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("sockc-import-diff-{}-{run}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch directory");
     let sk = dir.join(format!("{file}.sk"));
     std::fs::write(&sk, sk_text).expect("write the import");
     if let Some(r) = residual {
         std::fs::write(dir.join(RESIDUAL_FILE), r).expect("write the residual");
     }
-    let name = format!("import-diff-{}", std::process::id());
+    let name = format!("import-diff-{}-{run}", std::process::id());
     let ours = {
         let _install = Install::apply(&sk, &name, lab.receiver());
         if names.label != "xdp"
