@@ -230,6 +230,55 @@ pub enum Key {
     HopLimit(IpVersion),
 }
 
+impl Key {
+    /// The field as a user reads it (nft's selector words), for reasons and errors.
+    pub fn describe(&self) -> String {
+        let v = |v: &IpVersion| if *v == IpVersion::V4 { "ip" } else { "ip6" };
+        let proto = |p: &Option<u8>| match p {
+            Some(6) => "tcp",
+            Some(17) => "udp",
+            Some(132) => "sctp",
+            Some(33) => "dccp",
+            Some(136) => "udplite",
+            _ => "th",
+        };
+        match self {
+            Key::NfProto => "meta nfproto".into(),
+            Key::L4Proto => "meta l4proto".into(),
+            Key::IpProtocol => "ip protocol".into(),
+            Key::Ip6Nexthdr => "ip6 nexthdr".into(),
+            Key::Saddr(x) => format!("{} saddr", v(x)),
+            Key::Daddr(x) => format!("{} daddr", v(x)),
+            Key::Sport(p) => format!("{} sport", proto(p)),
+            Key::Dport(p) => format!("{} dport", proto(p)),
+            Key::TcpFlags => "tcp flags".into(),
+            Key::IcmpType(x) => format!(
+                "{} type",
+                if *x == IpVersion::V4 {
+                    "icmp"
+                } else {
+                    "icmpv6"
+                }
+            ),
+            Key::IcmpCode(x) => format!(
+                "{} code",
+                if *x == IpVersion::V4 {
+                    "icmp"
+                } else {
+                    "icmpv6"
+                }
+            ),
+            Key::CtState => "ct state".into(),
+            Key::Iifname => "iifname".into(),
+            Key::Oifname => "oifname".into(),
+            Key::Iif => "iif".into(),
+            Key::Oif => "oif".into(),
+            Key::HopLimit(IpVersion::V4) => "ip ttl".into(),
+            Key::HopLimit(IpVersion::V6) => "ip6 hoplimit".into(),
+        }
+    }
+}
+
 pub const CT_NEW: u128 = 0;
 pub const CT_ESTABLISHED: u128 = 1;
 pub const CT_RELATED: u128 = 2;
@@ -391,6 +440,12 @@ pub struct NamedSet {
     /// Verdict maps: the verdict of each element, in element order.
     pub verdicts: Option<Vec<Verdict>>,
     pub interval: bool,
+    /// Why its listed elements are not what a lookup sees at run time, when they are
+    /// not: the ruleset fills it (`flags dynamic`, `add @s`, `-j SET --add-set`), its
+    /// elements expire or carry state (`timeout`, per-element `limit`/`quota`), or the
+    /// listing cannot be read. Lookups in such a set stay in netfilter
+    /// ([`crate::semantics::runtime_sets`]).
+    pub unknown: Option<String>,
     pub span: Span,
 }
 

@@ -1,7 +1,7 @@
 //! The fourth rung of the testing ladder (ARCHITECTURE.md, "Testing"): end to end, as
 //! root, in network namespaces and cgroups each test makes and removes (`tests/netns`),
 //! with real sockets and traffic, and installs made by the `sockc` binary with
-//! `--netns`. The life of an install: [`apply`], [`attach_ahead`], [`set_delta`],
+//! `--netns`. The life of an install: [`apply`], [`attach_ahead`], [`set_delta`], [`in_place`],
 //! [`set_scale`], [`stats`], [`show`], [`operator`], [`trace`], [`watch`] and
 //! [`confirm`] (commit-confirmed applies); what the rules do to traffic: [`frames`],
 //! [`ext6_frag`], [`socket`], [`ct`], [`ct_icmp`], [`ct_anchor`], [`limit`],
@@ -31,6 +31,7 @@ mod ct_anchor;
 mod ct_icmp;
 mod ext6_frag;
 mod frames;
+mod in_place;
 mod limit;
 mod netfilter;
 mod netfilter_iface;

@@ -20,6 +20,8 @@ mod common;
 mod architecture;
 mod cases;
 mod corpus;
+mod fuzz;
+mod held_out;
 mod hop_limit;
 mod hostile;
 mod lowering;
