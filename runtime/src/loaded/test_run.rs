@@ -40,9 +40,14 @@ pub fn run(
     repeat: u32,
 ) -> Result<RunResult, ProgramError> {
     match hook {
-        HookKind::Xdp | HookKind::TcIngress | HookKind::TcEgress => {
-            run_on_frame(prog, input, repeat)
-        }
+        // A cgroup_skb program takes the frame too: the kernel takes the Ethernet
+        // header off (`eth_type_trans`) and the program sees the packet from its
+        // network header, as at the hook.
+        HookKind::Xdp
+        | HookKind::TcIngress
+        | HookKind::TcEgress
+        | HookKind::CgroupIngress
+        | HookKind::CgroupEgress => run_on_frame(prog, input, repeat),
         HookKind::SkLookup => run_sk_lookup(prog, input, repeat),
         HookKind::NfPrerouting
         | HookKind::NfInput
