@@ -7,7 +7,8 @@
 //! [`ext6_frag`], [`socket`], [`ct`], [`ct_icmp`], [`ct_anchor`], [`limit`],
 //! [`route`], [`reject`], [`reject_headers`], [`reject_vlan`], [`reject_flood`] (a
 //! flood against the kernel's own ICMP limit), [`netfilter`],
-//! [`netfilter_iface`]; the socket layer:
+//! [`netfilter_iface`], [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a
+//! cgroup); the socket layer:
 //! [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
 //! `sockc-peer` processes).
 //!
@@ -24,6 +25,7 @@ mod common;
 mod netns;
 
 mod apply;
+mod cgroup;
 mod attach_ahead;
 mod confirm;
 mod ct;
