@@ -191,13 +191,8 @@ fn for_hooks(set: &RuleSet, netfilter: bool) -> String {
                 }
             }
         }
-        let head = match b.hook {
-            Hook::Xdp => "xdp",
-            Hook::TcIngress => "tc ingress",
-            Hook::TcEgress => "tc egress",
-        };
         heads.push((
-            format!("{head} on {} {{", INTERFACES[b.iface]),
+            format!("{} {{", b.head()),
             format!("netfilter {hook} {{"),
         ));
     }
