@@ -166,3 +166,98 @@ fn remove_cgroup(path: &str) {
     }
     panic!("could not remove {path}");
 }
+
+/// A program attached the way systemd attaches `IPAddressDeny=` and
+/// `IPEgressFilterPath=` programs (`BPF_PROG_ATTACH` with `BPF_F_ALLOW_MULTI`, by
+/// bpftool here) and sockc's block on one cgroup both apply: the packet goes on only if
+/// both let it. A re-apply and a flush of sockc's install leave the other program
+/// alone. (The other program is a cgroup egress block of a second install, on a child
+/// cgroup, taken from its pin.)
+#[test]
+fn a_systemd_style_program_and_the_block_both_apply() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgmulti", 191);
+    let ns = lab.ns_a.clone();
+    let cg = Cgroup::new("cgmulti");
+    let scratch = cg.child("scratch");
+    let other = lab.other_install("sd");
+    let sd_rules = lab.rules(
+        "sd.sk",
+        &format!(
+            "cgroup egress \"{}\" {{\n    drop udp to 127.0.0.1:7115\n    default allow\n}}\n",
+            scratch.path
+        ),
+    );
+    sockc(&lab.apply_args(&sd_rules, &other, &[])).ok();
+    let pin = program_pin(&other);
+    let attached = SystemdStyle::attach(&cg.path, &pin);
+
+    let mut inside = Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0"));
+    let mut eperm = |port: u16| {
+        let out = inside.cmd(&format!("sendto 127.0.0.1:{port} ping"));
+        out.starts_with("error 1 ")
+    };
+    assert!(eperm(7115), "the systemd-style program alone drops 7115");
+    assert!(!eperm(7110));
+    let file = lab.rules("cg.sk", &rules(&cg, 7110));
+    lab.apply_ok(&file);
+    lab.status_attached();
+    assert_eq!((eperm(7110), eperm(7115), eperm(7112)), (true, true, false));
+    std::fs::write(&file, rules(&cg, 7111)).expect("rewrite rules");
+    lab.apply_ok(&file);
+    assert_eq!((eperm(7110), eperm(7111), eperm(7115)), (false, true, true));
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    assert_eq!((eperm(7111), eperm(7115)), (false, true), "after flush");
+    drop(attached);
+    assert!(!eperm(7115), "the other program detached");
+}
+
+/// The program pin of an install's one program (`sockc/NAME/g<N>/prog_*`).
+fn program_pin(install: &str) -> String {
+    let dir = std::path::Path::new(BPFFS).join("sockc").join(install);
+    let gens = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for g in gens.flatten().filter(|g| g.file_name().to_string_lossy().starts_with('g')) {
+        for p in std::fs::read_dir(g.path()).expect("generation dir").flatten() {
+            if p.file_name().to_string_lossy().starts_with("prog_") {
+                return p.path().display().to_string();
+            }
+        }
+    }
+    panic!("no program pin under {}", dir.display())
+}
+
+/// A pinned program attached to a cgroup's egress as systemd attaches its own
+/// (`bpftool cgroup attach CG egress pinned PIN multi`); detached when dropped.
+struct SystemdStyle {
+    cgroup: String,
+    pin: String,
+}
+
+impl SystemdStyle {
+    fn attach(cgroup: &str, pin: &str) -> SystemdStyle {
+        let attached = SystemdStyle {
+            cgroup: cgroup.to_string(),
+            pin: pin.to_string(),
+        };
+        netns::run(std::process::Command::new("bpftool").args([
+            "cgroup", "attach", cgroup, "egress", "pinned", pin, "multi",
+        ]))
+        .ok();
+        attached
+    }
+}
+
+impl Drop for SystemdStyle {
+    fn drop(&mut self) {
+        let _ = netns::run(std::process::Command::new("bpftool").args([
+            "cgroup",
+            "detach",
+            &self.cgroup,
+            "egress",
+            "pinned",
+            &self.pin,
+        ]));
+    }
+}
