@@ -9,7 +9,10 @@
 //! bytes from the IP header on; a process outside the cgroup is not affected; a
 //! re-apply swaps the program in place (`LINK_UPDATE`: the same link pin); the cgroup
 //! removed and made again under the install is drift (`status` exit 3), which
-//! `repair` mends for the new cgroup's processes; `flush` takes the links off.
+//! `repair` mends for the new cgroup's processes; `flush` takes the links off. Beside
+//! a program attached as systemd attaches its own (`BPF_PROG_ATTACH`, multi) both
+//! apply; a process that moves to another cgroup keeps its sockets' rules; `kill -9`
+//! at every fault point of an apply, a re-apply and a flush converges.
 //!
 //! Root only; skipped otherwise (see `tests/common`).
 
@@ -260,4 +263,172 @@ impl Drop for SystemdStyle {
             &self.pin,
         ]));
     }
+}
+
+/// An attacker's process that moves itself to another cgroup keeps the sockets it
+/// made under its first cgroup's rules (a socket's cgroup is fixed when it is made);
+/// only sockets it makes after the move escape them, and those are the new cgroup's.
+#[test]
+fn a_process_that_moves_between_cgroups_keeps_its_sockets_rules() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgmove", 193);
+    let ns = lab.ns_a.clone();
+    let cg = Cgroup::new("cgmove");
+    let elsewhere = Cgroup::new("cgmove-out");
+    let _listener = tcp_listen(&ns, addr("127.0.0.1:7113"));
+    let file = lab.rules("cg.sk", &rules(&cg, 7110));
+    lab.apply_ok(&file);
+    let mut peer = Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0"));
+    assert!(peer.cmd("sendto 127.0.0.1:7110 ping").starts_with("error 1 "));
+    assert_eq!(peer.cmd("connect 127.0.0.1:7113 1000"), "timeout");
+    std::fs::write(
+        format!("{}/cgroup.procs", elsewhere.path),
+        peer.pid().to_string(),
+    )
+    .expect("move the peer");
+    // Its UDP socket was made in `cg`: still refused.
+    assert!(peer.cmd("sendto 127.0.0.1:7110 ping").starts_with("error 1 "));
+    // A socket made after the move is the other cgroup's, which has no rules.
+    assert!(peer.cmd("connect 127.0.0.1:7113 2000").starts_with("connected "));
+    let stats = lab.stats();
+    assert_eq!(
+        counted(&stats, "drop udp to 127.0.0.1:7110"),
+        (2, 2 * DATAGRAM_BYTES)
+    );
+}
+
+/// `kill -9` of sockc at every step of a first apply, a re-apply (an ingress block
+/// added, the dropped port moved) and a flush of cgroup blocks: afterwards `status`
+/// names the file that is in force (or nothing), exactly that file's cgroup programs
+/// are on the cgroup, and the cgroup's traffic gets what that file says.
+#[test]
+fn kill_at_every_step_of_cgroup_apply_reapply_and_flush_converges() {
+    if !common::kernel() {
+        return;
+    }
+    let _interrupted = common::exclusive::interrupted_install();
+    let lab = Lab::new("cgkill", 195);
+    let cg = Cgroup::new("cgkill");
+    let old_text = format!(
+        "cgroup egress \"{}\" {{\n    drop udp to 127.0.0.1:7110\n    default allow\n}}\n",
+        cg.path
+    );
+    let old = lab.rules("old.sk", &old_text);
+    let new = lab.rules("new.sk", &rules(&cg, 7111));
+    // (7110 refused, 7111 refused, cgroup programs attached)
+    let files = [(old.as_path(), (true, false, 1)), (new.as_path(), (false, true, 2))];
+    let (apply_old, apply_new) = (
+        lab.apply_args(&old, &lab.name, &[]),
+        lab.apply_args(&new, &lab.name, &[]),
+    );
+    let flush = ["flush", "--name", &lab.name, "--bpffs", BPFFS];
+    let mut killed = 0;
+    let first = fault_steps(&apply_old);
+    sockc(&flush).ok();
+    for n in 1..=first {
+        kill_at(&apply_old, n);
+        check_truth(&cg, &lab, &files, &format!("first apply killed at step {n}"));
+        lab.apply_ok(&old);
+        sockc(&flush).ok();
+        killed += 1;
+    }
+    lab.apply_ok(&old);
+    let again = fault_steps(&apply_new);
+    for n in 1..=again {
+        lab.apply_ok(&old);
+        kill_at(&apply_new, n);
+        check_truth(&cg, &lab, &files, &format!("re-apply killed at step {n}"));
+        lab.apply_ok(&new);
+        lab.status_attached();
+        killed += 1;
+    }
+    lab.apply_ok(&new);
+    let out = fault_steps(&flush);
+    for n in 1..=out {
+        lab.apply_ok(&new);
+        kill_at(&flush, n);
+        check_truth(&cg, &lab, &files, &format!("flush killed at step {n}"));
+        sockc(&flush);
+        killed += 1;
+    }
+    assert_eq!(cgroup_programs(&cg.path), 0);
+    println!("killed {killed} times (first apply {first}, re-apply {again}, flush {out} steps)");
+}
+
+/// `sockc ARGS` with extra environment.
+fn sockc_env(args: &[&str], env: &[(&str, &str)]) -> netns::Run {
+    let mut cmd = std::process::Command::new(netns::sockc_bin());
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    netns::run(&mut cmd)
+}
+
+/// The fault points a command passes (`SOCKC_FAULT_TRACE`).
+fn fault_steps(args: &[&str]) -> usize {
+    sockc_env(args, &[("SOCKC_FAULT_TRACE", "1")])
+        .ok()
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("fault point "))
+        .count()
+}
+
+/// The command killed at its `n`-th fault point.
+fn kill_at(args: &[&str], n: usize) {
+    let r = sockc_env(args, &[("SOCKC_FAULT_KILL_AT", &n.to_string())]);
+    assert_eq!(r.code, -1, "killed at {n}:\n{r}");
+}
+
+/// The cgroup_skb programs attached to the cgroup itself (bpftool, not sockc).
+fn cgroup_programs(cgroup: &str) -> usize {
+    let out = netns::run(std::process::Command::new("bpftool").args(["cgroup", "list", cgroup, "-j"]));
+    let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    v.as_array().map_or(0, |a| {
+        a.iter()
+            .filter(|p| {
+                matches!(
+                    p["attach_type"].as_str(),
+                    Some("cgroup_inet_ingress" | "cgroup_inet_egress" | "ingress" | "egress")
+                )
+            })
+            .count()
+    })
+}
+
+/// After a kill: status exits 0 and names a file (or nothing), that file's cgroup
+/// programs are on the cgroup, and a new process of the cgroup gets what it says.
+#[track_caller]
+fn check_truth(
+    cg: &Cgroup,
+    lab: &Lab,
+    files: &[(&std::path::Path, (bool, bool, usize))],
+    when: &str,
+) {
+    let (r, st) = lab.status_run(&[]);
+    let want = match &st {
+        None => {
+            assert!(r.stderr.contains("nothing is installed"), "{when}:\n{r}");
+            (false, false, 0)
+        }
+        Some(st) => {
+            assert_eq!(r.code, 0, "{when}: status after recovery:\n{r}");
+            let file = st["source_file"].as_str().unwrap();
+            files
+                .iter()
+                .find(|(f, _)| f.to_str() == Some(file))
+                .unwrap_or_else(|| panic!("{when}: status names {file}"))
+                .1
+        }
+    };
+    let mut peer = Peer::udp(Some(&cg.path), &lab.ns_a, addr("127.0.0.1:0"));
+    let mut eperm = |port: u16| {
+        peer.cmd(&format!("sendto 127.0.0.1:{port} ping"))
+            .starts_with("error 1 ")
+    };
+    let got = (eperm(7110), eperm(7111), cgroup_programs(&cg.path));
+    assert_eq!(got, want, "{when}: {st:#?}");
 }

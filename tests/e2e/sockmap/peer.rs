@@ -140,6 +140,11 @@ impl Peer {
         p
     }
 
+    /// The peer's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for the listener's connection.
     pub fn accepted(&mut self) {
         self.connected();
