@@ -1,4 +1,4 @@
-cg_in_sockc_ker: cgroup ingress /sys/fs/cgroup/sockc-kernel-table section cgroup_skb/ingress (469 insns)
+cg_in_app: cgroup ingress /sys/fs/cgroup/app section cgroup_skb/ingress (469 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -389,7 +389,7 @@ cg_in_sockc_ker: cgroup ingress /sys/fs/cgroup/sockc-kernel-table section cgroup
 386: (dc) r1 = be16 r1
 387: (6b) *(u16 *)(r10 -26) = r1
 388: (72) *(u8 *)(r10 -30) = 1
-; line 7: count tcp
+; line 8: count tcp
 389: (71) r1 = *(u8 *)(r10 -32)
 390: (15) if r1 == 0x0 goto pc+54
 391: (71) r1 = *(u8 *)(r10 -31)
@@ -414,7 +414,7 @@ cg_in_sockc_ker: cgroup ingress /sys/fs/cgroup/sockc-kernel-table section cgroup
 411: (61) r2 = *(u32 *)(r10 -20)
 412: (0f) r1 += r2
 413: (7b) *(u64 *)(r0 +8) = r1
-; line 8: allow tcp to *:22
+; line 9: allow tcp to *:22
 414: (71) r1 = *(u8 *)(r10 -30)
 415: (15) if r1 == 0x0 goto pc+5
 416: (69) r1 = *(u16 *)(r10 -26)
@@ -422,7 +422,7 @@ cg_in_sockc_ker: cgroup ingress /sys/fs/cgroup/sockc-kernel-table section cgroup
 418: (62) *(u32 *)(r10 -16) = 1
 419: (b7) r9 = 1
 420: (05) goto pc+26
-; line 9: drop tcp from 10.0.0.0/8
+; line 10: drop tcp from 10.0.0.0/8
 421: (71) r1 = *(u8 *)(r10 -32)
 422: (55) if r1 != 0x4 goto pc+8
 423: (61) r1 = *(u32 *)(r10 -84)
@@ -431,7 +431,7 @@ cg_in_sockc_ker: cgroup ingress /sys/fs/cgroup/sockc-kernel-table section cgroup
 426: (62) *(u32 *)(r10 -16) = 2
 427: (b7) r9 = 0
 428: (05) goto pc+18
-; line 10: drop to 2001:db8::/32
+; line 11: drop to 2001:db8::/32
 429: (71) r1 = *(u8 *)(r10 -32)
 430: (55) if r1 != 0x6 goto pc+5
 431: (61) r1 = *(u32 *)(r10 -48)
@@ -439,7 +439,7 @@ cg_in_sockc_ker: cgroup ingress /sys/fs/cgroup/sockc-kernel-table section cgroup
 433: (62) *(u32 *)(r10 -16) = 3
 434: (b7) r9 = 0
 435: (05) goto pc+11
-; line 11: drop icmp type echo-request
+; line 12: drop icmp type echo-request
 436: (71) r1 = *(u8 *)(r10 -31)
 437: (55) if r1 != 0x1 goto pc+7
 438: (71) r1 = *(u8 *)(r10 -30)
@@ -449,7 +449,7 @@ cg_in_sockc_ker: cgroup ingress /sys/fs/cgroup/sockc-kernel-table section cgroup
 442: (62) *(u32 *)(r10 -16) = 4
 443: (b7) r9 = 0
 444: (05) goto pc+2
-; line 12: default allow
+; line 13: default allow
 445: (62) *(u32 *)(r10 -16) = 5
 446: (b7) r9 = 1
 447: (61) r1 = *(u32 *)(r10 -16)
@@ -474,7 +474,7 @@ cg_in_sockc_ker: cgroup ingress /sys/fs/cgroup/sockc-kernel-table section cgroup
 467: (bf) r0 = r9
 468: (95) exit
 
-cg_out_sockc_ke: cgroup egress /sys/fs/cgroup/sockc-kernel-table section cgroup_skb/egress (503 insns)
+cg_out_app: cgroup egress /sys/fs/cgroup/app section cgroup_skb/egress (503 insns)
 ; prologue: parse headers into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -88) = 0
@@ -869,7 +869,7 @@ cg_out_sockc_ke: cgroup egress /sys/fs/cgroup/sockc-kernel-table section cgroup_
 390: (dc) r1 = be16 r1
 391: (6b) *(u16 *)(r10 -26) = r1
 392: (72) *(u8 *)(r10 -30) = 1
-; line 16: count
+; line 17: count
 393: (62) *(u32 *)(r10 -16) = 6
 394: (61) r1 = *(u32 *)(r10 -16)
 395: (77) r1 >>= 8
@@ -890,7 +890,7 @@ cg_out_sockc_ke: cgroup egress /sys/fs/cgroup/sockc-kernel-table section cgroup_
 411: (61) r2 = *(u32 *)(r10 -20)
 412: (0f) r1 += r2
 413: (7b) *(u64 *)(r0 +8) = r1
-; line 17: drop to @blocked
+; line 18: drop to @blocked
 414: (71) r1 = *(u8 *)(r10 -32)
 415: (15) if r1 == 0x0 goto pc+63
 416: (71) r1 = *(u8 *)(r10 -32)
@@ -909,7 +909,7 @@ cg_out_sockc_ke: cgroup egress /sys/fs/cgroup/sockc-kernel-table section cgroup_
 431: (62) *(u32 *)(r10 -16) = 7
 432: (b7) r9 = 0
 433: (05) goto pc+47
-; line 18: allow udp to *:@dns
+; line 19: allow udp to *:@dns
 434: (71) r1 = *(u8 *)(r10 -31)
 435: (55) if r1 != 0x11 goto pc+9
 436: (71) r1 = *(u8 *)(r10 -30)
@@ -921,7 +921,7 @@ cg_out_sockc_ke: cgroup egress /sys/fs/cgroup/sockc-kernel-table section cgroup_
 442: (62) *(u32 *)(r10 -16) = 8
 443: (b7) r9 = 1
 444: (05) goto pc+36
-; line 19: allow tcp syn !ack to *:80
+; line 20: allow tcp syn !ack to *:80
 445: (71) r1 = *(u8 *)(r10 -31)
 446: (55) if r1 != 0x6 goto pc+10
 447: (71) r1 = *(u8 *)(r10 -30)
@@ -934,7 +934,7 @@ cg_out_sockc_ke: cgroup egress /sys/fs/cgroup/sockc-kernel-table section cgroup_
 454: (62) *(u32 *)(r10 -16) = 9
 455: (b7) r9 = 1
 456: (05) goto pc+24
-; line 20: allow icmpv6 type echo-request
+; line 21: allow icmpv6 type echo-request
 457: (71) r1 = *(u8 *)(r10 -32)
 458: (55) if r1 != 0x6 goto pc+11
 459: (71) r1 = *(u8 *)(r10 -31)
@@ -946,7 +946,7 @@ cg_out_sockc_ke: cgroup egress /sys/fs/cgroup/sockc-kernel-table section cgroup_
 465: (62) *(u32 *)(r10 -16) = 10
 466: (b7) r9 = 1
 467: (05) goto pc+13
-; line 21: allow ip4 to 127.0.0.0/8
+; line 22: allow ip4 to 127.0.0.0/8
 468: (71) r1 = *(u8 *)(r10 -32)
 469: (55) if r1 != 0x4 goto pc+6
 470: (61) r1 = *(u32 *)(r10 -76)
@@ -955,11 +955,11 @@ cg_out_sockc_ke: cgroup egress /sys/fs/cgroup/sockc-kernel-table section cgroup_
 473: (62) *(u32 *)(r10 -16) = 11
 474: (b7) r9 = 1
 475: (05) goto pc+5
-; line 22: drop ip6
+; line 23: drop ip6
 476: (62) *(u32 *)(r10 -16) = 12
 477: (b7) r9 = 0
 478: (05) goto pc+2
-; line 23: default drop
+; line 24: default drop
 479: (62) *(u32 *)(r10 -16) = 13
 480: (b7) r9 = 0
 481: (61) r1 = *(u32 *)(r10 -16)

@@ -6,7 +6,7 @@
 //! nothing arrives, a TCP connection whose SYN is dropped at egress times out (the
 //! kernel retransmits; `connect()` does not fail), an ingress `drop` loses the
 //! datagram before the socket sees it; every rule counts exactly what it decided,
-//! bytes from the IP header on; a process outside the cgroup is not affected; a
+//! bytes from the IP header on, and `sockc trace` shows a `log` rule's drop; a process outside the cgroup is not affected; a
 //! re-apply swaps the program in place (`LINK_UPDATE`: the same link pin); the cgroup
 //! removed and made again under the install is drift (`status` exit 3), which
 //! `repair` mends for the new cgroup's processes; `flush` takes the links off. Beside
@@ -50,7 +50,7 @@ const DATAGRAM_BYTES: u64 = 20 + 8 + 4;
 
 fn rules(cg: &Cgroup, drop_port: u16) -> String {
     format!(
-        "cgroup egress \"{cg}\" {{\n    drop udp to 127.0.0.1:{drop_port}\n    count udp to 127.0.0.1:7112\n    \
+        "cgroup egress \"{cg}\" {{\n    drop udp to 127.0.0.1:{drop_port} log\n    count udp to 127.0.0.1:7112\n    \
          drop tcp to 127.0.0.1:7113\n    default allow\n}}\n\
          cgroup ingress \"{cg}\" {{\n    drop udp from 127.0.0.1:7114\n    default allow\n}}\n",
         cg = cg.path
@@ -97,6 +97,17 @@ fn cgroup_blocks_drop_and_count_the_cgroups_traffic_only() {
     // A process outside the cgroup is not affected.
     assert_eq!(outside.cmd("sendto 127.0.0.1:7110 ping"), "ok 4");
     assert!(sink_10.cmd("recv 2000").starts_with("got "));
+    // `log`: the drop is traced with its rule and packet.
+    let traced = netns::trace_during(
+        &["--name", &lab.name, "--bpffs", BPFFS, "--count", "1", "--timeout", "10"],
+        || assert!(inside.cmd("sendto 127.0.0.1:7110 ping").starts_with("error 1 ")),
+    );
+    assert!(
+        traced.stdout.contains("cgroup egress")
+            && traced.stdout.contains("drop udp to 127.0.0.1:7110 log")
+            && traced.stdout.contains("-> 127.0.0.1:7110 (32 bytes)"),
+        "{traced}"
+    );
     // A dropped SYN: connect() times out, it does not fail.
     assert_eq!(inside.cmd("connect 127.0.0.1:7113 1500"), "timeout");
 
@@ -110,8 +121,8 @@ fn cgroup_blocks_drop_and_count_the_cgroups_traffic_only() {
 
     let stats = lab.stats();
     assert_eq!(
-        counted(&stats, "drop udp to 127.0.0.1:7110"),
-        (1, DATAGRAM_BYTES)
+        counted(&stats, "drop udp to 127.0.0.1:7110 log"),
+        (2, 2 * DATAGRAM_BYTES)
     );
     assert_eq!(
         counted(&stats, "count udp to 127.0.0.1:7112"),
@@ -294,7 +305,7 @@ fn a_process_that_moves_between_cgroups_keeps_its_sockets_rules() {
     assert!(peer.cmd("connect 127.0.0.1:7113 2000").starts_with("connected "));
     let stats = lab.stats();
     assert_eq!(
-        counted(&stats, "drop udp to 127.0.0.1:7110"),
+        counted(&stats, "drop udp to 127.0.0.1:7110 log"),
         (2, 2 * DATAGRAM_BYTES)
     );
 }
