@@ -210,7 +210,9 @@ fn cgroup_blocks_agree_with_the_evaluator() {
     match result {
         Ok(()) => println!("differential (cgroup): {}", tally.borrow()),
         Err(TestError::Fail(why, _)) => panic!("{why}\n\nseed {seed}; replay: {replay}"),
-        Err(TestError::Abort(why)) => panic!("cgroup differential run aborted: {why} (seed {seed})"),
+        Err(TestError::Abort(why)) => {
+            panic!("cgroup differential run aborted: {why} (seed {seed})")
+        }
     }
     let [ingress, egress] = per_hook.get();
     println!("differential (cgroup): {ingress} pairs at cgroup ingress, {egress} at cgroup egress");

@@ -477,10 +477,11 @@ impl fmt::Display for Block {
                 (
                     Action::Reject(with),
                     Hook::TcEgress | Hook::CgroupIngress | Hook::CgroupEgress,
-                ) => r
-                    .to_string()
-                    .replacen("reject", "drop", 1)
-                    .replacen(REJECT_WITH[usize::from(with)], "", 1),
+                ) => r.to_string().replacen("reject", "drop", 1).replacen(
+                    REJECT_WITH[usize::from(with)],
+                    "",
+                    1,
+                ),
                 _ => r.to_string(),
             })
             .collect();

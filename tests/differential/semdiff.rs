@@ -191,10 +191,7 @@ fn for_hooks(set: &RuleSet, netfilter: bool) -> String {
                 }
             }
         }
-        heads.push((
-            format!("{} {{", b.head()),
-            format!("netfilter {hook} {{"),
-        ));
+        heads.push((format!("{} {{", b.head()), format!("netfilter {hook} {{")));
     }
     let text = set.to_string();
     if !netfilter {

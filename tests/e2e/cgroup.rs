@@ -99,8 +99,21 @@ fn cgroup_blocks_drop_and_count_the_cgroups_traffic_only() {
     assert!(sink_10.cmd("recv 2000").starts_with("got "));
     // `log`: the drop is traced with its rule and packet.
     let traced = netns::trace_during(
-        &["--name", &lab.name, "--bpffs", BPFFS, "--count", "1", "--timeout", "10"],
-        || assert!(inside.cmd("sendto 127.0.0.1:7110 ping").starts_with("error 1 ")),
+        &[
+            "--name",
+            &lab.name,
+            "--bpffs",
+            BPFFS,
+            "--count",
+            "1",
+            "--timeout",
+            "10",
+        ],
+        || {
+            assert!(inside
+                .cmd("sendto 127.0.0.1:7110 ping")
+                .starts_with("error 1 "))
+        },
     );
     assert!(
         traced.stdout.contains("cgroup egress")
@@ -117,7 +130,10 @@ fn cgroup_blocks_drop_and_count_the_cgroups_traffic_only() {
     assert_eq!(inside.cmd("recv 300"), "timeout");
     assert_eq!(sink_12.cmd(&format!("sendto {to_inside} ping")), "ok 4");
     let got = inside.cmd("recv 2000");
-    assert!(got.starts_with("got 127.0.0.1:7112 "), "ingress allow: {got}");
+    assert!(
+        got.starts_with("got 127.0.0.1:7112 "),
+        "ingress allow: {got}"
+    );
 
     let stats = lab.stats();
     assert_eq!(
@@ -232,8 +248,14 @@ fn a_systemd_style_program_and_the_block_both_apply() {
 fn program_pin(install: &str) -> String {
     let dir = std::path::Path::new(BPFFS).join("sockc").join(install);
     let gens = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for g in gens.flatten().filter(|g| g.file_name().to_string_lossy().starts_with('g')) {
-        for p in std::fs::read_dir(g.path()).expect("generation dir").flatten() {
+    for g in gens
+        .flatten()
+        .filter(|g| g.file_name().to_string_lossy().starts_with('g'))
+    {
+        for p in std::fs::read_dir(g.path())
+            .expect("generation dir")
+            .flatten()
+        {
             if p.file_name().to_string_lossy().starts_with("prog_") {
                 return p.path().display().to_string();
             }
@@ -255,9 +277,10 @@ impl SystemdStyle {
             cgroup: cgroup.to_string(),
             pin: pin.to_string(),
         };
-        netns::run(std::process::Command::new("bpftool").args([
-            "cgroup", "attach", cgroup, "egress", "pinned", pin, "multi",
-        ]))
+        netns::run(
+            std::process::Command::new("bpftool")
+                .args(["cgroup", "attach", cgroup, "egress", "pinned", pin, "multi"]),
+        )
         .ok();
         attached
     }
@@ -292,7 +315,9 @@ fn a_process_that_moves_between_cgroups_keeps_its_sockets_rules() {
     let file = lab.rules("cg.sk", &rules(&cg, 7110));
     lab.apply_ok(&file);
     let mut peer = Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0"));
-    assert!(peer.cmd("sendto 127.0.0.1:7110 ping").starts_with("error 1 "));
+    assert!(peer
+        .cmd("sendto 127.0.0.1:7110 ping")
+        .starts_with("error 1 "));
     assert_eq!(peer.cmd("connect 127.0.0.1:7113 1000"), "timeout");
     std::fs::write(
         format!("{}/cgroup.procs", elsewhere.path),
@@ -300,9 +325,13 @@ fn a_process_that_moves_between_cgroups_keeps_its_sockets_rules() {
     )
     .expect("move the peer");
     // Its UDP socket was made in `cg`: still refused.
-    assert!(peer.cmd("sendto 127.0.0.1:7110 ping").starts_with("error 1 "));
+    assert!(peer
+        .cmd("sendto 127.0.0.1:7110 ping")
+        .starts_with("error 1 "));
     // A socket made after the move is the other cgroup's, which has no rules.
-    assert!(peer.cmd("connect 127.0.0.1:7113 2000").starts_with("connected "));
+    assert!(peer
+        .cmd("connect 127.0.0.1:7113 2000")
+        .starts_with("connected "));
     let stats = lab.stats();
     assert_eq!(
         counted(&stats, "drop udp to 127.0.0.1:7110 log"),
@@ -329,7 +358,10 @@ fn kill_at_every_step_of_cgroup_apply_reapply_and_flush_converges() {
     let old = lab.rules("old.sk", &old_text);
     let new = lab.rules("new.sk", &rules(&cg, 7111));
     // (7110 refused, 7111 refused, cgroup programs attached)
-    let files = [(old.as_path(), (true, false, 1)), (new.as_path(), (false, true, 2))];
+    let files = [
+        (old.as_path(), (true, false, 1)),
+        (new.as_path(), (false, true, 2)),
+    ];
     let (apply_old, apply_new) = (
         lab.apply_args(&old, &lab.name, &[]),
         lab.apply_args(&new, &lab.name, &[]),
@@ -340,7 +372,12 @@ fn kill_at_every_step_of_cgroup_apply_reapply_and_flush_converges() {
     sockc(&flush).ok();
     for n in 1..=first {
         kill_at(&apply_old, n);
-        check_truth(&cg, &lab, &files, &format!("first apply killed at step {n}"));
+        check_truth(
+            &cg,
+            &lab,
+            &files,
+            &format!("first apply killed at step {n}"),
+        );
         lab.apply_ok(&old);
         sockc(&flush).ok();
         killed += 1;
@@ -396,7 +433,8 @@ fn kill_at(args: &[&str], n: usize) {
 
 /// The cgroup_skb programs attached to the cgroup itself (bpftool, not sockc).
 fn cgroup_programs(cgroup: &str) -> usize {
-    let out = netns::run(std::process::Command::new("bpftool").args(["cgroup", "list", cgroup, "-j"]));
+    let out =
+        netns::run(std::process::Command::new("bpftool").args(["cgroup", "list", cgroup, "-j"]));
     let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
     v.as_array().map_or(0, |a| {
         a.iter()

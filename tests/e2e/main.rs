@@ -25,8 +25,8 @@ mod common;
 mod netns;
 
 mod apply;
-mod cgroup;
 mod attach_ahead;
+mod cgroup;
 mod confirm;
 mod ct;
 mod ct_anchor;

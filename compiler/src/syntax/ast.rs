@@ -139,7 +139,10 @@ pub enum HookHead {
         priority: Option<i64>,
     },
     /// `cgroup ingress|egress "PATH"`: packets the cgroup's sockets receive or send.
-    Cgroup { egress: bool, path: String },
+    Cgroup {
+        egress: bool,
+        path: String,
+    },
 }
 
 /// The netfilter hook a `netfilter` block attaches at (`enum nf_inet_hooks`).

@@ -413,9 +413,11 @@ fn hook_universes_hold_what_hooks_see() {
     assert_eq!(hook_universe(HookKind::SockOps), Region::empty());
     // cgroup_skb programs see the IP packets of sockets, any protocol, never a frame
     // that is not IP.
-    let icmp = eval::decode(&sockc_testkit::packet::parse_packet("icmp 10.0.0.1 -> 10.0.0.2 type 8")
-        .unwrap()
-        .build());
+    let icmp = eval::decode(
+        &sockc_testkit::packet::parse_packet("icmp 10.0.0.1 -> 10.0.0.2 type 8")
+            .unwrap()
+            .build(),
+    );
     let icmp = point_of(&icmp, socket::NONE, &[0; NDIMS]);
     for hook in [HookKind::CgroupIngress, HookKind::CgroupEgress] {
         assert!(!hook_universe(hook).contains(&non_ip), "{hook}");

@@ -152,7 +152,9 @@ fn udp(addr: SocketAddr) -> Result<(), String> {
                 Ok(to) => {
                     let wait = std::time::Duration::from_millis(num(ms)?.max(1));
                     match TcpStream::connect_timeout(&to, wait) {
-                        Ok(s) => format!("connected {}", s.local_addr().map_err(|e| e.to_string())?),
+                        Ok(s) => {
+                            format!("connected {}", s.local_addr().map_err(|e| e.to_string())?)
+                        }
                         Err(e) if e.kind() == ErrorKind::TimedOut => "timeout".into(),
                         Err(e) => os_error(&e),
                     }

@@ -33,8 +33,18 @@ fn cgroup_ingress_verdict_table() {
         c("udp 10.0.0.1:1 -> 10.5.0.2:22", Allow, d, &[]),
         c("udp [2001:db8::1]:1 -> [2001:db8::2]:53", Drop, to6, &[]),
         c("udp [2001:db8::1]:1 -> [2001:db9::]:53", Allow, d, &[]),
-        c("tcp [2001:db8::1]:1 -> [2001:db8::2]:22 ext hbh,dst", Allow, ssh, &[CT]),
-        c("icmp 10.0.0.1 -> 10.0.0.2 type echo-request", Drop, echo, &[]),
+        c(
+            "tcp [2001:db8::1]:1 -> [2001:db8::2]:22 ext hbh,dst",
+            Allow,
+            ssh,
+            &[CT],
+        ),
+        c(
+            "icmp 10.0.0.1 -> 10.0.0.2 type echo-request",
+            Drop,
+            echo,
+            &[],
+        ),
         c("icmp 10.0.0.1 -> 10.0.0.2 type echo-reply", Allow, d, &[]),
         // The stack takes VLAN tags off before a cgroup hook; a frame that still has
         // one is not IP to the program (its EtherType is the tag's).
@@ -68,12 +78,22 @@ fn cgroup_egress_verdict_table() {
         c("udp 10.5.0.1:1 -> 10.9.0.0:53", Drop, blocked, &[ALL]),
         c("udp 10.5.0.1:1 -> 10.9.255.255:53", Drop, blocked, &[ALL]),
         c("udp 10.5.0.1:1 -> 10.10.0.0:53", Allow, dns, &[ALL]),
-        c("udp [2001:db8::1]:1 -> [2001:db8:9::1]:53", Drop, blocked, &[ALL]),
+        c(
+            "udp [2001:db8::1]:1 -> [2001:db8:9::1]:53",
+            Drop,
+            blocked,
+            &[ALL],
+        ),
         c("udp 10.5.0.1:1 -> 10.5.0.2:853", Allow, dns, &[ALL]),
         c("udp 10.5.0.1:1 -> 10.5.0.2:54", Drop, d, &[ALL]),
         c("tcp 10.5.0.1:1 -> 10.5.0.2:80 syn", Allow, syn, &[ALL]),
         c("tcp 10.5.0.1:1 -> 10.5.0.2:80 syn ack", Drop, d, &[ALL]),
-        c("tcp 127.0.0.1:1 -> 127.0.0.1:80 syn ack", Allow, lo4, &[ALL]),
+        c(
+            "tcp 127.0.0.1:1 -> 127.0.0.1:80 syn ack",
+            Allow,
+            lo4,
+            &[ALL],
+        ),
         c("tcp 127.0.0.1:1 -> 128.0.0.0:80", Drop, d, &[ALL]),
         c(
             "icmpv6 [2001:db8::1] -> [2001:db8::2] type 128 code 0",
