@@ -1,6 +1,6 @@
 //! Checking IP header field tests (`ttl`, `hoplimit`): only hooks whose programs read
-//! the packet's IP header (XDP and TC, from the frame; netfilter, through the socket
-//! buffer) can test them — sk_lookup and the socket layer see connections, not
+//! the packet's IP header (XDP, TC and cgroup, from the packet; netfilter, through the
+//! socket buffer) can test them — sk_lookup and the socket layer see connections, not
 //! headers — and each field is tested once per rule. A field keeps its rule to the
 //! family whose header has it (`ttl` IPv4, `hoplimit` IPv6), as `icmp` does.
 //!
@@ -34,7 +34,7 @@ impl Checker<'_> {
                     format!("{} hooks cannot read the packet's `{name}`", spec.name),
                 )
                 .label(sp, "not available in this hook")
-                .help("IP header fields work in xdp, tc and netfilter blocks, which read the IP header"),
+                .help("IP header fields work in xdp, tc, cgroup and netfilter blocks, which read the IP header"),
             );
             return;
         }

@@ -1,5 +1,6 @@
 //! IP header field tests (`ttl`, `hoplimit`) in the kernel and in the evaluator: one
-//! program at XDP, TC ingress, TC egress and the netfilter input hook, a table of
+//! program at XDP, TC ingress, TC egress, the netfilter input hook and cgroup ingress
+//! and egress, a table of
 //! packets around the values the rules name (each operator, ranges, lists, both
 //! families, behind IPv4 options, IPv6 extension headers and a VLAN tag, and a
 //! non-first fragment), and for each packet the rule the table names must decide in
@@ -147,7 +148,7 @@ fn cases(netfilter: bool) -> Vec<Case> {
         ),
     ];
     if !netfilter {
-        // Netfilter programs see no Ethernet header (and no tag).
+        // Netfilter and cgroup programs see no Ethernet header (and no tag).
         t.push(c(
             "tcp 10.0.0.1:1 -> 10.0.0.2:22 ttl 3 vlan 5",
             V::Drop,
@@ -193,11 +194,24 @@ fn ttl_and_hop_limit_decide_alike_in_the_kernel_and_the_evaluator() {
         ("tc ingress on lo", HookKind::TcIngress),
         ("tc egress on lo", HookKind::TcEgress),
         ("netfilter input priority 10", HookKind::NfInput),
+        (
+            "cgroup ingress \"/sys/fs/cgroup/app\"",
+            HookKind::CgroupIngress,
+        ),
+        (
+            "cgroup egress \"/sys/fs/cgroup/app\"",
+            HookKind::CgroupEgress,
+        ),
     ] {
         let src = RULES.replace("HOOK", head);
         let (compiled, diags) = sockc_compiler::compile(&src, &Options::default());
         let compiled = compiled.unwrap_or_else(|| panic!("{diags:#?}"));
-        let cases = cases(kind == HookKind::NfInput);
+        // Netfilter and cgroup programs see the packet from its network header on.
+        let network_start = match sockc_compiler::hooks::spec(kind).context {
+            sockc_compiler::hooks::Context::Packet(c) => c.protocol.is_some(),
+            _ => true,
+        };
+        let cases = cases(network_start);
         evaluator_agrees(&compiled, &cases);
         let obj = load(&compiled, head);
         run_table(&obj, kind, &cases);
