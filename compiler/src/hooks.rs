@@ -243,6 +243,20 @@ pub struct MatchCaps {
     /// The only protocols the hook ever sees (empty: any); a rule naming another
     /// could never match.
     pub protocols: &'static [u8],
+    /// `owner ...`: which owner of the packet's socket a rule can test.
+    pub owner: OwnerCap,
+}
+
+/// Which owner of the socket that sent a packet a hook can read (`owner ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerCap {
+    /// None: the packet has no sending socket here, or the program cannot read it.
+    None,
+    /// The socket's uid (`bpf_get_socket_uid`, TC egress).
+    Uid,
+    /// The uid and gid of the socket's file, as `xt_owner` reads them (netfilter
+    /// output and postrouting).
+    UidGid,
 }
 
 /// The return codes of a hook's program; `None` where the hook has no such verdict.
@@ -324,6 +338,7 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     redirect_local: false,
     redirect_ingress: false,
     protocols: &[],
+    owner: OwnerCap::None,
 };
 
 /// What nothing can be written against (the programs sockc adds).
@@ -337,6 +352,7 @@ const NO_CAPS: MatchCaps = MatchCaps {
     redirect_local: false,
     redirect_ingress: false,
     protocols: &[],
+    owner: OwnerCap::None,
 };
 
 /// sock_ops and the socket maps it fills see TCP connections only.
@@ -392,6 +408,7 @@ const SOCKMAP_CAPS: MatchCaps = MatchCaps {
     redirect_local: true,
     redirect_ingress: true,
     protocols: TCP_ONLY,
+    owner: OwnerCap::None,
 };
 
 const SK_VERDICTS: Verdicts = Verdicts {
@@ -476,7 +493,15 @@ const fn tc(
             ANSWERING_ACTIONS
         },
         defaults: &[Verdict::Allow, Verdict::Drop],
-        caps: PACKET_CAPS,
+        caps: MatchCaps {
+            // Egress packets carry their socket; `bpf_get_socket_uid` reads its uid.
+            owner: if egress {
+                OwnerCap::Uid
+            } else {
+                OwnerCap::None
+            },
+            ..PACKET_CAPS
+        },
         egress,
         unsupported: None,
         block: true,
@@ -520,6 +545,13 @@ const fn netfilter(
             // No socket lookup helper exists for netfilter programs. `ct state`
             // reads what conntrack gave the packet (`bpf::nf_ct`), not a lookup.
             socket_conditions: false,
+            // As `xt_owner`, which iptables allows at these two hooks only: packets
+            // the host sends, whose socket the skb holds.
+            owner: if matches!(kind, HookKind::NfOutput | HookKind::NfPostrouting) {
+                OwnerCap::UidGid
+            } else {
+                OwnerCap::None
+            },
             ..PACKET_CAPS
         },
         egress,
@@ -606,6 +638,7 @@ pub static HOOKS: [HookSpec; 15] = [
             redirect_ingress: false,
             // The kernel runs sk_lookup programs from the TCP and UDP lookups only.
             protocols: &[SockProto::Tcp.number(), SockProto::Udp.number()],
+            owner: OwnerCap::None,
         },
         egress: false,
         unsupported: None,

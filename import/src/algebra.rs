@@ -37,10 +37,13 @@ pub enum Dim {
     IcmpCode,
     /// conntrack state, [`crate::model::CT_NEW`] .. [`crate::model::CT_UNTRACKED`].
     CtState,
+    /// The sending socket's owner, a uid or gid, [`crate::model::NO_OWNER`] for none.
+    Uid,
+    Gid,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 12] = [
+    pub const ALL: [Dim; 14] = [
         Dim::Family,
         Dim::Proto,
         Dim::Src4,
@@ -53,6 +56,8 @@ impl Dim {
         Dim::IcmpType,
         Dim::IcmpCode,
         Dim::CtState,
+        Dim::Uid,
+        Dim::Gid,
     ];
 
     /// The largest value of the field.
@@ -64,6 +69,7 @@ impl Dim {
             Dim::Src6 | Dim::Dst6 => u128::MAX,
             Dim::SrcPort | Dim::DstPort => 65535,
             Dim::CtState => crate::model::CT_UNTRACKED,
+            Dim::Uid | Dim::Gid => crate::model::NO_OWNER,
         }
     }
 

@@ -59,6 +59,8 @@ impl Packet {
             Dim::IcmpType if icmp => self.icmp_type as u128,
             Dim::IcmpCode if icmp => self.icmp_code as u128,
             Dim::CtState => self.ct_state as u128,
+            // The probes are sent by no socket.
+            Dim::Uid | Dim::Gid => crate::model::NO_OWNER,
             _ => return None,
         })
     }

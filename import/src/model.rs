@@ -226,7 +226,16 @@ pub enum Key {
     /// when the rule is loaded; the values are names.
     Iif,
     Oif,
+    /// The user and group owning the sending socket (`-m owner --uid-owner`,
+    /// `--gid-owner`, `meta skuid`, `skgid`): the fsuid/fsgid of the socket's file;
+    /// a packet no socket owns has [`NO_OWNER`].
+    SkUid,
+    SkGid,
 }
+
+/// The owner of a packet that no socket (with a file, in the hook's namespace) owns:
+/// a number no user or group has (`(uid_t)-1`), so every owner test refuses it.
+pub const NO_OWNER: u128 = u32::MAX as u128;
 
 pub const CT_NEW: u128 = 0;
 pub const CT_ESTABLISHED: u128 = 1;

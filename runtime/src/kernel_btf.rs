@@ -213,6 +213,10 @@ impl KernelBtf {
         match what {
             KernelRef::Kfunc { name } => self.func_id(name),
             KernelRef::Field { strukt, member } => self.member_offset(strukt, member),
+            KernelRef::Type { name } => self
+                .find(KIND_STRUCT, name)
+                .map(|(id, _)| id)
+                .ok_or_else(|| BtfError::Missing(format!("struct {name}"))),
         }
     }
 }

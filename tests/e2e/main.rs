@@ -35,6 +35,7 @@ mod limit;
 mod netfilter;
 mod netfilter_iface;
 mod operator;
+mod owner;
 mod reject;
 mod reject_flood;
 mod reject_headers;

@@ -119,6 +119,9 @@ pub enum Test {
     /// `mark VALUE/MASK`: the packet's mark (read from the socket buffer by each such
     /// test; see `bpf::mark`).
     Mark(crate::syntax::mark::MarkTest),
+    /// `owner ...`: who owns the packet's socket (read through the socket buffer by
+    /// each such test; see `bpf::owner`).
+    Owner(crate::syntax::owner::OwnerMatch),
 }
 
 /// The tests of one rule's match and condition, in the order lowering emits them (a
@@ -200,6 +203,9 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     }
     if let Some(mark) = m.mark {
         t.push(Test::Mark(mark));
+    }
+    if let Some(owner) = &m.owner {
+        t.push(Test::Owner(owner.clone()));
     }
     if let Some(cond) = cond {
         t.push(Test::Socket {

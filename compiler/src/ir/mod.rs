@@ -301,6 +301,9 @@ pub struct RuleMatch {
     pub oif: Option<crate::syntax::iface::IfaceMatch>,
     /// `mark VALUE/MASK`: the packet's mark (netfilter blocks).
     pub mark: Option<crate::syntax::mark::MarkTest>,
+    /// `owner ...`: who owns the packet's socket (netfilter output/postrouting, TC
+    /// egress).
+    pub owner: Option<crate::syntax::owner::OwnerMatch>,
 }
 
 /// A rule's `limit`: as written, its bucket's constants, and the slot of its bucket
@@ -554,6 +557,9 @@ impl fmt::Display for RuleMatch {
         }
         if let Some(m) = &self.mark {
             write!(f, " {m}")?;
+        }
+        if let Some(o) = &self.owner {
+            write!(f, " {o}")?;
         }
         if let Some(l) = &self.limit {
             write!(f, " {}", l.limit)?;

@@ -244,7 +244,8 @@ fn match_span(m: &Match) -> Span {
         | Match::CtState(_, s)
         | Match::Limit(_, s)
         | Match::Route(_, s)
-        | Match::Mark(_, s) => *s,
+        | Match::Mark(_, s)
+        | Match::Owner(_, s) => *s,
         Match::Src(e) | Match::Dst(e) => e.span,
     }
 }

@@ -13,6 +13,7 @@ pub(crate) mod iface;
 mod limit;
 mod mark;
 mod netfilter;
+mod owner;
 pub(crate) mod register;
 mod reject;
 mod residual;

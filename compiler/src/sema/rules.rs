@@ -43,6 +43,7 @@ struct MatchSpans {
     /// The rule's `in on` and `out on` matches (by `iface::Dir`).
     iface: [Option<Span>; 2],
     mark: Option<Span>,
+    owner: Option<Span>,
 }
 
 impl Checker<'_> {
@@ -457,6 +458,7 @@ impl Checker<'_> {
                 span,
             } => self.fold_iface((*dir, *negated, names, *span), spec, m, &mut seen.iface),
             Match::Mark(t, sp) => self.fold_mark(*t, *sp, spec, m, &mut seen.mark),
+            Match::Owner(ids, sp) => self.fold_owner(ids, *sp, spec, m, &mut seen.owner),
         }
     }
 

@@ -289,6 +289,8 @@ pub enum Match {
         names: Vec<(String, Span)>,
         span: Span,
     },
+    /// `owner uid|gid|user|group ...`: who owns the socket that sent the packet.
+    Owner(super::ids::IdMatch, Span),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -32,6 +32,7 @@ pub mod iface;
 pub mod limit;
 pub mod limit_fact;
 pub mod mark;
+pub mod owner;
 mod parser;
 pub mod reject;
 pub mod route;

@@ -122,6 +122,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     route: None,
                     iif: None,
                     oif: None,
+                    owner: None,
                 }
             },
         )

@@ -87,6 +87,8 @@ fn key_base(key: &Key) -> (Cube, Option<Dim>) {
         }
         Key::CtState => (c, Some(Dim::CtState)),
         Key::Iifname | Key::Oifname | Key::Iif | Key::Oif => (c, None),
+        Key::SkUid => (c, Some(Dim::Uid)),
+        Key::SkGid => (c, Some(Dim::Gid)),
     }
 }
 

@@ -23,7 +23,8 @@ pub(super) fn terminates(r: &Rule) -> bool {
 /// or a `ct state` (not a dimension of the header space yet, so a `ct state` rule is
 /// treated like a conditioned one: it never shadows another). So is a `route` class
 /// (no dimension either) and a `limit` (its answer depends on the traffic before),
-/// and so is a device match (`in on`, `out on`) and a `mark` (what earlier hooks did).
+/// and so is a device match (`in on`, `out on`), a `mark` (what earlier hooks did)
+/// and an `owner` (who sent it).
 pub(super) fn conditional(r: &Rule) -> bool {
     r.cond.is_some()
         || r.m.ct.is_some()
@@ -31,6 +32,7 @@ pub(super) fn conditional(r: &Rule) -> bool {
         || r.m.route.is_some()
         || r.m.tests_device()
         || r.m.mark.is_some()
+        || r.m.owner.is_some()
 }
 
 /// True when a rule with this action and condition, matching, may end the program

@@ -321,7 +321,7 @@ impl View {
             }
             Test::Route(class) => byte(ROUTE, class.value()),
             // Not a field of the flow record: read from the hook state by each test.
-            Test::Limit(_) | Test::Iface(_) | Test::Mark(_) => View::Opaque,
+            Test::Limit(_) | Test::Iface(_) | Test::Mark(_) | Test::Owner(_) => View::Opaque,
             Test::Ports { src, ranges } => View::Port(usize::from(!*src), Ports::of(ranges)),
             Test::Prefix { src, net } => {
                 let v6 = matches!(net, IpNet::V6(_));

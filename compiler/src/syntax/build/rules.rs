@@ -154,6 +154,10 @@ impl Builder {
             }
             Rule::iface_match => self.iface_match(p, psp),
             Rule::mark_match => self.mark_match(p)?,
+            Rule::owner_match => {
+                let ids = p.into_inner().find(|q| q.as_rule() == Rule::id_match)?;
+                Match::Owner(self.id_match(ids), psp)
+            }
             _ => return Some(None),
         };
         Some(Some(m))
