@@ -289,7 +289,7 @@ fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock
 }
 
 fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
-    proptest::array::uniform22(any::<u128>())
+    proptest::array::uniform24(any::<u128>())
 }
 
 proptest! {

@@ -22,33 +22,40 @@ pub fn words(cube: &Cube, readable: bool) -> Result<Vec<String>, (Feature, Strin
         .filter_map(|(d, w)| Some((w, cube.get(d)?.ranges().to_vec())))
         .filter(|(_, r)| r.as_slice() != [(0, NO_OWNER)])
         .collect();
-    let refuse = |why: &str| Err((Feature::Owner, why.to_string()));
+    let refuse = |why: String| Err((Feature::Owner, why));
     match tested.as_slice() {
         [] => Ok(Vec::new()),
-        _ if !readable => {
-            refuse("the sending socket's owner outside netfilter output and postrouting blocks")
-        }
-        [_, _] => refuse("both the user and the group owning the socket (one `owner` per rule)"),
-        [(_, r)] if r.iter().any(|&(_, hi)| hi >= NO_OWNER) => {
-            refuse("packets that no socket owns (a negated owner match)")
-        }
-        [(kind, r)] => {
-            let item = |&(lo, hi): &(u128, u128)| {
-                if lo == hi {
-                    lo.to_string()
-                } else {
-                    format!("{lo}-{hi}")
-                }
-            };
-            let ids = match r.as_slice() {
-                [one] => item(one),
-                many => format!(
-                    "{{ {} }}",
-                    many.iter().map(item).collect::<Vec<_>>().join(", ")
-                ),
-            };
-            Ok(vec!["owner".into(), (*kind).into(), ids])
-        }
+        [(k, r)] | [(k, r), _] if !readable => refuse(format!(
+            "`owner {k} {}` outside netfilter output and postrouting blocks",
+            ids(r)
+        )),
+        [(k1, r1), (k2, r2)] => refuse(format!(
+            "`owner {k1} {}` and `owner {k2} {}` in one rule (one `owner` per rule)",
+            ids(r1),
+            ids(r2)
+        )),
+        [(k, r)] if r.iter().any(|&(_, hi)| hi >= NO_OWNER) => refuse(format!(
+            "`owner {k} {}`: a negated owner match, which packets that no socket owns pass",
+            ids(r)
+        )),
+        [(k, r)] => Ok(vec!["owner".into(), (*k).into(), ids(r)]),
         _ => unreachable!("two owner dimensions at most"),
+    }
+}
+
+/// Ranges of ids as the language writes them (`none`: no owner, in messages only).
+fn ids(r: &[(u128, u128)]) -> String {
+    let item = |&(lo, hi): &(u128, u128)| match (lo, hi) {
+        (NO_OWNER, _) => "none".to_string(),
+        _ if lo == hi => lo.to_string(),
+        (_, NO_OWNER) => format!("{lo}-{}, none", NO_OWNER - 1),
+        _ => format!("{lo}-{hi}"),
+    };
+    match r {
+        [one] if one.0 == one.1 || one.1 < NO_OWNER => item(one),
+        many => format!(
+            "{{ {} }}",
+            many.iter().map(item).collect::<Vec<_>>().join(", ")
+        ),
     }
 }

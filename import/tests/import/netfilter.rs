@@ -256,3 +256,60 @@ fn equal_priorities_run_the_chain_registered_last_first() {
         imp.report.remarks
     );
 }
+
+/// `-m owner --uid-owner/--gid-owner` and `meta skuid/skgid` are exact where sockc
+/// reads the owner as xt_owner does (output, postrouting); a negation (which admits
+/// packets no socket owns), both kinds in one rule, `--suppl-groups`, a user name or
+/// another hook stay in the residual, with the reason.
+#[test]
+fn owner_matches_are_exact_at_output_and_postrouting_only() {
+    let text = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        -A OUTPUT -p udp --dport 53 -m owner --uid-owner 1001 -j DROP\n\
+        -A OUTPUT -m owner --gid-owner 100-199 -j ACCEPT\n\
+        -A OUTPUT -m owner ! --uid-owner 0 -j DROP\n\
+        -A OUTPUT -m owner --uid-owner 5 --gid-owner 5 -j DROP\n\
+        -A OUTPUT -m owner --gid-owner 7 --suppl-groups -j DROP\n\
+        -A OUTPUT -m owner --uid-owner www-data -j DROP\n\
+        COMMIT\n";
+    let imp = run(text);
+    assert_eq!(status_of(&imp, 5).0, Status::Exact);
+    assert_eq!(status_of(&imp, 6).0, Status::Exact);
+    for (line, why) in [
+        (7, "no socket owns"),
+        (8, "one `owner` per rule"),
+        (9, "--suppl-groups"),
+        (10, "www-data"),
+    ] {
+        let (status, reason) = status_of(&imp, line);
+        assert_eq!(status, Status::Residual, "line {line}: {reason}");
+        assert!(reason.contains(why), "line {line}: {reason}");
+    }
+    let rules = code_of(&imp);
+    assert!(
+        rules.contains(&"drop ip4 udp to *:53 owner uid 1001".to_string()),
+        "{rules:?}"
+    );
+    assert!(
+        rules.contains(&"allow ip4 owner gid 100-199".to_string()),
+        "{rules:?}"
+    );
+
+    let nft = "table inet f {\n  chain o {\n    type filter hook postrouting priority 0; \
+               policy accept;\n    meta skuid { 0, 1000-1999 } tcp dport 25 accept\n    \
+               meta skgid != 100 drop\n  }\n  chain i {\n    type filter hook input priority \
+               0; policy accept;\n    meta skuid 1001 drop\n  }\n}\n";
+    let imp = run(nft);
+    assert_eq!(status_of(&imp, 4).0, Status::Exact);
+    assert_eq!(status_of(&imp, 5).0, Status::Residual);
+    let (status, reason) = status_of(&imp, 9);
+    assert_eq!(status, Status::Residual);
+    assert!(
+        reason.contains("outside netfilter output and postrouting"),
+        "{reason}"
+    );
+    assert!(
+        code_of(&imp).contains(&"allow tcp to *:25 owner uid { 0, 1000-1999 }".to_string()),
+        "{}",
+        imp.sk_text
+    );
+}
