@@ -11,7 +11,9 @@
 //! Real traffic (issue 49's done-when): processes run under uids 1001 and 1002
 //! (`setpriv`) in namespace A send UDP datagrams to B; `drop udp owner uid 1001` at
 //! netfilter output refuses 1001's (`sendto()` fails with EPERM, as with xt_owner) and
-//! lets 1002's through, and `count owner gid 1002` counts 1002's only. A SYN-ACK is
+//! lets 1002's through, and `count owner gid 1002` counts 1002's only. The import of
+//! the same iptables rules (with a negated `-m owner ! --gid-owner`, exact as `owner
+//! !gid`, and a rule left in the residual) decides uids 1001 to 1004 as iptables does. A SYN-ACK is
 //! owned by its listener (a request socket's owner is the listener's): a root listener's
 //! handshake is dropped by `drop owner uid 0` and not by `drop owner uid 1001`.
 //!
@@ -39,8 +41,9 @@ fn test_runs_have_no_socket_owner_at_netfilter_and_the_overflow_uid_at_tc() {
     std::fs::write(
         &rules,
         "netfilter output {\n    drop udp to *:1 owner uid 65534\n    drop udp to *:2 owner \
-         gid 0-4294967294\n    default allow\n}\ntc egress on lo {\n    drop udp to *:1 owner \
-         uid 65534\n    drop udp to *:2 owner uid 0-1000\n    default allow\n}\n",
+         gid 0-4294967294\n    drop udp to *:3 owner !uid 0\n    default allow\n}\ntc egress \
+         on lo {\n    drop udp to *:1 owner uid 65534\n    drop udp to *:2 owner uid 0-1000\n    \
+         drop udp to *:3 owner !uid 0\n    default allow\n}\n",
     )
     .unwrap();
     let packets = dir.join("owner.packets");
@@ -48,7 +51,8 @@ fn test_runs_have_no_socket_owner_at_netfilter_and_the_overflow_uid_at_tc() {
         &packets,
         "udp 10.0.0.1:5 -> 10.0.0.2:1\nudp 10.0.0.1:5 -> 10.0.0.2:2\n\
          udp 10.0.0.1:5 -> 10.0.0.2:1 uid 0\nudp 10.0.0.1:5 -> 10.0.0.2:2 uid 0 gid 0\n\
-         udp 10.0.0.1:5 -> 10.0.0.2:2 uid 7 gid 7\n",
+         udp 10.0.0.1:5 -> 10.0.0.2:2 uid 7 gid 7\nudp 10.0.0.1:5 -> 10.0.0.2:3\n\
+         udp 10.0.0.1:5 -> 10.0.0.2:3 uid 0\n",
     )
     .unwrap();
     let r = netns::sockc(&[
@@ -61,14 +65,15 @@ fn test_runs_have_no_socket_owner_at_netfilter_and_the_overflow_uid_at_tc() {
     assert_eq!(r.code, 0, "kernel and evaluator disagree:\n{r}");
     assert!(
         r.stderr.contains(
-            "agree on all 4 (packet, program) pairs the kernel ran; the kernel cannot run 6"
+            "agree on all 6 (packet, program) pairs the kernel ran; the kernel cannot run 8"
         ),
         "{r}"
     );
-    // The kernel: netfilter drops neither packet without an owner; TC drops uid 0 to
-    // port 2 and passes it to port 1. The evaluator alone: TC drops port 1 without a
-    // socket (uid 65534), netfilter drops gid 0 to port 2, and both drop uid 7 / gid 7.
-    assert_eq!(r.stdout.matches("drop     line").count(), 1 + 4, "{r}");
+    // The kernel: netfilter drops only the packet without an owner to port 3 (`!uid
+    // 0`); TC drops uid 0 to port 2 and passes it to ports 1 and 3. The evaluator
+    // alone: TC drops ports 1 and 3 without a socket (uid 65534), netfilter drops gid
+    // 0 to port 2, both drop uid 7 / gid 7, and neither drops uid 0 to port 3.
+    assert_eq!(r.stdout.matches("drop     line").count(), 2 + 5, "{r}");
 }
 
 /// `echo UID > /dev/udp/TO/PORT` in namespace `ns`, run as uid and gid `id` with no
@@ -156,10 +161,10 @@ fn uid_1001_is_refused_at_netfilter_output_where_uid_1002_is_not() {
         .expect("a root listener's SYN-ACK under `drop owner uid 1001`");
 }
 
-/// What the datagrams of uids 1001, 1002 and 1003 to `to` (bound in `rx`) do: whether
+/// What the datagrams of uids 1001 to 1004 to `to` (bound in `rx`) do: whether
 /// each `sendto()` succeeded, and what arrived.
 fn outcomes(lab: &Lab, rx: &std::net::UdpSocket, to: SocketAddr) -> (Vec<bool>, Vec<String>) {
-    let sent = [1001, 1002, 1003]
+    let sent = [1001, 1002, 1003, 1004]
         .map(|id| send_as(&lab.ns_a, id, to).code == 0)
         .to_vec();
     let mut got = received(rx, Duration::from_millis(500));
@@ -176,11 +181,12 @@ fn the_import_of_an_iptables_owner_rule_agrees_with_iptables_on_real_traffic() {
     let port = 4311;
     let to = SocketAddr::new(lab.addr_b.into(), port);
     let rx = udp_bind(&lab.ns_b, to);
-    // The first rule runs in sockc (exact); the second, a negation, stays in the
-    // residual beside it.
+    // The first and third rules run in sockc (exact, the third a negation); the
+    // second, which tests user and group at once, stays in the residual between them.
     let saved = format!(
         "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p \
          udp --dport {port} -m owner --uid-owner 1001 -j DROP\n-A OUTPUT -p udp --dport {port} \
+         -m owner --uid-owner 1003 --gid-owner 1003 -j DROP\n-A OUTPUT -p udp --dport {port} \
          -m owner ! --gid-owner 1002 -j DROP\nCOMMIT\n"
     );
     let file = lab.rules("owner.rules", &saved);
@@ -191,7 +197,7 @@ fn the_import_of_an_iptables_owner_rule_agrees_with_iptables_on_real_traffic() {
     let by_iptables = outcomes(&lab, &rx, to);
     assert_eq!(
         by_iptables,
-        (vec![false, true, false], vec!["1002".to_string()]),
+        (vec![false, true, false, false], vec!["1002".to_string()]),
         "iptables itself"
     );
     let flush =
@@ -207,8 +213,12 @@ fn the_import_of_an_iptables_owner_rule_agrees_with_iptables_on_real_traffic() {
         "the uid rule runs in sockc:\n{text}"
     );
     assert!(
-        import.stderr.contains("1 exact, 1 in the residual"),
-        "the negated gid rule stays in netfilter:\n{import}"
+        text.contains(&format!("drop ip4 udp to *:{port} owner !gid 1002")),
+        "the negated gid rule runs in sockc:\n{text}"
+    );
+    assert!(
+        import.stderr.contains("2 exact, 1 in the residual"),
+        "the uid-and-gid rule stays in netfilter:\n{import}"
     );
     lab.apply_ok(&sk);
     assert_eq!(

@@ -6,7 +6,8 @@
 //! listener, `skc_listener`, cast back to a `struct sock` with `bpf_rdonly_cast`; a
 //! time-wait socket is not full and owns nothing, as nft says), the socket's network
 //! namespace equal to the hook's, then `sk_socket->file->f_cred->fsuid` (or `fsgid`).
-//! A missing link anywhere is "no owner", which no set matches. At TC egress,
+//! A missing link anywhere is "no owner", which only a negated test (`owner !uid`)
+//! matches. At TC egress,
 //! `bpf_get_socket_uid(skb)`, which answers the kernel's overflow uid for a packet
 //! without a full socket ([`crate::syntax::owner`] says what that means for a set).
 //!
@@ -32,9 +33,15 @@ const TCP_NEW_SYN_RECV: i32 = 12;
 
 /// Jumps to `fail` unless the packet's owner is in `o` (context in `r6`).
 pub(crate) fn emit_test(b: &mut CodeBuffer, spec: &HookSpec, o: &OwnerMatch, fail: Label) {
+    let ok = b.new_label();
     match spec.caps.owner {
-        OwnerCap::UidGid => emit_netfilter_owner(b, o.kind(), fail),
+        OwnerCap::UidGid => {
+            let none = if o.socketless { ok } else { fail };
+            emit_netfilter_owner(b, o.kind(), none);
+        }
         OwnerCap::Uid => {
+            // No socket reads as the overflow uid, which `o.ids` holds exactly when
+            // `o.socketless`.
             b.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
             b.emit(Insn::call(bpf_func_id::BPF_FUNC_get_socket_uid as u32));
             b.emit(Insn::mov64_reg(Reg::R1, Reg::R0));
@@ -43,22 +50,23 @@ pub(crate) fn emit_test(b: &mut CodeBuffer, spec: &HookSpec, o: &OwnerMatch, fai
             // Sema refuses `owner` here; a program that got one anyway never matches.
             debug_assert!(false, "owner test at {}", spec.name);
             b.goto(fail);
+            b.bind(ok);
             return;
         }
     }
-    emit_in_ranges(b, Reg::R1, &o.ids.ranges, fail);
+    emit_in_ranges(b, Reg::R1, &o.ids.ranges, fail, ok);
 }
 
-/// Leaves the owner's id in `r1`, or jumps to `fail` when the packet has none.
-fn emit_netfilter_owner(b: &mut CodeBuffer, kind: IdKind, fail: Label) {
+/// Leaves the owner's id in `r1`, or jumps to `none` when the packet has none.
+fn emit_netfilter_owner(b: &mut CodeBuffer, kind: IdKind, none: Label) {
     let (r0, r1, r2, r3) = (Reg::R0, Reg::R1, Reg::R2, Reg::R3);
     let full = b.new_label();
     b.note("owner: skb->sk as a full socket");
     b.emit(Insn::ldx(Size::DW, r1, Reg::R6, NF_CTX.skb));
     b.load_kernel_field(Size::DW, r1, r1, "sk_buff", "sk");
-    b.branch_imm(Cond::Eq, r1, 0, fail);
+    b.branch_imm(Cond::Eq, r1, 0, none);
     b.load_kernel_field(Size::B, r2, r1, "sock_common", "skc_state");
-    b.branch_imm(Cond::Eq, r2, TCP_TIME_WAIT, fail);
+    b.branch_imm(Cond::Eq, r2, TCP_TIME_WAIT, none);
     b.branch_imm(Cond::Ne, r2, TCP_NEW_SYN_RECV, full);
     // A request socket's listener: a plain number to the verifier (the union's first
     // member is `skc_flags`), so cast it.
@@ -66,18 +74,18 @@ fn emit_netfilter_owner(b: &mut CodeBuffer, kind: IdKind, fail: Label) {
     b.mov_kernel_type_id(r2, "sock");
     b.call_kfunc("bpf_rdonly_cast", false, false);
     b.emit(Insn::mov64_reg(r1, r0));
-    b.branch_imm(Cond::Eq, r1, 0, fail);
+    b.branch_imm(Cond::Eq, r1, 0, none);
     b.bind(full);
     b.load_kernel_field(Size::DW, r2, r1, "sock_common", "skc_net");
     b.emit(Insn::ldx(Size::DW, r3, Reg::R6, NF_CTX.state));
     b.load_kernel_field(Size::DW, r3, r3, "nf_hook_state", "net");
-    b.branch_reg(Cond::Ne, r2, r3, fail);
+    b.branch_reg(Cond::Ne, r2, r3, none);
     b.load_kernel_field(Size::DW, r1, r1, "sock", "sk_socket");
-    b.branch_imm(Cond::Eq, r1, 0, fail);
+    b.branch_imm(Cond::Eq, r1, 0, none);
     b.load_kernel_field(Size::DW, r1, r1, "socket", "file");
-    b.branch_imm(Cond::Eq, r1, 0, fail);
+    b.branch_imm(Cond::Eq, r1, 0, none);
     b.load_kernel_field(Size::DW, r1, r1, "file", "f_cred");
-    b.branch_imm(Cond::Eq, r1, 0, fail);
+    b.branch_imm(Cond::Eq, r1, 0, none);
     let id = match kind {
         IdKind::Uid => "fsuid",
         IdKind::Gid => "fsgid",
@@ -85,9 +93,9 @@ fn emit_netfilter_owner(b: &mut CodeBuffer, kind: IdKind, fail: Label) {
     b.load_kernel_field(Size::W, r1, r1, "cred", id);
 }
 
-/// Jumps to `fail` unless the 32-bit id in `r` is in one of `ranges`.
-fn emit_in_ranges(b: &mut CodeBuffer, r: Reg, ranges: &[(u32, u32)], fail: Label) {
-    let ok = b.new_label();
+/// Jumps to `fail` unless the 32-bit id in `r` is in one of `ranges`; binds `ok`
+/// where it goes on.
+fn emit_in_ranges(b: &mut CodeBuffer, r: Reg, ranges: &[(u32, u32)], fail: Label, ok: Label) {
     for &(lo, hi) in ranges {
         if lo == hi {
             b.branch32_imm(Cond::Eq, r, lo, ok);

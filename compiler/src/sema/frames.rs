@@ -239,13 +239,12 @@ fn match_span(m: &Match) -> Span {
         | Match::IcmpCode(_, s)
         | Match::EtherType(_, s)
         | Match::Vlan(_, s) => *s,
-        Match::Flag { span, .. } | Match::Iface { span, .. } => *span,
+        Match::Flag { span, .. } | Match::Iface { span, .. } | Match::Owner { span, .. } => *span,
         Match::Frag(s)
         | Match::CtState(_, s)
         | Match::Limit(_, s)
         | Match::Route(_, s)
-        | Match::Mark(_, s)
-        | Match::Owner(_, s) => *s,
+        | Match::Mark(_, s) => *s,
         Match::Src(e) | Match::Dst(e) => e.span,
     }
 }

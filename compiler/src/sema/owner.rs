@@ -3,9 +3,13 @@
 //! netfilter output and postrouting, uid only at TC egress), with the ids resolved as
 //! a socket declaration's `owner` is (`sema::ids`).
 //!
+//! `owner !IDS` is the complement: the other ids, and packets no socket owns (at TC,
+//! where those read as [`TC_NO_SOCKET_UID`], exactly when IDS does not hold it), as
+//! iptables' `-m owner ! --uid-owner` and nft's `meta skuid !=` mean it.
+//!
 //! Invariant: an owner test reaches the IR only at a hook that can read its kind, with
-//! every id resolved, and with [`OwnerMatch::socketless`] true exactly where the hook
-//! cannot tell a packet without a socket from one of [`TC_NO_SOCKET_UID`].
+//! every id resolved, and with [`OwnerMatch::socketless`] true exactly when a packet
+//! no socket owns passes the test at that hook.
 
 use super::Checker;
 use crate::{
@@ -13,16 +17,18 @@ use crate::{
     hooks::{HookSpec, OwnerCap},
     ir::RuleMatch,
     syntax::{
-        ids::{IdKind, IdMatch},
+        ids::{IdKind, IdMatch, IdSet},
         owner::{OwnerMatch, TC_NO_SOCKET_UID},
     },
 };
 
+use super::ids::MAX_ID;
+
 impl Checker<'_> {
-    /// Adds `owner IDS` at `sp` to `m`; `seen` is where the rule's first one was.
+    /// Adds `owner [!]IDS` at `sp` to `m`; `seen` is where the rule's first one was.
     pub(super) fn fold_owner(
         &mut self,
-        ids: &IdMatch,
+        (ids, negated): (&IdMatch, bool),
         sp: Span,
         spec: &HookSpec,
         m: &mut RuleMatch,
@@ -47,15 +53,37 @@ impl Checker<'_> {
                 .push(cannot_read(spec, ids.kind).label(sp, "not available in this hook"));
             return;
         }
-        let Some(set) = self.resolve_ids(ids) else {
+        let Some(mut set) = self.resolve_ids(ids) else {
             return;
         };
-        let socketless = spec.caps.owner == OwnerCap::Uid && set.contains(TC_NO_SOCKET_UID);
+        if negated {
+            set = complement(&set);
+        }
+        let socketless = match spec.caps.owner {
+            OwnerCap::Uid => set.contains(TC_NO_SOCKET_UID),
+            _ => negated,
+        };
         m.owner = Some(OwnerMatch {
             ids: set,
             socketless,
         });
     }
+}
+
+/// The ids `set` does not hold (of `0..=MAX_ID`), written `not ...`.
+fn complement(set: &IdSet) -> IdSet {
+    let mut out = Vec::new();
+    let mut next = 0u64;
+    for &(lo, hi) in &set.ranges {
+        if u64::from(lo) > next {
+            out.push((next as u32, lo - 1));
+        }
+        next = u64::from(hi) + 1;
+    }
+    if next <= MAX_ID {
+        out.push((next as u32, MAX_ID as u32));
+    }
+    IdSet::new(set.kind, out, format!("not {set}"))
 }
 
 fn cannot_read(spec: &HookSpec, kind: IdKind) -> Diagnostic {

@@ -458,7 +458,9 @@ impl Checker<'_> {
                 span,
             } => self.fold_iface((*dir, *negated, names, *span), spec, m, &mut seen.iface),
             Match::Mark(t, sp) => self.fold_mark(*t, *sp, spec, m, &mut seen.mark),
-            Match::Owner(ids, sp) => self.fold_owner(ids, *sp, spec, m, &mut seen.owner),
+            Match::Owner { ids, negated, span } => {
+                self.fold_owner((ids, *negated), *span, spec, m, &mut seen.owner)
+            }
         }
     }
 

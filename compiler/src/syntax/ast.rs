@@ -289,8 +289,13 @@ pub enum Match {
         names: Vec<(String, Span)>,
         span: Span,
     },
-    /// `owner uid|gid|user|group ...`: who owns the socket that sent the packet.
-    Owner(super::ids::IdMatch, Span),
+    /// `owner [!]uid|gid|user|group ...`: who owns the socket that sent the packet
+    /// (with `!`: anyone else, or no one).
+    Owner {
+        ids: super::ids::IdMatch,
+        negated: bool,
+        span: Span,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,10 +3,11 @@
 //! postrouting hooks, the two where sockc reads the owner exactly as xt_owner and
 //! nft's `meta skuid` do (docs/language.md, "Owner").
 //!
-//! Invariant: words are written only when they admit exactly the cube's owners. A set
-//! that admits packets no socket owns (a negated owner match: [`NO_OWNER`] is in its
-//! complement) has no `owner` form, and a rule tests one owner kind, so a cube that
-//! needs either, or sits at another hook, is refused with [`Feature::Owner`].
+//! Invariant: words are written only when they admit exactly the cube's owners: a set
+//! that admits packets no socket owns (a negated owner match: [`NO_OWNER`] is in it)
+//! is written as the negation of the other ids, `owner !uid ...`. A rule tests one
+//! owner kind, so a cube that needs both, or sits at another hook, is refused with
+//! [`Feature::Owner`].
 
 use crate::{
     algebra::{Cube, Dim},
@@ -34,13 +35,29 @@ pub fn words(cube: &Cube, readable: bool) -> Result<Vec<String>, (Feature, Strin
             ids(r1),
             ids(r2)
         )),
-        [(k, r)] if r.iter().any(|&(_, hi)| hi >= NO_OWNER) => refuse(format!(
-            "`owner {k} {}`: a negated owner match, which packets that no socket owns pass",
-            ids(r)
-        )),
+        // Packets no socket owns pass: the complement of the other ids, negated.
+        [(k, r)] if r.iter().any(|&(_, hi)| hi >= NO_OWNER) => {
+            Ok(vec!["owner".into(), format!("!{k}"), ids(&complement(r))])
+        }
         [(k, r)] => Ok(vec!["owner".into(), (*k).into(), ids(r)]),
         _ => unreachable!("two owner dimensions at most"),
     }
+}
+
+/// The ids (below [`NO_OWNER`]) that `r` does not hold.
+fn complement(r: &[(u128, u128)]) -> Vec<(u128, u128)> {
+    let mut out = Vec::new();
+    let mut next = 0;
+    for &(lo, hi) in r {
+        if lo > next {
+            out.push((next, lo - 1));
+        }
+        next = hi + 1;
+    }
+    if next < NO_OWNER {
+        out.push((next, NO_OWNER - 1));
+    }
+    out
 }
 
 /// Ranges of ids as the language writes them (`none`: no owner, in messages only).

@@ -258,9 +258,9 @@ fn equal_priorities_run_the_chain_registered_last_first() {
 }
 
 /// `-m owner --uid-owner/--gid-owner` and `meta skuid/skgid` are exact where sockc
-/// reads the owner as xt_owner does (output, postrouting); a negation (which admits
-/// packets no socket owns), both kinds in one rule, `--suppl-groups`, a user name or
-/// another hook stay in the residual, with the reason.
+/// reads the owner as xt_owner does (output, postrouting), negations too (`owner
+/// !uid`, which packets no socket owns pass); both kinds in one rule, `--suppl-groups`,
+/// a user name or another hook stay in the residual, with the reason.
 #[test]
 fn owner_matches_are_exact_at_output_and_postrouting_only() {
     let text = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
@@ -272,10 +272,10 @@ fn owner_matches_are_exact_at_output_and_postrouting_only() {
         -A OUTPUT -m owner --uid-owner www-data -j DROP\n\
         COMMIT\n";
     let imp = run(text);
-    assert_eq!(status_of(&imp, 5).0, Status::Exact);
-    assert_eq!(status_of(&imp, 6).0, Status::Exact);
+    for line in [5, 6, 7] {
+        assert_eq!(status_of(&imp, line).0, Status::Exact, "line {line}");
+    }
     for (line, why) in [
-        (7, "no socket owns"),
         (8, "one `owner` per rule"),
         (9, "--suppl-groups"),
         (10, "www-data"),
@@ -293,6 +293,10 @@ fn owner_matches_are_exact_at_output_and_postrouting_only() {
         rules.contains(&"allow ip4 owner gid 100-199".to_string()),
         "{rules:?}"
     );
+    assert!(
+        rules.contains(&"drop ip4 owner !uid 0".to_string()),
+        "{rules:?}"
+    );
 
     let nft = "table inet f {\n  chain o {\n    type filter hook postrouting priority 0; \
                policy accept;\n    meta skuid { 0, 1000-1999 } tcp dport 25 accept\n    \
@@ -300,7 +304,12 @@ fn owner_matches_are_exact_at_output_and_postrouting_only() {
                0; policy accept;\n    meta skuid 1001 drop\n  }\n}\n";
     let imp = run(nft);
     assert_eq!(status_of(&imp, 4).0, Status::Exact);
-    assert_eq!(status_of(&imp, 5).0, Status::Residual);
+    assert_eq!(status_of(&imp, 5).0, Status::Exact);
+    assert!(
+        code_of(&imp).contains(&"drop owner !gid 100".to_string()),
+        "{}",
+        imp.sk_text
+    );
     let (status, reason) = status_of(&imp, 9);
     assert_eq!(status, Status::Residual);
     assert!(
