@@ -7,7 +7,8 @@
 //! [`ext6_frag`], [`socket`], [`ct`], [`ct_icmp`], [`ct_anchor`], [`limit`],
 //! [`route`], [`reject`], [`reject_headers`], [`reject_vlan`], [`reject_flood`] (a
 //! flood against the kernel's own ICMP limit), [`netfilter`],
-//! [`netfilter_iface`]; the socket layer:
+//! [`netfilter_iface`], [`owner`] (processes under other uids, `setpriv`); the socket
+//! layer:
 //! [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
 //! `sockc-peer` processes).
 //!

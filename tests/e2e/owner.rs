@@ -17,6 +17,9 @@
 //! owned by its listener (a request socket's owner is the listener's): a root listener's
 //! handshake is dropped by `drop owner uid 0` and not by `drop owner uid 1001`.
 //!
+//! At TC egress, `bpf_get_socket_uid` on real traffic: uid 1001's datagrams are
+//! dropped on A's veth, uid 1002's leave.
+//!
 //! The kernel tests need root and skip otherwise (see `tests/common`).
 
 use crate::common;
@@ -226,4 +229,34 @@ fn the_import_of_an_iptables_owner_rule_agrees_with_iptables_on_real_traffic() {
         by_iptables,
         "sockc and its residual"
     );
+}
+
+/// At TC egress the uid comes from `bpf_get_socket_uid`: uid 1001's datagrams leave
+/// A's veth no more (the sender is not told: a TC drop is not an error to UDP), uid
+/// 1002's do, and a negated test counts what is not root's.
+#[test]
+fn tc_egress_drops_by_the_sockets_uid() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("tcowner", 245);
+    let port = 4321;
+    let to = SocketAddr::new(lab.addr_b.into(), port);
+    let rx = udp_bind(&lab.ns_b, to);
+    let text = format!(
+        "tc egress on {} {{\n    drop udp to *:{port} owner uid 1001\n    count udp to \
+         *:{port} owner !uid 0\n    default allow\n}}\n",
+        lab.if_a
+    );
+    lab.apply_ok(&lab.rules("owner.sk", &text));
+    for id in [1001, 1002] {
+        let r = send_as(&lab.ns_a, id, to);
+        assert_eq!(r.code, 0, "uid {id}: {r}");
+    }
+    assert_eq!(received(&rx, Duration::from_millis(500)), ["1002"]);
+    let stats = lab.stats();
+    let drop = format!("drop udp to *:{port} owner uid 1001");
+    let count = format!("count udp to *:{port} owner !uid 0");
+    assert_eq!(rule_packets(&stats, &drop), 1, "uid 1001 dropped once");
+    assert_eq!(rule_packets(&stats, &count), 1, "uid 1002 counted once");
 }
