@@ -245,6 +245,9 @@ pub struct MatchCaps {
     pub protocols: &'static [u8],
     /// `owner ...`: which owner of the packet's socket a rule can test.
     pub owner: OwnerCap,
+    /// `mark ...`: the program reads the packet's mark (`skb->mark`: TC and
+    /// netfilter; an XDP program runs before there is a socket buffer).
+    pub mark: bool,
 }
 
 /// Which owner of the socket that sent a packet a hook can read (`owner ...`).
@@ -339,6 +342,7 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     redirect_ingress: false,
     protocols: &[],
     owner: OwnerCap::None,
+    mark: false,
 };
 
 /// What nothing can be written against (the programs sockc adds).
@@ -353,6 +357,7 @@ const NO_CAPS: MatchCaps = MatchCaps {
     redirect_ingress: false,
     protocols: &[],
     owner: OwnerCap::None,
+    mark: false,
 };
 
 /// sock_ops and the socket maps it fills see TCP connections only.
@@ -409,6 +414,7 @@ const SOCKMAP_CAPS: MatchCaps = MatchCaps {
     redirect_ingress: true,
     protocols: TCP_ONLY,
     owner: OwnerCap::None,
+    mark: false,
 };
 
 const SK_VERDICTS: Verdicts = Verdicts {
@@ -500,6 +506,7 @@ const fn tc(
             } else {
                 OwnerCap::None
             },
+            mark: true,
             ..PACKET_CAPS
         },
         egress,
@@ -552,6 +559,7 @@ const fn netfilter(
             } else {
                 OwnerCap::None
             },
+            mark: true,
             ..PACKET_CAPS
         },
         egress,
@@ -639,6 +647,7 @@ pub static HOOKS: [HookSpec; 15] = [
             // The kernel runs sk_lookup programs from the TCP and UDP lookups only.
             protocols: &[SockProto::Tcp.number(), SockProto::Udp.number()],
             owner: OwnerCap::None,
+            mark: false,
         },
         egress: false,
         unsupported: None,

@@ -22,7 +22,7 @@
 //! incoming device and the loopback device as the outgoing one, so a packet naming
 //! anything else is run by the evaluator alone in a program that tests that device.
 //!
-//! `mark N` gives the packet's mark (netfilter hooks; without it, 0). A test run's
+//! `mark N` gives the packet's mark (TC and netfilter hooks; without it, 0). A test run's
 //! socket buffer has mark 0, so a packet naming another is run by the evaluator
 //! alone in a program that tests the mark.
 //!
