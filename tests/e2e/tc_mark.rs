@@ -59,3 +59,45 @@ fn tc_egress_drops_by_the_packets_mark() {
     assert_eq!(packets("drop udp mark 0x10"), 1);
     assert_eq!(packets("count udp mark 0x20000000/0xf0000000"), 1);
 }
+
+/// `sockc test` at TC: a test run's socket buffer has mark 0, which the kernel runs
+/// (and agrees with the evaluator on, through the verifier's `__sk_buff.mark` load);
+/// a packet naming another mark is the evaluator's alone.
+#[test]
+fn test_runs_at_tc_read_mark_zero_and_the_evaluator_agrees() {
+    if !common::kernel() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sockc-tcmark-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("mark.sk");
+    std::fs::write(
+        &rules,
+        "tc ingress on lo {\n    drop udp to *:1 mark 0\n    drop udp to *:2 mark \
+         0x80000000/0x80000000\n    default allow\n}\n",
+    )
+    .unwrap();
+    let packets = dir.join("mark.packets");
+    std::fs::write(
+        &packets,
+        "udp 10.0.0.1:5 -> 10.0.0.2:1\nudp 10.0.0.1:5 -> 10.0.0.2:2\n\
+         udp 10.0.0.1:5 -> 10.0.0.2:1 mark 0x1\nudp 10.0.0.1:5 -> 10.0.0.2:2 mark 0x80000001\n",
+    )
+    .unwrap();
+    let r = netns::sockc(&[
+        "test",
+        rules.to_str().unwrap(),
+        "--packets",
+        packets.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r.code, 0, "kernel and evaluator disagree:\n{r}");
+    assert!(
+        r.stderr.contains(
+            "agree on all 2 (packet, program) pairs the kernel ran; the kernel cannot run 2"
+        ),
+        "{r}"
+    );
+    // The kernel drops mark 0 to port 1; the evaluator drops the high bit to port 2.
+    assert_eq!(r.stdout.matches("drop     line").count(), 2, "{r}");
+}
