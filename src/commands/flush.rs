@@ -86,6 +86,7 @@ fn print(name: &str, f: &Flushed, as_json: bool) {
             m.generation,
             f.detached
         ),
+        None if f.detached > 0 => outln!("{name}: flushed ({} hooks detached)", f.detached),
         None => outln!("{name}: flushed"),
     }
 }

@@ -583,6 +583,13 @@ fn an_install_whose_manifest_was_removed_is_not_taken_for_debris() {
                 && fl.stderr.contains(&deleted),
             "{damage}: {fl}"
         );
+        // The count is the hooks that ran the install until the flush: the XDP link
+        // and the clsact filter (before, "flushed" with no count, and 0 in --json).
+        assert!(
+            fl.stdout
+                .contains(&format!("{}: flushed (2 hooks detached)", lab.name)),
+            "{damage}: {fl}"
+        );
         // Flushed means no hook runs the install's programs, wherever its filter was.
         lab.expect_verdicts(damage, &[(9001, true), (9002, true)]);
         assert!(!lab

@@ -618,7 +618,7 @@ pub struct Flushed {
 /// also the clsact filters that run its programs ([`sweep_stray_filters`]).
 pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
     let mut flushed = flush_recorded(store, name)?;
-    sweep_stray_filters(&mut flushed.recovered);
+    flushed.detached += sweep_stray_filters(&mut flushed.recovered);
     Ok(flushed)
 }
 
@@ -626,8 +626,9 @@ pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
 /// lost (`recovered` says so), which nothing else names. After the committed
 /// generation's own hooks came off, so that those count as detached as in any flush;
 /// the pins are gone by then, but a filter keeps the program it runs, so its id
-/// still names that program.
-fn sweep_stray_filters(recovered: &mut Option<Recovery>) {
+/// still names that program. Returns how many were deleted: hooks that ran one of the
+/// install's programs, counted as detached.
+fn sweep_stray_filters(recovered: &mut Option<Recovery>) -> usize {
     if let Some(
         Recovery::JournalReplaced { programs, filters }
         | Recovery::Unrecorded {
@@ -637,7 +638,9 @@ fn sweep_stray_filters(recovered: &mut Option<Recovery>) {
     {
         point("delete stray clsact filters");
         *filters = super::stray_filters::remove(programs);
+        return filters.len();
     }
+    0
 }
 
 fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
@@ -663,7 +666,7 @@ fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
             InstallError::Unrecorded { programs, .. }
             | InstallError::UnreadableRecord { programs, .. },
         ) => {
-            store.detach_unrecorded_links(name);
+            given_up = store.detach_unrecorded_links(name);
             Some(Recovery::Unrecorded {
                 name: name.to_string(),
                 removed: store.remove_install(name)?,

@@ -73,11 +73,13 @@ impl Store {
     /// Takes off the hooks of install `name`'s `link_*` pins (each a link of its own:
     /// an XDP dispatcher is the install's too, its slot pinned beside its link), so
     /// that a flush of an install no record names stops filtering when it returns,
-    /// not when the kernel gets round to freeing a link whose last pin went.
-    pub fn detach_unrecorded_links(&self, name: &str) {
+    /// not when the kernel gets round to freeing a link whose last pin went. Returns
+    /// how many were taken off.
+    pub fn detach_unrecorded_links(&self, name: &str) -> usize {
         let Ok(entries) = std::fs::read_dir(self.dir(name)) else {
-            return;
+            return 0;
         };
+        let mut detached = 0;
         for e in entries.flatten() {
             if !e.file_name().to_string_lossy().starts_with("link_") {
                 continue;
@@ -87,8 +89,11 @@ impl Store {
             let Ok(fd) = sys::obj_get(&e.path()) else {
                 continue;
             };
-            let _ = sys::link_detach(fd.as_fd());
+            if sys::link_detach(fd.as_fd()).is_ok() {
+                detached += 1;
+            }
         }
+        detached
     }
 
     /// Removes install `name`'s directory in the one order that a kill at any point
