@@ -237,6 +237,55 @@ pub enum Key {
 /// a number no user or group has (`(uid_t)-1`), so every owner test refuses it.
 pub const NO_OWNER: u128 = u32::MAX as u128;
 
+impl Key {
+    /// The field as a user reads it (nft's selector words), for reasons and errors.
+    pub fn describe(&self) -> String {
+        let v = |v: &IpVersion| if *v == IpVersion::V4 { "ip" } else { "ip6" };
+        let proto = |p: &Option<u8>| match p {
+            Some(6) => "tcp",
+            Some(17) => "udp",
+            Some(132) => "sctp",
+            Some(33) => "dccp",
+            Some(136) => "udplite",
+            _ => "th",
+        };
+        match self {
+            Key::NfProto => "meta nfproto".into(),
+            Key::L4Proto => "meta l4proto".into(),
+            Key::IpProtocol => "ip protocol".into(),
+            Key::Ip6Nexthdr => "ip6 nexthdr".into(),
+            Key::Saddr(x) => format!("{} saddr", v(x)),
+            Key::Daddr(x) => format!("{} daddr", v(x)),
+            Key::Sport(p) => format!("{} sport", proto(p)),
+            Key::Dport(p) => format!("{} dport", proto(p)),
+            Key::TcpFlags => "tcp flags".into(),
+            Key::IcmpType(x) => format!(
+                "{} type",
+                if *x == IpVersion::V4 {
+                    "icmp"
+                } else {
+                    "icmpv6"
+                }
+            ),
+            Key::IcmpCode(x) => format!(
+                "{} code",
+                if *x == IpVersion::V4 {
+                    "icmp"
+                } else {
+                    "icmpv6"
+                }
+            ),
+            Key::CtState => "ct state".into(),
+            Key::Iifname => "iifname".into(),
+            Key::Oifname => "oifname".into(),
+            Key::Iif => "iif".into(),
+            Key::Oif => "oif".into(),
+            Key::SkUid => "meta skuid".into(),
+            Key::SkGid => "meta skgid".into(),
+        }
+    }
+}
+
 pub const CT_NEW: u128 = 0;
 pub const CT_ESTABLISHED: u128 = 1;
 pub const CT_RELATED: u128 = 2;
@@ -398,6 +447,12 @@ pub struct NamedSet {
     /// Verdict maps: the verdict of each element, in element order.
     pub verdicts: Option<Vec<Verdict>>,
     pub interval: bool,
+    /// Why its listed elements are not what a lookup sees at run time, when they are
+    /// not: the ruleset fills it (`flags dynamic`, `add @s`, `-j SET --add-set`), its
+    /// elements expire or carry state (`timeout`, per-element `limit`/`quota`), or the
+    /// listing cannot be read. Lookups in such a set stay in netfilter
+    /// ([`crate::semantics::runtime_sets`]).
+    pub unknown: Option<String>,
     pub span: Span,
 }
 

@@ -7,7 +7,8 @@
 //! converts ClassBench filter sets to rule files and [`classbench_data`] finds and reads
 //! them (the vendored sets, gzip or plain); [`socket_fixture`] builds a private
 //! network namespace holding exactly the socket a test packet should find; [`rng`] is
-//! the seeded generator the tests' random files and packets share; [`probe_lab`]
+//! the seeded generator the tests' random files and packets share; [`ruleset_gen`]
+//! writes seeded netfilter rulesets for the import's tests; [`probe_lab`]
 //! sends crafted packets through a netfilter ruleset (or anything else installed) in
 //! network namespaces of its own and reports which ones got through. The CLI
 //! (`sockc test`, `sockc bench`, `sockc classbench`) and the integration tests use this
@@ -23,4 +24,5 @@ pub mod modgraph;
 pub mod packet;
 pub mod probe_lab;
 pub mod rng;
+pub mod ruleset_gen;
 pub mod socket_fixture;

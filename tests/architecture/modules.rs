@@ -38,6 +38,7 @@ const TESTKIT_LAYERS: &[&[&str]] = &[
         "classbench_data",
         "compare",
         "modgraph",
+        "ruleset_gen",
     ],
     &["socket_fixture", "packet", "rng"],
     &["eval"],

@@ -1,7 +1,8 @@
 //! The residual (docs/import.md, "The residual") under kill -9: an install whose
 //! rule file `sockc import` wrote from an nft ruleset with a rule sockc runs and rules
 //! that stay in netfilter, applied first, re-applied with another ruleset (its
-//! residual changed), and flushed — each command killed (SIGKILL,
+//! residual changed), flushed, and repaired after its residual table was deleted by
+//! hand — each command killed (SIGKILL,
 //! `SOCKC_FAULT_KILL_AT=N`) at every one of its fault points
 //! (`runtime/src/fault.rs`), the residual's own steps among them.
 //!
@@ -15,6 +16,10 @@
 //!   the original), or all of it with nothing installed;
 //! * the command run again converges, and **`flush` then leaves no table of sockc's**
 //!   in the namespace.
+//!
+//! A killed `repair` may leave the residual as missing as it found it (that is the
+//! drift it repairs): after it the test checks only that `status` answers, and that
+//! `repair` run again brings back the residual and the ruleset's verdicts.
 //!
 //! Kernel test: root, `nft`; without root it prints `SKIP` and passes, unless
 //! `SOCKC_KERNEL_TESTS=require`.
@@ -76,6 +81,7 @@ enum Cmd {
     FirstApply,
     Reapply,
     Flush,
+    Repair,
 }
 
 struct World {
@@ -104,6 +110,11 @@ fn args(w: &World, cmd: Cmd) -> Vec<String> {
                 .map(String::from)
                 .to_vec()
         }
+        Cmd::Repair => {
+            return ["repair", "--name", &w.lab.name, "--bpffs", BPFFS]
+                .map(String::from)
+                .to_vec()
+        }
     };
     w.lab
         .apply_args(file, &w.lab.name, &[])
@@ -113,11 +124,28 @@ fn args(w: &World, cmd: Cmd) -> Vec<String> {
 }
 
 /// The state a command starts from: nothing (a first apply), the old file (a
-/// re-apply or a flush).
+/// re-apply or a flush), the old file with its residual table deleted (a repair).
 fn prepare(w: &World, cmd: Cmd) {
     let _ = sockc(&["flush", "--name", &w.lab.name, "--bpffs", BPFFS]);
     if !matches!(cmd, Cmd::FirstApply) {
         w.lab.apply_ok(&w.old);
+    }
+    if matches!(cmd, Cmd::Repair) {
+        let table = format!("sockc_{}_filter", w.lab.name);
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &w.lab.ns_a,
+                "nft",
+                "delete",
+                "table",
+                "inet",
+                &table,
+            ])
+            .output()
+            .expect("nft delete table");
+        assert!(out.status.success(), "delete {table}: {out:?}");
     }
 }
 
@@ -193,6 +221,17 @@ fn kill_once(w: &World, cmd: Cmd, n: usize, steps: &[String]) {
         r.stderr.contains("fault injection: killed at point"),
         "{when}: not killed\n{r}"
     );
+    if matches!(cmd, Cmd::Repair) {
+        let st = sockc(&["status", "--name", &w.lab.name, "--bpffs", BPFFS]);
+        assert!(st.code == 0 || st.code == 3, "{when}: status\n{st}");
+        let again = run(Command::new(sockc_bin()).args(&a));
+        assert_eq!(again.code, 0, "{when}: run again\n{again}");
+        assert_eq!(check_truth(w, &format!("{when}, run again")), Variant::Old);
+        let _ = sockc(&["flush", "--name", &w.lab.name, "--bpffs", BPFFS]);
+        let left = sockc_tables(&w.lab);
+        assert!(left.is_empty(), "{when}: flush left {left:?}");
+        return;
+    }
     let v = check_truth(w, &when);
     if matches!(cmd, Cmd::Flush) {
         // Once a flush began, status never brings the install back as it was: it is
@@ -211,6 +250,7 @@ fn kill_once(w: &World, cmd: Cmd, n: usize, steps: &[String]) {
         Cmd::FirstApply => Variant::Old,
         Cmd::Reapply => Variant::New,
         Cmd::Flush => Variant::Nothing,
+        Cmd::Repair => unreachable!("checked above"),
     };
     assert_eq!(check_truth(w, &format!("{when}, run again")), done);
     let _ = sockc(&["flush", "--name", &w.lab.name, "--bpffs", BPFFS]);
@@ -236,10 +276,14 @@ fn residual_steps_killed_at_every_point_leave_the_truth_and_nothing_behind() {
     assert_eq!(check_truth(&w, "re-applied"), Variant::New);
     let mut covered = 0;
     let mut residual_points = 0;
-    for cmd in [Cmd::FirstApply, Cmd::Reapply, Cmd::Flush] {
+    let mut repair_points = 0;
+    for cmd in [Cmd::FirstApply, Cmd::Reapply, Cmd::Flush, Cmd::Repair] {
         prepare(&w, cmd);
         let steps = traced(&args(&w, cmd));
         residual_points += steps.iter().filter(|s| s.starts_with("residual")).count();
+        if matches!(cmd, Cmd::Repair) {
+            repair_points = steps.iter().filter(|s| s.starts_with("residual")).count();
+        }
         for n in 1..=steps.len() {
             kill_once(&w, cmd, n, &steps);
             covered += 1;
@@ -249,5 +293,9 @@ fn residual_steps_killed_at_every_point_leave_the_truth_and_nothing_behind() {
     assert!(
         residual_points >= 4,
         "the residual's steps pass fault points"
+    );
+    assert!(
+        repair_points >= 1,
+        "repair's reinstall of the residual passes a fault point"
     );
 }

@@ -167,13 +167,30 @@ fn import_escapes_the_source_it_quotes() {
     );
     // The `-m string` rule stays in netfilter: its residual needs a file of its own.
     let residual = dir.0.join("ruleset.residual.rules");
-    let r = sockc(&["import", path(&ipt), "--residual", path(&residual)]).ok();
+    let r = sockc(&[
+        "import",
+        path(&ipt),
+        "--from",
+        "iptables",
+        "--residual",
+        path(&residual),
+    ])
+    .ok();
     clean(&r);
     assert!(r.stderr.contains(SHOWN), "the report: {r}");
     assert!(r.stdout.contains(SHOWN), "the rule file: {r}");
     // what it wrote is a rule file that compiles
     let out = dir.0.join("imported.sk");
-    sockc(&["-q", "import", path(&ipt), "-o", path(&out)]).ok();
+    sockc(&[
+        "-q",
+        "import",
+        path(&ipt),
+        "--from",
+        "iptables",
+        "-o",
+        path(&out),
+    ])
+    .ok();
     sockc(&["check", path(&out)]).ok();
 }
 

@@ -227,6 +227,13 @@ impl CubeWriter<'_> {
             for p in lo..=hi {
                 if !both {
                     let f = families.ranges()[0].0;
+                    // An IPv6 packet whose next header is ICMPv4, or the reverse:
+                    // the language's `icmp`/`proto 1` means IPv4 (`ip6 proto 1` is a
+                    // family conflict), so it cannot be written.
+                    if let Some(piece) = other_family_icmp(p, f) {
+                        self.left_out.push(piece.into());
+                        continue;
+                    }
                     let implied = matches!((p, f), (1, 4) | (58, 6));
                     out.push((
                         if implied { None } else { fam_word(f) },
@@ -238,15 +245,12 @@ impl CubeWriter<'_> {
                 // cannot match the other family's packets of that protocol number
                 // (an IPv6 packet whose next header is ICMPv4), so they are left out.
                 match p {
-                    1 => {
-                        out.push((None, Some(proto_word(1, 4))));
+                    1 | 58 => {
+                        let own = if p == 1 { 4 } else { 6 };
+                        out.push((None, Some(proto_word(p, own))));
+                        let other = 10 - own;
                         self.left_out
-                            .push("IPv6 packets of protocol 1 (ICMP)".into());
-                    }
-                    58 => {
-                        out.push((None, Some(proto_word(58, 6))));
-                        self.left_out
-                            .push("IPv4 packets of protocol 58 (ICMPv6)".into());
+                            .extend(other_family_icmp(p, other).map(String::from));
                     }
                     _ => out.push((None, Some(proto_word(p, 4)))),
                 }
@@ -468,6 +472,16 @@ enum Values {
 
 fn needs(f: Feature, detail: &str) -> Refusal {
     Refusal::Needs(vec![(f, detail.to_string())])
+}
+
+/// The packets of protocol `p` in family `f` the language cannot match (ICMP's
+/// number in the other IP version), named for the report.
+fn other_family_icmp(p: u128, f: u128) -> Option<&'static str> {
+    match (p, f) {
+        (1, 6) => Some("IPv6 packets of protocol 1 (ICMP)"),
+        (58, 4) => Some("IPv4 packets of protocol 58 (ICMPv6)"),
+        _ => None,
+    }
 }
 
 /// The protocol word for protocol `p` in family `f`.

@@ -29,6 +29,7 @@ use crate::{
     semantics::{
         atoms::Atoms,
         flatten::{FlatAction, FlatRule, Origin},
+        runtime_sets::writes_state,
         Mark, Place, Placed,
     },
     status::Status,
@@ -287,7 +288,7 @@ fn lower_rule(
     if e.status == Status::Unsupported {
         // what was said about how it would have been written no longer applies
         e.reasons.retain(|r| e.unsupported_reasons.contains(r));
-        e.reasons.push(left_out_effect(&r.action).to_string());
+        e.reasons.push(left_out_effect(rs, r).to_string());
     }
     e.unsupported_reasons.clear();
     e
@@ -501,8 +502,17 @@ fn reject_name(with: &RejectWith) -> &str {
 }
 
 /// Which way leaving a rule out errs.
-fn left_out_effect(action: &FlatAction) -> &'static str {
-    match action {
+fn left_out_effect(rs: &Ruleset, r: &FlatRule) -> &'static str {
+    let stateful = matches!(r.origin, Origin::Rule(id) if writes_state(&rs.rules[id]));
+    match &r.action {
+        FlatAction::Count if stateful => {
+            "left out: it changes state that later lookups decide by (a set, a meter, a \
+             `recent` list), so their verdicts differ"
+        }
+        FlatAction::Effect { .. } => {
+            "left out: what it does besides deciding is lost, and rules that read it may \
+             decide otherwise"
+        }
         FlatAction::Drop | FlatAction::Reject(_) | FlatAction::Other { .. } => {
             "left out: the packets it would drop go on to the next rules (more permissive)"
         }

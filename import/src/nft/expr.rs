@@ -46,6 +46,9 @@ pub enum Op {
     Gt,
     Le,
     Ge,
+    /// `!` on flags: none of these bits is set (`tcp flags ! fin,rst`, as nft 1.0
+    /// lists `tcp flags & (fin|rst) == 0`).
+    NoBits,
 }
 
 impl Op {
@@ -58,6 +61,7 @@ impl Op {
             "<=" | "le" => Op::Le,
             ">=" | "ge" => Op::Ge,
             "in" => Op::Implicit,
+            "!" => Op::NoBits,
             _ => return None,
         })
     }
@@ -155,7 +159,7 @@ pub fn value(key: &Key, rv: &Rv) -> Result<Value, String> {
 }
 
 fn text_value(key: &Key, t: &str) -> Result<Value, String> {
-    let bad = || format!("`{t}` is not a value of {key:?}");
+    let bad = || format!("`{t}` is not a value of {}", key.describe());
     let single = |n: u128| Ok(Value::Range(n, n));
     match key {
         Key::Iifname | Key::Oifname | Key::Iif | Key::Oif => Ok(Value::Name(t.to_string())),
@@ -297,6 +301,14 @@ pub fn relation(
             ct_or_flags(keys, Rhs::Masked { mask, value })
         }
         (rv, Op::Implicit) if flags => ct_or_flags(keys, Rhs::AnyBit(bits(&keys[0], rv)?)),
+        (rv, Op::NoBits) if flags => ct_or_flags(
+            keys,
+            Rhs::Masked {
+                mask: bits(&keys[0], rv)?,
+                value: 0,
+            },
+        ),
+        (_, Op::NoBits) => return Err("`!` on a value that is not a set of flags".into()),
         (rv, Op::Eq | Op::Ne) if flags => {
             let b = bits(&keys[0], rv)?;
             ct_or_flags(
@@ -426,6 +438,15 @@ pub fn set_keys(type_text: &str) -> Option<Vec<Key>> {
             })
         })
         .collect()
+}
+
+/// Why a named set's elements `elems` could not be read, for the report.
+pub fn unreadable_elements(elems: &[(Rv, Option<Rv>)]) -> String {
+    if elems.iter().any(|(k, _)| *k == Rv::Text("*".into())) {
+        "a catch-all element `*`".into()
+    } else {
+        "elements the import cannot read".into()
+    }
 }
 
 /// A named set's contents from its element texts, read with `keys`; `None` if some

@@ -18,7 +18,7 @@ use sockc_compiler::diag::Code;
 
 use super::{
     expr::{self, Op, Rv},
-    stmt::{verdict_of, MapDef, Read},
+    stmt::{self, verdict_of, MapDef, Read},
 };
 use crate::{
     diag::{Diagnostic, LineIndex},
@@ -64,6 +64,10 @@ struct SetJ {
     map: Option<Value>,
     flags: Option<Value>,
     elem: Option<Vec<Value>>,
+    /// Statements every element gets (`limit`, `quota`, `counter`).
+    stmt: Option<Vec<Value>>,
+    /// The default timeout of elements added at run time.
+    timeout: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +240,7 @@ impl JsonReader<'_> {
             Some(Value::String(f)) => f == "interval",
             _ => false,
         };
+        let mut unknown = set_state(&s);
         let mut keys = Vec::new();
         let mut entries = Vec::new();
         for e in s.elem.unwrap_or_default() {
@@ -249,17 +254,24 @@ impl JsonReader<'_> {
                     keys.push(k.clone());
                     entries.push((k, v));
                 }
-                _ => {
-                    keys.push(rv(&e).ok_or_else(|| {
-                        self.error(off, "a set element that cannot be read".into())
-                    })?)
-                }
+                // one set nft reads and the import cannot: its lookups stay in netfilter
+                _ => match rv(&e) {
+                    Some(k) => keys.push(k),
+                    None => {
+                        unknown.get_or_insert("elements the import cannot read".into());
+                    }
+                },
             }
         }
         let content = match expr::set_keys(&type_text) {
             Some(k) => expr::set_content(&k, &keys),
             None => SetContent::External,
         };
+        // an nft set is never an ipset to export
+        if content == SetContent::External {
+            let pairs: Vec<(Rv, Option<Rv>)> = keys.iter().map(|k| (k.clone(), None)).collect();
+            unknown.get_or_insert(expr::unreadable_elements(&pairs));
+        }
         let verdict_map = map && s.map.as_ref().is_some_and(|m| m == "verdict");
         let verdicts = verdict_map.then(|| {
             entries
@@ -287,6 +299,7 @@ impl JsonReader<'_> {
             content,
             verdicts,
             interval,
+            unknown,
             span: self.idx.span(off, off + 1),
         });
         Ok(())
@@ -360,6 +373,20 @@ fn statements(exprs: &[Value], ctx: &Ctx<'_>) -> Read {
             ));
             if out.verdict.is_none() {
                 out.verdict = exprs.last().and_then(|v| verdict_stmt(v).ok().flatten());
+            }
+            // a verdict map, an anonymous chain (`"jump { ... }"`), NAT ...: a verdict
+            // the import cannot place, never "no verdict"
+            let decides = || {
+                rest.iter().any(|t| {
+                    t.split(|c: char| !c.is_ascii_alphanumeric())
+                        .any(stmt::may_decide)
+                })
+            };
+            if out.verdict.is_none() && decides() {
+                out.verdict = Some(Verdict::Other {
+                    feature: Feature::Other,
+                    text: rest.join(", "),
+                });
             }
             break;
         }
@@ -615,10 +642,23 @@ fn relation(v: &Value, ctx: &Ctx<'_>, out: &mut Read) -> Result<(), String> {
 
 fn vmap(v: &Value, ctx: &Ctx<'_>, out: &mut Read) -> Result<(), String> {
     let key = v.get("key").ok_or("a vmap without key")?;
-    let words = selector_words(key).ok_or("a vmap on an expression the import does not read")?;
-    let ws: Vec<&str> = words.iter().map(String::as_str).collect();
-    let (k, deps) =
-        expr::selector(&ws, ctx.table_v).ok_or("a vmap on a selector the import does not read")?;
+    // one selector, or a concatenation (`ip daddr . tcp dport vmap { ... }`), as the
+    // text reader reads them
+    let parts: Vec<&Value> = match key.get("concat") {
+        Some(Value::Array(parts)) => parts.iter().collect(),
+        _ => vec![key],
+    };
+    let mut keys = Vec::with_capacity(parts.len());
+    let mut deps = Vec::new();
+    for part in parts {
+        let words =
+            selector_words(part).ok_or("a vmap on an expression the import does not read")?;
+        let ws: Vec<&str> = words.iter().map(String::as_str).collect();
+        let (k, d) = expr::selector(&ws, ctx.table_v)
+            .ok_or("a vmap on a selector the import does not read")?;
+        keys.push(k);
+        deps.extend(d);
+    }
     let entries: Vec<(Rv, Rv)> = match v.get("data") {
         Some(Value::String(name)) => {
             let name = name.strip_prefix('@').ok_or("a vmap on a value")?;
@@ -637,7 +677,6 @@ fn vmap(v: &Value, ctx: &Ctx<'_>, out: &mut Read) -> Result<(), String> {
         },
         None => return Err("a vmap without data".into()),
     };
-    let keys = vec![k];
     let mut list = Vec::new();
     for (key, verdict) in entries {
         list.push((expr::element(&keys, &key)?, verdict_of(&verdict)?));
@@ -650,6 +689,46 @@ fn vmap(v: &Value, ctx: &Ctx<'_>, out: &mut Read) -> Result<(), String> {
             entries: list,
         },
     )
+}
+
+/// Why a set's listed elements are not what its lookups see at run time (the text
+/// reader's `flags`, set statements and per-element statements, as JSON lists them).
+fn set_state(s: &SetJ) -> Option<String> {
+    let flags: Vec<&str> = match &s.flags {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(f)) => vec![f.as_str()],
+        _ => Vec::new(),
+    };
+    if let Some(f) = flags.iter().find(|f| matches!(**f, "dynamic" | "timeout")) {
+        return Some(format!("`flags {f}`"));
+    }
+    if s.timeout.is_some() {
+        return Some("`timeout` on its elements".into());
+    }
+    let stateful = |o: &serde_json::Map<String, Value>| {
+        ["limit", "quota", "timeout", "expires"]
+            .into_iter()
+            .find(|k| o.contains_key(*k))
+    };
+    for st in s.stmt.iter().flatten() {
+        if let Some(k) = st.as_object().and_then(stateful) {
+            return Some(format!("`{k}` on its elements"));
+        }
+    }
+    for e in s.elem.iter().flatten() {
+        let inner = match e {
+            Value::Array(kv) => kv.first(),
+            other => Some(other),
+        };
+        let per = inner
+            .and_then(|v| v.get("elem"))
+            .and_then(Value::as_object)
+            .and_then(stateful);
+        if let Some(k) = per {
+            return Some(format!("elements with `{k}`"));
+        }
+    }
+    None
 }
 
 /// A JSON right-hand side (or set element, or map value) as the text reader's [`Rv`].

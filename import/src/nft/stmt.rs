@@ -135,6 +135,30 @@ struct P<'a, 'b> {
 /// few levels: a set inside a map inside a rule).
 pub const MAX_NESTING: usize = 32;
 
+/// Whether a word of a statement the import cannot read may give the rule a verdict
+/// (`vmap`, `jump { ... }`, NAT, `queue` ...): such a rule is terminal, its verdict
+/// unknown, never "no verdict".
+pub fn may_decide(word: &str) -> bool {
+    matches!(
+        word,
+        "accept"
+            | "drop"
+            | "reject"
+            | "return"
+            | "jump"
+            | "goto"
+            | "vmap"
+            | "queue"
+            | "dnat"
+            | "snat"
+            | "masquerade"
+            | "redirect"
+            | "tproxy"
+            | "synproxy"
+            | "fwd"
+    )
+}
+
 /// Reads a rule's tokens.
 pub fn read(toks: &[Tok], ctx: &Ctx<'_>) -> Read {
     let mut p = P {
@@ -197,18 +221,12 @@ impl P<'_, '_> {
             [.., "return"] => Verdict::Return,
             [.., "jump", c] => Verdict::Jump(c.to_string()),
             [.., "goto", c] => Verdict::Goto(c.to_string()),
-            _ if words.iter().any(|w| {
-                matches!(
-                    *w,
-                    "reject" | "queue" | "dnat" | "snat" | "masquerade" | "redirect"
-                )
-            }) =>
-            {
-                Verdict::Other {
-                    feature: Feature::Other,
-                    text: text.clone(),
-                }
-            }
+            // a verdict the import cannot place (a verdict map, an anonymous chain,
+            // NAT ...) is never taken for no verdict
+            _ if words.iter().any(|w| may_decide(w)) => Verdict::Other {
+                feature: Feature::Other,
+                text: text.clone(),
+            },
             _ => Verdict::Continue,
         });
         self.i = self.t.len();
@@ -439,11 +457,22 @@ impl P<'_, '_> {
         if over {
             self.i += 1;
         }
-        let rate = self.word()?;
+        // `5/second`, and the spaced forms nft reads too (`5 / second`, `1 kbytes /
+        // second`), written as nft lists them
+        let mut rate = self.word()?;
+        if self.peek_is("/") {
+            self.i += 1;
+            rate = format!("{rate}/{}", self.word()?);
+        }
         let byte_rate = if rate.contains('/') {
             None
         } else {
-            Some(self.word()?) // UNIT/second
+            let mut unit = self.word()?; // UNIT/second
+            if !unit.contains('/') && self.peek_is("/") {
+                self.i += 1;
+                unit = format!("{unit}/{}", self.word()?);
+            }
+            Some(unit)
         };
         let mut burst = None;
         if self.peek_is("burst") {

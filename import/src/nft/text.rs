@@ -274,9 +274,14 @@ impl Reader<'_> {
         if self.peek().is_some_and(|t| t.is("device")) {
             self.i += 1;
             device = Some(self.word()?);
+        } else if self.peek().is_some_and(|t| t.is("devices")) {
+            // netdev chains on several devices: `devices = { a, b }`
+            self.i += 1;
+            self.expect("=")?;
+            device = Some(self.device_list()?);
         }
         self.expect("priority")?;
-        let priority = self.priority()?;
+        let priority = self.priority(self.rs.tables[ti].family)?;
         let span = self.idx.span(start, self.t[self.i - 1].end);
         self.rs.tables[ti].chains[ci].base = Some(BaseChain {
             kind,
@@ -289,21 +294,54 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// `-300`, `filter`, `filter - 1`, `dstnat + 10`.
-    fn priority(&mut self) -> Result<i32, Err> {
+    /// `{ a, b }` after `devices =`, as one comma-separated text.
+    fn device_list(&mut self) -> Result<String, Err> {
+        self.expect("{")?;
+        let mut names = Vec::new();
+        loop {
+            self.skip_newlines();
+            if self.peek().is_some_and(|t| t.is("}")) {
+                self.i += 1;
+                return Ok(names.join(", "));
+            }
+            if self.peek().is_some_and(|t| t.is(",")) {
+                self.i += 1;
+                continue;
+            }
+            names.push(self.word()?);
+        }
+    }
+
+    /// `-300`, `filter`, `filter - 1`, `dstnat + 10`: the names of the table's
+    /// family (nftables' `std_prios`: the bridge family's differ from the others').
+    fn priority(&mut self, family: Family) -> Result<i32, Err> {
         let w = self.word()?;
-        let base = match w.as_str() {
-            "raw" => -300,
-            "mangle" => -150,
-            "dstnat" => -100,
-            "filter" => 0,
-            "security" => 50,
-            "srcnat" => 100,
-            n => {
+        let named = match family {
+            Family::Bridge => match w.as_str() {
+                "dstnat" => Some(-300),
+                "filter" => Some(-200),
+                "out" => Some(100),
+                "srcnat" => Some(300),
+                _ => None,
+            },
+            _ => match w.as_str() {
+                "raw" => Some(-300),
+                "mangle" => Some(-150),
+                "dstnat" => Some(-100),
+                "filter" => Some(0),
+                "security" => Some(50),
+                "srcnat" => Some(100),
+                _ => None,
+            },
+        };
+        let base = match named {
+            Some(p) => p,
+            None => {
+                let n = w.as_str();
                 return n.parse().map_or_else(
                     |_| self.err(format!("priority `{n}` is not a number or a known name")),
                     Ok,
-                )
+                );
             }
         };
         let sign = match self.peek().map(|t| t.text.as_str()) {
@@ -385,6 +423,7 @@ impl Reader<'_> {
         self.expect("{")?;
         let mut type_text = String::new();
         let mut interval = false;
+        let mut unknown: Option<String> = None;
         let mut elems: Vec<(Rv, Option<Rv>)> = Vec::new();
         loop {
             self.skip_newlines();
@@ -413,11 +452,27 @@ impl Reader<'_> {
                 "flags" => {
                     let s = self.i;
                     self.rest_of_line();
-                    interval = self.t[s..self.i].iter().any(|t| t.text == "interval");
+                    let flags = &self.t[s..self.i];
+                    interval = flags.iter().any(|t| t.text == "interval");
+                    if let Some(f) = flags
+                        .iter()
+                        .find(|t| t.text == "dynamic" || t.text == "timeout")
+                    {
+                        unknown.get_or_insert(format!("`flags {}`", f.text));
+                    }
+                }
+                // a default timeout, or a stateful statement every element gets
+                "timeout" | "limit" | "quota" => {
+                    unknown.get_or_insert(format!("`{}` on its elements", t.text));
+                    self.rest_of_line();
                 }
                 "elements" => {
                     self.expect("=")?;
-                    elems = self.elements()?;
+                    let (read, why) = self.elements()?;
+                    elems = read;
+                    if let Some(why) = why {
+                        unknown.get_or_insert(why);
+                    }
                 }
                 _ => self.rest_of_line(),
             }
@@ -430,6 +485,10 @@ impl Reader<'_> {
             ),
             None => SetContent::External,
         };
+        // an nft set is never an ipset to export: what cannot be read stays in netfilter
+        if content == SetContent::External {
+            unknown.get_or_insert(expr::unreadable_elements(&elems));
+        }
         let verdicts = if map && type_text.ends_with(": verdict") {
             let entries = elems
                 .iter()
@@ -461,24 +520,30 @@ impl Reader<'_> {
             content,
             verdicts,
             interval,
+            unknown,
             span,
         });
         Ok(())
     }
 
-    /// `{ e, e, k : v, ... }` after `elements =`.
-    fn elements(&mut self) -> Result<Vec<(Rv, Option<Rv>)>, Err> {
+    /// `{ e, e, k : v, ... }` after `elements =`, with why the elements are not
+    /// what lookups see (per-element `timeout`, `expires`, `limit`, `quota`) or
+    /// cannot be read; per-element `counter`s and `comment`s change nothing.
+    #[allow(clippy::type_complexity)]
+    fn elements(&mut self) -> Result<(Vec<(Rv, Option<Rv>)>, Option<String>), Err> {
         let start = self.i;
         if !self.peek().is_some_and(|t| t.is("{")) {
             return self.err("expected `{` and the elements");
         }
         let mut depth = 0usize;
+        let mut deepest = 0usize;
         loop {
             let Some(t) = self.peek() else {
                 return self.err("the elements' `}` is missing");
             };
             if t.is("{") {
                 depth += 1;
+                deepest = deepest.max(depth);
             } else if t.is("}") {
                 depth -= 1;
                 if depth == 0 {
@@ -488,7 +553,11 @@ impl Reader<'_> {
             }
             self.i += 1;
         }
-        let toks: Vec<Tok> = self.t[start..self.i].to_vec();
+        if deepest > stmt::MAX_NESTING {
+            self.i = start;
+            return self.err("cannot read these set elements: they nest too deep");
+        }
+        let (toks, why) = without_element_statements(&self.t[start..self.i]);
         let ctx = stmt::Ctx {
             text: self.text,
             table_v: None,
@@ -496,13 +565,47 @@ impl Reader<'_> {
             maps: &[],
         };
         match stmt::set_literal(&toks, &ctx) {
-            Some(Rv::Set(e)) => Ok(e),
-            _ => {
-                self.i = start;
-                self.err("cannot read these set elements")
-            }
+            Some(Rv::Set(e)) => Ok((e, why)),
+            // one set nft reads and the import cannot: its lookups stay in netfilter
+            _ => Ok((
+                Vec::new(),
+                Some(why.unwrap_or_else(|| "elements the import cannot read".into())),
+            )),
         }
     }
+}
+
+/// The element list `toks` (braces included) without the statements nft lists after
+/// an element (`counter packets 0 bytes 0`, `timeout 1h expires 29m`, `limit rate
+/// 1/second`, `quota 10 mbytes`, `comment "x"`), and why the elements' membership
+/// changes at run time when one of them says so.
+fn without_element_statements(toks: &[Tok]) -> (Vec<Tok>, Option<String>) {
+    const STATEMENTS: [&str; 6] = ["counter", "timeout", "expires", "limit", "quota", "comment"];
+    let mut out = Vec::with_capacity(toks.len());
+    let mut why: Option<String> = None;
+    let mut depth = 0usize;
+    let mut skipping = false;
+    for t in toks {
+        if t.is("{") {
+            depth += 1;
+        } else if t.is("}") {
+            depth = depth.saturating_sub(1);
+        }
+        let ends = (t.is(",") || t.is(":") || t.is("}")) && depth <= 1;
+        if skipping && !ends {
+            continue;
+        }
+        skipping = false;
+        if depth == 1 && t.kind == Kind::Word && STATEMENTS.contains(&t.text.as_str()) {
+            if !matches!(t.text.as_str(), "counter" | "comment") {
+                why.get_or_insert(format!("elements with `{}`", t.text));
+            }
+            skipping = true;
+            continue;
+        }
+        out.push(t.clone());
+    }
+    (out, why)
 }
 
 /// The type a `typeof` expression stands for (`typeof ip saddr` → `ipv4_addr`).

@@ -70,6 +70,10 @@ pub struct Residual {
     /// The mark bit (one bit set) the residual sets on what it decides.
     pub mark: u32,
     pub dispatchers: Vec<Dispatcher>,
+    /// The ipsets its rules match (`-m set --match-set NAME`): netfilter reads them,
+    /// so they must exist in the install's namespace when `sockc apply` installs it
+    /// (iptables-restore refuses the residual otherwise, and nothing is installed).
+    pub ipsets: Vec<String>,
 }
 
 /// Why no exact residual could be written.
@@ -106,12 +110,30 @@ pub fn build(
     .ok_or_else(|| {
         ResidualError("the ruleset's structure could not be copied rule by rule".into())
     })?;
+    let ipsets = ipsets_matched(&built.text);
     Ok(Residual {
         format,
         text: built.text,
         mark,
         dispatchers: built.dispatchers,
+        ipsets,
     })
+}
+
+/// The ipsets an iptables-restore text matches (`--match-set NAME`), each once.
+fn ipsets_matched(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("-A ")) {
+        let mut words = line.split_whitespace();
+        while let Some(w) = words.next() {
+            if w == "--match-set" {
+                if let Some(name) = words.next().filter(|n| !out.iter().any(|o| o == n)) {
+                    out.push(name.to_string());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// What a kept copy does with rule `id`: `None` when it is not there (sockc runs it

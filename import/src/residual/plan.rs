@@ -27,8 +27,10 @@ use crate::{
     lower::Block,
     model::{Ruleset, Verdict},
     semantics::{
-        flatten::{FlatAction, Origin},
-        netfilter_stages, Place, Placed,
+        flatten::{FlatAction, FlatRule, Origin},
+        netfilter_stages,
+        runtime_sets::writes_state,
+        Place, Placed,
     },
     status::Status,
 };
@@ -112,9 +114,7 @@ pub fn plan(rs: &Ruleset, placed: &[Placed], blocks: &[&Block], approximate: boo
     for (i, placed) in placed.iter().enumerate().filter(|(i, _)| p.shared[*i]) {
         for (r, &mine) in placed.list.rules.iter().zip(&p.in_sockc[i]) {
             match r.origin {
-                Origin::Rule(id) if !mine && r.action != FlatAction::Count => {
-                    p.fate[id] = Fate::Keep
-                }
+                Origin::Rule(id) if !mine && decides(rs, r) => p.fate[id] = Fate::Keep,
                 Origin::Policy { table, chain } => {
                     let kept = p.policy_kept.entry((table, chain)).or_insert(false);
                     *kept |= !mine;
@@ -126,17 +126,27 @@ pub fn plan(rs: &Ruleset, placed: &[Placed], blocks: &[&Block], approximate: boo
     for (i, placed) in placed.iter().enumerate() {
         for (r, &mine) in placed.list.rules.iter().zip(&p.in_sockc[i]) {
             if let (Origin::Rule(id), false) = (r.origin, mine) {
-                p.netfilter_decides[id] |= r.action != FlatAction::Count;
+                p.netfilter_decides[id] |= decides(rs, r);
             }
         }
     }
     let mut budget = OVERLAP_BUDGET;
     for (i, placed) in placed.iter().enumerate() {
         if p.shared[i] {
-            defer_where_needed(&mut p, placed, i, &mut budget);
+            defer_where_needed(&mut p, rs, placed, i, &mut budget);
         }
     }
     p
+}
+
+/// Whether a flat rule's piece matters to the verdicts: it decides, or it writes
+/// state (a set, a meter, a `recent` list) that a later lookup decides by.
+fn decides(rs: &Ruleset, r: &FlatRule) -> bool {
+    match (r.action != FlatAction::Count, r.origin) {
+        (true, _) => true,
+        (false, Origin::Rule(id)) => writes_state(&rs.rules[id]),
+        (false, Origin::Policy { .. }) => false,
+    }
 }
 
 /// Why netfilter must run place `placed` alone (no sockc block beside it), or `None`
@@ -192,11 +202,11 @@ fn structural(v: &Verdict) -> bool {
 /// At shared place `i`: every rule sockc writes that precedes an overlapping kept
 /// piece (a piece of a rule the residual keeps as it is, or a drop policy kept there)
 /// is deferred rather than removed.
-fn defer_where_needed(p: &mut Plan, placed: &Placed, i: usize, budget: &mut u64) {
+fn defer_where_needed(p: &mut Plan, rs: &Ruleset, placed: &Placed, i: usize, budget: &mut u64) {
     let rules = &placed.list.rules;
     let kept: Vec<usize> = (0..rules.len())
         .filter(|&j| match rules[j].origin {
-            Origin::Rule(id) => p.fate[id] == Fate::Keep && rules[j].action != FlatAction::Count,
+            Origin::Rule(id) => p.fate[id] == Fate::Keep && decides(rs, &rules[j]),
             Origin::Policy { table, chain } => {
                 p.policy_kept.get(&(table, chain)).copied().unwrap_or(false)
             }
@@ -226,12 +236,10 @@ impl Plan {
     pub fn keeps_anything(&self, placed: &[Placed]) -> bool {
         placed.iter().enumerate().any(|(i, pl)| {
             !self.shared[i] && !pl.list.rules.is_empty()
-                || pl
-                    .list
-                    .rules
-                    .iter()
-                    .zip(&self.in_sockc[i])
-                    .any(|(r, w)| !w && r.action != FlatAction::Count)
+                || pl.list.rules.iter().zip(&self.in_sockc[i]).any(|(r, w)| {
+                    !w && (r.action != FlatAction::Count
+                        || matches!(r.origin, Origin::Rule(id) if self.fate[id] == Fate::Keep))
+                })
         })
     }
 }

@@ -189,7 +189,12 @@ impl Converter<'_> {
                     let a = self.atoms.intern(kind);
                     cube.with_atom(a, true)
                 }
-                _ => return Err(TooComplex(format!("a value of the wrong kind for {key:?}"))),
+                _ => {
+                    return Err(TooComplex(format!(
+                        "a value of the wrong kind for {}",
+                        key.describe()
+                    )))
+                }
             };
             match next {
                 Some(c) => cube = c,
@@ -209,10 +214,10 @@ impl Converter<'_> {
             return Err(TooComplex("a bitmask on a concatenation".into()));
         };
         let (base, Some(d)) = key_base(key) else {
-            return Err(TooComplex(format!("a bitmask on {key:?}")));
+            return Err(TooComplex(format!("a bitmask on {}", key.describe())));
         };
         if d.highest() > 255 {
-            return Err(TooComplex(format!("a bitmask on {key:?}")));
+            return Err(TooComplex(format!("a bitmask on {}", key.describe())));
         }
         let values: Vec<(u128, u128)> = (d.lowest()..=d.highest())
             .filter(|v| keep(*v))

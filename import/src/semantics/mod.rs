@@ -30,6 +30,7 @@ pub mod atoms;
 pub mod cond;
 pub mod flatten;
 pub mod loops;
+pub mod runtime_sets;
 
 use atoms::Atoms;
 use flatten::{FlatAction, FlatList, Flattener, Origin, Overflow, Stage};

@@ -17,7 +17,7 @@ use sockc_import::{
     lower::ct,
     semantics::atoms::AtomKind,
     semantics::flatten::{FlatList, FlatRule},
-    write, Hook,
+    write, Hook, Status,
 };
 use sockc_testkit::{
     eval::{evaluate, Facts},
@@ -117,17 +117,28 @@ fn written_rules_are_their_flat_rules() {
     let mut total = 0;
     for f in corpus_files() {
         let text = std::fs::read_to_string(&f.path).unwrap();
+        total += check_written(&f.name, &text, &f.iface, 600);
+    }
+    eprintln!("{total} packets: the compiled imports decide as their written flat rules");
+}
+
+/// Imports `text` at xdp and tc on `iface`, compiles it, and checks that each program
+/// decides `per_block` edge packets as the flat rules it wrote; the packets checked.
+pub fn check_written(name: &str, text: &str, iface: &str, per_block: usize) -> usize {
+    let mut total = 0;
+    {
+        let f_name = name;
         for hook in [Hook::Xdp, Hook::Tc] {
-            let o = opts(hook, &f.iface);
-            let a = analyze(&text, &o).unwrap();
-            let (imp, blocks) = write(&a, &text, &o);
-            let compiled = compile(&imp.sk_text, None).unwrap();
+            let o = opts(hook, iface);
+            let a = analyze(text, &o).unwrap();
+            let (imp, blocks) = write(&a, text, &o);
+            let compiled = compile(&imp.sk_text, None)
+                .unwrap_or_else(|e| panic!("{f_name}: {e}\n{}\n--- from ---\n{text}", imp.sk_text));
             let programs: Vec<_> = compiled.module.programs.values().collect();
             assert_eq!(
                 programs.len(),
                 blocks.len(),
-                "{}: a program per block",
-                f.name
+                "{f_name}: a program per block"
             );
             for ((i, block), prog) in blocks.iter().zip(programs) {
                 let placed = &a.placed[*i];
@@ -150,11 +161,10 @@ fn written_rules_are_their_flat_rules() {
                 assert_eq!(
                     format!("{got:?}"),
                     "Verdict(Allow)",
-                    "{} {}: ARP",
-                    f.name,
+                    "{f_name} {}: ARP",
                     block.head
                 );
-                for p in eval::edge_packets(&lists, &[f.iface.as_str()], 600, 3)
+                for p in eval::edge_packets(&lists, &[iface], per_block, 3)
                     .into_iter()
                     .filter(framable)
                 {
@@ -175,11 +185,23 @@ fn written_rules_are_their_flat_rules() {
                         Outcome::Reject => "Reject",
                         _ => "Drop",
                     };
+                    // an approximate rule promises only to be stricter (a piece the
+                    // language cannot match, such as ICMP's number in the other IP
+                    // version, is left out of its accept)
+                    let decider = placed.list.rules.iter().zip(&written).position(|(r, w)| {
+                        w.is_some_and(|w| w != "count")
+                            && eval::admits(&r.cube, &a.atoms, &a.ruleset.sets, &p)
+                    });
+                    let stricter = want_text == "Allow"
+                        && got != "Allow"
+                        && decider.is_some_and(|d| block.entries[d].status == Status::Approximate);
+                    if stricter {
+                        continue;
+                    }
                     assert_eq!(
                         got,
                         want_text,
-                        "{} {}: {p:?}\n{}",
-                        f.name,
+                        "{f_name} {}: {p:?}\n{}\n--- from ---\n{text}",
                         block.head,
                         deciding(&placed.list.rules, &written, &a, &p)
                     );
@@ -188,7 +210,7 @@ fn written_rules_are_their_flat_rules() {
             }
         }
     }
-    eprintln!("{total} packets: the compiled imports decide as their written flat rules");
+    total
 }
 
 fn deciding(

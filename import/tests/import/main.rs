@@ -19,6 +19,8 @@ mod common;
 mod architecture;
 mod cases;
 mod corpus;
+mod fuzz;
+mod held_out;
 mod hostile;
 mod lowering;
 mod netfilter;
