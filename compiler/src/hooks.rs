@@ -259,6 +259,23 @@ pub struct MatchCaps {
     /// The only protocols the hook ever sees (empty: any); a rule naming another
     /// could never match.
     pub protocols: &'static [u8],
+    /// `owner ...`: which owner of the packet's socket a rule can test.
+    pub owner: OwnerCap,
+    /// `mark ...`: the program reads the packet's mark (`skb->mark`: TC and
+    /// netfilter; an XDP program runs before there is a socket buffer).
+    pub mark: bool,
+}
+
+/// Which owner of the socket that sent a packet a hook can read (`owner ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerCap {
+    /// None: the packet has no sending socket here, or the program cannot read it.
+    None,
+    /// The socket's uid (`bpf_get_socket_uid`, TC egress).
+    Uid,
+    /// The uid and gid of the socket's file, as `xt_owner` reads them (netfilter
+    /// output and postrouting).
+    UidGid,
 }
 
 /// The return codes of a hook's program; `None` where the hook has no such verdict.
@@ -353,6 +370,8 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     redirect_local: false,
     redirect_ingress: false,
     protocols: &[],
+    owner: OwnerCap::None,
+    mark: false,
 };
 
 /// What nothing can be written against (the programs sockc adds).
@@ -368,6 +387,8 @@ const NO_CAPS: MatchCaps = MatchCaps {
     redirect_local: false,
     redirect_ingress: false,
     protocols: &[],
+    owner: OwnerCap::None,
+    mark: false,
 };
 
 /// sock_ops and the socket maps it fills see TCP connections only.
@@ -425,6 +446,8 @@ const SOCKMAP_CAPS: MatchCaps = MatchCaps {
     redirect_local: true,
     redirect_ingress: true,
     protocols: TCP_ONLY,
+    owner: OwnerCap::None,
+    mark: false,
 };
 
 const SK_VERDICTS: Verdicts = Verdicts {
@@ -509,7 +532,12 @@ const fn tc(
             ANSWERING_ACTIONS
         },
         defaults: &[Verdict::Allow, Verdict::Drop],
-        caps: PACKET_CAPS,
+        caps: MatchCaps {
+            // Egress packets carry their socket; `bpf_get_socket_uid` reads its uid.
+            owner: [OwnerCap::None, OwnerCap::Uid][egress as usize],
+            mark: true,
+            ..PACKET_CAPS
+        },
         egress,
         unsupported: None,
         block: true,
@@ -553,6 +581,11 @@ const fn netfilter(
             // No socket lookup helper exists for netfilter programs. `ct state`
             // reads what conntrack gave the packet (`bpf::nf_ct`), not a lookup.
             socket_conditions: false,
+            // As `xt_owner`, which iptables allows at these two hooks only: packets
+            // the host sends, whose socket the skb holds.
+            owner: [OwnerCap::None, OwnerCap::UidGid]
+                [matches!(kind, HookKind::NfOutput | HookKind::NfPostrouting) as usize],
+            mark: true,
             // No link header at these hooks; conntrack reassembles fragments first.
             frames: false,
             fragments: false,
@@ -700,6 +733,8 @@ pub static HOOKS: [HookSpec; 17] = [
             redirect_ingress: false,
             // The kernel runs sk_lookup programs from the TCP and UDP lookups only.
             protocols: &[SockProto::Tcp.number(), SockProto::Udp.number()],
+            owner: OwnerCap::None,
+            mark: false,
         },
         egress: false,
         unsupported: None,

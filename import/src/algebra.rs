@@ -40,10 +40,13 @@ pub enum Dim {
     /// The IPv4 TTL or the IPv6 hop limit (which one: [`Dim::Family`], which every cube
     /// constraining it holds to one version).
     HopLimit,
+    /// The sending socket's owner, a uid or gid, [`crate::model::NO_OWNER`] for none.
+    Uid,
+    Gid,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 13] = [
+    pub const ALL: [Dim; 15] = [
         Dim::Family,
         Dim::Proto,
         Dim::Src4,
@@ -57,6 +60,8 @@ impl Dim {
         Dim::IcmpCode,
         Dim::CtState,
         Dim::HopLimit,
+        Dim::Uid,
+        Dim::Gid,
     ];
 
     /// The largest value of the field.
@@ -68,6 +73,7 @@ impl Dim {
             Dim::Src6 | Dim::Dst6 => u128::MAX,
             Dim::SrcPort | Dim::DstPort => 65535,
             Dim::CtState => crate::model::CT_UNTRACKED,
+            Dim::Uid | Dim::Gid => crate::model::NO_OWNER,
         }
     }
 

@@ -62,6 +62,8 @@ impl Packet {
             Dim::IcmpCode if icmp => self.icmp_code as u128,
             Dim::CtState => self.ct_state as u128,
             Dim::HopLimit => self.hop_limit as u128,
+            // The probes are sent by no socket.
+            Dim::Uid | Dim::Gid => crate::model::NO_OWNER,
             _ => return None,
         })
     }

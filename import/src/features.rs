@@ -28,7 +28,11 @@
 //!   chains; it also makes `netfilter` the default `--hook` (`Hook::default`, in
 //!   `lib.rs`);
 //! - `NetfilterLimit`: `lib.rs`, `write` (a [`crate::lower::limit::LimitPlan`] that
-//!   refuses every limit at the netfilter hooks while it is off).
+//!   refuses every limit at the netfilter hooks while it is off);
+//! - `Owner` (available in netfilter output and postrouting blocks, for `-m owner
+//!   --uid-owner/--gid-owner` and `meta skuid/skgid`): `lower/owner.rs` writes a
+//!   cube's owner as `owner uid|gid ...` there; `-m cgroup`, `socket cgroupv2`,
+//!   `--suppl-groups`, `--socket-exists`, negations and other hooks stay refusals.
 
 use std::fmt;
 
@@ -93,7 +97,8 @@ impl Feature {
             | Feature::Reject
             | Feature::Limit
             | Feature::NetfilterHook
-            | Feature::NetfilterLimit => true,
+            | Feature::NetfilterLimit
+            | Feature::Owner => true,
             Feature::Interface | Feature::LocalForwarded => false,
             _ => false,
         }

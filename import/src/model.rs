@@ -228,7 +228,16 @@ pub enum Key {
     Oif,
     /// `ip ttl`, `-m ttl` (IPv4) and `ip6 hoplimit`, `-m hl` (IPv6): implies the family.
     HopLimit(IpVersion),
+    /// The user and group owning the sending socket (`-m owner --uid-owner`,
+    /// `--gid-owner`, `meta skuid`, `skgid`): the fsuid/fsgid of the socket's file;
+    /// a packet no socket owns has [`NO_OWNER`].
+    SkUid,
+    SkGid,
 }
+
+/// The owner of a packet that no socket (with a file, in the hook's namespace) owns:
+/// a number no user or group has (`(uid_t)-1`), so every owner test refuses it.
+pub const NO_OWNER: u128 = u32::MAX as u128;
 
 impl Key {
     /// The field as a user reads it (nft's selector words), for reasons and errors.
@@ -275,6 +284,8 @@ impl Key {
             Key::Oif => "oif".into(),
             Key::HopLimit(IpVersion::V4) => "ip ttl".into(),
             Key::HopLimit(IpVersion::V6) => "ip6 hoplimit".into(),
+            Key::SkUid => "meta skuid".into(),
+            Key::SkGid => "meta skgid".into(),
         }
     }
 }

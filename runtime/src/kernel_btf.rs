@@ -1,7 +1,7 @@
-//! The running kernel's BTF (`/sys/kernel/btf/vmlinux`), read for the two numbers a
+//! The running kernel's BTF (`/sys/kernel/btf/vmlinux`), read for the numbers a
 //! program's kernel references need ([`KernelRef`]): the type id of a kernel function
-//! (a kfunc call's immediate) and the byte offset of a struct member (a load's
-//! offset). A reader of the format's header, string section and type records, nothing
+//! (a kfunc call's immediate), the byte offset of a struct member (a load's offset)
+//! and the type id of a struct (`bpf_rdonly_cast`'s argument, an immediate). A reader of the format's header, string section and type records, nothing
 //! more: aya-obj keeps struct members private.
 //!
 //! Invariant: a name resolves only to a record of the kind asked for (`FUNC`,
@@ -213,6 +213,10 @@ impl KernelBtf {
         match what {
             KernelRef::Kfunc { name } => self.func_id(name),
             KernelRef::Field { strukt, member } => self.member_offset(strukt, member),
+            KernelRef::Type { name } => self
+                .find(KIND_STRUCT, name)
+                .map(|(id, _)| id)
+                .ok_or_else(|| BtfError::Missing(format!("struct {name}"))),
         }
     }
 }
@@ -239,7 +243,12 @@ mod tests {
             eprintln!("SKIP: no bpftool");
             return;
         };
-        for f in ["bpf_xdp_ct_lookup", "bpf_skb_ct_lookup", "bpf_ct_release"] {
+        for f in [
+            "bpf_xdp_ct_lookup",
+            "bpf_skb_ct_lookup",
+            "bpf_ct_release",
+            "bpf_rdonly_cast",
+        ] {
             let id = btf.func_id(f).unwrap();
             assert!(
                 out.contains(&format!("[{id}] FUNC '{f}'")),
@@ -266,6 +275,16 @@ mod tests {
                 "{strukt}.{member}: {line} vs offset {offset}"
             );
         }
+        // The type `owner` casts a request socket's listener to.
+        let sock = btf
+            .resolve(&KernelRef::Type {
+                name: "sock".into(),
+            })
+            .unwrap();
+        assert!(
+            out.contains(&format!("[{sock}] STRUCT 'sock' ")),
+            "struct sock is not id {sock} in bpftool's dump"
+        );
         assert!(btf.member_offset("nf_conn", "no_such_member").is_err());
         assert!(btf.func_id("no_such_function_anywhere").is_err());
     }

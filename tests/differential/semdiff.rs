@@ -2,10 +2,11 @@
 //! (`sockc_testkit::eval`) on random pairs of rule files: OLD drawn by the
 //! differential tests' generator with facts from outside the frame added to some
 //! rules (`ct state`, `route`, `limit [over]` from a few buckets, two of them one
-//! bucket written two ways, and `in on`/`out on` with names, prefixes and
-//! negations), NEW either OLD with a few edits (rules deleted, swapped, duplicated
-//! elsewhere, their action or their facts changed, the default flipped, a block
-//! removed or moved to another interface) or a file drawn independently. About a
+//! bucket written two ways, `in on`/`out on` with names, prefixes and negations, and
+//! `owner` at tc egress and netfilter postrouting), NEW either OLD with a few edits
+//! (rules deleted, swapped, duplicated elsewhere, their action or their facts
+//! changed, the default flipped, a block removed or moved to another interface) or a
+//! file drawn independently. About a
 //! third of the pairs are written as netfilter blocks (one hook per interface,
 //! [`for_hooks`]), where the device matches stay. For every pair:
 //!
@@ -14,8 +15,8 @@
 //!   says — by the reported rules (or defaults), and differently;
 //! * every packet of the differential generator (drawn around both files' prefixes,
 //!   ports and flags, malformed ones included) in every socket state (and, when a
-//!   file tests them, every conntrack state, routing class, pair of devices and state
-//!   of the buckets) whose verdict differs between the files lies in a reported
+//!   file tests them, every conntrack state, routing class, pair of devices, owner
+//!   and state of the buckets) whose verdict differs between the files lies in a reported
 //!   region of its block. A block on one side only is compared with no block: the
 //!   packet goes on as the kernel lets it without a program
 //!   (`semdiff::Outcome::without_block`).
@@ -42,9 +43,11 @@ use sockc_compiler::{
     space::{ct, dev, frame, hook_universe, l4, over, route, Dim, Point, NDIMS},
     syntax::{
         ct::CtState,
+        ids::IdKind,
         iface::DevName,
         limit::Limit,
         limit_fact::{self, BucketKey, OverLimit},
+        owner::NO_OWNER,
         route::RouteClass,
     },
 };
@@ -89,7 +92,26 @@ enum Fact {
     /// `in on DEVICES[.1]` (`.0`) or `out on` (netfilter blocks only; the others
     /// drop it: [`for_hooks`]).
     Dev(bool, usize),
+    /// `OWNERS[.0]` (tc egress, uid only, and netfilter postrouting; the others drop
+    /// it: [`for_hooks`]).
+    Owner(usize),
 }
+
+/// The owner matches drawn: sets, ranges, negations, the overflow uid TC reads for a
+/// packet without a socket.
+const OWNERS: [&str; 6] = [
+    "owner uid 1001",
+    "owner uid 0-1000",
+    "owner !uid 1001",
+    "owner uid { 0, 65534 }",
+    "owner gid 100",
+    "owner !gid 0-99",
+];
+
+/// The owners a packet is tried with when a file tests them: none, and ids each
+/// match tells apart.
+const UIDS: [Option<u32>; 5] = [None, Some(0), Some(1001), Some(65534), Some(5000)];
+const GIDS: [Option<u32>; 4] = [None, Some(0), Some(100), Some(5000)];
 
 /// The limits drawn: a few buckets, two of them one bucket written two ways.
 const LIMITS: [&str; 5] = [
@@ -122,6 +144,7 @@ fn fact() -> impl Strategy<Value = Fact> {
         1 => any::<bool>().prop_map(Fact::Route),
         2 => (0..LIMITS.len(), any::<bool>()).prop_map(|(l, o)| Fact::Limit(l, o)),
         3 => (any::<bool>(), 0..DEVICES.len()).prop_map(|(d, n)| Fact::Dev(d, n)),
+        2 => (0..OWNERS.len()).prop_map(Fact::Owner),
     ]
 }
 
@@ -153,6 +176,7 @@ fn fact_words(f: Fact, hook: Hook) -> Vec<String> {
             if incoming { "in" } else { "out" },
             DEVICES[d]
         )],
+        Fact::Owner(o) => vec![OWNERS[o].to_string()],
     }
 }
 
@@ -180,6 +204,8 @@ fn for_hooks(set: &RuleSet, netfilter: bool) -> String {
             Some("in") => netfilter && has_in,
             Some("out") => netfilter && has_out,
             Some("route") => !netfilter,
+            Some("owner") if netfilter => hook == "postrouting",
+            Some("owner") => b.hook == Hook::TcEgress && !w.contains("gid"),
             _ => true,
         };
         for r in &mut b.rules {
@@ -357,6 +383,9 @@ struct Given {
     over: Vec<OverLimit>,
     iif: Option<DevName>,
     oif: Option<DevName>,
+    /// The owner of the packet's socket (`None`: no socket owns it).
+    uid: Option<u32>,
+    gid: Option<u32>,
 }
 
 /// What a file does with a frame at a block: outcome and deciding line (`None`
@@ -379,6 +408,8 @@ fn decide(
         over: g.over.clone(),
         iif: g.iif,
         oif: g.oif,
+        uid: g.uid,
+        gid: g.gid,
         ..Facts::default()
     };
     let e = eval::evaluate(m, p, frame, &facts);
@@ -431,6 +462,8 @@ fn examples_hold(old: &Module, new: &Module, b: &BlockDiff) -> Result<(), TestCa
             over: c.limits.clone(),
             iif: p.iif,
             oif: p.oif,
+            uid: p.uid,
+            gid: p.gid,
         };
         let before = decide(old, b.hook, &b.attach_to, &frame, &given);
         let after = decide(new, b.hook, &b.attach_to, &frame, &given);
@@ -454,6 +487,8 @@ fn point_of(h: &Headers, g: &Given, buckets: &[OverLimit]) -> Point {
     let sock = g.socket;
     p[Dim::InDev] = dev::value(g.iif.as_ref());
     p[Dim::OutDev] = dev::value(g.oif.as_ref());
+    p[Dim::Uid] = g.uid.unwrap_or(NO_OWNER).into();
+    p[Dim::Gid] = g.gid.unwrap_or(NO_OWNER).into();
     for (i, b) in buckets.iter().enumerate() {
         if g.over.iter().any(|o| o.names(b.key, b.nth.unwrap_or(1))) {
             p[Dim::Over] |= over::bit(i);
@@ -536,6 +571,14 @@ fn given(old: &Module, new: &Module) -> Vec<Given> {
     };
     let iifs = devices(tests(|r| r.m.iif.is_some()));
     let oifs = devices(tests(|r| r.m.oif.is_some()));
+    let owners = |kind: IdKind, ids: &[Option<u32>]| -> Vec<Option<u32>> {
+        if tests_owner(old, new, kind) {
+            ids.to_vec()
+        } else {
+            vec![None]
+        }
+    };
+    let (uids, gids) = (owners(IdKind::Uid, &UIDS), owners(IdKind::Gid, &GIDS));
     let overs = bucket_states(old, new);
     let mut out = Vec::new();
     for socket in SocketState::ALL {
@@ -544,14 +587,20 @@ fn given(old: &Module, new: &Module) -> Vec<Given> {
                 for &iif in &iifs {
                     for &oif in &oifs {
                         for over in &overs {
-                            out.push(Given {
-                                socket,
-                                ct,
-                                route,
-                                over: over.clone(),
-                                iif,
-                                oif,
-                            });
+                            for (&uid, &gid) in
+                                uids.iter().flat_map(|u| gids.iter().map(move |g| (u, g)))
+                            {
+                                out.push(Given {
+                                    socket,
+                                    ct,
+                                    route,
+                                    over: over.clone(),
+                                    iif,
+                                    oif,
+                                    uid,
+                                    gid,
+                                });
+                            }
                         }
                     }
                 }
@@ -559,6 +608,18 @@ fn given(old: &Module, new: &Module) -> Vec<Given> {
         }
     }
     out
+}
+
+/// Whether a rule of either file tests the owner of kind `kind`.
+fn tests_owner(old: &Module, new: &Module, kind: IdKind) -> bool {
+    [old, new]
+        .iter()
+        .flat_map(|m| m.programs.values())
+        .any(|p| {
+            p.rules
+                .iter()
+                .any(|r| r.m.owner.as_ref().is_some_and(|o| o.kind() == kind))
+        })
 }
 
 /// The states of the buckets a packet is tried with: every subset of the files'
@@ -619,6 +680,8 @@ struct Seen {
     /// Pairs where a file has a `limit`, or tests a device.
     limit_pairs: Cell<u64>,
     device_pairs: Cell<u64>,
+    /// Pairs where a file tests the owner.
+    owner_pairs: Cell<u64>,
     changing_pairs: Cell<u64>,
     examples: Cell<u64>,
     changed_packets: Cell<u64>,
@@ -664,6 +727,9 @@ fn check_pair(
     }
     if tests(&old, |r| r.m.tests_device()) || tests(&new, |r| r.m.tests_device()) {
         bump(&seen.device_pairs, 1);
+    }
+    if tests(&old, |r| r.m.owner.is_some()) || tests(&new, |r| r.m.owner.is_some()) {
+        bump(&seen.owner_pairs, 1);
     }
     let blocks_of = |m: &Module| -> BTreeSet<(HookKind, String)> {
         m.programs
@@ -742,13 +808,14 @@ fn reported_regions_are_exactly_the_changed_packets() {
     });
     eprintln!(
         "semdiff: {} file pairs checked ({} testing ct state, route, limits or devices, {} \
-         with a limit, {} testing a device, {} with a block on one side only), {} with \
-         verdict changes ({} example packets, {} changed packets found in their regions); \
+         with a limit, {} testing a device, {} testing the owner, {} with a block on one side \
+         only), {} with verdict changes ({} example packets, {} changed packets found in their regions); \
          seed {seed} (SOCKC_SEMDIFF_SEED replays)",
         pairs.get(),
         seen.fact_pairs.get(),
         seen.limit_pairs.get(),
         seen.device_pairs.get(),
+        seen.owner_pairs.get(),
         seen.one_sided_pairs.get(),
         seen.changing_pairs.get(),
         seen.examples.get(),

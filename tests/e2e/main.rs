@@ -7,9 +7,9 @@
 //! [`ext6_frag`], [`socket`], [`ct`], [`ct_icmp`], [`ct_anchor`], [`limit`],
 //! [`route`], [`reject`], [`reject_headers`], [`reject_vlan`], [`reject_flood`] (a
 //! flood against the kernel's own ICMP limit), [`netfilter`],
-//! [`netfilter_iface`], [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a
-//! cgroup); the socket layer:
-//! [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
+//! [`netfilter_iface`], [`owner`] (processes under other uids, `setpriv`), [`tc_mark`],
+//! [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a cgroup); the socket
+//! layer: [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
 //! `sockc-peer` processes).
 //!
 //! A lab's namespaces, install and files are named after its tag and the process id,
@@ -38,6 +38,7 @@ mod limit;
 mod netfilter;
 mod netfilter_iface;
 mod operator;
+mod owner;
 mod reject;
 mod reject_flood;
 mod reject_headers;
@@ -50,5 +51,6 @@ mod sk_lookup;
 mod socket;
 mod sockmap;
 mod stats;
+mod tc_mark;
 mod trace;
 mod watch;

@@ -245,6 +245,18 @@ impl CodeBuffer {
             .push(Item::Insn(Insn::ldx(size, dst, src, within)));
     }
 
+    /// `dst = BTF id of struct strukt` (a 32-bit move), the id filled in at load.
+    pub fn mov_kernel_type_id(&mut self, dst: Reg, strukt: &str) {
+        self.kernel_refs.push((
+            self.items.len(),
+            super::kernel_ref::KernelRef::Type {
+                name: strukt.into(),
+            },
+        ));
+        self.note(format!("BTF id of struct {strukt}"));
+        self.items.push(Item::Insn(Insn::mov64_imm(dst, 0)));
+    }
+
     /// `*(u32 *)(r10 + off) = slot of socket index` (see [`Code::socket_slots`]).
     pub fn store_socket_slot(&mut self, off: i16, socket: u32) {
         self.slots.push((self.items.len(), socket));

@@ -1,6 +1,7 @@
 //! Numbers of the running kernel a program needs but the compiler cannot know: the
-//! BTF id of a kernel function it calls (a kfunc call's immediate) and the offset of a
-//! kernel struct member it reads through a BTF pointer (a load's offset). Neither is
+//! BTF id of a kernel function it calls (a kfunc call's immediate), the offset of a
+//! kernel struct member it reads through a BTF pointer (a load's offset), and the BTF
+//! id of a kernel struct it casts a pointer to (an immediate). Neither is
 //! ABI (both change with the kernel's build and configuration), so lowering writes a
 //! placeholder and records the instruction; the runtime fills it in from
 //! `/sys/kernel/btf/vmlinux` before loading.
@@ -21,6 +22,9 @@ pub enum KernelRef {
     /// the offset the instruction was written with (0, or a position inside the
     /// member, such as the second word of a `char[16]`).
     Field { strukt: String, member: String },
+    /// The instruction's immediate is the BTF id of `struct name` (the type argument
+    /// of `bpf_rdonly_cast`).
+    Type { name: String },
 }
 
 impl KernelRef {
@@ -41,6 +45,7 @@ impl std::fmt::Display for KernelRef {
         match self {
             KernelRef::Kfunc { name } => write!(f, "kernel function {name}"),
             KernelRef::Field { strukt, member } => write!(f, "struct {strukt}.{member}"),
+            KernelRef::Type { name } => write!(f, "struct {name}"),
         }
     }
 }

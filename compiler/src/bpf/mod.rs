@@ -36,6 +36,7 @@ pub mod maps;
 pub(crate) mod mark;
 pub(crate) mod nf_ct;
 pub(crate) mod nf_packet;
+pub(crate) mod owner;
 pub(crate) mod packet;
 pub mod refcheck;
 pub(crate) mod route;

@@ -122,6 +122,9 @@ pub enum Test {
     /// `ttl ...`, `hoplimit ...`: an IP header field the prologue copied into the flow
     /// record (after the family test that makes it the field's header).
     Field(crate::syntax::ipfield::FieldTest),
+    /// `owner ...`: who owns the packet's socket (read through the socket buffer by
+    /// each such test; see `bpf::owner`).
+    Owner(crate::syntax::owner::OwnerMatch),
 }
 
 /// The tests of one rule's match and condition, in the order lowering emits them (a
@@ -206,6 +209,9 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     }
     for f in &m.fields {
         t.push(Test::Field(f.clone()));
+    }
+    if let Some(owner) = &m.owner {
+        t.push(Test::Owner(owner.clone()));
     }
     if let Some(cond) = cond {
         t.push(Test::Socket {

@@ -304,6 +304,9 @@ pub struct RuleMatch {
     /// `ttl ...`, `hoplimit ...`: IP header fields, sorted by field, each at most once
     /// (xdp, tc and netfilter blocks).
     pub fields: Vec<crate::syntax::ipfield::FieldTest>,
+    /// `owner ...`: who owns the packet's socket (netfilter output/postrouting, TC
+    /// egress).
+    pub owner: Option<crate::syntax::owner::OwnerMatch>,
 }
 
 /// A rule's `limit`: as written, its bucket's constants, and the slot of its bucket
@@ -560,6 +563,9 @@ impl fmt::Display for RuleMatch {
         }
         for t in &self.fields {
             write!(f, " {t}")?;
+        }
+        if let Some(o) = &self.owner {
+            write!(f, " {o}")?;
         }
         if let Some(l) = &self.limit {
             write!(f, " {}", l.limit)?;

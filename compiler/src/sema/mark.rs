@@ -1,16 +1,17 @@
-//! Checking `mark VALUE/MASK`: only netfilter blocks read the packet's mark (the
-//! program reads `skb->mark`; an XDP program has no socket buffer), one per rule, and
+//! Checking `mark VALUE/MASK`: only the hooks whose row's `caps.mark` says so read the
+//! packet's mark (TC and netfilter read `skb->mark`; an XDP program has no socket
+//! buffer), one per rule, and
 //! in the narrow form the header space keeps exactly (a mask whose marks are at most
 //! [`MAX_INTERVALS`] intervals: its bits above the lowest one mostly set, such as
 //! `0x80000000` or `0xff000000`).
 //!
-//! Invariant: a mark test reaches the IR only in a netfilter block, and only when
+//! Invariant: a mark test reaches the IR only in a TC or netfilter block, and only when
 //! [`MarkTest::intervals`] holds it.
 
 use super::Checker;
 use crate::{
     diag::{Code, Diagnostic, Span},
-    hooks::{Context, HookSpec},
+    hooks::HookSpec,
     ir::RuleMatch,
     syntax::mark::{MarkTest, MAX_INTERVALS},
 };
@@ -35,14 +36,17 @@ impl Checker<'_> {
             return;
         }
         *seen = Some(sp);
-        if !matches!(spec.context, Context::Netfilter) {
+        if !spec.caps.mark {
             self.diags.push(
                 Diagnostic::new(
                     Code::HookCannotMatch,
                     format!("{} hooks cannot read the packet's mark", spec.name),
                 )
                 .label(sp, "not available in this hook")
-                .help("`mark` works in netfilter blocks, which read the packet's socket buffer"),
+                .help(
+                    "`mark` works in TC and netfilter blocks, which read the packet's socket \
+                     buffer (an XDP program runs before there is one)",
+                ),
             );
             return;
         }

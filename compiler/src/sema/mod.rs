@@ -14,6 +14,7 @@ pub(crate) mod iface;
 mod limit;
 mod mark;
 mod netfilter;
+mod owner;
 pub(crate) mod register;
 mod reject;
 mod residual;

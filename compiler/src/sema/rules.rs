@@ -43,6 +43,7 @@ struct MatchSpans {
     /// The rule's `in on` and `out on` matches (by `iface::Dir`).
     iface: [Option<Span>; 2],
     mark: Option<Span>,
+    owner: Option<Span>,
 }
 
 impl Checker<'_> {
@@ -458,6 +459,9 @@ impl Checker<'_> {
             } => self.fold_iface((*dir, *negated, names, *span), spec, m, &mut seen.iface),
             Match::Mark(t, sp) => self.fold_mark(*t, *sp, spec, m, &mut seen.mark),
             Match::IpField(t, sp) => self.fold_ipfield(t, *sp, spec, m, &mut seen.family),
+            Match::Owner { ids, negated, span } => {
+                self.fold_owner((ids, *negated), *span, spec, m, &mut seen.owner)
+            }
         }
     }
 

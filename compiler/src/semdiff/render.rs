@@ -302,6 +302,8 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
             Dim::OutDev => devices("out on ", set),
             Dim::Mark => values("mark ", d, set, |v| format!("{v:#x}")),
             Dim::HopLimit => values(hop_word(b.get(Dim::Frame)), d, set, number),
+            Dim::Uid => values("owner uid ", d, set, owner_text),
+            Dim::Gid => values("owner gid ", d, set, owner_text),
             Dim::Over => match buckets_text(set, buckets) {
                 t if t.is_empty() => continue,
                 t => t,
@@ -312,6 +314,15 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
         "every packet".into()
     } else {
         parts.join(" ")
+    }
+}
+
+/// An owner's id, or `none` for a packet no socket owns.
+fn owner_text(v: u128) -> String {
+    if v == u128::from(crate::syntax::owner::NO_OWNER) {
+        "none".into()
+    } else {
+        v.to_string()
     }
 }
 

@@ -74,10 +74,15 @@ pub enum Dim {
     /// for the diff's bucket `i` (see `semdiff::buckets`), so the first bucket's
     /// values are one interval. Rules without a `limit` leave it whole.
     Over,
+    /// The user owning the packet's socket (`owner uid`): a uid, or
+    /// [`NO_OWNER`](crate::syntax::owner::NO_OWNER) for a packet no socket owns.
+    Uid,
+    /// The group owning it (`owner gid`), the same way.
+    Gid,
 }
 
 /// The number of dimensions.
-pub const NDIMS: usize = 23;
+pub const NDIMS: usize = 25;
 
 impl Dim {
     /// Every dimension, in the order of [`DIMS`] (a dimension's relevance reads only
@@ -106,6 +111,8 @@ impl Dim {
         Dim::Mark,
         Dim::HopLimit,
         Dim::Over,
+        Dim::Uid,
+        Dim::Gid,
     ];
 
     pub fn index(self) -> usize {
@@ -459,6 +466,21 @@ pub const DIMS: [DimSpec; NDIMS] = [
         name: "over",
         max: over::MAX,
         prefer: &[0],
+        relevant: always,
+    },
+    // No owner first: what a test run's socket buffer has.
+    DimSpec {
+        dim: Dim::Uid,
+        name: "uid",
+        max: u32::MAX as u128,
+        prefer: &[crate::syntax::owner::NO_OWNER as u128],
+        relevant: always,
+    },
+    DimSpec {
+        dim: Dim::Gid,
+        name: "gid",
+        max: u32::MAX as u128,
+        prefer: &[crate::syntax::owner::NO_OWNER as u128],
         relevant: always,
     },
 ];

@@ -584,7 +584,26 @@ fn facts_box(m: &RuleMatch) -> HeaderBox {
         let iv = t.ranges.iter().map(|&(lo, hi)| (lo.into(), hi.into()));
         b = b.with(dim, ValueSet::from_intervals(iv));
     }
+    if let Some(owner) = &m.owner {
+        b = b.with(owner_dim(owner.kind()), owner_values(owner));
+    }
     b
+}
+
+fn owner_dim(kind: crate::syntax::ids::IdKind) -> Dim {
+    match kind {
+        crate::syntax::ids::IdKind::Uid => Dim::Uid,
+        crate::syntax::ids::IdKind::Gid => Dim::Gid,
+    }
+}
+
+/// The owners `owner` admits, [`NO_OWNER`](crate::syntax::owner::NO_OWNER) among them
+/// where a packet without a socket matches.
+fn owner_values(owner: &crate::syntax::owner::OwnerMatch) -> ValueSet {
+    let none = crate::syntax::owner::NO_OWNER;
+    let extra = owner.socketless.then_some((none, none));
+    let all = owner.ids.ranges.iter().copied().chain(extra);
+    ValueSet::from_intervals(all.map(|(lo, hi)| (lo.into(), hi.into())))
 }
 
 /// The packets for which bucket `bucket` (a bit of [`Dim::Over`]) has room

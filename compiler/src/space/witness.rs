@@ -68,6 +68,9 @@ pub struct Packet {
     pub oif: Option<DevName>,
     /// The packet's mark, when it is not 0.
     pub mark: Option<u32>,
+    /// The user and group owning the packet's socket, when a socket owns it.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 /// Ethernet header plus the fixed IPv4 / IPv6 header: where a frame is cut to leave
@@ -119,7 +122,14 @@ impl Point {
             iif: super::dev::name(self[Dim::InDev]),
             oif: super::dev::name(self[Dim::OutDev]),
             mark: (self[Dim::Mark] != 0).then_some(self[Dim::Mark] as u32),
+            uid: self.owner(Dim::Uid),
+            gid: self.owner(Dim::Gid),
         }
+    }
+
+    fn owner(&self, d: Dim) -> Option<u32> {
+        let id = self[d] as u32;
+        (id != crate::syntax::owner::NO_OWNER).then_some(id)
     }
 
     fn transport(&self) -> Transport {
@@ -228,7 +238,8 @@ fn flags_text(flags: u8) -> String {
 
 impl Packet {
     /// The `sockc test --packet` text: [`Self::frame_text`], then the `ct STATE`,
-    /// `route CLASS`, `in NAME`, `out NAME` and `mark N` facts the packet needs.
+    /// `route CLASS`, `in NAME`, `out NAME`, `mark N`, `uid N` and `gid N` facts the
+    /// packet needs.
     pub fn text(&self) -> Option<String> {
         let mut t = self.frame_text()?;
         if let Some(s) = self.ct {
@@ -247,6 +258,12 @@ impl Packet {
         }
         if let Some(m) = self.mark {
             t.push_str(&format!(" mark {m:#x}"));
+        }
+        for (word, id) in [(" uid ", self.uid), (" gid ", self.gid)] {
+            if let Some(id) = id {
+                t.push_str(word);
+                t.push_str(&id.to_string());
+            }
         }
         Some(t)
     }

@@ -296,6 +296,13 @@ pub enum Match {
     },
     /// `ttl ...`, `hoplimit ...`: an IP header field compared with numbers.
     IpField(super::ipfield::FieldTest, Span),
+    /// `owner [!]uid|gid|user|group ...`: who owns the socket that sent the packet
+    /// (with `!`: anyone else, or no one).
+    Owner {
+        ids: super::ids::IdMatch,
+        negated: bool,
+        span: Span,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

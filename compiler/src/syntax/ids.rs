@@ -60,7 +60,7 @@ pub struct IdMatch {
 }
 
 /// Ids resolved to numbers, and how they were written (for messages).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct IdSet {
     pub kind: IdKind,
     /// Inclusive ranges; see the module's invariant.

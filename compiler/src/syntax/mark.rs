@@ -3,7 +3,7 @@
 //! netfilter ruleset that runs beside the file's netfilter blocks, and the mark bit by
 //! which it tells them what it has decided.
 //!
-//! This is the narrow form of the mark the import needs (netfilter blocks only, masks
+//! This is the narrow form of the mark the import needs (TC and netfilter blocks, masks
 //! whose values are few intervals); the language's general mark match takes it over.
 //!
 //! Invariant: a [`MarkTest`]'s value has no bit outside its mask, and

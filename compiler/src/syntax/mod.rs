@@ -34,6 +34,7 @@ pub mod ipfield;
 pub mod limit;
 pub mod limit_fact;
 pub mod mark;
+pub mod owner;
 mod parser;
 pub mod reject;
 pub mod route;

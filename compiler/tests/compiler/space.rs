@@ -123,6 +123,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     route: None,
                     iif: None,
                     oif: None,
+                    owner: None,
                 }
             },
         )
@@ -291,7 +292,7 @@ fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock
 }
 
 fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
-    proptest::array::uniform23(any::<u128>())
+    proptest::array::uniform25(any::<u128>())
 }
 
 proptest! {

@@ -53,12 +53,11 @@ pub fn module(
 fn opaque_module(name: &str) -> Option<Feature> {
     Some(match name {
         "tcp" | "udp" | "sctp" | "dccp" | "udplite" | "icmp" | "icmp6" | "multiport"
-        | "iprange" | "conntrack" | "state" | "comment" | "addrtype" | "set" | "ttl" | "hl" => {
-            return None
-        }
+        | "iprange" | "conntrack" | "state" | "comment" | "addrtype" | "set" | "ttl" | "hl"
+        | "owner" => return None,
         "hashlimit" => Feature::Hashlimit,
         "mark" | "connmark" => Feature::Mark,
-        "owner" | "cgroup" => Feature::Owner,
+        "cgroup" => Feature::Owner,
         "recent" => Feature::Recent,
         "string" => Feature::StringMatch,
         "mac" | "physdev" | "pkttype" | "devgroup" => Feature::LinkLayer,
@@ -115,6 +114,7 @@ fn option(
         "addrtype" => addrtype(o, v).unwrap_or_else(|| opaque_one(name, o)),
         "ttl" | "hl" => hop_limit(name, o)?,
         "set" => return set_option(o, v, out),
+        "owner" => owner(o)?,
         _ => opaque_one(name, o),
     };
     out.matches.push(m);
@@ -316,6 +316,33 @@ fn ct_states(o: &Opt) -> Result<Match, RuleError> {
         }
     }
     Ok(Match::test(vec![Key::CtState], Rhs::Elements(elems)).negate(o.negated))
+}
+
+/// `-m owner --uid-owner ID[-ID]` / `--gid-owner ...` as xt_owner compares them (a
+/// name is the source host's to resolve); `--socket-exists` and `--suppl-groups`
+/// (which widens `--gid-owner` to the supplementary groups) stay opaque, so a rule
+/// with them is not written.
+fn owner(o: &Opt) -> Result<Match, RuleError> {
+    let key = match o.name.as_str() {
+        "--uid-owner" => Key::SkUid,
+        "--gid-owner" => Key::SkGid,
+        _ => {
+            return Ok(Match::opaque(
+                Feature::Owner,
+                format!("-m owner {}", o.text()),
+            ))
+        }
+    };
+    let text = o.arg(0)?;
+    let id = |t: &str| values::number(t).filter(|n| *n < crate::model::NO_OWNER);
+    let range = match text.split_once('-') {
+        Some((lo, hi)) => id(lo).zip(id(hi)).filter(|(lo, hi)| lo <= hi),
+        None => id(text).map(|n| (n, n)),
+    };
+    Ok(match range {
+        Some((lo, hi)) => Match::one(key, lo, hi).negate(o.negated),
+        None => Match::opaque(Feature::Owner, format!("-m owner {}", o.text())).negate(o.negated),
+    })
 }
 
 /// `--dst-type MULTICAST` is a prefix; the other address types depend on the host.

@@ -42,6 +42,9 @@ pub struct CubeWriter<'a> {
     /// In a netfilter block: whether its hook has an input and an output device
     /// (`in on`, `out on`); `None` at xdp and tc, which write no interface match.
     pub devices: Option<[bool; 2]>,
+    /// The block's hook reads the sending socket's owner (netfilter output and
+    /// postrouting).
+    pub owner: bool,
     /// Pieces of the cubes written that the language cannot match and that were left
     /// out of the rules (the caller decides whether that is approximate or refused).
     pub left_out: Vec<String>,
@@ -100,6 +103,10 @@ impl CubeWriter<'_> {
             }
         }
         let devices = self.device_words(cube, &mut needs)?;
+        let owner = super::owner::words(cube, self.owner).unwrap_or_else(|need| {
+            needs.push(need);
+            Vec::new()
+        });
         if !needs.is_empty() {
             return Err(Refusal::Needs(needs));
         }
@@ -129,6 +136,7 @@ impl CubeWriter<'_> {
                     words.extend(i.iter().cloned());
                     words.extend(hop.iter().cloned());
                     words.extend(devices.iter().cloned());
+                    words.extend(owner.iter().cloned());
                     if words.is_empty() {
                         // a rule without a match takes every frame; netfilter's IP
                         // tables only ever see IP packets

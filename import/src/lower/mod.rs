@@ -14,6 +14,7 @@ pub mod ct;
 pub mod cube;
 pub mod iface;
 pub mod limit;
+pub mod owner;
 pub mod sets;
 pub mod write;
 
@@ -214,6 +215,13 @@ fn lower_rule(
             ]),
             _ => None,
         },
+        owner: matches!(
+            target.place,
+            Place::Netfilter {
+                hook: NfHook::Output | NfHook::Postrouting,
+                ..
+            }
+        ),
         left_out: Vec::new(),
     };
     let written = match ct_split(&mut e, r, program) {

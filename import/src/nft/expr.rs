@@ -102,6 +102,8 @@ pub fn selector(words: &[&str], table_v: Option<IpVersion>) -> Option<(Key, Vec<
         ["meta", "iif"] | ["iif"] => (Key::Iif, Vec::new()),
         ["meta", "oif"] | ["oif"] => (Key::Oif, Vec::new()),
         ["ct", "state"] => (Key::CtState, Vec::new()),
+        ["meta", "skuid"] | ["skuid"] => (Key::SkUid, Vec::new()),
+        ["meta", "skgid"] | ["skgid"] => (Key::SkGid, Vec::new()),
         [p, "sport"] if port_proto(p).is_some() => (Key::Sport(port_proto(p)), l4(port_proto(p)?)),
         [p, "dport"] if port_proto(p).is_some() => (Key::Dport(port_proto(p)), l4(port_proto(p)?)),
         ["th", "sport"] => (Key::Sport(None), Vec::new()),
@@ -206,6 +208,14 @@ fn text_value(key: &Key, t: &str) -> Result<Value, String> {
         }
         Key::CtState => single(names::ct_state(t).ok_or_else(bad)?),
         Key::HopLimit(_) => single(values::number(t).filter(|n| *n < 256).ok_or_else(bad)?),
+        Key::SkUid | Key::SkGid => match values::number(t) {
+            Some(n) if n < crate::model::NO_OWNER => single(n),
+            // nft prints the names of the host it runs on: not this one's to read.
+            _ => Err(format!(
+                "`{t}` is a user or group name, which only the host the ruleset comes from \
+                 can resolve (`nft -n list ruleset` prints the numbers)"
+            )),
+        },
     }
 }
 
@@ -387,6 +397,8 @@ fn key_type(key: &Key) -> &'static str {
         Key::Iif | Key::Oif => "iface_index",
         // nft types `ip ttl` and `ip6 hoplimit` as plain 8-bit integers.
         Key::HopLimit(_) => "integer",
+        Key::SkUid => "uid",
+        Key::SkGid => "gid",
     }
 }
 

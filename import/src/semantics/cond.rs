@@ -88,6 +88,8 @@ fn key_base(key: &Key) -> (Cube, Option<Dim>) {
         Key::CtState => (c, Some(Dim::CtState)),
         Key::HopLimit(v) => (single(c, Dim::Family, fam(*v)), Some(Dim::HopLimit)),
         Key::Iifname | Key::Oifname | Key::Iif | Key::Oif => (c, None),
+        Key::SkUid => (c, Some(Dim::Uid)),
+        Key::SkGid => (c, Some(Dim::Gid)),
     }
 }
 

@@ -77,7 +77,7 @@ pub(super) fn with_patches(
 }
 
 /// Writes the running kernel's numbers into the program at `start` of `out`: kfunc
-/// ids into call immediates, struct member offsets into load offsets
+/// and struct type ids into immediates, struct member offsets into load offsets
 /// ([`sockc_compiler::metadata::ProgramMeta::kernel_refs`]).
 fn patch_kernel_refs(
     out: &mut [u8],
@@ -98,7 +98,9 @@ fn patch_kernel_refs(
         let value = btf.resolve(what).map_err(|e| err(what, e))?;
         // An instruction is code, registers, a 16-bit offset, a 32-bit immediate.
         let (at, bytes) = match what {
-            KernelRef::Kfunc { .. } => (start + insn * 8 + 4, value.to_le_bytes().to_vec()),
+            KernelRef::Kfunc { .. } | KernelRef::Type { .. } => {
+                (start + insn * 8 + 4, value.to_le_bytes().to_vec())
+            }
             KernelRef::Field { .. } => {
                 // The compiler's offset is a position inside the member (0 for the
                 // member itself).

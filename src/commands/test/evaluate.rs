@@ -46,6 +46,8 @@ pub fn all(
                                         iif: input.extra.iif,
                                         oif: input.extra.oif,
                                         mark: input.extra.mark,
+                                        uid: input.extra.uid,
+                                        gid: input.extra.gid,
                                         ..facts.clone()
                                     };
                                     eval::evaluate_indexed(module, p, index, &input.frame, facts)

@@ -22,9 +22,16 @@
 //! incoming device and the loopback device as the outgoing one, so a packet naming
 //! anything else is run by the evaluator alone in a program that tests that device.
 //!
-//! `mark N` gives the packet's mark (netfilter hooks; without it, 0). A test run's
+//! `mark N` gives the packet's mark (TC and netfilter hooks; without it, 0). A test run's
 //! socket buffer has mark 0, so a packet naming another is run by the evaluator
 //! alone in a program that tests the mark.
+//!
+//! `uid N` and `gid N` give the user and group owning the socket that sent the packet
+//! (`owner` tests; without them, no socket owns it). A netfilter test run's socket
+//! buffer has no socket, and a TC test run's has the kernel's stand-in socket of uid
+//! 0 (`bpf_prog_test_run_skb`), so in a program that tests the owner the kernel runs
+//! the packets naming no owner at netfilter and those of `uid 0` at TC; the evaluator
+//! alone answers the others.
 //!
 //! Invariant: the options are taken out of the packet text before the packet parser
 //! sees it, so the frame is the same with or without them.
@@ -55,6 +62,9 @@ pub struct ExtraFacts {
     pub oif: Option<DevName>,
     /// `mark N`.
     pub mark: u32,
+    /// `uid N`, `gid N`: the owner of the packet's socket.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 /// `text` without its `over-limit` and `route CLASS` options, and what they said.
@@ -79,6 +89,22 @@ pub fn split_facts(text: &str) -> Result<(String, ExtraFacts), String> {
                 let n = words.get(i + 1).copied().unwrap_or("");
                 out.mark = sockc_compiler::syntax::mark::parse_mark(n)
                     .ok_or_else(|| format!("`mark` takes a 32-bit number, not `{n}`"))?;
+                i += 1;
+            }
+            kind @ ("uid" | "gid") => {
+                let n = words.get(i + 1).copied().unwrap_or("");
+                let id = n
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|&id| id != sockc_compiler::syntax::owner::NO_OWNER)
+                    .ok_or_else(|| {
+                        format!("`{kind}` takes a number below 4294967295, not `{n}`")
+                    })?;
+                *(if kind == "uid" {
+                    &mut out.uid
+                } else {
+                    &mut out.gid
+                }) = Some(id);
                 i += 1;
             }
             dir @ ("in" | "out") => {
@@ -155,6 +181,27 @@ pub fn device_not_run(f: &ExtraFacts, tests_in: bool, tests_out: bool) -> Option
 pub fn mark_not_run(f: &ExtraFacts, tests_mark: bool) -> Option<String> {
     (tests_mark && f.mark != 0)
         .then(|| "the packet has a mark, and a test run's socket buffer has none".into())
+}
+
+/// Why the kernel does not run a packet with these owners in a program that tests the
+/// owner (`tests_owner`; `at_tc`: a TC program, which reads the uid only): a
+/// netfilter test run's packet has no socket, a TC test run's a socket of uid 0.
+pub fn owner_not_run(f: &ExtraFacts, tests_owner: bool, at_tc: bool) -> Option<String> {
+    if !tests_owner {
+        return None;
+    }
+    if at_tc {
+        return (f.uid != Some(0)).then(|| {
+            "a TC test run's packet comes from a socket of uid 0, and the packet names \
+             another owner"
+                .into()
+        });
+    }
+    (f.uid.is_some() || f.gid.is_some()).then(|| {
+        "the packet names the owner of its socket, and a test run's socket buffer has no \
+         socket"
+            .into()
+    })
 }
 
 /// An `over-limit:SPEC[#N]` of `f` that names no bucket of any of `programs` (a rate

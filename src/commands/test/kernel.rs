@@ -184,6 +184,7 @@ struct Gaps {
     tests_in: bool,
     tests_out: bool,
     tests_mark: bool,
+    tests_owner: bool,
 }
 
 impl Gaps {
@@ -198,6 +199,7 @@ impl Gaps {
             tests_in: any(&|r| r.m.iif.is_some()),
             tests_out: any(&|r| r.m.oif.is_some()),
             tests_mark: any(&|r| r.m.mark.is_some()),
+            tests_owner: any(&|r| r.m.owner.is_some()),
         }
     }
 
@@ -218,6 +220,7 @@ impl Gaps {
         facts::not_run(&input.extra, self.per_source, self.routes)
             .or_else(|| facts::device_not_run(&input.extra, self.tests_in, self.tests_out))
             .or_else(|| facts::mark_not_run(&input.extra, self.tests_mark))
+            .or_else(|| facts::owner_not_run(&input.extra, self.tests_owner, self.at_tc))
             .or_else(|| {
                 self.at_tc
                     .then(|| tc_test_run_refuses(&input.frame))

@@ -104,6 +104,10 @@ pub struct Facts {
     pub oif: Option<sockc_compiler::syntax::iface::DevName>,
     /// The packet's mark (`skb->mark`; 0 unless something set it).
     pub mark: u32,
+    /// The user and group owning the socket that sent the packet (`None`: no socket
+    /// owns it, as in a test run).
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 /// What an sk_lookup program sees: the socket lookup the kernel is about to make for
@@ -415,8 +419,21 @@ fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> boo
             .is_none_or(|m| m.matches(facts.oif.as_ref()))
         && rule.m.mark.is_none_or(|m| m.matches(facts.mark))
         && rule
+            .m
+            .owner
+            .as_ref()
+            .is_none_or(|o| o.matches(owner_of(o, facts)))
+        && rule
             .cond
             .is_none_or(|c| has_ports(h) && condition_holds(c, facts))
+}
+
+/// The packet's owner of the kind `o` tests.
+fn owner_of(o: &sockc_compiler::syntax::owner::OwnerMatch, facts: &Facts) -> Option<u32> {
+    match o.kind() {
+        sockc_compiler::syntax::ids::IdKind::Uid => facts.uid,
+        sockc_compiler::syntax::ids::IdKind::Gid => facts.gid,
+    }
 }
 
 /// Whether rule `i`'s `limit` (if any) matches: a packet fits a full bucket when its

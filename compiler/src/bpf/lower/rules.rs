@@ -471,8 +471,9 @@ fn emit_test(
         Test::Route(class) => crate::bpf::route::emit_test(b, spec, *class, fail),
         Test::Limit(l) => crate::bpf::limit::emit_test(b, l, fail),
         Test::Iface(m) => crate::bpf::iface::emit_test(b, m, fail),
-        Test::Mark(m) => crate::bpf::mark::emit_test(b, m, fail),
+        Test::Mark(m) => crate::bpf::mark::emit_test(b, spec, m, fail),
         Test::Field(t) => crate::bpf::header::emit_test(b, t, fail),
+        Test::Owner(o) => crate::bpf::owner::emit_test(b, spec, o, fail),
     }
 }
 

@@ -23,7 +23,8 @@ pub(super) fn terminates(r: &Rule) -> bool {
 /// or a `ct state` (not a dimension of the header space yet, so a `ct state` rule is
 /// treated like a conditioned one: it never shadows another). So is a `route` class
 /// (no dimension either) and a `limit` (its answer depends on the traffic before),
-/// and so is a device match (`in on`, `out on`) and a `mark` (what earlier hooks did).
+/// and so is a device match (`in on`, `out on`), a `mark` (what earlier hooks did)
+/// and an `owner` (who sent it).
 pub(super) fn conditional(r: &Rule) -> bool {
     r.cond.is_some()
         || r.m.ct.is_some()
@@ -34,6 +35,7 @@ pub(super) fn conditional(r: &Rule) -> bool {
         // An IP header field (`ttl`, `hoplimit`): the anomaly search's quick form has
         // no such dimension, so such a rule is treated like a conditioned one too.
         || !r.m.fields.is_empty()
+        || r.m.owner.is_some()
 }
 
 /// True when a rule with this action and condition, matching, may end the program

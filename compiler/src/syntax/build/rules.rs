@@ -155,6 +155,16 @@ impl Builder {
             Rule::iface_match => self.iface_match(p, psp),
             Rule::mark_match => self.mark_match(p)?,
             Rule::ipfield_match => self.ipfield_match(p)?,
+            Rule::owner_match => {
+                let mut inner = p.into_inner();
+                let negated = inner.clone().any(|q| q.as_rule() == Rule::negate);
+                let ids = inner.find(|q| q.as_rule() == Rule::id_match)?;
+                Match::Owner {
+                    ids: self.id_match(ids),
+                    negated,
+                    span: psp,
+                }
+            }
             _ => return Some(None),
         };
         Some(Some(m))
