@@ -17,6 +17,7 @@
 mod common;
 
 mod architecture;
+mod attack;
 mod cases;
 mod corpus;
 mod fuzz;

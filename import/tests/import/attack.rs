@@ -1,0 +1,131 @@
+//! Defects found by a held-out attack pass over the import (issue 48, helper
+//! h48-attack): rulesets real hosts run together, each accepted by the real tool,
+//! whose import exited 0 with an output that `check` accepts but `apply` or the kernel
+//! cannot run as the original. One test each; the kernel half is the differential
+//! (`tests/differential/import.rs`) over the corpus files named here.
+
+use sockc_import::{import, Hook, Import, Options};
+
+fn at_netfilter(text: &str) -> Import {
+    let opts = Options {
+        hook: Hook::Netfilter,
+        ..Default::default()
+    };
+    import(text, &opts).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The `netfilter HOOK priority N` heads of the rule file, as (hook, priority).
+fn blocks(imp: &Import) -> Vec<(String, i32)> {
+    imp.sk_text
+        .lines()
+        .filter_map(|l| l.strip_prefix("netfilter "))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w[0].to_string(), w[2].parse().expect("a priority"))
+        })
+        .collect()
+}
+
+/// The (hook, priority) of every base chain of an nft text ruleset.
+fn chains(text: &str) -> Vec<(String, i32)> {
+    let named = |w: &str| match w {
+        "raw" => -300,
+        "mangle" => -150,
+        "dstnat" => -100,
+        "filter" => 0,
+        "security" => 50,
+        "srcnat" => 100,
+        n => n.parse().expect("a priority"),
+    };
+    text.lines()
+        .filter(|l| l.contains(" hook "))
+        .filter_map(|l| l.trim().strip_prefix("type "))
+        .map(|l| {
+            let w: Vec<&str> = l.trim_end_matches(';').split_whitespace().collect();
+            let base = named(w[4].trim_end_matches(';'));
+            let delta = match w.get(5).copied() {
+                Some("+") => w[6].trim_end_matches(';').parse::<i32>().unwrap(),
+                Some("-") => -w[6].trim_end_matches(';').parse::<i32>().unwrap(),
+                _ => 0,
+            };
+            (w[2].to_string(), base + delta)
+        })
+        .collect()
+}
+
+/// fail2ban's nftables action (its chain at `filter - 1`) beside a distribution's
+/// `inet filter` table at `filter`: each block ran one priority after its chains, so
+/// fail2ban's block sat at 0 where the distribution's chain (its residual dispatcher)
+/// is, and the distribution's block at 1 where fail2ban's glue is. The kernel refuses
+/// a BPF netfilter hook at a priority another function holds (`EBUSY`): `apply`
+/// failed on a file `check` accepted. A block (and the glue one after it) must sit
+/// where no function of the pair is; a place with no such room runs in netfilter
+/// alone.
+#[test]
+fn no_block_sits_at_a_priority_a_chain_of_the_pair_holds() {
+    let text = "table inet f2b-table {
+\tset addr-set-sshd {
+\t\ttype ipv4_addr
+\t\telements = { 192.0.2.10 }
+\t}
+\tchain f2b-chain {
+\t\ttype filter hook input priority filter - 1; policy accept;
+\t\ttcp dport 22 ip saddr @addr-set-sshd reject with icmp port-unreachable
+\t}
+}
+table inet filter {
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tct state established,related accept
+\t\tiifname \"lo\" accept
+\t\tip ttl 1 accept
+\t\ttcp dport 22 accept
+\t}
+}
+";
+    let imp = at_netfilter(text);
+    let taken = chains(text);
+    for (hook, prio) in blocks(&imp) {
+        for p in [prio, prio + 1] {
+            assert!(
+                !taken.iter().any(|(h, q)| *h == hook && *q == p),
+                "a block at {hook} priority {prio} (its glue at {}) meets a chain of the \
+                 original at {p}:\n{}",
+                prio + 1,
+                imp.sk_text
+            );
+        }
+    }
+}
+
+/// A filter chain just before a fixed function of the kernel (conntrack at -200, NAT
+/// at -100 and 100): its block one priority later would share the kernel function's
+/// priority, which the kernel refuses.
+#[test]
+fn no_block_sits_at_the_priority_of_conntrack_or_nat() {
+    let text = "table ip nat {
+\tchain pre {
+\t\ttype nat hook prerouting priority dstnat; policy accept;
+\t\ttcp dport 2222 dnat to 10.99.0.1:22
+\t}
+}
+table ip f {
+\tchain pre {
+\t\ttype filter hook prerouting priority -101; policy accept;
+\t\tip daddr 10.99.0.1 drop
+\t}
+\tchain early {
+\t\ttype filter hook prerouting priority -201; policy accept;
+\t\tip daddr 10.99.0.2 drop
+\t}
+}
+";
+    let imp = at_netfilter(text);
+    for (hook, prio) in blocks(&imp) {
+        assert!(
+            ![-200, -100, 100, 300].contains(&prio),
+            "a block at {hook} priority {prio}, a kernel function's:\n{}",
+            imp.sk_text
+        );
+    }
+}
