@@ -129,3 +129,45 @@ table ip f {
         );
     }
 }
+
+/// `-s A,B` (and `-d`): a comma list iptables-restore accepts and writes as one rule
+/// per address, sources outer and destinations inner. The import refused the whole
+/// file (exit 1) over one such line of a hand-kept restore file. Each address is its
+/// own rule now, and the residual keeps each with its own address, as iptables would.
+#[test]
+fn comma_lists_of_addresses_are_one_rule_per_address() {
+    let text = "*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -s 10.0.0.0/8,192.168.0.0/16 -p udp -m udp --dport 161 -j ACCEPT
+-A INPUT -s 192.0.2.1,192.0.2.2 -d 198.51.100.1,198.51.100.2 -m ttl --ttl-eq 9 -j ACCEPT
+COMMIT
+";
+    let imp = at_netfilter(text);
+    let written: Vec<&str> = imp
+        .sk_text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("allow ip4"))
+        .collect();
+    assert_eq!(
+        written,
+        [
+            "allow ip4 udp from 10.0.0.0/8 to *:161",
+            "allow ip4 udp from 192.168.0.0/16 to *:161"
+        ],
+        "{}",
+        imp.sk_text
+    );
+    let residual = &imp.residual.as_ref().expect("a residual").text;
+    let kept: Vec<&str> = residual
+        .lines()
+        .filter(|l| l.contains("-m0 ") && l.contains("--ttl-eq"))
+        .collect();
+    assert_eq!(kept.len(), 4, "{residual}");
+    for (s, d) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
+        let want = format!("-s 192.0.2.{s} -d 198.51.100.{d} ");
+        assert!(kept.iter().any(|l| l.contains(&want)), "{want}\n{residual}");
+    }
+}
