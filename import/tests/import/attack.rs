@@ -171,3 +171,59 @@ COMMIT
         assert!(kept.iter().any(|l| l.contains(&want)), "{want}\n{residual}");
     }
 }
+
+/// nft's JSON input is also a list of commands (`{"add": {"rule": ...}}`, what `nft
+/// -j -f` loads and firewalld sends): the import noted "`add` objects are not
+/// imported" and exited 0 with no rule at all, an open firewall for a chain with
+/// `policy drop`. `add`/`create` of tables, chains, sets, maps and rules (appended,
+/// as the listing has them) read as the listing's objects; a leading `flush ruleset`
+/// is the empty start the import assumes; any other command (insert, delete, replace,
+/// a position) is refused at its place rather than dropped.
+#[test]
+fn nft_json_commands_are_read_or_refused_never_dropped() {
+    let add = r#"{"nftables": [
+ {"flush": {"ruleset": null}},
+ {"add": {"table": {"family": "inet", "name": "t"}}},
+ {"add": {"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}}},
+ {"add": {"rule": {"family": "inet", "table": "t", "chain": "in", "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"accept": null}]}}}
+]}"#;
+    let opts = Options {
+        hook: Hook::Netfilter,
+        from: Some(sockc_import::Format::NftJson),
+        ..Default::default()
+    };
+    let imp = import(add, &opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(imp.report.rules.len(), 1, "{}", imp.sk_text);
+    assert!(imp.sk_text.contains("allow tcp to *:22"), "{}", imp.sk_text);
+    assert!(imp.sk_text.contains("default drop"), "{}", imp.sk_text);
+    for other in [
+        r#"{"insert": {"rule": {"family": "inet", "table": "t", "chain": "in", "expr": [{"drop": null}]}}}"#,
+        r#"{"delete": {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 3}}}"#,
+        r#"{"add": {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 3, "expr": [{"drop": null}]}}}"#,
+        r#"{"add": {"element": {"family": "inet", "table": "t", "name": "s", "elem": [1]}}}"#,
+    ] {
+        let text = add.replacen("\n]}", &format!(",\n {other}\n]}}"), 1);
+        let err = import(&text, &opts).err();
+        assert!(err.is_some(), "imported with a command it does not read: {other}");
+    }
+}
+
+/// `add` of a table or chain that is already there is a no-op for nft (or a policy
+/// change); a listing never has one twice, so the import refuses it rather than
+/// guess which one the rules meant.
+#[test]
+fn an_nft_json_table_or_chain_given_twice_is_refused() {
+    let table = r#"{"add": {"table": {"family": "inet", "name": "t"}}}"#;
+    let chain = r#"{"add": {"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}}}"#;
+    let opts = Options {
+        hook: Hook::Netfilter,
+        from: Some(sockc_import::Format::NftJson),
+        ..Default::default()
+    };
+    for doc in [
+        format!(r#"{{"nftables": [{table}, {table}]}}"#),
+        format!(r#"{{"nftables": [{table}, {chain}, {chain}]}}"#),
+    ] {
+        assert!(import(&doc, &opts).is_err(), "{doc}");
+    }
+}
