@@ -554,6 +554,10 @@ fn statement(s: &Value, ctx: &Ctx<'_>, out: &mut Read) -> Result<(), String> {
         }
         "meter" | "set" | "map" => out.matches.push(Match::opaque(Feature::Hashlimit, text())),
         "quota" | "ct count" => out.matches.push(Match::opaque(Feature::Other, text())),
+        // `xt` of type `match` (iptables-nft's compat match) decides, like any match
+        "xt" if v.get("type").and_then(Value::as_str) == Some("match") => {
+            out.matches.push(Match::opaque(Feature::Other, text()))
+        }
         "dup" | "flow" | "xt" | "last" | "secmark" => out.effects.push(Effect::Other {
             feature: Feature::Other,
             text: text(),

@@ -371,6 +371,11 @@ impl P<'_, '_> {
             "dup" | "flow" | "xt" | "last" => {
                 self.skip_args();
                 let text = self.text_of(start);
+                // `xt match NAME` (iptables-nft's compat match) decides, like any match
+                if text.starts_with("xt match") {
+                    self.out.matches.push(Match::opaque(Feature::Other, text));
+                    return Ok(());
+                }
                 self.out.effects.push(Effect::Other {
                     feature: Feature::Other,
                     text,

@@ -227,3 +227,40 @@ fn an_nft_json_table_or_chain_given_twice_is_refused() {
         assert!(import(&doc, &opts).is_err(), "{doc}");
     }
 }
+
+/// `nft list ruleset` on a host whose iptables is iptables-nft shows the compat
+/// expressions it writes (`xt match connlimit`, `xt target CT`). The import read `xt
+/// match` as a statement with an effect, not a match: a `... xt match connlimit ...
+/// reject` rule shadowed every later rule for the same packets ("never match"), and
+/// its residual held `xt` expressions that nft refuses to load (`unsupported xtables
+/// compat expression`), so `apply` failed on a file `check` accepted. `xt match` is a
+/// match, and no residual is written with `xt` in it (the import is not exact and says
+/// to import the iptables-save output instead).
+#[test]
+fn xtables_compat_expressions_are_matches_and_never_reach_a_residual() {
+    let text = "table ip filter {
+\tchain INPUT {
+\t\ttype filter hook input priority filter; policy drop;
+\t\ttcp flags syn / fin,syn,rst,ack xt match connlimit counter packets 0 bytes 0 reject with tcp reset
+\t\ttcp dport 22 accept
+\t}
+}
+";
+    let imp = at_netfilter(text);
+    assert_eq!(imp.report.summary.never, 0, "{}", imp.sk_text);
+    assert!(imp.residual.is_none(), "{:?}", imp.residual);
+    assert!(
+        imp.inexact.iter().any(|w| w.contains("xtables compat")),
+        "{:?}",
+        imp.inexact
+    );
+    let json = r#"{"nftables": [
+ {"table": {"family": "ip", "name": "filter", "handle": 1}},
+ {"chain": {"family": "ip", "table": "filter", "name": "INPUT", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
+ {"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 2, "expr": [{"xt": {"type": "match", "name": "connlimit"}}, {"reject": {"type": "tcp reset"}}]}},
+ {"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 3, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"accept": null}]}}
+]}"#;
+    let imp = at_netfilter(json);
+    assert_eq!(imp.report.summary.never, 0, "{}", imp.sk_text);
+    assert!(imp.residual.is_none(), "{:?}", imp.residual);
+}
