@@ -26,6 +26,7 @@
 
 mod cases;
 mod constructs;
+mod control;
 mod ext_headers;
 mod ipv6_cases;
 mod measure;
@@ -147,10 +148,34 @@ pub struct BenchArgs {
     /// Head-to-head: where peer.md, peer.csv and peer.svg go
     #[arg(long, default_value = "bench/peer")]
     pub peer_dir: PathBuf,
-    /// Head-to-head: the sockc binary whose `apply` is timed (by default this one), to
-    /// compare two builds' load times and memory in one run
+    /// Head-to-head and control plane: the sockc binary whose `apply` is timed (by
+    /// default this one), to compare two builds' load times and memory
     #[arg(long)]
     pub peer_sockc: Option<PathBuf>,
+    /// Only the control plane: first apply, re-apply, `apply --dry-run`, `diff`,
+    /// compile, peak RSS and set updates against `iptables-legacy-restore` and other
+    /// baselines of the same rounds (`--sizes`, the first of `--peer-sets`,
+    /// `--rounds`, `--set-elements`; see docs/benchmarks.md)
+    #[arg(long, conflicts_with = "peer")]
+    pub control: bool,
+    /// Control plane: addresses in the set of the set-update rows (0: no set rows)
+    #[arg(long, default_value_t = 1_000_000)]
+    pub set_elements: u32,
+    /// Control plane: also write the figures here as JSON (schema sockc.bench/1)
+    #[arg(long, value_name = "FILE")]
+    pub figures: Option<PathBuf>,
+    /// Control plane: compare the figures' ratios with this committed document and exit
+    /// 1 when one grew by more than `--tolerance` times, or is missing
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Control plane: how many times its baseline's ratio a figure's may grow before
+    /// `--baseline` calls it a regression
+    #[arg(long, default_value_t = 1.5)]
+    pub tolerance: f64,
+    /// Compare this figures document (as `--figures` writes it) with `--baseline` instead
+    /// of measuring (needs no root)
+    #[arg(long, value_name = "FILE", requires = "baseline")]
+    pub compare: Option<PathBuf>,
 }
 
 impl BenchArgs {
@@ -165,6 +190,9 @@ impl BenchArgs {
 /// `sockc bench`: every table the arguments ask for, printed as it goes; exits 3
 /// without root, 1 when a table fails or the report cannot be written.
 pub fn run(args: &BenchArgs) -> ExitCode {
+    if let Some(figures) = &args.compare {
+        return compare_files(figures, args);
+    }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("sockc bench: needs root (BPF_PROG_LOAD, BPF_PROG_TEST_RUN)");
@@ -172,6 +200,9 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     }
     if args.peer {
         return run_peer(args);
+    }
+    if args.control {
+        return run_control(args);
     }
     let rule_sets = !args.sockets_only && !args.sockmap_only;
     let cases = if rule_sets {
@@ -323,6 +354,100 @@ fn run_peer(args: &BenchArgs) -> ExitCode {
         }
         Err(e) => fail(e),
     }
+}
+
+/// `sockc bench --control`: the control-plane table, printed and written to `-o`, its
+/// figures to `--figures`, compared with `--baseline`.
+fn run_control(args: &BenchArgs) -> ExitCode {
+    let fail = |e: String| {
+        eprintln!("sockc bench --control: {e}");
+        ExitCode::from(1)
+    };
+    let classbench = classbench_data::dir(args.classbench.as_deref(), Path::new(""));
+    let sockc = match args
+        .peer_sockc
+        .clone()
+        .map_or_else(std::env::current_exe, Ok)
+    {
+        Ok(p) => p,
+        Err(e) => return fail(format!("the sockc binary: {e}")),
+    };
+    let options = control::ControlOptions {
+        classbench,
+        set: args
+            .peer_sets
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "acl1".into()),
+        sizes: args.sizes.clone(),
+        rounds: args.rounds.max(1),
+        set_elements: args.set_elements,
+        sockc,
+    };
+    let (md, doc) = match control::run(&options) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    print!("{md}");
+    let json = serde_json::to_string_pretty(&doc.to_json()).expect("JSON") + "\n";
+    for (path, bytes) in [
+        (&args.output, md.as_bytes()),
+        (&args.figures, json.as_bytes()),
+    ] {
+        if let Some(path) = path {
+            if let Err(e) = sockc_compiler::output::replace_file(path, bytes) {
+                return fail(format!("cannot write {}: {e}", path.display()));
+            }
+        }
+    }
+    match &args.baseline {
+        Some(base) => compare_with(base, &doc.to_json(), args.tolerance),
+        None => ExitCode::SUCCESS,
+    }
+}
+
+/// `sockc bench --compare FILE --baseline BASE`.
+fn compare_files(figures: &Path, args: &BenchArgs) -> ExitCode {
+    let base = args.baseline.as_deref().expect("clap requires --baseline");
+    match read_json(figures) {
+        Ok(new) => compare_with(base, &new, args.tolerance),
+        Err(e) => {
+            eprintln!("sockc bench --compare: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Compares `new` with the baseline document at `base`; prints every figure's line
+/// and exits 1 on a regression.
+fn compare_with(base: &Path, new: &serde_json::Value, tolerance: f64) -> ExitCode {
+    let compared = read_json(base).and_then(|b| control::figures::compare(&b, new, tolerance));
+    match compared {
+        Ok(c) => {
+            println!("against {} (tolerance {tolerance}x):", base.display());
+            for line in &c.lines {
+                println!("  {line}");
+            }
+            if c.regressions.is_empty() {
+                println!("no regression");
+                ExitCode::SUCCESS
+            } else {
+                for r in &c.regressions {
+                    eprintln!("sockc bench: regression: {r}");
+                }
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("sockc bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn kernel_release() -> String {

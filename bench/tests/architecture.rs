@@ -30,6 +30,7 @@ use syn::visit::Visit;
 /// the IPv6 cases).
 const LAYERS: &[&[&str]] = &[
     &["crate"],
+    &["control"],
     &["peer", "rule_sets", "reject_sets"],
     &[
         "cases",

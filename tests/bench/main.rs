@@ -4,7 +4,8 @@
 //! --csv --svg` at its smallest; [`peer`]: `sockc bench --peer`, the head-to-head
 //! against nftables and iptables on real frames, at its smallest; [`import`]: the
 //! import's speed on large `iptables-save` files (ignored: `cargo test --release
-//! --test bench import:: -- --ignored --nocapture`). Each holds
+//! --test bench import:: -- --ignored --nocapture`); [`control`]: `sockc bench
+//! --control` at its smallest and its regression guard against an injected regression. Each holds
 //! `common::exclusive::measuring`, so they run one at a time, as they did when each
 //! was a binary of its own.
 //!
@@ -14,6 +15,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod control;
 mod files;
 mod import;
 mod peer;

@@ -419,9 +419,35 @@ pub enum Hook {
     Xdp,
     TcIngress,
     TcEgress,
+    /// A cgroup block: its attach text is [`CGROUPS`] at the block's `iface` index.
+    CgroupIngress,
+    CgroupEgress,
 }
 
 pub const INTERFACES: [&str; 4] = ["eth0", "eth1", "\"veth-a.100\"", "lo"];
+
+/// The cgroups of cgroup blocks, one per [`INTERFACES`] index (programs are only
+/// test-run, never attached, so the directories need not exist).
+pub const CGROUPS: [&str; 4] = [
+    "\"/sys/fs/cgroup/diff\"",
+    "\"/sys/fs/cgroup/diff/a\"",
+    "\"/sys/fs/cgroup/system.slice/diff.service\"",
+    "\"/sys/fs/cgroup/unified/diff\"",
+];
+
+impl Block {
+    /// The block's head: `xdp on eth0`, `cgroup egress "/sys/fs/cgroup/diff"`.
+    pub fn head(&self) -> String {
+        let iface = INTERFACES[self.iface];
+        match self.hook {
+            Hook::Xdp => format!("xdp on {iface}"),
+            Hook::TcIngress => format!("tc ingress on {iface}"),
+            Hook::TcEgress => format!("tc egress on {iface}"),
+            Hook::CgroupIngress => format!("cgroup ingress {}", CGROUPS[self.iface]),
+            Hook::CgroupEgress => format!("cgroup egress {}", CGROUPS[self.iface]),
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Block {
@@ -438,11 +464,7 @@ pub struct Block {
 
 impl fmt::Display for Block {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let head = match self.hook {
-            Hook::Xdp => "xdp",
-            Hook::TcIngress => "tc ingress",
-            Hook::TcEgress => "tc egress",
-        };
+        let head = self.head();
         let default = if self.default_drop {
             "default drop"
         } else {
@@ -452,10 +474,14 @@ impl fmt::Display for Block {
             .rules
             .iter()
             .map(|r| match (r.action, self.hook) {
-                (Action::Reject(with), Hook::TcEgress) => r
-                    .to_string()
-                    .replacen("reject", "drop", 1)
-                    .replacen(REJECT_WITH[usize::from(with)], "", 1),
+                (
+                    Action::Reject(with),
+                    Hook::TcEgress | Hook::CgroupIngress | Hook::CgroupEgress,
+                ) => r.to_string().replacen("reject", "drop", 1).replacen(
+                    REJECT_WITH[usize::from(with)],
+                    "",
+                    1,
+                ),
                 _ => r.to_string(),
             })
             .collect();
@@ -464,11 +490,10 @@ impl fmt::Display for Block {
         } else {
             stmts.push(default.into());
         }
-        let iface = INTERFACES[self.iface];
         if self.compact {
-            writeln!(f, "{head} on {iface} {{ {} }}", stmts.join("; "))
+            writeln!(f, "{head} {{ {} }}", stmts.join("; "))
         } else {
-            writeln!(f, "{head} on {iface} {{")?;
+            writeln!(f, "{head} {{")?;
             for s in stmts {
                 writeln!(f, "    {s}")?;
             }
@@ -517,6 +542,25 @@ impl RuleSet {
 
     pub fn has_xdp(&self) -> bool {
         self.blocks.iter().any(|b| b.hook == Hook::Xdp)
+    }
+
+    /// The same rules in cgroup blocks: TC ingress blocks become `cgroup ingress`, TC
+    /// egress ones `cgroup egress`, XDP blocks either (by their interface's index, so
+    /// both hooks get as many), without what cgroup hooks cannot see (`frag`: their
+    /// packets are reassembled or not yet fragmented) or do (`reject` becomes `drop`,
+    /// as at TC egress).
+    pub fn at_cgroups(mut self) -> RuleSet {
+        for b in &mut self.blocks {
+            b.hook = match b.hook {
+                Hook::TcEgress | Hook::CgroupEgress => Hook::CgroupEgress,
+                Hook::Xdp if b.iface % 2 == 1 => Hook::CgroupEgress,
+                Hook::Xdp | Hook::TcIngress | Hook::CgroupIngress => Hook::CgroupIngress,
+            };
+            for r in &mut b.rules {
+                r.frag = false;
+            }
+        }
+        self.normalize()
     }
 }
 

@@ -191,15 +191,7 @@ fn for_hooks(set: &RuleSet, netfilter: bool) -> String {
                 }
             }
         }
-        let head = match b.hook {
-            Hook::Xdp => "xdp",
-            Hook::TcIngress => "tc ingress",
-            Hook::TcEgress => "tc egress",
-        };
-        heads.push((
-            format!("{head} on {} {{", INTERFACES[b.iface]),
-            format!("netfilter {hook} {{"),
-        ));
+        heads.push((format!("{} {{", b.head()), format!("netfilter {hook} {{")));
     }
     let text = set.to_string();
     if !netfilter {

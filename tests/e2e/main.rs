@@ -1,13 +1,14 @@
 //! The fourth rung of the testing ladder (ARCHITECTURE.md, "Testing"): end to end, as
 //! root, in network namespaces and cgroups each test makes and removes (`tests/netns`),
 //! with real sockets and traffic, and installs made by the `sockc` binary with
-//! `--netns`. The life of an install: [`apply`], [`attach_ahead`], [`set_delta`],
+//! `--netns`. The life of an install: [`apply`], [`attach_ahead`], [`set_delta`], [`in_place`],
 //! [`set_scale`], [`stats`], [`show`], [`operator`], [`trace`], [`watch`] and
 //! [`confirm`] (commit-confirmed applies); what the rules do to traffic: [`frames`],
 //! [`ext6_frag`], [`socket`], [`ct`], [`ct_icmp`], [`ct_anchor`], [`limit`],
 //! [`route`], [`reject`], [`reject_headers`], [`reject_vlan`], [`reject_flood`] (a
 //! flood against the kernel's own ICMP limit), [`netfilter`],
-//! [`netfilter_iface`]; the socket layer:
+//! [`netfilter_iface`], [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a
+//! cgroup); the socket layer:
 //! [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
 //! `sockc-peer` processes).
 //!
@@ -25,12 +26,14 @@ mod netns;
 
 mod apply;
 mod attach_ahead;
+mod cgroup;
 mod confirm;
 mod ct;
 mod ct_anchor;
 mod ct_icmp;
 mod ext6_frag;
 mod frames;
+mod in_place;
 mod limit;
 mod netfilter;
 mod netfilter_iface;

@@ -18,14 +18,14 @@
 
 mod breakdown;
 mod layers;
-mod link;
+pub(crate) mod link;
 mod live;
 mod load;
 mod report;
-mod rules;
-mod sys;
+pub(crate) mod rules;
+pub(crate) mod sys;
 mod verify;
-mod workload;
+pub(crate) mod workload;
 
 use std::{
     path::{Path, PathBuf},

@@ -1,8 +1,12 @@
-//! The packet prologue shared by XDP and TC: parse Ethernet (+ one 802.1Q/802.1ad
-//! tag), IPv4 (with options) or IPv6 (with its extension headers, [`super::ext6`]),
-//! then TCP/UDP/ICMP, into the flow record ([`super::flow`]) on the stack; for programs
-//! with frame matches also the EtherType and the outer VLAN tag (at TC first from
-//! `skb->vlan_tci`, where the stack may have put it).
+//! The packet prologue shared by XDP, TC and cgroup_skb: parse Ethernet (+ one
+//! 802.1Q/802.1ad tag), IPv4 (with options) or IPv6 (with its extension headers,
+//! [`super::ext6`]), then TCP/UDP/ICMP, into the flow record ([`super::flow`]) on the
+//! stack; for programs with frame matches also the EtherType and the outer VLAN tag (at
+//! TC first from `skb->vlan_tci`, where the stack may have put it). A cgroup_skb
+//! packet starts at its network header: the EtherType comes from `skb->protocol`, and
+//! the packet pointer starts `ETH_HLEN` bytes before the data
+//! ([`emit_network_start`]), so the IP and upper-layer parts read the same offsets
+//! for both.
 //!
 //! Invariant: every packet load is preceded, on every path, by a bounds check against
 //! `data_end` covering it, in the form the verifier tracks (`rX = pkt + N; if rX >
@@ -59,7 +63,10 @@ pub(crate) fn emit_prologue(
     let done = b.new_label();
     b.note("prologue: parse headers into the flow record");
     emit_start(b, ctx, uses_sets);
-    let (ipv4, ipv6) = emit_ethernet(b, ctx, frames, done);
+    let (ipv4, ipv6) = match ctx.protocol {
+        Some(protocol) => emit_network_start(b, protocol, frames, done),
+        None => emit_ethernet(b, ctx, frames, done),
+    };
     let l4 = b.new_label();
     b.bind(ipv4);
     emit_ipv4(b, done);
@@ -119,6 +126,37 @@ fn emit_ethernet(b: &mut CodeBuffer, ctx: &PacketCtx, frames: bool, done: Label)
     b.emit(Insn::ldx(Size::H, r1, r7, 16));
     b.emit(Insn::alu64_imm(op::ADD, r7, VLAN_HLEN));
     b.bind(untagged);
+    if frames {
+        b.emit(Insn::mov64_reg(r2, r1));
+        b.emit(Insn::be(r2, 16));
+        b.emit(Insn::stx(Size::H, Reg::FP, at(flow::ETHER_TYPE), r2));
+    }
+    let ipv4 = b.new_label();
+    let ipv6 = b.new_label();
+    b.branch_imm(Cond::Eq, r1, be16(0x0800), ipv4);
+    b.branch_imm(Cond::Eq, r1, be16(0x86dd), ipv6);
+    b.goto(done);
+    (ipv4, ipv6)
+}
+
+/// A packet that starts at its network header (cgroup_skb): `r7` moves `ETH_HLEN`
+/// bytes before the data, so the IP header is at `r7 + ETH_HLEN` as after an
+/// Ethernet header (the verifier accepts a packet pointer with a negative fixed offset
+/// as long as every access through it lands at or after the data); the EtherType is
+/// the `u32` context field at `protocol`, in network order like the frame's. Returns
+/// the labels of the IPv4 and IPv6 parts, as [`emit_ethernet`] does.
+fn emit_network_start(
+    b: &mut CodeBuffer,
+    protocol: i16,
+    frames: bool,
+    done: Label,
+) -> (Label, Label) {
+    let (r1, r2, r7) = (Reg::R1, Reg::R2, Reg::R7);
+    b.emit(Insn::alu64_imm(op::ADD, r7, -ETH_HLEN));
+    // The runt check is against the data itself: never taken at run time, and still
+    // the first path the verifier walks (see [`emit_runt_exit`]).
+    emit_runt_exit(b, done);
+    b.emit(Insn::ldx(Size::W, r1, Reg::R6, protocol));
     if frames {
         b.emit(Insn::mov64_reg(r2, r1));
         b.emit(Insn::be(r2, 16));

@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use super::Checker;
 use crate::{
     diag::{Code, Diagnostic, Span},
-    hooks::{Context, HookSpec},
+    hooks::HookSpec,
     ir::{Action, AddrMatch, PortMatch, Program, Rule, RuleMatch},
     syntax::ast::{
         ether_type_text, Family, Match, Verdict, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6,
@@ -89,7 +89,7 @@ impl Checker<'_> {
         family: &mut Option<(Family, Span)>,
     ) {
         let first = seen.ether.or(seen.vlan);
-        if let (Some(sp), false) = (first, matches!(spec.context, Context::Packet(_))) {
+        if let (Some(sp), false) = (first, spec.caps.frames) {
             self.diags.push(
                 Diagnostic::new(
                     Code::HookCannotMatch,
@@ -137,9 +137,11 @@ impl Checker<'_> {
 
     /// Warns when a packet-hook block drops by default and no rule before the default
     /// lets ARP or IPv6 neighbour discovery through: the host would lose its
-    /// neighbours (and its remote users) within the neighbour cache's lifetime.
+    /// neighbours (and its remote users) within the neighbour cache's lifetime. Hooks
+    /// without frames (cgroup blocks) never see ARP, and neighbour discovery goes
+    /// through them only from the kernel's own socket, in the root cgroup.
     pub(super) fn check_lockout(&mut self, prog: &Program, spec: &HookSpec) {
-        if prog.default != Verdict::Drop || !matches!(spec.context, Context::Packet(_)) {
+        if prog.default != Verdict::Drop || !spec.caps.frames {
             return;
         }
         let mut missing = Vec::new();

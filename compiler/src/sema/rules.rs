@@ -460,10 +460,11 @@ impl Checker<'_> {
         }
     }
 
-    /// `frag`: only a hook that sees packets (XDP, TC) sees fragments; sk_lookup and
-    /// the socket layer see whole datagrams and streams.
+    /// `frag`: only a hook that sees packets on the wire (XDP, TC) sees fragments;
+    /// netfilter and cgroup hooks see them reassembled (or not yet fragmented),
+    /// sk_lookup and the socket layer whole datagrams and streams.
     fn fold_frag(&mut self, sp: Span, spec: &HookSpec, m: &mut RuleMatch) {
-        if !matches!(spec.context, crate::hooks::Context::Packet(_)) {
+        if !spec.caps.fragments {
             self.error(
                 sp,
                 Code::HookCannotMatch,

@@ -72,12 +72,10 @@ fn side_text(s: &Side, file: &str) -> String {
     }
 }
 
+/// The block as plans and listings name it (`xdp on eth0`, `netfilter input priority
+/// 10`, `cgroup egress /sys/fs/cgroup/app`).
 fn block_name(b: &BlockDiff) -> String {
-    if b.attach_to.is_empty() {
-        b.hook.to_string()
-    } else {
-        format!("{} on {}", b.hook, b.attach_to)
-    }
+    b.hook.spec().label(&b.attach_to)
 }
 
 /// The example packet: its `sockc test --packet` text, and `--socket STATE` when the

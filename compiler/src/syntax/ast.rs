@@ -138,6 +138,11 @@ pub enum HookHead {
         hook: NfHook,
         priority: Option<i64>,
     },
+    /// `cgroup ingress|egress "PATH"`: packets the cgroup's sockets receive or send.
+    Cgroup {
+        egress: bool,
+        path: String,
+    },
 }
 
 /// The netfilter hook a `netfilter` block attaches at (`enum nf_inet_hooks`).

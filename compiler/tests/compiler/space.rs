@@ -386,7 +386,7 @@ fn fit(m: &Module, r: &RuleMatch) -> RuleMatch {
 }
 
 /// Each hook's universe holds what its programs see: sk_lookup's lookups, and never a
-/// non-IP frame there.
+/// non-IP frame there nor at cgroup hooks.
 #[test]
 fn hook_universes_hold_what_hooks_see() {
     use sockc_compiler::hooks::HookKind;
@@ -411,4 +411,17 @@ fn hook_universes_hold_what_hooks_see() {
     assert!(!sk.contains(&non_ip));
     assert!(hook_universe(HookKind::Xdp).contains(&non_ip));
     assert_eq!(hook_universe(HookKind::SockOps), Region::empty());
+    // cgroup_skb programs see the IP packets of sockets, any protocol, never a frame
+    // that is not IP.
+    let icmp = eval::decode(
+        &sockc_testkit::packet::parse_packet("icmp 10.0.0.1 -> 10.0.0.2 type 8")
+            .unwrap()
+            .build(),
+    );
+    let icmp = point_of(&icmp, socket::NONE, &[0; NDIMS]);
+    for hook in [HookKind::CgroupIngress, HookKind::CgroupEgress] {
+        assert!(!hook_universe(hook).contains(&non_ip), "{hook}");
+        assert!(hook_universe(hook).contains(&p), "{hook}");
+        assert!(hook_universe(hook).contains(&icmp), "{hook}");
+    }
 }

@@ -19,6 +19,7 @@
 //! listings and bytecode, and their diffs), `render.rs` (a plan in words).
 
 use std::{
+    borrow::Cow,
     collections::{HashMap, HashSet},
     time::Instant,
 };
@@ -257,15 +258,15 @@ fn program_label(hook: HookKind, attach_to: &str) -> String {
 /// Counter slots of the rules two versions of a program share, aligned by text.
 fn carry_counters(old: &ProgramSnapshot, new: &ProgramSnapshot) -> Vec<CounterCarry> {
     // Compared as rule ids compare them: turning `log` on or off keeps the counters.
-    let comparable = |p: &ProgramSnapshot| -> Vec<String> {
+    fn comparable(p: &ProgramSnapshot) -> Vec<Cow<'_, str>> {
         p.rules
             .iter()
             .map(|r| crate::rule_id::comparable_text(&r.text))
             .collect()
-    };
+    }
     let (old_owned, new_owned) = (comparable(old), comparable(new));
-    let old_texts: Vec<&str> = old_owned.iter().map(String::as_str).collect();
-    let new_texts: Vec<&str> = new_owned.iter().map(String::as_str).collect();
+    let old_texts: Vec<&str> = old_owned.iter().map(AsRef::as_ref).collect();
+    let new_texts: Vec<&str> = new_owned.iter().map(AsRef::as_ref).collect();
     let deadline = Instant::now() + DIFF_DEADLINE;
     capture_diff_slices_deadline(Algorithm::Myers, &old_texts, &new_texts, Some(deadline))
         .iter()
@@ -476,28 +477,32 @@ pub fn refit_of(old: &Snapshot) -> Refit {
 /// goes on naming the slots the kernel counts in.
 pub fn plan_compiled(old: Option<&Snapshot>, new: &Compiled) -> (Plan, Option<Compiled>, Snapshot) {
     let snapshot = Snapshot::of(new);
-    let direct = plan(old, &snapshot);
-    // Refitting compiles the file again: not needed when the plan already updates in
-    // place and the tables are the installed ones (same code, same sizes, same slots),
-    // which is every change to set contents alone.
-    let Some(old) = old.filter(|o| {
-        let in_place = direct.maps_only && o.tables == snapshot.tables;
-        (direct.has_changes() || o.tables != snapshot.tables) && !in_place
-    }) else {
-        return (direct, None, snapshot);
+    let Some(installed) = old else {
+        return (plan(None, &snapshot), None, snapshot);
     };
-    match new.refit(&refit_of(old)) {
-        Ok(fitted) => {
-            let fitted_snapshot = Snapshot::of(&fitted);
-            let p = plan(Some(old), &fitted_snapshot);
-            if p.maps_only || !p.has_changes() {
-                (p, Some(fitted), fitted_snapshot)
-            } else {
-                (direct, None, snapshot)
-            }
+    // With the installed tables, the direct plan decides: refitting compiles the file
+    // again, not needed when the plan already updates in place (same code, same sizes,
+    // same slots: every change to set contents alone) or changes nothing. With other
+    // tables the file is always refitted, and the direct plan is only made when the
+    // refitted one does not update in place (a plan of 100k rules made once, not twice).
+    let direct = if installed.tables == snapshot.tables {
+        let d = plan(old, &snapshot);
+        if d.maps_only || !d.has_changes() {
+            return (d, None, snapshot);
         }
-        Err(_) => (direct, None, snapshot),
+        Some(d)
+    } else {
+        None
+    };
+    if let Ok(fitted) = new.refit(&refit_of(installed)) {
+        let fitted_snapshot = Snapshot::of(&fitted);
+        let p = plan(old, &fitted_snapshot);
+        if p.maps_only || !p.has_changes() {
+            return (p, Some(fitted), fitted_snapshot);
+        }
     }
+    let direct = direct.unwrap_or_else(|| plan(old, &snapshot));
+    (direct, None, snapshot)
 }
 
 /// Sockets added, removed and re-declared, by name.

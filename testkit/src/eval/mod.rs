@@ -23,7 +23,7 @@ use cranelift_entity::EntityRef as _;
 
 use ipnet::IpNet;
 
-pub use headers::{decode, Headers, IpHeader, L4Fields};
+pub use headers::{decode, decode_network, Headers, IpHeader, L4Fields};
 pub use index::RuleIndex;
 
 use sockc_compiler::{
@@ -231,16 +231,36 @@ impl Evaluation {
     }
 }
 
-/// The Ethernet header a netfilter hook never sees.
+/// The Ethernet header netfilter and cgroup hooks never see.
 const ETH_HLEN: usize = 14;
 
-/// The length of a frame of `frame_len` bytes as `prog` counts it (in its counters
-/// and `limit N bytes/s` buckets): a netfilter program sees the packet from its
-/// network header on, so without the Ethernet header.
-fn counted_len(prog: &Program, frame_len: usize) -> usize {
+/// Whether `prog`'s hook sees a packet from its network header on (netfilter,
+/// cgroup_skb), with no Ethernet header in front.
+fn from_network_header(prog: &Program) -> bool {
     match hooks::spec(prog.hook).context {
-        hooks::Context::Netfilter => frame_len.saturating_sub(ETH_HLEN),
-        _ => frame_len,
+        hooks::Context::Netfilter => true,
+        hooks::Context::Packet(ctx) => ctx.protocol.is_some(),
+        _ => false,
+    }
+}
+
+/// The length of a frame of `frame_len` bytes as `prog` counts it (in its counters
+/// and `limit N bytes/s` buckets): a netfilter or cgroup program sees the packet from
+/// its network header on, so without the Ethernet header.
+fn counted_len(prog: &Program, frame_len: usize) -> usize {
+    if from_network_header(prog) {
+        frame_len.saturating_sub(ETH_HLEN)
+    } else {
+        frame_len
+    }
+}
+
+/// The frame as `prog`'s hook sees it: from the network header at cgroup hooks
+/// ([`decode_network`]), the whole frame elsewhere.
+fn decode_for(prog: &Program, frame: &[u8]) -> Headers {
+    match hooks::spec(prog.hook).context {
+        hooks::Context::Packet(ctx) if ctx.protocol.is_some() => decode_network(frame),
+        _ => decode(frame),
     }
 }
 
@@ -249,7 +269,7 @@ pub fn evaluate(module: &Module, prog: &Program, frame: &[u8], facts: &Facts) ->
     evaluate_rules(
         module,
         prog,
-        decode(frame),
+        decode_for(prog, frame),
         facts,
         Some(frame),
         0..prog.rules.len(),
@@ -275,7 +295,7 @@ pub fn evaluate_indexed(
     frame: &[u8],
     facts: &Facts,
 ) -> Evaluation {
-    let headers = decode(frame);
+    let headers = decode_for(prog, frame);
     let rules = index.candidates(&headers);
     evaluate_rules(module, prog, headers, facts, Some(frame), rules)
 }

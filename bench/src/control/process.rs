@@ -1,0 +1,177 @@
+//! One timed process of the control-plane table: spawned (inside a namespace when
+//! asked, `setns` before `exec`, as the head-to-head starts the netfilter tools), on
+//! every CPU and under the normal scheduler, timed from spawn to exit; or run once
+//! under GNU `time` for its peak resident set (a child of this process would report
+//! this process's own resident set in `ru_maxrss`, which `exec` carries over).
+//!
+//! Besides the wall time, the CPU time the process used (`wait4`'s resource use), which
+//! other work on a shared machine moves far less: what the regression guard compares.
+//!
+//! Invariant: a run whose exit code is not one the caller allows is an error with
+//! the command and its standard error, never a figure.
+
+use std::{
+    ffi::OsString,
+    fs::File,
+    os::{fd::AsRawFd, unix::process::CommandExt},
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::peer::sys;
+
+/// A command: program, arguments, the namespace it is started in (`None`: this one),
+/// and the exit codes that mean success (`sockc diff` exits 4 on a difference).
+pub struct Step {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    pub netns: Option<String>,
+    pub ok_codes: &'static [i32],
+}
+
+impl Step {
+    pub fn new(program: impl Into<OsString>, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Step {
+        Step {
+            program: program.into(),
+            args: args.iter().map(|a| a.as_ref().to_os_string()).collect(),
+            netns: None,
+            ok_codes: &[0],
+        }
+    }
+
+    pub fn inside(mut self, ns: &str) -> Step {
+        self.netns = Some(ns.to_string());
+        self
+    }
+
+    pub fn ok_codes(mut self, codes: &'static [i32]) -> Step {
+        self.ok_codes = codes;
+        self
+    }
+
+    fn command(&self, under_time: Option<&Path>) -> Command {
+        let mut cmd = match under_time {
+            Some(out) => {
+                let mut c = Command::new(TIME);
+                c.args(["-f", "%M", "-o"]).arg(out).arg("--");
+                c.arg(&self.program);
+                c
+            }
+            None => Command::new(&self.program),
+        };
+        cmd.args(&self.args);
+        cmd
+    }
+
+    fn describe(&self) -> String {
+        let mut s = self.program.to_string_lossy().into_owned();
+        for a in &self.args {
+            s.push(' ');
+            s.push_str(&a.to_string_lossy());
+        }
+        s
+    }
+}
+
+const TIME: &str = "/usr/bin/time";
+
+/// One run: wall time from spawn to exit, and the CPU time (user and system, every
+/// thread) the process used, which a busy machine moves far less.
+#[derive(Clone, Copy, Debug)]
+pub struct Measured {
+    pub wall: Duration,
+    pub cpu: Duration,
+}
+
+/// Runs `step` to completion and measures it.
+pub fn timed(step: &Step) -> Result<Measured, String> {
+    run(step, step.command(None))
+}
+
+/// Runs `step` once under GNU `time`; its peak resident set in MiB.
+pub fn peak_rss_mib(step: &Step) -> Result<f64, String> {
+    if !Path::new(TIME).is_file() {
+        return Err(format!(
+            "{TIME} (GNU time) is needed for the memory figures"
+        ));
+    }
+    let out = std::env::temp_dir().join(format!("sockc-control-{}.rss", std::process::id()));
+    let result = run(step, step.command(Some(&out)));
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let _ = std::fs::remove_file(&out);
+    result?;
+    text.trim()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse::<f64>().ok())
+        .map(|kib| kib / 1024.0)
+        .ok_or_else(|| format!("GNU time printed `{}`", text.trim()))
+}
+
+fn run(step: &Step, mut cmd: Command) -> Result<Measured, String> {
+    let what = step.describe();
+    let netns = step
+        .netns
+        .as_deref()
+        .map(sys::netns_file)
+        .transpose()
+        .map_err(|e| format!("{what}: {e}"))?;
+    let ns_fd = netns.as_ref().map(|f| f.as_raw_fd());
+    let cpus = sys::all_cpus();
+    // Standard error into a file, read after the exit: a pipe could fill and stall
+    // the child while this thread waits in `wait4`.
+    let err_path = std::env::temp_dir().join(format!("sockc-control-{}.err", std::process::id()));
+    let err = File::create(&err_path).map_err(|e| format!("{}: {e}", err_path.display()))?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
+    // SAFETY: the closure only makes system calls (setns, sched_*), which are
+    // async-signal-safe, on a descriptor that stays open until after the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some(fd) = ns_fd {
+                sys::setns(fd)?;
+            }
+            sys::set_fifo(0, None)?;
+            sys::set_affinity(0, &cpus)
+        });
+    }
+    let start = Instant::now();
+    // Reaped below by `wait4`, which also gives the child's CPU time.
+    #[allow(clippy::zombie_processes)]
+    let child = cmd.spawn().map_err(|e| format!("{what}: {e}"))?;
+    let (status, usage) = wait4(child.id() as i32).map_err(|e| format!("{what}: {e}"))?;
+    let wall = start.elapsed();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&err_path);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    if !step.ok_codes.contains(&code) {
+        return Err(format!("{what} failed ({status:#x}): {}", stderr.trim()));
+    }
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Ok(Measured {
+        wall,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+    })
+}
+
+/// Waits for child `pid`: its status and resource use.
+fn wait4(pid: i32) -> std::io::Result<(i32, libc::rusage)> {
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: waits for this process's own child, with valid out-pointers.
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if rc == pid {
+            return Ok((status, usage));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}

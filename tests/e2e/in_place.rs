@@ -1,0 +1,67 @@
+//! A re-apply that changes only what maps hold touches no program (issue 50): a set's
+//! contents changed, and a rule reworded so that it compiles to the same code (its
+//! counter renamed: a new rule id), each keep the program the hook runs (the same
+//! kernel program id, in `status` and on the interface) and run no verifier (`apply
+//! --timings` has no `verify and load` stage), while the new contents decide packets
+//! and the reworded rule gets its new id.
+//!
+//! Makes its own namespaces (`tests/netns`) and removes them. Root only; skipped
+//! otherwise (see `tests/common`).
+
+use serde_json::Value;
+
+use crate::{common, netns::Lab};
+
+fn prog_id(status: &Value) -> u64 {
+    status["hooks"][0]["prog_id"].as_u64().expect("prog_id")
+}
+
+#[test]
+fn set_contents_or_a_counters_name_alone_reload_nothing() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("inplace", 1);
+    let (a, b) = (&lab.if_a, lab.addr_b);
+    let file = |set: &str, rule: &str| {
+        format!("set blocked = {{ {set} }}\nxdp on {a} {{\n  drop from @blocked\n  {rule}\n  default allow\n}}\n")
+    };
+    let first = lab.rules("first.sk", &file("192.0.2.1", "drop udp to *:9001"));
+    let set_changed = lab.rules(
+        "sets.sk",
+        &file(&format!("192.0.2.1, {b}"), "drop udp to *:9001"),
+    );
+    let renamed = lab.rules(
+        "renamed.sk",
+        &file(&format!("192.0.2.1, {b}"), "drop udp to *:9001-9001"),
+    );
+
+    lab.apply_ok(&first);
+    let installed = lab.status_attached();
+    let prog = prog_id(&installed);
+    lab.expect_verdicts("first", &[(9001, false), (9002, true)]);
+
+    for (what, file) in [("set contents", &set_changed), ("a rule's text", &renamed)] {
+        let out = lab.apply(file, &["--timings"]).ok();
+        assert!(
+            !out.stderr.contains("verify and load"),
+            "{what}: the verifier ran:\n{out}"
+        );
+        let now = lab.status_attached();
+        assert_eq!(prog_id(&now), prog, "{what}: a new program:\n{now:#}");
+        assert_eq!(
+            lab.xdp_prog_id(),
+            Some(prog as u32),
+            "{what}: {}",
+            lab.link_a()
+        );
+    }
+    // B's address is in the set now: everything from B drops.
+    lab.expect_verdicts("set changed", &[(9001, false), (9002, false)]);
+    let (code, text, err) = common::sockc(&["stats", "--name", &lab.name, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains("drop udp to *:9001-9001"),
+        "the reworded rule is listed:\n{text}"
+    );
+}
