@@ -130,11 +130,7 @@ pub fn read_indexed(idx: &LineIndex<'_>) -> Result<Ruleset, Vec<Diagnostic>> {
 /// ruleset` before anything else is the empty start the import assumes (`None`);
 /// every other command (insert, replace, delete, an element added, a rule placed by
 /// handle or index) is refused, never dropped. A listing's objects pass unchanged.
-fn command(
-    kind: String,
-    body: Value,
-    started: bool,
-) -> Result<Option<(String, Value)>, String> {
+fn command(kind: String, body: Value, started: bool) -> Result<Option<(String, Value)>, String> {
     const COMMANDS: [&str; 9] = [
         "add", "create", "insert", "replace", "delete", "destroy", "flush", "reset", "rename",
     ];
@@ -160,7 +156,10 @@ fn command(
                 .any(|k| inner.get(k).is_some());
             let objects = ["table", "chain", "set", "map", "rule"];
             if placed || !objects.contains(&what.as_str()) {
-                refuse(&format!("of a {what}{}", if placed { " at a position" } else { "" }))
+                refuse(&format!(
+                    "of a {what}{}",
+                    if placed { " at a position" } else { "" }
+                ))
             } else {
                 Ok(Some((what, inner)))
             }

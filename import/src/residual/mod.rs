@@ -86,10 +86,12 @@ pub struct ResidualError(pub String);
 fn compat_line(rs: &Ruleset, format: Format) -> Option<u32> {
     let xt = |t: &str| t.starts_with("xt ") || t.starts_with("{\"xt\"");
     let holds = |r: &crate::model::Rule| {
-        r.effects.iter().any(|e| matches!(e, Effect::Other { text, .. } if xt(text)))
-            || r.matches.iter().any(|m| {
-                matches!(&m.kind, crate::model::MatchKind::Opaque { key, .. } if xt(key))
-            })
+        r.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Other { text, .. } if xt(text)))
+            || r.matches
+                .iter()
+                .any(|m| matches!(&m.kind, crate::model::MatchKind::Opaque { key, .. } if xt(key)))
     };
     let nft = matches!(format, Format::Nft | Format::NftJson);
     nft.then(|| rs.rules.iter().find(|r| holds(r)).map(|r| r.span.line))

@@ -215,7 +215,9 @@ fn crowded(rs: &Ruleset, hook: crate::model::NfHook, priority: i32) -> Option<St
     }
     let meets = rs.tables.iter().flat_map(|t| {
         let ip = !t.family.ip_versions().is_empty();
-        t.chains.iter().filter_map(move |c| c.base.as_ref().filter(|_| ip))
+        t.chains
+            .iter()
+            .filter_map(move |c| c.base.as_ref().filter(|_| ip))
     });
     meets
         .filter(|b| b.hook == hook && (b.priority == block || b.priority == glue))

@@ -204,7 +204,10 @@ fn nft_json_commands_are_read_or_refused_never_dropped() {
     ] {
         let text = add.replacen("\n]}", &format!(",\n {other}\n]}}"), 1);
         let err = import(&text, &opts).err();
-        assert!(err.is_some(), "imported with a command it does not read: {other}");
+        assert!(
+            err.is_some(),
+            "imported with a command it does not read: {other}"
+        );
     }
 }
 
