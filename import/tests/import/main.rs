@@ -5,7 +5,8 @@
 //! [`netfilter`]: small rulesets showing one behaviour each; [`semantics`] and
 //! [`txlate`]: the flat lists against an interpreter of the chains and the iptables
 //! project's translation pairs; [`lowering`]: the written rules against the reference
-//! evaluator; [`hostile`]: inputs built to grow without bound. `../common/` is what
+//! evaluator; [`hostile`]: inputs built to grow without bound; [`held_out`] and
+//! [`attack`]: the defects held-out rulesets found, one test each. `../common/` is what
 //! they share with `robust.rs`.
 //!
 //! `robust.rs` is a binary of its own: it caps the memory of its whole process with a
