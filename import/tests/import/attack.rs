@@ -141,7 +141,7 @@ fn comma_lists_of_addresses_are_one_rule_per_address() {
 :FORWARD ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 -A INPUT -s 10.0.0.0/8,192.168.0.0/16 -p udp -m udp --dport 161 -j ACCEPT
--A INPUT -s 192.0.2.1,192.0.2.2 -d 198.51.100.1,198.51.100.2 -m ttl --ttl-eq 9 -j ACCEPT
+-A INPUT -s 192.0.2.1,192.0.2.2 -d 198.51.100.1,198.51.100.2 -m recent --rcheck --name knock -j ACCEPT
 COMMIT
 ";
     let imp = at_netfilter(text);
@@ -163,7 +163,7 @@ COMMIT
     let residual = &imp.residual.as_ref().expect("a residual").text;
     let kept: Vec<&str> = residual
         .lines()
-        .filter(|l| l.contains("-m0 ") && l.contains("--ttl-eq"))
+        .filter(|l| l.contains("-m0 ") && l.contains("--rcheck"))
         .collect();
     assert_eq!(kept.len(), 4, "{residual}");
     for (s, d) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
