@@ -938,9 +938,14 @@ fn resolved(sk: &str) -> Vec<String> {
         .map(|l| {
             l.split(' ')
                 .map(|w| {
+                    // A set's name ends where a name's characters do (`@s:53`).
                     let (pre, at) = w.split_at(w.find('@').unwrap_or(w.len()));
-                    match sets.iter().find(|(n, _)| n == at) {
-                        Some((_, body)) => format!("{pre}{body}"),
+                    let end = at[1.min(at.len())..]
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                        .map_or(at.len(), |i| i + 1);
+                    let (name, rest) = at.split_at(end);
+                    match sets.iter().find(|(n, _)| n == name) {
+                        Some((_, body)) => format!("{pre}{body}{rest}"),
                         None => w.to_string(),
                     }
                 })

@@ -110,6 +110,10 @@ pub fn read_indexed(idx: &LineIndex<'_>) -> Result<Ruleset, Vec<Diagnostic>> {
         let Some((kind, body)) = obj.into_iter().next() else {
             continue;
         };
+        let started = !r.rs.tables.is_empty() || !rules.is_empty();
+        let Some((kind, body)) = command(kind, body, started).map_err(|m| r.error(off, m))? else {
+            continue;
+        };
         match kind.as_str() {
             "rule" => rules.push((off, raw.get().len(), body)),
             _ => r.object(&kind, body, off)?,
@@ -119,6 +123,50 @@ pub fn read_indexed(idx: &LineIndex<'_>) -> Result<Ruleset, Vec<Diagnostic>> {
         r.rule(body, off, len)?;
     }
     Ok(r.rs)
+}
+
+/// The nft JSON commands `nft -j -f` loads: `add`/`create` of a table, chain, set,
+/// map or rule (appended: the listing's own object) read as that object; a `flush
+/// ruleset` before anything else is the empty start the import assumes (`None`);
+/// every other command (insert, replace, delete, an element added, a rule placed by
+/// handle or index) is refused, never dropped. A listing's objects pass unchanged.
+fn command(kind: String, body: Value, started: bool) -> Result<Option<(String, Value)>, String> {
+    const COMMANDS: [&str; 9] = [
+        "add", "create", "insert", "replace", "delete", "destroy", "flush", "reset", "rename",
+    ];
+    if !COMMANDS.contains(&kind.as_str()) {
+        return Ok(Some((kind, body)));
+    }
+    let inner = match &body {
+        Value::Object(o) if o.len() == 1 => o.iter().next().map(|(k, v)| (k.clone(), v.clone())),
+        _ => None,
+    };
+    let refuse = |what: &str| {
+        Err(format!(
+            "the nft JSON command `{kind}` {what} is not read (the import reads a ruleset \
+             as `nft -j list ruleset` prints it, and `add`/`create` of tables, chains, \
+             sets, maps and rules): load the file with `nft -j -f` and import its listing"
+        ))
+    };
+    match (kind.as_str(), inner) {
+        ("flush", Some((what, _))) if what == "ruleset" && !started => Ok(None),
+        ("add" | "create", Some((what, inner))) => {
+            let placed = ["handle", "index", "position"]
+                .iter()
+                .any(|k| inner.get(k).is_some());
+            let objects = ["table", "chain", "set", "map", "rule"];
+            if placed || !objects.contains(&what.as_str()) {
+                refuse(&format!(
+                    "of a {what}{}",
+                    if placed { " at a position" } else { "" }
+                ))
+            } else {
+                Ok(Some((what, inner)))
+            }
+        }
+        (_, Some((what, _))) => refuse(&format!("of a {what}")),
+        (_, None) => refuse("with this body"),
+    }
 }
 
 struct JsonReader<'a> {
@@ -175,6 +223,9 @@ impl JsonReader<'_> {
                 let t: TableJ = self.typed(body, "table", off)?;
                 let family = Family::parse(&t.family)
                     .ok_or_else(|| self.error(off, format!("unknown family `{}`", t.family)))?;
+                if self.table_index(&t.family, &t.name, off).is_ok() {
+                    return Err(self.error(off, format!("table {} {} twice", t.family, t.name)));
+                }
                 self.rs.tables.push(Table {
                     family,
                     name: t.name,
@@ -185,6 +236,10 @@ impl JsonReader<'_> {
             "chain" => {
                 let c: ChainJ = self.typed(body, "chain", off)?;
                 let ti = self.table_index(&c.family, &c.table, off)?;
+                if self.rs.tables[ti].chain(&c.name).is_some() {
+                    let twice = format!("chain {} {} {} twice", c.family, c.table, c.name);
+                    return Err(self.error(off, twice));
+                }
                 let base = match (&c.kind, &c.hook) {
                     (Some(k), Some(h)) => Some(BaseChain {
                         kind: match k.as_str() {
@@ -498,6 +553,10 @@ fn statement(s: &Value, ctx: &Ctx<'_>, out: &mut Read) -> Result<(), String> {
         }
         "meter" | "set" | "map" => out.matches.push(Match::opaque(Feature::Hashlimit, text())),
         "quota" | "ct count" => out.matches.push(Match::opaque(Feature::Other, text())),
+        // `xt` of type `match` (iptables-nft's compat match) decides, like any match
+        "xt" if v.get("type").and_then(Value::as_str) == Some("match") => {
+            out.matches.push(Match::opaque(Feature::Other, text()))
+        }
         "dup" | "flow" | "xt" | "last" | "secmark" => out.effects.push(Effect::Other {
             feature: Feature::Other,
             text: text(),

@@ -370,11 +370,12 @@ impl P<'_, '_> {
             }
             "dup" | "flow" | "xt" | "last" => {
                 self.skip_args();
-                let text = self.text_of(start);
-                self.out.effects.push(Effect::Other {
-                    feature: Feature::Other,
-                    text,
-                });
+                let (feature, text) = (Feature::Other, self.text_of(start));
+                // `xt match NAME` (iptables-nft's compat match) decides, like any match
+                match text.starts_with("xt match") {
+                    true => self.out.matches.push(Match::opaque(feature, text)),
+                    false => self.out.effects.push(Effect::Other { feature, text }),
+                }
             }
             // meters and dynamic set updates decide by their state: matches
             "meter" | "add" | "update" | "delete" | "quota" => {

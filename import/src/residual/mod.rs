@@ -28,7 +28,7 @@ use plan::{Fate, Plan};
 
 use crate::{
     detect::Format,
-    model::{RuleId, Ruleset, Verdict},
+    model::{Effect, RuleId, Ruleset, Verdict},
 };
 
 /// How a copy's rule keeps its verdicts.
@@ -80,6 +80,24 @@ pub struct Residual {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResidualError(pub String);
 
+/// The line of the first rule of an nft ruleset that holds an `xt` expression (the
+/// compat match or target iptables-nft leaves in its tables): nft lists it but
+/// refuses to load it, so a residual in nft's formats cannot hold it.
+fn compat_line(rs: &Ruleset, format: Format) -> Option<u32> {
+    let xt = |t: &str| t.starts_with("xt ") || t.starts_with("{\"xt\"");
+    let holds = |r: &crate::model::Rule| {
+        r.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Other { text, .. } if xt(text)))
+            || r.matches
+                .iter()
+                .any(|m| matches!(&m.kind, crate::model::MatchKind::Opaque { key, .. } if xt(key)))
+    };
+    let nft = matches!(format, Format::Nft | Format::NftJson);
+    nft.then(|| rs.rules.iter().find(|r| holds(r)).map(|r| r.span.line))
+        .flatten()
+}
+
 /// Writes the residual of `text` (read as `rs` in `format`) for `plan`.
 pub fn build(
     text: &str,
@@ -92,6 +110,13 @@ pub fn build(
         return Err(ResidualError(format!(
             "the ruleset already names something `{name}`, which the residual's own names \
              would be confused with"
+        )));
+    }
+    if let Some(line) = compat_line(rs, format) {
+        return Err(ResidualError(format!(
+            "the rule at line {line} holds an xtables compat expression (`xt ...`), which \
+             only iptables-nft writes and nft cannot load back: import the ruleset's \
+             `iptables-save` output instead of its nft listing"
         )));
     }
     let mark = mark::choose(rs).ok_or_else(|| {

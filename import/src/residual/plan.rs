@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 
 use crate::{
-    lower::Block,
+    lower::{block_priority, Block},
     model::{Ruleset, Verdict},
     semantics::{
         flatten::{FlatAction, FlatRule, Origin},
@@ -162,6 +162,9 @@ fn alone(rs: &Ruleset, placed: &Placed, writes: &[bool]) -> Option<String> {
     if placed.list.rules.is_empty() {
         return Some("no rule runs here".into());
     }
+    if let Some(why) = crowded(rs, hook, priority) {
+        return Some(why);
+    }
     if let Some((id, _)) = placed.list.notes.first() {
         return Some(format!(
             "the rule at line {} could not be followed here",
@@ -187,6 +190,45 @@ fn alone(rs: &Ruleset, placed: &Placed, writes: &[bool]) -> Option<String> {
              accept in one ends only that chain"
         )
     })
+}
+
+/// The priorities of the kernel's own functions at the IP hooks (defrag, SELinux,
+/// conntrack, NAT, conntrack helpers: `include/uapi/linux/netfilter_ipv4.h`), where a
+/// BPF netfilter hook is refused (`EBUSY`) when they are registered.
+const KERNEL_PRIORITIES: [i32; 7] = [-400, -225, -200, -100, 100, 225, 300];
+
+/// Why sockc's block for the base chains at `hook` `priority` has no room, or `None`:
+/// it runs at [`block_priority`] and the glue that clears the residual's mark one
+/// after. The kernel refuses a BPF hook at a priority another function holds, so the
+/// block must not meet a kernel function or a base chain of the original (which stays
+/// in the pair: its residual dispatcher, its glue, or the chain itself); and a chain
+/// of the original at the glue's priority could run before the glue, seeing the mark
+/// bit or setting it for its own block to read after the glue cleared it.
+fn crowded(rs: &Ruleset, hook: crate::model::NfHook, priority: i32) -> Option<String> {
+    let block = block_priority(priority);
+    let glue = block.saturating_add(1);
+    if KERNEL_PRIORITIES.contains(&block) {
+        return Some(format!(
+            "sockc's block would run at {hook} priority {block}, where a function of the \
+             kernel runs (a BPF hook cannot share its priority)"
+        ));
+    }
+    let meets = rs.tables.iter().flat_map(|t| {
+        let ip = !t.family.ip_versions().is_empty();
+        t.chains
+            .iter()
+            .filter_map(move |c| c.base.as_ref().filter(|_| ip))
+    });
+    meets
+        .filter(|b| b.hook == hook && (b.priority == block || b.priority == glue))
+        .map(|b| {
+            format!(
+                "sockc's block would run at {hook} priority {block} and clear its mark at \
+                 {glue}, where the base chain at line {} runs (priority {})",
+                b.span.line, b.priority
+            )
+        })
+        .next()
 }
 
 /// Whether a rule's verdict leads into other chains or out of its own (kept as the

@@ -6,7 +6,8 @@
 //! hop limit from every format); [`semantics`] and
 //! [`txlate`]: the flat lists against an interpreter of the chains and the iptables
 //! project's translation pairs; [`lowering`]: the written rules against the reference
-//! evaluator; [`hostile`]: inputs built to grow without bound. `../common/` is what
+//! evaluator; [`hostile`]: inputs built to grow without bound; [`held_out`] and
+//! [`attack`]: the defects held-out rulesets found, one test each. `../common/` is what
 //! they share with `robust.rs`.
 //!
 //! `robust.rs` is a binary of its own: it caps the memory of its whole process with a
@@ -18,6 +19,7 @@
 mod common;
 
 mod architecture;
+mod attack;
 mod cases;
 mod corpus;
 mod fuzz;
