@@ -61,6 +61,12 @@ pub enum HookKind {
     NfOutput,
     #[serde(rename = "netfilter postrouting")]
     NfPostrouting,
+    // ---- cgroup_skb (`BPF_PROG_TYPE_CGROUP_SKB`): packets a cgroup's sockets
+    // receive and send.
+    #[serde(rename = "cgroup ingress")]
+    CgroupIngress,
+    #[serde(rename = "cgroup egress")]
+    CgroupEgress,
 }
 
 /// What a hook's program attaches to; the runtime has one attach backend per kind of
@@ -72,7 +78,8 @@ pub enum Target {
     /// The network namespace sockc runs in, or the one `--netns` names (sk_lookup);
     /// the block has no attach text.
     Netns,
-    /// A cgroup v2 directory, quoted after `cgroup` (the socket layer's sock_ops).
+    /// A cgroup v2 directory, quoted after `cgroup` (the socket layer's sock_ops, and
+    /// cgroup blocks).
     Cgroup,
     /// A socket map the runtime creates (sk_msg and sk_skb verdict programs).
     SockMap,
@@ -223,6 +230,10 @@ pub struct PacketCtx {
     /// already taken the outer VLAN tag out of the frame (`struct __sk_buff`); XDP
     /// sees every tag in the frame.
     pub vlan_meta: Option<(i16, i16)>,
+    /// Offset of the `u32` field holding the packet's EtherType in network order
+    /// (`skb->protocol`) where the packet data starts at the network header
+    /// (cgroup_skb); `None` where it starts at the Ethernet header.
+    pub protocol: Option<i16>,
 }
 
 /// What a rule may test in this hook.
@@ -233,6 +244,11 @@ pub struct MatchCaps {
     pub tcp_flags: bool,
     pub icmp: bool,
     pub socket_conditions: bool,
+    /// `arp`, `ether type`, `vlan`: the program sees the Ethernet frame.
+    pub frames: bool,
+    /// `frag`: the program sees fragments as they are on the wire (XDP, TC); other
+    /// hooks see packets after reassembly or before fragmentation.
+    pub fragments: bool,
     /// `ct state ...`: the packet's connection-tracking state (a conntrack lookup at
     /// XDP and TC, the state conntrack gave the packet at netfilter hooks).
     pub ct_state: bool,
@@ -302,6 +318,7 @@ const XDP_CTX: PacketCtx = PacketCtx {
     data_end: offset_of!(uapi::xdp_md, data_end) as i16,
     len: None,
     vlan_meta: None,
+    protocol: None,
 };
 
 const SKB_CTX: PacketCtx = PacketCtx {
@@ -312,6 +329,16 @@ const SKB_CTX: PacketCtx = PacketCtx {
         offset_of!(uapi::__sk_buff, vlan_present) as i16,
         offset_of!(uapi::__sk_buff, vlan_tci) as i16,
     )),
+    protocol: None,
+};
+
+/// A cgroup_skb program's `struct __sk_buff`: the data starts at the network header
+/// (the kernel runs it at socket delivery and in `ip_finish_output`, where no link
+/// header is in front), and the stack has taken any VLAN tag off.
+const CGROUP_SKB_CTX: PacketCtx = PacketCtx {
+    vlan_meta: None,
+    protocol: Some(offset_of!(uapi::__sk_buff, protocol) as i16),
+    ..SKB_CTX
 };
 
 const PACKET_CAPS: MatchCaps = MatchCaps {
@@ -320,6 +347,8 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     tcp_flags: true,
     icmp: true,
     socket_conditions: true,
+    frames: true,
+    fragments: true,
     ct_state: true,
     redirect_local: false,
     redirect_ingress: false,
@@ -333,6 +362,8 @@ const NO_CAPS: MatchCaps = MatchCaps {
     tcp_flags: false,
     icmp: false,
     socket_conditions: false,
+    frames: false,
+    fragments: false,
     ct_state: false,
     redirect_local: false,
     redirect_ingress: false,
@@ -388,6 +419,8 @@ const SOCKMAP_CAPS: MatchCaps = MatchCaps {
     tcp_flags: false,
     icmp: false,
     socket_conditions: false,
+    frames: false,
+    fragments: false,
     ct_state: false,
     redirect_local: true,
     redirect_ingress: true,
@@ -520,6 +553,9 @@ const fn netfilter(
             // No socket lookup helper exists for netfilter programs. `ct state`
             // reads what conntrack gave the packet (`bpf::nf_ct`), not a lookup.
             socket_conditions: false,
+            // No link header at these hooks; conntrack reassembles fragments first.
+            frames: false,
+            fragments: false,
             ..PACKET_CAPS
         },
         egress,
@@ -529,7 +565,63 @@ const fn netfilter(
     }
 }
 
-pub static HOOKS: [HookSpec; 15] = [
+/// What both cgroup_skb rows share: only the direction differs.
+const fn cgroup_skb(
+    kind: HookKind,
+    name: &'static str,
+    cli_name: &'static str,
+    path_order: u8,
+    egress: bool,
+) -> HookSpec {
+    HookSpec {
+        kind,
+        name,
+        cli_name,
+        // libbpf's and aya-obj's section names.
+        section: if egress {
+            "cgroup_skb/egress"
+        } else {
+            "cgroup_skb/ingress"
+        },
+        symbol_prefix: if egress { "cg_out" } else { "cg_in" },
+        prog_type: bpf_prog_type::BPF_PROG_TYPE_CGROUP_SKB,
+        attach_type: if egress {
+            bpf_attach_type::BPF_CGROUP_INET_EGRESS
+        } else {
+            bpf_attach_type::BPF_CGROUP_INET_INGRESS
+        },
+        target: Target::Cgroup,
+        context: Context::Packet(CGROUP_SKB_CTX),
+        // 1 lets the packet go on, 0 drops it (egress may also return 2 and 3, to
+        // mark congestion; sockc does not).
+        verdicts: Verdicts {
+            allow: Some(1),
+            drop: Some(0),
+            pass: None,
+        },
+        test_input: TestInput::Frame,
+        path_order,
+        actions: PACKET_ACTIONS,
+        defaults: &[Verdict::Allow, Verdict::Drop],
+        caps: MatchCaps {
+            // The kernel (6.18) refuses the conntrack kfuncs in CGROUP_SKB programs;
+            // socket conditions are not offered here yet.
+            socket_conditions: false,
+            ct_state: false,
+            // No link header, and packets after reassembly (ingress runs at socket
+            // delivery) or before fragmentation (egress, in `ip_finish_output`).
+            frames: false,
+            fragments: false,
+            ..PACKET_CAPS
+        },
+        egress,
+        unsupported: None,
+        block: true,
+        companions: &[],
+    }
+}
+
+pub static HOOKS: [HookSpec; 17] = [
     HookSpec {
         kind: HookKind::Xdp,
         name: "xdp",
@@ -601,6 +693,8 @@ pub static HOOKS: [HookSpec; 15] = [
             tcp_flags: false,
             icmp: false,
             socket_conditions: false,
+            frames: false,
+            fragments: false,
             ct_state: false,
             redirect_local: false,
             redirect_ingress: false,
@@ -756,6 +850,20 @@ pub static HOOKS: [HookSpec; 15] = [
         14,
         true,
     ),
+    cgroup_skb(
+        HookKind::CgroupIngress,
+        "cgroup ingress",
+        "cgroup-ingress",
+        15,
+        false,
+    ),
+    cgroup_skb(
+        HookKind::CgroupEgress,
+        "cgroup egress",
+        "cgroup-egress",
+        16,
+        true,
+    ),
 ];
 
 pub fn spec(kind: HookKind) -> &'static HookSpec {
@@ -778,6 +886,8 @@ impl HookKind {
                 NfHook::Output => HookKind::NfOutput,
                 NfHook::Postrouting => HookKind::NfPostrouting,
             },
+            HookHead::Cgroup { egress: false, .. } => HookKind::CgroupIngress,
+            HookHead::Cgroup { egress: true, .. } => HookKind::CgroupEgress,
         }
     }
 
@@ -798,7 +908,9 @@ impl HookKind {
             | HookKind::SockOps
             | HookKind::SkMsgDispatch
             | HookKind::SkSkbDispatch
-            | HookKind::SkLookupRegister => None,
+            | HookKind::SkLookupRegister
+            | HookKind::CgroupIngress
+            | HookKind::CgroupEgress => None,
         }
     }
 
@@ -872,6 +984,8 @@ impl HookSpec {
     pub fn label(&self, attach_to: &str) -> String {
         match self.target {
             _ if attach_to.is_empty() => self.name.to_string(),
+            // A cgroup block's name says `cgroup` already.
+            Target::Cgroup if self.block => format!("{} {attach_to}", self.name),
             Target::Cgroup | Target::SockMap | Target::TailCall => {
                 format!("{} cgroup {attach_to}", self.name)
             }

@@ -122,6 +122,8 @@ pub fn hook_tag(hook: HookKind) -> &'static str {
         HookKind::NfForward => "nffwd",
         HookKind::NfOutput => "nfout",
         HookKind::NfPostrouting => "nfpost",
+        HookKind::CgroupIngress => "cgin",
+        HookKind::CgroupEgress => "cgout",
     }
 }
 

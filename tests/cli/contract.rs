@@ -231,3 +231,32 @@ fn test_rejects_bad_packets_and_unknown_programs_with_exit_2() {
     assert!(err.contains("no packets"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `sockc test --hook cgroup-egress` runs the cgroup block in the kernel (as root) and
+/// agrees with the evaluator: the block sees the packet from its IP header, so a
+/// frame with a VLAN tag still in it is no IP packet there and the default decides.
+#[test]
+fn test_runs_cgroup_blocks_from_the_ip_header() {
+    if !common::kernel() {
+        return;
+    }
+    let run = |packet: &str| {
+        let (code, out, err) = sockc(&[
+            "test",
+            "--json",
+            "rules/hooks/cgroup.sk",
+            "--packet",
+            packet,
+            "--hook",
+            "cgroup-egress",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let r = &v["results"][0];
+        assert_eq!(r["agree"], true, "{out}");
+        r["evaluator"]["line"].as_u64().unwrap()
+    };
+    assert_eq!(run("udp 10.0.0.1:1 -> 169.254.169.254:80"), 10);
+    assert_eq!(run("tcp 10.0.0.1:1 -> 10.20.0.7:5432"), 11);
+    assert_eq!(run("tcp 10.0.0.1:1 -> 10.20.0.7:5432 vlan 3"), 16);
+}

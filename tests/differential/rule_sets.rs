@@ -163,6 +163,67 @@ fn kernel_agrees_with_the_evaluator() {
     }
 }
 
+/// The same as [`kernel_agrees_with_the_evaluator`] with every block a cgroup block
+/// (`RuleSet::at_cgroups`): the kernel's test run takes the frame's Ethernet header off
+/// as the stack does before these hooks, so a VLAN-tagged frame is no IP packet there,
+/// and counters count from the IP header. The default run tries at least 10,000
+/// (packet, program) pairs per cgroup hook. Knobs: `SOCKC_DIFF_CGROUP_CASES` (rule
+/// sets, default 200), `SOCKC_DIFF_PACKETS`, `SOCKC_DIFF_SEED`.
+#[test]
+fn cgroup_blocks_agree_with_the_evaluator() {
+    if !kernel() {
+        return;
+    }
+    let rule_sets: u32 = env_number("SOCKC_DIFF_CGROUP_CASES").unwrap_or(DEFAULT_RULE_SETS);
+    let packets: usize = env_number("SOCKC_DIFF_PACKETS").unwrap_or(DEFAULT_PACKETS_PER_SET);
+    let seed: u64 = env_number("SOCKC_DIFF_SEED")
+        .unwrap_or_else(|| RandomState::new().hash_one(Instant::now()));
+    let replay = format!(
+        "SOCKC_DIFF_SEED={seed} SOCKC_DIFF_CGROUP_CASES={rule_sets} SOCKC_DIFF_PACKETS={packets} \
+         cargo test --test differential cgroup_blocks"
+    );
+    println!("differential (cgroup): seed {seed} (replay: {replay})");
+    let config = Config {
+        cases: rule_sets,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: Some(Box::new(REGRESSIONS)),
+        source_file: Some(file!()),
+        ..Config::default()
+    };
+    let tally = RefCell::new(Tally::default());
+    let per_hook = Cell::new([0u64; 2]);
+    let result = TestRunner::new(config).run(&case_strategy(packets), |(set, recipes)| {
+        let set = set.at_cgroups();
+        let mut n = per_hook.get();
+        for b in &set.blocks {
+            n[usize::from(b.hook == crate::rules::Hook::CgroupEgress)] += recipes.len() as u64;
+        }
+        per_hook.set(n);
+        [OptLevel::O2, OptLevel::O0]
+            .into_iter()
+            .try_for_each(|level| {
+                let (compiled, _) = compile_rule_set(&set.to_string(), level)?;
+                check_in_kernel(&set, &compiled, &recipes, &tally, level)
+            })
+            .map_err(TestCaseError::fail)
+    });
+    match result {
+        Ok(()) => println!("differential (cgroup): {}", tally.borrow()),
+        Err(TestError::Fail(why, _)) => panic!("{why}\n\nseed {seed}; replay: {replay}"),
+        Err(TestError::Abort(why)) => {
+            panic!("cgroup differential run aborted: {why} (seed {seed})")
+        }
+    }
+    let [ingress, egress] = per_hook.get();
+    println!("differential (cgroup): {ingress} pairs at cgroup ingress, {egress} at cgroup egress");
+    if rule_sets >= DEFAULT_RULE_SETS && packets >= DEFAULT_PACKETS_PER_SET {
+        assert!(
+            ingress >= 10_000 && egress >= 10_000,
+            "fewer than 10,000 pairs per cgroup hook: {ingress} ingress, {egress} egress"
+        );
+    }
+}
+
 /// Random sk_lookup blocks × random lookups (see [`sk_lookup`]): at `-O2` and `-O0`
 /// the kernel's verdict, selected socket, rule counters and per-socket drop counters
 /// equal the evaluator's for every lookup, with a random subset of the declared
@@ -468,6 +529,8 @@ fn generated_rule_sets_compile_and_evaluate() {
         " type ",
         " type echo",
         " code ",
+        "ttl ",
+        "hoplimit ",
         "set a",
         "set p",
         ";",
@@ -491,6 +554,10 @@ fn generated_rule_sets_compile_and_evaluate() {
         "count rules hit too rarely: {tally}"
     );
     assert!(tally.not_ip * 50 > runs, "too few non-IP frames: {tally}");
+    assert!(
+        tally.by_hop_limit * 200 > runs,
+        "ttl/hoplimit rules decide too rarely: {tally}"
+    );
     assert!(
         tally.port_bitmaps * 20 > tally.rule_sets,
         "too few rule sets test a long port list by bitmap: {tally}"

@@ -191,15 +191,7 @@ fn for_hooks(set: &RuleSet, netfilter: bool) -> String {
                 }
             }
         }
-        let head = match b.hook {
-            Hook::Xdp => "xdp",
-            Hook::TcIngress => "tc ingress",
-            Hook::TcEgress => "tc egress",
-        };
-        heads.push((
-            format!("{head} on {} {{", INTERFACES[b.iface]),
-            format!("netfilter {hook} {{"),
-        ));
+        heads.push((format!("{} {{", b.head()), format!("netfilter {hook} {{")));
     }
     let text = set.to_string();
     if !netfilter {
@@ -483,6 +475,7 @@ fn point_of(h: &Headers, g: &Given, buckets: &[OverLimit]) -> Point {
     };
     p[Dim::Proto] = ip.proto.into();
     p[Dim::Frag] = ip.fragment.into();
+    p[Dim::HopLimit] = ip.ttl.into();
     let bits = |a: IpAddr| match a {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => u128::from(a),

@@ -7,7 +7,8 @@
 //! [`ext6_frag`], [`socket`], [`ct`], [`ct_icmp`], [`ct_anchor`], [`limit`],
 //! [`route`], [`reject`], [`reject_headers`], [`reject_vlan`], [`reject_flood`] (a
 //! flood against the kernel's own ICMP limit), [`netfilter`],
-//! [`netfilter_iface`]; the socket layer:
+//! [`netfilter_iface`], [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a
+//! cgroup); the socket layer:
 //! [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
 //! `sockc-peer` processes).
 //!
@@ -25,6 +26,7 @@ mod netns;
 
 mod apply;
 mod attach_ahead;
+mod cgroup;
 mod confirm;
 mod ct;
 mod ct_anchor;

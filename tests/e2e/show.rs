@@ -133,8 +133,8 @@ fn show_round_trips_the_example_and_kernel_corpus() {
     let files = corpus(&place, &cgroup.path);
     assert_eq!(
         files.len(),
-        9,
-        "4 examples, 4 kernel files, the set-file example"
+        10,
+        "4 examples, 5 kernel files (cgroup.sk's blocks on the test's cgroup), the set-file example"
     );
     for (i, original) in files.iter().enumerate() {
         let name = format!("show-{}-{i}", std::process::id());

@@ -1,6 +1,6 @@
 //! The rule corpus in the kernel: compiled objects go through the real verifier and
 //! run on crafted packets with `BPF_PROG_TEST_RUN` (the verdict tables of [`tables`],
-//! [`ext6`], [`frames`] and [`sk_lookup`], the verifier's work in [`verifier_work`]).
+//! [`ext6`], [`frames`], [`cgroup`] and [`sk_lookup`], the verifier's work in [`verifier_work`]).
 //!
 //! They need root. Without it every test prints `SKIP (not root): NAME` and passes,
 //! unless `SOCKC_KERNEL_TESTS=require`, which turns the skip into a failure (for CI
@@ -30,8 +30,10 @@ use sockc_runtime::LoadedObject;
 use sockc_testkit::packet::parse_packet;
 
 use crate::common;
+mod cgroup;
 mod ext6;
 mod frames;
+mod ipfield;
 mod sk_lookup;
 mod tables;
 mod verifier_work;
@@ -115,9 +117,21 @@ fn code(kind: HookKind, v: V) -> u32 {
     c.expect("packet hooks have allow and drop") as u32
 }
 
+/// The bytes a program of `kind` counts for a frame of `len` bytes: all of them, or
+/// from the network header on where the hook sees no link header (cgroup_skb).
+fn counted_bytes(kind: HookKind, len: usize) -> u64 {
+    match spec(kind).context {
+        sockc_compiler::hooks::Context::Packet(ctx) if ctx.protocol.is_some() => len as u64 - 14,
+        // A netfilter program counts the packet from its network header on too.
+        sockc_compiler::hooks::Context::Netfilter => len as u64 - 14,
+        _ => len as u64,
+    }
+}
+
 /// Runs `frame` through `symbol` once and checks the verdict and the counters:
 /// `rule` (matched by its text, `default` for the default) and every rule in
-/// `counts` gain exactly one packet and `frame.len()` bytes; no other slot moves.
+/// `counts` gain exactly one packet and the frame's bytes ([`counted_bytes`]); no
+/// other slot moves.
 fn check_case(
     obj: &LoadedObject,
     kind: HookKind,
@@ -172,9 +186,9 @@ fn check_case(
             .map(|r| format!("line {} `{}`", r.line, r.text))
             .unwrap_or_else(|| format!("slot {s} (other program)"));
         match expect_slots.get(s) {
-            Some(_) if (dp, db) != (1, frame.len() as u64) => errs.push(format!(
+            Some(_) if (dp, db) != (1, counted_bytes(kind, frame.len())) => errs.push(format!(
                 "{name}: +{dp} packets +{db} bytes (want +1 / +{})",
-                frame.len()
+                counted_bytes(kind, frame.len())
             )),
             None if (dp, db) != (0, 0) => errs.push(format!(
                 "{name}: +{dp} packets +{db} bytes (want no change)"

@@ -1,8 +1,12 @@
-//! The packet prologue shared by XDP and TC: parse Ethernet (+ one 802.1Q/802.1ad
-//! tag), IPv4 (with options) or IPv6 (with its extension headers, [`super::ext6`]),
-//! then TCP/UDP/ICMP, into the flow record ([`super::flow`]) on the stack; for programs
-//! with frame matches also the EtherType and the outer VLAN tag (at TC first from
-//! `skb->vlan_tci`, where the stack may have put it).
+//! The packet prologue shared by XDP, TC and cgroup_skb: parse Ethernet (+ one
+//! 802.1Q/802.1ad tag), IPv4 (with options) or IPv6 (with its extension headers,
+//! [`super::ext6`]), then TCP/UDP/ICMP, into the flow record ([`super::flow`]) on the
+//! stack; for programs with frame matches also the EtherType and the outer VLAN tag (at
+//! TC first from `skb->vlan_tci`, where the stack may have put it). A cgroup_skb
+//! packet starts at its network header: the EtherType comes from `skb->protocol`, and
+//! the packet pointer starts `ETH_HLEN` bytes before the data
+//! ([`emit_network_start`]), so the IP and upper-layer parts read the same offsets
+//! for both.
 //!
 //! Invariant: every packet load is preceded, on every path, by a bounds check against
 //! `data_end` covering it, in the form the verifier tracks (`rX = pkt + N; if rX >
@@ -48,24 +52,30 @@ const fn be16(v: u16) -> i32 {
 /// Emits the prologue. On exit `r6` holds the context and the flow record is filled;
 /// `r7`–`r9` are free. With `frames` (a rule of the program tests the frame), the
 /// EtherType and the outer VLAN tag are recorded too; with `l4_offset` (a rule tests
-/// `ct state` or rejects), where the upper-layer header starts ([`flow::L4_OFF`]).
+/// `ct state` or rejects), where the upper-layer header starts ([`flow::L4_OFF`]);
+/// with `hop_limit` (a rule tests `ttl` or `hoplimit`), the IPv4 TTL or IPv6 hop limit
+/// ([`flow::HOP_LIMIT`]).
 pub(crate) fn emit_prologue(
     b: &mut CodeBuffer,
     ctx: &PacketCtx,
     uses_sets: bool,
     frames: bool,
     l4_offset: bool,
+    hop_limit: bool,
 ) {
     let done = b.new_label();
     b.note("prologue: parse headers into the flow record");
     emit_start(b, ctx, uses_sets);
-    let (ipv4, ipv6) = emit_ethernet(b, ctx, frames, done);
+    let (ipv4, ipv6) = match ctx.protocol {
+        Some(protocol) => emit_network_start(b, protocol, frames, done),
+        None => emit_ethernet(b, ctx, frames, done),
+    };
     let l4 = b.new_label();
     b.bind(ipv4);
-    emit_ipv4(b, done);
+    emit_ipv4(b, hop_limit, done);
     b.goto(l4);
     b.bind(ipv6);
-    emit_ipv6(b, done);
+    emit_ipv6(b, hop_limit, done);
     b.bind(l4);
     emit_l4(b, ctx, l4_offset, done);
     b.bind(done);
@@ -132,6 +142,37 @@ fn emit_ethernet(b: &mut CodeBuffer, ctx: &PacketCtx, frames: bool, done: Label)
     (ipv4, ipv6)
 }
 
+/// A packet that starts at its network header (cgroup_skb): `r7` moves `ETH_HLEN`
+/// bytes before the data, so the IP header is at `r7 + ETH_HLEN` as after an
+/// Ethernet header (the verifier accepts a packet pointer with a negative fixed offset
+/// as long as every access through it lands at or after the data); the EtherType is
+/// the `u32` context field at `protocol`, in network order like the frame's. Returns
+/// the labels of the IPv4 and IPv6 parts, as [`emit_ethernet`] does.
+fn emit_network_start(
+    b: &mut CodeBuffer,
+    protocol: i16,
+    frames: bool,
+    done: Label,
+) -> (Label, Label) {
+    let (r1, r2, r7) = (Reg::R1, Reg::R2, Reg::R7);
+    b.emit(Insn::alu64_imm(op::ADD, r7, -ETH_HLEN));
+    // The runt check is against the data itself: never taken at run time, and still
+    // the first path the verifier walks (see [`emit_runt_exit`]).
+    emit_runt_exit(b, done);
+    b.emit(Insn::ldx(Size::W, r1, Reg::R6, protocol));
+    if frames {
+        b.emit(Insn::mov64_reg(r2, r1));
+        b.emit(Insn::be(r2, 16));
+        b.emit(Insn::stx(Size::H, Reg::FP, at(flow::ETHER_TYPE), r2));
+    }
+    let ipv4 = b.new_label();
+    let ipv6 = b.new_label();
+    b.branch_imm(Cond::Eq, r1, be16(0x0800), ipv4);
+    b.branch_imm(Cond::Eq, r1, be16(0x86dd), ipv6);
+    b.goto(done);
+    (ipv4, ipv6)
+}
+
 /// The first bounds check, whose failing side (a frame shorter than an Ethernet
 /// header) is the first path the verifier walks: it leaves every byte of the flow
 /// record unknown to the verifier and goes to `done`, so the rules after the prologue
@@ -181,13 +222,17 @@ fn store_tag(b: &mut CodeBuffer) {
 
 /// IPv4: version 4, IHL >= 5; addresses and protocol; L4 only for the first
 /// fragment (falls through with `r7` moved past the options).
-fn emit_ipv4(b: &mut CodeBuffer, done: Label) {
+fn emit_ipv4(b: &mut CodeBuffer, hop_limit: bool, done: Label) {
     let (r1, r2, r7) = (Reg::R1, Reg::R2, Reg::R7);
     bounds(b, ETH_HLEN + IPV4_HLEN, done);
     b.emit(Insn::ldx(Size::B, r2, r7, ETH_HLEN as i16));
     b.emit(Insn::mov64_reg(r1, r2));
     b.emit(Insn::alu64_imm(op::RSH, r1, 4));
     b.branch_imm(Cond::Ne, r1, 4, done);
+    if hop_limit {
+        b.emit(Insn::ldx(Size::B, r1, r7, (ETH_HLEN + 8) as i16));
+        b.emit(Insn::stx(Size::B, Reg::FP, at(flow::HOP_LIMIT), r1));
+    }
     b.emit(Insn::alu64_imm(op::AND, r2, 0x0f));
     b.branch_imm(Cond::Lt, r2, 5, done);
     b.emit(Insn::ldx(Size::W, r1, r7, (ETH_HLEN + 12) as i16));
@@ -214,12 +259,16 @@ fn emit_ipv4(b: &mut CodeBuffer, done: Label) {
 
 /// IPv6: the fixed header, then the extension-header walk ([`super::ext6`]), which
 /// falls through at the upper layer.
-fn emit_ipv6(b: &mut CodeBuffer, done: Label) {
+fn emit_ipv6(b: &mut CodeBuffer, hop_limit: bool, done: Label) {
     let (r1, r7) = (Reg::R1, Reg::R7);
     bounds(b, ETH_HLEN + IPV6_HLEN, done);
     b.emit(Insn::ldx(Size::B, r1, r7, ETH_HLEN as i16));
     b.emit(Insn::alu64_imm(op::RSH, r1, 4));
     b.branch_imm(Cond::Ne, r1, 6, done);
+    if hop_limit {
+        b.emit(Insn::ldx(Size::B, r1, r7, (ETH_HLEN + 7) as i16));
+        b.emit(Insn::stx(Size::B, Reg::FP, at(flow::HOP_LIMIT), r1));
+    }
     // FRAG = 0 (the version's top bit), stored from a register for the same reason as
     // in IPv4: every IPv6 path, with a fragment header or not, leaves it unknown to the
     // verifier.

@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use super::Checker;
 use crate::{
     diag::{Code, Diagnostic, Span},
-    hooks::{Context, HookSpec},
+    hooks::HookSpec,
     ir::{Action, AddrMatch, PortMatch, Program, Rule, RuleMatch},
     syntax::ast::{
         ether_type_text, Family, Match, Verdict, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6,
@@ -26,6 +26,8 @@ const ETHERTYPE_MIN: u16 = 0x0600;
 /// The neighbour discovery messages (RFC 4861) a host needs: router solicitation and
 /// advertisement, neighbour solicitation and advertisement, redirect.
 const ND_TYPES: [u8; 5] = [133, 134, 135, 136, 137];
+/// The hop limit every neighbour discovery message is sent (and must arrive) with.
+const ND_HOP_LIMIT: u32 = 255;
 
 /// Where a rule's frame matches are, for the checks that point at them.
 #[derive(Default)]
@@ -89,7 +91,7 @@ impl Checker<'_> {
         family: &mut Option<(Family, Span)>,
     ) {
         let first = seen.ether.or(seen.vlan);
-        if let (Some(sp), false) = (first, matches!(spec.context, Context::Packet(_))) {
+        if let (Some(sp), false) = (first, spec.caps.frames) {
             self.diags.push(
                 Diagnostic::new(
                     Code::HookCannotMatch,
@@ -137,9 +139,11 @@ impl Checker<'_> {
 
     /// Warns when a packet-hook block drops by default and no rule before the default
     /// lets ARP or IPv6 neighbour discovery through: the host would lose its
-    /// neighbours (and its remote users) within the neighbour cache's lifetime.
+    /// neighbours (and its remote users) within the neighbour cache's lifetime. Hooks
+    /// without frames (cgroup blocks) never see ARP, and neighbour discovery goes
+    /// through them only from the kernel's own socket, in the root cgroup.
     pub(super) fn check_lockout(&mut self, prog: &Program, spec: &HookSpec) {
-        if prog.default != Verdict::Drop || !matches!(spec.context, Context::Packet(_)) {
+        if prog.default != Verdict::Drop || !spec.caps.frames {
             return;
         }
         let mut missing = Vec::new();
@@ -202,6 +206,8 @@ impl Checker<'_> {
             && m.tcp_flags.is_none()
             && m.icmp_type.is_none_or(|t| t == ty)
             && m.icmp_code.is_none_or(|c| c == 0)
+            // RFC 4861: every neighbour discovery message has hop limit 255.
+            && m.fields.iter().all(|t| t.matches(ND_HOP_LIMIT))
             && self.address_holds(&m.src, src)
             && self.address_holds(&m.dst, dst)
     }
@@ -244,7 +250,8 @@ fn match_span(m: &Match) -> Span {
         | Match::CtState(_, s)
         | Match::Limit(_, s)
         | Match::Route(_, s)
-        | Match::Mark(_, s) => *s,
+        | Match::Mark(_, s)
+        | Match::IpField(_, s) => *s,
         Match::Src(e) | Match::Dst(e) => e.span,
     }
 }

@@ -8,6 +8,7 @@
 
 mod ct;
 pub(crate) mod frames;
+mod header;
 pub(crate) mod ids;
 pub(crate) mod iface;
 mod limit;
@@ -120,7 +121,9 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
             let kind = HookKind::of(&h.head);
             let attach = match &h.head {
                 HookHead::Xdp { iface } | HookHead::Tc { iface, .. } => iface.clone(),
-                HookHead::Sockmap { cgroup, .. } => sockmap::normalize_cgroup(cgroup),
+                HookHead::Sockmap { cgroup, .. } | HookHead::Cgroup { path: cgroup, .. } => {
+                    sockmap::normalize_cgroup(cgroup)
+                }
                 HookHead::SkLookup => String::new(),
                 HookHead::Netfilter { priority, .. } => priority
                     .unwrap_or(hooks::NF_DEFAULT_PRIORITY.into())
@@ -294,7 +297,7 @@ impl Checker<'_> {
                 ),
             );
         }
-        if spec.target == hooks::Target::TailCall {
+        if matches!(spec.target, hooks::Target::TailCall | hooks::Target::Cgroup) {
             self.check_cgroup(h.head_span, attach_to);
         }
         if spec.target == hooks::Target::Netfilter {

@@ -457,13 +457,15 @@ impl Checker<'_> {
                 span,
             } => self.fold_iface((*dir, *negated, names, *span), spec, m, &mut seen.iface),
             Match::Mark(t, sp) => self.fold_mark(*t, *sp, spec, m, &mut seen.mark),
+            Match::IpField(t, sp) => self.fold_ipfield(t, *sp, spec, m, &mut seen.family),
         }
     }
 
-    /// `frag`: only a hook that sees packets (XDP, TC) sees fragments; sk_lookup and
-    /// the socket layer see whole datagrams and streams.
+    /// `frag`: only a hook that sees packets on the wire (XDP, TC) sees fragments;
+    /// netfilter and cgroup hooks see them reassembled (or not yet fragmented),
+    /// sk_lookup and the socket layer whole datagrams and streams.
     fn fold_frag(&mut self, sp: Span, spec: &HookSpec, m: &mut RuleMatch) {
-        if !matches!(spec.context, crate::hooks::Context::Packet(_)) {
+        if !spec.caps.fragments {
             self.error(
                 sp,
                 Code::HookCannotMatch,

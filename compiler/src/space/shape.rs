@@ -36,6 +36,7 @@ use crate::{
     hooks::{Context, HookKind},
     ir::{AddrMatch, Module, PortMatch, RuleMatch},
     syntax::ast::{Family, SockCond, ETHERTYPE_IPV4, ETHERTYPE_IPV6},
+    syntax::ipfield::Field,
 };
 
 /// The address width of family index `f`.
@@ -575,6 +576,14 @@ fn facts_box(m: &RuleMatch) -> HeaderBox {
             ValueSet::from_intervals(iv.into_iter().map(|(lo, hi)| (lo.into(), hi.into()))),
         );
     }
+    for t in &m.fields {
+        // The rule's family (set by sema from the field) says whose header it is.
+        let dim = match t.field {
+            Field::Ttl | Field::HopLimit => Dim::HopLimit,
+        };
+        let iv = t.ranges.iter().map(|&(lo, hi)| (lo.into(), hi.into()));
+        b = b.with(dim, ValueSet::from_intervals(iv));
+    }
     b
 }
 
@@ -613,8 +622,8 @@ pub fn rule_region(sets: &AddrSets, m: &RuleMatch, cond: Option<SockCond>) -> Re
     )
 }
 
-/// The packets the programs of `hook` see: every frame at the packet hooks; IP
-/// TCP or UDP (the hook's protocols) with complete ports at the socket hooks (an
+/// The packets the programs of `hook` see: every frame at XDP and TC, IP packets at
+/// netfilter and cgroup hooks; IP TCP or UDP (the hook's protocols) with complete ports at the socket hooks (an
 /// sk_lookup program sees a lookup, never a cut-short header); nothing at the
 /// programs sockc adds (they have no rules).
 pub fn hook_universe(hook: HookKind) -> Region {
@@ -629,6 +638,8 @@ pub fn hook_universe(hook: HookKind) -> Region {
             .collect()
     };
     match spec.context {
+        // A cgroup_skb program sees only the IP packets of sockets.
+        Context::Packet(ctx) if ctx.protocol.is_some() => ip_packets(),
         Context::Packet(_) => Region::full(),
         Context::SkLookup | Context::SkMsg(_) | Context::SkSkb(_) => Region::from_box(
             HeaderBox::full()
@@ -640,10 +651,16 @@ pub fn hook_universe(hook: HookKind) -> Region {
                 .with(Dim::L4, ValueSet::single(l4::PRESENT)),
         ),
         // Netfilter runs after L2: IP packets only, any protocol.
-        Context::Netfilter => Region::from_box(HeaderBox::full().with(
-            Dim::Frame,
-            ValueSet::from_intervals([(frame::V4, frame::V6)]),
-        )),
+        Context::Netfilter => ip_packets(),
         Context::SockOps { .. } | Context::Dispatch => Region::empty(),
     }
+}
+
+/// Every IP packet, any protocol: what a hook after the link layer sees (netfilter,
+/// cgroup_skb).
+fn ip_packets() -> Region {
+    Region::from_box(HeaderBox::full().with(
+        Dim::Frame,
+        ValueSet::from_intervals([(frame::V4, frame::V6)]),
+    ))
 }

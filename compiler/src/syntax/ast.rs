@@ -138,6 +138,11 @@ pub enum HookHead {
         hook: NfHook,
         priority: Option<i64>,
     },
+    /// `cgroup ingress|egress "PATH"`: packets the cgroup's sockets receive or send.
+    Cgroup {
+        egress: bool,
+        path: String,
+    },
 }
 
 /// The netfilter hook a `netfilter` block attaches at (`enum nf_inet_hooks`).
@@ -289,6 +294,8 @@ pub enum Match {
         names: Vec<(String, Span)>,
         span: Span,
     },
+    /// `ttl ...`, `hoplimit ...`: an IP header field compared with numbers.
+    IpField(super::ipfield::FieldTest, Span),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

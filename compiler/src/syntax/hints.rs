@@ -126,9 +126,10 @@ impl Alt {
             | Rule::tc_head
             | Rule::sk_lookup_head
             | Rule::sockmap_head
-            | Rule::netfilter_head => Alt::Hook,
+            | Rule::netfilter_head
+            | Rule::cgroup_head => Alt::Hook,
             Rule::kw_on => Alt::On,
-            Rule::tc_dir => Alt::TcDir,
+            Rule::tc_dir | Rule::cgroup_dir => Alt::TcDir,
             Rule::kw_cgroup => Alt::Cgroup,
             // Like `ether` and `vlan`, `ct` is not listed where any match may follow (it
             // would push out the likelier ones); only once `ct` is written.
@@ -196,7 +197,7 @@ impl Alt {
             Alt::SockProto => "tcp or udp",
             Alt::SockAddr => "an address with a port",
             Alt::Hook => {
-                "a hook block (xdp on IF, tc ingress|egress on IF, sk_lookup, sockmap [send|receive] cgroup \"PATH\")"
+                "a hook block (xdp on IF, tc ingress|egress on IF, sk_lookup, sockmap [send|receive] cgroup \"PATH\", netfilter HOOK, cgroup ingress|egress \"PATH\")"
             }
             Alt::On => "`on`",
             Alt::TcDir => "ingress or egress",
@@ -234,7 +235,7 @@ impl Alt {
             Alt::Set => &["set"],
             Alt::File => &["file"],
             Alt::SockProto => &["tcp", "udp"],
-            Alt::Hook => &["xdp", "tc", "sk_lookup", "sockmap", "netfilter"],
+            Alt::Hook => &["xdp", "tc", "sk_lookup", "sockmap", "netfilter", "cgroup"],
             Alt::On => &["on"],
             Alt::TcDir => &["ingress", "egress"],
             Alt::Cgroup | Alt::SocketCgroup => &["cgroup"],
@@ -343,6 +344,8 @@ const FOREIGN_WORDS: &[(&str, &str)] = &[
     ("icmp_type", "write `type N` or a type name: `icmp type echo-request`"),
     ("icmpv6-type", "write `type N` or a type name: `icmpv6 type echo-request`"),
     ("all", "write `any` (or leave the protocol out)"),
+    ("hl", "write `hoplimit N` (the IPv6 hop limit; `ttl N` for IPv4)"),
+    ("hop-limit", "write `hoplimit N` (the IPv6 hop limit; `ttl N` for IPv4)"),
 ];
 
 /// iptables options and what to write instead.
@@ -391,6 +394,15 @@ const IPTABLES_OPTIONS: &[(&str, &str)] = &[
     ),
     ("--tcp-flags", "write the TCP flag names: `syn`, `!ack`"),
     ("--syn", "write `syn !ack`"),
+    ("--ttl-eq", "write `ttl N` (`ttl != N` for `! --ttl-eq N`)"),
+    ("--ttl-lt", "write `ttl < N`"),
+    ("--ttl-gt", "write `ttl > N`"),
+    (
+        "--hl-eq",
+        "write `hoplimit N` (`hoplimit != N` for `! --hl-eq N`)",
+    ),
+    ("--hl-lt", "write `hoplimit < N`"),
+    ("--hl-gt", "write `hoplimit > N`"),
 ];
 
 /// Well-known service names users write for ports.

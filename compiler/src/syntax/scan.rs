@@ -202,9 +202,11 @@ fn number(s: &[u8], i: usize, e: usize, max: u32) -> Result<u32, Bail> {
 
 // ---- hook blocks ----------------------------------------------------------------------
 
-/// `hook_kw = _{ kw_xdp | kw_tc | kw_sk_lookup | kw_sockmap }`: what starts a block head.
+/// `hook_kw = _{ kw_xdp | kw_tc | kw_sk_lookup | kw_sockmap | .. | kw_cgroup }`: what
+/// starts a block head (the heads the scanner leaves to pest, `netfilter` and `cgroup`,
+/// end a block the scanner reads all the same).
 fn hook_kw(s: &[u8], i: usize) -> bool {
-    [&b"xdp"[..], b"tc", b"sk_lookup", b"sockmap"]
+    [&b"xdp"[..], b"tc", b"sk_lookup", b"sockmap", b"cgroup"]
         .iter()
         .any(|w| kw(s, i, w).is_some())
 }

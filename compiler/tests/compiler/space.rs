@@ -118,6 +118,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     frag: frag && ip_only,
                     ct: None,
                     mark: None,
+                    fields: Vec::new(),
                     limit: None,
                     route: None,
                     iif: None,
@@ -208,6 +209,7 @@ fn headers() -> impl Strategy<Value = Headers> {
                     proto,
                     fragment,
                     l4,
+                    ttl: 64,
                 }
             },
         );
@@ -247,6 +249,7 @@ fn point_of(h: &Headers, sock: u128, noise: &[u128; NDIMS]) -> Point {
     };
     p[Dim::Proto] = ip.proto.into();
     p[Dim::Frag] = ip.fragment.into();
+    p[Dim::HopLimit] = ip.ttl.into();
     let bits = |a: IpAddr| match a {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => u128::from(a),
@@ -288,7 +291,7 @@ fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock
 }
 
 fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
-    proptest::array::uniform22(any::<u128>())
+    proptest::array::uniform23(any::<u128>())
 }
 
 proptest! {
@@ -386,7 +389,7 @@ fn fit(m: &Module, r: &RuleMatch) -> RuleMatch {
 }
 
 /// Each hook's universe holds what its programs see: sk_lookup's lookups, and never a
-/// non-IP frame there.
+/// non-IP frame there nor at cgroup hooks.
 #[test]
 fn hook_universes_hold_what_hooks_see() {
     use sockc_compiler::hooks::HookKind;
@@ -411,4 +414,17 @@ fn hook_universes_hold_what_hooks_see() {
     assert!(!sk.contains(&non_ip));
     assert!(hook_universe(HookKind::Xdp).contains(&non_ip));
     assert_eq!(hook_universe(HookKind::SockOps), Region::empty());
+    // cgroup_skb programs see the IP packets of sockets, any protocol, never a frame
+    // that is not IP.
+    let icmp = eval::decode(
+        &sockc_testkit::packet::parse_packet("icmp 10.0.0.1 -> 10.0.0.2 type 8")
+            .unwrap()
+            .build(),
+    );
+    let icmp = point_of(&icmp, socket::NONE, &[0; NDIMS]);
+    for hook in [HookKind::CgroupIngress, HookKind::CgroupEgress] {
+        assert!(!hook_universe(hook).contains(&non_ip), "{hook}");
+        assert!(hook_universe(hook).contains(&p), "{hook}");
+        assert!(hook_universe(hook).contains(&icmp), "{hook}");
+    }
 }

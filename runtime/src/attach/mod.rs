@@ -19,7 +19,8 @@
 //!   [`link::LinkType`]; a link type only creates its link and says where a link of
 //!   its type is attached. [`sk_lookup::SkLookup`] (the network namespace sockc runs
 //!   in, checked by the link's netns inode), [`sock_ops::SockOps`] (a cgroup
-//!   directory; for sockmap groups and sk_lookup registrars).
+//!   directory; for sockmap groups and sk_lookup registrars), [`cgroup_skb::CgroupSkb`]
+//!   (a cgroup directory; for cgroup blocks).
 //! * an XDP link running a dispatcher ([`xdp::Xdp`], [`dispatcher`]): the program sits
 //!   in the slot of a program array the dispatcher tail-calls, because every XDP
 //!   attach or link update waits for an RCU grace period and a slot update does not.
@@ -55,6 +56,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use sockc_compiler::hooks::{HookKind, HookSpec, Target};
 
+pub mod cgroup_skb;
 pub mod dispatcher;
 pub mod link;
 pub mod netfilter;
@@ -86,6 +88,7 @@ pub fn backend(hook: HookKind) -> &'static dyn Backend {
         HookKind::NfForward => &netfilter::Netfilter(HookKind::NfForward),
         HookKind::NfOutput => &netfilter::Netfilter(HookKind::NfOutput),
         HookKind::NfPostrouting => &netfilter::Netfilter(HookKind::NfPostrouting),
+        HookKind::CgroupIngress | HookKind::CgroupEgress => &LinkBacked(cgroup_skb::CgroupSkb),
     }
 }
 

@@ -163,24 +163,32 @@ impl LinkType for SockOps {
         at: &AttachPoint<'_>,
         _expected: &Expected,
     ) -> LinkState {
-        if info.type_ != bpf_link_type::BPF_LINK_TYPE_CGROUP as u32 {
-            return link::unexpected_type(info.type_);
-        }
-        // SAFETY: reading the union member the kernel filled for a cgroup link.
-        let linked = unsafe { info.__bindgen_anon_1.cgroup.cgroup_id };
-        let current = std::fs::metadata(at.attach_to)
-            .ok()
-            .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
-        if linked == 0 {
-            LinkState::Detached
-        } else if Some(linked) != current {
-            LinkState::OtherCgroup { linked, current }
-        } else {
-            LinkState::Attached
-        }
+        cgroup_link_state(info, at)
     }
 
     // BPF_PROG_TEST_RUN has no sock_ops support: end-to-end tests only.
+}
+
+/// Where a cgroup link is, from its link info: on the cgroup directory `at` names as
+/// it is now (a cgroup's id is its directory's inode number, kernfs), on another
+/// cgroup (that path was removed and made again: the link stayed with the old one,
+/// which the kernel detaches when it goes), or nowhere.
+pub(super) fn cgroup_link_state(info: &bpf_link_info, at: &AttachPoint<'_>) -> LinkState {
+    if info.type_ != bpf_link_type::BPF_LINK_TYPE_CGROUP as u32 {
+        return link::unexpected_type(info.type_);
+    }
+    // SAFETY: reading the union member the kernel filled for a cgroup link.
+    let linked = unsafe { info.__bindgen_anon_1.cgroup.cgroup_id };
+    let current = std::fs::metadata(at.attach_to)
+        .ok()
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    if linked == 0 {
+        LinkState::Detached
+    } else if Some(linked) != current {
+        LinkState::OtherCgroup { linked, current }
+    } else {
+        LinkState::Attached
+    }
 }
 
 /// Fails when another tool's sock_ops program already puts `cgroup`'s sockets into a

@@ -40,9 +40,14 @@ pub fn run(
     repeat: u32,
 ) -> Result<RunResult, ProgramError> {
     match hook {
-        HookKind::Xdp | HookKind::TcIngress | HookKind::TcEgress => {
-            run_on_frame(prog, input, repeat)
-        }
+        // A cgroup_skb program takes the frame too: the kernel takes the Ethernet
+        // header off (`eth_type_trans`) and the program sees the packet from its
+        // network header, as at the hook.
+        HookKind::Xdp
+        | HookKind::TcIngress
+        | HookKind::TcEgress
+        | HookKind::CgroupIngress
+        | HookKind::CgroupEgress => run_on_frame(prog, input, repeat),
         HookKind::SkLookup => run_sk_lookup(prog, input, repeat),
         HookKind::NfPrerouting
         | HookKind::NfInput
@@ -60,8 +65,8 @@ pub fn run(
     }
 }
 
-/// Runs a program that takes a frame (XDP, TC) once on `input`, and returns the frame
-/// as it left it: a `reject`'s answer when it answered (TC's test run leaves a
+/// Runs a program that takes a frame (XDP, TC, cgroup_skb) once on `input`, and
+/// returns the packet as it left it (from the network header on, for cgroup_skb): a `reject`'s answer when it answered (TC's test run leaves a
 /// redirected frame in place too). Other hooks have no frame to give back.
 pub fn run_frame(
     hook: HookKind,
@@ -70,7 +75,11 @@ pub fn run_frame(
 ) -> Result<(RunResult, Vec<u8>), ProgramError> {
     if !matches!(
         hook,
-        HookKind::Xdp | HookKind::TcIngress | HookKind::TcEgress
+        HookKind::Xdp
+            | HookKind::TcIngress
+            | HookKind::TcEgress
+            | HookKind::CgroupIngress
+            | HookKind::CgroupEgress
     ) {
         return Err(ProgramError::UnexpectedProgramType);
     }

@@ -19,6 +19,14 @@
 //! * `info`: the socket's TCP_INFO segment and byte counts (what went through TCP).
 //! * `close`: closes the connection.
 //!
+//! With `udp ADDR` instead of `listen`/`connect` it binds a UDP socket to ADDR (port 0:
+//! any) and prints `bound LOCAL`, for the cgroup blocks' tests; its commands:
+//!
+//! * `sendto ADDR TEXT`: one datagram; prints `ok N` or `error ERRNO TEXT`.
+//! * `recv MS`: waits at most MS milliseconds; prints `got FROM TEXT` or `timeout`.
+//! * `connect ADDR MS`: a TCP connection from a new socket, given up after MS
+//!   milliseconds; prints `connected LOCAL`, `timeout` or `error ERRNO TEXT`.
+//!
 //! A blocking read that fails with EAGAIN is retried and counted (`eagain`): the kernel
 //! returns it on a socket in a socket map when a wakeup finds no data
 //! (`tcp_bpf_recvmsg`), which a blocking socket never does otherwise.
@@ -29,14 +37,15 @@
 
 use std::{
     io::{BufRead, ErrorKind, Read, Write},
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
     os::fd::AsRawFd,
     time::Instant,
 };
 
 use sha2::{Digest, Sha256};
 
-const USAGE: &str = "usage: sockc-peer [--cgroup DIR] [--netns PATH] (listen ADDR | connect ADDR)";
+const USAGE: &str =
+    "usage: sockc-peer [--cgroup DIR] [--netns PATH] (listen ADDR | connect ADDR | udp ADDR)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,13 +63,16 @@ fn run(args: &[String]) -> Result<(), String> {
         match args[i].as_str() {
             "--cgroup" => join_cgroup(value)?,
             "--netns" => enter_netns(value)?,
-            "listen" | "connect" => role = Some((args[i].clone(), value.clone())),
+            "listen" | "connect" | "udp" => role = Some((args[i].clone(), value.clone())),
             _ => return Err(USAGE.into()),
         }
         i += 2;
     }
     let (role, addr) = role.ok_or(USAGE)?;
     let addr: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    if role == "udp" {
+        return udp(addr);
+    }
     let stream = if role == "listen" {
         let l = TcpListener::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
         say(&format!(
@@ -103,6 +115,61 @@ fn run(args: &[String]) -> Result<(), String> {
         say(&out);
     }
     Ok(())
+}
+
+/// The `udp ADDR` role: a bound UDP socket driven on stdin (see the module docs).
+fn udp(addr: SocketAddr) -> Result<(), String> {
+    let sock = UdpSocket::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
+    say(&format!(
+        "bound {}",
+        sock.local_addr().map_err(|e| e.to_string())?
+    ));
+    let mut buf = [0u8; 2048];
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let out = match words.as_slice() {
+            ["sendto", to, text] => match to.parse::<SocketAddr>() {
+                Ok(to) => match sock.send_to(text.as_bytes(), to) {
+                    Ok(n) => format!("ok {n}"),
+                    Err(e) => os_error(&e),
+                },
+                Err(e) => format!("error 0 {to}: {e}"),
+            },
+            ["recv", ms] => {
+                let wait = std::time::Duration::from_millis(num(ms)?.max(1));
+                sock.set_read_timeout(Some(wait))
+                    .map_err(|e| e.to_string())?;
+                match sock.recv_from(&mut buf) {
+                    Ok((n, from)) => format!("got {from} {}", String::from_utf8_lossy(&buf[..n])),
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        "timeout".into()
+                    }
+                    Err(e) => os_error(&e),
+                }
+            }
+            ["connect", to, ms] => match to.parse::<SocketAddr>() {
+                Ok(to) => {
+                    let wait = std::time::Duration::from_millis(num(ms)?.max(1));
+                    match TcpStream::connect_timeout(&to, wait) {
+                        Ok(s) => {
+                            format!("connected {}", s.local_addr().map_err(|e| e.to_string())?)
+                        }
+                        Err(e) if e.kind() == ErrorKind::TimedOut => "timeout".into(),
+                        Err(e) => os_error(&e),
+                    }
+                }
+                Err(e) => format!("error 0 {to}: {e}"),
+            },
+            _ => format!("error unknown command `{line}`"),
+        };
+        say(&out);
+    }
+    Ok(())
+}
+
+fn os_error(e: &std::io::Error) -> String {
+    format!("error {} {e}", e.raw_os_error().unwrap_or(0))
 }
 
 fn say(line: &str) {

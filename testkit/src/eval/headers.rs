@@ -34,6 +34,8 @@ pub struct IpHeader {
     /// A fragment: IPv4 with MF set or a fragment offset, IPv6 with a fragment header.
     pub fragment: bool,
     pub l4: L4Fields,
+    /// The IPv4 TTL or the IPv6 hop limit.
+    pub ttl: u8,
 }
 
 /// Most IPv6 extension headers (hop-by-hop, routing, fragment, destination options,
@@ -88,6 +90,26 @@ pub fn decode(frame: &[u8]) -> Headers {
     }
 }
 
+/// Decodes a frame as a hook whose packet starts at its network header sees it
+/// (cgroup_skb): the stack has taken the Ethernet header off, and the outer EtherType
+/// says what follows, so a frame with a VLAN tag still in it is no IP packet there.
+/// `len` stays the frame's length, as [`decode`]'s.
+pub fn decode_network(frame: &[u8]) -> Headers {
+    let ether_type = u16_at(frame, 12);
+    let packet = frame.get(14..);
+    let ip = match (ether_type, packet) {
+        (Some(ETHERTYPE_IPV4), Some(p)) => decode_ipv4(p),
+        (Some(ETHERTYPE_IPV6), Some(p)) => decode_ipv6(p),
+        _ => None,
+    };
+    Headers {
+        len: frame.len(),
+        ip,
+        ether_type,
+        vlan: None,
+    }
+}
+
 /// The EtherType after at most one tag of either kind, and the tag's VLAN id; a tag
 /// cut short gives neither.
 fn decode_ethernet(frame: &[u8]) -> (Option<u16>, Option<u16>) {
@@ -136,6 +158,7 @@ fn decode_ipv4(p: &[u8]) -> Option<IpHeader> {
         proto,
         fragment: fragment_field & 0x3fff != 0,
         l4,
+        ttl: fixed[8],
     })
 }
 
@@ -155,6 +178,7 @@ fn decode_ipv6(p: &[u8]) -> Option<IpHeader> {
         proto,
         fragment,
         l4,
+        ttl: fixed[7],
     })
 }
 

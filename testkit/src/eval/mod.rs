@@ -23,7 +23,7 @@ use cranelift_entity::EntityRef as _;
 
 use ipnet::IpNet;
 
-pub use headers::{decode, Headers, IpHeader, L4Fields};
+pub use headers::{decode, decode_network, Headers, IpHeader, L4Fields};
 pub use index::RuleIndex;
 
 use sockc_compiler::{
@@ -131,6 +131,8 @@ impl Lookup {
                 dst: self.local.ip(),
                 proto: self.proto,
                 fragment: false,
+                // An sk_lookup context has no IP header: no rule there tests it.
+                ttl: 0,
                 l4: L4Fields::Ports {
                     sport: self.remote.port(),
                     dport: self.local.port(),
@@ -231,16 +233,36 @@ impl Evaluation {
     }
 }
 
-/// The Ethernet header a netfilter hook never sees.
+/// The Ethernet header netfilter and cgroup hooks never see.
 const ETH_HLEN: usize = 14;
 
-/// The length of a frame of `frame_len` bytes as `prog` counts it (in its counters
-/// and `limit N bytes/s` buckets): a netfilter program sees the packet from its
-/// network header on, so without the Ethernet header.
-fn counted_len(prog: &Program, frame_len: usize) -> usize {
+/// Whether `prog`'s hook sees a packet from its network header on (netfilter,
+/// cgroup_skb), with no Ethernet header in front.
+fn from_network_header(prog: &Program) -> bool {
     match hooks::spec(prog.hook).context {
-        hooks::Context::Netfilter => frame_len.saturating_sub(ETH_HLEN),
-        _ => frame_len,
+        hooks::Context::Netfilter => true,
+        hooks::Context::Packet(ctx) => ctx.protocol.is_some(),
+        _ => false,
+    }
+}
+
+/// The length of a frame of `frame_len` bytes as `prog` counts it (in its counters
+/// and `limit N bytes/s` buckets): a netfilter or cgroup program sees the packet from
+/// its network header on, so without the Ethernet header.
+fn counted_len(prog: &Program, frame_len: usize) -> usize {
+    if from_network_header(prog) {
+        frame_len.saturating_sub(ETH_HLEN)
+    } else {
+        frame_len
+    }
+}
+
+/// The frame as `prog`'s hook sees it: from the network header at cgroup hooks
+/// ([`decode_network`]), the whole frame elsewhere.
+fn decode_for(prog: &Program, frame: &[u8]) -> Headers {
+    match hooks::spec(prog.hook).context {
+        hooks::Context::Packet(ctx) if ctx.protocol.is_some() => decode_network(frame),
+        _ => decode(frame),
     }
 }
 
@@ -249,7 +271,7 @@ pub fn evaluate(module: &Module, prog: &Program, frame: &[u8], facts: &Facts) ->
     evaluate_rules(
         module,
         prog,
-        decode(frame),
+        decode_for(prog, frame),
         facts,
         Some(frame),
         0..prog.rules.len(),
@@ -275,7 +297,7 @@ pub fn evaluate_indexed(
     frame: &[u8],
     facts: &Facts,
 ) -> Evaluation {
-    let headers = decode(frame);
+    let headers = decode_for(prog, frame);
     let rules = index.candidates(&headers);
     evaluate_rules(module, prog, headers, facts, Some(frame), rules)
 }
@@ -453,6 +475,14 @@ fn condition_holds(c: SockCond, facts: &Facts) -> bool {
 }
 
 /// The packet part of a rule, straight from the language reference.
+/// The value of an IP header field in a packet's header.
+fn field_value(ip: &IpHeader, field: sockc_compiler::syntax::ipfield::Field) -> u32 {
+    use sockc_compiler::syntax::ipfield::Field;
+    match field {
+        Field::Ttl | Field::HopLimit => u32::from(ip.ttl),
+    }
+}
+
 pub fn packet_matches(module: &Module, m: &RuleMatch, h: &Headers) -> bool {
     // The frame: its EtherType (after at most one VLAN tag) and its outer tag.
     if m.ether_type.is_some_and(|t| h.ether_type != Some(t))
@@ -474,6 +504,11 @@ pub fn packet_matches(module: &Module, m: &RuleMatch, h: &Headers) -> bool {
         return false;
     }
     if m.frag && !ip.fragment {
+        return false;
+    }
+    // IP header fields: the rule's family (which sema sets from the field) has already
+    // said whose header it is.
+    if !m.fields.iter().all(|t| t.matches(field_value(ip, t.field))) {
         return false;
     }
     if !address_matches(module, &m.src, ip.src) || !address_matches(module, &m.dst, ip.dst) {

@@ -32,7 +32,7 @@
 
 use crate::common;
 use crate::netns;
-mod peer;
+pub(crate) mod peer;
 
 use std::{
     net::SocketAddr,

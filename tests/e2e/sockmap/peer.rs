@@ -127,6 +127,24 @@ impl Peer {
         p
     }
 
+    /// A bound UDP socket on `addr` (port 0: any), in `cgroup`: `sendto ADDR TEXT`,
+    /// `recv MS` and `connect ADDR MS` (a TCP connection from a new socket) as
+    /// commands; its address is `local`.
+    pub fn udp(cgroup: Option<&str>, netns: &str, addr: SocketAddr) -> Peer {
+        let mut p = Peer::spawn(cgroup, netns, "udp", addr);
+        let line = p.line();
+        let at = line
+            .strip_prefix("bound ")
+            .unwrap_or_else(|| panic!("udp peer said `{line}`"));
+        p.local = Some(at.parse().expect("bound address"));
+        p
+    }
+
+    /// The peer's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for the listener's connection.
     pub fn accepted(&mut self) {
         self.connected();

@@ -57,7 +57,8 @@ impl Builder {
                 | Rule::tc_head
                 | Rule::sk_lookup_head
                 | Rule::sockmap_head
-                | Rule::netfilter_head => {
+                | Rule::netfilter_head
+                | Rule::cgroup_head => {
                     head_span = self.span(&p);
                     head = self.hook_head(p);
                 }
@@ -163,7 +164,7 @@ impl Builder {
                 }
                 Rule::iface => iface = p.as_str().to_string(),
                 Rule::string => iface = Self::string(p),
-                Rule::tc_dir => egress = p.as_str().starts_with("egress"),
+                Rule::tc_dir | Rule::cgroup_dir => egress = p.as_str().starts_with("egress"),
                 Rule::sockmap_side => receive = p.as_str().starts_with("receive"),
                 _ => {}
             }
@@ -178,6 +179,10 @@ impl Builder {
             Rule::netfilter_head => HookHead::Netfilter {
                 hook: nf.0,
                 priority: nf.1,
+            },
+            Rule::cgroup_head => HookHead::Cgroup {
+                egress,
+                path: iface,
             },
             _ => HookHead::SkLookup,
         }

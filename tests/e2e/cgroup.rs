@@ -1,0 +1,483 @@
+//! End-to-end tests of `cgroup ingress` and `cgroup egress` blocks with real traffic
+//! from processes inside a cgroup the test makes (`sockc-peer udp`, joined to the
+//! cgroup before it makes its sockets), over loopback in the lab's namespace A.
+//!
+//! What is checked: an egress `drop` fails the sender's `sendto()` with `EPERM` and
+//! nothing arrives, a TCP connection whose SYN is dropped at egress times out (the
+//! kernel retransmits; `connect()` does not fail), an ingress `drop` loses the
+//! datagram before the socket sees it; every rule counts exactly what it decided,
+//! bytes from the IP header on, and `sockc trace` shows a `log` rule's drop; a process outside the cgroup is not affected; a
+//! re-apply swaps the program in place (`LINK_UPDATE`: the same link pin); the cgroup
+//! removed and made again under the install is drift (`status` exit 3), which
+//! `repair` mends for the new cgroup's processes; `flush` takes the links off. Beside
+//! a program attached as systemd attaches its own (`BPF_PROG_ATTACH`, multi) both
+//! apply; a process that moves to another cgroup keeps its sockets' rules; `kill -9`
+//! at every fault point of an apply, a re-apply and a flush converges.
+//!
+//! Root only; skipped otherwise (see `tests/common`).
+
+use std::net::SocketAddr;
+
+use crate::common;
+use crate::netns;
+use crate::sockmap::peer::Peer;
+
+use netns::{sockc, tcp_listen, Cgroup, Lab, BPFFS};
+use serde_json::Value;
+
+/// Packets and bytes of the rule whose text is `text` in the install's `stats --json`.
+#[track_caller]
+fn counted(stats: &Value, text: &str) -> (u64, u64) {
+    let hits: Vec<&Value> = stats["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter(|r| r["text"] == text)
+        .collect();
+    assert_eq!(hits.len(), 1, "one rule `{text}` in {stats:#}");
+    (
+        hits[0]["packets"].as_u64().unwrap(),
+        hits[0]["bytes"].as_u64().unwrap(),
+    )
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("address")
+}
+
+/// IPv4 + UDP headers and a 4-byte payload: what a cgroup rule counts per datagram.
+const DATAGRAM_BYTES: u64 = 20 + 8 + 4;
+
+fn rules(cg: &Cgroup, drop_port: u16) -> String {
+    format!(
+        "cgroup egress \"{cg}\" {{\n    drop udp to 127.0.0.1:{drop_port} log\n    count udp to 127.0.0.1:7112\n    \
+         drop tcp to 127.0.0.1:7113\n    default allow\n}}\n\
+         cgroup ingress \"{cg}\" {{\n    drop udp from 127.0.0.1:7114\n    default allow\n}}\n",
+        cg = cg.path
+    )
+}
+
+/// What the cgroup's process gets: (sendto 127.0.0.1:7110 refused with EPERM,
+/// sendto 127.0.0.1:7111 refused with EPERM).
+fn refused(inside: &mut Peer) -> (bool, bool) {
+    let mut eperm = |port: u16| {
+        let out = inside.cmd(&format!("sendto 127.0.0.1:{port} ping"));
+        assert!(
+            out == "ok 4" || out.starts_with("error 1 "),
+            "sendto {port}: {out}"
+        );
+        out.starts_with("error 1 ")
+    };
+    (eperm(7110), eperm(7111))
+}
+
+#[test]
+fn cgroup_blocks_drop_and_count_the_cgroups_traffic_only() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgskb", 189);
+    let ns = lab.ns_a.clone();
+    let cg = Cgroup::new("cgskb");
+    let mut inside = Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0"));
+    let mut outside = Peer::udp(None, &ns, addr("127.0.0.1:7114"));
+    let mut sink_10 = Peer::udp(None, &ns, addr("127.0.0.1:7110"));
+    let mut sink_12 = Peer::udp(None, &ns, addr("127.0.0.1:7112"));
+    let _listener = tcp_listen(&ns, addr("127.0.0.1:7113"));
+    let file = lab.rules("cg.sk", &rules(&cg, 7110));
+    lab.apply_ok(&file);
+    lab.status_attached();
+
+    // Egress: dropped (EPERM, nothing arrives), counted, and let through.
+    let out = inside.cmd("sendto 127.0.0.1:7110 ping");
+    assert!(out.starts_with("error 1 "), "egress drop: {out}");
+    assert_eq!(sink_10.cmd("recv 300"), "timeout");
+    assert_eq!(inside.cmd("sendto 127.0.0.1:7112 ping"), "ok 4");
+    assert!(sink_12.cmd("recv 2000").starts_with("got "));
+    // A process outside the cgroup is not affected.
+    assert_eq!(outside.cmd("sendto 127.0.0.1:7110 ping"), "ok 4");
+    assert!(sink_10.cmd("recv 2000").starts_with("got "));
+    // `log`: the drop is traced with its rule and packet.
+    let traced = netns::trace_during(
+        &[
+            "--name",
+            &lab.name,
+            "--bpffs",
+            BPFFS,
+            "--count",
+            "1",
+            "--timeout",
+            "10",
+        ],
+        || {
+            assert!(inside
+                .cmd("sendto 127.0.0.1:7110 ping")
+                .starts_with("error 1 "))
+        },
+    );
+    assert!(
+        traced.stdout.contains("cgroup egress")
+            && traced.stdout.contains("drop udp to 127.0.0.1:7110 log")
+            && traced.stdout.contains("-> 127.0.0.1:7110 (32 bytes)"),
+        "{traced}"
+    );
+    // A dropped SYN: connect() times out, it does not fail.
+    assert_eq!(inside.cmd("connect 127.0.0.1:7113 1500"), "timeout");
+
+    // Ingress: the datagram from 7114 is lost before the socket; another one passes.
+    let to_inside = inside.local.expect("bound").to_string();
+    assert_eq!(outside.cmd(&format!("sendto {to_inside} ping")), "ok 4");
+    assert_eq!(inside.cmd("recv 300"), "timeout");
+    assert_eq!(sink_12.cmd(&format!("sendto {to_inside} ping")), "ok 4");
+    let got = inside.cmd("recv 2000");
+    assert!(
+        got.starts_with("got 127.0.0.1:7112 "),
+        "ingress allow: {got}"
+    );
+
+    let stats = lab.stats();
+    assert_eq!(
+        counted(&stats, "drop udp to 127.0.0.1:7110 log"),
+        (2, 2 * DATAGRAM_BYTES)
+    );
+    assert_eq!(
+        counted(&stats, "count udp to 127.0.0.1:7112"),
+        (1, DATAGRAM_BYTES)
+    );
+    assert_eq!(
+        counted(&stats, "drop udp from 127.0.0.1:7114"),
+        (1, DATAGRAM_BYTES)
+    );
+    let (syns, _) = counted(&stats, "drop tcp to 127.0.0.1:7113");
+    assert!(syns >= 1, "the SYN and its retransmits are counted: {syns}");
+
+    // A re-apply swaps the program on the same link: 7110 passes, 7111 drops.
+    let links_before = lab.pins();
+    std::fs::write(&file, rules(&cg, 7111)).expect("rewrite rules");
+    lab.apply_ok(&file);
+    assert_eq!(refused(&mut inside), (false, true));
+    let links_after = lab.pins();
+    for pin in links_before.iter().filter(|p| p.contains("link_")) {
+        assert!(links_after.contains(pin), "link pin replaced: {pin}");
+    }
+
+    // The cgroup removed and made again: drift, then repair attaches to the new one.
+    drop(inside);
+    remove_cgroup(&cg.path);
+    std::fs::create_dir(&cg.path).expect("mkdir cgroup again");
+    let (st, v) = lab.status_run(&[]);
+    assert_eq!(st.code, 3, "a re-created cgroup is drift:\n{st}");
+    let v = v.expect("status lists the install");
+    assert!(
+        v["hooks"]
+            .as_array()
+            .expect("hooks")
+            .iter()
+            .all(|h| h["state"] != "attached"),
+        "{v:#}"
+    );
+    let mut inside = Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0"));
+    assert_eq!(refused(&mut inside), (false, false), "before repair");
+    sockc(&["repair", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    lab.status_attached();
+    assert_eq!(refused(&mut inside), (false, true), "after repair");
+
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    assert_eq!(refused(&mut inside), (false, false), "after flush");
+}
+
+/// Removes an empty cgroup; a peer just killed may hold it a moment longer.
+fn remove_cgroup(path: &str) {
+    for _ in 0..100 {
+        if std::fs::remove_dir(path).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("could not remove {path}");
+}
+
+/// A program attached the way systemd attaches `IPAddressDeny=` and
+/// `IPEgressFilterPath=` programs (`BPF_PROG_ATTACH` with `BPF_F_ALLOW_MULTI`, by
+/// bpftool here) and sockc's block on one cgroup both apply: the packet goes on only if
+/// both let it. A re-apply and a flush of sockc's install leave the other program
+/// alone. (The other program is a cgroup egress block of a second install, on a child
+/// cgroup, taken from its pin.)
+#[test]
+fn a_systemd_style_program_and_the_block_both_apply() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgmulti", 191);
+    let ns = lab.ns_a.clone();
+    let cg = Cgroup::new("cgmulti");
+    let scratch = cg.child("scratch");
+    let other = lab.other_install("sd");
+    let sd_rules = lab.rules(
+        "sd.sk",
+        &format!(
+            "cgroup egress \"{}\" {{\n    drop udp to 127.0.0.1:7115\n    default allow\n}}\n",
+            scratch.path
+        ),
+    );
+    sockc(&lab.apply_args(&sd_rules, &other, &[])).ok();
+    let pin = program_pin(&other);
+    let attached = SystemdStyle::attach(&cg.path, &pin);
+
+    let mut inside = Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0"));
+    let mut eperm = |port: u16| {
+        let out = inside.cmd(&format!("sendto 127.0.0.1:{port} ping"));
+        out.starts_with("error 1 ")
+    };
+    assert!(eperm(7115), "the systemd-style program alone drops 7115");
+    assert!(!eperm(7110));
+    let file = lab.rules("cg.sk", &rules(&cg, 7110));
+    lab.apply_ok(&file);
+    lab.status_attached();
+    assert_eq!((eperm(7110), eperm(7115), eperm(7112)), (true, true, false));
+    std::fs::write(&file, rules(&cg, 7111)).expect("rewrite rules");
+    lab.apply_ok(&file);
+    assert_eq!((eperm(7110), eperm(7111), eperm(7115)), (false, true, true));
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    assert_eq!((eperm(7111), eperm(7115)), (false, true), "after flush");
+    drop(attached);
+    assert!(!eperm(7115), "the other program detached");
+}
+
+/// The program pin of an install's one program (`sockc/NAME/g<N>/prog_*`).
+fn program_pin(install: &str) -> String {
+    let dir = std::path::Path::new(BPFFS).join("sockc").join(install);
+    let gens = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for g in gens
+        .flatten()
+        .filter(|g| g.file_name().to_string_lossy().starts_with('g'))
+    {
+        for p in std::fs::read_dir(g.path())
+            .expect("generation dir")
+            .flatten()
+        {
+            if p.file_name().to_string_lossy().starts_with("prog_") {
+                return p.path().display().to_string();
+            }
+        }
+    }
+    panic!("no program pin under {}", dir.display())
+}
+
+/// A pinned program attached to a cgroup's egress as systemd attaches its own
+/// (`bpftool cgroup attach CG egress pinned PIN multi`); detached when dropped.
+struct SystemdStyle {
+    cgroup: String,
+    pin: String,
+}
+
+impl SystemdStyle {
+    fn attach(cgroup: &str, pin: &str) -> SystemdStyle {
+        let attached = SystemdStyle {
+            cgroup: cgroup.to_string(),
+            pin: pin.to_string(),
+        };
+        netns::run(
+            std::process::Command::new("bpftool")
+                .args(["cgroup", "attach", cgroup, "egress", "pinned", pin, "multi"]),
+        )
+        .ok();
+        attached
+    }
+}
+
+impl Drop for SystemdStyle {
+    fn drop(&mut self) {
+        let _ = netns::run(std::process::Command::new("bpftool").args([
+            "cgroup",
+            "detach",
+            &self.cgroup,
+            "egress",
+            "pinned",
+            &self.pin,
+        ]));
+    }
+}
+
+/// An attacker's process that moves itself to another cgroup keeps the sockets it
+/// made under its first cgroup's rules (a socket's cgroup is fixed when it is made);
+/// only sockets it makes after the move escape them, and those are the new cgroup's.
+#[test]
+fn a_process_that_moves_between_cgroups_keeps_its_sockets_rules() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgmove", 193);
+    let ns = lab.ns_a.clone();
+    let cg = Cgroup::new("cgmove");
+    let elsewhere = Cgroup::new("cgmove-out");
+    let _listener = tcp_listen(&ns, addr("127.0.0.1:7113"));
+    let file = lab.rules("cg.sk", &rules(&cg, 7110));
+    lab.apply_ok(&file);
+    let mut peer = Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0"));
+    assert!(peer
+        .cmd("sendto 127.0.0.1:7110 ping")
+        .starts_with("error 1 "));
+    assert_eq!(peer.cmd("connect 127.0.0.1:7113 1000"), "timeout");
+    std::fs::write(
+        format!("{}/cgroup.procs", elsewhere.path),
+        peer.pid().to_string(),
+    )
+    .expect("move the peer");
+    // Its UDP socket was made in `cg`: still refused.
+    assert!(peer
+        .cmd("sendto 127.0.0.1:7110 ping")
+        .starts_with("error 1 "));
+    // A socket made after the move is the other cgroup's, which has no rules.
+    assert!(peer
+        .cmd("connect 127.0.0.1:7113 2000")
+        .starts_with("connected "));
+    let stats = lab.stats();
+    assert_eq!(
+        counted(&stats, "drop udp to 127.0.0.1:7110 log"),
+        (2, 2 * DATAGRAM_BYTES)
+    );
+}
+
+/// `kill -9` of sockc at every step of a first apply, a re-apply (an ingress block
+/// added, the dropped port moved) and a flush of cgroup blocks: afterwards `status`
+/// names the file that is in force (or nothing), exactly that file's cgroup programs
+/// are on the cgroup, and the cgroup's traffic gets what that file says.
+#[test]
+fn kill_at_every_step_of_cgroup_apply_reapply_and_flush_converges() {
+    if !common::kernel() {
+        return;
+    }
+    let _interrupted = common::exclusive::interrupted_install();
+    let lab = Lab::new("cgkill", 195);
+    let cg = Cgroup::new("cgkill");
+    let old_text = format!(
+        "cgroup egress \"{}\" {{\n    drop udp to 127.0.0.1:7110\n    default allow\n}}\n",
+        cg.path
+    );
+    let old = lab.rules("old.sk", &old_text);
+    let new = lab.rules("new.sk", &rules(&cg, 7111));
+    // (7110 refused, 7111 refused, cgroup programs attached)
+    let files = [
+        (old.as_path(), (true, false, 1)),
+        (new.as_path(), (false, true, 2)),
+    ];
+    let (apply_old, apply_new) = (
+        lab.apply_args(&old, &lab.name, &[]),
+        lab.apply_args(&new, &lab.name, &[]),
+    );
+    let flush = ["flush", "--name", &lab.name, "--bpffs", BPFFS];
+    let mut killed = 0;
+    let first = fault_steps(&apply_old);
+    sockc(&flush).ok();
+    for n in 1..=first {
+        kill_at(&apply_old, n);
+        check_truth(
+            &cg,
+            &lab,
+            &files,
+            &format!("first apply killed at step {n}"),
+        );
+        lab.apply_ok(&old);
+        sockc(&flush).ok();
+        killed += 1;
+    }
+    lab.apply_ok(&old);
+    let again = fault_steps(&apply_new);
+    for n in 1..=again {
+        lab.apply_ok(&old);
+        kill_at(&apply_new, n);
+        check_truth(&cg, &lab, &files, &format!("re-apply killed at step {n}"));
+        lab.apply_ok(&new);
+        lab.status_attached();
+        killed += 1;
+    }
+    lab.apply_ok(&new);
+    let out = fault_steps(&flush);
+    for n in 1..=out {
+        lab.apply_ok(&new);
+        kill_at(&flush, n);
+        check_truth(&cg, &lab, &files, &format!("flush killed at step {n}"));
+        sockc(&flush);
+        killed += 1;
+    }
+    assert_eq!(cgroup_programs(&cg.path), 0);
+    println!("killed {killed} times (first apply {first}, re-apply {again}, flush {out} steps)");
+}
+
+/// `sockc ARGS` with extra environment.
+fn sockc_env(args: &[&str], env: &[(&str, &str)]) -> netns::Run {
+    let mut cmd = std::process::Command::new(netns::sockc_bin());
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    netns::run(&mut cmd)
+}
+
+/// The fault points a command passes (`SOCKC_FAULT_TRACE`).
+fn fault_steps(args: &[&str]) -> usize {
+    sockc_env(args, &[("SOCKC_FAULT_TRACE", "1")])
+        .ok()
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("fault point "))
+        .count()
+}
+
+/// The command killed at its `n`-th fault point.
+fn kill_at(args: &[&str], n: usize) {
+    let r = sockc_env(args, &[("SOCKC_FAULT_KILL_AT", &n.to_string())]);
+    assert_eq!(r.code, -1, "killed at {n}:\n{r}");
+}
+
+/// The cgroup_skb programs attached to the cgroup itself (bpftool, not sockc).
+fn cgroup_programs(cgroup: &str) -> usize {
+    let out =
+        netns::run(std::process::Command::new("bpftool").args(["cgroup", "list", cgroup, "-j"]));
+    let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    v.as_array().map_or(0, |a| {
+        a.iter()
+            .filter(|p| {
+                matches!(
+                    p["attach_type"].as_str(),
+                    Some("cgroup_inet_ingress" | "cgroup_inet_egress" | "ingress" | "egress")
+                )
+            })
+            .count()
+    })
+}
+
+/// After a kill: status exits 0 and names a file (or nothing), that file's cgroup
+/// programs are on the cgroup, and a new process of the cgroup gets what it says.
+#[track_caller]
+fn check_truth(
+    cg: &Cgroup,
+    lab: &Lab,
+    files: &[(&std::path::Path, (bool, bool, usize))],
+    when: &str,
+) {
+    let (r, st) = lab.status_run(&[]);
+    let want = match &st {
+        None => {
+            assert!(r.stderr.contains("nothing is installed"), "{when}:\n{r}");
+            (false, false, 0)
+        }
+        Some(st) => {
+            assert_eq!(r.code, 0, "{when}: status after recovery:\n{r}");
+            let file = st["source_file"].as_str().unwrap();
+            files
+                .iter()
+                .find(|(f, _)| f.to_str() == Some(file))
+                .unwrap_or_else(|| panic!("{when}: status names {file}"))
+                .1
+        }
+    };
+    let mut peer = Peer::udp(Some(&cg.path), &lab.ns_a, addr("127.0.0.1:0"));
+    let mut eperm = |port: u16| {
+        peer.cmd(&format!("sendto 127.0.0.1:{port} ping"))
+            .starts_with("error 1 ")
+    };
+    let got = (eperm(7110), eperm(7111), cgroup_programs(&cg.path));
+    assert_eq!(got, want, "{when}: {st:#?}");
+}
