@@ -190,6 +190,35 @@ pub fn finish(checked: Checked, opts: &Options) -> (Option<Compiled>, Vec<Diagno
     }
 }
 
+/// A file read through sema and the passes a semantic reading needs
+/// ([`analyze`]): its IR, rules as written and sets normalized, with no code planned.
+#[derive(Debug)]
+pub struct Analyzed {
+    pub module: Module,
+    /// Parse, sema and the passes run, in order (`sockc diff --timings`).
+    pub timings: Vec<(&'static str, Duration)>,
+}
+
+/// The other second half of [`compile`], for what reads only the rules (`sockc
+/// diff`'s semantic diff): `normalize` and the lints of [`finish`], but neither
+/// `classify`, `thread`, lowering nor the maps. Its warnings are [`finish`]'s lints;
+/// what only lowering finds (a program over the kernel's limits) it does not look for.
+pub fn analyze(checked: Checked, opts: &Options) -> (Analyzed, Vec<Diagnostic>) {
+    let Checked {
+        mut module,
+        mut diags,
+        mut timings,
+        start: _,
+    } = checked;
+    let (opt_diags, pass_times) = crate::opt::analyze_timed(&mut module, opts.opt, opts.lints);
+    timings.extend(pass_times);
+    if !opt_diags.is_empty() {
+        diags.extend(opt_diags);
+        diags = crate::diag::cap(diags, opts.sema.limits.count(Limit::Diagnostics));
+    }
+    (Analyzed { module, timings }, diags)
+}
+
 /// The compiler's own reference check ([`crate::bpf::refcheck`]) on one lowered
 /// program: a socket reference that some path does not release is a compiler bug,
 /// reported at the rule whose code made the lookup (the instruction's source

@@ -20,18 +20,23 @@
 //! NEW keeps that runs another program or none, or a set map whose entries differ
 //! (`install::records_drift`), is drift: named after the answer, exit 3.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::Args;
 use serde_json::json;
-use sockc_compiler::{ir::Module, semdiff, Compiled, Lints};
+use sockc_compiler::{
+    diag::Diagnostic,
+    ir::Module,
+    semdiff::{self, SemDiff},
+    Compiled, Lints,
+};
 use sockc_runtime::{
     install::{self, InstallError, RecordsDrift},
     plan::{plan_compiled, Snapshot},
 };
 
 use crate::shared::{
-    build::{build_deferred, print_diagnostics},
+    build::{analyze_deferred, build_deferred, print_diagnostics},
     confirmation, installed,
     json::{self, sockc_error},
     privileges,
@@ -40,6 +45,7 @@ use crate::shared::{
     stderr::errln,
     stdout::{self, outln},
     store::{check_name, fail, open_store, Target},
+    time::stages_ms,
 };
 
 /// Exit code when some packet changes its verdict (0 and 1 to 3 mean what they mean
@@ -81,6 +87,11 @@ pub struct DiffArgs {
     /// the same as --details
     #[arg(long)]
     pub bytecode: bool,
+    /// print on stderr how long reading each file took, stage by stage (without
+    /// --details, --summary or --json a diff stops at the rules' meaning: no code is
+    /// planned or lowered)
+    #[arg(long)]
+    pub timings: bool,
 }
 
 /// The side a diff compares against: its name in the output, its rules, the
@@ -91,6 +102,8 @@ struct Old {
     module: Module,
     snapshot: Snapshot,
     drift: Option<RecordsDrift>,
+    /// The compile's stages (none for an install's records).
+    timings: Vec<(&'static str, Duration)>,
 }
 
 /// `sockc diff --installed NAME`'s OLD: the install's recorded rules and its snapshot.
@@ -110,6 +123,7 @@ fn installed_side(args: &DiffArgs, name: &str) -> Result<Old, ExitCode> {
             drift: Some(install::records_drift(&store, &i.manifest)),
             module: i.compiled.module,
             snapshot: i.manifest.snapshot,
+            timings: Vec::new(),
         }),
         Ok(None) => Err(fail(InstallError::NotInstalled(name.to_string()))),
         Err(why) => {
@@ -131,22 +145,30 @@ pub fn run(args: &DiffArgs) -> ExitCode {
     compare(args, installed)
 }
 
+/// Whether the answer includes the plan (`--details`, `--summary`, `--json`), which
+/// needs both files compiled whole; without it only their rules' meaning is read.
+fn needs_plan(args: &DiffArgs) -> bool {
+    args.details || args.bytecode || args.summary || args.json
+}
+
 /// Compiles both sides (OLD from the install with `--installed`: `installed`), prints
-/// NEW's warnings once after the answer, and exits as [`answer`] says.
+/// NEW's warnings once after the answer, and exits as [`answer`] says. A diff of two
+/// files without the plan reads them only as far as [`compare_rules`] needs.
 fn compare(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
     let (old, new_file) = match installed {
         Some(old) => (old, args.old.as_path()),
-        None => match build_deferred(&args.old, Lints::Run) {
+        None if !needs_plan(args) => return compare_rules(args),
+        // OLD's warnings are never printed: its lints need not run.
+        None => match build_deferred(&args.old, Lints::Skip) {
             Ok(b) => (
                 Old {
                     name: args.old.display().to_string(),
                     snapshot: Snapshot::of(&b.compiled),
+                    timings: b.compiled.timings,
                     module: b.compiled.module,
                     drift: None,
                 },
-                args.new
-                    .as_deref()
-                    .expect("clap requires NEW without --installed"),
+                new_file(args),
             ),
             Err(code) => return code,
         },
@@ -161,26 +183,91 @@ fn compare(args: &DiffArgs, installed: Option<Old>) -> ExitCode {
         print_diagnostics(&new.warnings, &new.name, &new.src);
     }
     let code = answer(args, &old, &new_file.display().to_string(), &new.compiled);
+    if args.timings {
+        print_timings(&old.timings, &new.compiled.timings);
+    }
     if !args.json {
-        // A blank line between the answer (stdout) and the warnings (stderr): on a
-        // terminal the first warning's code would read as the answer's last line.
-        if !quiet() && !new.warnings.is_empty() {
-            errln!("");
-        }
-        print_diagnostics(&new.warnings, &new.name, &new.src);
+        warnings_after_answer(&new.warnings, &new.name, &new.src);
     }
     code
+}
+
+/// NEW without `--installed` (clap requires it then).
+fn new_file(args: &DiffArgs) -> &std::path::Path {
+    args.new
+        .as_deref()
+        .expect("clap requires NEW without --installed")
+}
+
+/// `sockc diff OLD NEW` without the plan: the semantic diff reads only the rules, so
+/// both files go through sema and the passes that shape the rules
+/// ([`analyze_deferred`]), never lowering, maps or tables, and OLD not through the
+/// lints (its warnings are never printed). The same answer, warnings and exit code as
+/// a full compile gives, but for what only lowering finds.
+fn compare_rules(args: &DiffArgs) -> ExitCode {
+    let new_file = new_file(args);
+    let old = match analyze_deferred(&args.old, Lints::Skip) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let new = match analyze_deferred(new_file, Lints::Run) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let sem = semantic(&old.analyzed.module, &new.analyzed.module);
+    let old_name = args.old.display().to_string();
+    let text = semantic_text(&sem, &old_name, &new_file.display().to_string(), false);
+    stdout::text(&text);
+    if args.timings {
+        print_timings(&old.analyzed.timings, &new.analyzed.timings);
+    }
+    warnings_after_answer(&new.warnings, &new.name, &new.src);
+    verdict_code(&sem)
+}
+
+/// NEW's warnings after a text answer.
+fn warnings_after_answer(warnings: &[Diagnostic], name: &str, src: &str) {
+    // A blank line between the answer (stdout) and the warnings (stderr): on a
+    // terminal the first warning's code would read as the answer's last line.
+    if !quiet() && !warnings.is_empty() {
+        errln!("");
+    }
+    print_diagnostics(warnings, name, src);
+}
+
+/// `--timings`: each file's stages, on stderr.
+fn print_timings(old: &[(&str, Duration)], new: &[(&str, Duration)]) {
+    errln!(
+        "timings (ms): OLD: {}; NEW: {}",
+        stages_ms(old),
+        stages_ms(new)
+    );
+}
+
+/// The semantic diff of the two sides' rules, and the note on their residuals.
+fn semantic(old: &Module, new: &Module) -> SemDiff {
+    let sem = semdiff::diff(old, new);
+    if let Some(note) = residual_note(old, new) {
+        if !quiet() {
+            errln!("sockc: note: {note}");
+        }
+    }
+    sem
+}
+
+/// 4 when some packet changes its verdict, else 0.
+fn verdict_code(sem: &SemDiff) -> ExitCode {
+    if sem.changes_verdicts() {
+        ExitCode::from(DIFFERENT)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// The semantic diff (with `--details` or `--summary` the plan), as text or JSON; exit
 /// 4 when some packet changes its verdict.
 fn answer(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCode {
-    let sem = semdiff::diff(&old.module, &new.module);
-    if let Some(note) = residual_note(&old.module, &new.module) {
-        if !crate::shared::settings::quiet() {
-            errln!("sockc: note: {note}");
-        }
-    }
+    let sem = semantic(&old.module, &new.module);
     let (old_name, new_name) = (old.name.as_str(), new_name);
     let details = args.details || args.bytecode;
     let drift = old.drift.as_ref().map(|d| kept(d, new));
@@ -213,11 +300,7 @@ fn answer(args: &DiffArgs, old: &Old, new_name: &str, new: &Compiled) -> ExitCod
     if let Some(d) = drift.filter(|d| !d.is_empty()) {
         return drifted(args, old_name, &d);
     }
-    if sem.changes_verdicts() {
-        ExitCode::from(DIFFERENT)
-    } else {
-        ExitCode::SUCCESS
-    }
+    verdict_code(&sem)
 }
 
 /// `drift` without the hooks NEW drops (an apply takes those off, whatever they

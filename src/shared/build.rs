@@ -122,6 +122,35 @@ pub fn finish_deferred(c: CheckedFile) -> Result<Built, ExitCode> {
     })
 }
 
+/// A file through sema and the passes its rules' meaning needs
+/// ([`driver::analyze`]), not compiled further, its warnings not printed yet.
+pub struct AnalyzedFile {
+    pub analyzed: driver::Analyzed,
+    pub src: String,
+    /// The file's name in messages.
+    pub name: String,
+    pub warnings: Vec<diag::Diagnostic>,
+}
+
+/// [`build_deferred`] for what reads only the rules (`sockc diff` without the plan):
+/// the same errors and warnings but those only lowering finds, in a fraction of the
+/// time and memory.
+pub fn analyze_deferred(file: &Path, lints: Lints) -> Result<AnalyzedFile, ExitCode> {
+    let CheckedFile {
+        checked,
+        src,
+        name,
+        opts,
+    } = check_deferred(file, lints)?;
+    let (analyzed, warnings) = driver::analyze(checked, &opts);
+    Ok(AnalyzedFile {
+        analyzed,
+        src,
+        name,
+        warnings,
+    })
+}
+
 /// The error for the file's `residual`, when it is not one sockc installs.
 fn residual_refused(m: &sockc_compiler::ir::Module) -> Option<diag::Diagnostic> {
     m.residual.as_ref().and_then(super::residual::check)

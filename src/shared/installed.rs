@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use sha2::Digest;
-use sockc_compiler::{driver, sema, Compiled};
+use sockc_compiler::{diag, driver, ir::Module, sema, Compiled, Lints};
 use sockc_runtime::store::{Manifest, Store};
 
 use super::settings::settings;
@@ -24,6 +24,32 @@ pub struct Installed {
 /// Install `name`'s rules (`None`: nothing is installed under it); why they cannot be
 /// had otherwise.
 pub fn read(store: &Store, name: &str) -> Result<Option<Installed>, String> {
+    let Some((manifest, text)) = recorded(store, name)? else {
+        return Ok(None);
+    };
+    let compiled = compile_recorded(&text, &manifest.source_file)
+        .ok_or_else(|| do_not_compile(name, &manifest))?;
+    Ok(Some(Installed {
+        manifest,
+        text,
+        compiled,
+    }))
+}
+
+/// Install `name`'s rules read as far as their meaning ([`module_recorded`]): what
+/// `apply --dry-run`'s semantic diff compares with, without compiling the install
+/// again (`None`: nothing is installed under it).
+pub fn read_module(store: &Store, name: &str) -> Result<Option<Module>, String> {
+    let Some((manifest, text)) = recorded(store, name)? else {
+        return Ok(None);
+    };
+    module_recorded(&text, &manifest.source_file)
+        .map(Some)
+        .ok_or_else(|| do_not_compile(name, &manifest))
+}
+
+/// Install `name`'s manifest and the rule text it records.
+fn recorded(store: &Store, name: &str) -> Result<Option<(Manifest, String)>, String> {
     let manifest = match store.manifest(name) {
         Ok(Some(m)) => m,
         Ok(None) => return Ok(None),
@@ -33,38 +59,54 @@ pub fn read(store: &Store, name: &str) -> Result<Option<Installed>, String> {
         Some(t) => t,
         None => source_file_text(&manifest)?,
     };
-    let compiled = compile_recorded(&text, &manifest.source_file).ok_or_else(|| {
-        format!(
-            "the rules install `{name}` records (from {}) do not compile",
-            manifest.source_file
-        )
-    })?;
-    Ok(Some(Installed {
-        manifest,
-        text,
-        compiled,
-    }))
+    Ok(Some((manifest, text)))
+}
+
+/// Why an install's recorded rules cannot be read back.
+fn do_not_compile(name: &str, m: &Manifest) -> String {
+    format!(
+        "the rules install `{name}` records (from {}) do not compile",
+        m.source_file
+    )
 }
 
 /// Rule text an install recorded (its `file` sets written out), compiled as `apply`
 /// compiles it, its set files (if any are left) read beside `source_file`: `None` when
 /// it does not compile.
 pub fn compile_recorded(text: &str, source_file: &str) -> Option<Compiled> {
+    sockc_compiler::compile(text, &recorded_options(text, source_file)).0
+}
+
+/// Rule text an install recorded, read as [`compile_recorded`] reads it but only as
+/// far as its rules' meaning ([`driver::analyze`], no lints): what a semantic diff
+/// against the install compares with (`apply --dry-run`). `None` when it does not
+/// compile that far.
+pub fn module_recorded(text: &str, source_file: &str) -> Option<Module> {
+    let opts = driver::Options {
+        lints: Lints::Skip,
+        ..recorded_options(text, source_file)
+    };
+    let checked = driver::check(text, &opts).ok()?;
+    let (analyzed, diags) = driver::analyze(checked, &opts);
+    (!diag::has_errors(&diags)).then_some(analyzed.module)
+}
+
+/// The options [`compile_recorded`] compiles with.
+fn recorded_options(text: &str, source_file: &str) -> driver::Options {
     let base = Path::new(source_file).parent();
     // The text compiled when it was applied, its sets read from files; written out,
     // a large set may take it past the rule file size limit, which is for text a
     // person writes (the set element limit still bounds it).
     let mut limits = settings().limits;
     limits.source_bytes = limits.source_bytes.max(text.len() as u64);
-    let opts = driver::Options {
+    driver::Options {
         sema: sema::Options {
             base_dir: base.map(Path::to_path_buf),
             set_dirs: settings().set_dirs.clone(),
             limits,
         },
         ..Default::default()
-    };
-    sockc_compiler::compile(text, &opts).0
+    }
 }
 
 /// The source file a manifest without recorded text names, if it still holds what

@@ -252,3 +252,42 @@ fn the_warnings_after_the_answer_start_on_a_line_of_their_own() {
     assert_eq!(err, "", "no warnings, no line");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 50: a diff without the plan (`--details`, `--summary`, `--json`) reads both
+/// files only as far as their rules' meaning: `--timings` names parse, sema and the
+/// passes that shape the rules, never `classify`, `lower` or `maps`, which a diff with
+/// the plan runs. Its warnings are those the whole compile gives (the same lints on
+/// the same rules), and its answer the one `--details` starts with.
+#[test]
+fn a_plain_diff_never_lowers_and_says_what_a_full_compile_says() {
+    for name in ["shadow", "sets", "ct", "blocks"] {
+        let old = format!("rules/diff/{name}_old.sk");
+        let new = format!("rules/diff/{name}_new.sk");
+        let (code, out, err) = sockc(&["diff", "--timings", &old, &new]);
+        assert!(code == 0 || code == 4, "{name}: {code}: {err}");
+        let timings = err
+            .lines()
+            .find(|l| l.starts_with("timings (ms): OLD: "))
+            .unwrap_or_else(|| panic!("{name}: no timings in {err}"));
+        assert!(
+            timings.contains("parse") && timings.contains("sema"),
+            "{timings}"
+        );
+        for late in ["classify", "thread", "lower", "maps"] {
+            assert!(!timings.contains(late), "{name}: {late} in {timings}");
+        }
+        let (full_code, full_out, full_err) =
+            sockc(&["diff", "--details", "--timings", &old, &new]);
+        assert_eq!(full_code, code, "{name}");
+        let full_timings = full_err.lines().find(|l| l.starts_with("timings")).unwrap();
+        assert!(full_timings.contains("lower"), "{name}: {full_timings}");
+        assert!(full_out.starts_with(&out), "{name}: {out}\n---\n{full_out}");
+        let warnings = |e: &str| -> String {
+            e.lines()
+                .filter(|l| !l.starts_with("timings"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(warnings(&err), warnings(&full_err), "{name}");
+    }
+}

@@ -102,6 +102,33 @@ pub(crate) fn optimize_timed(
     (diags, times)
 }
 
+/// The passes a semantic reading of `module` needs, without planning its code:
+/// `normalize` at `-O2` (the IR every later reader sees) and the lints when `lints`
+/// says so, whose warnings are those [`optimize_timed`] gives, as they read the same
+/// normalized module. `classify` and `thread` only plan steps for lowering (the rules
+/// stay as they are), so a reader of the rules (`semdiff`) skips them.
+pub(crate) fn analyze_timed(
+    module: &mut Module,
+    level: OptLevel,
+    lints: Lints,
+) -> (Vec<Diagnostic>, Vec<(&'static str, Duration)>) {
+    let mut times = Vec::new();
+    check(module, "sema");
+    if level >= OptLevel::O2 {
+        let start = Instant::now();
+        normalize::run(module);
+        times.push(("normalize", start.elapsed()));
+        check(module, "normalize");
+    }
+    let mut diags = Vec::new();
+    if lints == Lints::Run {
+        let start = Instant::now();
+        diags = anomalies::run(module);
+        times.push(("anomalies", start.elapsed()));
+    }
+    (diags, times)
+}
+
 /// Whether a compile runs the optimizer's lints ([`anomalies`]). They only report:
 /// skipping them changes no byte of the output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

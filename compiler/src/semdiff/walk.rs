@@ -125,9 +125,15 @@ impl Step<'_> {
 /// as one step: between two pairs, OLD's unpaired rules, then NEW's. A paired rule
 /// whose partner is not where the order expects it (the pairs cross, which the
 /// alignment does not make) is taken as two one-sided steps: still exact, only slower.
-fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs) -> Vec<Step<'t>> {
+/// A rule whose region misses `within` (every box the walk splits is inside it) can
+/// decide no box and makes no step: at 100k rules and a two-rule edit, nearly all.
+fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs, within: &Region) -> Vec<Step<'t>> {
     let paired_new: HashSet<usize> = pairs.deciding.values().copied().collect();
+    let reaches = reach_test(within);
     let step = |t: &'t Term, old: Option<&Term>, new: Option<&Term>| {
+        if !reaches(&t.region) {
+            return None;
+        }
         let hull = constrained_hull(&t.region)?;
         let takes = Sides {
             old: old.map(|t| Decider::Rule(t.index)),
@@ -177,6 +183,22 @@ fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs) -> Vec<Step<'t>> 
         steps.extend(made);
     }
     steps
+}
+
+/// Past this many boxes, the candidate region is not tested against every rule (the
+/// test would cost more than the steps it saves): every rule makes a step.
+const REACH_TEST_MAX: usize = 64;
+
+/// Whether a rule's region meets `within` (always yes when `within` has more than
+/// [`REACH_TEST_MAX`] boxes).
+fn reach_test(within: &Region) -> impl Fn(&Region) -> bool + '_ {
+    let test = within.boxes().len() <= REACH_TEST_MAX;
+    move |r: &Region| {
+        !test
+            || r.boxes()
+                .iter()
+                .any(|rb| within.boxes().iter().any(|c| c.overlaps(rb, &mut 0)))
+    }
 }
 
 /// A box some side has not decided yet, who has decided it so far, and the steps
@@ -356,7 +378,7 @@ pub(super) fn decide(
     max_boxes: usize,
     out: impl FnMut(Piece),
 ) -> Result<(), TooFragmented> {
-    let steps = merged(&o.deciding, &n.deciding, pairs);
+    let steps = merged(&o.deciding, &n.deciding, pairs, candidates);
     let every = Rest::every(steps.len() as u32, EVERY_DIM);
     let hulls = Hulls::new(steps.iter().map(|s| (s.sides(), &s.hull[..])));
     let mut walk = Walk {

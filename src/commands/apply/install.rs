@@ -177,5 +177,5 @@ fn manifest_path(file: &Path) -> String {
 /// The rules the install `name` runs ([`installed`]); an empty module when nothing is
 /// installed; why they cannot be had otherwise.
 fn installed_module(store: &Store, name: &str) -> Result<Module, String> {
-    Ok(installed::read(store, name)?.map_or_else(Module::default, |i| i.compiled.module))
+    Ok(installed::read_module(store, name)?.unwrap_or_default())
 }
