@@ -180,3 +180,33 @@ pub(super) const SOCK_OPS_CTX: SockCtx = SockCtx {
     len: None,
     sk: None,
 };
+
+/// Where a `connect()`'s destination is in `struct bpf_sock_addr` (the context of
+/// `BPF_PROG_TYPE_CGROUP_SOCK_ADDR`): the address the caller passed, before the
+/// kernel routes it. `user_port` holds the port in network order in its low 16 bits.
+/// The layout the `cgroup connect` rows will read; checked against the running
+/// kernel's BTF in a test.
+#[derive(Clone, Copy, Debug)]
+pub struct SockAddrCtx {
+    /// `u32`: the `sa_family` the caller passed.
+    pub user_family: i16,
+    /// `u32`, network order.
+    pub user_ip4: i16,
+    /// `u32[4]`, network order.
+    pub user_ip6: i16,
+    /// `u32`, the port in network order in the low 16 bits.
+    pub user_port: i16,
+    /// `u32`: the socket's family (`AF_INET`, `AF_INET6`).
+    pub family: i16,
+    /// `u32`: `IPPROTO_TCP`, `IPPROTO_UDP`, ... of the socket.
+    pub protocol: i16,
+}
+
+pub const SOCK_ADDR_CTX: SockAddrCtx = SockAddrCtx {
+    user_family: offset_of!(uapi::bpf_sock_addr, user_family) as i16,
+    user_ip4: offset_of!(uapi::bpf_sock_addr, user_ip4) as i16,
+    user_ip6: offset_of!(uapi::bpf_sock_addr, user_ip6) as i16,
+    user_port: offset_of!(uapi::bpf_sock_addr, user_port) as i16,
+    family: offset_of!(uapi::bpf_sock_addr, family) as i16,
+    protocol: offset_of!(uapi::bpf_sock_addr, protocol) as i16,
+};

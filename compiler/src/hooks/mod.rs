@@ -23,8 +23,8 @@ use aya_obj::generated::{bpf_attach_type, bpf_prog_type, nf_inet_hooks};
 use serde::{Deserialize, Serialize};
 
 pub use self::contexts::{
-    NfCtx, PacketCtx, SkLookupCtx, SockCtx, AF_INET, AF_INET6, NF_ACCEPT, NF_CTX, NF_DROP,
-    SK_LOOKUP_CTX, TCX_NEXT,
+    NfCtx, PacketCtx, SkLookupCtx, SockAddrCtx, SockCtx, AF_INET, AF_INET6, NF_ACCEPT, NF_CTX,
+    NF_DROP, SK_LOOKUP_CTX, SOCK_ADDR_CTX, TCX_NEXT,
 };
 pub use self::table::HOOKS;
 use crate::syntax::ast::{ActionKw, HookHead, NfHook, Verdict};
@@ -412,6 +412,12 @@ mod tests {
             ("bpf_sk_lookup", "local_port", SK_LOOKUP_CTX.local_port),
             ("bpf_nf_ctx", "state", NF_CTX.state),
             ("bpf_nf_ctx", "skb", NF_CTX.skb),
+            ("bpf_sock_addr", "user_family", SOCK_ADDR_CTX.user_family),
+            ("bpf_sock_addr", "user_ip4", SOCK_ADDR_CTX.user_ip4),
+            ("bpf_sock_addr", "user_ip6", SOCK_ADDR_CTX.user_ip6),
+            ("bpf_sock_addr", "user_port", SOCK_ADDR_CTX.user_port),
+            ("bpf_sock_addr", "family", SOCK_ADDR_CTX.family),
+            ("bpf_sock_addr", "protocol", SOCK_ADDR_CTX.protocol),
         ];
         // Socket-layer contexts: every field the sockmap lowerings read.
         for (strukt, ctx) in [
