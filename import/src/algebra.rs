@@ -37,10 +37,13 @@ pub enum Dim {
     IcmpCode,
     /// conntrack state, [`crate::model::CT_NEW`] .. [`crate::model::CT_UNTRACKED`].
     CtState,
+    /// The IPv4 TTL or the IPv6 hop limit (which one: [`Dim::Family`], which every cube
+    /// constraining it holds to one version).
+    HopLimit,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 12] = [
+    pub const ALL: [Dim; 13] = [
         Dim::Family,
         Dim::Proto,
         Dim::Src4,
@@ -53,13 +56,14 @@ impl Dim {
         Dim::IcmpType,
         Dim::IcmpCode,
         Dim::CtState,
+        Dim::HopLimit,
     ];
 
     /// The largest value of the field.
     pub fn highest(self) -> u128 {
         match self {
             Dim::Family => 6,
-            Dim::Proto | Dim::TcpFlags | Dim::IcmpType | Dim::IcmpCode => 255,
+            Dim::Proto | Dim::TcpFlags | Dim::IcmpType | Dim::IcmpCode | Dim::HopLimit => 255,
             Dim::Src4 | Dim::Dst4 => u32::MAX as u128,
             Dim::Src6 | Dim::Dst6 => u128::MAX,
             Dim::SrcPort | Dim::DstPort => 65535,

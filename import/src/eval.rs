@@ -34,6 +34,8 @@ pub struct Packet {
     pub icmp_type: u8,
     pub icmp_code: u8,
     pub ct_state: u8,
+    /// The IPv4 TTL or IPv6 hop limit.
+    pub hop_limit: u8,
     pub iif: String,
     pub oif: String,
     /// Decides the opaque atoms.
@@ -59,6 +61,7 @@ impl Packet {
             Dim::IcmpType if icmp => self.icmp_type as u128,
             Dim::IcmpCode if icmp => self.icmp_code as u128,
             Dim::CtState => self.ct_state as u128,
+            Dim::HopLimit => self.hop_limit as u128,
             _ => return None,
         })
     }
@@ -205,6 +208,7 @@ pub fn edge_packets(lists: &[&FlatList], ifaces: &[&str], n: usize, seed: u64) -
             icmp_type: pick(&mut rng, Dim::IcmpType) as u8,
             icmp_code: pick(&mut rng, Dim::IcmpCode) as u8,
             ct_state: pick(&mut rng, Dim::CtState) as u8,
+            hop_limit: pick(&mut rng, Dim::HopLimit) as u8,
             iif: iface(&mut rng),
             oif: iface(&mut rng),
             seed: rng.next_u64(),

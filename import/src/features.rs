@@ -72,8 +72,9 @@ pub enum Feature {
     /// `-m set` with a negation or several dimensions, nft set lookups the import
     /// cannot write as an address or port set.
     SetMatch,
-    /// IP header fields sockc does not read: TTL/hop limit, length, DSCP/TOS, ECN,
-    /// fragments, IP options, IPv6 extension headers.
+    /// IP header fields sockc does not read: length, DSCP/TOS, ECN, fragments, IP
+    /// options, IPv6 extension headers (the TTL and hop limit it reads: `ttl`,
+    /// `hoplimit`, written by `lower/cube.rs`).
     IpHeader,
     /// Transport fields sockc does not read (TCP options, SCTP chunks, DCCP types,
     /// AH/ESP SPIs, ...).

@@ -226,6 +226,8 @@ pub enum Key {
     /// when the rule is loaded; the values are names.
     Iif,
     Oif,
+    /// `ip ttl`, `-m ttl` (IPv4) and `ip6 hoplimit`, `-m hl` (IPv6): implies the family.
+    HopLimit(IpVersion),
 }
 
 impl Key {
@@ -271,6 +273,8 @@ impl Key {
             Key::Oifname => "oifname".into(),
             Key::Iif => "iif".into(),
             Key::Oif => "oif".into(),
+            Key::HopLimit(IpVersion::V4) => "ip ttl".into(),
+            Key::HopLimit(IpVersion::V6) => "ip6 hoplimit".into(),
         }
     }
 }

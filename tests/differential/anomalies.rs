@@ -387,6 +387,7 @@ fn header() -> impl Strategy<Value = eval::Headers> {
                 proto,
                 fragment: false,
                 l4,
+                ttl: 64,
             }
         });
     prop::option::weighted(0.95, ip).prop_map(|ip| eval::Headers {

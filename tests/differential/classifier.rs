@@ -127,6 +127,7 @@ impl ClassifierPools {
             icmp_type: r.icmp.map(|(t, _)| t),
             icmp_code: r.icmp.and_then(|(_, c)| c),
             frag: false,
+            hop: None,
             order: r.order,
             facts: Vec::new(),
         }

@@ -56,6 +56,8 @@ pub struct Tally {
     pub past_classifier: u64,
     /// Runs whose `reject` answered, the answer checked in the frame the program left.
     pub answers: u64,
+    /// Runs decided by a rule that tests the TTL or hop limit.
+    pub by_hop_limit: u64,
 }
 
 impl fmt::Display for Tally {
@@ -67,7 +69,7 @@ impl fmt::Display for Tally {
              {} TC runs skipped (IP EtherType frame shorter than the IP header); \
              decided by a rule {:.0}%, count rules hit {} times, not IP {:.0}%, \
              no L4 fields {:.0}%, {} truncated and {} patched packets, {} rule sets with \
-             port bitmaps, {} reject answers checked",
+             port bitmaps, {} reject answers checked, {} runs decided by a ttl/hoplimit rule",
             self.rule_sets,
             self.rules,
             self.pairs,
@@ -81,6 +83,7 @@ impl fmt::Display for Tally {
             self.patched,
             self.port_bitmaps,
             self.answers,
+            self.by_hop_limit,
         )?;
         if self.by_classifier + self.past_classifier > 0 {
             write!(
@@ -100,6 +103,11 @@ impl Tally {
             Decider::Rule(i) => i,
             Decider::Default => usize::MAX,
         };
+        let hop = prog
+            .rules
+            .get(decider)
+            .is_some_and(|r| !r.m.fields.is_empty());
+        self.by_hop_limit += u64::from(hop);
         let ranges: Vec<_> = classifiers(prog).map(|c| c.rules.clone()).collect();
         if ranges.iter().any(|r| r.contains(&decider)) {
             self.by_classifier += 1;
@@ -339,6 +347,8 @@ pub fn check_in_kernel(
             tally.add_evaluation(&want);
             if level == OptLevel::O2 {
                 tally.add_classifier_decision(prog, &want);
+            } else if let Decider::Rule(i) = want.decider {
+                tally.by_hop_limit += u64::from(!prog.rules[i].m.fields.is_empty());
             }
             // Each packet meets the answer limits with room, as the evaluator has it
             // (the packets of a set share a few sources: a destination's bucket would

@@ -207,6 +207,8 @@ pub struct PacketRecipe {
     payload: Vec<u8>,
     truncation: Option<Truncation>,
     patch: Option<Patch>,
+    /// The IPv4 TTL or IPv6 hop limit.
+    ttl: u8,
 }
 
 /// A packet ready to run.
@@ -378,6 +380,7 @@ impl PacketRecipe {
             payload: self.payload.clone(),
             truncate_to: None,
             ether_type: None,
+            ttl: self.ttl,
         };
         let cut = match self.truncation {
             Some(Truncation::Boundary { index, delta }) => {
@@ -518,6 +521,7 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
             payload,
             option::weighted(0.25, truncation),
             option::weighted(0.15, patch),
+            crate::strategies::hop_value(),
         ),
     )
         .prop_map(
@@ -525,7 +529,7 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
                 (v6, src, dst, l4),
                 (sport, dport, flags, icmp),
                 (vlan, ipv4_options, fragment_offset, more_fragments, ipv6_ext),
-                (payload, truncation, patch),
+                (payload, truncation, patch, ttl),
             )| PacketRecipe {
                 v6,
                 src,
@@ -543,6 +547,7 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
                 payload,
                 truncation,
                 patch,
+                ttl,
             },
         )
 }

@@ -529,6 +529,8 @@ fn generated_rule_sets_compile_and_evaluate() {
         " type ",
         " type echo",
         " code ",
+        "ttl ",
+        "hoplimit ",
         "set a",
         "set p",
         ";",
@@ -552,6 +554,10 @@ fn generated_rule_sets_compile_and_evaluate() {
         "count rules hit too rarely: {tally}"
     );
     assert!(tally.not_ip * 50 > runs, "too few non-IP frames: {tally}");
+    assert!(
+        tally.by_hop_limit * 200 > runs,
+        "ttl/hoplimit rules decide too rarely: {tally}"
+    );
     assert!(
         tally.port_bitmaps * 20 > tally.rule_sets,
         "too few rule sets test a long port list by bitmap: {tally}"

@@ -247,6 +247,8 @@ pub struct Rule {
     pub icmp_code: Option<u8>,
     /// `frag`: only fragments.
     pub frag: bool,
+    /// `ttl ...` or `hoplimit ...` (by the rule's family: see [`HopTest`]).
+    pub hop: Option<HopTest>,
     /// Permutation of the match items (0: proto, family, from, to, flags, type, code,
     /// frag).
     pub order: u32,
@@ -286,7 +288,19 @@ impl Rule {
                 Addr::Literal(l) => Some(l.family),
                 _ => None,
             });
-        let family = self.icmp_family().or(self.family).or(literal_family);
+        let hop_family = self
+            .hop
+            .as_ref()
+            .map(|h| if h.v6 { Family::V6 } else { Family::V4 });
+        let family = self
+            .icmp_family()
+            .or(self.family)
+            .or(literal_family)
+            .or(hop_family);
+        if let (Some(h), Some(f)) = (&mut self.hop, family) {
+            h.v6 = f == Family::V6;
+            h.normalize();
+        }
         if let Some(f) = family {
             self.family = self.family.map(|_| f);
         }
@@ -386,6 +400,9 @@ impl fmt::Display for Rule {
         if self.frag {
             items.push("frag".into());
         }
+        if let Some(h) = &self.hop {
+            items.push(h.to_string());
+        }
         permute(&mut items, self.order);
         items.extend(self.facts.iter().cloned());
         f.write_str(match self.action {
@@ -399,6 +416,66 @@ impl fmt::Display for Rule {
         }
         if let Action::Reject(with) = self.action {
             f.write_str(REJECT_WITH[usize::from(with)])?;
+        }
+        Ok(())
+    }
+}
+
+/// The operators a [`HopTest`] writes, by index.
+pub const HOP_OPS: [&str; 7] = ["", "==", "!=", "<", ">", "<=", ">="];
+
+/// A TTL (IPv4) or hop limit (IPv6) test: `OP V[,V...]`, each V a number or range.
+#[derive(Clone, Debug)]
+pub struct HopTest {
+    /// `hoplimit` (else `ttl`); normalizing sets it from the rule's family.
+    pub v6: bool,
+    /// Index into [`HOP_OPS`].
+    pub op: u8,
+    pub values: Vec<(u8, u8)>,
+}
+
+impl HopTest {
+    /// Makes it a test sema accepts: an order operator with one number that some value
+    /// passes; `!=` with single numbers only (a list of ranges could cover every value).
+    fn normalize(&mut self) {
+        let op = HOP_OPS[usize::from(self.op) % HOP_OPS.len()];
+        for v in &mut self.values {
+            *v = (v.0.min(v.1), v.0.max(v.1));
+        }
+        match op {
+            "<" | ">" | "<=" | ">=" => {
+                let v = match op {
+                    "<" => self.values[0].0.max(1),
+                    ">" => self.values[0].0.min(254),
+                    _ => self.values[0].0,
+                };
+                self.values = vec![(v, v)];
+            }
+            "!=" => {
+                for v in &mut self.values {
+                    v.1 = v.0;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl fmt::Display for HopTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.v6 { "hoplimit" } else { "ttl" })?;
+        let op = HOP_OPS[usize::from(self.op) % HOP_OPS.len()];
+        if !op.is_empty() {
+            write!(f, " {op}")?;
+        }
+        let mut sep = " ";
+        for &(lo, hi) in &self.values {
+            if lo == hi {
+                write!(f, "{sep}{lo}")?;
+            } else {
+                write!(f, "{sep}{lo}-{hi}")?;
+            }
+            sep = ",";
         }
         Ok(())
     }

@@ -475,6 +475,7 @@ fn point_of(h: &Headers, g: &Given, buckets: &[OverLimit]) -> Point {
     };
     p[Dim::Proto] = ip.proto.into();
     p[Dim::Frag] = ip.fragment.into();
+    p[Dim::HopLimit] = ip.ttl.into();
     let bits = |a: IpAddr| match a {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => u128::from(a),

@@ -8,8 +8,8 @@ use proptest::{collection::vec, option, prelude::*, sample::select};
 use sockc_compiler::sema::ICMP_TYPES as ICMP_TYPE_NAMES;
 
 use crate::rules::{
-    Action, Addr, Block, Endpoint, Family, Hook, IcmpType, Literal, Port, ProtoMatch, Rule,
-    RuleSet, INTERFACES, REJECT_WITH,
+    Action, Addr, Block, Endpoint, Family, Hook, HopTest, IcmpType, Literal, Port, ProtoMatch,
+    Rule, RuleSet, HOP_OPS, INTERFACES, REJECT_WITH,
 };
 
 /// Address bits that rules share often, so prefixes nest and overlap across rules.
@@ -97,6 +97,23 @@ fn proto_match() -> impl Strategy<Value = ProtoMatch> {
     (number, 0u8..6).prop_map(|(number, spelling)| ProtoMatch { number, spelling })
 }
 
+/// TTL and hop limit values around the ones real rules test (1, 64, 128, 255).
+pub fn hop_value() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        3 => select(vec![0u8, 1, 2, 63, 64, 65, 127, 128, 254, 255]),
+        1 => any::<u8>(),
+    ]
+}
+
+fn hop_test() -> impl Strategy<Value = HopTest> {
+    let value = prop_oneof![
+        3 => hop_value().prop_map(|v| (v, v)),
+        1 => (hop_value(), hop_value()),
+    ];
+    (any::<bool>(), 0..HOP_OPS.len() as u8, vec(value, 1..=3))
+        .prop_map(|(v6, op, values)| HopTest { v6, op, values })
+}
+
 fn rule() -> impl Strategy<Value = Rule> {
     let action = prop_oneof![
         Just(Action::Allow),
@@ -129,13 +146,14 @@ fn rule() -> impl Strategy<Value = Rule> {
             option::weighted(0.4, icmp_code),
             order,
             proptest::bool::weighted(0.1),
+            option::weighted(0.15, hop_test()),
         ),
     )
         .prop_map(
             |(
                 (action, proto, family),
                 (src, dst, bare_dst),
-                (flags, icmp_type, icmp_code, order, frag),
+                (flags, icmp_type, icmp_code, order, frag, hop),
             )| {
                 Rule {
                     action,
@@ -148,6 +166,7 @@ fn rule() -> impl Strategy<Value = Rule> {
                     icmp_type,
                     icmp_code,
                     frag,
+                    hop,
                     order,
                     facts: Vec::new(),
                 }

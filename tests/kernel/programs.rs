@@ -33,6 +33,7 @@ use crate::common;
 mod cgroup;
 mod ext6;
 mod frames;
+mod ipfield;
 mod sk_lookup;
 mod tables;
 mod verifier_work;
@@ -121,6 +122,8 @@ fn code(kind: HookKind, v: V) -> u32 {
 fn counted_bytes(kind: HookKind, len: usize) -> u64 {
     match spec(kind).context {
         sockc_compiler::hooks::Context::Packet(ctx) if ctx.protocol.is_some() => len as u64 - 14,
+        // A netfilter program counts the packet from its network header on too.
+        sockc_compiler::hooks::Context::Netfilter => len as u64 - 14,
         _ => len as u64,
     }
 }

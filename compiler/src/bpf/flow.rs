@@ -11,7 +11,7 @@
 //! and `L4_OK` and `FRAG` as 0 or 1 only (the threading pass assumes it; tests check each
 //! prologue).
 
-pub(crate) const FLOW: i16 = -88;
+pub(crate) const FLOW: i16 = -96;
 pub(crate) const SRC4_PLEN: i16 = 0;
 pub const SRC4: i16 = 4;
 pub(crate) const DST4_PLEN: i16 = 8;
@@ -63,7 +63,12 @@ pub(crate) const ROUTE: i16 = 85;
 /// (which look up the flow an ICMP error quotes: `bpf::ct`) or reject (whose answers
 /// start from that header: `bpf::lower::reject`).
 pub(crate) const L4_OFF: i16 = 86;
-pub const SIZE: i16 = 88;
+/// The IPv4 TTL or the IPv6 hop limit (which one: `L3`). Written only by programs
+/// with a `ttl` or `hoplimit` test (`bpf::header`). Offsets 88 to 127 hold the IP
+/// and transport header fields rules compare (`syntax::ipfield`); 128 and up are
+/// for packet metadata (marks, conntrack, owner).
+pub const HOP_LIMIT: i16 = 88;
+pub const SIZE: i16 = 96;
 
 /// Absolute frame-pointer offset of a field.
 pub(crate) const fn at(field: i16) -> i16 {

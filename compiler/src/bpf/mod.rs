@@ -25,6 +25,7 @@ pub(crate) mod emit;
 pub mod entries;
 pub mod ext6;
 pub mod flow;
+pub(crate) mod header;
 pub(crate) mod iface;
 pub mod insn;
 pub mod kernel_ref;

@@ -119,6 +119,9 @@ pub enum Test {
     /// `mark VALUE/MASK`: the packet's mark (read from the socket buffer by each such
     /// test; see `bpf::mark`).
     Mark(crate::syntax::mark::MarkTest),
+    /// `ttl ...`, `hoplimit ...`: an IP header field the prologue copied into the flow
+    /// record (after the family test that makes it the field's header).
+    Field(crate::syntax::ipfield::FieldTest),
 }
 
 /// The tests of one rule's match and condition, in the order lowering emits them (a
@@ -200,6 +203,9 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     }
     if let Some(mark) = m.mark {
         t.push(Test::Mark(mark));
+    }
+    for f in &m.fields {
+        t.push(Test::Field(f.clone()));
     }
     if let Some(cond) = cond {
         t.push(Test::Socket {

@@ -301,6 +301,9 @@ pub struct RuleMatch {
     pub oif: Option<crate::syntax::iface::IfaceMatch>,
     /// `mark VALUE/MASK`: the packet's mark (netfilter blocks).
     pub mark: Option<crate::syntax::mark::MarkTest>,
+    /// `ttl ...`, `hoplimit ...`: IP header fields, sorted by field, each at most once
+    /// (xdp, tc and netfilter blocks).
+    pub fields: Vec<crate::syntax::ipfield::FieldTest>,
 }
 
 /// A rule's `limit`: as written, its bucket's constants, and the slot of its bucket
@@ -554,6 +557,9 @@ impl fmt::Display for RuleMatch {
         }
         if let Some(m) = &self.mark {
             write!(f, " {m}")?;
+        }
+        for t in &self.fields {
+            write!(f, " {t}")?;
         }
         if let Some(l) = &self.limit {
             write!(f, " {}", l.limit)?;

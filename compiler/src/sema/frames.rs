@@ -26,6 +26,8 @@ const ETHERTYPE_MIN: u16 = 0x0600;
 /// The neighbour discovery messages (RFC 4861) a host needs: router solicitation and
 /// advertisement, neighbour solicitation and advertisement, redirect.
 const ND_TYPES: [u8; 5] = [133, 134, 135, 136, 137];
+/// The hop limit every neighbour discovery message is sent (and must arrive) with.
+const ND_HOP_LIMIT: u32 = 255;
 
 /// Where a rule's frame matches are, for the checks that point at them.
 #[derive(Default)]
@@ -204,6 +206,8 @@ impl Checker<'_> {
             && m.tcp_flags.is_none()
             && m.icmp_type.is_none_or(|t| t == ty)
             && m.icmp_code.is_none_or(|c| c == 0)
+            // RFC 4861: every neighbour discovery message has hop limit 255.
+            && m.fields.iter().all(|t| t.matches(ND_HOP_LIMIT))
             && self.address_holds(&m.src, src)
             && self.address_holds(&m.dst, dst)
     }
@@ -246,7 +250,8 @@ fn match_span(m: &Match) -> Span {
         | Match::CtState(_, s)
         | Match::Limit(_, s)
         | Match::Route(_, s)
-        | Match::Mark(_, s) => *s,
+        | Match::Mark(_, s)
+        | Match::IpField(_, s) => *s,
         Match::Src(e) | Match::Dst(e) => e.span,
     }
 }

@@ -8,6 +8,7 @@
 
 mod ct;
 pub(crate) mod frames;
+mod header;
 pub(crate) mod ids;
 pub(crate) mod iface;
 mod limit;

@@ -457,6 +457,7 @@ impl Checker<'_> {
                 span,
             } => self.fold_iface((*dir, *negated, names, *span), spec, m, &mut seen.iface),
             Match::Mark(t, sp) => self.fold_mark(*t, *sp, spec, m, &mut seen.mark),
+            Match::IpField(t, sp) => self.fold_ipfield(t, *sp, spec, m, &mut seen.family),
         }
     }
 

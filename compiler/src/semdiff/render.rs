@@ -257,6 +257,15 @@ pub fn describe_box(b: &HeaderBox) -> String {
     describe_in(b, &[])
 }
 
+/// The rule word of the TTL or hop limit in a box whose frames are `frames`.
+fn hop_word(frames: &ValueSet) -> &'static str {
+    match frames.intervals() {
+        [(lo, hi)] if *lo == frame::V4 && *hi == frame::V4 => "ttl ",
+        [(lo, hi)] if *lo == frame::V6 && *hi == frame::V6 => "hoplimit ",
+        _ => "ttl/hoplimit ",
+    }
+}
+
 /// [`describe_box`], the `limit` buckets named by `buckets` (by bit number).
 fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -292,6 +301,7 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
             Dim::InDev => devices("in on ", set),
             Dim::OutDev => devices("out on ", set),
             Dim::Mark => values("mark ", d, set, |v| format!("{v:#x}")),
+            Dim::HopLimit => values(hop_word(b.get(Dim::Frame)), d, set, number),
             Dim::Over => match buckets_text(set, buckets) {
                 t if t.is_empty() => continue,
                 t => t,

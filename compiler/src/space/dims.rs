@@ -68,6 +68,8 @@ pub enum Dim {
     OutDev,
     /// The packet's mark (`mark`, netfilter): a 32-bit number.
     Mark,
+    /// The IPv4 TTL or the IPv6 hop limit (`ttl`, `hoplimit`): 0 to 255.
+    HopLimit,
     /// Which of the block's `limit` buckets have no room for the packet: bit `7 - i`
     /// for the diff's bucket `i` (see `semdiff::buckets`), so the first bucket's
     /// values are one interval. Rules without a `limit` leave it whole.
@@ -75,7 +77,7 @@ pub enum Dim {
 }
 
 /// The number of dimensions.
-pub const NDIMS: usize = 22;
+pub const NDIMS: usize = 23;
 
 impl Dim {
     /// Every dimension, in the order of [`DIMS`] (a dimension's relevance reads only
@@ -102,6 +104,7 @@ impl Dim {
         Dim::InDev,
         Dim::OutDev,
         Dim::Mark,
+        Dim::HopLimit,
         Dim::Over,
     ];
 
@@ -442,6 +445,14 @@ pub const DIMS: [DimSpec; NDIMS] = [
         max: u32::MAX as u128,
         prefer: &[0],
         relevant: always,
+    },
+    DimSpec {
+        dim: Dim::HopLimit,
+        name: "hoplimit",
+        max: 255,
+        // What a test packet has unless it says otherwise (`ttl N` in its text).
+        prefer: &[64],
+        relevant: ip,
     },
     DimSpec {
         dim: Dim::Over,

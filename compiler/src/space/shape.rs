@@ -36,6 +36,7 @@ use crate::{
     hooks::{Context, HookKind},
     ir::{AddrMatch, Module, PortMatch, RuleMatch},
     syntax::ast::{Family, SockCond, ETHERTYPE_IPV4, ETHERTYPE_IPV6},
+    syntax::ipfield::Field,
 };
 
 /// The address width of family index `f`.
@@ -574,6 +575,14 @@ fn facts_box(m: &RuleMatch) -> HeaderBox {
             Dim::Mark,
             ValueSet::from_intervals(iv.into_iter().map(|(lo, hi)| (lo.into(), hi.into()))),
         );
+    }
+    for t in &m.fields {
+        // The rule's family (set by sema from the field) says whose header it is.
+        let dim = match t.field {
+            Field::Ttl | Field::HopLimit => Dim::HopLimit,
+        };
+        let iv = t.ranges.iter().map(|&(lo, hi)| (lo.into(), hi.into()));
+        b = b.with(dim, ValueSet::from_intervals(iv));
     }
     b
 }

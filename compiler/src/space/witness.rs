@@ -45,6 +45,8 @@ pub struct IpPacket {
     /// transport header stays in the packet.
     pub fragment: bool,
     pub transport: Transport,
+    /// The IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
 }
 
 /// What a point stands for: a frame (`ip: None` is a non-IP frame) and, when a socket
@@ -101,6 +103,7 @@ impl Point {
             proto: self[Dim::Proto] as u8,
             fragment: self[Dim::Frag] == 1,
             transport: self.transport(),
+            ttl: self[Dim::HopLimit] as u8,
         });
         Packet {
             ip,
@@ -195,8 +198,13 @@ impl IpPacket {
             (true, true) => " ext fh mf",
         };
         let tag = vlan.map(|v| format!(" vlan {v}")).unwrap_or_default();
+        // 64 is what a test packet has without `ttl`.
+        let ttl = match self.ttl {
+            64 => String::new(),
+            t => format!(" ttl {t}"),
+        };
         format!(
-            "{kind} {} -> {}{frag}{rest}{tag}",
+            "{kind} {} -> {}{frag}{rest}{tag}{ttl}",
             endpoint(self.src, sport),
             endpoint(self.dst, dport)
         )

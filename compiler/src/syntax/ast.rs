@@ -294,6 +294,8 @@ pub enum Match {
         names: Vec<(String, Span)>,
         span: Span,
     },
+    /// `ttl ...`, `hoplimit ...`: an IP header field compared with numbers.
+    IpField(super::ipfield::FieldTest, Span),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -25,6 +25,7 @@ use crate::diag::{Code, Diagnostic, Sink, Span};
 
 mod blocks;
 mod decls;
+mod ipfield;
 mod mark;
 mod rules;
 mod values;

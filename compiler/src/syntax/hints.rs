@@ -344,6 +344,8 @@ const FOREIGN_WORDS: &[(&str, &str)] = &[
     ("icmp_type", "write `type N` or a type name: `icmp type echo-request`"),
     ("icmpv6-type", "write `type N` or a type name: `icmpv6 type echo-request`"),
     ("all", "write `any` (or leave the protocol out)"),
+    ("hl", "write `hoplimit N` (the IPv6 hop limit; `ttl N` for IPv4)"),
+    ("hop-limit", "write `hoplimit N` (the IPv6 hop limit; `ttl N` for IPv4)"),
 ];
 
 /// iptables options and what to write instead.
@@ -392,6 +394,15 @@ const IPTABLES_OPTIONS: &[(&str, &str)] = &[
     ),
     ("--tcp-flags", "write the TCP flag names: `syn`, `!ack`"),
     ("--syn", "write `syn !ack`"),
+    ("--ttl-eq", "write `ttl N` (`ttl != N` for `! --ttl-eq N`)"),
+    ("--ttl-lt", "write `ttl < N`"),
+    ("--ttl-gt", "write `ttl > N`"),
+    (
+        "--hl-eq",
+        "write `hoplimit N` (`hoplimit != N` for `! --hl-eq N`)",
+    ),
+    ("--hl-lt", "write `hoplimit < N`"),
+    ("--hl-gt", "write `hoplimit > N`"),
 ];
 
 /// Well-known service names users write for ports.

@@ -12,6 +12,7 @@
 //!
 //! Files, each using only those listed before it: `ct`, `iface`, `mark` and `reject` (what
 //! `ct state`, `in on`/`out on`, `mark` (and `residual`) and `reject ... with` name,
+//! and `ipfield`, the IP header fields `ttl` and `hoplimit` and their value sets,
 //! shared with the lowering and the evaluator),
 //! `ids` (users and groups: `uid 1001`, `user "www-data"`, as written and resolved),
 //! `limit` and `limit_fact` (a rate limit's bucket, and a bucket named from outside a
@@ -29,6 +30,7 @@ mod grammar;
 mod hints;
 pub mod ids;
 pub mod iface;
+pub mod ipfield;
 pub mod limit;
 pub mod limit_fact;
 pub mod mark;

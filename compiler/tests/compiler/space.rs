@@ -118,6 +118,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     frag: frag && ip_only,
                     ct: None,
                     mark: None,
+                    fields: Vec::new(),
                     limit: None,
                     route: None,
                     iif: None,
@@ -208,6 +209,7 @@ fn headers() -> impl Strategy<Value = Headers> {
                     proto,
                     fragment,
                     l4,
+                    ttl: 64,
                 }
             },
         );
@@ -247,6 +249,7 @@ fn point_of(h: &Headers, sock: u128, noise: &[u128; NDIMS]) -> Point {
     };
     p[Dim::Proto] = ip.proto.into();
     p[Dim::Frag] = ip.fragment.into();
+    p[Dim::HopLimit] = ip.ttl.into();
     let bits = |a: IpAddr| match a {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => u128::from(a),
@@ -288,7 +291,7 @@ fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock
 }
 
 fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
-    proptest::array::uniform22(any::<u128>())
+    proptest::array::uniform23(any::<u128>())
 }
 
 proptest! {

@@ -53,15 +53,17 @@ pub fn module(
 fn opaque_module(name: &str) -> Option<Feature> {
     Some(match name {
         "tcp" | "udp" | "sctp" | "dccp" | "udplite" | "icmp" | "icmp6" | "multiport"
-        | "iprange" | "conntrack" | "state" | "comment" | "addrtype" | "set" => return None,
+        | "iprange" | "conntrack" | "state" | "comment" | "addrtype" | "set" | "ttl" | "hl" => {
+            return None
+        }
         "hashlimit" => Feature::Hashlimit,
         "mark" | "connmark" => Feature::Mark,
         "owner" | "cgroup" => Feature::Owner,
         "recent" => Feature::Recent,
         "string" => Feature::StringMatch,
         "mac" | "physdev" | "pkttype" | "devgroup" => Feature::LinkLayer,
-        "ttl" | "hl" | "length" | "tos" | "dscp" | "ecn" | "frag" | "hbh" | "dst" | "rt"
-        | "ipv6header" | "mh" | "srh" => Feature::IpHeader,
+        "length" | "tos" | "dscp" | "ecn" | "frag" | "hbh" | "dst" | "rt" | "ipv6header" | "mh"
+        | "srh" => Feature::IpHeader,
         "ah" | "esp" | "ipcomp" | "tcpmss" => Feature::L4Header,
         "connbytes" | "connlimit" | "connlabel" | "helper" => Feature::Conntrack,
         _ => Feature::Other,
@@ -111,6 +113,7 @@ fn option(
             return Ok(());
         }
         "addrtype" => addrtype(o, v).unwrap_or_else(|| opaque_one(name, o)),
+        "ttl" | "hl" => hop_limit(name, o)?,
         "set" => return set_option(o, v, out),
         _ => opaque_one(name, o),
     };
@@ -137,6 +140,29 @@ fn multiport(o: &Opt, proto: Option<u8>) -> Match {
         },
         _ => opaque_one("multiport", o),
     }
+}
+
+/// `-m ttl --ttl-eq|--ttl-lt|--ttl-gt N` (IPv4) and `-m hl --hl-eq|--hl-lt|--hl-gt N`
+/// (IPv6), `!` before `--ttl-eq`/`--hl-eq` for "not equal".
+fn hop_limit(module: &str, o: &Opt) -> Result<Match, RuleError> {
+    let v = if module == "ttl" {
+        IpVersion::V4
+    } else {
+        IpVersion::V6
+    };
+    let n = values::number(o.arg(0)?)
+        .filter(|n| *n < 256)
+        .ok_or_else(|| RuleError(o.at, format!("`{}` is not a TTL or hop limit", o.args[0])))?;
+    let op = o.name.rsplit('-').next().unwrap_or("");
+    let (lo, hi) = match op {
+        "eq" => (n, n),
+        "lt" if n == 0 => return Ok(Match::test(vec![Key::HopLimit(v)], Rhs::Elements(vec![]))),
+        "lt" => (0, n - 1),
+        "gt" if n == 255 => return Ok(Match::test(vec![Key::HopLimit(v)], Rhs::Elements(vec![]))),
+        "gt" => (n + 1, 255),
+        _ => return Ok(opaque_one(module, o)),
+    };
+    Ok(Match::one(Key::HopLimit(v), lo, hi).negate(o.negated))
 }
 
 /// `--src-range a-b`, `--dst-range a-b` (`None`: another option).

@@ -1,6 +1,6 @@
 //! One cube → the matches of the sockc rules that admit exactly its packets: family,
 //! protocol, source and destination endpoints (literals, the input's named sets, or
-//! sets declared for value lists), TCP flags, ICMP type and code.
+//! sets declared for value lists), TCP flags, ICMP type and code, the TTL or hop limit.
 //!
 //! Invariant: the rules returned admit exactly the cube's packets (a cube that needs
 //! several protocols, flag combinations or ICMP types becomes several rules, each
@@ -115,6 +115,7 @@ impl CubeWriter<'_> {
         let protos = self.protocols(cube, &families)?;
         let flags = flag_words(cube);
         let icmp = icmp_words(cube)?;
+        let hop = hop_words(cube, &families)?;
         let mut out = Vec::new();
         for (fam, proto) in &protos {
             for f in &flags {
@@ -126,6 +127,7 @@ impl CubeWriter<'_> {
                     words.extend(dst.clone());
                     words.extend(f.iter().cloned());
                     words.extend(i.iter().cloned());
+                    words.extend(hop.iter().cloned());
                     words.extend(devices.iter().cloned());
                     if words.is_empty() {
                         // a rule without a match takes every frame; netfilter's IP
@@ -538,6 +540,34 @@ pub fn cover(v: &Ivs) -> Vec<(u8, u8)> {
         out.push((mask, value));
     }
     out
+}
+
+/// The `ttl` (IPv4) or `hoplimit` (IPv6) words of a cube, values and ranges in one
+/// list (none when it does not test the field). Every cube that tests the field holds
+/// one IP version (the keys that set it fix the family).
+fn hop_words(cube: &Cube, families: &Ivs) -> Result<Vec<String>, Refusal> {
+    let Some(values) = cube.get(Dim::HopLimit) else {
+        return Ok(Vec::new());
+    };
+    let word = match families.ranges() {
+        [(4, 4)] => "ttl",
+        [(6, 6)] => "hoplimit",
+        _ => {
+            return Err(needs(
+                Feature::IpHeader,
+                "a TTL or hop limit test over both IP versions",
+            ))
+        }
+    };
+    let list: Vec<String> = values
+        .ranges()
+        .iter()
+        .map(|&(lo, hi)| match lo == hi {
+            true => lo.to_string(),
+            false => format!("{lo}-{hi}"),
+        })
+        .collect();
+    Ok(vec![word.to_string(), list.join(",")])
 }
 
 /// ICMP type and code words.

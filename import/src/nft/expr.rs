@@ -111,6 +111,8 @@ pub fn selector(words: &[&str], table_v: Option<IpVersion>) -> Option<(Key, Vec<
         ["icmp", "code"] => (Key::IcmpCode(IpVersion::V4), l4(1)),
         ["icmpv6", "type"] => (Key::IcmpType(IpVersion::V6), l4(58)),
         ["icmpv6", "code"] => (Key::IcmpCode(IpVersion::V6), l4(58)),
+        ["ip", "ttl"] => (Key::HopLimit(IpVersion::V4), nfp(IpVersion::V4)),
+        ["ip6", "hoplimit"] => (Key::HopLimit(IpVersion::V6), nfp(IpVersion::V6)),
         _ => return None,
     })
 }
@@ -203,6 +205,7 @@ fn text_value(key: &Key, t: &str) -> Result<Value, String> {
             single(names::icmp_code(*v == IpVersion::V6, t).ok_or_else(bad)? as u128)
         }
         Key::CtState => single(names::ct_state(t).ok_or_else(bad)?),
+        Key::HopLimit(_) => single(values::number(t).filter(|n| *n < 256).ok_or_else(bad)?),
     }
 }
 
@@ -382,6 +385,8 @@ fn key_type(key: &Key) -> &'static str {
         Key::CtState => "ct_state",
         Key::Iifname | Key::Oifname => "ifname",
         Key::Iif | Key::Oif => "iface_index",
+        // nft types `ip ttl` and `ip6 hoplimit` as plain 8-bit integers.
+        Key::HopLimit(_) => "integer",
     }
 }
 

@@ -86,6 +86,7 @@ fn key_base(key: &Key) -> (Cube, Option<Dim>) {
             (c, Some(d))
         }
         Key::CtState => (c, Some(Dim::CtState)),
+        Key::HopLimit(v) => (single(c, Dim::Family, fam(*v)), Some(Dim::HopLimit)),
         Key::Iifname | Key::Oifname | Key::Iif | Key::Oif => (c, None),
     }
 }

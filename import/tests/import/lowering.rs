@@ -49,7 +49,9 @@ fn frame(p: &Packet) -> Vec<u8> {
         },
         (proto, _) => L4::Other { proto },
     };
-    PacketSpec::new(src, dst, l4).build()
+    let mut spec = PacketSpec::new(src, dst, l4);
+    spec.ttl = p.hop_limit;
+    spec.build()
 }
 
 /// What the flat rules that were written decide.

@@ -2,7 +2,8 @@
 //! files form no cycle and keep their layers, drawn in ARCHITECTURE.md; [`corpus`]:
 //! every corpus ruleset imports at every hook and matches its goldens in
 //! `import/tests/golden/` (`SOCKC_BLESS=1` rewrites them); [`cases`] and
-//! [`netfilter`]: small rulesets showing one behaviour each; [`semantics`] and
+//! [`netfilter`]: small rulesets showing one behaviour each ([`hop_limit`]: the TTL and
+//! hop limit from every format); [`semantics`] and
 //! [`txlate`]: the flat lists against an interpreter of the chains and the iptables
 //! project's translation pairs; [`lowering`]: the written rules against the reference
 //! evaluator; [`hostile`]: inputs built to grow without bound. `../common/` is what
@@ -21,6 +22,7 @@ mod cases;
 mod corpus;
 mod fuzz;
 mod held_out;
+mod hop_limit;
 mod hostile;
 mod lowering;
 mod netfilter;

@@ -34,6 +34,8 @@ pub struct IpHeader {
     /// A fragment: IPv4 with MF set or a fragment offset, IPv6 with a fragment header.
     pub fragment: bool,
     pub l4: L4Fields,
+    /// The IPv4 TTL or the IPv6 hop limit.
+    pub ttl: u8,
 }
 
 /// Most IPv6 extension headers (hop-by-hop, routing, fragment, destination options,
@@ -156,6 +158,7 @@ fn decode_ipv4(p: &[u8]) -> Option<IpHeader> {
         proto,
         fragment: fragment_field & 0x3fff != 0,
         l4,
+        ttl: fixed[8],
     })
 }
 
@@ -175,6 +178,7 @@ fn decode_ipv6(p: &[u8]) -> Option<IpHeader> {
         proto,
         fragment,
         l4,
+        ttl: fixed[7],
     })
 }
 

@@ -108,6 +108,8 @@ pub fn evaluate_message(
             dst: plain(to.ip()),
             proto: 6,
             fragment: false,
+            // The socket layer has no IP header: no rule there tests it.
+            ttl: 0,
             l4: L4Fields::Ports {
                 sport: from.port(),
                 dport: to.port(),

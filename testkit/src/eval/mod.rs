@@ -131,6 +131,8 @@ impl Lookup {
                 dst: self.local.ip(),
                 proto: self.proto,
                 fragment: false,
+                // An sk_lookup context has no IP header: no rule there tests it.
+                ttl: 0,
                 l4: L4Fields::Ports {
                     sport: self.remote.port(),
                     dport: self.local.port(),
@@ -473,6 +475,14 @@ fn condition_holds(c: SockCond, facts: &Facts) -> bool {
 }
 
 /// The packet part of a rule, straight from the language reference.
+/// The value of an IP header field in a packet's header.
+fn field_value(ip: &IpHeader, field: sockc_compiler::syntax::ipfield::Field) -> u32 {
+    use sockc_compiler::syntax::ipfield::Field;
+    match field {
+        Field::Ttl | Field::HopLimit => u32::from(ip.ttl),
+    }
+}
+
 pub fn packet_matches(module: &Module, m: &RuleMatch, h: &Headers) -> bool {
     // The frame: its EtherType (after at most one VLAN tag) and its outer tag.
     if m.ether_type.is_some_and(|t| h.ether_type != Some(t))
@@ -494,6 +504,11 @@ pub fn packet_matches(module: &Module, m: &RuleMatch, h: &Headers) -> bool {
         return false;
     }
     if m.frag && !ip.fragment {
+        return false;
+    }
+    // IP header fields: the rule's family (which sema sets from the field) has already
+    // said whose header it is.
+    if !m.fields.iter().all(|t| t.matches(field_value(ip, t.field))) {
         return false;
     }
     if !address_matches(module, &m.src, ip.src) || !address_matches(module, &m.dst, ip.dst) {

@@ -288,7 +288,12 @@ pub struct PacketSpec {
     /// from `src` for `dst` (IPv4), any other value carries the IP packet's bytes
     /// under that type.
     pub ether_type: Option<u16>,
+    /// The IPv4 TTL or IPv6 hop limit (64 unless the text says `ttl N`).
+    pub ttl: u8,
 }
+
+/// The TTL or hop limit of a test packet that names none.
+pub const DEFAULT_TTL: u8 = 64;
 
 impl PacketSpec {
     /// A plain packet: no VLAN, options, fragmentation, payload or truncation.
@@ -305,6 +310,7 @@ impl PacketSpec {
             payload: Vec::new(),
             truncate_to: None,
             ether_type: None,
+            ttl: DEFAULT_TTL,
         }
     }
 
@@ -534,7 +540,7 @@ impl PacketSpec {
                 f.extend_from_slice(&total.to_be_bytes());
                 f.extend_from_slice(&[0, 0]); // identification
                 f.extend_from_slice(&frag.to_be_bytes());
-                f.push(64); // TTL
+                f.push(self.ttl); // TTL
                 f.push(proto);
                 f.extend_from_slice(&[0, 0]); // checksum, filled below
                 f.extend_from_slice(&src.octets());
@@ -553,7 +559,7 @@ impl PacketSpec {
                 f.extend_from_slice(&[0x60, 0, 0, 0]); // version, TC, flow label
                 f.extend_from_slice(&payload_len.to_be_bytes());
                 f.push(self.ipv6_ext.first().map_or(proto, |e| e.number()));
-                f.push(64); // hop limit
+                f.push(self.ttl); // hop limit
                 f.extend_from_slice(&src.octets());
                 f.extend_from_slice(&dst.octets());
                 for (i, e) in self.ipv6_ext.iter().enumerate() {
@@ -773,6 +779,9 @@ impl fmt::Display for PacketSpec {
         }
         if let Some(t) = self.ether_type {
             write!(f, " ether {t:#06x}")?;
+        }
+        if self.ttl != DEFAULT_TTL {
+            write!(f, " ttl {}", self.ttl)?;
         }
         if let Some(n) = self.truncate_to {
             write!(f, " len {n}")?;

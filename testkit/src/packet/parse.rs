@@ -367,7 +367,10 @@ impl Parser<'_> {
         let is_icmp = matches!(kind, Kind::Icmp | Kind::Icmpv6);
         let known = matches!(word, "vlan" | "len")
             || (kind != Kind::Arp
-                && matches!(word, "ipopts" | "ext" | "frag" | "mf" | "payload" | "ether"))
+                && matches!(
+                    word,
+                    "ipopts" | "ext" | "frag" | "mf" | "payload" | "ether" | "ttl"
+                ))
             || (is_icmp && matches!(word, "type" | "code"));
         if known {
             return Ok(());
@@ -375,13 +378,13 @@ impl Parser<'_> {
         let msg = match kind {
             Kind::Tcp => {
                 "unknown TCP flag or option (flags: fin syn rst psh ack urg ece cwr; \
-                          options: vlan ipopts ext frag mf payload len)"
+                          options: vlan ipopts ext frag mf payload ttl len)"
             }
             Kind::Icmp | Kind::Icmpv6 => {
-                "unknown option (expected type, code, vlan, ipopts, ext, frag, mf, payload or len)"
+                "unknown option (expected type, code, vlan, ipopts, ext, frag, mf, payload, ttl or len)"
             }
             Kind::Arp => "unknown option (expected vlan or len)",
-            _ => "unknown option (expected vlan, ipopts, ext, frag, mf, payload, ether or len)",
+            _ => "unknown option (expected vlan, ipopts, ext, frag, mf, payload, ether, ttl or len)",
         };
         Err(self.err_at(tok, msg))
     }
@@ -437,6 +440,7 @@ impl Parser<'_> {
             "ether" => {
                 spec.ether_type = Some(self.number("EtherType", u64::from(u16::MAX))? as u16)
             }
+            "ttl" => spec.ttl = self.number("TTL or hop limit", u64::from(u8::MAX))? as u8,
             "len" => {
                 spec.truncate_to = Some(self.number("frame length", usize::MAX as u64)? as usize)
             }

@@ -720,3 +720,26 @@ fn arp_requests_and_other_ether_types() {
     let h = crate::eval::decode(&short);
     assert_eq!((h.ether_type, h.vlan), (None, None));
 }
+
+#[test]
+fn ttl_sets_the_ipv4_ttl_and_the_ipv6_hop_limit() {
+    let p = parse_packet("tcp 10.0.0.1:1 -> 10.0.0.2:22 ttl 3").unwrap();
+    let f = p.build();
+    assert_eq!(f[14 + 8], 3, "IPv4 TTL");
+    assert_eq!(
+        ones_sum(&f[14..34]),
+        0xffff,
+        "IPv4 header checksum covers the TTL"
+    );
+    assert_eq!(p.to_string(), "tcp 10.0.0.1:1 -> 10.0.0.2:22 ttl 3");
+    let p = parse_packet("udp [2001:db8::1]:1 -> [2001:db8::2]:53 ttl 255").unwrap();
+    assert_eq!(p.build()[14 + 7], 255, "IPv6 hop limit");
+    assert_eq!(parse_packet(&p.to_string()).unwrap(), p);
+    // Without `ttl`, 64, and the text does not name it.
+    let p = parse_packet("tcp 10.0.0.1:1 -> 10.0.0.2:22").unwrap();
+    assert_eq!(
+        (p.build()[14 + 8], p.to_string().contains("ttl")),
+        (64, false)
+    );
+    assert!(parse_packet("tcp 10.0.0.1:1 -> 10.0.0.2:22 ttl 256").is_err());
+}

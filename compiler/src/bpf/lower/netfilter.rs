@@ -22,6 +22,10 @@ pub(crate) fn lower(
     sizing: &Sizing,
 ) -> Result<Code, LowerError> {
     let mut b = CodeBuffer::new();
-    emit_prologue(&mut b, super::packet::uses_sets(prog));
+    emit_prologue(
+        &mut b,
+        super::packet::uses_sets(prog),
+        super::packet::tests_hop_limit(prog),
+    );
     rules::emit(b, module, prog, spec, sizing, &mut rules::NoRedirect)
 }

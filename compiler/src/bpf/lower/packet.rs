@@ -32,9 +32,16 @@ pub(crate) fn lower(
         .rules
         .iter()
         .any(|r| r.m.ct.is_some() || matches!(r.action, crate::ir::Action::Reject(_)));
-    emit_prologue(&mut b, &ctx, uses_sets(prog), frames, l4_offset);
+    let hop_limit = tests_hop_limit(prog);
+    emit_prologue(&mut b, &ctx, uses_sets(prog), frames, l4_offset, hop_limit);
     let mut answer = reject::Answer::new(&mut b, prog, spec, ctx, module.answers_limited_in(prog));
     rules::emit(b, module, prog, spec, sizing, &mut answer)
+}
+
+/// Whether any rule tests `ttl` or `hoplimit` (the prologue then copies the field
+/// into the flow record).
+pub(super) fn tests_hop_limit(prog: &Program) -> bool {
+    prog.rules.iter().any(|r| !r.m.fields.is_empty())
 }
 
 /// Whether any rule looks an address up in a set (the prologue then writes the LPM
@@ -66,6 +73,7 @@ mod tests {
                     &mut b,
                     &kind.spec().packet_ctx().unwrap(),
                     uses_sets,
+                    true,
                     true,
                     true,
                 );

@@ -472,6 +472,7 @@ fn emit_test(
         Test::Limit(l) => crate::bpf::limit::emit_test(b, l, fail),
         Test::Iface(m) => crate::bpf::iface::emit_test(b, m, fail),
         Test::Mark(m) => crate::bpf::mark::emit_test(b, m, fail),
+        Test::Field(t) => crate::bpf::header::emit_test(b, t, fail),
     }
 }
 

@@ -31,6 +31,9 @@ pub(super) fn conditional(r: &Rule) -> bool {
         || r.m.route.is_some()
         || r.m.tests_device()
         || r.m.mark.is_some()
+        // An IP header field (`ttl`, `hoplimit`): the anomaly search's quick form has
+        // no such dimension, so such a rule is treated like a conditioned one too.
+        || !r.m.fields.is_empty()
 }
 
 /// True when a rule with this action and condition, matching, may end the program

@@ -315,6 +315,7 @@ fn kind_of(sets: &Sets, r: &Rule) -> (Kind, usize) {
         && m.route.is_none()
         && !m.tests_device()
         && m.mark.is_none()
+        && m.fields.is_empty()
         && m.icmp_type.is_none()
         && m.icmp_code.is_none()
         && !m.frag

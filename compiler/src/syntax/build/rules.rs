@@ -154,6 +154,7 @@ impl Builder {
             }
             Rule::iface_match => self.iface_match(p, psp),
             Rule::mark_match => self.mark_match(p)?,
+            Rule::ipfield_match => self.ipfield_match(p)?,
             _ => return Some(None),
         };
         Some(Some(m))

@@ -1,0 +1,66 @@
+//! Checking IP header field tests (`ttl`, `hoplimit`): only hooks whose programs read
+//! the packet's IP header (XDP, TC and cgroup, from the packet; netfilter, through the
+//! socket buffer) can test them — sk_lookup and the socket layer see connections, not
+//! headers — and each field is tested once per rule. A field keeps its rule to the
+//! family whose header has it (`ttl` IPv4, `hoplimit` IPv6), as `icmp` does.
+//!
+//! Invariant: a field test reaches the IR only at a hook that reads the IP header,
+//! with the rule's family set to the field's, and a rule's tests sorted by field,
+//! each field at most once, never one that every value passes.
+
+use super::Checker;
+use crate::{
+    diag::{Code, Diagnostic, Span},
+    hooks::{Context, HookSpec},
+    ir::RuleMatch,
+    syntax::{ast::Family, ipfield::FieldTest},
+};
+
+impl Checker<'_> {
+    /// Adds the field test `t` at `sp` to `m`; `family` is the rule's family so far.
+    pub(super) fn fold_ipfield(
+        &mut self,
+        t: &FieldTest,
+        sp: Span,
+        spec: &HookSpec,
+        m: &mut RuleMatch,
+        family: &mut Option<(Family, Span)>,
+    ) {
+        let name = t.field.name();
+        if !matches!(spec.context, Context::Packet(_) | Context::Netfilter) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::HookCannotMatch,
+                    format!("{} hooks cannot read the packet's `{name}`", spec.name),
+                )
+                .label(sp, "not available in this hook")
+                .help("IP header fields work in xdp, tc, cgroup and netfilter blocks, which read the IP header"),
+            );
+            return;
+        }
+        if m.fields.iter().any(|f| f.field == t.field) {
+            self.diags.push(
+                Diagnostic::new(Code::Conflict, format!("more than one `{name}` in a rule"))
+                    .label(sp, "second one")
+                    .help(format!(
+                        "a packet has one {name}: list its values in one match, `{name} 1,64-128`"
+                    )),
+            );
+            return;
+        }
+        let f = if t.field.ipv6() {
+            Family::V6
+        } else {
+            Family::V4
+        };
+        self.constrain_family(family, f, sp);
+        if t.is_full() {
+            // Every value passes (`hoplimit <= 255`): the family is the whole test. A
+            // test the lowering would emit no branch for must not reach the IR, which
+            // assumes every test may fail.
+            return;
+        }
+        let at = m.fields.partition_point(|f| f.field < t.field);
+        m.fields.insert(at, t.clone());
+    }
+}

@@ -1,0 +1,97 @@
+//! A rule's IP header field test built: `ttl [OP] V[,V...]`, `hoplimit ...`
+//! (`syntax::ipfield` says what they mean).
+//!
+//! Invariant: a value past the field's bounds, a range written high to low, an order
+//! operator (`<`, `>`, ...) with more than one plain number, or a test no value passes
+//! is reported at its span and the match left out, never cut down.
+
+use pest::iterators::Pair;
+
+use super::Builder;
+use crate::diag::Code;
+use crate::syntax::{
+    ast::Match,
+    grammar::Rule,
+    ipfield::{Cmp, Field, FieldTest},
+};
+
+impl Builder {
+    /// `ipfield_match = { ipfield_name ~ ipfield_cmp? ~ ipfield_range ~ ("," ~ ipfield_range)* }`.
+    pub(super) fn ipfield_match(&mut self, pair: Pair<'_, Rule>) -> Option<Match> {
+        let sp = self.span(&pair);
+        let (mut field, mut cmp, mut values, mut ok) = (None, Cmp::In, Vec::new(), true);
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::ipfield_name => field = Field::from_name(p.as_str()),
+                Rule::ipfield_cmp => cmp = Cmp::from_word(p.as_str())?,
+                Rule::ipfield_range => match self.field_range(&p, field?) {
+                    Some(r) => values.push(r),
+                    None => ok = false,
+                },
+                _ => {}
+            }
+        }
+        let field = field?;
+        if !ok {
+            return None;
+        }
+        if cmp.is_order() && (values.len() != 1 || values[0].0 != values[0].1) {
+            self.err(
+                Code::Conflict,
+                format!(
+                    "`<`, `<=`, `>` and `>=` compare `{}` with one number",
+                    field.name()
+                ),
+                sp,
+                "one number after the operator",
+            );
+            return None;
+        }
+        let Some(t) = FieldTest::new(field, cmp, &values) else {
+            self.err(
+                Code::Conflict,
+                format!(
+                    "no `{}` value passes this test: it never matches",
+                    field.name()
+                ),
+                sp,
+                "never matches",
+            );
+            return None;
+        };
+        Some(Match::IpField(t, sp))
+    }
+
+    /// `N` or `N-M`, within the field's bounds.
+    fn field_range(&mut self, p: &Pair<'_, Rule>, field: Field) -> Option<(u32, u32)> {
+        let text = p.as_str();
+        let max = field.max();
+        let num = |s: &str| s.parse::<u64>().ok().filter(|n| *n <= u64::from(max));
+        let (lo, hi) = match text.split_once('-') {
+            Some((a, b)) => (num(a), num(b)),
+            None => (num(text), num(text)),
+        };
+        let sp = self.span(p);
+        match (lo, hi) {
+            (Some(lo), Some(hi)) if lo <= hi => Some((lo as u32, hi as u32)),
+            (Some(_), Some(_)) => {
+                self.err(
+                    Code::OutOfRange,
+                    format!("the range `{text}` runs backwards"),
+                    sp,
+                    "write the lower end first",
+                );
+                None
+            }
+            _ => {
+                self.err(
+                    Code::OutOfRange,
+                    format!("{} `{text}` is out of range (0 to {max})", field.name()),
+                    sp,
+                    "out of range",
+                );
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! IP header fields a rule compares with numbers (`ttl 1`, `hoplimit 255`,
+//! `ttl != 64`, `ttl < 5`, `hoplimit 1-64,255`): which fields there are, the family
+//! each belongs to, and the set of values a test admits — shared by the parser, sema,
+//! the lowering, the header space and the evaluator.
+//!
+//! Invariant: a [`FieldTest`]'s `ranges` are sorted, disjoint, non-adjacent inclusive
+//! intervals within `0..=field.max()`, never empty; `!=`, `<` and `>` are turned into
+//! such ranges when the test is built, so every later stage reads one form.
+
+use std::fmt;
+
+/// A header field a rule can compare. Add fields at the end: the variants' order is
+/// the order a rule's field tests are listed and lowered in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    /// The IPv4 header's time to live (`ip ttl`, iptables' `-m ttl`).
+    Ttl,
+    /// The IPv6 header's hop limit (`ip6 hoplimit`, ip6tables' `-m hl`).
+    HopLimit,
+}
+
+impl Field {
+    pub const ALL: [Field; 2] = [Field::Ttl, Field::HopLimit];
+
+    /// The word a rule writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Ttl => "ttl",
+            Field::HopLimit => "hoplimit",
+        }
+    }
+
+    pub fn from_name(word: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == word)
+    }
+
+    /// Whether the field is in the IPv6 header (else the IPv4 one): a test of it keeps
+    /// its rule to that family.
+    pub fn ipv6(self) -> bool {
+        match self {
+            Field::Ttl => false,
+            Field::HopLimit => true,
+        }
+    }
+
+    /// The largest value the field holds.
+    pub fn max(self) -> u32 {
+        match self {
+            Field::Ttl | Field::HopLimit => u32::from(u8::MAX),
+        }
+    }
+}
+
+/// How a field test compares, as written before its values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmp {
+    /// No operator (or `==`): one of the values.
+    In,
+    /// `!=` (or `!`): none of the values.
+    NotIn,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Cmp {
+    pub fn from_word(w: &str) -> Option<Cmp> {
+        Some(match w {
+            "==" => Cmp::In,
+            "!=" | "!" => Cmp::NotIn,
+            "<" => Cmp::Lt,
+            "<=" => Cmp::Le,
+            ">" => Cmp::Gt,
+            ">=" => Cmp::Ge,
+            _ => return None,
+        })
+    }
+
+    /// Whether it takes exactly one plain number (`<`, `<=`, `>`, `>=`).
+    pub fn is_order(self) -> bool {
+        matches!(self, Cmp::Lt | Cmp::Le | Cmp::Gt | Cmp::Ge)
+    }
+}
+
+/// `FIELD [OP] V[,V...]` with its values as ranges: the packet's field is in one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FieldTest {
+    pub field: Field,
+    pub ranges: Vec<(u32, u32)>,
+}
+
+impl FieldTest {
+    /// The test `field cmp values`, or `None` when no value of the field passes it
+    /// (`ttl < 0`, `ttl != 0-255`). `values` are inclusive ranges within the field's
+    /// bounds, in any order; an order operator takes the first one's low end.
+    pub fn new(field: Field, cmp: Cmp, values: &[(u32, u32)]) -> Option<FieldTest> {
+        let max = field.max();
+        let v = values.first().map_or(0, |r| r.0);
+        let ranges = match cmp {
+            Cmp::In => normalize(values.to_vec()),
+            Cmp::NotIn => complement(&normalize(values.to_vec()), max),
+            Cmp::Lt if v == 0 => Vec::new(),
+            Cmp::Lt => vec![(0, v - 1)],
+            Cmp::Le => vec![(0, v)],
+            Cmp::Gt if v >= max => Vec::new(),
+            Cmp::Gt => vec![(v + 1, max)],
+            Cmp::Ge => vec![(v, max)],
+        };
+        (!ranges.is_empty()).then_some(FieldTest { field, ranges })
+    }
+
+    pub fn matches(&self, value: u32) -> bool {
+        self.ranges
+            .iter()
+            .any(|&(lo, hi)| lo <= value && value <= hi)
+    }
+
+    /// Whether every value of the field passes (the test tests nothing but the family).
+    pub fn is_full(&self) -> bool {
+        self.ranges == [(0, self.field.max())]
+    }
+}
+
+/// Sorted, merged (overlapping or adjacent joined).
+fn normalize(mut r: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+    r.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(r.len());
+    for (lo, hi) in r {
+        match out.last_mut() {
+            Some(last) if u64::from(lo) <= u64::from(last.1) + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// The values of `0..=max` outside the normalized `r`.
+fn complement(r: &[(u32, u32)], max: u32) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    let mut next = 0u64;
+    for &(lo, hi) in r {
+        if u64::from(lo) > next {
+            out.push((next as u32, lo - 1));
+        }
+        next = u64::from(hi) + 1;
+    }
+    if next <= u64::from(max) {
+        out.push((next as u32, max));
+    }
+    out
+}
+
+impl fmt::Display for FieldTest {
+    /// The canonical form, which parses back to the same test: `ttl 0-63,65-255`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.field.name())?;
+        let mut sep = " ";
+        for &(lo, hi) in &self.ranges {
+            if lo == hi {
+                write!(f, "{sep}{lo}")?;
+            } else {
+                write!(f, "{sep}{lo}-{hi}")?;
+            }
+            sep = ",";
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operators_become_ranges() {
+        let t = |c, v: &[(u32, u32)]| FieldTest::new(Field::Ttl, c, v).map(|t| t.ranges);
+        assert_eq!(t(Cmp::In, &[(5, 9), (1, 1), (2, 4)]), Some(vec![(1, 9)]));
+        assert_eq!(t(Cmp::NotIn, &[(64, 64)]), Some(vec![(0, 63), (65, 255)]));
+        assert_eq!(t(Cmp::NotIn, &[(0, 255)]), None);
+        assert_eq!(t(Cmp::Lt, &[(5, 5)]), Some(vec![(0, 4)]));
+        assert_eq!(t(Cmp::Lt, &[(0, 0)]), None);
+        assert_eq!(t(Cmp::Gt, &[(255, 255)]), None);
+        assert_eq!(t(Cmp::Ge, &[(255, 255)]), Some(vec![(255, 255)]));
+        assert_eq!(t(Cmp::Le, &[(0, 0)]), Some(vec![(0, 0)]));
+    }
+
+    #[test]
+    fn display_is_canonical() {
+        let t = FieldTest::new(Field::HopLimit, Cmp::NotIn, &[(1, 1), (255, 255)]).unwrap();
+        assert_eq!(t.to_string(), "hoplimit 0,2-254");
+        assert!(t.matches(0) && t.matches(64) && !t.matches(1) && !t.matches(255));
+    }
+}

@@ -1,0 +1,219 @@
+//! IP header field tests (`ttl`, `hoplimit`) in the kernel and in the evaluator: one
+//! program at XDP, TC ingress, TC egress, the netfilter input hook and cgroup ingress
+//! and egress, a table of
+//! packets around the values the rules name (each operator, ranges, lists, both
+//! families, behind IPv4 options, IPv6 extension headers and a VLAN tag, and a
+//! non-first fragment), and for each packet the rule the table names must decide in
+//! `BPF_PROG_TEST_RUN` and in the reference evaluator alike, with the same `count`
+//! rules on the way.
+
+use sockc_compiler::{hooks::HookKind, syntax::ast::Verdict, Options};
+use sockc_testkit::{
+    eval::{self, Decider, Facts, Outcome},
+    packet::parse_packet,
+};
+
+use super::{c, kernel, load, run_table, Case, V};
+
+const RULES: &str = "\
+HOOK {
+    count ttl 1-2
+    drop ttl 0
+    allow icmpv6 type 135 hoplimit 255
+    drop icmpv6 type 135
+    drop ttl < 5 tcp to *:22
+    allow ttl 64,128 tcp to *:22
+    drop ttl != 255 tcp to *:22
+    allow hoplimit >= 200 udp
+    drop hoplimit 1-63,65
+    allow ttl > 250
+    default allow
+}
+";
+
+const V4_SSH: &str = "tcp 10.0.0.1:1 -> 10.0.0.2:22";
+
+fn cases(netfilter: bool) -> Vec<Case> {
+    let mut t = vec![
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 ttl 0",
+            V::Drop,
+            "drop ttl 0",
+            &[],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 ttl 1",
+            V::Drop,
+            "drop ttl < 5 tcp to *:22",
+            &["count ttl 1-2"],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 ttl 4",
+            V::Drop,
+            "drop ttl < 5 tcp to *:22",
+            &[],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 ttl 5",
+            V::Drop,
+            "drop ttl != 255 tcp to *:22",
+            &[],
+        ),
+        c(V4_SSH, V::Allow, "allow ttl 64,128 tcp to *:22", &[]),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 ttl 128 ipopts 3",
+            V::Allow,
+            "allow ttl 64,128 tcp to *:22",
+            &[],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 ttl 255",
+            V::Allow,
+            "allow ttl > 250",
+            &[],
+        ),
+        c(
+            "udp 10.0.0.1:1 -> 10.0.0.2:53 ttl 251",
+            V::Allow,
+            "allow ttl > 250",
+            &[],
+        ),
+        c(
+            "udp 10.0.0.1:1 -> 10.0.0.2:53 ttl 250",
+            V::Allow,
+            "default",
+            &[],
+        ),
+        // A non-first fragment has its TTL but no ports.
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 ttl 2 frag 8",
+            V::Allow,
+            "default",
+            &["count ttl 1-2"],
+        ),
+        c(
+            "icmpv6 fe80::1 -> ff02::1:ff00:1 type 135 ttl 255",
+            V::Allow,
+            "allow icmpv6 type 135 hoplimit 255",
+            &[],
+        ),
+        c(
+            "icmpv6 fe80::1 -> ff02::1:ff00:1 type 135",
+            V::Drop,
+            "drop icmpv6 type 135",
+            &[],
+        ),
+        c(
+            "icmpv6 fe80::1 -> ff02::1:ff00:1 type 135 ttl 255 ext hbh,dst",
+            V::Allow,
+            "allow icmpv6 type 135 hoplimit 255",
+            &[],
+        ),
+        // `ttl` does not test IPv6: hop limit 0 falls through to the default.
+        c(
+            "udp [2001:db8::1]:1 -> [2001:db8::2]:53 ttl 0",
+            V::Allow,
+            "default",
+            &[],
+        ),
+        c(
+            "udp [2001:db8::1]:1 -> [2001:db8::2]:53 ttl 200",
+            V::Allow,
+            "allow hoplimit >= 200 udp",
+            &[],
+        ),
+        c(
+            "udp [2001:db8::1]:1 -> [2001:db8::2]:53 ttl 199",
+            V::Allow,
+            "default",
+            &[],
+        ),
+        c(
+            "tcp [2001:db8::1]:1 -> [2001:db8::2]:22 ttl 65",
+            V::Drop,
+            "drop hoplimit 1-63,65",
+            &[],
+        ),
+        c(
+            "tcp [2001:db8::1]:1 -> [2001:db8::2]:22 ttl 63 ext fh",
+            V::Drop,
+            "drop hoplimit 1-63,65",
+            &[],
+        ),
+        c(
+            "tcp [2001:db8::1]:1 -> [2001:db8::2]:22",
+            V::Allow,
+            "default",
+            &[],
+        ),
+    ];
+    if !netfilter {
+        // Netfilter and cgroup programs see no Ethernet header (and no tag).
+        t.push(c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 ttl 3 vlan 5",
+            V::Drop,
+            "drop ttl < 5 tcp to *:22",
+            &[],
+        ));
+    }
+    t
+}
+
+/// The evaluator decides each case as the table says (the kernel is checked by
+/// `run_table`).
+fn evaluator_agrees(c: &sockc_compiler::Compiled, cases: &[Case]) {
+    let prog = c.module.programs.values().next().unwrap();
+    for case in cases {
+        let frame = parse_packet(case.pkt).unwrap().build();
+        let e = eval::evaluate(&c.module, prog, &frame, &Facts::default());
+        let decider = match e.decider {
+            Decider::Rule(i) => &*prog.rules[i].text,
+            Decider::Default => "default",
+        };
+        let want = match case.want {
+            V::Allow => Verdict::Allow,
+            V::Drop => Verdict::Drop,
+        };
+        let counted: Vec<&str> = e.counted.iter().map(|&i| &*prog.rules[i].text).collect();
+        assert_eq!(
+            (decider, e.outcome, counted.as_slice()),
+            (case.rule, Outcome::Verdict(want), case.counts),
+            "evaluator on `{}`",
+            case.pkt
+        );
+    }
+}
+
+#[test]
+fn ttl_and_hop_limit_decide_alike_in_the_kernel_and_the_evaluator() {
+    if !kernel() {
+        return;
+    }
+    for (head, kind) in [
+        ("xdp on lo", HookKind::Xdp),
+        ("tc ingress on lo", HookKind::TcIngress),
+        ("tc egress on lo", HookKind::TcEgress),
+        ("netfilter input priority 10", HookKind::NfInput),
+        (
+            "cgroup ingress \"/sys/fs/cgroup/app\"",
+            HookKind::CgroupIngress,
+        ),
+        (
+            "cgroup egress \"/sys/fs/cgroup/app\"",
+            HookKind::CgroupEgress,
+        ),
+    ] {
+        let src = RULES.replace("HOOK", head);
+        let (compiled, diags) = sockc_compiler::compile(&src, &Options::default());
+        let compiled = compiled.unwrap_or_else(|| panic!("{diags:#?}"));
+        // Netfilter and cgroup programs see the packet from its network header on.
+        let network_start = match sockc_compiler::hooks::spec(kind).context {
+            sockc_compiler::hooks::Context::Packet(c) => c.protocol.is_some(),
+            _ => true,
+        };
+        let cases = cases(network_start);
+        evaluator_agrees(&compiled, &cases);
+        let obj = load(&compiled, head);
+        run_table(&obj, kind, &cases);
+    }
+}
