@@ -136,7 +136,13 @@ host_init() {
     printf 'set -e\nhostname %s\n' "$id-h$n"
     printf 'mount -t bpf bpf /sys/fs/bpf\nmount -t cgroup2 none /sys/fs/cgroup\n'
     printf 'mount -t tmpfs -o mode=755 tmpfs /run\nmkdir -p /run/sshd\n'
+    # The host's own /tmp would hide the repository and the lab directory when they
+    # live under /tmp (a clone there): both are kept aside and put back at their paths.
+    printf 'mkdir -p /run/lab-repo /run/lab-dir\n'
+    printf 'mount --bind %s /run/lab-repo\nmount --bind %s /run/lab-dir\n' "$repo" "$dir"
     printf 'mount -t tmpfs -o mode=1777 tmpfs /tmp\n'
+    printf 'mkdir -p %s\nmount --bind /run/lab-repo %s\n' "$repo" "$repo"
+    printf 'mkdir -p %s\nmount --bind /run/lab-dir %s\n' "$dir" "$dir"
     for d in etc usr var root; do
         printf 'mount -t overlay overlay -o lowerdir=/%s,upperdir=%s/%s-upper,workdir=%s/%s-work /%s\n' \
             "$d" "$h" "$d" "$h" "$d" "$d"
