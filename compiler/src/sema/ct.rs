@@ -21,16 +21,10 @@ impl Checker<'_> {
         m: &mut RuleMatch,
         seen: &mut Option<Span>,
     ) {
-        if let Some(prev) = *seen {
-            self.diags.push(
-                Diagnostic::new(Code::Conflict, "more than one `ct state` in a rule")
-                    .label(sp, "second one")
-                    .label(prev, "first one")
-                    .help("list the states in one match: `ct state established,related`"),
-            );
+        let help = "list the states in one match: `ct state established,related`";
+        if !self.first_of_kind(seen, sp, "ct state", help) {
             return;
         }
-        *seen = Some(sp);
         if !spec.caps.ct_state {
             self.diags.push(
                 Diagnostic::new(

@@ -41,19 +41,15 @@ impl Checker<'_> {
         seen: &mut [Option<Span>; 2],
     ) {
         let slot = &mut seen[dir as usize];
-        if let Some(first) = *slot {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::Conflict,
-                    format!("more than one `{} on` in a rule", dir.word()),
-                )
-                .label(span, "second one")
-                .label(first, "first one")
-                .help("list the names in one match: `in on eth0,eth1`"),
-            );
+        let kind = format!("{} on", dir.word());
+        if !self.first_of_kind(
+            slot,
+            span,
+            &kind,
+            "list the names in one match: `in on eth0,eth1`",
+        ) {
             return;
         }
-        *slot = Some(span);
         if !self.iface_hook_ok(dir, span, spec) {
             return;
         }

@@ -24,7 +24,7 @@ impl Checker<'_> {
         m: &mut RuleMatch,
         seen: &mut Option<Span>,
     ) {
-        if !self.first_of_kind(seen, sp, "limit", "one bucket per rule") {
+        if !self.first_of_kind(seen, sp, "limit", "one bucket per rule: keep one") {
             return;
         }
         if !matches!(spec.context, Context::Packet(_) | Context::Netfilter) {
@@ -66,7 +66,7 @@ impl Checker<'_> {
         m: &mut RuleMatch,
         seen: &mut Option<Span>,
     ) {
-        if !self.first_of_kind(seen, sp, "route", "a packet has one route") {
+        if !self.first_of_kind(seen, sp, "route", "a packet has one route: keep one") {
             return;
         }
         if matches!(spec.context, Context::Netfilter) {
@@ -151,20 +151,5 @@ impl Checker<'_> {
                 )),
             );
         }
-    }
-
-    /// False (reported) when the rule already has a match of `kind` at `*seen`.
-    fn first_of_kind(&mut self, seen: &mut Option<Span>, sp: Span, kind: &str, why: &str) -> bool {
-        if let Some(prev) = *seen {
-            self.diags.push(
-                Diagnostic::new(Code::Conflict, format!("more than one `{kind}` in a rule"))
-                    .label(sp, "second one")
-                    .label(prev, "first one")
-                    .help(format!("{why}: keep one")),
-            );
-            return false;
-        }
-        *seen = Some(sp);
-        true
     }
 }

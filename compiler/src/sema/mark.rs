@@ -26,16 +26,10 @@ impl Checker<'_> {
         m: &mut RuleMatch,
         seen: &mut Option<Span>,
     ) {
-        if let Some(first) = *seen {
-            self.diags.push(
-                Diagnostic::new(Code::Conflict, "more than one `mark` in a rule")
-                    .label(sp, "second one")
-                    .label(first, "first one")
-                    .help("a packet has one mark: test its bits in one match, `mark VALUE/MASK`"),
-            );
+        let help = "a packet has one mark: test its bits in one match, `mark VALUE/MASK`";
+        if !self.first_of_kind(seen, sp, "mark", help) {
             return;
         }
-        *seen = Some(sp);
         if !spec.caps.mark {
             self.diags.push(
                 Diagnostic::new(

@@ -157,6 +157,24 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
 }
 
 impl Checker<'_> {
+    /// False (reported, `help` as the way out) when the rule already has a match of
+    /// `kind` at `*seen`; otherwise records `sp` there. Every match a rule may have
+    /// once (`ct state`, `limit`, `route`, `mark`, `owner`, `in on`, `out on`) is
+    /// checked here, in the same words.
+    fn first_of_kind(&mut self, seen: &mut Option<Span>, sp: Span, kind: &str, help: &str) -> bool {
+        if let Some(prev) = *seen {
+            self.diags.push(
+                Diagnostic::new(Code::Conflict, format!("more than one `{kind}` in a rule"))
+                    .label(sp, "second one")
+                    .label(prev, "first one")
+                    .help(help.to_string()),
+            );
+            return false;
+        }
+        *seen = Some(sp);
+        true
+    }
+
     fn declare_socket(&mut self, s: &ast::SocketDecl) {
         if let Some((_, prev)) = self.sockets.get(&s.name.name) {
             let prev = *prev;

@@ -34,16 +34,10 @@ impl Checker<'_> {
         m: &mut RuleMatch,
         seen: &mut Option<Span>,
     ) {
-        if let Some(first) = *seen {
-            self.diags.push(
-                Diagnostic::new(Code::Conflict, "more than one `owner` in a rule")
-                    .label(sp, "second one")
-                    .label(first, "first one")
-                    .help("write the users or groups in one set: `owner uid { 1000, 1001 }`"),
-            );
+        let help = "write the users or groups in one set: `owner uid { 1000, 1001 }`";
+        if !self.first_of_kind(seen, sp, "owner", help) {
             return;
         }
-        *seen = Some(sp);
         let readable = match (spec.caps.owner, ids.kind) {
             (OwnerCap::UidGid, _) | (OwnerCap::Uid, IdKind::Uid) => true,
             (OwnerCap::Uid, IdKind::Gid) | (OwnerCap::None, _) => false,
