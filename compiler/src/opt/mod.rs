@@ -60,14 +60,7 @@ pub(crate) fn optimize_timed(
     level: OptLevel,
     lints: Lints,
 ) -> (Vec<Diagnostic>, Vec<(&'static str, Duration)>) {
-    let mut times = Vec::new();
-    check(module, "sema");
-    if level >= OptLevel::O2 {
-        let start = Instant::now();
-        normalize::run(module);
-        times.push(("normalize", start.elapsed()));
-        check(module, "normalize");
-    }
+    let mut times = normalize_timed(module, level);
     // The lints only read the module and classify only plans from it: they run at
     // once, each on its own thread (a 100k-rule file spends ~60 ms in each).
     let shared: &Module = module;
@@ -102,6 +95,20 @@ pub(crate) fn optimize_timed(
     (diags, times)
 }
 
+/// Checks sema's module and, at `-O2`, normalizes it: the start both
+/// [`optimize_timed`] and [`analyze_timed`] share. Returns the pass's time.
+fn normalize_timed(module: &mut Module, level: OptLevel) -> Vec<(&'static str, Duration)> {
+    let mut times = Vec::new();
+    check(module, "sema");
+    if level >= OptLevel::O2 {
+        let start = Instant::now();
+        normalize::run(module);
+        times.push(("normalize", start.elapsed()));
+        check(module, "normalize");
+    }
+    times
+}
+
 /// The passes a semantic reading of `module` needs, without planning its code:
 /// `normalize` at `-O2` (the IR every later reader sees) and the lints when `lints`
 /// says so, whose warnings are those [`optimize_timed`] gives, as they read the same
@@ -112,14 +119,7 @@ pub(crate) fn analyze_timed(
     level: OptLevel,
     lints: Lints,
 ) -> (Vec<Diagnostic>, Vec<(&'static str, Duration)>) {
-    let mut times = Vec::new();
-    check(module, "sema");
-    if level >= OptLevel::O2 {
-        let start = Instant::now();
-        normalize::run(module);
-        times.push(("normalize", start.elapsed()));
-        check(module, "normalize");
-    }
+    let mut times = normalize_timed(module, level);
     let mut diags = Vec::new();
     if lints == Lints::Run {
         let start = Instant::now();
