@@ -18,10 +18,9 @@ use aya_obj::generated::bpf_link_info;
 
 use super::{
     link::{LinkType, NewLink},
-    sock_ops::{cgroup_link_state, open_cgroup},
-    AttachError, AttachMode, AttachPoint, Expected, LinkState,
+    sock_ops::{cgroup_link, cgroup_link_state, open_cgroup},
+    AttachError, AttachPoint, Expected, LinkState,
 };
-use crate::sys;
 
 /// The cgroup_skb link type (both directions: the row's attach type says which).
 pub struct CgroupSkb;
@@ -37,13 +36,7 @@ impl LinkType for CgroupSkb {
         _notices: &mut Vec<String>,
     ) -> Result<NewLink, AttachError> {
         let cgroup = open_cgroup(at.attach_to)?;
-        let link = sys::link_create(prog, cgroup.as_fd(), at.spec().attach_type as u32)
-            .map_err(AttachError::LinkCreate)?;
-        Ok(NewLink {
-            link,
-            mode: AttachMode::CgroupLink,
-            ifindex: 0,
-        })
+        cgroup_link(prog, cgroup.as_fd(), at)
     }
 
     fn where_linked(

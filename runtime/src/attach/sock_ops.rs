@@ -131,13 +131,7 @@ impl LinkType for SockOps {
             let install_dir = link_pin.parent().unwrap_or(Path::new("/"));
             refuse_foreign_fillers(&cgroup, at, install_dir)?;
         }
-        let link = sys::link_create(prog, cgroup.as_fd(), at.spec().attach_type as u32)
-            .map_err(AttachError::LinkCreate)?;
-        Ok(NewLink {
-            link,
-            mode: AttachMode::CgroupLink,
-            ifindex: 0,
-        })
+        cgroup_link(prog, cgroup.as_fd(), at)
     }
 
     fn attached_notice(&self, at: &AttachPoint<'_>) -> Option<String> {
@@ -173,6 +167,22 @@ impl LinkType for SockOps {
 /// it is now (a cgroup's id is its directory's inode number, kernfs), on another
 /// cgroup (that path was removed and made again: the link stayed with the old one,
 /// which the kernel detaches when it goes), or nowhere.
+/// A link of `prog` on the open cgroup, with the row's attach type (multi-attach, as
+/// every cgroup link: other programs there keep running beside it).
+pub(super) fn cgroup_link(
+    prog: BorrowedFd<'_>,
+    cgroup: BorrowedFd<'_>,
+    at: &AttachPoint<'_>,
+) -> Result<NewLink, AttachError> {
+    let link = sys::link_create(prog, cgroup, at.spec().attach_type as u32)
+        .map_err(AttachError::LinkCreate)?;
+    Ok(NewLink {
+        link,
+        mode: AttachMode::CgroupLink,
+        ifindex: 0,
+    })
+}
+
 pub(super) fn cgroup_link_state(info: &bpf_link_info, at: &AttachPoint<'_>) -> LinkState {
     if info.type_ != bpf_link_type::BPF_LINK_TYPE_CGROUP as u32 {
         return link::unexpected_type(info.type_);
