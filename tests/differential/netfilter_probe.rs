@@ -29,24 +29,24 @@ fn corpus() -> PathBuf {
     common::root().join("tests/import-corpus/rulesets")
 }
 
-/// The manifest's entry for a corpus file.
-fn manifest(file: &str) -> Value {
+/// The entries of manifest.json, one per corpus file.
+fn manifest_entries() -> Vec<Value> {
     let text = std::fs::read_to_string(corpus().join("manifest.json")).expect("manifest.json");
     let all: Value = serde_json::from_str(&text).expect("manifest is JSON");
-    all.as_array()
-        .expect("a list")
-        .iter()
+    all.as_array().expect("a list").clone()
+}
+
+/// The manifest's entry for a corpus file.
+fn manifest(file: &str) -> Value {
+    manifest_entries()
+        .into_iter()
         .find(|e| e["file"] == file)
         .unwrap_or_else(|| panic!("{file} is not in the manifest"))
-        .clone()
 }
 
 /// The files manifest.json lists.
 fn manifest_files() -> std::collections::BTreeSet<String> {
-    let text = std::fs::read_to_string(corpus().join("manifest.json")).expect("manifest.json");
-    let all: Value = serde_json::from_str(&text).expect("manifest is JSON");
-    all.as_array()
-        .expect("a list")
+    manifest_entries()
         .iter()
         .map(|e| e["file"].as_str().expect("a file name").to_string())
         .collect()
