@@ -211,6 +211,7 @@ fn headers() -> impl Strategy<Value = Headers> {
                     fragment,
                     l4,
                     ttl: 64,
+                    tos: 0,
                 }
             },
         );
@@ -251,6 +252,8 @@ fn point_of(h: &Headers, sock: u128, noise: &[u128; NDIMS]) -> Point {
     p[Dim::Proto] = ip.proto.into();
     p[Dim::Frag] = ip.fragment.into();
     p[Dim::HopLimit] = ip.ttl.into();
+    p[Dim::Dscp] = (ip.tos >> 2).into();
+    p[Dim::Ecn] = (ip.tos & 3).into();
     let bits = |a: IpAddr| match a {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => u128::from(a),
@@ -292,7 +295,7 @@ fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock
 }
 
 fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
-    proptest::array::uniform25(any::<u128>())
+    proptest::array::uniform27(any::<u128>())
 }
 
 proptest! {

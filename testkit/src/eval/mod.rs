@@ -137,6 +137,7 @@ impl Lookup {
                 fragment: false,
                 // An sk_lookup context has no IP header: no rule there tests it.
                 ttl: 0,
+                tos: 0,
                 l4: L4Fields::Ports {
                     sport: self.remote.port(),
                     dport: self.local.port(),
@@ -497,6 +498,8 @@ fn field_value(ip: &IpHeader, field: sockc_compiler::syntax::ipfield::Field) -> 
     use sockc_compiler::syntax::ipfield::Field;
     match field {
         Field::Ttl | Field::HopLimit => u32::from(ip.ttl),
+        Field::Dscp => u32::from(ip.tos >> 2),
+        Field::Ecn => u32::from(ip.tos & 3),
     }
 }
 
