@@ -40,13 +40,17 @@ pub enum Dim {
     /// The IPv4 TTL or the IPv6 hop limit (which one: [`Dim::Family`], which every cube
     /// constraining it holds to one version).
     HopLimit,
+    /// The DSCP and the ECN of the IPv4 TOS byte or IPv6 traffic class (one field each
+    /// for both versions, as sockc's `dscp` and `ecn`).
+    Dscp,
+    Ecn,
     /// The sending socket's owner, a uid or gid, [`crate::model::NO_OWNER`] for none.
     Uid,
     Gid,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 15] = [
+    pub const ALL: [Dim; 17] = [
         Dim::Family,
         Dim::Proto,
         Dim::Src4,
@@ -60,6 +64,8 @@ impl Dim {
         Dim::IcmpCode,
         Dim::CtState,
         Dim::HopLimit,
+        Dim::Dscp,
+        Dim::Ecn,
         Dim::Uid,
         Dim::Gid,
     ];
@@ -74,6 +80,8 @@ impl Dim {
             Dim::SrcPort | Dim::DstPort => 65535,
             Dim::CtState => crate::model::CT_UNTRACKED,
             Dim::Uid | Dim::Gid => crate::model::NO_OWNER,
+            Dim::Dscp => 63,
+            Dim::Ecn => 3,
         }
     }
 
