@@ -74,7 +74,7 @@ impl Builder {
         };
         let sp = self.span(p);
         match (lo, hi) {
-            (Some(lo), Some(hi)) if lo <= hi => Some((lo as u32, hi as u32)),
+            (Some(lo), Some(hi)) if lo <= hi => Some((lo, hi)),
             (Some(_), Some(_)) => {
                 self.err(
                     Code::OutOfRange,
