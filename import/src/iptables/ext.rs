@@ -116,10 +116,12 @@ fn option(
         "addrtype" => addrtype(o, v).unwrap_or_else(|| opaque_one(name, o)),
         "ttl" | "hl" => hop_limit(name, o)?,
         "dscp" => dscp(o, v)?,
-        "tos" => tos(o, v)?,
+        "tos" if o.name == "--tos" => tos(o, v)?,
         "ecn" if o.name == "--ecn-ip-ect" => ecn(o, v)?,
         // `--ecn-tcp-cwr`, `--ecn-tcp-ece`: TCP header bits.
-        "ecn" => Match::opaque(Feature::L4Header, format!("-m ecn {}", o.text())),
+        "ecn" if o.name.starts_with("--ecn-tcp-") => {
+            Match::opaque(Feature::L4Header, format!("-m ecn {}", o.text()))
+        }
         "set" => return set_option(o, v, out),
         "owner" => owner(o)?,
         _ => opaque_one(name, o),

@@ -388,7 +388,10 @@ mod tests {
              -A INPUT -m ecn --ecn-ip-ect 3 -j DROP\n\
              \t\tip dscp { cs1, 0x30-0x3f } ip ecn not-ect drop\n",
         );
-        assert_eq!(i.tos, vec![0, 3, 0x10, 32, 34 << 2, 46 << 2, 48 << 2, 63 << 2]);
+        assert_eq!(
+            i.tos,
+            vec![0, 3, 0x10, 32, 34 << 2, 46 << 2, 48 << 2, 63 << 2]
+        );
         let j = Interesting::scan(
             r#"{"nftables": [{"rule": {"expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "dscp"}}, "right": {"set": ["af41", 10]}}}, {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "ecn"}}, "right": "ce"}}]}}]}"#,
         );
