@@ -20,7 +20,8 @@
 //!   its type is attached. [`sk_lookup::SkLookup`] (the network namespace sockc runs
 //!   in, checked by the link's netns inode), [`sock_ops::SockOps`] (a cgroup
 //!   directory; for sockmap groups and sk_lookup registrars), [`cgroup_skb::CgroupSkb`]
-//!   (a cgroup directory; for cgroup blocks).
+//!   (a cgroup directory; for cgroup blocks, whose [`cgroup_skb::CgroupBlock`] also
+//!   pins the program of a block that names a systemd unit, for the unit's drop-ins).
 //! * an XDP link running a dispatcher ([`xdp::Xdp`], [`dispatcher`]): the program sits
 //!   in the slot of a program array the dispatcher tail-calls, because every XDP
 //!   attach or link update waits for an RCU grace period and a slot update does not.
@@ -88,7 +89,7 @@ pub fn backend(hook: HookKind) -> &'static dyn Backend {
         HookKind::NfForward => &netfilter::Netfilter(HookKind::NfForward),
         HookKind::NfOutput => &netfilter::Netfilter(HookKind::NfOutput),
         HookKind::NfPostrouting => &netfilter::Netfilter(HookKind::NfPostrouting),
-        HookKind::CgroupIngress | HookKind::CgroupEgress => &LinkBacked(cgroup_skb::CgroupSkb),
+        HookKind::CgroupIngress | HookKind::CgroupEgress => &cgroup_skb::CgroupBlock,
     }
 }
 
@@ -239,7 +240,9 @@ impl AttachPoint<'_> {
         match self.spec().target {
             Target::Interface => if_index(self.attach_to).is_some(),
             // A sockmap group's programs all need its cgroup.
-            Target::Cgroup | Target::SockMap | Target::TailCall => is_cgroup2(self.attach_to),
+            Target::Cgroup | Target::SockMap | Target::TailCall => {
+                is_cgroup2(&crate::cgroup::dir_of(self.attach_to).to_string_lossy())
+            }
             Target::Netns | Target::Netfilter => true,
         }
     }
@@ -458,6 +461,10 @@ pub enum LinkState {
     /// The cgroup link is on a cgroup that is gone (`current: None`) or that was
     /// deleted and created again under the same path.
     OtherCgroup { linked: u64, current: Option<u64> },
+    /// A unit block's link went with the unit's old cgroup (the unit restarted), and
+    /// systemd attached the install's pinned program to the new one from sockc's
+    /// drop-in: the policy holds, but not on sockc's link.
+    HeldBySystemd,
 }
 
 impl LinkState {
@@ -469,7 +476,10 @@ impl LinkState {
     /// True when the hook runs the install's program, wherever that is (its counters
     /// move).
     pub fn runs(&self) -> bool {
-        matches!(self, LinkState::Attached | LinkState::Unreachable)
+        matches!(
+            self,
+            LinkState::Attached | LinkState::Unreachable | LinkState::HeldBySystemd
+        )
     }
 
     /// True when sockc's attachment (link, filter, map slot) is on its hook, whatever
@@ -521,6 +531,10 @@ impl fmt::Display for LinkState {
                 ),
                 None => write!(f, "cgroup gone (the link is on cgroup {linked})"),
             },
+            LinkState::HeldBySystemd => f.write_str(
+                "the unit restarted: its new cgroup runs the program systemd attached from \
+                 sockc's drop-in, not sockc's link (`sockc repair` puts it on a link)",
+            ),
             LinkState::FilterNotOurs { filter: t, prog_id } => match prog_id {
                 Some(id) => write!(f, "{} runs program {id}, not the install's", filter(t)),
                 None => write!(f, "{} is not a BPF filter of sockc's", filter(t)),
