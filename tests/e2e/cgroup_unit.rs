@@ -265,3 +265,104 @@ fn a_unit_keeps_its_policy_across_a_restart_through_the_drop_in() {
     assert!(!path.exists(), "--remove removes the drop-in");
     assert!(egress_programs(&unit.path).is_empty());
 }
+
+/// The program the pin beside the install's unit link holds, if it is there.
+fn pinned_program(lab: &Lab) -> Option<u64> {
+    let dir = Path::new(BPFFS).join("sockc").join(&lab.name);
+    let pin = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("_prog"))?;
+    let r = netns::run(
+        Command::new("bpftool")
+            .args(["-j", "prog", "show", "pinned"])
+            .arg(&pin),
+    );
+    serde_json::from_str::<Value>(r.stdout.trim()).ok()?["id"].as_u64()
+}
+
+/// `kill -9` at every fault point of a first apply, a re-apply and a flush of a unit
+/// block: once `status` has recovered, the pin systemd's drop-in names holds exactly
+/// the program sockc's link runs (so the unit's next start gets the rules in force),
+/// and there is no pin when nothing is installed.
+#[test]
+fn kill_at_every_step_keeps_the_units_pin_on_the_program_in_force() {
+    if !common::kernel() {
+        return;
+    }
+    let _interrupted = common::exclusive::interrupted_install();
+    let lab = Lab::new("cgunitk", 226);
+    let unit = UnitCgroup::new("cgunitk");
+    let text = |port: u16| {
+        format!(
+            "cgroup egress unit \"{}\" {{\n    drop udp to 127.0.0.1:{port}\n    default allow\n}}\n",
+            unit.unit
+        )
+    };
+    let old = lab.rules("old.sk", &text(7133));
+    let new = lab.rules("new.sk", &text(7134));
+    let flush = ["flush", "--name", &lab.name, "--bpffs", BPFFS];
+    let check = |when: &str| {
+        let (r, st) = lab.status_run(&[]);
+        let linked = st.as_ref().and_then(|s| s["hooks"][0]["prog_id"].as_u64());
+        assert!(
+            r.code == 0 || st.is_none(),
+            "{when}: status after recovery:\n{r}"
+        );
+        assert_eq!(
+            pinned_program(&lab),
+            linked,
+            "{when}: the pin follows the link"
+        );
+    };
+    let steps = |args: &[&str]| {
+        let r = netns::run(
+            Command::new(netns::sockc_bin())
+                .args(args)
+                .env("SOCKC_FAULT_TRACE", "1"),
+        )
+        .ok();
+        r.stderr
+            .lines()
+            .filter(|l| l.starts_with("fault point "))
+            .count()
+    };
+    let kill_at = |args: &[&str], n: usize| {
+        let r = netns::run(
+            Command::new(netns::sockc_bin())
+                .args(args)
+                .env("SOCKC_FAULT_KILL_AT", n.to_string()),
+        );
+        assert_eq!(r.code, -1, "killed at {n}:\n{r}");
+    };
+    let (apply_old, apply_new) = (
+        lab.apply_args(&old, &lab.name, &[]),
+        lab.apply_args(&new, &lab.name, &[]),
+    );
+    let first = steps(&apply_old);
+    sockc(&flush).ok();
+    for n in 1..=first {
+        kill_at(&apply_old, n);
+        check(&format!("first apply killed at step {n}"));
+        // Nothing may be installed (exit 1): the kill came before the commit.
+        sockc(&flush);
+    }
+    lab.apply_ok(&old);
+    let again = steps(&apply_new);
+    for n in 1..=again {
+        lab.apply_ok(&old);
+        kill_at(&apply_new, n);
+        check(&format!("re-apply killed at step {n}"));
+    }
+    lab.apply_ok(&new);
+    let out = steps(&flush);
+    for n in 1..=out {
+        lab.apply_ok(&new);
+        kill_at(&flush, n);
+        check(&format!("flush killed at step {n}"));
+        sockc(&flush);
+    }
+    assert_eq!(pinned_program(&lab), None);
+    println!("killed {} times", first + again + out);
+}

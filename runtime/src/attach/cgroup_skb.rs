@@ -18,7 +18,9 @@
 //! `IPIngressFilterPath=`/`IPEgressFilterPath=`, which systemd opens and attaches
 //! (`BPF_PROG_ATTACH`, multi) to the unit's new cgroup on every start. Invariant: that
 //! pin holds the program the link runs; it is renamed over (never missing) when a
-//! re-apply swaps the program, and goes when the link goes.
+//! re-apply swaps the program, and goes when the link goes. A sockc killed between
+//! the swap and the pin leaves them apart: the live state says so
+//! ([`LinkState::PinStale`]), so recovery and `repair` attach and pin again.
 
 use std::{
     os::fd::{AsFd, BorrowedFd, OwnedFd},
@@ -94,14 +96,28 @@ impl Backend for CgroupBlock {
         expected: &Expected,
     ) -> LinkState {
         let state = LINKED.live_state(at, live, expected);
-        let moved = matches!(state, LinkState::Detached | LinkState::OtherCgroup { .. });
-        match live {
-            Attachment::Link(path) if moved && systemd_holds(at, path).is_some() => {
+        let (Attachment::Link(path), Some(_)) = (live, unit::of_attach(at.attach_to)) else {
+            return state;
+        };
+        match state {
+            LinkState::Detached | LinkState::OtherCgroup { .. }
+                if systemd_holds(at, path).is_some() =>
+            {
                 LinkState::HeldBySystemd
             }
+            LinkState::Attached => match pinned_id(path) {
+                Some(id) if id == expected.prog_id => state,
+                pinned => LinkState::PinStale { pinned },
+            },
             _ => state,
         }
     }
+}
+
+/// The id of the program pinned for systemd beside `link_pin`, if there is one.
+fn pinned_id(link_pin: &Path) -> Option<u32> {
+    let prog = sys::obj_get(&program_pin(link_pin)).ok()?;
+    sys::prog_info(prog.as_fd()).ok().map(|i| i.id)
 }
 
 /// The program pinned for systemd beside `link_pin`, when `at` names a unit and the
@@ -162,8 +178,12 @@ fn pin_for_systemd(
     let path = program_pin(link_pin);
     let fresh = beside(&path, "_new");
     let _ = std::fs::remove_file(&fresh);
+    crate::fault::point(&format!("pin {}", fresh.display()));
     sys::obj_pin(prog, &fresh)
-        .and_then(|()| std::fs::rename(&fresh, &path))
+        .and_then(|()| {
+            crate::fault::point(&format!("rename it to {}", path.display()));
+            std::fs::rename(&fresh, &path)
+        })
         .map_err(|source| AttachError::PinFd { path, source })
 }
 

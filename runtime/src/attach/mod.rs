@@ -465,6 +465,10 @@ pub enum LinkState {
     /// systemd attached the install's pinned program to the new one from sockc's
     /// drop-in: the policy holds, but not on sockc's link.
     HeldBySystemd,
+    /// A unit block's link runs its program, but the pin its drop-in names holds
+    /// another program (`pinned`), or none: the unit's next start would get other
+    /// rules (a sockc killed between the swap and the pin).
+    PinStale { pinned: Option<u32> },
 }
 
 impl LinkState {
@@ -478,7 +482,10 @@ impl LinkState {
     pub fn runs(&self) -> bool {
         matches!(
             self,
-            LinkState::Attached | LinkState::Unreachable | LinkState::HeldBySystemd
+            LinkState::Attached
+                | LinkState::Unreachable
+                | LinkState::HeldBySystemd
+                | LinkState::PinStale { .. }
         )
     }
 
@@ -535,6 +542,16 @@ impl fmt::Display for LinkState {
                 "the unit restarted: its new cgroup runs the program systemd attached from \
                  sockc's drop-in, not sockc's link (`sockc repair` puts it on a link)",
             ),
+            LinkState::PinStale { pinned } => match pinned {
+                Some(id) => write!(
+                    f,
+                    "the pin systemd's drop-in names holds program {id}, not the linked one \
+                     (`sockc repair` pins it again)"
+                ),
+                None => f.write_str(
+                    "the pin systemd's drop-in names is missing (`sockc repair` pins it again)",
+                ),
+            },
             LinkState::FilterNotOurs { filter: t, prog_id } => match prog_id {
                 Some(id) => write!(f, "{} runs program {id}, not the install's", filter(t)),
                 None => write!(f, "{} is not a BPF filter of sockc's", filter(t)),
