@@ -205,7 +205,7 @@ pub enum Cmd {
     Systemd(systemd::SystemdArgs),
     /// Detach and remove everything of an install (of a conntrack anchor table that
     /// also holds what sockc did not make, only sockc's chain: the rest stays, and is
-    /// named)
+    /// named), its systemd drop-ins under /etc/systemd/system included
     Flush(flush::FlushArgs),
     /// Attach again every hook that does not run what its install's manifest says
     /// (link removed, interface re-created, filter deleted), from the pins alone, and

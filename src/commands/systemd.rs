@@ -35,6 +35,7 @@ use crate::shared::{
     stderr::errln,
     stdout::{out, outln},
     store::{check_name, fail, open_for, Target},
+    systemd,
 };
 
 #[derive(Args)]
@@ -112,25 +113,10 @@ fn drop_ins(target: &Target, root: &Path, name: &str) -> Result<Vec<DropIn>, Exi
     Ok(lines
         .into_iter()
         .map(|(unit, settings)| DropIn {
-            path: drop_in_path(root, &unit, name),
+            path: systemd::drop_in_path(root, &unit, name),
             text: drop_in_text(&unit, name, &settings),
         })
         .collect())
-}
-
-/// `ROOT/etc/systemd/system/UNIT.d/50-sockc-NAME.conf`.
-fn drop_in_path(root: &Path, unit: &str, name: &str) -> PathBuf {
-    units_dir(root)
-        .join(format!("{unit}.d"))
-        .join(file_name(name))
-}
-
-fn units_dir(root: &Path) -> PathBuf {
-    root.join("etc/systemd/system")
-}
-
-fn file_name(name: &str) -> String {
-    format!("50-sockc-{name}.conf")
 }
 
 /// The unit's drop-in: its type's section (`[Service]`, `[Slice]`, ...) with one
@@ -187,14 +173,14 @@ fn write(root: &Path, name: &str, wanted: &[DropIn]) -> ExitCode {
         }
         errln!("sockc: wrote {}", d.path.display());
     }
-    let stray = ours_on_disk(root, name)
+    let stray = systemd::on_disk(root, name)
         .into_iter()
         .filter(|p| !wanted.iter().any(|d| &d.path == p));
     for p in stray {
         let _ = std::fs::remove_file(&p);
         errln!("sockc: removed {} (its unit has no block now)", p.display());
     }
-    reload(root);
+    systemd::reload(root);
     ExitCode::SUCCESS
 }
 
@@ -208,7 +194,7 @@ fn check(root: &Path, name: &str, wanted: &[DropIn]) -> ExitCode {
             Err(_) => drift.push(format!("{}: missing", d.path.display())),
         }
     }
-    for p in ours_on_disk(root, name) {
+    for p in systemd::on_disk(root, name) {
         if !wanted.iter().any(|d| d.path == p) {
             drift.push(format!("{}: its unit has no block", p.display()));
         }
@@ -228,51 +214,11 @@ fn check(root: &Path, name: &str, wanted: &[DropIn]) -> ExitCode {
 
 /// Removes install `name`'s drop-ins, wherever a unit has one.
 fn remove(root: &Path, name: &str) -> ExitCode {
-    let found = ours_on_disk(root, name);
-    for p in &found {
-        if let Err(e) = std::fs::remove_file(p) {
-            sockc_error!("cannot remove {}: {e}", p.display());
-            return ExitCode::from(3);
+    match systemd::remove(root, name) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            sockc_error!("{e}");
+            ExitCode::from(3)
         }
-        errln!("sockc: removed {}", p.display());
-    }
-    if !found.is_empty() {
-        reload(root);
-    }
-    ExitCode::SUCCESS
-}
-
-/// Install `name`'s drop-in files on disk: regular files only (a link of that name
-/// is not sockc's), sorted.
-fn ours_on_disk(root: &Path, name: &str) -> Vec<PathBuf> {
-    let Ok(dirs) = std::fs::read_dir(units_dir(root)) else {
-        return Vec::new();
-    };
-    let mut found: Vec<PathBuf> = dirs
-        .flatten()
-        .filter(|d| d.file_name().to_string_lossy().ends_with(".d"))
-        .map(|d| d.path().join(file_name(name)))
-        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
-        .collect();
-    found.sort();
-    found
-}
-
-/// `systemctl daemon-reload` when the drop-ins are the running systemd's (the root is
-/// `/` and systemd is PID 1: `/run/systemd/system` exists, as `sd_booted` checks);
-/// otherwise says it is needed.
-fn reload(root: &Path) {
-    let running = root == Path::new("/") && Path::new("/run/systemd/system").is_dir();
-    if !running {
-        errln!("sockc: systemd reads drop-ins at its next `systemctl daemon-reload`: run it before the units restart");
-        return;
-    }
-    match std::process::Command::new("systemctl")
-        .arg("daemon-reload")
-        .status()
-    {
-        Ok(s) if s.success() => errln!("sockc: systemctl daemon-reload done"),
-        Ok(s) => errln!("sockc: systemctl daemon-reload failed ({s}); run it yourself"),
-        Err(e) => errln!("sockc: cannot run systemctl daemon-reload ({e}); run it yourself"),
     }
 }
