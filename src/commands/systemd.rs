@@ -159,9 +159,16 @@ fn setting(attach_type: bpf_attach_type, pin: &str) -> String {
     format!("BPFProgram={name}:{pin}")
 }
 
-/// Writes every drop-in (its unit's `.d` directory made if needed).
+/// Writes every drop-in that is not on disk as it should be (its unit's `.d`
+/// directory made if needed) and removes those of units without a block; systemd is
+/// told only when something changed, so running it after every apply is cheap.
 fn write(root: &Path, name: &str, wanted: &[DropIn]) -> ExitCode {
+    let mut changed = false;
     for d in wanted {
+        if std::fs::read_to_string(&d.path).is_ok_and(|t| t == d.text) {
+            continue;
+        }
+        changed = true;
         if let Some(dir) = d.path.parent() {
             if let Err(e) = std::fs::create_dir_all(dir) {
                 sockc_error!("cannot make {}: {e}", dir.display());
@@ -177,10 +184,13 @@ fn write(root: &Path, name: &str, wanted: &[DropIn]) -> ExitCode {
         .into_iter()
         .filter(|p| !wanted.iter().any(|d| &d.path == p));
     for p in stray {
+        changed = true;
         let _ = std::fs::remove_file(&p);
         errln!("sockc: removed {} (its unit has no block now)", p.display());
     }
-    systemd::reload(root);
+    if changed {
+        systemd::reload(root);
+    }
     ExitCode::SUCCESS
 }
 
