@@ -44,13 +44,13 @@ pub fn program_pin(link_pin: &Path) -> PathBuf {
     beside(link_pin, "_prog")
 }
 
-/// The backend of cgroup blocks: a cgroup link ([`CgroupSkb`]), and for a block that
-/// names a unit, the program pinned for systemd beside it (see the module docs).
-pub struct CgroupBlock;
+/// The backend of a cgroup hook's blocks: its cgroup link (`LinkBacked` of a
+/// [`LinkType`] on a cgroup, [`CgroupSkb`] for packet blocks), and for a block that
+/// names a unit, the program pinned for systemd beside it (see the module docs). Any
+/// cgroup attach type's backend wrapped in it lets its blocks name units.
+pub struct UnitPinned<T>(pub LinkBacked<T>);
 
-const LINKED: LinkBacked<CgroupSkb> = LinkBacked(CgroupSkb);
-
-impl Backend for CgroupBlock {
+impl<T: LinkType> Backend for UnitPinned<T> {
     fn attach(
         &self,
         prog: BorrowedFd<'_>,
@@ -59,7 +59,7 @@ impl Backend for CgroupBlock {
         opts: &AttachOptions,
         notices: &mut Vec<String>,
     ) -> Result<Attached, AttachError> {
-        let attached = LINKED.attach(prog, at, link_pin, opts, notices)?;
+        let attached = self.0.attach(prog, at, link_pin, opts, notices)?;
         if take_over_from_systemd(at, link_pin) {
             notices.push(format!(
                 "{at}: the program systemd attached from sockc's drop-in is now on sockc's link"
@@ -75,7 +75,7 @@ impl Backend for CgroupBlock {
         at: &AttachPoint<'_>,
         live: &Attachment,
     ) -> Result<(), AttachError> {
-        LINKED.replace(prog, at, live)?;
+        self.0.replace(prog, at, live)?;
         match live {
             Attachment::Link(path) => pin_for_systemd(prog, at, path),
             _ => Ok(()),
@@ -83,7 +83,7 @@ impl Backend for CgroupBlock {
     }
 
     fn detach(&self, at: &AttachPoint<'_>, live: &Attachment, ours: u32) {
-        LINKED.detach(at, live, ours);
+        self.0.detach(at, live, ours);
         if let Attachment::Link(path) = live {
             let _ = std::fs::remove_file(program_pin(path));
         }
@@ -95,7 +95,7 @@ impl Backend for CgroupBlock {
         live: &Attachment,
         expected: &Expected,
     ) -> LinkState {
-        let state = LINKED.live_state(at, live, expected);
+        let state = self.0.live_state(at, live, expected);
         let (Attachment::Link(path), Some(_)) = (live, unit::of_attach(at.attach_to)) else {
             return state;
         };

@@ -20,7 +20,7 @@
 //!   its type is attached. [`sk_lookup::SkLookup`] (the network namespace sockc runs
 //!   in, checked by the link's netns inode), [`sock_ops::SockOps`] (a cgroup
 //!   directory; for sockmap groups and sk_lookup registrars), [`cgroup_skb::CgroupSkb`]
-//!   (a cgroup directory; for cgroup blocks, whose [`cgroup_skb::CgroupBlock`] also
+//!   (a cgroup directory; for cgroup blocks, whose [`cgroup_skb::UnitPinned`] also
 //!   pins the program of a block that names a systemd unit, for the unit's drop-ins).
 //! * an XDP link running a dispatcher ([`xdp::Xdp`], [`dispatcher`]): the program sits
 //!   in the slot of a program array the dispatcher tail-calls, because every XDP
@@ -89,7 +89,9 @@ pub fn backend(hook: HookKind) -> &'static dyn Backend {
         HookKind::NfForward => &netfilter::Netfilter(HookKind::NfForward),
         HookKind::NfOutput => &netfilter::Netfilter(HookKind::NfOutput),
         HookKind::NfPostrouting => &netfilter::Netfilter(HookKind::NfPostrouting),
-        HookKind::CgroupIngress | HookKind::CgroupEgress => &cgroup_skb::CgroupBlock,
+        HookKind::CgroupIngress | HookKind::CgroupEgress => {
+            &cgroup_skb::UnitPinned(LinkBacked(cgroup_skb::CgroupSkb))
+        }
     }
 }
 
