@@ -29,26 +29,32 @@ use netns::{sockc, Lab, BPFFS};
 use serde_json::Value;
 
 /// A unit's cgroup where systemd makes it, `system.slice/NAME.service` (the slice made
-/// too when the host has none, and removed with the unit's cgroup then).
+/// too when the host has none, and removed when the last of this process's unit
+/// cgroups goes).
 struct UnitCgroup {
     unit: String,
     path: String,
-    slice: Option<String>,
+}
+
+/// This process's unit cgroups alive, and whether it made `system.slice`.
+static SLICE: std::sync::Mutex<(usize, bool)> = std::sync::Mutex::new((0, false));
+
+fn slice_path() -> String {
+    format!("{}/system.slice", netns::cgroup2())
 }
 
 impl UnitCgroup {
     fn new(tag: &str) -> UnitCgroup {
         let unit = format!("sockc-{tag}-{}.service", std::process::id());
-        let slice = format!("{}/system.slice", netns::cgroup2());
-        let made_slice = std::fs::create_dir(&slice).is_ok();
-        let path = format!("{slice}/{unit}");
+        let path = format!("{}/{unit}", slice_path());
+        let mut slice = SLICE.lock().unwrap_or_else(|e| e.into_inner());
+        if std::fs::create_dir(slice_path()).is_ok() {
+            slice.1 = true;
+        }
         let _ = std::fs::remove_dir(&path);
         std::fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {path}: {e}"));
-        UnitCgroup {
-            unit,
-            path,
-            slice: made_slice.then_some(slice),
-        }
+        slice.0 += 1;
+        UnitCgroup { unit, path }
     }
 
     /// What systemd does to the cgroup when the unit restarts: a new directory of the
@@ -62,8 +68,10 @@ impl UnitCgroup {
 impl Drop for UnitCgroup {
     fn drop(&mut self) {
         let _ = std::panic::catch_unwind(|| remove_dir(&self.path));
-        if let Some(slice) = &self.slice {
-            let _ = std::fs::remove_dir(slice);
+        let mut slice = SLICE.lock().unwrap_or_else(|e| e.into_inner());
+        slice.0 -= 1;
+        if slice.0 == 0 && slice.1 && std::fs::remove_dir(slice_path()).is_ok() {
+            slice.1 = false;
         }
     }
 }
