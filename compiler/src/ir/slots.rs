@@ -113,3 +113,71 @@ pub(crate) fn keep_slots(module: &mut Module, installed: &[InstalledSlots]) {
         }
     }
 }
+
+/// Every counter slot of a module as sema gave it, and its `log` rates keyed by them:
+/// what [`keep_slots`] renumbers, kept so that a module compiled fitted to an
+/// installed generation can be lowered again as it would have been without it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Numbering {
+    programs: Vec<(Vec<u32>, u32)>,
+    companions: Vec<(Vec<Vec<u32>>, Vec<u32>)>,
+    registrars: Vec<[u32; 2]>,
+    logs: std::collections::BTreeMap<u32, u32>,
+}
+
+impl Numbering {
+    /// `module`'s slots as they are now.
+    pub(crate) fn of(module: &Module) -> Numbering {
+        Numbering {
+            programs: module
+                .programs
+                .values()
+                .map(|p| {
+                    (
+                        p.rules.iter().map(|r| r.counter).collect(),
+                        p.default_counter,
+                    )
+                })
+                .collect(),
+            companions: module
+                .sockmaps
+                .iter()
+                .map(|g| {
+                    let companions = g.companions.iter();
+                    let slots = companions.map(|c| c.counters.iter().map(|(s, _)| *s).collect());
+                    (
+                        slots.collect(),
+                        g.stack_counters.iter().map(|(_, s)| *s).collect(),
+                    )
+                })
+                .collect(),
+            registrars: module.registrars.iter().map(|r| r.counters).collect(),
+            logs: module.logs.clone(),
+        }
+    }
+
+    /// Puts these slots back into `module` (the module they were taken [`of`](Self::of),
+    /// renumbered since).
+    pub(crate) fn restore(&self, module: &mut Module) {
+        for (p, (rules, default)) in module.programs.values_mut().zip(&self.programs) {
+            for (r, slot) in p.rules.iter_mut().zip(rules) {
+                r.counter = *slot;
+            }
+            p.default_counter = *default;
+        }
+        for (g, (companions, stack)) in module.sockmaps.iter_mut().zip(&self.companions) {
+            for (c, slots) in g.companions.iter_mut().zip(companions) {
+                for ((slot, _), kept) in c.counters.iter_mut().zip(slots) {
+                    *slot = *kept;
+                }
+            }
+            for ((_, slot), kept) in g.stack_counters.iter_mut().zip(stack) {
+                *slot = *kept;
+            }
+        }
+        for (r, kept) in module.registrars.iter_mut().zip(&self.registrars) {
+            r.counters = *kept;
+        }
+        module.logs = self.logs.clone();
+    }
+}
