@@ -30,6 +30,7 @@ mod cgroup;
 mod confirm;
 mod ct;
 mod ct_anchor;
+mod ct_entry;
 mod ct_icmp;
 mod ext6_frag;
 mod frames;

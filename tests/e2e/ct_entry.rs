@@ -1,0 +1,172 @@
+//! `ct status`, `ct direction` and `ct mark` at a netfilter hook against the kernel
+//! (docs/language.md, "Conntrack entry").
+//!
+//! Real traffic from B into namespace A, where an nft table gives conntrack entries
+//! what the rules test: a prerouting chain after conntrack sets the entry's mark of
+//! one flow (`ct mark set 0x10`), a NAT chain redirects another (`redirect`: the
+//! entry gets the `dnat` status bit), a raw chain before conntrack exempts a third
+//! (`notrack`: no entry at all, which no test matches, negated or not). A's own TCP
+//! connection out gets its SYN-ACK back in the reply direction; B's connection in
+//! arrives in the original one. The same tests written as an nft input chain decide
+//! every flow as sockc's `netfilter input` block does, and both as expected.
+//!
+//! The verifier: the block loads (the entry is read through `skb->_nfct` and
+//! `bpf_rdonly_cast` to `struct nf_conn`, offsets from the kernel's BTF).
+//!
+//! The kernel tests need root and skip otherwise (see `tests/common`).
+
+use crate::common;
+use crate::netns;
+
+use std::{
+    collections::BTreeMap,
+    net::{SocketAddr, UdpSocket},
+    process::Command,
+    time::Duration,
+};
+
+use netns::{run, tcp_connect, tcp_listen, udp_bind, Lab};
+
+/// Ports: marked flow, unmarked flow, redirected (to `TO_DNAT`), untracked.
+const MARKED: u16 = 4361;
+const PLAIN: u16 = 4362;
+const DNAT: u16 = 4363;
+const TO_DNAT: u16 = 4364;
+const UNTRACKED: u16 = 4367;
+/// TCP: A connects out to B here; B connects in to A there.
+const OUT: u16 = 4365;
+const IN: u16 = 4366;
+
+/// What gives the flows their entries (or none), in namespace A.
+fn conntrack_setup() -> String {
+    format!(
+        "table inet h48ct {{\n  chain raw {{ type filter hook prerouting priority -300; udp \
+         dport {UNTRACKED} notrack; }}\n  chain mangle {{ type filter hook prerouting priority \
+         -150; udp dport {MARKED} ct mark set 0x10; }}\n  chain nat {{ type nat hook \
+         prerouting priority -100; udp dport {DNAT} redirect to :{TO_DNAT}; }}\n}}\n"
+    )
+}
+
+/// The same tests as nft rules (the reference).
+fn nft_rules() -> String {
+    format!(
+        "table inet h48cmp {{\n  chain input {{ type filter hook input priority 0;\n    udp \
+         dport {MARKED} ct mark 0x10 drop\n    udp dport {PLAIN} ct mark != 0x10 counter\n    \
+         udp dport {TO_DNAT} ct status dnat drop\n    tcp sport {OUT} ct direction reply \
+         drop\n    tcp dport {IN} ct direction original counter\n    udp dport {UNTRACKED} \
+         ct mark != 0x10 drop\n    udp dport {UNTRACKED} ct status != dnat drop\n  }}\n}}\n"
+    )
+}
+
+fn sockc_rules() -> String {
+    format!(
+        "netfilter input {{\n    drop udp to *:{MARKED} ct mark 0x10\n    count udp to \
+         *:{PLAIN} ct mark != 0x10\n    drop udp to *:{TO_DNAT} ct status dnat\n    drop tcp \
+         from *:{OUT} ct direction reply\n    count tcp to *:{IN} ct direction original\n    \
+         drop udp to *:{UNTRACKED} ct mark != 0x10\n    drop udp to *:{UNTRACKED} ct status \
+         != dnat\n    default allow\n}}\n"
+    )
+}
+
+fn nft_in(lab: &Lab, args: &[&str]) {
+    let r = run(Command::new("ip")
+        .args(["netns", "exec", &lab.ns_a, "nft"])
+        .args(args));
+    assert_eq!(r.code, 0, "nft {args:?}: {r}");
+}
+
+/// What each flow does: datagrams received per UDP port (the redirected flow's at
+/// `TO_DNAT`), then whether A's connection out and B's connection in complete.
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    udp: BTreeMap<u16, u64>,
+    out: bool,
+    inward: bool,
+}
+
+fn outcome(lab: &Lab) -> Outcome {
+    let to_dnat = udp_bind(&lab.ns_a, SocketAddr::new(lab.addr_a.into(), TO_DNAT));
+    let mut udp = lab.probe(&[MARKED, PLAIN, UNTRACKED], 10);
+    udp.insert(TO_DNAT, redirected(lab, &to_dnat));
+    let short = Duration::from_millis(800);
+    let _b = tcp_listen(&lab.ns_b, SocketAddr::new(lab.addr_b.into(), OUT));
+    let _a = tcp_listen(&lab.ns_a, SocketAddr::new(lab.addr_a.into(), IN));
+    let out = tcp_connect(
+        &lab.ns_a,
+        None,
+        SocketAddr::new(lab.addr_b.into(), OUT),
+        short,
+    );
+    let inward = tcp_connect(
+        &lab.ns_b,
+        None,
+        SocketAddr::new(lab.addr_a.into(), IN),
+        short,
+    );
+    Outcome {
+        udp,
+        out: out.is_ok(),
+        inward: inward.is_ok(),
+    }
+}
+
+/// Sends 10 datagrams from B to A's `DNAT` port and counts those `sock` receives.
+fn redirected(lab: &Lab, sock: &UdpSocket) -> u64 {
+    let (a, b) = (lab.addr_a, lab.addr_b);
+    let sender = netns::in_netns(&lab.ns_b, move || UdpSocket::bind((b, 0)).expect("bind"));
+    for _ in 0..10 {
+        sender.send_to(b"x", (a, DNAT)).expect("send");
+    }
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut n = 0;
+    let mut buf = [0u8; 8];
+    while sock.recv(&mut buf).is_ok() {
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn ct_status_direction_and_mark_decide_real_flows_as_nft_does() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("nfctent", 236);
+    let setup = lab.rules("setup.nft", &conntrack_setup());
+    nft_in(&lab, &["-f", setup.to_str().unwrap()]);
+    let open = outcome(&lab);
+    let all = BTreeMap::from([(MARKED, 10), (PLAIN, 10), (TO_DNAT, 10), (UNTRACKED, 10)]);
+    let want_open = Outcome {
+        udp: all,
+        out: true,
+        inward: true,
+    };
+    assert_eq!(open, want_open, "no rule yet");
+
+    let reference = lab.rules("cmp.nft", &nft_rules());
+    nft_in(&lab, &["-f", reference.to_str().unwrap()]);
+    let by_nft = outcome(&lab);
+    let want = Outcome {
+        udp: BTreeMap::from([(MARKED, 0), (PLAIN, 10), (TO_DNAT, 0), (UNTRACKED, 10)]),
+        out: false,
+        inward: true,
+    };
+    assert_eq!(by_nft, want, "nft itself");
+    nft_in(&lab, &["delete", "table", "inet", "h48cmp"]);
+
+    lab.apply_ok(&lab.rules("ct.sk", &sockc_rules()));
+    assert_eq!(outcome(&lab), by_nft, "sockc's netfilter input block");
+    let stats = lab.stats();
+    let counted = |text: &str| {
+        let rules = stats["rules"].as_array().expect("rules");
+        let hit = rules.iter().find(|r| r["text"] == text);
+        hit.and_then(|r| r["packets"].as_u64()).unwrap_or(0)
+    };
+    assert_eq!(
+        counted(&format!("count udp to *:{PLAIN} ct mark != 0x10")),
+        10,
+        "{stats:#}"
+    );
+    assert!(counted(&format!("count tcp to *:{IN} ct direction original")) >= 2);
+}
