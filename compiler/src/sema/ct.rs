@@ -58,7 +58,9 @@ impl Checker<'_> {
                 )
                 .label(
                     sp,
-                    if spec.target == crate::hooks::Target::Netfilter {
+                    if what != "ct state" {
+                        "the entry conntrack gave the packet before this hook"
+                    } else if spec.target == crate::hooks::Target::Netfilter {
                         "the state conntrack gave the packet before this hook"
                     } else {
                         "looked up in conntrack's table"

@@ -45,6 +45,8 @@ pub struct CubeWriter<'a> {
     /// The block's hook reads the sending socket's owner (netfilter output and
     /// postrouting).
     pub owner: bool,
+    /// The block's hook reads the packet's conntrack entry (netfilter).
+    pub ct_entry: bool,
     /// Pieces of the cubes written that the language cannot match and that were left
     /// out of the rules (the caller decides whether that is approximate or refused).
     pub left_out: Vec<String>,
@@ -107,6 +109,10 @@ impl CubeWriter<'_> {
             needs.push(need);
             Vec::new()
         });
+        let entry = super::ct_entry::words(cube, self.ct_entry).unwrap_or_else(|need| {
+            needs.push(need);
+            Vec::new()
+        });
         if !needs.is_empty() {
             return Err(Refusal::Needs(needs));
         }
@@ -137,6 +143,7 @@ impl CubeWriter<'_> {
                     words.extend(hop.iter().cloned());
                     words.extend(devices.iter().cloned());
                     words.extend(owner.iter().cloned());
+                    words.extend(entry.iter().cloned());
                     if words.is_empty() {
                         // a rule without a match takes every frame; netfilter's IP
                         // tables only ever see IP packets

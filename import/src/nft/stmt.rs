@@ -594,7 +594,10 @@ impl P<'_, '_> {
         }
         // `& mask` is read for flags only
         if matches!(rhs, Rv::Masked { .. })
-            && !matches!(keys.as_slice(), [Key::TcpFlags] | [Key::CtState])
+            && !matches!(
+                keys.as_slice(),
+                [Key::TcpFlags] | [Key::CtState] | [Key::CtStatus] | [Key::CtMark]
+            )
         {
             return self.opaque(sels, start);
         }
