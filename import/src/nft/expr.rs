@@ -266,6 +266,15 @@ fn service(name: &str) -> Option<u128> {
     })
 }
 
+/// Whether `keys & MASK == VALUE` is read (flags, the ct status and mark); other
+/// masks stay opaque.
+pub fn maskable(keys: &[Key]) -> bool {
+    matches!(
+        keys,
+        [Key::TcpFlags] | [Key::CtState] | [Key::CtStatus] | [Key::CtMark]
+    )
+}
+
 /// `ct mark 0x01000000/8`, as nft prints `ct mark & 0xff000000 == 0x01000000`.
 fn mark_prefix(a: &str, len: &str) -> Result<Value, String> {
     let bad = || format!("`{a}/{len}` is not a ct mark prefix");

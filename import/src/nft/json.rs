@@ -677,13 +677,7 @@ fn relation(v: &Value, ctx: &Ctx<'_>, out: &mut Read) -> Result<(), String> {
             opaque(out, &words[0]);
             return Ok(());
         };
-        if !matches!(
-            keys.as_slice(),
-            [crate::model::Key::TcpFlags]
-                | [crate::model::Key::CtState]
-                | [crate::model::Key::CtStatus]
-                | [crate::model::Key::CtMark]
-        ) {
+        if !expr::maskable(&keys) {
             opaque(out, &words[0]);
             return Ok(());
         }
