@@ -48,10 +48,12 @@ pub enum Dim {
     CtStatus,
     CtDir,
     CtMark,
+    /// The packet's mark.
+    Mark,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 18] = [
+    pub const ALL: [Dim; 19] = [
         Dim::Family,
         Dim::Proto,
         Dim::Src4,
@@ -70,6 +72,7 @@ impl Dim {
         Dim::CtStatus,
         Dim::CtDir,
         Dim::CtMark,
+        Dim::Mark,
     ];
 
     /// The largest value of the field.
@@ -84,7 +87,7 @@ impl Dim {
             Dim::Uid | Dim::Gid => crate::model::NO_OWNER,
             Dim::CtStatus => (1 << sockc_compiler::syntax::ct_entry::STATUS_BITS.len()) - 1,
             Dim::CtDir => 1,
-            Dim::CtMark => u32::MAX as u128,
+            Dim::CtMark | Dim::Mark => u32::MAX as u128,
         }
     }
 

@@ -242,6 +242,9 @@ pub enum Key {
     CtStatus,
     CtDirection,
     CtMark,
+    /// The packet's mark (`meta mark`, `-m mark --mark`): 32 bits, 0 unless something
+    /// set it.
+    Mark,
 }
 
 /// The states of a packet with a conntrack entry: what a test of the entry implies.
@@ -322,6 +325,7 @@ impl Key {
             Key::CtStatus => "ct status".into(),
             Key::CtDirection => "ct direction".into(),
             Key::CtMark => "ct mark".into(),
+            Key::Mark => "meta mark".into(),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! `-m conntrack` (`--ctstate`, `--ctstatus`, `--ctdir`), `-m state` and `-m connmark
-//! --mark` as `xt_conntrack` and `xt_connmark` evaluate them
+//! `-m conntrack` (`--ctstate`, `--ctstatus`, `--ctdir`), `-m state`, `-m connmark
+//! --mark` and `-m mark --mark` as `xt_conntrack`, `xt_connmark` and `xt_mark`
+//! evaluate them
 //! (`net/netfilter/xt_conntrack.c`, `xt_connmark.c`).
 //!
 //! `--ctstate` takes the packet's state bit and, when it has an entry, the `SNAT` and
@@ -47,14 +48,23 @@ pub fn conntrack_option(o: &Opt, opts: &[Opt]) -> Result<Vec<Match>, RuleError> 
     })
 }
 
+/// `-m mark --mark V[/M]`: the packet's mark, as `xt_mark` compares it.
+pub fn mark_option(o: &Opt) -> Result<Vec<Match>, RuleError> {
+    Ok(vec![marked(o, "mark", Key::Mark)?.negate(o.negated)])
+}
+
 /// `-m connmark --mark V[/M]`.
 pub fn connmark_option(o: &Opt) -> Result<Vec<Match>, RuleError> {
-    let opaque = || {
-        vec![Match::opaque(
-            Feature::Mark,
-            format!("-m connmark {}", o.text()),
-        )]
-    };
+    let m = marked(o, "connmark", Key::CtMark)?;
+    Ok(match m.kind {
+        MatchKind::Opaque { .. } => vec![m.negate(o.negated)],
+        _ => entry_test(m, o),
+    })
+}
+
+/// `--mark V[/M]` of module `module` as a test of `key` (not negated), or opaque.
+fn marked(o: &Opt, module: &str, key: Key) -> Result<Match, RuleError> {
+    let opaque = || Match::opaque(Feature::Mark, format!("-m {module} {}", o.text()));
     if o.name != "--mark" {
         return Ok(opaque());
     }
@@ -64,8 +74,8 @@ pub fn connmark_option(o: &Opt) -> Result<Vec<Match>, RuleError> {
     let (Some(value), Some(mask)) = (num(v), num(m)) else {
         return Ok(opaque());
     };
-    // xt_connmark compares `(mark & mask) == value`: a value with bits outside the
-    // mask never matches.
+    // xt_mark and xt_connmark compare `(mark & mask) == value`: a value with bits
+    // outside the mask never matches.
     let t = MarkTest { value, mask };
     let elems = if value & !mask != 0 {
         Vec::new()
@@ -77,10 +87,7 @@ pub fn connmark_option(o: &Opt) -> Result<Vec<Match>, RuleError> {
             .map(|(lo, hi)| vec![Value::Range(lo.into(), hi.into())])
             .collect()
     };
-    Ok(entry_test(
-        Match::test(vec![Key::CtMark], Rhs::Elements(elems)),
-        o,
-    ))
+    Ok(Match::test(vec![key], Rhs::Elements(elems)))
 }
 
 /// A test of the entry (negated as the option is), with the entry it needs.

@@ -48,6 +48,7 @@ pub fn module(
                 .matches
                 .extend(super::conntrack::conntrack_option(o, opts)?),
             "connmark" => out.matches.extend(super::conntrack::connmark_option(o)?),
+            "mark" => out.matches.extend(super::conntrack::mark_option(o)?),
             _ => option(name, o, v, proto, out)?,
         }
     }
@@ -60,9 +61,8 @@ fn opaque_module(name: &str) -> Option<Feature> {
     Some(match name {
         "tcp" | "udp" | "sctp" | "dccp" | "udplite" | "icmp" | "icmp6" | "multiport"
         | "iprange" | "conntrack" | "state" | "comment" | "addrtype" | "set" | "ttl" | "hl"
-        | "owner" | "connmark" => return None,
+        | "owner" | "connmark" | "mark" => return None,
         "hashlimit" => Feature::Hashlimit,
-        "mark" => Feature::Mark,
         "cgroup" => Feature::Owner,
         "recent" => Feature::Recent,
         "string" => Feature::StringMatch,

@@ -15,6 +15,7 @@ pub mod ct_entry;
 pub mod cube;
 pub mod iface;
 pub mod limit;
+pub mod mark;
 pub mod owner;
 pub mod sets;
 pub mod write;
@@ -224,6 +225,7 @@ fn lower_rule(
             }
         ),
         ct_entry: matches!(target.place, Place::Netfilter { .. }),
+        mark: program == Program::Netfilter,
         left_out: Vec::new(),
     };
     let written = match ct_split(&mut e, r, program) {

@@ -105,6 +105,7 @@ pub fn selector(words: &[&str], table_v: Option<IpVersion>) -> Option<(Key, Vec<
         ["ct", "status"] => (Key::CtStatus, vec![crate::model::ct_tracked()]),
         ["ct", "direction"] => (Key::CtDirection, vec![crate::model::ct_tracked()]),
         ["ct", "mark"] => (Key::CtMark, vec![crate::model::ct_tracked()]),
+        ["meta", "mark"] | ["mark"] => (Key::Mark, Vec::new()),
         ["meta", "skuid"] | ["skuid"] => (Key::SkUid, Vec::new()),
         ["meta", "skgid"] | ["skgid"] => (Key::SkGid, Vec::new()),
         [p, "sport"] if port_proto(p).is_some() => (Key::Sport(port_proto(p)), l4(port_proto(p)?)),
@@ -153,7 +154,9 @@ pub fn value(key: &Key, rv: &Rv) -> Result<Value, String> {
             };
             Ok(Value::Range(lo, hi))
         }
-        Rv::Prefix(a, len) if *key == Key::CtMark => mark_prefix(a, &len.to_string()),
+        Rv::Prefix(a, len) if matches!(key, Key::CtMark | Key::Mark) => {
+            mark_prefix(a, &len.to_string())
+        }
         Rv::Prefix(a, len) => {
             let (lo, hi, _) = values::prefix(&format!("{a}/{len}"))
                 .ok_or_else(|| format!("`{a}/{len}` is not a prefix"))?;
@@ -218,11 +221,11 @@ fn text_value(key: &Key, t: &str) -> Result<Value, String> {
             "reply" | "1" => single(1),
             _ => Err(bad()),
         },
-        Key::CtMark if t.contains('/') => {
+        Key::CtMark | Key::Mark if t.contains('/') => {
             let (a, len) = t.split_once('/').unwrap_or((t, ""));
             mark_prefix(a, len)
         }
-        Key::CtMark => match values::number(t) {
+        Key::CtMark | Key::Mark => match values::number(t) {
             Some(n) if n <= u32::MAX as u128 => single(n),
             _ => Err(bad()),
         },
@@ -271,7 +274,7 @@ fn service(name: &str) -> Option<u128> {
 pub fn maskable(keys: &[Key]) -> bool {
     matches!(
         keys,
-        [Key::TcpFlags] | [Key::CtState] | [Key::CtStatus] | [Key::CtMark]
+        [Key::TcpFlags] | [Key::CtState] | [Key::CtStatus] | [Key::CtMark] | [Key::Mark]
     )
 }
 
@@ -290,9 +293,9 @@ fn mark_prefix(a: &str, len: &str) -> Result<Value, String> {
     Ok(Value::Range(lo & !span, (lo & !span) | span))
 }
 
-/// `ct mark & MASK == VALUE` as the marks it admits (the narrow masks of
-/// `sockc_compiler::syntax::mark::MarkTest::intervals`).
-fn ct_mark_masked(value: &Rv, mask: &Rv) -> Result<Match, String> {
+/// `ct mark & MASK == VALUE` (or `meta mark`) as the marks it admits (the narrow masks
+/// of `sockc_compiler::syntax::mark::MarkTest::intervals`).
+fn mark_masked(key: &Key, value: &Rv, mask: &Rv) -> Result<Match, String> {
     let num = |rv: &Rv| match value_of_mark(rv) {
         Some(n) => Ok(n),
         None => Err("a ct mark mask that is not a number".to_string()),
@@ -302,7 +305,7 @@ fn ct_mark_masked(value: &Rv, mask: &Rv) -> Result<Match, String> {
         mask: num(mask)?,
     };
     if t.value & !t.mask != 0 {
-        return Ok(Match::test(vec![Key::CtMark], Rhs::Elements(Vec::new())));
+        return Ok(Match::test(vec![key.clone()], Rhs::Elements(Vec::new())));
     }
     let iv = t
         .intervals()
@@ -311,7 +314,7 @@ fn ct_mark_masked(value: &Rv, mask: &Rv) -> Result<Match, String> {
         .into_iter()
         .map(|(lo, hi)| vec![Value::Range(lo.into(), hi.into())])
         .collect();
-    Ok(Match::test(vec![Key::CtMark], Rhs::Elements(elems)))
+    Ok(Match::test(vec![key.clone()], Rhs::Elements(elems)))
 }
 
 fn value_of_mark(rv: &Rv) -> Option<u32> {
@@ -378,8 +381,10 @@ pub fn relation(
         );
     }
     let m = match (rhs, op) {
-        (Rv::Masked { value, mask }, Op::Implicit | Op::Eq | Op::Ne) if keys == [Key::CtMark] => {
-            ct_mark_masked(value, mask)?
+        (Rv::Masked { value, mask }, Op::Implicit | Op::Eq | Op::Ne)
+            if matches!(keys, [Key::CtMark] | [Key::Mark]) =>
+        {
+            mark_masked(&keys[0], value, mask)?
         }
         (Rv::SetRef(name), Op::Implicit | Op::Eq | Op::Ne) => {
             let (id, set) = sets
@@ -498,7 +503,7 @@ fn key_type(key: &Key) -> &'static str {
         Key::SkGid => "gid",
         Key::CtStatus => "ct_status",
         Key::CtDirection => "ct_dir",
-        Key::CtMark => "mark",
+        Key::CtMark | Key::Mark => "mark",
     }
 }
 

@@ -93,6 +93,7 @@ fn key_base(key: &Key) -> (Cube, Option<Dim>) {
         Key::CtStatus => (tracked(c), Some(Dim::CtStatus)),
         Key::CtDirection => (tracked(c), Some(Dim::CtDir)),
         Key::CtMark => (tracked(c), Some(Dim::CtMark)),
+        Key::Mark => (c, Some(Dim::Mark)),
     }
 }
 
