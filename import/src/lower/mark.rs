@@ -26,7 +26,10 @@ pub fn words(cube: &Cube, readable: bool) -> Result<Vec<Vec<String>>, (Feature, 
         return Ok(vec![Vec::new()]);
     };
     if !readable {
-        return Err((Feature::Mark, "the packet's mark outside netfilter blocks".into()));
+        return Err((
+            Feature::Mark,
+            "the packet's mark outside netfilter blocks".into(),
+        ));
     }
     let mut out = Vec::new();
     for &(lo, hi) in marks.ranges() {

@@ -31,16 +31,16 @@ pub fn mark(rs: &mut Ruleset) {
         let base = rs.tables[r.table].chains[r.chain].base.as_ref()?;
         (base.hook == NfHook::Prerouting).then_some(hi.max(base.priority))
     });
-    let tainted: Vec<bool> = rs
-        .tables
-        .iter()
-        .map(|t| match early {
-            None => true,
-            Some(p) => t.chains.iter().filter_map(|c| c.base.as_ref()).any(|b| {
-                matches!(b.hook, NfHook::Prerouting | NfHook::Ingress) && b.priority <= p
-            }),
-        })
-        .collect();
+    let tainted: Vec<bool> =
+        rs.tables
+            .iter()
+            .map(|t| match early {
+                None => true,
+                Some(p) => t.chains.iter().filter_map(|c| c.base.as_ref()).any(|b| {
+                    matches!(b.hook, NfHook::Prerouting | NfHook::Ingress) && b.priority <= p
+                }),
+            })
+            .collect();
     for rule in &mut rs.rules {
         if tainted[rule.table] {
             rule.matches.iter_mut().for_each(opaque_mark_tests);
@@ -65,7 +65,9 @@ fn writes_mark(r: &Rule) -> bool {
 
 fn opaque_mark_tests(m: &mut Match) {
     match &mut m.kind {
-        MatchKind::Test { keys, .. } if keys.iter().any(|k| matches!(k, Key::Mark | Key::CtMark)) => {
+        MatchKind::Test { keys, .. }
+            if keys.iter().any(|k| matches!(k, Key::Mark | Key::CtMark)) =>
+        {
             let names: Vec<String> = keys.iter().map(Key::describe).collect();
             m.kind = MatchKind::Opaque {
                 feature: Feature::Mark,

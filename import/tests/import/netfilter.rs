@@ -399,7 +399,12 @@ fn packet_marks_are_exact_in_netfilter_blocks_unless_written_after() {
     assert_eq!(status_of(&imp, 7).0, Status::Exact);
     assert_eq!(status_of(&imp, 8).0, Status::Residual, "a low-bit mask");
     let rules = code_of(&imp);
-    let at = |w: &str| rules.iter().position(|r| r == w).unwrap_or_else(|| panic!("{w}: {rules:?}"));
+    let at = |w: &str| {
+        rules
+            .iter()
+            .position(|r| r == w)
+            .unwrap_or_else(|| panic!("{w}: {rules:?}"))
+    };
     assert!(at("allow mark 0x80000000/0x80000000") < at("drop ip4 mark 0x1000000/0xff000000"));
     at("drop ip4 mark 0x10/0xffffffff");
 
