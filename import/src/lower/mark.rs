@@ -49,7 +49,7 @@ fn blocks(mut lo: u128, hi: u128) -> Vec<(u32, u32)> {
     let mut out = Vec::new();
     while lo <= hi {
         let mut size = 1u128;
-        while lo % (size * 2) == 0 && lo + size * 2 - 1 <= hi && size < (1 << 32) {
+        while lo.is_multiple_of(size * 2) && lo + size * 2 - 1 <= hi && size < (1 << 32) {
             size *= 2;
         }
         let mask = !((size - 1) as u32);
