@@ -11,7 +11,10 @@
 //! every flow as sockc's `netfilter input` block does, and both as expected.
 //!
 //! The verifier: the block loads (the entry is read through `skb->_nfct` and
-//! `bpf_rdonly_cast` to `struct nf_conn`, offsets from the kernel's BTF).
+//! `bpf_rdonly_cast` to `struct nf_conn`, offsets from the kernel's BTF). `sockc test`
+//! takes the entry as facts and runs the entryless packet in the kernel. The import of
+//! iptables' `-m mark`, `-m connmark` and `--ctstatus` beside mangle writers and a
+//! residual decides real flows as iptables does.
 //!
 //! The kernel tests need root and skip otherwise (see `tests/common`).
 
@@ -229,4 +232,52 @@ fn imported_mark_and_connmark_rules_decide_as_iptables_on_real_traffic() {
     }
     lab.apply_ok(&sk);
     assert_eq!(lab.probe(&ports, 10), by_iptables, "sockc and its residual");
+}
+
+/// `sockc test` takes a packet's entry as facts (`ct-status`, `ct-direction`,
+/// `ct-mark`); a netfilter test run has no entry, so the kernel runs the `invalid`
+/// packet (which no entry test matches, `!=` included, in both) and the evaluator
+/// alone answers the others.
+#[test]
+fn sockc_test_takes_the_entry_as_facts_and_runs_the_entryless_packet_in_the_kernel() {
+    if !common::kernel() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sockc-ctentry-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("ct.sk");
+    std::fs::write(
+        &rules,
+        "netfilter input {\n    drop udp to *:1 ct status dnat\n    drop udp to *:2 ct mark \
+         != 0x10\n    drop udp to *:3 ct direction reply\n    default allow\n}\n",
+    )
+    .unwrap();
+    let packets = dir.join("ct.packets");
+    let p = "udp 10.0.0.1:5 -> 10.0.0.2";
+    std::fs::write(
+        &packets,
+        format!(
+            "{p}:1 ct established ct-status dnat,confirmed\n{p}:1 ct established\n{p}:2 ct \
+             invalid\n{p}:2 ct new ct-mark 0x10\n{p}:2 ct new\n{p}:3 ct established \
+             ct-direction reply\n{p}:3 ct untracked\n"
+        ),
+    )
+    .unwrap();
+    let r = netns::sockc(&[
+        "test",
+        rules.to_str().unwrap(),
+        "--packets",
+        packets.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r.code, 0, "kernel and evaluator disagree:\n{r}");
+    assert!(
+        r.stderr
+            .contains("agree on all 1 (packet, program) pairs the kernel ran")
+            || r.stdout
+                .contains("agree on all 1 (packet, program) pairs the kernel ran"),
+        "{r}"
+    );
+    // The dnat entry, the unmarked new one, the reply.
+    assert_eq!(r.stdout.matches("drop     line").count(), 3, "{r}");
 }
