@@ -8,7 +8,8 @@
 //! [`route`], [`reject`], [`reject_headers`], [`reject_vlan`], [`reject_flood`] (a
 //! flood against the kernel's own ICMP limit), [`netfilter`],
 //! [`netfilter_iface`], [`owner`] (processes under other uids, `setpriv`), [`tc_mark`],
-//! [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a cgroup); the socket
+//! [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a cgroup), [`cgroup_unit`]
+//! (blocks that name a systemd unit, its restart reproduced); the socket
 //! layer: [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
 //! `sockc-peer` processes).
 //!
@@ -27,6 +28,7 @@ mod netns;
 mod apply;
 mod attach_ahead;
 mod cgroup;
+mod cgroup_unit;
 mod confirm;
 mod ct;
 mod ct_anchor;
