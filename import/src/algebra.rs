@@ -47,10 +47,17 @@ pub enum Dim {
     /// The sending socket's owner, a uid or gid, [`crate::model::NO_OWNER`] for none.
     Uid,
     Gid,
+    /// The conntrack entry's status bits, packed ([`crate::model::Key::CtStatus`]),
+    /// its direction and its mark; 0 for a packet without an entry.
+    CtStatus,
+    CtDir,
+    CtMark,
+    /// The packet's mark.
+    Mark,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 17] = [
+    pub const ALL: [Dim; 21] = [
         Dim::Family,
         Dim::Proto,
         Dim::Src4,
@@ -68,6 +75,10 @@ impl Dim {
         Dim::Ecn,
         Dim::Uid,
         Dim::Gid,
+        Dim::CtStatus,
+        Dim::CtDir,
+        Dim::CtMark,
+        Dim::Mark,
     ];
 
     /// The largest value of the field.
@@ -82,6 +93,9 @@ impl Dim {
             Dim::Uid | Dim::Gid => crate::model::NO_OWNER,
             Dim::Dscp => 63,
             Dim::Ecn => 3,
+            Dim::CtStatus => (1 << sockc_compiler::syntax::ct_entry::STATUS_BITS.len()) - 1,
+            Dim::CtDir => 1,
+            Dim::CtMark | Dim::Mark => u32::MAX as u128,
         }
     }
 

@@ -168,6 +168,9 @@ pub struct MatchCaps {
     /// `mark ...`: the program reads the packet's mark (`skb->mark`: TC and
     /// netfilter; an XDP program runs before there is a socket buffer).
     pub mark: bool,
+    /// `ct status|direction|mark ...`: the program reads the packet's conntrack entry
+    /// (netfilter hooks, through `skb->_nfct`).
+    pub ct_entry: bool,
 }
 
 /// Which owner of the socket that sent a packet a hook can read (`owner ...`).

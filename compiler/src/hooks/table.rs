@@ -27,6 +27,7 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     protocols: &[],
     owner: OwnerCap::None,
     mark: false,
+    ct_entry: false,
 };
 
 /// What nothing can be written against (the programs sockc adds).
@@ -44,6 +45,7 @@ const NO_CAPS: MatchCaps = MatchCaps {
     protocols: &[],
     owner: OwnerCap::None,
     mark: false,
+    ct_entry: false,
 };
 
 /// sock_ops and the socket maps it fills see TCP connections only.
@@ -63,6 +65,7 @@ const SOCKMAP_CAPS: MatchCaps = MatchCaps {
     protocols: TCP_ONLY,
     owner: OwnerCap::None,
     mark: false,
+    ct_entry: false,
 };
 
 const SK_VERDICTS: Verdicts = Verdicts {
@@ -201,6 +204,8 @@ const fn netfilter(
             owner: [OwnerCap::None, OwnerCap::UidGid]
                 [matches!(kind, HookKind::NfOutput | HookKind::NfPostrouting) as usize],
             mark: true,
+            // Conntrack has run (priority above -200): `skb->_nfct` holds the entry.
+            ct_entry: true,
             // No link header at these hooks; conntrack reassembles fragments first.
             frames: false,
             fragments: false,
@@ -350,6 +355,7 @@ pub static HOOKS: [HookSpec; 17] = [
             protocols: &[SockProto::Tcp.number(), SockProto::Udp.number()],
             owner: OwnerCap::None,
             mark: false,
+            ct_entry: false,
         },
         egress: false,
         unsupported: None,
