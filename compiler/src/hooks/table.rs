@@ -27,6 +27,7 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     protocols: &[],
     owner: OwnerCap::None,
     mark: false,
+    sources: true,
 };
 
 /// What nothing can be written against (the programs sockc adds).
@@ -44,6 +45,7 @@ const NO_CAPS: MatchCaps = MatchCaps {
     protocols: &[],
     owner: OwnerCap::None,
     mark: false,
+    sources: false,
 };
 
 /// sock_ops and the socket maps it fills see TCP connections only.
@@ -63,6 +65,7 @@ const SOCKMAP_CAPS: MatchCaps = MatchCaps {
     protocols: TCP_ONLY,
     owner: OwnerCap::None,
     mark: false,
+    sources: true,
 };
 
 const SK_VERDICTS: Verdicts = Verdicts {
@@ -269,7 +272,68 @@ const fn cgroup_skb(
     }
 }
 
-pub static HOOKS: [HookSpec; 17] = [
+/// What every socket-call row shares (`cgroup connect|sendmsg|bind`, per family):
+/// `call` is the kernel's name of the call and family (`connect4`); the row is
+/// `cgroup <call>`, the section libbpf's and aya-obj's `cgroup/<call>`.
+const fn sock_addr(
+    kind: HookKind,
+    [name, cli_name, section, symbol_prefix]: [&'static str; 4],
+    path_order: u8,
+    attach_type: bpf_attach_type,
+) -> HookSpec {
+    let ipv6 = matches!(
+        attach_type,
+        bpf_attach_type::BPF_CGROUP_INET6_CONNECT
+            | bpf_attach_type::BPF_CGROUP_UDP6_SENDMSG
+            | bpf_attach_type::BPF_CGROUP_INET6_BIND
+    );
+    let bind = matches!(
+        attach_type,
+        bpf_attach_type::BPF_CGROUP_INET4_BIND | bpf_attach_type::BPF_CGROUP_INET6_BIND
+    );
+    HookSpec {
+        kind,
+        name,
+        cli_name,
+        section,
+        symbol_prefix,
+        prog_type: bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+        attach_type,
+        target: Target::Cgroup,
+        context: Context::SockAddr { ipv6 },
+        // 1 lets the call go on, 0 makes it fail with EPERM (bind may also return 2
+        // and 3, to skip the CAP_NET_BIND_SERVICE check; sockc does not).
+        verdicts: Verdicts {
+            allow: Some(1),
+            drop: Some(0),
+            pass: None,
+        },
+        // BPF_PROG_TEST_RUN has no sock_addr support (ENOTSUPP): real calls only.
+        test_input: TestInput::None,
+        path_order,
+        actions: PACKET_ACTIONS,
+        defaults: &[Verdict::Allow, Verdict::Drop],
+        caps: SOCK_ADDR_CAPS,
+        // connect and sendmsg: the address is where the data goes (`to`); bind: the
+        // address is the socket's own end, where traffic will come to (`to`, as at
+        // sk_lookup).
+        egress: !bind,
+        unsupported: None,
+        block: true,
+        companions: &[],
+    }
+}
+
+/// A socket call's destination (or bind) address and port, and its protocol: no
+/// packet, no source yet, no frame.
+const SOCK_ADDR_CAPS: MatchCaps = MatchCaps {
+    addresses: true,
+    ports: true,
+    sources: false,
+    ..NO_CAPS
+};
+
+pub static HOOKS: [HookSpec; 23] = [
     HookSpec {
         kind: HookKind::Xdp,
         name: "xdp",
@@ -350,6 +414,7 @@ pub static HOOKS: [HookSpec; 17] = [
             protocols: &[SockProto::Tcp.number(), SockProto::Udp.number()],
             owner: OwnerCap::None,
             mark: false,
+            sources: true,
         },
         egress: false,
         unsupported: None,
@@ -513,5 +578,61 @@ pub static HOOKS: [HookSpec; 17] = [
         "cgroup-egress",
         16,
         true,
+    ),
+    sock_addr(
+        HookKind::CgroupConnect4,
+        [
+            "cgroup connect4",
+            "cgroup-connect4",
+            "cgroup/connect4",
+            "cg_con4",
+        ],
+        17,
+        bpf_attach_type::BPF_CGROUP_INET4_CONNECT,
+    ),
+    sock_addr(
+        HookKind::CgroupConnect6,
+        [
+            "cgroup connect6",
+            "cgroup-connect6",
+            "cgroup/connect6",
+            "cg_con6",
+        ],
+        18,
+        bpf_attach_type::BPF_CGROUP_INET6_CONNECT,
+    ),
+    sock_addr(
+        HookKind::CgroupSendmsg4,
+        [
+            "cgroup sendmsg4",
+            "cgroup-sendmsg4",
+            "cgroup/sendmsg4",
+            "cg_snd4",
+        ],
+        19,
+        bpf_attach_type::BPF_CGROUP_UDP4_SENDMSG,
+    ),
+    sock_addr(
+        HookKind::CgroupSendmsg6,
+        [
+            "cgroup sendmsg6",
+            "cgroup-sendmsg6",
+            "cgroup/sendmsg6",
+            "cg_snd6",
+        ],
+        20,
+        bpf_attach_type::BPF_CGROUP_UDP6_SENDMSG,
+    ),
+    sock_addr(
+        HookKind::CgroupBind4,
+        ["cgroup bind4", "cgroup-bind4", "cgroup/bind4", "cg_bind4"],
+        21,
+        bpf_attach_type::BPF_CGROUP_INET4_BIND,
+    ),
+    sock_addr(
+        HookKind::CgroupBind6,
+        ["cgroup bind6", "cgroup-bind6", "cgroup/bind6", "cg_bind6"],
+        22,
+        bpf_attach_type::BPF_CGROUP_INET6_BIND,
     ),
 ];

@@ -490,6 +490,15 @@ impl Checker<'_> {
         m: &mut RuleMatch,
         seen: &mut MatchSpans,
     ) {
+        if is_src && !spec.caps.sources {
+            self.error(
+                e.span,
+                Code::HookCannotMatch,
+                format!("{} hooks cannot match a source", spec.name),
+                "the kernel has not chosen the source address and port yet",
+            );
+            return;
+        }
         let slot = if is_src { &mut seen.src } else { &mut seen.dst };
         if let Some(prev) = *slot {
             let what = if is_src {

@@ -669,8 +669,9 @@ pub fn hook_universe(hook: HookKind) -> Region {
                 .with(Dim::Proto, ValueSet::from_intervals(protos))
                 .with(Dim::L4, ValueSet::single(l4::PRESENT)),
         ),
-        // Netfilter runs after L2: IP packets only, any protocol.
-        Context::Netfilter => ip_packets(),
+        // Netfilter runs after L2: IP packets only, any protocol. A socket call has an
+        // IPv4 or IPv6 address and any protocol (ping sockets connect too).
+        Context::Netfilter | Context::SockAddr { .. } => ip_packets(),
         Context::SockOps { .. } | Context::Dispatch => Region::empty(),
     }
 }

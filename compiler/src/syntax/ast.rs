@@ -143,6 +143,23 @@ pub enum HookHead {
         egress: bool,
         path: String,
     },
+    /// `cgroup connect|sendmsg|bind "PATH"`: the socket calls of the cgroup's
+    /// processes (both address families).
+    CgroupCall {
+        call: SockCall,
+        path: String,
+    },
+}
+
+/// The socket call a `cgroup connect|sendmsg|bind` block decides on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockCall {
+    /// `connect()` of any inet socket (TCP, UDP, ping).
+    Connect,
+    /// `sendmsg()`/`sendto()` of an unconnected UDP socket, to the address it names.
+    Sendmsg,
+    /// `bind()` of any inet socket.
+    Bind,
 }
 
 /// The netfilter hook a `netfilter` block attaches at (`enum nf_inet_hooks`).

@@ -20,7 +20,7 @@
 //!   its type is attached. [`sk_lookup::SkLookup`] (the network namespace sockc runs
 //!   in, checked by the link's netns inode), [`sock_ops::SockOps`] (a cgroup
 //!   directory; for sockmap groups and sk_lookup registrars), [`cgroup_skb::CgroupSkb`]
-//!   (a cgroup directory; for cgroup blocks).
+//!   (a cgroup directory; for cgroup blocks, packets and socket calls).
 //! * an XDP link running a dispatcher ([`xdp::Xdp`], [`dispatcher`]): the program sits
 //!   in the slot of a program array the dispatcher tail-calls, because every XDP
 //!   attach or link update waits for an RCU grace period and a slot update does not.
@@ -88,7 +88,16 @@ pub fn backend(hook: HookKind) -> &'static dyn Backend {
         HookKind::NfForward => &netfilter::Netfilter(HookKind::NfForward),
         HookKind::NfOutput => &netfilter::Netfilter(HookKind::NfOutput),
         HookKind::NfPostrouting => &netfilter::Netfilter(HookKind::NfPostrouting),
-        HookKind::CgroupIngress | HookKind::CgroupEgress => &LinkBacked(cgroup_skb::CgroupSkb),
+        // Every cgroup block is one cgroup link per program: packets (cgroup_skb) and
+        // socket calls (sock_addr) alike; the row's attach type says which hook.
+        HookKind::CgroupIngress
+        | HookKind::CgroupEgress
+        | HookKind::CgroupConnect4
+        | HookKind::CgroupConnect6
+        | HookKind::CgroupSendmsg4
+        | HookKind::CgroupSendmsg6
+        | HookKind::CgroupBind4
+        | HookKind::CgroupBind6 => &LinkBacked(cgroup_skb::CgroupSkb),
     }
 }
 

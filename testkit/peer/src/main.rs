@@ -26,6 +26,12 @@
 //! * `recv MS`: waits at most MS milliseconds; prints `got FROM TEXT` or `timeout`.
 //! * `connect ADDR MS`: a TCP connection from a new socket, given up after MS
 //!   milliseconds; prints `connected LOCAL`, `timeout` or `error ERRNO TEXT`.
+//! * `call CALL PROTO ADDR` (CALL `connect`, `sendmsg` or `bind`; PROTO `tcp` or
+//!   `udp`): one socket call from a new socket of ADDR's family, for the socket-call
+//!   blocks' tests; prints `ok` or `error ERRNO TEXT` (what the call returned). A
+//!   connect does not wait (non-blocking: `EINPROGRESS` is `ok`); sendmsg is a UDP
+//!   `sendto()` from an unbound socket. Many calls from one process: the tests make
+//!   thousands without a fork each.
 //!
 //! A blocking read that fails with EAGAIN is retried and counted (`eagain`): the kernel
 //! returns it on a socket in a socket map when a wakeup finds no data
@@ -161,11 +167,41 @@ fn udp(addr: SocketAddr) -> Result<(), String> {
                 }
                 Err(e) => format!("error 0 {to}: {e}"),
             },
+            ["call", call, proto, to] => match to.parse::<SocketAddr>() {
+                Ok(to) => match socket_call(call, proto, to) {
+                    Ok(()) => "ok".into(),
+                    Err(e) => os_error(&e),
+                },
+                Err(e) => format!("error 0 {to}: {e}"),
+            },
             _ => format!("error unknown command `{line}`"),
         };
         say(&out);
     }
     Ok(())
+}
+
+/// One `connect()`, `sendto()` or `bind()` from a new socket of `to`'s family.
+fn socket_call(call: &str, proto: &str, to: SocketAddr) -> std::io::Result<()> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let (ty, protocol) = match proto {
+        "tcp" => (Type::STREAM, Protocol::TCP),
+        _ => (Type::DGRAM, Protocol::UDP),
+    };
+    let sock = Socket::new(Domain::for_address(to), ty, Some(protocol))?;
+    let to = SockAddr::from(to);
+    match call {
+        "connect" => {
+            sock.set_nonblocking(true)?;
+            match sock.connect(&to) {
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(()),
+                other => other,
+            }
+        }
+        "sendmsg" => sock.send_to(b"call", &to).map(|_| ()),
+        "bind" => sock.bind(&to),
+        _ => Err(std::io::Error::from_raw_os_error(libc::EINVAL)),
+    }
 }
 
 fn os_error(e: &std::io::Error) -> String {
