@@ -27,6 +27,7 @@ pub use self::contexts::{
     NF_DROP, SK_LOOKUP_CTX, SOCK_ADDR_CTX, TCX_NEXT,
 };
 pub use self::table::HOOKS;
+use self::table::SOCK_CALL_BLOCKS;
 use crate::syntax::ast::{ActionKw, HookHead, NfHook, SockCall, Verdict};
 
 /// A hook, as stored in objects, manifests and plans: serialized as the name the user
@@ -296,6 +297,14 @@ impl HookKind {
         }
     }
 
+    /// Whether this is the IPv6 row of a socket-call block ([`HookKind::ipv6_twin`]).
+    pub fn is_ipv6_twin(self) -> bool {
+        matches!(
+            self,
+            HookKind::CgroupConnect6 | HookKind::CgroupSendmsg6 | HookKind::CgroupBind6
+        )
+    }
+
     /// The netfilter hook number (`enum nf_inet_hooks`) of a netfilter row.
     pub fn netfilter_hook(self) -> Option<nf_inet_hooks> {
         match self {
@@ -322,6 +331,18 @@ impl HookKind {
             | HookKind::CgroupSendmsg6
             | HookKind::CgroupBind4
             | HookKind::CgroupBind6 => None,
+        }
+    }
+
+    /// The row sema checks a block of this hook against: its row of [`HOOKS`], named
+    /// as the block head names it (`cgroup connect` for the IPv4 row of a socket-call
+    /// block, which also stands for its IPv6 program).
+    pub fn block_spec(self) -> &'static HookSpec {
+        match self {
+            HookKind::CgroupConnect4 => &SOCK_CALL_BLOCKS[0],
+            HookKind::CgroupSendmsg4 => &SOCK_CALL_BLOCKS[1],
+            HookKind::CgroupBind4 => &SOCK_CALL_BLOCKS[2],
+            _ => self.spec(),
         }
     }
 

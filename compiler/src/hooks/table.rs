@@ -333,6 +333,80 @@ const SOCK_ADDR_CAPS: MatchCaps = MatchCaps {
     ..NO_CAPS
 };
 
+const CONNECT4: HookSpec = sock_addr(
+    HookKind::CgroupConnect4,
+    [
+        "cgroup connect4",
+        "cgroup-connect4",
+        "cgroup/connect4",
+        "cg_con4",
+    ],
+    17,
+    bpf_attach_type::BPF_CGROUP_INET4_CONNECT,
+);
+const CONNECT6: HookSpec = sock_addr(
+    HookKind::CgroupConnect6,
+    [
+        "cgroup connect6",
+        "cgroup-connect6",
+        "cgroup/connect6",
+        "cg_con6",
+    ],
+    18,
+    bpf_attach_type::BPF_CGROUP_INET6_CONNECT,
+);
+const SENDMSG4: HookSpec = sock_addr(
+    HookKind::CgroupSendmsg4,
+    [
+        "cgroup sendmsg4",
+        "cgroup-sendmsg4",
+        "cgroup/sendmsg4",
+        "cg_snd4",
+    ],
+    19,
+    bpf_attach_type::BPF_CGROUP_UDP4_SENDMSG,
+);
+const SENDMSG6: HookSpec = sock_addr(
+    HookKind::CgroupSendmsg6,
+    [
+        "cgroup sendmsg6",
+        "cgroup-sendmsg6",
+        "cgroup/sendmsg6",
+        "cg_snd6",
+    ],
+    20,
+    bpf_attach_type::BPF_CGROUP_UDP6_SENDMSG,
+);
+const BIND4: HookSpec = sock_addr(
+    HookKind::CgroupBind4,
+    ["cgroup bind4", "cgroup-bind4", "cgroup/bind4", "cg_bind4"],
+    21,
+    bpf_attach_type::BPF_CGROUP_INET4_BIND,
+);
+const BIND6: HookSpec = sock_addr(
+    HookKind::CgroupBind6,
+    ["cgroup bind6", "cgroup-bind6", "cgroup/bind6", "cg_bind6"],
+    22,
+    bpf_attach_type::BPF_CGROUP_INET6_BIND,
+);
+
+/// The socket-call rows as a block names them in diagnostics: `cgroup connect` (sema
+/// checks a block against its IPv4 row, and the IPv6 program has the same rules).
+pub static SOCK_CALL_BLOCKS: [HookSpec; 3] = [
+    HookSpec {
+        name: "cgroup connect",
+        ..CONNECT4
+    },
+    HookSpec {
+        name: "cgroup sendmsg",
+        ..SENDMSG4
+    },
+    HookSpec {
+        name: "cgroup bind",
+        ..BIND4
+    },
+];
+
 pub static HOOKS: [HookSpec; 23] = [
     HookSpec {
         kind: HookKind::Xdp,
@@ -579,60 +653,10 @@ pub static HOOKS: [HookSpec; 23] = [
         16,
         true,
     ),
-    sock_addr(
-        HookKind::CgroupConnect4,
-        [
-            "cgroup connect4",
-            "cgroup-connect4",
-            "cgroup/connect4",
-            "cg_con4",
-        ],
-        17,
-        bpf_attach_type::BPF_CGROUP_INET4_CONNECT,
-    ),
-    sock_addr(
-        HookKind::CgroupConnect6,
-        [
-            "cgroup connect6",
-            "cgroup-connect6",
-            "cgroup/connect6",
-            "cg_con6",
-        ],
-        18,
-        bpf_attach_type::BPF_CGROUP_INET6_CONNECT,
-    ),
-    sock_addr(
-        HookKind::CgroupSendmsg4,
-        [
-            "cgroup sendmsg4",
-            "cgroup-sendmsg4",
-            "cgroup/sendmsg4",
-            "cg_snd4",
-        ],
-        19,
-        bpf_attach_type::BPF_CGROUP_UDP4_SENDMSG,
-    ),
-    sock_addr(
-        HookKind::CgroupSendmsg6,
-        [
-            "cgroup sendmsg6",
-            "cgroup-sendmsg6",
-            "cgroup/sendmsg6",
-            "cg_snd6",
-        ],
-        20,
-        bpf_attach_type::BPF_CGROUP_UDP6_SENDMSG,
-    ),
-    sock_addr(
-        HookKind::CgroupBind4,
-        ["cgroup bind4", "cgroup-bind4", "cgroup/bind4", "cg_bind4"],
-        21,
-        bpf_attach_type::BPF_CGROUP_INET4_BIND,
-    ),
-    sock_addr(
-        HookKind::CgroupBind6,
-        ["cgroup bind6", "cgroup-bind6", "cgroup/bind6", "cg_bind6"],
-        22,
-        bpf_attach_type::BPF_CGROUP_INET6_BIND,
-    ),
+    CONNECT4,
+    CONNECT6,
+    SENDMSG4,
+    SENDMSG6,
+    BIND4,
+    BIND6,
 ];

@@ -134,7 +134,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
                 c.diags.push(
                     Diagnostic::new(
                         Code::DuplicateHook,
-                        format!("a second `{}` block for the same attach point", hooks::spec(kind).name),
+                        format!("a second `{}` block for the same attach point", kind.block_spec().name),
                     )
                     .label(h.head_span, "second block")
                     .label(prev, "first block here")
@@ -234,7 +234,7 @@ impl Checker<'_> {
         attach_to: String,
         counter: &mut u32,
     ) -> Option<Program> {
-        let spec = hooks::spec(kind);
+        let spec = kind.block_spec();
         self.check_hook_head(h, spec, &attach_to);
         let mut rules = Vec::with_capacity(h.stmts.len());
         let mut default: Option<(ast::Verdict, Span)> = None;
