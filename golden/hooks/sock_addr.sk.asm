@@ -1,4 +1,4 @@
-cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section cgroup/connect4 (135 insns)
+cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section cgroup/connect4 (146 insns)
 ; prologue: the socket call's address into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -96) = 0
@@ -44,12 +44,12 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
  42: (15) if r0 == 0x0 goto pc+3
  43: (62) *(u32 *)(r10 -24) = 0
  44: (b7) r9 = 0
- 45: (05) goto pc+67
+ 45: (05) goto pc+78
 ; line 13: allow tcp to @db:5432
  46: (71) r1 = *(u8 *)(r10 -39)
  47: (55) if r1 != 0x6 goto pc+22
  48: (71) r1 = *(u8 *)(r10 -38)
- 49: (15) if r1 == 0x0 goto pc+55
+ 49: (15) if r1 == 0x0 goto pc+66
  50: (71) r1 = *(u8 *)(r10 -40)
  51: (55) if r1 != 0x4 goto pc+7
  52: (18) r1 = map[set_db_v4]
@@ -67,14 +67,14 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
  66: (55) if r1 != 0x1538 goto pc+33
  67: (62) *(u32 *)(r10 -24) = 1
  68: (b7) r9 = 1
- 69: (05) goto pc+43
+ 69: (05) goto pc+54
 ; line 14: count udp to *:53
  70: (71) r1 = *(u8 *)(r10 -39)
- 71: (55) if r1 != 0x11 goto pc+33
+ 71: (55) if r1 != 0x11 goto pc+44
  72: (71) r1 = *(u8 *)(r10 -38)
- 73: (15) if r1 == 0x0 goto pc+31
+ 73: (15) if r1 == 0x0 goto pc+42
  74: (69) r1 = *(u16 *)(r10 -34)
- 75: (55) if r1 != 0x35 goto pc+29
+ 75: (55) if r1 != 0x35 goto pc+40
  76: (62) *(u32 *)(r10 -24) = 2
  77: (61) r1 = *(u32 *)(r10 -24)
  78: (77) r1 >>= 8
@@ -98,46 +98,58 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
 ; line 15: allow udp to *:53
  97: (62) *(u32 *)(r10 -24) = 3
  98: (b7) r9 = 1
- 99: (05) goto pc+13
+ 99: (05) goto pc+24
 ; line 16: drop tcp to *:25
 100: (69) r1 = *(u16 *)(r10 -34)
 101: (55) if r1 != 0x19 goto pc+3
 102: (62) *(u32 *)(r10 -24) = 4
 103: (b7) r9 = 0
-104: (05) goto pc+8
-; line 18: drop to 10.0.0.0/8
-105: (61) r1 = *(u32 *)(r10 -84)
-106: (54) w1 &= 255
-107: (56) if w1 != 0xa goto pc+3
-108: (62) *(u32 *)(r10 -24) = 6
-109: (b7) r9 = 0
-110: (05) goto pc+2
-; line 19: default allow
-111: (62) *(u32 *)(r10 -24) = 7
-112: (b7) r9 = 1
-113: (61) r1 = *(u32 *)(r10 -24)
-114: (77) r1 >>= 8
-115: (63) *(u32 *)(r10 -104) = r1
-116: (18) r1 = map[counters]
-118: (bf) r2 = r10
-119: (07) r2 += -104
-120: (85) call bpf_map_lookup_elem#1
-121: (15) if r0 == 0x0 goto pc+11
-122: (61) r1 = *(u32 *)(r10 -24)
-123: (57) r1 &= 255
-124: (67) r1 <<= 4
-125: (0f) r0 += r1
-126: (79) r1 = *(u64 *)(r0 +0)
-127: (07) r1 += 1
-128: (7b) *(u64 *)(r0 +0) = r1
-129: (79) r1 = *(u64 *)(r0 +8)
-130: (61) r2 = *(u32 *)(r10 -28)
-131: (0f) r1 += r2
-132: (7b) *(u64 *)(r0 +8) = r1
-133: (bf) r0 = r9
-134: (95) exit
+104: (05) goto pc+19
+; line 17: drop tcp to *:587 owner !uid 0
+105: (69) r1 = *(u16 *)(r10 -34)
+106: (55) if r1 != 0x24b goto pc+9
+107: (85) call #15
+108: (bf) r1 = r0
+109: (bc) w1 = w1
+110: (a6) if w1 < 0x1 goto pc+1
+111: (b6) if w1 <= 0xfffffffe goto pc+1
+112: (05) goto pc+3
+113: (62) *(u32 *)(r10 -24) = 5
+114: (b7) r9 = 0
+115: (05) goto pc+8
+; line 19: drop to 10.0.0.0/8
+116: (61) r1 = *(u32 *)(r10 -84)
+117: (54) w1 &= 255
+118: (56) if w1 != 0xa goto pc+3
+119: (62) *(u32 *)(r10 -24) = 7
+120: (b7) r9 = 0
+121: (05) goto pc+2
+; line 20: default allow
+122: (62) *(u32 *)(r10 -24) = 8
+123: (b7) r9 = 1
+124: (61) r1 = *(u32 *)(r10 -24)
+125: (77) r1 >>= 8
+126: (63) *(u32 *)(r10 -104) = r1
+127: (18) r1 = map[counters]
+129: (bf) r2 = r10
+130: (07) r2 += -104
+131: (85) call bpf_map_lookup_elem#1
+132: (15) if r0 == 0x0 goto pc+11
+133: (61) r1 = *(u32 *)(r10 -24)
+134: (57) r1 &= 255
+135: (67) r1 <<= 4
+136: (0f) r0 += r1
+137: (79) r1 = *(u64 *)(r0 +0)
+138: (07) r1 += 1
+139: (7b) *(u64 *)(r0 +0) = r1
+140: (79) r1 = *(u64 *)(r0 +8)
+141: (61) r2 = *(u32 *)(r10 -28)
+142: (0f) r1 += r2
+143: (7b) *(u64 *)(r0 +8) = r1
+144: (bf) r0 = r9
+145: (95) exit
 
-cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section cgroup/connect6 (177 insns)
+cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section cgroup/connect6 (188 insns)
 ; prologue: the socket call's address into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -96) = 0
@@ -199,14 +211,14 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
  57: (07) r2 += -60
  58: (85) call bpf_map_lookup_elem#1
  59: (15) if r0 == 0x0 goto pc+3
- 60: (62) *(u32 *)(r10 -24) = 8
+ 60: (62) *(u32 *)(r10 -24) = 9
  61: (b7) r9 = 0
- 62: (05) goto pc+92
+ 62: (05) goto pc+103
 ; line 13: allow tcp to @db:5432
  63: (71) r1 = *(u8 *)(r10 -39)
  64: (55) if r1 != 0x6 goto pc+22
  65: (71) r1 = *(u8 *)(r10 -38)
- 66: (15) if r1 == 0x0 goto pc+78
+ 66: (15) if r1 == 0x0 goto pc+89
  67: (71) r1 = *(u8 *)(r10 -40)
  68: (55) if r1 != 0x4 goto pc+7
  69: (18) r1 = map[set_db_v4]
@@ -222,17 +234,17 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
  81: (15) if r0 == 0x0 goto pc+35
  82: (69) r1 = *(u16 *)(r10 -34)
  83: (55) if r1 != 0x1538 goto pc+33
- 84: (62) *(u32 *)(r10 -24) = 9
+ 84: (62) *(u32 *)(r10 -24) = 10
  85: (b7) r9 = 1
- 86: (05) goto pc+68
+ 86: (05) goto pc+79
 ; line 14: count udp to *:53
  87: (71) r1 = *(u8 *)(r10 -39)
- 88: (55) if r1 != 0x11 goto pc+56
+ 88: (55) if r1 != 0x11 goto pc+67
  89: (71) r1 = *(u8 *)(r10 -38)
- 90: (15) if r1 == 0x0 goto pc+54
+ 90: (15) if r1 == 0x0 goto pc+65
  91: (69) r1 = *(u16 *)(r10 -34)
- 92: (55) if r1 != 0x35 goto pc+29
- 93: (62) *(u32 *)(r10 -24) = 10
+ 92: (55) if r1 != 0x35 goto pc+40
+ 93: (62) *(u32 *)(r10 -24) = 11
  94: (61) r1 = *(u32 *)(r10 -24)
  95: (77) r1 >>= 8
  96: (63) *(u32 *)(r10 -104) = r1
@@ -253,72 +265,84 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
 112: (0f) r1 += r2
 113: (7b) *(u64 *)(r0 +8) = r1
 ; line 15: allow udp to *:53
-114: (62) *(u32 *)(r10 -24) = 11
+114: (62) *(u32 *)(r10 -24) = 12
 115: (b7) r9 = 1
-116: (05) goto pc+38
+116: (05) goto pc+49
 ; line 16: drop tcp to *:25
 117: (69) r1 = *(u16 *)(r10 -34)
 118: (55) if r1 != 0x19 goto pc+3
-119: (62) *(u32 *)(r10 -24) = 12
+119: (62) *(u32 *)(r10 -24) = 13
 120: (b7) r9 = 0
-121: (05) goto pc+33
-; line 17: drop to [2001:db8::1]:@web
-122: (71) r1 = *(u8 *)(r10 -40)
-123: (55) if r1 != 0x6 goto pc+23
-124: (61) r1 = *(u32 *)(r10 -56)
-125: (a4) w1 ^= -1207107296
-126: (61) r2 = *(u32 *)(r10 -52)
-127: (a4) w2 ^= 0
-128: (4c) w1 |= w2
-129: (61) r2 = *(u32 *)(r10 -48)
-130: (a4) w2 ^= 0
-131: (4c) w1 |= w2
-132: (61) r2 = *(u32 *)(r10 -44)
-133: (a4) w2 ^= 16777216
-134: (4c) w1 |= w2
-135: (56) if w1 != 0x0 goto pc+17
-136: (69) r1 = *(u16 *)(r10 -34)
-137: (15) if r1 == 0x50 goto pc+4
-138: (15) if r1 == 0x1bb goto pc+3
-139: (a5) if r1 < 0x1f40 goto pc+13
-140: (b5) if r1 <= 0x1f90 goto pc+1
-141: (05) goto pc+11
-142: (62) *(u32 *)(r10 -24) = 13
-143: (b7) r9 = 0
-144: (05) goto pc+10
-; line 18: drop to 10.0.0.0/8
-145: (71) r1 = *(u8 *)(r10 -40)
-146: (55) if r1 != 0x4 goto pc+6
-147: (61) r1 = *(u32 *)(r10 -84)
-148: (54) w1 &= 255
-149: (56) if w1 != 0xa goto pc+3
-150: (62) *(u32 *)(r10 -24) = 14
-151: (b7) r9 = 0
-152: (05) goto pc+2
-; line 19: default allow
+121: (05) goto pc+44
+; line 17: drop tcp to *:587 owner !uid 0
+122: (69) r1 = *(u16 *)(r10 -34)
+123: (55) if r1 != 0x24b goto pc+9
+124: (85) call #15
+125: (bf) r1 = r0
+126: (bc) w1 = w1
+127: (a6) if w1 < 0x1 goto pc+1
+128: (b6) if w1 <= 0xfffffffe goto pc+1
+129: (05) goto pc+26
+130: (62) *(u32 *)(r10 -24) = 14
+131: (b7) r9 = 0
+132: (05) goto pc+33
+; line 18: drop to [2001:db8::1]:@web
+133: (71) r1 = *(u8 *)(r10 -40)
+134: (55) if r1 != 0x6 goto pc+23
+135: (61) r1 = *(u32 *)(r10 -56)
+136: (a4) w1 ^= -1207107296
+137: (61) r2 = *(u32 *)(r10 -52)
+138: (a4) w2 ^= 0
+139: (4c) w1 |= w2
+140: (61) r2 = *(u32 *)(r10 -48)
+141: (a4) w2 ^= 0
+142: (4c) w1 |= w2
+143: (61) r2 = *(u32 *)(r10 -44)
+144: (a4) w2 ^= 16777216
+145: (4c) w1 |= w2
+146: (56) if w1 != 0x0 goto pc+17
+147: (69) r1 = *(u16 *)(r10 -34)
+148: (15) if r1 == 0x50 goto pc+4
+149: (15) if r1 == 0x1bb goto pc+3
+150: (a5) if r1 < 0x1f40 goto pc+13
+151: (b5) if r1 <= 0x1f90 goto pc+1
+152: (05) goto pc+11
 153: (62) *(u32 *)(r10 -24) = 15
-154: (b7) r9 = 1
-155: (61) r1 = *(u32 *)(r10 -24)
-156: (77) r1 >>= 8
-157: (63) *(u32 *)(r10 -104) = r1
-158: (18) r1 = map[counters]
-160: (bf) r2 = r10
-161: (07) r2 += -104
-162: (85) call bpf_map_lookup_elem#1
-163: (15) if r0 == 0x0 goto pc+11
-164: (61) r1 = *(u32 *)(r10 -24)
-165: (57) r1 &= 255
-166: (67) r1 <<= 4
-167: (0f) r0 += r1
-168: (79) r1 = *(u64 *)(r0 +0)
-169: (07) r1 += 1
-170: (7b) *(u64 *)(r0 +0) = r1
-171: (79) r1 = *(u64 *)(r0 +8)
-172: (61) r2 = *(u32 *)(r10 -28)
-173: (0f) r1 += r2
-174: (7b) *(u64 *)(r0 +8) = r1
-175: (bf) r0 = r9
-176: (95) exit
+154: (b7) r9 = 0
+155: (05) goto pc+10
+; line 19: drop to 10.0.0.0/8
+156: (71) r1 = *(u8 *)(r10 -40)
+157: (55) if r1 != 0x4 goto pc+6
+158: (61) r1 = *(u32 *)(r10 -84)
+159: (54) w1 &= 255
+160: (56) if w1 != 0xa goto pc+3
+161: (62) *(u32 *)(r10 -24) = 16
+162: (b7) r9 = 0
+163: (05) goto pc+2
+; line 20: default allow
+164: (62) *(u32 *)(r10 -24) = 17
+165: (b7) r9 = 1
+166: (61) r1 = *(u32 *)(r10 -24)
+167: (77) r1 >>= 8
+168: (63) *(u32 *)(r10 -104) = r1
+169: (18) r1 = map[counters]
+171: (bf) r2 = r10
+172: (07) r2 += -104
+173: (85) call bpf_map_lookup_elem#1
+174: (15) if r0 == 0x0 goto pc+11
+175: (61) r1 = *(u32 *)(r10 -24)
+176: (57) r1 &= 255
+177: (67) r1 <<= 4
+178: (0f) r0 += r1
+179: (79) r1 = *(u64 *)(r0 +0)
+180: (07) r1 += 1
+181: (7b) *(u64 *)(r0 +0) = r1
+182: (79) r1 = *(u64 *)(r0 +8)
+183: (61) r2 = *(u32 *)(r10 -28)
+184: (0f) r1 += r2
+185: (7b) *(u64 *)(r0 +8) = r1
+186: (bf) r0 = r9
+187: (95) exit
 
 cg_snd4_app_ser: cgroup sendmsg4 /sys/fs/cgroup/system.slice/app.service section cgroup/sendmsg4 (64 insns)
 ; prologue: the socket call's address into the flow record
@@ -346,7 +370,7 @@ cg_snd4_app_ser: cgroup sendmsg4 /sys/fs/cgroup/system.slice/app.service section
  21: (61) r1 = *(u32 *)(r6 +24)
  22: (dc) r1 = be16 r1
  23: (6b) *(u16 *)(r10 -34) = r1
-; line 23: allow udp to 10.0.0.53:53
+; line 24: allow udp to 10.0.0.53:53
  24: (71) r1 = *(u8 *)(r10 -39)
  25: (55) if r1 != 0x11 goto pc+14
  26: (71) r1 = *(u8 *)(r10 -38)
@@ -355,17 +379,17 @@ cg_snd4_app_ser: cgroup sendmsg4 /sys/fs/cgroup/system.slice/app.service section
  29: (56) if w1 != 0x3500000a goto pc+5
  30: (69) r1 = *(u16 *)(r10 -34)
  31: (55) if r1 != 0x35 goto pc+8
- 32: (62) *(u32 *)(r10 -24) = 16
+ 32: (62) *(u32 *)(r10 -24) = 18
  33: (b7) r9 = 1
  34: (05) goto pc+7
-; line 24: drop udp to *:53
+; line 25: drop udp to *:53
  35: (69) r1 = *(u16 *)(r10 -34)
  36: (55) if r1 != 0x35 goto pc+3
- 37: (62) *(u32 *)(r10 -24) = 17
+ 37: (62) *(u32 *)(r10 -24) = 19
  38: (b7) r9 = 0
  39: (05) goto pc+2
-; line 25: default allow
- 40: (62) *(u32 *)(r10 -24) = 18
+; line 26: default allow
+ 40: (62) *(u32 *)(r10 -24) = 20
  41: (b7) r9 = 1
  42: (61) r1 = *(u32 *)(r10 -24)
  43: (77) r1 >>= 8
@@ -433,7 +457,7 @@ cg_snd6_app_ser: cgroup sendmsg6 /sys/fs/cgroup/system.slice/app.service section
  38: (61) r1 = *(u32 *)(r6 +24)
  39: (dc) r1 = be16 r1
  40: (6b) *(u16 *)(r10 -34) = r1
-; line 23: allow udp to 10.0.0.53:53
+; line 24: allow udp to 10.0.0.53:53
  41: (71) r1 = *(u8 *)(r10 -40)
  42: (55) if r1 != 0x4 goto pc+11
  43: (71) r1 = *(u8 *)(r10 -39)
@@ -444,21 +468,21 @@ cg_snd6_app_ser: cgroup sendmsg6 /sys/fs/cgroup/system.slice/app.service section
  48: (56) if w1 != 0x3500000a goto pc+9
  49: (69) r1 = *(u16 *)(r10 -34)
  50: (55) if r1 != 0x35 goto pc+12
- 51: (62) *(u32 *)(r10 -24) = 19
+ 51: (62) *(u32 *)(r10 -24) = 21
  52: (b7) r9 = 1
  53: (05) goto pc+11
-; line 24: drop udp to *:53
+; line 25: drop udp to *:53
  54: (71) r1 = *(u8 *)(r10 -39)
  55: (55) if r1 != 0x11 goto pc+7
  56: (71) r1 = *(u8 *)(r10 -38)
  57: (15) if r1 == 0x0 goto pc+5
  58: (69) r1 = *(u16 *)(r10 -34)
  59: (55) if r1 != 0x35 goto pc+3
- 60: (62) *(u32 *)(r10 -24) = 20
+ 60: (62) *(u32 *)(r10 -24) = 22
  61: (b7) r9 = 0
  62: (05) goto pc+2
-; line 25: default allow
- 63: (62) *(u32 *)(r10 -24) = 21
+; line 26: default allow
+ 63: (62) *(u32 *)(r10 -24) = 23
  64: (b7) r9 = 1
  65: (61) r1 = *(u32 *)(r10 -24)
  66: (77) r1 >>= 8
@@ -508,17 +532,17 @@ cg_bind4_app_se: cgroup bind4 /sys/fs/cgroup/system.slice/app.service section cg
  21: (61) r1 = *(u32 *)(r6 +24)
  22: (dc) r1 = be16 r1
  23: (6b) *(u16 *)(r10 -34) = r1
-; line 29: allow tcp to *:443
+; line 30: allow tcp to *:443
  24: (71) r1 = *(u8 *)(r10 -39)
  25: (55) if r1 != 0x6 goto pc+7
  26: (71) r1 = *(u8 *)(r10 -38)
  27: (15) if r1 == 0x0 goto pc+22
  28: (69) r1 = *(u16 *)(r10 -34)
  29: (55) if r1 != 0x1bb goto pc+14
- 30: (62) *(u32 *)(r10 -24) = 22
+ 30: (62) *(u32 *)(r10 -24) = 24
  31: (b7) r9 = 1
  32: (05) goto pc+19
-; line 30: allow udp to 127.0.0.1:53
+; line 31: allow udp to 127.0.0.1:53
  33: (71) r1 = *(u8 *)(r10 -39)
  34: (55) if r1 != 0x11 goto pc+15
  35: (71) r1 = *(u8 *)(r10 -38)
@@ -527,18 +551,18 @@ cg_bind4_app_se: cgroup bind4 /sys/fs/cgroup/system.slice/app.service section cg
  38: (56) if w1 != 0x100007f goto pc+5
  39: (69) r1 = *(u16 *)(r10 -34)
  40: (55) if r1 != 0x35 goto pc+3
- 41: (62) *(u32 *)(r10 -24) = 23
+ 41: (62) *(u32 *)(r10 -24) = 25
  42: (b7) r9 = 1
  43: (05) goto pc+8
-; line 31: drop to *:1-1023
+; line 32: drop to *:1-1023
  44: (69) r1 = *(u16 *)(r10 -34)
  45: (a5) if r1 < 0x1 goto pc+4
  46: (25) if r1 > 0x3ff goto pc+3
- 47: (62) *(u32 *)(r10 -24) = 24
+ 47: (62) *(u32 *)(r10 -24) = 26
  48: (b7) r9 = 0
  49: (05) goto pc+2
-; line 32: default allow
- 50: (62) *(u32 *)(r10 -24) = 25
+; line 33: default allow
+ 50: (62) *(u32 *)(r10 -24) = 27
  51: (b7) r9 = 1
  52: (61) r1 = *(u32 *)(r10 -24)
  53: (77) r1 >>= 8
@@ -606,17 +630,17 @@ cg_bind6_app_se: cgroup bind6 /sys/fs/cgroup/system.slice/app.service section cg
  38: (61) r1 = *(u32 *)(r6 +24)
  39: (dc) r1 = be16 r1
  40: (6b) *(u16 *)(r10 -34) = r1
-; line 29: allow tcp to *:443
+; line 30: allow tcp to *:443
  41: (71) r1 = *(u8 *)(r10 -39)
  42: (55) if r1 != 0x6 goto pc+7
  43: (71) r1 = *(u8 *)(r10 -38)
  44: (15) if r1 == 0x0 goto pc+29
  45: (69) r1 = *(u16 *)(r10 -34)
  46: (55) if r1 != 0x1bb goto pc+21
- 47: (62) *(u32 *)(r10 -24) = 26
+ 47: (62) *(u32 *)(r10 -24) = 28
  48: (b7) r9 = 1
  49: (05) goto pc+26
-; line 30: allow udp to 127.0.0.1:53
+; line 31: allow udp to 127.0.0.1:53
  50: (71) r1 = *(u8 *)(r10 -40)
  51: (55) if r1 != 0x4 goto pc+11
  52: (71) r1 = *(u8 *)(r10 -39)
@@ -627,10 +651,10 @@ cg_bind6_app_se: cgroup bind6 /sys/fs/cgroup/system.slice/app.service section cg
  57: (56) if w1 != 0x100007f goto pc+10
  58: (69) r1 = *(u16 *)(r10 -34)
  59: (55) if r1 != 0x35 goto pc+8
- 60: (62) *(u32 *)(r10 -24) = 27
+ 60: (62) *(u32 *)(r10 -24) = 29
  61: (b7) r9 = 1
  62: (05) goto pc+13
-; line 31: drop to *:1-1023
+; line 32: drop to *:1-1023
  63: (71) r1 = *(u8 *)(r10 -39)
  64: (15) if r1 == 0x6 goto pc+1
  65: (55) if r1 != 0x11 goto pc+8
@@ -639,11 +663,11 @@ cg_bind6_app_se: cgroup bind6 /sys/fs/cgroup/system.slice/app.service section cg
  68: (69) r1 = *(u16 *)(r10 -34)
  69: (a5) if r1 < 0x1 goto pc+4
  70: (25) if r1 > 0x3ff goto pc+3
- 71: (62) *(u32 *)(r10 -24) = 28
+ 71: (62) *(u32 *)(r10 -24) = 30
  72: (b7) r9 = 0
  73: (05) goto pc+2
-; line 32: default allow
- 74: (62) *(u32 *)(r10 -24) = 29
+; line 33: default allow
+ 74: (62) *(u32 *)(r10 -24) = 31
  75: (b7) r9 = 1
  76: (61) r1 = *(u32 *)(r10 -24)
  77: (77) r1 >>= 8

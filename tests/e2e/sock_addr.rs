@@ -187,6 +187,55 @@ fn socket_call_blocks_refuse_the_cgroups_calls_only() {
     );
 }
 
+/// `owner uid|gid` in a socket-call block tests the calling process's ids: uid 1001
+/// is refused where uid 1002 is not, in the same cgroup, and a negated test refuses
+/// every caller but root.
+#[test]
+fn the_callers_uid_and_gid_decide() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("sockauid", 213);
+    let ns = lab.ns_a.clone();
+    let cg = Cgroup::new("sockauid");
+    let file = lab.rules(
+        "uid.sk",
+        &format!(
+            "cgroup connect \"{}\" {{\n    drop tcp to 127.0.0.1:7130 owner uid 1001\n    \
+             drop tcp to 127.0.0.1:7131 owner gid 2002\n    \
+             drop tcp to 127.0.0.1:7132 owner !uid 0\n    default allow\n}}\n",
+            cg.path
+        ),
+    );
+    let mut u1001 = Peer::udp_as(Some(&cg.path), &ns, Some((1001, 2001)), addr("127.0.0.1:0"));
+    let mut u1002 = Peer::udp_as(Some(&cg.path), &ns, Some((1002, 2002)), addr("127.0.0.1:0"));
+    let mut root = Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0"));
+    lab.apply_ok(&file);
+    let mut answers = |p: &mut Peer| {
+        [7130, 7131, 7132].map(|port| refused(p, "connect", "tcp", &format!("127.0.0.1:{port}")))
+    };
+    assert_eq!(
+        answers(&mut u1001),
+        [true, false, true],
+        "uid 1001, gid 2001"
+    );
+    assert_eq!(
+        answers(&mut u1002),
+        [false, true, true],
+        "uid 1002, gid 2002"
+    );
+    assert_eq!(answers(&mut root), [false, false, false], "root");
+    let stats = lab.stats();
+    assert_eq!(
+        counted(
+            &stats,
+            "cgroup connect4",
+            "drop tcp to 127.0.0.1:7132 owner !uid 0"
+        ),
+        2
+    );
+}
+
 /// Removes an empty cgroup; a peer just killed may hold it a moment longer.
 fn remove_cgroup(path: &str) {
     for _ in 0..100 {
@@ -235,7 +284,12 @@ fn generated_rule(rng: &mut Rng) -> String {
         1 => format!(":{lo}"),
         _ => format!(":{lo}-{}", (lo + rng.below(4) as u16).min(PORTS.1)),
     };
-    format!("{action} {proto}to {addr}{port}")
+    let owner = match rng.below(6) {
+        0 => " owner uid 1001",
+        1 => " owner !gid 1001",
+        _ => "",
+    };
+    format!("{action} {proto}to {addr}{port}{owner}")
 }
 
 /// A generated call: connect, sendmsg or bind; protocol; destination.
@@ -320,9 +374,15 @@ fn the_evaluator_agrees_with_the_kernel_on_real_socket_calls() {
         let module = driver::check(&src, &Default::default())
             .unwrap_or_else(|d| panic!("generated rules do not check: {d:?}\n{src}"))
             .module;
-        // The peer binds its own socket before the rules are there (a generated bind
-        // rule may refuse it).
-        let mut peer = Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0"));
+        // The callers, root and uid 1001, bind their own sockets before the rules are
+        // there (a generated bind rule may refuse them).
+        let mut callers = [
+            (Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0")), 0),
+            (
+                Peer::udp_as(Some(&cg.path), &ns, Some((1001, 1001)), addr("127.0.0.1:0")),
+                1001,
+            ),
+        ];
         let file = lab.rules("ev.sk", &src);
         lab.apply_ok(&file);
         let mut expected = std::collections::BTreeMap::<(String, usize), u64>::new();
@@ -334,14 +394,20 @@ fn the_evaluator_agrees_with_the_kernel_on_real_socket_calls() {
                 to,
             };
             calls[prog.hook.spec().path_order as usize - 17] += 1;
-            let e = eval::evaluate_call(&module, prog, &c, &Facts::default());
+            let (peer, id) = &mut callers[rng.below(2)];
+            let facts = Facts {
+                uid: Some(*id),
+                gid: Some(*id),
+                ..Facts::default()
+            };
+            let e = eval::evaluate_call(&module, prog, &c, &facts);
             let want_refused = e.outcome == Outcome::Verdict(Verdict::Drop);
-            let got = refused(&mut peer, call, proto, &to.to_string());
+            let got = refused(peer, call, proto, &to.to_string());
             assert_eq!(
                 got,
                 want_refused,
-                "round {round}: {call} {proto} {to}: kernel refused={got}, evaluator {:?} \
-                 (line {})\n{src}",
+                "round {round}: {call} {proto} {to} as uid {id}: kernel refused={got}, \
+                 evaluator {:?} (line {})\n{src}",
                 e.outcome,
                 e.line(prog)
             );

@@ -202,6 +202,9 @@ pub enum OwnerCap {
     /// The uid and gid of the socket's file, as `xt_owner` reads them (netfilter
     /// output and postrouting).
     UidGid,
+    /// The real uid and gid of the process making the call
+    /// (`bpf_get_current_uid_gid`: socket-call hooks, which run in its context).
+    Caller,
 }
 
 /// The return codes of a hook's program; `None` where the hook has no such verdict.

@@ -330,6 +330,7 @@ const SOCK_ADDR_CAPS: MatchCaps = MatchCaps {
     addresses: true,
     ports: true,
     sources: false,
+    owner: OwnerCap::Caller,
     ..NO_CAPS
 };
 

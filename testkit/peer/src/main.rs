@@ -19,6 +19,8 @@
 //! * `info`: the socket's TCP_INFO segment and byte counts (what went through TCP).
 //! * `close`: closes the connection.
 //!
+//! `--as UID:GID` drops root for that user and group once in the cgroup and namespace.
+//!
 //! With `udp ADDR` instead of `listen`/`connect` it binds a UDP socket to ADDR (port 0:
 //! any) and prints `bound LOCAL`, for the cgroup blocks' tests; its commands:
 //!
@@ -51,7 +53,7 @@ use std::{
 use sha2::{Digest, Sha256};
 
 const USAGE: &str =
-    "usage: sockc-peer [--cgroup DIR] [--netns PATH] (listen ADDR | connect ADDR | udp ADDR)";
+    "usage: sockc-peer [--cgroup DIR] [--netns PATH] [--as UID:GID] (listen ADDR | connect ADDR | udp ADDR)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -69,6 +71,7 @@ fn run(args: &[String]) -> Result<(), String> {
         match args[i].as_str() {
             "--cgroup" => join_cgroup(value)?,
             "--netns" => enter_netns(value)?,
+            "--as" => become_user(value)?,
             "listen" | "connect" | "udp" => role = Some((args[i].clone(), value.clone())),
             _ => return Err(USAGE.into()),
         }
@@ -224,6 +227,26 @@ fn join_cgroup(dir: &str) -> Result<(), String> {
         std::process::id().to_string(),
     )
     .map_err(|e| format!("join cgroup {dir}: {e}"))
+}
+
+/// Drops root for `uid:gid` (no supplementary groups), after joining the cgroup and
+/// the namespace, which need it.
+fn become_user(ids: &str) -> Result<(), String> {
+    let (uid, gid) = ids.split_once(':').ok_or("--as takes UID:GID")?;
+    let (uid, gid): (u32, u32) = (
+        uid.parse().map_err(|e| format!("{uid}: {e}"))?,
+        gid.parse().map_err(|e| format!("{gid}: {e}"))?,
+    );
+    // SAFETY: plain syscalls on this single-threaded process's credentials.
+    let failed = unsafe {
+        libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setgid(gid) != 0
+            || libc::setuid(uid) != 0
+    };
+    if failed {
+        return Err(format!("--as {ids}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 fn enter_netns(path: &str) -> Result<(), String> {
