@@ -1,4 +1,4 @@
-cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section cgroup/connect4 (146 insns)
+cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section cgroup/connect4 (219 insns)
 ; prologue: the socket call's address into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -96) = 0
@@ -28,7 +28,7 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
  25: (61) r1 = *(u32 *)(r6 +24)
  26: (dc) r1 = be16 r1
  27: (6b) *(u16 *)(r10 -34) = r1
-; line 12: drop to @metadata
+; line 13: drop to @metadata log
  28: (71) r1 = *(u8 *)(r10 -40)
  29: (55) if r1 != 0x4 goto pc+7
  30: (18) r1 = map[set_metadata_v4]
@@ -45,7 +45,7 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
  43: (62) *(u32 *)(r10 -24) = 0
  44: (b7) r9 = 0
  45: (05) goto pc+78
-; line 13: allow tcp to @db:5432
+; line 14: allow tcp to @db:5432
  46: (71) r1 = *(u8 *)(r10 -39)
  47: (55) if r1 != 0x6 goto pc+22
  48: (71) r1 = *(u8 *)(r10 -38)
@@ -68,7 +68,7 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
  67: (62) *(u32 *)(r10 -24) = 1
  68: (b7) r9 = 1
  69: (05) goto pc+54
-; line 14: count udp to *:53
+; line 15: count udp to *:53
  70: (71) r1 = *(u8 *)(r10 -39)
  71: (55) if r1 != 0x11 goto pc+44
  72: (71) r1 = *(u8 *)(r10 -38)
@@ -95,17 +95,17 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
  94: (61) r2 = *(u32 *)(r10 -28)
  95: (0f) r1 += r2
  96: (7b) *(u64 *)(r0 +8) = r1
-; line 15: allow udp to *:53
+; line 16: allow udp to *:53
  97: (62) *(u32 *)(r10 -24) = 3
  98: (b7) r9 = 1
  99: (05) goto pc+24
-; line 16: drop tcp to *:25
+; line 17: drop tcp to *:25
 100: (69) r1 = *(u16 *)(r10 -34)
 101: (55) if r1 != 0x19 goto pc+3
 102: (62) *(u32 *)(r10 -24) = 4
 103: (b7) r9 = 0
 104: (05) goto pc+19
-; line 17: drop tcp to *:587 owner !uid 0
+; line 18: drop tcp to *:587 owner !uid 0
 105: (69) r1 = *(u16 *)(r10 -34)
 106: (55) if r1 != 0x24b goto pc+9
 107: (85) call #15
@@ -117,14 +117,14 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
 113: (62) *(u32 *)(r10 -24) = 5
 114: (b7) r9 = 0
 115: (05) goto pc+8
-; line 19: drop to 10.0.0.0/8
+; line 20: drop to 10.0.0.0/8
 116: (61) r1 = *(u32 *)(r10 -84)
 117: (54) w1 &= 255
 118: (56) if w1 != 0xa goto pc+3
 119: (62) *(u32 *)(r10 -24) = 7
 120: (b7) r9 = 0
 121: (05) goto pc+2
-; line 20: default allow
+; line 21: default allow
 122: (62) *(u32 *)(r10 -24) = 8
 123: (b7) r9 = 1
 124: (61) r1 = *(u32 *)(r10 -24)
@@ -146,10 +146,81 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
 141: (61) r2 = *(u32 *)(r10 -28)
 142: (0f) r1 += r2
 143: (7b) *(u64 *)(r0 +8) = r1
-144: (bf) r0 = r9
-145: (95) exit
+; log: rate limit, then the packet to the ring buffer
+144: (18) r1 = map[log_limits]
+146: (bf) r2 = r10
+147: (07) r2 += -24
+148: (85) call bpf_map_lookup_elem#1
+149: (15) if r0 == 0x0 goto pc+67
+150: (61) r7 = *(u32 *)(r0 +0)
+151: (15) if r7 == 0x0 goto pc+65
+152: (18) r1 = map[log_state]
+154: (bf) r2 = r10
+155: (07) r2 += -24
+156: (85) call bpf_map_lookup_elem#1
+157: (15) if r0 == 0x0 goto pc+59
+158: (bf) r8 = r0
+159: (85) call bpf_ktime_get_ns#5
+160: (79) r1 = *(u64 *)(r8 +0)
+161: (bf) r2 = r0
+162: (1f) r2 -= r1
+163: (a5) if r2 < 0x3b9aca00 goto pc+2
+164: (7b) *(u64 *)(r8 +0) = r0
+165: (7a) *(u64 *)(r8 +8) = 0
+166: (79) r1 = *(u64 *)(r8 +8)
+167: (3d) if r1 >= r7 goto pc+49
+168: (07) r1 += 1
+169: (7b) *(u64 *)(r8 +8) = r1
+170: (18) r1 = map[events]
+172: (b7) r2 = 136
+173: (b7) r3 = 0
+174: (85) call bpf_ringbuf_reserve#131
+175: (15) if r0 == 0x0 goto pc+41
+176: (bf) r7 = r0
+177: (85) call bpf_ktime_get_ns#5
+178: (7b) *(u64 *)(r7 +0) = r0
+179: (61) r1 = *(u32 *)(r10 -24)
+180: (63) *(u32 *)(r7 +8) = r1
+181: (63) *(u32 *)(r7 +12) = r9
+182: (79) r1 = *(u64 *)(r10 -96)
+183: (7b) *(u64 *)(r7 +16) = r1
+184: (79) r1 = *(u64 *)(r10 -88)
+185: (7b) *(u64 *)(r7 +24) = r1
+186: (79) r1 = *(u64 *)(r10 -80)
+187: (7b) *(u64 *)(r7 +32) = r1
+188: (79) r1 = *(u64 *)(r10 -72)
+189: (7b) *(u64 *)(r7 +40) = r1
+190: (79) r1 = *(u64 *)(r10 -64)
+191: (7b) *(u64 *)(r7 +48) = r1
+192: (79) r1 = *(u64 *)(r10 -56)
+193: (7b) *(u64 *)(r7 +56) = r1
+194: (79) r1 = *(u64 *)(r10 -48)
+195: (7b) *(u64 *)(r7 +64) = r1
+196: (79) r1 = *(u64 *)(r10 -40)
+197: (7b) *(u64 *)(r7 +72) = r1
+198: (79) r1 = *(u64 *)(r10 -32)
+199: (7b) *(u64 *)(r7 +80) = r1
+200: (79) r1 = *(u64 *)(r10 -24)
+201: (7b) *(u64 *)(r7 +88) = r1
+202: (79) r1 = *(u64 *)(r10 -16)
+203: (7b) *(u64 *)(r7 +96) = r1
+204: (79) r1 = *(u64 *)(r10 -8)
+205: (7b) *(u64 *)(r7 +104) = r1
+206: (85) call #14
+207: (77) r0 >>= 32
+208: (63) *(u32 *)(r7 +112) = r0
+209: (62) *(u32 *)(r7 +116) = 0
+210: (bf) r1 = r7
+211: (07) r1 += 120
+212: (b7) r2 = 16
+213: (85) call #16
+214: (bf) r1 = r7
+215: (b7) r2 = 0
+216: (85) call bpf_ringbuf_submit#132
+217: (bf) r0 = r9
+218: (95) exit
 
-cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section cgroup/connect6 (188 insns)
+cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section cgroup/connect6 (261 insns)
 ; prologue: the socket call's address into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -96) = 0
@@ -197,7 +268,7 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
  42: (61) r1 = *(u32 *)(r6 +24)
  43: (dc) r1 = be16 r1
  44: (6b) *(u16 *)(r10 -34) = r1
-; line 12: drop to @metadata
+; line 13: drop to @metadata log
  45: (71) r1 = *(u8 *)(r10 -40)
  46: (55) if r1 != 0x4 goto pc+7
  47: (18) r1 = map[set_metadata_v4]
@@ -214,7 +285,7 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
  60: (62) *(u32 *)(r10 -24) = 9
  61: (b7) r9 = 0
  62: (05) goto pc+103
-; line 13: allow tcp to @db:5432
+; line 14: allow tcp to @db:5432
  63: (71) r1 = *(u8 *)(r10 -39)
  64: (55) if r1 != 0x6 goto pc+22
  65: (71) r1 = *(u8 *)(r10 -38)
@@ -237,7 +308,7 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
  84: (62) *(u32 *)(r10 -24) = 10
  85: (b7) r9 = 1
  86: (05) goto pc+79
-; line 14: count udp to *:53
+; line 15: count udp to *:53
  87: (71) r1 = *(u8 *)(r10 -39)
  88: (55) if r1 != 0x11 goto pc+67
  89: (71) r1 = *(u8 *)(r10 -38)
@@ -264,17 +335,17 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
 111: (61) r2 = *(u32 *)(r10 -28)
 112: (0f) r1 += r2
 113: (7b) *(u64 *)(r0 +8) = r1
-; line 15: allow udp to *:53
+; line 16: allow udp to *:53
 114: (62) *(u32 *)(r10 -24) = 12
 115: (b7) r9 = 1
 116: (05) goto pc+49
-; line 16: drop tcp to *:25
+; line 17: drop tcp to *:25
 117: (69) r1 = *(u16 *)(r10 -34)
 118: (55) if r1 != 0x19 goto pc+3
 119: (62) *(u32 *)(r10 -24) = 13
 120: (b7) r9 = 0
 121: (05) goto pc+44
-; line 17: drop tcp to *:587 owner !uid 0
+; line 18: drop tcp to *:587 owner !uid 0
 122: (69) r1 = *(u16 *)(r10 -34)
 123: (55) if r1 != 0x24b goto pc+9
 124: (85) call #15
@@ -286,7 +357,7 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
 130: (62) *(u32 *)(r10 -24) = 14
 131: (b7) r9 = 0
 132: (05) goto pc+33
-; line 18: drop to [2001:db8::1]:@web
+; line 19: drop to [2001:db8::1]:@web
 133: (71) r1 = *(u8 *)(r10 -40)
 134: (55) if r1 != 0x6 goto pc+23
 135: (61) r1 = *(u32 *)(r10 -56)
@@ -310,7 +381,7 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
 153: (62) *(u32 *)(r10 -24) = 15
 154: (b7) r9 = 0
 155: (05) goto pc+10
-; line 19: drop to 10.0.0.0/8
+; line 20: drop to 10.0.0.0/8
 156: (71) r1 = *(u8 *)(r10 -40)
 157: (55) if r1 != 0x4 goto pc+6
 158: (61) r1 = *(u32 *)(r10 -84)
@@ -319,7 +390,7 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
 161: (62) *(u32 *)(r10 -24) = 16
 162: (b7) r9 = 0
 163: (05) goto pc+2
-; line 20: default allow
+; line 21: default allow
 164: (62) *(u32 *)(r10 -24) = 17
 165: (b7) r9 = 1
 166: (61) r1 = *(u32 *)(r10 -24)
@@ -341,8 +412,79 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
 183: (61) r2 = *(u32 *)(r10 -28)
 184: (0f) r1 += r2
 185: (7b) *(u64 *)(r0 +8) = r1
-186: (bf) r0 = r9
-187: (95) exit
+; log: rate limit, then the packet to the ring buffer
+186: (18) r1 = map[log_limits]
+188: (bf) r2 = r10
+189: (07) r2 += -24
+190: (85) call bpf_map_lookup_elem#1
+191: (15) if r0 == 0x0 goto pc+67
+192: (61) r7 = *(u32 *)(r0 +0)
+193: (15) if r7 == 0x0 goto pc+65
+194: (18) r1 = map[log_state]
+196: (bf) r2 = r10
+197: (07) r2 += -24
+198: (85) call bpf_map_lookup_elem#1
+199: (15) if r0 == 0x0 goto pc+59
+200: (bf) r8 = r0
+201: (85) call bpf_ktime_get_ns#5
+202: (79) r1 = *(u64 *)(r8 +0)
+203: (bf) r2 = r0
+204: (1f) r2 -= r1
+205: (a5) if r2 < 0x3b9aca00 goto pc+2
+206: (7b) *(u64 *)(r8 +0) = r0
+207: (7a) *(u64 *)(r8 +8) = 0
+208: (79) r1 = *(u64 *)(r8 +8)
+209: (3d) if r1 >= r7 goto pc+49
+210: (07) r1 += 1
+211: (7b) *(u64 *)(r8 +8) = r1
+212: (18) r1 = map[events]
+214: (b7) r2 = 136
+215: (b7) r3 = 0
+216: (85) call bpf_ringbuf_reserve#131
+217: (15) if r0 == 0x0 goto pc+41
+218: (bf) r7 = r0
+219: (85) call bpf_ktime_get_ns#5
+220: (7b) *(u64 *)(r7 +0) = r0
+221: (61) r1 = *(u32 *)(r10 -24)
+222: (63) *(u32 *)(r7 +8) = r1
+223: (63) *(u32 *)(r7 +12) = r9
+224: (79) r1 = *(u64 *)(r10 -96)
+225: (7b) *(u64 *)(r7 +16) = r1
+226: (79) r1 = *(u64 *)(r10 -88)
+227: (7b) *(u64 *)(r7 +24) = r1
+228: (79) r1 = *(u64 *)(r10 -80)
+229: (7b) *(u64 *)(r7 +32) = r1
+230: (79) r1 = *(u64 *)(r10 -72)
+231: (7b) *(u64 *)(r7 +40) = r1
+232: (79) r1 = *(u64 *)(r10 -64)
+233: (7b) *(u64 *)(r7 +48) = r1
+234: (79) r1 = *(u64 *)(r10 -56)
+235: (7b) *(u64 *)(r7 +56) = r1
+236: (79) r1 = *(u64 *)(r10 -48)
+237: (7b) *(u64 *)(r7 +64) = r1
+238: (79) r1 = *(u64 *)(r10 -40)
+239: (7b) *(u64 *)(r7 +72) = r1
+240: (79) r1 = *(u64 *)(r10 -32)
+241: (7b) *(u64 *)(r7 +80) = r1
+242: (79) r1 = *(u64 *)(r10 -24)
+243: (7b) *(u64 *)(r7 +88) = r1
+244: (79) r1 = *(u64 *)(r10 -16)
+245: (7b) *(u64 *)(r7 +96) = r1
+246: (79) r1 = *(u64 *)(r10 -8)
+247: (7b) *(u64 *)(r7 +104) = r1
+248: (85) call #14
+249: (77) r0 >>= 32
+250: (63) *(u32 *)(r7 +112) = r0
+251: (62) *(u32 *)(r7 +116) = 0
+252: (bf) r1 = r7
+253: (07) r1 += 120
+254: (b7) r2 = 16
+255: (85) call #16
+256: (bf) r1 = r7
+257: (b7) r2 = 0
+258: (85) call bpf_ringbuf_submit#132
+259: (bf) r0 = r9
+260: (95) exit
 
 cg_snd4_app_ser: cgroup sendmsg4 /sys/fs/cgroup/system.slice/app.service section cgroup/sendmsg4 (64 insns)
 ; prologue: the socket call's address into the flow record
@@ -370,7 +512,7 @@ cg_snd4_app_ser: cgroup sendmsg4 /sys/fs/cgroup/system.slice/app.service section
  21: (61) r1 = *(u32 *)(r6 +24)
  22: (dc) r1 = be16 r1
  23: (6b) *(u16 *)(r10 -34) = r1
-; line 24: allow udp to 10.0.0.53:53
+; line 25: allow udp to 10.0.0.53:53
  24: (71) r1 = *(u8 *)(r10 -39)
  25: (55) if r1 != 0x11 goto pc+14
  26: (71) r1 = *(u8 *)(r10 -38)
@@ -382,13 +524,13 @@ cg_snd4_app_ser: cgroup sendmsg4 /sys/fs/cgroup/system.slice/app.service section
  32: (62) *(u32 *)(r10 -24) = 18
  33: (b7) r9 = 1
  34: (05) goto pc+7
-; line 25: drop udp to *:53
+; line 26: drop udp to *:53
  35: (69) r1 = *(u16 *)(r10 -34)
  36: (55) if r1 != 0x35 goto pc+3
  37: (62) *(u32 *)(r10 -24) = 19
  38: (b7) r9 = 0
  39: (05) goto pc+2
-; line 26: default allow
+; line 27: default allow
  40: (62) *(u32 *)(r10 -24) = 20
  41: (b7) r9 = 1
  42: (61) r1 = *(u32 *)(r10 -24)
@@ -457,7 +599,7 @@ cg_snd6_app_ser: cgroup sendmsg6 /sys/fs/cgroup/system.slice/app.service section
  38: (61) r1 = *(u32 *)(r6 +24)
  39: (dc) r1 = be16 r1
  40: (6b) *(u16 *)(r10 -34) = r1
-; line 24: allow udp to 10.0.0.53:53
+; line 25: allow udp to 10.0.0.53:53
  41: (71) r1 = *(u8 *)(r10 -40)
  42: (55) if r1 != 0x4 goto pc+11
  43: (71) r1 = *(u8 *)(r10 -39)
@@ -471,7 +613,7 @@ cg_snd6_app_ser: cgroup sendmsg6 /sys/fs/cgroup/system.slice/app.service section
  51: (62) *(u32 *)(r10 -24) = 21
  52: (b7) r9 = 1
  53: (05) goto pc+11
-; line 25: drop udp to *:53
+; line 26: drop udp to *:53
  54: (71) r1 = *(u8 *)(r10 -39)
  55: (55) if r1 != 0x11 goto pc+7
  56: (71) r1 = *(u8 *)(r10 -38)
@@ -481,7 +623,7 @@ cg_snd6_app_ser: cgroup sendmsg6 /sys/fs/cgroup/system.slice/app.service section
  60: (62) *(u32 *)(r10 -24) = 22
  61: (b7) r9 = 0
  62: (05) goto pc+2
-; line 26: default allow
+; line 27: default allow
  63: (62) *(u32 *)(r10 -24) = 23
  64: (b7) r9 = 1
  65: (61) r1 = *(u32 *)(r10 -24)
@@ -532,7 +674,7 @@ cg_bind4_app_se: cgroup bind4 /sys/fs/cgroup/system.slice/app.service section cg
  21: (61) r1 = *(u32 *)(r6 +24)
  22: (dc) r1 = be16 r1
  23: (6b) *(u16 *)(r10 -34) = r1
-; line 30: allow tcp to *:443
+; line 31: allow tcp to *:443
  24: (71) r1 = *(u8 *)(r10 -39)
  25: (55) if r1 != 0x6 goto pc+7
  26: (71) r1 = *(u8 *)(r10 -38)
@@ -542,7 +684,7 @@ cg_bind4_app_se: cgroup bind4 /sys/fs/cgroup/system.slice/app.service section cg
  30: (62) *(u32 *)(r10 -24) = 24
  31: (b7) r9 = 1
  32: (05) goto pc+19
-; line 31: allow udp to 127.0.0.1:53
+; line 32: allow udp to 127.0.0.1:53
  33: (71) r1 = *(u8 *)(r10 -39)
  34: (55) if r1 != 0x11 goto pc+15
  35: (71) r1 = *(u8 *)(r10 -38)
@@ -554,14 +696,14 @@ cg_bind4_app_se: cgroup bind4 /sys/fs/cgroup/system.slice/app.service section cg
  41: (62) *(u32 *)(r10 -24) = 25
  42: (b7) r9 = 1
  43: (05) goto pc+8
-; line 32: drop to *:1-1023
+; line 33: drop to *:1-1023
  44: (69) r1 = *(u16 *)(r10 -34)
  45: (a5) if r1 < 0x1 goto pc+4
  46: (25) if r1 > 0x3ff goto pc+3
  47: (62) *(u32 *)(r10 -24) = 26
  48: (b7) r9 = 0
  49: (05) goto pc+2
-; line 33: default allow
+; line 34: default allow
  50: (62) *(u32 *)(r10 -24) = 27
  51: (b7) r9 = 1
  52: (61) r1 = *(u32 *)(r10 -24)
@@ -630,7 +772,7 @@ cg_bind6_app_se: cgroup bind6 /sys/fs/cgroup/system.slice/app.service section cg
  38: (61) r1 = *(u32 *)(r6 +24)
  39: (dc) r1 = be16 r1
  40: (6b) *(u16 *)(r10 -34) = r1
-; line 30: allow tcp to *:443
+; line 31: allow tcp to *:443
  41: (71) r1 = *(u8 *)(r10 -39)
  42: (55) if r1 != 0x6 goto pc+7
  43: (71) r1 = *(u8 *)(r10 -38)
@@ -640,7 +782,7 @@ cg_bind6_app_se: cgroup bind6 /sys/fs/cgroup/system.slice/app.service section cg
  47: (62) *(u32 *)(r10 -24) = 28
  48: (b7) r9 = 1
  49: (05) goto pc+26
-; line 31: allow udp to 127.0.0.1:53
+; line 32: allow udp to 127.0.0.1:53
  50: (71) r1 = *(u8 *)(r10 -40)
  51: (55) if r1 != 0x4 goto pc+11
  52: (71) r1 = *(u8 *)(r10 -39)
@@ -654,7 +796,7 @@ cg_bind6_app_se: cgroup bind6 /sys/fs/cgroup/system.slice/app.service section cg
  60: (62) *(u32 *)(r10 -24) = 29
  61: (b7) r9 = 1
  62: (05) goto pc+13
-; line 32: drop to *:1-1023
+; line 33: drop to *:1-1023
  63: (71) r1 = *(u8 *)(r10 -39)
  64: (15) if r1 == 0x6 goto pc+1
  65: (55) if r1 != 0x11 goto pc+8
@@ -666,7 +808,7 @@ cg_bind6_app_se: cgroup bind6 /sys/fs/cgroup/system.slice/app.service section cg
  71: (62) *(u32 *)(r10 -24) = 30
  72: (b7) r9 = 0
  73: (05) goto pc+2
-; line 33: default allow
+; line 34: default allow
  74: (62) *(u32 *)(r10 -24) = 31
  75: (b7) r9 = 1
  76: (61) r1 = *(u32 *)(r10 -24)

@@ -60,7 +60,7 @@ fn counted(stats: &Value, hook: &str, text: &str) -> u64 {
 
 fn rules(cg: &Cgroup, connect_port: u16) -> String {
     format!(
-        "cgroup connect \"{cg}\" {{\n    drop tcp to 127.0.0.1:{connect_port}\n    \
+        "cgroup connect \"{cg}\" {{\n    drop tcp to 127.0.0.1:{connect_port} log\n    \
          drop to [::1]:7121\n    default allow\n}}\n\
          cgroup sendmsg \"{cg}\" {{\n    drop udp to 127.0.0.1:7122\n    default allow\n}}\n\
          cgroup bind \"{cg}\" {{\n    drop tcp to *:7123\n    default allow\n}}\n",
@@ -117,8 +117,8 @@ fn socket_call_blocks_refuse_the_cgroups_calls_only() {
     let stats = lab.stats();
     let con4 = "cgroup connect4";
     let con6 = "cgroup connect6";
-    assert_eq!(counted(&stats, con4, "drop tcp to 127.0.0.1:7120"), 1);
-    assert_eq!(counted(&stats, con6, "drop tcp to 127.0.0.1:7120"), 1);
+    assert_eq!(counted(&stats, con4, "drop tcp to 127.0.0.1:7120 log"), 1);
+    assert_eq!(counted(&stats, con6, "drop tcp to 127.0.0.1:7120 log"), 1);
     assert_eq!(counted(&stats, con6, "drop to [::1]:7121"), 1);
     assert_eq!(counted(&stats, con4, "default allow"), 3);
     // The IPv6 socket's sendto to an IPv4-mapped address runs the IPv4 hook.
@@ -132,6 +132,30 @@ fn socket_call_blocks_refuse_the_cgroups_calls_only() {
     );
     assert_eq!(counted(&stats, "cgroup bind4", "drop tcp to *:7123"), 1);
     assert_eq!(counted(&stats, "cgroup bind6", "drop tcp to *:7123"), 1);
+
+    // `log`: the refused call is traced with the process that made it.
+    let pid = in_a.pid();
+    let traced = netns::trace_during(
+        &[
+            "--name",
+            &lab.name,
+            "--bpffs",
+            BPFFS,
+            "--count",
+            "1",
+            "--timeout",
+            "10",
+        ],
+        || assert!(refused(&mut in_a, "connect", "tcp", "127.0.0.1:7120")),
+    );
+    assert!(
+        traced.stdout.contains("cgroup connect4")
+            && traced.stdout.contains("drop by line 2")
+            && traced
+                .stdout
+                .contains(&format!("tcp -> 127.0.0.1:7120 by pid {pid} (sockc-peer)")),
+        "{traced}"
+    );
 
     // A re-apply swaps the programs on the same links: 7120 goes, 7126 is refused.
     let links_before = lab.pins();

@@ -116,6 +116,7 @@ impl Checker<'_> {
             crate::hooks::Context::Packet(_)
                 | crate::hooks::Context::SkLookup
                 | crate::hooks::Context::Netfilter
+                | crate::hooks::Context::SockAddr { .. }
         );
         if !traceable {
             self.error(
