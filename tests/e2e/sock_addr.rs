@@ -9,7 +9,8 @@
 //! `bind()` fails with `EPERM`; every rule counts the calls it decided, in the program
 //! of the call's family; a re-apply swaps the programs in place (the same link pins);
 //! the cgroup removed and made again is drift that `repair` mends; `flush` takes the
-//! links off. And the evaluator agrees with the kernel on every one of more than 1,000
+//! links off; `kill -9` at every fault point of an apply, a re-apply and a flush
+//! converges. And the evaluator agrees with the kernel on every one of more than 1,000
 //! calls (generated rules × generated destinations, each call made for real).
 //!
 //! Root only; skipped otherwise (see `tests/common`).
@@ -23,6 +24,7 @@ use sockc_testkit::{
     rng::Rng,
 };
 
+use crate::cgroup::{fault_steps, kill_at};
 use crate::common;
 use crate::netns;
 use crate::sockmap::peer::Peer;
@@ -258,6 +260,138 @@ fn the_callers_uid_and_gid_decide() {
         ),
         2
     );
+}
+
+/// `kill -9` of sockc at every fault point of a first apply, a re-apply (sendmsg and
+/// bind blocks added, the refused port moved) and a flush of socket-call blocks:
+/// afterwards `status` names the file in force (or nothing), exactly that file's
+/// sock_addr programs are on the cgroup, and a new process of the cgroup gets what the
+/// file says.
+#[test]
+fn kill_at_every_step_of_socket_call_apply_reapply_and_flush_converges() {
+    if !common::kernel() {
+        return;
+    }
+    let _interrupted = common::exclusive::interrupted_install();
+    let lab = Lab::new("sockakil", 214);
+    let cg = Cgroup::new("sockakil");
+    let old_text = format!(
+        "cgroup connect \"{}\" {{\n    drop tcp to 127.0.0.1:7120\n    default allow\n}}\n",
+        cg.path
+    );
+    let old = lab.rules("old.sk", &old_text);
+    let new = lab.rules("new.sk", &rules(&cg, 7126));
+    // (connect to 7120 refused, to 7126 refused, sock_addr programs on the cgroup)
+    let files = [
+        (old.as_path(), (true, false, 2)),
+        (new.as_path(), (false, true, 6)),
+    ];
+    let (apply_old, apply_new) = (
+        lab.apply_args(&old, &lab.name, &[]),
+        lab.apply_args(&new, &lab.name, &[]),
+    );
+    let flush = ["flush", "--name", &lab.name, "--bpffs", BPFFS];
+    let mut killed = 0;
+    let first = fault_steps(&apply_old);
+    sockc(&flush).ok();
+    for n in 1..=first {
+        kill_at(&apply_old, n);
+        check_truth(
+            &cg,
+            &lab,
+            &files,
+            &format!("first apply killed at step {n}"),
+        );
+        lab.apply_ok(&old);
+        sockc(&flush).ok();
+        killed += 1;
+    }
+    lab.apply_ok(&old);
+    let again = fault_steps(&apply_new);
+    for n in 1..=again {
+        lab.apply_ok(&old);
+        kill_at(&apply_new, n);
+        check_truth(&cg, &lab, &files, &format!("re-apply killed at step {n}"));
+        lab.apply_ok(&new);
+        lab.status_attached();
+        killed += 1;
+    }
+    lab.apply_ok(&new);
+    let out = fault_steps(&flush);
+    for n in 1..=out {
+        lab.apply_ok(&new);
+        kill_at(&flush, n);
+        check_truth(&cg, &lab, &files, &format!("flush killed at step {n}"));
+        sockc(&flush);
+        killed += 1;
+    }
+    assert_eq!(sock_addr_programs(&cg.path), 0);
+    println!("killed {killed} times (first apply {first}, re-apply {again}, flush {out} steps)");
+}
+
+/// The sock_addr programs attached to the cgroup itself (bpftool, not sockc).
+fn sock_addr_programs(cgroup: &str) -> usize {
+    let out =
+        netns::run(std::process::Command::new("bpftool").args(["cgroup", "list", cgroup, "-j"]));
+    let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    v.as_array().map_or(0, |a| {
+        a.iter()
+            .filter(|p| {
+                // libbpf's names (`cgroup_inet4_connect`), and older bpftools' short ones.
+                matches!(
+                    p["attach_type"].as_str(),
+                    Some(
+                        "cgroup_inet4_connect"
+                            | "cgroup_inet6_connect"
+                            | "cgroup_udp4_sendmsg"
+                            | "cgroup_udp6_sendmsg"
+                            | "cgroup_inet4_bind"
+                            | "cgroup_inet6_bind"
+                            | "connect4"
+                            | "connect6"
+                            | "sendmsg4"
+                            | "sendmsg6"
+                            | "bind4"
+                            | "bind6"
+                    )
+                )
+            })
+            .count()
+    })
+}
+
+/// After a kill: status exits 0 and names a file (or nothing), that file's programs
+/// are on the cgroup, and a new process of the cgroup gets what it says.
+#[track_caller]
+fn check_truth(
+    cg: &Cgroup,
+    lab: &Lab,
+    files: &[(&std::path::Path, (bool, bool, usize))],
+    when: &str,
+) {
+    let (r, st) = lab.status_run(&[]);
+    let want = match &st {
+        None => {
+            assert!(r.stderr.contains("nothing is installed"), "{when}:\n{r}");
+            (false, false, 0)
+        }
+        Some(st) => {
+            assert_eq!(r.code, 0, "{when}: status after recovery:\n{r}");
+            let file = st["source_file"].as_str().unwrap();
+            files
+                .iter()
+                .find(|(f, _)| f.to_str() == Some(file))
+                .unwrap_or_else(|| panic!("{when}: status names {file}"))
+                .1
+        }
+    };
+    let mut peer = Peer::udp(Some(&cg.path), &lab.ns_a, addr("127.0.0.1:0"));
+    let got = (
+        refused(&mut peer, "connect", "tcp", "127.0.0.1:7120"),
+        refused(&mut peer, "connect", "tcp", "127.0.0.1:7126"),
+        sock_addr_programs(&cg.path),
+    );
+    assert_eq!(got, want, "{when}: {st:#?}");
 }
 
 /// Removes an empty cgroup; a peer just killed may hold it a moment longer.
