@@ -673,9 +673,9 @@ pub fn hook_universe(hook: HookKind) -> Region {
         // IPv4 or IPv6 address and any protocol (ping sockets connect too); an IPv4
         // program sees IPv4 calls only (an IPv6 one also the IPv4-mapped addresses).
         Context::Netfilter | Context::SockAddr { ipv6: true } => ip_packets(),
-        Context::SockAddr { ipv6: false } => Region::from_box(
-            HeaderBox::full().with(Dim::Frame, ValueSet::single(frame::V4)),
-        ),
+        Context::SockAddr { ipv6: false } => {
+            Region::from_box(HeaderBox::full().with(Dim::Frame, ValueSet::single(frame::V4)))
+        }
         Context::SockOps { .. } | Context::Dispatch => Region::empty(),
     }
 }
