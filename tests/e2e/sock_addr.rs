@@ -237,7 +237,7 @@ fn the_callers_uid_and_gid_decide() {
     let mut u1002 = Peer::udp_as(Some(&cg.path), &ns, Some((1002, 2002)), addr("127.0.0.1:0"));
     let mut root = Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0"));
     lab.apply_ok(&file);
-    let mut answers = |p: &mut Peer| {
+    let answers = |p: &mut Peer| {
         [7130, 7131, 7132].map(|port| refused(p, "connect", "tcp", &format!("127.0.0.1:{port}")))
     };
     assert_eq!(

@@ -662,6 +662,8 @@ mod tests {
             origin: "#1",
             frame: &frame,
             payload_len: 0,
+            uid: None,
+            gid: None,
         };
         let at = Site {
             module: &c.module,
