@@ -18,7 +18,7 @@ use sockc_compiler::{
 
 use crate::commands::{
     apply, check, classbench, compile, completions, confirm, deadline, diff, flush, import, man,
-    register, repair, show, stats, status, test, trace, unregister, watch,
+    register, repair, show, stats, status, systemd, test, trace, unregister, watch,
 };
 
 #[derive(Parser)]
@@ -193,9 +193,19 @@ pub enum Cmd {
     /// Take a socket out of an install's socket map: redirects to it drop (and count)
     /// until one is registered again
     Unregister(unregister::UnregisterArgs),
+    /// Print, write (--write), compare (--check) or remove (--remove) the systemd
+    /// drop-ins that keep an install's `unit` blocks on their units across restarts
+    ///
+    /// One file per unit, ROOT/etc/systemd/system/UNIT.d/50-sockc-NAME.conf, whose
+    /// IPIngressFilterPath=/IPEgressFilterPath= (BPFProgram= for other cgroup hooks)
+    /// name the programs the install pins for the unit: systemd attaches them to the
+    /// unit's new cgroup on every start. A drop-in missing, changed or left over is
+    /// drift (--check, exit 3). After --write or --remove, `systemctl daemon-reload`
+    /// runs where systemd is PID 1 and ROOT is /.
+    Systemd(systemd::SystemdArgs),
     /// Detach and remove everything of an install (of a conntrack anchor table that
     /// also holds what sockc did not make, only sockc's chain: the rest stays, and is
-    /// named)
+    /// named), its systemd drop-ins under /etc/systemd/system included
     Flush(flush::FlushArgs),
     /// Attach again every hook that does not run what its install's manifest says
     /// (link removed, interface re-created, filter deleted), from the pins alone, and
@@ -390,7 +400,8 @@ pub fn json_schema(cmd: &Cmd) -> Option<&'static str> {
         | Cmd::Completions(_)
         | Cmd::Man(_)
         | Cmd::Deadline(_)
-        | Cmd::Watch(_) => (false, ""),
+        | Cmd::Watch(_)
+        | Cmd::Systemd(_) => (false, ""),
     };
     json.then_some(schema)
 }

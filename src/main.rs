@@ -21,7 +21,7 @@ use clap::FromArgMatches;
 use cli::{Cli, Cmd};
 use commands::{
     apply, check, classbench, compile, completions, confirm, deadline, diff, flush, import, man,
-    register, repair, show, stats, status, test, trace, unregister, watch,
+    register, repair, show, stats, status, systemd, test, trace, unregister, watch,
 };
 use shared::{
     json,
@@ -78,6 +78,7 @@ fn run(cmd: Cmd) -> ExitCode {
         Cmd::Diff(args) => diff::run(&args),
         Cmd::Show(args) => show::run(&args),
         Cmd::Status(args) => status::run(&args),
+        Cmd::Systemd(args) => systemd::run(&args),
         Cmd::Stats(args) => stats::run(&args),
         Cmd::Register(args) => register::run(&args),
         Cmd::Unregister(args) => unregister::run(&args),

@@ -1,7 +1,8 @@
 //! Where this host mounts cgroup v2, read from `/proc/self/mountinfo` rather than
 //! assumed: `/sys/fs/cgroup` on a pure cgroup2 host (every current distribution),
 //! `/sys/fs/cgroup/unified` on a hybrid one, anything an administrator chose elsewhere;
-//! and which cgroup has a given id ([`find_id`]: the kernel names a socket's cgroup by
+//! the directory a cgroup block's attach text names now ([`dir_of`]: a path, or a
+//! systemd unit's cgroup); and which cgroup has a given id ([`find_id`]: the kernel names a socket's cgroup by
 //! its id, `INET_DIAG_CGROUP_ID`).
 //! Invariant: the answer is a mount point the kernel reported with file system type
 //! `cgroup2`, never a guess; [`find_id`] answers with a directory of that mount only.
@@ -71,6 +72,21 @@ fn unescape(field: &str) -> String {
 pub fn example_path(rest: &str) -> String {
     let root = cgroup2_root().unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
     format!("{}/{rest}", root.display())
+}
+
+/// The cgroup directory a block's attach text names: the path itself, or for
+/// `unit:NAME` the directory systemd gives that unit under this host's cgroup v2 mount
+/// (`sockc_compiler::hooks::unit::cgroup_path`; `/sys/fs/cgroup` when none is mounted,
+/// where opening it then fails and says so). Read on every use, never stored: a unit
+/// restarted is a new directory of the same path.
+pub fn dir_of(attach_to: &str) -> PathBuf {
+    match sockc_compiler::hooks::unit::of_attach(attach_to) {
+        Some(unit) => {
+            let root = cgroup2_root().unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
+            root.join(sockc_compiler::hooks::unit::cgroup_path(unit))
+        }
+        None => PathBuf::from(attach_to),
+    }
 }
 
 /// How many directories [`find_id`] looks at, at most: a host's whole hierarchy is a

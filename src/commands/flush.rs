@@ -5,7 +5,8 @@
 //! the number of hooks detached counts every hook that held one of the install's
 //! attachments when the flush began (whatever it ran by then), all of which are off
 //! after it; what the flush left because it is not sockc's (an anchor table holding
-//! somebody's chain) is said, and is no failure: exit 0.
+//! somebody's chain) is said, and is no failure: exit 0. The install's systemd
+//! drop-ins (`sockc systemd`) go too: they name pins that are gone now.
 
 use std::process::ExitCode;
 
@@ -20,6 +21,7 @@ use crate::shared::{
     settings::quiet,
     stdout::outln,
     store::{fail, open_store, resolve_name, Target},
+    systemd,
 };
 
 #[derive(Args)]
@@ -46,7 +48,14 @@ pub fn run(args: &FlushArgs) -> ExitCode {
     match install::flush(&store, &name) {
         Ok(f) => {
             print(&name, &f, args.json);
-            ExitCode::SUCCESS
+            // systemd refuses to start a unit whose drop-in names a pin that is gone.
+            match systemd::remove(std::path::Path::new("/"), &name) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    sockc_error!("{name}: {e}: the unit fails to start until it is removed");
+                    ExitCode::from(3)
+                }
+            }
         }
         Err(e) => fail(e),
     }

@@ -22,6 +22,7 @@ pub mod repair;
 pub mod show;
 pub mod stats;
 pub mod status;
+pub mod systemd;
 pub mod test;
 pub mod trace;
 pub mod unregister;

@@ -3,7 +3,8 @@
 //! envelope, the one writer of standard output and the lines for people on standard
 //! error (both escaping what sockc did not write), privileges, the install store's
 //! flags, tables, times, the spinner, the installed rules, the semantic diff's text,
-//! what installing a compiled file takes besides the runtime (`apply` and `watch`),
+//! what installing a compiled file takes besides the runtime (`apply` and `watch`), an
+//! install's systemd drop-in files,
 //! commit-confirmed changes and their probes, and the process's memory.
 //!
 //! Invariant: no module here uses a command module (`crate::commands`) or the command
@@ -28,5 +29,6 @@ pub mod socket_install;
 pub mod stderr;
 pub mod stdout;
 pub mod store;
+pub mod systemd;
 pub mod table;
 pub mod time;

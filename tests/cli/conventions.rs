@@ -438,3 +438,30 @@ fn compile_without_threads_gives_the_same_output() {
     );
     assert_eq!(threaded, alone, "the same object either way");
 }
+
+/// `sockc systemd` names its install (drop-ins are per install), and `--remove` takes
+/// away only that install's regular drop-in files: another install's, and a link
+/// planted under its name, stay.
+#[test]
+fn systemd_drop_ins_name_their_install_and_remove_only_their_own() {
+    let (code, _, err) = sockc(&["systemd"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--name"), "{err}");
+    let root = std::env::temp_dir().join(format!("sockc-systemd-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let dir = root.join("etc/systemd/system/app.service.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("50-sockc-web.conf"), "[Service]\n").unwrap();
+    std::fs::write(dir.join("50-sockc-other.conf"), "[Service]\n").unwrap();
+    let linked = root.join("etc/systemd/system/db.service.d");
+    std::fs::create_dir_all(&linked).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", linked.join("50-sockc-web.conf")).unwrap();
+    let root_arg = root.to_str().unwrap();
+    let (code, _, err) = sockc(&["systemd", "--name", "web", "--root", root_arg, "--remove"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!dir.join("50-sockc-web.conf").exists(), "{err}");
+    assert!(dir.join("50-sockc-other.conf").exists());
+    assert!(std::fs::symlink_metadata(linked.join("50-sockc-web.conf")).is_ok());
+    assert!(err.contains("daemon-reload"), "{err}");
+    std::fs::remove_dir_all(&root).unwrap();
+}

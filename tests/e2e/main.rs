@@ -8,7 +8,8 @@
 //! [`route`], [`reject`], [`reject_headers`], [`reject_vlan`], [`reject_flood`] (a
 //! flood against the kernel's own ICMP limit), [`netfilter`],
 //! [`netfilter_iface`], [`owner`] (processes under other uids, `setpriv`), [`tc_mark`],
-//! [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a cgroup), [`sock_addr`]
+//! [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a cgroup), [`cgroup_unit`]
+//! (blocks that name a systemd unit, its restart reproduced), [`sock_addr`]
 //! (socket-call blocks: real `connect`, `sendto`, `bind` calls from a cgroup); the socket
 //! layer: [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
 //! `sockc-peer` processes).
@@ -28,6 +29,7 @@ mod netns;
 mod apply;
 mod attach_ahead;
 mod cgroup;
+mod cgroup_unit;
 mod confirm;
 mod ct;
 mod ct_anchor;

@@ -218,6 +218,8 @@ catalogue! {
     BadCgroup = "sockc::bad-cgroup", Names, Error;
     /// A cgroup path holding a control or invisible character.
     BadPath = "sockc::bad-path", Names, Error;
+    /// A cgroup block naming a systemd unit systemd would not accept, or one without a cgroup of its own.
+    BadUnit = "sockc::bad-unit", Names, Error;
     /// A socket declared on port 0.
     SocketPortZero = "sockc::socket-port-zero", Names, Error;
     /// A TCP socket declared on a broadcast or multicast address.

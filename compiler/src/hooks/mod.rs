@@ -15,6 +15,7 @@
 
 mod contexts;
 mod table;
+pub mod unit;
 
 use core::fmt;
 
@@ -421,7 +422,10 @@ impl HookSpec {
         match self.target {
             _ if attach_to.is_empty() => self.name.to_string(),
             // A cgroup block's name says `cgroup` already.
-            Target::Cgroup if self.block => format!("{} {attach_to}", self.name),
+            Target::Cgroup if self.block => match unit::of_attach(attach_to) {
+                Some(name) => format!("{} unit {name}", self.name),
+                None => format!("{} {attach_to}", self.name),
+            },
             Target::Cgroup | Target::SockMap | Target::TailCall => {
                 format!("{} cgroup {attach_to}", self.name)
             }

@@ -27,6 +27,19 @@ impl Checker<'_> {
     /// A cgroup v2 directory: an absolute path. Whether it exists is `sockc apply`'s
     /// question (a rule file may be compiled anywhere).
     pub(super) fn check_cgroup(&mut self, at: Span, cgroup: &str) {
+        if let Some(unit) = crate::hooks::unit::of_attach(cgroup) {
+            if let Some(why) = crate::hooks::unit::check_name(unit) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::BadUnit,
+                        format!("`{}` is not a unit sockc can attach to", crate::diag::quote(unit)),
+                    )
+                    .label(at, why)
+                    .help("name a unit that runs in a cgroup of its own, e.g. \"nginx.service\", or give the cgroup's path"),
+                );
+            }
+            return;
+        }
         let dots = cgroup.split('/').any(|c| c == "." || c == "..");
         if dots {
             self.diags.push(

@@ -138,7 +138,9 @@ pub enum HookHead {
         hook: NfHook,
         priority: Option<i64>,
     },
-    /// `cgroup ingress|egress "PATH"`: packets the cgroup's sockets receive or send.
+    /// `cgroup ingress|egress "PATH"`: packets the cgroup's sockets receive or send;
+    /// `cgroup ingress|egress unit "NAME"` names a systemd unit's cgroup, and its
+    /// `path` is then [`UNIT_PREFIX`] and the name (`crate::hooks::unit`).
     Cgroup {
         egress: bool,
         path: String,
@@ -161,6 +163,10 @@ pub enum SockCall {
     /// `bind()` of any inet socket.
     Bind,
 }
+
+/// What starts the attach text of a cgroup block that names a systemd unit: no path
+/// starts so (a cgroup path starts with `/`).
+pub const UNIT_PREFIX: &str = "unit:";
 
 /// The netfilter hook a `netfilter` block attaches at (`enum nf_inet_hooks`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

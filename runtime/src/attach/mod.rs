@@ -20,7 +20,9 @@
 //!   its type is attached. [`sk_lookup::SkLookup`] (the network namespace sockc runs
 //!   in, checked by the link's netns inode), [`sock_ops::SockOps`] (a cgroup
 //!   directory; for sockmap groups and sk_lookup registrars), [`cgroup_skb::CgroupSkb`]
-//!   (a cgroup directory; for cgroup blocks, packets and socket calls).
+//!   (a cgroup directory; for cgroup blocks, packets and socket calls; the packet
+//!   blocks' [`cgroup_skb::UnitPinned`] also
+//!   pins the program of a block that names a systemd unit, for the unit's drop-ins).
 //! * an XDP link running a dispatcher ([`xdp::Xdp`], [`dispatcher`]): the program sits
 //!   in the slot of a program array the dispatcher tail-calls, because every XDP
 //!   attach or link update waits for an RCU grace period and a slot update does not.
@@ -88,11 +90,12 @@ pub fn backend(hook: HookKind) -> &'static dyn Backend {
         HookKind::NfForward => &netfilter::Netfilter(HookKind::NfForward),
         HookKind::NfOutput => &netfilter::Netfilter(HookKind::NfOutput),
         HookKind::NfPostrouting => &netfilter::Netfilter(HookKind::NfPostrouting),
-        // Every cgroup block is one cgroup link per program: packets (cgroup_skb) and
-        // socket calls (sock_addr) alike; the row's attach type says which hook.
-        HookKind::CgroupIngress
-        | HookKind::CgroupEgress
-        | HookKind::CgroupConnect4
+        HookKind::CgroupIngress | HookKind::CgroupEgress => {
+            &cgroup_skb::UnitPinned(LinkBacked(cgroup_skb::CgroupSkb))
+        }
+        // A socket-call block is one cgroup link per program (per family); the row's
+        // attach type says which hook. (Its blocks name no systemd unit yet.)
+        HookKind::CgroupConnect4
         | HookKind::CgroupConnect6
         | HookKind::CgroupSendmsg4
         | HookKind::CgroupSendmsg6
@@ -248,7 +251,9 @@ impl AttachPoint<'_> {
         match self.spec().target {
             Target::Interface => if_index(self.attach_to).is_some(),
             // A sockmap group's programs all need its cgroup.
-            Target::Cgroup | Target::SockMap | Target::TailCall => is_cgroup2(self.attach_to),
+            Target::Cgroup | Target::SockMap | Target::TailCall => {
+                is_cgroup2(&crate::cgroup::dir_of(self.attach_to).to_string_lossy())
+            }
             Target::Netns | Target::Netfilter => true,
         }
     }
@@ -467,6 +472,14 @@ pub enum LinkState {
     /// The cgroup link is on a cgroup that is gone (`current: None`) or that was
     /// deleted and created again under the same path.
     OtherCgroup { linked: u64, current: Option<u64> },
+    /// A unit block's link went with the unit's old cgroup (the unit restarted), and
+    /// systemd attached the install's pinned program to the new one from sockc's
+    /// drop-in: the policy holds, but not on sockc's link.
+    HeldBySystemd,
+    /// A unit block's link runs its program, but the pin its drop-in names holds
+    /// another program (`pinned`), or none: the unit's next start would get other
+    /// rules (a sockc killed between the swap and the pin).
+    PinStale { pinned: Option<u32> },
 }
 
 impl LinkState {
@@ -478,7 +491,13 @@ impl LinkState {
     /// True when the hook runs the install's program, wherever that is (its counters
     /// move).
     pub fn runs(&self) -> bool {
-        matches!(self, LinkState::Attached | LinkState::Unreachable)
+        matches!(
+            self,
+            LinkState::Attached
+                | LinkState::Unreachable
+                | LinkState::HeldBySystemd
+                | LinkState::PinStale { .. }
+        )
     }
 
     /// True when sockc's attachment (link, filter, map slot) is on its hook, whatever
@@ -529,6 +548,20 @@ impl fmt::Display for LinkState {
                     "cgroup re-created (the link is on cgroup {linked}, the directory is now {now})"
                 ),
                 None => write!(f, "cgroup gone (the link is on cgroup {linked})"),
+            },
+            LinkState::HeldBySystemd => f.write_str(
+                "the unit restarted: its new cgroup runs the program systemd attached from \
+                 sockc's drop-in, not sockc's link (`sockc repair` puts it on a link)",
+            ),
+            LinkState::PinStale { pinned } => match pinned {
+                Some(id) => write!(
+                    f,
+                    "the pin systemd's drop-in names holds program {id}, not the linked one \
+                     (`sockc repair` pins it again)"
+                ),
+                None => f.write_str(
+                    "the pin systemd's drop-in names is missing (`sockc repair` pins it again)",
+                ),
             },
             LinkState::FilterNotOurs { filter: t, prog_id } => match prog_id {
                 Some(id) => write!(f, "{} runs program {id}, not the install's", filter(t)),

@@ -33,15 +33,17 @@ pub struct SockOps {
     pub fills_verdict_maps: bool,
 }
 
-/// Opens a cgroup directory (`O_RDONLY | O_DIRECTORY`).
-pub fn open_cgroup(path: &str) -> Result<File, AttachError> {
+/// Opens the cgroup directory an attach text names (`O_RDONLY | O_DIRECTORY`): a
+/// path, or a systemd unit's cgroup as it is now ([`crate::cgroup::dir_of`]).
+pub fn open_cgroup(attach_to: &str) -> Result<File, AttachError> {
     use std::os::unix::fs::OpenOptionsExt;
+    let path = crate::cgroup::dir_of(attach_to);
     std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY)
-        .open(path)
+        .open(&path)
         .map_err(|source| AttachError::OpenCgroup {
-            path: path.to_string(),
+            path: path.display().to_string(),
             source,
         })
 }
@@ -189,7 +191,7 @@ pub(super) fn cgroup_link_state(info: &bpf_link_info, at: &AttachPoint<'_>) -> L
     }
     // SAFETY: reading the union member the kernel filled for a cgroup link.
     let linked = unsafe { info.__bindgen_anon_1.cgroup.cgroup_id };
-    let current = std::fs::metadata(at.attach_to)
+    let current = std::fs::metadata(crate::cgroup::dir_of(at.attach_to))
         .ok()
         .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
     if linked == 0 {

@@ -234,11 +234,22 @@ fn missing_target(hook: HookKind, target: &str, netns: &Option<String>) -> Strin
         }
         // A netfilter hook always exists (`AttachPoint::exists`).
         Target::Netfilter => hook.spec().label(target),
-        Target::Cgroup | Target::SockMap | Target::TailCall => format!(
-            "{}: {target} is not a cgroup v2 directory (create it, or name the service's own cgroup, e.g. {})",
-            hook.spec().label(target),
-            crate::cgroup::example_path("system.slice/NAME.service")
-        ),
+        Target::Cgroup | Target::SockMap | Target::TailCall => {
+            match sockc_compiler::hooks::unit::of_attach(target) {
+                Some(unit) => format!(
+                    "{}: {} is not a cgroup v2 directory: systemd makes it when {unit} starts \
+                     (start the unit first; a unit in another slice than system.slice is named by \
+                     its cgroup's path)",
+                    hook.spec().label(target),
+                    crate::cgroup::dir_of(target).display()
+                ),
+                None => format!(
+                    "{}: {target} is not a cgroup v2 directory (create it, or name the service's own cgroup, e.g. {})",
+                    hook.spec().label(target),
+                    crate::cgroup::example_path("system.slice/NAME.service")
+                ),
+            }
+        }
     }
 }
 

@@ -165,6 +165,14 @@ impl Builder {
                 }
                 Rule::iface => iface = p.as_str().to_string(),
                 Rule::string => iface = Self::string(p),
+                Rule::cgroup_unit => {
+                    let name = p
+                        .into_inner()
+                        .find(|q| q.as_rule() == Rule::string)
+                        .map(Self::string)
+                        .unwrap_or_default();
+                    iface = format!("{}{name}", crate::syntax::ast::UNIT_PREFIX);
+                }
                 Rule::tc_dir | Rule::cgroup_dir => egress = p.as_str().starts_with("egress"),
                 Rule::sockmap_side => receive = p.as_str().starts_with("receive"),
                 Rule::cgroup_call => {

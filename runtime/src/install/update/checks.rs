@@ -142,7 +142,7 @@ pub(super) fn check_cgroups_distinct(plan: &Plan) -> Result<(), InstallError> {
         if p.hook.spec().target != Target::Cgroup {
             continue;
         }
-        let Ok(real) = std::fs::canonicalize(&p.attach_to) else {
+        let Ok(real) = std::fs::canonicalize(crate::cgroup::dir_of(&p.attach_to)) else {
             continue;
         };
         if let Some((_, _, first)) = cgroups

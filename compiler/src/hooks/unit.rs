@@ -1,0 +1,122 @@
+//! Systemd units as cgroup targets: a cgroup block may name a unit (`cgroup egress
+//! unit "nginx.service"`) instead of a cgroup v2 path. The block's attach text is then
+//! `unit:NAME` ([`attach_text`]), which no path can be (a path starts with `/`), and
+//! every stage that needs the directory asks [`cgroup_path`] for it, relative to where
+//! cgroup v2 is mounted (the runtime knows that; the compiler does not).
+//!
+//! Invariant: a name [`check_name`] accepts is one systemd accepts for a unit that has
+//! a cgroup of its own (`unit_name_is_valid` with `UNIT_NAME_PLAIN | UNIT_NAME_INSTANCE`,
+//! and a unit type that systemd puts in a cgroup), so the directory [`cgroup_path`]
+//! gives is the one systemd creates for it on every start.
+
+use crate::syntax::ast::UNIT_PREFIX as PREFIX;
+
+/// Unit types systemd runs in a cgroup of their own (`UNIT_VTABLE(u)->cgroup_context_offset`).
+const CGROUP_TYPES: [&str; 6] = ["service", "socket", "scope", "slice", "mount", "swap"];
+
+/// systemd's `UNIT_NAME_MAX` less the terminating NUL.
+pub const MAX_LEN: usize = 255;
+
+/// The attach text of a block that names unit `name`.
+pub fn attach_text(name: &str) -> String {
+    format!("{PREFIX}{name}")
+}
+
+/// The unit an attach text names, if it names one.
+pub fn of_attach(attach_to: &str) -> Option<&str> {
+    attach_to.strip_prefix(PREFIX)
+}
+
+/// Why `name` is no unit sockc can attach to, or `None` when it is one.
+pub fn check_name(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > MAX_LEN {
+        return Some(format!("a unit name is 1 to {MAX_LEN} bytes"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || ":-_.\\@".contains(*c)))
+    {
+        return Some(format!(
+            "U+{:04X} is not allowed in a unit name (letters, digits and `:-_.\\@` are)",
+            u32::from(c)
+        ));
+    }
+    let Some((stem, kind)) = name.rsplit_once('.') else {
+        return Some("a unit name ends with its type (`.service`, `.slice`, ...)".into());
+    };
+    if !CGROUP_TYPES.contains(&kind) {
+        return Some(format!(
+            "`.{kind}` units have no cgroup of their own (these do: {})",
+            CGROUP_TYPES.map(|t| format!(".{t}")).join(", ")
+        ));
+    }
+    if stem.is_empty() || stem.ends_with('@') {
+        return Some(
+            "a template unit has no cgroup; name one of its instances (`name@instance.service`)"
+                .into(),
+        );
+    }
+    None
+}
+
+/// Where systemd puts unit `name`'s cgroup, relative to the cgroup v2 mount: a slice
+/// at its place in the tree of slices (`a-b.slice` is `a.slice/a-b.slice`, `-.slice`
+/// the root), any other unit in `system.slice` (its default `Slice=`; a unit that
+/// another slice holds is named by its path instead).
+pub fn cgroup_path(name: &str) -> String {
+    let Some(stem) = name.strip_suffix(".slice") else {
+        return format!("system.slice/{name}");
+    };
+    if stem == "-" {
+        return String::new();
+    }
+    let mut parts = Vec::new();
+    for (i, _) in stem.match_indices('-') {
+        parts.push(format!("{}.slice", &stem[..i]));
+    }
+    parts.push(name.to_string());
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_live_in_system_slice_and_slices_nest_by_dashes() {
+        assert_eq!(cgroup_path("nginx.service"), "system.slice/nginx.service");
+        assert_eq!(
+            cgroup_path("getty@tty1.service"),
+            "system.slice/getty@tty1.service"
+        );
+        assert_eq!(cgroup_path("system.slice"), "system.slice");
+        assert_eq!(cgroup_path("a-b-c.slice"), "a.slice/a-b.slice/a-b-c.slice");
+        assert_eq!(cgroup_path("-.slice"), "");
+    }
+
+    #[test]
+    fn names_systemd_refuses_or_without_a_cgroup_are_refused() {
+        assert_eq!(check_name("nginx.service"), None);
+        assert_eq!(check_name("getty@tty1.service"), None);
+        assert_eq!(check_name("machine-qemu\\x2d1.scope"), None);
+        for bad in [
+            "",
+            "nginx",
+            "nginx.timer",
+            "getty@.service",
+            ".service",
+            "a b.service",
+            "../x.service",
+            "a/b.service",
+        ] {
+            assert!(check_name(bad).is_some(), "{bad:?}");
+        }
+        assert!(check_name(&format!("{}.service", "a".repeat(250))).is_some());
+    }
+
+    #[test]
+    fn the_attach_text_round_trips_and_no_path_is_a_unit() {
+        assert_eq!(of_attach(&attach_text("x.service")), Some("x.service"));
+        assert_eq!(of_attach("/sys/fs/cgroup/unit:x.service"), None);
+    }
+}

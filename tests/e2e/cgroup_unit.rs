@@ -1,0 +1,376 @@
+//! End-to-end tests of cgroup blocks that name a systemd unit (`cgroup egress unit
+//! "NAME"`), where systemd is not PID 1: the unit's cgroup is made by the test where
+//! systemd would make it (`system.slice/NAME` under the cgroup v2 mount), and a
+//! restart is reproduced as systemd does it — the cgroup removed and made again, and
+//! the program the drop-in names opened from its pin and attached with
+//! `BPF_PROG_ATTACH` + `BPF_F_ALLOW_MULTI` (bpftool here, as in `cgroup.rs`).
+//!
+//! What is checked: the block filters the unit's current cgroup; `sockc systemd
+//! --write` writes a drop-in that `systemd-analyze verify` accepts without a word,
+//! naming a pin that holds the program the link runs (after a re-apply too); after
+//! the restart the policy holds from the drop-in alone, `status` reports it (exit 3),
+//! `repair` puts the program back on sockc's link and takes systemd's copy off, so
+//! every packet is counted once; `--check` reports a changed or missing drop-in;
+//! `--remove` after `flush` leaves no drop-in.
+//!
+//! Root only; skipped otherwise (see `tests/common`).
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use crate::common;
+use crate::netns;
+use crate::sockmap::peer::Peer;
+
+use netns::{sockc, Lab, BPFFS};
+use serde_json::Value;
+
+/// A unit's cgroup where systemd makes it, `system.slice/NAME.service` (the slice made
+/// too when the host has none, and removed when the last of this process's unit
+/// cgroups goes).
+struct UnitCgroup {
+    unit: String,
+    path: String,
+}
+
+/// This process's unit cgroups alive, and whether it made `system.slice`.
+static SLICE: std::sync::Mutex<(usize, bool)> = std::sync::Mutex::new((0, false));
+
+fn slice_path() -> String {
+    format!("{}/system.slice", netns::cgroup2())
+}
+
+impl UnitCgroup {
+    fn new(tag: &str) -> UnitCgroup {
+        let unit = format!("sockc-{tag}-{}.service", std::process::id());
+        let path = format!("{}/{unit}", slice_path());
+        let mut slice = SLICE.lock().unwrap_or_else(|e| e.into_inner());
+        if std::fs::create_dir(slice_path()).is_ok() {
+            slice.1 = true;
+        }
+        let _ = std::fs::remove_dir(&path);
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {path}: {e}"));
+        slice.0 += 1;
+        UnitCgroup { unit, path }
+    }
+
+    /// What systemd does to the cgroup when the unit restarts: a new directory of the
+    /// same path (another cgroup id).
+    fn restart(&self) {
+        remove_dir(&self.path);
+        std::fs::create_dir(&self.path).unwrap_or_else(|e| panic!("mkdir {}: {e}", self.path));
+    }
+}
+
+impl Drop for UnitCgroup {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| remove_dir(&self.path));
+        let mut slice = SLICE.lock().unwrap_or_else(|e| e.into_inner());
+        slice.0 -= 1;
+        if slice.0 == 0 && slice.1 && std::fs::remove_dir(slice_path()).is_ok() {
+            slice.1 = false;
+        }
+    }
+}
+
+/// Removes an empty cgroup; a peer just killed may hold it a moment longer.
+fn remove_dir(path: &str) {
+    for _ in 0..100 {
+        if std::fs::remove_dir(path).is_ok() || !Path::new(path).exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("could not remove {path}");
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("address")
+}
+
+/// Whether a process of the unit's cgroup (made now) is refused `sendto` to `port`
+/// (EPERM) — and to 7131, which no rule drops, never.
+fn refused_to(cgroup: &str, ns: &str, port: u16) -> bool {
+    let mut inside = Peer::udp(Some(cgroup), ns, addr("127.0.0.1:0"));
+    assert_eq!(inside.cmd("sendto 127.0.0.1:7131 ping"), "ok 4");
+    let out = inside.cmd(&format!("sendto 127.0.0.1:{port} ping"));
+    assert!(out == "ok 4" || out.starts_with("error 1 "), "{out}");
+    out.starts_with("error 1 ")
+}
+
+/// The ids of the programs on `cgroup`'s egress (links and plain attachments).
+fn egress_programs(cgroup: &str) -> Vec<u64> {
+    let r = netns::run(Command::new("bpftool").args(["-j", "cgroup", "show", cgroup])).ok();
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap_or(Value::Null);
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["attach_type"] == "cgroup_inet_egress")
+        .filter_map(|p| p["id"].as_u64())
+        .collect()
+}
+
+/// `sockc systemd --name NAME --root ROOT EXTRA...`.
+fn systemd(lab: &Lab, root: &Path, extra: &[&str]) -> netns::Run {
+    let root = root.to_str().expect("UTF-8 root");
+    let mut args = vec![
+        "systemd", "--name", &lab.name, "--bpffs", BPFFS, "--root", root,
+    ];
+    args.extend_from_slice(extra);
+    sockc(&args)
+}
+
+/// `systemd-analyze verify` of the unit with its drop-ins, units read from ROOT's
+/// unit directory only: its exit code and every line it says.
+fn verify(root: &Path, unit: &str) -> (bool, String) {
+    let units = root.join("etc/systemd/system");
+    std::fs::write(
+        units.join(unit),
+        "[Unit]\nDescription=sockc unit test\n\n[Service]\nExecStart=/bin/sleep 1000\n",
+    )
+    .expect("unit file");
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--no-pager"])
+        .arg(units.join(unit))
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()))
+        .env("SYSTEMD_LOG_LEVEL", "warning")
+        .output()
+        .expect("systemd-analyze runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+fn drop_in(root: &Path, unit: &str, install: &str) -> PathBuf {
+    root.join(format!(
+        "etc/systemd/system/{unit}.d/50-sockc-{install}.conf"
+    ))
+}
+
+/// Packets of the rule whose text is `text` in the install's `stats --json`.
+fn packets(stats: &Value, text: &str) -> u64 {
+    stats["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["text"] == text)
+        .unwrap_or_else(|| panic!("rule `{text}` in {stats:#}"))["packets"]
+        .as_u64()
+        .expect("packets")
+}
+
+#[test]
+fn a_unit_keeps_its_policy_across_a_restart_through_the_drop_in() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgunit", 225);
+    let ns = lab.ns_a.clone();
+    let unit = UnitCgroup::new("cgunit");
+    let _sink = Peer::udp(None, &ns, addr("127.0.0.1:7131"));
+    let rules = |port: u16| {
+        format!(
+            "cgroup egress unit \"{}\" {{\n    drop udp to 127.0.0.1:{port}\n    default allow\n}}\n",
+            unit.unit
+        )
+    };
+    let file = lab.rules("unit.sk", &rules(7130));
+    lab.apply_ok(&file);
+    let s = lab.status_attached();
+    assert_eq!(
+        s["hooks"][0]["attach_to"],
+        format!("unit:{}", unit.unit),
+        "{s:#}"
+    );
+    assert!(
+        refused_to(&unit.path, &ns, 7130),
+        "the unit's cgroup is filtered"
+    );
+
+    // The drop-in: written, accepted by systemd without a word, naming the pin of the
+    // program the link runs.
+    let root = lab.dir.join("root");
+    systemd(&lab, &root, &["--write"]).ok();
+    let path = drop_in(&root, &unit.unit, &lab.name);
+    let text = std::fs::read_to_string(&path).expect("drop-in written");
+    let pin = text
+        .lines()
+        .find_map(|l| l.strip_prefix("IPEgressFilterPath="))
+        .unwrap_or_else(|| panic!("IPEgressFilterPath= in {text}"))
+        .to_string();
+    assert!(text.contains("[Service]"), "{text}");
+    let (ok, said) = verify(&root, &unit.unit);
+    assert!(
+        ok && said.trim().is_empty(),
+        "systemd-analyze verify:\n{said}"
+    );
+    assert_eq!(systemd(&lab, &root, &["--check"]).code, 0);
+
+    // A re-apply swaps the program; the pin follows it (systemd's next start attaches
+    // the new rules).
+    std::fs::write(&file, rules(7132)).expect("rewrite rules");
+    lab.apply_ok(&file);
+    let linked = lab.status_attached()["hooks"][0]["prog_id"].as_u64();
+    let pinned =
+        netns::run(Command::new("bpftool").args(["-j", "prog", "show", "pinned", &pin])).ok();
+    let pinned: Value = serde_json::from_str(pinned.stdout.trim()).expect("bpftool json");
+    assert_eq!(
+        pinned["id"].as_u64(),
+        linked,
+        "the pin holds the linked program"
+    );
+
+    // The restart, as systemd does it: a new cgroup, the pinned program attached.
+    unit.restart();
+    netns::run(Command::new("bpftool").args([
+        "cgroup", "attach", &unit.path, "egress", "pinned", &pin, "multi",
+    ]))
+    .ok();
+    assert!(
+        refused_to(&unit.path, &ns, 7132),
+        "policy holds after the restart"
+    );
+    let st = sockc(&["status", "--name", &lab.name, "--bpffs", BPFFS, "--json"]);
+    assert_eq!(st.code, 3, "{st}");
+    assert!(st.stdout.contains("the unit restarted"), "{st}");
+
+    // Repair: on sockc's link again, systemd's copy off, each packet counted once.
+    sockc(&["repair", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    lab.status_attached();
+    assert_eq!(
+        egress_programs(&unit.path).len(),
+        1,
+        "one program on the cgroup"
+    );
+    let before = packets(&lab.stats(), "drop udp to 127.0.0.1:7132");
+    assert!(
+        refused_to(&unit.path, &ns, 7132),
+        "policy holds after repair"
+    );
+    assert_eq!(
+        packets(&lab.stats(), "drop udp to 127.0.0.1:7132"),
+        before + 1,
+        "counted once"
+    );
+
+    // Drop-in drift, then flush and remove.
+    std::fs::write(&path, "[Service]\n").expect("edit drop-in");
+    let c = systemd(&lab, &root, &["--check"]);
+    assert!(c.code == 3 && c.stdout.contains("changed"), "{c}");
+    std::fs::remove_file(&path).expect("remove drop-in");
+    let c = systemd(&lab, &root, &["--check"]);
+    assert!(c.code == 3 && c.stdout.contains("missing"), "{c}");
+    systemd(&lab, &root, &["--write"]).ok();
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    assert!(!Path::new(&pin).exists(), "flush removes the pin");
+    systemd(&lab, &root, &["--remove"]).ok();
+    assert!(!path.exists(), "--remove removes the drop-in");
+    assert!(egress_programs(&unit.path).is_empty());
+}
+
+/// The program the pin beside the install's unit link holds, if it is there.
+fn pinned_program(lab: &Lab) -> Option<u64> {
+    let dir = Path::new(BPFFS).join("sockc").join(&lab.name);
+    let pin = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("_prog"))?;
+    let r = netns::run(
+        Command::new("bpftool")
+            .args(["-j", "prog", "show", "pinned"])
+            .arg(&pin),
+    );
+    serde_json::from_str::<Value>(r.stdout.trim()).ok()?["id"].as_u64()
+}
+
+/// `kill -9` at every fault point of a first apply, a re-apply and a flush of a unit
+/// block: once `status` has recovered, the pin systemd's drop-in names holds exactly
+/// the program sockc's link runs (so the unit's next start gets the rules in force),
+/// and there is no pin when nothing is installed.
+#[test]
+fn kill_at_every_step_keeps_the_units_pin_on_the_program_in_force() {
+    if !common::kernel() {
+        return;
+    }
+    let _interrupted = common::exclusive::interrupted_install();
+    let lab = Lab::new("cgunitk", 226);
+    let unit = UnitCgroup::new("cgunitk");
+    let text = |port: u16| {
+        format!(
+            "cgroup egress unit \"{}\" {{\n    drop udp to 127.0.0.1:{port}\n    default allow\n}}\n",
+            unit.unit
+        )
+    };
+    let old = lab.rules("old.sk", &text(7133));
+    let new = lab.rules("new.sk", &text(7134));
+    let flush = ["flush", "--name", &lab.name, "--bpffs", BPFFS];
+    let check = |when: &str| {
+        let (r, st) = lab.status_run(&[]);
+        let linked = st.as_ref().and_then(|s| s["hooks"][0]["prog_id"].as_u64());
+        assert!(
+            r.code == 0 || st.is_none(),
+            "{when}: status after recovery:\n{r}"
+        );
+        assert_eq!(
+            pinned_program(&lab),
+            linked,
+            "{when}: the pin follows the link"
+        );
+    };
+    let steps = |args: &[&str]| {
+        let r = netns::run(
+            Command::new(netns::sockc_bin())
+                .args(args)
+                .env("SOCKC_FAULT_TRACE", "1"),
+        )
+        .ok();
+        r.stderr
+            .lines()
+            .filter(|l| l.starts_with("fault point "))
+            .count()
+    };
+    let kill_at = |args: &[&str], n: usize| {
+        let r = netns::run(
+            Command::new(netns::sockc_bin())
+                .args(args)
+                .env("SOCKC_FAULT_KILL_AT", n.to_string()),
+        );
+        assert_eq!(r.code, -1, "killed at {n}:\n{r}");
+    };
+    let (apply_old, apply_new) = (
+        lab.apply_args(&old, &lab.name, &[]),
+        lab.apply_args(&new, &lab.name, &[]),
+    );
+    let first = steps(&apply_old);
+    sockc(&flush).ok();
+    for n in 1..=first {
+        kill_at(&apply_old, n);
+        check(&format!("first apply killed at step {n}"));
+        // Nothing may be installed (exit 1): the kill came before the commit.
+        sockc(&flush);
+    }
+    lab.apply_ok(&old);
+    let again = steps(&apply_new);
+    for n in 1..=again {
+        lab.apply_ok(&old);
+        kill_at(&apply_new, n);
+        check(&format!("re-apply killed at step {n}"));
+    }
+    lab.apply_ok(&new);
+    let out = steps(&flush);
+    for n in 1..=out {
+        lab.apply_ok(&new);
+        kill_at(&flush, n);
+        check(&format!("flush killed at step {n}"));
+        sockc(&flush);
+    }
+    assert_eq!(pinned_program(&lab), None);
+    println!("killed {} times", first + again + out);
+}
