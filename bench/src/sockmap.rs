@@ -179,6 +179,7 @@ impl Env {
                 label: None,
                 instance: None,
                 residual: None,
+                fitted_to: None,
             },
         )
         .map(|_| ())

@@ -18,7 +18,7 @@ use crate::{
     diag::{self, Diagnostic, Span},
     hooks::HookKind,
     ir::{
-        slots::{keep_slots, InstalledSlots},
+        slots::{keep_slots, InstalledSlots, Numbering},
         sockmap::{Companion, SockmapGroup},
         verify::VerifyError,
         Module, Program, Registrar, Step,
@@ -65,6 +65,9 @@ pub struct Compiled {
     pub compile_time: Duration,
     /// The level it was compiled at.
     pub level: OptLevel,
+    /// Compiled fitted to an installed generation ([`finish_fitted`]): the counter
+    /// slots sema gave, to lower it again as [`finish`] would have ([`Compiled::unfitted`]).
+    pub fitted: Option<Numbering>,
 }
 
 /// What a re-apply keeps of an installed generation: its counter slots and map sizes
@@ -157,6 +160,26 @@ pub fn check_ast(
 
 /// The second half of [`compile`]: optimize and lower what [`check`] checked.
 pub fn finish(checked: Checked, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
+    finish_with(checked, opts, None)
+}
+
+/// [`finish`] fitted to an installed generation: what [`Compiled::refit`] of its result
+/// would give (the installed counter slots and map sizes), lowered once instead of
+/// twice. When the fitted module fails the IR check or does not lower, it is lowered
+/// as [`finish`] lowers it; [`Compiled::fitted`] says which was done.
+pub fn finish_fitted(
+    checked: Checked,
+    opts: &Options,
+    installed: &Refit,
+) -> (Option<Compiled>, Vec<Diagnostic>) {
+    finish_with(checked, opts, Some(installed))
+}
+
+fn finish_with(
+    checked: Checked,
+    opts: &Options,
+    installed: Option<&Refit>,
+) -> (Option<Compiled>, Vec<Diagnostic>) {
     let Checked {
         mut module,
         mut diags,
@@ -170,7 +193,11 @@ pub fn finish(checked: Checked, opts: &Options) -> (Option<Compiled>, Vec<Diagno
         diags.extend(opt_diags);
         diags = crate::diag::cap(diags, max_diagnostics);
     }
-    match lower_module(module, opts.opt, None) {
+    let lowered = match installed {
+        Some(refit) => lower_fitted(module, opts.opt, refit),
+        None => lower_module(module, opts.opt, None),
+    };
+    match lowered {
         Ok(mut c) => {
             timings.append(&mut c.timings);
             c.timings = timings;
@@ -188,6 +215,28 @@ pub fn finish(checked: Checked, opts: &Options) -> (Option<Compiled>, Vec<Diagno
             (None, diags)
         }
     }
+}
+
+/// `module` lowered with `installed`'s counter slots and map sizes, else (it fails the
+/// IR check or does not lower so) as it is.
+fn lower_fitted(
+    mut module: Module,
+    level: OptLevel,
+    installed: &Refit,
+) -> Result<Compiled, LowerFailure> {
+    let sema_slots = Numbering::of(&module);
+    keep_slots(&mut module, &installed.slots);
+    if crate::ir::verify::verify(&module).is_ok() {
+        match lower_module_or_back(module, level, Some(&installed.sizing)) {
+            Ok(mut c) => {
+                c.fitted = Some(sema_slots);
+                return Ok(c);
+            }
+            Err((back, _)) => module = *back,
+        }
+    }
+    sema_slots.restore(&mut module);
+    lower_module(module, level, None)
 }
 
 /// A file read through sema and the passes a semantic reading needs
@@ -306,6 +355,15 @@ pub enum RefitError {
     Limits(Vec<Diagnostic>),
 }
 
+impl RefitError {
+    fn from_lowering(e: LowerFailure) -> RefitError {
+        match e {
+            LowerFailure::Internal(_, msg) => RefitError::Internal(msg),
+            LowerFailure::Limits(d) => RefitError::Limits(d),
+        }
+    }
+}
+
 /// One program of the object, in the object's order (the attach order): every
 /// block's own program; then the programs sockc adds around each cgroup's sockmap
 /// blocks (see `hooks::HookSpec::companions`); then the registrars, last because they
@@ -367,31 +425,22 @@ fn lower_module(
     level: OptLevel,
     installed: Option<&Sizing>,
 ) -> Result<Compiled, LowerFailure> {
+    lower_module_or_back(module, level, installed).map_err(|(_, e)| e)
+}
+
+/// [`lower_module`], giving the module back when it does not lower (so that a module
+/// fitted to an installed generation can be lowered again as it was).
+fn lower_module_or_back(
+    module: Module,
+    level: OptLevel,
+    installed: Option<&Sizing>,
+) -> Result<Compiled, (Box<Module>, LowerFailure)> {
     let start = Instant::now();
     let sizing = Sizing::of(&module, installed);
-    let mut programs = Vec::new();
-    let mut refused = Vec::new();
-    for unit in Unit::all(&module) {
-        let code = match unit {
-            Unit::Block(p) => match lower_block(&module, p, level, &sizing, &mut refused)? {
-                Some(code) => Ok(code),
-                None => continue,
-            },
-            // A refused block ends the lowering here: the file does not compile.
-            _ if !refused.is_empty() => break,
-            Unit::Companion(g, c) => lower_companion(g, c),
-            Unit::Registrar(r) => lower_registrar(&module, r),
-        }
-        .map_err(|e| LowerFailure::Internal(unit.span(&module), e.to_string()))?;
-        programs.push(CompiledProgram {
-            symbol: unit.symbol().to_string(),
-            section: unit.hook().spec().section,
-            code,
-        });
-    }
-    if !refused.is_empty() {
-        return Err(LowerFailure::Limits(refused));
-    }
+    let programs = match lower_units(&module, level, &sizing) {
+        Ok(p) => p,
+        Err(e) => return Err((Box::new(module), e)),
+    };
     let metas = program_metas(&module, &programs);
     let lowered = Instant::now();
     let layout = maps::layout(&module, &sizing);
@@ -414,7 +463,41 @@ fn lower_module(
         timings: vec![("lower", lowered - start), ("maps", lowered.elapsed())],
         compile_time: Duration::ZERO,
         level,
+        fitted: None,
     })
+}
+
+/// Every program of `module` ([`Unit::all`]), lowered; a block's program goes through
+/// the reference check and the kernel's limits on the way.
+fn lower_units(
+    module: &Module,
+    level: OptLevel,
+    sizing: &Sizing,
+) -> Result<Vec<CompiledProgram>, LowerFailure> {
+    let mut programs = Vec::new();
+    let mut refused = Vec::new();
+    for unit in Unit::all(module) {
+        let code = match unit {
+            Unit::Block(p) => match lower_block(module, p, level, sizing, &mut refused)? {
+                Some(code) => Ok(code),
+                None => continue,
+            },
+            // A refused block ends the lowering here: the file does not compile.
+            _ if !refused.is_empty() => break,
+            Unit::Companion(g, c) => lower_companion(g, c),
+            Unit::Registrar(r) => lower_registrar(module, r),
+        }
+        .map_err(|e| LowerFailure::Internal(unit.span(module), e.to_string()))?;
+        programs.push(CompiledProgram {
+            symbol: unit.symbol().to_string(),
+            section: unit.hook().spec().section,
+            code,
+        });
+    }
+    if !refused.is_empty() {
+        return Err(LowerFailure::Limits(refused));
+    }
+    Ok(programs)
 }
 
 /// A block's program, or `None` when the kernel would refuse it (a limit known before
@@ -495,10 +578,16 @@ impl Compiled {
         let mut module = self.module.clone();
         keep_slots(&mut module, &installed.slots);
         crate::ir::verify::verify(&module)?;
-        lower_module(module, self.level, Some(&installed.sizing)).map_err(|e| match e {
-            LowerFailure::Internal(_, msg) => RefitError::Internal(msg),
-            LowerFailure::Limits(d) => RefitError::Limits(d),
-        })
+        lower_module(module, self.level, Some(&installed.sizing)).map_err(RefitError::from_lowering)
+    }
+
+    /// This file lowered as [`finish`] lowers it, when it was compiled fitted to an
+    /// installed generation ([`finish_fitted`]); `None` when it was not.
+    pub fn unfitted(&self) -> Option<Result<Compiled, RefitError>> {
+        let sema_slots = self.fitted.as_ref()?;
+        let mut module = self.module.clone();
+        sema_slots.restore(&mut module);
+        Some(lower_module(module, self.level, None).map_err(RefitError::from_lowering))
     }
 
     /// The ELF object.

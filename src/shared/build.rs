@@ -104,13 +104,25 @@ impl CheckedFile {
 
 /// The second half of [`build_deferred`]: the rest of the compile.
 pub fn finish_deferred(c: CheckedFile) -> Result<Built, ExitCode> {
+    finish_deferred_fitted(c, None)
+}
+
+/// [`finish_deferred`], fitted to an installed generation when `installed` names one
+/// ([`driver::finish_fitted`]).
+pub fn finish_deferred_fitted(
+    c: CheckedFile,
+    installed: Option<&driver::Refit>,
+) -> Result<Built, ExitCode> {
     let CheckedFile {
         checked,
         src,
         name,
         opts,
     } = c;
-    let (compiled, diags) = driver::finish(checked, &opts);
+    let (compiled, diags) = match installed {
+        Some(refit) => driver::finish_fitted(checked, &opts, refit),
+        None => driver::finish(checked, &opts),
+    };
     let Some(compiled) = compiled else {
         return Err(rule_errors(&diags, &name, &src));
     };

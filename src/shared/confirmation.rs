@@ -342,6 +342,7 @@ pub fn install_previous(
         label: prev.label.as_deref(),
         instance: None,
         residual: super::residual::record(&compiled, name)?,
+        fitted_to: None,
     };
     let mut report = install::apply(store, &req).map_err(|e| error_chain(&e))?;
     installing::switch_conntrack(name, &compiled, &mut report, &|_| {});

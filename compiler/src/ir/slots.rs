@@ -10,7 +10,9 @@
 //! rule holds. Invariant: slots stay distinct over the module (the IR check), and a
 //! `log` rate stays with its rule (`Module::logs` is keyed by slot and renumbered too).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
+
+use foldhash::fast::FixedState;
 
 use super::Module;
 use crate::hooks::HookKind;
@@ -38,59 +40,42 @@ pub(crate) fn keep_slots(module: &mut Module, installed: &[InstalledSlots]) {
         .collect();
     // Per program and rule (the default last): the kept slot, if any.
     let mut kept: Vec<Vec<Option<u32>>> = Vec::new();
-    let mut used = HashSet::new();
     let mut occurrence: HashMap<(HookKind, String), usize> = HashMap::new();
     for p in module.programs.values() {
         let n = occurrence.entry((p.hook, p.attach_to.clone())).or_default();
         *n += 1;
         let old = keyed.get(&(p.hook, p.attach_to.as_str(), *n - 1));
-        let mut slots = vec![None; p.rules.len() + 1];
-        if let Some(old) = old {
-            let mut by_text: HashMap<&str, VecDeque<usize>> = HashMap::new();
-            for (j, (text, _)) in old.rules.iter().enumerate() {
-                by_text.entry(text.as_str()).or_default().push_back(j);
-            }
-            let mut after = 0usize;
-            for (i, r) in p.rules.iter().enumerate() {
-                let Some(queue) = by_text.get_mut(&*r.text) else {
-                    continue;
-                };
-                while queue.front().is_some_and(|&j| j < after) {
-                    queue.pop_front();
-                }
-                if let Some(j) = queue.pop_front() {
-                    slots[i] = Some(old.rules[j].1);
-                    after = j + 1;
-                }
-            }
-            slots[p.rules.len()] = Some(old.default);
-        }
-        for s in slots.iter().flatten() {
-            used.insert(*s);
-        }
+        let mut slots = match old {
+            Some(old) => matched_slots(old, p.rules.iter().map(|r| &*r.text)),
+            None => vec![None; p.rules.len()],
+        };
+        slots.push(old.map(|o| o.default));
         kept.push(slots);
     }
-    let mut next = 0u32;
-    let mut fresh = || {
-        while used.contains(&next) {
-            next += 1;
-        }
-        used.insert(next);
-        next
-    };
-    // The slots sema gave, to their new numbers: `log` rates are keyed by slot.
+    let mut used = Taken::default();
+    for s in kept.iter().flatten().flatten() {
+        used.take(*s);
+    }
+    let mut fresh = || used.fresh();
+    // The slots sema gave, to their new numbers: `log` rates are keyed by slot (only
+    // those with a rate are looked up).
     let mut renumbered: HashMap<u32, u32> = HashMap::new();
+    let logs = std::mem::take(&mut module.logs);
     for (p, slots) in module.programs.values_mut().zip(kept) {
         for (r, slot) in p.rules.iter_mut().zip(&slots) {
             let new = slot.unwrap_or_else(&mut fresh);
-            renumbered.insert(r.counter, new);
+            if logs.contains_key(&r.counter) {
+                renumbered.insert(r.counter, new);
+            }
             r.counter = new;
         }
         let new = slots[p.rules.len()].unwrap_or_else(&mut fresh);
-        renumbered.insert(p.default_counter, new);
+        if logs.contains_key(&p.default_counter) {
+            renumbered.insert(p.default_counter, new);
+        }
         p.default_counter = new;
     }
-    module.logs = std::mem::take(&mut module.logs)
+    module.logs = logs
         .into_iter()
         .map(|(slot, rate)| (renumbered.get(&slot).copied().unwrap_or(slot), rate))
         .collect();
@@ -111,5 +96,188 @@ pub(crate) fn keep_slots(module: &mut Module, installed: &[InstalledSlots]) {
         for slot in &mut r.counters {
             *slot = fresh();
         }
+    }
+}
+
+/// Per rule of a program (by text, in order), the slot of the installed rule it keeps:
+/// for each rule the first installed rule with its text after the last one kept (each
+/// kept at most once, never out of order). Tried first where the last kept rule's
+/// successor is: a small change leaves most rules where they were.
+fn matched_slots<'a>(
+    old: &InstalledSlots,
+    rules: impl ExactSizeIterator<Item = &'a str>,
+) -> Vec<Option<u32>> {
+    // Per text its first installed rule not passed yet, and per installed rule the
+    // next with the same text: a queue per text without one allocation each.
+    let mut first: HashMap<&str, usize, FixedState> = HashMap::default();
+    let mut next_same = vec![usize::MAX; old.rules.len()];
+    for (j, (text, _)) in old.rules.iter().enumerate().rev() {
+        if let Some(later) = first.insert(text.as_str(), j) {
+            next_same[j] = later;
+        }
+    }
+    let mut slots = Vec::with_capacity(rules.len() + 1);
+    let mut after = 0usize;
+    for text in rules {
+        let found = match old.rules.get(after) {
+            Some((t, _)) if t == text => Some(after),
+            _ => first.get_mut(text).and_then(|head| {
+                while *head < after {
+                    *head = next_same[*head];
+                }
+                (*head != usize::MAX).then_some(*head)
+            }),
+        };
+        slots.push(found.map(|j| {
+            after = j + 1;
+            old.rules[j].1
+        }));
+    }
+    slots
+}
+
+/// The slots given so far, and the lowest one not given. (A set, not a bitmap: the
+/// installed slots are read from a manifest, and one slot of 4 billion must not cost
+/// half a gigabyte.)
+#[derive(Default)]
+struct Taken {
+    taken: HashSet<u32, FixedState>,
+    next: u32,
+}
+
+impl Taken {
+    fn take(&mut self, slot: u32) {
+        self.taken.insert(slot);
+    }
+
+    /// The lowest slot not given yet, given now.
+    fn fresh(&mut self) -> u32 {
+        while self.taken.contains(&self.next) {
+            self.next += 1;
+        }
+        self.taken.insert(self.next);
+        self.next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn installed(texts: &[&str]) -> InstalledSlots {
+        InstalledSlots {
+            hook: HookKind::Xdp,
+            attach_to: "eth0".into(),
+            rules: texts
+                .iter()
+                .zip(10..)
+                .map(|(t, s)| (t.to_string(), s))
+                .collect(),
+            default: 99,
+        }
+    }
+
+    /// Each rule keeps the slot of the first installed rule with its text after the
+    /// last kept one: one added, removed, changed or moved, and repeated texts.
+    #[test]
+    fn rules_keep_the_slots_of_the_installed_rules_they_match_in_order() {
+        let old = installed(&["a", "b", "c", "b", "d"]);
+        let matched = |new: &[&str]| matched_slots(&old, new.iter().copied());
+        assert_eq!(
+            matched(&["x", "a", "b", "c", "b", "d"]),
+            [None, Some(10), Some(11), Some(12), Some(13), Some(14)]
+        );
+        assert_eq!(
+            matched(&["a", "c", "b", "d"]),
+            [Some(10), Some(12), Some(13), Some(14)]
+        );
+        assert_eq!(
+            matched(&["a", "b", "y", "b", "d"]),
+            [Some(10), Some(11), None, Some(13), Some(14)]
+        );
+        // Moved ahead of others: kept, and the ones it passed are not kept again.
+        assert_eq!(matched(&["d", "a", "b"]), [Some(14), None, None]);
+        assert_eq!(
+            matched(&["b", "b", "b", "a"]),
+            [Some(11), Some(13), None, None]
+        );
+        assert_eq!(matched(&[]), Vec::<Option<u32>>::new());
+    }
+
+    #[test]
+    fn fresh_slots_are_the_lowest_not_kept() {
+        let mut t = Taken::default();
+        for s in [0, 1, 3, 4_000_000_000] {
+            t.take(s);
+        }
+        assert_eq!([t.fresh(), t.fresh(), t.fresh()], [2, 4, 5]);
+    }
+}
+
+/// Every counter slot of a module as sema gave it, and its `log` rates keyed by them:
+/// what [`keep_slots`] renumbers, kept so that a module compiled fitted to an
+/// installed generation can be lowered again as it would have been without it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Numbering {
+    programs: Vec<(Vec<u32>, u32)>,
+    companions: Vec<(Vec<Vec<u32>>, Vec<u32>)>,
+    registrars: Vec<[u32; 2]>,
+    logs: std::collections::BTreeMap<u32, u32>,
+}
+
+impl Numbering {
+    /// `module`'s slots as they are now.
+    pub(crate) fn of(module: &Module) -> Numbering {
+        Numbering {
+            programs: module
+                .programs
+                .values()
+                .map(|p| {
+                    (
+                        p.rules.iter().map(|r| r.counter).collect(),
+                        p.default_counter,
+                    )
+                })
+                .collect(),
+            companions: module
+                .sockmaps
+                .iter()
+                .map(|g| {
+                    let companions = g.companions.iter();
+                    let slots = companions.map(|c| c.counters.iter().map(|(s, _)| *s).collect());
+                    (
+                        slots.collect(),
+                        g.stack_counters.iter().map(|(_, s)| *s).collect(),
+                    )
+                })
+                .collect(),
+            registrars: module.registrars.iter().map(|r| r.counters).collect(),
+            logs: module.logs.clone(),
+        }
+    }
+
+    /// Puts these slots back into `module` (the module they were taken [`of`](Self::of),
+    /// renumbered since).
+    pub(crate) fn restore(&self, module: &mut Module) {
+        for (p, (rules, default)) in module.programs.values_mut().zip(&self.programs) {
+            for (r, slot) in p.rules.iter_mut().zip(rules) {
+                r.counter = *slot;
+            }
+            p.default_counter = *default;
+        }
+        for (g, (companions, stack)) in module.sockmaps.iter_mut().zip(&self.companions) {
+            for (c, slots) in g.companions.iter_mut().zip(companions) {
+                for ((slot, _), kept) in c.counters.iter_mut().zip(slots) {
+                    *slot = *kept;
+                }
+            }
+            for ((_, slot), kept) in g.stack_counters.iter_mut().zip(stack) {
+                *slot = *kept;
+            }
+        }
+        for (r, kept) in module.registrars.iter_mut().zip(&self.registrars) {
+            r.counters = *kept;
+        }
+        module.logs = self.logs.clone();
     }
 }

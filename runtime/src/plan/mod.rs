@@ -505,6 +505,31 @@ pub fn plan_compiled(old: Option<&Snapshot>, new: &Compiled) -> (Plan, Option<Co
     (direct, None, snapshot)
 }
 
+/// [`plan_compiled`] of a file compiled fitted to the installed generation `old`
+/// (`driver::finish_fitted`): what refitting would give is in hand, so nothing is
+/// lowered a second time when its plan updates in place or changes nothing. Otherwise
+/// the file lowered as it would have been unfitted ([`Compiled::unfitted`]) is
+/// planned and returned, to be installed instead, as [`plan_compiled`] would.
+pub fn plan_fitted(old: &Snapshot, fitted: &Compiled) -> (Plan, Option<Compiled>, Snapshot) {
+    let snapshot = Snapshot::of(fitted);
+    let p = plan(Some(old), &snapshot);
+    if p.maps_only || !p.has_changes() {
+        return (p, None, snapshot);
+    }
+    match fitted.unfitted() {
+        Some(Ok(direct)) => {
+            let direct_snapshot = Snapshot::of(&direct);
+            (
+                plan(Some(old), &direct_snapshot),
+                Some(direct),
+                direct_snapshot,
+            )
+        }
+        // Not fitted after all, or it lowers only fitted: installed as it is.
+        _ => (p, None, snapshot),
+    }
+}
+
 /// Sockets added, removed and re-declared, by name.
 fn socket_changes(old: &[SocketMeta], new: &[SocketMeta]) -> Vec<String> {
     let mut out = Vec::new();

@@ -274,6 +274,62 @@ fn a_change_of_the_tables_shape_reloads() {
     assert!(p.render("a", "b").contains("path: reload"));
 }
 
+/// `src` compiled fitted to the installed `old` (`driver::finish_fitted`), as a
+/// re-apply compiles it.
+fn compiled_fitted(src: &str, old: &Compiled) -> Compiled {
+    let opts = sockc_compiler::Options::default();
+    let checked = sockc_compiler::driver::check(src, &opts).expect("checks");
+    let refit = refit_of(&Snapshot::of(old));
+    let (c, d) = sockc_compiler::driver::finish_fitted(checked, &opts, &refit);
+    c.unwrap_or_else(|| panic!("compiles: {d:?}\n{src}"))
+}
+
+/// A file compiled fitted to the installed generation plans as the same file
+/// compiled alone and refitted by the plan: the same plan, the same snapshot, and
+/// nothing lowered again (the fitted file itself is what updates in place).
+#[test]
+fn a_file_compiled_fitted_plans_as_one_refitted() {
+    let old = compiled(&classified(&[], None));
+    let was = Snapshot::of(&old);
+    let src = classified(&[], Some("allow udp from 10.99.0.0/16 to *:53"));
+    let (refitted_plan, refitted, refitted_snapshot) = plan_compiled(Some(&was), &compiled(&src));
+    let fitted = compiled_fitted(&src, &old);
+    assert!(fitted.fitted.is_some(), "compiled fitted");
+    let (p, relowered, snapshot) = plan_fitted(&was, &fitted);
+    assert_eq!(p.path(), ApplyPath::TablesInPlace, "{}", p.render("a", "b"));
+    assert!(relowered.is_none(), "installed as compiled");
+    assert_eq!(p, refitted_plan);
+    assert_eq!(snapshot, refitted_snapshot);
+    assert_eq!(fitted.tables, refitted.expect("refitted").tables);
+}
+
+/// When the fitted file does not update in place, it is lowered again as it would
+/// have been unfitted, and that is what is planned and installed: the same plan and
+/// code as the file compiled alone.
+#[test]
+fn a_file_compiled_fitted_that_reloads_is_installed_unfitted() {
+    let old = compiled(&classified(&[], None));
+    let was = Snapshot::of(&old);
+    let src = classified(&[], Some("drop tcp from 10.99.0.0/16 to *:53 syn"));
+    let alone = compiled(&src);
+    let (direct_plan, refitted, direct_snapshot) = plan_compiled(Some(&was), &alone);
+    assert!(refitted.is_none());
+    let (p, relowered, snapshot) = plan_fitted(&was, &compiled_fitted(&src, &old));
+    assert_eq!(p.path(), ApplyPath::Reload, "{}", p.render("a", "b"));
+    let relowered = relowered.expect("lowered unfitted");
+    assert!(relowered.fitted.is_none());
+    assert_eq!(p, direct_plan);
+    assert_eq!(snapshot, direct_snapshot);
+    assert_eq!(relowered.tables, alone.tables);
+    let insns = |c: &Compiled| {
+        c.programs
+            .iter()
+            .map(|p| p.code.insns.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(insns(&relowered), insns(&alone));
+}
+
 #[test]
 fn each_program_action() {
     let old = snap(

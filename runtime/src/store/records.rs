@@ -39,6 +39,12 @@ impl Store {
         Ok(Some(m))
     }
 
+    /// Whether install `name` has a manifest (a committed generation), without reading
+    /// it: what [`Store::manifest`] finds something at.
+    pub fn has_manifest(&self, name: &str) -> bool {
+        self.dir(name).join("manifest").exists()
+    }
+
     /// The manifest without its bulk (map contents and rule text empty): what taking
     /// an install off needs, readable when a bulk record is damaged.
     pub fn manifest_without_bulk(&self, name: &str) -> Result<Option<Manifest>, StoreError> {

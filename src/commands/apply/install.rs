@@ -127,6 +127,7 @@ fn apply(
         label: args.label.as_deref(),
         instance,
         residual: residual_record(compiled, &session.name)?,
+        fitted_to: session.fitted_to,
     };
     let spinner = Spinner::start(format!("applying {}", file), args.json);
     let applied = install::apply(&session.store, &req);

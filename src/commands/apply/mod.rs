@@ -39,7 +39,7 @@ use sockc_compiler::Lints;
 use sockc_runtime::stages;
 
 use crate::shared::{
-    build::{check_deferred, finish_deferred, print_diagnostics},
+    build::{check_deferred, finish_deferred_fitted, print_diagnostics},
     confirmation::parse_window,
     memory::release_freed_memory,
     probe::Probe,
@@ -158,11 +158,17 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
         return code;
     }
     let ahead = session::start_ahead(args, &session, &checked.checked.module);
+    let fit = ahead
+        .is_none()
+        .then(|| session::installed_fit(&session))
+        .flatten();
     let resumed = Instant::now();
-    let b = match finish_deferred(checked) {
+    let b = match finish_deferred_fitted(checked, fit.as_ref().map(|(_, refit)| refit)) {
         Ok(b) => b,
         Err(code) => return code,
     };
+    let mut session = session;
+    session.fitted_to = fit.filter(|_| b.compiled.fitted.is_some()).map(|(g, _)| g);
     stages::ended(timings::back_end_stage(&b.compiled, front_end), resumed);
     release_freed_memory();
     let t = stages::stage("print warnings");

@@ -7,11 +7,11 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use sockc_compiler::ir::Module;
+use sockc_compiler::{driver::Refit, ir::Module};
 use sockc_runtime::{
     attach::{AttachOptions, TcAttach},
     install::{self, InstallError},
-    netns, stages,
+    netns, plan, stages,
     store::Store,
 };
 
@@ -30,6 +30,8 @@ pub struct Session {
     pub name: String,
     pub store: Store,
     netns: Option<PathBuf>,
+    /// The installed generation the file was compiled fitted to ([`installed_fit`]).
+    pub fitted_to: Option<u64>,
 }
 
 impl Session {
@@ -58,7 +60,12 @@ pub fn begin(args: &ApplyArgs) -> Result<Session, ExitCode> {
     let t = stages::stage("open and lock the store");
     let store = open_store(&args.target)?;
     drop(t);
-    Ok(Session { name, store, netns })
+    Ok(Session {
+        name,
+        store,
+        netns,
+        fitted_to: None,
+    })
 }
 
 /// `--name`, or the rule file's name without its extension (standard input has none).
@@ -108,4 +115,17 @@ pub fn start_ahead(
         hooks,
         attach_options(args),
     )
+}
+
+/// What a re-apply compiles its file fitted to: the installed generation's counter
+/// slots and map sizes (`driver::finish_fitted`), so that the plan need not lower the
+/// file a second time to update it in place. `None` for a first install, or while a
+/// journal is there (recovery, which runs first, may replace the generation).
+pub fn installed_fit(session: &Session) -> Option<(u64, Refit)> {
+    let (store, name) = (&session.store, session.name.as_str());
+    if !matches!(store.journal_without_bulk(name), Ok(None)) {
+        return None;
+    }
+    let m = store.manifest(name).ok()??;
+    Some((m.generation, plan::refit_of(&m.snapshot)))
 }

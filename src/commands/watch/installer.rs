@@ -48,6 +48,7 @@ impl Installer {
             instance,
             residual: crate::shared::residual::record(compiled, name)
                 .map_err(|e| InstallError::Residual(std::io::Error::other(e)))?,
+            fitted_to: None,
         };
         let mut report = install::apply(store, &req)?;
         let warn = |why: &str| {

@@ -49,7 +49,8 @@ pub fn start_ahead(
     opts: AttachOptions,
 ) -> Option<StartedAhead> {
     let hooks: Vec<(HookKind, String)> = hooks.collect();
-    let fresh = matches!(store.journal(name), Ok(None)) && matches!(store.manifest(name), Ok(None));
+    // Not read here: a re-apply reads the manifest once, to compile fitted to it.
+    let fresh = matches!(store.journal(name), Ok(None)) && !store.has_manifest(name);
     if hooks.is_empty() || !fresh {
         return None;
     }

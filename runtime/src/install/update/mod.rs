@@ -73,9 +73,24 @@ pub struct ApplyRequest<'a> {
     /// The file's residual made for this install (the CLI reads and checks it with
     /// the import's readers), installed beside the netfilter programs.
     pub residual: Option<crate::store::ResidualRecord>,
+    /// The installed generation `compiled` was compiled fitted to
+    /// (`driver::finish_fitted`, read before recovery); `None`: compiled as it is.
+    pub fitted_to: Option<u64>,
 }
 
-impl ApplyRequest<'_> {
+impl<'a> ApplyRequest<'a> {
+    /// This request with `compiled` in place of its own.
+    fn with_compiled<'b>(&self, compiled: &'b Compiled) -> ApplyRequest<'b>
+    where
+        'a: 'b,
+    {
+        ApplyRequest {
+            compiled,
+            residual: self.residual.clone(),
+            ..*self
+        }
+    }
+
     /// The instance the install has after this apply: the installed one's, else the
     /// request's, else a new one.
     fn instance_after(&self, old: Option<&Manifest>) -> String {
@@ -205,9 +220,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     // The plan may refit the file to the installed generation (its counter slots and
     // map sizes), which turns a change inside classifier tables into an update in
     // place; what is installed is then the refitted file.
-    let (plan, refitted, new_snapshot) =
-        plan::plan_compiled(old.as_ref().map(|m| &m.snapshot), req.compiled);
-    let compiled = refitted.as_ref().unwrap_or(req.compiled);
+    let (plan, refitted, new_snapshot) = plan_request(old.as_ref(), req);
     report.plan = plan;
     drop(t);
     report.generation = old.as_ref().map(|m| m.generation);
@@ -225,6 +238,21 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     if residual_changed {
         report.plan.maps_only = false;
     }
+    // What is installed: the file as planned, lowered unfitted when it loads anew.
+    let unfitted = (changes && !report.plan.maps_only && refitted.is_none())
+        .then(|| req.compiled.unfitted().and_then(Result::ok))
+        .flatten();
+    let compiled = refitted
+        .as_ref()
+        .or(unfitted.as_ref())
+        .unwrap_or(req.compiled);
+    let relowered;
+    let req = if std::ptr::eq(compiled, req.compiled) {
+        req
+    } else {
+        relowered = req.with_compiled(compiled);
+        &relowered
+    };
     if residual_changed && old.is_some() {
         report
             .notices
@@ -281,6 +309,28 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     }
     result?;
     Ok(report)
+}
+
+/// The plan of `req` over the installed generation `old`, the file to install when it
+/// is not `req.compiled`, and the snapshot the install records: fitted already when
+/// `req` was compiled fitted to `old` ([`plan::plan_fitted`]), else refitted here
+/// ([`plan::plan_compiled`], of the file lowered unfitted when it was fitted to
+/// another generation, which recovery replaced).
+fn plan_request(
+    old: Option<&Manifest>,
+    req: &ApplyRequest<'_>,
+) -> (Plan, Option<Compiled>, Snapshot) {
+    if let Some(m) = old.filter(|m| req.fitted_to == Some(m.generation)) {
+        return plan::plan_fitted(&m.snapshot, req.compiled);
+    }
+    let old = old.map(|m| &m.snapshot);
+    match req.compiled.unfitted() {
+        Some(Ok(direct)) => {
+            let (p, refitted, snapshot) = plan::plan_compiled(old, &direct);
+            (p, Some(refitted.unwrap_or(direct)), snapshot)
+        }
+        _ => plan::plan_compiled(old, req.compiled),
+    }
 }
 
 /// Finishes or undoes what an interrupted command left, then reads the installed
