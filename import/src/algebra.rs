@@ -43,10 +43,17 @@ pub enum Dim {
     /// The sending socket's owner, a uid or gid, [`crate::model::NO_OWNER`] for none.
     Uid,
     Gid,
+    /// The conntrack entry's status bits, packed ([`crate::model::Key::CtStatus`]),
+    /// its direction and its mark; 0 for a packet without an entry.
+    CtStatus,
+    CtDir,
+    CtMark,
+    /// The packet's mark.
+    Mark,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 15] = [
+    pub const ALL: [Dim; 19] = [
         Dim::Family,
         Dim::Proto,
         Dim::Src4,
@@ -62,6 +69,10 @@ impl Dim {
         Dim::HopLimit,
         Dim::Uid,
         Dim::Gid,
+        Dim::CtStatus,
+        Dim::CtDir,
+        Dim::CtMark,
+        Dim::Mark,
     ];
 
     /// The largest value of the field.
@@ -74,6 +85,9 @@ impl Dim {
             Dim::SrcPort | Dim::DstPort => 65535,
             Dim::CtState => crate::model::CT_UNTRACKED,
             Dim::Uid | Dim::Gid => crate::model::NO_OWNER,
+            Dim::CtStatus => (1 << sockc_compiler::syntax::ct_entry::STATUS_BITS.len()) - 1,
+            Dim::CtDir => 1,
+            Dim::CtMark | Dim::Mark => u32::MAX as u128,
         }
     }
 

@@ -64,6 +64,11 @@ impl Packet {
             Dim::HopLimit => self.hop_limit as u128,
             // The probes are sent by no socket.
             Dim::Uid | Dim::Gid => crate::model::NO_OWNER,
+            // The probes' entries are fresh ones (no status bit sockc names, original,
+            // mark 0), and a packet without one has these canonical values too.
+            Dim::CtStatus | Dim::CtDir | Dim::CtMark => 0,
+            // No rule the import runs sets a mark; the probes are sent unmarked.
+            Dim::Mark => 0,
             _ => return None,
         })
     }

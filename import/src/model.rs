@@ -233,6 +233,42 @@ pub enum Key {
     /// a packet no socket owns has [`NO_OWNER`].
     SkUid,
     SkGid,
+    /// The conntrack entry's status bits (`ct status`, `-m conntrack --ctstatus`, the
+    /// `SNAT`/`DNAT` of `--ctstate`), packed as `sockc_compiler::syntax::ct_entry::
+    /// STATUS_BITS` orders them (bit `i` of the value is that list's `i`-th bit); its
+    /// direction (`ct direction`, `--ctdir`: 0 original, 1 reply); its mark (`ct mark`,
+    /// `-m connmark --mark`). Each implies an entry ([`ct_tracked`]); a packet without
+    /// one has the canonical values 0 (so the three say nothing about it).
+    CtStatus,
+    CtDirection,
+    CtMark,
+    /// The packet's mark (`meta mark`, `-m mark --mark`): 32 bits, 0 unless something
+    /// set it.
+    Mark,
+}
+
+/// The states of a packet with a conntrack entry: what a test of the entry implies.
+pub fn ct_tracked() -> Match {
+    let states = [CT_NEW, CT_ESTABLISHED, CT_RELATED];
+    Match::test(
+        vec![Key::CtState],
+        Rhs::Elements(states.map(|s| vec![Value::Range(s, s)]).to_vec()),
+    )
+}
+
+/// The packed [`Key::CtStatus`] bits of kernel status bits, `None` when one is not
+/// among those sockc names.
+pub fn ct_status_packed(kernel_bits: u128) -> Option<u128> {
+    let bits = sockc_compiler::syntax::ct_entry::STATUS_BITS;
+    let mut rest = kernel_bits;
+    let mut packed = 0;
+    for (i, (_, b)) in bits.iter().enumerate() {
+        if rest & u128::from(*b) != 0 {
+            packed |= 1 << i;
+            rest &= !u128::from(*b);
+        }
+    }
+    (rest == 0).then_some(packed)
 }
 
 /// The owner of a packet that no socket (with a file, in the hook's namespace) owns:
@@ -286,6 +322,10 @@ impl Key {
             Key::HopLimit(IpVersion::V6) => "ip6 hoplimit".into(),
             Key::SkUid => "meta skuid".into(),
             Key::SkGid => "meta skgid".into(),
+            Key::CtStatus => "ct status".into(),
+            Key::CtDirection => "ct direction".into(),
+            Key::CtMark => "ct mark".into(),
+            Key::Mark => "meta mark".into(),
         }
     }
 }

@@ -212,7 +212,8 @@ fn transact(
     }
 }
 
-/// True when some rule of `m` tests `ct state`, in any block: XDP and TC programs look
+/// True when some rule of `m` tests `ct state` (or, in netfilter blocks, the entry:
+/// `ct status`, `ct direction`, `ct mark`), in any block: XDP and TC programs look
 /// the state up in conntrack's table, netfilter programs read what conntrack gave the
 /// packet, and both need conntrack running.
 pub fn needed(m: &Manifest) -> bool {
@@ -227,17 +228,19 @@ pub fn needed(m: &Manifest) -> bool {
 
 /// [`needed`] of the rules whose text (as written) is `texts`.
 pub fn needed_by<'a>(mut texts: impl Iterator<Item = &'a str>) -> bool {
-    // Most rules have no `state` at all: a substring search rules them out before
-    // the word-by-word look (10k rules: ~1 ms of an apply otherwise).
-    texts.any(|t| t.contains("state") && tests_ct_state(t))
+    // Most rules have no `ct` at all: a substring search rules them out before the
+    // word-by-word look (10k rules: ~1 ms of an apply otherwise).
+    texts.any(|t| t.contains("ct") && tests_ct_state(t))
 }
 
-/// Whether rule text (as written) has the words `ct state` in a row.
+/// Whether rule text (as written) has the word `ct` then `state`, `status`,
+/// `direction` or `mark`.
 fn tests_ct_state(text: &str) -> bool {
     let mut words = text.split_whitespace();
     let mut before = words.next();
     words.any(|w| {
-        let ct_state = before == Some("ct") && w == "state";
+        let what = matches!(w, "state" | "status" | "direction" | "mark");
+        let ct_state = before == Some("ct") && what;
         before = Some(w);
         ct_state
     })
@@ -625,7 +628,9 @@ mod tests {
         assert!(tests_ct_state("allow ct state established,related"));
         assert!(tests_ct_state("drop tcp  ct\tstate invalid"));
         assert!(!tests_ct_state("allow tcp to *:22"));
-        assert!(!tests_ct_state("allow ct mark 1"));
+        assert!(tests_ct_state("allow ct mark 1"));
+        assert!(tests_ct_state("drop ct status dnat"));
+        assert!(!tests_ct_state("allow mark 1"));
     }
 
     #[test]

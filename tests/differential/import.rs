@@ -101,7 +101,8 @@ fn manifest() -> Vec<Value> {
 fn egress(file: &str) -> &'static str {
     if file.contains("docker") {
         "bridge1"
-    } else if file.contains("openwrt") || file.contains("home-router") {
+    } else if file.contains("openwrt") || file.contains("home-router") || file.contains("ct-router")
+    {
         "br-lan"
     } else if file.contains("wireguard") {
         "eth1"

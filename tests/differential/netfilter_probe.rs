@@ -56,7 +56,8 @@ fn manifest_files() -> std::collections::BTreeSet<String> {
 fn egress(file: &str) -> &'static str {
     if file.contains("docker") {
         "bridge1"
-    } else if file.contains("openwrt") || file.contains("home-router") {
+    } else if file.contains("openwrt") || file.contains("home-router") || file.contains("ct-router")
+    {
         "br-lan"
     } else if file.contains("wireguard") {
         "eth1"

@@ -33,6 +33,7 @@ mod cgroup_unit;
 mod confirm;
 mod ct;
 mod ct_anchor;
+mod ct_entry;
 mod ct_icmp;
 mod ext6_frag;
 mod frames;

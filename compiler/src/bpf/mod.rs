@@ -21,6 +21,7 @@ pub mod buffer;
 pub mod classify;
 pub mod counters;
 pub(crate) mod ct;
+mod ct_entry;
 pub(crate) mod emit;
 pub mod entries;
 pub mod ext6;

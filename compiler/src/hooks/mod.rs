@@ -191,6 +191,9 @@ pub struct MatchCaps {
     /// `from ...`: the hook knows where the traffic comes from. Not at the socket-call
     /// hooks: the kernel has not chosen a source address and port when they run.
     pub sources: bool,
+    /// `ct status|direction|mark ...`: the program reads the packet's conntrack entry
+    /// (netfilter hooks, through `skb->_nfct`).
+    pub ct_entry: bool,
 }
 
 /// Which owner of the socket that sent a packet a hook can read (`owner ...`).

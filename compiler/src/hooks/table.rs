@@ -28,6 +28,7 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     owner: OwnerCap::None,
     mark: false,
     sources: true,
+    ct_entry: false,
 };
 
 /// What nothing can be written against (the programs sockc adds).
@@ -46,6 +47,7 @@ const NO_CAPS: MatchCaps = MatchCaps {
     owner: OwnerCap::None,
     mark: false,
     sources: false,
+    ct_entry: false,
 };
 
 /// sock_ops and the socket maps it fills see TCP connections only.
@@ -66,6 +68,7 @@ const SOCKMAP_CAPS: MatchCaps = MatchCaps {
     owner: OwnerCap::None,
     mark: false,
     sources: true,
+    ct_entry: false,
 };
 
 const SK_VERDICTS: Verdicts = Verdicts {
@@ -204,6 +207,8 @@ const fn netfilter(
             owner: [OwnerCap::None, OwnerCap::UidGid]
                 [matches!(kind, HookKind::NfOutput | HookKind::NfPostrouting) as usize],
             mark: true,
+            // Conntrack has run (priority above -200): `skb->_nfct` holds the entry.
+            ct_entry: true,
             // No link header at these hooks; conntrack reassembles fragments first.
             frames: false,
             fragments: false,
@@ -490,6 +495,7 @@ pub static HOOKS: [HookSpec; 23] = [
             owner: OwnerCap::None,
             mark: false,
             sources: true,
+            ct_entry: false,
         },
         egress: false,
         unsupported: None,

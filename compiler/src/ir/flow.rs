@@ -125,6 +125,9 @@ pub enum Test {
     /// `owner ...`: who owns the packet's socket (read through the socket buffer by
     /// each such test; see `bpf::owner`).
     Owner(crate::syntax::owner::OwnerMatch),
+    /// `ct status|direction|mark ...`: the packet's conntrack entry (read through the
+    /// socket buffer by each such test; see `bpf::ct_entry`).
+    CtEntry(crate::syntax::ct_entry::CtEntryTests),
 }
 
 /// The tests of one rule's match and condition, in the order lowering emits them (a
@@ -197,6 +200,9 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
             states,
             family: m.family,
         });
+    }
+    if !m.ct_entry.is_empty() {
+        t.push(Test::CtEntry(m.ct_entry.clone()));
     }
     if let Some(class) = m.route {
         t.push(Test::Route(class));

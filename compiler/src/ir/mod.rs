@@ -291,6 +291,8 @@ pub struct RuleMatch {
     pub vlan: Option<u16>,
     /// `ct state ...`: the packet's connection-tracking state is in the set.
     pub ct: Option<crate::syntax::ct::CtStates>,
+    /// `ct status|direction|mark ...`: the packet's conntrack entry (netfilter blocks).
+    pub ct_entry: crate::syntax::ct_entry::CtEntryTests,
     /// `limit ...`: the packet fits the rule's token bucket (tested last).
     pub limit: Option<RuleLimit>,
     /// `route local|forward`: the class the host's routing gives the packet.
@@ -551,6 +553,9 @@ impl fmt::Display for RuleMatch {
         }
         if let Some(s) = self.ct {
             write!(f, " ct={}", s.names())?;
+        }
+        if !self.ct_entry.is_empty() {
+            write!(f, " {}", self.ct_entry)?;
         }
         if let Some(r) = self.route {
             write!(f, " route={}", r.name())?;

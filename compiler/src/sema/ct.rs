@@ -40,18 +40,27 @@ impl Checker<'_> {
             return;
         }
         m.ct = Some(states);
+        self.warn_conntrack("ct state", sp, spec);
+    }
+
+    /// Says once per file that conntrack must be on for `ct` matches to see entries.
+    pub(super) fn warn_conntrack(&mut self, what: &str, sp: Span, spec: &HookSpec) {
         if !self.ct_warned {
             self.ct_warned = true;
             self.diags.push(
                 Diagnostic::new(
                     Code::CtNeedsConntrack,
-                    "`ct state` sees only what the kernel's connection tracking records, \
-                     and conntrack runs in a network namespace only while something there \
-                     uses it",
+                    format!(
+                        "`{what}` sees only what the kernel's connection tracking records, \
+                         and conntrack runs in a network namespace only while something \
+                         there uses it"
+                    ),
                 )
                 .label(
                     sp,
-                    if spec.target == crate::hooks::Target::Netfilter {
+                    if what != "ct state" {
+                        "the entry conntrack gave the packet before this hook"
+                    } else if spec.target == crate::hooks::Target::Netfilter {
                         "the state conntrack gave the packet before this hook"
                     } else {
                         "looked up in conntrack's table"

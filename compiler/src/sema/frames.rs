@@ -248,6 +248,7 @@ fn match_span(m: &Match) -> Span {
         Match::Flag { span, .. } | Match::Iface { span, .. } | Match::Owner { span, .. } => *span,
         Match::Frag(s)
         | Match::CtState(_, s)
+        | Match::CtEntry(_, s)
         | Match::Limit(_, s)
         | Match::Route(_, s)
         | Match::Mark(_, s)

@@ -7,6 +7,7 @@
 //! returned only when there is no error at all.
 
 mod ct;
+mod ct_entry;
 pub(crate) mod frames;
 mod header;
 pub(crate) mod ids;

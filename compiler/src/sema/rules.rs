@@ -44,6 +44,8 @@ struct MatchSpans {
     iface: [Option<Span>; 2],
     mark: Option<Span>,
     owner: Option<Span>,
+    /// The rule's `ct status`, `ct direction` and `ct mark` matches.
+    ct_entry: [Option<Span>; 3],
 }
 
 impl Checker<'_> {
@@ -450,6 +452,7 @@ impl Checker<'_> {
             // Folded by `fold_frame_match`.
             Match::EtherType(..) | Match::Vlan(..) => {}
             Match::CtState(states, sp) => self.fold_ct_state(*states, *sp, spec, m, &mut seen.ct),
+            Match::CtEntry(t, sp) => self.fold_ct_entry(t, *sp, spec, m, &mut seen.ct_entry),
             Match::Limit(l, sp) => self.fold_limit(*l, *sp, spec, m, &mut seen.limit),
             Match::Route(c, sp) => self.fold_route(*c, *sp, spec, m, &mut seen.route),
             Match::Iface {

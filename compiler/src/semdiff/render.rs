@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::{BlockDiff, Change, Outcome, SemDiff, Side};
 use crate::{
-    space::{ct, dev, frame, l4, over, route, socket, Dim, HeaderBox, ValueSet},
+    space::{ct, ct_status, dev, frame, l4, over, route, socket, Dim, HeaderBox, ValueSet},
     syntax::{iface::IFNAMSIZ, limit_fact::OverLimit},
 };
 
@@ -304,6 +304,11 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
             Dim::HopLimit => values(hop_word(b.get(Dim::Frame)), d, set, number),
             Dim::Uid => values("owner uid ", d, set, owner_text),
             Dim::Gid => values("owner gid ", d, set, owner_text),
+            Dim::CtStatus => values("ct status bits ", d, set, status_text),
+            Dim::CtDir => values("ct direction ", d, set, |v| {
+                ["original", "reply"][usize::from(v == 1)].to_string()
+            }),
+            Dim::CtMark => values("ct mark ", d, set, |v| format!("{v:#x}")),
             Dim::Over => match buckets_text(set, buckets) {
                 t if t.is_empty() => continue,
                 t => t,
@@ -314,6 +319,16 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
         "every packet".into()
     } else {
         parts.join(" ")
+    }
+}
+
+/// The status bits a [`Dim::CtStatus`] value stands for, all of them (`none`: no bit).
+fn status_text(v: u128) -> String {
+    let names = crate::syntax::ct_entry::status_names(ct_status::word(v));
+    if names.is_empty() {
+        "none".into()
+    } else {
+        format!("{{{names}}}")
     }
 }
 

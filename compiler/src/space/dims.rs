@@ -20,6 +20,7 @@ use crate::{
     syntax::{
         ast::SockCond,
         ct::{CtState, CtStates},
+        ct_entry::STATUS_BITS,
         route::RouteClass,
     },
 };
@@ -79,10 +80,20 @@ pub enum Dim {
     Uid,
     /// The group owning it (`owner gid`), the same way.
     Gid,
+    /// The conntrack entry's status bits a rule can name (`ct status`), packed: bit
+    /// `i` of the value is [`STATUS_BITS`]`[i]` (see [`ct_status`]). Like the two
+    /// below, it means something only for a packet with an entry ([`Dim::Ct`]
+    /// `new`, `established` or `related`).
+    CtStatus,
+    /// Which way the packet goes along its connection (`ct direction`): 0 original,
+    /// 1 reply.
+    CtDir,
+    /// The entry's mark (`ct mark`): a 32-bit number.
+    CtMark,
 }
 
 /// The number of dimensions.
-pub const NDIMS: usize = 25;
+pub const NDIMS: usize = 28;
 
 impl Dim {
     /// Every dimension, in the order of [`DIMS`] (a dimension's relevance reads only
@@ -113,6 +124,9 @@ impl Dim {
         Dim::Over,
         Dim::Uid,
         Dim::Gid,
+        Dim::CtStatus,
+        Dim::CtDir,
+        Dim::CtMark,
     ];
 
     pub fn index(self) -> usize {
@@ -216,6 +230,28 @@ pub mod ct {
     }
 }
 
+/// The values of [`Dim::CtStatus`]: the bits of [`STATUS_BITS`], packed.
+pub mod ct_status {
+    use super::STATUS_BITS;
+
+    /// The largest value (every bit).
+    pub const MAX: u128 = (1 << STATUS_BITS.len()) - 1;
+
+    /// The status word a value stands for.
+    pub fn word(v: u128) -> u32 {
+        STATUS_BITS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| v & (1 << i) != 0)
+            .fold(0, |w, (_, (_, bit))| w | bit)
+    }
+
+    /// The values whose word passes `test`.
+    pub fn values(test: impl Fn(u32) -> bool) -> impl Iterator<Item = u128> {
+        (0..=MAX).filter(move |&v| test(word(v)))
+    }
+}
+
 /// The values of [`Dim::Over`].
 pub mod over {
     /// The most buckets a block's diff tells apart (the bits of the dimension).
@@ -266,6 +302,15 @@ fn non_ip(p: &Point) -> bool {
 
 fn ip(p: &Point) -> bool {
     p[Dim::Frame] != frame::NON_IP
+}
+
+/// A packet conntrack has an entry for.
+fn tracked(p: &Point) -> bool {
+    ip(p)
+        && matches!(
+            ct::state(p[Dim::Ct]),
+            CtState::New | CtState::Established | CtState::Related
+        )
 }
 
 fn v4(p: &Point) -> bool {
@@ -482,6 +527,28 @@ pub const DIMS: [DimSpec; NDIMS] = [
         max: u32::MAX as u128,
         prefer: &[crate::syntax::owner::NO_OWNER as u128],
         relevant: always,
+    },
+    // A fresh entry: no status bit, the original direction, mark 0.
+    DimSpec {
+        dim: Dim::CtStatus,
+        name: "ct-status",
+        max: ct_status::MAX,
+        prefer: &[0],
+        relevant: tracked,
+    },
+    DimSpec {
+        dim: Dim::CtDir,
+        name: "ct-direction",
+        max: 1,
+        prefer: &[0],
+        relevant: tracked,
+    },
+    DimSpec {
+        dim: Dim::CtMark,
+        name: "ct-mark",
+        max: u32::MAX as u128,
+        prefer: &[0],
+        relevant: tracked,
     },
 ];
 

@@ -89,7 +89,9 @@ pub mod set;
 mod shape;
 mod witness;
 
-pub use dims::{ct, frame, l4, over, route, socket, vlan, Dim, DimSpec, Point, DIMS, NDIMS};
+pub use dims::{
+    ct, ct_status, frame, l4, over, route, socket, vlan, Dim, DimSpec, Point, DIMS, NDIMS,
+};
 pub use header_box::{dims_of, HeaderBox};
 pub use region::{Region, TooFragmented};
 pub use set::{Iv, ValueSet};

@@ -587,6 +587,33 @@ fn facts_box(m: &RuleMatch) -> HeaderBox {
     if let Some(owner) = &m.owner {
         b = b.with(owner_dim(owner.kind()), owner_values(owner));
     }
+    if !m.ct_entry.is_empty() {
+        b = ct_entry_box(b, &m.ct_entry);
+    }
+    b
+}
+
+/// `b` narrowed to the packets with an entry that `t` accepts.
+fn ct_entry_box(b: HeaderBox, t: &crate::syntax::ct_entry::CtEntryTests) -> HeaderBox {
+    use crate::syntax::ct::CtState;
+    let tracked = [CtState::New, CtState::Established, CtState::Related];
+    let states = b.get(Dim::Ct).clone();
+    let tracked = ValueSet::from_intervals(tracked.map(|s| (ct::value(s), ct::value(s))));
+    let mut b = b.with(Dim::Ct, states.intersect(&tracked, &mut 0));
+    if let Some(s) = t.status {
+        let v = super::dims::ct_status::values(|w| s.matches(w)).map(|v| (v, v));
+        b = b.with(Dim::CtStatus, ValueSet::from_intervals(v));
+    }
+    if let Some(d) = t.direction {
+        let v = u128::from(d == crate::syntax::ct_entry::CtDir::Reply);
+        b = b.with(Dim::CtDir, ValueSet::single(v));
+    }
+    if let Some(m) = &t.mark {
+        // Sema lets a mark test through only when its intervals are few.
+        let iv = m.intervals().unwrap_or_default();
+        let iv = iv.into_iter().map(|(lo, hi)| (lo.into(), hi.into()));
+        b = b.with(Dim::CtMark, ValueSet::from_intervals(iv));
+    }
     b
 }
 

@@ -71,6 +71,11 @@ pub struct Packet {
     /// The user and group owning the packet's socket, when a socket owns it.
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// The conntrack entry's status word, direction and mark, when the packet has an
+    /// entry and they are not a fresh one's (no bit, original, 0).
+    pub ct_status: Option<u32>,
+    pub ct_reply: bool,
+    pub ct_mark: Option<u32>,
 }
 
 /// Ethernet header plus the fixed IPv4 / IPv6 header: where a frame is cut to leave
@@ -124,6 +129,11 @@ impl Point {
             mark: (self[Dim::Mark] != 0).then_some(self[Dim::Mark] as u32),
             uid: self.owner(Dim::Uid),
             gid: self.owner(Dim::Gid),
+            ct_status: (self.relevant(Dim::CtStatus) && self[Dim::CtStatus] != 0)
+                .then(|| super::dims::ct_status::word(self[Dim::CtStatus])),
+            ct_reply: self.relevant(Dim::CtDir) && self[Dim::CtDir] == 1,
+            ct_mark: (self.relevant(Dim::CtMark) && self[Dim::CtMark] != 0)
+                .then_some(self[Dim::CtMark] as u32),
         }
     }
 
@@ -238,8 +248,8 @@ fn flags_text(flags: u8) -> String {
 
 impl Packet {
     /// The `sockc test --packet` text: [`Self::frame_text`], then the `ct STATE`,
-    /// `route CLASS`, `in NAME`, `out NAME`, `mark N`, `uid N` and `gid N` facts the
-    /// packet needs.
+    /// `route CLASS`, `in NAME`, `out NAME`, `mark N`, `uid N`, `gid N`, `ct-status NAMES`,
+    /// `ct-direction reply` and `ct-mark N` facts the packet needs.
     pub fn text(&self) -> Option<String> {
         let mut t = self.frame_text()?;
         if let Some(s) = self.ct {
@@ -264,6 +274,16 @@ impl Packet {
                 t.push_str(word);
                 t.push_str(&id.to_string());
             }
+        }
+        if let Some(s) = self.ct_status {
+            t.push_str(" ct-status ");
+            t.push_str(&crate::syntax::ct_entry::status_names(s));
+        }
+        if self.ct_reply {
+            t.push_str(" ct-direction reply");
+        }
+        if let Some(m) = self.ct_mark {
+            t.push_str(&format!(" ct-mark {m:#x}"));
         }
         Some(t)
     }

@@ -303,6 +303,8 @@ pub enum Match {
     Vlan(u16, Span),
     /// `ct state NAME[,NAME...]`: the packet's connection-tracking state.
     CtState(super::ct::CtStates, Span),
+    /// `ct status ...`, `ct direction ...`, `ct mark ...`: the packet's conntrack entry.
+    CtEntry(super::ct_entry::CtEntryTest, Span),
     /// `limit N/UNIT ...`: the packet fits a token bucket (see `syntax::limit`).
     Limit(super::limit::Limit, Span),
     /// `route local|forward`: where the host's routing sends the packet.

@@ -24,6 +24,7 @@ use super::{
 use crate::diag::{Code, Diagnostic, Sink, Span};
 
 mod blocks;
+mod ct_entry;
 mod decls;
 mod ipfield;
 mod mark;

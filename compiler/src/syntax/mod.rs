@@ -25,6 +25,7 @@ pub mod answers;
 pub mod ast;
 mod build;
 pub mod ct;
+pub mod ct_entry;
 mod decode;
 mod grammar;
 mod hints;

@@ -188,6 +188,7 @@ const LEAVES: &[(&str, &[&str])] = &[
         "syntax::ast",
         &[
             "syntax::ct",
+            "syntax::ct_entry",
             "syntax::limit",
             "syntax::reject",
             "syntax::route",
@@ -201,6 +202,7 @@ const LEAVES: &[(&str, &[&str])] = &[
     ("syntax::answers", &["syntax::limit"]),
     ("syntax::ct", &[]),
     ("syntax::mark", &[]),
+    ("syntax::ct_entry", &["syntax::mark"]),
     ("syntax::ipfield", &[]),
     ("syntax::ids", &[]),
     ("syntax::iface", &[]),

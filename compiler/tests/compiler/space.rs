@@ -124,6 +124,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     iif: None,
                     oif: None,
                     owner: None,
+                    ct_entry: Default::default(),
                 }
             },
         )
@@ -292,7 +293,7 @@ fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock
 }
 
 fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
-    proptest::array::uniform25(any::<u128>())
+    proptest::array::uniform28(any::<u128>())
 }
 
 proptest! {

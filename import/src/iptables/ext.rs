@@ -1,7 +1,7 @@
 //! The match extensions (`-m NAME ...`): the ones that test fields sockc reads
 //! (tcp, udp, sctp, dccp ports, TCP flags, icmp, icmp6, multiport, iprange, set,
-//! addrtype MULTICAST) become tests of those fields; conntrack and state become `ct
-//! state` tests; comment is kept as the rule's comment; every other extension (and
+//! addrtype MULTICAST) become tests of those fields; conntrack, state and connmark
+//! become tests of the conntrack state and entry (`super::conntrack`); comment is kept as the rule's comment; every other extension (and
 //! any option of these the import does not interpret) becomes an opaque match whose
 //! feature says what it would need.
 //!
@@ -43,7 +43,14 @@ pub fn module(
         return Ok(());
     }
     for o in opts {
-        option(name, o, v, proto, out)?;
+        match name {
+            "conntrack" | "state" => out
+                .matches
+                .extend(super::conntrack::conntrack_option(o, opts)?),
+            "connmark" => out.matches.extend(super::conntrack::connmark_option(o)?),
+            "mark" => out.matches.extend(super::conntrack::mark_option(o)?),
+            _ => option(name, o, v, proto, out)?,
+        }
     }
     Ok(())
 }
@@ -54,9 +61,8 @@ fn opaque_module(name: &str) -> Option<Feature> {
     Some(match name {
         "tcp" | "udp" | "sctp" | "dccp" | "udplite" | "icmp" | "icmp6" | "multiport"
         | "iprange" | "conntrack" | "state" | "comment" | "addrtype" | "set" | "ttl" | "hl"
-        | "owner" => return None,
+        | "owner" | "connmark" | "mark" => return None,
         "hashlimit" => Feature::Hashlimit,
-        "mark" | "connmark" => Feature::Mark,
         "cgroup" => Feature::Owner,
         "recent" => Feature::Recent,
         "string" => Feature::StringMatch,
@@ -101,12 +107,6 @@ fn option(
             Some(m) => m,
             None => opaque_one(name, o),
         },
-        "conntrack" | "state" if matches!(o.name.as_str(), "--ctstate" | "--state") => {
-            ct_states(o)?
-        }
-        "conntrack" | "state" => {
-            Match::opaque(Feature::Conntrack, format!("-m conntrack {}", o.text()))
-        }
         "comment" => {
             out.comment = Some(o.arg(0)?.to_string());
             return Ok(());
@@ -299,23 +299,6 @@ pub fn icmp_type(v6: bool, text: &str) -> Option<Option<Match>> {
             ]]),
         ),
     }))
-}
-
-fn ct_states(o: &Opt) -> Result<Match, RuleError> {
-    let mut elems = Vec::new();
-    for s in o.arg(0)?.split(',') {
-        match names::ct_state(s) {
-            Some(x) => elems.push(vec![Value::Range(x, x)]),
-            // SNAT/DNAT are conntrack statuses of translated connections
-            None => {
-                return Ok(Match::opaque(
-                    Feature::Conntrack,
-                    format!("-m conntrack {}", o.text()),
-                ))
-            }
-        }
-    }
-    Ok(Match::test(vec![Key::CtState], Rhs::Elements(elems)).negate(o.negated))
 }
 
 /// `-m owner --uid-owner ID[-ID]` / `--gid-owner ...` as xt_owner compares them (a

@@ -13,6 +13,7 @@
 //! column, never skipped.
 
 pub mod args;
+mod conntrack;
 mod ext;
 pub mod lex;
 pub mod rule;

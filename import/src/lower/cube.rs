@@ -45,6 +45,10 @@ pub struct CubeWriter<'a> {
     /// The block's hook reads the sending socket's owner (netfilter output and
     /// postrouting).
     pub owner: bool,
+    /// The block's hook reads the packet's conntrack entry (netfilter).
+    pub ct_entry: bool,
+    /// The block's hook reads the packet's mark (netfilter, TC).
+    pub mark: bool,
     /// Pieces of the cubes written that the language cannot match and that were left
     /// out of the rules (the caller decides whether that is approximate or refused).
     pub left_out: Vec<String>,
@@ -107,6 +111,14 @@ impl CubeWriter<'_> {
             needs.push(need);
             Vec::new()
         });
+        let entry = super::ct_entry::words(cube, self.ct_entry).unwrap_or_else(|need| {
+            needs.push(need);
+            Vec::new()
+        });
+        let marks = super::mark::words(cube, self.mark).unwrap_or_else(|need| {
+            needs.push(need);
+            Vec::new()
+        });
         if !needs.is_empty() {
             return Err(Refusal::Needs(needs));
         }
@@ -124,8 +136,9 @@ impl CubeWriter<'_> {
         let icmp = icmp_words(cube)?;
         let hop = hop_words(cube, &families)?;
         let mut out = Vec::new();
+        let alternatives = flags.iter().flat_map(|f| marks.iter().map(move |m| (f, m)));
         for (fam, proto) in &protos {
-            for f in &flags {
+            for (f, m) in alternatives.clone() {
                 for i in &icmp {
                     let mut words = Vec::new();
                     words.extend(fam.clone());
@@ -137,6 +150,8 @@ impl CubeWriter<'_> {
                     words.extend(hop.iter().cloned());
                     words.extend(devices.iter().cloned());
                     words.extend(owner.iter().cloned());
+                    words.extend(entry.iter().cloned());
+                    words.extend(m.iter().cloned());
                     if words.is_empty() {
                         // a rule without a match takes every frame; netfilter's IP
                         // tables only ever see IP packets

@@ -11,9 +11,11 @@
 //! [`Entry`].
 
 pub mod ct;
+pub mod ct_entry;
 pub mod cube;
 pub mod iface;
 pub mod limit;
+pub mod mark;
 pub mod owner;
 pub mod sets;
 pub mod write;
@@ -222,6 +224,8 @@ fn lower_rule(
                 ..
             }
         ),
+        ct_entry: matches!(target.place, Place::Netfilter { .. }),
+        mark: program == Program::Netfilter,
         left_out: Vec::new(),
     };
     let written = match ct_split(&mut e, r, program) {
@@ -302,7 +306,16 @@ fn ct_split(e: &mut Entry, r: &FlatRule, program: Program) -> Option<Vec<(Cube, 
         return Some(vec![(r.cube.clone(), Vec::new())]);
     }
     if program == Program::Netfilter {
-        return Some(vec![ct::exact(&r.cube)]);
+        // The states with a conntrack entry apart from those without (`ct_entry`);
+        // the entry's words imply the first, so they need no `ct state` of their own.
+        let parts = ct_entry::split(&r.cube).into_iter().map(|c| {
+            if ct_entry::tests_entry(&c) && ct_entry::implied(c.get(Dim::CtState)) {
+                (c.without_dim(Dim::CtState), Vec::new())
+            } else {
+                ct::exact(&c)
+            }
+        });
+        return Some(parts.collect());
     }
     match ct::write(&r.cube, &r.action) {
         None => Some(vec![(r.cube.clone(), Vec::new())]),

@@ -102,6 +102,10 @@ pub fn selector(words: &[&str], table_v: Option<IpVersion>) -> Option<(Key, Vec<
         ["meta", "iif"] | ["iif"] => (Key::Iif, Vec::new()),
         ["meta", "oif"] | ["oif"] => (Key::Oif, Vec::new()),
         ["ct", "state"] => (Key::CtState, Vec::new()),
+        ["ct", "status"] => (Key::CtStatus, vec![crate::model::ct_tracked()]),
+        ["ct", "direction"] => (Key::CtDirection, vec![crate::model::ct_tracked()]),
+        ["ct", "mark"] => (Key::CtMark, vec![crate::model::ct_tracked()]),
+        ["meta", "mark"] | ["mark"] => (Key::Mark, Vec::new()),
         ["meta", "skuid"] | ["skuid"] => (Key::SkUid, Vec::new()),
         ["meta", "skgid"] | ["skgid"] => (Key::SkGid, Vec::new()),
         [p, "sport"] if port_proto(p).is_some() => (Key::Sport(port_proto(p)), l4(port_proto(p)?)),
@@ -149,6 +153,9 @@ pub fn value(key: &Key, rv: &Rv) -> Result<Value, String> {
                 return Err("a range of names".into());
             };
             Ok(Value::Range(lo, hi))
+        }
+        Rv::Prefix(a, len) if matches!(key, Key::CtMark | Key::Mark) => {
+            mark_prefix(a, &len.to_string())
         }
         Rv::Prefix(a, len) => {
             let (lo, hi, _) = values::prefix(&format!("{a}/{len}"))
@@ -208,6 +215,20 @@ fn text_value(key: &Key, t: &str) -> Result<Value, String> {
         }
         Key::CtState => single(names::ct_state(t).ok_or_else(bad)?),
         Key::HopLimit(_) => single(values::number(t).filter(|n| *n < 256).ok_or_else(bad)?),
+        Key::CtStatus => single(ct_status_bits(t)?),
+        Key::CtDirection => match t {
+            "original" | "0" => single(0),
+            "reply" | "1" => single(1),
+            _ => Err(bad()),
+        },
+        Key::CtMark | Key::Mark if t.contains('/') => {
+            let (a, len) = t.split_once('/').unwrap_or((t, ""));
+            mark_prefix(a, len)
+        }
+        Key::CtMark | Key::Mark => match values::number(t) {
+            Some(n) if n <= u32::MAX as u128 => single(n),
+            _ => Err(bad()),
+        },
         Key::SkUid | Key::SkGid => match values::number(t) {
             Some(n) if n < crate::model::NO_OWNER => single(n),
             // nft prints the names of the host it runs on: not this one's to read.
@@ -248,6 +269,73 @@ fn service(name: &str) -> Option<u128> {
     })
 }
 
+/// Whether `keys & MASK == VALUE` is read (flags, the ct status and mark); other
+/// masks stay opaque.
+pub fn maskable(keys: &[Key]) -> bool {
+    matches!(
+        keys,
+        [Key::TcpFlags] | [Key::CtState] | [Key::CtStatus] | [Key::CtMark] | [Key::Mark]
+    )
+}
+
+/// `ct mark 0x01000000/8`, as nft prints `ct mark & 0xff000000 == 0x01000000`.
+fn mark_prefix(a: &str, len: &str) -> Result<Value, String> {
+    let bad = || format!("`{a}/{len}` is not a ct mark prefix");
+    let lo = values::number(a)
+        .filter(|n| *n <= u32::MAX as u128)
+        .ok_or_else(bad)?;
+    let host = len
+        .parse::<u32>()
+        .ok()
+        .and_then(|l| 32u32.checked_sub(l))
+        .ok_or_else(bad)?;
+    let span = (1u128 << host) - 1;
+    Ok(Value::Range(lo & !span, (lo & !span) | span))
+}
+
+/// `ct mark & MASK == VALUE` (or `meta mark`) as the marks it admits (the narrow masks
+/// of `sockc_compiler::syntax::mark::MarkTest::intervals`).
+fn mark_masked(key: &Key, value: &Rv, mask: &Rv) -> Result<Match, String> {
+    let num = |rv: &Rv| match value_of_mark(rv) {
+        Some(n) => Ok(n),
+        None => Err("a ct mark mask that is not a number".to_string()),
+    };
+    let t = sockc_compiler::syntax::mark::MarkTest {
+        value: num(value)?,
+        mask: num(mask)?,
+    };
+    if t.value & !t.mask != 0 {
+        return Ok(Match::test(vec![key.clone()], Rhs::Elements(Vec::new())));
+    }
+    let iv = t
+        .intervals()
+        .ok_or_else(|| format!("the ct mark mask {:#x} takes too many ranges", t.mask))?;
+    let elems = iv
+        .into_iter()
+        .map(|(lo, hi)| vec![Value::Range(lo.into(), hi.into())])
+        .collect();
+    Ok(Match::test(vec![key.clone()], Rhs::Elements(elems)))
+}
+
+fn value_of_mark(rv: &Rv) -> Option<u32> {
+    match rv {
+        Rv::Text(t) => values::number(t).and_then(|n| u32::try_from(n).ok()),
+        _ => None,
+    }
+}
+
+/// The packed [`Key::CtStatus`] bits of a status name or number.
+fn ct_status_bits(t: &str) -> Result<u128, String> {
+    let kernel = match values::number(t) {
+        Some(n) => n,
+        None => sockc_compiler::syntax::ct_entry::status_bit(t)
+            .map(u128::from)
+            .ok_or_else(|| format!("`{t}` is not a ct status sockc names"))?,
+    };
+    crate::model::ct_status_packed(kernel)
+        .ok_or_else(|| format!("`{t}` has ct status bits sockc does not name"))
+}
+
 /// The bits of a flag value or list (`tcp flags`, `ct state` as nft's bits).
 fn bits(key: &Key, rv: &Rv) -> Result<u128, String> {
     match rv {
@@ -282,8 +370,22 @@ pub fn relation(
     sets: &[(usize, &NamedSet)],
 ) -> Result<Match, String> {
     let negate = op == Op::Ne;
-    let flags = matches!(keys, [Key::TcpFlags] | [Key::CtState]);
+    let flags = matches!(keys, [Key::TcpFlags] | [Key::CtState] | [Key::CtStatus]);
+    if keys == [Key::CtStatus] && matches!(op, Op::Eq | Op::Ne) && !matches!(rhs, Rv::Masked { .. })
+    {
+        // `ct status == dnat` compares the whole word, bits sockc does not name too.
+        return Err(
+            "`ct status ==`/`!=` compares every status bit (write `ct status dnat` \
+                    or `ct status ! dnat` for one bit)"
+                .into(),
+        );
+    }
     let m = match (rhs, op) {
+        (Rv::Masked { value, mask }, Op::Implicit | Op::Eq | Op::Ne)
+            if matches!(keys, [Key::CtMark] | [Key::Mark]) =>
+        {
+            mark_masked(&keys[0], value, mask)?
+        }
         (Rv::SetRef(name), Op::Implicit | Op::Eq | Op::Ne) => {
             let (id, set) = sets
                 .iter()
@@ -399,6 +501,9 @@ fn key_type(key: &Key) -> &'static str {
         Key::HopLimit(_) => "integer",
         Key::SkUid => "uid",
         Key::SkGid => "gid",
+        Key::CtStatus => "ct_status",
+        Key::CtDirection => "ct_dir",
+        Key::CtMark | Key::Mark => "mark",
     }
 }
 

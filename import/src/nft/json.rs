@@ -677,10 +677,7 @@ fn relation(v: &Value, ctx: &Ctx<'_>, out: &mut Read) -> Result<(), String> {
             opaque(out, &words[0]);
             return Ok(());
         };
-        if !matches!(
-            keys.as_slice(),
-            [crate::model::Key::TcpFlags] | [crate::model::Key::CtState]
-        ) {
+        if !expr::maskable(&keys) {
             opaque(out, &words[0]);
             return Ok(());
         }
@@ -803,8 +800,12 @@ fn rv(v: &Value) -> Option<Rv> {
         Value::Object(o) => {
             let (k, x) = o.iter().next()?;
             match k.as_str() {
+                // An address, or a number (a mark: `ct mark 0x01000000/8`).
                 "prefix" => Rv::Prefix(
-                    x.get("addr")?.as_str()?.to_string(),
+                    match x.get("addr")? {
+                        Value::Number(n) => n.to_string(),
+                        a => a.as_str()?.to_string(),
+                    },
                     x.get("len")?.as_u64()? as u32,
                 ),
                 "range" => {

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     features::Feature,
-    model::{Effect, IpVersion, Key, Match, NamedSet, RejectWith, Verdict},
+    model::{Effect, IpVersion, Match, NamedSet, RejectWith, Verdict},
 };
 
 /// What the reader knows while reading a rule.
@@ -593,9 +593,7 @@ impl P<'_, '_> {
             }
         }
         // `& mask` is read for flags only
-        if matches!(rhs, Rv::Masked { .. })
-            && !matches!(keys.as_slice(), [Key::TcpFlags] | [Key::CtState])
-        {
+        if matches!(rhs, Rv::Masked { .. }) && !expr::maskable(&keys) {
             return self.opaque(sels, start);
         }
         match expr::relation(&keys, op, rhs, &self.ctx.sets) {

@@ -55,6 +55,11 @@ fn bits_of(text: &str) -> u32 {
     if !lower.contains("mark") {
         return 0;
     }
+    if let Some(rest) = lower.split("--set-xmark").nth(1) {
+        // `MARK`/`CONNMARK --set-xmark V/M` (what iptables-save prints for
+        // `--set-mark V`): mark = (mark & ~M) ^ V, so only V's bits may become set.
+        return numbers(rest).first().copied().unwrap_or(u32::MAX);
+    }
     let numbers = numbers(&lower);
     if numbers.is_empty() {
         let copies = [
@@ -120,6 +125,11 @@ mod tests {
     #[test]
     fn statements_set_the_bits_they_name() {
         assert_eq!(bits_of("-j MARK --set-xmark 0x4000/0x4000"), 0x4000);
+        assert_eq!(
+            bits_of("-j MARK --set-xmark 0x1000000/0xffffffff"),
+            0x0100_0000
+        );
+        assert_eq!(bits_of("-j CONNMARK --set-xmark 0x20/0xffffffff"), 0x20);
         assert_eq!(bits_of("meta mark set 0xffff"), 0xffff);
         assert_eq!(bits_of("-j CONNMARK --restore-mark"), 0);
         assert_eq!(bits_of("meta mark set ct mark"), 0);

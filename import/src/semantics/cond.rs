@@ -90,7 +90,18 @@ fn key_base(key: &Key) -> (Cube, Option<Dim>) {
         Key::Iifname | Key::Oifname | Key::Iif | Key::Oif => (c, None),
         Key::SkUid => (c, Some(Dim::Uid)),
         Key::SkGid => (c, Some(Dim::Gid)),
+        Key::CtStatus => (tracked(c), Some(Dim::CtStatus)),
+        Key::CtDirection => (tracked(c), Some(Dim::CtDir)),
+        Key::CtMark => (tracked(c), Some(Dim::CtMark)),
+        Key::Mark => (c, Some(Dim::Mark)),
     }
+}
+
+/// `c` with a conntrack entry (what every test of the entry implies).
+fn tracked(c: Cube) -> Cube {
+    use crate::model::{CT_NEW, CT_RELATED};
+    c.with(Dim::CtState, &Ivs::range(CT_NEW, CT_RELATED))
+        .expect("non-empty")
 }
 
 impl Converter<'_> {

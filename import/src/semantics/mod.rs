@@ -31,6 +31,7 @@ pub mod cond;
 pub mod flatten;
 pub mod loops;
 pub mod runtime_sets;
+pub mod written_marks;
 
 use atoms::Atoms;
 use flatten::{FlatAction, FlatList, Flattener, Origin, Overflow, Stage};

@@ -33,12 +33,19 @@
 //! the packets naming no owner at netfilter and those of `uid 0` at TC; the evaluator
 //! alone answers the others.
 //!
+//! `ct-status NAMES`, `ct-direction reply` and `ct-mark N` say what the packet's
+//! conntrack entry holds (`ct status`, `ct direction`, `ct mark` tests; without them,
+//! a fresh entry's: no status bit, original, 0), when its state (`ct STATE`) says it
+//! has one. A netfilter test run has no entry, so the kernel runs only the packets
+//! the evaluator calls `invalid` in a program that tests the entry (`ct::kernel_cannot_run`).
+//!
 //! Invariant: the options are taken out of the packet text before the packet parser
 //! sees it, so the frame is the same with or without them.
 
 use sockc_compiler::{
     ir::Program,
     syntax::{
+        ct_entry::{status_bit, CtDir, CtEntry},
         iface::DevName,
         limit_fact::{ordinals, BucketKey, OverLimit},
         route::RouteClass,
@@ -65,6 +72,9 @@ pub struct ExtraFacts {
     /// `uid N`, `gid N`: the owner of the packet's socket.
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// `ct-status NAMES`, `ct-direction reply`, `ct-mark N`: the packet's conntrack
+    /// entry, when its state says it has one.
+    pub ct_entry: CtEntry,
 }
 
 /// `text` without its `over-limit` and `route CLASS` options, and what they said.
@@ -105,6 +115,10 @@ pub fn split_facts(text: &str) -> Result<(String, ExtraFacts), String> {
                 } else {
                     &mut out.gid
                 }) = Some(id);
+                i += 1;
+            }
+            "ct-status" | "ct-direction" | "ct-mark" => {
+                split_ct_entry(words[i], words.get(i + 1).copied(), &mut out.ct_entry)?;
                 i += 1;
             }
             dir @ ("in" | "out") => {
@@ -156,6 +170,33 @@ pub fn not_run(f: &ExtraFacts, per_source: bool, routes: bool) -> Option<String>
                 c.name()
             )
         })
+}
+
+/// One `ct-status NAMES`, `ct-direction original|reply` or `ct-mark N` fact.
+fn split_ct_entry(word: &str, arg: Option<&str>, e: &mut CtEntry) -> Result<(), String> {
+    let arg = arg.unwrap_or("");
+    match word {
+        "ct-status" => {
+            for name in arg.split(',') {
+                e.status |= status_bit(name).ok_or_else(|| {
+                    format!(
+                        "`ct-status` takes status names (expected, seen-reply, assured, \
+                         confirmed, snat, dnat, dying), not `{name}`"
+                    )
+                })?;
+            }
+        }
+        "ct-direction" => {
+            let d = CtDir::from_name(arg)
+                .ok_or_else(|| format!("`ct-direction` takes original or reply, not `{arg}`"))?;
+            e.reply = d == CtDir::Reply;
+        }
+        _ => {
+            e.mark = sockc_compiler::syntax::mark::parse_mark(arg)
+                .ok_or_else(|| format!("`ct-mark` takes a 32-bit number, not `{arg}`"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Why the kernel does not run a packet with these devices in a program that tests

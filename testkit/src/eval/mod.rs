@@ -108,6 +108,9 @@ pub struct Facts {
     /// owns it, as in a test run).
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// What the packet's conntrack entry holds, when it has one (its state `new`,
+    /// `established` or `related`); the default is a fresh entry's.
+    pub ct_entry: sockc_compiler::syntax::ct_entry::CtEntry,
 }
 
 /// What an sk_lookup program sees: the socket lookup the kernel is about to make for
@@ -475,6 +478,7 @@ fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> boo
             .as_ref()
             .is_none_or(|m| m.matches(facts.oif.as_ref()))
         && rule.m.mark.is_none_or(|m| m.matches(facts.mark))
+        && rule.m.ct_entry.matches(ct_entry(h, facts).as_ref())
         && rule
             .m
             .owner
@@ -519,6 +523,15 @@ fn limit_fits(prog: &Program, i: usize, facts: &Facts, len: u64) -> bool {
 
 /// The connection-tracking state of an IP packet (`None` for any other frame): the
 /// fact given, or without one the state of a packet conntrack has no entry for.
+/// The packet's conntrack entry: `facts.ct_entry` when its state says it has one.
+pub fn ct_entry(h: &Headers, facts: &Facts) -> Option<sockc_compiler::syntax::ct_entry::CtEntry> {
+    let tracked = matches!(
+        ct_state(h, facts),
+        Some(CtState::New | CtState::Established | CtState::Related)
+    );
+    tracked.then_some(facts.ct_entry)
+}
+
 pub fn ct_state(h: &Headers, facts: &Facts) -> Option<CtState> {
     let ip = h.ip.as_ref()?;
     Some(facts.ct.unwrap_or_else(|| {

@@ -24,7 +24,7 @@ pub(super) fn terminates(r: &Rule) -> bool {
 /// treated like a conditioned one: it never shadows another). So is a `route` class
 /// (no dimension either) and a `limit` (its answer depends on the traffic before),
 /// and so is a device match (`in on`, `out on`), a `mark` (what earlier hooks did)
-/// and an `owner` (who sent it).
+/// an `owner` (who sent it) and a test of the conntrack entry (`ct status`, ...).
 pub(super) fn conditional(r: &Rule) -> bool {
     r.cond.is_some()
         || r.m.ct.is_some()
@@ -32,6 +32,7 @@ pub(super) fn conditional(r: &Rule) -> bool {
         || r.m.route.is_some()
         || r.m.tests_device()
         || r.m.mark.is_some()
+        || !r.m.ct_entry.is_empty()
         // An IP header field (`ttl`, `hoplimit`): the anomaly search's quick form has
         // no such dimension, so such a rule is treated like a conditioned one too.
         || !r.m.fields.is_empty()

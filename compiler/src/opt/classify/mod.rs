@@ -315,6 +315,7 @@ fn kind_of(sets: &Sets, r: &Rule) -> (Kind, usize) {
         && m.route.is_none()
         && !m.tests_device()
         && m.mark.is_none()
+        && m.ct_entry.is_empty()
         && m.fields.is_empty()
         && m.owner.is_none()
         && m.icmp_type.is_none()

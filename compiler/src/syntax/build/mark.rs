@@ -39,7 +39,7 @@ impl Builder {
         Some(Match::Mark(MarkTest { value, mask }, sp))
     }
 
-    fn mark_number(&mut self, p: &Pair<'_, Rule>) -> Option<u32> {
+    pub(super) fn mark_number(&mut self, p: &Pair<'_, Rule>) -> Option<u32> {
         let n = parse_mark(p.as_str());
         if n.is_none() {
             let sp = self.span(p);

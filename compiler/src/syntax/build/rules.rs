@@ -147,6 +147,7 @@ impl Builder {
                 Match::Vlan(self.number(&v, 4095, "VLAN id")? as u16, psp)
             }
             Rule::ct_state => Match::CtState(ct_states(p), psp),
+            Rule::ct_entry => Match::CtEntry(self.ct_entry(p)?, psp),
             Rule::limit => Match::Limit(self.limit(p)?, psp),
             Rule::route_class => {
                 let name = p.into_inner().find(|q| q.as_rule() == Rule::route_name)?;
