@@ -124,6 +124,12 @@ pub fn hook_tag(hook: HookKind) -> &'static str {
         HookKind::NfPostrouting => "nfpost",
         HookKind::CgroupIngress => "cgin",
         HookKind::CgroupEgress => "cgout",
+        HookKind::CgroupConnect4 => "cgcon4",
+        HookKind::CgroupConnect6 => "cgcon6",
+        HookKind::CgroupSendmsg4 => "cgsnd4",
+        HookKind::CgroupSendmsg6 => "cgsnd6",
+        HookKind::CgroupBind4 => "cgbnd4",
+        HookKind::CgroupBind6 => "cgbnd6",
     }
 }
 

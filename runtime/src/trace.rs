@@ -47,6 +47,32 @@ pub struct Event {
     /// Nanoseconds since boot (CLOCK_MONOTONIC), as the program read it.
     pub ktime_ns: u64,
     pub packet: Packet,
+    /// The process that made the socket call (socket-call hooks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<Caller>,
+}
+
+/// Who made a traced socket call.
+#[derive(Clone, Debug, Serialize)]
+pub struct Caller {
+    /// The process id (thread group id).
+    pub pid: u32,
+    /// Its command name (`comm`: at most 15 bytes).
+    pub comm: String,
+}
+
+/// The caller in record `b`, if the record has one (its length says so).
+fn caller_of(b: &[u8]) -> Option<Caller> {
+    if b.len() < log::CALLER_EVENT_SIZE as usize {
+        return None;
+    }
+    let pid = u32::from_ne_bytes(b[log::EVENT_PID..log::EVENT_PID + 4].try_into().ok()?);
+    let comm = &b[log::EVENT_COMM..log::EVENT_COMM + log::COMM_BYTES];
+    let end = comm.iter().position(|&c| c == 0).unwrap_or(comm.len());
+    Some(Caller {
+        pid,
+        comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
+    })
 }
 
 /// What the flow record says about the packet.
@@ -241,6 +267,7 @@ fn decode(
             retval,
             rule: s.rule.clone(),
             ktime_ns,
+            caller: caller_of(b),
             packet: Packet {
                 family,
                 proto,

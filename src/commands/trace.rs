@@ -126,15 +126,25 @@ fn text_line(e: &Event, wall_ns: i128) -> String {
     if let Some(t) = p.icmp_type {
         pkt.push_str(&format!(" type {t} code {}", p.icmp_code.unwrap_or(0)));
     }
+    // A socket call has no packet, no source yet and no length: who called instead.
+    let what = match &e.caller {
+        Some(c) => format!(
+            "{} -> {} by pid {} ({})",
+            proto_name(p.proto),
+            endpoint(p.dst, p.dport),
+            c.pid,
+            c.comm
+        ),
+        None => format!("{pkt} ({} bytes)", p.len),
+    };
     format!(
-        "{time} {} {}: {} by line {} [{}] {}  <-  {pkt} ({} bytes)",
+        "{time} {} {}: {} by line {} [{}] {}  <-  {what}",
         e.install,
         e.hook.spec().label(&e.attach_to),
         e.verdict,
         e.rule.line,
         e.rule.id,
         e.rule.text,
-        p.len
     )
 }
 
@@ -153,6 +163,7 @@ fn json_line(e: &Event, wall_ns: i128) -> serde_json::Value {
         "retval": e.retval,
         "rule": e.rule,
         "packet": e.packet,
+        "caller": e.caller,
     })
 }
 

@@ -260,3 +260,40 @@ fn test_runs_cgroup_blocks_from_the_ip_header() {
     assert_eq!(run("tcp 10.0.0.1:1 -> 10.20.0.7:5432"), 11);
     assert_eq!(run("tcp 10.0.0.1:1 -> 10.20.0.7:5432 vlan 3"), 16);
 }
+
+/// `sockc test` answers for socket-call blocks from the evaluator alone (the kernel
+/// cannot test-run sock_addr programs, and the JSON says so): the packet stands for
+/// the call (protocol, destination), `uid N` for the calling process, and only the
+/// program of the call's family runs.
+#[test]
+fn test_answers_socket_call_blocks_from_the_evaluator() {
+    let run = |packet: &str, hook: &str| {
+        let (code, out, err) = sockc(&[
+            "test",
+            "--json",
+            "rules/hooks/sock_addr.sk",
+            "--packet",
+            packet,
+            "--hook",
+            hook,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["results"][0].clone()
+    };
+    let r = run("tcp 10.0.0.1:1 -> 169.254.169.254:80", "cgroup-connect4");
+    assert_eq!(r["evaluator"]["verdict"], "drop", "{r:#}");
+    assert!(r["kernel"].is_null(), "{r:#}");
+    assert!(
+        r["kernel_not_run"]
+            .as_str()
+            .is_some_and(|w| w.contains("sock_addr")),
+        "{r:#}"
+    );
+    let line = |packet: &str| run(packet, "cgroup-connect4")["evaluator"]["line"].as_u64();
+    let mail = "tcp 10.0.0.1:1 -> 192.0.2.1:587";
+    assert_eq!(line(&format!("{mail} uid 1000")), Some(18));
+    assert_eq!(line(&format!("{mail} uid 0")), Some(21));
+    let r = run("tcp 10.0.0.1:1 -> 169.254.169.254:80", "cgroup-connect6");
+    assert!(r["not_applicable"].is_string(), "{r:#}");
+}

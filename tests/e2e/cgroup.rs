@@ -416,7 +416,7 @@ fn sockc_env(args: &[&str], env: &[(&str, &str)]) -> netns::Run {
 }
 
 /// The fault points a command passes (`SOCKC_FAULT_TRACE`).
-fn fault_steps(args: &[&str]) -> usize {
+pub(crate) fn fault_steps(args: &[&str]) -> usize {
     sockc_env(args, &[("SOCKC_FAULT_TRACE", "1")])
         .ok()
         .stderr
@@ -426,7 +426,7 @@ fn fault_steps(args: &[&str]) -> usize {
 }
 
 /// The command killed at its `n`-th fault point.
-fn kill_at(args: &[&str], n: usize) {
+pub(crate) fn kill_at(args: &[&str], n: usize) {
     let r = sockc_env(args, &[("SOCKC_FAULT_KILL_AT", &n.to_string())]);
     assert_eq!(r.code, -1, "killed at {n}:\n{r}");
 }

@@ -9,7 +9,8 @@
 //! flood against the kernel's own ICMP limit), [`netfilter`],
 //! [`netfilter_iface`], [`owner`] (processes under other uids, `setpriv`), [`tc_mark`],
 //! [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a cgroup), [`cgroup_unit`]
-//! (blocks that name a systemd unit, its restart reproduced); the socket
+//! (blocks that name a systemd unit, its restart reproduced), [`sock_addr`]
+//! (socket-call blocks: real `connect`, `sendto`, `bind` calls from a cgroup); the socket
 //! layer: [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
 //! `sockc-peer` processes).
 //!
@@ -51,6 +52,7 @@ mod set_delta;
 mod set_scale;
 mod show;
 mod sk_lookup;
+mod sock_addr;
 mod socket;
 mod sockmap;
 mod stats;

@@ -14,11 +14,13 @@
 //! Invariant: loads only (nothing written, no reference taken: `bpf_rdonly_cast`
 //! gives an untrusted pointer, which needs no release); every struct offset and the
 //! type id are [`super::kernel_ref`] placeholders filled in from the running kernel's
-//! BTF. Clobbers `r0`–`r5`.
+//! BTF. Clobbers `r0`–`r5`. At the socket-call hooks the owner is the calling
+//! process's (`bpf_get_current_uid_gid`, the real uid and gid): the hook runs in the
+//! context of the process that makes the call.
 
 use super::{
     buffer::{CodeBuffer, Label},
-    insn::{Cond, Insn, Reg, Size},
+    insn::{op, Cond, Insn, Reg, Size},
 };
 use crate::{
     hooks::{HookSpec, OwnerCap, NF_CTX},
@@ -45,6 +47,15 @@ pub(crate) fn emit_test(b: &mut CodeBuffer, spec: &HookSpec, o: &OwnerMatch, fai
             b.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
             b.emit(Insn::call(bpf_func_id::BPF_FUNC_get_socket_uid as u32));
             b.emit(Insn::mov64_reg(Reg::R1, Reg::R0));
+        }
+        OwnerCap::Caller => {
+            // `(u64)gid << 32 | uid` of the calling task (its real ids).
+            b.emit(Insn::call(bpf_func_id::BPF_FUNC_get_current_uid_gid as u32));
+            b.emit(Insn::mov64_reg(Reg::R1, Reg::R0));
+            match o.kind() {
+                IdKind::Uid => b.emit(Insn::alu32_reg(op::MOV, Reg::R1, Reg::R1)),
+                IdKind::Gid => b.emit(Insn::alu64_imm(op::RSH, Reg::R1, 32)),
+            }
         }
         OwnerCap::None => {
             // Sema refuses `owner` here; a program that got one anyway never matches.

@@ -28,7 +28,8 @@ pub use self::contexts::{
     NF_DROP, SK_LOOKUP_CTX, SOCK_ADDR_CTX, TCX_NEXT,
 };
 pub use self::table::HOOKS;
-use crate::syntax::ast::{ActionKw, HookHead, NfHook, Verdict};
+use self::table::SOCK_CALL_BLOCKS;
+use crate::syntax::ast::{ActionKw, HookHead, NfHook, SockCall, Verdict};
 
 /// A hook, as stored in objects, manifests and plans: serialized as the name the user
 /// writes (`xdp`, `tc ingress`, ...), so the JSON reads as the rule file does.
@@ -76,6 +77,21 @@ pub enum HookKind {
     CgroupIngress,
     #[serde(rename = "cgroup egress")]
     CgroupEgress,
+    // ---- cgroup sock_addr (`BPF_PROG_TYPE_CGROUP_SOCK_ADDR`): the socket calls of a
+    // cgroup's processes, one row per call and address family; a block
+    // (`cgroup connect "PATH"`) lowers to both families' programs ([`HookKind::ipv6_twin`]).
+    #[serde(rename = "cgroup connect4")]
+    CgroupConnect4,
+    #[serde(rename = "cgroup connect6")]
+    CgroupConnect6,
+    #[serde(rename = "cgroup sendmsg4")]
+    CgroupSendmsg4,
+    #[serde(rename = "cgroup sendmsg6")]
+    CgroupSendmsg6,
+    #[serde(rename = "cgroup bind4")]
+    CgroupBind4,
+    #[serde(rename = "cgroup bind6")]
+    CgroupBind6,
 }
 
 /// What a hook's program attaches to; the runtime has one attach backend per kind of
@@ -119,6 +135,10 @@ pub enum Context {
     /// `struct bpf_nf_ctx` (`state`, `skb`): the packet is read through a dynptr of
     /// `skb` and starts at the network header ([`NF_CTX`]).
     Netfilter,
+    /// `struct bpf_sock_addr` ([`SOCK_ADDR_CTX`]): a socket call about to happen, with
+    /// the address the caller passed. The verifier lets a program read the IPv4 or
+    /// the IPv6 fields only, by its attach type: `ipv6` says which.
+    SockAddr { ipv6: bool },
 }
 
 /// The priority of a `netfilter` block that names none. Not a standard one: a BPF
@@ -168,6 +188,9 @@ pub struct MatchCaps {
     /// `mark ...`: the program reads the packet's mark (`skb->mark`: TC and
     /// netfilter; an XDP program runs before there is a socket buffer).
     pub mark: bool,
+    /// `from ...`: the hook knows where the traffic comes from. Not at the socket-call
+    /// hooks: the kernel has not chosen a source address and port when they run.
+    pub sources: bool,
     /// `ct status|direction|mark ...`: the program reads the packet's conntrack entry
     /// (netfilter hooks, through `skb->_nfct`).
     pub ct_entry: bool,
@@ -183,6 +206,9 @@ pub enum OwnerCap {
     /// The uid and gid of the socket's file, as `xt_owner` reads them (netfilter
     /// output and postrouting).
     UidGid,
+    /// The real uid and gid of the process making the call
+    /// (`bpf_get_current_uid_gid`: socket-call hooks, which run in its context).
+    Caller,
 }
 
 /// The return codes of a hook's program; `None` where the hook has no such verdict.
@@ -259,7 +285,31 @@ impl HookKind {
             },
             HookHead::Cgroup { egress: false, .. } => HookKind::CgroupIngress,
             HookHead::Cgroup { egress: true, .. } => HookKind::CgroupEgress,
+            HookHead::CgroupCall { call, .. } => match call {
+                SockCall::Connect => HookKind::CgroupConnect4,
+                SockCall::Sendmsg => HookKind::CgroupSendmsg4,
+                SockCall::Bind => HookKind::CgroupBind4,
+            },
         }
+    }
+
+    /// The IPv6 row of a socket-call hook whose block [`HookKind::of`] gives as its
+    /// IPv4 row: a `cgroup connect` block is one program on each.
+    pub fn ipv6_twin(self) -> Option<HookKind> {
+        match self {
+            HookKind::CgroupConnect4 => Some(HookKind::CgroupConnect6),
+            HookKind::CgroupSendmsg4 => Some(HookKind::CgroupSendmsg6),
+            HookKind::CgroupBind4 => Some(HookKind::CgroupBind6),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the IPv6 row of a socket-call block ([`HookKind::ipv6_twin`]).
+    pub fn is_ipv6_twin(self) -> bool {
+        matches!(
+            self,
+            HookKind::CgroupConnect6 | HookKind::CgroupSendmsg6 | HookKind::CgroupBind6
+        )
     }
 
     /// The netfilter hook number (`enum nf_inet_hooks`) of a netfilter row.
@@ -281,7 +331,25 @@ impl HookKind {
             | HookKind::SkSkbDispatch
             | HookKind::SkLookupRegister
             | HookKind::CgroupIngress
-            | HookKind::CgroupEgress => None,
+            | HookKind::CgroupEgress
+            | HookKind::CgroupConnect4
+            | HookKind::CgroupConnect6
+            | HookKind::CgroupSendmsg4
+            | HookKind::CgroupSendmsg6
+            | HookKind::CgroupBind4
+            | HookKind::CgroupBind6 => None,
+        }
+    }
+
+    /// The row sema checks a block of this hook against: its row of [`HOOKS`], named
+    /// as the block head names it (`cgroup connect` for the IPv4 row of a socket-call
+    /// block, which also stands for its IPv6 program).
+    pub fn block_spec(self) -> &'static HookSpec {
+        match self {
+            HookKind::CgroupConnect4 => &SOCK_CALL_BLOCKS[0],
+            HookKind::CgroupSendmsg4 => &SOCK_CALL_BLOCKS[1],
+            HookKind::CgroupBind4 => &SOCK_CALL_BLOCKS[2],
+            _ => self.spec(),
         }
     }
 
@@ -339,7 +407,8 @@ impl HookSpec {
             | Context::SkSkb(_)
             | Context::SockOps { .. }
             | Context::Dispatch
-            | Context::Netfilter => None,
+            | Context::Netfilter
+            | Context::SockAddr { .. } => None,
         }
     }
 

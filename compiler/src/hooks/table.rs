@@ -27,6 +27,7 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     protocols: &[],
     owner: OwnerCap::None,
     mark: false,
+    sources: true,
     ct_entry: false,
 };
 
@@ -45,6 +46,7 @@ const NO_CAPS: MatchCaps = MatchCaps {
     protocols: &[],
     owner: OwnerCap::None,
     mark: false,
+    sources: false,
     ct_entry: false,
 };
 
@@ -65,6 +67,7 @@ const SOCKMAP_CAPS: MatchCaps = MatchCaps {
     protocols: TCP_ONLY,
     owner: OwnerCap::None,
     mark: false,
+    sources: true,
     ct_entry: false,
 };
 
@@ -274,7 +277,143 @@ const fn cgroup_skb(
     }
 }
 
-pub static HOOKS: [HookSpec; 17] = [
+/// What every socket-call row shares (`cgroup connect|sendmsg|bind`, per family):
+/// `call` is the kernel's name of the call and family (`connect4`); the row is
+/// `cgroup <call>`, the section libbpf's and aya-obj's `cgroup/<call>`.
+const fn sock_addr(
+    kind: HookKind,
+    [name, cli_name, section, symbol_prefix]: [&'static str; 4],
+    path_order: u8,
+    attach_type: bpf_attach_type,
+) -> HookSpec {
+    let ipv6 = matches!(
+        attach_type,
+        bpf_attach_type::BPF_CGROUP_INET6_CONNECT
+            | bpf_attach_type::BPF_CGROUP_UDP6_SENDMSG
+            | bpf_attach_type::BPF_CGROUP_INET6_BIND
+    );
+    let bind = matches!(
+        attach_type,
+        bpf_attach_type::BPF_CGROUP_INET4_BIND | bpf_attach_type::BPF_CGROUP_INET6_BIND
+    );
+    HookSpec {
+        kind,
+        name,
+        cli_name,
+        section,
+        symbol_prefix,
+        prog_type: bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+        attach_type,
+        target: Target::Cgroup,
+        context: Context::SockAddr { ipv6 },
+        // 1 lets the call go on, 0 makes it fail with EPERM (bind may also return 2
+        // and 3, to skip the CAP_NET_BIND_SERVICE check; sockc does not).
+        verdicts: Verdicts {
+            allow: Some(1),
+            drop: Some(0),
+            pass: None,
+        },
+        // BPF_PROG_TEST_RUN has no sock_addr support (ENOTSUPP): real calls only.
+        test_input: TestInput::None,
+        path_order,
+        actions: PACKET_ACTIONS,
+        defaults: &[Verdict::Allow, Verdict::Drop],
+        caps: SOCK_ADDR_CAPS,
+        // connect and sendmsg: the address is where the data goes (`to`); bind: the
+        // address is the socket's own end, where traffic will come to (`to`, as at
+        // sk_lookup).
+        egress: !bind,
+        unsupported: None,
+        block: true,
+        companions: &[],
+    }
+}
+
+/// A socket call's destination (or bind) address and port, and its protocol: no
+/// packet, no source yet, no frame.
+const SOCK_ADDR_CAPS: MatchCaps = MatchCaps {
+    addresses: true,
+    ports: true,
+    sources: false,
+    owner: OwnerCap::Caller,
+    ..NO_CAPS
+};
+
+const CONNECT4: HookSpec = sock_addr(
+    HookKind::CgroupConnect4,
+    [
+        "cgroup connect4",
+        "cgroup-connect4",
+        "cgroup/connect4",
+        "cg_con4",
+    ],
+    17,
+    bpf_attach_type::BPF_CGROUP_INET4_CONNECT,
+);
+const CONNECT6: HookSpec = sock_addr(
+    HookKind::CgroupConnect6,
+    [
+        "cgroup connect6",
+        "cgroup-connect6",
+        "cgroup/connect6",
+        "cg_con6",
+    ],
+    18,
+    bpf_attach_type::BPF_CGROUP_INET6_CONNECT,
+);
+const SENDMSG4: HookSpec = sock_addr(
+    HookKind::CgroupSendmsg4,
+    [
+        "cgroup sendmsg4",
+        "cgroup-sendmsg4",
+        "cgroup/sendmsg4",
+        "cg_snd4",
+    ],
+    19,
+    bpf_attach_type::BPF_CGROUP_UDP4_SENDMSG,
+);
+const SENDMSG6: HookSpec = sock_addr(
+    HookKind::CgroupSendmsg6,
+    [
+        "cgroup sendmsg6",
+        "cgroup-sendmsg6",
+        "cgroup/sendmsg6",
+        "cg_snd6",
+    ],
+    20,
+    bpf_attach_type::BPF_CGROUP_UDP6_SENDMSG,
+);
+const BIND4: HookSpec = sock_addr(
+    HookKind::CgroupBind4,
+    ["cgroup bind4", "cgroup-bind4", "cgroup/bind4", "cg_bind4"],
+    21,
+    bpf_attach_type::BPF_CGROUP_INET4_BIND,
+);
+const BIND6: HookSpec = sock_addr(
+    HookKind::CgroupBind6,
+    ["cgroup bind6", "cgroup-bind6", "cgroup/bind6", "cg_bind6"],
+    22,
+    bpf_attach_type::BPF_CGROUP_INET6_BIND,
+);
+
+/// The socket-call rows as a block names them in diagnostics: `cgroup connect` (sema
+/// checks a block against its IPv4 row, and the IPv6 program has the same rules).
+pub static SOCK_CALL_BLOCKS: [HookSpec; 3] = [
+    HookSpec {
+        name: "cgroup connect",
+        ..CONNECT4
+    },
+    HookSpec {
+        name: "cgroup sendmsg",
+        ..SENDMSG4
+    },
+    HookSpec {
+        name: "cgroup bind",
+        ..BIND4
+    },
+];
+
+pub static HOOKS: [HookSpec; 23] = [
     HookSpec {
         kind: HookKind::Xdp,
         name: "xdp",
@@ -355,6 +494,7 @@ pub static HOOKS: [HookSpec; 17] = [
             protocols: &[SockProto::Tcp.number(), SockProto::Udp.number()],
             owner: OwnerCap::None,
             mark: false,
+            sources: true,
             ct_entry: false,
         },
         egress: false,
@@ -520,4 +660,10 @@ pub static HOOKS: [HookSpec; 17] = [
         16,
         true,
     ),
+    CONNECT4,
+    CONNECT6,
+    SENDMSG4,
+    SENDMSG6,
+    BIND4,
+    BIND6,
 ];

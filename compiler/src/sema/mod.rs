@@ -123,9 +123,9 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
             let kind = HookKind::of(&h.head);
             let attach = match &h.head {
                 HookHead::Xdp { iface } | HookHead::Tc { iface, .. } => iface.clone(),
-                HookHead::Sockmap { cgroup, .. } | HookHead::Cgroup { path: cgroup, .. } => {
-                    sockmap::normalize_cgroup(cgroup)
-                }
+                HookHead::Sockmap { cgroup, .. }
+                | HookHead::Cgroup { path: cgroup, .. }
+                | HookHead::CgroupCall { path: cgroup, .. } => sockmap::normalize_cgroup(cgroup),
                 HookHead::SkLookup => String::new(),
                 HookHead::Netfilter { priority, .. } => priority
                     .unwrap_or(hooks::NF_DEFAULT_PRIORITY.into())
@@ -135,7 +135,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
                 c.diags.push(
                     Diagnostic::new(
                         Code::DuplicateHook,
-                        format!("a second `{}` block for the same attach point", hooks::spec(kind).name),
+                        format!("a second `{}` block for the same attach point", kind.block_spec().name),
                     )
                     .label(h.head_span, "second block")
                     .label(prev, "first block here")
@@ -143,7 +143,11 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
                 );
             }
             if let Some(p) = c.hook_block(h, kind, attach, &mut counter) {
+                let twin = kind.ipv6_twin().map(|k| c.twin(&p, k, &mut counter));
                 c.module.programs.push(p);
+                if let Some(twin) = twin {
+                    c.module.programs.push(twin);
+                }
             }
         }
     }
@@ -231,7 +235,7 @@ impl Checker<'_> {
         attach_to: String,
         counter: &mut u32,
     ) -> Option<Program> {
-        let spec = hooks::spec(kind);
+        let spec = kind.block_spec();
         self.check_hook_head(h, spec, &attach_to);
         let mut rules = Vec::with_capacity(h.stmts.len());
         let mut default: Option<(ast::Verdict, Span)> = None;
@@ -293,6 +297,41 @@ impl Checker<'_> {
         };
         self.check_lockout(&prog, spec);
         Some(prog)
+    }
+
+    /// The IPv6 program of a socket-call block whose IPv4 program is `prog`: the same
+    /// rules (an IPv4 rule matches there the IPv4-mapped addresses an IPv6 socket
+    /// connects to), each with a counter slot of its own, so that each family's calls
+    /// are counted where they are decided.
+    fn twin(&mut self, prog: &Program, kind: HookKind, counter: &mut u32) -> Program {
+        let mut next = || {
+            *counter += 1;
+            *counter - 1
+        };
+        let mut twin = prog.clone();
+        twin.hook = kind;
+        for r in &mut twin.rules {
+            r.counter = next();
+            if let Some(l) = &mut r.m.limit {
+                l.slot = r.counter;
+            }
+        }
+        twin.default_counter = next();
+        let logs: Vec<(u32, u32)> = prog
+            .rules
+            .iter()
+            .map(|r| r.counter)
+            .chain([prog.default_counter])
+            .zip(
+                twin.rules
+                    .iter()
+                    .map(|r| r.counter)
+                    .chain([twin.default_counter]),
+            )
+            .filter_map(|(old, new)| self.module.logs.get(&old).map(|rate| (new, *rate)))
+            .collect();
+        self.module.logs.extend(logs);
+        twin
     }
 
     /// A block's head: a hook that can be compiled, on a valid interface name or

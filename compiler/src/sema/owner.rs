@@ -39,7 +39,7 @@ impl Checker<'_> {
             return;
         }
         let readable = match (spec.caps.owner, ids.kind) {
-            (OwnerCap::UidGid, _) | (OwnerCap::Uid, IdKind::Uid) => true,
+            (OwnerCap::UidGid | OwnerCap::Caller, _) | (OwnerCap::Uid, IdKind::Uid) => true,
             (OwnerCap::Uid, IdKind::Gid) | (OwnerCap::None, _) => false,
         };
         if !readable {
@@ -55,6 +55,8 @@ impl Checker<'_> {
         }
         let socketless = match spec.caps.owner {
             OwnerCap::Uid => set.contains(TC_NO_SOCKET_UID),
+            // A call always has its process, whose ids are never `NO_OWNER`.
+            OwnerCap::Caller => false,
             _ => negated,
         };
         m.owner = Some(OwnerMatch {
@@ -91,7 +93,8 @@ fn cannot_read(spec: &HookSpec, kind: IdKind) -> Diagnostic {
         }
         _ => {
             "`owner` works in `netfilter output` and `netfilter postrouting` blocks (uid and \
-             gid) and `tc egress` blocks (uid): packets this host sends, which carry their socket"
+             gid) and `tc egress` blocks (uid): packets this host sends, which carry their \
+             socket; and in `cgroup connect|sendmsg|bind` blocks (the calling process's ids)"
         }
     };
     Diagnostic::new(

@@ -118,6 +118,7 @@ impl Checker<'_> {
             crate::hooks::Context::Packet(_)
                 | crate::hooks::Context::SkLookup
                 | crate::hooks::Context::Netfilter
+                | crate::hooks::Context::SockAddr { .. }
         );
         if !traceable {
             self.error(
@@ -493,6 +494,15 @@ impl Checker<'_> {
         m: &mut RuleMatch,
         seen: &mut MatchSpans,
     ) {
+        if is_src && !spec.caps.sources {
+            self.error(
+                e.span,
+                Code::HookCannotMatch,
+                format!("{} hooks cannot match a source", spec.name),
+                "the kernel has not chosen the source address and port yet",
+            );
+            return;
+        }
         let slot = if is_src { &mut seen.src } else { &mut seen.dst };
         if let Some(prev) = *slot {
             let what = if is_src {

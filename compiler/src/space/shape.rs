@@ -699,8 +699,13 @@ pub fn hook_universe(hook: HookKind) -> Region {
                 .with(Dim::Proto, ValueSet::from_intervals(protos))
                 .with(Dim::L4, ValueSet::single(l4::PRESENT)),
         ),
-        // Netfilter runs after L2: IP packets only, any protocol.
-        Context::Netfilter => ip_packets(),
+        // Netfilter runs after L2: IP packets only, any protocol. A socket call has an
+        // IPv4 or IPv6 address and any protocol (ping sockets connect too); an IPv4
+        // program sees IPv4 calls only (an IPv6 one also the IPv4-mapped addresses).
+        Context::Netfilter | Context::SockAddr { ipv6: true } => ip_packets(),
+        Context::SockAddr { ipv6: false } => {
+            Region::from_box(HeaderBox::full().with(Dim::Frame, ValueSet::single(frame::V4)))
+        }
         Context::SockOps { .. } | Context::Dispatch => Region::empty(),
     }
 }

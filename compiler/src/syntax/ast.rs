@@ -145,6 +145,23 @@ pub enum HookHead {
         egress: bool,
         path: String,
     },
+    /// `cgroup connect|sendmsg|bind "PATH"`: the socket calls of the cgroup's
+    /// processes (both address families).
+    CgroupCall {
+        call: SockCall,
+        path: String,
+    },
+}
+
+/// The socket call a `cgroup connect|sendmsg|bind` block decides on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockCall {
+    /// `connect()` of any inet socket (TCP, UDP, ping).
+    Connect,
+    /// `sendmsg()`/`sendto()` of an unconnected UDP socket, to the address it names.
+    Sendmsg,
+    /// `bind()` of any inet socket.
+    Bind,
 }
 
 /// What starts the attach text of a cgroup block that names a systemd unit: no path

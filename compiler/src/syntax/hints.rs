@@ -59,6 +59,8 @@ enum Alt {
     Hook,
     On,
     TcDir,
+    /// After `cgroup` in a block head: a socket call.
+    CgroupCall,
     Cgroup,
     KwIngress,
     SockmapSide,
@@ -130,6 +132,7 @@ impl Alt {
             | Rule::cgroup_head => Alt::Hook,
             Rule::kw_on => Alt::On,
             Rule::tc_dir | Rule::cgroup_dir => Alt::TcDir,
+            Rule::cgroup_call => Alt::CgroupCall,
             Rule::kw_cgroup => Alt::Cgroup,
             // Like `ether` and `vlan`, `ct` is not listed where any match may follow (it
             // would push out the likelier ones); only once `ct` is written.
@@ -197,10 +200,11 @@ impl Alt {
             Alt::SockProto => "tcp or udp",
             Alt::SockAddr => "an address with a port",
             Alt::Hook => {
-                "a hook block (xdp on IF, tc ingress|egress on IF, sk_lookup, sockmap [send|receive] cgroup \"PATH\", netfilter HOOK, cgroup ingress|egress \"PATH\")"
+                "a hook block (xdp on IF, tc ingress|egress on IF, sk_lookup, sockmap [send|receive] cgroup \"PATH\", netfilter HOOK, cgroup ingress|egress|connect|sendmsg|bind \"PATH\")"
             }
             Alt::On => "`on`",
             Alt::TcDir => "ingress or egress",
+            Alt::CgroupCall => "connect, sendmsg or bind",
             Alt::Cgroup => "`cgroup`",
             Alt::Answers => "`reject answers`",
             Alt::AnswersRate => "`answers` and a rate (`100/second`) or `unlimited`",
@@ -238,6 +242,7 @@ impl Alt {
             Alt::Hook => &["xdp", "tc", "sk_lookup", "sockmap", "netfilter", "cgroup"],
             Alt::On => &["on"],
             Alt::TcDir => &["ingress", "egress"],
+            Alt::CgroupCall => &["connect", "sendmsg", "bind"],
             Alt::Cgroup | Alt::SocketCgroup => &["cgroup"],
             Alt::SocketOwner => &["owner"],
             Alt::IdKind => &["uid", "gid", "user", "group"],

@@ -1,5 +1,6 @@
-//! cgroup_skb on a cgroup: a `cgroup ingress` or `cgroup egress` block's program,
-//! attached with a cgroup link (`BPF_LINK_CREATE` on the cgroup directory) pinned in
+//! A cgroup block's program on its cgroup: `cgroup ingress` or `cgroup egress`
+//! (cgroup_skb), `cgroup connect`, `sendmsg` or `bind` (sock_addr, one program per
+//! address family, each its own link), attached with a cgroup link (`BPF_LINK_CREATE` on the cgroup directory) pinned in
 //! the install, swapped with `BPF_LINK_UPDATE`, taken off with `BPF_LINK_DETACH`
 //! ([`super::link`]).
 //!
@@ -187,7 +188,8 @@ fn pin_for_systemd(
         .map_err(|source| AttachError::PinFd { path, source })
 }
 
-/// The cgroup_skb link type (both directions: the row's attach type says which).
+/// The cgroup link type of cgroup blocks (cgroup_skb's directions and sock_addr's
+/// calls: the row's attach type says which hook).
 pub struct CgroupSkb;
 
 impl LinkType for CgroupSkb {

@@ -62,6 +62,14 @@ pub fn run(
         | HookKind::SkSkbDispatch
         | HookKind::SockOps
         | HookKind::SkLookupRegister => Err(ProgramError::UnexpectedProgramType),
+        // Nor sock_addr (ENOTSUPP): the socket-call hooks are tested with real calls
+        // from processes in test cgroups.
+        HookKind::CgroupConnect4
+        | HookKind::CgroupConnect6
+        | HookKind::CgroupSendmsg4
+        | HookKind::CgroupSendmsg6
+        | HookKind::CgroupBind4
+        | HookKind::CgroupBind6 => Err(ProgramError::UnexpectedProgramType),
     }
 }
 

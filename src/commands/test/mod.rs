@@ -275,6 +275,8 @@ fn socket_answers(
             origin: &i.origin,
             frame: &i.frame,
             payload_len: i.spec.payload.len(),
+            uid: i.extra.uid,
+            gid: i.extra.gid,
         })
         .collect();
     sockets::answer_all(module, programs, &packets, facts, kernel, args.repeat)
@@ -309,7 +311,7 @@ fn select_programs<'m>(module: &'m Module, args: &TestArgs) -> Result<Vec<&'m Pr
                 _ => " matches --hook/--iface".into(),
             },
             if have.is_empty() {
-                "no xdp, tc, netfilter, sk_lookup or sockmap block".into()
+                "no xdp, tc, netfilter, sk_lookup, sockmap or cgroup block".into()
             } else {
                 have.join(", ")
             }

@@ -1,12 +1,14 @@
 //! `sockc test` at the socket layer: what an sk_lookup block does with a connection
-//! request or a datagram, and what a sockmap block does with a message. A packet given
+//! request or a datagram, what a sockmap block does with a message, and what a
+//! socket-call block (`cgroup connect|sendmsg|bind`) does with a call. A packet given
 //! to `--packet` stands for them: its protocol, addresses and ports are the lookup's
 //! (source = remote end, destination = local end) or the connection's (data flowing
 //! from source to destination), its payload is the message.
 //!
 //! sk_lookup is answered by the reference evaluator and, as root, by the kernel
-//! ([`super::lookup`]); sockmap blocks by the evaluator alone, because the kernel
-//! has no test run for sk_msg and sk_skb programs, and every such answer says so.
+//! ([`super::lookup`]); sockmap and socket-call blocks by the evaluator alone, because
+//! the kernel has no test run for sk_msg, sk_skb and sock_addr programs, and every such
+//! answer says so.
 //! Invariant: a kernel answer is compared with the evaluator's on the verdict, the
 //! selected socket, every rule counter and every socket drop counter; any difference
 //! is a disagreement, as for packet hooks.
@@ -83,11 +85,12 @@ impl SocketFacts {
     }
 }
 
-/// Whether `sockc test` answers for `prog` at the socket layer (sk_lookup, sockmap).
+/// Whether `sockc test` answers for `prog` at the socket layer (sk_lookup, sockmap,
+/// socket calls).
 pub fn is_socket_layer(prog: &Program) -> bool {
     matches!(
         hooks::spec(prog.hook).context,
-        Context::SkLookup | Context::SkMsg(_) | Context::SkSkb(_)
+        Context::SkLookup | Context::SkMsg(_) | Context::SkSkb(_) | Context::SockAddr { .. }
     )
 }
 
@@ -99,6 +102,9 @@ pub struct Packet<'a> {
     pub frame: &'a [u8],
     /// Bytes after the transport header: the message's length.
     pub payload_len: usize,
+    /// `uid N`, `gid N`: for a socket call, the calling process's ids.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 /// One program's answer for one packet, ready to print.
@@ -154,6 +160,7 @@ pub fn answer_all(
                 Context::SkLookup => {
                     lookup_answer(&at, facts, kernel.as_ref().map(|(o, r)| (*o, r)), repeat)?
                 }
+                Context::SockAddr { ipv6 } => call_answer(&at, ipv6),
                 _ => message_answer(&at, facts),
             });
         }
@@ -478,6 +485,55 @@ fn message_of(packet: &Packet<'_>, send: bool) -> Result<SocketMessage, &'static
     }
 }
 
+/// The evaluator's answer for a socket-call block (`cgroup connect|sendmsg|bind`):
+/// the packet stands for the call, its protocol and destination (the address the
+/// call names; the source is ignored, the kernel has not chosen one yet), `uid N` and
+/// `gid N` for the calling process. Each family's program answers its family's calls.
+/// The kernel cannot test-run sock_addr programs.
+fn call_answer(at: &Site<'_>, ipv6: bool) -> Answer {
+    let Some(ip) = eval::decode(at.packet.frame).ip else {
+        return at.not_applicable("a socket call has an IPv4 or IPv6 address");
+    };
+    if ip.dst.is_ipv6() != ipv6 {
+        return at.not_applicable("the call runs the program of its address family");
+    }
+    let port = match ip.l4 {
+        L4Fields::Ports { dport, .. } => dport,
+        _ => 0,
+    };
+    let call = eval::Call {
+        proto: ip.proto,
+        to: (ip.dst, port).into(),
+    };
+    let facts = Facts {
+        uid: at.packet.uid,
+        gid: at.packet.gid,
+        ..Facts::default()
+    };
+    let e = eval::evaluate_call(at.module, at.prog, &call, &facts);
+    let verdict = match e.outcome {
+        Outcome::Verdict(v) => verdict_name(v).to_string(),
+        o => outcome_name(o),
+    };
+    let why = "the kernel cannot test-run sock_addr programs (real calls only)";
+    Answer {
+        rows: at.rows(
+            verdict.clone(),
+            e.decider,
+            &e.counted,
+            format!("(evaluator only: {why})"),
+        ),
+        json: at.json(
+            at.evaluator_json(&verdict, None, e.decider, &e.counted),
+            Value::Null,
+            Some(why),
+            &None,
+        ),
+        disagreement: false,
+        not_run: true,
+    }
+}
+
 /// The evaluator's answer for a sockmap block; the kernel cannot test-run it.
 fn message_answer(at: &Site<'_>, facts: &SocketFacts) -> Answer {
     let send = at.prog.hook == sockc_compiler::hooks::HookKind::SockmapSend;
@@ -606,6 +662,8 @@ mod tests {
             origin: "#1",
             frame: &frame,
             payload_len: 0,
+            uid: None,
+            gid: None,
         };
         let at = Site {
             module: &c.module,

@@ -19,6 +19,8 @@
 //! * `info`: the socket's TCP_INFO segment and byte counts (what went through TCP).
 //! * `close`: closes the connection.
 //!
+//! `--as UID:GID` drops root for that user and group once in the cgroup and namespace.
+//!
 //! With `udp ADDR` instead of `listen`/`connect` it binds a UDP socket to ADDR (port 0:
 //! any) and prints `bound LOCAL`, for the cgroup blocks' tests; its commands:
 //!
@@ -26,6 +28,12 @@
 //! * `recv MS`: waits at most MS milliseconds; prints `got FROM TEXT` or `timeout`.
 //! * `connect ADDR MS`: a TCP connection from a new socket, given up after MS
 //!   milliseconds; prints `connected LOCAL`, `timeout` or `error ERRNO TEXT`.
+//! * `call CALL PROTO ADDR` (CALL `connect`, `sendmsg` or `bind`; PROTO `tcp` or
+//!   `udp`): one socket call from a new socket of ADDR's family, for the socket-call
+//!   blocks' tests; prints `ok` or `error ERRNO TEXT` (what the call returned). A
+//!   connect does not wait (non-blocking: `EINPROGRESS` is `ok`); sendmsg is a UDP
+//!   `sendto()` from an unbound socket. Many calls from one process: the tests make
+//!   thousands without a fork each.
 //!
 //! A blocking read that fails with EAGAIN is retried and counted (`eagain`): the kernel
 //! returns it on a socket in a socket map when a wakeup finds no data
@@ -45,7 +53,7 @@ use std::{
 use sha2::{Digest, Sha256};
 
 const USAGE: &str =
-    "usage: sockc-peer [--cgroup DIR] [--netns PATH] (listen ADDR | connect ADDR | udp ADDR)";
+    "usage: sockc-peer [--cgroup DIR] [--netns PATH] [--as UID:GID] (listen ADDR | connect ADDR | udp ADDR)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -63,6 +71,7 @@ fn run(args: &[String]) -> Result<(), String> {
         match args[i].as_str() {
             "--cgroup" => join_cgroup(value)?,
             "--netns" => enter_netns(value)?,
+            "--as" => become_user(value)?,
             "listen" | "connect" | "udp" => role = Some((args[i].clone(), value.clone())),
             _ => return Err(USAGE.into()),
         }
@@ -161,11 +170,41 @@ fn udp(addr: SocketAddr) -> Result<(), String> {
                 }
                 Err(e) => format!("error 0 {to}: {e}"),
             },
+            ["call", call, proto, to] => match to.parse::<SocketAddr>() {
+                Ok(to) => match socket_call(call, proto, to) {
+                    Ok(()) => "ok".into(),
+                    Err(e) => os_error(&e),
+                },
+                Err(e) => format!("error 0 {to}: {e}"),
+            },
             _ => format!("error unknown command `{line}`"),
         };
         say(&out);
     }
     Ok(())
+}
+
+/// One `connect()`, `sendto()` or `bind()` from a new socket of `to`'s family.
+fn socket_call(call: &str, proto: &str, to: SocketAddr) -> std::io::Result<()> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let (ty, protocol) = match proto {
+        "tcp" => (Type::STREAM, Protocol::TCP),
+        _ => (Type::DGRAM, Protocol::UDP),
+    };
+    let sock = Socket::new(Domain::for_address(to), ty, Some(protocol))?;
+    let to = SockAddr::from(to);
+    match call {
+        "connect" => {
+            sock.set_nonblocking(true)?;
+            match sock.connect(&to) {
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(()),
+                other => other,
+            }
+        }
+        "sendmsg" => sock.send_to(b"call", &to).map(|_| ()),
+        "bind" => sock.bind(&to),
+        _ => Err(std::io::Error::from_raw_os_error(libc::EINVAL)),
+    }
 }
 
 fn os_error(e: &std::io::Error) -> String {
@@ -188,6 +227,26 @@ fn join_cgroup(dir: &str) -> Result<(), String> {
         std::process::id().to_string(),
     )
     .map_err(|e| format!("join cgroup {dir}: {e}"))
+}
+
+/// Drops root for `uid:gid` (no supplementary groups), after joining the cgroup and
+/// the namespace, which need it.
+fn become_user(ids: &str) -> Result<(), String> {
+    let (uid, gid) = ids.split_once(':').ok_or("--as takes UID:GID")?;
+    let (uid, gid): (u32, u32) = (
+        uid.parse().map_err(|e| format!("{uid}: {e}"))?,
+        gid.parse().map_err(|e| format!("{gid}: {e}"))?,
+    );
+    // SAFETY: plain syscalls on this single-threaded process's credentials.
+    let failed = unsafe {
+        libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setgid(gid) != 0
+            || libc::setuid(uid) != 0
+    };
+    if failed {
+        return Err(format!("--as {ids}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 fn enter_netns(path: &str) -> Result<(), String> {

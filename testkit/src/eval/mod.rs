@@ -151,6 +151,56 @@ impl Lookup {
     }
 }
 
+/// What a socket-call program sees (`cgroup connect`, `sendmsg`, `bind`): the
+/// call's protocol and the address and port it names (the destination; for `bind`,
+/// the address bound). No source: the kernel has not chosen it yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// The socket's protocol (6, 17, or another for ping and raw sockets).
+    pub proto: u8,
+    pub to: SocketAddr,
+}
+
+impl Call {
+    /// The call as the header fields rules match: an IPv4-mapped IPv6 address as the
+    /// IPv4 address it reaches (as the program records it), ports for TCP and UDP
+    /// only, the unspecified source of the call's family.
+    pub fn headers(&self) -> Headers {
+        let dst = match self.to.ip() {
+            std::net::IpAddr::V6(a) => a
+                .to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(a), std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        let src = match dst {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        };
+        let l4 = if matches!(self.proto, 6 | 17) {
+            L4Fields::Ports {
+                sport: 0,
+                dport: self.to.port(),
+                tcp_flags: None,
+            }
+        } else {
+            L4Fields::Absent
+        };
+        Headers {
+            len: 0,
+            ether_type: None,
+            vlan: None,
+            ip: Some(IpHeader {
+                src,
+                dst,
+                proto: self.proto,
+                fragment: false,
+                ttl: 0,
+                l4,
+            }),
+        }
+    }
+}
+
 /// Who decided a packet's fate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decider {
@@ -294,6 +344,13 @@ pub fn evaluate_lookup(
     facts: &Facts,
 ) -> Evaluation {
     evaluate_headers(module, prog, lookup.headers(), facts)
+}
+
+/// Evaluates one socket call against a program of a `cgroup connect|sendmsg|bind`
+/// block (the program of the call's family: a call to an IPv4-mapped address goes
+/// through the IPv6 program).
+pub fn evaluate_call(module: &Module, prog: &Program, call: &Call, facts: &Facts) -> Evaluation {
+    evaluate_headers(module, prog, call.headers(), facts)
 }
 
 /// [`evaluate`] trying only the rules `index` (made for `prog`) says can match the

@@ -75,18 +75,27 @@ pub struct Peer {
 
 impl Peer {
     fn spawn(cgroup: Option<&str>, netns: &str, role: &str, addr: SocketAddr) -> Peer {
+        Peer::spawn_as(cgroup, netns, None, role, addr)
+    }
+
+    fn spawn_as(
+        cgroup: Option<&str>,
+        netns: &str,
+        user: Option<(u32, u32)>,
+        role: &str,
+        addr: SocketAddr,
+    ) -> Peer {
         let mut cmd = Command::new(peer_exe());
         if let Some(cg) = cgroup {
             cmd.args(["--cgroup", cg]);
         }
-        cmd.args([
-            "--netns",
-            &format!("/run/netns/{netns}"),
-            role,
-            &addr.to_string(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
+        cmd.args(["--netns", &format!("/run/netns/{netns}")]);
+        if let Some((uid, gid)) = user {
+            cmd.args(["--as", &format!("{uid}:{gid}")]);
+        }
+        cmd.args([role, &addr.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("sockc-peer runs");
         let stdin = child.stdin.take().expect("stdin");
         let stdout = child.stdout.take().expect("stdout");
@@ -131,7 +140,17 @@ impl Peer {
     /// `recv MS` and `connect ADDR MS` (a TCP connection from a new socket) as
     /// commands; its address is `local`.
     pub fn udp(cgroup: Option<&str>, netns: &str, addr: SocketAddr) -> Peer {
-        let mut p = Peer::spawn(cgroup, netns, "udp", addr);
+        Peer::udp_as(cgroup, netns, None, addr)
+    }
+
+    /// [`Peer::udp`] run as `user` (uid, gid) instead of root.
+    pub fn udp_as(
+        cgroup: Option<&str>,
+        netns: &str,
+        user: Option<(u32, u32)>,
+        addr: SocketAddr,
+    ) -> Peer {
+        let mut p = Peer::spawn_as(cgroup, netns, user, "udp", addr);
         let line = p.line();
         let at = line
             .strip_prefix("bound ")

@@ -5,7 +5,8 @@
 //! dispatchers and sock_ops program sockc adds around a cgroup's blocks),
 //! [`netfilter`] the netfilter hooks' programs (a packet read through a dynptr),
 //! [`sk_lookup_register`] the sock_ops program that registers declared sockets when
-//! they listen. Each context with rules fills the flow record in its prologue, then
+//! they listen, [`sock_addr`] the programs of a cgroup's socket calls (`connect`,
+//! `sendmsg`, `bind`). Each context with rules fills the flow record in its prologue, then
 //! they all share the rule walk (`rules.rs`); `log.rs` is the `log` part of its tail.
 //!
 //! Invariant (every lowering keeps it): every path reaches `exit` with `r0` = a
@@ -22,6 +23,7 @@ mod reject;
 pub(super) mod rules;
 pub(crate) mod sk_lookup;
 pub(crate) mod sk_lookup_register;
+pub(crate) mod sock_addr;
 pub mod sockmap;
 
 use super::{
@@ -53,6 +55,7 @@ pub fn lower_program(module: &Module, prog: &Program, sizing: &Sizing) -> Result
             sockmap::lower_rules(module, prog, spec, ctx, sizing)
         }
         Context::Netfilter => netfilter::lower(module, prog, spec, sizing),
+        Context::SockAddr { ipv6 } => sock_addr::lower(module, prog, spec, ipv6, sizing),
         Context::SockOps { .. } | Context::Dispatch => {
             unreachable!("{} programs have no block: sockc adds them", spec.name)
         }

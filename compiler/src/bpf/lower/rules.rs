@@ -142,7 +142,8 @@ pub(super) fn emit(
     b.bind(count_exit);
     emit_count(&mut b);
     if module.logs_in(prog) {
-        super::log::emit(&mut b);
+        let caller = matches!(spec.context, Context::SockAddr { .. });
+        super::log::emit(&mut b, caller);
     }
     redirect.before_exit(&mut b);
     b.emit(Insn::mov64_reg(Reg::R0, Reg::R9));

@@ -97,7 +97,9 @@ pub fn run(module: &Module) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let mut partial = 0usize;
     let mut first_partial = None;
-    for prog in module.programs.values() {
+    // A socket-call block's IPv6 program has its IPv4 program's rules over the same
+    // universe (`space::hook_universe`): the same findings, reported once.
+    for prog in module.programs.values().filter(|p| !p.hook.is_ipv6_twin()) {
         let mut found = check_program(&sets, prog, LIMITS);
         // A rule with `log` that decides as the default still traces what it
         // decides: removing it changes what `sockc trace` shows, so it is no anomaly.

@@ -399,6 +399,12 @@ impl Knowledge {
             | Context::SockOps { .. }
             | Context::Dispatch
             | Context::Netfilter => {}
+            // A socket call's address is IPv4 in an IPv4 program; IPv6, or the IPv4
+            // an IPv4-mapped address reaches, in an IPv6 one (`bpf::lower::sock_addr`).
+            // Its ports are there for TCP and UDP only.
+            Context::SockAddr { ipv6 } => {
+                k.bytes[L3] = Bytes::from_fn(move |x| x == 4 || (ipv6 && x == 6));
+            }
             Context::SkLookup => {
                 k.bytes[L3] = Bytes::from_fn(|x| matches!(x, 4 | 6));
                 k.bytes[L4_OK] = Bytes::from_fn(|x| x == 1);

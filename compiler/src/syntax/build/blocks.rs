@@ -146,6 +146,7 @@ impl Builder {
         let mut iface = String::new();
         let mut egress = false;
         let mut receive = false;
+        let mut call = None;
         let mut nf = (NfHook::Input, None);
         for p in pair.into_inner() {
             match p.as_rule() {
@@ -174,6 +175,13 @@ impl Builder {
                 }
                 Rule::tc_dir | Rule::cgroup_dir => egress = p.as_str().starts_with("egress"),
                 Rule::sockmap_side => receive = p.as_str().starts_with("receive"),
+                Rule::cgroup_call => {
+                    call = Some(match p.as_str() {
+                        "connect" => SockCall::Connect,
+                        "sendmsg" => SockCall::Sendmsg,
+                        _ => SockCall::Bind,
+                    })
+                }
                 _ => {}
             }
         }
@@ -188,9 +196,12 @@ impl Builder {
                 hook: nf.0,
                 priority: nf.1,
             },
-            Rule::cgroup_head => HookHead::Cgroup {
-                egress,
-                path: iface,
+            Rule::cgroup_head => match call {
+                Some(call) => HookHead::CgroupCall { call, path: iface },
+                None => HookHead::Cgroup {
+                    egress,
+                    path: iface,
+                },
             },
             _ => HookHead::SkLookup,
         }
