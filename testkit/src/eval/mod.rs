@@ -195,6 +195,8 @@ impl Call {
                 proto: self.proto,
                 fragment: false,
                 ttl: 0,
+                // A socket address call has no IP header: no rule there tests it.
+                tos: 0,
                 l4,
             }),
         }
