@@ -40,6 +40,10 @@ pub enum Dim {
     /// The IPv4 TTL or the IPv6 hop limit (which one: [`Dim::Family`], which every cube
     /// constraining it holds to one version).
     HopLimit,
+    /// The DSCP and the ECN of the IPv4 TOS byte or IPv6 traffic class (one field each
+    /// for both versions, as sockc's `dscp` and `ecn`).
+    Dscp,
+    Ecn,
     /// The sending socket's owner, a uid or gid, [`crate::model::NO_OWNER`] for none.
     Uid,
     Gid,
@@ -53,7 +57,7 @@ pub enum Dim {
 }
 
 impl Dim {
-    pub const ALL: [Dim; 19] = [
+    pub const ALL: [Dim; 21] = [
         Dim::Family,
         Dim::Proto,
         Dim::Src4,
@@ -67,6 +71,8 @@ impl Dim {
         Dim::IcmpCode,
         Dim::CtState,
         Dim::HopLimit,
+        Dim::Dscp,
+        Dim::Ecn,
         Dim::Uid,
         Dim::Gid,
         Dim::CtStatus,
@@ -85,6 +91,8 @@ impl Dim {
             Dim::SrcPort | Dim::DstPort => 65535,
             Dim::CtState => crate::model::CT_UNTRACKED,
             Dim::Uid | Dim::Gid => crate::model::NO_OWNER,
+            Dim::Dscp => 63,
+            Dim::Ecn => 3,
             Dim::CtStatus => (1 << sockc_compiler::syntax::ct_entry::STATUS_BITS.len()) - 1,
             Dim::CtDir => 1,
             Dim::CtMark | Dim::Mark => u32::MAX as u128,

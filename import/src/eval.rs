@@ -36,6 +36,8 @@ pub struct Packet {
     pub ct_state: u8,
     /// The IPv4 TTL or IPv6 hop limit.
     pub hop_limit: u8,
+    /// The IPv4 TOS byte or IPv6 traffic class (DSCP << 2 | ECN).
+    pub tos: u8,
     pub iif: String,
     pub oif: String,
     /// Decides the opaque atoms.
@@ -62,6 +64,8 @@ impl Packet {
             Dim::IcmpCode if icmp => self.icmp_code as u128,
             Dim::CtState => self.ct_state as u128,
             Dim::HopLimit => self.hop_limit as u128,
+            Dim::Dscp => (self.tos >> 2) as u128,
+            Dim::Ecn => (self.tos & 3) as u128,
             // The probes are sent by no socket.
             Dim::Uid | Dim::Gid => crate::model::NO_OWNER,
             // The probes' entries are fresh ones (no status bit sockc names, original,
@@ -216,6 +220,7 @@ pub fn edge_packets(lists: &[&FlatList], ifaces: &[&str], n: usize, seed: u64) -
             icmp_code: pick(&mut rng, Dim::IcmpCode) as u8,
             ct_state: pick(&mut rng, Dim::CtState) as u8,
             hop_limit: pick(&mut rng, Dim::HopLimit) as u8,
+            tos: ((pick(&mut rng, Dim::Dscp) << 2) | pick(&mut rng, Dim::Ecn)) as u8,
             iif: iface(&mut rng),
             oif: iface(&mut rng),
             seed: rng.next_u64(),

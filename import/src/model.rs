@@ -228,6 +228,13 @@ pub enum Key {
     Oif,
     /// `ip ttl`, `-m ttl` (IPv4) and `ip6 hoplimit`, `-m hl` (IPv6): implies the family.
     HopLimit(IpVersion),
+    /// `ip dscp`, `ip6 dscp`, `-m dscp` (and the DSCP half of `-m tos`): the top six
+    /// bits of the IPv4 TOS byte or the IPv6 traffic class; the version is the
+    /// header read, so it implies the family.
+    Dscp(IpVersion),
+    /// `ip ecn`, `ip6 ecn`, `-m ecn --ecn-ip-ect` (and the ECN half of `-m tos`): the
+    /// low two bits of the same byte.
+    Ecn(IpVersion),
     /// The user and group owning the sending socket (`-m owner --uid-owner`,
     /// `--gid-owner`, `meta skuid`, `skgid`): the fsuid/fsgid of the socket's file;
     /// a packet no socket owns has [`NO_OWNER`].
@@ -320,6 +327,8 @@ impl Key {
             Key::Oif => "oif".into(),
             Key::HopLimit(IpVersion::V4) => "ip ttl".into(),
             Key::HopLimit(IpVersion::V6) => "ip6 hoplimit".into(),
+            Key::Dscp(x) => format!("{} dscp", v(x)),
+            Key::Ecn(x) => format!("{} ecn", v(x)),
             Key::SkUid => "meta skuid".into(),
             Key::SkGid => "meta skgid".into(),
             Key::CtStatus => "ct status".into(),

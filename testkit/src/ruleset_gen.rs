@@ -34,6 +34,8 @@ fn nft_match(rng: &mut Rng, f: Fam, sets: &[(String, char)]) -> String {
         "icmp type echo-request",
         "ip daddr . tcp dport { 10.0.0.1 . 22, 10.0.0.2 . 80 }",
         "ip ttl 64",
+        "ip dscp { ef, af41 }",
+        "ip ecn ce ip dscp != cs0",
         "fib daddr type local",
     ];
     let v6 = [
@@ -41,6 +43,8 @@ fn nft_match(rng: &mut Rng, f: Fam, sets: &[(String, char)]) -> String {
         "ip6 daddr ::1",
         "icmpv6 type { echo-request, nd-neighbor-solicit }",
         "ip6 hoplimit 255",
+        "ip6 dscp 0x08-0x0f",
+        "ip6 ecn { ect0, ect1 }",
         "meta l4proto ipv6-icmp",
     ];
     let any = [
@@ -259,6 +263,9 @@ pub fn iptables_ruleset(rng: &mut Rng) -> String {
         "-p tcp -m tcp --dport 1000 -m recent --set --name k --rsource".into(),
         "-p tcp -m tcp --dport 22 -m recent --rcheck --seconds 30 --name k --rsource".into(),
         "-m comment --comment \"x\"".into(),
+        "-m dscp --dscp 0x2e".into(),
+        "-m tos ! --tos 0x10/0x3f".into(),
+        "-m ecn --ecn-ip-ect 3".into(),
     ];
     let chains: Vec<(String, usize, bool)> = ["INPUT", "FORWARD", "OUTPUT"]
         .iter()

@@ -388,6 +388,7 @@ fn header() -> impl Strategy<Value = eval::Headers> {
                 fragment: false,
                 l4,
                 ttl: 64,
+                tos: 0,
             }
         });
     prop::option::weighted(0.95, ip).prop_map(|ip| eval::Headers {

@@ -128,6 +128,7 @@ impl ClassifierPools {
             icmp_code: r.icmp.and_then(|(_, c)| c),
             frag: false,
             hop: None,
+            tos: None,
             order: r.order,
             facts: Vec::new(),
         }

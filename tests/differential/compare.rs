@@ -58,6 +58,8 @@ pub struct Tally {
     pub answers: u64,
     /// Runs decided by a rule that tests the TTL or hop limit.
     pub by_hop_limit: u64,
+    /// Runs decided by a rule that tests the DSCP or ECN.
+    pub by_tos: u64,
 }
 
 impl fmt::Display for Tally {
@@ -69,7 +71,8 @@ impl fmt::Display for Tally {
              {} TC runs skipped (IP EtherType frame shorter than the IP header); \
              decided by a rule {:.0}%, count rules hit {} times, not IP {:.0}%, \
              no L4 fields {:.0}%, {} truncated and {} patched packets, {} rule sets with \
-             port bitmaps, {} reject answers checked, {} runs decided by a ttl/hoplimit rule",
+             port bitmaps, {} reject answers checked, {} runs decided by a ttl/hoplimit rule, {} by a \
+             dscp/ecn rule",
             self.rule_sets,
             self.rules,
             self.pairs,
@@ -84,6 +87,7 @@ impl fmt::Display for Tally {
             self.port_bitmaps,
             self.answers,
             self.by_hop_limit,
+            self.by_tos,
         )?;
         if self.by_classifier + self.past_classifier > 0 {
             write!(
@@ -97,17 +101,23 @@ impl fmt::Display for Tally {
 }
 
 impl Tally {
+    /// Counts a decision by `r` among those of rules with IP header field tests.
+    fn add_field_decision(&mut self, r: &sockc_compiler::ir::Rule) {
+        use sockc_compiler::syntax::ipfield::Field;
+        let tests = |f: &[Field]| r.m.fields.iter().any(|t| f.contains(&t.field));
+        self.by_hop_limit += u64::from(tests(&[Field::Ttl, Field::HopLimit]));
+        self.by_tos += u64::from(tests(&[Field::Dscp, Field::Ecn]));
+    }
+
     /// Where the `-O2` program decided `e`, relative to its classifiers.
     fn add_classifier_decision(&mut self, prog: &Program, e: &Evaluation) {
         let decider = match e.decider {
             Decider::Rule(i) => i,
             Decider::Default => usize::MAX,
         };
-        let hop = prog
-            .rules
-            .get(decider)
-            .is_some_and(|r| !r.m.fields.is_empty());
-        self.by_hop_limit += u64::from(hop);
+        if let Some(r) = prog.rules.get(decider) {
+            self.add_field_decision(r);
+        }
         let ranges: Vec<_> = classifiers(prog).map(|c| c.rules.clone()).collect();
         if ranges.iter().any(|r| r.contains(&decider)) {
             self.by_classifier += 1;
@@ -348,7 +358,7 @@ pub fn check_in_kernel(
             if level == OptLevel::O2 {
                 tally.add_classifier_decision(prog, &want);
             } else if let Decider::Rule(i) = want.decider {
-                tally.by_hop_limit += u64::from(!prog.rules[i].m.fields.is_empty());
+                tally.add_field_decision(&prog.rules[i]);
             }
             // Each packet meets the answer limits with room, as the evaluator has it
             // (the packets of a set share a few sources: a destination's bucket would

@@ -347,6 +347,7 @@ fn packet_of(probe: &Probe, iface: &str, oif: &str) -> Packet {
         icmp_code: 0,
         ct_state: CT_NEW as u8,
         hop_limit: probe.hop_limit,
+        tos: s.tos,
         iif: iface.to_string(),
         oif: oif.to_string(),
         seed: 0,

@@ -209,6 +209,8 @@ pub struct PacketRecipe {
     patch: Option<Patch>,
     /// The IPv4 TTL or IPv6 hop limit.
     ttl: u8,
+    /// The IPv4 TOS byte or IPv6 traffic class.
+    tos: u8,
 }
 
 /// A packet ready to run.
@@ -381,6 +383,7 @@ impl PacketRecipe {
             truncate_to: None,
             ether_type: None,
             ttl: self.ttl,
+            tos: self.tos,
         };
         let cut = match self.truncation {
             Some(Truncation::Boundary { index, delta }) => {
@@ -522,6 +525,7 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
             option::weighted(0.25, truncation),
             option::weighted(0.15, patch),
             crate::strategies::hop_value(),
+            crate::strategies::tos_value(),
         ),
     )
         .prop_map(
@@ -529,7 +533,7 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
                 (v6, src, dst, l4),
                 (sport, dport, flags, icmp),
                 (vlan, ipv4_options, fragment_offset, more_fragments, ipv6_ext),
-                (payload, truncation, patch, ttl),
+                (payload, truncation, patch, ttl, tos),
             )| PacketRecipe {
                 v6,
                 src,
@@ -548,6 +552,7 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
                 truncation,
                 patch,
                 ttl,
+                tos,
             },
         )
 }

@@ -531,6 +531,8 @@ fn generated_rule_sets_compile_and_evaluate() {
         " code ",
         "ttl ",
         "hoplimit ",
+        "dscp ",
+        "ecn ",
         "set a",
         "set p",
         ";",
@@ -557,6 +559,10 @@ fn generated_rule_sets_compile_and_evaluate() {
     assert!(
         tally.by_hop_limit * 200 > runs,
         "ttl/hoplimit rules decide too rarely: {tally}"
+    );
+    assert!(
+        tally.by_tos * 200 > runs,
+        "dscp/ecn rules decide too rarely: {tally}"
     );
     assert!(
         tally.port_bitmaps * 20 > tally.rule_sets,

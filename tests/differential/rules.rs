@@ -249,6 +249,8 @@ pub struct Rule {
     pub frag: bool,
     /// `ttl ...` or `hoplimit ...` (by the rule's family: see [`HopTest`]).
     pub hop: Option<HopTest>,
+    /// `dscp ...` or `ecn ...` (either family: see [`TosTest`]).
+    pub tos: Option<TosTest>,
     /// Permutation of the match items (0: proto, family, from, to, flags, type, code,
     /// frag).
     pub order: u32,
@@ -300,6 +302,9 @@ impl Rule {
         if let (Some(h), Some(f)) = (&mut self.hop, family) {
             h.v6 = f == Family::V6;
             h.normalize();
+        }
+        if let Some(t) = &mut self.tos {
+            t.normalize();
         }
         if let Some(f) = family {
             self.family = self.family.map(|_| f);
@@ -403,6 +408,9 @@ impl fmt::Display for Rule {
         if let Some(h) = &self.hop {
             items.push(h.to_string());
         }
+        if let Some(t) = &self.tos {
+            items.push(t.to_string());
+        }
         permute(&mut items, self.order);
         items.extend(self.facts.iter().cloned());
         f.write_str(match self.action {
@@ -435,49 +443,85 @@ pub struct HopTest {
 }
 
 impl HopTest {
-    /// Makes it a test sema accepts: an order operator with one number that some value
-    /// passes; `!=` with single numbers only (a list of ranges could cover every value).
     fn normalize(&mut self) {
-        let op = HOP_OPS[usize::from(self.op) % HOP_OPS.len()];
-        for v in &mut self.values {
-            *v = (v.0.min(v.1), v.0.max(v.1));
-        }
-        match op {
-            "<" | ">" | "<=" | ">=" => {
-                let v = match op {
-                    "<" => self.values[0].0.max(1),
-                    ">" => self.values[0].0.min(254),
-                    _ => self.values[0].0,
-                };
-                self.values = vec![(v, v)];
-            }
-            "!=" => {
-                for v in &mut self.values {
-                    v.1 = v.0;
-                }
-            }
-            _ => {}
-        }
+        normalize_values(self.op, &mut self.values, u8::MAX);
     }
+}
+
+/// Makes `OP values` a test sema accepts for a field of `0..=max`: values within it,
+/// an order operator with one number that some value passes; `!=` with one number
+/// only (a list could cover every value of a small field).
+fn normalize_values(op: u8, values: &mut Vec<(u8, u8)>, max: u8) {
+    let op = HOP_OPS[usize::from(op) % HOP_OPS.len()];
+    for v in values.iter_mut() {
+        let (lo, hi) = (v.0.min(max), v.1.min(max));
+        *v = (lo.min(hi), lo.max(hi));
+    }
+    match op {
+        "<" | ">" | "<=" | ">=" => {
+            let v = match op {
+                "<" => values[0].0.max(1),
+                ">" => values[0].0.min(max - 1),
+                _ => values[0].0,
+            };
+            *values = vec![(v, v)];
+        }
+        "!=" => *values = vec![(values[0].0, values[0].0)],
+        _ => {}
+    }
+}
+
+/// `WORD [OP] V[,V...]`, as the rule text writes a field test.
+fn write_values(
+    f: &mut fmt::Formatter<'_>,
+    word: &str,
+    op: u8,
+    values: &[(u8, u8)],
+) -> fmt::Result {
+    f.write_str(word)?;
+    let op = HOP_OPS[usize::from(op) % HOP_OPS.len()];
+    if !op.is_empty() {
+        write!(f, " {op}")?;
+    }
+    let mut sep = " ";
+    for &(lo, hi) in values {
+        if lo == hi {
+            write!(f, "{sep}{lo}")?;
+        } else {
+            write!(f, "{sep}{lo}-{hi}")?;
+        }
+        sep = ",";
+    }
+    Ok(())
 }
 
 impl fmt::Display for HopTest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.v6 { "hoplimit" } else { "ttl" })?;
-        let op = HOP_OPS[usize::from(self.op) % HOP_OPS.len()];
-        if !op.is_empty() {
-            write!(f, " {op}")?;
-        }
-        let mut sep = " ";
-        for &(lo, hi) in &self.values {
-            if lo == hi {
-                write!(f, "{sep}{lo}")?;
-            } else {
-                write!(f, "{sep}{lo}-{hi}")?;
-            }
-            sep = ",";
-        }
-        Ok(())
+        let word = if self.v6 { "hoplimit" } else { "ttl" };
+        write_values(f, word, self.op, &self.values)
+    }
+}
+
+/// A DSCP or ECN test (both families): `OP V[,V...]` with the [`HOP_OPS`] operators.
+#[derive(Clone, Debug)]
+pub struct TosTest {
+    /// `ecn` (0 to 3), else `dscp` (0 to 63).
+    pub ecn: bool,
+    /// Index into [`HOP_OPS`].
+    pub op: u8,
+    pub values: Vec<(u8, u8)>,
+}
+
+impl TosTest {
+    fn normalize(&mut self) {
+        normalize_values(self.op, &mut self.values, if self.ecn { 3 } else { 63 });
+    }
+}
+
+impl fmt::Display for TosTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = if self.ecn { "ecn" } else { "dscp" };
+        write_values(f, word, self.op, &self.values)
     }
 }
 

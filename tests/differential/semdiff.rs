@@ -511,6 +511,8 @@ fn point_of(h: &Headers, g: &Given, buckets: &[OverLimit]) -> Point {
     p[Dim::Proto] = ip.proto.into();
     p[Dim::Frag] = ip.fragment.into();
     p[Dim::HopLimit] = ip.ttl.into();
+    p[Dim::Dscp] = (ip.tos >> 2).into();
+    p[Dim::Ecn] = (ip.tos & 3).into();
     let bits = |a: IpAddr| match a {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => u128::from(a),

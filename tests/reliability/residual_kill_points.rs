@@ -32,13 +32,14 @@ use crate::{
 };
 
 /// The first ruleset: 7001 accepted by a rule sockc runs, 7002 by one that stays in
-/// netfilter (`ip dscp` is not in the language), 7003 dropped, the rest by the policy.
+/// netfilter (`meta pkttype` is not in the language; a probe from the other namespace
+/// is unicast to this host: `host`), 7003 dropped, the rest by the policy.
 const OLD: &str = "table inet filter {
 \tchain input {
 \t\ttype filter hook input priority 0; policy drop;
 \t\tiif lo accept
 \t\tudp dport 7001 accept
-\t\tudp dport 7002 ip dscp cs0 accept
+\t\tudp dport 7002 meta pkttype host accept
 \t\tudp dport 7003 drop
 \t}
 }
@@ -50,7 +51,7 @@ const NEW: &str = "table inet filter {
 \t\ttype filter hook input priority 0; policy drop;
 \t\tiif lo accept
 \t\tudp dport 7001 drop
-\t\tudp dport 7004 ip dscp cs0 accept
+\t\tudp dport 7004 meta pkttype host accept
 \t}
 }
 ";

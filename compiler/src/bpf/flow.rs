@@ -68,6 +68,10 @@ pub(crate) const L4_OFF: i16 = 86;
 /// and transport header fields rules compare (`syntax::ipfield`); 128 and up are
 /// for packet metadata (marks, conntrack, owner).
 pub const HOP_LIMIT: i16 = 88;
+/// The IPv4 TOS byte or the IPv6 traffic class: the DSCP in its top six bits, the ECN
+/// in its low two. Written only by programs with a `dscp` or `ecn` test
+/// (`bpf::header`).
+pub const TOS: i16 = 89;
 pub const SIZE: i16 = 96;
 
 /// Absolute frame-pointer offset of a field.

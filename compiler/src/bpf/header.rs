@@ -1,9 +1,11 @@
-//! IP header field tests (`ttl`, `hoplimit`; `syntax::ipfield`): where each field
-//! lives in the flow record, which the packet and netfilter prologues fill when a
-//! rule of the program tests a field, and the compares a rule's test becomes.
+//! IP header field tests (`ttl`, `hoplimit`, `dscp`, `ecn`; `syntax::ipfield`): where
+//! each field lives in the flow record, the copies the packet and netfilter prologues
+//! make when a rule of the program tests a field ([`Copies`]), and the compares a
+//! rule's test becomes.
 //!
-//! Invariant: a field test runs after its rule's family test (`ir::flow::rule_tests`
-//! lists the family first), so the byte it reads is the header field of that family;
+//! Invariant: a field test runs after its rule's family (or IP) test
+//! (`ir::flow::rule_tests` lists it first), so the byte it reads is the header field
+//! of the packet's IP header, copied by the prologue of every program that tests it;
 //! the test passes exactly when the value is in one of the test's ranges, and a test
 //! sema lets through (never one every value passes) always has a branch to `fail`,
 //! which the rule walk's layout counts on. Clobbers `r1`.
@@ -11,22 +13,92 @@
 use super::{
     buffer::{CodeBuffer, Label},
     flow::{self, at},
-    insn::{Cond, Insn, Reg, Size},
+    insn::{op, Cond, Insn, Reg, Size},
 };
 use crate::syntax::ipfield::{Field, FieldTest};
 
-/// Where the field is kept in the flow record, and its width there.
-pub(crate) fn slot(field: Field) -> (i16, Size) {
+/// Which IP header bytes a program's prologue copies into the flow record: only those
+/// its rules test, so programs without such tests keep their code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Copies {
+    /// The TTL or hop limit ([`flow::HOP_LIMIT`]).
+    pub hop_limit: bool,
+    /// The TOS byte or traffic class ([`flow::TOS`]), for `dscp` and `ecn`.
+    pub tos: bool,
+}
+
+impl Copies {
+    /// The copies the tests `fields` need.
+    pub(crate) fn of<'a>(fields: impl IntoIterator<Item = &'a FieldTest>) -> Copies {
+        let mut c = Copies::default();
+        for t in fields {
+            match t.field {
+                Field::Ttl | Field::HopLimit => c.hop_limit = true,
+                Field::Dscp | Field::Ecn => c.tos = true,
+            }
+        }
+        c
+    }
+
+    /// Every copy (for the prologue tests).
+    #[cfg(test)]
+    pub(crate) const ALL: Copies = Copies {
+        hop_limit: true,
+        tos: true,
+    };
+}
+
+/// Copies the tested fields of the IPv4 header at `ip + base` (20 bytes readable there)
+/// into the flow record. Clobbers `r1`.
+pub(crate) fn emit_copy_v4(b: &mut CodeBuffer, c: Copies, ip: Reg, base: i16) {
+    if c.hop_limit {
+        b.emit(Insn::ldx(Size::B, Reg::R1, ip, base + 8));
+        b.emit(Insn::stx(Size::B, Reg::FP, at(flow::HOP_LIMIT), Reg::R1));
+    }
+    if c.tos {
+        b.emit(Insn::ldx(Size::B, Reg::R1, ip, base + 1));
+        b.emit(Insn::stx(Size::B, Reg::FP, at(flow::TOS), Reg::R1));
+    }
+}
+
+/// Copies the tested fields of the IPv6 header at `ip + base` (40 bytes readable there)
+/// into the flow record. Clobbers `r1`.
+pub(crate) fn emit_copy_v6(b: &mut CodeBuffer, c: Copies, ip: Reg, base: i16) {
+    if c.hop_limit {
+        b.emit(Insn::ldx(Size::B, Reg::R1, ip, base + 7));
+        b.emit(Insn::stx(Size::B, Reg::FP, at(flow::HOP_LIMIT), Reg::R1));
+    }
+    if c.tos {
+        // The traffic class straddles the first two bytes (after the 4-bit version):
+        // as a big-endian half word, bits 4 to 11.
+        b.emit(Insn::ldx(Size::H, Reg::R1, ip, base));
+        b.emit(Insn::be(Reg::R1, 16));
+        b.emit(Insn::alu64_imm(op::RSH, Reg::R1, 4));
+        b.emit(Insn::stx(Size::B, Reg::FP, at(flow::TOS), Reg::R1));
+    }
+}
+
+/// Where the field is kept in the flow record, its width there, and the shift and
+/// mask that take it out of the byte it shares.
+pub(crate) fn slot(field: Field) -> (i16, Size, i32, i32) {
     match field {
-        Field::Ttl | Field::HopLimit => (flow::HOP_LIMIT, Size::B),
+        Field::Ttl | Field::HopLimit => (flow::HOP_LIMIT, Size::B, 0, 0xff),
+        Field::Dscp => (flow::TOS, Size::B, 2, 0x3f),
+        Field::Ecn => (flow::TOS, Size::B, 0, 0x03),
     }
 }
 
 /// Jumps to `fail` unless the packet's field is in one of `t`'s ranges.
 pub(crate) fn emit_test(b: &mut CodeBuffer, t: &FieldTest, fail: Label) {
     let r1 = Reg::R1;
-    let (off, size) = slot(t.field);
+    let (off, size, shift, mask) = slot(t.field);
     b.emit(Insn::ldx(size, r1, Reg::FP, at(off)));
+    if shift != 0 {
+        b.emit(Insn::alu64_imm(op::RSH, r1, shift));
+    }
+    if mask != 0xff {
+        b.emit(Insn::alu64_imm(op::AND, r1, mask));
+    }
     let pass = b.new_label();
     let last = t.ranges.len() - 1;
     for (i, &(lo, hi)) in t.ranges.iter().enumerate() {

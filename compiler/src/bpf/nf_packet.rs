@@ -15,6 +15,7 @@
 //! field is read at a constant offset below the slice's length, so the verifier needs
 //! no bounds check. The kfunc ids are filled in at load (`kernel_ref`).
 
+use super::header::Copies;
 use super::{
     buffer::{CodeBuffer, Label},
     emit,
@@ -42,9 +43,8 @@ const ICMP_MIN: i32 = 4;
 const EXT_MIN: i32 = 8;
 
 /// Emits the prologue. On exit `r6` holds the context and the flow record is filled;
-/// with `hop_limit` (a rule tests `ttl` or `hoplimit`), the IPv4 TTL or IPv6 hop limit
-/// too ([`flow::HOP_LIMIT`]).
-pub(crate) fn emit_prologue(b: &mut CodeBuffer, uses_sets: bool, hop_limit: bool) {
+/// with `copies`, the IP header fields the rules test too (`super::header::Copies`).
+pub(crate) fn emit_prologue(b: &mut CodeBuffer, uses_sets: bool, copies: Copies) {
     let done = b.new_label();
     b.note("prologue: parse headers through a dynptr into the flow record");
     emit_start(b, uses_sets, done);
@@ -56,11 +56,12 @@ pub(crate) fn emit_prologue(b: &mut CodeBuffer, uses_sets: bool, hop_limit: bool
     b.branch_imm(Cond::Ne, Reg::R1, 6, done);
     b.goto(v6);
     b.bind(v4);
-    emit_hop_limit(b, hop_limit, 8);
+    // Both fields are inside the 20 bytes sliced first.
+    super::header::emit_copy_v4(b, copies, Reg::R7, 0);
     emit_ipv4(b, done);
     b.goto(l4);
     b.bind(v6);
-    emit_ipv6(b, hop_limit, done);
+    emit_ipv6(b, copies, done);
     b.bind(l4);
     emit_l4(b, done);
     b.bind(done);
@@ -105,15 +106,6 @@ fn slice_at(b: &mut CodeBuffer, off: Off, buf: i16, len: i32, done: Label) {
     b.emit(Insn::mov64_reg(Reg::R7, Reg::R0));
 }
 
-/// With `hop_limit`, the byte at `off` of the IP header slice in `r7` (the TTL at 8,
-/// the hop limit at 7, both inside the 20 bytes sliced first) into the flow record.
-fn emit_hop_limit(b: &mut CodeBuffer, hop_limit: bool, off: i16) {
-    if hop_limit {
-        b.emit(Insn::ldx(Size::B, Reg::R1, Reg::R7, off));
-        b.emit(Insn::stx(Size::B, Reg::FP, at(flow::HOP_LIMIT), Reg::R1));
-    }
-}
-
 /// `dst = r10 + off`.
 fn fp_plus(b: &mut CodeBuffer, dst: Reg, off: i16) {
     b.emit(Insn::mov64_reg(dst, Reg::FP));
@@ -149,10 +141,10 @@ fn emit_ipv4(b: &mut CodeBuffer, done: Label) {
 
 /// IPv6: the fixed header (40 bytes, sliced again), then the extension-header walk;
 /// falls through with the upper layer's offset in `r9`.
-fn emit_ipv6(b: &mut CodeBuffer, hop_limit: bool, done: Label) {
+fn emit_ipv6(b: &mut CodeBuffer, copies: Copies, done: Label) {
     let (r1, r7) = (Reg::R1, Reg::R7);
     slice_at(b, Off::Imm(0), L3_BUF, IPV6_HLEN, done);
-    emit_hop_limit(b, hop_limit, 7);
+    super::header::emit_copy_v6(b, copies, r7, 0);
     for (pkt, field) in [(8, flow::SRC6), (24, flow::DST6)] {
         for w in 0..4 {
             b.emit(Insn::ldx(Size::W, r1, r7, pkt + 4 * w));
@@ -282,7 +274,7 @@ mod tests {
     fn the_prologue_stores_only_what_threading_assumes() {
         for uses_sets in [false, true] {
             let mut b = CodeBuffer::new();
-            emit_prologue(&mut b, uses_sets, true);
+            emit_prologue(&mut b, uses_sets, Copies::ALL);
             b.emit(Insn::exit());
             let code = b.finish().unwrap();
             let mut register_frag_stores = 0;

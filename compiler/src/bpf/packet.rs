@@ -26,6 +26,7 @@
 //! only in where the packet pointer points merge where that offset is a number the
 //! verifier does not know: the IPv6 extension headers' ([`super::ext6`]).
 
+use super::header::Copies;
 use super::{
     buffer::{CodeBuffer, Label},
     emit,
@@ -53,15 +54,14 @@ const fn be16(v: u16) -> i32 {
 /// `r7`–`r9` are free. With `frames` (a rule of the program tests the frame), the
 /// EtherType and the outer VLAN tag are recorded too; with `l4_offset` (a rule tests
 /// `ct state` or rejects), where the upper-layer header starts ([`flow::L4_OFF`]);
-/// with `hop_limit` (a rule tests `ttl` or `hoplimit`), the IPv4 TTL or IPv6 hop limit
-/// ([`flow::HOP_LIMIT`]).
+/// with `copies`, the IP header fields the rules test (`super::header::Copies`).
 pub(crate) fn emit_prologue(
     b: &mut CodeBuffer,
     ctx: &PacketCtx,
     uses_sets: bool,
     frames: bool,
     l4_offset: bool,
-    hop_limit: bool,
+    copies: Copies,
 ) {
     let done = b.new_label();
     b.note("prologue: parse headers into the flow record");
@@ -72,10 +72,10 @@ pub(crate) fn emit_prologue(
     };
     let l4 = b.new_label();
     b.bind(ipv4);
-    emit_ipv4(b, hop_limit, done);
+    emit_ipv4(b, copies, done);
     b.goto(l4);
     b.bind(ipv6);
-    emit_ipv6(b, hop_limit, done);
+    emit_ipv6(b, copies, done);
     b.bind(l4);
     emit_l4(b, ctx, l4_offset, done);
     b.bind(done);
@@ -222,17 +222,14 @@ fn store_tag(b: &mut CodeBuffer) {
 
 /// IPv4: version 4, IHL >= 5; addresses and protocol; L4 only for the first
 /// fragment (falls through with `r7` moved past the options).
-fn emit_ipv4(b: &mut CodeBuffer, hop_limit: bool, done: Label) {
+fn emit_ipv4(b: &mut CodeBuffer, copies: Copies, done: Label) {
     let (r1, r2, r7) = (Reg::R1, Reg::R2, Reg::R7);
     bounds(b, ETH_HLEN + IPV4_HLEN, done);
     b.emit(Insn::ldx(Size::B, r2, r7, ETH_HLEN as i16));
     b.emit(Insn::mov64_reg(r1, r2));
     b.emit(Insn::alu64_imm(op::RSH, r1, 4));
     b.branch_imm(Cond::Ne, r1, 4, done);
-    if hop_limit {
-        b.emit(Insn::ldx(Size::B, r1, r7, (ETH_HLEN + 8) as i16));
-        b.emit(Insn::stx(Size::B, Reg::FP, at(flow::HOP_LIMIT), r1));
-    }
+    super::header::emit_copy_v4(b, copies, r7, ETH_HLEN as i16);
     b.emit(Insn::alu64_imm(op::AND, r2, 0x0f));
     b.branch_imm(Cond::Lt, r2, 5, done);
     b.emit(Insn::ldx(Size::W, r1, r7, (ETH_HLEN + 12) as i16));
@@ -259,16 +256,13 @@ fn emit_ipv4(b: &mut CodeBuffer, hop_limit: bool, done: Label) {
 
 /// IPv6: the fixed header, then the extension-header walk ([`super::ext6`]), which
 /// falls through at the upper layer.
-fn emit_ipv6(b: &mut CodeBuffer, hop_limit: bool, done: Label) {
+fn emit_ipv6(b: &mut CodeBuffer, copies: Copies, done: Label) {
     let (r1, r7) = (Reg::R1, Reg::R7);
     bounds(b, ETH_HLEN + IPV6_HLEN, done);
     b.emit(Insn::ldx(Size::B, r1, r7, ETH_HLEN as i16));
     b.emit(Insn::alu64_imm(op::RSH, r1, 4));
     b.branch_imm(Cond::Ne, r1, 6, done);
-    if hop_limit {
-        b.emit(Insn::ldx(Size::B, r1, r7, (ETH_HLEN + 7) as i16));
-        b.emit(Insn::stx(Size::B, Reg::FP, at(flow::HOP_LIMIT), r1));
-    }
+    super::header::emit_copy_v6(b, copies, r7, ETH_HLEN as i16);
     // FRAG = 0 (the version's top bit), stored from a register for the same reason as
     // in IPv4: every IPv6 path, with a fragment header or not, leaves it unknown to the
     // verifier.

@@ -1,8 +1,9 @@
-//! Checking IP header field tests (`ttl`, `hoplimit`): only hooks whose programs read
+//! Checking IP header field tests (`ttl`, `hoplimit`, `dscp`, `ecn`): only hooks whose programs read
 //! the packet's IP header (XDP, TC and cgroup, from the packet; netfilter, through the
 //! socket buffer) can test them — sk_lookup and the socket layer see connections, not
 //! headers — and each field is tested once per rule. A field keeps its rule to the
-//! family whose header has it (`ttl` IPv4, `hoplimit` IPv6), as `icmp` does.
+//! family whose header has it (`ttl` IPv4, `hoplimit` IPv6), as `icmp` does, and one
+//! both headers have (`dscp`, `ecn`) keeps it to IP packets, as `frag` does.
 //!
 //! Invariant: a field test reaches the IR only at a hook that reads the IP header,
 //! with the rule's family set to the field's, and a rule's tests sorted by field,
@@ -43,17 +44,19 @@ impl Checker<'_> {
                 Diagnostic::new(Code::Conflict, format!("more than one `{name}` in a rule"))
                     .label(sp, "second one")
                     .help(format!(
-                        "a packet has one {name}: list its values in one match, `{name} 1,64-128`"
+                        "a packet has one {name}: list its values in one match, `{name} {}`",
+                        t.field.example()
                     )),
             );
             return;
         }
-        let f = if t.field.ipv6() {
-            Family::V6
-        } else {
-            Family::V4
-        };
-        self.constrain_family(family, f, sp);
+        match t.field.ipv6() {
+            Some(true) => self.constrain_family(family, Family::V6, sp),
+            Some(false) => self.constrain_family(family, Family::V4, sp),
+            // Like every match above the frame, it makes the rule IP-only
+            // (`frames::FrameSpans::ip_only`).
+            None => {}
+        }
         if t.is_full() {
             // Every value passes (`hoplimit <= 255`): the family is the whole test. A
             // test the lowering would emit no branch for must not reach the IR, which

@@ -302,6 +302,8 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
             Dim::OutDev => devices("out on ", set),
             Dim::Mark => values("mark ", d, set, |v| format!("{v:#x}")),
             Dim::HopLimit => values(hop_word(b.get(Dim::Frame)), d, set, number),
+            Dim::Dscp => values("dscp ", d, set, number),
+            Dim::Ecn => values("ecn ", d, set, number),
             Dim::Uid => values("owner uid ", d, set, owner_text),
             Dim::Gid => values("owner gid ", d, set, owner_text),
             Dim::CtStatus => values("ct status bits ", d, set, status_text),

@@ -71,6 +71,10 @@ pub enum Dim {
     Mark,
     /// The IPv4 TTL or the IPv6 hop limit (`ttl`, `hoplimit`): 0 to 255.
     HopLimit,
+    /// The DSCP of the IPv4 TOS byte or the IPv6 traffic class (`dscp`): 0 to 63.
+    Dscp,
+    /// The ECN of the same byte (`ecn`): 0 to 3.
+    Ecn,
     /// Which of the block's `limit` buckets have no room for the packet: bit `7 - i`
     /// for the diff's bucket `i` (see `semdiff::buckets`), so the first bucket's
     /// values are one interval. Rules without a `limit` leave it whole.
@@ -93,7 +97,7 @@ pub enum Dim {
 }
 
 /// The number of dimensions.
-pub const NDIMS: usize = 28;
+pub const NDIMS: usize = 30;
 
 impl Dim {
     /// Every dimension, in the order of [`DIMS`] (a dimension's relevance reads only
@@ -121,6 +125,8 @@ impl Dim {
         Dim::OutDev,
         Dim::Mark,
         Dim::HopLimit,
+        Dim::Dscp,
+        Dim::Ecn,
         Dim::Over,
         Dim::Uid,
         Dim::Gid,
@@ -504,6 +510,21 @@ pub const DIMS: [DimSpec; NDIMS] = [
         max: 255,
         // What a test packet has unless it says otherwise (`ttl N` in its text).
         prefer: &[64],
+        relevant: ip,
+    },
+    // A test packet's TOS byte is 0 unless its text says `dscp N` or `ecn N`.
+    DimSpec {
+        dim: Dim::Dscp,
+        name: "dscp",
+        max: 63,
+        prefer: &[0],
+        relevant: ip,
+    },
+    DimSpec {
+        dim: Dim::Ecn,
+        name: "ecn",
+        max: 3,
+        prefer: &[0],
         relevant: ip,
     },
     DimSpec {

@@ -577,9 +577,12 @@ fn facts_box(m: &RuleMatch) -> HeaderBox {
         );
     }
     for t in &m.fields {
-        // The rule's family (set by sema from the field) says whose header it is.
+        // The rule's family (set by sema from the field) says whose header it is; a
+        // field both headers have is one dimension for both.
         let dim = match t.field {
             Field::Ttl | Field::HopLimit => Dim::HopLimit,
+            Field::Dscp => Dim::Dscp,
+            Field::Ecn => Dim::Ecn,
         };
         let iv = t.ranges.iter().map(|&(lo, hi)| (lo.into(), hi.into()));
         b = b.with(dim, ValueSet::from_intervals(iv));

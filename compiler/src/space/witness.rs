@@ -47,6 +47,8 @@ pub struct IpPacket {
     pub transport: Transport,
     /// The IPv4 TTL or IPv6 hop limit.
     pub ttl: u8,
+    /// The IPv4 TOS byte or IPv6 traffic class (DSCP and ECN).
+    pub tos: u8,
 }
 
 /// What a point stands for: a frame (`ip: None` is a non-IP frame) and, when a socket
@@ -112,6 +114,7 @@ impl Point {
             fragment: self[Dim::Frag] == 1,
             transport: self.transport(),
             ttl: self[Dim::HopLimit] as u8,
+            tos: (self[Dim::Dscp] << 2 | self[Dim::Ecn]) as u8,
         });
         Packet {
             ip,
@@ -223,8 +226,15 @@ impl IpPacket {
             64 => String::new(),
             t => format!(" ttl {t}"),
         };
+        // 0 is what a test packet has without `dscp` or `ecn`.
+        let tos = match (self.tos >> 2, self.tos & 3) {
+            (0, 0) => String::new(),
+            (d, 0) => format!(" dscp {d}"),
+            (0, e) => format!(" ecn {e}"),
+            (d, e) => format!(" dscp {d} ecn {e}"),
+        };
         format!(
-            "{kind} {} -> {}{frag}{rest}{tag}{ttl}",
+            "{kind} {} -> {}{frag}{rest}{tag}{ttl}{tos}",
             endpoint(self.src, sport),
             endpoint(self.dst, dport)
         )

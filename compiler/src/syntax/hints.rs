@@ -351,6 +351,7 @@ const FOREIGN_WORDS: &[(&str, &str)] = &[
     ("all", "write `any` (or leave the protocol out)"),
     ("hl", "write `hoplimit N` (the IPv6 hop limit; `ttl N` for IPv4)"),
     ("hop-limit", "write `hoplimit N` (the IPv6 hop limit; `ttl N` for IPv4)"),
+    ("tos", "write `dscp N` or `ecn N` (the TOS byte's two fields, IPv4 and IPv6)"),
 ];
 
 /// iptables options and what to write instead.
@@ -408,6 +409,15 @@ const IPTABLES_OPTIONS: &[(&str, &str)] = &[
     ),
     ("--hl-lt", "write `hoplimit < N`"),
     ("--hl-gt", "write `hoplimit > N`"),
+    ("--dscp", "write `dscp N` (`dscp != N` for `! --dscp N`)"),
+    (
+        "--dscp-class",
+        "write `dscp NAME` in lower case: `dscp af41`, `dscp ef`",
+    ),
+    (
+        "--ecn-ip-ect",
+        "write `ecn N` (0 to 3, or not-ect, ect1, ect0, ce)",
+    ),
 ];
 
 /// Well-known service names users write for ports.

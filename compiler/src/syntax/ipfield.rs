@@ -1,7 +1,8 @@
 //! IP header fields a rule compares with numbers (`ttl 1`, `hoplimit 255`,
-//! `ttl != 64`, `ttl < 5`, `hoplimit 1-64,255`): which fields there are, the family
-//! each belongs to, and the set of values a test admits — shared by the parser, sema,
-//! the lowering, the header space and the evaluator.
+//! `ttl != 64`, `ttl < 5`, `hoplimit 1-64,255`, `dscp ef,af41`, `ecn ce`): which
+//! fields there are, the family each belongs to (if one), the names some values have,
+//! and the set of values a test admits — shared by the parser, sema, the lowering, the
+//! header space and the evaluator.
 //!
 //! Invariant: a [`FieldTest`]'s `ranges` are sorted, disjoint, non-adjacent inclusive
 //! intervals within `0..=field.max()`, never empty; `!=`, `<` and `>` are turned into
@@ -17,16 +18,24 @@ pub enum Field {
     Ttl,
     /// The IPv6 header's hop limit (`ip6 hoplimit`, ip6tables' `-m hl`).
     HopLimit,
+    /// The differentiated services code point: the top six bits of the IPv4 TOS byte
+    /// or of the IPv6 traffic class (`ip dscp`, `ip6 dscp`, `-m dscp`), 0 to 63.
+    Dscp,
+    /// The explicit congestion notification: the low two bits of the same byte
+    /// (`ip ecn`, `ip6 ecn`, `-m ecn --ecn-ip-ect`), 0 to 3.
+    Ecn,
 }
 
 impl Field {
-    pub const ALL: [Field; 2] = [Field::Ttl, Field::HopLimit];
+    pub const ALL: [Field; 4] = [Field::Ttl, Field::HopLimit, Field::Dscp, Field::Ecn];
 
     /// The word a rule writes.
     pub fn name(self) -> &'static str {
         match self {
             Field::Ttl => "ttl",
             Field::HopLimit => "hoplimit",
+            Field::Dscp => "dscp",
+            Field::Ecn => "ecn",
         }
     }
 
@@ -34,12 +43,14 @@ impl Field {
         Field::ALL.into_iter().find(|f| f.name() == word)
     }
 
-    /// Whether the field is in the IPv6 header (else the IPv4 one): a test of it keeps
-    /// its rule to that family.
-    pub fn ipv6(self) -> bool {
+    /// Whether the field is only in the IPv6 header (`Some(true)`) or only in the IPv4
+    /// one (`Some(false)`): a test of it keeps its rule to that family. `None`: both
+    /// headers have it, and a test of it keeps its rule to IP packets.
+    pub fn ipv6(self) -> Option<bool> {
         match self {
-            Field::Ttl => false,
-            Field::HopLimit => true,
+            Field::Ttl => Some(false),
+            Field::HopLimit => Some(true),
+            Field::Dscp | Field::Ecn => None,
         }
     }
 
@@ -47,9 +58,74 @@ impl Field {
     pub fn max(self) -> u32 {
         match self {
             Field::Ttl | Field::HopLimit => u32::from(u8::MAX),
+            Field::Dscp => 63,
+            Field::Ecn => 3,
         }
     }
+
+    /// A list of values, for a help that shows how to write one.
+    pub fn example(self) -> &'static str {
+        match self {
+            Field::Ttl | Field::HopLimit => "1,64-128",
+            Field::Dscp => "ef,af41,8-15",
+            Field::Ecn => "ect0,ect1",
+        }
+    }
+
+    /// The values with names, as nft and iptables' `--dscp-class` name them.
+    pub fn names(self) -> &'static [(&'static str, u32)] {
+        match self {
+            Field::Ttl | Field::HopLimit => &[],
+            Field::Dscp => DSCP_NAMES,
+            Field::Ecn => ECN_NAMES,
+        }
+    }
+
+    /// A value written as a number or a name of [`Field::names`], within the bounds.
+    pub fn value(self, word: &str) -> Option<u32> {
+        let n = match word.strip_prefix("0x") {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None => word.parse::<u32>().ok(),
+        };
+        n.or_else(|| self.names().iter().find(|(n, _)| *n == word).map(|p| p.1))
+            .filter(|v| *v <= self.max())
+    }
 }
+
+/// The DSCP names nft knows (`nft describe ip dscp`): class selectors (RFC 2474),
+/// assured forwarding (RFC 2597), expedited forwarding (RFC 3246), voice admit
+/// (RFC 5865), lower effort (RFC 8622). iptables' `--dscp-class` takes the same
+/// class-selector, AF and EF names, in capitals.
+const DSCP_NAMES: &[(&str, u32)] = &[
+    ("cs0", 0),
+    ("cs1", 8),
+    ("cs2", 16),
+    ("cs3", 24),
+    ("cs4", 32),
+    ("cs5", 40),
+    ("cs6", 48),
+    ("cs7", 56),
+    ("df", 0),
+    ("be", 0),
+    ("lephb", 1),
+    ("af11", 10),
+    ("af12", 12),
+    ("af13", 14),
+    ("af21", 18),
+    ("af22", 20),
+    ("af23", 22),
+    ("af31", 26),
+    ("af32", 28),
+    ("af33", 30),
+    ("af41", 34),
+    ("af42", 36),
+    ("af43", 38),
+    ("va", 44),
+    ("ef", 46),
+];
+
+/// The ECN codepoints as nft names them (RFC 3168).
+const ECN_NAMES: &[(&str, u32)] = &[("not-ect", 0), ("ect1", 1), ("ect0", 2), ("ce", 3)];
 
 /// How a field test compares, as written before its values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

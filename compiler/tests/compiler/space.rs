@@ -15,6 +15,7 @@ use sockc_compiler::{
     ir::{AddrMatch, AddrSet, Module, PortMatch, RuleMatch, SetId},
     space::{frame, hook_universe, l4, rule_region, socket, AddrSets, Dim, Point, Region, NDIMS},
     syntax::ast::{Family, SockCond},
+    syntax::ipfield::{Cmp, Field, FieldTest},
 };
 use sockc_testkit::{
     eval::{self, decode, Headers, IpHeader, L4Fields},
@@ -79,7 +80,11 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
             prop::option::weighted(0.2, 0u8..3),
             prop::option::weighted(0.2, 0u8..2),
         ),
-        (prop::bool::weighted(0.05), prop::bool::weighted(0.2)),
+        (
+            prop::bool::weighted(0.05),
+            prop::bool::weighted(0.2),
+            prop::option::weighted(0.25, tos_field()),
+        ),
         (
             prop::option::weighted(0.15, prop::sample::select(ETHER_TYPES.to_vec())),
             prop::option::weighted(0.1, prop::sample::select(vec![0u16, 1, 7])),
@@ -90,7 +95,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                 (family, ip_only, proto),
                 (src, dst, sport, dport),
                 (flags, ty, code),
-                (empty, frag),
+                (empty, frag, tos),
                 (ether_type, vlan),
             )| {
                 if empty {
@@ -104,7 +109,6 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     ether_type,
                     vlan,
                     family,
-                    ip_only,
                     proto,
                     src,
                     dst,
@@ -118,7 +122,10 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     frag: frag && ip_only,
                     ct: None,
                     mark: None,
-                    fields: Vec::new(),
+                    // A field test comes with a match, so only on IP packets (as sema
+                    // makes it).
+                    ip_only: ip_only || tos.is_some(),
+                    fields: tos.into_iter().collect(),
                     limit: None,
                     route: None,
                     iif: None,
@@ -128,6 +135,23 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                 }
             },
         )
+}
+
+/// A `dscp` or `ecn` test (both families) some value fails, as sema lets through.
+fn tos_field() -> impl Strategy<Value = FieldTest> {
+    (
+        any::<bool>(),
+        prop::collection::vec((0u32..64, 0u32..64), 1..=3),
+    )
+        .prop_filter_map("a test every value passes", |(ecn, values)| {
+            let field = if ecn { Field::Ecn } else { Field::Dscp };
+            let values: Vec<(u32, u32)> = values
+                .into_iter()
+                .map(|(a, b)| (a.min(b) % (field.max() + 1), a.max(b) % (field.max() + 1)))
+                .map(|(a, b)| (a.min(b), a.max(b)))
+                .collect();
+            FieldTest::new(field, Cmp::In, &values).filter(|t| !t.is_full())
+        })
 }
 
 fn cond() -> impl Strategy<Value = Option<SockCond>> {
@@ -184,10 +208,10 @@ fn headers() -> impl Strategy<Value = Headers> {
         (0u128..18, 0u128..18),
         prop::sample::select(vec![6u8, 17, 1, 58, 47, 0, 6]),
         (0u16..9, 0u16..9, 0u8..16, 0u8..4, 0u8..3),
-        (0u8..5, any::<bool>()),
+        (0u8..5, any::<bool>(), any::<u8>()),
     )
         .prop_map(
-            |(v6, (s, d), proto, (sp, dp, fl, ty, code), (l4, fragment))| {
+            |(v6, (s, d), proto, (sp, dp, fl, ty, code), (l4, fragment, tos))| {
                 let addr = |a: u128| -> IpAddr {
                     if v6 {
                         Ipv6Addr::from(V6BASE | a).into()
@@ -212,6 +236,7 @@ fn headers() -> impl Strategy<Value = Headers> {
                     fragment,
                     l4,
                     ttl: 64,
+                    tos,
                 }
             },
         );
@@ -252,6 +277,8 @@ fn point_of(h: &Headers, sock: u128, noise: &[u128; NDIMS]) -> Point {
     p[Dim::Proto] = ip.proto.into();
     p[Dim::Frag] = ip.fragment.into();
     p[Dim::HopLimit] = ip.ttl.into();
+    p[Dim::Dscp] = (ip.tos >> 2).into();
+    p[Dim::Ecn] = (ip.tos & 3).into();
     let bits = |a: IpAddr| match a {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => u128::from(a),
@@ -293,7 +320,7 @@ fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock
 }
 
 fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
-    proptest::array::uniform28(any::<u128>())
+    proptest::array::uniform30(any::<u128>())
 }
 
 proptest! {

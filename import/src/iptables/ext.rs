@@ -1,7 +1,8 @@
 //! The match extensions (`-m NAME ...`): the ones that test fields sockc reads
 //! (tcp, udp, sctp, dccp ports, TCP flags, icmp, icmp6, multiport, iprange, set,
-//! addrtype MULTICAST) become tests of those fields; conntrack, state and connmark
-//! become tests of the conntrack state and entry (`super::conntrack`); comment is kept as the rule's comment; every other extension (and
+//! addrtype MULTICAST, ttl, hl, dscp, tos, ecn's IP codepoint) become tests of those
+//! fields; conntrack, state and connmark become tests of the conntrack state and
+//! entry (`super::conntrack`); comment is kept as the rule's comment; every other extension (and
 //! any option of these the import does not interpret) becomes an opaque match whose
 //! feature says what it would need.
 //!
@@ -9,6 +10,8 @@
 //! belongs to is opaque (and the rule reported).
 
 use super::args::{Opt, Parsed, RuleError};
+use sockc_compiler::syntax::ipfield::Field;
+
 use crate::{
     features::Feature,
     model::{IpVersion, Key, Match, MatchKind, Rhs, Value},
@@ -61,14 +64,13 @@ fn opaque_module(name: &str) -> Option<Feature> {
     Some(match name {
         "tcp" | "udp" | "sctp" | "dccp" | "udplite" | "icmp" | "icmp6" | "multiport"
         | "iprange" | "conntrack" | "state" | "comment" | "addrtype" | "set" | "ttl" | "hl"
-        | "owner" | "connmark" | "mark" => return None,
+        | "owner" | "connmark" | "mark" | "dscp" | "tos" | "ecn" => return None,
         "hashlimit" => Feature::Hashlimit,
         "cgroup" => Feature::Owner,
         "recent" => Feature::Recent,
         "string" => Feature::StringMatch,
         "mac" | "physdev" | "pkttype" | "devgroup" => Feature::LinkLayer,
-        "length" | "tos" | "dscp" | "ecn" | "frag" | "hbh" | "dst" | "rt" | "ipv6header" | "mh"
-        | "srh" => Feature::IpHeader,
+        "length" | "frag" | "hbh" | "dst" | "rt" | "ipv6header" | "mh" | "srh" => Feature::IpHeader,
         "ah" | "esp" | "ipcomp" | "tcpmss" => Feature::L4Header,
         "connbytes" | "connlimit" | "connlabel" | "helper" => Feature::Conntrack,
         _ => Feature::Other,
@@ -113,6 +115,13 @@ fn option(
         }
         "addrtype" => addrtype(o, v).unwrap_or_else(|| opaque_one(name, o)),
         "ttl" | "hl" => hop_limit(name, o)?,
+        "dscp" => dscp(o, v)?,
+        "tos" if o.name == "--tos" => tos(o, v)?,
+        "ecn" if o.name == "--ecn-ip-ect" => ecn(o, v)?,
+        // `--ecn-tcp-cwr`, `--ecn-tcp-ece`: TCP header bits.
+        "ecn" if o.name.starts_with("--ecn-tcp-") => {
+            Match::opaque(Feature::L4Header, format!("-m ecn {}", o.text()))
+        }
         "set" => return set_option(o, v, out),
         "owner" => owner(o)?,
         _ => opaque_one(name, o),
@@ -163,6 +172,75 @@ fn hop_limit(module: &str, o: &Opt) -> Result<Match, RuleError> {
         _ => return Ok(opaque_one(module, o)),
     };
     Ok(Match::one(Key::HopLimit(v), lo, hi).negate(o.negated))
+}
+
+/// `-m dscp --dscp N` (decimal or `0x` hex, 0 to 63) or `--dscp-class NAME` (`CS0`
+/// .. `CS7`, `BE`, `AF11` .. `AF43`, `EF`, any case), `!` for "not": xt_dscp reads the
+/// DSCP of the IPv4 TOS byte or the IPv6 traffic class.
+fn dscp(o: &Opt, v: IpVersion) -> Result<Match, RuleError> {
+    let arg = o.arg(0)?;
+    let n = match o.name.as_str() {
+        "--dscp" => values::number(arg).filter(|n| *n <= 63),
+        "--dscp-class" => Field::Dscp
+            .value(&arg.to_ascii_lowercase())
+            .filter(|_| !arg.starts_with(|c: char| c.is_ascii_digit()))
+            .map(u128::from),
+        _ => return Ok(opaque_one("dscp", o)),
+    };
+    let n = n.ok_or_else(|| RuleError(o.at, format!("`{arg}` is not a DSCP value or class")))?;
+    Ok(Match::one(Key::Dscp(v), n, n).negate(o.negated))
+}
+
+/// `-m tos --tos VALUE[/MASK]` (a mask of 0xff by default; a symbolic name such as
+/// `Minimize-Delay` has 0x3f, as iptables-save prints it): xt_tos tests
+/// `(tos & mask) == value` on the whole byte, which is the DSCP test and the ECN
+/// test of the mask's two parts (a part the mask leaves out tests nothing).
+fn tos(o: &Opt, v: IpVersion) -> Result<Match, RuleError> {
+    let arg = o.arg(0)?;
+    let bad = || RuleError(o.at, format!("`{arg}` is not a TOS value"));
+    let (value, mask) = match arg.split_once('/') {
+        Some((a, m)) => (values::number(a), values::number(m)),
+        None => match tos_symbol(arg) {
+            Some(t) => (Some(t), Some(0x3f)),
+            None => (values::number(arg), Some(0xff)),
+        },
+    };
+    let (value, mask) = match (value, mask) {
+        (Some(a), Some(m)) if a <= 0xff && m <= 0xff => (a, m),
+        _ => return Err(bad()),
+    };
+    let mut parts = Vec::new();
+    for (key, shift, bits) in [(Key::Dscp(v), 2, 0x3f), (Key::Ecn(v), 0, 0x3)] {
+        let (m, x) = ((mask >> shift) & bits, (value >> shift) & bits);
+        if m != 0 || x != 0 {
+            parts.push(Match::test(vec![key], Rhs::Masked { mask: m, value: x }));
+        }
+    }
+    Ok(Match {
+        negated: o.negated,
+        kind: MatchKind::Any(vec![parts]),
+    })
+}
+
+/// The TOS names of RFC 1349 iptables' `--tos` takes.
+fn tos_symbol(name: &str) -> Option<u128> {
+    Some(match name {
+        "Minimize-Delay" => 0x10,
+        "Maximize-Throughput" => 0x08,
+        "Maximize-Reliability" => 0x04,
+        "Minimize-Cost" => 0x02,
+        "Normal-Service" => 0x00,
+        _ => return None,
+    })
+}
+
+/// `-m ecn --ecn-ip-ect N` (0 to 3): the ECN codepoint of the IP header.
+fn ecn(o: &Opt, v: IpVersion) -> Result<Match, RuleError> {
+    let arg = o.arg(0)?;
+    let n = values::number(arg)
+        .filter(|n| *n <= 3)
+        .ok_or_else(|| RuleError(o.at, format!("`{arg}` is not an ECN codepoint (0 to 3)")))?;
+    Ok(Match::one(Key::Ecn(v), n, n).negate(o.negated))
 }
 
 /// `--src-range a-b`, `--dst-range a-b` (`None`: another option).

@@ -1,6 +1,7 @@
 //! One cube → the matches of the sockc rules that admit exactly its packets: family,
 //! protocol, source and destination endpoints (literals, the input's named sets, or
-//! sets declared for value lists), TCP flags, ICMP type and code, the TTL or hop limit.
+//! sets declared for value lists), TCP flags, ICMP type and code, the TTL or hop limit,
+//! the DSCP and ECN.
 //!
 //! Invariant: the rules returned admit exactly the cube's packets (a cube that needs
 //! several protocols, flag combinations or ICMP types becomes several rules, each
@@ -135,6 +136,7 @@ impl CubeWriter<'_> {
         let flags = flag_words(cube);
         let icmp = icmp_words(cube)?;
         let hop = hop_words(cube, &families)?;
+        let tos = tos_words(cube);
         let mut out = Vec::new();
         let alternatives = flags.iter().flat_map(|f| marks.iter().map(move |m| (f, m)));
         for (fam, proto) in &protos {
@@ -148,6 +150,7 @@ impl CubeWriter<'_> {
                     words.extend(f.iter().cloned());
                     words.extend(i.iter().cloned());
                     words.extend(hop.iter().cloned());
+                    words.extend(tos.iter().cloned());
                     words.extend(devices.iter().cloned());
                     words.extend(owner.iter().cloned());
                     words.extend(entry.iter().cloned());
@@ -591,6 +594,31 @@ fn hop_words(cube: &Cube, families: &Ivs) -> Result<Vec<String>, Refusal> {
         })
         .collect();
     Ok(vec![word.to_string(), list.join(",")])
+}
+
+/// The `dscp` and `ecn` words of a cube (none for a field it does not test, or whose
+/// every value it admits). sockc's fields read both IP versions' byte, so the family
+/// words (written apart) keep the cube's version.
+fn tos_words(cube: &Cube) -> Vec<String> {
+    let mut out = Vec::new();
+    for (dim, word) in [(Dim::Dscp, "dscp"), (Dim::Ecn, "ecn")] {
+        let Some(values) = cube.get(dim) else {
+            continue;
+        };
+        if values.ranges() == [(0, dim.highest())] {
+            continue;
+        }
+        let list: Vec<String> = values
+            .ranges()
+            .iter()
+            .map(|&(lo, hi)| match lo == hi {
+                true => lo.to_string(),
+                false => format!("{lo}-{hi}"),
+            })
+            .collect();
+        out.extend([word.to_string(), list.join(",")]);
+    }
+    out
 }
 
 /// ICMP type and code words.

@@ -8,6 +8,8 @@
 //! Invariant: a selector or value the import does not interpret yields an opaque match
 //! with the expression's text, never a narrower or wider test.
 
+use sockc_compiler::syntax::ipfield::Field;
+
 use crate::{
     features::Feature,
     model::{IpVersion, Key, Match, NamedSet, Rhs, SetContent, Value},
@@ -119,6 +121,10 @@ pub fn selector(words: &[&str], table_v: Option<IpVersion>) -> Option<(Key, Vec<
         ["icmpv6", "code"] => (Key::IcmpCode(IpVersion::V6), l4(58)),
         ["ip", "ttl"] => (Key::HopLimit(IpVersion::V4), nfp(IpVersion::V4)),
         ["ip6", "hoplimit"] => (Key::HopLimit(IpVersion::V6), nfp(IpVersion::V6)),
+        ["ip", "dscp"] => (Key::Dscp(IpVersion::V4), nfp(IpVersion::V4)),
+        ["ip6", "dscp"] => (Key::Dscp(IpVersion::V6), nfp(IpVersion::V6)),
+        ["ip", "ecn"] => (Key::Ecn(IpVersion::V4), nfp(IpVersion::V4)),
+        ["ip6", "ecn"] => (Key::Ecn(IpVersion::V6), nfp(IpVersion::V6)),
         _ => return None,
     })
 }
@@ -215,6 +221,9 @@ fn text_value(key: &Key, t: &str) -> Result<Value, String> {
         }
         Key::CtState => single(names::ct_state(t).ok_or_else(bad)?),
         Key::HopLimit(_) => single(values::number(t).filter(|n| *n < 256).ok_or_else(bad)?),
+        // nft's names for both are sockc's (`nft describe ip dscp`, `ip ecn`).
+        Key::Dscp(_) => single(u128::from(Field::Dscp.value(t).ok_or_else(bad)?)),
+        Key::Ecn(_) => single(u128::from(Field::Ecn.value(t).ok_or_else(bad)?)),
         Key::CtStatus => single(ct_status_bits(t)?),
         Key::CtDirection => match t {
             "original" | "0" => single(0),
@@ -499,6 +508,8 @@ fn key_type(key: &Key) -> &'static str {
         Key::Iif | Key::Oif => "iface_index",
         // nft types `ip ttl` and `ip6 hoplimit` as plain 8-bit integers.
         Key::HopLimit(_) => "integer",
+        Key::Dscp(_) => "dscp",
+        Key::Ecn(_) => "ecn",
         Key::SkUid => "uid",
         Key::SkGid => "gid",
         Key::CtStatus => "ct_status",

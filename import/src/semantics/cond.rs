@@ -87,6 +87,8 @@ fn key_base(key: &Key) -> (Cube, Option<Dim>) {
         }
         Key::CtState => (c, Some(Dim::CtState)),
         Key::HopLimit(v) => (single(c, Dim::Family, fam(*v)), Some(Dim::HopLimit)),
+        Key::Dscp(v) => (single(c, Dim::Family, fam(*v)), Some(Dim::Dscp)),
+        Key::Ecn(v) => (single(c, Dim::Family, fam(*v)), Some(Dim::Ecn)),
         Key::Iifname | Key::Oifname | Key::Iif | Key::Oif => (c, None),
         Key::SkUid => (c, Some(Dim::Uid)),
         Key::SkGid => (c, Some(Dim::Gid)),

@@ -51,6 +51,7 @@ fn frame(p: &Packet) -> Vec<u8> {
     };
     let mut spec = PacketSpec::new(src, dst, l4);
     spec.ttl = p.hop_limit;
+    spec.tos = p.tos;
     spec.build()
 }
 

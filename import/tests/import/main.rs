@@ -3,7 +3,7 @@
 //! every corpus ruleset imports at every hook and matches its goldens in
 //! `import/tests/golden/` (`SOCKC_BLESS=1` rewrites them); [`cases`] and
 //! [`netfilter`]: small rulesets showing one behaviour each ([`hop_limit`]: the TTL and
-//! hop limit from every format); [`semantics`] and
+//! hop limit from every format; [`tos`]: the DSCP and ECN likewise); [`semantics`] and
 //! [`txlate`]: the flat lists against an interpreter of the chains and the iptables
 //! project's translation pairs; [`lowering`]: the written rules against the reference
 //! evaluator; [`hostile`]: inputs built to grow without bound; [`held_out`] and
@@ -29,4 +29,5 @@ mod hostile;
 mod lowering;
 mod netfilter;
 mod semantics;
+mod tos;
 mod txlate;

@@ -36,6 +36,8 @@ pub struct IpHeader {
     pub l4: L4Fields,
     /// The IPv4 TTL or the IPv6 hop limit.
     pub ttl: u8,
+    /// The IPv4 TOS byte or the IPv6 traffic class: DSCP (top six bits) and ECN.
+    pub tos: u8,
 }
 
 /// Most IPv6 extension headers (hop-by-hop, routing, fragment, destination options,
@@ -159,6 +161,7 @@ fn decode_ipv4(p: &[u8]) -> Option<IpHeader> {
         fragment: fragment_field & 0x3fff != 0,
         l4,
         ttl: fixed[8],
+        tos: fixed[1],
     })
 }
 
@@ -179,6 +182,7 @@ fn decode_ipv6(p: &[u8]) -> Option<IpHeader> {
         fragment,
         l4,
         ttl: fixed[7],
+        tos: (fixed[0] << 4) | (fixed[1] >> 4),
     })
 }
 

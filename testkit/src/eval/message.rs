@@ -110,6 +110,7 @@ pub fn evaluate_message(
             fragment: false,
             // The socket layer has no IP header: no rule there tests it.
             ttl: 0,
+            tos: 0,
             l4: L4Fields::Ports {
                 sport: from.port(),
                 dport: to.port(),

@@ -140,6 +140,7 @@ impl Lookup {
                 fragment: false,
                 // An sk_lookup context has no IP header: no rule there tests it.
                 ttl: 0,
+                tos: 0,
                 l4: L4Fields::Ports {
                     sport: self.remote.port(),
                     dport: self.local.port(),
@@ -194,6 +195,8 @@ impl Call {
                 proto: self.proto,
                 fragment: false,
                 ttl: 0,
+                // A socket address call has no IP header: no rule there tests it.
+                tos: 0,
                 l4,
             }),
         }
@@ -567,6 +570,8 @@ fn field_value(ip: &IpHeader, field: sockc_compiler::syntax::ipfield::Field) -> 
     use sockc_compiler::syntax::ipfield::Field;
     match field {
         Field::Ttl | Field::HopLimit => u32::from(ip.ttl),
+        Field::Dscp => u32::from(ip.tos >> 2),
+        Field::Ecn => u32::from(ip.tos & 3),
     }
 }
 

@@ -290,6 +290,9 @@ pub struct PacketSpec {
     pub ether_type: Option<u16>,
     /// The IPv4 TTL or IPv6 hop limit (64 unless the text says `ttl N`).
     pub ttl: u8,
+    /// The IPv4 TOS byte or IPv6 traffic class (0 unless the text says `dscp N` or
+    /// `ecn N`, which set its top six and low two bits).
+    pub tos: u8,
 }
 
 /// The TTL or hop limit of a test packet that names none.
@@ -311,6 +314,7 @@ impl PacketSpec {
             truncate_to: None,
             ether_type: None,
             ttl: DEFAULT_TTL,
+            tos: 0,
         }
     }
 
@@ -536,7 +540,7 @@ impl PacketSpec {
                     | (self.fragment_offset & MAX_FRAGMENT_OFFSET);
                 let start = f.len();
                 f.push(0x40 | (hlen / 4) as u8);
-                f.push(0); // DSCP/ECN
+                f.push(self.tos); // DSCP/ECN
                 f.extend_from_slice(&total.to_be_bytes());
                 f.extend_from_slice(&[0, 0]); // identification
                 f.extend_from_slice(&frag.to_be_bytes());
@@ -556,7 +560,8 @@ impl PacketSpec {
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 let ext_len = self.l3_header_len() - IPV6_HLEN;
                 let payload_len = (ext_len + segment.len()) as u16; // checked by validate
-                f.extend_from_slice(&[0x60, 0, 0, 0]); // version, TC, flow label
+                                                                    // version, traffic class (DSCP/ECN), flow label
+                f.extend_from_slice(&[0x60 | self.tos >> 4, self.tos << 4, 0, 0]);
                 f.extend_from_slice(&payload_len.to_be_bytes());
                 f.push(self.ipv6_ext.first().map_or(proto, |e| e.number()));
                 f.push(self.ttl); // hop limit
@@ -782,6 +787,12 @@ impl fmt::Display for PacketSpec {
         }
         if self.ttl != DEFAULT_TTL {
             write!(f, " ttl {}", self.ttl)?;
+        }
+        if self.tos >> 2 != 0 {
+            write!(f, " dscp {}", self.tos >> 2)?;
+        }
+        if self.tos & 3 != 0 {
+            write!(f, " ecn {}", self.tos & 3)?;
         }
         if let Some(n) = self.truncate_to {
             write!(f, " len {n}")?;

@@ -369,7 +369,7 @@ impl Parser<'_> {
             || (kind != Kind::Arp
                 && matches!(
                     word,
-                    "ipopts" | "ext" | "frag" | "mf" | "payload" | "ether" | "ttl"
+                    "ipopts" | "ext" | "frag" | "mf" | "payload" | "ether" | "ttl" | "dscp" | "ecn"
                 ))
             || (is_icmp && matches!(word, "type" | "code"));
         if known {
@@ -378,13 +378,13 @@ impl Parser<'_> {
         let msg = match kind {
             Kind::Tcp => {
                 "unknown TCP flag or option (flags: fin syn rst psh ack urg ece cwr; \
-                          options: vlan ipopts ext frag mf payload ttl len)"
+                          options: vlan ipopts ext frag mf payload ttl dscp ecn len)"
             }
             Kind::Icmp | Kind::Icmpv6 => {
-                "unknown option (expected type, code, vlan, ipopts, ext, frag, mf, payload, ttl or len)"
+                "unknown option (expected type, code, vlan, ipopts, ext, frag, mf, payload, ttl, dscp, ecn or len)"
             }
             Kind::Arp => "unknown option (expected vlan or len)",
-            _ => "unknown option (expected vlan, ipopts, ext, frag, mf, payload, ether, ttl or len)",
+            _ => "unknown option (expected vlan, ipopts, ext, frag, mf, payload, ether, ttl, dscp, ecn or len)",
         };
         Err(self.err_at(tok, msg))
     }
@@ -441,6 +441,11 @@ impl Parser<'_> {
                 spec.ether_type = Some(self.number("EtherType", u64::from(u16::MAX))? as u16)
             }
             "ttl" => spec.ttl = self.number("TTL or hop limit", u64::from(u8::MAX))? as u8,
+            "dscp" => {
+                let d = self.number("DSCP", 63)? as u8;
+                spec.tos = (spec.tos & 3) | d << 2;
+            }
+            "ecn" => spec.tos = (spec.tos & !3) | self.number("ECN", 3)? as u8,
             "len" => {
                 spec.truncate_to = Some(self.number("frame length", usize::MAX as u64)? as usize)
             }

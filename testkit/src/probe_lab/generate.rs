@@ -2,7 +2,9 @@
 //! the addresses just below, at, and just above each end, as source and as
 //! destination; for every port range the same four ports, as destination port of TCP
 //! and UDP and as source port; every ICMP and ICMPv6 type (and the next type up), at
-//! the default hop limit and at each interesting one; replies and related ICMP errors
+//! the default hop limit and at each interesting one (half of every kind with a TOS
+//! byte the ruleset names or one next to it, when it names any); replies and related
+//! ICMP errors
 //! for connections the inside opened; then seeded random probes, half their fields
 //! drawn from the interesting values. The fields a boundary probe does not fix are
 //! random too. Invariant: the same values and the same [`Generator`] give the same
@@ -260,7 +262,24 @@ impl Maker<'_> {
         while dst == src || !usable(dst) {
             dst = self.address(v6);
         }
-        Probe::new(path, Origin::New, PacketSpec::new(src, dst, l4))
+        let mut packet = PacketSpec::new(src, dst, l4);
+        // A ruleset that names no TOS byte draws nothing here: its probes stay the
+        // same whatever this adds.
+        if !self.values.tos.is_empty() && self.chance(50) {
+            packet.tos = self.tos();
+        }
+        Probe::new(path, Origin::New, packet)
+    }
+
+    /// A TOS byte: one the ruleset names, its DSCP's neighbour, or one with another ECN.
+    fn tos(&mut self) -> u8 {
+        let t = self.values.tos[self.below(self.values.tos.len())];
+        match self.below(4) {
+            0 => t.wrapping_add(4),
+            1 => t.wrapping_sub(4),
+            2 => (t & !3) | self.below(4) as u8,
+            _ => t,
+        }
     }
 
     fn boundary_probes(&mut self) -> Vec<Probe> {

@@ -1,9 +1,10 @@
 //! The values of a ruleset worth probing at: address ranges (prefixes, hosts,
-//! intervals), port ranges, ICMP and ICMPv6 types, hop limits. An importer that has
-//! the ruleset as data fills an [`Interesting`] exactly; until then
-//! [`Interesting::scan`] finds them in a ruleset's text — `iptables-save` options
-//! (`-s`, `--dport`, `--dports 34,35:39`, `--icmp-type`, `--hl-eq`), nft text
-//! (`saddr`, `dport { 22, 80-83 }`, `icmpv6 type { … }`, set elements, `hoplimit`)
+//! intervals), port ranges, ICMP and ICMPv6 types, hop limits, TOS bytes (DSCP and
+//! ECN). An importer that has the ruleset as data fills an [`Interesting`] exactly;
+//! until then [`Interesting::scan`] finds them in a ruleset's text — `iptables-save`
+//! options (`-s`, `--dport`, `--dports 34,35:39`, `--icmp-type`, `--hl-eq`, `--dscp`,
+//! `--tos`, `--ecn-ip-ect`), nft text (`saddr`, `dport { 22, 80-83 }`, `icmpv6 type {
+//! … }`, set elements, `hoplimit`, `dscp { ef, cs1 }`, `ecn ce`)
 //! and nft JSON (`match` expressions on payload fields, `prefix`, `range`, `set`).
 //! It is a scan, not a parser: it may find a value no rule tests or miss one, which
 //! changes which probes are made but never what a probe's verdict is. Invariant: the
@@ -12,6 +13,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde_json::Value;
+use sockc_compiler::syntax::ipfield::Field;
 
 /// Values a ruleset tests, each an inclusive range (a single value is `(v, v)`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,6 +24,8 @@ pub struct Interesting {
     pub icmp_types: Vec<u8>,
     pub icmpv6_types: Vec<u8>,
     pub hop_limits: Vec<u8>,
+    /// TOS bytes (DSCP << 2 | ECN) a rule names: a DSCP with ECN 0, an ECN with DSCP 0.
+    pub tos: Vec<u8>,
 }
 
 /// ICMP type names as iptables and nft print them.
@@ -99,6 +103,25 @@ impl Interesting {
         tidy(&mut self.icmp_types);
         tidy(&mut self.icmpv6_types);
         tidy(&mut self.hop_limits);
+        tidy(&mut self.tos);
+    }
+
+    /// Adds the TOS byte of a DSCP or ECN value (a number, `0x` hex, or a name), if
+    /// `word` is one; `-` ranges give both ends.
+    fn add_tos(&mut self, field: Field, word: &str) -> bool {
+        let shift = if field == Field::Dscp { 2 } else { 0 };
+        let ends: Vec<&str> = match word.split_once('-').filter(|_| word != "not-ect") {
+            Some((a, b)) => vec![a, b],
+            None => vec![word],
+        };
+        let values: Option<Vec<u32>> = ends
+            .iter()
+            .map(|w| field.value(&w.to_ascii_lowercase()))
+            .collect();
+        let Some(values) = values else { return false };
+        self.tos
+            .extend(values.into_iter().map(|v| (v << shift) as u8));
+        true
     }
 
     /// Adds an address, a prefix (`a/len`) or an interval (`a-b`), if `word` is one.
@@ -186,6 +209,26 @@ impl Interesting {
                         self.hop_limits.push(h);
                     }
                 }
+                "dscp" | "ecn" | "--dscp" | "--dscp-class" | "--ecn-ip-ect" => {
+                    let field = if w.contains("dscp") {
+                        Field::Dscp
+                    } else {
+                        Field::Ecn
+                    };
+                    words[i + 1..]
+                        .iter()
+                        .skip_while(|w| matches!(**w, "!=" | "==" | "!"))
+                        .take_while(|w| self.add_tos(field, w))
+                        .count();
+                }
+                "--tos" => {
+                    // `VALUE/MASK`: the value is a byte the rule matches.
+                    let v = after(1).split('/').next().unwrap_or_default();
+                    let v = v.strip_prefix("0x").map(|h| u8::from_str_radix(h, 16));
+                    if let Some(Ok(t)) = v {
+                        self.tos.push(t);
+                    }
+                }
                 _ => {
                     if !self.add_address(w) {
                         self.scan_icmp_word(&words, i, v6_line);
@@ -236,6 +279,15 @@ impl Interesting {
     fn scan_json(&mut self, v: &Value, field: Option<(&str, bool)>) {
         match v {
             Value::String(s) => {
+                if let Some(("dscp" | "ecn", _)) = field {
+                    let f = if field.is_some_and(|f| f.0 == "dscp") {
+                        Field::Dscp
+                    } else {
+                        Field::Ecn
+                    };
+                    self.add_tos(f, s);
+                    return;
+                }
                 let icmp = match field {
                     Some(("type", v6)) => icmp_type(s, v6).map(|t| (t, v6)),
                     _ => None,
@@ -301,6 +353,10 @@ impl Interesting {
                     self.hop_limits.push(h);
                 }
             }
+            Some((f @ ("dscp" | "ecn"), _)) => {
+                let f = if f == "dscp" { Field::Dscp } else { Field::Ecn };
+                self.add_tos(f, &n.to_string());
+            }
             _ => {}
         }
     }
@@ -322,6 +378,25 @@ fn match_field(left: &Value) -> Option<(String, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dscp_ecn_and_tos_give_tos_bytes() {
+        let i = Interesting::scan(
+            "-A INPUT -m dscp --dscp 0x2e -j ACCEPT\n\
+             -A INPUT -m dscp ! --dscp-class AF41 -j DROP\n\
+             -A INPUT -m tos --tos 0x10/0x3f -j DROP\n\
+             -A INPUT -m ecn --ecn-ip-ect 3 -j DROP\n\
+             \t\tip dscp { cs1, 0x30-0x3f } ip ecn not-ect drop\n",
+        );
+        assert_eq!(
+            i.tos,
+            vec![0, 3, 0x10, 32, 34 << 2, 46 << 2, 48 << 2, 63 << 2]
+        );
+        let j = Interesting::scan(
+            r#"{"nftables": [{"rule": {"expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "dscp"}}, "right": {"set": ["af41", 10]}}}, {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "ecn"}}, "right": "ce"}}]}}]}"#,
+        );
+        assert_eq!(j.tos, vec![3, 10 << 2, 34 << 2]);
+    }
 
     #[test]
     fn iptables_options_give_addresses_ports_types_and_hop_limits() {

@@ -1,11 +1,10 @@
-//! IP header field tests (`ttl`, `hoplimit`) in the kernel and in the evaluator: one
-//! program at XDP, TC ingress, TC egress, the netfilter input hook and cgroup ingress
-//! and egress, a table of
-//! packets around the values the rules name (each operator, ranges, lists, both
-//! families, behind IPv4 options, IPv6 extension headers and a VLAN tag, and a
-//! non-first fragment), and for each packet the rule the table names must decide in
-//! `BPF_PROG_TEST_RUN` and in the reference evaluator alike, with the same `count`
-//! rules on the way.
+//! IP header field tests (`ttl`, `hoplimit`; `dscp`, `ecn`) in the kernel and in the
+//! evaluator: for each family of fields one program at XDP, TC ingress, TC egress, the
+//! netfilter input hook and cgroup ingress and egress, a table of packets around the
+//! values the rules name (each operator, ranges, lists, names, both families, behind
+//! IPv4 options, IPv6 extension headers and a VLAN tag, and a non-first fragment), and
+//! for each packet the rule the table names must decide in `BPF_PROG_TEST_RUN` and in
+//! the reference evaluator alike, with the same `count` rules on the way.
 
 use sockc_compiler::{hooks::HookKind, syntax::ast::Verdict, Options};
 use sockc_testkit::{
@@ -30,6 +29,179 @@ HOOK {
     default allow
 }
 ";
+
+/// `dscp` and `ecn`: one field for both families, read from the IPv4 TOS byte and the
+/// IPv6 traffic class (which straddles the header's first two bytes).
+const TOS_RULES: &str = "\
+HOOK {
+    count ecn ce
+    allow dscp ef udp to *:5060
+    drop dscp cs1 tcp to *:80
+    drop ecn ce dscp != 0
+    allow ip6 dscp af41-af43
+    drop dscp > 47
+    drop ecn 1-2 tcp to *:443
+    allow dscp 0 tcp to *:443
+    drop ip4 dscp 10,12,14
+    default allow
+}
+";
+
+fn tos_cases(netfilter: bool) -> Vec<Case> {
+    let ce = &["count ecn ce"];
+    let mut t = vec![
+        c(
+            "udp 10.0.0.1:1 -> 10.0.0.2:5060 dscp 46",
+            V::Allow,
+            "allow dscp ef udp to *:5060",
+            &[],
+        ),
+        c(
+            "udp [2001:db8::1]:1 -> [2001:db8::2]:5060 dscp 46 ecn 3",
+            V::Allow,
+            "allow dscp ef udp to *:5060",
+            ce,
+        ),
+        c(
+            "udp 10.0.0.1:1 -> 10.0.0.2:5060 dscp 45",
+            V::Allow,
+            "default",
+            &[],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:80 dscp 8",
+            V::Drop,
+            "drop dscp cs1 tcp to *:80",
+            &[],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:80 dscp 8 ipopts 3",
+            V::Drop,
+            "drop dscp cs1 tcp to *:80",
+            &[],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:80 dscp 9",
+            V::Allow,
+            "default",
+            &[],
+        ),
+        c(
+            "tcp [2001:db8::1]:1 -> [2001:db8::2]:80 dscp 8 ext hbh,dst",
+            V::Drop,
+            "drop dscp cs1 tcp to *:80",
+            &[],
+        ),
+        // A non-first fragment has its DSCP but no ports.
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:80 dscp 8 frag 8",
+            V::Allow,
+            "default",
+            &[],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 dscp 1 ecn 3",
+            V::Drop,
+            "drop ecn ce dscp != 0",
+            ce,
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 ecn 3",
+            V::Allow,
+            "default",
+            ce,
+        ),
+        c(
+            "tcp [2001:db8::1]:1 -> [2001:db8::2]:22 dscp 63 ecn 3",
+            V::Drop,
+            "drop ecn ce dscp != 0",
+            ce,
+        ),
+        c(
+            "tcp [2001:db8::1]:1 -> [2001:db8::2]:22 dscp 36",
+            V::Allow,
+            "allow ip6 dscp af41-af43",
+            &[],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 dscp 36",
+            V::Allow,
+            "default",
+            &[],
+        ),
+        c(
+            "tcp [2001:db8::1]:1 -> [2001:db8::2]:22 dscp 63",
+            V::Drop,
+            "drop dscp > 47",
+            &[],
+        ),
+        c(
+            "tcp [2001:db8::1]:1 -> [2001:db8::2]:22 dscp 48 ecn 1 ext fh",
+            V::Drop,
+            "drop dscp > 47",
+            &[],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 dscp 47 ecn 2",
+            V::Allow,
+            "default",
+            &[],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:443 ecn 1",
+            V::Drop,
+            "drop ecn 1-2 tcp to *:443",
+            &[],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:443 dscp 8 ecn 2",
+            V::Drop,
+            "drop ecn 1-2 tcp to *:443",
+            &[],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:443",
+            V::Allow,
+            "allow dscp 0 tcp to *:443",
+            &[],
+        ),
+        c(
+            "tcp [2001:db8::1]:1 -> [2001:db8::2]:443 ecn 3",
+            V::Allow,
+            "allow dscp 0 tcp to *:443",
+            ce,
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:443 dscp 2",
+            V::Allow,
+            "default",
+            &[],
+        ),
+        c(
+            "udp 10.0.0.1:1 -> 10.0.0.2:53 dscp 12",
+            V::Drop,
+            "drop ip4 dscp 10,12,14",
+            &[],
+        ),
+        c(
+            "udp [2001:db8::1]:1 -> [2001:db8::2]:53 dscp 12",
+            V::Allow,
+            "default",
+            &[],
+        ),
+    ];
+    if !netfilter {
+        t.push(c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:80 dscp 8 vlan 5",
+            V::Drop,
+            "drop dscp cs1 tcp to *:80",
+            &[],
+        ));
+        // A frame that is not IP has no DSCP, not a DSCP of 0.
+        t.push(c("arp 10.0.0.1 -> 10.0.0.2", V::Allow, "default", &[]));
+    }
+    t
+}
 
 const V4_SSH: &str = "tcp 10.0.0.1:1 -> 10.0.0.2:22";
 
@@ -184,29 +356,30 @@ fn evaluator_agrees(c: &sockc_compiler::Compiled, cases: &[Case]) {
     }
 }
 
-#[test]
-fn ttl_and_hop_limit_decide_alike_in_the_kernel_and_the_evaluator() {
-    if !kernel() {
-        return;
-    }
-    for (head, kind) in [
-        ("xdp on lo", HookKind::Xdp),
-        ("tc ingress on lo", HookKind::TcIngress),
-        ("tc egress on lo", HookKind::TcEgress),
-        ("netfilter input priority 10", HookKind::NfInput),
-        (
-            "cgroup ingress \"/sys/fs/cgroup/app\"",
-            HookKind::CgroupIngress,
-        ),
-        (
-            "cgroup egress \"/sys/fs/cgroup/app\"",
-            HookKind::CgroupEgress,
-        ),
-    ] {
-        let src = RULES.replace("HOOK", head);
+/// The hooks each table runs at, and whether their programs see the packet from its
+/// network header on (no Ethernet header, no tag).
+const HOOKS: [(&str, HookKind); 6] = [
+    ("xdp on lo", HookKind::Xdp),
+    ("tc ingress on lo", HookKind::TcIngress),
+    ("tc egress on lo", HookKind::TcEgress),
+    ("netfilter input priority 10", HookKind::NfInput),
+    (
+        "cgroup ingress \"/sys/fs/cgroup/app\"",
+        HookKind::CgroupIngress,
+    ),
+    (
+        "cgroup egress \"/sys/fs/cgroup/app\"",
+        HookKind::CgroupEgress,
+    ),
+];
+
+/// `rules` (with `HOOK` for the block's head) at every hook of [`HOOKS`]: the
+/// evaluator and the kernel decide `cases(network_start)` as the table says.
+fn run_at_every_hook(rules: &str, cases: fn(bool) -> Vec<Case>) {
+    for (head, kind) in HOOKS {
+        let src = rules.replace("HOOK", head);
         let (compiled, diags) = sockc_compiler::compile(&src, &Options::default());
         let compiled = compiled.unwrap_or_else(|| panic!("{diags:#?}"));
-        // Netfilter and cgroup programs see the packet from its network header on.
         let network_start = match sockc_compiler::hooks::spec(kind).context {
             sockc_compiler::hooks::Context::Packet(c) => c.protocol.is_some(),
             _ => true,
@@ -216,4 +389,20 @@ fn ttl_and_hop_limit_decide_alike_in_the_kernel_and_the_evaluator() {
         let obj = load(&compiled, head);
         run_table(&obj, kind, &cases);
     }
+}
+
+#[test]
+fn ttl_and_hop_limit_decide_alike_in_the_kernel_and_the_evaluator() {
+    if !kernel() {
+        return;
+    }
+    run_at_every_hook(RULES, cases);
+}
+
+#[test]
+fn dscp_and_ecn_decide_alike_in_the_kernel_and_the_evaluator() {
+    if !kernel() {
+        return;
+    }
+    run_at_every_hook(TOS_RULES, tos_cases);
 }

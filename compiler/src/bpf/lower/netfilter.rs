@@ -25,7 +25,7 @@ pub(crate) fn lower(
     emit_prologue(
         &mut b,
         super::packet::uses_sets(prog),
-        super::packet::tests_hop_limit(prog),
+        super::packet::header_copies(prog),
     );
     rules::emit(b, module, prog, spec, sizing, &mut rules::NoRedirect)
 }

@@ -7,6 +7,7 @@ use super::{reject, rules, LowerError};
 use crate::{
     bpf::{
         buffer::{Code, CodeBuffer},
+        header::Copies,
         maps::Sizing,
         packet::emit_prologue,
     },
@@ -32,16 +33,16 @@ pub(crate) fn lower(
         .rules
         .iter()
         .any(|r| r.m.ct.is_some() || matches!(r.action, crate::ir::Action::Reject(_)));
-    let hop_limit = tests_hop_limit(prog);
-    emit_prologue(&mut b, &ctx, uses_sets(prog), frames, l4_offset, hop_limit);
+    let copies = header_copies(prog);
+    emit_prologue(&mut b, &ctx, uses_sets(prog), frames, l4_offset, copies);
     let mut answer = reject::Answer::new(&mut b, prog, spec, ctx, module.answers_limited_in(prog));
     rules::emit(b, module, prog, spec, sizing, &mut answer)
 }
 
-/// Whether any rule tests `ttl` or `hoplimit` (the prologue then copies the field
-/// into the flow record).
-pub(super) fn tests_hop_limit(prog: &Program) -> bool {
-    prog.rules.iter().any(|r| !r.m.fields.is_empty())
+/// The IP header fields the rules test (`ttl`, `dscp`, ...), which the prologue then
+/// copies into the flow record.
+pub(super) fn header_copies(prog: &Program) -> Copies {
+    Copies::of(prog.rules.iter().flat_map(|r| &r.m.fields))
 }
 
 /// Whether any rule looks an address up in a set (the prologue then writes the LPM
@@ -75,7 +76,7 @@ mod tests {
                     uses_sets,
                     true,
                     true,
-                    true,
+                    Copies::ALL,
                 );
                 let end = b.new_label();
                 b.bind(end);

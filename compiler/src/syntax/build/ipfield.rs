@@ -1,5 +1,6 @@
-//! A rule's IP header field test built: `ttl [OP] V[,V...]`, `hoplimit ...`
-//! (`syntax::ipfield` says what they mean).
+//! A rule's IP header field test built: `ttl [OP] V[,V...]`, `hoplimit ...`,
+//! `dscp ...`, `ecn ...` (`syntax::ipfield` says what they mean; a value is a number,
+//! decimal or `0x` hexadecimal, or a name the field has).
 //!
 //! Invariant: a value past the field's bounds, a range written high to low, an order
 //! operator (`<`, `>`, ...) with more than one plain number, or a test no value passes
@@ -62,18 +63,18 @@ impl Builder {
         Some(Match::IpField(t, sp))
     }
 
-    /// `N` or `N-M`, within the field's bounds.
+    /// `N` or `N-M` (numbers or names), within the field's bounds.
     fn field_range(&mut self, p: &Pair<'_, Rule>, field: Field) -> Option<(u32, u32)> {
         let text = p.as_str();
         let max = field.max();
-        let num = |s: &str| s.parse::<u64>().ok().filter(|n| *n <= u64::from(max));
-        let (lo, hi) = match text.split_once('-') {
+        let num = |s: &str| field.value(s);
+        let (lo, hi) = match text.split_once('-').filter(|_| text != "not-ect") {
             Some((a, b)) => (num(a), num(b)),
             None => (num(text), num(text)),
         };
         let sp = self.span(p);
         match (lo, hi) {
-            (Some(lo), Some(hi)) if lo <= hi => Some((lo as u32, hi as u32)),
+            (Some(lo), Some(hi)) if lo <= hi => Some((lo, hi)),
             (Some(_), Some(_)) => {
                 self.err(
                     Code::OutOfRange,
@@ -83,12 +84,26 @@ impl Builder {
                 );
                 None
             }
-            _ => {
+            _ if field.names().is_empty() => {
                 self.err(
                     Code::OutOfRange,
                     format!("{} `{text}` is out of range (0 to {max})", field.name()),
                     sp,
                     "out of range",
+                );
+                None
+            }
+            _ => {
+                let names: Vec<&str> = field.names().iter().map(|n| n.0).collect();
+                self.err(
+                    Code::OutOfRange,
+                    format!(
+                        "{} `{text}` is neither a number from 0 to {max} nor one of its names ({})",
+                        field.name(),
+                        names.join(", ")
+                    ),
+                    sp,
+                    "not a value of this field",
                 );
                 None
             }
