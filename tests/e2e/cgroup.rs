@@ -362,45 +362,10 @@ fn kill_at_every_step_of_cgroup_apply_reapply_and_flush_converges() {
         (old.as_path(), (true, false, 1)),
         (new.as_path(), (false, true, 2)),
     ];
-    let (apply_old, apply_new) = (
-        lab.apply_args(&old, &lab.name, &[]),
-        lab.apply_args(&new, &lab.name, &[]),
-    );
-    let flush = ["flush", "--name", &lab.name, "--bpffs", BPFFS];
-    let mut killed = 0;
-    let first = fault_steps(&apply_old);
-    sockc(&flush).ok();
-    for n in 1..=first {
-        kill_at(&apply_old, n);
-        check_truth(
-            &cg,
-            &lab,
-            &files,
-            &format!("first apply killed at step {n}"),
-        );
-        lab.apply_ok(&old);
-        sockc(&flush).ok();
-        killed += 1;
-    }
-    lab.apply_ok(&old);
-    let again = fault_steps(&apply_new);
-    for n in 1..=again {
-        lab.apply_ok(&old);
-        kill_at(&apply_new, n);
-        check_truth(&cg, &lab, &files, &format!("re-apply killed at step {n}"));
-        lab.apply_ok(&new);
-        lab.status_attached();
-        killed += 1;
-    }
-    lab.apply_ok(&new);
-    let out = fault_steps(&flush);
-    for n in 1..=out {
-        lab.apply_ok(&new);
-        kill_at(&flush, n);
-        check_truth(&cg, &lab, &files, &format!("flush killed at step {n}"));
-        sockc(&flush);
-        killed += 1;
-    }
+    let [first, again, out] = kill_at_every_step(&lab, &old, &new, |when| {
+        check_truth(&cg, &lab, &files, when)
+    });
+    let killed = first + again + out;
     assert_eq!(cgroup_programs(&cg.path), 0);
     println!("killed {killed} times (first apply {first}, re-apply {again}, flush {out} steps)");
 }
@@ -413,6 +378,49 @@ fn sockc_env(args: &[&str], env: &[(&str, &str)]) -> netns::Run {
         cmd.env(k, v);
     }
     netns::run(&mut cmd)
+}
+
+/// `kill -9` of sockc at every fault point of a first apply of `old`, a re-apply of
+/// `new` over it and a flush of the install, calling `check` (with the step killed)
+/// after each kill and bringing the install back to the state the next kill starts
+/// from; the number of steps of each of the three.
+pub(crate) fn kill_at_every_step(
+    lab: &Lab,
+    old: &std::path::Path,
+    new: &std::path::Path,
+    check: impl Fn(&str),
+) -> [usize; 3] {
+    let (apply_old, apply_new) = (
+        lab.apply_args(old, &lab.name, &[]),
+        lab.apply_args(new, &lab.name, &[]),
+    );
+    let flush = ["flush", "--name", &lab.name, "--bpffs", BPFFS];
+    let first = fault_steps(&apply_old);
+    sockc(&flush).ok();
+    for n in 1..=first {
+        kill_at(&apply_old, n);
+        check(&format!("first apply killed at step {n}"));
+        lab.apply_ok(old);
+        sockc(&flush).ok();
+    }
+    lab.apply_ok(old);
+    let again = fault_steps(&apply_new);
+    for n in 1..=again {
+        lab.apply_ok(old);
+        kill_at(&apply_new, n);
+        check(&format!("re-apply killed at step {n}"));
+        lab.apply_ok(new);
+        lab.status_attached();
+    }
+    lab.apply_ok(new);
+    let out = fault_steps(&flush);
+    for n in 1..=out {
+        lab.apply_ok(new);
+        kill_at(&flush, n);
+        check(&format!("flush killed at step {n}"));
+        sockc(&flush);
+    }
+    [first, again, out]
 }
 
 /// The fault points a command passes (`SOCKC_FAULT_TRACE`).

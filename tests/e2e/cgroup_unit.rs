@@ -21,6 +21,7 @@ use std::{
     process::Command,
 };
 
+use crate::cgroup::{fault_steps, kill_at};
 use crate::common;
 use crate::netns;
 use crate::sockmap::peer::Peer;
@@ -324,31 +325,11 @@ fn kill_at_every_step_keeps_the_units_pin_on_the_program_in_force() {
             "{when}: the pin follows the link"
         );
     };
-    let steps = |args: &[&str]| {
-        let r = netns::run(
-            Command::new(netns::sockc_bin())
-                .args(args)
-                .env("SOCKC_FAULT_TRACE", "1"),
-        )
-        .ok();
-        r.stderr
-            .lines()
-            .filter(|l| l.starts_with("fault point "))
-            .count()
-    };
-    let kill_at = |args: &[&str], n: usize| {
-        let r = netns::run(
-            Command::new(netns::sockc_bin())
-                .args(args)
-                .env("SOCKC_FAULT_KILL_AT", n.to_string()),
-        );
-        assert_eq!(r.code, -1, "killed at {n}:\n{r}");
-    };
     let (apply_old, apply_new) = (
         lab.apply_args(&old, &lab.name, &[]),
         lab.apply_args(&new, &lab.name, &[]),
     );
-    let first = steps(&apply_old);
+    let first = fault_steps(&apply_old);
     sockc(&flush).ok();
     for n in 1..=first {
         kill_at(&apply_old, n);
@@ -357,14 +338,14 @@ fn kill_at_every_step_keeps_the_units_pin_on_the_program_in_force() {
         sockc(&flush);
     }
     lab.apply_ok(&old);
-    let again = steps(&apply_new);
+    let again = fault_steps(&apply_new);
     for n in 1..=again {
         lab.apply_ok(&old);
         kill_at(&apply_new, n);
         check(&format!("re-apply killed at step {n}"));
     }
     lab.apply_ok(&new);
-    let out = steps(&flush);
+    let out = fault_steps(&flush);
     for n in 1..=out {
         lab.apply_ok(&new);
         kill_at(&flush, n);

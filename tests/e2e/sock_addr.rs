@@ -24,7 +24,7 @@ use sockc_testkit::{
     rng::Rng,
 };
 
-use crate::cgroup::{fault_steps, kill_at};
+use crate::cgroup::kill_at_every_step;
 use crate::common;
 use crate::netns;
 use crate::sockmap::peer::Peer;
@@ -286,45 +286,10 @@ fn kill_at_every_step_of_socket_call_apply_reapply_and_flush_converges() {
         (old.as_path(), (true, false, 2)),
         (new.as_path(), (false, true, 6)),
     ];
-    let (apply_old, apply_new) = (
-        lab.apply_args(&old, &lab.name, &[]),
-        lab.apply_args(&new, &lab.name, &[]),
-    );
-    let flush = ["flush", "--name", &lab.name, "--bpffs", BPFFS];
-    let mut killed = 0;
-    let first = fault_steps(&apply_old);
-    sockc(&flush).ok();
-    for n in 1..=first {
-        kill_at(&apply_old, n);
-        check_truth(
-            &cg,
-            &lab,
-            &files,
-            &format!("first apply killed at step {n}"),
-        );
-        lab.apply_ok(&old);
-        sockc(&flush).ok();
-        killed += 1;
-    }
-    lab.apply_ok(&old);
-    let again = fault_steps(&apply_new);
-    for n in 1..=again {
-        lab.apply_ok(&old);
-        kill_at(&apply_new, n);
-        check_truth(&cg, &lab, &files, &format!("re-apply killed at step {n}"));
-        lab.apply_ok(&new);
-        lab.status_attached();
-        killed += 1;
-    }
-    lab.apply_ok(&new);
-    let out = fault_steps(&flush);
-    for n in 1..=out {
-        lab.apply_ok(&new);
-        kill_at(&flush, n);
-        check_truth(&cg, &lab, &files, &format!("flush killed at step {n}"));
-        sockc(&flush);
-        killed += 1;
-    }
+    let [first, again, out] = kill_at_every_step(&lab, &old, &new, |when| {
+        check_truth(&cg, &lab, &files, when)
+    });
+    let killed = first + again + out;
     assert_eq!(sock_addr_programs(&cg.path), 0);
     println!("killed {killed} times (first apply {first}, re-apply {again}, flush {out} steps)");
 }
