@@ -585,15 +585,17 @@ fn hop_words(cube: &Cube, families: &Ivs) -> Result<Vec<String>, Refusal> {
             ))
         }
     };
-    let list: Vec<String> = values
+    Ok(vec![word.to_string(), value_list(values)])
+}
+
+/// A field's values and ranges as one list of the language (`1,5-9`).
+fn value_list(values: &Ivs) -> String {
+    let items: Vec<String> = values
         .ranges()
         .iter()
-        .map(|&(lo, hi)| match lo == hi {
-            true => lo.to_string(),
-            false => format!("{lo}-{hi}"),
-        })
+        .map(|&(lo, hi)| port_range(lo, hi))
         .collect();
-    Ok(vec![word.to_string(), list.join(",")])
+    items.join(",")
 }
 
 /// The `dscp` and `ecn` words of a cube (none for a field it does not test, or whose
@@ -608,15 +610,7 @@ fn tos_words(cube: &Cube) -> Vec<String> {
         if values.ranges() == [(0, dim.highest())] {
             continue;
         }
-        let list: Vec<String> = values
-            .ranges()
-            .iter()
-            .map(|&(lo, hi)| match lo == hi {
-                true => lo.to_string(),
-                false => format!("{lo}-{hi}"),
-            })
-            .collect();
-        out.extend([word.to_string(), list.join(",")]);
+        out.extend([word.to_string(), value_list(values)]);
     }
     out
 }
