@@ -77,14 +77,34 @@ pub fn load<'m>(
     };
     // As aya does: no log on success (a full log costs more than the verification),
     // a second load with the log when the first fails.
-    attempt(&mut []).or_else(|_| {
+    attempt(&mut []).or_else(|first| {
         let mut log = vec![0u8; LOG_SIZE];
-        attempt(&mut log).map_err(|io_error| RawLoadError::Load {
-            io_error,
-            log: String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)])
-                .into_owned(),
-        })
+        let with_log = attempt(&mut log);
+        let log = String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)])
+            .into_owned();
+        answer_after_failure(first, with_log, log)
     })
+}
+
+/// What a load that failed without a log gives after the second load, with the log:
+/// that load's program when it succeeded (the first failure was the machine's, such
+/// as `ENOMEM` under memory pressure, not the program's); otherwise the kernel's
+/// answer to the first load when the second failed only because its log overflowed
+/// (`ENOSPC` comes from the log alone, the verdict was the first load's), the
+/// second's otherwise.
+fn answer_after_failure(
+    first: std::io::Error,
+    with_log: std::io::Result<OwnedFd>,
+    log: String,
+) -> Result<OwnedFd, RawLoadError> {
+    match with_log {
+        Ok(fd) => Ok(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => Err(RawLoadError::Load {
+            io_error: first,
+            log,
+        }),
+        Err(io_error) => Err(RawLoadError::Load { io_error, log }),
+    }
 }
 
 /// Runs `load` again when the verifier gave up with `EAGAIN`: it stops at any pending
@@ -185,6 +205,23 @@ mod tests {
             refused(libc::EACCES)
         });
         assert!(r.is_err() && calls == 1);
+    }
+
+    #[test]
+    fn a_log_that_overflowed_keeps_the_first_loads_answer() {
+        let errno = |e: &RawLoadError| match e {
+            RawLoadError::Load { io_error, .. } => io_error.raw_os_error(),
+            _ => None,
+        };
+        let first = || std::io::Error::from_raw_os_error(libc::ENOMEM);
+        let overflowed = Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        let e = answer_after_failure(first(), overflowed, "processed 9 insns".into());
+        assert_eq!(errno(&e.unwrap_err()), Some(libc::ENOMEM));
+        let refused = Err(std::io::Error::from_raw_os_error(libc::EACCES));
+        let e = answer_after_failure(first(), refused, "R1 invalid mem access".into());
+        assert_eq!(errno(&e.unwrap_err()), Some(libc::EACCES));
+        let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+        assert!(answer_after_failure(first(), Ok(fd), String::new()).is_ok());
     }
 
     #[test]
