@@ -31,25 +31,35 @@ use crate::sockmap::peer::Peer;
 
 use netns::{sockc, Cgroup, Lab, BPFFS};
 
-fn addr(s: &str) -> SocketAddr {
+pub(crate) fn addr(s: &str) -> SocketAddr {
     s.parse().expect("address")
 }
 
 /// Whether the call `call PROTO ADDR` from `peer` failed with `EPERM` (any other
 /// answer, `ok` or another errno, is the kernel going on with the call).
 #[track_caller]
-fn refused(peer: &mut Peer, call: &str, proto: &str, to: &str) -> bool {
+pub(crate) fn refused(peer: &mut Peer, call: &str, proto: &str, to: &str) -> bool {
+    call_answer(peer, call, proto, to).0
+}
+
+/// [`refused`], and where a connect's socket is connected to when `getpeername()`
+/// already says (a UDP socket's; `ok PEER`).
+#[track_caller]
+fn call_answer(peer: &mut Peer, call: &str, proto: &str, to: &str) -> (bool, Option<SocketAddr>) {
     let out = peer.cmd(&format!("call {call} {proto} {to}"));
     assert!(
-        out == "ok" || out.starts_with("error "),
+        out == "ok" || out.starts_with("ok ") || out.starts_with("error "),
         "{call} {proto} {to}: {out}"
     );
-    out.starts_with("error 1 ")
+    let connected = out
+        .strip_prefix("ok ")
+        .map(|a| a.parse().expect("peer address"));
+    (out.starts_with("error 1 "), connected)
 }
 
 /// Calls counted by the rule `text` of the `hook` program, in `stats --json`.
 #[track_caller]
-fn counted(stats: &Value, hook: &str, text: &str) -> u64 {
+pub(crate) fn counted(stats: &Value, hook: &str, text: &str) -> u64 {
     let hits: Vec<&Value> = stats["rules"]
         .as_array()
         .expect("rules")
