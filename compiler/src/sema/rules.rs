@@ -292,7 +292,11 @@ impl Checker<'_> {
                 self.diags.push(
                     Diagnostic::new(Code::RedirectTarget, "`redirect` needs a target")
                         .label(r.action_span, "redirect where?")
-                        .help("end the rule with `to sock NAME`"),
+                        .help(if spec.caps.redirect_call {
+                            "end the rule with `to ADDRESS[:PORT]`"
+                        } else {
+                            "end the rule with `to sock NAME`"
+                        }),
                 );
                 None
             }
