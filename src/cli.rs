@@ -125,7 +125,11 @@ pub enum Cmd {
     /// --no-sk-lookup, --sockmap-only and --no-sockmap choose tables. --peer instead
     /// runs the head-to-head of docs/benchmarks.md: the same ClassBench rules in sockc
     /// (XDP, TC), nftables and iptables, real frames over a veth pair, ns per packet
-    /// and load times (peer.md, peer.csv and peer.svg in --peer-dir). -o writes the
+    /// and load times (peer.md, peer.csv and peer.svg in --peer-dir). --cgroup runs
+    /// policy on a cgroup: a `cgroup egress` block against nft output chains that test
+    /// the socket, per datagram sent from the cgroup, and connect() latency under a
+    /// `cgroup connect` block against a systemd-style IPAddressDeny= with the same
+    /// prefixes (--figures writes its JSON). -o writes the
     /// Markdown to a file; --csv and --svg the rule-set table as CSV and as a plot of
     /// ns per packet against rule count (-O0, -O2, baseline).
     // Boxed: the bench has many more options than any other command.

@@ -25,6 +25,7 @@
 //! (`testkit/peer`) from beside it.
 
 mod cases;
+mod cgroup;
 mod constructs;
 mod control;
 mod ext_headers;
@@ -161,7 +162,8 @@ pub struct BenchArgs {
     /// Control plane: addresses in the set of the set-update rows (0: no set rows)
     #[arg(long, default_value_t = 1_000_000)]
     pub set_elements: u32,
-    /// Control plane: also write the figures here as JSON (schema sockc.bench/1)
+    /// Control plane: also write the figures here as JSON (schema sockc.bench/1); with
+    /// --cgroup, its figures (schema sockc.bench.cgroup/1)
     #[arg(long, value_name = "FILE")]
     pub figures: Option<PathBuf>,
     /// Control plane: compare the figures' ratios with this committed document and exit
@@ -172,6 +174,27 @@ pub struct BenchArgs {
     /// `--baseline` calls it a regression
     #[arg(long, default_value_t = 1.5)]
     pub tolerance: f64,
+    /// Only policy on a cgroup: a `cgroup egress` block's cost per datagram sent by a
+    /// process in the cgroup, against nft output chains that test the socket and no
+    /// filter (`--cgroup-sizes`, the first of `--peer-sets`, `--rounds`, `--window-ms`,
+    /// `--warmup-ms`, `--datagram`), and `connect()` latency under a `cgroup connect`
+    /// block, a systemd-style `IPAddressDeny=` with the same prefixes and none
+    /// (`--connect-rules`, `--connects`); see docs/benchmarks.md
+    #[arg(long, conflicts_with_all = ["peer", "control"])]
+    pub cgroup: bool,
+    /// Policy on a cgroup: rule counts of the per-datagram table
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    pub cgroup_sizes: Vec<usize>,
+    /// Policy on a cgroup: UDP payload bytes per timed datagram
+    #[arg(long, default_value_t = 16)]
+    pub datagram: usize,
+    /// Policy on a cgroup: `drop to PREFIX` rules of the connect block (distinct
+    /// prefixes of the set's 10k filters, destinations and sources)
+    #[arg(long, default_value_t = 1000)]
+    pub connect_rules: usize,
+    /// Policy on a cgroup: timed connects per contender and round (TCP, then UDP)
+    #[arg(long, default_value_t = 20_000)]
+    pub connects: u64,
     /// Compare this figures document (as `--figures` writes it) with `--baseline` instead
     /// of measuring (needs no root)
     #[arg(long, value_name = "FILE", requires = "baseline")]
@@ -203,6 +226,9 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     }
     if args.control {
         return run_control(args);
+    }
+    if args.cgroup {
+        return run_cgroup(args);
     }
     let rule_sets = !args.sockets_only && !args.sockmap_only;
     let cases = if rule_sets {
@@ -404,6 +430,47 @@ fn run_control(args: &BenchArgs) -> ExitCode {
         Some(base) => compare_with(base, &doc.to_json(), args.tolerance),
         None => ExitCode::SUCCESS,
     }
+}
+
+/// `sockc bench --cgroup`: both tables, printed and written to `-o`, the figures to
+/// `--figures`.
+fn run_cgroup(args: &BenchArgs) -> ExitCode {
+    let fail = |e: String| {
+        eprintln!("sockc bench --cgroup: {e}");
+        ExitCode::from(1)
+    };
+    let options = cgroup::CgroupOptions {
+        classbench: classbench_data::dir(args.classbench.as_deref(), Path::new("")),
+        set: args
+            .peer_sets
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "acl1".into()),
+        sizes: args.cgroup_sizes.clone(),
+        rounds: args.rounds.max(1),
+        warmup: Duration::from_millis(args.warmup_ms),
+        window: Duration::from_millis(args.window_ms.max(1)),
+        datagram: args.datagram,
+        connect_rules: args.connect_rules.max(1),
+        connects: args.connects.max(1),
+    };
+    let (md, doc) = match cgroup::run(&options) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    print!("{md}");
+    let json = serde_json::to_string_pretty(&doc).expect("JSON") + "\n";
+    for (path, bytes) in [
+        (&args.output, md.as_bytes()),
+        (&args.figures, json.as_bytes()),
+    ] {
+        if let Some(path) = path {
+            if let Err(e) = sockc_compiler::output::replace_file(path, bytes) {
+                return fail(format!("cannot write {}: {e}", path.display()));
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// `sockc bench --compare FILE --baseline BASE`.

@@ -30,7 +30,7 @@ use syn::visit::Visit;
 /// the IPv6 cases).
 const LAYERS: &[&[&str]] = &[
     &["crate"],
-    &["control"],
+    &["control", "cgroup"],
     &["peer", "rule_sets", "reject_sets"],
     &[
         "cases",
@@ -89,6 +89,8 @@ const COMPILER_ITEMS: &[&str] = &[
     "bpf::insn::Reg",
     "bpf::insn::Size",
     "bpf::insn::op::ADD",
+    "bpf::insn::op::MOV",
+    "bpf::insn::op::OR",
     "bpf::maps::BtfType",
     "bpf::maps::Entries",
     "bpf::maps::MapContents",
@@ -105,6 +107,7 @@ const COMPILER_ITEMS: &[&str] = &[
     "obj::ObjectImage",
     "obj::ProgramImage",
     "obj::write_object",
+    "opt::Lints",
     "opt::OptLevel",
     "output::replace_file",
     "syntax::ast::Verdict",

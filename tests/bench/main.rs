@@ -5,7 +5,9 @@
 //! against nftables and iptables on real frames, at its smallest; [`import`]: the
 //! import's speed on large `iptables-save` files (ignored: `cargo test --release
 //! --test bench import:: -- --ignored --nocapture`); [`control`]: `sockc bench
-//! --control` at its smallest and its regression guard against an injected regression. Each holds
+//! --control` at its smallest and its regression guard against an injected regression;
+//! [`cgroup`]: `sockc bench --cgroup` (policy on a cgroup against nft and a
+//! systemd-style peer) at its smallest. Each holds
 //! `common::exclusive::measuring`, so they run one at a time, as they did when each
 //! was a binary of its own.
 //!
@@ -15,6 +17,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cgroup;
 mod control;
 mod files;
 mod import;

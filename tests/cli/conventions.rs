@@ -281,6 +281,9 @@ fn bench_help_is_complete() {
         "--peer-dir",
         "--csv",
         "--svg",
+        "--cgroup",
+        "IPAddressDeny=",
+        "--connect-rules",
     ] {
         assert!(out.contains(needle), "{needle}: {out}");
     }

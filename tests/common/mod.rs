@@ -1,11 +1,16 @@
 //! Helpers shared by the root package's integration tests: the rule corpus, the
 //! golden-file check ([`golden`]), the gate that decides whether kernel tests run, and
 //! the locks of tests that act on what every test of their binary sees
-//! ([`exclusive`]). Each test binary declares this module once.
+//! ([`exclusive`]), and the `sockc-peer` binary built for the tests that start it
+//! ([`peer_exe`]). Each test binary declares this module once.
 
 #![allow(dead_code)] // each test crate uses a different subset
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+};
 
 pub mod exclusive;
 pub mod golden;
@@ -145,4 +150,46 @@ pub fn sockc_unprivileged(args: &[&str], rule_file: &str) -> (i32, String, Strin
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The `sockc-peer` binary (`testkit/peer`), built on first use. It is a package of
+/// its own so that installing sockc leaves it out, which also keeps it out of what
+/// `cargo test` builds for the test binary: built here with the test's own cargo, profile
+/// and target directory (a no-op when it is up to date).
+pub fn peer_exe() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        // A test runs as TARGET/PROFILE/deps/NAME-HASH.
+        let test = std::env::current_exe().expect("the test's own path");
+        let profile_dir = test
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test runs from TARGET/PROFILE/deps");
+        let target_dir = profile_dir.parent().expect("TARGET/PROFILE");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev",
+            Some(p) => p,
+        };
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+        let out = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "sockc-peer",
+                "--bin",
+                "sockc-peer",
+            ])
+            .args(["--profile", profile, "--target-dir"])
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "cargo build -p sockc-peer failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        profile_dir.join("sockc-peer")
+    })
 }

@@ -46,10 +46,11 @@ pub struct ControlOptions {
 /// A bpffs of the run's own, mounted in the scratch directory and unmounted when
 /// dropped: the store's lock is a flock on `<bpffs>/sockc`, which every install and
 /// test on the host's `/sys/fs/bpf` takes, so a shared one would time their waits.
-struct Bpffs(PathBuf);
+/// (`--cgroup` mounts one too.)
+pub(crate) struct Bpffs(pub(crate) PathBuf);
 
 impl Bpffs {
-    fn mount(dir: PathBuf) -> Result<Bpffs, String> {
+    pub(crate) fn mount(dir: PathBuf) -> Result<Bpffs, String> {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let out = std::process::Command::new("mount")
             .args(["-t", "bpf", "bpf"])
@@ -526,13 +527,13 @@ fn median(v: &[f64]) -> f64 {
 }
 
 /// The 1, 5 and 15 minute load averages.
-fn load_average() -> [f64; 3] {
+pub(crate) fn load_average() -> [f64; 3] {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut it = text.split_whitespace().map(|w| w.parse().unwrap_or(0.0));
     [0; 3].map(|_| it.next().unwrap_or(0.0))
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{cpus} CPUs, Linux {}", kernel.trim())

@@ -56,7 +56,7 @@ pub fn nft_linear(filters: &[Filter], device: &str) -> String {
 
 /// The match of one filter as nft expressions (`meta protocol ip` when nothing
 /// else says the packet is IPv4).
-fn nft_match(f: &Filter) -> String {
+pub(crate) fn nft_match(f: &Filter) -> String {
     let mut parts = Vec::new();
     if f.src.prefix_len() > 0 {
         parts.push(format!("ip saddr {}", nft_prefix(f.src)));
@@ -91,7 +91,7 @@ fn nft_match(f: &Filter) -> String {
     parts.join(" ")
 }
 
-fn nft_verdict(index: usize) -> &'static str {
+pub(crate) fn nft_verdict(index: usize) -> &'static str {
     if accepts(index) {
         "accept"
     } else {

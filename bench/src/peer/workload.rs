@@ -103,7 +103,7 @@ pub fn prepare(dir: &Path, set: &str, size: usize, scratch: &Scratch) -> Result<
     let filters = classbench::parse_filters(&read("")?).map_err(|e| format!("{name}: {e}"))?;
     let trace = classbench::parse_trace(&read("_trace")?).map_err(|e| format!("{name}: {e}"))?;
     let (late, late_decider) =
-        late_header(&filters).ok_or_else(|| format!("{name}: no late packet found"))?;
+        late_header(&filters, None).ok_or_else(|| format!("{name}: no late packet found"))?;
     let first = first_drop_header(&filters).ok_or_else(|| format!("{name}: empty set"))?;
     let mut files = BTreeMap::new();
     let mut write = |who: Contender, ext: &str, text: &str| -> Result<(), String> {
@@ -150,8 +150,12 @@ pub fn prepare(dir: &Path, set: &str, size: usize, scratch: &Scratch) -> Result<
 /// only the wide tail), or a neighbour of it (top bits of its addresses flipped,
 /// which the tail's halves and quarters tell apart; UDP or TCP instead of a
 /// protocol the lab does not send) between ordinary unicast
-/// addresses ([`sendable`]) that no filter or an accepting tail filter decides.
-fn late_header(filters: &[Filter]) -> Option<(TraceHeader, Option<usize>)> {
+/// addresses ([`sendable`]) that no filter or an accepting tail filter decides. With
+/// `only`, that protocol alone is tried.
+pub(crate) fn late_header(
+    filters: &[Filter],
+    only: Option<u8>,
+) -> Option<(TraceHeader, Option<usize>)> {
     let base = crate::cases::never_matching(filters)?;
     let tail = filters.len()
         - filters
@@ -161,7 +165,8 @@ fn late_header(filters: &[Filter]) -> Option<(TraceHeader, Option<usize>)> {
             .count();
     let flips = [0u32, 1 << 31, 1 << 30, 3 << 30];
     let (src, dst) = (u32::from(base.src), u32::from(base.dst));
-    [base.proto, 17, 6]
+    let protos = only.map_or(vec![base.proto, 17, 6], |p| vec![p]);
+    protos
         .into_iter()
         .flat_map(|proto| flips.iter().map(move |s| (proto, s)))
         .flat_map(|(proto, s)| flips.iter().map(move |d| (proto, s, d)))

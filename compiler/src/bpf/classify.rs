@@ -782,7 +782,11 @@ mod tests {
 
     /// A block of 40 classifiable rules (one run), then `more` lines, compiled.
     fn forty_rules(more: &str) -> crate::Compiled {
-        let mut src = String::from("xdp on eth0 {\n");
+        forty_rules_at("xdp on eth0", more)
+    }
+
+    fn forty_rules_at(head: &str, more: &str) -> crate::Compiled {
+        let mut src = format!("{head} {{\n");
         for i in 0..40 {
             src.push_str(&format!(
                 "    drop tcp from 10.0.{i}.0/24 to *:{}\n",
@@ -793,6 +797,38 @@ mod tests {
         src.push_str("    default allow\n}\n");
         let (c, d) = crate::compile(&src, &Default::default());
         c.unwrap_or_else(|| panic!("{d:?}"))
+    }
+
+    /// A classified match goes straight to the count tail only where the kernel takes
+    /// any return code (XDP, TC); a cgroup_skb program's is checked at exit, so there
+    /// the verdict word read from the table goes through the dispatch that turns it
+    /// into its constant (the verifier refused 1,000 ClassBench rules at cgroup egress:
+    /// "R0 has smin=-2147483648 smax=2147483647 should have been in [0, 3]").
+    #[test]
+    fn a_classified_verdict_is_a_constant_where_the_verifier_checks_it() {
+        let dispatched = |c: &crate::Compiled| {
+            c.programs[0]
+                .code
+                .notes
+                .iter()
+                .any(|(_, n)| n.starts_with("classified match"))
+        };
+        assert!(!dispatched(&forty_rules("")));
+        assert!(!dispatched(&forty_rules_at("tc egress on eth0", "")));
+        for head in [
+            "cgroup egress \"/sys/fs/cgroup/a\"",
+            "cgroup ingress \"/sys/fs/cgroup/a\"",
+        ] {
+            let c = forty_rules_at(head, "");
+            let prog = c.module.programs.values().next().unwrap();
+            assert!(
+                prog.steps
+                    .iter()
+                    .any(|s| matches!(s, crate::ir::Step::Classify(_))),
+                "{head}"
+            );
+            assert!(dispatched(&c), "{head}");
+        }
     }
 
     /// An IPv6 trie's leaves compare address halves as 64-bit ranges: the checks of

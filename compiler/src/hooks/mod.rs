@@ -373,6 +373,18 @@ impl fmt::Display for HookKind {
 }
 
 impl HookSpec {
+    /// Whether the verifier checks the value a program of this hook returns (every
+    /// program type but XDP and TC, whose unknown return codes the kernel treats as
+    /// a verdict of its own): a verdict word loaded from a map must then be turned
+    /// into the constant it is before `exit` (cgroup_skb: 0 to 1 at ingress, 0 to 3
+    /// at egress).
+    pub fn exit_checked(&self) -> bool {
+        !matches!(
+            self.prog_type,
+            bpf_prog_type::BPF_PROG_TYPE_XDP | bpf_prog_type::BPF_PROG_TYPE_SCHED_CLS
+        )
+    }
+
     /// The return code for a verdict, if this hook has that verdict.
     pub fn verdict_code(&self, v: Verdict) -> Option<i32> {
         match v {

@@ -40,6 +40,14 @@
 //!   connect does not wait (non-blocking: `EINPROGRESS` is `ok`); sendmsg is a UDP
 //!   `sendto()` from an unbound socket. Many calls from one process: the tests make
 //!   thousands without a fork each.
+//! * `blast ADDR MS SIZE` (`sockc bench --cgroup`): `sendto()`s of SIZE-byte datagrams
+//!   from the bound socket to ADDR, back to back for MS milliseconds; prints the
+//!   datagrams sent, the calls that failed, the wall time and this thread's CPU time
+//!   (ns) as JSON.
+//! * `connects PROTO ADDR COUNT` (`sockc bench --cgroup`): COUNT `connect()`s to ADDR,
+//!   each from a new socket (TCP: blocking, the handshake done when it returns, closed
+//!   with a reset so that no TIME_WAIT is left), each timed alone; prints the failures
+//!   and the latencies (median, mean, p99, ns) as JSON.
 //!
 //! A blocking read that fails with EAGAIN is retried and counted (`eagain`): the kernel
 //! returns it on a socket in a socket map when a wakeup finds no data
@@ -178,6 +186,14 @@ fn udp(addr: SocketAddr) -> Result<(), String> {
                 }
                 Err(e) => format!("error 0 {to}: {e}"),
             },
+            ["blast", to, ms, size] => match to.parse::<SocketAddr>() {
+                Ok(to) => blast(&sock, to, num(ms)?, num(size)? as usize),
+                Err(e) => format!("error 0 {to}: {e}"),
+            },
+            ["connects", proto, to, count] => match to.parse::<SocketAddr>() {
+                Ok(to) => connects(proto, to, num(count)?),
+                Err(e) => format!("error 0 {to}: {e}"),
+            },
             ["name", name] => set_name(name),
             ["call", call, proto, to] => match to.parse::<SocketAddr>() {
                 Ok(to) => match socket_call(call, proto, to) {
@@ -218,6 +234,81 @@ fn socket_call(call: &str, proto: &str, to: SocketAddr) -> std::io::Result<Optio
         "bind" => sock.bind(&to).map(|()| None),
         _ => Err(std::io::Error::from_raw_os_error(libc::EINVAL)),
     }
+}
+
+/// This thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), ns.
+fn thread_cpu_ns() -> u64 {
+    // SAFETY: a zeroed timespec is valid; clock_gettime writes it, and it outlives
+    // the call.
+    let ts = unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+        ts
+    };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `blast`: datagrams back to back for `ms` milliseconds (the clock read every 256).
+fn blast(sock: &UdpSocket, to: SocketAddr, ms: u64, size: usize) -> String {
+    let msg = vec![0x5au8; size];
+    let (mut sent, mut failed, mut errno) = (0u64, 0u64, 0);
+    let window = std::time::Duration::from_millis(ms.max(1));
+    let (start, cpu) = (Instant::now(), thread_cpu_ns());
+    while start.elapsed() < window {
+        for _ in 0..256 {
+            match sock.send_to(&msg, to) {
+                Ok(_) => sent += 1,
+                Err(e) => {
+                    failed += 1;
+                    errno = e.raw_os_error().unwrap_or(0);
+                }
+            }
+        }
+    }
+    let (wall, cpu) = (start.elapsed().as_nanos(), thread_cpu_ns() - cpu);
+    format!(
+        "{{\"sent\":{sent},\"failed\":{failed},\"errno\":{errno},\"wall_ns\":{wall},\"cpu_ns\":{cpu}}}"
+    )
+}
+
+/// `connects`: `count` connects from new sockets, each timed; the first failure's
+/// errno is kept.
+fn connects(proto: &str, to: SocketAddr, count: u64) -> String {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let (ty, protocol) = match proto {
+        "tcp" => (Type::STREAM, Protocol::TCP),
+        _ => (Type::DGRAM, Protocol::UDP),
+    };
+    let addr = SockAddr::from(to);
+    let mut ns = Vec::with_capacity(count as usize);
+    let (mut failed, mut errno) = (0u64, 0);
+    for _ in 0..count {
+        let sock = match Socket::new(Domain::for_address(to), ty, Some(protocol)) {
+            Ok(s) => s,
+            Err(e) => return os_error(&e),
+        };
+        // A reset at close: no TIME_WAIT to run out of ports with.
+        let _ = sock.set_linger(Some(std::time::Duration::ZERO));
+        let t = Instant::now();
+        let r = sock.connect(&addr);
+        let took = t.elapsed().as_nanos() as u64;
+        match r {
+            Ok(()) => ns.push(took),
+            Err(e) => {
+                failed += 1;
+                errno = e.raw_os_error().unwrap_or(0);
+            }
+        }
+    }
+    ns.sort_unstable();
+    let at = |q: f64| ns.get(((ns.len().max(1) - 1) as f64 * q) as usize).copied();
+    let mean = ns.iter().sum::<u64>() as f64 / ns.len().max(1) as f64;
+    let shown = |v: Option<u64>| v.map_or("null".to_string(), |v| v.to_string());
+    format!(
+        "{{\"count\":{count},\"failed\":{failed},\"errno\":{errno},\"median_ns\":{},\"mean_ns\":{mean:.0},\"p99_ns\":{}}}",
+        shown(at(0.5)),
+        shown(at(0.99))
+    )
 }
 
 /// `prctl(PR_SET_NAME)`: this process's command name (`comm`) becomes `name` (the

@@ -4,12 +4,8 @@
 use std::{
     io::{BufRead, BufReader, Write},
     net::SocketAddr,
-    path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, Stdio},
-    sync::{
-        mpsc::{channel, Receiver},
-        OnceLock,
-    },
+    sync::mpsc::{channel, Receiver},
     time::Duration,
 };
 
@@ -18,48 +14,6 @@ use serde_json::Value;
 /// How long a peer may take to answer one command (a 100 MB exchange of small
 /// writes through the stack included).
 const ANSWER: Duration = Duration::from_secs(300);
-
-/// The `sockc-peer` binary (`testkit/peer`), built on first use. It is a package of
-/// its own so that installing sockc leaves it out, which also keeps it out of what
-/// `cargo test` builds for this test: built here with the test's own cargo, profile
-/// and target directory (a no-op when it is up to date).
-fn peer_exe() -> &'static Path {
-    static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        // This test runs as TARGET/PROFILE/deps/NAME-HASH.
-        let test = std::env::current_exe().expect("the test's own path");
-        let profile_dir = test
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test runs from TARGET/PROFILE/deps");
-        let target_dir = profile_dir.parent().expect("TARGET/PROFILE");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(p) => p,
-        };
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-        let out = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "sockc-peer",
-                "--bin",
-                "sockc-peer",
-            ])
-            .args(["--profile", profile, "--target-dir"])
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "cargo build -p sockc-peer failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("sockc-peer")
-    })
-}
 
 /// One `sockc-peer` process: an end of a TCP connection, in a cgroup (or none) and a
 /// network namespace. Killed when dropped.
@@ -85,7 +39,7 @@ impl Peer {
         role: &str,
         addr: SocketAddr,
     ) -> Peer {
-        let mut cmd = Command::new(peer_exe());
+        let mut cmd = Command::new(crate::common::peer_exe());
         if let Some(cg) = cgroup {
             cmd.args(["--cgroup", cg]);
         }

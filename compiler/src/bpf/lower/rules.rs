@@ -181,13 +181,14 @@ fn emit_classifier(
     b.set_srcloc(Some(srcloc));
     let capacity = sizing.table(&crate::bpf::classify::map_name(c));
     // A run with redirects to sockets, or in a context whose verdicts the verifier
-    // checks at exit (not XDP or TC): a match goes to its dispatch, which sends each
-    // socket's mark (the verdict word of a redirect's record,
-    // `classify::REDIRECT_MARK`) to that socket's redirect and turns every verdict
-    // word loaded from the table into the constant it is.
+    // checks at exit (not XDP or TC: cgroup_skb reads packets too): a match goes to
+    // its dispatch, which sends each socket's mark (the verdict word of a redirect's
+    // record, `classify::REDIRECT_MARK`) to that socket's redirect and turns every
+    // verdict word loaded from the table into the constant it is.
     let socks = crate::bpf::classify::redirect_targets(prog, c);
     let mut dispatch = None;
-    let found = if socks.is_empty() && matches!(spec.context, Context::Packet(_)) {
+    let packet = matches!(spec.context, Context::Packet(_));
+    let found = if socks.is_empty() && packet && !spec.exit_checked() {
         count_exit
     } else {
         let mut verdicts: Vec<i32> = Vec::new();
