@@ -304,6 +304,7 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
             Dim::HopLimit => values(hop_word(b.get(Dim::Frame)), d, set, number),
             Dim::Dscp => values("dscp ", d, set, number),
             Dim::Ecn => values("ecn ", d, set, number),
+            Dim::Length => length_text(b.get(Dim::Frame), set),
             Dim::Uid => values("owner uid ", d, set, owner_text),
             Dim::Gid => values("owner gid ", d, set, owner_text),
             Dim::CtStatus => values("ct status bits ", d, set, status_text),
@@ -321,6 +322,18 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
         "every packet".into()
     } else {
         parts.join(" ")
+    }
+}
+
+/// `length ...` in bytes of the whole packet: [`Dim::Length`] holds an IPv6 packet's
+/// payload length, 40 less (a box of both families names both readings).
+fn length_text(frames: &ValueSet, set: &ValueSet) -> String {
+    let v4 = values("length ", Dim::Length, set, |v| v.to_string());
+    let v6 = values("length ", Dim::Length, set, |v| (v + 40).to_string());
+    match (frames.contains(frame::V4), frames.contains(frame::V6)) {
+        (_, false) => v4,
+        (false, true) => v6,
+        (true, true) => format!("{v4} (IPv4) or {v6} (IPv6)"),
     }
 }
 
