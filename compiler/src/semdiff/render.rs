@@ -328,12 +328,24 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
 /// `length ...` in bytes of the whole packet: [`Dim::Length`] holds an IPv6 packet's
 /// payload length, 40 less (a box of both families names both readings).
 fn length_text(frames: &ValueSet, set: &ValueSet) -> String {
-    let v4 = values("length ", Dim::Length, set, |v| v.to_string());
-    let v6 = values("length ", Dim::Length, set, |v| (v + 40).to_string());
+    let text = |base: u128| {
+        let rest = ValueSet::full(Dim::Length.max_value()).subtract(set, &mut 0);
+        let (not, shown) = if rest.intervals().len() < set.intervals().len() {
+            ("not ", &rest)
+        } else {
+            ("", set)
+        };
+        let shifted = shown
+            .intervals()
+            .iter()
+            .map(|&(lo, hi)| (lo + base, hi + base));
+        let shown = ValueSet::from_intervals(shifted);
+        format!("length {not}{}", list(&shown, 4, |v| v.to_string()))
+    };
     match (frames.contains(frame::V4), frames.contains(frame::V6)) {
-        (_, false) => v4,
-        (false, true) => v6,
-        (true, true) => format!("{v4} (IPv4) or {v6} (IPv6)"),
+        (_, false) => text(0),
+        (false, true) => text(40),
+        (true, true) => format!("{} (IPv4) or {} (IPv6)", text(0), text(40)),
     }
 }
 
