@@ -54,7 +54,7 @@ pub struct HeaderBox {
     sets: SmallVec<[ValueSet; INLINE]>,
 }
 
-const _: () = assert!(NDIMS < 32, "a dimension is a bit of a u32");
+const _: () = assert!(NDIMS <= 32, "a dimension is a bit of a u32");
 
 impl HeaderBox {
     /// Every point.
