@@ -44,6 +44,11 @@ pub enum Dim {
     /// for both versions, as sockc's `dscp` and `ecn`).
     Dscp,
     Ecn,
+    /// The IP packet's length as xt_length reads it (sockc's `length`): the IPv4 total
+    /// length, the IPv6 payload length plus 40. Values no packet of the cube's version
+    /// has (an IPv4 one over 65535, an IPv6 one under 40) admit nothing; the writer
+    /// leaves them out (`lower::cube`).
+    Length,
     /// The sending socket's owner, a uid or gid, [`crate::model::NO_OWNER`] for none.
     Uid,
     Gid,
@@ -57,7 +62,7 @@ pub enum Dim {
 }
 
 impl Dim {
-    pub const ALL: [Dim; 21] = [
+    pub const ALL: [Dim; 22] = [
         Dim::Family,
         Dim::Proto,
         Dim::Src4,
@@ -73,6 +78,7 @@ impl Dim {
         Dim::HopLimit,
         Dim::Dscp,
         Dim::Ecn,
+        Dim::Length,
         Dim::Uid,
         Dim::Gid,
         Dim::CtStatus,
@@ -93,6 +99,7 @@ impl Dim {
             Dim::Uid | Dim::Gid => crate::model::NO_OWNER,
             Dim::Dscp => 63,
             Dim::Ecn => 3,
+            Dim::Length => u128::from(sockc_compiler::syntax::ipfield::Field::Length.max()),
             Dim::CtStatus => (1 << sockc_compiler::syntax::ct_entry::STATUS_BITS.len()) - 1,
             Dim::CtDir => 1,
             Dim::CtMark | Dim::Mark => u32::MAX as u128,

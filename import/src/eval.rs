@@ -38,6 +38,9 @@ pub struct Packet {
     pub hop_limit: u8,
     /// The IPv4 TOS byte or IPv6 traffic class (DSCP << 2 | ECN).
     pub tos: u8,
+    /// The IP packet's length (IPv4 total length, IPv6 payload length plus 40);
+    /// `None`: the length of the packet the other fields make, when no rule reads it.
+    pub length: Option<u32>,
     pub iif: String,
     pub oif: String,
     /// Decides the opaque atoms.
@@ -66,6 +69,7 @@ impl Packet {
             Dim::HopLimit => self.hop_limit as u128,
             Dim::Dscp => (self.tos >> 2) as u128,
             Dim::Ecn => (self.tos & 3) as u128,
+            Dim::Length => self.length? as u128,
             // The probes are sent by no socket.
             Dim::Uid | Dim::Gid => crate::model::NO_OWNER,
             // The probes' entries are fresh ones (no status bit sockc names, original,
@@ -165,10 +169,13 @@ pub fn edge_packets(lists: &[&FlatList], ifaces: &[&str], n: usize, seed: u64) -
         .iter()
         .map(|d| vec![d.lowest(), d.highest()])
         .collect();
+    let mut tested = [false; Dim::ALL.len()];
     for l in lists {
         for r in &l.rules {
             for (d, v) in r.cube.dims() {
-                let c = &mut cand[Dim::ALL.iter().position(|x| x == d).expect("a dim")];
+                let at = Dim::ALL.iter().position(|x| x == d).expect("a dim");
+                tested[at] = true;
+                let c = &mut cand[at];
                 for &(lo, hi) in v.ranges() {
                     c.extend([
                         lo,
@@ -221,6 +228,15 @@ pub fn edge_packets(lists: &[&FlatList], ifaces: &[&str], n: usize, seed: u64) -
             ct_state: pick(&mut rng, Dim::CtState) as u8,
             hop_limit: pick(&mut rng, Dim::HopLimit) as u8,
             tos: ((pick(&mut rng, Dim::Dscp) << 2) | pick(&mut rng, Dim::Ecn)) as u8,
+            // A length the family's packets can have, where a rule reads it.
+            length: tested[Dim::ALL
+                .iter()
+                .position(|x| *x == Dim::Length)
+                .expect("a dim")]
+            .then(|| match family {
+                4 => pick(&mut rng, Dim::Length).min(65535),
+                _ => pick(&mut rng, Dim::Length).max(40),
+            } as u32),
             iif: iface(&mut rng),
             oif: iface(&mut rng),
             seed: rng.next_u64(),

@@ -235,6 +235,14 @@ pub enum Key {
     /// `ip ecn`, `ip6 ecn`, `-m ecn --ecn-ip-ect` (and the ECN half of `-m tos`): the
     /// low two bits of the same byte.
     Ecn(IpVersion),
+    /// The IP packet's length (`-m length`, nft `meta length` at netfilter hooks and
+    /// `ip length`): the IPv4 total length, the IPv6 payload length plus 40, as
+    /// sockc's `length`; a version implies the family.
+    Length(Option<IpVersion>),
+    /// nft's `ip6 length`: the IPv6 payload length field. Its values are read as the
+    /// packet's length (40 more), so it is [`Key::Length`] of IPv6 with shifted
+    /// values; masks and named sets of it stay opaque.
+    Ip6PayloadLength,
     /// The user and group owning the sending socket (`-m owner --uid-owner`,
     /// `--gid-owner`, `meta skuid`, `skgid`): the fsuid/fsgid of the socket's file;
     /// a packet no socket owns has [`NO_OWNER`].
@@ -329,6 +337,9 @@ impl Key {
             Key::HopLimit(IpVersion::V6) => "ip6 hoplimit".into(),
             Key::Dscp(x) => format!("{} dscp", v(x)),
             Key::Ecn(x) => format!("{} ecn", v(x)),
+            Key::Length(None) => "meta length".into(),
+            Key::Length(Some(x)) => format!("{} length", v(x)),
+            Key::Ip6PayloadLength => "ip6 length".into(),
             Key::SkUid => "meta skuid".into(),
             Key::SkGid => "meta skgid".into(),
             Key::CtStatus => "ct status".into(),

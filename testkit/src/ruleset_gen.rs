@@ -36,6 +36,8 @@ fn nft_match(rng: &mut Rng, f: Fam, sets: &[(String, char)]) -> String {
         "ip ttl 64",
         "ip dscp { ef, af41 }",
         "ip ecn ce ip dscp != cs0",
+        "ip length > 1400",
+        "ip length { 28-84, 1500 }",
         "fib daddr type local",
     ];
     let v6 = [
@@ -45,11 +47,16 @@ fn nft_match(rng: &mut Rng, f: Fam, sets: &[(String, char)]) -> String {
         "ip6 hoplimit 255",
         "ip6 dscp 0x08-0x0f",
         "ip6 ecn { ect0, ect1 }",
+        "ip6 length < 8",
+        "ip6 length != 1240",
         "meta l4proto ipv6-icmp",
     ];
     let any = [
         "tcp dport 22",
         "tcp dport { 80, 443 }",
+        "meta length < 28",
+        "meta length { 40-44, 60-64 }",
+        "meta length > 65530",
         "udp dport 53",
         "tcp sport 1024-65535",
         "th dport 8080",
@@ -266,6 +273,9 @@ pub fn iptables_ruleset(rng: &mut Rng) -> String {
         "-m dscp --dscp 0x2e".into(),
         "-m tos ! --tos 0x10/0x3f".into(),
         "-m ecn --ecn-ip-ect 3".into(),
+        "-m length --length 0:27".into(),
+        "-m length ! --length 28:1500".into(),
+        "-m length --length 1200:".into(),
     ];
     let chains: Vec<(String, usize, bool)> = ["INPUT", "FORWARD", "OUTPUT"]
         .iter()

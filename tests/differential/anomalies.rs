@@ -389,6 +389,8 @@ fn header() -> impl Strategy<Value = eval::Headers> {
                 l4,
                 ttl: 64,
                 tos: 0,
+                // Any length both families' packets can have.
+                length: 64,
             }
         });
     prop::option::weighted(0.95, ip).prop_map(|ip| eval::Headers {

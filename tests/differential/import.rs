@@ -348,6 +348,8 @@ fn packet_of(probe: &Probe, iface: &str, oif: &str) -> Packet {
         ct_state: CT_NEW as u8,
         hop_limit: probe.hop_limit,
         tos: s.tos,
+        // As sent: its tag and padding count.
+        length: Some(probe.wire_length() as u32),
         iif: iface.to_string(),
         oif: oif.to_string(),
         seed: 0,

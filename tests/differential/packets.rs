@@ -384,6 +384,7 @@ impl PacketRecipe {
             ether_type: None,
             ttl: self.ttl,
             tos: self.tos,
+            length: None,
         };
         let cut = match self.truncation {
             Some(Truncation::Boundary { index, delta }) => {

@@ -513,6 +513,9 @@ fn point_of(h: &Headers, g: &Given, buckets: &[OverLimit]) -> Point {
     p[Dim::HopLimit] = ip.ttl.into();
     p[Dim::Dscp] = (ip.tos >> 2).into();
     p[Dim::Ecn] = (ip.tos & 3).into();
+    // The header's field: an IPv6 packet's payload length is 40 less.
+    let base = if ip.src.is_ipv6() { 40 } else { 0 };
+    p[Dim::Length] = ip.length.saturating_sub(base).into();
     let bits = |a: IpAddr| match a {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => u128::from(a),

@@ -72,6 +72,10 @@ pub const HOP_LIMIT: i16 = 88;
 /// in its low two. Written only by programs with a `dscp` or `ecn` test
 /// (`bpf::header`).
 pub const TOS: i16 = 89;
+/// The IP packet's length as the header gives it (`syntax::ipfield::Field::Length`:
+/// the IPv4 total length, the IPv6 payload length plus 40), a host-order word.
+/// Written only by programs with a `length` test (`bpf::header`).
+pub const LENGTH: i16 = 92;
 pub const SIZE: i16 = 96;
 
 /// Absolute frame-pointer offset of a field.

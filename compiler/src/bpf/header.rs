@@ -1,4 +1,4 @@
-//! IP header field tests (`ttl`, `hoplimit`, `dscp`, `ecn`; `syntax::ipfield`): where
+//! IP header field tests (`ttl`, `hoplimit`, `dscp`, `ecn`, `length`; `syntax::ipfield`): where
 //! each field lives in the flow record, the copies the packet and netfilter prologues
 //! make when a rule of the program tests a field ([`Copies`]), and the compares a
 //! rule's test becomes.
@@ -25,6 +25,8 @@ pub(crate) struct Copies {
     pub hop_limit: bool,
     /// The TOS byte or traffic class ([`flow::TOS`]), for `dscp` and `ecn`.
     pub tos: bool,
+    /// The packet's length ([`flow::LENGTH`]).
+    pub length: bool,
 }
 
 impl Copies {
@@ -35,6 +37,7 @@ impl Copies {
             match t.field {
                 Field::Ttl | Field::HopLimit => c.hop_limit = true,
                 Field::Dscp | Field::Ecn => c.tos = true,
+                Field::Length => c.length = true,
             }
         }
         c
@@ -45,6 +48,7 @@ impl Copies {
     pub(crate) const ALL: Copies = Copies {
         hop_limit: true,
         tos: true,
+        length: true,
     };
 }
 
@@ -58,6 +62,12 @@ pub(crate) fn emit_copy_v4(b: &mut CodeBuffer, c: Copies, ip: Reg, base: i16) {
     if c.tos {
         b.emit(Insn::ldx(Size::B, Reg::R1, ip, base + 1));
         b.emit(Insn::stx(Size::B, Reg::FP, at(flow::TOS), Reg::R1));
+    }
+    if c.length {
+        // The total length, big-endian at byte 2.
+        b.emit(Insn::ldx(Size::H, Reg::R1, ip, base + 2));
+        b.emit(Insn::be(Reg::R1, 16));
+        b.emit(Insn::stx(Size::W, Reg::FP, at(flow::LENGTH), Reg::R1));
     }
 }
 
@@ -76,15 +86,23 @@ pub(crate) fn emit_copy_v6(b: &mut CodeBuffer, c: Copies, ip: Reg, base: i16) {
         b.emit(Insn::alu64_imm(op::RSH, Reg::R1, 4));
         b.emit(Insn::stx(Size::B, Reg::FP, at(flow::TOS), Reg::R1));
     }
+    if c.length {
+        // The payload length, big-endian at byte 4, plus the fixed header.
+        b.emit(Insn::ldx(Size::H, Reg::R1, ip, base + 4));
+        b.emit(Insn::be(Reg::R1, 16));
+        b.emit(Insn::alu64_imm(op::ADD, Reg::R1, 40));
+        b.emit(Insn::stx(Size::W, Reg::FP, at(flow::LENGTH), Reg::R1));
+    }
 }
 
 /// Where the field is kept in the flow record, its width there, and the shift and
-/// mask that take it out of the byte it shares.
-pub(crate) fn slot(field: Field) -> (i16, Size, i32, i32) {
+/// mask that take it out of the byte it shares (`None`: it has the slot alone).
+pub(crate) fn slot(field: Field) -> (i16, Size, i32, Option<i32>) {
     match field {
-        Field::Ttl | Field::HopLimit => (flow::HOP_LIMIT, Size::B, 0, 0xff),
-        Field::Dscp => (flow::TOS, Size::B, 2, 0x3f),
-        Field::Ecn => (flow::TOS, Size::B, 0, 0x03),
+        Field::Ttl | Field::HopLimit => (flow::HOP_LIMIT, Size::B, 0, None),
+        Field::Dscp => (flow::TOS, Size::B, 2, Some(0x3f)),
+        Field::Ecn => (flow::TOS, Size::B, 0, Some(0x03)),
+        Field::Length => (flow::LENGTH, Size::W, 0, None),
     }
 }
 
@@ -96,7 +114,7 @@ pub(crate) fn emit_test(b: &mut CodeBuffer, t: &FieldTest, fail: Label) {
     if shift != 0 {
         b.emit(Insn::alu64_imm(op::RSH, r1, shift));
     }
-    if mask != 0xff {
+    if let Some(mask) = mask {
         b.emit(Insn::alu64_imm(op::AND, r1, mask));
     }
     let pass = b.new_label();

@@ -305,6 +305,7 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
             Dim::HopLimit => values(hop_word(b.get(Dim::Frame)), d, set, number),
             Dim::Dscp => values("dscp ", d, set, number),
             Dim::Ecn => values("ecn ", d, set, number),
+            Dim::Length => length_text(b.get(Dim::Frame), set),
             Dim::Uid => values("owner uid ", d, set, owner_text),
             Dim::Gid => values("owner gid ", d, set, owner_text),
             Dim::CtStatus => values("ct status bits ", d, set, status_text),
@@ -326,6 +327,30 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
         "every packet".into()
     } else {
         parts.join(" ")
+    }
+}
+
+/// `length ...` in bytes of the whole packet: [`Dim::Length`] holds an IPv6 packet's
+/// payload length, 40 less (a box of both families names both readings).
+fn length_text(frames: &ValueSet, set: &ValueSet) -> String {
+    let text = |base: u128| {
+        let rest = ValueSet::full(Dim::Length.max_value()).subtract(set, &mut 0);
+        let (not, shown) = if rest.intervals().len() < set.intervals().len() {
+            ("not ", &rest)
+        } else {
+            ("", set)
+        };
+        let shifted = shown
+            .intervals()
+            .iter()
+            .map(|&(lo, hi)| (lo + base, hi + base));
+        let shown = ValueSet::from_intervals(shifted);
+        format!("length {not}{}", list(&shown, 4, |v| v.to_string()))
+    };
+    match (frames.contains(frame::V4), frames.contains(frame::V6)) {
+        (_, false) => text(0),
+        (false, true) => text(40),
+        (true, true) => format!("{} (IPv4) or {} (IPv6)", text(0), text(40)),
     }
 }
 

@@ -172,6 +172,24 @@ fn a_block_on_one_side_changes_its_hook() {
     assert_eq!(describe_box(&c.region.boxes()[0]), "IP udp");
 }
 
+/// A length reads in bytes of the whole packet in both families (the dimension holds
+/// an IPv6 packet's payload length).
+#[test]
+fn lengths_read_as_whole_packets() {
+    let d = sem(
+        "xdp on eth0 {\n drop udp length > 1400\n default allow\n}\n",
+        "xdp on eth0 {\n drop udp length > 1500\n default allow\n}\n",
+    );
+    let c = &d.blocks[0].verdicts[0];
+    let boxes: Vec<String> = c.region.boxes().iter().map(describe_box).collect();
+    assert_eq!(
+        boxes,
+        ["IPv4 udp length 1401-1500", "IPv6 udp length 1401-1500"],
+        "{}",
+        text(&d)
+    );
+}
+
 #[test]
 fn boxes_read_as_matches() {
     let d = sem(

@@ -224,8 +224,8 @@ fn may_decide<'s>(b: &HeaderBox, sides: Sides, hulls: &'s Hulls, unchecked: u32)
 }
 
 /// Every dimension, as the bits of [`may_decide`]'s `unchecked`.
-const EVERY_DIM: u32 = (1 << NDIMS) - 1;
-const _: () = assert!(NDIMS < 32, "a dimension is a bit of a u32");
+const EVERY_DIM: u32 = u32::MAX >> (32 - NDIMS);
+const _: () = assert!(NDIMS <= 32, "a dimension is a bit of a u32");
 
 /// The bits of `dims`.
 fn dim_bits(dims: impl IntoIterator<Item = usize>) -> u32 {

@@ -75,6 +75,11 @@ pub enum Dim {
     Dscp,
     /// The ECN of the same byte (`ecn`): 0 to 3.
     Ecn,
+    /// The IP header's length field (`length`): an IPv4 packet's total length, an
+    /// IPv6 packet's payload length (its `length` less the 40 bytes of the fixed
+    /// header), 0 to 65535, so that every value is a packet of either family. Which
+    /// one a value means: [`Dim::Frame`].
+    Length,
     /// Which of the block's `limit` buckets have no room for the packet: bit `7 - i`
     /// for the diff's bucket `i` (see `semdiff::buckets`), so the first bucket's
     /// values are one interval. Rules without a `limit` leave it whole.
@@ -101,7 +106,7 @@ pub enum Dim {
 }
 
 /// The number of dimensions.
-pub const NDIMS: usize = 31;
+pub const NDIMS: usize = 32;
 
 impl Dim {
     /// Every dimension, in the order of [`DIMS`] (a dimension's relevance reads only
@@ -131,6 +136,7 @@ impl Dim {
         Dim::HopLimit,
         Dim::Dscp,
         Dim::Ecn,
+        Dim::Length,
         Dim::Over,
         Dim::Uid,
         Dim::Gid,
@@ -530,6 +536,15 @@ pub const DIMS: [DimSpec; NDIMS] = [
         name: "ecn",
         max: 3,
         prefer: &[0],
+        relevant: ip,
+    },
+    // A witness takes the length of the packet its other fields make
+    // (`HeaderBox::witness`), which its text then leaves out.
+    DimSpec {
+        dim: Dim::Length,
+        name: "length",
+        max: u16::MAX as u128,
+        prefer: &[],
         relevant: ip,
     },
     DimSpec {

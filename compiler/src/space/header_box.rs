@@ -54,7 +54,7 @@ pub struct HeaderBox {
     sets: SmallVec<[ValueSet; INLINE]>,
 }
 
-const _: () = assert!(NDIMS < 32, "a dimension is a bit of a u32");
+const _: () = assert!(NDIMS <= 32, "a dimension is a bit of a u32");
 
 impl HeaderBox {
     /// Every point.
@@ -310,6 +310,11 @@ impl HeaderBox {
                 (Dim::Proto, frame::V4) => Some(1),
                 (Dim::Proto, frame::V6) => Some(58),
                 (Dim::Ct, _) => Some(p.ct_without_entry()),
+                // The length of the packet the fields before it make.
+                (Dim::Length, _) => p.packet().ip.map(|ip| {
+                    let base = if ip.src.is_ipv6() { 40 } else { 0 };
+                    u128::from(ip.natural_length() - base)
+                }),
                 _ => None,
             };
             if matches!(d, Dim::InDev | Dim::OutDev) {

@@ -583,6 +583,8 @@ fn facts_box(m: &RuleMatch) -> HeaderBox {
             Field::Ttl | Field::HopLimit => Dim::HopLimit,
             Field::Dscp => Dim::Dscp,
             Field::Ecn => Dim::Ecn,
+            // One dimension per family: [`length_box`].
+            Field::Length => continue,
         };
         let iv = t.ranges.iter().map(|&(lo, hi)| (lo.into(), hi.into()));
         b = b.with(dim, ValueSet::from_intervals(iv));
@@ -678,8 +680,35 @@ pub fn rule_region(sets: &AddrSets, m: &RuleMatch, cond: Option<SockCond>) -> Re
         region
             .boxes()
             .iter()
-            .filter_map(|b| b.intersect(&facts, &mut 0)),
+            .filter_map(|b| b.intersect(&facts, &mut 0))
+            .filter_map(|b| length_box(b, m)),
     )
+}
+
+/// `b` (a box of one frame kind, as [`AddrSets::shape_region`] makes them) narrowed
+/// to the lengths `m`'s `length` test passes, in [`Dim::Length`]'s units (an IPv6
+/// packet's payload length is 40 less than its length); `None` when no packet
+/// of the box's kind passes (a non-IP frame has no length).
+fn length_box(b: HeaderBox, m: &RuleMatch) -> Option<HeaderBox> {
+    let Some(t) = m.fields.iter().find(|t| t.field == Field::Length) else {
+        return Some(b);
+    };
+    let frame = b.get(Dim::Frame);
+    let v6 = match (frame.contains(frame::V4), frame.contains(frame::V6)) {
+        (true, false) => false,
+        (false, true) => true,
+        // A non-IP box: a rule with a `length` test matches IP packets only.
+        (false, false) => return None,
+        (true, true) => unreachable!("rule boxes are of one family"),
+    };
+    let base = if v6 {
+        crate::syntax::ipfield::V6_LENGTH_MIN
+    } else {
+        0
+    };
+    let iv = t.family_ranges(v6).into_iter();
+    let set = ValueSet::from_intervals(iv.map(|(lo, hi)| ((lo - base).into(), (hi - base).into())));
+    (!set.is_empty()).then(|| b.with(Dim::Length, set))
 }
 
 /// The packets the programs of `hook` see: every frame at XDP and TC, IP packets at

@@ -203,7 +203,15 @@ fn packets_print_in_the_test_syntax() {
         p.packet().text().unwrap(),
         "tcp 10.0.0.1:0 -> 0.0.0.0:0 len 34"
     );
+    // A length other than the packet's own is named.
+    p[Dim::Length] = 1500;
+    assert_eq!(
+        p.packet().text().unwrap(),
+        "tcp 10.0.0.1:0 -> 0.0.0.0:0 len 34 length 1500"
+    );
     p[Dim::Proto] = 47;
+    // (The 20 bytes of an IPv4 header with nothing after it: its own length.)
+    p[Dim::Length] = 20;
     // A state other than the one the packet has without a conntrack entry is named,
     // and so is a routing class other than `local`.
     assert_eq!(
@@ -223,6 +231,8 @@ fn packets_print_in_the_test_syntax() {
     p[Dim::L4] = l4::PRESENT;
     p[Dim::IcmpType] = 3;
     p[Dim::Ct] = p.ct_without_entry();
+    // Its own payload length: the 4 bytes of type, code and zeros.
+    p[Dim::Length] = 4;
     assert_eq!(
         p.packet().text().unwrap(),
         "proto 1 :: -> :: payload 03000000"

@@ -49,6 +49,9 @@ pub struct IpPacket {
     pub ttl: u8,
     /// The IPv4 TOS byte or IPv6 traffic class (DSCP and ECN).
     pub tos: u8,
+    /// The packet's length as `length` reads it (IPv4 total length, IPv6 payload
+    /// length plus 40); printed only when it is not [`IpPacket::natural_length`].
+    pub length: u32,
 }
 
 /// What a point stands for: a frame (`ip: None` is a non-IP frame) and, when a socket
@@ -118,6 +121,10 @@ impl Point {
             transport: self.transport(),
             ttl: self[Dim::HopLimit] as u8,
             tos: (self[Dim::Dscp] << 2 | self[Dim::Ecn]) as u8,
+            length: match self[Dim::Frame] {
+                frame::V6 => self[Dim::Length] as u32 + 40,
+                _ => self[Dim::Length] as u32,
+            },
         });
         Packet {
             ip,
@@ -170,6 +177,28 @@ impl Point {
 }
 
 impl IpPacket {
+    /// The length of the packet [`Self::text`] without `length` makes: the IP header
+    /// (IPv6: a fragment header too), then the transport header the testkit writes
+    /// (also when `len` cuts it off: the length field counts the whole packet), or
+    /// the 4 bytes of payload that carry another family's ICMP type and code.
+    pub fn natural_length(&self) -> u32 {
+        let v6 = self.src.is_ipv6();
+        let own_icmp = if v6 { 58 } else { 1 };
+        let ip = match (v6, self.fragment) {
+            (false, _) => 20,
+            (true, false) => 40,
+            (true, true) => 48,
+        };
+        let l4 = match (self.proto, self.transport) {
+            (6, _) => 20,
+            (17, _) => 8,
+            (p, _) if p == own_icmp => 8,
+            (_, Transport::Icmp { .. }) => 4,
+            _ => 0,
+        };
+        ip + l4
+    }
+
     /// The packet in `sockc test` syntax, e.g. `tcp 10.0.0.1:1234 -> 1.1.1.1:53 syn`.
     /// A TCP, UDP or ICMP packet whose header is absent is cut after the IP header
     /// (`len`); ICMP with the other family's protocol number is `proto N` with the
@@ -237,8 +266,13 @@ impl IpPacket {
             (0, e) => format!(" ecn {e}"),
             (d, e) => format!(" dscp {d} ecn {e}"),
         };
+        // Its own length is what a test packet has without `length`.
+        let length = match self.length {
+            n if n == self.natural_length() => String::new(),
+            n => format!(" length {n}"),
+        };
         format!(
-            "{kind} {} -> {}{frag}{rest}{tag}{ttl}{tos}",
+            "{kind} {} -> {}{frag}{rest}{tag}{ttl}{tos}{length}",
             endpoint(self.src, sport),
             endpoint(self.dst, dport)
         )

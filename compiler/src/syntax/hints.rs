@@ -423,6 +423,10 @@ const IPTABLES_OPTIONS: &[(&str, &str)] = &[
         "--ecn-ip-ect",
         "write `ecn N` (0 to 3, or not-ect, ect1, ect0, ce)",
     ),
+    (
+        "--length",
+        "write `length N` or `length N-M` (the IP packet's length: `--length 0:27` is `length 0-27`)",
+    ),
 ];
 
 /// Well-known service names users write for ports.

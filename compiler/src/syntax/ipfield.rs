@@ -1,5 +1,6 @@
 //! IP header fields a rule compares with numbers (`ttl 1`, `hoplimit 255`,
-//! `ttl != 64`, `ttl < 5`, `hoplimit 1-64,255`, `dscp ef,af41`, `ecn ce`): which
+//! `ttl != 64`, `ttl < 5`, `hoplimit 1-64,255`, `dscp ef,af41`, `ecn ce`,
+//! `length > 1400`): which
 //! fields there are, the family each belongs to (if one), the names some values have,
 //! and the set of values a test admits — shared by the parser, sema, the lowering, the
 //! header space and the evaluator.
@@ -24,10 +25,27 @@ pub enum Field {
     /// The explicit congestion notification: the low two bits of the same byte
     /// (`ip ecn`, `ip6 ecn`, `-m ecn --ecn-ip-ect`), 0 to 3.
     Ecn,
+    /// The whole IP packet's length in bytes as the header gives it, as xt_length
+    /// reads it: the IPv4 total length, or the IPv6 payload length plus the 40 bytes
+    /// of the fixed header (`-m length`, `meta length` at netfilter hooks, `ip
+    /// length`, and `ip6 length` plus 40). An IPv4 packet's is at most
+    /// [`V4_LENGTH_MAX`], an IPv6 packet's at least [`V6_LENGTH_MIN`].
+    Length,
 }
 
+/// The largest length of an IPv4 packet (the 16-bit total length).
+pub const V4_LENGTH_MAX: u32 = 65535;
+/// The smallest length of an IPv6 packet (its fixed header, payload length 0).
+pub const V6_LENGTH_MIN: u32 = 40;
+
 impl Field {
-    pub const ALL: [Field; 4] = [Field::Ttl, Field::HopLimit, Field::Dscp, Field::Ecn];
+    pub const ALL: [Field; 5] = [
+        Field::Ttl,
+        Field::HopLimit,
+        Field::Dscp,
+        Field::Ecn,
+        Field::Length,
+    ];
 
     /// The word a rule writes.
     pub fn name(self) -> &'static str {
@@ -36,6 +54,7 @@ impl Field {
             Field::HopLimit => "hoplimit",
             Field::Dscp => "dscp",
             Field::Ecn => "ecn",
+            Field::Length => "length",
         }
     }
 
@@ -45,12 +64,13 @@ impl Field {
 
     /// Whether the field is only in the IPv6 header (`Some(true)`) or only in the IPv4
     /// one (`Some(false)`): a test of it keeps its rule to that family. `None`: both
-    /// headers have it, and a test of it keeps its rule to IP packets.
+    /// headers have it, and a test of it keeps its rule to IP packets (a `length`
+    /// test only one family's lengths pass keeps it to that family: sema).
     pub fn ipv6(self) -> Option<bool> {
         match self {
             Field::Ttl => Some(false),
             Field::HopLimit => Some(true),
-            Field::Dscp | Field::Ecn => None,
+            Field::Dscp | Field::Ecn | Field::Length => None,
         }
     }
 
@@ -60,6 +80,7 @@ impl Field {
             Field::Ttl | Field::HopLimit => u32::from(u8::MAX),
             Field::Dscp => 63,
             Field::Ecn => 3,
+            Field::Length => u32::from(u16::MAX) + V6_LENGTH_MIN,
         }
     }
 
@@ -69,13 +90,14 @@ impl Field {
             Field::Ttl | Field::HopLimit => "1,64-128",
             Field::Dscp => "ef,af41,8-15",
             Field::Ecn => "ect0,ect1",
+            Field::Length => "0-100,1400-1500",
         }
     }
 
     /// The values with names, as nft and iptables' `--dscp-class` name them.
     pub fn names(self) -> &'static [(&'static str, u32)] {
         match self {
-            Field::Ttl | Field::HopLimit => &[],
+            Field::Ttl | Field::HopLimit | Field::Length => &[],
             Field::Dscp => DSCP_NAMES,
             Field::Ecn => ECN_NAMES,
         }
@@ -196,6 +218,24 @@ impl FieldTest {
     pub fn is_full(&self) -> bool {
         self.ranges == [(0, self.field.max())]
     }
+
+    /// The ranges of `length` an IPv4 (`ipv6` false) or IPv6 packet can have: the
+    /// test's ranges cut to that family's lengths, in the field's units (empty when
+    /// no packet of the family passes). Other fields: the ranges.
+    pub fn family_ranges(&self, ipv6: bool) -> Vec<(u32, u32)> {
+        if self.field != Field::Length {
+            return self.ranges.clone();
+        }
+        let (lo, hi) = match ipv6 {
+            false => (0, V4_LENGTH_MAX),
+            true => (V6_LENGTH_MIN, self.field.max()),
+        };
+        self.ranges
+            .iter()
+            .filter(|&&(a, b)| a <= hi && b >= lo)
+            .map(|&(a, b)| (a.max(lo), b.min(hi)))
+            .collect()
+    }
 }
 
 /// Sorted, merged (overlapping or adjacent joined).
@@ -266,5 +306,17 @@ mod tests {
         let t = FieldTest::new(Field::HopLimit, Cmp::NotIn, &[(1, 1), (255, 255)]).unwrap();
         assert_eq!(t.to_string(), "hoplimit 0,2-254");
         assert!(t.matches(0) && t.matches(64) && !t.matches(1) && !t.matches(255));
+    }
+
+    #[test]
+    fn length_splits_by_family() {
+        let t = FieldTest::new(Field::Length, Cmp::Lt, &[(60, 60)]).unwrap();
+        assert_eq!(t.family_ranges(false), vec![(0, 59)]);
+        assert_eq!(t.family_ranges(true), vec![(40, 59)]);
+        let short = FieldTest::new(Field::Length, Cmp::In, &[(0, 39)]).unwrap();
+        assert!(short.family_ranges(true).is_empty());
+        let long = FieldTest::new(Field::Length, Cmp::Gt, &[(65535, 65535)]).unwrap();
+        assert!(long.family_ranges(false).is_empty());
+        assert_eq!(long.family_ranges(true), vec![(65536, 65575)]);
     }
 }

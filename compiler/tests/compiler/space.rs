@@ -84,6 +84,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
             prop::bool::weighted(0.05),
             prop::bool::weighted(0.2),
             prop::option::weighted(0.25, tos_field()),
+            prop::option::weighted(0.2, length_field()),
         ),
         (
             prop::option::weighted(0.15, prop::sample::select(ETHER_TYPES.to_vec())),
@@ -95,7 +96,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                 (family, ip_only, proto),
                 (src, dst, sport, dport),
                 (flags, ty, code),
-                (empty, frag, tos),
+                (empty, frag, tos, length),
                 (ether_type, vlan),
             )| {
                 if empty {
@@ -124,8 +125,9 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     mark: None,
                     // A field test comes with a match, so only on IP packets (as sema
                     // makes it).
-                    ip_only: ip_only || tos.is_some(),
-                    fields: tos.into_iter().collect(),
+                    ip_only: ip_only || tos.is_some() || length.is_some(),
+                    // Sorted by field, as sema keeps them (`length` is the last).
+                    fields: tos.into_iter().chain(length).collect(),
                     limit: None,
                     route: None,
                     iif: None,
@@ -152,6 +154,32 @@ fn tos_field() -> impl Strategy<Value = FieldTest> {
                 .map(|(a, b)| (a.min(b), a.max(b)))
                 .collect();
             FieldTest::new(field, Cmp::In, &values).filter(|t| !t.is_full())
+        })
+}
+
+/// The lengths [`length_field`] and [`headers`] take: around the values the families
+/// bound (an IPv6 packet's 40, an IPv4 packet's 65535) and a few ordinary ones.
+const LENGTHS: [u32; 11] = [0, 20, 39, 40, 41, 60, 100, 1500, 65535, 65536, 65575];
+
+/// A `length` test some value fails (one family's lengths only, now and then).
+fn length_field() -> impl Strategy<Value = FieldTest> {
+    (
+        any::<bool>(),
+        prop::collection::vec(
+            (
+                prop::sample::select(LENGTHS.to_vec()),
+                prop::sample::select(LENGTHS.to_vec()),
+            ),
+            1..=3,
+        ),
+    )
+        .prop_filter_map("a test every value passes", |(not, values)| {
+            let values: Vec<(u32, u32)> = values
+                .into_iter()
+                .map(|(a, b)| (a.min(b), a.max(b)))
+                .collect();
+            let cmp = if not { Cmp::NotIn } else { Cmp::In };
+            FieldTest::new(Field::Length, cmp, &values).filter(|t| !t.is_full())
         })
 }
 
@@ -209,10 +237,15 @@ fn headers() -> impl Strategy<Value = Headers> {
         (0u128..18, 0u128..18),
         prop::sample::select(vec![6u8, 17, 1, 58, 47, 0, 6]),
         (0u16..9, 0u16..9, 0u8..16, 0u8..4, 0u8..3),
-        (0u8..5, any::<bool>(), any::<u8>()),
+        (
+            0u8..5,
+            any::<bool>(),
+            any::<u8>(),
+            prop::sample::select(LENGTHS.to_vec()),
+        ),
     )
         .prop_map(
-            |(v6, (s, d), proto, (sp, dp, fl, ty, code), (l4, fragment, tos))| {
+            |(v6, (s, d), proto, (sp, dp, fl, ty, code), (l4, fragment, tos, length))| {
                 let addr = |a: u128| -> IpAddr {
                     if v6 {
                         Ipv6Addr::from(V6BASE | a).into()
@@ -238,6 +271,12 @@ fn headers() -> impl Strategy<Value = Headers> {
                     l4,
                     ttl: 64,
                     tos,
+                    // A length the family's packets have.
+                    length: if v6 {
+                        length.max(40)
+                    } else {
+                        length.min(65535)
+                    },
                 }
             },
         );
@@ -280,6 +319,8 @@ fn point_of(h: &Headers, sock: u128, noise: &[u128; NDIMS]) -> Point {
     p[Dim::HopLimit] = ip.ttl.into();
     p[Dim::Dscp] = (ip.tos >> 2).into();
     p[Dim::Ecn] = (ip.tos & 3).into();
+    // The header's field: an IPv6 packet's payload length is 40 less.
+    p[Dim::Length] = (ip.length - if ip.src.is_ipv6() { 40 } else { 0 }).into();
     let bits = |a: IpAddr| match a {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => u128::from(a),
@@ -321,7 +362,7 @@ fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock
 }
 
 fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
-    proptest::array::uniform31(any::<u128>())
+    proptest::array::uniform(any::<u128>())
 }
 
 proptest! {

@@ -64,13 +64,13 @@ fn opaque_module(name: &str) -> Option<Feature> {
     Some(match name {
         "tcp" | "udp" | "sctp" | "dccp" | "udplite" | "icmp" | "icmp6" | "multiport"
         | "iprange" | "conntrack" | "state" | "comment" | "addrtype" | "set" | "ttl" | "hl"
-        | "owner" | "connmark" | "mark" | "dscp" | "tos" | "ecn" => return None,
+        | "owner" | "connmark" | "mark" | "dscp" | "tos" | "ecn" | "length" => return None,
         "hashlimit" => Feature::Hashlimit,
         "cgroup" => Feature::Owner,
         "recent" => Feature::Recent,
         "string" => Feature::StringMatch,
         "mac" | "physdev" | "pkttype" | "devgroup" => Feature::LinkLayer,
-        "length" | "frag" | "hbh" | "dst" | "rt" | "ipv6header" | "mh" | "srh" => Feature::IpHeader,
+        "frag" | "hbh" | "dst" | "rt" | "ipv6header" | "mh" | "srh" => Feature::IpHeader,
         "ah" | "esp" | "ipcomp" | "tcpmss" => Feature::L4Header,
         "connbytes" | "connlimit" | "connlabel" | "helper" => Feature::Conntrack,
         _ => Feature::Other,
@@ -115,6 +115,7 @@ fn option(
         }
         "addrtype" => addrtype(o, v).unwrap_or_else(|| opaque_one(name, o)),
         "ttl" | "hl" => hop_limit(name, o)?,
+        "length" if o.name == "--length" => length(o, v)?,
         "dscp" => dscp(o, v)?,
         "tos" if o.name == "--tos" => tos(o, v)?,
         "ecn" if o.name == "--ecn-ip-ect" => ecn(o, v)?,
@@ -172,6 +173,38 @@ fn hop_limit(module: &str, o: &Opt) -> Result<Match, RuleError> {
         _ => return Ok(opaque_one(module, o)),
     };
     Ok(Match::one(Key::HopLimit(v), lo, hi).negate(o.negated))
+}
+
+/// `-m length --length MIN[:MAX]` (`:MAX` from 0, `MIN:` to 65535), `!` for "not":
+/// xt_length compares the IPv4 total length, or the IPv6 payload length plus 40 as a
+/// 16-bit number — which wraps, so an IPv6 packet of 65536 to 65575 bytes has the
+/// length 0 to 39 there; sockc's `length` does not wrap, and the import writes both.
+fn length(o: &Opt, v: IpVersion) -> Result<Match, RuleError> {
+    let arg = o.arg(0)?;
+    let bad = || RuleError(o.at, format!("`{arg}` is not a length or range of lengths"));
+    let num = |s: &str, empty: u128| match s {
+        "" => Some(empty),
+        s => values::number(s).filter(|n| *n <= 0xffff),
+    };
+    let (lo, hi) = match arg.split_once(':') {
+        Some((a, b)) => (num(a, 0), num(b, 0xffff)),
+        None => (num(arg, 0), num(arg, 0)),
+    };
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return Err(bad());
+    };
+    let mut ranges = vec![(lo, hi)];
+    if v == IpVersion::V6 && lo < 40 {
+        // The wrapped lengths: 65536 + lo and up, to the longest IPv6 packet.
+        ranges.push((lo + 65536, (hi + 65536).min(65575)));
+    }
+    let elements = ranges
+        .into_iter()
+        .filter(|(a, b)| a <= b)
+        .map(|(a, b)| vec![Value::Range(a, b)])
+        .collect();
+    let key = Key::Length(Some(v));
+    Ok(Match::test(vec![key], Rhs::Elements(elements)).negate(o.negated))
 }
 
 /// `-m dscp --dscp N` (decimal or `0x` hex, 0 to 63) or `--dscp-class NAME` (`CS0`

@@ -138,8 +138,17 @@ impl CubeWriter<'_> {
         let hop = hop_words(cube, &families)?;
         let tos = tos_words(cube);
         let mut out = Vec::new();
+        let mut lengths_of_none = None;
         let alternatives = flags.iter().flat_map(|f| marks.iter().map(move |m| (f, m)));
         for (fam, proto) in &protos {
+            // The lengths of the IP versions this rule's words keep it to.
+            let length = match length_words(cube, &written_families(fam, proto, &families)) {
+                Ok(w) => w,
+                Err(why) => {
+                    lengths_of_none = Some(why);
+                    continue;
+                }
+            };
             for (f, m) in alternatives.clone() {
                 for i in &icmp {
                     let mut words = Vec::new();
@@ -151,6 +160,7 @@ impl CubeWriter<'_> {
                     words.extend(i.iter().cloned());
                     words.extend(hop.iter().cloned());
                     words.extend(tos.iter().cloned());
+                    words.extend(length.iter().cloned());
                     words.extend(devices.iter().cloned());
                     words.extend(owner.iter().cloned());
                     words.extend(entry.iter().cloned());
@@ -172,7 +182,10 @@ impl CubeWriter<'_> {
                 }
             }
         }
-        Ok(out)
+        match lengths_of_none {
+            Some(why) if out.is_empty() => Err(why),
+            _ => Ok(out),
+        }
     }
 
     /// The `in on` / `out on` words of a cube in a netfilter block; what the language
@@ -613,6 +626,43 @@ fn tos_words(cube: &Cube) -> Vec<String> {
         out.extend([word.to_string(), value_list(values)]);
     }
     out
+}
+
+/// The IP versions of the cube's `families` a rule keeps to with its family word
+/// (`ip4`, `ip6`) and protocol word (`icmp` is IPv4's, `icmpv6` IPv6's).
+fn written_families(fam: &Option<String>, proto: &Option<String>, families: &Ivs) -> Ivs {
+    let only = |v: u128| Ivs::single(v).intersect(families);
+    match (fam.as_deref(), proto.as_deref()) {
+        (Some("ip4"), _) | (_, Some("icmp")) => only(4),
+        (Some("ip6"), _) | (_, Some("icmpv6")) => only(6),
+        _ => families.clone(),
+    }
+}
+
+/// The `length` words of a cube: its lengths that a packet of its IP versions can
+/// have (IPv4 up to 65535 bytes, IPv6 from 40), none when it admits every one.
+fn length_words(cube: &Cube, families: &Ivs) -> Result<Vec<String>, Refusal> {
+    let Some(values) = cube.get(Dim::Length) else {
+        return Ok(Vec::new());
+    };
+    let mut possible = Vec::new();
+    if families.contains(4) {
+        possible.push((0, 65535));
+    }
+    if families.contains(6) {
+        possible.push((40, Dim::Length.highest()));
+    }
+    let possible = Ivs::from_ranges(possible);
+    let lengths = values.intersect(&possible);
+    if lengths.is_empty() {
+        return Err(Refusal::Never(
+            "no packet of its IP version has these lengths".into(),
+        ));
+    }
+    if lengths == possible {
+        return Ok(Vec::new());
+    }
+    Ok(vec!["length".to_string(), value_list(&lengths)])
 }
 
 /// ICMP type and code words.

@@ -125,6 +125,11 @@ pub fn selector(words: &[&str], table_v: Option<IpVersion>) -> Option<(Key, Vec<
         ["ip6", "dscp"] => (Key::Dscp(IpVersion::V6), nfp(IpVersion::V6)),
         ["ip", "ecn"] => (Key::Ecn(IpVersion::V4), nfp(IpVersion::V4)),
         ["ip6", "ecn"] => (Key::Ecn(IpVersion::V6), nfp(IpVersion::V6)),
+        // skb->len, which at the netfilter hooks of ip, ip6 and inet tables is the IP
+        // packet (the IP layer has trimmed it to its header's length): sockc's `length`.
+        ["meta", "length"] => (Key::Length(None), Vec::new()),
+        ["ip", "length"] => (Key::Length(Some(IpVersion::V4)), nfp(IpVersion::V4)),
+        ["ip6", "length"] => (Key::Ip6PayloadLength, nfp(IpVersion::V6)),
         _ => return None,
     })
 }
@@ -224,6 +229,11 @@ fn text_value(key: &Key, t: &str) -> Result<Value, String> {
         // nft's names for both are sockc's (`nft describe ip dscp`, `ip ecn`).
         Key::Dscp(_) => single(u128::from(Field::Dscp.value(t).ok_or_else(bad)?)),
         Key::Ecn(_) => single(u128::from(Field::Ecn.value(t).ok_or_else(bad)?)),
+        Key::Length(_) => single(values::number(t).filter(|n| *n <= 0xffff).ok_or_else(bad)?),
+        // The payload length read as the packet's: 40 more.
+        Key::Ip6PayloadLength => {
+            single(values::number(t).filter(|n| *n <= 0xffff).ok_or_else(bad)? + 40)
+        }
         Key::CtStatus => single(ct_status_bits(t)?),
         Key::CtDirection => match t {
             "original" | "0" => single(0),
@@ -510,6 +520,7 @@ fn key_type(key: &Key) -> &'static str {
         Key::HopLimit(_) => "integer",
         Key::Dscp(_) => "dscp",
         Key::Ecn(_) => "ecn",
+        Key::Length(_) | Key::Ip6PayloadLength => "integer",
         Key::SkUid => "uid",
         Key::SkGid => "gid",
         Key::CtStatus => "ct_status",

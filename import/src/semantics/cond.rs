@@ -89,6 +89,10 @@ fn key_base(key: &Key) -> (Cube, Option<Dim>) {
         Key::HopLimit(v) => (single(c, Dim::Family, fam(*v)), Some(Dim::HopLimit)),
         Key::Dscp(v) => (single(c, Dim::Family, fam(*v)), Some(Dim::Dscp)),
         Key::Ecn(v) => (single(c, Dim::Family, fam(*v)), Some(Dim::Ecn)),
+        Key::Length(None) => (c, Some(Dim::Length)),
+        Key::Length(Some(v)) => (single(c, Dim::Family, fam(*v)), Some(Dim::Length)),
+        // Its values were read as the packet's length (`nft::expr`).
+        Key::Ip6PayloadLength => (single(c, Dim::Family, 6), Some(Dim::Length)),
         Key::Iifname | Key::Oifname | Key::Iif | Key::Oif => (c, None),
         Key::SkUid => (c, Some(Dim::Uid)),
         Key::SkGid => (c, Some(Dim::Gid)),
@@ -171,6 +175,10 @@ impl Converter<'_> {
                 }
                 disjoint_union(cubes, MAX_CUBES).ok_or_else(too_many)
             }
+            // A named set or a mask reads the payload length's own values.
+            _ if keys.contains(&Key::Ip6PayloadLength) => Err(TooComplex(
+                "`ip6 length` against a named set or under a mask".into(),
+            )),
             Rhs::Set(id) => self.set_lookup(keys, *id),
             Rhs::Masked { mask, value } => self.masked(keys, |v| v & mask == *value),
             Rhs::AnyBit(mask) => self.masked(keys, |v| v & mask != 0),

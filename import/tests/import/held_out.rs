@@ -509,7 +509,7 @@ fn an_iptables_residual_names_the_ipsets_it_needs() {
 :INPUT ACCEPT [0:0]
 :FORWARD ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
--A INPUT -m set --match-set bogons src -m length --length 100 -j DROP
+-A INPUT -m set --match-set bogons src -m pkttype --pkt-type broadcast -j DROP
 -A INPUT -p tcp -m tcp --dport 22 -j DROP
 COMMIT
 ";

@@ -52,6 +52,7 @@ fn frame(p: &Packet) -> Vec<u8> {
     let mut spec = PacketSpec::new(src, dst, l4);
     spec.ttl = p.hop_limit;
     spec.tos = p.tos;
+    spec.length = p.length;
     spec.build()
 }
 
@@ -167,9 +168,14 @@ pub fn check_written(name: &str, text: &str, iface: &str, per_block: usize) -> u
                     "{f_name} {}: ARP",
                     block.head
                 );
+                // A byte limit's room depends on the packet's size, which the flat
+                // model's limit atoms do not read: where one is written, long probes
+                // are left out (a bucket of 1 kbyte has no room for 1,500 bytes).
+                let byte_limit = text.contains("bytes");
                 for p in eval::edge_packets(&lists, &[iface], per_block, 3)
                     .into_iter()
                     .filter(framable)
+                    .filter(|p| !(byte_limit && p.length.is_some_and(|n| n > 512)))
                 {
                     let want =
                         written_verdict(&placed.list, &written, &a.atoms, &a.ruleset.sets, &p);

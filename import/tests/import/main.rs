@@ -26,6 +26,7 @@ mod fuzz;
 mod held_out;
 mod hop_limit;
 mod hostile;
+mod length;
 mod lowering;
 mod netfilter;
 mod semantics;

@@ -55,7 +55,8 @@ pub struct TestArgs {
     /// 10.0.0.2", "arp 10.0.0.1 -> 10.0.0.2"; options: vlan ID, ipopts WORDS, ext HDR,...
     /// (IPv6: hbh, rt, dst, fh, ah), frag OFFSET, mf, payload HEX, ether TYPE, ttl N
     /// (the IPv4 TTL or IPv6 hop limit; without it, 64), dscp N and ecn N (the TOS byte or
-    /// traffic class's two fields; without them, 0), len BYTES,
+    /// traffic class's two fields; without them, 0), length N (the IP packet's length,
+    /// padded with zeros; without it, its own), len BYTES,
     /// ct STATE (the packet's conntrack state: new, established, related, invalid,
     /// untracked; without it, the state of a packet conntrack has no entry for),
     /// over-limit (every `limit` bucket is empty; without it, full), over-limit:SPEC[#N]

@@ -38,6 +38,9 @@ pub struct IpHeader {
     pub ttl: u8,
     /// The IPv4 TOS byte or the IPv6 traffic class: DSCP (top six bits) and ECN.
     pub tos: u8,
+    /// The packet's length as its header gives it (`length`): the IPv4 total length,
+    /// the IPv6 payload length plus 40.
+    pub length: u32,
 }
 
 /// Most IPv6 extension headers (hop-by-hop, routing, fragment, destination options,
@@ -162,6 +165,7 @@ fn decode_ipv4(p: &[u8]) -> Option<IpHeader> {
         l4,
         ttl: fixed[8],
         tos: fixed[1],
+        length: u32::from(u16_at(fixed, 2)?),
     })
 }
 
@@ -183,6 +187,7 @@ fn decode_ipv6(p: &[u8]) -> Option<IpHeader> {
         l4,
         ttl: fixed[7],
         tos: (fixed[0] << 4) | (fixed[1] >> 4),
+        length: u32::from(u16_at(fixed, 4)?) + 40,
     })
 }
 

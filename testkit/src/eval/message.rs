@@ -111,6 +111,7 @@ pub fn evaluate_message(
             // The socket layer has no IP header: no rule there tests it.
             ttl: 0,
             tos: 0,
+            length: 0,
             l4: L4Fields::Ports {
                 sport: from.port(),
                 dport: to.port(),

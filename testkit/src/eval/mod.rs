@@ -144,6 +144,7 @@ impl Lookup {
                 // An sk_lookup context has no IP header: no rule there tests it.
                 ttl: 0,
                 tos: 0,
+                length: 0,
                 l4: L4Fields::Ports {
                     sport: self.remote.port(),
                     dport: self.local.port(),
@@ -200,6 +201,7 @@ impl Call {
                 ttl: 0,
                 // A socket address call has no IP header: no rule there tests it.
                 tos: 0,
+                length: 0,
                 l4,
             }),
         }
@@ -588,6 +590,7 @@ fn field_value(ip: &IpHeader, field: sockc_compiler::syntax::ipfield::Field) -> 
         Field::Ttl | Field::HopLimit => u32::from(ip.ttl),
         Field::Dscp => u32::from(ip.tos >> 2),
         Field::Ecn => u32::from(ip.tos & 3),
+        Field::Length => ip.length,
     }
 }
 

@@ -293,6 +293,13 @@ pub struct PacketSpec {
     /// The IPv4 TOS byte or IPv6 traffic class (0 unless the text says `dscp N` or
     /// `ecn N`, which set its top six and low two bits).
     pub tos: u8,
+    /// The IP packet's length as netfilter's length match reads it (the IPv4 total
+    /// length, the IPv6 payload length plus 40), when the text says `length N`. Longer
+    /// than the packet's own: zero bytes after the payload make it so (the frame cut
+    /// at [`MAX_TEST_FRAME`], what XDP reads of it anyway); shorter: the length field
+    /// says `N` and the headers stay whole (a field XDP and TC may receive; the
+    /// kernel's IP layer drops such a packet before netfilter).
+    pub length: Option<u32>,
 }
 
 /// The TTL or hop limit of a test packet that names none.
@@ -315,6 +322,7 @@ impl PacketSpec {
             ether_type: None,
             ttl: DEFAULT_TTL,
             tos: 0,
+            length: None,
         }
     }
 
@@ -374,7 +382,29 @@ impl PacketSpec {
         if self.is_arp() {
             return self.l3_offset() + ARP_LEN;
         }
-        self.l4_offset() + self.l4_header_len() + self.payload.len()
+        self.l4_offset() + self.l4_header_len() + self.payload.len() + self.padding()
+    }
+
+    /// The IP packet's own length, as [`Self::length`] counts it: headers and payload.
+    pub fn natural_length(&self) -> usize {
+        self.l3_header_len() + self.l4_header_len() + self.payload.len()
+    }
+
+    /// The zero bytes after the payload that make the packet [`Self::length`] long.
+    fn padding(&self) -> usize {
+        self.length
+            .map_or(0, |n| (n as usize).saturating_sub(self.natural_length()))
+    }
+
+    /// Where the frame is cut: at `len`, and at [`MAX_TEST_FRAME`] when padding
+    /// makes it longer.
+    fn cut(&self) -> Option<usize> {
+        let padded = self.padding() > 0 && self.untruncated_len() > MAX_TEST_FRAME;
+        match (self.truncate_to, padded) {
+            (Some(n), true) => Some(n.min(MAX_TEST_FRAME)),
+            (None, true) => Some(MAX_TEST_FRAME),
+            (n, false) => n,
+        }
     }
 
     /// An ARP request rather than an IP packet.
@@ -385,7 +415,7 @@ impl PacketSpec {
     /// Length of the frame [`build`](Self::build) makes.
     pub fn frame_len(&self) -> usize {
         let full = self.untruncated_len();
-        self.truncate_to.map_or(full, |n| n.min(full))
+        self.cut().map_or(full, |n| n.min(full))
     }
 
     /// Check that the spec describes a frame [`build`](Self::build) can write.
@@ -429,14 +459,36 @@ impl PacketSpec {
                 ));
             }
         }
+        self.validate_length()?;
         // IPv4 total length counts the IP header; IPv6 payload length counts the
         // extension headers but not the fixed header.
-        let counted = self.l4_header_len() + self.payload.len() + self.l3_header_len()
-            - if self.is_ipv6() { IPV6_HLEN } else { 0 };
+        let counted = self.natural_length() - if self.is_ipv6() { IPV6_HLEN } else { 0 };
         if counted > usize::from(u16::MAX) {
             return Err(format!(
                 "packet too long: {} bytes of payload do not fit the IP length field",
                 self.payload.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// `length N`: an IP packet's, within its family's lengths.
+    fn validate_length(&self) -> Result<(), String> {
+        let Some(n) = self.length else {
+            return Ok(());
+        };
+        let (lo, hi) = if self.is_ipv6() {
+            (IPV6_HLEN as u32, u32::from(u16::MAX) + IPV6_HLEN as u32)
+        } else {
+            (0, u32::from(u16::MAX))
+        };
+        if self.is_arp() {
+            return Err("an ARP request has no IP length".to_string());
+        }
+        if !(lo..=hi).contains(&n) {
+            return Err(format!(
+                "length {n} out of range ({lo}..={hi} for {})",
+                family_name(&self.src)
             ));
         }
         Ok(())
@@ -486,7 +538,15 @@ impl PacketSpec {
     /// Build the frame, or say why the spec is invalid.
     pub fn try_build(&self) -> Result<Vec<u8>, String> {
         self.validate()?;
-        Ok(self.build_unchecked())
+        let pad = self.padding();
+        if pad == 0 {
+            return Ok(self.build_unchecked());
+        }
+        // The padding is payload: the transport checksum and UDP length count it.
+        let mut padded = self.clone();
+        padded.payload.resize(self.payload.len() + pad, 0);
+        padded.truncate_to = self.cut();
+        Ok(padded.build_unchecked())
     }
 
     /// Build the Ethernet frame.
@@ -535,7 +595,8 @@ impl PacketSpec {
         match (self.src, self.dst) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
                 let hlen = self.l3_header_len();
-                let total = (hlen + segment.len()) as u16; // checked by validate
+                // Checked by validate.
+                let total = self.length.unwrap_or((hlen + segment.len()) as u32) as u16;
                 let frag = (u16::from(self.more_fragments) << 13)
                     | (self.fragment_offset & MAX_FRAGMENT_OFFSET);
                 let start = f.len();
@@ -559,8 +620,10 @@ impl PacketSpec {
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 let ext_len = self.l3_header_len() - IPV6_HLEN;
-                let payload_len = (ext_len + segment.len()) as u16; // checked by validate
-                                                                    // version, traffic class (DSCP/ECN), flow label
+                let own = (ext_len + segment.len()) as u32;
+                // Checked by validate.
+                let payload_len = self.length.map_or(own, |n| n - IPV6_HLEN as u32) as u16;
+                // version, traffic class (DSCP/ECN), flow label
                 f.extend_from_slice(&[0x60 | self.tos >> 4, self.tos << 4, 0, 0]);
                 f.extend_from_slice(&payload_len.to_be_bytes());
                 f.push(self.ipv6_ext.first().map_or(proto, |e| e.number()));
@@ -793,6 +856,9 @@ impl fmt::Display for PacketSpec {
         }
         if self.tos & 3 != 0 {
             write!(f, " ecn {}", self.tos & 3)?;
+        }
+        if let Some(n) = self.length {
+            write!(f, " length {n}")?;
         }
         if let Some(n) = self.truncate_to {
             write!(f, " len {n}")?;

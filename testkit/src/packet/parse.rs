@@ -230,7 +230,9 @@ impl<'a> Parser<'a> {
 /// (IPv6 extension headers in order: `hbh`, `rt`, `dst`, each optionally `/UNITS` of
 /// 8 bytes, `fh` for a fragment header and `ah`), `frag OFFSET`, `mf` (more
 /// fragments; on IPv6 they fill the `fh` header), `payload HEX`, `ether TYPE` (the
-/// frame's EtherType, the same bytes after it) and `len BYTES` (truncate the frame);
+/// frame's EtherType, the same bytes after it), `ttl N`, `dscp N`, `ecn N`, `length
+/// BYTES` (the IP packet's length as `length` reads it: padded with zeros, or a
+/// length field shorter than the headers) and `len BYTES` (truncate the frame);
 /// `arp` takes only `vlan` and `len`.
 /// Keywords are case-insensitive; tokens are separated by whitespace or commas.
 /// Errors name the offending column and token.
@@ -369,7 +371,16 @@ impl Parser<'_> {
             || (kind != Kind::Arp
                 && matches!(
                     word,
-                    "ipopts" | "ext" | "frag" | "mf" | "payload" | "ether" | "ttl" | "dscp" | "ecn"
+                    "ipopts"
+                        | "ext"
+                        | "frag"
+                        | "mf"
+                        | "payload"
+                        | "ether"
+                        | "ttl"
+                        | "dscp"
+                        | "ecn"
+                        | "length"
                 ))
             || (is_icmp && matches!(word, "type" | "code"));
         if known {
@@ -378,13 +389,13 @@ impl Parser<'_> {
         let msg = match kind {
             Kind::Tcp => {
                 "unknown TCP flag or option (flags: fin syn rst psh ack urg ece cwr; \
-                          options: vlan ipopts ext frag mf payload ttl dscp ecn len)"
+                          options: vlan ipopts ext frag mf payload ttl dscp ecn length len)"
             }
             Kind::Icmp | Kind::Icmpv6 => {
-                "unknown option (expected type, code, vlan, ipopts, ext, frag, mf, payload, ttl, dscp, ecn or len)"
+                "unknown option (expected type, code, vlan, ipopts, ext, frag, mf, payload, ttl, dscp, ecn, length or len)"
             }
             Kind::Arp => "unknown option (expected vlan or len)",
-            _ => "unknown option (expected vlan, ipopts, ext, frag, mf, payload, ether, ttl, dscp, ecn or len)",
+            _ => "unknown option (expected vlan, ipopts, ext, frag, mf, payload, ether, ttl, dscp, ecn, length or len)",
         };
         Err(self.err_at(tok, msg))
     }
@@ -446,6 +457,7 @@ impl Parser<'_> {
                 spec.tos = (spec.tos & 3) | d << 2;
             }
             "ecn" => spec.tos = (spec.tos & !3) | self.number("ECN", 3)? as u8,
+            "length" => spec.length = Some(self.number("IP packet length", 65575)? as u32),
             "len" => {
                 spec.truncate_to = Some(self.number("frame length", usize::MAX as u64)? as usize)
             }

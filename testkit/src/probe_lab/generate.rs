@@ -14,6 +14,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// The links' MTU (the veth default): the longest IP packet a probe may be.
+const MTU: u32 = 1500;
+
 use super::{echo_reply, link_local_v6, scan::Interesting, unicast, Origin, Path, Probe};
 use crate::{
     packet::{tcp_flags, PacketSpec, L4},
@@ -268,7 +271,20 @@ impl Maker<'_> {
         if !self.values.tos.is_empty() && self.chance(50) {
             packet.tos = self.tos();
         }
-        Probe::new(path, Origin::New, packet)
+        // Likewise for lengths: one the ruleset names or a neighbour, as long as the
+        // packet and its tag at least, and no longer than the links' MTU.
+        let mut probe = Probe::new(path, Origin::New, packet);
+        if !self.values.lengths.is_empty() && self.chance(50) {
+            let own = probe.wire_length() as u32;
+            let l = self.values.lengths[self.below(self.values.lengths.len())];
+            let l = match self.below(3) {
+                0 => l.saturating_sub(1),
+                1 => l + 1,
+                _ => l,
+            };
+            probe.packet.length = Some(l.clamp(own, MTU));
+        }
+        probe
     }
 
     /// A TOS byte: one the ruleset names, its DSCP's neighbour, or one with another ECN.

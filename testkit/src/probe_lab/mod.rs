@@ -100,6 +100,12 @@ pub struct Probe {
 }
 
 impl Probe {
+    /// The length of the IP packet the probe sends (its tag and padding included), as
+    /// a length match reads it.
+    pub fn wire_length(&self) -> usize {
+        wire::probe_packet(self, 0, None).len()
+    }
+
     /// A probe with the default hop limit (64).
     pub fn new(path: Path, origin: Origin, packet: PacketSpec) -> Probe {
         Probe {

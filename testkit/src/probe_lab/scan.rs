@@ -26,6 +26,9 @@ pub struct Interesting {
     pub hop_limits: Vec<u8>,
     /// TOS bytes (DSCP << 2 | ECN) a rule names: a DSCP with ECN 0, an ECN with DSCP 0.
     pub tos: Vec<u8>,
+    /// IP packet lengths a rule names (`--length`, `meta length`, `ip length`; an
+    /// `ip6 length`, the payload length, gives its value and the packet's, 40 more).
+    pub lengths: Vec<u32>,
 }
 
 /// ICMP type names as iptables and nft print them.
@@ -104,6 +107,24 @@ impl Interesting {
         tidy(&mut self.icmpv6_types);
         tidy(&mut self.hop_limits);
         tidy(&mut self.tos);
+        tidy(&mut self.lengths);
+    }
+
+    /// Adds the ends of a length or range of lengths (`N`, `N-M`, `N:M`, `N:`), if
+    /// `word` is one; `payload` adds them 40 higher too.
+    fn add_lengths(&mut self, word: &str, payload: bool) -> bool {
+        let ends: Vec<&str> = word.split([':', '-']).filter(|e| !e.is_empty()).collect();
+        let values: Option<Vec<u32>> = ends.iter().map(|e| e.parse().ok()).collect();
+        let Some(values) = values.filter(|v| !v.is_empty()) else {
+            return false;
+        };
+        for v in values {
+            self.lengths.push(v);
+            if payload {
+                self.lengths.push(v + 40);
+            }
+        }
+        true
     }
 
     /// Adds the TOS byte of a DSCP or ECN value (a number, `0x` hex, or a name), if
@@ -208,6 +229,14 @@ impl Interesting {
                     if let Ok(h) = after(1).parse() {
                         self.hop_limits.push(h);
                     }
+                }
+                "length" | "--length" => {
+                    let payload = i > 0 && words[i - 1] == "ip6";
+                    words[i + 1..]
+                        .iter()
+                        .skip_while(|w| matches!(**w, "!=" | "==" | "!" | "<" | ">" | "<=" | ">="))
+                        .take_while(|w| self.add_lengths(w, payload))
+                        .count();
                 }
                 "dscp" | "ecn" | "--dscp" | "--dscp-class" | "--ecn-ip-ect" => {
                     let field = if w.contains("dscp") {
@@ -378,6 +407,17 @@ fn match_field(left: &Value) -> Option<(String, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn length_matches_give_lengths() {
+        let i = Interesting::scan(
+            "-A INPUT -m length --length 0:27 -j DROP\n\
+             -A INPUT -m length ! --length 1200: -j DROP\n\
+             \t\tmeta length { 40-44, 60 } drop\n\
+             \t\tudp dport 443 ip6 length >= 1200 accept\n",
+        );
+        assert_eq!(i.lengths, vec![0, 27, 40, 44, 60, 1200, 1240]);
+    }
 
     #[test]
     fn dscp_ecn_and_tos_give_tos_bytes() {

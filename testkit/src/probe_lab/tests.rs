@@ -72,3 +72,33 @@ fn outcomes_read_plainly() {
         "not delivered, icmp error 3/3 (opener did not leave)"
     );
 }
+
+/// A ruleset that names lengths gets probes of those lengths (and their neighbours),
+/// each as long as its headers and tag at least: the length a new probe (or reply)
+/// sends is the one it says (a related probe's is its connection's, which the ICMP
+/// error it sends quotes).
+#[test]
+fn named_lengths_make_probes_of_those_lengths() {
+    let values = scan::Interesting::scan("\t\tmeta length { 100, 1400 } drop\n");
+    let probes = generate::generate(
+        &values,
+        &generate::Generator::new(200, &[Path::Input], &[4, 6]),
+    );
+    let mut lengths: Vec<usize> = probes
+        .iter()
+        .filter(|p| p.packet.length.is_some() && p.origin != Origin::Related)
+        .map(|p| {
+            let sent = p.wire_length();
+            assert_eq!(Some(sent as u32), p.packet.length, "{p}");
+            sent
+        })
+        .collect();
+    lengths.sort_unstable();
+    lengths.dedup();
+    assert!(
+        [99, 100, 101, 1399, 1400, 1401]
+            .iter()
+            .all(|l| lengths.contains(l)),
+        "{lengths:?}"
+    );
+}

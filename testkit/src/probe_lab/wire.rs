@@ -33,9 +33,15 @@ pub(crate) fn tag_at_end(bytes: &[u8]) -> Option<u32> {
     (t[..4] == MAGIC).then(|| u32::from_be_bytes([t[4], t[5], t[6], t[7]]))
 }
 
-/// The IP packet of `spec` with `payload` after its own, ready for the wire.
+/// The IP packet of `spec` with `extra` after its payload (and padding), ready for the
+/// wire.
 fn ip_packet(spec: &PacketSpec, extra: &[u8]) -> Vec<u8> {
     let mut spec = spec.clone();
+    // A probe's padding (`length`) comes before its tag, which ends the packet.
+    if let Some(l) = spec.length.take() {
+        let room = (l as usize).saturating_sub(spec.natural_length() + extra.len());
+        spec.payload.resize(spec.payload.len() + room, 0);
+    }
     spec.payload.extend_from_slice(extra);
     spec.build()[ETH_HLEN..].to_vec()
 }

@@ -1,4 +1,4 @@
-//! IP header field tests (`ttl`, `hoplimit`; `dscp`, `ecn`) in the kernel and in the
+//! IP header field tests (`ttl`, `hoplimit`; `dscp`, `ecn`; `length`) in the kernel and in the
 //! evaluator: for each family of fields one program at XDP, TC ingress, TC egress, the
 //! netfilter input hook and cgroup ingress and egress, a table of packets around the
 //! values the rules name (each operator, ranges, lists, names, both families, behind
@@ -199,6 +199,119 @@ fn tos_cases(netfilter: bool) -> Vec<Case> {
         ));
         // A frame that is not IP has no DSCP, not a DSCP of 0.
         t.push(c("arp 10.0.0.1 -> 10.0.0.2", V::Allow, "default", &[]));
+    }
+    t
+}
+
+/// `length`: the IPv4 total length, the IPv6 payload length plus 40, from the header
+/// (padded packets, and at XDP and TC a length field shorter than the headers).
+const LENGTH_RULES: &str = "\
+HOOK {
+    count length > 1400
+    drop length < 28 udp
+    allow length 40 tcp to *:22
+    drop length != 40,60 tcp to *:22
+    allow ip6 length 40-100 udp to *:53
+    drop length 1000-1499,1501-65535 udp
+    allow length > 65535
+    drop length >= 9000
+    default allow
+}
+";
+
+fn length_cases(network_start: bool) -> Vec<Case> {
+    let big = &["count length > 1400"];
+    let mut t = vec![
+        c(V4_SSH, V::Allow, "allow length 40 tcp to *:22", &[]),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 payload 00",
+            V::Drop,
+            "drop length != 40,60 tcp to *:22",
+            &[],
+        ),
+        c(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:22 length 60",
+            V::Allow,
+            "default",
+            &[],
+        ),
+        // 60 bytes: the 40 of the fixed header count.
+        c(
+            "tcp [2001:db8::1]:1 -> [2001:db8::2]:22",
+            V::Allow,
+            "default",
+            &[],
+        ),
+        c("udp 10.0.0.1:1 -> 10.0.0.2:53", V::Allow, "default", &[]),
+        c(
+            "udp [2001:db8::1]:1 -> [2001:db8::2]:53",
+            V::Allow,
+            "allow ip6 length 40-100 udp to *:53",
+            &[],
+        ),
+        c(
+            "udp 10.0.0.1:1 -> 10.0.0.2:53 length 1500",
+            V::Allow,
+            "default",
+            big,
+        ),
+        c(
+            "udp 10.0.0.1:1 -> 10.0.0.2:53 length 1501",
+            V::Drop,
+            "drop length 1000-1499,1501-65535 udp",
+            big,
+        ),
+        c(
+            "udp [2001:db8::1]:1 -> [2001:db8::2]:53 ext hbh length 1000",
+            V::Drop,
+            "drop length 1000-1499,1501-65535 udp",
+            &[],
+        ),
+        // A non-first fragment has its own length (21 bytes) and no ports.
+        c(
+            "udp 10.0.0.1:1 -> 10.0.0.2:53 frag 8 payload 00",
+            V::Drop,
+            "drop length < 28 udp",
+            &[],
+        ),
+    ];
+    if !network_start {
+        // Lengths past a test frame (cut at 3,520 bytes), a length field shorter than
+        // the headers (the kernel's IP layer drops such packets before netfilter and
+        // cgroup programs), a tag, and a frame that is not IP.
+        t.extend([
+            c(
+                "tcp [2001:db8::1]:1 -> [2001:db8::2]:80 length 65575",
+                V::Allow,
+                "allow length > 65535",
+                big,
+            ),
+            c(
+                "tcp 10.0.0.1:1 -> 10.0.0.2:80 length 9000",
+                V::Drop,
+                "drop length >= 9000",
+                big,
+            ),
+            c(
+                "tcp [2001:db8::1]:1 -> [2001:db8::2]:22 length 40",
+                V::Allow,
+                "allow length 40 tcp to *:22",
+                &[],
+            ),
+            c(
+                "udp 10.0.0.1:1 -> 10.0.0.2:53 length 20",
+                V::Drop,
+                "drop length < 28 udp",
+                &[],
+            ),
+            c(
+                "tcp 10.0.0.1:1 -> 10.0.0.2:80 length 2000 vlan 5",
+                V::Allow,
+                "default",
+                big,
+            ),
+            c("arp 10.0.0.1 -> 10.0.0.2", V::Allow, "default", &[]),
+        ]);
     }
     t
 }
@@ -405,4 +518,12 @@ fn dscp_and_ecn_decide_alike_in_the_kernel_and_the_evaluator() {
         return;
     }
     run_at_every_hook(TOS_RULES, tos_cases);
+}
+
+#[test]
+fn length_decides_alike_in_the_kernel_and_the_evaluator() {
+    if !kernel() {
+        return;
+    }
+    run_at_every_hook(LENGTH_RULES, length_cases);
 }
