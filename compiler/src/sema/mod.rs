@@ -6,6 +6,7 @@
 //! reported in one run (sema never stops at the first), and an IR [`Module`] is
 //! returned only when there is no error at all.
 
+mod comm;
 mod ct;
 mod ct_entry;
 pub(crate) mod frames;
@@ -16,6 +17,7 @@ mod limit;
 mod mark;
 mod netfilter;
 mod owner;
+mod redirect;
 pub(crate) mod register;
 mod reject;
 mod residual;

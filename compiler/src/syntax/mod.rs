@@ -24,6 +24,7 @@
 pub mod answers;
 pub mod ast;
 mod build;
+pub mod comm;
 pub mod ct;
 pub mod ct_entry;
 mod decode;

@@ -277,6 +277,7 @@ fn socket_answers(
             payload_len: i.spec.payload.len(),
             uid: i.extra.uid,
             gid: i.extra.gid,
+            comm: i.extra.comm,
         })
         .collect();
     sockets::answer_all(module, programs, &packets, facts, kernel, args.repeat)

@@ -105,6 +105,8 @@ pub struct Packet<'a> {
     /// `uid N`, `gid N`: for a socket call, the calling process's ids.
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// `comm NAME`: for a socket call, the calling process's command name.
+    pub comm: Option<sockc_compiler::syntax::comm::Comm>,
 }
 
 /// One program's answer for one packet, ready to print.
@@ -487,8 +489,9 @@ fn message_of(packet: &Packet<'_>, send: bool) -> Result<SocketMessage, &'static
 
 /// The evaluator's answer for a socket-call block (`cgroup connect|sendmsg|bind`):
 /// the packet stands for the call, its protocol and destination (the address the
-/// call names; the source is ignored, the kernel has not chosen one yet), `uid N` and
-/// `gid N` for the calling process. Each family's program answers its family's calls.
+/// call names; the source is ignored, the kernel has not chosen one yet), `uid N`,
+/// `gid N` and `comm NAME` for the calling process. Each family's program answers its
+/// family's calls; a redirected call is shown with the address it goes to instead.
 /// The kernel cannot test-run sock_addr programs.
 fn call_answer(at: &Site<'_>, ipv6: bool) -> Answer {
     let Some(ip) = eval::decode(at.packet.frame).ip else {
@@ -508,23 +511,34 @@ fn call_answer(at: &Site<'_>, ipv6: bool) -> Answer {
     let facts = Facts {
         uid: at.packet.uid,
         gid: at.packet.gid,
+        comm: at.packet.comm.unwrap_or_default(),
         ..Facts::default()
     };
     let e = eval::evaluate_call(at.module, at.prog, &call, &facts);
+    // A redirect: the call goes on to the address the program wrote.
+    let to = match e.outcome {
+        Outcome::Redirect(_) => eval::call_destination(&call, &e).map(|d| d.to_string()),
+        _ => None,
+    };
     let verdict = match e.outcome {
         Outcome::Verdict(v) => verdict_name(v).to_string(),
+        _ if to.is_some() => "redirect".to_string(),
         o => outcome_name(o),
+    };
+    let shown = match &to {
+        Some(d) => format!("redirect to {d}"),
+        None => verdict.clone(),
     };
     let why = "the kernel cannot test-run sock_addr programs (real calls only)";
     Answer {
         rows: at.rows(
-            verdict.clone(),
+            shown,
             e.decider,
             &e.counted,
             format!("(evaluator only: {why})"),
         ),
         json: at.json(
-            at.evaluator_json(&verdict, None, e.decider, &e.counted),
+            at.evaluator_json(&verdict, to, e.decider, &e.counted),
             Value::Null,
             Some(why),
             &None,
@@ -664,6 +678,7 @@ mod tests {
             payload_len: 0,
             uid: None,
             gid: None,
+            comm: None,
         };
         let at = Site {
             module: &c.module,
