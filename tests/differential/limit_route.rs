@@ -139,7 +139,7 @@ fn source_keys(module: &Module, src: IpAddr) -> Vec<[u8; 24]> {
         .programs
         .values()
         .flat_map(|p| p.rules.iter())
-        .filter_map(|r| r.m.limit.filter(|l| l.limit.per_source).map(|l| l.slot));
+        .filter_map(|r| r.m.limit().filter(|l| l.limit.per_source).map(|l| l.slot));
     slots
         .map(|slot| {
             let mut k = [0u8; 24];

@@ -638,12 +638,12 @@ fn bucket_states(old: &Module, new: &Module) -> Vec<Vec<OverLimit>> {
             .rules
             .iter()
             .map(|r| {
-                r.m.limit
+                r.m.limit()
                     .map(|l| BucketKey::new(l.bucket, l.limit.per_source))
             })
             .collect();
         for (r, n) in p.rules.iter().zip(limit_fact::ordinals(keys)) {
-            if let Some(l) = r.m.limit {
+            if let Some(l) = r.m.limit() {
                 let o = OverLimit::new(
                     Limit {
                         over: false,

@@ -683,7 +683,7 @@ fn add_limit_maps(out: &mut MapLayout, module: &Module, slot_maps: u32) {
             .programs
             .values()
             .flat_map(|p| p.rules.iter())
-            .filter_map(|r| r.m.limit)
+            .filter_map(|r| r.m.limit())
     };
     if limits().next().is_none() {
         return;

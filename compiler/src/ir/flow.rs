@@ -220,7 +220,7 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
         t.push(Test::Field(f.clone()));
     }
     if let Some(owner) = &m.owner {
-        t.push(Test::Owner(owner.clone()));
+        t.push(Test::Owner((**owner).clone()));
     }
     if let Some(comm) = &m.comm {
         t.push(Test::Comm(comm.clone()));
@@ -235,7 +235,7 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
         });
     }
     // Last: only a packet that matches everything else takes a token.
-    if let Some(l) = m.limit {
+    if let Some(l) = m.limit() {
         t.push(Test::Limit(l));
     }
     t

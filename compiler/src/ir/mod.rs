@@ -338,7 +338,7 @@ pub struct RuleMatch {
     /// `ct status|direction|mark ...`: the packet's conntrack entry (netfilter blocks).
     pub ct_entry: crate::syntax::ct_entry::CtEntryTests,
     /// `limit ...`: the packet fits the rule's token bucket (tested last).
-    pub limit: Option<RuleLimit>,
+    pub limit: Option<Box<RuleLimit>>,
     /// `route local|forward`: the class the host's routing gives the packet.
     pub route: Option<crate::syntax::route::RouteClass>,
     /// `in on ...` / `out on ...`: the name of the device the packet came in on or
@@ -352,7 +352,7 @@ pub struct RuleMatch {
     pub fields: Vec<crate::syntax::ipfield::FieldTest>,
     /// `owner ...`: who owns the packet's socket (netfilter output/postrouting, TC
     /// egress).
-    pub owner: Option<crate::syntax::owner::OwnerMatch>,
+    pub owner: Option<Box<crate::syntax::owner::OwnerMatch>>,
     /// `comm ...`: the command name of the process making a socket call (cgroup
     /// connect|sendmsg|bind blocks).
     pub comm: Option<crate::syntax::comm::CommMatch>,
@@ -394,6 +394,12 @@ impl RuleMatch {
     /// Whether it tests the packet's device (`in on`, `out on`).
     pub fn tests_device(&self) -> bool {
         self.iif.is_some() || self.oif.is_some()
+    }
+
+    /// The rule's `limit`, if any (boxed in the match, as few rules have one: a
+    /// [`RuleLimit`] is 72 bytes, a sixth of the match unboxed).
+    pub fn limit(&self) -> Option<RuleLimit> {
+        self.limit.as_deref().copied()
     }
 
     pub(crate) fn needs_ports(&self) -> bool {

@@ -40,11 +40,11 @@ impl Checker<'_> {
         }
         match l.bucket() {
             Ok(bucket) => {
-                m.limit = Some(RuleLimit {
+                m.limit = Some(Box::new(RuleLimit {
                     limit: l,
                     bucket,
                     slot: 0,
-                })
+                }))
             }
             Err(e) => self.diags.push(
                 Diagnostic::new(Code::Limit, e.message())

@@ -59,10 +59,10 @@ impl Checker<'_> {
             OwnerCap::Caller => false,
             _ => negated,
         };
-        m.owner = Some(OwnerMatch {
+        m.owner = Some(Box::new(OwnerMatch {
             ids: set,
             socketless,
-        });
+        }));
     }
 }
 

@@ -37,7 +37,11 @@ fn key(l: &RuleLimit) -> BucketKey {
 
 /// The key and ordinal of each rule of `p` (`None` without a limit).
 pub(super) fn rule_buckets(p: &Program) -> Vec<Option<(BucketKey, u32)>> {
-    let keys: Vec<Option<BucketKey>> = p.rules.iter().map(|r| r.m.limit.map(|l| key(&l))).collect();
+    let keys: Vec<Option<BucketKey>> = p
+        .rules
+        .iter()
+        .map(|r| r.m.limit().map(|l| key(&l)))
+        .collect();
     keys.iter()
         .zip(ordinals(keys.iter().copied()))
         .map(|(k, n)| k.map(|k| (k, n)))
@@ -51,7 +55,7 @@ impl Buckets {
         let mut written = BTreeMap::new();
         for p in [old, new].into_iter().flatten() {
             for (r, b) in p.rules.iter().zip(rule_buckets(p)) {
-                if let (Some(b), Some(l)) = (b, r.m.limit) {
+                if let (Some(b), Some(l)) = (b, r.m.limit()) {
                     written.entry(b).or_insert(l.limit);
                 }
             }

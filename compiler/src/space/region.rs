@@ -29,6 +29,10 @@ impl fmt::Display for TooFragmented {
 
 impl std::error::Error for TooFragmented {}
 
+/// At most this many boxes to come: [`Region::from_disjoint`] makes room for exactly
+/// that many (what `collect` makes room for at the least).
+const FEW: usize = 4;
+
 /// A finite union of pairwise disjoint, non-empty boxes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Region(Vec<HeaderBox>);
@@ -48,9 +52,24 @@ impl Region {
     }
 
     /// The union of boxes the caller knows to be pairwise disjoint (empty ones are
-    /// dropped).
+    /// dropped). Room for as many boxes as the iterator may give when that is a few:
+    /// a filtered iterator's `collect` makes room for four, and a rule's region is
+    /// one box most often (a box is 416 bytes, so at 100k rules the three spare
+    /// boxes of each rule's region were 125 MB of a diff's peak per file).
     pub fn from_disjoint(boxes: impl IntoIterator<Item = HeaderBox>) -> Region {
-        Region(boxes.into_iter().filter(|b| !b.is_empty()).collect())
+        let boxes = boxes.into_iter().filter(|b| !b.is_empty());
+        let mut out = match boxes.size_hint() {
+            (_, Some(most)) if most <= FEW => Vec::with_capacity(most),
+            _ => Vec::new(),
+        };
+        out.extend(boxes);
+        Region(out)
+    }
+
+    /// How many boxes it has room for without growing.
+    #[cfg(test)]
+    pub(super) fn room(&self) -> usize {
+        self.0.capacity()
     }
 
     pub fn boxes(&self) -> &[HeaderBox] {

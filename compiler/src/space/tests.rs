@@ -247,3 +247,23 @@ fn packets_print_in_the_test_syntax() {
         "proto 0 0.0.0.0 -> 0.0.0.0 vlan 7 ether 0x0800 len 20"
     );
 }
+
+/// A region made of a filtered list keeps room for only the boxes that list may give
+/// (every rule's region is kept through a diff: room for four boxes where one came was
+/// most of a 100k-rule diff's memory), and for as many as came past a few.
+#[test]
+fn a_region_keeps_room_for_the_boxes_it_may_hold() {
+    let one = HeaderBox::full().with(Dim::Proto, ValueSet::single(6));
+    let parts = [
+        one.clone(),
+        HeaderBox::full().with(Dim::Proto, ValueSet::empty()),
+    ];
+    let region = Region::from_disjoint(parts.iter().filter_map(|b| b.intersect(&one, &mut 0)));
+    assert_eq!(region.boxes(), std::slice::from_ref(&one));
+    assert!(region.room() <= 2, "room for {} boxes", region.room());
+    let many: Vec<HeaderBox> = (0..10u128)
+        .map(|p| HeaderBox::full().with(Dim::Proto, ValueSet::single(p)))
+        .collect();
+    let region = Region::from_disjoint(many.iter().filter(|_| true).cloned());
+    assert_eq!(region.boxes(), &many[..]);
+}

@@ -291,7 +291,7 @@ pub fn unnamed_bucket(f: &ExtraFacts, programs: &[&Program]) -> Option<String> {
 /// Every bucket of `p`'s rules, named with its ordinal (`#N`) among the rules with
 /// the same bucket.
 fn named_buckets(p: &Program) -> Vec<OverLimit> {
-    let limits: Vec<_> = p.rules.iter().map(|r| r.m.limit).collect();
+    let limits: Vec<_> = p.rules.iter().map(|r| r.m.limit()).collect();
     let nths = ordinals(
         limits
             .iter()

@@ -196,7 +196,7 @@ impl Gaps {
             // A test of the entry needs one, which only a tracked state has.
             asks_ct: any(&|r| r.m.ct.is_some() || !r.m.ct_entry.is_empty()),
             routes: any(&|r| r.m.route.is_some()),
-            per_source: any(&|r| r.m.limit.is_some_and(|l| l.limit.per_source)),
+            per_source: any(&|r| r.m.limit().is_some_and(|l| l.limit.per_source)),
             tests_in: any(&|r| r.m.iif.is_some()),
             tests_out: any(&|r| r.m.oif.is_some()),
             tests_mark: any(&|r| r.m.mark.is_some()),

@@ -523,7 +523,7 @@ fn owner_of(o: &sockc_compiler::syntax::owner::OwnerMatch, facts: &Facts) -> Opt
 /// this rule's by its key and ordinal among the program's rules with that key).
 fn limit_fits(prog: &Program, i: usize, facts: &Facts, len: u64) -> bool {
     use sockc_compiler::syntax::limit_fact::BucketKey;
-    let Some(l) = prog.rules[i].m.limit else {
+    let Some(l) = prog.rules[i].m.limit() else {
         return true;
     };
     let key = BucketKey::new(l.bucket, l.limit.per_source);
@@ -531,7 +531,7 @@ fn limit_fits(prog: &Program, i: usize, facts: &Facts, len: u64) -> bool {
         let nth = prog.rules[..=i]
             .iter()
             .filter(|r| {
-                r.m.limit
+                r.m.limit()
                     .is_some_and(|m| BucketKey::new(m.bucket, m.limit.per_source) == key)
             })
             .count() as u32;
