@@ -125,6 +125,9 @@ pub enum Test {
     /// `owner ...`: who owns the packet's socket (read through the socket buffer by
     /// each such test; see `bpf::owner`).
     Owner(crate::syntax::owner::OwnerMatch),
+    /// `cgroup "PATH"`: the cgroup of the packet's socket (or the calling process),
+    /// against the level and id in its slot of the `cgroups` map (`bpf::cgroup_match`).
+    Cgroup(crate::syntax::cgroup_match::CgroupMatch),
     /// `ct status|direction|mark ...`: the packet's conntrack entry (read through the
     /// socket buffer by each such test; see `bpf::ct_entry`).
     CtEntry(crate::syntax::ct_entry::CtEntryTests),
@@ -218,6 +221,9 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     }
     if let Some(owner) = &m.owner {
         t.push(Test::Owner(owner.clone()));
+    }
+    if let Some(c) = &m.cgroup {
+        t.push(Test::Cgroup(c.clone()));
     }
     if let Some(cond) = cond {
         t.push(Test::Socket {

@@ -245,7 +245,10 @@ fn match_span(m: &Match) -> Span {
         | Match::IcmpCode(_, s)
         | Match::EtherType(_, s)
         | Match::Vlan(_, s) => *s,
-        Match::Flag { span, .. } | Match::Iface { span, .. } | Match::Owner { span, .. } => *span,
+        Match::Flag { span, .. }
+        | Match::Iface { span, .. }
+        | Match::Owner { span, .. }
+        | Match::Cgroup { span, .. } => *span,
         Match::Frag(s)
         | Match::CtState(_, s)
         | Match::CtEntry(_, s)

@@ -131,6 +131,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     iif: None,
                     oif: None,
                     owner: None,
+                    cgroup: None,
                     ct_entry: Default::default(),
                 }
             },

@@ -105,6 +105,8 @@ pub struct Packet<'a> {
     /// `uid N`, `gid N`: for a socket call, the calling process's ids.
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// `cgroup PATH`: for a socket call, the calling process's cgroup.
+    pub cgroup: Option<String>,
 }
 
 /// One program's answer for one packet, ready to print.
@@ -508,6 +510,9 @@ fn call_answer(at: &Site<'_>, ipv6: bool) -> Answer {
     let facts = Facts {
         uid: at.packet.uid,
         gid: at.packet.gid,
+        cgroup: at.packet.cgroup.clone(),
+        cgroup_root: sockc_runtime::cgroup::cgroup2_root()
+            .map(|p| p.to_string_lossy().into_owned()),
         ..Facts::default()
     };
     let e = eval::evaluate_call(at.module, at.prog, &call, &facts);
@@ -664,6 +669,7 @@ mod tests {
             payload_len: 0,
             uid: None,
             gid: None,
+            cgroup: None,
         };
         let at = Site {
             module: &c.module,

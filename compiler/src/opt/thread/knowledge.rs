@@ -321,9 +321,12 @@ impl View {
             }
             Test::Route(class) => byte(ROUTE, class.value()),
             // Not a field of the flow record: read from the hook state by each test.
-            Test::Limit(_) | Test::Iface(_) | Test::Mark(_) | Test::Owner(_) | Test::CtEntry(_) => {
-                View::Opaque
-            }
+            Test::Limit(_)
+            | Test::Iface(_)
+            | Test::Mark(_)
+            | Test::Owner(_)
+            | Test::Cgroup(_)
+            | Test::CtEntry(_) => View::Opaque,
             // A flow record byte, but one this pass has no view of yet.
             Test::Field(_) => View::Opaque,
             Test::Ports { src, ranges } => View::Port(usize::from(!*src), Ports::of(ranges)),
