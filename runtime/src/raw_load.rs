@@ -11,7 +11,9 @@
 //! Invariant: every map relocation the object records is resolved to a map of this
 //! load, or the load fails naming the map; no instruction outside a relocation is
 //! changed; a load the verifier gave up on because a signal was pending (`EAGAIN`) is
-//! tried again, any other failure is final.
+//! tried again; a failed load is tried once with the verifier's log, and once more
+//! without it when that log overflowed; the answer kept is the kernel's own errno,
+//! never the log's `ENOSPC`.
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
@@ -79,7 +81,18 @@ pub fn load<'m>(
     // a second load with the log when the first fails.
     attempt(&mut []).or_else(|first| {
         let mut log = vec![0u8; LOG_SIZE];
-        let with_log = attempt(&mut log);
+        let mut with_log = attempt(&mut log);
+        // A log that overflowed hides whether the program verified: one more load
+        // without it tells (CI once saw the first load fail with no log line, and the
+        // second verify the whole program and overflow).
+        if with_log
+            .as_ref()
+            .is_err_and(|e| e.raw_os_error() == Some(libc::ENOSPC))
+        {
+            if let Ok(fd) = attempt(&mut []) {
+                with_log = Ok(fd);
+            }
+        }
         let log = String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)])
             .into_owned();
         answer_after_failure(first, with_log, log)

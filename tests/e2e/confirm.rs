@@ -182,6 +182,33 @@ fn kill(pid: u64) {
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
 }
 
+/// The watcher an `apply --confirm --json` started.
+fn watcher_pid(applied: &Run) -> u64 {
+    json(applied)["confirmation"]["watcher_pid"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no watcher: {applied}"))
+}
+
+/// Waits until process `pid` has ended (gone, or a zombie nobody reaped yet), for at
+/// most 30 s: a watcher sleeps to its deadline and then rolls back, slowly on a
+/// loaded machine.
+fn wait_exited(pid: u64) {
+    let start = Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command's closing parenthesis.
+        let state = stat.rsplit_once(") ").map(|(_, rest)| &rest[..1]);
+        if matches!(state, None | Some("Z")) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "watcher {pid} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn alive(pid: u64) -> bool {
     // SAFETY: signal 0 only checks for the process.
     unsafe { libc::kill(pid as i32, 0) == 0 }
@@ -692,14 +719,17 @@ fn sweep_watcher(w: &World, args: &[&str]) -> usize {
     let log = w.lab.dir.join("watcher.log");
     let log_s = log.to_str().unwrap();
     let _ = std::fs::remove_file(&log);
-    w.sk_env(
-        args,
+    let with_json = [args, &["--json"]].concat();
+    let traced = w.sk_env(
+        &with_json,
         &[
             ("SOCKC_WATCHER_FAULT_TRACE", "1"),
             ("SOCKC_WATCHER_LOG", log_s),
         ],
-    )
-    .ok();
+    );
+    // The watcher, not `status` (which also rolls back a change past its deadline),
+    // must do this rollback: wait for it to end before asking.
+    wait_exited(watcher_pid(&traced.ok()));
     w.converges("traced watcher", "v1");
     let all = points(&std::fs::read_to_string(&log).unwrap_or_default());
     assert!(!all.is_empty(), "the watcher traced no fault point");
@@ -708,8 +738,8 @@ fn sweep_watcher(w: &World, args: &[&str]) -> usize {
         let when = format!("the watcher killed at {k} ({})", all[k - 1]);
         let at = k.to_string();
         let _interrupted = common::exclusive::interrupted_install();
-        w.sk_env(args, &[("SOCKC_WATCHER_FAULT_KILL_AT", &at)]).ok();
-        std::thread::sleep(Duration::from_millis(1500));
+        let armed = w.sk_env(&with_json, &[("SOCKC_WATCHER_FAULT_KILL_AT", &at)]);
+        wait_exited(watcher_pid(&armed.ok()));
         w.converges(&when, "v1");
     }
     ks.len()
