@@ -203,6 +203,19 @@ mod tests {
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
 
+    /// The mount's own directory is the root cgroup (level 0, its inode the id);
+    /// a directory of another file system is no cgroup. (A host without cgroup v2
+    /// has nothing to look at.)
+    #[test]
+    fn the_mount_is_level_zero_and_other_directories_are_no_cgroups() {
+        let Some(root) = cgroup2_root() else {
+            return;
+        };
+        let (level, id) = level_and_id(&root).expect("the cgroup v2 mount");
+        assert_eq!((level, id), (0, id_of(&root).unwrap()));
+        assert!(level_and_id(Path::new("/proc")).is_err());
+    }
+
     #[test]
     fn a_hybrid_host_has_it_under_unified() {
         assert_eq!(

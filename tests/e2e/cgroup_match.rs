@@ -9,7 +9,8 @@
 //! drop loses A/child's datagram and passes B's. A removed and made again under the
 //! running install (a restarted unit's cgroup): `status` reports the stale id as
 //! drift (exit 3) and the new A/child's traffic is not matched until `repair` writes
-//! the new id, after which it is dropped again.
+//! the new id, after which it is dropped again. An apply naming a cgroup that is not
+//! there fails (exit 3, the path named) with nothing installed.
 //!
 //! Root only; skipped otherwise (see `tests/common`).
 
@@ -66,6 +67,13 @@ fn a_process_below_the_named_cgroup_is_matched_and_one_elsewhere_is_not() {
     let mut sink_10 = Peer::udp(None, &ns, addr("127.0.0.1:7210"));
     let _sink_11 = Peer::udp(None, &ns, addr("127.0.0.1:7211"));
     let mut sink_12 = Peer::udp(None, &ns, addr("127.0.0.1:7212"));
+    // A named cgroup that is not there: the apply fails, saying which, and installs
+    // nothing.
+    let missing = format!("{}/not-made", a.path);
+    let refused = lab.apply(&lab.rules("missing.sk", &rules(&missing)), &[]);
+    assert_eq!(refused.code, 3, "{refused}");
+    assert!(refused.stderr.contains(&missing), "{refused}");
+    assert!(lab.status().is_none(), "nothing installed");
     lab.apply_ok(&lab.rules("cg.sk", &rules(&a.path)));
     lab.status_attached();
 

@@ -348,6 +348,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cgroup_fact_is_an_absolute_path_and_runs_where_the_test_run_has_that_socket() {
+        let (t, f) = split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 cgroup /sys/fs/cgroup/a/").unwrap();
+        assert_eq!(t, "udp 10.0.0.1:1 -> 10.0.0.2:2");
+        assert_eq!(f.cgroup.as_deref(), Some("/sys/fs/cgroup/a"));
+        for bad in ["cgroup a/b", "cgroup /a/../b", "cgroup"] {
+            assert!(split_facts(&format!("udp 10.0.0.1:1 -> 10.0.0.2:2 {bad}")).is_err());
+        }
+        let none = ExtraFacts::default();
+        // Netfilter: a test run has no socket, so only packets without a cgroup run.
+        assert!(cgroup_not_run(&none, true, None).is_none());
+        assert!(cgroup_not_run(&f, true, None).is_some());
+        assert!(cgroup_not_run(&f, false, None).is_none());
+        // TC and cgroup hooks: the stand-in socket is in the test's own cgroup.
+        assert!(cgroup_not_run(&f, true, Some("/sys/fs/cgroup/a")).is_none());
+        assert!(cgroup_not_run(&none, true, Some("/sys/fs/cgroup/a")).is_some());
+    }
+
+    #[test]
     fn the_options_come_out_of_the_text() {
         let (t, f) = split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 over-limit route forward").unwrap();
         assert_eq!(t, "udp 10.0.0.1:1 -> 10.0.0.2:2");
