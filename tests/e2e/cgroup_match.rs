@@ -1,12 +1,13 @@
 //! `cgroup "PATH"` matches on real traffic (docs/language.md, "Cgroup of the socket"):
-//! processes (`sockc-peer udp`) in a cgroup the test makes, A/child, and in another,
-//! B, send UDP datagrams over loopback in the lab's namespace A.
+//! processes (`sockc-peer udp`) in cgroups the test makes, P/A/child and P/B, send UDP datagrams over loopback in the lab's namespace A.
 //!
 //! What is checked: at `netfilter output` (the socket read through BTF as xt_cgroup
 //! reads it) `drop ... cgroup "A"` refuses the datagrams of the process in A/child
 //! (`sendto()` fails with EPERM) and lets B's through, and `count ... cgroup !"A"`
 //! counts B's only; at `tc egress on lo` (`bpf_skb_ancestor_cgroup_id`) the same
-//! drop loses A/child's datagram and passes B's. A removed and made again under the
+//! drop loses A/child's datagram and passes B's; in a `cgroup connect` block on their
+//! common parent (`bpf_get_current_ancestor_cgroup_id`) A/child's UDP `connect()` is
+//! refused with EPERM and B's is not. A removed and made again under the
 //! running install (a restarted unit's cgroup): `status` reports the stale id as
 //! drift (exit 3) and the new A/child's traffic is not matched until `repair` writes
 //! the new id, after which it is dropped again. An apply naming a cgroup that is not
@@ -26,12 +27,20 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().expect("address")
 }
 
-fn rules(a: &str) -> String {
+fn rules(parent: &str, a: &str) -> String {
     format!(
         "netfilter output {{\n    drop udp to 127.0.0.1:7210 cgroup \"{a}\"\n    count udp to \
          127.0.0.1:7211 cgroup !\"{a}\"\n    default allow\n}}\ntc egress on lo {{\n    drop udp \
-         to 127.0.0.1:7212 cgroup \"{a}\"\n    default allow\n}}\n"
+         to 127.0.0.1:7212 cgroup \"{a}\"\n    default allow\n}}\ncgroup connect \"{parent}\" {{\n    \
+         drop udp to 127.0.0.1:7213 cgroup \"{a}\"\n    default allow\n}}\n"
     )
+}
+
+/// Whether `peer`'s UDP `connect()` to 127.0.0.1:7213 was refused with EPERM.
+fn connect_refused(peer: &mut Peer) -> bool {
+    let out = peer.cmd("call connect udp 127.0.0.1:7213");
+    assert!(out == "ok" || out.starts_with("error "), "connect: {out}");
+    out.starts_with("error 1 ")
 }
 
 /// Whether `peer`'s datagram to `port` was refused with EPERM.
@@ -59,9 +68,10 @@ fn a_process_below_the_named_cgroup_is_matched_and_one_elsewhere_is_not() {
     }
     let lab = Lab::new("cgmatch", 197);
     let ns = lab.ns_a.clone();
-    let a = Cgroup::new("cgmatch-a");
+    let parent = Cgroup::new("cgmatch");
+    let a = parent.child("a");
     let child = a.child("child");
-    let b = Cgroup::new("cgmatch-b");
+    let b = parent.child("b");
     let mut inside = Peer::udp(Some(&child.path), &ns, addr("127.0.0.1:0"));
     let mut other = Peer::udp(Some(&b.path), &ns, addr("127.0.0.1:0"));
     let mut sink_10 = Peer::udp(None, &ns, addr("127.0.0.1:7210"));
@@ -70,11 +80,14 @@ fn a_process_below_the_named_cgroup_is_matched_and_one_elsewhere_is_not() {
     // A named cgroup that is not there: the apply fails, saying which, and installs
     // nothing.
     let missing = format!("{}/not-made", a.path);
-    let refused = lab.apply(&lab.rules("missing.sk", &rules(&missing)), &[]);
+    let refused = lab.apply(
+        &lab.rules("missing.sk", &rules(&parent.path, &missing)),
+        &[],
+    );
     assert_eq!(refused.code, 3, "{refused}");
     assert!(refused.stderr.contains(&missing), "{refused}");
     assert!(lab.status().is_none(), "nothing installed");
-    lab.apply_ok(&lab.rules("cg.sk", &rules(&a.path)));
+    lab.apply_ok(&lab.rules("cg.sk", &rules(&parent.path, &a.path)));
     lab.status_attached();
 
     // netfilter output: A/child refused with EPERM, B let through.
@@ -92,6 +105,9 @@ fn a_process_below_the_named_cgroup_is_matched_and_one_elsewhere_is_not() {
         sink_12.cmd("recv 2000").starts_with("got "),
         "B at tc egress"
     );
+    // cgroup connect on the parent: the caller in A/child refused, the one in B not.
+    assert!(connect_refused(&mut inside), "A/child's connect()");
+    assert!(!connect_refused(&mut other), "B's connect()");
     let stats = lab.stats();
     let drop_nf = format!("drop udp to 127.0.0.1:7210 cgroup \"{}\"", a.path);
     let count = format!("count udp to 127.0.0.1:7211 cgroup !\"{}\"", a.path);
@@ -120,6 +136,7 @@ fn a_process_below_the_named_cgroup_is_matched_and_one_elsewhere_is_not() {
     assert_eq!(repair.code, 0, "{repair}");
     lab.status_attached();
     assert!(eperm(&mut inside, 7210), "after repair: the new id");
+    assert!(connect_refused(&mut inside), "after repair: connect() too");
     sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
 }
 
