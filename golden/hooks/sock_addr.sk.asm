@@ -1,4 +1,4 @@
-cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section cgroup/connect4 (219 insns)
+cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section cgroup/connect4 (274 insns)
 ; prologue: the socket call's address into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -96) = 0
@@ -28,7 +28,7 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
  25: (61) r1 = *(u32 *)(r6 +24)
  26: (dc) r1 = be16 r1
  27: (6b) *(u16 *)(r10 -34) = r1
-; line 13: drop to @metadata log
+; line 15: drop to @metadata log
  28: (71) r1 = *(u8 *)(r10 -40)
  29: (55) if r1 != 0x4 goto pc+7
  30: (18) r1 = map[set_metadata_v4]
@@ -44,12 +44,12 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
  42: (15) if r0 == 0x0 goto pc+3
  43: (62) *(u32 *)(r10 -24) = 0
  44: (b7) r9 = 0
- 45: (05) goto pc+78
-; line 14: allow tcp to @db:5432
+ 45: (05) goto pc+133
+; line 16: allow tcp to @db:5432
  46: (71) r1 = *(u8 *)(r10 -39)
  47: (55) if r1 != 0x6 goto pc+22
  48: (71) r1 = *(u8 *)(r10 -38)
- 49: (15) if r1 == 0x0 goto pc+66
+ 49: (15) if r1 == 0x0 goto pc+121
  50: (71) r1 = *(u8 *)(r10 -40)
  51: (55) if r1 != 0x4 goto pc+7
  52: (18) r1 = map[set_db_v4]
@@ -67,14 +67,14 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
  66: (55) if r1 != 0x1538 goto pc+33
  67: (62) *(u32 *)(r10 -24) = 1
  68: (b7) r9 = 1
- 69: (05) goto pc+54
-; line 15: count udp to *:53
+ 69: (05) goto pc+109
+; line 17: count udp to *:53
  70: (71) r1 = *(u8 *)(r10 -39)
- 71: (55) if r1 != 0x11 goto pc+44
+ 71: (55) if r1 != 0x11 goto pc+99
  72: (71) r1 = *(u8 *)(r10 -38)
- 73: (15) if r1 == 0x0 goto pc+42
+ 73: (15) if r1 == 0x0 goto pc+97
  74: (69) r1 = *(u16 *)(r10 -34)
- 75: (55) if r1 != 0x35 goto pc+40
+ 75: (55) if r1 != 0x35 goto pc+95
  76: (62) *(u32 *)(r10 -24) = 2
  77: (61) r1 = *(u32 *)(r10 -24)
  78: (77) r1 >>= 8
@@ -95,17 +95,17 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
  94: (61) r2 = *(u32 *)(r10 -28)
  95: (0f) r1 += r2
  96: (7b) *(u64 *)(r0 +8) = r1
-; line 16: allow udp to *:53
+; line 18: allow udp to *:53
  97: (62) *(u32 *)(r10 -24) = 3
  98: (b7) r9 = 1
- 99: (05) goto pc+24
-; line 17: drop tcp to *:25
+ 99: (05) goto pc+79
+; line 19: drop tcp to *:25
 100: (69) r1 = *(u16 *)(r10 -34)
 101: (55) if r1 != 0x19 goto pc+3
 102: (62) *(u32 *)(r10 -24) = 4
 103: (b7) r9 = 0
-104: (05) goto pc+19
-; line 18: drop tcp to *:587 owner !uid 0
+104: (05) goto pc+74
+; line 20: drop tcp to *:587 owner !uid 0
 105: (69) r1 = *(u16 *)(r10 -34)
 106: (55) if r1 != 0x24b goto pc+9
 107: (85) call #15
@@ -113,114 +113,168 @@ cg_con4_app_ser: cgroup connect4 /sys/fs/cgroup/system.slice/app.service section
 109: (bc) w1 = w1
 110: (a6) if w1 < 0x1 goto pc+1
 111: (b6) if w1 <= 0xfffffffe goto pc+1
-112: (05) goto pc+3
+112: (05) goto pc+58
 113: (62) *(u32 *)(r10 -24) = 5
 114: (b7) r9 = 0
-115: (05) goto pc+8
-; line 20: drop to 10.0.0.0/8
-116: (61) r1 = *(u32 *)(r10 -84)
-117: (54) w1 &= 255
-118: (56) if w1 != 0xa goto pc+3
-119: (62) *(u32 *)(r10 -24) = 7
-120: (b7) r9 = 0
-121: (05) goto pc+2
-; line 21: default allow
-122: (62) *(u32 *)(r10 -24) = 8
-123: (b7) r9 = 1
-124: (61) r1 = *(u32 *)(r10 -24)
-125: (77) r1 >>= 8
-126: (63) *(u32 *)(r10 -104) = r1
-127: (18) r1 = map[counters]
-129: (bf) r2 = r10
-130: (07) r2 += -104
-131: (85) call bpf_map_lookup_elem#1
-132: (15) if r0 == 0x0 goto pc+11
-133: (61) r1 = *(u32 *)(r10 -24)
-134: (57) r1 &= 255
-135: (67) r1 <<= 4
-136: (0f) r0 += r1
-137: (79) r1 = *(u64 *)(r0 +0)
-138: (07) r1 += 1
-139: (7b) *(u64 *)(r0 +0) = r1
-140: (79) r1 = *(u64 *)(r0 +8)
-141: (61) r2 = *(u32 *)(r10 -28)
-142: (0f) r1 += r2
-143: (7b) *(u64 *)(r0 +8) = r1
-; log: rate limit, then the packet to the ring buffer
-144: (18) r1 = map[log_limits]
-146: (bf) r2 = r10
-147: (07) r2 += -24
-148: (85) call bpf_map_lookup_elem#1
-149: (15) if r0 == 0x0 goto pc+67
-150: (61) r7 = *(u32 *)(r0 +0)
-151: (15) if r7 == 0x0 goto pc+65
-152: (18) r1 = map[log_state]
-154: (bf) r2 = r10
-155: (07) r2 += -24
-156: (85) call bpf_map_lookup_elem#1
-157: (15) if r0 == 0x0 goto pc+59
-158: (bf) r8 = r0
-159: (85) call bpf_ktime_get_ns#5
-160: (79) r1 = *(u64 *)(r8 +0)
-161: (bf) r2 = r0
-162: (1f) r2 -= r1
-163: (a5) if r2 < 0x3b9aca00 goto pc+2
-164: (7b) *(u64 *)(r8 +0) = r0
-165: (7a) *(u64 *)(r8 +8) = 0
-166: (79) r1 = *(u64 *)(r8 +8)
-167: (3d) if r1 >= r7 goto pc+49
-168: (07) r1 += 1
-169: (7b) *(u64 *)(r8 +8) = r1
-170: (18) r1 = map[events]
-172: (b7) r2 = 136
-173: (b7) r3 = 0
-174: (85) call bpf_ringbuf_reserve#131
-175: (15) if r0 == 0x0 goto pc+41
-176: (bf) r7 = r0
-177: (85) call bpf_ktime_get_ns#5
-178: (7b) *(u64 *)(r7 +0) = r0
+115: (05) goto pc+63
+; line 21: drop tcp to *:22 comm { "curl", "wget" }
+116: (69) r1 = *(u16 *)(r10 -34)
+117: (55) if r1 != 0x16 goto pc+39
+; comm { "curl", "wget" }: the caller's command
+118: (bf) r1 = r10
+119: (07) r1 += -280
+120: (b7) r2 = 16
+121: (85) call #16
+122: (79) r1 = *(u64 *)(r10 -280)
+123: (79) r2 = *(u64 *)(r10 -272)
+124: (18) r3 = 0x6c727563
+126: (5d) if r1 != r3 goto pc+3
+127: (18) r3 = 0x0
+129: (1d) if r2 == r3 goto pc+7
+130: (18) r3 = 0x74656777
+132: (5d) if r1 != r3 goto pc+3
+133: (18) r3 = 0x0
+135: (1d) if r2 == r3 goto pc+1
+136: (05) goto pc+3
+137: (62) *(u32 *)(r10 -24) = 6
+138: (b7) r9 = 0
+139: (05) goto pc+39
+; line 22: allow tcp to *:22 comm !"ssh"
+; comm !"ssh": the caller's command
+140: (bf) r1 = r10
+141: (07) r1 += -280
+142: (b7) r2 = 16
+143: (85) call #16
+144: (79) r1 = *(u64 *)(r10 -280)
+145: (79) r2 = *(u64 *)(r10 -272)
+146: (18) r3 = 0x687373
+148: (5d) if r1 != r3 goto pc+3
+149: (18) r3 = 0x0
+151: (1d) if r2 == r3 goto pc+1
+152: (05) goto pc+1
+153: (05) goto pc+17
+154: (62) *(u32 *)(r10 -24) = 7
+155: (b7) r9 = 1
+156: (05) goto pc+22
+; line 23: redirect tcp to 10.96.0.10:80 to 10.20.0.7:8080 log
+157: (61) r1 = *(u32 *)(r10 -84)
+158: (56) if w1 != 0xa00600a goto pc+12
+159: (69) r1 = *(u16 *)(r10 -34)
+160: (55) if r1 != 0x50 goto pc+13
+161: (62) *(u32 *)(r10 -24) = 8
+; redirect: the call goes to 10.20.0.7:8080
+162: (18) r1 = 0x700140a
+164: (63) *(u32 *)(r6 +4) = r1
+165: (71) r1 = *(u8 *)(r10 -38)
+166: (15) if r1 == 0x0 goto pc+2
+167: (b7) r1 = 36895
+168: (63) *(u32 *)(r6 +24) = r1
+169: (b7) r9 = 1
+170: (05) goto pc+8
+; line 26: drop to 10.0.0.0/8
+171: (61) r1 = *(u32 *)(r10 -84)
+172: (54) w1 &= 255
+173: (56) if w1 != 0xa goto pc+3
+174: (62) *(u32 *)(r10 -24) = 11
+175: (b7) r9 = 0
+176: (05) goto pc+2
+; line 27: default allow
+177: (62) *(u32 *)(r10 -24) = 12
+178: (b7) r9 = 1
 179: (61) r1 = *(u32 *)(r10 -24)
-180: (63) *(u32 *)(r7 +8) = r1
-181: (63) *(u32 *)(r7 +12) = r9
-182: (79) r1 = *(u64 *)(r10 -96)
-183: (7b) *(u64 *)(r7 +16) = r1
-184: (79) r1 = *(u64 *)(r10 -88)
-185: (7b) *(u64 *)(r7 +24) = r1
-186: (79) r1 = *(u64 *)(r10 -80)
-187: (7b) *(u64 *)(r7 +32) = r1
-188: (79) r1 = *(u64 *)(r10 -72)
-189: (7b) *(u64 *)(r7 +40) = r1
-190: (79) r1 = *(u64 *)(r10 -64)
-191: (7b) *(u64 *)(r7 +48) = r1
-192: (79) r1 = *(u64 *)(r10 -56)
-193: (7b) *(u64 *)(r7 +56) = r1
-194: (79) r1 = *(u64 *)(r10 -48)
-195: (7b) *(u64 *)(r7 +64) = r1
-196: (79) r1 = *(u64 *)(r10 -40)
-197: (7b) *(u64 *)(r7 +72) = r1
-198: (79) r1 = *(u64 *)(r10 -32)
-199: (7b) *(u64 *)(r7 +80) = r1
-200: (79) r1 = *(u64 *)(r10 -24)
-201: (7b) *(u64 *)(r7 +88) = r1
-202: (79) r1 = *(u64 *)(r10 -16)
-203: (7b) *(u64 *)(r7 +96) = r1
-204: (79) r1 = *(u64 *)(r10 -8)
-205: (7b) *(u64 *)(r7 +104) = r1
-206: (85) call #14
-207: (77) r0 >>= 32
-208: (63) *(u32 *)(r7 +112) = r0
-209: (62) *(u32 *)(r7 +116) = 0
-210: (bf) r1 = r7
-211: (07) r1 += 120
-212: (b7) r2 = 16
-213: (85) call #16
-214: (bf) r1 = r7
-215: (b7) r2 = 0
-216: (85) call bpf_ringbuf_submit#132
-217: (bf) r0 = r9
-218: (95) exit
+180: (77) r1 >>= 8
+181: (63) *(u32 *)(r10 -104) = r1
+182: (18) r1 = map[counters]
+184: (bf) r2 = r10
+185: (07) r2 += -104
+186: (85) call bpf_map_lookup_elem#1
+187: (15) if r0 == 0x0 goto pc+11
+188: (61) r1 = *(u32 *)(r10 -24)
+189: (57) r1 &= 255
+190: (67) r1 <<= 4
+191: (0f) r0 += r1
+192: (79) r1 = *(u64 *)(r0 +0)
+193: (07) r1 += 1
+194: (7b) *(u64 *)(r0 +0) = r1
+195: (79) r1 = *(u64 *)(r0 +8)
+196: (61) r2 = *(u32 *)(r10 -28)
+197: (0f) r1 += r2
+198: (7b) *(u64 *)(r0 +8) = r1
+; log: rate limit, then the packet to the ring buffer
+199: (18) r1 = map[log_limits]
+201: (bf) r2 = r10
+202: (07) r2 += -24
+203: (85) call bpf_map_lookup_elem#1
+204: (15) if r0 == 0x0 goto pc+67
+205: (61) r7 = *(u32 *)(r0 +0)
+206: (15) if r7 == 0x0 goto pc+65
+207: (18) r1 = map[log_state]
+209: (bf) r2 = r10
+210: (07) r2 += -24
+211: (85) call bpf_map_lookup_elem#1
+212: (15) if r0 == 0x0 goto pc+59
+213: (bf) r8 = r0
+214: (85) call bpf_ktime_get_ns#5
+215: (79) r1 = *(u64 *)(r8 +0)
+216: (bf) r2 = r0
+217: (1f) r2 -= r1
+218: (a5) if r2 < 0x3b9aca00 goto pc+2
+219: (7b) *(u64 *)(r8 +0) = r0
+220: (7a) *(u64 *)(r8 +8) = 0
+221: (79) r1 = *(u64 *)(r8 +8)
+222: (3d) if r1 >= r7 goto pc+49
+223: (07) r1 += 1
+224: (7b) *(u64 *)(r8 +8) = r1
+225: (18) r1 = map[events]
+227: (b7) r2 = 136
+228: (b7) r3 = 0
+229: (85) call bpf_ringbuf_reserve#131
+230: (15) if r0 == 0x0 goto pc+41
+231: (bf) r7 = r0
+232: (85) call bpf_ktime_get_ns#5
+233: (7b) *(u64 *)(r7 +0) = r0
+234: (61) r1 = *(u32 *)(r10 -24)
+235: (63) *(u32 *)(r7 +8) = r1
+236: (63) *(u32 *)(r7 +12) = r9
+237: (79) r1 = *(u64 *)(r10 -96)
+238: (7b) *(u64 *)(r7 +16) = r1
+239: (79) r1 = *(u64 *)(r10 -88)
+240: (7b) *(u64 *)(r7 +24) = r1
+241: (79) r1 = *(u64 *)(r10 -80)
+242: (7b) *(u64 *)(r7 +32) = r1
+243: (79) r1 = *(u64 *)(r10 -72)
+244: (7b) *(u64 *)(r7 +40) = r1
+245: (79) r1 = *(u64 *)(r10 -64)
+246: (7b) *(u64 *)(r7 +48) = r1
+247: (79) r1 = *(u64 *)(r10 -56)
+248: (7b) *(u64 *)(r7 +56) = r1
+249: (79) r1 = *(u64 *)(r10 -48)
+250: (7b) *(u64 *)(r7 +64) = r1
+251: (79) r1 = *(u64 *)(r10 -40)
+252: (7b) *(u64 *)(r7 +72) = r1
+253: (79) r1 = *(u64 *)(r10 -32)
+254: (7b) *(u64 *)(r7 +80) = r1
+255: (79) r1 = *(u64 *)(r10 -24)
+256: (7b) *(u64 *)(r7 +88) = r1
+257: (79) r1 = *(u64 *)(r10 -16)
+258: (7b) *(u64 *)(r7 +96) = r1
+259: (79) r1 = *(u64 *)(r10 -8)
+260: (7b) *(u64 *)(r7 +104) = r1
+261: (85) call #14
+262: (77) r0 >>= 32
+263: (63) *(u32 *)(r7 +112) = r0
+264: (62) *(u32 *)(r7 +116) = 0
+265: (bf) r1 = r7
+266: (07) r1 += 120
+267: (b7) r2 = 16
+268: (85) call #16
+269: (bf) r1 = r7
+270: (b7) r2 = 0
+271: (85) call bpf_ringbuf_submit#132
+272: (bf) r0 = r9
+273: (95) exit
 
-cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section cgroup/connect6 (261 insns)
+cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section cgroup/connect6 (356 insns)
 ; prologue: the socket call's address into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -96) = 0
@@ -268,7 +322,7 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
  42: (61) r1 = *(u32 *)(r6 +24)
  43: (dc) r1 = be16 r1
  44: (6b) *(u16 *)(r10 -34) = r1
-; line 13: drop to @metadata log
+; line 15: drop to @metadata log
  45: (71) r1 = *(u8 *)(r10 -40)
  46: (55) if r1 != 0x4 goto pc+7
  47: (18) r1 = map[set_metadata_v4]
@@ -282,14 +336,14 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
  57: (07) r2 += -60
  58: (85) call bpf_map_lookup_elem#1
  59: (15) if r0 == 0x0 goto pc+3
- 60: (62) *(u32 *)(r10 -24) = 9
+ 60: (62) *(u32 *)(r10 -24) = 13
  61: (b7) r9 = 0
- 62: (05) goto pc+103
-; line 14: allow tcp to @db:5432
+ 62: (05) goto pc+198
+; line 16: allow tcp to @db:5432
  63: (71) r1 = *(u8 *)(r10 -39)
  64: (55) if r1 != 0x6 goto pc+22
  65: (71) r1 = *(u8 *)(r10 -38)
- 66: (15) if r1 == 0x0 goto pc+89
+ 66: (15) if r1 == 0x0 goto pc+184
  67: (71) r1 = *(u8 *)(r10 -40)
  68: (55) if r1 != 0x4 goto pc+7
  69: (18) r1 = map[set_db_v4]
@@ -305,17 +359,17 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
  81: (15) if r0 == 0x0 goto pc+35
  82: (69) r1 = *(u16 *)(r10 -34)
  83: (55) if r1 != 0x1538 goto pc+33
- 84: (62) *(u32 *)(r10 -24) = 10
+ 84: (62) *(u32 *)(r10 -24) = 14
  85: (b7) r9 = 1
- 86: (05) goto pc+79
-; line 15: count udp to *:53
+ 86: (05) goto pc+174
+; line 17: count udp to *:53
  87: (71) r1 = *(u8 *)(r10 -39)
- 88: (55) if r1 != 0x11 goto pc+67
+ 88: (55) if r1 != 0x11 goto pc+162
  89: (71) r1 = *(u8 *)(r10 -38)
- 90: (15) if r1 == 0x0 goto pc+65
+ 90: (15) if r1 == 0x0 goto pc+160
  91: (69) r1 = *(u16 *)(r10 -34)
- 92: (55) if r1 != 0x35 goto pc+40
- 93: (62) *(u32 *)(r10 -24) = 11
+ 92: (55) if r1 != 0x35 goto pc+106
+ 93: (62) *(u32 *)(r10 -24) = 15
  94: (61) r1 = *(u32 *)(r10 -24)
  95: (77) r1 >>= 8
  96: (63) *(u32 *)(r10 -104) = r1
@@ -335,17 +389,17 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
 111: (61) r2 = *(u32 *)(r10 -28)
 112: (0f) r1 += r2
 113: (7b) *(u64 *)(r0 +8) = r1
-; line 16: allow udp to *:53
-114: (62) *(u32 *)(r10 -24) = 12
+; line 18: allow udp to *:53
+114: (62) *(u32 *)(r10 -24) = 16
 115: (b7) r9 = 1
-116: (05) goto pc+49
-; line 17: drop tcp to *:25
+116: (05) goto pc+144
+; line 19: drop tcp to *:25
 117: (69) r1 = *(u16 *)(r10 -34)
 118: (55) if r1 != 0x19 goto pc+3
-119: (62) *(u32 *)(r10 -24) = 13
+119: (62) *(u32 *)(r10 -24) = 17
 120: (b7) r9 = 0
-121: (05) goto pc+44
-; line 18: drop tcp to *:587 owner !uid 0
+121: (05) goto pc+139
+; line 20: drop tcp to *:587 owner !uid 0
 122: (69) r1 = *(u16 *)(r10 -34)
 123: (55) if r1 != 0x24b goto pc+9
 124: (85) call #15
@@ -353,140 +407,229 @@ cg_con6_app_ser: cgroup connect6 /sys/fs/cgroup/system.slice/app.service section
 126: (bc) w1 = w1
 127: (a6) if w1 < 0x1 goto pc+1
 128: (b6) if w1 <= 0xfffffffe goto pc+1
-129: (05) goto pc+26
-130: (62) *(u32 *)(r10 -24) = 14
+129: (05) goto pc+121
+130: (62) *(u32 *)(r10 -24) = 18
 131: (b7) r9 = 0
-132: (05) goto pc+33
-; line 19: drop to [2001:db8::1]:@web
-133: (71) r1 = *(u8 *)(r10 -40)
-134: (55) if r1 != 0x6 goto pc+23
-135: (61) r1 = *(u32 *)(r10 -56)
-136: (a4) w1 ^= -1207107296
-137: (61) r2 = *(u32 *)(r10 -52)
-138: (a4) w2 ^= 0
-139: (4c) w1 |= w2
-140: (61) r2 = *(u32 *)(r10 -48)
-141: (a4) w2 ^= 0
-142: (4c) w1 |= w2
-143: (61) r2 = *(u32 *)(r10 -44)
-144: (a4) w2 ^= 16777216
-145: (4c) w1 |= w2
-146: (56) if w1 != 0x0 goto pc+17
-147: (69) r1 = *(u16 *)(r10 -34)
-148: (15) if r1 == 0x50 goto pc+4
-149: (15) if r1 == 0x1bb goto pc+3
-150: (a5) if r1 < 0x1f40 goto pc+13
-151: (b5) if r1 <= 0x1f90 goto pc+1
-152: (05) goto pc+11
-153: (62) *(u32 *)(r10 -24) = 15
-154: (b7) r9 = 0
-155: (05) goto pc+10
-; line 20: drop to 10.0.0.0/8
-156: (71) r1 = *(u8 *)(r10 -40)
-157: (55) if r1 != 0x4 goto pc+6
-158: (61) r1 = *(u32 *)(r10 -84)
-159: (54) w1 &= 255
-160: (56) if w1 != 0xa goto pc+3
-161: (62) *(u32 *)(r10 -24) = 16
-162: (b7) r9 = 0
-163: (05) goto pc+2
-; line 21: default allow
-164: (62) *(u32 *)(r10 -24) = 17
-165: (b7) r9 = 1
-166: (61) r1 = *(u32 *)(r10 -24)
-167: (77) r1 >>= 8
-168: (63) *(u32 *)(r10 -104) = r1
-169: (18) r1 = map[counters]
-171: (bf) r2 = r10
-172: (07) r2 += -104
-173: (85) call bpf_map_lookup_elem#1
-174: (15) if r0 == 0x0 goto pc+11
-175: (61) r1 = *(u32 *)(r10 -24)
-176: (57) r1 &= 255
-177: (67) r1 <<= 4
-178: (0f) r0 += r1
-179: (79) r1 = *(u64 *)(r0 +0)
-180: (07) r1 += 1
-181: (7b) *(u64 *)(r0 +0) = r1
-182: (79) r1 = *(u64 *)(r0 +8)
-183: (61) r2 = *(u32 *)(r10 -28)
-184: (0f) r1 += r2
-185: (7b) *(u64 *)(r0 +8) = r1
+132: (05) goto pc+128
+; line 21: drop tcp to *:22 comm { "curl", "wget" }
+133: (69) r1 = *(u16 *)(r10 -34)
+134: (55) if r1 != 0x16 goto pc+39
+; comm { "curl", "wget" }: the caller's command
+135: (bf) r1 = r10
+136: (07) r1 += -280
+137: (b7) r2 = 16
+138: (85) call #16
+139: (79) r1 = *(u64 *)(r10 -280)
+140: (79) r2 = *(u64 *)(r10 -272)
+141: (18) r3 = 0x6c727563
+143: (5d) if r1 != r3 goto pc+3
+144: (18) r3 = 0x0
+146: (1d) if r2 == r3 goto pc+7
+147: (18) r3 = 0x74656777
+149: (5d) if r1 != r3 goto pc+3
+150: (18) r3 = 0x0
+152: (1d) if r2 == r3 goto pc+1
+153: (05) goto pc+3
+154: (62) *(u32 *)(r10 -24) = 19
+155: (b7) r9 = 0
+156: (05) goto pc+104
+; line 22: allow tcp to *:22 comm !"ssh"
+; comm !"ssh": the caller's command
+157: (bf) r1 = r10
+158: (07) r1 += -280
+159: (b7) r2 = 16
+160: (85) call #16
+161: (79) r1 = *(u64 *)(r10 -280)
+162: (79) r2 = *(u64 *)(r10 -272)
+163: (18) r3 = 0x687373
+165: (5d) if r1 != r3 goto pc+3
+166: (18) r3 = 0x0
+168: (1d) if r2 == r3 goto pc+1
+169: (05) goto pc+1
+170: (05) goto pc+80
+171: (62) *(u32 *)(r10 -24) = 20
+172: (b7) r9 = 1
+173: (05) goto pc+87
+; line 23: redirect tcp to 10.96.0.10:80 to 10.20.0.7:8080 log
+174: (71) r1 = *(u8 *)(r10 -40)
+175: (55) if r1 != 0x4 goto pc+25
+176: (61) r1 = *(u32 *)(r10 -84)
+177: (56) if w1 != 0xa00600a goto pc+75
+178: (69) r1 = *(u16 *)(r10 -34)
+179: (55) if r1 != 0x50 goto pc+76
+180: (62) *(u32 *)(r10 -24) = 21
+; redirect: the call goes to 10.20.0.7:8080
+181: (18) r1 = 0x0
+183: (63) *(u32 *)(r6 +8) = r1
+184: (18) r1 = 0x0
+186: (63) *(u32 *)(r6 +12) = r1
+187: (18) r1 = 0xffff0000
+189: (63) *(u32 *)(r6 +16) = r1
+190: (18) r1 = 0x700140a
+192: (63) *(u32 *)(r6 +20) = r1
+193: (71) r1 = *(u8 *)(r10 -38)
+194: (15) if r1 == 0x0 goto pc+2
+195: (b7) r1 = 36895
+196: (63) *(u32 *)(r6 +24) = r1
+197: (b7) r9 = 1
+198: (05) goto pc+62
+; line 24: redirect to [2001:db8:96::10]:443 to [2001:db8:20::7]
+199: (71) r1 = *(u8 *)(r10 -40)
+200: (55) if r1 != 0x6 goto pc+52
+201: (61) r1 = *(u32 *)(r10 -56)
+202: (a4) w1 ^= -1207107296
+203: (61) r2 = *(u32 *)(r10 -52)
+204: (a4) w2 ^= 38400
+205: (4c) w1 |= w2
+206: (61) r2 = *(u32 *)(r10 -48)
+207: (a4) w2 ^= 0
+208: (4c) w1 |= w2
+209: (61) r2 = *(u32 *)(r10 -44)
+210: (a4) w2 ^= 268435456
+211: (4c) w1 |= w2
+212: (56) if w1 != 0x0 goto pc+17
+213: (69) r1 = *(u16 *)(r10 -34)
+214: (55) if r1 != 0x1bb goto pc+44
+215: (62) *(u32 *)(r10 -24) = 22
+; redirect: the call goes to 2001:db8:20::7
+216: (18) r1 = 0xb80d0120
+218: (63) *(u32 *)(r6 +8) = r1
+219: (18) r1 = 0x2000
+221: (63) *(u32 *)(r6 +12) = r1
+222: (18) r1 = 0x0
+224: (63) *(u32 *)(r6 +16) = r1
+225: (18) r1 = 0x7000000
+227: (63) *(u32 *)(r6 +20) = r1
+228: (b7) r9 = 1
+229: (05) goto pc+31
+; line 25: drop to [2001:db8::1]:@web
+230: (61) r1 = *(u32 *)(r10 -56)
+231: (a4) w1 ^= -1207107296
+232: (61) r2 = *(u32 *)(r10 -52)
+233: (a4) w2 ^= 0
+234: (4c) w1 |= w2
+235: (61) r2 = *(u32 *)(r10 -48)
+236: (a4) w2 ^= 0
+237: (4c) w1 |= w2
+238: (61) r2 = *(u32 *)(r10 -44)
+239: (a4) w2 ^= 16777216
+240: (4c) w1 |= w2
+241: (56) if w1 != 0x0 goto pc+17
+242: (69) r1 = *(u16 *)(r10 -34)
+243: (15) if r1 == 0x50 goto pc+4
+244: (15) if r1 == 0x1bb goto pc+3
+245: (a5) if r1 < 0x1f40 goto pc+13
+246: (b5) if r1 <= 0x1f90 goto pc+1
+247: (05) goto pc+11
+248: (62) *(u32 *)(r10 -24) = 23
+249: (b7) r9 = 0
+250: (05) goto pc+10
+; line 26: drop to 10.0.0.0/8
+251: (71) r1 = *(u8 *)(r10 -40)
+252: (55) if r1 != 0x4 goto pc+6
+253: (61) r1 = *(u32 *)(r10 -84)
+254: (54) w1 &= 255
+255: (56) if w1 != 0xa goto pc+3
+256: (62) *(u32 *)(r10 -24) = 24
+257: (b7) r9 = 0
+258: (05) goto pc+2
+; line 27: default allow
+259: (62) *(u32 *)(r10 -24) = 25
+260: (b7) r9 = 1
+261: (61) r1 = *(u32 *)(r10 -24)
+262: (77) r1 >>= 8
+263: (63) *(u32 *)(r10 -104) = r1
+264: (18) r1 = map[counters]
+266: (bf) r2 = r10
+267: (07) r2 += -104
+268: (85) call bpf_map_lookup_elem#1
+269: (15) if r0 == 0x0 goto pc+11
+270: (61) r1 = *(u32 *)(r10 -24)
+271: (57) r1 &= 255
+272: (67) r1 <<= 4
+273: (0f) r0 += r1
+274: (79) r1 = *(u64 *)(r0 +0)
+275: (07) r1 += 1
+276: (7b) *(u64 *)(r0 +0) = r1
+277: (79) r1 = *(u64 *)(r0 +8)
+278: (61) r2 = *(u32 *)(r10 -28)
+279: (0f) r1 += r2
+280: (7b) *(u64 *)(r0 +8) = r1
 ; log: rate limit, then the packet to the ring buffer
-186: (18) r1 = map[log_limits]
-188: (bf) r2 = r10
-189: (07) r2 += -24
-190: (85) call bpf_map_lookup_elem#1
-191: (15) if r0 == 0x0 goto pc+67
-192: (61) r7 = *(u32 *)(r0 +0)
-193: (15) if r7 == 0x0 goto pc+65
-194: (18) r1 = map[log_state]
-196: (bf) r2 = r10
-197: (07) r2 += -24
-198: (85) call bpf_map_lookup_elem#1
-199: (15) if r0 == 0x0 goto pc+59
-200: (bf) r8 = r0
-201: (85) call bpf_ktime_get_ns#5
-202: (79) r1 = *(u64 *)(r8 +0)
-203: (bf) r2 = r0
-204: (1f) r2 -= r1
-205: (a5) if r2 < 0x3b9aca00 goto pc+2
-206: (7b) *(u64 *)(r8 +0) = r0
-207: (7a) *(u64 *)(r8 +8) = 0
-208: (79) r1 = *(u64 *)(r8 +8)
-209: (3d) if r1 >= r7 goto pc+49
-210: (07) r1 += 1
-211: (7b) *(u64 *)(r8 +8) = r1
-212: (18) r1 = map[events]
-214: (b7) r2 = 136
-215: (b7) r3 = 0
-216: (85) call bpf_ringbuf_reserve#131
-217: (15) if r0 == 0x0 goto pc+41
-218: (bf) r7 = r0
-219: (85) call bpf_ktime_get_ns#5
-220: (7b) *(u64 *)(r7 +0) = r0
-221: (61) r1 = *(u32 *)(r10 -24)
-222: (63) *(u32 *)(r7 +8) = r1
-223: (63) *(u32 *)(r7 +12) = r9
-224: (79) r1 = *(u64 *)(r10 -96)
-225: (7b) *(u64 *)(r7 +16) = r1
-226: (79) r1 = *(u64 *)(r10 -88)
-227: (7b) *(u64 *)(r7 +24) = r1
-228: (79) r1 = *(u64 *)(r10 -80)
-229: (7b) *(u64 *)(r7 +32) = r1
-230: (79) r1 = *(u64 *)(r10 -72)
-231: (7b) *(u64 *)(r7 +40) = r1
-232: (79) r1 = *(u64 *)(r10 -64)
-233: (7b) *(u64 *)(r7 +48) = r1
-234: (79) r1 = *(u64 *)(r10 -56)
-235: (7b) *(u64 *)(r7 +56) = r1
-236: (79) r1 = *(u64 *)(r10 -48)
-237: (7b) *(u64 *)(r7 +64) = r1
-238: (79) r1 = *(u64 *)(r10 -40)
-239: (7b) *(u64 *)(r7 +72) = r1
-240: (79) r1 = *(u64 *)(r10 -32)
-241: (7b) *(u64 *)(r7 +80) = r1
-242: (79) r1 = *(u64 *)(r10 -24)
-243: (7b) *(u64 *)(r7 +88) = r1
-244: (79) r1 = *(u64 *)(r10 -16)
-245: (7b) *(u64 *)(r7 +96) = r1
-246: (79) r1 = *(u64 *)(r10 -8)
-247: (7b) *(u64 *)(r7 +104) = r1
-248: (85) call #14
-249: (77) r0 >>= 32
-250: (63) *(u32 *)(r7 +112) = r0
-251: (62) *(u32 *)(r7 +116) = 0
-252: (bf) r1 = r7
-253: (07) r1 += 120
-254: (b7) r2 = 16
-255: (85) call #16
-256: (bf) r1 = r7
-257: (b7) r2 = 0
-258: (85) call bpf_ringbuf_submit#132
-259: (bf) r0 = r9
-260: (95) exit
+281: (18) r1 = map[log_limits]
+283: (bf) r2 = r10
+284: (07) r2 += -24
+285: (85) call bpf_map_lookup_elem#1
+286: (15) if r0 == 0x0 goto pc+67
+287: (61) r7 = *(u32 *)(r0 +0)
+288: (15) if r7 == 0x0 goto pc+65
+289: (18) r1 = map[log_state]
+291: (bf) r2 = r10
+292: (07) r2 += -24
+293: (85) call bpf_map_lookup_elem#1
+294: (15) if r0 == 0x0 goto pc+59
+295: (bf) r8 = r0
+296: (85) call bpf_ktime_get_ns#5
+297: (79) r1 = *(u64 *)(r8 +0)
+298: (bf) r2 = r0
+299: (1f) r2 -= r1
+300: (a5) if r2 < 0x3b9aca00 goto pc+2
+301: (7b) *(u64 *)(r8 +0) = r0
+302: (7a) *(u64 *)(r8 +8) = 0
+303: (79) r1 = *(u64 *)(r8 +8)
+304: (3d) if r1 >= r7 goto pc+49
+305: (07) r1 += 1
+306: (7b) *(u64 *)(r8 +8) = r1
+307: (18) r1 = map[events]
+309: (b7) r2 = 136
+310: (b7) r3 = 0
+311: (85) call bpf_ringbuf_reserve#131
+312: (15) if r0 == 0x0 goto pc+41
+313: (bf) r7 = r0
+314: (85) call bpf_ktime_get_ns#5
+315: (7b) *(u64 *)(r7 +0) = r0
+316: (61) r1 = *(u32 *)(r10 -24)
+317: (63) *(u32 *)(r7 +8) = r1
+318: (63) *(u32 *)(r7 +12) = r9
+319: (79) r1 = *(u64 *)(r10 -96)
+320: (7b) *(u64 *)(r7 +16) = r1
+321: (79) r1 = *(u64 *)(r10 -88)
+322: (7b) *(u64 *)(r7 +24) = r1
+323: (79) r1 = *(u64 *)(r10 -80)
+324: (7b) *(u64 *)(r7 +32) = r1
+325: (79) r1 = *(u64 *)(r10 -72)
+326: (7b) *(u64 *)(r7 +40) = r1
+327: (79) r1 = *(u64 *)(r10 -64)
+328: (7b) *(u64 *)(r7 +48) = r1
+329: (79) r1 = *(u64 *)(r10 -56)
+330: (7b) *(u64 *)(r7 +56) = r1
+331: (79) r1 = *(u64 *)(r10 -48)
+332: (7b) *(u64 *)(r7 +64) = r1
+333: (79) r1 = *(u64 *)(r10 -40)
+334: (7b) *(u64 *)(r7 +72) = r1
+335: (79) r1 = *(u64 *)(r10 -32)
+336: (7b) *(u64 *)(r7 +80) = r1
+337: (79) r1 = *(u64 *)(r10 -24)
+338: (7b) *(u64 *)(r7 +88) = r1
+339: (79) r1 = *(u64 *)(r10 -16)
+340: (7b) *(u64 *)(r7 +96) = r1
+341: (79) r1 = *(u64 *)(r10 -8)
+342: (7b) *(u64 *)(r7 +104) = r1
+343: (85) call #14
+344: (77) r0 >>= 32
+345: (63) *(u32 *)(r7 +112) = r0
+346: (62) *(u32 *)(r7 +116) = 0
+347: (bf) r1 = r7
+348: (07) r1 += 120
+349: (b7) r2 = 16
+350: (85) call #16
+351: (bf) r1 = r7
+352: (b7) r2 = 0
+353: (85) call bpf_ringbuf_submit#132
+354: (bf) r0 = r9
+355: (95) exit
 
-cg_snd4_app_ser: cgroup sendmsg4 /sys/fs/cgroup/system.slice/app.service section cgroup/sendmsg4 (64 insns)
+cg_snd4_app_ser: cgroup sendmsg4 /sys/fs/cgroup/system.slice/app.service section cgroup/sendmsg4 (87 insns)
 ; prologue: the socket call's address into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -96) = 0
@@ -512,50 +655,73 @@ cg_snd4_app_ser: cgroup sendmsg4 /sys/fs/cgroup/system.slice/app.service section
  21: (61) r1 = *(u32 *)(r6 +24)
  22: (dc) r1 = be16 r1
  23: (6b) *(u16 *)(r10 -34) = r1
-; line 25: allow udp to 10.0.0.53:53
+; line 31: allow udp to 10.0.0.53:53
  24: (71) r1 = *(u8 *)(r10 -39)
- 25: (55) if r1 != 0x11 goto pc+14
+ 25: (55) if r1 != 0x11 goto pc+37
  26: (71) r1 = *(u8 *)(r10 -38)
- 27: (15) if r1 == 0x0 goto pc+12
+ 27: (15) if r1 == 0x0 goto pc+35
  28: (61) r1 = *(u32 *)(r10 -84)
  29: (56) if w1 != 0x3500000a goto pc+5
  30: (69) r1 = *(u16 *)(r10 -34)
- 31: (55) if r1 != 0x35 goto pc+8
- 32: (62) *(u32 *)(r10 -24) = 18
+ 31: (55) if r1 != 0x35 goto pc+31
+ 32: (62) *(u32 *)(r10 -24) = 26
  33: (b7) r9 = 1
- 34: (05) goto pc+7
-; line 26: drop udp to *:53
- 35: (69) r1 = *(u16 *)(r10 -34)
- 36: (55) if r1 != 0x35 goto pc+3
- 37: (62) *(u32 *)(r10 -24) = 19
- 38: (b7) r9 = 0
- 39: (05) goto pc+2
-; line 27: default allow
- 40: (62) *(u32 *)(r10 -24) = 20
- 41: (b7) r9 = 1
- 42: (61) r1 = *(u32 *)(r10 -24)
- 43: (77) r1 >>= 8
- 44: (63) *(u32 *)(r10 -104) = r1
- 45: (18) r1 = map[counters]
- 47: (bf) r2 = r10
- 48: (07) r2 += -104
- 49: (85) call bpf_map_lookup_elem#1
- 50: (15) if r0 == 0x0 goto pc+11
- 51: (61) r1 = *(u32 *)(r10 -24)
- 52: (57) r1 &= 255
- 53: (67) r1 <<= 4
- 54: (0f) r0 += r1
- 55: (79) r1 = *(u64 *)(r0 +0)
- 56: (07) r1 += 1
- 57: (7b) *(u64 *)(r0 +0) = r1
- 58: (79) r1 = *(u64 *)(r0 +8)
- 59: (61) r2 = *(u32 *)(r10 -28)
- 60: (0f) r1 += r2
- 61: (7b) *(u64 *)(r0 +8) = r1
- 62: (bf) r0 = r9
- 63: (95) exit
+ 34: (05) goto pc+30
+; line 32: redirect udp to 10.96.0.53:53 to 127.0.0.53 comm "resolver"
+ 35: (61) r1 = *(u32 *)(r10 -84)
+ 36: (56) if w1 != 0x3500600a goto pc+21
+ 37: (69) r1 = *(u16 *)(r10 -34)
+ 38: (55) if r1 != 0x35 goto pc+24
+; comm "resolver": the caller's command
+ 39: (bf) r1 = r10
+ 40: (07) r1 += -280
+ 41: (b7) r2 = 16
+ 42: (85) call #16
+ 43: (79) r1 = *(u64 *)(r10 -280)
+ 44: (79) r2 = *(u64 *)(r10 -272)
+ 45: (18) r3 = 0x7265766c6f736572
+ 47: (5d) if r1 != r3 goto pc+3
+ 48: (18) r3 = 0x0
+ 50: (1d) if r2 == r3 goto pc+1
+ 51: (05) goto pc+8
+ 52: (62) *(u32 *)(r10 -24) = 27
+; redirect: the call goes to 127.0.0.53
+ 53: (18) r1 = 0x3500007f
+ 55: (63) *(u32 *)(r6 +4) = r1
+ 56: (b7) r9 = 1
+ 57: (05) goto pc+7
+; line 33: drop udp to *:53
+ 58: (69) r1 = *(u16 *)(r10 -34)
+ 59: (55) if r1 != 0x35 goto pc+3
+ 60: (62) *(u32 *)(r10 -24) = 28
+ 61: (b7) r9 = 0
+ 62: (05) goto pc+2
+; line 34: default allow
+ 63: (62) *(u32 *)(r10 -24) = 29
+ 64: (b7) r9 = 1
+ 65: (61) r1 = *(u32 *)(r10 -24)
+ 66: (77) r1 >>= 8
+ 67: (63) *(u32 *)(r10 -104) = r1
+ 68: (18) r1 = map[counters]
+ 70: (bf) r2 = r10
+ 71: (07) r2 += -104
+ 72: (85) call bpf_map_lookup_elem#1
+ 73: (15) if r0 == 0x0 goto pc+11
+ 74: (61) r1 = *(u32 *)(r10 -24)
+ 75: (57) r1 &= 255
+ 76: (67) r1 <<= 4
+ 77: (0f) r0 += r1
+ 78: (79) r1 = *(u64 *)(r0 +0)
+ 79: (07) r1 += 1
+ 80: (7b) *(u64 *)(r0 +0) = r1
+ 81: (79) r1 = *(u64 *)(r0 +8)
+ 82: (61) r2 = *(u32 *)(r10 -28)
+ 83: (0f) r1 += r2
+ 84: (7b) *(u64 *)(r0 +8) = r1
+ 85: (bf) r0 = r9
+ 86: (95) exit
 
-cg_snd6_app_ser: cgroup sendmsg6 /sys/fs/cgroup/system.slice/app.service section cgroup/sendmsg6 (87 insns)
+cg_snd6_app_ser: cgroup sendmsg6 /sys/fs/cgroup/system.slice/app.service section cgroup/sendmsg6 (119 insns)
 ; prologue: the socket call's address into the flow record
   0: (bf) r6 = r1
   1: (7a) *(u64 *)(r10 -96) = 0
@@ -599,54 +765,83 @@ cg_snd6_app_ser: cgroup sendmsg6 /sys/fs/cgroup/system.slice/app.service section
  38: (61) r1 = *(u32 *)(r6 +24)
  39: (dc) r1 = be16 r1
  40: (6b) *(u16 *)(r10 -34) = r1
-; line 25: allow udp to 10.0.0.53:53
+; line 31: allow udp to 10.0.0.53:53
  41: (71) r1 = *(u8 *)(r10 -40)
- 42: (55) if r1 != 0x4 goto pc+11
+ 42: (55) if r1 != 0x4 goto pc+43
  43: (71) r1 = *(u8 *)(r10 -39)
- 44: (55) if r1 != 0x11 goto pc+18
+ 44: (55) if r1 != 0x11 goto pc+50
  45: (71) r1 = *(u8 *)(r10 -38)
- 46: (15) if r1 == 0x0 goto pc+16
+ 46: (15) if r1 == 0x0 goto pc+48
  47: (61) r1 = *(u32 *)(r10 -84)
- 48: (56) if w1 != 0x3500000a goto pc+9
+ 48: (56) if w1 != 0x3500000a goto pc+5
  49: (69) r1 = *(u16 *)(r10 -34)
- 50: (55) if r1 != 0x35 goto pc+12
- 51: (62) *(u32 *)(r10 -24) = 21
+ 50: (55) if r1 != 0x35 goto pc+44
+ 51: (62) *(u32 *)(r10 -24) = 30
  52: (b7) r9 = 1
- 53: (05) goto pc+11
-; line 26: drop udp to *:53
- 54: (71) r1 = *(u8 *)(r10 -39)
- 55: (55) if r1 != 0x11 goto pc+7
- 56: (71) r1 = *(u8 *)(r10 -38)
- 57: (15) if r1 == 0x0 goto pc+5
- 58: (69) r1 = *(u16 *)(r10 -34)
- 59: (55) if r1 != 0x35 goto pc+3
- 60: (62) *(u32 *)(r10 -24) = 22
- 61: (b7) r9 = 0
- 62: (05) goto pc+2
-; line 27: default allow
- 63: (62) *(u32 *)(r10 -24) = 23
- 64: (b7) r9 = 1
- 65: (61) r1 = *(u32 *)(r10 -24)
- 66: (77) r1 >>= 8
- 67: (63) *(u32 *)(r10 -104) = r1
- 68: (18) r1 = map[counters]
- 70: (bf) r2 = r10
- 71: (07) r2 += -104
- 72: (85) call bpf_map_lookup_elem#1
- 73: (15) if r0 == 0x0 goto pc+11
- 74: (61) r1 = *(u32 *)(r10 -24)
- 75: (57) r1 &= 255
- 76: (67) r1 <<= 4
- 77: (0f) r0 += r1
- 78: (79) r1 = *(u64 *)(r0 +0)
- 79: (07) r1 += 1
- 80: (7b) *(u64 *)(r0 +0) = r1
- 81: (79) r1 = *(u64 *)(r0 +8)
- 82: (61) r2 = *(u32 *)(r10 -28)
- 83: (0f) r1 += r2
- 84: (7b) *(u64 *)(r0 +8) = r1
- 85: (bf) r0 = r9
- 86: (95) exit
+ 53: (05) goto pc+43
+; line 32: redirect udp to 10.96.0.53:53 to 127.0.0.53 comm "resolver"
+ 54: (61) r1 = *(u32 *)(r10 -84)
+ 55: (56) if w1 != 0x3500600a goto pc+34
+ 56: (69) r1 = *(u16 *)(r10 -34)
+ 57: (55) if r1 != 0x35 goto pc+37
+; comm "resolver": the caller's command
+ 58: (bf) r1 = r10
+ 59: (07) r1 += -280
+ 60: (b7) r2 = 16
+ 61: (85) call #16
+ 62: (79) r1 = *(u64 *)(r10 -280)
+ 63: (79) r2 = *(u64 *)(r10 -272)
+ 64: (18) r3 = 0x7265766c6f736572
+ 66: (5d) if r1 != r3 goto pc+3
+ 67: (18) r3 = 0x0
+ 69: (1d) if r2 == r3 goto pc+1
+ 70: (05) goto pc+21
+ 71: (62) *(u32 *)(r10 -24) = 31
+; redirect: the call goes to 127.0.0.53
+ 72: (18) r1 = 0x0
+ 74: (63) *(u32 *)(r6 +8) = r1
+ 75: (18) r1 = 0x0
+ 77: (63) *(u32 *)(r6 +12) = r1
+ 78: (18) r1 = 0xffff0000
+ 80: (63) *(u32 *)(r6 +16) = r1
+ 81: (18) r1 = 0x3500007f
+ 83: (63) *(u32 *)(r6 +20) = r1
+ 84: (b7) r9 = 1
+ 85: (05) goto pc+11
+; line 33: drop udp to *:53
+ 86: (71) r1 = *(u8 *)(r10 -39)
+ 87: (55) if r1 != 0x11 goto pc+7
+ 88: (71) r1 = *(u8 *)(r10 -38)
+ 89: (15) if r1 == 0x0 goto pc+5
+ 90: (69) r1 = *(u16 *)(r10 -34)
+ 91: (55) if r1 != 0x35 goto pc+3
+ 92: (62) *(u32 *)(r10 -24) = 32
+ 93: (b7) r9 = 0
+ 94: (05) goto pc+2
+; line 34: default allow
+ 95: (62) *(u32 *)(r10 -24) = 33
+ 96: (b7) r9 = 1
+ 97: (61) r1 = *(u32 *)(r10 -24)
+ 98: (77) r1 >>= 8
+ 99: (63) *(u32 *)(r10 -104) = r1
+100: (18) r1 = map[counters]
+102: (bf) r2 = r10
+103: (07) r2 += -104
+104: (85) call bpf_map_lookup_elem#1
+105: (15) if r0 == 0x0 goto pc+11
+106: (61) r1 = *(u32 *)(r10 -24)
+107: (57) r1 &= 255
+108: (67) r1 <<= 4
+109: (0f) r0 += r1
+110: (79) r1 = *(u64 *)(r0 +0)
+111: (07) r1 += 1
+112: (7b) *(u64 *)(r0 +0) = r1
+113: (79) r1 = *(u64 *)(r0 +8)
+114: (61) r2 = *(u32 *)(r10 -28)
+115: (0f) r1 += r2
+116: (7b) *(u64 *)(r0 +8) = r1
+117: (bf) r0 = r9
+118: (95) exit
 
 cg_bind4_app_se: cgroup bind4 /sys/fs/cgroup/system.slice/app.service section cgroup/bind4 (74 insns)
 ; prologue: the socket call's address into the flow record
@@ -674,17 +869,17 @@ cg_bind4_app_se: cgroup bind4 /sys/fs/cgroup/system.slice/app.service section cg
  21: (61) r1 = *(u32 *)(r6 +24)
  22: (dc) r1 = be16 r1
  23: (6b) *(u16 *)(r10 -34) = r1
-; line 31: allow tcp to *:443
+; line 38: allow tcp to *:443
  24: (71) r1 = *(u8 *)(r10 -39)
  25: (55) if r1 != 0x6 goto pc+7
  26: (71) r1 = *(u8 *)(r10 -38)
  27: (15) if r1 == 0x0 goto pc+22
  28: (69) r1 = *(u16 *)(r10 -34)
  29: (55) if r1 != 0x1bb goto pc+14
- 30: (62) *(u32 *)(r10 -24) = 24
+ 30: (62) *(u32 *)(r10 -24) = 34
  31: (b7) r9 = 1
  32: (05) goto pc+19
-; line 32: allow udp to 127.0.0.1:53
+; line 39: allow udp to 127.0.0.1:53
  33: (71) r1 = *(u8 *)(r10 -39)
  34: (55) if r1 != 0x11 goto pc+15
  35: (71) r1 = *(u8 *)(r10 -38)
@@ -693,18 +888,18 @@ cg_bind4_app_se: cgroup bind4 /sys/fs/cgroup/system.slice/app.service section cg
  38: (56) if w1 != 0x100007f goto pc+5
  39: (69) r1 = *(u16 *)(r10 -34)
  40: (55) if r1 != 0x35 goto pc+3
- 41: (62) *(u32 *)(r10 -24) = 25
+ 41: (62) *(u32 *)(r10 -24) = 35
  42: (b7) r9 = 1
  43: (05) goto pc+8
-; line 33: drop to *:1-1023
+; line 40: drop to *:1-1023
  44: (69) r1 = *(u16 *)(r10 -34)
  45: (a5) if r1 < 0x1 goto pc+4
  46: (25) if r1 > 0x3ff goto pc+3
- 47: (62) *(u32 *)(r10 -24) = 26
+ 47: (62) *(u32 *)(r10 -24) = 36
  48: (b7) r9 = 0
  49: (05) goto pc+2
-; line 34: default allow
- 50: (62) *(u32 *)(r10 -24) = 27
+; line 41: default allow
+ 50: (62) *(u32 *)(r10 -24) = 37
  51: (b7) r9 = 1
  52: (61) r1 = *(u32 *)(r10 -24)
  53: (77) r1 >>= 8
@@ -772,17 +967,17 @@ cg_bind6_app_se: cgroup bind6 /sys/fs/cgroup/system.slice/app.service section cg
  38: (61) r1 = *(u32 *)(r6 +24)
  39: (dc) r1 = be16 r1
  40: (6b) *(u16 *)(r10 -34) = r1
-; line 31: allow tcp to *:443
+; line 38: allow tcp to *:443
  41: (71) r1 = *(u8 *)(r10 -39)
  42: (55) if r1 != 0x6 goto pc+7
  43: (71) r1 = *(u8 *)(r10 -38)
  44: (15) if r1 == 0x0 goto pc+29
  45: (69) r1 = *(u16 *)(r10 -34)
  46: (55) if r1 != 0x1bb goto pc+21
- 47: (62) *(u32 *)(r10 -24) = 28
+ 47: (62) *(u32 *)(r10 -24) = 38
  48: (b7) r9 = 1
  49: (05) goto pc+26
-; line 32: allow udp to 127.0.0.1:53
+; line 39: allow udp to 127.0.0.1:53
  50: (71) r1 = *(u8 *)(r10 -40)
  51: (55) if r1 != 0x4 goto pc+11
  52: (71) r1 = *(u8 *)(r10 -39)
@@ -793,10 +988,10 @@ cg_bind6_app_se: cgroup bind6 /sys/fs/cgroup/system.slice/app.service section cg
  57: (56) if w1 != 0x100007f goto pc+10
  58: (69) r1 = *(u16 *)(r10 -34)
  59: (55) if r1 != 0x35 goto pc+8
- 60: (62) *(u32 *)(r10 -24) = 29
+ 60: (62) *(u32 *)(r10 -24) = 39
  61: (b7) r9 = 1
  62: (05) goto pc+13
-; line 33: drop to *:1-1023
+; line 40: drop to *:1-1023
  63: (71) r1 = *(u8 *)(r10 -39)
  64: (15) if r1 == 0x6 goto pc+1
  65: (55) if r1 != 0x11 goto pc+8
@@ -805,11 +1000,11 @@ cg_bind6_app_se: cgroup bind6 /sys/fs/cgroup/system.slice/app.service section cg
  68: (69) r1 = *(u16 *)(r10 -34)
  69: (a5) if r1 < 0x1 goto pc+4
  70: (25) if r1 > 0x3ff goto pc+3
- 71: (62) *(u32 *)(r10 -24) = 30
+ 71: (62) *(u32 *)(r10 -24) = 40
  72: (b7) r9 = 0
  73: (05) goto pc+2
-; line 34: default allow
- 74: (62) *(u32 *)(r10 -24) = 31
+; line 41: default allow
+ 74: (62) *(u32 *)(r10 -24) = 41
  75: (b7) r9 = 1
  76: (61) r1 = *(u32 *)(r10 -24)
  77: (77) r1 >>= 8

@@ -263,8 +263,9 @@ fn test_runs_cgroup_blocks_from_the_ip_header() {
 
 /// `sockc test` answers for socket-call blocks from the evaluator alone (the kernel
 /// cannot test-run sock_addr programs, and the JSON says so): the packet stands for
-/// the call (protocol, destination), `uid N` for the calling process, and only the
-/// program of the call's family runs.
+/// the call (protocol, destination), `uid N` and `comm NAME` for the calling process,
+/// a redirect says where the call goes, and only the program of the call's family
+/// runs.
 #[test]
 fn test_answers_socket_call_blocks_from_the_evaluator() {
     let run = |packet: &str, hook: &str| {
@@ -292,8 +293,21 @@ fn test_answers_socket_call_blocks_from_the_evaluator() {
     );
     let line = |packet: &str| run(packet, "cgroup-connect4")["evaluator"]["line"].as_u64();
     let mail = "tcp 10.0.0.1:1 -> 192.0.2.1:587";
-    assert_eq!(line(&format!("{mail} uid 1000")), Some(18));
-    assert_eq!(line(&format!("{mail} uid 0")), Some(21));
+    assert_eq!(line(&format!("{mail} uid 1000")), Some(20));
+    assert_eq!(line(&format!("{mail} uid 0")), Some(27));
+    // `comm NAME` for the calling process (none: the empty name, which no rule names).
+    let ssh = "tcp 10.0.0.1:1 -> 192.0.2.1:22";
+    assert_eq!(line(&format!("{ssh} comm wget")), Some(21));
+    assert_eq!(line(&format!("{ssh} comm ssh")), Some(27));
+    assert_eq!(line(ssh), Some(22));
+    // A redirected call says where it goes: an IPv6 socket's IPv4-mapped call to the
+    // target's IPv4-mapped form.
+    let r = run("tcp [::]:1 -> [::ffff:10.96.0.10]:80", "cgroup-connect6");
+    assert_eq!(r["evaluator"]["verdict"], "redirect", "{r:#}");
+    assert_eq!(
+        r["evaluator"]["redirect_to"], "[::ffff:10.20.0.7]:8080",
+        "{r:#}"
+    );
     let r = run("tcp 10.0.0.1:1 -> 169.254.169.254:80", "cgroup-connect6");
     assert!(r["not_applicable"].is_string(), "{r:#}");
 }

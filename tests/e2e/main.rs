@@ -10,7 +10,8 @@
 //! [`netfilter_iface`], [`owner`] (processes under other uids, `setpriv`), [`tc_mark`],
 //! [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a cgroup), [`cgroup_unit`]
 //! (blocks that name a systemd unit, its restart reproduced), [`sock_addr`]
-//! (socket-call blocks: real `connect`, `sendto`, `bind` calls from a cgroup); the socket
+//! (socket-call blocks: real `connect`, `sendto`, `bind` calls from a cgroup),
+//! [`sock_redirect`] (their redirects, landing on listeners, and `comm`); the socket
 //! layer: [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
 //! `sockc-peer` processes).
 //!
@@ -54,6 +55,7 @@ mod set_scale;
 mod show;
 mod sk_lookup;
 mod sock_addr;
+mod sock_redirect;
 mod socket;
 mod sockmap;
 mod stats;

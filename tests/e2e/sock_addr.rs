@@ -11,14 +11,17 @@
 //! the cgroup removed and made again is drift that `repair` mends; `flush` takes the
 //! links off; `kill -9` at every fault point of an apply, a re-apply and a flush
 //! converges. And the evaluator agrees with the kernel on every one of more than 1,000
-//! calls (generated rules × generated destinations, each call made for real).
+//! calls (generated rules × generated destinations, each call made for real; `owner`,
+//! `comm` and redirects among the rules, callers under two uids and three command
+//! names, and where a UDP connect went compared with where the evaluator sends it).
+//! Redirects landing on listeners and `comm` by name: `sock_redirect`.
 //!
 //! Root only; skipped otherwise (see `tests/common`).
 
 use std::net::SocketAddr;
 
 use serde_json::Value;
-use sockc_compiler::{driver, hooks::HookKind, ir::Program, syntax::ast::Verdict};
+use sockc_compiler::{driver, hooks::HookKind, ir::Program};
 use sockc_testkit::{
     eval::{self, Call, Facts, Outcome},
     rng::Rng,
@@ -31,25 +34,35 @@ use crate::sockmap::peer::Peer;
 
 use netns::{sockc, Cgroup, Lab, BPFFS};
 
-fn addr(s: &str) -> SocketAddr {
+pub(crate) fn addr(s: &str) -> SocketAddr {
     s.parse().expect("address")
 }
 
 /// Whether the call `call PROTO ADDR` from `peer` failed with `EPERM` (any other
 /// answer, `ok` or another errno, is the kernel going on with the call).
 #[track_caller]
-fn refused(peer: &mut Peer, call: &str, proto: &str, to: &str) -> bool {
+pub(crate) fn refused(peer: &mut Peer, call: &str, proto: &str, to: &str) -> bool {
+    call_answer(peer, call, proto, to).0
+}
+
+/// [`refused`], and where a connect's socket is connected to when `getpeername()`
+/// already says (a UDP socket's; `ok PEER`).
+#[track_caller]
+fn call_answer(peer: &mut Peer, call: &str, proto: &str, to: &str) -> (bool, Option<SocketAddr>) {
     let out = peer.cmd(&format!("call {call} {proto} {to}"));
     assert!(
-        out == "ok" || out.starts_with("error "),
+        out == "ok" || out.starts_with("ok ") || out.starts_with("error "),
         "{call} {proto} {to}: {out}"
     );
-    out.starts_with("error 1 ")
+    let connected = out
+        .strip_prefix("ok ")
+        .map(|a| a.parse().expect("peer address"));
+    (out.starts_with("error 1 "), connected)
 }
 
 /// Calls counted by the rule `text` of the `hook` program, in `stats --json`.
 #[track_caller]
-fn counted(stats: &Value, hook: &str, text: &str) -> u64 {
+pub(crate) fn counted(stats: &Value, hook: &str, text: &str) -> u64 {
     let hits: Vec<&Value> = stats["rules"]
         .as_array()
         .expect("rules")
@@ -391,15 +404,27 @@ const PREFIXES: &[&str] = &[
 ];
 const PORTS: (u16, u16) = (7140, 7149);
 
-/// One generated rule of a socket-call block.
-fn generated_rule(rng: &mut Rng) -> String {
-    let action = rng.pick(&["drop", "drop", "allow", "count"]);
+/// Where generated redirects send calls: loopback (a UDP connect there succeeds and
+/// `getpeername()` shows it), with and without a port, and an unrouted IPv6 address.
+const TARGETS_V4: &[&str] = &["127.0.0.9:7160", "127.0.0.9", "127.0.0.10:7161"];
+const TARGETS_V6: &[&str] = &["[::1]:7162", "[::1]", "[2001:db8::9]:7163"];
+/// The names the callers take, and what generated `comm` tests name.
+const NAMES: &[&str] = &["curl", "wget", "sockc-peer"];
+
+/// One generated rule of a socket-call block: as a connect or sendmsg block has it,
+/// and as a bind block has it (a redirect there is an `allow` of the same calls).
+fn generated_rule(rng: &mut Rng) -> (String, String) {
+    let action = rng.pick(&["drop", "drop", "allow", "count", "redirect"]);
     let proto = rng.pick(&["", "tcp ", "udp "]);
-    let addr = match rng.below(4) {
-        0 => "*".to_string(),
-        1 => rng.pick(PREFIXES).to_string(),
-        2 => rng.pick(ADDRS_V4).to_string(),
-        _ => format!("[{}]", rng.pick(ADDRS_V6)),
+    // (the address, and the family of the targets a redirect of it may take)
+    let (addr, v6) = match rng.below(4) {
+        0 => ("*".to_string(), rng.below(2) == 1),
+        1 => {
+            let p = rng.pick(PREFIXES);
+            (p.to_string(), p.contains(':'))
+        }
+        2 => (rng.pick(ADDRS_V4).to_string(), false),
+        _ => (format!("[{}]", rng.pick(ADDRS_V6)), true),
     };
     let lo = PORTS.0 + rng.below(10) as u16;
     let port = match rng.below(3) {
@@ -412,7 +437,23 @@ fn generated_rule(rng: &mut Rng) -> String {
         1 => " owner !gid 1001",
         _ => "",
     };
-    format!("{action} {proto}to {addr}{port}{owner}")
+    let comm = match rng.below(8) {
+        0 => " comm \"curl\"",
+        1 => " comm !{ \"curl\", \"wget\" }",
+        2 => " comm { \"wget\", \"nc\" }",
+        _ => "",
+    };
+    let matches = format!("{proto}to {addr}{port}{owner}{comm}");
+    if action == "redirect" {
+        let target = rng.pick(if v6 { TARGETS_V6 } else { TARGETS_V4 });
+        (
+            format!("redirect {matches} to {target}"),
+            format!("allow {matches}"),
+        )
+    } else {
+        let rule = format!("{action} {matches}");
+        (rule.clone(), rule)
+    }
 }
 
 /// A generated call: connect, sendmsg or bind; protocol; destination.
@@ -465,9 +506,12 @@ fn program_for<'m>(
 }
 
 /// Evaluator against kernel on real calls: for each of several generated rule sets
-/// (the same rules in a connect, a sendmsg and a bind block), generated calls from a
-/// process in the cgroup; each call's `EPERM` or not must be the evaluator's drop or
-/// allow, and each rule's counter what the evaluator says it decided.
+/// (the same rules in a connect, a sendmsg and a bind block, redirects among them but
+/// in the bind block, which has none), generated calls from processes in the cgroup
+/// under two uids and three command names; each call's `EPERM` or not must be the
+/// evaluator's drop or allow, each rule's counter what the evaluator says it decided,
+/// and where a UDP connect's socket is connected to (`getpeername()`) the address the
+/// evaluator says the call goes to (its own, or a redirect's target).
 #[test]
 fn the_evaluator_agrees_with_the_kernel_on_real_socket_calls() {
     if !common::kernel() {
@@ -480,13 +524,19 @@ fn the_evaluator_agrees_with_the_kernel_on_real_socket_calls() {
     let ns = lab.ns_a.clone();
     let cg = Cgroup::new("sockadev");
     let (mut total, mut refusals) = (0, 0);
+    // UDP connects whose destination was compared, and how many a redirect moved.
+    let (mut destinations, mut redirected) = (0, 0);
+    // Calls a redirect rule decided (the kernel let them go on, and counted them).
+    let mut by_redirect = 0;
     // Calls decided by each socket-call row (connect4 .. bind6): every one is tested.
     let mut calls = [0u32; 6];
     for round in 0..ROUNDS {
         let mut rng = Rng::seeded(0x5ade_0000 + round);
-        let body: Vec<String> = (0..RULES).map(|_| generated_rule(&mut rng)).collect();
+        let (body, bind_body): (Vec<String>, Vec<String>) =
+            (0..RULES).map(|_| generated_rule(&mut rng)).unzip();
         let default = rng.pick(&["allow", "drop"]);
         let block = |call: &str| {
+            let body = if call == "bind" { &bind_body } else { &body };
             format!(
                 "cgroup {call} \"{}\" {{\n    {}\n    default {default}\n}}\n",
                 cg.path,
@@ -500,10 +550,15 @@ fn the_evaluator_agrees_with_the_kernel_on_real_socket_calls() {
         // The callers, root and uid 1001, bind their own sockets before the rules are
         // there (a generated bind rule may refuse them).
         let mut callers = [
-            (Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0")), 0),
+            (
+                Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0")),
+                0,
+                "sockc-peer",
+            ),
             (
                 Peer::udp_as(Some(&cg.path), &ns, Some((1001, 1001)), addr("127.0.0.1:0")),
                 1001,
+                "sockc-peer",
             ),
         ];
         let file = lab.rules("ev.sk", &src);
@@ -517,23 +572,42 @@ fn the_evaluator_agrees_with_the_kernel_on_real_socket_calls() {
                 to,
             };
             calls[prog.hook.spec().path_order as usize - 17] += 1;
-            let (peer, id) = &mut callers[rng.below(2)];
+            let (peer, id, name) = &mut callers[rng.below(2)];
+            let next = rng.pick(NAMES);
+            if next != *name {
+                assert_eq!(peer.cmd(&format!("name {next}")), "ok");
+                *name = next;
+            }
             let facts = Facts {
                 uid: Some(*id),
                 gid: Some(*id),
+                comm: sockc_compiler::syntax::comm::comm_of(name).expect("a name"),
                 ..Facts::default()
             };
             let e = eval::evaluate_call(&module, prog, &c, &facts);
-            let want_refused = e.outcome == Outcome::Verdict(Verdict::Drop);
-            let got = refused(peer, call, proto, &to.to_string());
+            let want = eval::call_destination(&c, &e);
+            by_redirect += usize::from(matches!(e.outcome, Outcome::Redirect(_)));
+            let (got, connected) = call_answer(peer, call, proto, &to.to_string());
             assert_eq!(
                 got,
-                want_refused,
-                "round {round}: {call} {proto} {to} as uid {id}: kernel refused={got}, \
-                 evaluator {:?} (line {})\n{src}",
+                want.is_none(),
+                "round {round}: {call} {proto} {to} as uid {id} ({name}): kernel \
+                 refused={got}, evaluator {:?} (line {})\n{src}",
                 e.outcome,
                 e.line(prog)
             );
+            if let Some(peer_addr) = connected {
+                assert_eq!(
+                    Some(peer_addr),
+                    want,
+                    "round {round}: {call} {proto} {to} ({name}) connected to {peer_addr}, \
+                     evaluator {:?} (line {})\n{src}",
+                    e.outcome,
+                    e.line(prog)
+                );
+                destinations += 1;
+                redirected += usize::from(peer_addr != to);
+            }
             let hook = prog.hook.spec().name.to_string();
             for line in e.counter_slots(prog).into_iter().map(|slot| {
                 prog.rules
@@ -561,8 +635,18 @@ fn the_evaluator_agrees_with_the_kernel_on_real_socket_calls() {
         }
         sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
     }
-    eprintln!("{total} calls, {refusals} refused, by row {calls:?}");
+    eprintln!(
+        "{total} calls, {refusals} refused, by row {calls:?}; {by_redirect} redirected; \
+         {destinations} UDP connects' destinations compared, {redirected} of them moved"
+    );
     assert!(total >= 1000, "{total} calls");
+    // The generated redirects are exercised, and some where the kernel says where the
+    // call went.
+    assert!(by_redirect >= 50, "{by_redirect} calls redirected");
+    assert!(
+        redirected >= 5,
+        "{redirected} redirected destinations compared"
+    );
     // Both answers are common: the generated rules decide both ways.
     assert!(
         (total / 10..total * 9 / 10).contains(&refusals),

@@ -28,7 +28,10 @@ pub(crate) fn verdict(spec: &HookSpec, a: Action) -> i32 {
         Action::Pass => spec.verdicts.pass,
         // The tail tells a reject's word from a verdict and sends the answer.
         Action::Reject(w) => Some(w.mark()),
-        Action::Count | Action::Redirect(_) | Action::RedirectIngress(_) => None,
+        Action::Count
+        | Action::Redirect(_)
+        | Action::RedirectIngress(_)
+        | Action::RedirectCall(_) => None,
     };
     code.expect("sema only lets through actions the hook has")
 }

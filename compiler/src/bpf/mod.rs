@@ -20,6 +20,7 @@ pub mod answers;
 pub mod buffer;
 pub mod cgroup_match;
 pub mod classify;
+pub(crate) mod comm;
 pub mod counters;
 pub(crate) mod ct;
 mod ct_entry;

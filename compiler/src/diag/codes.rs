@@ -220,6 +220,8 @@ catalogue! {
     BadPath = "sockc::bad-path", Names, Error;
     /// A cgroup block naming a systemd unit systemd would not accept, or one without a cgroup of its own.
     BadUnit = "sockc::bad-unit", Names, Error;
+    /// A `comm` name no task can have (empty, longer than 15 bytes, or with a NUL).
+    BadComm = "sockc::bad-comm", Names, Error;
     /// A socket declared on port 0.
     SocketPortZero = "sockc::socket-port-zero", Names, Error;
     /// A TCP socket declared on a broadcast or multicast address.
@@ -284,6 +286,8 @@ catalogue! {
     RedirectProtocol = "sockc::redirect-protocol", Rules, Error;
     /// An sk_lookup redirect of an address family its socket cannot take.
     RedirectFamily = "sockc::redirect-family", Rules, Error;
+    /// A socket-call redirect whose target is not one address (and port), or not of the rule's family.
+    RedirectAddress = "sockc::redirect-address", Rules, Error;
     /// A rule that contradicts itself.
     Conflict = "sockc::conflict", Rules, Error;
     /// A rule mixing IPv4 and IPv6.

@@ -194,6 +194,12 @@ pub struct MatchCaps {
     /// `ct status|direction|mark ...`: the program reads the packet's conntrack entry
     /// (netfilter hooks, through `skb->_nfct`).
     pub ct_entry: bool,
+    /// `redirect ... to ADDRESS[:PORT]`: the program rewrites the call's address and
+    /// port (`cgroup connect` and `cgroup sendmsg`).
+    pub redirect_call: bool,
+    /// `comm ...`: the command name of the process making the call (the socket-call
+    /// hooks, which run in its context: `bpf_get_current_comm`).
+    pub comm: bool,
     /// `cgroup "PATH"`: how the program reads the cgroup of the packet's socket (or
     /// of the calling process).
     pub cgroup: CgroupCap,

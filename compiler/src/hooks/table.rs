@@ -32,6 +32,8 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     sources: true,
     ct_entry: false,
     cgroup: CgroupCap::None,
+    comm: false,
+    redirect_call: false,
 };
 
 /// What nothing can be written against (the programs sockc adds).
@@ -52,6 +54,8 @@ const NO_CAPS: MatchCaps = MatchCaps {
     sources: false,
     ct_entry: false,
     cgroup: CgroupCap::None,
+    comm: false,
+    redirect_call: false,
 };
 
 /// sock_ops and the socket maps it fills see TCP connections only.
@@ -74,6 +78,8 @@ const SOCKMAP_CAPS: MatchCaps = MatchCaps {
     sources: true,
     ct_entry: false,
     cgroup: CgroupCap::None,
+    comm: false,
+    redirect_call: false,
 };
 
 const SK_VERDICTS: Verdicts = Verdicts {
@@ -118,6 +124,14 @@ const COMPANION: HookSpec = HookSpec {
 };
 
 const PACKET_ACTIONS: &[ActionKw] = &[ActionKw::Allow, ActionKw::Drop, ActionKw::Count];
+/// What a `cgroup connect|sendmsg` block's rules do: a packet block's, and `redirect
+/// ... to ADDRESS[:PORT]`.
+const CALL_ACTIONS: &[ActionKw] = &[
+    ActionKw::Allow,
+    ActionKw::Drop,
+    ActionKw::Count,
+    ActionKw::Redirect,
+];
 /// The packet hooks that can send an answer back out of the interface the packet came
 /// in on (`reject`): XDP and TC ingress.
 const ANSWERING_ACTIONS: &[ActionKw] = &[
@@ -331,9 +345,14 @@ const fn sock_addr(
         // BPF_PROG_TEST_RUN has no sock_addr support (ENOTSUPP): real calls only.
         test_input: TestInput::None,
         path_order,
-        actions: PACKET_ACTIONS,
+        // connect and sendmsg may rewrite where the call goes; bind's address is the
+        // socket's own (a redirect there would bind elsewhere: not offered).
+        actions: if bind { PACKET_ACTIONS } else { CALL_ACTIONS },
         defaults: &[Verdict::Allow, Verdict::Drop],
-        caps: SOCK_ADDR_CAPS,
+        caps: MatchCaps {
+            redirect_call: !bind,
+            ..SOCK_ADDR_CAPS
+        },
         // connect and sendmsg: the address is where the data goes (`to`); bind: the
         // address is the socket's own end, where traffic will come to (`to`, as at
         // sk_lookup).
@@ -352,6 +371,7 @@ const SOCK_ADDR_CAPS: MatchCaps = MatchCaps {
     sources: false,
     owner: OwnerCap::Caller,
     cgroup: CgroupCap::Caller,
+    comm: true,
     ..NO_CAPS
 };
 
@@ -513,6 +533,8 @@ pub static HOOKS: [HookSpec; 23] = [
             sources: true,
             ct_entry: false,
             cgroup: CgroupCap::None,
+            comm: false,
+            redirect_call: false,
         },
         egress: false,
         unsupported: None,

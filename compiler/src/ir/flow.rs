@@ -128,6 +128,9 @@ pub enum Test {
     /// `cgroup "PATH"`: the cgroup of the packet's socket (or the calling process),
     /// against the level and id in its slot of the `cgroups` map (`bpf::cgroup_match`).
     Cgroup(crate::syntax::cgroup_match::CgroupMatch),
+    /// `comm ...`: the command name of the process making the call (copied by each
+    /// such test; see `bpf::comm`).
+    Comm(crate::syntax::comm::CommMatch),
     /// `ct status|direction|mark ...`: the packet's conntrack entry (read through the
     /// socket buffer by each such test; see `bpf::ct_entry`).
     CtEntry(crate::syntax::ct_entry::CtEntryTests),
@@ -224,6 +227,9 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     }
     if let Some(c) = &m.cgroup {
         t.push(Test::Cgroup(c.clone()));
+    }
+    if let Some(comm) = &m.comm {
+        t.push(Test::Comm(comm.clone()));
     }
     if let Some(cond) = cond {
         t.push(Test::Socket {

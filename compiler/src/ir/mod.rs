@@ -261,12 +261,56 @@ pub enum Action {
     RedirectIngress(SockId),
     /// `reject [with ...]`: answer with a TCP reset or an ICMP error (XDP, TC ingress).
     Reject(crate::syntax::reject::RejectWith),
+    /// `redirect ... to ADDRESS[:PORT]` (cgroup connect and sendmsg): the call goes on
+    /// to this address (and port) instead of the one it named.
+    RedirectCall(CallTarget),
 }
 
 impl Action {
     /// `redirect` in any form.
     pub(crate) fn is_redirect(self) -> bool {
-        matches!(self, Action::Redirect(_) | Action::RedirectIngress(_))
+        matches!(
+            self,
+            Action::Redirect(_) | Action::RedirectIngress(_) | Action::RedirectCall(_)
+        )
+    }
+}
+
+/// Where a socket-call redirect sends the call: an address of the rule's family (an
+/// IPv4 one also for an IPv6 socket's call to an IPv4-mapped address, which then goes
+/// to the target's IPv4-mapped form), and a port, or the call's own (`None`; also for
+/// a call without ports, a ping socket's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallTarget {
+    pub addr: std::net::IpAddr,
+    pub port: Option<u16>,
+}
+
+impl CallTarget {
+    /// Where a call to `to` with protocol `proto` goes: the target's address (its
+    /// IPv4-mapped form for an IPv6 call), and its port for a TCP or UDP call that
+    /// has one, else the call's port.
+    pub fn rewrite(&self, proto: u8, to: std::net::SocketAddr) -> std::net::SocketAddr {
+        use std::net::IpAddr;
+        let addr = match (self.addr, to) {
+            (IpAddr::V4(a), std::net::SocketAddr::V6(_)) => IpAddr::V6(a.to_ipv6_mapped()),
+            (a, _) => a,
+        };
+        let port = match self.port {
+            Some(p) if matches!(proto, 6 | 17) => p,
+            _ => to.port(),
+        };
+        std::net::SocketAddr::new(addr, port)
+    }
+}
+
+impl fmt::Display for CallTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.addr, self.port) {
+            (std::net::IpAddr::V6(a), Some(p)) => write!(f, "[{a}]:{p}"),
+            (a, Some(p)) => write!(f, "{a}:{p}"),
+            (a, None) => write!(f, "{a}"),
+        }
     }
 }
 
@@ -316,6 +360,9 @@ pub struct RuleMatch {
     /// `cgroup [!]"PATH"`: the cgroup of the packet's socket (of the calling process
     /// at socket-call hooks) is that one or one below it.
     pub cgroup: Option<crate::syntax::cgroup_match::CgroupMatch>,
+    /// `comm ...`: the command name of the process making a socket call (cgroup
+    /// connect|sendmsg|bind blocks).
+    pub comm: Option<crate::syntax::comm::CommMatch>,
 }
 
 /// A rule's `limit`: as written, its bucket's constants, and the slot of its bucket
@@ -509,6 +556,7 @@ impl fmt::Display for Action {
             Action::Redirect(Some(s)) => write!(f, "redirect->{s}"),
             Action::Redirect(None) => f.write_str("redirect->local"),
             Action::RedirectIngress(s) => write!(f, "redirect->{s} ingress"),
+            Action::RedirectCall(t) => write!(f, "redirect->{t}"),
             Action::Reject(crate::syntax::reject::RejectWith::Default) => f.write_str("reject"),
             Action::Reject(w) => write!(f, "reject {}", w.text()),
         }
@@ -580,6 +628,9 @@ impl fmt::Display for RuleMatch {
             write!(f, " {o}")?;
         }
         if let Some(c) = &self.cgroup {
+            write!(f, " {c}")?;
+        }
+        if let Some(c) = &self.comm {
             write!(f, " {c}")?;
         }
         if let Some(l) = &self.limit {

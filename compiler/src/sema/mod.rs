@@ -7,6 +7,7 @@
 //! returned only when there is no error at all.
 
 mod cgroup_match;
+mod comm;
 mod ct;
 mod ct_entry;
 pub(crate) mod frames;
@@ -17,6 +18,7 @@ mod limit;
 mod mark;
 mod netfilter;
 mod owner;
+mod redirect;
 pub(crate) mod register;
 mod reject;
 mod residual;

@@ -45,6 +45,7 @@ struct MatchSpans {
     mark: Option<Span>,
     owner: Option<Span>,
     cgroup: Option<Span>,
+    comm: Option<Span>,
     /// The rule's `ct status`, `ct direction` and `ct mark` matches.
     ct_entry: [Option<Span>; 3],
 }
@@ -54,6 +55,8 @@ impl Checker<'_> {
         // Only this rule's own diagnostics count (looking at all of them again for every
         // rule made a file with many errors quadratic).
         let errors_before = self.diags.errors();
+        let split = self.split_redirect_target(r);
+        let r = split.as_ref().unwrap_or(r);
         let mut m = self.matches(r, spec);
         self.check_reject_with(r);
         if let Some(l) = &mut m.limit {
@@ -66,6 +69,9 @@ impl Checker<'_> {
         let steers = matches!(spec.context, crate::hooks::Context::SkLookup);
         if let (Some(Action::Redirect(Some(sock))), true, true) = (action, match_ok, steers) {
             self.fit_to_socket(r, &mut m, sock);
+        }
+        if let (Some(Action::RedirectCall(t)), true) = (action, match_ok) {
+            self.fit_to_target(r, &mut m, t);
         }
         if let Some((_, sp)) = r.cond {
             if !spec.caps.socket_conditions {
@@ -287,10 +293,27 @@ impl Checker<'_> {
                 self.diags.push(
                     Diagnostic::new(Code::RedirectTarget, "`redirect` needs a target")
                         .label(r.action_span, "redirect where?")
-                        .help("end the rule with `to sock NAME`"),
+                        .help(if spec.caps.redirect_call {
+                            "end the rule with `to ADDRESS[:PORT]`"
+                        } else {
+                            "end the rule with `to sock NAME`"
+                        }),
                 );
                 None
             }
+            (ActionKw::Redirect, Some(Target::Sock(id))) if spec.caps.redirect_call => {
+                self.error(
+                    id.span,
+                    Code::RedirectTarget,
+                    format!(
+                        "{} hooks redirect a call to an address, not a socket",
+                        spec.name
+                    ),
+                    "write `to ADDRESS[:PORT]`",
+                );
+                None
+            }
+            (ActionKw::Redirect, Some(Target::Addr(e))) => self.redirect_call(e, spec),
             (ActionKw::Redirect, Some(Target::Sock(id))) => match self.sockets.get(&id.name) {
                 Some((s, _)) if r.ingress.is_some() => self.redirect_ingress(r, spec, *s),
                 Some((s, _)) => Some(Action::Redirect(Some(*s))),
@@ -334,6 +357,7 @@ impl Checker<'_> {
                 let sp = match t {
                     Target::Sock(i) => i.span,
                     Target::Local(s) => *s,
+                    Target::Addr(e) => e.span,
                 };
                 self.error(
                     sp,
@@ -473,6 +497,11 @@ impl Checker<'_> {
                 at,
                 span,
             } => self.fold_cgroup((cgroup, *negated, *at), *span, spec, m, &mut seen.cgroup),
+            Match::Comm {
+                names,
+                negated,
+                span,
+            } => self.fold_comm((names, *negated), *span, spec, m, &mut seen.comm),
         }
     }
 

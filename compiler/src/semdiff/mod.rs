@@ -111,6 +111,9 @@ pub enum Outcome {
     },
     /// `reject [with ...]`: its own outcome (a drop that became a reject is a change).
     Reject(crate::syntax::reject::RejectWith),
+    /// `redirect ... to ADDRESS[:PORT]` (socket calls): the call goes on, elsewhere; a
+    /// call sent to another target (or no longer redirected) is a change.
+    RedirectCall(String),
 }
 
 impl Outcome {
@@ -150,6 +153,7 @@ impl Outcome {
                 ingress: true,
             },
             Action::Reject(w) => Outcome::Reject(w),
+            Action::RedirectCall(t) => Outcome::RedirectCall(t.to_string()),
         })
     }
 }

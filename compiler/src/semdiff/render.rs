@@ -61,6 +61,7 @@ impl Outcome {
                 if *ingress { " ingress" } else { "" }
             ),
             Outcome::Reject(w) => format!("reject {}", w.text()).trim_end().to_string(),
+            Outcome::RedirectCall(t) => format!("redirect to {t}"),
         }
     }
 }
@@ -311,6 +312,10 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
                 ["original", "reply"][usize::from(v == 1)].to_string()
             }),
             Dim::CtMark => values("ct mark ", d, set, |v| format!("{v:#x}")),
+            Dim::Comm => values("comm ", d, set, |v| {
+                let name = crate::syntax::comm::name_of(&crate::syntax::comm::from_value(v));
+                format!("\"{name}\"")
+            }),
             Dim::Over => match buckets_text(set, buckets) {
                 t if t.is_empty() => continue,
                 t => t,

@@ -1,7 +1,7 @@
 //! Named cases of the semantic diff for a block on one side only (compared with no
 //! block: what the kernel does when nothing is attached) and for the dimensions of
 //! the facts from outside the frame (`ct state`, `route`, the devices of `in on` and
-//! `out on`, and whether each `limit`'s bucket has room).
+//! `out on`, whether each `limit`'s bucket has room, and a socket call's `comm`).
 
 use super::tests::{sem, text};
 use super::*;
@@ -298,4 +298,35 @@ fn a_changed_block_with_a_cgroup_match_is_not_compared_to_the_end() {
     assert!(text(&d).contains("not a dimension"), "{}", text(&d));
     // The same block on both sides decides alike whatever the cgroup.
     assert!(sem(old, old).blocks.iter().all(|b| b.cut_short.is_none()));
+}
+
+/// A socket-call block's `comm` is a dimension (a name added to a set changes that
+/// name's calls only, and the example says `comm NAME`), and a redirect sent to
+/// another target changes the outcome of the calls it takes.
+#[test]
+fn comm_names_and_redirect_targets_are_compared() {
+    let head = "cgroup connect \"/sys/fs/cgroup/t\" {\n";
+    let d = sem(
+        &format!("{head} redirect tcp to 10.0.0.1:80 to 127.0.0.2:8080\n drop tcp to *:22 comm \"curl\"\n default allow\n}}\n"),
+        &format!("{head} redirect tcp to 10.0.0.1:80 to 127.0.0.3\n drop tcp to *:22 comm {{ \"curl\", \"wget\" }}\n default allow\n}}\n"),
+    );
+    let v4: Vec<&Change> = d
+        .blocks
+        .iter()
+        .filter(|b| b.hook == HookKind::CgroupConnect4)
+        .flat_map(|b| &b.verdicts)
+        .collect();
+    assert_eq!(v4.len(), 2, "{}", text(&d));
+    let outcomes: Vec<(Outcome, Outcome)> = v4
+        .iter()
+        .map(|c| (c.before.outcome.clone(), c.after.outcome.clone()))
+        .collect();
+    assert!(outcomes.contains(&(
+        Outcome::RedirectCall("127.0.0.2:8080".into()),
+        Outcome::RedirectCall("127.0.0.3".into())
+    )));
+    assert!(outcomes.contains(&(Outcome::Allow, Outcome::Drop)));
+    let ex = examples(&d);
+    assert!(ex.iter().any(|e| e.ends_with(" comm wget")), "{ex:?}");
+    assert!(!ex.iter().any(|e| e.contains("comm curl")), "{ex:?}");
 }

@@ -94,10 +94,14 @@ pub enum Dim {
     CtDir,
     /// The entry's mark (`ct mark`): a 32-bit number.
     CtMark,
+    /// The command name of the process making a socket call (`comm`): its 16
+    /// NUL-padded bytes as one big-endian number (`syntax::comm::value`); 0 is the
+    /// empty name, which no rule names.
+    Comm,
 }
 
 /// The number of dimensions.
-pub const NDIMS: usize = 30;
+pub const NDIMS: usize = 31;
 
 impl Dim {
     /// Every dimension, in the order of [`DIMS`] (a dimension's relevance reads only
@@ -133,6 +137,7 @@ impl Dim {
         Dim::CtStatus,
         Dim::CtDir,
         Dim::CtMark,
+        Dim::Comm,
     ];
 
     pub fn index(self) -> usize {
@@ -570,6 +575,14 @@ pub const DIMS: [DimSpec; NDIMS] = [
         max: u32::MAX as u128,
         prefer: &[0],
         relevant: tracked,
+    },
+    // The empty name first: what a test call has unless it says `comm NAME`.
+    DimSpec {
+        dim: Dim::Comm,
+        name: "comm",
+        max: u128::MAX,
+        prefer: &[0],
+        relevant: always,
     },
 ];
 

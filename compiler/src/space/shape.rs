@@ -593,6 +593,17 @@ fn facts_box(m: &RuleMatch) -> HeaderBox {
     if !m.ct_entry.is_empty() {
         b = ct_entry_box(b, &m.ct_entry);
     }
+    if let Some(c) = &m.comm {
+        let names = ValueSet::from_intervals(c.values().map(|v| (v, v)));
+        b = b.with(
+            Dim::Comm,
+            if c.negated {
+                ValueSet::full(u128::MAX).subtract(&names, &mut 0)
+            } else {
+                names
+            },
+        );
+    }
     b
 }
 

@@ -78,6 +78,9 @@ pub struct Packet {
     pub ct_status: Option<u32>,
     pub ct_reply: bool,
     pub ct_mark: Option<u32>,
+    /// The calling process's command name (socket calls), when it is not the empty
+    /// name no rule names.
+    pub comm: Option<crate::syntax::comm::Comm>,
 }
 
 /// Ethernet header plus the fixed IPv4 / IPv6 header: where a frame is cut to leave
@@ -137,6 +140,7 @@ impl Point {
             ct_reply: self.relevant(Dim::CtDir) && self[Dim::CtDir] == 1,
             ct_mark: (self.relevant(Dim::CtMark) && self[Dim::CtMark] != 0)
                 .then_some(self[Dim::CtMark] as u32),
+            comm: (self[Dim::Comm] != 0).then(|| crate::syntax::comm::from_value(self[Dim::Comm])),
         }
     }
 
@@ -259,7 +263,7 @@ fn flags_text(flags: u8) -> String {
 impl Packet {
     /// The `sockc test --packet` text: [`Self::frame_text`], then the `ct STATE`,
     /// `route CLASS`, `in NAME`, `out NAME`, `mark N`, `uid N`, `gid N`, `ct-status NAMES`,
-    /// `ct-direction reply` and `ct-mark N` facts the packet needs.
+    /// `ct-direction reply`, `ct-mark N` and `comm NAME` facts the packet needs.
     pub fn text(&self) -> Option<String> {
         let mut t = self.frame_text()?;
         if let Some(s) = self.ct {
@@ -294,6 +298,10 @@ impl Packet {
         }
         if let Some(m) = self.ct_mark {
             t.push_str(&format!(" ct-mark {m:#x}"));
+        }
+        if let Some(c) = &self.comm {
+            t.push_str(" comm ");
+            t.push_str(&crate::syntax::comm::name_of(c));
         }
         Some(t)
     }

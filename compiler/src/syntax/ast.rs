@@ -246,6 +246,9 @@ pub enum ActionKw {
 pub enum Target {
     Sock(Ident),
     Local(Span),
+    /// `redirect ... to ADDRESS[:PORT]` (socket-call blocks): the rule's last
+    /// `to ENDPOINT`, taken as its target by sema (`sema::redirect`).
+    Addr(Endpoint),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -337,6 +340,13 @@ pub enum Match {
         negated: bool,
         /// The path or unit name as written (the string's span).
         at: Span,
+        span: Span,
+    },
+    /// `comm [!]"NAME"`, `comm [!]{ "A", "B" }`: the command name of the process making
+    /// a socket call (each name as written, with its span; checked in sema).
+    Comm {
+        names: Vec<(String, Span)>,
+        negated: bool,
         span: Span,
     },
 }

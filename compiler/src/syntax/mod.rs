@@ -26,6 +26,7 @@ pub mod answers;
 pub mod ast;
 mod build;
 pub mod cgroup_match;
+pub mod comm;
 pub mod ct;
 pub mod ct_entry;
 mod decode;

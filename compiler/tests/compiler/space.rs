@@ -132,6 +132,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     oif: None,
                     owner: None,
                     cgroup: None,
+                    comm: None,
                     ct_entry: Default::default(),
                 }
             },
@@ -321,7 +322,7 @@ fn matches(m: &Module, rm: &RuleMatch, cond: Option<SockCond>, h: &Headers, sock
 }
 
 fn noise() -> impl Strategy<Value = [u128; NDIMS]> {
-    proptest::array::uniform30(any::<u128>())
+    proptest::array::uniform31(any::<u128>())
 }
 
 proptest! {

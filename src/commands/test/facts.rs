@@ -46,6 +46,10 @@
 //! has one. A netfilter test run has no entry, so the kernel runs only the packets
 //! the evaluator calls `invalid` in a program that tests the entry (`ct::kernel_cannot_run`).
 //!
+//! `comm NAME` gives the command name of the process making a socket call (`comm`
+//! tests of `cgroup connect|sendmsg|bind` blocks, which only the evaluator answers;
+//! without it, the empty name, which no `comm` rule names).
+//!
 //! Invariant: the options are taken out of the packet text before the packet parser
 //! sees it, so the frame is the same with or without them.
 
@@ -85,6 +89,8 @@ pub struct ExtraFacts {
     /// `ct-status NAMES`, `ct-direction reply`, `ct-mark N`: the packet's conntrack
     /// entry, when its state says it has one.
     pub ct_entry: CtEntry,
+    /// `comm NAME`: the command name of the process making a socket call.
+    pub comm: Option<sockc_compiler::syntax::comm::Comm>,
 }
 
 /// `text` without its `over-limit` and `route CLASS` options, and what they said.
@@ -137,6 +143,13 @@ pub fn split_facts(text: &str) -> Result<(String, ExtraFacts), String> {
                 }
                 let tidy = path.trim_end_matches('/');
                 out.cgroup = Some(if tidy.is_empty() { "/" } else { tidy }.to_string());
+                i += 1;
+            }
+            "comm" => {
+                let name = words.get(i + 1).copied().unwrap_or("");
+                out.comm = Some(sockc_compiler::syntax::comm::comm_of(name).ok_or_else(|| {
+                    format!("`comm` takes a process name of 1 to 15 bytes, not `{name}`")
+                })?);
                 i += 1;
             }
             "ct-status" | "ct-direction" | "ct-mark" => {

@@ -280,6 +280,7 @@ fn socket_answers(
             uid: i.extra.uid,
             gid: i.extra.gid,
             cgroup: i.extra.cgroup.clone(),
+            comm: i.extra.comm,
         })
         .collect();
     sockets::answer_all(module, programs, &packets, facts, kernel, args.repeat)

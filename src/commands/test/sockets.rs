@@ -107,6 +107,8 @@ pub struct Packet<'a> {
     pub gid: Option<u32>,
     /// `cgroup PATH`: for a socket call, the calling process's cgroup.
     pub cgroup: Option<String>,
+    /// `comm NAME`: for a socket call, the calling process's command name.
+    pub comm: Option<sockc_compiler::syntax::comm::Comm>,
 }
 
 /// One program's answer for one packet, ready to print.
@@ -489,8 +491,9 @@ fn message_of(packet: &Packet<'_>, send: bool) -> Result<SocketMessage, &'static
 
 /// The evaluator's answer for a socket-call block (`cgroup connect|sendmsg|bind`):
 /// the packet stands for the call, its protocol and destination (the address the
-/// call names; the source is ignored, the kernel has not chosen one yet), `uid N` and
-/// `gid N` for the calling process. Each family's program answers its family's calls.
+/// call names; the source is ignored, the kernel has not chosen one yet), `uid N`,
+/// `gid N` and `comm NAME` for the calling process. Each family's program answers its
+/// family's calls; a redirected call is shown with the address it goes to instead.
 /// The kernel cannot test-run sock_addr programs.
 fn call_answer(at: &Site<'_>, ipv6: bool) -> Answer {
     let Some(ip) = eval::decode(at.packet.frame).ip else {
@@ -513,23 +516,34 @@ fn call_answer(at: &Site<'_>, ipv6: bool) -> Answer {
         cgroup: at.packet.cgroup.clone(),
         cgroup_root: sockc_runtime::cgroup::cgroup2_root()
             .map(|p| p.to_string_lossy().into_owned()),
+        comm: at.packet.comm.unwrap_or_default(),
         ..Facts::default()
     };
     let e = eval::evaluate_call(at.module, at.prog, &call, &facts);
+    // A redirect: the call goes on to the address the program wrote.
+    let to = match e.outcome {
+        Outcome::Redirect(_) => eval::call_destination(&call, &e).map(|d| d.to_string()),
+        _ => None,
+    };
     let verdict = match e.outcome {
         Outcome::Verdict(v) => verdict_name(v).to_string(),
+        _ if to.is_some() => "redirect".to_string(),
         o => outcome_name(o),
+    };
+    let shown = match &to {
+        Some(d) => format!("redirect to {d}"),
+        None => verdict.clone(),
     };
     let why = "the kernel cannot test-run sock_addr programs (real calls only)";
     Answer {
         rows: at.rows(
-            verdict.clone(),
+            shown,
             e.decider,
             &e.counted,
             format!("(evaluator only: {why})"),
         ),
         json: at.json(
-            at.evaluator_json(&verdict, None, e.decider, &e.counted),
+            at.evaluator_json(&verdict, to, e.decider, &e.counted),
             Value::Null,
             Some(why),
             &None,
@@ -670,6 +684,7 @@ mod tests {
             uid: None,
             gid: None,
             cgroup: None,
+            comm: None,
         };
         let at = Site {
             module: &c.module,

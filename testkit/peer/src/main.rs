@@ -27,10 +27,16 @@
 //! * `sendto ADDR TEXT`: one datagram; prints `ok N` or `error ERRNO TEXT`.
 //! * `recv MS`: waits at most MS milliseconds; prints `got FROM TEXT` or `timeout`.
 //! * `connect ADDR MS`: a TCP connection from a new socket, given up after MS
-//!   milliseconds; prints `connected LOCAL`, `timeout` or `error ERRNO TEXT`.
+//!   milliseconds; prints `connected LOCAL PEER` (`PEER` is what `getpeername()`
+//!   says: the address a `cgroup connect` redirect wrote), `timeout` or
+//!   `error ERRNO TEXT`.
+//! * `name NAME`: `prctl(PR_SET_NAME)`, the process's command name (`comm`) for the
+//!   calls that follow; prints `ok` or `error ERRNO TEXT`.
 //! * `call CALL PROTO ADDR` (CALL `connect`, `sendmsg` or `bind`; PROTO `tcp` or
 //!   `udp`): one socket call from a new socket of ADDR's family, for the socket-call
-//!   blocks' tests; prints `ok` or `error ERRNO TEXT` (what the call returned). A
+//!   blocks' tests; prints `ok`, `ok PEER` (a connect whose socket `getpeername()`
+//!   already names: a UDP one, at the address a redirect wrote) or `error ERRNO TEXT`
+//!   (what the call returned). A
 //!   connect does not wait (non-blocking: `EINPROGRESS` is `ok`); sendmsg is a UDP
 //!   `sendto()` from an unbound socket. Many calls from one process: the tests make
 //!   thousands without a fork each.
@@ -161,18 +167,22 @@ fn udp(addr: SocketAddr) -> Result<(), String> {
                 Ok(to) => {
                     let wait = std::time::Duration::from_millis(num(ms)?.max(1));
                     match TcpStream::connect_timeout(&to, wait) {
-                        Ok(s) => {
-                            format!("connected {}", s.local_addr().map_err(|e| e.to_string())?)
-                        }
+                        Ok(s) => format!(
+                            "connected {} {}",
+                            s.local_addr().map_err(|e| e.to_string())?,
+                            s.peer_addr().map_err(|e| e.to_string())?
+                        ),
                         Err(e) if e.kind() == ErrorKind::TimedOut => "timeout".into(),
                         Err(e) => os_error(&e),
                     }
                 }
                 Err(e) => format!("error 0 {to}: {e}"),
             },
+            ["name", name] => set_name(name),
             ["call", call, proto, to] => match to.parse::<SocketAddr>() {
                 Ok(to) => match socket_call(call, proto, to) {
-                    Ok(()) => "ok".into(),
+                    Ok(Some(peer)) => format!("ok {peer}"),
+                    Ok(None) => "ok".into(),
                     Err(e) => os_error(&e),
                 },
                 Err(e) => format!("error 0 {to}: {e}"),
@@ -184,8 +194,10 @@ fn udp(addr: SocketAddr) -> Result<(), String> {
     Ok(())
 }
 
-/// One `connect()`, `sendto()` or `bind()` from a new socket of `to`'s family.
-fn socket_call(call: &str, proto: &str, to: SocketAddr) -> std::io::Result<()> {
+/// One `connect()`, `sendto()` or `bind()` from a new socket of `to`'s family; for a
+/// connect, where the socket is connected to when `getpeername()` says (a UDP socket
+/// at once; a TCP one still connecting says nothing yet).
+fn socket_call(call: &str, proto: &str, to: SocketAddr) -> std::io::Result<Option<SocketAddr>> {
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
     let (ty, protocol) = match proto {
         "tcp" => (Type::STREAM, Protocol::TCP),
@@ -197,14 +209,29 @@ fn socket_call(call: &str, proto: &str, to: SocketAddr) -> std::io::Result<()> {
         "connect" => {
             sock.set_nonblocking(true)?;
             match sock.connect(&to) {
-                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(()),
-                other => other,
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+                other => other?,
             }
+            Ok(sock.peer_addr().ok().and_then(|a| a.as_socket()))
         }
-        "sendmsg" => sock.send_to(b"call", &to).map(|_| ()),
-        "bind" => sock.bind(&to),
+        "sendmsg" => sock.send_to(b"call", &to).map(|_| None),
+        "bind" => sock.bind(&to).map(|()| None),
         _ => Err(std::io::Error::from_raw_os_error(libc::EINVAL)),
     }
+}
+
+/// `prctl(PR_SET_NAME)`: this process's command name (`comm`) becomes `name` (the
+/// kernel keeps its first 15 bytes); `ok` or `error ERRNO TEXT`.
+fn set_name(name: &str) -> String {
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return "error 22 a name with a NUL".into();
+    };
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string, which `c` is, and keeps
+    // nothing of it after the call.
+    if unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr()) } != 0 {
+        return os_error(&std::io::Error::last_os_error());
+    }
+    "ok".into()
 }
 
 fn os_error(e: &std::io::Error) -> String {

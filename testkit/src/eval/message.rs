@@ -133,6 +133,7 @@ pub fn evaluate_message(
             Action::Drop => (MessageOutcome::Drop, rule.counter),
             Action::Pass => unreachable!("sockmap blocks have no `pass`"),
             Action::Reject(_) => unreachable!("sockmap blocks have no `reject`"),
+            Action::RedirectCall(_) => unreachable!("sockmap blocks redirect to sockets"),
             Action::Redirect(None) if facts.peer_in_map && !facts.sent_through_stack => {
                 (MessageOutcome::Peer, rule.counter)
             }

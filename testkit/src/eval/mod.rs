@@ -117,6 +117,9 @@ pub struct Facts {
     /// What the packet's conntrack entry holds, when it has one (its state `new`,
     /// `established` or `related`); the default is a fresh entry's.
     pub ct_entry: sockc_compiler::syntax::ct_entry::CtEntry,
+    /// The command name of the process making a socket call (the kernel's 16
+    /// NUL-padded bytes); all zero, the empty name no `comm` rule names, by default.
+    pub comm: sockc_compiler::syntax::comm::Comm,
 }
 
 /// What an sk_lookup program sees: the socket lookup the kernel is about to make for
@@ -292,6 +295,8 @@ impl Evaluation {
             Outcome::Redirect(Action::Redirect(Some(_))) if spec.kind == HookKind::SkLookup => {
                 spec.verdicts.pass
             }
+            // A socket call goes on, to the target the program wrote.
+            Outcome::Redirect(Action::RedirectCall(_)) => spec.verdicts.allow,
             Outcome::Redirect(_) => None,
             Outcome::Reject(a) if a.sent() => spec.reject_code(),
             Outcome::Reject(_) => spec.verdicts.drop,
@@ -361,6 +366,16 @@ pub fn evaluate_call(module: &Module, prog: &Program, call: &Call, facts: &Facts
     evaluate_headers(module, prog, call.headers(), facts)
 }
 
+/// Where a call the evaluation `e` of `call` lets go on goes: its own address, or the
+/// target a `redirect ... to ADDRESS[:PORT]` wrote (`None` for a refused call).
+pub fn call_destination(call: &Call, e: &Evaluation) -> Option<SocketAddr> {
+    match e.outcome {
+        Outcome::Verdict(Verdict::Drop) => None,
+        Outcome::Redirect(Action::RedirectCall(t)) => Some(t.rewrite(call.proto, call.to)),
+        _ => Some(call.to),
+    }
+}
+
 /// [`evaluate`] trying only the rules `index` (made for `prog`) says can match the
 /// frame: the same answer, for many packets against a large program.
 pub fn evaluate_indexed(
@@ -421,9 +436,9 @@ fn evaluate_rules(
                     answer_limited: false,
                 };
             }
-            redirect @ (Action::Redirect(_) | Action::RedirectIngress(_)) => {
-                Outcome::Redirect(redirect)
-            }
+            redirect @ (Action::Redirect(_)
+            | Action::RedirectIngress(_)
+            | Action::RedirectCall(_)) => Outcome::Redirect(redirect),
             Action::Reject(with) => {
                 let answer = match frame {
                     Some(f) => reject::answer(f, with, prog.hook == HookKind::Xdp),
@@ -499,6 +514,7 @@ fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> boo
                 facts.cgroup.as_deref(),
             )
         })
+        && rule.m.comm.as_ref().is_none_or(|c| c.matches(&facts.comm))
         && rule
             .cond
             .is_none_or(|c| has_ports(h) && condition_holds(c, facts))

@@ -319,6 +319,7 @@ fn kind_of(sets: &Sets, r: &Rule) -> (Kind, usize) {
         && m.fields.is_empty()
         && m.owner.is_none()
         && m.cgroup.is_none()
+        && m.comm.is_none()
         && m.icmp_type.is_none()
         && m.icmp_code.is_none()
         && !m.frag
@@ -337,7 +338,10 @@ fn kind_of(sets: &Sets, r: &Rule) -> (Kind, usize) {
         | Action::Redirect(Some(_))
         | Action::Reject(_) => Kind::Decides,
         Action::Count => Kind::Counts,
-        Action::Redirect(None) | Action::RedirectIngress(_) => Kind::Linear,
+        // A socket-call redirect writes its target into the context: linear code.
+        Action::Redirect(None) | Action::RedirectIngress(_) | Action::RedirectCall(_) => {
+            Kind::Linear
+        }
     };
     (kind, per_family[0] + per_family[1])
 }

@@ -167,6 +167,23 @@ impl Builder {
                 }
             }
             Rule::cgroup_match => self.cgroup_match(p, psp)?,
+            Rule::comm_match => {
+                let mut names = Vec::new();
+                let mut negated = false;
+                for q in p.into_inner() {
+                    match q.as_rule() {
+                        Rule::negate => negated = true,
+                        Rule::string => names.push((self.span(&q), Self::string(q))),
+                        _ => {}
+                    }
+                }
+                let names = names.into_iter().map(|(sp, n)| (n, sp)).collect();
+                Match::Comm {
+                    names,
+                    negated,
+                    span: psp,
+                }
+            }
             _ => return Some(None),
         };
         Some(Some(m))
