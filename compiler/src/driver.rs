@@ -453,6 +453,7 @@ fn lower_module_or_back(
         sockets: crate::metadata::SocketMeta::of(&module),
         durable_maps: layout.durable,
         answers: module.answers_limited().then_some(module.answers),
+        cgroups: module.cgroups.clone(),
     };
     Ok(Compiled {
         module,

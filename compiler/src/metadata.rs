@@ -49,6 +49,11 @@ pub struct Metadata {
     /// the socket map.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sockets: Vec<SocketMeta>,
+    /// The cgroups rules' `cgroup` matches name (a path, or `unit:NAME`), by slot of
+    /// the `cgroups` map: the runtime writes each one's level and id there when it
+    /// loads the object and when it repairs an install (`bpf::cgroup_match`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroups: Vec<String>,
 }
 
 /// A declared socket: what registration looks for, and its key in the socket map.

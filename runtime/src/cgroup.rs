@@ -151,6 +151,43 @@ pub fn find_id(under: &Path, id: u64) -> io::Result<Lookup> {
     Ok(Lookup::NotUnder)
 }
 
+/// The level (the hierarchy's root is 0) and id of the cgroup at `path`, as the
+/// kernel numbers them (`cgroup->level`, `cgroup_id`): the number of directories
+/// below the cgroup v2 mount, and the directory's inode number. `path` must be a
+/// directory of that mount (a `cgroup "PATH"` match names one; see
+/// `sockc_compiler::bpf::cgroup_match`).
+pub fn level_and_id(path: &Path) -> io::Result<(u32, u64)> {
+    let root = cgroup2_root().ok_or_else(|| io::Error::other("cgroup v2 is not mounted"))?;
+    let meta = std::fs::metadata(path)?;
+    let not_v2 = || {
+        io::Error::other(format!(
+            "{} is not a cgroup v2 directory (cgroup v2 is mounted at {})",
+            path.display(),
+            root.display()
+        ))
+    };
+    if !meta.is_dir() || meta.dev() != std::fs::metadata(&root)?.dev() {
+        return Err(not_v2());
+    }
+    let real = std::fs::canonicalize(path)?;
+    let below = real
+        .strip_prefix(std::fs::canonicalize(&root)?)
+        .map_err(|_| not_v2())?;
+    Ok((below.components().count() as u32, meta.ino()))
+}
+
+/// The cgroup v2 directory of this process (`0::PATH` of `/proc/self/cgroup`, under
+/// the mount), or `None` when either cannot be read.
+pub fn own_cgroup() -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let root = cgroup2_root()?;
+    match rel.trim_matches('/') {
+        "" => Some(root),
+        rel => Some(root.join(rel)),
+    }
+}
+
 /// The id of the cgroup at `path` (its directory's inode number, see [`find_id`]).
 pub fn id_of(path: &Path) -> io::Result<u64> {
     Ok(std::fs::metadata(path)?.ino())
@@ -165,6 +202,19 @@ mod tests {
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
+
+    /// The mount's own directory is the root cgroup (level 0, its inode the id);
+    /// a directory of another file system is no cgroup. (A host without cgroup v2
+    /// has nothing to look at.)
+    #[test]
+    fn the_mount_is_level_zero_and_other_directories_are_no_cgroups() {
+        let Some(root) = cgroup2_root() else {
+            return;
+        };
+        let (level, id) = level_and_id(&root).expect("the cgroup v2 mount");
+        assert_eq!((level, id), (0, id_of(&root).unwrap()));
+        assert!(level_and_id(Path::new("/proc")).is_err());
+    }
 
     #[test]
     fn a_hybrid_host_has_it_under_unified() {

@@ -18,6 +18,7 @@
 mod ahead;
 pub mod attach;
 pub mod cgroup;
+pub mod cgroup_refs;
 pub mod conntrack_anchor;
 pub mod counter_map;
 pub mod discovery;

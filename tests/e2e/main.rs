@@ -30,6 +30,7 @@ mod netns;
 mod apply;
 mod attach_ahead;
 mod cgroup;
+mod cgroup_match;
 mod cgroup_unit;
 mod confirm;
 mod ct;

@@ -65,6 +65,7 @@ fn raw_object(insns: Vec<Insn>, relocs: Vec<(usize, String)>, maps: Vec<MapDef>)
         tables: Vec::new(),
         sockets: Vec::new(),
         answers: None,
+        cgroups: Vec::new(),
         durable_maps: Vec::new(),
     };
     let json = serde_json::to_vec(&meta).expect("metadata");

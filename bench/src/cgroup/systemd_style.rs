@@ -171,6 +171,7 @@ fn metadata(programs: &[(&str, HookKind)], deny: &[Ipv4Net]) -> Metadata {
         sockets: Vec::new(),
         answers: None,
         durable_maps: Vec::new(),
+        cgroups: Vec::new(),
     }
 }
 

@@ -303,6 +303,7 @@ fn metadata(bs: &[Binding]) -> Metadata {
         tables: Vec::new(),
         sockets: Vec::new(),
         answers: None,
+        cgroups: Vec::new(),
         durable_maps: Vec::new(),
     }
 }

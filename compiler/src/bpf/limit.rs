@@ -49,6 +49,9 @@ pub const TRIES: usize = 4;
 /// route lookup's parameters.
 const KEY: i16 = FIB - 24;
 const VALUE: i16 = KEY - 8;
+/// The key area, which other tests may use as scratch within themselves
+/// (`bpf::cgroup_match`): nothing is kept there between tests.
+pub(crate) const SCRATCH_KEY: i16 = KEY;
 const _: () = assert!(VALUE >= -512);
 /// The lowest stack byte the packet hooks' scratch areas use (this one is the lowest).
 pub(crate) const SCRATCH_BOTTOM: i16 = VALUE;

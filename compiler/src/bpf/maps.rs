@@ -519,7 +519,8 @@ pub(crate) fn set_capacity(elements: usize) -> u32 {
 
 /// The maps of `module`, in the order the object lists them: counters, the socket
 /// map and its drop counters, the live-half map and classifier tables, port bitmaps,
-/// sockmap groups' maps, the `log` maps, then address sets.
+/// sockmap groups' maps, the `log` maps, the limits' and answers' maps, the named
+/// cgroups' map, then address sets.
 pub(crate) fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
     let mut out = MapLayout {
         counters: used_slots(module),
@@ -543,10 +544,32 @@ pub(crate) fn layout(module: &Module, sizing: &Sizing) -> MapLayout {
     if module.answers_limited() {
         add_answer_maps(&mut out);
     }
+    if !module.cgroups.is_empty() {
+        add_cgroups_map(&mut out);
+    }
     for set in used_sets(module) {
         add_address_set(&mut out, module, set);
     }
     out
+}
+
+/// The named cgroups' levels and ids (`bpf::cgroup_match`): no contents here, since
+/// the runtime writes every slot from the cgroup's directory when it loads the object
+/// and when it repairs an install (a re-created cgroup has a new id), and they are not
+/// contents a manifest records.
+fn add_cgroups_map(out: &mut MapLayout) {
+    use super::cgroup_match::{CGROUPS_MAP, CGROUPS_MAX};
+    out.defs.push(MapDef {
+        name: CGROUPS_MAP.into(),
+        map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+        key: BtfType::U32,
+        value: BtfType::Struct {
+            name: "cgroup_ref".into(),
+            members: vec![("id".into(), BtfType::U64), ("level".into(), BtfType::U64)],
+        },
+        max_entries: CGROUPS_MAX as u32,
+        flags: 0,
+    });
 }
 
 /// The sk_lookup socket map and its drop counters.

@@ -18,6 +18,7 @@
 //! `limits` and `refcheck` read finished code.
 pub mod answers;
 pub mod buffer;
+pub mod cgroup_match;
 pub mod classify;
 pub(crate) mod comm;
 pub mod counters;

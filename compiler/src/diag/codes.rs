@@ -228,6 +228,8 @@ catalogue! {
     SocketAddress = "sockc::socket-address", Names, Error;
     /// More socket declarations than the socket map has slots.
     TooManySockets = "sockc::too-many-sockets", Names, Error;
+    /// More cgroups named in `cgroup` matches than their map has slots.
+    TooManyCgroups = "sockc::too-many-cgroups", Names, Error;
     /// A UDP socket declared to register itself.
     RegisterUdp = "sockc::register-udp", Names, Error;
     /// A socket that registers itself declared without an address.

@@ -200,6 +200,27 @@ pub struct MatchCaps {
     /// `comm ...`: the command name of the process making the call (the socket-call
     /// hooks, which run in its context: `bpf_get_current_comm`).
     pub comm: bool,
+    /// `cgroup "PATH"`: how the program reads the cgroup of the packet's socket (or
+    /// of the calling process).
+    pub cgroup: CgroupCap,
+}
+
+/// How a hook's program tells whether the packet's socket (or the calling process)
+/// is in a cgroup or below it (`cgroup "PATH"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupCap {
+    /// It cannot: no socket here (XDP, TC ingress, prerouting), or no way to read it.
+    None,
+    /// `bpf_skb_ancestor_cgroup_id(skb, level)`: the socket as `skb_to_full_sk` gives
+    /// it (TC egress, cgroup ingress and egress).
+    Skb,
+    /// `skb->sk` read through BTF, as xt_cgroup reads it: a full socket of the hook's
+    /// network namespace, its `sk_cgrp_data.cgroup` walked up to the level (netfilter
+    /// input, output and postrouting).
+    Netfilter,
+    /// `bpf_get_current_ancestor_cgroup_id(level)`: the calling process's cgroup
+    /// (socket-call hooks, which run in its context).
+    Caller,
 }
 
 /// Which owner of the socket that sent a packet a hook can read (`owner ...`).

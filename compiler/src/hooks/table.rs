@@ -10,7 +10,9 @@ use aya_ebpf_bindings::bindings as uapi;
 use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
 
 use super::contexts::*;
-use super::{Context, HookKind, HookSpec, MatchCaps, OwnerCap, Target, TestInput, Verdicts};
+use super::{
+    CgroupCap, Context, HookKind, HookSpec, MatchCaps, OwnerCap, Target, TestInput, Verdicts,
+};
 use crate::syntax::ast::{ActionKw, SockProto, Verdict};
 
 const PACKET_CAPS: MatchCaps = MatchCaps {
@@ -29,6 +31,7 @@ const PACKET_CAPS: MatchCaps = MatchCaps {
     mark: false,
     sources: true,
     ct_entry: false,
+    cgroup: CgroupCap::None,
     comm: false,
     redirect_call: false,
 };
@@ -50,6 +53,7 @@ const NO_CAPS: MatchCaps = MatchCaps {
     mark: false,
     sources: false,
     ct_entry: false,
+    cgroup: CgroupCap::None,
     comm: false,
     redirect_call: false,
 };
@@ -73,6 +77,7 @@ const SOCKMAP_CAPS: MatchCaps = MatchCaps {
     mark: false,
     sources: true,
     ct_entry: false,
+    cgroup: CgroupCap::None,
     comm: false,
     redirect_call: false,
 };
@@ -170,6 +175,8 @@ const fn tc(
         caps: MatchCaps {
             // Egress packets carry their socket; `bpf_get_socket_uid` reads its uid.
             owner: [OwnerCap::None, OwnerCap::Uid][egress as usize],
+            // `bpf_skb_ancestor_cgroup_id`; at ingress the packet has no socket yet.
+            cgroup: [CgroupCap::None, CgroupCap::Skb][egress as usize],
             mark: true,
             ..PACKET_CAPS
         },
@@ -220,6 +227,12 @@ const fn netfilter(
             // the host sends, whose socket the skb holds.
             owner: [OwnerCap::None, OwnerCap::UidGid]
                 [matches!(kind, HookKind::NfOutput | HookKind::NfPostrouting) as usize],
+            // As `xt_cgroup`, which iptables allows at these three hooks: at input,
+            // the socket early demux found (`skb->sk`), if any.
+            cgroup: [CgroupCap::None, CgroupCap::Netfilter][matches!(
+                kind,
+                HookKind::NfInput | HookKind::NfOutput | HookKind::NfPostrouting
+            ) as usize],
             mark: true,
             // Conntrack has run (priority above -200): `skb->_nfct` holds the entry.
             ct_entry: true,
@@ -278,6 +291,8 @@ const fn cgroup_skb(
             // socket conditions are not offered here yet.
             socket_conditions: false,
             ct_state: false,
+            // Every packet here has its socket, of this cgroup or one below it.
+            cgroup: CgroupCap::Skb,
             // No link header, and packets after reassembly (ingress runs at socket
             // delivery) or before fragmentation (egress, in `ip_finish_output`).
             frames: false,
@@ -355,6 +370,7 @@ const SOCK_ADDR_CAPS: MatchCaps = MatchCaps {
     ports: true,
     sources: false,
     owner: OwnerCap::Caller,
+    cgroup: CgroupCap::Caller,
     comm: true,
     ..NO_CAPS
 };
@@ -516,6 +532,7 @@ pub static HOOKS: [HookSpec; 23] = [
             mark: false,
             sources: true,
             ct_entry: false,
+            cgroup: CgroupCap::None,
             comm: false,
             redirect_call: false,
         },

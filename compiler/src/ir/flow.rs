@@ -125,6 +125,9 @@ pub enum Test {
     /// `owner ...`: who owns the packet's socket (read through the socket buffer by
     /// each such test; see `bpf::owner`).
     Owner(crate::syntax::owner::OwnerMatch),
+    /// `cgroup "PATH"`: the cgroup of the packet's socket (or the calling process),
+    /// against the level and id in its slot of the `cgroups` map (`bpf::cgroup_match`).
+    Cgroup(crate::syntax::cgroup_match::CgroupMatch),
     /// `comm ...`: the command name of the process making the call (copied by each
     /// such test; see `bpf::comm`).
     Comm(crate::syntax::comm::CommMatch),
@@ -221,6 +224,9 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     }
     if let Some(owner) = &m.owner {
         t.push(Test::Owner((**owner).clone()));
+    }
+    if let Some(c) = &m.cgroup {
+        t.push(Test::Cgroup(c.clone()));
     }
     if let Some(comm) = &m.comm {
         t.push(Test::Comm(comm.clone()));

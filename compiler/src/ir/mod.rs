@@ -56,6 +56,10 @@ pub struct Module {
     pub answers: crate::syntax::answers::AnswerLimits,
     /// `residual ...`: the netfilter ruleset installed beside the netfilter blocks.
     pub residual: Option<Residual>,
+    /// The cgroups that rules' `cgroup` matches name (a path, or `unit:NAME`), each
+    /// once: slot `i` of the `cgroups` map holds the level and id of cgroup `i`, which
+    /// the runtime writes on every apply and repair.
+    pub cgroups: Vec<String>,
 }
 
 /// The netfilter ruleset an import left beside the file's netfilter blocks, as read
@@ -353,6 +357,9 @@ pub struct RuleMatch {
     /// `owner ...`: who owns the packet's socket (netfilter output/postrouting, TC
     /// egress).
     pub owner: Option<Box<crate::syntax::owner::OwnerMatch>>,
+    /// `cgroup [!]"PATH"`: the cgroup of the packet's socket (of the calling process
+    /// at socket-call hooks) is that one or one below it.
+    pub cgroup: Option<crate::syntax::cgroup_match::CgroupMatch>,
     /// `comm ...`: the command name of the process making a socket call (cgroup
     /// connect|sendmsg|bind blocks).
     pub comm: Option<crate::syntax::comm::CommMatch>,
@@ -625,6 +632,9 @@ impl fmt::Display for RuleMatch {
         }
         if let Some(o) = &self.owner {
             write!(f, " {o}")?;
+        }
+        if let Some(c) = &self.cgroup {
+            write!(f, " {c}")?;
         }
         if let Some(c) = &self.comm {
             write!(f, " {c}")?;

@@ -248,6 +248,7 @@ fn match_span(m: &Match) -> Span {
         Match::Flag { span, .. }
         | Match::Iface { span, .. }
         | Match::Owner { span, .. }
+        | Match::Cgroup { span, .. }
         | Match::Comm { span, .. } => *span,
         Match::Frag(s)
         | Match::CtState(_, s)

@@ -6,6 +6,7 @@
 //! reported in one run (sema never stops at the first), and an IR [`Module`] is
 //! returned only when there is no error at all.
 
+mod cgroup_match;
 mod comm;
 mod ct;
 mod ct_entry;

@@ -44,6 +44,7 @@ struct MatchSpans {
     iface: [Option<Span>; 2],
     mark: Option<Span>,
     owner: Option<Span>,
+    cgroup: Option<Span>,
     comm: Option<Span>,
     /// The rule's `ct status`, `ct direction` and `ct mark` matches.
     ct_entry: [Option<Span>; 3],
@@ -490,6 +491,12 @@ impl Checker<'_> {
             Match::Owner { ids, negated, span } => {
                 self.fold_owner((ids, *negated), *span, spec, m, &mut seen.owner)
             }
+            Match::Cgroup {
+                cgroup,
+                negated,
+                at,
+                span,
+            } => self.fold_cgroup((cgroup, *negated, *at), *span, spec, m, &mut seen.cgroup),
             Match::Comm {
                 names,
                 negated,

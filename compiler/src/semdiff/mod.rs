@@ -235,6 +235,9 @@ pub enum NotCompared {
     /// The block pair has this many `limit` buckets, more than the
     /// [`over::BUCKETS`](crate::space::over::BUCKETS) that [`Dim::Over`](crate::space::Dim::Over) tells apart.
     Buckets(usize),
+    /// The blocks differ and one of them has a `cgroup` match, which is not a
+    /// dimension of the header space: the regions found hold for every cgroup.
+    Cgroup,
 }
 
 impl std::fmt::Display for NotCompared {
@@ -245,6 +248,10 @@ impl std::fmt::Display for NotCompared {
                 f,
                 "{n} `limit` buckets, more than the {} the diff tells apart",
                 crate::space::over::BUCKETS
+            ),
+            NotCompared::Cgroup => f.write_str(
+                "`cgroup` matches are not a dimension of the diff: packets of sockets in \
+                 the named cgroups may be decided otherwise than the regions say",
             ),
         }
     }
@@ -396,7 +403,24 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
         }
         Err(e) => out.cut_short = Some(NotCompared::Fragmented(e)),
     }
+    if out.cut_short.is_none() && cgroups_differ(old.prog, new.prog) {
+        out.cut_short = Some(NotCompared::Cgroup);
+    }
     out
+}
+
+/// Whether either block tests a cgroup and their rules differ (identical blocks
+/// decide alike whatever the cgroup).
+fn cgroups_differ(old: Option<&Program>, new: Option<&Program>) -> bool {
+    let tests =
+        |p: Option<&Program>| p.is_some_and(|p| p.rules.iter().any(|r| r.m.cgroup.is_some()));
+    let rules = |p: Option<&Program>| {
+        p.map(|p| {
+            let r = p.rules.iter().map(|r| (r.action, r.cond, r.m.clone()));
+            (r.collect::<Vec<_>>(), p.default)
+        })
+    };
+    (tests(old) || tests(new)) && rules(old) != rules(new)
 }
 
 /// Regions of more boxes than this are merged by [`HeaderBox::coalesce`] (hashing,

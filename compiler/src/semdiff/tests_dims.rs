@@ -289,6 +289,17 @@ fn an_unchanged_device_match_is_no_change() {
     );
 }
 
+#[test]
+fn a_changed_block_with_a_cgroup_match_is_not_compared_to_the_end() {
+    let old = "netfilter output {\n drop udp cgroup \"/sys/fs/cgroup/a\"\n default allow\n}\n";
+    let new = "netfilter output {\n drop udp cgroup \"/sys/fs/cgroup/b\"\n default allow\n}\n";
+    let d = sem(old, new);
+    assert_eq!(d.blocks[0].cut_short, Some(NotCompared::Cgroup));
+    assert!(text(&d).contains("not a dimension"), "{}", text(&d));
+    // The same block on both sides decides alike whatever the cgroup.
+    assert!(sem(old, old).blocks.iter().all(|b| b.cut_short.is_none()));
+}
+
 /// A socket-call block's `comm` is a dimension (a name added to a set changes that
 /// name's calls only, and the example says `comm NAME`), and a redirect sent to
 /// another target changes the outcome of the calls it takes.

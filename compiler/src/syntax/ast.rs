@@ -331,6 +331,17 @@ pub enum Match {
         negated: bool,
         span: Span,
     },
+    /// `cgroup [!]"PATH"`, `cgroup [!]unit "NAME"`: the packet's socket (the calling
+    /// process at socket-call hooks) is in that cgroup or one below it (with `!`: in
+    /// another one). `cgroup` is written as a block head's attach text is: the path,
+    /// or [`UNIT_PREFIX`] and the unit's name.
+    Cgroup {
+        cgroup: String,
+        negated: bool,
+        /// The path or unit name as written (the string's span).
+        at: Span,
+        span: Span,
+    },
     /// `comm [!]"NAME"`, `comm [!]{ "A", "B" }`: the command name of the process making
     /// a socket call (each name as written, with its span; checked in sema).
     Comm {

@@ -14,6 +14,7 @@
 //! `ct state`, `in on`/`out on`, `mark` (and `residual`) and `reject ... with` name,
 //! and `ipfield`, the IP header fields `ttl` and `hoplimit` and their value sets,
 //! shared with the lowering and the evaluator),
+//! `cgroup_match` (a rule's `cgroup "PATH"` test, resolved, and what it holds),
 //! `ids` (users and groups: `uid 1001`, `user "www-data"`, as written and resolved),
 //! `limit` and `limit_fact` (a rate limit's bucket, and a bucket named from outside a
 //! file, as `sockc test`'s `over-limit:SPEC` and the semantic diff name it), `ast` (the tree), `grammar` (pest's
@@ -24,6 +25,7 @@
 pub mod answers;
 pub mod ast;
 mod build;
+pub mod cgroup_match;
 pub mod comm;
 pub mod ct;
 pub mod ct_entry;

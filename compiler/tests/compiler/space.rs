@@ -133,6 +133,7 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                     iif: None,
                     oif: None,
                     owner: None,
+                    cgroup: None,
                     comm: None,
                     ct_entry: Default::default(),
                 }

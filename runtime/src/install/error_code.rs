@@ -80,6 +80,8 @@ fn runtime_code(e: &RuntimeError) -> Code {
     match e {
         RuntimeError::MissingCapabilities { .. } => Code::Capabilities,
         RuntimeError::Verifier { .. } | RuntimeError::TooLarge { .. } => Code::Verifier,
+        RuntimeError::CgroupRef(crate::cgroup_refs::RefError::Cgroup { .. }) => Code::MissingTarget,
+        RuntimeError::CgroupRef(crate::cgroup_refs::RefError::Map { .. }) => Code::Kernel,
         RuntimeError::NotSockc(_)
         | RuntimeError::Tables(_)
         | RuntimeError::Symbols(_)

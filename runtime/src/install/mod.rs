@@ -34,6 +34,7 @@
 //! with the installed generation's pinned one ([`repair`]) — and "no changes" is only
 //! said when every hook runs what the manifest says.
 
+mod cgroups;
 mod counters;
 mod error_code;
 mod netns_scope;

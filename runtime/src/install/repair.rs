@@ -185,6 +185,11 @@ fn repair_one(
     };
     let (anchor, residual) = anchor;
     let mut failed = Vec::new();
+    // A cgroup re-created under its path (a restarted unit): its new id.
+    match super::cgroups::refill(store, &m) {
+        Ok(done) => notices.extend(done),
+        Err(why) => failed.push(why),
+    }
     match residual {
         Ok(done) => notices.extend(done),
         Err(why) => failed.push(why),

@@ -133,6 +133,7 @@ fn load_like_install(
             reuse: &reuse,
             install: Some(&m.name),
             tables: None,
+            require_cgroups: false,
         },
     )?)
 }

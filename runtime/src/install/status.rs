@@ -336,6 +336,7 @@ fn status_of(
         drift.push(format!("objects directory {} missing", gdir.display()));
     }
     drift.extend(sockets.iter().filter_map(|s| socket_drift(&m, s)));
+    drift.extend(super::cgroups::drift(store, &m));
     if opts.deep {
         drift.extend(sets::drift(store, &m).lines);
     }

@@ -87,6 +87,8 @@ pub enum RuntimeError {
     SocketSlot { symbol: String, socket: u32 },
     #[error("program `{symbol}`: instruction {insn} to patch is outside the program")]
     PatchOutside { symbol: String, insn: usize },
+    #[error(transparent)]
+    CgroupRef(#[from] crate::cgroup_refs::RefError),
     #[error("the limits of `reject`'s answers")]
     AnswerLimits(#[from] crate::icmp_limits::SysctlError),
     #[error("program `{symbol}` needs {what} from the running kernel: {source}")]

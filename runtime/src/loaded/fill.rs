@@ -61,6 +61,30 @@ pub(super) fn fill_answers(maps: &[(String, Map)], meta: &Metadata) -> Result<()
     Ok(())
 }
 
+/// The level and id of each cgroup the rules' `cgroup` matches name, in its slot of
+/// the `cgroups` map (`sockc_compiler::bpf::cgroup_match`), read from its directory
+/// now: a re-created cgroup gets its new id by the next load or repair. A cgroup
+/// that cannot be read is an error, unless `missing_empty` (`sockc test`), where its
+/// slot stays empty: a cgroup nothing is in.
+pub(super) fn fill_cgroups(
+    maps: &[(String, Map)],
+    meta: &Metadata,
+    missing_empty: bool,
+) -> Result<(), RuntimeError> {
+    use sockc_compiler::bpf::cgroup_match::CGROUPS_MAP;
+    if meta.cgroups.is_empty() {
+        return Ok(());
+    }
+    let err = |source: MapFault| RuntimeError::Map {
+        map: CGROUPS_MAP.into(),
+        source,
+    };
+    let map = map_in(maps, CGROUPS_MAP).ok_or_else(|| err(MapFault::Missing))?;
+    let data = map_data(map).ok_or_else(|| err(MapFault::UnexpectedType))?;
+    crate::cgroup_refs::write(data.fd().as_fd(), &meta.cgroups, missing_empty)?;
+    Ok(())
+}
+
 /// Copies classifier tables (`given`, or the object's tables section) into both halves
 /// of their array maps (of `maps`) through a shared mapping of each map (the maps are
 /// `BPF_F_MMAPABLE`): no syscall per element.

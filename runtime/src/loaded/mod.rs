@@ -87,6 +87,11 @@ pub struct LoadOptions<'a> {
     /// (`Compiled::to_loadable_elf`: `Compiled::tables`); `None`: read from the
     /// object's `.sockc.tables` section.
     pub tables: Option<&'a [u8]>,
+    /// Every cgroup a `cgroup` match names must be there (an install's load: a
+    /// missing one fails it). Otherwise (`sockc test`, `check`, the tests, which may
+    /// run a file on a host without its services) its slot stays empty: a cgroup
+    /// nothing is in.
+    pub require_cgroups: bool,
 }
 
 impl LoadedObject {
@@ -136,6 +141,7 @@ impl LoadedObject {
         let _t = stages::stage("fill the other maps");
         fill::fill_maps(&obj.maps, &obj.meta)?;
         fill::fill_answers(&obj.maps, &obj.meta)?;
+        fill::fill_cgroups(&obj.maps, &obj.meta, !opts.require_cgroups)?;
         Ok(obj)
     }
 

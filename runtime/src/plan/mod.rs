@@ -80,6 +80,10 @@ pub struct Snapshot {
     /// change loads a new object; the install keeps each name's socket map slot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sockets: Vec<SocketMeta>,
+    /// The cgroups `cgroup "PATH"` matches name, by slot of the `cgroups` map
+    /// (`crate::cgroup_refs`): `status` compares each slot with its path now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroups: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +138,7 @@ impl Snapshot {
                 .collect(),
             durable: c.metadata.durable_maps.clone(),
             sockets: c.metadata.sockets.clone(),
+            cgroups: c.metadata.cgroups.clone(),
             port_sets: Some(port_sets::of(c)),
         }
     }

@@ -43,6 +43,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "counter_map",
             "slot_map",
             "discovery",
+            "cgroup_refs",
         ],
     ),
     (

@@ -48,6 +48,7 @@ pub fn all(
                                         mark: input.extra.mark,
                                         uid: input.extra.uid,
                                         gid: input.extra.gid,
+                                        cgroup: input.extra.cgroup.clone(),
                                         ct_entry: input.extra.ct_entry,
                                         ..facts.clone()
                                     };

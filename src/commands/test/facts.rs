@@ -33,6 +33,13 @@
 //! the packets naming no owner at netfilter and those of `uid 0` at TC; the evaluator
 //! alone answers the others.
 //!
+//! `cgroup PATH` gives the cgroup v2 directory of the packet's socket (`cgroup`
+//! tests; without it, no socket). A netfilter test run's packet has no socket, and a
+//! TC or cgroup test run's comes from the kernel's stand-in socket, which belongs to
+//! the cgroup of the process running `sockc test`: in a program that tests the cgroup
+//! the kernel runs the packets that say so (no `cgroup` at netfilter, this process's
+//! own cgroup elsewhere), and the evaluator alone answers the others.
+//!
 //! `ct-status NAMES`, `ct-direction reply` and `ct-mark N` say what the packet's
 //! conntrack entry holds (`ct status`, `ct direction`, `ct mark` tests; without them,
 //! a fresh entry's: no status bit, original, 0), when its state (`ct STATE`) says it
@@ -76,6 +83,9 @@ pub struct ExtraFacts {
     /// `uid N`, `gid N`: the owner of the packet's socket.
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// `cgroup PATH`: the cgroup v2 directory of the packet's socket (of the calling
+    /// process, for a socket call).
+    pub cgroup: Option<String>,
     /// `ct-status NAMES`, `ct-direction reply`, `ct-mark N`: the packet's conntrack
     /// entry, when its state says it has one.
     pub ct_entry: CtEntry,
@@ -121,6 +131,18 @@ pub fn split_facts(text: &str) -> Result<(String, ExtraFacts), String> {
                 } else {
                     &mut out.gid
                 }) = Some(id);
+                i += 1;
+            }
+            "cgroup" => {
+                let path = words.get(i + 1).copied().unwrap_or("");
+                let path = path.trim_matches('"');
+                if !path.starts_with('/') || path.split('/').any(|c| c == "." || c == "..") {
+                    return Err(format!(
+                        "`cgroup` takes the absolute path of a cgroup v2 directory, not `{path}`"
+                    ));
+                }
+                let tidy = path.trim_end_matches('/');
+                out.cgroup = Some(if tidy.is_empty() { "/" } else { tidy }.to_string());
                 i += 1;
             }
             "comm" => {
@@ -237,6 +259,29 @@ pub fn mark_not_run(f: &ExtraFacts, tests_mark: bool) -> Option<String> {
         .then(|| "the packet has a mark, and a test run's socket buffer has none".into())
 }
 
+/// Why the kernel does not run a packet with this socket's cgroup in a program that
+/// tests it (`tests_cgroup`): a test run's packet has no socket at netfilter
+/// (`run_cgroup` `None`), and at TC and cgroup hooks the kernel's stand-in socket,
+/// made in the cgroup of the process that runs the test (`run_cgroup`).
+pub fn cgroup_not_run(
+    f: &ExtraFacts,
+    tests_cgroup: bool,
+    run_cgroup: Option<&str>,
+) -> Option<String> {
+    if !tests_cgroup || f.cgroup.as_deref() == run_cgroup {
+        return None;
+    }
+    Some(match run_cgroup {
+        None => "the packet names its socket's cgroup, and a netfilter test run's packet \
+                 has no socket"
+            .into(),
+        Some(own) => format!(
+            "a test run's packet comes from a socket of this process's cgroup ({own}), and \
+             the packet names another (or none)"
+        ),
+    })
+}
+
 /// Why the kernel does not run a packet with these owners in a program that tests the
 /// owner (`tests_owner`; `at_tc`: a TC program, which reads the uid only): a
 /// netfilter test run's packet has no socket, a TC test run's a socket of uid 0.
@@ -314,6 +359,24 @@ fn named_buckets(p: &Program) -> Vec<OverLimit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cgroup_fact_is_an_absolute_path_and_runs_where_the_test_run_has_that_socket() {
+        let (t, f) = split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 cgroup /sys/fs/cgroup/a/").unwrap();
+        assert_eq!(t, "udp 10.0.0.1:1 -> 10.0.0.2:2");
+        assert_eq!(f.cgroup.as_deref(), Some("/sys/fs/cgroup/a"));
+        for bad in ["cgroup a/b", "cgroup /a/../b", "cgroup"] {
+            assert!(split_facts(&format!("udp 10.0.0.1:1 -> 10.0.0.2:2 {bad}")).is_err());
+        }
+        let none = ExtraFacts::default();
+        // Netfilter: a test run has no socket, so only packets without a cgroup run.
+        assert!(cgroup_not_run(&none, true, None).is_none());
+        assert!(cgroup_not_run(&f, true, None).is_some());
+        assert!(cgroup_not_run(&f, false, None).is_none());
+        // TC and cgroup hooks: the stand-in socket is in the test's own cgroup.
+        assert!(cgroup_not_run(&f, true, Some("/sys/fs/cgroup/a")).is_none());
+        assert!(cgroup_not_run(&none, true, Some("/sys/fs/cgroup/a")).is_some());
+    }
 
     #[test]
     fn the_options_come_out_of_the_text() {

@@ -185,6 +185,10 @@ struct Gaps {
     tests_out: bool,
     tests_mark: bool,
     tests_owner: bool,
+    tests_cgroup: bool,
+    /// The cgroup of the test run's stand-in socket: this process's at TC and cgroup
+    /// hooks, none at netfilter.
+    run_cgroup: Option<String>,
 }
 
 impl Gaps {
@@ -201,6 +205,13 @@ impl Gaps {
             tests_out: any(&|r| r.m.oif.is_some()),
             tests_mark: any(&|r| r.m.mark.is_some()),
             tests_owner: any(&|r| r.m.owner.is_some()),
+            tests_cgroup: any(&|r| r.m.cgroup.is_some()),
+            run_cgroup: match hooks::spec(prog.hook).caps.cgroup {
+                hooks::CgroupCap::Skb => {
+                    sockc_runtime::cgroup::own_cgroup().map(|p| p.to_string_lossy().into_owned())
+                }
+                _ => None,
+            },
         }
     }
 
@@ -222,6 +233,10 @@ impl Gaps {
             .or_else(|| facts::device_not_run(&input.extra, self.tests_in, self.tests_out))
             .or_else(|| facts::mark_not_run(&input.extra, self.tests_mark))
             .or_else(|| facts::owner_not_run(&input.extra, self.tests_owner, self.at_tc))
+            .or_else(|| {
+                let run = self.run_cgroup.as_deref();
+                facts::cgroup_not_run(&input.extra, self.tests_cgroup, run)
+            })
             .or_else(|| {
                 self.at_tc
                     .then(|| tc_test_run_refuses(&input.frame))

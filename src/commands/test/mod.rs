@@ -168,6 +168,8 @@ fn test(args: &TestArgs, compiled: &Compiled) -> ExitCode {
         programs.into_iter().partition(|p| is_socket_layer(p));
     let facts = Facts {
         socket: socket_state(args.socket),
+        cgroup_root: sockc_runtime::cgroup::cgroup2_root()
+            .map(|p| p.to_string_lossy().into_owned()),
         ..Facts::default()
     };
     let kernel = match kernel::take_part(args, compiled, &programs, &socket_programs) {
@@ -278,6 +280,7 @@ fn socket_answers(
             payload_len: i.spec.payload.len(),
             uid: i.extra.uid,
             gid: i.extra.gid,
+            cgroup: i.extra.cgroup.clone(),
             comm: i.extra.comm,
         })
         .collect();

@@ -105,6 +105,8 @@ pub struct Packet<'a> {
     /// `uid N`, `gid N`: for a socket call, the calling process's ids.
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// `cgroup PATH`: for a socket call, the calling process's cgroup.
+    pub cgroup: Option<String>,
     /// `comm NAME`: for a socket call, the calling process's command name.
     pub comm: Option<sockc_compiler::syntax::comm::Comm>,
 }
@@ -511,6 +513,9 @@ fn call_answer(at: &Site<'_>, ipv6: bool) -> Answer {
     let facts = Facts {
         uid: at.packet.uid,
         gid: at.packet.gid,
+        cgroup: at.packet.cgroup.clone(),
+        cgroup_root: sockc_runtime::cgroup::cgroup2_root()
+            .map(|p| p.to_string_lossy().into_owned()),
         comm: at.packet.comm.unwrap_or_default(),
         ..Facts::default()
     };
@@ -678,6 +683,7 @@ mod tests {
             payload_len: 0,
             uid: None,
             gid: None,
+            cgroup: None,
             comm: None,
         };
         let at = Site {

@@ -108,6 +108,12 @@ pub struct Facts {
     /// owns it, as in a test run).
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// The cgroup v2 directory of the packet's socket (at socket-call hooks, of the
+    /// calling process), as an absolute path (`None`: no socket, as in a netfilter
+    /// test run).
+    pub cgroup: Option<String>,
+    /// Where cgroup v2 is mounted, for `cgroup unit "NAME"` (`None`: `/sys/fs/cgroup`).
+    pub cgroup_root: Option<String>,
     /// What the packet's conntrack entry holds, when it has one (its state `new`,
     /// `established` or `related`); the default is a fresh entry's.
     pub ct_entry: sockc_compiler::syntax::ct_entry::CtEntry,
@@ -504,10 +510,32 @@ fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> boo
             .owner
             .as_ref()
             .is_none_or(|o| o.matches(owner_of(o, facts)))
+        && rule.m.cgroup.as_ref().is_none_or(|c| {
+            c.matches(
+                &named_cgroup(&c.cgroup, facts.cgroup_root.as_deref()),
+                facts.cgroup.as_deref(),
+            )
+        })
         && rule.m.comm.as_ref().is_none_or(|c| c.matches(&facts.comm))
         && rule
             .cond
             .is_none_or(|c| has_ports(h) && condition_holds(c, facts))
+}
+
+/// The directory a `cgroup` match names (a path, or `unit:NAME` under `root`, by
+/// default `/sys/fs/cgroup`), as the runtime finds it.
+pub fn named_cgroup(cgroup: &str, root: Option<&str>) -> String {
+    use sockc_compiler::hooks::unit;
+    match unit::of_attach(cgroup) {
+        Some(name) => {
+            let root = root.unwrap_or("/sys/fs/cgroup").trim_end_matches('/');
+            match unit::cgroup_path(name) {
+                rest if rest.is_empty() => root.to_string(),
+                rest => format!("{root}/{rest}"),
+            }
+        }
+        None => cgroup.to_string(),
+    }
 }
 
 /// The packet's owner of the kind `o` tests.

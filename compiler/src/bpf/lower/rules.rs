@@ -476,6 +476,7 @@ fn emit_test(
         Test::Mark(m) => crate::bpf::mark::emit_test(b, spec, m, fail),
         Test::Field(t) => crate::bpf::header::emit_test(b, t, fail),
         Test::Owner(o) => crate::bpf::owner::emit_test(b, spec, o, fail),
+        Test::Cgroup(c) => crate::bpf::cgroup_match::emit_test(b, spec, c, fail),
         Test::Comm(c) => crate::bpf::comm::emit_test(b, c, fail),
         Test::CtEntry(t) => crate::bpf::ct_entry::emit_test(b, t, fail),
     }

@@ -24,7 +24,7 @@ pub(super) fn terminates(r: &Rule) -> bool {
 /// treated like a conditioned one: it never shadows another). So is a `route` class
 /// (no dimension either) and a `limit` (its answer depends on the traffic before),
 /// and so is a device match (`in on`, `out on`), a `mark` (what earlier hooks did)
-/// an `owner` or a `comm` (who sent it or calls) and a test of the conntrack entry (`ct status`, ...).
+/// an `owner` or a `comm` (who sent it or calls), a `cgroup` (where its socket was made) and a test of the conntrack entry (`ct status`, ...).
 pub(super) fn conditional(r: &Rule) -> bool {
     r.cond.is_some()
         || r.m.ct.is_some()
@@ -37,6 +37,7 @@ pub(super) fn conditional(r: &Rule) -> bool {
         // no such dimension, so such a rule is treated like a conditioned one too.
         || !r.m.fields.is_empty()
         || r.m.owner.is_some()
+        || r.m.cgroup.is_some()
         || r.m.comm.is_some()
 }
 

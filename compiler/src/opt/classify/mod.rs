@@ -318,6 +318,7 @@ fn kind_of(sets: &Sets, r: &Rule) -> (Kind, usize) {
         && m.ct_entry.is_empty()
         && m.fields.is_empty()
         && m.owner.is_none()
+        && m.cgroup.is_none()
         && m.comm.is_none()
         && m.icmp_type.is_none()
         && m.icmp_code.is_none()

@@ -325,6 +325,7 @@ impl View {
             | Test::Iface(_)
             | Test::Mark(_)
             | Test::Owner(_)
+            | Test::Cgroup(_)
             | Test::Comm(_)
             | Test::CtEntry(_) => View::Opaque,
             // A flow record byte, but one this pass has no view of yet.

@@ -166,6 +166,7 @@ impl Builder {
                     span: psp,
                 }
             }
+            Rule::cgroup_match => self.cgroup_match(p, psp)?,
             Rule::comm_match => {
                 let mut names = Vec::new();
                 let mut negated = false;
@@ -186,6 +187,41 @@ impl Builder {
             _ => return Some(None),
         };
         Some(Some(m))
+    }
+
+    /// `cgroup [!]"PATH"` or `cgroup [!]unit "NAME"`, the unit written as a block
+    /// head's (`ast::UNIT_PREFIX`).
+    fn cgroup_match(&mut self, p: Pair<'_, Rule>, span: Span) -> Option<Match> {
+        let mut negated = false;
+        for q in p.into_inner() {
+            match q.as_rule() {
+                Rule::negate => negated = true,
+                Rule::string => {
+                    let at = self.span(&q);
+                    let cgroup = Self::string(q);
+                    return Some(Match::Cgroup {
+                        cgroup,
+                        negated,
+                        at,
+                        span,
+                    });
+                }
+                Rule::cgroup_unit => {
+                    let name = q.into_inner().find(|s| s.as_rule() == Rule::string)?;
+                    let at = self.span(&name);
+                    let cgroup =
+                        format!("{}{}", crate::syntax::ast::UNIT_PREFIX, Self::string(name));
+                    return Some(Match::Cgroup {
+                        cgroup,
+                        negated,
+                        at,
+                        span,
+                    });
+                }
+                _ => {}
+            }
+        }
+        None
     }
 
     /// The socket condition of an `if ...` pair.

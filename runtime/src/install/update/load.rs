@@ -124,6 +124,7 @@ fn load_generation(
             reuse: &reuse,
             install: Some(req.name),
             tables: Some(&req.compiled.tables),
+            require_cgroups: true,
         },
     )?)
 }

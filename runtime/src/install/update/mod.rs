@@ -396,6 +396,8 @@ fn verify_unattached(req: &ApplyRequest<'_>) -> Result<Vec<LoadedProgram>, Insta
     let meta = req.compiled.metadata.clone();
     let opts = LoadOptions {
         tables: Some(&req.compiled.tables),
+        // A dry run says what the apply would: a missing cgroup fails it.
+        require_cgroups: true,
         ..Default::default()
     };
     Ok(LoadedObject::load_described(&elf, meta, &opts)?

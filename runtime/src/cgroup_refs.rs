@@ -1,0 +1,99 @@
+//! The `cgroups` map of an object whose rules have `cgroup "PATH"` matches
+//! (`sockc_compiler::bpf::cgroup_match`): each named cgroup's level and id, read from
+//! its directory ([`crate::cgroup::level_and_id`]) when the object is loaded and when
+//! an install is repaired, and compared with the directory now by `status`
+//! ([`drifted`]): a cgroup removed, or re-created under its path (a restarted
+//! systemd unit gets a new cgroup, with a new id), is drift until a repair or
+//! re-apply writes the new id.
+//!
+//! Invariant: [`write`] reads every directory before it writes any slot, so a
+//! missing cgroup leaves the map as it was (an apply fails with nothing applied).
+
+use std::{io, os::fd::BorrowedFd, path::PathBuf};
+
+use sockc_compiler::bpf::cgroup_match::CgroupRef;
+
+/// A slot that could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RefError {
+    #[error(
+        "cgroup {cgroup:?} of a `cgroup` match ({dir}): {source}; create it (or start \
+         the service) before applying, or change the rule file",
+        dir = .dir.display()
+    )]
+    Cgroup {
+        cgroup: String,
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing the levels and ids of the named cgroups (map `cgroups`): {source}")]
+    Map {
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The level and id of the cgroup a `cgroup` match names (a path or `unit:NAME`), now.
+pub fn resolve(cgroup: &str) -> Result<CgroupRef, RefError> {
+    let dir = crate::cgroup::dir_of(cgroup);
+    let (level, id) = crate::cgroup::level_and_id(&dir).map_err(|source| RefError::Cgroup {
+        cgroup: cgroup.into(),
+        dir: dir.clone(),
+        source,
+    })?;
+    Ok(CgroupRef { id, level })
+}
+
+/// Writes every cgroup's level and id into its slot of `map` (slot `i` for
+/// `cgroups[i]`), after reading them all; returns what it wrote. With
+/// `missing_empty`, a cgroup that cannot be read leaves its slot empty (id 0: a
+/// cgroup nothing is in) instead of failing.
+pub fn write(
+    map: BorrowedFd<'_>,
+    cgroups: &[String],
+    missing_empty: bool,
+) -> Result<Vec<CgroupRef>, RefError> {
+    let refs = cgroups
+        .iter()
+        .map(|c| match resolve(c) {
+            Err(RefError::Cgroup { .. }) if missing_empty => Ok(CgroupRef { id: 0, level: 0 }),
+            r => r,
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (slot, r) in refs.iter().enumerate() {
+        crate::sys::map_update(map, &(slot as u32).to_ne_bytes(), &r.to_bytes(), 0)
+            .map_err(|source| RefError::Map { source })?;
+    }
+    Ok(refs)
+}
+
+/// What slot `slot` of `map` holds.
+pub fn read(map: BorrowedFd<'_>, slot: u32) -> io::Result<CgroupRef> {
+    let bytes = crate::sys::map_lookup(map, &slot.to_ne_bytes(), CgroupRef::SIZE)?
+        .unwrap_or_else(|| vec![0; CgroupRef::SIZE]);
+    let id = u64::from_ne_bytes(bytes[..8].try_into().expect("8 bytes"));
+    let level = u32::from_ne_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    Ok(CgroupRef { id, level })
+}
+
+/// Each named cgroup whose slot in `map` is not what its directory says now, with
+/// why: gone, or re-created (another id).
+pub fn drifted(map: BorrowedFd<'_>, cgroups: &[String]) -> io::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (slot, c) in cgroups.iter().enumerate() {
+        let held = read(map, slot as u32)?;
+        match resolve(c) {
+            Ok(now) if now == held => {}
+            Ok(now) => out.push((
+                c.clone(),
+                format!(
+                    "re-created: its id is {} now, the programs match id {}",
+                    now.id, held.id
+                ),
+            )),
+            Err(e) => out.push((c.clone(), format!("gone: {e}"))),
+        }
+    }
+    Ok(out)
+}
