@@ -11,7 +11,7 @@ use aya_obj::generated::bpf_func_id;
 
 use super::{
     buffer::{CodeBuffer, Label},
-    insn::{Cond, Insn, Reg, Size},
+    insn::{op, Cond, Insn, Reg, Size},
 };
 use crate::syntax::comm::{Comm, CommMatch, COMM_LEN};
 
@@ -20,31 +20,30 @@ const SCRATCH: i16 = super::route::FIB;
 
 /// Jumps to `fail` unless the calling process's command matches `c`.
 pub(crate) fn emit_test(b: &mut CodeBuffer, c: &CommMatch, fail: Label) {
-    let (r1, r2, r3) = (Reg::R1, Reg::R2, Reg::R3);
+    let (r1, r2, r3, r4) = (Reg::R1, Reg::R2, Reg::R3, Reg::R4);
     b.note(format!("{c}: the caller's command"));
     b.emit(Insn::mov64_reg(r1, Reg::FP));
-    b.emit(Insn::alu64_imm(
-        super::insn::op::ADD,
-        r1,
-        i32::from(SCRATCH),
-    ));
+    b.emit(Insn::alu64_imm(op::ADD, r1, i32::from(SCRATCH)));
     b.emit(Insn::mov64_imm(r2, COMM_LEN as i32));
     b.emit(Insn::call(bpf_func_id::BPF_FUNC_get_current_comm as u32));
     b.emit(Insn::ldx(Size::DW, r1, Reg::FP, SCRATCH));
     b.emit(Insn::ldx(Size::DW, r2, Reg::FP, SCRATCH + 8));
     let matched = b.new_label();
+    // One branch per name, on the two words' differences: a branch on `r1` or `r2`
+    // themselves would teach the verifier their value on one side, and the paths
+    // into the next name's test, one knowing `r1` and one not, would not prune.
     for name in &c.names {
-        let next = b.new_label();
         let [lo, hi] = words(name);
         for i in Insn::ld_imm64(r3, lo) {
             b.emit(i);
         }
-        b.branch_reg(Cond::Ne, r1, r3, next);
-        for i in Insn::ld_imm64(r3, hi) {
+        b.emit(Insn::alu64_reg(op::XOR, r3, r1));
+        for i in Insn::ld_imm64(r4, hi) {
             b.emit(i);
         }
-        b.branch_reg(Cond::Eq, r2, r3, matched);
-        b.bind(next);
+        b.emit(Insn::alu64_reg(op::XOR, r4, r2));
+        b.emit(Insn::alu64_reg(op::OR, r3, r4));
+        b.branch_imm(Cond::Eq, r3, 0, matched);
     }
     if c.negated {
         let unmatched = b.new_label();
