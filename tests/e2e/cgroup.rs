@@ -456,15 +456,14 @@ fn cgroup_programs(cgroup: &str) -> usize {
     })
 }
 
-/// After a kill: status exits 0 and names a file (or nothing), that file's cgroup
-/// programs are on the cgroup, and a new process of the cgroup gets what it says.
+/// What the file `status` names expects after a kill (`(false, false, 0)` when
+/// nothing is installed), and the status document; `status` must exit 0.
 #[track_caller]
-fn check_truth(
-    cg: &Cgroup,
+pub fn installed_expectation(
     lab: &Lab,
     files: &[(&std::path::Path, (bool, bool, usize))],
     when: &str,
-) {
+) -> ((bool, bool, usize), Option<serde_json::Value>) {
     let (r, st) = lab.status_run(&[]);
     let want = match &st {
         None => {
@@ -481,6 +480,19 @@ fn check_truth(
                 .1
         }
     };
+    (want, st)
+}
+
+/// After a kill: status exits 0 and names a file (or nothing), that file's cgroup
+/// programs are on the cgroup, and a new process of the cgroup gets what it says.
+#[track_caller]
+fn check_truth(
+    cg: &Cgroup,
+    lab: &Lab,
+    files: &[(&std::path::Path, (bool, bool, usize))],
+    when: &str,
+) {
+    let (want, st) = installed_expectation(lab, files, when);
     let mut peer = Peer::udp(Some(&cg.path), &lab.ns_a, addr("127.0.0.1:0"));
     let mut eperm = |port: u16| {
         peer.cmd(&format!("sendto 127.0.0.1:{port} ping"))

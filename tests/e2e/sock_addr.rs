@@ -27,7 +27,7 @@ use sockc_testkit::{
     rng::Rng,
 };
 
-use crate::cgroup::kill_at_every_step;
+use crate::cgroup::{installed_expectation, kill_at_every_step};
 use crate::common;
 use crate::netns;
 use crate::sockmap::peer::Peer;
@@ -347,22 +347,7 @@ fn check_truth(
     files: &[(&std::path::Path, (bool, bool, usize))],
     when: &str,
 ) {
-    let (r, st) = lab.status_run(&[]);
-    let want = match &st {
-        None => {
-            assert!(r.stderr.contains("nothing is installed"), "{when}:\n{r}");
-            (false, false, 0)
-        }
-        Some(st) => {
-            assert_eq!(r.code, 0, "{when}: status after recovery:\n{r}");
-            let file = st["source_file"].as_str().unwrap();
-            files
-                .iter()
-                .find(|(f, _)| f.to_str() == Some(file))
-                .unwrap_or_else(|| panic!("{when}: status names {file}"))
-                .1
-        }
-    };
+    let (want, st) = installed_expectation(lab, files, when);
     let mut peer = Peer::udp(Some(&cg.path), &lab.ns_a, addr("127.0.0.1:0"));
     let got = (
         refused(&mut peer, "connect", "tcp", "127.0.0.1:7120"),
