@@ -171,6 +171,15 @@ fn protocol_name(n: u8) -> Option<&'static str> {
     }
 }
 
+impl ProtoMatch {
+    /// Written as a number (`proto 1`), which the rule's family reads: `ip6 proto 1`
+    /// is an IPv6 packet whose next header is 1, where `icmp` would be IPv4's.
+    pub fn by_number(self) -> bool {
+        self.number
+            .is_some_and(|n| protocol_name(n).is_none() || self.spelling % 3 == 2)
+    }
+}
+
 impl fmt::Display for ProtoMatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = self.number.and_then(protocol_name);
@@ -296,11 +305,16 @@ impl Rule {
             .hop
             .as_ref()
             .map(|h| if h.v6 { Family::V6 } else { Family::V4 });
-        let family = self
+        // A protocol named `icmp`/`icmpv6` fixes the family; written as a number, the
+        // rule's other matches do, and only without them the protocol's own.
+        let named_icmp = self
             .icmp_family()
+            .filter(|_| !self.proto.is_some_and(ProtoMatch::by_number));
+        let family = named_icmp
             .or(self.family)
             .or(literal_family)
-            .or(hop_family);
+            .or(hop_family)
+            .or(self.icmp_family());
         if let (Some(h), Some(f)) = (&mut self.hop, family) {
             h.v6 = f == Family::V6;
             h.normalize();
@@ -340,7 +354,8 @@ impl Rule {
         } else {
             self.flags.clear();
         }
-        match self.icmp_family() {
+        // ICMP fields only with the family's own ICMP (not `ip6 proto 1`).
+        match self.icmp_family().filter(|&f| Some(f) == family) {
             None => (self.icmp_type, self.icmp_code) = (None, None),
             Some(f) => {
                 if let Some(IcmpType::Name(i)) = self.icmp_type {
