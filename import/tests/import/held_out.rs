@@ -99,6 +99,44 @@ fn the_family_of_an_ipv6_only_jump_reaches_its_chain() {
     assert!(imp.inexact.is_empty(), "{:?}", imp.inexact);
 }
 
+/// An ICMP type keeps its rule to its own IP version, as nft's dependency does (`meta
+/// nfproto ipv6 meta l4proto 58` for `icmpv6 type` in an inet table, as `nft
+/// --debug=netlink` shows): `icmpv6 type != { ... }` admits no IPv4 packet of
+/// protocol 58 (read before as admitting all of them, a piece left in netfilter).
+#[test]
+fn an_icmp_type_keeps_its_rule_to_its_ip_version() {
+    let text = "table inet filter {
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\ticmpv6 type != { nd-redirect, 139 } accept
+\t\ticmp type != echo-request accept
+\t}
+}
+";
+    let imp = run(text);
+    for line in [4, 5] {
+        let (status, reason) = status_of(&imp, line);
+        assert_eq!(status, Status::Exact, "line {line}: {reason}");
+    }
+    let rules = rules_of(&imp);
+    assert!(
+        rules.contains(&"allow icmpv6 type 138".to_string()),
+        "{rules:?}"
+    );
+    assert!(
+        !rules.contains(&"allow icmpv6 type 139".to_string()),
+        "{rules:?}"
+    );
+    assert!(
+        rules.contains(&"allow icmp type 0".to_string()),
+        "{rules:?}"
+    );
+    assert!(
+        rules.iter().all(|r| r.contains("icmp") || r == "drop"),
+        "{rules:?}"
+    );
+}
+
 #[test]
 fn a_set_the_ruleset_fills_is_never_its_listed_contents() {
     let text = "table inet f {
