@@ -247,6 +247,9 @@ fn admits(cube: &Cube, atoms: &Atoms, sets: &[NamedSet], p: &Packet, on: &Known)
             AtomKind::InSet { set, .. } => matches!(sets[*set].content, SetContent::Known(_))
                 .then(|| atom_holds(kind, sets, p)),
             AtomKind::Opaque { key, .. } => in_the_lab(key, p, on),
+            // A probe meets a socket (the lab's own, attached by early demux) only at
+            // input, and which cgroup that is depends on where the test runs.
+            AtomKind::Cgroup(_) => None,
         };
         match holds {
             None => truth = Truth::Maybe,
@@ -433,6 +436,48 @@ fn hooks() -> Vec<Hook> {
     }
 }
 
+/// The cgroups a corpus file's `-m cgroup --path` / `socket cgroupv2` name (manifest
+/// `cgroups`), made below the cgroup v2 mount while a test runs (the kernel and nft
+/// refuse a path that does not exist) and removed when it drops.
+struct Cgroups(Vec<PathBuf>);
+
+impl Cgroups {
+    fn make(entries: &[Value]) -> Cgroups {
+        let root = sockc_runtime::cgroup::cgroup2_root().expect("cgroup v2 is mounted");
+        let mut made = Vec::new();
+        for rel in entries
+            .iter()
+            .flat_map(|e| e["cgroups"].as_array().into_iter().flatten())
+            .filter_map(Value::as_str)
+        {
+            let mut dir = root.clone();
+            for part in rel.split('/') {
+                dir.push(part);
+                if std::fs::create_dir(&dir).is_ok() {
+                    made.push(dir.clone());
+                }
+            }
+        }
+        Cgroups(made)
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        for dir in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Whether a corpus file cannot be loaded by the probe lab: nft resolves `socket
+/// cgroupv2` paths below `/sys/fs/cgroup`, which `ip netns exec` mounts afresh without
+/// cgroup v2 (a kernel-resolved `-m cgroup --path` loads).
+fn nft_with_cgroups(entry: &Value) -> bool {
+    entry["from"].as_str() != Some("iptables")
+        && entry["cgroups"].as_array().is_some_and(|c| !c.is_empty())
+}
+
 /// Whether `file` is one `SOCKC_IMPORT_DIFF_FILES` (comma-separated prefixes such as
 /// `20,21,22-arch`) selects; every file when it is not set.
 fn selected(file: &str) -> bool {
@@ -451,10 +496,15 @@ fn imported_rulesets_decide_like_netfilter() {
         return;
     }
     let mut rows = Vec::new();
+    let _cgroups = Cgroups::make(&manifest());
     for hook in hooks() {
         for entry in manifest() {
             let file = entry["file"].as_str().expect("file").to_string();
             if !selected(&file) {
+                continue;
+            }
+            if nft_with_cgroups(&entry) {
+                eprintln!("{file}: not probed (the lab's `ip netns exec` hides cgroup v2 from nft)");
                 continue;
             }
             let named = Names {
@@ -874,7 +924,9 @@ fn nft_text_and_its_json_listing_import_alike() {
     let mut compared = 0;
     for entry in manifest() {
         let file = entry["file"].as_str().expect("file");
-        if !file.ends_with(".nft") || !selected(file) {
+        // nft 1.0.6's JSON listing leaves `socket cgroupv2`'s level out, so the two
+        // listings of a file with one differ on purpose (see the import's cgroup tests).
+        if !file.ends_with(".nft") || !selected(file) || nft_with_cgroups(&entry) {
             continue;
         }
         let text = std::fs::read_to_string(corpus().join(file)).expect("corpus file");

@@ -580,6 +580,20 @@ impl P<'_, '_> {
     }
 
     fn add_relation(&mut self, sels: &[Vec<String>], op: Op, rhs: &Rv, start: usize) {
+        if let [s] = sels {
+            if let [socket, cgroupv2, level, n] = s.as_slice() {
+                if (socket.as_str(), cgroupv2.as_str(), level.as_str())
+                    == ("socket", "cgroupv2", "level")
+                {
+                    let m = match n.parse::<u32>() {
+                        Ok(n) => expr::cgroupv2(Some(n), op, rhs, &self.text_of(start)),
+                        Err(_) => Match::opaque(Feature::Owner, self.text_of(start)),
+                    };
+                    self.out.matches.push(m);
+                    return;
+                }
+            }
+        }
         let mut keys = Vec::new();
         let mut deps = Vec::new();
         for s in sels {
