@@ -504,7 +504,9 @@ fn imported_rulesets_decide_like_netfilter() {
                 continue;
             }
             if nft_with_cgroups(&entry) {
-                eprintln!("{file}: not probed (the lab's `ip netns exec` hides cgroup v2 from nft)");
+                eprintln!(
+                    "{file}: not probed (the lab's `ip netns exec` hides cgroup v2 from nft)"
+                );
                 continue;
             }
             let named = Names {
@@ -639,6 +641,8 @@ fn differential(
         interface: Some(iface.to_string()),
         source_name: Some(file.to_string()),
         residual_file: Some(RESIDUAL_FILE.to_string()),
+        // as `sockc import` does: cgroup matches below this host's cgroup v2 mount
+        cgroup_root: sockc_runtime::cgroup::cgroup2_root().map(|p| p.display().to_string()),
         ..Default::default()
     };
     let analysis = analyze(&text, &opts).unwrap_or_else(|e| panic!("{file}: {e}"));

@@ -39,6 +39,7 @@ mod ct_entry;
 mod ct_icmp;
 mod ext6_frag;
 mod frames;
+mod import_cgroup;
 mod in_place;
 mod limit;
 mod netfilter;
