@@ -436,40 +436,6 @@ fn hooks() -> Vec<Hook> {
     }
 }
 
-/// The cgroups a corpus file's `-m cgroup --path` / `socket cgroupv2` name (manifest
-/// `cgroups`), made below the cgroup v2 mount while a test runs (the kernel and nft
-/// refuse a path that does not exist) and removed when it drops.
-struct Cgroups(Vec<PathBuf>);
-
-impl Cgroups {
-    fn make(entries: &[Value]) -> Cgroups {
-        let root = sockc_runtime::cgroup::cgroup2_root().expect("cgroup v2 is mounted");
-        let mut made = Vec::new();
-        for rel in entries
-            .iter()
-            .flat_map(|e| e["cgroups"].as_array().into_iter().flatten())
-            .filter_map(Value::as_str)
-        {
-            let mut dir = root.clone();
-            for part in rel.split('/') {
-                dir.push(part);
-                if std::fs::create_dir(&dir).is_ok() {
-                    made.push(dir.clone());
-                }
-            }
-        }
-        Cgroups(made)
-    }
-}
-
-impl Drop for Cgroups {
-    fn drop(&mut self) {
-        for dir in self.0.iter().rev() {
-            let _ = std::fs::remove_dir(dir);
-        }
-    }
-}
-
 /// Whether a corpus file cannot be loaded by the probe lab: nft resolves `socket
 /// cgroupv2` paths below `/sys/fs/cgroup`, which `ip netns exec` mounts afresh without
 /// cgroup v2 (a kernel-resolved `-m cgroup --path` loads).
@@ -496,7 +462,7 @@ fn imported_rulesets_decide_like_netfilter() {
         return;
     }
     let mut rows = Vec::new();
-    let _cgroups = Cgroups::make(&manifest());
+    let _cgroups = common::corpus_cgroups::CorpusCgroups::make(&manifest());
     for hook in hooks() {
         for entry in manifest() {
             let file = entry["file"].as_str().expect("file").to_string();

@@ -137,6 +137,7 @@ pub fn selector(words: &[&str], table_v: Option<IpVersion>) -> Option<(Key, Vec<
 /// The feature an uninterpreted selector needs.
 pub fn selector_feature(words: &[&str]) -> Feature {
     match words.first().copied().unwrap_or("") {
+        "ct" if words == ["ct", "state"] => Feature::CtState,
         "ct" => Feature::Conntrack,
         "meta" | "mark" if words.contains(&"mark") => Feature::Mark,
         "mark" => Feature::Mark,
@@ -152,6 +153,17 @@ pub fn selector_feature(words: &[&str]) -> Feature {
         "skuid" | "skgid" | "cgroup" | "socket" => Feature::Owner,
         "iifgroup" | "oifgroup" => Feature::Interface,
         _ => Feature::Other,
+    }
+}
+
+/// The level of a `socket cgroupv2 level N` selector (`Some(None)`: not a number).
+pub fn cgroupv2_level(sels: &[Vec<String>]) -> Option<Option<u32>> {
+    match sels {
+        [s] => match s.as_slice() {
+            [a, b, c, n] if [a, b, c] == ["socket", "cgroupv2", "level"] => Some(n.parse().ok()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

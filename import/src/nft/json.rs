@@ -621,11 +621,7 @@ fn relation(v: &Value, ctx: &Ctx<'_>, out: &mut Read) -> Result<(), String> {
     let right = v.get("right").ok_or("a match without right")?;
     let opaque = |out: &mut Read, words: &[String]| {
         let w: Vec<&str> = words.iter().map(String::as_str).collect();
-        let f = if w == ["ct", "state"] {
-            Feature::CtState
-        } else {
-            expr::selector_feature(&w)
-        };
+        let f = expr::selector_feature(&w);
         out.matches.push(Match::opaque(
             f,
             format!(

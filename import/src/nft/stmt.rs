@@ -580,19 +580,9 @@ impl P<'_, '_> {
     }
 
     fn add_relation(&mut self, sels: &[Vec<String>], op: Op, rhs: &Rv, start: usize) {
-        if let [s] = sels {
-            if let [socket, cgroupv2, level, n] = s.as_slice() {
-                if (socket.as_str(), cgroupv2.as_str(), level.as_str())
-                    == ("socket", "cgroupv2", "level")
-                {
-                    let m = match n.parse::<u32>() {
-                        Ok(n) => expr::cgroupv2(Some(n), op, rhs, &self.text_of(start)),
-                        Err(_) => Match::opaque(Feature::Owner, self.text_of(start)),
-                    };
-                    self.out.matches.push(m);
-                    return;
-                }
-            }
+        if let Some(level) = expr::cgroupv2_level(sels) {
+            let m = expr::cgroupv2(level, op, rhs, &self.text_of(start));
+            return self.out.matches.push(m);
         }
         let mut keys = Vec::new();
         let mut deps = Vec::new();
@@ -622,11 +612,6 @@ impl P<'_, '_> {
     fn opaque(&mut self, sels: &[Vec<String>], start: usize) {
         let words: Vec<&str> = sels[0].iter().map(String::as_str).collect();
         let f = expr::selector_feature(&words);
-        let f = if words == ["ct", "state"] {
-            Feature::CtState
-        } else {
-            f
-        };
         self.out.matches.push(Match::opaque(f, self.text_of(start)));
     }
 
