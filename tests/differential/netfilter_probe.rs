@@ -72,6 +72,7 @@ fn lab(file: &str) -> (Topology, Ruleset) {
     let config = LabConfig {
         ingress: entry["iface"].as_str().expect("iface").to_string(),
         egress: egress(file).to_string(),
+        ..Default::default()
     };
     let lab = Topology::new(&config).unwrap_or_else(|e| panic!("lab for {file}: {e}"));
     let ruleset = Ruleset::read(&corpus().join(file)).expect("ruleset");
