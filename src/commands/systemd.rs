@@ -1,9 +1,11 @@
 //! `sockc systemd`: the systemd drop-ins that keep an install's unit blocks (`cgroup
-//! egress unit "NAME"`) on their units across restarts. systemd makes a unit a new
+//! egress unit "NAME"`, `cgroup connect unit "NAME"`, ...) on their units across
+//! restarts. systemd makes a unit a new
 //! cgroup on every start; sockc's link stays with the old one. A drop-in
 //! `ROOT/etc/systemd/system/UNIT.d/50-sockc-INSTALL.conf` points
 //! `IPIngressFilterPath=`/`IPEgressFilterPath=` (`BPFProgram=TYPE:PATH` for the other
-//! cgroup attach types) at the program the install pins for the unit (beside its link,
+//! cgroup attach types: a socket-call block's two programs, `connect4` and `connect6`
+//! ..., systemd's names of them) at the program the install pins for the unit (beside its link,
 //! renamed over by every re-apply: `sockc_runtime::attach::cgroup_skb`), and systemd
 //! attaches it to each new cgroup (`BPF_PROG_ATTACH`, multi) when the unit starts.
 //!

@@ -11,7 +11,9 @@
 //! the restart the policy holds from the drop-in alone, `status` reports it (exit 3),
 //! `repair` puts the program back on sockc's link and takes systemd's copy off, so
 //! every packet is counted once; `--check` reports a changed or missing drop-in;
-//! `--remove` after `flush` leaves no drop-in.
+//! `--remove` after `flush` leaves no drop-in. Socket-call blocks naming a unit
+//! (`cgroup connect|sendmsg|bind unit "NAME"`) get one `BPFProgram=TYPE:PIN` line per
+//! program, and the same restart, status and repair hold for them.
 //!
 //! Root only; skipped otherwise (see `tests/common`).
 
@@ -354,4 +356,139 @@ fn kill_at_every_step_keeps_the_units_pin_on_the_program_in_force() {
     }
     assert_eq!(pinned_program(&lab), None);
     println!("killed {} times", first + again + out);
+}
+
+/// The programs on `cgroup` itself (links and plain attachments, every attach type).
+fn all_programs(cgroup: &str) -> usize {
+    let r = netns::run(Command::new("bpftool").args(["-j", "cgroup", "show", cgroup])).ok();
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap_or(Value::Null);
+    v.as_array().map_or(0, Vec::len)
+}
+
+/// Whether a new socket of a process in `cgroup` is refused `call CALL PROTO ADDR`
+/// (EPERM).
+fn call_refused(cgroup: &str, ns: &str, call: &str, proto: &str, to: &str) -> bool {
+    let mut inside = Peer::udp(Some(cgroup), ns, addr("127.0.0.1:0"));
+    crate::sock_addr::refused(&mut inside, call, proto, to)
+}
+
+/// The three calls the socket-call unit blocks refuse, each refused as it should be
+/// (and the same calls to a port no rule names, never).
+fn calls_refused(unit: &UnitCgroup, ns: &str, when: &str) {
+    for (call, proto, port) in [
+        ("connect", "tcp", "7141"),
+        ("sendmsg", "udp", "7142"),
+        ("bind", "tcp", "7143"),
+    ] {
+        for host in ["127.0.0.1", "[::1]"] {
+            let to = format!("{host}:{port}");
+            assert!(
+                call_refused(&unit.path, ns, call, proto, &to),
+                "{when}: {call} {proto} {to} refused"
+            );
+        }
+        assert!(
+            !call_refused(&unit.path, ns, call, proto, "127.0.0.1:7144"),
+            "{when}: {call} {proto} 127.0.0.1:7144 allowed"
+        );
+    }
+}
+
+/// Socket-call blocks naming a unit (`cgroup connect|sendmsg|bind unit "NAME"`): one
+/// `BPFProgram=TYPE:PIN` line per program (both families of each call) in a drop-in
+/// `systemd-analyze verify` accepts; the unit's restart reproduced (a new cgroup, each
+/// pin attached with its type as systemd's `BPFProgram=` does, `BPF_F_ALLOW_MULTI`)
+/// keeps every call refused; `status` reports it, `repair` puts the programs back on
+/// sockc's links with systemd's copies taken off, so each call is counted once.
+#[test]
+fn a_units_socket_call_blocks_hold_across_a_restart_through_bpf_program_lines() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgunitc", 101);
+    let ns = lab.ns_a.clone();
+    let unit = UnitCgroup::new("cgunitc");
+    let text = format!(
+        "cgroup connect unit \"{u}\" {{\n    drop tcp to *:7141\n    default allow\n}}\n\
+         cgroup sendmsg unit \"{u}\" {{\n    drop udp to *:7142\n    default allow\n}}\n\
+         cgroup bind unit \"{u}\" {{\n    drop tcp to *:7143\n    default allow\n}}\n",
+        u = unit.unit
+    );
+    lab.apply_ok(&lab.rules("calls.sk", &text));
+    let s = lab.status_attached();
+    let hooks = s["hooks"].as_array().expect("hooks");
+    assert_eq!(hooks.len(), 6, "{s:#}");
+    assert!(hooks
+        .iter()
+        .all(|h| h["attach_to"] == format!("unit:{}", unit.unit)));
+    calls_refused(&unit, &ns, "applied");
+
+    let root = lab.dir.join("root");
+    systemd(&lab, &root, &["--write"]).ok();
+    let path = drop_in(&root, &unit.unit, &lab.name);
+    let written = std::fs::read_to_string(&path).expect("drop-in written");
+    let mut lines: Vec<(String, String)> = written
+        .lines()
+        .filter_map(|l| l.strip_prefix("BPFProgram="))
+        .map(|l| {
+            let (ty, pin) = l.split_once(':').expect("TYPE:PATH");
+            (ty.to_string(), pin.to_string())
+        })
+        .collect();
+    lines.sort();
+    let types: Vec<&str> = lines.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        ["bind4", "bind6", "connect4", "connect6", "sendmsg4", "sendmsg6"],
+        "{written}"
+    );
+    assert!(written.contains("[Service]"), "{written}");
+    let (ok, said) = verify(&root, &unit.unit);
+    assert!(
+        ok && said.trim().is_empty(),
+        "systemd-analyze verify:\n{said}"
+    );
+    assert_eq!(systemd(&lab, &root, &["--check"]).code, 0);
+
+    // The restart, as systemd does it for `BPFProgram=`: a new cgroup, each pin
+    // attached with its attach type (bpftool spells them as systemd does).
+    unit.restart();
+    for (ty, pin) in &lines {
+        netns::run(
+            Command::new("bpftool")
+                .args(["cgroup", "attach", &unit.path, ty, "pinned", pin, "multi"]),
+        )
+        .ok();
+    }
+    calls_refused(&unit, &ns, "restarted");
+    let st = sockc(&["status", "--name", &lab.name, "--bpffs", BPFFS, "--json"]);
+    assert_eq!(st.code, 3, "{st}");
+    assert!(st.stdout.contains("the unit restarted"), "{st}");
+
+    sockc(&["repair", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    lab.status_attached();
+    assert_eq!(
+        all_programs(&unit.path),
+        6,
+        "one program per attach type on the cgroup, systemd's copies off"
+    );
+    let before = crate::sock_addr::counted(&lab.stats(), "cgroup connect4", "drop tcp to *:7141");
+    assert!(call_refused(
+        &unit.path,
+        &ns,
+        "connect",
+        "tcp",
+        "127.0.0.1:7141"
+    ));
+    let after = crate::sock_addr::counted(&lab.stats(), "cgroup connect4", "drop tcp to *:7141");
+    assert_eq!(after, before + 1, "counted once");
+
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    assert!(
+        lines.iter().all(|(_, pin)| !Path::new(pin).exists()),
+        "flush removes the pins"
+    );
+    systemd(&lab, &root, &["--remove"]).ok();
+    assert!(!path.exists(), "--remove removes the drop-in");
+    assert_eq!(all_programs(&unit.path), 0);
 }
