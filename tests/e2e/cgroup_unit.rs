@@ -13,11 +13,14 @@
 //! every packet is counted once; `--check` reports a changed or missing drop-in;
 //! `--remove` after `flush` leaves no drop-in. Socket-call blocks naming a unit
 //! (`cgroup connect|sendmsg|bind unit "NAME"`) get one `BPFProgram=TYPE:PIN` line per
-//! program, and the same restart, status and repair hold for them.
+//! program, and the same restart, status and repair hold for them; `kill -9` at every
+//! step of an apply, a re-apply and a flush leaves each pin on the program its link
+//! runs, for both kinds of block.
 //!
 //! Root only; skipped otherwise (see `tests/common`).
 
 use std::{
+    collections::BTreeMap,
     net::SocketAddr,
     path::{Path, PathBuf},
     process::Command,
@@ -277,54 +280,54 @@ fn a_unit_keeps_its_policy_across_a_restart_through_the_drop_in() {
     assert!(egress_programs(&unit.path).is_empty());
 }
 
-/// The program the pin beside the install's unit link holds, if it is there.
-fn pinned_program(lab: &Lab) -> Option<u64> {
+/// The programs the pins beside the install's unit links hold, by pin.
+fn pinned_programs(lab: &Lab) -> BTreeMap<String, u64> {
     let dir = Path::new(BPFFS).join("sockc").join(&lab.name);
-    let pin = std::fs::read_dir(dir)
-        .ok()?
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeMap::new();
+    };
+    entries
         .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("_prog"))?;
-    let r = netns::run(
-        Command::new("bpftool")
-            .args(["-j", "prog", "show", "pinned"])
-            .arg(&pin),
-    );
-    serde_json::from_str::<Value>(r.stdout.trim()).ok()?["id"].as_u64()
+        .map(|e| e.path().to_string_lossy().into_owned())
+        .filter(|p| p.ends_with("_prog"))
+        .filter_map(|pin| {
+            let r =
+                netns::run(Command::new("bpftool").args(["-j", "prog", "show", "pinned", &pin]));
+            let id = serde_json::from_str::<Value>(r.stdout.trim()).ok()?["id"].as_u64()?;
+            Some((pin, id))
+        })
+        .collect()
 }
 
-/// `kill -9` at every fault point of a first apply, a re-apply and a flush of a unit
-/// block: once `status` has recovered, the pin systemd's drop-in names holds exactly
-/// the program sockc's link runs (so the unit's next start gets the rules in force),
-/// and there is no pin when nothing is installed.
-#[test]
-fn kill_at_every_step_keeps_the_units_pin_on_the_program_in_force() {
-    if !common::kernel() {
-        return;
-    }
-    let _interrupted = common::exclusive::interrupted_install();
-    let lab = Lab::new("cgunitk", 226);
-    let unit = UnitCgroup::new("cgunitk");
-    let text = |port: u16| {
-        format!(
-            "cgroup egress unit \"{}\" {{\n    drop udp to 127.0.0.1:{port}\n    default allow\n}}\n",
-            unit.unit
-        )
-    };
+/// `kill -9` at every fault point of a first apply, a re-apply and a flush of unit
+/// blocks with the text `text(port)` gives: once `status` has recovered, each pin a
+/// systemd drop-in names holds exactly the program the link beside it runs (so the
+/// unit's next start gets the rules in force), and there is no pin when nothing is
+/// installed.
+fn pins_follow_links_at_every_kill(lab: &Lab, text: impl Fn(u16) -> String) {
     let old = lab.rules("old.sk", &text(7133));
     let new = lab.rules("new.sk", &text(7134));
     let flush = ["flush", "--name", &lab.name, "--bpffs", BPFFS];
     let check = |when: &str| {
         let (r, st) = lab.status_run(&[]);
-        let linked = st.as_ref().and_then(|s| s["hooks"][0]["prog_id"].as_u64());
         assert!(
             r.code == 0 || st.is_none(),
             "{when}: status after recovery:\n{r}"
         );
+        let linked: BTreeMap<String, u64> = st
+            .iter()
+            .flat_map(|s| s["hooks"].as_array().cloned().unwrap_or_default())
+            .filter_map(|h| {
+                Some((
+                    format!("{}_prog", h["link"].as_str()?),
+                    h["prog_id"].as_u64()?,
+                ))
+            })
+            .collect();
         assert_eq!(
-            pinned_program(&lab),
+            pinned_programs(lab),
             linked,
-            "{when}: the pin follows the link"
+            "{when}: the pins follow the links"
         );
     };
     let (apply_old, apply_new) = (
@@ -354,8 +357,41 @@ fn kill_at_every_step_keeps_the_units_pin_on_the_program_in_force() {
         check(&format!("flush killed at step {n}"));
         sockc(&flush);
     }
-    assert_eq!(pinned_program(&lab), None);
+    assert!(pinned_programs(lab).is_empty());
     println!("killed {} times", first + again + out);
+}
+
+#[test]
+fn kill_at_every_step_keeps_the_units_pin_on_the_program_in_force() {
+    if !common::kernel() {
+        return;
+    }
+    let _interrupted = common::exclusive::interrupted_install();
+    let lab = Lab::new("cgunitk", 226);
+    let unit = UnitCgroup::new("cgunitk");
+    pins_follow_links_at_every_kill(&lab, |port| {
+        format!(
+            "cgroup egress unit \"{}\" {{\n    drop udp to 127.0.0.1:{port}\n    default allow\n}}\n",
+            unit.unit
+        )
+    });
+}
+
+/// The same for a socket-call block naming a unit: two programs, two pins.
+#[test]
+fn kill_at_every_step_keeps_each_socket_call_pin_on_its_program() {
+    if !common::kernel() {
+        return;
+    }
+    let _interrupted = common::exclusive::interrupted_install();
+    let lab = Lab::new("cgunitck", 105);
+    let unit = UnitCgroup::new("cgunitck");
+    pins_follow_links_at_every_kill(&lab, |port| {
+        format!(
+            "cgroup connect unit \"{}\" {{\n    drop udp to 127.0.0.1:{port}\n    default allow\n}}\n",
+            unit.unit
+        )
+    });
 }
 
 /// The programs on `cgroup` itself (links and plain attachments, every attach type).
