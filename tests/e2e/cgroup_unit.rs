@@ -485,6 +485,28 @@ fn a_units_socket_call_blocks_hold_across_a_restart_through_bpf_program_lines() 
         "systemd-analyze verify:\n{said}"
     );
     assert_eq!(systemd(&lab, &root, &["--check"]).code, 0);
+    // Drift of the drop-ins: one line dropped, then one left over for a unit without
+    // a block; `--write` mends both.
+    let cut: String = written
+        .lines()
+        .filter(|l| !l.contains("bind6:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, cut).expect("edit drop-in");
+    let c = systemd(&lab, &root, &["--check"]);
+    assert!(c.code == 3 && c.stdout.contains("changed"), "{c}");
+    let stray = drop_in(&root, "gone.service", &lab.name);
+    std::fs::create_dir_all(stray.parent().unwrap()).expect("unit .d");
+    std::fs::write(&stray, &written).expect("stray drop-in");
+    let c = systemd(&lab, &root, &["--check"]);
+    assert!(
+        c.code == 3 && c.stdout.contains("its unit has no block"),
+        "{c}"
+    );
+    systemd(&lab, &root, &["--write"]).ok();
+    assert!(!stray.exists(), "--write removes a left-over drop-in");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
+    assert_eq!(systemd(&lab, &root, &["--check"]).code, 0);
 
     // The restart, as systemd does it for `BPFProgram=`: a new cgroup, each pin
     // attached with its attach type (bpftool spells them as systemd does).
