@@ -23,6 +23,11 @@ fn run(text: &str, hook: Hook) -> Import {
     .unwrap()
 }
 
+/// The rule lines and the `default` line.
+fn rules_of(imp: &Import) -> Vec<String> {
+    common::lines_starting(imp, &["allow", "drop", "reject", "count", "default"])
+}
+
 fn status_of(imp: &Import, line: u32) -> (Status, String) {
     let r = imp
         .report
@@ -31,19 +36,6 @@ fn status_of(imp: &Import, line: u32) -> (Status, String) {
         .find(|r| r.line == line)
         .unwrap_or_else(|| panic!("no rule at line {line}"));
     (r.status, r.reason.clone())
-}
-
-fn rules_of(imp: &Import) -> Vec<String> {
-    imp.sk_text
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            ["allow", "drop", "reject", "count", "default"]
-                .iter()
-                .any(|a| l.starts_with(a))
-        })
-        .map(|l| l.split("    #").next().unwrap().trim().to_string())
-        .collect()
 }
 
 const HEAD: &str = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n";
