@@ -195,7 +195,8 @@ fn a_process_moving_between_cgroups_keeps_its_sockets_where_they_were_made() {
          cgroup sendmsg \"{p}\" {{\n    drop udp to 127.0.0.1:7231 cgroup \"{a}\"\n    default allow\n}}\n\
          netfilter output {{\n    drop udp to 127.0.0.1:7232 cgroup \"{a}\"\n    default allow\n}}\n\
          cgroup egress \"{a}\" {{\n    drop udp to 127.0.0.1:7233\n    default allow\n}}\n\
-         cgroup connect \"{p}\" {{\n    drop udp to 127.0.0.1:7234 cgroup \"{a}\"\n    default allow\n}}\n",
+         cgroup connect \"{p}\" {{\n    drop udp to 127.0.0.1:7234 cgroup \"{a}\"\n    default allow\n}}\n\
+         cgroup connect \"{a}\" {{\n    drop udp to 127.0.0.1:7235\n    default allow\n}}\n",
         a = a.path,
         p = parent.path
     );
@@ -221,6 +222,13 @@ fn a_process_moving_between_cgroups_keeps_its_sockets_where_they_were_made() {
     assert!(!eperm(&mut mover, 7231), "held socket: caller in B");
     assert!(eperm(&mut mover, 7232), "held socket: netfilter output");
     assert!(eperm(&mut mover, 7233), "held socket: A's cgroup egress");
+    // Its connect() too: P's test sees the caller in B, A's program still runs.
+    assert_eq!(mover.cmd("udpconnect 127.0.0.1:7234"), "ok", "held socket");
+    let out = mover.cmd("udpconnect 127.0.0.1:7235");
+    assert!(
+        out.starts_with("error 1 "),
+        "held socket: A's connect program: {out}"
+    );
     // New sockets are B's: none of it applies.
     for port in 7230..=7233 {
         let to = format!("127.0.0.1:{port}");
@@ -230,6 +238,7 @@ fn a_process_moving_between_cgroups_keeps_its_sockets_where_they_were_made() {
         );
     }
     assert!(!call_refused(&mut mover, "connect", "127.0.0.1:7234"));
+    assert!(!call_refused(&mut mover, "connect", "127.0.0.1:7235"));
 
     // The other way: a socket made in B, its process moved into A. The socket
     // stays B's (A's sendmsg program does not run for it), but the caller is in A.

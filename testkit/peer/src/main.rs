@@ -32,6 +32,8 @@
 //!   `error ERRNO TEXT`.
 //! * `name NAME`: `prctl(PR_SET_NAME)`, the process's command name (`comm`) for the
 //!   calls that follow; prints `ok` or `error ERRNO TEXT`.
+//! * `udpconnect ADDR`: `connect()` of the bound UDP socket itself (not a new one);
+//!   prints `ok` or `error ERRNO TEXT`.
 //! * `join DIR`: moves this process into the cgroup v2 directory DIR (its pid written
 //!   to `DIR/cgroup.procs`), keeping its bound socket, which stays in the cgroup it
 //!   was made in; prints `ok` or `error 0 TEXT`.
@@ -198,6 +200,13 @@ fn udp(addr: SocketAddr) -> Result<(), String> {
                 Err(e) => format!("error 0 {to}: {e}"),
             },
             ["name", name] => set_name(name),
+            ["udpconnect", to] => match to.parse::<SocketAddr>() {
+                Ok(to) => match sock.connect(to) {
+                    Ok(()) => "ok".into(),
+                    Err(e) => os_error(&e),
+                },
+                Err(e) => format!("error 0 {to}: {e}"),
+            },
             ["join", dir] => match join_cgroup(dir) {
                 Ok(()) => "ok".into(),
                 Err(e) => format!("error 0 {e}"),
