@@ -172,6 +172,29 @@ fn call_refused(peer: &mut Peer, call: &str, to: &str) -> bool {
     crate::sock_addr::refused(peer, call, "udp", to)
 }
 
+/// The other way: a socket made in B, its process moved into A. The socket stays
+/// B's (A's sendmsg program does not run for it), but the caller is in A.
+fn a_socket_made_in_b_stays_b_s_when_its_process_moves_to_a(ns: &str, a: &Cgroup, b: &Cgroup) {
+    let mut arrival = Peer::udp(Some(&b.path), ns, addr("127.0.0.1:0"));
+    assert!(!eperm(&mut arrival, 7231), "in B");
+    assert_eq!(arrival.cmd(&format!("join {}", a.path)), "ok");
+    assert!(
+        !eperm(&mut arrival, 7230),
+        "held socket of B: A's program not run"
+    );
+    assert!(eperm(&mut arrival, 7231), "held socket of B: caller in A");
+    assert!(
+        !eperm(&mut arrival, 7232),
+        "held socket of B: netfilter output"
+    );
+    assert!(
+        !eperm(&mut arrival, 7233),
+        "held socket of B: cgroup egress"
+    );
+    assert!(call_refused(&mut arrival, "sendmsg", "127.0.0.1:7230"));
+    assert!(call_refused(&mut arrival, "connect", "127.0.0.1:7234"));
+}
+
 /// A process that moves itself to another cgroup (its pid written to the other
 /// `cgroup.procs`) while it holds a socket (docs/language.md, "Cgroup of the socket"):
 /// the socket stays in the cgroup it was made in (`sk_cgrp_data`, set when the
@@ -240,26 +263,7 @@ fn a_process_moving_between_cgroups_keeps_its_sockets_where_they_were_made() {
     assert!(!call_refused(&mut mover, "connect", "127.0.0.1:7234"));
     assert!(!call_refused(&mut mover, "connect", "127.0.0.1:7235"));
 
-    // The other way: a socket made in B, its process moved into A. The socket
-    // stays B's (A's sendmsg program does not run for it), but the caller is in A.
-    let mut arrival = Peer::udp(Some(&b.path), &ns, addr("127.0.0.1:0"));
-    assert!(!eperm(&mut arrival, 7231), "in B");
-    assert_eq!(arrival.cmd(&format!("join {}", a.path)), "ok");
-    assert!(
-        !eperm(&mut arrival, 7230),
-        "held socket of B: A's program not run"
-    );
-    assert!(eperm(&mut arrival, 7231), "held socket of B: caller in A");
-    assert!(
-        !eperm(&mut arrival, 7232),
-        "held socket of B: netfilter output"
-    );
-    assert!(
-        !eperm(&mut arrival, 7233),
-        "held socket of B: cgroup egress"
-    );
-    assert!(call_refused(&mut arrival, "sendmsg", "127.0.0.1:7230"));
-    assert!(call_refused(&mut arrival, "connect", "127.0.0.1:7234"));
+    a_socket_made_in_b_stays_b_s_when_its_process_moves_to_a(&ns, &a, &b);
 
     // The mover back in A: its new calls are A's again.
     assert_eq!(mover.cmd(&format!("join {}", a.path)), "ok");
@@ -334,17 +338,86 @@ fn kill_rules(parent: &str, first: &str, second: &str) -> String {
     )
 }
 
-/// What a process in A/child and one in B get: A/child refused at 7250 and 7251, B at
-/// 7250, A/child's `connect()` to 7252 refused.
-fn matched(child: &Cgroup, b: &Cgroup, ns: &str) -> [bool; 4] {
-    let mut inside = Peer::udp(Some(&child.path), ns, addr("127.0.0.1:0"));
-    let mut other = Peer::udp(Some(&b.path), ns, addr("127.0.0.1:0"));
-    [
-        eperm(&mut inside, 7250),
-        eperm(&mut inside, 7251),
-        eperm(&mut other, 7250),
-        call_refused(&mut inside, "connect", "127.0.0.1:7252"),
-    ]
+/// P/A/child and P/B, as the kill test names them (`A` re-created by
+/// [`Tree::recreate_a`]).
+struct Tree {
+    // Dropped after its children (fields drop in order).
+    child: Cgroup,
+    a: Cgroup,
+    b: Cgroup,
+    parent: Cgroup,
+}
+
+impl Tree {
+    fn new(tag: &str) -> Tree {
+        let parent = Cgroup::new(tag);
+        let a = parent.child("a");
+        let child = a.child("child");
+        let b = parent.child("b");
+        Tree {
+            child,
+            a,
+            b,
+            parent,
+        }
+    }
+
+    /// What a process in A/child and one in B get: A/child refused at 7250 and 7251,
+    /// B at 7250, A/child's `connect()` to 7252 refused.
+    fn matched(&self, ns: &str) -> [bool; 4] {
+        let mut inside = Peer::udp(Some(&self.child.path), ns, addr("127.0.0.1:0"));
+        let mut other = Peer::udp(Some(&self.b.path), ns, addr("127.0.0.1:0"));
+        [
+            eperm(&mut inside, 7250),
+            eperm(&mut inside, 7251),
+            eperm(&mut other, 7250),
+            call_refused(&mut inside, "connect", "127.0.0.1:7252"),
+        ]
+    }
+
+    /// A and its child removed and made again (a restarted unit's cgroup).
+    fn recreate_a(&self) {
+        for dir in [&self.child.path, &self.a.path] {
+            remove_cgroup(dir);
+        }
+        for dir in [&self.a.path, &self.child.path] {
+            std::fs::create_dir(dir).expect("mkdir again");
+        }
+    }
+}
+
+/// What `new.sk` (B first, A second) gives, and the same with A's slot stale.
+const NEW: [bool; 4] = [false, true, true, false];
+const NEW_A_STALE: [bool; 4] = [false, false, true, false];
+
+/// `kill -9` at every fault point of a repair after A was re-created under the
+/// installed `new.sk`: status reports the slot still stale (exit 3) exactly while
+/// A/child is not matched, and the next repair mends it. The number of steps.
+fn kill_repair_at_every_step(lab: &Lab, tree: &Tree) -> usize {
+    let repair = ["repair", "--name", &lab.name, "--bpffs", BPFFS];
+    tree.recreate_a();
+    let steps = fault_steps(&repair);
+    assert!(steps >= 2, "a repair writes each slot at a fault point");
+    assert_eq!(tree.matched(&lab.ns_a), NEW);
+    for n in 1..=steps {
+        tree.recreate_a();
+        kill_at(&repair, n);
+        let when = format!("repair killed at step {n}");
+        let (r, _) = lab.status_run(&[]);
+        let got = tree.matched(&lab.ns_a);
+        match r.code {
+            0 => assert_eq!(got, NEW, "{when}"),
+            3 => {
+                assert!(r.stdout.contains("re-created"), "{when}:\n{r}");
+                assert_eq!(got, NEW_A_STALE, "{when}: A/child unmatched");
+            }
+            _ => panic!("{when}:\n{r}"),
+        }
+        sockc(&repair).ok();
+        lab.status_attached();
+        assert_eq!(tree.matched(&lab.ns_a), NEW, "{when}, repaired");
+    }
+    steps
 }
 
 /// `kill -9` at every fault point of a first apply, a re-apply (the named cgroups'
@@ -352,8 +425,7 @@ fn matched(child: &Cgroup, b: &Cgroup, ns: &str) -> [bool; 4] {
 /// A was re-created (between the slots' writes among them): after each kill, `status`
 /// (having recovered) exits 0 and what processes of A/child and B get is what the
 /// file it names says (or nothing, when nothing is installed); after a killed repair,
-/// status reports the slot still stale (exit 3) exactly while A/child is not matched,
-/// and the next repair mends it.
+/// see [`kill_repair_at_every_step`].
 #[test]
 fn kill_at_every_step_of_a_file_with_cgroup_matches_converges() {
     if !common::kernel() {
@@ -361,17 +433,14 @@ fn kill_at_every_step_of_a_file_with_cgroup_matches_converges() {
     }
     let _interrupted = common::exclusive::interrupted_install();
     let lab = Lab::new("cgmkill", 104);
-    let ns = lab.ns_a.clone();
-    let parent = Cgroup::new("cgmkill");
-    let a = parent.child("a");
-    let child = a.child("child");
-    let b = parent.child("b");
-    let old = lab.rules("old.sk", &kill_rules(&parent.path, &a.path, &b.path));
-    let new = lab.rules("new.sk", &kill_rules(&parent.path, &b.path, &a.path));
+    let tree = Tree::new("cgmkill");
+    let (p, a, b) = (&tree.parent.path, &tree.a.path, &tree.b.path);
+    let old = lab.rules("old.sk", &kill_rules(p, a, b));
+    let new = lab.rules("new.sk", &kill_rules(p, b, a));
     let expect = |file: &str| -> [bool; 4] {
         match file {
             f if f == old.to_str().unwrap() => [true, false, false, true],
-            f if f == new.to_str().unwrap() => [false, true, true, false],
+            f if f == new.to_str().unwrap() => NEW,
             other => panic!("status names {other}"),
         }
     };
@@ -387,53 +456,13 @@ fn kill_at_every_step_of_a_file_with_cgroup_matches_converges() {
                 expect(st["source_file"].as_str().unwrap())
             }
         };
-        assert_eq!(matched(&child, &b, &ns), want, "{when}");
+        assert_eq!(tree.matched(&lab.ns_a), want, "{when}");
     });
-
-    // Repair after A (and its child) were made again.
     lab.apply_ok(&new);
-    let recreate = || {
-        for dir in [&child.path, &a.path] {
-            remove_cgroup(dir);
-        }
-        for dir in [&a.path, &child.path] {
-            std::fs::create_dir(dir).expect("mkdir again");
-        }
-    };
-    let repair = ["repair", "--name", &lab.name, "--bpffs", BPFFS];
-    recreate();
-    let steps = fault_steps(&repair);
-    assert!(steps >= 2, "a repair writes each slot at a fault point");
-    assert_eq!(matched(&child, &b, &ns), [false, true, true, false]);
-    for n in 1..=steps {
-        recreate();
-        kill_at(&repair, n);
-        let when = format!("repair killed at step {n}");
-        let (r, _) = lab.status_run(&[]);
-        let got = matched(&child, &b, &ns);
-        match r.code {
-            0 => assert_eq!(got, [false, true, true, false], "{when}"),
-            3 => {
-                assert!(r.stdout.contains("re-created"), "{when}:\n{r}");
-                assert_eq!(
-                    got,
-                    [false, false, true, false],
-                    "{when}: A/child unmatched"
-                );
-            }
-            _ => panic!("{when}:\n{r}"),
-        }
-        sockc(&repair).ok();
-        lab.status_attached();
-        assert_eq!(
-            matched(&child, &b, &ns),
-            [false, true, true, false],
-            "{when}, repaired"
-        );
-    }
+    let repair = kill_repair_at_every_step(&lab, &tree);
     sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
     println!(
-        "killed {} times (first apply {first}, re-apply {again}, flush {out}, repair {steps} steps)",
-        first + again + out + steps
+        "killed {} times (first apply {first}, re-apply {again}, flush {out}, repair {repair} steps)",
+        first + again + out + repair
     );
 }

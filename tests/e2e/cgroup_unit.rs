@@ -430,6 +430,59 @@ fn calls_refused(unit: &UnitCgroup, ns: &str, when: &str) {
     }
 }
 
+/// The `BPFProgram=TYPE:PIN` lines of a drop-in, as (TYPE, PIN), sorted.
+fn bpf_program_lines(drop_in: &str) -> Vec<(String, String)> {
+    let mut lines: Vec<(String, String)> = drop_in
+        .lines()
+        .filter_map(|l| l.strip_prefix("BPFProgram="))
+        .map(|l| {
+            let (ty, pin) = l.split_once(':').expect("TYPE:PATH");
+            (ty.to_string(), pin.to_string())
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// `sockc systemd --check` finds the drop-in at `path` changed (its `bind6` line
+/// gone) and one left over for a unit without a block; `--write` mends both.
+fn drop_in_drift_is_found_and_mended(lab: &Lab, root: &Path, path: &Path) {
+    let written = std::fs::read_to_string(path).expect("drop-in");
+    let cut: String = written
+        .lines()
+        .filter(|l| !l.contains("bind6:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(path, cut).expect("edit drop-in");
+    let c = systemd(lab, root, &["--check"]);
+    assert!(c.code == 3 && c.stdout.contains("changed"), "{c}");
+    let stray = drop_in(root, "gone.service", &lab.name);
+    std::fs::create_dir_all(stray.parent().unwrap()).expect("unit .d");
+    std::fs::write(&stray, &written).expect("stray drop-in");
+    let c = systemd(lab, root, &["--check"]);
+    assert!(
+        c.code == 3 && c.stdout.contains("its unit has no block"),
+        "{c}"
+    );
+    systemd(lab, root, &["--write"]).ok();
+    assert!(!stray.exists(), "--write removes a left-over drop-in");
+    assert_eq!(std::fs::read_to_string(path).unwrap(), written);
+    assert_eq!(systemd(lab, root, &["--check"]).code, 0);
+}
+
+/// The restart, as systemd does it for `BPFProgram=`: a new cgroup, each pin
+/// attached with its attach type (bpftool spells them as systemd does).
+fn restart_with_bpf_programs(unit: &UnitCgroup, lines: &[(String, String)]) {
+    unit.restart();
+    for (ty, pin) in lines {
+        netns::run(
+            Command::new("bpftool")
+                .args(["cgroup", "attach", &unit.path, ty, "pinned", pin, "multi"]),
+        )
+        .ok();
+    }
+}
+
 /// Socket-call blocks naming a unit (`cgroup connect|sendmsg|bind unit "NAME"`): one
 /// `BPFProgram=TYPE:PIN` line per program (both families of each call) in a drop-in
 /// `systemd-analyze verify` accepts; the unit's restart reproduced (a new cgroup, each
@@ -463,15 +516,7 @@ fn a_units_socket_call_blocks_hold_across_a_restart_through_bpf_program_lines() 
     systemd(&lab, &root, &["--write"]).ok();
     let path = drop_in(&root, &unit.unit, &lab.name);
     let written = std::fs::read_to_string(&path).expect("drop-in written");
-    let mut lines: Vec<(String, String)> = written
-        .lines()
-        .filter_map(|l| l.strip_prefix("BPFProgram="))
-        .map(|l| {
-            let (ty, pin) = l.split_once(':').expect("TYPE:PATH");
-            (ty.to_string(), pin.to_string())
-        })
-        .collect();
-    lines.sort();
+    let lines = bpf_program_lines(&written);
     let types: Vec<&str> = lines.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
         types,
@@ -485,39 +530,9 @@ fn a_units_socket_call_blocks_hold_across_a_restart_through_bpf_program_lines() 
         "systemd-analyze verify:\n{said}"
     );
     assert_eq!(systemd(&lab, &root, &["--check"]).code, 0);
-    // Drift of the drop-ins: one line dropped, then one left over for a unit without
-    // a block; `--write` mends both.
-    let cut: String = written
-        .lines()
-        .filter(|l| !l.contains("bind6:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(&path, cut).expect("edit drop-in");
-    let c = systemd(&lab, &root, &["--check"]);
-    assert!(c.code == 3 && c.stdout.contains("changed"), "{c}");
-    let stray = drop_in(&root, "gone.service", &lab.name);
-    std::fs::create_dir_all(stray.parent().unwrap()).expect("unit .d");
-    std::fs::write(&stray, &written).expect("stray drop-in");
-    let c = systemd(&lab, &root, &["--check"]);
-    assert!(
-        c.code == 3 && c.stdout.contains("its unit has no block"),
-        "{c}"
-    );
-    systemd(&lab, &root, &["--write"]).ok();
-    assert!(!stray.exists(), "--write removes a left-over drop-in");
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
-    assert_eq!(systemd(&lab, &root, &["--check"]).code, 0);
+    drop_in_drift_is_found_and_mended(&lab, &root, &path);
 
-    // The restart, as systemd does it for `BPFProgram=`: a new cgroup, each pin
-    // attached with its attach type (bpftool spells them as systemd does).
-    unit.restart();
-    for (ty, pin) in &lines {
-        netns::run(
-            Command::new("bpftool")
-                .args(["cgroup", "attach", &unit.path, ty, "pinned", pin, "multi"]),
-        )
-        .ok();
-    }
+    restart_with_bpf_programs(&unit, &lines);
     calls_refused(&unit, &ns, "restarted");
     let st = sockc(&["status", "--name", &lab.name, "--bpffs", BPFFS, "--json"]);
     assert_eq!(st.code, 3, "{st}");
