@@ -77,6 +77,10 @@ fn nft_match(rng: &mut Rng, f: Fam, sets: &[(String, char)]) -> String {
         "meta pkttype broadcast",
         "meta nfproto ipv6",
         "meta nfproto ipv4",
+        "socket cgroupv2 level 1 \"app\"",
+        "socket cgroupv2 level 2 { \"system.slice/a.service\", \"system.slice/b.service\" }",
+        "socket cgroupv2 level 1 != \"app\"",
+        "socket cgroupv2 level 3 \"system.slice/a.service\"",
     ];
     let r = rng.below(10);
     if r == 0 && !sets.is_empty() {
@@ -276,6 +280,9 @@ pub fn iptables_ruleset(rng: &mut Rng) -> String {
         "-m length --length 0:27".into(),
         "-m length ! --length 28:1500".into(),
         "-m length --length 1200:".into(),
+        "-m cgroup --path app".into(),
+        "-m cgroup ! --path \"/system.slice/a.service/\"".into(),
+        "-m cgroup --cgroup 0x100001".into(),
     ];
     let chains: Vec<(String, usize, bool)> = ["INPUT", "FORWARD", "OUTPUT"]
         .iter()

@@ -9,6 +9,7 @@
 //! feature it would need, never narrowed or widened here.
 
 use super::{
+    cgroup::CgroupWords,
     iface::Devices,
     limit::LimitPlan,
     sets::{addr4, addr6, port_range, prefixes, SetBody, SetKind, SetTable},
@@ -16,7 +17,7 @@ use super::{
 use crate::{
     algebra::{AtomId, Cube, Dim, Ivs},
     features::Feature,
-    model::{NamedSet, SetContent, Value},
+    model::{NamedSet, NfHook, SetContent, Value},
     semantics::atoms::{AtomKind, Atoms},
 };
 
@@ -46,6 +47,8 @@ pub struct CubeWriter<'a> {
     /// The block's hook reads the sending socket's owner (netfilter output and
     /// postrouting).
     pub owner: bool,
+    /// The block's netfilter hook (`None` at xdp and tc), for its cgroup tests.
+    pub nf_hook: Option<NfHook>,
     /// The block's hook reads the packet's conntrack entry (netfilter).
     pub ct_entry: bool,
     /// The block's hook reads the packet's mark (netfilter, TC).
@@ -78,7 +81,7 @@ impl CubeWriter<'_> {
                 continue;
             }
             match self.atoms.kind(*a) {
-                AtomKind::InSet { .. } => {}
+                AtomKind::InSet { .. } | AtomKind::Cgroup(_) => {}
                 AtomKind::Iif(_) | AtomKind::Oif(_) if self.devices.is_some() => {}
                 AtomKind::Iif(p) => {
                     needs.push((Feature::Interface, format!("input interface {p}")))
@@ -112,6 +115,14 @@ impl CubeWriter<'_> {
             needs.push(need);
             Vec::new()
         });
+        let cgroup = match super::cgroup::words(cube, self.atoms, self.nf_hook) {
+            CgroupWords::Words(w) => w,
+            CgroupWords::Never(why) => return Err(Refusal::Never(why)),
+            CgroupWords::Cannot(why) => {
+                needs.push((Feature::Owner, why));
+                Vec::new()
+            }
+        };
         let entry = super::ct_entry::words(cube, self.ct_entry).unwrap_or_else(|need| {
             needs.push(need);
             Vec::new()
@@ -163,6 +174,7 @@ impl CubeWriter<'_> {
                     words.extend(length.iter().cloned());
                     words.extend(devices.iter().cloned());
                     words.extend(owner.iter().cloned());
+                    words.extend(cgroup.iter().cloned());
                     words.extend(entry.iter().cloned());
                     words.extend(m.iter().cloned());
                     if words.is_empty() {

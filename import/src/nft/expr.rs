@@ -137,6 +137,7 @@ pub fn selector(words: &[&str], table_v: Option<IpVersion>) -> Option<(Key, Vec<
 /// The feature an uninterpreted selector needs.
 pub fn selector_feature(words: &[&str]) -> Feature {
     match words.first().copied().unwrap_or("") {
+        "ct" if words == ["ct", "state"] => Feature::CtState,
         "ct" => Feature::Conntrack,
         "meta" | "mark" if words.contains(&"mark") => Feature::Mark,
         "mark" => Feature::Mark,
@@ -152,6 +153,54 @@ pub fn selector_feature(words: &[&str]) -> Feature {
         "skuid" | "skgid" | "cgroup" | "socket" => Feature::Owner,
         "iifgroup" | "oifgroup" => Feature::Interface,
         _ => Feature::Other,
+    }
+}
+
+/// The level of a `socket cgroupv2 level N` selector (`Some(None)`: not a number).
+pub fn cgroupv2_level(sels: &[Vec<String>]) -> Option<Option<u32>> {
+    match sels {
+        [s] => match s.as_slice() {
+            [a, b, c, n] if [a, b, c] == ["socket", "cgroupv2", "level"] => Some(n.parse().ok()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `socket cgroupv2 level N [op] RHS` (`level`: `None` when the JSON form leaves it
+/// out), `text` as written: a cgroup test per path (a set: any of them); `!=` is the
+/// `outside` test, refused when it is resolved ([`crate::semantics::cgroups`]); other
+/// operators and named sets stay opaque.
+pub fn cgroupv2(level: Option<u32>, op: Op, rhs: &Rv, text: &str) -> Match {
+    use crate::model::{CgroupSource, CgroupTest, MatchKind};
+    let test = |path: &str| Match {
+        negated: false,
+        kind: MatchKind::Cgroup(CgroupTest {
+            text: text.to_string(),
+            path: path.to_string(),
+            source: CgroupSource::Nft(level),
+            outside: op == Op::Ne,
+            dir: Err("not resolved".into()),
+        }),
+    };
+    let paths: Option<Vec<&str>> = match rhs {
+        Rv::Text(p) => Some(vec![p.as_str()]),
+        Rv::Set(elems) => elems
+            .iter()
+            .map(|e| match e {
+                (Rv::Text(p), None) => Some(p.as_str()),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    };
+    match (op, paths.as_deref()) {
+        (Op::Implicit | Op::Eq | Op::Ne, Some([one])) => test(one),
+        (Op::Implicit | Op::Eq, Some(many)) if !many.is_empty() => Match {
+            negated: false,
+            kind: MatchKind::Any(many.iter().map(|p| vec![test(p)]).collect()),
+        },
+        _ => Match::opaque(Feature::Owner, text),
     }
 }
 

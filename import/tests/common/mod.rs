@@ -151,3 +151,14 @@ pub fn lines_starting(imp: &sockc_import::Import, heads: &[&str]) -> Vec<String>
 pub fn rule_lines(imp: &sockc_import::Import) -> Vec<String> {
     lines_starting(imp, &["allow", "drop", "reject", "count"])
 }
+
+/// The status and reason the report gives the rule at `line`.
+pub fn status_of(imp: &sockc_import::Import, line: u32) -> (sockc_import::Status, String) {
+    let r = imp
+        .report
+        .rules
+        .iter()
+        .find(|r| r.line == line)
+        .unwrap_or_else(|| panic!("no rule at line {line}"));
+    (r.status, r.reason.clone())
+}

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::compile;
+use common::{compile, status_of};
 use sockc_import::{import, Hook, Import, Options, Status};
 
 fn run(text: &str, hook: Hook) -> Import {
@@ -26,16 +26,6 @@ fn run(text: &str, hook: Hook) -> Import {
 /// The rule lines and the `default` line.
 fn rules_of(imp: &Import) -> Vec<String> {
     common::lines_starting(imp, &["allow", "drop", "reject", "count", "default"])
-}
-
-fn status_of(imp: &Import, line: u32) -> (Status, String) {
-    let r = imp
-        .report
-        .rules
-        .iter()
-        .find(|r| r.line == line)
-        .unwrap_or_else(|| panic!("no rule at line {line}"));
-    (r.status, r.reason.clone())
 }
 
 const HEAD: &str = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n";

@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use common::compile;
+use common::{compile, status_of};
 use sockc_import::{import, model::IpVersion, Format, Hook, Import, ImportError, Options, Status};
 
 /// Imports `text` at the netfilter hooks (with `opts_of`'s changes) and compiles the
@@ -41,16 +41,6 @@ fn run_as(text: &str, opts_of: impl FnOnce(&mut Options)) -> Import {
 
 fn run(text: &str) -> Import {
     run_as(text, |_| {})
-}
-
-fn status_of(imp: &Import, line: u32) -> (Status, String) {
-    let r = imp
-        .report
-        .rules
-        .iter()
-        .find(|r| r.line == line)
-        .unwrap_or_else(|| panic!("no rule at line {line}"));
-    (r.status, r.reason.clone())
 }
 
 fn residual_text(imp: &Import) -> &str {
