@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use common::{compile, status_of};
+use common::status_of;
 use sockc_import::{import, model::IpVersion, Format, Hook, Import, ImportError, Options, Status};
 
 /// Imports `text` at the netfilter hooks (with `opts_of`'s changes) and compiles the
@@ -18,19 +18,7 @@ fn run_as(text: &str, opts_of: impl FnOnce(&mut Options)) -> Import {
     };
     opts_of(&mut opts);
     let imp = import(text, &opts).unwrap_or_else(|e| panic!("{e}"));
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("sockc-import-held-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    if let Some(r) = &imp.residual {
-        let file = sockc_import::default_residual_file(None, r.format);
-        std::fs::write(dir.join(file), &r.text).unwrap();
-    }
-    let compiled = compile(&imp.sk_text, Some(&dir));
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(e) = compiled {
-        panic!("the import does not compile:\n{e}\n{}", imp.sk_text);
-    }
+    crate::common::compiles_with_residual(&imp);
     assert!(
         imp.set_files.is_empty(),
         "an nft set became a file to export: {:?}",
