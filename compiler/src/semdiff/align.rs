@@ -455,9 +455,7 @@ mod tests {
     fn module(src: &str) -> Module {
         let (ast, diags) = crate::syntax::parse(src);
         assert!(diags.is_empty(), "{diags:?}");
-        crate::sema::check(&ast, src, &Default::default())
-            .0
-            .unwrap()
+        crate::sema::check(ast, src, &Default::default()).0.unwrap()
     }
 
     fn side<'m>(m: &'m Module, sets: &'m AddrSets) -> BlockSide<'m> {

@@ -17,7 +17,7 @@ use sockc_testkit::rng::Rng;
 fn module(src: &str) -> Module {
     let (ast, diags) = crate::syntax::parse(src);
     assert!(diags.is_empty(), "{diags:?}\n{src}");
-    let (m, diags) = crate::sema::check(&ast, src, &Default::default());
+    let (m, diags) = crate::sema::check(ast, src, &Default::default());
     assert!(!crate::diag::has_errors(&diags), "{diags:?}\n{src}");
     m.unwrap()
 }
