@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     hooks::HookKind,
-    ir::{Module, Program, Rule},
+    ir::{AddrMatch, Module, Program, Rule},
     space::{rule_region, AddrSets, HeaderBox, Region, TooFragmented},
     syntax::limit_fact::BucketKey,
 };
@@ -253,6 +253,18 @@ pub(super) fn pair(o: &Rules, n: &Rules) -> Pairs {
     }
 }
 
+/// Whether rule `i` of `o` and rule `j` of `n` have equal regions, known without making
+/// them: the same match (`limit` and all), condition and bucket, and no set (a set's
+/// members are all a region is made of besides these).
+fn same_without_sets(o: &Rules, i: usize, n: &Rules, j: usize) -> bool {
+    let (Some(po), Some(pn)) = (o.prog, n.prog) else {
+        return false;
+    };
+    let (a, b) = (&po.rules[i], &pn.rules[j]);
+    let set = matches!(a.m.src, AddrMatch::Set(_)) || matches!(a.m.dst, AddrMatch::Set(_));
+    !set && a.m == b.m && a.cond == b.cond && o.limits[i] == n.limits[j]
+}
+
 /// Past this many boxes, the candidate region is not tested against every rule (the
 /// test would cost more than the steps it saves): every rule is kept, and makes a
 /// step of the walk.
@@ -291,14 +303,15 @@ pub(super) fn keep_reaching<'m>(
     }
     let mut apart = Vec::new();
     for (k, &(a, b)) in pairs.positions.iter().enumerate() {
-        let (ra, rb) = (o.region(o.deciding[a].index), n.region(n.deciding[b].index));
-        if ra != rb {
+        let (i, j) = (o.deciding[a].index, n.deciding[b].index);
+        let ra = o.region(i);
+        if !same_without_sets(o, i, n, j) && ra != n.region(j) {
             apart.push(k);
             continue;
         }
         let keep = reaches(&ra);
+        n.deciding[b].region = keep.then(|| ra.clone());
         o.deciding[a].region = keep.then_some(ra);
-        n.deciding[b].region = keep.then_some(rb);
     }
     for &k in apart.iter().rev() {
         let (a, b) = pairs.positions.remove(k);
@@ -472,11 +485,28 @@ mod tests {
     fn a_pair_whose_fingerprints_collided_is_taken_apart() {
         let old = module("xdp on lo {\n    drop tcp to *:22\n    default allow\n}\n");
         let new = module("xdp on lo {\n    drop tcp to *:23\n    default allow\n}\n");
-        let (os, ns) = (AddrSets::new(&old), AddrSets::new(&new));
+        collided_apart(&old, &new);
+    }
+
+    #[test]
+    fn a_collided_pair_of_rules_written_alike_is_taken_apart_when_a_set_differs() {
+        let file = |a| {
+            format!("set s = {{ {a} }}\nxdp on lo {{\n    drop from @s\n    default allow\n}}\n")
+        };
+        let (old, new) = (module(&file("10.0.0.1")), module(&file("10.0.0.2")));
+        let m = |f: &Module| f.programs.values().next().unwrap().rules[0].m.clone();
+        assert_eq!(m(&old), m(&new));
+        collided_apart(&old, &new);
+    }
+
+    /// The only rules of `old` and `new`, whose regions differ, paired as if their
+    /// fingerprints were equal, are taken apart by [`keep_reaching`].
+    fn collided_apart(old: &Module, new: &Module) {
+        let (os, ns) = (AddrSets::new(old), AddrSets::new(new));
         let buckets = Buckets::of(None, None).expect("no buckets");
         let (mut o, mut n) = (
-            Rules::of(&side(&old, &os), &buckets),
-            Rules::of(&side(&new, &ns), &buckets),
+            Rules::of(&side(old, &os), &buckets),
+            Rules::of(&side(new, &ns), &buckets),
         );
         assert_ne!(o.deciding[0].key, n.deciding[0].key);
         // As if the two regions' fingerprints were equal.
