@@ -23,7 +23,6 @@ use std::{
 
 use serde_json::Value;
 use sockc_runtime::{
-    attach::AttachOptions,
     install::{self, ApplyRequest},
     store::Store,
 };
@@ -165,22 +164,7 @@ impl Env {
         let compiled = compiled.ok_or_else(|| format!("{diags:?}"))?;
         install::apply(
             &store,
-            &ApplyRequest {
-                compiled: &compiled,
-                name: &self.name,
-                source_file: "sockc bench",
-                source: src,
-                netns: None,
-                dry_run: false,
-                attach: AttachOptions::default(),
-                allow_empty: false,
-                ahead: None,
-                release_freed_memory: || {},
-                label: None,
-                instance: None,
-                residual: None,
-                fitted_to: None,
-            },
+            &ApplyRequest::new(&compiled, &self.name, "sockc bench", src),
         )
         .map(|_| ())
         .map_err(|e| sockc_runtime::error_chain(&e))

@@ -106,6 +106,8 @@ pub fn atom_holds(kind: &AtomKind, sets: &[NamedSet], p: &Packet) -> bool {
                 SetContent::External => coin(&sets[*set].name, p.seed),
             }
         }
+        // The probes are sent by no socket, and no cgroup test matches without one.
+        AtomKind::Cgroup(_) => false,
         AtomKind::Opaque { key, .. } => coin(key, p.seed),
     }
 }

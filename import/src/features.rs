@@ -31,8 +31,11 @@
 //!   refuses every limit at the netfilter hooks while it is off);
 //! - `Owner` (available in netfilter output and postrouting blocks, for `-m owner
 //!   --uid-owner/--gid-owner` and `meta skuid/skgid`): `lower/owner.rs` writes a
-//!   cube's owner as `owner uid|gid ...` there; `-m cgroup`, `socket cgroupv2`,
-//!   `--suppl-groups`, `--socket-exists`, negations and other hooks stay refusals.
+//!   cube's owner as `owner uid|gid ...` there, and `lower/cgroup.rs` a cube's
+//!   `-m cgroup --path` / `socket cgroupv2` tests as `cgroup [!]"DIR"` in netfilter
+//!   input, output and postrouting blocks (output for nft); `--cgroup` (net_cls),
+//!   `--suppl-groups`, `--socket-exists`, both owner kinds in one rule and other
+//!   hooks stay refusals.
 
 use std::fmt;
 

@@ -104,7 +104,15 @@ pub struct Options {
     /// The residual's file name as the rule file names it (`residual ... file "NAME"`);
     /// [`default_residual_file`] when `None`.
     pub residual_file: Option<String>,
+    /// Where cgroup v2 is mounted on the host the rule file is for: the directory
+    /// `cgroup "DIR"` matches are written below ([`semantics::cgroups`]);
+    /// `/sys/fs/cgroup` when `None` (the command line passes the host's own mount).
+    pub cgroup_root: Option<String>,
 }
+
+/// Where the rule file's cgroup directories are when [`Options::cgroup_root`] is
+/// `None`: cgroup v2's usual mount.
+pub const DEFAULT_CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The residual's file name beside a rule file named `sk` (`fw.sk` → `fw.residual.nft`).
 pub fn default_residual_file(sk: Option<&str>, format: Format) -> String {
@@ -192,7 +200,9 @@ pub fn analyze(text: &str, opts: &Options) -> Result<Analysis, ImportError> {
         Some(Format::Iptables) => Some(model::IpVersion::V4),
         _ => None,
     });
-    let ruleset = read_told(text, format, told)?;
+    let mut ruleset = read_told(text, format, told)?;
+    let cgroup_root = opts.cgroup_root.as_deref();
+    semantics::cgroups::resolve(&mut ruleset, cgroup_root.unwrap_or(DEFAULT_CGROUP_ROOT));
     semantics::loops::check(&ruleset).map_err(|d| ImportError::Syntax(vec![d]))?;
     let (program, places, placed_hooks) = places_for(&ruleset, opts)?;
     let mut atoms = Atoms::default();

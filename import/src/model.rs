@@ -394,6 +394,34 @@ pub enum MatchKind {
         feature: crate::features::Feature,
         key: String,
     },
+    /// The cgroup of the packet's socket (`-m cgroup --path`, `socket cgroupv2`).
+    Cgroup(CgroupTest),
+}
+
+/// A test of the cgroup v2 directory of the packet's socket: true only for a full
+/// socket of the hook's network namespace, whose cgroup is `path` or below it
+/// (`outside`: is not), as `xt_cgroup` and nft's `socket cgroupv2` read it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CgroupTest {
+    /// The match as the source wrote it, for reasons.
+    pub text: String,
+    /// The path as the source names it: below the cgroup v2 root for `xt_cgroup`,
+    /// below `/sys/fs/cgroup` for nft.
+    pub path: String,
+    /// `Nft(Some(N))`: nft's `socket cgroupv2 level N` (`None`: a JSON expression
+    /// without its level); `Xt`: `-m cgroup --path`.
+    pub source: CgroupSource,
+    /// `! --path P` / `!= "P"`: a full socket whose cgroup is not below P.
+    pub outside: bool,
+    /// The directory the language names it by, or why it cannot exactly
+    /// ([`crate::semantics::cgroups::resolve`]; `Err` until then).
+    pub dir: Result<String, String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CgroupSource {
+    Xt,
+    Nft(Option<u32>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -104,6 +104,7 @@ pub fn rule_features(rs: &Ruleset, id: RuleId) -> Vec<Feature> {
     fn walk(m: &Match, out: &mut Vec<Feature>) {
         match &m.kind {
             MatchKind::Opaque { feature, .. } => out.push(*feature),
+            MatchKind::Cgroup(_) => {}
             MatchKind::Test { keys, .. } => {
                 for k in keys {
                     match k {

@@ -387,8 +387,46 @@ pub fn remove(install: &str, r: Option<&ResidualRecord>) -> io::Result<()> {
 }
 
 /// Runs `tool args` with `input` on its standard input; its error output is the error.
+/// nft looks `socket cgroupv2` paths up below `/sys/fs/cgroup` of its mount namespace:
+/// where it finds one missing and cgroup v2 is mounted elsewhere (a hybrid host's
+/// `/sys/fs/cgroup/unified`), the transaction (which then changed nothing) runs again
+/// in a mount namespace of its own with cgroup v2 bound at `/sys/fs/cgroup`, so a
+/// residual written where cgroup v2 is there loads (docs/import.md, "Cgroup matches").
 fn run(tool: &str, args: &[&str], input: &str) -> io::Result<()> {
-    let mut child = Command::new(tool)
+    match run_in(tool, args, input, None) {
+        Err(e) if tool == "nft" && e.to_string().contains("cgroupv2 path fails") => {
+            match crate::cgroup::cgroup2_root() {
+                Some(root) if root != std::path::Path::new("/sys/fs/cgroup") => {
+                    run_in(tool, args, input, Some(&root))
+                }
+                _ => Err(e),
+            }
+        }
+        r => r,
+    }
+}
+
+/// [`run`] once; with `bound`, in a new mount namespace where `bound` is bound at
+/// `/sys/fs/cgroup` (the network namespace stays the calling thread's).
+fn run_in(
+    tool: &str,
+    args: &[&str],
+    input: &str,
+    bound: Option<&std::path::Path>,
+) -> io::Result<()> {
+    let mut cmd = match bound {
+        None => Command::new(tool),
+        Some(root) => {
+            let mut c = Command::new("unshare");
+            c.args(["--mount", "--propagation", "private", "sh", "-c"])
+                .arg(r#"mount --bind "$1" /sys/fs/cgroup && shift && exec "$@""#)
+                .arg("sh")
+                .arg(root)
+                .arg(tool);
+            c
+        }
+    };
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -98,6 +98,11 @@ pub struct ImportArgs {
     /// it goes beside that as OUT.residual.EXT (EXT the input's format: nft, json, rules)
     #[arg(long, value_name = "FILE")]
     pub residual: Option<PathBuf>,
+    /// where cgroup v2 is mounted on the host the rules are for: `-m cgroup --path P`
+    /// and `socket cgroupv2 ... "P"` become `cgroup "DIR/P"`; without it, this host's
+    /// mount (from /proc/self/mountinfo; /sys/fs/cgroup when none)
+    #[arg(long, value_name = "DIR")]
+    pub cgroup_root: Option<PathBuf>,
 }
 
 pub fn run(args: &ImportArgs) -> ExitCode {
@@ -130,6 +135,11 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         source_name: Some(name.clone()),
         approximate: args.approximate,
         residual_file: None,
+        cgroup_root: args
+            .cgroup_root
+            .clone()
+            .or_else(sockc_runtime::cgroup::cgroup2_root)
+            .map(|p| p.to_string_lossy().into_owned()),
     };
     let mut opts = opts;
     let format = opts.from.or_else(|| sockc_import::detect::detect(&text));

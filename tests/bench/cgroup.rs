@@ -15,16 +15,7 @@ use crate::common;
 
 /// What a run of process `pid` would leave: its namespace, its cgroup, its bpffs.
 fn leftovers(pid: u32) -> Vec<String> {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .expect("ip netns list");
-    let mut left: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(&format!("pb{pid}-")))
-        .map(str::to_string)
-        .collect();
+    let mut left = crate::peer::leftover_namespaces(pid);
     for root in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
         let dir = format!("{root}/sockc-cgbench-{pid}");
         if std::path::Path::new(&dir).exists() {

@@ -9,8 +9,9 @@
 
 use crate::common;
 
-/// Namespaces a run of this process would leave (`pb<pid>-...`).
-fn leftover_namespaces(pid: u32) -> Vec<String> {
+/// Namespaces a run of process `pid` would leave (`pb<pid>-...`): a run of
+/// `sockc bench --peer` or `--cgroup`.
+pub(crate) fn leftover_namespaces(pid: u32) -> Vec<String> {
     let out = std::process::Command::new("ip")
         .args(["netns", "list"])
         .output()

@@ -12,6 +12,7 @@ use std::{
     sync::OnceLock,
 };
 
+pub mod corpus_cgroups;
 pub mod exclusive;
 pub mod golden;
 pub mod schema;

@@ -247,6 +247,9 @@ fn admits(cube: &Cube, atoms: &Atoms, sets: &[NamedSet], p: &Packet, on: &Known)
             AtomKind::InSet { set, .. } => matches!(sets[*set].content, SetContent::Known(_))
                 .then(|| atom_holds(kind, sets, p)),
             AtomKind::Opaque { key, .. } => in_the_lab(key, p, on),
+            // A probe meets a socket (the lab's own, attached by early demux) only at
+            // input, and which cgroup that is depends on where the test runs.
+            AtomKind::Cgroup(_) => None,
         };
         match holds {
             None => truth = Truth::Maybe,
@@ -433,6 +436,13 @@ fn hooks() -> Vec<Hook> {
     }
 }
 
+/// Whether a corpus file names cgroups in nft rules: nft 1.0.6's JSON listing leaves
+/// `socket cgroupv2`'s level out, so its text and JSON listings import differently.
+fn nft_with_cgroups(entry: &Value) -> bool {
+    entry["from"].as_str() != Some("iptables")
+        && entry["cgroups"].as_array().is_some_and(|c| !c.is_empty())
+}
+
 /// Whether `file` is one `SOCKC_IMPORT_DIFF_FILES` (comma-separated prefixes such as
 /// `20,21,22-arch`) selects; every file when it is not set.
 fn selected(file: &str) -> bool {
@@ -451,6 +461,7 @@ fn imported_rulesets_decide_like_netfilter() {
         return;
     }
     let mut rows = Vec::new();
+    let _cgroups = common::corpus_cgroups::CorpusCgroups::make(&manifest());
     for hook in hooks() {
         for entry in manifest() {
             let file = entry["file"].as_str().expect("file").to_string();
@@ -589,6 +600,8 @@ fn differential(
         interface: Some(iface.to_string()),
         source_name: Some(file.to_string()),
         residual_file: Some(RESIDUAL_FILE.to_string()),
+        // as `sockc import` does: cgroup matches below this host's cgroup v2 mount
+        cgroup_root: sockc_runtime::cgroup::cgroup2_root().map(|p| p.display().to_string()),
         ..Default::default()
     };
     let analysis = analyze(&text, &opts).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -699,6 +712,7 @@ fn run_both(
     let config = LabConfig {
         ingress: names.ingress.to_string(),
         egress: names.egress.to_string(),
+        cgroup2: sockc_runtime::cgroup::cgroup2_root(),
     };
     let lab = Topology::new(&config).unwrap_or_else(|e| panic!("lab for {file}: {e}"));
     let ruleset = Ruleset::read(&src.join(file)).expect("ruleset");
@@ -874,7 +888,9 @@ fn nft_text_and_its_json_listing_import_alike() {
     let mut compared = 0;
     for entry in manifest() {
         let file = entry["file"].as_str().expect("file");
-        if !file.ends_with(".nft") || !selected(file) {
+        // nft 1.0.6's JSON listing leaves `socket cgroupv2`'s level out, so the two
+        // listings of a file with one differ on purpose (see the import's cgroup tests).
+        if !file.ends_with(".nft") || !selected(file) || nft_with_cgroups(&entry) {
             continue;
         }
         let text = std::fs::read_to_string(corpus().join(file)).expect("corpus file");

@@ -72,6 +72,7 @@ fn lab(file: &str) -> (Topology, Ruleset) {
     let config = LabConfig {
         ingress: entry["iface"].as_str().expect("iface").to_string(),
         egress: egress(file).to_string(),
+        cgroup2: sockc_runtime::cgroup::cgroup2_root(),
     };
     let lab = Topology::new(&config).unwrap_or_else(|e| panic!("lab for {file}: {e}"));
     let ruleset = Ruleset::read(&corpus().join(file)).expect("ruleset");
@@ -403,6 +404,10 @@ fn generated_probes_give_the_same_answers_twice() {
     if !common::kernel() {
         return;
     }
+    // the cgroups files 37 and 38 name, while they load
+    let _cgroups = common::corpus_cgroups::CorpusCgroups::make(
+        &common::corpus_cgroups::CorpusCgroups::manifest(),
+    );
     let files: Vec<String> = std::fs::read_dir(corpus())
         .expect("corpus")
         .map(|e| e.expect("entry").file_name().into_string().expect("UTF-8"))

@@ -8,8 +8,10 @@
 //! [`route`], [`reject`], [`reject_headers`], [`reject_vlan`], [`reject_flood`] (a
 //! flood against the kernel's own ICMP limit), [`netfilter`],
 //! [`netfilter_iface`], [`owner`] (processes under other uids, `setpriv`), [`tc_mark`],
-//! [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a cgroup), [`cgroup_unit`]
-//! (blocks that name a systemd unit, its restart reproduced), [`sock_addr`]
+//! [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a cgroup), [`import_cgroup`]
+//! (the import of `-m cgroup` and `socket cgroupv2` against the originals), [`cgroup_unit`]
+//! (blocks that name a systemd unit, its restart reproduced), [`cgroup_match`] (`cgroup
+//! "PATH"` tests; a process that moves between cgroups), [`sock_addr`]
 //! (socket-call blocks: real `connect`, `sendto`, `bind` calls from a cgroup),
 //! [`sock_redirect`] (their redirects, landing on listeners, and `comm`); the socket
 //! layer: [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with
@@ -39,6 +41,7 @@ mod ct_entry;
 mod ct_icmp;
 mod ext6_frag;
 mod frames;
+mod import_cgroup;
 mod in_place;
 mod limit;
 mod netfilter;

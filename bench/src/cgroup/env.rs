@@ -25,7 +25,6 @@ use std::{
 use serde_json::Value;
 use sockc_compiler::{opt::Lints, Options};
 use sockc_runtime::{
-    attach::AttachOptions,
     install::{self, ApplyRequest},
     store::Store,
 };
@@ -284,22 +283,7 @@ impl<'a> Installed<'a> {
         let installed = Installed { bpffs, name };
         let applied = install::apply(
             &store,
-            &ApplyRequest {
-                compiled: &compiled,
-                name: &installed.name,
-                source_file: "sockc bench --cgroup",
-                source: src,
-                netns: None,
-                dry_run: false,
-                attach: AttachOptions::default(),
-                allow_empty: false,
-                ahead: None,
-                release_freed_memory: || {},
-                label: None,
-                instance: None,
-                residual: None,
-                fitted_to: None,
-            },
+            &ApplyRequest::new(&compiled, &installed.name, "sockc bench --cgroup", src),
         );
         drop(store);
         applied.map_err(|e| sockc_runtime::error_chain(&e))?;

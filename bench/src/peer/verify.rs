@@ -115,6 +115,7 @@ pub fn check(
     let lab = Topology::new(&LabConfig {
         ingress: RX_IF.into(),
         egress: "pbfwd0".into(),
+        ..Default::default()
     })
     .map_err(|e| format!("probe lab: {e}"))?;
     let probes: Vec<Probe> = packets

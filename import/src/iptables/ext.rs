@@ -37,6 +37,10 @@ pub fn module(
             return Ok(());
         }
     }
+    if name == "cgroup" {
+        out.matches.push(cgroup(opts));
+        return Ok(());
+    }
     if let Some(f) = opaque_module(name) {
         let text: Vec<String> = opts.iter().map(Opt::text).collect();
         let key = format!("-m {name} {}", text.join(" "))
@@ -64,9 +68,10 @@ fn opaque_module(name: &str) -> Option<Feature> {
     Some(match name {
         "tcp" | "udp" | "sctp" | "dccp" | "udplite" | "icmp" | "icmp6" | "multiport"
         | "iprange" | "conntrack" | "state" | "comment" | "addrtype" | "set" | "ttl" | "hl"
-        | "owner" | "connmark" | "mark" | "dscp" | "tos" | "ecn" | "length" => return None,
+        | "owner" | "connmark" | "mark" | "dscp" | "tos" | "ecn" | "length" | "cgroup" => {
+            return None
+        }
         "hashlimit" => Feature::Hashlimit,
-        "cgroup" => Feature::Owner,
         "recent" => Feature::Recent,
         "string" => Feature::StringMatch,
         "mac" | "physdev" | "pkttype" | "devgroup" => Feature::LinkLayer,
@@ -437,6 +442,32 @@ fn owner(o: &Opt) -> Result<Match, RuleError> {
         Some((lo, hi)) => Match::one(key, lo, hi).negate(o.negated),
         None => Match::opaque(Feature::Owner, format!("-m owner {}", o.text())).negate(o.negated),
     })
+}
+
+/// `-m cgroup [!] --path P` (xt_cgroup revisions 1 and 2): a full socket of the
+/// hook's namespace below cgroup v2 directory P, or (`!`) not below it; a packet
+/// without one passes neither. `--cgroup ID` (net_cls's classid, cgroup v1), or both
+/// options in one match (then the kernel tests the path alone), stay opaque.
+fn cgroup(opts: &[Opt]) -> Match {
+    let text: Vec<String> = opts.iter().map(Opt::text).collect();
+    let text = format!("-m cgroup {}", text.join(" "));
+    match opts {
+        [o] if o.name == "--path" && o.args.len() == 1 => Match {
+            negated: false,
+            kind: MatchKind::Cgroup(crate::model::CgroupTest {
+                text,
+                path: o.args[0].clone(),
+                source: crate::model::CgroupSource::Xt,
+                outside: o.negated,
+                dir: Err("not resolved".into()),
+            }),
+        },
+        [o] if o.name == "--cgroup" => Match::opaque(
+            Feature::Owner,
+            format!("{text}: net_cls's classid, a cgroup v1 controller sockc does not read"),
+        ),
+        _ => Match::opaque(Feature::Owner, text),
+    }
 }
 
 /// `--dst-type MULTICAST` is a prefix; the other address types depend on the host.

@@ -10,6 +10,7 @@
 //! see [`limit`]); nothing more permissive is ever written, and every flat rule has an
 //! [`Entry`].
 
+pub mod cgroup;
 pub mod ct;
 pub mod ct_entry;
 pub mod cube;
@@ -224,6 +225,10 @@ fn lower_rule(
                 ..
             }
         ),
+        nf_hook: match target.place {
+            Place::Netfilter { hook, .. } => Some(*hook),
+            _ => None,
+        },
         ct_entry: matches!(target.place, Place::Netfilter { .. }),
         mark: program == Program::Netfilter,
         left_out: Vec::new(),
@@ -368,7 +373,7 @@ fn by_index(rs: &Ruleset, r: &FlatRule) -> bool {
                 .iter()
                 .any(|k| matches!(k, crate::model::Key::Iif | crate::model::Key::Oif)),
             crate::model::MatchKind::Any(alts) => alts.iter().flatten().any(walk),
-            crate::model::MatchKind::Opaque { .. } => false,
+            crate::model::MatchKind::Opaque { .. } | crate::model::MatchKind::Cgroup(_) => false,
         }
     }
     let own = match r.origin {

@@ -621,11 +621,7 @@ fn relation(v: &Value, ctx: &Ctx<'_>, out: &mut Read) -> Result<(), String> {
     let right = v.get("right").ok_or("a match without right")?;
     let opaque = |out: &mut Read, words: &[String]| {
         let w: Vec<&str> = words.iter().map(String::as_str).collect();
-        let f = if w == ["ct", "state"] {
-            Feature::CtState
-        } else {
-            expr::selector_feature(&w)
-        };
+        let f = expr::selector_feature(&w);
         out.matches.push(Match::opaque(
             f,
             format!(
@@ -634,6 +630,23 @@ fn relation(v: &Value, ctx: &Ctx<'_>, out: &mut Read) -> Result<(), String> {
             ),
         ));
     };
+    if let Some(socket) = left.get("socket") {
+        if socket.get("key").and_then(Value::as_str) == Some("cgroupv2") {
+            let level = socket.get("level").and_then(Value::as_u64);
+            let level = level.and_then(|l| u32::try_from(l).ok());
+            let text = format!(
+                "socket cgroupv2 level {} {} {right}",
+                level.map_or("?".to_string(), |l| l.to_string()),
+                v.get("op").and_then(Value::as_str).unwrap_or("==")
+            );
+            let m = match rv(right) {
+                Some(r) => expr::cgroupv2(level, op, &r, &text),
+                None => Match::opaque(Feature::Owner, text),
+            };
+            out.matches.push(m);
+            return Ok(());
+        }
+    }
     // `left & mask op value`
     let (sel_exprs, mask): (Vec<&Value>, Option<&Value>) =
         match left.as_object().and_then(|o| o.iter().next()) {

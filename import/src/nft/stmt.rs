@@ -580,6 +580,10 @@ impl P<'_, '_> {
     }
 
     fn add_relation(&mut self, sels: &[Vec<String>], op: Op, rhs: &Rv, start: usize) {
+        if let Some(level) = expr::cgroupv2_level(sels) {
+            let m = expr::cgroupv2(level, op, rhs, &self.text_of(start));
+            return self.out.matches.push(m);
+        }
         let mut keys = Vec::new();
         let mut deps = Vec::new();
         for s in sels {
@@ -608,11 +612,6 @@ impl P<'_, '_> {
     fn opaque(&mut self, sels: &[Vec<String>], start: usize) {
         let words: Vec<&str> = sels[0].iter().map(String::as_str).collect();
         let f = expr::selector_feature(&words);
-        let f = if words == ["ct", "state"] {
-            Feature::CtState
-        } else {
-            f
-        };
         self.out.matches.push(Match::opaque(f, self.text_of(start)));
     }
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use crate::{
     algebra::{AtomId, Dim},
     features::Feature,
-    model::SetId,
+    model::{CgroupTest, SetId},
 };
 
 /// What an atom tests.
@@ -23,6 +23,9 @@ pub enum AtomKind {
     Oif(String),
     /// The field's value is in the named set.
     InSet { dim: Dim, set: SetId },
+    /// The packet's socket's cgroup ([`CgroupTest`]): atoms of cgroups above and
+    /// below each other are not independent, which `lower::cgroup` works out.
+    Cgroup(CgroupTest),
     /// A match the import does not decompose; `key` is its normalized text.
     Opaque { feature: Feature, key: String },
 }
@@ -33,6 +36,7 @@ impl AtomKind {
         match self {
             AtomKind::Iif(_) | AtomKind::Oif(_) => Some(Feature::Interface),
             AtomKind::InSet { .. } => None,
+            AtomKind::Cgroup(_) => Some(Feature::Owner),
             AtomKind::Opaque { feature, .. } => Some(*feature),
         }
     }

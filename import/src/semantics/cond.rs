@@ -134,6 +134,10 @@ impl Converter<'_> {
                 }
                 disjoint_union(all, MAX_CUBES).ok_or_else(too_many)?
             }
+            MatchKind::Cgroup(test) => {
+                let a = self.atoms.intern(AtomKind::Cgroup(test.clone()));
+                vec![Cube::all().with_atom(a, true).expect("fresh cube")]
+            }
             MatchKind::Opaque { feature, key } => {
                 let a = self.atoms.intern(AtomKind::Opaque {
                     feature: *feature,

@@ -27,6 +27,7 @@
 //! of scope.
 
 pub mod atoms;
+pub mod cgroups;
 pub mod cond;
 pub mod flatten;
 pub mod loops;

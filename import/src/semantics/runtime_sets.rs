@@ -87,7 +87,7 @@ fn opaque_texts(rule: &Rule) -> impl Iterator<Item = (Feature, &str)> {
         match &m.kind {
             MatchKind::Opaque { feature, key } => out.push((*feature, key)),
             MatchKind::Any(alts) => alts.iter().flatten().for_each(|m| walk(m, out)),
-            MatchKind::Test { .. } => {}
+            MatchKind::Test { .. } | MatchKind::Cgroup(_) => {}
         }
     }
     let mut out = Vec::new();

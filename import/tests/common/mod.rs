@@ -122,3 +122,43 @@ impl Goldens {
         );
     }
 }
+
+/// `text` imported for `hook` with the format detected, at eth0 where the hook is on
+/// an interface.
+pub fn import_at(text: &str, hook: Hook) -> sockc_import::Import {
+    sockc_import::import(
+        text,
+        &Options {
+            hook,
+            interface: (hook != Hook::Netfilter).then(|| "eth0".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// The output's lines that start with one of `heads`, comments cut.
+pub fn lines_starting(imp: &sockc_import::Import, heads: &[&str]) -> Vec<String> {
+    imp.sk_text
+        .lines()
+        .map(str::trim)
+        .filter(|l| heads.iter().any(|a| l.starts_with(a)))
+        .map(|l| l.split("    #").next().unwrap().trim().to_string())
+        .collect()
+}
+
+/// The output's rule lines, comments cut.
+pub fn rule_lines(imp: &sockc_import::Import) -> Vec<String> {
+    lines_starting(imp, &["allow", "drop", "reject", "count"])
+}
+
+/// The status and reason the report gives the rule at `line`.
+pub fn status_of(imp: &sockc_import::Import, line: u32) -> (sockc_import::Status, String) {
+    let r = imp
+        .report
+        .rules
+        .iter()
+        .find(|r| r.line == line)
+        .unwrap_or_else(|| panic!("no rule at line {line}"));
+    (r.status, r.reason.clone())
+}

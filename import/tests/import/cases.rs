@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::compile;
+use common::{compile, status_of};
 use sockc_import::{import, Hook, Import, Options, Status};
 
 fn run(text: &str, hook: Hook) -> Import {
@@ -23,27 +23,9 @@ fn run(text: &str, hook: Hook) -> Import {
     .unwrap()
 }
 
-fn status_of(imp: &Import, line: u32) -> (Status, String) {
-    let r = imp
-        .report
-        .rules
-        .iter()
-        .find(|r| r.line == line)
-        .unwrap_or_else(|| panic!("no rule at line {line}"));
-    (r.status, r.reason.clone())
-}
-
+/// The rule lines and the `default` line.
 fn rules_of(imp: &Import) -> Vec<String> {
-    imp.sk_text
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            ["allow", "drop", "reject", "count", "default"]
-                .iter()
-                .any(|a| l.starts_with(a))
-        })
-        .map(|l| l.split("    #").next().unwrap().trim().to_string())
-        .collect()
+    common::lines_starting(imp, &["allow", "drop", "reject", "count", "default"])
 }
 
 const HEAD: &str = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n";

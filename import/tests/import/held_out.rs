@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use common::compile;
+use common::{compile, status_of};
 use sockc_import::{import, model::IpVersion, Format, Hook, Import, ImportError, Options, Status};
 
 /// Imports `text` at the netfilter hooks (with `opts_of`'s changes) and compiles the
@@ -43,30 +43,6 @@ fn run(text: &str) -> Import {
     run_as(text, |_| {})
 }
 
-fn status_of(imp: &Import, line: u32) -> (Status, String) {
-    let r = imp
-        .report
-        .rules
-        .iter()
-        .find(|r| r.line == line)
-        .unwrap_or_else(|| panic!("no rule at line {line}"));
-    (r.status, r.reason.clone())
-}
-
-/// The rule file's rules, without comments.
-fn rules_of(imp: &Import) -> Vec<String> {
-    imp.sk_text
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            ["allow", "drop", "reject", "count"]
-                .iter()
-                .any(|a| l.starts_with(a))
-        })
-        .map(|l| l.split("    #").next().unwrap().trim().to_string())
-        .collect()
-}
-
 fn residual_text(imp: &Import) -> &str {
     &imp.residual.as_ref().expect("a residual").text
 }
@@ -74,8 +50,8 @@ fn residual_text(imp: &Import) -> &str {
 #[test]
 fn the_family_of_an_ipv6_only_jump_reaches_its_chain() {
     // firewalld's layout: zone chains reached through an IPv6-only jump, matching
-    // `meta l4proto { icmp, ipv6-icmp }`: IPv6 packets of protocol 1 cannot be
-    // written (`ip6 proto 1` is a family conflict), so the rule stays in netfilter
+    // `meta l4proto { icmp, ipv6-icmp }`: in the IPv6-only chain, IPv6 packets of
+    // protocol 1 (`ip6 proto 1`) and ICMPv6, exact; no IPv4 rule.
     let text = "table inet filter {
 \tchain input {
 \t\ttype filter hook input priority filter; policy drop;
@@ -90,13 +66,94 @@ fn the_family_of_an_ipv6_only_jump_reaches_its_chain() {
 }
 ";
     let imp = run(text);
-    assert!(!imp.sk_text.contains("ip6 proto 1"), "{}", imp.sk_text);
     let (status, reason) = status_of(&imp, 9);
-    assert_eq!(status, Status::Residual, "{reason}");
-    assert!(reason.contains("IPv6 packets of protocol 1"), "{reason}");
+    assert_eq!(status, Status::Exact, "{reason}");
+    let rules = common::rule_lines(&imp);
+    assert!(
+        rules.contains(&"allow ip6 proto 1".to_string()),
+        "{rules:?}"
+    );
+    assert!(rules.contains(&"allow icmpv6".to_string()), "{rules:?}");
+    assert!(!rules.contains(&"allow icmp".to_string()), "{rules:?}");
     assert_eq!(status_of(&imp, 10).0, Status::Exact);
-    assert!(rules_of(&imp).contains(&"allow ip6 tcp to *:22".to_string()));
+    assert!(common::rule_lines(&imp).contains(&"allow ip6 tcp to *:22".to_string()));
     assert!(imp.inexact.is_empty(), "{:?}", imp.inexact);
+}
+
+/// An ICMP type keeps its rule to its own IP version, as nft's dependency does (`meta
+/// nfproto ipv6 meta l4proto 58` for `icmpv6 type` in an inet table, as `nft
+/// --debug=netlink` shows): `icmpv6 type != { ... }` admits no IPv4 packet of
+/// protocol 58 (read before as admitting all of them, a piece left in netfilter).
+#[test]
+fn an_icmp_type_keeps_its_rule_to_its_ip_version() {
+    let text = "table inet filter {
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\ticmpv6 type != { nd-redirect, 139 } accept
+\t\ticmp type != echo-request accept
+\t}
+}
+";
+    let imp = run(text);
+    for line in [4, 5] {
+        let (status, reason) = status_of(&imp, line);
+        assert_eq!(status, Status::Exact, "line {line}: {reason}");
+    }
+    let rules = common::rule_lines(&imp);
+    assert!(
+        rules.contains(&"allow icmpv6 type 138".to_string()),
+        "{rules:?}"
+    );
+    assert!(
+        !rules.contains(&"allow icmpv6 type 139".to_string()),
+        "{rules:?}"
+    );
+    assert!(
+        rules.contains(&"allow icmp type 0".to_string()),
+        "{rules:?}"
+    );
+    assert!(
+        rules.iter().all(|r| r.contains("icmp") || r == "drop"),
+        "{rules:?}"
+    );
+}
+
+/// ICMP's number in the other IP version is written `ip6 proto 1` / `ip4 proto 58`
+/// (nft text, nft JSON and ip6tables alike), next to the family's own `icmp`.
+#[test]
+fn icmp_numbers_of_the_other_version_are_written_as_numbers() {
+    let text = "table inet filter {
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tmeta l4proto icmp accept
+\t\tip protocol ipv6-icmp ip saddr 10.0.0.0/8 drop
+\t}
+}
+";
+    let imp = run(text);
+    let rules = common::rule_lines(&imp);
+    for (line, want) in [
+        (4, "allow ip6 proto 1"),
+        (5, "drop ip4 proto 58 from 10.0.0.0/8"),
+    ] {
+        let (status, reason) = status_of(&imp, line);
+        assert_eq!(status, Status::Exact, "line {line}: {reason}");
+        assert!(rules.iter().any(|r| r.contains(want)), "{want}: {rules:?}");
+    }
+    assert!(rules.contains(&"allow icmp".to_string()), "{rules:?}");
+    assert!(
+        !rules.contains(&"allow ip4 proto 58".to_string()),
+        "{rules:?}"
+    );
+    let json = r#"{"nftables": [{"table": {"family": "inet", "name": "filter", "handle": 1}},
+{"chain": {"family": "inet", "table": "filter", "name": "input", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
+{"rule": {"family": "inet", "table": "filter", "chain": "input", "handle": 2, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "icmp"}}, {"accept": null}]}}]}"#;
+    let imp = run_as(json, |o| o.from = Some(Format::NftJson));
+    assert!(common::rule_lines(&imp).contains(&"allow ip6 proto 1".to_string()));
+    let ip6 = "# Generated by ip6tables-save v1.8.9\n*filter\n:INPUT DROP [0:0]\n\
+               -A INPUT -p icmp -j ACCEPT\nCOMMIT\n";
+    let imp = run(ip6);
+    assert_eq!(common::rule_lines(&imp), ["allow ip6 proto 1", "drop ip6"]);
 }
 
 #[test]
@@ -272,7 +329,7 @@ fn set_elements_with_state_or_a_catch_all_stay_in_netfilter() {
         // a byte rate faster than the language's limit stays in netfilter
         assert_eq!(by_line[4].0, Status::Residual, "{:?}", by_line[4]);
         assert!(imp.inexact.is_empty(), "{:?}", imp.inexact);
-        assert!(rules_of(&imp).contains(&"allow ip4 from @s".to_string()));
+        assert!(common::rule_lines(&imp).contains(&"allow ip4 from @s".to_string()));
     }
 }
 
@@ -364,21 +421,21 @@ fn an_iptables_section_that_does_not_say_its_family_is_refused_or_told() {
         o.from = Some(Format::Iptables);
         o.ip_version = Some(IpVersion::V6);
     });
-    assert_eq!(rules_of(&imp), ["drop ip6 tcp to *:22"]);
+    assert_eq!(common::rule_lines(&imp), ["drop ip6 tcp to *:22"]);
     // --from iptables: IPv4
     let imp = run_as(HEADLESS_V6, |o| o.from = Some(Format::Iptables));
-    assert_eq!(rules_of(&imp), ["drop ip4 tcp to *:22"]);
+    assert_eq!(common::rule_lines(&imp), ["drop ip4 tcp to *:22"]);
     // a `# Generated by` line, or an address of one family, says it
     let told = format!("# Generated by ip6tables-save v1.8.9\n{HEADLESS_V6}");
-    assert_eq!(rules_of(&run(&told)), ["drop ip6 tcp to *:22"]);
+    assert_eq!(common::rule_lines(&run(&told)), ["drop ip6 tcp to *:22"]);
     let v4 = HEADLESS_V6.replace("-p tcp", "-s 192.0.2.0/24 -p tcp");
     assert_eq!(
-        rules_of(&run(&v4)),
+        common::rule_lines(&run(&v4)),
         ["drop ip4 tcp from 192.0.2.0/24 to *:22"]
     );
     let v6 = HEADLESS_V6.replace("-p tcp", "-s 2001:db8::/32 -p tcp");
     assert_eq!(
-        rules_of(&run(&v6)),
+        common::rule_lines(&run(&v6)),
         ["drop ip6 tcp from 2001:db8::/32 to *:22"]
     );
 }
@@ -405,8 +462,8 @@ fn text_and_json_agree_on_concatenated_verdict_maps_and_negated_flags() {
         "allow ip4 tcp !fin !rst",
         "drop ip4",
     ];
-    assert_eq!(rules_of(&text), expected, "{}", text.sk_text);
-    assert_eq!(rules_of(&json), expected, "{}", json.sk_text);
+    assert_eq!(common::rule_lines(&text), expected, "{}", text.sk_text);
+    assert_eq!(common::rule_lines(&json), expected, "{}", json.sk_text);
     for imp in [&text, &json] {
         assert!(imp.report.rules.iter().all(|r| r.status == Status::Exact));
     }
@@ -476,7 +533,7 @@ fn the_spaced_forms_nft_reads_are_read() {
 }
 ";
     let imp = run_as(text, |o| o.approximate = true);
-    let rules = rules_of(&imp);
+    let rules = common::rule_lines(&imp);
     assert!(
         imp.report
             .rules
@@ -499,7 +556,7 @@ fn a_ruleset_that_accepts_everything_still_gets_a_block() {
         "{}",
         imp.sk_text
     );
-    assert_eq!(rules_of(&imp), Vec::<String>::new());
+    assert_eq!(common::rule_lines(&imp), Vec::<String>::new());
 }
 
 #[test]

@@ -5,32 +5,8 @@
 
 use crate::common;
 
-use common::compile;
-use sockc_import::{import, Hook, Import, Options, Status};
-
-fn run(text: &str, hook: Hook) -> Import {
-    import(
-        text,
-        &Options {
-            from: None,
-            hook,
-            interface: (hook != Hook::Netfilter).then(|| "eth0".into()),
-            source_name: None,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
-/// The rule lines of the output, comments cut.
-fn rules_of(imp: &Import) -> Vec<String> {
-    imp.sk_text
-        .lines()
-        .map(str::trim)
-        .filter(|l| ["allow", "drop", "count"].iter().any(|a| l.starts_with(a)))
-        .map(|l| l.split("    #").next().unwrap().trim().to_string())
-        .collect()
-}
+use common::{compile, import_at, rule_lines};
+use sockc_import::{Hook, Import, Status};
 
 fn all_exact(imp: &Import) {
     for r in &imp.report.rules {
@@ -81,14 +57,14 @@ const NFT_JSON: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "relea
 #[test]
 fn iptables_ttl_and_hl_are_exact() {
     for hook in [Hook::Netfilter, Hook::Xdp, Hook::Tc] {
-        let imp = run(V4, hook);
+        let imp = import_at(V4, hook);
         let check = if hook == Hook::Netfilter {
             all_exact
         } else {
             written
         };
         check(&imp);
-        let rules = rules_of(&imp);
+        let rules = rule_lines(&imp);
         for want in [
             "drop ip4 ttl 1",
             "drop ip4 tcp to *:22 ttl 0-63,65-255",
@@ -98,9 +74,9 @@ fn iptables_ttl_and_hl_are_exact() {
             assert!(rules.iter().any(|r| r == want), "{want} in {rules:#?}");
         }
         compile(&imp.sk_text, None).unwrap();
-        let imp = run(V6, hook);
+        let imp = import_at(V6, hook);
         check(&imp);
-        let rules = rules_of(&imp);
+        let rules = rule_lines(&imp);
         for want in [
             "allow icmpv6 type 135 hoplimit 255",
             "drop icmpv6 type 135",
@@ -114,9 +90,9 @@ fn iptables_ttl_and_hl_are_exact() {
 
 #[test]
 fn nft_ttl_and_hoplimit_are_exact_from_text_and_json() {
-    let text = run(NFT, Hook::Netfilter);
+    let text = import_at(NFT, Hook::Netfilter);
     all_exact(&text);
-    let rules = rules_of(&text);
+    let rules = rule_lines(&text);
     for want in [
         "drop ip4 ttl 1",
         "drop ip4 tcp to *:22 ttl 0-63,65-255",
@@ -128,9 +104,9 @@ fn nft_ttl_and_hoplimit_are_exact_from_text_and_json() {
         assert!(rules.iter().any(|r| r == want), "{want} in {rules:#?}");
     }
     compile(&text.sk_text, None).unwrap();
-    let json = run(NFT_JSON, Hook::Netfilter);
+    let json = import_at(NFT_JSON, Hook::Netfilter);
     all_exact(&json);
-    let rules = rules_of(&json);
+    let rules = rule_lines(&json);
     for want in [
         "drop ip4 ttl 1",
         "drop ip4 ttl 0-4",

@@ -5,6 +5,7 @@
 //! column, or with a bounded result.
 
 use crate::common;
+use common::status_of;
 
 use std::time::{Duration, Instant};
 
@@ -42,11 +43,6 @@ fn error_at(r: Result<Import, ImportError>) -> (u32, u32, String) {
         Err(e) => panic!("expected an error in the input, got {e:?}"),
         Ok(i) => panic!("expected an error, got an import:\n{}", i.sk_text),
     }
-}
-
-fn status_of(imp: &Import, line: u32) -> (Status, String) {
-    let r = imp.report.rules.iter().find(|r| r.line == line).unwrap();
-    (r.status, r.reason.clone())
 }
 
 /// `depth` user chains, each jumping twice to the next (two overlapping regions):

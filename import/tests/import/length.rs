@@ -6,37 +6,15 @@
 
 use crate::common;
 
-use common::compile;
-use sockc_import::{import, Hook, Import, Options, Status};
-
-fn run(text: &str, hook: Hook) -> Import {
-    import(
-        text,
-        &Options {
-            hook,
-            interface: (hook != Hook::Netfilter).then(|| "eth0".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
-/// The rule lines of the output, comments cut.
-fn rules_of(imp: &Import) -> Vec<String> {
-    imp.sk_text
-        .lines()
-        .map(str::trim)
-        .filter(|l| ["allow", "drop", "count"].iter().any(|a| l.starts_with(a)))
-        .map(|l| l.split("    #").next().unwrap().trim().to_string())
-        .collect()
-}
+use common::{compile, import_at, rule_lines};
+use sockc_import::{Hook, Import, Status};
 
 /// Every rule is exact, the output holds `wants` and compiles.
 fn exact_with(imp: &Import, wants: &[&str]) {
     for r in &imp.report.rules {
         assert_eq!(r.status, Status::Exact, "line {}: {}", r.line, r.reason);
     }
-    let rules = rules_of(imp);
+    let rules = rule_lines(imp);
     for want in wants {
         assert!(rules.iter().any(|r| r == want), "{want} in {rules:#?}");
     }
@@ -60,7 +38,7 @@ COMMIT\n";
 
 #[test]
 fn iptables_length_is_the_whole_packet() {
-    let imp = run(V4, Hook::Netfilter);
+    let imp = import_at(V4, Hook::Netfilter);
     exact_with(
         &imp,
         &[
@@ -74,7 +52,7 @@ fn iptables_length_is_the_whole_packet() {
 
 #[test]
 fn ip6tables_length_wraps_past_65535() {
-    let imp = run(V6, Hook::Netfilter);
+    let imp = import_at(V6, Hook::Netfilter);
     // xt_length's IPv6 length is 16 bits: 65536 to 65575 read as 0 to 39.
     exact_with(
         &imp,
@@ -100,7 +78,7 @@ const NFT: &str = "table inet t {
 
 #[test]
 fn nft_lengths_are_exact_in_text_and_json() {
-    let imp = run(NFT, Hook::Netfilter);
+    let imp = import_at(NFT, Hook::Netfilter);
     exact_with(
         &imp,
         &[
@@ -122,6 +100,6 @@ fn nft_lengths_are_exact_in_text_and_json() {
             "right": 1200}},
           {"accept": null}]}}
     ]}"#;
-    let imp = run(json, Hook::Netfilter);
+    let imp = import_at(json, Hook::Netfilter);
     exact_with(&imp, &["drop length 0-27", "allow ip6 length 1240-65575"]);
 }

@@ -21,6 +21,7 @@ mod common;
 mod architecture;
 mod attack;
 mod cases;
+mod cgroup;
 mod corpus;
 mod fuzz;
 mod held_out;

@@ -8,7 +8,7 @@
 
 use crate::common;
 
-use common::compile;
+use common::{compile, status_of};
 use sockc_import::{features::Feature, import, lower, Hook, Import, Options, Status};
 
 fn run(text: &str) -> Import {
@@ -45,16 +45,6 @@ fn run_with(text: &str, approximate: bool) -> Import {
         panic!("the import does not compile:\n{e}\n{}", imp.sk_text);
     }
     imp
-}
-
-fn status_of(imp: &Import, line: u32) -> (Status, String) {
-    let r = imp
-        .report
-        .rules
-        .iter()
-        .find(|r| r.line == line)
-        .unwrap_or_else(|| panic!("no rule at line {line}"));
-    (r.status, r.reason.clone())
 }
 
 /// The file's block heads, rules and defaults, without comments.

@@ -5,32 +5,8 @@
 
 use crate::common;
 
-use common::compile;
-use sockc_import::{import, Hook, Import, Options, Status};
-
-fn run(text: &str, hook: Hook) -> Import {
-    import(
-        text,
-        &Options {
-            from: None,
-            hook,
-            interface: (hook != Hook::Netfilter).then(|| "eth0".into()),
-            source_name: None,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
-/// The rule lines of the output, comments cut.
-fn rules_of(imp: &Import) -> Vec<String> {
-    imp.sk_text
-        .lines()
-        .map(str::trim)
-        .filter(|l| ["allow", "drop", "count"].iter().any(|a| l.starts_with(a)))
-        .map(|l| l.split("    #").next().unwrap().trim().to_string())
-        .collect()
-}
+use common::{compile, import_at, rule_lines};
+use sockc_import::{Hook, Import, Status};
 
 /// Every rule but the one at `residual` (a line number) is exact.
 fn exact_but(imp: &Import, residual: Option<u32>) {
@@ -44,7 +20,7 @@ fn exact_but(imp: &Import, residual: Option<u32>) {
 }
 
 fn has(imp: &Import, wants: &[&str]) {
-    let rules = rules_of(imp);
+    let rules = rule_lines(imp);
     for want in wants {
         assert!(rules.iter().any(|r| r == want), "{want} in {rules:#?}");
     }
@@ -111,7 +87,7 @@ const NFT_RULES: [&str; 8] = [
 
 #[test]
 fn iptables_dscp_tos_and_ecn_are_exact() {
-    let imp = run(V4, Hook::Netfilter);
+    let imp = import_at(V4, Hook::Netfilter);
     // `--ecn-tcp-cwr` tests a TCP header bit: it stays in netfilter.
     exact_but(&imp, Some(11));
     has(
@@ -132,7 +108,7 @@ fn iptables_dscp_tos_and_ecn_are_exact() {
     );
     let never = imp.report.rules.iter().find(|r| r.line == 14).unwrap();
     assert!(never.reason.contains("never matches"), "{}", never.reason);
-    let imp = run(V6, Hook::Netfilter);
+    let imp = import_at(V6, Hook::Netfilter);
     exact_but(&imp, None);
     has(
         &imp,
@@ -143,7 +119,7 @@ fn iptables_dscp_tos_and_ecn_are_exact() {
         ],
     );
     for hook in [Hook::Xdp, Hook::Tc] {
-        let imp = run(V6, hook);
+        let imp = import_at(V6, hook);
         has(&imp, &["allow ip6 dscp 46", "drop ip6 ecn 1-3"]);
     }
 }
@@ -151,7 +127,7 @@ fn iptables_dscp_tos_and_ecn_are_exact() {
 #[test]
 fn nft_dscp_and_ecn_are_exact_from_text_and_json() {
     for input in [NFT, NFT_JSON] {
-        let imp = run(input, Hook::Netfilter);
+        let imp = import_at(input, Hook::Netfilter);
         exact_but(&imp, None);
         has(&imp, &NFT_RULES);
     }

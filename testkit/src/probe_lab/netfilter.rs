@@ -101,12 +101,25 @@ impl Topology {
     pub fn load(&self, ruleset: &Ruleset) -> Result<(), LabError> {
         self.flush()?;
         let (tool, args) = ruleset.format.loader();
-        run_with_stdin(
-            Command::new("ip")
-                .args(["netns", "exec", self.receiver(), tool])
-                .args(args),
-            &ruleset.text,
-        )?;
+        let cgroup2 = self.config().cgroup2.as_ref();
+        let mut cmd = match cgroup2 {
+            Some(root) if tool == "nft" && ruleset.text.contains("cgroupv2") => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{}", self.receiver()))
+                    .args(["unshare", "--mount", "--propagation", "private", "sh", "-c"])
+                    .arg(r#"mount --bind "$1" /sys/fs/cgroup && shift && exec "$@""#)
+                    .arg("sh")
+                    .arg(root)
+                    .arg(tool);
+                c
+            }
+            _ => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", self.receiver(), tool]);
+                c
+            }
+        };
+        run_with_stdin(cmd.args(args), &ruleset.text)?;
         if ruleset.format.is_legacy() {
             self.legacy_tables
                 .lock()

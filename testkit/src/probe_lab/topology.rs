@@ -42,6 +42,11 @@ pub struct LabConfig {
     /// The receiver's interface towards `behind`, where forwarded probes leave: the
     /// interface the ruleset's `-o`/`oifname` rules name.
     pub egress: String,
+    /// Where cgroup v2 is mounted, for nft rulesets with `socket cgroupv2`: nft looks
+    /// its paths up below `/sys/fs/cgroup`, which `ip netns exec` mounts afresh
+    /// without cgroup v2, so such a ruleset is loaded through `nsenter` in a mount
+    /// namespace with this bound at `/sys/fs/cgroup`. `None`: loaded as any other.
+    pub cgroup2: Option<std::path::PathBuf>,
 }
 
 impl Default for LabConfig {
@@ -49,6 +54,7 @@ impl Default for LabConfig {
         LabConfig {
             ingress: "eth0".into(),
             egress: "fwd0".into(),
+            cgroup2: None,
         }
     }
 }

@@ -79,6 +79,32 @@ pub struct ApplyRequest<'a> {
 }
 
 impl<'a> ApplyRequest<'a> {
+    /// A plain apply of `compiled` as install `name` in the caller's namespace: no
+    /// dry run, default attach options, no label, residual or work started ahead.
+    pub fn new(
+        compiled: &'a Compiled,
+        name: &'a str,
+        source_file: &'a str,
+        source: &'a str,
+    ) -> Self {
+        ApplyRequest {
+            compiled,
+            name,
+            source_file,
+            source,
+            netns: None,
+            dry_run: false,
+            attach: AttachOptions::default(),
+            allow_empty: false,
+            ahead: None,
+            release_freed_memory: || {},
+            label: None,
+            instance: None,
+            residual: None,
+            fitted_to: None,
+        }
+    }
+
     /// This request with `compiled` in place of its own.
     fn with_compiled<'b>(&self, compiled: &'b Compiled) -> ApplyRequest<'b>
     where
