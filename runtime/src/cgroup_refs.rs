@@ -8,6 +8,9 @@
 //!
 //! Invariant: [`write`] reads every directory before it writes any slot, so a
 //! missing cgroup leaves the map as it was (an apply fails with nothing applied).
+//! Each slot is one map update, a fault point of its own: a repair killed between two
+//! leaves the slots not yet written stale, which `status` still reports and the next
+//! repair writes.
 
 use std::{io, os::fd::BorrowedFd, path::PathBuf};
 
@@ -62,6 +65,10 @@ pub fn write(
         })
         .collect::<Result<Vec<_>, _>>()?;
     for (slot, r) in refs.iter().enumerate() {
+        crate::fault::point(&format!(
+            "write cgroup {:?}'s id into slot {slot}",
+            cgroups[slot]
+        ));
         crate::sys::map_update(map, &(slot as u32).to_ne_bytes(), &r.to_bytes(), 0)
             .map_err(|source| RefError::Map { source })?;
     }

@@ -1,9 +1,11 @@
 //! `sockc systemd`: the systemd drop-ins that keep an install's unit blocks (`cgroup
-//! egress unit "NAME"`) on their units across restarts. systemd makes a unit a new
+//! egress unit "NAME"`, `cgroup connect unit "NAME"`, ...) on their units across
+//! restarts. systemd makes a unit a new
 //! cgroup on every start; sockc's link stays with the old one. A drop-in
 //! `ROOT/etc/systemd/system/UNIT.d/50-sockc-INSTALL.conf` points
 //! `IPIngressFilterPath=`/`IPEgressFilterPath=` (`BPFProgram=TYPE:PATH` for the other
-//! cgroup attach types) at the program the install pins for the unit (beside its link,
+//! cgroup attach types: a socket-call block's two programs, `connect4` and `connect6`
+//! ...; each row's setting is in the hook table, `HookSpec::systemd`) at the program the install pins for the unit (beside its link,
 //! renamed over by every re-apply: `sockc_runtime::attach::cgroup_skb`), and systemd
 //! attaches it to each new cgroup (`BPF_PROG_ATTACH`, multi) when the unit starts.
 //!
@@ -20,7 +22,6 @@ use std::{
     process::ExitCode,
 };
 
-use aya_obj::generated::bpf_attach_type;
 use clap::Args;
 use sockc_compiler::hooks::unit;
 use sockc_runtime::{
@@ -104,11 +105,15 @@ fn drop_ins(target: &Target, root: &Path, name: &str) -> Result<Vec<DropIn>, Exi
         let (Some(unit), Some(link)) = (unit::of_attach(&h.attach_to), &h.link) else {
             continue;
         };
-        let pin = program_pin(Path::new(link));
-        lines.entry(unit.to_string()).or_default().push(setting(
-            h.hook.spec().attach_type,
-            &pin.display().to_string(),
-        ));
+        let pin = program_pin(Path::new(link)).display().to_string();
+        let Some(setting) = h.hook.spec().systemd else {
+            sockc_error!("{}: systemd has no setting that attaches it", h.hook);
+            return Err(ExitCode::from(3));
+        };
+        lines
+            .entry(unit.to_string())
+            .or_default()
+            .push(setting.setting(&pin));
     }
     Ok(lines
         .into_iter()
@@ -132,31 +137,6 @@ fn drop_in_text(unit: &str, name: &str, settings: &[String]) -> String {
          [{section}]\n{}\n",
         settings.join("\n")
     )
-}
-
-/// The setting that makes systemd attach the program pinned at `pin` with
-/// `attach_type`: the packet filters have settings of their own, the others go
-/// through `BPFProgram=` with systemd's name of the attach type.
-fn setting(attach_type: bpf_attach_type, pin: &str) -> String {
-    use bpf_attach_type as at;
-    let name = match attach_type {
-        at::BPF_CGROUP_INET_INGRESS => return format!("IPIngressFilterPath={pin}"),
-        at::BPF_CGROUP_INET_EGRESS => return format!("IPEgressFilterPath={pin}"),
-        at::BPF_CGROUP_INET_SOCK_CREATE => "sock_create",
-        at::BPF_CGROUP_SOCK_OPS => "sock_ops",
-        at::BPF_CGROUP_INET4_BIND => "bind4",
-        at::BPF_CGROUP_INET6_BIND => "bind6",
-        at::BPF_CGROUP_INET4_CONNECT => "connect4",
-        at::BPF_CGROUP_INET6_CONNECT => "connect6",
-        at::BPF_CGROUP_INET4_POST_BIND => "post_bind4",
-        at::BPF_CGROUP_INET6_POST_BIND => "post_bind6",
-        at::BPF_CGROUP_UDP4_SENDMSG => "sendmsg4",
-        at::BPF_CGROUP_UDP6_SENDMSG => "sendmsg6",
-        at::BPF_CGROUP_UDP4_RECVMSG => "recvmsg4",
-        at::BPF_CGROUP_UDP6_RECVMSG => "recvmsg6",
-        _ => "unknown",
-    };
-    format!("BPFProgram={name}:{pin}")
 }
 
 /// Writes every drop-in that is not on disk as it should be (its unit's `.d`

@@ -38,6 +38,7 @@ fn nft_match(rng: &mut Rng, f: Fam, sets: &[(String, char)]) -> String {
         "ip ecn ce ip dscp != cs0",
         "ip length > 1400",
         "ip length { 28-84, 1500 }",
+        "ip protocol ipv6-icmp",
         "fib daddr type local",
     ];
     let v6 = [
@@ -50,6 +51,7 @@ fn nft_match(rng: &mut Rng, f: Fam, sets: &[(String, char)]) -> String {
         "ip6 length < 8",
         "ip6 length != 1240",
         "meta l4proto ipv6-icmp",
+        "ip6 nexthdr icmp",
     ];
     let any = [
         "tcp dport 22",
@@ -62,6 +64,7 @@ fn nft_match(rng: &mut Rng, f: Fam, sets: &[(String, char)]) -> String {
         "th dport 8080",
         "meta l4proto { tcp, udp }",
         "meta l4proto { icmp, ipv6-icmp }",
+        "meta l4proto icmp",
         "iifname \"eth0\"",
         "iifname \"lo\"",
         "oifname \"wg*\"",
@@ -280,6 +283,8 @@ pub fn iptables_ruleset(rng: &mut Rng) -> String {
         "-m length --length 0:27".into(),
         "-m length ! --length 28:1500".into(),
         "-m length --length 1200:".into(),
+        "-p icmp".into(),
+        "-p ipv6-icmp".into(),
         "-m cgroup --path app".into(),
         "-m cgroup ! --path \"/system.slice/a.service/\"".into(),
         "-m cgroup --cgroup 0x100001".into(),

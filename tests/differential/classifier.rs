@@ -129,6 +129,7 @@ impl ClassifierPools {
             frag: false,
             hop: None,
             tos: None,
+            len: None,
             order: r.order,
             facts: Vec::new(),
         }

@@ -60,6 +60,10 @@ pub struct Tally {
     pub by_hop_limit: u64,
     /// Runs decided by a rule that tests the DSCP or ECN.
     pub by_tos: u64,
+    /// Runs decided by a rule that tests the packet's length.
+    pub by_length: u64,
+    /// Runs decided by a rule of ICMP's number in the other family (`ip6 proto 1`).
+    pub by_other_icmp: u64,
 }
 
 impl fmt::Display for Tally {
@@ -72,7 +76,7 @@ impl fmt::Display for Tally {
              decided by a rule {:.0}%, count rules hit {} times, not IP {:.0}%, \
              no L4 fields {:.0}%, {} truncated and {} patched packets, {} rule sets with \
              port bitmaps, {} reject answers checked, {} runs decided by a ttl/hoplimit rule, {} by a \
-             dscp/ecn rule",
+             dscp/ecn rule, {} by a length rule, {} by ip6 proto 1 / ip4 proto 58",
             self.rule_sets,
             self.rules,
             self.pairs,
@@ -88,6 +92,8 @@ impl fmt::Display for Tally {
             self.answers,
             self.by_hop_limit,
             self.by_tos,
+            self.by_length,
+            self.by_other_icmp,
         )?;
         if self.by_classifier + self.past_classifier > 0 {
             write!(
@@ -107,6 +113,12 @@ impl Tally {
         let tests = |f: &[Field]| r.m.fields.iter().any(|t| f.contains(&t.field));
         self.by_hop_limit += u64::from(tests(&[Field::Ttl, Field::HopLimit]));
         self.by_tos += u64::from(tests(&[Field::Dscp, Field::Ecn]));
+        self.by_length += u64::from(tests(&[Field::Length]));
+        use sockc_compiler::syntax::ast::Family;
+        self.by_other_icmp += u64::from(matches!(
+            (r.m.family, r.m.proto),
+            (Some(Family::V6), Some(1)) | (Some(Family::V4), Some(58))
+        ));
     }
 
     /// Where the `-O2` program decided `e`, relative to its classifiers.

@@ -211,6 +211,9 @@ pub struct PacketRecipe {
     ttl: u8,
     /// The IPv4 TOS byte or IPv6 traffic class.
     tos: u8,
+    /// The IP length field, when not the packet's own: longer pads the payload,
+    /// shorter (than the headers) says less than is there (IPv6: at least 40).
+    length: Option<u32>,
 }
 
 /// A packet ready to run.
@@ -384,7 +387,7 @@ impl PacketRecipe {
             ether_type: None,
             ttl: self.ttl,
             tos: self.tos,
-            length: None,
+            length: self.length.map(|n| if v6 { n.max(40) } else { n }),
         };
         let cut = match self.truncation {
             Some(Truncation::Boundary { index, delta }) => {
@@ -527,6 +530,7 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
             option::weighted(0.15, patch),
             crate::strategies::hop_value(),
             crate::strategies::tos_value(),
+            option::weighted(0.15, 0u32..=200),
         ),
     )
         .prop_map(
@@ -534,7 +538,7 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
                 (v6, src, dst, l4),
                 (sport, dport, flags, icmp),
                 (vlan, ipv4_options, fragment_offset, more_fragments, ipv6_ext),
-                (payload, truncation, patch, ttl, tos),
+                (payload, truncation, patch, ttl, tos, length),
             )| PacketRecipe {
                 v6,
                 src,
@@ -554,6 +558,7 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
                 patch,
                 ttl,
                 tos,
+                length,
             },
         )
 }

@@ -538,6 +538,7 @@ fn generated_rule_sets_compile_and_evaluate() {
         "hoplimit ",
         "dscp ",
         "ecn ",
+        "length ",
         "set a",
         "set p",
         ";",
@@ -568,6 +569,10 @@ fn generated_rule_sets_compile_and_evaluate() {
     assert!(
         tally.by_tos * 200 > runs,
         "dscp/ecn rules decide too rarely: {tally}"
+    );
+    assert!(
+        tally.by_length * 200 > runs,
+        "length rules decide too rarely: {tally}"
     );
     assert!(
         tally.port_bitmaps * 20 > tally.rule_sets,

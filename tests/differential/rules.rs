@@ -171,6 +171,15 @@ fn protocol_name(n: u8) -> Option<&'static str> {
     }
 }
 
+impl ProtoMatch {
+    /// Written as a number (`proto 1`), which the rule's family reads: `ip6 proto 1`
+    /// is an IPv6 packet whose next header is 1, where `icmp` would be IPv4's.
+    pub fn by_number(self) -> bool {
+        self.number
+            .is_some_and(|n| protocol_name(n).is_none() || self.spelling % 3 == 2)
+    }
+}
+
 impl fmt::Display for ProtoMatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = self.number.and_then(protocol_name);
@@ -251,6 +260,8 @@ pub struct Rule {
     pub hop: Option<HopTest>,
     /// `dscp ...` or `ecn ...` (either family: see [`TosTest`]).
     pub tos: Option<TosTest>,
+    /// `length ...` (either family, or the one its values keep it to: see [`LenTest`]).
+    pub len: Option<LenTest>,
     /// Permutation of the match items (0: proto, family, from, to, flags, type, code,
     /// frag).
     pub order: u32,
@@ -294,17 +305,25 @@ impl Rule {
             .hop
             .as_ref()
             .map(|h| if h.v6 { Family::V6 } else { Family::V4 });
-        let family = self
+        // A protocol named `icmp`/`icmpv6` fixes the family; written as a number, the
+        // rule's other matches do, and only without them the protocol's own.
+        let named_icmp = self
             .icmp_family()
+            .filter(|_| !self.proto.is_some_and(ProtoMatch::by_number));
+        let family = named_icmp
             .or(self.family)
             .or(literal_family)
-            .or(hop_family);
+            .or(hop_family)
+            .or(self.icmp_family());
         if let (Some(h), Some(f)) = (&mut self.hop, family) {
             h.v6 = f == Family::V6;
             h.normalize();
         }
         if let Some(t) = &mut self.tos {
             t.normalize();
+        }
+        if let Some(t) = &mut self.len {
+            t.normalize(family);
         }
         if let Some(f) = family {
             self.family = self.family.map(|_| f);
@@ -335,7 +354,8 @@ impl Rule {
         } else {
             self.flags.clear();
         }
-        match self.icmp_family() {
+        // ICMP fields only with the family's own ICMP (not `ip6 proto 1`).
+        match self.icmp_family().filter(|&f| Some(f) == family) {
             None => (self.icmp_type, self.icmp_code) = (None, None),
             Some(f) => {
                 if let Some(IcmpType::Name(i)) = self.icmp_type {
@@ -411,6 +431,9 @@ impl fmt::Display for Rule {
         if let Some(t) = &self.tos {
             items.push(t.to_string());
         }
+        if let Some(t) = &self.len {
+            items.push(t.to_string());
+        }
         permute(&mut items, self.order);
         items.extend(self.facts.iter().cloned());
         f.write_str(match self.action {
@@ -444,24 +467,28 @@ pub struct HopTest {
 
 impl HopTest {
     fn normalize(&mut self) {
-        normalize_values(self.op, &mut self.values, u8::MAX);
+        normalize_values(self.op, &mut self.values, 0, u8::MAX);
     }
 }
 
-/// Makes `OP values` a test sema accepts for a field of `0..=max`: values within it,
+/// Makes `OP values` a test sema accepts for a field of `min..=max`: values within it,
 /// an order operator with one number that some value passes; `!=` with one number
 /// only (a list could cover every value of a small field).
-fn normalize_values(op: u8, values: &mut Vec<(u8, u8)>, max: u8) {
+fn normalize_values<T>(op: u8, values: &mut Vec<(T, T)>, min: T, max: T)
+where
+    T: Copy + Ord + From<u8> + std::ops::Add<Output = T> + std::ops::Sub<Output = T>,
+{
     let op = HOP_OPS[usize::from(op) % HOP_OPS.len()];
     for v in values.iter_mut() {
-        let (lo, hi) = (v.0.min(max), v.1.min(max));
+        let (lo, hi) = (v.0.clamp(min, max), v.1.clamp(min, max));
         *v = (lo.min(hi), lo.max(hi));
     }
+    let one = T::from(1);
     match op {
         "<" | ">" | "<=" | ">=" => {
             let v = match op {
-                "<" => values[0].0.max(1),
-                ">" => values[0].0.min(max - 1),
+                "<" => values[0].0.max(min + one),
+                ">" => values[0].0.min(max - one),
                 _ => values[0].0,
             };
             *values = vec![(v, v)];
@@ -472,11 +499,11 @@ fn normalize_values(op: u8, values: &mut Vec<(u8, u8)>, max: u8) {
 }
 
 /// `WORD [OP] V[,V...]`, as the rule text writes a field test.
-fn write_values(
+fn write_values<T: fmt::Display + PartialEq>(
     f: &mut fmt::Formatter<'_>,
     word: &str,
     op: u8,
-    values: &[(u8, u8)],
+    values: &[(T, T)],
 ) -> fmt::Result {
     f.write_str(word)?;
     let op = HOP_OPS[usize::from(op) % HOP_OPS.len()];
@@ -484,7 +511,7 @@ fn write_values(
         write!(f, " {op}")?;
     }
     let mut sep = " ";
-    for &(lo, hi) in values {
+    for (lo, hi) in values {
         if lo == hi {
             write!(f, "{sep}{lo}")?;
         } else {
@@ -514,7 +541,7 @@ pub struct TosTest {
 
 impl TosTest {
     fn normalize(&mut self) {
-        normalize_values(self.op, &mut self.values, if self.ecn { 3 } else { 63 });
+        normalize_values(self.op, &mut self.values, 0, if self.ecn { 3 } else { 63 });
     }
 }
 
@@ -522,6 +549,38 @@ impl fmt::Display for TosTest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let word = if self.ecn { "ecn" } else { "dscp" };
         write_values(f, word, self.op, &self.values)
+    }
+}
+
+/// The largest `length`: an IPv6 payload of 65535 bytes behind its 40-byte header.
+pub const MAX_LENGTH: u32 = 65575;
+
+/// A packet length test (`length OP V[,V...]`, the [`HOP_OPS`] operators): either
+/// family, or the one the values keep the rule to (`length < 40` is IPv4's).
+#[derive(Clone, Debug)]
+pub struct LenTest {
+    /// Index into [`HOP_OPS`].
+    pub op: u8,
+    pub values: Vec<(u32, u32)>,
+}
+
+impl LenTest {
+    /// Keeps the values to the lengths a packet of `family` can have (an IPv4 packet
+    /// is at most 65535 bytes, an IPv6 one at least 40), so that some packet of the
+    /// rule's family passes.
+    fn normalize(&mut self, family: Option<Family>) {
+        let (min, max) = match family {
+            Some(Family::V4) => (0, 65535),
+            Some(Family::V6) => (40, MAX_LENGTH),
+            None => (0, MAX_LENGTH),
+        };
+        normalize_values(self.op, &mut self.values, min, max);
+    }
+}
+
+impl fmt::Display for LenTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_values(f, "length", self.op, &self.values)
     }
 }
 

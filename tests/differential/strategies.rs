@@ -8,8 +8,8 @@ use proptest::{collection::vec, option, prelude::*, sample::select};
 use sockc_compiler::sema::ICMP_TYPES as ICMP_TYPE_NAMES;
 
 use crate::rules::{
-    Action, Addr, Block, Endpoint, Family, Hook, HopTest, IcmpType, Literal, Port, ProtoMatch,
-    Rule, RuleSet, TosTest, HOP_OPS, INTERFACES, REJECT_WITH,
+    Action, Addr, Block, Endpoint, Family, Hook, HopTest, IcmpType, LenTest, Literal, Port,
+    ProtoMatch, Rule, RuleSet, TosTest, HOP_OPS, INTERFACES, MAX_LENGTH, REJECT_WITH,
 };
 
 /// Address bits that rules share often, so prefixes nest and overlap across rules.
@@ -141,6 +141,26 @@ fn tos_test() -> impl Strategy<Value = TosTest> {
     })
 }
 
+/// IP packet lengths around the generated packets' own (an IPv4 header with a UDP
+/// or ICMP header is 28 bytes, with TCP 40; IPv6's fixed header alone is 40) and the
+/// edges of both families' lengths.
+pub fn length_value() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        3 => 20u32..=160,
+        1 => select(vec![0u32, 39, 40, 41, 1280, 1500, 65535, 65536, MAX_LENGTH]),
+        1 => 0..=MAX_LENGTH,
+    ]
+}
+
+fn len_test() -> impl Strategy<Value = LenTest> {
+    let value = prop_oneof![
+        3 => length_value().prop_map(|v| (v, v)),
+        2 => (length_value(), 0u32..=24).prop_map(|(v, w)| (v, v + w)),
+        1 => (length_value(), length_value()),
+    ];
+    (0..HOP_OPS.len() as u8, vec(value, 1..=3)).prop_map(|(op, values)| LenTest { op, values })
+}
+
 fn rule() -> impl Strategy<Value = Rule> {
     let action = prop_oneof![
         Just(Action::Allow),
@@ -175,13 +195,14 @@ fn rule() -> impl Strategy<Value = Rule> {
             proptest::bool::weighted(0.1),
             option::weighted(0.15, hop_test()),
             option::weighted(0.12, tos_test()),
+            option::weighted(0.12, len_test()),
         ),
     )
         .prop_map(
             |(
                 (action, proto, family),
                 (src, dst, bare_dst),
-                (flags, icmp_type, icmp_code, order, frag, hop, tos),
+                (flags, icmp_type, icmp_code, order, frag, hop, tos, len),
             )| {
                 Rule {
                     action,
@@ -196,6 +217,7 @@ fn rule() -> impl Strategy<Value = Rule> {
                     frag,
                     hop,
                     tos,
+                    len,
                     order,
                     facts: Vec::new(),
                 }

@@ -11,11 +11,16 @@
 //! the restart the policy holds from the drop-in alone, `status` reports it (exit 3),
 //! `repair` puts the program back on sockc's link and takes systemd's copy off, so
 //! every packet is counted once; `--check` reports a changed or missing drop-in;
-//! `--remove` after `flush` leaves no drop-in.
+//! `--remove` after `flush` leaves no drop-in. Socket-call blocks naming a unit
+//! (`cgroup connect|sendmsg|bind unit "NAME"`) get one `BPFProgram=TYPE:PIN` line per
+//! program, and the same restart, status and repair hold for them; `kill -9` at every
+//! step of an apply, a re-apply and a flush leaves each pin on the program its link
+//! runs, for both kinds of block.
 //!
 //! Root only; skipped otherwise (see `tests/common`).
 
 use std::{
+    collections::BTreeMap,
     net::SocketAddr,
     path::{Path, PathBuf},
     process::Command,
@@ -275,54 +280,54 @@ fn a_unit_keeps_its_policy_across_a_restart_through_the_drop_in() {
     assert!(egress_programs(&unit.path).is_empty());
 }
 
-/// The program the pin beside the install's unit link holds, if it is there.
-fn pinned_program(lab: &Lab) -> Option<u64> {
+/// The programs the pins beside the install's unit links hold, by pin.
+fn pinned_programs(lab: &Lab) -> BTreeMap<String, u64> {
     let dir = Path::new(BPFFS).join("sockc").join(&lab.name);
-    let pin = std::fs::read_dir(dir)
-        .ok()?
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeMap::new();
+    };
+    entries
         .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("_prog"))?;
-    let r = netns::run(
-        Command::new("bpftool")
-            .args(["-j", "prog", "show", "pinned"])
-            .arg(&pin),
-    );
-    serde_json::from_str::<Value>(r.stdout.trim()).ok()?["id"].as_u64()
+        .map(|e| e.path().to_string_lossy().into_owned())
+        .filter(|p| p.ends_with("_prog"))
+        .filter_map(|pin| {
+            let r =
+                netns::run(Command::new("bpftool").args(["-j", "prog", "show", "pinned", &pin]));
+            let id = serde_json::from_str::<Value>(r.stdout.trim()).ok()?["id"].as_u64()?;
+            Some((pin, id))
+        })
+        .collect()
 }
 
-/// `kill -9` at every fault point of a first apply, a re-apply and a flush of a unit
-/// block: once `status` has recovered, the pin systemd's drop-in names holds exactly
-/// the program sockc's link runs (so the unit's next start gets the rules in force),
-/// and there is no pin when nothing is installed.
-#[test]
-fn kill_at_every_step_keeps_the_units_pin_on_the_program_in_force() {
-    if !common::kernel() {
-        return;
-    }
-    let _interrupted = common::exclusive::interrupted_install();
-    let lab = Lab::new("cgunitk", 226);
-    let unit = UnitCgroup::new("cgunitk");
-    let text = |port: u16| {
-        format!(
-            "cgroup egress unit \"{}\" {{\n    drop udp to 127.0.0.1:{port}\n    default allow\n}}\n",
-            unit.unit
-        )
-    };
+/// `kill -9` at every fault point of a first apply, a re-apply and a flush of unit
+/// blocks with the text `text(port)` gives: once `status` has recovered, each pin a
+/// systemd drop-in names holds exactly the program the link beside it runs (so the
+/// unit's next start gets the rules in force), and there is no pin when nothing is
+/// installed.
+fn pins_follow_links_at_every_kill(lab: &Lab, text: impl Fn(u16) -> String) {
     let old = lab.rules("old.sk", &text(7133));
     let new = lab.rules("new.sk", &text(7134));
     let flush = ["flush", "--name", &lab.name, "--bpffs", BPFFS];
     let check = |when: &str| {
         let (r, st) = lab.status_run(&[]);
-        let linked = st.as_ref().and_then(|s| s["hooks"][0]["prog_id"].as_u64());
         assert!(
             r.code == 0 || st.is_none(),
             "{when}: status after recovery:\n{r}"
         );
+        let linked: BTreeMap<String, u64> = st
+            .iter()
+            .flat_map(|s| s["hooks"].as_array().cloned().unwrap_or_default())
+            .filter_map(|h| {
+                Some((
+                    format!("{}_prog", h["link"].as_str()?),
+                    h["prog_id"].as_u64()?,
+                ))
+            })
+            .collect();
         assert_eq!(
-            pinned_program(&lab),
+            pinned_programs(lab),
             linked,
-            "{when}: the pin follows the link"
+            "{when}: the pins follow the links"
         );
     };
     let (apply_old, apply_new) = (
@@ -352,6 +357,211 @@ fn kill_at_every_step_keeps_the_units_pin_on_the_program_in_force() {
         check(&format!("flush killed at step {n}"));
         sockc(&flush);
     }
-    assert_eq!(pinned_program(&lab), None);
+    assert!(pinned_programs(lab).is_empty());
     println!("killed {} times", first + again + out);
+}
+
+#[test]
+fn kill_at_every_step_keeps_the_units_pin_on_the_program_in_force() {
+    if !common::kernel() {
+        return;
+    }
+    let _interrupted = common::exclusive::interrupted_install();
+    let lab = Lab::new("cgunitk", 226);
+    let unit = UnitCgroup::new("cgunitk");
+    pins_follow_links_at_every_kill(&lab, |port| {
+        format!(
+            "cgroup egress unit \"{}\" {{\n    drop udp to 127.0.0.1:{port}\n    default allow\n}}\n",
+            unit.unit
+        )
+    });
+}
+
+/// The same for a socket-call block naming a unit: two programs, two pins.
+#[test]
+fn kill_at_every_step_keeps_each_socket_call_pin_on_its_program() {
+    if !common::kernel() {
+        return;
+    }
+    let _interrupted = common::exclusive::interrupted_install();
+    let lab = Lab::new("cgunitck", 105);
+    let unit = UnitCgroup::new("cgunitck");
+    pins_follow_links_at_every_kill(&lab, |port| {
+        format!(
+            "cgroup connect unit \"{}\" {{\n    drop udp to 127.0.0.1:{port}\n    default allow\n}}\n",
+            unit.unit
+        )
+    });
+}
+
+/// The programs on `cgroup` itself (links and plain attachments, every attach type).
+fn all_programs(cgroup: &str) -> usize {
+    let r = netns::run(Command::new("bpftool").args(["-j", "cgroup", "show", cgroup])).ok();
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap_or(Value::Null);
+    v.as_array().map_or(0, Vec::len)
+}
+
+/// Whether a new socket of a process in `cgroup` is refused `call CALL PROTO ADDR`
+/// (EPERM).
+fn call_refused(cgroup: &str, ns: &str, call: &str, proto: &str, to: &str) -> bool {
+    let mut inside = Peer::udp(Some(cgroup), ns, addr("127.0.0.1:0"));
+    crate::sock_addr::refused(&mut inside, call, proto, to)
+}
+
+/// The three calls the socket-call unit blocks refuse, each refused as it should be
+/// (and the same calls to a port no rule names, never).
+fn calls_refused(unit: &UnitCgroup, ns: &str, when: &str) {
+    for (call, proto, port) in [
+        ("connect", "tcp", "7141"),
+        ("sendmsg", "udp", "7142"),
+        ("bind", "tcp", "7143"),
+    ] {
+        for host in ["127.0.0.1", "[::1]"] {
+            let to = format!("{host}:{port}");
+            assert!(
+                call_refused(&unit.path, ns, call, proto, &to),
+                "{when}: {call} {proto} {to} refused"
+            );
+        }
+        assert!(
+            !call_refused(&unit.path, ns, call, proto, "127.0.0.1:7144"),
+            "{when}: {call} {proto} 127.0.0.1:7144 allowed"
+        );
+    }
+}
+
+/// The `BPFProgram=TYPE:PIN` lines of a drop-in, as (TYPE, PIN), sorted.
+fn bpf_program_lines(drop_in: &str) -> Vec<(String, String)> {
+    let mut lines: Vec<(String, String)> = drop_in
+        .lines()
+        .filter_map(|l| l.strip_prefix("BPFProgram="))
+        .map(|l| {
+            let (ty, pin) = l.split_once(':').expect("TYPE:PATH");
+            (ty.to_string(), pin.to_string())
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// `sockc systemd --check` finds the drop-in at `path` changed (its `bind6` line
+/// gone) and one left over for a unit without a block; `--write` mends both.
+fn drop_in_drift_is_found_and_mended(lab: &Lab, root: &Path, path: &Path) {
+    let written = std::fs::read_to_string(path).expect("drop-in");
+    let cut: String = written
+        .lines()
+        .filter(|l| !l.contains("bind6:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(path, cut).expect("edit drop-in");
+    let c = systemd(lab, root, &["--check"]);
+    assert!(c.code == 3 && c.stdout.contains("changed"), "{c}");
+    let stray = drop_in(root, "gone.service", &lab.name);
+    std::fs::create_dir_all(stray.parent().unwrap()).expect("unit .d");
+    std::fs::write(&stray, &written).expect("stray drop-in");
+    let c = systemd(lab, root, &["--check"]);
+    assert!(
+        c.code == 3 && c.stdout.contains("its unit has no block"),
+        "{c}"
+    );
+    systemd(lab, root, &["--write"]).ok();
+    assert!(!stray.exists(), "--write removes a left-over drop-in");
+    assert_eq!(std::fs::read_to_string(path).unwrap(), written);
+    assert_eq!(systemd(lab, root, &["--check"]).code, 0);
+}
+
+/// The restart, as systemd does it for `BPFProgram=`: a new cgroup, each pin
+/// attached with its attach type (bpftool spells them as systemd does).
+fn restart_with_bpf_programs(unit: &UnitCgroup, lines: &[(String, String)]) {
+    unit.restart();
+    for (ty, pin) in lines {
+        netns::run(
+            Command::new("bpftool")
+                .args(["cgroup", "attach", &unit.path, ty, "pinned", pin, "multi"]),
+        )
+        .ok();
+    }
+}
+
+/// Socket-call blocks naming a unit (`cgroup connect|sendmsg|bind unit "NAME"`): one
+/// `BPFProgram=TYPE:PIN` line per program (both families of each call) in a drop-in
+/// `systemd-analyze verify` accepts; the unit's restart reproduced (a new cgroup, each
+/// pin attached with its type as systemd's `BPFProgram=` does, `BPF_F_ALLOW_MULTI`)
+/// keeps every call refused; `status` reports it, `repair` puts the programs back on
+/// sockc's links with systemd's copies taken off, so each call is counted once.
+#[test]
+fn a_units_socket_call_blocks_hold_across_a_restart_through_bpf_program_lines() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgunitc", 101);
+    let ns = lab.ns_a.clone();
+    let unit = UnitCgroup::new("cgunitc");
+    let text = format!(
+        "cgroup connect unit \"{u}\" {{\n    drop tcp to *:7141\n    default allow\n}}\n\
+         cgroup sendmsg unit \"{u}\" {{\n    drop udp to *:7142\n    default allow\n}}\n\
+         cgroup bind unit \"{u}\" {{\n    drop tcp to *:7143\n    default allow\n}}\n",
+        u = unit.unit
+    );
+    lab.apply_ok(&lab.rules("calls.sk", &text));
+    let s = lab.status_attached();
+    let hooks = s["hooks"].as_array().expect("hooks");
+    assert_eq!(hooks.len(), 6, "{s:#}");
+    assert!(hooks
+        .iter()
+        .all(|h| h["attach_to"] == format!("unit:{}", unit.unit)));
+    calls_refused(&unit, &ns, "applied");
+
+    let root = lab.dir.join("root");
+    systemd(&lab, &root, &["--write"]).ok();
+    let path = drop_in(&root, &unit.unit, &lab.name);
+    let written = std::fs::read_to_string(&path).expect("drop-in written");
+    let lines = bpf_program_lines(&written);
+    let types: Vec<&str> = lines.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        ["bind4", "bind6", "connect4", "connect6", "sendmsg4", "sendmsg6"],
+        "{written}"
+    );
+    assert!(written.contains("[Service]"), "{written}");
+    let (ok, said) = verify(&root, &unit.unit);
+    assert!(
+        ok && said.trim().is_empty(),
+        "systemd-analyze verify:\n{said}"
+    );
+    assert_eq!(systemd(&lab, &root, &["--check"]).code, 0);
+    drop_in_drift_is_found_and_mended(&lab, &root, &path);
+
+    restart_with_bpf_programs(&unit, &lines);
+    calls_refused(&unit, &ns, "restarted");
+    let st = sockc(&["status", "--name", &lab.name, "--bpffs", BPFFS, "--json"]);
+    assert_eq!(st.code, 3, "{st}");
+    assert!(st.stdout.contains("the unit restarted"), "{st}");
+
+    sockc(&["repair", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    lab.status_attached();
+    assert_eq!(
+        all_programs(&unit.path),
+        6,
+        "one program per attach type on the cgroup, systemd's copies off"
+    );
+    let before = crate::sock_addr::counted(&lab.stats(), "cgroup connect4", "drop tcp to *:7141");
+    assert!(call_refused(
+        &unit.path,
+        &ns,
+        "connect",
+        "tcp",
+        "127.0.0.1:7141"
+    ));
+    let after = crate::sock_addr::counted(&lab.stats(), "cgroup connect4", "drop tcp to *:7141");
+    assert_eq!(after, before + 1, "counted once");
+
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    assert!(
+        lines.iter().all(|(_, pin)| !Path::new(pin).exists()),
+        "flush removes the pins"
+    );
+    systemd(&lab, &root, &["--remove"]).ok();
+    assert!(!path.exists(), "--remove removes the drop-in");
+    assert_eq!(all_programs(&unit.path), 0);
 }

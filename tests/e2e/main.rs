@@ -10,7 +10,8 @@
 //! [`netfilter_iface`], [`owner`] (processes under other uids, `setpriv`), [`tc_mark`],
 //! [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a cgroup), [`import_cgroup`]
 //! (the import of `-m cgroup` and `socket cgroupv2` against the originals), [`cgroup_unit`]
-//! (blocks that name a systemd unit, its restart reproduced), [`sock_addr`]
+//! (blocks that name a systemd unit, its restart reproduced), [`cgroup_match`] (`cgroup
+//! "PATH"` tests; a process that moves between cgroups), [`sock_addr`]
 //! (socket-call blocks: real `connect`, `sendto`, `bind` calls from a cgroup),
 //! [`sock_redirect`] (their redirects, landing on listeners, and `comm`); the socket
 //! layer: [`sk_lookup`] (its services are this binary run again) and [`sockmap`] (with

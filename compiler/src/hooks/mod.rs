@@ -288,6 +288,10 @@ pub struct HookSpec {
     /// the socket map runs and which tail-calls the block's program, then the sock_ops
     /// program that puts the cgroup's sockets into the map.
     pub companions: &'static [HookKind],
+    /// The setting of a systemd unit's drop-in that attaches this hook's program to
+    /// the unit's cgroup on every start (`sockc systemd`); `None` where a block cannot
+    /// name a unit.
+    pub systemd: Option<unit::SystemdAttach>,
 }
 
 pub fn spec(kind: HookKind) -> &'static HookSpec {

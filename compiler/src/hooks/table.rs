@@ -11,7 +11,8 @@ use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
 
 use super::contexts::*;
 use super::{
-    CgroupCap, Context, HookKind, HookSpec, MatchCaps, OwnerCap, Target, TestInput, Verdicts,
+    unit::SystemdAttach, CgroupCap, Context, HookKind, HookSpec, MatchCaps, OwnerCap, Target,
+    TestInput, Verdicts,
 };
 use crate::syntax::ast::{ActionKw, SockProto, Verdict};
 
@@ -121,6 +122,7 @@ const COMPANION: HookSpec = HookSpec {
     unsupported: None,
     block: false,
     companions: &[],
+    systemd: None,
 };
 
 const PACKET_ACTIONS: &[ActionKw] = &[ActionKw::Allow, ActionKw::Drop, ActionKw::Count];
@@ -184,6 +186,7 @@ const fn tc(
         unsupported: None,
         block: true,
         companions: &[],
+        systemd: None,
     }
 }
 
@@ -245,6 +248,7 @@ const fn netfilter(
         unsupported: None,
         block: true,
         companions: &[],
+        systemd: None,
     }
 }
 
@@ -303,15 +307,21 @@ const fn cgroup_skb(
         unsupported: None,
         block: true,
         companions: &[],
+        systemd: if egress {
+            Some(SystemdAttach::EgressFilter)
+        } else {
+            Some(SystemdAttach::IngressFilter)
+        },
     }
 }
 
 /// What every socket-call row shares (`cgroup connect|sendmsg|bind`, per family):
-/// `call` is the kernel's name of the call and family (`connect4`); the row is
-/// `cgroup <call>`, the section libbpf's and aya-obj's `cgroup/<call>`.
+/// for the kernel's name of the call and family (`connect4`), the row is `cgroup
+/// <call>`, the section libbpf's and aya-obj's `cgroup/<call>`, and `systemd` the
+/// attach type's name in a unit's `BPFProgram=TYPE:PIN` (systemd's own, the same).
 const fn sock_addr(
     kind: HookKind,
-    [name, cli_name, section, symbol_prefix]: [&'static str; 4],
+    [name, cli_name, section, symbol_prefix, systemd]: [&'static str; 5],
     path_order: u8,
     attach_type: bpf_attach_type,
 ) -> HookSpec {
@@ -360,6 +370,7 @@ const fn sock_addr(
         unsupported: None,
         block: true,
         companions: &[],
+        systemd: Some(SystemdAttach::Program(systemd)),
     }
 }
 
@@ -382,6 +393,7 @@ const CONNECT4: HookSpec = sock_addr(
         "cgroup-connect4",
         "cgroup/connect4",
         "cg_con4",
+        "connect4",
     ],
     17,
     bpf_attach_type::BPF_CGROUP_INET4_CONNECT,
@@ -393,6 +405,7 @@ const CONNECT6: HookSpec = sock_addr(
         "cgroup-connect6",
         "cgroup/connect6",
         "cg_con6",
+        "connect6",
     ],
     18,
     bpf_attach_type::BPF_CGROUP_INET6_CONNECT,
@@ -404,6 +417,7 @@ const SENDMSG4: HookSpec = sock_addr(
         "cgroup-sendmsg4",
         "cgroup/sendmsg4",
         "cg_snd4",
+        "sendmsg4",
     ],
     19,
     bpf_attach_type::BPF_CGROUP_UDP4_SENDMSG,
@@ -415,19 +429,32 @@ const SENDMSG6: HookSpec = sock_addr(
         "cgroup-sendmsg6",
         "cgroup/sendmsg6",
         "cg_snd6",
+        "sendmsg6",
     ],
     20,
     bpf_attach_type::BPF_CGROUP_UDP6_SENDMSG,
 );
 const BIND4: HookSpec = sock_addr(
     HookKind::CgroupBind4,
-    ["cgroup bind4", "cgroup-bind4", "cgroup/bind4", "cg_bind4"],
+    [
+        "cgroup bind4",
+        "cgroup-bind4",
+        "cgroup/bind4",
+        "cg_bind4",
+        "bind4",
+    ],
     21,
     bpf_attach_type::BPF_CGROUP_INET4_BIND,
 );
 const BIND6: HookSpec = sock_addr(
     HookKind::CgroupBind6,
-    ["cgroup bind6", "cgroup-bind6", "cgroup/bind6", "cg_bind6"],
+    [
+        "cgroup bind6",
+        "cgroup-bind6",
+        "cgroup/bind6",
+        "cg_bind6",
+        "bind6",
+    ],
     22,
     bpf_attach_type::BPF_CGROUP_INET6_BIND,
 );
@@ -474,6 +501,7 @@ pub static HOOKS: [HookSpec; 23] = [
         unsupported: None,
         block: true,
         companions: &[],
+        systemd: None,
     },
     tc(
         HookKind::TcIngress,
@@ -540,6 +568,7 @@ pub static HOOKS: [HookSpec; 23] = [
         unsupported: None,
         block: true,
         companions: &[],
+        systemd: None,
     },
     // ---- sockmap --------------------------------------------------------------------
     HookSpec {
@@ -562,6 +591,7 @@ pub static HOOKS: [HookSpec; 23] = [
         unsupported: None,
         block: true,
         companions: &[HookKind::SkMsgDispatch, HookKind::SockOps],
+        systemd: None,
     },
     HookSpec {
         kind: HookKind::SockmapReceive,
@@ -586,6 +616,7 @@ pub static HOOKS: [HookSpec; 23] = [
         unsupported: None,
         block: true,
         companions: &[HookKind::SkSkbDispatch, HookKind::SockOps],
+        systemd: None,
     },
     HookSpec {
         kind: HookKind::SockOps,

@@ -11,6 +11,31 @@
 
 use crate::syntax::ast::UNIT_PREFIX as PREFIX;
 
+/// The drop-in setting that makes systemd attach a pinned program to a unit's cgroup
+/// (`BPF_PROG_ATTACH` with `BPF_F_ALLOW_MULTI`) on every start of the unit: a row of
+/// the hook table ([`super::HookSpec::systemd`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemdAttach {
+    /// `IPIngressFilterPath=PIN` (systemd 243).
+    IngressFilter,
+    /// `IPEgressFilterPath=PIN` (systemd 243).
+    EgressFilter,
+    /// `BPFProgram=TYPE:PIN` (systemd 249), TYPE systemd's name of the attach type
+    /// (its `bpf_cgroup_attach_type_table`: `connect4`, `sendmsg6`, `bind4`, ...).
+    Program(&'static str),
+}
+
+impl SystemdAttach {
+    /// The drop-in's line for the program pinned at `pin`.
+    pub fn setting(self, pin: &str) -> String {
+        match self {
+            SystemdAttach::IngressFilter => format!("IPIngressFilterPath={pin}"),
+            SystemdAttach::EgressFilter => format!("IPEgressFilterPath={pin}"),
+            SystemdAttach::Program(ty) => format!("BPFProgram={ty}:{pin}"),
+        }
+    }
+}
+
 /// Unit types systemd runs in a cgroup of their own (`UNIT_VTABLE(u)->cgroup_context_offset`).
 const CGROUP_TYPES: [&str; 6] = ["service", "socket", "scope", "slice", "mount", "swap"];
 
@@ -112,6 +137,38 @@ mod tests {
             assert!(check_name(bad).is_some(), "{bad:?}");
         }
         assert!(check_name(&format!("{}.service", "a".repeat(250))).is_some());
+    }
+
+    /// Every row whose blocks may name a unit (a cgroup block's) has the drop-in setting
+    /// systemd attaches its program with, `BPFProgram=`'s attach type spelled as
+    /// systemd spells it; no other row has one.
+    #[test]
+    fn every_cgroup_block_row_has_its_systemd_setting() {
+        use super::super::{HookKind as K, Target, HOOKS};
+        let want = |k: K| match k {
+            K::CgroupIngress => Some(SystemdAttach::IngressFilter),
+            K::CgroupEgress => Some(SystemdAttach::EgressFilter),
+            K::CgroupConnect4 => Some(SystemdAttach::Program("connect4")),
+            K::CgroupConnect6 => Some(SystemdAttach::Program("connect6")),
+            K::CgroupSendmsg4 => Some(SystemdAttach::Program("sendmsg4")),
+            K::CgroupSendmsg6 => Some(SystemdAttach::Program("sendmsg6")),
+            K::CgroupBind4 => Some(SystemdAttach::Program("bind4")),
+            K::CgroupBind6 => Some(SystemdAttach::Program("bind6")),
+            _ => None,
+        };
+        for row in &HOOKS {
+            assert_eq!(row.systemd, want(row.kind), "{}", row.name);
+            let cgroup_block = row.block && row.target == Target::Cgroup;
+            assert_eq!(row.systemd.is_some(), cgroup_block, "{}", row.name);
+        }
+        assert_eq!(
+            SystemdAttach::Program("bind6").setting("/p"),
+            "BPFProgram=bind6:/p"
+        );
+        assert_eq!(
+            SystemdAttach::EgressFilter.setting("/p"),
+            "IPEgressFilterPath=/p"
+        );
     }
 
     #[test]

@@ -239,7 +239,7 @@ fn nd_addresses() -> (Ipv6Addr, Ipv6Addr) {
 
 fn match_span(m: &Match) -> Span {
     match m {
-        Match::Proto(_, s)
+        Match::Proto(_, s, _)
         | Match::Family(_, s)
         | Match::IcmpType(_, s)
         | Match::IcmpCode(_, s)

@@ -36,6 +36,9 @@ struct MatchSpans {
     icmp: Option<Span>,
     flags_set: u8,
     flags_clear: u8,
+    /// The protocol is ICMP's or ICMPv6's number (`proto 1`): the rule's family is the
+    /// one its other matches give, else the protocol's own.
+    by_number: bool,
     /// The rule's `ct state` match.
     ct: Option<Span>,
     limit: Option<Span>,
@@ -198,7 +201,7 @@ impl Checker<'_> {
                     .matches
                     .iter()
                     .find_map(|i| match i {
-                        Match::Proto(_, sp) => Some(*sp),
+                        Match::Proto(_, sp, _) => Some(*sp),
                         _ => None,
                     })
                     .unwrap_or(r.span);
@@ -395,6 +398,10 @@ impl Checker<'_> {
                 self.fold_match(item, spec, &mut m, &mut seen);
             }
         }
+        if let (true, Some(p), Some(sp), None) = (seen.by_number, m.proto, seen.proto, seen.family)
+        {
+            seen.family = Some((if p == ICMP { Family::V4 } else { Family::V6 }, sp));
+        }
         m.ip_only = frames.ip_only();
         self.check_frames(&m, &frames, spec, &mut seen.family);
         if let (Some(p), Some(sp)) = (m.proto, seen.proto) {
@@ -409,7 +416,9 @@ impl Checker<'_> {
             m.tcp_flags = Some((seen.flags_set | seen.flags_clear, seen.flags_set));
         }
         if let Some(icmp_span) = seen.icmp {
-            self.check_icmp(r, &mut m, icmp_span, spec);
+            if self.icmp_of_its_family(&m, icmp_span, &seen) {
+                self.check_icmp(r, &mut m, icmp_span, spec);
+            }
         }
         m.family = seen.family.map(|f| f.0);
         m
@@ -425,7 +434,7 @@ impl Checker<'_> {
         seen: &mut MatchSpans,
     ) {
         match item {
-            Match::Proto(p, sp) => {
+            Match::Proto(p, sp, numbered) => {
                 if let Some(prev) = seen.proto {
                     self.diags.push(
                         Diagnostic::new(Code::Conflict, "more than one protocol in a rule")
@@ -437,6 +446,8 @@ impl Checker<'_> {
                 seen.proto = Some(*sp);
                 m.proto = *p;
                 match p {
+                    // The family's other matches decide (`matches`).
+                    Some(ICMP | ICMPV6) if *numbered => seen.by_number = true,
                     Some(ICMP) => self.constrain_family(&mut seen.family, Family::V4, *sp),
                     Some(ICMPV6) => self.constrain_family(&mut seen.family, Family::V6, *sp),
                     _ => {}
@@ -632,6 +643,29 @@ impl Checker<'_> {
                     .help("add `tcp` to the rule"),
             );
         }
+    }
+
+    /// Whether the rule's ICMP protocol is its family's own: `ip6 proto 1` is an IPv6
+    /// packet whose next header is 1, whose type and code the programs do not read.
+    fn icmp_of_its_family(&mut self, m: &RuleMatch, icmp_span: Span, seen: &MatchSpans) -> bool {
+        let (Some(p), Some((f, fsp)), Some(psp)) = (m.proto, seen.family, seen.proto) else {
+            return true;
+        };
+        let other = match (p, f) {
+            (ICMP, Family::V6) => "IPv6 packet's protocol 1 is not read as ICMP",
+            (ICMPV6, Family::V4) => "IPv4 packet's protocol 58 is not read as ICMPv6",
+            _ => return true,
+        };
+        self.diags.push(
+            Diagnostic::new(
+                Code::IcmpNeedsIcmp,
+                format!("ICMP type and code need `icmp` or `icmpv6`: an {other}"),
+            )
+            .label(icmp_span, "an ICMP match")
+            .label(psp, "the protocol's number")
+            .label(fsp, "in the other family"),
+        );
+        false
     }
 
     /// An ICMP match (the first at `icmp_span`) needs a hook that matches ICMP and

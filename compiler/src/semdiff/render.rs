@@ -278,7 +278,7 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
         let number = |v: u128| v.to_string();
         parts.push(match d {
             Dim::Frame => frame_text(set),
-            Dim::Proto => values("", d, set, proto_name),
+            Dim::Proto => values("", d, set, |v| proto_in(v, b.get(Dim::Frame))),
             Dim::L4 if set.contains(l4::ABSENT) => "no transport header".into(),
             Dim::L4 => continue,
             Dim::Src4 => values("from ", d, set, |v| address_text(v, 32)),
@@ -383,6 +383,17 @@ fn frame_text(set: &ValueSet) -> String {
         _ => "frames",
     }
     .into()
+}
+
+/// [`proto_name`] in a box of `frames`: ICMP's number in the other family's box is a
+/// number (`ip6 proto 1`: an IPv6 packet whose next header is 1, not ICMP).
+fn proto_in(v: u128, frames: &ValueSet) -> String {
+    let only = |f| frames.intervals() == [(f, f)];
+    match v {
+        1 if only(frame::V6) => "proto 1".into(),
+        58 if only(frame::V4) => "proto 58".into(),
+        v => proto_name(v),
+    }
 }
 
 fn proto_name(v: u128) -> String {

@@ -190,6 +190,29 @@ fn lengths_read_as_whole_packets() {
     );
 }
 
+/// ICMP's number in the other family reads as a number (`IPv6 proto 1`), and a
+/// rule file that writes it apart from `icmp` covers those packets.
+#[test]
+fn icmp_numbers_of_the_other_family_read_as_numbers() {
+    let d = sem(
+        "xdp on eth0 {\n allow icmp\n allow icmpv6\n default drop\n}\n",
+        "xdp on eth0 {\n allow icmp\n allow ip6 proto 1\n allow icmpv6\n allow ip4 proto 58\n default drop\n}\n",
+    );
+    let mut boxes: Vec<String> = d.blocks[0]
+        .verdicts
+        .iter()
+        .flat_map(|c| {
+            c.region
+                .boxes()
+                .iter()
+                .map(describe_box)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    boxes.sort();
+    assert_eq!(boxes, ["IPv4 proto 58", "IPv6 proto 1"], "{}", text(&d));
+}
+
 #[test]
 fn boxes_read_as_matches() {
     let d = sem(

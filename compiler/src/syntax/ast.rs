@@ -285,8 +285,11 @@ pub enum Family {
 
 #[derive(Clone, Debug)]
 pub enum Match {
-    /// `tcp`, `udp`, `icmp`, `icmpv6`, `proto N`; `None` is `any`.
-    Proto(Option<u8>, Span),
+    /// `tcp`, `udp`, `icmp`, `icmpv6`, `proto N`; `None` is `any`. The flag says the
+    /// protocol was written as a number (`proto 1`), which the rule's family reads
+    /// (`ip6 proto 1`: an IPv6 packet whose next header is 1), where a name keeps the
+    /// rule to its own family (`icmp` is IPv4's).
+    Proto(Option<u8>, Span, bool),
     Family(Family, Span),
     Src(Endpoint),
     Dst(Endpoint),

@@ -108,7 +108,7 @@ mod tests {
         let r = rules(&f);
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].action, ActionKw::Allow);
-        assert!(matches!(r[0].matches[0], Match::Proto(Some(6), _)));
+        assert!(matches!(r[0].matches[0], Match::Proto(Some(6), _, false)));
         match &r[0].matches[1] {
             Match::Dst(Endpoint {
                 addr: AddrSpec::Prefix(n, _),

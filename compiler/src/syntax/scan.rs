@@ -468,17 +468,17 @@ fn match_item(src: &str, i: usize) -> Res<Match> {
     }
     // proto = { proto_name | kw_proto ~ (proto_name | number) }
     if let Some((p, e)) = proto_name(s, i) {
-        return Ok(Some((Match::Proto(p, Span::new(i, e)), e)));
+        return Ok(Some((Match::Proto(p, Span::new(i, e), false), e)));
     }
     if let Some(e) = kw(s, i, b"proto") {
         let j = skip(s, e);
         if let Some((p, e)) = proto_name(s, j) {
-            return Ok(Some((Match::Proto(p, Span::new(i, e)), e)));
+            return Ok(Some((Match::Proto(p, Span::new(i, e), false), e)));
         }
         let e = digits(s, j);
         if e > j {
             let n = number(s, j, e, 255)? as u8;
-            return Ok(Some((Match::Proto(Some(n), Span::new(i, e)), e)));
+            return Ok(Some((Match::Proto(Some(n), Span::new(i, e), true), e)));
         }
     }
     // family = @{ ("ip4" | "ip6") ~ !IDC }

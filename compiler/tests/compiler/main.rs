@@ -3,6 +3,7 @@
 //! ARCHITECTURE.md (`SOCKC_BLESS=1 cargo test -p sockc-compiler --test compiler
 //! architecture::` redraws them); [`error_catalogue`]: every diagnostic code has its
 //! entry in `docs/errors.md`; [`mistakes`]: diagnostics a user can act on;
+//! [`cgroup_unit`]: cgroup blocks that name a systemd unit;
 //! [`netfilter`] and [`netfilter_limit_route`]: netfilter blocks in the checker and
 //! their lowering; [`space`]: the header space against the reference evaluator;
 //! [`frontend_speed`]: the front end's timings (ignored; run by hand). [`support`] is
@@ -14,6 +15,7 @@
 //! one of the compiler alone, without the kernel or the command line, goes here.
 
 mod architecture;
+mod cgroup_unit;
 mod error_catalogue;
 mod frontend_speed;
 mod mistakes;

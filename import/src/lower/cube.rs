@@ -267,16 +267,25 @@ impl CubeWriter<'_> {
         if protos.count() > 32 {
             return Err(needs(Feature::Other, "more than 32 protocols in one rule"));
         }
+        // An IPv6 packet whose next header is ICMPv4's number, or the reverse, is
+        // written `ip6 proto 1` (`ip4 proto 58`); its type and code are not read, so a
+        // rule testing them leaves those packets out.
+        let icmp_dim = |d: Dim| matches!(d, Dim::IcmpType | Dim::IcmpCode);
+        let icmp_fields = cube.get(Dim::IcmpType).is_some()
+            || cube.get(Dim::IcmpCode).is_some()
+            || cube.atoms().iter().any(|(a, _)| {
+                matches!(self.atoms.kind(*a), AtomKind::InSet { dim, .. } if icmp_dim(*dim))
+            });
         let mut out = Vec::new();
         for &(lo, hi) in protos.ranges() {
             for p in lo..=hi {
                 if !both {
                     let f = families.ranges()[0].0;
-                    // An IPv6 packet whose next header is ICMPv4, or the reverse:
-                    // the language's `icmp`/`proto 1` means IPv4 (`ip6 proto 1` is a
-                    // family conflict), so it cannot be written.
                     if let Some(piece) = other_family_icmp(p, f) {
-                        self.left_out.push(piece.into());
+                        match icmp_fields {
+                            true => self.left_out.push(piece.into()),
+                            false => out.push((fam_word(f), Some(proto_word(p, f)))),
+                        }
                         continue;
                     }
                     let implied = matches!((p, f), (1, 4) | (58, 6));
@@ -286,16 +295,20 @@ impl CubeWriter<'_> {
                     ));
                     continue;
                 }
-                // `icmp` (and `proto 1`) means IPv4 and `icmpv6` IPv6: the language
-                // cannot match the other family's packets of that protocol number
-                // (an IPv6 packet whose next header is ICMPv4), so they are left out.
+                // `icmp` means IPv4 and `icmpv6` IPv6: the other family's packets of
+                // that number are a rule of their own (`ip6 proto 1`), or left out
+                // under ICMP fields.
                 match p {
                     1 | 58 => {
                         let own = if p == 1 { 4 } else { 6 };
                         out.push((None, Some(proto_word(p, own))));
                         let other = 10 - own;
-                        self.left_out
-                            .extend(other_family_icmp(p, other).map(String::from));
+                        match icmp_fields {
+                            true => self
+                                .left_out
+                                .extend(other_family_icmp(p, other).map(String::from)),
+                            false => out.push((fam_word(other), Some(proto_word(p, other)))),
+                        }
                     }
                     _ => out.push((None, Some(proto_word(p, 4)))),
                 }
@@ -519,12 +532,13 @@ fn needs(f: Feature, detail: &str) -> Refusal {
     Refusal::Needs(vec![(f, detail.to_string())])
 }
 
-/// The packets of protocol `p` in family `f` the language cannot match (ICMP's
-/// number in the other IP version), named for the report.
+/// The packets of protocol `p` in family `f` whose ICMP type and code the language
+/// does not read (ICMP's number in the other IP version: `ip6 proto 1`), named for
+/// the report.
 fn other_family_icmp(p: u128, f: u128) -> Option<&'static str> {
     match (p, f) {
-        (1, 6) => Some("IPv6 packets of protocol 1 (ICMP)"),
-        (58, 4) => Some("IPv4 packets of protocol 58 (ICMPv6)"),
+        (1, 6) => Some("IPv6 packets of protocol 1 (ICMP) by ICMP type or code"),
+        (58, 4) => Some("IPv4 packets of protocol 58 (ICMPv6) by ICMPv6 type or code"),
         _ => None,
     }
 }

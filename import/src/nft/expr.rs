@@ -80,6 +80,7 @@ pub fn selector(words: &[&str], table_v: Option<IpVersion>) -> Option<(Key, Vec<
             vec![Match::one(Key::NfProto, n, n)]
         }
     };
+    let icmp = |v: IpVersion, p: u8| [nfp(v), l4(p)].concat();
     let port_proto = |w: &str| -> Option<u8> {
         Some(match w {
             "tcp" => 6,
@@ -115,10 +116,13 @@ pub fn selector(words: &[&str], table_v: Option<IpVersion>) -> Option<(Key, Vec<
         ["th", "sport"] => (Key::Sport(None), Vec::new()),
         ["th", "dport"] => (Key::Dport(None), Vec::new()),
         ["tcp", "flags"] => (Key::TcpFlags, l4(6)),
-        ["icmp", "type"] => (Key::IcmpType(IpVersion::V4), l4(1)),
-        ["icmp", "code"] => (Key::IcmpCode(IpVersion::V4), l4(1)),
-        ["icmpv6", "type"] => (Key::IcmpType(IpVersion::V6), l4(58)),
-        ["icmpv6", "code"] => (Key::IcmpCode(IpVersion::V6), l4(58)),
+        // nft's dependency is the family and the protocol (`meta nfproto ipv6 meta
+        // l4proto 58` for `icmpv6 type` in an inet table, as `nft --debug=netlink`
+        // shows): `icmpv6 type != 137` never matches an IPv4 packet of protocol 58.
+        ["icmp", "type"] => (Key::IcmpType(IpVersion::V4), icmp(IpVersion::V4, 1)),
+        ["icmp", "code"] => (Key::IcmpCode(IpVersion::V4), icmp(IpVersion::V4, 1)),
+        ["icmpv6", "type"] => (Key::IcmpType(IpVersion::V6), icmp(IpVersion::V6, 58)),
+        ["icmpv6", "code"] => (Key::IcmpCode(IpVersion::V6), icmp(IpVersion::V6, 58)),
         ["ip", "ttl"] => (Key::HopLimit(IpVersion::V4), nfp(IpVersion::V4)),
         ["ip6", "hoplimit"] => (Key::HopLimit(IpVersion::V6), nfp(IpVersion::V6)),
         ["ip", "dscp"] => (Key::Dscp(IpVersion::V4), nfp(IpVersion::V4)),

@@ -162,3 +162,22 @@ pub fn status_of(imp: &sockc_import::Import, line: u32) -> (sockc_import::Status
         .unwrap_or_else(|| panic!("no rule at line {line}"));
     (r.status, r.reason.clone())
 }
+
+/// Compiles the import's rule file with its residual written beside it, where the
+/// file's declaration names it (a directory of this call's own: the tests run at the
+/// same time); panics with the errors if it does not compile.
+pub fn compiles_with_residual(imp: &sockc_import::Import) {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("sockc-import-out-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    if let Some(r) = &imp.residual {
+        let file = sockc_import::default_residual_file(None, r.format);
+        std::fs::write(dir.join(file), &r.text).unwrap();
+    }
+    let compiled = compile(&imp.sk_text, Some(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(e) = compiled {
+        panic!("the import does not compile:\n{e}\n{}", imp.sk_text);
+    }
+}

@@ -4,7 +4,7 @@
 //! output, postrouting; nft: output); the rest stays in the residual with its reason.
 //! Every output compiles.
 
-use crate::common::{compile, rule_lines, status_of};
+use crate::common::{rule_lines, status_of};
 use sockc_import::{import, Hook, Import, Options, Status};
 
 fn run(text: &str, hook: Hook, root: Option<&str>) -> Import {
@@ -18,21 +18,7 @@ fn run(text: &str, hook: Hook, root: Option<&str>) -> Import {
         },
     )
     .unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "sockc-import-cgroup-{}-{}",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    if let Some(r) = &imp.residual {
-        let file = sockc_import::default_residual_file(None, r.format);
-        std::fs::write(dir.join(file), &r.text).unwrap();
-    }
-    let compiled = compile(&imp.sk_text, Some(&dir));
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(e) = compiled {
-        panic!("the import does not compile:\n{e}\n{}", imp.sk_text);
-    }
+    crate::common::compiles_with_residual(&imp);
     imp
 }
 

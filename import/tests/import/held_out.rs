@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use common::{compile, status_of};
+use common::status_of;
 use sockc_import::{import, model::IpVersion, Format, Hook, Import, ImportError, Options, Status};
 
 /// Imports `text` at the netfilter hooks (with `opts_of`'s changes) and compiles the
@@ -18,19 +18,7 @@ fn run_as(text: &str, opts_of: impl FnOnce(&mut Options)) -> Import {
     };
     opts_of(&mut opts);
     let imp = import(text, &opts).unwrap_or_else(|e| panic!("{e}"));
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("sockc-import-held-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    if let Some(r) = &imp.residual {
-        let file = sockc_import::default_residual_file(None, r.format);
-        std::fs::write(dir.join(file), &r.text).unwrap();
-    }
-    let compiled = compile(&imp.sk_text, Some(&dir));
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(e) = compiled {
-        panic!("the import does not compile:\n{e}\n{}", imp.sk_text);
-    }
+    crate::common::compiles_with_residual(&imp);
     assert!(
         imp.set_files.is_empty(),
         "an nft set became a file to export: {:?}",
@@ -50,8 +38,8 @@ fn residual_text(imp: &Import) -> &str {
 #[test]
 fn the_family_of_an_ipv6_only_jump_reaches_its_chain() {
     // firewalld's layout: zone chains reached through an IPv6-only jump, matching
-    // `meta l4proto { icmp, ipv6-icmp }`: IPv6 packets of protocol 1 cannot be
-    // written (`ip6 proto 1` is a family conflict), so the rule stays in netfilter
+    // `meta l4proto { icmp, ipv6-icmp }`: in the IPv6-only chain, IPv6 packets of
+    // protocol 1 (`ip6 proto 1`) and ICMPv6, exact; no IPv4 rule.
     let text = "table inet filter {
 \tchain input {
 \t\ttype filter hook input priority filter; policy drop;
@@ -66,13 +54,94 @@ fn the_family_of_an_ipv6_only_jump_reaches_its_chain() {
 }
 ";
     let imp = run(text);
-    assert!(!imp.sk_text.contains("ip6 proto 1"), "{}", imp.sk_text);
     let (status, reason) = status_of(&imp, 9);
-    assert_eq!(status, Status::Residual, "{reason}");
-    assert!(reason.contains("IPv6 packets of protocol 1"), "{reason}");
+    assert_eq!(status, Status::Exact, "{reason}");
+    let rules = common::rule_lines(&imp);
+    assert!(
+        rules.contains(&"allow ip6 proto 1".to_string()),
+        "{rules:?}"
+    );
+    assert!(rules.contains(&"allow icmpv6".to_string()), "{rules:?}");
+    assert!(!rules.contains(&"allow icmp".to_string()), "{rules:?}");
     assert_eq!(status_of(&imp, 10).0, Status::Exact);
     assert!(common::rule_lines(&imp).contains(&"allow ip6 tcp to *:22".to_string()));
     assert!(imp.inexact.is_empty(), "{:?}", imp.inexact);
+}
+
+/// An ICMP type keeps its rule to its own IP version, as nft's dependency does (`meta
+/// nfproto ipv6 meta l4proto 58` for `icmpv6 type` in an inet table, as `nft
+/// --debug=netlink` shows): `icmpv6 type != { ... }` admits no IPv4 packet of
+/// protocol 58 (read before as admitting all of them, a piece left in netfilter).
+#[test]
+fn an_icmp_type_keeps_its_rule_to_its_ip_version() {
+    let text = "table inet filter {
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\ticmpv6 type != { nd-redirect, 139 } accept
+\t\ticmp type != echo-request accept
+\t}
+}
+";
+    let imp = run(text);
+    for line in [4, 5] {
+        let (status, reason) = status_of(&imp, line);
+        assert_eq!(status, Status::Exact, "line {line}: {reason}");
+    }
+    let rules = common::rule_lines(&imp);
+    assert!(
+        rules.contains(&"allow icmpv6 type 138".to_string()),
+        "{rules:?}"
+    );
+    assert!(
+        !rules.contains(&"allow icmpv6 type 139".to_string()),
+        "{rules:?}"
+    );
+    assert!(
+        rules.contains(&"allow icmp type 0".to_string()),
+        "{rules:?}"
+    );
+    assert!(
+        rules.iter().all(|r| r.contains("icmp") || r == "drop"),
+        "{rules:?}"
+    );
+}
+
+/// ICMP's number in the other IP version is written `ip6 proto 1` / `ip4 proto 58`
+/// (nft text, nft JSON and ip6tables alike), next to the family's own `icmp`.
+#[test]
+fn icmp_numbers_of_the_other_version_are_written_as_numbers() {
+    let text = "table inet filter {
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tmeta l4proto icmp accept
+\t\tip protocol ipv6-icmp ip saddr 10.0.0.0/8 drop
+\t}
+}
+";
+    let imp = run(text);
+    let rules = common::rule_lines(&imp);
+    for (line, want) in [
+        (4, "allow ip6 proto 1"),
+        (5, "drop ip4 proto 58 from 10.0.0.0/8"),
+    ] {
+        let (status, reason) = status_of(&imp, line);
+        assert_eq!(status, Status::Exact, "line {line}: {reason}");
+        assert!(rules.iter().any(|r| r.contains(want)), "{want}: {rules:?}");
+    }
+    assert!(rules.contains(&"allow icmp".to_string()), "{rules:?}");
+    assert!(
+        !rules.contains(&"allow ip4 proto 58".to_string()),
+        "{rules:?}"
+    );
+    let json = r#"{"nftables": [{"table": {"family": "inet", "name": "filter", "handle": 1}},
+{"chain": {"family": "inet", "table": "filter", "name": "input", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
+{"rule": {"family": "inet", "table": "filter", "chain": "input", "handle": 2, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "icmp"}}, {"accept": null}]}}]}"#;
+    let imp = run_as(json, |o| o.from = Some(Format::NftJson));
+    assert!(common::rule_lines(&imp).contains(&"allow ip6 proto 1".to_string()));
+    let ip6 = "# Generated by ip6tables-save v1.8.9\n*filter\n:INPUT DROP [0:0]\n\
+               -A INPUT -p icmp -j ACCEPT\nCOMMIT\n";
+    let imp = run(ip6);
+    assert_eq!(common::rule_lines(&imp), ["allow ip6 proto 1", "drop ip6"]);
 }
 
 #[test]

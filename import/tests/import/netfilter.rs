@@ -8,7 +8,7 @@
 
 use crate::common;
 
-use common::{compile, status_of};
+use common::status_of;
 use sockc_import::{features::Feature, import, lower, Hook, Import, Options, Status};
 
 fn run(text: &str) -> Import {
@@ -29,21 +29,7 @@ fn run_with(text: &str, approximate: bool) -> Import {
         },
     )
     .unwrap();
-    // The residual beside the rule file, where its declaration names it (a directory
-    // of this call's own: the tests run at the same time).
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("sockc-import-nf-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    if let Some(r) = &imp.residual {
-        let file = sockc_import::default_residual_file(None, r.format);
-        std::fs::write(dir.join(file), &r.text).unwrap();
-    }
-    let compiled = compile(&imp.sk_text, Some(&dir));
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(e) = compiled {
-        panic!("the import does not compile:\n{e}\n{}", imp.sk_text);
-    }
+    crate::common::compiles_with_residual(&imp);
     imp
 }
 

@@ -16,7 +16,8 @@
 //! A block that names a systemd unit ([`sockc_compiler::hooks::unit`]) also keeps its
 //! program pinned beside its link, at the one path that does not change across
 //! re-applies ([`program_pin`]): the path sockc's systemd drop-ins give
-//! `IPIngressFilterPath=`/`IPEgressFilterPath=`, which systemd opens and attaches
+//! `IPIngressFilterPath=`/`IPEgressFilterPath=` (`BPFProgram=TYPE:PATH` for a
+//! socket-call block's programs), which systemd opens and attaches
 //! (`BPF_PROG_ATTACH`, multi) to the unit's new cgroup on every start. Invariant: that
 //! pin holds the program the link runs; it is renamed over (never missing) when a
 //! re-apply swaps the program, and goes when the link goes. A sockc killed between

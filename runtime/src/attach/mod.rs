@@ -20,9 +20,9 @@
 //!   its type is attached. [`sk_lookup::SkLookup`] (the network namespace sockc runs
 //!   in, checked by the link's netns inode), [`sock_ops::SockOps`] (a cgroup
 //!   directory; for sockmap groups and sk_lookup registrars), [`cgroup_skb::CgroupSkb`]
-//!   (a cgroup directory; for cgroup blocks, packets and socket calls; the packet
-//!   blocks' [`cgroup_skb::UnitPinned`] also
-//!   pins the program of a block that names a systemd unit, for the unit's drop-ins).
+//!   (a cgroup directory; for cgroup blocks, packets and socket calls), wrapped in
+//!   [`cgroup_skb::UnitPinned`], which also pins the program of a block that names a
+//!   systemd unit, for the unit's drop-ins.
 //! * an XDP link running a dispatcher ([`xdp::Xdp`], [`dispatcher`]): the program sits
 //!   in the slot of a program array the dispatcher tail-calls, because every XDP
 //!   attach or link update waits for an RCU grace period and a slot update does not.
@@ -90,17 +90,16 @@ pub fn backend(hook: HookKind) -> &'static dyn Backend {
         HookKind::NfForward => &netfilter::Netfilter(HookKind::NfForward),
         HookKind::NfOutput => &netfilter::Netfilter(HookKind::NfOutput),
         HookKind::NfPostrouting => &netfilter::Netfilter(HookKind::NfPostrouting),
-        HookKind::CgroupIngress | HookKind::CgroupEgress => {
-            &cgroup_skb::UnitPinned(LinkBacked(cgroup_skb::CgroupSkb))
-        }
         // A socket-call block is one cgroup link per program (per family); the row's
-        // attach type says which hook. (Its blocks name no systemd unit yet.)
-        HookKind::CgroupConnect4
+        // attach type says which hook. A block of any of them may name a unit.
+        HookKind::CgroupIngress
+        | HookKind::CgroupEgress
+        | HookKind::CgroupConnect4
         | HookKind::CgroupConnect6
         | HookKind::CgroupSendmsg4
         | HookKind::CgroupSendmsg6
         | HookKind::CgroupBind4
-        | HookKind::CgroupBind6 => &LinkBacked(cgroup_skb::CgroupSkb),
+        | HookKind::CgroupBind6 => &cgroup_skb::UnitPinned(LinkBacked(cgroup_skb::CgroupSkb)),
     }
 }
 

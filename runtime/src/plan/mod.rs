@@ -315,7 +315,15 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
     };
     let same_shapes = sorted_shapes(&old.maps) == sorted_shapes(&new.maps);
     let socket_changes = socket_changes(&old.sockets, &new.sockets);
-    let new_object = !installed || !same_programs || !same_shapes || !socket_changes.is_empty();
+    // The same code may test other cgroups (another path, or the slots in another
+    // order): the `cgroups` map is filled when an object is loaded, so such a change
+    // loads one, and each program swaps to its own ids at once.
+    let cgroups_changed = old.cgroups != new.cgroups;
+    let new_object = !installed
+        || !same_programs
+        || !same_shapes
+        || !socket_changes.is_empty()
+        || cgroups_changed;
     let old_tables: HashMap<&str, &str> = old
         .tables
         .iter()

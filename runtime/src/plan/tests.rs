@@ -158,6 +158,38 @@ fn a_changed_map_shape_loads_a_new_object() {
         .all(|p| p.action == ProgramAction::ReloadSameCode));
 }
 
+/// Rules whose `cgroup` tests name other cgroups (or the same ones in another order)
+/// compile to the same code and map shapes: the ids live in the `cgroups` map, filled
+/// when an object loads, so the plan loads a new object instead of updating in place
+/// (which would leave the old ids under the new names).
+#[test]
+fn other_cgroups_under_the_same_code_load_a_new_object() {
+    let file = |first: &str, second: &str| {
+        format!(
+            "netfilter output {{\n    drop udp to *:1 cgroup \"/sys/fs/cgroup/{first}\"\n    \
+             drop udp to *:2 cgroup \"/sys/fs/cgroup/{second}\"\n    default allow\n}}\n"
+        )
+    };
+    let old = snap(&file("a", "b"));
+    for (first, second) in [("b", "a"), ("a", "c")] {
+        let new = snap(&file(first, second));
+        assert!(
+            !code_changed(&old.programs[0], &new.programs[0]),
+            "the same code"
+        );
+        let p = plan(Some(&old), &new);
+        assert!(!p.maps_only && p.loads_new_object(), "{first} {second}");
+        assert_eq!(
+            actions(&p),
+            [(
+                "netfilter output priority 10".to_string(),
+                ProgramAction::ReloadSameCode
+            )]
+        );
+    }
+    assert!(!plan(Some(&old), &snap(&file("a", "b"))).has_changes());
+}
+
 /// A rule inside a classified run lives in the classifier's tables, not in the
 /// code: changing its port leaves code and map shapes alone, and the new tables are
 /// switched in place (no new object), with the changed rule's counter starting at 0.

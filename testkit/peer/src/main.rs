@@ -32,6 +32,11 @@
 //!   `error ERRNO TEXT`.
 //! * `name NAME`: `prctl(PR_SET_NAME)`, the process's command name (`comm`) for the
 //!   calls that follow; prints `ok` or `error ERRNO TEXT`.
+//! * `udpconnect ADDR`: `connect()` of the bound UDP socket itself (not a new one);
+//!   prints `ok` or `error ERRNO TEXT`.
+//! * `join DIR`: moves this process into the cgroup v2 directory DIR (its pid written
+//!   to `DIR/cgroup.procs`), keeping its bound socket, which stays in the cgroup it
+//!   was made in; prints `ok` or `error 0 TEXT`.
 //! * `call CALL PROTO ADDR` (CALL `connect`, `sendmsg` or `bind`; PROTO `tcp` or
 //!   `udp`): one socket call from a new socket of ADDR's family, for the socket-call
 //!   blocks' tests; prints `ok`, `ok PEER` (a connect whose socket `getpeername()`
@@ -195,6 +200,17 @@ fn udp(addr: SocketAddr) -> Result<(), String> {
                 Err(e) => format!("error 0 {to}: {e}"),
             },
             ["name", name] => set_name(name),
+            ["udpconnect", to] => match to.parse::<SocketAddr>() {
+                Ok(to) => match sock.connect(to) {
+                    Ok(()) => "ok".into(),
+                    Err(e) => os_error(&e),
+                },
+                Err(e) => format!("error 0 {to}: {e}"),
+            },
+            ["join", dir] => match join_cgroup(dir) {
+                Ok(()) => "ok".into(),
+                Err(e) => format!("error 0 {e}"),
+            },
             ["call", call, proto, to] => match to.parse::<SocketAddr>() {
                 Ok(to) => match socket_call(call, proto, to) {
                     Ok(Some(peer)) => format!("ok {peer}"),

@@ -315,6 +315,13 @@ impl Maker<'_> {
                 }
             }
             self.icmp_probes(v6, &mut out);
+            if self.values.icmp_numbers {
+                // ICMP's number in the other version: `ip6 proto 1`, `ip4 proto 58`.
+                let proto = if v6 { 1 } else { 58 };
+                for _ in 0..4 {
+                    out.push(self.probe(v6, L4::Other { proto }, None, None));
+                }
+            }
         }
         self.port_probes(&mut out);
         self.stateful_probes(&mut out);

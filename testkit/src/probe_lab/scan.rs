@@ -29,6 +29,66 @@ pub struct Interesting {
     /// IP packet lengths a rule names (`--length`, `meta length`, `ip length`; an
     /// `ip6 length`, the payload length, gives its value and the packet's, 40 more).
     pub lengths: Vec<u32>,
+    /// A rule names ICMP's or ICMPv6's protocol (`meta l4proto icmp`, `ip6 nexthdr
+    /// icmp`, `-p icmp`, and their nft JSON `match`es), which the other IP version's
+    /// packets of that number may pass: probe them too.
+    pub icmp_numbers: bool,
+}
+
+/// Whether a line of nft text or `iptables-save` tests ICMP's or ICMPv6's protocol:
+/// `meta l4proto`, `ip6 nexthdr`, `ip protocol` (an operator, then one name or a `{
+/// ... }` set) or `-p` before `icmp`, `ipv6-icmp`, `icmpv6`, 1 or 58.
+fn line_names_icmp_protocol(line: &str) -> bool {
+    ["l4proto ", "nexthdr ", "protocol ", "-p "]
+        .iter()
+        .any(|k| {
+            line.match_indices(k).any(|(at, _)| {
+                let rest = line[at + k.len()..].trim_start();
+                let rest = ["!=", "==", "!"]
+                    .iter()
+                    .find_map(|op| rest.strip_prefix(op))
+                    .unwrap_or(rest)
+                    .trim_start();
+                let value = match rest.strip_prefix('{') {
+                    Some(set) => set.split('}').next().unwrap_or_default(),
+                    None => rest.split_whitespace().next().unwrap_or_default(),
+                };
+                value
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .any(|w| matches!(w, "icmp" | "ipv6-icmp" | "icmpv6" | "1" | "58"))
+            })
+        })
+}
+
+/// Whether an nft JSON ruleset has a `match` of `meta l4proto`, `ip6 nexthdr` or `ip
+/// protocol` against ICMP's or ICMPv6's protocol (alone or in a set).
+fn names_icmp_protocol(v: &Value) -> bool {
+    let icmp = |r: &Value| match r {
+        Value::String(s) => matches!(s.as_str(), "icmp" | "ipv6-icmp" | "icmpv6"),
+        Value::Number(n) => matches!(n.as_u64(), Some(1 | 58)),
+        _ => false,
+    };
+    match v {
+        Value::Object(o) => {
+            if let Some(m) = o.get("match") {
+                let left = &m["left"];
+                let protocol = left["meta"]["key"] == "l4proto"
+                    || matches!(
+                        left["payload"]["field"].as_str(),
+                        Some("nexthdr" | "protocol")
+                    );
+                let right = &m["right"];
+                let named =
+                    icmp(right) || right["set"].as_array().is_some_and(|s| s.iter().any(icmp));
+                if protocol && named {
+                    return true;
+                }
+            }
+            o.values().any(names_icmp_protocol)
+        }
+        Value::Array(a) => a.iter().any(names_icmp_protocol),
+        _ => false,
+    }
 }
 
 /// ICMP type names as iptables and nft print them.
@@ -87,7 +147,10 @@ impl Interesting {
     pub fn scan(text: &str) -> Interesting {
         let mut found = Interesting::default();
         match serde_json::from_str::<Value>(text) {
-            Ok(json) => found.scan_json(&json, None),
+            Ok(json) => {
+                found.icmp_numbers = names_icmp_protocol(&json);
+                found.scan_json(&json, None)
+            }
             Err(_) => text.lines().for_each(|l| found.scan_line(l)),
         }
         found.normalize();
@@ -195,6 +258,7 @@ impl Interesting {
             .filter(|w| !w.is_empty())
             .collect();
         let v6_line = line.contains("icmpv6") || line.contains("ipv6-icmp");
+        self.icmp_numbers |= line_names_icmp_protocol(line);
         for (i, w) in words.iter().enumerate() {
             let after = |n: usize| words.get(i + n).copied().unwrap_or_default();
             match *w {

@@ -102,3 +102,34 @@ fn named_lengths_make_probes_of_those_lengths() {
         "{lengths:?}"
     );
 }
+
+/// A ruleset that names ICMP's protocol gets probes of the other IP version's packets
+/// of that number (an IPv6 packet whose next header is 1, an IPv4 one of protocol 58,
+/// which `meta l4proto icmp` admits); one that names only TCP gets none.
+#[test]
+fn named_icmp_protocols_make_probes_of_the_other_version() {
+    let others = |text: &str| {
+        let values = scan::Interesting::scan(text);
+        let probes = generate::generate(
+            &values,
+            &generate::Generator::new(200, &[Path::Input], &[4, 6]),
+        );
+        let mut found: Vec<(bool, u8)> = probes
+            .iter()
+            .filter_map(|p| match p.packet.l4 {
+                L4::Other { proto } => Some((p.packet.is_ipv6(), proto)),
+                _ => None,
+            })
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    };
+    let both = [(false, 58), (true, 1)];
+    assert_eq!(
+        others("\t\tmeta l4proto { icmp, ipv6-icmp } accept\n"),
+        both
+    );
+    assert_eq!(others("-A INPUT -p icmp -j ACCEPT\n"), both);
+    assert_eq!(others("\t\tmeta l4proto tcp accept\n"), []);
+}

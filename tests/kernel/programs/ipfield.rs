@@ -1,4 +1,5 @@
-//! IP header field tests (`ttl`, `hoplimit`; `dscp`, `ecn`; `length`) in the kernel and in the
+//! IP header field tests (`ttl`, `hoplimit`; `dscp`, `ecn`; `length`; ICMP's protocol numbers
+//! in the other IP version, `ip6 proto 1`) in the kernel and in the
 //! evaluator: for each family of fields one program at XDP, TC ingress, TC egress, the
 //! netfilter input hook and cgroup ingress and egress, a table of packets around the
 //! values the rules name (each operator, ranges, lists, names, both families, behind
@@ -526,4 +527,90 @@ fn length_decides_alike_in_the_kernel_and_the_evaluator() {
         return;
     }
     run_at_every_hook(LENGTH_RULES, length_cases);
+}
+
+/// ICMP's numbers in the other IP version: `ip6 proto 1` is an IPv6 packet whose next
+/// header (after the extension headers) is 1, `ip4 proto 58` an IPv4 packet of
+/// protocol 58; a number takes the family of the rule's prefix or length, else its
+/// own (`proto 1` alone is `icmp`).
+const ICMP_NUMBER_RULES: &str = "\
+HOOK {
+    count proto 1 from 2001:db8::/32
+    drop ip6 proto 1 length > 100
+    allow ip6 proto 1
+    drop icmp type 8
+    allow ip4 proto 58
+    drop proto 58 length > 1280
+    allow icmpv6
+    drop proto 1
+    default allow
+}
+";
+
+fn icmp_number_cases(_network_start: bool) -> Vec<Case> {
+    let counted = &["count proto 1 from 2001:db8::/32"];
+    vec![
+        c(
+            "proto 1 2001:db8::1 -> 2001:db8::2",
+            V::Allow,
+            "allow ip6 proto 1",
+            counted,
+        ),
+        c(
+            "proto 1 2001:db8::1 -> 2001:db8::2 ext hbh,dst",
+            V::Allow,
+            "allow ip6 proto 1",
+            counted,
+        ),
+        c(
+            "proto 1 2001:db9::1 -> 2001:db8::2 length 200",
+            V::Drop,
+            "drop ip6 proto 1 length > 100",
+            &[],
+        ),
+        c(
+            "icmp 10.0.0.1 -> 10.0.0.2 type 8",
+            V::Drop,
+            "drop icmp type 8",
+            &[],
+        ),
+        c(
+            "icmp 10.0.0.1 -> 10.0.0.2 type 0",
+            V::Drop,
+            "drop proto 1",
+            &[],
+        ),
+        c(
+            "proto 58 10.0.0.1 -> 10.0.0.2",
+            V::Allow,
+            "allow ip4 proto 58",
+            &[],
+        ),
+        c(
+            "icmpv6 2001:db8::1 -> 2001:db8::2 type 128",
+            V::Allow,
+            "allow icmpv6",
+            &[],
+        ),
+        c(
+            "icmpv6 2001:db8::1 -> 2001:db8::2 type 128 length 1400",
+            V::Drop,
+            "drop proto 58 length > 1280",
+            &[],
+        ),
+        c(
+            "proto 2 2001:db8::1 -> 2001:db8::2",
+            V::Allow,
+            "default",
+            &[],
+        ),
+    ]
+}
+
+#[test]
+fn icmp_numbers_of_the_other_family_decide_alike_in_the_kernel_and_the_evaluator() {
+    if !kernel() {
+        return;
+    }
+    run_at_every_hook(ICMP_NUMBER_RULES, icmp_number_cases);
 }

@@ -82,12 +82,13 @@ impl Builder {
                 let inner = p
                     .into_inner()
                     .find(|q| matches!(q.as_rule(), Rule::proto_name | Rule::number))?;
-                let proto = if inner.as_rule() == Rule::number {
+                let numbered = inner.as_rule() == Rule::number;
+                let proto = if numbered {
                     Some(self.number_u8(inner, "protocol number")?)
                 } else {
                     proto_by_name(inner.as_str())
                 };
-                Match::Proto(proto, psp)
+                Match::Proto(proto, psp, numbered)
             }
             Rule::family => Match::Family(
                 if p.as_str() == "ip4" {
