@@ -13,7 +13,8 @@
 //! the new id, after which it is dropped again (its `connect()` too). An apply naming a
 //! cgroup that is not there fails (exit 3, the path named) with nothing installed. A
 //! process 1, 32, 33 and 40 levels below the named cgroup is in it at netfilter output
-//! (as for xt_cgroup), and none of them matches `cgroup !"A"`.
+//! (as for xt_cgroup), and none of them matches `cgroup !"A"`. An apply from a cgroup
+//! namespace of its own is refused (its levels are not the kernel's).
 //!
 //! The attacker's and the operator's side: a process that moves itself between
 //! cgroups while it holds a socket (the socket stays where it was made: packet hooks
@@ -198,6 +199,45 @@ fn a_socket_many_levels_below_the_named_cgroup_is_still_in_it() {
         "no socket below A is outside it"
     );
     sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+}
+
+/// sockc in a cgroup namespace of its own (a container's) sees cgroup v2 from that
+/// namespace's root, so the level it would write for a named cgroup is not the
+/// kernel's (which counts from the host's root) and the rule would match nothing:
+/// the apply is refused, naming the cause, with nothing installed.
+#[test]
+fn an_apply_from_a_cgroup_namespace_of_its_own_is_refused() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgns", 238);
+    let ns_root = Cgroup::new("cgns");
+    let x = ns_root.child("x");
+    let mount = netns::cgroup2();
+    let file = lab.rules(
+        "ns.sk",
+        &format!(
+            "netfilter output {{\n    drop udp to 127.0.0.1:7230 cgroup \"{mount}/x\"\n    \
+             default allow\n}}\n"
+        ),
+    );
+    // Into the namespace's root cgroup, then a cgroup and mount namespace with cgroup
+    // v2 mounted again where it was: `{mount}/x` is `x` seen from there.
+    let script = format!(
+        "echo $$ > {root}/cgroup.procs && exec unshare -C -m sh -c 'mount --make-rprivate / \
+         && umount -l {mount} && mount -t cgroup2 cgroup2 {mount} && exec \"$0\" \"$@\"' {args}",
+        root = ns_root.path,
+        args = std::iter::once(netns::sockc_bin())
+            .chain(lab.apply_args(&file, &lab.name, &[]))
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let r = netns::run(std::process::Command::new("sh").args(["-c", &script]));
+    assert_eq!(r.code, 3, "{r}");
+    assert!(r.stderr.contains("cgroup namespace"), "{r}");
+    assert!(lab.status().is_none(), "nothing installed after {r}");
+    drop(x);
 }
 
 /// Nested cgroups, removed deepest first (a cgroup with children cannot be), also
