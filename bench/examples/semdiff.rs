@@ -48,7 +48,7 @@ fn cpu_ns() -> u64 {
 
 fn front_end(src: &str) -> Module {
     let (ast, _) = sockc_compiler::syntax::parse(src);
-    let (m, diags) = sockc_compiler::sema::check(&ast, src, &Default::default());
+    let (m, diags) = sockc_compiler::sema::check(ast, src, &Default::default());
     m.unwrap_or_else(|| panic!("{diags:?}"))
 }
 

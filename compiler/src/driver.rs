@@ -139,9 +139,8 @@ pub fn check_ast(
 ) -> Result<Checked, Vec<Diagnostic>> {
     let max_diagnostics = opts.sema.limits.count(Limit::Diagnostics);
     let parsed = Instant::now();
-    let (module, sema_diags) = sema::check(&ast, src, &opts.sema);
-    // The AST is not needed past sema: free it before the optimizer's peak.
-    drop(ast);
+    // Sema consumes the AST (freed as it goes, before the optimizer's peak).
+    let (module, sema_diags) = sema::check(ast, src, &opts.sema);
     let timings = vec![("parse", parsed - start), ("sema", parsed.elapsed())];
     diags.extend(sema_diags);
     // Parser and sema diagnostics in one order, by position in the file, within the

@@ -361,7 +361,7 @@ fn pair() -> impl Strategy<Value = Pair> {
 fn module(set: &RuleSet, netfilter: bool) -> Result<Module, TestCaseError> {
     let src = for_hooks(set, netfilter);
     let (ast, diags) = sockc_compiler::syntax::parse(&src);
-    let (m, more) = sockc_compiler::sema::check(&ast, &src, &Default::default());
+    let (m, more) = sockc_compiler::sema::check(ast, &src, &Default::default());
     m.ok_or_else(|| TestCaseError::fail(format!("{src}: {diags:?} {more:?}")))
 }
 

@@ -179,7 +179,7 @@ mod tests {
                    xdp on eth0 {\n drop from @a\n drop to @b\n default allow\n}\n";
         let (ast, diags) = crate::syntax::parse(src);
         assert!(diags.is_empty(), "{diags:?}");
-        let (module, diags) = crate::sema::check(&ast, src, &Default::default());
+        let (module, diags) = crate::sema::check(ast, src, &Default::default());
         assert!(!crate::diag::has_errors(&diags), "{diags:?}");
         let mut module = module.unwrap();
         run(&mut module);

@@ -82,8 +82,10 @@ pub(crate) struct Checker<'a> {
     pub answers_seen: reject::AnswersSeen,
 }
 
-/// Checks a parsed file. The module is `Some` only when no error was found.
-pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Vec<Diagnostic>) {
+/// Checks a parsed file. The module is `Some` only when no error was found. The AST
+/// is consumed as it is read: each rule's is freed once its IR is made, so the two
+/// are not held whole at once (at 100k rules they were the peak of a compile).
+pub fn check(mut file: ast::File, src: &str, opts: &Options) -> (Option<Module>, Vec<Diagnostic>) {
     let mut c = Checker {
         src,
         lines: LineCursor::new(src),
@@ -121,7 +123,7 @@ pub fn check(file: &ast::File, src: &str, opts: &Options) -> (Option<Module>, Ve
     }
     let mut counter = 0u32;
     let mut seen_hooks: HashMap<(HookKind, String), Span> = HashMap::new();
-    for item in &file.items {
+    for item in &mut file.items {
         if let Item::Hook(h) = item {
             let kind = HookKind::of(&h.head);
             let attach = match &h.head {
@@ -233,18 +235,20 @@ impl Checker<'_> {
     /// `default`. `counter` is the next counter slot (one per rule, then the default).
     fn hook_block(
         &mut self,
-        h: &ast::HookBlock,
+        h: &mut ast::HookBlock,
         kind: HookKind,
         attach_to: String,
         counter: &mut u32,
     ) -> Option<Program> {
         let spec = kind.block_spec();
         self.check_hook_head(h, spec, &attach_to);
-        let mut rules = Vec::with_capacity(h.stmts.len());
+        // Each statement is dropped once read (`check`).
+        let stmts = std::mem::take(&mut h.stmts);
+        let mut rules = Vec::with_capacity(stmts.len());
         let mut default: Option<(ast::Verdict, Span)> = None;
         let mut default_log = None;
         let mut broken_default = false;
-        for stmt in &h.stmts {
+        for stmt in stmts {
             match stmt {
                 Stmt::Default(v, sp, log) => {
                     if let Some((_, prev)) = default {
@@ -253,17 +257,17 @@ impl Checker<'_> {
                                 Code::DuplicateDefault,
                                 "a second `default` in one block",
                             )
-                            .label(*sp, "second default")
+                            .label(sp, "second default")
                             .label(prev, "first default here"),
                         );
                         continue;
                     }
-                    self.check_default_verdict(spec, *v, *sp);
-                    default = Some((*v, *sp));
-                    default_log = *log;
+                    self.check_default_verdict(spec, v, sp);
+                    default = Some((v, sp));
+                    default_log = log;
                 }
                 Stmt::Rule(r) => {
-                    if let Some(rule) = self.rule(r, spec, *counter) {
+                    if let Some(rule) = self.rule(&r, spec, *counter) {
                         rules.push(rule);
                     }
                     *counter += 1;

@@ -20,19 +20,32 @@ use super::{
 };
 use crate::{
     hooks::HookKind,
-    ir::{Module, Program, Rule},
-    space::{rule_region, HeaderBox, Region, TooFragmented},
+    ir::{AddrMatch, Module, Program, Rule},
+    space::{rule_region, AddrSets, HeaderBox, Region, TooFragmented},
+    syntax::limit_fact::BucketKey,
 };
 
 /// Past this, the alignment settles for a common subsequence that is not the longest
 /// (still sound: the candidate region only grows).
 const ALIGN_DEADLINE: Duration = Duration::from_secs(2);
 
-/// A deciding rule: its index in the program, exact region and outcome.
+/// A deciding rule: its index in the program, the fingerprint of its exact region,
+/// its outcome and, once [`keep_reaching`] has run, its region when it may decide a
+/// candidate box (`None` otherwise: at 100k rules and a small edit, nearly all).
 pub(super) struct Term {
     pub(super) index: usize,
-    pub(super) region: Region,
+    key: u64,
+    pub(super) region: Option<Region>,
     pub(super) outcome: Outcome,
+}
+
+/// The fingerprint of a region: equal regions have equal ones; two pairs found
+/// through them are checked region against region ([`keep_reaching`]).
+fn fingerprint(r: &Region) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    r.hash(&mut h);
+    h.finish()
 }
 
 /// One side's block as the diff reads it.
@@ -40,6 +53,10 @@ pub(super) struct Rules<'m> {
     hook: HookKind,
     module: &'m Module,
     prog: Option<&'m Program>,
+    sets: &'m AddrSets,
+    buckets: &'m Buckets,
+    /// Each rule's `limit` bucket (key and ordinal), by rule index.
+    limits: Vec<Option<(BucketKey, u32)>>,
     /// The rules that decide when they match, in order.
     pub(super) deciding: Vec<Term>,
     /// The `count` rules: index and region.
@@ -47,38 +64,60 @@ pub(super) struct Rules<'m> {
 }
 
 impl<'m> Rules<'m> {
-    pub(super) fn of(side: &BlockSide<'m>, buckets: &Buckets) -> Rules<'m> {
-        // Room for every rule at once (most decide): grown by doubling, a third of
-        // the terms of 100k rules was room never used.
-        let mut deciding = Vec::with_capacity(side.prog.map_or(0, |p| p.rules.len()));
-        let mut counts = Vec::new();
-        let limits = side.prog.map(rule_buckets).unwrap_or_default();
-        for (index, r) in side.prog.iter().flat_map(|p| p.rules.iter().enumerate()) {
-            let mut region = rule_region(side.sets, &r.m, r.cond);
-            let room = r.m.limit().zip(limits[index]);
-            if let Some(room) = room.and_then(|(l, b)| buckets.rule_box(&l, b)) {
-                region = Region::from_disjoint(
-                    region
-                        .boxes()
-                        .iter()
-                        .filter_map(|x| x.intersect(&room, &mut 0)),
-                );
-            }
-            match Outcome::of_action(side.module, r.action) {
-                Some(outcome) => deciding.push(Term {
-                    index,
-                    region,
-                    outcome,
-                }),
-                None => counts.push((index, region)),
-            }
-        }
-        Rules {
+    /// The side's rules, the deciding ones by fingerprint only: every rule's region
+    /// at once, on both sides, was the largest part of a 100k-rule diff's memory.
+    pub(super) fn of(side: &BlockSide<'m>, buckets: &'m Buckets) -> Rules<'m> {
+        let mut rules = Rules {
             hook: side.hook,
             module: side.module,
             prog: side.prog,
-            deciding,
-            counts,
+            sets: side.sets,
+            buckets,
+            limits: side.prog.map(rule_buckets).unwrap_or_default(),
+            // Room for every rule at once (most decide).
+            deciding: Vec::with_capacity(side.prog.map_or(0, |p| p.rules.len())),
+            counts: Vec::new(),
+        };
+        for (index, r) in side.prog.iter().flat_map(|p| p.rules.iter().enumerate()) {
+            let region = rules.region(index);
+            match Outcome::of_action(side.module, r.action) {
+                Some(outcome) => rules.deciding.push(Term {
+                    index,
+                    key: fingerprint(&region),
+                    region: None,
+                    outcome,
+                }),
+                None => rules.counts.push((index, region)),
+            }
+        }
+        rules
+    }
+
+    /// The exact region of rule `index` (sets expanded, a `limit` as its bucket's
+    /// bit), computed again each time.
+    fn region(&self, index: usize) -> Region {
+        let Some(r) = self.prog.map(|p| &p.rules[index]) else {
+            return Region::empty();
+        };
+        let region = rule_region(self.sets, &r.m, r.cond);
+        let room = r.m.limit().zip(self.limits[index]);
+        match room.and_then(|(l, b)| self.buckets.rule_box(&l, b)) {
+            Some(room) => Region::from_disjoint(
+                region
+                    .boxes()
+                    .iter()
+                    .filter_map(|x| x.intersect(&room, &mut 0)),
+            ),
+            None => region,
+        }
+    }
+
+    /// The region of the deciding rule at position `at`: kept, or computed again.
+    fn term_region(&self, at: usize) -> std::borrow::Cow<'_, Region> {
+        let t = &self.deciding[at];
+        match &t.region {
+            Some(r) => std::borrow::Cow::Borrowed(r),
+            None => std::borrow::Cow::Owned(self.region(t.index)),
         }
     }
 
@@ -131,6 +170,8 @@ pub(super) struct Pairs {
     pub(super) deciding: HashMap<usize, usize>,
     /// Positions in `deciding` of the rules that are not paired, per side.
     unpaired: [Vec<usize>; 2],
+    /// Positions in `deciding` (OLD's, NEW's) of the paired rules, in order.
+    positions: Vec<(usize, usize)>,
     /// Positions in `counts` of the `count` rules that are not paired, per side.
     unpaired_counts: [Vec<usize>; 2],
 }
@@ -183,10 +224,8 @@ fn rest(n: usize, paired: impl Iterator<Item = usize>) -> Vec<usize> {
 }
 
 pub(super) fn pair(o: &Rules, n: &Rules) -> Pairs {
-    // Keys borrow the regions: a copy of every rule's region on both sides was the
-    // largest allocation of a 100k-rule diff.
-    fn key(t: &Term) -> (&Region, &Outcome) {
-        (&t.region, &t.outcome)
+    fn key(t: &Term) -> (u64, &Outcome) {
+        (t.key, &t.outcome)
     }
     let (ko, kn): (Vec<_>, Vec<_>) = (
         o.deciding.iter().map(key).collect(),
@@ -206,11 +245,82 @@ pub(super) fn pair(o: &Rules, n: &Rules) -> Pairs {
             rest(o.deciding.len(), same.iter().map(|p| p.0)),
             rest(n.deciding.len(), same.iter().map(|p| p.1)),
         ],
+        positions: same,
         unpaired_counts: [
             rest(o.counts.len(), same_counts.iter().map(|p| p.0)),
             rest(n.counts.len(), same_counts.iter().map(|p| p.1)),
         ],
     }
+}
+
+/// Whether rule `i` of `o` and rule `j` of `n` have equal regions, known without making
+/// them: the same match (`limit` and all), condition and bucket, and no set (a set's
+/// members are all a region is made of besides these).
+fn same_without_sets(o: &Rules, i: usize, n: &Rules, j: usize) -> bool {
+    let (Some(po), Some(pn)) = (o.prog, n.prog) else {
+        return false;
+    };
+    let (a, b) = (&po.rules[i], &pn.rules[j]);
+    let set = matches!(a.m.src, AddrMatch::Set(_)) || matches!(a.m.dst, AddrMatch::Set(_));
+    !set && a.m == b.m && a.cond == b.cond && o.limits[i] == n.limits[j]
+}
+
+/// Past this many boxes, the candidate region is not tested against every rule (the
+/// test would cost more than the steps it saves): every rule is kept, and makes a
+/// step of the walk.
+const REACH_TEST_MAX: usize = 64;
+
+/// Whether a rule's region meets `within` (always yes when `within` has more than
+/// [`REACH_TEST_MAX`] boxes).
+pub(super) fn reach_test(within: &Region) -> impl Fn(&Region) -> bool + '_ {
+    let test = within.boxes().len() <= REACH_TEST_MAX;
+    move |r: &Region| {
+        !test
+            || r.boxes()
+                .iter()
+                .any(|rb| within.boxes().iter().any(|c| c.overlaps(rb, &mut 0)))
+    }
+}
+
+/// Keeps the region of each deciding rule that meets `within` (the candidate region),
+/// on both sides, and checks every pair region against region: a pair whose regions
+/// differ (their fingerprints collided) is taken apart, and `false` says the
+/// candidate region must be made again with its rules. `true`: every pair is two
+/// rules of equal regions, and every rule that may decide a candidate box has its
+/// region.
+pub(super) fn keep_reaching<'m>(
+    o: &mut Rules<'m>,
+    n: &mut Rules<'m>,
+    pairs: &mut Pairs,
+    within: &Region,
+) -> bool {
+    let reaches = reach_test(within);
+    for (side, rules) in [&mut *o, &mut *n].into_iter().enumerate() {
+        for &at in &pairs.unpaired[side] {
+            let r = rules.term_region(at).into_owned();
+            rules.deciding[at].region = reaches(&r).then_some(r);
+        }
+    }
+    let mut apart = Vec::new();
+    for (k, &(a, b)) in pairs.positions.iter().enumerate() {
+        let (i, j) = (o.deciding[a].index, n.deciding[b].index);
+        let ra = o.region(i);
+        if !same_without_sets(o, i, n, j) && ra != n.region(j) {
+            apart.push(k);
+            continue;
+        }
+        let keep = reaches(&ra);
+        n.deciding[b].region = keep.then(|| ra.clone());
+        o.deciding[a].region = keep.then_some(ra);
+    }
+    for &k in apart.iter().rev() {
+        let (a, b) = pairs.positions.remove(k);
+        pairs.deciding.remove(&o.deciding[a].index);
+        pairs.unpaired[0].push(a);
+        pairs.unpaired[1].push(b);
+    }
+    pairs.unpaired.iter_mut().for_each(|u| u.sort_unstable());
+    apart.is_empty()
 }
 
 /// The packets whose verdict may differ: what the unpaired deciding rules match, or
@@ -228,8 +338,8 @@ pub(super) fn candidates(
     let mut c: Vec<HeaderBox> = Vec::new();
     for (side, rules) in [o, n].into_iter().enumerate() {
         for &i in &pairs.unpaired[side] {
-            let within = rules.deciding[i]
-                .region
+            let within = rules
+                .term_region(i)
                 .intersect(universe, MAX_BOXES, &mut work)?;
             for b in within.into_boxes() {
                 add_outside(&mut c, b, &mut work);
@@ -346,4 +456,92 @@ pub(super) fn counting(o: &Rules, n: &Rules, pairs: &Pairs) -> Vec<CountingChang
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    //! Pairs found through fingerprints are checked region against region.
+
+    use super::*;
+    use crate::{semdiff::BlockSide, space::hook_universe};
+
+    fn module(src: &str) -> Module {
+        let (ast, diags) = crate::syntax::parse(src);
+        assert!(diags.is_empty(), "{diags:?}");
+        crate::sema::check(ast, src, &Default::default()).0.unwrap()
+    }
+
+    fn side<'m>(m: &'m Module, sets: &'m AddrSets) -> BlockSide<'m> {
+        let prog = m.programs.values().next();
+        BlockSide {
+            hook: prog.unwrap().hook,
+            module: m,
+            prog,
+            sets,
+        }
+    }
+
+    #[test]
+    fn a_pair_whose_fingerprints_collided_is_taken_apart() {
+        let old = module("xdp on lo {\n    drop tcp to *:22\n    default allow\n}\n");
+        let new = module("xdp on lo {\n    drop tcp to *:23\n    default allow\n}\n");
+        collided_apart(&old, &new);
+    }
+
+    #[test]
+    fn a_collided_pair_of_rules_written_alike_is_taken_apart_when_a_set_differs() {
+        let file = |a| {
+            format!("set s = {{ {a} }}\nxdp on lo {{\n    drop from @s\n    default allow\n}}\n")
+        };
+        let (old, new) = (module(&file("10.0.0.1")), module(&file("10.0.0.2")));
+        let m = |f: &Module| f.programs.values().next().unwrap().rules[0].m.clone();
+        assert_eq!(m(&old), m(&new));
+        collided_apart(&old, &new);
+    }
+
+    /// The only rules of `old` and `new`, whose regions differ, paired as if their
+    /// fingerprints were equal, are taken apart by [`keep_reaching`].
+    fn collided_apart(old: &Module, new: &Module) {
+        let (os, ns) = (AddrSets::new(old), AddrSets::new(new));
+        let buckets = Buckets::of(None, None).expect("no buckets");
+        let (mut o, mut n) = (
+            Rules::of(&side(old, &os), &buckets),
+            Rules::of(&side(new, &ns), &buckets),
+        );
+        assert_ne!(o.deciding[0].key, n.deciding[0].key);
+        // As if the two regions' fingerprints were equal.
+        n.deciding[0].key = o.deciding[0].key;
+        let mut pairs = pair(&o, &n);
+        assert_eq!(pairs.positions, [(0, 0)]);
+        let universe = hook_universe(o.hook);
+        assert!(!keep_reaching(&mut o, &mut n, &mut pairs, &universe));
+        assert!(pairs.deciding.is_empty() && pairs.positions.is_empty());
+        assert_eq!(pairs.unpaired, [vec![0], vec![0]]);
+        // Apart, both rules are candidates, and keep their regions.
+        let c = candidates(&o, &n, &pairs, &universe).unwrap();
+        assert!(keep_reaching(&mut o, &mut n, &mut pairs, &c));
+        assert_eq!(o.deciding[0].region, Some(o.region(0)));
+        assert_eq!(n.deciding[0].region, Some(n.region(0)));
+    }
+
+    #[test]
+    fn only_the_rules_that_meet_the_candidates_keep_their_regions() {
+        let text = |port| {
+            format!("xdp on lo {{\n    drop udp to *:53\n    drop tcp to *:{port}\n    default allow\n}}\n")
+        };
+        let (old, new) = (module(&text(22)), module(&text(23)));
+        let (os, ns) = (AddrSets::new(&old), AddrSets::new(&new));
+        let buckets = Buckets::of(None, None).expect("no buckets");
+        let (mut o, mut n) = (
+            Rules::of(&side(&old, &os), &buckets),
+            Rules::of(&side(&new, &ns), &buckets),
+        );
+        let mut pairs = pair(&o, &n);
+        assert_eq!(pairs.positions, [(0, 0)]);
+        let c = candidates(&o, &n, &pairs, &hook_universe(o.hook)).unwrap();
+        assert!(keep_reaching(&mut o, &mut n, &mut pairs, &c));
+        // The udp rule meets no tcp packet: no step of the walk needs it.
+        assert!(o.deciding[0].region.is_none() && n.deciding[0].region.is_none());
+        assert!(o.deciding[1].region.is_some() && n.deciding[1].region.is_some());
+    }
 }

@@ -26,7 +26,11 @@
 //!    ([`rule_region`](crate::space::rule_region): sets expanded into their members,
 //!    so `from @web` and the same addresses written out are one key) and its outcome
 //!    (verdict, or redirect and the target socket's name). A Myers diff of the two key sequences gives a common subsequence: pairs
-//!    of equal rules in the same order.
+//!    of equal rules in the same order. The regions are keyed by a fingerprint, not
+//!    kept (`align::Rules::of`): once the candidates are known, every pair is checked
+//!    region against region (a pair whose fingerprints collided is taken apart, and
+//!    the candidates made again), and only the regions of the rules that meet the
+//!    candidates are kept for step 3 (`align::keep_reaching`).
 //! 2. **Candidates.** Let `C` be the union of the regions of the rules outside the
 //!    common subsequence, on both sides (the whole hook when the defaults differ),
 //!    within what the hook sees ([`hook_universe`]). A packet outside `C` is matched
@@ -358,30 +362,30 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
     let universe = hook_universe(hook);
     let buckets = buckets::Buckets::of(old.prog, new.prog);
     let none = buckets::Buckets::of(None, None).expect("no buckets");
-    let (o, n) = {
-        let b = buckets.as_ref().unwrap_or(&none);
-        (align::Rules::of(old, b), align::Rules::of(new, b))
-    };
-    let pairs = align::pair(&o, &n);
+    let b = buckets.as_ref().unwrap_or(&none);
+    let (mut o, mut n) = (align::Rules::of(old, b), align::Rules::of(new, b));
+    let mut pairs = align::pair(&o, &n);
     let mut out = BlockDiff {
         hook,
         attach_to,
         verdicts: Vec::new(),
         moved: Vec::new(),
-        counting: align::counting(&o, &n, &pairs),
+        counting: Vec::new(),
         cut_short: None,
         buckets: Vec::new(),
     };
+    let candidates = candidates(&mut o, &mut n, &mut pairs, &universe, buckets.is_ok());
+    out.counting = align::counting(&o, &n, &pairs);
     out.counting.extend(answers_change(old, new));
-    let buckets = match buckets {
+    let buckets = match &buckets {
         Ok(b) => b,
         Err(count) => {
-            out.cut_short = Some(NotCompared::Buckets(count));
+            out.cut_short = Some(NotCompared::Buckets(*count));
             return out;
         }
     };
     out.buckets = buckets.names().to_vec();
-    let candidates = match align::candidates(&o, &n, &pairs, &universe) {
+    let candidates = match candidates {
         Ok(c) => c,
         Err(e) => {
             out.cut_short = Some(NotCompared::Fragmented(e));
@@ -407,6 +411,28 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
         out.cut_short = Some(NotCompared::Cgroup);
     }
     out
+}
+
+/// The candidate region (empty when the block pair is not `walked`), with the
+/// regions of the rules that meet it kept; made again when a pair turns out not to be
+/// one (its fingerprints collided), so that on return every pair is one.
+fn candidates<'m>(
+    o: &mut align::Rules<'m>,
+    n: &mut align::Rules<'m>,
+    pairs: &mut align::Pairs,
+    universe: &Region,
+    walked: bool,
+) -> Result<Region, TooFragmented> {
+    loop {
+        let c = if walked {
+            align::candidates(o, n, pairs, universe)?
+        } else {
+            Region::empty()
+        };
+        if align::keep_reaching(o, n, pairs, &c) {
+            return Ok(c);
+        }
+    }
 }
 
 /// Whether either block tests a cgroup and their rules differ (identical blocks

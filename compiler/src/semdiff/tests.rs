@@ -8,7 +8,7 @@ use super::*;
 pub(super) fn module(src: &str) -> Module {
     let (ast, diags) = crate::syntax::parse(src);
     assert!(diags.is_empty(), "{diags:?}");
-    let (m, diags) = crate::sema::check(&ast, src, &Default::default());
+    let (m, diags) = crate::sema::check(ast, src, &Default::default());
     assert!(!crate::diag::has_errors(&diags), "{diags:?}");
     m.unwrap()
 }

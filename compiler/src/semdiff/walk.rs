@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{
     ahead::{Ahead, Rest},
-    align::{Pairs, Rules, Term},
+    align::{reach_test, Pairs, Rules, Term},
     change,
     hulls::{Bounds, Filter, Hulls, NEW, OLD},
     queue::{Queue, Waiting},
@@ -131,22 +131,20 @@ fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs, within: &Region) 
     let paired_new: HashSet<usize> = pairs.deciding.values().copied().collect();
     let reaches = reach_test(within);
     let step = |t: &'t Term, old: Option<&Term>, new: Option<&Term>| {
-        if !reaches(&t.region) {
-            return None;
-        }
-        let hull = constrained_hull(&t.region)?;
+        // A rule whose region was not kept misses `within` (`align::keep_reaching`).
+        let region = t.region.as_ref().filter(|r| reaches(r))?;
+        let hull = constrained_hull(region)?;
         let takes = Sides {
             old: old.map(|t| Decider::Rule(t.index)),
             new: new.map(|t| Decider::Rule(t.index)),
         };
-        let dims: Vec<Vec<usize>> = t
-            .region
+        let dims: Vec<Vec<usize>> = region
             .boxes()
             .iter()
             .map(HeaderBox::constrained_dims)
             .collect();
         Some(Step {
-            region: &t.region,
+            region,
             takes,
             hull,
             cuts: dim_bits(dims.iter().flatten().copied()),
@@ -183,22 +181,6 @@ fn merged<'t>(old: &'t [Term], new: &'t [Term], pairs: &Pairs, within: &Region) 
         steps.extend(made);
     }
     steps
-}
-
-/// Past this many boxes, the candidate region is not tested against every rule (the
-/// test would cost more than the steps it saves): every rule makes a step.
-const REACH_TEST_MAX: usize = 64;
-
-/// Whether a rule's region meets `within` (always yes when `within` has more than
-/// [`REACH_TEST_MAX`] boxes).
-fn reach_test(within: &Region) -> impl Fn(&Region) -> bool + '_ {
-    let test = within.boxes().len() <= REACH_TEST_MAX;
-    move |r: &Region| {
-        !test
-            || r.boxes()
-                .iter()
-                .any(|rb| within.boxes().iter().any(|c| c.overlaps(rb, &mut 0)))
-    }
 }
 
 /// A box some side has not decided yet, who has decided it so far, and the steps

@@ -17,7 +17,7 @@ use sockc_testkit::rng::Rng;
 fn module(src: &str) -> Module {
     let (ast, diags) = crate::syntax::parse(src);
     assert!(diags.is_empty(), "{diags:?}\n{src}");
-    let (m, diags) = crate::sema::check(&ast, src, &Default::default());
+    let (m, diags) = crate::sema::check(ast, src, &Default::default());
     assert!(!crate::diag::has_errors(&diags), "{diags:?}\n{src}");
     m.unwrap()
 }
@@ -32,7 +32,8 @@ fn first_match<L: Copy>(
         let mut next = Vec::new();
         for (b, l) in live {
             let mut rest = vec![b];
-            for rb in t.region.boxes() {
+            // A rule without its region misses the whole hook (`with_rules`).
+            for rb in t.region.iter().flat_map(Region::boxes) {
                 let mut left = Vec::new();
                 for x in rest {
                     match x.intersect(rb, &mut work) {
@@ -70,11 +71,19 @@ fn with_rules<T>(
         sets,
     };
     let buckets = super::super::buckets::Buckets::of(po, pn).expect("few buckets");
-    let (o, n) = (
+    let (mut o, mut n) = (
         Rules::of(&side(old, po, &os), &buckets),
         Rules::of(&side(new, pn, &ns), &buckets),
     );
-    let pairs = align::pair(&o, &n);
+    let mut pairs = align::pair(&o, &n);
+    // Every rule that meets the hook keeps its region: the reference splits the whole
+    // hook, and the walk's candidates are inside it.
+    assert!(align::keep_reaching(
+        &mut o,
+        &mut n,
+        &mut pairs,
+        &hook_universe(hook)
+    ));
     f(&o, &n, &pairs, hook)
 }
 

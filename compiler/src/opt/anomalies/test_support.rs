@@ -7,7 +7,7 @@ use crate::ir::Module;
 pub(super) fn module(src: &str) -> Module {
     let (ast, diags) = crate::syntax::parse(src);
     assert!(diags.is_empty(), "{diags:?}");
-    let (m, diags) = crate::sema::check(&ast, src, &Default::default());
+    let (m, diags) = crate::sema::check(ast, src, &Default::default());
     assert!(!crate::diag::has_errors(&diags), "{diags:?}");
     m.unwrap()
 }

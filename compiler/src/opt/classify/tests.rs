@@ -85,7 +85,7 @@ fn probe_build_times() {
     for f in files.split_whitespace() {
         let src = std::fs::read_to_string(f).unwrap();
         let (ast, _) = crate::syntax::parse(&src);
-        let (module, _) = crate::sema::check(&ast, &src, &Default::default());
+        let (module, _) = crate::sema::check(ast, &src, &Default::default());
         let mut module = module.unwrap();
         let t = std::time::Instant::now();
         run(&mut module);
@@ -121,7 +121,7 @@ fn probe_build_times() {
 fn classified(src: &str) -> Vec<Step> {
     let (ast, d) = crate::syntax::parse(src);
     assert!(d.is_empty(), "{d:?}");
-    let (module, d) = crate::sema::check(&ast, src, &Default::default());
+    let (module, d) = crate::sema::check(ast, src, &Default::default());
     let mut module = module.unwrap_or_else(|| panic!("{d:?}"));
     run(&mut module);
     module.programs.values().next().unwrap().steps.clone()
@@ -197,7 +197,7 @@ fn classifiers_hold_a_bounded_number_of_entries() {
 fn entries_of(src: &str, f: Family) -> Vec<Entry> {
     let (ast, d) = crate::syntax::parse(src);
     assert!(d.is_empty(), "{d:?}");
-    let (module, d) = crate::sema::check(&ast, src, &Default::default());
+    let (module, d) = crate::sema::check(ast, src, &Default::default());
     let module = module.unwrap_or_else(|| panic!("{d:?}"));
     let prog = module.programs.values().next().unwrap();
     entries::entries(&module.sets, prog, 0..prog.rules.len(), f)
