@@ -5,7 +5,7 @@
 //! systemd unit's cgroup); and which cgroup has a given id ([`find_id`]: the kernel names a socket's cgroup by
 //! its id, `INET_DIAG_CGROUP_ID`).
 //! Invariant: the answer is a mount point the kernel reported with file system type
-//! `cgroup2`, never a guess; [`find_id`] answers with a directory of that mount only.
+//! `cgroup2`, never a guess; a level is counted only from a mount of the hierarchy's root; [`find_id`] answers with a directory of that mount only.
 
 use std::{
     collections::VecDeque,
@@ -153,7 +153,9 @@ pub fn find_id(under: &Path, id: u64) -> io::Result<Lookup> {
 
 /// The level (the hierarchy's root is 0) and id of the cgroup at `path`, as the
 /// kernel numbers them (`cgroup->level`, `cgroup_id`): the number of directories
-/// below the cgroup v2 mount, and the directory's inode number. `path` must be a
+/// below the cgroup v2 mount, and the directory's inode number. Refused where the mount's
+/// top is not the hierarchy's root (a cgroup namespace of its own), whose levels are
+/// not the kernel's. `path` must be a
 /// directory of that mount (a `cgroup "PATH"` match names one; see
 /// `sockc_compiler::bpf::cgroup_match`).
 pub fn level_and_id(path: &Path) -> io::Result<(u32, u64)> {
@@ -166,8 +168,18 @@ pub fn level_and_id(path: &Path) -> io::Result<(u32, u64)> {
             root.display()
         ))
     };
-    if !meta.is_dir() || meta.dev() != std::fs::metadata(&root)?.dev() {
+    let top = std::fs::metadata(&root)?;
+    if !meta.is_dir() || meta.dev() != top.dev() {
         return Err(not_v2());
+    }
+    if top.ino() != ROOT_CGROUP_ID {
+        return Err(io::Error::other(format!(
+            "cgroup v2 is mounted at {} from below the hierarchy's root (sockc runs in a \
+             cgroup namespace of its own, a container's, or the mount is of a sub-cgroup): \
+             levels counted from there are not the kernel's; run sockc where the whole \
+             hierarchy is mounted (the host's cgroup namespace: `nsenter --cgroup=/proc/1/ns/cgroup`)",
+            root.display()
+        )));
     }
     let real = std::fs::canonicalize(path)?;
     let below = real
@@ -175,6 +187,10 @@ pub fn level_and_id(path: &Path) -> io::Result<(u32, u64)> {
         .map_err(|_| not_v2())?;
     Ok((below.components().count() as u32, meta.ino()))
 }
+
+/// The id of the hierarchy's root cgroup (its directory's inode number): a cgroup v2
+/// mount whose top has another is of a sub-cgroup (a cgroup namespace's root).
+const ROOT_CGROUP_ID: u64 = 1;
 
 /// The cgroup v2 directory of this process (`0::PATH` of `/proc/self/cgroup`, under
 /// the mount), or `None` when either cannot be read.

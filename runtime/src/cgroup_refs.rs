@@ -99,8 +99,31 @@ pub fn drifted(map: BorrowedFd<'_>, cgroups: &[String]) -> io::Result<Vec<(Strin
                     now.id, held.id
                 ),
             )),
-            Err(e) => out.push((c.clone(), format!("gone: {e}"))),
+            Err(e) => out.push((c.clone(), gone(&e))),
         }
     }
     Ok(out)
+}
+
+/// Why a named cgroup cannot be read, for a drift line that already names it (the
+/// error's own text names it again and says what to do before an apply).
+fn gone(e: &RefError) -> String {
+    match e {
+        RefError::Cgroup { source, .. } => format!("gone: {source}"),
+        e => format!("gone: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gone_cgroup_is_named_once_in_its_drift_line() {
+        let e = resolve("/sys/fs/cgroup/sockc-no-such-cgroup-here").expect_err("not there");
+        let why = gone(&e);
+        assert!(why.starts_with("gone: "), "{why}");
+        assert!(!why.contains("sockc-no-such-cgroup-here"), "{why}");
+        assert!(!why.contains("before applying"), "{why}");
+    }
 }

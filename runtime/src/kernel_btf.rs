@@ -212,7 +212,9 @@ impl KernelBtf {
     pub fn resolve(&self, what: &KernelRef) -> Result<u32, BtfError> {
         match what {
             KernelRef::Kfunc { name } => self.func_id(name),
-            KernelRef::Field { strukt, member } => self.member_offset(strukt, member),
+            KernelRef::Field { strukt, member } | KernelRef::Offset { strukt, member } => {
+                self.member_offset(strukt, member)
+            }
             KernelRef::Type { name } => self
                 .find(KIND_STRUCT, name)
                 .map(|(id, _)| id)

@@ -11,7 +11,8 @@
 //! removed and made again under the install is drift (`status` exit 3), which
 //! `repair` mends for the new cgroup's processes; `flush` takes the links off. Beside
 //! a program attached as systemd attaches its own (`BPF_PROG_ATTACH`, multi) both
-//! apply; a process that moves to another cgroup keeps its sockets' rules; `kill -9`
+//! apply; another install naming a held cgroup by a symbolic link is refused; a
+//! process that moves to another cgroup keeps its sockets' rules; `kill -9`
 //! at every fault point of an apply, a re-apply and a flush converges.
 //!
 //! Root only; skipped otherwise (see `tests/common`).
@@ -242,6 +243,42 @@ fn a_systemd_style_program_and_the_block_both_apply() {
     assert_eq!((eperm(7111), eperm(7115)), (false, true), "after flush");
     drop(attached);
     assert!(!eperm(7115), "the other program detached");
+}
+
+/// A cgroup one install holds is held under every name: another install naming it
+/// by a symbolic link is refused as one naming it by its path is, with nothing
+/// attached.
+#[test]
+fn another_install_cannot_take_a_held_cgroup_under_another_name() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgheld", 241);
+    let cg = Cgroup::new("cgheld");
+    lab.apply_ok(&lab.rules("cg.sk", &rules(&cg, 7110)));
+    let link = lab.dir.join("cg-link");
+    std::os::unix::fs::symlink(&cg.path, &link).expect("symlink");
+    let other = lab.other_install("ln");
+    let by_link = lab.rules(
+        "link.sk",
+        &format!(
+            "cgroup egress \"{}\" {{\n    allow udp to 127.0.0.1:7110\n    default allow\n}}\n",
+            link.display()
+        ),
+    );
+    let r = sockc(&lab.apply_args(&by_link, &other, &[]));
+    assert_ne!(r.code, 0, "{r}");
+    assert!(
+        r.stderr
+            .contains(&format!("already installed by `{}`", lab.name)),
+        "{r}"
+    );
+    assert_eq!(
+        cgroup_programs(&cg.path),
+        2,
+        "the first install's two programs only"
+    );
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
 }
 
 /// The program pin of an install's one program (`sockc/NAME/g<N>/prog_*`).

@@ -11,7 +11,10 @@
 //! running install (a restarted unit's cgroup): `status` reports the stale id as
 //! drift (exit 3) and the new A/child's traffic is not matched until `repair` writes
 //! the new id, after which it is dropped again (its `connect()` too). An apply naming a
-//! cgroup that is not there fails (exit 3, the path named) with nothing installed.
+//! cgroup that is not there fails (exit 3, the path named) with nothing installed. A
+//! process 1, 32, 33 and 40 levels below the named cgroup is in it at netfilter output
+//! (as for xt_cgroup), and none of them matches `cgroup !"A"`. An apply from a cgroup
+//! namespace of its own is refused (its levels are not the kernel's).
 //!
 //! The attacker's and the operator's side: a process that moves itself between
 //! cgroups while it holds a socket (the socket stays where it was made: packet hooks
@@ -154,6 +157,99 @@ fn a_process_below_the_named_cgroup_is_matched_and_one_elsewhere_is_not() {
     assert!(eperm(&mut inside, 7210), "after repair: the new id");
     assert!(connect_refused(&mut inside), "after repair: connect() too");
     sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+}
+
+/// A cgroup far below the named one (as a user with a delegated subtree can make
+/// them) is still inside it at netfilter output, as `cgroup_is_descendant` says:
+/// the socket's ancestor is read at the named level however deep the socket is
+/// (a walk up 32 parents let a socket 33 levels down through a drop).
+#[test]
+fn a_socket_many_levels_below_the_named_cgroup_is_still_in_it() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgdeep", 242);
+    let ns = lab.ns_a.clone();
+    let a = Cgroup::new("cgdeep");
+    let mut chain = Chain(vec![a.child("d1")]);
+    for i in 2..=40 {
+        let next = chain.0.last().expect("a level").child(&format!("d{i}"));
+        chain.0.push(next);
+    }
+    let rules = format!(
+        "netfilter output {{\n    drop udp to 127.0.0.1:7220 cgroup \"{a}\"\n    count udp \
+         to 127.0.0.1:7221 cgroup !\"{a}\"\n    default allow\n}}\n",
+        a = a.path
+    );
+    lab.apply_ok(&lab.rules("deep.sk", &rules));
+    let _sinks = [7220, 7221].map(|p| Peer::udp(None, &ns, addr(&format!("127.0.0.1:{p}"))));
+    for level in [1, 32, 33, 40] {
+        let mut deep = Peer::udp(Some(&chain.0[level - 1].path), &ns, addr("127.0.0.1:0"));
+        assert!(
+            eperm(&mut deep, 7220),
+            "{level} levels below A at netfilter output"
+        );
+        assert!(!eperm(&mut deep, 7221));
+    }
+    let stats = lab.stats();
+    let count = format!("count udp to 127.0.0.1:7221 cgroup !\"{}\"", a.path);
+    assert_eq!(
+        packets(&stats, &count),
+        0,
+        "no socket below A is outside it"
+    );
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+}
+
+/// sockc in a cgroup namespace of its own (a container's) sees cgroup v2 from that
+/// namespace's root, so the level it would write for a named cgroup is not the
+/// kernel's (which counts from the host's root) and the rule would match nothing:
+/// the apply is refused, naming the cause, with nothing installed.
+#[test]
+fn an_apply_from_a_cgroup_namespace_of_its_own_is_refused() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgns", 238);
+    let ns_root = Cgroup::new("cgns");
+    let x = ns_root.child("x");
+    let mount = netns::cgroup2();
+    let file = lab.rules(
+        "ns.sk",
+        &format!(
+            "netfilter output {{\n    drop udp to 127.0.0.1:7230 cgroup \"{mount}/x\"\n    \
+             default allow\n}}\n"
+        ),
+    );
+    // Into the namespace's root cgroup, then a cgroup and mount namespace with cgroup
+    // v2 mounted again where it was: `{mount}/x` is `x` seen from there.
+    let script = format!(
+        "echo $$ > {root}/cgroup.procs && exec unshare -C -m sh -c 'mount --make-rprivate / \
+         && umount -l {mount} && mount -t cgroup2 cgroup2 {mount} && exec \"$0\" \"$@\"' {args}",
+        root = ns_root.path,
+        args = std::iter::once(netns::sockc_bin())
+            .chain(lab.apply_args(&file, &lab.name, &[]))
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let r = netns::run(std::process::Command::new("sh").args(["-c", &script]));
+    assert_eq!(r.code, 3, "{r}");
+    assert!(r.stderr.contains("cgroup namespace"), "{r}");
+    assert!(lab.status().is_none(), "nothing installed after {r}");
+    drop(x);
+}
+
+/// Nested cgroups, removed deepest first (a cgroup with children cannot be), also
+/// when a test fails.
+struct Chain(Vec<Cgroup>);
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        while let Some(c) = self.0.pop() {
+            drop(c);
+        }
+    }
 }
 
 /// Removes an empty cgroup; a peer just killed may hold it a moment longer.

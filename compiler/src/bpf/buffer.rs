@@ -245,6 +245,19 @@ impl CodeBuffer {
             .push(Item::Insn(Insn::ldx(size, dst, src, within)));
     }
 
+    /// `dst = offsetof(struct strukt, member)` (a 64-bit move), filled in at load.
+    pub fn mov_kernel_field_offset(&mut self, dst: Reg, strukt: &str, member: &str) {
+        self.kernel_refs.push((
+            self.items.len(),
+            super::kernel_ref::KernelRef::Offset {
+                strukt: strukt.into(),
+                member: member.into(),
+            },
+        ));
+        self.note(format!("offset of {strukt}.{member}"));
+        self.items.push(Item::Insn(Insn::mov64_imm(dst, 0)));
+    }
+
     /// `dst = BTF id of struct strukt` (a 32-bit move), the id filled in at load.
     pub fn mov_kernel_type_id(&mut self, dst: Reg, strukt: &str) {
         self.kernel_refs.push((

@@ -11,15 +11,17 @@
 //!   calling task's;
 //! - at netfilter hooks through BTF as `xt_cgroup` reads it: `skb->sk` itself (no
 //!   request socket's listener), a full socket (not time-wait, not a request socket)
-//!   of the hook's network namespace, its `sk_cgrp_data.cgroup` walked up
-//!   `self.parent` to the level, then `kn->id`.
+//!   of the hook's network namespace, its `sk_cgrp_data.cgroup`'s ancestor at the
+//!   level (`ancestors[level]`, as `cgroup_is_descendant` reads it: however deep the
+//!   socket's cgroup is), then `kn->id`.
 //!
 //! The cgroup below it is "in"; a cgroup above the level, or an id of 0 in the slot (a
 //! slot the runtime left empty: a `sockc test` of a cgroup this host lacks), is "not
 //! in". A packet without a socket is neither: no `cgroup` test matches it, negated
 //! or not ([`crate::syntax::cgroup_match`]).
 //!
-//! Invariant: loads only, no reference taken; struct offsets are
+//! Invariant: loads only, no reference taken (`bpf_rdonly_cast` gives an untrusted
+//! pointer); struct offsets are
 //! [`super::kernel_ref`] placeholders; clobbers `r0`–`r5` and the [`SCRATCH`] bytes
 //! on the stack, which no other test keeps anything in between tests.
 
@@ -69,10 +71,6 @@ impl CgroupRef {
 const SCRATCH: i16 = super::limit::SCRATCH_KEY;
 const ID: i16 = SCRATCH;
 const LEVEL: i16 = SCRATCH + 8;
-
-/// How many levels the netfilter walk goes up from the socket's cgroup to the named
-/// cgroup's level at most: a socket deeper than that below it reads as not in it.
-pub const NF_WALK_MAX: i32 = 32;
 
 /// Jumps to `fail` unless the test `c` holds (context in `r6`).
 pub(crate) fn emit_test(b: &mut CodeBuffer, spec: &HookSpec, c: &CgroupMatch, fail: Label) {
@@ -166,19 +164,17 @@ fn emit_netfilter(b: &mut CodeBuffer, fail: Label, outside: Label) {
     b.load_kernel_field(Size::W, r2, r1, "cgroup", "level");
     b.emit(Insn::ldx(Size::DW, r3, Reg::FP, LEVEL));
     b.branch_reg(Cond::Lt, r2, r3, outside);
-    b.emit(Insn::alu64_reg(op::SUB, r2, r3));
-    b.branch_imm(Cond::Gt, r2, NF_WALK_MAX, outside);
-    // Up `self.parent` (`self` is a cgroup's first member) until the level.
-    let reached = b.new_label();
-    for _ in 0..NF_WALK_MAX {
-        b.branch_imm(Cond::Eq, r2, 0, reached);
-        b.load_kernel_field(Size::DW, r1, r1, "cgroup_subsys_state", "parent");
-        b.branch_imm(Cond::Eq, r1, 0, outside);
-        b.emit(Insn::alu64_imm(op::SUB, r2, 1));
-    }
-    b.bind(reached);
-    // The css's cgroup (its first member), then the cgroup's id.
-    b.load_kernel_field(Size::DW, r1, r1, "cgroup_subsys_state", "cgroup");
+    // `&ancestors[level]`: the verifier takes constant offsets only in loads through a
+    // kernel pointer, so the address is computed and cast, read as a css (whose first
+    // member is its `struct cgroup *`) to load the pointer the slot holds.
+    b.emit(Insn::alu64_imm(op::LSH, r3, 3));
+    b.mov_kernel_field_offset(r2, "cgroup", "ancestors");
+    b.emit(Insn::alu64_reg(op::ADD, r3, r2));
+    b.emit(Insn::alu64_reg(op::ADD, r1, r3));
+    b.mov_kernel_type_id(r2, "cgroup_subsys_state");
+    b.call_kfunc("bpf_rdonly_cast", false, false);
+    b.branch_imm(Cond::Eq, r0, 0, outside);
+    b.load_kernel_field(Size::DW, r1, r0, "cgroup_subsys_state", "cgroup");
     b.branch_imm(Cond::Eq, r1, 0, outside);
     b.load_kernel_field(Size::DW, r1, r1, "cgroup", "kn");
     b.branch_imm(Cond::Eq, r1, 0, outside);

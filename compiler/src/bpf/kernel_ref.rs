@@ -1,7 +1,8 @@
 //! Numbers of the running kernel a program needs but the compiler cannot know: the
 //! BTF id of a kernel function it calls (a kfunc call's immediate), the offset of a
-//! kernel struct member it reads through a BTF pointer (a load's offset), and the BTF
-//! id of a kernel struct it casts a pointer to (an immediate). Neither is
+//! kernel struct member it reads through a BTF pointer (a load's offset, or an
+//! immediate where it computes an address), and the BTF id of a kernel struct it casts
+//! a pointer to (an immediate). Neither is
 //! ABI (both change with the kernel's build and configuration), so lowering writes a
 //! placeholder and records the instruction; the runtime fills it in from
 //! `/sys/kernel/btf/vmlinux` before loading.
@@ -25,6 +26,10 @@ pub enum KernelRef {
     /// The instruction's immediate is the BTF id of `struct name` (the type argument
     /// of `bpf_rdonly_cast`).
     Type { name: String },
+    /// The instruction's immediate (a `mov`) is the byte offset of `member` in `struct
+    /// strukt`: for an address computed at run time (an array element chosen by a
+    /// register), which a load's constant offset cannot say.
+    Offset { strukt: String, member: String },
 }
 
 impl KernelRef {
@@ -46,6 +51,7 @@ impl std::fmt::Display for KernelRef {
             KernelRef::Kfunc { name } => write!(f, "kernel function {name}"),
             KernelRef::Field { strukt, member } => write!(f, "struct {strukt}.{member}"),
             KernelRef::Type { name } => write!(f, "struct {name}"),
+            KernelRef::Offset { strukt, member } => write!(f, "offset of struct {strukt}.{member}"),
         }
     }
 }

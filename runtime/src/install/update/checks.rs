@@ -52,7 +52,7 @@ pub(super) fn check_same_netns(
 
 /// Refuses hooks another install already holds in this namespace (TCX would run both
 /// programs one after the other; XDP has room for one), or on the same cgroup in any
-/// namespace (a cgroup is not in a network namespace). Another install whose manifest
+/// namespace (a cgroup is not in a network namespace), by whichever name. Another install whose manifest
 /// this sockc cannot read (a newer format) is skipped with a notice.
 pub(super) fn check_other_installs(
     store: &Store,
@@ -98,7 +98,7 @@ pub(super) fn check_other_installs(
             }
             if m.programs
                 .iter()
-                .any(|q| q.hook == *hook && q.attach_to == *attach_to)
+                .any(|q| q.hook == *hook && same_place(*hook, &q.attach_to, attach_to))
             {
                 return Err(InstallError::HeldByInstall {
                     at: hook.spec().label(attach_to),
@@ -109,6 +109,19 @@ pub(super) fn check_other_installs(
         }
     }
     Ok(())
+}
+
+/// Whether two attach texts of `hook` name one place: the same text, or for a cgroup
+/// hook two names (a symbolic link) of one directory.
+fn same_place(hook: HookKind, a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    if hook.spec().target != Target::Cgroup {
+        return false;
+    }
+    let real = |t: &str| std::fs::canonicalize(crate::cgroup::dir_of(t)).ok();
+    real(a).is_some_and(|ra| real(b) == Some(ra))
 }
 
 /// Refuses a plan that attaches where there is nothing to attach to here: an
