@@ -20,9 +20,9 @@ use sockc_compiler::bpf::cgroup_match::CgroupRef;
 #[derive(Debug, thiserror::Error)]
 pub enum RefError {
     #[error(
-        "cgroup {cgroup:?} of a `cgroup` match ({dir}): {source}; create it (or start \
-         the service) before applying, or change the rule file",
-        dir = .dir.display()
+        "cgroup {cgroup:?} of a `cgroup` match ({dir}): {source}{advice}",
+        dir = .dir.display(),
+        advice = advice(.source)
     )]
     Cgroup {
         cgroup: String,
@@ -35,6 +35,18 @@ pub enum RefError {
         #[source]
         source: io::Error,
     },
+}
+
+/// What to do about a named cgroup that cannot be read: only a missing one is to be
+/// made; a file, a cgroup v1 directory or a mount seen from a cgroup namespace say
+/// what is wrong themselves.
+fn advice(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::NotFound => {
+            "; create it (or start the service) before applying, or change the rule file"
+        }
+        _ => "",
+    }
 }
 
 /// The level and id of the cgroup a `cgroup` match names (a path or `unit:NAME`), now.
@@ -117,6 +129,20 @@ fn gone(e: &RefError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_missing_cgroup_is_to_be_created() {
+        if crate::cgroup::cgroup2_root().is_none() {
+            return; // every path is refused for want of cgroup v2 there
+        }
+        let missing = resolve("/sys/fs/cgroup/sockc-no-such-cgroup-here").expect_err("not there");
+        assert!(missing.to_string().contains("create it"), "{missing}");
+        let file = std::env::temp_dir().join(format!("sockc-cgroup-refs-{}", std::process::id()));
+        std::fs::write(&file, "").unwrap();
+        let not_dir = resolve(&file.display().to_string()).expect_err("a file");
+        let _ = std::fs::remove_file(&file);
+        assert!(!not_dir.to_string().contains("create it"), "{not_dir}");
+    }
 
     #[test]
     fn a_gone_cgroup_is_named_once_in_its_drift_line() {
