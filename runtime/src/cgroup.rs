@@ -16,16 +16,36 @@ use std::{
 
 /// The mount point of cgroup v2 in this process's mount namespace, or `None` when
 /// cgroup v2 is not mounted (or mountinfo cannot be read).
+///
+/// Of several, the first whose top directory is the hierarchy's root cgroup (inode 1):
+/// in a cgroup namespace of its own (a pod's) the process's own mount has root `/` in
+/// mountinfo too, yet levels counted from it are not the kernel's, while a host tree
+/// mounted beside it starts where the kernel counts. Else [`cgroup2_root_in`]'s pick.
 pub fn cgroup2_root() -> Option<PathBuf> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    cgroup2_root_in(&text)
+    cgroup2_mounts_in(&text)
+        .into_iter()
+        .map(|(_, point)| PathBuf::from(unescape(point)))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.ino() == ROOT_CGROUP_ID))
+        .or_else(|| cgroup2_root_in(&text))
 }
 
 /// The first `cgroup2` mount of a mountinfo text whose root is the hierarchy's root
 /// (`/`; a bind mount of a sub-cgroup is not where paths start), or else the first
 /// `cgroup2` mount at all.
 pub fn cgroup2_root_in(mountinfo: &str) -> Option<PathBuf> {
-    let mounts: Vec<(&str, &str)> = mountinfo
+    let mounts = cgroup2_mounts_in(mountinfo);
+    let (_, point) = mounts
+        .iter()
+        .find(|(root, _)| *root == "/")
+        .or(mounts.first())?;
+    Some(PathBuf::from(unescape(point)))
+}
+
+/// Every `cgroup2` mount of a mountinfo text, in its order: (root, mount point), both
+/// still escaped.
+fn cgroup2_mounts_in(mountinfo: &str) -> Vec<(&str, &str)> {
+    mountinfo
         .lines()
         .filter_map(|line| {
             // ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - TYPE SOURCE ...
@@ -36,12 +56,7 @@ pub fn cgroup2_root_in(mountinfo: &str) -> Option<PathBuf> {
             let point = fields.next()?;
             (fstype == "cgroup2").then_some((root, point))
         })
-        .collect();
-    let (_, point) = mounts
-        .iter()
-        .find(|(root, _)| *root == "/")
-        .or(mounts.first())?;
-    Some(PathBuf::from(unescape(point)))
+        .collect()
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).

@@ -14,7 +14,8 @@
 //! cgroup that is not there fails (exit 3, the path named) with nothing installed. A
 //! process 1, 32, 33 and 40 levels below the named cgroup is in it at netfilter output
 //! (as for xt_cgroup), and none of them matches `cgroup !"A"`. An apply from a cgroup
-//! namespace of its own is refused (its levels are not the kernel's).
+//! namespace of its own is refused (its levels are not the kernel's), and one from
+//! such a namespace with the host's tree mounted beside its own counts from the host's.
 //!
 //! The attacker's and the operator's side: a process that moves itself between
 //! cgroups while it holds a socket (the socket stays where it was made: packet hooks
@@ -237,6 +238,49 @@ fn an_apply_from_a_cgroup_namespace_of_its_own_is_refused() {
     assert_eq!(r.code, 3, "{r}");
     assert!(r.stderr.contains("cgroup namespace"), "{r}");
     assert!(lab.status().is_none(), "nothing installed after {r}");
+    drop(x);
+}
+
+/// The same namespace with its own cgroup v2 mounted elsewhere, beside the host's tree
+/// (a pod that mounts the host's cgroups): sockc counts levels from the tree whose top
+/// is the hierarchy's root, so the apply installs and the process in `x` is refused.
+#[test]
+fn in_a_cgroup_namespace_the_hosts_tree_beside_its_own_is_where_levels_start() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgnsh", 243);
+    let ns_root = Cgroup::new("cgnsh");
+    let x = ns_root.child("x");
+    let file = lab.rules(
+        "ns.sk",
+        &format!(
+            "netfilter output {{\n    drop udp to 127.0.0.1:7231 cgroup \"{}\"\n    \
+             default allow\n}}\n",
+            x.path
+        ),
+    );
+    let own = std::env::temp_dir().join(format!("sockc-cgnsh-{}", std::process::id()));
+    std::fs::create_dir_all(&own).expect("mount point");
+    let script = format!(
+        "echo $$ > {root}/cgroup.procs && exec unshare -C -m sh -c 'mount --make-rprivate / \
+         && mount -t cgroup2 cgroup2 {own} && exec \"$0\" \"$@\"' {args}",
+        root = ns_root.path,
+        own = own.display(),
+        args = std::iter::once(netns::sockc_bin())
+            .chain(lab.apply_args(&file, &lab.name, &[]))
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let r = netns::run(std::process::Command::new("sh").args(["-c", &script]));
+    let _ = std::fs::remove_dir(&own);
+    assert_eq!(r.code, 0, "{r}");
+    let mut inside = Peer::udp(Some(&x.path), &lab.ns_a, addr("127.0.0.1:0"));
+    let _sink = Peer::udp(None, &lab.ns_a, addr("127.0.0.1:7231"));
+    assert!(eperm(&mut inside, 7231), "x's datagram was not refused");
+    drop(inside);
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
     drop(x);
 }
 
