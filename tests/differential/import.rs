@@ -845,10 +845,8 @@ struct Judge<'a> {
 }
 
 impl Judge<'_> {
-    /// Whether a rate-limited rule (`limit`, `hashlimit`, meters, `recent`) may decide
-    /// `probe` on its way: one whose other tests do not rule the packet out, met before
-    /// a rule that surely ends the probe's path.
-    fn meets_rate_limit(&self, probe: &Probe) -> bool {
+    /// `probe` as the blocks see it, and what the lab knows of it besides.
+    fn packet_of(&self, probe: &Probe) -> (Packet, Known) {
         let oif = match probe.path {
             Path::Forward => self.egress.unwrap_or(""),
             _ => "",
@@ -860,6 +858,14 @@ impl Judge<'_> {
             nat: self.outside.any_nat,
         };
         p.ct_state = on.ct.unwrap_or(CT_NEW) as u8;
+        (p, on)
+    }
+
+    /// Whether a rate-limited rule (`limit`, `hashlimit`, meters, `recent`) may decide
+    /// `probe` on its way: one whose other tests do not rule the packet out, met before
+    /// a rule that surely ends the probe's path.
+    fn meets_rate_limit(&self, probe: &Probe) -> bool {
+        let (p, on) = self.packet_of(probe);
         for block in self.blocks.iter().filter(|b| b.meets(probe.path)) {
             for rule in block.list.rules.iter().filter(|r| r.action.is_terminal()) {
                 let truth = admits(&rule.cube, self.atoms, self.sets, &p, &on);
@@ -887,17 +893,7 @@ impl Judge<'_> {
         if !comparable(probe, a, b) {
             return None;
         }
-        let oif = match probe.path {
-            Path::Forward => self.egress.unwrap_or(""),
-            _ => "",
-        };
-        let mut p = packet_of(probe, self.iface, oif);
-        let on = Known {
-            ct: sure_ct_state(probe),
-            path: probe.path,
-            nat: self.outside.any_nat,
-        };
-        p.ct_state = on.ct.unwrap_or(CT_NEW) as u8;
+        let (p, on) = self.packet_of(probe);
         // A reply's opener may leave masqueraded, and then the reply arrives at
         // another address than the probe names: with nat chains, replies and
         // related errors are not compared.

@@ -222,19 +222,13 @@ fn an_apply_from_a_cgroup_namespace_of_its_own_is_refused() {
              default allow\n}}\n"
         ),
     );
-    // Into the namespace's root cgroup, then a cgroup and mount namespace with cgroup
-    // v2 mounted again where it was: `{mount}/x` is `x` seen from there.
-    let script = format!(
-        "echo $$ > {root}/cgroup.procs && exec unshare -C -m sh -c 'mount --make-rprivate / \
-         && umount -l {mount} && mount -t cgroup2 cgroup2 {mount} && exec \"$0\" \"$@\"' {args}",
-        root = ns_root.path,
-        args = std::iter::once(netns::sockc_bin())
-            .chain(lab.apply_args(&file, &lab.name, &[]))
-            .map(|a| format!("'{a}'"))
-            .collect::<Vec<_>>()
-            .join(" ")
+    // cgroup v2 mounted again where it was: `{mount}/x` is `x` seen from there.
+    let r = apply_in_cgroup_namespace(
+        &lab,
+        &ns_root,
+        &file,
+        &format!("umount -l {mount} && mount -t cgroup2 cgroup2 {mount}"),
     );
-    let r = netns::run(std::process::Command::new("sh").args(["-c", &script]));
     assert_eq!(r.code, 3, "{r}");
     assert!(r.stderr.contains("cgroup namespace"), "{r}");
     assert!(lab.status().is_none(), "nothing installed after {r}");
@@ -262,18 +256,12 @@ fn in_a_cgroup_namespace_the_hosts_tree_beside_its_own_is_where_levels_start() {
     );
     let own = std::env::temp_dir().join(format!("sockc-cgnsh-{}", std::process::id()));
     std::fs::create_dir_all(&own).expect("mount point");
-    let script = format!(
-        "echo $$ > {root}/cgroup.procs && exec unshare -C -m sh -c 'mount --make-rprivate / \
-         && mount -t cgroup2 cgroup2 {own} && exec \"$0\" \"$@\"' {args}",
-        root = ns_root.path,
-        own = own.display(),
-        args = std::iter::once(netns::sockc_bin())
-            .chain(lab.apply_args(&file, &lab.name, &[]))
-            .map(|a| format!("'{a}'"))
-            .collect::<Vec<_>>()
-            .join(" ")
+    let r = apply_in_cgroup_namespace(
+        &lab,
+        &ns_root,
+        &file,
+        &format!("mount -t cgroup2 cgroup2 {}", own.display()),
     );
-    let r = netns::run(std::process::Command::new("sh").args(["-c", &script]));
     let _ = std::fs::remove_dir(&own);
     assert_eq!(r.code, 0, "{r}");
     let mut inside = Peer::udp(Some(&x.path), &lab.ns_a, addr("127.0.0.1:0"));
@@ -282,6 +270,27 @@ fn in_a_cgroup_namespace_the_hosts_tree_beside_its_own_is_where_levels_start() {
     drop(inside);
     sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
     drop(x);
+}
+
+/// `sockc apply FILE` run in `ns_root` as the root of a cgroup namespace of its own
+/// and a mount namespace where `mounts` (shell commands) ran first.
+fn apply_in_cgroup_namespace(
+    lab: &Lab,
+    ns_root: &Cgroup,
+    file: &std::path::Path,
+    mounts: &str,
+) -> netns::Run {
+    let script = format!(
+        "echo $$ > {root}/cgroup.procs && exec unshare -C -m sh -c 'mount --make-rprivate / \
+         && {mounts} && exec \"$0\" \"$@\"' {args}",
+        root = ns_root.path,
+        args = std::iter::once(netns::sockc_bin())
+            .chain(lab.apply_args(file, &lab.name, &[]))
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    netns::run(std::process::Command::new("sh").args(["-c", &script]))
 }
 
 /// Nested cgroups, removed deepest first (a cgroup with children cannot be), also
