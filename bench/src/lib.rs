@@ -416,20 +416,24 @@ fn run_control(args: &BenchArgs) -> ExitCode {
     };
     print!("{md}");
     let json = serde_json::to_string_pretty(&doc.to_json()).expect("JSON") + "\n";
-    for (path, bytes) in [
-        (&args.output, md.as_bytes()),
-        (&args.figures, json.as_bytes()),
-    ] {
-        if let Some(path) = path {
-            if let Err(e) = sockc_compiler::output::replace_file(path, bytes) {
-                return fail(format!("cannot write {}: {e}", path.display()));
-            }
-        }
+    if let Err(e) = write_outputs(args, &md, &json) {
+        return fail(e);
     }
     match &args.baseline {
         Some(base) => compare_with(base, &doc.to_json(), args.tolerance),
         None => ExitCode::SUCCESS,
     }
+}
+
+/// The Markdown to `-o` and the figures' JSON to `--figures`, where given.
+fn write_outputs(args: &BenchArgs, md: &str, json: &str) -> Result<(), String> {
+    for (path, bytes) in [(&args.output, md), (&args.figures, json)] {
+        if let Some(path) = path {
+            sockc_compiler::output::replace_file(path, bytes.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// `sockc bench --cgroup`: both tables, printed and written to `-o`, the figures to
@@ -460,15 +464,8 @@ fn run_cgroup(args: &BenchArgs) -> ExitCode {
     };
     print!("{md}");
     let json = serde_json::to_string_pretty(&doc).expect("JSON") + "\n";
-    for (path, bytes) in [
-        (&args.output, md.as_bytes()),
-        (&args.figures, json.as_bytes()),
-    ] {
-        if let Some(path) = path {
-            if let Err(e) = sockc_compiler::output::replace_file(path, bytes) {
-                return fail(format!("cannot write {}: {e}", path.display()));
-            }
-        }
+    if let Err(e) = write_outputs(args, &md, &json) {
+        return fail(e);
     }
     ExitCode::SUCCESS
 }

@@ -99,23 +99,11 @@ fn cgroup_blocks_drop_and_count_the_cgroups_traffic_only() {
     assert_eq!(outside.cmd("sendto 127.0.0.1:7110 ping"), "ok 4");
     assert!(sink_10.cmd("recv 2000").starts_with("got "));
     // `log`: the drop is traced with its rule and packet.
-    let traced = netns::trace_during(
-        &[
-            "--name",
-            &lab.name,
-            "--bpffs",
-            BPFFS,
-            "--count",
-            "1",
-            "--timeout",
-            "10",
-        ],
-        || {
-            assert!(inside
-                .cmd("sendto 127.0.0.1:7110 ping")
-                .starts_with("error 1 "))
-        },
-    );
+    let traced = netns::trace_first_event(&lab, || {
+        assert!(inside
+            .cmd("sendto 127.0.0.1:7110 ping")
+            .starts_with("error 1 "))
+    });
     assert!(
         traced.stdout.contains("cgroup egress")
             && traced.stdout.contains("drop udp to 127.0.0.1:7110 log")

@@ -150,19 +150,9 @@ fn socket_call_blocks_refuse_the_cgroups_calls_only() {
 
     // `log`: the refused call is traced with the process that made it.
     let pid = in_a.pid();
-    let traced = netns::trace_during(
-        &[
-            "--name",
-            &lab.name,
-            "--bpffs",
-            BPFFS,
-            "--count",
-            "1",
-            "--timeout",
-            "10",
-        ],
-        || assert!(refused(&mut in_a, "connect", "tcp", "127.0.0.1:7120")),
-    );
+    let traced = netns::trace_first_event(&lab, || {
+        assert!(refused(&mut in_a, "connect", "tcp", "127.0.0.1:7120"))
+    });
     assert!(
         traced.stdout.contains("cgroup connect4")
             && traced.stdout.contains("drop by line 2")

@@ -135,23 +135,11 @@ fn a_redirected_connect_lands_on_another_address_and_port() {
     // (which names the target) and the process.
     let pid = client.pid();
     let mut server = Peer::listen(None, &ns, addr("127.0.0.2:7151"));
-    let traced = netns::trace_during(
-        &[
-            "--name",
-            &lab.name,
-            "--bpffs",
-            BPFFS,
-            "--count",
-            "1",
-            "--timeout",
-            "10",
-        ],
-        || {
-            assert!(client
-                .cmd("connect 10.96.0.10:80 3000")
-                .starts_with("connected "))
-        },
-    );
+    let traced = netns::trace_first_event(&lab, || {
+        assert!(client
+            .cmd("connect 10.96.0.10:80 3000")
+            .starts_with("connected "))
+    });
     server.accepted();
     assert!(
         traced.stdout.contains("cgroup connect4")

@@ -1378,6 +1378,24 @@ fn holds_ring_buffer(pid: u32) -> bool {
     })
 }
 
+/// The first event of `lab`'s install that `sockc trace` shows while `during` runs
+/// (waiting at most 10 s for it).
+pub fn trace_first_event(lab: &Lab, during: impl FnOnce()) -> Run {
+    trace_during(
+        &[
+            "--name",
+            &lab.name,
+            "--bpffs",
+            BPFFS,
+            "--count",
+            "1",
+            "--timeout",
+            "10",
+        ],
+        during,
+    )
+}
+
 /// `sockc trace ARGS` (which must end by itself: give it `--timeout`) running while
 /// `during` sends packets: `during` starts once the trace holds its ring buffers open,
 /// so the trace is on (it shows what was decided from before it opened them).
