@@ -60,7 +60,7 @@ fn connect_refused(peer: &mut Peer) -> bool {
 }
 
 /// Whether `peer`'s datagram to `port` was refused with EPERM.
-fn eperm(peer: &mut Peer, port: u16) -> bool {
+pub(crate) fn eperm(peer: &mut Peer, port: u16) -> bool {
     let out = peer.cmd(&format!("sendto 127.0.0.1:{port} ping"));
     assert!(
         out.starts_with("ok ") || out.starts_with("error "),

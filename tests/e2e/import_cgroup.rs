@@ -17,6 +17,7 @@
 use std::net::SocketAddr;
 use std::process::Command;
 
+use crate::cgroup_match::eperm;
 use crate::common;
 use crate::netns;
 use crate::sockmap::peer::Peer;
@@ -24,16 +25,6 @@ use crate::sockmap::peer::Peer;
 use netns::{cgroup2, run, sockc, Cgroup, Lab};
 
 const PORTS: [u16; 3] = [7230, 7231, 7232];
-
-/// Whether `peer`'s datagram to `port` was refused with EPERM.
-fn eperm(peer: &mut Peer, port: u16) -> bool {
-    let out = peer.cmd(&format!("sendto 127.0.0.1:{port} ping"));
-    assert!(
-        out.starts_with("ok ") || out.starts_with("error "),
-        "sendto {port}: {out}"
-    );
-    out.starts_with("error 1 ")
-}
 
 /// Each peer's answers, port by port.
 fn outcomes(peers: &mut [Peer]) -> Vec<Vec<bool>> {
