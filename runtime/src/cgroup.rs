@@ -59,6 +59,28 @@ fn cgroup2_mounts_in(mountinfo: &str) -> Vec<(&str, &str)> {
         .collect()
 }
 
+/// The command line that runs `tool` (its arguments follow) in a mount namespace of
+/// its own where the cgroup v2 mount `root` is bound at `/sys/fs/cgroup`: where nft
+/// looks `socket cgroupv2` paths up, whatever the host mounts there (a hybrid host's
+/// cgroup v2 is at `/sys/fs/cgroup/unified`).
+pub fn with_cgroup2_at_sys_fs_cgroup(root: &Path, tool: &str) -> Vec<std::ffi::OsString> {
+    let script = r#"mount --bind "$1" /sys/fs/cgroup && shift && exec "$@""#;
+    [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+    ]
+    .into_iter()
+    .map(Into::into)
+    .chain([root.as_os_str().to_owned(), tool.into()])
+    .collect()
+}
+
 /// Undoes mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
 fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();

@@ -417,12 +417,9 @@ fn run_in(
     let mut cmd = match bound {
         None => Command::new(tool),
         Some(root) => {
-            let mut c = Command::new("unshare");
-            c.args(["--mount", "--propagation", "private", "sh", "-c"])
-                .arg(r#"mount --bind "$1" /sys/fs/cgroup && shift && exec "$@""#)
-                .arg("sh")
-                .arg(root)
-                .arg(tool);
+            let line = crate::cgroup::with_cgroup2_at_sys_fs_cgroup(root, tool);
+            let mut c = Command::new(&line[0]);
+            c.args(&line[1..]);
             c
         }
     };

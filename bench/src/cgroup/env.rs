@@ -130,15 +130,13 @@ impl Env {
     /// `/sys/fs/cgroup` whatever the host mounts there, so on a hybrid host it runs in
     /// a mount namespace of its own with the cgroup v2 mount bound over that path.
     pub fn nft(&self, file: &Path) -> Result<(), String> {
-        let bind = if self.root == Path::new("/sys/fs/cgroup") {
-            String::new()
-        } else {
-            format!("mount --bind '{}' /sys/fs/cgroup && ", self.root.display())
-        };
         let out = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.netns.0))
-            .args(["unshare", "--mount", "--propagation", "private", "sh", "-c"])
-            .arg(format!("{bind}exec nft -f '{}'", file.display()))
+            .args(sockc_runtime::cgroup::with_cgroup2_at_sys_fs_cgroup(
+                &self.root, "nft",
+            ))
+            .arg("-f")
+            .arg(file)
             .output()
             .map_err(|e| format!("nsenter: {e}"))?;
         if !out.status.success() {
