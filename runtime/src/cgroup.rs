@@ -3,7 +3,8 @@
 //! `/sys/fs/cgroup/unified` on a hybrid one, anything an administrator chose elsewhere;
 //! the directory a cgroup block's attach text names now ([`dir_of`]: a path, or a
 //! systemd unit's cgroup); and which cgroup has a given id ([`find_id`]: the kernel names a socket's cgroup by
-//! its id, `INET_DIAG_CGROUP_ID`).
+//! its id, `INET_DIAG_CGROUP_ID`); and how to run nft where it looks `socket cgroupv2`
+//! paths up ([`with_cgroup2_at_sys_fs_cgroup`]).
 //! Invariant: the answer is a mount point the kernel reported with file system type
 //! `cgroup2`, never a guess; a level is counted only from a mount of the hierarchy's root; [`find_id`] answers with a directory of that mount only.
 
