@@ -27,6 +27,7 @@ mod fuzz;
 mod held_out;
 mod hop_limit;
 mod hostile;
+mod iface_index;
 mod length;
 mod lowering;
 mod netfilter;
