@@ -263,7 +263,12 @@ pub fn iptables_ruleset(rng: &mut Rng) -> String {
     for u in &users {
         out += &format!(":{u} - [0:0]\n");
     }
+    // `-f` (a later fragment) is IPv4's alone.
+    let frag = if v6 { "-p udp" } else { "-f" };
+    let not_frag = if v6 { "! -p udp" } else { "! -f" };
     let ms = [
+        frag.into(),
+        not_frag.into(),
         format!("-s {a}"),
         format!("-d {b}"),
         format!("! -s {a}"),
