@@ -103,9 +103,12 @@ pub fn words<'a>(
         return Devices::Words(None);
     }
     if !has_device {
-        return Devices::Cannot(format!(
-            "{word}put interface names at a hook without that device"
-        ));
+        let what = if by_index {
+            "interface index"
+        } else {
+            "interface names"
+        };
+        return Devices::Cannot(format!("{word}put {what} at a hook without that device"));
     }
     if by_index {
         if !pos.is_empty() || !neg.is_empty() {
