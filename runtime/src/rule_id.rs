@@ -38,15 +38,26 @@ pub fn comparable_text(text: &str) -> Cow<'_, str> {
 }
 
 /// Whether `text` is its own comparable form: ASCII, single spaces between words, none
-/// at either end, and no `log` in it (as a word or not: the slow path decides).
+/// at either end, and no `log` in it (as a word or not: the slow path decides). One
+/// pass over the bytes: a plan of 10k rules asks it of every rule on both sides.
 fn is_comparable(text: &str) -> bool {
     let b = text.as_bytes();
-    !(b.first() == Some(&b' ')
-        || b.last() == Some(&b' ')
-        || b.windows(2).any(|w| w == b"  ")
-        || b.iter()
-            .any(|&c| !c.is_ascii() || (c.is_ascii_whitespace() && c != b' '))
-        || text.contains("log"))
+    if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
+        return false;
+    }
+    // The two bytes before the current one (0: none).
+    let (mut before, mut prev) = (0u8, 0u8);
+    for &c in b {
+        let bad = !c.is_ascii()
+            || (c.is_ascii_whitespace() && c != b' ')
+            || (c == b' ' && prev == b' ')
+            || (c == b'g' && prev == b'o' && before == b'l');
+        if bad {
+            return false;
+        }
+        (before, prev) = (prev, c);
+    }
+    true
 }
 
 fn collapsed(text: &str) -> String {
@@ -129,13 +140,16 @@ mod tests {
             "allow icmp type log",
             "drop from 10.0.0.1\u{a0}to *",
             "drop catalog",
+            "drop udp  to *",
+            "drop udp\nto *",
+            "drop lo go",
             "",
         ] {
             let fast = comparable_text(text);
             assert_eq!(fast, collapsed(text), "{text:?}");
             assert_eq!(
                 matches!(fast, Cow::Borrowed(_)),
-                text == "drop udp to *:9001" || text.is_empty(),
+                ["drop udp to *:9001", "drop lo go", ""].contains(&text),
                 "{text:?}"
             );
         }
