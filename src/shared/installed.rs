@@ -52,10 +52,11 @@ pub fn module_of(manifest: Manifest) -> Result<Module, String> {
     module_recorded(&text, &source_file).ok_or(why)
 }
 
-/// Install `name`'s manifest and the rule text it records; the manifest taken from
-/// what the store remembers, not copied (a later read reads it again).
+/// Install `name`'s manifest and the rule text it records. Copied from what the store
+/// remembers, not taken: an apply with `--confirm` reads the rules to put back here
+/// and then the manifest again itself.
 fn recorded(store: &Store, name: &str) -> Result<Option<(Manifest, String)>, String> {
-    let manifest = match store.take_manifest(name) {
+    let manifest = match store.manifest(name) {
         Ok(Some(m)) => m,
         Ok(None) => return Ok(None),
         Err(e) => return Err(e.to_string()),
