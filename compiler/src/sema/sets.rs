@@ -50,21 +50,27 @@ impl Elem {
 /// length, file line), 8 bytes an element instead of an [`Elem`]'s 48.
 enum Elems {
     List(Vec<Elem>),
-    PackedV4 { keys: Vec<u64>, span: Span },
+    /// `more`: a second list of keys, both sorted, to be merged with `keys` (the two
+    /// halves of a file read on two threads, [`plain_file_keys`]); else empty.
+    PackedV4 {
+        keys: Vec<u64>,
+        more: Vec<u64>,
+        span: Span,
+    },
 }
 
 impl Elems {
     fn len(&self) -> usize {
         match self {
             Elems::List(l) => l.len(),
-            Elems::PackedV4 { keys, .. } => keys.len(),
+            Elems::PackedV4 { keys, more, .. } => keys.len() + more.len(),
         }
     }
 
     fn push(&mut self, e: Elem) {
         match self {
             Elems::List(l) => l.push(e),
-            Elems::PackedV4 { keys, span } => {
+            Elems::PackedV4 { keys, more, span } => {
                 let packable = u64::from(e.file_line.unwrap_or(1 << 24)) < 1 << 24;
                 match e.value {
                     SetElem::Prefix(IpNet::V4(n), _) if packable => {
@@ -73,7 +79,8 @@ impl Elems {
                     _ => {
                         let span = *span;
                         let mut list: Vec<Elem> = Vec::with_capacity(keys.capacity());
-                        list.extend(keys.iter().map(|&k| unpacked_file_elem(k, span)));
+                        let keys = keys.iter().chain(more.iter());
+                        list.extend(keys.map(|&k| unpacked_file_elem(k, span)));
                         list.push(e);
                         *self = Elems::List(list);
                     }
@@ -247,9 +254,9 @@ impl Checker<'_> {
                 .collect::<Vec<_>>(),
             SetBody::File { path, span } => match self.read_set_file(path, *span)? {
                 Elems::List(l) => l,
-                Elems::PackedV4 { keys, span } => {
-                    self.check_set_size(s, keys.len())?;
-                    return Some(self.packed_file_set(s, keys, span));
+                Elems::PackedV4 { keys, more, span } => {
+                    self.check_set_size(s, keys.len() + more.len())?;
+                    return Some(self.packed_file_set(s, (keys, more), span));
                 }
             },
         };
@@ -339,17 +346,30 @@ impl Checker<'_> {
         let (v4, v6) = match packed_v4(elems) {
             Some(keys) => {
                 let elem = |k: u64| elems[(k & 0xff_ffff) as usize].clone();
-                (self.uncovered_v4(s, keys, elem), Vec::new())
+                let n = keys.len();
+                (self.uncovered_v4(s, (keys, n), elem), Vec::new())
             }
             None => self.uncovered(s, elems),
         };
         self.add_set(s, v4, v6)
     }
 
-    /// An address set read from a file as packed IPv4 keys (named at `span`).
-    fn packed_file_set(&mut self, s: &SetDecl, mut keys: Vec<u64>, span: Span) -> SetKind {
-        sort_packed(&mut keys);
-        let v4 = self.uncovered_v4(s, keys, |k| unpacked_file_elem(k, span));
+    /// An address set read from a file as packed IPv4 keys (named at `span`): `keys`
+    /// alone, or with `more` both sorted, merged as they are swept.
+    fn packed_file_set(
+        &mut self,
+        s: &SetDecl,
+        (mut keys, more): (Vec<u64>, Vec<u64>),
+        span: Span,
+    ) -> SetKind {
+        let elem = |k| unpacked_file_elem(k, span);
+        let n = keys.len() + more.len();
+        let v4 = if more.is_empty() {
+            sort_packed(&mut keys);
+            self.uncovered_v4(s, (keys, n), elem)
+        } else {
+            self.uncovered_v4(s, (merged(keys, more), n), elem)
+        };
         self.add_set(s, v4, Vec::new())
     }
 
@@ -393,16 +413,17 @@ impl Checker<'_> {
     /// [`Checker::uncovered`] for IPv4 prefixes packed and sorted by [`packed_v4`]:
     /// compared as integers (a prefix covers the ones after it whose last address is
     /// not past its own), without building `IpNet` pairs for a million elements.
-    /// `elem` gives the element a key stands for (only for a covered one, to report).
+    /// `elem` gives the element a key stands for (only for a covered one, to report);
+    /// `n`, how many keys there are.
     fn uncovered_v4(
         &mut self,
         s: &SetDecl,
-        keys: Vec<u64>,
+        (keys, n): (impl IntoIterator<Item = u64>, usize),
         elem: impl Fn(u64) -> Elem,
     ) -> Vec<Ipv4Net> {
         // (last address, key) of the prefixes that may still cover.
         let mut covering: Vec<(u32, u64)> = Vec::new();
-        let mut kept = Vec::with_capacity(keys.len());
+        let mut kept = Vec::with_capacity(n);
         for k in keys {
             let n = unpack_v4(k);
             let last = n.broadcast().to_bits();
@@ -554,14 +575,15 @@ impl Checker<'_> {
         // A large file of plain addresses alone (the common large case) is read on two
         // threads; any other file, line by line here.
         if lines < 1 << 24 && lines <= max_elems && text.len() >= TWO_THREADS_FROM {
-            if let Some(keys) = plain_file_keys(&text) {
-                return Some(Elems::PackedV4 { keys, span });
+            if let Some((keys, more)) = plain_file_keys(&text) {
+                return Some(Elems::PackedV4 { keys, more, span });
             }
         }
         let room = lines.min(max_elems.saturating_add(1));
         let mut elems = if lines < 1 << 24 {
             Elems::PackedV4 {
                 keys: Vec::with_capacity(room),
+                more: Vec::new(),
                 span,
             }
         } else {
@@ -757,13 +779,13 @@ fn sort_prefixes<T: Copy>(nets: &mut [(IpNet, T)]) {
 const TWO_THREADS_FROM: usize = 1 << 20;
 
 /// The packed keys of a set file whose every line is a plain IPv4 address (what the
-/// line-by-line read gives it: (address, /32, file line)), sorted; `None` when a line
-/// is anything else (a comment, a blank, a prefix, an error), which the caller then
-/// reads line by line, reporting what it must. The halves of the file, split at a line
-/// end, are read and sorted on two threads (here alone when the system will not start
-/// one) and merged: the keys hold their file lines, so the merge gives the order one
-/// sort of every key gives.
-fn plain_file_keys(text: &str) -> Option<Vec<u64>> {
+/// line-by-line read gives it: (address, /32, file line)), as two sorted lists to be
+/// merged ([`merged`]: the keys hold their file lines, so the merge gives the order one
+/// sort of every key gives); `None` when a line is anything else (a comment, a blank,
+/// a prefix, an error), which the caller then reads line by line, reporting what it
+/// must. The halves of the file, split at a line end, are read and sorted on two
+/// threads (here alone when the system will not start one).
+fn plain_file_keys(text: &str) -> Option<(Vec<u64>, Vec<u64>)> {
     let bytes = text.as_bytes();
     let mid = bytes.len() / 2;
     let split = memchr::memchr(b'\n', &bytes[mid..]).map_or(bytes.len(), |at| mid + at + 1);
@@ -780,7 +802,7 @@ fn plain_file_keys(text: &str) -> Option<Vec<u64>> {
         };
         (a, b)
     });
-    Some(merge_sorted(&a?, &b?))
+    Some((a?, b?))
 }
 
 /// [`plain_file_keys`] of one part of the file, whose first line is line `first_line`.
@@ -796,22 +818,14 @@ fn plain_keys(text: &str, first_line: u64) -> Option<Vec<u64>> {
     Some(keys)
 }
 
-/// Two sorted lists as one.
-fn merge_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if a[i] <= b[j] {
-            out.push(a[i]);
-            i += 1;
-        } else {
-            out.push(b[j]);
-            j += 1;
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
+/// Two sorted lists as one sorted sequence, taken as it is walked.
+fn merged(a: Vec<u64>, b: Vec<u64>) -> impl Iterator<Item = u64> {
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if y < x => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
 }
 
 /// A line of a set file ([`file_lines`]).
@@ -1070,18 +1084,22 @@ mod tests {
             }
             let unended = text.trim_end().to_string();
             for t in [&text, &unended] {
-                assert_eq!(plain_file_keys(t), Some(line_by_line(t)), "{n} lines");
+                let (a, b) = plain_file_keys(t).unwrap();
+                assert_eq!(
+                    merged(a, b).collect::<Vec<_>>(),
+                    line_by_line(t),
+                    "{n} lines"
+                );
             }
             for odd in ["# c\n", "\n", "10.0.0.0/8\n", "10.0.0.1 \n", "x\n"] {
                 assert_eq!(plain_file_keys(&format!("{text}{odd}")), None, "{odd:?}");
                 assert_eq!(plain_file_keys(&format!("{odd}{text}")), None, "{odd:?}");
             }
         }
-        assert_eq!(plain_file_keys(""), Some(Vec::new()));
-        assert_eq!(
-            merge_sorted(&[1, 4, 9], &[2, 4, 10, 11]),
-            [1, 2, 4, 4, 9, 10, 11]
-        );
+        assert_eq!(plain_file_keys(""), Some((Vec::new(), Vec::new())));
+        let both: Vec<u64> = merged(vec![1, 4, 9], vec![2, 4, 10, 11]).collect();
+        assert_eq!(both, [1, 2, 4, 4, 9, 10, 11]);
+        assert_eq!(merged(vec![], vec![3]).collect::<Vec<_>>(), [3]);
     }
 
     /// A set file large enough to be read on two threads reports its duplicates as the
