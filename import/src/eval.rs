@@ -92,11 +92,29 @@ pub enum Outcome {
     Other,
 }
 
+/// The index of a packet's device, from its name: none (`""`) 0, `lo` 1 (the
+/// loopback's, in every namespace), any other name one of 2 to 5 by its bytes, so the
+/// fuzz's devices have indexes that both imports of a ruleset see alike.
+pub fn device_index(name: &str) -> u32 {
+    match name {
+        "" => 0,
+        "lo" => 1,
+        _ => {
+            2 + name
+                .bytes()
+                .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()))
+                % 4
+        }
+    }
+}
+
 /// The truth of an atom for `p`.
 pub fn atom_holds(kind: &AtomKind, sets: &[NamedSet], p: &Packet) -> bool {
     match kind {
         AtomKind::Iif(pat) => iface_matches(pat, &p.iif),
         AtomKind::Oif(pat) => iface_matches(pat, &p.oif),
+        AtomKind::IifIndex(n) => device_index(&p.iif) == *n,
+        AtomKind::OifIndex(n) => device_index(&p.oif) == *n,
         AtomKind::InSet { dim, set } => {
             let Some(v) = p.field(*dim) else { return false };
             match &sets[*set].content {

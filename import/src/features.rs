@@ -11,9 +11,10 @@
 //!   rule approximate and rewritten to err on the strict side;
 //!   `lower/cube.rs`'s `Dim::CtState` check stays for the netfilter program;
 //! - `Interface` (available in netfilter blocks): `lower/iface.rs` writes a cube's
-//!   name tests as `in on`/`out on` there; at xdp and tc, where a block already runs
-//!   on one interface, `lower/cube.rs`'s `AtomKind::Iif`/`Oif` arm still refuses
-//!   the names the placement did not decide;
+//!   name tests as `in on`/`out on` there, and its index tests (nft's `iif`/`oif` by
+//!   a number or `"lo"`) as `in index`/`out index`; at xdp and tc, where a block
+//!   already runs on one interface, `lower/cube.rs`'s `AtomKind::Iif`/`Oif` (and
+//!   `IifIndex`/`OifIndex`) arm still refuses the tests the placement did not decide;
 //! - `Limit` (available), and `Hashlimit` for per-source buckets: `lower/limit.rs`
 //!   decides which limits keep netfilter's one bucket per rule and `lower/cube.rs`
 //!   writes them; the others stay refusals through the `AtomKind::Opaque` arm;

@@ -333,6 +333,9 @@ fn explain_untouched(
         Verdict::Return if reached > 0 => "the rules after it leave out what it returns".to_string(),
         Verdict::Accept if reached > 0 => "accepted packets go on to the next base chain".to_string(),
         _ if reached > 0 => "folded into the rules around it".to_string(),
+        _ if crate::semantics::input_fragments::never(rs, id) => {
+            crate::semantics::input_fragments::REASON.to_string()
+        }
         _ => "never matches where it is placed: earlier rules decide every packet it matches, or its interface names exclude the interface".to_string(),
     };
     a.add(Status::Exact, why);

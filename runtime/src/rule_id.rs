@@ -37,15 +37,21 @@ pub fn comparable_text(text: &str) -> Cow<'_, str> {
     Cow::Owned(collapsed(text))
 }
 
-/// Whether `text` is its own comparable form: ASCII, single spaces between words, none
-/// at either end, and no `log` in it (as a word or not: the slow path decides).
+/// Whether `text` is its own comparable form: printable ASCII, single spaces between
+/// words, none at either end, and no `log` in it (as a word or not: the slow path
+/// decides). A control byte of any kind also takes the slow path, which gives the same
+/// answer. Checked without a branch per byte (a plan of 10k rules asks it of every
+/// rule on both sides): the bytes' range in one pass the compiler vectorizes, the two
+/// substrings by the standard library's searcher.
 fn is_comparable(text: &str) -> bool {
     let b = text.as_bytes();
-    !(b.first() == Some(&b' ')
+    let outside = b
+        .iter()
+        .fold(false, |out, &c| out | (c.wrapping_sub(0x20) > 0x7e - 0x20));
+    !(outside
+        || b.first() == Some(&b' ')
         || b.last() == Some(&b' ')
-        || b.windows(2).any(|w| w == b"  ")
-        || b.iter()
-            .any(|&c| !c.is_ascii() || (c.is_ascii_whitespace() && c != b' '))
+        || text.contains("  ")
         || text.contains("log"))
 }
 
@@ -129,13 +135,18 @@ mod tests {
             "allow icmp type log",
             "drop from 10.0.0.1\u{a0}to *",
             "drop catalog",
+            "drop udp  to *",
+            "drop udp\nto *",
+            "drop lo go",
+            "drop\u{1}udp",
+            "drop udp\u{7f}",
             "",
         ] {
             let fast = comparable_text(text);
             assert_eq!(fast, collapsed(text), "{text:?}");
             assert_eq!(
                 matches!(fast, Cow::Borrowed(_)),
-                text == "drop udp to *:9001" || text.is_empty(),
+                ["drop udp to *:9001", "drop lo go", ""].contains(&text),
                 "{text:?}"
             );
         }

@@ -69,7 +69,8 @@ pub struct Armed {
 /// Arms (or joins) install `name`'s confirmation before an apply of rules whose text
 /// has SHA-256 `change_sha256`: with a window, a record naming the rules installed
 /// now (or none) is written and a watcher started; without one, an apply inside a
-/// pending window joins it (its deadline stays). `None`: nothing to arm.
+/// pending window joins it (its deadline stays), and `change_sha256` is not read.
+/// `None`: nothing to arm.
 pub fn arm(
     store: &Store,
     name: &str,

@@ -12,7 +12,7 @@ use sha2::Digest;
 use sockc_compiler::{diag, driver, ir::Module, sema, Compiled, Lints};
 use sockc_runtime::store::{Manifest, Store};
 
-use super::settings::settings;
+use super::{memory::release_freed_memory, settings::settings};
 
 /// An install's manifest, its rule text and that text compiled.
 pub struct Installed {
@@ -36,30 +36,41 @@ pub fn read(store: &Store, name: &str) -> Result<Option<Installed>, String> {
     }))
 }
 
-/// Install `name`'s rules read as far as their meaning ([`module_recorded`]): what
-/// `apply --dry-run`'s semantic diff compares with, without compiling the install
-/// again (`None`: nothing is installed under it).
-pub fn read_module(store: &Store, name: &str) -> Result<Option<Module>, String> {
-    let Some((manifest, text)) = recorded(store, name)? else {
-        return Ok(None);
-    };
-    module_recorded(&text, &manifest.source_file)
-        .map(Some)
-        .ok_or_else(|| do_not_compile(name, &manifest))
+/// The rules `manifest` records read as far as their meaning ([`module_recorded`]):
+/// what `apply --dry-run`'s semantic diff compares with, without compiling the install
+/// again. The manifest (its rules, disassembly and tables: 12 MB at 100,000 rules) is
+/// dropped once its text is had, and the freed memory handed back, before that text is
+/// read.
+pub fn module_of(manifest: Manifest) -> Result<Module, String> {
+    let text = recorded_text(&manifest)?;
+    let why = do_not_compile(&manifest.name, &manifest);
+    let source_file = manifest.source_file.clone();
+    drop(manifest);
+    // What the caller dropped before (the new file's tables) and the manifest go back
+    // to the kernel before the recorded text's parse and sema make the peak.
+    release_freed_memory();
+    module_recorded(&text, &source_file).ok_or(why)
 }
 
-/// Install `name`'s manifest and the rule text it records.
+/// Install `name`'s manifest and the rule text it records. Copied from what the store
+/// remembers, not taken: an apply with `--confirm` reads the rules to put back here
+/// and then the manifest again itself.
 fn recorded(store: &Store, name: &str) -> Result<Option<(Manifest, String)>, String> {
     let manifest = match store.manifest(name) {
         Ok(Some(m)) => m,
         Ok(None) => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
-    let text = match manifest.rule_text() {
-        Some(t) => t,
-        None => source_file_text(&manifest)?,
-    };
+    let text = recorded_text(&manifest)?;
     Ok(Some((manifest, text)))
+}
+
+/// The rule text `manifest` records, else (an older sockc's) its source file's.
+fn recorded_text(manifest: &Manifest) -> Result<String, String> {
+    match manifest.rule_text() {
+        Some(t) => Ok(t),
+        None => source_file_text(manifest),
+    }
 }
 
 /// Why an install's recorded rules cannot be read back.

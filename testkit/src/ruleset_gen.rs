@@ -68,6 +68,11 @@ fn nft_match(rng: &mut Rng, f: Fam, sets: &[(String, char)]) -> String {
         "iifname \"eth0\"",
         "iifname \"lo\"",
         "oifname \"wg*\"",
+        "iif \"lo\"",
+        "meta iif != \"lo\"",
+        "oif \"lo\"",
+        "iif 7",
+        "oif { \"lo\", 9 }",
         "ct state established,related",
         "ct state new",
         "ct state invalid",
@@ -258,7 +263,12 @@ pub fn iptables_ruleset(rng: &mut Rng) -> String {
     for u in &users {
         out += &format!(":{u} - [0:0]\n");
     }
+    // `-f` (a later fragment) is IPv4's alone.
+    let frag = if v6 { "-p udp" } else { "-f" };
+    let not_frag = if v6 { "! -p udp" } else { "! -f" };
     let ms = [
+        frag.into(),
+        not_frag.into(),
         format!("-s {a}"),
         format!("-d {b}"),
         format!("! -s {a}"),

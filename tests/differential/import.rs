@@ -244,6 +244,16 @@ fn admits(cube: &Cube, atoms: &Atoms, sets: &[NamedSet], p: &Packet, on: &Known)
         let kind = atoms.kind(*a);
         let holds = match kind {
             AtomKind::Iif(_) | AtomKind::Oif(_) => Some(atom_holds(kind, sets, p)),
+            // The lab's devices' indexes are the kernel's: only the loopback's (1) is
+            // known, and no other device has it.
+            AtomKind::IifIndex(n) | AtomKind::OifIndex(n) => {
+                let dev = if matches!(kind, AtomKind::IifIndex(_)) {
+                    &p.iif
+                } else {
+                    &p.oif
+                };
+                (dev == "lo" || *n == 1).then(|| dev == "lo" && *n == 1)
+            }
             AtomKind::InSet { set, .. } => matches!(sets[*set].content, SetContent::Known(_))
                 .then(|| atom_holds(kind, sets, p)),
             AtomKind::Opaque { key, .. } => in_the_lab(key, p, on),

@@ -42,6 +42,7 @@ mod ct_icmp;
 mod ext6_frag;
 mod frames;
 mod import_cgroup;
+mod import_fragments;
 mod in_place;
 mod limit;
 mod netfilter;

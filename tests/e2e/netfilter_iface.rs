@@ -16,6 +16,12 @@
 //! The semantic diff compares device matches: the device is a dimension, and a changed
 //! name is two regions whose examples name the devices.
 //!
+//! By index (`in index N`, nft's `iif`/`oif`): the verifier takes it at every hook and
+//! the test runs agree (the outgoing `lo` is index 1); in a namespace the test makes,
+//! `lo` is index 1; on real traffic an index match follows the device through a
+//! rename and stops matching when the device is deleted and created again (a new
+//! index), as nft's `iif` does; a changed index is "not compared" by the diff.
+//!
 //! The kernel tests need root and skip otherwise (see `tests/common`).
 
 use crate::common;
@@ -116,6 +122,144 @@ fn the_verifier_takes_device_matches_at_every_hook_and_the_kernel_agrees() {
         assert_eq!(drops, expected_drops, "netfilter {hook}:\n{r}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn index_block(hook: &str, has_in: bool, has_out: bool) -> String {
+    let mut rules = Vec::new();
+    if has_in {
+        rules.push("drop udp to *:1 in index 1");
+        rules.push("drop udp to *:2 in index !1,2");
+    }
+    if has_out {
+        rules.push("drop udp to *:3 out index 1");
+        rules.push("drop udp to *:4 out index !1");
+        rules.push("drop udp to *:5 out index 2,1");
+        rules.push("count udp to *:6 out index 3");
+    }
+    format!(
+        "netfilter {hook} {{\n    {}\n    default allow\n}}\n",
+        rules.join("\n    ")
+    )
+}
+
+#[test]
+fn the_verifier_takes_index_matches_at_every_hook_and_the_kernel_agrees() {
+    if !common::kernel() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sockc-nfindex-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (hook, has_in, has_out) in HOOKS {
+        let rules = dir.join(format!("{hook}.sk"));
+        std::fs::write(&rules, index_block(hook, has_in, has_out)).unwrap();
+        // In the kernel: no incoming device (index 0), outgoing `lo` (index 1).
+        let out = if has_out { " out lo" } else { "" };
+        let kernel: Vec<String> = (1..=6)
+            .map(|p| format!("udp 10.0.0.1:5 -> 10.0.0.2:{p}{out}"))
+            .collect();
+        let mut evaluator = Vec::new();
+        if has_in {
+            evaluator.push("udp 10.0.0.1:5 -> 10.0.0.2:1 in lo".to_string());
+            evaluator.push("udp 10.0.0.1:5 -> 10.0.0.2:2 in eth0 in-index 2".into());
+        }
+        if has_out {
+            evaluator.push("udp 10.0.0.1:5 -> 10.0.0.2:5 out eth0 out-index 2".into());
+        }
+        let file = dir.join(format!("{hook}.packets"));
+        std::fs::write(&file, [&kernel[..], &evaluator[..]].concat().join("\n")).unwrap();
+        let r = netns::sockc(&[
+            "test",
+            rules.to_str().unwrap(),
+            "--packets",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            r.code, 0,
+            "netfilter {hook}: kernel and evaluator disagree:\n{r}"
+        );
+        let summary = format!(
+            "agree on all {} (packet, program) pairs the kernel ran; the kernel cannot run {}",
+            kernel.len(),
+            evaluator.len()
+        );
+        assert!(
+            r.stderr.contains(&summary),
+            "netfilter {hook}: {summary}:\n{r}"
+        );
+        let drops = r.stdout.matches("drop     line").count();
+        let expected_drops = match (has_in, has_out) {
+            // The kernel: port 2 (index 0 is neither 1 nor 2); the evaluator: port 1
+            // (`lo` is index 1; index 2 passes port 2's rule).
+            (true, false) => 1 + 1,
+            // The kernel: ports 3 and 5 (`lo` is index 1); the evaluator: port 5.
+            (false, true) => 2 + 1,
+            // Both: the kernel ports 2, 3 and 5; the evaluator ports 1 and 5.
+            _ => 3 + 2,
+        };
+        assert_eq!(drops, expected_drops, "netfilter {hook}:\n{r}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The index of device `dev` in namespace `ns`, as `ip -o link` prints it.
+fn ifindex(ns: &str, dev: &str) -> u32 {
+    let out = ip(&["-n", ns, "-o", "link", "show", "dev", dev]).stdout;
+    let n = out.split(':').next().unwrap_or("").trim();
+    n.parse()
+        .unwrap_or_else(|_| panic!("no index for {dev} in {ns}: {out}"))
+}
+
+#[test]
+fn an_index_match_follows_a_renamed_device_and_not_a_recreated_one() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("nfix", 64);
+    let c = behind(&lab, 64);
+    // The loopback of a namespace this test made is index 1, what `in index 1`
+    // (nft's `iif "lo"`) relies on.
+    assert_eq!(ifindex(&lab.ns_a, "lo"), 1);
+    let from_b = (lab.ns_b.as_str(), lab.addr_b);
+    let from_c = (c.ns.as_str(), c.c);
+    let to_a = |port: u16| SocketAddr::new(lab.addr_a.into(), port);
+    let check = |when: &str, port: u16, b_passes: bool, c_passes: bool| {
+        let b = delivered(from_b, &lab.ns_a, to_a(port), b_passes);
+        let cc = delivered(from_c, &lab.ns_a, to_a(port), c_passes);
+        assert_eq!(
+            (b, cc),
+            (b_passes, c_passes),
+            "{when}: port {port}: (from B, from C) should pass ({b_passes}, {c_passes})"
+        );
+    };
+    let (ix_b, ix_c) = (ifindex(&lab.ns_a, &lab.if_a), ifindex(&lab.ns_a, &c.if_ac));
+    let input = format!(
+        "netfilter input {{\n    drop udp to *:7111 in index {ix_b}\n    drop udp to *:7112 \
+         in index !{ix_c},1\n    drop udp to *:7113 in index 1\n    default allow\n}}\n"
+    );
+    lab.apply_ok(&lab.rules("index.sk", &input));
+    check("in index of B's veth", 7111, false, true);
+    check("in index !C's veth,1", 7112, false, true);
+    // A's own datagram to itself comes in on `lo`.
+    let own = (lab.ns_a.as_str(), Ipv4Addr::LOCALHOST);
+    let lo_dst = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 7113);
+    assert!(
+        !delivered(own, &lab.ns_a, lo_dst, false),
+        "in index 1: lo passed"
+    );
+    check("in index 1 (lo)", 7113, true, true);
+    // Renamed, the device keeps its index: still dropped.
+    let renamed = format!("rn-{}", lab.tag);
+    ip(&["-n", &lab.ns_a, "link", "set", &c.if_ac, "down"]);
+    ip(&["-n", &lab.ns_a, "link", "set", &c.if_ac, "name", &renamed]);
+    ip(&["-n", &lab.ns_a, "link", "set", &renamed, "up"]);
+    assert_eq!(ifindex(&lab.ns_a, &renamed), ix_c);
+    check("after C's veth is renamed", 7112, false, true);
+    // Deleted and created again, B's veth has a new index, which no rule names.
+    lab.recreate_veth();
+    assert_ne!(ifindex(&lab.ns_a, &lab.if_a), ix_b);
+    check("after B's veth is created again", 7111, true, true);
+    netns::sockc(&["flush", "--name", &lab.name, "--bpffs", netns::BPFFS]).ok();
+    assert!(lab.pins().is_empty(), "pins left: {:?}", lab.pins());
 }
 
 /// The receiver's namespace behind the router, deleted on drop.
@@ -284,4 +428,31 @@ fn the_diff_shows_the_packets_of_a_changed_interface() {
         out.contains(" in eth0 ") && out.contains(" in eth1 "),
         "{out}"
     );
+}
+
+/// An index is not a dimension of the diff: a changed index says so (exit 4, "not
+/// compared"), where a changed name is regions.
+#[test]
+fn the_diff_does_not_compare_a_changed_index() {
+    let dir = std::env::temp_dir().join(format!("sockc-nfindex-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str, ix: u32| {
+        let p = dir.join(name);
+        std::fs::write(
+            &p,
+            format!("netfilter input {{\n    drop udp in index {ix}\n    default allow\n}}\n"),
+        )
+        .unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (old, new) = (file("old.sk", 2), file("new.sk", 3));
+    let (code, out, err) = common::sockc(&["diff", &old, &new]);
+    let (same, _, _) = common::sockc(&["diff", &old, &old]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(
+        out.contains("not compared") && out.contains("`in index`"),
+        "{out}"
+    );
+    assert_eq!(same, 0);
 }

@@ -3,7 +3,8 @@
 //! `BPF_PROG_TEST_RUN`, the verifier's work bounded; [`far_jumps`]: branches past
 //! 16 bits; [`limits`]: the kernel's limits, known before the kernel;
 //! [`kernel_limits`]: what the kernel says when it refuses, as sockc reports it;
-//! [`program_names`]: the names programs carry in the kernel; [`reject_limits`]: the
+//! [`program_names`]: the names programs carry in the kernel; [`netfilter_limits`]:
+//! what a program at a netfilter hook may not do; [`reject_limits`]: the
 //! limits of `reject`'s ICMP answers, bucket by bucket (a namespace of its own for
 //! the sysctls they read, from `tests/netns/`).
 //!
@@ -19,6 +20,7 @@ mod netns;
 mod far_jumps;
 mod kernel_limits;
 mod limits;
+mod netfilter_limits;
 mod program_names;
 mod programs;
 mod reject_limits;

@@ -1,6 +1,6 @@
 //! The rule corpus in the kernel: compiled objects go through the real verifier and
 //! run on crafted packets with `BPF_PROG_TEST_RUN` (the verdict tables of [`tables`],
-//! [`ext6`], [`frames`], [`cgroup`] and [`sk_lookup`], the verifier's work in [`verifier_work`]).
+//! [`ext6`], [`frames`], [`cgroup`], [`devices`] and [`sk_lookup`], the verifier's work in [`verifier_work`]).
 //!
 //! They need root. Without it every test prints `SKIP (not root): NAME` and passes,
 //! unless `SOCKC_KERNEL_TESTS=require`, which turns the skip into a failure (for CI
@@ -31,6 +31,7 @@ use sockc_testkit::packet::parse_packet;
 
 use crate::common;
 mod cgroup;
+mod devices;
 mod ext6;
 mod frames;
 mod ipfield;

@@ -1,12 +1,14 @@
 //! `in on NAME` / `out on NAME` in netfilter programs: the device's name read through
 //! the hook state, `ctx->state->in` (or `->out`) `->name`, and compared as two
 //! little-endian words under the masks [`crate::syntax::iface::IfaceName::words`] gives,
-//! the bytes iptables' `-i` and nft's `iifname` compare.
+//! the bytes iptables' `-i` and nft's `iifname` compare; `in index`/`out index`
+//! read `net_device.ifindex` (32 bits) instead, what nft's `iif`/`oif` compare.
 //!
 //! Invariant: only loads through BTF pointers, no reference taken, nothing to
 //! release; a NULL device (a hook without it, or a test run, whose `in` is NULL) reads
-//! as sixteen zero bytes, which is what the evaluator assumes for "no device". The
-//! offsets of `nf_hook_state.in/out` and `net_device.name` are not ABI and are
+//! as sixteen zero bytes (and index 0), which is what the evaluator assumes for "no
+//! device". The offsets of `nf_hook_state.in/out`, `net_device.name` and `.ifindex`
+//! are not ABI and are
 //! [`super::kernel_ref`] placeholders the runtime fills in from the kernel's BTF.
 //! Clobbers `r1`–`r5`.
 
@@ -16,7 +18,7 @@ use super::{
 };
 use crate::{
     hooks::NF_CTX,
-    syntax::iface::{IfaceMatch, IfaceName},
+    syntax::iface::{Devices, IfaceMatch, IfaceName},
 };
 
 /// Jumps to `fail` unless the packet's device matches `m` (context in `r6`).
@@ -24,29 +26,50 @@ pub(crate) fn emit_test(b: &mut CodeBuffer, m: &IfaceMatch, fail: Label) {
     let (r1, r2, r3) = (Reg::R1, Reg::R2, Reg::R3);
     b.emit(Insn::ldx(Size::DW, r1, Reg::R6, NF_CTX.state));
     b.load_kernel_field(Size::DW, r1, r1, "nf_hook_state", m.dir.state_member());
+    let names = match &m.devices {
+        Devices::Names(names) => names,
+        Devices::Indexes(ixs) => {
+            b.load_kernel_field(Size::W, r2, r1, "net_device", "ifindex");
+            return emit_any(b, ixs, m.negated, fail, |b, ix, next| {
+                b.branch_imm(Cond::Ne, r2, *ix as i32, next)
+            });
+        }
+    };
     b.load_kernel_field(Size::DW, r2, r1, "net_device", "name");
-    let second_word = m.names.iter().any(|n| n.words()[1].0 != 0);
+    let second_word = names.iter().any(|n| n.words()[1].0 != 0);
     if second_word {
         b.load_kernel_field_at(Size::DW, r3, r1, ("net_device", "name"), 8);
     }
-    if m.negated {
-        // Any name matching fails the rule.
-        for name in &m.names {
+    emit_any(b, names, m.negated, fail, emit_name);
+}
+
+/// Falls through when one of `items` passes `test` (with `negated`: none does), else
+/// jumps to `fail`; `test` falls through on a pass and jumps to its label otherwise.
+fn emit_any<T>(
+    b: &mut CodeBuffer,
+    items: &[T],
+    negated: bool,
+    fail: Label,
+    test: impl Fn(&mut CodeBuffer, &T, Label),
+) {
+    if negated {
+        // Any item passing fails the rule.
+        for item in items {
             let next = b.new_label();
-            emit_name(b, name, next);
+            test(b, item, next);
             b.goto(fail);
             b.bind(next);
         }
         return;
     }
     let matched = b.new_label();
-    for (i, name) in m.names.iter().enumerate() {
-        if i + 1 == m.names.len() {
-            emit_name(b, name, fail);
+    for (i, item) in items.iter().enumerate() {
+        if i + 1 == items.len() {
+            test(b, item, fail);
             break;
         }
         let next = b.new_label();
-        emit_name(b, name, next);
+        test(b, item, next);
         b.goto(matched);
         b.bind(next);
     }

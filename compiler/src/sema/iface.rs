@@ -2,18 +2,19 @@
 //! read (an XDP or TC block is already on one interface: its `on IFACE`), and only at
 //! the hooks where the kernel has that device: the incoming one at prerouting, input
 //! and forward, the outgoing one at forward, output and postrouting (elsewhere
-//! `nf_hook_state`'s member is NULL). One match per direction and rule, each name a
-//! device name the kernel can have.
+//! `nf_hook_state`'s member is NULL). One match per direction and rule (by name or by
+//! index), each name a device name the kernel can have, each index one it can give.
 //!
 //! Invariant: a match reaches the IR only at a hook where its device exists, with
-//! names of at most 15 bytes, so the lowering's two-word compare reads the whole name.
+//! names of at most 15 bytes, so the lowering's two-word compare reads the whole name,
+//! and indexes of 1 to `MAX_IFINDEX`, so that no index test admits "no device".
 
 use super::Checker;
 use crate::{
     diag::{Code, Diagnostic, Span},
     hooks::{Context, HookKind, HookSpec},
     ir::RuleMatch,
-    syntax::iface::{Dir, IfaceMatch, IfaceName, NameError},
+    syntax::iface::{Devices, Dir, IfaceMatch, IfaceName, NameError, MAX_IFINDEX},
 };
 
 /// The hooks at which the kernel gives a netfilter program the device `dir` reads.
@@ -31,35 +32,41 @@ pub(crate) fn hook_has_device(kind: HookKind, dir: Dir) -> bool {
 }
 
 impl Checker<'_> {
-    /// Adds an `in on`/`out on` match at `span` to `m`; `seen` holds where the rule's
-    /// first match of each direction was.
+    /// Adds an `in on`/`out on` match (`in index`/`out index` with `index`) at `span`
+    /// to `m`; `seen` holds where the rule's first match of each direction was.
     pub(super) fn fold_iface(
         &mut self,
-        (dir, negated, names, span): (Dir, bool, &[(String, Span)], Span),
+        (dir, negated, index, names, span): (Dir, bool, bool, &[(String, Span)], Span),
         spec: &HookSpec,
         m: &mut RuleMatch,
         seen: &mut [Option<Span>; 2],
     ) {
         let slot = &mut seen[dir as usize];
-        let kind = format!("{} on", dir.word());
+        let kind = format!("{} on` or `{} index", dir.word(), dir.word());
         if !self.first_of_kind(
             slot,
             span,
             &kind,
-            "list the names in one match: `in on eth0,eth1`",
+            "one device match per direction: list the names (`in on eth0,eth1`) or the \
+             indexes (`in index 2,3`) in one",
         ) {
             return;
         }
-        if !self.iface_hook_ok(dir, span, spec) {
+        if !self.iface_hook_ok(dir, index, span, spec) {
             return;
         }
-        let Some(names) = self.iface_names(names) else {
+        let devices = if index {
+            self.iface_indexes(names).map(Devices::Indexes)
+        } else {
+            self.iface_names(names).map(Devices::Names)
+        };
+        let Some(devices) = devices else {
             return;
         };
         let parsed = Some(IfaceMatch {
             dir,
             negated,
-            names,
+            devices,
         });
         match dir {
             Dir::In => m.iif = parsed,
@@ -67,21 +74,22 @@ impl Checker<'_> {
         }
     }
 
-    fn iface_hook_ok(&mut self, dir: Dir, span: Span, spec: &HookSpec) -> bool {
-        let word = dir.word();
+    fn iface_hook_ok(&mut self, dir: Dir, index: bool, span: Span, spec: &HookSpec) -> bool {
+        let word = format!("{} {}", dir.word(), if index { "index" } else { "on" });
         let (label, help) = if !matches!(spec.context, Context::Netfilter) {
             (
                 "not available in this hook",
                 "an xdp or tc block runs on one interface already (its `on IFACE`); \
-                 `in on`/`out on` work in netfilter blocks"
+                 `in on`/`out on` and `in index`/`out index` work in netfilter blocks"
                     .to_string(),
             )
         } else if !hook_has_device(spec.kind, dir) {
             (
                 "the kernel gives this hook no such device",
                 format!(
-                    "`in on` works at netfilter prerouting, input and forward, `out on` at \
-                     forward, output and postrouting; `{word} on` has no device here"
+                    "`in on`/`in index` work at netfilter prerouting, input and forward, \
+                     `out on`/`out index` at forward, output and postrouting; `{word}` has \
+                     no device here"
                 ),
             )
         } else {
@@ -90,7 +98,7 @@ impl Checker<'_> {
         self.diags.push(
             Diagnostic::new(
                 Code::HookCannotMatch,
-                format!("{} hooks cannot match `{word} on`", spec.name),
+                format!("{} hooks cannot match `{word}`", spec.name),
             )
             .label(span, label)
             .help(help),
@@ -119,5 +127,24 @@ impl Checker<'_> {
             }
         }
         (out.len() == names.len()).then_some(out)
+    }
+
+    /// The indexes as written: each 1 to `MAX_IFINDEX` (`ifindex` is a positive int).
+    fn iface_indexes(&mut self, written: &[(String, Span)]) -> Option<Vec<u32>> {
+        let mut out = Vec::with_capacity(written.len());
+        for (text, sp) in written {
+            match text.parse::<u32>() {
+                Ok(n) if (1..=MAX_IFINDEX).contains(&n) => out.push(n),
+                _ => self.diags.push(
+                    Diagnostic::new(
+                        Code::BadInterface,
+                        format!("an interface index is 1 to {MAX_IFINDEX}, not {text}"),
+                    )
+                    .label(*sp, "no device has this index")
+                    .help("write the index `ip link` shows before the name (lo is 1)"),
+                ),
+            }
+        }
+        (out.len() == written.len()).then_some(out)
     }
 }

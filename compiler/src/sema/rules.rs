@@ -494,9 +494,13 @@ impl Checker<'_> {
             Match::Iface {
                 dir,
                 negated,
+                index,
                 names,
                 span,
-            } => self.fold_iface((*dir, *negated, names, *span), spec, m, &mut seen.iface),
+            } => {
+                let written = (*dir, *negated, *index, names.as_slice(), *span);
+                self.fold_iface(written, spec, m, &mut seen.iface)
+            }
             Match::Mark(t, sp) => self.fold_mark(*t, *sp, spec, m, &mut seen.mark),
             Match::IpField(t, sp) => self.fold_ipfield(t, *sp, spec, m, &mut seen.family),
             Match::Owner { ids, negated, span } => {

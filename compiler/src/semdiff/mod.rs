@@ -92,7 +92,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     hooks::HookKind,
-    ir::{Action, Module, Program},
+    ir::{Action, Module, Program, RuleMatch},
     space::{hook_universe, AddrSets, HeaderBox, Point, Region, TooFragmented},
     syntax::{ast::Verdict, limit_fact::OverLimit},
 };
@@ -242,6 +242,9 @@ pub enum NotCompared {
     /// The blocks differ and one of them has a `cgroup` match, which is not a
     /// dimension of the header space: the regions found hold for every cgroup.
     Cgroup,
+    /// The blocks differ and one of them matches a device by index (`in index`),
+    /// which is not a dimension either: the regions hold for every index.
+    DevIndex,
 }
 
 impl std::fmt::Display for NotCompared {
@@ -256,6 +259,10 @@ impl std::fmt::Display for NotCompared {
             NotCompared::Cgroup => f.write_str(
                 "`cgroup` matches are not a dimension of the diff: packets of sockets in \
                  the named cgroups may be decided otherwise than the regions say",
+            ),
+            NotCompared::DevIndex => f.write_str(
+                "`in index`/`out index` matches are not a dimension of the diff: packets \
+                 of the devices they name may be decided otherwise than the regions say",
             ),
         }
     }
@@ -407,8 +414,12 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
         }
         Err(e) => out.cut_short = Some(NotCompared::Fragmented(e)),
     }
-    if out.cut_short.is_none() && cgroups_differ(old.prog, new.prog) {
+    if out.cut_short.is_none() && differ_testing(old.prog, new.prog, |m| m.cgroup.is_some()) {
         out.cut_short = Some(NotCompared::Cgroup);
+    }
+    let by_index = |m: &RuleMatch| [&m.iif, &m.oif].into_iter().flatten().any(|d| d.by_index());
+    if out.cut_short.is_none() && differ_testing(old.prog, new.prog, by_index) {
+        out.cut_short = Some(NotCompared::DevIndex);
     }
     out
 }
@@ -435,11 +446,14 @@ fn candidates<'m>(
     }
 }
 
-/// Whether either block tests a cgroup and their rules differ (identical blocks
-/// decide alike whatever the cgroup).
-fn cgroups_differ(old: Option<&Program>, new: Option<&Program>) -> bool {
-    let tests =
-        |p: Option<&Program>| p.is_some_and(|p| p.rules.iter().any(|r| r.m.cgroup.is_some()));
+/// Whether a rule of either block has a match `tests` finds (a cgroup, a device by
+/// index) and their rules differ (identical blocks decide alike whatever it reads).
+fn differ_testing(
+    old: Option<&Program>,
+    new: Option<&Program>,
+    tests: impl Fn(&RuleMatch) -> bool,
+) -> bool {
+    let tests = |p: Option<&Program>| p.is_some_and(|p| p.rules.iter().any(|r| tests(&r.m)));
     let rules = |p: Option<&Program>| {
         p.map(|p| {
             let r = p.rules.iter().map(|r| (r.action, r.cond, r.m.clone()));

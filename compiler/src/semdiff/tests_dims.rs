@@ -300,6 +300,23 @@ fn a_changed_block_with_a_cgroup_match_is_not_compared_to_the_end() {
     assert!(sem(old, old).blocks.iter().all(|b| b.cut_short.is_none()));
 }
 
+#[test]
+fn a_changed_block_with_an_index_match_is_not_compared_to_the_end() {
+    let old = "netfilter input {\n drop udp in index 2\n default allow\n}\n";
+    let new = "netfilter input {\n drop udp in index 3\n default allow\n}\n";
+    let d = sem(old, new);
+    assert_eq!(d.blocks[0].cut_short, Some(NotCompared::DevIndex));
+    assert!(text(&d).contains("`in index`"), "{}", text(&d));
+    assert!(sem(old, old).blocks.iter().all(|b| b.cut_short.is_none()));
+    // A name match beside it is still a dimension: only the index is not compared.
+    let named = "netfilter input {\n drop udp in on eth0\n default allow\n}\n";
+    let d = sem(
+        named,
+        "netfilter input {\n drop udp in on eth1\n default allow\n}\n",
+    );
+    assert_eq!(d.blocks[0].cut_short, None);
+}
+
 /// A socket-call block's `comm` is a dimension (a name added to a set changes that
 /// name's calls only, and the example says `comm NAME`), and a redirect sent to
 /// another target changes the outcome of the calls it takes.

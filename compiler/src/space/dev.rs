@@ -7,13 +7,17 @@
 //! intervals, negated or not, over every possible device: the names both files mention
 //! and every other device at once, with no table of names.
 //!
-//! Invariant: [`of_match`] holds exactly the values whose name
+//! A device's index (`in index`) is not a dimension: the diff does not compare it
+//! (`semdiff::NotCompared::DevIndex`), and [`of_match`] of an index match holds every
+//! device.
+//!
+//! Invariant: [`of_match`] of a name match holds exactly the values whose name
 //! [`IfaceMatch::matches`] accepts, and [`readable`] picks from a set a value that is
 //! 0 or the value of a printable name of 1 to 15 bytes (what `sockc test` takes as
 //! `in NAME` / `out NAME`) whenever the set holds one.
 
 use super::set::ValueSet;
-use crate::syntax::iface::{DevName, IfaceMatch, IfaceName, IFNAMSIZ};
+use crate::syntax::iface::{DevName, Devices, IfaceMatch, IfaceName, IFNAMSIZ};
 
 /// The value of a device name (0: no device).
 pub fn value(name: Option<&DevName>) -> u128 {
@@ -43,9 +47,12 @@ fn interval(n: &IfaceName) -> (u128, u128) {
     (u128::from_be_bytes(lo), u128::from_be_bytes(hi))
 }
 
-/// The devices `m` accepts.
+/// The devices `m` accepts by name (an index match: every device).
 pub fn of_match(m: &IfaceMatch) -> ValueSet {
-    let named = ValueSet::from_intervals(m.names.iter().map(interval));
+    let Devices::Names(names) = &m.devices else {
+        return ValueSet::full(u128::MAX);
+    };
+    let named = ValueSet::from_intervals(names.iter().map(interval));
     if m.negated {
         ValueSet::full(u128::MAX).subtract(&named, &mut 0)
     } else {
@@ -103,7 +110,7 @@ mod tests {
         IfaceMatch {
             dir: Dir::In,
             negated,
-            names: names.iter().map(|n| IfaceName::parse(n).unwrap()).collect(),
+            devices: Devices::Names(names.iter().map(|n| IfaceName::parse(n).unwrap()).collect()),
         }
     }
 
@@ -121,7 +128,7 @@ mod tests {
             for d in devs.iter().map(|d| DevName::new(d)).chain([None]) {
                 assert_eq!(
                     set.contains(value(d.as_ref())),
-                    mm.matches(d.as_ref()),
+                    mm.matches(d.as_ref(), 0),
                     "{mm} {d:?}"
                 );
             }
@@ -146,7 +153,7 @@ mod tests {
             let v = v.expect("a readable value");
             assert!(set.contains(v), "{mm}");
             assert!(v == 0 || name(v).is_some(), "{mm}: {v:#x}");
-            assert!(mm.matches(name(v).as_ref()), "{mm}");
+            assert!(mm.matches(name(v).as_ref(), 0), "{mm}");
         }
         let not_lo = of_match(&m(true, &["lo"]));
         assert_eq!(readable(&not_lo, Some(loopback())), Some(0));

@@ -319,9 +319,11 @@ pub enum Match {
     Mark(super::mark::MarkTest, Span),
     /// `in on [!]NAME[,NAME...]` / `out on ...`: the packet's device, by name (each
     /// name as written, with its span; checked in sema).
+    /// With `index`, `in index N,...`: the names are the indexes' digits.
     Iface {
         dir: super::iface::Dir,
         negated: bool,
+        index: bool,
         names: Vec<(String, Span)>,
         span: Span,
     },

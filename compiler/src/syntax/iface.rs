@@ -4,14 +4,36 @@
 //! ending in `*` or `+`: only the bytes before it, a prefix), so a device deleted and
 //! created again under the same name still matches, whatever its new index.
 //!
+//! `in index N` / `out index N` compare the device's index instead (`ifindex`, what
+//! nft's `iif`/`oif` compare): it follows the device that had the index, not its name.
+//!
 //! Invariant: [`IfaceName::words`] is the one reading of a name: the bytecode compares
 //! the device's `name[16]` as two little-endian 64-bit words under these masks, and
 //! [`IfaceMatch::matches`] (the evaluator's) compares the same bytes the same way, a
 //! missing device reading as sixteen zero bytes, as the kernel's load of a NULL device
-//! does.
+//! does; an index is compared as the 32-bit `ifindex`, a missing device reading as 0,
+//! which no device has.
 
 /// `IFNAMSIZ`: a device name and its NUL fit in 16 bytes.
 pub const IFNAMSIZ: usize = 16;
+
+/// The loopback device's index, in every network namespace (`LOOPBACK_IFINDEX`:
+/// `loopback_net_init` registers it first and the kernel checks that it got 1; it
+/// cannot be deleted, only renamed while down).
+pub const LOOPBACK_IFINDEX: u32 = 1;
+
+/// The largest index a device can have (`ifindex` is a positive `int`).
+pub const MAX_IFINDEX: u32 = i32::MAX as u32;
+
+/// The index a device has in `sockc test` and the evaluator: the one given (`in-index
+/// N`), else [`LOOPBACK_IFINDEX`] for a device named `lo`, else 0 (no device, or one
+/// whose index was not given: no `in index` test matches it).
+pub fn index_of(dev: Option<&DevName>, given: Option<u32>) -> u32 {
+    given.unwrap_or(match dev {
+        Some(d) if d.as_str() == "lo" => LOOPBACK_IFINDEX,
+        _ => 0,
+    })
+}
 
 /// Which of the packet's devices a match reads (`struct nf_hook_state`'s `in` or `out`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -126,29 +148,57 @@ impl std::fmt::Display for IfaceName {
     }
 }
 
-/// `in on [!]NAME[,NAME...]`: the packet's device (`dir`) has one of the names (with
-/// `negated`: none of them).
+/// What a device match compares.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Devices {
+    /// `on NAME,...`: the device's name (never empty).
+    Names(Vec<IfaceName>),
+    /// `index N,...`: the device's index, each 1 to [`MAX_IFINDEX`] (never empty).
+    Indexes(Vec<u32>),
+}
+
+/// `in on [!]NAME[,NAME...]` or `in index [!]N[,N...]`: the packet's device (`dir`)
+/// has one of the names or indexes (with `negated`: none of them).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct IfaceMatch {
     pub dir: Dir,
     pub negated: bool,
-    /// Never empty.
-    pub names: Vec<IfaceName>,
+    pub devices: Devices,
 }
 
 impl IfaceMatch {
-    /// Whether a packet whose device is `dev` (`None`: no device) matches.
-    pub fn matches(&self, dev: Option<&DevName>) -> bool {
+    /// Whether a packet whose device is `dev` (`None`: no device), of index `index`
+    /// (0: none), matches.
+    pub fn matches(&self, dev: Option<&DevName>, index: u32) -> bool {
         let dev = dev.copied().unwrap_or_default();
-        self.names.iter().any(|n| n.matches(&dev)) != self.negated
+        let any = match &self.devices {
+            Devices::Names(names) => names.iter().any(|n| n.matches(&dev)),
+            Devices::Indexes(ixs) => ixs.contains(&index),
+        };
+        any != self.negated
+    }
+
+    /// The names it compares (none for an index match).
+    pub fn names(&self) -> &[IfaceName] {
+        match &self.devices {
+            Devices::Names(n) => n,
+            Devices::Indexes(_) => &[],
+        }
+    }
+
+    pub fn by_index(&self) -> bool {
+        matches!(self.devices, Devices::Indexes(_))
     }
 }
 
 impl std::fmt::Display for IfaceMatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<String> = self.names.iter().map(|n| n.to_string()).collect();
+        let (word, list): (&str, Vec<String>) = match &self.devices {
+            Devices::Names(n) => ("on", n.iter().map(|n| n.to_string()).collect()),
+            Devices::Indexes(i) => ("index", i.iter().map(|i| i.to_string()).collect()),
+        };
         let bang = if self.negated { "!" } else { "" };
-        write!(f, "{} on {bang}{}", self.dir.word(), names.join(","))
+        write!(f, "{} {word} {bang}{}", self.dir.word(), list.join(","))
     }
 }
 
@@ -193,11 +243,32 @@ mod tests {
         let m = IfaceMatch {
             dir: Dir::In,
             negated: true,
-            names: vec![IfaceName::parse("docker0").unwrap()],
+            devices: Devices::Names(vec![IfaceName::parse("docker0").unwrap()]),
         };
-        assert!(m.matches(None));
-        assert!(m.matches(Some(&dev("eth0"))));
-        assert!(!m.matches(Some(&dev("docker0"))));
+        assert!(m.matches(None, 0));
+        assert!(m.matches(Some(&dev("eth0")), 2));
+        assert!(!m.matches(Some(&dev("docker0")), 3));
         assert_eq!(m.to_string(), "in on !docker0");
+    }
+
+    #[test]
+    fn an_index_match_reads_the_index_not_the_name() {
+        let m = IfaceMatch {
+            dir: Dir::Out,
+            negated: false,
+            devices: Devices::Indexes(vec![1, 7]),
+        };
+        assert!(m.matches(Some(&dev("lo")), 1));
+        assert!(m.matches(Some(&dev("lo0")), 1));
+        assert!(m.matches(Some(&dev("eth0")), 7));
+        assert!(!m.matches(Some(&dev("lo")), 2));
+        assert!(!m.matches(None, 0));
+        let not = IfaceMatch { negated: true, ..m };
+        assert!(not.matches(None, 0) && !not.matches(None, 7));
+        assert_eq!(not.to_string(), "out index !1,7");
+        assert_eq!(index_of(Some(&dev("lo")), None), LOOPBACK_IFINDEX);
+        assert_eq!(index_of(Some(&dev("eth0")), None), 0);
+        assert_eq!(index_of(Some(&dev("eth0")), Some(4)), 4);
+        assert_eq!(index_of(None, None), 0);
     }
 }

@@ -165,6 +165,9 @@ pub fn group(words: &[Word]) -> Result<Groups, RuleError> {
                 g.target = Some((opt.arg(0)?.to_string(), name == "-g", Vec::new(), opt.at))
             }
             "-c" => {}
+            // The built-in matches are iptables' own options wherever they stand (no
+            // extension defines them): after a `-m` they are not that module's.
+            "-s" | "-d" | "-p" | "-i" | "-o" | "-f" if g.target.is_none() => g.base.push(opt),
             _ => match (&mut g.target, g.modules.last_mut()) {
                 (Some((_, _, opts, _)), _) => opts.push(opt),
                 (None, Some((_, opts))) => opts.push(opt),

@@ -82,12 +82,22 @@ impl CubeWriter<'_> {
             }
             match self.atoms.kind(*a) {
                 AtomKind::InSet { .. } | AtomKind::Cgroup(_) => {}
-                AtomKind::Iif(_) | AtomKind::Oif(_) if self.devices.is_some() => {}
+                AtomKind::Iif(_)
+                | AtomKind::Oif(_)
+                | AtomKind::IifIndex(_)
+                | AtomKind::OifIndex(_)
+                    if self.devices.is_some() => {}
                 AtomKind::Iif(p) => {
                     needs.push((Feature::Interface, format!("input interface {p}")))
                 }
                 AtomKind::Oif(p) => {
                     needs.push((Feature::Interface, format!("output interface {p}")))
+                }
+                AtomKind::IifIndex(n) => {
+                    needs.push((Feature::Interface, format!("input interface index {n}")))
+                }
+                AtomKind::OifIndex(n) => {
+                    needs.push((Feature::Interface, format!("output interface index {n}")))
                 }
                 AtomKind::Opaque {
                     feature: Feature::Limit | Feature::Hashlimit,

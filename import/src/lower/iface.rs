@@ -7,6 +7,9 @@
 //! nothing: the cube admits no packet), negatives disjoint from it drop out, a
 //! negative covering it empties the cube. What is left is written if it is one
 //! positive name, or negatives only; a name with exceptions under it is refused.
+//! Index tests (nft's `iif`/`oif` where the index is known: a number, or `lo`) are
+//! simplified the same way into `in index N` or `in index !N,...`; a direction with
+//! both a name and an index test is refused (the language has one match a direction).
 //!
 //! Invariant: the words admit exactly the devices the atoms admit (names compared
 //! as netfilter does: exact, or a prefix before a trailing `+`/`*`); nothing is
@@ -85,23 +88,35 @@ pub fn words<'a>(
     has_device: bool,
 ) -> Devices {
     let (mut pos, mut neg) = (Vec::new(), Vec::new());
+    let (mut ix_pos, mut ix_neg) = (Vec::new(), Vec::new());
     for (kind, positive) in tests {
-        let (AtomKind::Iif(p) | AtomKind::Oif(p)) = kind else {
-            continue;
-        };
-        if positive {
-            pos.push(Pat::of(p));
-        } else {
-            neg.push(Pat::of(p));
+        match (kind, positive) {
+            (AtomKind::Iif(p) | AtomKind::Oif(p), true) => pos.push(Pat::of(p)),
+            (AtomKind::Iif(p) | AtomKind::Oif(p), false) => neg.push(Pat::of(p)),
+            (AtomKind::IifIndex(n) | AtomKind::OifIndex(n), true) => ix_pos.push(*n),
+            (AtomKind::IifIndex(n) | AtomKind::OifIndex(n), false) => ix_neg.push(*n),
+            _ => {}
         }
     }
-    if pos.is_empty() && neg.is_empty() {
+    let by_index = !ix_pos.is_empty() || !ix_neg.is_empty();
+    if pos.is_empty() && neg.is_empty() && !by_index {
         return Devices::Words(None);
     }
     if !has_device {
-        return Devices::Cannot(format!(
-            "{word}put interface names at a hook without that device"
-        ));
+        let what = if by_index {
+            "interface index"
+        } else {
+            "interface names"
+        };
+        return Devices::Cannot(format!("{word}put {what} at a hook without that device"));
+    }
+    if by_index {
+        if !pos.is_empty() || !neg.is_empty() {
+            return Devices::Cannot(format!(
+                "{word}put interface both by name and by index in one rule"
+            ));
+        }
+        return index_words(ix_pos, ix_neg, word);
     }
     let mut one: Option<Pat> = None;
     for p in pos {
@@ -147,6 +162,23 @@ pub fn words<'a>(
     Devices::Words(Some(format!("{word} on {bang}{}", written.join(","))))
 }
 
+/// `in index N` for one index (the positives all equal, the negatives not it), or
+/// `in index !N,...` for negatives alone; never when the tests contradict.
+fn index_words(mut pos: Vec<u32>, mut neg: Vec<u32>, word: &str) -> Devices {
+    pos.dedup();
+    neg.sort_unstable();
+    neg.dedup();
+    match pos.as_slice() {
+        [] => {
+            let list: Vec<String> = neg.iter().map(u32::to_string).collect();
+            Devices::Words(Some(format!("{word} index !{}", list.join(","))))
+        }
+        [n] if !neg.contains(n) => Devices::Words(Some(format!("{word} index {n}"))),
+        [n] => Devices::Never(format!("index {n} is both required and excluded")),
+        [a, b, ..] => Devices::Never(format!("no interface has both index {a} and {b}")),
+    }
+}
+
 /// The interface atoms of a cube's atom list, by direction.
 pub fn of_direction<'a>(
     atoms: &'a crate::semantics::atoms::Atoms,
@@ -156,8 +188,8 @@ pub fn of_direction<'a>(
     list.iter().filter_map(move |(a, positive)| {
         let k = atoms.kind(*a);
         let wanted = match k {
-            AtomKind::Iif(_) => input,
-            AtomKind::Oif(_) => !input,
+            AtomKind::Iif(_) | AtomKind::IifIndex(_) => input,
+            AtomKind::Oif(_) | AtomKind::OifIndex(_) => !input,
             _ => false,
         };
         wanted.then_some((k, *positive))
@@ -178,6 +210,38 @@ mod tests {
 
     fn w(s: &str) -> Devices {
         Devices::Words(Some(s.into()))
+    }
+
+    fn run_index(tests: &[(u32, bool)]) -> Devices {
+        let kinds: Vec<(AtomKind, bool)> = tests
+            .iter()
+            .map(|(n, b)| (AtomKind::OifIndex(*n), *b))
+            .collect();
+        words(kinds.iter().map(|(k, b)| (k, *b)), "out", true)
+    }
+
+    #[test]
+    fn indexes_simplify_exactly() {
+        assert_eq!(run_index(&[(1, true)]), w("out index 1"));
+        assert_eq!(run_index(&[(1, true), (1, true)]), w("out index 1"));
+        assert_eq!(run_index(&[(1, true), (4, false)]), w("out index 1"));
+        assert_eq!(run_index(&[(4, false), (1, false)]), w("out index !1,4"));
+        assert!(matches!(
+            run_index(&[(1, true), (2, true)]),
+            Devices::Never(_)
+        ));
+        assert!(matches!(
+            run_index(&[(1, true), (1, false)]),
+            Devices::Never(_)
+        ));
+        let mixed = [
+            (AtomKind::OifIndex(1), true),
+            (AtomKind::Oif("lo".into()), true),
+        ];
+        assert!(matches!(
+            words(mixed.iter().map(|(k, b)| (k, *b)), "out", true),
+            Devices::Cannot(_)
+        ));
     }
 
     #[test]

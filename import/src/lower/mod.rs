@@ -367,11 +367,20 @@ fn one_bucket(e: &mut Entry, rules: Vec<Vec<String>>) -> Result<Vec<Vec<String>>
 /// Whether a source rule that shaped `r` (its own, a jump to it, an exclusion that
 /// split it) matches nft's `iif`/`oif`, an interface by index.
 fn by_index(rs: &Ruleset, r: &FlatRule) -> bool {
+    use crate::model::{Key, Rhs, Value};
     fn walk(m: &crate::model::Match) -> bool {
         match &m.kind {
-            crate::model::MatchKind::Test { keys, .. } => keys
-                .iter()
-                .any(|k| matches!(k, crate::model::Key::Iif | crate::model::Key::Oif)),
+            crate::model::MatchKind::Test { keys, rhs } => {
+                keys.iter().any(|k| matches!(k, Key::Iif | Key::Oif))
+                    && match rhs {
+                        // `lo` and numbers are written as the index itself.
+                        Rhs::Elements(els) => els.iter().flatten().any(|v| {
+                            matches!(v, Value::Name(n)
+                                if crate::semantics::atoms::known_index(n).is_none())
+                        }),
+                        _ => true,
+                    }
+            }
             crate::model::MatchKind::Any(alts) => alts.iter().flatten().any(walk),
             crate::model::MatchKind::Opaque { .. } | crate::model::MatchKind::Cgroup(_) => false,
         }

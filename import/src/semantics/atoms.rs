@@ -21,6 +21,11 @@ pub enum AtomKind {
     Iif(String),
     /// The output interface matches this name.
     Oif(String),
+    /// The input interface has this index (nft's `iif`/`meta iif` with a number, or
+    /// with `"lo"`: the loopback's index, 1 in every namespace).
+    IifIndex(u32),
+    /// The output interface has this index.
+    OifIndex(u32),
     /// The field's value is in the named set.
     InSet { dim: Dim, set: SetId },
     /// The packet's socket's cgroup ([`CgroupTest`]): atoms of cgroups above and
@@ -34,7 +39,9 @@ impl AtomKind {
     /// What the language would need to express it (`None`: it can be written today).
     pub fn feature(&self) -> Option<Feature> {
         match self {
-            AtomKind::Iif(_) | AtomKind::Oif(_) => Some(Feature::Interface),
+            AtomKind::Iif(_) | AtomKind::Oif(_) | AtomKind::IifIndex(_) | AtomKind::OifIndex(_) => {
+                Some(Feature::Interface)
+            }
             AtomKind::InSet { .. } => None,
             AtomKind::Cgroup(_) => Some(Feature::Owner),
             AtomKind::Opaque { feature, .. } => Some(*feature),
@@ -51,6 +58,28 @@ pub fn iface_matches(pattern: &str, name: &str) -> bool {
         Some(prefix) => name.starts_with(prefix),
         None => pattern == name,
     }
+}
+
+/// The index nft compares for `iif`/`oif` written with `value`, when the import knows
+/// it: a number is the index nft stored; `lo` is the loopback device, whose index is
+/// 1 (`LOOPBACK_IFINDEX`) in every namespace. `None` for other names: nft looked them
+/// up when the rule was loaded.
+pub fn known_index(value: &str) -> Option<u32> {
+    use sockc_compiler::syntax::iface::{LOOPBACK_IFINDEX, MAX_IFINDEX};
+    if value == "lo" {
+        return Some(LOOPBACK_IFINDEX);
+    }
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| value.parse::<u32>().ok())
+        .flatten()
+        .filter(|n| (1..=MAX_IFINDEX).contains(n))
+}
+
+/// The index of the device named `name` where the import knows it ([`known_index`]
+/// of `lo`), for deciding an index atom at a placement that knows only the name.
+fn index_of_name(name: &str) -> Option<u32> {
+    (name == "lo").then_some(sockc_compiler::syntax::iface::LOOPBACK_IFINDEX)
 }
 
 /// The interning table.
@@ -89,7 +118,19 @@ impl Atoms {
         match self.kind(id) {
             AtomKind::Iif(p) => iif.map(|name| iface_matches(p, name)),
             AtomKind::Oif(p) => oif.map(|name| iface_matches(p, name)),
+            // Index 1 is the loopback's: any other named device's index is not 1.
+            AtomKind::IifIndex(n) => iif.and_then(|name| decide_index(*n, name)),
+            AtomKind::OifIndex(n) => oif.and_then(|name| decide_index(*n, name)),
             _ => None,
         }
+    }
+}
+
+/// Whether the device called `name` has index `n`, where the import can tell: the
+/// loopback is index 1 and no other device is.
+fn decide_index(n: u32, name: &str) -> Option<bool> {
+    match index_of_name(name) {
+        Some(ix) => Some(ix == n),
+        None => (n == sockc_compiler::syntax::iface::LOOPBACK_IFINDEX).then_some(false),
     }
 }

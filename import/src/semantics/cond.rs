@@ -208,8 +208,13 @@ impl Converter<'_> {
             let next = match (dim, value) {
                 (Some(d), Value::Range(lo, hi)) => cube.with(d, &Ivs::range(*lo, *hi)),
                 (None, Value::Name(n)) => {
-                    let kind = match key {
-                        Key::Iifname | Key::Iif => AtomKind::Iif(n.clone()),
+                    let index = matches!(key, Key::Iif | Key::Oif)
+                        .then(|| super::atoms::known_index(n))
+                        .flatten();
+                    let kind = match (key, index) {
+                        (Key::Iif, Some(ix)) => AtomKind::IifIndex(ix),
+                        (Key::Oif, Some(ix)) => AtomKind::OifIndex(ix),
+                        (Key::Iifname | Key::Iif, _) => AtomKind::Iif(n.clone()),
                         _ => AtomKind::Oif(n.clone()),
                     };
                     let a = self.atoms.intern(kind);

@@ -30,6 +30,7 @@ pub mod atoms;
 pub mod cgroups;
 pub mod cond;
 pub mod flatten;
+pub mod input_fragments;
 pub mod loops;
 pub mod runtime_sets;
 pub mod written_marks;

@@ -90,6 +90,14 @@ fn every_corpus_ruleset_imports_accounts_for_every_rule_and_compiles() {
                     &golden_dir.join(format!("{}.{name}.residual", f.name)),
                     &res.text,
                 );
+            } else {
+                // A residual golden left from when the file had one is stale.
+                let stale = golden_dir.join(format!("{}.{name}.residual", f.name));
+                assert!(
+                    !stale.exists(),
+                    "{}: no residual now: remove it",
+                    stale.display()
+                );
             }
             let compiled = compile(&imp.sk_text, Some(&dir));
             let _ = std::fs::remove_dir_all(&dir);

@@ -27,6 +27,8 @@ mod fuzz;
 mod held_out;
 mod hop_limit;
 mod hostile;
+mod iface_index;
+mod input_fragments;
 mod length;
 mod lowering;
 mod netfilter;

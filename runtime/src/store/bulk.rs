@@ -32,7 +32,7 @@ use super::{
     error::{io_err, StoreError},
     pinned_record::{open_dir, read_record, write_record_at, write_record_with},
     pins::{remove_tree, unlink},
-    record_writer::Digesting,
+    record_writer::{Digesting, CHUNK},
 };
 use crate::plan::ProgramSnapshot;
 
@@ -128,21 +128,24 @@ fn put_one(dir: &Path, at: &OwnedFd, parts: &[&[u8]]) -> Result<String, StoreErr
 }
 
 /// [`put_one`] of `value`'s JSON, serialized twice (for its digest and length, then
-/// into the record) instead of held whole: the rules' JSON is megabytes at 10k rules,
-/// and the records are written while the verifier runs.
+/// into the record) instead of held whole: the rules' JSON is about 100 bytes a rule,
+/// and held whole it added its 10 MB to the peak of a 100k-rule first apply (the
+/// records are written while the verifier runs). Each pass goes through a buffer of
+/// one record element: the serializer writes a token at a time, and hashing or
+/// copying a few bytes per call cost more than the serializing.
 fn put_json<T: Serialize + ?Sized>(
     dir: &Path,
     at: &OwnedFd,
     value: &T,
 ) -> Result<String, StoreError> {
     let mut sized = Digesting::new(std::io::sink());
-    serde_json::to_writer(&mut sized, value).expect("records serialize");
+    json_through_buffer(&mut sized, value).expect("records serialize");
     let len = sized.len;
     let digest = sized.hex();
     if needs_writing(dir, at, &digest)? {
         write_record_with(dir, at, &format!("{PREFIX}{digest}"), len, |w| {
             let mut again = Digesting::new(w);
-            serde_json::to_writer(&mut again, value)?;
+            json_through_buffer(&mut again, value)?;
             match again.hex() == digest {
                 true => Ok(()),
                 false => Err(std::io::Error::other("the JSON came out different twice")),
@@ -150,6 +153,16 @@ fn put_json<T: Serialize + ?Sized>(
         })?;
     }
     Ok(digest)
+}
+
+/// `value`'s JSON written to `w` in pieces of up to a record element.
+fn json_through_buffer<W: std::io::Write, T: Serialize + ?Sized>(
+    w: &mut W,
+    value: &T,
+) -> std::io::Result<()> {
+    let mut buffered = std::io::BufWriter::with_capacity(CHUNK, w);
+    serde_json::to_writer(&mut buffered, value)?;
+    std::io::Write::flush(&mut buffered)
 }
 
 /// Whether the record of `digest` must be written: not when a pin of its name is

@@ -1,7 +1,7 @@
 //! A record's bytes streamed into the array map that holds it: an 8-byte length, then
 //! the bytes, in elements of [`CHUNK`] bytes, each written to the kernel as soon as it
 //! is full. A record is never held whole in memory on its way out (the rules' JSON of
-//! a 10k-rule file is megabytes), and one that is serialized twice (once to learn its
+//! a 10k-rule file is a megabyte), and one that is serialized twice (once to learn its
 //! digest and length, once into the map) can check it came out the same.
 //!
 //! Invariant: [`RecordWriter::finish`] hands back the map only when exactly the length

@@ -24,18 +24,61 @@ use super::{
 };
 
 impl Store {
+    /// The committed manifest, its bulk read back; remembered for this command's later
+    /// reads, and a copy of it returned.
     pub fn manifest(&self, name: &str) -> Result<Option<Manifest>, StoreError> {
         let path = self.dir(name).join("manifest");
         if let Some(m) = self.manifest_memo.get(&path) {
             return Ok(Some(m));
         }
         let before = memo::RecordMemo::<Manifest>::id(&path);
-        let Some(bytes) = read_record(&path, "manifest")? else {
+        let Some(m) = self.read_manifest(name, &path)? else {
             return Ok(None);
         };
-        let mut m = parse_manifest(&bytes, &path)?;
-        self.fill_bulk(name, &bytes, &path, &mut m)?;
         self.manifest_memo.put(&path, before, m.clone());
+        Ok(Some(m))
+    }
+
+    /// `f` of the committed manifest ([`Store::manifest`]), lent from what this
+    /// command remembers of it (read and remembered first if need be), not copied.
+    pub fn with_manifest<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&Manifest) -> R,
+    ) -> Result<Option<R>, StoreError> {
+        let path = self.dir(name).join("manifest");
+        let mut f = Some(f);
+        let mut lend = |m: &Manifest| (f.take().expect("called once"))(m);
+        if let Some(r) = self.manifest_memo.with(&path, &mut lend) {
+            return Ok(Some(r));
+        }
+        let before = memo::RecordMemo::<Manifest>::id(&path);
+        let Some(m) = self.read_manifest(name, &path)? else {
+            return Ok(None);
+        };
+        let r = lend(&m);
+        self.manifest_memo.put(&path, before, m);
+        Ok(Some(r))
+    }
+
+    /// The committed manifest ([`Store::manifest`]) for a reader that keeps it: moved
+    /// out of what this command remembers (a later read reads the pin again), or read
+    /// and not remembered. A copy of 100,000 rules is what reading them costs.
+    pub fn take_manifest(&self, name: &str) -> Result<Option<Manifest>, StoreError> {
+        let path = self.dir(name).join("manifest");
+        match self.manifest_memo.take(&path) {
+            Some(m) => Ok(Some(m)),
+            None => self.read_manifest(name, &path),
+        }
+    }
+
+    /// The manifest pinned at `path` and its bulk, parsed.
+    fn read_manifest(&self, name: &str, path: &Path) -> Result<Option<Manifest>, StoreError> {
+        let Some(bytes) = read_record(path, "manifest")? else {
+            return Ok(None);
+        };
+        let mut m = parse_manifest(&bytes, path)?;
+        self.fill_bulk(name, &bytes, path, &mut m)?;
         Ok(Some(m))
     }
 

@@ -163,7 +163,7 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
         .then(|| session::installed_fit(&session))
         .flatten();
     let resumed = Instant::now();
-    let b = match finish_deferred_fitted(checked, fit.as_ref().map(|(_, refit)| refit)) {
+    let mut b = match finish_deferred_fitted(checked, fit.as_ref().map(|(_, refit)| refit)) {
         Ok(b) => b,
         Err(code) => return code,
     };
@@ -176,7 +176,7 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
     print_diagnostics(&shown, &b.name, &b.src);
     drop(t);
     let warn = |why: &str| print_diagnostics(&install::with_reason(&held, why), &b.name, &b.src);
-    let code = install::run(args, session, &b.compiled, &b.src, &warn, ahead);
+    let code = install::run(args, session, &mut b.compiled, &b.src, &warn, ahead);
     // Not freed one allocation at a time: the process ends now (`main`).
     std::mem::forget((b.compiled, b.src));
     code

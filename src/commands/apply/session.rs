@@ -126,6 +126,9 @@ pub fn installed_fit(session: &Session) -> Option<(u64, Refit)> {
     if !matches!(store.journal_without_bulk(name), Ok(None)) {
         return None;
     }
-    let m = store.manifest(name).ok()??;
-    Some((m.generation, plan::refit_of(&m.snapshot)))
+    let _t = stages::stage("read the installed generation to fit to");
+    // Lent, not copied: the apply takes the same manifest a moment later.
+    store
+        .with_manifest(name, |m| (m.generation, plan::refit_of(&m.snapshot)))
+        .ok()?
 }

@@ -45,6 +45,8 @@ pub fn all(
                                         route: input.extra.route,
                                         iif: input.extra.iif,
                                         oif: input.extra.oif,
+                                        iif_index: input.extra.iif_index,
+                                        oif_index: input.extra.oif_index,
                                         mark: input.extra.mark,
                                         uid: input.extra.uid,
                                         gid: input.extra.gid,

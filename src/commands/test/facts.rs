@@ -57,7 +57,7 @@ use sockc_compiler::{
     ir::Program,
     syntax::{
         ct_entry::{status_bit, CtDir, CtEntry},
-        iface::DevName,
+        iface::{DevName, LOOPBACK_IFINDEX, MAX_IFINDEX},
         limit_fact::{ordinals, BucketKey, OverLimit},
         route::RouteClass,
     },
@@ -78,6 +78,10 @@ pub struct ExtraFacts {
     pub route: Option<RouteClass>,
     pub iif: Option<DevName>,
     pub oif: Option<DevName>,
+    /// `in-index N`, `out-index N`: the devices' indexes (else `lo`'s is 1, any other's
+    /// 0: `syntax::iface::index_of`).
+    pub iif_index: Option<u32>,
+    pub oif_index: Option<u32>,
     /// `mark N`.
     pub mark: u32,
     /// `uid N`, `gid N`: the owner of the packet's socket.
@@ -154,6 +158,24 @@ pub fn split_facts(text: &str) -> Result<(String, ExtraFacts), String> {
             }
             "ct-status" | "ct-direction" | "ct-mark" => {
                 split_ct_entry(words[i], words.get(i + 1).copied(), &mut out.ct_entry)?;
+                i += 1;
+            }
+            dir @ ("in-index" | "out-index") => {
+                let arg = words.get(i + 1).copied().unwrap_or("");
+                let n = arg
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_IFINDEX).contains(n))
+                    .ok_or_else(|| {
+                        format!(
+                            "`{dir}` takes an interface index of 1 to {MAX_IFINDEX}, not `{arg}`"
+                        )
+                    })?;
+                *(if dir == "in-index" {
+                    &mut out.iif_index
+                } else {
+                    &mut out.oif_index
+                }) = Some(n);
                 i += 1;
             }
             dir @ ("in" | "out") => {
@@ -239,12 +261,12 @@ fn split_ct_entry(word: &str, arg: Option<&str>, e: &mut CtEntry) -> Result<(), 
 /// run's hook state has no incoming device and loopback as the outgoing one.
 pub fn device_not_run(f: &ExtraFacts, tests_in: bool, tests_out: bool) -> Option<String> {
     let lo = DevName::new("lo");
-    if tests_in && f.iif.is_some() {
+    if tests_in && (f.iif.is_some() || f.iif_index.is_some()) {
         return Some(
             "the packet names an incoming device, and a test run gives the program none".into(),
         );
     }
-    if tests_out && f.oif != lo {
+    if tests_out && (f.oif != lo || f.oif_index.is_some_and(|n| n != LOOPBACK_IFINDEX)) {
         return Some(
             "a test run's outgoing device is always `lo`, and the packet names another".into(),
         );
@@ -438,5 +460,14 @@ mod tests {
         assert!(device_not_run(&none, true, false).is_none());
         assert!(device_not_run(&none, false, true).is_some());
         assert!(device_not_run(&none, false, false).is_none());
+        let (_, ix) = split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 out lo out-index 1").unwrap();
+        assert_eq!(ix.oif_index, Some(1));
+        assert!(device_not_run(&ix, false, true).is_none());
+        let (_, ix) = split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 out lo out-index 3").unwrap();
+        assert!(device_not_run(&ix, false, true).is_some());
+        let (_, ix) = split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 in-index 2").unwrap();
+        assert_eq!((ix.iif, ix.iif_index), (None, Some(2)));
+        assert!(device_not_run(&ix, true, false).is_some());
+        assert!(split_facts("udp 10.0.0.1:1 -> 10.0.0.2:2 in-index 0").is_err());
     }
 }

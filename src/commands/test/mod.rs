@@ -66,7 +66,9 @@ pub struct TestArgs {
     /// every answer is sent; over-limit says it too), route CLASS (local,
     /// forward, unroutable: where the host's routing sends it; without it, local),
     /// in IFACE / out IFACE (the devices it came in on and goes out of, for netfilter
-    /// blocks' `in on` / `out on`; without them, none) (repeatable)
+    /// blocks' `in on` / `out on`; without them, none), in-index N / out-index N
+    /// (their indexes, for `in index` / `out index`; without them, 1 for lo and 0,
+    /// which no device has, for any other) (repeatable)
     #[arg(long = "packet", value_name = "PACKET")]
     pub packets: Vec<String>,
     /// read packets from FILE, one per line (`#` comments, blank lines ignored)

@@ -33,6 +33,7 @@ use sockc_compiler::{
     syntax::{
         ast::{SockCond, Verdict},
         ct::{without_entry, CtState},
+        iface::{index_of, Dir},
         route::RouteClass,
     },
 };
@@ -102,6 +103,10 @@ pub struct Facts {
     /// hooks; `None`: no device, which no name matches).
     pub iif: Option<sockc_compiler::syntax::iface::DevName>,
     pub oif: Option<sockc_compiler::syntax::iface::DevName>,
+    /// Their indexes, when given (`in-index N`); else `lo`'s is 1 and any other's 0
+    /// (`syntax::iface::index_of`).
+    pub iif_index: Option<u32>,
+    pub oif_index: Option<u32>,
     /// The packet's mark (`skb->mark`; 0 unless something set it).
     pub mark: u32,
     /// The user and group owning the socket that sent the packet (`None`: no socket
@@ -482,6 +487,14 @@ fn evaluate_rules(
     }
 }
 
+/// The index of the packet's device `dir` ([`index_of`]).
+fn device_index(facts: &Facts, dir: Dir) -> u32 {
+    match dir {
+        Dir::In => index_of(facts.iif.as_ref(), facts.iif_index),
+        Dir::Out => index_of(facts.oif.as_ref(), facts.oif_index),
+    }
+}
+
 /// `len` is the packet's length as the program counts it ([`counted_len`]).
 fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> bool {
     packet_matches(module, &rule.m, h)
@@ -497,12 +510,12 @@ fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> boo
             .m
             .iif
             .as_ref()
-            .is_none_or(|m| m.matches(facts.iif.as_ref()))
+            .is_none_or(|m| m.matches(facts.iif.as_ref(), device_index(facts, Dir::In)))
         && rule
             .m
             .oif
             .as_ref()
-            .is_none_or(|m| m.matches(facts.oif.as_ref()))
+            .is_none_or(|m| m.matches(facts.oif.as_ref(), device_index(facts, Dir::Out)))
         && rule.m.mark.is_none_or(|m| m.matches(facts.mark))
         && rule.m.ct_entry.matches(ct_entry(h, facts).as_ref())
         && rule

@@ -349,21 +349,25 @@ impl Builder {
         }
     }
 
-    /// `in on [!]NAME[,NAME...]`.
+    /// `in on [!]NAME[,NAME...]`, `in index [!]N[,N...]`.
     fn iface_match(&self, p: Pair<'_, Rule>, span: Span) -> Match {
         let mut dir = iface::Dir::In;
-        let (mut negated, mut names) = (false, Vec::new());
+        let (mut negated, mut index, mut names) = (false, false, Vec::new());
         for q in p.into_inner() {
             match q.as_rule() {
                 Rule::iface_dir if q.as_str() == "out" => dir = iface::Dir::Out,
                 Rule::negate => negated = true,
-                Rule::iface_pat => names.push((q.as_str().to_string(), self.span(&q))),
+                Rule::kw_index => index = true,
+                Rule::iface_pat | Rule::iface_index => {
+                    names.push((q.as_str().to_string(), self.span(&q)))
+                }
                 _ => {}
             }
         }
         Match::Iface {
             dir,
             negated,
+            index,
             names,
             span,
         }

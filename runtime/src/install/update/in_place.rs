@@ -13,6 +13,7 @@ use crate::{
     install::{now_unix, recover::commit_recorded, sets::update_sets, InstallError},
     netns,
     plan::Snapshot,
+    stages,
     store::{
         journal::{Journal, Operation, Phase},
         Manifest, Store,
@@ -52,7 +53,9 @@ pub(super) fn update_in_place(
         started_unix: now_unix(),
         qdiscs_absent: Vec::new(),
     };
+    let t = stages::stage("journal: the update and its records");
     let recorded = store.write_journal(req.name, &mut journal, None)?;
+    drop(t);
     let Operation::SetUpdate { target, .. } = journal.op else {
         unreachable!("built as a set update just above")
     };
@@ -61,6 +64,7 @@ pub(super) fn update_in_place(
         // The new rules' counter slots are zeroed, the tables written into the half no
         // packet reads, then one store switches every classifier to them
         // (`crate::table_update`).
+        let _t = stages::stage("switch classifier tables");
         point("switch classifier tables");
         let done = table_update::switch_pinned(&dir, compiled, &report.plan.fresh_slots)
             .map_err(InstallError::Tables)?;
@@ -73,6 +77,7 @@ pub(super) fn update_in_place(
     }
     update_sets(store, &target, &changes)?;
     report.generation = Some(target.generation);
+    let _t = stages::stage("commit");
     commit_recorded(store, target, None, Some(&recorded))?;
     report.changed = true;
     Ok(report)

@@ -151,6 +151,10 @@ pub struct ApplyReport {
     pub set_drift: Vec<String>,
     /// The declared sockets were looked for before the new generation was attached.
     looked_for_sockets: bool,
+    /// On a dry run, the installed generation's manifest as this call read it, for
+    /// what the caller compares with it next (`apply --dry-run`'s semantic diff): handed
+    /// over rather than read and copied again.
+    pub installed: Option<Manifest>,
 }
 
 pub(super) fn sha256_hex(s: &str) -> String {
@@ -305,14 +309,15 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
             }
         }
     }
-    if !changes && report.drift.is_empty() && report.set_drift.is_empty() {
-        keep_text_in_step(store, req, old, new_snapshot)?;
-        return Ok(report);
-    }
     if req.dry_run {
         if changes && !report.plan.maps_only {
             report.verified = verify_unattached(req)?;
         }
+        report.installed = old;
+        return Ok(report);
+    }
+    if !changes && report.drift.is_empty() && report.set_drift.is_empty() {
+        keep_text_in_step(store, req, old, new_snapshot)?;
         return Ok(report);
     }
     let old = repair_kept(store, req, old, sets_kept, &mut report)?;
@@ -376,7 +381,9 @@ fn read_installed(
         source,
     })?;
     let t = stages::stage("read the installed generation");
-    let old = store.manifest(req.name)?;
+    // Taken, not copied: this apply is its last reader (the commit remembers the
+    // manifest it writes).
+    let old = store.take_manifest(req.name)?;
     drop(t);
     if let Some(m) = &old {
         checks::check_same_netns(m, req, here)?;
