@@ -1,5 +1,5 @@
 //! Many raw entries written into, or deleted from, one map: packed entries (the
-//! metadata's, or a set change's hex text decoded into one contiguous buffer) written in batches of [`BATCH`]
+//! metadata's, or a set change's) written in batches of [`BATCH`]
 //! elements (`BPF_MAP_UPDATE_BATCH`, `BPF_MAP_DELETE_BATCH`), one syscall per batch
 //! instead of one per element. A map kind whose kernel has no batch commands gets one
 //! update or delete per element, decided once per map by the first batch's answer.
@@ -11,7 +11,7 @@
 
 use std::{io, os::fd::BorrowedFd};
 
-use sockc_compiler::bpf::maps::{unhex_into, Entries};
+use sockc_compiler::bpf::maps::Entries;
 
 use crate::{fault::point, sys};
 
@@ -23,12 +23,10 @@ pub const BATCH: usize = 65_536;
 /// Entries for one map, packed: keys and values back to back ([`Entries`]).
 pub type Packed = Entries;
 
-/// Why an entry could not be decoded or written: the index of the element in the
+/// Why an entry could not be written: the index of the element in the
 /// list given, and what went wrong.
 #[derive(Debug)]
 pub enum WriteFault {
-    /// The text is not hex (`key` says which half).
-    BadHex { index: usize, key: bool },
     /// The entry has other sizes (key, value) than the map's.
     Size {
         index: usize,
@@ -37,41 +35,6 @@ pub enum WriteFault {
     },
     /// The kernel refused the element.
     Kernel { index: usize, source: io::Error },
-}
-
-/// Decodes `(key, value)` hex pairs for a map of these sizes; a `value_len` of zero
-/// takes no values (deletes).
-pub fn decode<'a>(
-    entries: impl ExactSizeIterator<Item = (&'a str, Option<&'a str>)>,
-    key_len: usize,
-    value_len: usize,
-) -> Result<Packed, WriteFault> {
-    let n = entries.len();
-    let mut keys = Vec::with_capacity(n * key_len);
-    let mut values = Vec::with_capacity(n * value_len);
-    let mut sized_values = value_len;
-    for (index, (k, v)) in entries.enumerate() {
-        if !unhex_into(k, &mut keys) {
-            return Err(WriteFault::BadHex { index, key: true });
-        }
-        if let Some(v) = v {
-            if !unhex_into(v, &mut values) {
-                return Err(WriteFault::BadHex { index, key: false });
-            }
-        } else {
-            sized_values = 0;
-        }
-        let value = v.map_or(0, |_| values.len() - index * value_len);
-        let key = keys.len() - index * key_len;
-        if key != key_len || (v.is_some() && value != value_len) {
-            return Err(WriteFault::Size {
-                index,
-                got: (key, value),
-                want: (key_len, value_len),
-            });
-        }
-    }
-    Ok(Entries::from_parts(key_len, sized_values, keys, values).expect("sizes checked per entry"))
 }
 
 /// `entries` checked against a map's key and value sizes.

@@ -113,6 +113,20 @@ impl Entries {
         (0..self.len()).map(|i| (self.key(i), self.value(i)))
     }
 
+    /// Entries `at..end` as entries of their own: the same buffers when that is all of
+    /// them (a first install's whole set costs no copy), else a copy of the range.
+    pub fn range(&self, at: usize, end: usize) -> Entries {
+        if (at, end) == (0, self.len()) {
+            return self.clone();
+        }
+        Entries {
+            key_len: self.key_len,
+            value_len: self.value_len,
+            keys: Arc::new(self.keys(at, end).to_vec()),
+            values: Arc::new(self.values(at, end).to_vec()),
+        }
+    }
+
     /// The same keys, each with `value` (an array's removed entries go back to zero).
     pub fn with_value(&self, value: &[u8]) -> Entries {
         Entries {
@@ -371,6 +385,15 @@ mod tests {
         let empty = Entries::default();
         let (h, k, v) = empty.binary_parts();
         assert_eq!(Entries::from_binary([&h[..], k, v].concat()), Some(empty));
+    }
+
+    #[test]
+    fn a_range_is_those_entries() {
+        let e = sample();
+        assert_eq!(e.range(0, 2), e);
+        assert_eq!(e.range(1, 2).to_hex_pairs(), [e.to_hex_pairs()[1].clone()]);
+        assert_eq!(e.range(1, 1).len(), 0);
+        assert_eq!(e.range(1, 1).key_len(), 8);
     }
 
     #[test]

@@ -50,21 +50,27 @@ impl Elem {
 /// length, file line), 8 bytes an element instead of an [`Elem`]'s 48.
 enum Elems {
     List(Vec<Elem>),
-    PackedV4 { keys: Vec<u64>, span: Span },
+    /// `more`: a second list of keys, both sorted, to be merged with `keys` (the two
+    /// halves of a file read on two threads, [`plain_file_keys`]); else empty.
+    PackedV4 {
+        keys: Vec<u64>,
+        more: Vec<u64>,
+        span: Span,
+    },
 }
 
 impl Elems {
     fn len(&self) -> usize {
         match self {
             Elems::List(l) => l.len(),
-            Elems::PackedV4 { keys, .. } => keys.len(),
+            Elems::PackedV4 { keys, more, .. } => keys.len() + more.len(),
         }
     }
 
     fn push(&mut self, e: Elem) {
         match self {
             Elems::List(l) => l.push(e),
-            Elems::PackedV4 { keys, span } => {
+            Elems::PackedV4 { keys, more, span } => {
                 let packable = u64::from(e.file_line.unwrap_or(1 << 24)) < 1 << 24;
                 match e.value {
                     SetElem::Prefix(IpNet::V4(n), _) if packable => {
@@ -73,7 +79,8 @@ impl Elems {
                     _ => {
                         let span = *span;
                         let mut list: Vec<Elem> = Vec::with_capacity(keys.capacity());
-                        list.extend(keys.iter().map(|&k| unpacked_file_elem(k, span)));
+                        let keys = keys.iter().chain(more.iter());
+                        list.extend(keys.map(|&k| unpacked_file_elem(k, span)));
                         list.push(e);
                         *self = Elems::List(list);
                     }
@@ -91,12 +98,13 @@ fn pack_v4(n: Ipv4Net, low: u64) -> u64 {
 
 /// Sorts packed keys as `sort_unstable` does; keys already sorted (a set file kept
 /// sorted) are only checked. Keys packed in order (their low 24 bits, a line or an
-/// element index, increase) take stable passes over 11-bit digits of the upper 40
-/// bits (least significant first; 2,048 buckets stay in cache), every digit counted in
-/// one pass over the keys: a few linear passes instead of a comparison sort's twenty.
-/// A digit every key shares is skipped, and when every key has the same length (a
-/// file of plain addresses) the length byte is left out: three passes over the
-/// address instead of four. Keys in any other order take `sort_unstable`.
+/// element index, increase) take stable passes over digits of the bits above those
+/// that differ between keys (least significant first), every digit counted in one
+/// pass over the keys: a few linear passes instead of a comparison sort's twenty. The
+/// digits are as few as 12 bits a digit allows (4,096 buckets stay in cache), so bits
+/// every key shares cost nothing: a file of plain addresses (one length) within a /8
+/// takes two passes, any other at most four. Keys in any other order take
+/// `sort_unstable`.
 fn sort_packed(keys: &mut Vec<u64>) {
     if keys.is_sorted() {
         return;
@@ -106,24 +114,26 @@ fn sort_packed(keys: &mut Vec<u64>) {
         keys.sort_unstable();
         return;
     }
-    let length = |k: u64| k >> 24 & 0xff;
-    let shifts: &[u32] = if keys.iter().all(|&k| length(k) == length(keys[0])) {
-        &[32, 43, 54]
-    } else {
-        &[24, 35, 46, 57]
-    };
-    let digit = |k: u64, shift: u32| (k >> shift & 0x7ff) as usize;
-    let mut counts = vec![[0usize; 1 << 11]; shifts.len()];
+    let (any, all) = keys
+        .iter()
+        .fold((0u64, !0u64), |(any, all), &k| (any | k, all & k));
+    let differ = (any ^ all) & !0xff_ffff;
+    if differ == 0 {
+        return; // one (address, length): in line order, which is sorted
+    }
+    let (lo, hi) = (differ.trailing_zeros(), 64 - differ.leading_zeros());
+    let passes = (hi - lo).div_ceil(12);
+    let width = (hi - lo).div_ceil(passes.max(1));
+    let shifts: Vec<u32> = (0..passes).map(|p| lo + p * width).collect();
+    let digit = |k: u64, shift: u32| (k >> shift & ((1 << width) - 1)) as usize;
+    let mut counts = vec![vec![0usize; 1 << width]; shifts.len()];
     for &k in keys.iter() {
-        for (c, &shift) in counts.iter_mut().zip(shifts) {
+        for (c, &shift) in counts.iter_mut().zip(&shifts) {
             c[digit(k, shift)] += 1;
         }
     }
     let mut other = vec![0u64; keys.len()];
-    for (starts, &shift) in counts.iter_mut().zip(shifts) {
-        if starts.contains(&keys.len()) {
-            continue;
-        }
+    for (starts, &shift) in counts.iter_mut().zip(&shifts) {
         let mut at = 0;
         for c in starts.iter_mut() {
             (*c, at) = (at, at + *c);
@@ -244,9 +254,9 @@ impl Checker<'_> {
                 .collect::<Vec<_>>(),
             SetBody::File { path, span } => match self.read_set_file(path, *span)? {
                 Elems::List(l) => l,
-                Elems::PackedV4 { keys, span } => {
-                    self.check_set_size(s, keys.len())?;
-                    return Some(self.packed_file_set(s, keys, span));
+                Elems::PackedV4 { keys, more, span } => {
+                    self.check_set_size(s, keys.len() + more.len())?;
+                    return Some(self.packed_file_set(s, (keys, more), span));
                 }
             },
         };
@@ -336,17 +346,30 @@ impl Checker<'_> {
         let (v4, v6) = match packed_v4(elems) {
             Some(keys) => {
                 let elem = |k: u64| elems[(k & 0xff_ffff) as usize].clone();
-                (self.uncovered_v4(s, keys, elem), Vec::new())
+                let n = keys.len();
+                (self.uncovered_v4(s, (keys, n), elem), Vec::new())
             }
             None => self.uncovered(s, elems),
         };
         self.add_set(s, v4, v6)
     }
 
-    /// An address set read from a file as packed IPv4 keys (named at `span`).
-    fn packed_file_set(&mut self, s: &SetDecl, mut keys: Vec<u64>, span: Span) -> SetKind {
-        sort_packed(&mut keys);
-        let v4 = self.uncovered_v4(s, keys, |k| unpacked_file_elem(k, span));
+    /// An address set read from a file as packed IPv4 keys (named at `span`): `keys`
+    /// alone, or with `more` both sorted, merged as they are swept.
+    fn packed_file_set(
+        &mut self,
+        s: &SetDecl,
+        (mut keys, more): (Vec<u64>, Vec<u64>),
+        span: Span,
+    ) -> SetKind {
+        let elem = |k| unpacked_file_elem(k, span);
+        let n = keys.len() + more.len();
+        let v4 = if more.is_empty() {
+            sort_packed(&mut keys);
+            self.uncovered_v4(s, (keys, n), elem)
+        } else {
+            self.uncovered_v4(s, (merged(keys, more), n), elem)
+        };
         self.add_set(s, v4, Vec::new())
     }
 
@@ -390,16 +413,17 @@ impl Checker<'_> {
     /// [`Checker::uncovered`] for IPv4 prefixes packed and sorted by [`packed_v4`]:
     /// compared as integers (a prefix covers the ones after it whose last address is
     /// not past its own), without building `IpNet` pairs for a million elements.
-    /// `elem` gives the element a key stands for (only for a covered one, to report).
+    /// `elem` gives the element a key stands for (only for a covered one, to report);
+    /// `n`, how many keys there are.
     fn uncovered_v4(
         &mut self,
         s: &SetDecl,
-        keys: Vec<u64>,
+        (keys, n): (impl IntoIterator<Item = u64>, usize),
         elem: impl Fn(u64) -> Elem,
     ) -> Vec<Ipv4Net> {
         // (last address, key) of the prefixes that may still cover.
         let mut covering: Vec<(u32, u64)> = Vec::new();
-        let mut kept = Vec::with_capacity(keys.len());
+        let mut kept = Vec::with_capacity(n);
         for k in keys {
             let n = unpack_v4(k);
             let last = n.broadcast().to_bits();
@@ -548,10 +572,18 @@ impl Checker<'_> {
         // Sized once (a line an element at most): a million elements are not copied
         // from one doubling of the vector to the next.
         let lines = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
+        // A large file of plain addresses alone (the common large case) is read on two
+        // threads; any other file, line by line here.
+        if lines < 1 << 24 && lines <= max_elems && text.len() >= TWO_THREADS_FROM {
+            if let Some((keys, more)) = plain_file_keys(&text) {
+                return Some(Elems::PackedV4 { keys, more, span });
+            }
+        }
         let room = lines.min(max_elems.saturating_add(1));
         let mut elems = if lines < 1 << 24 {
             Elems::PackedV4 {
                 keys: Vec::with_capacity(room),
+                more: Vec::new(),
                 span,
             }
         } else {
@@ -740,6 +772,60 @@ fn sort_prefixes<T: Copy>(nets: &mut [(IpNet, T)]) {
     if !nets.is_sorted_by(|a, b| order(&a.0) <= order(&b.0)) {
         nets.sort_by_key(|a| order(&a.0));
     }
+}
+
+/// Bytes of set file from which [`plain_file_keys`] reads it on two threads: about
+/// 70,000 addresses, where a thread's start costs under a hundredth of the work.
+const TWO_THREADS_FROM: usize = 1 << 20;
+
+/// The packed keys of a set file whose every line is a plain IPv4 address (what the
+/// line-by-line read gives it: (address, /32, file line)), as two sorted lists to be
+/// merged ([`merged`]: the keys hold their file lines, so the merge gives the order one
+/// sort of every key gives); `None` when a line is anything else (a comment, a blank,
+/// a prefix, an error), which the caller then reads line by line, reporting what it
+/// must. The halves of the file, split at a line end, are read and sorted on two
+/// threads (here alone when the system will not start one).
+fn plain_file_keys(text: &str) -> Option<(Vec<u64>, Vec<u64>)> {
+    let bytes = text.as_bytes();
+    let mid = bytes.len() / 2;
+    let split = memchr::memchr(b'\n', &bytes[mid..]).map_or(bytes.len(), |at| mid + at + 1);
+    let (first, second) = text.split_at(split);
+    let second_line = memchr::memchr_iter(b'\n', first.as_bytes()).count() as u64 + 1;
+    let (a, b) = std::thread::scope(|s| {
+        let other = std::thread::Builder::new().spawn_scoped(s, || plain_keys(second, second_line));
+        let a = plain_keys(first, 1);
+        let b = match other {
+            Ok(h) => h
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => plain_keys(second, second_line),
+        };
+        (a, b)
+    });
+    Some((a?, b?))
+}
+
+/// [`plain_file_keys`] of one part of the file, whose first line is line `first_line`.
+fn plain_keys(text: &str, first_line: u64) -> Option<Vec<u64>> {
+    let mut keys = Vec::with_capacity(text.len() / 8);
+    for (i, line) in file_lines(text).enumerate() {
+        let FileLine::Plain(a) = line else {
+            return None;
+        };
+        keys.push(pack_v4(Ipv4Net::from(a), first_line + i as u64));
+    }
+    sort_packed(&mut keys);
+    Some(keys)
+}
+
+/// Two sorted lists as one sorted sequence, taken as it is walked.
+fn merged(a: Vec<u64>, b: Vec<u64>) -> impl Iterator<Item = u64> {
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if y < x => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
 }
 
 /// A line of a set file ([`file_lines`]).
@@ -969,6 +1055,101 @@ mod tests {
         assert_eq!(packed.0.len(), 3);
     }
 
+    /// The two-thread read of a file of plain addresses gives the keys the line by line
+    /// read gives, sorted, wherever the halves split; any other line leaves it to the
+    /// line by line read.
+    #[test]
+    fn plain_file_keys_are_the_line_by_line_keys() {
+        let line_by_line = |text: &str| {
+            let mut keys: Vec<u64> = file_lines(text)
+                .enumerate()
+                .map(|(i, l)| match l {
+                    FileLine::Plain(a) => pack_v4(Ipv4Net::from(a), i as u64 + 1),
+                    FileLine::Text(t) => panic!("{t:?} is not plain"),
+                })
+                .collect();
+            sort_packed(&mut keys);
+            keys
+        };
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for n in [1usize, 2, 3, 10, 5000] {
+            let mut text = String::new();
+            for _ in 0..n {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // A few hundred addresses: many repeated, as duplicates are.
+                let a = std::net::Ipv4Addr::from(0x0a00_0000 | ((x % 300) as u32 * 7919));
+                text += &format!("{a}\n");
+            }
+            let unended = text.trim_end().to_string();
+            for t in [&text, &unended] {
+                let (a, b) = plain_file_keys(t).unwrap();
+                assert_eq!(
+                    merged(a, b).collect::<Vec<_>>(),
+                    line_by_line(t),
+                    "{n} lines"
+                );
+            }
+            for odd in ["# c\n", "\n", "10.0.0.0/8\n", "10.0.0.1 \n", "x\n"] {
+                assert_eq!(plain_file_keys(&format!("{text}{odd}")), None, "{odd:?}");
+                assert_eq!(plain_file_keys(&format!("{odd}{text}")), None, "{odd:?}");
+            }
+        }
+        assert_eq!(plain_file_keys(""), Some((Vec::new(), Vec::new())));
+        let both: Vec<u64> = merged(vec![1, 4, 9], vec![2, 4, 10, 11]).collect();
+        assert_eq!(both, [1, 2, 4, 4, 9, 10, 11]);
+        assert_eq!(merged(vec![], vec![3]).collect::<Vec<_>>(), [3]);
+    }
+
+    /// A set file large enough to be read on two threads reports its duplicates as the
+    /// same file read line by line does (a blank last line sends it there).
+    #[test]
+    fn a_large_plain_file_reports_what_the_line_by_line_read_does() {
+        let dir = std::env::temp_dir().join(format!("sockc-two-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = String::new();
+        let mut i = 0u32;
+        while text.len() <= TWO_THREADS_FROM || i < 100_100 {
+            // The last hundred lines repeat the first hundred addresses.
+            let a = std::net::Ipv4Addr::from(0x0a00_0000 | ((i % 100_000) * 13));
+            text += &format!("{a}\n");
+            i += 1;
+        }
+        std::fs::write(dir.join("two.txt"), &text).unwrap();
+        std::fs::write(dir.join("one.txt"), format!("{text}\n")).unwrap();
+        let run = |file: &str| {
+            let src =
+                format!("set s = file \"{file}\"\nxdp on eth0 {{ drop from @s; default allow }}\n");
+            let opts = crate::driver::Options {
+                sema: crate::sema::Options {
+                    base_dir: Some(dir.clone()),
+                    ..Default::default()
+                },
+                opt: crate::opt::OptLevel::O0,
+                ..Default::default()
+            };
+            let (c, diags) = crate::compile(&src, &opts);
+            let messages: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
+            let v4 = c
+                .expect("compiles")
+                .module
+                .sets
+                .values()
+                .next()
+                .unwrap()
+                .v4
+                .clone();
+            (v4, messages)
+        };
+        let (two, one) = (run("two.txt"), run("one.txt"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(two, one);
+        assert_eq!(two.0.len(), 100_000);
+        assert!(two.1.len() > 1, "{:?}", two.1);
+        assert!(two.1[0].contains("is covered by"), "{:?}", two.1);
+    }
+
     #[test]
     fn sort_packed_sorts_as_sort_unstable() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -1013,6 +1194,28 @@ mod tests {
             want.sort_unstable();
             sort_packed(&mut plain);
             assert_eq!(plain, want, "{n} keys of one length");
+            // Keys that differ in few bits (one pass, two, a digit of one bit): within
+            // a /24, a /8, a /31, and only in their length.
+            for (addresses, lengths) in [
+                (0xff, 0),
+                (0xff_ffff, 0),
+                (1, 0),
+                (0, 0x3f),
+                (0xf0_0f00, 0x1f),
+            ] {
+                let mut few: Vec<u64> = (0..n)
+                    .map(|i| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (0x0a00_0000 | x & addresses) << 32 | (x >> 40 & lengths) << 24 | i as u64
+                    })
+                    .collect();
+                let mut want = few.clone();
+                want.sort_unstable();
+                sort_packed(&mut few);
+                assert_eq!(few, want, "{n} keys, {addresses:x} {lengths:x}");
+            }
         }
     }
 

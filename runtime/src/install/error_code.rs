@@ -42,7 +42,6 @@ impl InstallError {
             | InstallError::MapType { .. }
             | InstallError::OpenMap { .. }
             | InstallError::OpenProgram { .. }
-            | InstallError::BadHex { .. }
             | InstallError::SetUpdate { .. }
             | InstallError::ProgramInfo { .. }
             | InstallError::NotLive { .. }

@@ -150,8 +150,6 @@ pub enum InstallError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{map}: bad hex {hex}")]
-    BadHex { map: String, hex: String },
     #[error("{map}: {what}")]
     SetUpdate {
         map: String,

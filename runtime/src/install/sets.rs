@@ -14,7 +14,7 @@
 use std::{collections::HashSet, os::fd::AsFd};
 
 use aya::maps::{MapData, MapType};
-use sockc_compiler::bpf::maps::{hex, unhex, Entries, MapContents};
+use sockc_compiler::bpf::maps::{hex, Entries, MapContents};
 
 use super::InstallError;
 use crate::map_write;
@@ -52,18 +52,18 @@ pub(super) fn drift(store: &Store, m: &Manifest) -> SetDrift {
             }
         };
         for c in set_changes(std::slice::from_ref(&live), std::slice::from_ref(want)) {
-            let live_keys: std::collections::HashSet<&[u8]> =
-                live.entries.iter().map(|(k, _)| k).collect();
-            let (missing, changed): (Vec<_>, Vec<_>) = c
-                .added_raw
+            let live_keys: HashSet<&[u8]> = live.entries.iter().map(|(k, _)| k).collect();
+            let missing = c
+                .added
                 .iter()
-                .partition(|(k, _)| unhex(k).is_none_or(|k| !live_keys.contains(k.as_slice())));
+                .filter(|(k, _)| !live_keys.contains(k))
+                .count();
             out.lines.push(format!(
                 "set map {}: {} entries missing, {} with another value, {} not in the manifest",
                 c.map,
-                missing.len(),
-                changed.len(),
-                c.removed_raw.len()
+                missing,
+                c.added.len() - missing,
+                c.removed.len()
             ));
             out.restore.push(c);
         }
@@ -184,22 +184,16 @@ pub(super) fn update_sets(
     for change in changes {
         let map = open(&change.map)?;
         let shape = shape(&map, &change.map)?;
-        let entries = change
-            .added_raw
-            .iter()
-            .map(|(k, v)| (k.as_str(), Some(v.as_str())));
-        let packed = map_write::decode(entries, shape.key_len, shape.value_len)
-            .map_err(|f| write_fault(f, &change.map, "insert", &change.added_raw))?;
+        let fault = |f| write_fault(f, &change.map, "insert", &change.added);
+        map_write::check_sizes(&change.added, shape.key_len, shape.value_len).map_err(fault)?;
         let what = format!("insert into {}", change.map);
-        map_write::update(map.fd().as_fd(), &packed, &what)
-            .map_err(|f| write_fault(f, &change.map, "insert", &change.added_raw))?;
-        written.push((map, shape, packed));
+        map_write::update(map.fd().as_fd(), &change.added, &what).map_err(fault)?;
+        written.push((map, shape));
     }
-    let mut removed = Vec::with_capacity(changes.len());
-    for (change, (map, shape, _)) in changes.iter().zip(&written) {
-        let fault = |f| write_fault(f, &change.map, "remove", &change.removed_raw);
-        let keys = change.removed_raw.iter().map(|(k, _)| (k.as_str(), None));
-        let keys = map_write::decode(keys, shape.key_len, shape.value_len).map_err(fault)?;
+    for (change, (map, shape)) in changes.iter().zip(&written) {
+        let fault = |f| write_fault(f, &change.map, "remove", &change.removed);
+        let keys = &change.removed;
+        map_write::check_sizes(keys, shape.key_len, shape.value_len).map_err(fault)?;
         let what = format!("remove from {}", change.map);
         // An array's elements always exist (the kernel refuses to delete one): a
         // removed entry goes back to zero, as a fresh map has it.
@@ -207,11 +201,11 @@ pub(super) fn update_sets(
             let zeros = keys.with_value(&vec![0u8; shape.value_len]);
             map_write::update(map.fd().as_fd(), &zeros, &what).map_err(fault)?;
         } else {
-            map_write::delete(map.fd().as_fd(), &keys, &what).map_err(fault)?;
+            map_write::delete(map.fd().as_fd(), keys, &what).map_err(fault)?;
         }
-        removed.push(keys);
     }
-    for ((change, (map, shape, added)), removed) in changes.iter().zip(&written).zip(&removed) {
+    for (change, (map, shape)) in changes.iter().zip(&written) {
+        let (added, removed) = (&change.added, &change.removed);
         verify_changes(map, shape, added, removed).map_err(|source| InstallError::SetUpdate {
             map: change.map.clone(),
             what: "read back the changed entries",
@@ -296,25 +290,29 @@ fn shape(map: &MapData, name: &str) -> Result<Shape, InstallError> {
     })
 }
 
-/// The error of a failed set write, naming the entry's text where it was bad.
+/// The error of a failed set write, naming the entry it stopped at.
 fn write_fault(
     f: map_write::WriteFault,
     map: &str,
     what: &'static str,
-    entries: &[(String, String)],
+    entries: &Entries,
 ) -> InstallError {
     use map_write::WriteFault;
-    let source = match f {
-        WriteFault::BadHex { index, key } => {
-            let (k, v) = &entries[index];
-            return InstallError::BadHex {
-                map: map.to_string(),
-                hex: if key { k } else { v }.clone(),
-            };
+    let key = |i: usize| {
+        if i < entries.len() {
+            hex(entries.key(i))
+        } else {
+            String::new()
         }
+    };
+    let source = match f {
         WriteFault::Size { index, got, want } => std::io::Error::other(format!(
             "entry {} is {}+{} bytes, map wants {}+{}",
-            entries[index].0, got.0, got.1, want.0, want.1
+            key(index),
+            got.0,
+            got.1,
+            want.0,
+            want.1
         )),
         WriteFault::Kernel { source, .. } => source,
     };

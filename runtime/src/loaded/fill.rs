@@ -128,11 +128,6 @@ fn fill_fault(f: map_write::WriteFault, entries: &sockc_compiler::bpf::maps::Ent
         }
     };
     match f {
-        // Packed entries are bytes already: no text to be wrong.
-        WriteFault::BadHex { index, .. } => MapFault::Insert {
-            key: key(index),
-            source: std::io::Error::other("not hex"),
-        },
         WriteFault::Size { index, got, want } => MapFault::Insert {
             key: key(index),
             source: std::io::Error::other(format!(

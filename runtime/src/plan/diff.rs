@@ -2,18 +2,13 @@
 //! diffs between an installed file's and a new one's.
 //!
 //! Invariant: a bytecode diff compares instructions alone (no pcs, no source line
-//! numbers), so a rule moved down a line changes nothing it shows; a diff settles for
-//! a correct but not minimal answer past a deadline, and is cut past a number of
-//! lines, saying how many were cut.
+//! numbers), so a rule moved down a line changes nothing it shows; a diff is aligned
+//! with bounded work (`align`: correct, not always minimal, on large lists), and is
+//! cut past a number of lines, saying how many were cut.
 
-use std::{
-    fmt::Write,
-    time::{Duration, Instant},
-};
+use std::fmt::Write;
 
-use similar::{
-    capture_diff_slices_deadline, group_diff_ops, udiff::UnifiedHunkHeader, Algorithm, DiffTag,
-};
+use similar::{group_diff_ops, udiff::UnifiedHunkHeader, DiffTag};
 
 use super::{program_label, ProgramSnapshot};
 
@@ -22,9 +17,6 @@ const CONTEXT: usize = 3;
 
 /// Bytecode diffs longer than this are cut, with a line saying how much was cut.
 pub const MAX_DIFF_LINES: usize = 400;
-
-/// Past this, a diff settles for a correct but not minimal answer (huge rule sets).
-pub(super) const DIFF_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The instruction lines of a disassembly: notes (`; ...`) are comments.
 pub(super) fn code_lines(asm: &str) -> Vec<&str> {
@@ -66,8 +58,7 @@ pub(super) fn unified_hunks(
     old_keys: &[&str],
     new_keys: &[&str],
 ) -> String {
-    let deadline = Instant::now() + DIFF_DEADLINE;
-    let ops = capture_diff_slices_deadline(Algorithm::Myers, old_keys, new_keys, Some(deadline));
+    let ops = super::align::diff_ops(old_keys, new_keys);
     // Room for every line once with its mark (a first install's diff is all of them).
     let lines: usize = old.iter().chain(new).map(|l| l.len() + 2).sum();
     let mut out = String::with_capacity(lines + 64);

@@ -16,16 +16,17 @@
 //!
 //! Beside this file: `sets.rs` (how set maps' entries change, an entry in words),
 //! `port_sets.rs` (how port sets, compiled into the code, change), `diff.rs` (rule
-//! listings and bytecode, and their diffs), `render.rs` (a plan in words).
+//! listings and bytecode, and their diffs), `align.rs` (the line alignment those
+//! diffs and the carried counters are made from, in bounded work), `render.rs` (a
+//! plan in words).
 
 use std::{
     borrow::Cow,
     collections::{HashMap, HashSet},
-    time::Instant,
 };
 
 use serde::{Deserialize, Serialize};
-use similar::{capture_diff_slices_deadline, Algorithm, DiffTag};
+use similar::DiffTag;
 
 use sockc_compiler::{
     bpf::{
@@ -39,10 +40,7 @@ use sockc_compiler::{
     Compiled,
 };
 
-use diff::{
-    asm_diff_key, code_lines, insn_count, rule_listing, truncate_lines, unified_hunks,
-    DIFF_DEADLINE,
-};
+use diff::{asm_diff_key, code_lines, insn_count, rule_listing, truncate_lines, unified_hunks};
 
 pub use diff::MAX_DIFF_LINES;
 pub(crate) use sets::set_changes;
@@ -272,8 +270,7 @@ fn carry_counters(old: &ProgramSnapshot, new: &ProgramSnapshot) -> Vec<CounterCa
     let (old_owned, new_owned) = (comparable(old), comparable(new));
     let old_texts: Vec<&str> = old_owned.iter().map(AsRef::as_ref).collect();
     let new_texts: Vec<&str> = new_owned.iter().map(AsRef::as_ref).collect();
-    let deadline = Instant::now() + DIFF_DEADLINE;
-    capture_diff_slices_deadline(Algorithm::Myers, &old_texts, &new_texts, Some(deadline))
+    align::diff_ops(&old_texts, &new_texts)
         .iter()
         .filter(|op| op.tag() == DiffTag::Equal)
         .flat_map(|op| op.old_range().zip(op.new_range()))
@@ -658,6 +655,7 @@ impl Plan {
     }
 }
 
+mod align;
 mod diff;
 pub mod port_sets;
 mod render;

@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use super::{describe_entry, program_label, ApplyPath, Plan, ProgramAction, ProgramPlan};
+use super::{program_label, sets::described, ApplyPath, Plan, ProgramAction, ProgramPlan};
 
 /// Set entries listed per map and direction by [`Plan::render`]; JSON has them all.
 const MAX_LISTED_ENTRIES: usize = 50;
@@ -50,7 +50,7 @@ impl Plan {
         let maps: usize = self
             .set_changes
             .iter()
-            .map(|s| listed(s.added_raw.len()) + listed(s.removed_raw.len()))
+            .map(|s| listed(s.added.len()) + listed(s.removed.len()))
             .sum();
         let bytecode: usize = self.bytecode_diffs.iter().map(|(_, d)| diff(d)).sum();
         diff(&self.rule_diff) + ports + maps + bytecode
@@ -185,18 +185,18 @@ impl Plan {
                 out,
                 "  {} ({how}): +{} -{}",
                 s.map,
-                s.added_raw.len(),
-                s.removed_raw.len()
+                s.added.len(),
+                s.removed.len()
             );
             if summary {
                 continue;
             }
             // Only the entries listed are made readable: a million-element set costs
             // its counts here, not a million strings.
-            for (sign, raw) in [('+', &s.added_raw), ('-', &s.removed_raw)] {
-                let n = raw.len();
-                for (k, v) in raw.iter().take(MAX_LISTED_ENTRIES) {
-                    let _ = writeln!(out, "    {sign} {}", describe_entry(&s.map, k, v));
+            for (sign, entries) in [('+', &s.added), ('-', &s.removed)] {
+                let n = entries.len();
+                for text in described(&s.map, entries).take(MAX_LISTED_ENTRIES) {
+                    let _ = writeln!(out, "    {sign} {text}");
                 }
                 if n > MAX_LISTED_ENTRIES {
                     let _ = writeln!(out, "    {sign} ... and {} more", n - MAX_LISTED_ENTRIES);

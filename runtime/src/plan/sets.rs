@@ -13,47 +13,56 @@ use std::{
 use serde::{Deserialize, Serialize};
 use sockc_compiler::bpf::maps::{hex, unhex, Entries, MapContents, PORTS_MAP};
 
-/// How one map's entries change. `added_raw` holds entries to insert or overwrite and
-/// `removed_raw` keys that are gone; their keys never overlap, so the runtime may
-/// apply them in any order (inserting first leaves no moment where neither the old
-/// nor the new entry matches). The readable text of an entry is made when something
-/// shows it ([`SetChange::added_text`], [`SetChange::to_json`]), not for every entry
-/// of a large set; the journal, which serializes this, holds the raw entries only.
+/// How one map's entries change. `added` holds entries to insert or overwrite and
+/// `removed` the entries whose keys are gone; their keys never overlap, so the runtime
+/// may apply them in any order (inserting first leaves no moment where neither the old
+/// nor the new entry matches). Both are packed ([`Entries`]): a first install's million
+/// elements are the compiled set's own buffers, not a million strings. The hex and the
+/// readable text of an entry are made when something shows it
+/// ([`SetChange::added_text`], [`SetChange::to_json`]); the journal, which serializes
+/// this, holds the packed form (and reads the list of hex pairs earlier versions wrote).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetChange {
     pub map: String,
-    /// (key, value) as lowercase hex.
-    pub added_raw: Vec<(String, String)>,
-    pub removed_raw: Vec<(String, String)>,
+    #[serde(rename = "added_raw")]
+    pub added: Entries,
+    #[serde(rename = "removed_raw")]
+    pub removed: Entries,
 }
 
 impl SetChange {
     /// The added entries as [`describe_entry`] reads them: `10.0.0.0/8`,
     /// `2001:db8::/32`, `198.51.100.7`; hex `key => value` for maps that are not sets.
     pub fn added_text(&self) -> impl ExactSizeIterator<Item = String> + '_ {
-        self.added_raw
-            .iter()
-            .map(|(k, v)| describe_entry(&self.map, k, v))
+        described(&self.map, &self.added)
     }
 
     /// The removed entries, read as [`SetChange::added_text`] reads the added.
     pub fn removed_text(&self) -> impl ExactSizeIterator<Item = String> + '_ {
-        self.removed_raw
-            .iter()
-            .map(|(k, v)| describe_entry(&self.map, k, v))
+        described(&self.map, &self.removed)
     }
 
     /// The change as the plan's JSON shows it: `map`, the readable `added` and
-    /// `removed`, and the raw `added_raw` and `removed_raw`.
+    /// `removed`, and the raw `added_raw` and `removed_raw` (`[key, value]` hex pairs).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "map": self.map,
             "added": self.added_text().collect::<Vec<_>>(),
             "removed": self.removed_text().collect::<Vec<_>>(),
-            "added_raw": self.added_raw,
-            "removed_raw": self.removed_raw,
+            "added_raw": self.added.to_hex_pairs(),
+            "removed_raw": self.removed.to_hex_pairs(),
         })
     }
+}
+
+/// The entries of map `map` as [`describe_entry`] reads them, one at a time.
+pub(super) fn described<'a>(
+    map: &'a str,
+    entries: &'a Entries,
+) -> impl ExactSizeIterator<Item = String> + 'a {
+    entries
+        .iter()
+        .map(move |(k, v)| describe_entry(map, &hex(k), &hex(v)))
 }
 
 /// A map entry as a person reads it: set maps hold LPM keys (`u32` prefix length,
@@ -121,46 +130,50 @@ pub(crate) fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetCh
         if old_entries == new_entries {
             continue;
         }
-        let (added_raw, removed_raw) = entry_changes(old_entries, new_entries);
-        if added_raw.is_empty() && removed_raw.is_empty() {
+        let (added, removed) = entry_changes(old_entries, new_entries);
+        if added.is_empty() && removed.is_empty() {
             continue;
         }
         changes.push(SetChange {
             map: name.to_string(),
-            added_raw,
-            removed_raw,
+            added,
+            removed,
         });
     }
     changes
 }
 
-/// A `(key, value)` entry as lowercase hex.
-type HexPair = (String, String);
-
-/// Raw entries ([`SetChange::added_raw`]) of `new` that `old` lacks or holds with
-/// another value, and of `old` whose keys `new` lacks, each listed once.
-fn entry_changes(old: &Entries, new: &Entries) -> (Vec<HexPair>, Vec<HexPair>) {
+/// Entries of `new` that `old` lacks or holds with another value, and entries of `old`
+/// whose keys `new` lacks, each listed once. When one side's middle (what is left
+/// between the shared head and tail) is empty, the other side's middle is the change
+/// as it is, without hashing: a first install, and an element added or removed.
+fn entry_changes(old: &Entries, new: &Entries) -> (Entries, Entries) {
     type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
     type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
     let head = shared_run(old, new, old.len().min(new.len()), false);
     let tail = shared_run(old, new, (old.len() - head).min(new.len() - head), true);
-    let old_mid = (head..old.len() - tail).map(|i| (old.key(i), old.value(i)));
-    let new_mid = (head..new.len() - tail).map(|i| (new.key(i), new.value(i)));
+    let (old_end, new_end) = (old.len() - tail, new.len() - tail);
+    if head == old_end || head == new_end {
+        return (new.range(head, new_end), old.range(head, old_end));
+    }
+    let old_mid = (head..old_end).map(|i| (old.key(i), old.value(i)));
+    let new_mid = (head..new_end).map(|i| (new.key(i), new.value(i)));
     let old_values: FastMap<&[u8], &[u8]> = old_mid.clone().collect();
     let new_keys: FastSet<&[u8]> = new_mid.clone().map(|(k, _)| k).collect();
-    let hex_pair = |(k, v): (&[u8], &[u8])| (hex(k), hex(v));
+    let mut added = Entries::with_capacity(new.key_len(), new.value_len(), 0);
     let mut listed = FastSet::default();
-    let added = new_mid
-        .filter(|(k, v)| old_values.get(k) != Some(v))
-        .filter(|(k, _)| listed.insert(*k))
-        .map(hex_pair)
-        .collect();
+    for (k, v) in new_mid.filter(|(k, v)| old_values.get(k) != Some(v)) {
+        if listed.insert(k) {
+            added.push(k, v);
+        }
+    }
+    let mut removed = Entries::with_capacity(old.key_len(), old.value_len(), 0);
     let mut listed = FastSet::default();
-    let removed = old_mid
-        .filter(|(k, _)| !new_keys.contains(k))
-        .filter(|(k, _)| listed.insert(*k))
-        .map(hex_pair)
-        .collect();
+    for (k, v) in old_mid.filter(|(k, _)| !new_keys.contains(k)) {
+        if listed.insert(k) {
+            removed.push(k, v);
+        }
+    }
     (added, removed)
 }
 

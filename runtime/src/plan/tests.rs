@@ -132,8 +132,14 @@ fn set_contents_alone_update_maps_in_place() {
         ]
     );
     let v4 = &p.set_changes[0];
-    assert_eq!(v4.added_raw, [("18000000cb007100".into(), "01".into())]);
-    assert_eq!(v4.removed_raw, [("20000000c6336407".into(), "01".into())]);
+    assert_eq!(
+        v4.added.to_hex_pairs(),
+        [("18000000cb007100".into(), "01".into())]
+    );
+    assert_eq!(
+        v4.removed.to_hex_pairs(),
+        [("20000000c6336407".into(), "01".into())]
+    );
     let text = p.render("old.sk", "new.sk");
     assert!(text.contains("set maps updated in place: yes"), "{text}");
     assert!(text.contains(
@@ -591,10 +597,7 @@ fn a_long_port_list_changes_in_place() {
         change.added_text().collect::<Vec<_>>(),
         ["port list 0 (21 ports)"]
     );
-    assert!(
-        change.removed_raw.is_empty(),
-        "same key, new value: {change:?}"
-    );
+    assert!(change.removed.is_empty(), "same key, new value: {change:?}");
 }
 
 /// `log` rates are keyed by counter slot: a refit that renumbers the slots must move
@@ -728,6 +731,41 @@ fn the_same_file_again_after_an_update_in_place_changes_nothing() {
     assert_eq!(kept, installed, "the manifest keeps the installed slots");
 }
 
+/// A set that appears (a first install) or goes is the change as it is: the compiled
+/// entries themselves, every one, not a copy made entry by entry; and a journal of an
+/// earlier version, whose set changes are lists of hex pairs, still reads.
+#[test]
+fn a_whole_set_is_its_own_change_and_old_journals_read() {
+    use sockc_compiler::bpf::maps::Entries;
+    let mut e = Entries::with_capacity(4, 1, 3000);
+    for i in 0..3000u32 {
+        e.push(&i.to_be_bytes(), &[1]);
+    }
+    let set = MapContents {
+        map: "set_big_v4".into(),
+        entries: e.clone(),
+    };
+    let first = set_changes(&[], std::slice::from_ref(&set));
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        (first[0].added.clone(), first[0].removed.len()),
+        (e.clone(), 0)
+    );
+    assert_eq!(
+        first[0].added.keys(0, 3000).as_ptr(),
+        e.keys(0, 3000).as_ptr(),
+        "the compiled buffer, shared"
+    );
+    let gone = set_changes(std::slice::from_ref(&set), &[]);
+    assert_eq!((gone[0].added.len(), gone[0].removed.clone()), (0, e));
+    let old = r#"{"map":"set_x_v4","added_raw":[["18000000cb007100","01"]],"removed_raw":[]}"#;
+    let read: SetChange = serde_json::from_str(old).unwrap();
+    assert_eq!(read.added_text().collect::<Vec<_>>(), ["203.0.113.0/24"]);
+    assert!(read.removed.is_empty());
+    let again: SetChange = serde_json::from_str(&serde_json::to_string(&read).unwrap()).unwrap();
+    assert_eq!(again, read);
+}
+
 /// The diff of two large lists of entries: an element added in the middle, one
 /// removed, one value changed, and the same entries in another order (nothing).
 #[test]
@@ -753,7 +791,7 @@ fn entry_changes_find_the_change_inside_long_lists() {
         assert!(c.len() <= 1);
         c.into_iter()
             .next()
-            .map(|c| (c.added_raw, c.removed_raw))
+            .map(|c| (c.added.to_hex_pairs(), c.removed.to_hex_pairs()))
             .unwrap_or_default()
     };
     let pair = |i: u32, v: &str| (sockc_compiler::bpf::maps::hex(&i.to_le_bytes()), v.into());
@@ -811,25 +849,25 @@ fn entry_changes_find_changes_at_block_edges() {
         let c = set_changes(std::slice::from_ref(&b), &[list(&more)]);
         let added: Vec<String> = c
             .iter()
-            .flat_map(|c| &c.added_raw)
-            .map(|p| p.0.clone())
+            .flat_map(|c| c.added.to_hex_pairs())
+            .map(|p| p.0)
             .collect();
         assert_eq!(
             added,
             [hex(&(2 * at as u32 + 1).to_be_bytes())],
             "added at {at}"
         );
-        assert!(c.iter().all(|c| c.removed_raw.is_empty()), "added at {at}");
+        assert!(c.iter().all(|c| c.removed.is_empty()), "added at {at}");
         let mut fewer = base.clone();
         let gone = fewer.remove(at);
         let c = set_changes(std::slice::from_ref(&b), &[list(&fewer)]);
         let removed: Vec<String> = c
             .iter()
-            .flat_map(|c| &c.removed_raw)
-            .map(|p| p.0.clone())
+            .flat_map(|c| c.removed.to_hex_pairs())
+            .map(|p| p.0)
             .collect();
         assert_eq!(removed, [hex(&gone.to_be_bytes())], "removed at {at}");
-        assert!(c.iter().all(|c| c.added_raw.is_empty()), "removed at {at}");
+        assert!(c.iter().all(|c| c.added.is_empty()), "removed at {at}");
     }
 }
 
@@ -868,7 +906,7 @@ fn listing_lines_count_what_the_summary_leaves_out() {
     let mut kinds = [false; 3];
     for (old, new) in pairs {
         let p = plan(old.as_deref().map(snap).as_ref(), &snap(&new));
-        kinds[0] |= p.set_changes.iter().any(|s| s.added_raw.len() > 50);
+        kinds[0] |= p.set_changes.iter().any(|s| s.added.len() > 50);
         kinds[1] |= !p.bytecode_diffs.is_empty();
         kinds[2] |= !p.port_set_changes.is_empty();
         let full = p.render("old", "new").lines().count();
