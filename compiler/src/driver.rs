@@ -81,9 +81,10 @@ pub struct Refit {
 /// Compiles `src`. Returns the result when there are no errors, and all diagnostics
 /// (errors and warnings) either way.
 pub fn compile(src: &str, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
-    let start = Instant::now();
-    let (ast, diags) = syntax::parse_with(src, &opts.sema.limits);
-    compile_ast(ast, diags, src, opts, start)
+    match check(src, opts) {
+        Ok(checked) => finish(checked, opts),
+        Err(diags) => (None, diags),
+    }
 }
 
 /// [`compile`] after the front end: `ast` is what a front end built from `src` (the
@@ -122,9 +123,15 @@ impl Checked {
 }
 
 /// The first half of [`compile`]: parse and sema. `Err` holds the diagnostics of a
-/// file with errors.
+/// file with errors. Sema checks each statement as the scanner reads it
+/// (`sema::check_streamed`: one timing, `parse and sema`), and a file that cannot be
+/// read so is parsed whole and then checked.
 pub fn check(src: &str, opts: &Options) -> Result<Checked, Vec<Diagnostic>> {
     let start = Instant::now();
+    if let Some((diags, module, sema_diags)) = sema::check_streamed(src, &opts.sema) {
+        let timings = vec![("parse and sema", start.elapsed())];
+        return checked(module, diags, sema_diags, timings, opts, start);
+    }
     let (ast, diags) = syntax::parse_with(src, &opts.sema.limits);
     check_ast(ast, diags, src, opts, start)
 }
@@ -132,16 +139,28 @@ pub fn check(src: &str, opts: &Options) -> Result<Checked, Vec<Diagnostic>> {
 /// [`check`] after the front end (see [`compile_ast`]).
 pub fn check_ast(
     ast: ast::File,
-    mut diags: Vec<Diagnostic>,
+    diags: Vec<Diagnostic>,
     src: &str,
     opts: &Options,
     start: Instant,
 ) -> Result<Checked, Vec<Diagnostic>> {
-    let max_diagnostics = opts.sema.limits.count(Limit::Diagnostics);
     let parsed = Instant::now();
     // Sema consumes the AST (freed as it goes, before the optimizer's peak).
     let (module, sema_diags) = sema::check(ast, src, &opts.sema);
     let timings = vec![("parse", parsed - start), ("sema", parsed.elapsed())];
+    checked(module, diags, sema_diags, timings, opts, start)
+}
+
+/// What sema made of a file, with the front end's diagnostics and sema's.
+fn checked(
+    module: Option<Module>,
+    mut diags: Vec<Diagnostic>,
+    sema_diags: Vec<Diagnostic>,
+    timings: Vec<(&'static str, Duration)>,
+    opts: &Options,
+    start: Instant,
+) -> Result<Checked, Vec<Diagnostic>> {
+    let max_diagnostics = opts.sema.limits.count(Limit::Diagnostics);
     diags.extend(sema_diags);
     // Parser and sema diagnostics in one order, by position in the file, within the
     // diagnostics limit.

@@ -207,14 +207,14 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
             family: m.family,
         });
     }
-    if !m.ct_entry.is_empty() {
-        t.push(Test::CtEntry(m.ct_entry.clone()));
+    if let Some(e) = &m.ct_entry {
+        t.push(Test::CtEntry((**e).clone()));
     }
     if let Some(class) = m.route {
         t.push(Test::Route(class));
     }
     for m in [&m.iif, &m.oif].into_iter().flatten() {
-        t.push(Test::Iface(m.clone()));
+        t.push(Test::Iface((**m).clone()));
     }
     if let Some(mark) = m.mark {
         t.push(Test::Mark(mark));
@@ -226,10 +226,10 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
         t.push(Test::Owner((**owner).clone()));
     }
     if let Some(c) = &m.cgroup {
-        t.push(Test::Cgroup(c.clone()));
+        t.push(Test::Cgroup((**c).clone()));
     }
     if let Some(comm) = &m.comm {
-        t.push(Test::Comm(comm.clone()));
+        t.push(Test::Comm((**comm).clone()));
     }
     if let Some(cond) = cond {
         t.push(Test::Socket {

@@ -340,15 +340,15 @@ pub struct RuleMatch {
     /// `ct state ...`: the packet's connection-tracking state is in the set.
     pub ct: Option<crate::syntax::ct::CtStates>,
     /// `ct status|direction|mark ...`: the packet's conntrack entry (netfilter blocks).
-    pub ct_entry: crate::syntax::ct_entry::CtEntryTests,
+    pub ct_entry: Option<Box<crate::syntax::ct_entry::CtEntryTests>>,
     /// `limit ...`: the packet fits the rule's token bucket (tested last).
     pub limit: Option<Box<RuleLimit>>,
     /// `route local|forward`: the class the host's routing gives the packet.
     pub route: Option<crate::syntax::route::RouteClass>,
     /// `in on ...` / `out on ...`: the name of the device the packet came in on or
     /// goes out of (netfilter blocks).
-    pub iif: Option<crate::syntax::iface::IfaceMatch>,
-    pub oif: Option<crate::syntax::iface::IfaceMatch>,
+    pub iif: Option<Box<crate::syntax::iface::IfaceMatch>>,
+    pub oif: Option<Box<crate::syntax::iface::IfaceMatch>>,
     /// `mark VALUE/MASK`: the packet's mark (netfilter blocks).
     pub mark: Option<crate::syntax::mark::MarkTest>,
     /// `ttl ...`, `hoplimit ...`: IP header fields, sorted by field, each at most once
@@ -359,10 +359,10 @@ pub struct RuleMatch {
     pub owner: Option<Box<crate::syntax::owner::OwnerMatch>>,
     /// `cgroup [!]"PATH"`: the cgroup of the packet's socket (of the calling process
     /// at socket-call hooks) is that one or one below it.
-    pub cgroup: Option<crate::syntax::cgroup_match::CgroupMatch>,
+    pub cgroup: Option<Box<crate::syntax::cgroup_match::CgroupMatch>>,
     /// `comm ...`: the command name of the process making a socket call (cgroup
     /// connect|sendmsg|bind blocks).
-    pub comm: Option<crate::syntax::comm::CommMatch>,
+    pub comm: Option<Box<crate::syntax::comm::CommMatch>>,
 }
 
 /// A rule's `limit`: as written, its bucket's constants, and the slot of its bucket
@@ -615,8 +615,8 @@ impl fmt::Display for RuleMatch {
         if let Some(s) = self.ct {
             write!(f, " ct={}", s.names())?;
         }
-        if !self.ct_entry.is_empty() {
-            write!(f, " {}", self.ct_entry)?;
+        if let Some(t) = &self.ct_entry {
+            write!(f, " {t}")?;
         }
         if let Some(r) = self.route {
             write!(f, " route={}", r.name())?;

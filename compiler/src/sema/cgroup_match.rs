@@ -70,11 +70,11 @@ impl Checker<'_> {
                 cgroups.len() - 1
             }
         };
-        m.cgroup = Some(CgroupMatch {
+        m.cgroup = Some(Box::new(CgroupMatch {
             cgroup,
             slot: slot as u32,
             negated,
-        });
+        }));
     }
 }
 

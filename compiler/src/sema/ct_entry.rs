@@ -12,7 +12,7 @@ use crate::{
     hooks::HookSpec,
     ir::RuleMatch,
     syntax::{
-        ct_entry::{CtEntryTest, CtMarkTest},
+        ct_entry::{CtEntryTest, CtEntryTests, CtMarkTest},
         mark::MAX_INTERVALS,
     },
 };
@@ -57,13 +57,13 @@ impl Checker<'_> {
             return;
         }
         match t {
-            CtEntryTest::Status(s) => m.ct_entry.status = Some(*s),
-            CtEntryTest::Direction(d) => m.ct_entry.direction = Some(*d),
+            CtEntryTest::Status(s) => entry(m).status = Some(*s),
+            CtEntryTest::Direction(d) => entry(m).direction = Some(*d),
             CtEntryTest::Mark(c) => {
                 if !self.ct_mark_kept(c, sp) {
                     return;
                 }
-                m.ct_entry.mark = Some(c.clone());
+                entry(m).mark = Some(c.clone());
             }
         }
         self.warn_conntrack(&what, sp, spec);
@@ -84,4 +84,10 @@ impl Checker<'_> {
         );
         false
     }
+}
+
+/// The rule's entry tests, made when its first one is read (a rule without any keeps
+/// none: most rules have none, and the match stays small).
+fn entry(m: &mut RuleMatch) -> &mut CtEntryTests {
+    m.ct_entry.get_or_insert_with(Default::default)
 }

@@ -69,8 +69,8 @@ impl Checker<'_> {
             devices,
         });
         match dir {
-            Dir::In => m.iif = parsed,
-            Dir::Out => m.oif = parsed,
+            Dir::In => m.iif = parsed.map(Box::new),
+            Dir::Out => m.oif = parsed.map(Box::new),
         }
     }
 

@@ -25,8 +25,10 @@ mod residual;
 pub(crate) mod rules;
 pub(crate) mod sets;
 pub(crate) mod sockmap;
+mod stream;
 
 pub use rules::{icmp_type_by_name, ICMP_TYPES};
+pub(crate) use stream::check_streamed;
 
 use std::{collections::HashMap, path::PathBuf};
 
@@ -80,90 +82,94 @@ pub(crate) struct Checker<'a> {
     pub ct_warned: bool,
     /// The `reject answers` lines seen.
     pub answers_seen: reject::AnswersSeen,
+    /// The next counter slot (one per rule, then the block's default).
+    pub counter: u32,
+    /// Each hook and attach point's first block head.
+    pub seen_hooks: HashMap<(HookKind, String), Span>,
 }
 
 /// Checks a parsed file. The module is `Some` only when no error was found. The AST
 /// is consumed as it is read: each rule's is freed once its IR is made, so the two
 /// are not held whole at once (at 100k rules they were the peak of a compile).
-pub fn check(mut file: ast::File, src: &str, opts: &Options) -> (Option<Module>, Vec<Diagnostic>) {
-    let mut c = Checker {
-        src,
-        lines: LineCursor::new(src),
-        opts,
-        diags: Sink::new(opts.limits.count(Limit::Diagnostics)),
-        module: Module::default(),
-        sets: HashMap::new(),
-        sockets: HashMap::new(),
-        set_elements: 0,
-        set_file_bytes: 0,
-        self_registered: Vec::new(),
-        refused_sockets: Default::default(),
-        ct_warned: false,
-        answers_seen: Default::default(),
-    };
+pub fn check(file: ast::File, src: &str, opts: &Options) -> (Option<Module>, Vec<Diagnostic>) {
+    let mut c = Checker::new(src, opts);
     // Declarations first, so a rule may use a set declared further down. Those
     // written inside a block (the parser reported them) are declared too, so that
     // their uses are not reported again.
     for item in &file.items {
-        match item {
-            Item::Set(s) => c.declare_set(s),
-            Item::Socket(s) => c.declare_socket(s),
-            Item::Answers(a) => c.declare_answers(a),
-            Item::Residual(r) => c.declare_residual(r),
-            Item::Hook(h) => {
-                for st in &h.stmts {
-                    match st {
-                        Stmt::Decl(Decl::Set(s)) => c.declare_set(s),
-                        Stmt::Decl(Decl::Socket(s)) => c.declare_socket(s),
-                        _ => {}
-                    }
-                }
-            }
-        }
-    }
-    let mut counter = 0u32;
-    let mut seen_hooks: HashMap<(HookKind, String), Span> = HashMap::new();
-    for item in &mut file.items {
+        c.declare(item);
         if let Item::Hook(h) = item {
-            let kind = HookKind::of(&h.head);
-            let attach = match &h.head {
-                HookHead::Xdp { iface } | HookHead::Tc { iface, .. } => iface.clone(),
-                HookHead::Sockmap { cgroup, .. }
-                | HookHead::Cgroup { path: cgroup, .. }
-                | HookHead::CgroupCall { path: cgroup, .. } => sockmap::normalize_cgroup(cgroup),
-                HookHead::SkLookup => String::new(),
-                HookHead::Netfilter { priority, .. } => priority
-                    .unwrap_or(hooks::NF_DEFAULT_PRIORITY.into())
-                    .to_string(),
-            };
-            if let Some(prev) = seen_hooks.insert((kind, attach.clone()), h.head_span) {
-                c.diags.push(
-                    Diagnostic::new(
-                        Code::DuplicateHook,
-                        format!("a second `{}` block for the same attach point", kind.block_spec().name),
-                    )
-                    .label(h.head_span, "second block")
-                    .label(prev, "first block here")
-                    .help("merge the two blocks: rules of one hook run in one program, first match wins"),
-                );
-            }
-            if let Some(p) = c.hook_block(h, kind, attach, &mut counter) {
-                let twin = kind.ipv6_twin().map(|k| c.twin(&p, k, &mut counter));
-                c.module.programs.push(p);
-                if let Some(twin) = twin {
-                    c.module.programs.push(twin);
+            for st in &h.stmts {
+                match st {
+                    Stmt::Decl(Decl::Set(s)) => c.declare_set(s),
+                    Stmt::Decl(Decl::Socket(s)) => c.declare_socket(s),
+                    _ => {}
                 }
             }
         }
     }
-    c.check_answers_used();
-    // sockmap blocks: one group per cgroup, with the programs sockc adds.
-    c.sockmap_groups(&mut counter);
-    // sk_lookup: one registrar per cgroup that `socket` declarations name.
-    c.registrars(&mut counter);
-    assign_symbols(&mut c.module);
-    let module = (!c.diags.has_errors()).then_some(c.module);
-    (module, c.diags.finish())
+    for item in file.items {
+        if let Item::Hook(h) = item {
+            c.whole_block(h);
+        }
+    }
+    c.finish()
+}
+
+impl<'a> Checker<'a> {
+    pub(crate) fn new(src: &'a str, opts: &'a Options) -> Checker<'a> {
+        Checker {
+            src,
+            lines: LineCursor::new(src),
+            opts,
+            diags: Sink::new(opts.limits.count(Limit::Diagnostics)),
+            module: Module::default(),
+            sets: HashMap::new(),
+            sockets: HashMap::new(),
+            set_elements: 0,
+            set_file_bytes: 0,
+            self_registered: Vec::new(),
+            refused_sockets: Default::default(),
+            ct_warned: false,
+            answers_seen: Default::default(),
+            counter: 0,
+            seen_hooks: HashMap::new(),
+        }
+    }
+
+    /// A file-level declaration (a hook block declares nothing here).
+    pub(crate) fn declare(&mut self, item: &Item) {
+        match item {
+            Item::Set(s) => self.declare_set(s),
+            Item::Socket(s) => self.declare_socket(s),
+            Item::Answers(a) => self.declare_answers(a),
+            Item::Residual(r) => self.declare_residual(r),
+            Item::Hook(_) => {}
+        }
+    }
+
+    /// A whole hook block, its statements dropped one by one as they are read.
+    pub(crate) fn whole_block(&mut self, h: ast::HookBlock) {
+        let mut b = self.begin_block(&h.head, h.head_span, h.stmts.len());
+        for stmt in h.stmts {
+            self.block_stmt(&mut b, stmt);
+        }
+        self.end_block(b, h.span, h.closed);
+    }
+
+    /// What is left once every block is read: the `reject answers` check, the
+    /// programs sockc adds, the symbols. The module is `Some` only without errors.
+    pub(crate) fn finish(mut self) -> (Option<Module>, Vec<Diagnostic>) {
+        self.check_answers_used();
+        // sockmap blocks: one group per cgroup, with the programs sockc adds.
+        let mut counter = self.counter;
+        self.sockmap_groups(&mut counter);
+        // sk_lookup: one registrar per cgroup that `socket` declarations name.
+        self.registrars(&mut counter);
+        assign_symbols(&mut self.module);
+        let module = (!self.diags.has_errors()).then_some(self.module);
+        (module, self.diags.finish())
+    }
 }
 
 impl Checker<'_> {
@@ -231,79 +237,114 @@ impl Checker<'_> {
         }
     }
 
-    /// One hook block → its program: the head checked, each rule checked, one
-    /// `default`. `counter` is the next counter slot (one per rule, then the default).
-    fn hook_block(
-        &mut self,
-        h: &mut ast::HookBlock,
-        kind: HookKind,
-        attach_to: String,
-        counter: &mut u32,
-    ) -> Option<Program> {
-        let spec = kind.block_spec();
-        self.check_hook_head(h, spec, &attach_to);
-        // Each statement is dropped once read (`check`).
-        let stmts = std::mem::take(&mut h.stmts);
-        let mut rules = Vec::with_capacity(stmts.len());
-        let mut default: Option<(ast::Verdict, Span)> = None;
-        let mut default_log = None;
-        let mut broken_default = false;
-        for stmt in stmts {
-            match stmt {
-                Stmt::Default(v, sp, log) => {
-                    if let Some((_, prev)) = default {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::DuplicateDefault,
-                                "a second `default` in one block",
-                            )
+    /// A hook block begins: its head checked (and against the blocks before it), room
+    /// for about `stmts` rules.
+    pub(crate) fn begin_block(&mut self, head: &HookHead, head_span: Span, stmts: usize) -> Block {
+        let kind = HookKind::of(head);
+        let attach_to = match head {
+            HookHead::Xdp { iface } | HookHead::Tc { iface, .. } => iface.clone(),
+            HookHead::Sockmap { cgroup, .. }
+            | HookHead::Cgroup { path: cgroup, .. }
+            | HookHead::CgroupCall { path: cgroup, .. } => sockmap::normalize_cgroup(cgroup),
+            HookHead::SkLookup => String::new(),
+            HookHead::Netfilter { priority, .. } => priority
+                .unwrap_or(hooks::NF_DEFAULT_PRIORITY.into())
+                .to_string(),
+        };
+        if let Some(prev) = self.seen_hooks.insert((kind, attach_to.clone()), head_span) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::DuplicateHook,
+                    format!(
+                        "a second `{}` block for the same attach point",
+                        kind.block_spec().name
+                    ),
+                )
+                .label(head_span, "second block")
+                .label(prev, "first block here")
+                .help(
+                    "merge the two blocks: rules of one hook run in one program, first match wins",
+                ),
+            );
+        }
+        self.check_hook_head(head_span, kind.block_spec(), &attach_to);
+        Block {
+            kind,
+            attach_to,
+            head_span,
+            rules: Vec::with_capacity(stmts),
+            default: None,
+            default_log: None,
+            broken_default: false,
+        }
+    }
+
+    /// The next statement of block `b`, dropped once read.
+    pub(crate) fn block_stmt(&mut self, b: &mut Block, stmt: Stmt) {
+        let spec = b.kind.block_spec();
+        match stmt {
+            Stmt::Default(v, sp, log) => {
+                if let Some((_, prev)) = b.default {
+                    self.diags.push(
+                        Diagnostic::new(Code::DuplicateDefault, "a second `default` in one block")
                             .label(sp, "second default")
                             .label(prev, "first default here"),
-                        );
-                        continue;
-                    }
-                    self.check_default_verdict(spec, v, sp);
-                    default = Some((v, sp));
-                    default_log = log;
+                    );
+                    return;
                 }
-                Stmt::Rule(r) => {
-                    if let Some(rule) = self.rule(&r, spec, *counter) {
-                        rules.push(rule);
-                    }
-                    *counter += 1;
-                }
-                // Reported by the parser.
-                Stmt::Decl(_) => {}
-                Stmt::BadDefault(_) => broken_default = true,
+                self.check_default_verdict(spec, v, sp);
+                b.default = Some((v, sp));
+                b.default_log = log;
             }
+            Stmt::Rule(r) => {
+                if let Some(rule) = self.rule(&r, spec, self.counter) {
+                    b.rules.push(rule);
+                }
+                self.counter += 1;
+            }
+            // Reported by the parser.
+            Stmt::Decl(_) => {}
+            Stmt::BadDefault(_) => b.broken_default = true,
         }
+    }
+
+    /// Block `b` ends at `span` (`closed`: its `}` came): one `default`, and its program
+    /// (and its IPv6 twin) into the module.
+    pub(crate) fn end_block(&mut self, b: Block, span: Span, closed: bool) {
+        let spec = b.kind.block_spec();
         // A block cut short, or whose `default` did not parse, was reported already.
-        if default.is_none() && (broken_default || !h.closed) {
-            return None;
+        if b.default.is_none() && (b.broken_default || !closed) {
+            return;
         }
-        let Some((default, default_span)) = default else {
-            self.report_missing_default(h, spec);
-            return None;
+        let Some((default, default_span)) = b.default else {
+            self.report_missing_default(b.head_span, spec);
+            return;
         };
-        let default_counter = *counter;
-        *counter += 1;
-        if let Some((rate, sp)) = default_log {
+        let default_counter = self.counter;
+        self.counter += 1;
+        if let Some((rate, sp)) = b.default_log {
             self.log_option(spec, false, rate, sp, default_counter);
         }
-        let prog = Program {
-            hook: kind,
-            attach_to,
+        let p = Program {
+            hook: b.kind,
+            attach_to: b.attach_to,
             symbol: String::new(),
-            steps: Program::unoptimized_steps(rules.len()),
-            rules,
+            steps: Program::unoptimized_steps(b.rules.len()),
+            rules: b.rules,
             default,
             default_line: self.lines.line(default_span),
             default_span,
             default_counter,
-            span: h.span,
+            span,
         };
-        self.check_lockout(&prog, spec);
-        Some(prog)
+        self.check_lockout(&p, spec);
+        let mut counter = self.counter;
+        let twin = b.kind.ipv6_twin().map(|k| self.twin(&p, k, &mut counter));
+        self.counter = counter;
+        self.module.programs.push(p);
+        if let Some(twin) = twin {
+            self.module.programs.push(twin);
+        }
     }
 
     /// The IPv6 program of a socket-call block whose IPv4 program is `prog`: the same
@@ -343,11 +384,11 @@ impl Checker<'_> {
 
     /// A block's head: a hook that can be compiled, on a valid interface name or
     /// cgroup where it attaches to one.
-    fn check_hook_head(&mut self, h: &ast::HookBlock, spec: &hooks::HookSpec, attach_to: &str) {
+    fn check_hook_head(&mut self, head_span: Span, spec: &hooks::HookSpec, attach_to: &str) {
         if let Some(why) = spec.unsupported {
             self.diags.push(
                 Diagnostic::new(Code::Unsupported, why.to_string())
-                    .label(h.head_span, "this hook cannot be compiled yet"),
+                    .label(head_span, "this hook cannot be compiled yet"),
             );
         }
         if spec.target == hooks::Target::Interface && !valid_interface_name(attach_to) {
@@ -357,17 +398,17 @@ impl Checker<'_> {
                     format!("`{}` is not a valid interface name", quote(attach_to)),
                 )
                 .label(
-                    h.head_span,
+                    head_span,
                     "interface names are 1 to 15 characters, without `/`, `:`, blanks or \
                      control characters",
                 ),
             );
         }
         if matches!(spec.target, hooks::Target::TailCall | hooks::Target::Cgroup) {
-            self.check_cgroup(h.head_span, attach_to);
+            self.check_cgroup(head_span, attach_to);
         }
         if spec.target == hooks::Target::Netfilter {
-            self.check_nf_priority(h.head_span, attach_to);
+            self.check_nf_priority(head_span, attach_to);
         }
     }
 
@@ -398,7 +439,7 @@ impl Checker<'_> {
         );
     }
 
-    fn report_missing_default(&mut self, h: &ast::HookBlock, spec: &hooks::HookSpec) {
+    fn report_missing_default(&mut self, head_span: Span, spec: &hooks::HookSpec) {
         let allowed: Vec<_> = spec
             .defaults
             .iter()
@@ -410,7 +451,7 @@ impl Checker<'_> {
                 format!("`{}` block has no `default`", spec.name),
             )
             .label(
-                h.head_span,
+                head_span,
                 "every hook block must say what happens when no rule matches",
             )
             .help(format!(
@@ -546,4 +587,16 @@ fn assign_symbols(module: &mut Module) {
     for r in &mut module.registrars {
         r.symbol = symbol(HookKind::SkLookupRegister, &r.cgroup);
     }
+}
+
+/// A hook block being read ([`Checker::begin_block`]): its head, the rules so far and
+/// its `default`.
+pub(crate) struct Block {
+    kind: HookKind,
+    attach_to: String,
+    head_span: Span,
+    rules: Vec<crate::ir::Rule>,
+    default: Option<(ast::Verdict, Span)>,
+    default_log: Option<(Option<u32>, Span)>,
+    broken_default: bool,
 }

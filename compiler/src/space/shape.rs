@@ -592,8 +592,8 @@ fn facts_box(m: &RuleMatch) -> HeaderBox {
     if let Some(owner) = &m.owner {
         b = b.with(owner_dim(owner.kind()), owner_values(owner));
     }
-    if !m.ct_entry.is_empty() {
-        b = ct_entry_box(b, &m.ct_entry);
+    if let Some(e) = &m.ct_entry {
+        b = ct_entry_box(b, e);
     }
     if let Some(c) = &m.comm {
         let names = ValueSet::from_intervals(c.values().map(|v| (v, v)));

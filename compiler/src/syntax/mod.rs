@@ -19,8 +19,9 @@
 //! `limit` and `limit_fact` (a rate limit's bucket, and a bucket named from outside a
 //! file, as `sockc test`'s `over-limit:SPEC` and the semantic diff name it), `ast` (the tree), `grammar` (pest's
 //! parser and `Rule` enum), `hints` (what a syntax error says), `build` (pest pairs →
-//! AST, and the token decoders both paths share), `scan` (the fast path), `parser`
-//! (the entry points).
+//! AST, and the token decoders both paths share), `scan` (the fast path, which hands
+//! what it reads to a [`Sink`]: the whole AST, or sema statement by statement),
+//! `parser` (the entry points).
 
 pub mod answers;
 pub mod ast;
@@ -45,4 +46,6 @@ pub mod route;
 mod scan;
 
 pub(crate) use parser::parse_with;
+pub(crate) use parser::stream_with;
 pub use parser::{parse, parse_reference};
+pub use scan::Sink;

@@ -38,6 +38,22 @@ pub(crate) fn parse_with(src: &str, limits: &Limits) -> (File, Vec<Diagnostic>) 
     }
 }
 
+/// [`parse_with`] into `sink` as it is read (see [`super::scan::Sink`]): the
+/// diagnostics of the front end when the fast scanner read the whole file into it.
+/// `None` when it did not (a source over the size limit, a file only pest reads, or
+/// the sink stopped): what the sink was given is then not the file, and
+/// [`parse_with`] is the way to read it.
+pub(crate) fn stream_with(
+    src: &str,
+    limits: &Limits,
+    sink: &mut dyn super::scan::Sink,
+) -> Option<Vec<Diagnostic>> {
+    if too_large(src, limits).is_some() {
+        return None;
+    }
+    super::scan::scan_into(src, limits.count(Limit::Diagnostics), sink).map(|(diags, _)| diags)
+}
+
 /// [`parse`] with pest alone, the definition of the language: what the fast scanner is
 /// tested against.
 #[doc(hidden)]

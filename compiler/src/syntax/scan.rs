@@ -53,21 +53,34 @@ pub(super) fn parse(src: &str, max_diagnostics: usize) -> Option<(File, Vec<Diag
 
 /// [`parse`], also saying how many items and statements went to pest.
 fn parse_counting(src: &str, max_diagnostics: usize) -> Option<(File, Vec<Diagnostic>, usize)> {
+    let mut file = Collect::default();
+    let (diags, handovers) = scan_into(src, max_diagnostics, &mut file)?;
+    Some((File { items: file.items }, diags, handovers))
+}
+
+/// Reads a whole file into `out`, in file order, or returns `None` when only pest can
+/// say what it is (what `out` was given is then not the file) or `out` stopped.
+pub(super) fn scan_into(
+    src: &str,
+    max_diagnostics: usize,
+    out: &mut dyn Sink,
+) -> Option<(Vec<Diagnostic>, usize)> {
     let s = src.as_bytes();
     let mut b = Builder::new(max_diagnostics);
-    let mut items = Vec::new();
     // file = { SOI ~ nl? ~ (item ~ (nl | &EOI | &hook_kw))* ~ EOI }
     let mut pos = skip(s, 0);
     if let Some(e) = nl(s, pos) {
         pos = skip(s, e);
     }
-    while pos < s.len() {
-        let end = match hook_block(&mut b, src, pos)? {
-            Some((item, end)) => {
-                items.push(item);
+    while pos < s.len() && !out.stopped() {
+        let end = match hook_block(&mut b, src, pos, out)? {
+            Some(end) => end,
+            None => {
+                let mut items = Vec::new();
+                let end = b.item_at(src, pos, &mut items)?;
+                items.into_iter().for_each(|item| out.item(item));
                 end
             }
-            None => b.item_at(src, pos, &mut items)?,
         };
         let p = skip(s, end);
         match nl(s, p) {
@@ -77,7 +90,71 @@ fn parse_counting(src: &str, max_diagnostics: usize) -> Option<(File, Vec<Diagno
             None => return None,
         }
     }
-    Some((File { items }, b.diags.finish(), b.handovers))
+    (!out.stopped()).then(|| (b.diags.finish(), b.handovers))
+}
+
+/// What the scanner hands what it reads to, in file order: a hook block it reads as
+/// [`Sink::block`], its statements one by one, and [`Sink::block_end`]; any other item
+/// (and a block pest read) whole, as [`Sink::item`]. A consumer that takes each
+/// statement as it comes never holds a block's statements at once.
+pub trait Sink {
+    /// An item other than a block the scanner reads.
+    fn item(&mut self, item: Item);
+    /// A block the scanner reads begins; it has at most about `stmts` statements.
+    fn block(&mut self, head: HookHead, head_span: Span, stmts: usize);
+    /// The next statement of the block begun last.
+    fn stmt(&mut self, stmt: Stmt);
+    /// The block begun last ends (closed, at `span`'s end).
+    fn block_end(&mut self, span: Span);
+    /// The block begun last is not one after all (it never closes, or text follows
+    /// its `}`): pest reads that item again, whole, and it comes as [`Sink::item`].
+    fn take_back(&mut self);
+    /// Whether the sink takes no more: the scanner stops, and [`scan_into`] says `None`.
+    fn stopped(&self) -> bool;
+}
+
+/// The [`Sink`] that builds the whole file's AST.
+#[derive(Default)]
+struct Collect {
+    items: Vec<Item>,
+    open: Option<HookBlock>,
+}
+
+impl Sink for Collect {
+    fn item(&mut self, item: Item) {
+        self.items.push(item);
+    }
+
+    fn block(&mut self, head: HookHead, head_span: Span, stmts: usize) {
+        self.open = Some(HookBlock {
+            head,
+            head_span,
+            stmts: Vec::with_capacity(stmts),
+            span: head_span,
+            closed: true,
+        });
+    }
+
+    fn stmt(&mut self, stmt: Stmt) {
+        if let Some(b) = &mut self.open {
+            b.stmts.push(stmt);
+        }
+    }
+
+    fn block_end(&mut self, span: Span) {
+        if let Some(mut b) = self.open.take() {
+            b.span = span;
+            self.items.push(Item::Hook(b));
+        }
+    }
+
+    fn take_back(&mut self) {
+        self.open = None;
+    }
+
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 // ---- lexical helpers ------------------------------------------------------------------
@@ -211,11 +288,12 @@ fn hook_kw(s: &[u8], i: usize) -> bool {
         .any(|w| kw(s, i, w).is_some())
 }
 
-/// `hook_block = { hook_head ~ "{" ~ nl? ~ (stmt ~ (nl | &"}"))* ~ "}" }`.
+/// `hook_block = { hook_head ~ "{" ~ nl? ~ (stmt ~ (nl | &"}"))* ~ "}" }`, handed
+/// to `out` as it is read; `Some(Some(end))` when it is a block the scanner reads.
 /// `Some(None)`: not a block the scanner reads, such as one that never closes (pest
-/// parses the item, as `unclosed_block` or `bad_block`); `None`: pest would fail the
-/// file here, so the whole file goes to pest.
-fn hook_block(b: &mut Builder, src: &str, pos: usize) -> Option<Option<(Item, usize)>> {
+/// parses the item, as `unclosed_block` or `bad_block`; what `out` was given of it is
+/// taken back); `None`: pest would fail the file here, so the whole file goes to pest.
+fn hook_block(b: &mut Builder, src: &str, pos: usize, out: &mut dyn Sink) -> Option<Option<usize>> {
     let s = src.as_bytes();
     let Some((head, head_end)) = hook_head(src, pos) else {
         return Some(None);
@@ -228,28 +306,34 @@ fn hook_block(b: &mut Builder, src: &str, pos: usize) -> Option<Option<(Item, us
     if let Some(e) = nl(s, i) {
         i = skip(s, e);
     }
-    let mut stmts = Vec::with_capacity(lines_before_close(s, i));
+    out.block(head, Span::new(pos, head_end), lines_before_close(s, i));
     // Anything the statements report is taken back if the block turns out to be
     // another item (one that never closes, or with text after its `}`): pest then
     // parses it whole.
     let checkpoint = (b.diags.checkpoint(), b.handovers);
-    let not_mine = |b: &mut Builder| {
+    let not_mine = |b: &mut Builder, out: &mut dyn Sink| {
         b.diags.rollback(checkpoint.0);
         b.handovers = checkpoint.1;
+        out.take_back();
         Some(None)
     };
+    let mut pest_stmts = Vec::new();
     // `stmt` fails only at `}`, at a block head or at the end of the input
     // (`bad_stmt` takes anything else); the last two leave the block unclosed.
-    while i < s.len() && s[i] != b'}' {
+    while i < s.len() && s[i] != b'}' && !out.stopped() {
         if hook_kw(s, i) {
-            return not_mine(b);
+            return not_mine(b, out);
         }
         let end = match stmt(src, i) {
             Ok((st, end)) => {
-                stmts.push(st);
+                out.stmt(st);
                 end
             }
-            Err(Bail) => b.stmt_at(src, i, &mut stmts)?,
+            Err(Bail) => {
+                let end = b.stmt_at(src, i, &mut pest_stmts)?;
+                pest_stmts.drain(..).for_each(|st| out.stmt(st));
+                end
+            }
         };
         let p = skip(s, end);
         if let Some(e) = nl(s, p) {
@@ -257,28 +341,22 @@ fn hook_block(b: &mut Builder, src: &str, pos: usize) -> Option<Option<(Item, us
         } else if s.get(p) == Some(&b'}') {
             i = p;
         } else if p >= s.len() {
-            return not_mine(b);
+            return not_mine(b, out);
         } else {
             return None;
         }
     }
     if i >= s.len() {
-        return not_mine(b);
+        return not_mine(b, out);
     }
     // item = _{ hook_block ~ &(nl | EOI) | ... }: text after the `}` on its line makes
     // it some other item.
     let after = skip(s, i + 1);
     if after < s.len() && !nl_char(s[after]) {
-        return not_mine(b);
+        return not_mine(b, out);
     }
-    let block = HookBlock {
-        head,
-        head_span: Span::new(pos, head_end),
-        stmts,
-        span: Span::new(pos, i + 1),
-        closed: true,
-    };
-    Some(Some((Item::Hook(block), i + 1)))
+    out.block_end(Span::new(pos, i + 1));
+    Some(Some(i + 1))
 }
 
 /// `hook_head = _{ xdp_head | tc_head | sk_lookup_head | sockmap_head }`.

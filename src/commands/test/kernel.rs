@@ -198,7 +198,7 @@ impl Gaps {
             at_tc: hooks::spec(prog.hook).prog_type == bpf_prog_type::BPF_PROG_TYPE_SCHED_CLS,
             at_netfilter: hooks::spec(prog.hook).target == hooks::Target::Netfilter,
             // A test of the entry needs one, which only a tracked state has.
-            asks_ct: any(&|r| r.m.ct.is_some() || !r.m.ct_entry.is_empty()),
+            asks_ct: any(&|r| r.m.ct.is_some() || r.m.ct_entry.is_some()),
             routes: any(&|r| r.m.route.is_some()),
             per_source: any(&|r| r.m.limit().is_some_and(|l| l.limit.per_source)),
             tests_in: any(&|r| r.m.iif.is_some()),

@@ -517,7 +517,7 @@ fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> boo
             .as_ref()
             .is_none_or(|m| m.matches(facts.oif.as_ref(), device_index(facts, Dir::Out)))
         && rule.m.mark.is_none_or(|m| m.matches(facts.mark))
-        && rule.m.ct_entry.matches(ct_entry(h, facts).as_ref())
+        && (rule.m.ct_entry.as_ref()).is_none_or(|t| t.matches(ct_entry(h, facts).as_ref()))
         && rule
             .m
             .owner

@@ -32,7 +32,7 @@ pub(super) fn conditional(r: &Rule) -> bool {
         || r.m.route.is_some()
         || r.m.tests_device()
         || r.m.mark.is_some()
-        || !r.m.ct_entry.is_empty()
+        || r.m.ct_entry.is_some()
         // An IP header field (`ttl`, `hoplimit`): the anomaly search's quick form has
         // no such dimension, so such a rule is treated like a conditioned one too.
         || !r.m.fields.is_empty()
