@@ -68,27 +68,58 @@ fn the_verifier_takes_device_matches_at_every_hook_and_the_kernel_agrees() {
     if !common::kernel() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("sockc-nfiface-{}", std::process::id()));
+    // Ports 1..=9 in the kernel; the evaluator alone where the program tests the
+    // device named. The kernel: port 2 (no incoming device is neither eth0 nor
+    // veth*), ports 3 and 5 (`lo`, `l*`); the evaluator: port 1 (in eth0; veth3 is
+    // veth*, so port 2 passes) and port 6 (eth7).
+    let evaluator = |has_in, has_out| {
+        let mut e = Vec::new();
+        if has_in {
+            e.push("udp 10.0.0.1:5 -> 10.0.0.2:1 in eth0");
+            e.push("udp 10.0.0.1:5 -> 10.0.0.2:2 in veth3");
+        }
+        if has_out {
+            e.push("udp 10.0.0.1:5 -> 10.0.0.2:6 out eth7");
+        }
+        e
+    };
+    kernel_and_evaluator_agree("nfiface", block, 9, evaluator, |has_in, has_out| {
+        match (has_in, has_out) {
+            (true, false) => 1 + 1,
+            (false, true) => 2 + 1,
+            _ => 3 + 2,
+        }
+    });
+}
+
+/// At each hook: `sockc test` of `block(hook)` on UDP packets to ports
+/// `1..=kernel_ports` with no incoming device and outgoing `lo` (what the kernel
+/// runs) and on `evaluator`'s packets (the evaluator alone) exits 0, says it ran
+/// them so, and drops `drops` of them.
+fn kernel_and_evaluator_agree(
+    tag: &str,
+    block: impl Fn(&str, bool, bool) -> String,
+    kernel_ports: u16,
+    evaluator: impl Fn(bool, bool) -> Vec<&'static str>,
+    drops: impl Fn(bool, bool) -> usize,
+) {
+    let dir = std::env::temp_dir().join(format!("sockc-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (hook, has_in, has_out) in HOOKS {
         let rules = dir.join(format!("{hook}.sk"));
         std::fs::write(&rules, block(hook, has_in, has_out)).unwrap();
-        // Run in the kernel: no incoming device, outgoing `lo`.
         let out = if has_out { " out lo" } else { "" };
-        let kernel: Vec<String> = (1..=9)
+        let kernel: Vec<String> = (1..=kernel_ports)
             .map(|p| format!("udp 10.0.0.1:5 -> 10.0.0.2:{p}{out}"))
             .collect();
-        // The evaluator's alone where the program tests the device named.
-        let mut evaluator = Vec::new();
-        if has_in {
-            evaluator.push("udp 10.0.0.1:5 -> 10.0.0.2:1 in eth0".to_string());
-            evaluator.push("udp 10.0.0.1:5 -> 10.0.0.2:2 in veth3".into());
-        }
-        if has_out {
-            evaluator.push("udp 10.0.0.1:5 -> 10.0.0.2:6 out eth7".into());
+        let evaluator = evaluator(has_in, has_out);
+        let mut packets = kernel.join("\n");
+        for e in &evaluator {
+            packets.push('\n');
+            packets.push_str(e);
         }
         let file = dir.join(format!("{hook}.packets"));
-        std::fs::write(&file, [&kernel[..], &evaluator[..]].concat().join("\n")).unwrap();
+        std::fs::write(&file, packets).unwrap();
         let r = netns::sockc(&[
             "test",
             rules.to_str().unwrap(),
@@ -108,18 +139,8 @@ fn the_verifier_takes_device_matches_at_every_hook_and_the_kernel_agrees() {
             r.stderr.contains(&summary),
             "netfilter {hook}: {summary}:\n{r}"
         );
-        // What the kernel decided, by the lines of the rules above.
-        let drops = r.stdout.matches("drop     line").count();
-        let expected_drops = match (has_in, has_out) {
-            // The kernel: port 2 (no incoming device is neither eth0 nor veth*); the
-            // evaluator: port 1 (in eth0; veth3 is veth*, so port 2 passes).
-            (true, false) => 1 + 1,
-            // The kernel: ports 3 and 5 (`lo`, `l*`); the evaluator: port 6 (eth7).
-            (false, true) => 2 + 1,
-            // Both: the kernel ports 2, 3 and 5; the evaluator ports 1 and 6.
-            _ => 3 + 2,
-        };
-        assert_eq!(drops, expected_drops, "netfilter {hook}:\n{r}");
+        let dropped = r.stdout.matches("drop     line").count();
+        assert_eq!(dropped, drops(has_in, has_out), "netfilter {hook}:\n{r}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -147,58 +168,31 @@ fn the_verifier_takes_index_matches_at_every_hook_and_the_kernel_agrees() {
     if !common::kernel() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("sockc-nfindex-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (hook, has_in, has_out) in HOOKS {
-        let rules = dir.join(format!("{hook}.sk"));
-        std::fs::write(&rules, index_block(hook, has_in, has_out)).unwrap();
-        // In the kernel: no incoming device (index 0), outgoing `lo` (index 1).
-        let out = if has_out { " out lo" } else { "" };
-        let kernel: Vec<String> = (1..=6)
-            .map(|p| format!("udp 10.0.0.1:5 -> 10.0.0.2:{p}{out}"))
-            .collect();
-        let mut evaluator = Vec::new();
+    // Ports 1..=6 in the kernel (no incoming device: index 0; outgoing `lo`: index
+    // 1): port 2 (index 0 is neither 1 nor 2), ports 3 and 5; the evaluator: port 1
+    // (`lo` is index 1; index 2 passes port 2's rule) and port 5.
+    let evaluator = |has_in, has_out| {
+        let mut e = Vec::new();
         if has_in {
-            evaluator.push("udp 10.0.0.1:5 -> 10.0.0.2:1 in lo".to_string());
-            evaluator.push("udp 10.0.0.1:5 -> 10.0.0.2:2 in eth0 in-index 2".into());
+            e.push("udp 10.0.0.1:5 -> 10.0.0.2:1 in lo");
+            e.push("udp 10.0.0.1:5 -> 10.0.0.2:2 in eth0 in-index 2");
         }
         if has_out {
-            evaluator.push("udp 10.0.0.1:5 -> 10.0.0.2:5 out eth0 out-index 2".into());
+            e.push("udp 10.0.0.1:5 -> 10.0.0.2:5 out eth0 out-index 2");
         }
-        let file = dir.join(format!("{hook}.packets"));
-        std::fs::write(&file, [&kernel[..], &evaluator[..]].concat().join("\n")).unwrap();
-        let r = netns::sockc(&[
-            "test",
-            rules.to_str().unwrap(),
-            "--packets",
-            file.to_str().unwrap(),
-        ]);
-        assert_eq!(
-            r.code, 0,
-            "netfilter {hook}: kernel and evaluator disagree:\n{r}"
-        );
-        let summary = format!(
-            "agree on all {} (packet, program) pairs the kernel ran; the kernel cannot run {}",
-            kernel.len(),
-            evaluator.len()
-        );
-        assert!(
-            r.stderr.contains(&summary),
-            "netfilter {hook}: {summary}:\n{r}"
-        );
-        let drops = r.stdout.matches("drop     line").count();
-        let expected_drops = match (has_in, has_out) {
-            // The kernel: port 2 (index 0 is neither 1 nor 2); the evaluator: port 1
-            // (`lo` is index 1; index 2 passes port 2's rule).
+        e
+    };
+    kernel_and_evaluator_agree(
+        "nfindex",
+        index_block,
+        6,
+        evaluator,
+        |has_in, has_out| match (has_in, has_out) {
             (true, false) => 1 + 1,
-            // The kernel: ports 3 and 5 (`lo` is index 1); the evaluator: port 5.
             (false, true) => 2 + 1,
-            // Both: the kernel ports 2, 3 and 5; the evaluator ports 1 and 5.
             _ => 3 + 2,
-        };
-        assert_eq!(drops, expected_drops, "netfilter {hook}:\n{r}");
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+        },
+    );
 }
 
 /// The index of device `dev` in namespace `ns`, as `ip -o link` prints it.
