@@ -1003,6 +1003,35 @@ mod tests {
         }
     }
 
+    /// `drop from @s` at XDP (-O0) with `set s = file "FILE"` read from `dir`: the
+    /// set's IPv4 contents and the compile's diagnostics.
+    fn compile_set_file(
+        dir: &std::path::Path,
+        file: &str,
+    ) -> (Vec<ipnet::Ipv4Net>, Vec<crate::diag::Diagnostic>) {
+        let src =
+            format!("set s = file \"{file}\"\nxdp on eth0 {{ drop from @s; default allow }}\n");
+        let opts = crate::driver::Options {
+            sema: crate::sema::Options {
+                base_dir: Some(dir.to_path_buf()),
+                ..Default::default()
+            },
+            opt: crate::opt::OptLevel::O0,
+            ..Default::default()
+        };
+        let (c, diags) = crate::compile(&src, &opts);
+        let v4 = c
+            .expect("compiles")
+            .module
+            .sets
+            .values()
+            .next()
+            .unwrap()
+            .v4
+            .clone();
+        (v4, diags)
+    }
+
     /// A set file of IPv4 lines alone (kept packed) keeps and reports, with file
     /// lines, what the same file does with an IPv6 line at its end (read as elements).
     #[test]
@@ -1013,33 +1042,13 @@ mod tests {
         std::fs::write(dir.join("a.txt"), v4).unwrap();
         std::fs::write(dir.join("b.txt"), format!("{v4}2001:db8::/32\n")).unwrap();
         let run = |file: &str| {
-            let src =
-                format!("set s = file \"{file}\"\nxdp on eth0 {{ drop from @s; default allow }}\n");
-            let opts = crate::driver::Options {
-                sema: crate::sema::Options {
-                    base_dir: Some(dir.clone()),
-                    ..Default::default()
-                },
-                opt: crate::opt::OptLevel::O0,
-                ..Default::default()
-            };
-            let (c, diags) = crate::compile(&src, &opts);
+            let (v4, diags) = compile_set_file(&dir, file);
             let overlaps: Vec<String> = diags
                 .iter()
                 .filter(|d| d.code == "sockc::set-overlap")
                 .map(|d| d.message.clone())
                 .collect();
-            (
-                c.expect("compiles")
-                    .module
-                    .sets
-                    .values()
-                    .next()
-                    .unwrap()
-                    .v4
-                    .clone(),
-                overlaps,
-            )
+            (v4, overlaps)
         };
         let (packed, listed) = (run("a.txt"), run("b.txt"));
         std::fs::remove_dir_all(&dir).unwrap();
@@ -1119,27 +1128,8 @@ mod tests {
         std::fs::write(dir.join("two.txt"), &text).unwrap();
         std::fs::write(dir.join("one.txt"), format!("{text}\n")).unwrap();
         let run = |file: &str| {
-            let src =
-                format!("set s = file \"{file}\"\nxdp on eth0 {{ drop from @s; default allow }}\n");
-            let opts = crate::driver::Options {
-                sema: crate::sema::Options {
-                    base_dir: Some(dir.clone()),
-                    ..Default::default()
-                },
-                opt: crate::opt::OptLevel::O0,
-                ..Default::default()
-            };
-            let (c, diags) = crate::compile(&src, &opts);
+            let (v4, diags) = compile_set_file(&dir, file);
             let messages: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
-            let v4 = c
-                .expect("compiles")
-                .module
-                .sets
-                .values()
-                .next()
-                .unwrap()
-                .v4
-                .clone();
             (v4, messages)
         };
         let (two, one) = (run("two.txt"), run("one.txt"));
