@@ -24,10 +24,14 @@ use sockc_compiler::{
     hooks::{spec, HookKind},
     metadata::Metadata,
     opt::OptLevel,
+    syntax::ast::Verdict,
     Compiled, Options,
 };
 use sockc_runtime::LoadedObject;
-use sockc_testkit::packet::parse_packet;
+use sockc_testkit::{
+    eval::{self, Decider, Facts, Outcome},
+    packet::parse_packet,
+};
 
 use crate::common;
 mod cgroup;
@@ -241,6 +245,32 @@ impl Case {
     fn patched(mut self, what: &'static str, f: fn(&mut [u8])) -> Case {
         self.patch = Some((what, f));
         self
+    }
+}
+
+/// The reference evaluator, given `facts` (the devices, sockets and the like a test
+/// run has), decides each case as the table says, with the same `count` rules on the
+/// way (the kernel is checked by `run_table`).
+fn evaluator_agrees(c: &Compiled, cases: &[Case], facts: &Facts) {
+    let prog = c.module.programs.values().next().unwrap();
+    for case in cases {
+        let frame = parse_packet(case.pkt).unwrap().build();
+        let e = eval::evaluate(&c.module, prog, &frame, facts);
+        let decider = match e.decider {
+            Decider::Rule(i) => &*prog.rules[i].text,
+            Decider::Default => "default",
+        };
+        let want = match case.want {
+            V::Allow => Verdict::Allow,
+            V::Drop => Verdict::Drop,
+        };
+        let counted: Vec<&str> = e.counted.iter().map(|&i| &*prog.rules[i].text).collect();
+        assert_eq!(
+            (decider, e.outcome, counted.as_slice()),
+            (case.rule, Outcome::Verdict(want), case.counts),
+            "evaluator on `{}`",
+            case.pkt
+        );
     }
 }
 

@@ -6,13 +6,10 @@
 //! on, with the same `count` rules on the way. Lists and negations on both sides of
 //! the real index.
 
-use sockc_compiler::{hooks::HookKind, syntax::ast::Verdict, syntax::iface::DevName, Options};
-use sockc_testkit::{
-    eval::{self, Decider, Facts, Outcome},
-    packet::parse_packet,
-};
+use sockc_compiler::{hooks::HookKind, syntax::iface::DevName, Options};
+use sockc_testkit::eval::Facts;
 
-use super::{c, kernel, load, run_table, Case, V};
+use super::{c, evaluator_agrees, kernel, load, run_table, Case, V};
 
 const IN_RULES: &str = "\
     count in index !7
@@ -70,34 +67,6 @@ fn cases(has_in: bool, has_out: bool) -> Vec<Case> {
     t
 }
 
-/// The evaluator, given the test run's devices, decides each case as the table says.
-fn evaluator_agrees(c: &sockc_compiler::Compiled, cases: &[Case], has_out: bool) {
-    let prog = c.module.programs.values().next().unwrap();
-    let facts = Facts {
-        oif: has_out.then(|| DevName::new("lo").unwrap()),
-        ..Facts::default()
-    };
-    for case in cases {
-        let frame = parse_packet(case.pkt).unwrap().build();
-        let e = eval::evaluate(&c.module, prog, &frame, &facts);
-        let decider = match e.decider {
-            Decider::Rule(i) => &*prog.rules[i].text,
-            Decider::Default => "default",
-        };
-        let want = match case.want {
-            V::Allow => Verdict::Allow,
-            V::Drop => Verdict::Drop,
-        };
-        let counted: Vec<&str> = e.counted.iter().map(|&i| &*prog.rules[i].text).collect();
-        assert_eq!(
-            (decider, e.outcome, counted.as_slice()),
-            (case.rule, Outcome::Verdict(want), case.counts),
-            "evaluator on `{}`",
-            case.pkt
-        );
-    }
-}
-
 #[test]
 fn index_matches_decide_alike_in_the_kernel_and_the_evaluator() {
     if !kernel() {
@@ -122,7 +91,12 @@ fn index_matches_decide_alike_in_the_kernel_and_the_evaluator() {
         let (compiled, diags) = sockc_compiler::compile(&src, &Options::default());
         let compiled = compiled.unwrap_or_else(|| panic!("{diags:#?}"));
         let cases = cases(has_in, has_out);
-        evaluator_agrees(&compiled, &cases, has_out);
+        // The test run's devices: no incoming one, the namespace's `lo` outgoing.
+        let facts = Facts {
+            oif: has_out.then(|| DevName::new("lo").unwrap()),
+            ..Facts::default()
+        };
+        evaluator_agrees(&compiled, &cases, &facts);
         let obj = load(&compiled, hook);
         run_table(&obj, kind, &cases);
     }

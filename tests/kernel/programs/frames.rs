@@ -4,13 +4,10 @@
 //! the rule the table names must decide in `BPF_PROG_TEST_RUN` and in the reference
 //! evaluator alike, with the same `count` rules on the way.
 
-use sockc_compiler::{hooks::HookKind, syntax::ast::Verdict, Options};
-use sockc_testkit::{
-    eval::{self, Decider, Facts, Outcome},
-    packet::parse_packet,
-};
+use sockc_compiler::{hooks::HookKind, Options};
+use sockc_testkit::eval::Facts;
 
-use super::{c, kernel, load, run_table, Case, V};
+use super::{c, evaluator_agrees, kernel, load, run_table, Case, V};
 
 const RULES: &str = "\
 HOOK {
@@ -108,31 +105,6 @@ fn cases(xdp: bool) -> Vec<Case> {
     t
 }
 
-/// The evaluator decides each case as the table says (the kernel is checked by
-/// `run_table`).
-fn evaluator_agrees(c: &sockc_compiler::Compiled, cases: &[Case]) {
-    let prog = c.module.programs.values().next().unwrap();
-    for case in cases {
-        let frame = parse_packet(case.pkt).unwrap().build();
-        let e = eval::evaluate(&c.module, prog, &frame, &Facts::default());
-        let decider = match e.decider {
-            Decider::Rule(i) => &*prog.rules[i].text,
-            Decider::Default => "default",
-        };
-        let want = match case.want {
-            V::Allow => Verdict::Allow,
-            V::Drop => Verdict::Drop,
-        };
-        let counted: Vec<&str> = e.counted.iter().map(|&i| &*prog.rules[i].text).collect();
-        assert_eq!(
-            (decider, e.outcome, counted.as_slice()),
-            (case.rule, Outcome::Verdict(want), case.counts),
-            "evaluator on `{}`",
-            case.pkt
-        );
-    }
-}
-
 #[test]
 fn frame_matches_decide_alike_in_the_kernel_and_the_evaluator() {
     if !kernel() {
@@ -147,7 +119,7 @@ fn frame_matches_decide_alike_in_the_kernel_and_the_evaluator() {
         let (compiled, diags) = sockc_compiler::compile(&src, &Options::default());
         let compiled = compiled.unwrap_or_else(|| panic!("{diags:#?}"));
         let cases = cases(kind == HookKind::Xdp);
-        evaluator_agrees(&compiled, &cases);
+        evaluator_agrees(&compiled, &cases, &Facts::default());
         let obj = load(&compiled, head);
         run_table(&obj, kind, &cases);
     }

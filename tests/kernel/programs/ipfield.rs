@@ -7,13 +7,10 @@
 //! for each packet the rule the table names must decide in `BPF_PROG_TEST_RUN` and in
 //! the reference evaluator alike, with the same `count` rules on the way.
 
-use sockc_compiler::{hooks::HookKind, syntax::ast::Verdict, Options};
-use sockc_testkit::{
-    eval::{self, Decider, Facts, Outcome},
-    packet::parse_packet,
-};
+use sockc_compiler::{hooks::HookKind, Options};
+use sockc_testkit::eval::Facts;
 
-use super::{c, kernel, load, run_table, Case, V};
+use super::{c, evaluator_agrees, kernel, load, run_table, Case, V};
 
 const RULES: &str = "\
 HOOK {
@@ -445,31 +442,6 @@ fn cases(netfilter: bool) -> Vec<Case> {
     t
 }
 
-/// The evaluator decides each case as the table says (the kernel is checked by
-/// `run_table`).
-fn evaluator_agrees(c: &sockc_compiler::Compiled, cases: &[Case]) {
-    let prog = c.module.programs.values().next().unwrap();
-    for case in cases {
-        let frame = parse_packet(case.pkt).unwrap().build();
-        let e = eval::evaluate(&c.module, prog, &frame, &Facts::default());
-        let decider = match e.decider {
-            Decider::Rule(i) => &*prog.rules[i].text,
-            Decider::Default => "default",
-        };
-        let want = match case.want {
-            V::Allow => Verdict::Allow,
-            V::Drop => Verdict::Drop,
-        };
-        let counted: Vec<&str> = e.counted.iter().map(|&i| &*prog.rules[i].text).collect();
-        assert_eq!(
-            (decider, e.outcome, counted.as_slice()),
-            (case.rule, Outcome::Verdict(want), case.counts),
-            "evaluator on `{}`",
-            case.pkt
-        );
-    }
-}
-
 /// The hooks each table runs at, and whether their programs see the packet from its
 /// network header on (no Ethernet header, no tag).
 const HOOKS: [(&str, HookKind); 6] = [
@@ -499,7 +471,7 @@ fn run_at_every_hook(rules: &str, cases: fn(bool) -> Vec<Case>) {
             _ => true,
         };
         let cases = cases(network_start);
-        evaluator_agrees(&compiled, &cases);
+        evaluator_agrees(&compiled, &cases, &Facts::default());
         let obj = load(&compiled, head);
         run_table(&obj, kind, &cases);
     }
