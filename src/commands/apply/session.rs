@@ -21,7 +21,7 @@ use crate::shared::{
     installing::netns_path,
     json::sockc_error,
     privileges,
-    store::{check_name, fail, open_store},
+    store::{check_name, fail, open_store, valid_name},
 };
 
 /// An apply's install opened ([`begin`]): its name, the store under its lock, and the
@@ -70,13 +70,17 @@ pub fn begin(args: &ApplyArgs) -> Result<Session, ExitCode> {
 
 /// The installed manifest of the install `args` names, read on another thread before
 /// the store is locked (`store::read_ahead`), while the file's front end runs; `None`
-/// for standard input without `--name` (which [`begin`] refuses).
+/// for standard input without `--name` or a name [`begin`] refuses.
 pub fn read_ahead(args: &ApplyArgs) -> Option<std::thread::JoinHandle<Option<ReadAhead>>> {
     let name = match &args.target.name {
         Some(n) => n.clone(),
         None if is_stdin(&args.file) => return None,
         None => args.file.file_stem()?.to_string_lossy().into_owned(),
     };
+    // A name [`begin`] refuses reads nothing (it would name a path outside the store).
+    if !valid_name(&name) {
+        return None;
+    }
     let bpffs = args.target.bpffs.clone();
     std::thread::Builder::new()
         .name("read ahead".into())
