@@ -50,7 +50,8 @@
 //!    decider) into regions; boxes with the same outcome but a decider that is not
 //!    the old one's pair are grouped likewise as counter moves. A region's boxes that
 //!    agree off one dimension are joined for the table (`merge`, or
-//!    [`HeaderBox::coalesce`] past [`MERGE_MAX`] boxes).
+//!    [`HeaderBox::coalesce`] past [`MERGE_MAX`] boxes, or once the block pair's
+//!    merges have cost [`MERGE_WORK`]).
 //!
 //! The answer is exact: steps 1–2 are a sound restriction (no packet outside `C` can
 //! change) and steps 3–4 compute first match, box by box, with the same region
@@ -556,6 +557,12 @@ fn differ_testing(
 /// linear) instead of pair by pair (quadratic).
 const MERGE_MAX: usize = 64;
 
+/// The pair-by-pair merges of one block pair's regions together may cost this much
+/// (a region of `k` boxes counted `k` cubed, the most [`merge`] can take); past it,
+/// the rest are merged by [`HeaderBox::coalesce`] too, so many small regions cannot
+/// take more than a moment either.
+pub(super) const MERGE_WORK: u64 = 1 << 24;
+
 /// Merges boxes that differ in one dimension only (their union is then a box), until
 /// none do: the same packets in fewer, more readable boxes. The boxes stay disjoint
 /// (a union of two of them meets no third).
@@ -577,9 +584,19 @@ fn merge(mut boxes: Vec<HeaderBox>) -> Vec<HeaderBox> {
 
 /// A region's boxes as one [`Change`] (its example the first box's witness; for a
 /// region of many boxes, the first box's before they are joined, so the example does
-/// not depend on how they join).
-fn change(boxes: Vec<HeaderBox>, before: Side, after: Side) -> Option<Change> {
-    let (boxes, example) = if boxes.len() > MERGE_MAX {
+/// not depend on how they join). `merge_work` is what is left of [`MERGE_WORK`].
+fn change(
+    boxes: Vec<HeaderBox>,
+    before: Side,
+    after: Side,
+    merge_work: &mut u64,
+) -> Option<Change> {
+    let cost = (boxes.len() as u64).pow(3);
+    let pairwise = boxes.len() <= MERGE_MAX && cost <= *merge_work;
+    if pairwise {
+        *merge_work -= cost;
+    }
+    let (boxes, example) = if !pairwise {
         let example = boxes.first()?.witness()?;
         let mut joined = HeaderBox::coalesce(boxes, &mut 0);
         joined.sort_unstable();

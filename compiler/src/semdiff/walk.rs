@@ -474,6 +474,7 @@ impl<'r> Groups<'r> {
     /// The (verdict changes, counter moves), each by (old decider, new decider).
     pub(super) fn changes(self) -> (Vec<Change>, Vec<Change>) {
         let (mut verdicts, mut moved) = (Vec::new(), Vec::new());
+        let mut merge_work = super::MERGE_WORK;
         for ((od, nd), (kind, mut boxes)) in self.by_deciders {
             let list = match kind {
                 Kind::Verdict => &mut verdicts,
@@ -483,7 +484,8 @@ impl<'r> Groups<'r> {
             // The walk's order is an accident of its index; the lowest box first
             // gives the same regions and example whatever the index does.
             boxes.sort_unstable();
-            list.extend(change(boxes, self.o.side(od), self.n.side(nd)));
+            let (before, after) = (self.o.side(od), self.n.side(nd));
+            list.extend(change(boxes, before, after, &mut merge_work));
         }
         (verdicts, moved)
     }
