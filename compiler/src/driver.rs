@@ -21,7 +21,7 @@ use crate::{
         slots::{keep_slots, InstalledSlots, Numbering},
         sockmap::{Companion, SockmapGroup},
         verify::VerifyError,
-        Module, Program, Registrar, Step,
+        Module, Program, Registrar, Rule, Step,
     },
     limits::Limit,
     metadata::{Metadata, ProgramMeta, METADATA_FORMAT},
@@ -68,6 +68,8 @@ pub struct Compiled {
     /// Compiled fitted to an installed generation ([`finish_fitted`]): the counter
     /// slots sema gave, to lower it again as [`finish`] would have ([`Compiled::unfitted`]).
     pub fitted: Option<Numbering>,
+    /// [`Compiled::shed_lowering`] ran: the module no longer lowers.
+    shed: bool,
 }
 
 /// What a re-apply keeps of an installed generation: its counter slots and map sizes
@@ -367,6 +369,9 @@ pub enum RefitError {
     /// A compiler bug while lowering.
     #[error("{0}")]
     Internal(String),
+    /// What lowering reads was dropped ([`Compiled::shed_lowering`]).
+    #[error("the file's rules for lowering were dropped once it was compiled")]
+    Shed,
     /// With the installed sizes, programs the kernel would refuse (their messages,
     /// joined by `; `).
     #[error("{}", .0.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "))]
@@ -483,6 +488,7 @@ fn lower_module_or_back(
         compile_time: Duration::ZERO,
         level,
         fitted: None,
+        shed: false,
     })
 }
 
@@ -594,6 +600,9 @@ impl Compiled {
     /// contents, the result has the installed code and map shapes, so its tables can
     /// replace the installed ones in place.
     pub fn refit(&self, installed: &Refit) -> Result<Compiled, RefitError> {
+        if self.shed {
+            return Err(RefitError::Shed);
+        }
         let mut module = self.module.clone();
         keep_slots(&mut module, &installed.slots);
         crate::ir::verify::verify(&module)?;
@@ -604,9 +613,27 @@ impl Compiled {
     /// installed generation ([`finish_fitted`]); `None` when it was not.
     pub fn unfitted(&self) -> Option<Result<Compiled, RefitError>> {
         let sema_slots = self.fitted.as_ref()?;
+        if self.shed {
+            return Some(Err(RefitError::Shed));
+        }
         let mut module = self.module.clone();
         sema_slots.restore(&mut module);
         Some(lower_module(module, self.level, None).map_err(RefitError::from_lowering))
+    }
+
+    /// Drops what only lowering the file again reads ([`Compiled::refit`],
+    /// [`Compiled::unfitted`]), for an install that will not (a first one): every
+    /// program's steps, whose classifier tries are in [`Compiled::tables`] already,
+    /// and its rules but those `keep` keeps (what the caller still reads of them).
+    /// The code, maps, tables and metadata stay as they are; refit and unfitted fail
+    /// ([`RefitError::Shed`]) from now on.
+    pub fn shed_lowering(&mut self, keep: impl Fn(&Rule) -> bool) {
+        for p in self.module.programs.values_mut() {
+            p.steps = Vec::new();
+            p.rules.retain(|r| keep(r));
+            p.rules.shrink_to_fit();
+        }
+        self.shed = true;
     }
 
     /// The ELF object.

@@ -178,6 +178,14 @@ fn manifest_path(file: &Path) -> String {
         .to_string()
 }
 
+/// A first install's file once compiled, without what only lowering it again reads
+/// (`Compiled::shed_lowering`; a first install is never refitted): the classifier
+/// tries, and every rule but those that name a port set, which the plan's snapshot
+/// reads (`sockc_runtime::plan::port_sets`).
+pub fn shed_for_first_install(c: &mut Compiled) {
+    c.shed_lowering(|r| r.text.contains('@'));
+}
+
 /// `c` with only its IR left (what a semantic diff reads): its tables, bytecode, maps
 /// and their contents dropped.
 fn shed_all_but_module(c: &mut Compiled) {
@@ -193,4 +201,39 @@ fn shed_all_but_module(c: &mut Compiled) {
 /// cannot be had otherwise.
 fn installed_module(manifest: Option<Manifest>) -> Result<Module, String> {
     manifest.map_or_else(|| Ok(Module::default()), installed::module_of)
+}
+
+#[cfg(test)]
+mod tests {
+    use sockc_runtime::plan::Snapshot;
+
+    /// What a first install records (its plan's snapshot) is the same with the
+    /// rules shed as without: port sets, classifier tables and code included.
+    #[test]
+    fn a_shed_first_install_snapshots_as_compiled() {
+        let mut src = String::from("set web = { 80, 443, 8000-8080 }\nxdp on eth0 {\n");
+        for i in 0..200 {
+            let verdict = if i % 2 == 0 { "allow" } else { "drop" };
+            let net = format!("10.{}.{}.0/24", i / 250, i % 250);
+            src.push_str(&format!(
+                "    {verdict} ip4 tcp from {net} to *:{}\n",
+                1000 + i
+            ));
+        }
+        src.push_str("    drop ip4 tcp to 192.0.2.1:@web\n    allow ip4 udp from *:@web\n");
+        src.push_str("    default allow\n}\n");
+        let (c, diags) = sockc_compiler::compile(&src, &Default::default());
+        let c = c.unwrap_or_else(|| panic!("{diags:?}"));
+        assert_eq!(c.metadata.tables.len(), 1, "the file has a classifier");
+        let mut shed = c.clone();
+        super::shed_for_first_install(&mut shed);
+        let programs = shed.module.programs.values();
+        assert!(programs
+            .into_iter()
+            .all(|p| p.rules.len() == 2 && p.steps.is_empty()));
+        let full = Snapshot::of(&c);
+        assert_eq!(full.port_sets.as_ref().map(|p| p.len()), Some(1));
+        assert_eq!(full, Snapshot::of(&shed));
+        assert!(shed.refit(&Default::default()).is_err());
+    }
 }

@@ -174,6 +174,9 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
     let mut session = session;
     session.fitted_to = fit.filter(|_| b.compiled.fitted.is_some()).map(|(g, _)| g);
     stages::ended(timings::back_end_stage(&b.compiled, front_end), resumed);
+    if ahead.is_some() {
+        install::shed_for_first_install(&mut b.compiled);
+    }
     release_freed_memory();
     let t = stages::stage("print warnings");
     let (held, shown) = install::hold_ct_warning(args, b.warnings);
