@@ -63,6 +63,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "stages",
             "rule_id",
             "icmp_limits",
+            "huge_pages",
         ],
     ),
 ];
