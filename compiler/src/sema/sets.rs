@@ -246,6 +246,10 @@ impl Checker<'_> {
     /// The set's elements, checked (not empty, within the element limit, all of one
     /// kind) and linted (duplicates, overlaps); `None` after an error.
     fn set_contents(&mut self, s: &SetDecl) -> Option<SetKind> {
+        if let Some((v4, v6)) = self.recorded_lists(s).cloned() {
+            self.check_set_size(s, v4.len() + v6.len())?;
+            return Some(self.add_set(s, v4, v6));
+        }
         let elems = match &s.body {
             SetBody::List(l) => l
                 .iter()
@@ -268,6 +272,16 @@ impl Checker<'_> {
         } else {
             Some(self.port_set(s, &elems))
         }
+    }
+
+    /// The elements recorded for file set `s` ([`super::Options::recorded_sets`]),
+    /// when there are any.
+    fn recorded_lists(&self, s: &SetDecl) -> Option<&(Vec<Ipv4Net>, Vec<Ipv6Net>)> {
+        if !matches!(s.body, SetBody::File { .. }) {
+            return None;
+        }
+        let lists = self.opts.recorded_sets.as_deref()?.get(&s.name.name)?;
+        (!lists.0.is_empty() || !lists.1.is_empty()).then_some(lists)
     }
 
     /// A set must have elements, and the sets of a file together at most the set
