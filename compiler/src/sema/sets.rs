@@ -1052,6 +1052,50 @@ mod tests {
         (v4, diags)
     }
 
+    /// A file set given its recorded elements (what a dry run reads an install with)
+    /// takes them and reads no file; a set the record names empty reads its file.
+    #[test]
+    fn a_file_set_given_recorded_elements_takes_them_and_reads_no_file() {
+        let src = "set s = file \"gone.txt\"\nset t = file \"gone.txt\"\n\
+                   xdp on eth0 { drop from @s; drop from @t; default allow }\n";
+        let v4: Vec<Ipv4Net> = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "192.0.2.1/32".parse().unwrap(),
+        ];
+        let v6: Vec<Ipv6Net> = vec!["2001:db8::/32".parse().unwrap()];
+        let compile = |t: (Vec<Ipv4Net>, Vec<Ipv6Net>)| {
+            let lists = [
+                ("s".to_string(), (v4.clone(), v6.clone())),
+                ("t".to_string(), t),
+            ];
+            let opts = crate::driver::Options {
+                sema: crate::sema::Options {
+                    base_dir: Some(std::env::temp_dir().join("sockc-no-such-dir")),
+                    recorded_sets: Some(std::sync::Arc::new(lists.into_iter().collect())),
+                    ..Default::default()
+                },
+                opt: crate::opt::OptLevel::O0,
+                ..Default::default()
+            };
+            crate::compile(src, &opts)
+        };
+        let (c, diags) = compile((v4[..1].to_vec(), Vec::new()));
+        let sets: Vec<_> = c.expect("compiles").module.sets.values().cloned().collect();
+        assert!(
+            diags.iter().all(|d| d.code != "sockc::set-file"),
+            "{diags:?}"
+        );
+        assert_eq!((&sets[0].v4, &sets[0].v6), (&v4, &v6));
+        assert_eq!((&sets[1].v4[..], &sets[1].v6[..]), (&v4[..1], &[][..]));
+        // Recorded empty: its file is read, and it is not there.
+        let (c, diags) = compile((Vec::new(), Vec::new()));
+        assert!(c.is_none());
+        assert!(
+            diags.iter().any(|d| d.code == "sockc::set-file"),
+            "{diags:?}"
+        );
+    }
+
     /// A set file of IPv4 lines alone (kept packed) keeps and reports, with file
     /// lines, what the same file does with an IPv6 line at its end (read as elements).
     #[test]
