@@ -14,13 +14,16 @@ use std::sync::OnceLock;
 /// The size of a transparent huge page (x86-64, and arm64 with 4 KiB pages).
 const HUGE: usize = 2 << 20;
 
-/// Asks the kernel to back the whole huge pages within `start..start + len` with huge
-/// pages when they are first touched; nothing on a system that does not give huge
-/// pages on request ([`enabled`]).
+/// Asks the kernel to back `start..start + len` with huge pages when they are first
+/// touched; nothing on a system that does not give huge pages on request
+/// ([`enabled`]). The range is widened to whole huge pages: a buffer is rarely aligned
+/// to one, and its first and last pages would otherwise be faulted 4 KiB at a time
+/// (a 7 MB buffer may hold as few as two aligned huge pages). What shares those pages
+/// is advised too; a page already touched in part keeps its size.
 pub fn advise(start: usize, len: usize) {
     let (lo, hi) = (
-        start.next_multiple_of(HUGE),
-        start.saturating_add(len) & !(HUGE - 1),
+        start & !(HUGE - 1),
+        start.saturating_add(len).next_multiple_of(HUGE),
     );
     if hi <= lo || !enabled() {
         return;
