@@ -35,7 +35,7 @@ use super::{
         write_record_with,
     },
     pins::{remove_tree, unlink},
-    record_writer::{Digesting, CHUNK},
+    record_writer::{sha256, Digesting, CHUNK},
 };
 use crate::plan::ProgramSnapshot;
 
@@ -298,14 +298,6 @@ pub(super) fn collect<'a>(
         }
     }
     Ok(removed)
-}
-
-pub(super) fn sha256(parts: &[&[u8]]) -> String {
-    let mut d = Digesting::new(std::io::sink());
-    for p in parts {
-        std::io::Write::write_all(&mut d, p).expect("a sink takes every byte");
-    }
-    d.hex()
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::{
     error::{io_err, StoreError},
     pins::unlink,
-    record_writer::{Digesting, RecordWriter, CHUNK},
+    record_writer::{sha256, Digesting, RecordWriter, CHUNK},
 };
 use crate::{fault::point, sys};
 
@@ -184,7 +184,7 @@ pub(super) fn read_record_digested(
         None
     };
     bytes.truncate(len);
-    let hex = hex.or_else(|| digest.then(|| super::bulk::sha256(&[&bytes])));
+    let hex = hex.or_else(|| digest.then(|| sha256(&[&bytes])));
     Ok(Some((bytes, hex)))
 }
 
