@@ -32,7 +32,6 @@ use shared::{
 
 fn main() -> ExitCode {
     stdout::end_quietly_on_sigpipe();
-    sockc_compiler::huge_pages::set_advisor(sockc_runtime::huge_pages::advise);
     let parsed = cli::command()
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m).map(|c| (m, c)));

@@ -77,7 +77,6 @@ pub fn read_open(file: File, limit: Limit, max: u64) -> Result<Vec<u8>, InputErr
     // The size said is a hint (files in /proc say 0, a file may grow): read one byte
     // past the limit at most to tell.
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    crate::huge_pages::advise(&bytes);
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(InputError::Io)?;

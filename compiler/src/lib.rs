@@ -70,7 +70,6 @@ pub mod diag;
 pub mod disasm;
 pub mod driver;
 pub mod hooks;
-pub mod huge_pages;
 pub mod input;
 pub mod ir;
 pub mod kernel_limits;

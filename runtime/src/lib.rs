@@ -24,7 +24,6 @@ pub mod counter_map;
 pub mod discovery;
 mod error_text;
 pub mod fault;
-pub mod huge_pages;
 pub mod icmp_limits;
 pub mod install;
 pub mod kernel_btf;

@@ -894,7 +894,6 @@ fn add_address_set(out: &mut MapLayout, module: &Module, set: SetId) {
 fn lpm_entries<const N: usize>(prefixes: impl ExactSizeIterator<Item = (u8, [u8; N])>) -> Entries {
     let n = prefixes.len();
     let mut keys = Vec::with_capacity(n * (4 + N));
-    crate::huge_pages::advise(&keys);
     for (plen, addr) in prefixes {
         keys.extend_from_slice(&u32::from(plen).to_le_bytes());
         keys.extend_from_slice(&addr);

@@ -132,9 +132,7 @@ fn sort_packed(keys: &mut Vec<u64>) {
             c[digit(k, shift)] += 1;
         }
     }
-    let mut other = Vec::with_capacity(keys.len());
-    crate::huge_pages::advise(&other);
-    other.resize(keys.len(), 0u64);
+    let mut other = vec![0u64; keys.len()];
     for (starts, &shift) in counts.iter_mut().zip(&shifts) {
         let mut at = 0;
         for c in starts.iter_mut() {
@@ -440,7 +438,6 @@ impl Checker<'_> {
         // (last address, key) of the prefixes that may still cover.
         let mut covering: Vec<(u32, u64)> = Vec::new();
         let mut kept = Vec::with_capacity(n);
-        crate::huge_pages::advise(&kept);
         for k in keys {
             let n = unpack_v4(k);
             let last = n.broadcast().to_bits();
@@ -598,10 +595,8 @@ impl Checker<'_> {
         }
         let room = lines.min(max_elems.saturating_add(1));
         let mut elems = if lines < 1 << 24 {
-            let keys = Vec::with_capacity(room);
-            crate::huge_pages::advise(&keys);
             Elems::PackedV4 {
-                keys,
+                keys: Vec::with_capacity(room),
                 more: Vec::new(),
                 span,
             }
@@ -827,7 +822,6 @@ fn plain_file_keys(text: &str) -> Option<(Vec<u64>, Vec<u64>)> {
 /// [`plain_file_keys`] of one part of the file, whose first line is line `first_line`.
 fn plain_keys(text: &str, first_line: u64) -> Option<Vec<u64>> {
     let mut keys = Vec::with_capacity(text.len() / 8);
-    crate::huge_pages::advise(&keys);
     for (i, line) in file_lines(text).enumerate() {
         let FileLine::Plain(a) = line else {
             return None;

@@ -164,9 +164,7 @@ pub(super) fn read_record_digested(
     // ends where the last element the length reaches into ends), then the padding
     // after the length cut off: the record is not copied element by element.
     let size = (8 + len).div_ceil(CHUNK).max(1) * CHUNK - 8;
-    let mut bytes = Vec::with_capacity(size);
-    crate::huge_pages::advise_vec(&bytes);
-    bytes.resize(size, 0);
+    let mut bytes = vec![0u8; size];
     let (head, rest) = bytes.split_at_mut(CHUNK - 8);
     head.copy_from_slice(&first[8..]);
     let mut next = 1u32;

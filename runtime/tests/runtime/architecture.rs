@@ -64,7 +64,6 @@ const LAYERS: &[(&str, &[&str])] = &[
             "stages",
             "rule_id",
             "icmp_limits",
-            "huge_pages",
         ],
     ),
 ];
