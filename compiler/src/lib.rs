@@ -41,6 +41,8 @@
 //!   ([`bpf::classify::LIVE_MAP`], [`bpf::classify::decode_words`]), the counter slots
 //!   a re-apply keeps ([`ir::slots::InstalledSlots`]).
 //! * **The disassembler**: [`disasm::disassemble`].
+//! * **Alignment** of two key lists with bounded work ([`align::diff_ops`],
+//!   [`align::common`]): the semantic diff's and the runtime plan's.
 //! * **The IR the evaluator reads**: [`ir::Module`] and its programs, rules and
 //!   matches ([`ir::Program`], [`ir::Rule`], [`ir::RuleMatch`], [`ir::AddrMatch`],
 //!   [`ir::PortMatch`], [`ir::Action`]), the sockmap groups ([`ir::sockmap`]), and the
@@ -65,6 +67,7 @@
 // `cargo doc --document-private-items`).
 #![allow(rustdoc::private_intra_doc_links)]
 
+pub mod align;
 pub mod bpf;
 pub mod diag;
 pub mod disasm;

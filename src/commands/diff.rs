@@ -215,12 +215,15 @@ fn compare_rules(args: &DiffArgs) -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
+    let start = std::time::Instant::now();
     let sem = semantic(&old.module, &new.analyzed.module);
+    let compared = start.elapsed();
     let old_name = args.old.display().to_string();
     let text = semantic_text(&sem, &old_name, &new_file.display().to_string(), false);
     stdout::text(&text);
     if args.timings {
         print_timings(&old.timings, &new.analyzed.timings);
+        print_diff_work(&sem, compared);
     }
     warnings_after_answer(&new.warnings, &new.name, &new.src);
     verdict_code(&sem)
@@ -242,6 +245,20 @@ fn print_timings(old: &[(&str, Duration)], new: &[(&str, Duration)]) {
         "timings (ms): OLD: {}; NEW: {}",
         stages_ms(old),
         stages_ms(new)
+    );
+}
+
+/// `--timings`: the semantic diff's time and its work per block pair that differs
+/// (the count its budget, `semdiff::MAX_WORK`, bounds), on stderr.
+fn print_diff_work(sem: &SemDiff, took: Duration) {
+    let work: Vec<String> = (sem.blocks.iter())
+        .map(|b| format!("{} {}", b.hook.spec().label(&b.attach_to), b.work))
+        .collect();
+    errln!(
+        "timings (ms): semantic diff {:.1}; its work (of {} per block pair): {}",
+        took.as_secs_f64() * 1e3,
+        semdiff::MAX_WORK,
+        work.join(", ")
     );
 }
 

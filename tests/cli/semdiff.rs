@@ -291,3 +291,41 @@ fn a_plain_diff_never_lowers_and_says_what_a_full_compile_says() {
         assert_eq!(warnings(&err), warnings(&full_err), "{name}");
     }
 }
+
+/// Two unrelated ClassBench files (acl1 and fw1, a thousand rules each: nearly no
+/// rule in common) are compared within the diff's budget of work: the block says it
+/// was not compared to the end and why, in the table and in `--json`, and the diff
+/// exits 4 (a change is assumed, never hidden). It took 32 s of a release build before
+/// the budget, minutes of a debug one.
+#[test]
+fn unrelated_files_stop_at_the_budget_and_say_so() {
+    let dir = std::env::temp_dir().join(format!("sockc-cli-unrelated-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sk = |set: &str| {
+        let path = dir.join(format!("{set}.sk")).display().to_string();
+        let rules = format!("bench/classbench/{set}_1000.rules");
+        let (code, _, err) = sockc(&["-q", "classbench", &rules, "-o", &path]);
+        assert_eq!(code, 0, "{err}");
+        path
+    };
+    let (old, new) = (sk("acl1"), sk("fw1"));
+    let (code, out, err) = sockc(&["-q", "diff", "--timings", &old, &new]);
+    assert_eq!(code, 4, "{out}{err}");
+    let said = "not compared to the end (more than 50000000 steps of work: 955 rules of OLD \
+                and 782 of NEW changed,";
+    assert!(out.contains(said), "{out}");
+    let work = err.lines().find(|l| l.contains("semantic diff")).unwrap();
+    assert!(
+        work.contains("(of 50000000 per block pair): xdp on eth0 500"),
+        "{work}"
+    );
+    let (code, out, _) = sockc(&["-q", "diff", "--json", &old, &new]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(
+        (code, &v["semantic"]["verdicts_change"]),
+        (4, &Value::Bool(true))
+    );
+    let cut = v["semantic"]["blocks"][0]["cut_short"].as_str().unwrap();
+    assert!(cut.starts_with("more than 50000000 steps of work"), "{cut}");
+}

@@ -65,3 +65,42 @@ fn set_contents_or_a_counters_name_alone_reload_nothing() {
         "the reworded rule is listed:\n{text}"
     );
 }
+
+/// A re-apply reads the installed generation without its recorded rule text (the
+/// refit and an in-place update do not need it: `Store::with_manifest_but_text`):
+/// what it commits records the new file's text whole, and a dry run over it, which
+/// compares with the installed rules, reads that text back.
+#[test]
+fn an_in_place_reapply_records_the_new_text_and_a_dry_run_reads_it_back() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("inptext", 1);
+    let (a, b) = (&lab.if_a, lab.addr_b);
+    let file = |set: &str, comment: &str| {
+        format!("# {comment}\nset blocked = {{ {set} }}\nxdp on {a} {{\n  drop from @blocked\n  drop udp to *:9001\n  default allow\n}}\n")
+    };
+    let first = lab.rules("first.sk", &file("192.0.2.1", "the first"));
+    let second = lab.rules("second.sk", &file(&format!("192.0.2.1, {b}"), "the second"));
+    lab.apply_ok(&first);
+    let out = lab.apply_ok(&second);
+    assert!(out.stdout.contains("no reload"), "not in place:\n{out}");
+
+    let (code, shown, err) = common::sockc(&["show", "--name", &lab.name]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        shown.contains("# the second") && shown.contains(&b.to_string()),
+        "show prints the text the re-apply recorded:\n{shown}"
+    );
+    // The recorded text, not the file (which an older manifest would fall back to):
+    // the file is changed first.
+    lab.rules("second.sk", "# changed since\n");
+    // Back to the first file, dry: B's packets would pass again.
+    let dry = lab.apply(&first, &["--dry-run"]).expect_code(0);
+    assert!(
+        dry.stdout.contains(&b.to_string()),
+        "the semantic diff names B's packets:\n{dry}"
+    );
+    let (_, after, _) = common::sockc(&["show", "--name", &lab.name]);
+    assert_eq!(after, shown, "a dry run changed what is recorded");
+}

@@ -3,7 +3,9 @@
 //! an `iptables-restore` file (the head-to-head's forms, `peer::rules`), each also with
 //! one rule added at the top (the re-apply's change, the same rule in both), and the
 //! sockc file with two rules' verdicts flipped (what `diff` and `apply --dry-run`
-//! compare); and the rule file whose set is read from a file of N addresses, with that
+//! compare), and another ClassBench set of the same size at the same hook (fw1, or
+//! acl1 for fw1: nearly no rule in common, what the diff of unrelated files compares);
+//! and the rule file whose set is read from a file of N addresses, with that
 //! file and the file with one address more.
 //!
 //! Invariant: a changed file differs from its original in exactly the rules named
@@ -28,6 +30,8 @@ pub struct SizeFiles {
     pub sk: PathBuf,
     pub sk_added: PathBuf,
     pub sk_flipped: PathBuf,
+    /// Another set's file of the same size (see the module docs).
+    pub sk_unrelated: PathBuf,
     pub ipt: PathBuf,
     pub ipt_added: PathBuf,
 }
@@ -40,9 +44,12 @@ pub fn write_size(
     dir: &std::path::Path,
 ) -> Result<SizeFiles, String> {
     let name = format!("{set}_{size}");
-    let text = classbench_data::read(classbench_dir, &classbench_data::file_name(set, size, ""))
-        .map_err(|e| e.to_string())?;
-    let filters = classbench::parse_filters(&text).map_err(|e| format!("{name}: {e}"))?;
+    let filters = read_filters(classbench_dir, set, size)?;
+    let other = if set == "fw1" { "acl1" } else { "fw1" };
+    let unrelated = rules::sockc(
+        &read_filters(classbench_dir, other, size)?,
+        &format!("xdp on {RX_IF}"),
+    );
     let sk = rules::sockc(&filters, &format!("xdp on {RX_IF}"));
     let ipt = rules::iptables(&filters);
     let write = |suffix: &str, text: &str| -> Result<PathBuf, String> {
@@ -55,10 +62,22 @@ pub fn write_size(
         sk: write(".sk", &sk)?,
         sk_added: write("-added.sk", &insert_after(&sk, "{\n", ADDED_SK)?)?,
         sk_flipped: write("-flipped.sk", &flip_two(&sk)?)?,
+        sk_unrelated: write(&format!("-vs-{other}.sk"), &unrelated)?,
         ipt: write(".rules", &ipt)?,
         ipt_added: write("-added.rules", &insert_after(&ipt, "[0:0]\n", ADDED_IPT)?)?,
         name,
     })
+}
+
+/// The filters of ClassBench set `set` at `size`.
+fn read_filters(
+    dir: &std::path::Path,
+    set: &str,
+    size: usize,
+) -> Result<Vec<classbench::Filter>, String> {
+    let text = classbench_data::read(dir, &classbench_data::file_name(set, size, ""))
+        .map_err(|e| e.to_string())?;
+    classbench::parse_filters(&text).map_err(|e| format!("{set}_{size}: {e}"))
 }
 
 /// `text` with `line` inserted after the last occurrence of `marker`'s first line.

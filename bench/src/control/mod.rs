@@ -153,6 +153,7 @@ struct SizeRuns {
     ipt_first: Runs,
     ipt_reapply: Runs,
     diff: Runs,
+    diff_unrelated: Runs,
     compile: Runs,
     rss: Option<Rss>,
 }
@@ -162,6 +163,7 @@ struct Rss {
     apply: f64,
     dry_run: f64,
     diff: f64,
+    diff_unrelated: f64,
     ipt: f64,
 }
 
@@ -194,12 +196,15 @@ fn round(
         runs.ipt_first.push(timed(&restore(&f.ipt))?);
         runs.ipt_reapply.push(timed(&restore(&f.ipt_added))?);
     }
-    runs.diff.push(timed(&diff_step(o, f))?);
+    runs.diff.push(timed(&diff_step(o, f, &f.sk_flipped))?);
+    let unrelated = diff_step(o, f, &f.sk_unrelated);
+    runs.diff_unrelated.push(timed(&unrelated)?);
     Ok(())
 }
 
-fn diff_step(o: &ControlOptions, f: &files::SizeFiles) -> Step {
-    Step::new(&o.sockc, &[&"diff", &f.sk, &f.sk_flipped]).ok_codes(&[0, 4])
+/// `sockc diff` of the size's file and `new`.
+fn diff_step(o: &ControlOptions, f: &files::SizeFiles, new: &Path) -> Step {
+    Step::new(&o.sockc, &[&"diff", &f.sk, &new]).ok_codes(&[0, 4])
 }
 
 /// The peak resident sets of one size, each in a run of its own.
@@ -215,7 +220,8 @@ fn rss(o: &ControlOptions, bpffs: &Path, f: &files::SizeFiles) -> Result<Rss, St
     Ok(Rss {
         apply,
         dry_run,
-        diff: peak_rss_mib(&diff_step(o, f))?,
+        diff: peak_rss_mib(&diff_step(o, f, &f.sk_flipped))?,
+        diff_unrelated: peak_rss_mib(&diff_step(o, f, &f.sk_unrelated))?,
         ipt,
     })
 }
@@ -430,6 +436,14 @@ fn size_figures(f: &files::SizeFiles, r: &SizeRuns, out: &mut Vec<Figure>) {
         at_most(1000.0),
     ));
     out.push(figure(
+        &format!("diff_unrelated/{n}"),
+        "sockc diff of another ClassBench set of the size",
+        &r.diff_unrelated,
+        first_ipt,
+        ipt_first,
+        None,
+    ));
+    out.push(figure(
         &format!("compile/{n}"),
         "compile in process (-O2)",
         &r.compile,
@@ -458,6 +472,12 @@ fn size_figures(f: &files::SizeFiles, r: &SizeRuns, out: &mut Vec<Figure>) {
                 at_most(200.0),
             ),
             ("rss_diff", "peak RSS, sockc diff", rss.diff, at_most(200.0)),
+            (
+                "rss_diff_unrelated",
+                "peak RSS, sockc diff of another set",
+                rss.diff_unrelated,
+                at_most(200.0),
+            ),
         ] {
             out.push(Figure {
                 unit: "MiB",

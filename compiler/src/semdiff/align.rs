@@ -1,4 +1,4 @@
-//! A block's rules as keys ([`Rules`]), their alignment ([`pair`]: a Myers diff of
+//! A block's rules as keys ([`Rules`]), their alignment ([`pair`]: [`crate::align`] of
 //! the deciding rules' keys, and of the `count` rules' separately), the candidate
 //! region where verdicts may differ ([`candidates`]) and the counting changes the
 //! alignment shows ([`counting`]).
@@ -7,27 +7,19 @@
 //! region and the same outcome — and pairs keep the order of both sides, so a packet
 //! that only paired rules match is decided by the same pair on both sides.
 
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
-
-use similar::{capture_diff_slices_deadline, Algorithm, DiffOp};
+use std::collections::HashMap;
 
 use super::{
     buckets::{rule_buckets, Buckets},
-    BlockSide, CountingChange, Decider, Outcome, Side, MAX_BOXES,
+    BlockSide, Budget, CountingChange, Decider, NotCompared, OutOfWork, Outcome, Side,
 };
 use crate::{
+    align::common,
     hooks::HookKind,
     ir::{AddrMatch, Module, Program, Rule},
-    space::{rule_region, AddrSets, HeaderBox, Region, TooFragmented},
+    space::{rule_region, AddrSets, Dim, HeaderBox, Region, TooFragmented},
     syntax::limit_fact::BucketKey,
 };
-
-/// Past this, the alignment settles for a common subsequence that is not the longest
-/// (still sound: the candidate region only grows).
-const ALIGN_DEADLINE: Duration = Duration::from_secs(2);
 
 /// A deciding rule: its index in the program, the fingerprint of its exact region,
 /// its outcome and, once [`keep_reaching`] has run, its region when it may decide a
@@ -121,6 +113,11 @@ impl<'m> Rules<'m> {
         }
     }
 
+    /// Whether the side has no block (the pair is compared with no block).
+    pub(super) fn is_missing(&self) -> bool {
+        self.prog.is_none()
+    }
+
     /// The default's outcome; without a block, what the kernel does without one.
     pub(super) fn default_outcome(&self) -> Outcome {
         self.prog.map_or(Outcome::without_block(self.hook), |p| {
@@ -177,6 +174,11 @@ pub(super) struct Pairs {
 }
 
 impl Pairs {
+    /// How many deciding rules of OLD and of NEW are not paired.
+    pub(super) fn changed(&self) -> [usize; 2] {
+        self.unpaired.clone().map(|u| u.len())
+    }
+
     /// Whether OLD's decider `a` and NEW's `b` are the same rule (or both defaults):
     /// paired, or written the same (a rule whose set changed keeps its counter).
     pub(super) fn same(&self, o: &Rules, n: &Rules, a: Decider, b: Decider) -> bool {
@@ -189,31 +191,6 @@ impl Pairs {
             _ => false,
         }
     }
-}
-
-/// A longest (or, past the deadline, some) common subsequence of two key lists: the
-/// paired positions, in order.
-fn common<K: std::hash::Hash + Eq>(old: &[K], new: &[K]) -> Vec<(usize, usize)> {
-    let mut ids: HashMap<&K, u32> = HashMap::new();
-    let mut intern = |k| {
-        let next = ids.len() as u32;
-        *ids.entry(k).or_insert(next)
-    };
-    let a: Vec<u32> = old.iter().map(&mut intern).collect();
-    let b: Vec<u32> = new.iter().map(&mut intern).collect();
-    let deadline = Instant::now() + ALIGN_DEADLINE;
-    let mut out = Vec::new();
-    for op in capture_diff_slices_deadline(Algorithm::Myers, &a, &b, Some(deadline)) {
-        if let DiffOp::Equal {
-            old_index,
-            new_index,
-            len,
-        } = op
-        {
-            out.extend((0..len).map(|k| (old_index + k, new_index + k)));
-        }
-    }
-    out
 }
 
 /// The positions of `0..n` not in `paired`.
@@ -324,40 +301,98 @@ pub(super) fn keep_reaching<'m>(
 }
 
 /// The packets whose verdict may differ: what the unpaired deciding rules match, or
-/// the whole hook when the defaults differ; within `universe`.
+/// the whole hook when the defaults differ; within `universe`. The work it takes (the
+/// region operations' count, and the boxes looked at) is added to `spent`; it stops
+/// when `spent` passes the budget's, or its boxes the budget's.
 pub(super) fn candidates(
     o: &Rules,
     n: &Rules,
     pairs: &Pairs,
     universe: &Region,
-) -> Result<Region, TooFragmented> {
+    budget: Budget,
+    spent: &mut u64,
+) -> Result<Region, NotCompared> {
     if o.default_outcome() != n.default_outcome() {
         return Ok(universe.clone());
     }
-    let mut work = 0;
-    let mut c: Vec<HeaderBox> = Vec::new();
+    let mut c = Union::default();
+    let fragmented = |boxes| NotCompared::Fragmented(TooFragmented { boxes });
     for (side, rules) in [o, n].into_iter().enumerate() {
         for &i in &pairs.unpaired[side] {
-            let within = rules
+            let mut work = 0;
+            let within = (rules
                 .term_region(i)
-                .intersect(universe, MAX_BOXES, &mut work)?;
+                .intersect(universe, budget.boxes, &mut work))
+            .map_err(|e| fragmented(e.boxes))?;
             for b in within.into_boxes() {
-                add_outside(&mut c, b, &mut work);
-                if c.len() > MAX_BOXES {
-                    return Err(TooFragmented { boxes: c.len() });
+                // What is left of the budget, as the u32 the region operations count in.
+                let left = budget.work.saturating_sub(*spent + u64::from(work));
+                let left = u32::try_from(left).unwrap_or(u32::MAX - 1);
+                if !add_outside(&mut c, b, &mut work, left) {
+                    *spent += u64::from(work);
+                    return Err(NotCompared::Work(OutOfWork {
+                        changed: pairs.changed(),
+                        boxes: c.boxes.len(),
+                        max: budget.work,
+                    }));
+                }
+                if c.boxes.len() > budget.boxes {
+                    return Err(fragmented(c.boxes.len()));
                 }
             }
+            *spent += u64::from(work);
         }
     }
-    Ok(Region::from_disjoint(c))
+    Ok(Region::from_disjoint(c.boxes))
+}
+
+/// The dimensions by which rules' boxes mostly miss each other: a test on their
+/// bounds there tells most pairs of boxes apart before any exact test.
+const QUICK: [Dim; 4] = [Dim::Src4, Dim::Dst4, Dim::Sport, Dim::Dport];
+
+/// A box's lowest and highest value on each of [`QUICK`].
+type Quick = [(u128, u128); QUICK.len()];
+
+fn quick(b: &HeaderBox) -> Quick {
+    QUICK.map(|d| {
+        let iv = b.get(d).intervals();
+        (iv.first().map_or(1, |i| i.0), iv.last().map_or(0, |i| i.1))
+    })
+}
+
+/// Whether boxes with these bounds cannot meet (an empty dimension's bounds are
+/// (1, 0), which meet nothing).
+fn apart(a: &Quick, b: &Quick) -> bool {
+    a.iter()
+        .zip(b)
+        .any(|(x, y)| x.1 < y.0 || y.1 < x.0 || x.0 > x.1)
+}
+
+/// Disjoint boxes, each with its [`quick`] bounds.
+#[derive(Default)]
+struct Union {
+    boxes: Vec<HeaderBox>,
+    quick: Vec<Quick>,
 }
 
 /// Adds the part of `b` outside the disjoint boxes `c` to them (only the boxes `b`
 /// meets are subtracted: a union of many rules that rarely overlap stays linear in
-/// allocations).
-fn add_outside(c: &mut Vec<HeaderBox>, b: HeaderBox, work: &mut u32) {
+/// allocations). Each box of `c` looked at counts one to `work`, besides what the
+/// region operations count; past `max` more, it stops and says `false` (`c` is then
+/// as it was).
+fn add_outside(c: &mut Union, b: HeaderBox, work: &mut u32, max: u32) -> bool {
+    // The pieces lie inside `b`: a box apart from it is apart from them.
+    let qb = quick(&b);
     let mut pieces = vec![b];
-    for e in c.iter() {
+    let stop = work.saturating_add(max);
+    for (e, qe) in c.boxes.iter().zip(&c.quick) {
+        *work = work.saturating_add(1);
+        if *work > stop {
+            return false;
+        }
+        if apart(&qb, qe) {
+            continue;
+        }
         if !pieces.iter().any(|p| p.overlaps(e, work)) {
             continue;
         }
@@ -372,10 +407,12 @@ fn add_outside(c: &mut Vec<HeaderBox>, b: HeaderBox, work: &mut u32) {
             })
             .collect();
         if pieces.is_empty() {
-            return;
+            return true;
         }
     }
-    c.extend(pieces);
+    c.quick.extend(pieces.iter().map(quick));
+    c.boxes.extend(pieces);
+    true
 }
 
 /// The `i`th `count` rule of a side.
@@ -518,7 +555,7 @@ mod tests {
         assert!(pairs.deciding.is_empty() && pairs.positions.is_empty());
         assert_eq!(pairs.unpaired, [vec![0], vec![0]]);
         // Apart, both rules are candidates, and keep their regions.
-        let c = candidates(&o, &n, &pairs, &universe).unwrap();
+        let c = candidates(&o, &n, &pairs, &universe, Budget::UNLIMITED, &mut 0).unwrap();
         assert!(keep_reaching(&mut o, &mut n, &mut pairs, &c));
         assert_eq!(o.deciding[0].region, Some(o.region(0)));
         assert_eq!(n.deciding[0].region, Some(n.region(0)));
@@ -538,7 +575,8 @@ mod tests {
         );
         let mut pairs = pair(&o, &n);
         assert_eq!(pairs.positions, [(0, 0)]);
-        let c = candidates(&o, &n, &pairs, &hook_universe(o.hook)).unwrap();
+        let universe = hook_universe(o.hook);
+        let c = candidates(&o, &n, &pairs, &universe, Budget::UNLIMITED, &mut 0).unwrap();
         assert!(keep_reaching(&mut o, &mut n, &mut pairs, &c));
         // The udp rule meets no tcp packet: no step of the walk needs it.
         assert!(o.deciding[0].region.is_none() && n.deciding[0].region.is_none());

@@ -46,6 +46,9 @@ pub(super) struct Hulls {
     /// Per dimension with a column, per block, the lowest `lo` and the highest `hi`.
     block_lo: Vec<Vec<u128>>,
     block_hi: Vec<Vec<u128>>,
+    /// The tests made so far by every filter ([`Filter::step`], [`Filter::skip_to`]):
+    /// the walk's work that no region operation counts.
+    tests: Cell<u64>,
 }
 
 /// The test of which steps may decide one box ([`Hulls::filter`]).
@@ -75,6 +78,7 @@ impl Hulls {
             block_sides: Vec::new(),
             block_lo: vec![Vec::new(); NDIMS],
             block_hi: vec![Vec::new(); NDIMS],
+            tests: Cell::new(0),
         };
         for (s, (sides, hull)) in steps.enumerate() {
             hulls.sides.push(sides);
@@ -105,6 +109,11 @@ impl Hulls {
         }
     }
 
+    /// The tests every filter of these hulls has made so far.
+    pub(super) fn tests(&self) -> u64 {
+        self.tests.get()
+    }
+
     /// The test for a box undecided at the sides of `undecided` (bits) whose bounds
     /// are `bounds` on the dimensions of `unchecked` (bits; read only there).
     pub(super) fn filter(&self, undecided: u8, unchecked: u32, bounds: Bounds) -> Filter<'_> {
@@ -123,6 +132,7 @@ impl Filter<'_> {
     /// box's bounds on every unchecked dimension.
     pub(super) fn step(&self, s: u32) -> bool {
         let (h, s) = (self.hulls, s as usize);
+        h.tests.set(h.tests.get() + 1);
         h.sides[s] & self.undecided != 0
             && meets(h.dims[s] & self.unchecked, &self.bounds, |d| {
                 (h.lo[d][s], h.hi[d][s])
@@ -133,6 +143,7 @@ impl Filter<'_> {
     /// [`Filter::step`] (as the block's summary shows).
     pub(super) fn skip_to(&self, s: u32) -> u32 {
         let (h, b) = (self.hulls, s / BLOCK);
+        h.tests.set(h.tests.get() + 1);
         if self.met_block.get() == b + 1 {
             return s;
         }

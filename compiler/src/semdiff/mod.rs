@@ -25,7 +25,8 @@
 //! 1. **Align.** Each deciding rule is keyed by its exact region
 //!    ([`rule_region`](crate::space::rule_region): sets expanded into their members,
 //!    so `from @web` and the same addresses written out are one key) and its outcome
-//!    (verdict, or redirect and the target socket's name). A Myers diff of the two key sequences gives a common subsequence: pairs
+//!    (verdict, or redirect and the target socket's name). An alignment of the two key
+//!    sequences ([`crate::align`], in bounded work) gives a common subsequence: pairs
 //!    of equal rules in the same order. The regions are keyed by a fingerprint, not
 //!    kept (`align::Rules::of`): once the candidates are known, every pair is checked
 //!    region against region (a pair whose fingerprints collided is taken apart, and
@@ -49,7 +50,8 @@
 //!    decider) into regions; boxes with the same outcome but a decider that is not
 //!    the old one's pair are grouped likewise as counter moves. A region's boxes that
 //!    agree off one dimension are joined for the table (`merge`, or
-//!    [`HeaderBox::coalesce`] past [`MERGE_MAX`] boxes).
+//!    [`HeaderBox::coalesce`] past [`MERGE_MAX`] boxes, or once the block pair's
+//!    merges have cost [`MERGE_WORK`]).
 //!
 //! The answer is exact: steps 1–2 are a sound restriction (no packet outside `C` can
 //! change) and steps 3–4 compute first match, box by box, with the same region
@@ -57,8 +59,10 @@
 //! of the candidates: the rules that overlap `C`, times the boxes of `C` that they
 //! split (each box goes through only the rules whose bounds meet its own, a list its
 //! parts inherit and narrow: `walk::decide`). A partition that would fragment past
-//! [`MAX_BOXES`] boxes stops with [`TooFragmented`] for that block, which is
-//! reported, never taken as "no change".
+//! [`MAX_BOXES`] boxes stops with [`TooFragmented`] for that block, and one that takes
+//! more than [`MAX_WORK`] (a count of the work, not a clock: the same answer on every
+//! run) with [`OutOfWork`]; either is reported, never taken as "no change". So the
+//! time and memory of a diff are bounded whatever the two files.
 //!
 //! A redirect to a socket nothing is registered for drops; the diff compares the
 //! rules as written (redirect to `NAME` against drop), which is the answer for a
@@ -101,6 +105,35 @@ pub use render::{describe_box, plain_table, render_text, to_json, RenderOptions,
 
 /// Most boxes one block's partition may hold before it is cut short.
 pub const MAX_BOXES: usize = 200_000;
+
+/// Most work one block pair's comparison may take before it is cut short: what the
+/// region operations count (intervals walked, [`crate::space`]), the candidate boxes
+/// looked at, and the walk's tests of whether a rule may decide a box. A count, not a
+/// clock, so the answer is the same on any machine under any load; about a second of
+/// a release build (docs/diff.md).
+pub const MAX_WORK: u64 = 50_000_000;
+
+/// What one block pair's comparison may make and do before it stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Boxes of the candidate region, or of the partition.
+    pub boxes: usize,
+    /// Work, as [`MAX_WORK`] counts it.
+    pub work: u64,
+}
+
+impl Budget {
+    /// What `sockc diff` allows.
+    pub const DEFAULT: Budget = Budget {
+        boxes: MAX_BOXES,
+        work: MAX_WORK,
+    };
+    /// No limit (the tests' reference runs).
+    pub const UNLIMITED: Budget = Budget {
+        boxes: usize::MAX,
+        work: u64::MAX,
+    };
+}
 
 /// What a packet's fate is at one side.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -229,6 +262,9 @@ pub struct BlockDiff {
     pub cut_short: Option<NotCompared>,
     /// The `limit` buckets of the block pair, by their [`Dim::Over`](crate::space::Dim::Over) bit number.
     pub buckets: Vec<OverLimit>,
+    /// The work the comparison took (as [`MAX_WORK`] counts it; at most the budget
+    /// and the last operation's, when it stopped there).
+    pub work: u64,
 }
 
 /// Why a block was not compared to the end; reported, never taken as "no change".
@@ -236,6 +272,8 @@ pub struct BlockDiff {
 pub enum NotCompared {
     /// The partition grew past the cap.
     Fragmented(TooFragmented),
+    /// The comparison took more than its work ([`Budget::work`]).
+    Work(OutOfWork),
     /// The block pair has this many `limit` buckets, more than the
     /// [`over::BUCKETS`](crate::space::over::BUCKETS) that [`Dim::Over`](crate::space::Dim::Over) tells apart.
     Buckets(usize),
@@ -251,6 +289,7 @@ impl std::fmt::Display for NotCompared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NotCompared::Fragmented(e) => e.fmt(f),
+            NotCompared::Work(w) => w.fmt(f),
             NotCompared::Buckets(n) => write!(
                 f,
                 "{n} `limit` buckets, more than the {} the diff tells apart",
@@ -265,6 +304,31 @@ impl std::fmt::Display for NotCompared {
                  of the devices they name may be decided otherwise than the regions say",
             ),
         }
+    }
+}
+
+/// A block pair whose comparison stopped at its budget of work: how large the change
+/// was, in rules and in boxes (classes of packets decided alike).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfWork {
+    /// The deciding rules of OLD and of NEW that are not paired with one of the other
+    /// file (changed, added, removed or moved).
+    pub changed: [usize; 2],
+    /// The boxes made when it stopped (of the candidate region, or of the partition).
+    pub boxes: usize,
+    /// The budget it ran out of.
+    pub max: u64,
+}
+
+impl std::fmt::Display for OutOfWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [o, n] = self.changed;
+        write!(
+            f,
+            "more than {} steps of work: {o} rules of OLD and {n} of NEW changed, {} packet \
+             classes when it stopped",
+            self.max, self.boxes
+        )
     }
 }
 
@@ -314,8 +378,14 @@ struct BlockSide<'m> {
     sets: &'m AddrSets,
 }
 
-/// The semantic diff of `old` and `new` (see the module docs).
+/// The semantic diff of `old` and `new` (see the module docs), each block pair within
+/// [`Budget::DEFAULT`].
 pub fn diff(old: &Module, new: &Module) -> SemDiff {
+    diff_within(old, new, Budget::DEFAULT)
+}
+
+/// The semantic diff, each block pair within `budget`.
+pub fn diff_within(old: &Module, new: &Module, budget: Budget) -> SemDiff {
     let (old_sets, new_sets) = (AddrSets::new(old), AddrSets::new(new));
     let mut keys: BTreeMap<(HookKind, String), [Option<&Program>; 2]> = BTreeMap::new();
     for (i, m) in [old, new].into_iter().enumerate() {
@@ -339,7 +409,7 @@ pub fn diff(old: &Module, new: &Module) -> SemDiff {
                 prog: n,
                 sets: &new_sets,
             };
-            block_diff(hook, attach_to, &old, &new)
+            block_diff(hook, attach_to, &old, &new, budget)
         })
         .filter(|b| !b.is_empty())
         .collect();
@@ -365,7 +435,13 @@ fn answers_change(old: &BlockSide, new: &BlockSide) -> Option<CountingChange> {
     })
 }
 
-fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSide) -> BlockDiff {
+fn block_diff(
+    hook: HookKind,
+    attach_to: String,
+    old: &BlockSide,
+    new: &BlockSide,
+    budget: Budget,
+) -> BlockDiff {
     let universe = hook_universe(hook);
     let buckets = buckets::Buckets::of(old.prog, new.prog);
     let none = buckets::Buckets::of(None, None).expect("no buckets");
@@ -380,8 +456,10 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
         counting: Vec::new(),
         cut_short: None,
         buckets: Vec::new(),
+        work: 0,
     };
-    let candidates = candidates(&mut o, &mut n, &mut pairs, &universe, buckets.is_ok());
+    let walked = buckets.is_ok().then_some(budget);
+    let candidates = candidates(&mut o, &mut n, &mut pairs, &universe, walked, &mut out.work);
     out.counting = align::counting(&o, &n, &pairs);
     out.counting.extend(answers_change(old, new));
     let buckets = match &buckets {
@@ -392,27 +470,9 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
         }
     };
     out.buckets = buckets.names().to_vec();
-    let candidates = match candidates {
-        Ok(c) => c,
-        Err(e) => {
-            out.cut_short = Some(NotCompared::Fragmented(e));
-            return out;
-        }
-    };
-    let mut groups = walk::Groups::new(&o, &n, &pairs);
-    match walk::decide(&candidates, &o, &n, &pairs, MAX_BOXES, |p| groups.add(p)) {
-        Ok(()) => {
-            (out.verdicts, out.moved) = groups.changes();
-            for c in out.verdicts.iter_mut().chain(&mut out.moved) {
-                c.limits = buckets.named(&c.example);
-            }
-            // Against no block, every packet the block decides as the kernel would
-            // without it "moves" to a rule: one line below says so instead.
-            if old.prog.is_none() || new.prog.is_none() {
-                out.moved.clear();
-            }
-        }
-        Err(e) => out.cut_short = Some(NotCompared::Fragmented(e)),
+    match candidates {
+        Ok(c) => walk_block(&mut out, &c, (&o, &n), &pairs, budget, buckets),
+        Err(e) => out.cut_short = Some(e),
     }
     if out.cut_short.is_none() && differ_testing(old.prog, new.prog, |m| m.cgroup.is_some()) {
         out.cut_short = Some(NotCompared::Cgroup);
@@ -424,21 +484,51 @@ fn block_diff(hook: HookKind, attach_to: String, old: &BlockSide, new: &BlockSid
     out
 }
 
-/// The candidate region (empty when the block pair is not `walked`), with the
-/// regions of the rules that meet it kept; made again when a pair turns out not to be
-/// one (its fingerprints collided), so that on return every pair is one.
+/// Steps 3 and 4 for the `candidates` of a block pair, into `out` (its regions, or
+/// why it stopped; and the work, within `budget` with what `out` has spent already).
+fn walk_block(
+    out: &mut BlockDiff,
+    candidates: &Region,
+    (o, n): (&align::Rules, &align::Rules),
+    pairs: &align::Pairs,
+    budget: Budget,
+    buckets: &buckets::Buckets,
+) {
+    let mut groups = walk::Groups::new(o, n, pairs);
+    match walk::decide(candidates, (o, n), pairs, budget, &mut out.work, |p| {
+        groups.add(p)
+    }) {
+        Ok(()) => {
+            (out.verdicts, out.moved) = groups.changes();
+            for c in out.verdicts.iter_mut().chain(&mut out.moved) {
+                c.limits = buckets.named(&c.example);
+            }
+            // Against no block, every packet the block decides as the kernel would
+            // without it "moves" to a rule: one line below says so instead.
+            if o.is_missing() || n.is_missing() {
+                out.moved.clear();
+            }
+        }
+        Err(e) => out.cut_short = Some(e),
+    }
+}
+
+/// The candidate region (empty when the block pair is not walked: `budget` is
+/// `None`), with the regions of the rules that meet it kept; made again when a pair
+/// turns out not to be one (its fingerprints collided), so that on return every pair
+/// is one. The work it takes is added to `work`.
 fn candidates<'m>(
     o: &mut align::Rules<'m>,
     n: &mut align::Rules<'m>,
     pairs: &mut align::Pairs,
     universe: &Region,
-    walked: bool,
-) -> Result<Region, TooFragmented> {
+    budget: Option<Budget>,
+    work: &mut u64,
+) -> Result<Region, NotCompared> {
     loop {
-        let c = if walked {
-            align::candidates(o, n, pairs, universe)?
-        } else {
-            Region::empty()
+        let c = match budget {
+            Some(budget) => align::candidates(o, n, pairs, universe, budget, work)?,
+            None => Region::empty(),
         };
         if align::keep_reaching(o, n, pairs, &c) {
             return Ok(c);
@@ -467,6 +557,12 @@ fn differ_testing(
 /// linear) instead of pair by pair (quadratic).
 const MERGE_MAX: usize = 64;
 
+/// The pair-by-pair merges of one block pair's regions together may cost this much
+/// (a region of `k` boxes counted `k` cubed, the most [`merge`] can take); past it,
+/// the rest are merged by [`HeaderBox::coalesce`] too, so many small regions cannot
+/// take more than a moment either.
+pub(super) const MERGE_WORK: u64 = 1 << 24;
+
 /// Merges boxes that differ in one dimension only (their union is then a box), until
 /// none do: the same packets in fewer, more readable boxes. The boxes stay disjoint
 /// (a union of two of them meets no third).
@@ -488,9 +584,19 @@ fn merge(mut boxes: Vec<HeaderBox>) -> Vec<HeaderBox> {
 
 /// A region's boxes as one [`Change`] (its example the first box's witness; for a
 /// region of many boxes, the first box's before they are joined, so the example does
-/// not depend on how they join).
-fn change(boxes: Vec<HeaderBox>, before: Side, after: Side) -> Option<Change> {
-    let (boxes, example) = if boxes.len() > MERGE_MAX {
+/// not depend on how they join). `merge_work` is what is left of [`MERGE_WORK`].
+fn change(
+    boxes: Vec<HeaderBox>,
+    before: Side,
+    after: Side,
+    merge_work: &mut u64,
+) -> Option<Change> {
+    let cost = (boxes.len() as u64).pow(3);
+    let pairwise = boxes.len() <= MERGE_MAX && cost <= *merge_work;
+    if pairwise {
+        *merge_work -= cost;
+    }
+    let (boxes, example) = if !pairwise {
         let example = boxes.first()?.witness()?;
         let mut joined = HeaderBox::coalesce(boxes, &mut 0);
         joined.sort_unstable();

@@ -225,3 +225,32 @@ fn boxes_read_as_matches() {
         "IPv4 tcp from 10.0.0.0/8 dport 22 syn !ack"
     );
 }
+
+/// A region's boxes are merged pair by pair while the block pair's merge work lasts,
+/// then by hashing: the same packets either way, and the work never goes below zero.
+#[test]
+fn merges_pair_by_pair_only_while_their_work_lasts() {
+    use crate::space::{Dim, ValueSet};
+    // Adjacent port ranges of one source: one box once merged.
+    let boxes: Vec<HeaderBox> = (0..8u128)
+        .map(|k| {
+            HeaderBox::full()
+                .with(Dim::Dport, ValueSet::range(10 * k, 10 * k + 9))
+                .with(Dim::Src4, ValueSet::single(1))
+        })
+        .collect();
+    let side = |line| Side {
+        decider: Decider::Rule(line),
+        line: Some(line),
+        outcome: Outcome::Drop,
+    };
+    let mut work = MERGE_WORK;
+    let a = change(boxes.clone(), side(1), side(2), &mut work).unwrap();
+    assert_eq!(work, MERGE_WORK - 8 * 8 * 8);
+    let mut none = 8 * 8 * 8 - 1;
+    let b = change(boxes, side(1), side(2), &mut none).unwrap();
+    assert_eq!(none, 8 * 8 * 8 - 1);
+    assert_eq!(a.region.boxes().len(), 1);
+    assert_eq!(a.region, b.region);
+    assert_eq!(a.example, b.example);
+}

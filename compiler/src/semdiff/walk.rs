@@ -42,7 +42,7 @@ use super::{
     change,
     hulls::{Bounds, Filter, Hulls, NEW, OLD},
     queue::{Queue, Waiting},
-    Change, Decider,
+    Budget, Change, Decider, NotCompared, OutOfWork,
 };
 use crate::space::{Dim, HeaderBox, Region, TooFragmented, ValueSet, NDIMS};
 
@@ -215,8 +215,8 @@ fn dim_bits(dims: impl IntoIterator<Item = usize>) -> u32 {
 }
 
 /// The state of the walk: the boxes still to decide (by first step ahead, joined
-/// where they can be), and where the pieces both sides have decided go (`out`, and
-/// how many went).
+/// where they can be), where the pieces both sides have decided go (`out`, and
+/// how many went), and the work done so far.
 struct Walk<'s, 't, F> {
     steps: &'s [Step<'t>],
     hulls: &'s Hulls,
@@ -225,8 +225,13 @@ struct Walk<'s, 't, F> {
     decided: usize,
     /// Two empty lists for [`Walk::advance`] (their room is reused).
     buffers: (Vec<HeaderBox>, Vec<HeaderBox>),
-    max_boxes: usize,
+    budget: Budget,
+    /// What the region operations counted since [`Walk::spent`] last took it.
     work: u32,
+    /// The region operations' work before that.
+    spent: u64,
+    /// The rules the alignment left unpaired, per side (for [`OutOfWork`]).
+    changed: [usize; 2],
 }
 
 impl<F: FnMut(Piece)> Walk<'_, '_, F> {
@@ -281,7 +286,7 @@ impl<F: FnMut(Piece)> Walk<'_, '_, F> {
     /// Follows `p` to the first step of its list whose region meets it exactly, and
     /// splits it there: the parts the step takes and the rest, each with the steps
     /// after that one.
-    fn advance(&mut self, p: Pending) -> Result<(), TooFragmented> {
+    fn advance(&mut self, p: Pending) -> Result<(), NotCompared> {
         let Pending {
             b,
             label: sides,
@@ -320,9 +325,44 @@ impl<F: FnMut(Piece)> Walk<'_, '_, F> {
             self.wait(x, sides, rest.clone());
         }
         self.buffers = (left, next);
+        self.within_budget()
+    }
+
+    /// Puts the candidate boxes in, undecided at both sides, and splits them until
+    /// every part is decided (or the budget is spent).
+    fn run(&mut self, candidates: &Region, every: Rest) -> Result<(), NotCompared> {
+        let undecided = Sides {
+            old: None,
+            new: None,
+        };
+        for b in candidates.boxes().iter().rev() {
+            self.wait(b.clone(), undecided, every.clone());
+            self.within_budget()?;
+        }
+        while let Some(p) = self.pending.pop() {
+            self.advance(p)?;
+        }
+        Ok(())
+    }
+
+    /// The work so far: the region operations' and the hull tests'.
+    fn spent(&mut self) -> u64 {
+        self.spent += u64::from(std::mem::take(&mut self.work));
+        self.spent + self.hulls.tests()
+    }
+
+    /// Stops the walk past its budget of boxes or of work.
+    fn within_budget(&mut self) -> Result<(), NotCompared> {
         let boxes = self.pending.len() + self.decided;
-        if boxes > self.max_boxes {
-            return Err(TooFragmented { boxes });
+        if boxes > self.budget.boxes {
+            return Err(NotCompared::Fragmented(TooFragmented { boxes }));
+        }
+        if self.spent() > self.budget.work {
+            return Err(NotCompared::Work(OutOfWork {
+                changed: self.changed,
+                boxes,
+                max: self.budget.work,
+            }));
         }
         Ok(())
     }
@@ -351,15 +391,17 @@ impl<F: FnMut(Piece)> Walk<'_, '_, F> {
 /// box.
 ///
 /// Each piece goes to `out` as it is made (to [`Groups::add`]: a hundred thousand
-/// pieces are not first gathered in one list).
+/// pieces are not first gathered in one list). The walk stops past `budget` (boxes
+/// made, or work: what the region operations count, and each test of whether a step
+/// may decide a box) added to `work`, which holds what was spent before the walk.
 pub(super) fn decide(
     candidates: &Region,
-    o: &Rules,
-    n: &Rules,
+    (o, n): (&Rules, &Rules),
     pairs: &Pairs,
-    max_boxes: usize,
+    budget: Budget,
+    work: &mut u64,
     out: impl FnMut(Piece),
-) -> Result<(), TooFragmented> {
+) -> Result<(), NotCompared> {
     let steps = merged(&o.deciding, &n.deciding, pairs, candidates);
     let every = Rest::every(steps.len() as u32, EVERY_DIM);
     let hulls = Hulls::new(steps.iter().map(|s| (s.sides(), &s.hull[..])));
@@ -370,20 +412,14 @@ pub(super) fn decide(
         out,
         decided: 0,
         buffers: Default::default(),
-        max_boxes,
+        budget,
         work: 0,
+        spent: *work,
+        changed: pairs.changed(),
     };
-    let undecided = Sides {
-        old: None,
-        new: None,
-    };
-    for b in candidates.boxes().iter().rev() {
-        walk.wait(b.clone(), undecided, every.clone());
-    }
-    while let Some(p) = walk.pending.pop() {
-        walk.advance(p)?;
-    }
-    Ok(())
+    let done = walk.run(candidates, every);
+    *work = walk.spent();
+    done
 }
 
 /// Whether a (old decider, new decider) pair's pieces are reported.
@@ -438,6 +474,7 @@ impl<'r> Groups<'r> {
     /// The (verdict changes, counter moves), each by (old decider, new decider).
     pub(super) fn changes(self) -> (Vec<Change>, Vec<Change>) {
         let (mut verdicts, mut moved) = (Vec::new(), Vec::new());
+        let mut merge_work = super::MERGE_WORK;
         for ((od, nd), (kind, mut boxes)) in self.by_deciders {
             let list = match kind {
                 Kind::Verdict => &mut verdicts,
@@ -447,7 +484,8 @@ impl<'r> Groups<'r> {
             // The walk's order is an accident of its index; the lowest box first
             // gives the same regions and example whatever the index does.
             boxes.sort_unstable();
-            list.extend(change(boxes, self.o.side(od), self.n.side(nd)));
+            let (before, after) = (self.o.side(od), self.n.side(nd));
+            list.extend(change(boxes, before, after, &mut merge_work));
         }
         (verdicts, moved)
     }

@@ -7,7 +7,7 @@
 
 use super::super::{
     align::{self, Pairs, Rules, Term},
-    diff, BlockSide, Change, Decider, Module, SemDiff,
+    diff, BlockSide, Budget, Change, Decider, Module, NotCompared, SemDiff,
 };
 use super::{Groups, Piece};
 use crate::hooks::HookKind;
@@ -105,9 +105,11 @@ fn reference(old: &Module, new: &Module) -> (Vec<Change>, Vec<Change>) {
 /// The pieces [`super::decide`] cuts the files' only block into.
 fn walk_pieces(old: &Module, new: &Module) -> Vec<Piece> {
     with_rules(old, new, |o, n, pairs, hook| {
-        let candidates = align::candidates(o, n, pairs, &hook_universe(hook)).unwrap();
+        let universe = hook_universe(hook);
+        let all = Budget::UNLIMITED;
+        let candidates = align::candidates(o, n, pairs, &universe, all, &mut 0).unwrap();
         let mut pieces = Vec::new();
-        super::decide(&candidates, o, n, pairs, usize::MAX, |p| pieces.push(p)).unwrap();
+        super::decide(&candidates, (o, n), pairs, all, &mut 0, |p| pieces.push(p)).unwrap();
         pieces
     })
 }
@@ -323,5 +325,55 @@ fn random_edits_give_the_reference_regions() {
     assert!(
         changed as u64 * 4 > cases,
         "only {changed} of {cases} pairs change"
+    );
+}
+
+/// The first `n` filters of a vendored ClassBench set, as a block that alternates
+/// allow and drop.
+fn classbench(set: &str, n: usize) -> String {
+    use sockc_testkit::{classbench as cb, classbench_data as data};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/classbench");
+    let text = data::read(&dir, &data::file_name(set, 1000, "")).unwrap();
+    let filters = cb::parse_filters(&text).unwrap();
+    let options = cb::ConvertOptions {
+        hook: "xdp on eth0".into(),
+        policy: cb::ActionPolicy::Alternate,
+        default: "drop",
+    };
+    cb::to_sk(&filters[..n.min(filters.len())], &options)
+}
+
+/// Two unrelated files (ClassBench's acl1 and fw1, nearly no rule in common): a small
+/// pair is compared to the end, exactly; at a thousand rules each the comparison
+/// stops at its budget of work (a count, so the same on every run), says so, and
+/// counts a change (it took minutes of a release build before it had one).
+#[test]
+fn unrelated_files_are_compared_exactly_or_cut_at_the_budget() {
+    let (small_old, small_new) = (classbench("acl1", 25), classbench("fw1", 25));
+    let d = checked(&small_old, &small_new);
+    assert!(d.changes_verdicts());
+    let budget = Budget::DEFAULT;
+    let (old, new) = (
+        module(&classbench("acl1", 1000)),
+        module(&classbench("fw1", 1000)),
+    );
+    let run = || diff(&old, &new);
+    let d = run();
+    let b = &d.blocks[0];
+    let Some(NotCompared::Work(w)) = b.cut_short else {
+        panic!("{:?}", b.cut_short)
+    };
+    assert!(d.changes_verdicts() && w.max == budget.work);
+    assert!(w.changed[0] > 900 && w.changed[1] > 700, "{w:?}");
+    // The work stops within one step of the budget.
+    assert!(
+        b.work > budget.work && b.work < budget.work + budget.work / 20,
+        "{}",
+        b.work
+    );
+    let again = run();
+    assert_eq!(
+        (again.blocks[0].work, again.blocks[0].cut_short),
+        (b.work, b.cut_short)
     );
 }

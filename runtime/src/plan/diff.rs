@@ -3,7 +3,7 @@
 //!
 //! Invariant: a bytecode diff compares instructions alone (no pcs, no source line
 //! numbers), so a rule moved down a line changes nothing it shows; a diff is aligned
-//! with bounded work (`align`: correct, not always minimal, on large lists), and is
+//! with bounded work ([`sockc_compiler::align`]: correct, not always minimal, on large lists), and is
 //! cut past a number of lines, saying how many were cut.
 
 use std::fmt::Write;
@@ -58,7 +58,7 @@ pub(super) fn unified_hunks(
     old_keys: &[&str],
     new_keys: &[&str],
 ) -> String {
-    let ops = super::align::diff_ops(old_keys, new_keys);
+    let ops = sockc_compiler::align::diff_ops(old_keys, new_keys);
     // Room for every line once with its mark (a first install's diff is all of them).
     let lines: usize = old.iter().chain(new).map(|l| l.len() + 2).sum();
     let mut out = String::with_capacity(lines + 64);

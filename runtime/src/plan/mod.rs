@@ -10,15 +10,15 @@
 //! counter slots and map sizes, `Compiled::refit`), so that a rule changed inside a
 //! classified run compiles to the installed code and only its tables differ. Programs
 //! are matched by (hook, interface), never by symbol. Invariant: the plan depends
-//! only on the two snapshots (no kernel, no clock beyond a diff deadline), and "code"
+//! only on the two snapshots (no kernel, no clock), and "code"
 //! means the instructions alone: source line numbers in the disassembly's notes are
 //! not code, so moving rules down a line reloads nothing.
 //!
 //! Beside this file: `sets.rs` (how set maps' entries change, an entry in words),
 //! `port_sets.rs` (how port sets, compiled into the code, change), `diff.rs` (rule
-//! listings and bytecode, and their diffs), `align.rs` (the line alignment those
-//! diffs and the carried counters are made from, in bounded work), `render.rs` (a
-//! plan in words).
+//! listings and bytecode, and their diffs), `render.rs` (a plan in words). The line
+//! alignment those diffs and the carried counters are made from, in bounded work, is
+//! the compiler's [`sockc_compiler::align`] (the semantic diff's too).
 
 use std::{
     borrow::Cow,
@@ -270,7 +270,7 @@ fn carry_counters(old: &ProgramSnapshot, new: &ProgramSnapshot) -> Vec<CounterCa
     let (old_owned, new_owned) = (comparable(old), comparable(new));
     let old_texts: Vec<&str> = old_owned.iter().map(AsRef::as_ref).collect();
     let new_texts: Vec<&str> = new_owned.iter().map(AsRef::as_ref).collect();
-    align::diff_ops(&old_texts, &new_texts)
+    sockc_compiler::align::diff_ops(&old_texts, &new_texts)
         .iter()
         .filter(|op| op.tag() == DiffTag::Equal)
         .flat_map(|op| op.old_range().zip(op.new_range()))
@@ -655,7 +655,6 @@ impl Plan {
     }
 }
 
-mod align;
 mod diff;
 pub mod port_sets;
 mod render;

@@ -58,6 +58,26 @@ pub struct BulkRefs {
     pub programs: Option<String>,
 }
 
+/// What the writer of a record (manifest, journal) knows of its bulk already.
+#[derive(Clone, Copy, Debug)]
+pub enum Known<'a> {
+    /// Nothing: each bulk record is hashed, and written when no record has its digest.
+    Nothing,
+    /// The references a journal of this same target got: its records are written, and
+    /// are named as they are.
+    Written(&'a BulkRefs),
+    /// The SHA-256 (hex) of the rule text the record keeps, which the caller hashed
+    /// already: that record is named by it (and written when new) without hashing the
+    /// text again; the others as with [`Known::Nothing`].
+    SourceDigest(&'a str),
+}
+
+impl<'a> From<Option<&'a BulkRefs>> for Known<'a> {
+    fn from(recorded: Option<&'a BulkRefs>) -> Self {
+        recorded.map_or(Known::Nothing, Known::Written)
+    }
+}
+
 impl BulkRefs {
     fn digests(&self) -> impl Iterator<Item = &str> {
         self.map_contents
@@ -98,13 +118,27 @@ fn is_empty(refs: &&BulkRefs) -> bool {
     **refs == BulkRefs::default()
 }
 
+/// How the programs' record (JSON) is made: [`Json::Streamed`] serializes it twice and
+/// never holds it whole, for the records written while the verifier runs (a first
+/// apply's peak); [`Json::Buffered`] serializes and hashes it once, held whole for the
+/// moment it is written (a journal or manifest written after the load, or without one:
+/// a re-apply in place, where the second pass was a fifth of its journal's cost).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Json {
+    Streamed,
+    Buffered,
+}
+
 /// Writes the records of `contents`, `source` and `programs` into `dir` (each only if
-/// a record by its digest is not there yet) and says how to find them.
+/// a record by its digest is not there yet) and says how to find them; `source_digest`
+/// is the SHA-256 (hex) of `source` when the caller has it already (not checked again
+/// but in debug builds: the caller hashed these very bytes).
 pub(super) fn put(
     dir: &Path,
     contents: &[MapContents],
-    source: Option<&str>,
+    (source, source_digest): (Option<&str>, Option<&str>),
     programs: Option<&[ProgramSnapshot]>,
+    json: Json,
 ) -> Result<BulkRefs, StoreError> {
     let at = open_dir(dir)?;
     let mut refs = BulkRefs::default();
@@ -114,22 +148,44 @@ pub(super) fn put(
         refs.map_contents.push((c.map.clone(), digest));
     }
     if let Some(text) = source {
-        refs.source_text = Some(put_one(dir, &at, &[text.as_bytes()])?);
+        let digest = match source_digest {
+            Some(d) => {
+                debug_assert_eq!(d, sha256(&[text.as_bytes()]), "the digest is the text's");
+                d.to_string()
+            }
+            None => sha256(&[text.as_bytes()]),
+        };
+        refs.source_text = Some(put_digested(dir, &at, &[text.as_bytes()], digest)?);
     }
     if let Some(programs) = programs {
-        refs.programs = Some(put_json(dir, &at, programs)?);
+        refs.programs = Some(match json {
+            Json::Streamed => put_json(dir, &at, programs)?,
+            Json::Buffered => {
+                let mut bytes = Vec::with_capacity(json_room(programs));
+                serde_json::to_writer(&mut bytes, programs).expect("records serialize");
+                put_one(dir, &at, &[&bytes])?
+            }
+        });
     }
     Ok(refs)
+}
+
+/// Room for the JSON of `programs` held whole, taken once: more than it needs (a rule
+/// serializes to its text and about 40 bytes more, escapes aside), as memory never
+/// written is never faulted in, where a buffer grown by doubling copied megabytes
+/// (about a tenth of a 100k-rule re-apply's journal).
+fn json_room(programs: &[ProgramSnapshot]) -> usize {
+    let rule = |r: &sockc_compiler::metadata::RuleMeta| 2 * r.text.len() + 128;
+    programs
+        .iter()
+        .map(|p| 2 * p.asm.len() + 256 + p.rules.iter().map(rule).sum::<usize>())
+        .sum()
 }
 
 fn put_one(dir: &Path, at: &OwnedFd, parts: &[&[u8]]) -> Result<String, StoreError> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     if len < HASHED_BESIDE_FROM {
-        let digest = sha256(parts);
-        if needs_writing(dir, at, &digest)? {
-            write_record_at(dir, at, &format!("{PREFIX}{digest}"), parts)?;
-        }
-        return Ok(digest);
+        return put_digested(dir, at, parts, sha256(parts));
     }
     // A large record (a set's) is hashed on another thread while this one fills its
     // map, which is then pinned only if no record of its digest is there yet.
@@ -145,6 +201,19 @@ fn put_one(dir: &Path, at: &OwnedFd, parts: &[&[u8]]) -> Result<String, StoreErr
     if needs_writing(dir, at, &digest)? {
         let fd = filled.map_err(io_err(&dir.join(format!("{name}_new"))))?;
         pin_record(dir, at, &name, fd)?;
+    }
+    Ok(digest)
+}
+
+/// [`put_one`] of `parts` whose SHA-256 (hex) is `digest`.
+fn put_digested(
+    dir: &Path,
+    at: &OwnedFd,
+    parts: &[&[u8]],
+    digest: String,
+) -> Result<String, StoreError> {
+    if needs_writing(dir, at, &digest)? {
+        write_record_at(dir, at, &format!("{PREFIX}{digest}"), parts)?;
     }
     Ok(digest)
 }
@@ -204,9 +273,10 @@ fn needs_writing(dir: &Path, at: &OwnedFd, digest: &str) -> Result<bool, StoreEr
     }
 }
 
-/// The map contents, rule text and programs `refs` names, read from `dir` and checked
-/// against their digests, the contents in the order the references list them.
-pub(super) fn get(dir: &Path, refs: &BulkRefs) -> Result<Bulk, StoreError> {
+/// The map contents, rule text (unless `text` is false: then `source` is `None`) and
+/// programs `refs` names, read from `dir` and checked against their digests, the
+/// contents in the order the references list them.
+pub(super) fn get(dir: &Path, refs: &BulkRefs, text: bool) -> Result<Bulk, StoreError> {
     let at = open_dir(dir)?;
     let mut contents = Vec::with_capacity(refs.map_contents.len());
     for (map, digest) in &refs.map_contents {
@@ -221,14 +291,8 @@ pub(super) fn get(dir: &Path, refs: &BulkRefs) -> Result<Bulk, StoreError> {
         });
     }
     let source = match &refs.source_text {
-        Some(digest) => {
-            let bytes = get_one(dir, &at, digest)?;
-            Some(String::from_utf8(bytes).map_err(|_| StoreError::Bulk {
-                path: dir.join(format!("{PREFIX}{digest}")),
-                problem: "is not UTF-8 text".into(),
-            })?)
-        }
-        None => None,
+        Some(digest) if text => Some(get_text(dir, &at, digest)?),
+        _ => None,
     };
     let programs = match &refs.programs {
         Some(digest) => {
@@ -246,6 +310,15 @@ pub(super) fn get(dir: &Path, refs: &BulkRefs) -> Result<Bulk, StoreError> {
         contents,
         source,
         programs,
+    })
+}
+
+/// The rule text recorded as `digest`, read from `dir` and checked against it.
+pub(super) fn get_text(dir: &Path, at: &OwnedFd, digest: &str) -> Result<String, StoreError> {
+    let bytes = get_one(dir, at, digest)?;
+    String::from_utf8(bytes).map_err(|_| StoreError::Bulk {
+        path: dir.join(format!("{PREFIX}{digest}")),
+        problem: "is not UTF-8 text".into(),
     })
 }
 
@@ -368,6 +441,9 @@ mod tests {
         assert_eq!(get_one(&dir, &at, &digest).unwrap(), json);
         // Written once: found by its name the second time.
         assert_eq!(put_json(&dir, &at, &value).unwrap(), digest);
+        // Held whole (a journal after the load): the same bytes, the same name.
+        let buffered = serde_json::to_vec(&value).unwrap();
+        assert_eq!(put_one(&dir, &at, &[&buffered]).unwrap(), digest);
         let names: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .flatten()
@@ -410,8 +486,15 @@ mod tests {
         let Some(dir) = scratch("collect") else {
             return;
         };
-        let named = put(&dir, &[], Some("allow tcp"), None).unwrap();
-        let unnamed = put(&dir, &[], Some("drop tcp"), Some(&[])).unwrap();
+        let named = put(&dir, &[], (Some("allow tcp"), None), None, Json::Streamed).unwrap();
+        let unnamed = put(
+            &dir,
+            &[],
+            (Some("drop tcp"), None),
+            Some(&[]),
+            Json::Buffered,
+        )
+        .unwrap();
         let removed = collect(&dir, [&named]).unwrap();
         assert_eq!(removed.len(), 2, "{removed:?}");
         assert!(unnamed

@@ -18,7 +18,7 @@ use std::{
 };
 
 /// What identifies one pin: device, inode, and its modification and change times.
-type PinId = (u64, u64, i64, i64, i64, i64);
+pub(super) type PinId = (u64, u64, i64, i64, i64, i64);
 
 fn pin_id(path: &Path) -> Option<PinId> {
     let m = std::fs::symlink_metadata(path).ok()?;

@@ -21,7 +21,7 @@
 //! lock; `manifest.rs` and `journal.rs` the two records' contents; `records.rs`
 //! reading and writing them (and the socket registry), `pinned_record.rs` one record
 //! as a pin, `record_writer.rs` its bytes streamed in, `bulk.rs` what the records keep
-//! out of their JSON, `memo.rs` the last manifest read; `removal.rs` what leaves the
+//! out of their JSON, `memo.rs` the last manifest read, `read_ahead.rs` one read before the lock; `removal.rs` what leaves the
 //! store and in which order, `pins.rs` one pin or directory removed; `error.rs` what
 //! can go wrong.
 //!
@@ -52,6 +52,7 @@ mod memo;
 pub mod pending;
 mod pinned_record;
 mod pins;
+mod read_ahead;
 mod record_writer;
 mod records;
 mod removal;
@@ -64,13 +65,15 @@ use error::io_err;
 use lock::lock_dir;
 
 pub use bpffs::check_path_owners;
-pub use bulk::BulkRefs;
+pub use bulk::{BulkRefs, Known};
 pub use error::StoreError;
 pub use journal::Journal;
 pub use lock::LockWait;
 pub use manifest::{
     format_for, new_instance, InstalledProgram, Manifest, MANIFEST_FORMAT, SETS_FROM_MAPS_FORMAT,
 };
+pub use read_ahead::{read_ahead, ReadAhead};
+pub use records::Remembered;
 pub use residual::ResidualRecord;
 
 /// How long a command waits for another sockc to finish.
@@ -84,7 +87,7 @@ pub struct Store {
     /// The caller's umask, put back when the store closes.
     _umask: UmaskGuard,
     /// The last manifest read or written, parsed once per command.
-    manifest_memo: memo::RecordMemo<Manifest>,
+    manifest_memo: memo::RecordMemo<records::Remembered>,
 }
 
 impl Store {

@@ -14,7 +14,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    bulk::{self, BulkRefs},
+    bulk::{self, BulkRefs, Known},
     error::StoreError,
     journal::Journal,
     manifest::{Manifest, BULK_FORMAT, MANIFEST_FORMAT, PROGRAMS_BULK_FORMAT},
@@ -28,15 +28,15 @@ impl Store {
     /// reads, and a copy of it returned.
     pub fn manifest(&self, name: &str) -> Result<Option<Manifest>, StoreError> {
         let path = self.dir(name).join("manifest");
-        if let Some(m) = self.manifest_memo.get(&path) {
-            return Ok(Some(m));
+        if let Some(r) = self.manifest_memo.get(&path) {
+            return self.with_text(name, r).map(Some);
         }
-        let before = memo::RecordMemo::<Manifest>::id(&path);
-        let Some(m) = self.read_manifest(name, &path)? else {
+        let before = memo::RecordMemo::<Remembered>::id(&path);
+        let Some(r) = self.read_manifest(name, &path, true)? else {
             return Ok(None);
         };
-        self.manifest_memo.put(&path, before, m.clone());
-        Ok(Some(m))
+        self.manifest_memo.put(&path, before, r.clone());
+        Ok(Some(r.manifest))
     }
 
     /// `f` of the committed manifest ([`Store::manifest`]), lent from what this
@@ -46,40 +46,96 @@ impl Store {
         name: &str,
         f: impl FnOnce(&Manifest) -> R,
     ) -> Result<Option<R>, StoreError> {
+        self.lend_manifest(name, true, f)
+    }
+
+    /// [`Store::with_manifest`] for a reader of everything but the recorded rule text
+    /// (`source_text` may be `None` in what `f` is lent): that record, megabytes with
+    /// many rules, is read only when a reader asks for it ([`Store::manifest`],
+    /// [`Store::take_manifest`] read it then).
+    pub fn with_manifest_but_text<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&Manifest) -> R,
+    ) -> Result<Option<R>, StoreError> {
+        self.lend_manifest(name, false, f)
+    }
+
+    /// `f` of the remembered manifest, read (with its rule text when `text`) and
+    /// remembered first if need be; with `text`, a remembered one without it gets it.
+    fn lend_manifest<R>(
+        &self,
+        name: &str,
+        text: bool,
+        f: impl FnOnce(&Manifest) -> R,
+    ) -> Result<Option<R>, StoreError> {
         let path = self.dir(name).join("manifest");
         let mut f = Some(f);
-        let mut lend = |m: &Manifest| (f.take().expect("called once"))(m);
-        if let Some(r) = self.manifest_memo.with(&path, &mut lend) {
+        let mut lend = |r: &Remembered| (f.take().expect("called once"))(&r.manifest);
+        let complete = |r: &Remembered| !text || r.unread_text.is_none();
+        if let Some(Some(r)) = self
+            .manifest_memo
+            .with(&path, |r| complete(r).then(|| lend(r)))
+        {
             return Ok(Some(r));
         }
-        let before = memo::RecordMemo::<Manifest>::id(&path);
-        let Some(m) = self.read_manifest(name, &path)? else {
-            return Ok(None);
+        let before = memo::RecordMemo::<Remembered>::id(&path);
+        let r = match self.manifest_memo.take(&path) {
+            Some(r) => Remembered::complete(self.with_text(name, r)?),
+            None => match self.read_manifest(name, &path, text)? {
+                Some(r) => r,
+                None => return Ok(None),
+            },
         };
-        let r = lend(&m);
-        self.manifest_memo.put(&path, before, m);
-        Ok(Some(r))
+        let out = lend(&r);
+        self.manifest_memo.put(&path, before, r);
+        Ok(Some(out))
     }
 
     /// The committed manifest ([`Store::manifest`]) for a reader that keeps it: moved
     /// out of what this command remembers (a later read reads the pin again), or read
     /// and not remembered. A copy of 100,000 rules is what reading them costs.
     pub fn take_manifest(&self, name: &str) -> Result<Option<Manifest>, StoreError> {
-        let path = self.dir(name).join("manifest");
-        match self.manifest_memo.take(&path) {
-            Some(m) => Ok(Some(m)),
-            None => self.read_manifest(name, &path),
+        match self.take_manifest_but_text(name)? {
+            Some(r) => self.with_text(name, r).map(Some),
+            None => Ok(None),
         }
     }
 
-    /// The manifest pinned at `path` and its bulk, parsed.
-    fn read_manifest(&self, name: &str, path: &Path) -> Result<Option<Manifest>, StoreError> {
-        let Some(bytes) = read_record(path, "manifest")? else {
-            return Ok(None);
-        };
-        let mut m = parse_manifest(&bytes, path)?;
-        self.fill_bulk(name, &bytes, path, &mut m)?;
-        Ok(Some(m))
+    /// [`Store::take_manifest`] without reading the recorded rule text if it is not read
+    /// yet: the manifest, and the digest of the rule text's record when its
+    /// `source_text` was left `None` for that reason ([`Store::with_text`] reads it).
+    pub fn take_manifest_but_text(&self, name: &str) -> Result<Option<Remembered>, StoreError> {
+        let path = self.dir(name).join("manifest");
+        match self.manifest_memo.take(&path) {
+            Some(r) => Ok(Some(r)),
+            None => self.read_manifest(name, &path, false),
+        }
+    }
+
+    /// `r`'s manifest with its rule text, read from its record if it was left unread.
+    pub fn with_text(&self, name: &str, r: Remembered) -> Result<Manifest, StoreError> {
+        let Remembered {
+            mut manifest,
+            unread_text,
+        } = r;
+        if let Some(digest) = unread_text {
+            let dir = self.dir(name);
+            let at = super::pinned_record::open_dir(&dir)?;
+            manifest.source_text = Some(bulk::get_text(&dir, &at, &digest)?);
+        }
+        Ok(manifest)
+    }
+
+    /// The manifest pinned at `path` and its bulk (the rule text only when `text`),
+    /// parsed.
+    fn read_manifest(
+        &self,
+        name: &str,
+        path: &Path,
+        text: bool,
+    ) -> Result<Option<Remembered>, StoreError> {
+        read_manifest_in(&self.dir(name), path, text)
     }
 
     /// Whether install `name` has a manifest (a committed generation), without reading
@@ -107,10 +163,10 @@ impl Store {
     /// [`Store::write_journal`] returned for a journal whose target is `m`) instead of
     /// serializing and hashing `m`'s bulk again. `m`'s programs are lent to the store
     /// while it writes (from format 6 they are a bulk record, not part of the JSON).
-    pub fn write_manifest_recorded(
+    pub fn write_manifest_recorded<'k>(
         &self,
         m: &mut Manifest,
-        recorded: Option<&BulkRefs>,
+        recorded: impl Into<Known<'k>>,
     ) -> Result<(), StoreError> {
         let dir = self.ensure_install_dir(&m.name)?;
         let json = if m.format < BULK_FORMAT {
@@ -118,7 +174,7 @@ impl Store {
             // without a new generation): its bulk stays inline, where that sockc reads it.
             inline_json(m)
         } else {
-            let refs = put_bulk(&dir, m, recorded)?;
+            let refs = put_bulk(&dir, m, recorded.into(), bulk::Json::Buffered)?;
             with_programs_lent(m, |m| manifest_json(m, &refs))
         };
         write_record(&dir, "manifest", &json)?;
@@ -130,14 +186,27 @@ impl Store {
     /// 100,000 rules would cost what reading them back does.
     pub fn remember_manifest(&self, m: Manifest) {
         let path = self.dir(&m.name).join("manifest");
-        self.manifest_memo.put(&path, None, m);
+        self.manifest_memo.put(&path, None, Remembered::complete(m));
     }
 
     /// Writes the bulk records of `m` (those its format has) and returns their
     /// references, for a journal or manifest of `m` to name
-    /// ([`Store::write_journal`]'s `recorded`).
-    pub fn write_bulk(&self, m: &Manifest) -> Result<BulkRefs, StoreError> {
-        put_bulk(&self.ensure_install_dir(&m.name)?, m, None)
+    /// ([`Store::write_journal`]'s `recorded`); `source_digest` is the SHA-256 (hex)
+    /// of `m`'s rule text when the caller hashed it already ([`Known::SourceDigest`]).
+    /// Written while the verifier runs: the programs' JSON is streamed, never held
+    /// whole.
+    pub fn write_bulk(
+        &self,
+        m: &Manifest,
+        source_digest: Option<&str>,
+    ) -> Result<BulkRefs, StoreError> {
+        let known = source_digest.map_or(Known::Nothing, Known::SourceDigest);
+        put_bulk(
+            &self.ensure_install_dir(&m.name)?,
+            m,
+            known,
+            bulk::Json::Streamed,
+        )
     }
 
     pub fn journal(&self, name: &str) -> Result<Option<Journal>, StoreError> {
@@ -153,7 +222,7 @@ impl Store {
         }
         let mut j: Journal = parse_record(&bytes, "journal", &path)?;
         if let Some(target) = j.op.target_mut() {
-            self.fill_bulk(name, &bytes, &path, target)?;
+            fill_bulk(&self.dir(name), &bytes, &path, target, true)?;
         }
         Ok(Some(j))
     }
@@ -169,42 +238,20 @@ impl Store {
         parse_record(&bytes, "journal", &path).map(Some)
     }
 
-    /// Puts the bulk the record `bytes` names ([`bulk`]) into `m`: its map contents
-    /// and rule text. A record of a format before bulk records holds them itself.
-    fn fill_bulk(
-        &self,
-        name: &str,
-        bytes: &[u8],
-        path: &Path,
-        m: &mut Manifest,
-    ) -> Result<(), StoreError> {
-        let refs = parse_record::<bulk::WithBulk>(bytes, "bulk references of", path)?.bulk;
-        if refs == bulk::BulkRefs::default() {
-            return Ok(());
-        }
-        let bulk = bulk::get(&self.dir(name), &refs)?;
-        m.snapshot.map_contents = bulk.contents;
-        m.source_text = bulk.source;
-        if let Some(programs) = bulk.programs {
-            m.snapshot.programs = programs;
-        }
-        Ok(())
-    }
-
     /// Records `j` as the install's work in flight, in one `rename`. Returns the
     /// references to the bulk records of its target, which a later journal or the
     /// manifest committing that same target can name as they are (`recorded`,
     /// [`Store::write_manifest_recorded`]). The target's programs are lent to the store
     /// while it writes.
-    pub fn write_journal(
+    pub fn write_journal<'k>(
         &self,
         name: &str,
         j: &mut Journal,
-        recorded: Option<&BulkRefs>,
+        recorded: impl Into<Known<'k>>,
     ) -> Result<BulkRefs, StoreError> {
         let dir = self.ensure_install_dir(name)?;
         let refs = match j.op.target() {
-            Some(t) => put_bulk(&dir, t, recorded)?,
+            Some(t) => put_bulk(&dir, t, recorded.into(), bulk::Json::Buffered)?,
             None => bulk::BulkRefs::default(),
         };
         let lent = j.op.target_mut().and_then(lend_programs);
@@ -241,6 +288,67 @@ impl Store {
     }
 }
 
+/// The manifest pinned at `path` in the install directory `dir` and its bulk (the
+/// rule text only when `text`), parsed.
+pub(super) fn read_manifest_in(
+    dir: &Path,
+    path: &Path,
+    text: bool,
+) -> Result<Option<Remembered>, StoreError> {
+    let Some(bytes) = read_record(path, "manifest")? else {
+        return Ok(None);
+    };
+    let mut manifest = parse_manifest(&bytes, path)?;
+    let unread_text = fill_bulk(dir, &bytes, path, &mut manifest, text)?;
+    Ok(Some(Remembered {
+        manifest,
+        unread_text,
+    }))
+}
+
+/// Puts the bulk the record `bytes` names ([`bulk`]) into `m`: its map contents,
+/// programs and rule text. A record of a format before bulk records holds them
+/// itself. Without `text`, the rule text's record is not read: its digest is returned
+/// (`None` when it was read, or there is none).
+fn fill_bulk(
+    dir: &Path,
+    bytes: &[u8],
+    path: &Path,
+    m: &mut Manifest,
+    text: bool,
+) -> Result<Option<String>, StoreError> {
+    let refs = parse_record::<bulk::WithBulk>(bytes, "bulk references of", path)?.bulk;
+    if refs == bulk::BulkRefs::default() {
+        return Ok(None);
+    }
+    let bulk = bulk::get(dir, &refs, text)?;
+    m.snapshot.map_contents = bulk.contents;
+    m.source_text = bulk.source;
+    if let Some(programs) = bulk.programs {
+        m.snapshot.programs = programs;
+    }
+    Ok(refs.source_text.filter(|_| !text))
+}
+
+/// A manifest as read or remembered: whole, or with its rule text's record left
+/// unread for a reader that does not need it (`unread_text`: that record's digest,
+/// and the manifest's `source_text` `None`). Only [`Store::with_text`] makes it whole;
+/// a manifest without its text is never written back as it is (it would record none).
+#[derive(Clone, Debug)]
+pub struct Remembered {
+    pub manifest: Manifest,
+    pub unread_text: Option<String>,
+}
+
+impl Remembered {
+    fn complete(manifest: Manifest) -> Remembered {
+        Remembered {
+            manifest,
+            unread_text: None,
+        }
+    }
+}
+
 /// A manifest's JSON as the store writes it ([`stored_json`]), with an empty
 /// `map_contents` list in its snapshot: a sockc of formats 1 to 3 needs that field to
 /// parse the manifest at all, and then refuses it for its format (by name: "format 4,
@@ -267,28 +375,31 @@ fn manifest_json(m: &Manifest, refs: &bulk::BulkRefs) -> Vec<u8> {
     out
 }
 
-/// Writes the bulk records of `m` (of a format that has them) into `dir`, or takes
-/// `recorded`, the references a journal of this same target got, as they are.
-fn put_bulk(dir: &Path, m: &Manifest, recorded: Option<&BulkRefs>) -> Result<BulkRefs, StoreError> {
+/// Writes the bulk records of `m` (of a format that has them) into `dir`, or takes the
+/// references `known` has ([`Known`]); `json` says how the programs' record is made
+/// when it is written.
+fn put_bulk(
+    dir: &Path,
+    m: &Manifest,
+    known: Known<'_>,
+    json: bulk::Json,
+) -> Result<BulkRefs, StoreError> {
     let programs = (m.format >= PROGRAMS_BULK_FORMAT).then_some(&m.snapshot.programs[..]);
-    let put = || {
-        bulk::put(
-            dir,
-            &m.snapshot.map_contents,
-            m.source_text.as_deref(),
-            programs,
-        )
+    let put = |digest| {
+        let source = (m.source_text.as_deref(), digest);
+        bulk::put(dir, &m.snapshot.map_contents, source, programs, json)
     };
-    match recorded {
-        Some(refs) => {
+    match known {
+        Known::Written(refs) => {
             debug_assert_eq!(
                 Some(refs),
-                put().ok().as_ref(),
+                put(None).ok().as_ref(),
                 "the records are this manifest's"
             );
             Ok(refs.clone())
         }
-        None => put(),
+        Known::SourceDigest(d) => put(Some(d)),
+        Known::Nothing => put(None),
     }
 }
 

@@ -135,12 +135,15 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
 }
 
 /// Compiles the file (without the optimizer's lints, which `check` shows;
-/// docs/errors.md) and installs it. Once the file has passed sema, the install is
+/// docs/errors.md) and installs it. The installed manifest is read ahead on another
+/// thread meanwhile, and taken once the store is locked only if it is still the one
+/// committed ([`session::read_ahead`]). Once the file has passed sema, the install is
 /// opened (capabilities, namespace, lock), and a first install's interface hooks are
 /// made ready while the rest compiles (`install::start_ahead`: the kernel waits for an
 /// RCU grace period in making those hooks).
 fn compile_and_install(args: &ApplyArgs) -> ExitCode {
     let started = Instant::now();
+    let ahead_read = session::read_ahead(args);
     let checked = match check_deferred(&args.file, Lints::Skip) {
         Ok(c) => c,
         Err(code) => return code,
@@ -151,6 +154,7 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    session::adopt(&session, ahead_read);
     if let Err(code) = confirm::before(args, &session) {
         return code;
     }

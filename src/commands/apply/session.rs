@@ -12,7 +12,7 @@ use sockc_runtime::{
     attach::{AttachOptions, TcAttach},
     install::{self, InstallError},
     netns, plan, stages,
-    store::Store,
+    store::{ReadAhead, Store},
 };
 
 use super::{ApplyArgs, TcAttachArg};
@@ -21,7 +21,7 @@ use crate::shared::{
     installing::netns_path,
     json::sockc_error,
     privileges,
-    store::{check_name, fail, open_store},
+    store::{check_name, fail, open_store, valid_name},
 };
 
 /// An apply's install opened ([`begin`]): its name, the store under its lock, and the
@@ -66,6 +66,37 @@ pub fn begin(args: &ApplyArgs) -> Result<Session, ExitCode> {
         netns,
         fitted_to: None,
     })
+}
+
+/// The installed manifest of the install `args` names, read on another thread before
+/// the store is locked (`store::read_ahead`), while the file's front end runs; `None`
+/// for standard input without `--name` or a name [`begin`] refuses.
+pub fn read_ahead(args: &ApplyArgs) -> Option<std::thread::JoinHandle<Option<ReadAhead>>> {
+    let name = match &args.target.name {
+        Some(n) => n.clone(),
+        None if is_stdin(&args.file) => return None,
+        None => args.file.file_stem()?.to_string_lossy().into_owned(),
+    };
+    // A name [`begin`] refuses reads nothing (it would name a path outside the store).
+    if !valid_name(&name) {
+        return None;
+    }
+    let bpffs = args.target.bpffs.clone();
+    std::thread::Builder::new()
+        .name("read ahead".into())
+        .spawn(move || {
+            let _t = stages::stage("read the installed generation ahead (another thread)");
+            sockc_runtime::store::read_ahead(&bpffs, &name)
+        })
+        .ok()
+}
+
+/// Gives the store what [`read_ahead`] read, which it keeps only while the manifest
+/// is still the one read (`Store::adopt`).
+pub fn adopt(session: &Session, ahead: Option<std::thread::JoinHandle<Option<ReadAhead>>>) {
+    if let Some(read) = ahead.and_then(|h| h.join().ok()).flatten() {
+        session.store.adopt(&session.name, read);
+    }
 }
 
 /// `--name`, or the rule file's name without its extension (standard input has none).
@@ -127,8 +158,10 @@ pub fn installed_fit(session: &Session) -> Option<(u64, Refit)> {
         return None;
     }
     let _t = stages::stage("read the installed generation to fit to");
-    // Lent, not copied: the apply takes the same manifest a moment later.
+    // Lent, not copied: the apply takes the same manifest a moment later. Its rule
+    // text (megabytes at 100,000 rules) is not read: neither the refit nor a re-apply
+    // needs it.
     store
-        .with_manifest(name, |m| (m.generation, plan::refit_of(&m.snapshot)))
+        .with_manifest_but_text(name, |m| (m.generation, plan::refit_of(&m.snapshot)))
         .ok()?
 }

@@ -7,7 +7,7 @@
 
 use sockc_compiler::Compiled;
 
-use super::{recorded_source, sha256_hex, ApplyReport, ApplyRequest};
+use super::{recorded_source, recorded_text_digest, sha256_hex, ApplyReport, ApplyRequest};
 use crate::{
     fault::point,
     install::{now_unix, recover::commit_recorded, sets::update_sets, InstallError},
@@ -16,7 +16,7 @@ use crate::{
     stages,
     store::{
         journal::{Journal, Operation, Phase},
-        Manifest, Store,
+        Known, Manifest, Store,
     },
     table_update,
 };
@@ -33,6 +33,12 @@ pub(super) fn update_in_place(
     mut report: ApplyReport,
 ) -> Result<ApplyReport, InstallError> {
     let target = next_target(req, old, snapshot);
+    // The rule text's record named by the digest `source_sha256` holds (the same
+    // bytes), not hashed again.
+    let digest = recorded_text_digest(req, &target).map(str::to_string);
+    let known = digest
+        .as_deref()
+        .map_or(Known::Nothing, Known::SourceDigest);
     let changes = report.plan.set_changes.clone();
     let dir = store.objects_dir(&old.name, &old.objects_dir);
     let tables_from = if report.plan.table_changes.is_empty() {
@@ -54,7 +60,7 @@ pub(super) fn update_in_place(
         qdiscs_absent: Vec::new(),
     };
     let t = stages::stage("journal: the update and its records");
-    let recorded = store.write_journal(req.name, &mut journal, None)?;
+    let recorded = store.write_journal(req.name, &mut journal, known)?;
     drop(t);
     let Operation::SetUpdate { target, .. } = journal.op else {
         unreachable!("built as a set update just above")

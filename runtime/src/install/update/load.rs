@@ -46,7 +46,7 @@ pub(super) fn load_and_record(
     let load = || load_generation(store, req, &target.socket_slots);
     let record = |stage: &'static str| {
         let _t = stages::stage(stage);
-        store.write_bulk(target)
+        store.write_bulk(target, super::recorded_text_digest(req, target))
     };
     let rules: usize = target.snapshot.programs.iter().map(|p| p.rules.len()).sum();
     // Under a fault test the records go first, so that every step keeps its number. A

@@ -31,7 +31,7 @@ use crate::{
     netns,
     plan::{self, Plan, Snapshot},
     stages,
-    store::{Manifest, Store, SETS_FROM_MAPS_FORMAT},
+    store::{Known, Manifest, Remembered, Store, SETS_FROM_MAPS_FORMAT},
 };
 
 mod ahead;
@@ -165,6 +165,17 @@ pub(super) fn sha256_hex(s: &str) -> String {
         .collect()
 }
 
+/// The SHA-256 (hex) of the rule text `target` records when that text is the applied
+/// source itself, whose digest its `source_sha256` holds already: the text's record is
+/// then named without hashing megabytes of text a second time. `None` when the text
+/// differs from the source (sets written out into it).
+pub(super) fn recorded_text_digest<'m>(
+    req: &ApplyRequest<'_>,
+    target: &'m Manifest,
+) -> Option<&'m str> {
+    (target.source_text.as_deref() == Some(req.source)).then_some(target.source_sha256.as_str())
+}
+
 /// The rule text a manifest of `format` keeps: the applied source, with its `file`
 /// sets written out before format 5 and, from 5, only those no set map holds (the
 /// others are written out from the maps' records when read back,
@@ -217,6 +228,10 @@ pub fn apply(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Insta
 fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, InstallError> {
     let mut report = ApplyReport::default();
     let (old, here) = read_installed(store, req, &mut report)?;
+    let (old, unread_text) = match old {
+        Some(r) => (Some(r.manifest), r.unread_text),
+        None => (None, None),
+    };
     let t = stages::stage("check other installs' hooks");
     let hooks = ahead::program_hooks(
         req.compiled
@@ -296,6 +311,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     if let (Some(m), false) = (&old, changes) {
         report.set_drift = super::sets::drift_quick(store, m);
     }
+    let old = with_old_text(store, req, &report, old, unread_text)?;
 
     if !changes && !req.dry_run {
         if let Some(m) = &old {
@@ -372,7 +388,7 @@ fn read_installed(
     store: &Store,
     req: &ApplyRequest<'_>,
     report: &mut ApplyReport,
-) -> Result<(Option<Manifest>, netns::Identity), InstallError> {
+) -> Result<(Option<Remembered>, netns::Identity), InstallError> {
     let t = stages::stage("finish or undo an interrupted command");
     report.recovered = recover_locked(store, req.name, &mut report.notices)?;
     drop(t);
@@ -382,11 +398,12 @@ fn read_installed(
     })?;
     let t = stages::stage("read the installed generation");
     // Taken, not copied: this apply is its last reader (the commit remembers the
-    // manifest it writes).
-    let old = store.take_manifest(req.name)?;
+    // manifest it writes). Its rule text is read only if the apply hands the manifest
+    // on or writes it back ([`with_old_text`]).
+    let old = store.take_manifest_but_text(req.name)?;
     drop(t);
-    if let Some(m) = &old {
-        checks::check_same_netns(m, req, here)?;
+    if let Some(r) = &old {
+        checks::check_same_netns(&r.manifest, req, here)?;
     }
     if req.compiled.programs.is_empty() && !req.allow_empty {
         return Err(InstallError::Empty {
@@ -394,6 +411,32 @@ fn read_installed(
         });
     }
     Ok((old, here))
+}
+
+/// The installed manifest `old`, its rule text read from its record (`unread_text`
+/// names it) when this apply hands it on (a dry run's semantic diff reads it) or may
+/// write it back (a repair of drift commits the installed generation again); left
+/// unread otherwise: an in-place update, a new generation and a manifest kept in step
+/// with moved text each record the new file's text, never the old one.
+fn with_old_text(
+    store: &Store,
+    req: &ApplyRequest<'_>,
+    report: &ApplyReport,
+    old: Option<Manifest>,
+    unread_text: Option<String>,
+) -> Result<Option<Manifest>, InstallError> {
+    let needed = req.dry_run || !report.drift.is_empty() || !report.set_drift.is_empty();
+    match (old, unread_text) {
+        (Some(manifest), Some(digest)) if needed => {
+            let unread_text = Some(digest);
+            let r = Remembered {
+                manifest,
+                unread_text,
+            };
+            Ok(Some(store.with_text(req.name, r)?))
+        }
+        (old, _) => Ok(old),
+    }
 }
 
 /// Nothing to change: same code and maps, but the text may have moved (comments,
@@ -406,7 +449,7 @@ fn keep_text_in_step(
 ) -> Result<(), InstallError> {
     let moved = |m: &Manifest| m.snapshot != new_snapshot || m.label.as_deref() != req.label;
     if let Some(old) = old.filter(|m| moved(m) && !req.dry_run) {
-        store.write_manifest(&mut Manifest {
+        let mut m = Manifest {
             source_file: req.source_file.to_string(),
             source_sha256: sha256_hex(req.source),
             source_text: Some(recorded_source(req, old.format)),
@@ -414,7 +457,12 @@ fn keep_text_in_step(
             label: req.label.map(str::to_string),
             instance: req.instance_after(Some(&old)),
             ..old
-        })?;
+        };
+        let digest = recorded_text_digest(req, &m).map(str::to_string);
+        let known = digest
+            .as_deref()
+            .map_or(Known::Nothing, Known::SourceDigest);
+        store.write_manifest_recorded(&mut m, known)?;
     }
     Ok(())
 }
