@@ -126,6 +126,11 @@ impl RecordedSets {
         out
     }
 
+    /// The sets as [`crate::sema::Options::recorded_sets`] takes them.
+    pub fn into_lists(self) -> crate::sema::RecordedLists {
+        self.sets
+    }
+
     /// `src` with each `file` set these sets hold written out.
     pub fn written_out(&self, src: &str) -> String {
         if self.sets.is_empty() {

@@ -29,6 +29,7 @@ pub mod install;
 pub mod kernel_btf;
 pub mod kernel_error;
 mod loaded;
+mod lpm_count;
 mod map_window;
 pub(crate) mod map_write;
 pub mod netlink;

@@ -123,14 +123,19 @@ pub fn map_lookup(
     value_len: usize,
 ) -> io::Result<Option<Vec<u8>>> {
     let mut value = vec![0u8; value_len];
+    Ok(map_lookup_into(map, key, &mut value)?.then_some(value))
+}
+
+/// [`map_lookup`] into `value`, which must be the map's value size: whether the key
+/// is there.
+pub fn map_lookup_into(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
     let mut attr = zeroed();
-    // value has value_len bytes, the map's value size.
     attr.__bindgen_anon_2.map_fd = map.as_raw_fd() as u32;
     attr.__bindgen_anon_2.key = key.as_ptr() as u64;
     attr.__bindgen_anon_2.__bindgen_anon_1.value = value.as_mut_ptr() as u64;
     match sys_bpf(bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut attr) {
-        Ok(_) => Ok(Some(value)),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -76,6 +76,7 @@ pub fn check_deferred(file: &Path, lints: Lints) -> Result<CheckedFile, ExitCode
             base_dir: input::base_dir(file),
             set_dirs: settings.set_dirs.clone(),
             limits: settings.limits,
+            ..Default::default()
         },
         opt: settings.opt,
         lints,
@@ -188,6 +189,7 @@ fn apply_options(base_dir: &Path) -> driver::Options {
             base_dir: Some(base_dir.to_path_buf()),
             set_dirs: settings.set_dirs.clone(),
             limits: settings.limits,
+            ..Default::default()
         },
         opt: settings.opt,
         lints: Lints::Skip,

@@ -42,14 +42,19 @@ pub fn read(store: &Store, name: &str) -> Result<Option<Installed>, String> {
 /// dropped once its text is had, and the freed memory handed back, before that text is
 /// read.
 pub fn module_of(manifest: Manifest) -> Result<Module, String> {
-    let text = recorded_text(&manifest)?;
+    // The text as recorded, its `file` sets given their recorded elements as they are
+    // (not written out into it: a set of a million addresses was most of the work).
+    let (text, sets) = match manifest.rule_text_and_sets() {
+        Some((text, sets)) => (text.to_string(), sets.map(|s| s.into_lists())),
+        None => (source_file_text(&manifest)?, None),
+    };
     let why = do_not_compile(&manifest.name, &manifest);
     let source_file = manifest.source_file.clone();
     drop(manifest);
     // What the caller dropped before (the new file's tables) and the manifest go back
     // to the kernel before the recorded text's parse and sema make the peak.
     release_freed_memory();
-    module_recorded(&text, &source_file).ok_or(why)
+    module_recorded(&text, &source_file, sets).ok_or(why)
 }
 
 /// Install `name`'s manifest and the rule text it records. Copied from what the store
@@ -90,13 +95,19 @@ pub fn compile_recorded(text: &str, source_file: &str) -> Option<Compiled> {
 
 /// Rule text an install recorded, read as [`compile_recorded`] reads it but only as
 /// far as its rules' meaning ([`driver::analyze`], no lints): what a semantic diff
-/// against the install compares with (`apply --dry-run`). `None` when it does not
-/// compile that far.
-pub fn module_recorded(text: &str, source_file: &str) -> Option<Module> {
-    let opts = driver::Options {
+/// against the install compares with (`apply --dry-run`), its `file` sets that `sets`
+/// names taking their recorded elements from there. `None` when it does not compile
+/// that far.
+pub fn module_recorded(
+    text: &str,
+    source_file: &str,
+    sets: Option<sema::RecordedLists>,
+) -> Option<Module> {
+    let mut opts = driver::Options {
         lints: Lints::Skip,
         ..recorded_options(text, source_file)
     };
+    opts.sema.recorded_sets = sets.map(std::sync::Arc::new);
     let checked = driver::check(text, &opts).ok()?;
     let (analyzed, diags) = driver::analyze(checked, &opts);
     (!diag::has_errors(&diags)).then_some(analyzed.module)
@@ -115,6 +126,7 @@ fn recorded_options(text: &str, source_file: &str) -> driver::Options {
             base_dir: base.map(Path::to_path_buf),
             set_dirs: settings().set_dirs.clone(),
             limits,
+            ..Default::default()
         },
         ..Default::default()
     }

@@ -51,7 +51,16 @@ pub struct Options {
     /// files read from there are never quoted in diagnostics.
     pub set_dirs: Vec<PathBuf>,
     pub limits: Limits,
+    /// The elements of `file` sets as an install recorded them, by set name: such a
+    /// set takes them instead of reading its file (what `apply --dry-run` compares
+    /// with: a million recorded elements are not written out as text to be parsed
+    /// again). A set this does not name, or names with no elements, reads its file.
+    pub recorded_sets: Option<std::sync::Arc<RecordedLists>>,
 }
+
+/// IPv4 and IPv6 prefixes of `file` sets, by set name ([`Options::recorded_sets`]).
+pub type RecordedLists =
+    std::collections::BTreeMap<String, (Vec<ipnet::Ipv4Net>, Vec<ipnet::Ipv6Net>)>;
 
 /// What a set name resolved to.
 #[derive(Clone, Debug)]

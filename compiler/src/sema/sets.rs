@@ -244,6 +244,10 @@ impl Checker<'_> {
     /// The set's elements, checked (not empty, within the element limit, all of one
     /// kind) and linted (duplicates, overlaps); `None` after an error.
     fn set_contents(&mut self, s: &SetDecl) -> Option<SetKind> {
+        if let Some((v4, v6)) = self.recorded_lists(s).cloned() {
+            self.check_set_size(s, v4.len() + v6.len())?;
+            return Some(self.add_set(s, v4, v6));
+        }
         let elems = match &s.body {
             SetBody::List(l) => l
                 .iter()
@@ -266,6 +270,16 @@ impl Checker<'_> {
         } else {
             Some(self.port_set(s, &elems))
         }
+    }
+
+    /// The elements recorded for file set `s` ([`super::Options::recorded_sets`]),
+    /// when there are any.
+    fn recorded_lists(&self, s: &SetDecl) -> Option<&(Vec<Ipv4Net>, Vec<Ipv6Net>)> {
+        if !matches!(s.body, SetBody::File { .. }) {
+            return None;
+        }
+        let lists = self.opts.recorded_sets.as_deref()?.get(&s.name.name)?;
+        (!lists.0.is_empty() || !lists.1.is_empty()).then_some(lists)
     }
 
     /// A set must have elements, and the sets of a file together at most the set
@@ -1030,6 +1044,50 @@ mod tests {
             .v4
             .clone();
         (v4, diags)
+    }
+
+    /// A file set given its recorded elements (what a dry run reads an install with)
+    /// takes them and reads no file; a set the record names empty reads its file.
+    #[test]
+    fn a_file_set_given_recorded_elements_takes_them_and_reads_no_file() {
+        let src = "set s = file \"gone.txt\"\nset t = file \"gone.txt\"\n\
+                   xdp on eth0 { drop from @s; drop from @t; default allow }\n";
+        let v4: Vec<Ipv4Net> = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "192.0.2.1/32".parse().unwrap(),
+        ];
+        let v6: Vec<Ipv6Net> = vec!["2001:db8::/32".parse().unwrap()];
+        let compile = |t: (Vec<Ipv4Net>, Vec<Ipv6Net>)| {
+            let lists = [
+                ("s".to_string(), (v4.clone(), v6.clone())),
+                ("t".to_string(), t),
+            ];
+            let opts = crate::driver::Options {
+                sema: crate::sema::Options {
+                    base_dir: Some(std::env::temp_dir().join("sockc-no-such-dir")),
+                    recorded_sets: Some(std::sync::Arc::new(lists.into_iter().collect())),
+                    ..Default::default()
+                },
+                opt: crate::opt::OptLevel::O0,
+                ..Default::default()
+            };
+            crate::compile(src, &opts)
+        };
+        let (c, diags) = compile((v4[..1].to_vec(), Vec::new()));
+        let sets: Vec<_> = c.expect("compiles").module.sets.values().cloned().collect();
+        assert!(
+            diags.iter().all(|d| d.code != "sockc::set-file"),
+            "{diags:?}"
+        );
+        assert_eq!((&sets[0].v4, &sets[0].v6), (&v4, &v6));
+        assert_eq!((&sets[1].v4[..], &sets[1].v6[..]), (&v4[..1], &[][..]));
+        // Recorded empty: its file is read, and it is not there.
+        let (c, diags) = compile((Vec::new(), Vec::new()));
+        assert!(c.is_none());
+        assert!(
+            diags.iter().any(|d| d.code == "sockc::set-file"),
+            "{diags:?}"
+        );
     }
 
     /// A set file of IPv4 lines alone (kept packed) keeps and reports, with file

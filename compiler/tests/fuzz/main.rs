@@ -207,6 +207,7 @@ fn check(bytes: &[u8], fixture: &Fixture, variant: u64) -> Result<(), String> {
             base_dir: Some(fixture.dir.clone()),
             set_dirs: Vec::new(),
             limits,
+            ..Default::default()
         },
         opt: if variant.is_multiple_of(5) {
             OptLevel::O0

@@ -17,7 +17,7 @@ use aya::maps::{MapData, MapType};
 use sockc_compiler::bpf::maps::{hex, Entries, MapContents};
 
 use super::InstallError;
-use crate::map_write;
+use crate::{lpm_count::lpm_entries, map_write};
 use crate::{
     plan::{set_changes, SetChange},
     store::{Manifest, Store},
@@ -71,29 +71,16 @@ pub(super) fn drift(store: &Store, m: &Manifest) -> SetDrift {
     out
 }
 
-/// [`drift`] for an apply that keeps the set maps as they are: each map whose
-/// kernel can read it in batches is compared by its entry count and an
-/// order-independent digest of its entries (no text per entry, no entry-by-entry
-/// comparison); only when one differs, or a map cannot be read that way, are the maps
-/// compared entry by entry, and the lines are [`drift`]'s.
+/// [`drift`] for an apply that keeps the set maps as they are, and what `diff
+/// --installed` and `status` report: each map is checked without a text per entry or
+/// an entry-by-entry comparison ([`unchanged`]); only when one differs, or a map cannot
+/// be checked that way, are the maps compared entry by entry, and the lines are
+/// [`drift`]'s.
 pub(super) fn drift_quick(store: &Store, m: &Manifest) -> Vec<String> {
     let dir = store.objects_dir(&m.name, &m.objects_dir);
     let matches = |want: &MapContents| -> Option<bool> {
         let map = MapData::from_pin(dir.join(format!("map_{}", want.map))).ok()?;
-        let info = map.info().ok()?;
-        if matches!(info.map_type(), Ok(MapType::Array)) {
-            // Arrays hold zeros where the manifest lists nothing: entry by entry.
-            return None;
-        }
-        let (key_len, value_len) = (info.key_size() as usize, info.value_size() as usize);
-        let (keys, values) =
-            sys::map_dump(map.fd().as_fd(), key_len, value_len, map_write::BATCH).ok()?;
-        let live = keys
-            .chunks_exact(key_len.max(1))
-            .zip(values.chunks_exact(value_len.max(1)));
-        let (live_count, live_digest) = digest(live);
-        let (want_count, want_digest) = digest(want.entries.iter());
-        Some(live_count == want_count && live_digest == want_digest)
+        unchanged(&map, want)
     };
     if m.snapshot
         .map_contents
@@ -104,6 +91,60 @@ pub(super) fn drift_quick(store: &Store, m: &Manifest) -> Vec<String> {
     }
     drift(store, m).lines
 }
+
+/// Whether the live `map` holds what `want` lists, checked without comparing entry
+/// by entry; `None` when it cannot be checked so (then [`drift`] compares every
+/// entry).
+///
+/// An LPM trie (a set map) is not read whole: reading a trie of a million entries
+/// costs the kernel about half a second. Its entry count ([`lpm_entries`], from the
+/// kernel's accounting of its memory) must be the manifest's, and a sample of the
+/// manifest's entries, spread over them, must each read back their value. What this
+/// can miss: an entry replaced by another behind sockc's back (one deleted and one
+/// added: the count is the same) or a value overwritten, outside the sample; a lookup
+/// in a trie answers for the longest covering prefix, so a sampled element deleted
+/// while a foreign prefix covering it was added reads back too. `status --deep`,
+/// `sockc repair` and a plan that changes the set compare or write what they touch
+/// exactly. Any other map the kernel can read in batches is compared by its entry count
+/// and an order-independent digest of its entries.
+fn unchanged(map: &MapData, want: &MapContents) -> Option<bool> {
+    let info = map.info().ok()?;
+    let fd = map.fd().as_fd();
+    let (key_len, value_len) = (info.key_size() as usize, info.value_size() as usize);
+    match info.map_type() {
+        // Arrays hold zeros where the manifest lists nothing: entry by entry.
+        Ok(MapType::Array) => None,
+        Ok(MapType::LpmTrie) => {
+            let count = lpm_entries(fd, info.key_size(), info.value_size())?;
+            if count != want.entries.len() as u64 {
+                return Some(false);
+            }
+            let n = want.entries.len();
+            let step = n.div_ceil(SAMPLE).max(1);
+            let sampled = (0..n).step_by(step).chain(n.checked_sub(1));
+            for i in sampled {
+                let live = sys::map_lookup(fd, want.entries.key(i), value_len).ok()?;
+                if live.as_deref() != Some(want.entries.value(i)) {
+                    return Some(false);
+                }
+            }
+            Some(true)
+        }
+        _ => {
+            let (keys, values) = sys::map_dump(fd, key_len, value_len, map_write::BATCH).ok()?;
+            let live = keys
+                .chunks_exact(key_len.max(1))
+                .zip(values.chunks_exact(value_len.max(1)));
+            let (live_count, live_digest) = digest(live);
+            let (want_count, want_digest) = digest(want.entries.iter());
+            Some(live_count == want_count && live_digest == want_digest)
+        }
+    }
+}
+
+/// How many of a set map's entries [`unchanged`] reads back (and its last): a few
+/// hundred microseconds of lookups whatever the set's size.
+const SAMPLE: usize = 256;
 
 /// Two independent 64-bit hashes of one entry (key, then value).
 fn entry_hash(key: &[u8], value: &[u8]) -> (u64, u64) {

@@ -30,9 +30,12 @@ use sockc_compiler::bpf::maps::{Entries, MapContents};
 
 use super::{
     error::{io_err, StoreError},
-    pinned_record::{open_dir, read_record, write_record_at, write_record_with},
+    pinned_record::{
+        filled_record, open_dir, pin_record, read_record_digested, write_record_at,
+        write_record_with,
+    },
     pins::{remove_tree, unlink},
-    record_writer::{Digesting, CHUNK},
+    record_writer::{sha256, Digesting, CHUNK},
 };
 use crate::plan::ProgramSnapshot;
 
@@ -180,7 +183,26 @@ fn json_room(programs: &[ProgramSnapshot]) -> usize {
 }
 
 fn put_one(dir: &Path, at: &OwnedFd, parts: &[&[u8]]) -> Result<String, StoreError> {
-    put_digested(dir, at, parts, sha256(parts))
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len < HASHED_BESIDE_FROM {
+        return put_digested(dir, at, parts, sha256(parts));
+    }
+    // A large record (a set's) is hashed on another thread while this one fills its
+    // map, which is then pinned only if no record of its digest is there yet.
+    let (digest, filled) = std::thread::scope(|s| {
+        let hasher = s.spawn(|| sha256(parts));
+        let filled = filled_record(parts);
+        let digest = hasher
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (digest, filled)
+    });
+    let name = format!("{PREFIX}{digest}");
+    if needs_writing(dir, at, &digest)? {
+        let fd = filled.map_err(io_err(&dir.join(format!("{name}_new"))))?;
+        pin_record(dir, at, &name, fd)?;
+    }
+    Ok(digest)
 }
 
 /// [`put_one`] of `parts` whose SHA-256 (hex) is `digest`.
@@ -195,6 +217,10 @@ fn put_digested(
     }
     Ok(digest)
 }
+
+/// Bytes of a record from which [`put_one`] hashes it on another thread while it
+/// fills its map: a megabyte, where a thread's start is a thousandth of the work.
+const HASHED_BESIDE_FROM: usize = 1 << 20;
 
 /// [`put_one`] of `value`'s JSON, serialized twice (for its digest and length, then
 /// into the record) instead of held whole: the rules' JSON is about 100 bytes a rule,
@@ -307,8 +333,9 @@ fn get_one(dir: &Path, at: &OwnedFd, digest: &str) -> Result<Vec<u8>, StoreError
         Kind::Absent => return Err(bad("is missing")),
         Kind::Other => return Err(bad("is not a pinned record (a link or another file)")),
     }
-    let bytes = read_record(&path, "bulk")?.ok_or_else(|| bad("is missing"))?;
-    if sha256(&[&bytes]) != digest {
+    let (bytes, hex) =
+        read_record_digested(&path, "bulk", true)?.ok_or_else(|| bad("is missing"))?;
+    if hex.as_deref() != Some(digest) {
         return Err(bad(
             "does not hold the bytes its name's digest says (torn or changed)",
         ));
@@ -344,14 +371,6 @@ pub(super) fn collect<'a>(
         }
     }
     Ok(removed)
-}
-
-pub(super) fn sha256(parts: &[&[u8]]) -> String {
-    let mut d = Digesting::new(std::io::sink());
-    for p in parts {
-        std::io::Write::write_all(&mut d, p).expect("a sink takes every byte");
-    }
-    d.hex()
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -434,6 +453,31 @@ mod tests {
             names,
             [std::ffi::OsString::from(format!("{PREFIX}{digest}"))]
         );
+        remove_tree(&dir).unwrap();
+    }
+
+    /// A record of several megabytes (a large set's) is hashed beside its writing and
+    /// its reading: named by the digest of its bytes all the same, read back whole,
+    /// and refused when one byte in its last piece changed.
+    #[test]
+    fn a_large_record_is_named_by_its_digest_and_checked_when_read() {
+        let Some(dir) = scratch("large") else { return };
+        let at = open_dir(&dir).unwrap();
+        // Not a whole number of elements or pieces: the last of each is partial.
+        let bytes: Vec<u8> = (0..3 * HASHED_BESIDE_FROM + 12_345)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let (head, tail) = bytes.split_at(1000);
+        let digest = put_one(&dir, &at, &[head, tail]).unwrap();
+        assert_eq!(digest, sha256(&[&bytes]));
+        assert!(get_one(&dir, &at, &digest).unwrap() == bytes);
+        // The same bytes but one, written under the first one's name.
+        let mut changed = bytes.clone();
+        *changed.last_mut().unwrap() ^= 1;
+        let name = format!("{PREFIX}{digest}");
+        write_record_at(&dir, &at, &name, &[&changed]).unwrap();
+        let err = get_one(&dir, &at, &digest).unwrap_err().to_string();
+        assert!(err.contains("does not hold the bytes"), "{err}");
         remove_tree(&dir).unwrap();
     }
 

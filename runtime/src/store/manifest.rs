@@ -132,12 +132,25 @@ impl Manifest {
     /// `diff --installed` compiles): from format 5, its `file` sets are written out from
     /// the recorded contents of their set maps. `None` when no text is recorded.
     pub fn rule_text(&self) -> Option<String> {
+        let (text, sets) = self.rule_text_and_sets()?;
+        Some(match sets {
+            Some(sets) => sets.written_out(text),
+            None => text.to_string(),
+        })
+    }
+
+    /// The recorded rule text as it is and, from format 5, the sets its `file` sets
+    /// are written out from ([`Manifest::rule_text`]), for a reader that takes them as
+    /// they are (`sema::Options::recorded_sets`): a million elements are not written
+    /// out as text to be parsed again. `None` when no text is recorded.
+    pub fn rule_text_and_sets(
+        &self,
+    ) -> Option<(&str, Option<sockc_compiler::standalone::RecordedSets>)> {
         let text = self.source_text.as_deref()?;
-        if self.format < SETS_FROM_MAPS_FORMAT {
-            return Some(text.to_string());
-        }
-        let sets = sockc_compiler::standalone::RecordedSets::from_maps(&self.snapshot.map_contents);
-        Some(sets.written_out(text))
+        let sets = (self.format >= SETS_FROM_MAPS_FORMAT).then(|| {
+            sockc_compiler::standalone::RecordedSets::from_maps(&self.snapshot.map_contents)
+        });
+        Some((text, sets))
     }
 }
 

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::{
     error::{io_err, StoreError},
     pins::unlink,
-    record_writer::{RecordWriter, CHUNK},
+    record_writer::{sha256, Digesting, RecordWriter, CHUNK},
 };
 use crate::{fault::point, sys};
 
@@ -42,19 +42,16 @@ pub(super) fn write_record(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), S
     write_record_at(dir, &at, name, &[bytes])
 }
 
-/// Writes `parts`, one after the other, as the record `<name>` ([`write_record_with`]).
+/// Writes `parts`, one after the other, as the record `<name>` ([`filled_record`],
+/// [`pin_record`]).
 pub(super) fn write_record_at(
     dir: &Path,
     at: &std::os::fd::OwnedFd,
     name: &str,
     parts: &[&[u8]],
 ) -> Result<(), StoreError> {
-    let len = parts.iter().map(|p| p.len()).sum();
-    write_record_with(dir, at, name, len, |w| {
-        parts
-            .iter()
-            .try_for_each(|p| std::io::Write::write_all(w, p))
-    })
+    let fd = filled_record(parts).map_err(io_err(&dir.join(format!("{name}_new"))))?;
+    pin_record(dir, at, name, fd)
 }
 
 /// Writes the `len` bytes `fill` writes into a new array map pinned as `<name>_new`
@@ -68,11 +65,32 @@ pub(super) fn write_record_with(
     len: usize,
     fill: impl FnOnce(&mut RecordWriter) -> std::io::Result<()>,
 ) -> Result<(), StoreError> {
-    let tmp = format!("{name}_new");
-    let tmp_path = dir.join(&tmp);
     let fd = RecordWriter::create(len)
         .and_then(|mut w| fill(&mut w).and_then(|()| w.finish()))
-        .map_err(io_err(&tmp_path))?;
+        .map_err(io_err(&dir.join(format!("{name}_new"))))?;
+    pin_record(dir, at, name, fd)
+}
+
+/// A new record map holding `parts`, one after the other, not pinned yet
+/// ([`pin_record`]).
+pub(super) fn filled_record(parts: &[&[u8]]) -> std::io::Result<OwnedFd> {
+    let mut w = RecordWriter::create(parts.iter().map(|p| p.len()).sum())?;
+    parts
+        .iter()
+        .try_for_each(|p| std::io::Write::write_all(&mut w, p))?;
+    w.finish()
+}
+
+/// Pins the filled record map `fd` as `<name>_new` in the directory `at` is open on
+/// (a leftover of a killed sockc is removed first), then renames it over `<name>`.
+pub(super) fn pin_record(
+    dir: &Path,
+    at: &std::os::fd::OwnedFd,
+    name: &str,
+    fd: OwnedFd,
+) -> Result<(), StoreError> {
+    let tmp = format!("{name}_new");
+    let tmp_path = dir.join(&tmp);
     if std::fs::symlink_metadata(&tmp_path).is_ok() {
         // A record a killed sockc half wrote.
         unlink(&tmp_path)?;
@@ -88,6 +106,20 @@ pub(super) fn write_record_with(
 
 /// The bytes of the record pinned at `path`, `None` when there is none.
 pub(super) fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(read_record_digested(path, what, false)?.map(|(bytes, _)| bytes))
+}
+
+/// A record's bytes and, when asked for, their SHA-256 (hex).
+pub(super) type Digested = (Vec<u8>, Option<String>);
+
+/// [`read_record`] and, when `digest`, the SHA-256 (hex) of its bytes, hashed on
+/// another thread a piece at a time as the pieces are read (a set record of a million
+/// entries is nine megabytes: reading it and hashing it take about as long each).
+pub(super) fn read_record_digested(
+    path: &Path,
+    what: &'static str,
+    digest: bool,
+) -> Result<Option<Digested>, StoreError> {
     if !path.exists() {
         return Ok(None);
     }
@@ -102,21 +134,24 @@ pub(super) fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<
         shape,
     })?;
     let fd = map.fd().as_fd();
-    let read = |chunk: u32| -> Result<Vec<u8>, StoreError> {
-        sys::map_lookup(fd, &chunk.to_ne_bytes(), CHUNK)
-            .map_err(|source| StoreError::ReadRecord {
+    let read = |chunk: u32, into: &mut [u8]| -> Result<(), StoreError> {
+        match sys::map_lookup_into(fd, &chunk.to_ne_bytes(), into) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(StoreError::RecordChunkMissing {
+                what,
+                path: path.to_path_buf(),
+                chunk,
+            }),
+            Err(source) => Err(StoreError::ReadRecord {
                 what,
                 path: path.to_path_buf(),
                 chunk,
                 source,
-            })?
-            .ok_or_else(|| StoreError::RecordChunkMissing {
-                what,
-                path: path.to_path_buf(),
-                chunk,
-            })
+            }),
+        }
     };
-    let first = read(0)?;
+    let mut first = vec![0u8; CHUNK];
+    read(0, &mut first)?;
     let len = u64::from_le_bytes(first[..8].try_into().expect("8 bytes")) as usize;
     if len > capacity - 8 {
         return Err(StoreError::NotARecord {
@@ -125,22 +160,68 @@ pub(super) fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<
             shape: format!("its length, {len} bytes, is more than its {capacity} bytes hold"),
         });
     }
-    // Sized once from the length: a record of a million set entries is not copied
-    // from one doubling to the next. Only tried: a torn length may ask for anything,
-    // and such a record ends in a missing chunk below, not in an abort here.
-    let mut bytes = Vec::new();
-    let _ = bytes.try_reserve_exact(len.max(first.len() - 8));
-    bytes.extend_from_slice(&first[8..]);
-    let mut i = 1;
-    while bytes.len() < len {
-        // Only what the length still asks for: the last chunk's padding would not
-        // fit the buffer sized above, and growing it would copy the whole record.
-        let chunk = read(i)?;
-        bytes.extend_from_slice(&chunk[..(len - bytes.len()).min(chunk.len())]);
-        i += 1;
-    }
+    // Each element after the first is looked up straight into its place (the buffer
+    // ends where the last element the length reaches into ends), then the padding
+    // after the length cut off: the record is not copied element by element.
+    let size = (8 + len).div_ceil(CHUNK).max(1) * CHUNK - 8;
+    let mut bytes = vec![0u8; size];
+    let (head, rest) = bytes.split_at_mut(CHUNK - 8);
+    head.copy_from_slice(&first[8..]);
+    let mut next = 1u32;
+    let mut fill = |piece: &mut [u8]| {
+        for element in piece.chunks_mut(CHUNK) {
+            read(next, element)?;
+            next += 1;
+        }
+        Ok::<(), StoreError>(())
+    };
+    let hex = if digest && rest.len() > HASHED_PIECE {
+        Some(hashed_as_read(head, rest, len, &mut fill)?)
+    } else {
+        fill(rest)?;
+        None
+    };
     bytes.truncate(len);
-    Ok(Some(bytes))
+    let hex = hex.or_else(|| digest.then(|| sha256(&[&bytes])));
+    Ok(Some((bytes, hex)))
+}
+
+/// Bytes of a record read before the pieces read so far are handed to the hashing
+/// thread ([`hashed_as_read`]): 64 elements, a megabyte.
+const HASHED_PIECE: usize = 64 * CHUNK;
+
+/// Fills `rest` a piece at a time with `fill` while another thread hashes `head`
+/// and each piece filled, in order, up to `len` bytes in all; the SHA-256 (hex).
+fn hashed_as_read(
+    head: &mut [u8],
+    rest: &mut [u8],
+    len: usize,
+    fill: &mut impl FnMut(&mut [u8]) -> Result<(), StoreError>,
+) -> Result<String, StoreError> {
+    std::thread::scope(|s| {
+        let (send, receive) = std::sync::mpsc::channel::<&[u8]>();
+        let hasher = s.spawn(move || {
+            let mut d = Digesting::new(std::io::sink());
+            let mut left = len;
+            for piece in receive {
+                let take = piece.len().min(left);
+                std::io::Write::write_all(&mut d, &piece[..take]).expect("a sink takes every byte");
+                left -= take;
+            }
+            d.hex()
+        });
+        let head: &[u8] = head;
+        let _ = send.send(head);
+        for piece in rest.chunks_mut(HASHED_PIECE) {
+            fill(piece)?;
+            let piece: &[u8] = piece;
+            let _ = send.send(piece);
+        }
+        drop(send);
+        Ok(hasher
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
 }
 
 /// The bytes record `map` holds, when it has the shape of one the store writes (the

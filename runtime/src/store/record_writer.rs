@@ -124,6 +124,15 @@ impl<W: Write> Write for Digesting<W> {
     }
 }
 
+/// The SHA-256 (hex) of `parts`, one after the other.
+pub(super) fn sha256(parts: &[&[u8]]) -> String {
+    let mut d = Digesting::new(std::io::sink());
+    for p in parts {
+        std::io::Write::write_all(&mut d, p).expect("a sink takes every byte");
+    }
+    d.hex()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
