@@ -922,7 +922,8 @@ fn lpm_key_type(family: Family) -> BtfType {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// The SHA-256 of `bytes` in lowercase hex: how records and manifests name content.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex(&sha2::Sha256::digest(bytes))
 }

@@ -157,12 +157,9 @@ pub struct ApplyReport {
     pub installed: Option<Manifest>,
 }
 
+/// The SHA-256 (hex) of the rule text `s`, as `source_sha256` records it.
 pub(super) fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sockc_compiler::bpf::maps::sha256_hex(s.as_bytes())
 }
 
 /// The SHA-256 (hex) of the rule text `target` records when that text is the applied
@@ -428,10 +425,9 @@ fn with_old_text(
     let needed = req.dry_run || !report.drift.is_empty() || !report.set_drift.is_empty();
     match (old, unread_text) {
         (Some(manifest), Some(digest)) if needed => {
-            let unread_text = Some(digest);
             let r = Remembered {
                 manifest,
-                unread_text,
+                unread_text: Some(digest),
             };
             Ok(Some(store.with_text(req.name, r)?))
         }
