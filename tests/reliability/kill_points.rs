@@ -65,7 +65,10 @@ struct World {
     /// The service the registrar registers when it listens.
     web: Option<Peer>,
     /// The service registered by address (in this process; `sockc` takes it from here).
-    _proxy: TcpListener,
+    /// Non-blocking: [`traffic`] accepts what reached it before it probes again, as a
+    /// queue of connections never accepted fills at the listen backlog (128), after
+    /// which a redirected connection times out whatever sockc did.
+    proxy: TcpListener,
     lab: Lab,
     cg_map: Cgroup,
     cg_reg: Cgroup,
@@ -127,6 +130,7 @@ impl World {
         let new = lab.rules("new.sk", &rules(w, false, "192.0.2.3"));
         let set = lab.rules("set.sk", &rules(w, false, "192.0.2.4"));
         let proxy = in_netns(&lab.ns_a, || TcpListener::bind("127.0.0.1:8080").unwrap());
+        proxy.set_nonblocking(true).unwrap();
         let mut world = World {
             lab,
             cg_map,
@@ -134,7 +138,7 @@ impl World {
             old,
             new,
             set,
-            _proxy: proxy,
+            proxy,
             web: None,
         };
         world.restart_web();
@@ -382,6 +386,7 @@ fn traffic(w: &mut World) -> Vec<(String, String)> {
             .to_string(),
         ));
     }
+    while w.proxy.accept().is_ok() {}
     for to in ["3.3.3.3:7001", "3.3.3.3:7002"] {
         facts.push((format!("tcp {to}"), format!("{:?}", tcp(lab, to))));
     }

@@ -4,7 +4,7 @@
 //! outputs); [`install`] and [`install_recovery`]: the install layer killed at every
 //! step (fault points and strace), changed behind sockc's back, its namespaces
 //! re-created; [`kill_points`]: every command killed at every fault point on an
-//! install with every kind of hook; [`set_records`], [`review_bulk`] and
+//! install with every kind of hook; [`set_records`], [`program_records`], [`review_bulk`] and
 //! [`review_anchor`]: damaged records, swapped pins, a table sockc did not make and
 //! the conntrack anchor changed or shared behind sockc's back; [`review_foreign_slot`]:
 //! a hook whose slot another program took (or that was emptied), for `diff
@@ -35,6 +35,7 @@ mod import_hostile;
 mod install;
 mod install_recovery;
 mod kill_points;
+mod program_records;
 mod residual_kill_points;
 mod review_anchor;
 mod review_bulk;

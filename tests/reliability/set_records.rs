@@ -136,15 +136,18 @@ fn set_entries_live_in_records_named_by_digest() {
 
     // The manifest parses for a sockc of formats 1-5 (its snapshot has the
     // `map_contents` and `programs` fields those need, empty), which then refuses its
-    // format. The rules are in a bulk record of their own, not in the manifest's JSON.
+    // format. The rules are in bulk records of their own (one per program from format
+    // 8), not in the manifest's JSON.
     let manifest = first_chunk(&lab.pin_dir().join("manifest"));
     let len = u64::from_le_bytes(manifest[..8].try_into().unwrap()) as usize;
     let json: serde_json::Value = serde_json::from_slice(&manifest[8..8 + len]).unwrap();
-    assert_eq!(json["format"], 6, "{json}");
+    assert_eq!(json["format"], 8, "{json}");
     assert_eq!(json["snapshot"]["map_contents"], serde_json::json!([]));
     assert_eq!(json["snapshot"]["programs"], serde_json::json!([]));
     assert!(json["bulk"]["map_contents"].is_array(), "{json}");
-    let programs = json["bulk"]["programs"].as_str().expect("programs record");
+    let programs = json["bulk"]["program_records"][0]
+        .as_str()
+        .expect("a program's record");
     assert!(
         records(&lab).contains(&format!("bulk_{programs}")),
         "{json}"
@@ -266,7 +269,9 @@ fn a_damaged_rules_record_is_an_error_not_empty_rules() {
     let manifest = first_chunk(&lab.pin_dir().join("manifest"));
     let len = u64::from_le_bytes(manifest[..8].try_into().unwrap()) as usize;
     let json: serde_json::Value = serde_json::from_slice(&manifest[8..8 + len]).unwrap();
-    let digest = json["bulk"]["programs"].as_str().expect("a rules record");
+    let digest = json["bulk"]["program_records"][0]
+        .as_str()
+        .expect("a rules record");
     let rec = lab.pin_dir().join(format!("bulk_{digest}"));
     // Its first chunk zeroed: the length says nothing is there.
     run(Command::new("bpftool")

@@ -5,7 +5,10 @@
 //! ([`BulkRefs`]). An update then reads the old entries in binary and writes a record
 //! only for what changed; nothing is hex-encoded or JSON-escaped; an apply serializes
 //! its rules' metadata once, though it writes three journals and a manifest naming it
-//! (at 100,000 rules that is megabytes of JSON each time).
+//! (at 100,000 rules that is megabytes each time). From format 8 each program has a
+//! record of its own, in binary (`super::program_record`): a program whose rules and
+//! code did not change is found by its record's name and not written again, and a
+//! record is read and written as a copy rather than parsed and serialized as JSON.
 //!
 //! Invariants: a record is named by the digest of its bytes, so it is never rewritten
 //! in place: it is pinned under a temporary name relative to the install's directory
@@ -35,6 +38,7 @@ use super::{
         write_record_with,
     },
     pins::{remove_tree, unlink},
+    program_record,
     record_writer::{sha256, Digesting, CHUNK},
 };
 use crate::plan::ProgramSnapshot;
@@ -53,9 +57,13 @@ pub struct BulkRefs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_text: Option<String>,
     /// The SHA-256 of the record of the snapshot's programs (their rules and
-    /// disassembly, JSON), from manifest format 6.
+    /// disassembly, JSON), in manifest formats 6 and 7.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub programs: Option<String>,
+    /// From manifest format 8: per program of the snapshot, in its order, the SHA-256
+    /// of its record (binary, `super::program_record`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub program_records: Vec<String>,
 }
 
 /// What the writer of a record (manifest, journal) knows of its bulk already.
@@ -85,6 +93,7 @@ impl BulkRefs {
             .map(|(_, d)| d.as_str())
             .chain(self.source_text.as_deref())
             .chain(self.programs.as_deref())
+            .chain(self.program_records.iter().map(String::as_str))
     }
 }
 
@@ -129,6 +138,17 @@ pub(super) enum Json {
     Buffered,
 }
 
+/// How a record keeps its programs, by its manifest's format.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Programs<'a> {
+    /// In its own JSON (formats before 6): no record.
+    Inline,
+    /// In one record, JSON (formats 6 and 7).
+    OneJson(&'a [ProgramSnapshot]),
+    /// In a record per program, binary (from format 8).
+    Each(&'a [ProgramSnapshot]),
+}
+
 /// Writes the records of `contents`, `source` and `programs` into `dir` (each only if
 /// a record by its digest is not there yet) and says how to find them; `source_digest`
 /// is the SHA-256 (hex) of `source` when the caller has it already (not checked again
@@ -137,7 +157,7 @@ pub(super) fn put(
     dir: &Path,
     contents: &[MapContents],
     (source, source_digest): (Option<&str>, Option<&str>),
-    programs: Option<&[ProgramSnapshot]>,
+    programs: Programs<'_>,
     json: Json,
 ) -> Result<BulkRefs, StoreError> {
     let at = open_dir(dir)?;
@@ -157,17 +177,44 @@ pub(super) fn put(
         };
         refs.source_text = Some(put_digested(dir, &at, &[text.as_bytes()], digest)?);
     }
-    if let Some(programs) = programs {
-        refs.programs = Some(match json {
-            Json::Streamed => put_json(dir, &at, programs)?,
-            Json::Buffered => {
-                let mut bytes = Vec::with_capacity(json_room(programs));
-                serde_json::to_writer(&mut bytes, programs).expect("records serialize");
-                put_one(dir, &at, &[&bytes])?
+    match programs {
+        Programs::Inline => {}
+        Programs::OneJson(programs) => {
+            refs.programs = Some(match json {
+                Json::Streamed => put_json(dir, &at, programs)?,
+                Json::Buffered => {
+                    let mut bytes = Vec::with_capacity(json_room(programs));
+                    serde_json::to_writer(&mut bytes, programs).expect("records serialize");
+                    put_one(dir, &at, &[&bytes])?
+                }
+            });
+        }
+        Programs::Each(programs) => {
+            for p in programs {
+                refs.program_records.push(put_program(dir, &at, p, json)?);
             }
-        });
+        }
     }
     Ok(refs)
+}
+
+/// [`put_one`] of program `p`'s record ([`program_record`]): held whole when `json`
+/// says [`Json::Buffered`], encoded twice and never held whole when
+/// [`Json::Streamed`] (the encoding is copies: the second pass costs what hashing does).
+fn put_program(
+    dir: &Path,
+    at: &OwnedFd,
+    p: &ProgramSnapshot,
+    json: Json,
+) -> Result<String, StoreError> {
+    match json {
+        Json::Buffered => put_one(dir, at, &[&program_record::to_vec(p)]),
+        Json::Streamed => put_twice(dir, at, |w| {
+            let mut buffered = std::io::BufWriter::with_capacity(CHUNK, w);
+            program_record::encode(p, &mut buffered)?;
+            std::io::Write::flush(&mut buffered)
+        }),
+    }
 }
 
 /// Room for the JSON of `programs` held whole, taken once: more than it needs (a rule
@@ -233,17 +280,28 @@ fn put_json<T: Serialize + ?Sized>(
     at: &OwnedFd,
     value: &T,
 ) -> Result<String, StoreError> {
+    put_twice(dir, at, |w| json_through_buffer(w, value))
+}
+
+/// [`put_one`] of the bytes `write` writes, written twice (for their digest and
+/// length, then into the record) instead of held whole; the second time must give
+/// the same bytes.
+fn put_twice(
+    dir: &Path,
+    at: &OwnedFd,
+    write: impl Fn(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<String, StoreError> {
     let mut sized = Digesting::new(std::io::sink());
-    json_through_buffer(&mut sized, value).expect("records serialize");
+    write(&mut sized).expect("records serialize");
     let len = sized.len;
     let digest = sized.hex();
     if needs_writing(dir, at, &digest)? {
         write_record_with(dir, at, &format!("{PREFIX}{digest}"), len, |w| {
             let mut again = Digesting::new(w);
-            json_through_buffer(&mut again, value)?;
+            write(&mut again)?;
             match again.hex() == digest {
                 true => Ok(()),
-                false => Err(std::io::Error::other("the JSON came out different twice")),
+                false => Err(std::io::Error::other("the record came out different twice")),
             }
         })?;
     }
@@ -251,7 +309,7 @@ fn put_json<T: Serialize + ?Sized>(
 }
 
 /// `value`'s JSON written to `w` in pieces of up to a record element.
-fn json_through_buffer<W: std::io::Write, T: Serialize + ?Sized>(
+fn json_through_buffer<W: std::io::Write + ?Sized, T: Serialize + ?Sized>(
     w: &mut W,
     value: &T,
 ) -> std::io::Result<()> {
@@ -295,6 +353,7 @@ pub(super) fn get(dir: &Path, refs: &BulkRefs, text: bool) -> Result<Bulk, Store
         _ => None,
     };
     let programs = match &refs.programs {
+        _ if !refs.program_records.is_empty() => Some(get_programs(dir, &at, refs)?),
         Some(digest) => {
             let bytes = get_one(dir, &at, digest)?;
             Some(
@@ -311,6 +370,23 @@ pub(super) fn get(dir: &Path, refs: &BulkRefs, text: bool) -> Result<Bulk, Store
         source,
         programs,
     })
+}
+
+/// The programs of `refs.program_records`, each read from `dir`, checked against its
+/// digest and decoded.
+fn get_programs(
+    dir: &Path,
+    at: &OwnedFd,
+    refs: &BulkRefs,
+) -> Result<Vec<ProgramSnapshot>, StoreError> {
+    let program = |digest: &String| {
+        let bytes = get_one(dir, at, digest)?;
+        program_record::decode(&bytes).map_err(|problem| StoreError::Bulk {
+            path: dir.join(format!("{PREFIX}{digest}")),
+            problem,
+        })
+    };
+    refs.program_records.iter().map(program).collect()
 }
 
 /// The rule text recorded as `digest`, read from `dir` and checked against it.
@@ -486,12 +562,19 @@ mod tests {
         let Some(dir) = scratch("collect") else {
             return;
         };
-        let named = put(&dir, &[], (Some("allow tcp"), None), None, Json::Streamed).unwrap();
+        let named = put(
+            &dir,
+            &[],
+            (Some("allow tcp"), None),
+            Programs::Inline,
+            Json::Streamed,
+        )
+        .unwrap();
         let unnamed = put(
             &dir,
             &[],
             (Some("drop tcp"), None),
-            Some(&[]),
+            Programs::OneJson(&[]),
             Json::Buffered,
         )
         .unwrap();

@@ -27,18 +27,17 @@ use crate::{
 /// ([`Manifest::rule_text`]), which an older sockc would take from the set file; 6
 /// keeps the snapshot's programs (rules and disassembly) in a bulk record too, which an
 /// older sockc would find empty; 7 records a residual (the netfilter ruleset installed
-/// beside the programs), which an older sockc would leave installed when it flushes:
-/// written only by installs that have one.
-pub const MANIFEST_FORMAT: u32 = 7;
+/// beside the programs), which an older sockc would leave installed when it flushes;
+/// 8 keeps each program in a binary record of its own (`program_record`), which an
+/// older sockc would not find.
+pub const MANIFEST_FORMAT: u32 = 8;
 
-/// The format of a manifest this sockc writes: [`MANIFEST_FORMAT`] when it records a
-/// residual, 6 when not (so that an older sockc still reads it).
-pub fn format_for(residual: bool) -> u32 {
-    if residual {
-        MANIFEST_FORMAT
-    } else {
-        6
-    }
+/// The format of a manifest this sockc writes, with a residual or without:
+/// [`MANIFEST_FORMAT`]. (Before format 8, an install without a residual was written
+/// in format 6, which a sockc that did not know residuals still read; a sockc that
+/// reads format 8 reads them all, and one that does not refuses format 8 by name.)
+pub fn format_for(_residual: bool) -> u32 {
+    MANIFEST_FORMAT
 }
 
 /// The first format whose map contents and rule text are in bulk records.
@@ -46,6 +45,9 @@ pub(super) const BULK_FORMAT: u32 = 4;
 
 /// The first format whose snapshot's programs are in a bulk record.
 pub(super) const PROGRAMS_BULK_FORMAT: u32 = 6;
+
+/// The first format whose snapshot's programs are in a binary record each.
+pub(super) const PROGRAM_RECORDS_FORMAT: u32 = 8;
 
 /// The first format whose recorded rule text leaves the `file` sets that have set
 /// maps as written (`sockc_compiler::standalone::sets_without_maps_written_out`).

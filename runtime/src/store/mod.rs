@@ -21,7 +21,7 @@
 //! lock; `manifest.rs` and `journal.rs` the two records' contents; `records.rs`
 //! reading and writing them (and the socket registry), `pinned_record.rs` one record
 //! as a pin, `record_writer.rs` its bytes streamed in, `bulk.rs` what the records keep
-//! out of their JSON, `memo.rs` the last manifest read, `read_ahead.rs` one read before the lock; `removal.rs` what leaves the
+//! out of their JSON, `program_record.rs` a program's record in it, `memo.rs` the last manifest read, `read_ahead.rs` one read before the lock; `removal.rs` what leaves the
 //! store and in which order, `pins.rs` one pin or directory removed; `error.rs` what
 //! can go wrong.
 //!
@@ -52,6 +52,7 @@ mod memo;
 pub mod pending;
 mod pinned_record;
 mod pins;
+mod program_record;
 mod read_ahead;
 mod record_writer;
 mod records;

@@ -17,7 +17,9 @@ use super::{
     bulk::{self, BulkRefs, Known},
     error::StoreError,
     journal::Journal,
-    manifest::{Manifest, BULK_FORMAT, MANIFEST_FORMAT, PROGRAMS_BULK_FORMAT},
+    manifest::{
+        Manifest, BULK_FORMAT, MANIFEST_FORMAT, PROGRAMS_BULK_FORMAT, PROGRAM_RECORDS_FORMAT,
+    },
     memo,
     pinned_record::{parse_record, read_record, write_record},
     Store,
@@ -384,7 +386,11 @@ fn put_bulk(
     known: Known<'_>,
     json: bulk::Json,
 ) -> Result<BulkRefs, StoreError> {
-    let programs = (m.format >= PROGRAMS_BULK_FORMAT).then_some(&m.snapshot.programs[..]);
+    let programs = match m.format {
+        f if f >= PROGRAM_RECORDS_FORMAT => bulk::Programs::Each(&m.snapshot.programs),
+        f if f >= PROGRAMS_BULK_FORMAT => bulk::Programs::OneJson(&m.snapshot.programs),
+        _ => bulk::Programs::Inline,
+    };
     let put = |digest| {
         let source = (m.source_text.as_deref(), digest);
         bulk::put(dir, &m.snapshot.map_contents, source, programs, json)
