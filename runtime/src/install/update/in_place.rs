@@ -40,12 +40,16 @@ pub(super) fn update_in_place(
     // bytes), not hashed again.
     let digest = recorded_text_digest(req, &target).map(str::to_string);
     let changes = report.plan.set_changes.clone();
-    // A large set's record written as a delta over the committed one's.
-    let old_refs = store.committed_bulk_refs(&old.name)?;
+    // A large set's record written as a delta over the committed one's (the
+    // committed references read only when a set changed: not for a table switch).
     let shared: Vec<(&str, (usize, usize))> = changes
         .iter()
         .filter_map(|c| Some((c.map.as_str(), c.shared.0?)))
         .collect();
+    let old_refs = match shared.is_empty() {
+        true => Default::default(),
+        false => store.committed_bulk_refs(&old.name)?,
+    };
     let against = Against {
         old: &old_refs,
         shared: &shared,
