@@ -8,7 +8,8 @@
 //! them (the vendored sets, gzip or plain); [`socket_fixture`] builds a private
 //! network namespace holding exactly the socket a test packet should find; [`rng`] is
 //! the seeded generator the tests' random files and packets share; [`ruleset_gen`]
-//! writes seeded netfilter rulesets for the import's tests; [`probe_lab`]
+//! writes seeded netfilter rulesets for the import's tests; [`mass_change`] writes
+//! file pairs whose change moves thousands of regions (the diff's); [`probe_lab`]
 //! sends crafted packets through a netfilter ruleset (or anything else installed) in
 //! network namespaces of its own and reports which ones got through. The CLI
 //! (`sockc test`, `sockc bench`, `sockc classbench`) and the integration tests use this
@@ -20,6 +21,7 @@ pub mod classbench;
 pub mod classbench_data;
 pub mod compare;
 pub mod eval;
+pub mod mass_change;
 pub mod modgraph;
 pub mod packet;
 pub mod probe_lab;

@@ -329,3 +329,49 @@ fn unrelated_files_stop_at_the_budget_and_say_so() {
     let cut = v["semantic"]["blocks"][0]["cut_short"].as_str().unwrap();
     assert!(cut.starts_with("more than 50000000 steps of work"), "{cut}");
 }
+
+/// The changes that move thousands of regions at once (`sockc_testkit::mass_change`)
+/// at the sizes docs/diff.md measures, in the built binary: a broad `drop` on top of
+/// `SOCKC_MASS_BROAD` narrow rules (default 5,000) and `SOCKC_MASS_V6` disjoint IPv6
+/// rules (default 20,000) with every `allow` made `drop` are compared to the end,
+/// every region listed in `--json`. Ignored (seconds in a debug build, and its point
+/// is the time, which it prints): `cargo test --release -p sockc --test cli
+/// mass_changes -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn mass_changes_are_compared_to_the_end_at_full_size() {
+    use sockc_testkit::mass_change::{disjoint_v6, narrow_rules};
+    let size = |var: &str, default: usize| {
+        std::env::var(var).map_or(default, |v| v.parse().expect("a number"))
+    };
+    let (broad, v6) = (size("SOCKC_MASS_BROAD", 5000), size("SOCKC_MASS_V6", 20000));
+    let dir = std::env::temp_dir().join(format!("sockc-cli-mass-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pairs = [
+        (
+            "broad",
+            narrow_rules(broad, false),
+            narrow_rules(broad, true),
+            broad / 2 + 1,
+        ),
+        ("v6", disjoint_v6(v6, false), disjoint_v6(v6, true), v6 / 2),
+    ];
+    for (name, old, new, regions) in pairs {
+        let path = |side: &str, text: &str| {
+            let p = dir.join(format!("{name}_{side}.sk"));
+            std::fs::write(&p, text).unwrap();
+            p.display().to_string()
+        };
+        let (old, new) = (path("old", &old), path("new", &new));
+        let start = std::time::Instant::now();
+        let (code, out, err) = sockc(&["-q", "diff", "--json", &old, &new]);
+        let took = start.elapsed();
+        assert_eq!(code, 4, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let block = &v["semantic"]["blocks"][0];
+        assert_eq!(block["cut_short"], Value::Null, "{name}");
+        assert_eq!(v["semantic"]["regions"], regions, "{name}");
+        println!("{name}: {regions} regions in {took:?}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

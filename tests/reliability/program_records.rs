@@ -1,8 +1,8 @@
-//! The programs' records across manifest formats: from format 8 each program of an
+//! The programs' records across manifest formats: from format 9 each program of an
 //! install has a binary record of its own (`bulk_<sha256>`), so an apply that leaves a
 //! program's rules and code as they were finds its record by name and writes only the
-//! others; an install an older sockc recorded (formats 6 and 7: every program in one
-//! JSON record) is still read, and its next apply records it in format 8 and drops the
+//! others; an install an older sockc recorded (formats 6 to 8: every program in one
+//! JSON record) is still read, and its next apply records it in format 9 and drops the
 //! old record — an installed host keeps working after an upgrade.
 //!
 //! Makes its own namespaces (`tests/netns`) and removes them. Root only; skipped
@@ -84,7 +84,7 @@ fn an_unchanged_programs_record_is_kept_and_a_changed_ones_replaced() {
     let lab = Lab::new("progrec", 254);
     lab.apply_ok(&two_programs(&lab, "9001", ""));
     let json = manifest_json(&lab);
-    assert_eq!(json["format"], 8, "{json}");
+    assert_eq!(json["format"], 9, "{json}");
     assert!(json["bulk"]["programs"].is_null(), "no JSON record: {json}");
     let before = program_records(&json);
     assert_eq!(before.len(), 2, "a record per program: {json}");
@@ -103,11 +103,11 @@ fn an_unchanged_programs_record_is_kept_and_a_changed_ones_replaced() {
     assert_eq!(fl.code, 0, "{fl}");
 }
 
-/// An install recorded in format 6 or 7 (its programs in one JSON record, as a sockc
-/// before format 8 wrote it) is read as it is — `status --deep`, `show`, an apply of
+/// An install recorded in format 6, 7 or 8 (its programs in one JSON record, as a sockc
+/// before format 9 wrote it) is read as it is — `status --deep`, `show`, an apply of
 /// the same file changing nothing — and the next apply that changes it, in place (the
 /// XDP rule reworded into the same code: no program reloads) or as a new generation
-/// (a TC rule added), records it in format 8 and drops the JSON record.
+/// (a TC rule added), records it in format 9 and drops the JSON record.
 #[test]
 fn an_install_of_an_older_format_is_read_and_upgraded_by_its_next_apply() {
     if !common::kernel() {
@@ -115,7 +115,11 @@ fn an_install_of_an_older_format_is_read_and_upgraded_by_its_next_apply() {
     }
     let lab = Lab::new("progold", 250);
     let file = two_programs(&lab, "9001", "");
-    let changes = [(6, "9001-9001", ""), (7, "9001", "  drop udp to *:9004\n")];
+    let changes = [
+        (6, "9001-9001", ""),
+        (7, "9001", "  drop udp to *:9004\n"),
+        (8, "9001-9001", ""),
+    ];
     for (format, port, extra) in changes {
         let _ = sockc(&["flush", "--name", &lab.name]);
         lab.apply_ok(&file);
@@ -145,7 +149,7 @@ fn an_install_of_an_older_format_is_read_and_upgraded_by_its_next_apply() {
 
         lab.apply_ok(&two_programs(&lab, port, extra));
         let json = manifest_json(&lab);
-        assert_eq!(json["format"], 8, "format {format}, applied again: {json}");
+        assert_eq!(json["format"], 9, "format {format}, applied again: {json}");
         let records = program_records(&json);
         assert_eq!(records.len(), 2, "format {format}: {json}");
         assert!(records.iter().all(|d| has_record(&lab, d)), "{json}");

@@ -63,6 +63,11 @@ impl Rest {
         self.unchecked
     }
 
+    /// How many entries the list has from its start on.
+    pub(super) fn left(&self) -> usize {
+        self.list.len() - self.start
+    }
+
     /// The same list for a part that may also be narrower on the dimensions of `cuts`.
     pub(super) fn narrowed(mut self, cuts: u32) -> Rest {
         self.unchecked |= cuts;
@@ -73,26 +78,46 @@ impl Rest {
     /// accepts none (the box's undecided sides go to the defaults). `skip_to(s)` is
     /// `s`, or a later step number such that `may_decide` accepts no step from `s` up
     /// to it (those entries are passed over untested).
+    #[cfg(test)]
     pub(super) fn settle(
         self,
         may_decide: impl Fn(u32) -> bool,
         skip_to: impl Fn(u32) -> u32,
     ) -> Option<Ahead> {
+        self.settle_or_ask(may_decide, skip_to, |_, _| None)
+    }
+
+    /// [`Rest::settle`], where a list whose first [`SKIPS_BEFORE_COPY`] entries hold
+    /// no step for the box is replaced by `ask(s, n)`: the ascending steps from `s` on
+    /// that may decide the box (a superset of the list's entries there that
+    /// `may_decide` accepts, which the walk's exact test then sorts out), or `None`
+    /// when that costs more than the `n` entries left (the list is then copied,
+    /// filtered). A narrow part of a box split early would otherwise read the rest of
+    /// its parent's list, which at thousands of rules that all meet the parent is the
+    /// square of their number.
+    pub(super) fn settle_or_ask(
+        self,
+        may_decide: impl Fn(u32) -> bool,
+        skip_to: impl Fn(u32) -> u32,
+        ask: impl FnOnce(u32, usize) -> Option<Vec<u32>>,
+    ) -> Option<Ahead> {
         let list = Rc::clone(&self.list);
-        let mut accepted = accepted(&list, self.start, may_decide, skip_to);
-        let head = accepted.next()?;
-        if head - self.start > SKIPS_BEFORE_COPY {
-            let own: Rc<[u32]> = std::iter::once(head)
-                .chain(accepted)
-                .map(|i| list[i])
-                .collect();
-            return Some(Ahead::exactly(own));
+        let near = (self.start + SKIPS_BEFORE_COPY + 1).min(list.len());
+        if let Some(head) = accepted(&list[..near], self.start, &may_decide, &skip_to).next() {
+            return Some(Ahead {
+                list: self.list,
+                start: head,
+                unchecked: self.unchecked,
+            });
         }
-        Some(Ahead {
-            list: self.list,
-            start: head,
-            unchecked: self.unchecked,
-        })
+        let left = list.get(near..).filter(|l| !l.is_empty())?;
+        let own: Rc<[u32]> = match ask(left[0], left.len()) {
+            Some(steps) => steps.into(),
+            None => accepted(&list, near, may_decide, skip_to)
+                .map(|i| list[i])
+                .collect(),
+        };
+        (!own.is_empty()).then(|| Ahead::exactly(own))
     }
 }
 

@@ -15,8 +15,9 @@
 //! [`Filter::skip_to`] passes over only steps that [`Filter::step`] refuses: a block's
 //! summary holds every hull of the block.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 
+use super::index::{self, BoundsIndex};
 use crate::space::{Dim, NDIMS};
 
 /// A box's lowest and highest value on each dimension.
@@ -49,6 +50,8 @@ pub(super) struct Hulls {
     /// The tests made so far by every filter ([`Filter::step`], [`Filter::skip_to`]):
     /// the walk's work that no region operation counts.
     tests: Cell<u64>,
+    /// The steps by their hulls' bounds, made when first asked ([`Hulls::meeting`]).
+    index: OnceCell<BoundsIndex>,
 }
 
 /// The test of which steps may decide one box ([`Hulls::filter`]).
@@ -79,6 +82,7 @@ impl Hulls {
             block_lo: vec![Vec::new(); NDIMS],
             block_hi: vec![Vec::new(); NDIMS],
             tests: Cell::new(0),
+            index: OnceCell::new(),
         };
         for (s, (sides, hull)) in steps.enumerate() {
             hulls.sides.push(sides);
@@ -112,6 +116,28 @@ impl Hulls {
     /// The tests every filter of these hulls has made so far.
     pub(super) fn tests(&self) -> u64 {
         self.tests.get()
+    }
+
+    /// The steps whose hulls meet `key` on the indexed dimensions, ascending (`None`
+    /// when finding them reads more than `max` steps); what it reads counts as tests.
+    pub(super) fn meeting(&self, key: &index::Key, max: usize) -> Option<Vec<u32>> {
+        let index = self.index.get_or_init(|| {
+            let mut index = BoundsIndex::default();
+            for s in 0..self.sides.len() {
+                index.add(index::INDEXED.map(|d| {
+                    let d = d.index();
+                    match self.dims[s] & (1 << d) {
+                        0 => (0, Dim::ALL[d].max_value()),
+                        _ => (self.lo[d][s], self.hi[d][s]),
+                    }
+                }));
+            }
+            index
+        });
+        let mut work = 0;
+        let found = index.meeting(key, max, &mut work);
+        self.tests.set(self.tests.get() + work);
+        found
     }
 
     /// The test for a box undecided at the sides of `undecided` (bits) whose bounds

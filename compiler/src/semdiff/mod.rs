@@ -78,6 +78,8 @@
 //! * `ahead.rs`: a waiting box's steps ahead, shared by the parts of a split box.
 //! * `hulls.rs`: the steps' hulls by dimension, for the test of which steps may
 //!   decide a box.
+//! * `index.rs`: boxes (of the candidate union) and steps (of the walk) indexed by
+//!   their bounds on addresses and ports, so that a box meets only those near it.
 //! * `render.rs`: the result in words (table and JSON), and a box as a match.
 //!
 //! Invariant: every reported example packet is a point of its region, and every box
@@ -88,6 +90,7 @@ mod ahead;
 mod align;
 mod buckets;
 mod hulls;
+mod index;
 mod queue;
 mod render;
 mod walk;
@@ -108,7 +111,8 @@ pub const MAX_BOXES: usize = 200_000;
 
 /// Most work one block pair's comparison may take before it is cut short: what the
 /// region operations count (intervals walked, [`crate::space`]), the candidate boxes
-/// looked at, and the walk's tests of whether a rule may decide a box. A count, not a
+/// read from their index, moved and indexed, and the walk's tests of whether a rule
+/// may decide a box and its reads of the rules' index. A count, not a
 /// clock, so the answer is the same on any machine under any load; about a second of
 /// a release build (docs/diff.md).
 pub const MAX_WORK: u64 = 50_000_000;

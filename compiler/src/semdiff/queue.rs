@@ -14,6 +14,9 @@
 //! thousand narrow ones took one piece from each of the thousand slabs the narrow
 //! ones left; joined, slabs cut alike wait as one box and give one piece.
 //!
+//! A join that would hold more than [`MAX_INTERVALS`] intervals on its dimension is not
+//! made (each split of a box costs its intervals).
+//!
 //! Invariant: the boxes in the queue are pairwise disjoint, and each is joined only
 //! with boxes of its own label.
 
@@ -90,9 +93,9 @@ impl<L: Copy + Eq + Hash> Queue<L> {
                 let Some(&slot) = self.index.get(&keys[d]) else {
                     continue;
                 };
-                let joins = self.slots[slot]
-                    .as_ref()
-                    .is_some_and(|o| o.label == w.label && o.b.agrees_off(&w.b, d));
+                let joins = self.slots[slot].as_ref().is_some_and(|o| {
+                    o.label == w.label && small_join(&o.b, &w.b, d) && o.b.agrees_off(&w.b, d)
+                });
                 if joins {
                     let other = self.take(slot);
                     // The lists first: each is read against its own box.
@@ -149,6 +152,20 @@ impl<L: Copy + Eq + Hash> Queue<L> {
         self.len -= 1;
         w
     }
+}
+
+/// Most intervals a box joined on a dimension may have there (and, when many steps
+/// are ahead of it, any box: the walk halves a larger one). Each split of a box
+/// copies its sets, so a box that every step cuts must stay small: the disjoint
+/// candidates of twenty thousand rules joined as one box of as many intervals made
+/// every split cost their number (the square of the rules in all). Past it, the box
+/// waits apart and the next ones join each other.
+pub(super) const MAX_INTERVALS: usize = 64;
+
+/// Whether `a` and `b` joined on dimension `d` hold at most [`MAX_INTERVALS`] intervals
+/// there.
+fn small_join(a: &HeaderBox, b: &HeaderBox, d: usize) -> bool {
+    a.dim(d).intervals().len() + b.dim(d).intervals().len() <= MAX_INTERVALS
 }
 
 /// The hasher of the index, whose keys are hashes already: a `u64` is its own hash.

@@ -18,14 +18,19 @@
 //! The first step of the list whose region meets the box exactly splits it; each part
 //! keeps the rest of the list, filtered by its own (narrower) bounds and label: the
 //! parts share it, and each reads it through that filter only as far as it goes
-//! ([`Ahead`]). A step
+//! ([`Ahead`]); a part whose first entries there hold none of its steps finds them in
+//! the steps' index by bounds instead ([`steps_meeting`]), since a narrow part of a
+//! box that thousands of steps met would read them all. A step
 //! therefore costs the boxes it may meet, and a box the steps it may meet, not every
 //! step times every box; the exact tests and splits look only at the dimensions a
 //! rule's box constrains ([`HeaderBox::split_on`]). The boxes waiting to be split
 //! ([`Queue`]) are taken by their first step ahead, so they go through the steps
 //! together, and two with the same label that agree off one dimension wait as one
 //! (their union): the slabs that many narrow rules leave of a box, cut alike by the
-//! broad rules after them, are then split once, not once each. The order of the
+//! broad rules after them, are then split once, not once each. A box with more than
+//! [`MAX_INTERVALS`] intervals on a dimension and more steps than that ahead waits as
+//! two halves ([`halves`]): a split copies a box, and what the steps leave of one
+//! gains an interval at each. The order of the
 //! pieces depends on the walk; [`Groups`] sorts each region's boxes, so the output
 //! does not.
 //!
@@ -41,10 +46,11 @@ use super::{
     align::{reach_test, Pairs, Rules, Term},
     change,
     hulls::{Bounds, Filter, Hulls, NEW, OLD},
-    queue::{Queue, Waiting},
+    index,
+    queue::{Queue, Waiting, MAX_INTERVALS},
     Budget, Change, Decider, NotCompared, OutOfWork,
 };
-use crate::space::{Dim, HeaderBox, Region, TooFragmented, ValueSet, NDIMS};
+use crate::space::{dims_of, Dim, HeaderBox, Region, TooFragmented, ValueSet, NDIMS};
 
 /// A box and who decides it at OLD and at NEW.
 pub(super) type Piece = (HeaderBox, Decider, Decider);
@@ -205,6 +211,53 @@ fn may_decide<'s>(b: &HeaderBox, sides: Sides, hulls: &'s Hulls, unchecked: u32)
     hulls.filter(sides.undecided(), unchecked, bounds)
 }
 
+/// A box with more intervals than [`MAX_INTERVALS`] on a dimension, cut there into
+/// two of half as many (the first such dimension; `None` when there is none).
+///
+/// A split copies the box's sets, and the part a step leaves of a box keeps all of
+/// its intervals and one more: what thousands of narrow rules leave of a broad edit
+/// grew by one interval at each, and each split cost their number (the square of the
+/// rules in all). Halves of a box with many steps ahead keep each split small, and
+/// each half meets only the steps within its own bounds.
+fn halves(b: &HeaderBox) -> Option<(usize, HeaderBox, HeaderBox)> {
+    let d = dims_of(b.constrained_bits()).find(|&d| b.dim(d).intervals().len() > MAX_INTERVALS)?;
+    let iv = b.dim(d).intervals();
+    let (low, high) = iv.split_at(iv.len() / 2);
+    let half = |part: &[(u128, u128)]| {
+        b.clone()
+            .with(Dim::ALL[d], ValueSet::from_intervals(part.iter().copied()))
+    };
+    Some((d, half(low), half(high)))
+}
+
+/// Fewer steps than this left in a box's list are read, not looked up in the index.
+const ASK_MIN: usize = 256;
+
+/// The steps from `from` on that may decide `b` labelled `sides`, ascending, found by
+/// their bounds ([`Hulls::meeting`]); `None` when the `left` entries of the box's list
+/// are fewer than [`ASK_MIN`] or than the index would read.
+fn steps_meeting(
+    hulls: &Hulls,
+    b: &HeaderBox,
+    sides: Sides,
+    from: u32,
+    left: usize,
+) -> Option<Vec<u32>> {
+    if left < ASK_MIN {
+        return None;
+    }
+    let found = hulls.meeting(&index::key(b), left)?;
+    let may = may_decide(b, sides, hulls, EVERY_DIM);
+    let from = found.partition_point(|&s| s < from);
+    Some(
+        found[from..]
+            .iter()
+            .copied()
+            .filter(|&s| may.step(s))
+            .collect(),
+    )
+}
+
 /// Every dimension, as the bits of [`may_decide`]'s `unchecked`.
 const EVERY_DIM: u32 = u32::MAX >> (32 - NDIMS);
 const _: () = assert!(NDIMS <= 32, "a dimension is a bit of a u32");
@@ -254,9 +307,17 @@ impl<F: FnMut(Piece)> Walk<'_, '_, F> {
     /// Puts `b` in the queue with the steps of `rest` that may decide it; with none
     /// left, its undecided sides go to the defaults.
     fn wait(&mut self, b: HeaderBox, sides: Sides, rest: Rest) {
+        if rest.left() > MAX_INTERVALS {
+            if let Some((d, low, high)) = halves(&b) {
+                let rest = rest.narrowed(1 << d);
+                self.wait(low, sides, rest.clone());
+                return self.wait(high, sides, rest);
+            }
+        }
         let hulls = self.hulls;
         let may = may_decide(&b, sides, self.hulls, rest.unchecked());
-        let Some(ahead) = rest.settle(|s| may.step(s), |s| may.skip_to(s)) else {
+        let ask = |from, left| steps_meeting(hulls, &b, sides, from, left);
+        let Some(ahead) = rest.settle_or_ask(|s| may.step(s), |s| may.skip_to(s), ask) else {
             return self.decided_by_defaults(b, sides);
         };
         let w = Pending {

@@ -377,3 +377,31 @@ fn unrelated_files_are_compared_exactly_or_cut_at_the_budget() {
         (b.work, b.cut_short)
     );
 }
+
+/// A broad `drop` put on top of narrow rules changes every `allow` under it (and the
+/// default), and every `allow` of disjoint rules made `drop` changes its own region:
+/// thousands of regions at once, which a pairwise union and walk paid the square of.
+/// Exact against the reference at a few hundred rules (the walk's halves and its
+/// index of steps at work); then complete at two sizes with the work growing about
+/// as the rules do (it was cut at the budget at 5,000 and 20,000 rules).
+#[test]
+fn changes_that_move_thousands_of_regions_are_exact_and_cost_about_their_size() {
+    use sockc_testkit::mass_change::{disjoint_v6, narrow_rules};
+    let d = checked(&narrow_rules(600, false), &narrow_rules(600, true));
+    assert_eq!(d.verdict_regions(), 301);
+    let d = checked(&disjoint_v6(600, false), &disjoint_v6(600, true));
+    assert_eq!(d.verdict_regions(), 300);
+    let work = |old: String, new: String, regions: usize| {
+        let d = diff(&module(&old), &module(&new));
+        let b = &d.blocks[0];
+        assert_eq!((b.cut_short, d.verdict_regions()), (None, regions));
+        b.work
+    };
+    let broad = |n| work(narrow_rules(n, false), narrow_rules(n, true), n / 2 + 1);
+    let flipped = |n| work(disjoint_v6(n, false), disjoint_v6(n, true), n / 2);
+    let (b1, b2) = (broad(2000), broad(4000));
+    let (f1, f2) = (flipped(2000), flipped(4000));
+    eprintln!("broad on top: {b1} {b2}; flipped: {f1} {f2}");
+    assert!(b2 < 3 * b1 && f2 < 3 * f1, "{b1} {b2}; {f1} {f2}");
+    assert!(b2.max(f2) < super::super::MAX_WORK / 20, "{b2} {f2}");
+}

@@ -5,7 +5,7 @@
 //! ([`BulkRefs`]). An update then reads the old entries in binary and writes a record
 //! only for what changed; nothing is hex-encoded or JSON-escaped; an apply serializes
 //! its rules' metadata once, though it writes three journals and a manifest naming it
-//! (at 100,000 rules that is megabytes each time). From format 8 each program has a
+//! (at 100,000 rules that is megabytes each time). From format 9 each program has a
 //! record of its own, in binary (`super::program_record`): a program whose rules and
 //! code did not change is found by its record's name and not written again, and a
 //! record is read and written as a copy rather than parsed and serialized as JSON.
@@ -31,6 +31,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use sockc_compiler::bpf::maps::{Entries, MapContents};
 
+use super::set_delta::{self, SetDelta};
 use super::{
     error::{io_err, StoreError},
     pinned_record::{
@@ -57,13 +58,17 @@ pub struct BulkRefs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_text: Option<String>,
     /// The SHA-256 of the record of the snapshot's programs (their rules and
-    /// disassembly, JSON), in manifest formats 6 and 7.
+    /// disassembly, JSON), in manifest formats 6 to 8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub programs: Option<String>,
-    /// From manifest format 8: per program of the snapshot, in its order, the SHA-256
+    /// From manifest format 9: per program of the snapshot, in its order, the SHA-256
     /// of its record (binary, `super::program_record`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub program_records: Vec<String>,
+    /// The records of `map_contents` that are deltas over another record (from
+    /// manifest format 8, `set_delta`): each one's base and run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set_deltas: Vec<SetDelta>,
 }
 
 /// What the writer of a record (manifest, journal) knows of its bulk already.
@@ -78,6 +83,19 @@ pub enum Known<'a> {
     /// already: that record is named by it (and written when new) without hashing the
     /// text again; the others as with [`Known::Nothing`].
     SourceDigest(&'a str),
+    /// A set update in place ([`Against`]): a large set map's record may be written as
+    /// a delta over the committed one's; the rule text as with [`Known::SourceDigest`]
+    /// when its digest is given.
+    InPlace(Option<&'a str>, Against<'a>),
+}
+
+/// What a set update's records are written against: the committed manifest's
+/// references, and for each set map the update changes, how many entries its old and
+/// new contents share at their head and at their tail (`plan::SetChange::shared`).
+#[derive(Clone, Copy, Debug)]
+pub struct Against<'a> {
+    pub old: &'a BulkRefs,
+    pub shared: &'a [(&'a str, (usize, usize))],
 }
 
 impl<'a> From<Option<&'a BulkRefs>> for Known<'a> {
@@ -94,6 +112,7 @@ impl BulkRefs {
             .chain(self.source_text.as_deref())
             .chain(self.programs.as_deref())
             .chain(self.program_records.iter().map(String::as_str))
+            .chain(self.set_deltas.iter().map(|d| d.base.as_str()))
     }
 }
 
@@ -143,19 +162,20 @@ pub(super) enum Json {
 pub(super) enum Programs<'a> {
     /// In its own JSON (formats before 6): no record.
     Inline,
-    /// In one record, JSON (formats 6 and 7).
+    /// In one record, JSON (formats 6 to 8).
     OneJson(&'a [ProgramSnapshot]),
-    /// In a record per program, binary (from format 8).
+    /// In a record per program, binary (from format 9).
     Each(&'a [ProgramSnapshot]),
 }
 
 /// Writes the records of `contents`, `source` and `programs` into `dir` (each only if
 /// a record by its digest is not there yet) and says how to find them; `source_digest`
 /// is the SHA-256 (hex) of `source` when the caller has it already (not checked again
-/// but in debug builds: the caller hashed these very bytes).
+/// but in debug builds: the caller hashed these very bytes). With `against`, a set
+/// map's record may be a delta over the committed one's ([`put_delta`]).
 pub(super) fn put(
     dir: &Path,
-    contents: &[MapContents],
+    (contents, against): (&[MapContents], Option<&Against<'_>>),
     (source, source_digest): (Option<&str>, Option<&str>),
     programs: Programs<'_>,
     json: Json,
@@ -163,8 +183,17 @@ pub(super) fn put(
     let at = open_dir(dir)?;
     let mut refs = BulkRefs::default();
     for c in contents {
-        let (head, keys, values) = c.entries.binary_parts();
-        let digest = put_one(dir, &at, &[&head, keys, values])?;
+        let delta = match against {
+            Some(a) => put_delta(dir, &at, c, a, &mut refs.set_deltas)?,
+            None => None,
+        };
+        let digest = match delta {
+            Some(d) => d,
+            None => {
+                let (head, keys, values) = c.entries.binary_parts();
+                put_one(dir, &at, &[&head, keys, values])?
+            }
+        };
         refs.map_contents.push((c.map.clone(), digest));
     }
     if let Some(text) = source {
@@ -215,6 +244,46 @@ fn put_program(
             std::io::Write::flush(&mut buffered)
         }),
     }
+}
+
+/// Writes `c`'s record as a delta over the base of the committed record of its map,
+/// when `against` says how much of it the update left alike and that is most of a
+/// large set ([`set_delta::worth_a_delta`]); the delta's digest, with its entry pushed
+/// to `deltas`, or `None` (the whole record is for the caller to write).
+fn put_delta(
+    dir: &Path,
+    at: &OwnedFd,
+    c: &MapContents,
+    against: &Against<'_>,
+    deltas: &mut Vec<SetDelta>,
+) -> Result<Option<String>, StoreError> {
+    let Some(&(_, shared)) = against.shared.iter().find(|(m, _)| *m == c.map) else {
+        return Ok(None);
+    };
+    let Some((_, old)) = against.old.map_contents.iter().find(|(m, _)| *m == c.map) else {
+        return Ok(None);
+    };
+    let old_delta = against.old.set_deltas.iter().find(|d| d.delta == *old);
+    let base = old_delta.map_or(old, |d| &d.base);
+    let old_run = old_delta
+        .and_then(|d| Some((usize::try_from(d.head).ok()?, usize::try_from(d.tail).ok()?)));
+    let (head, tail) = set_delta::run_over_base(old_run, shared);
+    let Some(header) = set_delta::header(base, head, tail) else {
+        return Ok(None);
+    };
+    if !set_delta::worth_a_delta(&c.entries, (head, tail)) {
+        return Ok(None);
+    }
+    let middle = c.entries.range(head, c.entries.len() - tail);
+    let (h, keys, values) = middle.binary_parts();
+    let digest = put_one(dir, at, &[&header, &h, keys, values])?;
+    deltas.push(SetDelta {
+        delta: digest.clone(),
+        base: base.clone(),
+        head: head as u64,
+        tail: tail as u64,
+    });
+    Ok(Some(digest))
 }
 
 /// Room for the JSON of `programs` held whole, taken once: more than it needs (a rule
@@ -338,7 +407,7 @@ pub(super) fn get(dir: &Path, refs: &BulkRefs, text: bool) -> Result<Bulk, Store
     let at = open_dir(dir)?;
     let mut contents = Vec::with_capacity(refs.map_contents.len());
     for (map, digest) in &refs.map_contents {
-        let bytes = get_one(dir, &at, digest)?;
+        let bytes = get_entries_binary(dir, &at, digest)?;
         let entries = Entries::from_binary(bytes).ok_or_else(|| StoreError::Bulk {
             path: dir.join(format!("{PREFIX}{digest}")),
             problem: "is not a record of map entries".into(),
@@ -387,6 +456,27 @@ fn get_programs(
         })
     };
     refs.program_records.iter().map(program).collect()
+}
+
+/// The binary form of the entries the record `digest` keeps: its bytes, or for a delta
+/// ([`set_delta`]) its base's with its run replaced; each record checked against its
+/// digest.
+fn get_entries_binary(dir: &Path, at: &OwnedFd, digest: &str) -> Result<Vec<u8>, StoreError> {
+    let bytes = get_one(dir, at, digest)?;
+    let bad = |problem: &str| StoreError::Bulk {
+        path: dir.join(format!("{PREFIX}{digest}")),
+        problem: problem.to_string(),
+    };
+    match set_delta::parse(&bytes) {
+        None => Ok(bytes),
+        Some(Err(why)) => Err(bad(why)),
+        Some(Ok(delta)) => {
+            let base = get_one(dir, at, &delta.base)?;
+            delta
+                .applied_to(base)
+                .ok_or_else(|| bad("is a set delta record that does not fit its base"))
+        }
+    }
 }
 
 /// The rule text recorded as `digest`, read from `dir` and checked against it.
@@ -564,7 +654,7 @@ mod tests {
         };
         let named = put(
             &dir,
-            &[],
+            (&[], None),
             (Some("allow tcp"), None),
             Programs::Inline,
             Json::Streamed,
@@ -572,7 +662,7 @@ mod tests {
         .unwrap();
         let unnamed = put(
             &dir,
-            &[],
+            (&[], None),
             (Some("drop tcp"), None),
             Programs::OneJson(&[]),
             Json::Buffered,

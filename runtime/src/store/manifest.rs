@@ -28,14 +28,16 @@ use crate::{
 /// keeps the snapshot's programs (rules and disassembly) in a bulk record too, which an
 /// older sockc would find empty; 7 records a residual (the netfilter ruleset installed
 /// beside the programs), which an older sockc would leave installed when it flushes;
-/// 8 keeps each program in a binary record of its own (`program_record`), which an
-/// older sockc would not find.
-pub const MANIFEST_FORMAT: u32 = 8;
+/// 8 may keep a large set's record as a delta over another (`set_delta`), which an
+/// older sockc would not read; 9 keeps each program in a binary record of its own
+/// (`program_record`), which an older sockc would not find.
+pub const MANIFEST_FORMAT: u32 = PROGRAM_RECORDS_FORMAT;
 
 /// The format of a manifest this sockc writes, with a residual or without:
-/// [`MANIFEST_FORMAT`]. (Before format 8, an install without a residual was written
-/// in format 6, which a sockc that did not know residuals still read; a sockc that
-/// reads format 8 reads them all, and one that does not refuses format 8 by name.)
+/// [`MANIFEST_FORMAT`]. (Before format 9, an install without a residual was written
+/// in format 6, which a sockc that did not know residuals still read, 7 with one, and
+/// 8 once a set update wrote a delta; a sockc that reads format 9 reads them all, and
+/// one that does not refuses format 9 by name.)
 pub fn format_for(_residual: bool) -> u32 {
     MANIFEST_FORMAT
 }
@@ -47,7 +49,7 @@ pub(super) const BULK_FORMAT: u32 = 4;
 pub(super) const PROGRAMS_BULK_FORMAT: u32 = 6;
 
 /// The first format whose snapshot's programs are in a binary record each.
-pub(super) const PROGRAM_RECORDS_FORMAT: u32 = 8;
+pub(super) const PROGRAM_RECORDS_FORMAT: u32 = 9;
 
 /// The first format whose recorded rule text leaves the `file` sets that have set
 /// maps as written (`sockc_compiler::standalone::sets_without_maps_written_out`).

@@ -1,5 +1,5 @@
 //! One program of a snapshot ([`ProgramSnapshot`]: where it attaches, its rules and its
-//! disassembly) as the bytes of a bulk record of its own, from manifest format 8
+//! disassembly) as the bytes of a bulk record of its own, from manifest format 9
 //! (`super::bulk`). Before, every program was one JSON array in one record: 100 bytes
 //! a rule, serialized, escaped, hashed and written again at every re-apply, and parsed
 //! at every read. Here a rule is its counter, its line and its text, each behind its
@@ -27,7 +27,7 @@ use sockc_compiler::{hooks::HookKind, metadata::RuleMeta};
 use crate::plan::ProgramSnapshot;
 
 /// What every program record starts with: never the first byte of JSON (`[`), so a
-/// record of programs in the JSON of formats 6 and 7 is never taken for one.
+/// record of programs in the JSON of formats 6 to 8 is never taken for one.
 pub const MAGIC: &[u8] = b"sockc-program\0";
 const VERSION: u32 = 1;
 
@@ -239,7 +239,7 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode(&longer).unwrap_err().contains("past its last rule"));
-        // The JSON of formats 6 and 7 is not a program record.
+        // The JSON of formats 6 to 8 is not a program record.
         let json = serde_json::to_vec(&[program(1)]).unwrap();
         assert!(decode(&json).unwrap_err().contains("not a program record"));
         let mut newer = bytes.clone();
