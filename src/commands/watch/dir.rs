@@ -17,6 +17,7 @@ use std::{
 
 use sha2::{Digest, Sha256};
 use sockc_compiler::{
+    bpf::maps::{hex, sha256_hex},
     input::{read_bounded, utf8, InputError},
     limits::Limit,
 };
@@ -136,7 +137,7 @@ fn rule_file(base: &Path, file: String, others: &[u8; 32]) -> Result<RuleFile, T
         let max = settings().limits.get(Limit::SourceBytes);
         match read_bounded(&base.join(&file), Limit::SourceBytes, max) {
             Ok(bytes) => {
-                let sha = hex(&Sha256::digest(&bytes));
+                let sha = sha256_hex(&bytes);
                 (utf8(bytes).map_err(|e| e.to_string()), sha)
             }
             Err(InputError::Io(e)) if e.kind() == ErrorKind::NotFound => {
@@ -156,10 +157,6 @@ fn rule_file(base: &Path, file: String, others: &[u8; 32]) -> Result<RuleFile, T
         sha256,
         fingerprint: hex(&h.finalize()),
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
