@@ -802,3 +802,105 @@ fn interrupted_work_that_cannot_be_finished_is_given_up_by_flush() {
     assert_eq!(lab.xdp_attached_id(), None);
     lab.expect_verdicts("flushed", &[(9001, true), (9002, true)]);
 }
+
+/// A set file of `n` /32s spread over 10.0.0.0/8 (none adjacent, so none merge: the
+/// set map holds `n` entries) and `extra`, one a line.
+fn spread_set_text(n: u32, extra: &str) -> String {
+    let mut text = String::new();
+    for i in 0..n {
+        let a = (10u32 << 24) | (i.wrapping_mul(7919) % (1 << 24));
+        let _ = writeln!(text, "{}", std::net::Ipv4Addr::from(a));
+    }
+    text + extra
+}
+
+/// The manifest's JSON as pinned.
+fn manifest_json(lab: &Lab) -> serde_json::Value {
+    let manifest = first_chunk(&lab.pin_dir().join("manifest"));
+    let len = u64::from_le_bytes(manifest[..8].try_into().unwrap()) as usize;
+    serde_json::from_slice(&manifest[8..8 + len]).unwrap()
+}
+
+/// A large set (a record of more than a megabyte) updated in place keeps its record
+/// as a delta over the committed one (format 8, `store::set_delta`): one element
+/// added, then removed, writes a small record each time against the same whole one,
+/// which stays while a delta names it and goes when none does; `status --deep`
+/// compares the kernel's map with what the records say. Killed at each step of the
+/// update, the next command finishes or undoes it: the kernel holds the old set or
+/// the new one, as recorded, and the update run again gives the new one.
+#[test]
+fn a_large_set_updated_in_place_is_recorded_as_a_delta_and_converges_when_killed() {
+    if !common::kernel() {
+        return;
+    }
+    let _interrupted = common::exclusive::interrupted_install();
+    let lab = Lab::new("setdelta", 234);
+    let file = rules(&lab);
+    let big = lab.dir.join("big.txt");
+    let (before, after) = (
+        spread_set_text(130_000, ""),
+        spread_set_text(130_000, "192.0.2.77\n"),
+    );
+    std::fs::write(&big, &before).unwrap();
+    lab.apply_ok(&file);
+    let whole = entries_record(&lab);
+    let whole_digest = whole.file_name().unwrap().to_string_lossy()[5..].to_string();
+    let deltas = |lab: &Lab| manifest_json(lab)["bulk"]["set_deltas"].clone();
+    assert_eq!(
+        deltas(&lab),
+        serde_json::Value::Null,
+        "a first install: whole"
+    );
+
+    std::fs::write(&big, &after).unwrap();
+    let r = lab.apply_ok(&file);
+    assert!(r.stdout.contains("+1 -0"), "{r}");
+    let json = manifest_json(&lab);
+    assert_eq!(json["format"], 8, "{json}");
+    let d = &deltas(&lab)[0];
+    assert_eq!(d["base"], whole_digest.as_str(), "{json}");
+    let first_delta = d["delta"].as_str().unwrap().to_string();
+    assert!(whole.exists(), "the base is kept while a delta names it");
+    let (st, _) = lab.status_run(&["--deep"]);
+    assert_eq!(st.code, 0, "{st}");
+    let has_new = |lab: &Lab| {
+        let shown = sockc(&["show", "--name", &lab.name]).ok();
+        shown.stdout.contains(" 192.0.2.77/32")
+    };
+    assert!(has_new(&lab));
+
+    // Removed again: a delta against the same base, the first one collected.
+    std::fs::write(&big, &before).unwrap();
+    lab.apply_ok(&file);
+    assert_eq!(deltas(&lab)[0]["base"], whole_digest.as_str());
+    let left = records(&lab);
+    assert!(!left.iter().any(|r| r.ends_with(&first_delta)), "{left:?}");
+    assert!(left.contains(&format!("bulk_{whole_digest}")), "{left:?}");
+    assert!(!has_new(&lab));
+
+    std::fs::write(&big, &after).unwrap();
+    let steps = run(Command::new(netns::sockc_bin())
+        .args(lab.apply_args(&file, &lab.name, &["-q"]))
+        .env("SOCKC_FAULT_TRACE", "1"))
+    .ok()
+    .stderr
+    .lines()
+    .filter(|l| l.starts_with("fault point "))
+    .count();
+    assert!(steps > 3, "{steps} fault points");
+    for n in 1..=steps {
+        std::fs::write(&big, &before).unwrap();
+        lab.apply_ok(&file);
+        std::fs::write(&big, &after).unwrap();
+        let k = run(Command::new(netns::sockc_bin())
+            .args(lab.apply_args(&file, &lab.name, &["-q"]))
+            .env("SOCKC_FAULT_KILL_AT", n.to_string()));
+        assert_eq!(k.code, -1, "point {n}: {k}");
+        let (st, _) = lab.status_run(&["--deep"]);
+        assert_eq!(st.code, 0, "killed at {n}: {st}");
+        lab.apply_ok(&file);
+        let (st, _) = lab.status_run(&["--deep"]);
+        assert_eq!(st.code, 0, "again after {n}: {st}");
+        assert!(has_new(&lab), "after {n}");
+    }
+}

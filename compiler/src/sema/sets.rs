@@ -382,9 +382,51 @@ impl Checker<'_> {
             sort_packed(&mut keys);
             self.uncovered_v4(s, (keys, n), elem)
         } else {
-            self.uncovered_v4(s, (merged(keys, more), n), elem)
+            self.uncovered_plain_v4(s, (&keys, &more), span)
         };
         self.add_set(s, v4, Vec::new())
+    }
+
+    /// [`Checker::uncovered_v4`] of the keys [`plain_file_keys`] reads (a set file of
+    /// plain addresses named at `span`, every key a /32), its two sorted halves merged
+    /// as they are walked: a /32 covers only an equal one after it, so the sweep keeps
+    /// each address once and reports each repeat as covered by the first, in one tight
+    /// loop over the two lists — no stack of covering prefixes, no prefix built and
+    /// checked per key (this runs on one thread, over a million keys).
+    fn uncovered_plain_v4(
+        &mut self,
+        s: &SetDecl,
+        (a, b): (&[u64], &[u64]),
+        span: Span,
+    ) -> Vec<Ipv4Net> {
+        debug_assert!(a.iter().chain(b).all(|k| k >> 24 & 0xff == 32));
+        let mut kept = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        // The key of the last address kept.
+        let mut last: Option<u64> = None;
+        while i < a.len() || j < b.len() {
+            // The lesser head, `a`'s on a tie: the order `merged` gives.
+            let k = if j == b.len() || (i < a.len() && a[i] <= b[j]) {
+                i += 1;
+                a[i - 1]
+            } else {
+                j += 1;
+                b[j - 1]
+            };
+            match last {
+                Some(l) if l >> 32 == k >> 32 => {
+                    let (e, ce) = (unpacked_file_elem(k, span), unpacked_file_elem(l, span));
+                    self.covered(s, (prefix(&e), &e), (prefix(&ce), &ce));
+                }
+                _ => {
+                    kept.push(Ipv4Net::from(std::net::Ipv4Addr::from_bits(
+                        (k >> 32) as u32,
+                    )));
+                    last = Some(k);
+                }
+            }
+        }
+        kept
     }
 
     fn add_set(&mut self, s: &SetDecl, v4: Vec<Ipv4Net>, v6: Vec<Ipv6Net>) -> SetKind {
@@ -794,7 +836,7 @@ const TWO_THREADS_FROM: usize = 1 << 20;
 
 /// The packed keys of a set file whose every line is a plain IPv4 address (what the
 /// line-by-line read gives it: (address, /32, file line)), as two sorted lists to be
-/// merged ([`merged`]: the keys hold their file lines, so the merge gives the order one
+/// merged ([`Checker::uncovered_plain_v4`]: the keys hold their file lines, so the merge gives the order one
 /// sort of every key gives); `None` when a line is anything else (a comment, a blank,
 /// a prefix, an error), which the caller then reads line by line, reporting what it
 /// must. The halves of the file, split at a line end, are read and sorted on two
@@ -832,7 +874,9 @@ fn plain_keys(text: &str, first_line: u64) -> Option<Vec<u64>> {
     Some(keys)
 }
 
-/// Two sorted lists as one sorted sequence, taken as it is walked.
+/// Two sorted lists as one sorted sequence, taken as it is walked: the order
+/// [`Checker::uncovered_plain_v4`] walks them in (the tests' reference).
+#[cfg(test)]
 fn merged(a: Vec<u64>, b: Vec<u64>) -> impl Iterator<Item = u64> {
     let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
     std::iter::from_fn(move || match (a.peek(), b.peek()) {

@@ -28,7 +28,26 @@ pub struct SetChange {
     pub added: Entries,
     #[serde(rename = "removed_raw")]
     pub removed: Entries,
+    /// How many entries the old and the new contents share at their head and at their
+    /// tail (the change lies between): what lets the store write a large set's record
+    /// as a delta over the old one (`store::set_delta`).
+    #[serde(skip)]
+    pub shared: Shared,
 }
+
+/// Where a [`SetChange`] lies in its map's contents: the entries the old and new
+/// contents share at their head and tail; `None` for a change read from a journal.
+/// A hint about the change, not part of it: any two are equal.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Shared(pub Option<(usize, usize)>);
+
+impl PartialEq for Shared {
+    fn eq(&self, _: &Shared) -> bool {
+        true
+    }
+}
+
+impl Eq for Shared {}
 
 impl SetChange {
     /// The added entries as [`describe_entry`] reads them: `10.0.0.0/8`,
@@ -130,7 +149,7 @@ pub(crate) fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetCh
         if old_entries == new_entries {
             continue;
         }
-        let (added, removed) = entry_changes(old_entries, new_entries);
+        let (added, removed, shared) = entry_changes(old_entries, new_entries);
         if added.is_empty() && removed.is_empty() {
             continue;
         }
@@ -138,23 +157,26 @@ pub(crate) fn set_changes(old: &[MapContents], new: &[MapContents]) -> Vec<SetCh
             map: name.to_string(),
             added,
             removed,
+            shared: Shared(Some(shared)),
         });
     }
     changes
 }
 
 /// Entries of `new` that `old` lacks or holds with another value, and entries of `old`
-/// whose keys `new` lacks, each listed once. When one side's middle (what is left
-/// between the shared head and tail) is empty, the other side's middle is the change
-/// as it is, without hashing: a first install, and an element added or removed.
-fn entry_changes(old: &Entries, new: &Entries) -> (Entries, Entries) {
+/// whose keys `new` lacks, each listed once; and how many entries the two share at
+/// their head and tail. When one side's middle (what is left between the shared head
+/// and tail) is empty, the other side's middle is the change as it is, without
+/// hashing: a first install, and an element added or removed.
+fn entry_changes(old: &Entries, new: &Entries) -> (Entries, Entries, (usize, usize)) {
     type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
     type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
     let head = shared_run(old, new, old.len().min(new.len()), false);
     let tail = shared_run(old, new, (old.len() - head).min(new.len() - head), true);
     let (old_end, new_end) = (old.len() - tail, new.len() - tail);
     if head == old_end || head == new_end {
-        return (new.range(head, new_end), old.range(head, old_end));
+        let (added, removed) = (new.range(head, new_end), old.range(head, old_end));
+        return (added, removed, (head, tail));
     }
     let old_mid = (head..old_end).map(|i| (old.key(i), old.value(i)));
     let new_mid = (head..new_end).map(|i| (new.key(i), new.value(i)));
@@ -174,7 +196,7 @@ fn entry_changes(old: &Entries, new: &Entries) -> (Entries, Entries) {
             removed.push(k, v);
         }
     }
-    (added, removed)
+    (added, removed, (head, tail))
 }
 
 /// Entries compared a block at a time by [`shared_run`]: 64 KiB of 16-byte entries,

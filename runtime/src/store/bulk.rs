@@ -28,6 +28,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use sockc_compiler::bpf::maps::{Entries, MapContents};
 
+use super::set_delta::{self, SetDelta};
 use super::{
     error::{io_err, StoreError},
     pinned_record::{
@@ -56,6 +57,10 @@ pub struct BulkRefs {
     /// disassembly, JSON), from manifest format 6.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub programs: Option<String>,
+    /// The records of `map_contents` that are deltas over another record (from
+    /// manifest format 8, `set_delta`): each one's base and run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set_deltas: Vec<SetDelta>,
 }
 
 /// What the writer of a record (manifest, journal) knows of its bulk already.
@@ -70,6 +75,19 @@ pub enum Known<'a> {
     /// already: that record is named by it (and written when new) without hashing the
     /// text again; the others as with [`Known::Nothing`].
     SourceDigest(&'a str),
+    /// A set update in place ([`Against`]): a large set map's record may be written as
+    /// a delta over the committed one's; the rule text as with [`Known::SourceDigest`]
+    /// when its digest is given.
+    InPlace(Option<&'a str>, Against<'a>),
+}
+
+/// What a set update's records are written against: the committed manifest's
+/// references, and for each set map the update changes, how many entries its old and
+/// new contents share at their head and at their tail (`plan::SetChange::shared`).
+#[derive(Clone, Copy, Debug)]
+pub struct Against<'a> {
+    pub old: &'a BulkRefs,
+    pub shared: &'a [(&'a str, (usize, usize))],
 }
 
 impl<'a> From<Option<&'a BulkRefs>> for Known<'a> {
@@ -85,6 +103,7 @@ impl BulkRefs {
             .map(|(_, d)| d.as_str())
             .chain(self.source_text.as_deref())
             .chain(self.programs.as_deref())
+            .chain(self.set_deltas.iter().map(|d| d.base.as_str()))
     }
 }
 
@@ -132,10 +151,11 @@ pub(super) enum Json {
 /// Writes the records of `contents`, `source` and `programs` into `dir` (each only if
 /// a record by its digest is not there yet) and says how to find them; `source_digest`
 /// is the SHA-256 (hex) of `source` when the caller has it already (not checked again
-/// but in debug builds: the caller hashed these very bytes).
+/// but in debug builds: the caller hashed these very bytes). With `against`, a set
+/// map's record may be a delta over the committed one's ([`put_delta`]).
 pub(super) fn put(
     dir: &Path,
-    contents: &[MapContents],
+    (contents, against): (&[MapContents], Option<&Against<'_>>),
     (source, source_digest): (Option<&str>, Option<&str>),
     programs: Option<&[ProgramSnapshot]>,
     json: Json,
@@ -143,8 +163,17 @@ pub(super) fn put(
     let at = open_dir(dir)?;
     let mut refs = BulkRefs::default();
     for c in contents {
-        let (head, keys, values) = c.entries.binary_parts();
-        let digest = put_one(dir, &at, &[&head, keys, values])?;
+        let delta = match against {
+            Some(a) => put_delta(dir, &at, c, a, &mut refs.set_deltas)?,
+            None => None,
+        };
+        let digest = match delta {
+            Some(d) => d,
+            None => {
+                let (head, keys, values) = c.entries.binary_parts();
+                put_one(dir, &at, &[&head, keys, values])?
+            }
+        };
         refs.map_contents.push((c.map.clone(), digest));
     }
     if let Some(text) = source {
@@ -168,6 +197,46 @@ pub(super) fn put(
         });
     }
     Ok(refs)
+}
+
+/// Writes `c`'s record as a delta over the base of the committed record of its map,
+/// when `against` says how much of it the update left alike and that is most of a
+/// large set ([`set_delta::worth_a_delta`]); the delta's digest, with its entry pushed
+/// to `deltas`, or `None` (the whole record is for the caller to write).
+fn put_delta(
+    dir: &Path,
+    at: &OwnedFd,
+    c: &MapContents,
+    against: &Against<'_>,
+    deltas: &mut Vec<SetDelta>,
+) -> Result<Option<String>, StoreError> {
+    let Some(&(_, shared)) = against.shared.iter().find(|(m, _)| *m == c.map) else {
+        return Ok(None);
+    };
+    let Some((_, old)) = against.old.map_contents.iter().find(|(m, _)| *m == c.map) else {
+        return Ok(None);
+    };
+    let old_delta = against.old.set_deltas.iter().find(|d| d.delta == *old);
+    let base = old_delta.map_or(old, |d| &d.base);
+    let old_run = old_delta
+        .and_then(|d| Some((usize::try_from(d.head).ok()?, usize::try_from(d.tail).ok()?)));
+    let (head, tail) = set_delta::run_over_base(old_run, shared);
+    let Some(header) = set_delta::header(base, head, tail) else {
+        return Ok(None);
+    };
+    if !set_delta::worth_a_delta(&c.entries, (head, tail)) {
+        return Ok(None);
+    }
+    let middle = c.entries.range(head, c.entries.len() - tail);
+    let (h, keys, values) = middle.binary_parts();
+    let digest = put_one(dir, at, &[&header, &h, keys, values])?;
+    deltas.push(SetDelta {
+        delta: digest.clone(),
+        base: base.clone(),
+        head: head as u64,
+        tail: tail as u64,
+    });
+    Ok(Some(digest))
 }
 
 /// Room for the JSON of `programs` held whole, taken once: more than it needs (a rule
@@ -280,7 +349,7 @@ pub(super) fn get(dir: &Path, refs: &BulkRefs, text: bool) -> Result<Bulk, Store
     let at = open_dir(dir)?;
     let mut contents = Vec::with_capacity(refs.map_contents.len());
     for (map, digest) in &refs.map_contents {
-        let bytes = get_one(dir, &at, digest)?;
+        let bytes = get_entries_binary(dir, &at, digest)?;
         let entries = Entries::from_binary(bytes).ok_or_else(|| StoreError::Bulk {
             path: dir.join(format!("{PREFIX}{digest}")),
             problem: "is not a record of map entries".into(),
@@ -311,6 +380,27 @@ pub(super) fn get(dir: &Path, refs: &BulkRefs, text: bool) -> Result<Bulk, Store
         source,
         programs,
     })
+}
+
+/// The binary form of the entries the record `digest` keeps: its bytes, or for a delta
+/// ([`set_delta`]) its base's with its run replaced; each record checked against its
+/// digest.
+fn get_entries_binary(dir: &Path, at: &OwnedFd, digest: &str) -> Result<Vec<u8>, StoreError> {
+    let bytes = get_one(dir, at, digest)?;
+    let bad = |problem: &str| StoreError::Bulk {
+        path: dir.join(format!("{PREFIX}{digest}")),
+        problem: problem.to_string(),
+    };
+    match set_delta::parse(&bytes) {
+        None => Ok(bytes),
+        Some(Err(why)) => Err(bad(why)),
+        Some(Ok(delta)) => {
+            let base = get_one(dir, at, &delta.base)?;
+            delta
+                .applied_to(base)
+                .ok_or_else(|| bad("is a set delta record that does not fit its base"))
+        }
+    }
 }
 
 /// The rule text recorded as `digest`, read from `dir` and checked against it.
@@ -486,10 +576,17 @@ mod tests {
         let Some(dir) = scratch("collect") else {
             return;
         };
-        let named = put(&dir, &[], (Some("allow tcp"), None), None, Json::Streamed).unwrap();
+        let named = put(
+            &dir,
+            (&[], None),
+            (Some("allow tcp"), None),
+            None,
+            Json::Streamed,
+        )
+        .unwrap();
         let unnamed = put(
             &dir,
-            &[],
+            (&[], None),
             (Some("drop tcp"), None),
             Some(&[]),
             Json::Buffered,

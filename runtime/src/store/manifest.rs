@@ -28,14 +28,20 @@ use crate::{
 /// keeps the snapshot's programs (rules and disassembly) in a bulk record too, which an
 /// older sockc would find empty; 7 records a residual (the netfilter ruleset installed
 /// beside the programs), which an older sockc would leave installed when it flushes:
-/// written only by installs that have one.
-pub const MANIFEST_FORMAT: u32 = 7;
+/// written only by installs that have one; 8 may keep a large set's record as a delta
+/// over another (`set_delta`), which an older sockc would not read: written only by
+/// set updates in place that write one.
+pub const MANIFEST_FORMAT: u32 = super::set_delta::SET_DELTA_FORMAT;
 
-/// The format of a manifest this sockc writes: [`MANIFEST_FORMAT`] when it records a
-/// residual, 6 when not (so that an older sockc still reads it).
+/// The first format that records a residual.
+const RESIDUAL_FORMAT: u32 = 7;
+
+/// The format of a manifest this sockc writes: 7 when it records a residual, 6 when
+/// not (so that an older sockc still reads it); a set update that writes a delta
+/// raises it to 8 (`Store::write_journal`).
 pub fn format_for(residual: bool) -> u32 {
     if residual {
-        MANIFEST_FORMAT
+        RESIDUAL_FORMAT
     } else {
         6
     }

@@ -21,7 +21,7 @@
 //! lock; `manifest.rs` and `journal.rs` the two records' contents; `records.rs`
 //! reading and writing them (and the socket registry), `pinned_record.rs` one record
 //! as a pin, `record_writer.rs` its bytes streamed in, `bulk.rs` what the records keep
-//! out of their JSON, `memo.rs` the last manifest read, `read_ahead.rs` one read before the lock; `removal.rs` what leaves the
+//! out of their JSON, `set_delta.rs` a large set's record kept as the change from another, `memo.rs` the last manifest read, `read_ahead.rs` one read before the lock; `removal.rs` what leaves the
 //! store and in which order, `pins.rs` one pin or directory removed; `error.rs` what
 //! can go wrong.
 //!
@@ -57,6 +57,7 @@ mod record_writer;
 mod records;
 mod removal;
 pub mod residual;
+mod set_delta;
 
 use bpffs::{
     ensure_private_dir, is_bpffs, private_mount_namespace, same_bpffs_as_init, UmaskGuard,
@@ -65,7 +66,7 @@ use error::io_err;
 use lock::lock_dir;
 
 pub use bpffs::check_path_owners;
-pub use bulk::{BulkRefs, Known};
+pub use bulk::{Against, BulkRefs, Known};
 pub use error::StoreError;
 pub use journal::Journal;
 pub use lock::LockWait;

@@ -20,6 +20,7 @@ use super::{
     manifest::{Manifest, BULK_FORMAT, MANIFEST_FORMAT, PROGRAMS_BULK_FORMAT},
     memo,
     pinned_record::{parse_record, read_record, write_record},
+    set_delta::SET_DELTA_FORMAT,
     Store,
 };
 
@@ -238,6 +239,17 @@ impl Store {
         parse_record(&bytes, "journal", &path).map(Some)
     }
 
+    /// The references to the bulk records the committed manifest names (none when
+    /// there is no manifest): what a set update writes its records against
+    /// ([`Known::InPlace`]). Read from the pin, not from what this command remembers.
+    pub fn committed_bulk_refs(&self, name: &str) -> Result<BulkRefs, StoreError> {
+        let path = self.dir(name).join("manifest");
+        match read_record(&path, "manifest")? {
+            Some(bytes) => Ok(parse_record::<bulk::WithBulk>(&bytes, "manifest", &path)?.bulk),
+            None => Ok(BulkRefs::default()),
+        }
+    }
+
     /// Records `j` as the install's work in flight, in one `rename`. Returns the
     /// references to the bulk records of its target, which a later journal or the
     /// manifest committing that same target can name as they are (`recorded`,
@@ -254,6 +266,10 @@ impl Store {
             Some(t) => put_bulk(&dir, t, recorded.into(), bulk::Json::Buffered)?,
             None => bulk::BulkRefs::default(),
         };
+        if let Some(t) = j.op.target_mut().filter(|_| !refs.set_deltas.is_empty()) {
+            // A sockc that does not read set deltas refuses the target by its format.
+            t.format = t.format.max(SET_DELTA_FORMAT);
+        }
         let lent = j.op.target_mut().and_then(lend_programs);
         let json = stored_json(j, &refs);
         if let (Some(t), Some(programs)) = (j.op.target_mut(), lent) {
@@ -385,21 +401,24 @@ fn put_bulk(
     json: bulk::Json,
 ) -> Result<BulkRefs, StoreError> {
     let programs = (m.format >= PROGRAMS_BULK_FORMAT).then_some(&m.snapshot.programs[..]);
-    let put = |digest| {
+    let put = |digest, against| {
         let source = (m.source_text.as_deref(), digest);
-        bulk::put(dir, &m.snapshot.map_contents, source, programs, json)
+        let contents = (&m.snapshot.map_contents[..], against);
+        bulk::put(dir, contents, source, programs, json)
     };
     match known {
         Known::Written(refs) => {
-            debug_assert_eq!(
-                Some(refs),
-                put(None).ok().as_ref(),
+            // Deltas are written against a committed record, which is not the same
+            // after the commit: only whole records are checked again.
+            debug_assert!(
+                !refs.set_deltas.is_empty() || Some(refs) == put(None, None).ok().as_ref(),
                 "the records are this manifest's"
             );
             Ok(refs.clone())
         }
-        Known::SourceDigest(d) => put(Some(d)),
-        Known::Nothing => put(None),
+        Known::SourceDigest(d) => put(Some(d), None),
+        Known::InPlace(d, against) => put(d, Some(&against)),
+        Known::Nothing => put(None, None),
     }
 }
 

@@ -2,6 +2,9 @@
 //! switched (when they changed) and its set maps updated, journaled as one set update,
 //! then committed as the next generation over the same objects.
 //!
+//! A large set's record is written as a delta over the committed one's (the store's
+//! `set_delta`): the few entries that changed, not the whole set again.
+//!
 //! Invariant: the journal holds the target before the first map changes, so a kill
 //! at any step is rolled forward by recovery; no program is loaded or attached.
 
@@ -16,7 +19,7 @@ use crate::{
     stages,
     store::{
         journal::{Journal, Operation, Phase},
-        Known, Manifest, Store,
+        Against, Known, Manifest, Store,
     },
     table_update,
 };
@@ -36,10 +39,22 @@ pub(super) fn update_in_place(
     // The rule text's record named by the digest `source_sha256` holds (the same
     // bytes), not hashed again.
     let digest = recorded_text_digest(req, &target).map(str::to_string);
-    let known = digest
-        .as_deref()
-        .map_or(Known::Nothing, Known::SourceDigest);
     let changes = report.plan.set_changes.clone();
+    // A large set's record written as a delta over the committed one's (the
+    // committed references read only when a set changed: not for a table switch).
+    let shared: Vec<(&str, (usize, usize))> = changes
+        .iter()
+        .filter_map(|c| Some((c.map.as_str(), c.shared.0?)))
+        .collect();
+    let old_refs = match shared.is_empty() {
+        true => Default::default(),
+        false => store.committed_bulk_refs(&old.name)?,
+    };
+    let against = Against {
+        old: &old_refs,
+        shared: &shared,
+    };
+    let known = Known::InPlace(digest.as_deref(), against);
     let dir = store.objects_dir(&old.name, &old.objects_dir);
     let tables_from = if report.plan.table_changes.is_empty() {
         None
