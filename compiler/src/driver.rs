@@ -21,7 +21,7 @@ use crate::{
         slots::{keep_slots, InstalledSlots, Numbering},
         sockmap::{Companion, SockmapGroup},
         verify::VerifyError,
-        Module, Program, Registrar, Rule, Step,
+        Module, ProgId, Program, Registrar, Rule, Step,
     },
     limits::Limit,
     metadata::{Metadata, ProgramMeta, METADATA_FORMAT},
@@ -180,7 +180,20 @@ fn checked(
 
 /// The second half of [`compile`]: optimize and lower what [`check`] checked.
 pub fn finish(checked: Checked, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
-    finish_with(checked, opts, None)
+    finish_with(checked, opts, None, None)
+}
+
+/// [`finish`] for an install that will not lower the file again (a first one): what
+/// [`finish`] followed by [`Compiled::shed_lowering`] gives, byte for byte, but shed as
+/// the compile goes, so the dropped parts are never all live at once: each program's
+/// steps (its classifier tries) once the tables are encoded, before the metadata is
+/// made; its rules but those `keep` keeps once the metadata is made.
+pub fn finish_shed(
+    checked: Checked,
+    opts: &Options,
+    keep: &dyn Fn(&Rule) -> bool,
+) -> (Option<Compiled>, Vec<Diagnostic>) {
+    finish_with(checked, opts, None, Some(keep))
 }
 
 /// [`finish`] fitted to an installed generation: what [`Compiled::refit`] of its result
@@ -192,13 +205,14 @@ pub fn finish_fitted(
     opts: &Options,
     installed: &Refit,
 ) -> (Option<Compiled>, Vec<Diagnostic>) {
-    finish_with(checked, opts, Some(installed))
+    finish_with(checked, opts, Some(installed), None)
 }
 
 fn finish_with(
     checked: Checked,
     opts: &Options,
     installed: Option<&Refit>,
+    shed: Shed,
 ) -> (Option<Compiled>, Vec<Diagnostic>) {
     let Checked {
         mut module,
@@ -215,7 +229,7 @@ fn finish_with(
     }
     let lowered = match installed {
         Some(refit) => lower_fitted(module, opts.opt, refit),
-        None => lower_module(module, opts.opt, None),
+        None => lower_module_or_back(module, opts.opt, None, shed).map_err(|(_, e)| e),
     };
     match lowered {
         Ok(mut c) => {
@@ -247,7 +261,7 @@ fn lower_fitted(
     let sema_slots = Numbering::of(&module);
     keep_slots(&mut module, &installed.slots);
     if crate::ir::verify::verify(&module).is_ok() {
-        match lower_module_or_back(module, level, Some(&installed.sizing)) {
+        match lower_module_or_back(module, level, Some(&installed.sizing), None) {
             Ok(mut c) => {
                 c.fitted = Some(sema_slots);
                 return Ok(c);
@@ -319,36 +333,57 @@ fn check_references(p: &Program, code: &Code) -> Result<(), (Span, String)> {
     })
 }
 
-/// Lowers one program. At `-O2` the program is also lowered with its linear runs laid
+/// Lowers program `id`. At `-O2` the program is also lowered with its linear runs laid
 /// out one rule after another (the `-O0` layout), and the threaded code is kept only
-/// if it is not larger, so `-O2` is never larger than `-O0` (see `opt::thread`).
+/// if it is not larger, so `-O2` is never larger than `-O0` (see `opt::thread`). That
+/// second lowering reads the program with its runs' plans taken out for the while, not
+/// a copy of it: its rules and classifier tries are most of a large file's memory.
 fn lower(
-    module: &Module,
-    p: &Program,
+    module: &mut Module,
+    id: ProgId,
     level: OptLevel,
     sizing: &Sizing,
 ) -> Result<Code, (Span, String)> {
-    let lower = |p: &Program| lower_program(module, p, sizing).map_err(|e| (p.span, e.to_string()));
-    let code = lower(p)?;
-    let threaded = p
+    let lower = |module: &Module| {
+        let p = &module.programs[id];
+        lower_program(module, p, sizing).map_err(|e| (p.span, e.to_string()))
+    };
+    let code = lower(module)?;
+    let threaded = module.programs[id]
         .steps
         .iter()
         .any(|s| matches!(s, Step::Linear { plan: Some(_), .. }));
     if level < OptLevel::O2 || !threaded {
         return Ok(code);
     }
-    let mut unthreaded = p.clone();
-    for step in &mut unthreaded.steps {
-        if let Step::Linear { plan, .. } = step {
-            *plan = None;
-        }
-    }
-    let linear = lower(&unthreaded)?;
+    let plans = take_plans(&mut module.programs[id]);
+    let linear = lower(module);
+    put_plans(&mut module.programs[id], plans);
+    let linear = linear?;
     Ok(if code.insns.len() <= linear.insns.len() {
         code
     } else {
         linear
     })
+}
+
+/// Takes every linear run's plan out of `p` (leaving the `-O0` layout), one per step in
+/// order, for [`put_plans`] to put back.
+fn take_plans(p: &mut Program) -> Vec<Option<crate::ir::linear::Plan>> {
+    let plan = |s: &mut Step| match s {
+        Step::Linear { plan, .. } => plan.take(),
+        Step::Classify(_) => None,
+    };
+    p.steps.iter_mut().map(plan).collect()
+}
+
+/// Puts back what [`take_plans`] took out of `p`.
+fn put_plans(p: &mut Program, plans: Vec<Option<crate::ir::linear::Plan>>) {
+    for (step, taken) in p.steps.iter_mut().zip(plans) {
+        if let Step::Linear { plan, .. } = step {
+            *plan = taken;
+        }
+    }
 }
 
 /// Why a module did not lower.
@@ -387,32 +422,29 @@ impl RefitError {
     }
 }
 
-/// One program of the object, in the object's order (the attach order): every
-/// block's own program; then the programs sockc adds around each cgroup's sockmap
-/// blocks (see `hooks::HookSpec::companions`); then the registrars, last because they
-/// fill the socket map the others read.
+/// A program of the object that sockc adds to the blocks' own (which come first, in
+/// block order; the object's order is the attach order): the programs around each
+/// cgroup's sockmap blocks (see `hooks::HookSpec::companions`), then the registrars,
+/// last because they fill the socket map the others read.
 #[derive(Clone, Copy)]
 enum Unit<'m> {
-    Block(&'m Program),
     Companion(&'m SockmapGroup, &'m Companion),
     Registrar(&'m Registrar),
 }
 
 impl<'m> Unit<'m> {
-    /// Every program of `module`, in order.
-    fn all(module: &'m Module) -> impl Iterator<Item = Unit<'m>> {
-        let blocks = module.programs.values().map(Unit::Block);
+    /// Every program sockc adds to `module`'s blocks, in order.
+    fn added(module: &'m Module) -> impl Iterator<Item = Unit<'m>> {
         let companions = module
             .sockmaps
             .iter()
             .flat_map(|g| g.companions.iter().map(move |c| Unit::Companion(g, c)));
         let registrars = module.registrars.iter().map(Unit::Registrar);
-        blocks.chain(companions).chain(registrars)
+        companions.chain(registrars)
     }
 
     fn symbol(self) -> &'m str {
         match self {
-            Unit::Block(p) => &p.symbol,
             Unit::Companion(_, c) => &c.symbol,
             Unit::Registrar(r) => &r.symbol,
         }
@@ -420,17 +452,15 @@ impl<'m> Unit<'m> {
 
     fn hook(self) -> HookKind {
         match self {
-            Unit::Block(p) => p.hook,
             Unit::Companion(_, c) => c.hook,
             Unit::Registrar(_) => HookKind::SkLookupRegister,
         }
     }
 
-    /// Where a compiler bug in its lowering is reported: the block, a block of the
-    /// companion's group, the registrar's first declaration.
+    /// Where a compiler bug in its lowering is reported: a block of the companion's
+    /// group, the registrar's first declaration.
     fn span(self, module: &Module) -> Span {
         match self {
-            Unit::Block(p) => p.span,
             Unit::Companion(g, _) => g
                 .send
                 .or(g.receive)
@@ -440,7 +470,7 @@ impl<'m> Unit<'m> {
     }
 }
 
-/// Lowers every program of `module` ([`Unit::all`]); a block's program goes through
+/// Lowers every program of `module` ([`lower_units`]); a block's program goes through
 /// the reference check and the kernel's limits on the way. `installed`: the map sizes
 /// to keep where the new contents fit ([`Sizing::of`]).
 fn lower_module(
@@ -448,25 +478,36 @@ fn lower_module(
     level: OptLevel,
     installed: Option<&Sizing>,
 ) -> Result<Compiled, LowerFailure> {
-    lower_module_or_back(module, level, installed).map_err(|(_, e)| e)
+    lower_module_or_back(module, level, installed, None).map_err(|(_, e)| e)
 }
 
+/// Which rules [`finish_shed`] keeps; `None`: the compile sheds nothing.
+type Shed<'k> = Option<&'k dyn Fn(&Rule) -> bool>;
+
 /// [`lower_module`], giving the module back when it does not lower (so that a module
-/// fitted to an installed generation can be lowered again as it was).
+/// fitted to an installed generation can be lowered again as it was); shedding as it
+/// goes when `shed` says which rules to keep ([`finish_shed`]).
 fn lower_module_or_back(
-    module: Module,
+    mut module: Module,
     level: OptLevel,
     installed: Option<&Sizing>,
+    shed: Shed,
 ) -> Result<Compiled, (Box<Module>, LowerFailure)> {
     let start = Instant::now();
     let sizing = Sizing::of(&module, installed);
-    let programs = match lower_units(&module, level, &sizing) {
+    let programs = match lower_units(&mut module, level, &sizing) {
         Ok(p) => p,
         Err(e) => return Err((Box::new(module), e)),
     };
-    let metas = program_metas(&module, &programs);
     let lowered = Instant::now();
     let layout = maps::layout(&module, &sizing);
+    if shed.is_some() {
+        // The tries are in the tables now; the metadata reads only the rules.
+        for p in module.programs.values_mut() {
+            p.steps = Vec::new();
+        }
+    }
+    let metas = program_metas(&module, &programs);
     let metadata = Metadata {
         format: METADATA_FORMAT,
         programs: metas,
@@ -478,7 +519,7 @@ fn lower_module_or_back(
         answers: module.answers_limited().then_some(module.answers),
         cgroups: module.cgroups.clone(),
     };
-    Ok(Compiled {
+    let mut compiled = Compiled {
         module,
         programs,
         maps: layout.defs,
@@ -489,26 +530,42 @@ fn lower_module_or_back(
         level,
         fitted: None,
         shed: false,
-    })
+    };
+    if let Some(keep) = shed {
+        compiled.shed_lowering(keep);
+    }
+    Ok(compiled)
 }
 
-/// Every program of `module` ([`Unit::all`]), lowered; a block's program goes through
-/// the reference check and the kernel's limits on the way.
+/// Every program of `module`, lowered: each block's, in block order, then those
+/// sockc adds ([`Unit::added`]); a block's program goes through the reference check
+/// and the kernel's limits on the way. The module is lent mutably only for
+/// [`lower`]'s second layout, and comes back as it was.
 fn lower_units(
-    module: &Module,
+    module: &mut Module,
     level: OptLevel,
     sizing: &Sizing,
 ) -> Result<Vec<CompiledProgram>, LowerFailure> {
     let mut programs = Vec::new();
     let mut refused = Vec::new();
-    for unit in Unit::all(module) {
+    let ids: Vec<ProgId> = module.programs.keys().collect();
+    for id in ids {
+        if let Some(code) = lower_block(module, id, level, sizing, &mut refused)? {
+            let p = &module.programs[id];
+            programs.push(CompiledProgram {
+                symbol: p.symbol.clone(),
+                section: p.hook.spec().section,
+                code,
+            });
+        }
+    }
+    // A refused block ends the lowering here: the file does not compile.
+    if !refused.is_empty() {
+        return Err(LowerFailure::Limits(refused));
+    }
+    let module: &Module = module;
+    for unit in Unit::added(module) {
         let code = match unit {
-            Unit::Block(p) => match lower_block(module, p, level, sizing, &mut refused)? {
-                Some(code) => Ok(code),
-                None => continue,
-            },
-            // A refused block ends the lowering here: the file does not compile.
-            _ if !refused.is_empty() => break,
             Unit::Companion(g, c) => lower_companion(g, c),
             Unit::Registrar(r) => lower_registrar(module, r),
         }
@@ -519,9 +576,6 @@ fn lower_units(
             code,
         });
     }
-    if !refused.is_empty() {
-        return Err(LowerFailure::Limits(refused));
-    }
     Ok(programs)
 }
 
@@ -529,12 +583,13 @@ fn lower_units(
 /// lowering, a classifier table too large, or a limit of the lowered code; added to
 /// `refused`); `Err` for a compiler bug.
 fn lower_block(
-    module: &Module,
-    p: &Program,
+    module: &mut Module,
+    id: ProgId,
     level: OptLevel,
     sizing: &Sizing,
     refused: &mut Vec<Diagnostic>,
 ) -> Result<Option<Code>, LowerFailure> {
+    let p = &module.programs[id];
     if let Some(d) = crate::bpf::limits::diagnose_early(module, p) {
         refused.push(d);
         return Ok(None);
@@ -552,7 +607,8 @@ fn lower_block(
         return Ok(None);
     }
     let internal = |(span, msg)| LowerFailure::Internal(span, msg);
-    let code = lower(module, p, level, sizing).map_err(internal)?;
+    let code = lower(module, id, level, sizing).map_err(internal)?;
+    let p = &module.programs[id];
     check_references(p, &code).map_err(internal)?;
     // The kernel's limits, before the kernel: a program that breaks one is refused
     // here with the rules responsible (bpf::limits).
@@ -757,6 +813,43 @@ mod tests {
         );
         let (linted, skipped) = (linted.unwrap(), skipped.unwrap());
         assert_eq!(linted.to_elf().unwrap(), skipped.to_elf().unwrap());
+    }
+
+    /// Shedding as the compile goes gives what shedding after it gives: the same
+    /// object, metadata and module, and neither refits.
+    #[test]
+    fn a_shed_compile_is_a_compile_then_shed() {
+        let mut src = String::from("set web = { 80, 443, 8000-8080 }\nxdp on eth0 {\n");
+        for i in 0..120 {
+            let verdict = ["allow", "drop"][i % 2];
+            src.push_str(&format!(
+                "    {verdict} ip4 tcp from 10.{}.{}.0/24 to *:{}\n",
+                i / 200,
+                i % 200,
+                1000 + i
+            ));
+        }
+        src.push_str("    drop ip4 tcp to 192.0.2.1:@web\n    allow udp from *:@web\n");
+        src.push_str("    default allow\n}\n");
+        let keep = |r: &Rule| r.text.contains('@');
+        let opts = Options::default();
+        let (whole, _) = finish(check(&src, &opts).unwrap(), &opts);
+        let (shed, _) = finish_shed(check(&src, &opts).unwrap(), &opts, &keep);
+        let (mut whole, shed) = (whole.unwrap(), shed.unwrap());
+        assert!(whole
+            .module
+            .programs
+            .values()
+            .any(|p| p.steps.iter().any(|s| matches!(s, Step::Classify(_)))));
+        whole.shed_lowering(keep);
+        assert_eq!(whole.to_elf().unwrap(), shed.to_elf().unwrap());
+        assert_eq!(whole.metadata, shed.metadata);
+        assert_eq!(format!("{:?}", whole.module), format!("{:?}", shed.module));
+        assert_eq!(shed.module.programs.values().next().unwrap().rules.len(), 2);
+        assert!(matches!(
+            shed.refit(&Refit::default()),
+            Err(RefitError::Shed)
+        ));
     }
 
     /// The loadable object is the object with an empty metadata section: the same

@@ -114,16 +114,33 @@ pub fn finish_deferred_fitted(
     c: CheckedFile,
     installed: Option<&driver::Refit>,
 ) -> Result<Built, ExitCode> {
+    finish_deferred_with(c, |checked, opts| match installed {
+        Some(refit) => driver::finish_fitted(checked, opts, refit),
+        None => driver::finish(checked, opts),
+    })
+}
+
+/// [`finish_deferred`] for an install that will not lower the file again, shedding
+/// all rules but those `keep` keeps as it compiles ([`driver::finish_shed`]).
+pub fn finish_deferred_shed(
+    c: CheckedFile,
+    keep: &dyn Fn(&sockc_compiler::ir::Rule) -> bool,
+) -> Result<Built, ExitCode> {
+    finish_deferred_with(c, |checked, opts| driver::finish_shed(checked, opts, keep))
+}
+
+/// The rest of `c`'s compile, done by `finish`.
+fn finish_deferred_with(
+    c: CheckedFile,
+    finish: impl FnOnce(driver::Checked, &driver::Options) -> (Option<Compiled>, Vec<diag::Diagnostic>),
+) -> Result<Built, ExitCode> {
     let CheckedFile {
         checked,
         src,
         name,
         opts,
     } = c;
-    let (compiled, diags) = match installed {
-        Some(refit) => driver::finish_fitted(checked, &opts, refit),
-        None => driver::finish(checked, &opts),
-    };
+    let (compiled, diags) = finish(checked, &opts);
     let Some(compiled) = compiled else {
         return Err(rule_errors(&diags, &name, &src));
     };

@@ -138,7 +138,7 @@ pub(crate) fn table_size(c: &Classifier) -> usize {
     let records: usize = c
         .tries
         .iter()
-        .map(|t| t.leaves.iter().map(Vec::len).sum::<usize>() * record_size(t.dims.len()))
+        .map(|t| t.leaves.total() * record_size(t.dims.len()))
         .sum();
     HEADER + nodes * NODE_SIZE + records
 }

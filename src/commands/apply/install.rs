@@ -178,12 +178,12 @@ fn manifest_path(file: &Path) -> String {
         .to_string()
 }
 
-/// A first install's file once compiled, without what only lowering it again reads
-/// (`Compiled::shed_lowering`; a first install is never refitted): the classifier
-/// tries, and every rule but those that name a port set, which the plan's snapshot
-/// reads (`sockc_runtime::plan::port_sets`).
-pub fn shed_for_first_install(c: &mut Compiled) {
-    c.shed_lowering(|r| r.text.contains('@'));
+/// The rules a first install's compile keeps when it sheds what only lowering the file
+/// again reads (`driver::finish_shed`; a first install is never refitted): those that
+/// name a port set, which the plan's snapshot reads (`sockc_runtime::plan::port_sets`).
+/// The classifier tries and every other rule go.
+pub fn kept_by_first_install(r: &sockc_compiler::ir::Rule) -> bool {
+    r.text.contains('@')
 }
 
 /// `c` with only its IR left (what a semantic diff reads): its tables, bytecode, maps
@@ -208,7 +208,8 @@ mod tests {
     use sockc_runtime::plan::Snapshot;
 
     /// What a first install records (its plan's snapshot) is the same with the
-    /// rules shed as without: port sets, classifier tables and code included.
+    /// rules shed as without: port sets, classifier tables and code included; and the
+    /// same shed after the compile as during it.
     #[test]
     fn a_shed_first_install_snapshots_as_compiled() {
         let mut src = String::from("set web = { 80, 443, 8000-8080 }\nxdp on eth0 {\n");
@@ -226,7 +227,7 @@ mod tests {
         let c = c.unwrap_or_else(|| panic!("{diags:?}"));
         assert_eq!(c.metadata.tables.len(), 1, "the file has a classifier");
         let mut shed = c.clone();
-        super::shed_for_first_install(&mut shed);
+        shed.shed_lowering(super::kept_by_first_install);
         let programs = shed.module.programs.values();
         assert!(programs
             .into_iter()
@@ -235,5 +236,12 @@ mod tests {
         assert_eq!(full.port_sets.as_ref().map(|p| p.len()), Some(1));
         assert_eq!(full, Snapshot::of(&shed));
         assert!(shed.refit(&Default::default()).is_err());
+        let opts = Default::default();
+        let checked = sockc_compiler::driver::check(&src, &opts).expect("checks");
+        let (during, _) =
+            sockc_compiler::driver::finish_shed(checked, &opts, &super::kept_by_first_install);
+        let during = during.expect("compiles");
+        assert_eq!(Snapshot::of(&during), full);
+        assert_eq!(during.to_elf().unwrap(), shed.to_elf().unwrap());
     }
 }

@@ -39,7 +39,7 @@ use sockc_compiler::Lints;
 use sockc_runtime::stages;
 
 use crate::shared::{
-    build::{check_deferred, finish_deferred_fitted, print_diagnostics},
+    build::{check_deferred, finish_deferred_fitted, finish_deferred_shed, print_diagnostics},
     confirmation::parse_window,
     memory::release_freed_memory,
     probe::Probe,
@@ -167,16 +167,19 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
         .then(|| session::installed_fit(&session))
         .flatten();
     let resumed = Instant::now();
-    let mut b = match finish_deferred_fitted(checked, fit.as_ref().map(|(_, refit)| refit)) {
+    // A first install is never refitted: it sheds what only a refit reads as it
+    // compiles (`install::kept_by_first_install`).
+    let built = match ahead {
+        Some(_) => finish_deferred_shed(checked, &install::kept_by_first_install),
+        None => finish_deferred_fitted(checked, fit.as_ref().map(|(_, refit)| refit)),
+    };
+    let mut b = match built {
         Ok(b) => b,
         Err(code) => return code,
     };
     let mut session = session;
     session.fitted_to = fit.filter(|_| b.compiled.fitted.is_some()).map(|(g, _)| g);
     stages::ended(timings::back_end_stage(&b.compiled, front_end), resumed);
-    if ahead.is_some() {
-        install::shed_for_first_install(&mut b.compiled);
-    }
     release_freed_memory();
     let t = stages::stage("print warnings");
     let (held, shown) = install::hold_ct_warning(args, b.warnings);

@@ -35,7 +35,7 @@ use foldhash::fast::FixedState;
 
 use super::{BuildError, LEAF_MAX};
 use crate::{
-    ir::classifier::{Child, Dim, Entry, Group, KeyByte, Node, Trie, MAX_DIMS},
+    ir::classifier::{Child, Dim, Entry, Group, KeyByte, Leaves, Node, Trie, MAX_DIMS},
     syntax::ast::Family,
 };
 
@@ -91,7 +91,7 @@ struct Builder<'a> {
     node_depth: Vec<u8>,
     node_ids: FastMap<Node, u32>,
     /// Each distinct leaf list and its id (ids count up from 0).
-    leaf_ids: FastMap<Vec<u32>, u32>,
+    leaf_ids: FastMap<LeafKey, u32>,
     work: usize,
     budget: usize,
 }
@@ -134,8 +134,8 @@ pub(super) fn build_trie(
         Child::Node(n) => b.node_depth[n as usize].into(),
         _ => 0,
     };
-    let (nodes, leaves) = (by_id(b.node_ids), by_id(b.leaf_ids));
-    let max_leaf = leaves.iter().map(Vec::len).max().unwrap_or(0);
+    let (nodes, leaves) = (by_id(b.node_ids), leaves_by_id(b.leaf_ids));
+    let max_leaf = leaves.iter().map(<[u32]>::len).max().unwrap_or(0);
     Ok(Trie {
         family,
         group,
@@ -164,6 +164,37 @@ fn by_id<T>(ids: FastMap<T, u32>) -> Vec<T> {
     let mut out: Vec<(u32, T)> = ids.into_iter().map(|(t, id)| (id, t)).collect();
     out.sort_unstable_by_key(|&(id, _)| id);
     out.into_iter().map(|(_, t)| t).collect()
+}
+
+/// A leaf's list held inline (a leaf has at most [`LEAF_MAX`] entries), the places
+/// past its end [`NO_ENTRY`]: a map of 80k leaves makes no allocation per leaf.
+type LeafKey = [u32; LEAF_MAX];
+
+/// No entry's index (a trie has fewer than `u32::MAX` entries).
+const NO_ENTRY: u32 = u32::MAX;
+
+fn leaf_key(list: &[u32]) -> LeafKey {
+    let mut key = [NO_ENTRY; LEAF_MAX];
+    key[..list.len()].copy_from_slice(list);
+    key
+}
+
+/// The list a [`LeafKey`] holds.
+fn leaf_list(key: &LeafKey) -> &[u32] {
+    let len = key.iter().position(|&e| e == NO_ENTRY).unwrap_or(LEAF_MAX);
+    &key[..len]
+}
+
+/// The leaves of `ids` (ids `0..ids.len()`, each once) in id order, end to end.
+fn leaves_by_id(ids: FastMap<LeafKey, u32>) -> Leaves {
+    let all = ids.keys().map(|k| leaf_list(k).len()).sum();
+    let mut out: Vec<(u32, LeafKey)> = ids.into_iter().map(|(t, id)| (id, t)).collect();
+    out.sort_unstable_by_key(|&(id, _)| id);
+    let mut leaves = Leaves::with_capacity(out.len(), all);
+    for (_, key) in &out {
+        leaves.push(leaf_list(key));
+    }
+    leaves
 }
 
 impl Builder<'_> {
@@ -257,14 +288,10 @@ impl Builder<'_> {
         })
     }
 
-    /// The leaf of `list`, one per distinct list.
+    /// The leaf of `list` (at most [`LEAF_MAX`] entries), one per distinct list.
     fn leaf(&mut self, list: &[u32]) -> Child {
-        if let Some(&id) = self.leaf_ids.get(list) {
-            return Child::Leaf(id);
-        }
-        let id = self.leaf_ids.len() as u32;
-        self.leaf_ids.insert(list.to_vec(), id);
-        Child::Leaf(id)
+        let next = self.leaf_ids.len() as u32;
+        Child::Leaf(*self.leaf_ids.entry(leaf_key(list)).or_insert(next))
     }
 
     /// What decides the subtree of a region: the bytes fixed per dimension and whether
