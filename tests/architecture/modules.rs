@@ -28,7 +28,8 @@ const CLI_LAYERS: &[&[&str]] = &[&["crate"], &["cli"], &["commands::*"], &["shar
 
 /// The testkit, top first: the crate root; the tools built on the rest (the probe lab,
 /// the ClassBench converter and the reader of its files, the comparison of a kernel run
-/// with the evaluator, the module graph); packets, socket fixtures and the seeded
+/// with the evaluator, the module graph, the generators of rule sets and of pairs of
+/// files that move thousands of regions); packets, socket fixtures and the seeded
 /// generator; the evaluator.
 const TESTKIT_LAYERS: &[&[&str]] = &[
     &["crate"],
@@ -39,6 +40,7 @@ const TESTKIT_LAYERS: &[&[&str]] = &[
         "compare",
         "modgraph",
         "ruleset_gen",
+        "mass_change",
     ],
     &["socket_fixture", "packet", "rng"],
     &["eval"],

@@ -107,7 +107,7 @@ use crate::{
 pub use render::{describe_box, plain_table, render_text, to_json, RenderOptions, TableFn};
 
 /// Most boxes one block's partition may hold before it is cut short.
-pub const MAX_BOXES: usize = 200_000;
+pub const MAX_BOXES: usize = 50_000;
 
 /// Most work one block pair's comparison may take before it is cut short: what the
 /// region operations count (intervals walked, [`crate::space`]), the candidate boxes
