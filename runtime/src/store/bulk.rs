@@ -408,10 +408,8 @@ pub(super) fn get(dir: &Path, refs: &BulkRefs, text: bool) -> Result<Bulk, Store
     let mut contents = Vec::with_capacity(refs.map_contents.len());
     for (map, digest) in &refs.map_contents {
         let bytes = get_entries_binary(dir, &at, digest)?;
-        let entries = Entries::from_binary(bytes).ok_or_else(|| StoreError::Bulk {
-            path: dir.join(format!("{PREFIX}{digest}")),
-            problem: "is not a record of map entries".into(),
-        })?;
+        let entries = Entries::from_binary(bytes)
+            .ok_or_else(|| bad_record(dir, digest, "is not a record of map entries"))?;
         contents.push(MapContents {
             map: map.clone(),
             entries,
@@ -425,12 +423,9 @@ pub(super) fn get(dir: &Path, refs: &BulkRefs, text: bool) -> Result<Bulk, Store
         _ if !refs.program_records.is_empty() => Some(get_programs(dir, &at, refs)?),
         Some(digest) => {
             let bytes = get_one(dir, &at, digest)?;
-            Some(
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Bulk {
-                    path: dir.join(format!("{PREFIX}{digest}")),
-                    problem: format!("is not a record of programs ({e})"),
-                })?,
-            )
+            Some(serde_json::from_slice(&bytes).map_err(|e| {
+                bad_record(dir, digest, format!("is not a record of programs ({e})"))
+            })?)
         }
         None => None,
     };
@@ -450,10 +445,7 @@ fn get_programs(
 ) -> Result<Vec<ProgramSnapshot>, StoreError> {
     let program = |digest: &String| {
         let bytes = get_one(dir, at, digest)?;
-        program_record::decode(&bytes).map_err(|problem| StoreError::Bulk {
-            path: dir.join(format!("{PREFIX}{digest}")),
-            problem,
-        })
+        program_record::decode(&bytes).map_err(|problem| bad_record(dir, digest, problem))
     };
     refs.program_records.iter().map(program).collect()
 }
@@ -463,10 +455,7 @@ fn get_programs(
 /// digest.
 fn get_entries_binary(dir: &Path, at: &OwnedFd, digest: &str) -> Result<Vec<u8>, StoreError> {
     let bytes = get_one(dir, at, digest)?;
-    let bad = |problem: &str| StoreError::Bulk {
-        path: dir.join(format!("{PREFIX}{digest}")),
-        problem: problem.to_string(),
-    };
+    let bad = |problem: &str| bad_record(dir, digest, problem);
     match set_delta::parse(&bytes) {
         None => Ok(bytes),
         Some(Err(why)) => Err(bad(why)),
@@ -482,18 +471,20 @@ fn get_entries_binary(dir: &Path, at: &OwnedFd, digest: &str) -> Result<Vec<u8>,
 /// The rule text recorded as `digest`, read from `dir` and checked against it.
 pub(super) fn get_text(dir: &Path, at: &OwnedFd, digest: &str) -> Result<String, StoreError> {
     let bytes = get_one(dir, at, digest)?;
-    String::from_utf8(bytes).map_err(|_| StoreError::Bulk {
+    String::from_utf8(bytes).map_err(|_| bad_record(dir, digest, "is not UTF-8 text"))
+}
+
+/// The error of the record `digest` in `dir`: what is wrong with it.
+fn bad_record(dir: &Path, digest: &str, problem: impl Into<String>) -> StoreError {
+    StoreError::Bulk {
         path: dir.join(format!("{PREFIX}{digest}")),
-        problem: "is not UTF-8 text".into(),
-    })
+        problem: problem.into(),
+    }
 }
 
 fn get_one(dir: &Path, at: &OwnedFd, digest: &str) -> Result<Vec<u8>, StoreError> {
     let path = dir.join(format!("{PREFIX}{digest}"));
-    let bad = |problem: &str| StoreError::Bulk {
-        path: path.clone(),
-        problem: problem.to_string(),
-    };
+    let bad = |problem: &str| bad_record(dir, digest, problem);
     match kind(at, &format!("{PREFIX}{digest}")).map_err(io_err(&path))? {
         Kind::Pin => {}
         Kind::Absent => return Err(bad("is missing")),
