@@ -182,6 +182,16 @@ impl Entries {
         (self.binary_header(), &self.keys, &self.values)
     }
 
+    /// The key length, value length and entry count a binary form's header gives
+    /// (its magic unchecked); `None` when `record` is shorter than a header or the
+    /// count does not fit in memory.
+    pub fn binary_sizes(record: &[u8]) -> Option<(usize, usize, usize)> {
+        let head = record.get(..BINARY_HEADER)?;
+        let word = |at: usize| u32::from_le_bytes(head[at..at + 4].try_into().expect("4 bytes"));
+        let n = u64::from_le_bytes(head[12..].try_into().expect("8 bytes"));
+        Some((word(4) as usize, word(8) as usize, usize::try_from(n).ok()?))
+    }
+
     /// Entries from their binary form; `None` unless it is exactly one header and
     /// the whole number of keys and values it announces (a torn or foreign record).
     /// The keys keep the record's own buffer (the header moved out of it, the values
@@ -191,10 +201,7 @@ impl Entries {
         if &head[..4] != BINARY_MAGIC {
             return None;
         }
-        let word = |at: usize| u32::from_le_bytes(head[at..at + 4].try_into().expect("4 bytes"));
-        let (key_len, value_len) = (word(4) as usize, word(8) as usize);
-        let n =
-            usize::try_from(u64::from_le_bytes(head[12..].try_into().expect("8 bytes"))).ok()?;
+        let (key_len, value_len, n) = Self::binary_sizes(head)?;
         let keys_end = n.checked_mul(key_len)?;
         let end = keys_end.checked_add(n.checked_mul(value_len)?)?;
         if rest.len() != end || (n > 0 && key_len == 0) {

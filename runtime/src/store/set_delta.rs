@@ -106,12 +106,7 @@ impl Delta {
     /// base's end, or its entries are of other sizes). `Entries::from_binary` checks
     /// the result whole.
     pub fn applied_to(&self, mut base: Vec<u8>) -> Option<Vec<u8>> {
-        let field = |at: usize, len: usize| -> Option<u64> {
-            let b = base.get(at..at + len)?;
-            Some(b.iter().rev().fold(0u64, |v, &x| v << 8 | u64::from(x)))
-        };
-        let (key_len, value_len) = (field(4, 4)? as usize, field(8, 4)? as usize);
-        let n = usize::try_from(field(12, 8)?).ok()?;
+        let (key_len, value_len, n) = Entries::binary_sizes(&base)?;
         let mid = &self.middle;
         let sizes_fit = mid.is_empty() || (mid.key_len(), mid.value_len()) == (key_len, value_len);
         let kept = self.head.checked_add(self.tail)?;
