@@ -32,6 +32,22 @@ pub fn release_freed_memory() {
     unsafe { mi_collect(true) }
 }
 
+/// From now on, hands pages back to the kernel as soon as they are free, not 10 ms
+/// later (mimalloc's `purge_delay`, 0). `apply` calls it before compiling: the pages
+/// sema and the classifier's trie builds free are otherwise still held when the
+/// compile's end, its peak, is reached (a first apply of acl1_100000: 78 → 73 MiB
+/// peak RSS, 10k 21.2 → 18.9 MiB, the same CPU time within the runs' spread).
+pub fn purge_at_once() {
+    unsafe extern "C" {
+        fn mi_option_set(option: libc::c_int, value: libc::c_long);
+    }
+    /// `mi_option_purge_delay` in mimalloc v2's `mi_option_t`.
+    const PURGE_DELAY: libc::c_int = 15;
+    // SAFETY: `mi_option_set` belongs to the mimalloc linked in as the global
+    // allocator above; it takes no pointers, and an option may be set at any time.
+    unsafe { mi_option_set(PURGE_DELAY, 0) }
+}
+
 /// Ends the process at once, with `code`, once stdout is flushed: no destructors and
 /// no exit handlers (mimalloc's returns every page to the kernel one `madvise` at a
 /// time). Only for a command whose work is done and written.

@@ -747,7 +747,7 @@ mod tests {
                 };
                 let ports = |range: (u16, u16)| match range {
                     ANY_PORT => PortMatch::Any,
-                    r => PortMatch::Ranges(vec![r]),
+                    r => PortMatch::Ranges(Box::new([r])),
                 };
                 let m = &rule.m;
                 let what = format!("{name}: filter {i} (line {}) -> `{}`", f.line, rule.text);

@@ -129,9 +129,9 @@ fn port_ranges() -> impl Strategy<Value = PortMatch> {
                     _ => out.push((p, p)),
                 }
             }
-            PortMatch::Ranges(out)
+            PortMatch::Ranges(out.into())
         }),
-        1 => (0u16..8, 0u16..4).prop_map(|(lo, n)| PortMatch::Ranges(vec![(lo, lo + n)])),
+        1 => (0u16..8, 0u16..4).prop_map(|(lo, n)| PortMatch::Ranges(Box::new([(lo, lo + n)]))),
     ]
 }
 
@@ -184,10 +184,8 @@ fn raw_rule() -> impl Strategy<Value = RawRule> {
 
 /// A rule as sema would build it (consistent family, protocol and fields).
 fn build_rule(r: &RawRule, i: usize, sets: usize, sk_lookup: bool) -> Rule {
-    let mut m = RuleMatch {
-        ip_only: true,
-        ..Default::default()
-    };
+    let mut m = RuleMatch::default();
+    m.ip_only = true;
     let mut family = match r.family {
         1 => Some(Family::V4),
         2 => Some(Family::V6),

@@ -110,7 +110,7 @@ impl Tally {
     /// Counts a decision by `r` among those of rules with IP header field tests.
     fn add_field_decision(&mut self, r: &sockc_compiler::ir::Rule) {
         use sockc_compiler::syntax::ipfield::Field;
-        let tests = |f: &[Field]| r.m.fields.iter().any(|t| f.contains(&t.field));
+        let tests = |f: &[Field]| r.m.rare().fields.iter().any(|t| f.contains(&t.field));
         self.by_hop_limit += u64::from(tests(&[Field::Ttl, Field::HopLimit]));
         self.by_tos += u64::from(tests(&[Field::Dscp, Field::Ecn]));
         self.by_length += u64::from(tests(&[Field::Length]));

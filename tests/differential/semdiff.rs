@@ -574,8 +574,8 @@ fn given(old: &Module, new: &Module) -> Vec<Given> {
             vec![None]
         }
     };
-    let iifs = devices(tests(|r| r.m.iif.is_some()));
-    let oifs = devices(tests(|r| r.m.oif.is_some()));
+    let iifs = devices(tests(|r| r.m.rare().iif.is_some()));
+    let oifs = devices(tests(|r| r.m.rare().oif.is_some()));
     let owners = |kind: IdKind, ids: &[Option<u32>]| -> Vec<Option<u32>> {
         if tests_owner(old, new, kind) {
             ids.to_vec()
@@ -623,7 +623,7 @@ fn tests_owner(old: &Module, new: &Module, kind: IdKind) -> bool {
         .any(|p| {
             p.rules
                 .iter()
-                .any(|r| r.m.owner.as_ref().is_some_and(|o| o.kind() == kind))
+                .any(|r| r.m.rare().owner.as_ref().is_some_and(|o| o.kind() == kind))
         })
 }
 
@@ -727,13 +727,13 @@ fn check_pair(
     let tests = |m: &Module, f: fn(&sockc_compiler::ir::Rule) -> bool| {
         m.programs.values().any(|p| p.rules.iter().any(f))
     };
-    if tests(&old, |r| r.m.limit.is_some()) || tests(&new, |r| r.m.limit.is_some()) {
+    if tests(&old, |r| r.m.limit().is_some()) || tests(&new, |r| r.m.limit().is_some()) {
         bump(&seen.limit_pairs, 1);
     }
     if tests(&old, |r| r.m.tests_device()) || tests(&new, |r| r.m.tests_device()) {
         bump(&seen.device_pairs, 1);
     }
-    if tests(&old, |r| r.m.owner.is_some()) || tests(&new, |r| r.m.owner.is_some()) {
+    if tests(&old, |r| r.m.rare().owner.is_some()) || tests(&new, |r| r.m.rare().owner.is_some()) {
         bump(&seen.owner_pairs, 1);
     }
     let blocks_of = |m: &Module| -> BTreeSet<(HookKind, String)> {

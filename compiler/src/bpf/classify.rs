@@ -192,7 +192,7 @@ pub(crate) fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec
     };
     for (k, t) in c.tries.iter().enumerate() {
         header[root_at(k) / 4] = resolve(k, t.root);
-        header[root_at(k) / 4 + 1] = t.entries[0].rule;
+        header[root_at(k) / 4 + 1] = t.entries.rule(0);
     }
     w.literal(&header);
     for (k, t) in c.tries.iter().enumerate() {
@@ -210,7 +210,7 @@ pub(crate) fn tables(spec: &HookSpec, p: &Program, c: &Classifier, out: &mut Vec
         let (fl, ct) = (flags_offset(nd) / 4, counter_offset(nd) / 4);
         for leaf in &t.leaves {
             for &e in leaf {
-                let e = &t.entries[e as usize];
+                let e = &t.entries.get(e as usize);
                 write_ranges(t.family, e, &mut rec);
                 rec[fl] =
                     u32::from_le_bytes([e.tcp_flags.0, e.tcp_flags.1, u8::from(e.needs_l4), 0]);
@@ -854,7 +854,7 @@ mod tests {
         let t = &cl.tries[0];
         assert_eq!(t.family, Family::V6);
         assert_eq!(checks(t), [Check::Half(0), Check::Word(9), Check::Word(10)]);
-        let e = &t.entries[0];
+        let e = &t.entries.get(0);
         let mut rec = vec![0u32; record_size(t.dims.len()) / 4];
         write_ranges(t.family, e, &mut rec);
         let u64_at = |w: usize| u64::from(rec[w]) | u64::from(rec[w + 1]) << 32;
@@ -910,7 +910,7 @@ mod tests {
         };
         assert_eq!(t.len as usize, table_size(cl));
         for (k, trie) in cl.tries.iter().enumerate() {
-            assert_eq!(word(root_at(k) + 4), trie.entries[0].rule);
+            assert_eq!(word(root_at(k) + 4), trie.entries.rule(0));
             let root = word(root_at(k));
             let inside = if root & LEAF_BIT != 0 {
                 4 * (root & 0x0fff_ffff) as usize <= out.len()

@@ -51,7 +51,7 @@ pub(crate) fn port_lists(module: &Module) -> Vec<&[(u16, u16)]> {
             for r in &p.rules[rules.clone()] {
                 for pm in [&r.m.sport, &r.m.dport] {
                     if let crate::ir::PortMatch::Ranges(list) = pm {
-                        if list.len() > PORT_CHAIN_MAX && !out.contains(&list.as_slice()) {
+                        if list.len() > PORT_CHAIN_MAX && !out.contains(&&**list) {
                             out.push(list);
                         }
                     }

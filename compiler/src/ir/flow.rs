@@ -149,10 +149,10 @@ pub enum Test {
 /// iptables evaluate a rule's matches in order).
 pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
     let mut t = Vec::new();
-    if let Some(v) = m.vlan {
+    if let Some(v) = m.rare().vlan {
         t.push(Test::Vlan(v));
     }
-    if let Some(e) = m.ether_type {
+    if let Some(e) = m.rare().ether_type {
         t.push(Test::EtherType(e));
     }
     if m.ip_only || m.family.is_some() {
@@ -185,7 +185,7 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
         if let PortMatch::Ranges(ranges) = p {
             t.push(Test::Ports {
                 src,
-                ranges: ranges.clone(),
+                ranges: ranges.to_vec(),
             });
         }
     }
@@ -207,28 +207,28 @@ pub(crate) fn rule_tests(m: &RuleMatch, cond: Option<SockCond>) -> Vec<Test> {
             family: m.family,
         });
     }
-    if let Some(e) = &m.ct_entry {
+    if let Some(e) = &m.rare().ct_entry {
         t.push(Test::CtEntry((**e).clone()));
     }
     if let Some(class) = m.route {
         t.push(Test::Route(class));
     }
-    for m in [&m.iif, &m.oif].into_iter().flatten() {
+    for m in [&m.rare().iif, &m.rare().oif].into_iter().flatten() {
         t.push(Test::Iface((**m).clone()));
     }
-    if let Some(mark) = m.mark {
+    if let Some(mark) = m.rare().mark {
         t.push(Test::Mark(mark));
     }
-    for f in &m.fields {
+    for f in &m.rare().fields {
         t.push(Test::Field(f.clone()));
     }
-    if let Some(owner) = &m.owner {
+    if let Some(owner) = &m.rare().owner {
         t.push(Test::Owner((**owner).clone()));
     }
-    if let Some(c) = &m.cgroup {
+    if let Some(c) = &m.rare().cgroup {
         t.push(Test::Cgroup((**c).clone()));
     }
-    if let Some(comm) = &m.comm {
+    if let Some(comm) = &m.rare().comm {
         t.push(Test::Comm((**comm).clone()));
     }
     if let Some(cond) = cond {

@@ -70,7 +70,7 @@ impl Checker<'_> {
                 cgroups.len() - 1
             }
         };
-        m.cgroup = Some(Box::new(CgroupMatch {
+        m.rare_mut().cgroup = Some(Box::new(CgroupMatch {
             cgroup,
             slot: slot as u32,
             negated,

@@ -50,7 +50,7 @@ impl Checker<'_> {
             }
         }
         if comms.len() == names.len() {
-            m.comm = Some(Box::new(CommMatch::new(comms, negated)));
+            m.rare_mut().comm = Some(Box::new(CommMatch::new(comms, negated)));
         }
     }
 }

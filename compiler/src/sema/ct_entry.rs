@@ -89,5 +89,5 @@ impl Checker<'_> {
 /// The rule's entry tests, made when its first one is read (a rule without any keeps
 /// none: most rules have none, and the match stays small).
 fn entry(m: &mut RuleMatch) -> &mut CtEntryTests {
-    m.ct_entry.get_or_insert_with(Default::default)
+    m.rare_mut().ct_entry.get_or_insert_with(Default::default)
 }

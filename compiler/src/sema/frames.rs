@@ -55,8 +55,8 @@ impl Checker<'_> {
         seen: &mut FrameSpans,
     ) -> bool {
         let (slot, sp, value, new) = match item {
-            Match::EtherType(t, sp) => (&mut seen.ether, *sp, &mut m.ether_type, *t),
-            Match::Vlan(v, sp) => (&mut seen.vlan, *sp, &mut m.vlan, *v),
+            Match::EtherType(t, sp) => (&mut seen.ether, *sp, &mut m.rare_mut().ether_type, *t),
+            Match::Vlan(v, sp) => (&mut seen.vlan, *sp, &mut m.rare_mut().vlan, *v),
             // A limit counts any frame; only a per-source one reads the IP header.
             Match::Limit(l, _) if !l.per_source => return false,
             other => {
@@ -102,7 +102,7 @@ impl Checker<'_> {
             );
             return;
         }
-        let (Some(t), Some(sp)) = (m.ether_type, seen.ether) else {
+        let (Some(t), Some(sp)) = (m.rare().ether_type, seen.ether) else {
             return;
         };
         if t < ETHERTYPE_MIN {
@@ -191,14 +191,14 @@ impl Checker<'_> {
     fn probe_matches(&self, r: &Rule, probe: &Probe) -> bool {
         let m = &r.m;
         // A rate-limited rule lets only some of them through.
-        if m.vlan.is_some() || r.cond.is_some() || m.limit.is_some() {
+        if m.rare().vlan.is_some() || r.cond.is_some() || m.rare().limit.is_some() {
             return false;
         }
         let Probe::Nd(ty) = *probe else {
-            return !m.ip_only && m.ether_type.is_none_or(|t| t == ETHERTYPE_ARP);
+            return !m.ip_only && m.rare().ether_type.is_none_or(|t| t == ETHERTYPE_ARP);
         };
         let (src, dst) = nd_addresses();
-        m.ether_type.is_none_or(|t| t == ETHERTYPE_IPV6)
+        m.rare().ether_type.is_none_or(|t| t == ETHERTYPE_IPV6)
             && m.family != Some(Family::V4)
             && m.proto.is_none_or(|p| p == 58)
             && m.sport == PortMatch::Any
@@ -207,7 +207,7 @@ impl Checker<'_> {
             && m.icmp_type.is_none_or(|t| t == ty)
             && m.icmp_code.is_none_or(|c| c == 0)
             // RFC 4861: every neighbour discovery message has hop limit 255.
-            && m.fields.iter().all(|t| t.matches(ND_HOP_LIMIT))
+            && m.rare().fields.iter().all(|t| t.matches(ND_HOP_LIMIT))
             && self.address_holds(&m.src, src)
             && self.address_holds(&m.dst, dst)
     }

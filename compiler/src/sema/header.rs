@@ -44,7 +44,7 @@ impl Checker<'_> {
             );
             return;
         }
-        if m.fields.iter().any(|f| f.field == t.field) {
+        if m.rare().fields.iter().any(|f| f.field == t.field) {
             self.diags.push(
                 Diagnostic::new(Code::Conflict, format!("more than one `{name}` in a rule"))
                     .label(sp, "second one")
@@ -69,8 +69,8 @@ impl Checker<'_> {
             // assumes every test may fail.
             return;
         }
-        let at = m.fields.partition_point(|f| f.field < t.field);
-        m.fields.insert(at, t.clone());
+        let at = m.rare_mut().fields.partition_point(|f| f.field < t.field);
+        m.rare_mut().fields.insert(at, t.clone());
     }
 
     /// Whether a rule of `family` so far can have the lengths `t` keeps to one family

@@ -69,8 +69,8 @@ impl Checker<'_> {
             devices,
         });
         match dir {
-            Dir::In => m.iif = parsed.map(Box::new),
-            Dir::Out => m.oif = parsed.map(Box::new),
+            Dir::In => m.rare_mut().iif = parsed.map(Box::new),
+            Dir::Out => m.rare_mut().oif = parsed.map(Box::new),
         }
     }
 

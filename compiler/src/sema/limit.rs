@@ -40,7 +40,7 @@ impl Checker<'_> {
         }
         match l.bucket() {
             Ok(bucket) => {
-                m.limit = Some(Box::new(RuleLimit {
+                m.rare_mut().limit = Some(Box::new(RuleLimit {
                     limit: l,
                     bucket,
                     slot: 0,

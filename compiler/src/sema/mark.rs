@@ -58,6 +58,6 @@ impl Checker<'_> {
             );
             return;
         }
-        m.mark = Some(mark);
+        m.rare_mut().mark = Some(mark);
     }
 }

@@ -369,7 +369,7 @@ impl Checker<'_> {
         twin.hook = kind;
         for r in &mut twin.rules {
             r.counter = next();
-            if let Some(l) = &mut r.m.limit {
+            if let Some(l) = r.m.limit_mut() {
                 l.slot = r.counter;
             }
         }

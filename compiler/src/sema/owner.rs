@@ -59,7 +59,7 @@ impl Checker<'_> {
             OwnerCap::Caller => false,
             _ => negated,
         };
-        m.owner = Some(Box::new(OwnerMatch {
+        m.rare_mut().owner = Some(Box::new(OwnerMatch {
             ids: set,
             socketless,
         }));

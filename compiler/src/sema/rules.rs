@@ -62,7 +62,7 @@ impl Checker<'_> {
         let r = split.as_ref().unwrap_or(r);
         let mut m = self.matches(r, spec);
         self.check_reject_with(r);
-        if let Some(l) = &mut m.limit {
+        if let Some(l) = m.limit_mut() {
             l.slot = counter;
         }
         let action = self.action(r, spec, &m);
@@ -387,10 +387,8 @@ impl Checker<'_> {
     /// Folds the match list into one [`RuleMatch`], reporting conflicts, then checks
     /// what the hook and the rule's protocol allow.
     fn matches(&mut self, r: &ast::Rule, spec: &HookSpec) -> RuleMatch {
-        let mut m = RuleMatch {
-            ip_only: !r.matches.is_empty(),
-            ..RuleMatch::default()
-        };
+        let mut m = RuleMatch::default();
+        m.ip_only = !r.matches.is_empty();
         let mut seen = MatchSpans::default();
         let mut frames = super::frames::FrameSpans::default();
         for item in &r.matches {
@@ -818,9 +816,9 @@ impl Checker<'_> {
     fn port(&mut self, p: &PortSpec) -> Option<PortMatch> {
         match p {
             PortSpec::Any(_) => None,
-            PortSpec::Range(lo, hi, _) => Some(PortMatch::Ranges(vec![(*lo, *hi)])),
+            PortSpec::Range(lo, hi, _) => Some(PortMatch::Ranges(Box::new([(*lo, *hi)]))),
             PortSpec::Set(id) => match self.set_by_name(id) {
-                Some(SetKind::Ports(r)) => Some(PortMatch::Ranges(r)),
+                Some(SetKind::Ports(r)) => Some(PortMatch::Ranges(r.into())),
                 Some(SetKind::Addr(_)) => {
                     self.diags.push(
                         Diagnostic::new(

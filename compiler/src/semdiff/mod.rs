@@ -478,10 +478,16 @@ fn block_diff(
         Ok(c) => walk_block(&mut out, &c, (&o, &n), &pairs, budget, buckets),
         Err(e) => out.cut_short = Some(e),
     }
-    if out.cut_short.is_none() && differ_testing(old.prog, new.prog, |m| m.cgroup.is_some()) {
+    if out.cut_short.is_none() && differ_testing(old.prog, new.prog, |m| m.rare().cgroup.is_some())
+    {
         out.cut_short = Some(NotCompared::Cgroup);
     }
-    let by_index = |m: &RuleMatch| [&m.iif, &m.oif].into_iter().flatten().any(|d| d.by_index());
+    let by_index = |m: &RuleMatch| {
+        [&m.rare().iif, &m.rare().oif]
+            .into_iter()
+            .flatten()
+            .any(|d| d.by_index())
+    };
     if out.cut_short.is_none() && differ_testing(old.prog, new.prog, by_index) {
         out.cut_short = Some(NotCompared::DevIndex);
     }

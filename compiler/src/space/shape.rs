@@ -316,18 +316,13 @@ impl AddrSets {
             }
         }
         // An IP packet's EtherType is its family's.
-        fams &= match m.ether_type {
+        fams &= match m.rare().ether_type {
             None => 3,
             Some(ETHERTYPE_IPV4) => 1,
             Some(ETHERTYPE_IPV6) => 2,
             Some(_) => 0,
         };
-        let all = *m
-            == RuleMatch {
-                ether_type: m.ether_type,
-                vlan: m.vlan,
-                ..RuleMatch::default()
-            };
+        let all = m.tests_only_frame();
         let (sport, dport) = (ports(&m.sport), ports(&m.dport));
         let needs_icmp = m.icmp_type.is_some() || m.icmp_code.is_some();
         let has_ports = sport.is_some() || dport.is_some();
@@ -347,8 +342,8 @@ impl AddrSets {
             dport,
             src,
             dst,
-            ether: m.ether_type,
-            vlan: m.vlan,
+            ether: m.rare().ether_type,
+            vlan: m.rare().vlan,
         })
     }
 
@@ -563,12 +558,12 @@ fn facts_box(m: &RuleMatch) -> HeaderBox {
     if let Some(class) = m.route {
         b = b.with(Dim::Route, ValueSet::single(route::value(class)));
     }
-    for (d, dev) in [(Dim::InDev, &m.iif), (Dim::OutDev, &m.oif)] {
+    for (d, dev) in [(Dim::InDev, &m.rare().iif), (Dim::OutDev, &m.rare().oif)] {
         if let Some(dev) = dev {
             b = b.with(d, super::dev::of_match(dev));
         }
     }
-    if let Some(mark) = m.mark {
+    if let Some(mark) = m.rare().mark {
         // Sema lets a mark test through only when its intervals are few.
         let iv = mark.intervals().unwrap_or_default();
         b = b.with(
@@ -576,7 +571,7 @@ fn facts_box(m: &RuleMatch) -> HeaderBox {
             ValueSet::from_intervals(iv.into_iter().map(|(lo, hi)| (lo.into(), hi.into()))),
         );
     }
-    for t in &m.fields {
+    for t in &m.rare().fields {
         // The rule's family (set by sema from the field) says whose header it is; a
         // field both headers have is one dimension for both.
         let dim = match t.field {
@@ -589,13 +584,13 @@ fn facts_box(m: &RuleMatch) -> HeaderBox {
         let iv = t.ranges.iter().map(|&(lo, hi)| (lo.into(), hi.into()));
         b = b.with(dim, ValueSet::from_intervals(iv));
     }
-    if let Some(owner) = &m.owner {
+    if let Some(owner) = &m.rare().owner {
         b = b.with(owner_dim(owner.kind()), owner_values(owner));
     }
-    if let Some(e) = &m.ct_entry {
+    if let Some(e) = &m.rare().ct_entry {
         b = ct_entry_box(b, e);
     }
-    if let Some(c) = &m.comm {
+    if let Some(c) = &m.rare().comm {
         let names = ValueSet::from_intervals(c.values().map(|v| (v, v)));
         b = b.with(
             Dim::Comm,
@@ -690,7 +685,7 @@ pub fn rule_region(sets: &AddrSets, m: &RuleMatch, cond: Option<SockCond>) -> Re
 /// packet's payload length is 40 less than its length); `None` when no packet
 /// of the box's kind passes (a non-IP frame has no length).
 fn length_box(b: HeaderBox, m: &RuleMatch) -> Option<HeaderBox> {
-    let Some(t) = m.fields.iter().find(|t| t.field == Field::Length) else {
+    let Some(t) = m.rare().fields.iter().find(|t| t.field == Field::Length) else {
         return Some(b);
     };
     let frame = b.get(Dim::Frame);

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 use proptest::prelude::*;
 use sockc_compiler::{
-    ir::{AddrMatch, AddrSet, Module, PortMatch, RuleMatch, SetId},
+    ir::{AddrMatch, AddrSet, Module, PortMatch, RareTests, RuleMatch, SetId},
     space::{frame, hook_universe, l4, rule_region, socket, AddrSets, Dim, Point, Region, NDIMS},
     syntax::ast::{Family, SockCond},
     syntax::ipfield::{Cmp, Field, FieldTest},
@@ -54,9 +54,9 @@ fn ports() -> impl Strategy<Value = PortMatch> {
                     _ => out.push((p, p)),
                 }
             }
-            PortMatch::Ranges(out)
+            PortMatch::Ranges(out.into())
         }),
-        1 => Just(PortMatch::Ranges(vec![(0, u16::MAX)])),
+        1 => Just(PortMatch::Ranges(Box::new([(0, u16::MAX)]))),
     ]
 }
 
@@ -99,44 +99,30 @@ fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
                 (empty, frag, tos, length),
                 (ether_type, vlan),
             )| {
-                if empty {
-                    return RuleMatch {
-                        ether_type,
-                        vlan,
-                        ..RuleMatch::default()
-                    };
-                }
-                RuleMatch {
+                let frame = RareTests {
                     ether_type,
                     vlan,
-                    family,
-                    proto,
-                    src,
-                    dst,
-                    sport,
-                    dport,
-                    // Now and then a value with bits outside the mask: it never matches.
-                    tcp_flags: flags.map(|(m, v)| (m, if v == 3 { v } else { v & m })),
-                    icmp_type: ty,
-                    icmp_code: code,
-                    // `frag` comes with a match, so only on IP packets (as sema makes it).
-                    frag: frag && ip_only,
-                    ct: None,
-                    mark: None,
-                    // A field test comes with a match, so only on IP packets (as sema
-                    // makes it).
-                    ip_only: ip_only || tos.is_some() || length.is_some(),
+                    ..RareTests::default()
+                };
+                if empty {
+                    return RuleMatch::default().with_rare(frame);
+                }
+                let mut m = RuleMatch::default();
+                (m.family, m.proto, m.src, m.dst) = (family, proto, src, dst);
+                (m.sport, m.dport) = (sport, dport);
+                // Now and then a value with bits outside the mask: it never matches.
+                m.tcp_flags = flags.map(|(m, v)| (m, if v == 3 { v } else { v & m }));
+                (m.icmp_type, m.icmp_code) = (ty, code);
+                // `frag` comes with a match, so only on IP packets (as sema makes it).
+                m.frag = frag && ip_only;
+                // A field test comes with a match, so only on IP packets (as sema
+                // makes it).
+                m.ip_only = ip_only || tos.is_some() || length.is_some();
+                m.with_rare(RareTests {
                     // Sorted by field, as sema keeps them (`length` is the last).
                     fields: tos.into_iter().chain(length).collect(),
-                    limit: None,
-                    route: None,
-                    iif: None,
-                    oif: None,
-                    owner: None,
-                    cgroup: None,
-                    comm: None,
-                    ct_entry: Default::default(),
-                }
+                    ..frame
+                })
             },
         )
 }

@@ -41,7 +41,7 @@ use sockc_runtime::stages;
 use crate::shared::{
     build::{check_deferred, finish_deferred_fitted, finish_deferred_shed, print_diagnostics},
     confirmation::parse_window,
-    memory::release_freed_memory,
+    memory::{purge_at_once, release_freed_memory},
     probe::Probe,
     store::Target,
 };
@@ -143,6 +143,7 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
 /// RCU grace period in making those hooks).
 fn compile_and_install(args: &ApplyArgs) -> ExitCode {
     let started = Instant::now();
+    purge_at_once();
     let ahead_read = session::read_ahead(args);
     let checked = match check_deferred(&args.file, Lints::Skip) {
         Ok(c) => c,

@@ -137,7 +137,7 @@ fn run_program(
             .rules
             .iter()
             .any(|r| r.cond.is_some() || r.m.route.is_some()),
-        limits: prog.rules.iter().any(|r| r.m.limit.is_some()),
+        limits: prog.rules.iter().any(|r| r.m.limit().is_some()),
         answers: obj.metadata().answers.is_some(),
     };
     let gaps = Gaps::of(prog);
@@ -198,14 +198,14 @@ impl Gaps {
             at_tc: hooks::spec(prog.hook).prog_type == bpf_prog_type::BPF_PROG_TYPE_SCHED_CLS,
             at_netfilter: hooks::spec(prog.hook).target == hooks::Target::Netfilter,
             // A test of the entry needs one, which only a tracked state has.
-            asks_ct: any(&|r| r.m.ct.is_some() || r.m.ct_entry.is_some()),
+            asks_ct: any(&|r| r.m.ct.is_some() || r.m.rare().ct_entry.is_some()),
             routes: any(&|r| r.m.route.is_some()),
             per_source: any(&|r| r.m.limit().is_some_and(|l| l.limit.per_source)),
-            tests_in: any(&|r| r.m.iif.is_some()),
-            tests_out: any(&|r| r.m.oif.is_some()),
-            tests_mark: any(&|r| r.m.mark.is_some()),
-            tests_owner: any(&|r| r.m.owner.is_some()),
-            tests_cgroup: any(&|r| r.m.cgroup.is_some()),
+            tests_in: any(&|r| r.m.rare().iif.is_some()),
+            tests_out: any(&|r| r.m.rare().oif.is_some()),
+            tests_mark: any(&|r| r.m.rare().mark.is_some()),
+            tests_owner: any(&|r| r.m.rare().owner.is_some()),
+            tests_cgroup: any(&|r| r.m.rare().cgroup.is_some()),
             run_cgroup: match hooks::spec(prog.hook).caps.cgroup {
                 hooks::CgroupCap::Skb => {
                     sockc_runtime::cgroup::own_cgroup().map(|p| p.to_string_lossy().into_owned())

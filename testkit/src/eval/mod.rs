@@ -508,28 +508,36 @@ fn rule_matches(module: &Module, rule: &Rule, h: &Headers, facts: &Facts) -> boo
             .is_none_or(|c| facts.route.unwrap_or(RouteClass::Local) == c)
         && rule
             .m
+            .rare()
             .iif
             .as_ref()
             .is_none_or(|m| m.matches(facts.iif.as_ref(), device_index(facts, Dir::In)))
         && rule
             .m
+            .rare()
             .oif
             .as_ref()
             .is_none_or(|m| m.matches(facts.oif.as_ref(), device_index(facts, Dir::Out)))
-        && rule.m.mark.is_none_or(|m| m.matches(facts.mark))
-        && (rule.m.ct_entry.as_ref()).is_none_or(|t| t.matches(ct_entry(h, facts).as_ref()))
+        && rule.m.rare().mark.is_none_or(|m| m.matches(facts.mark))
+        && (rule.m.rare().ct_entry.as_ref()).is_none_or(|t| t.matches(ct_entry(h, facts).as_ref()))
         && rule
             .m
+            .rare()
             .owner
             .as_ref()
             .is_none_or(|o| o.matches(owner_of(o, facts)))
-        && rule.m.cgroup.as_ref().is_none_or(|c| {
+        && rule.m.rare().cgroup.as_ref().is_none_or(|c| {
             c.matches(
                 &named_cgroup(&c.cgroup, facts.cgroup_root.as_deref()),
                 facts.cgroup.as_deref(),
             )
         })
-        && rule.m.comm.as_ref().is_none_or(|c| c.matches(&facts.comm))
+        && rule
+            .m
+            .rare()
+            .comm
+            .as_ref()
+            .is_none_or(|c| c.matches(&facts.comm))
         && rule
             .cond
             .is_none_or(|c| has_ports(h) && condition_holds(c, facts))
@@ -637,20 +645,15 @@ fn field_value(ip: &IpHeader, field: sockc_compiler::syntax::ipfield::Field) -> 
 
 pub fn packet_matches(module: &Module, m: &RuleMatch, h: &Headers) -> bool {
     // The frame: its EtherType (after at most one VLAN tag) and its outer tag.
-    if m.ether_type.is_some_and(|t| h.ether_type != Some(t))
-        || m.vlan.is_some_and(|v| h.vlan != Some(v))
+    if m.rare().ether_type.is_some_and(|t| h.ether_type != Some(t))
+        || m.rare().vlan.is_some_and(|v| h.vlan != Some(v))
     {
         return false;
     }
     // Any other match: IP packets with a complete header only. A rule with no other
     // match matches every frame, IP or not (for IP packets every test below passes).
     let Some(ip) = &h.ip else {
-        let frame_only = RuleMatch {
-            ether_type: m.ether_type,
-            vlan: m.vlan,
-            ..RuleMatch::default()
-        };
-        return *m == frame_only;
+        return m.tests_only_frame();
     };
     if m.family.is_some_and(|f| f != ip.family()) || m.proto.is_some_and(|p| p != ip.proto) {
         return false;
@@ -660,7 +663,12 @@ pub fn packet_matches(module: &Module, m: &RuleMatch, h: &Headers) -> bool {
     }
     // IP header fields: the rule's family (which sema sets from the field) has already
     // said whose header it is.
-    if !m.fields.iter().all(|t| t.matches(field_value(ip, t.field))) {
+    if !m
+        .rare()
+        .fields
+        .iter()
+        .all(|t| t.matches(field_value(ip, t.field)))
+    {
         return false;
     }
     if !address_matches(module, &m.src, ip.src) || !address_matches(module, &m.dst, ip.dst) {

@@ -42,7 +42,7 @@ pub(crate) fn lower(
 /// The IP header fields the rules test (`ttl`, `dscp`, ...), which the prologue then
 /// copies into the flow record.
 pub(super) fn header_copies(prog: &Program) -> Copies {
-    Copies::of(prog.rules.iter().flat_map(|r| &r.m.fields))
+    Copies::of(prog.rules.iter().flat_map(|r| &r.m.rare().fields))
 }
 
 /// Whether any rule looks an address up in a set (the prologue then writes the LPM

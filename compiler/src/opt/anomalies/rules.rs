@@ -28,17 +28,17 @@ pub(super) fn terminates(r: &Rule) -> bool {
 pub(super) fn conditional(r: &Rule) -> bool {
     r.cond.is_some()
         || r.m.ct.is_some()
-        || r.m.limit.is_some()
+        || r.m.rare().limit.is_some()
         || r.m.route.is_some()
         || r.m.tests_device()
-        || r.m.mark.is_some()
-        || r.m.ct_entry.is_some()
+        || r.m.rare().mark.is_some()
+        || r.m.rare().ct_entry.is_some()
         // An IP header field (`ttl`, `hoplimit`): the anomaly search's quick form has
         // no such dimension, so such a rule is treated like a conditioned one too.
-        || !r.m.fields.is_empty()
-        || r.m.owner.is_some()
-        || r.m.cgroup.is_some()
-        || r.m.comm.is_some()
+        || !r.m.rare().fields.is_empty()
+        || r.m.rare().owner.is_some()
+        || r.m.rare().cgroup.is_some()
+        || r.m.rare().comm.is_some()
 }
 
 /// True when a rule with this action and condition, matching, may end the program

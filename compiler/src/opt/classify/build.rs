@@ -35,7 +35,7 @@ use foldhash::fast::FixedState;
 
 use super::{BuildError, LEAF_MAX};
 use crate::{
-    ir::classifier::{Child, Dim, Entry, Group, KeyByte, Leaves, Node, Trie, MAX_DIMS},
+    ir::classifier::{Child, Dim, Entries, Entry, Group, KeyByte, Leaves, Node, Trie, MAX_DIMS},
     syntax::ast::Family,
 };
 
@@ -148,8 +148,8 @@ pub(super) fn build_trie(
             .collect(),
         checks_flags: entries.iter().any(|e| e.tcp_flags.0 != 0),
         checks_l4: entries.iter().any(|e| e.needs_l4),
+        entries: Entries::of(&entries, nd),
         dims,
-        entries,
         root,
         nodes,
         leaves,

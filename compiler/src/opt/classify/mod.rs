@@ -311,15 +311,15 @@ fn kind_of(sets: &Sets, r: &Rule) -> (Kind, usize) {
     let per_family = [Family::V4, Family::V6].map(|f| entries::expansion(sets, m, f));
     let fits = r.cond.is_none()
         && m.ct.is_none()
-        && m.limit.is_none()
+        && m.rare().limit.is_none()
         && m.route.is_none()
         && !m.tests_device()
-        && m.mark.is_none()
-        && m.ct_entry.is_none()
-        && m.fields.is_empty()
-        && m.owner.is_none()
-        && m.cgroup.is_none()
-        && m.comm.is_none()
+        && m.rare().mark.is_none()
+        && m.rare().ct_entry.is_none()
+        && m.rare().fields.is_empty()
+        && m.rare().owner.is_none()
+        && m.rare().cgroup.is_none()
+        && m.rare().comm.is_none()
         && m.icmp_type.is_none()
         && m.icmp_code.is_none()
         && !m.frag
@@ -414,6 +414,6 @@ fn build_tries(sets: &Sets, prog: &Program, range: Range<usize>) -> Result<Vec<T
             tries.push(t?);
         }
     }
-    tries.sort_by_key(|t| (t.family == Family::V6, t.entries[0].rule));
+    tries.sort_by_key(|t| (t.family == Family::V6, t.entries.rule(0)));
     Ok(tries)
 }
