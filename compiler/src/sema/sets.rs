@@ -1316,6 +1316,48 @@ mod tests {
         assert!(two.1[0].contains("is covered by"), "{:?}", two.1);
     }
 
+    /// Repeats anywhere in a file read on two threads — an address written up to
+    /// four times, in either half, out of order — are reported as the line by line
+    /// read reports them (fewer than the diagnostics' cap, so every one is compared).
+    #[test]
+    fn repeats_anywhere_in_a_large_plain_file_are_reported_line_by_line() {
+        let dir = std::env::temp_dir().join(format!("sockc-rep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..3 {
+            let n = 100_000u64;
+            let addr = |i: u64| std::net::Ipv4Addr::from(0x0a00_0000 | (i * 7919 % n) as u32);
+            let mut lines: Vec<u64> = (0..n).collect();
+            for _ in 0..30 {
+                let (what, copies) = (next() % n, 1 + next() % 3);
+                for _ in 0..copies {
+                    let at = (next() % (lines.len() as u64 + 1)) as usize;
+                    lines.insert(at, what);
+                }
+            }
+            let text: String = lines.iter().map(|&i| format!("{}\n", addr(i))).collect();
+            assert!(text.len() >= TWO_THREADS_FROM);
+            std::fs::write(dir.join("two.txt"), &text).unwrap();
+            std::fs::write(dir.join("one.txt"), format!("{text}\n")).unwrap();
+            let run = |file: &str| {
+                let (v4, diags) = compile_set_file(&dir, file);
+                let messages: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
+                (v4, messages)
+            };
+            let (two, one) = (run("two.txt"), run("one.txt"));
+            assert_eq!(two, one, "round {round}");
+            assert_eq!(two.0.len(), n as usize);
+            assert_eq!(two.1.len(), lines.len() - n as usize, "round {round}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn sort_addrs_sorts_as_sort_unstable() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
