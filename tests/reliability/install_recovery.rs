@@ -1186,6 +1186,22 @@ fn register_into_a_namespace_re_created_under_the_installs_name_is_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Waits until `child` (`ip netns exec NS sleep ...`) runs `sleep`, which it execs
+/// once it has entered NS, for at most 10 s. A pause of 100 ms stood for this: an
+/// `ip` that had not opened NS by then found it deleted, and nothing but the test's
+/// descriptor kept the namespace alive.
+fn in_its_namespace(child: &std::process::Child) {
+    let start = std::time::Instant::now();
+    let comm = format!("/proc/{}/comm", child.id());
+    while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep" {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "`ip netns exec` did not reach `sleep` in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn flush_and_stats_tell_the_truth_for_a_namespace_that_lost_its_name() {
     if !common::kernel() {
@@ -1220,7 +1236,9 @@ fn flush_and_stats_tell_the_truth_for_a_namespace_that_lost_its_name() {
                 .spawn()
                 .unwrap()
         });
-        std::thread::sleep(Duration::from_millis(100));
+        if let Some(s) = &sleeper {
+            in_its_namespace(s);
+        }
         ip(&["netns", "del", &ns.name]);
         let connect = |held: &File| {
             in_ns_file(held, || {
