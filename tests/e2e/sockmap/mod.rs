@@ -356,7 +356,7 @@ fn flush_and_dropping_the_bypass_keep_connections_going() {
     }
 
     // The bypass back, a new connection, and a flush in the middle of its transfer.
-    let (mut c_client, mut c_server) = loop_flush(&lab, &cg, &bypass, long, &mut open);
+    let (mut c_client, mut c_server) = flush_in_a_transfer(&lab, &cg, &bypass, long, &mut open);
     // A connection that was in the map, idle during the flush: normal delivery.
     let c = exchange(&mut c_client, &mut c_server, small(), "mixed");
     c.assert_intact(small(), "after the flush");
@@ -384,7 +384,7 @@ const MID_TRANSFER_TRIES: usize = 3;
 /// bypass applied, a transfer with a flush in its middle (tried again as the apply
 /// before it), intact; returns the pair made beside it, in the map and idle during the
 /// flush. The sockets of every try go to `open`.
-fn loop_flush(
+fn flush_in_a_transfer(
     lab: &Lab,
     cg: &Cgroup,
     bypass: &std::path::Path,
