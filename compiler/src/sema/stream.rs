@@ -8,17 +8,6 @@
 //! whole) wherever that order would differ: a declaration after a block, or one
 //! written inside a block, which the whole-file check declares first; and a block
 //! the scanner takes back.
-//!
-//! A large file is read and checked at once ([`piped`]): the scanner on a thread of
-//! its own hands its events in batches to the checker on the calling thread (which
-//! makes the IR, so the IR's memory is the caller's). The checker sees the same
-//! events in the same order as when it is the scanner's sink, so the result is the
-//! same by construction; the tests below compare both ways with the whole-file check.
-
-use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    mpsc::{sync_channel, Receiver, SyncSender},
-};
 
 use super::{Block, Checker, Options};
 use crate::{
@@ -30,129 +19,21 @@ use crate::{
     },
 };
 
-/// What [`check_streamed`] gives: the front end's diagnostics, sema's module and its
-/// diagnostics.
-type Streamed = (Vec<Diagnostic>, Option<Module>, Vec<Diagnostic>);
-
-/// Sources at least this long are scanned on a thread beside the checker ([`piped`]):
-/// about 30,000 rules of ClassBench. Below it the thread saves a few milliseconds and
-/// its heap costs about 3 MiB of peak RSS (an apply of acl1_10000: 20.8 -> 23.8 MiB),
-/// which at 100k rules is below the peak made later (the compile's end).
-const PIPED_FROM: usize = 2 << 20;
-
 /// The front end's diagnostics, then sema's, when the scanner read all of `src` into
 /// sema; `None` when the file is to be parsed whole and checked then.
-pub(crate) fn check_streamed(src: &str, opts: &Options) -> Option<Streamed> {
-    if src.len() >= PIPED_FROM {
-        piped(src, opts)
-    } else {
-        serial(src, opts)
-    }
-}
-
-/// [`check_streamed`] with the checker as the scanner's sink, on this thread.
-fn serial(src: &str, opts: &Options) -> Option<Streamed> {
-    let mut stream = Stream::new(src, opts);
+pub(crate) fn check_streamed(
+    src: &str,
+    opts: &Options,
+) -> Option<(Vec<Diagnostic>, Option<Module>, Vec<Diagnostic>)> {
+    let mut stream = Stream {
+        c: Checker::new(src, opts),
+        block: None,
+        blocks_begun: false,
+        stopped: false,
+    };
     let parse_diags = syntax::stream_with(src, &opts.limits, &mut stream)?;
     let (module, diags) = stream.c.finish();
     Some((parse_diags, module, diags))
-}
-
-/// [`check_streamed`] with the scanner on a thread of its own, its events checked here
-/// as they come (a 100k-rule file spends about as long scanning as checking). The
-/// channel holds a few batches: the statements read and not yet checked are a few
-/// thousand at most, so the AST is still never whole.
-fn piped(src: &str, opts: &Options) -> Option<Streamed> {
-    let stopped = AtomicBool::new(false);
-    let (to_checker, batches) = sync_channel(PIPE_DEPTH);
-    let mut stream = Stream::new(src, opts);
-    let scanned = std::thread::scope(|s| {
-        let scanner = s.spawn(|| {
-            let mut relay = Relay {
-                to_checker,
-                batch: Vec::with_capacity(BATCH),
-                stopped: &stopped,
-            };
-            let diags = syntax::stream_with(src, &opts.limits, &mut relay);
-            relay.send();
-            diags
-        });
-        stream.take_all(batches, &stopped);
-        scanner.join()
-    });
-    let parse_diags = match scanned {
-        Ok(diags) => diags?,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
-    if stream.stopped {
-        return None;
-    }
-    let (module, diags) = stream.c.finish();
-    Some((parse_diags, module, diags))
-}
-
-/// Events in a batch the scanner's thread sends, and batches the channel holds.
-const BATCH: usize = 256;
-const PIPE_DEPTH: usize = 4;
-
-/// One call of the scanner on its [`syntax::Sink`], sent to the checker's thread.
-enum Event {
-    Item(Item),
-    Block(HookHead, Span, usize),
-    Stmt(Stmt),
-    BlockEnd(Span),
-    TakeBack,
-}
-
-/// The scanner's sink on its thread: its calls, in batches, to the checker's.
-struct Relay<'s> {
-    to_checker: SyncSender<Vec<Event>>,
-    batch: Vec<Event>,
-    /// Set by the checker's thread when it takes no more.
-    stopped: &'s AtomicBool,
-}
-
-impl Relay<'_> {
-    fn push(&mut self, e: Event) {
-        self.batch.push(e);
-        if self.batch.len() == BATCH {
-            self.send();
-        }
-    }
-
-    /// Sends what is batched (a checker gone has stopped: nothing to tell it).
-    fn send(&mut self) {
-        if !self.batch.is_empty() {
-            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-            let _ = self.to_checker.send(batch);
-        }
-    }
-}
-
-impl syntax::Sink for Relay<'_> {
-    fn item(&mut self, item: Item) {
-        self.push(Event::Item(item));
-    }
-
-    fn block(&mut self, head: HookHead, head_span: Span, stmts: usize) {
-        self.push(Event::Block(head, head_span, stmts));
-    }
-
-    fn stmt(&mut self, stmt: Stmt) {
-        self.push(Event::Stmt(stmt));
-    }
-
-    fn block_end(&mut self, span: Span) {
-        self.push(Event::BlockEnd(span));
-    }
-
-    fn take_back(&mut self) {
-        self.push(Event::TakeBack);
-    }
-
-    fn stopped(&self) -> bool {
-        self.stopped.load(Ordering::Relaxed)
-    }
 }
 
 struct Stream<'a> {
@@ -161,40 +42,6 @@ struct Stream<'a> {
     /// A block came: a declaration now would be declared after it.
     blocks_begun: bool,
     stopped: bool,
-}
-
-impl<'a> Stream<'a> {
-    fn new(src: &'a str, opts: &'a Options) -> Stream<'a> {
-        Stream {
-            c: Checker::new(src, opts),
-            block: None,
-            blocks_begun: false,
-            stopped: false,
-        }
-    }
-
-    /// Checks the relayed events in order until the scanner's thread is done, or
-    /// until this stream stops (it then tells the scanner, and drops the rest).
-    fn take_all(&mut self, batches: Receiver<Vec<Event>>, stopped: &AtomicBool) {
-        use syntax::Sink as _;
-        for batch in batches {
-            for e in batch {
-                if self.stopped {
-                    break;
-                }
-                match e {
-                    Event::Item(item) => self.item(item),
-                    Event::Block(head, span, stmts) => self.block(head, span, stmts),
-                    Event::Stmt(stmt) => self.stmt(stmt),
-                    Event::BlockEnd(span) => self.block_end(span),
-                    Event::TakeBack => self.take_back(),
-                }
-            }
-            if self.stopped {
-                stopped.store(true, Ordering::Relaxed);
-            }
-        }
-    }
 }
 
 impl syntax::Sink for Stream<'_> {
@@ -251,15 +98,8 @@ mod tests {
     use super::*;
 
     /// The streamed check against the whole-file one: the same module (every field)
-    /// and the same diagnostics, or no stream at all; the same whether the scanner
-    /// runs on a thread of its own or not. True when it streamed.
+    /// and the same diagnostics, or no stream at all. True when it streamed.
     fn assert_same(name: &str, src: &str, opts: &Options) -> bool {
-        let piped = format!("{:?}", piped(src, opts));
-        assert_eq!(
-            format!("{:?}", serial(src, opts)),
-            piped,
-            "{name}: piped and serial differ"
-        );
         let Some((mut parse_diags, module, sema_diags)) = check_streamed(src, opts) else {
             return false;
         };
@@ -380,31 +220,6 @@ mod tests {
         );
     }
 
-    /// Files of many batches through the piped check: whole, and stopping after a few
-    /// batches (a declaration in the block, a block that never closes).
-    #[test]
-    fn large_files_check_the_same_piped() {
-        let rules: String = (0..3000)
-            .map(|i| {
-                format!(
-                    "    drop ip4 tcp from 10.{}.{}.0/24 to * port {}\n",
-                    i / 250,
-                    i % 250,
-                    1 + i
-                )
-            })
-            .collect();
-        let opts = Options::default();
-        let whole = format!("xdp on eth0 {{\n{rules}    default allow\n}}\n");
-        assert!(assert_same("3000 rules", &whole, &opts));
-        let (head, tail) =
-            rules.split_at(rules[rules.len() / 2..].find('\n').unwrap() + rules.len() / 2 + 1);
-        let declared = format!("xdp on eth0 {{\n{head}    set a = {{ 10.0.0.1 }}\n{tail}}}\n");
-        assert!(!assert_same("a declaration halfway", &declared, &opts));
-        let open = format!("xdp on eth0 {{\n{rules}");
-        assert!(!assert_same("never closed", &open, &opts));
-    }
-
     #[test]
     fn what_would_change_the_order_is_read_whole() {
         let opts = Options::default();
@@ -420,7 +235,6 @@ mod tests {
         ];
         for src in cases {
             assert!(check_streamed(src, &opts).is_none(), "streamed: {src:?}");
-            assert!(piped(src, &opts).is_none(), "piped: {src:?}");
         }
         // Declarations before blocks, a block pest reads and one the scanner reads.
         let src = "set a = { 10.0.0.1 }\nnetfilter input {\n drop from @a\n default allow\n}\nxdp on eth0 {\n drop from @a\n default allow\n}\n";
