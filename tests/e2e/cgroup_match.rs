@@ -357,9 +357,9 @@ fn a_process_moving_between_cgroups_keeps_its_sockets_where_they_were_made() {
     if !common::kernel() {
         return;
     }
-    let lab = Lab::new("cgmove", 102);
+    let lab = Lab::new("cgmoves", 102);
     let ns = lab.ns_a.clone();
-    let parent = Cgroup::new("cgmove");
+    let parent = Cgroup::new("cgmoves");
     let a = parent.child("a");
     let b = parent.child("b");
     let text = format!(

@@ -18,6 +18,10 @@ use crate::netns;
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -77,20 +81,20 @@ fn flood(ns: &str, from: Vec<Ipv4Addr>, to: SocketAddr) -> Flood {
     handle.join().expect("flood thread")
 }
 
-/// Datagrams the socket receives until it has been quiet for 300 ms.
-fn drain(sock: UdpSocket) -> std::thread::JoinHandle<u64> {
+/// Datagrams the socket receives until the flood is over (`over`) and it has been
+/// quiet for 300 ms. (Quiet alone ended it once: a sender starved of the CPU for
+/// 300 ms in the middle of its flood would have left the rest uncounted.)
+fn drain(sock: UdpSocket, over: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         sock.set_read_timeout(Some(Duration::from_millis(300)))
             .expect("timeout");
         let mut buf = [0u8; 64];
         let mut n = 0;
-        // The flood starts after the thread: wait for it first.
-        let start = Instant::now();
         loop {
             match sock.recv(&mut buf) {
                 Ok(_) => n += 1,
-                Err(_) if n == 0 && start.elapsed() < Duration::from_secs(5) => {}
-                Err(_) => return n,
+                Err(_) if over.load(Ordering::Relaxed) => return n,
+                Err(_) => {}
             }
         }
     })
@@ -132,8 +136,10 @@ fn limit_holds(tag: &str, subnet: u8, hook: &str, sources: usize) {
 
     let sock = udp_bind(&lab.ns_a, SocketAddr::new(lab.addr_a.into(), 7300));
     set_rcvbuf(&sock, 8 << 20);
-    let receiver = drain(sock);
+    let over = Arc::new(AtomicBool::new(false));
+    let receiver = drain(sock, over.clone());
     let f = flood(&lab.ns_b, from, SocketAddr::new(lab.addr_a.into(), 7300));
+    over.store(true, Ordering::Relaxed);
     let received = receiver.join().expect("receiver");
     let stats = lab.stats();
     let (passed, dropped) = (rule_packets(&stats, &allow), rule_packets(&stats, drop));

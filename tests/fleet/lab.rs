@@ -21,8 +21,13 @@ use std::time::{Duration, Instant};
 /// `confirm` and `label`.
 const CONFIRM_STEPS: bool = true;
 
-/// The rollout test's bound: it takes about two minutes on a loaded 2-core machine.
-const LAB_TIMEOUT: Duration = Duration::from_secs(280);
+/// The rollout test's bound, which turns a lab that hangs into a failure with its log:
+/// the whole fleet binary took 86-99 s in CI's runs, and the lab alone was still
+/// at its last step (STEP 9, at 271 s) when the bound of 280 s this had stopped it at
+/// load 10 on a shared 2-core machine (its STEP 1, the package installed by the
+/// role on every host, took 141 s there and says nothing for 87 s of them). A speed
+/// target belongs to the benchmarks: this is over three times that slow run.
+const LAB_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// The virtual environment `scripts/test --install` makes (README, "Set-up").
 fn venv() -> PathBuf {

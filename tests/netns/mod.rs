@@ -120,6 +120,30 @@ pub fn run(cmd: &mut Command) -> Run {
     Run::from(what, out, start.elapsed())
 }
 
+/// Waits until someone holds the lock on `path` (`flock -n` finds it taken), for at
+/// most 10 s: a test that starts a holder (`flock PATH -c ...`) waits for it here
+/// before it runs the command that must find the lock taken. A fixed pause of 300 ms
+/// stood for this, and a holder that started later than that on a loaded machine
+/// left the lock free to the command under test.
+pub fn wait_until_locked(path: &Path) {
+    let start = Instant::now();
+    loop {
+        let r = run(Command::new("flock")
+            .args(["-n", "-E", "75"])
+            .arg(path)
+            .arg("true"));
+        if r.code == 75 {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the holder did not take the lock on {}: {r}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// `ip ARGS`, which must succeed.
 #[track_caller]
 pub fn ip(args: &[&str]) -> Run {

@@ -625,7 +625,7 @@ fn quiet_means_quiet() {
         .args(["-c", "sleep 2"])
         .spawn()
         .expect("flock");
-    std::thread::sleep(Duration::from_millis(300));
+    netns::wait_until_locked(&root);
     let r = sockc(&["status", "-q", "--bpffs", fs.path()]);
     let _ = holder.wait();
     assert!(!r.stderr.contains("waiting"), "{r}");

@@ -432,7 +432,7 @@ fn the_lock_is_roots_and_a_waiter_names_the_holder() {
         .args(["-c", "sleep 5"])
         .spawn()
         .expect("flock");
-    std::thread::sleep(Duration::from_millis(300));
+    netns::wait_until_locked(&root);
     let start = Instant::now();
     let r = sockc(&["status", "--bpffs", fs.path(), "--lock-timeout", "1"]);
     let waited = start.elapsed();

@@ -358,6 +358,31 @@ fn a_first_apply_killed_anywhere_leaves_nothing_unseen() {
 
 // ---- a socket moves without a refused connection ---------------------------------------
 
+/// Closes `s` with a reset (`SO_LINGER` 0), which leaves no TIME_WAIT behind. A loop
+/// that closed its connections normally held a port per connection for a second at
+/// least (TIME_WAIT is reused after 1 s, on loopback only): after ~15,000 in its
+/// first second or so each `connect` searched the range for a free port and the loop
+/// all but stopped, so the re-applies after that second met almost no connection,
+/// and the loop's rate fell under its bound when ten re-applies took over ~14 s.
+fn close_with_reset(s: TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt with a pointer to a live linger and its size, on a socket we
+    // own.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+}
+
 #[test]
 fn moving_a_declared_socket_refuses_no_connection() {
     if !common::kernel() {
@@ -387,7 +412,10 @@ fn moving_a_declared_socket_refuses_no_connection() {
             let (mut ok, mut refused, mut other) = (0u64, 0u64, 0u64);
             while !stop.load(Ordering::Relaxed) {
                 match TcpStream::connect_timeout(&to, Duration::from_secs(2)) {
-                    Ok(_) => ok += 1,
+                    Ok(s) => {
+                        close_with_reset(s);
+                        ok += 1
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
                     Err(_) => other += 1,
                 }
@@ -1158,6 +1186,22 @@ fn register_into_a_namespace_re_created_under_the_installs_name_is_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Waits until `child` (`ip netns exec NS sleep ...`) runs `sleep`, which it execs
+/// once it has entered NS, for at most 10 s. A pause of 100 ms stood for this: an
+/// `ip` that had not opened NS by then found it deleted, and nothing but the test's
+/// descriptor kept the namespace alive.
+fn in_its_namespace(child: &std::process::Child) {
+    let start = std::time::Instant::now();
+    let comm = format!("/proc/{}/comm", child.id());
+    while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep" {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "`ip netns exec` did not reach `sleep` in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn flush_and_stats_tell_the_truth_for_a_namespace_that_lost_its_name() {
     if !common::kernel() {
@@ -1192,7 +1236,9 @@ fn flush_and_stats_tell_the_truth_for_a_namespace_that_lost_its_name() {
                 .spawn()
                 .unwrap()
         });
-        std::thread::sleep(Duration::from_millis(100));
+        if let Some(s) = &sleeper {
+            in_its_namespace(s);
+        }
         ip(&["netns", "del", &ns.name]);
         let connect = |held: &File| {
             in_ns_file(held, || {

@@ -138,14 +138,18 @@ mod tests {
         // wait must not keep the lock once it gets it: the next waiter takes it after
         // the holder lets go.
         drop(waiter);
+        // Taken before the holder's thread starts its 200 ms, so the wait below lasts
+        // at least that long however the two threads are scheduled (taken after the
+        // spawn, a pause of 50 ms between the two made the wait look shorter than
+        // the bound).
+        let start = Instant::now();
         let release = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
             drop(holder);
         });
         let next = File::open(&dir).unwrap();
-        let start = Instant::now();
         lock_dir(&next, &dir, Duration::from_secs(30), LockWait::Quiet).unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(150));
+        assert!(start.elapsed() >= Duration::from_millis(200));
         release.join().unwrap();
         assert!(
             File::open(&dir).unwrap().try_lock().is_err(),
