@@ -2,7 +2,7 @@
 //! run of a loaded program (`BPF_PROG_TEST_RUN`), and the median of several figures.
 //! A leaf: the tables use it, it uses none of them.
 
-use sockc_compiler::{opt::OptLevel, Compiled, Options};
+use sockc_compiler::{opt::OptLevel, Compiled, Lints, Options};
 use sockc_runtime::LoadedObject;
 
 /// How each kernel figure is taken: `repeat` runs inside one `BPF_PROG_TEST_RUN` (the
@@ -15,11 +15,30 @@ pub struct TestRuns {
 
 /// `src` compiled at `level`, or the first error's message.
 pub fn compile(src: &str, level: OptLevel) -> Result<Compiled, String> {
-    let opts = Options {
-        opt: level,
-        ..Default::default()
-    };
-    let (c, diags) = sockc_compiler::compile(src, &opts);
+    compile_with(
+        src,
+        &Options {
+            opt: level,
+            ..Default::default()
+        },
+    )
+}
+
+/// `src` compiled as `apply` compiles it: at `-O2`, without the optimizer's lints
+/// (which `check` shows).
+pub fn compile_as_apply(src: &str) -> Result<Compiled, String> {
+    compile_with(
+        src,
+        &Options {
+            opt: OptLevel::O2,
+            lints: Lints::Skip,
+            ..Default::default()
+        },
+    )
+}
+
+fn compile_with(src: &str, opts: &Options) -> Result<Compiled, String> {
+    let (c, diags) = sockc_compiler::compile(src, opts);
     c.ok_or_else(|| {
         diags
             .iter()

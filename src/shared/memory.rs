@@ -17,11 +17,13 @@ use std::io::Write;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Hands the pages of memory freed so far back to the kernel at once (mimalloc's
-/// `mi_collect`). `apply` calls it between compiling and installing: its peak is in
-/// the install, which then starts without the pages the parse and the optimizer
+/// `mi_collect`). `apply` calls it between compiling and installing, but for a
+/// re-apply of a file compiled fitted (`commands::apply`): a first install's peak is
+/// in the install, which then starts without the pages the parse and the optimizer
 /// freed (about 2 MB of a 10k-rule apply's 32 MB peak, for no measurable CPU); and
-/// again before attaching (`ApplyRequest::release_freed_memory`), without the
-/// buffers of the records just written.
+/// again before loading and attaching a new generation
+/// (`ApplyRequest::release_freed_memory`), without the buffers of the records just
+/// written.
 pub fn release_freed_memory() {
     unsafe extern "C" {
         fn mi_collect(force: bool);

@@ -6,7 +6,7 @@
 //! with bounded work ([`sockc_compiler::align`]: correct, not always minimal, on large lists), and is
 //! cut past a number of lines, saying how many were cut.
 
-use std::fmt::Write;
+use std::{fmt::Write, hash::Hash};
 
 use similar::{group_diff_ops, udiff::UnifiedHunkHeader, DiffTag};
 
@@ -50,33 +50,53 @@ pub(super) fn asm_diff_key(line: &str) -> &str {
     line.split_once(": ").map_or(line, |(_, insn)| insn)
 }
 
+/// A line a diff prints: a line of bytecode, or a rule's [`RuleLine`].
+pub(super) trait Line {
+    /// Its length in bytes, as printed.
+    fn width(&self) -> usize;
+    fn push_to(&self, out: &mut String);
+}
+
+impl Line for &str {
+    fn width(&self) -> usize {
+        self.len()
+    }
+
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
 /// Unified diff hunks (no file header) between `old` and `new`, aligned on the keys
 /// and printed with the original lines. Empty when the keys are equal.
-pub(super) fn unified_hunks(
-    old: &[&str],
-    new: &[&str],
-    old_keys: &[&str],
-    new_keys: &[&str],
+pub(super) fn unified_hunks<L: Line, K: Hash + Eq>(
+    old: &[L],
+    new: &[L],
+    old_keys: &[K],
+    new_keys: &[K],
 ) -> String {
     let ops = sockc_compiler::align::diff_ops(old_keys, new_keys);
+    if ops.iter().all(|op| op.tag() == DiffTag::Equal) {
+        return String::new();
+    }
     // Room for every line once with its mark (a first install's diff is all of them).
-    let lines: usize = old.iter().chain(new).map(|l| l.len() + 2).sum();
+    let lines: usize = old.iter().chain(new).map(|l| l.width() + 2).sum();
     let mut out = String::with_capacity(lines + 64);
     for group in group_diff_ops(ops, CONTEXT) {
         let _ = writeln!(out, "{}", UnifiedHunkHeader::new(&group));
         for op in &group {
             let (tag, old_range, new_range) = op.as_tag_tuple();
             // Appended, not formatted: a first install's diff has a line per rule.
-            let mut line = |mark: char, text: &str| {
+            let mut line = |mark: char, text: &L| {
                 out.push(mark);
-                out.push_str(text);
+                text.push_to(&mut out);
                 out.push('\n');
             };
             match tag {
-                DiffTag::Equal => new_range.for_each(|j| line(' ', new[j])),
+                DiffTag::Equal => new_range.for_each(|j| line(' ', &new[j])),
                 DiffTag::Delete | DiffTag::Insert | DiffTag::Replace => {
-                    old_range.for_each(|i| line('-', old[i]));
-                    new_range.for_each(|j| line('+', new[j]));
+                    old_range.for_each(|i| line('-', &old[i]));
+                    new_range.for_each(|j| line('+', &new[j]));
                 }
             }
         }
@@ -99,40 +119,54 @@ pub(super) fn truncate_lines(text: String, max: usize) -> String {
     out
 }
 
-/// One `HOOK on IFACE: RULE` line per rule, programs in the order given (the
-/// programs sockc adds have counters but no rules the user wrote: not listed), in one
-/// string: a 10k-rule file's listing is one allocation, not 10k.
-pub(super) fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Listing {
-    let mut out = Listing::default();
-    for p in programs.filter(|p| p.hook.spec().block) {
-        let label = program_label(p.hook, &p.attach_to);
-        let bytes: usize = p.rules.iter().map(|r| label.len() + r.text.len() + 2).sum();
-        out.text.reserve(bytes);
-        out.ends.reserve(p.rules.len());
-        // Appended, not formatted: one line per rule of every program.
-        for r in &p.rules {
-            out.text.push_str(&label);
-            out.text.push_str(": ");
-            out.text.push_str(&r.text);
-            out.ends.push(out.text.len());
-        }
+/// A rule's line in a listing, `HOOK on IFACE: RULE`, kept as its two parts and
+/// compared part by part: a listing of 100k rules is not copied into one text (12 MB
+/// written and faulted in, both sides, at every plan).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct RuleLine<'a> {
+    label: &'a str,
+    text: &'a str,
+}
+
+impl Line for RuleLine<'_> {
+    fn width(&self) -> usize {
+        self.label.len() + 2 + self.text.len()
     }
-    out
+
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self.label);
+        out.push_str(": ");
+        out.push_str(self.text);
+    }
 }
 
-/// Lines kept end to end in one string, each ending where `ends` says.
-#[derive(Default)]
-pub(super) struct Listing {
-    text: String,
-    ends: Vec<usize>,
+/// The rules of `programs`, in the order given, as their programs' labels and their
+/// rules (the programs sockc adds have counters but no rules the user wrote: not
+/// listed).
+pub(super) fn rule_listing<'a>(programs: impl Iterator<Item = &'a ProgramSnapshot>) -> Listing<'a> {
+    let programs: Vec<(String, &ProgramSnapshot)> = programs
+        .filter(|p| p.hook.spec().block)
+        .map(|p| (program_label(p.hook, &p.attach_to), p))
+        .collect();
+    Listing { programs }
 }
 
-impl Listing {
-    pub(super) fn lines(&self) -> Vec<&str> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(&self.ends)
-            .map(|(start, &end)| &self.text[start..end])
-            .collect()
+/// Rule listings' programs, each with its label ([`rule_listing`]).
+pub(super) struct Listing<'a> {
+    programs: Vec<(String, &'a ProgramSnapshot)>,
+}
+
+impl Listing<'_> {
+    /// One line per rule of every program, borrowed.
+    pub(super) fn lines(&self) -> Vec<RuleLine<'_>> {
+        let count = self.programs.iter().map(|(_, p)| p.rules.len()).sum();
+        let mut lines = Vec::with_capacity(count);
+        for (label, p) in &self.programs {
+            lines.extend(p.rules.iter().map(|r| RuleLine {
+                label,
+                text: &r.text,
+            }));
+        }
+        lines
     }
 }

@@ -267,10 +267,8 @@ fn carry_counters(old: &ProgramSnapshot, new: &ProgramSnapshot) -> Vec<CounterCa
             .map(|r| crate::rule_id::comparable_text(&r.text))
             .collect()
     }
-    let (old_owned, new_owned) = (comparable(old), comparable(new));
-    let old_texts: Vec<&str> = old_owned.iter().map(AsRef::as_ref).collect();
-    let new_texts: Vec<&str> = new_owned.iter().map(AsRef::as_ref).collect();
-    sockc_compiler::align::diff_ops(&old_texts, &new_texts)
+    // Aligned as they are: a `Cow` hashes and compares as its text.
+    sockc_compiler::align::diff_ops(&comparable(old), &comparable(new))
         .iter()
         .filter(|op| op.tag() == DiffTag::Equal)
         .flat_map(|op| op.old_range().zip(op.new_range()))

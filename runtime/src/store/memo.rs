@@ -72,15 +72,17 @@ impl<T: Clone> RecordMemo<T> {
 
     /// Remembers `m` as what the pin at `path` holds now; `before` is the pin's
     /// identity taken before its bytes were read (`None` after a write), and nothing is
-    /// remembered if the pin changed in between.
-    pub fn put(&self, path: &Path, before: Option<PinId>, m: T) {
-        let Some(id) = pin_id(path) else { return };
+    /// remembered if the pin changed in between. True when `m` is remembered.
+    pub fn put(&self, path: &Path, before: Option<PinId>, m: T) -> bool {
+        let Some(id) = pin_id(path) else { return false };
         if before.is_some_and(|b| b != id) {
-            return;
+            return false;
         }
-        if let Ok(mut memo) = self.0.lock() {
-            *memo = Some((path.to_path_buf(), id, m));
-        }
+        let Ok(mut memo) = self.0.lock() else {
+            return false;
+        };
+        *memo = Some((path.to_path_buf(), id, m));
+        true
     }
 
     /// The identity of the pin at `path` now, to give [`RecordMemo::put`].

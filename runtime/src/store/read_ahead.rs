@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use super::{
     memo::{PinId, RecordMemo},
     records::{read_manifest_in, Remembered},
-    Store,
+    Manifest, Store,
 };
 
 /// A manifest read without the lock ([`read_ahead`]), not yet taken by the store.
@@ -37,23 +37,31 @@ pub fn read_ahead(bpffs: &Path, name: &str) -> Option<ReadAhead> {
     Some(ReadAhead { path, before, read })
 }
 
+impl ReadAhead {
+    /// The manifest read (without its rule text): what the reading thread may derive
+    /// more from while it waits, valid only if the store takes it ([`Store::adopt`]).
+    pub fn manifest(&self) -> &Manifest {
+        &self.read.manifest
+    }
+}
+
 impl Store {
     /// Remembers the manifest `ahead` read for this command's later reads when it is
-    /// install `name`'s in this store and its pin is still the one it was read from;
-    /// drops it otherwise.
-    pub fn adopt(&self, name: &str, ahead: ReadAhead) {
+    /// install `name`'s in this store and its pin is still the one it was read from,
+    /// and says so; drops it otherwise.
+    pub fn adopt(&self, name: &str, ahead: ReadAhead) -> bool {
         let path = self.dir(name).join("manifest");
-        if ahead.path == path {
-            self.manifest_memo
-                .put(&path, Some(ahead.before), ahead.read);
-        }
+        ahead.path == path
+            && self
+                .manifest_memo
+                .put(&path, Some(ahead.before), ahead.read)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Manifest, DEFAULT_LOCK_TIMEOUT};
+    use crate::store::DEFAULT_LOCK_TIMEOUT;
 
     fn manifest(name: &str, generation: u64, text: &str) -> Manifest {
         Manifest {
@@ -94,7 +102,7 @@ mod tests {
         // whole when asked for.
         let ahead = read_ahead(bpffs, &name).expect("a manifest to read");
         let store = Store::open(bpffs, DEFAULT_LOCK_TIMEOUT).unwrap();
-        store.adopt(&name, ahead);
+        assert!(store.adopt(&name, ahead), "a current manifest was refused");
         let r = store.take_manifest_but_text(&name).unwrap().unwrap();
         assert_eq!(r.manifest.generation, 1);
         assert_eq!(r.manifest.source_text, None, "the text was read");
@@ -107,7 +115,7 @@ mod tests {
         store
             .write_manifest(&mut manifest(&name, 2, "xdp on lo { allow }"))
             .unwrap();
-        store.adopt(&name, stale);
+        assert!(!store.adopt(&name, stale), "a stale manifest was taken");
         let now = store.take_manifest(&name).unwrap().unwrap();
         assert_eq!(now.generation, 2, "a stale manifest read ahead was taken");
         assert_eq!(now.source_text.as_deref(), Some("xdp on lo { allow }"));

@@ -155,7 +155,7 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    session::adopt(&session, ahead_read);
+    let fit_ahead = session::adopt(&session, ahead_read);
     if let Err(code) = confirm::before(args, &session) {
         return code;
     }
@@ -165,7 +165,7 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
     let ahead = session::start_ahead(args, &session, &checked.checked.module);
     let fit = ahead
         .is_none()
-        .then(|| session::installed_fit(&session))
+        .then(|| session::installed_fit(&session, fit_ahead))
         .flatten();
     let resumed = Instant::now();
     // A first install is never refitted: it sheds what only a refit reads as it
@@ -181,7 +181,16 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
     let mut session = session;
     session.fitted_to = fit.filter(|_| b.compiled.fitted.is_some()).map(|(g, _)| g);
     stages::ended(timings::back_end_stage(&b.compiled, front_end), resumed);
-    release_freed_memory();
+    // The memory the compile freed is handed back before a first install or a dry run
+    // goes on: their peaks come later (the load; the installed rules read back). Not
+    // before a re-apply of a file compiled fitted: an update in place allocates less
+    // than the compile freed and reuses it, and a new generation hands it back itself
+    // before it loads (`ApplyRequest::release_freed_memory`). Handed back here, those
+    // pages would only be faulted in again (and at 100k rules the `madvise`s took
+    // milliseconds).
+    if session.fitted_to.is_none() || args.dry_run {
+        release_freed_memory();
+    }
     let t = stages::stage("print warnings");
     let (held, shown) = install::hold_ct_warning(args, b.warnings);
     print_diagnostics(&shown, &b.name, &b.src);

@@ -68,10 +68,16 @@ pub fn begin(args: &ApplyArgs) -> Result<Session, ExitCode> {
     })
 }
 
+/// What the thread [`read_ahead`] starts gives: the installed manifest, and what a
+/// re-apply compiles fitted to, derived from it there ([`installed_fit`]).
+pub type Ahead = (ReadAhead, (u64, Refit));
+
 /// The installed manifest of the install `args` names, read on another thread before
-/// the store is locked (`store::read_ahead`), while the file's front end runs; `None`
-/// for standard input without `--name` or a name [`begin`] refuses.
-pub fn read_ahead(args: &ApplyArgs) -> Option<std::thread::JoinHandle<Option<ReadAhead>>> {
+/// the store is locked (`store::read_ahead`), while the file's front end runs, with
+/// the refit of its generation (`plan::refit_of`, a copy of every rule's text: 100k
+/// of them at 100k rules); `None` for standard input without `--name` or a name
+/// [`begin`] refuses.
+pub fn read_ahead(args: &ApplyArgs) -> Option<std::thread::JoinHandle<Option<Ahead>>> {
     let name = match &args.target.name {
         Some(n) => n.clone(),
         None if is_stdin(&args.file) => return None,
@@ -86,17 +92,22 @@ pub fn read_ahead(args: &ApplyArgs) -> Option<std::thread::JoinHandle<Option<Rea
         .name("read ahead".into())
         .spawn(move || {
             let _t = stages::stage("read the installed generation ahead (another thread)");
-            sockc_runtime::store::read_ahead(&bpffs, &name)
+            let read = sockc_runtime::store::read_ahead(&bpffs, &name)?;
+            let m = read.manifest();
+            let fit = (m.generation, plan::refit_of(&m.snapshot));
+            Some((read, fit))
         })
         .ok()
 }
 
 /// Gives the store what [`read_ahead`] read, which it keeps only while the manifest
-/// is still the one read (`Store::adopt`).
-pub fn adopt(session: &Session, ahead: Option<std::thread::JoinHandle<Option<ReadAhead>>>) {
-    if let Some(read) = ahead.and_then(|h| h.join().ok()).flatten() {
-        session.store.adopt(&session.name, read);
-    }
+/// is still the one read (`Store::adopt`); the refit made from it when it is kept.
+pub fn adopt(
+    session: &Session,
+    ahead: Option<std::thread::JoinHandle<Option<Ahead>>>,
+) -> Option<(u64, Refit)> {
+    let (read, fit) = ahead.and_then(|h| h.join().ok()).flatten()?;
+    session.store.adopt(&session.name, read).then_some(fit)
 }
 
 /// `--name`, or the rule file's name without its extension (standard input has none).
@@ -151,8 +162,11 @@ pub fn start_ahead(
 /// What a re-apply compiles its file fitted to: the installed generation's counter
 /// slots and map sizes (`driver::finish_fitted`), so that the plan need not lower the
 /// file a second time to update it in place. `None` for a first install, or while a
-/// journal is there (recovery, which runs first, may replace the generation).
-pub fn installed_fit(session: &Session) -> Option<(u64, Refit)> {
+/// journal is there (recovery, which runs first, may replace the generation). `ahead`
+/// is the refit [`adopt`] gave, of the manifest the store took: used when it is of the
+/// generation the store holds (a refit of another would only make the plan load anew:
+/// `plan::plan_fitted` compares the file with the manifest the apply reads).
+pub fn installed_fit(session: &Session, ahead: Option<(u64, Refit)>) -> Option<(u64, Refit)> {
     let (store, name) = (&session.store, session.name.as_str());
     if !matches!(store.journal_without_bulk(name), Ok(None)) {
         return None;
@@ -162,6 +176,9 @@ pub fn installed_fit(session: &Session) -> Option<(u64, Refit)> {
     // text (megabytes at 100,000 rules) is not read: neither the refit nor a re-apply
     // needs it.
     store
-        .with_manifest_but_text(name, |m| (m.generation, plan::refit_of(&m.snapshot)))
+        .with_manifest_but_text(name, |m| match ahead {
+            Some((generation, refit)) if generation == m.generation => (generation, refit),
+            _ => (m.generation, plan::refit_of(&m.snapshot)),
+        })
         .ok()?
 }
