@@ -123,22 +123,29 @@ fn sort_packed(keys: &mut Vec<u64>) {
     let (any, all) = keys
         .iter()
         .fold((0u64, !0u64), |(any, all), &k| (any | k, all & k));
-    let differ = (any ^ all) & !0xff_ffff;
+    // one (address, length) when no bit differs: in line order, which is sorted
+    radix_sort(keys, (any ^ all) & !0xff_ffff, |k| k);
+}
+
+/// Stable LSD radix sort of `keys` by the bits of `bits(key)` set in `differ` (the
+/// others equal in every key, or left in the order given): passes over digits at
+/// most 12 bits wide (4,096 buckets stay in cache), every digit counted in one pass.
+fn radix_sort<K: Copy + Default>(keys: &mut Vec<K>, differ: u64, bits: impl Fn(K) -> u64) {
     if differ == 0 {
-        return; // one (address, length): in line order, which is sorted
+        return;
     }
     let (lo, hi) = (differ.trailing_zeros(), 64 - differ.leading_zeros());
     let passes = (hi - lo).div_ceil(12);
-    let width = (hi - lo).div_ceil(passes.max(1));
+    let width = (hi - lo).div_ceil(passes);
     let shifts: Vec<u32> = (0..passes).map(|p| lo + p * width).collect();
-    let digit = |k: u64, shift: u32| (k >> shift & ((1 << width) - 1)) as usize;
+    let digit = |k: K, shift: u32| (bits(k) >> shift & ((1 << width) - 1)) as usize;
     let mut counts = vec![vec![0usize; 1 << width]; shifts.len()];
     for &k in keys.iter() {
         for (c, &shift) in counts.iter_mut().zip(&shifts) {
             c[digit(k, shift)] += 1;
         }
     }
-    let mut other = vec![0u64; keys.len()];
+    let mut other = vec![K::default(); keys.len()];
     for (starts, &shift) in counts.iter_mut().zip(&shifts) {
         let mut at = 0;
         for c in starts.iter_mut() {
@@ -885,10 +892,8 @@ fn plain_addrs(text: &str) -> Option<Vec<u32>> {
 }
 
 /// Sorts addresses as `sort_unstable` does; addresses already sorted (a set file kept
-/// sorted) are only checked. Stable passes over digits of the bits that differ
-/// between addresses, least significant first, each at most 12 bits wide (4,096
-/// buckets stay in cache), every digit counted in one pass: the addresses of a /8
-/// take two passes, any others at most three.
+/// sorted) are only checked, others take [`radix_sort`] on the bits that differ
+/// between them: the addresses of a /8 take two passes, any others at most three.
 fn sort_addrs(addrs: &mut Vec<u32>) {
     if addrs.is_sorted() {
         return;
@@ -896,31 +901,7 @@ fn sort_addrs(addrs: &mut Vec<u32>) {
     let (any, all) = addrs
         .iter()
         .fold((0u32, !0u32), |(any, all), &a| (any | a, all & a));
-    let differ = any ^ all;
-    let (lo, hi) = (differ.trailing_zeros(), 32 - differ.leading_zeros());
-    let passes = (hi - lo).div_ceil(12);
-    let width = (hi - lo).div_ceil(passes);
-    let shifts: Vec<u32> = (0..passes).map(|p| lo + p * width).collect();
-    let digit = |a: u32, shift: u32| (a >> shift & ((1 << width) - 1)) as usize;
-    let mut counts = vec![vec![0usize; 1 << width]; shifts.len()];
-    for &a in addrs.iter() {
-        for (c, &shift) in counts.iter_mut().zip(&shifts) {
-            c[digit(a, shift)] += 1;
-        }
-    }
-    let mut other = vec![0u32; addrs.len()];
-    for (starts, &shift) in counts.iter_mut().zip(&shifts) {
-        let mut at = 0;
-        for c in starts.iter_mut() {
-            (*c, at) = (at, at + *c);
-        }
-        for &a in addrs.iter() {
-            let d = digit(a, shift);
-            other[starts[d]] = a;
-            starts[d] += 1;
-        }
-        std::mem::swap(addrs, &mut other);
-    }
+    radix_sort(addrs, u64::from(any ^ all), u64::from);
 }
 
 /// The packed keys (address, /32, file line) of the lines of `text` (every line a
