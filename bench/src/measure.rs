@@ -2,7 +2,10 @@
 //! run of a loaded program (`BPF_PROG_TEST_RUN`), and the median of several figures.
 //! A leaf: the tables use it, it uses none of them.
 
-use sockc_compiler::{opt::OptLevel, Compiled, Lints, Options};
+use sockc_compiler::{
+    opt::{Lints, OptLevel},
+    Compiled, Options,
+};
 use sockc_runtime::LoadedObject;
 
 /// How each kernel figure is taken: `repeat` runs inside one `BPF_PROG_TEST_RUN` (the
