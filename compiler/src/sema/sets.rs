@@ -1261,6 +1261,22 @@ mod tests {
         assert_eq!(merged(vec![], vec![3]).collect::<Vec<_>>(), [3]);
     }
 
+    /// A set file's IPv4 contents and its diagnostics' messages.
+    type SetRead = (Vec<ipnet::Ipv4Net>, Vec<String>);
+
+    /// `text` compiled as a set file twice, from `dir`: as written (`two.txt`, read on
+    /// two threads when large) and with a blank last line (`one.txt`, which sends it
+    /// to the line-by-line read); each as its IPv4 contents and its messages.
+    fn read_both_ways(dir: &std::path::Path, text: &str) -> (SetRead, SetRead) {
+        std::fs::write(dir.join("two.txt"), text).unwrap();
+        std::fs::write(dir.join("one.txt"), format!("{text}\n")).unwrap();
+        let run = |file: &str| {
+            let (v4, diags) = compile_set_file(dir, file);
+            (v4, diags.into_iter().map(|d| d.message).collect())
+        };
+        (run("two.txt"), run("one.txt"))
+    }
+
     /// A set file large enough to be read on two threads reports its duplicates as the
     /// same file read line by line does (a blank last line sends it there).
     #[test]
@@ -1280,14 +1296,7 @@ mod tests {
         for i in [5u32, 99_999, 5, 0, 77_777, 77_777] {
             text += &format!("{}\n", std::net::Ipv4Addr::from(0x0a00_0000 | (i * 13)));
         }
-        std::fs::write(dir.join("two.txt"), &text).unwrap();
-        std::fs::write(dir.join("one.txt"), format!("{text}\n")).unwrap();
-        let run = |file: &str| {
-            let (v4, diags) = compile_set_file(&dir, file);
-            let messages: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
-            (v4, messages)
-        };
-        let (two, one) = (run("two.txt"), run("one.txt"));
+        let (two, one) = read_both_ways(&dir, &text);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(two, one);
         assert_eq!(two.0.len(), 100_000);
@@ -1324,14 +1333,7 @@ mod tests {
             }
             let text: String = lines.iter().map(|&i| format!("{}\n", addr(i))).collect();
             assert!(text.len() >= TWO_THREADS_FROM);
-            std::fs::write(dir.join("two.txt"), &text).unwrap();
-            std::fs::write(dir.join("one.txt"), format!("{text}\n")).unwrap();
-            let run = |file: &str| {
-                let (v4, diags) = compile_set_file(&dir, file);
-                let messages: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
-                (v4, messages)
-            };
-            let (two, one) = (run("two.txt"), run("one.txt"));
+            let (two, one) = read_both_ways(&dir, &text);
             assert_eq!(two, one, "round {round}");
             assert_eq!(two.0.len(), n as usize);
             assert_eq!(two.1.len(), lines.len() - n as usize, "round {round}");
