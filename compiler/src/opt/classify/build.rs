@@ -25,6 +25,10 @@
 //! that one entry covers while others are in it. What builds holds entries no two of
 //! which match a packet, so the leaf a packet reaches holds the only one that does.
 //!
+//! A large trie is built in two halves of its root's children, the second on a thread
+//! beside by a builder of its own, whose nodes and leaves are then taken in as one
+//! builder would have numbered them ([`in_halves`]): the trie is the same, ids and all.
+//!
 //! Invariant (what the walk relies on, see `ir::classifier`): for every packet, the
 //! first entry of the trie that matches it is in the leaf its bytes lead to, and a
 //! path reads each key byte at most once (so at most [`Trie::key_bytes`] nodes).
@@ -105,6 +109,19 @@ pub(super) fn build_trie(
     mode: Mode,
     budget: usize,
 ) -> Result<Trie, BuildError> {
+    build_trie_halving(family, group, entries, mode, budget, HALVES_MIN).map(|(t, _)| t)
+}
+
+/// [`build_trie`], a root list of at least `halves_min` entries built in halves
+/// ([`in_halves`]); also whether it was.
+pub(super) fn build_trie_halving(
+    family: Family,
+    group: Group,
+    entries: Vec<Entry>,
+    mode: Mode,
+    budget: usize,
+    halves_min: usize,
+) -> Result<(Trie, bool), BuildError> {
     let dims = Dim::of(family);
     let nd = dims.len();
     let mut region = Region {
@@ -117,26 +134,24 @@ pub(super) fn build_trie(
     for (d, dim) in dims.iter().enumerate() {
         region.hi[d] = dim.max();
     }
-    let mut b = Builder {
-        entries: &entries,
-        mode,
-        dims: &dims,
-        memo: FastMap::default(),
-        node_depth: Vec::new(),
-        node_ids: FastMap::default(),
-        leaf_ids: FastMap::default(),
-        work: 0,
-        budget,
-    };
     let all: Vec<u32> = (0..entries.len() as u32).collect();
-    let root = b.build(&region, &all)?;
+    let halves = in_halves(&entries, mode, &dims, budget, halves_min, &region, &all);
+    let in_halves = halves.is_some();
+    let (b, root) = match halves {
+        Some(built) => built,
+        None => {
+            let mut b = Builder::new(&entries, mode, &dims, budget);
+            let root = b.build(&region, &all)?;
+            (b, root)
+        }
+    };
     let depth = match root {
         Child::Node(n) => b.node_depth[n as usize].into(),
         _ => 0,
     };
     let (nodes, leaves) = (by_id(b.node_ids), leaves_by_id(b.leaf_ids));
     let max_leaf = leaves.iter().map(<[u32]>::len).max().unwrap_or(0);
-    Ok(Trie {
+    let trie = Trie {
         family,
         group,
         checked_dims: (0..nd)
@@ -155,7 +170,63 @@ pub(super) fn build_trie(
         leaves,
         depth,
         max_leaf,
-    })
+    };
+    Ok((trie, in_halves))
+}
+
+/// Lists at least this long at the root are built in two halves, the second on a
+/// thread beside ([`in_halves`]); below, the thread costs more than it saves.
+const HALVES_MIN: usize = 8192;
+
+/// The root of a large trie built as [`Builder::build`] builds it, its children in two
+/// halves of about the same number of entries, the second half on a thread beside by
+/// a builder of its own whose nodes and leaves are then taken in ([`Builder::absorb`]):
+/// the same trie, the same ids. `None` when the list is short, or for anything but a
+/// clean build of [`Mode::First`] within the budget both halves' work together: the
+/// caller then builds the trie whole, so errors and the budget are the serial build's.
+fn in_halves<'a>(
+    entries: &'a [Entry],
+    mode: Mode,
+    dims: &'a [Dim],
+    budget: usize,
+    halves_min: usize,
+    region: &Region,
+    all: &[u32],
+) -> Option<(Builder<'a>, Child)> {
+    let mut a = Builder::new(entries, mode, dims, budget);
+    let list = a.cut_after_decider(region, all);
+    if mode != Mode::First || list.len() < halves_min {
+        return None;
+    }
+    a.work += list.len();
+    let axis = a.choose_byte(region, list)?;
+    let groups = a.groups(region, list, axis);
+    if groups.len() < 2 {
+        return None;
+    }
+    a.work += groups.entries.len();
+    let cut = groups.half();
+    let mut b = Builder::new(entries, mode, dims, budget);
+    let (left, right) = std::thread::scope(|s| {
+        let b = &mut b;
+        let groups = &groups;
+        let right = super::super::beside(s, move || {
+            (cut..groups.len())
+                .map(|k| b.build(groups.region(k), groups.list(k)))
+                .collect::<Result<Vec<Child>, BuildError>>()
+        });
+        let left = (0..cut)
+            .map(|k| a.build(groups.region(k), groups.list(k)))
+            .collect::<Result<Vec<Child>, BuildError>>();
+        (left, right.join())
+    });
+    let (left, right) = (left.ok()?, right.ok()?);
+    if a.work.saturating_add(b.work) > budget {
+        return None;
+    }
+    let right = a.absorb(b, right);
+    let root = a.node_of(axis, &groups, left.into_iter().chain(right));
+    Some((a, root))
 }
 
 /// The keys of `ids` (ids `0..ids.len()`, each once) in id order: the map holds each
@@ -197,7 +268,69 @@ fn leaves_by_id(ids: FastMap<LeafKey, u32>) -> Leaves {
     leaves
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    fn new(entries: &'a [Entry], mode: Mode, dims: &'a [Dim], budget: usize) -> Builder<'a> {
+        Builder {
+            entries,
+            mode,
+            dims,
+            memo: FastMap::default(),
+            node_depth: Vec::new(),
+            node_ids: FastMap::default(),
+            leaf_ids: FastMap::default(),
+            work: 0,
+            budget,
+        }
+    }
+
+    /// `list` up to its first entry that matches every packet of the region, if one
+    /// does (nothing after it can be first).
+    fn cut_after_decider<'l>(&self, region: &Region, list: &'l [u32]) -> &'l [u32] {
+        match list.iter().position(|&e| self.decides(e, region)) {
+            Some(k) => &list[..=k],
+            None => list,
+        }
+    }
+
+    /// Takes in the nodes and leaves of `other`, a builder of the same entries that
+    /// built the children after this one's, as one builder would have made them after
+    /// this one's: in `other`'s order, each a new id unless this one has it already
+    /// (a subtree both built; nothing `other` made that one builder would not have
+    /// made is new, as a region's subtree depends only on its memo key). Returns
+    /// `children`, built by `other`, with this one's ids.
+    fn absorb(&mut self, other: Builder, children: Vec<Child>) -> Vec<Child> {
+        let leaves: Vec<u32> = by_id(other.leaf_ids)
+            .into_iter()
+            .map(|key| {
+                let next = self.leaf_ids.len() as u32;
+                *self.leaf_ids.entry(key).or_insert(next)
+            })
+            .collect();
+        let mut nodes: Vec<u32> = Vec::with_capacity(other.node_depth.len());
+        let ours = |c: Child, nodes: &[u32]| match c {
+            Child::Node(n) => Child::Node(nodes[n as usize]),
+            Child::Leaf(l) => Child::Leaf(leaves[l as usize]),
+            Child::Empty => Child::Empty,
+        };
+        let depths = other.node_depth;
+        for (mut node, depth) in by_id(other.node_ids).into_iter().zip(depths) {
+            for run in &mut node.runs {
+                run.1 = ours(run.1, &nodes);
+            }
+            let id = match self.node_ids.get(&node) {
+                Some(&id) => id,
+                None => {
+                    let id = self.node_depth.len() as u32;
+                    self.node_depth.push(depth);
+                    self.node_ids.insert(node, id);
+                    id
+                }
+            };
+            nodes.push(id);
+        }
+        children.into_iter().map(|c| ours(c, &nodes)).collect()
+    }
+
     fn clip(&self, e: u32, r: &Region, d: usize) -> (u32, u32) {
         let e = &self.entries[e as usize];
         (e.lo[d].max(r.lo[d]), e.hi[d].min(r.hi[d]))
@@ -227,11 +360,7 @@ impl Builder<'_> {
         let mut list = list;
         match self.mode {
             Mode::First => {
-                // Nothing after an entry that matches every packet of the region can be
-                // first.
-                if let Some(k) = list.iter().position(|&e| self.decides(e, region)) {
-                    list = &list[..=k];
-                }
+                list = self.cut_after_decider(region, list);
                 if list.len() > LEAF_MAX && list.len() <= PRUNE_MAX {
                     pruned = self.prune_hidden(list, region);
                     list = &pruned;
@@ -428,7 +557,75 @@ impl Builder<'_> {
     /// Reads the byte `axis` names in `region`: the node (or, if every byte value
     /// leads to the same child, that child).
     fn split(&mut self, region: &Region, list: &[u32], axis: Axis) -> Result<Child, BuildError> {
-        let groups = match axis {
+        let groups = self.groups(region, list, axis);
+        self.work += groups.entries.len();
+        if self.work > self.budget {
+            return Err(BuildError::TooLarge);
+        }
+        let mut runs: Vec<(u8, Child)> = Vec::with_capacity(groups.len());
+        let mut depth = 0u8;
+        for k in 0..groups.len() {
+            let c = self.build(groups.region(k), groups.list(k))?;
+            self.add_run(&mut runs, &mut depth, groups.last_value(k), c);
+        }
+        Ok(self.node(axis, runs, depth))
+    }
+
+    /// The node reading `axis` whose byte values in `groups` lead to `children`.
+    fn node_of(
+        &mut self,
+        axis: Axis,
+        groups: &Groups,
+        children: impl Iterator<Item = Child>,
+    ) -> Child {
+        let mut runs: Vec<(u8, Child)> = Vec::with_capacity(groups.len());
+        let mut depth = 0u8;
+        for (k, c) in children.enumerate() {
+            self.add_run(&mut runs, &mut depth, groups.last_value(k), c);
+        }
+        self.node(axis, runs, depth)
+    }
+
+    /// Adds child `c` of the byte values up to `last` to `runs` (the run before when it
+    /// leads to the same child), and its depth to `depth`.
+    fn add_run(&self, runs: &mut Vec<(u8, Child)>, depth: &mut u8, last: u8, c: Child) {
+        if let Child::Node(n) = c {
+            *depth = (*depth).max(self.node_depth[n as usize]);
+        }
+        match runs.last_mut() {
+            Some(run) if run.1 == c => run.0 = last,
+            _ => runs.push((last, c)),
+        }
+    }
+
+    /// The node of `runs` (or, if every byte value leads to the same child, that
+    /// child), one per distinct node.
+    fn node(&mut self, axis: Axis, runs: Vec<(u8, Child)>, depth: u8) -> Child {
+        if let [(_, only)] = runs.as_slice() {
+            return *only;
+        }
+        let byte = match axis {
+            Axis::Dim(d, shift) => KeyByte::Dim {
+                dim: d as u8,
+                shift: shift as u8,
+            },
+            Axis::Flags => KeyByte::Flags,
+            Axis::L4 => KeyByte::L4,
+        };
+        let node = Node { byte, runs };
+        if let Some(&id) = self.node_ids.get(&node) {
+            return Child::Node(id);
+        }
+        let id = self.node_depth.len() as u32;
+        self.node_depth.push(depth + 1);
+        self.node_ids.insert(node, id);
+        Child::Node(id)
+    }
+
+    /// The groups of byte values of `axis` in `region` that no entry of `list` tells
+    /// apart.
+    fn groups(&self, region: &Region, list: &[u32], axis: Axis) -> Groups {
+        match axis {
             Axis::Dim(d, shift) => self.split_dim(region, list, d, shift),
             Axis::Flags => self.split_flags(region, list),
             Axis::L4 => {
@@ -445,43 +642,7 @@ impl Builder<'_> {
                 groups.push(1, list.iter().copied(), r);
                 groups
             }
-        };
-        self.work += groups.entries.len();
-        if self.work > self.budget {
-            return Err(BuildError::TooLarge);
         }
-        let mut runs: Vec<(u8, Child)> = Vec::with_capacity(groups.len());
-        let mut depth = 0u8;
-        for k in 0..groups.len() {
-            let last = groups.first_value(k + 1).map_or(255, |n| n - 1);
-            let c = self.build(groups.region(k), groups.list(k))?;
-            if let Child::Node(n) = c {
-                depth = depth.max(self.node_depth[n as usize]);
-            }
-            match runs.last_mut() {
-                Some(run) if run.1 == c => run.0 = last as u8,
-                _ => runs.push((last as u8, c)),
-            }
-        }
-        if let [(_, only)] = runs.as_slice() {
-            return Ok(*only);
-        }
-        let byte = match axis {
-            Axis::Dim(d, shift) => KeyByte::Dim {
-                dim: d as u8,
-                shift: shift as u8,
-            },
-            Axis::Flags => KeyByte::Flags,
-            Axis::L4 => KeyByte::L4,
-        };
-        let node = Node { byte, runs };
-        if let Some(&id) = self.node_ids.get(&node) {
-            return Ok(Child::Node(id));
-        }
-        let id = self.node_depth.len() as u32;
-        self.node_depth.push(depth + 1);
-        self.node_ids.insert(node, id);
-        Ok(Child::Node(id))
     }
 
     /// The groups of values of the TCP flags byte that no entry tells apart.
@@ -586,6 +747,23 @@ impl Groups {
 
     fn first_value(&self, k: usize) -> Option<u32> {
         self.groups.get(k).map(|g| g.0)
+    }
+
+    /// The last byte value of group `k` (the one before the next group's first).
+    fn last_value(&self, k: usize) -> u8 {
+        self.first_value(k + 1).map_or(255, |n| n - 1) as u8
+    }
+
+    /// Where to cut the groups (at least two) in two with about as many entries on
+    /// either side: the first group of the second half.
+    fn half(&self) -> usize {
+        let total = self.entries.len();
+        let at = self
+            .groups
+            .iter()
+            .position(|g| 2 * g.2 >= total)
+            .unwrap_or(0);
+        (at + 1).min(self.len() - 1)
     }
 
     fn list(&self, k: usize) -> &[u32] {

@@ -278,3 +278,64 @@ fn reject_rules_are_classified() {
         "{steps:?}"
     );
 }
+
+/// A trie built in halves (the root's second half of children by a builder of its
+/// own on a thread beside, its nodes and leaves taken in after) is the trie built
+/// whole, ids and all; a budget too small for it fails the same way.
+#[test]
+fn a_trie_built_in_halves_is_the_trie_built_whole() {
+    let es = entries_of(&halves_source(3000), Family::V4);
+    let build = |budget: usize, halves_min: usize| {
+        build::build_trie_halving(
+            Family::V4,
+            Group::BySrc,
+            es.clone(),
+            build::Mode::First,
+            budget,
+            halves_min,
+        )
+    };
+    let budget = MAX_WORK * es.len() + WORK_BASE;
+    let (whole, halved) = build(budget, usize::MAX).expect("builds");
+    assert!(!halved);
+    let (halves, halved) = build(budget, 64).expect("builds in halves");
+    assert!(halved, "the root list is long enough to be built in halves");
+    assert!(whole.nodes.len() > 100, "{} nodes", whole.nodes.len());
+    assert_eq!(halves, whole);
+    assert_eq!(build(5000, 64).err(), Some(BuildError::TooLarge));
+    assert_eq!(build(5000, usize::MAX).err(), Some(BuildError::TooLarge));
+}
+
+/// `n` rules of source and destination prefixes of every length class (/8 to /32,
+/// some sources wide, so that subtrees repeat under the root's byte values) and
+/// port ranges, from a fixed xorshift sequence.
+fn halves_source(n: usize) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let prefix = |r: u64, len: u32| {
+        let a = (r as u32) & (u32::MAX << (32 - len));
+        let [p, q, s, t] = a.to_be_bytes();
+        format!("{p}.{q}.{s}.{t}/{len}")
+    };
+    let mut src = String::from("xdp on eth0 {\n");
+    for i in 0..n {
+        let (r, s) = (next(), next());
+        let slen = [8, 16, 24, 32, 32][(s % 5) as usize];
+        let dlen = [16, 24, 32][((s >> 8) % 3) as usize];
+        let lo = (s >> 16) % 2000;
+        let hi = lo + (s >> 32) % 100;
+        let verdict = if i % 2 == 0 { "allow" } else { "drop" };
+        src.push_str(&format!(
+            "    {verdict} ip4 tcp from {} to {}:{lo}-{hi}\n",
+            prefix(r, slen),
+            prefix(r >> 32, dlen)
+        ));
+    }
+    src.push_str("    default allow\n}\n");
+    src
+}
