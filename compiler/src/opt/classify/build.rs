@@ -175,8 +175,9 @@ pub(super) fn build_trie_halving(
 }
 
 /// Lists at least this long at the root are built in two halves, the second on a
-/// thread beside ([`in_halves`]); below, the thread costs more than it saves.
-const HALVES_MIN: usize = 8192;
+/// thread beside ([`in_halves`]); below, the thread costs more than it saves (and a
+/// thread's heap is about a MiB of a 10k-rule apply's peak RSS).
+const HALVES_MIN: usize = 16_384;
 
 /// The root of a large trie built as [`Builder::build`] builds it, its children in two
 /// halves of about the same number of entries, the second half on a thread beside by
@@ -206,27 +207,37 @@ fn in_halves<'a>(
     }
     a.work += groups.entries.len();
     let cut = groups.half();
-    let mut b = Builder::new(entries, mode, dims, budget);
     let (left, right) = std::thread::scope(|s| {
-        let b = &mut b;
         let groups = &groups;
         let right = super::super::beside(s, move || {
-            (cut..groups.len())
+            let mut b = Builder::new(entries, mode, dims, budget);
+            let children = (cut..groups.len())
                 .map(|k| b.build(groups.region(k), groups.list(k)))
-                .collect::<Result<Vec<Child>, BuildError>>()
+                .collect::<Result<Vec<Child>, BuildError>>();
+            children.map(|c| (b.made(), c))
         });
         let left = (0..cut)
             .map(|k| a.build(groups.region(k), groups.list(k)))
             .collect::<Result<Vec<Child>, BuildError>>();
         (left, right.join())
     });
-    let (left, right) = (left.ok()?, right.ok()?);
-    if a.work.saturating_add(b.work) > budget {
+    let (left, (made, right)) = (left.ok()?, right.ok()?);
+    if a.work.saturating_add(made.work) > budget {
         return None;
     }
-    let right = a.absorb(b, right);
+    let right = a.absorb(made, right);
     let root = a.node_of(axis, &groups, left.into_iter().chain(right));
     Some((a, root))
+}
+
+/// What a builder made, in id order, without its memo: made on the builder's thread,
+/// so that the memo's memory goes back where it was taken (freed from another
+/// thread, it raised a 100k-rule apply's peak RSS by about a MiB).
+struct Made {
+    leaves: Vec<LeafKey>,
+    nodes: Vec<Node>,
+    depths: Vec<u8>,
+    work: usize,
 }
 
 /// The keys of `ids` (ids `0..ids.len()`, each once) in id order: the map holds each
@@ -283,6 +294,16 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Its nodes and leaves in id order, and its work; the memo is dropped here.
+    fn made(self) -> Made {
+        Made {
+            leaves: by_id(self.leaf_ids),
+            nodes: by_id(self.node_ids),
+            depths: self.node_depth,
+            work: self.work,
+        }
+    }
+
     /// `list` up to its first entry that matches every packet of the region, if one
     /// does (nothing after it can be first).
     fn cut_after_decider<'l>(&self, region: &Region, list: &'l [u32]) -> &'l [u32] {
@@ -298,22 +319,22 @@ impl<'a> Builder<'a> {
     /// (a subtree both built; nothing `other` made that one builder would not have
     /// made is new, as a region's subtree depends only on its memo key). Returns
     /// `children`, built by `other`, with this one's ids.
-    fn absorb(&mut self, other: Builder, children: Vec<Child>) -> Vec<Child> {
-        let leaves: Vec<u32> = by_id(other.leaf_ids)
+    fn absorb(&mut self, other: Made, children: Vec<Child>) -> Vec<Child> {
+        let leaves: Vec<u32> = other
+            .leaves
             .into_iter()
             .map(|key| {
                 let next = self.leaf_ids.len() as u32;
                 *self.leaf_ids.entry(key).or_insert(next)
             })
             .collect();
-        let mut nodes: Vec<u32> = Vec::with_capacity(other.node_depth.len());
+        let mut nodes: Vec<u32> = Vec::with_capacity(other.depths.len());
         let ours = |c: Child, nodes: &[u32]| match c {
             Child::Node(n) => Child::Node(nodes[n as usize]),
             Child::Leaf(l) => Child::Leaf(leaves[l as usize]),
             Child::Empty => Child::Empty,
         };
-        let depths = other.node_depth;
-        for (mut node, depth) in by_id(other.node_ids).into_iter().zip(depths) {
+        for (mut node, depth) in other.nodes.into_iter().zip(other.depths) {
             for run in &mut node.runs {
                 run.1 = ours(run.1, &nodes);
             }
