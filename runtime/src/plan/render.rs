@@ -188,6 +188,10 @@ impl Plan {
                 s.added.len(),
                 s.removed.len()
             );
+            if let Some(r) = self.set_reshapes.iter().find(|r| r.map == s.map) {
+                let why = r.describe();
+                let _ = writeln!(out, "    new map: {why}, so the programs reload");
+            }
             if summary {
                 continue;
             }
