@@ -64,18 +64,24 @@ fn entry_size(kind: SetKind, key_len: u32, value_len: u32) -> io::Result<Option<
     let (Some((b2, step)), Some((b4, s4)), Some((b8, s8))) = (hash(2)?, hash(4)?, hash(8)?) else {
         return Ok(None);
     };
-    let per_doubling = b4.checked_sub(b2);
+    // From 2 buckets to 4 adds 2 buckets' bytes, from 4 to 8 four.
+    let Some(two_buckets) = b4.checked_sub(b2) else {
+        return Ok(None);
+    };
     if s4 != step
         || s8 != step
-        || per_doubling.is_none()
-        || b8.checked_sub(b4) != per_doubling.map(|d| d * 2)
+        || two_buckets % 2 != 0
+        || b8.checked_sub(b4) != Some(2 * two_buckets)
     {
         return Ok(None);
     }
-    // From 2 buckets to 4 adds 2 buckets' bytes: the fixed part at 2 plus the rest.
-    let per_bucket = per_doubling.unwrap_or(0) / 2;
+    let per_bucket = two_buckets / 2;
     let buckets = u64::from(capacity.max(1).next_power_of_two());
-    Ok(Some((b2 + per_bucket * (buckets - 2), step)))
+    // The fixed part without buckets, then the live map's buckets.
+    let base = b2
+        .checked_sub(two_buckets)
+        .and_then(|fixed| fixed.checked_add(per_bucket * buckets));
+    Ok(base.map(|base| (base, step)))
 }
 
 /// The `memlock` of an empty scratch map of `map_type`, capacity `capacity`, and what
