@@ -960,4 +960,20 @@ fn a_set_that_changes_kind_reloads_and_says_why() {
 
     let same_kind = plan(Some(&whole), &snap(&file("192.0.2.1, 192.0.2.3")));
     assert!(same_kind.maps_only && same_kind.set_reshapes.is_empty());
+
+    // The same entries in a trie (as sockc kept every set before): only the kind
+    // changes, and the plan still says so.
+    let mut as_trie = whole.clone();
+    for m in as_trie.maps.iter_mut().filter(|m| m.name == "set_s_v4") {
+        m.map_type = aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_LPM_TRIE as u32;
+    }
+    let upgrade = plan(Some(&as_trie), &whole);
+    assert!(upgrade.set_changes.is_empty() && upgrade.loads_new_object());
+    let text = upgrade.render("installed", "new.sk");
+    assert!(
+        text.contains(
+            "  set_s_v4: new map: LPM trie (prefixes) -> hash map (whole addresses), so the programs reload"
+        ),
+        "{text}"
+    );
 }
