@@ -44,8 +44,7 @@ use diff::{asm_diff_key, code_lines, insn_count, rule_listing, truncate_lines, u
 
 pub use diff::MAX_DIFF_LINES;
 pub(crate) use sets::set_changes;
-pub use sets::SetReshape;
-pub use sets::{describe_entry, SetChange};
+pub use sets::{describe_entry, SetChange, SetReshape};
 
 /// The comparable state of one compiled rule file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
