@@ -12,7 +12,7 @@ use sockc_runtime::{
     attach::{AttachOptions, TcAttach},
     install::{self, InstallError},
     netns, plan, stages,
-    store::{ReadAhead, Store},
+    store::{has_manifest, ReadAhead, Store},
 };
 
 use super::{ApplyArgs, TcAttachArg};
@@ -95,10 +95,7 @@ pub fn read_ahead(args: &ApplyArgs) -> Option<std::thread::JoinHandle<Option<Ahe
 /// True when the install `args` names has a manifest (a re-apply, unless it goes
 /// while this command waits for the lock): one `statx`, before anything compiles.
 pub fn installed(args: &ApplyArgs) -> bool {
-    ahead_name(args).is_some_and(|name| {
-        let dir = args.target.bpffs.join("sockc").join(name);
-        dir.join("manifest").exists()
-    })
+    ahead_name(args).is_some_and(|name| has_manifest(&args.target.bpffs, &name))
 }
 
 /// Gives the store what [`read_ahead`] read, which it keeps only while the manifest
