@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Arg, ArgMatches, Command, CommandFactory, Parser, Subcommand};
+use clap::{builder::Resettable, Arg, ArgMatches, Command, CommandFactory, Parser, Subcommand};
 use sockc_compiler::{
     limits::{Limit, Limits},
     opt::OptLevel,
@@ -47,9 +47,12 @@ pub struct Cli {
     pub set_dirs: Vec<PathBuf>,
     /// Every command takes the limits, and only `sockc --help` lists them (a
     /// subcommand's help names them in one line: [`command`]).
-    #[command(flatten, next_help_heading = "Limits (every command takes them)")]
+    #[command(flatten, next_help_heading = LIMITS_HEADING)]
     pub bounds: Bounds,
 }
+/// Where `sockc --help` lists the limits ([`Bounds`]).
+const LIMITS_HEADING: &str = "Limits (every command takes them)";
+
 /// The limits on what sockc reads and reports (`sockc_compiler::limits`); each flag
 /// also reads its environment variable.
 #[derive(clap::Args)]
@@ -93,7 +96,11 @@ impl Bounds {
     }
 }
 
+// Deferred: a command's arguments are built only when it runs (or for help, completions
+// and the man page, which build them all), and [`command`] finishes each as it is built
+// ([`ARGS`]).
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Compile a rule file to an eBPF object (-o) or print it (--emit)
     Compile(compile::CompileArgs),
@@ -274,63 +281,123 @@ fn opt_arg() -> Arg {
         )
 }
 
-/// The full command line: the derive's [`Cli`] plus `-O` on the commands that
-/// compile and the per-command help of `--name`. Parsing, completions and the man page
-/// all use this one definition.
+/// The full command line: the derive's [`Cli`] plus, on each command, `-O` when it
+/// compiles, its help of `--name` and the limits ([`finish`]). Parsing, completions
+/// and the man page all use this one definition. Each command's arguments are made
+/// only when it is built ([`ARGS`]): a command line builds the one it runs (clap
+/// building all 22 was about a fifth of `sockc --version`'s CPU); help, completions
+/// and the man page build them all.
 pub fn command() -> Command {
     let mut cmd = Cli::command();
-    for name in COMPILING {
-        cmd = cmd.mut_subcommand(*name, |c| c.arg(opt_arg()));
+    for (name, args) in ARGS {
+        cmd = cmd.mut_subcommand(name, |c| c.defer(*args));
     }
-    let name_help = [
-        (
-            "status",
-            "the install to show (default: every install under BPFFS/sockc)",
-        ),
-        (
-            "stats",
-            "the install whose counters to show (default: every install under BPFFS/sockc)",
-        ),
-        (
-            "repair",
-            "the install to repair (default: every install under BPFFS/sockc)",
-        ),
-        (
-            "trace",
-            "the install to trace (default: every install with a rule that logs)",
-        ),
-        (
-            "flush",
-            "the install to remove (default: the only install there is; refused when there \
-             are several)",
-        ),
-        (
-            "apply",
-            "the install's name: its pins live in BPFFS/sockc/NAME/ (default: the rule \
-             file's name without its extension; needed with `-`)",
-        ),
-        (
-            "register",
-            "the install (default: the only install that declares SOCKET)",
-        ),
-        (
-            "unregister",
-            "the install (default: the only install that declares SOCKET)",
-        ),
-        (
-            "show",
-            "the install to show, as INSTALL (which wins when both are given; default: the only install there is)",
-        ),
-        (
-            "confirm",
-            "the install, as NAME (given both, they must be the same)",
-        ),
-    ];
-    for (sub, help) in name_help {
-        cmd = cmd.mut_subcommand(sub, |c| c.mut_arg("name", |a| a.help(help)));
-    }
-    limits_listed_once(cmd)
+    cmd
 }
+
+/// What makes a command's arguments, given the command ([`ARGS`]).
+type MakeArgs = fn(Command) -> Command;
+
+/// Each command's arguments and what [`finish`] adds to them, made when the command is
+/// built: in place of the derive's own deferred `augment_args` of the same type
+/// (`command_args_are_the_derives` checks that every command has its own here).
+const ARGS: &[(&str, MakeArgs)] = &[
+    ("compile", args::<compile::CompileArgs, 0>),
+    ("check", args::<check::CheckArgs, 1>),
+    ("test", args::<test::TestArgs, 2>),
+    ("bench", args::<Box<sockc_bench::BenchArgs>, 3>),
+    ("apply", args::<apply::ApplyArgs, 4>),
+    ("confirm", args::<confirm::ConfirmArgs, 5>),
+    ("deadline", args::<deadline::DeadlineArgs, 6>),
+    ("diff", args::<diff::DiffArgs, 7>),
+    ("show", args::<show::ShowArgs, 8>),
+    ("status", args::<status::StatusArgs, 9>),
+    ("stats", args::<stats::StatsArgs, 10>),
+    ("register", args::<register::RegisterArgs, 11>),
+    ("unregister", args::<unregister::UnregisterArgs, 12>),
+    ("systemd", args::<systemd::SystemdArgs, 13>),
+    ("flush", args::<flush::FlushArgs, 14>),
+    ("repair", args::<repair::RepairArgs, 15>),
+    ("watch", args::<watch::WatchArgs, 16>),
+    ("import", args::<import::ImportArgs, 17>),
+    ("classbench", args::<classbench::ClassbenchArgs, 18>),
+    ("trace", args::<trace::TraceArgs, 19>),
+    ("completions", args::<completions::CompletionsArgs, 20>),
+    ("man", args::<man::ManArgs, 21>),
+];
+
+/// The arguments of command `ARGS[I]` (`A`, as the derive makes them), [`finish`]ed.
+/// Its about texts stay the ones its variant's doc comment gives: made after them, `A`'s
+/// own doc comment would replace them. By index, not by `c`'s name: the man page
+/// renames a command (`sockc-apply`) before it is built.
+fn args<A: clap::Args, const I: usize>(c: Command) -> Command {
+    let about = c.get_about().cloned();
+    let long_about = c.get_long_about().cloned();
+    let c = A::augment_args(c)
+        .about(about.map_or(Resettable::Reset, Resettable::Value))
+        .long_about(long_about.map_or(Resettable::Reset, Resettable::Value));
+    finish(c, ARGS[I].0)
+}
+
+/// What the derive does not say of command `c`, `name` (its arguments made): `-O` when
+/// it compiles ([`COMPILING`]), its own help of `--name` ([`NAME_HELP`]), and the
+/// limits ([`limits_listed_once`]).
+fn finish(mut c: Command, name: &str) -> Command {
+    if COMPILING.contains(&name) {
+        c = c.arg(opt_arg());
+    }
+    if let Some((_, help)) = NAME_HELP.iter().find(|(sub, _)| *sub == name) {
+        c = c.mut_arg("name", |a| a.help(*help));
+    }
+    limits_listed_once(c)
+}
+
+/// The help of `--name` by command (it names another thing in each).
+const NAME_HELP: [(&str, &str); 10] = [
+    (
+        "status",
+        "the install to show (default: every install under BPFFS/sockc)",
+    ),
+    (
+        "stats",
+        "the install whose counters to show (default: every install under BPFFS/sockc)",
+    ),
+    (
+        "repair",
+        "the install to repair (default: every install under BPFFS/sockc)",
+    ),
+    (
+        "trace",
+        "the install to trace (default: every install with a rule that logs)",
+    ),
+    (
+        "flush",
+        "the install to remove (default: the only install there is; refused when there \
+         are several)",
+    ),
+    (
+        "apply",
+        "the install's name: its pins live in BPFFS/sockc/NAME/ (default: the rule \
+         file's name without its extension; needed with `-`)",
+    ),
+    (
+        "register",
+        "the install (default: the only install that declares SOCKET)",
+    ),
+    (
+        "unregister",
+        "the install (default: the only install that declares SOCKET)",
+    ),
+
+    (
+        "show",
+        "the install to show, as INSTALL (which wins when both are given; default: the only install there is)",
+    ),
+    (
+        "confirm",
+        "the install, as NAME (given both, they must be the same)",
+    ),
+];
 
 /// The ids of the global `--max-*` limits ([`Bounds`]).
 const LIMITS: [&str; 5] = [
@@ -342,26 +409,18 @@ const LIMITS: [&str; 5] = [
 ];
 
 /// Every command takes the limits, but only the top-level help (and sockc.1) lists
-/// them: each subcommand gets hidden copies of them (the same flags and environment
-/// variables) and names them in one line of its help instead of repeating ten lines of
-/// flags. [`Bounds::limits`] takes a value from either level.
-fn limits_listed_once(mut cmd: Command) -> Command {
-    let copies: Vec<Arg> = cmd
-        .get_arguments()
-        .filter(|a| LIMITS.contains(&a.get_id().as_str()))
-        .map(|a| a.clone().hide(true))
-        .collect();
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|c| c.get_name().to_string())
-        .collect();
+/// them: each subcommand (`c`) gets hidden copies of them (the same flags and
+/// environment variables, as [`Cli`] flattens them) and names them in one line of its
+/// help instead of repeating ten lines of flags. [`Bounds::limits`] takes a value from
+/// either level.
+fn limits_listed_once(c: Command) -> Command {
+    let top = Command::new("sockc").next_help_heading(LIMITS_HEADING);
+    let top = <Bounds as clap::Args>::augment_args(top);
+    let copies = top.get_arguments().map(|a| a.clone().hide(true));
     let note = "Limits: --max-source-bytes, --max-set-file-bytes, --max-set-elements, \
                 --max-diagnostics, --max-packets-file-bytes (every command takes them; \
                 see sockc --help)";
-    for name in names {
-        cmd = cmd.mut_subcommand(name, |c| c.args(copies.clone()).after_help(note));
-    }
-    cmd
+    c.args(copies).after_help(note)
 }
 
 /// The value of a limit given to the subcommand that matched (`limits_listed_once`).
@@ -419,10 +478,58 @@ mod tests {
         command().debug_assert();
     }
 
+    /// [`command`] built whole: every command's arguments made ([`ARGS`]).
+    fn built() -> Command {
+        let mut cmd = command();
+        cmd.build();
+        cmd
+    }
+
+    /// Every command's arguments are made by its own type ([`ARGS`] names each
+    /// command once, with the type its variant holds): the same ids as the derive's
+    /// own deferred `augment_args` makes, plus `-O` where it compiles and the limits.
+    #[test]
+    fn command_args_are_the_derives() {
+        let ids = |c: &Command| -> Vec<String> {
+            let mut v: Vec<String> = c
+                .get_arguments()
+                .map(|a| a.get_id().to_string())
+                .filter(|id| id != "opt" && !LIMITS.contains(&id.as_str()))
+                .collect();
+            v.sort();
+            v
+        };
+        let mut derived = Cli::command();
+        derived.build();
+        let ours = built();
+        let mut names = Vec::new();
+        for d in derived.get_subcommands().filter(|c| c.get_name() != "help") {
+            let name = d.get_name();
+            names.push(name);
+            let o = ours.find_subcommand(name).expect("the same commands");
+            assert_eq!(ids(o), ids(d), "{name}");
+            assert!(
+                !ids(d).is_empty() || name == "completions",
+                "{name} has arguments"
+            );
+            let opt = o.get_arguments().any(|a| a.get_id() == "opt");
+            assert_eq!(opt, COMPILING.contains(&name), "{name}: -O");
+            let limits = o
+                .get_arguments()
+                .filter(|a| LIMITS.contains(&a.get_id().as_str()));
+            assert!(
+                limits.filter(|a| a.is_hide_set()).count() == LIMITS.len(),
+                "{name}"
+            );
+        }
+        let table: Vec<&str> = ARGS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, table);
+    }
+
     /// Every argument of every command says what it is for.
     #[test]
     fn every_argument_has_help() {
-        let cmd = command();
+        let cmd = built();
         let mut missing = Vec::new();
         let mut walk = vec![cmd];
         while let Some(c) = walk.pop() {
@@ -494,7 +601,7 @@ mod tests {
     /// fails until it is checked there.
     #[test]
     fn documented_defaults_are_the_code_defaults() {
-        let mut walk = vec![command()];
+        let mut walk = vec![built()];
         let mut wrong = Vec::new();
         let mut checked = 0;
         while let Some(c) = walk.pop() {
@@ -544,7 +651,7 @@ mod tests {
     /// without it.
     #[test]
     fn apply_help_names_the_listed_plan_length() {
-        let cmd = command();
+        let cmd = built();
         let apply = cmd.find_subcommand("apply").unwrap();
         let details = apply
             .get_arguments()

@@ -52,10 +52,53 @@ pub fn check_sizes(entries: &Entries, key_len: usize, value_len: usize) -> Resul
 /// Writes every entry of `p` into `map` (`BPF_ANY`); `what` names the step at each
 /// fault point (one per batch).
 pub fn update(map: BorrowedFd<'_>, p: &Packed, what: &str) -> Result<(), WriteFault> {
+    update_range(map, p, 0, p.len(), what)
+}
+
+/// [`update`] split between up to [`WRITERS`] threads, each writing a contiguous part
+/// of `p` (whole batches): for a map whose kernel side takes no map-wide lock, a hash
+/// map, where the inserts of a million-element set then take each CPU's share of the
+/// time (an LPM trie takes one lock per insert: a second writer only waits). Below two
+/// batches, or when a test counts the fault points ([`crate::fault::counting`], which
+/// wants the same numbering in every run), one thread writes all. On an error, the one
+/// at the lowest index is returned: every element before it was written, as
+/// [`update`] promises.
+pub fn update_parallel(map: BorrowedFd<'_>, p: &Packed, what: &str) -> Result<(), WriteFault> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let writers = cpus.min(WRITERS).min(p.len() / BATCH);
+    if writers < 2 || crate::fault::counting() {
+        return update(map, p, what);
+    }
+    let per = p.len().div_ceil(writers).next_multiple_of(BATCH);
+    let results: Vec<Result<(), WriteFault>> = std::thread::scope(|s| {
+        let parts: Vec<_> = (0..p.len())
+            .step_by(per)
+            .map(|at| s.spawn(move || update_range(map, p, at, (at + per).min(p.len()), what)))
+            .collect();
+        parts
+            .into_iter()
+            .map(|h| h.join().expect("a map writer does not panic"))
+            .collect()
+    });
+    // In index order: the first error is the lowest.
+    results.into_iter().collect()
+}
+
+/// The most threads [`update_parallel`] writes with.
+const WRITERS: usize = 4;
+
+/// Writes entries `from..to` of `p` into `map`, as [`update`] writes them all.
+fn update_range(
+    map: BorrowedFd<'_>,
+    p: &Packed,
+    from: usize,
+    to: usize,
+    what: &str,
+) -> Result<(), WriteFault> {
     let mut batched = true;
-    let mut at = 0;
-    while at < p.len() {
-        let end = (at + BATCH).min(p.len());
+    let mut at = from;
+    while at < to {
+        let end = (at + BATCH).min(to);
         point(what);
         if batched {
             let (keys, values) = (p.keys(at, end), p.values(at, end));

@@ -35,7 +35,8 @@ pub fn release_freed_memory() {
 }
 
 /// From now on, hands pages back to the kernel as soon as they are free, not 10 ms
-/// later (mimalloc's `purge_delay`, 0). `apply` calls it before compiling: the pages
+/// later (mimalloc's `purge_delay`, 0). `apply` calls it before compiling a first
+/// install or a dry run (not a re-apply, which would fault them in again): the pages
 /// sema and the classifier's trie builds free are otherwise still held when the
 /// compile's end, its peak, is reached (a first apply of acl1_100000: 78 → 73 MiB
 /// peak RSS, 10k 21.2 → 18.9 MiB, the same CPU time within the runs' spread).

@@ -382,6 +382,103 @@ fn rule_that_cannot_match_leaves_no_unreachable_code() {
     );
 }
 
+/// A set of whole addresses is a hash map keyed as a trie is (`{prefixlen; addr}`), and
+/// the kernel's exact lookup finds what the trie's would: its IPv4 and IPv6 elements,
+/// as source and as destination, at XDP and TC; an address next to one, or inside a
+/// prefix of the other family's trie but not an element, is not in it.
+#[test]
+fn a_set_of_whole_addresses_is_a_hash_map_the_kernel_finds_elements_in() {
+    if !kernel() {
+        return;
+    }
+    for (hook, kind) in [
+        ("xdp on lo", HookKind::Xdp),
+        ("tc ingress on lo", HookKind::TcIngress),
+    ] {
+        let src = format!(
+            "set b = {{ 192.0.2.7, 198.51.100.1, 2001:db8::1, 2001:db8::2 }}\n\
+             set p = {{ 203.0.113.0/24, 2001:db8:1::9 }}\n\
+             {hook} {{\n    drop from @b\n    drop udp to @b\n    drop tcp from @p\n    default allow\n}}\n"
+        );
+        let (compiled, diags) = sockc_compiler::compile(&src, &Options::default());
+        let compiled = compiled.unwrap_or_else(|| panic!("does not compile: {diags:#?}"));
+        let hash = aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_HASH as u32;
+        let trie = aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_LPM_TRIE as u32;
+        let kinds: Vec<(&str, u32)> = compiled
+            .maps
+            .iter()
+            .map(|m| (m.name.as_str(), m.map_type))
+            .filter(|(n, _)| n.starts_with("set_"))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("set_b_v4", hash),
+                ("set_b_v6", hash),
+                ("set_p_v4", trie),
+                ("set_p_v6", hash)
+            ],
+            "{hook}"
+        );
+        let obj = load(&compiled, "inline rules");
+        run_table(
+            &obj,
+            kind,
+            &[
+                c(
+                    "tcp 192.0.2.7:1 -> 10.0.0.2:2",
+                    V::Drop,
+                    "drop from @b",
+                    &[],
+                ),
+                c("tcp 192.0.2.8:1 -> 10.0.0.2:2", V::Allow, "default", &[]),
+                c(
+                    "udp 10.0.0.1:1 -> 198.51.100.1:53",
+                    V::Drop,
+                    "drop udp to @b",
+                    &[],
+                ),
+                c(
+                    "tcp [2001:db8::2]:1 -> [2001:db8::9]:2",
+                    V::Drop,
+                    "drop from @b",
+                    &[],
+                ),
+                c(
+                    "tcp [2001:db8::3]:1 -> [2001:db8::9]:2",
+                    V::Allow,
+                    "default",
+                    &[],
+                ),
+                c(
+                    "udp [2001:db8::9]:1 -> [2001:db8::1]:53",
+                    V::Drop,
+                    "drop udp to @b",
+                    &[],
+                ),
+                c(
+                    "tcp 203.0.113.9:1 -> 10.0.0.2:2",
+                    V::Drop,
+                    "drop tcp from @p",
+                    &[],
+                ),
+                c(
+                    "tcp [2001:db8:1::9]:1 -> [2001:db8::9]:2",
+                    V::Drop,
+                    "drop tcp from @p",
+                    &[],
+                ),
+                c(
+                    "tcp [2001:db8:1::8]:1 -> [2001:db8::9]:2",
+                    V::Allow,
+                    "default",
+                    &[],
+                ),
+            ],
+        );
+    }
+}
+
 // ---- 1. the verifier --------------------------------------------------------------
 
 /// Every rule file under `rules/` that compiles also loads, at `-O2` and at `-O0`:

@@ -278,6 +278,16 @@ fn check_map(map: &MapDef) -> Result<(), ObjError> {
             return Err(bad("LPM trie maps need the BPF_F_NO_PREALLOC flag".into()));
         }
     }
+    if ty == bpf_map_type::BPF_MAP_TYPE_HASH as u32 {
+        // htab_map_alloc_check(): room for an entry, and a key a program can build on
+        // its stack (MAX_BPF_STACK).
+        if map.max_entries == 0 {
+            return Err(bad("hash maps need max_entries of at least 1".into()));
+        }
+        if map.key.checked_size().is_some_and(|n| n > 512) {
+            return Err(bad("hash map keys must be at most 512 bytes".into()));
+        }
+    }
     Ok(())
 }
 
@@ -763,6 +773,29 @@ mod tests {
         ));
         assert!(matches!(
             err(&|i| i.maps[1].max_entries = u32::MAX),
+            ObjError::InvalidMap { .. }
+        ));
+        // A set of whole addresses is a hash map of the same key.
+        let hash =
+            |i: &mut ObjectImage| i.maps[1].map_type = bpf_map_type::BPF_MAP_TYPE_HASH as u32;
+        let mut img = image();
+        hash(&mut img);
+        write_object(&img).expect("a hash map of the set key");
+        assert!(matches!(
+            err(&|i| {
+                hash(i);
+                i.maps[1].max_entries = 0;
+            }),
+            ObjError::InvalidMap { .. }
+        ));
+        assert!(matches!(
+            err(&|i| {
+                hash(i);
+                i.maps[1].key = BtfType::Array {
+                    elem: Box::new(BtfType::U8),
+                    len: 513,
+                };
+            }),
             ObjError::InvalidMap { .. }
         ));
         assert!(matches!(

@@ -14,10 +14,13 @@
 use std::{collections::HashSet, os::fd::AsFd};
 
 use aya::maps::{MapData, MapType};
-use sockc_compiler::bpf::maps::{hex, Entries, MapContents};
+use sockc_compiler::bpf::maps::{hex, set_of_map, Entries, MapContents};
 
 use super::InstallError;
-use crate::{lpm_count::lpm_entries, map_write};
+use crate::{
+    map_write,
+    set_count::{set_entries, SetKind},
+};
 use crate::{
     plan::{set_changes, SetChange},
     store::{Manifest, Store},
@@ -96,50 +99,54 @@ pub(super) fn drift_quick(store: &Store, m: &Manifest) -> Vec<String> {
 /// by entry; `None` when it cannot be checked so (then [`drift`] compares every
 /// entry).
 ///
-/// An LPM trie (a set map) is not read whole: reading a trie of a million entries
-/// costs the kernel about half a second. Its entry count ([`lpm_entries`], from the
-/// kernel's accounting of its memory) must be the manifest's, and a sample of the
-/// manifest's entries, spread over them, must each read back their value. What this
-/// can miss: an entry replaced by another behind sockc's back (one deleted and one
-/// added: the count is the same) or a value overwritten, outside the sample; a lookup
-/// in a trie answers for the longest covering prefix, so a sampled element deleted
-/// while a foreign prefix covering it was added reads back too. `status --deep`,
-/// `sockc repair` and a plan that changes the set compare or write what they touch
-/// exactly. Any other map the kernel can read in batches is compared by its entry count
-/// and an order-independent digest of its entries.
+/// A set map (an LPM trie, or a hash map of whole addresses) is not read whole:
+/// reading a trie of a million entries costs the kernel about half a second, a hash
+/// map a third of one. Its entry count ([`set_entries`], from the kernel's accounting
+/// of its memory) must be the manifest's, and a sample of the manifest's entries,
+/// spread over them, must each read back their value. What this can miss: an entry
+/// replaced by another behind sockc's back (one deleted and one added: the count is
+/// the same) or a value overwritten, outside the sample; a lookup in a trie answers
+/// for the longest covering prefix, so a sampled element deleted while a foreign
+/// prefix covering it was added reads back too. `status --deep`, `sockc repair` and a
+/// plan that changes the set compare or write what they touch exactly. Any other map
+/// the kernel can read in batches is compared by its entry count and an
+/// order-independent digest of its entries.
 fn unchanged(map: &MapData, want: &MapContents) -> Option<bool> {
     let info = map.info().ok()?;
     let fd = map.fd().as_fd();
     let (key_len, value_len) = (info.key_size() as usize, info.value_size() as usize);
-    match info.map_type() {
+    let kind = match info.map_type() {
         // Arrays hold zeros where the manifest lists nothing: entry by entry.
-        Ok(MapType::Array) => None,
-        Ok(MapType::LpmTrie) => {
-            let count = lpm_entries(fd, info.key_size(), info.value_size())?;
-            if count != want.entries.len() as u64 {
-                return Some(false);
-            }
-            let n = want.entries.len();
-            let step = n.div_ceil(SAMPLE).max(1);
-            let sampled = (0..n).step_by(step).chain(n.checked_sub(1));
-            for i in sampled {
-                let live = sys::map_lookup(fd, want.entries.key(i), value_len).ok()?;
-                if live.as_deref() != Some(want.entries.value(i)) {
-                    return Some(false);
-                }
-            }
-            Some(true)
-        }
-        _ => {
-            let (keys, values) = sys::map_dump(fd, key_len, value_len, map_write::BATCH).ok()?;
-            let live = keys
-                .chunks_exact(key_len.max(1))
-                .zip(values.chunks_exact(value_len.max(1)));
-            let (live_count, live_digest) = digest(live);
-            let (want_count, want_digest) = digest(want.entries.iter());
-            Some(live_count == want_count && live_digest == want_digest)
+        Ok(MapType::Array) => return None,
+        Ok(MapType::LpmTrie) => Some(SetKind::Trie),
+        Ok(MapType::Hash) if set_of_map(&want.map).is_some() => Some(SetKind::Hash {
+            capacity: info.max_entries(),
+        }),
+        _ => None,
+    };
+    let Some(kind) = kind else {
+        let (keys, values) = sys::map_dump(fd, key_len, value_len, map_write::BATCH).ok()?;
+        let live = keys
+            .chunks_exact(key_len.max(1))
+            .zip(values.chunks_exact(value_len.max(1)));
+        let (live_count, live_digest) = digest(live);
+        let (want_count, want_digest) = digest(want.entries.iter());
+        return Some(live_count == want_count && live_digest == want_digest);
+    };
+    let count = set_entries(fd, kind, info.key_size(), info.value_size())?;
+    if count != want.entries.len() as u64 {
+        return Some(false);
+    }
+    let n = want.entries.len();
+    let step = n.div_ceil(SAMPLE).max(1);
+    let sampled = (0..n).step_by(step).chain(n.checked_sub(1));
+    for i in sampled {
+        let live = sys::map_lookup(fd, want.entries.key(i), value_len).ok()?;
+        if live.as_deref() != Some(want.entries.value(i)) {
+            return Some(false);
         }
     }
+    Some(true)
 }
 
 /// How many of a set map's entries [`unchanged`] reads back (and its last): a few

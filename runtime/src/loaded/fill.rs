@@ -1,6 +1,7 @@
 //! The object's maps filled before any program can run: the initial contents the
 //! compiler recorded (set maps, the socket slots' drop counters, ...) in batches
-//! ([`map_write`]), and the classifier tables in both halves through a shared mapping
+//! ([`map_write`]; a hash map's batches written by several threads at once), and the
+//! classifier tables in both halves through a shared mapping
 //! ([`table_update`]).
 //!
 //! Invariant: a failed fill names the map and the entry's key as the metadata has it,
@@ -27,7 +28,14 @@ pub(super) fn fill_maps(maps: &[(String, Map)], meta: &Metadata) -> Result<(), R
         let (key_len, value_len) = (info.key_size() as usize, info.value_size() as usize);
         let fault = |f: map_write::WriteFault| err(fill_fault(f, &mc.entries));
         map_write::check_sizes(&mc.entries, key_len, value_len).map_err(fault)?;
-        map_write::update(data.fd().as_fd(), &mc.entries, "fill map").map_err(fault)?;
+        // A hash map (a set of whole addresses) takes no map-wide lock: its inserts are
+        // split between the CPUs.
+        let fd = data.fd().as_fd();
+        if matches!(info.map_type(), Ok(aya::maps::MapType::Hash)) {
+            map_write::update_parallel(fd, &mc.entries, "fill map").map_err(fault)?;
+        } else {
+            map_write::update(fd, &mc.entries, "fill map").map_err(fault)?;
+        }
     }
     Ok(())
 }

@@ -44,7 +44,7 @@ use diff::{asm_diff_key, code_lines, insn_count, rule_listing, truncate_lines, u
 
 pub use diff::MAX_DIFF_LINES;
 pub(crate) use sets::set_changes;
-pub use sets::{describe_entry, SetChange};
+pub use sets::{describe_entry, SetChange, SetReshape};
 
 /// The comparable state of one compiled rule file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +202,9 @@ pub struct Plan {
     /// Per map whose entries differ. When a new object is loaded these are for
     /// reading only: the new maps are filled from the new file's metadata.
     pub set_changes: Vec<SetChange>,
+    /// Set maps whose definition changes (kind or capacity): why a set change loads a
+    /// new object and reloads the programs instead of updating the maps in place.
+    pub set_reshapes: Vec<SetReshape>,
     /// Classifier table maps whose contents change. With `maps_only`, the runtime
     /// writes the new tables into the halves no packet reads and switches to them.
     pub table_changes: Vec<String>,
@@ -357,6 +360,7 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
         programs,
         maps_only,
         set_changes,
+        set_reshapes: sets::set_reshapes(&old.maps, &new.maps),
         table_changes: if maps_only { table_changes } else { Vec::new() },
         fresh_slots: if maps_only {
             fresh_slots(&counter_carry, new)
@@ -638,6 +642,11 @@ impl Plan {
                 .set_changes
                 .iter()
                 .map(SetChange::to_json)
+                .collect::<Vec<_>>(),
+            "set_reshapes": self
+                .set_reshapes
+                .iter()
+                .map(SetReshape::to_json)
                 .collect::<Vec<_>>(),
             "port_set_changes": self.port_set_changes,
             "socket_changes": self.socket_changes,

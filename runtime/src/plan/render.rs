@@ -156,7 +156,10 @@ impl Plan {
     /// Port sets (compiled into the code) and set maps: per set the entries added and
     /// removed, and the way they go in.
     fn render_sets(&self, out: &mut String, summary: bool) {
-        if self.set_changes.is_empty() && self.port_set_changes.is_empty() {
+        if self.set_changes.is_empty()
+            && self.port_set_changes.is_empty()
+            && self.set_reshapes.is_empty()
+        {
             let _ = writeln!(out, "sets: unchanged");
             return;
         }
@@ -188,6 +191,10 @@ impl Plan {
                 s.added.len(),
                 s.removed.len()
             );
+            if let Some(r) = self.set_reshapes.iter().find(|r| r.map == s.map) {
+                let why = r.describe();
+                let _ = writeln!(out, "    new map: {why}, so the programs reload");
+            }
             if summary {
                 continue;
             }
@@ -201,6 +208,14 @@ impl Plan {
                 if n > MAX_LISTED_ENTRIES {
                     let _ = writeln!(out, "    {sign} ... and {} more", n - MAX_LISTED_ENTRIES);
                 }
+            }
+        }
+        // A map whose definition changes while its entries do not (a file installed
+        // when every set was a trie).
+        for r in &self.set_reshapes {
+            if !self.set_changes.iter().any(|s| s.map == r.map) {
+                let why = r.describe();
+                let _ = writeln!(out, "  {}: new map: {why}, so the programs reload", r.map);
             }
         }
     }

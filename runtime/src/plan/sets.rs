@@ -1,5 +1,6 @@
 //! How set maps' entries change between two files (or between a manifest and what
-//! the kernel holds), and an entry as a person reads it.
+//! the kernel holds), an entry as a person reads it, and the set maps whose
+//! definition changes ([`set_reshapes`]: why a set change reloads programs).
 //!
 //! Invariant: the added and removed entries of one map never share a key, so they may
 //! be applied in any order; the cost follows the change, not the set's size (the
@@ -10,8 +11,11 @@ use std::{
     net::{Ipv4Addr, Ipv6Addr},
 };
 
+use aya_obj::generated::bpf_map_type;
 use serde::{Deserialize, Serialize};
-use sockc_compiler::bpf::maps::{hex, unhex, Entries, MapContents, PORTS_MAP};
+use sockc_compiler::bpf::maps::{
+    hex, set_of_map, unhex, Entries, MapContents, MapShape, PORTS_MAP,
+};
 
 /// How one map's entries change. `added` holds entries to insert or overwrite and
 /// `removed` the entries whose keys are gone; their keys never overlap, so the runtime
@@ -236,4 +240,74 @@ fn shared_run(a: &Entries, b: &Entries, limit: usize, from_end: bool) -> usize {
         n += step;
     }
     n
+}
+
+/// A set map both sides have whose definition differs: its kind (a hash map holds
+/// whole addresses only, an LPM trie prefixes; `bpf::maps::set_map_type`) or its
+/// capacity. Such a map cannot be written in place: a new object with new maps is
+/// loaded and the programs that look the set up reload. What the plan says of why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetReshape {
+    pub map: String,
+    pub old: MapShape,
+    pub new: MapShape,
+}
+
+impl SetReshape {
+    /// `hash map (whole addresses) -> LPM trie (prefixes)`, `capacity 1024 -> 4096`,
+    /// or both, `; `-separated.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.old.map_type != self.new.map_type {
+            let (old, new) = (map_kind(self.old.map_type), map_kind(self.new.map_type));
+            parts.push(format!("{old} -> {new}"));
+        }
+        if self.old.max_entries != self.new.max_entries {
+            let (old, new) = (self.old.max_entries, self.new.max_entries);
+            parts.push(format!("capacity {old} -> {new}"));
+        }
+        if parts.is_empty() {
+            parts.push("definition changes".to_string());
+        }
+        parts.join("; ")
+    }
+
+    /// The reshape as the plan's JSON shows it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "map": self.map,
+            "old_kind": map_kind(self.old.map_type),
+            "new_kind": map_kind(self.new.map_type),
+            "old_capacity": self.old.max_entries,
+            "new_capacity": self.new.max_entries,
+            "why": self.describe(),
+        })
+    }
+}
+
+/// A set map's kind in words.
+fn map_kind(map_type: u32) -> String {
+    if map_type == bpf_map_type::BPF_MAP_TYPE_HASH as u32 {
+        "hash map (whole addresses)".to_string()
+    } else if map_type == bpf_map_type::BPF_MAP_TYPE_LPM_TRIE as u32 {
+        "LPM trie (prefixes)".to_string()
+    } else {
+        format!("map type {map_type}")
+    }
+}
+
+/// The set maps of both `old` and `new` whose definitions differ, in `new`'s order.
+pub(crate) fn set_reshapes(old: &[MapShape], new: &[MapShape]) -> Vec<SetReshape> {
+    let old_by_name: HashMap<&str, &MapShape> = old.iter().map(|m| (m.name.as_str(), m)).collect();
+    new.iter()
+        .filter(|m| set_of_map(&m.name).is_some())
+        .filter_map(|m| {
+            let o = old_by_name.get(m.name.as_str())?;
+            (*o != m).then(|| SetReshape {
+                map: m.name.clone(),
+                old: (*o).clone(),
+                new: m.clone(),
+            })
+        })
+        .collect()
 }

@@ -920,3 +920,60 @@ fn listing_lines_count_what_the_summary_leaves_out() {
     }
     assert_eq!(kinds, [true; 3], "long sets, bytecode, port sets");
 }
+
+/// A set of whole addresses (a hash map) that gains a prefix (an LPM trie) cannot be
+/// written in place: the plan loads a new object, reloads the program with the same
+/// code, and says which map changes kind and why, in words and in JSON; the reverse
+/// too. A change of contents that keeps the kind stays in place with no reshape.
+#[test]
+fn a_set_that_changes_kind_reloads_and_says_why() {
+    let file = |set: &str| {
+        format!("set s = {{ {set} }}\nxdp on eth0 {{\n    drop from @s\n    default allow\n}}\n")
+    };
+    let whole = snap(&file("192.0.2.1, 192.0.2.2"));
+    let prefix = snap(&file("192.0.2.1, 198.51.100.0/24"));
+    let p = plan(Some(&whole), &prefix);
+    assert!(!p.maps_only && p.loads_new_object());
+    assert_eq!(
+        actions(&p),
+        [("xdp on eth0".to_string(), ProgramAction::ReloadSameCode)]
+    );
+    let [r] = &p.set_reshapes[..] else {
+        panic!("{:?}", p.set_reshapes)
+    };
+    assert_eq!(r.map, "set_s_v4");
+    let text = p.render("installed", "new.sk");
+    assert!(
+        text.contains("    new map: hash map (whole addresses) -> LPM trie (prefixes), so the programs reload"),
+        "{text}"
+    );
+    assert_eq!(
+        p.to_json()["set_reshapes"][0]["old_kind"],
+        "hash map (whole addresses)"
+    );
+
+    let back = plan(Some(&prefix), &whole);
+    assert_eq!(back.set_reshapes.len(), 1);
+    assert!(back.set_reshapes[0]
+        .describe()
+        .starts_with("LPM trie (prefixes) -> hash map (whole addresses)"));
+
+    let same_kind = plan(Some(&whole), &snap(&file("192.0.2.1, 192.0.2.3")));
+    assert!(same_kind.maps_only && same_kind.set_reshapes.is_empty());
+
+    // The same entries in a trie (as sockc kept every set before): only the kind
+    // changes, and the plan still says so.
+    let mut as_trie = whole.clone();
+    for m in as_trie.maps.iter_mut().filter(|m| m.name == "set_s_v4") {
+        m.map_type = aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_LPM_TRIE as u32;
+    }
+    let upgrade = plan(Some(&as_trie), &whole);
+    assert!(upgrade.set_changes.is_empty() && upgrade.loads_new_object());
+    let text = upgrade.render("installed", "new.sk");
+    assert!(
+        text.contains(
+            "  set_s_v4: new map: LPM trie (prefixes) -> hash map (whole addresses), so the programs reload"
+        ),
+        "{text}"
+    );
+}

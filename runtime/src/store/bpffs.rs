@@ -141,17 +141,33 @@ fn ancestor_outside_mount_namespace() -> Option<u32> {
         if theirs != ours {
             return Some(pid);
         }
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // `PID (COMM) STATE PPID ...`; COMM may hold spaces and parentheses.
-        pid = stat
-            .rsplit_once(')')?
-            .1
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
+        pid = parent_of(pid)?;
     }
     None
+}
+
+/// The parent of process `pid`, from `/proc/PID/stat` read with one `read` (this runs
+/// at every store open, for each ancestor where `/proc/1/ns/mnt` cannot be read; a
+/// whole-file read took a `statx` and six `read`s each).
+fn parent_of(pid: u32) -> Option<u32> {
+    use std::io::Read;
+    let mut buf = [0u8; 512];
+    let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let n = f.read(&mut buf).ok()?;
+    // `PID (COMM) STATE PPID ...`; COMM may hold spaces and parentheses but is a few
+    // dozen bytes at most, and the fields after it are numbers: the last `)` read is
+    // COMM's, and PPID is within the buffer however long the rest of the line is.
+    let read = &buf[..n];
+    let stat = match std::str::from_utf8(read) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&read[..e.valid_up_to()]).ok()?,
+    };
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// True when this process runs in a mount namespace of its own (under `ip netns
@@ -173,5 +189,23 @@ pub(super) fn same_bpffs_as_init(bpffs: &Path) -> bool {
         (Ok(ours), Ok(theirs)) => ours.dev() == theirs.dev(),
         (Ok(_), Err(_)) => false,
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `parent_of` reads the parent `/proc` gives, for this process and its parent.
+    #[test]
+    fn parent_of_is_the_kernels_parent() {
+        // SAFETY: getppid has no preconditions and cannot fail.
+        let parent = unsafe { libc::getppid() } as u32;
+        assert_eq!(super::parent_of(std::process::id()), Some(parent));
+        let grandparent = super::parent_of(parent).expect("the parent's own parent");
+        let status = std::fs::read_to_string(format!("/proc/{parent}/status")).unwrap();
+        let ppid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .unwrap();
+        assert_eq!(grandparent, ppid.trim().parse::<u32>().unwrap());
     }
 }

@@ -30,11 +30,23 @@ pub struct ReadAhead {
 /// Install `name`'s manifest on the bpffs at `bpffs`, without its rule text, read
 /// without taking the store's lock; `None` when there is none or it cannot be read.
 pub fn read_ahead(bpffs: &Path, name: &str) -> Option<ReadAhead> {
-    let dir = bpffs.join("sockc").join(name);
+    let dir = unlocked_dir(bpffs, name);
     let path = dir.join("manifest");
     let before = RecordMemo::<Remembered>::id(&path)?;
     let read = read_manifest_in(&dir, &path, false).ok()??;
     Some(ReadAhead { path, before, read })
+}
+
+/// Whether install `name` on the bpffs at `bpffs` has a manifest now, looked at
+/// without the lock (one `statx`): a hint for what to prepare (`apply` keeps freed
+/// memory for a re-apply), never a decision about the install.
+pub fn has_manifest(bpffs: &Path, name: &str) -> bool {
+    unlocked_dir(bpffs, name).join("manifest").exists()
+}
+
+/// Install `name`'s directory as [`Store::dir`] names it, for a store not opened.
+fn unlocked_dir(bpffs: &Path, name: &str) -> PathBuf {
+    bpffs.join("sockc").join(name)
 }
 
 impl ReadAhead {
@@ -93,10 +105,12 @@ mod tests {
         let bpffs = Path::new("/sys/fs/bpf");
         let name = format!("readahead-test-{}", std::process::id());
         let store = Store::open(bpffs, DEFAULT_LOCK_TIMEOUT).unwrap();
+        assert!(!has_manifest(bpffs, &name), "no install yet");
         store
             .write_manifest(&mut manifest(&name, 1, "xdp on lo { drop }"))
             .unwrap();
         drop(store);
+        assert!(has_manifest(bpffs, &name), "where the store wrote it");
 
         // Read ahead without the lock, then taken: its text is left unread, and read
         // whole when asked for.
@@ -120,5 +134,6 @@ mod tests {
         assert_eq!(now.generation, 2, "a stale manifest read ahead was taken");
         assert_eq!(now.source_text.as_deref(), Some("xdp on lo { allow }"));
         crate::store::pins::remove_tree(&store.dir(&name)).unwrap();
+        assert!(!has_manifest(bpffs, &name), "removed");
     }
 }

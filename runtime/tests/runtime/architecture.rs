@@ -44,7 +44,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "slot_map",
             "discovery",
             "cgroup_refs",
-            "lpm_count",
+            "set_count",
         ],
     ),
     (

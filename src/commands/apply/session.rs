@@ -12,7 +12,7 @@ use sockc_runtime::{
     attach::{AttachOptions, TcAttach},
     install::{self, InstallError},
     netns, plan, stages,
-    store::{ReadAhead, Store},
+    store::{has_manifest, ReadAhead, Store},
 };
 
 use super::{ApplyArgs, TcAttachArg};
@@ -78,15 +78,7 @@ pub type Ahead = (ReadAhead, (u64, Refit));
 /// of them at 100k rules); `None` for standard input without `--name` or a name
 /// [`begin`] refuses.
 pub fn read_ahead(args: &ApplyArgs) -> Option<std::thread::JoinHandle<Option<Ahead>>> {
-    let name = match &args.target.name {
-        Some(n) => n.clone(),
-        None if is_stdin(&args.file) => return None,
-        None => args.file.file_stem()?.to_string_lossy().into_owned(),
-    };
-    // A name [`begin`] refuses reads nothing (it would name a path outside the store).
-    if !valid_name(&name) {
-        return None;
-    }
+    let name = ahead_name(args)?;
     let bpffs = args.target.bpffs.clone();
     std::thread::Builder::new()
         .name("read ahead".into())
@@ -100,6 +92,12 @@ pub fn read_ahead(args: &ApplyArgs) -> Option<std::thread::JoinHandle<Option<Ahe
         .ok()
 }
 
+/// True when the install `args` names has a manifest (a re-apply, unless it goes
+/// while this command waits for the lock): one `statx`, before anything compiles.
+pub fn installed(args: &ApplyArgs) -> bool {
+    ahead_name(args).is_some_and(|name| has_manifest(&args.target.bpffs, &name))
+}
+
 /// Gives the store what [`read_ahead`] read, which it keeps only while the manifest
 /// is still the one read (`Store::adopt`); the refit made from it when it is kept.
 pub fn adopt(
@@ -108,6 +106,17 @@ pub fn adopt(
 ) -> Option<(u64, Refit)> {
     let (read, fit) = ahead.and_then(|h| h.join().ok()).flatten()?;
     session.store.adopt(&session.name, read).then_some(fit)
+}
+
+/// The install's name as [`install_name`] gives it, when [`begin`] would take it: a
+/// name it refuses reads nothing ahead (it would name a path outside the store).
+fn ahead_name(args: &ApplyArgs) -> Option<String> {
+    let name = match &args.target.name {
+        Some(n) => n.clone(),
+        None if is_stdin(&args.file) => return None,
+        None => args.file.file_stem()?.to_string_lossy().into_owned(),
+    };
+    valid_name(&name).then_some(name)
 }
 
 /// `--name`, or the rule file's name without its extension (standard input has none).
