@@ -24,8 +24,55 @@ pub(crate) fn run(module: &mut Module) {
     }
 }
 
-/// Rewrites one set into its canonical form (see the module documentation).
+/// Rewrites one set into its canonical form (see the module documentation). A
+/// family's list already in that form (sorted, every prefix truncated and no two
+/// touching: a large blocklist of scattered /32s, the common case) is only checked
+/// ([`already_canonical`]) and kept as it is, not copied.
 pub(crate) fn canonicalize(set: &mut AddrSet) {
+    if !already_canonical(&set.v4, span_v4) {
+        canonicalize_v4(set);
+    }
+    if !already_canonical(&set.v6, span_v6) {
+        canonicalize_v6(set);
+    }
+}
+
+/// The first and last address of a v4 prefix, and whether it has no host bits, from
+/// its bits alone (this runs once per element of a million-element set).
+fn span_v4(n: &Ipv4Net) -> (u128, u128, bool) {
+    let host = u32::MAX.checked_shr(u32::from(n.prefix_len())).unwrap_or(0);
+    let a = n.addr().to_bits();
+    (a.into(), (a | host).into(), a & host == 0)
+}
+
+/// [`span_v4`] of a v6 prefix.
+fn span_v6(n: &Ipv6Net) -> (u128, u128, bool) {
+    let host = u128::MAX
+        .checked_shr(u32::from(n.prefix_len()))
+        .unwrap_or(0);
+    let a = n.addr().to_bits();
+    (a, a | host, a & host == 0)
+}
+
+/// Whether `nets` is its own canonical form: every prefix truncated, and each one's
+/// first address more than one past the previous one's last (sorted, disjoint, and no
+/// two adjacent, so no two are siblings and no run merges). Such a list is what
+/// [`merge_sorted`] and `aggregate` give back unchanged: each prefix alone is the
+/// fewest aligned prefixes of its own interval.
+fn already_canonical<N>(nets: &[N], span: impl Fn(&N) -> (u128, u128, bool)) -> bool {
+    let mut next_free: Option<u128> = Some(0);
+    for n in nets {
+        let (lo, hi, truncated) = span(n);
+        match next_free {
+            Some(free) if truncated && lo >= free => next_free = hi.checked_add(2),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// [`canonicalize`] of the v4 list.
+fn canonicalize_v4(set: &mut AddrSet) {
     if let Some(v4) = merge_sorted(&set.v4, Ipv4Net::trunc, |n| {
         (
             u32::from(n.network()).into(),
@@ -36,6 +83,10 @@ pub(crate) fn canonicalize(set: &mut AddrSet) {
     } else {
         set.v4 = Ipv4Net::aggregate(&set.v4);
     }
+}
+
+/// [`canonicalize`] of the v6 list.
+fn canonicalize_v6(set: &mut AddrSet) {
     if let Some(v6) = merge_sorted(&set.v6, Ipv6Net::trunc, |n| {
         (n.network().into(), n.broadcast().into())
     }) {
@@ -290,6 +341,80 @@ mod tests {
                 });
                 prop_assert_eq!(fast, None);
             }
+        }
+    }
+
+    #[test]
+    fn a_list_already_canonical_is_kept_and_one_that_touches_is_not() {
+        let canonical = [
+            "10.0.0.1/32",
+            "10.0.0.4/31",
+            "10.0.1.0/24",
+            "255.255.255.255/32",
+        ];
+        assert!(already_canonical(&set4(&canonical).v4, span_v4));
+        for not in [
+            &["10.0.0.1/32", "10.0.0.2/32"][..], // adjacent
+            &["10.0.0.2/32", "10.0.0.1/32"],     // not sorted
+            &["10.0.0.0/24", "10.0.0.7/32"],     // covered
+            &["10.0.0.7/32", "10.0.0.7/32"],     // repeated
+            &["10.0.0.1/24"],                    // host bits
+            &["255.255.255.254/32", "255.255.255.255/32"],
+        ] {
+            let nets: Vec<Ipv4Net> = not.iter().map(|n| n.parse().unwrap()).collect();
+            assert!(!already_canonical(&nets, span_v4), "{not:?}");
+        }
+        let six = |t: &[&str]| -> Vec<Ipv6Net> { t.iter().map(|n| n.parse().unwrap()).collect() };
+        assert!(already_canonical(
+            &six(&["2001:db8::1/128", "2001:db8::3/128"]),
+            span_v6
+        ));
+        assert!(!already_canonical(
+            &six(&["2001:db8::2/128", "2001:db8::3/128"]),
+            span_v6
+        ));
+        assert!(!already_canonical(
+            &six(&[
+                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/128",
+                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"
+            ]),
+            span_v6
+        ));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The check that skips the rewrite is sound (a list that passes it is what
+        /// `aggregate` gives back), and it passes every canonical list in which no two
+        /// prefixes touch (adjacent prefixes that are not siblings, which it leaves
+        /// to the rewrite, are the only canonical lists it does not pass).
+        #[test]
+        fn a_list_that_passes_the_check_is_what_aggregate_gives(
+            v4s in proptest::collection::vec(net4(), 0..40),
+            v6s in proptest::collection::vec(net6(), 0..40),
+            dense in proptest::collection::vec(0u32..256, 0..40),
+        ) {
+            let near: Vec<Ipv4Net> = dense
+                .iter()
+                .map(|&d| Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + 2 * d), 32).unwrap())
+                .collect();
+            let touch = |n: &[(u128, u128, bool)]| n.windows(2).any(|w| w[0].1 + 1 == w[1].0);
+            for input in [v4s.clone(), sorted_disjoint(v4s), sorted_disjoint(near)] {
+                let canonical = Ipv4Net::aggregate(&input);
+                if already_canonical(&input, span_v4) {
+                    prop_assert_eq!(&canonical, &input);
+                }
+                let spans: Vec<_> = canonical.iter().map(span_v4).collect();
+                prop_assert_eq!(already_canonical(&canonical, span_v4), !touch(&spans), "{:?}", canonical);
+            }
+            let canonical = Ipv6Net::aggregate(&v6s);
+            if already_canonical(&v6s, span_v6) {
+                prop_assert_eq!(&canonical, &v6s);
+            }
+            let spans: Vec<_> = canonical.iter().map(span_v6).collect();
+            let touch6 = spans.windows(2).any(|w| w[0].1.checked_add(1) == Some(w[1].0));
+            prop_assert_eq!(already_canonical(&canonical, span_v6), !touch6);
         }
     }
 
