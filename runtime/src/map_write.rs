@@ -62,7 +62,8 @@ pub fn update(map: BorrowedFd<'_>, p: &Packed, what: &str) -> Result<(), WriteFa
 /// batches, or when a test counts the fault points ([`crate::fault::counting`], which
 /// wants the same numbering in every run), one thread writes all. On an error, the one
 /// at the lowest index is returned: every element before it was written, as
-/// [`update`] promises.
+/// [`update`] promises. A part whose thread the system refuses is written on the
+/// calling thread.
 pub fn update_parallel(map: BorrowedFd<'_>, p: &Packed, what: &str) -> Result<(), WriteFault> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let writers = cpus.min(WRITERS).min(p.len() / BATCH);
@@ -71,13 +72,21 @@ pub fn update_parallel(map: BorrowedFd<'_>, p: &Packed, what: &str) -> Result<()
     }
     let per = p.len().div_ceil(writers).next_multiple_of(BATCH);
     let results: Vec<Result<(), WriteFault>> = std::thread::scope(|s| {
+        let part = move |at: usize| update_range(map, p, at, (at + per).min(p.len()), what);
+        // A part whose thread cannot be made (a limit on threads) is written here.
         let parts: Vec<_> = (0..p.len())
             .step_by(per)
-            .map(|at| s.spawn(move || update_range(map, p, at, (at + per).min(p.len()), what)))
+            .map(|at| {
+                let writer = std::thread::Builder::new().spawn_scoped(s, move || part(at));
+                (at, writer)
+            })
             .collect();
         parts
             .into_iter()
-            .map(|h| h.join().expect("a map writer does not panic"))
+            .map(|(at, h)| match h {
+                Ok(h) => h.join().expect("a map writer does not panic"),
+                Err(_) => part(at),
+            })
             .collect()
     });
     // In index order: the first error is the lowest.
@@ -160,4 +169,34 @@ pub fn delete(map: BorrowedFd<'_>, p: &Packed, what: &str) -> Result<(), WriteFa
         at = end;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use aya_obj::generated::bpf_map_type;
+
+    use super::*;
+
+    /// A hash map written by several threads holds every entry, each with its own
+    /// value, whatever part of the list its thread wrote (not a whole number of parts:
+    /// the last one is short).
+    #[test]
+    fn a_parallel_update_writes_every_entry() {
+        if !sys::tests_run_as_root() {
+            return;
+        }
+        let n = 3 * BATCH + 7;
+        let hash = bpf_map_type::BPF_MAP_TYPE_HASH as u32;
+        let map = sys::create_map_with_flags(hash, "sockc_test", 4, 4, n as u32, 1).unwrap();
+        let keys: Vec<u8> = (0..n as u32).flat_map(u32::to_ne_bytes).collect();
+        let values: Vec<u8> = (0..n as u32).flat_map(|i| (!i).to_ne_bytes()).collect();
+        let p = Entries::from_parts(4, 4, keys, values).unwrap();
+        update_parallel(map.as_fd(), &p, "test").unwrap();
+        for i in (0..n as u32).rev() {
+            let live = sys::map_lookup(map.as_fd(), &i.to_ne_bytes(), 4).unwrap();
+            assert_eq!(live.as_deref(), Some(&(!i).to_ne_bytes()[..]), "key {i}");
+        }
+    }
 }
