@@ -388,7 +388,6 @@ const NAME_HELP: [(&str, &str); 10] = [
         "unregister",
         "the install (default: the only install that declares SOCKET)",
     ),
-
     (
         "show",
         "the install to show, as INSTALL (which wins when both are given; default: the only install there is)",

@@ -189,7 +189,8 @@ mod tests {
         }
         let n = 3 * BATCH + 7;
         let hash = bpf_map_type::BPF_MAP_TYPE_HASH as u32;
-        let map = sys::create_map_with_flags(hash, "sockc_test", 4, 4, n as u32, 1).unwrap();
+        let flags = crate::set_count::NO_PREALLOC;
+        let map = sys::create_map_with_flags(hash, "sockc_test", 4, 4, n as u32, flags).unwrap();
         let keys: Vec<u8> = (0..n as u32).flat_map(u32::to_ne_bytes).collect();
         let values: Vec<u8> = (0..n as u32).flat_map(|i| (!i).to_ne_bytes()).collect();
         let p = Entries::from_parts(4, 4, keys, values).unwrap();

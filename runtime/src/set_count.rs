@@ -27,7 +27,7 @@ use crate::sys;
 
 /// `BPF_F_NO_PREALLOC`, which the kernel requires of an LPM trie and sockc gives
 /// every set map.
-const NO_PREALLOC: u32 = 1;
+pub(crate) const NO_PREALLOC: u32 = 1;
 
 /// Which kind of set map is counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,8 +4,9 @@
 //! and family (a hash map when every element is a whole address, else an LPM trie),
 //! one bitmap per long port list of a linear rule (`ports`), one table map per
 //! classifier (two halves, both filled from the object's `.sockc.tables` section)
-//! and, with any classifier, the map that says which half is live. The key and value types are described as C types ([`BtfType`]) so the object
-//! writer can emit them as BTF. [`Sizing`] holds the sizes the rules alone do not
+//! and, with any classifier, the map that says which half is live. The key and value
+//! types are described as C types ([`BtfType`]) so the object writer can emit them as
+//! BTF. [`Sizing`] holds the sizes the rules alone do not
 //! decide (table halves, counter slots), so that a re-apply can keep an installed
 //! generation's sizes when the new contents fit.
 //!
@@ -898,9 +899,10 @@ fn add_address_set(out: &mut MapLayout, module: &Module, set: SetId) {
 /// address (`/32`, `/128`: a blocklist), an LPM trie otherwise. Both are keyed
 /// `{u32 prefixlen; addr}` ([`lpm_key_type`]) and the program looks up the packet's
 /// address with the full prefix length, so a hash map finds exactly the elements a
-/// trie would; the kernel inserts into a hash map about three times as fast as into a
-/// trie (a million elements: docs/benchmarks.md) and looks up in one probe. Neither
-/// is preallocated: unused capacity costs a hash map its buckets only.
+/// trie would; the kernel looks up a hash map in one probe, and fills one from several
+/// CPUs at once where a trie takes one lock per insert (an insert costs about the same
+/// in either: docs/benchmarks.md). Neither is preallocated: unused capacity costs a
+/// hash map its buckets only.
 pub(crate) fn set_map_type(whole_addresses: bool) -> u32 {
     if whole_addresses {
         bpf_map_type::BPF_MAP_TYPE_HASH as u32
