@@ -62,6 +62,9 @@ enum Elems {
         text: String,
         span: Span,
     },
+    /// A set file of plain IPv4 addresses alone, none repeated, read in blocks
+    /// ([`Checker::streamed_plain_set`]): its addresses, sorted.
+    SortedV4(Vec<Ipv4Net>),
 }
 
 impl Elems {
@@ -70,13 +73,16 @@ impl Elems {
             Elems::List(l) => l.len(),
             Elems::PackedV4 { keys, .. } => keys.len(),
             Elems::PlainV4 { halves, .. } => halves.0.len() + halves.1.len(),
+            Elems::SortedV4(kept) => kept.len(),
         }
     }
 
     fn push(&mut self, e: Elem) {
         match self {
             Elems::List(l) => l.push(e),
-            Elems::PlainV4 { .. } => unreachable!("a file of plain addresses is read whole"),
+            Elems::PlainV4 { .. } | Elems::SortedV4(_) => {
+                unreachable!("a file of plain addresses is read whole")
+            }
             Elems::PackedV4 { keys, span } => {
                 let packable = u64::from(e.file_line.unwrap_or(1 << 24)) < 1 << 24;
                 match e.value {
@@ -280,6 +286,10 @@ impl Checker<'_> {
                     let v4 = self.uncovered_plain_v4(s, halves, (&text, span));
                     return Some(self.add_set(s, v4, Vec::new()));
                 }
+                Elems::SortedV4(kept) => {
+                    self.check_set_size(s, kept.len())?;
+                    return Some(self.add_set(s, kept, Vec::new()));
+                }
             },
         };
         self.check_set_size(s, elems.len())?;
@@ -409,28 +419,7 @@ impl Checker<'_> {
         (a, b): (Vec<u32>, Vec<u32>),
         (text, span): (&str, Span),
     ) -> Vec<Ipv4Net> {
-        let mut kept: Vec<Ipv4Net> = Vec::with_capacity(a.len() + b.len());
-        let mut repeated: Vec<u32> = Vec::new();
-        let (mut i, mut j) = (0, 0);
-        let mut last: Option<u32> = None;
-        while i < a.len() || j < b.len() {
-            let x = if j == b.len() || (i < a.len() && a[i] <= b[j]) {
-                i += 1;
-                a[i - 1]
-            } else {
-                j += 1;
-                b[j - 1]
-            };
-            if last == Some(x) {
-                if repeated.last() != Some(&x) {
-                    repeated.push(x);
-                }
-                continue;
-            }
-            kept.push(Ipv4Net::from(std::net::Ipv4Addr::from_bits(x)));
-            last = Some(x);
-        }
-        drop((a, b));
+        let (kept, repeated) = merge_unique(a, b);
         if !repeated.is_empty() {
             let keys = repeated_lines(text, &repeated);
             let mut first: Option<u64> = None;
@@ -633,8 +622,7 @@ impl Checker<'_> {
     /// Reads a `file "..."` set: one address or prefix per line; `#` comments and
     /// blank lines are ignored. At most the set element limit of elements is kept.
     fn read_set_file(&mut self, path: &str, span: Span) -> Option<Elems> {
-        let (text, quotable) = self.set_file_text(path, span)?;
-        let shown = quote(path);
+        let (file, quotable) = self.open_set_file_at(path, span)?;
         // Past what the element limit leaves, only whether there are more matters.
         let max_elems = usize::try_from(
             self.opts
@@ -643,6 +631,15 @@ impl Checker<'_> {
                 .saturating_sub(self.set_elements),
         )
         .unwrap_or(usize::MAX);
+        // A large file of plain addresses, none repeated (the common large case), is
+        // read and parsed in blocks on two threads, its text never held whole; any
+        // other file is read whole below (from its start: the blocks were read with
+        // `pread`, which leaves the file's offset where it was).
+        if let Some(kept) = self.streamed_plain_set(&file, max_elems) {
+            return Some(Elems::SortedV4(kept));
+        }
+        let text = self.set_file_text(file, path, span)?;
+        let shown = quote(path);
         // Sized once (a line an element at most): a million elements are not copied
         // from one doubling of the vector to the next.
         let lines = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
@@ -761,25 +758,63 @@ impl Checker<'_> {
         self.diags.push(d);
     }
 
-    /// The text of the set file at `path` (named at `span`) and whether its lines may
-    /// be quoted ([`Placement`]), within what the set file size limit leaves; or the
-    /// refusal, reported.
-    fn set_file_text(&mut self, path: &str, span: Span) -> Option<(String, bool)> {
-        let refuse = |checker: &mut Self, why: String| {
-            checker.diags.push(
-                Diagnostic::new(
-                    Code::SetFile,
-                    format!("cannot read set file \"{}\": {why}", quote(path)),
-                )
-                .label(span, "this file"),
-            );
-            None
-        };
-        let (file, quotable) = match self.open_set_file(path) {
-            Ok((f, Placement::Own)) => (f, true),
-            Ok((f, Placement::Allowed)) => (f, false),
-            Err(why) => return refuse(self, why),
-        };
+    /// The addresses of the set file `file` when it is large (from
+    /// [`TWO_THREADS_FROM`] bytes), within what the set file size limit leaves, and
+    /// every line of it is a plain IPv4 address, none written twice and no more than
+    /// `max_elems`: read in blocks on two threads ([`streamed_plain_addrs`]), sorted,
+    /// its bytes counted against the limit. `None` for any other file, which the
+    /// caller reads whole and reports on as ever (a repeat is reported with its lines,
+    /// which this read does not keep): the result of this read is dropped whole, so
+    /// what a set holds always comes from one read of its file.
+    fn streamed_plain_set(&mut self, file: &File, max_elems: usize) -> Option<Vec<Ipv4Net>> {
+        let meta = file.metadata().ok().filter(|m| m.is_file())?;
+        let left = self
+            .opts
+            .limits
+            .set_file_bytes
+            .saturating_sub(self.set_file_bytes);
+        let size = meta.len();
+        if size > left || size < TWO_THREADS_FROM as u64 {
+            return None;
+        }
+        let (a, b) = streamed_plain_addrs(file, size, (STREAM_BLOCK, STREAM_PIECES))?;
+        if a.len() + b.len() > max_elems {
+            return None;
+        }
+        let (kept, repeated) = merge_unique(a, b);
+        if !repeated.is_empty() {
+            return None;
+        }
+        self.set_file_bytes += size;
+        Some(kept)
+    }
+
+    /// Reports that the set file at `path` (named at `span`) cannot be read, and why.
+    fn refuse_set_file<T>(&mut self, path: &str, span: Span, why: String) -> Option<T> {
+        self.diags.push(
+            Diagnostic::new(
+                Code::SetFile,
+                format!("cannot read set file \"{}\": {why}", quote(path)),
+            )
+            .label(span, "this file"),
+        );
+        None
+    }
+
+    /// The set file at `path` (named at `span`) opened, and whether its lines may be
+    /// quoted ([`Placement`]); or the refusal, reported.
+    fn open_set_file_at(&mut self, path: &str, span: Span) -> Option<(File, bool)> {
+        match self.open_set_file(path) {
+            Ok((f, Placement::Own)) => Some((f, true)),
+            Ok((f, Placement::Allowed)) => Some((f, false)),
+            Err(why) => self.refuse_set_file(path, span, why),
+        }
+    }
+
+    /// The text of the opened set file `file` (at `path`, named at `span`), within
+    /// what the set file size limit leaves; or the refusal, reported.
+    fn set_file_text(&mut self, file: File, path: &str, span: Span) -> Option<String> {
+        let refuse = |checker: &mut Self, why: String| checker.refuse_set_file(path, span, why);
         // The size limit counts the set files of a rule file together.
         let max_bytes = self.opts.limits.set_file_bytes;
         let read_before = self.set_file_bytes;
@@ -788,7 +823,7 @@ impl Checker<'_> {
             Ok(bytes) => {
                 self.set_file_bytes += bytes.len() as u64;
                 match utf8(bytes) {
-                    Ok(t) => Some((t, quotable)),
+                    Ok(t) => Some(t),
                     // Says where, not what.
                     Err(e) => refuse(self, e.to_string()),
                 }
@@ -889,6 +924,249 @@ fn plain_addrs(text: &str) -> Option<Vec<u32>> {
     }
     sort_addrs(&mut addrs);
     Some(addrs)
+}
+
+/// Two sorted lists of addresses as one, each address once, and the addresses met more
+/// than once (sorted, each once): one tight loop over two lists of integers (this runs
+/// on one thread, over a million addresses).
+fn merge_unique(a: Vec<u32>, b: Vec<u32>) -> (Vec<Ipv4Net>, Vec<u32>) {
+    let mut kept: Vec<Ipv4Net> = Vec::with_capacity(a.len() + b.len());
+    let mut repeated: Vec<u32> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    let mut last: Option<u32> = None;
+    while i < a.len() || j < b.len() {
+        let x = if j == b.len() || (i < a.len() && a[i] <= b[j]) {
+            i += 1;
+            a[i - 1]
+        } else {
+            j += 1;
+            b[j - 1]
+        };
+        if last == Some(x) {
+            if repeated.last() != Some(&x) {
+                repeated.push(x);
+            }
+            continue;
+        }
+        kept.push(Ipv4Net::from(std::net::Ipv4Addr::from_bits(x)));
+        last = Some(x);
+    }
+    (kept, repeated)
+}
+
+/// Bytes [`streamed_plain_addrs`] reads at a time on each thread: the same buffer
+/// again and again, which stays in the CPU's cache, instead of a fresh page of the
+/// whole text faulted in (and zeroed by the kernel) every 4 KiB.
+const STREAM_BLOCK: usize = 1 << 17;
+
+/// Pieces [`streamed_plain_addrs`] cuts a file into, which its threads take one after
+/// another: a thread that waits for a CPU (another thread of the command has it)
+/// leaves its share to the other, where halves would make the command wait for it.
+const STREAM_PIECES: u64 = 16;
+
+/// The longest line of a plain address: 15 bytes and its line end.
+const PLAIN_LINE: usize = 16;
+
+/// [`plain_file_addrs`] of the `size` bytes of `file`, cut into `pieces` and read with
+/// `pread` in blocks of `block` bytes by two threads (here alone when the system will
+/// not start one), each taking the next piece no thread has, without the text held
+/// whole: the same addresses (as two sorted lists), or `None` where that gives `None`
+/// (a line that is not a plain address, text that is not UTF-8, which a plain line
+/// never is) and when the file is not `size` bytes long as it is read (it changed;
+/// the caller then reads it whole). Each byte is read once: a line that spans two
+/// pieces is put together from the end of one and the start of the next.
+fn streamed_plain_addrs(
+    file: &File,
+    size: u64,
+    (block, pieces): (usize, u64),
+) -> Option<(Vec<u32>, Vec<u32>)> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+    let pieces = pieces.clamp(1, size.max(1));
+    let (next, stop) = (AtomicU64::new(0), AtomicBool::new(false));
+    let work = || {
+        let mut addrs = Vec::with_capacity(usize::try_from(size / 8).ok()?);
+        let mut edges = Vec::new();
+        let mut buf = vec![0u8; block + PLAIN_LINE];
+        loop {
+            let i = next.fetch_add(1, Relaxed);
+            if i >= pieces {
+                break;
+            }
+            let range = (size * i / pieces, size * (i + 1) / pieces, i == 0);
+            let read = streamed_lines(file, range, &mut buf, &mut addrs, &|| stop.load(Relaxed));
+            let Some(e) = read else {
+                stop.store(true, Relaxed);
+                return None;
+            };
+            edges.push((i, e));
+        }
+        sort_addrs(&mut addrs);
+        Some((addrs, edges))
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let other = std::thread::Builder::new().spawn_scoped(s, work);
+        let a = work();
+        let b = match other {
+            Ok(h) => h
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => work(),
+        };
+        (a, b)
+    });
+    let ((mut a, mut edges), (b, more)) = (a?, b?);
+    // Nothing past `size`: the file did not grow while it was read.
+    if file_longer_than(file, size) {
+        return None;
+    }
+    edges.extend(more);
+    edges.sort_unstable_by_key(|e| e.0);
+    let extra = spanning_lines(edges.into_iter().map(|e| e.1))?;
+    insert_all_sorted(&mut a, extra);
+    Some((a, b))
+}
+
+/// What [`streamed_lines`] leaves of a piece: the bytes before its first line end
+/// (`head`; all of its bytes when it holds no line end: `ended` false) and after its
+/// last (`tail`), which the pieces around it end and begin.
+struct Edges {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    ended: bool,
+}
+
+/// The addresses of the lines that span pieces, from the pieces' [`Edges`] in order:
+/// each the tail of a piece, the whole of pieces without a line end, and the head of
+/// the next; then the last line when no line end follows it. `None` when one is not a
+/// plain address (an empty line is not).
+fn spanning_lines(edges: impl Iterator<Item = Edges>) -> Option<Vec<u32>> {
+    let mut extra = Vec::new();
+    let mut pending: Option<Vec<u8>> = None;
+    for e in edges {
+        match pending.as_mut() {
+            None => pending = Some(e.tail),
+            Some(p) if !e.ended => p.extend_from_slice(&e.head),
+            Some(p) => {
+                p.extend_from_slice(&e.head);
+                extra.push(plain_line(p)?);
+                pending = Some(e.tail);
+            }
+        }
+        if pending.as_ref().is_some_and(|p| p.len() >= PLAIN_LINE) {
+            return None;
+        }
+    }
+    if let Some(last) = pending.filter(|p| !p.is_empty()) {
+        extra.push(plain_line(&last)?);
+    }
+    Some(extra)
+}
+
+/// The address `line` (without its end) is, read as [`plain_ipv4`] reads one.
+fn plain_line(line: &[u8]) -> Option<u32> {
+    let (a, used) = leading_ipv4(line)?;
+    (used == line.len()).then_some(a.to_bits())
+}
+
+/// Puts the addresses of `extra` into the sorted `addrs` where they sort, moving each
+/// address of `addrs` once (from its end).
+fn insert_all_sorted(addrs: &mut Vec<u32>, mut extra: Vec<u32>) {
+    extra.sort_unstable();
+    let (n, k) = (addrs.len(), extra.len());
+    addrs.resize(n + k, 0);
+    let (mut i, mut j) = (n, k);
+    while j > 0 {
+        if i > 0 && addrs[i - 1] > extra[j - 1] {
+            addrs[i + j - 1] = addrs[i - 1];
+            i -= 1;
+        } else {
+            addrs[i + j - 1] = extra[j - 1];
+            j -= 1;
+        }
+    }
+}
+
+/// Whether `file` holds a byte at offset `size`.
+fn file_longer_than(file: &File, size: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    !matches!(file.read_at(&mut [0u8; 1], size), Ok(0))
+}
+
+/// One piece of [`streamed_plain_addrs`]: the bytes `from..to` of `file`, read into
+/// `buf` (a block and a plain line) a block at a time, the address of each line that
+/// ends in it pushed onto `addrs`; its [`Edges`] (the `first` piece's head is empty).
+/// `None` when a line that ends in it is not a plain address, a read fails or comes
+/// short, or `stopped()`.
+fn streamed_lines(
+    file: &File,
+    (from, to, first): (u64, u64, bool),
+    buf: &mut [u8],
+    addrs: &mut Vec<u32>,
+    stopped: &dyn Fn() -> bool,
+) -> Option<Edges> {
+    use std::os::unix::fs::FileExt;
+    let block = buf.len() - PLAIN_LINE;
+    let (mut carry, mut at) = (0, from);
+    let mut head = first.then(Vec::new);
+    let mut ended = true;
+    while at < to {
+        if stopped() {
+            return None;
+        }
+        let n = usize::try_from(to - at).map_or(block, |left| left.min(block));
+        file.read_exact_at(&mut buf[carry..carry + n], at).ok()?;
+        at += n as u64;
+        let end = carry + n;
+        let data = &buf[..end];
+        let mut start = 0;
+        if head.is_none() {
+            // The end of a line an earlier piece begins: up to the first line end, or
+            // the whole piece when it holds none.
+            let first = &data[..end.min(PLAIN_LINE)];
+            let (line, after) = match memchr::memchr(b'\n', first) {
+                Some(line_end) => (&first[..line_end], line_end + 1),
+                // Too little read yet to tell (blocks smaller than a line).
+                None if at < to && end < PLAIN_LINE => {
+                    carry = end;
+                    continue;
+                }
+                None if end < PLAIN_LINE => {
+                    ended = false;
+                    (first, end)
+                }
+                None => return None,
+            };
+            (head, start) = (Some(line.to_vec()), after);
+        }
+        carry = plain_lines(&data[start..], addrs)?.len();
+        buf.copy_within(end - carry..end, 0);
+    }
+    let head = head.unwrap_or_default();
+    Some(Edges {
+        head,
+        tail: buf[..carry].to_vec(),
+        ended,
+    })
+}
+
+/// Pushes the address of each whole line of `data` onto `addrs`; the bytes after the
+/// last line end (at most a plain line's, without its end), or `None` when a whole line
+/// is not a plain address.
+fn plain_lines<'a>(data: &'a [u8], addrs: &mut Vec<u32>) -> Option<&'a [u8]> {
+    let mut at = 0;
+    loop {
+        let rest = &data[at..];
+        match leading_ipv4(rest) {
+            Some((a, used)) if rest.get(used) == Some(&b'\n') => {
+                addrs.push(a.to_bits());
+                at += used + 1;
+            }
+            _ if rest.len() < PLAIN_LINE && memchr::memchr(b'\n', rest).is_none() => {
+                return Some(rest)
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// Sorts addresses as `sort_unstable` does; addresses already sorted (a set file kept
@@ -1259,6 +1537,119 @@ mod tests {
         let both: Vec<u64> = merged(vec![1, 4, 9], vec![2, 4, 10, 11]).collect();
         assert_eq!(both, [1, 2, 4, 4, 9, 10, 11]);
         assert_eq!(merged(vec![], vec![3]).collect::<Vec<_>>(), [3]);
+    }
+
+    /// The block-by-block read of a file on two threads gives what the read of its
+    /// whole text gives (the same addresses, or `None`), whatever the blocks' size and
+    /// however many pieces it is cut into (pieces shorter than a line too): random files of plain addresses (many repeated), with
+    /// and without a last line end, with an odd line put anywhere (a comment, a blank,
+    /// a CRLF, a prefix, a leading zero, a blank after, an octet past 255, a byte that
+    /// is not UTF-8, a long line); and `None` when the file is longer or shorter than
+    /// the size it is read as (it changed).
+    #[test]
+    fn the_streamed_read_gives_what_the_whole_text_gives() {
+        let dir = std::env::temp_dir().join(format!("sockc-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let odd: [&[u8]; 10] = [
+            b"# c\n",
+            b"\n",
+            b"10.0.0.1\r\n",
+            b"10.0.0.0/8\n",
+            b"010.0.0.1\n",
+            b"10.0.0.1 \n",
+            b"10.0.0.256\n",
+            b"10.0.\xff.1\n",
+            b"10.0.0.1111111111111\n",
+            b"1.2.3.4.5\n",
+        ];
+        let whole = |bytes: &[u8]| {
+            let (a, b) = plain_file_addrs(std::str::from_utf8(bytes).ok()?)?;
+            Some(merged(a, b).collect::<Vec<u32>>())
+        };
+        let path = dir.join("s.txt");
+        for round in 0..400 {
+            let n = [0, 1, 2, 3, 5, 40, 300][round % 7];
+            let mut text: Vec<u8> = Vec::new();
+            for _ in 0..n {
+                let r = next();
+                let a = std::net::Ipv4Addr::from((r >> 8) as u32 & [0xff, !0][(r & 1) as usize]);
+                text.extend_from_slice(format!("{a}\n").as_bytes());
+            }
+            if round % 3 == 1 {
+                text.pop();
+            }
+            if round % 2 == 0 {
+                let line = odd[(next() % 10) as usize];
+                let ends: Vec<usize> = std::iter::once(0)
+                    .chain(memchr::memchr_iter(b'\n', &text).map(|e| e + 1))
+                    .collect();
+                let at = ends[(next() % ends.len() as u64) as usize];
+                text.splice(at..at, line.iter().copied());
+            }
+            std::fs::write(&path, &text).unwrap();
+            let file = File::open(&path).unwrap();
+            let want = whole(&text);
+            let size = text.len() as u64;
+            for (block, pieces) in [
+                (1, 2),
+                (2, 3),
+                (7, 1),
+                (16, 5),
+                (17, 2),
+                (100, 16),
+                (4096, 2),
+            ] {
+                let got = streamed_plain_addrs(&file, size, (block, pieces)).map(|(a, b)| {
+                    assert!(a.is_sorted() && b.is_sorted());
+                    merged(a, b).collect::<Vec<u32>>()
+                });
+                let shown = String::from_utf8_lossy(&text);
+                assert_eq!(got, want, "{shown:?}, blocks of {block}, {pieces} pieces");
+            }
+            if size > 0 {
+                assert_eq!(streamed_plain_addrs(&file, size - 1, (7, 3)), None, "grew");
+            }
+            assert_eq!(
+                streamed_plain_addrs(&file, size + 1, (7, 3)),
+                None,
+                "shrank"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A large file of plain addresses, none repeated, read block by block, compiles to
+    /// what the line-by-line read gives, with no diagnostic; with a comment as its
+    /// last line (the block-by-block read gives up at the end), too, and the same
+    /// diagnostics.
+    #[test]
+    fn a_large_plain_file_read_in_blocks_is_what_the_line_by_line_read_gives() {
+        let dir = std::env::temp_dir().join(format!("sockc-blocks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = String::new();
+        let mut i = 0u32;
+        while text.len() <= TWO_THREADS_FROM {
+            text += &format!(
+                "{}\n",
+                std::net::Ipv4Addr::from(0x0a00_0000 | (i * 7919 % (1 << 24)))
+            );
+            i += 1;
+        }
+        let (blocks, lines) = read_both_ways(&dir, &text);
+        assert_eq!(blocks, lines);
+        assert_eq!(blocks.0.len(), i as usize);
+        assert!(blocks.1.is_empty(), "{:?}", blocks.1);
+        let (blocks, lines) = read_both_ways(&dir, &format!("{text}# the end"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(blocks, lines);
+        assert_eq!(blocks.0.len(), i as usize);
     }
 
     /// A set file's IPv4 contents and its diagnostics' messages.
