@@ -12,6 +12,10 @@
 //! is and how large is then checked on that descriptor, and it is read from it.
 //! Invariant: no diagnostic quotes a line of a file that was not opened beneath the
 //! rule file's own directory; it says which line and why, not what the line holds.
+//! What a set holds comes from one read of its file: a large file read in pieces is
+//! read a byte once, and when that read gives up (a line that is not a plain address,
+//! a size that changed) all of it is dropped and the file read whole again; its text
+//! read again to find the lines of a repeated address gives only their warnings.
 
 use std::{
     fs::File,
@@ -62,9 +66,17 @@ enum Elems {
         text: String,
         span: Span,
     },
-    /// A set file of plain IPv4 addresses alone, none repeated, read in blocks
-    /// ([`Checker::streamed_plain_set`]): its addresses, sorted.
-    SortedV4(Vec<Ipv4Net>),
+    /// A set file of plain IPv4 addresses alone, read in pieces
+    /// ([`Checker::streamed_plain_set`]): its addresses, each once, sorted; its number
+    /// of lines; the addresses written more than once and, only when there are any,
+    /// its text (read again for their lines).
+    SortedV4 {
+        kept: Vec<Ipv4Net>,
+        lines: usize,
+        repeated: Vec<u32>,
+        text: String,
+        span: Span,
+    },
 }
 
 impl Elems {
@@ -73,14 +85,14 @@ impl Elems {
             Elems::List(l) => l.len(),
             Elems::PackedV4 { keys, .. } => keys.len(),
             Elems::PlainV4 { halves, .. } => halves.0.len() + halves.1.len(),
-            Elems::SortedV4(kept) => kept.len(),
+            Elems::SortedV4 { lines, .. } => *lines,
         }
     }
 
     fn push(&mut self, e: Elem) {
         match self {
             Elems::List(l) => l.push(e),
-            Elems::PlainV4 { .. } | Elems::SortedV4(_) => {
+            Elems::PlainV4 { .. } | Elems::SortedV4 { .. } => {
                 unreachable!("a file of plain addresses is read whole")
             }
             Elems::PackedV4 { keys, span } => {
@@ -286,8 +298,15 @@ impl Checker<'_> {
                     let v4 = self.uncovered_plain_v4(s, halves, (&text, span));
                     return Some(self.add_set(s, v4, Vec::new()));
                 }
-                Elems::SortedV4(kept) => {
-                    self.check_set_size(s, kept.len())?;
+                Elems::SortedV4 {
+                    kept,
+                    lines,
+                    repeated,
+                    text,
+                    span,
+                } => {
+                    self.check_set_size(s, lines)?;
+                    self.report_repeats(s, &repeated, (&text, span));
                     return Some(self.add_set(s, kept, Vec::new()));
                 }
             },
@@ -420,20 +439,27 @@ impl Checker<'_> {
         (text, span): (&str, Span),
     ) -> Vec<Ipv4Net> {
         let (kept, repeated) = merge_unique(a, b);
-        if !repeated.is_empty() {
-            let keys = repeated_lines(text, &repeated);
-            let mut first: Option<u64> = None;
-            for k in keys {
-                match first {
-                    Some(f) if f >> 32 == k >> 32 => {
-                        let (e, ce) = (unpacked_file_elem(k, span), unpacked_file_elem(f, span));
-                        self.covered(s, (prefix(&e), &e), (prefix(&ce), &ce));
-                    }
-                    _ => first = Some(k),
+        self.report_repeats(s, &repeated, (text, span));
+        kept
+    }
+
+    /// Reports each line of the set file `text` (named at `span`) that repeats an
+    /// address of `repeated` (sorted) written on an earlier line, in line order, as
+    /// covered by its first line, by address ([`repeated_lines`]).
+    fn report_repeats(&mut self, s: &SetDecl, repeated: &[u32], (text, span): (&str, Span)) {
+        if repeated.is_empty() {
+            return;
+        }
+        let mut first: Option<u64> = None;
+        for k in repeated_lines(text, repeated) {
+            match first {
+                Some(f) if f >> 32 == k >> 32 => {
+                    let (e, ce) = (unpacked_file_elem(k, span), unpacked_file_elem(f, span));
+                    self.covered(s, (prefix(&e), &e), (prefix(&ce), &ce));
                 }
+                _ => first = Some(k),
             }
         }
-        kept
     }
 
     fn add_set(&mut self, s: &SetDecl, v4: Vec<Ipv4Net>, v6: Vec<Ipv6Net>) -> SetKind {
@@ -631,12 +657,23 @@ impl Checker<'_> {
                 .saturating_sub(self.set_elements),
         )
         .unwrap_or(usize::MAX);
-        // A large file of plain addresses, none repeated (the common large case), is
-        // read and parsed in blocks on two threads, its text never held whole; any
-        // other file is read whole below (from its start: the blocks were read with
-        // `pread`, which leaves the file's offset where it was).
-        if let Some(kept) = self.streamed_plain_set(&file, max_elems) {
-            return Some(Elems::SortedV4(kept));
+        // A large file of plain addresses alone (the common large case) is read and
+        // parsed in pieces on two threads, its text not held whole unless an address
+        // repeats; any other file is read whole below (from its start: the pieces were
+        // read with `pread`, which leaves the file's offset where it was).
+        if let Some((kept, lines, repeated)) = self.streamed_plain_set(&file, max_elems) {
+            // The lines of a repeated address are found in the text, read for them.
+            let text = match repeated.is_empty() {
+                true => String::new(),
+                false => self.set_file_text(file, path, span)?,
+            };
+            return Some(Elems::SortedV4 {
+                kept,
+                lines,
+                repeated,
+                text,
+                span,
+            });
         }
         let text = self.set_file_text(file, path, span)?;
         let shown = quote(path);
@@ -760,13 +797,19 @@ impl Checker<'_> {
 
     /// The addresses of the set file `file` when it is large (from
     /// [`TWO_THREADS_FROM`] bytes), within what the set file size limit leaves, and
-    /// every line of it is a plain IPv4 address, none written twice and no more than
-    /// `max_elems`: read in blocks on two threads ([`streamed_plain_addrs`]), sorted,
-    /// its bytes counted against the limit. `None` for any other file, which the
-    /// caller reads whole and reports on as ever (a repeat is reported with its lines,
-    /// which this read does not keep): the result of this read is dropped whole, so
-    /// what a set holds always comes from one read of its file.
-    fn streamed_plain_set(&mut self, file: &File, max_elems: usize) -> Option<Vec<Ipv4Net>> {
+    /// every line of it is a plain IPv4 address, no more than `max_elems`: read in
+    /// pieces on two threads ([`streamed_plain_addrs`]), each kept once, sorted; with
+    /// its number of lines and the addresses written more than once (whose lines the
+    /// caller finds in the text, read whole for them). Its bytes are counted against
+    /// the limit when none repeats (else when the text is read). `None` for any other
+    /// file, which the caller reads whole and reports on as ever: the result of this
+    /// read is dropped whole, so what a set holds always comes from one read of its
+    /// file.
+    fn streamed_plain_set(
+        &mut self,
+        file: &File,
+        max_elems: usize,
+    ) -> Option<(Vec<Ipv4Net>, usize, Vec<u32>)> {
         let meta = file.metadata().ok().filter(|m| m.is_file())?;
         let left = self
             .opts
@@ -781,12 +824,12 @@ impl Checker<'_> {
         if a.len() + b.len() > max_elems {
             return None;
         }
+        let lines = a.len() + b.len();
         let (kept, repeated) = merge_unique(a, b);
-        if !repeated.is_empty() {
-            return None;
+        if repeated.is_empty() {
+            self.set_file_bytes += size;
         }
-        self.set_file_bytes += size;
-        Some(kept)
+        Some((kept, lines, repeated))
     }
 
     /// Reports that the set file at `path` (named at `span`) cannot be read, and why.
@@ -1193,8 +1236,9 @@ fn repeated_lines(text: &str, repeated: &[u32]) -> Vec<u64> {
             FileLine::Plain(a) if repeated.binary_search(&a.to_bits()).is_ok() => {
                 Some(pack_v4(Ipv4Net::from(a), i as u64 + 1))
             }
-            FileLine::Plain(_) => None,
-            FileLine::Text(t) => unreachable!("{t:?}: a plain file holds plain lines only"),
+            // Another line (in a file that changed since its addresses were read, the
+            // text read again for these lines) names no address.
+            FileLine::Plain(_) | FileLine::Text(_) => None,
         })
         .collect();
     keys.sort_unstable();
@@ -1625,10 +1669,10 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// A large file of plain addresses, none repeated, read block by block, compiles to
+    /// A large file of plain addresses, none repeated, read in pieces, compiles to
     /// what the line-by-line read gives, with no diagnostic; with a comment as its
-    /// last line (the block-by-block read gives up at the end), too, and the same
-    /// diagnostics.
+    /// last line (the read in pieces gives up at the end), too, and the same
+    /// diagnostics. (Files with repeats: the tests above.)
     #[test]
     fn a_large_plain_file_read_in_blocks_is_what_the_line_by_line_read_gives() {
         let dir = std::env::temp_dir().join(format!("sockc-blocks-{}", std::process::id()));
