@@ -798,7 +798,7 @@ impl Checker<'_> {
     /// The addresses of the set file `file` when it is large (from
     /// [`TWO_THREADS_FROM`] bytes), within what the set file size limit leaves, and
     /// every line of it is a plain IPv4 address, no more than `max_elems`: read in
-    /// pieces on two threads ([`streamed_plain_addrs`]), each kept once, sorted; with
+    /// pieces on two threads ([`streamed_plain_addrs`]; fewer than 2^24), each kept once, sorted; with
     /// its number of lines and the addresses written more than once (whose lines the
     /// caller finds in the text, read whole for them). Its bytes are counted against
     /// the limit when none repeats (else when the text is read). `None` for any other
@@ -821,7 +821,8 @@ impl Checker<'_> {
             return None;
         }
         let (a, b) = streamed_plain_addrs(file, size, (STREAM_BLOCK, STREAM_PIECES))?;
-        if a.len() + b.len() > max_elems {
+        // A repeat's line is packed in 24 bits ([`repeated_lines`]).
+        if a.len() + b.len() > max_elems || a.len() + b.len() >= 1 << 24 {
             return None;
         }
         let lines = a.len() + b.len();
