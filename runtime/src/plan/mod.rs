@@ -456,10 +456,7 @@ pub fn refit_of(old: &Snapshot) -> Refit {
             Some(InstalledSlots {
                 hook: p.hook,
                 attach_to: p.attach_to.clone(),
-                rules: rules
-                    .iter()
-                    .map(|r| (r.text.to_string(), r.counter))
-                    .collect(),
+                rules: rules.iter().map(|r| (r.text.clone(), r.counter)).collect(),
                 default: default.counter,
             })
         })
