@@ -23,6 +23,7 @@ pub(crate) mod register;
 mod reject;
 mod residual;
 pub(crate) mod rules;
+mod set_lines;
 pub(crate) mod sets;
 pub(crate) mod sockmap;
 mod stream;

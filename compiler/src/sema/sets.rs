@@ -12,6 +12,10 @@
 //! is and how large is then checked on that descriptor, and it is read from it.
 //! Invariant: no diagnostic quotes a line of a file that was not opened beneath the
 //! rule file's own directory; it says which line and why, not what the line holds.
+//! What a set holds comes from one read of its file: a large file read in pieces is
+//! read a byte once, and when that read gives up (a line that is not a plain address,
+//! a size that changed) all of it is dropped and the file read whole again; its text
+//! read again to find the lines of a repeated address gives only their warnings.
 
 use std::{
     fs::File,
@@ -20,7 +24,13 @@ use std::{
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use super::{Checker, SetKind};
+use super::{
+    set_lines::{
+        file_lines, plain_file_addrs, plain_ipv4, radix_sort, streamed_plain_addrs, FileLine,
+        STREAM_BLOCK, STREAM_PIECES, TWO_THREADS_FROM,
+    },
+    Checker, SetKind,
+};
 use crate::{
     diag::{quote, Code, Diagnostic, Span},
     input::{read_open, utf8, InputError},
@@ -62,6 +72,17 @@ enum Elems {
         text: String,
         span: Span,
     },
+    /// A set file of plain IPv4 addresses alone, read in pieces
+    /// ([`Checker::streamed_plain_set`]): its addresses, each once, sorted; its number
+    /// of lines; the addresses written more than once and, only when there are any,
+    /// its text (read again for their lines).
+    SortedV4 {
+        kept: Vec<Ipv4Net>,
+        lines: usize,
+        repeated: Vec<u32>,
+        text: String,
+        span: Span,
+    },
 }
 
 impl Elems {
@@ -70,13 +91,16 @@ impl Elems {
             Elems::List(l) => l.len(),
             Elems::PackedV4 { keys, .. } => keys.len(),
             Elems::PlainV4 { halves, .. } => halves.0.len() + halves.1.len(),
+            Elems::SortedV4 { lines, .. } => *lines,
         }
     }
 
     fn push(&mut self, e: Elem) {
         match self {
             Elems::List(l) => l.push(e),
-            Elems::PlainV4 { .. } => unreachable!("a file of plain addresses is read whole"),
+            Elems::PlainV4 { .. } | Elems::SortedV4 { .. } => {
+                unreachable!("a file of plain addresses is read whole")
+            }
             Elems::PackedV4 { keys, span } => {
                 let packable = u64::from(e.file_line.unwrap_or(1 << 24)) < 1 << 24;
                 match e.value {
@@ -125,39 +149,6 @@ fn sort_packed(keys: &mut Vec<u64>) {
         .fold((0u64, !0u64), |(any, all), &k| (any | k, all & k));
     // one (address, length) when no bit differs: in line order, which is sorted
     radix_sort(keys, (any ^ all) & !0xff_ffff, |k| k);
-}
-
-/// Stable LSD radix sort of `keys` by the bits of `bits(key)` set in `differ` (the
-/// others equal in every key, or left in the order given): passes over digits at
-/// most 12 bits wide (4,096 buckets stay in cache), every digit counted in one pass.
-fn radix_sort<K: Copy + Default>(keys: &mut Vec<K>, differ: u64, bits: impl Fn(K) -> u64) {
-    if differ == 0 {
-        return;
-    }
-    let (lo, hi) = (differ.trailing_zeros(), 64 - differ.leading_zeros());
-    let passes = (hi - lo).div_ceil(12);
-    let width = (hi - lo).div_ceil(passes);
-    let shifts: Vec<u32> = (0..passes).map(|p| lo + p * width).collect();
-    let digit = |k: K, shift: u32| (bits(k) >> shift & ((1 << width) - 1)) as usize;
-    let mut counts = vec![vec![0usize; 1 << width]; shifts.len()];
-    for &k in keys.iter() {
-        for (c, &shift) in counts.iter_mut().zip(&shifts) {
-            c[digit(k, shift)] += 1;
-        }
-    }
-    let mut other = vec![K::default(); keys.len()];
-    for (starts, &shift) in counts.iter_mut().zip(&shifts) {
-        let mut at = 0;
-        for c in starts.iter_mut() {
-            (*c, at) = (at, at + *c);
-        }
-        for &k in keys.iter() {
-            let d = digit(k, shift);
-            other[starts[d]] = k;
-            starts[d] += 1;
-        }
-        std::mem::swap(keys, &mut other);
-    }
 }
 
 /// The prefix of a packed key.
@@ -279,6 +270,17 @@ impl Checker<'_> {
                     self.check_set_size(s, halves.0.len() + halves.1.len())?;
                     let v4 = self.uncovered_plain_v4(s, halves, (&text, span));
                     return Some(self.add_set(s, v4, Vec::new()));
+                }
+                Elems::SortedV4 {
+                    kept,
+                    lines,
+                    repeated,
+                    text,
+                    span,
+                } => {
+                    self.check_set_size(s, lines)?;
+                    self.report_repeats(s, &repeated, (&text, span));
+                    return Some(self.add_set(s, kept, Vec::new()));
                 }
             },
         };
@@ -409,42 +411,28 @@ impl Checker<'_> {
         (a, b): (Vec<u32>, Vec<u32>),
         (text, span): (&str, Span),
     ) -> Vec<Ipv4Net> {
-        let mut kept: Vec<Ipv4Net> = Vec::with_capacity(a.len() + b.len());
-        let mut repeated: Vec<u32> = Vec::new();
-        let (mut i, mut j) = (0, 0);
-        let mut last: Option<u32> = None;
-        while i < a.len() || j < b.len() {
-            let x = if j == b.len() || (i < a.len() && a[i] <= b[j]) {
-                i += 1;
-                a[i - 1]
-            } else {
-                j += 1;
-                b[j - 1]
-            };
-            if last == Some(x) {
-                if repeated.last() != Some(&x) {
-                    repeated.push(x);
-                }
-                continue;
-            }
-            kept.push(Ipv4Net::from(std::net::Ipv4Addr::from_bits(x)));
-            last = Some(x);
-        }
-        drop((a, b));
-        if !repeated.is_empty() {
-            let keys = repeated_lines(text, &repeated);
-            let mut first: Option<u64> = None;
-            for k in keys {
-                match first {
-                    Some(f) if f >> 32 == k >> 32 => {
-                        let (e, ce) = (unpacked_file_elem(k, span), unpacked_file_elem(f, span));
-                        self.covered(s, (prefix(&e), &e), (prefix(&ce), &ce));
-                    }
-                    _ => first = Some(k),
-                }
-            }
-        }
+        let (kept, repeated) = merge_unique(a, b);
+        self.report_repeats(s, &repeated, (text, span));
         kept
+    }
+
+    /// Reports each line of the set file `text` (named at `span`) that repeats an
+    /// address of `repeated` (sorted) written on an earlier line, in line order, as
+    /// covered by its first line, by address ([`repeated_lines`]).
+    fn report_repeats(&mut self, s: &SetDecl, repeated: &[u32], (text, span): (&str, Span)) {
+        if repeated.is_empty() {
+            return;
+        }
+        let mut first: Option<u64> = None;
+        for k in repeated_lines(text, repeated) {
+            match first {
+                Some(f) if f >> 32 == k >> 32 => {
+                    let (e, ce) = (unpacked_file_elem(k, span), unpacked_file_elem(f, span));
+                    self.covered(s, (prefix(&e), &e), (prefix(&ce), &ce));
+                }
+                _ => first = Some(k),
+            }
+        }
     }
 
     fn add_set(&mut self, s: &SetDecl, v4: Vec<Ipv4Net>, v6: Vec<Ipv6Net>) -> SetKind {
@@ -633,8 +621,7 @@ impl Checker<'_> {
     /// Reads a `file "..."` set: one address or prefix per line; `#` comments and
     /// blank lines are ignored. At most the set element limit of elements is kept.
     fn read_set_file(&mut self, path: &str, span: Span) -> Option<Elems> {
-        let (text, quotable) = self.set_file_text(path, span)?;
-        let shown = quote(path);
+        let (file, quotable) = self.open_set_file_at(path, span)?;
         // Past what the element limit leaves, only whether there are more matters.
         let max_elems = usize::try_from(
             self.opts
@@ -643,6 +630,26 @@ impl Checker<'_> {
                 .saturating_sub(self.set_elements),
         )
         .unwrap_or(usize::MAX);
+        // A large file of plain addresses alone (the common large case) is read and
+        // parsed in pieces on two threads, its text not held whole unless an address
+        // repeats; any other file is read whole below (from its start: the pieces were
+        // read with `pread`, which leaves the file's offset where it was).
+        if let Some((kept, lines, repeated)) = self.streamed_plain_set(&file, max_elems) {
+            // The lines of a repeated address are found in the text, read for them.
+            let text = match repeated.is_empty() {
+                true => String::new(),
+                false => self.set_file_text(file, path, span)?,
+            };
+            return Some(Elems::SortedV4 {
+                kept,
+                lines,
+                repeated,
+                text,
+                span,
+            });
+        }
+        let text = self.set_file_text(file, path, span)?;
+        let shown = quote(path);
         // Sized once (a line an element at most): a million elements are not copied
         // from one doubling of the vector to the next.
         let lines = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
@@ -761,25 +768,70 @@ impl Checker<'_> {
         self.diags.push(d);
     }
 
-    /// The text of the set file at `path` (named at `span`) and whether its lines may
-    /// be quoted ([`Placement`]), within what the set file size limit leaves; or the
-    /// refusal, reported.
-    fn set_file_text(&mut self, path: &str, span: Span) -> Option<(String, bool)> {
-        let refuse = |checker: &mut Self, why: String| {
-            checker.diags.push(
-                Diagnostic::new(
-                    Code::SetFile,
-                    format!("cannot read set file \"{}\": {why}", quote(path)),
-                )
-                .label(span, "this file"),
-            );
-            None
-        };
-        let (file, quotable) = match self.open_set_file(path) {
-            Ok((f, Placement::Own)) => (f, true),
-            Ok((f, Placement::Allowed)) => (f, false),
-            Err(why) => return refuse(self, why),
-        };
+    /// The addresses of the set file `file` when it is large (from
+    /// [`TWO_THREADS_FROM`] bytes), within what the set file size limit leaves, and
+    /// every line of it is a plain IPv4 address, no more than `max_elems`: read in
+    /// pieces on two threads ([`streamed_plain_addrs`]; fewer than 2^24), each kept once, sorted; with
+    /// its number of lines and the addresses written more than once (whose lines the
+    /// caller finds in the text, read whole for them). Its bytes are counted against
+    /// the limit when none repeats (else when the text is read). `None` for any other
+    /// file, which the caller reads whole and reports on as ever: the result of this
+    /// read is dropped whole, so what a set holds always comes from one read of its
+    /// file.
+    fn streamed_plain_set(
+        &mut self,
+        file: &File,
+        max_elems: usize,
+    ) -> Option<(Vec<Ipv4Net>, usize, Vec<u32>)> {
+        let meta = file.metadata().ok().filter(|m| m.is_file())?;
+        let left = self
+            .opts
+            .limits
+            .set_file_bytes
+            .saturating_sub(self.set_file_bytes);
+        let size = meta.len();
+        if size > left || size < TWO_THREADS_FROM as u64 {
+            return None;
+        }
+        let (a, b) = streamed_plain_addrs(file, size, (STREAM_BLOCK, STREAM_PIECES))?;
+        // A repeat's line is packed in 24 bits ([`repeated_lines`]).
+        if a.len() + b.len() > max_elems || a.len() + b.len() >= 1 << 24 {
+            return None;
+        }
+        let lines = a.len() + b.len();
+        let (kept, repeated) = merge_unique(a, b);
+        if repeated.is_empty() {
+            self.set_file_bytes += size;
+        }
+        Some((kept, lines, repeated))
+    }
+
+    /// Reports that the set file at `path` (named at `span`) cannot be read, and why.
+    fn refuse_set_file<T>(&mut self, path: &str, span: Span, why: String) -> Option<T> {
+        self.diags.push(
+            Diagnostic::new(
+                Code::SetFile,
+                format!("cannot read set file \"{}\": {why}", quote(path)),
+            )
+            .label(span, "this file"),
+        );
+        None
+    }
+
+    /// The set file at `path` (named at `span`) opened, and whether its lines may be
+    /// quoted ([`Placement`]); or the refusal, reported.
+    fn open_set_file_at(&mut self, path: &str, span: Span) -> Option<(File, bool)> {
+        match self.open_set_file(path) {
+            Ok((f, Placement::Own)) => Some((f, true)),
+            Ok((f, Placement::Allowed)) => Some((f, false)),
+            Err(why) => self.refuse_set_file(path, span, why),
+        }
+    }
+
+    /// The text of the opened set file `file` (at `path`, named at `span`), within
+    /// what the set file size limit leaves; or the refusal, reported.
+    fn set_file_text(&mut self, file: File, path: &str, span: Span) -> Option<String> {
+        let refuse = |checker: &mut Self, why: String| checker.refuse_set_file(path, span, why);
         // The size limit counts the set files of a rule file together.
         let max_bytes = self.opts.limits.set_file_bytes;
         let read_before = self.set_file_bytes;
@@ -788,7 +840,7 @@ impl Checker<'_> {
             Ok(bytes) => {
                 self.set_file_bytes += bytes.len() as u64;
                 match utf8(bytes) {
-                    Ok(t) => Some((t, quotable)),
+                    Ok(t) => Some(t),
                     // Says where, not what.
                     Err(e) => refuse(self, e.to_string()),
                 }
@@ -847,61 +899,32 @@ fn sort_prefixes<T: Copy>(nets: &mut [(IpNet, T)]) {
     }
 }
 
-/// Bytes of set file from which [`plain_file_addrs`] reads it on two threads: about
-/// 70,000 addresses, where a thread's start costs under a hundredth of the work.
-const TWO_THREADS_FROM: usize = 1 << 20;
-
-/// The addresses of a set file whose every line is a plain IPv4 address, as the two
-/// halves of the file give them, each sorted (to be merged:
-/// [`Checker::uncovered_plain_v4`]); `None` when a line is anything else (a comment, a
-/// blank, a prefix, an error), which the caller then reads line by line, reporting
-/// what it must. The halves, split at a line end, are read and sorted on two threads
-/// (here alone when the system will not start one). An address is 4 bytes, without
-/// its line: the lines matter only for a repeated address, and are then read again
-/// ([`repeated_lines`]).
-fn plain_file_addrs(text: &str) -> Option<(Vec<u32>, Vec<u32>)> {
-    let bytes = text.as_bytes();
-    let mid = bytes.len() / 2;
-    let split = memchr::memchr(b'\n', &bytes[mid..]).map_or(bytes.len(), |at| mid + at + 1);
-    let (first, second) = text.split_at(split);
-    let (a, b) = std::thread::scope(|s| {
-        let other = std::thread::Builder::new().spawn_scoped(s, || plain_addrs(second));
-        let a = plain_addrs(first);
-        let b = match other {
-            Ok(h) => h
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => plain_addrs(second),
+/// Two sorted lists of addresses as one, each address once, and the addresses met more
+/// than once (sorted, each once): one tight loop over two lists of integers (this runs
+/// on one thread, over a million addresses).
+fn merge_unique(a: Vec<u32>, b: Vec<u32>) -> (Vec<Ipv4Net>, Vec<u32>) {
+    let mut kept: Vec<Ipv4Net> = Vec::with_capacity(a.len() + b.len());
+    let mut repeated: Vec<u32> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    let mut last: Option<u32> = None;
+    while i < a.len() || j < b.len() {
+        let x = if j == b.len() || (i < a.len() && a[i] <= b[j]) {
+            i += 1;
+            a[i - 1]
+        } else {
+            j += 1;
+            b[j - 1]
         };
-        (a, b)
-    });
-    Some((a?, b?))
-}
-
-/// [`plain_file_addrs`] of one part of the file.
-fn plain_addrs(text: &str) -> Option<Vec<u32>> {
-    let mut addrs = Vec::with_capacity(text.len() / 8);
-    for line in file_lines(text) {
-        let FileLine::Plain(a) = line else {
-            return None;
-        };
-        addrs.push(a.to_bits());
+        if last == Some(x) {
+            if repeated.last() != Some(&x) {
+                repeated.push(x);
+            }
+            continue;
+        }
+        kept.push(Ipv4Net::from(std::net::Ipv4Addr::from_bits(x)));
+        last = Some(x);
     }
-    sort_addrs(&mut addrs);
-    Some(addrs)
-}
-
-/// Sorts addresses as `sort_unstable` does; addresses already sorted (a set file kept
-/// sorted) are only checked, others take [`radix_sort`] on the bits that differ
-/// between them: the addresses of a /8 take two passes, any others at most three.
-fn sort_addrs(addrs: &mut Vec<u32>) {
-    if addrs.is_sorted() {
-        return;
-    }
-    let (any, all) = addrs
-        .iter()
-        .fold((0u32, !0u32), |(any, all), &a| (any | a, all & a));
-    radix_sort(addrs, u64::from(any ^ all), u64::from);
+    (kept, repeated)
 }
 
 /// The packed keys (address, /32, file line) of the lines of `text` (every line a
@@ -915,8 +938,9 @@ fn repeated_lines(text: &str, repeated: &[u32]) -> Vec<u64> {
             FileLine::Plain(a) if repeated.binary_search(&a.to_bits()).is_ok() => {
                 Some(pack_v4(Ipv4Net::from(a), i as u64 + 1))
             }
-            FileLine::Plain(_) => None,
-            FileLine::Text(t) => unreachable!("{t:?}: a plain file holds plain lines only"),
+            // Another line (in a file that changed since its addresses were read, the
+            // text read again for these lines) names no address.
+            FileLine::Plain(_) | FileLine::Text(_) => None,
         })
         .collect();
     keys.sort_unstable();
@@ -933,116 +957,6 @@ fn merged<T: Ord>(a: Vec<T>, b: Vec<T>) -> impl Iterator<Item = T> {
         (Some(_), _) => a.next(),
         (None, _) => b.next(),
     })
-}
-
-/// A line of a set file ([`file_lines`]).
-#[derive(Debug, PartialEq)]
-enum FileLine<'a> {
-    /// A dotted-quad address alone on its line, read as [`plain_ipv4`] reads one.
-    Plain(std::net::Ipv4Addr),
-    /// Any other line, without its line end.
-    Text(&'a str),
-}
-
-/// The lines of `text` as `str::lines` gives them (split at `\n`, a `\r` before it
-/// dropped, no empty line after a final `\n`). A line that is a plain address and
-/// nothing else, the bulk of a large set file, is read in the same pass that finds
-/// its end; only other lines are searched for their end with `memchr`.
-fn file_lines(text: &str) -> impl Iterator<Item = FileLine<'_>> {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        let rest = text.as_bytes().get(at..).filter(|r| !r.is_empty())?;
-        if let Some((a, used)) = leading_ipv4(rest) {
-            if matches!(rest.get(used), None | Some(b'\n')) {
-                at += used + 1;
-                return Some(FileLine::Plain(a));
-            }
-        }
-        let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-        let line = &text[at..at + len];
-        at += len + 1;
-        Some(FileLine::Text(line.strip_suffix('\r').unwrap_or(line)))
-    })
-}
-
-/// A dotted-quad IPv4 address as `Ipv4Addr`'s parser reads one (four decimal
-/// octets of one to three digits, no leading zeros, each at most 255), read straight
-/// from the bytes; `None` for anything else, which then goes through the full parsers
-/// (they decide what it is, or that it is an error).
-fn plain_ipv4(text: &str) -> Option<std::net::Ipv4Addr> {
-    leading_ipv4(text.as_bytes()).and_then(|(a, used)| (used == text.len()).then_some(a))
-}
-
-/// The dotted-quad address `b` starts with, as [`plain_ipv4`] reads one, and how many
-/// bytes it takes; `None` when `b` does not start with one.
-fn leading_ipv4(b: &[u8]) -> Option<(std::net::Ipv4Addr, usize)> {
-    match b.first_chunk() {
-        Some(head) => leading_ipv4_in(head),
-        None => leading_ipv4_bytewise(b),
-    }
-}
-
-/// [`leading_ipv4`] of a line with 16 bytes in view, the longest address and the byte
-/// after it: each octet's up to four bytes are read at fixed offsets from a fixed-size
-/// array, with no loop per digit and no bounds to check (this runs once per line of a
-/// million-line set file; a third faster than byte by byte).
-fn leading_ipv4_in(b: &[u8; 16]) -> Option<(std::net::Ipv4Addr, usize)> {
-    let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (n, o) in octets.iter_mut().enumerate() {
-        if n > 0 {
-            if b[i] != b'.' {
-                return None;
-            }
-            i += 1;
-        }
-        // At most 12 bytes before the last octet: its fourth byte is in view.
-        let digit = |at: usize| Some(b[at].wrapping_sub(b'0')).filter(|d| *d < 10);
-        let first = digit(i)?;
-        let Some(second) = digit(i + 1) else {
-            (*o, i) = (first, i + 1);
-            continue;
-        };
-        if first == 0 {
-            return None;
-        }
-        let Some(third) = digit(i + 2) else {
-            (*o, i) = (first * 10 + second, i + 2);
-            continue;
-        };
-        let value = u32::from(first) * 100 + u32::from(second) * 10 + u32::from(third);
-        if digit(i + 3).is_some() {
-            return None;
-        }
-        (*o, i) = (u8::try_from(value).ok()?, i + 3);
-    }
-    Some((std::net::Ipv4Addr::from(octets), i))
-}
-
-/// [`leading_ipv4`] of a line near the end of the text, byte by byte.
-fn leading_ipv4_bytewise(b: &[u8]) -> Option<(std::net::Ipv4Addr, usize)> {
-    let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (n, o) in octets.iter_mut().enumerate() {
-        if n > 0 {
-            if b.get(i) != Some(&b'.') {
-                return None;
-            }
-            i += 1;
-        }
-        let start = i;
-        let mut v = 0u32;
-        while i < b.len() && i - start < 4 && b[i].is_ascii_digit() {
-            v = v * 10 + u32::from(b[i] - b'0');
-            i += 1;
-        }
-        let digits = i - start;
-        if digits == 0 || digits > 3 || (digits > 1 && b[start] == b'0') {
-            return None;
-        }
-        *o = u8::try_from(v).ok()?;
-    }
-    Some((std::net::Ipv4Addr::from(octets), i))
 }
 
 fn at_line(l: Option<u32>) -> String {
@@ -1062,6 +976,7 @@ pub(crate) fn merge_range(out: &mut Vec<(u16, u16)>, lo: u16, hi: u16) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::set_lines::*;
     use super::*;
 
     /// The packed IPv4 path keeps and reports what the general path does: the same
@@ -1259,6 +1174,119 @@ mod tests {
         let both: Vec<u64> = merged(vec![1, 4, 9], vec![2, 4, 10, 11]).collect();
         assert_eq!(both, [1, 2, 4, 4, 9, 10, 11]);
         assert_eq!(merged(vec![], vec![3]).collect::<Vec<_>>(), [3]);
+    }
+
+    /// The block-by-block read of a file on two threads gives what the read of its
+    /// whole text gives (the same addresses, or `None`), whatever the blocks' size and
+    /// however many pieces it is cut into (pieces shorter than a line too): random files of plain addresses (many repeated), with
+    /// and without a last line end, with an odd line put anywhere (a comment, a blank,
+    /// a CRLF, a prefix, a leading zero, a blank after, an octet past 255, a byte that
+    /// is not UTF-8, a long line); and `None` when the file is longer or shorter than
+    /// the size it is read as (it changed).
+    #[test]
+    fn the_streamed_read_gives_what_the_whole_text_gives() {
+        let dir = std::env::temp_dir().join(format!("sockc-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let odd: [&[u8]; 10] = [
+            b"# c\n",
+            b"\n",
+            b"10.0.0.1\r\n",
+            b"10.0.0.0/8\n",
+            b"010.0.0.1\n",
+            b"10.0.0.1 \n",
+            b"10.0.0.256\n",
+            b"10.0.\xff.1\n",
+            b"10.0.0.1111111111111\n",
+            b"1.2.3.4.5\n",
+        ];
+        let whole = |bytes: &[u8]| {
+            let (a, b) = plain_file_addrs(std::str::from_utf8(bytes).ok()?)?;
+            Some(merged(a, b).collect::<Vec<u32>>())
+        };
+        let path = dir.join("s.txt");
+        for round in 0..400 {
+            let n = [0, 1, 2, 3, 5, 40, 300][round % 7];
+            let mut text: Vec<u8> = Vec::new();
+            for _ in 0..n {
+                let r = next();
+                let a = std::net::Ipv4Addr::from((r >> 8) as u32 & [0xff, !0][(r & 1) as usize]);
+                text.extend_from_slice(format!("{a}\n").as_bytes());
+            }
+            if round % 3 == 1 {
+                text.pop();
+            }
+            if round % 2 == 0 {
+                let line = odd[(next() % 10) as usize];
+                let ends: Vec<usize> = std::iter::once(0)
+                    .chain(memchr::memchr_iter(b'\n', &text).map(|e| e + 1))
+                    .collect();
+                let at = ends[(next() % ends.len() as u64) as usize];
+                text.splice(at..at, line.iter().copied());
+            }
+            std::fs::write(&path, &text).unwrap();
+            let file = File::open(&path).unwrap();
+            let want = whole(&text);
+            let size = text.len() as u64;
+            for (block, pieces) in [
+                (1, 2),
+                (2, 3),
+                (7, 1),
+                (16, 5),
+                (17, 2),
+                (100, 16),
+                (4096, 2),
+            ] {
+                let got = streamed_plain_addrs(&file, size, (block, pieces)).map(|(a, b)| {
+                    assert!(a.is_sorted() && b.is_sorted());
+                    merged(a, b).collect::<Vec<u32>>()
+                });
+                let shown = String::from_utf8_lossy(&text);
+                assert_eq!(got, want, "{shown:?}, blocks of {block}, {pieces} pieces");
+            }
+            if size > 0 {
+                assert_eq!(streamed_plain_addrs(&file, size - 1, (7, 3)), None, "grew");
+            }
+            assert_eq!(
+                streamed_plain_addrs(&file, size + 1, (7, 3)),
+                None,
+                "shrank"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A large file of plain addresses, none repeated, read in pieces, compiles to
+    /// what the line-by-line read gives, with no diagnostic; with a comment as its
+    /// last line (the read in pieces gives up at the end), too, and the same
+    /// diagnostics. (Files with repeats: the tests above.)
+    #[test]
+    fn a_large_plain_file_read_in_blocks_is_what_the_line_by_line_read_gives() {
+        let dir = std::env::temp_dir().join(format!("sockc-blocks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = String::new();
+        let mut i = 0u32;
+        while text.len() <= TWO_THREADS_FROM {
+            text += &format!(
+                "{}\n",
+                std::net::Ipv4Addr::from(0x0a00_0000 | (i * 7919 % (1 << 24)))
+            );
+            i += 1;
+        }
+        let (blocks, lines) = read_both_ways(&dir, &text);
+        assert_eq!(blocks, lines);
+        assert_eq!(blocks.0.len(), i as usize);
+        assert!(blocks.1.is_empty(), "{:?}", blocks.1);
+        let (blocks, lines) = read_both_ways(&dir, &format!("{text}# the end"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(blocks, lines);
+        assert_eq!(blocks.0.len(), i as usize);
     }
 
     /// A set file's IPv4 contents and its diagnostics' messages.
