@@ -344,6 +344,7 @@ pub fn install_previous(
         instance: None,
         residual: super::residual::record(&compiled, name)?,
         fitted_to: None,
+        source_sha256: None,
     };
     let mut report = install::apply(store, &req).map_err(|e| error_chain(&e))?;
     installing::switch_conntrack(name, &compiled, &mut report, &|_| {});

@@ -18,12 +18,13 @@ use super::Module;
 use crate::hooks::HookKind;
 
 /// An installed program's slots: its rules' texts with their slots, in order, and
-/// its default's slot.
+/// its default's slot. A text is shared with the installed manifest's rule it was
+/// read from (`RuleMeta::text`), not copied: 100,000 of them in a re-apply's refit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstalledSlots {
     pub hook: HookKind,
     pub attach_to: String,
-    pub rules: Vec<(String, u32)>,
+    pub rules: Vec<(std::sync::Arc<str>, u32)>,
     pub default: u32,
 }
 
@@ -112,7 +113,7 @@ fn matched_slots<'a>(
     let mut first: HashMap<&str, usize, FixedState> = HashMap::default();
     let mut next_same = vec![usize::MAX; old.rules.len()];
     for (j, (text, _)) in old.rules.iter().enumerate().rev() {
-        if let Some(later) = first.insert(text.as_str(), j) {
+        if let Some(later) = first.insert(&**text, j) {
             next_same[j] = later;
         }
     }
@@ -120,7 +121,7 @@ fn matched_slots<'a>(
     let mut after = 0usize;
     for text in rules {
         let found = match old.rules.get(after) {
-            Some((t, _)) if t == text => Some(after),
+            Some((t, _)) if **t == *text => Some(after),
             _ => first.get_mut(text).and_then(|head| {
                 while *head < after {
                     *head = next_same[*head];
@@ -171,7 +172,7 @@ mod tests {
             rules: texts
                 .iter()
                 .zip(10..)
-                .map(|(t, s)| (t.to_string(), s))
+                .map(|(t, s)| (std::sync::Arc::from(*t), s))
                 .collect(),
             default: 99,
         }

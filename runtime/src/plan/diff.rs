@@ -170,3 +170,131 @@ impl Listing<'_> {
         lines
     }
 }
+
+/// The diff of two rule listings ([`Plan::rule_diff`](super::Plan::rule_diff)):
+/// unified hunks without the `---`/`+++` header, with the counts a summary and the
+/// apply's choice between listing and counting read, taken once when it is made. A
+/// diff whose old side lists no rule (a first install) adds every new rule: it keeps
+/// the rules and writes its text only when that is read ([`RuleDiff::text`]), as
+/// [`unified_hunks`] writes it — an apply of 100,000 rules that prints counts does not
+/// write (8 MB) and count them three times.
+///
+/// Invariant: the counts are those of [`RuleDiff::text`], whichever form it has.
+#[derive(Clone, Debug, Default)]
+pub struct RuleDiff {
+    form: Form,
+    added: usize,
+    removed: usize,
+    /// Lines of the text, hunk headers included.
+    lines: usize,
+}
+
+#[derive(Clone, Debug)]
+enum Form {
+    /// Written out (empty: the listings are equal).
+    Text(String),
+    /// Every rule of these programs (their labels and rule texts) added to an empty
+    /// listing.
+    AllAdded(Vec<(String, Vec<std::sync::Arc<str>>)>),
+}
+
+impl Default for Form {
+    fn default() -> Self {
+        Form::Text(String::new())
+    }
+}
+
+impl RuleDiff {
+    /// The diff of listing `old` to `new`.
+    pub(super) fn of(old: &Listing<'_>, new: &Listing<'_>) -> RuleDiff {
+        let new_lines = new.lines();
+        if old.programs.iter().all(|(_, p)| p.rules.is_empty()) && !new_lines.is_empty() {
+            let rules = new
+                .programs
+                .iter()
+                .map(|(label, p)| {
+                    (
+                        label.clone(),
+                        p.rules.iter().map(|r| r.text.clone()).collect(),
+                    )
+                })
+                .collect();
+            return RuleDiff {
+                form: Form::AllAdded(rules),
+                added: new_lines.len(),
+                removed: 0,
+                // One hunk: a header, then every line.
+                lines: new_lines.len() + 1,
+            };
+        }
+        let old_lines = old.lines();
+        Self::counted(unified_hunks(
+            &old_lines, &new_lines, &old_lines, &new_lines,
+        ))
+    }
+
+    /// `text` (unified hunks) with its counts.
+    pub(super) fn counted(text: String) -> RuleDiff {
+        let (mut added, mut removed, mut lines) = (0, 0, 0);
+        for l in text.lines() {
+            lines += 1;
+            if l.starts_with("@@") {
+                continue;
+            }
+            added += usize::from(l.starts_with('+'));
+            removed += usize::from(l.starts_with('-'));
+        }
+        RuleDiff {
+            form: Form::Text(text),
+            added,
+            removed,
+            lines,
+        }
+    }
+
+    /// The hunks' text (written out now when the diff adds every rule).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match &self.form {
+            Form::Text(t) => t.as_str().into(),
+            Form::AllAdded(programs) => {
+                let new: Vec<RuleLine<'_>> = programs
+                    .iter()
+                    .flat_map(|(label, rules)| {
+                        rules.iter().map(move |text| RuleLine { label, text })
+                    })
+                    .collect();
+                let none: [RuleLine<'_>; 0] = [];
+                unified_hunks(&none, &new, &none, &new).into()
+            }
+        }
+    }
+
+    /// True when the listings are equal.
+    pub fn is_empty(&self) -> bool {
+        self.lines == 0
+    }
+
+    /// Lines added and removed (hunk headers aside).
+    pub fn plus_minus(&self) -> (usize, usize) {
+        (self.added, self.removed)
+    }
+
+    /// Lines of [`RuleDiff::text`], hunk headers included.
+    pub fn line_count(&self) -> usize {
+        self.lines
+    }
+}
+
+impl PartialEq for RuleDiff {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Eq for RuleDiff {}
+
+impl PartialEq<&str> for RuleDiff {
+    fn eq(&self, other: &&str) -> bool {
+        self.text() == *other
+    }
+}

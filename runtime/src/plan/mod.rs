@@ -42,7 +42,7 @@ use sockc_compiler::{
 
 use diff::{asm_diff_key, code_lines, insn_count, rule_listing, truncate_lines, unified_hunks};
 
-pub use diff::MAX_DIFF_LINES;
+pub use diff::{RuleDiff, MAX_DIFF_LINES};
 pub(crate) use sets::set_changes;
 pub use sets::{describe_entry, SetChange, SetReshape};
 
@@ -213,7 +213,7 @@ pub struct Plan {
     pub fresh_slots: Vec<u32>,
     /// Unified diff hunks (no `---`/`+++` header; [`Plan::render`] adds it) of the
     /// rule listing: one `HOOK on IFACE: RULE` line per rule, defaults included.
-    pub rule_diff: String,
+    pub rule_diff: RuleDiff,
     /// (symbol, unified diff hunks of its disassembly) for each program present in
     /// both whose code changed; cut after [`MAX_DIFF_LINES`] lines.
     pub bytecode_diffs: Vec<(String, String)>,
@@ -336,9 +336,7 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
 
     let old_listing = rule_listing(pairs.iter().filter_map(|(o, _)| *o));
     let new_listing = rule_listing(pairs.iter().filter_map(|(_, n)| *n));
-    let old_lines = old_listing.lines();
-    let new_lines = new_listing.lines();
-    let rule_diff = unified_hunks(&old_lines, &new_lines, &old_lines, &new_lines);
+    let rule_diff = RuleDiff::of(&old_listing, &new_listing);
 
     let (programs, bytecode_diffs, counter_carry) = program_plans(&pairs, new_object);
     let set_changes = set_changes(&old.map_contents, &new.map_contents);
@@ -458,10 +456,7 @@ pub fn refit_of(old: &Snapshot) -> Refit {
             Some(InstalledSlots {
                 hook: p.hook,
                 attach_to: p.attach_to.clone(),
-                rules: rules
-                    .iter()
-                    .map(|r| (r.text.to_string(), r.counter))
-                    .collect(),
+                rules: rules.iter().map(|r| (r.text.clone(), r.counter)).collect(),
                 default: default.counter,
             })
         })
@@ -650,7 +645,7 @@ impl Plan {
                 .collect::<Vec<_>>(),
             "port_set_changes": self.port_set_changes,
             "socket_changes": self.socket_changes,
-            "rule_diff": self.rule_diff,
+            "rule_diff": self.rule_diff.text(),
             "bytecode_diffs": self
                 .bytecode_diffs
                 .iter()

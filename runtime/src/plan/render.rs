@@ -53,7 +53,11 @@ impl Plan {
             .map(|s| listed(s.added.len()) + listed(s.removed.len()))
             .sum();
         let bytecode: usize = self.bytecode_diffs.iter().map(|(_, d)| diff(d)).sum();
-        diff(&self.rule_diff) + ports + maps + bytecode
+        let rules = match self.rule_diff.line_count() {
+            0 => 0,
+            n => n + 2,
+        };
+        rules + ports + maps + bytecode
     }
 
     fn render_with(&self, old_name: &str, new_name: &str, summary: bool) -> String {
@@ -69,11 +73,11 @@ impl Plan {
         if self.rule_diff.is_empty() {
             let _ = writeln!(out, "rules: unchanged");
         } else if summary {
-            let (a, r) = plus_minus(&self.rule_diff);
+            let (a, r) = self.rule_diff.plus_minus();
             let _ = writeln!(out, "rules: +{a} -{r}");
         } else {
             let _ = writeln!(out, "rules:");
-            diff_listing(&mut out, names, &self.rule_diff);
+            diff_listing(&mut out, names, &self.rule_diff.text());
         }
         self.render_sets(&mut out, summary);
         if !self.socket_changes.is_empty() {

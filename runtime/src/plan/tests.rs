@@ -48,8 +48,14 @@ fn first_install_attaches_everything() {
     );
     assert!(p.has_changes() && !p.maps_only && !p.installed);
     assert!(p.counter_carry.is_empty() && p.bytecode_diffs.is_empty());
-    assert!(p.rule_diff.contains("+xdp on eth0: drop from @blocked\n"));
-    assert!(p.rule_diff.contains("+tc egress on eth0: default allow\n"));
+    assert!(p
+        .rule_diff
+        .text()
+        .contains("+xdp on eth0: drop from @blocked\n"));
+    assert!(p
+        .rule_diff
+        .text()
+        .contains("+tc egress on eth0: default allow\n"));
     let v4 = &p.set_changes[0];
     assert_eq!(v4.map, "set_blocked_v4");
     assert_eq!(
@@ -475,9 +481,11 @@ fn counters_carry_across_a_removed_rule_but_not_a_changed_default() {
     assert_eq!(carried(&p, "tce_eth0"), [(4, 3), (5, 4)]);
     assert!(p
         .rule_diff
+        .text()
         .contains("-xdp on eth0: allow udp to 1.1.1.1:53\n"));
     assert!(p
         .rule_diff
+        .text()
         .contains("-xdp on eth0: default allow\n+xdp on eth0: default drop\n"));
 }
 
@@ -975,5 +983,30 @@ fn a_set_that_changes_kind_reloads_and_says_why() {
             "  set_s_v4: new map: LPM trie (prefixes) -> hash map (whole addresses), so the programs reload"
         ),
         "{text}"
+    );
+}
+
+/// A first install's rule diff, kept as its rules, reads as the diff written out
+/// from an empty listing, with that text's counts; a re-apply's diff is text, with
+/// its own.
+#[test]
+fn a_rule_diff_of_every_rule_added_counts_as_its_text() {
+    let p = plan(None, &snap(BASE));
+    let text = p.rule_diff.text().into_owned();
+    assert!(text.starts_with("@@ -0,0 +1,6 @@\n+xdp on eth0: drop from @blocked\n"));
+    let written = super::diff::RuleDiff::counted(text.clone());
+    assert_eq!(written.plus_minus(), (6, 0));
+    assert_eq!(p.rule_diff.plus_minus(), written.plus_minus());
+    assert_eq!(p.rule_diff.line_count(), written.line_count());
+    assert_eq!(p.rule_diff.line_count(), text.lines().count());
+    assert_eq!(p.rule_diff, written);
+    let again = plan(
+        Some(&snap(BASE)),
+        &snap(&BASE.replace("default allow\n}", "default drop\n}")),
+    );
+    assert_eq!(again.rule_diff.plus_minus(), (1, 1));
+    assert_eq!(
+        again.rule_diff.line_count(),
+        again.rule_diff.text().lines().count()
     );
 }

@@ -109,6 +109,12 @@ impl<W: Write> Digesting<W> {
     pub fn hex(self) -> String {
         sockc_compiler::bpf::maps::hex(&self.sha.finalize())
     }
+
+    /// The writer it passed on to, and the digest of what went through, in hex.
+    pub fn into_parts(self) -> (W, String) {
+        let hex = sockc_compiler::bpf::maps::hex(&self.sha.finalize());
+        (self.inner, hex)
+    }
 }
 
 impl<W: Write> Write for Digesting<W> {

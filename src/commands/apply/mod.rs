@@ -2,7 +2,7 @@
 //! BPFFS/sockc/NAME and attach, or on a re-apply swap programs atomically (or only
 //! update set maps). The CLI face of `sockc_runtime::install::apply`.
 //!
-//! The steps: the file is read and through sema ([`check_deferred`]); the install is
+//! The steps: the file is read and through sema ([`check_deferred_digested`]); the install is
 //! opened ([`session::begin`]: capabilities, network namespace, the store's lock) and
 //! a first install's interface hooks are made ready ([`session::start_ahead`]) while
 //! the rest compiles; then [`install::run`] applies it and says what happened
@@ -39,7 +39,9 @@ use sockc_compiler::Lints;
 use sockc_runtime::stages;
 
 use crate::shared::{
-    build::{check_deferred, finish_deferred_fitted, finish_deferred_shed, print_diagnostics},
+    build::{
+        check_deferred_digested, finish_deferred_fitted, finish_deferred_shed, print_diagnostics,
+    },
     confirmation::parse_window,
     memory::{purge_at_once, release_freed_memory},
     probe::Probe,
@@ -152,7 +154,8 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
     if args.dry_run || !session::installed(args) {
         purge_at_once();
     }
-    let checked = match check_deferred(&args.file, Lints::Skip) {
+    // The source's digest, which the install records, is hashed beside the front end.
+    let (checked, digest) = match check_deferred_digested(&args.file, Lints::Skip) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -203,7 +206,8 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
     print_diagnostics(&shown, &b.name, &b.src);
     drop(t);
     let warn = |why: &str| print_diagnostics(&install::with_reason(&held, why), &b.name, &b.src);
-    let code = install::run(args, session, &mut b.compiled, &b.src, &warn, ahead);
+    let source = (b.src.as_str(), digest.as_str());
+    let code = install::run(args, session, &mut b.compiled, source, &warn, ahead);
     // Not freed one allocation at a time: the process ends now (`main`).
     std::mem::forget((b.compiled, b.src));
     code

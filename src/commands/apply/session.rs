@@ -74,8 +74,8 @@ pub type Ahead = (ReadAhead, (u64, Refit));
 
 /// The installed manifest of the install `args` names, read on another thread before
 /// the store is locked (`store::read_ahead`), while the file's front end runs, with
-/// the refit of its generation (`plan::refit_of`, a copy of every rule's text: 100k
-/// of them at 100k rules); `None` for standard input without `--name` or a name
+/// the refit of its generation (`plan::refit_of`: every rule's text, shared with
+/// the manifest); `None` for standard input without `--name` or a name
 /// [`begin`] refuses.
 pub fn read_ahead(args: &ApplyArgs) -> Option<std::thread::JoinHandle<Option<Ahead>>> {
     let name = ahead_name(args)?;

@@ -49,6 +49,7 @@ impl Installer {
             residual: crate::shared::residual::record(compiled, name)
                 .map_err(|e| InstallError::Residual(std::io::Error::other(e)))?,
             fitted_to: None,
+            source_sha256: None,
         };
         let mut report = install::apply(store, &req)?;
         let warn = |why: &str| {

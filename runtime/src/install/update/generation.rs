@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use super::{
     carry::carry_counters,
     load::{load_and_record, loaded_programs, pin_objects},
-    recorded_source, sha256_hex, ApplyReport, ApplyRequest,
+    recorded_source, ApplyReport, ApplyRequest,
 };
 use crate::{
     error_text::error_chain,
@@ -187,7 +187,7 @@ fn new_target(
         generation,
         objects_dir: format!("g{generation}"),
         source_file: req.source_file.to_string(),
-        source_sha256: sha256_hex(req.source),
+        source_sha256: req.source_digest(),
         applied_unix: now_unix(),
         netns: req.netns.map(str::to_string),
         netns_ino: here.ino,

@@ -10,7 +10,7 @@
 
 use sockc_compiler::Compiled;
 
-use super::{recorded_source, recorded_text_digest, sha256_hex, ApplyReport, ApplyRequest};
+use super::{recorded_source, recorded_text_digest, ApplyReport, ApplyRequest};
 use crate::{
     fault::point,
     install::{now_unix, recover::commit_recorded, sets::update_sets, InstallError},
@@ -116,7 +116,7 @@ fn next_target(req: &ApplyRequest<'_>, old: &Manifest, snapshot: Snapshot) -> Ma
         generation: old.generation + 1,
         objects_dir: old.objects_dir.clone(),
         source_file: req.source_file.to_string(),
-        source_sha256: sha256_hex(req.source),
+        source_sha256: req.source_digest(),
         applied_unix: now_unix(),
         netns: old.netns.clone(),
         netns_ino: old.netns_ino,

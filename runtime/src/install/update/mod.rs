@@ -76,6 +76,9 @@ pub struct ApplyRequest<'a> {
     /// The installed generation `compiled` was compiled fitted to
     /// (`driver::finish_fitted`, read before recovery); `None`: compiled as it is.
     pub fitted_to: Option<u64>,
+    /// The SHA-256 (hex) of `source` when the caller hashed it already (`apply`
+    /// hashes it beside its front end); `None`: hashed here when a manifest records it.
+    pub source_sha256: Option<&'a str>,
 }
 
 impl<'a> ApplyRequest<'a> {
@@ -102,6 +105,7 @@ impl<'a> ApplyRequest<'a> {
             instance: None,
             residual: None,
             fitted_to: None,
+            source_sha256: None,
         }
     }
 
@@ -114,6 +118,18 @@ impl<'a> ApplyRequest<'a> {
             compiled,
             residual: self.residual.clone(),
             ..*self
+        }
+    }
+
+    /// The SHA-256 (hex) of the source, as `source_sha256` records it: the caller's,
+    /// or hashed now.
+    fn source_digest(&self) -> String {
+        match self.source_sha256 {
+            Some(d) => {
+                debug_assert_eq!(d, sha256_hex(self.source), "the digest is the source's");
+                d.to_string()
+            }
+            None => sha256_hex(self.source),
         }
     }
 
@@ -447,7 +463,7 @@ fn keep_text_in_step(
     if let Some(old) = old.filter(|m| moved(m) && !req.dry_run) {
         let mut m = Manifest {
             source_file: req.source_file.to_string(),
-            source_sha256: sha256_hex(req.source),
+            source_sha256: req.source_digest(),
             source_text: Some(recorded_source(req, old.format)),
             snapshot: new_snapshot,
             label: req.label.map(str::to_string),
