@@ -191,7 +191,7 @@ pub(crate) struct Sink {
 }
 
 /// Where a [`Sink`] stood, to undo what was pushed after it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Checkpoint {
     len: usize,
     errors: usize,

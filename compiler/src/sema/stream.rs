@@ -1,23 +1,49 @@
 //! Sema fed by the front end as it reads ([`crate::syntax::Sink`]): each statement is
 //! checked and dropped as soon as the scanner has read it, so a file's AST is never
-//! held whole (at 100k rules it was 70 MB, beside the IR made from it).
+//! held whole (at 100k rules it was 70 MB, beside the IR made from it). A long block's
+//! second half is read and checked on another thread meanwhile ([`Split`]).
 //!
 //! Invariant: [`check_streamed`] gives what [`super::check`] of the parsed file gives,
 //! or `None`. Streaming calls the checker in the order the whole-file check does:
 //! declarations, then blocks in file order. So it stops (and the caller reads the file
 //! whole) wherever that order would differ: a declaration after a block, or one
 //! written inside a block, which the whole-file check declares first; and a block
-//! the scanner takes back.
+//! the scanner takes back. What the other thread read is used only where the scanner
+//! stands exactly where it began, and only as far as each rule it checked changed
+//! nothing but the rule list (no diagnostic, no log, no cgroup, ...): the rules are the
+//! ones the calling thread would have made, their counter slots moved up by the rules
+//! before them.
 
-use super::{Block, Checker, Options};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread::{Scope, ScopedJoinHandle},
+};
+
+use super::{Block, Checker, LineCursor, Options};
 use crate::{
-    diag::{Diagnostic, Span},
-    ir::Module,
+    diag::{Checkpoint, Diagnostic, Span},
+    hooks::HookKind,
+    ir::{Module, Rule},
     syntax::{
         self,
         ast::{HookHead, Item, Stmt},
     },
 };
+
+/// Blocks of at least this many lines are read in two halves, the second on another
+/// thread (a thread costs about 0.1 ms; a block of this size about 2 ms to check).
+const SPLIT_LINES: usize = 4096;
+
+/// The other thread's rules are kept in lists of this many, each freed once moved
+/// into the block's list: the two halves' memory is never held twice.
+const CHUNK: usize = 4096;
+
+/// A fork copies the file's sets (rules of some hooks look into them): files whose
+/// sets have more elements than this are read on one thread.
+const FORK_SET_ELEMENTS: usize = 1 << 16;
 
 /// The front end's diagnostics, then sema's, when the scanner read all of `src` into
 /// sema; `None` when the file is to be parsed whole and checked then.
@@ -25,26 +51,230 @@ pub(crate) fn check_streamed(
     src: &str,
     opts: &Options,
 ) -> Option<(Vec<Diagnostic>, Option<Module>, Vec<Diagnostic>)> {
-    let mut stream = Stream {
-        c: Checker::new(src, opts),
-        block: None,
-        blocks_begun: false,
-        stopped: false,
-    };
-    let parse_diags = syntax::stream_with(src, &opts.limits, &mut stream)?;
-    let (module, diags) = stream.c.finish();
-    Some((parse_diags, module, diags))
+    check_split(src, opts, SPLIT_LINES).map(|(out, _)| out)
 }
 
-struct Stream<'a> {
+type Streamed = (Vec<Diagnostic>, Option<Module>, Vec<Diagnostic>);
+
+/// [`check_streamed`] splitting blocks of at least `split_lines` lines; also says how
+/// many rules the other thread made that were kept.
+fn check_split(src: &str, opts: &Options, split_lines: usize) -> Option<(Streamed, usize)> {
+    std::thread::scope(|scope| {
+        let mut stream = Stream {
+            c: Checker::new(src, opts),
+            block: None,
+            blocks_begun: false,
+            stopped: false,
+            split: Split {
+                scope,
+                lines: split_lines,
+                helper: None,
+                taken: 0,
+            },
+        };
+        let parse_diags = syntax::stream_with(src, &opts.limits, &mut stream);
+        stream.split.cancel();
+        let taken = stream.split.taken;
+        let (module, diags) = stream.c.finish();
+        Some(((parse_diags?, module, diags), taken))
+    })
+}
+
+struct Stream<'a, 'scope, 'env> {
     c: Checker<'a>,
     block: Option<Block>,
     /// A block came: a declaration now would be declared after it.
     blocks_begun: bool,
     stopped: bool,
+    split: Split<'a, 'scope, 'env>,
 }
 
-impl syntax::Sink for Stream<'_> {
+/// The second half of a long block, read on another thread.
+struct Split<'a, 'scope, 'env> {
+    scope: &'scope Scope<'scope, 'env>,
+    /// Blocks of at least this many lines are split.
+    lines: usize,
+    helper: Option<Helper<'a, 'scope>>,
+    /// Rules the other thread made that were kept (for the tests).
+    taken: usize,
+}
+
+struct Helper<'a, 'scope> {
+    /// Where its reading began.
+    at: usize,
+    stop: Arc<AtomicBool>,
+    handle: ScopedJoinHandle<'scope, Ahead<'a>>,
+}
+
+/// What the other thread read: rules with counter slots from 0, in lists of
+/// [`CHUNK`]; where it stopped; its line cursor, there.
+struct Ahead<'a> {
+    rules: Vec<Vec<Rule>>,
+    end: usize,
+    lines: LineCursor<'a>,
+}
+
+impl Split<'_, '_, '_> {
+    /// The other thread, if any, stops reading; what it read is not used.
+    fn cancel(&mut self) {
+        if let Some(h) = self.helper.take() {
+            h.stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<'a: 'scope, 'scope, 'env> Stream<'a, 'scope, 'env> {
+    /// Starts reading the block begun last from `at` on another thread.
+    fn fork(&mut self, at: usize) -> bool {
+        let (Some(b), Some(h)) = (&self.block, self.c.fork()) else {
+            return false;
+        };
+        let (kind, stop) = (b.kind, Arc::new(AtomicBool::new(false)));
+        let flag = stop.clone();
+        let work = move || read_ahead(h, kind, at, &flag);
+        let spawned = std::thread::Builder::new().spawn_scoped(self.split.scope, work);
+        let Ok(handle) = spawned else {
+            return false;
+        };
+        self.split.helper = Some(Helper { at, stop, handle });
+        true
+    }
+
+    /// The other thread's rules into the block, when the scanner stands at `at`
+    /// where it began: their counter slots moved up by the slots given so far.
+    fn take_ahead(&mut self, at: usize) -> Option<usize> {
+        let helper = self.split.helper.take()?;
+        if helper.at != at {
+            helper.stop.store(true, Ordering::Relaxed);
+            return None;
+        }
+        let ahead = match helper.handle.join() {
+            Ok(ahead) => ahead,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        let b = self.block.as_mut()?;
+        if ahead.end == at {
+            return None;
+        }
+        let base = self.c.counter;
+        for chunk in ahead.rules {
+            for mut r in chunk {
+                r.counter += base;
+                if let Some(l) = r.m.limit_mut() {
+                    l.slot += base;
+                }
+                b.rules.push(r);
+                self.c.counter += 1;
+                self.split.taken += 1;
+            }
+        }
+        self.c.lines = ahead.lines;
+        Some(ahead.end)
+    }
+}
+
+/// The other thread's work: the block's statements from `at` checked as the calling
+/// thread checks them (counter slots from 0), while each is a rule that checks without
+/// changing anything of `h` but its line cursor ([`Checker::state`]).
+fn read_ahead<'a>(mut h: Checker<'a>, kind: HookKind, at: usize, stop: &AtomicBool) -> Ahead<'a> {
+    let spec = kind.block_spec();
+    let mut rules: Vec<Vec<Rule>> = Vec::new();
+    let mut n = 0u32;
+    let src = h.src;
+    let end = syntax::scan_stmts(src, at, &mut |st| {
+        let Stmt::Rule(r) = st else {
+            return false;
+        };
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let before = h.state();
+        let Some(rule) = h.rule(&r, spec, n) else {
+            return false;
+        };
+        if h.state() != before {
+            return false;
+        }
+        match rules.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(rule),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(rule);
+                rules.push(chunk);
+            }
+        }
+        n += 1;
+        true
+    });
+    Ahead {
+        rules,
+        end,
+        lines: h.lines,
+    }
+}
+
+/// What a rule's check could change in a [`Checker`] besides the rule it gives and
+/// its line cursor: a rule the other thread keeps changed none of it.
+#[derive(PartialEq, Eq)]
+struct State {
+    diags: Checkpoint,
+    counts: [usize; 11],
+    ct_warned: bool,
+    counter: u32,
+    elements: (u64, u64),
+}
+
+impl<'a> Checker<'a> {
+    fn state(&self) -> State {
+        let m = &self.module;
+        State {
+            diags: self.diags.checkpoint(),
+            counts: [
+                m.sets.len(),
+                m.sockets.len(),
+                m.programs.len(),
+                m.sockmaps.len(),
+                m.registrars.len(),
+                m.logs.len(),
+                m.cgroups.len(),
+                self.sets.len(),
+                self.sockets.len(),
+                self.refused_sockets.len() + self.self_registered.len(),
+                self.seen_hooks.len() + usize::from(m.residual.is_some()),
+            ],
+            ct_warned: self.ct_warned,
+            counter: self.counter,
+            elements: (self.set_elements, self.set_file_bytes),
+        }
+    }
+
+    /// A checker for another thread that checks rules as this one would now: the
+    /// declarations copied, nothing else. `None` when the sets are too large to copy.
+    fn fork(&self) -> Option<Checker<'a>> {
+        let m = &self.module;
+        let elements: usize = m.sets.values().map(|s| s.v4.len() + s.v6.len()).sum();
+        if elements > FORK_SET_ELEMENTS {
+            return None;
+        }
+        let mut h = Checker::new(self.src, self.opts);
+        h.module = Module {
+            sets: m.sets.clone(),
+            sockets: m.sockets.clone(),
+            answers: m.answers,
+            residual: m.residual.clone(),
+            cgroups: m.cgroups.clone(),
+            ..Module::default()
+        };
+        h.sets = self.sets.clone();
+        h.sockets = self.sockets.clone();
+        h.refused_sockets = self.refused_sockets.clone();
+        h.ct_warned = self.ct_warned;
+        (h.set_elements, h.set_file_bytes) = (self.set_elements, self.set_file_bytes);
+        Some(h)
+    }
+}
+
+impl<'a: 'scope, 'scope> syntax::Sink for Stream<'a, 'scope, '_> {
     fn item(&mut self, item: Item) {
         match item {
             Item::Hook(h) => {
@@ -74,6 +304,7 @@ impl syntax::Sink for Stream<'_> {
     }
 
     fn block_end(&mut self, span: Span) {
+        self.split.cancel();
         match self.block.take() {
             Some(b) => self.c.end_block(b, span, true),
             None => self.stopped = true,
@@ -81,7 +312,16 @@ impl syntax::Sink for Stream<'_> {
     }
 
     fn take_back(&mut self) {
+        self.split.cancel();
         self.stopped = true;
+    }
+
+    fn long_block(&mut self, at: usize, lines: usize) -> bool {
+        lines >= self.split.lines && self.fork(at)
+    }
+
+    fn taken_to(&mut self, at: usize) -> Option<usize> {
+        self.take_ahead(at)
     }
 
     fn stopped(&self) -> bool {
@@ -100,9 +340,18 @@ mod tests {
     /// The streamed check against the whole-file one: the same module (every field)
     /// and the same diagnostics, or no stream at all. True when it streamed.
     fn assert_same(name: &str, src: &str, opts: &Options) -> bool {
-        let Some((mut parse_diags, module, sema_diags)) = check_streamed(src, opts) else {
-            return false;
-        };
+        assert_same_split(name, src, opts, SPLIT_LINES).is_some()
+    }
+
+    /// [`assert_same`] splitting blocks of `split_lines` lines or more: how many rules
+    /// the other thread made that were kept, when it streamed.
+    fn assert_same_split(
+        name: &str,
+        src: &str,
+        opts: &Options,
+        split_lines: usize,
+    ) -> Option<usize> {
+        let ((mut parse_diags, module, sema_diags), taken) = check_split(src, opts, split_lines)?;
         let (file, mut whole_diags) = syntax::parse(src);
         let (whole_module, whole_sema) = super::super::check(file, src, opts);
         whole_diags.extend(whole_sema);
@@ -129,7 +378,7 @@ mod tests {
                 around(&t)
             );
         }
-        true
+        Some(taken)
     }
 
     fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -239,5 +488,118 @@ mod tests {
         // Declarations before blocks, a block pest reads and one the scanner reads.
         let src = "set a = { 10.0.0.1 }\nnetfilter input {\n drop from @a\n default allow\n}\nxdp on eth0 {\n drop from @a\n default allow\n}\n";
         assert!(assert_same("declarations first", src, &opts));
+    }
+
+    /// A ClassBench filter set converted to a rule file (one block of `n` rules).
+    fn classbench(set: &str, n: usize) -> String {
+        use sockc_testkit::classbench::{parse_filters, to_sk, ActionPolicy, ConvertOptions};
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = sockc_testkit::classbench_data::dir(None, &root);
+        let text = sockc_testkit::classbench_data::read(&dir, &format!("{set}_1000.rules"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let filters = parse_filters(&text).expect("filters parse");
+        let opts = ConvertOptions {
+            hook: "xdp on eth0".to_string(),
+            policy: ActionPolicy::Alternate,
+            default: "drop",
+        };
+        to_sk(&filters[..n.min(filters.len())], &opts)
+    }
+
+    #[test]
+    fn long_blocks_check_the_same_split() {
+        for set in ["acl1", "fw1", "ipc1"] {
+            let src = classbench(set, 1000);
+            let rules = src.lines().filter(|l| l.starts_with("  ")).count();
+            let taken = assert_same_split(set, &src, &Options::default(), 64);
+            // The split is a byte's middle: the other thread reads about half.
+            let taken = taken.unwrap_or_else(|| panic!("{set}: not streamed"));
+            assert!(
+                taken * 3 > rules && taken * 3 < rules * 2,
+                "{set}: {taken} of {rules} rules read on the other thread"
+            );
+        }
+    }
+
+    /// Lines that stop the other thread (a diagnostic, a log, a statement pest
+    /// reads, a second `default`, a declaration in a block) or only move where lines
+    /// begin (comments, blank lines, two statements on one line).
+    const ODD_LINES: &[&str] = &[
+        "  drop ip4 tcp from @nope to 10.0.0.1:80",
+        "  drop ip4 tcp from 10.0.0.1 to 10.0.0.2:99999",
+        "  drop ip4 udp to 10.0.0.3:53 log",
+        "  allow ip4 tcp to 10.0.0.4:22 log 5/s",
+        "  count ip4 tcp to 10.0.0.5:443 log",
+        "  drop ip4 tcp to 10.0.0.6:22 ct state new",
+        "  redirect ip4 tcp to 10.0.0.7:80 to sock nope",
+        "  drop ip4 tcp from 10.0.0.0/33",
+        "  drop ip4 tcp from 10.0.0.1 to 10.0.0.2:80 # a comment",
+        "  # a comment line",
+        "",
+        "  drop ip4 udp to 10.0.0.8:53; allow ip4 udp to 10.0.0.9:53",
+        "  default allow",
+        "  set s = { 10.0.0.1 }",
+        "  bogus words here",
+        "  drop ip4 tcp from 10.0.0.1 to 10.0.0.2:80 limit 5/s",
+        // A warning on a rule that checks (and the scanner reads itself).
+        "  drop ip6 tcp from 2001:db8::1:53 to 2001:db8::2",
+    ];
+
+    /// A block of ClassBench rules with odd lines put in at random, errors in
+    /// either half and across the middle: the same module and diagnostics split and
+    /// whole (including past the diagnostics limit: some files have many errors).
+    #[test]
+    fn long_blocks_with_odd_lines_check_the_same_split() {
+        let base = classbench("acl1", 400);
+        let lines: Vec<&str> = base.lines().collect();
+        let mut rng = Rng::seeded(6);
+        let (mut split, mut with_errors, mut cut_short) = (0, 0, 0);
+        let opts = Options::default();
+        for case in 0..150 {
+            let mut block = lines.clone();
+            let odd = 1 + rng.below(if case % 10 == 0 { 120 } else { 6 });
+            for _ in 0..odd {
+                // Half of them near the middle, where the other thread begins.
+                let at = match rng.below(2) {
+                    0 => block.len() / 2 - 8 + rng.below(16),
+                    _ => 6 + rng.below(block.len() - 8),
+                };
+                block.insert(at, ODD_LINES[rng.below(ODD_LINES.len())]);
+            }
+            let text = block.join("\n");
+            let Some(taken) = assert_same_split(&format!("case {case}"), &text, &opts, 64) else {
+                continue;
+            };
+            let (_, diags) = super::super::check(syntax::parse(&text).0, &text, &opts);
+            split += usize::from(taken > 0);
+            with_errors += usize::from(taken > 0 && !diags.is_empty());
+            cut_short += usize::from(taken > 0 && taken < 150);
+        }
+        assert!(
+            split > 60 && with_errors > 20 && cut_short > 10,
+            "split {split}, with errors {with_errors}, cut short {cut_short}"
+        );
+    }
+
+    /// A long block the stream gives up on after the other thread began: a set
+    /// declared in it over lines across the middle (where the other thread begins,
+    /// inside the set), or text after its `}`. The file is then read whole.
+    #[test]
+    fn a_long_block_given_up_is_read_whole() {
+        let rules = |from: usize, n: usize| -> String {
+            (from..from + n)
+                .map(|i| format!("  drop ip4 tcp from 10.0.{i}.1 to 10.0.0.2:80\n"))
+                .collect()
+        };
+        let set: String = (0..60).map(|i| format!("    10.1.{i}.0/24\n")).collect();
+        let decl = format!(
+            "xdp on eth0 {{\n{}  set s = {{\n{set}  }}\n{}  default allow\n}}\n",
+            rules(0, 70),
+            rules(70, 10)
+        );
+        let after = format!("xdp on eth0 {{\n{}  default allow\n}} x\n", rules(0, 200));
+        for (name, src) in [("declaration", decl), ("text after", after)] {
+            assert_eq!(assert_same_split(name, &src, &Options::default(), 64), None);
+        }
     }
 }

@@ -48,4 +48,5 @@ mod scan;
 pub(crate) use parser::parse_with;
 pub(crate) use parser::stream_with;
 pub use parser::{parse, parse_reference};
+pub(crate) use scan::scan_stmts;
 pub use scan::Sink;

@@ -111,6 +111,19 @@ pub trait Sink {
     fn take_back(&mut self);
     /// Whether the sink takes no more: the scanner stops, and [`scan_into`] says `None`.
     fn stopped(&self) -> bool;
+    /// The block begun last has about `lines` lines: the sink may read its statements
+    /// from `at` on (where the block's loop would stand after the newlines of a line
+    /// near its middle) elsewhere, with [`scan_stmts`]. True when it does: the scanner
+    /// then asks [`Sink::taken_to`] once it stands at or past `at`.
+    fn long_block(&mut self, _at: usize, _lines: usize) -> bool {
+        false
+    }
+    /// The scanner stands at `at`, at or past where [`Sink::long_block`] said:
+    /// `Some(end)` (`end > at`) when the sink has taken the statements from `at` to
+    /// `end` as if they had come one by one; the scanner goes on at `end`.
+    fn taken_to(&mut self, _at: usize) -> Option<usize> {
+        None
+    }
 }
 
 /// The [`Sink`] that builds the whole file's AST.
@@ -189,19 +202,67 @@ fn nl_char(b: u8) -> bool {
 /// `}`: at least the number of statements a block has there, so that its list is
 /// made once (growing a 10k-rule block's list by doubling copied it a dozen times,
 /// about a fifth of a 10k-rule apply's page faults).
-fn lines_before_close(s: &[u8], i: usize) -> usize {
-    let rest = &s[i.min(s.len())..];
+/// Also where that line begins (the end of `s` when no line does).
+fn lines_before_close(s: &[u8], i: usize) -> (usize, usize) {
+    let from = i.min(s.len());
+    let rest = &s[from..];
     let mut lines = 1;
     for nl in memchr::memchr_iter(b'\n', rest) {
         let next = rest[nl + 1..]
             .iter()
             .find(|&&c| c != b' ' && c != b'\t' && c != b'\r');
         if next == Some(&b'}') {
-            break;
+            return (lines, from + nl + 1);
         }
         lines += 1;
     }
-    lines
+    (lines, s.len())
+}
+
+/// Blocks shorter than this are never offered to be read in two halves.
+const SPLIT_MIN_LINES: usize = 64;
+
+/// Where a block's loop stands after the newlines of the first line that begins at
+/// or after `i`: past blanks, comments and newlines (`nl` then `skip`). Only a guess
+/// of where a statement begins (the line may be inside a set written over lines):
+/// [`scan_stmts`]' result is used only when the loop does stand there.
+fn line_after(s: &[u8], i: usize) -> usize {
+    let mut at = memchr::memchr(b'\n', &s[i.min(s.len())..]).map_or(s.len(), |n| i + n + 1);
+    loop {
+        let j = skip(s, at);
+        if j < s.len() && nl_char(s[j]) {
+            at = j + 1;
+        } else {
+            return j;
+        }
+    }
+}
+
+/// Reads a block's statements from `at` as [`hook_block`]'s loop does when it stands
+/// there, handing each to `take` while it takes them; stops before the first one it
+/// refuses, pest's (a [`Bail`]), or one after which the loop would not go on to
+/// another statement. Returns where it stopped: the loop, standing there, goes on as
+/// if it had read the statements before itself. Depends on nothing but `src` and
+/// `at`, so it may run on another thread while the loop reads the block's first half.
+pub(crate) fn scan_stmts(src: &str, at: usize, take: &mut dyn FnMut(Stmt) -> bool) -> usize {
+    let s = src.as_bytes();
+    let mut i = at;
+    while i < s.len() && s[i] != b'}' && !hook_kw(s, i) {
+        let Ok((st, end)) = stmt(src, i) else {
+            return i;
+        };
+        let p = skip(s, end);
+        let next = match nl(s, p) {
+            Some(e) => skip(s, e),
+            None if s.get(p) == Some(&b'}') => p,
+            None => return i,
+        };
+        if !take(st) {
+            return i;
+        }
+        i = next;
+    }
+    i
 }
 
 fn nl(s: &[u8], i: usize) -> Option<usize> {
@@ -306,7 +367,11 @@ fn hook_block(b: &mut Builder, src: &str, pos: usize, out: &mut dyn Sink) -> Opt
     if let Some(e) = nl(s, i) {
         i = skip(s, e);
     }
-    out.block(head, Span::new(pos, head_end), lines_before_close(s, i));
+    let (lines, close) = lines_before_close(s, i);
+    out.block(head, Span::new(pos, head_end), lines);
+    let mut split = (lines >= SPLIT_MIN_LINES)
+        .then(|| line_after(s, i + (close - i) / 2))
+        .filter(|&at| at < close && out.long_block(at, lines));
     // Anything the statements report is taken back if the block turns out to be
     // another item (one that never closes, or with text after its `}`): pest then
     // parses it whole.
@@ -321,6 +386,13 @@ fn hook_block(b: &mut Builder, src: &str, pos: usize, out: &mut dyn Sink) -> Opt
     // `stmt` fails only at `}`, at a block head or at the end of the input
     // (`bad_stmt` takes anything else); the last two leave the block unclosed.
     while i < s.len() && s[i] != b'}' && !out.stopped() {
+        if split.is_some_and(|at| i >= at) {
+            split = None;
+            if let Some(end) = out.taken_to(i) {
+                i = end;
+                continue;
+            }
+        }
         if hook_kw(s, i) {
             return not_mine(b, out);
         }
