@@ -18,12 +18,17 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use netns::{sockc, Lab};
 use sockc_runtime::sys;
 
+/// The pin of the lab's XDP dispatcher's link.
+fn link_pin(lab: &Lab) -> std::path::PathBuf {
+    lab.pin_dir()
+        .join(format!("link_xdp_{}", lab.if_a.replace('-', "_")))
+}
+
 /// The program array of the lab's XDP dispatcher, opened from its pin.
 fn slot_array(lab: &Lab) -> OwnedFd {
-    let slot = lab
-        .pin_dir()
-        .join(format!("link_xdp_{}_slot", lab.if_a.replace('-', "_")));
-    sys::obj_get(&slot).expect("the slot's pin")
+    let mut slot = link_pin(lab).into_os_string();
+    slot.push("_slot");
+    sys::obj_get(std::path::Path::new(&slot)).expect("the slot's pin")
 }
 
 /// Puts `prog` into the slot of the lab's XDP dispatcher, behind sockc's back.
@@ -103,10 +108,16 @@ fn flush_counts_a_hook_whose_slot_a_foreign_program_took() {
     let foreign = netns::xdp_drop_all();
     take_the_slot(&lab, &foreign);
     assert!(lab.xdp_attached_id().is_some(), "{}", lab.link_a());
+    // Held open here, the link outlives its pin: only a detach takes it off, as the
+    // kernel frees a link whose last pin went only some time after the flush returned
+    // (the flush once left it attached, and this test passed when the kernel was quick).
+    let link = link_pin(&lab);
+    let held = sys::obj_get(&link).expect("the link's pin");
     let r = sockc(&["flush", "--name", &lab.name, "--json"]).ok();
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
     assert_eq!(v["detached"], 1, "{r}");
     assert_eq!(lab.xdp_attached_id(), None, "taken off: {}", lab.link_a());
+    drop(held);
 }
 
 /// Item 8, the slot emptied instead: the dispatcher's link stays on the interface

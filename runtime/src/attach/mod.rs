@@ -163,6 +163,16 @@ pub trait Backend: Sync {
     /// not an error.
     fn detach(&self, at: &AttachPoint<'_>, live: &Attachment, ours: u32);
 
+    /// Takes `live` off its hook now for a flush, whatever a dispatcher's slot holds:
+    /// [`detach`](Self::detach) leaves a dispatcher whose slot runs another program
+    /// alone (another generation took it over), but a flush removes every pin of the
+    /// install, and a link whose last pin goes comes off only when the kernel frees it
+    /// — so a program put into the slot behind sockc's back would go on filtering
+    /// after "flushed". Backends without a dispatcher: `detach`.
+    fn take_off(&self, at: &AttachPoint<'_>, live: &Attachment, ours: u32) {
+        self.detach(at, live, ours);
+    }
+
     /// What a killed sockc attached at `at` running program `ours` that no pin names
     /// (a clsact filter): found, to be recorded instead of attached again beside it.
     /// Link attachments have a pin of their own and need none.

@@ -133,10 +133,17 @@ impl Backend for Netfilter {
         let Ok(path) = live.link_pin(at.hook) else {
             return;
         };
-        let pins = Pins::of(path);
-        if dispatcher::taken_over(&pins.slot, ours) {
+        if dispatcher::taken_over(&Pins::of(path).slot, ours) {
             return;
         }
+        self.take_off(at, live, ours);
+    }
+
+    fn take_off(&self, at: &AttachPoint<'_>, live: &Attachment, _ours: u32) {
+        let Ok(path) = live.link_pin(at.hook) else {
+            return;
+        };
+        let pins = Pins::of(path);
         link::detach(&pins.ip4);
         link::detach(&pins.ip6);
         let _ = std::fs::remove_file(&pins.slot);

@@ -264,15 +264,21 @@ impl Backend for Xdp {
         let Ok(path) = live.link_pin(at.hook) else {
             return;
         };
+        if dispatched(path) && dispatcher::taken_over(&dispatcher::slot_pin(path), ours) {
+            return;
+        }
+        self.take_off(at, live, ours);
+    }
+
+    fn take_off(&self, at: &AttachPoint<'_>, live: &Attachment, ours: u32) {
+        let Ok(path) = live.link_pin(at.hook) else {
+            return;
+        };
         if !dispatched(path) {
             return DIRECT.detach(at, live, ours);
         }
-        let slot = dispatcher::slot_pin(path);
-        if dispatcher::taken_over(&slot, ours) {
-            return;
-        }
         link::detach(path);
-        let _ = std::fs::remove_file(&slot);
+        let _ = std::fs::remove_file(dispatcher::slot_pin(path));
     }
 
     fn detach_unrecorded(&self, at: &AttachPoint<'_>, link_pin: &Path, ours: u32) {

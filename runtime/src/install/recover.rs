@@ -569,7 +569,7 @@ fn detach_all(store: &Store, m: &Manifest, notices: &mut Vec<String>) -> usize {
         if reachable || matches!(live, Attachment::Link(_)) {
             let at = p.attach_point();
             point(&format!("detach {at}"));
-            backend(p.hook).detach(&at, &live, p.prog_id);
+            backend(p.hook).take_off(&at, &live, p.prog_id);
         }
     }
     if scope.can_look() {
