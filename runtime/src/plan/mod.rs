@@ -261,17 +261,55 @@ fn program_label(hook: HookKind, attach_to: &str) -> String {
     hook.spec().label(attach_to)
 }
 
-/// Counter slots of the rules two versions of a program share, aligned by text.
-fn carry_counters(old: &ProgramSnapshot, new: &ProgramSnapshot) -> Vec<CounterCarry> {
-    // Compared as rule ids compare them: turning `log` on or off keeps the counters.
-    fn comparable(p: &ProgramSnapshot) -> Vec<Cow<'_, str>> {
+/// A rule's text as the counter carry compares it: as rule ids compare it
+/// ([`crate::rule_id::comparable_text`]: turning `log` on or off keeps the counters),
+/// that form made only when it is asked for, at most once. Two texts equal as written
+/// are equal without it: the common head and tail of a re-apply's two listings (all
+/// but the rules that changed, 100,000 of them) are compared as written, and only the
+/// middle's keys, compared or hashed there, are made.
+///
+/// Invariant: equal, and hashed, exactly as the comparable texts are (a text equal as
+/// written has the same comparable form), so the alignment is the one of those texts.
+struct Comparable<'a> {
+    text: &'a str,
+    form: std::cell::OnceCell<Cow<'a, str>>,
+}
+
+impl<'a> Comparable<'a> {
+    fn all(p: &'a ProgramSnapshot) -> Vec<Comparable<'a>> {
         p.rules
             .iter()
-            .map(|r| crate::rule_id::comparable_text(&r.text))
+            .map(|r| Comparable {
+                text: &r.text,
+                form: std::cell::OnceCell::new(),
+            })
             .collect()
     }
-    // Aligned as they are: a `Cow` hashes and compares as its text.
-    sockc_compiler::align::diff_ops(&comparable(old), &comparable(new))
+
+    fn form(&self) -> &str {
+        self.form
+            .get_or_init(|| crate::rule_id::comparable_text(self.text))
+    }
+}
+
+impl PartialEq for Comparable<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text || self.form() == other.form()
+    }
+}
+
+impl Eq for Comparable<'_> {}
+
+impl std::hash::Hash for Comparable<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As the `Cow` of the comparable text hashed (its `str`).
+        self.form().hash(state);
+    }
+}
+
+/// Counter slots of the rules two versions of a program share, aligned by text.
+fn carry_counters(old: &ProgramSnapshot, new: &ProgramSnapshot) -> Vec<CounterCarry> {
+    sockc_compiler::align::diff_ops(&Comparable::all(old), &Comparable::all(new))
         .iter()
         .filter(|op| op.tag() == DiffTag::Equal)
         .flat_map(|op| op.old_range().zip(op.new_range()))

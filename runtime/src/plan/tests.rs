@@ -1010,3 +1010,61 @@ fn a_rule_diff_of_every_rule_added_counts_as_its_text() {
         again.rule_diff.text().lines().count()
     );
 }
+
+/// A program of `texts` as rules (counter slot = index), for the counter carry alone.
+fn program_of(texts: &[String]) -> ProgramSnapshot {
+    ProgramSnapshot {
+        symbol: "xdp_eth0".into(),
+        hook: HookKind::Xdp,
+        attach_to: "eth0".into(),
+        rules: (0..texts.len())
+            .map(|i| RuleMeta {
+                counter: i as u32,
+                line: i + 2,
+                text: texts[i].as_str().into(),
+                socket: None,
+            })
+            .collect(),
+        asm: String::new(),
+    }
+}
+
+/// The counter carry, which compares texts as written before their comparable forms,
+/// pairs exactly the rules an alignment of the comparable forms pairs: with `log`
+/// turned on and white space changed in the common head and tail, and in a middle
+/// long enough to be anchored on unique keys (hashed), with repeated texts in it.
+#[test]
+fn the_counter_carry_aligns_as_the_comparable_texts_do() {
+    let rule = |i: usize| format!("drop udp to *:{}", 1000 + i % 3000);
+    let old: Vec<String> = (0..9000).map(rule).collect();
+    let mut new = old.clone();
+    new[1] = format!("{} log", new[1]);
+    new[8990] = new[8990].replace(' ', "  ");
+    for i in (2000..7000).step_by(7) {
+        new[i] = format!("{} log 5/s", new[i]);
+    }
+    for i in (2003..7000).step_by(11) {
+        new[i] = format!("allow tcp to *:{i}");
+    }
+    new.insert(4500, rule(17));
+    new.remove(3000);
+    let (o, n) = (program_of(&old), program_of(&new));
+    let key = |t: &[String]| -> Vec<String> {
+        t.iter()
+            .map(|s| crate::rule_id::comparable_text(s).into_owned())
+            .collect()
+    };
+    let expected: Vec<(u32, u32)> = sockc_compiler::align::diff_ops(&key(&old), &key(&new))
+        .iter()
+        .filter(|op| op.tag() == DiffTag::Equal)
+        .flat_map(|op| op.old_range().zip(op.new_range()))
+        .map(|(i, j)| (i as u32, j as u32))
+        .collect();
+    let got: Vec<(u32, u32)> = carry_counters(&o, &n)
+        .iter()
+        .map(|c| (c.old_slot, c.new_slot))
+        .collect();
+    assert!(expected.len() > 8000, "{}", expected.len());
+    assert!(expected.contains(&(1, 1)) && expected.contains(&(8990, 8990)));
+    assert_eq!(got, expected);
+}
