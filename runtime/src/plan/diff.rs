@@ -171,6 +171,34 @@ impl Listing<'_> {
     }
 }
 
+/// What a unified diff (hunks without the `---`/`+++` header) holds: lines added and
+/// removed (hunk headers aside), and its lines, hunk headers included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct HunkCounts {
+    pub added: usize,
+    pub removed: usize,
+    pub lines: usize,
+}
+
+impl HunkCounts {
+    pub(super) fn of(diff: &str) -> HunkCounts {
+        let mut c = HunkCounts {
+            added: 0,
+            removed: 0,
+            lines: 0,
+        };
+        for l in diff.lines() {
+            c.lines += 1;
+            if l.starts_with("@@") {
+                continue;
+            }
+            c.added += usize::from(l.starts_with('+'));
+            c.removed += usize::from(l.starts_with('-'));
+        }
+        c
+    }
+}
+
 /// The diff of two rule listings ([`Plan::rule_diff`](super::Plan::rule_diff)):
 /// unified hunks without the `---`/`+++` header, with the counts a summary and the
 /// apply's choice between listing and counting read, taken once when it is made. A
@@ -235,15 +263,11 @@ impl RuleDiff {
 
     /// `text` (unified hunks) with its counts.
     pub(super) fn counted(text: String) -> RuleDiff {
-        let (mut added, mut removed, mut lines) = (0, 0, 0);
-        for l in text.lines() {
-            lines += 1;
-            if l.starts_with("@@") {
-                continue;
-            }
-            added += usize::from(l.starts_with('+'));
-            removed += usize::from(l.starts_with('-'));
-        }
+        let HunkCounts {
+            added,
+            removed,
+            lines,
+        } = HunkCounts::of(&text);
         RuleDiff {
             form: Form::Text(text),
             added,

@@ -8,7 +8,9 @@
 
 use std::fmt::Write;
 
-use super::{program_label, sets::described, ApplyPath, Plan, ProgramAction, ProgramPlan};
+use super::{
+    diff::HunkCounts, program_label, sets::described, ApplyPath, Plan, ProgramAction, ProgramPlan,
+};
 
 /// Set entries listed per map and direction by [`Plan::render`]; JSON has them all.
 const MAX_LISTED_ENTRIES: usize = 50;
@@ -88,7 +90,11 @@ impl Plan {
         }
         for (symbol, diff) in &self.bytecode_diffs {
             if summary {
-                let (a, r) = plus_minus(diff);
+                let HunkCounts {
+                    added: a,
+                    removed: r,
+                    ..
+                } = HunkCounts::of(diff);
                 let _ = writeln!(out, "bytecode {symbol}: +{a} -{r} lines");
             } else {
                 let _ = writeln!(out, "bytecode {symbol}:");
@@ -267,15 +273,6 @@ fn program_action(p: &ProgramPlan, new_name: &str) -> String {
         }
         ProgramAction::Unchanged => "unchanged".to_string(),
     }
-}
-
-/// Lines added and removed by a unified diff (hunk headers aside).
-fn plus_minus(diff: &str) -> (usize, usize) {
-    let lines = || diff.lines().filter(|l| !l.starts_with("@@"));
-    (
-        lines().filter(|l| l.starts_with('+')).count(),
-        lines().filter(|l| l.starts_with('-')).count(),
-    )
 }
 
 /// A diff under its `---`/`+++` header, indented.
