@@ -7,8 +7,9 @@
 //! What is checked: `diff --installed` (text and `--json`) names the hook and what it
 //! runs as drift, in the words `apply --dry-run` uses for it, and exits 3, and says
 //! nothing of the kind for a hook the new file drops; `flush` counts the hook it took
-//! off, whether another program or nothing was in its slot. Makes its own namespaces
-//! (`tests/netns`) and removes them. Root only; skipped otherwise.
+//! off, whether another program or nothing was in its slot, at XDP and at a netfilter
+//! hook (whose links, held open by another process, must still stop filtering). Makes
+//! its own namespaces (`tests/netns`) and removes them. Root only; skipped otherwise.
 
 use crate::common;
 use crate::netns;
@@ -134,4 +135,65 @@ fn flush_counts_a_hook_whose_slot_was_emptied() {
     let r = sockc(&["flush", "--name", &lab.name]).ok();
     assert!(r.stdout.contains("(1 hooks detached)"), "{r}");
     assert_eq!(lab.xdp_attached_id(), None, "taken off: {}", lab.link_a());
+}
+
+/// A netfilter program that drops everything (`r0 = NF_DROP; exit`): somebody else's
+/// program, to put into the slot of sockc's netfilter dispatcher.
+fn nf_drop_all() -> OwnedFd {
+    let insns = [
+        [0xb7, 0x00, 0, 0, 0, 0, 0, 0], // r0 = 0 (NF_DROP)
+        [0x95, 0x00, 0, 0, 0, 0, 0, 0], // exit
+    ]
+    .concat();
+    sys::prog_load(&mut sys::ProgLoad {
+        prog_type: aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_NETFILTER as u32,
+        expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_NETFILTER as u32,
+        name: "stranger",
+        insns: &insns,
+        license: b"GPL\0",
+        log: &mut [],
+    })
+    .expect("load a netfilter program")
+}
+
+/// The netfilter twin of [`flush_counts_a_hook_whose_slot_a_foreign_program_took`]:
+/// the dispatcher's two links (IPv4, IPv6) come off at the flush although another
+/// program runs in their slot, and the packets say so — with both links held open
+/// here, a flush that only removed their pins would leave the stranger dropping
+/// everything (the kernel keeps no list of netfilter hooks to look at instead).
+#[test]
+fn flush_takes_off_a_netfilter_hook_whose_slot_a_foreign_program_took() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("fsnf", 19);
+    let nf = "netfilter input {\n    drop udp to *:9002\n    default allow\n}\n";
+    lab.apply_ok(&lab.rules("rules.sk", nf));
+    lab.expect_verdicts("applied", &[(9001, true), (9002, false)]);
+
+    let link = std::fs::read_dir(lab.pin_dir())
+        .expect("the install's pins")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with("link_") && name.ends_with("_slot")
+        })
+        .expect("the netfilter dispatcher's slot");
+    let slot = sys::obj_get(&link).expect("the slot's pin");
+    let foreign = nf_drop_all();
+    let value = (foreign.as_raw_fd() as u32).to_ne_bytes();
+    sys::map_update(slot.as_fd(), &0u32.to_ne_bytes(), &value, 0).expect("slot update");
+    lab.expect_verdicts("slot taken", &[(9001, false), (9002, false)]);
+
+    let base = link.to_string_lossy().trim_end_matches("_slot").to_string();
+    let held: Vec<OwnedFd> = [base.clone(), format!("{base}_ip6")]
+        .iter()
+        .map(|p| sys::obj_get(std::path::Path::new(p)).expect("a link's pin"))
+        .collect();
+    let r = sockc(&["flush", "--name", &lab.name, "--json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(v["detached"], 1, "{r}");
+    lab.expect_verdicts("flushed", &[(9001, true), (9002, true)]);
+    drop(held);
 }
