@@ -260,7 +260,7 @@ fn lower_fitted(
 ) -> Result<Compiled, LowerFailure> {
     let sema_slots = Numbering::of(&module);
     keep_slots(&mut module, &installed.slots);
-    if crate::ir::verify::verify(&module).is_ok() {
+    if crate::ir::verify::renumbered(&module).is_ok() {
         match lower_module_or_back(module, level, Some(&installed.sizing), None) {
             Ok(mut c) => {
                 c.fitted = Some(sema_slots);
@@ -661,7 +661,7 @@ impl Compiled {
         }
         let mut module = self.module.clone();
         keep_slots(&mut module, &installed.slots);
-        crate::ir::verify::verify(&module)?;
+        crate::ir::verify::renumbered(&module)?;
         lower_module(module, self.level, Some(&installed.sizing)).map_err(RefitError::from_lowering)
     }
 

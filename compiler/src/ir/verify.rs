@@ -56,11 +56,48 @@ pub(crate) fn verify(module: &Module) -> Result<(), VerifyError> {
     Ok(())
 }
 
+/// Checks what [`super::slots::keep_slots`] changes in `module`, a module that was
+/// checked whole before it ([`verify`] after sema and each pass in debug and test
+/// builds; a release build checks it nowhere, a first apply included): that its
+/// programs' counter slots are distinct, with [`verify`]'s errors. A re-apply's
+/// refit checked the whole module again here, tries and all (20 M instructions at
+/// 100,000 rules, work a first apply does not do); a debug or test build still does.
+pub(crate) fn renumbered(module: &Module) -> Result<(), VerifyError> {
+    if cfg!(debug_assertions) {
+        return verify(module);
+    }
+    counter_slots(module)
+}
+
+/// [`verify`]'s check of counter slots alone: distinct over the programs' rules and
+/// defaults.
+fn counter_slots(module: &Module) -> Result<(), VerifyError> {
+    let mut counters = SeenSlots::for_module(module);
+    for (_, p) in &module.programs {
+        let fail = |what: String| VerifyError {
+            symbol: p.symbol.clone(),
+            what,
+        };
+        for (i, r) in p.rules.iter().enumerate() {
+            if !counters.insert(r.counter) {
+                return Err(fail(format!("rule {i} reuses counter slot {}", r.counter)));
+            }
+        }
+        if !counters.insert(p.default_counter) {
+            return Err(fail(format!(
+                "the default reuses counter slot {}",
+                p.default_counter
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The counter slots seen so far: a bit per slot below a bound twice the module's
 /// rules and defaults (slots are numbered from 0, one per rule: a re-apply's refit
 /// checks 100,000 of them, which a hashed set took 36 M instructions to insert), a set
 /// for any slot above it. Says of each slot what a set's `insert` says.
-struct SeenSlots {
+pub(crate) struct SeenSlots {
     bits: Vec<u64>,
     beyond: HashSet<u32>,
 }
@@ -68,14 +105,19 @@ struct SeenSlots {
 impl SeenSlots {
     fn for_module(module: &Module) -> SeenSlots {
         let slots: usize = module.programs.values().map(|p| p.rules.len() + 1).sum();
+        SeenSlots::below(2 * slots)
+    }
+
+    /// A set with a bit per slot below `bound` (rounded up to a word).
+    pub(crate) fn below(bound: usize) -> SeenSlots {
         SeenSlots {
-            bits: vec![0; (2 * slots).div_ceil(64)],
+            bits: vec![0; bound.div_ceil(64)],
             beyond: HashSet::new(),
         }
     }
 
     /// True when `slot` was not seen before (and is seen now).
-    fn insert(&mut self, slot: u32) -> bool {
+    pub(crate) fn insert(&mut self, slot: u32) -> bool {
         let i = slot as usize;
         let Some(word) = self.bits.get_mut(i / 64) else {
             return self.beyond.insert(slot);
@@ -269,6 +311,7 @@ mod tests {
     fn a_reused_counter_slot_fails_the_check() {
         let src = "xdp on eth0 {\n  drop udp to *:1\n  drop udp to *:2\n  default allow\n}\n";
         assert_eq!(verify(&module(src)), Ok(()));
+        assert_eq!(counter_slots(&module(src)), Ok(()));
         for (slot, rule) in [(1u32, true), (1 << 30, true), (9, false)] {
             let mut m = module(src);
             let p = m.programs.values_mut().next().unwrap();
@@ -278,12 +321,13 @@ mod tests {
             } else {
                 p.default_counter = slot;
             }
-            let what = verify(&m).unwrap_err().what;
             let expected = match rule {
                 true => format!("rule 1 reuses counter slot {slot}"),
                 false => format!("the default reuses counter slot {slot}"),
             };
-            assert_eq!(what, expected);
+            assert_eq!(verify(&m).unwrap_err().what, expected);
+            assert_eq!(counter_slots(&m).unwrap_err().what, expected);
+            assert_eq!(renumbered(&m).unwrap_err().what, expected);
         }
     }
 }
