@@ -310,6 +310,41 @@ fn a_trie_built_in_halves_is_the_trie_built_whole() {
     assert_eq!(build(5000, usize::MAX).err(), Some(BuildError::TooLarge));
 }
 
+/// A short run's one trie (nothing built beside it) is built in halves from
+/// [`build::ALONE_HALVES_MIN`] entries, and is the trie built whole; a shorter one is
+/// built whole.
+#[test]
+fn a_short_runs_one_trie_is_built_in_halves() {
+    let es = entries_of(&halves_source(700), Family::V4);
+    assert!(
+        (build::ALONE_HALVES_MIN..=SMALL_RUN).contains(&es.len()),
+        "{}",
+        es.len()
+    );
+    let (t, halved) = one_trie(Family::V4, &es).expect("builds");
+    assert!(
+        halved,
+        "a short run's trie of {} entries was built whole",
+        es.len()
+    );
+    let budget = SMALL_WORK * es.len() + (1 << 16);
+    let whole = build::build_trie(
+        Family::V4,
+        Group::All,
+        es.clone(),
+        build::Mode::First,
+        budget,
+    );
+    assert_eq!(Ok(t), whole);
+    let few = &es[..build::ALONE_HALVES_MIN / 2];
+    let (_, halved) = one_trie(Family::V4, few).expect("builds");
+    assert!(
+        !halved,
+        "a trie of {} entries was built in halves",
+        few.len()
+    );
+}
+
 /// `n` rules of source and destination prefixes of every length class (/2 to /32,
 /// some sources wide, so that subtrees repeat under the root's byte values) and
 /// port ranges, from a fixed xorshift sequence.
