@@ -179,6 +179,15 @@ pub(super) fn build_trie_halving(
 /// thread's heap is about a MiB of a 10k-rule apply's peak RSS).
 const HALVES_MIN: usize = 16_384;
 
+/// [`HALVES_MIN`] of a trie built while no other trie is (a family's one trie of a
+/// short run, `classify::build_tries`): the other core is idle then, and a thread
+/// (about 0.1 ms of CPU: its start and its heap's first pages) takes 3.6 M of the 8.1
+/// M instructions of acl1_1000's trie off the compile's critical path (the 1k
+/// re-apply's time until output 4.65 -> 4.4 ms, docs/benchmarks.md, "The 1k re-apply,
+/// eighth pass"). Where other tries are built beside, halving their largest gained
+/// nothing.
+pub(super) const ALONE_HALVES_MIN: usize = 512;
+
 /// The root of a large trie built as [`Builder::build`] builds it, its children in two
 /// halves of about the same number of entries, the second half on a thread beside by
 /// a builder of its own whose nodes and leaves are then taken in ([`Builder::absorb`]):

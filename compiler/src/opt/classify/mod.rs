@@ -356,6 +356,15 @@ pub const SMALL_WORK: usize = 16;
 /// starting the thread costs more than it saves).
 const THREAD_MIN: usize = 1024;
 
+/// The one trie of a family's short run (at most [`SMALL_RUN`] entries, within
+/// [`SMALL_WORK`] copies of them), and whether it was built in halves: nothing else
+/// is built beside it, so from [`build::ALONE_HALVES_MIN`] entries it is.
+fn one_trie(f: Family, all: &[Entry]) -> Result<(Trie, bool), BuildError> {
+    let budget = SMALL_WORK * all.len() + (1 << 16);
+    let (mode, halves_min) = (build::Mode::First, build::ALONE_HALVES_MIN);
+    build::build_trie_halving(f, Group::All, all.to_vec(), mode, budget, halves_min)
+}
+
 /// Builds the tries of `rules[range]`: per family, one trie for a small family whose
 /// entries do not multiply each other, else one per [`Group`] that has entries;
 /// ordered by family, then first rule.
@@ -367,9 +376,7 @@ fn build_tries(sets: &Sets, prog: &Program, range: Range<usize>) -> Result<Vec<T
             continue;
         }
         if all.len() <= SMALL_RUN {
-            let budget = SMALL_WORK * all.len() + (1 << 16);
-            if let Ok(t) = build::build_trie(f, Group::All, all.clone(), build::Mode::First, budget)
-            {
+            if let Ok((t, _)) = one_trie(f, &all) {
                 tries.push(t);
                 continue;
             }

@@ -310,6 +310,62 @@ fn a_trie_built_in_halves_is_the_trie_built_whole() {
     assert_eq!(build(5000, usize::MAX).err(), Some(BuildError::TooLarge));
 }
 
+/// A short run's one trie (nothing built beside it) is built in halves from
+/// [`build::ALONE_HALVES_MIN`] entries, and is the trie built whole; a shorter one is
+/// built whole.
+#[test]
+fn a_short_runs_one_trie_is_built_in_halves() {
+    let es = entries_of(&narrow_source(700), Family::V4);
+    assert!(
+        (build::ALONE_HALVES_MIN..=SMALL_RUN).contains(&es.len()),
+        "{}",
+        es.len()
+    );
+    let (t, halved) = one_trie(Family::V4, &es).expect("builds");
+    assert!(
+        halved,
+        "a short run's trie of {} entries was built whole",
+        es.len()
+    );
+    let budget = SMALL_WORK * es.len() + (1 << 16);
+    let whole = build::build_trie(
+        Family::V4,
+        Group::All,
+        es.clone(),
+        build::Mode::First,
+        budget,
+    );
+    assert_eq!(Ok(t), whole);
+    let few = &es[..build::ALONE_HALVES_MIN / 2];
+    let (_, halved) = one_trie(Family::V4, few).expect("builds");
+    assert!(
+        !halved,
+        "a trie of {} entries was built in halves",
+        few.len()
+    );
+}
+
+/// `n` narrow rules (sources and destinations of /24 or longer, one port each) from a
+/// fixed xorshift sequence: a short run whose one trie stays within its work bound.
+fn narrow_source(n: usize) -> String {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut src = String::from("xdp on eth0 {\n");
+    for i in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let [a, b, c, d, e, f, g, h] = x.to_be_bytes();
+        let verdict = if i % 2 == 0 { "allow" } else { "drop" };
+        let (slen, dlen) = ([24, 32][(h % 2) as usize], [24, 28, 32][(g % 3) as usize]);
+        src.push_str(&format!(
+            "    {verdict} ip4 tcp from {a}.{b}.{c}.0/{slen} to 10.{d}.{e}.0/{dlen}:{}\n",
+            1 + u16::from_be_bytes([f, g]) % 60_000
+        ));
+    }
+    src.push_str("    default allow\n}\n");
+    src
+}
+
 /// `n` rules of source and destination prefixes of every length class (/2 to /32,
 /// some sources wide, so that subtrees repeat under the root's byte values) and
 /// port ranges, from a fixed xorshift sequence.

@@ -1,0 +1,22 @@
+//! Links GCC's unwinder into the `sockc` binary (and its tests) from `libgcc_eh.a`, as
+//! `gcc -static-libgcc` does, instead of loading `libgcc_s.so.1` at every start: that
+//! library's constructor (`__cpu_indicator_init`) probes the CPU with `cpuid`, which
+//! traps on virtual machines (11–17 µs each), 0.13–0.15 ms of CPU before `main` on every
+//! command (docs/benchmarks.md, "The 1k re-apply, eighth pass"). Only where the
+//! standard library would link `libgcc_s`: Linux with glibc, not `+crt-static`.
+//!
+//! Invariant: the unwinder is the same GCC code either way; only where it is loaded
+//! from changes (a local static library precedes the standard library's `-lgcc_s` on
+//! the link line, and `--as-needed` then drops the latter).
+
+fn main() {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let static_crt = var("CARGO_CFG_TARGET_FEATURE")
+        .split(',')
+        .any(|f| f == "crt-static");
+    if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" && !static_crt
+    {
+        println!("cargo:rustc-link-lib=static=gcc_eh");
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+}
