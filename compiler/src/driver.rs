@@ -500,14 +500,28 @@ fn lower_module_or_back(
         Err(e) => return Err((Box::new(module), e)),
     };
     let lowered = Instant::now();
-    let layout = maps::layout(&module, &sizing);
-    if shed.is_some() {
-        // The tries are in the tables now; the metadata reads only the rules.
-        for p in module.programs.values_mut() {
-            p.steps = Vec::new();
+    let mut layout = maps::layout(&module, &sizing);
+    // Large tables are hashed on the other core while the metadata is made (both only
+    // read what the layout and the module hold); small ones here, as a thread would
+    // cost more than it saves.
+    let (table_data, tables) = (&mut layout.table_data, &layout.tables);
+    let metas = std::thread::scope(|s| {
+        let hashed = if tables.len() >= HASH_BESIDE_MIN {
+            crate::opt::beside(s, move || maps::hash_tables(table_data, tables))
+        } else {
+            maps::hash_tables(table_data, tables);
+            crate::opt::Beside::Done(())
+        };
+        if shed.is_some() {
+            // The tries are in the tables now; the metadata reads only the rules.
+            for p in module.programs.values_mut() {
+                p.steps = Vec::new();
+            }
         }
-    }
-    let metas = program_metas(&module, &programs);
+        let metas = program_metas(&module, &programs);
+        hashed.join();
+        metas
+    });
     let metadata = Metadata {
         format: METADATA_FORMAT,
         programs: metas,
@@ -536,6 +550,10 @@ fn lower_module_or_back(
     }
     Ok(compiled)
 }
+
+/// Tables of at least this many bytes are hashed on a thread beside the metadata
+/// ([`lower_module_or_back`]).
+const HASH_BESIDE_MIN: usize = 1 << 20;
 
 /// Every program of `module`, lowered: each block's, in block order, then those
 /// sockc adds ([`Unit::added`]); a block's program goes through the reference check
