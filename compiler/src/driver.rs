@@ -893,4 +893,44 @@ mod tests {
             crate::obj::read_section(&loadable, crate::obj::TABLES_SECTION).unwrap()
         );
     }
+
+    /// Every classifier table's digest is the SHA-256 of its bytes, whether the table
+    /// was hashed beside the metadata (1 MiB or more) or in place, and for a first
+    /// install's shed compile as for a whole one.
+    #[test]
+    fn table_digests_are_their_bytes() {
+        let mut big = String::from("xdp on eth0 {\n");
+        for i in 0..20_000u32 {
+            let (a, b) = (i / 250, i % 250);
+            big.push_str(&format!(
+                "    drop ip4 tcp from 10.{a}.{b}.0/24 to 192.0.2.{b}:{}\n",
+                1 + i % 999
+            ));
+        }
+        big.push_str("    default allow\n}\n");
+        let small = "xdp on eth0 {\n".to_string()
+            + &(0..40)
+                .map(|i| format!("    drop ip4 udp to 198.51.100.{i}:53\n"))
+                .collect::<String>()
+            + "    default allow\n}\n";
+        let mut sizes = Vec::new();
+        for src in [&big, &small] {
+            let (compiled, diags) = compile(src, &Options::default());
+            let compiled = compiled.unwrap_or_else(|| panic!("{diags:?}"));
+            let checked = check(src, &Options::default()).unwrap_or_else(|d| panic!("{d:?}"));
+            let (shed, _) = finish_shed(checked, &Options::default(), &|_| true);
+            for c in [&compiled, &shed.expect("compiles")] {
+                assert!(!c.metadata.tables.is_empty());
+                for t in &c.metadata.tables {
+                    let bytes = &c.tables[t.offset as usize..(t.offset + t.stored) as usize];
+                    assert_eq!(t.sha256, maps::sha256_hex(bytes), "{}", t.map);
+                }
+            }
+            sizes.push(compiled.tables.len());
+        }
+        assert!(
+            sizes[0] >= HASH_BESIDE_MIN && sizes[1] < HASH_BESIDE_MIN,
+            "{sizes:?}"
+        );
+    }
 }
