@@ -500,14 +500,28 @@ fn lower_module_or_back(
         Err(e) => return Err((Box::new(module), e)),
     };
     let lowered = Instant::now();
-    let layout = maps::layout(&module, &sizing);
-    if shed.is_some() {
-        // The tries are in the tables now; the metadata reads only the rules.
-        for p in module.programs.values_mut() {
-            p.steps = Vec::new();
+    let mut layout = maps::layout(&module, &sizing);
+    // Large tables are hashed on the other core while the metadata is made (both only
+    // read what the layout and the module hold); small ones here, as a thread would
+    // cost more than it saves.
+    let (table_data, tables) = (&mut layout.table_data, &layout.tables);
+    let metas = std::thread::scope(|s| {
+        let hashed = if tables.len() >= HASH_BESIDE_MIN {
+            crate::opt::beside(s, move || maps::hash_tables(table_data, tables))
+        } else {
+            maps::hash_tables(table_data, tables);
+            crate::opt::Beside::Done(())
+        };
+        if shed.is_some() {
+            // The tries are in the tables now; the metadata reads only the rules.
+            for p in module.programs.values_mut() {
+                p.steps = Vec::new();
+            }
         }
-    }
-    let metas = program_metas(&module, &programs);
+        let metas = program_metas(&module, &programs);
+        hashed.join();
+        metas
+    });
     let metadata = Metadata {
         format: METADATA_FORMAT,
         programs: metas,
@@ -536,6 +550,10 @@ fn lower_module_or_back(
     }
     Ok(compiled)
 }
+
+/// Tables of at least this many bytes are hashed on a thread beside the metadata
+/// ([`lower_module_or_back`]).
+const HASH_BESIDE_MIN: usize = 1 << 20;
 
 /// Every program of `module`, lowered: each block's, in block order, then those
 /// sockc adds ([`Unit::added`]); a block's program goes through the reference check
@@ -873,6 +891,46 @@ mod tests {
         assert_eq!(
             crate::obj::read_section(&full, crate::obj::TABLES_SECTION).unwrap(),
             crate::obj::read_section(&loadable, crate::obj::TABLES_SECTION).unwrap()
+        );
+    }
+
+    /// Every classifier table's digest is the SHA-256 of its bytes, whether the table
+    /// was hashed beside the metadata (1 MiB or more) or in place, and for a first
+    /// install's shed compile as for a whole one.
+    #[test]
+    fn table_digests_are_their_bytes() {
+        let mut big = String::from("xdp on eth0 {\n");
+        for i in 0..20_000u32 {
+            let (a, b) = (i / 250, i % 250);
+            big.push_str(&format!(
+                "    drop ip4 tcp from 10.{a}.{b}.0/24 to 192.0.2.{b}:{}\n",
+                1 + i % 999
+            ));
+        }
+        big.push_str("    default allow\n}\n");
+        let small = "xdp on eth0 {\n".to_string()
+            + &(0..40)
+                .map(|i| format!("    drop ip4 udp to 198.51.100.{i}:53\n"))
+                .collect::<String>()
+            + "    default allow\n}\n";
+        let mut sizes = Vec::new();
+        for src in [&big, &small] {
+            let (compiled, diags) = compile(src, &Options::default());
+            let compiled = compiled.unwrap_or_else(|| panic!("{diags:?}"));
+            let checked = check(src, &Options::default()).unwrap_or_else(|d| panic!("{d:?}"));
+            let (shed, _) = finish_shed(checked, &Options::default(), &|_| true);
+            for c in [&compiled, &shed.expect("compiles")] {
+                assert!(!c.metadata.tables.is_empty());
+                for t in &c.metadata.tables {
+                    let bytes = &c.tables[t.offset as usize..(t.offset + t.stored) as usize];
+                    assert_eq!(t.sha256, maps::sha256_hex(bytes), "{}", t.map);
+                }
+            }
+            sizes.push(compiled.tables.len());
+        }
+        assert!(
+            sizes[0] >= HASH_BESIDE_MIN && sizes[1] < HASH_BESIDE_MIN,
+            "{sizes:?}"
         );
     }
 }

@@ -109,10 +109,16 @@ fn addr_boxes(sets: &Sets, a: &AddrMatch, f: Family, out: &mut Vec<[(u32, u32); 
 
 /// The entries of `rules[range]` for family `f`, in rule order.
 pub(super) fn entries(sets: &Sets, prog: &Program, range: Range<usize>, f: Family) -> Vec<Entry> {
+    let mut out = Vec::with_capacity(range.len());
+    push_entries(sets, prog, range, f, &mut out);
+    out
+}
+
+/// Appends the entries of `rules[range]` for family `f` to `out`, in rule order.
+fn push_entries(sets: &Sets, prog: &Program, range: Range<usize>, f: Family, out: &mut Vec<Entry>) {
     let dims = Dim::of(f);
     let words = if f == Family::V4 { 1 } else { 4 };
     let (mut srcs, mut dsts) = (Vec::new(), Vec::new());
-    let mut out = Vec::with_capacity(range.len());
     for i in range {
         let m = &prog.rules[i].m;
         if !applies_to(m, f) {
@@ -152,7 +158,6 @@ pub(super) fn entries(sets: &Sets, prog: &Program, range: Range<usize>, f: Famil
             }
         }
     }
-    out
 }
 
 /// Fixed leading bits of an entry's address starting at dimension `first` over
@@ -179,14 +184,17 @@ pub(super) struct AddrSpan {
     longest: u32,
 }
 
-/// The [`AddrSpan`] of `entries` (of family `f`), over both addresses.
-pub(super) fn addr_span(entries: &[Entry], f: Family) -> AddrSpan {
-    let words = if f == Family::V4 { 1 } else { 4 };
-    let bits = 32 * words as u32;
-    // The first address that fixes bits, and how many leading bits all share with it.
-    let mut common: Option<(u128, u32)> = None;
-    let mut longest = 0;
-    for e in entries {
+/// An [`AddrSpan`] being made, entry by entry: the first address that fixes bits and
+/// how many leading bits all share with it, the longest prefix.
+#[derive(Clone, Copy, Default)]
+struct SpanFold {
+    common: Option<(u128, u32)>,
+    longest: u32,
+}
+
+impl SpanFold {
+    fn add(&mut self, e: &Entry, words: usize) {
+        let bits = 32 * words as u32;
         for first in [0, words] {
             let fixed = fixed_bits(e, first, words);
             if fixed == 0 {
@@ -195,15 +203,138 @@ pub(super) fn addr_span(entries: &[Entry], f: Family) -> AddrSpan {
             let value = (first..first + words)
                 .fold(0u128, |acc, w| (acc << 32) | u128::from(e.lo[w]))
                 << (128 - bits);
-            longest = longest.max(fixed);
-            let (c, len) = *common.get_or_insert((value, fixed));
-            common = Some((c, len.min(fixed).min((c ^ value).leading_zeros())));
+            self.longest = self.longest.max(fixed);
+            let (c, len) = *self.common.get_or_insert((value, fixed));
+            self.common = Some((c, len.min(fixed).min((c ^ value).leading_zeros())));
         }
     }
-    AddrSpan {
-        shared: common.map_or(0, |(_, len)| len),
-        longest,
+
+    /// The fold of `self`'s entries followed by `next`'s: exact, as the bits every
+    /// address shares with the first are those any one of them shares with all (so
+    /// `next`'s addresses share with `self`'s first what they share with their own
+    /// first, cut at where the two firsts part).
+    fn then(self, next: SpanFold) -> SpanFold {
+        let common = match (self.common, next.common) {
+            (Some((c, len)), Some((d, other))) => {
+                Some((c, len.min(other).min((c ^ d).leading_zeros())))
+            }
+            (one, None) | (None, one) => one,
+        };
+        SpanFold {
+            common,
+            longest: self.longest.max(next.longest),
+        }
     }
+
+    fn span(self) -> AddrSpan {
+        AddrSpan {
+            shared: self.common.map_or(0, |(_, len)| len),
+            longest: self.longest,
+        }
+    }
+}
+
+/// The [`AddrSpan`] of `entries` (of family `f`), over both addresses.
+#[cfg(test)]
+pub(super) fn addr_span(entries: &[Entry], f: Family) -> AddrSpan {
+    let words = if f == Family::V4 { 1 } else { 4 };
+    let mut fold = SpanFold::default();
+    for e in entries {
+        fold.add(e, words);
+    }
+    fold.span()
+}
+
+/// Runs of at least this many rules make their entries in two halves, the second on
+/// a thread beside (below, the thread costs more than it saves).
+const HALVES_MIN: usize = 8192;
+
+/// The entries of `rules[range]` for family `f`, in rule order, in two lists (the
+/// second empty for a run shorter than [`HALVES_MIN`]: else made on a thread beside,
+/// while the first is made here), and their [`AddrSpan`] ([`addr_span`] of both).
+/// The first list has room for `range.len()` entries, the whole run's if no rule
+/// expands: [`deal`] keeps its largest group there.
+pub(super) fn entries_in_halves(
+    sets: &Sets,
+    prog: &Program,
+    range: Range<usize>,
+    f: Family,
+) -> (Vec<Entry>, Vec<Entry>, AddrSpan) {
+    halves_from(sets, prog, range, f, HALVES_MIN)
+}
+
+/// [`entries_in_halves`], runs of at least `halves_min` rules made in halves.
+pub(super) fn halves_from(
+    sets: &Sets,
+    prog: &Program,
+    range: Range<usize>,
+    f: Family,
+    halves_min: usize,
+) -> (Vec<Entry>, Vec<Entry>, AddrSpan) {
+    let words = if f == Family::V4 { 1 } else { 4 };
+    let made = |part: Range<usize>, room: usize| {
+        let mut out = Vec::with_capacity(room);
+        push_entries(sets, prog, part, f, &mut out);
+        let mut fold = SpanFold::default();
+        for e in &out {
+            fold.add(e, words);
+        }
+        (out, fold)
+    };
+    if range.len() < halves_min.max(2) {
+        let (out, fold) = made(range.clone(), range.len());
+        return (out, Vec::new(), fold.span());
+    }
+    let mid = range.start + range.len() / 2;
+    let ((first, a), (second, b)) = std::thread::scope(|s| {
+        let second = super::super::beside(s, || made(mid..range.end, range.end - mid));
+        let first = made(range.start..mid, range.len());
+        (first, second.join())
+    });
+    (first, second, a.then(b).span())
+}
+
+/// The entries `first` then `second` (in rule order) dealt into their groups under
+/// `span` (in `Group as usize` order), each list in rule order: what [`group_of`]
+/// gives for each. The largest group's list is `first` itself, kept in place and
+/// then extended, the others are copied out: each list is written once (at its size
+/// but the largest's), never the whole run twice.
+pub(super) fn deal(
+    mut first: Vec<Entry>,
+    second: Vec<Entry>,
+    f: Family,
+    span: AddrSpan,
+) -> [Vec<Entry>; 3] {
+    let of_first: Vec<Group> = first.iter().map(|e| group_of(e, f, span)).collect();
+    let of_second: Vec<Group> = second.iter().map(|e| group_of(e, f, span)).collect();
+    let mut sizes = [0usize; 3];
+    for &g in of_first.iter().chain(&of_second) {
+        sizes[g as usize] += 1;
+    }
+    // The first of the largest: the order `build_tries` sorts the groups in.
+    let kept = (0..3).rev().max_by_key(|&g| sizes[g]).unwrap_or(0);
+    let mut groups: [Vec<Entry>; 3] = Default::default();
+    for g in (0..3).filter(|&g| g != kept && sizes[g] > 0) {
+        let mut list = Vec::with_capacity(sizes[g]);
+        let both = first
+            .iter()
+            .zip(&of_first)
+            .chain(second.iter().zip(&of_second));
+        list.extend(
+            both.filter(|(_, &x)| x as usize == g)
+                .map(|(e, _)| e.clone()),
+        );
+        groups[g] = list;
+    }
+    let mut at = 0;
+    first.retain(|_| {
+        at += 1;
+        of_first[at - 1] as usize == kept
+    });
+    let rest = second.into_iter().zip(of_second);
+    first.extend(rest.filter(|(_, x)| *x as usize == kept).map(|(e, _)| e));
+    groups[kept] = first;
+    groups
 }
 
 /// The trie an entry of family `f` belongs in: by its more specific address, or

@@ -371,56 +371,57 @@ fn one_trie(f: Family, all: &[Entry]) -> Result<(Trie, bool), BuildError> {
 fn build_tries(sets: &Sets, prog: &Program, range: Range<usize>) -> Result<Vec<Trie>, BuildError> {
     let mut tries = Vec::new();
     for f in [Family::V4, Family::V6] {
-        let all = entries::entries(sets, prog, range.clone(), f);
-        if all.is_empty() {
+        // A long run's entries are made in two halves on the two cores, and dealt
+        // into the groups without the whole list copied (h50-compile7: making them
+        // and dealing them was 15-18 ms of acl1_100000's classify on one core while
+        // the other idled).
+        let (first, second, span) = entries::entries_in_halves(sets, prog, range.clone(), f);
+        if first.is_empty() && second.is_empty() {
             continue;
         }
-        if all.len() <= SMALL_RUN {
+        if first.len() + second.len() <= SMALL_RUN {
+            let mut all = first;
+            all.extend(second);
             if let Ok((t, _)) = one_trie(f, &all) {
                 tries.push(t);
                 continue;
             }
+            tries.extend(group_tries(f, entries::deal(all, Vec::new(), f, span))?);
+            continue;
         }
-        let span = entries::addr_span(&all, f);
-        // Each group's list is made once, at its size: grown by doubling, the three
-        // lists held up to twice the entries beside `all` (16 MB of a 100k-rule
-        // compile's peak).
-        let of: Vec<Group> = all.iter().map(|e| entries::group_of(e, f, span)).collect();
-        let count = |g: Group| of.iter().filter(|&&x| x == g).count();
-        let mut groups: [(Group, Vec<_>); 3] =
-            [Group::BySrc, Group::ByDst, Group::Wide].map(|g| (g, Vec::with_capacity(count(g))));
-        for (e, g) in all.into_iter().zip(of) {
-            groups[g as usize].1.push(e);
-        }
-        // The groups' tries share nothing: the largest is built here and every other
-        // one of at least [`THREAD_MIN`] entries on a thread of its own (a 100k-rule
-        // run spends most of its compile here; the machine's other cores would
-        // otherwise idle), the small ones here after it.
-        let mut groups: Vec<(Group, Vec<Entry>)> = groups
-            .into_iter()
-            .filter(|(_, es)| !es.is_empty())
-            .collect();
-        groups.sort_by_key(|(_, es)| std::cmp::Reverse(es.len()));
-        let build_one = |(group, es): (Group, Vec<Entry>)| {
-            let budget = MAX_WORK.saturating_mul(es.len()).saturating_add(WORK_BASE);
-            build::build_trie(f, group, es, build::Mode::First, budget)
-        };
-        let mut rest = groups.into_iter();
-        let largest = rest.next();
-        let (threaded, small): (Vec<_>, Vec<_>) = rest.partition(|(_, es)| es.len() >= THREAD_MIN);
-        let built: Vec<Result<Trie, BuildError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = threaded
-                .into_iter()
-                .map(|g| super::beside(s, move || build_one(g)))
-                .collect();
-            let mut built: Vec<_> = largest.into_iter().chain(small).map(build_one).collect();
-            built.extend(handles.into_iter().map(super::Beside::join));
-            built
-        });
-        for t in built {
-            tries.push(t?);
-        }
+        tries.extend(group_tries(f, entries::deal(first, second, f, span))?);
     }
     tries.sort_by_key(|t| (t.family == Family::V6, t.entries.rule(0)));
     Ok(tries)
+}
+
+/// The tries of the groups of family `f` that have entries (`dealt`, in `Group as
+/// usize` order).
+fn group_tries(f: Family, dealt: [Vec<Entry>; 3]) -> Result<Vec<Trie>, BuildError> {
+    let groups = [Group::BySrc, Group::ByDst, Group::Wide]
+        .into_iter()
+        .zip(dealt);
+    // The groups' tries share nothing: the largest is built here and every other
+    // one of at least [`THREAD_MIN`] entries on a thread of its own (a 100k-rule
+    // run spends most of its compile here; the machine's other cores would
+    // otherwise idle), the small ones here after it.
+    let mut groups: Vec<(Group, Vec<Entry>)> = groups.filter(|(_, es)| !es.is_empty()).collect();
+    groups.sort_by_key(|(_, es)| std::cmp::Reverse(es.len()));
+    let build_one = |(group, es): (Group, Vec<Entry>)| {
+        let budget = MAX_WORK.saturating_mul(es.len()).saturating_add(WORK_BASE);
+        build::build_trie(f, group, es, build::Mode::First, budget)
+    };
+    let mut rest = groups.into_iter();
+    let largest = rest.next();
+    let (threaded, small): (Vec<_>, Vec<_>) = rest.partition(|(_, es)| es.len() >= THREAD_MIN);
+    let built: Vec<Result<Trie, BuildError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = threaded
+            .into_iter()
+            .map(|g| super::beside(s, move || build_one(g)))
+            .collect();
+        let mut built: Vec<_> = largest.into_iter().chain(small).map(build_one).collect();
+        built.extend(handles.into_iter().map(super::Beside::join));
+        built
+    });
+    built.into_iter().collect()
 }

@@ -203,6 +203,93 @@ fn entries_of(src: &str, f: Family) -> Vec<Entry> {
     entries::entries(&module.sets, prog, 0..prog.rules.len(), f)
 }
 
+/// A run's entries made in two halves and dealt into the groups
+/// ([`entries::entries_in_halves`], [`entries::deal`]) are what the whole list made
+/// at once and dealt by [`entries::group_of`] under its [`entries::addr_span`] gives:
+/// the same span and the same lists in the same order, wherever the halves part, on
+/// the ClassBench 1k files and on rules with sets, port lists, both families and
+/// prefixes of the other family.
+#[test]
+fn entries_made_in_halves_deal_as_the_whole_list() {
+    let mixed = "set s = { 192.0.2.0/24, 198.51.0.0/16, 2001:db8:99::/48, 2001:db8:1::/64 }\n\
+         set web = { 80, 443, 1000-2000 }\n\
+         xdp on eth0 {\n\
+         drop from @s to 10.0.0.0/8:@web\n\
+         drop ip4 tcp from 10.1.0.0/16 to @s\n\
+         allow from 2001:db8:5::/48 to *:53\n\
+         drop ip6 from * to 2001:db8:7700::/40\n\
+         drop ip4 from * to *\n\
+         allow ip4 from 10.9.9.9:1-9 to 172.16.0.0/12\n\
+         drop ip6 udp from 2001:db8::1 to @s\n\
+         allow to 192.0.2.7:22\n\
+         drop ip6 from fd00::/8 to *\n\
+         default drop\n}\n"
+        .to_string();
+    // Each half's addresses share 48 bits, both halves' only 32.
+    let apart = "xdp on eth0 {\n\
+         drop ip6 from 2001:db8:aaaa:1::/64 to *\n\
+         drop ip6 from 2001:db8:aaaa:2::/64 to *\n\
+         drop ip6 from 2001:db8:bbbb:1::/64 to *\n\
+         drop ip6 from 2001:db8:bbbb:2::/64 to *\n\
+         default drop\n}\n"
+        .to_string();
+    let sources = [
+        mixed,
+        apart,
+        classbench_src("acl1"),
+        classbench_src("fw1"),
+        classbench_src("ipc1"),
+    ];
+    let mut halved = 0;
+    for src in &sources {
+        let (ast, d) = crate::syntax::parse(src);
+        assert!(d.is_empty(), "{d:?}");
+        let (module, d) = crate::sema::check(ast, src, &Default::default());
+        let module = module.unwrap_or_else(|| panic!("{d:?}"));
+        let prog = module.programs.values().next().unwrap();
+        let sets = &module.sets;
+        let n = prog.rules.len();
+        for f in [Family::V4, Family::V6] {
+            for (range, halves_min) in [(0..n, 2), (0..n, n), (1..n, 3), (3..n / 2 + 1, 1)] {
+                let all = entries::entries(sets, prog, range.clone(), f);
+                let span = entries::addr_span(&all, f);
+                let (first, second, made_span) =
+                    entries::halves_from(sets, prog, range.clone(), f, halves_min);
+                halved += usize::from(!second.is_empty());
+                assert_eq!(made_span, span, "{f:?} {range:?}");
+                let joined: Vec<Entry> = first.iter().chain(&second).cloned().collect();
+                assert_eq!(joined, all, "{f:?} {range:?}");
+                let dealt = entries::deal(first, second, f, span);
+                for (g, list) in [Group::BySrc, Group::ByDst, Group::Wide].iter().zip(&dealt) {
+                    let want: Vec<Entry> = all
+                        .iter()
+                        .filter(|e| entries::group_of(e, f, span) == *g)
+                        .cloned()
+                        .collect();
+                    assert_eq!(*list, want, "{f:?} {g:?} {range:?}");
+                }
+            }
+        }
+    }
+    assert!(halved >= 8, "only {halved} runs made in halves");
+}
+
+/// A ClassBench filter set's 1k file converted to a rule file.
+fn classbench_src(set: &str) -> String {
+    use sockc_testkit::classbench::{parse_filters, to_sk, ActionPolicy, ConvertOptions};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = sockc_testkit::classbench_data::dir(None, &root);
+    let text = sockc_testkit::classbench_data::read(&dir, &format!("{set}_1000.rules"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let filters = parse_filters(&text).expect("filters parse");
+    let opts = ConvertOptions {
+        hook: "xdp on eth0".to_string(),
+        policy: ActionPolicy::Alternate,
+        default: "drop",
+    };
+    to_sk(&filters, &opts)
+}
+
 /// Grouping counts the address bits past those every rule shares: IPv6 rules inside
 /// 2001:db8::/32 with prefixes up to /64 group as the IPv4 rules they mirror (a
 /// quarter of the 32 bits they tell apart: /40 is specific, /39 wide), while rules
