@@ -19,7 +19,7 @@ fn actions(p: &Plan) -> Vec<(String, ProgramAction)> {
 fn carried(p: &Plan, symbol: &str) -> Vec<(u32, u32)> {
     p.counter_carry
         .iter()
-        .filter(|c| c.symbol == symbol)
+        .filter(|c| &*c.symbol == symbol)
         .map(|c| (c.old_slot, c.new_slot))
         .collect()
 }
@@ -1067,4 +1067,85 @@ fn the_counter_carry_aligns_as_the_comparable_texts_do() {
     assert!(expected.len() > 8000, "{}", expected.len());
     assert!(expected.contains(&(1, 1)) && expected.contains(&(8990, 8990)));
     assert_eq!(got, expected);
+}
+
+/// The fresh slots are the new rules' slots that no counter stays in (carried from
+/// the same slot), sorted and once each, as a search of the sorted carried slots
+/// finds them: with slots below the bit set's bound (twice the rules), at it and far
+/// beyond it (a slot set from an older file), repeated slots, and carries that move.
+#[test]
+fn fresh_slots_are_the_slots_no_counter_stays_in() {
+    let texts: Vec<String> = (0..50).map(|i| format!("drop udp to *:{i}")).collect();
+    let mut program = program_of(&texts);
+    let bound = 2 * texts.len() as u32;
+    let slots = [0, 1, 63, 64, 65, 99, bound - 1, bound, bound + 1, 5_000_000];
+    for (i, r) in program.rules.iter_mut().enumerate() {
+        r.counter = slots[i % slots.len()] + (i / slots.len()) as u32 * 2;
+    }
+    let new = Snapshot {
+        programs: vec![program],
+        ..Snapshot::default()
+    };
+    let all: Vec<u32> = new.programs[0].rules.iter().map(|r| r.counter).collect();
+    let carry = |old_slot: u32, new_slot: u32| CounterCarry {
+        symbol: "xdp_eth0".into(),
+        old_slot,
+        new_slot,
+    };
+    // Every other rule's slot stays; every third moves (its counts go elsewhere).
+    let carried: Vec<CounterCarry> = all
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            if i % 3 == 0 {
+                carry(s + 1, s)
+            } else {
+                carry(s, s)
+            }
+        })
+        .filter(|c| c.new_slot % 2 == 0 || c.old_slot != c.new_slot)
+        .collect();
+    let mut stayed: Vec<u32> = carried
+        .iter()
+        .filter(|c| c.old_slot == c.new_slot)
+        .map(|c| c.new_slot)
+        .collect();
+    stayed.sort_unstable();
+    let mut expected: Vec<u32> = all
+        .iter()
+        .copied()
+        .filter(|s| stayed.binary_search(s).is_err())
+        .collect();
+    expected.sort_unstable();
+    expected.dedup();
+    let got = fresh_slots(&carried, &new);
+    assert_eq!(got, expected);
+    assert!(got.iter().any(|&s| s >= bound) && got.iter().any(|&s| s < bound));
+    assert!(stayed.iter().any(|&s| s >= bound) && stayed.iter().any(|&s| s < 64));
+    assert!(
+        got.contains(&5_000_000) && !got.contains(&5_000_002),
+        "{got:?}"
+    );
+    assert_eq!(fresh_slots(&[], &new).len(), {
+        let mut a = all.clone();
+        a.sort_unstable();
+        a.dedup();
+        a.len()
+    });
+}
+
+/// A program's carried counters share one symbol text, serialized as a string.
+#[test]
+fn carried_counters_share_their_program_symbol() {
+    let texts: Vec<String> = (0..5).map(|i| format!("drop udp to *:{i}")).collect();
+    let p = program_of(&texts);
+    let carried = carry_counters(&p, &p);
+    assert_eq!(carried.len(), 5);
+    assert!(carried
+        .iter()
+        .all(|c| std::sync::Arc::ptr_eq(&c.symbol, &carried[0].symbol)));
+    assert_eq!(
+        serde_json::to_value(&carried[0]).unwrap(),
+        serde_json::json!({ "symbol": "xdp_eth0", "old_slot": 0, "new_slot": 0 })
+    );
 }
