@@ -297,6 +297,24 @@ pub struct ConvertOptions {
     pub default: &'static str,
 }
 
+/// The first `n` filters of set `set`'s vendored 1k file (`bench/classbench/`) as one
+/// `xdp on eth0` block, verdicts alternating, default `drop`: the rule file the
+/// compiler's own tests take from ClassBench.
+pub fn vendored_1k_sk(set: &str, n: usize) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = crate::classbench_data::dir(None, &root);
+    let text =
+        crate::classbench_data::read(&dir, &crate::classbench_data::file_name(set, 1000, ""))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let filters = parse_filters(&text).expect("filters parse");
+    let opts = ConvertOptions {
+        hook: "xdp on eth0".to_string(),
+        policy: ActionPolicy::Alternate,
+        default: "drop",
+    };
+    to_sk(&filters[..n.min(filters.len())], &opts)
+}
+
 /// The sockc source text: a comment header naming the origin, then one hook block with
 /// exactly one rule per filter, in filter order, so rule i (0-based) of the block is
 /// filter i, then `default ...`.

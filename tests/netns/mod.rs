@@ -262,23 +262,35 @@ pub fn set_rcvbuf(sock: &UdpSocket, bytes: i32) {
     assert_eq!(rc, 0, "SO_RCVBUFFORCE: {}", std::io::Error::last_os_error());
 }
 
-/// An XDP program that drops everything (`r0 = XDP_DROP; exit`), loaded as sockc loads
-/// XDP programs: somebody else's program, to put where sockc's should run.
-pub fn xdp_drop_all() -> OwnedFd {
+/// A program of somebody else's named `name` that returns `verdict` for everything
+/// (`r0 = verdict; exit`), of BPF program type `prog_type` expecting `attach_type`.
+pub fn stranger(
+    prog_type: aya_obj::generated::bpf_prog_type,
+    attach_type: aya_obj::generated::bpf_attach_type,
+    name: &str,
+    verdict: u8,
+) -> OwnedFd {
     let insns = [
-        [0xb7, 0x00, 0, 0, 1, 0, 0, 0], // r0 = 1 (XDP_DROP)
-        [0x95, 0x00, 0, 0, 0, 0, 0, 0], // exit
+        [0xb7, 0x00, 0, 0, verdict, 0, 0, 0], // r0 = verdict
+        [0x95, 0x00, 0, 0, 0, 0, 0, 0],       // exit
     ]
     .concat();
     sockc_runtime::sys::prog_load(&mut sockc_runtime::sys::ProgLoad {
-        prog_type: aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_XDP as u32,
-        expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_XDP as u32,
-        name: "stranger",
+        prog_type: prog_type as u32,
+        expected_attach_type: attach_type as u32,
+        name,
         insns: &insns,
         license: b"GPL\0",
         log: &mut [],
     })
-    .expect("load an XDP program")
+    .unwrap_or_else(|e| panic!("load {name} ({prog_type:?}): {e}"))
+}
+
+/// An XDP program that drops everything (`r0 = XDP_DROP; exit`), loaded as sockc loads
+/// XDP programs: somebody else's program, to put where sockc's should run.
+pub fn xdp_drop_all() -> OwnedFd {
+    use aya_obj::generated::{bpf_attach_type::BPF_XDP, bpf_prog_type::BPF_PROG_TYPE_XDP};
+    stranger(BPF_PROG_TYPE_XDP, BPF_XDP, "stranger", 1)
 }
 
 /// Opens a pinned BPF object (`BPF_OBJ_GET`) and keeps it open, as any other tool

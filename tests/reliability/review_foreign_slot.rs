@@ -140,20 +140,10 @@ fn flush_counts_a_hook_whose_slot_was_emptied() {
 /// A netfilter program that drops everything (`r0 = NF_DROP; exit`): somebody else's
 /// program, to put into the slot of sockc's netfilter dispatcher.
 fn nf_drop_all() -> OwnedFd {
-    let insns = [
-        [0xb7, 0x00, 0, 0, 0, 0, 0, 0], // r0 = 0 (NF_DROP)
-        [0x95, 0x00, 0, 0, 0, 0, 0, 0], // exit
-    ]
-    .concat();
-    sys::prog_load(&mut sys::ProgLoad {
-        prog_type: aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_NETFILTER as u32,
-        expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_NETFILTER as u32,
-        name: "stranger",
-        insns: &insns,
-        license: b"GPL\0",
-        log: &mut [],
-    })
-    .expect("load a netfilter program")
+    use aya_obj::generated::{
+        bpf_attach_type::BPF_NETFILTER, bpf_prog_type::BPF_PROG_TYPE_NETFILTER,
+    };
+    netns::stranger(BPF_PROG_TYPE_NETFILTER, BPF_NETFILTER, "stranger", 0)
 }
 
 /// The netfilter twin of [`flush_counts_a_hook_whose_slot_a_foreign_program_took`]:

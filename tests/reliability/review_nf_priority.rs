@@ -47,20 +47,9 @@ fn shared(lab: &Lab, kind: &str) -> Vec<Value> {
 /// IPv4 in namespace `ns` (the link lives while the descriptor does).
 fn foreign_link(ns: &str) -> std::os::fd::OwnedFd {
     in_netns(ns, || {
-        let insns = [
-            [0xb7, 0x00, 0, 0, 1, 0, 0, 0], // r0 = 1 (NF_ACCEPT)
-            [0x95, 0x00, 0, 0, 0, 0, 0, 0], // exit
-        ]
-        .concat();
-        let prog = sys::prog_load(&mut sys::ProgLoad {
-            prog_type: aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_NETFILTER as u32,
-            expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_NETFILTER as u32,
-            name: "neighbour",
-            insns: &insns,
-            license: b"GPL\0",
-            log: &mut [],
-        })
-        .expect("load a netfilter program");
+        use aya_obj::generated::bpf_attach_type::BPF_NETFILTER;
+        use aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_NETFILTER;
+        let prog = netns::stranger(BPF_PROG_TYPE_NETFILTER, BPF_NETFILTER, "neighbour", 1);
         let (pf, input) = (aya_obj::generated::NFPROTO_IPV4, 1);
         sys::link_create_netfilter(prog.as_fd(), pf, input, 10).expect("link it")
     })

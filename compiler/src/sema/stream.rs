@@ -492,18 +492,7 @@ mod tests {
 
     /// A ClassBench filter set converted to a rule file (one block of `n` rules).
     fn classbench(set: &str, n: usize) -> String {
-        use sockc_testkit::classbench::{parse_filters, to_sk, ActionPolicy, ConvertOptions};
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let dir = sockc_testkit::classbench_data::dir(None, &root);
-        let text = sockc_testkit::classbench_data::read(&dir, &format!("{set}_1000.rules"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let filters = parse_filters(&text).expect("filters parse");
-        let opts = ConvertOptions {
-            hook: "xdp on eth0".to_string(),
-            policy: ActionPolicy::Alternate,
-            default: "drop",
-        };
-        to_sk(&filters[..n.min(filters.len())], &opts)
+        sockc_testkit::classbench::vendored_1k_sk(set, n)
     }
 
     #[test]

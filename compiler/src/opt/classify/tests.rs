@@ -276,18 +276,7 @@ fn entries_made_in_halves_deal_as_the_whole_list() {
 
 /// A ClassBench filter set's 1k file converted to a rule file.
 fn classbench_src(set: &str) -> String {
-    use sockc_testkit::classbench::{parse_filters, to_sk, ActionPolicy, ConvertOptions};
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = sockc_testkit::classbench_data::dir(None, &root);
-    let text = sockc_testkit::classbench_data::read(&dir, &format!("{set}_1000.rules"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let filters = parse_filters(&text).expect("filters parse");
-    let opts = ConvertOptions {
-        hook: "xdp on eth0".to_string(),
-        policy: ActionPolicy::Alternate,
-        default: "drop",
-    };
-    to_sk(&filters, &opts)
+    sockc_testkit::classbench::vendored_1k_sk(set, usize::MAX)
 }
 
 /// Grouping counts the address bits past those every rule shares: IPv6 rules inside
