@@ -83,6 +83,7 @@ pub mod opt;
 pub mod output;
 pub mod sema;
 pub mod semdiff;
+pub mod slot_set;
 pub mod space;
 pub mod standalone;
 pub mod syntax;

@@ -14,8 +14,9 @@ use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
 
-use super::{verify::SeenSlots, Module};
+use super::Module;
 use crate::hooks::HookKind;
+use crate::slot_set::SlotSet;
 
 /// An installed program's slots: its rules' texts with their slots, in order, and
 /// its default's slot. A text is shared with the installed manifest's rule it was
@@ -188,11 +189,11 @@ impl<'o> TextIndex<'o> {
 }
 
 /// The slots given so far, and the lowest one not given: a bit per slot below a
-/// bound, a set beyond it (`verify::SeenSlots`: the installed slots are read from a
+/// bound, a set beyond it ([`SlotSet`]: the installed slots are read from a
 /// manifest, and one slot of 4 billion must not cost half a gigabyte; a hashed set
 /// of 100,000 slots was a fifth of `keep_slots`).
 struct Taken {
-    taken: SeenSlots,
+    taken: SlotSet,
     next: u32,
 }
 
@@ -200,7 +201,7 @@ impl Taken {
     /// For a module of `slots` rules and defaults (a bit for each of twice as many).
     fn for_slots(slots: usize) -> Taken {
         Taken {
-            taken: SeenSlots::below(2 * slots),
+            taken: SlotSet::below(2 * slots),
             next: 0,
         }
     }

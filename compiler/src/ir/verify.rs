@@ -7,9 +7,8 @@
 //! node per test of each; a classifier's tries are non-empty, name only rules of its
 //! range and are well-formed DAGs no deeper than their key; counter slots are distinct; every set and socket a rule names exists.
 
-use std::collections::HashSet;
-
 use super::{classifier, flow::rule_tests, Action, AddrMatch, Module, Program, Step};
+use crate::slot_set::SlotSet;
 use crate::syntax::ast::Family;
 
 /// What is wrong with a module, naming the program.
@@ -22,7 +21,7 @@ pub struct VerifyError {
 
 /// Checks every program of `module`.
 pub(crate) fn verify(module: &Module) -> Result<(), VerifyError> {
-    let mut counters = SeenSlots::for_module(module);
+    let mut counters = seen_slots(module);
     for (_, p) in &module.programs {
         let fail = |what: String| VerifyError {
             symbol: p.symbol.clone(),
@@ -72,7 +71,7 @@ pub(crate) fn renumbered(module: &Module) -> Result<(), VerifyError> {
 /// [`verify`]'s check of counter slots alone: distinct over the programs' rules and
 /// defaults.
 fn counter_slots(module: &Module) -> Result<(), VerifyError> {
-    let mut counters = SeenSlots::for_module(module);
+    let mut counters = seen_slots(module);
     for (_, p) in &module.programs {
         let fail = |what: String| VerifyError {
             symbol: p.symbol.clone(),
@@ -93,40 +92,11 @@ fn counter_slots(module: &Module) -> Result<(), VerifyError> {
     Ok(())
 }
 
-/// The counter slots seen so far: a bit per slot below a bound twice the module's
-/// rules and defaults (slots are numbered from 0, one per rule: a re-apply's refit
-/// checks 100,000 of them, which a hashed set took 36 M instructions to insert), a set
-/// for any slot above it. Says of each slot what a set's `insert` says.
-pub(crate) struct SeenSlots {
-    bits: Vec<u64>,
-    beyond: HashSet<u32>,
-}
-
-impl SeenSlots {
-    fn for_module(module: &Module) -> SeenSlots {
-        let slots: usize = module.programs.values().map(|p| p.rules.len() + 1).sum();
-        SeenSlots::below(2 * slots)
-    }
-
-    /// A set with a bit per slot below `bound` (rounded up to a word).
-    pub(crate) fn below(bound: usize) -> SeenSlots {
-        SeenSlots {
-            bits: vec![0; bound.div_ceil(64)],
-            beyond: HashSet::new(),
-        }
-    }
-
-    /// True when `slot` was not seen before (and is seen now).
-    pub(crate) fn insert(&mut self, slot: u32) -> bool {
-        let i = slot as usize;
-        let Some(word) = self.bits.get_mut(i / 64) else {
-            return self.beyond.insert(slot);
-        };
-        let bit = 1u64 << (i % 64);
-        let fresh = *word & bit == 0;
-        *word |= bit;
-        fresh
-    }
+/// An empty set of the counter slots of `module`: a bit for each slot below twice
+/// its rules and defaults.
+fn seen_slots(module: &Module) -> SlotSet {
+    let slots: usize = module.programs.values().map(|p| p.rules.len() + 1).sum();
+    SlotSet::below(2 * slots)
 }
 
 fn check_steps(module: &Module, p: &Program) -> Result<(), String> {
@@ -269,6 +239,7 @@ fn check_trie(c: &classifier::Classifier, t: &classifier::Trie) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn module(src: &str) -> Module {
         let (ast, diags) = crate::syntax::parse(src);
@@ -283,7 +254,7 @@ mod tests {
     #[test]
     fn seen_slots_answer_as_a_set_does() {
         let m = module("xdp on eth0 {\n  drop udp to *:1\n  drop udp to *:2\n  default allow\n}\n");
-        let mut seen = SeenSlots::for_module(&m);
+        let mut seen = seen_slots(&m);
         let mut set = HashSet::new();
         let slots = [
             0,

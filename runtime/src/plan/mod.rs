@@ -37,6 +37,7 @@ use sockc_compiler::{
     hooks::HookKind,
     ir::slots::InstalledSlots,
     metadata::{RuleMeta, SocketMeta},
+    slot_set::SlotSet,
     Compiled,
 };
 
@@ -467,13 +468,10 @@ fn program_plans(
 /// place (a slot keeps its counts there): those no carried counter stays in.
 fn fresh_slots(counter_carry: &[CounterCarry], new: &Snapshot) -> Vec<u32> {
     let rules: usize = new.programs.iter().map(|p| p.rules.len()).sum();
-    let carried = SlotSet::of(
-        counter_carry
-            .iter()
-            .filter(|c| c.old_slot == c.new_slot)
-            .map(|c| c.new_slot),
-        2 * rules,
-    );
+    let mut carried = SlotSet::below(2 * rules);
+    for c in counter_carry.iter().filter(|c| c.old_slot == c.new_slot) {
+        carried.insert(c.new_slot);
+    }
     let mut fresh: Vec<u32> = new
         .programs
         .iter()
@@ -483,40 +481,6 @@ fn fresh_slots(counter_carry: &[CounterCarry], new: &Snapshot) -> Vec<u32> {
     fresh.sort_unstable();
     fresh.dedup();
     fresh
-}
-
-/// A set of counter slots: a bit per slot below a bound (slots are numbered from 0,
-/// one per rule, so a bound twice the rules holds them all), the rest sorted and
-/// searched. Built and asked in a step per slot: a re-apply of 100,000 rules asks it
-/// of every rule, which binary searches of the sorted slots took 17 M instructions to
-/// answer.
-struct SlotSet {
-    bits: Vec<u64>,
-    beyond: Vec<u32>,
-}
-
-impl SlotSet {
-    fn of(slots: impl Iterator<Item = u32>, bound: usize) -> SlotSet {
-        let mut set = SlotSet {
-            bits: vec![0; bound.div_ceil(64)],
-            beyond: Vec::new(),
-        };
-        for s in slots {
-            match set.bits.get_mut(s as usize / 64) {
-                Some(word) => *word |= 1 << (s % 64),
-                None => set.beyond.push(s),
-            }
-        }
-        set.beyond.sort_unstable();
-        set
-    }
-
-    fn contains(&self, s: u32) -> bool {
-        match self.bits.get(s as usize / 64) {
-            Some(word) => word & (1 << (s % 64)) != 0,
-            None => self.beyond.binary_search(&s).is_ok(),
-        }
-    }
 }
 
 /// What a re-apply keeps of the generation `old` describes: its counter slots and
