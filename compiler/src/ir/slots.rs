@@ -166,12 +166,7 @@ impl<'o> Later<'o> {
             }
             self.index = Some(TextIndex::of(self.old));
         }
-        let index = self.index.as_mut().expect("built above");
-        let head = index.first.get_mut(text)?;
-        while *head < after {
-            *head = index.next_same[*head];
-        }
-        (*head != usize::MAX).then_some(*head)
+        self.index.as_mut().expect("built above").find(text, after)
     }
 }
 
@@ -185,6 +180,16 @@ impl<'o> TextIndex<'o> {
             }
         }
         TextIndex { first, next_same }
+    }
+
+    /// The first installed rule at `after` or later whose text is `text`; `after`
+    /// never decreases between calls (the heads passed are dropped).
+    fn find(&mut self, text: &str, after: usize) -> Option<usize> {
+        let head = self.first.get_mut(text)?;
+        while *head < after {
+            *head = self.next_same[*head];
+        }
+        (*head != usize::MAX).then_some(*head)
     }
 }
 
@@ -269,12 +274,7 @@ mod tests {
         let mut after = 0usize;
         let mut slots = Vec::new();
         for text in rules {
-            let found = index.first.get_mut(text).and_then(|head| {
-                while *head < after {
-                    *head = index.next_same[*head];
-                }
-                (*head != usize::MAX).then_some(*head)
-            });
+            let found = index.find(text, after);
             slots.push(found.map(|j| {
                 after = j + 1;
                 old.rules[j].1
