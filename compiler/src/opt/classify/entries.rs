@@ -193,6 +193,15 @@ struct SpanFold {
 }
 
 impl SpanFold {
+    /// The fold of `entries` (of `words` words an address).
+    fn of(entries: &[Entry], words: usize) -> SpanFold {
+        let mut fold = SpanFold::default();
+        for e in entries {
+            fold.add(e, words);
+        }
+        fold
+    }
+
     fn add(&mut self, e: &Entry, words: usize) {
         let bits = 32 * words as u32;
         for first in [0, words] {
@@ -238,11 +247,7 @@ impl SpanFold {
 #[cfg(test)]
 pub(super) fn addr_span(entries: &[Entry], f: Family) -> AddrSpan {
     let words = if f == Family::V4 { 1 } else { 4 };
-    let mut fold = SpanFold::default();
-    for e in entries {
-        fold.add(e, words);
-    }
-    fold.span()
+    SpanFold::of(entries, words).span()
 }
 
 /// Runs of at least this many rules make their entries in two halves, the second on
@@ -275,10 +280,7 @@ pub(super) fn halves_from(
     let made = |part: Range<usize>, room: usize| {
         let mut out = Vec::with_capacity(room);
         push_entries(sets, prog, part, f, &mut out);
-        let mut fold = SpanFold::default();
-        for e in &out {
-            fold.add(e, words);
-        }
+        let fold = SpanFold::of(&out, words);
         (out, fold)
     };
     if range.len() < halves_min.max(2) {
