@@ -190,7 +190,10 @@ fn put_torn_copy(rec: &std::path::Path) {
         .arg(rec)
         .args(["key", "hex", "00", "00", "00", "00", "value", "hex"])
         .args(&zeroed));
-    assert_ne!(in_place.code, 0, "a sealed record was written in place: {in_place}");
+    assert_ne!(
+        in_place.code, 0,
+        "a sealed record was written in place: {in_place}"
+    );
     let shown = run(Command::new("bpftool")
         .args(["map", "show", "pinned"])
         .arg(rec)

@@ -201,7 +201,11 @@ pub(super) fn put(
     // programs' (the text's 6 MB at 100,000 rules beside the rules' 8 MB); a first
     // apply's records, written beside its loads, and a counted run (`fault`) one
     // after the other.
-    let text = || source.map(|t| put_text(dir, &at, t, source_digest)).transpose();
+    let text = || {
+        source
+            .map(|t| put_text(dir, &at, t, source_digest))
+            .transpose()
+    };
     let beside = json == Json::Buffered
         && source.is_some_and(|t| t.len() >= HASHED_BESIDE_FROM)
         && !matches!(programs, Programs::Inline)
@@ -735,7 +739,9 @@ mod tests {
     fn a_sealed_record_is_trusted_only_frozen_and_under_its_own_digest() {
         let Some(dir) = scratch("sealed") else { return };
         let at = open_dir(&dir).unwrap();
-        let bytes: Vec<u8> = (0..2 * HASHED_BESIDE_FROM).map(|i| (i % 253) as u8).collect();
+        let bytes: Vec<u8> = (0..2 * HASHED_BESIDE_FROM)
+            .map(|i| (i % 253) as u8)
+            .collect();
         // Written by the store: sealed with its digest, read back whole.
         let digest = put_one(&dir, &at, &[&bytes]).unwrap();
         assert!(get_one(&dir, &at, &digest).unwrap() == bytes);
@@ -746,13 +752,14 @@ mod tests {
             .and_then(|w| w.seal(&trailer(&claimed)))
             .unwrap();
         pin_record(&dir, &at, &format!("{PREFIX}{claimed}"), lie).unwrap();
-        assert!(get_one(&dir, &at, &claimed).unwrap() == bytes, "not trusted");
+        assert!(
+            get_one(&dir, &at, &claimed).unwrap() == bytes,
+            "not trusted"
+        );
         // The same, not frozen: hashed, and refused.
         let unfrozen = sealable_record(&[&bytes]).unwrap();
-        let unfrozen = crate::store::record_writer::tests::unfrozen_with_trailer(
-            unfrozen,
-            &trailer(&claimed),
-        );
+        let unfrozen =
+            crate::store::record_writer::tests::unfrozen_with_trailer(unfrozen, &trailer(&claimed));
         pin_record(&dir, &at, &format!("{PREFIX}{claimed}"), unfrozen).unwrap();
         let err = get_one(&dir, &at, &claimed).unwrap_err().to_string();
         assert!(err.contains("does not hold the bytes"), "{err}");
@@ -770,9 +777,13 @@ mod tests {
     /// small), streamed, and serialized twice.
     #[test]
     fn every_record_the_store_writes_is_sealed() {
-        let Some(dir) = scratch("sealall") else { return };
+        let Some(dir) = scratch("sealall") else {
+            return;
+        };
         let at = open_dir(&dir).unwrap();
-        let big: Vec<u8> = (0..HASHED_BESIDE_FROM + 5).map(|i| (i % 241) as u8).collect();
+        let big: Vec<u8> = (0..HASHED_BESIDE_FROM + 5)
+            .map(|i| (i % 241) as u8)
+            .collect();
         let value: Vec<String> = (0..3000).map(|i| format!("rule {i}")).collect();
         let digests = [
             put_one(&dir, &at, &[&big]).unwrap(),
@@ -798,7 +809,9 @@ mod tests {
     /// gives the records and references it gives written one after the other.
     #[test]
     fn a_text_written_beside_the_programs_is_the_text_written_after_them() {
-        let Some(beside) = scratch("beside") else { return };
+        let Some(beside) = scratch("beside") else {
+            return;
+        };
         let after = scratch("after").unwrap();
         let text: String = (0..HASHED_BESIDE_FROM / 16)
             .map(|i| format!("drop tcp to *:{i}\n"))
