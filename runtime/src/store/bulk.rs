@@ -16,8 +16,10 @@
 //! renamed into place, and
 //! the records of the committed and the journaled generation live side by side until
 //! neither names them ([`collect`]); a record is used only after its digest is checked
-//! again, so a missing, torn, changed or swapped record (or a symbolic link or
-//! anything else in its place) is an error naming it, never contents taken on trust;
+//! again — hashed, or for a record this store sealed (frozen when written, so it
+//! cannot have changed since) read from its trailer and compared with its name — so
+//! a missing, torn, changed or swapped record (or a symbolic link or anything else in
+//! its place) is an error naming it, never contents taken on trust;
 //! a record about to be written where something that is not a pin has its name (a
 //! directory, a link) replaces it, so no apply commits a name it cannot read back.
 
