@@ -54,6 +54,24 @@ pub fn map_update(map: BorrowedFd<'_>, key: &[u8], value: &[u8], flags: u64) -> 
     sys_bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(|_| ())
 }
 
+/// `BPF_MAP_FREEZE`: no later write to the map `map` from user space succeeds (its
+/// programs' writes are refused by `BPF_F_RDONLY_PROG`, a flag of its creation).
+pub fn map_freeze(map: BorrowedFd<'_>) -> io::Result<()> {
+    let mut attr = zeroed();
+    attr.__bindgen_anon_2.map_fd = map.as_raw_fd() as u32;
+    sys_bpf(bpf_cmd::BPF_MAP_FREEZE, &mut attr).map(|_| ())
+}
+
+/// Whether the map `map` is frozen ([`map_freeze`]), as the kernel shows it in
+/// `/proc/self/fdinfo` (a read: nothing is written to find out). A kernel that does
+/// not show it (before 5.2) has no frozen maps: `false`.
+pub fn map_frozen(map: BorrowedFd<'_>) -> io::Result<bool> {
+    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", map.as_raw_fd()))?;
+    Ok(text
+        .lines()
+        .any(|l| l.strip_prefix("frozen:").is_some_and(|v| v.trim() == "1")))
+}
+
 /// `BPF_MAP_DELETE_ELEM`; a missing key is not an error.
 pub fn map_delete(map: BorrowedFd<'_>, key: &[u8]) -> io::Result<()> {
     let mut attr = zeroed();

@@ -156,10 +156,18 @@ fn set_entries_live_in_records_named_by_digest() {
 
 /// The first chunk of the record pinned at `path`, as bpftool reads it.
 fn first_chunk(path: &std::path::Path) -> Vec<u8> {
+    chunk(path, 0)
+}
+
+/// Chunk `i` of the record pinned at `path`, as bpftool reads it.
+fn chunk(path: &std::path::Path, i: u32) -> Vec<u8> {
+    let key: Vec<String> = i.to_ne_bytes().iter().map(|b| format!("{b:02x}")).collect();
     let out = run(Command::new("bpftool")
         .args(["map", "lookup", "pinned"])
         .arg(path)
-        .args(["key", "hex", "00", "00", "00", "00", "-j"]))
+        .args(["key", "hex"])
+        .args(&key)
+        .arg("-j"))
     .ok();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     v["value"]
@@ -168,6 +176,52 @@ fn first_chunk(path: &std::path::Path) -> Vec<u8> {
         .iter()
         .map(|b| u8::from_str_radix(b.as_str().unwrap().trim_start_matches("0x"), 16).unwrap())
         .collect()
+}
+
+/// A torn copy of the record pinned at `rec` put in its place, as a sockc killed while
+/// it wrote the record in place would have left it (before records were sealed): a
+/// new, unfrozen map of its shape holding its elements but the first, which stays
+/// zeroed (the length says nothing is there). The record itself is sealed (frozen):
+/// writing its first element in place is refused.
+fn put_torn_copy(rec: &std::path::Path) {
+    let zeroed: Vec<String> = std::iter::repeat_n("00".to_string(), 16 * 1024).collect();
+    let in_place = run(Command::new("bpftool")
+        .args(["map", "update", "pinned"])
+        .arg(rec)
+        .args(["key", "hex", "00", "00", "00", "00", "value", "hex"])
+        .args(&zeroed));
+    assert_ne!(
+        in_place.code, 0,
+        "a sealed record was written in place: {in_place}"
+    );
+    let shown = run(Command::new("bpftool")
+        .args(["map", "show", "pinned"])
+        .arg(rec)
+        .arg("-j"))
+    .ok();
+    let shown: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    let entries = shown["max_entries"].as_u64().expect("a record's entries");
+    let torn = rec.with_file_name("torn_copy");
+    run(Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(&torn)
+        .args(["type", "array", "key", "4", "value", "16384", "entries"])
+        .arg(entries.to_string())
+        .args(["name", "sockc_record"]))
+    .ok();
+    for i in 1..entries as u32 {
+        let key: Vec<String> = i.to_ne_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let value = chunk(rec, i);
+        run(Command::new("bpftool")
+            .args(["map", "update", "pinned"])
+            .arg(&torn)
+            .args(["key", "hex"])
+            .args(&key)
+            .args(["value", "hex"])
+            .args(value.iter().map(|b| format!("{b:02x}"))))
+        .ok();
+    }
+    std::fs::rename(&torn, rec).unwrap();
 }
 
 /// Each way a record can be damaged: the install's commands refuse with a message
@@ -180,13 +234,6 @@ fn a_damaged_entries_record_is_an_error_not_a_wrong_set() {
     let lab = Lab::new("setbad", 248);
     let file = rules(&lab);
     std::fs::write(lab.dir.join("big.txt"), set_text(2000, "")).unwrap();
-    let zeroed_chunk = || {
-        let mut args: Vec<String> = ["map", "update", "pinned"].map(String::from).to_vec();
-        args.push(String::new());
-        args.extend(["key", "hex", "00", "00", "00", "00", "value", "hex"].map(String::from));
-        args.extend(std::iter::repeat_n("00".to_string(), 16 * 1024));
-        args
-    };
     type Damage = (&'static str, &'static str);
     let damages: [Damage; 5] = [
         ("missing", "is missing"),
@@ -209,12 +256,7 @@ fn a_damaged_entries_record_is_an_error_not_a_wrong_set() {
                 std::fs::remove_file(&rec).unwrap();
                 std::fs::create_dir(&rec).unwrap();
             }
-            "torn" => {
-                // Its first chunk zeroed: the length says nothing is there.
-                let mut args = zeroed_chunk();
-                args[3] = rec.to_str().unwrap().to_string();
-                run(Command::new("bpftool").args(&args)).ok();
-            }
+            "torn" => put_torn_copy(&rec),
             _ => {
                 // Another record (the rule text's) under this one's name.
                 let other = records(&lab)
@@ -273,13 +315,7 @@ fn a_damaged_rules_record_is_an_error_not_empty_rules() {
         .as_str()
         .expect("a rules record");
     let rec = lab.pin_dir().join(format!("bulk_{digest}"));
-    // Its first chunk zeroed: the length says nothing is there.
-    run(Command::new("bpftool")
-        .args(["map", "update", "pinned"])
-        .arg(&rec)
-        .args(["key", "hex", "00", "00", "00", "00", "value", "hex"])
-        .args(std::iter::repeat_n("00", 16 * 1024)))
-    .ok();
+    put_torn_copy(&rec);
     let st = sockc(&["status", "--name", &lab.name]);
     assert_ne!(st.code, 0, "{st}");
     assert!(st.stderr.contains("does not hold the bytes"), "{st}");

@@ -6,7 +6,10 @@
 //! of a fully written pin; a leftover `<name>_new` of a killed sockc is removed first,
 //! so the pin never replaces anything); a pin is read as a record only if it has a
 //! record's shape (an array map of 4-byte keys and 16 KiB values, its length within
-//! them), since a lookup writes the map's own value size into the buffer it is given.
+//! them), since a lookup writes the map's own value size into the buffer it is given;
+//! a record's digest is taken from its trailer without hashing it only when the map is
+//! frozen and read-only to programs (`record_writer`'s sealed records: nothing can
+//! have changed it since it was written) and the trailer is the digest expected.
 
 use std::{
     ffi::CString,
@@ -20,7 +23,7 @@ use serde::Deserialize;
 use super::{
     error::{io_err, StoreError},
     pins::unlink,
-    record_writer::{sha256, Digesting, RecordWriter, CHUNK},
+    record_writer::{digest_bytes, sha256, Digesting, RecordWriter, CHUNK, TRAILER},
 };
 use crate::{fault::point, sys};
 
@@ -54,21 +57,32 @@ pub(super) fn write_record_at(
     pin_record(dir, at, name, fd)
 }
 
-/// Writes the `len` bytes `fill` writes into a new array map pinned as `<name>_new`
-/// in the directory `at` is open on (bpffs refuses names with dots; the pin never
-/// replaces anything: a leftover of a killed sockc is removed first), then renames it
-/// over `<name>`.
-pub(super) fn write_record_with(
+/// Writes the `len` bytes `fill` writes, whose SHA-256 is `digest`, into a new array
+/// map sealed with it ([`RecordWriter::seal`]) and pinned as `<name>_new` in the
+/// directory `at` is open on (bpffs refuses names with dots; the pin never replaces
+/// anything: a leftover of a killed sockc is removed first), then renames it over
+/// `<name>`.
+pub(super) fn write_sealed_with(
     dir: &Path,
     at: &std::os::fd::OwnedFd,
-    name: &str,
+    (name, digest): (&str, &[u8; TRAILER]),
     len: usize,
     fill: impl FnOnce(&mut RecordWriter) -> std::io::Result<()>,
 ) -> Result<(), StoreError> {
-    let fd = RecordWriter::create(len)
-        .and_then(|mut w| fill(&mut w).and_then(|()| w.finish()))
+    let fd = RecordWriter::create_sealable(len)
+        .and_then(|mut w| fill(&mut w).and_then(|()| w.seal(digest)))
         .map_err(io_err(&dir.join(format!("{name}_new"))))?;
     pin_record(dir, at, name, fd)
+}
+
+/// A new record map holding `parts`, one after the other, to be sealed
+/// ([`RecordWriter::seal`]) with their digest, then pinned ([`pin_record`]).
+pub(super) fn sealable_record(parts: &[&[u8]]) -> std::io::Result<RecordWriter> {
+    let mut w = RecordWriter::create_sealable(parts.iter().map(|p| p.len()).sum())?;
+    parts
+        .iter()
+        .try_for_each(|p| std::io::Write::write_all(&mut w, p))?;
+    Ok(w)
 }
 
 /// A new record map holding `parts`, one after the other, not pinned yet
@@ -106,19 +120,21 @@ pub(super) fn pin_record(
 
 /// The bytes of the record pinned at `path`, `None` when there is none.
 pub(super) fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(read_record_digested(path, what, false)?.map(|(bytes, _)| bytes))
+    Ok(read_record_digested(path, what, None)?.map(|(bytes, _)| bytes))
 }
 
 /// A record's bytes and, when asked for, their SHA-256 (hex).
 pub(super) type Digested = (Vec<u8>, Option<String>);
 
-/// [`read_record`] and, when `digest`, the SHA-256 (hex) of its bytes, hashed on
+/// [`read_record`] and, when `expected` names the digest its bytes should have, their
+/// SHA-256 (hex): `expected` itself when the record is sealed with it (frozen,
+/// read-only to programs, the trailer after its bytes that digest), else hashed on
 /// another thread a piece at a time as the pieces are read (a set record of a million
 /// entries is nine megabytes: reading it and hashing it take about as long each).
 pub(super) fn read_record_digested(
     path: &Path,
     what: &'static str,
-    digest: bool,
+    expected: Option<&str>,
 ) -> Result<Option<Digested>, StoreError> {
     if !path.exists() {
         return Ok(None);
@@ -128,12 +144,17 @@ pub(super) fn read_record_digested(
         path: path.to_path_buf(),
         source,
     })?;
-    let capacity = record_capacity(&map).map_err(|shape| StoreError::NotARecord {
+    let (capacity, read_only) = record_shape(&map).map_err(|shape| StoreError::NotARecord {
         what,
         path: path.to_path_buf(),
         shape,
     })?;
     let fd = map.fd().as_fd();
+    // The trailer a sealed record keeps its digest in, when the map is one that cannot
+    // have changed since it was sealed.
+    let trailer = expected
+        .and_then(digest_bytes)
+        .filter(|_| read_only && sys::map_frozen(fd).unwrap_or(false));
     let read = |chunk: u32, into: &mut [u8]| -> Result<(), StoreError> {
         match sys::map_lookup_into(fd, &chunk.to_ne_bytes(), into) {
             Ok(true) => Ok(()),
@@ -163,7 +184,11 @@ pub(super) fn read_record_digested(
     // Each element after the first is looked up straight into its place (the buffer
     // ends where the last element the length reaches into ends), then the padding
     // after the length cut off: the record is not copied element by element.
-    let size = (8 + len).div_ceil(CHUNK).max(1) * CHUNK - 8;
+    let read_up_to = match trailer {
+        Some(_) => (8 + len + TRAILER).min(capacity),
+        None => 8 + len,
+    };
+    let size = read_up_to.div_ceil(CHUNK).max(1) * CHUNK - 8;
     let mut bytes = vec![0u8; size];
     let (head, rest) = bytes.split_at_mut(CHUNK - 8);
     head.copy_from_slice(&first[8..]);
@@ -175,14 +200,20 @@ pub(super) fn read_record_digested(
         }
         Ok::<(), StoreError>(())
     };
-    let hex = if digest && rest.len() > HASHED_PIECE {
+    let hex = if trailer.is_none() && expected.is_some() && rest.len() > HASHED_PIECE {
         Some(hashed_as_read(head, rest, len, &mut fill)?)
     } else {
         fill(rest)?;
         None
     };
+    let sealed = trailer.is_some_and(|t| bytes.get(len..len + TRAILER) == Some(&t[..]));
     bytes.truncate(len);
-    let hex = hex.or_else(|| digest.then(|| sha256(&[&bytes])));
+    let hex = match (hex, expected) {
+        (Some(hex), _) => Some(hex),
+        (None, Some(e)) if sealed => Some(e.to_string()),
+        (None, Some(_)) => Some(sha256(&[&bytes])),
+        (None, None) => None,
+    };
     Ok(Some((bytes, hex)))
 }
 
@@ -224,11 +255,12 @@ fn hashed_as_read(
     })
 }
 
-/// The bytes record `map` holds, when it has the shape of one the store writes (the
-/// kernel copies a map's own value size, times the CPUs for a per-CPU map, into the
-/// buffer a lookup gives it, and reads its own key size from the key: any other shape
-/// would be a read or a write past a buffer); otherwise what shape it has.
-fn record_capacity(map: &MapData) -> Result<usize, String> {
+/// The bytes record `map` holds and whether it is read-only to programs, when it has
+/// the shape of one the store writes (the kernel copies a map's own value size, times
+/// the CPUs for a per-CPU map, into the buffer a lookup gives it, and reads its own
+/// key size from the key: any other shape would be a read or a write past a buffer);
+/// otherwise what shape it has.
+fn record_shape(map: &MapData) -> Result<(usize, bool), String> {
     let info = map
         .info()
         .map_err(|e| format!("its map information: {e}"))?;
@@ -242,7 +274,8 @@ fn record_capacity(map: &MapData) -> Result<usize, String> {
             info.max_entries()
         ));
     }
-    Ok(info.max_entries() as usize * CHUNK)
+    let read_only = info.map_flags() & aya_obj::generated::BPF_F_RDONLY_PROG != 0;
+    Ok((info.max_entries() as usize * CHUNK, read_only))
 }
 
 /// The install's directory, opened to name records relative to it (not through a

@@ -4,8 +4,15 @@
 //! a 10k-rule file is a megabyte), and one that is serialized twice (once to learn its
 //! digest and length, once into the map) can check it came out the same.
 //!
-//! Invariant: [`RecordWriter::finish`] hands back the map only when exactly the length
-//! given to [`RecordWriter::create`] was written; a write past it fails.
+//! A bulk record (named by its digest) is sealed ([`RecordWriter::seal`]): the 32
+//! bytes of its SHA-256 follow its length's bytes (a trailer an older sockc, reading
+//! up to the length, never sees), then the map is frozen, made read-only to programs
+//! when created: nothing changes it afterwards, so a reader that finds it frozen and
+//! its trailer the digest it expects need not hash it again (`pinned_record`).
+//!
+//! Invariant: [`RecordWriter::finish`] and [`RecordWriter::seal`] hand back the map
+//! only when exactly the length given to [`RecordWriter::create`] was written (and,
+//! sealed, the trailer after it); a write past it fails.
 
 use std::{
     io::{self, Write},
@@ -18,6 +25,9 @@ use crate::sys;
 
 /// Bytes per element of a record map.
 pub(super) const CHUNK: usize = 16 * 1024;
+
+/// Bytes of the trailer of a sealed record: its SHA-256, after its length's bytes.
+pub(super) const TRAILER: usize = 32;
 
 /// Fills a new record map of a known length.
 pub(super) struct RecordWriter {
@@ -33,15 +43,57 @@ impl RecordWriter {
     pub fn create(len: usize) -> io::Result<RecordWriter> {
         let chunks = (8 + len).div_ceil(CHUNK);
         let fd = sys::create_array("sockc_record", CHUNK as u32, chunks as u32)?;
+        Ok(RecordWriter::over(fd, len))
+    }
+
+    /// [`RecordWriter::create`] of a record to be sealed ([`RecordWriter::seal`]): room
+    /// for the trailer after the `len` bytes, and read-only to programs.
+    pub fn create_sealable(len: usize) -> io::Result<RecordWriter> {
+        let chunks = (8 + len + TRAILER).div_ceil(CHUNK);
+        let fd = sys::create_map_with_flags(
+            aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+            "sockc_record",
+            4,
+            CHUNK as u32,
+            chunks as u32,
+            aya_obj::generated::BPF_F_RDONLY_PROG,
+        )?;
+        Ok(RecordWriter::over(fd, len))
+    }
+
+    /// A writer of `len` bytes into the new record map `fd`, its length written first.
+    fn over(fd: OwnedFd, len: usize) -> RecordWriter {
         let mut value = vec![0u8; CHUNK];
         value[..8].copy_from_slice(&(len as u64).to_le_bytes());
-        Ok(RecordWriter {
+        RecordWriter {
             fd,
             value,
             filled: 8,
             index: 0,
             left: len,
-        })
+        }
+    }
+
+    /// The filled map of a record made by [`RecordWriter::create_sealable`], the
+    /// `digest` of its bytes written after them and the map frozen. A kernel that
+    /// cannot freeze it leaves it writable: a reader then hashes it, as one of an
+    /// older sockc.
+    pub fn seal(self, digest: &[u8; TRAILER]) -> io::Result<OwnedFd> {
+        let fd = self.finish_with_trailer(digest)?;
+        // Not frozen (a kernel before 5.2), the record is still whole: read, it is
+        // hashed.
+        let _ = sys::map_freeze(fd.as_fd());
+        Ok(fd)
+    }
+
+    /// [`RecordWriter::finish`] with `digest` written after the bytes, not frozen.
+    fn finish_with_trailer(mut self, digest: &[u8; TRAILER]) -> io::Result<OwnedFd> {
+        if self.left != 0 {
+            return self.finish();
+        }
+        self.left = TRAILER;
+        self.write_all(digest)?;
+        self.finish()
     }
 
     /// The filled map, once every byte of its length was written.
@@ -130,6 +182,25 @@ impl<W: Write> Write for Digesting<W> {
     }
 }
 
+/// The 32 bytes the SHA-256 `hex` spells in lowercase, as the store names records;
+/// `None` when it is not one (no other spelling names the same record).
+pub(super) fn digest_bytes(hex: &str) -> Option<[u8; TRAILER]> {
+    let hex = hex.as_bytes();
+    if hex.len() != 2 * TRAILER {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; TRAILER];
+    for (o, pair) in out.iter_mut().zip(hex.chunks(2)) {
+        *o = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
 /// The SHA-256 (hex) of `parts`, one after the other.
 pub(super) fn sha256(parts: &[&[u8]]) -> String {
     let mut d = Digesting::new(std::io::sink());
@@ -140,8 +211,17 @@ pub(super) fn sha256(parts: &[&[u8]]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// `w` finished with `digest` after its bytes but not frozen: a record that looks
+    /// sealed to a reader that does not check.
+    pub(in crate::store) fn unfrozen_with_trailer(
+        w: RecordWriter,
+        digest: &[u8; TRAILER],
+    ) -> OwnedFd {
+        w.finish_with_trailer(digest).unwrap()
+    }
 
     /// Element `index` of the record map `fd`.
     fn element(fd: &OwnedFd, index: u32) -> Vec<u8> {
@@ -185,6 +265,45 @@ mod tests {
         shorter.write_all(&[1; 9]).unwrap();
         let err = shorter.finish().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+    }
+
+    /// A sealed record: its length, its bytes, then the digest it was given; frozen,
+    /// so a write of any element is refused; read-only to programs.
+    #[test]
+    fn a_sealed_record_keeps_its_digest_after_its_bytes_and_is_frozen() {
+        if !sys::tests_run_as_root() {
+            return;
+        }
+        // The trailer across the first element's end.
+        let bytes: Vec<u8> = (0..CHUNK - 8 - 10).map(|i| (i % 251) as u8).collect();
+        let digest: [u8; TRAILER] = std::array::from_fn(|i| i as u8 + 1);
+        let mut w = RecordWriter::create_sealable(bytes.len()).unwrap();
+        w.write_all(&bytes).unwrap();
+        let fd = w.seal(&digest).unwrap();
+        let read: Vec<u8> = (0..2).flat_map(|i| element(&fd, i)).collect();
+        assert_eq!(read[..8], (bytes.len() as u64).to_le_bytes());
+        assert_eq!(read[8..8 + bytes.len()], bytes[..]);
+        assert_eq!(read[8 + bytes.len()..8 + bytes.len() + TRAILER], digest);
+        assert!(sys::map_frozen(fd.as_fd()).unwrap(), "not frozen");
+        let err = sys::map_update(fd.as_fd(), &0u32.to_ne_bytes(), &[0; CHUNK], 0).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+        let info = sys::map_info(fd.as_fd()).unwrap();
+        assert_ne!(info.map_flags & aya_obj::generated::BPF_F_RDONLY_PROG, 0);
+        // One not sealed is not frozen.
+        let plain = RecordWriter::create(3).unwrap();
+        let mut plain = plain;
+        plain.write_all(b"abc").unwrap();
+        assert!(!sys::map_frozen(plain.finish().unwrap().as_fd()).unwrap());
+    }
+
+    #[test]
+    fn digest_bytes_reads_the_store_s_spelling_only() {
+        let hex = sha256(&[b"abc"]);
+        let bytes = digest_bytes(&hex).unwrap();
+        assert_eq!(sockc_compiler::bpf::maps::hex(&bytes), hex);
+        assert_eq!(digest_bytes(&hex.to_uppercase()), None);
+        assert_eq!(digest_bytes(&hex[1..]), None);
+        assert_eq!(digest_bytes(&format!("{}g", &hex[1..])), None);
     }
 
     #[test]
