@@ -43,6 +43,8 @@
 //! * **The disassembler**: [`disasm::disassemble`].
 //! * **Alignment** of two key lists with bounded work ([`align::diff_ops`],
 //!   [`align::common`]): the semantic diff's and the runtime plan's.
+//! * **Searching short texts** for a byte or a string without the CPU feature
+//!   detection `memchr` does on x86_64 ([`byte_search`]): the runtime's rule ids.
 //! * **The IR the evaluator reads**: [`ir::Module`] and its programs, rules and
 //!   matches ([`ir::Program`], [`ir::Rule`], [`ir::RuleMatch`], [`ir::AddrMatch`],
 //!   [`ir::PortMatch`], [`ir::Action`]), the sockmap groups ([`ir::sockmap`]), and the
@@ -69,6 +71,7 @@
 
 pub mod align;
 pub mod bpf;
+pub mod byte_search;
 pub mod diag;
 pub mod disasm;
 pub mod driver;

@@ -16,7 +16,7 @@
 
 use std::{borrow::Cow, collections::HashMap, sync::LazyLock};
 
-use memchr::memmem;
+use sockc_compiler::byte_search::{find_byte, Substring};
 
 /// 64-bit FNV-1a.
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -45,11 +45,11 @@ pub fn comparable_text(text: &str) -> Cow<'_, str> {
 /// answer. Checked without a branch per byte (a plan of 100k rules asks it of every
 /// rule on both sides): the bytes' range in one pass the compiler vectorizes, `log`
 /// only in a text with a `g` (most rules have none), each substring by a searcher
-/// made once (`memchr::memmem`: the standard library's, set up for every rule, was
-/// most of a 100k re-apply's counter carry).
+/// made once (the standard library's, set up for every rule, was most of a 100k
+/// re-apply's counter carry), one that asks the CPU nothing (`byte_search`).
 fn is_comparable(text: &str) -> bool {
-    static SPACES: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("  "));
-    static LOG: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("log"));
+    static SPACES: LazyLock<Substring> = LazyLock::new(|| Substring::new("  "));
+    static LOG: LazyLock<Substring> = LazyLock::new(|| Substring::new("log"));
     let b = text.as_bytes();
     let outside = b
         .iter()
@@ -58,7 +58,7 @@ fn is_comparable(text: &str) -> bool {
         || b.first() == Some(&b' ')
         || b.last() == Some(&b' ')
         || SPACES.find(b).is_some()
-        || (memchr::memchr(b'g', b).is_some() && LOG.find(b).is_some()))
+        || (find_byte(b'g', b).is_some() && LOG.find(b).is_some()))
 }
 
 fn collapsed(text: &str) -> String {

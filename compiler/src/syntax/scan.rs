@@ -35,7 +35,10 @@ use super::{
     build::Builder,
     decode::{decode_prefix, proto_by_name, tcp_flag_bit, verdict},
 };
-use crate::diag::{Diagnostic, Span};
+use crate::{
+    byte_search::find_byte,
+    diag::{Diagnostic, Span},
+};
 
 /// The scanner does not take this statement: pest parses it.
 struct Bail;
@@ -207,7 +210,9 @@ fn lines_before_close(s: &[u8], i: usize) -> (usize, usize) {
     let from = i.min(s.len());
     let rest = &s[from..];
     let mut lines = 1;
-    for nl in memchr::memchr_iter(b'\n', rest) {
+    let mut nl = 0;
+    while let Some(n) = find_byte(b'\n', &rest[nl..]) {
+        nl += n;
         let next = rest[nl + 1..]
             .iter()
             .find(|&&c| c != b' ' && c != b'\t' && c != b'\r');
@@ -215,6 +220,7 @@ fn lines_before_close(s: &[u8], i: usize) -> (usize, usize) {
             return (lines, from + nl + 1);
         }
         lines += 1;
+        nl += 1;
     }
     (lines, s.len())
 }
@@ -227,7 +233,7 @@ const SPLIT_MIN_LINES: usize = 64;
 /// of where a statement begins (the line may be inside a set written over lines):
 /// [`scan_stmts`]' result is used only when the loop does stand there.
 fn line_after(s: &[u8], i: usize) -> usize {
-    let mut at = memchr::memchr(b'\n', &s[i.min(s.len())..]).map_or(s.len(), |n| i + n + 1);
+    let mut at = find_byte(b'\n', &s[i.min(s.len())..]).map_or(s.len(), |n| i + n + 1);
     loop {
         let j = skip(s, at);
         if j < s.len() && nl_char(s[j]) {

@@ -329,6 +329,11 @@ impl<'a> Builder<'a> {
     /// made is new, as a region's subtree depends only on its memo key). Returns
     /// `children`, built by `other`, with this one's ids.
     fn absorb(&mut self, other: Made, children: Vec<Child>) -> Vec<Child> {
+        // Room for all of `other`'s at once (most are new): the maps grown by
+        // doubling were rehashed and their old tables faulted in for nothing.
+        self.leaf_ids.reserve(other.leaves.len());
+        self.node_ids.reserve(other.depths.len());
+        self.node_depth.reserve(other.depths.len());
         let leaves: Vec<u32> = other
             .leaves
             .into_iter()
