@@ -68,6 +68,7 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod align;
+pub(crate) mod beside;
 pub mod bpf;
 pub mod diag;
 pub mod disasm;
