@@ -530,7 +530,7 @@ fn lower_module_or_back(
         tables: layout.table_data,
         sockets: crate::metadata::SocketMeta::of(&module),
         durable_maps: layout.durable,
-        answers: module.answers_limited().then_some(module.answers),
+        answers: layout.answers_limited.then_some(module.answers),
         cgroups: module.cgroups.clone(),
     };
     let mut compiled = Compiled {
