@@ -240,7 +240,7 @@ fn header_and_nodes<'o>(c: &Classifier, out: &'o mut Vec<u8>) -> Words<'o> {
 /// Records of at least this many bytes in all are written in two halves, the second
 /// on a thread beside ([`write_records`]); below it a thread costs more than it saves
 /// (acl1_100000's are 5.6 MB).
-pub(crate) const RECORDS_HALVED_MIN: usize = 1 << 20;
+const RECORDS_HALVED_MIN: usize = 1 << 20;
 
 /// Writes the entry records of every trie of `c`, trie after trie and in each in leaf
 /// order, into `dst` (exactly their bytes). From `halved_min` bytes on, the

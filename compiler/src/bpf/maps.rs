@@ -989,34 +989,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// Every rule file under `rules/` that compiles, compiled.
-    pub(crate) fn example_modules() -> Vec<(std::path::PathBuf, crate::Compiled)> {
-        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-            for e in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
-                if e.is_dir() {
-                    walk(&e, out);
-                } else if e.extension().is_some_and(|x| x == "sk") {
-                    out.push(e);
-                }
-            }
-        }
-        let mut files = Vec::new();
-        walk(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"),
-            &mut files,
-        );
-        files.sort();
-        files
-            .into_iter()
-            .filter_map(|f| {
-                let src = std::fs::read_to_string(&f).unwrap();
-                crate::compile(&src, &Default::default()).0.map(|c| (f, c))
-            })
-            .collect()
-    }
 
     /// The one pass over the rules finds what a scan per question finds: the counter
     /// slots, the sets named, `limit`s and `per source` ones, ICMP answers; on every
@@ -1024,7 +998,7 @@ pub(crate) mod tests {
     #[test]
     fn the_rules_read_once_are_what_a_scan_each_finds() {
         let mut seen = RuleUse::default();
-        for (f, c) in example_modules() {
+        for (f, c) in crate::bpf::test_support::example_modules() {
             let m = &c.module;
             let rules = || m.programs.values().flat_map(|p| &p.rules);
             let mut sets = std::collections::BTreeSet::new();

@@ -97,7 +97,7 @@ mod tests {
     #[test]
     fn the_rules_read_once_are_what_a_scan_each_finds() {
         let mut seen = RuleNeeds::default();
-        for (f, c) in crate::bpf::maps::tests::example_modules() {
+        for (f, c) in crate::bpf::test_support::example_modules() {
             for p in c.module.programs.values() {
                 let each = RuleNeeds {
                     frames: p.rules.iter().any(|r| r.m.tests_frame()),
