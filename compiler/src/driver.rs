@@ -507,10 +507,10 @@ fn lower_module_or_back(
     let (table_data, tables) = (&mut layout.table_data, &layout.tables);
     let metas = std::thread::scope(|s| {
         let hashed = if tables.len() >= HASH_BESIDE_MIN {
-            crate::opt::beside(s, move || maps::hash_tables(table_data, tables))
+            crate::beside::beside(s, move || maps::hash_tables(table_data, tables))
         } else {
             maps::hash_tables(table_data, tables);
-            crate::opt::Beside::Done(())
+            crate::beside::Beside::Done(())
         };
         if shed.is_some() {
             // The tries are in the tables now; the metadata reads only the rules.
@@ -530,7 +530,7 @@ fn lower_module_or_back(
         tables: layout.table_data,
         sockets: crate::metadata::SocketMeta::of(&module),
         durable_maps: layout.durable,
-        answers: module.answers_limited().then_some(module.answers),
+        answers: layout.answers_limited.then_some(module.answers),
         cgroups: module.cgroups.clone(),
     };
     let mut compiled = Compiled {

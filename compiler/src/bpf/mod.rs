@@ -44,3 +44,5 @@ pub(crate) mod packet;
 pub mod refcheck;
 pub(crate) mod route;
 pub(crate) mod socket;
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -326,6 +326,11 @@ impl Leaves {
         self.ids.len()
     }
 
+    /// The entries of every leaf, leaf after leaf.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
     /// Leaf `i`.
     pub fn get(&self, i: usize) -> &[u32] {
         let start = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);

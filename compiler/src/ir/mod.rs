@@ -210,9 +210,7 @@ impl Program {
     /// Whether a rule may answer with an ICMP error: a `reject` other than `with
     /// tcp-reset` (what the answer limits, `reject answers`, limit).
     pub fn answers_icmp(&self) -> bool {
-        self.rules.iter().any(|r| {
-            matches!(r.action, Action::Reject(w) if w != crate::syntax::reject::RejectWith::TcpReset)
-        })
+        self.rules.iter().any(Rule::answers_icmp)
     }
 
     /// The rules of `range` that can match, in order: the rules a linear run's plan
@@ -247,6 +245,14 @@ pub struct Rule {
     pub action: Action,
     pub m: RuleMatch,
     pub cond: Option<SockCond>,
+}
+
+impl Rule {
+    /// Whether the rule may answer with an ICMP error: a `reject` other than `with
+    /// tcp-reset` ([`Program::answers_icmp`]).
+    pub fn answers_icmp(&self) -> bool {
+        matches!(self.action, Action::Reject(w) if w != crate::syntax::reject::RejectWith::TcpReset)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,27 @@
+//! Test support for the lowering's unit tests: the example rule files compiled.
+
+/// Every rule file under `rules/` that compiles, compiled.
+pub(crate) fn example_modules() -> Vec<(std::path::PathBuf, crate::Compiled)> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
+            if e.is_dir() {
+                walk(&e, out);
+            } else if e.extension().is_some_and(|x| x == "sk") {
+                out.push(e);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"),
+        &mut files,
+    );
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|f| {
+            let src = std::fs::read_to_string(&f).unwrap();
+            crate::compile(&src, &Default::default()).0.map(|c| (f, c))
+        })
+        .collect()
+}
