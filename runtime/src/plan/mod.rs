@@ -353,16 +353,20 @@ impl std::hash::Hash for Comparable<'_> {
 /// Counter slots of the rules two versions of a program share, aligned by text.
 fn carry_counters(old: &ProgramSnapshot, new: &ProgramSnapshot) -> Vec<CounterCarry> {
     let symbol: std::sync::Arc<str> = new.symbol.as_str().into();
-    sockc_compiler::align::diff_ops(&Comparable::all(old), &Comparable::all(new))
-        .iter()
-        .filter(|op| op.tag() == DiffTag::Equal)
-        .flat_map(|op| op.old_range().zip(op.new_range()))
-        .map(|(i, j)| CounterCarry {
-            symbol: symbol.clone(),
-            old_slot: old.rules[i].counter,
-            new_slot: new.rules[j].counter,
-        })
-        .collect()
+    let ops = sockc_compiler::align::diff_ops(&Comparable::all(old), &Comparable::all(new));
+    let equal = || ops.iter().filter(|op| op.tag() == DiffTag::Equal);
+    // Sized once: 100,000 entries are not grown into (copied at every doubling).
+    let mut carry = Vec::with_capacity(equal().map(|op| op.new_range().len()).sum());
+    carry.extend(
+        equal()
+            .flat_map(|op| op.old_range().zip(op.new_range()))
+            .map(|(i, j)| CounterCarry {
+                symbol: symbol.clone(),
+                old_slot: old.rules[i].counter,
+                new_slot: new.rules[j].counter,
+            }),
+    );
+    carry
 }
 
 /// A program of the installed snapshot and its counterpart in the new one, matched by
@@ -532,7 +536,13 @@ fn program_plans(
             _ => ProgramAction::Unchanged,
         };
         if let (Some(o), Some(n)) = (old_prog, new_prog) {
-            counter_carry.extend(carry_counters(o, n));
+            let carried = carry_counters(o, n);
+            // The first program's taken as it is, not copied (a block's 100,000).
+            if counter_carry.is_empty() {
+                counter_carry = carried;
+            } else {
+                counter_carry.extend(carried);
+            }
             if action == ProgramAction::Reload {
                 let (old_asm, new_asm): (Vec<&str>, Vec<&str>) =
                     (o.asm.lines().collect(), n.asm.lines().collect());
