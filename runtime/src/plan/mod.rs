@@ -98,24 +98,33 @@ pub struct ProgramSnapshot {
 }
 
 impl Snapshot {
+    /// Rules of every program, defaults included.
+    pub fn rule_count(&self) -> usize {
+        self.programs.iter().map(|p| p.rules.len()).sum()
+    }
+
     pub fn of(c: &Compiled) -> Snapshot {
+        // Whether a rule names a set with `@`, asked of each rule's text as it is
+        // copied (in cache then): only then are the rules scanned for port sets.
+        let mut named_sets = false;
+        let programs = c
+            .programs
+            .iter()
+            .zip(&c.metadata.programs)
+            .map(|(p, meta)| ProgramSnapshot {
+                symbol: meta.symbol.clone(),
+                hook: meta.hook,
+                attach_to: meta.attach_to.clone(),
+                rules: copy_rules(&meta.rules, &mut named_sets),
+                asm: sockc_compiler::disasm::disassemble(
+                    &p.code.insns,
+                    &p.code.map_relocs,
+                    &p.code.notes,
+                ),
+            })
+            .collect();
         Snapshot {
-            programs: c
-                .programs
-                .iter()
-                .zip(&c.metadata.programs)
-                .map(|(p, meta)| ProgramSnapshot {
-                    symbol: meta.symbol.clone(),
-                    hook: meta.hook,
-                    attach_to: meta.attach_to.clone(),
-                    rules: meta.rules.clone(),
-                    asm: sockc_compiler::disasm::disassemble(
-                        &p.code.insns,
-                        &p.code.map_relocs,
-                        &p.code.notes,
-                    ),
-                })
-                .collect(),
+            programs,
             maps: c.maps.iter().map(MapDef::shape).collect(),
             map_contents: c.metadata.map_contents.clone(),
             tables: {
@@ -138,9 +147,40 @@ impl Snapshot {
             durable: c.metadata.durable_maps.clone(),
             sockets: c.metadata.sockets.clone(),
             cgroups: c.metadata.cgroups.clone(),
-            port_sets: Some(port_sets::of(c)),
+            port_sets: Some(match named_sets || !lists_every_rule(c) {
+                true => port_sets::of(c),
+                false => Default::default(),
+            }),
         }
     }
+}
+
+/// A copy of a program's rule entries; `named_sets` set when a rule's text holds `@`.
+/// Fused: the text is read while its shared count is written (one cache miss per rule
+/// at 100,000 rules; the port sets' scan of the IR's rules after it was a second,
+/// 2.5 ms, for files that name no set).
+fn copy_rules(rules: &[RuleMeta], named_sets: &mut bool) -> Vec<RuleMeta> {
+    let mut found = false;
+    let copy = rules
+        .iter()
+        .map(|r| {
+            found |= memchr::memchr(b'@', r.text.as_bytes()).is_some();
+            r.clone()
+        })
+        .collect();
+    *named_sets |= found;
+    copy
+}
+
+/// Whether `c`'s metadata lists every rule of its IR, as `driver::program_metas` makes
+/// it: its first programs are the IR's, in order, each listing at least the IR's
+/// rules. Then a port set is named (`port_sets::of` finds one only in a text with `@`)
+/// only if a text [`copy_rules`] read holds `@`.
+fn lists_every_rule(c: &Compiled) -> bool {
+    c.metadata.programs.len() >= c.module.programs.len()
+        && (c.module.programs.values())
+            .zip(&c.metadata.programs)
+            .all(|(p, meta)| p.symbol == meta.symbol && meta.rules.len() >= p.rules.len())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -313,16 +353,20 @@ impl std::hash::Hash for Comparable<'_> {
 /// Counter slots of the rules two versions of a program share, aligned by text.
 fn carry_counters(old: &ProgramSnapshot, new: &ProgramSnapshot) -> Vec<CounterCarry> {
     let symbol: std::sync::Arc<str> = new.symbol.as_str().into();
-    sockc_compiler::align::diff_ops(&Comparable::all(old), &Comparable::all(new))
-        .iter()
-        .filter(|op| op.tag() == DiffTag::Equal)
-        .flat_map(|op| op.old_range().zip(op.new_range()))
-        .map(|(i, j)| CounterCarry {
-            symbol: symbol.clone(),
-            old_slot: old.rules[i].counter,
-            new_slot: new.rules[j].counter,
-        })
-        .collect()
+    let ops = sockc_compiler::align::diff_ops(&Comparable::all(old), &Comparable::all(new));
+    let equal = || ops.iter().filter(|op| op.tag() == DiffTag::Equal);
+    // Sized once: 100,000 entries are not grown into (copied at every doubling).
+    let mut carry = Vec::with_capacity(equal().map(|op| op.new_range().len()).sum());
+    carry.extend(
+        equal()
+            .flat_map(|op| op.old_range().zip(op.new_range()))
+            .map(|(i, j)| CounterCarry {
+                symbol: symbol.clone(),
+                old_slot: old.rules[i].counter,
+                new_slot: new.rules[j].counter,
+            }),
+    );
+    carry
 }
 
 /// A program of the installed snapshot and its counterpart in the new one, matched by
@@ -331,6 +375,12 @@ type Pair<'a> = (Option<&'a ProgramSnapshot>, Option<&'a ProgramSnapshot>);
 
 /// Compares the installed snapshot (`None`: nothing installed) with a new one.
 pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
+    plan_with(old, new, PARALLEL_RULES)
+}
+
+/// [`plan`], its rule diff made on a thread of its own from `parallel_from` rules
+/// (both snapshots together).
+fn plan_with(old: Option<&Snapshot>, new: &Snapshot, parallel_from: usize) -> Plan {
     let nothing = Snapshot::default();
     let installed = old.is_some();
     let old = old.unwrap_or(&nothing);
@@ -378,9 +428,11 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
 
     let old_listing = rule_listing(pairs.iter().filter_map(|(o, _)| *o));
     let new_listing = rule_listing(pairs.iter().filter_map(|(_, n)| *n));
-    let rule_diff = RuleDiff::of(&old_listing, &new_listing);
-
-    let (programs, bytecode_diffs, counter_carry) = program_plans(&pairs, new_object);
+    let (rule_diff, (programs, bytecode_diffs, counter_carry)) = beside(
+        old.rule_count() + new.rule_count() >= parallel_from,
+        || RuleDiff::of(&old_listing, &new_listing),
+        || program_plans(&pairs, new_object),
+    );
     let set_changes = set_changes(&old.map_contents, &new.map_contents);
     let port_set_changes = match (&old.port_sets, &new.port_sets) {
         (Some(o), Some(n)) => port_sets::changes(o, n)
@@ -413,8 +465,51 @@ pub fn plan(old: Option<&Snapshot>, new: &Snapshot) -> Plan {
         bytecode_diffs,
         counter_carry,
         installed,
-        new_rule_count: new.programs.iter().map(|p| p.rules.len()).sum(),
+        new_rule_count: new.rule_count(),
     }
+}
+
+/// From this many rules (both snapshots together) the rule diff is made on a thread
+/// of its own beside the programs' plans and carried counters ([`beside`]): two
+/// alignments of every rule's text, each a few milliseconds at 100,000 rules, where
+/// a thread costs tens of microseconds.
+const PARALLEL_RULES: usize = 10_000;
+
+/// `a()` and `b()`, `a` on a thread of its own when `parallel` (and one can be
+/// started), `b` here. Either way the same answers: the two only read what they
+/// share.
+fn beside<A: Send, B>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B,
+) -> (A, B) {
+    if !parallel {
+        return (a(), b());
+    }
+    // Taken by the thread, or here when none could be started.
+    let a = std::sync::Mutex::new(Some(a));
+    let take = || {
+        a.lock()
+            .ok()
+            .and_then(|mut a| a.take())
+            .expect("taken once")
+    };
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("plan".into())
+            .spawn_scoped(scope, || take()());
+        match thread {
+            Ok(handle) => {
+                let b = b();
+                let a = match handle.join() {
+                    Ok(a) => a,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                };
+                (a, b)
+            }
+            Err(_) => (take()(), b()),
+        }
+    })
 }
 
 /// Whether a program's instructions changed (not merely its notes).
@@ -441,7 +536,13 @@ fn program_plans(
             _ => ProgramAction::Unchanged,
         };
         if let (Some(o), Some(n)) = (old_prog, new_prog) {
-            counter_carry.extend(carry_counters(o, n));
+            let carried = carry_counters(o, n);
+            // The first program's taken as it is, not copied (a block's 100,000).
+            if counter_carry.is_empty() {
+                counter_carry = carried;
+            } else {
+                counter_carry.extend(carried);
+            }
             if action == ProgramAction::Reload {
                 let (old_asm, new_asm): (Vec<&str>, Vec<&str>) =
                     (o.asm.lines().collect(), n.asm.lines().collect());
