@@ -164,7 +164,7 @@ fn copy_rules(rules: &[RuleMeta], named_sets: &mut bool) -> Vec<RuleMeta> {
     let copy = rules
         .iter()
         .map(|r| {
-            found |= memchr::memchr(b'@', r.text.as_bytes()).is_some();
+            found |= sockc_compiler::byte_search::find_byte(b'@', r.text.as_bytes()).is_some();
             r.clone()
         })
         .collect();
