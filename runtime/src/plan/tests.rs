@@ -1228,3 +1228,53 @@ fn beside_runs_the_first_task_on_its_own_thread() {
     assert_eq!(beside(false, on, on), (here, here));
     assert_eq!(beside(true, || 1, || "two"), (1, "two"));
 }
+
+/// Every rule file under `rules/` that compiles (its `file` sets read from its own
+/// directory, as `sockc apply` reads them), whole and shed as a first install sheds
+/// it: the port sets its snapshot records are those the scan of every rule finds.
+/// Review h61: `Snapshot::of` asks the metadata's texts for `@` before it scans the
+/// IR's; this holds them to the same answer on every example (sockmap groups, whose
+/// metadata lists rules the IR does not, included).
+#[test]
+fn snapshot_port_sets_are_the_scans_on_every_example() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
+            if e.is_dir() {
+                walk(&e, out);
+            } else if e.extension().is_some_and(|x| x == "sk") {
+                out.push(e);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"),
+        &mut files,
+    );
+    files.sort();
+    let (mut compiled, mut named) = (0, 0);
+    for f in &files {
+        let src = std::fs::read_to_string(f).unwrap();
+        let mut opts = sockc_compiler::Options::default();
+        opts.sema.base_dir = f.parent().map(|d| d.to_path_buf());
+        let Some(mut c) = sockc_compiler::compile(&src, &opts).0 else {
+            continue;
+        };
+        compiled += 1;
+        let scanned = port_sets::of(&c);
+        named += usize::from(!scanned.is_empty());
+        assert_eq!(Snapshot::of(&c).port_sets, Some(scanned), "{}", f.display());
+        c.shed_lowering(|r| r.text.contains('@'));
+        let shed = port_sets::of(&c);
+        assert_eq!(
+            Snapshot::of(&c).port_sets,
+            Some(shed),
+            "shed: {}",
+            f.display()
+        );
+    }
+    assert!(
+        compiled >= 50 && named >= 3,
+        "{compiled} compiled, {named} name port sets"
+    );
+}
