@@ -63,8 +63,8 @@ pub fn map_freeze(map: BorrowedFd<'_>) -> io::Result<()> {
 }
 
 /// Whether the map `map` is frozen ([`map_freeze`]), as the kernel shows it in
-/// `/proc/self/fdinfo` (a read: nothing is written to find out). A kernel that does
-/// not show it (before 5.2) has no frozen maps: `false`.
+/// `/proc/self/fdinfo` (a read: nothing is written to find out). No `frozen:` line
+/// (a kernel before 5.2, which has no freeze) is `false`.
 pub fn map_frozen(map: BorrowedFd<'_>) -> io::Result<bool> {
     let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", map.as_raw_fd()))?;
     Ok(text

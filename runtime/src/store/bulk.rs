@@ -37,7 +37,8 @@ use super::set_delta::{self, SetDelta};
 use super::{
     error::{io_err, StoreError},
     pinned_record::{
-        open_dir, pin_record, read_record_digested, sealable_record, write_sealed_with,
+        open_dir, pin_record, read_record_digested, sealable_record, write_record_at,
+        write_sealed_with,
     },
     pins::{remove_tree, unlink},
     program_record,
@@ -230,21 +231,23 @@ pub(super) fn put(
 }
 
 /// The record of the rule text `text` ([`put_digested`]), named by `digest` when the
-/// caller hashed it already; its digest.
+/// caller hashed it already; its digest. A record named by the caller's digest is
+/// not sealed: only a digest this module computed from the bytes it writes may be
+/// trusted at read-back without hashing, so a caller's wrong digest is refused there
+/// (as before records were sealed) rather than taken on trust.
 fn put_text(
     dir: &Path,
     at: &OwnedFd,
     text: &str,
     digest: Option<&str>,
 ) -> Result<String, StoreError> {
-    let digest = match digest {
-        Some(d) => {
-            debug_assert_eq!(d, sha256(&[text.as_bytes()]), "the digest is the text's");
-            d.to_string()
-        }
-        None => sha256(&[text.as_bytes()]),
+    let Some(d) = digest else {
+        return put_digested(dir, at, &[text.as_bytes()], sha256(&[text.as_bytes()]));
     };
-    put_digested(dir, at, &[text.as_bytes()], digest)
+    if needs_writing(dir, at, d)? {
+        write_record_at(dir, at, &format!("{PREFIX}{d}"), &[text.as_bytes()])?;
+    }
+    Ok(d.to_string())
 }
 
 /// The records of `programs` (as their format keeps them), named in `refs`.
@@ -665,7 +668,6 @@ fn kind(at: &OwnedFd, name: &str) -> std::io::Result<Kind> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::pinned_record::write_record_at;
 
     /// A fresh directory on bpffs (records are pins), or `None` when not root.
     fn scratch(tag: &str) -> Option<std::path::PathBuf> {
@@ -775,21 +777,19 @@ mod tests {
         remove_tree(&dir).unwrap();
     }
 
-    /// A rule text's record named by a digest its caller hashed (`put_digested`, the
-    /// digest checked against the text only in debug builds, `put_text`) is sealed
-    /// with that digest: were it not the text's (a caller's bug, `ApplyRequest::
-    /// source_sha256` is a public field), reading it back would take the bytes on
-    /// trust. Before sealed records it was hashed when read, and refused. Review h61:
-    /// fails today (the record reads back as the other text).
+    /// A rule text's record named by a digest its caller hashed (`put_text`) is not
+    /// sealed, so were the digest not the text's (a caller's bug: `ApplyRequest::
+    /// source_sha256` is a public field) reading it back hashes the bytes and refuses
+    /// them, as before records were sealed. Sealed with the caller's digest (review
+    /// h61), it read back as the other text, taken on trust.
     #[test]
-    #[ignore = "review h61 finding: a caller's wrong digest is sealed and trusted"]
     fn a_text_recorded_under_a_digest_that_is_not_its_own_is_refused_when_read() {
         let Some(dir) = scratch("wrongdigest") else {
             return;
         };
         let at = open_dir(&dir).unwrap();
         let wrong = sha256(&[b"the text the caller meant"]);
-        let written = put_digested(&dir, &at, &[b"another text"], wrong.clone()).unwrap();
+        let written = put_text(&dir, &at, "another text", Some(&wrong)).unwrap();
         assert_eq!(written, wrong);
         let read = get_one(&dir, &at, &wrong);
         remove_tree(&dir).unwrap();

@@ -75,13 +75,13 @@ impl RecordWriter {
     }
 
     /// The filled map of a record made by [`RecordWriter::create_sealable`], the
-    /// `digest` of its bytes written after them and the map frozen. A kernel that
-    /// cannot freeze it leaves it writable: a reader then hashes it, as one of an
-    /// older sockc.
+    /// `digest` of its bytes written after them and the map frozen. A freeze the
+    /// kernel refuses leaves the map writable: a reader then hashes it, as one of an
+    /// older sockc. (A kernel before 5.2 has no freeze, but it refuses the map's
+    /// `BPF_F_RDONLY_PROG` at creation already, which came with it.)
     pub fn seal(self, digest: &[u8; TRAILER]) -> io::Result<OwnedFd> {
         let fd = self.finish_with_trailer(digest)?;
-        // Not frozen (a kernel before 5.2), the record is still whole: read, it is
-        // hashed.
+        // Not frozen, the record is still whole: read, it is hashed.
         let _ = sys::map_freeze(fd.as_fd());
         Ok(fd)
     }
