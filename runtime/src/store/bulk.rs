@@ -223,7 +223,10 @@ pub(super) fn put(
             (text, written)
         })
     } else {
-        (text(), put_programs(dir, &at, programs, json, &mut refs))
+        // One after the other: a text that fails stops here, as before the thread
+        // (a counted run's fault points keep their order).
+        let text = text()?;
+        (Ok(text), put_programs(dir, &at, programs, json, &mut refs))
     };
     refs.source_text = text?;
     written?;
