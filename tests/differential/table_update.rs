@@ -331,6 +331,94 @@ fn apply_switches_tables_without_reloading() {
     );
 }
 
+/// The new tables are written into the half no packet reads beside the journal, and
+/// switched to only once the journal is in place: a re-apply whose journal cannot be
+/// written (strace fails the rename that puts it in place) switches nothing — the old
+/// verdicts stand, the committed rules' counters keep their counts (a new rule's slot
+/// is zeroed only after the switch), no journal is left — and the same re-apply run
+/// again writes the unread half whole and switches to it.
+#[test]
+fn a_journal_that_cannot_be_written_switches_no_table() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = netns::Lab::new("tbljrnl", 8);
+    let (a, b) = (&lab.if_a, lab.addr_b);
+    let file = |name: &str, changed: &str| {
+        let mut src = format!("xdp on {a} {{\n");
+        for i in 0..2000u32 {
+            src.push_str(&format!(
+                "    drop udp from 10.{}.{}.0/24 to *:{}\n",
+                i / 256,
+                i % 256,
+                1000 + i % 1000
+            ));
+            if i == 1000 {
+                src.push_str(&format!("    allow udp from {b} to *:9001\n"));
+                src.push_str(&format!("    {changed} udp from {b} to *:9002\n"));
+            }
+        }
+        src.push_str("    default allow\n}\n");
+        lab.rules(name, &src)
+    };
+    let (gen1, gen2) = (file("gen1.sk", "drop"), file("gen2.sk", "allow"));
+    lab.apply_ok(&gen1);
+    lab.expect_verdicts("generation 1", &[(9001, true), (9002, false)]);
+    let counts = || -> Vec<(String, u64)> {
+        let stats = lab.stats();
+        let mut c: Vec<(String, u64)> = stats["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .filter(|r| r["packets"].as_u64() != Some(0))
+            .map(|r| {
+                (
+                    r["text"].to_string(),
+                    r["packets"].as_u64().expect("packets"),
+                )
+            })
+            .collect();
+        c.sort();
+        c
+    };
+    let counted = counts();
+    assert_eq!(
+        counted.len(),
+        2,
+        "9001's and 9002's rules counted: {counted:?}"
+    );
+
+    let journal_new = lab.pin_dir().join("journal_new");
+    let failed = netns::run(
+        std::process::Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-P"])
+            .arg(&journal_new)
+            .args([
+                "-e",
+                "trace=rename,renameat,renameat2",
+                "-e",
+                "inject=rename,renameat,renameat2:error=EIO",
+            ])
+            .arg(netns::sockc_bin())
+            .args(lab.apply_args(&gen2, &lab.name, &[])),
+    );
+    assert_ne!(failed.code, 0, "{failed}");
+    assert!(failed.stderr.contains("journal"), "{failed}");
+    assert!(!lab.pin_dir().join("journal").exists(), "{:?}", lab.pins());
+    let st = netns::sockc(&["status", "--name", &lab.name]);
+    assert_eq!(st.code, 0, "{st}");
+    assert_eq!(lab.status_attached()["generation"], 1);
+    assert_eq!(counts(), counted, "no committed counter was zeroed");
+    lab.expect_verdicts("journal failed", &[(9001, true), (9002, false)]);
+
+    let out = lab.apply_ok(&gen2);
+    assert!(
+        out.stderr.contains("classifier tables switched in place"),
+        "{out}"
+    );
+    lab.expect_verdicts("generation 2", &[(9001, true), (9002, true)]);
+}
+
 /// `log` on rules of a run updated in place: the rates (`log_limits`, an array map
 /// indexed by counter slot) follow the rules. A rule added inside the run renumbers
 /// the later slots in a fresh compile; refitted, the logging rules keep theirs and
