@@ -336,7 +336,8 @@ fn apply_switches_tables_without_reloading() {
 /// written (strace fails the rename that puts it in place) switches nothing — the old
 /// verdicts stand, the committed rules' counters keep their counts (a new rule's slot
 /// is zeroed only after the switch), no journal is left — and the same re-apply run
-/// again writes the unread half whole and switches to it.
+/// again writes the unread half whole and switches to it. Killed before the half is
+/// written or after it (as the journal is renamed into place), the same.
 #[test]
 fn a_journal_that_cannot_be_written_switches_no_table() {
     if !common::kernel() {
@@ -422,6 +423,37 @@ fn a_journal_that_cannot_be_written_switches_no_table() {
         "{out}"
     );
     lab.expect_verdicts("generation 2", &[(9001, true), (9002, true)]);
+
+    // Killed before the half is written, and after it, as the journal is put in place
+    // (a fault test writes the half first): the same, once the next command has run.
+    let back = lab.apply_args(&gen1, &lab.name, &["-q"]);
+    let traced = netns::run(
+        std::process::Command::new(netns::sockc_bin())
+            .args(&back)
+            .env("SOCKC_FAULT_TRACE", "1")
+            .env("SOCKC_FAULT_KILL_AT", "9999"),
+    )
+    .ok();
+    let journal_rename = format!("rename {} to journal", journal_new.display());
+    for step in [
+        "write classifier tables into the half no packet reads",
+        &journal_rename,
+    ] {
+        // Undone by hand: the update is killed at the same step below.
+        lab.apply_ok(&gen2);
+        let generation = lab.status_attached()["generation"].clone();
+        let counted = counts();
+        let at = netns::point_of(&traced, step, 0);
+        let killed = netns::sockc_fault(&back, "SOCKC_FAULT_KILL_AT", &at);
+        assert_eq!(killed.code, -1, "{step}: {killed}");
+        let st = netns::sockc(&["status", "--name", &lab.name]);
+        assert_eq!(st.code, 0, "{step}: {st}");
+        assert_eq!(lab.status_attached()["generation"], generation, "{step}");
+        assert_eq!(counts(), counted, "{step}: no committed counter was zeroed");
+        lab.expect_verdicts(step, &[(9001, true), (9002, true)]);
+    }
+    lab.apply_ok(&gen1);
+    lab.expect_verdicts("back", &[(9001, true), (9002, false)]);
 }
 
 /// `log` on rules of a run updated in place: the rates (`log_limits`, an array map
