@@ -4,15 +4,19 @@
 //! Each classifier's table map has two halves (array values 0 and 1) of the same
 //! capacity, and the module's `tables_live` word says which half every program walks;
 //! a program reads it once per packet (`bpf::classify::emit_select`). A fresh object
-//! gets the same tables in both halves ([`fill_both_halves`]). An update
-//! ([`switch_tables`]) writes the new tables into the half no packet reads — every
-//! table map of the object, changed or not, so the half is whole — and then stores
-//! the other half's number into the live word in one aligned 32-bit store, after
-//! every table byte (release order): a packet that starts before the store walks the
-//! old tables, one that starts after walks the new ones, in every classifier at once.
+//! gets the same tables in both halves ([`fill_both_halves`]). An update writes the
+//! new tables into the half no packet reads ([`write_unread_half`], [`write_pinned`])
+//! — every table map of the object, changed or not, so the half is whole — and then
+//! ([`switch_to`], [`Unswitched::switch`]) stores the other half's number into the
+//! live word in one aligned 32-bit store, after every table byte (release order): a
+//! packet that starts before the store walks the old tables, one that starts after
+//! walks the new ones, in every classifier at once. The two steps are apart so that
+//! an install can write the half beside its journal and switch only once the journal
+//! names the update.
 //!
-//! Invariant: nothing a packet can read changes until the switch; the half written
-//! is the one the live word does not name. The caller guarantees the new tables fit
+//! Invariant: nothing a packet can read, nor any counter, changes until the switch;
+//! the half written is the one the live word does not name, and the switch stores
+//! only if the word still names the other one. The caller guarantees the new tables fit
 //! the live maps (same names and capacities, which `plan` checks) and that no update
 //! runs concurrently (the install lock); a packet's walk takes microseconds, so the
 //! half it used is not rewritten while it runs (the next update comes after a whole
@@ -50,6 +54,8 @@ pub enum TableUpdateError {
     },
     #[error("map `{map}`: its contents lie outside the object's tables")]
     Outside { map: String },
+    #[error("map `tables_live`: it moved while the new tables were written")]
+    Moved,
 }
 
 /// What a switch did.
@@ -166,18 +172,29 @@ pub fn fill_both_halves(
     write_half(&mut mem, t, encoded, 1)
 }
 
+/// New tables written into the halves no packet reads, not yet live: what
+/// [`switch_to`] makes live.
+#[derive(Clone, Copy, Debug)]
+pub struct Written {
+    /// The half packets walk (the live word's), and the half written.
+    from: u32,
+    to: u32,
+    bytes: u64,
+    started: Instant,
+}
+
 /// Writes every table of the new object (`tables`, their bytes in `blob`) into the
-/// half of its live map that no packet reads, then switches the live word to it.
-/// `open` gives the live map of a name (a table map or `tables_live`).
-pub fn switch_tables<'f>(
+/// half of its live map that no packet reads. Nothing a packet can read changes:
+/// a kill or an error here leaves the live half as it was, and the next update
+/// writes the unread half whole again.
+pub fn write_unread_half<'f>(
     tables: &[TableData],
     blob: &[u8],
     live_word: BorrowedFd<'f>,
     open: &dyn Fn(&str) -> Option<BorrowedFd<'f>>,
-) -> Result<Switched, TableUpdateError> {
-    let start = Instant::now();
-    let mut live = map_live_word(live_word)?;
-    let from = live_half(&live);
+) -> Result<Written, TableUpdateError> {
+    let started = Instant::now();
+    let from = live_half(&map_live_word(live_word)?);
     let to = 1 - from;
     let mut bytes = 0u64;
     for t in tables {
@@ -191,13 +208,44 @@ pub fn switch_tables<'f>(
         write_half(&mut mem, t, stored(blob, t)?, to as usize)?;
         bytes += t.len;
     }
-    live.store_u32(0, to);
-    Ok(Switched {
+    Ok(Written {
         from,
         to,
         bytes,
-        took: start.elapsed(),
+        started,
     })
+}
+
+/// Switches the live word to the half `written` filled, in one aligned 32-bit store
+/// after every table byte (release order) — if the word still names the half the
+/// tables were written beside (nothing else writes it under the install lock; a
+/// word that moved would make the written half the live one).
+pub fn switch_to(
+    live_word: BorrowedFd<'_>,
+    written: Written,
+) -> Result<Switched, TableUpdateError> {
+    let mut live = map_live_word(live_word)?;
+    if live_half(&live) != written.from {
+        return Err(TableUpdateError::Moved);
+    }
+    live.store_u32(0, written.to);
+    Ok(Switched {
+        from: written.from,
+        to: written.to,
+        bytes: written.bytes,
+        took: written.started.elapsed(),
+    })
+}
+
+/// [`write_unread_half`], then [`switch_to`] it.
+pub fn switch_tables<'f>(
+    tables: &[TableData],
+    blob: &[u8],
+    live_word: BorrowedFd<'f>,
+    open: &dyn Fn(&str) -> Option<BorrowedFd<'f>>,
+) -> Result<Switched, TableUpdateError> {
+    let written = write_unread_half(tables, blob, live_word, open)?;
+    switch_to(live_word, written)
 }
 
 /// The half every program of a pinned generation (maps pinned as `dir/map_<name>`)
@@ -229,18 +277,23 @@ fn zero_counters(counters: BorrowedFd<'_>, slots: &[u32]) -> Result<(), TableUpd
     })
 }
 
-/// Carries out the table part of an in-place plan on a pinned generation (its maps
-/// pinned as `dir/map_<name>`): writes `new`'s tables into the halves no packet reads,
-/// switches to them, then zeroes the counter slots `fresh` (new rules). Not before:
-/// a new rule may take the slot of a rule the installed tables still decide, which
-/// counts into it until the switch (and on, if the switch fails). A kill between the
-/// switch and the zeroing leaves the new rule with the old one's count (recovery
-/// rolls forward without zeroing: by then the slot has the new rule's packets too).
-pub fn switch_pinned(
+/// The new tables of a pinned generation (its maps pinned as `dir/map_<name>`)
+/// written into the halves no packet reads ([`write_pinned`]), and the maps their
+/// switch writes: [`Unswitched::switch`] makes them live.
+pub struct Unswitched {
+    live: aya::maps::MapData,
+    counters: aya::maps::MapData,
+    written: Written,
+}
+
+/// Writes `new`'s tables into the halves of a pinned generation's table maps that no
+/// packet reads. What a packet reads and what the committed generation owns (its
+/// counters) are untouched until [`Unswitched::switch`]: this may run before the
+/// journal names the update (`install::update::in_place`).
+pub fn write_pinned(
     dir: &std::path::Path,
     new: &sockc_compiler::Compiled,
-    fresh: &[u32],
-) -> Result<Switched, TableUpdateError> {
+) -> Result<Unswitched, TableUpdateError> {
     use std::{collections::HashMap, os::fd::AsFd};
     let open = |name: &str| open_pinned(dir, name);
     let counters = open(COUNTERS_MAP)?;
@@ -251,14 +304,32 @@ pub fn switch_pinned(
         .iter()
         .map(|t| Ok((t.map.as_str(), open(&t.map)?)))
         .collect::<Result<_, TableUpdateError>>()?;
-    let switched = switch_tables(
+    let written = write_unread_half(
         &new.metadata.tables,
         &new.tables,
         live.fd().as_fd(),
         &|name| maps.get(name).map(|m| m.fd().as_fd()),
     )?;
-    zero_counters(counters.fd().as_fd(), fresh)?;
-    Ok(switched)
+    Ok(Unswitched {
+        live,
+        counters,
+        written,
+    })
+}
+
+impl Unswitched {
+    /// Switches every classifier to the written halves, then zeroes the counter slots
+    /// `fresh` (new rules). Not before: a new rule may take the slot of a rule the
+    /// installed tables still decide, which counts into it until the switch (and on,
+    /// if the switch fails). A kill between the switch and the zeroing leaves the new
+    /// rule with the old one's count (recovery rolls forward without zeroing: by then
+    /// the slot has the new rule's packets too).
+    pub fn switch(self, fresh: &[u32]) -> Result<Switched, TableUpdateError> {
+        use std::os::fd::AsFd;
+        let switched = switch_to(self.live.fd().as_fd(), self.written)?;
+        zero_counters(self.counters.fd().as_fd(), fresh)?;
+        Ok(switched)
+    }
 }
 
 /// The maps of an object by name: what [`switch_loaded`] needs of a loaded object

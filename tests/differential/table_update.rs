@@ -331,6 +331,131 @@ fn apply_switches_tables_without_reloading() {
     );
 }
 
+/// The new tables are written into the half no packet reads beside the journal, and
+/// switched to only once the journal is in place: a re-apply whose journal cannot be
+/// written (strace fails the rename that puts it in place) switches nothing — the old
+/// verdicts stand, the committed rules' counters keep their counts (a new rule's slot
+/// is zeroed only after the switch), no journal is left — and the same re-apply run
+/// again writes the unread half whole and switches to it. Killed before the half is
+/// written or after it (as the journal is renamed into place), the same.
+#[test]
+fn a_journal_that_cannot_be_written_switches_no_table() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = netns::Lab::new("tbljrnl", 8);
+    let (a, b) = (&lab.if_a, lab.addr_b);
+    let file = |name: &str, changed: &str| {
+        let mut src = format!("xdp on {a} {{\n");
+        for i in 0..2000u32 {
+            src.push_str(&format!(
+                "    drop udp from 10.{}.{}.0/24 to *:{}\n",
+                i / 256,
+                i % 256,
+                1000 + i % 1000
+            ));
+            if i == 1000 {
+                src.push_str(&format!("    allow udp from {b} to *:9001\n"));
+                src.push_str(&format!("    {changed} udp from {b} to *:9002\n"));
+            }
+        }
+        src.push_str("    default allow\n}\n");
+        lab.rules(name, &src)
+    };
+    let (gen1, gen2) = (file("gen1.sk", "drop"), file("gen2.sk", "allow"));
+    lab.apply_ok(&gen1);
+    lab.expect_verdicts("generation 1", &[(9001, true), (9002, false)]);
+    let counts = || -> Vec<(String, u64)> {
+        let stats = lab.stats();
+        let mut c: Vec<(String, u64)> = stats["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            // The probes' rules (not the default: the veth's own traffic counts there).
+            .filter(|r| {
+                r["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains(&b.to_string()))
+            })
+            .map(|r| {
+                (
+                    r["text"].to_string(),
+                    r["packets"].as_u64().expect("packets"),
+                )
+            })
+            .collect();
+        c.sort();
+        c
+    };
+    let counted = counts();
+    assert_eq!(
+        counted.len(),
+        2,
+        "9001's and 9002's rules counted: {counted:?}"
+    );
+
+    let journal_new = lab.pin_dir().join("journal_new");
+    let failed = netns::run(
+        std::process::Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-P"])
+            .arg(&journal_new)
+            .args([
+                "-e",
+                "trace=rename,renameat,renameat2",
+                "-e",
+                "inject=rename,renameat,renameat2:error=EIO",
+            ])
+            .arg(netns::sockc_bin())
+            .args(lab.apply_args(&gen2, &lab.name, &[])),
+    );
+    assert_ne!(failed.code, 0, "{failed}");
+    assert!(failed.stderr.contains("journal"), "{failed}");
+    assert!(!lab.pin_dir().join("journal").exists(), "{:?}", lab.pins());
+    let st = netns::sockc(&["status", "--name", &lab.name]);
+    assert_eq!(st.code, 0, "{st}");
+    assert_eq!(lab.status_attached()["generation"], 1);
+    assert_eq!(counts(), counted, "no committed counter was zeroed");
+    lab.expect_verdicts("journal failed", &[(9001, true), (9002, false)]);
+
+    let out = lab.apply_ok(&gen2);
+    assert!(
+        out.stderr.contains("classifier tables switched in place"),
+        "{out}"
+    );
+    lab.expect_verdicts("generation 2", &[(9001, true), (9002, true)]);
+
+    // Killed before the half is written, and after it, as the journal is put in place
+    // (a fault test writes the half first): the same, once the next command has run.
+    let back = lab.apply_args(&gen1, &lab.name, &["-q"]);
+    let traced = netns::run(
+        std::process::Command::new(netns::sockc_bin())
+            .args(&back)
+            .env("SOCKC_FAULT_TRACE", "1")
+            .env("SOCKC_FAULT_KILL_AT", "9999"),
+    )
+    .ok();
+    let journal_rename = format!("rename {} to journal", journal_new.display());
+    for step in [
+        "write classifier tables into the half no packet reads",
+        &journal_rename,
+    ] {
+        // Undone by hand: the update is killed at the same step below.
+        lab.apply_ok(&gen2);
+        let generation = lab.status_attached()["generation"].clone();
+        let counted = counts();
+        let at = netns::point_of(&traced, step, 0);
+        let killed = netns::sockc_fault(&back, "SOCKC_FAULT_KILL_AT", &at);
+        assert_eq!(killed.code, -1, "{step}: {killed}");
+        let st = netns::sockc(&["status", "--name", &lab.name]);
+        assert_eq!(st.code, 0, "{step}: {st}");
+        assert_eq!(lab.status_attached()["generation"], generation, "{step}");
+        assert_eq!(counts(), counted, "{step}: no committed counter was zeroed");
+        lab.expect_verdicts(step, &[(9001, true), (9002, true)]);
+    }
+    lab.apply_ok(&gen1);
+    lab.expect_verdicts("back", &[(9001, true), (9002, false)]);
+}
+
 /// `log` on rules of a run updated in place: the rates (`log_limits`, an array map
 /// indexed by counter slot) follow the rules. A rule added inside the run renumbers
 /// the later slots in a fresh compile; refitted, the logging rules keep theirs and

@@ -5,14 +5,25 @@
 //! A large set's record is written as a delta over the committed one's (the store's
 //! `set_delta`): the few entries that changed, not the whole set again.
 //!
-//! Invariant: the journal holds the target before the first map changes, so a kill
-//! at any step is rolled forward by recovery; no program is loaded or attached.
+//! The new classifier tables are written into the halves no packet reads on another
+//! thread while the journal is written (`table_update::write_pinned`); only once the
+//! journal is in place does one store switch every classifier to them, and are the
+//! new rules' counter slots zeroed.
+//!
+//! Invariant: the journal holds the target before the first map changes that a packet
+//! or the committed generation can see — the live word, a counter, a set. The only
+//! writes that may precede it are the unread halves of the table maps: no live word
+//! names them, so a kill or an error before the journal leaves the committed
+//! generation as it was (no journal: nothing to recover), and one after it, before
+//! the switch, is rolled back by recovery (the live word still names the recorded
+//! half), the next update writing the unread half whole again. A kill from the
+//! switch on is rolled forward; no program is loaded or attached.
 
 use sockc_compiler::Compiled;
 
 use super::{recorded_source, recorded_text_digest, ApplyReport, ApplyRequest};
 use crate::{
-    fault::point,
+    fault::{self, point},
     install::{now_unix, recover::commit_recorded, sets::update_sets, InstallError},
     netns,
     plan::Snapshot,
@@ -74,20 +85,45 @@ pub(super) fn update_in_place(
         started_unix: now_unix(),
         qdiscs_absent: Vec::new(),
     };
-    let t = stages::stage("journal: the update and its records");
-    let recorded = store.write_journal(req.name, &mut journal, known)?;
-    drop(t);
+    let write_tables = || {
+        tables_from.map(|_| {
+            point("write classifier tables into the half no packet reads");
+            let _t = stages::stage("write classifier tables (unread half)");
+            table_update::write_pinned(&dir, compiled)
+        })
+    };
+    let write_journal = |journal: &mut Journal| {
+        let _t = stages::stage("journal: the update and its records");
+        store.write_journal(req.name, journal, known)
+    };
+    // Under a fault test the tables go first, so that every step keeps its number.
+    let (written, recorded) = if tables_from.is_none() || fault::counting() {
+        let written = write_tables();
+        (written, write_journal(&mut journal))
+    } else {
+        std::thread::scope(|s| {
+            let tables = s.spawn(write_tables);
+            let recorded = write_journal(&mut journal);
+            let written = tables
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (written, recorded)
+        })
+    };
+    // A journal that failed switches nothing: the written half stays unread.
+    let recorded = recorded?;
     let Operation::SetUpdate { target, .. } = journal.op else {
         unreachable!("built as a set update just above")
     };
     let target = *target;
-    if tables_from.is_some() {
-        // The new rules' counter slots are zeroed, the tables written into the half no
-        // packet reads, then one store switches every classifier to them
-        // (`crate::table_update`).
+    if let Some(written) = written {
+        // One store switches every classifier to the written half, then the new
+        // rules' counter slots are zeroed (`crate::table_update`). A failed write
+        // leaves the journal for recovery to roll back (the live half unchanged).
         let _t = stages::stage("switch classifier tables");
         point("switch classifier tables");
-        let done = table_update::switch_pinned(&dir, compiled, &report.plan.fresh_slots)
+        let done = written
+            .and_then(|w| w.switch(&report.plan.fresh_slots))
             .map_err(InstallError::Tables)?;
         report.notices.push(format!(
             "classifier tables switched in place: {} KiB written to half {}, {:.1} ms",
