@@ -1,4 +1,5 @@
-//! Test support for the lowering's unit tests: the example rule files compiled.
+//! Test support for the lowering's unit tests: the example rule files compiled (their
+//! `file` sets read from each file's directory).
 
 /// Every rule file under `rules/` that compiles, compiled.
 pub(crate) fn example_modules() -> Vec<(std::path::PathBuf, crate::Compiled)> {
@@ -21,7 +22,11 @@ pub(crate) fn example_modules() -> Vec<(std::path::PathBuf, crate::Compiled)> {
         .into_iter()
         .filter_map(|f| {
             let src = std::fs::read_to_string(&f).unwrap();
-            crate::compile(&src, &Default::default()).0.map(|c| (f, c))
+            // `file` sets are read from the rule file's own directory, so files that
+            // use them are among the examples too.
+            let mut opts = crate::Options::default();
+            opts.sema.base_dir = f.parent().map(|d| d.to_path_buf());
+            crate::compile(&src, &opts).0.map(|c| (f, c))
         })
         .collect()
 }
