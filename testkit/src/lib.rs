@@ -11,7 +11,8 @@
 //! writes seeded netfilter rulesets for the import's tests; [`mass_change`] writes
 //! file pairs whose change moves thousands of regions (the diff's); [`probe_lab`]
 //! sends crafted packets through a netfilter ruleset (or anything else installed) in
-//! network namespaces of its own and reports which ones got through. The CLI
+//! network namespaces of its own and reports which ones got through; [`rule_files`]
+//! lists the repository's example rule files. The CLI
 //! (`sockc test`, `sockc bench`, `sockc classbench`) and the integration tests use this
 //! crate; the compiler and the runtime never do, so nothing here can change what is
 //! compiled or installed. Invariant: the evaluator shares no code with the lowering
@@ -26,5 +27,6 @@ pub mod modgraph;
 pub mod packet;
 pub mod probe_lab;
 pub mod rng;
+pub mod rule_files;
 pub mod ruleset_gen;
 pub mod socket_fixture;

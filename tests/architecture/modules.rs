@@ -42,7 +42,7 @@ const TESTKIT_LAYERS: &[&[&str]] = &[
         "ruleset_gen",
         "mass_change",
     ],
-    &["socket_fixture", "packet", "rng"],
+    &["socket_fixture", "packet", "rng", "rule_files"],
     &["eval"],
 ];
 

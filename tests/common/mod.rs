@@ -25,23 +25,7 @@ pub fn root() -> PathBuf {
 
 /// Every `*.sk` under `rules/`, sorted.
 pub fn rule_files() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-            .map(|e| e.expect("dir entry").path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "sk") {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&root().join("rules"), &mut out);
-    out
+    sockc_testkit::rule_files::paths()
 }
 
 /// True when `SOCKC_KERNEL_TESTS=require`: a skipped kernel test is a failure.

@@ -3,21 +3,7 @@
 
 /// Every rule file under `rules/` that compiles, compiled.
 pub(crate) fn example_modules() -> Vec<(std::path::PathBuf, crate::Compiled)> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
-            if e.is_dir() {
-                walk(&e, out);
-            } else if e.extension().is_some_and(|x| x == "sk") {
-                out.push(e);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"),
-        &mut files,
-    );
-    files.sort();
+    let files = sockc_testkit::rule_files::paths();
     files
         .into_iter()
         .filter_map(|f| {

@@ -1237,21 +1237,7 @@ fn beside_runs_the_first_task_on_its_own_thread() {
 /// metadata lists rules the IR does not, included).
 #[test]
 fn snapshot_port_sets_are_the_scans_on_every_example() {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
-            if e.is_dir() {
-                walk(&e, out);
-            } else if e.extension().is_some_and(|x| x == "sk") {
-                out.push(e);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"),
-        &mut files,
-    );
-    files.sort();
+    let files = sockc_testkit::rule_files::paths();
     let (mut compiled, mut named) = (0, 0);
     for f in &files {
         let src = std::fs::read_to_string(f).unwrap();
