@@ -7,9 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
-/// The repository's `rules/` directory.
+/// The repository's `rules/` directory, without a `..` in it (tests strip the
+/// repository's root from these paths).
 pub fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")
+    let testkit = Path::new(env!("CARGO_MANIFEST_DIR"));
+    testkit
+        .parent()
+        .expect("the testkit is a directory of the repository")
+        .join("rules")
 }
 
 /// Every `*.sk` under `rules/`, sorted.
