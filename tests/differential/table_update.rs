@@ -249,6 +249,28 @@ fn one_set(name: &str, filters: &[Filter], headers: &[TraceHeader], expected: &[
     }
 }
 
+/// An XDP block on `a` of 2,000 classified drops with two rules for `b` in its middle
+/// (`allow` to port 9001, `changed` to port 9002), then `tail` before its close: a
+/// change of `changed` stays inside the classified run.
+fn classified_run(a: &str, b: impl std::fmt::Display, changed: &str, tail: &str) -> String {
+    let mut src = format!("xdp on {a} {{\n");
+    for i in 0..2000u32 {
+        src.push_str(&format!(
+            "    drop udp from 10.{}.{}.0/24 to *:{}\n",
+            i / 256,
+            i % 256,
+            1000 + i % 1000
+        ));
+        if i == 1000 {
+            src.push_str(&format!("    allow udp from {b} to *:9001\n"));
+            src.push_str(&format!("    {changed} udp from {b} to *:9002\n"));
+        }
+    }
+    src.push_str(tail);
+    src.push_str("}\n");
+    src
+}
+
 /// `sockc apply` over an install whose change stays inside a classified run: the
 /// same program keeps running (same id, no new `g<N>`), the generation goes up, the
 /// changed rule's datagrams switch from dropped to delivered, and an unchanged rule's
@@ -261,23 +283,8 @@ fn apply_switches_tables_without_reloading() {
     let lab = netns::Lab::new("tables", 40);
     let (a, b) = (&lab.if_a, lab.addr_b);
     let file = |name: &str, changed: &str| {
-        let mut src = format!("xdp on {a} {{\n");
-        for i in 0..2000u32 {
-            src.push_str(&format!(
-                "    drop udp from 10.{}.{}.0/24 to *:{}\n",
-                i / 256,
-                i % 256,
-                1000 + i % 1000
-            ));
-            if i == 1000 {
-                src.push_str(&format!("    allow udp from {b} to *:9001\n"));
-                src.push_str(&format!("    {changed} udp from {b} to *:9002\n"));
-            }
-        }
-        src.push_str(&format!(
-            "    drop udp from {b} to *:9001-9003\n    default allow\n}}\n"
-        ));
-        lab.rules(name, &src)
+        let tail = format!("    drop udp from {b} to *:9001-9003\n    default allow\n");
+        lab.rules(name, &classified_run(a, b, changed, &tail))
     };
     let (gen1, gen2) = (file("gen1.sk", "drop"), file("gen2.sk", "allow"));
     lab.apply_ok(&gen1);
@@ -346,21 +353,7 @@ fn a_journal_that_cannot_be_written_switches_no_table() {
     let lab = netns::Lab::new("tbljrnl", 8);
     let (a, b) = (&lab.if_a, lab.addr_b);
     let file = |name: &str, changed: &str| {
-        let mut src = format!("xdp on {a} {{\n");
-        for i in 0..2000u32 {
-            src.push_str(&format!(
-                "    drop udp from 10.{}.{}.0/24 to *:{}\n",
-                i / 256,
-                i % 256,
-                1000 + i % 1000
-            ));
-            if i == 1000 {
-                src.push_str(&format!("    allow udp from {b} to *:9001\n"));
-                src.push_str(&format!("    {changed} udp from {b} to *:9002\n"));
-            }
-        }
-        src.push_str("    default allow\n}\n");
-        lab.rules(name, &src)
+        lab.rules(name, &classified_run(a, b, changed, "    default allow\n"))
     };
     let (gen1, gen2) = (file("gen1.sk", "drop"), file("gen2.sk", "allow"));
     lab.apply_ok(&gen1);
