@@ -1,18 +1,18 @@
 //! Work handed to a second thread of a scope: [`beside`] starts it there, or runs it
-//! on the calling thread when the system will not start one (a thread limit), so a
-//! compile that splits its work is slower then, never refused. Invariant: the work
-//! runs exactly once, and its result (or its panic) comes back through
-//! [`Beside::join`].
+//! on the calling thread when the system will not start one (a thread limit), so work
+//! split this way (the compile's, the runtime's plan) is slower then, never refused.
+//! Invariant: the work runs exactly once, and its result (or its panic) comes back
+//! through [`Beside::join`].
 
 /// Work started by [`beside`]: on a thread, or already done here.
-pub(crate) enum Beside<'scope, T> {
+pub enum Beside<'scope, T> {
     Thread(std::thread::ScopedJoinHandle<'scope, T>),
     Done(T),
 }
 
 impl<T> Beside<'_, T> {
     /// Its result (a panic on the thread goes on here).
-    pub(crate) fn join(self) -> T {
+    pub fn join(self) -> T {
         match self {
             Beside::Thread(h) => h
                 .join()
@@ -24,10 +24,7 @@ impl<T> Beside<'_, T> {
 
 /// Starts `f` on a thread of the scope, or runs it here when the system will not
 /// start one (a thread limit): the compile is slower then, never refused.
-pub(crate) fn beside<'scope, T, F>(
-    s: &'scope std::thread::Scope<'scope, '_>,
-    f: F,
-) -> Beside<'scope, T>
+pub fn beside<'scope, T, F>(s: &'scope std::thread::Scope<'scope, '_>, f: F) -> Beside<'scope, T>
 where
     T: Send + 'scope,
     F: FnOnce() -> T + Send + 'scope,

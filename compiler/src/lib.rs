@@ -70,7 +70,7 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod align;
-pub(crate) mod beside;
+pub mod beside;
 pub mod bpf;
 pub mod byte_search;
 pub mod diag;

@@ -486,29 +486,10 @@ fn beside<A: Send, B>(
     if !parallel {
         return (a(), b());
     }
-    // Taken by the thread, or here when none could be started.
-    let a = std::sync::Mutex::new(Some(a));
-    let take = || {
-        a.lock()
-            .ok()
-            .and_then(|mut a| a.take())
-            .expect("taken once")
-    };
     std::thread::scope(|scope| {
-        let thread = std::thread::Builder::new()
-            .name("plan".into())
-            .spawn_scoped(scope, || take()());
-        match thread {
-            Ok(handle) => {
-                let b = b();
-                let a = match handle.join() {
-                    Ok(a) => a,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                };
-                (a, b)
-            }
-            Err(_) => (take()(), b()),
-        }
+        let a = sockc_compiler::beside::beside(scope, a);
+        let b = b();
+        (a.join(), b)
     })
 }
 
