@@ -96,6 +96,9 @@ const TAG: usize = 4;
 /// complete (with or without a tag).
 const CUT_NON_IP: usize = 20;
 const ETHERTYPE_ARP: u16 = 0x0806;
+/// The IPv6 extension headers the prologue walks (`bpf::ext6`): hop-by-hop, routing,
+/// fragment, AH, destination options.
+const V6_WALKED: [u8; 5] = [0, 43, 44, 51, 60];
 
 const FLAG_NAMES: [&str; 8] = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"];
 
@@ -237,7 +240,11 @@ impl IpPacket {
             }
             Transport::Absent => {
                 let zero = ports.then_some(0);
-                let cut = matches!(self.proto, 1 | 6 | 17 | 58);
+                // An IPv6 extension header the prologue walks keeps its number as the
+                // protocol only when the frame ends before it (docs/language.md, "IPv6
+                // extension headers"): zeros padded up to `length` would be walked.
+                let cut = matches!(self.proto, 1 | 6 | 17 | 58)
+                    || (v6 && V6_WALKED.contains(&self.proto));
                 let rest = if cut {
                     let fh = if v6 && self.fragment { 8 } else { 0 };
                     let tag = if vlan.is_some() { TAG } else { 0 };
