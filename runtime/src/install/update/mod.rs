@@ -407,7 +407,9 @@ fn plan_request(
 /// from another namespace than the install's, or of a file without hook blocks
 /// unless asked for. True as the third: recovery's garbage collection is still to
 /// run (nothing was in flight and the manifest read), which [`plan_beside`] runs
-/// beside the plan with the manifest in hand, before anything changes.
+/// beside the plan with the manifest in hand, before anything changes; an apply
+/// refused before its plan (another namespace, no hook blocks, a hook another install
+/// holds) leaves that garbage to the next command's recovery.
 fn read_installed(
     store: &Store,
     req: &ApplyRequest<'_>,
