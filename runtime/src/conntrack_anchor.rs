@@ -393,9 +393,14 @@ impl Removal {
 /// sockc's, only its chain `anchor` when the table holds what sockc did not make
 /// (which stays, with the table). A table of its name that is not sockc's is left as
 /// it is. Looks first, so a flush of an install that never had one changes nothing
-/// (and passes no fault point).
+/// (and passes no fault point): no table of its name is one request, without the
+/// ruleset generation a batch is tied to (every apply of rules that test no `ct`
+/// state asks).
 pub fn remove(install: &str) -> io::Result<Removal> {
     let table = table_name(install);
+    if ruleset::table(INET, &table)?.is_none() {
+        return Ok(Removal::Nothing);
+    }
     let removal = std::cell::RefCell::new(Removal::Nothing);
     let deleted = transact(install, |generation, found| {
         let Some(f) = found else {

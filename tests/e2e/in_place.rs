@@ -104,3 +104,37 @@ fn an_in_place_reapply_records_the_new_text_and_a_dry_run_reads_it_back() {
     let (_, after, _) = common::sockc(&["show", "--name", &lab.name]);
     assert_eq!(after, shown, "a dry run changed what is recorded");
 }
+
+/// Recovery's garbage collection, which a re-apply runs beside its plan (on another
+/// thread, with the manifest it read: `install::update::plan_beside`), still runs
+/// before the update: a stray generation directory (what a killed apply leaves) is
+/// removed and said, and the update in place goes on.
+#[test]
+fn an_in_place_reapply_collects_what_an_interrupted_command_left() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("inpgc", 1);
+    let (a, b) = (&lab.if_a, lab.addr_b);
+    let file = |set: &str| {
+        format!(
+            "set blocked = {{ {set} }}\nxdp on {a} {{\n  drop from @blocked\n  default allow\n}}\n"
+        )
+    };
+    let first = lab.rules("first.sk", &file("192.0.2.1"));
+    let second = lab.rules("second.sk", &file(&format!("192.0.2.1, {b}")));
+    lab.apply_ok(&first);
+    let stray = lab.pin_dir().join("g99");
+    std::fs::create_dir(&stray).expect("a stray generation directory on bpffs");
+
+    let out = lab.apply_ok(&second);
+    assert!(out.stdout.contains("no reload"), "not in place:\n{out}");
+    assert!(
+        out.stderr
+            .contains("removed leftovers of an interrupted command: g99"),
+        "the collection is said:\n{out}"
+    );
+    let pins = lab.pins();
+    assert!(!pins.iter().any(|p| p == "g99/"), "left: {pins:#?}");
+    lab.expect_verdicts("updated", &[(9001, false)]);
+}

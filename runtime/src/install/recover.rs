@@ -241,41 +241,94 @@ pub(crate) fn recover_locked(
     name: &str,
     notices: &mut Vec<String>,
 ) -> Result<Option<Recovery>, InstallError> {
+    match recover_in_flight(store, name, notices)? {
+        InFlight::Recovered(r) => Ok(r),
+        InFlight::Nothing => collect_locked(store, name),
+    }
+}
+
+/// What [`recover_in_flight`] found.
+#[derive(Debug)]
+pub(crate) enum InFlight {
+    /// Work in flight, finished or undone (or no install directory at all): recovery
+    /// is done.
+    Recovered(Option<Recovery>),
+    /// No journal: what is left of recovery is the garbage collection
+    /// ([`collect_locked`], or [`collect_kept_by`] with the manifest in hand).
+    Nothing,
+}
+
+/// [`recover_locked`] but its garbage collection when nothing is in flight: a caller
+/// that reads the committed manifest anyway collects beside other work
+/// ([`collect_kept_by`], as `apply` does beside its plan), before it changes anything.
+pub(crate) fn recover_in_flight(
+    store: &Store,
+    name: &str,
+    notices: &mut Vec<String>,
+) -> Result<InFlight, InstallError> {
     if !store.has_dir(name) {
-        return Ok(None);
+        return Ok(InFlight::Recovered(None));
     }
     let journal = journal_to_recover(store, name).map_err(|e| unreadable_record(store, name, e))?;
     let Some(journal) = journal else {
-        // Nothing in flight: what the garbage collection keeps is in the manifest's
-        // JSON, its bulk (set entries, rule text) is not needed (nor read, so a
-        // damaged bulk record does not keep `flush` from starting over).
-        let old = store
-            .manifest_without_bulk(name)
-            .map_err(|e| unreadable_record(store, name, e))?;
-        let Some(old) = old else {
-            // Neither committed nor in flight: nothing here is enforced or recorded —
-            // unless it holds what only a recorded install has.
-            let (held, programs) = store.unrecorded_objects(name);
-            if !held.is_empty() {
-                return Err(InstallError::Unrecorded {
-                    name: name.to_string(),
-                    held,
-                    programs,
-                });
-            }
-            return Ok(Some(Recovery::Debris(store.remove_install(name)?)));
-        };
-        let keep = [old.objects_dir.as_str()];
-        let mut keep_maps: Vec<String> = old
-            .snapshot
-            .durable
-            .iter()
-            .map(|d| format!("keep_{}", d.map))
-            .collect();
-        keep_maps.sort();
-        let removed = store.collect_garbage(name, &keep, &keep_maps)?;
-        return Ok((!removed.is_empty()).then_some(Recovery::Collected(removed)));
+        return Ok(InFlight::Nothing);
     };
+    recover_journal(store, name, journal, notices).map(InFlight::Recovered)
+}
+
+/// Recovery of install `name` with nothing in flight: the garbage collection
+/// ([`collect_kept_by`]) of its committed manifest, or, without one, the directory
+/// removed as debris.
+pub(crate) fn collect_locked(store: &Store, name: &str) -> Result<Option<Recovery>, InstallError> {
+    // What the garbage collection keeps is in the manifest's JSON, its bulk (set
+    // entries, rule text) is not needed (nor read, so a damaged bulk record does not
+    // keep `flush` from starting over).
+    let old = store
+        .manifest_without_bulk(name)
+        .map_err(|e| unreadable_record(store, name, e))?;
+    let Some(old) = old else {
+        // Neither committed nor in flight: nothing here is enforced or recorded —
+        // unless it holds what only a recorded install has.
+        let (held, programs) = store.unrecorded_objects(name);
+        if !held.is_empty() {
+            return Err(InstallError::Unrecorded {
+                name: name.to_string(),
+                held,
+                programs,
+            });
+        }
+        return Ok(Some(Recovery::Debris(store.remove_install(name)?)));
+    };
+    collect_kept_by(store, name, &old)
+}
+
+/// The garbage collection of install `name` with nothing in flight, keeping what its
+/// committed manifest `m` names (the manifest as read under this lock: its objects'
+/// directory and shared maps).
+pub(crate) fn collect_kept_by(
+    store: &Store,
+    name: &str,
+    m: &Manifest,
+) -> Result<Option<Recovery>, InstallError> {
+    let keep = [m.objects_dir.as_str()];
+    let mut keep_maps: Vec<String> = m
+        .snapshot
+        .durable
+        .iter()
+        .map(|d| format!("keep_{}", d.map))
+        .collect();
+    keep_maps.sort();
+    let removed = store.collect_garbage(name, &keep, &keep_maps)?;
+    Ok((!removed.is_empty()).then_some(Recovery::Collected(removed)))
+}
+
+/// Finishes or undoes `journal`, the interrupted work of install `name`.
+fn recover_journal(
+    store: &Store,
+    name: &str,
+    journal: Journal,
+    notices: &mut Vec<String>,
+) -> Result<Option<Recovery>, InstallError> {
     // Undoing or finishing work needs none of the committed generation's bulk (set
     // entries, rule text, rules): a damaged record of it does not keep a flush from
     // finishing, or an apply from being rolled back or forward.

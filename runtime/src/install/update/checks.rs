@@ -14,7 +14,7 @@ use super::ApplyRequest;
 use crate::{
     attach::{AttachPoint, LinkState},
     error_text::error_chain,
-    install::{reconcile, InstallError},
+    install::InstallError,
     netns,
     plan::{Plan, ProgramAction},
     store::{Manifest, Store},
@@ -173,11 +173,11 @@ pub(super) fn check_cgroups_distinct(plan: &Plan) -> Result<(), InstallError> {
     Ok(())
 }
 
-/// Hooks of the installed generation `old` that do not run what its manifest says,
-/// with what they run; hooks the plan detaches do not count.
+/// The hooks of the installed generation that do not run what its manifest says,
+/// with what they run (`drifting`, `reconcile::drifting` of its manifest), but those
+/// the plan detaches.
 pub(super) fn kept_drift(
-    store: &Store,
-    old: Option<&Manifest>,
+    drifting: Vec<(String, LinkState)>,
     plan: &Plan,
 ) -> Vec<(String, LinkState)> {
     let dropped: Vec<String> = plan
@@ -186,8 +186,7 @@ pub(super) fn kept_drift(
         .filter(|p| p.action == ProgramAction::Detach)
         .map(|p| p.hook.spec().label(&p.attach_to))
         .collect();
-    old.map(|m| reconcile::drifting(store, m))
-        .unwrap_or_default()
+    drifting
         .into_iter()
         .filter(|(label, _)| !dropped.contains(label))
         .collect()

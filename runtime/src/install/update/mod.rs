@@ -23,7 +23,7 @@ use crate::{
     attach::{AttachOptions, LinkState},
     error_text::error_chain,
     install::{
-        recover::{recover_locked, Recovery},
+        recover::{collect_kept_by, collect_locked, recover_in_flight, InFlight, Recovery},
         repair::repair_locked,
         slot_registry, InstallError,
     },
@@ -243,7 +243,7 @@ pub fn apply(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Insta
 /// checks, the plan, then the one phase the plan calls for.
 fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, InstallError> {
     let mut report = ApplyReport::default();
-    let (old, here) = read_installed(store, req, &mut report)?;
+    let (old, here, collect) = read_installed(store, req, &mut report)?;
     let (old, unread_text) = match old {
         Some(r) => (Some(r.manifest), r.unread_text),
         None => (None, None),
@@ -277,19 +277,21 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         .or(own.as_ref())
         .filter(|_| first)
         .map(|a| &a.hooks);
-    let t = stages::stage("plan");
     // The plan may refit the file to the installed generation (its counter slots and
     // map sizes), which turns a change inside classifier tables into an update in
-    // place; what is installed is then the refitted file.
-    let (plan, refitted, new_snapshot) = plan_request(old.as_ref(), req);
+    // place; what is installed is then the refitted file. Recovery's garbage
+    // collection and the installed hooks' states are read beside it.
+    let ((plan, refitted, new_snapshot), beside) = plan_beside(store, req, old.as_ref(), collect);
     report.plan = plan;
-    drop(t);
+    if let Some(collected) = beside.collected {
+        report.recovered = collected?;
+    }
     report.generation = old.as_ref().map(|m| m.generation);
 
     // Checks that need no kernel objects come first.
     checks::check_targets_exist(&report.plan, req.netns)?;
     checks::check_cgroups_distinct(&report.plan)?;
-    report.drift = checks::kept_drift(store, old.as_ref(), &report.plan);
+    report.drift = checks::kept_drift(beside.drifting, &report.plan);
     // A residual that changed needs the whole sequence of a new generation (its
     // `full` mode while the programs are loaded again), even when the programs did not.
     let residual_changed = old.as_ref().map(|m| m.residual.as_ref().map(|r| &r.text))
@@ -403,14 +405,18 @@ fn plan_request(
 /// Finishes or undoes what an interrupted command left, then reads the installed
 /// generation (if any) and the namespace this apply runs in, and refuses an apply
 /// from another namespace than the install's, or of a file without hook blocks
-/// unless asked for.
+/// unless asked for. True as the third: recovery's garbage collection is still to
+/// run (nothing was in flight and the manifest read), which [`plan_beside`] runs
+/// beside the plan with the manifest in hand, before anything changes; an apply
+/// refused before its plan (another namespace, no hook blocks, a hook another install
+/// holds) leaves that garbage to the next command's recovery.
 fn read_installed(
     store: &Store,
     req: &ApplyRequest<'_>,
     report: &mut ApplyReport,
-) -> Result<(Option<Remembered>, netns::Identity), InstallError> {
+) -> Result<(Option<Remembered>, netns::Identity, bool), InstallError> {
     let t = stages::stage("finish or undo an interrupted command");
-    report.recovered = recover_locked(store, req.name, &mut report.notices)?;
+    let in_flight = recover_in_flight(store, req.name, &mut report.notices)?;
     drop(t);
     let here = netns::current().map_err(|source| InstallError::Netns {
         path: "/proc/thread-self/ns/net".into(),
@@ -420,8 +426,17 @@ fn read_installed(
     // Taken, not copied: this apply is its last reader (the commit remembers the
     // manifest it writes). Its rule text is read only if the apply hands the manifest
     // on or writes it back ([`with_old_text`]).
-    let old = store.take_manifest_but_text(req.name)?;
+    let read = store.take_manifest_but_text(req.name);
     drop(t);
+    let collect = matches!((&in_flight, &read), (InFlight::Nothing, Ok(Some(_))));
+    if let InFlight::Recovered(r) = in_flight {
+        report.recovered = r;
+    } else if !collect {
+        // No manifest to collect beside (debris), or none read: recovery as it ran
+        // before the read, with its own errors first.
+        report.recovered = collect_locked(store, req.name)?;
+    }
+    let old = read?;
     if let Some(r) = &old {
         checks::check_same_netns(&r.manifest, req, here)?;
     }
@@ -430,7 +445,53 @@ fn read_installed(
             name: req.name.to_string(),
         });
     }
-    Ok((old, here))
+    Ok((old, here, collect))
+}
+
+/// What [`plan_beside`] read beside the plan.
+struct ReadBeside {
+    /// Recovery's garbage collection, when it was left to run there.
+    collected: Option<Result<Option<Recovery>, InstallError>>,
+    /// The hooks of the installed generation that do not run what its manifest says
+    /// (`reconcile::drifting`).
+    drifting: Vec<(String, LinkState)>,
+}
+
+/// The plan of `req` over the installed generation `old` ([`plan_request`]), and on
+/// another thread meanwhile what reads only the store and `old` (a few hundred
+/// microseconds of system calls at 1,000 rules, which the plan's CPU work hides):
+/// recovery's garbage collection when `collect` ([`collect_kept_by`]), and the
+/// states of `old`'s hooks. Neither changes what the plan reads; nothing is changed
+/// before both are back (the collection removes only what no record names).
+fn plan_beside(
+    store: &Store,
+    req: &ApplyRequest<'_>,
+    old: Option<&Manifest>,
+    collect: bool,
+) -> ((Plan, Option<Compiled>, Snapshot), ReadBeside) {
+    let plan = || {
+        let _t = stages::stage("plan");
+        plan_request(old, req)
+    };
+    let Some(m) = old else {
+        let nothing = ReadBeside {
+            collected: None,
+            drifting: Vec::new(),
+        };
+        return (plan(), nothing);
+    };
+    let read = || {
+        let _t = stages::stage("collect garbage, read the hooks' states (another thread)");
+        ReadBeside {
+            collected: collect.then(|| collect_kept_by(store, req.name, m)),
+            drifting: super::reconcile::drifting(store, m),
+        }
+    };
+    std::thread::scope(|s| {
+        let read = sockc_compiler::beside::beside(s, read);
+        let planned = plan();
+        (planned, read.join())
+    })
 }
 
 /// The installed manifest `old`, its rule text read from its record (`unread_text`
