@@ -214,13 +214,11 @@ pub(super) fn put(
         && !matches!(programs, Programs::Inline)
         && !crate::fault::counting();
     let (text, written) = if beside {
+        // On a thread when one starts; else here first, as a counted run does.
         std::thread::scope(|s| {
-            let text = s.spawn(text);
+            let text = sockc_compiler::beside::beside(s, text);
             let written = put_programs(dir, &at, programs, json, &mut refs);
-            let text = text
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (text, written)
+            (text.join(), written)
         })
     } else {
         // One after the other: a text that fails stops here, as before the thread
@@ -389,13 +387,11 @@ fn put_one(dir: &Path, at: &OwnedFd, parts: &[&[u8]]) -> Result<String, StoreErr
     }
     // A large record (a set's) is hashed on another thread while this one fills its
     // map, which is then pinned only if no record of its digest is there yet.
+    // Hashed on a thread when one starts, else here before the map is filled.
     let (digest, filled) = std::thread::scope(|s| {
-        let hasher = s.spawn(|| sha256(parts));
+        let hasher = sockc_compiler::beside::beside(s, || sha256(parts));
         let filled = sealable_record(parts);
-        let digest = hasher
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (digest, filled)
+        (hasher.join(), filled)
     });
     let name = format!("{PREFIX}{digest}");
     if needs_writing(dir, at, &digest)? {

@@ -101,13 +101,11 @@ pub(super) fn update_in_place(
         let written = write_tables();
         (written, write_journal(&mut journal))
     } else {
+        // On a thread when one starts; else here first, as under a fault test.
         std::thread::scope(|s| {
-            let tables = s.spawn(write_tables);
+            let tables = sockc_compiler::beside::beside(s, write_tables);
             let recorded = write_journal(&mut journal);
-            let written = tables
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (written, recorded)
+            (tables.join(), recorded)
         })
     };
     // A journal that failed switches nothing: the written half stays unread.
