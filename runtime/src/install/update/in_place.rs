@@ -141,7 +141,10 @@ pub(super) fn beside_plan(
         return (plan::plan(Some(&old.snapshot), new), None);
     }
     std::thread::scope(|s| {
-        let records = beside(s, || Prepared::programs(&new.programs));
+        let records = beside(s, || {
+            let _t = stages::stage("programs' records (beside the plan)");
+            Prepared::programs(&new.programs)
+        });
         let p = plan::plan(Some(&old.snapshot), new);
         let records = records.join();
         (p, Some(Ahead { records }))
