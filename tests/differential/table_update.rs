@@ -253,8 +253,19 @@ fn one_set(name: &str, filters: &[Filter], headers: &[TraceHeader], expected: &[
 /// (`allow` to port 9001, `changed` to port 9002), then `tail` before its close: a
 /// change of `changed` stays inside the classified run.
 fn classified_run(a: &str, b: impl std::fmt::Display, changed: &str, tail: &str) -> String {
+    classified_run_of(2000, a, b, changed, tail)
+}
+
+/// [`classified_run`] of `n` classified drops (the two rules for `b` after the 1,001st).
+fn classified_run_of(
+    n: u32,
+    a: &str,
+    b: impl std::fmt::Display,
+    changed: &str,
+    tail: &str,
+) -> String {
     let mut src = format!("xdp on {a} {{\n");
-    for i in 0..2000u32 {
+    for i in 0..n {
         src.push_str(&format!(
             "    drop udp from 10.{}.{}.0/24 to *:{}\n",
             i / 256,
@@ -447,6 +458,77 @@ fn a_journal_that_cannot_be_written_switches_no_table() {
     }
     lab.apply_ok(&gen1);
     lab.expect_verdicts("back", &[(9001, true), (9002, false)]);
+}
+
+/// A table update of 12,000 rules has its program record made beside its plan
+/// (`install::update::in_place::beside_plan`) and pinned by its journal. Killed as
+/// that record is pinned, or as the journal is put in place, the install stays at its
+/// generation with its verdicts, and the same update then switches in place; `show`
+/// reads back the rules the committed records hold.
+#[test]
+fn a_large_update_whose_records_are_made_beside_its_plan_survives_kills() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = netns::Lab::new("tblbig", 50);
+    let (a, b) = (&lab.if_a, lab.addr_b);
+    let file = |name: &str, changed: &str| {
+        let src = classified_run_of(12_000, a, b, changed, "    default allow\n");
+        lab.rules(name, &src)
+    };
+    let (gen1, gen2) = (file("gen1.sk", "drop"), file("gen2.sk", "allow"));
+    lab.apply_ok(&gen1);
+    lab.expect_verdicts("generation 1", &[(9001, true), (9002, false)]);
+    let forth = lab.apply_args(&gen2, &lab.name, &["-q"]);
+    let traced = netns::run(
+        std::process::Command::new(netns::sockc_bin())
+            .args(&forth)
+            .env("SOCKC_FAULT_TRACE", "1")
+            .env("SOCKC_FAULT_KILL_AT", "99999"),
+    )
+    .ok();
+    // The program record is the last record pinned before the journal (the rule
+    // text's, already there, is not pinned again).
+    let steps = traced
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("fault point "));
+    let pins: Vec<&str> = steps
+        .filter_map(|l| l.split_once(": ").map(|(_, step)| step))
+        .filter(|step| step.starts_with("pin ") && step.contains("/bulk_"))
+        .collect();
+    let record = pins.last().expect("a record pinned").to_string();
+    let journal_rename = format!(
+        "rename {} to journal",
+        lab.pin_dir().join("journal_new").display()
+    );
+    // Undone: back to generation 1 before each kill.
+    for step in [record.as_str(), &journal_rename] {
+        lab.apply_ok(&gen1);
+        let generation = lab.status_attached()["generation"].clone();
+        let at = netns::point_of(&traced, step, 0);
+        let killed = netns::sockc_fault(&forth, "SOCKC_FAULT_KILL_AT", &at);
+        assert_eq!(killed.code, -1, "{step}: {killed}");
+        let st = netns::sockc(&["status", "--name", &lab.name]);
+        assert_eq!(st.code, 0, "{step}: {st}");
+        assert_eq!(lab.status_attached()["generation"], generation, "{step}");
+        lab.expect_verdicts(step, &[(9001, true), (9002, false)]);
+        let out = lab.apply(&gen2, &["--timings"]).ok();
+        assert!(
+            out.stderr.contains("classifier tables switched in place")
+                && out.stderr.contains("programs' records (beside the plan)"),
+            "{step}: {out}"
+        );
+        lab.expect_verdicts(step, &[(9001, true), (9002, true)]);
+        let shown = netns::sockc(&["show", "--name", &lab.name]);
+        assert_eq!(shown.code, 0, "{step}: {shown}");
+        assert!(
+            shown
+                .stdout
+                .contains(&format!("allow udp from {b} to *:9002")),
+            "{step}: {shown}"
+        );
+    }
 }
 
 /// `log` on rules of a run updated in place: the rates (`log_limits`, an array map

@@ -642,8 +642,18 @@ pub fn plan_compiled(old: Option<&Snapshot>, new: &Compiled) -> (Plan, Option<Co
 /// the file lowered as it would have been unfitted ([`Compiled::unfitted`]) is
 /// planned and returned, to be installed instead, as [`plan_compiled`] would.
 pub fn plan_fitted(old: &Snapshot, fitted: &Compiled) -> (Plan, Option<Compiled>, Snapshot) {
+    plan_fitted_with(old, fitted, |snapshot| plan(Some(old), snapshot))
+}
+
+/// [`plan_fitted`], the plan of the fitted file's snapshot made by `plan_of` (which
+/// may start other work on the snapshot beside it).
+pub fn plan_fitted_with(
+    old: &Snapshot,
+    fitted: &Compiled,
+    plan_of: impl FnOnce(&Snapshot) -> Plan,
+) -> (Plan, Option<Compiled>, Snapshot) {
     let snapshot = Snapshot::of(fitted);
-    let p = plan(Some(old), &snapshot);
+    let p = plan_of(&snapshot);
     if p.maps_only || !p.has_changes() {
         return (p, None, snapshot);
     }
@@ -659,6 +669,22 @@ pub fn plan_fitted(old: &Snapshot, fitted: &Compiled) -> (Plan, Option<Compiled>
         // Not fitted after all, or it lowers only fitted: installed as it is.
         _ => (p, None, snapshot),
     }
+}
+
+/// Whether a plan of `new` over `old` will likely switch classifier tables in place: a
+/// table changed, and the programs (by symbol and instructions, in order) and map
+/// shapes are the same. A guess made before the plan, cheap (no rule is looked at),
+/// of whether work the update in place needs is worth starting beside it: the plan
+/// decides what is done.
+pub fn tables_likely_in_place(old: &Snapshot, new: &Snapshot) -> bool {
+    old.tables != new.tables
+        && old.maps == new.maps
+        && old.programs.len() == new.programs.len()
+        && old
+            .programs
+            .iter()
+            .zip(&new.programs)
+            .all(|(o, n)| o.symbol == n.symbol && !code_changed(o, n))
 }
 
 /// Sockets added, removed and re-declared, by name.

@@ -1264,3 +1264,29 @@ fn snapshot_port_sets_are_the_scans_on_every_example() {
         "{compiled} compiled, {named} name port sets"
     );
 }
+
+/// The guess made before a re-apply's plan (`tables_likely_in_place`) agrees with the
+/// plan on a changed table under the same code (yes), the same file, a changed map
+/// shape, changed code and a program more or fewer (no).
+#[test]
+fn tables_are_guessed_in_place_only_under_the_same_code_and_shapes() {
+    let old = compiled(&classified(&[], None));
+    let was = Snapshot::of(&old);
+    let src = classified(&[], Some("allow udp from 10.99.0.0/16 to *:53"));
+    let (p, _, fitted) = plan_fitted(&was, &compiled_fitted(&src, &old));
+    assert_eq!(p.path(), ApplyPath::TablesInPlace);
+    assert!(tables_likely_in_place(&was, &fitted));
+    assert!(!tables_likely_in_place(&was, &was), "no table changed");
+    let mut reshaped = fitted.clone();
+    reshaped.maps[0].max_entries += 1;
+    assert!(!tables_likely_in_place(&was, &reshaped), "a map's shape");
+    let mut recoded = fitted.clone();
+    recoded.programs[1].asm.push_str("99: exit\n");
+    assert!(!tables_likely_in_place(&was, &recoded), "a program's code");
+    let mut fewer = fitted.clone();
+    fewer.programs.pop();
+    assert!(!tables_likely_in_place(&was, &fewer), "a program fewer");
+    let mut renamed = fitted;
+    renamed.programs[0].symbol.push('x');
+    assert!(!tables_likely_in_place(&was, &renamed), "another program");
+}

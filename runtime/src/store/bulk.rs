@@ -88,8 +88,9 @@ pub enum Known<'a> {
     SourceDigest(&'a str),
     /// A set update in place ([`Against`]): a large set map's record may be written as
     /// a delta over the committed one's; the rule text as with [`Known::SourceDigest`]
-    /// when its digest is given.
-    InPlace(Option<&'a str>, Against<'a>),
+    /// when its digest is given; the programs' records made ahead, when they were
+    /// ([`Prepared`]).
+    InPlace(Option<&'a str>, Against<'a>, Option<&'a Prepared>),
 }
 
 /// What a set update's records are written against: the committed manifest's
@@ -167,8 +168,45 @@ pub(super) enum Programs<'a> {
     Inline,
     /// In one record, JSON (formats 6 to 8).
     OneJson(&'a [ProgramSnapshot]),
-    /// In a record per program, binary (from format 9).
-    Each(&'a [ProgramSnapshot]),
+    /// In a record per program, binary (from format 9), with those made ahead of the
+    /// record naming them ([`Prepared`]), when they were.
+    Each(&'a [ProgramSnapshot], Option<&'a Prepared>),
+}
+
+/// Program records made ahead of the journal that names them (a re-apply in place
+/// makes them beside its plan, where the second core is idle): each program's record
+/// ([`program_record`]) filled into a new map and sealed with its digest, as [`put`]
+/// would, but not pinned. Pinned by [`put`] when a journal of those very programs
+/// names them; dropped unpinned, a map goes with its descriptor, so nothing of an
+/// apply that then refuses, changes nothing or loads anew is left on bpffs.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Per program, in the snapshot's order: its record's digest and sealed map.
+    records: Vec<(String, OwnedFd)>,
+}
+
+impl Prepared {
+    /// The records of `programs`, `None` when one cannot be made (the journal then
+    /// writes them itself, and says what failed).
+    pub fn programs(programs: &[ProgramSnapshot]) -> Option<Prepared> {
+        let records = programs
+            .iter()
+            .map(|p| {
+                let bytes = program_record::to_vec(p);
+                let (digest, filled) = hashed_and_filled(&[&bytes]);
+                let fd = filled.and_then(|w| w.seal(&trailer(&digest))).ok()?;
+                Some((digest, fd))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Prepared { records })
+    }
+
+    /// Program `i`'s record, as its digest and a descriptor of its own of the map
+    /// (`None` when there is none: then it is written as usual).
+    fn record(&self, i: usize) -> Option<(&str, OwnedFd)> {
+        let (digest, fd) = self.records.get(i)?;
+        Some((digest, fd.try_clone().ok()?))
+    }
 }
 
 /// Writes the records of `contents`, `source` and `programs` into `dir` (each only if
@@ -214,13 +252,11 @@ pub(super) fn put(
         && !matches!(programs, Programs::Inline)
         && !crate::fault::counting();
     let (text, written) = if beside {
+        // On a thread when one starts; else here first, as a counted run does.
         std::thread::scope(|s| {
-            let text = s.spawn(text);
+            let text = sockc_compiler::beside::beside(s, text);
             let written = put_programs(dir, &at, programs, json, &mut refs);
-            let text = text
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (text, written)
+            (text.join(), written)
         })
     } else {
         // One after the other: a text that fails stops here, as before the thread
@@ -273,13 +309,39 @@ fn put_programs(
                 }
             });
         }
-        Programs::Each(programs) => {
-            for p in programs {
-                refs.program_records.push(put_program(dir, at, p, json)?);
+        Programs::Each(programs, prepared) => {
+            // Records made ahead are used only when made of as many programs.
+            let prepared = prepared.filter(|r| r.records.len() == programs.len());
+            for (i, p) in programs.iter().enumerate() {
+                let digest = match prepared.and_then(|r| r.record(i)) {
+                    Some((digest, fd)) => put_prepared(dir, at, p, (digest, fd))?,
+                    None => put_program(dir, at, p, json)?,
+                };
+                refs.program_records.push(digest);
             }
         }
     }
     Ok(())
+}
+
+/// Pins the record of program `p` made ahead ([`Prepared`]), sealed with `digest`,
+/// unless a record of that digest is there already (then the map is dropped), as
+/// [`put_one`] pins the map it fills; its digest.
+fn put_prepared(
+    dir: &Path,
+    at: &OwnedFd,
+    p: &ProgramSnapshot,
+    (digest, fd): (&str, OwnedFd),
+) -> Result<String, StoreError> {
+    debug_assert_eq!(
+        digest,
+        sha256(&[&program_record::to_vec(p)]),
+        "a record made ahead is of the program it is named for"
+    );
+    if needs_writing(dir, at, digest)? {
+        pin_record(dir, at, &format!("{PREFIX}{digest}"), fd)?;
+    }
+    Ok(digest.to_string())
 }
 
 /// [`put_one`] of program `p`'s record ([`program_record`]): held whole when `json`
@@ -389,14 +451,7 @@ fn put_one(dir: &Path, at: &OwnedFd, parts: &[&[u8]]) -> Result<String, StoreErr
     }
     // A large record (a set's) is hashed on another thread while this one fills its
     // map, which is then pinned only if no record of its digest is there yet.
-    let (digest, filled) = std::thread::scope(|s| {
-        let hasher = s.spawn(|| sha256(parts));
-        let filled = sealable_record(parts);
-        let digest = hasher
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (digest, filled)
-    });
+    let (digest, filled) = hashed_and_filled(parts);
     let name = format!("{PREFIX}{digest}");
     if needs_writing(dir, at, &digest)? {
         let fd = filled
@@ -405,6 +460,17 @@ fn put_one(dir: &Path, at: &OwnedFd, parts: &[&[u8]]) -> Result<String, StoreErr
         pin_record(dir, at, &name, fd)?;
     }
     Ok(digest)
+}
+
+/// The SHA-256 (hex) of `parts` and a new record map filled with them, to be sealed
+/// with it: hashed on a thread when one starts (else here, before the map is filled)
+/// while this one fills the map.
+fn hashed_and_filled(parts: &[&[u8]]) -> (String, std::io::Result<RecordWriter>) {
+    std::thread::scope(|s| {
+        let hasher = sockc_compiler::beside::beside(s, || sha256(parts));
+        let filled = sealable_record(parts);
+        (hasher.join(), filled)
+    })
 }
 
 /// [`put_one`] of `parts` whose SHA-256 (hex) is `digest`.
@@ -894,5 +960,56 @@ mod tests {
         let kept = format!("{PREFIX}{}", named.source_text.clone().unwrap());
         assert_eq!(left, [std::ffi::OsString::from(kept)]);
         remove_tree(&dir).unwrap();
+    }
+
+    /// Program records made ahead (beside a re-apply's plan) are pinned by `put` as
+    /// the records it writes itself: the same references and records (sealed, read
+    /// back as the programs); put again, found by name; made ahead of another count
+    /// of programs, not used; dropped unput, nothing of them is left.
+    #[test]
+    fn program_records_made_ahead_are_the_records_put_writes() {
+        let Some(ahead) = scratch("ahead") else {
+            return;
+        };
+        let direct = scratch("direct").unwrap();
+        let other = scratch("other").unwrap();
+        let programs = [
+            program_record::tests::program(30_000),
+            program_record::tests::program(3),
+        ];
+        assert!(program_record::to_vec(&programs[0]).len() > HASHED_BESIDE_FROM);
+        let put_in = |dir: &Path, prepared: Option<&Prepared>| {
+            let each = Programs::Each(&programs, prepared);
+            put(dir, (&[], None), (None, None), each, Json::Buffered).unwrap()
+        };
+        let names = |dir: &Path| {
+            let mut v: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        let prepared = Prepared::programs(&programs).expect("made");
+        let refs = put_in(&ahead, Some(&prepared));
+        assert_eq!(refs, put_in(&direct, None));
+        assert_eq!(names(&ahead), names(&direct));
+        let at = open_dir(&ahead).unwrap();
+        for (p, d) in programs.iter().zip(&refs.program_records) {
+            let pin = ahead.join(format!("{PREFIX}{d}"));
+            let map = aya::maps::MapData::from_pin(&pin).unwrap();
+            assert!(crate::sys::map_frozen(map.fd().as_fd()).unwrap(), "sealed");
+            assert_eq!(get_one(&ahead, &at, d).unwrap(), program_record::to_vec(p));
+        }
+        assert_eq!(put_in(&ahead, Some(&prepared)), refs, "found by name");
+        let one = Prepared::programs(&programs[..1]).expect("made");
+        assert_eq!(put_in(&other, Some(&one)), refs, "not used");
+        drop((prepared, one));
+        let left: Vec<_> = [&ahead, &direct, &other].map(|d| names(d)).to_vec();
+        assert!(left.iter().all(|n| n.len() == programs.len()), "{left:?}");
+        for dir in [ahead, direct, other] {
+            remove_tree(&dir).unwrap();
+        }
     }
 }

@@ -67,7 +67,7 @@ use error::io_err;
 use lock::lock_dir;
 
 pub use bpffs::check_path_owners;
-pub use bulk::{Against, BulkRefs, Known};
+pub use bulk::{Against, BulkRefs, Known, Prepared};
 pub use error::StoreError;
 pub use journal::Journal;
 pub use lock::LockWait;

@@ -191,10 +191,11 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn program(rules: usize) -> ProgramSnapshot {
+    /// A program of `rules` rules (texts with escapes and multibyte characters).
+    pub(in crate::store) fn program(rules: usize) -> ProgramSnapshot {
         ProgramSnapshot {
             symbol: "xdp_eth0".into(),
             hook: HookKind::Xdp,

@@ -403,7 +403,13 @@ fn put_bulk(
     json: bulk::Json,
 ) -> Result<BulkRefs, StoreError> {
     let programs = match m.format {
-        f if f >= PROGRAM_RECORDS_FORMAT => bulk::Programs::Each(&m.snapshot.programs),
+        f if f >= PROGRAM_RECORDS_FORMAT => {
+            let prepared = match known {
+                Known::InPlace(_, _, prepared) => prepared,
+                _ => None,
+            };
+            bulk::Programs::Each(&m.snapshot.programs, prepared)
+        }
         f if f >= PROGRAMS_BULK_FORMAT => bulk::Programs::OneJson(&m.snapshot.programs),
         _ => bulk::Programs::Inline,
     };
@@ -423,7 +429,7 @@ fn put_bulk(
             Ok(refs.clone())
         }
         Known::SourceDigest(d) => put(Some(d), None),
-        Known::InPlace(d, against) => put(d, Some(&against)),
+        Known::InPlace(d, against, _) => put(d, Some(&against)),
         Known::Nothing => put(None, None),
     }
 }

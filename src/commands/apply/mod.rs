@@ -189,7 +189,10 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
         Err(code) => return code,
     };
     let mut session = session;
-    session.fitted_to = fit.filter(|_| b.compiled.fitted.is_some()).map(|(g, _)| g);
+    session.fitted_to = fit
+        .as_ref()
+        .filter(|_| b.compiled.fitted.is_some())
+        .map(|(g, _)| *g);
     stages::ended(timings::back_end_stage(&b.compiled, front_end), resumed);
     // The memory the compile freed is handed back before a first install or a dry run
     // goes on: their peaks come later (the load; the installed rules read back). Not
@@ -208,7 +211,9 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
     let warn = |why: &str| print_diagnostics(&install::with_reason(&held, why), &b.name, &b.src);
     let source = (b.src.as_str(), digest.as_str());
     let code = install::run(args, session, &mut b.compiled, source, &warn, ahead);
-    // Not freed one allocation at a time: the process ends now (`main`).
-    std::mem::forget((b.compiled, b.src));
+    // Not freed one allocation at a time: the process ends now (`main`). The refit
+    // too (every installed rule's text, 1.4 ms to free at 100,000 rules, which the
+    // re-apply spent before its plan).
+    std::mem::forget((b.compiled, b.src, fit));
     code
 }

@@ -10,6 +10,11 @@
 //! journal is in place does one store switch every classifier to them, and are the
 //! new rules' counter slots zeroed.
 //!
+//! A large file's update of classifier tables (as a guess made before its plan says it
+//! will be one) has its programs' records made on a thread beside the plan, where the
+//! second core is mostly idle ([`beside_plan`]); the journal then pins them. Unpinned
+//! maps until then, they go with the process if the apply stops before.
+//!
 //! Invariant: the journal holds the target before the first map changes that a packet
 //! or the committed generation can see — the live word, a counter, a set. The only
 //! writes that may precede it are the unread halves of the table maps: no live word
@@ -21,16 +26,18 @@
 
 use sockc_compiler::Compiled;
 
+use sockc_compiler::beside::beside;
+
 use super::{recorded_source, recorded_text_digest, ApplyReport, ApplyRequest};
 use crate::{
     fault::{self, point},
     install::{now_unix, recover::commit_recorded, sets::update_sets, InstallError},
     netns,
-    plan::Snapshot,
+    plan::{self, Plan, SetChange, Snapshot},
     stages,
     store::{
         journal::{Journal, Operation, Phase},
-        Against, Known, Manifest, Store,
+        Against, BulkRefs, Known, Manifest, Prepared, Store,
     },
     table_update,
 };
@@ -43,48 +50,17 @@ pub(super) fn update_in_place(
     req: &ApplyRequest<'_>,
     compiled: &Compiled,
     old: &Manifest,
-    snapshot: Snapshot,
+    (snapshot, ahead): (Snapshot, Option<Ahead>),
     mut report: ApplyReport,
 ) -> Result<ApplyReport, InstallError> {
-    let target = next_target(req, old, snapshot);
-    // The rule text's record named by the digest `source_sha256` holds (the same
-    // bytes), not hashed again.
-    let digest = recorded_text_digest(req, &target).map(str::to_string);
-    let changes = report.plan.set_changes.clone();
-    // A large set's record written as a delta over the committed one's (the
-    // committed references read only when a set changed: not for a table switch).
-    let shared: Vec<(&str, (usize, usize))> = changes
-        .iter()
-        .filter_map(|c| Some((c.map.as_str(), c.shared.0?)))
-        .collect();
-    let old_refs = match shared.is_empty() {
-        true => Default::default(),
-        false => store.committed_bulk_refs(&old.name)?,
-    };
-    let against = Against {
-        old: &old_refs,
-        shared: &shared,
-    };
-    let known = Known::InPlace(digest.as_deref(), against);
+    let records = ahead.and_then(|a| a.records);
     let dir = store.objects_dir(&old.name, &old.objects_dir);
     let tables_from = if report.plan.table_changes.is_empty() {
         None
     } else {
         Some(table_update::live_half_pinned(&dir).map_err(InstallError::Tables)?)
     };
-    // The journal holds the target itself (moved in and back out, not cloned), and
-    // the manifest reuses the digests of the records the journal wrote.
-    let mut journal = Journal {
-        op: Operation::SetUpdate {
-            target: Box::new(target),
-            changes: changes.clone(),
-            tables_from,
-        },
-        phase: Phase::Swapping,
-        pid: std::process::id(),
-        started_unix: now_unix(),
-        qdiscs_absent: Vec::new(),
-    };
+    let changes = report.plan.set_changes.clone();
     let write_tables = || {
         tables_from.map(|_| {
             point("write classifier tables into the half no packet reads");
@@ -92,30 +68,26 @@ pub(super) fn update_in_place(
             table_update::write_pinned(&dir, compiled)
         })
     };
-    let write_journal = |journal: &mut Journal| {
-        let _t = stages::stage("journal: the update and its records");
-        store.write_journal(req.name, journal, known)
+    let journal = || {
+        let next = (next_target(req, old, snapshot), tables_from);
+        journaled(store, req, next, &changes, records.as_ref())
     };
-    // Under a fault test the tables go first, so that every step keeps its number.
-    let (written, recorded) = if tables_from.is_none() || fault::counting() {
+    // The tables are written beside the whole of the journal's making and writing
+    // (the next manifest's copy of the rule text included). Under a fault test they
+    // go first, so that every step keeps its number.
+    let (written, journaled) = if tables_from.is_none() || fault::counting() {
         let written = write_tables();
-        (written, write_journal(&mut journal))
+        (written, journal())
     } else {
+        // On a thread when one starts; else here first, as under a fault test.
         std::thread::scope(|s| {
-            let tables = s.spawn(write_tables);
-            let recorded = write_journal(&mut journal);
-            let written = tables
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (written, recorded)
+            let tables = beside(s, write_tables);
+            let journaled = journal();
+            (tables.join(), journaled)
         })
     };
     // A journal that failed switches nothing: the written half stays unread.
-    let recorded = recorded?;
-    let Operation::SetUpdate { target, .. } = journal.op else {
-        unreachable!("built as a set update just above")
-    };
-    let target = *target;
+    let (target, recorded) = journaled?;
     if let Some(written) = written {
         // One store switches every classifier to the written half, then the new
         // rules' counter slots are zeroed (`crate::table_update`). A failed write
@@ -138,6 +110,97 @@ pub(super) fn update_in_place(
     commit_recorded(store, target, None, Some(&recorded))?;
     report.changed = true;
     Ok(report)
+}
+
+/// What an update of classifier tables in place needs, made beside its plan
+/// ([`beside_plan`]): the programs' records, unpinned.
+pub(super) struct Ahead {
+    records: Option<Prepared>,
+}
+
+/// From this many rules in the new file the programs' records of an update of
+/// classifier tables in place are made beside its plan ([`beside_plan`]): at 100,000
+/// rules a record of 7.8 MB encoded, hashed and written, where the plan leaves the
+/// second core idle for milliseconds; a thread costs tens of microseconds.
+const BESIDE_PLAN_FROM: usize = 10_000;
+
+/// `new`'s plan over the installed `old` and, when the update will likely switch
+/// classifier tables in place ([`plan::tables_likely_in_place`]) of a large file, the
+/// programs' records its journal names, made on a thread beside the plan (or here,
+/// when no thread starts). Unpinned ([`Prepared`]): records an apply does not
+/// journal go with their descriptors. Not on a dry run.
+pub(super) fn beside_plan(
+    req: &ApplyRequest<'_>,
+    old: &Manifest,
+    new: &Snapshot,
+) -> (Plan, Option<Ahead>) {
+    let worth = !req.dry_run
+        && new.rule_count() >= BESIDE_PLAN_FROM
+        && plan::tables_likely_in_place(&old.snapshot, new);
+    if !worth {
+        return (plan::plan(Some(&old.snapshot), new), None);
+    }
+    std::thread::scope(|s| {
+        let records = beside(s, || {
+            let _t = stages::stage("programs' records (beside the plan)");
+            Prepared::programs(&new.programs)
+        });
+        let p = plan::plan(Some(&old.snapshot), new);
+        let records = records.join();
+        (p, Some(Ahead { records }))
+    })
+}
+
+/// The journal of the update to `target` (the tables switched from the half
+/// `tables_from` names, when they are) with the set `changes`, written: `target` back
+/// and the references to its records, which the commit names. Its records: the rule
+/// text's named by the digest `source_sha256` holds (the same bytes, not hashed
+/// again), a large set's as a delta over the committed one's, the programs' made
+/// ahead when they were (`records`).
+fn journaled(
+    store: &Store,
+    req: &ApplyRequest<'_>,
+    (target, tables_from): (Manifest, Option<u32>),
+    changes: &[SetChange],
+    records: Option<&Prepared>,
+) -> Result<(Manifest, BulkRefs), InstallError> {
+    let digest = recorded_text_digest(req, &target).map(str::to_string);
+    // The committed references are read only when a set changed (not for a table
+    // switch).
+    let shared: Vec<(&str, (usize, usize))> = changes
+        .iter()
+        .filter_map(|c| Some((c.map.as_str(), c.shared.0?)))
+        .collect();
+    let old_refs = match shared.is_empty() {
+        true => Default::default(),
+        false => store.committed_bulk_refs(&target.name)?,
+    };
+    let against = Against {
+        old: &old_refs,
+        shared: &shared,
+    };
+    let known = Known::InPlace(digest.as_deref(), against, records);
+    // The journal holds the target itself (moved in and back out, not cloned), and
+    // the manifest reuses the digests of the records the journal wrote.
+    let mut journal = Journal {
+        op: Operation::SetUpdate {
+            target: Box::new(target),
+            changes: changes.to_vec(),
+            tables_from,
+        },
+        phase: Phase::Swapping,
+        pid: std::process::id(),
+        started_unix: now_unix(),
+        qdiscs_absent: Vec::new(),
+    };
+    let recorded = {
+        let _t = stages::stage("journal: the update and its records");
+        store.write_journal(req.name, &mut journal, known)?
+    };
+    let Operation::SetUpdate { target, .. } = journal.op else {
+        unreachable!("built as a set update just above")
+    };
+    Ok((*target, recorded))
 }
 
 /// The manifest of the next generation over `old`'s objects, with the plan's

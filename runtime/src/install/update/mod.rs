@@ -281,7 +281,8 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     // map sizes), which turns a change inside classifier tables into an update in
     // place; what is installed is then the refitted file. Recovery's garbage
     // collection and the installed hooks' states are read beside it.
-    let ((plan, refitted, new_snapshot), beside) = plan_beside(store, req, old.as_ref(), collect);
+    let ((plan, refitted, new_snapshot, ahead), beside) =
+        plan_beside(store, req, old.as_ref(), collect);
     report.plan = plan;
     if let Some(collected) = beside.collected {
         report.recovered = collected?;
@@ -309,6 +310,8 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         .as_ref()
         .or(unfitted.as_ref())
         .unwrap_or(req.compiled);
+    // Made beside the plan of the file as compiled: of no use for another.
+    let ahead = ahead.filter(|_| std::ptr::eq(compiled, req.compiled));
     let relowered;
     let req = if std::ptr::eq(compiled, req.compiled) {
         req
@@ -361,7 +364,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     if report.plan.maps_only {
         let old = old.expect("a maps-only plan has an installed generation");
         let mut report =
-            in_place::update_in_place(store, req, compiled, &old, new_snapshot, report)?;
+            in_place::update_in_place(store, req, compiled, &old, (new_snapshot, ahead), report)?;
         // Handed over, not dropped here: the caller decides when to free it.
         report.installed = Some(old);
         return Ok(report);
@@ -384,22 +387,30 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
 /// is not `req.compiled`, and the snapshot the install records: fitted already when
 /// `req` was compiled fitted to `old` ([`plan::plan_fitted`]), else refitted here
 /// ([`plan::plan_compiled`], of the file lowered unfitted when it was fitted to
-/// another generation, which recovery replaced).
+/// another generation, which recovery replaced). With them, what an update in place
+/// needs when it was made beside the plan ([`in_place::beside_plan`]).
 fn plan_request(
     old: Option<&Manifest>,
     req: &ApplyRequest<'_>,
-) -> (Plan, Option<Compiled>, Snapshot) {
+) -> (Plan, Option<Compiled>, Snapshot, Option<in_place::Ahead>) {
     if let Some(m) = old.filter(|m| req.fitted_to == Some(m.generation)) {
-        return plan::plan_fitted(&m.snapshot, req.compiled);
+        let mut ahead = None;
+        let (p, refitted, snapshot) = plan::plan_fitted_with(&m.snapshot, req.compiled, |s| {
+            let (p, made) = in_place::beside_plan(req, m, s);
+            ahead = made;
+            p
+        });
+        return (p, refitted, snapshot, ahead);
     }
     let old = old.map(|m| &m.snapshot);
-    match req.compiled.unfitted() {
+    let (p, refitted, snapshot) = match req.compiled.unfitted() {
         Some(Ok(direct)) => {
             let (p, refitted, snapshot) = plan::plan_compiled(old, &direct);
             (p, Some(refitted.unwrap_or(direct)), snapshot)
         }
         _ => plan::plan_compiled(old, req.compiled),
-    }
+    };
+    (p, refitted, snapshot, None)
 }
 
 /// Finishes or undoes what an interrupted command left, then reads the installed
@@ -448,6 +459,10 @@ fn read_installed(
     Ok((old, here, collect))
 }
 
+/// The plan, the refitted file, the new snapshot and the records made beside the
+/// plan ([`plan_request`]).
+type Planned = (Plan, Option<Compiled>, Snapshot, Option<in_place::Ahead>);
+
 /// What [`plan_beside`] read beside the plan.
 struct ReadBeside {
     /// Recovery's garbage collection, when it was left to run there.
@@ -468,7 +483,7 @@ fn plan_beside(
     req: &ApplyRequest<'_>,
     old: Option<&Manifest>,
     collect: bool,
-) -> ((Plan, Option<Compiled>, Snapshot), ReadBeside) {
+) -> (Planned, ReadBeside) {
     let plan = || {
         let _t = stages::stage("plan");
         plan_request(old, req)
