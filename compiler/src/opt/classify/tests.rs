@@ -587,3 +587,38 @@ fn a_trie_finds_the_first_entry_that_matches() {
         }
     }
 }
+
+/// Two regions with the same entries whose ranges differ only where the region is
+/// partly read build different subtrees: port ranges that cross the high bytes 3, 4
+/// and 5, each later one wider at both ends (none hidden behind an earlier one), so
+/// the regions of high byte 3 and 5 hold the same five entries, cut at different low
+/// bytes. A memo key without the partial ranges (the regions' keys then alike) gives
+/// the second the first one's subtree, and the walk finds the wrong rule.
+#[test]
+fn regions_alike_but_in_their_partial_ranges_build_their_own_subtrees() {
+    let mut src = String::from("xdp on eth0 {\n");
+    for i in 0..5u32 {
+        let (lo, hi) = (0x300 + 10 * (4 - i), 0x505 + 10 * i);
+        src.push_str(&format!("    drop ip4 tcp from * to *:{lo}-{hi}\n"));
+    }
+    src.push_str("    default allow\n}\n");
+    let es = entries_of(&src, Family::V4);
+    let (t, _) = build::build_trie_halving(
+        Family::V4,
+        Group::All,
+        es.clone(),
+        build::Mode::First,
+        usize::MAX / 2,
+        usize::MAX,
+    )
+    .expect("builds");
+    for dport in 0..0x700 {
+        let p = Packet {
+            values: vec![0x0a00_0001, 0x0a00_0002, 40_000, dport, 6],
+            flags: 0,
+            l4: true,
+        };
+        let first = es.iter().position(|e| entry_matches(e, &p));
+        assert_eq!(walk(&t, &p), first, "port {dport:#x}");
+    }
+}
