@@ -138,3 +138,76 @@ fn an_in_place_reapply_collects_what_an_interrupted_command_left() {
     assert!(!pins.iter().any(|p| p == "g99/"), "left: {pins:#?}");
     lab.expect_verdicts("updated", &[(9001, false)]);
 }
+
+/// A stray directory that cannot be removed: a tmpfs mounted on it (EBUSY to
+/// `rmdir`), unmounted on drop (also when the test fails, before its `Lab` goes).
+struct Busy(std::path::PathBuf);
+
+impl Busy {
+    fn mount(path: std::path::PathBuf) -> Busy {
+        std::fs::create_dir(&path).expect("a stray generation directory on bpffs");
+        let busy = Busy(path);
+        crate::netns::run(std::process::Command::new("mount").args([
+            "-t",
+            "tmpfs",
+            "sockc-test-busy",
+            busy.0.to_str().expect("UTF-8 path"),
+        ]))
+        .ok();
+        busy
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let _ = crate::netns::run(std::process::Command::new("umount").arg(&self.0));
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// Recovery's garbage collection that fails beside the plan fails the re-apply before
+/// it changes anything, as it did before the collection ran beside the plan: the
+/// error names what could not be removed, the installed generation keeps running
+/// (its records untouched, its verdicts), and no journal or new generation is left; once the
+/// leftover can go, the next re-apply removes it and says so.
+#[test]
+fn a_collection_that_fails_beside_the_plan_fails_the_reapply_before_any_change() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("inpgcerr", 1);
+    let (a, b) = (&lab.if_a, lab.addr_b);
+    let file = |set: &str| {
+        format!(
+            "set blocked = {{ {set} }}\nxdp on {a} {{\n  drop from @blocked\n  default allow\n}}\n"
+        )
+    };
+    let first = lab.rules("first.sk", &file("192.0.2.1"));
+    let second = lab.rules("second.sk", &file(&format!("192.0.2.1, {b}")));
+    lab.apply_ok(&first);
+    let pins = lab.pins();
+    let busy = Busy::mount(lab.pin_dir().join("g99"));
+
+    for extra in [&[][..], &["--json"], &["--dry-run"]] {
+        let out = lab.apply(&second, extra).expect_code(3);
+        assert!(
+            format!("{}{}", out.stdout, out.stderr).contains("g99: Device or resource busy"),
+            "the error names the leftover ({extra:?}):\n{out}"
+        );
+    }
+    // Every record as it was (the same inodes: the manifest not replaced).
+    let mut now = lab.pins();
+    now.retain(|p| !p.starts_with("g99"));
+    assert_eq!(now, pins, "a failed collection left or removed records");
+    lab.expect_verdicts("refused", &[(9001, true)]);
+
+    drop(busy);
+    std::fs::create_dir(lab.pin_dir().join("g99")).expect("the leftover again");
+    let out = lab.apply_ok(&second);
+    assert!(
+        out.stderr
+            .contains("removed leftovers of an interrupted command: g99"),
+        "the collection is said:\n{out}"
+    );
+    lab.expect_verdicts("updated", &[(9001, false)]);
+}
