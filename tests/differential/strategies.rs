@@ -93,6 +93,11 @@ fn proto_match() -> impl Strategy<Value = ProtoMatch> {
         1 => Just(None),
         1 => Just(Some(47)),
         1 => any::<u8>().prop_map(Some),
+        // The IPv6 extension headers the prologue walks, which the evaluator, the
+        // prologue and the semantic diff's example packets each treat apart: `any`
+        // draws one 1 time in 51, and a semantic diff of one with `length` failed
+        // 1 CI run in many (seed 12608001565811436921).
+        1 => select(vec![0u8, 43, 44, 51, 60]).prop_map(Some),
     ];
     (number, 0u8..6).prop_map(|(number, spelling)| ProtoMatch { number, spelling })
 }

@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 
 use super::{BlockDiff, Change, Outcome, SemDiff, Side};
 use crate::{
-    space::{ct, ct_status, dev, frame, l4, over, route, socket, Dim, HeaderBox, ValueSet},
+    space::{
+        ct, ct_status, dev, frame, l4, over, route, socket, vlan, Dim, HeaderBox, Iv, ValueSet,
+    },
     syntax::{iface::IFNAMSIZ, limit_fact::OverLimit},
 };
 
@@ -294,7 +296,7 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
             Dim::EtherType => values("ether type ", d, set, |v| format!("{v:#06x}")),
             // The values are the VLAN id plus one; 0 is an untagged frame.
             Dim::Vlan if set.intervals() == [(0, 0)] => "untagged".into(),
-            Dim::Vlan => values("vlan ", d, set, |v| (v.saturating_sub(1)).to_string()),
+            Dim::Vlan => vlan_text(set),
             Dim::Frag if set.contains(1) => "frag".into(),
             Dim::Frag => "not a fragment".into(),
             Dim::Ct => format!("ct state {}", each(set, |v| ct::state(v).name())),
@@ -421,6 +423,30 @@ fn values(word: &str, d: Dim, set: &ValueSet, name: impl Fn(u128) -> String) -> 
         _ => list(shown, 4, name),
     };
     format!("{word}{not}{text}")
+}
+
+/// A set of [`Dim::Vlan`] values other than `{0}` as VLAN ids, ranges included (a
+/// value is the id plus one: [`list`] would print a range's ends as they are stored).
+/// The `not` form, when shorter, never holds 0: `vlan not 3` takes in untagged frames.
+fn vlan_text(set: &ValueSet) -> String {
+    let rest = ValueSet::full(vlan::MAX).subtract(set, &mut 0);
+    let (not, shown) = if rest.intervals().len() < set.intervals().len() {
+        ("not ", &rest)
+    } else {
+        ("", set)
+    };
+    let ids: Vec<Iv> = shown
+        .intervals()
+        .iter()
+        .filter(|&&(_, hi)| hi != vlan::UNTAGGED)
+        .map(|&(lo, hi)| (lo.max(1) - 1, hi - 1))
+        .collect();
+    let ids = list(&ValueSet::from_intervals(ids), 4, |v| v.to_string());
+    if shown.contains(vlan::UNTAGGED) {
+        format!("untagged or vlan {ids}")
+    } else {
+        format!("vlan {not}{ids}")
+    }
 }
 
 /// Every value of a small set by name, comma-separated.

@@ -5,6 +5,7 @@
 
 use super::tests::{sem, text};
 use super::*;
+use crate::space::{Dim, HeaderBox, ValueSet};
 
 /// The example packets' texts, block by block.
 fn examples(d: &SemDiff) -> Vec<String> {
@@ -346,4 +347,41 @@ fn comm_names_and_redirect_targets_are_compared() {
     let ex = examples(&d);
     assert!(ex.iter().any(|e| e.ends_with(" comm wget")), "{ex:?}");
     assert!(!ex.iter().any(|e| e.contains("comm curl")), "{ex:?}");
+}
+
+/// An untagged frame of a VLAN tag's EtherType does not exist (the program reads the
+/// type as a tag), so `ether type vlan` changes only tagged frames, and its example
+/// is one: printed untagged, `sockc test` showed it decided by the default (an
+/// `ether 0x8100` frame read as tagged by the bytes after it).
+#[test]
+fn ether_type_vlan_changes_only_tagged_frames() {
+    for t in ["vlan", "0x88a8"] {
+        let d = sem(
+            "xdp on eth0 {\n default drop\n}\n",
+            &format!("xdp on eth0 {{\n allow ether type {t}\n default drop\n}}\n"),
+        );
+        assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+        let c = &d.blocks[0].verdicts[0];
+        let e = c.example_text().unwrap();
+        assert!(e.contains(" vlan 0 ether 0x"), "{e}");
+        assert!(
+            describe_box(&c.region.boxes()[0]).ends_with(" vlan 0-4095"),
+            "{}",
+            text(&d)
+        );
+    }
+}
+
+/// A region of VLAN ids is described by the ids, a range's ends included (the values
+/// are the id plus one; a range was printed as stored, `vlan 1-4096` for every tag).
+#[test]
+fn vlan_ranges_are_described_by_their_ids() {
+    let vlans = |ivs: &[(u128, u128)]| {
+        describe_box(&HeaderBox::full().with(Dim::Vlan, ValueSet::from_intervals(ivs.to_vec())))
+    };
+    assert_eq!(vlans(&[(4, 5)]), "vlan 3-4");
+    assert_eq!(vlans(&[(1, 4096)]), "vlan 0-4095");
+    assert_eq!(vlans(&[(0, 5)]), "untagged or vlan 0-4");
+    assert_eq!(vlans(&[(0, 3), (5, 4096)]), "vlan not 3");
+    assert_eq!(vlans(&[(0, 0)]), "untagged");
 }

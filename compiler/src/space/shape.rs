@@ -27,7 +27,7 @@ use cranelift_entity::EntityRef;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::{
-    dims::{ct, frame, l4, route, socket, Dim},
+    dims::{ct, frame, l4, route, socket, vlan, Dim},
     header_box::HeaderBox,
     region::Region,
     set::{self, Iv, ValueSet},
@@ -724,7 +724,7 @@ pub fn hook_universe(hook: HookKind) -> Region {
     match spec.context {
         // A cgroup_skb program sees only the IP packets of sockets.
         Context::Packet(ctx) if ctx.protocol.is_some() => ip_packets(),
-        Context::Packet(_) => Region::full(),
+        Context::Packet(_) => frames(),
         Context::SkLookup | Context::SkMsg(_) | Context::SkSkb(_) => Region::from_box(
             HeaderBox::full()
                 .with(
@@ -743,6 +743,22 @@ pub fn hook_universe(hook: HookKind) -> Region {
         }
         Context::SockOps { .. } | Context::Dispatch => Region::empty(),
     }
+}
+
+/// The EtherTypes of a VLAN tag (802.1Q, 802.1ad), which the prologue reads as a tag.
+const TAG_TYPES: [Iv; 2] = [(0x8100, 0x8100), (0x88a8, 0x88a8)];
+
+/// Every frame an XDP or TC program can see: all but the untagged non-IP frames of a
+/// tag's EtherType. A frame of that type is tagged, or (its tag cut short) has no
+/// EtherType (`bpf::packet`, the evaluator alike): left in, an `ether type vlan` rule
+/// would change the verdict of frames no program meets, and the diff print one as its
+/// example (an untagged `ether 0x8100`, which a program reads as tagged).
+fn frames() -> Region {
+    let untagged_tag_type = HeaderBox::full()
+        .with(Dim::Frame, ValueSet::single(frame::NON_IP))
+        .with(Dim::Vlan, ValueSet::single(vlan::UNTAGGED))
+        .with(Dim::EtherType, ValueSet::from_intervals(TAG_TYPES));
+    Region::from_disjoint(HeaderBox::full().subtract(&untagged_tag_type, &mut 0))
 }
 
 /// Every IP packet, any protocol: what a hook after the link layer sees (netfilter,

@@ -71,7 +71,13 @@ fn address(sets: usize) -> impl Strategy<Value = AddrMatch> {
 
 fn rule_match(sets: usize) -> impl Strategy<Value = RuleMatch> {
     let family = prop_oneof![Just(None), Just(Some(Family::V4)), Just(Some(Family::V6))];
-    let proto = prop::option::of(prop::sample::select(vec![0u8, 1, 6, 17, 47, 58]));
+    // The IPv6 extension headers the prologue walks (0, 43, 44, 51, 60) among them: a
+    // witness of one must end before it, or the zeros `length` pads with are walked
+    // (the semantic diff's seed 12608001565811436921 found it; with these drawn, this
+    // test's first run found it too, without the cut of 6d2576e).
+    let proto = prop::option::of(prop::sample::select(vec![
+        0u8, 1, 6, 17, 43, 44, 47, 51, 58, 60,
+    ]));
     (
         (family, any::<bool>(), proto),
         (address(sets), address(sets), ports(), ports()),
