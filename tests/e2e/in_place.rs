@@ -105,6 +105,21 @@ fn an_in_place_reapply_records_the_new_text_and_a_dry_run_reads_it_back() {
     assert_eq!(after, shown, "a dry run changed what is recorded");
 }
 
+/// A lab whose XDP block drops a set's addresses, and two files of it: the set with
+/// one address, then with B's added (an update in place).
+fn set_update_lab(name: &str) -> (Lab, std::path::PathBuf, std::path::PathBuf) {
+    let lab = Lab::new(name, 1);
+    let (a, b) = (&lab.if_a, lab.addr_b);
+    let file = |set: &str| {
+        format!(
+            "set blocked = {{ {set} }}\nxdp on {a} {{\n  drop from @blocked\n  default allow\n}}\n"
+        )
+    };
+    let first = lab.rules("first.sk", &file("192.0.2.1"));
+    let second = lab.rules("second.sk", &file(&format!("192.0.2.1, {b}")));
+    (lab, first, second)
+}
+
 /// Recovery's garbage collection, which a re-apply runs beside its plan (on another
 /// thread, with the manifest it read: `install::update::plan_beside`), still runs
 /// before the update: a stray generation directory (what a killed apply leaves) is
@@ -114,15 +129,7 @@ fn an_in_place_reapply_collects_what_an_interrupted_command_left() {
     if !common::kernel() {
         return;
     }
-    let lab = Lab::new("inpgc", 1);
-    let (a, b) = (&lab.if_a, lab.addr_b);
-    let file = |set: &str| {
-        format!(
-            "set blocked = {{ {set} }}\nxdp on {a} {{\n  drop from @blocked\n  default allow\n}}\n"
-        )
-    };
-    let first = lab.rules("first.sk", &file("192.0.2.1"));
-    let second = lab.rules("second.sk", &file(&format!("192.0.2.1, {b}")));
+    let (lab, first, second) = set_update_lab("inpgc");
     lab.apply_ok(&first);
     let stray = lab.pin_dir().join("g99");
     std::fs::create_dir(&stray).expect("a stray generation directory on bpffs");
@@ -175,15 +182,7 @@ fn a_collection_that_fails_beside_the_plan_fails_the_reapply_before_any_change()
     if !common::kernel() {
         return;
     }
-    let lab = Lab::new("inpgcerr", 1);
-    let (a, b) = (&lab.if_a, lab.addr_b);
-    let file = |set: &str| {
-        format!(
-            "set blocked = {{ {set} }}\nxdp on {a} {{\n  drop from @blocked\n  default allow\n}}\n"
-        )
-    };
-    let first = lab.rules("first.sk", &file("192.0.2.1"));
-    let second = lab.rules("second.sk", &file(&format!("192.0.2.1, {b}")));
+    let (lab, first, second) = set_update_lab("inpgcerr");
     lab.apply_ok(&first);
     let pins = lab.pins();
     let busy = Busy::mount(lab.pin_dir().join("g99"));

@@ -552,15 +552,7 @@ fn a_trie_finds_the_first_entry_that_matches() {
         let es = entries_of(src, Family::V4);
         let dims = crate::ir::classifier::Dim::of(Family::V4);
         for halves_min in [usize::MAX, 64] {
-            let (t, _) = build::build_trie_halving(
-                Family::V4,
-                Group::All,
-                es.clone(),
-                build::Mode::First,
-                usize::MAX / 2,
-                halves_min,
-            )
-            .expect("builds");
+            let t = first_trie(&es, halves_min);
             for k in 0..20_000 {
                 let e = &es[(next() as usize) % es.len()];
                 let values = (0..dims.len())
@@ -588,6 +580,21 @@ fn a_trie_finds_the_first_entry_that_matches() {
     }
 }
 
+/// The V4 trie of `es` for the first match, in halves from `halves_min` entries.
+fn first_trie(es: &[Entry], halves_min: usize) -> crate::ir::classifier::Trie {
+    let (mode, budget) = (build::Mode::First, usize::MAX / 2);
+    build::build_trie_halving(
+        Family::V4,
+        Group::All,
+        es.to_vec(),
+        mode,
+        budget,
+        halves_min,
+    )
+    .expect("builds")
+    .0
+}
+
 /// Two regions with the same entries whose ranges differ only where the region is
 /// partly read build different subtrees: port ranges that cross the high bytes 3, 4
 /// and 5, each later one wider at both ends (none hidden behind an earlier one), so
@@ -603,15 +610,7 @@ fn regions_alike_but_in_their_partial_ranges_build_their_own_subtrees() {
     }
     src.push_str("    default allow\n}\n");
     let es = entries_of(&src, Family::V4);
-    let (t, _) = build::build_trie_halving(
-        Family::V4,
-        Group::All,
-        es.clone(),
-        build::Mode::First,
-        usize::MAX / 2,
-        usize::MAX,
-    )
-    .expect("builds");
+    let t = first_trie(&es, usize::MAX);
     for dport in 0..0x700 {
         let p = Packet {
             values: vec![0x0a00_0001, 0x0a00_0002, 40_000, dport, 6],
