@@ -23,6 +23,24 @@ pub fn counting() -> bool {
         || std::env::var_os("SOCKC_FAULT_KILL_AT").is_some()
 }
 
+/// `first` on a thread beside `then` (or here, when no thread starts:
+/// `sockc_compiler::beside`), both results; under a fault test ([`counting`]) `first`
+/// runs before `then` on this thread, so that every step keeps its number.
+pub fn beside_unless_counted<A: Send, B>(
+    first: impl FnOnce() -> A + Send,
+    then: impl FnOnce() -> B,
+) -> (A, B) {
+    if counting() {
+        let a = first();
+        return (a, then());
+    }
+    std::thread::scope(|s| {
+        let a = sockc_compiler::beside::beside(s, first);
+        let b = then();
+        (a.join(), b)
+    })
+}
+
 /// A step that changes kernel or bpffs state is about to happen; see the module docs.
 pub fn point(what: &str) {
     let n = POINTS.fetch_add(1, Ordering::Relaxed) + 1;

@@ -73,18 +73,11 @@ pub(super) fn update_in_place(
         journaled(store, req, next, &changes, records.as_ref())
     };
     // The tables are written beside the whole of the journal's making and writing
-    // (the next manifest's copy of the rule text included). Under a fault test they
-    // go first, so that every step keeps its number.
-    let (written, journaled) = if tables_from.is_none() || fault::counting() {
-        let written = write_tables();
-        (written, journal())
+    // (the next manifest's copy of the rule text included); under a fault test first.
+    let (written, journaled) = if tables_from.is_none() {
+        (None, journal())
     } else {
-        // On a thread when one starts; else here first, as under a fault test.
-        std::thread::scope(|s| {
-            let tables = beside(s, write_tables);
-            let journaled = journal();
-            (tables.join(), journaled)
-        })
+        fault::beside_unless_counted(write_tables, journal)
     };
     // A journal that failed switches nothing: the written half stays unread.
     let (target, recorded) = journaled?;

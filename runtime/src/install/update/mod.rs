@@ -502,16 +502,8 @@ fn plan_beside(
             drifting: super::reconcile::drifting(store, m),
         }
     };
-    // Under a fault test the collection's steps come first, numbered as in every run.
-    if crate::fault::counting() {
-        let read = read();
-        return (plan(), read);
-    }
-    std::thread::scope(|s| {
-        let read = sockc_compiler::beside::beside(s, read);
-        let planned = plan();
-        (planned, read.join())
-    })
+    let (read, planned) = crate::fault::beside_unless_counted(read, plan);
+    (planned, read)
 }
 
 /// The installed manifest `old`, its rule text read from its record (`unread_text`
