@@ -431,13 +431,7 @@ fn a_journal_that_cannot_be_written_switches_no_table() {
     // Killed before the half is written, and after it, as the journal is put in place
     // (a fault test writes the half first): the same, once the next command has run.
     let back = lab.apply_args(&gen1, &lab.name, &["-q"]);
-    let traced = netns::run(
-        std::process::Command::new(netns::sockc_bin())
-            .args(&back)
-            .env("SOCKC_FAULT_TRACE", "1")
-            .env("SOCKC_FAULT_KILL_AT", "9999"),
-    )
-    .ok();
+    let traced = netns::sockc_fault(&back, "SOCKC_FAULT_TRACE", "1").ok();
     let journal_rename = format!("rename {} to journal", journal_new.display());
     for step in [
         "write classifier tables into the half no packet reads",
@@ -480,21 +474,11 @@ fn a_large_update_whose_records_are_made_beside_its_plan_survives_kills() {
     lab.apply_ok(&gen1);
     lab.expect_verdicts("generation 1", &[(9001, true), (9002, false)]);
     let forth = lab.apply_args(&gen2, &lab.name, &["-q"]);
-    let traced = netns::run(
-        std::process::Command::new(netns::sockc_bin())
-            .args(&forth)
-            .env("SOCKC_FAULT_TRACE", "1")
-            .env("SOCKC_FAULT_KILL_AT", "99999"),
-    )
-    .ok();
+    let traced = netns::sockc_fault(&forth, "SOCKC_FAULT_TRACE", "1").ok();
     // The program record is the last record pinned before the journal (the rule
     // text's, already there, is not pinned again).
-    let steps = traced
-        .stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("fault point "));
-    let pins: Vec<&str> = steps
-        .filter_map(|l| l.split_once(": ").map(|(_, step)| step))
+    let pins: Vec<&str> = netns::fault_steps(&traced)
+        .into_iter()
         .filter(|step| step.starts_with("pin ") && step.contains("/bulk_"))
         .collect();
     let record = pins.last().expect("a record pinned").to_string();

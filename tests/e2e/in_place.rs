@@ -134,16 +134,23 @@ fn an_in_place_reapply_collects_what_an_interrupted_command_left() {
     let stray = lab.pin_dir().join("g99");
     std::fs::create_dir(&stray).expect("a stray generation directory on bpffs");
 
-    let out = lab.apply_ok(&second);
+    let out = reapply_collecting_g99(&lab, &second);
     assert!(out.stdout.contains("no reload"), "not in place:\n{out}");
+    let pins = lab.pins();
+    assert!(!pins.iter().any(|p| p == "g99/"), "left: {pins:#?}");
+}
+
+/// `second` re-applied over a stray `g99`: the collection is said and the update
+/// holds (B's packets dropped).
+fn reapply_collecting_g99(lab: &Lab, second: &std::path::Path) -> crate::netns::Run {
+    let out = lab.apply_ok(second);
     assert!(
         out.stderr
             .contains("removed leftovers of an interrupted command: g99"),
         "the collection is said:\n{out}"
     );
-    let pins = lab.pins();
-    assert!(!pins.iter().any(|p| p == "g99/"), "left: {pins:#?}");
     lab.expect_verdicts("updated", &[(9001, false)]);
+    out
 }
 
 /// A stray directory that cannot be removed: a tmpfs mounted on it (EBUSY to
@@ -202,11 +209,5 @@ fn a_collection_that_fails_beside_the_plan_fails_the_reapply_before_any_change()
 
     drop(busy);
     std::fs::create_dir(lab.pin_dir().join("g99")).expect("the leftover again");
-    let out = lab.apply_ok(&second);
-    assert!(
-        out.stderr
-            .contains("removed leftovers of an interrupted command: g99"),
-        "the collection is said:\n{out}"
-    );
-    lab.expect_verdicts("updated", &[(9001, false)]);
+    reapply_collecting_g99(&lab, &second);
 }

@@ -201,15 +201,21 @@ pub fn sockc_fault(args: &[&str], var: &str, value: &str) -> Run {
     run(Command::new(sockc_bin()).args(args).env(var, value))
 }
 
-/// The 1-based number of the first fault point of `traced` (a run with
-/// `SOCKC_FAULT_TRACE=1`) whose step starts with `step`, plus `after`.
-pub fn point_of(traced: &Run, step: &str, after: usize) -> String {
-    let steps: Vec<&str> = traced
+/// The steps of the fault points `traced` passed (a run with `SOCKC_FAULT_TRACE=1`),
+/// in order: point N is the N-th.
+pub fn fault_steps(traced: &Run) -> Vec<&str> {
+    traced
         .stderr
         .lines()
         .filter_map(|l| l.strip_prefix("fault point "))
         .map(|l| l.split_once(": ").map_or(l, |(_, what)| what))
-        .collect();
+        .collect()
+}
+
+/// The 1-based number of the first fault point of `traced` (a run with
+/// `SOCKC_FAULT_TRACE=1`) whose step starts with `step`, plus `after`.
+pub fn point_of(traced: &Run, step: &str, after: usize) -> String {
+    let steps = fault_steps(traced);
     let at = steps
         .iter()
         .position(|s| s.starts_with(step))
