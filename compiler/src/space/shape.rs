@@ -35,7 +35,7 @@ use super::{
 use crate::{
     hooks::{Context, HookKind},
     ir::{AddrMatch, Module, PortMatch, RuleMatch},
-    syntax::ast::{Family, SockCond, ETHERTYPE_IPV4, ETHERTYPE_IPV6},
+    syntax::ast::{Family, SockCond, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN},
     syntax::ipfield::Field,
 };
 
@@ -746,7 +746,10 @@ pub fn hook_universe(hook: HookKind) -> Region {
 }
 
 /// The EtherTypes of a VLAN tag (802.1Q, 802.1ad), which the prologue reads as a tag.
-const TAG_TYPES: [Iv; 2] = [(0x8100, 0x8100), (0x88a8, 0x88a8)];
+const TAG_TYPES: [Iv; 2] = [
+    (ETHERTYPE_VLAN as u128, ETHERTYPE_VLAN as u128),
+    (0x88a8, 0x88a8),
+];
 
 /// Every frame an XDP or TC program can see: all but the untagged non-IP frames of a
 /// tag's EtherType. A frame of that type is tagged, or (its tag cut short) has no

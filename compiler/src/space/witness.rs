@@ -16,7 +16,7 @@ use std::{
 };
 
 use super::dims::{ct, frame, route, socket, vlan, Dim, Point};
-use crate::syntax::{ct::CtState, iface::DevName, route::RouteClass};
+use crate::syntax::{ast::ETHERTYPE_ARP, ct::CtState, iface::DevName, route::RouteClass};
 
 /// The transport fields of a witness packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -95,7 +95,6 @@ const TAG: usize = 4;
 /// Where a non-IP frame of an IP EtherType is cut so that its IP header is not
 /// complete (with or without a tag).
 const CUT_NON_IP: usize = 20;
-const ETHERTYPE_ARP: u16 = 0x0806;
 /// The IPv6 extension headers the prologue walks (`bpf::ext6`): hop-by-hop, routing,
 /// fragment, AH, destination options.
 const V6_WALKED: [u8; 5] = [0, 43, 44, 51, 60];
