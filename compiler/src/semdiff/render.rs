@@ -277,7 +277,6 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
         if set.is_full(d.max_value()) {
             continue;
         }
-        let number = |v: u128| v.to_string();
         parts.push(match d {
             Dim::Frame => frame_text(set),
             Dim::Proto => values("", d, set, |v| proto_in(v, b.get(Dim::Frame))),
@@ -292,7 +291,10 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
             Dim::TcpFlags => flags_text(set),
             Dim::IcmpType => values("type ", d, set, number),
             Dim::IcmpCode => values("code ", d, set, number),
-            Dim::Socket => format!("socket {}", list(set, 4, |v| socket::name(v).into())),
+            Dim::Socket if set.intervals() == [(socket::NONE + 1, socket::TIMEWAIT)] => {
+                "socket exists".into()
+            }
+            Dim::Socket => format!("socket {}", each(set, socket::name)),
             Dim::EtherType => values("ether type ", d, set, |v| format!("{v:#06x}")),
             // The values are the VLAN id plus one; 0 is an untagged frame.
             Dim::Vlan if set.intervals() == [(0, 0)] => "untagged".into(),
@@ -347,7 +349,10 @@ fn length_text(frames: &ValueSet, set: &ValueSet) -> String {
             .iter()
             .map(|&(lo, hi)| (lo + base, hi + base));
         let shown = ValueSet::from_intervals(shifted);
-        format!("length {not}{}", list(&shown, 4, |v| v.to_string()))
+        format!(
+            "length {not}{}",
+            list(shown.intervals(), 4, number, numbers)
+        )
     };
     match (frames.contains(frame::V4), frames.contains(frame::V6)) {
         (_, false) => text(0),
@@ -420,9 +425,50 @@ fn values(word: &str, d: Dim, set: &ValueSet, name: impl Fn(u128) -> String) -> 
     let text = match d {
         Dim::Src4 | Dim::Dst4 => addresses(shown, 32),
         Dim::Src6 | Dim::Dst6 => addresses(shown, 128),
-        _ => list(shown, 4, name),
+        Dim::Uid | Dim::Gid => list(&owners_apart(shown), 4, name, numbers),
+        _ => list(shown.intervals(), 4, name, |lo, hi| range_text(d, lo, hi)),
     };
     format!("{word}{not}{text}")
+}
+
+fn number(v: u128) -> String {
+    v.to_string()
+}
+
+fn numbers(lo: u128, hi: u128) -> String {
+    format!("{lo}-{hi}")
+}
+
+/// A range of dimension `d`'s values written as its single values are: EtherTypes and
+/// marks in hexadecimal, names quoted, a protocol range with its word (a single one is
+/// named: `tcp`).
+fn range_text(d: Dim, lo: u128, hi: u128) -> String {
+    let comm = |v| {
+        let name = crate::syntax::comm::name_of(&crate::syntax::comm::from_value(v));
+        format!("\"{name}\"")
+    };
+    match d {
+        Dim::Proto => format!("proto {lo}-{hi}"),
+        Dim::EtherType => format!("{lo:#06x}-{hi:#06x}"),
+        Dim::Mark | Dim::CtMark | Dim::CtStatus => format!("{lo:#x}-{hi:#x}"),
+        Dim::Comm => format!("{}-{}", comm(lo), comm(hi)),
+        _ => numbers(lo, hi),
+    }
+}
+
+/// An owner set's intervals with "no owner" (the largest value) apart from the ids below
+/// it, so that a range never ends in it (`1000-4294967294,none`, not `1000-4294967295`).
+fn owners_apart(set: &ValueSet) -> Vec<Iv> {
+    let none = u128::from(crate::syntax::owner::NO_OWNER);
+    let mut ivs: Vec<Iv> = set.intervals().to_vec();
+    if let Some(last) = ivs
+        .last_mut()
+        .filter(|&&mut (lo, hi)| hi == none && lo < hi)
+    {
+        last.1 = none - 1;
+        ivs.push((none, none));
+    }
+    ivs
 }
 
 /// A set of [`Dim::Vlan`] values other than `{0}` as VLAN ids, ranges included (a
@@ -441,7 +487,12 @@ fn vlan_text(set: &ValueSet) -> String {
         .filter(|&&(_, hi)| hi != vlan::UNTAGGED)
         .map(|&(lo, hi)| (lo.max(1) - 1, hi - 1))
         .collect();
-    let ids = list(&ValueSet::from_intervals(ids), 4, |v| v.to_string());
+    let ids = list(
+        ValueSet::from_intervals(ids).intervals(),
+        4,
+        number,
+        numbers,
+    );
     if shown.contains(vlan::UNTAGGED) {
         format!("untagged or vlan {ids}")
     } else {
@@ -460,19 +511,18 @@ fn each(set: &ValueSet, name: impl Fn(u128) -> &'static str) -> String {
     names.join(",")
 }
 
-/// Values and ranges, comma-separated, at most `max` of them and then a count.
-fn list(set: &ValueSet, max: usize, name: impl Fn(u128) -> String) -> String {
-    let ivs = set.intervals();
+/// Values (by `name`) and ranges (by `range`), comma-separated, at most `max` of them
+/// and then a count.
+fn list(
+    ivs: &[Iv],
+    max: usize,
+    name: impl Fn(u128) -> String,
+    range: impl Fn(u128, u128) -> String,
+) -> String {
     let mut parts: Vec<String> = ivs
         .iter()
         .take(max)
-        .map(|&(lo, hi)| {
-            if lo == hi {
-                name(lo)
-            } else {
-                format!("{lo}-{hi}")
-            }
-        })
+        .map(|&(lo, hi)| if lo == hi { name(lo) } else { range(lo, hi) })
         .collect();
     if ivs.len() > max {
         parts.push(format!("+{} more", ivs.len() - max));

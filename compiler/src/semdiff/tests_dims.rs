@@ -385,3 +385,33 @@ fn vlan_ranges_are_described_by_their_ids() {
     assert_eq!(vlans(&[(0, 3), (5, 4096)]), "vlan not 3");
     assert_eq!(vlans(&[(0, 0)]), "untagged");
 }
+
+/// A region's ranges are written as its single values are: EtherTypes and marks in
+/// hexadecimal, socket states and protocol ranges by name or word, an owner range
+/// never ending in "no owner" (they were printed as stored: `socket 1-3`, `mark 16-31`).
+#[test]
+fn ranges_are_described_as_their_values() {
+    let one = |d: Dim, ivs: &[(u128, u128)]| {
+        describe_box(&HeaderBox::full().with(d, ValueSet::from_intervals(ivs.to_vec())))
+    };
+    let none = u128::from(crate::syntax::owner::NO_OWNER);
+    assert_eq!(
+        one(Dim::EtherType, &[(0x9000, 0x9003)]),
+        "ether type 0x9000-0x9003"
+    );
+    assert_eq!(one(Dim::Mark, &[(0x10, 0x1f)]), "mark 0x10-0x1f");
+    assert_eq!(
+        one(Dim::Mark, &[(0, 0xf), (0x20, 0xffff_ffff)]),
+        "mark not 0x10-0x1f"
+    );
+    assert_eq!(one(Dim::CtMark, &[(1, 5)]), "ct mark 0x1-0x5");
+    assert_eq!(one(Dim::Socket, &[(1, 3)]), "socket exists");
+    assert_eq!(one(Dim::Socket, &[(0, 1)]), "socket none,listening");
+    assert_eq!(one(Dim::Proto, &[(2, 5), (17, 17)]), "proto 2-5,udp");
+    assert_eq!(
+        one(Dim::Uid, &[(1000, none)]),
+        "owner uid 1000-4294967294,none"
+    );
+    assert_eq!(one(Dim::Uid, &[(0, 999)]), "owner uid 0-999");
+    assert_eq!(one(Dim::Gid, &[(5, 5), (none, none)]), "owner gid 5,none");
+}
