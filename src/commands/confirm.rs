@@ -49,14 +49,19 @@ pub fn run(args: &ConfirmArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if let Err(why) = confirmation::settle(&store, name, None).map(|s| {
-        if let Settled::RolledBack(r) = s {
-            errln!("sockc: {name}: {}", confirmation::rolled_back_words(&r));
+    let recovered = match confirmation::settle(&store, name, None) {
+        Ok(s) => {
+            confirmation::say_recovered(name, &s.recovered);
+            if let Settled::RolledBack(r) = s.settled {
+                errln!("sockc: {name}: {}", confirmation::rolled_back_words(&r));
+            }
+            s.recovered
         }
-    }) {
-        sockc_error!("{name}: the change could not be rolled back at its deadline: {why}");
-        return ExitCode::from(3);
-    }
+        Err(why) => {
+            sockc_error!("{name}: the change could not be rolled back at its deadline: {why}");
+            return ExitCode::from(3);
+        }
+    };
     let records = store.pending();
     let record = match records.read(name) {
         Ok(r) => r,
@@ -75,24 +80,44 @@ pub fn run(args: &ConfirmArgs) -> ExitCode {
                 sockc_error!("{name}: {}", error_chain(&e));
                 return ExitCode::from(3);
             }
-            say(args, name, "confirmed", generation, None);
+            say(args, (name, &recovered), "confirmed", generation, None);
             ExitCode::SUCCESS
         }
         Some(p) => {
-            say(args, name, "rolled-back", generation, Some(&p));
+            say(
+                args,
+                (name, &recovered),
+                "rolled-back",
+                generation,
+                Some(&p),
+            );
             ExitCode::from(3)
         }
         None => {
-            say(args, name, "none", generation, None);
+            say(args, (name, &recovered), "none", generation, None);
             ExitCode::from(if generation.is_some() { 0 } else { 1 })
         }
     }
 }
 
-/// The outcome, as text or as the `sockc.confirm/1` document.
-fn say(args: &ConfirmArgs, name: &str, state: &str, generation: Option<u64>, p: Option<&Pending>) {
+/// The outcome, as text or as the `sockc.confirm/1` document; `recovered` is what
+/// this command's recovery did (said on stderr already), to which the JSON adds what
+/// the rollback that ended the change did before it, when that was earlier.
+fn say(
+    args: &ConfirmArgs,
+    (name, recovered): (&str, &[String]),
+    state: &str,
+    generation: Option<u64>,
+    p: Option<&Pending>,
+) {
     let rolled = p.and_then(|p| p.rolled_back.as_ref());
     if args.json {
+        let mut all = recovered.to_vec();
+        for r in rolled.iter().flat_map(|r| &r.recovered) {
+            if !all.contains(r) {
+                all.push(r.clone());
+            }
+        }
         json::emit(json!({
             "name": name,
             "state": state,
@@ -100,6 +125,7 @@ fn say(args: &ConfirmArgs, name: &str, state: &str, generation: Option<u64>, p: 
             "reason": rolled.map(|r| r.reason.as_str()),
             "at": rolled.map(|r| time::rfc3339(r.at_unix)),
             "rolled_back_to": rolled.map(|r| r.generation),
+            "recovered": all,
         }));
         return;
     }
@@ -109,8 +135,13 @@ fn say(args: &ConfirmArgs, name: &str, state: &str, generation: Option<u64>, p: 
             generation.unwrap_or(0)
         ),
         (_, Some(r)) => {
+            let before = if r.recovered.is_empty() {
+                String::new()
+            } else {
+                format!("; before it: {}", r.recovered.join("; "))
+            };
             sockc_error!(
-                "{name}: too late: the change was rolled back {} ({})",
+                "{name}: too late: the change was rolled back {} ({}){before}",
                 time::local_time(r.at_unix),
                 r.reason
             );

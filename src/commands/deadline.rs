@@ -87,7 +87,13 @@ fn act(args: &DeadlineArgs, name: &str, force: Option<&str>) -> Option<ExitCode>
         Ok(Some(r)) if r.is_pending() && r.token == args.token => {}
         _ => return Some(ExitCode::SUCCESS),
     }
-    match confirmation::settle(&store, name, force) {
+    let settled = confirmation::settle(&store, name, force).map(|s| {
+        // Its stderr is the watcher's log, if any: the record keeps what a rollback's
+        // recovery did for `status` and `sockc confirm`.
+        confirmation::say_recovered(name, &s.recovered);
+        s.settled
+    });
+    match settled {
         Ok(Settled::RolledBack(_) | Settled::Discarded) => Some(ExitCode::SUCCESS),
         // Not yet (the deadline moved): keep watching.
         Ok(Settled::Nothing) => None,

@@ -115,7 +115,10 @@ fn installed_side(args: &DiffArgs, name: &str) -> Result<Old, ExitCode> {
         bpffs: args.bpffs.clone(),
         lock_timeout: args.lock_timeout,
     })?;
-    install::recover(&store, Some(name)).map_err(fail)?;
+    // What recovery did (or could not do: a leftover that stays) is said; the diff goes on.
+    for (n, r) in install::recover(&store, Some(name)).map_err(fail)? {
+        errln!("sockc: {n}: {r}");
+    }
     confirmation::settle_and_say(&store, Some(name));
     match installed::read(&store, name) {
         Ok(Some(i)) => Ok(Old {

@@ -133,6 +133,12 @@ fn open(args: &ShowArgs) -> Result<(Store, String), ExitCode> {
 fn examine(store: Store, name: &str, stats: bool) -> Result<(Installed, Findings), ExitCode> {
     // Status first: it finishes interrupted work, and reads what each hook runs.
     let status = install::status(&store, Some(name), StatusOptions::default()).map_err(fail)?;
+    // What recovery did (or could not do: a leftover that stays) is said, as `status` says it.
+    for s in &status.installs {
+        if let Some(r) = &s.recovered {
+            errln!("sockc: {}: {r}", s.name);
+        }
+    }
     let inst = match installed::read(&store, name) {
         Ok(Some(i)) => i,
         Ok(None) => return Err(fail(install::InstallError::NotInstalled(name.into()))),

@@ -180,6 +180,14 @@ pub fn after_apply(
     Ok(Some(record))
 }
 
+/// What [`settle`] did: what became of the change, and what recovery finished or
+/// removed first (interrupted work, leftovers of an interrupted command, each line as
+/// every command says it: `install::Recovery`'s text), now or by the rollback.
+pub struct Settlement {
+    pub settled: Settled,
+    pub recovered: Vec<String>,
+}
+
 /// What [`settle`] did about install `name`'s record.
 pub enum Settled {
     /// No pending change, or one whose deadline has not come.
@@ -195,16 +203,37 @@ pub enum Settled {
 /// reason (a failed probe); records it as ended when the install it was made to is
 /// gone (a reboot emptied bpffs, or it was removed); removes a record whose change
 /// never committed.
-pub fn settle(store: &Store, name: &str, force: Option<&str>) -> Result<Settled, String> {
+pub fn settle(store: &Store, name: &str, force: Option<&str>) -> Result<Settlement, String> {
     let records = store.pending();
-    let Some(mut record) = records
+    let Some(record) = records
         .read(name)
         .map_err(|e| error_chain(&e))?
         .filter(Pending::is_pending)
     else {
-        return Ok(Settled::Nothing);
+        return Ok(Settlement {
+            settled: Settled::Nothing,
+            recovered: Vec::new(),
+        });
     };
-    install::recover(store, Some(name)).map_err(|e| error_chain(&e))?;
+    let mut recovered: Vec<String> = install::recover(store, Some(name))
+        .map_err(|e| error_chain(&e))?
+        .iter()
+        .map(|(_, r)| r.to_string())
+        .collect();
+    let settled = settle_recovered(store, (name, record), force, &mut recovered)?;
+    Ok(Settlement { settled, recovered })
+}
+
+/// [`settle`] of `record`, install `name`'s pending change, once interrupted work is
+/// finished or undone (`recovered` says what that did, and gets what the rollback's
+/// own recovery did).
+fn settle_recovered(
+    store: &Store,
+    (name, mut record): (&str, Pending),
+    force: Option<&str>,
+    recovered: &mut Vec<String>,
+) -> Result<Settled, String> {
+    let records = store.pending();
     let manifest = store.manifest(name).map_err(|e| error_chain(&e))?;
     let ours = manifest.as_ref().filter(|m| m.instance == record.instance);
     let Some(m) = ours else {
@@ -219,7 +248,7 @@ pub fn settle(store: &Store, name: &str, force: Option<&str>) -> Result<Settled,
         } else {
             "the host restarted before the change was confirmed"
         };
-        return end(&records, &mut record, reason.to_string(), None);
+        return end(&records, &mut record, reason.to_string(), (None, recovered));
     };
     if record.from_generation == Some(m.generation) {
         records.remove(name).map_err(|e| error_chain(&e))?;
@@ -237,15 +266,21 @@ pub fn settle(store: &Store, name: &str, force: Option<&str>) -> Result<Settled,
         let reason = format!(
             "{reason}; the install's network namespace is gone, and its hooks with it: nothing to put back there"
         );
-        return end(&records, &mut record, reason, Some(m.generation));
+        return end(
+            &records,
+            &mut record,
+            reason,
+            (Some(m.generation), recovered),
+        );
     }
-    let generation = put_back(store, name, m, record.previous.as_ref())?;
-    end(&records, &mut record, reason, generation)
+    let put = put_back(store, name, m, record.previous.as_ref())?;
+    recovered.extend(put.recovered);
+    end(&records, &mut record, reason, (put.generation, recovered))
 }
 
 /// [`settle`] for every install whose records this store keeps; what it did, per
 /// install, for the caller to say.
-pub fn settle_all(store: &Store) -> Vec<(String, Result<Settled, String>)> {
+pub fn settle_all(store: &Store) -> Vec<(String, Result<Settlement, String>)> {
     let mut names = store.names().unwrap_or_default();
     names.extend(pending_names(store));
     names.sort();
@@ -277,17 +312,20 @@ fn pending_names(store: &Store) -> Vec<String> {
         .collect()
 }
 
-/// Marks `record` rolled back (with `reason`, `generation` installed after it).
+/// Marks `record` rolled back (with `reason`, `generation` installed after it, and
+/// what recovery did before, `recovered`, which the record keeps for `status` and
+/// `sockc confirm` to say: a watcher has no terminal).
 fn end(
     records: &pending::Records,
     record: &mut Pending,
     reason: String,
-    generation: Option<u64>,
+    (generation, recovered): (Option<u64>, &[String]),
 ) -> Result<Settled, String> {
     let rolled = RolledBack {
         at_unix: pending::now_unix(),
         reason,
         generation,
+        recovered: recovered.to_vec(),
     };
     record.state = PendingState::RolledBack;
     record.rolled_back = Some(rolled.clone());
@@ -296,32 +334,43 @@ fn end(
 }
 
 /// Installs `previous` again as install `name` (whose manifest is `m`), or flushes it
-/// when there was nothing before; in the install's network namespace. The generation
-/// installed after.
+/// when there was nothing before; in the install's network namespace.
 fn put_back(
     store: &Store,
     name: &str,
     m: &Manifest,
     previous: Option<&Previous>,
-) -> Result<Option<u64>, String> {
+) -> Result<PutBack, String> {
     let _entered = enter_install_netns(m)?;
     install_previous(store, name, m.netns.as_deref(), previous)
 }
 
+/// What [`install_previous`] did: the generation installed after (`None`: nothing
+/// is), and what the apply's or flush's recovery finished or removed first.
+pub struct PutBack {
+    pub generation: Option<u64>,
+    pub recovered: Vec<String>,
+}
+
 /// Installs `previous` as install `name` in the calling thread's network namespace
 /// (recorded as `netns`), or flushes the install when there was nothing before (if it
-/// is installed). The generation installed after.
+/// is installed).
 pub fn install_previous(
     store: &Store,
     name: &str,
     netns: Option<&str>,
     previous: Option<&Previous>,
-) -> Result<Option<u64>, String> {
+) -> Result<PutBack, String> {
     let Some(prev) = previous else {
-        match install::flush(store, name) {
-            Ok(_) | Err(install::InstallError::NotInstalled(_)) => return Ok(None),
+        let recovered = match install::flush(store, name) {
+            Ok(f) => f.recovered,
+            Err(install::InstallError::NotInstalled(_)) => None,
             Err(e) => return Err(error_chain(&e)),
-        }
+        };
+        return Ok(PutBack {
+            generation: None,
+            recovered: recovered.iter().map(ToString::to_string).collect(),
+        });
     };
     let compiled = installed::compile_recorded(&prev.text, &prev.source_file).ok_or_else(|| {
         format!(
@@ -354,7 +403,10 @@ pub fn install_previous(
             report.failed.join("; ")
         ));
     }
-    Ok(report.generation)
+    Ok(PutBack {
+        generation: report.generation,
+        recovered: report.recovered.iter().map(ToString::to_string).collect(),
+    })
 }
 
 /// Whether the network namespace install `m` was applied in no longer exists by its
@@ -477,6 +529,7 @@ pub fn rollback_json(p: &Pending) -> Value {
         "at_unix": r.map(|r| r.at_unix),
         "reason": r.map(|r| r.reason.as_str()),
         "generation": r.and_then(|r| r.generation),
+        "recovered": r.map(|r| r.recovered.as_slice()).unwrap_or_default(),
         "label": p.change_label,
         "sha256": p.change_sha256,
     })
@@ -510,8 +563,13 @@ pub fn pending_line(name: &str, p: &Pending) -> String {
 /// One line for people: why the last change was rolled back.
 pub fn rollback_line(p: &Pending) -> Option<String> {
     let r = p.rolled_back.as_ref()?;
+    let recovered = if r.recovered.is_empty() {
+        String::new()
+    } else {
+        format!(" (before it: {})", r.recovered.join("; "))
+    };
     Some(format!(
-        "last change rolled back {}: {}",
+        "last change rolled back {}: {}{recovered}",
         time::local_time(r.at_unix),
         r.reason
     ))
@@ -526,7 +584,10 @@ pub fn settle_and_say(store: &Store, name: Option<&str>) -> bool {
     };
     let mut ok = true;
     for (n, s) in settled {
-        match s {
+        if let Ok(s) = &s {
+            say_recovered(&n, &s.recovered);
+        }
+        match s.map(|s| s.settled) {
             Ok(Settled::RolledBack(r)) => errln!("sockc: {n}: {}", rolled_back_words(&r)),
             Ok(Settled::Nothing | Settled::Discarded) => {}
             Err(why) => {
@@ -536,6 +597,14 @@ pub fn settle_and_say(store: &Store, name: Option<&str>) -> bool {
         }
     }
     ok
+}
+
+/// Says on stderr what recovery did for install `name` (`recovered`), a line each,
+/// as every command says it.
+pub fn say_recovered(name: &str, recovered: &[String]) {
+    for r in recovered {
+        errln!("sockc: {name}: {r}");
+    }
 }
 
 /// "rolled back (REASON); generation N installed" / "... nothing installed".

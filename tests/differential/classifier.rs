@@ -130,6 +130,8 @@ impl ClassifierPools {
             hop: None,
             tos: None,
             len: None,
+            ether: None,
+            vlan: None,
             order: r.order,
             facts: Vec::new(),
         }

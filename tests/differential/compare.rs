@@ -64,6 +64,8 @@ pub struct Tally {
     pub by_length: u64,
     /// Runs decided by a rule of ICMP's number in the other family (`ip6 proto 1`).
     pub by_other_icmp: u64,
+    /// Runs decided by a rule that tests the frame's EtherType or outer VLAN tag.
+    pub by_frame: u64,
 }
 
 impl fmt::Display for Tally {
@@ -76,7 +78,8 @@ impl fmt::Display for Tally {
              decided by a rule {:.0}%, count rules hit {} times, not IP {:.0}%, \
              no L4 fields {:.0}%, {} truncated and {} patched packets, {} rule sets with \
              port bitmaps, {} reject answers checked, {} runs decided by a ttl/hoplimit rule, {} by a \
-             dscp/ecn rule, {} by a length rule, {} by ip6 proto 1 / ip4 proto 58",
+             dscp/ecn rule, {} by a length rule, {} by ip6 proto 1 / ip4 proto 58, {} by an \
+             ether type or vlan rule",
             self.rule_sets,
             self.rules,
             self.pairs,
@@ -94,6 +97,7 @@ impl fmt::Display for Tally {
             self.by_tos,
             self.by_length,
             self.by_other_icmp,
+            self.by_frame,
         )?;
         if self.by_classifier + self.past_classifier > 0 {
             write!(
@@ -114,6 +118,8 @@ impl Tally {
         self.by_hop_limit += u64::from(tests(&[Field::Ttl, Field::HopLimit]));
         self.by_tos += u64::from(tests(&[Field::Dscp, Field::Ecn]));
         self.by_length += u64::from(tests(&[Field::Length]));
+        let rare = r.m.rare();
+        self.by_frame += u64::from(rare.ether_type.is_some() || rare.vlan.is_some());
         use sockc_compiler::syntax::ast::Family;
         self.by_other_icmp += u64::from(matches!(
             (r.m.family, r.m.proto),

@@ -518,7 +518,7 @@ fn packet_recipe() -> impl Strategy<Value = PacketRecipe> {
         (any::<bool>(), addr_pick(), addr_pick(), l4),
         (port_pick(), port_pick(), flags, icmp),
         (
-            option::weighted(0.2, 0u16..=4095),
+            option::weighted(0.2, crate::strategies::vlan_id()),
             prop_oneof![4 => Just(0u8), 1 => 0u8..=10],
             fragment_offset,
             proptest::bool::weighted(0.15),

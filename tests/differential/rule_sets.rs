@@ -539,6 +539,11 @@ fn generated_rule_sets_compile_and_evaluate() {
         "dscp ",
         "ecn ",
         "length ",
+        "ether type arp",
+        "ether type ip6",
+        "ether type 0x",
+        " arp",
+        "vlan ",
         "set a",
         "set p",
         ";",
@@ -573,6 +578,10 @@ fn generated_rule_sets_compile_and_evaluate() {
     assert!(
         tally.by_length * 200 > runs,
         "length rules decide too rarely: {tally}"
+    );
+    assert!(
+        tally.by_frame * 200 > runs,
+        "ether type/vlan rules decide too rarely: {tally}"
     );
     assert!(
         tally.port_bitmaps * 20 > tally.rule_sets,

@@ -219,6 +219,42 @@ impl IcmpType {
     }
 }
 
+/// The VLAN ids rules and frames draw most (the rest uniformly), so that a `vlan N`
+/// rule meets frames of its tag.
+pub const VLAN_IDS: [u16; 6] = [0, 1, 10, 100, 4094, 4095];
+
+/// An `ether type` match: the EtherType and how it is written (`spelling`: its name
+/// where it has one, hexadecimal, decimal; `arp` alone for ARP one time in four).
+#[derive(Clone, Copy, Debug)]
+pub struct EtherMatch {
+    pub value: u16,
+    pub spelling: u8,
+}
+
+/// The EtherTypes of IPv4 and IPv6, the two an IP match keeps an `ether type` to.
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// EtherTypes below this are 802.3 lengths (sema refuses them).
+const ETHERTYPE_MIN: u16 = 0x0600;
+
+/// Whether `t` is the EtherType of IPv4 or IPv6.
+fn is_ip_ethertype(t: u16) -> bool {
+    matches!(t, ETHERTYPE_IPV4 | ETHERTYPE_IPV6)
+}
+
+impl fmt::Display for EtherMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = sockc_compiler::syntax::ast::ether_type_text(self.value);
+        let named = !name.starts_with("0x");
+        match self.spelling % 4 {
+            3 if self.value == 0x0806 => f.write_str("arp"),
+            0 if named => write!(f, "ether type {name}"),
+            1 | 3 => write!(f, "ether type {:#06x}", self.value),
+            _ => write!(f, "ether type {}", self.value),
+        }
+    }
+}
+
 const TCP_FLAG_NAMES: [&str; 8] = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"];
 
 #[derive(Clone, Copy, Debug)]
@@ -262,8 +298,13 @@ pub struct Rule {
     pub tos: Option<TosTest>,
     /// `length ...` (either family, or the one its values keep it to: see [`LenTest`]).
     pub len: Option<LenTest>,
+    /// `ether type ...` (or `arp`): packet hooks only; beside an IP match, the rule's
+    /// family's EtherType (another is an error).
+    pub ether: Option<EtherMatch>,
+    /// `vlan N`, the outer tag's id: packet hooks only.
+    pub vlan: Option<u16>,
     /// Permutation of the match items (0: proto, family, from, to, flags, type, code,
-    /// frag).
+    /// frag, the IP header fields, the frame's).
     pub order: u32,
     /// Matches on facts from outside the frame (`ct state new`, `route forward`),
     /// written after the others; the differential tests draw none (the kernel cannot
@@ -293,6 +334,17 @@ impl Rule {
     /// only where the protocol has them, flags only with TCP, ICMP fields only with
     /// ICMP, set references only to declared sets.
     pub fn normalize(mut self, addr_sets: usize, port_sets: usize) -> Rule {
+        // A rule of a non-IP EtherType tests the frame alone (an IP match beside it is
+        // an error); an IP match beside an IP EtherType keeps it to the rule's family:
+        // the one the other matches fix, else the EtherType's.
+        if self.ether.is_some_and(|e| !is_ip_ethertype(e.value)) {
+            self.frame_only();
+        }
+        let ip_match = self.tests_ip();
+        let ether_family = self.ether.filter(|_| ip_match).map(|e| match e.value {
+            ETHERTYPE_IPV6 => Family::V6,
+            _ => Family::V4,
+        });
         let literal_family = self
             .src
             .iter()
@@ -314,7 +366,18 @@ impl Rule {
             .or(self.family)
             .or(literal_family)
             .or(hop_family)
-            .or(self.icmp_family());
+            .or(self.icmp_family())
+            .or(ether_family);
+        if let Some(e) = &mut self.ether {
+            e.value = match family.filter(|_| ip_match) {
+                Some(Family::V4) => ETHERTYPE_IPV4,
+                Some(Family::V6) => ETHERTYPE_IPV6,
+                None => e.value.max(ETHERTYPE_MIN),
+            };
+        }
+        if let Some(v) = &mut self.vlan {
+            *v &= 0x0fff;
+        }
         if let (Some(h), Some(f)) = (&mut self.hop, family) {
             h.v6 = f == Family::V6;
             h.normalize();
@@ -377,6 +440,45 @@ impl Rule {
         self
     }
 
+    /// Whether the rule tests the IP header or what is above it (every match but the
+    /// frame's), as sema counts them: flags and ICMP fields come only with a protocol.
+    fn tests_ip(&self) -> bool {
+        self.proto.is_some()
+            || self.family.is_some()
+            || self.src.is_some()
+            || self.dst.is_some()
+            || self.frag
+            || self.hop.is_some()
+            || self.tos.is_some()
+            || self.len.is_some()
+            || !self.facts.is_empty()
+    }
+
+    /// The rule without what it tests beyond the frame: every match but `ether type`
+    /// and `vlan` (facts too).
+    fn frame_only(&mut self) {
+        (self.proto, self.family, self.src, self.dst) = (None, None, None, None);
+        (self.icmp_type, self.icmp_code) = (None, None);
+        self.flags.clear();
+        self.frag = false;
+        (self.hop, self.tos, self.len) = (None, None, None);
+        self.facts.clear();
+    }
+
+    /// After facts were given to the rule: a non-IP EtherType beside them (facts test
+    /// the packet, which such frames are not) is left out, so that sema accepts it.
+    pub fn fit_frames_to_facts(&mut self) {
+        if !self.facts.is_empty() && self.ether.is_some_and(|e| !is_ip_ethertype(e.value)) {
+            self.ether = None;
+        }
+    }
+
+    /// The rule without its frame matches (`ether type`, `vlan`), which only packet
+    /// hooks have.
+    pub fn without_frames(&mut self) {
+        (self.ether, self.vlan) = (None, None);
+    }
+
     /// (mask, value) of the rule's TCP flag test.
     pub fn flag_test(&self) -> Option<(u8, u8)> {
         (!self.flags.is_empty()).then(|| {
@@ -433,6 +535,12 @@ impl fmt::Display for Rule {
         }
         if let Some(t) = &self.len {
             items.push(t.to_string());
+        }
+        if let Some(e) = &self.ether {
+            items.push(e.to_string());
+        }
+        if let Some(v) = self.vlan {
+            items.push(format!("vlan {v}"));
         }
         permute(&mut items, self.order);
         items.extend(self.facts.iter().cloned());
@@ -727,8 +835,8 @@ impl RuleSet {
     /// The same rules in cgroup blocks: TC ingress blocks become `cgroup ingress`, TC
     /// egress ones `cgroup egress`, XDP blocks either (by their interface's index, so
     /// both hooks get as many), without what cgroup hooks cannot see (`frag`: their
-    /// packets are reassembled or not yet fragmented) or do (`reject` becomes `drop`,
-    /// as at TC egress).
+    /// packets are reassembled or not yet fragmented, or frames: `ether type`, `vlan`)
+    /// or do (`reject` becomes `drop`, as at TC egress).
     pub fn at_cgroups(mut self) -> RuleSet {
         for b in &mut self.blocks {
             b.hook = match b.hook {
@@ -738,6 +846,7 @@ impl RuleSet {
             };
             for r in &mut b.rules {
                 r.frag = false;
+                r.without_frames();
             }
         }
         self.normalize()

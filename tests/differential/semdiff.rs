@@ -191,8 +191,9 @@ const NF_HOOKS: [(&str, bool, bool); 4] = [
 
 /// `set` as the files are written: with `netfilter`, each block becomes the
 /// netfilter block of its interface ([`NF_HOOKS`]; a second block on one interface is
-/// left out), its rules without what netfilter cannot do (`frag`, `route`, `reject`
-/// becomes `drop`, devices the hook has not); without, the device matches are left out.
+/// left out), its rules without what netfilter cannot do (`frag`, `route`, frame
+/// matches, `reject` becomes `drop`, devices the hook has not); without, the device
+/// matches are left out. A non-IP `ether type` beside facts is left out (an error).
 fn for_hooks(set: &RuleSet, netfilter: bool) -> String {
     let mut set = set.clone();
     let mut seen = BTreeSet::new();
@@ -210,8 +211,10 @@ fn for_hooks(set: &RuleSet, netfilter: bool) -> String {
         };
         for r in &mut b.rules {
             r.facts.retain(keep);
+            r.fit_frames_to_facts();
             if netfilter {
                 r.frag = false;
+                r.without_frames();
                 if matches!(r.action, Action::Reject(_)) {
                     r.action = Action::Drop;
                 }

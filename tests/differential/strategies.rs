@@ -1,5 +1,6 @@
 //! Rule set strategies ([`rule_set`]): one or two hook blocks of up to 12 rules each,
-//! over literals, address and port sets, protocols, TCP flags and ICMP fields, biased
+//! over literals, address and port sets, protocols, TCP flags and ICMP fields, the IP
+//! header's fields and the frame's (`ether type`, `vlan`: xdp and tc only), biased
 //! toward shared address bits and boundary values. `kernel_agrees_with_the_evaluator`
 //! and `generated_rule_sets_compile_and_evaluate` draw these; the classifier sets
 //! reuse the literal, address and port strategies.
@@ -8,8 +9,9 @@ use proptest::{collection::vec, option, prelude::*, sample::select};
 use sockc_compiler::sema::ICMP_TYPES as ICMP_TYPE_NAMES;
 
 use crate::rules::{
-    Action, Addr, Block, Endpoint, Family, Hook, HopTest, IcmpType, LenTest, Literal, Port,
-    ProtoMatch, Rule, RuleSet, TosTest, HOP_OPS, INTERFACES, MAX_LENGTH, REJECT_WITH,
+    Action, Addr, Block, Endpoint, EtherMatch, Family, Hook, HopTest, IcmpType, LenTest, Literal,
+    Port, ProtoMatch, Rule, RuleSet, TosTest, HOP_OPS, INTERFACES, MAX_LENGTH, REJECT_WITH,
+    VLAN_IDS,
 };
 
 /// Address bits that rules share often, so prefixes nest and overlap across rules.
@@ -166,6 +168,24 @@ fn len_test() -> impl Strategy<Value = LenTest> {
     (0..HOP_OPS.len() as u8, vec(value, 1..=3)).prop_map(|(op, values)| LenTest { op, values })
 }
 
+/// A VLAN id: one of [`VLAN_IDS`] mostly, so that rules and frames meet.
+pub fn vlan_id() -> impl Strategy<Value = u16> {
+    prop_oneof![3 => select(VLAN_IDS.to_vec()), 1 => 0u16..=4095]
+}
+
+/// An `ether type` match: the common EtherTypes mostly (IP ones, ARP, tags, LLDP),
+/// else any, written every way (normalizing keeps it to what sema accepts).
+fn ether_match() -> impl Strategy<Value = EtherMatch> {
+    // About half IP (the rule keeps its IP matches), half not (it tests the frame
+    // alone: `Rule::normalize`).
+    let value = prop_oneof![
+        2 => select(vec![0x0800u16, 0x86dd]),
+        2 => select(vec![0x0806u16, 0x8100, 0x88a8, 0x88cc]),
+        1 => any::<u16>(),
+    ];
+    (value, any::<u8>()).prop_map(|(value, spelling)| EtherMatch { value, spelling })
+}
+
 fn rule() -> impl Strategy<Value = Rule> {
     let action = prop_oneof![
         Just(Action::Allow),
@@ -202,12 +222,17 @@ fn rule() -> impl Strategy<Value = Rule> {
             option::weighted(0.12, tos_test()),
             option::weighted(0.12, len_test()),
         ),
+        (
+            option::weighted(0.1, ether_match()),
+            option::weighted(0.1, vlan_id()),
+        ),
     )
         .prop_map(
             |(
                 (action, proto, family),
                 (src, dst, bare_dst),
                 (flags, icmp_type, icmp_code, order, frag, hop, tos, len),
+                (ether, vlan),
             )| {
                 Rule {
                     action,
@@ -223,6 +248,8 @@ fn rule() -> impl Strategy<Value = Rule> {
                     hop,
                     tos,
                     len,
+                    ether,
+                    vlan,
                     order,
                     facts: Vec::new(),
                 }

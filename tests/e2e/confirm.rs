@@ -397,6 +397,73 @@ fn with_no_sockc_running_the_next_command_rolls_back() {
     );
 }
 
+/// What recovery removes on the way is said, as every command says it: a stray
+/// generation directory (what an apply killed before its journal leaves) found by
+/// `sockc confirm` inside the window (text and `recovered` of its JSON), and one found
+/// by the confirm that comes after the deadline, with no watcher left, and rolls the
+/// change back (said again by `status`: its `last_rollback`'s `recovered`).
+#[test]
+fn leftovers_removed_by_confirm_or_its_rollback_are_said() {
+    if !common::kernel() {
+        return;
+    }
+    let w = World::new("cfgc", 163);
+    let v1 = w.lab.rules("v1.sk", &good(&w.lab));
+    let v2 = w.lab.rules("v2.sk", &bad(&w.lab));
+    w.apply(&v1, &[]).ok();
+    let said = "removed leftovers of an interrupted command: g99";
+    let stray = || std::fs::create_dir(w.lab.pin_dir().join("g99")).expect("a stray g99");
+
+    w.apply(&v2, &["--confirm", "30s"]).ok();
+    stray();
+    let confirmed = w.sk(&["confirm", &w.lab.name, "--json"]).ok();
+    assert!(confirmed.stderr.contains(said), "{confirmed}");
+    assert_eq!(json(&confirmed)["recovered"][0], said, "{confirmed}");
+
+    w.apply(&v1, &[]).ok();
+    let applied = w.apply(&v2, &["--confirm", "2s", "--json"]).ok();
+    kill(watcher_pid(&applied));
+    stray();
+    std::thread::sleep(Duration::from_secs(3));
+    let late = w.sk(&["confirm", &w.lab.name, "--json"]).expect_code(3);
+    let doc = json(&late);
+    assert_eq!(doc["state"], "rolled-back", "{late}");
+    assert!(late.stderr.contains(said), "said on stderr: {late}");
+    assert_eq!(doc["recovered"][0], said, "{late}");
+    assert!(w.lab.pins().iter().all(|p| !p.starts_with("g99")));
+    let s = w.status();
+    assert_eq!(s["last_rollback"]["recovered"][0], said, "{s}");
+}
+
+/// The watcher's rollback at the deadline says what its recovery removed where it
+/// can be read later: in the record, which `status` (text and `last_rollback`) and a
+/// late `sockc confirm` (text and JSON) say.
+#[test]
+fn leftovers_removed_by_the_watchers_rollback_are_recorded() {
+    if !common::kernel() {
+        return;
+    }
+    let w = World::new("cfgcw", 164);
+    let v1 = w.lab.rules("v1.sk", &good(&w.lab));
+    let v2 = w.lab.rules("v2.sk", &bad(&w.lab));
+    w.apply(&v1, &[]).ok();
+    let applied = w.apply(&v2, &["--confirm", "2s", "--json"]).ok();
+    std::fs::create_dir(w.lab.pin_dir().join("g99")).expect("a stray g99");
+    wait_exited(watcher_pid(&applied));
+    let said = "removed leftovers of an interrupted command: g99";
+    let record = w.record().expect("a record");
+    assert_eq!(record["rolled_back"]["recovered"][0], said, "{record}");
+    let status = w.sk(&["status", "--name", &w.lab.name]).ok();
+    assert!(status.stdout.contains(said), "{status}");
+    let late = w.sk(&["confirm", &w.lab.name, "--json"]).expect_code(3);
+    assert_eq!(json(&late)["recovered"][0], said, "{late}");
+    let text = w.sk(&["confirm", &w.lab.name]).expect_code(3);
+    assert!(
+        text.stderr.contains(&format!("before it: {said}")),
+        "{text}"
+    );
+}
+
 /// A first install under `--confirm` rolls back to nothing installed.
 #[test]
 fn a_first_install_rolls_back_to_nothing() {

@@ -10,7 +10,10 @@
 
 use serde_json::Value;
 
-use crate::{common, netns::Lab};
+use crate::{
+    common,
+    netns::{sockc, Lab},
+};
 
 fn prog_id(status: &Value) -> u64 {
     status["hooks"][0]["prog_id"].as_u64().expect("prog_id")
@@ -170,6 +173,10 @@ impl Busy {
         .ok();
         busy
     }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("UTF-8 path")
+    }
 }
 
 impl Drop for Busy {
@@ -179,13 +186,36 @@ impl Drop for Busy {
     }
 }
 
-/// Recovery's garbage collection that fails beside the plan fails the re-apply before
-/// it changes anything, as it did before the collection ran beside the plan: the
-/// error names what could not be removed, the installed generation keeps running
-/// (its records untouched, its verdicts), and no journal or new generation is left; once the
-/// leftover can go, the next re-apply removes it and says so.
+/// `out` names the leftover at `path` as one an interrupted command left and says how
+/// to remove it.
+#[track_caller]
+fn names_the_leftover(out: &crate::netns::Run, path: &str) {
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains(&format!(
+            "{path} (objects of a generation no record names): Device or resource busy"
+        )),
+        "the leftover named ({}):\n{out}",
+        out.what
+    );
+    assert!(
+        text.contains("what an interrupted command left")
+            && text.contains(&format!("`umount {path}` if something is mounted on it")),
+        "what it is and how to remove it ({}):\n{out}",
+        out.what
+    );
+}
+
+/// A leftover recovery cannot remove, of the number the next generation takes (what
+/// an apply killed before its journal leaves, `g99` past generation 1), with a mount
+/// on it: the commands that only read go on and warn, naming it (`status`, its JSON's
+/// `recovered`, `show`, `diff --installed`, `apply --dry-run`); those that change the
+/// install (`apply`, `apply --json`, `repair`, `flush`) stop before any change, naming
+/// its path, saying an interrupted command left it and how to remove it; the
+/// installed generation keeps running, its records untouched. Once it can go, the
+/// next re-apply removes it and says so.
 #[test]
-fn a_collection_that_fails_beside_the_plan_fails_the_reapply_before_any_change() {
+fn a_leftover_that_cannot_be_removed_stops_only_what_changes_the_install() {
     if !common::kernel() {
         return;
     }
@@ -193,21 +223,71 @@ fn a_collection_that_fails_beside_the_plan_fails_the_reapply_before_any_change()
     lab.apply_ok(&first);
     let pins = lab.pins();
     let busy = Busy::mount(lab.pin_dir().join("g99"));
+    let name = lab.name.as_str();
 
-    for extra in [&[][..], &["--json"], &["--dry-run"]] {
+    let status = sockc(&["status", "--name", name]).ok();
+    names_the_leftover(&status, busy.path());
+    let json = lab.status().expect("still installed");
+    let recovered = json["recovered"].as_str().unwrap_or_default();
+    assert!(recovered.contains(busy.path()), "status --json: {json:#}");
+    names_the_leftover(&sockc(&["show", name]).ok(), busy.path());
+    let diff = sockc(&["diff", "--installed", name, first.to_str().expect("UTF-8")]);
+    names_the_leftover(&diff.expect_code(0), busy.path());
+    names_the_leftover(&lab.apply(&second, &["--dry-run"]).ok(), busy.path());
+
+    for extra in [&[][..], &["--json"]] {
         let out = lab.apply(&second, extra).expect_code(3);
-        assert!(
-            format!("{}{}", out.stdout, out.stderr).contains("g99: Device or resource busy"),
-            "the error names the leftover ({extra:?}):\n{out}"
-        );
+        names_the_leftover(&out, busy.path());
+        assert!(out.stderr.contains("Nothing was changed"), "{out}");
     }
+    names_the_leftover(
+        &sockc(&["repair", "--name", name]).expect_code(3),
+        busy.path(),
+    );
+    names_the_leftover(
+        &sockc(&["flush", "--name", name]).expect_code(3),
+        busy.path(),
+    );
     // Every record as it was (the same inodes: the manifest not replaced).
     let mut now = lab.pins();
     now.retain(|p| !p.starts_with("g99"));
-    assert_eq!(now, pins, "a failed collection left or removed records");
+    assert_eq!(now, pins, "a refused command left or removed records");
     lab.expect_verdicts("refused", &[(9001, true)]);
 
     drop(busy);
     std::fs::create_dir(lab.pin_dir().join("g99")).expect("the leftover again");
     reapply_collecting_g99(&lab, &second);
+}
+
+/// A leftover no command can write into (a generation directory numbered at most the
+/// committed generation: no new generation takes its number) does not stop a
+/// re-apply, which goes on and says it; a flush, which removes the install's whole
+/// directory, still stops; once it can go, the flush removes it with the install.
+#[test]
+fn an_apply_goes_on_beside_an_old_generation_it_cannot_remove() {
+    if !common::kernel() {
+        return;
+    }
+    let (lab, first, second) = set_update_lab("inpgcold");
+    lab.apply_ok(&first);
+    let busy = Busy::mount(lab.pin_dir().join("g0"));
+    let out = lab.apply_ok(&second);
+    names_the_leftover(&out, busy.path());
+    assert!(out.stdout.contains("no reload"), "not in place:\n{out}");
+    lab.expect_verdicts("updated", &[(9001, false)]);
+    let name = lab.name.as_str();
+    names_the_leftover(
+        &sockc(&["flush", "--name", name]).expect_code(3),
+        busy.path(),
+    );
+    drop(busy);
+    std::fs::create_dir(lab.pin_dir().join("g0")).expect("the leftover again");
+    let flushed = sockc(&["flush", "--name", name]).ok();
+    assert!(
+        flushed
+            .stderr
+            .contains("removed leftovers of an interrupted command: g0"),
+        "{flushed}"
+    );
+    assert!(lab.status().is_none(), "flushed");
 }

@@ -348,6 +348,8 @@ catalogue! {
     Netns = "sockc::netns", Installs, Failure(3);
     /// An install whose records are missing or damaged.
     DamagedRecords = "sockc::damaged-records", Installs, Failure(3);
+    /// Leftovers of an interrupted command that cannot be removed, beside which a command cannot change the install.
+    Leftover = "sockc::leftover", Installs, Failure(3);
     /// A record written by a newer sockc.
     NewerSockc = "sockc::newer-sockc", Installs, Failure(3);
     /// A bpffs path that cannot hold installs.

@@ -23,6 +23,7 @@ impl InstallError {
             InstallError::Runtime(e) => runtime_code(e),
             InstallError::Attach { source, .. } => attach_code(source),
             InstallError::NotInstalled(_) => Code::NotInstalled,
+            InstallError::Leftovers { .. } => Code::Leftover,
             InstallError::Empty { .. } => Code::EmptyRuleset,
             InstallError::HeldByInstall { .. } => Code::HookHeld,
             InstallError::MissingInterface { .. } => Code::MissingTarget,

@@ -37,6 +37,7 @@
 mod cgroups;
 mod counters;
 mod error_code;
+mod leftovers;
 mod netns_scope;
 mod nf_neighbours;
 mod ready_hooks;
@@ -59,6 +60,7 @@ use aya::{maps::MapError, pin::PinError, programs::ProgramError};
 use sockc_compiler::{hooks::HookKind, obj::ObjError};
 
 pub use counters::{answers_refused, reset_counters};
+pub use leftovers::Leftover;
 pub use nf_neighbours::Neighbour;
 pub use recover::{flush, recover, Flushed, Recovery};
 pub use register::{register, unregister, Registered, Source};
@@ -168,6 +170,21 @@ pub enum InstallError {
     NotLive { what: String },
     #[error("nothing is installed under the name `{0}`")]
     NotInstalled(String),
+    /// Leftovers of an interrupted command that recovery could not remove, and the
+    /// command cannot go on beside (`recover::refuse_changes`).
+    #[error(
+        "install `{name}` holds what an interrupted command left, and sockc cannot remove \
+         it: {}. Nothing was changed{}. Remove it by hand ({}), then run the command \
+         again, which removes the rest; `sockc status` still shows the install",
+        leftovers::list(stuck),
+        removed_note(removed),
+        leftovers::how_to_remove(stuck)
+    )]
+    Leftovers {
+        name: String,
+        removed: Vec<String>,
+        stuck: Vec<leftovers::Leftover>,
+    },
     /// A directory with generations or links but neither manifest nor journal: not
     /// what an interrupted sockc leaves (see `recover`).
     #[error(
@@ -249,6 +266,15 @@ fn missing_target(hook: HookKind, target: &str, netns: &Option<String>) -> Strin
                 ),
             }
         }
+    }
+}
+
+/// The leftovers a refused command removed before it found one it could not.
+fn removed_note(removed: &[String]) -> String {
+    if removed.is_empty() {
+        String::new()
+    } else {
+        format!(" (it removed the others: {})", removed.join(", "))
     }
 }
 

@@ -2,7 +2,10 @@
 //! install ([`flush`]).
 //!
 //! Invariants: after [`recover_locked`] returns `Ok`, the install has no journal, no
-//! half-written record, no generation directory that its manifest does not name, and
+//! half-written record, no generation directory that its manifest does not name (but
+//! for garbage that cannot be removed, which it returns, `Recovery::Collected`'s
+//! `stuck`, and a command that changes the install refuses beside,
+//! [`refuse_changes`]), and
 //! the kernel runs the committed generation (or, after a roll back of a first apply,
 //! nothing of the install exists at all); a directory with neither a manifest nor a
 //! journal (debris of a first apply killed before its journal, or of a flush killed
@@ -26,6 +29,7 @@ use std::fmt;
 use sockc_compiler::{hooks::HookKind, ir::sockmap::MapRole};
 
 use super::{
+    leftovers::{self, Leftover},
     netns_scope::{self, locate},
     now_unix,
     reconcile::{self, Ctx, Programs},
@@ -58,8 +62,13 @@ pub enum Recovery {
     },
     /// A flush was interrupted: it was finished.
     Flushed,
-    /// No journal, but leftovers of a command killed before it wrote one.
-    Collected(Vec<String>),
+    /// No journal, but leftovers of a command killed before it wrote one: those
+    /// `removed`, and those that could not be (`stuck`: a command that changes the
+    /// install decides whether it can go on beside them, `super::leftovers`).
+    Collected {
+        removed: Vec<String>,
+        stuck: Vec<Leftover>,
+    },
     /// A directory with no record at all (a first apply killed before its journal, a
     /// flush killed after its manifest went): removed whole, with what it held.
     Debris(Vec<String>),
@@ -102,8 +111,27 @@ impl fmt::Display for Recovery {
                 Ok(())
             }
             Recovery::Flushed => f.write_str("finished an interrupted flush"),
-            Recovery::Collected(what) => {
-                write!(f, "removed leftovers of an interrupted command: {}", what.join(", "))
+            Recovery::Collected { removed, stuck } => {
+                if !removed.is_empty() {
+                    write!(
+                        f,
+                        "removed leftovers of an interrupted command: {}",
+                        removed.join(", ")
+                    )?;
+                }
+                if !removed.is_empty() && !stuck.is_empty() {
+                    f.write_str("; ")?;
+                }
+                if !stuck.is_empty() {
+                    write!(
+                        f,
+                        "could not remove what an interrupted command left: {}. Remove it by \
+                         hand ({}): until then a command that changes the install may refuse",
+                        leftovers::list(stuck),
+                        leftovers::how_to_remove(stuck)
+                    )?;
+                }
+                Ok(())
             }
             Recovery::Debris(what) if what.is_empty() => f.write_str(
                 "removed the empty directory an interrupted first apply or flush left",
@@ -318,8 +346,42 @@ pub(crate) fn collect_kept_by(
         .map(|d| format!("keep_{}", d.map))
         .collect();
     keep_maps.sort();
-    let removed = store.collect_garbage(name, &keep, &keep_maps)?;
-    Ok((!removed.is_empty()).then_some(Recovery::Collected(removed)))
+    let (removed, stuck) = store.collect_garbage(name, &keep, &keep_maps)?;
+    let stuck: Vec<Leftover> = stuck
+        .into_iter()
+        .map(|s| Leftover::new(s, m.generation))
+        .collect();
+    Ok(
+        (!removed.is_empty() || !stuck.is_empty())
+            .then_some(Recovery::Collected { removed, stuck }),
+    )
+}
+
+/// `recovered` for a command that changes install `name` (`removes`: one that
+/// removes it, a flush): the error [`InstallError::Leftovers`] when a leftover that
+/// could not be removed is one it cannot go on beside ([`Leftover::passable`]; a
+/// flush none), else `recovered` as it is, whose text says what stays.
+pub(crate) fn refuse_changes(
+    name: &str,
+    recovered: Option<Recovery>,
+    removes: bool,
+) -> Result<Option<Recovery>, InstallError> {
+    let Some(Recovery::Collected { removed, stuck }) = &recovered else {
+        return Ok(recovered);
+    };
+    let blocking: Vec<Leftover> = stuck
+        .iter()
+        .filter(|l| removes || !l.passable())
+        .cloned()
+        .collect();
+    if blocking.is_empty() {
+        return Ok(recovered);
+    }
+    Err(InstallError::Leftovers {
+        name: name.to_string(),
+        removed: removed.clone(),
+        stuck: blocking,
+    })
 }
 
 /// Finishes or undoes `journal`, the interrupted work of install `name`.
@@ -700,7 +762,9 @@ fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
     let mut notices = Vec::new();
     let mut given_up = 0;
     let recovered = match recover_locked(store, name, &mut notices) {
-        Ok(r) => r,
+        // A leftover that cannot be removed stops the flush before its first hook
+        // comes off: removing the directory would fail beside it, after the hooks.
+        Ok(r) => refuse_changes(name, r, true)?,
         // Work in flight that is not known: a flush's journal in its place; the
         // committed generation's hooks come off below, and every pin with the install.
         Err(InstallError::UnreadableRecord {
@@ -781,4 +845,46 @@ fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
         notices,
         cancelled,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::install::leftovers::tests::stuck;
+
+    fn collected(stuck: Vec<Leftover>) -> Option<Recovery> {
+        Some(Recovery::Collected {
+            removed: vec!["manifest_new".to_string()],
+            stuck,
+        })
+    }
+
+    /// A change stops beside what it cannot pass, naming only that; a flush beside
+    /// every leftover; a passable one goes on, said by the recovery.
+    #[test]
+    fn changes_stop_before_what_they_cannot_pass() {
+        let err = refuse_changes("x", collected(vec![stuck("g1", 2), stuck("g3", 2)]), false)
+            .expect_err("g3 is the next generation's directory");
+        let text = err.to_string();
+        let named = "/sys/fs/bpf/sockc/x/g3 (objects of a generation no record names): Device or resource busy";
+        assert!(text.contains(named), "{text}");
+        assert!(!text.contains("x/g1"), "a passable one is not why: {text}");
+        assert!(text.contains("interrupted command"), "{text}");
+        assert!(text.contains("`rm -r /sys/fs/bpf/sockc/x/g3`"), "{text}");
+        assert!(text.contains("removed the others: manifest_new"), "{text}");
+
+        let passing = collected(vec![stuck("g1", 2)]);
+        let went_on = refuse_changes("x", passing.clone(), false).expect("goes on");
+        assert_eq!(went_on, passing);
+        let said = went_on.expect("said").to_string();
+        assert!(said.contains("could not remove"), "{said}");
+        assert!(said.contains("/sys/fs/bpf/sockc/x/g1"), "{said}");
+
+        assert!(refuse_changes("x", passing, true).is_err(), "a flush stops");
+        let plain = collected(Vec::new());
+        assert_eq!(
+            refuse_changes("x", plain.clone(), true).expect("none stuck"),
+            plain
+        );
+    }
 }

@@ -50,6 +50,7 @@ pub fn register(
 ) -> Result<Registered, InstallError> {
     let mut notices = Vec::new();
     let recovered = recover_locked(store, install, &mut notices)?;
+    let recovered = super::recover::refuse_changes(install, recovered, false)?;
     let m = store
         .manifest(install)?
         .ok_or_else(|| InstallError::NotInstalled(install.to_string()))?;
@@ -106,7 +107,8 @@ fn declared<'a>(m: &'a Manifest, socket: &str) -> Result<&'a SocketMeta, Install
 /// Takes the socket out of `socket`'s slot; returns its cookie, if one was there.
 pub fn unregister(store: &Store, install: &str, socket: &str) -> Result<Option<u64>, InstallError> {
     let mut notices = Vec::new();
-    recover_locked(store, install, &mut notices)?;
+    let recovered = recover_locked(store, install, &mut notices)?;
+    super::recover::refuse_changes(install, recovered, false)?;
     let m = store
         .manifest(install)?
         .ok_or_else(|| InstallError::NotInstalled(install.to_string()))?;

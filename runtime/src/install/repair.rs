@@ -138,6 +138,7 @@ pub fn repair(store: &Store, name: Option<&str>) -> Result<Vec<Repaired>, Instal
     for n in names {
         let mut notices = Vec::new();
         let recovered = recover_locked(store, &n, &mut notices)?;
+        let recovered = super::recover::refuse_changes(&n, recovered, false)?;
         let Some(m) = store.manifest(&n)? else {
             if name.is_some() && !matches!(recovered, Some(Recovery::Flushed | Recovery::Debris(_)))
             {

@@ -40,7 +40,7 @@ use super::{
         open_dir, pin_record, read_record_digested, sealable_record, write_record_at,
         write_sealed_with,
     },
-    pins::{remove_tree, unlink},
+    pins::{remove_tree, unlink, Stuck},
     program_record,
     record_writer::RecordWriter,
     record_writer::{digest_bytes, sha256, Digesting, CHUNK, TRAILER},
@@ -666,16 +666,18 @@ fn get_one(dir: &Path, at: &OwnedFd, digest: &str) -> Result<Vec<u8>, StoreError
     Ok(bytes)
 }
 
-/// Removes the bulk records in `dir` that `keep` does not name; returns their names.
+/// Removes the bulk records in `dir` that `keep` does not name; returns their names,
+/// and those that could not be removed (each tried: one that stays is garbage, which
+/// keeps no other from going).
 pub(super) fn collect<'a>(
     dir: &Path,
     keep: impl IntoIterator<Item = &'a BulkRefs>,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<(Vec<String>, Vec<Stuck>), StoreError> {
     let kept: HashSet<&str> = keep.into_iter().flat_map(BulkRefs::digests).collect();
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
-    let mut removed = Vec::new();
+    let (mut removed, mut stuck) = (Vec::new(), Vec::new());
     for e in entries {
         let e = e.map_err(io_err(dir))?;
         let file = e.file_name().to_string_lossy().into_owned();
@@ -689,11 +691,13 @@ pub(super) fn collect<'a>(
             continue;
         }
         if !kept.contains(digest) && !digest.ends_with("_new") {
-            unlink(&e.path())?;
-            removed.push(file);
+            match unlink(&e.path()) {
+                Ok(()) => removed.push(file),
+                Err(err) => stuck.push(Stuck::new(file, e.path(), &err)),
+            }
         }
     }
-    Ok(removed)
+    Ok((removed, stuck))
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -946,7 +950,8 @@ mod tests {
             Json::Buffered,
         )
         .unwrap();
-        let removed = collect(&dir, [&named]).unwrap();
+        let (removed, stuck) = collect(&dir, [&named]).unwrap();
+        assert!(stuck.is_empty(), "{stuck:?}");
         assert_eq!(removed.len(), 2, "{removed:?}");
         assert!(unnamed
             .source_text

@@ -74,6 +74,7 @@ pub use lock::LockWait;
 pub use manifest::{
     format_for, new_instance, InstalledProgram, Manifest, MANIFEST_FORMAT, SETS_FROM_MAPS_FORMAT,
 };
+pub use pins::Stuck;
 pub use read_ahead::{has_manifest, read_ahead, ReadAhead};
 pub use records::Remembered;
 pub use residual::ResidualRecord;

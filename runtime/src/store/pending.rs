@@ -106,6 +106,11 @@ pub struct RolledBack {
     pub reason: String,
     /// The generation installed after the rollback (`None`: nothing is).
     pub generation: Option<u64>,
+    /// What the rollback's recovery finished or removed first (interrupted work,
+    /// leftovers of an interrupted command), as each command says it; absent in a
+    /// record of an older sockc.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovered: Vec<String>,
 }
 
 impl Pending {

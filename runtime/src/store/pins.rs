@@ -3,12 +3,34 @@
 //!
 //! Invariant: nothing is followed: a symbolic link in the store (or in a directory's
 //! place) is removed itself, never what it leads to, whose files are not sockc's; what
-//! is gone already is no error.
+//! is gone already is no error. Garbage that cannot be removed is a [`Stuck`], said by
+//! name and path, never a reason to stop removing the rest.
 
 use std::path::{Path, PathBuf};
 
 use super::error::{io_err, StoreError};
 use crate::fault::point;
+
+/// A leftover the garbage collection could not remove: its name in the install's
+/// directory, its path, and the system's reason (a mount on it, a file system that
+/// refuses).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stuck {
+    pub file: String,
+    pub path: PathBuf,
+    pub why: String,
+}
+
+impl Stuck {
+    /// `file` at `path`, whose removal failed with `e`.
+    pub(super) fn new(file: String, path: PathBuf, e: &StoreError) -> Stuck {
+        let why = match e {
+            StoreError::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        Stuck { file, path, why }
+    }
+}
 
 /// Removes the file (pin) at `path`; one that is gone already is fine.
 pub(super) fn unlink(path: &Path) -> Result<(), StoreError> {

@@ -8,7 +8,9 @@
 //! journal last, then the directory), so a removal cut short leaves either the journal
 //! that says to finish it or a directory with no record at all, which is debris every
 //! command removes; nothing is removed through a symbolic link, and a link in an
-//! install's place is no install.
+//! install's place is no install. The garbage collection tries every leftover and
+//! returns those it could not remove ([`Stuck`]): whether a command may go on beside
+//! one is the install's to decide (`install::leftovers`), not the store's.
 
 use std::{
     os::{fd::AsFd, unix::fs::MetadataExt},
@@ -19,7 +21,7 @@ use super::{
     bulk,
     error::{io_err, StoreError},
     pinned_record::{parse_record, read_record},
-    pins::{remove_tree, unlink},
+    pins::{remove_tree, unlink, Stuck},
     Store,
 };
 use crate::{fault::point, sys};
@@ -156,7 +158,8 @@ impl Store {
         }
     }
 
-    /// Removes the journal: the work it recorded is done or undone.
+    /// Removes the journal: the work it recorded is done or undone. Bulk records that
+    /// stay are garbage the next collection says.
     pub fn clear_journal(&self, name: &str) -> Result<(), StoreError> {
         let path = self.dir(name).join("journal");
         if path.exists() {
@@ -174,10 +177,10 @@ impl Store {
 
     /// Removes the bulk records neither the manifest nor the journal names (those of
     /// a generation replaced or rolled back); nothing when one cannot be read.
-    fn collect_bulk(&self, name: &str) -> Result<Vec<String>, StoreError> {
+    fn collect_bulk(&self, name: &str) -> Result<(Vec<String>, Vec<Stuck>), StoreError> {
         match self.bulk_in_use(name) {
             Some(refs) => bulk::collect(&self.dir(name), &refs),
-            None => Ok(Vec::new()),
+            None => Ok((Vec::new(), Vec::new())),
         }
     }
 
@@ -202,38 +205,50 @@ impl Store {
     /// Removes half-written records (`*_new`), generation directories that neither
     /// the manifest nor the journal names, and shared maps (`keep_*`) not in
     /// `keep_maps`: what a killed command left behind before it recorded anything.
-    /// Returns what it removed.
+    /// Returns what it removed and what it could not (each leftover is tried).
     pub fn collect_garbage(
         &self,
         name: &str,
         keep: &[&str],
         keep_maps: &[String],
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<(Vec<String>, Vec<Stuck>), StoreError> {
         let dir = self.dir(name);
         let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         };
-        let mut removed = Vec::new();
+        let (mut removed, mut stuck) = (Vec::new(), Vec::new());
         for e in entries {
             let e = e.map_err(io_err(&dir))?;
             let file = e.file_name().to_string_lossy().into_owned();
-            let stray_record = file.ends_with("_new");
-            let stray_generation = file.starts_with('g')
-                && file[1..].bytes().all(|b| b.is_ascii_digit())
-                && !keep.contains(&file.as_str());
-            // Kept maps of sockmap groups only (the sk_lookup socket map is the
-            // install's for as long as it exists).
-            let stray_kept_map = file
-                .strip_prefix("keep_")
-                .is_some_and(|m| sockc_compiler::ir::sockmap::MapRole::of_map(m).is_some())
-                && !keep_maps.contains(&file);
-            if stray_record || stray_generation || stray_kept_map {
-                // A link under such a name goes itself, never what it leads to.
-                remove_tree(&e.path())?;
-                removed.push(file);
+            if !is_garbage(&file, keep, keep_maps) {
+                continue;
+            }
+            // A link under such a name goes itself, never what it leads to.
+            match remove_tree(&e.path()) {
+                Ok(()) => removed.push(file),
+                Err(err) => stuck.push(Stuck::new(file, e.path(), &err)),
             }
         }
-        removed.extend(self.collect_bulk(name)?);
-        Ok(removed)
+        let (bulk_removed, bulk_stuck) = self.collect_bulk(name)?;
+        removed.extend(bulk_removed);
+        stuck.extend(bulk_stuck);
+        Ok((removed, stuck))
     }
+}
+
+/// Whether `file` of an install's directory is what a killed command left: a
+/// half-written record, a generation directory `keep` does not name, or a sockmap
+/// group's shared map `keep_maps` does not name.
+fn is_garbage(file: &str, keep: &[&str], keep_maps: &[String]) -> bool {
+    let stray_record = file.ends_with("_new");
+    let stray_generation = file.starts_with('g')
+        && file[1..].bytes().all(|b| b.is_ascii_digit())
+        && !keep.contains(&file);
+    // Kept maps of sockmap groups only (the sk_lookup socket map is the install's for
+    // as long as it exists).
+    let stray_kept_map = file
+        .strip_prefix("keep_")
+        .is_some_and(|m| sockc_compiler::ir::sockmap::MapRole::of_map(m).is_some())
+        && !keep_maps.iter().any(|k| k == file);
+    stray_record || stray_generation || stray_kept_map
 }

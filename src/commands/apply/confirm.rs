@@ -63,7 +63,9 @@ pub fn unattended_instead(args: &ApplyArgs, session: &Session, src: &str) -> Opt
     }
     let netns = session.netns_text();
     match confirmation::install_previous(store, name, netns.as_deref(), record.previous.as_ref()) {
-        Ok(generation) => {
+        Ok(put) => {
+            confirmation::say_recovered(name, &put.recovered);
+            let generation = put.generation;
             outln!(
                 "{name}: not applied: {} holds the rules that were rolled back unconfirmed {} ({}); {}",
                 args.file.display(),

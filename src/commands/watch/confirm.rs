@@ -139,7 +139,11 @@ fn roll_back(installer: &Installer, report: &mut Report, names: &[String], reaso
 
 /// Settles install `name`'s change at once (`reason`); its record after.
 fn put_back(store: &Store, name: &str, reason: &str) -> Result<Pending, String> {
-    match confirmation::settle(store, name, Some(reason))? {
+    let settlement = confirmation::settle(store, name, Some(reason))?;
+    for r in &settlement.recovered {
+        log(&format!("{name}: {r}"));
+    }
+    match settlement.settled {
         Settled::RolledBack(_) | Settled::Discarded | Settled::Nothing => {}
     }
     store

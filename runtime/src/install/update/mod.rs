@@ -285,7 +285,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         plan_beside(store, req, old.as_ref(), collect);
     report.plan = plan;
     if let Some(collected) = beside.collected {
-        report.recovered = collected?;
+        report.recovered = refuse_leftovers(req, collected?)?;
     }
     report.generation = old.as_ref().map(|m| m.generation);
 
@@ -445,7 +445,7 @@ fn read_installed(
     } else if !collect {
         // No manifest to collect beside (debris), or none read: recovery as it ran
         // before the read, with its own errors first.
-        report.recovered = collect_locked(store, req.name)?;
+        report.recovered = refuse_leftovers(req, collect_locked(store, req.name)?)?;
     }
     let old = read?;
     if let Some(r) = &old {
@@ -457,6 +457,19 @@ fn read_installed(
         });
     }
     Ok((old, here, collect))
+}
+
+/// Recovery's garbage collection `collected` for `req`: an apply stops beside a
+/// leftover it could not remove and cannot go on beside (`recover::refuse_changes`);
+/// a dry run, which changes nothing, goes on and says it.
+fn refuse_leftovers(
+    req: &ApplyRequest<'_>,
+    collected: Option<Recovery>,
+) -> Result<Option<Recovery>, InstallError> {
+    if req.dry_run {
+        return Ok(collected);
+    }
+    super::recover::refuse_changes(req.name, collected, false)
 }
 
 /// The plan, the refitted file, the new snapshot and the records made beside the
