@@ -25,12 +25,13 @@ use commands::{
 };
 use shared::{
     json,
-    memory::exit_now,
+    memory::{self, exit_now},
     settings::{self, Settings},
     stdout,
 };
 
 fn main() -> ExitCode {
+    memory::one_glibc_arena();
     stdout::end_quietly_on_sigpipe();
     let parsed = cli::command()
         .try_get_matches()

@@ -1,6 +1,6 @@
-//! The process's memory and its end: the allocator (mimalloc), handing freed pages
-//! back to the kernel between an apply's stages, and ending a command at once when
-//! its work is done and written.
+//! The process's memory and its end: the allocator (mimalloc), glibc's own arenas
+//! kept to one, handing freed pages back to the kernel between an apply's stages,
+//! and ending a command at once when its work is done and written.
 //!
 //! A 100k-rule compile allocates millions of small objects: with mimalloc (its v2,
 //! which keeps fewer pages than v3) the whole `sockc compile` of acl1_100000 took
@@ -15,6 +15,22 @@ use std::io::Write;
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// One arena for glibc's own `malloc` (`M_ARENA_MAX`, 1), which sockc's code does not
+/// use (mimalloc is the global allocator) but the C library does, a little: the
+/// standard library's thread start asks glibc for the new thread's stack
+/// (`pthread_getattr_np`, which allocates), so the first thread spawned made glibc a
+/// second arena — a 128 MiB reservation trimmed to 64 MiB (`mmap`, two `munmap`s,
+/// `mprotect`) and its first pages — for a few hundred bytes. Called first in `main`,
+/// before any thread starts; every thread then shares the main arena (a lock per
+/// call, of which a command makes a few per thread).
+pub fn one_glibc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a parameter of glibc's malloc; it takes no pointers.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
 
 /// Hands the pages of memory freed so far back to the kernel at once (mimalloc's
 /// `mi_collect`). `apply` calls it between compiling and installing, but for a
@@ -58,4 +74,45 @@ pub fn exit_now(code: i32) -> ! {
     let _ = std::io::stdout().flush();
     // SAFETY: _exit has no preconditions; nothing is left to run or write.
     unsafe { libc::_exit(code) }
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    /// glibc's arenas (`<heap nr=…>` in `malloc_info`'s report).
+    fn glibc_arenas() -> usize {
+        let (mut buf, mut len) = (std::ptr::null_mut(), 0);
+        // SAFETY: open_memstream allocates the buffer it reports in buf/len, written
+        // and NUL-terminated when the stream is closed; both are valid until freed.
+        let report = unsafe {
+            let f = libc::open_memstream(&mut buf, &mut len);
+            assert!(!f.is_null());
+            libc::malloc_info(0, f);
+            libc::fclose(f);
+            let s = std::ffi::CStr::from_ptr(buf).to_string_lossy().into_owned();
+            libc::free(buf.cast());
+            s
+        };
+        report.matches("<heap nr=").count()
+    }
+
+    /// With one arena asked for, threads alive at once (each made glibc allocate as
+    /// it started) add no arena; without it, each would take one of its own.
+    #[test]
+    fn threads_started_after_one_glibc_arena_share_it() {
+        super::one_glibc_arena();
+        let before = glibc_arenas();
+        let n = 12;
+        let all_started = std::sync::Barrier::new(n + 1);
+        std::thread::scope(|s| {
+            for _ in 0..n {
+                s.spawn(|| {
+                    // SAFETY: a small block allocated and freed by glibc's malloc.
+                    unsafe { libc::free(libc::malloc(64)) };
+                    all_started.wait();
+                });
+            }
+            all_started.wait();
+            assert_eq!(glibc_arenas(), before, "threads alive at once took arenas");
+        });
+    }
 }

@@ -123,8 +123,27 @@ pub(super) fn is_bpffs(path: &Path) -> bool {
 
 /// The nearest ancestor process that runs in another mount namespace than this one:
 /// what `ip netns exec` or `unshare -m` was started from. `None` when every ancestor
-/// shares ours, or when one cannot be read (nothing is known then).
+/// shares ours, or when one cannot be read (nothing is known then). Found once per
+/// process ([`read_mount_namespace_ahead`] may find it first, on another thread):
+/// where root cannot read `/proc/1/ns/mnt` (a sandbox) the walk reads two files per
+/// ancestor, ~25 system calls before every store's open.
 fn ancestor_outside_mount_namespace() -> Option<u32> {
+    static FOUND: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(find_ancestor_outside_mount_namespace)
+}
+
+/// Finds, for [`Store::open`](super::Store::open), what it checks of this process's
+/// mount namespace (the ancestors' namespaces, read from `/proc`), so that the open
+/// does not wait for it: a re-apply calls this on its read-ahead thread while the
+/// front end runs. The answer is the process's, whichever thread asks first.
+pub(super) fn read_mount_namespace_ahead() {
+    let _ = ancestor_outside_mount_namespace();
+}
+
+/// [`ancestor_outside_mount_namespace`], walked.
+fn find_ancestor_outside_mount_namespace() -> Option<u32> {
+    #[cfg(test)]
+    tests::WALKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
     // The usual case in one look: init's namespace (the host's, or a container's,
     // whose processes all share it) is ours, so no ancestor in between left it.
@@ -194,6 +213,23 @@ pub(super) fn same_bpffs_as_init(bpffs: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// Walks of the ancestors made by this test process.
+    pub(super) static WALKS: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
+
+    /// The ancestors are walked once per process, however many stores open (each
+    /// asks twice when its bpffs is not one) and whichever thread asks first.
+    #[test]
+    fn the_ancestors_are_walked_once() {
+        let here = super::ancestor_outside_mount_namespace();
+        let there = std::thread::spawn(super::ancestor_outside_mount_namespace)
+            .join()
+            .unwrap();
+        super::read_mount_namespace_ahead();
+        assert_eq!(here, there);
+        assert_eq!(WALKS.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
     /// `parent_of` reads the parent `/proc` gives, for this process and its parent.
     #[test]
     fn parent_of_is_the_kernels_parent() {

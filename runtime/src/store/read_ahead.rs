@@ -6,7 +6,9 @@
 //! pin is still the one it was read from, by device, inode and change times, the
 //! memo's own check (`memo`: a record is replaced by a `rename` of a new pin, and only
 //! the lock holder writes one); each bulk record it names was checked against its
-//! digest as it was read.
+//! digest as it was read. The same thread then finds what the store's open checks of
+//! the process's mount namespace (its ancestors' namespaces, read from `/proc`; a
+//! sandbox's walk is ~25 system calls), which the open would otherwise wait for.
 //!
 //! Invariant: nothing here creates, writes or removes anything; a read that fails, or
 //! races a writer that holds the lock, gives nothing or is refused by the pin's
@@ -29,7 +31,17 @@ pub struct ReadAhead {
 
 /// Install `name`'s manifest on the bpffs at `bpffs`, without its rule text, read
 /// without taking the store's lock; `None` when there is none or it cannot be read.
+/// Then what the store's open checks of this process's mount namespace, found ahead
+/// too (`bpffs::read_mount_namespace_ahead`: the ancestors' namespaces from `/proc`,
+/// found once per process), so that the open does not wait for it.
 pub fn read_ahead(bpffs: &Path, name: &str) -> Option<ReadAhead> {
+    let read = read_manifest_ahead(bpffs, name);
+    super::bpffs::read_mount_namespace_ahead();
+    read
+}
+
+/// [`read_ahead`]'s manifest.
+fn read_manifest_ahead(bpffs: &Path, name: &str) -> Option<ReadAhead> {
     let dir = unlocked_dir(bpffs, name);
     let path = dir.join("manifest");
     let before = RecordMemo::<Remembered>::id(&path)?;
