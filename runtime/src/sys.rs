@@ -398,6 +398,64 @@ impl Drop for MapMemory {
     }
 }
 
+/// A read-only shared mapping of the first bytes of a `BPF_F_MMAPABLE` array map's
+/// values, of a map nothing writes any more (frozen, read-only to programs): its
+/// pages are the kernel's own, so reading it copies nothing and allocates nothing
+/// (`array_map_mmap` inserts every page as it maps). Unmapped on drop.
+pub struct MapView {
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and what it maps never changes (`MapView::map`'s
+// contract), so shared and moved references to it are as safe as to a `&[u8]`.
+unsafe impl Send for MapView {}
+unsafe impl Sync for MapView {}
+
+impl MapView {
+    /// Maps the first `len` bytes of the value area of the map behind `fd`, read-only.
+    ///
+    /// # Safety
+    /// Nothing may write the map's values while the view lives: the map must be
+    /// frozen (no writes from user space) and `BPF_F_RDONLY_PROG` (none from programs).
+    pub unsafe fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<MapView> {
+        let len = len.max(1);
+        // SAFETY: a fresh shared read-only mapping of the map's value area (the kernel
+        // checks the length against the map); unmapped only by drop.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(MapView {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: ptr/len are a live read-only mapping owned by self whose contents
+        // never change (the contract of `map`).
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Drop for MapView {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are the mapping created in `map`.
+        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+    }
+}
+
 /// `BPF_MAP_LOOKUP_BATCH` over a whole array map of `entries` elements with 4-byte
 /// keys: the values in key order, `value_len` bytes each (for a per-CPU map,
 /// `round_up(value_size, 8)` times the number of possible CPUs). One syscall reads

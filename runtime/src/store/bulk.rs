@@ -38,7 +38,7 @@ use super::{
     error::{io_err, StoreError},
     pinned_record::{
         open_dir, pin_record, read_record_digested, sealable_record, write_record_at,
-        write_sealed_with,
+        write_sealed_with, RecordBytes,
     },
     pins::{remove_tree, unlink, Stuck},
     program_record,
@@ -610,7 +610,7 @@ fn get_programs(
     refs: &BulkRefs,
 ) -> Result<Vec<ProgramSnapshot>, StoreError> {
     let program = |digest: &String| {
-        let bytes = get_one(dir, at, digest)?;
+        let bytes = get_in_place(dir, at, digest)?;
         program_record::decode(&bytes).map_err(|problem| bad_record(dir, digest, problem))
     };
     refs.program_records.iter().map(program).collect()
@@ -649,6 +649,14 @@ fn bad_record(dir: &Path, digest: &str, problem: impl Into<String>) -> StoreErro
 }
 
 fn get_one(dir: &Path, at: &OwnedFd, digest: &str) -> Result<Vec<u8>, StoreError> {
+    get_in_place(dir, at, digest).map(RecordBytes::into_vec)
+}
+
+/// The record `digest` in `dir`, checked against it: its map's own pages when the
+/// record is sealed in a mappable map, where [`get_one`] copies them into a vector
+/// of their own (a program record of 100,000 rules is eight megabytes, which a
+/// re-apply only decodes).
+fn get_in_place(dir: &Path, at: &OwnedFd, digest: &str) -> Result<RecordBytes, StoreError> {
     let path = dir.join(format!("{PREFIX}{digest}"));
     let bad = |problem: &str| bad_record(dir, digest, problem);
     match kind(at, &format!("{PREFIX}{digest}")).map_err(io_err(&path))? {

@@ -9,11 +9,13 @@
 //! them), since a lookup writes the map's own value size into the buffer it is given;
 //! a record's digest is taken from its trailer without hashing it only when the map is
 //! frozen and read-only to programs (`record_writer`'s sealed records: nothing can
-//! have changed it since it was written) and the trailer is the digest expected.
+//! have changed it since it was written) and the trailer is the digest expected; a
+//! record's map is mapped into memory instead of copied out only when, for the same
+//! reason, nothing can change it while it is read (frozen, read-only to programs).
 
 use std::{
     ffi::CString,
-    os::fd::{AsFd, FromRawFd, OwnedFd},
+    os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd},
     path::Path,
 };
 
@@ -25,7 +27,7 @@ use super::{
     pins::unlink,
     record_writer::{digest_bytes, sha256, Digesting, RecordWriter, CHUNK, TRAILER},
 };
-use crate::{fault::point, sys};
+use crate::{fault::point, sys, sys::MapView};
 
 pub(super) fn parse_record<'a, T: Deserialize<'a>>(
     bytes: &'a [u8],
@@ -120,17 +122,49 @@ pub(super) fn pin_record(
 
 /// The bytes of the record pinned at `path`, `None` when there is none.
 pub(super) fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(read_record_digested(path, what, None)?.map(|(bytes, _)| bytes))
+    Ok(read_record_digested(path, what, None)?.map(|(bytes, _)| bytes.into_vec()))
+}
+
+/// A record's bytes: copied out of its map, or the map's own pages mapped read-only
+/// when nothing can change them ([`read_mapped`]).
+pub(super) enum RecordBytes {
+    Read(Vec<u8>),
+    /// The map's value area and the record's length (its bytes start after the
+    /// 8-byte length).
+    Mapped(MapView, usize),
+}
+
+impl RecordBytes {
+    /// The bytes as a vector of their own (a copy when they are mapped).
+    pub(super) fn into_vec(self) -> Vec<u8> {
+        match self {
+            RecordBytes::Read(bytes) => bytes,
+            mapped => mapped.to_vec(),
+        }
+    }
+}
+
+impl std::ops::Deref for RecordBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            RecordBytes::Read(bytes) => bytes,
+            RecordBytes::Mapped(view, len) => &view.bytes()[8..8 + len],
+        }
+    }
 }
 
 /// A record's bytes and, when asked for, their SHA-256 (hex).
-pub(super) type Digested = (Vec<u8>, Option<String>);
+pub(super) type Digested = (RecordBytes, Option<String>);
 
 /// [`read_record`] and, when `expected` names the digest its bytes should have, their
 /// SHA-256 (hex): `expected` itself when the record is sealed with it (frozen,
 /// read-only to programs, the trailer after its bytes that digest), else hashed on
 /// another thread a piece at a time as the pieces are read (a set record of a million
 /// entries is nine megabytes: reading it and hashing it take about as long each).
+/// A record that can no longer change (frozen, read-only to programs) in a mappable
+/// map is mapped, not copied ([`read_mapped`]).
 pub(super) fn read_record_digested(
     path: &Path,
     what: &'static str,
@@ -144,17 +178,26 @@ pub(super) fn read_record_digested(
         path: path.to_path_buf(),
         source,
     })?;
-    let (capacity, read_only) = record_shape(&map).map_err(|shape| StoreError::NotARecord {
-        what,
-        path: path.to_path_buf(),
-        shape,
-    })?;
+    let (capacity, read_only, mappable) =
+        record_shape(&map).map_err(|shape| StoreError::NotARecord {
+            what,
+            path: path.to_path_buf(),
+            shape,
+        })?;
     let fd = map.fd().as_fd();
+    let unchanging = read_only && sys::map_frozen(fd).unwrap_or(false);
+    if unchanging && mappable {
+        if let Some(mapped) = read_mapped(fd, capacity, expected) {
+            return mapped.map(Some).map_err(|shape| StoreError::NotARecord {
+                what,
+                path: path.to_path_buf(),
+                shape,
+            });
+        }
+    }
     // The trailer a sealed record keeps its digest in, when the map is one that cannot
     // have changed since it was sealed.
-    let trailer = expected
-        .and_then(digest_bytes)
-        .filter(|_| read_only && sys::map_frozen(fd).unwrap_or(false));
+    let trailer = expected.and_then(digest_bytes).filter(|_| unchanging);
     let read = |chunk: u32, into: &mut [u8]| -> Result<(), StoreError> {
         match sys::map_lookup_into(fd, &chunk.to_ne_bytes(), into) {
             Ok(true) => Ok(()),
@@ -214,7 +257,35 @@ pub(super) fn read_record_digested(
         (None, Some(_)) => Some(sha256(&[&bytes])),
         (None, None) => None,
     };
-    Ok(Some((bytes, hex)))
+    Ok(Some((RecordBytes::Read(bytes), hex)))
+}
+
+/// The record in the map behind `fd` (`capacity` bytes of values, frozen, read-only
+/// to programs, mappable) mapped read-only, and its SHA-256 when `expected` asks for
+/// it: `expected` itself when the trailer after its bytes is that digest, else hashed
+/// from the mapping. `None` when the kernel does not map it (the caller copies it
+/// out instead); `Err` when its length is past what the map holds.
+fn read_mapped(
+    fd: BorrowedFd<'_>,
+    capacity: usize,
+    expected: Option<&str>,
+) -> Option<Result<Digested, String>> {
+    // SAFETY: the caller found the map frozen and read-only to programs: nothing
+    // writes its values any more.
+    let view = unsafe { MapView::map(fd, capacity) }.ok()?;
+    let all = view.bytes();
+    let len = u64::from_le_bytes(all[..8].try_into().expect("8 bytes")) as usize;
+    if len > capacity - 8 {
+        return Some(Err(format!(
+            "its length, {len} bytes, is more than its {capacity} bytes hold"
+        )));
+    }
+    let trailer = all.get(8 + len..8 + len + TRAILER);
+    let hex = expected.map(|e| match (digest_bytes(e), trailer) {
+        (Some(d), Some(t)) if t == d => e.to_string(),
+        _ => sha256(&[&all[8..8 + len]]),
+    });
+    Some(Ok((RecordBytes::Mapped(view, len), hex)))
 }
 
 /// Bytes of a record read before the pieces read so far are handed to the hashing
@@ -255,12 +326,13 @@ fn hashed_as_read(
     })
 }
 
-/// The bytes record `map` holds and whether it is read-only to programs, when it has
+/// The bytes record `map` holds, whether it is read-only to programs and whether it is
+/// mappable (`BPF_F_MMAPABLE`), when it has
 /// the shape of one the store writes (the kernel copies a map's own value size, times
 /// the CPUs for a per-CPU map, into the buffer a lookup gives it, and reads its own
 /// key size from the key: any other shape would be a read or a write past a buffer);
 /// otherwise what shape it has.
-fn record_shape(map: &MapData) -> Result<(usize, bool), String> {
+fn record_shape(map: &MapData) -> Result<(usize, bool, bool), String> {
     let info = map
         .info()
         .map_err(|e| format!("its map information: {e}"))?;
@@ -274,8 +346,10 @@ fn record_shape(map: &MapData) -> Result<(usize, bool), String> {
             info.max_entries()
         ));
     }
-    let read_only = info.map_flags() & aya_obj::generated::BPF_F_RDONLY_PROG != 0;
-    Ok((info.max_entries() as usize * CHUNK, read_only))
+    let flags = info.map_flags();
+    let read_only = flags & aya_obj::generated::BPF_F_RDONLY_PROG != 0;
+    let mappable = flags & aya_obj::generated::BPF_F_MMAPABLE != 0;
+    Ok((info.max_entries() as usize * CHUNK, read_only, mappable))
 }
 
 /// The install's directory, opened to name records relative to it (not through a
@@ -295,4 +369,63 @@ pub(super) fn open_dir(dir: &Path) -> Result<OwnedFd, StoreError> {
     }
     // SAFETY: `fd` was just opened and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::store::{pins::remove_tree, record_writer::tests::unfrozen_with_trailer};
+
+    /// `bytes` in a sealable record map finished by `finish`, pinned as `<dir>/<name>`.
+    fn pinned(dir: &Path, name: &str, bytes: &[u8], finish: impl FnOnce(RecordWriter) -> OwnedFd) {
+        let mut w = RecordWriter::create_sealable(bytes.len()).unwrap();
+        w.write_all(bytes).unwrap();
+        pin_record(dir, &open_dir(dir).unwrap(), name, finish(w)).unwrap();
+    }
+
+    /// Whether the record `<dir>/<name>` was mapped, whether its bytes are `want`, and
+    /// the digest read for it when `expected` is asked for.
+    fn read(dir: &Path, name: &str, want: &[u8], expected: &str) -> (bool, bool, String) {
+        let (bytes, hex) = read_record_digested(&dir.join(name), "bulk", Some(expected))
+            .unwrap()
+            .unwrap();
+        let mapped = matches!(bytes, RecordBytes::Mapped(..));
+        (mapped, *bytes == *want, hex.unwrap())
+    }
+
+    /// A sealed record is read through a mapping of its map, its bytes and digest
+    /// what a copy gives; the digest is the trailer only when the trailer is the one
+    /// expected, else hashed (a record sealed with another digest is found out); a
+    /// record not frozen (its trailer not trusted), or of a map not mappable, is
+    /// copied out and hashed.
+    #[test]
+    fn a_sealed_record_is_mapped_and_reads_as_a_copy_does() {
+        if !sys::tests_run_as_root() {
+            return;
+        }
+        let dir = Path::new("/sys/fs/bpf").join(format!("sockc-pinned-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let len = 2 * CHUNK + 100;
+        let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let digest = sha256(&[&bytes]);
+        let trailer = digest_bytes(&digest).unwrap();
+        pinned(&dir, "sealed", &bytes, |w| w.seal(&trailer).unwrap());
+        let read_as = |name: &str, expected: &str| read(&dir, name, &bytes, expected);
+        assert_eq!(read_as("sealed", &digest), (true, true, digest.clone()));
+        let wrong = digest_bytes(&sha256(&[b"wrong"])).unwrap();
+        let claimed = sockc_compiler::bpf::maps::hex(&wrong);
+        assert_eq!(read_as("sealed", &claimed), (true, true, digest.clone()));
+        pinned(&dir, "other", &bytes, |w| w.seal(&wrong).unwrap());
+        assert_eq!(read_as("other", &digest), (true, true, digest.clone()));
+        pinned(&dir, "unfrozen", &bytes, |w| {
+            unfrozen_with_trailer(w, &wrong)
+        });
+        assert_eq!(read_as("unfrozen", &claimed), (false, true, digest.clone()));
+        let fd = filled_record(&[&bytes]).unwrap();
+        pin_record(&dir, &open_dir(&dir).unwrap(), "plain", fd).unwrap();
+        assert_eq!(read_as("plain", &digest), (false, true, digest));
+        remove_tree(&dir).unwrap();
+    }
 }

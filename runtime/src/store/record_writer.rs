@@ -8,7 +8,8 @@
 //! bytes of its SHA-256 follow its length's bytes (a trailer an older sockc, reading
 //! up to the length, never sees), then the map is frozen, made read-only to programs
 //! when created: nothing changes it afterwards, so a reader that finds it frozen and
-//! its trailer the digest it expects need not hash it again (`pinned_record`).
+//! its trailer the digest it expects need not hash it again (`pinned_record`), and
+//! its map is made mappable, so that reader maps its pages instead of copying them.
 //!
 //! Invariant: [`RecordWriter::finish`] and [`RecordWriter::seal`] hand back the map
 //! only when exactly the length given to [`RecordWriter::create`] was written (and,
@@ -47,17 +48,27 @@ impl RecordWriter {
     }
 
     /// [`RecordWriter::create`] of a record to be sealed ([`RecordWriter::seal`]): room
-    /// for the trailer after the `len` bytes, and read-only to programs.
+    /// for the trailer after the `len` bytes, read-only to programs, and mappable
+    /// (`BPF_F_MMAPABLE`), so that once sealed a reader maps it rather than copying it
+    /// out (`pinned_record`). A kernel that refuses the flag (before 5.5) gets the
+    /// record without it, read as before.
     pub fn create_sealable(len: usize) -> io::Result<RecordWriter> {
+        use aya_obj::generated::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG};
         let chunks = (8 + len + TRAILER).div_ceil(CHUNK);
-        let fd = sys::create_map_with_flags(
-            aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
-            "sockc_record",
-            4,
-            CHUNK as u32,
-            chunks as u32,
-            aya_obj::generated::BPF_F_RDONLY_PROG,
-        )?;
+        let create = |flags| {
+            sys::create_map_with_flags(
+                aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+                "sockc_record",
+                4,
+                CHUNK as u32,
+                chunks as u32,
+                flags,
+            )
+        };
+        let fd = match create(BPF_F_RDONLY_PROG | BPF_F_MMAPABLE) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => create(BPF_F_RDONLY_PROG)?,
+            made => made?,
+        };
         Ok(RecordWriter::over(fd, len))
     }
 
