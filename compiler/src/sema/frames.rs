@@ -146,7 +146,7 @@ impl Checker<'_> {
         if prog.default != Verdict::Drop || !spec.caps.frames {
             return;
         }
-        let [arp, nd @ ..] = self.allowed(prog, &PROBES);
+        let [arp, nd @ ..] = self.allowed(prog);
         let mut missing = Vec::new();
         if !arp {
             missing.push("`allow arp` (IPv4 neighbours)".to_string());
@@ -178,19 +178,20 @@ impl Checker<'_> {
         );
     }
 
-    /// For each probe, whether the first rule that decides it allows it (`false` when
-    /// none does). One pass over the rules for all probes, stopping once each is
-    /// decided: a block of 100k rules that decide none of them (every rule `ip4`) was
+    /// For each probe packet (ARP, then each of [`ND_TYPES`]), whether the first rule
+    /// that decides it allows it (`false` when none does). One pass over the rules for
+    /// all probes, stopping once each is decided, each rule's tests shared by the
+    /// probes: a block of 100k rules that decide none of them (every rule `ip4`) was
     /// read once per probe, six times, on the critical path of the compile's front end.
-    fn allowed<const N: usize>(&self, prog: &Program, probes: &[Probe; N]) -> [bool; N] {
-        let mut decided: [Option<bool>; N] = [None; N];
-        let mut open = N;
+    fn allowed(&self, prog: &Program) -> [bool; PROBES] {
+        let mut decided: [Option<bool>; PROBES] = [None; PROBES];
+        let mut open = PROBES;
         for r in prog.rules.iter().filter(|r| r.action != Action::Count) {
             if open == 0 {
                 break;
             }
-            for (d, probe) in decided.iter_mut().zip(probes) {
-                if d.is_none() && self.probe_matches(r, probe) {
+            for (d, matches) in decided.iter_mut().zip(self.probes_matched(r)) {
+                if d.is_none() && matches {
                     *d = Some(r.action == Action::Allow);
                     open -= 1;
                 }
@@ -199,30 +200,35 @@ impl Checker<'_> {
         decided.map(|d| d == Some(true))
     }
 
-    /// Whether a rule matches the probe packet: an untagged ARP request, or a
-    /// neighbour discovery message from a link-local address to a multicast group.
-    fn probe_matches(&self, r: &Rule, probe: &Probe) -> bool {
-        let m = &r.m;
+    /// Which probe packets a rule matches: an untagged ARP request, and a neighbour
+    /// discovery message of each of [`ND_TYPES`] from a link-local address to a
+    /// multicast group.
+    fn probes_matched(&self, r: &Rule) -> [bool; PROBES] {
+        let mut matched = [false; PROBES];
+        let (m, rare) = (&r.m, r.m.rare());
         // A rate-limited rule lets only some of them through.
-        if m.rare().vlan.is_some() || r.cond.is_some() || m.rare().limit.is_some() {
-            return false;
+        if rare.vlan.is_some() || r.cond.is_some() || rare.limit.is_some() {
+            return matched;
         }
-        let Probe::Nd(ty) = *probe else {
-            return !m.ip_only && m.rare().ether_type.is_none_or(|t| t == ETHERTYPE_ARP);
-        };
+        matched[0] = !m.ip_only && rare.ether_type.is_none_or(|t| t == ETHERTYPE_ARP);
         let (src, dst) = nd_addresses();
-        m.rare().ether_type.is_none_or(|t| t == ETHERTYPE_IPV6)
+        let nd = rare.ether_type.is_none_or(|t| t == ETHERTYPE_IPV6)
             && m.family != Some(Family::V4)
             && m.proto.is_none_or(|p| p == 58)
             && m.sport == PortMatch::Any
             && m.dport == PortMatch::Any
             && m.tcp_flags.is_none()
-            && m.icmp_type.is_none_or(|t| t == ty)
             && m.icmp_code.is_none_or(|c| c == 0)
             // RFC 4861: every neighbour discovery message has hop limit 255.
-            && m.rare().fields.iter().all(|t| t.matches(ND_HOP_LIMIT))
+            && rare.fields.iter().all(|t| t.matches(ND_HOP_LIMIT))
             && self.address_holds(&m.src, src)
-            && self.address_holds(&m.dst, dst)
+            && self.address_holds(&m.dst, dst);
+        if nd {
+            for (slot, ty) in matched[1..].iter_mut().zip(ND_TYPES) {
+                *slot = m.icmp_type.is_none_or(|t| t == ty);
+            }
+        }
+        matched
     }
 
     fn address_holds(&self, a: &AddrMatch, addr: Ipv6Addr) -> bool {
@@ -234,22 +240,9 @@ impl Checker<'_> {
     }
 }
 
-/// The packets the lockout check asks a block about: ARP, then each of [`ND_TYPES`].
-const PROBES: [Probe; 1 + ND_TYPES.len()] = [
-    Probe::Arp,
-    Probe::Nd(ND_TYPES[0]),
-    Probe::Nd(ND_TYPES[1]),
-    Probe::Nd(ND_TYPES[2]),
-    Probe::Nd(ND_TYPES[3]),
-    Probe::Nd(ND_TYPES[4]),
-];
-
-/// A packet the lockout check asks a block about.
-enum Probe {
-    Arp,
-    /// An ICMPv6 neighbour discovery message of this type.
-    Nd(u8),
-}
+/// The packets the lockout check asks a block about: ARP, then a neighbour discovery
+/// message of each of [`ND_TYPES`].
+const PROBES: usize = 1 + ND_TYPES.len();
 
 /// A neighbour solicitation's addresses: from a link-local address to a
 /// solicited-node multicast group.
@@ -318,15 +311,46 @@ mod tests {
         "allow from * to *",
     ];
 
+    /// A packet the lockout check asks a block about.
+    enum Probe {
+        Arp,
+        /// An ICMPv6 neighbour discovery message of this type.
+        Nd(u8),
+    }
+
+    /// Whether a rule matches the probe packet, one probe at a time (the check's
+    /// predicate before its probes shared a rule's tests).
+    fn probe_matches(c: &Checker, r: &Rule, probe: &Probe) -> bool {
+        let m = &r.m;
+        if m.rare().vlan.is_some() || r.cond.is_some() || m.rare().limit.is_some() {
+            return false;
+        }
+        let Probe::Nd(ty) = *probe else {
+            return !m.ip_only && m.rare().ether_type.is_none_or(|t| t == ETHERTYPE_ARP);
+        };
+        let (src, dst) = nd_addresses();
+        m.rare().ether_type.is_none_or(|t| t == ETHERTYPE_IPV6)
+            && m.family != Some(Family::V4)
+            && m.proto.is_none_or(|p| p == 58)
+            && m.sport == PortMatch::Any
+            && m.dport == PortMatch::Any
+            && m.tcp_flags.is_none()
+            && m.icmp_type.is_none_or(|t| t == ty)
+            && m.icmp_code.is_none_or(|c| c == 0)
+            && m.rare().fields.iter().all(|t| t.matches(ND_HOP_LIMIT))
+            && c.address_holds(&m.src, src)
+            && c.address_holds(&m.dst, dst)
+    }
+
     /// Each probe's answer as a scan of its own finds it: the first rule that is not
     /// a `count` and matches it.
     fn one_scan_each(c: &Checker, prog: &Program) -> Vec<bool> {
-        PROBES
-            .iter()
+        let probes = [Probe::Arp].into_iter().chain(ND_TYPES.map(Probe::Nd));
+        probes
             .map(|probe| {
                 prog.rules
                     .iter()
-                    .find(|r| r.action != Action::Count && c.probe_matches(r, probe))
+                    .find(|r| r.action != Action::Count && probe_matches(c, r, &probe))
                     .is_some_and(|r| r.action == Action::Allow)
             })
             .collect()
@@ -334,13 +358,13 @@ mod tests {
 
     /// The one pass over a block's rules answers every probe as a scan per probe does,
     /// on blocks of lines drawn at random from [`LINES`] (it fails when a later rule
-    /// may overwrite a probe's answer, or when the pass stops before every probe is
-    /// decided).
+    /// may overwrite a probe's answer, when the pass stops before every probe is
+    /// decided, or when the shared tests leave one out).
     #[test]
     fn the_one_pass_answers_each_probe_as_a_scan_of_its_own() {
         let mut rng = Rng::seeded(50);
         let opts = Options::default();
-        let mut answered = [[0usize; 2]; PROBES.len()];
+        let mut answered = [[0usize; 2]; PROBES];
         for _ in 0..400 {
             let n = 1 + rng.below(8);
             let body: Vec<&str> = (0..n).map(|_| rng.pick(LINES)).collect();
@@ -354,7 +378,7 @@ mod tests {
             let mut c = Checker::new(&src, &opts);
             c.module.sets = module.sets.clone();
             let prog = module.programs.values().next().expect("one block");
-            let pass = c.allowed(prog, &PROBES);
+            let pass = c.allowed(prog);
             assert_eq!(pass.to_vec(), one_scan_each(&c, prog), "{src}");
             for (seen, allowed) in answered.iter_mut().zip(pass) {
                 seen[usize::from(allowed)] += 1;
