@@ -184,33 +184,31 @@ impl Checker<'_> {
     /// probes: a block of 100k rules that decide none of them (every rule `ip4`) was
     /// read once per probe, six times, on the critical path of the compile's front end.
     fn allowed(&self, prog: &Program) -> [bool; PROBES] {
-        let mut decided: [Option<bool>; PROBES] = [None; PROBES];
-        let mut open = PROBES;
+        // Bit k of each: probe k (as in `probes_matched`).
+        let (mut open, mut allowed) = ((1u8 << PROBES) - 1, 0u8);
         for r in prog.rules.iter().filter(|r| r.action != Action::Count) {
             if open == 0 {
                 break;
             }
-            for (d, matches) in decided.iter_mut().zip(self.probes_matched(r)) {
-                if d.is_none() && matches {
-                    *d = Some(r.action == Action::Allow);
-                    open -= 1;
-                }
+            let decides = self.probes_matched(r) & open;
+            if r.action == Action::Allow {
+                allowed |= decides;
             }
+            open &= !decides;
         }
-        decided.map(|d| d == Some(true))
+        std::array::from_fn(|k| allowed & (1 << k) != 0)
     }
 
-    /// Which probe packets a rule matches: an untagged ARP request, and a neighbour
-    /// discovery message of each of [`ND_TYPES`] from a link-local address to a
-    /// multicast group.
-    fn probes_matched(&self, r: &Rule) -> [bool; PROBES] {
-        let mut matched = [false; PROBES];
+    /// Which probe packets a rule matches, bit k for probe k: an untagged ARP request
+    /// (bit 0), and a neighbour discovery message of each of [`ND_TYPES`] (bits 1 to 5)
+    /// from a link-local address to a multicast group.
+    fn probes_matched(&self, r: &Rule) -> u8 {
         let (m, rare) = (&r.m, r.m.rare());
         // A rate-limited rule lets only some of them through.
         if rare.vlan.is_some() || r.cond.is_some() || rare.limit.is_some() {
-            return matched;
+            return 0;
         }
-        matched[0] = !m.ip_only && rare.ether_type.is_none_or(|t| t == ETHERTYPE_ARP);
+        let arp = !m.ip_only && rare.ether_type.is_none_or(|t| t == ETHERTYPE_ARP);
         let (src, dst) = nd_addresses();
         let nd = rare.ether_type.is_none_or(|t| t == ETHERTYPE_IPV6)
             && m.family != Some(Family::V4)
@@ -223,9 +221,10 @@ impl Checker<'_> {
             && rare.fields.iter().all(|t| t.matches(ND_HOP_LIMIT))
             && self.address_holds(&m.src, src)
             && self.address_holds(&m.dst, dst);
+        let mut matched = u8::from(arp);
         if nd {
-            for (slot, ty) in matched[1..].iter_mut().zip(ND_TYPES) {
-                *slot = m.icmp_type.is_none_or(|t| t == ty);
+            for (k, ty) in ND_TYPES.into_iter().enumerate() {
+                matched |= u8::from(m.icmp_type.is_none_or(|t| t == ty)) << (k + 1);
             }
         }
         matched
