@@ -157,8 +157,12 @@ fn reapply_collecting_g99(lab: &Lab, second: &std::path::Path) -> crate::netns::
 }
 
 /// A stray directory that cannot be removed: a tmpfs mounted on it (EBUSY to
-/// `rmdir`), unmounted on drop (also when the test fails, before its `Lab` goes).
+/// `rmdir`) holding a file and a directory with a file that are not sockc's,
+/// unmounted on drop (also when the test fails, before its `Lab` goes).
 struct Busy(std::path::PathBuf);
+
+/// The files [`Busy::mount`] puts in its tmpfs, which no command may remove.
+const NOT_SOCKCS: [&str; 2] = ["theirs", "sub/theirs"];
 
 impl Busy {
     fn mount(path: std::path::PathBuf) -> Busy {
@@ -171,11 +175,23 @@ impl Busy {
             busy.0.to_str().expect("UTF-8 path"),
         ]))
         .ok();
+        std::fs::create_dir(busy.0.join("sub")).expect("a directory in the tmpfs");
+        for f in NOT_SOCKCS {
+            std::fs::write(busy.0.join(f), "not sockc's").expect("a file in the tmpfs");
+        }
         busy
     }
 
     fn path(&self) -> &str {
         self.0.to_str().expect("UTF-8 path")
+    }
+
+    /// Every file of the mount is still there: no command removed what it holds.
+    #[track_caller]
+    fn untouched(&self) {
+        for f in NOT_SOCKCS {
+            assert!(self.0.join(f).exists(), "{f} in the mount was removed");
+        }
     }
 }
 
@@ -253,6 +269,7 @@ fn a_leftover_that_cannot_be_removed_stops_only_what_changes_the_install() {
     now.retain(|p| !p.starts_with("g99"));
     assert_eq!(now, pins, "a refused command left or removed records");
     lab.expect_verdicts("refused", &[(9001, true)]);
+    busy.untouched();
 
     drop(busy);
     std::fs::create_dir(lab.pin_dir().join("g99")).expect("the leftover again");
@@ -280,6 +297,7 @@ fn an_apply_goes_on_beside_an_old_generation_it_cannot_remove() {
         &sockc(&["flush", "--name", name]).expect_code(3),
         busy.path(),
     );
+    busy.untouched();
     drop(busy);
     std::fs::create_dir(lab.pin_dir().join("g0")).expect("the leftover again");
     let flushed = sockc(&["flush", "--name", name]).ok();

@@ -117,7 +117,10 @@ pub(crate) fn how_to_remove(stuck: &[Leftover]) -> String {
         .collect();
     let paths = paths.join(" ");
     // Once nothing is mounted on it, the next command's collection removes it.
-    format!("`umount {paths}` if something is mounted on it, else `rm -r {paths}`")
+    format!(
+        "`umount {paths}` if something is mounted on it (`mountpoint` says), else \
+         `rm -r --one-file-system {paths}`"
+    )
 }
 
 #[cfg(test)]

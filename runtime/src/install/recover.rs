@@ -870,7 +870,10 @@ mod tests {
         assert!(text.contains(named), "{text}");
         assert!(!text.contains("x/g1"), "a passable one is not why: {text}");
         assert!(text.contains("interrupted command"), "{text}");
-        assert!(text.contains("`rm -r /sys/fs/bpf/sockc/x/g3`"), "{text}");
+        assert!(
+            text.contains("`rm -r --one-file-system /sys/fs/bpf/sockc/x/g3`"),
+            "{text}"
+        );
         assert!(text.contains("removed the others: manifest_new"), "{text}");
 
         let passing = collected(vec![stuck("g1", 2)]);
