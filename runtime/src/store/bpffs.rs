@@ -123,13 +123,48 @@ pub(super) fn is_bpffs(path: &Path) -> bool {
 
 /// The nearest ancestor process that runs in another mount namespace than this one:
 /// what `ip netns exec` or `unshare -m` was started from. `None` when every ancestor
-/// shares ours, or when one cannot be read (nothing is known then). Found once per
-/// process ([`read_mount_namespace_ahead`] may find it first, on another thread):
-/// where root cannot read `/proc/1/ns/mnt` (a sandbox) the walk reads two files per
-/// ancestor, ~25 system calls before every store's open.
+/// shares ours, or when one cannot be read (nothing is known then). Walked once per
+/// process while its answer holds ([`read_mount_namespace_ahead`] may walk first, on
+/// another thread): where root cannot read `/proc/1/ns/mnt` (a sandbox) the walk
+/// reads two files per ancestor, ~25 system calls before every store's open. A found
+/// ancestor is checked at each ask (its start time, one read): a long-running command
+/// (`watch`, the deadline's watcher) outlives the shell it was started from, and its
+/// pid may be another process's by then; then the ancestors are walked again. A walk
+/// that could not read (in a sandbox, init's namespace at the end of every walk) is
+/// kept as it is: another would read no more.
 fn ancestor_outside_mount_namespace() -> Option<u32> {
-    static FOUND: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
-    *FOUND.get_or_init(find_ancestor_outside_mount_namespace)
+    static WALKED: std::sync::Mutex<Option<Walked>> = std::sync::Mutex::new(None);
+    let mut walked = WALKED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(answer) = walked.and_then(kept_answer) {
+        return answer;
+    }
+    let found = find_ancestor_outside_mount_namespace().unwrap_or(Walked::Unknown);
+    *walked = Some(found);
+    match found {
+        Walked::Outside { pid, .. } => Some(pid),
+        _ => None,
+    }
+}
+
+/// The answer a walk kept, while it holds: `None` when the ancestor it found is gone
+/// or its pid is another process's (a start time of its own), and the walk is due again.
+fn kept_answer(walked: Walked) -> Option<Option<u32>> {
+    match walked {
+        Walked::Shared | Walked::Unknown => Some(None),
+        Walked::Outside { pid, start } => (start_time(pid) == Some(start)).then_some(Some(pid)),
+    }
+}
+
+/// What a walk of the ancestors found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Walked {
+    /// Every ancestor shares this process's mount namespace (which it never leaves:
+    /// sockc enters network namespaces only), so it stays true.
+    Shared,
+    /// The nearest one that does not, and its start time (`/proc/PID/stat`, field 22).
+    Outside { pid: u32, start: u64 },
+    /// A file of the walk could not be read: nothing is known.
+    Unknown,
 }
 
 /// Finds, for [`Store::open`](super::Store::open), what it checks of this process's
@@ -140,53 +175,65 @@ pub(super) fn read_mount_namespace_ahead() {
     let _ = ancestor_outside_mount_namespace();
 }
 
-/// [`ancestor_outside_mount_namespace`], walked.
-fn find_ancestor_outside_mount_namespace() -> Option<u32> {
+/// [`ancestor_outside_mount_namespace`], walked; `None` when a file could not be read.
+fn find_ancestor_outside_mount_namespace() -> Option<Walked> {
     #[cfg(test)]
     tests::WALKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
     // The usual case in one look: init's namespace (the host's, or a container's,
     // whose processes all share it) is ours, so no ancestor in between left it.
     if std::fs::read_link("/proc/1/ns/mnt").is_ok_and(|init| init == ours) {
-        return None;
+        return Some(Walked::Shared);
     }
     // SAFETY: getppid has no preconditions and cannot fail.
     let mut pid = unsafe { libc::getppid() } as u32;
     for _ in 0..64 {
         if pid == 0 {
-            return None;
+            return Some(Walked::Shared);
         }
+        let (parent, start) = stat_of(pid)?;
         let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
         if theirs != ours {
-            return Some(pid);
+            return Some(Walked::Outside { pid, start });
         }
-        pid = parent_of(pid)?;
+        pid = parent;
     }
     None
 }
 
-/// The parent of process `pid`, from `/proc/PID/stat` read with one `read` (this runs
-/// at every store open, for each ancestor where `/proc/1/ns/mnt` cannot be read; a
-/// whole-file read took a `statx` and six `read`s each).
+/// The parent of process `pid`.
+#[cfg(test)]
 fn parent_of(pid: u32) -> Option<u32> {
+    stat_of(pid).map(|(parent, _)| parent)
+}
+
+/// The start time of process `pid` (clock ticks after boot): with the pid, it names
+/// one process, where a pid alone may be reused.
+fn start_time(pid: u32) -> Option<u64> {
+    stat_of(pid).map(|(_, start)| start)
+}
+
+/// The parent and the start time of process `pid`, from `/proc/PID/stat` read with one
+/// `read` (this runs for each ancestor where `/proc/1/ns/mnt` cannot be read; a
+/// whole-file read took a `statx` and six `read`s each).
+fn stat_of(pid: u32) -> Option<(u32, u64)> {
     use std::io::Read;
-    let mut buf = [0u8; 512];
+    let mut buf = [0u8; 1024];
     let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
     let n = f.read(&mut buf).ok()?;
-    // `PID (COMM) STATE PPID ...`; COMM may hold spaces and parentheses but is a few
-    // dozen bytes at most, and the fields after it are numbers: the last `)` read is
-    // COMM's, and PPID is within the buffer however long the rest of the line is.
+    // `PID (COMM) STATE PPID ... STARTTIME ...`; COMM may hold spaces and parentheses
+    // but is a few dozen bytes at most, and the fields after it are numbers: the last
+    // `)` read is COMM's, and STARTTIME (field 22) is well within the buffer.
     let read = &buf[..n];
     let stat = match std::str::from_utf8(read) {
         Ok(s) => s,
         Err(e) => std::str::from_utf8(&read[..e.valid_up_to()]).ok()?,
     };
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let parent = fields.nth(1)?.parse().ok()?;
+    // Fields 3 and 4 are the first two after COMM; STARTTIME is the 22nd.
+    let start = fields.nth(22 - 5)?.parse().ok()?;
+    Some((parent, start))
 }
 
 /// True when this process runs in a mount namespace of its own (under `ip netns
@@ -228,6 +275,38 @@ mod tests {
         super::read_mount_namespace_ahead();
         assert_eq!(here, there);
         assert_eq!(WALKS.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    /// A start time names the process: this one's is what `/proc/self/stat` says in
+    /// its 22nd field, and a pid with another start time is not taken for it.
+    #[test]
+    fn start_time_is_the_kernels() {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let after = stat.rsplit_once(')').unwrap().1;
+        let field22: u64 = after.split_whitespace().nth(19).unwrap().parse().unwrap();
+        let me = std::process::id();
+        assert_eq!(super::start_time(me), Some(field22));
+        assert_ne!(super::start_time(1), None);
+        assert_eq!(super::stat_of(me).map(|(_, s)| s), Some(field22));
+    }
+
+    /// A found ancestor is kept only while its pid names the same process: a start
+    /// time of another, or a pid no process has, makes the walk due again (a `watch`
+    /// started from a shell that has exited kept the shell's pid for good).
+    #[test]
+    fn a_found_ancestor_is_kept_while_it_is_the_same_process() {
+        use super::{kept_answer, start_time, Walked};
+        let pid = std::process::id();
+        let start = start_time(pid).unwrap();
+        assert_eq!(kept_answer(Walked::Outside { pid, start }), Some(Some(pid)));
+        let later = start + 1;
+        assert_eq!(kept_answer(Walked::Outside { pid, start: later }), None);
+        let gone = Walked::Outside {
+            pid: u32::MAX - 7,
+            start,
+        };
+        assert_eq!(kept_answer(gone), None);
+        assert_eq!(kept_answer(Walked::Shared), Some(None));
     }
 
     /// `parent_of` reads the parent `/proc` gives, for this process and its parent.
