@@ -91,7 +91,8 @@ fn print_text(r: &Repaired) {
     }
     // Under -q: only what was done and what failed, no "ok" lines or notices.
     let is_quiet = quiet();
-    if r.drift.is_empty() && r.sets.is_empty() && r.recovered.is_none() && !is_quiet {
+    let nothing_done = r.drift.is_empty() && r.sets.is_empty() && r.recovered.is_none();
+    if nothing_done && r.failed.is_empty() && !is_quiet {
         outln!("{}: every hook runs the installed rules", r.name);
     }
     for set in &r.sets {

@@ -821,3 +821,67 @@ fn kill_at_every_step_converges_without_a_gap() {
     println!("{total} kill points covered: {killed:?}");
     assert!(total >= 40, "{killed:?}");
 }
+
+// ---- repair of every install beside one it cannot go on with ------------------------
+
+/// `sockc repair` of every install (what a udev rule or a timer runs) repairs the
+/// others when one of them holds a leftover it cannot go on beside: that one is said as
+/// failed (exit 3), the next one's hooks attached again. It used to stop at the first.
+#[test]
+fn repair_of_every_install_goes_on_past_one_it_cannot_repair() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("repall", 58);
+    let bpffs = TempBpffs::new("repall");
+    let a = &lab.if_a;
+    let blocked = lab.rules(
+        "blocked.sk",
+        &format!("tc ingress on {a} {{\n  drop udp to *:9002\n  default allow\n}}\n"),
+    );
+    let drifted = lab.rules(
+        "drifted.sk",
+        &format!("xdp on {a} {{\n  drop udp to *:9001\n  default allow\n}}\n"),
+    );
+    for (file, name) in [(&blocked, "a-blocked"), (&drifted, "b-drifted")] {
+        let path = file.to_str().expect("UTF-8");
+        let args = ["apply", path, "--name", name, "--bpffs", bpffs.path()];
+        sockc(&[&args[..], &["--netns", &lab.ns_a]].concat()).ok();
+    }
+    lab.expect_verdicts("applied", &[(9001, false), (9002, false)]);
+    // A half-written record that cannot be removed: a tmpfs on it.
+    let stuck = bpffs.dir.join("sockc/a-blocked/manifest_new");
+    std::fs::create_dir(&stuck).expect("a leftover");
+    run(Command::new("mount")
+        .args(["-t", "tmpfs", "sockc-test"])
+        .arg(&stuck))
+    .ok();
+    let unmount = scopeguard(&stuck);
+    lab.recreate_veth();
+    lab.expect_verdicts("re-created", &[(9001, true), (9002, true)]);
+
+    let out = sockc(&["repair", "--bpffs", bpffs.path()]).expect_code(3);
+    assert!(
+        out.stderr.contains("a-blocked: could not repair") && out.stderr.contains("manifest_new"),
+        "the refused install is said:\n{out}"
+    );
+    assert!(
+        out.stdout.contains("b-drifted: xdp on") && out.stdout.contains("attached again"),
+        "the next install repaired:\n{out}"
+    );
+    // The refused one stays as it was: its hook still off.
+    lab.expect_verdicts("repaired", &[(9001, false), (9002, true)]);
+    drop(unmount);
+}
+
+/// Unmounts `path` when dropped (also when the test fails).
+fn scopeguard(path: &Path) -> impl Drop + '_ {
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = run(Command::new("umount").arg(self.0));
+            let _ = std::fs::remove_dir(self.0);
+        }
+    }
+    Unmount(path)
+}

@@ -136,19 +136,47 @@ pub fn repair(store: &Store, name: Option<&str>) -> Result<Vec<Repaired>, Instal
     };
     let mut out = Vec::new();
     for n in names {
-        let mut notices = Vec::new();
-        let recovered = recover_locked(store, &n, &mut notices)?;
-        let recovered = super::recover::refuse_changes(&n, recovered, false)?;
-        let Some(m) = store.manifest(&n)? else {
-            if name.is_some() && !matches!(recovered, Some(Recovery::Flushed | Recovery::Debris(_)))
-            {
-                return Err(InstallError::NotInstalled(n));
-            }
-            continue;
-        };
-        out.push(repair_one(store, m, recovered, notices)?);
+        match repair_named(store, &n, name.is_some()) {
+            Ok(Some(r)) => out.push(r),
+            Ok(None) => {}
+            Err(e) if name.is_some() => return Err(e),
+            // Every install: one that cannot be repaired (a leftover it cannot go on
+            // beside, a record it cannot read) is said as failed and the others are
+            // repaired still — what a udev rule or a timer runs must not leave every
+            // later install's hooks off for one.
+            Err(e) => out.push(Repaired::failed(n, e.to_string())),
+        }
     }
     Ok(out)
+}
+
+/// [`repair`] of the install `n`: `None` when there is none (an error when it was
+/// `named`, but for an interrupted flush or first apply that recovery just finished).
+fn repair_named(store: &Store, n: &str, named: bool) -> Result<Option<Repaired>, InstallError> {
+    let mut notices = Vec::new();
+    let recovered = recover_locked(store, n, &mut notices)?;
+    let recovered = super::recover::refuse_changes(n, recovered, false)?;
+    let Some(m) = store.manifest(n)? else {
+        if named && !matches!(recovered, Some(Recovery::Flushed | Recovery::Debris(_))) {
+            return Err(InstallError::NotInstalled(n.to_string()));
+        }
+        return Ok(None);
+    };
+    repair_one(store, m, recovered, notices).map(Some)
+}
+
+impl Repaired {
+    /// An install that could not be repaired at all, and why.
+    fn failed(name: String, why: String) -> Repaired {
+        Repaired {
+            name,
+            recovered: None,
+            drift: Vec::new(),
+            sets: Vec::new(),
+            failed: vec![why],
+            notices: Vec::new(),
+        }
+    }
 }
 
 /// [`repair`] of one committed install.
