@@ -274,7 +274,12 @@ fn settle_recovered(
         );
     }
     let put = put_back(store, name, m, record.previous.as_ref())?;
-    recovered.extend(put.recovered);
+    // The rollback's own recovery says again a leftover that is still there.
+    for line in put.recovered {
+        if !recovered.contains(&line) {
+            recovered.push(line);
+        }
+    }
     end(&records, &mut record, reason, (put.generation, recovered))
 }
 
