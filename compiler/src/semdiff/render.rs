@@ -7,7 +7,7 @@
 //! saying how many were left out; nothing is dropped silently, and the first line
 //! says whether any packet changes its verdict.
 
-use std::fmt::Write;
+use std::{borrow::Cow, fmt::Write};
 
 use serde_json::{json, Value};
 
@@ -317,10 +317,7 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
                 ["original", "reply"][usize::from(v == 1)].to_string()
             }),
             Dim::CtMark => values("ct mark ", d, set, |v| format!("{v:#x}")),
-            Dim::Comm => values("comm ", d, set, |v| {
-                let name = crate::syntax::comm::name_of(&crate::syntax::comm::from_value(v));
-                format!("\"{name}\"")
-            }),
+            Dim::Comm => values("comm ", d, set, comm_text),
             Dim::Over => match buckets_text(set, buckets) {
                 t if t.is_empty() => continue,
                 t => t,
@@ -338,12 +335,7 @@ fn describe_in(b: &HeaderBox, buckets: &[OverLimit]) -> String {
 /// payload length, 40 less (a box of both families names both readings).
 fn length_text(frames: &ValueSet, set: &ValueSet) -> String {
     let text = |base: u128| {
-        let rest = ValueSet::full(Dim::Length.max_value()).subtract(set, &mut 0);
-        let (not, shown) = if rest.intervals().len() < set.intervals().len() {
-            ("not ", &rest)
-        } else {
-            ("", set)
-        };
+        let (not, shown) = shorter_side(set, Dim::Length.max_value(), "not ");
         let shifted = shown
             .intervals()
             .iter()
@@ -416,19 +408,35 @@ fn proto_name(v: u128) -> String {
 /// `word` and the values of dimension `d` in `set`, or `word` and `not` and the
 /// values outside it when those are fewer (`dport not 22`); addresses as prefixes.
 fn values(word: &str, d: Dim, set: &ValueSet, name: impl Fn(u128) -> String) -> String {
-    let rest = ValueSet::full(d.max_value()).subtract(set, &mut 0);
-    let (not, shown) = if rest.intervals().len() < set.intervals().len() {
-        ("not ", &rest)
-    } else {
-        ("", set)
-    };
+    let (not, shown) = shorter_side(set, d.max_value(), "not ");
     let text = match d {
-        Dim::Src4 | Dim::Dst4 => addresses(shown, 32),
-        Dim::Src6 | Dim::Dst6 => addresses(shown, 128),
-        Dim::Uid | Dim::Gid => list(&owners_apart(shown), 4, name, numbers),
+        Dim::Src4 | Dim::Dst4 => addresses(&shown, 32),
+        Dim::Src6 | Dim::Dst6 => addresses(&shown, 128),
+        Dim::Uid | Dim::Gid => list(&owners_apart(&shown), 4, name, numbers),
         _ => list(shown.intervals(), 4, name, |lo, hi| range_text(d, lo, hi)),
     };
     format!("{word}{not}{text}")
+}
+
+/// `set`, or the values up to `max` outside it, with `not` before them, when those are
+/// fewer intervals to write (`dport not 22`, `!lo`).
+fn shorter_side<'a>(
+    set: &'a ValueSet,
+    max: u128,
+    not: &'static str,
+) -> (&'static str, Cow<'a, ValueSet>) {
+    let rest = ValueSet::full(max).subtract(set, &mut 0);
+    if rest.intervals().len() < set.intervals().len() {
+        (not, Cow::Owned(rest))
+    } else {
+        ("", Cow::Borrowed(set))
+    }
+}
+
+/// A process name (`comm`) value, quoted as a rule writes it.
+fn comm_text(v: u128) -> String {
+    let name = crate::syntax::comm::name_of(&crate::syntax::comm::from_value(v));
+    format!("\"{name}\"")
 }
 
 fn number(v: u128) -> String {
@@ -443,15 +451,11 @@ fn numbers(lo: u128, hi: u128) -> String {
 /// marks in hexadecimal, names quoted, a protocol range with its word (a single one is
 /// named: `tcp`).
 fn range_text(d: Dim, lo: u128, hi: u128) -> String {
-    let comm = |v| {
-        let name = crate::syntax::comm::name_of(&crate::syntax::comm::from_value(v));
-        format!("\"{name}\"")
-    };
     match d {
         Dim::Proto => format!("proto {lo}-{hi}"),
         Dim::EtherType => format!("{lo:#06x}-{hi:#06x}"),
         Dim::Mark | Dim::CtMark | Dim::CtStatus => format!("{lo:#x}-{hi:#x}"),
-        Dim::Comm => format!("{}-{}", comm(lo), comm(hi)),
+        Dim::Comm => format!("{}-{}", comm_text(lo), comm_text(hi)),
         _ => numbers(lo, hi),
     }
 }
@@ -475,12 +479,7 @@ fn owners_apart(set: &ValueSet) -> Vec<Iv> {
 /// value is the id plus one: [`list`] would print a range's ends as they are stored).
 /// The `not` form, when shorter, never holds 0: `vlan not 3` takes in untagged frames.
 fn vlan_text(set: &ValueSet) -> String {
-    let rest = ValueSet::full(vlan::MAX).subtract(set, &mut 0);
-    let (not, shown) = if rest.intervals().len() < set.intervals().len() {
-        ("not ", &rest)
-    } else {
-        ("", set)
-    };
+    let (not, shown) = shorter_side(set, vlan::MAX, "not ");
     let ids: Vec<Iv> = shown
         .intervals()
         .iter()
@@ -625,12 +624,7 @@ fn flags_text(set: &ValueSet) -> String {
 /// (`!lo`) when the devices outside it are fewer to write, and the names a range
 /// leaves out (`eth* but not eth0`).
 fn devices(word: &str, set: &ValueSet) -> String {
-    let rest = ValueSet::full(u128::MAX).subtract(set, &mut 0);
-    let (not, shown) = if rest.intervals().len() < set.intervals().len() {
-        ("!", &rest)
-    } else {
-        ("", set)
-    };
+    let (not, shown) = shorter_side(set, u128::MAX, "!");
     // Runs of intervals whose gaps are each one name or prefix: the run's hull, and
     // the names it leaves out.
     let mut runs: Vec<((u128, u128), Vec<String>)> = Vec::new();
