@@ -339,28 +339,9 @@ impl MapMemory {
     /// page size (the kernel maps whole pages: `array_map_mmap` takes the offset in
     /// pages).
     pub fn map_at(fd: BorrowedFd<'_>, offset: usize, len: usize) -> io::Result<MapMemory> {
-        let offset = libc::off_t::try_from(offset).map_err(|_| io::ErrorKind::InvalidInput)?;
-        let len = len.max(1);
-        // SAFETY: a fresh shared mapping of the map's value area (the kernel checks the
-        // length against the map); only this value touches it, inside `len`, until
-        // drop unmaps it.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                offset,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(MapMemory {
-            ptr: ptr.cast(),
-            len,
-        })
+        // Only this value touches the mapping, inside `len`, until drop unmaps it.
+        let (ptr, len) = map_values(fd, offset, len, libc::PROT_READ | libc::PROT_WRITE)?;
+        Ok(MapMemory { ptr, len })
     }
 
     /// The mapped bytes. Programs may read them at any time; writers use
@@ -398,12 +379,43 @@ impl Drop for MapMemory {
     }
 }
 
+/// A fresh shared mapping (`prot`) of `len` bytes (at least one) of the value area of
+/// the `BPF_F_MMAPABLE` array map behind `fd`, from byte `offset`, a multiple of the
+/// page size (the kernel maps whole pages: `array_map_mmap` takes the offset in pages,
+/// and checks the length against the map): its address and length, for a value that
+/// unmaps it on drop.
+fn map_values(
+    fd: BorrowedFd<'_>,
+    offset: usize,
+    len: usize,
+    prot: libc::c_int,
+) -> io::Result<(*mut u8, usize)> {
+    let offset = libc::off_t::try_from(offset).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let len = len.max(1);
+    // SAFETY: a new mapping at an address the kernel chooses; it aliases no Rust
+    // memory, and its owner unmaps it.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            offset,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((ptr.cast(), len))
+}
+
 /// A read-only shared mapping of the first bytes of a `BPF_F_MMAPABLE` array map's
 /// values, of a map nothing writes any more (frozen, read-only to programs): its
 /// pages are the kernel's own, so reading it copies nothing and allocates nothing
 /// (`array_map_mmap` inserts every page as it maps). Unmapped on drop.
 pub struct MapView {
-    ptr: *const u8,
+    ptr: *mut u8,
     len: usize,
 }
 
@@ -419,26 +431,8 @@ impl MapView {
     /// Nothing may write the map's values while the view lives: the map must be
     /// frozen (no writes from user space) and `BPF_F_RDONLY_PROG` (none from programs).
     pub unsafe fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<MapView> {
-        let len = len.max(1);
-        // SAFETY: a fresh shared read-only mapping of the map's value area (the kernel
-        // checks the length against the map); unmapped only by drop.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(MapView {
-            ptr: ptr.cast(),
-            len,
-        })
+        let (ptr, len) = map_values(fd, 0, len, libc::PROT_READ)?;
+        Ok(MapView { ptr, len })
     }
 
     /// The mapped bytes.
@@ -452,7 +446,7 @@ impl MapView {
 impl Drop for MapView {
     fn drop(&mut self) {
         // SAFETY: ptr/len are the mapping created in `map`.
-        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
 }
 
