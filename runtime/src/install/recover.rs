@@ -357,6 +357,16 @@ pub(crate) fn collect_kept_by(
     )
 }
 
+/// [`recover_locked`] for a command that changes install `name` (but does not remove
+/// it): stopped by a leftover it cannot go on beside ([`refuse_changes`]).
+pub(crate) fn recover_for_change(
+    store: &Store,
+    name: &str,
+    notices: &mut Vec<String>,
+) -> Result<Option<Recovery>, InstallError> {
+    refuse_changes(name, recover_locked(store, name, notices)?, false)
+}
+
 /// `recovered` for a command that changes install `name` (`removes`: one that
 /// removes it, a flush): the error [`InstallError::Leftovers`] when a leftover that
 /// could not be removed is one it cannot go on beside ([`Leftover::passable`]; a

@@ -11,7 +11,7 @@
 use sockc_compiler::{bpf::maps::SOCKETS_MAP, metadata::SocketMeta};
 
 use super::{
-    recover::{recover_locked, Recovery},
+    recover::{recover_for_change, Recovery},
     slot_owner::wanted,
     slot_registry::{enter, put, How, Registration, Registry},
     InstallError,
@@ -49,8 +49,7 @@ pub fn register(
     source: Source,
 ) -> Result<Registered, InstallError> {
     let mut notices = Vec::new();
-    let recovered = recover_locked(store, install, &mut notices)?;
-    let recovered = super::recover::refuse_changes(install, recovered, false)?;
+    let recovered = recover_for_change(store, install, &mut notices)?;
     let m = store
         .manifest(install)?
         .ok_or_else(|| InstallError::NotInstalled(install.to_string()))?;
@@ -107,8 +106,7 @@ fn declared<'a>(m: &'a Manifest, socket: &str) -> Result<&'a SocketMeta, Install
 /// Takes the socket out of `socket`'s slot; returns its cookie, if one was there.
 pub fn unregister(store: &Store, install: &str, socket: &str) -> Result<Option<u64>, InstallError> {
     let mut notices = Vec::new();
-    let recovered = recover_locked(store, install, &mut notices)?;
-    super::recover::refuse_changes(install, recovered, false)?;
+    recover_for_change(store, install, &mut notices)?;
     let m = store
         .manifest(install)?
         .ok_or_else(|| InstallError::NotInstalled(install.to_string()))?;

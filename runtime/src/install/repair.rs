@@ -13,7 +13,7 @@ use super::{
     netns_scope::{locate, Scope},
     now_unix,
     reconcile::{self, Ctx, Programs},
-    recover::{commit, commit_recorded, recover_locked, Recovery},
+    recover::{commit, commit_recorded, recover_for_change, Recovery},
     sets, slot_registry, InstallError,
 };
 use crate::{
@@ -154,8 +154,7 @@ pub fn repair(store: &Store, name: Option<&str>) -> Result<Vec<Repaired>, Instal
 /// `named`, but for an interrupted flush or first apply that recovery just finished).
 fn repair_named(store: &Store, n: &str, named: bool) -> Result<Option<Repaired>, InstallError> {
     let mut notices = Vec::new();
-    let recovered = recover_locked(store, n, &mut notices)?;
-    let recovered = super::recover::refuse_changes(n, recovered, false)?;
+    let recovered = recover_for_change(store, n, &mut notices)?;
     let Some(m) = store.manifest(n)? else {
         if named && !matches!(recovered, Some(Recovery::Flushed | Recovery::Debris(_))) {
             return Err(InstallError::NotInstalled(n.to_string()));
