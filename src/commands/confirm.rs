@@ -113,10 +113,8 @@ fn say(
     let rolled = p.and_then(|p| p.rolled_back.as_ref());
     if args.json {
         let mut all = recovered.to_vec();
-        for r in rolled.iter().flat_map(|r| &r.recovered) {
-            if !all.contains(r) {
-                all.push(r.clone());
-            }
+        if let Some(r) = rolled {
+            confirmation::add_recovered(&mut all, &r.recovered);
         }
         json::emit(json!({
             "name": name,

@@ -275,11 +275,7 @@ fn settle_recovered(
     }
     let put = put_back(store, name, m, record.previous.as_ref())?;
     // The rollback's own recovery says again a leftover that is still there.
-    for line in put.recovered {
-        if !recovered.contains(&line) {
-            recovered.push(line);
-        }
-    }
+    add_recovered(recovered, &put.recovered);
     end(&records, &mut record, reason, (put.generation, recovered))
 }
 
@@ -602,6 +598,16 @@ pub fn settle_and_say(store: &Store, name: Option<&str>) -> bool {
         }
     }
     ok
+}
+
+/// Adds to `into` the lines of `more` it does not hold yet: two recoveries of one
+/// command say a leftover that stays each time.
+pub fn add_recovered(into: &mut Vec<String>, more: &[String]) {
+    for line in more {
+        if !into.contains(line) {
+            into.push(line.clone());
+        }
+    }
 }
 
 /// Says on stderr what recovery did for install `name` (`recovered`), a line each,
