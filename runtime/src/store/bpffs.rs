@@ -201,12 +201,6 @@ fn find_ancestor_outside_mount_namespace() -> Option<Walked> {
     None
 }
 
-/// The parent of process `pid`.
-#[cfg(test)]
-fn parent_of(pid: u32) -> Option<u32> {
-    stat_of(pid).map(|(parent, _)| parent)
-}
-
 /// The start time of process `pid` (clock ticks after boot): with the pid, it names
 /// one process, where a pid alone may be reused.
 fn start_time(pid: u32) -> Option<u64> {
@@ -309,13 +303,14 @@ mod tests {
         assert_eq!(kept_answer(Walked::Shared), Some(None));
     }
 
-    /// `parent_of` reads the parent `/proc` gives, for this process and its parent.
+    /// `stat_of` reads the parent `/proc` gives, for this process and its parent.
     #[test]
-    fn parent_of_is_the_kernels_parent() {
+    fn stat_of_reads_the_kernels_parent() {
+        let parent_of = |pid| super::stat_of(pid).map(|(parent, _)| parent);
         // SAFETY: getppid has no preconditions and cannot fail.
         let parent = unsafe { libc::getppid() } as u32;
-        assert_eq!(super::parent_of(std::process::id()), Some(parent));
-        let grandparent = super::parent_of(parent).expect("the parent's own parent");
+        assert_eq!(parent_of(std::process::id()), Some(parent));
+        let grandparent = parent_of(parent).expect("the parent's own parent");
         let status = std::fs::read_to_string(format!("/proc/{parent}/status")).unwrap();
         let ppid = status
             .lines()
