@@ -124,6 +124,7 @@ fn say(
             "at": rolled.map(|r| time::rfc3339(r.at_unix)),
             "rolled_back_to": rolled.map(|r| r.generation),
             "recovered": all,
+            "stayed": rolled.and_then(|r| r.stayed.as_deref()),
         }));
         return;
     }
@@ -139,9 +140,10 @@ fn say(
                 format!("; before it: {}", r.recovered.join("; "))
             };
             sockc_error!(
-                "{name}: too late: the change was rolled back {} ({}){before}",
+                "{name}: too late: the change was rolled back {} ({}){before}{}",
                 time::local_time(r.at_unix),
-                r.reason
+                r.reason,
+                confirmation::stayed_words(r)
             );
             return;
         }

@@ -14,6 +14,7 @@ use std::{process::ExitCode, time::Duration};
 use clap::Args;
 use sockc_runtime::store::{pending::Pending, Store};
 
+use crate::shared::stderr::errln;
 use crate::shared::{
     confirmation::{self, Settled},
     probe::{self, Probe},
@@ -91,6 +92,9 @@ fn act(args: &DeadlineArgs, name: &str, force: Option<&str>) -> Option<ExitCode>
         // Its stderr is the watcher's log, if any: the record keeps what a rollback's
         // recovery did for `status` and `sockc confirm`.
         confirmation::say_recovered(name, &s.recovered);
+        if let Settled::RolledBack(r) = &s.settled {
+            errln!("sockc: {name}: {}", confirmation::rolled_back_words(r));
+        }
         s.settled
     });
     match settled {

@@ -5,8 +5,11 @@
 //! the number of hooks detached counts every hook that held one of the install's
 //! attachments when the flush began (whatever it ran by then), all of which are off
 //! after it; what the flush left because it is not sockc's (an anchor table holding
-//! somebody's chain) is said, and is no failure: exit 0. The install's systemd
-//! drop-ins (`sockc systemd`) go too: they name pins that are gone now.
+//! somebody's chain) is said, and is no failure: exit 0. So is what it could not
+//! remove from the install's directory (a mount on a leftover): every hook is off all
+//! the same, and a warning names each path that stayed and the fix (`stayed` in
+//! JSON). The install's systemd drop-ins (`sockc systemd`) go too: they name pins
+//! that are gone now.
 
 use std::process::ExitCode;
 
@@ -78,6 +81,12 @@ fn print(name: &str, f: &Flushed, as_json: bool) {
     for n in f.notices.iter().filter(|_| !quiet()) {
         errln!("notice: {n}");
     }
+    if !f.stayed.is_empty() {
+        errln!(
+            "warning: {name}: every hook is off, but {}",
+            install::stayed_note(&f.stayed)
+        );
+    }
     if as_json {
         json::emit(json!({
             "cancelled_confirmation": f.cancelled.is_some(),
@@ -86,6 +95,11 @@ fn print(name: &str, f: &Flushed, as_json: bool) {
             "detached": f.detached,
             "recovered": f.recovered.as_ref().map(|r| r.to_string()),
             "notices": f.notices,
+            "stayed": f.stayed.iter().map(|l| json!({
+                "path": l.stuck.path,
+                "what": l.what(),
+                "why": l.stuck.why,
+            })).collect::<Vec<_>>(),
         }));
         return;
     }

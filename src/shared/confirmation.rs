@@ -248,7 +248,12 @@ fn settle_recovered(
         } else {
             "the host restarted before the change was confirmed"
         };
-        return end(&records, &mut record, reason.to_string(), (None, recovered));
+        return end(
+            &records,
+            &mut record,
+            reason.to_string(),
+            (None, recovered, None),
+        );
     };
     if record.from_generation == Some(m.generation) {
         records.remove(name).map_err(|e| error_chain(&e))?;
@@ -270,13 +275,18 @@ fn settle_recovered(
             &records,
             &mut record,
             reason,
-            (Some(m.generation), recovered),
+            (Some(m.generation), recovered, None),
         );
     }
     let put = put_back(store, name, m, record.previous.as_ref())?;
     // The rollback's own recovery says again a leftover that is still there.
     add_recovered(recovered, &put.recovered);
-    end(&records, &mut record, reason, (put.generation, recovered))
+    end(
+        &records,
+        &mut record,
+        reason,
+        (put.generation, recovered, put.stayed),
+    )
 }
 
 /// [`settle`] for every install whose records this store keeps; what it did, per
@@ -313,20 +323,22 @@ fn pending_names(store: &Store) -> Vec<String> {
         .collect()
 }
 
-/// Marks `record` rolled back (with `reason`, `generation` installed after it, and
-/// what recovery did before, `recovered`, which the record keeps for `status` and
-/// `sockc confirm` to say: a watcher has no terminal).
+/// Marks `record` rolled back (with `reason`, `generation` installed after it, what
+/// recovery did before, `recovered`, and what the rollback could not remove,
+/// `stayed`, which the record keeps for `status` and `sockc confirm` to say: a
+/// watcher has no terminal).
 fn end(
     records: &pending::Records,
     record: &mut Pending,
     reason: String,
-    (generation, recovered): (Option<u64>, &[String]),
+    (generation, recovered, stayed): (Option<u64>, &[String], Option<String>),
 ) -> Result<Settled, String> {
     let rolled = RolledBack {
         at_unix: pending::now_unix(),
         reason,
         generation,
         recovered: recovered.to_vec(),
+        stayed,
     };
     record.state = PendingState::RolledBack;
     record.rolled_back = Some(rolled.clone());
@@ -347,10 +359,12 @@ fn put_back(
 }
 
 /// What [`install_previous`] did: the generation installed after (`None`: nothing
-/// is), and what the apply's or flush's recovery finished or removed first.
+/// is), what the apply's or flush's recovery finished or removed first, and what a
+/// flush could not remove (every hook off all the same), with the fix.
 pub struct PutBack {
     pub generation: Option<u64>,
     pub recovered: Vec<String>,
+    pub stayed: Option<String>,
 }
 
 /// Installs `previous` as install `name` in the calling thread's network namespace
@@ -363,14 +377,17 @@ pub fn install_previous(
     previous: Option<&Previous>,
 ) -> Result<PutBack, String> {
     let Some(prev) = previous else {
-        let recovered = match install::flush(store, name) {
-            Ok(f) => f.recovered,
-            Err(install::InstallError::NotInstalled(_)) => None,
+        // A flush goes on beside a leftover it cannot remove: the unconfirmed rules
+        // come off at the deadline whatever stays in the install's directory.
+        let (recovered, stayed) = match install::flush(store, name) {
+            Ok(f) => (f.recovered, f.stayed),
+            Err(install::InstallError::NotInstalled(_)) => (None, Vec::new()),
             Err(e) => return Err(error_chain(&e)),
         };
         return Ok(PutBack {
             generation: None,
             recovered: recovered.iter().map(ToString::to_string).collect(),
+            stayed: (!stayed.is_empty()).then(|| install::stayed_note(&stayed)),
         });
     };
     let compiled = installed::compile_recorded(&prev.text, &prev.source_file).ok_or_else(|| {
@@ -407,6 +424,7 @@ pub fn install_previous(
     Ok(PutBack {
         generation: report.generation,
         recovered: report.recovered.iter().map(ToString::to_string).collect(),
+        stayed: None,
     })
 }
 
@@ -531,6 +549,7 @@ pub fn rollback_json(p: &Pending) -> Value {
         "reason": r.map(|r| r.reason.as_str()),
         "generation": r.and_then(|r| r.generation),
         "recovered": r.map(|r| r.recovered.as_slice()).unwrap_or_default(),
+        "stayed": r.and_then(|r| r.stayed.as_deref()),
         "label": p.change_label,
         "sha256": p.change_sha256,
     })
@@ -570,10 +589,20 @@ pub fn rollback_line(p: &Pending) -> Option<String> {
         format!(" (before it: {})", r.recovered.join("; "))
     };
     Some(format!(
-        "last change rolled back {}: {}{recovered}",
+        "last change rolled back {}: {}{recovered}{}",
         time::local_time(r.at_unix),
-        r.reason
+        r.reason,
+        stayed_words(r)
     ))
+}
+
+/// "; every hook is off, but sockc could not remove …" when the rollback's flush left
+/// something it could not remove in the install's directory, else nothing.
+pub fn stayed_words(r: &RolledBack) -> String {
+    r.stayed
+        .as_deref()
+        .map(|s| format!("; every hook is off, but {s}"))
+        .unwrap_or_default()
 }
 
 /// [`settle`] for install `name` (or every install of the store), saying on stderr
@@ -625,7 +654,8 @@ pub fn rolled_back_words(r: &RolledBack) -> String {
         None => "nothing is installed".to_string(),
     };
     format!(
-        "the unconfirmed change was rolled back: {}; {now}",
-        r.reason
+        "the unconfirmed change was rolled back: {}; {now}{}",
+        r.reason,
+        stayed_words(r)
     )
 }

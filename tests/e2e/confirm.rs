@@ -23,6 +23,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::in_place::Busy;
 use netns::{in_netns, run, sockc_bin, tcp_connect, Lab, Run, BPFFS};
 use serde_json::Value;
 
@@ -462,6 +463,70 @@ fn leftovers_removed_by_the_watchers_rollback_are_recorded() {
         text.stderr.contains(&format!("before it: {said}")),
         "{text}"
     );
+}
+
+/// A first install under `--confirm` beside a leftover its rollback cannot remove (a
+/// tmpfs on a stray `g99`, which its flush cannot remove): at the deadline every hook
+/// comes off all the same — the session's port is reachable again, no program on the
+/// interface — and what stayed is said with the fix in the record, the watcher's log,
+/// `status` (nothing installed) and a late `sockc confirm` (text and JSON); a new
+/// install under the name then stops beside it, naming it.
+#[test]
+fn a_rollback_to_nothing_takes_the_rules_off_beside_a_stuck_leftover() {
+    if !common::kernel() {
+        return;
+    }
+    let w = World::new("cfstuck", 165);
+    let v2 = w.lab.rules("v2.sk", &bad(&w.lab));
+    let log = w.lab.dir.join("watcher.log");
+    let args = w
+        .lab
+        .apply_args(&v2, &w.lab.name, &["--confirm", "2s", "--json"]);
+    let log_env = [("SOCKC_WATCHER_LOG", log.to_str().expect("UTF-8 path"))];
+    let applied = w.sk_env(&args, &log_env).ok();
+    let busy = Busy::mount(w.lab.pin_dir().join("g99"));
+    assert!(
+        !w.reachable(Duration::from_millis(500)),
+        "the change is not in"
+    );
+    wait_exited(watcher_pid(&applied));
+    assert!(
+        w.reachable(Duration::from_secs(2)),
+        "the unconfirmed rules stayed on beside the leftover"
+    );
+    assert_eq!(w.lab.xdp_prog_id(), None, "a program on {}", w.lab.if_a);
+
+    let record = w.record().expect("a record");
+    assert_eq!(record["state"], "rolled-back", "{record}");
+    assert_eq!(record["rolled_back"]["generation"], Value::Null, "{record}");
+    let stayed = record["rolled_back"]["stayed"].as_str().unwrap_or_default();
+    let fix = format!("`umount {}`", busy.path());
+    assert!(
+        stayed.contains(busy.path()) && stayed.contains(&fix),
+        "{record}"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        logged.contains("the unconfirmed change was rolled back")
+            && logged.contains("every hook is off, but")
+            && logged.contains(&fix),
+        "the watcher's log: {logged}"
+    );
+    let status = w.sk(&["status", "--name", &w.lab.name]).expect_code(1);
+    assert!(
+        status.stderr.contains("nothing is installed, but") && status.stderr.contains(&fix),
+        "{status}"
+    );
+    let late = w.sk(&["confirm", &w.lab.name, "--json"]).expect_code(3);
+    assert_eq!(json(&late)["stayed"].as_str(), Some(stayed), "{late}");
+    let text = w.sk(&["confirm", &w.lab.name]).expect_code(3);
+    assert!(text.stderr.contains("every hook is off, but"), "{text}");
+    crate::in_place::names_the_leftover(&w.apply(&v2, &[]).expect_code(3), busy.path());
+    assert!(
+        w.reachable(Duration::from_secs(2)),
+        "a refused apply put rules on"
+    );
+    busy.untouched();
 }
 
 /// A first install under `--confirm` rolls back to nothing installed.

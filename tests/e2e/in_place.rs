@@ -159,13 +159,13 @@ fn reapply_collecting_g99(lab: &Lab, second: &std::path::Path) -> crate::netns::
 /// A stray directory that cannot be removed: a tmpfs mounted on it (EBUSY to
 /// `rmdir`) holding a file and a directory with a file that are not sockc's,
 /// unmounted on drop (also when the test fails, before its `Lab` goes).
-struct Busy(std::path::PathBuf);
+pub(crate) struct Busy(std::path::PathBuf);
 
 /// The files [`Busy::mount`] puts in its tmpfs, which no command may remove.
 const NOT_SOCKCS: [&str; 2] = ["theirs", "sub/theirs"];
 
 impl Busy {
-    fn mount(path: std::path::PathBuf) -> Busy {
+    pub(crate) fn mount(path: std::path::PathBuf) -> Busy {
         std::fs::create_dir(&path).expect("a stray generation directory on bpffs");
         let busy = Busy(path);
         crate::netns::run(std::process::Command::new("mount").args([
@@ -182,13 +182,13 @@ impl Busy {
         busy
     }
 
-    fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         self.0.to_str().expect("UTF-8 path")
     }
 
     /// Every file of the mount is still there: no command removed what it holds.
     #[track_caller]
-    fn untouched(&self) {
+    pub(crate) fn untouched(&self) {
         for f in NOT_SOCKCS {
             assert!(self.0.join(f).exists(), "{f} in the mount was removed");
         }
@@ -205,7 +205,7 @@ impl Drop for Busy {
 /// `out` names the leftover at `path` as one an interrupted command left and says how
 /// to remove it.
 #[track_caller]
-fn names_the_leftover(out: &crate::netns::Run, path: &str) {
+pub(crate) fn names_the_leftover(out: &crate::netns::Run, path: &str) {
     let text = format!("{}{}", out.stdout, out.stderr);
     assert!(
         text.contains(&format!(
@@ -226,10 +226,10 @@ fn names_the_leftover(out: &crate::netns::Run, path: &str) {
 /// an apply killed before its journal leaves, `g99` past generation 1), with a mount
 /// on it: the commands that only read go on and warn, naming it (`status`, its JSON's
 /// `recovered`, `show`, `diff --installed`, `apply --dry-run`); those that change the
-/// install (`apply`, `apply --json`, `repair`, `flush`) stop before any change, naming
-/// its path, saying an interrupted command left it and how to remove it; the
-/// installed generation keeps running, its records untouched. Once it can go, the
-/// next re-apply removes it and says so.
+/// install (`apply`, `apply --json`, `repair`) stop before any change, naming its
+/// path, saying an interrupted command left it and how to remove it; the installed
+/// generation keeps running, its records untouched. Once it can go, the next
+/// re-apply removes it and says so. (A flush goes on: [`a_flush_beside_a_leftover_it_cannot_remove_takes_every_hook_off`].)
 #[test]
 fn a_leftover_that_cannot_be_removed_stops_only_what_changes_the_install() {
     if !common::kernel() {
@@ -260,10 +260,6 @@ fn a_leftover_that_cannot_be_removed_stops_only_what_changes_the_install() {
         &sockc(&["repair", "--name", name]).expect_code(3),
         busy.path(),
     );
-    names_the_leftover(
-        &sockc(&["flush", "--name", name]).expect_code(3),
-        busy.path(),
-    );
     // Every record as it was (the same inodes: the manifest not replaced).
     let mut now = lab.pins();
     now.retain(|p| !p.starts_with("g99"));
@@ -278,8 +274,8 @@ fn a_leftover_that_cannot_be_removed_stops_only_what_changes_the_install() {
 
 /// A leftover no command can write into (a generation directory numbered at most the
 /// committed generation: no new generation takes its number) does not stop a
-/// re-apply, which goes on and says it; a flush, which removes the install's whole
-/// directory, still stops; once it can go, the flush removes it with the install.
+/// re-apply, which goes on and says it; once it can go, a flush removes it with the
+/// install.
 #[test]
 fn an_apply_goes_on_beside_an_old_generation_it_cannot_remove() {
     if !common::kernel() {
@@ -293,10 +289,6 @@ fn an_apply_goes_on_beside_an_old_generation_it_cannot_remove() {
     assert!(out.stdout.contains("no reload"), "not in place:\n{out}");
     lab.expect_verdicts("updated", &[(9001, false)]);
     let name = lab.name.as_str();
-    names_the_leftover(
-        &sockc(&["flush", "--name", name]).expect_code(3),
-        busy.path(),
-    );
     busy.untouched();
     drop(busy);
     std::fs::create_dir(lab.pin_dir().join("g0")).expect("the leftover again");
@@ -308,4 +300,72 @@ fn an_apply_goes_on_beside_an_old_generation_it_cannot_remove() {
         "{flushed}"
     );
     assert!(lab.status().is_none(), "flushed");
+}
+
+/// `out` says that the leftover at `path` stayed, what it is, and how to remove it.
+#[track_caller]
+pub(crate) fn says_what_stayed(out: &crate::netns::Run, path: &str) {
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains(&format!(
+            "sockc could not remove {path} (objects of a generation no record names): Device or resource busy"
+        )) && text.contains(&format!("`umount {path}` if something is mounted on it")),
+        "what stayed and how to remove it ({}):\n{out}",
+        out.what
+    );
+}
+
+/// A flush beside a leftover it cannot remove (a mount on the next generation's
+/// directory) takes every hook off all the same — packets the rules dropped pass —,
+/// removes every other pin and record, and says the path that stayed and the fix
+/// (exit 0; `stayed` in its JSON). The directory left (no record, only the leftover)
+/// reads as such: `status` says nothing is installed and what stayed, a new install
+/// under the name stops beside it, naming it; once it can go, the next apply removes
+/// it and installs.
+#[test]
+fn a_flush_beside_a_leftover_it_cannot_remove_takes_every_hook_off() {
+    if !common::kernel() {
+        return;
+    }
+    let (lab, first, second) = set_update_lab("inpgcfl");
+    lab.apply_ok(&second);
+    lab.expect_verdicts("installed", &[(9001, false)]);
+    let busy = Busy::mount(lab.pin_dir().join("g99"));
+    let name = lab.name.as_str();
+
+    let flushed = sockc(&["flush", "--name", name, "--json"]).ok();
+    says_what_stayed(&flushed, busy.path());
+    assert!(flushed.stderr.contains("every hook is off"), "{flushed}");
+    let doc: Value = serde_json::from_str(&flushed.stdout).expect("flush --json");
+    assert_eq!(doc["stayed"][0]["path"], busy.path(), "{doc:#}");
+    assert_eq!(doc["generation"], 1, "{doc:#}");
+    lab.expect_verdicts("flushed", &[(9001, true)]);
+    assert_eq!(lab.xdp_prog_id(), None, "a program still on {}", lab.if_a);
+    let pins = lab.pins();
+    assert!(
+        pins.iter().all(|p| p.starts_with("g99")),
+        "only the leftover stays: {pins:#?}"
+    );
+
+    let status = sockc(&["status", "--name", name]).expect_code(1);
+    assert!(
+        status.stderr.contains("nothing is installed, but"),
+        "{status}"
+    );
+    says_what_stayed(&status, busy.path());
+    says_what_stayed(&sockc(&["flush", "--name", name]).ok(), busy.path());
+    names_the_leftover(&lab.apply(&first, &[]).expect_code(3), busy.path());
+    lab.expect_verdicts("refused", &[(9001, true)]);
+    busy.untouched();
+
+    drop(busy);
+    std::fs::create_dir(lab.pin_dir().join("g99")).expect("the leftover again");
+    let applied = lab.apply_ok(&second);
+    assert!(
+        applied
+            .stderr
+            .contains("removed what an interrupted first apply or flush left: g99/"),
+        "{applied}"
+    );
+    lab.expect_verdicts("installed again", &[(9001, false)]);
 }

@@ -8,54 +8,44 @@
 //! a leftover it can never write into or take up (a generation directory whose number
 //! no later generation takes, [`Leftover::passable`]), and otherwise stops before its
 //! first change with `InstallError::Leftovers`, which names each leftover's path,
-//! says what an interrupted command left, and how to remove it. A flush stops beside
-//! every one: it removes the install's whole directory, which the leftover keeps.
+//! says what an interrupted command left, and how to remove it. A flush goes on beside
+//! every one: it takes every hook off and removes all else, and the directory stays
+//! holding only what could not go, which it names with the fix ([`stayed_note`]); the
+//! next command finds that directory as debris it cannot remove, and a new install
+//! under the name stops beside it as beside any other leftover.
 
 use std::fmt;
 
-use crate::store::Stuck;
+use crate::store::{Litter, Stuck};
 
 /// A leftover that could not be removed, and what it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Leftover {
     pub stuck: Stuck,
-    kind: Kind,
-    /// The generation committed when it was found.
+    /// What it is by its name (the store's one reading, [`Litter::of`]); `None`: a
+    /// pin or directory of the install that a flush could not remove.
+    kind: Option<Litter>,
+    /// The generation committed when it was found (0: none).
     committed: u64,
-}
-
-/// What a leftover is, by its name in the install's directory (the names
-/// `Store::collect_garbage` collects).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// `*_new`: a record written half (the manifest, the journal, a bulk record).
-    HalfWritten,
-    /// `gN`: a generation's objects that no record names.
-    Generation(u64),
-    /// `keep_*`: a sockmap group's shared map that the manifest does not keep.
-    SharedMap,
-    /// `bulk_*`: set entries or rule text that no record names.
-    Bulk,
 }
 
 impl Leftover {
     /// `stuck`, found beside committed generation `committed`.
     pub(crate) fn new(stuck: Stuck, committed: u64) -> Leftover {
-        let file = stuck.file.as_str();
-        let kind = if file.ends_with("_new") {
-            Kind::HalfWritten
-        } else if let Some(n) = file.strip_prefix('g').and_then(|n| n.parse().ok()) {
-            Kind::Generation(n)
-        } else if file.starts_with("keep_") {
-            Kind::SharedMap
-        } else {
-            Kind::Bulk
-        };
         Leftover {
+            kind: Litter::of(&stuck.file),
             stuck,
-            kind,
             committed,
         }
+    }
+
+    /// Each of `stuck` (what a removal could not remove), beside committed generation
+    /// `committed`.
+    pub(crate) fn all(stuck: Vec<Stuck>, committed: u64) -> Vec<Leftover> {
+        stuck
+            .into_iter()
+            .map(|s| Leftover::new(s, committed))
+            .collect()
     }
 
     /// Whether a command that changes the install (but does not remove it) can go on
@@ -75,16 +65,17 @@ impl Leftover {
     /// - A bulk record: a record of the same digest is written beside it and renamed
     ///   over it, which fails where it cannot be removed: no.
     pub fn passable(&self) -> bool {
-        matches!(self.kind, Kind::Generation(n) if n <= self.committed)
+        matches!(self.kind, Some(Litter::Generation(n)) if n <= self.committed)
     }
 
     /// What it is, in words.
-    fn what(&self) -> &'static str {
+    pub fn what(&self) -> &'static str {
         match self.kind {
-            Kind::HalfWritten => "a record an interrupted command wrote half",
-            Kind::Generation(_) => "objects of a generation no record names",
-            Kind::SharedMap => "a socket map no record keeps",
-            Kind::Bulk => "set entries or rule text no record names",
+            Some(Litter::HalfWritten) => "a record an interrupted command wrote half",
+            Some(Litter::Generation(_)) => "objects of a generation no record names",
+            Some(Litter::SharedMap) => "a socket map no record keeps",
+            Some(Litter::Bulk) => "set entries or rule text no record names",
+            None => "a pin of the install no record names",
         }
     }
 }
@@ -123,6 +114,19 @@ pub(crate) fn how_to_remove(stuck: &[Leftover]) -> String {
     )
 }
 
+/// What stayed after a flush (or on the way to one), and the fix: `stuck`, each named,
+/// in the install's directory, and how to remove it by hand; the next command's
+/// collection removes the rest.
+pub fn stayed_note(stuck: &[Leftover]) -> String {
+    format!(
+        "sockc could not remove {}, and the install's directory stays holding it \
+         (nothing of it runs on any hook). Remove it by hand ({}): until then a new \
+         install under this name may refuse",
+        list(stuck),
+        how_to_remove(stuck)
+    )
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::path::PathBuf;
@@ -148,11 +152,15 @@ pub(crate) mod tests {
             "the next generation's directory"
         );
         assert!(!stuck("g99", 1).passable());
+        assert!(stuck("g0", 0).passable(), "no generation 0 is ever made");
+        assert!(!stuck("g1", 0).passable(), "a first apply's");
         for file in [
             "manifest_new",
             "journal_new",
-            "keep_sockmap_x_conns",
+            "keep_socks_x",
             "bulk_ab12",
+            "link_x",
+            "g",
         ] {
             assert!(!stuck(file, 3).passable(), "{file}");
         }

@@ -60,7 +60,7 @@ use aya::{maps::MapError, pin::PinError, programs::ProgramError};
 use sockc_compiler::{hooks::HookKind, obj::ObjError};
 
 pub use counters::{answers_refused, reset_counters};
-pub use leftovers::Leftover;
+pub use leftovers::{stayed_note, Leftover};
 pub use nf_neighbours::Neighbour;
 pub use recover::{flush, recover, Flushed, Recovery};
 pub use register::{register, unregister, Registered, Source};

@@ -60,8 +60,9 @@ pub enum Recovery {
         generation: u64,
         failed: Vec<String>,
     },
-    /// A flush was interrupted: it was finished.
-    Flushed,
+    /// A flush was interrupted: it was finished, every hook off (`stayed`: what it
+    /// could not remove, and the install's directory holding it).
+    Flushed { stayed: Vec<Leftover> },
     /// No journal, but leftovers of a command killed before it wrote one: those
     /// `removed`, and those that could not be (`stuck`: a command that changes the
     /// install decides whether it can go on beside them, `super::leftovers`).
@@ -70,8 +71,14 @@ pub enum Recovery {
         stuck: Vec<Leftover>,
     },
     /// A directory with no record at all (a first apply killed before its journal, a
-    /// flush killed after its manifest went): removed whole, with what it held.
-    Debris(Vec<String>),
+    /// flush killed after its manifest went, a flush beside a leftover it could not
+    /// remove): removed whole, with what it held (`removed`), but for what cannot be
+    /// removed (`stuck`: the directory stays holding it, and a new install under the
+    /// name decides whether it can go on beside it, as beside [`Recovery::Collected`]'s).
+    Debris {
+        removed: Vec<String>,
+        stuck: Vec<Leftover>,
+    },
     /// An apply or set update of `generation` was interrupted and could not be
     /// finished (`why`: a record of its target damaged, a pin it needs gone): a flush
     /// gave it up, taking off the hooks it had attached or swapped ([`flush`]).
@@ -110,7 +117,14 @@ impl fmt::Display for Recovery {
                 }
                 Ok(())
             }
-            Recovery::Flushed => f.write_str("finished an interrupted flush"),
+            Recovery::Flushed { stayed } if stayed.is_empty() => {
+                f.write_str("finished an interrupted flush")
+            }
+            Recovery::Flushed { stayed } => write!(
+                f,
+                "finished an interrupted flush: every hook is off; {}",
+                leftovers::stayed_note(stayed)
+            ),
             Recovery::Collected { removed, stuck } => {
                 if !removed.is_empty() {
                     write!(
@@ -133,14 +147,28 @@ impl fmt::Display for Recovery {
                 }
                 Ok(())
             }
-            Recovery::Debris(what) if what.is_empty() => f.write_str(
-                "removed the empty directory an interrupted first apply or flush left",
-            ),
-            Recovery::Debris(what) => write!(
-                f,
-                "removed what an interrupted first apply or flush left: {}",
-                what.join(", ")
-            ),
+            Recovery::Debris { removed, stuck } if stuck.is_empty() && removed.is_empty() => f
+                .write_str("removed the empty directory an interrupted first apply or flush left"),
+            Recovery::Debris { removed, stuck } => {
+                if !removed.is_empty() {
+                    write!(
+                        f,
+                        "removed what an interrupted first apply or flush left: {}",
+                        removed.join(", ")
+                    )?;
+                }
+                if !removed.is_empty() && !stuck.is_empty() {
+                    f.write_str("; ")?;
+                }
+                if !stuck.is_empty() {
+                    write!(
+                        f,
+                        "nothing is installed, but the install's directory stays: {}",
+                        leftovers::stayed_note(stuck)
+                    )?;
+                }
+                Ok(())
+            }
             Recovery::Abandoned { generation, why } => write!(
                 f,
                 "gave up an interrupted apply of generation {generation}, which could not \
@@ -250,6 +278,8 @@ pub(super) fn drop_generation(
     target: &Manifest,
 ) -> Result<(), InstallError> {
     let Some(committed) = old else {
+        // What cannot be removed stays in the directory, which the next command's
+        // recovery finds as debris and says.
         store.remove_install(name)?;
         return Ok(());
     };
@@ -325,7 +355,11 @@ pub(crate) fn collect_locked(store: &Store, name: &str) -> Result<Option<Recover
                 programs,
             });
         }
-        return Ok(Some(Recovery::Debris(store.remove_install(name)?)));
+        let r = store.remove_install(name)?;
+        return Ok(Some(Recovery::Debris {
+            removed: r.removed,
+            stuck: Leftover::all(r.stuck, 0),
+        }));
     };
     collect_kept_by(store, name, &old)
 }
@@ -347,10 +381,7 @@ pub(crate) fn collect_kept_by(
         .collect();
     keep_maps.sort();
     let (removed, stuck) = store.collect_garbage(name, &keep, &keep_maps)?;
-    let stuck: Vec<Leftover> = stuck
-        .into_iter()
-        .map(|s| Leftover::new(s, m.generation))
-        .collect();
+    let stuck = Leftover::all(stuck, m.generation);
     Ok(
         (!removed.is_empty() || !stuck.is_empty())
             .then_some(Recovery::Collected { removed, stuck }),
@@ -364,26 +395,32 @@ pub(crate) fn recover_for_change(
     name: &str,
     notices: &mut Vec<String>,
 ) -> Result<Option<Recovery>, InstallError> {
-    refuse_changes(name, recover_locked(store, name, notices)?, false)
+    match recover_locked(store, name, notices)? {
+        // Nothing is installed to change (the command says so): what stays of a
+        // flush is a new install's to stop beside.
+        r @ Some(Recovery::Debris { .. } | Recovery::Flushed { .. }) => Ok(r),
+        r => refuse_changes(name, r),
+    }
 }
 
-/// `recovered` for a command that changes install `name` (`removes`: one that
-/// removes it, a flush): the error [`InstallError::Leftovers`] when a leftover that
-/// could not be removed is one it cannot go on beside ([`Leftover::passable`]; a
-/// flush none), else `recovered` as it is, whose text says what stays.
+/// `recovered` for a command that changes install `name` (but does not remove it:
+/// a flush goes on beside every leftover and says what stayed, [`flush`]): the error
+/// [`InstallError::Leftovers`] when a leftover that could not be removed is one it
+/// cannot go on beside ([`Leftover::passable`]), else `recovered` as it is, whose
+/// text says what stays.
 pub(crate) fn refuse_changes(
     name: &str,
     recovered: Option<Recovery>,
-    removes: bool,
 ) -> Result<Option<Recovery>, InstallError> {
-    let Some(Recovery::Collected { removed, stuck }) = &recovered else {
-        return Ok(recovered);
+    let none = Vec::new();
+    let (removed, stuck) = match &recovered {
+        Some(Recovery::Collected { removed, stuck } | Recovery::Debris { removed, stuck }) => {
+            (removed, stuck)
+        }
+        Some(Recovery::Flushed { stayed }) => (&none, stayed),
+        _ => return Ok(recovered),
     };
-    let blocking: Vec<Leftover> = stuck
-        .iter()
-        .filter(|l| removes || !l.passable())
-        .cloned()
-        .collect();
+    let blocking: Vec<Leftover> = stuck.iter().filter(|l| !l.passable()).cloned().collect();
     if blocking.is_empty() {
         return Ok(recovered);
     }
@@ -449,16 +486,14 @@ fn recover_journal(
             }
         }
         Operation::Flush => {
-            match &old {
-                Some(m) => {
-                    flush_locked(store, m, notices)?;
-                }
+            let stayed = match &old {
+                Some(m) => flush_locked(store, m, notices)?.2,
                 None => {
                     cancel_pending(store, name)?;
-                    store.remove_install(name)?;
+                    Leftover::all(store.remove_install(name)?.stuck, 0)
                 }
-            }
-            Recovery::Flushed
+            };
+            Recovery::Flushed { stayed }
         }
     };
     Ok(Some(recovery))
@@ -521,7 +556,7 @@ fn abandon(
     (why, notices): (String, &mut Vec<String>),
 ) -> Result<(Recovery, usize), InstallError> {
     let Some(target) = journal.op.target() else {
-        return Ok((Recovery::Flushed, 0));
+        return Ok((Recovery::Flushed { stayed: Vec::new() }, 0));
     };
     let old = store.manifest_without_bulk(name)?;
     let scope = locate(store, target);
@@ -639,21 +674,22 @@ fn write_flush_journal(
 
 /// Takes every hook of `m` off (only what is sockc's) and removes the install, as a
 /// roll-forward-only operation (see the module docs); returns how many hooks held
-/// the install's attachments when it started (see [`detach_all`]) and the pending
-/// confirmation it cancelled, and says in `notices` what of the conntrack anchor it
-/// left.
+/// the install's attachments when it started (see [`detach_all`]), the pending
+/// confirmation it cancelled, and what it could not remove (the directory stays
+/// holding only that: no hook runs any of it by then), and says in `notices` what of
+/// the conntrack anchor it left.
 fn flush_locked(
     store: &Store,
     m: &Manifest,
     notices: &mut Vec<String>,
-) -> Result<(usize, Option<Pending>), InstallError> {
+) -> Result<(usize, Option<Pending>, Vec<Leftover>), InstallError> {
     if store.journal(&m.name)?.is_none() {
         write_flush_journal(store, &m.name, Vec::new())?;
     }
     let cancelled = cancel_pending(store, &m.name)?;
     let attached = detach_all(store, m, notices);
-    store.remove_install(&m.name)?;
-    Ok((attached, cancelled))
+    let stayed = store.remove_install(&m.name)?.stuck;
+    Ok((attached, cancelled, Leftover::all(stayed, m.generation)))
 }
 
 /// A flush ends the install's pending confirmation, if it has one, once its journal
@@ -737,6 +773,10 @@ pub struct Flushed {
     pub notices: Vec<String>,
     /// The change that was pending confirmation, cancelled by the flush.
     pub cancelled: Option<Pending>,
+    /// What the flush could not remove (a mount on it, a file system that refuses):
+    /// the install's directory stays holding only that, and no hook runs anything of
+    /// the install ([`leftovers::stayed_note`] says it and the fix).
+    pub stayed: Vec<Leftover>,
 }
 
 /// Detaches and removes everything installed under `name`; where a record was lost,
@@ -768,13 +808,46 @@ fn sweep_stray_filters(recovered: &mut Option<Recovery>) -> usize {
     0
 }
 
+/// Moves what `recovered` could not remove into `stayed`, where a flush says it once
+/// with what its own removal could not remove (the same paths, met again); a
+/// collection with nothing else to say is then no recovery.
+fn take_stuck(recovered: Option<Recovery>, stayed: &mut Vec<Leftover>) -> Option<Recovery> {
+    match recovered {
+        Some(Recovery::Collected { removed, stuck }) => {
+            stayed.extend(stuck);
+            (!removed.is_empty()).then_some(Recovery::Collected {
+                removed,
+                stuck: Vec::new(),
+            })
+        }
+        Some(Recovery::Debris { removed, stuck }) if !removed.is_empty() => {
+            stayed.extend(stuck);
+            Some(Recovery::Debris {
+                removed,
+                stuck: Vec::new(),
+            })
+        }
+        Some(Recovery::Debris { stuck, .. }) => {
+            stayed.extend(stuck);
+            None
+        }
+        Some(Recovery::Flushed { stayed: s }) => {
+            stayed.extend(s);
+            Some(Recovery::Flushed { stayed: Vec::new() })
+        }
+        other => other,
+    }
+}
+
 fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
     let mut notices = Vec::new();
     let mut given_up = 0;
+    let mut stayed = Vec::new();
     let recovered = match recover_locked(store, name, &mut notices) {
-        // A leftover that cannot be removed stops the flush before its first hook
-        // comes off: removing the directory would fail beside it, after the hooks.
-        Ok(r) => refuse_changes(name, r, true)?,
+        // A leftover that cannot be removed does not stop a flush: "flushed" means no
+        // hook of the install runs any more, which a leftover does not hold up (no
+        // hook runs it); the directory stays holding it, and the flush says so.
+        Ok(r) => take_stuck(r, &mut stayed),
         // Work in flight that is not known: a flush's journal in its place; the
         // committed generation's hooks come off below, and every pin with the install.
         Err(InstallError::UnreadableRecord {
@@ -794,9 +867,11 @@ fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
             | InstallError::UnreadableRecord { programs, .. },
         ) => {
             given_up = store.detach_unrecorded_links(name);
+            let r = store.remove_install(name)?;
+            stayed.extend(Leftover::all(r.stuck, 0));
             Some(Recovery::Unrecorded {
                 name: name.to_string(),
-                removed: store.remove_install(name)?,
+                removed: r.removed,
                 programs,
                 filters: Vec::new(),
             })
@@ -825,36 +900,48 @@ fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
             Some(Recovery::Abandoned { .. } | Recovery::JournalReplaced { .. })
         ) {
             // A first apply given up: its flush journal and objects go.
-            store.remove_install(name)?;
+            stayed.extend(Leftover::all(store.remove_install(name)?.stuck, 0));
         }
-        if matches!(
-            recovered,
-            Some(
-                Recovery::Flushed
-                    | Recovery::Debris(_)
-                    | Recovery::Abandoned { .. }
-                    | Recovery::JournalReplaced { .. }
-                    | Recovery::Unrecorded { .. }
-            )
-        ) {
+        let something = !stayed.is_empty()
+            || matches!(
+                recovered,
+                Some(
+                    Recovery::Flushed { .. }
+                        | Recovery::Debris { .. }
+                        | Recovery::Abandoned { .. }
+                        | Recovery::JournalReplaced { .. }
+                        | Recovery::Unrecorded { .. }
+                )
+            );
+        if something {
             return Ok(Flushed {
                 manifest: None,
                 detached: given_up,
                 recovered,
                 notices,
                 cancelled: None,
+                stayed: once_each(stayed),
             });
         }
         return Err(InstallError::NotInstalled(name.to_string()));
     };
-    let (attached, cancelled) = flush_locked(store, &manifest, &mut notices)?;
+    let (attached, cancelled, left) = flush_locked(store, &manifest, &mut notices)?;
+    stayed.extend(left);
     Ok(Flushed {
         manifest: Some(manifest),
         detached: given_up.max(attached),
         recovered,
         notices,
         cancelled,
+        stayed: once_each(stayed),
     })
+}
+
+/// `stayed` with each path once (recovery and the removal meet the same leftover).
+fn once_each(mut stayed: Vec<Leftover>) -> Vec<Leftover> {
+    let mut seen = std::collections::HashSet::new();
+    stayed.retain(|l| seen.insert(l.stuck.path.clone()));
+    stayed
 }
 
 #[cfg(test)]
@@ -873,7 +960,7 @@ mod tests {
     /// every leftover; a passable one goes on, said by the recovery.
     #[test]
     fn changes_stop_before_what_they_cannot_pass() {
-        let err = refuse_changes("x", collected(vec![stuck("g1", 2), stuck("g3", 2)]), false)
+        let err = refuse_changes("x", collected(vec![stuck("g1", 2), stuck("g3", 2)]))
             .expect_err("g3 is the next generation's directory");
         let text = err.to_string();
         let named = "/sys/fs/bpf/sockc/x/g3 (objects of a generation no record names): Device or resource busy";
@@ -887,17 +974,67 @@ mod tests {
         assert!(text.contains("removed the others: manifest_new"), "{text}");
 
         let passing = collected(vec![stuck("g1", 2)]);
-        let went_on = refuse_changes("x", passing.clone(), false).expect("goes on");
+        let went_on = refuse_changes("x", passing.clone()).expect("goes on");
         assert_eq!(went_on, passing);
         let said = went_on.expect("said").to_string();
         assert!(said.contains("could not remove"), "{said}");
         assert!(said.contains("/sys/fs/bpf/sockc/x/g1"), "{said}");
 
-        assert!(refuse_changes("x", passing, true).is_err(), "a flush stops");
         let plain = collected(Vec::new());
         assert_eq!(
-            refuse_changes("x", plain.clone(), true).expect("none stuck"),
+            refuse_changes("x", plain.clone()).expect("none stuck"),
             plain
         );
+    }
+
+    /// What a flush left in a directory with no record (debris it cannot remove), or
+    /// what a finished flush could not remove: a first apply beside it stops as beside
+    /// a collection's leftover, but for a generation no apply makes.
+    #[test]
+    fn a_new_install_stops_beside_what_a_flush_left() {
+        let debris = |stuck| {
+            Some(Recovery::Debris {
+                removed: Vec::new(),
+                stuck,
+            })
+        };
+        let err = refuse_changes("x", debris(vec![stuck("g1", 0)])).expect_err("g1 is the first");
+        assert!(err.to_string().contains("/sys/fs/bpf/sockc/x/g1"), "{err}");
+        let flushed = Some(Recovery::Flushed {
+            stayed: vec![stuck("link_x", 0)],
+        });
+        assert!(
+            refuse_changes("x", flushed).is_err(),
+            "a pin a new install makes"
+        );
+        assert!(refuse_changes("x", debris(vec![stuck("g0", 0)])).is_ok());
+        let said = debris(vec![stuck("g1", 0)]).expect("debris").to_string();
+        assert!(said.starts_with("nothing is installed, but"), "{said}");
+        assert!(said.contains("`umount /sys/fs/bpf/sockc/x/g1`"), "{said}");
+    }
+
+    /// A flush says each leftover once, in its `stayed`, however many recoveries met
+    /// it; a collection that only met leftovers is no recovery of its own then.
+    #[test]
+    fn a_flush_says_what_stayed_once() {
+        let mut stayed = Vec::new();
+        let only_stuck = Some(Recovery::Collected {
+            removed: Vec::new(),
+            stuck: vec![stuck("g9", 2)],
+        });
+        assert_eq!(take_stuck(only_stuck, &mut stayed), None);
+        let kept = take_stuck(collected(vec![stuck("g8", 2)]), &mut stayed);
+        assert_eq!(kept, collected(Vec::new()));
+        let debris = Some(Recovery::Debris {
+            removed: Vec::new(),
+            stuck: vec![stuck("g7", 0)],
+        });
+        assert_eq!(take_stuck(debris, &mut stayed), None);
+        stayed.push(stuck("g9", 2));
+        let files: Vec<String> = once_each(stayed)
+            .into_iter()
+            .map(|l| l.stuck.file)
+            .collect();
+        assert_eq!(files, ["g9", "g8", "g7"]);
     }
 }

@@ -156,7 +156,12 @@ fn repair_named(store: &Store, n: &str, named: bool) -> Result<Option<Repaired>,
     let mut notices = Vec::new();
     let recovered = recover_for_change(store, n, &mut notices)?;
     let Some(m) = store.manifest(n)? else {
-        if named && !matches!(recovered, Some(Recovery::Flushed | Recovery::Debris(_))) {
+        if named
+            && !matches!(
+                recovered,
+                Some(Recovery::Flushed { .. } | Recovery::Debris { .. })
+            )
+        {
             return Err(InstallError::NotInstalled(n.to_string()));
         }
         return Ok(None);

@@ -77,6 +77,7 @@ pub use manifest::{
 pub use pins::Stuck;
 pub use read_ahead::{has_manifest, read_ahead, ReadAhead};
 pub use records::Remembered;
+pub use removal::{Litter, Removed};
 pub use residual::ResidualRecord;
 
 /// How long a command waits for another sockc to finish.

@@ -111,6 +111,11 @@ pub struct RolledBack {
     /// record of an older sockc.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recovered: Vec<String>,
+    /// What the rollback could not remove, with the fix (a rollback to nothing is a
+    /// flush, which goes on beside a leftover it cannot remove: every hook is off,
+    /// the install's directory stays holding it); absent when nothing stayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stayed: Option<String>,
 }
 
 impl Pending {

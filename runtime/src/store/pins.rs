@@ -79,7 +79,7 @@ pub(super) fn remove_tree(dir: &Path) -> Result<(), StoreError> {
 /// Whether something is mounted on `path` (it is the root of a mount): `statx`'s
 /// `STATX_ATTR_MOUNT_ROOT` (Linux 5.8), else a device other than its parent's (which
 /// misses only a bind mount within the same file system on an older kernel).
-fn is_mount_root(path: &Path) -> bool {
+pub(super) fn is_mount_root(path: &Path) -> bool {
     use std::os::unix::{ffi::OsStrExt, fs::MetadataExt};
     let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
         return false;

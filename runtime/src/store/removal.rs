@@ -10,7 +10,12 @@
 //! command removes; nothing is removed through a symbolic link, and a link in an
 //! install's place is no install. The garbage collection tries every leftover and
 //! returns those it could not remove ([`Stuck`]): whether a command may go on beside
-//! one is the install's to decide (`install::leftovers`), not the store's.
+//! one is the install's to decide (`install::leftovers`), not the store's. What is
+//! garbage is decided by name in one place ([`Litter::of`]), which also tells the
+//! install what a leftover is. Removing an install goes on past a pin or directory it
+//! cannot remove (a mount on it) and returns it ([`Removed::stuck`]): every other file
+//! goes, records last, so that a flush beside a stuck leftover leaves a directory that
+//! holds nothing but what it could not remove.
 
 use std::{
     os::{fd::AsFd, unix::fs::MetadataExt},
@@ -21,10 +26,58 @@ use super::{
     bulk,
     error::{io_err, StoreError},
     pinned_record::{parse_record, read_record},
-    pins::{remove_tree, unlink, Stuck},
+    pins::{is_mount_root, remove_tree, unlink, Stuck},
     Store,
 };
 use crate::{fault::point, sys};
+
+/// What a file of an install's directory is, by its name, among the names a command
+/// killed before it recorded them leaves ([`Store::collect_garbage`] and the bulk
+/// collection remove those no record names); `None` for every other name, which no
+/// collection touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Litter {
+    /// `*_new`: a record written half (the manifest, the journal, a bulk record).
+    HalfWritten,
+    /// `gN` (one digit or more): a generation's objects.
+    Generation(u64),
+    /// `keep_*` of a sockmap group's map: a shared socket map.
+    SharedMap,
+    /// `bulk_*`: set entries or rule text.
+    Bulk,
+}
+
+impl Litter {
+    /// The kind of `file` (a name in an install's directory), if it is one a killed
+    /// command can leave. A generation number past `u64` is still a generation
+    /// (the largest, which no command reaches); a bare `g` is no name sockc makes.
+    pub fn of(file: &str) -> Option<Litter> {
+        if file.ends_with("_new") {
+            return Some(Litter::HalfWritten);
+        }
+        if let Some(n) = file.strip_prefix('g') {
+            let digits = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+            return digits.then(|| Litter::Generation(n.parse().unwrap_or(u64::MAX)));
+        }
+        // Kept maps of sockmap groups only (the sk_lookup socket map is the install's
+        // for as long as it exists).
+        let shared = file
+            .strip_prefix("keep_")
+            .is_some_and(|m| sockc_compiler::ir::sockmap::MapRole::of_map(m).is_some());
+        if shared {
+            return Some(Litter::SharedMap);
+        }
+        file.starts_with(bulk::PREFIX).then_some(Litter::Bulk)
+    }
+}
+
+/// What [`Store::remove_install`] did: the files it removed besides the records, and
+/// those it could not remove (then the directory stays, holding only those).
+#[derive(Debug, Default)]
+pub struct Removed {
+    pub removed: Vec<String>,
+    pub stuck: Vec<Stuck>,
+}
 
 impl Store {
     /// Removes the directory of a generation's objects, pin by pin.
@@ -42,7 +95,10 @@ impl Store {
     /// the ids of the programs pinned in those generations. A first apply killed
     /// before its journal has pinned neither, and [`Store::remove_install`] takes them
     /// off before the records that name them: a directory that holds them with neither
-    /// record had its manifest removed by something else.
+    /// record had its manifest removed by something else. Something mounted on such a
+    /// name is not counted: sockc never pins across a mount, so it holds nothing of
+    /// sockc's (a leftover a flush could not remove, [`Removed::stuck`]); nor is an
+    /// empty generation directory (such a leftover once unmounted).
     pub fn unrecorded_objects(&self, name: &str) -> (Vec<String>, Vec<u32>) {
         let Ok(entries) = std::fs::read_dir(self.dir(name)) else {
             return (Vec::new(), Vec::new());
@@ -50,19 +106,26 @@ impl Store {
         let (mut held, mut programs) = (Vec::new(), Vec::new());
         for e in entries.flatten() {
             let file = e.file_name().to_string_lossy().into_owned();
+            if is_mount_root(&e.path()) {
+                continue;
+            }
             let is_generation = e.file_type().is_ok_and(|t| t.is_dir())
-                && file.len() > 1
-                && file.starts_with('g')
-                && file[1..].bytes().all(|b| b.is_ascii_digit());
+                && matches!(Litter::of(&file), Some(Litter::Generation(_)));
             if is_generation {
+                let mut pins = 0;
                 for p in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+                    pins += 1;
                     if !p.file_name().to_string_lossy().starts_with("prog_") {
                         continue;
                     }
                     let info = sys::obj_get(&p.path()).and_then(|fd| sys::prog_info(fd.as_fd()));
                     programs.extend(info.map(|i| i.id));
                 }
-                held.push(format!("{file}/"));
+                // An empty one holds nothing a hook could run (what stays of a mount
+                // once it is unmounted): debris like any other.
+                if pins > 0 {
+                    held.push(format!("{file}/"));
+                }
             } else if file.starts_with("link_") {
                 held.push(file);
             }
@@ -102,9 +165,13 @@ impl Store {
     /// leaves recoverable (see the module docs): each generation directory's pins and
     /// the directory; the other pins (links, kept maps, the registry, half-written
     /// records); the manifest; the journal; the directory. Returns what was there
-    /// besides the records. Nothing of the install is attached by it: hooks are taken
-    /// off first by the caller, and pins held by nothing else go with their files.
-    pub fn remove_install(&self, name: &str) -> Result<Vec<String>, StoreError> {
+    /// besides the records, and what could not be removed but for the records (a mount
+    /// on it, a file system that refuses): the rest still goes, and the directory stays
+    /// holding only that, which the next command's recovery finds as debris it cannot
+    /// remove. A record that cannot be removed stops it (the journal stays, and says to
+    /// finish). Nothing of the install is attached by it: hooks are taken off first by
+    /// the caller, and pins held by nothing else go with their files.
+    pub fn remove_install(&self, name: &str) -> Result<Removed, StoreError> {
         let dir = self.dir(name);
         // Never through a link: the files of the directory it leads to are not sockc's.
         if let Ok(m) = std::fs::symlink_metadata(&dir) {
@@ -117,7 +184,7 @@ impl Store {
             }
         }
         let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Ok(Vec::new());
+            return Ok(Removed::default());
         };
         let mut files: Vec<(String, bool)> = entries
             .flatten()
@@ -136,25 +203,33 @@ impl Store {
             _ => 1,
         };
         files.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.0.cmp(&b.0)));
-        let mut removed = Vec::new();
+        let mut out = Removed::default();
         for (file, is_dir) in &files {
             let path = dir.join(file);
-            if *is_dir {
-                remove_tree(&path)?;
-                removed.push(format!("{file}/"));
+            let record = matches!(file.as_str(), "manifest" | "journal");
+            let gone = if *is_dir {
+                remove_tree(&path)
             } else {
-                unlink(&path)?;
-                if !matches!(file.as_str(), "manifest" | "journal")
-                    && !file.starts_with(bulk::PREFIX)
-                {
-                    removed.push(file.clone());
+                unlink(&path)
+            };
+            match gone {
+                Err(e) if !record => out.stuck.push(Stuck::new(file.clone(), path, &e)),
+                Err(e) => return Err(e),
+                Ok(()) if *is_dir => out.removed.push(format!("{file}/")),
+                Ok(()) if !record && !file.starts_with(bulk::PREFIX) => {
+                    out.removed.push(file.clone())
                 }
+                Ok(()) => {}
             }
+        }
+        if !out.stuck.is_empty() {
+            // The directory is not empty: it stays, holding only what is stuck.
+            return Ok(out);
         }
         point(&format!("rmdir {}", dir.display()));
         match std::fs::remove_dir(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&dir)(e)),
-            _ => Ok(removed),
+            _ => Ok(out),
         }
     }
 
@@ -238,17 +313,44 @@ impl Store {
 
 /// Whether `file` of an install's directory is what a killed command left: a
 /// half-written record, a generation directory `keep` does not name, or a sockmap
-/// group's shared map `keep_maps` does not name.
+/// group's shared map `keep_maps` does not name (bulk records are the bulk
+/// collection's, which reads the records for the digests they name).
 fn is_garbage(file: &str, keep: &[&str], keep_maps: &[String]) -> bool {
-    let stray_record = file.ends_with("_new");
-    let stray_generation = file.starts_with('g')
-        && file[1..].bytes().all(|b| b.is_ascii_digit())
-        && !keep.contains(&file);
-    // Kept maps of sockmap groups only (the sk_lookup socket map is the install's for
-    // as long as it exists).
-    let stray_kept_map = file
-        .strip_prefix("keep_")
-        .is_some_and(|m| sockc_compiler::ir::sockmap::MapRole::of_map(m).is_some())
-        && !keep_maps.iter().any(|k| k == file);
-    stray_record || stray_generation || stray_kept_map
+    match Litter::of(file) {
+        Some(Litter::HalfWritten) => true,
+        Some(Litter::Generation(_)) => !keep.contains(&file),
+        Some(Litter::SharedMap) => !keep_maps.iter().any(|k| k == file),
+        Some(Litter::Bulk) | None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One reading of a name: what the collection removes is what the install is
+    /// told it is; a bare `g` or an unknown name is neither.
+    #[test]
+    fn litter_is_read_from_the_name_once() {
+        let sockmap = "keep_socks_web";
+        assert_eq!(Litter::of(sockmap), Some(Litter::SharedMap));
+        assert_eq!(Litter::of("keep_sk_lookup"), None, "the install's own");
+        assert_eq!(Litter::of("manifest_new"), Some(Litter::HalfWritten));
+        assert_eq!(Litter::of("bulk_ab12_new"), Some(Litter::HalfWritten));
+        assert_eq!(Litter::of("g7"), Some(Litter::Generation(7)));
+        assert_eq!(
+            Litter::of("g99999999999999999999999"),
+            Some(Litter::Generation(u64::MAX))
+        );
+        assert_eq!(Litter::of("bulk_ab12"), Some(Litter::Bulk));
+        for other in ["g", "gx1", "manifest", "journal", "link_x", "registry"] {
+            assert_eq!(Litter::of(other), None, "{other}");
+            assert!(!is_garbage(other, &[], &[]), "{other}");
+        }
+        assert!(is_garbage("g7", &["g6"], &[]));
+        assert!(!is_garbage("g7", &["g7"], &[]));
+        assert!(!is_garbage("bulk_ab12", &[], &[]), "the bulk collection's");
+        assert!(!is_garbage(sockmap, &[], &[sockmap.to_string()]));
+        assert!(is_garbage(sockmap, &[], &[]));
+    }
 }

@@ -441,7 +441,9 @@ fn read_installed(
     drop(t);
     let collect = matches!((&in_flight, &read), (InFlight::Nothing, Ok(Some(_))));
     if let InFlight::Recovered(r) = in_flight {
-        report.recovered = r;
+        // A flush finished here may have left what it could not remove, which this
+        // apply would pin into (its first generation, its links).
+        report.recovered = refuse_leftovers(req, r)?;
     } else if !collect {
         // No manifest to collect beside (debris), or none read: recovery as it ran
         // before the read, with its own errors first.
@@ -469,7 +471,7 @@ fn refuse_leftovers(
     if req.dry_run {
         return Ok(collected);
     }
-    super::recover::refuse_changes(req.name, collected, false)
+    super::recover::refuse_changes(req.name, collected)
 }
 
 /// The plan, the refitted file, the new snapshot and the records made beside the
