@@ -106,6 +106,8 @@ pub struct Tracer {
     generation: u64,
     ring: RingBuf<MapData>,
     slots: std::collections::HashMap<u32, Slot>,
+    /// What recovery did when it was opened, until the command takes it to say.
+    recovered: Option<String>,
 }
 
 /// Why an install cannot be traced.
@@ -146,7 +148,7 @@ fn slots(m: &Manifest) -> std::collections::HashMap<u32, Slot> {
 impl Tracer {
     /// Opens the ring buffer of install `name` (its live generation).
     pub fn open(store: &Store, name: &str) -> Result<Tracer, TraceError> {
-        let (m, path) = crate::install::live_map(store, name, log::EVENTS_MAP)?;
+        let (m, path, recovered) = crate::install::live_map(store, name, log::EVENTS_MAP)?;
         if !path.exists() {
             return Err(TraceError::NothingLogs(name.to_string()));
         }
@@ -158,7 +160,14 @@ impl Tracer {
             generation: m.generation,
             ring,
             slots: slots(&m),
+            recovered: recovered.map(|r| r.to_string()),
         })
+    }
+
+    /// What recovery did when this reader was opened (a leftover it could not remove,
+    /// above all), once: the command says it as `status` does.
+    pub fn take_recovered(&mut self) -> Option<String> {
+        self.recovered.take()
     }
 
     pub fn name(&self) -> &str {
@@ -190,6 +199,7 @@ impl Tracer {
             generation,
             ring,
             slots,
+            ..
         } = self;
         while let Some(item) = ring.next() {
             if let Some(e) = decode(name, *generation, slots, &item) {

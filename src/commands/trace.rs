@@ -181,6 +181,7 @@ pub fn run(args: &TraceArgs) -> ExitCode {
         Ok(t) => t,
         Err(code) => return code,
     };
+    say_recovered(&mut tracers);
     if !args.json && !quiet() {
         let names: Vec<String> = tracers
             .iter()
@@ -222,6 +223,16 @@ pub fn run(args: &TraceArgs) -> ExitCode {
     }
 }
 
+/// What recovery did as each reader opened, as `status` says it (a leftover it could
+/// not remove: a trace goes on beside it, and says it).
+fn say_recovered(tracers: &mut [Tracer]) {
+    for t in tracers {
+        if let Some(r) = t.take_recovered() {
+            errln!("sockc: {}: {r}", t.name());
+        }
+    }
+}
+
 /// A ring buffer reader for `--name`, or for every install with a rule that logs.
 fn open_tracers(target: &Target) -> Result<Vec<Tracer>, ExitCode> {
     let store = open_store(target)?;
@@ -246,7 +257,7 @@ fn open_tracers(target: &Target) -> Result<Vec<Tracer>, ExitCode> {
 /// is then reopened), under the store lock for a moment.
 fn refresh(target: &Target, tracers: &mut [Tracer], json: bool) -> Result<(), ExitCode> {
     let store = open_store(target)?;
-    for t in tracers {
+    for t in tracers.iter_mut() {
         match t.refresh(&store) {
             Ok(true) if !json && !quiet() => {
                 errln!("{}: now generation {}", t.name(), t.generation())
@@ -255,6 +266,7 @@ fn refresh(target: &Target, tracers: &mut [Tracer], json: bool) -> Result<(), Ex
             Err(e) => return Err(failed(e)),
         }
     }
+    say_recovered(tracers);
     Ok(())
 }
 

@@ -369,3 +369,39 @@ fn a_flush_beside_a_leftover_it_cannot_remove_takes_every_hook_off() {
     );
     lab.expect_verdicts("installed again", &[(9001, false)]);
 }
+
+/// `stats` (text and JSON), `stats --reset` and `trace`, which go on beside a leftover
+/// recovery cannot remove (they change no pin), say it as `status` does — its path,
+/// what it is, how to remove it — where before they said nothing.
+#[test]
+fn stats_reset_and_trace_say_a_leftover_they_go_on_beside() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("inpgcst", 1);
+    let file = lab.rules(
+        "log.sk",
+        &format!(
+            "xdp on {} {{\n  drop udp to *:9001 log\n  default allow\n}}\n",
+            lab.if_a
+        ),
+    );
+    lab.apply_ok(&file);
+    let busy = Busy::mount(lab.pin_dir().join("g99"));
+    let name = lab.name.as_str();
+    names_the_leftover(&sockc(&["stats", "--name", name]).ok(), busy.path());
+    let json = sockc(&["stats", "--name", name, "--json"]).ok();
+    let doc: Value = serde_json::from_str(&json.stdout).expect("stats --json");
+    let warnings = doc["installs"][0]["warnings"].to_string();
+    assert!(warnings.contains(busy.path()), "{doc:#}");
+    names_the_leftover(
+        &sockc(&["stats", "--name", name, "--reset"]).ok(),
+        busy.path(),
+    );
+    names_the_leftover(
+        &sockc(&["trace", "--name", name, "--timeout", "0.3"]).ok(),
+        busy.path(),
+    );
+    lab.expect_verdicts("still installed", &[(9001, false), (9002, true)]);
+    busy.untouched();
+}

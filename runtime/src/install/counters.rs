@@ -21,9 +21,13 @@ use super::{
 use crate::store::Store;
 
 /// Zeroes every rule counter (defaults included) of install `name`; returns how many
-/// slots were zeroed.
-pub fn reset_counters(store: &Store, name: &str) -> Result<usize, InstallError> {
-    let (m, path) = live_map(store, name, COUNTERS_MAP)?;
+/// slots were zeroed, and what recovery did first (for the command to say: a leftover
+/// it could not remove does not stop a reset, which changes no pin).
+pub fn reset_counters(
+    store: &Store,
+    name: &str,
+) -> Result<(usize, Option<super::Recovery>), InstallError> {
+    let (m, path, recovered) = live_map(store, name, COUNTERS_MAP)?;
     let open = open_error(&path);
     let data = MapData::from_pin(&path).map_err(&open)?;
     let slots: Vec<u32> = m
@@ -34,7 +38,7 @@ pub fn reset_counters(store: &Store, name: &str) -> Result<usize, InstallError> 
         .collect();
     crate::table_update::zero_slots(data.fd().as_fd(), &slots)
         .map_err(|e| open(MapError::from(e)))?;
-    Ok(slots.len())
+    Ok((slots.len(), recovered))
 }
 
 /// The ICMP answers of `reject` rules that the answer limits of install `m` refused

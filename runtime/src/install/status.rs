@@ -468,36 +468,41 @@ pub(crate) fn open_error(path: &Path) -> impl Fn(MapError) -> InstallError + '_ 
 }
 
 /// Install `name` as it stands once interrupted work is finished or undone: its
-/// manifest, and where its live generation pins the map `map` (stats, reset, trace).
+/// manifest, where its live generation pins the map `map` (stats, reset, trace), and
+/// what recovery did, which the command says as `status` does (a leftover it could
+/// not remove above all: these commands go on beside one, and must not hide it).
 pub(crate) fn live_map(
     store: &Store,
     name: &str,
     map: &str,
-) -> Result<(Manifest, PathBuf), InstallError> {
-    recover_locked(store, name, &mut Vec::new())?;
+) -> Result<(Manifest, PathBuf, Option<Recovery>), InstallError> {
+    let recovered = recover_locked(store, name, &mut Vec::new())?;
     let m = store
         .manifest(name)?
         .ok_or_else(|| InstallError::NotInstalled(name.to_string()))?;
     let path = store
         .objects_dir(name, &m.objects_dir)
         .join(format!("map_{map}"));
-    Ok((m, path))
+    Ok((m, path, recovered))
 }
 
 /// The counters of install `name`, per rule (summed over CPUs), in program and rule
-/// order, and warnings for hooks that do not run the install's programs. Refused when
+/// order, and warnings: what recovery did first, and hooks that do not run the
+/// install's programs. Refused when
 /// no live hook runs a program that uses the counters map.
 pub fn stats(
     store: &Store,
     name: &str,
 ) -> Result<(Manifest, Vec<RuleStats>, Vec<String>), InstallError> {
-    let (m, path) = live_map(store, name, sockc_compiler::bpf::maps::COUNTERS_MAP)?;
+    let (m, path, recovered) = live_map(store, name, sockc_compiler::bpf::maps::COUNTERS_MAP)?;
     let dir = store.objects_dir(name, &m.objects_dir);
     let data = MapData::from_pin(&path).map_err(open_error(&path))?;
     let counters_id = data.info().map_err(open_error(&path))?.id();
     let scope = locate(store, &m);
     let hooks = hook_states(store, &m, &scope);
-    let mut warnings: Vec<String> = scope.problem(&m).into_iter().collect();
+    // What recovery did first, as `status` says it (a leftover it could not remove).
+    let mut warnings: Vec<String> = recovered.iter().map(ToString::to_string).collect();
+    warnings.extend(scope.problem(&m));
     drop(scope);
     let mut live = false;
     for h in &hooks {
