@@ -3,8 +3,9 @@
 //! and whether a command may go on beside one ([`Leftover::passable`];
 //! `recover::refuse_changes` decides for a command).
 //!
-//! Invariant: a command that only reads (`status`, `show`, `diff --installed`) goes on
-//! and says them as a warning; a command that changes the install goes on only beside
+//! Invariant: a command that only reads (`status`, `show`, `diff --installed`, `stats`,
+//! `trace`; `stats --reset` too, which changes no pin) goes on and says them as a
+//! warning; a command that changes the install goes on only beside
 //! a leftover it can never write into or take up (a generation directory whose number
 //! no later generation takes, [`Leftover::passable`]), and otherwise stops before its
 //! first change with `InstallError::Leftovers`, which names each leftover's path,
