@@ -167,6 +167,12 @@ const NOT_SOCKCS: [&str; 2] = ["theirs", "sub/theirs"];
 impl Busy {
     pub(crate) fn mount(path: std::path::PathBuf) -> Busy {
         std::fs::create_dir(&path).expect("a stray generation directory on bpffs");
+        Busy::over(path)
+    }
+
+    /// A tmpfs mounted over the directory at `path`, which exists (what it holds is
+    /// hidden until the drop unmounts it).
+    pub(crate) fn over(path: std::path::PathBuf) -> Busy {
         let busy = Busy(path);
         crate::netns::run(std::process::Command::new("mount").args([
             "-t",
@@ -404,4 +410,101 @@ fn stats_reset_and_trace_say_a_leftover_they_go_on_beside() {
     );
     lab.expect_verdicts("still installed", &[(9001, false), (9002, true)]);
     busy.untouched();
+}
+
+/// Two files whose second reloads (a rule more), and the number of the fault point of
+/// its apply over the first (installed fresh) that pins into its new generation's
+/// directory `g2` (journal in place, no hook changed yet: a kill there is rolled back).
+fn reload_lab(tag: &str) -> (Lab, std::path::PathBuf, std::path::PathBuf, String) {
+    let lab = Lab::new(tag, 1);
+    let a = &lab.if_a;
+    let first = lab.rules(
+        "first.sk",
+        &format!("xdp on {a} {{\n  drop udp to *:9001\n  default allow\n}}\n"),
+    );
+    let second = lab.rules(
+        "second.sk",
+        &format!(
+            "xdp on {a} {{\n  drop udp to *:9001\n  drop udp to *:9002\n  default allow\n}}\n"
+        ),
+    );
+    lab.apply_ok(&first);
+    let args = lab.apply_args(&second, &lab.name, &[]);
+    let traced = crate::netns::run(
+        std::process::Command::new(crate::netns::sockc_bin())
+            .args(&args)
+            .env("SOCKC_FAULT_TRACE", "1"),
+    )
+    .ok();
+    let point = traced
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("fault point ") && l.contains("/g2/map_"))
+        .and_then(|l| l.strip_prefix("fault point ")?.split(':').next())
+        .unwrap_or_else(|| panic!("no pin into g2: {traced}"))
+        .to_string();
+    (lab, first, second, point)
+}
+
+/// `first` installed fresh, `second`'s apply killed at `point` (while it pins into
+/// `g2`), and a tmpfs mounted over `g2`: what recovery cannot remove when it undoes
+/// the apply.
+fn interrupted_beside_a_mount(
+    lab: &Lab,
+    (first, second): (&std::path::Path, &std::path::Path),
+    point: &str,
+) -> Busy {
+    sockc(&["flush", "--name", &lab.name]).ok();
+    lab.apply_ok(first);
+    let args = lab.apply_args(second, &lab.name, &[]);
+    let killed = crate::netns::run(
+        std::process::Command::new(crate::netns::sockc_bin())
+            .args(&args)
+            .env("SOCKC_FAULT_KILL_AT", point),
+    );
+    assert!(
+        killed.stderr.contains("fault injection: killed"),
+        "{killed}"
+    );
+    Busy::over(lab.pin_dir().join("g2"))
+}
+
+/// A leftover met while recovery undoes an interrupted apply (a mount over the new
+/// generation's directory: it cannot be removed) no longer stops every command:
+/// `status`, the first command after the kill, rolls the apply back, says the
+/// leftover and shows the install (exit 0); an apply that is the first command after
+/// the kill rolls it back too and then stops beside it, naming it, rather than pin
+/// its own generation into it; once it can go, the next apply removes it and installs.
+#[test]
+fn a_leftover_met_while_undoing_an_interrupted_apply_stops_only_changes() {
+    if !common::kernel() {
+        return;
+    }
+    let (lab, first, second, point) = reload_lab("inpgcjr");
+    let _interrupted = common::exclusive::interrupted_install();
+    let undone = "rolled back an interrupted apply of generation 2";
+
+    let busy = interrupted_beside_a_mount(&lab, (&first, &second), &point);
+    let status = sockc(&["status", "--name", &lab.name]).ok();
+    assert!(status.stderr.contains(undone), "{status}");
+    names_the_leftover(&status, busy.path());
+    assert!(status.stdout.contains("generation 1"), "{status}");
+    lab.expect_verdicts("rolled back", &[(9001, false), (9002, true)]);
+    drop(busy);
+
+    let busy = interrupted_beside_a_mount(&lab, (&first, &second), &point);
+    let refused = lab.apply(&second, &[]).expect_code(3);
+    assert!(refused.stderr.contains(undone), "{refused}");
+    names_the_leftover(&refused, busy.path());
+    lab.expect_verdicts("refused", &[(9001, false), (9002, true)]);
+    busy.untouched();
+    drop(busy);
+    let applied = lab.apply_ok(&second);
+    assert!(
+        applied
+            .stderr
+            .contains("removed leftovers of an interrupted command: g2"),
+        "{applied}"
+    );
+    lab.expect_verdicts("applied", &[(9001, false), (9002, false)]);
 }

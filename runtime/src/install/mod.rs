@@ -174,9 +174,11 @@ pub enum InstallError {
     /// command cannot go on beside (`recover::refuse_changes`).
     #[error(
         "install `{name}` holds what an interrupted command left, and sockc cannot remove \
-         it: {}. Nothing was changed{}. Remove it by hand ({}), then run the command \
+         it: {}. {}Nothing {}was changed{}. Remove it by hand ({}), then run the command \
          again, which removes the rest; `sockc status` still shows the install",
         leftovers::list(stuck),
+        before.as_ref().map(|b| format!("Recovery first {b}. ")).unwrap_or_default(),
+        if before.is_some() { "else " } else { "" },
         removed_note(removed),
         leftovers::how_to_remove(stuck)
     )]
@@ -184,6 +186,9 @@ pub enum InstallError {
         name: String,
         removed: Vec<String>,
         stuck: Vec<leftovers::Leftover>,
+        /// What recovery finished or undid before its collection met them (an
+        /// interrupted apply rolled back), in its words.
+        before: Option<String>,
     },
     /// A directory with generations or links but neither manifest nor journal: not
     /// what an interrupted sockc leaves (see `recover`).

@@ -91,6 +91,12 @@ pub enum Recovery {
         programs: Vec<u32>,
         filters: Vec<Removed>,
     },
+    /// Interrupted work finished or undone (the first), then the garbage collection
+    /// that followed it in the same command (the second: [`Recovery::Collected`] or
+    /// [`Recovery::Debris`]), which meets what the work left and could not remove —
+    /// a generation directory or a socket map with something mounted on it — before
+    /// the command goes on beside it ([`refuse_changes`] reads the second).
+    Then(Box<Recovery>, Box<Recovery>),
     /// A directory with generations or links but no record naming them (its manifest
     /// removed by something else, or unreadable): removed by a flush, with what it held; `programs`
     /// are the ids of its pinned programs, and `filters` the clsact filters running
@@ -181,6 +187,7 @@ impl fmt::Display for Recovery {
                  with them), and by its programs; {}",
                 super::swept_note(programs, filters)
             ),
+            Recovery::Then(first, then) => write!(f, "{first}; {then}"),
             Recovery::Unrecorded {
                 name,
                 removed,
@@ -194,6 +201,32 @@ impl fmt::Display for Recovery {
                 super::swept_note(programs, filters),
                 super::anchor_note(name)
             ),
+        }
+    }
+}
+
+impl Recovery {
+    /// What was removed and what could not be (a leftover), when this recovery met
+    /// garbage: a collection's, debris', a finished flush's (`stayed`), or those of
+    /// the collection that followed interrupted work.
+    fn leftovers(&self) -> Option<(&[String], &[Leftover])> {
+        match self {
+            Recovery::Collected { removed, stuck } | Recovery::Debris { removed, stuck } => {
+                Some((removed, stuck))
+            }
+            Recovery::Flushed { stayed } => Some((&[], stayed)),
+            Recovery::Then(_, then) => then.leftovers(),
+            _ => None,
+        }
+    }
+
+    /// Whether no install is left under the name (debris removed, a flush finished):
+    /// nothing for a command that changes an install to change.
+    fn leaves_no_install(&self) -> bool {
+        match self {
+            Recovery::Debris { .. } | Recovery::Flushed { .. } => true,
+            Recovery::Then(_, then) => then.leaves_no_install(),
+            _ => false,
         }
     }
 }
@@ -284,7 +317,11 @@ pub(super) fn drop_generation(
         return Ok(());
     };
     if committed.objects_dir != target.objects_dir {
-        store.remove_objects(name, &target.objects_dir)?;
+        // Not one that cannot be removed (a mount on it) keeps the journal: no hook
+        // runs it (its hooks came off first), and once the journal is gone it is
+        // garbage no record names, which the collection after recovery says
+        // ([`recover_in_flight`]) and a change stops beside.
+        let _ = store.remove_objects(name, &target.objects_dir);
     }
     remove_unkept(store, name, old);
     super::slot_registry::forget_uncommitted(store, name, old, target);
@@ -319,6 +356,10 @@ pub(crate) enum InFlight {
 /// [`recover_locked`] but its garbage collection when nothing is in flight: a caller
 /// that reads the committed manifest anyway collects beside other work
 /// ([`collect_kept_by`], as `apply` does beside its plan), before it changes anything.
+/// Work in flight finished or undone is followed by the collection at once
+/// ([`Recovery::Then`]): what the work could not remove (its generation directory, a
+/// socket map it made, with something mounted on it) is said now, and a change stops
+/// beside it, rather than take it up as its own.
 pub(crate) fn recover_in_flight(
     store: &Store,
     name: &str,
@@ -331,7 +372,18 @@ pub(crate) fn recover_in_flight(
     let Some(journal) = journal else {
         return Ok(InFlight::Nothing);
     };
-    recover_journal(store, name, journal, notices).map(InFlight::Recovered)
+    let recovered = recover_journal(store, name, journal, notices)?;
+    // A flush says what it could not remove itself; a directory gone holds nothing.
+    let collect = store.has_dir(name) && !matches!(recovered, Some(Recovery::Flushed { .. }));
+    let then = if collect {
+        collect_locked(store, name)?
+    } else {
+        None
+    };
+    Ok(InFlight::Recovered(match (recovered, then) {
+        (Some(r), Some(then)) => Some(Recovery::Then(Box::new(r), Box::new(then))),
+        (r, then) => r.or(then),
+    }))
 }
 
 /// Recovery of install `name` with nothing in flight: the garbage collection
@@ -398,7 +450,7 @@ pub(crate) fn recover_for_change(
     match recover_locked(store, name, notices)? {
         // Nothing is installed to change (the command says so): what stays of a
         // flush is a new install's to stop beside.
-        r @ Some(Recovery::Debris { .. } | Recovery::Flushed { .. }) => Ok(r),
+        Some(r) if r.leaves_no_install() => Ok(Some(r)),
         r => refuse_changes(name, r),
     }
 }
@@ -412,22 +464,22 @@ pub(crate) fn refuse_changes(
     name: &str,
     recovered: Option<Recovery>,
 ) -> Result<Option<Recovery>, InstallError> {
-    let none = Vec::new();
-    let (removed, stuck) = match &recovered {
-        Some(Recovery::Collected { removed, stuck } | Recovery::Debris { removed, stuck }) => {
-            (removed, stuck)
-        }
-        Some(Recovery::Flushed { stayed }) => (&none, stayed),
-        _ => return Ok(recovered),
+    let Some((removed, stuck)) = recovered.as_ref().and_then(Recovery::leftovers) else {
+        return Ok(recovered);
     };
     let blocking: Vec<Leftover> = stuck.iter().filter(|l| !l.passable()).cloned().collect();
     if blocking.is_empty() {
         return Ok(recovered);
     }
+    let before = match &recovered {
+        Some(Recovery::Then(first, _)) => Some(first.to_string()),
+        _ => None,
+    };
     Err(InstallError::Leftovers {
         name: name.to_string(),
-        removed: removed.clone(),
+        removed: removed.to_vec(),
         stuck: blocking,
+        before,
     })
 }
 
@@ -835,6 +887,10 @@ fn take_stuck(recovered: Option<Recovery>, stayed: &mut Vec<Leftover>) -> Option
             stayed.extend(s);
             Some(Recovery::Flushed { stayed: Vec::new() })
         }
+        Some(Recovery::Then(first, then)) => match take_stuck(Some(*then), stayed) {
+            Some(then) => Some(Recovery::Then(first, Box::new(then))),
+            None => Some(*first),
+        },
         other => other,
     }
 }
