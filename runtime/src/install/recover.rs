@@ -3,13 +3,15 @@
 //!
 //! Invariants: after [`recover_locked`] returns `Ok`, the install has no journal, no
 //! half-written record, no generation directory that its manifest does not name (but
-//! for garbage that cannot be removed, which it returns, `Recovery::Collected`'s
-//! `stuck`, and a command that changes the install refuses beside,
-//! [`refuse_changes`]), and
+//! for garbage that cannot be removed — a mount on it —, which it returns, also when
+//! met right after undoing interrupted work, `Recovery::Collected`'s or
+//! `Recovery::Debris`'s `stuck`, and a command that changes the install refuses
+//! beside, [`refuse_changes`]; a read-only command says it and goes on), and
 //! the kernel runs the committed generation (or, after a roll back of a first apply,
 //! nothing of the install exists at all); a directory with neither a manifest nor a
 //! journal (debris of a first apply killed before its journal, or of a flush killed
-//! after its manifest went) is removed whole, but one that holds generations or links,
+//! after its manifest went, or what a flush could not remove) is removed whole but
+//! for what cannot be removed, but one that holds generations or links,
 //! which neither leaves, is an error until `flush` removes it
 //! ([`InstallError::Unrecorded`]), and so is a manifest or journal that cannot be
 //! read as one ([`InstallError::UnreadableRecord`]: a flush puts its own journal in
@@ -17,7 +19,9 @@
 //! command to say. A flush only ever goes forward: once its journal is in place,
 //! every later command finishes it — hooks off, then the pins, the manifest, the
 //! journal and the directory in that order (`Store::remove_install`) — and nothing
-//! re-attaches a hook of a flushed install. A damaged bulk record (`crate::store`)
+//! re-attaches a hook of a flushed install; a leftover it cannot remove does not stop
+//! it: every hook comes off, the directory stays holding only that, and the flush
+//! says what stayed ([`Flushed::stayed`]). A damaged bulk record (`crate::store`)
 //! never keeps an install from being taken off: recovery needs none of the committed
 //! generation's bulk, nor the target's to undo an apply, and interrupted work whose
 //! target's record is damaged cannot be finished, so [`flush`] gives it up (its hooks
