@@ -65,6 +65,9 @@ pub fn unattended_instead(args: &ApplyArgs, session: &Session, src: &str) -> Opt
     match confirmation::install_previous(store, name, netns.as_deref(), record.previous.as_ref()) {
         Ok(put) => {
             confirmation::say_recovered(name, &put.recovered);
+            if let Some(stayed) = &put.stayed {
+                errln!("warning: {name}: every hook is off, but {stayed}");
+            }
             let generation = put.generation;
             outln!(
                 "{name}: not applied: {} holds the rules that were rolled back unconfirmed {} ({}); {}",

@@ -171,8 +171,9 @@ fn record_rollback(report: &mut Report, name: &str, p: &Pending) {
             prev.generation, r.reason
         ),
         _ => format!(
-            "rolled back: flushed (nothing was installed before): {}",
-            r.reason
+            "rolled back: flushed (nothing was installed before): {}{}",
+            r.reason,
+            confirmation::stayed_words(r)
         ),
     };
     let (file, sha256) = report
