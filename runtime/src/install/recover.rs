@@ -1073,6 +1073,50 @@ mod tests {
         assert!(said.contains("`umount /sys/fs/bpf/sockc/x/g1`"), "{said}");
     }
 
+    /// After interrupted work was undone, the collection's leftovers decide as ever;
+    /// the refusal says what recovery did first, and the text says both.
+    #[test]
+    fn leftovers_met_after_undone_work_decide_as_ever() {
+        let undone = Box::new(Recovery::RolledBack { generation: 3 });
+        let then = |stuck| {
+            Some(Recovery::Then(
+                undone.clone(),
+                Box::new(collected(stuck).expect("c")),
+            ))
+        };
+        let err =
+            refuse_changes("x", then(vec![stuck("g3", 2)])).expect_err("the next generation's");
+        let text = err.to_string();
+        assert!(
+            text.contains("Recovery first rolled back an interrupted apply of generation 3"),
+            "{text}"
+        );
+        assert!(text.contains("Nothing else was changed"), "{text}");
+        let passing = then(vec![stuck("g1", 2)]);
+        assert_eq!(
+            refuse_changes("x", passing.clone()).expect("goes on"),
+            passing
+        );
+        let said = passing.expect("said").to_string();
+        assert!(
+            said.starts_with("rolled back an interrupted apply of generation 3"),
+            "{said}"
+        );
+        assert!(
+            said.contains("could not remove what an interrupted command left"),
+            "{said}"
+        );
+        let debris = Recovery::Debris {
+            removed: Vec::new(),
+            stuck: vec![stuck("g1", 0)],
+        };
+        assert!(Recovery::Then(undone.clone(), Box::new(debris)).leaves_no_install());
+        assert!(
+            !Recovery::Then(undone, Box::new(collected(Vec::new()).expect("c")))
+                .leaves_no_install()
+        );
+    }
+
     /// A flush says each leftover once, in its `stayed`, however many recoveries met
     /// it; a collection that only met leftovers is no recovery of its own then.
     #[test]
