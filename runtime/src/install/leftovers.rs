@@ -115,6 +115,16 @@ pub(crate) fn how_to_remove(stuck: &[Leftover]) -> String {
     )
 }
 
+/// What `sockc status` shows beside `stuck`: the install, or (found with no install,
+/// what a flush or an undone first apply left) only the leftover.
+pub(crate) fn what_status_shows(stuck: &[Leftover]) -> &'static str {
+    if stuck.iter().all(|l| l.committed == 0) {
+        "nothing is installed under the name, and `sockc status` says what stays"
+    } else {
+        "`sockc status` still shows the install"
+    }
+}
+
 /// What stayed after a flush (or on the way to one), and the fix: `stuck`, each named,
 /// in the install's directory, and how to remove it by hand; the next command's
 /// collection removes the rest.

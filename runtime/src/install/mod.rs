@@ -175,12 +175,13 @@ pub enum InstallError {
     #[error(
         "install `{name}` holds what an interrupted command left, and sockc cannot remove \
          it: {}. {}Nothing {}was changed{}. Remove it by hand ({}), then run the command \
-         again, which removes the rest; `sockc status` still shows the install",
+         again, which removes the rest; {}",
         leftovers::list(stuck),
         before.as_ref().map(|b| format!("Recovery first {b}. ")).unwrap_or_default(),
         if before.is_some() { "else " } else { "" },
         removed_note(removed),
-        leftovers::how_to_remove(stuck)
+        leftovers::how_to_remove(stuck),
+        leftovers::what_status_shows(stuck)
     )]
     Leftovers {
         name: String,

@@ -173,7 +173,7 @@ impl fmt::Display for Recovery {
                 if !stuck.is_empty() {
                     write!(
                         f,
-                        "nothing is installed, but the install's directory stays: {}",
+                        "nothing is installed, but {}",
                         leftovers::stayed_note(stuck)
                     )?;
                 }
@@ -1032,6 +1032,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("removed the others: manifest_new"), "{text}");
+        assert!(
+            text.contains("`sockc status` still shows the install"),
+            "{text}"
+        );
 
         let passing = collected(vec![stuck("g1", 2)]);
         let went_on = refuse_changes("x", passing.clone()).expect("goes on");
@@ -1060,6 +1064,11 @@ mod tests {
         };
         let err = refuse_changes("x", debris(vec![stuck("g1", 0)])).expect_err("g1 is the first");
         assert!(err.to_string().contains("/sys/fs/bpf/sockc/x/g1"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("nothing is installed under the name"),
+            "{err}"
+        );
         let flushed = Some(Recovery::Flushed {
             stayed: vec![stuck("link_x", 0)],
         });
