@@ -135,50 +135,31 @@ impl fmt::Display for Recovery {
                 "finished an interrupted flush: every hook is off; {}",
                 leftovers::stayed_note(stayed)
             ),
-            Recovery::Collected { removed, stuck } => {
-                if !removed.is_empty() {
-                    write!(
-                        f,
-                        "removed leftovers of an interrupted command: {}",
-                        removed.join(", ")
-                    )?;
-                }
-                if !removed.is_empty() && !stuck.is_empty() {
-                    f.write_str("; ")?;
-                }
-                if !stuck.is_empty() {
-                    write!(
-                        f,
+            Recovery::Collected { removed, stuck } => both(
+                f,
+                (!removed.is_empty()).then(|| {
+                    format!("removed leftovers of an interrupted command: {}", removed.join(", "))
+                }),
+                (!stuck.is_empty()).then(|| {
+                    format!(
                         "could not remove what an interrupted command left: {}. Remove it by \
                          hand ({}): until then a command that changes the install may refuse",
                         leftovers::list(stuck),
                         leftovers::how_to_remove(stuck)
-                    )?;
-                }
-                Ok(())
-            }
+                    )
+                }),
+            ),
             Recovery::Debris { removed, stuck } if stuck.is_empty() && removed.is_empty() => f
                 .write_str("removed the empty directory an interrupted first apply or flush left"),
-            Recovery::Debris { removed, stuck } => {
-                if !removed.is_empty() {
-                    write!(
-                        f,
-                        "removed what an interrupted first apply or flush left: {}",
-                        removed.join(", ")
-                    )?;
-                }
-                if !removed.is_empty() && !stuck.is_empty() {
-                    f.write_str("; ")?;
-                }
-                if !stuck.is_empty() {
-                    write!(
-                        f,
-                        "nothing is installed, but {}",
-                        leftovers::stayed_note(stuck)
-                    )?;
-                }
-                Ok(())
-            }
+            Recovery::Debris { removed, stuck } => both(
+                f,
+                (!removed.is_empty()).then(|| {
+                    let what = removed.join(", ");
+                    format!("removed what an interrupted first apply or flush left: {what}")
+                }),
+                (!stuck.is_empty())
+                    .then(|| format!("nothing is installed, but {}", leftovers::stayed_note(stuck))),
+            ),
             Recovery::Abandoned { generation, why } => write!(
                 f,
                 "gave up an interrupted apply of generation {generation}, which could not \
@@ -207,6 +188,13 @@ impl fmt::Display for Recovery {
             ),
         }
     }
+}
+
+/// What was removed and what could not be, each when there is something to say,
+/// joined by "; ".
+fn both(f: &mut fmt::Formatter<'_>, removed: Option<String>, stuck: Option<String>) -> fmt::Result {
+    let parts: Vec<String> = removed.into_iter().chain(stuck).collect();
+    f.write_str(&parts.join("; "))
 }
 
 impl Recovery {
