@@ -211,7 +211,7 @@ fn a_systemd_style_program_and_the_block_both_apply() {
     );
     sockc(&lab.apply_args(&sd_rules, &other, &[])).ok();
     let pin = program_pin(&other);
-    let attached = SystemdStyle::attach(&cg.path, &pin);
+    let attached = SystemdStyle::attach(&cg.path, &pin, &["multi"]);
 
     let mut inside = Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0"));
     let mut eperm = |port: u16| {
@@ -231,6 +231,68 @@ fn a_systemd_style_program_and_the_block_both_apply() {
     assert_eq!((eperm(7111), eperm(7115)), (false, true), "after flush");
     drop(attached);
     assert!(!eperm(7115), "the other program detached");
+}
+
+/// Another tool's program attached without multi to a parent cgroup is never switched
+/// off by a block on a cgroup below: with `BPF_F_ALLOW_OVERRIDE` the kernel accepts a
+/// link below and from then on runs only the nearer programs for that cgroup's
+/// sockets (what the other program drops would pass); attached exclusively (no flag),
+/// it refuses the link with a bare `EPERM`. Either way the apply is refused naming the
+/// other program and where it is, nothing of sockc's is attached, and the other
+/// program still drops; attached with `multi`, both apply.
+#[test]
+fn another_tools_program_attached_without_multi_above_is_never_switched_off() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgovr", 192);
+    let ns = lab.ns_a.clone();
+    let cg = Cgroup::new("cgovr");
+    let scratch = cg.child("scratch");
+    let child = cg.child("c");
+    let other = lab.other_install("ov");
+    let other_rules = lab.rules(
+        "ov.sk",
+        &format!(
+            "cgroup egress \"{}\" {{\n    drop udp to 127.0.0.1:7115\n    default allow\n}}\n",
+            scratch.path
+        ),
+    );
+    sockc(&lab.apply_args(&other_rules, &other, &[])).ok();
+    let pin = program_pin(&other);
+    let mut inside = Peer::udp(Some(&child.path), &ns, addr("127.0.0.1:0"));
+    let mut eperm = |port: u16| {
+        let out = inside.cmd(&format!("sendto 127.0.0.1:{port} ping"));
+        out.starts_with("error 1 ")
+    };
+    let file = lab.rules("cg.sk", &rules(&child, 7110));
+    for (flags, how) in [
+        (&["override"][..], "with BPF_F_ALLOW_OVERRIDE"),
+        (&[][..], "exclusively"),
+    ] {
+        let attached = SystemdStyle::attach(&cg.path, &pin, flags);
+        assert!(eperm(7115), "{flags:?}: the other program alone drops 7115");
+        let r = sockc(&lab.apply_args(&file, &lab.name, &[]));
+        assert_eq!(r.code, 3, "{flags:?}: {r}");
+        assert!(
+            r.stderr
+                .contains(&format!("of another tool is attached to {} {how}", cg.path)),
+            "{flags:?}: {r}"
+        );
+        assert_eq!(
+            cgroup_programs(&child.path),
+            0,
+            "{flags:?}: nothing attached"
+        );
+        assert!(eperm(7115), "{flags:?}: the other program still drops 7115");
+        drop(attached);
+    }
+    let attached = SystemdStyle::attach(&cg.path, &pin, &["multi"]);
+    lab.apply_ok(&file);
+    assert_eq!((eperm(7110), eperm(7115), eperm(7112)), (true, true, false));
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    drop(attached);
+    sockc(&["flush", "--name", &other, "--bpffs", BPFFS]).ok();
 }
 
 /// A cgroup one install holds is held under every name: another install naming it
@@ -290,21 +352,23 @@ fn program_pin(install: &str) -> String {
 }
 
 /// A pinned program attached to a cgroup's egress as systemd attaches its own
-/// (`bpftool cgroup attach CG egress pinned PIN multi`); detached when dropped.
+/// (`bpftool cgroup attach CG egress pinned PIN multi`), or as another tool may
+/// (`override`, or no flag: exclusively); detached when dropped.
 struct SystemdStyle {
     cgroup: String,
     pin: String,
 }
 
 impl SystemdStyle {
-    fn attach(cgroup: &str, pin: &str) -> SystemdStyle {
+    fn attach(cgroup: &str, pin: &str, flags: &[&str]) -> SystemdStyle {
         let attached = SystemdStyle {
             cgroup: cgroup.to_string(),
             pin: pin.to_string(),
         };
         netns::run(
             std::process::Command::new("bpftool")
-                .args(["cgroup", "attach", cgroup, "egress", "pinned", pin, "multi"]),
+                .args(["cgroup", "attach", cgroup, "egress", "pinned", pin])
+                .args(flags),
         )
         .ok();
         attached
