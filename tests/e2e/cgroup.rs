@@ -295,6 +295,40 @@ fn another_tools_program_attached_without_multi_above_is_never_switched_off() {
     sockc(&["flush", "--name", &other, "--bpffs", BPFFS]).ok();
 }
 
+/// A cgroup is in no network namespace: a block applied with `--netns A` decides the
+/// cgroup's sockets in namespace B as well, and the apply says so, once per cgroup
+/// (an egress and a connect block on one cgroup: one notice).
+#[test]
+fn a_cgroup_block_applied_with_netns_decides_the_cgroups_sockets_in_every_namespace() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgnetns", 194);
+    let cg = Cgroup::new("cgnetns");
+    let file = lab.rules(
+        "cg.sk",
+        &format!(
+            "cgroup egress \"{cg}\" {{\n    drop udp to 127.0.0.1:7110\n    default allow\n}}\n\
+             cgroup connect \"{cg}\" {{\n    drop udp to 127.0.0.1:7111\n    default allow\n}}\n",
+            cg = cg.path
+        ),
+    );
+    let r = lab.apply_ok(&file);
+    let said = format!(
+        "{}: a cgroup is in no network namespace: the blocks on it decide the cgroup's \
+         sockets in every namespace, not only in ",
+        cg.path
+    );
+    let all = format!("{}{}", r.stdout, r.stderr);
+    let lines: Vec<&str> = all.lines().filter(|l| l.contains(&said)).collect();
+    assert!(lines.len() == 1 && lines[0].contains(&lab.ns_a), "{r}");
+    let mut elsewhere = Peer::udp(Some(&cg.path), &lab.ns_b, addr("127.0.0.1:0"));
+    assert!(elsewhere
+        .cmd("sendto 127.0.0.1:7110 ping")
+        .starts_with("error 1 "));
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+}
+
 /// A cgroup one install holds is held under every name: another install naming it
 /// by a symbolic link is refused as one naming it by its path is, with nothing
 /// attached.

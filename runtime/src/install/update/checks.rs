@@ -111,6 +111,30 @@ pub(super) fn check_other_installs(
     Ok(())
 }
 
+/// With `--netns`, a notice per cgroup that cgroup blocks name: a cgroup is in no
+/// network namespace, so its blocks decide the cgroup's sockets in every namespace,
+/// the host's among them, not only in the one the install is applied in.
+pub(super) fn cgroup_blocks_beside_netns(
+    netns: Option<&str>,
+    hooks: &[(HookKind, String)],
+    notices: &mut Vec<String>,
+) {
+    let Some(netns) = netns else {
+        return;
+    };
+    let mut said = std::collections::BTreeSet::new();
+    for (hook, attach_to) in hooks {
+        if hook.spec().systemd.is_some() && said.insert(attach_to) {
+            notices.push(format!(
+                "{}: a cgroup is in no network namespace: the blocks on it decide the \
+                 cgroup's sockets in every namespace, not only in {netns} (`--netns` places \
+                 interface, netfilter and sk_lookup hooks)",
+                hook.spec().label(attach_to)
+            ));
+        }
+    }
+}
+
 /// Whether two attach texts of `hook` name one place: the same text, or for a cgroup
 /// hook two names (a symbolic link) of one directory.
 fn same_place(hook: HookKind, a: &str, b: &str) -> bool {
