@@ -127,6 +127,15 @@ pub fn dir_of(attach_to: &str) -> PathBuf {
     }
 }
 
+/// The directory a block's attach text names now, as one directory whatever the path
+/// it is reached by (a symbolic link, another mount of cgroup v2, a unit's name):
+/// its device and inode number; `None` when it cannot be read.
+pub fn identity(attach_to: &str) -> Option<(u64, u64)> {
+    std::fs::metadata(dir_of(attach_to))
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
 /// How many directories [`find_id`] looks at, at most: a host's whole hierarchy is a
 /// few thousand cgroups (a busy container node), a service's subtree a handful.
 pub const WALK_LIMIT: usize = 100_000;

@@ -330,8 +330,9 @@ fn a_cgroup_block_applied_with_netns_decides_the_cgroups_sockets_in_every_namesp
 }
 
 /// A cgroup one install holds is held under every name: another install naming it
-/// by a symbolic link is refused as one naming it by its path is, with nothing
-/// attached.
+/// by a symbolic link, or through another mount of cgroup v2, is refused as one
+/// naming it by its path is, with nothing attached; one file naming it both ways is
+/// refused too.
 #[test]
 fn another_install_cannot_take_a_held_cgroup_under_another_name() {
     if !common::kernel() {
@@ -342,27 +343,63 @@ fn another_install_cannot_take_a_held_cgroup_under_another_name() {
     lab.apply_ok(&lab.rules("cg.sk", &rules(&cg, 7110)));
     let link = lab.dir.join("cg-link");
     std::os::unix::fs::symlink(&cg.path, &link).expect("symlink");
+    let mount = Cgroup2Mount::new(&lab.dir.join("cg2"));
+    let leaf = std::path::Path::new(&cg.path).file_name().expect("leaf");
+    let by_mount = mount.0.join(leaf);
     let other = lab.other_install("ln");
-    let by_link = lab.rules(
-        "link.sk",
-        &format!(
+    let block = |path: &std::path::Path| {
+        format!(
             "cgroup egress \"{}\" {{\n    allow udp to 127.0.0.1:7110\n    default allow\n}}\n",
-            link.display()
-        ),
-    );
-    let r = sockc(&lab.apply_args(&by_link, &other, &[]));
-    assert_ne!(r.code, 0, "{r}");
-    assert!(
-        r.stderr
-            .contains(&format!("already installed by `{}`", lab.name)),
-        "{r}"
-    );
-    assert_eq!(
-        cgroup_programs(&cg.path),
-        2,
-        "the first install's two programs only"
-    );
+            path.display()
+        )
+    };
+    for (file, name) in [("link.sk", &link), ("mount.sk", &by_mount)] {
+        let r = sockc(&lab.apply_args(&lab.rules(file, &block(name)), &other, &[]));
+        assert_ne!(r.code, 0, "{r}");
+        assert!(
+            r.stderr
+                .contains(&format!("already installed by `{}`", lab.name)),
+            "{file}: {r}"
+        );
+        assert_eq!(
+            cgroup_programs(&cg.path),
+            2,
+            "{file}: the first install's two programs only"
+        );
+    }
     sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    let both = format!(
+        "{}{}",
+        block(std::path::Path::new(&cg.path)),
+        block(&by_mount)
+    );
+    let r = sockc(&lab.apply_args(&lab.rules("both.sk", &both), &other, &[]));
+    assert_ne!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("are the same cgroup"), "{r}");
+    assert_eq!(cgroup_programs(&cg.path), 0, "nothing attached");
+}
+
+/// cgroup v2 mounted a second time (`mount -t cgroup2 none DIR`), unmounted when
+/// dropped.
+struct Cgroup2Mount(std::path::PathBuf);
+
+impl Cgroup2Mount {
+    fn new(dir: &std::path::Path) -> Cgroup2Mount {
+        std::fs::create_dir_all(dir).expect("mount point");
+        netns::run(
+            std::process::Command::new("mount")
+                .args(["-t", "cgroup2", "none"])
+                .arg(dir),
+        )
+        .ok();
+        Cgroup2Mount(dir.to_path_buf())
+    }
+}
+
+impl Drop for Cgroup2Mount {
+    fn drop(&mut self) {
+        let _ = netns::run(std::process::Command::new("umount").arg(&self.0));
+    }
 }
 
 /// The program pin of an install's one program (`sockc/NAME/g<N>/prog_*`).

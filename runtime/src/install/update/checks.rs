@@ -6,8 +6,6 @@
 //! Invariant: nothing here changes the kernel or the store; a refusal names the
 //! install, hook or path in the way, and what to do about it.
 
-use std::path::PathBuf;
-
 use sockc_compiler::hooks::{HookKind, Target};
 
 use super::ApplyRequest;
@@ -136,7 +134,7 @@ pub(super) fn cgroup_blocks_beside_netns(
 }
 
 /// Whether two attach texts of `hook` name one place: the same text, or for a cgroup
-/// hook two names (a symbolic link) of one directory.
+/// hook two names of one directory (a symbolic link, another mount of cgroup v2).
 fn same_place(hook: HookKind, a: &str, b: &str) -> bool {
     if a == b {
         return true;
@@ -144,7 +142,7 @@ fn same_place(hook: HookKind, a: &str, b: &str) -> bool {
     if hook.spec().target != Target::Cgroup {
         return false;
     }
-    let real = |t: &str| std::fs::canonicalize(crate::cgroup::dir_of(t)).ok();
+    let real = crate::cgroup::identity;
     real(a).is_some_and(|ra| real(b) == Some(ra))
 }
 
@@ -170,7 +168,7 @@ pub(super) fn check_targets_exist(plan: &Plan, netns: Option<&str>) -> Result<()
 /// Refuses two names of one cgroup (a symbolic link, a bind mount) for one hook: the
 /// second program would go on the same cgroup beside the first, and one of them lose.
 pub(super) fn check_cgroups_distinct(plan: &Plan) -> Result<(), InstallError> {
-    let mut cgroups: Vec<(HookKind, PathBuf, &str)> = Vec::new();
+    let mut cgroups: Vec<(HookKind, (u64, u64), &str)> = Vec::new();
     for p in plan
         .programs
         .iter()
@@ -179,7 +177,7 @@ pub(super) fn check_cgroups_distinct(plan: &Plan) -> Result<(), InstallError> {
         if p.hook.spec().target != Target::Cgroup {
             continue;
         }
-        let Ok(real) = std::fs::canonicalize(crate::cgroup::dir_of(&p.attach_to)) else {
+        let Some(real) = crate::cgroup::identity(&p.attach_to) else {
             continue;
         };
         if let Some((_, _, first)) = cgroups
