@@ -6,7 +6,9 @@
 //! its id, `INET_DIAG_CGROUP_ID`); and how to run nft where it looks `socket cgroupv2`
 //! paths up ([`with_cgroup2_at_sys_fs_cgroup`]).
 //! Invariant: the answer is a mount point the kernel reported with file system type
-//! `cgroup2`, never a guess; a level is counted only from a mount of the hierarchy's root; [`find_id`] answers with a directory of that mount only.
+//! `cgroup2`, never a guess; a level is counted up to the hierarchy's root (inode 1)
+//! by `..`, so it is the same through any mount of the whole hierarchy, and never
+//! from a sub-cgroup's mount; [`find_id`] answers with a directory of that mount only.
 
 use std::{
     collections::VecDeque,
@@ -127,6 +129,15 @@ pub fn dir_of(attach_to: &str) -> PathBuf {
     }
 }
 
+/// The directory a block's attach text names now, as one directory whatever the path
+/// it is reached by (a symbolic link, another mount of cgroup v2, a unit's name):
+/// its device and inode number; `None` when it cannot be read.
+pub fn identity(attach_to: &str) -> Option<(u64, u64)> {
+    std::fs::metadata(dir_of(attach_to))
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
 /// How many directories [`find_id`] looks at, at most: a host's whole hierarchy is a
 /// few thousand cgroups (a busy container node), a service's subtree a handful.
 pub const WALK_LIMIT: usize = 100_000;
@@ -219,11 +230,29 @@ pub fn level_and_id(path: &Path) -> io::Result<(u32, u64)> {
             root.display()
         )));
     }
-    let real = std::fs::canonicalize(path)?;
-    let below = real
-        .strip_prefix(std::fs::canonicalize(&root)?)
-        .map_err(|_| not_v2())?;
-    Ok((below.components().count() as u32, meta.ino()))
+    let level = level_below_root(path)?.ok_or_else(not_v2)?;
+    Ok((level, meta.ino()))
+}
+
+/// How many directories the directory at `path` is below the hierarchy's root cgroup
+/// (inode [`ROOT_CGROUP_ID`]), walked up by `..` on its own file system: the same
+/// answer through a symbolic link or any mount of the whole hierarchy; `None` when the
+/// walk reaches the top of a mount that is not the root (a cgroup namespace's, or a
+/// bind mount of a sub-cgroup).
+fn level_below_root(path: &Path) -> io::Result<Option<u32>> {
+    use std::os::fd::AsFd;
+    let mut at = std::fs::File::open(path)?;
+    let first = at.metadata()?;
+    let (dev, mut ino, mut level) = (first.dev(), first.ino(), 0);
+    while ino != ROOT_CGROUP_ID {
+        let parent = crate::sys::open_parent(at.as_fd())?;
+        let meta = parent.metadata()?;
+        if meta.dev() != dev || meta.ino() == ino {
+            return Ok(None);
+        }
+        (at, ino, level) = (parent, meta.ino(), level + 1);
+    }
+    Ok(Some(level))
 }
 
 /// The id of the hierarchy's root cgroup (its directory's inode number): a cgroup v2
@@ -268,6 +297,63 @@ mod tests {
         let (level, id) = level_and_id(&root).expect("the cgroup v2 mount");
         assert_eq!((level, id), (0, id_of(&root).unwrap()));
         assert!(level_and_id(Path::new("/proc")).is_err());
+    }
+
+    /// A cgroup named through a second mount of cgroup v2 has the level and id it has
+    /// under the first (both count from the hierarchy's root). Root only (it mounts).
+    #[test]
+    fn a_second_mount_of_the_hierarchy_counts_the_same_levels() {
+        let Some(root) = cgroup2_root() else {
+            return;
+        };
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let scratch = Scratch::new(&root);
+        let child = scratch.cgroup.join("child");
+        std::fs::create_dir(&child).expect("child cgroup");
+        let leaf = scratch.cgroup.file_name().expect("leaf").to_owned();
+        let second = scratch.mount.join(leaf).join("child");
+        let first = level_and_id(&child).expect("through the first mount");
+        assert_eq!(first.0, level_and_id(&root).unwrap().0 + 2);
+        assert_eq!(level_and_id(&second).expect("through the second"), first);
+    }
+
+    /// A cgroup under `root` and a second mount of cgroup v2, both gone when dropped.
+    struct Scratch {
+        cgroup: PathBuf,
+        mount: PathBuf,
+    }
+
+    impl Scratch {
+        fn new(root: &Path) -> Scratch {
+            let tag = format!("sockc-unit-level-{}", std::process::id());
+            let s = Scratch {
+                cgroup: root.join(&tag),
+                mount: std::env::temp_dir().join(tag),
+            };
+            std::fs::create_dir(&s.cgroup).expect("cgroup");
+            std::fs::create_dir(&s.mount).expect("mount point");
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "cgroup2", "none"])
+                .arg(&s.mount)
+                .status()
+                .expect("mount");
+            assert!(mounted.success(), "mount -t cgroup2");
+            s
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(&self.mount)
+                .status();
+            let _ = std::fs::remove_dir(&self.mount);
+            let _ = std::fs::remove_dir(self.cgroup.join("child"));
+            let _ = std::fs::remove_dir(&self.cgroup);
+        }
     }
 
     #[test]

@@ -646,20 +646,60 @@ pub fn prog_query(
     attach_type: u32,
     effective: bool,
 ) -> io::Result<Vec<u32>> {
+    let flags = if effective {
+        aya_obj::generated::BPF_F_QUERY_EFFECTIVE
+    } else {
+        0
+    };
+    query(target, attach_type, flags).map(|(_, ids)| ids)
+}
+
+/// `BPF_PROG_QUERY` of the programs attached to the cgroup `target` itself for
+/// `attach_type`, with the flags they were attached with (`BPF_F_ALLOW_OVERRIDE`,
+/// `BPF_F_ALLOW_MULTI`, or 0 for an exclusive attachment; links count as multi).
+pub fn prog_query_flags(target: BorrowedFd<'_>, attach_type: u32) -> io::Result<(u32, Vec<u32>)> {
+    query(target, attach_type, 0)
+}
+
+/// `BPF_PROG_QUERY` with `query_flags`: the attach flags and the program ids.
+fn query(
+    target: BorrowedFd<'_>,
+    attach_type: u32,
+    query_flags: u32,
+) -> io::Result<(u32, Vec<u32>)> {
     let mut ids = vec![0u32; 64];
     let mut attr = zeroed();
     attr.query.__bindgen_anon_1.target_fd = target.as_raw_fd() as u32;
     attr.query.attach_type = attach_type;
-    if effective {
-        attr.query.query_flags = aya_obj::generated::BPF_F_QUERY_EFFECTIVE;
-    }
+    attr.query.query_flags = query_flags;
     attr.query.prog_ids = ids.as_mut_ptr() as u64;
     attr.query.__bindgen_anon_2.prog_cnt = ids.len() as u32;
     sys_bpf(bpf_cmd::BPF_PROG_QUERY, &mut attr)?;
     // SAFETY: the kernel wrote the count back into the member it read.
     let n = unsafe { attr.query.__bindgen_anon_2.prog_cnt } as usize;
     ids.truncate(n.min(ids.len()));
-    Ok(ids)
+    // SAFETY: the query member, which the kernel filled in.
+    let attach_flags = unsafe { attr.query.attach_flags };
+    Ok((attach_flags, ids))
+}
+
+/// The parent directory of the open directory `dir` (`openat(dir, "..")`): the same
+/// directory at the top of a mount's tree; a mount point's parent on the file system
+/// it is mounted on when `dir` is a mount's top.
+pub fn open_parent(dir: BorrowedFd<'_>) -> io::Result<std::fs::File> {
+    // SAFETY: a NUL-terminated path and a descriptor that lives through the call.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c"..".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
 /// `BPF_PROG_GET_FD_BY_ID`.

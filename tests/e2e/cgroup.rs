@@ -211,7 +211,7 @@ fn a_systemd_style_program_and_the_block_both_apply() {
     );
     sockc(&lab.apply_args(&sd_rules, &other, &[])).ok();
     let pin = program_pin(&other);
-    let attached = SystemdStyle::attach(&cg.path, &pin);
+    let attached = SystemdStyle::attach(&cg.path, &pin, &["multi"]);
 
     let mut inside = Peer::udp(Some(&cg.path), &ns, addr("127.0.0.1:0"));
     let mut eperm = |port: u16| {
@@ -233,9 +233,106 @@ fn a_systemd_style_program_and_the_block_both_apply() {
     assert!(!eperm(7115), "the other program detached");
 }
 
+/// Another tool's program attached without multi to a parent cgroup is never switched
+/// off by a block on a cgroup below: with `BPF_F_ALLOW_OVERRIDE` the kernel accepts a
+/// link below and from then on runs only the nearer programs for that cgroup's
+/// sockets (what the other program drops would pass); attached exclusively (no flag),
+/// it refuses the link with a bare `EPERM`. Either way the apply is refused naming the
+/// other program and where it is, nothing of sockc's is attached, and the other
+/// program still drops; attached with `multi`, both apply.
+#[test]
+fn another_tools_program_attached_without_multi_above_is_never_switched_off() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgovr", 192);
+    let ns = lab.ns_a.clone();
+    let cg = Cgroup::new("cgovr");
+    let scratch = cg.child("scratch");
+    let child = cg.child("c");
+    let other = lab.other_install("ov");
+    let other_rules = lab.rules(
+        "ov.sk",
+        &format!(
+            "cgroup egress \"{}\" {{\n    drop udp to 127.0.0.1:7115\n    default allow\n}}\n",
+            scratch.path
+        ),
+    );
+    sockc(&lab.apply_args(&other_rules, &other, &[])).ok();
+    let pin = program_pin(&other);
+    let mut inside = Peer::udp(Some(&child.path), &ns, addr("127.0.0.1:0"));
+    let mut eperm = |port: u16| {
+        let out = inside.cmd(&format!("sendto 127.0.0.1:{port} ping"));
+        out.starts_with("error 1 ")
+    };
+    let file = lab.rules("cg.sk", &rules(&child, 7110));
+    for (flags, how) in [
+        (&["override"][..], "with BPF_F_ALLOW_OVERRIDE"),
+        (&[][..], "exclusively"),
+    ] {
+        let attached = SystemdStyle::attach(&cg.path, &pin, flags);
+        assert!(eperm(7115), "{flags:?}: the other program alone drops 7115");
+        let r = sockc(&lab.apply_args(&file, &lab.name, &[]));
+        assert_eq!(r.code, 3, "{flags:?}: {r}");
+        assert!(
+            r.stderr
+                .contains(&format!("of another tool is attached to {} {how}", cg.path)),
+            "{flags:?}: {r}"
+        );
+        assert_eq!(
+            cgroup_programs(&child.path),
+            0,
+            "{flags:?}: nothing attached"
+        );
+        assert!(eperm(7115), "{flags:?}: the other program still drops 7115");
+        drop(attached);
+    }
+    let attached = SystemdStyle::attach(&cg.path, &pin, &["multi"]);
+    lab.apply_ok(&file);
+    assert_eq!((eperm(7110), eperm(7115), eperm(7112)), (true, true, false));
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    drop(attached);
+    sockc(&["flush", "--name", &other, "--bpffs", BPFFS]).ok();
+}
+
+/// A cgroup is in no network namespace: a block applied with `--netns A` decides the
+/// cgroup's sockets in namespace B as well, and the apply says so, once per cgroup
+/// (an egress and a connect block on one cgroup: one notice).
+#[test]
+fn a_cgroup_block_applied_with_netns_decides_the_cgroups_sockets_in_every_namespace() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgnetns", 194);
+    let cg = Cgroup::new("cgnetns");
+    let file = lab.rules(
+        "cg.sk",
+        &format!(
+            "cgroup egress \"{cg}\" {{\n    drop udp to 127.0.0.1:7110\n    default allow\n}}\n\
+             cgroup connect \"{cg}\" {{\n    drop udp to 127.0.0.1:7111\n    default allow\n}}\n",
+            cg = cg.path
+        ),
+    );
+    let r = lab.apply_ok(&file);
+    let said = format!(
+        "{}: a cgroup is in no network namespace: the blocks on it decide the cgroup's \
+         sockets in every namespace, not only in ",
+        cg.path
+    );
+    let all = format!("{}{}", r.stdout, r.stderr);
+    let lines: Vec<&str> = all.lines().filter(|l| l.contains(&said)).collect();
+    assert!(lines.len() == 1 && lines[0].contains(&lab.ns_a), "{r}");
+    let mut elsewhere = Peer::udp(Some(&cg.path), &lab.ns_b, addr("127.0.0.1:0"));
+    assert!(elsewhere
+        .cmd("sendto 127.0.0.1:7110 ping")
+        .starts_with("error 1 "));
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+}
+
 /// A cgroup one install holds is held under every name: another install naming it
-/// by a symbolic link is refused as one naming it by its path is, with nothing
-/// attached.
+/// by a symbolic link, or through another mount of cgroup v2, is refused as one
+/// naming it by its path is, with nothing attached; one file naming it both ways is
+/// refused too.
 #[test]
 fn another_install_cannot_take_a_held_cgroup_under_another_name() {
     if !common::kernel() {
@@ -246,27 +343,63 @@ fn another_install_cannot_take_a_held_cgroup_under_another_name() {
     lab.apply_ok(&lab.rules("cg.sk", &rules(&cg, 7110)));
     let link = lab.dir.join("cg-link");
     std::os::unix::fs::symlink(&cg.path, &link).expect("symlink");
+    let mount = Cgroup2Mount::new(&lab.dir.join("cg2"));
+    let leaf = std::path::Path::new(&cg.path).file_name().expect("leaf");
+    let by_mount = mount.0.join(leaf);
     let other = lab.other_install("ln");
-    let by_link = lab.rules(
-        "link.sk",
-        &format!(
+    let block = |path: &std::path::Path| {
+        format!(
             "cgroup egress \"{}\" {{\n    allow udp to 127.0.0.1:7110\n    default allow\n}}\n",
-            link.display()
-        ),
-    );
-    let r = sockc(&lab.apply_args(&by_link, &other, &[]));
-    assert_ne!(r.code, 0, "{r}");
-    assert!(
-        r.stderr
-            .contains(&format!("already installed by `{}`", lab.name)),
-        "{r}"
-    );
-    assert_eq!(
-        cgroup_programs(&cg.path),
-        2,
-        "the first install's two programs only"
-    );
+            path.display()
+        )
+    };
+    for (file, name) in [("link.sk", &link), ("mount.sk", &by_mount)] {
+        let r = sockc(&lab.apply_args(&lab.rules(file, &block(name)), &other, &[]));
+        assert_ne!(r.code, 0, "{r}");
+        assert!(
+            r.stderr
+                .contains(&format!("already installed by `{}`", lab.name)),
+            "{file}: {r}"
+        );
+        assert_eq!(
+            cgroup_programs(&cg.path),
+            2,
+            "{file}: the first install's two programs only"
+        );
+    }
     sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    let both = format!(
+        "{}{}",
+        block(std::path::Path::new(&cg.path)),
+        block(&by_mount)
+    );
+    let r = sockc(&lab.apply_args(&lab.rules("both.sk", &both), &other, &[]));
+    assert_ne!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("are the same cgroup"), "{r}");
+    assert_eq!(cgroup_programs(&cg.path), 0, "nothing attached");
+}
+
+/// cgroup v2 mounted a second time (`mount -t cgroup2 none DIR`), unmounted when
+/// dropped.
+struct Cgroup2Mount(std::path::PathBuf);
+
+impl Cgroup2Mount {
+    fn new(dir: &std::path::Path) -> Cgroup2Mount {
+        std::fs::create_dir_all(dir).expect("mount point");
+        netns::run(
+            std::process::Command::new("mount")
+                .args(["-t", "cgroup2", "none"])
+                .arg(dir),
+        )
+        .ok();
+        Cgroup2Mount(dir.to_path_buf())
+    }
+}
+
+impl Drop for Cgroup2Mount {
+    fn drop(&mut self) {
+        let _ = netns::run(std::process::Command::new("umount").arg(&self.0));
+    }
 }
 
 /// The program pin of an install's one program (`sockc/NAME/g<N>/prog_*`).
@@ -290,21 +423,23 @@ fn program_pin(install: &str) -> String {
 }
 
 /// A pinned program attached to a cgroup's egress as systemd attaches its own
-/// (`bpftool cgroup attach CG egress pinned PIN multi`); detached when dropped.
+/// (`bpftool cgroup attach CG egress pinned PIN multi`), or as another tool may
+/// (`override`, or no flag: exclusively); detached when dropped.
 struct SystemdStyle {
     cgroup: String,
     pin: String,
 }
 
 impl SystemdStyle {
-    fn attach(cgroup: &str, pin: &str) -> SystemdStyle {
+    fn attach(cgroup: &str, pin: &str, flags: &[&str]) -> SystemdStyle {
         let attached = SystemdStyle {
             cgroup: cgroup.to_string(),
             pin: pin.to_string(),
         };
         netns::run(
             std::process::Command::new("bpftool")
-                .args(["cgroup", "attach", cgroup, "egress", "pinned", pin, "multi"]),
+                .args(["cgroup", "attach", cgroup, "egress", "pinned", pin])
+                .args(flags),
         )
         .ok();
         attached

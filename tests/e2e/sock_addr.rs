@@ -216,6 +216,40 @@ fn socket_call_blocks_refuse_the_cgroups_calls_only() {
     );
 }
 
+/// A bind block decides `bind()` calls, `bind()` to port 0 among them, not the
+/// binding the kernel does itself: under `default drop`, `listen()` of a never-bound
+/// TCP socket still listens, on every address and an ephemeral port (no hook runs;
+/// docs/language.md says so and names the ingress block as the way to keep
+/// connections off such ports).
+#[test]
+fn a_bind_block_does_not_see_the_kernels_own_binding() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("sabind", 196);
+    let cg = Cgroup::new("sabind");
+    let file = lab.rules(
+        "bind.sk",
+        &format!(
+            "cgroup bind \"{}\" {{\n    allow tcp to *:7124\n    default drop\n}}\n",
+            cg.path
+        ),
+    );
+    // The caller binds its own socket before the rules are there (they refuse it).
+    let mut inside = Peer::udp(Some(&cg.path), &lab.ns_a, addr("127.0.0.1:0"));
+    lab.apply_ok(&file);
+    assert!(!refused(&mut inside, "bind", "tcp", "127.0.0.1:7124"));
+    assert!(refused(&mut inside, "bind", "tcp", "127.0.0.1:7125"));
+    assert!(refused(&mut inside, "bind", "tcp", "127.0.0.1:0"));
+    let out = inside.cmd("call listen tcp 127.0.0.1:0");
+    let local: SocketAddr = out
+        .strip_prefix("ok ")
+        .unwrap_or_else(|| panic!("listen: {out}"))
+        .parse()
+        .expect("local address");
+    assert!(local.ip().is_unspecified() && local.port() != 0, "{local}");
+}
+
 /// `owner uid|gid` in a socket-call block tests the calling process's ids: uid 1001
 /// is refused where uid 1002 is not, in the same cgroup, and a negated test refuses
 /// every caller but root.

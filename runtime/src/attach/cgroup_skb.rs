@@ -8,7 +8,9 @@
 //! for links): every program on the cgroup and its ancestors runs, and any one that
 //! drops wins, so sockc's block and another tool's programs (systemd's
 //! `IPAddressDeny=`, `IPEgressFilterPath=`) both apply and neither overrides the
-//! other. Invariant: the link is on the cgroup directory the block names as that
+//! other; a program attached without multi at or above the cgroup would be
+//! overridden, or refuse the link, so sockc refuses to attach there
+//! ([`super::sock_ops`]). Invariant: the link is on the cgroup directory the block names as that
 //! directory is when it attaches; a directory removed and made again is another
 //! cgroup, which `status` reports ([`super::sock_ops::cgroup_link_state`]) and
 //! `repair` attaches to anew.

@@ -624,6 +624,14 @@ pub enum AttachError {
         name: String,
         map_id: u32,
     },
+    #[error("program {prog_id} ({name}) of another tool is attached to {holder} {how}; attach that program with `multi` (then every program on the cgroup and its parents runs, and any refusal wins) or take it off first", how = not_multi_text(*.overridable))]
+    NotMulti {
+        holder: String,
+        prog_id: u32,
+        name: String,
+        /// Attached with `BPF_F_ALLOW_OVERRIDE` (else exclusively, with no flag).
+        overridable: bool,
+    },
     #[error("link create")]
     LinkCreate(#[source] std::io::Error),
     #[error("pin {}", path.display())]
@@ -636,4 +644,17 @@ pub enum AttachError {
     MapAttach(#[source] std::io::Error),
     #[error("netfilter link at {0}")]
     Netfilter(String, #[source] std::io::Error),
+}
+
+/// What a program attached to a cgroup without `BPF_F_ALLOW_MULTI` does to a link
+/// sockc would add there or below, for [`AttachError::NotMulti`].
+fn not_multi_text(overridable: bool) -> &'static str {
+    if overridable {
+        "with BPF_F_ALLOW_OVERRIDE, which the kernel stops running for a cgroup that has \
+         a program of its own (on it or on a cgroup between): sockc's link would switch \
+         it off for this cgroup's sockets"
+    } else {
+        "exclusively (without BPF_F_ALLOW_MULTI): the kernel lets no other program attach \
+         there or below"
+    }
 }

@@ -10,6 +10,14 @@
 //! redirecting the same sockets is how connections stall (see the research notes). A
 //! program is this install's when every socket map it uses is one of the install's
 //! own (pinned in the install's directory).
+//!
+//! Every cgroup link (this hook's and the cgroup blocks', [`cgroup_link`]) is refused
+//! where the nearest cgroup at or above its own with programs of its attach type holds
+//! them without multi: the kernel runs a parent's programs for a cgroup with programs
+//! of its own only when they are multi, so a link below a `BPF_F_ALLOW_OVERRIDE`
+//! program would switch that program off for the cgroup (another tool's drop would
+//! pass), and an exclusive one refuses the link with a bare `EPERM`. Invariant: a
+//! sockc link never changes which of another tool's programs run.
 
 use std::{
     fs::File,
@@ -17,7 +25,9 @@ use std::{
     path::Path,
 };
 
-use aya_obj::generated::{bpf_link_info, bpf_link_type, bpf_map_type};
+use aya_obj::generated::{
+    bpf_link_info, bpf_link_type, bpf_map_type, BPF_F_ALLOW_MULTI, BPF_F_ALLOW_OVERRIDE,
+};
 
 use super::{
     link::{self, LinkType, NewLink},
@@ -165,19 +175,17 @@ impl LinkType for SockOps {
     // BPF_PROG_TEST_RUN has no sock_ops support: end-to-end tests only.
 }
 
-/// Where a cgroup link is, from its link info: on the cgroup directory `at` names as
-/// it is now (a cgroup's id is its directory's inode number, kernfs), on another
-/// cgroup (that path was removed and made again: the link stayed with the old one,
-/// which the kernel detaches when it goes), or nowhere.
 /// A link of `prog` on the open cgroup, with the row's attach type (multi-attach, as
-/// every cgroup link: other programs there keep running beside it).
+/// every cgroup link: other programs there keep running beside it), unless another
+/// tool's program there or above was attached without multi ([`refuse_not_multi`]).
 pub(super) fn cgroup_link(
     prog: BorrowedFd<'_>,
     cgroup: BorrowedFd<'_>,
     at: &AttachPoint<'_>,
 ) -> Result<NewLink, AttachError> {
-    let link = sys::link_create(prog, cgroup, at.spec().attach_type as u32)
-        .map_err(AttachError::LinkCreate)?;
+    let attach_type = at.spec().attach_type as u32;
+    refuse_not_multi(cgroup, attach_type, at)?;
+    let link = sys::link_create(prog, cgroup, attach_type).map_err(AttachError::LinkCreate)?;
     Ok(NewLink {
         link,
         mode: AttachMode::CgroupLink,
@@ -185,6 +193,76 @@ pub(super) fn cgroup_link(
     })
 }
 
+/// Fails when the nearest cgroup at or above `cgroup` with programs of `attach_type`
+/// holds them without `BPF_F_ALLOW_MULTI` (see the module docs): the kernel would
+/// refuse sockc's link (an exclusive attachment), or accept it and stop running the
+/// other program for this cgroup (`BPF_F_ALLOW_OVERRIDE`).
+fn refuse_not_multi(
+    cgroup: BorrowedFd<'_>,
+    attach_type: u32,
+    at: &AttachPoint<'_>,
+) -> Result<(), AttachError> {
+    let open_err = |source| AttachError::OpenCgroup {
+        path: at.attach_to.to_string(),
+        source,
+    };
+    let Some(held) = nearest_programs(cgroup, attach_type).map_err(open_err)? else {
+        return Ok(());
+    };
+    if held.flags & BPF_F_ALLOW_MULTI != 0 {
+        return Ok(());
+    }
+    let prog_id = held.ids[0];
+    let name = sys::prog_fd_by_id(prog_id)
+        .and_then(|fd| sys::prog_info(fd.as_fd()))
+        .map_or_else(|_| "?".to_string(), |i| i.name);
+    let here = crate::cgroup::dir_of(at.attach_to);
+    let here = std::fs::canonicalize(&here).unwrap_or(here);
+    let holder = here.ancestors().nth(held.up).unwrap_or(&here);
+    Err(AttachError::NotMulti {
+        holder: holder.display().to_string(),
+        prog_id,
+        name,
+        overridable: held.flags & BPF_F_ALLOW_OVERRIDE != 0,
+    })
+}
+
+/// Programs of one attach type on one cgroup, `up` levels above the one asked about.
+struct Held {
+    up: usize,
+    flags: u32,
+    ids: Vec<u32>,
+}
+
+/// The programs of `attach_type` attached to the nearest cgroup at or above `cgroup`
+/// that has any (up to the top of the cgroup v2 mount), with their attach flags; the
+/// kernel runs a cgroup's ancestors' programs after its own only when they are multi,
+/// so the nearest one is the one a new attachment here changes.
+fn nearest_programs(cgroup: BorrowedFd<'_>, attach_type: u32) -> std::io::Result<Option<Held>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut dir = File::from(cgroup.try_clone_to_owned()?);
+    let dev = dir.metadata()?.dev();
+    let mut up = 0;
+    loop {
+        let (flags, ids) = sys::prog_query_flags(dir.as_fd(), attach_type)?;
+        if !ids.is_empty() {
+            return Ok(Some(Held { up, flags, ids }));
+        }
+        let ino = dir.metadata()?.ino();
+        let parent = sys::open_parent(dir.as_fd())?;
+        let meta = parent.metadata()?;
+        if meta.dev() != dev || meta.ino() == ino {
+            return Ok(None); // the top of the mount
+        }
+        dir = parent;
+        up += 1;
+    }
+}
+
+/// Where a cgroup link is, from its link info: on the cgroup directory `at` names as
+/// it is now (a cgroup's id is its directory's inode number, kernfs), on another
+/// cgroup (that path was removed and made again: the link stayed with the old one,
+/// which the kernel detaches when it goes), or nowhere.
 pub(super) fn cgroup_link_state(info: &bpf_link_info, at: &AttachPoint<'_>) -> LinkState {
     if info.type_ != bpf_link_type::BPF_LINK_TYPE_CGROUP as u32 {
         return link::unexpected_type(info.type_);

@@ -105,7 +105,9 @@ fn runtime_code(e: &RuntimeError) -> Code {
 /// The code of an attach backend's error.
 fn attach_code(e: &AttachError) -> Code {
     match e {
-        AttachError::XdpHeld { .. } | AttachError::SockmapHeld { .. } => Code::ForeignProgram,
+        AttachError::XdpHeld { .. }
+        | AttachError::SockmapHeld { .. }
+        | AttachError::NotMulti { .. } => Code::ForeignProgram,
         AttachError::NoTcx(_)
         | AttachError::Clsact(_)
         | AttachError::Xdp { .. }

@@ -37,11 +37,12 @@
 //! * `join DIR`: moves this process into the cgroup v2 directory DIR (its pid written
 //!   to `DIR/cgroup.procs`), keeping its bound socket, which stays in the cgroup it
 //!   was made in; prints `ok` or `error 0 TEXT`.
-//! * `call CALL PROTO ADDR` (CALL `connect`, `sendmsg` or `bind`; PROTO `tcp` or
-//!   `udp`): one socket call from a new socket of ADDR's family, for the socket-call
-//!   blocks' tests; prints `ok`, `ok PEER` (a connect whose socket `getpeername()`
-//!   already names: a UDP one, at the address a redirect wrote) or `error ERRNO TEXT`
-//!   (what the call returned). A
+//! * `call CALL PROTO ADDR` (CALL `connect`, `sendmsg`, `bind` or `listen`; PROTO
+//!   `tcp` or `udp`): one socket call from a new socket of ADDR's family, for the
+//!   socket-call blocks' tests; prints `ok`, `ok PEER` (a connect whose socket
+//!   `getpeername()` already names: a UDP one, at the address a redirect wrote; for a
+//!   `listen()` of the never-bound socket, the address the kernel bound it to) or
+//!   `error ERRNO TEXT` (what the call returned). A
 //!   connect does not wait (non-blocking: `EINPROGRESS` is `ok`); sendmsg is a UDP
 //!   `sendto()` from an unbound socket. Many calls from one process: the tests make
 //!   thousands without a fork each.
@@ -226,9 +227,10 @@ fn udp(addr: SocketAddr) -> Result<(), String> {
     Ok(())
 }
 
-/// One `connect()`, `sendto()` or `bind()` from a new socket of `to`'s family; for a
-/// connect, where the socket is connected to when `getpeername()` says (a UDP socket
-/// at once; a TCP one still connecting says nothing yet).
+/// One `connect()`, `sendto()`, `bind()` or `listen()` from a new socket of `to`'s
+/// family; for a connect, where the socket is connected to when `getpeername()` says
+/// (a UDP socket at once; a TCP one still connecting says nothing yet); for a listen
+/// (`to` gives only the family), where the kernel bound the socket.
 fn socket_call(call: &str, proto: &str, to: SocketAddr) -> std::io::Result<Option<SocketAddr>> {
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
     let (ty, protocol) = match proto {
@@ -248,6 +250,10 @@ fn socket_call(call: &str, proto: &str, to: SocketAddr) -> std::io::Result<Optio
         }
         "sendmsg" => sock.send_to(b"call", &to).map(|_| None),
         "bind" => sock.bind(&to).map(|()| None),
+        "listen" => {
+            sock.listen(1)?;
+            Ok(sock.local_addr()?.as_socket())
+        }
         _ => Err(std::io::Error::from_raw_os_error(libc::EINVAL)),
     }
 }

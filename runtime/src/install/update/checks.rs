@@ -6,8 +6,6 @@
 //! Invariant: nothing here changes the kernel or the store; a refusal names the
 //! install, hook or path in the way, and what to do about it.
 
-use std::path::PathBuf;
-
 use sockc_compiler::hooks::{HookKind, Target};
 
 use super::ApplyRequest;
@@ -111,8 +109,32 @@ pub(super) fn check_other_installs(
     Ok(())
 }
 
+/// With `--netns`, a notice per cgroup that cgroup blocks name: a cgroup is in no
+/// network namespace, so its blocks decide the cgroup's sockets in every namespace,
+/// the host's among them, not only in the one the install is applied in.
+pub(super) fn cgroup_blocks_beside_netns(
+    netns: Option<&str>,
+    hooks: &[(HookKind, String)],
+    notices: &mut Vec<String>,
+) {
+    let Some(netns) = netns else {
+        return;
+    };
+    let mut said = std::collections::BTreeSet::new();
+    for (hook, attach_to) in hooks {
+        if hook.spec().systemd.is_some() && said.insert(attach_to) {
+            notices.push(format!(
+                "{}: a cgroup is in no network namespace: the blocks on it decide the \
+                 cgroup's sockets in every namespace, not only in {netns} (`--netns` places \
+                 interface, netfilter and sk_lookup hooks)",
+                hook.spec().label(attach_to)
+            ));
+        }
+    }
+}
+
 /// Whether two attach texts of `hook` name one place: the same text, or for a cgroup
-/// hook two names (a symbolic link) of one directory.
+/// hook two names of one directory (a symbolic link, another mount of cgroup v2).
 fn same_place(hook: HookKind, a: &str, b: &str) -> bool {
     if a == b {
         return true;
@@ -120,7 +142,7 @@ fn same_place(hook: HookKind, a: &str, b: &str) -> bool {
     if hook.spec().target != Target::Cgroup {
         return false;
     }
-    let real = |t: &str| std::fs::canonicalize(crate::cgroup::dir_of(t)).ok();
+    let real = crate::cgroup::identity;
     real(a).is_some_and(|ra| real(b) == Some(ra))
 }
 
@@ -146,7 +168,7 @@ pub(super) fn check_targets_exist(plan: &Plan, netns: Option<&str>) -> Result<()
 /// Refuses two names of one cgroup (a symbolic link, a bind mount) for one hook: the
 /// second program would go on the same cgroup beside the first, and one of them lose.
 pub(super) fn check_cgroups_distinct(plan: &Plan) -> Result<(), InstallError> {
-    let mut cgroups: Vec<(HookKind, PathBuf, &str)> = Vec::new();
+    let mut cgroups: Vec<(HookKind, (u64, u64), &str)> = Vec::new();
     for p in plan
         .programs
         .iter()
@@ -155,7 +177,7 @@ pub(super) fn check_cgroups_distinct(plan: &Plan) -> Result<(), InstallError> {
         if p.hook.spec().target != Target::Cgroup {
             continue;
         }
-        let Ok(real) = std::fs::canonicalize(crate::cgroup::dir_of(&p.attach_to)) else {
+        let Some(real) = crate::cgroup::identity(&p.attach_to) else {
             continue;
         };
         if let Some((_, _, first)) = cgroups

@@ -263,6 +263,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         here,
         &mut report.notices,
     )?;
+    checks::cgroup_blocks_beside_netns(req.netns, &hooks, &mut report.notices);
     drop(t);
     // A first install loads (unless it is refused below): its interface hooks are
     // made ready while it plans and verifies (unless the caller made them ready
