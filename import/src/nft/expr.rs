@@ -466,6 +466,12 @@ pub fn relation(
             check_set_type(keys, set)?;
             Match::test(keys.to_vec(), Rhs::Set(*id))
         }
+        // nft reads a one-element anonymous set of flags without an operator as its
+        // element alone, any of its bits: `tcp flags { rst }` loads as `tcp flags & rst
+        // != 0` and lists back as `tcp flags rst` (nft 1.0.6; `==` and `!=` compare).
+        (Rv::Set(elems), Op::Implicit) if flags && matches!(elems[..], [(_, None)]) => {
+            ct_or_flags(keys, Rhs::AnyBit(bits(&keys[0], &elems[0].0)?))
+        }
         (Rv::Set(elems), Op::Implicit | Op::Eq | Op::Ne) => {
             let mut out = Vec::with_capacity(elems.len());
             for (e, _) in elems {
