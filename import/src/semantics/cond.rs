@@ -45,7 +45,6 @@ fn key_base(key: &Key) -> (Cube, Option<Dim>) {
         Key::NfProto => (c, Some(Dim::Family)),
         Key::L4Proto => (c, Some(Dim::Proto)),
         Key::IpProtocol => (single(c, Dim::Family, 4), Some(Dim::Proto)),
-        Key::Ip6Nexthdr => (single(c, Dim::Family, 6), Some(Dim::Proto)),
         Key::Saddr(v) => {
             let d = if *v == IpVersion::V4 {
                 Dim::Src4
