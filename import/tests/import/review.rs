@@ -103,3 +103,52 @@ fn ip6_nexthdr_is_the_first_header_and_stays_in_netfilter() {
     assert_eq!(imp.report.summary.residual, 1, "{}", imp.sk_text);
     assert_eq!(imp.report.summary.exact, 0, "{}", imp.sk_text);
 }
+
+/// nft loads names of at most 255 bytes (`NFT_NAME_MAXLEN`, 256 with the NUL), and the
+/// residual prefixes the source's names (`sockc_m_`, `sockc_full_`, `sockc_<install>_`
+/// for a table). A chain of 250 characters, which nft loads, made a residual whose
+/// `sockc_m_` copy nft refuses ("chain is too large (258, 256 max)", then an assertion
+/// of nft 1.0.6): the import exited 0 and `check` passed a file `apply` cannot load.
+/// Such a name now leaves no residual, with the reason (the import is not exact).
+#[test]
+fn a_name_the_residual_cannot_prefix_within_nft_limits_is_refused_with_the_reason() {
+    let ruleset = |table: &str, chain: &str| {
+        format!(
+            "table inet {table} {{
+\tchain {chain} {{
+\t\tmeta mark set 1
+\t\ttcp dport 22 accept
+\t}}
+\tchain input {{
+\t\ttype filter hook input priority filter; policy drop;
+\t\tjump {chain}
+\t\tudp dport 53 accept
+\t}}
+}}
+"
+        )
+    };
+    for (table, chain) in [
+        ("t".to_string(), "c".repeat(250)),
+        ("t".repeat(200), "c".to_string()),
+    ] {
+        let imp = at_netfilter(&ruleset(&table, &chain));
+        assert!(imp.residual.is_none(), "{:?}", imp.residual);
+        assert!(
+            imp.inexact
+                .iter()
+                .any(|w| w.contains("no residual could be written") && w.contains("255")),
+            "{:?}",
+            imp.inexact
+        );
+    }
+    // The longest names that fit keep their residual.
+    let imp = at_netfilter(&ruleset(&"t".repeat(184), &"c".repeat(244)));
+    let residual = imp.residual.expect("a residual");
+    for line in residual.text.lines() {
+        for name in line.split_whitespace().filter(|w| w.starts_with("sockc_")) {
+            let name = name.replace(sockc_import::residual::names::TOKEN, &"n".repeat(64));
+            assert!(name.len() <= 255, "{} bytes: {line}", name.len());
+        }
+    }
+}
