@@ -152,3 +152,58 @@ fn a_name_the_residual_cannot_prefix_within_nft_limits_is_refused_with_the_reaso
         }
     }
 }
+
+/// nft adds no protocol to `th`: `th dport 53` loads two bytes at offset 2 of any
+/// transport header (`--debug=netlink` shows no `meta l4proto` before it), so `meta
+/// l4proto . th dport { icmp . 53 }` matches an ICMP packet whose checksum is 53 (the
+/// kernel drops two such pings under this test's fifth rule). The import read `th` as
+/// the ports of TCP, UDP, UDP-Lite, SCTP and DCCP only: the `icmp . 53` elements never
+/// matched, and both rules were exact. Now a `th` test is exact on those protocols and
+/// an atom on the others (in netfilter); a rule or element that names its protocols
+/// (`meta l4proto { tcp, udp } th dport 80`, kube-proxy's concatenations) stays exact.
+#[test]
+fn th_reads_any_transport_header_so_other_protocols_stay_in_netfilter() {
+    let text = "table inet t {
+\tchain input {
+\t\ttype filter hook input priority filter; policy accept;
+\t\tth dport 53 accept
+\t\tmeta l4proto { tcp, udp } th dport 80 accept
+\t\tth sport != 1 drop
+\t\tmeta l4proto . th dport { tcp . 22, udp . 123 } accept
+\t\tmeta l4proto . th dport { icmp . 53, tcp . 23 } drop
+\t\tip daddr . meta l4proto . th dport vmap { 10.0.0.1 . icmp . 53 : drop, 10.0.0.1 . udp . 53 : accept }
+\t}
+}
+";
+    let imp = at_netfilter(text);
+    let status: Vec<_> = imp.report.rules.iter().map(|r| r.status).collect();
+    use sockc_import::Status::{Exact, Residual};
+    assert_eq!(
+        status,
+        [Residual, Exact, Residual, Exact, Residual, Residual],
+        "{}",
+        imp.sk_text
+    );
+    let residual = &imp.residual.as_ref().expect("a residual").text;
+    assert!(
+        residual.contains("{ icmp . 53, tcp . 23 } drop"),
+        "{residual}"
+    );
+    assert!(
+        residual.contains("10.0.0.1 . icmp . 53 : drop"),
+        "{residual}"
+    );
+    // What sockc runs of them is their ports.
+    let got = rules(&imp);
+    assert!(
+        got.iter().any(|r| r == "drop tcp to *:23"),
+        "{}",
+        imp.sk_text
+    );
+    assert!(
+        got.iter().any(|r| r == "allow ip4 udp to 10.0.0.1:53"),
+        "{}",
+        imp.sk_text
+    );
+}
+
