@@ -207,3 +207,49 @@ fn th_reads_any_transport_header_so_other_protocols_stay_in_netfilter() {
     );
 }
 
+/// A route chain (nft `type route hook output`, iptables' `mangle OUTPUT`) routes the
+/// packet again when the chain changed its mark (`nf_route_table_hook4`,
+/// `ipt_mangle_out`: `ip_route_me_harder` when `skb->mark` differs after the chain).
+/// The residual's accept sets its mark bit there, and its full copy sets it on every
+/// packet, so routing saw a mark the original never had: `ip rule fwmark 0x10 lookup
+/// 100` no longer matched 0x80000010, and wg-quick's `not fwmark 0xca6c` sent the
+/// tunnel's own packets into the tunnel. A place with a route chain runs in netfilter
+/// alone.
+#[test]
+fn a_route_chain_runs_in_netfilter_alone() {
+    let nft = "table inet r {
+\tchain out {
+\t\ttype route hook output priority mangle; policy accept;
+\t\ttcp dport 25 drop
+\t\tip daddr 10.0.0.0/8 meta mark set 0x10 accept
+\t}
+}
+";
+    let ipt = "*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A OUTPUT -p tcp -m tcp --dport 25 -j DROP
+-A OUTPUT -d 10.0.0.0/8 -j MARK --set-xmark 0x10/0xffffffff
+-A OUTPUT -m mark --mark 0x10 -j ACCEPT
+COMMIT
+";
+    for text in [nft, ipt] {
+        let opts = Options {
+            hook: Hook::Netfilter,
+            from: text
+                .starts_with('*')
+                .then_some(sockc_import::Format::Iptables),
+            ..Default::default()
+        };
+        let imp = import(text, &opts).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!imp.sk_text.contains("netfilter output"), "{}", imp.sk_text);
+        assert_eq!(imp.report.summary.exact, 0, "{}", imp.sk_text);
+        let residual = &imp.residual.as_ref().expect("a residual").text;
+        for mark in ["0x80000000", "sockc_min", "SOCKCRESID-min"] {
+            assert!(!residual.contains(mark), "{residual}");
+        }
+    }
+}
