@@ -253,3 +253,79 @@ COMMIT
         }
     }
 }
+
+/// sockc's block lets through whatever carries the residual's mark bit ("decided by
+/// the residual"), and only the residual's accept was to set it. But a socket's
+/// `SO_MARK` (open to any process with CAP_NET_RAW, such as a setcap'd `mtr-packet`
+/// behind `mtr -M 0x80000000`) sets it before the residual runs: a UDP datagram that
+/// the original's `-A OUTPUT -p udp --dport 9999 -j DROP` refused (EPERM) left the host
+/// under the import, in a namespace checked by hand. The `min` mode chain now clears
+/// the bit first, so only the residual's own accept can set it.
+#[test]
+fn a_packet_that_comes_with_the_mark_bit_is_still_decided_by_sockc() {
+    let ipt = "*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A OUTPUT -p udp -m udp --dport 9999 -j DROP
+-A OUTPUT -m recent --set --name out
+COMMIT
+";
+    let nft = "table inet f {
+\tchain output {
+\t\ttype filter hook output priority filter; policy accept;
+\t\tudp dport 9999 drop
+\t\tmeta mark set 0x1
+\t}
+}
+";
+    let json = r#"{"nftables": [
+ {"table": {"family": "inet", "name": "f", "handle": 1}},
+ {"chain": {"family": "inet", "table": "f", "name": "output", "handle": 1, "type": "filter", "hook": "output", "prio": 0, "policy": "accept"}},
+ {"rule": {"family": "inet", "table": "f", "chain": "output", "handle": 2, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": 9999}}, {"drop": null}]}},
+ {"rule": {"family": "inet", "table": "f", "chain": "output", "handle": 3, "expr": [{"mangle": {"key": {"meta": {"key": "mark"}}, "value": 1}}]}}
+]}"#;
+    let min_chain_head = |text: &str, from: Option<sockc_import::Format>| {
+        let opts = Options {
+            hook: Hook::Netfilter,
+            from,
+            ..Default::default()
+        };
+        let imp = import(text, &opts).unwrap_or_else(|e| panic!("{e}"));
+        let r = imp.residual.expect("a residual");
+        assert_eq!(r.mark, 0x8000_0000);
+        r.text
+    };
+    let text = min_chain_head(ipt, Some(sockc_import::Format::Iptables));
+    let rules: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("-A SOCKCRESID-min-OUTPUT "))
+        .collect();
+    assert_eq!(
+        rules.first(),
+        Some(&"-A SOCKCRESID-min-OUTPUT -j MARK --and-mark 0x7fffffff"),
+        "{text}"
+    );
+    let text = min_chain_head(nft, None);
+    assert!(
+        text.contains(
+            "chain sockc_min_output {\n\t\tmeta mark set meta mark & 0x7fffffff\n\t\tjump"
+        ),
+        "{text}"
+    );
+    let text = min_chain_head(json, None);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let min_rules: Vec<&serde_json::Value> = v["nftables"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .filter_map(|c| c.get("add").and_then(|a| a.get("rule")).or(c.get("rule")))
+        .filter(|r| r["chain"] == "sockc_min_output")
+        .collect();
+    assert!(!min_rules.is_empty(), "{text}");
+    assert_eq!(
+        min_rules[0]["expr"][0]["mangle"]["value"]["&"][1],
+        serde_json::json!(0x7fff_ffffu32),
+        "{text}"
+    );
+}
