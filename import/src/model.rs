@@ -205,8 +205,6 @@ pub enum Key {
     L4Proto,
     /// `ip protocol`: implies IPv4.
     IpProtocol,
-    /// `ip6 nexthdr`: implies IPv6.
-    Ip6Nexthdr,
     Saddr(IpVersion),
     Daddr(IpVersion),
     /// Transport ports: the protocol (6, 17, 132, 33, 136) whose header is read, or
@@ -306,7 +304,6 @@ impl Key {
             Key::NfProto => "meta nfproto".into(),
             Key::L4Proto => "meta l4proto".into(),
             Key::IpProtocol => "ip protocol".into(),
-            Key::Ip6Nexthdr => "ip6 nexthdr".into(),
             Key::Saddr(x) => format!("{} saddr", v(x)),
             Key::Daddr(x) => format!("{} daddr", v(x)),
             Key::Sport(p) => format!("{} sport", proto(p)),

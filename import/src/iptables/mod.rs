@@ -6,7 +6,8 @@
 //! (`--from iptables` / `--from ip6tables`), or else from what its rules name (an IPv6
 //! address, ICMPv6 or an IPv6-only extension; an IPv4 address, ICMP or an IPv4-only
 //! extension). A section none of these tells is refused, naming `--from`: the import
-//! never guesses a family.
+//! never guesses a family. A second section of a table already read is refused too:
+//! `iptables-restore` would replace the table with it.
 //!
 //! Invariant: every `-A`/`-I` line becomes one rule of the model with the span of its
 //! line; a line that is not iptables-save syntax is a syntax error at its line and
@@ -157,20 +158,29 @@ impl Reader<'_> {
             Family::Ip6
         };
         let span = self.idx.span(at, at + name.len() + 1);
-        let existing = self
+        if let Some(first) = self
             .rs
             .tables
             .iter()
-            .position(|t| t.family == family && t.name == name);
-        self.table = Some(existing.unwrap_or_else(|| {
-            self.rs.tables.push(Table {
-                family,
-                name: name.to_string(),
-                chains: Vec::new(),
-                span,
-            });
-            self.rs.tables.len() - 1
-        }));
+            .find(|t| t.family == family && t.name == name)
+        {
+            // iptables-restore flushes a table at each section: only the last one stays.
+            let msg = format!(
+                "a second `*{name}` section for {} (the first is at line {}): \
+                 iptables-restore replaces the table at each section, so only this one \
+                 would stay; import one listing of each table",
+                if v == IpVersion::V4 { "IPv4" } else { "IPv6" },
+                first.span.line
+            );
+            self.error(at, name.len() + 1, msg);
+        }
+        self.rs.tables.push(Table {
+            family,
+            name: name.to_string(),
+            chains: Vec::new(),
+            span,
+        });
+        self.table = Some(self.rs.tables.len() - 1);
     }
 
     /// `:CHAIN POLICY [p:b]`.

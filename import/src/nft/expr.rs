@@ -97,7 +97,9 @@ pub fn selector(words: &[&str], table_v: Option<IpVersion>) -> Option<(Key, Vec<
         ["ip", "protocol"] => (Key::IpProtocol, nfp(IpVersion::V4)),
         ["ip6", "saddr"] => (Key::Saddr(IpVersion::V6), nfp(IpVersion::V6)),
         ["ip6", "daddr"] => (Key::Daddr(IpVersion::V6), nfp(IpVersion::V6)),
-        ["ip6", "nexthdr"] => (Key::Ip6Nexthdr, nfp(IpVersion::V6)),
+        // `ip6 nexthdr` is the fixed header's field, the first extension header's
+        // number when there is one (nft loads it `@ network header + 6`): not the
+        // protocol sockc reads after them, so it is not read here (an IP header field).
         ["meta", "l4proto"] | ["l4proto"] => (Key::L4Proto, Vec::new()),
         ["meta", "nfproto"] | ["nfproto"] => (Key::NfProto, Vec::new()),
         ["meta", "iifname"] | ["iifname"] => (Key::Iifname, Vec::new()),
@@ -248,9 +250,7 @@ fn text_value(key: &Key, t: &str) -> Result<Value, String> {
                 None => Err(bad()),
             }
         }
-        Key::L4Proto | Key::IpProtocol | Key::Ip6Nexthdr => {
-            single(names::protocol(t).ok_or_else(bad)? as u128)
-        }
+        Key::L4Proto | Key::IpProtocol => single(names::protocol(t).ok_or_else(bad)? as u128),
         Key::NfProto => match t {
             "ipv4" | "ip" => single(4),
             "ipv6" | "ip6" => single(6),
@@ -466,6 +466,12 @@ pub fn relation(
             check_set_type(keys, set)?;
             Match::test(keys.to_vec(), Rhs::Set(*id))
         }
+        // nft reads a one-element anonymous set of flags without an operator as its
+        // element alone, any of its bits: `tcp flags { rst }` loads as `tcp flags & rst
+        // != 0` and lists back as `tcp flags rst` (nft 1.0.6; `==` and `!=` compare).
+        (Rv::Set(elems), Op::Implicit) if flags && matches!(elems[..], [(_, None)]) => {
+            ct_or_flags(keys, Rhs::AnyBit(bits(&keys[0], &elems[0].0)?))
+        }
         (Rv::Set(elems), Op::Implicit | Op::Eq | Op::Ne) => {
             let mut out = Vec::with_capacity(elems.len());
             for (e, _) in elems {
@@ -557,7 +563,7 @@ pub fn element(keys: &[Key], rv: &Rv) -> Result<Vec<Value>, String> {
 fn key_type(key: &Key) -> &'static str {
     match key {
         Key::NfProto => "nf_proto",
-        Key::L4Proto | Key::IpProtocol | Key::Ip6Nexthdr => "inet_proto",
+        Key::L4Proto | Key::IpProtocol => "inet_proto",
         Key::Saddr(IpVersion::V4) | Key::Daddr(IpVersion::V4) => "ipv4_addr",
         Key::Saddr(IpVersion::V6) | Key::Daddr(IpVersion::V6) => "ipv6_addr",
         Key::Sport(_) | Key::Dport(_) => "inet_service",

@@ -106,6 +106,9 @@ impl TableWriter<'_> {
                 decls.push((min.clone(), String::new()));
                 decls.push((full.clone(), String::new()));
                 rules.push(format!("-A {hook} -g {min}"));
+                // The bit is cleared first: a packet that comes with it (a socket's
+                // SO_MARK) would otherwise pass sockc's block as decided here.
+                rules.push(format!("-A {min} -j MARK --and-mark {:#x}", !self.mark));
                 rules.push(format!("-A {min} -j {}", n::kept(ci)));
                 rules.push(format!("-A {min} -j {}", verdict(p.min_drop)));
                 rules.push(mark_rule(&full));

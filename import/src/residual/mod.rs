@@ -98,6 +98,32 @@ fn compat_line(rs: &Ruleset, format: Format) -> Option<u32> {
         .flatten()
 }
 
+/// Why an nft residual of `rs` could not be loaded: a table, chain, set or map whose
+/// name, with the prefix the residual gives it ([`names`]), is longer than nft loads.
+fn overlong_nft_name(rs: &Ruleset, format: Format) -> Option<String> {
+    if !matches!(format, Format::Nft | Format::NftJson) {
+        return None;
+    }
+    let (table, chain, set) = names::nft_source_name_max();
+    let tables = rs.tables.iter().map(|t| ("table", &t.name, table));
+    let chains = rs
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .map(|c| ("chain", &c.name, chain));
+    let sets = rs.sets.iter().map(|s| ("set", &s.name, set));
+    let (kind, name, max) = tables
+        .chain(chains)
+        .chain(sets)
+        .find(|(_, name, max)| name.len() > *max)?;
+    Some(format!(
+        "the {kind} `{name}` has {} bytes, and with the residual's prefix its name would be \
+         longer than the {} nft loads: at most {max} (rename it)",
+        name.len(),
+        names::NFT_NAME_MAX
+    ))
+}
+
 /// Writes the residual of `text` (read as `rs` in `format`) for `plan`.
 pub fn build(
     text: &str,
@@ -111,6 +137,9 @@ pub fn build(
             "the ruleset already names something `{name}`, which the residual's own names \
              would be confused with"
         )));
+    }
+    if let Some(why) = overlong_nft_name(rs, format) {
+        return Err(ResidualError(why));
     }
     if let Some(line) = compat_line(rs, format) {
         return Err(ResidualError(format!(

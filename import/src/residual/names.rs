@@ -16,6 +16,28 @@ pub const TOKEN: &str = "SOCKCRESID";
 /// table of the source named so would be mistaken for sockc's).
 pub const PREFIXES: [&str; 2] = ["sockc_", "SOCKCRESID"];
 
+/// The longest name nft loads for a table, chain, set or map: `NFT_NAME_MAXLEN` (256)
+/// with its NUL.
+pub const NFT_NAME_MAX: usize = 255;
+
+/// The longest install name `sockc apply` takes (`valid_name` in the CLI's
+/// `src/shared/store.rs`), which replaces [`TOKEN`] in nft names.
+pub const INSTALL_NAME_MAX: usize = 64;
+
+/// The longest source names whose residual names nft loads for any install, as (table,
+/// chain, set or map): each kind's longest prefix taken away from [`NFT_NAME_MAX`].
+pub fn nft_source_name_max() -> (usize, usize, usize) {
+    let install = INSTALL_NAME_MAX - TOKEN.len();
+    let prefixes = [nft::min(""), nft::full(""), nft::kept(""), nft::whole("")];
+    let chain = prefixes.iter().map(String::len).max().unwrap_or(0);
+    let set = Copy::Kept.name("").len().max(Copy::Whole.name("").len());
+    (
+        NFT_NAME_MAX - nft_table("").len() - install,
+        NFT_NAME_MAX - chain,
+        NFT_NAME_MAX - set,
+    )
+}
+
 /// An nft table of the residual: `sockc_<install>_<the source's name>`.
 pub fn nft_table(source: &str) -> String {
     format!("sockc_{TOKEN}_{source}")
@@ -152,6 +174,17 @@ mod tests {
         let longest = format!("{}-full-POSTROUTING", iptables_tag(&"n".repeat(64)));
         assert!(longest.len() <= 28, "{longest}");
         assert_ne!(iptables_tag("a"), iptables_tag("b"));
+    }
+
+    #[test]
+    fn the_longest_source_names_fit_nft_with_the_longest_install() {
+        let (table, chain, set) = nft_source_name_max();
+        assert_eq!((table, chain, set), (184, 244, 247));
+        let install = "n".repeat(INSTALL_NAME_MAX);
+        let named = |n: String| substitute(&n, false, &install).len();
+        assert_eq!(named(nft_table(&"t".repeat(table))), NFT_NAME_MAX);
+        assert_eq!(named(nft::full(&"c".repeat(chain))), NFT_NAME_MAX);
+        assert_eq!(named(Copy::Kept.name(&"s".repeat(set))), NFT_NAME_MAX);
     }
 
     #[test]

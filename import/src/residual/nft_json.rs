@@ -166,6 +166,11 @@ impl Writer<'_> {
         self.out
             .rules
             .push(rule(name.to_string(), vec![jump("goto", nft::min(name))]));
+        // The bit is cleared first: a packet that comes with it (a socket's SO_MARK)
+        // would otherwise pass sockc's block as decided here.
+        self.out
+            .rules
+            .push(rule(nft::min(name), vec![clear_mark(self.mark)]));
         self.out
             .rules
             .push(rule(nft::min(name), vec![jump("jump", nft::kept(name))]));
@@ -347,6 +352,14 @@ fn set_mark(mark: u32) -> Value {
     json!({"mangle": {
         "key": {"meta": {"key": "mark"}},
         "value": {"|": [{"meta": {"key": "mark"}}, mark]}
+    }})
+}
+
+/// `meta mark set meta mark & ~MARK`.
+fn clear_mark(mark: u32) -> Value {
+    json!({"mangle": {
+        "key": {"meta": {"key": "mark"}},
+        "value": {"&": [{"meta": {"key": "mark"}}, !mark]}
     }})
 }
 

@@ -392,10 +392,13 @@ impl TableWriter<'_> {
         out.push_str("\t}\n");
         let p = Layout::policies(self.rs, self.plan, self.ti, ci);
         let verdict = |drop: bool| if drop { "drop" } else { "accept" };
+        // The bit is cleared first: a packet that comes with it (a socket's SO_MARK)
+        // would otherwise pass sockc's block as decided here.
         let _ = writeln!(
             out,
-            "\tchain {} {{\n\t\tjump {}\n\t\t{}\n\t}}",
+            "\tchain {} {{\n\t\tmeta mark set meta mark & {:#010x}\n\t\tjump {}\n\t\t{}\n\t}}",
             quote(&nft::min(&c.name)),
+            !self.mark,
             quote(&nft::kept(&c.name)),
             verdict(p.min_drop)
         );

@@ -165,6 +165,9 @@ fn alone(rs: &Ruleset, placed: &Placed, writes: &[bool]) -> Option<String> {
     if let Some(why) = crowded(rs, hook, priority) {
         return Some(why);
     }
+    if let Some(why) = rerouted(rs, hook, priority) {
+        return Some(why);
+    }
     if let Some((id, _)) = placed.list.notes.first() {
         return Some(format!(
             "the rule at line {} could not be followed here",
@@ -190,6 +193,26 @@ fn alone(rs: &Ruleset, placed: &Placed, writes: &[bool]) -> Option<String> {
              accept in one ends only that chain"
         )
     })
+}
+
+/// Why the residual's mark bit would reach a routing decision at `hook` `priority`:
+/// a route chain (nft `type route`, iptables' `mangle OUTPUT`) routes the packet again
+/// when the chain leaves it with another mark (`nf_route_table_hook4`,
+/// `ipt_mangle_out`), and the residual's accept sets its bit before that.
+fn rerouted(rs: &Ruleset, hook: crate::model::NfHook, priority: i32) -> Option<String> {
+    let (stages, _) = netfilter_stages(rs, hook, priority);
+    let route = stages.iter().find(|s| {
+        let chain = &rs.tables[s.table].chains[s.chain];
+        chain
+            .base
+            .as_ref()
+            .is_some_and(|b| b.kind == crate::model::ChainType::Route)
+    })?;
+    Some(format!(
+        "chain {} is a route chain: the kernel routes a packet again when the chain changed \
+         its mark, so the residual's mark bit would reach that routing decision",
+        rs.tables[route.table].chains[route.chain].name
+    ))
 }
 
 /// The priorities of the kernel's own functions at the IP hooks (defrag, SELinux,

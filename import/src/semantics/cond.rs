@@ -4,6 +4,11 @@
 //! test alone — readers add the dependencies nft and iptables imply as separate,
 //! positive matches, exactly as the kernel evaluates them.
 //!
+//! nft's `th sport`/`th dport` are the exception: nft adds no protocol to them, so they
+//! read the first four bytes of any transport header (an ICMP packet's type, code and
+//! checksum too). The ports of the protocols that have them are fields; on any other
+//! protocol the test is an atom ([`Converter::other_transport`]).
+//!
 //! Invariant: the region admits exactly the packets the matches admit, under the
 //! model's reading of each key; what cannot be decomposed into fields is an atom, and
 //! what would take more than [`MAX_CUBES`] cubes or a weight over [`MAX_WEIGHT`] is
@@ -45,7 +50,6 @@ fn key_base(key: &Key) -> (Cube, Option<Dim>) {
         Key::NfProto => (c, Some(Dim::Family)),
         Key::L4Proto => (c, Some(Dim::Proto)),
         Key::IpProtocol => (single(c, Dim::Family, 4), Some(Dim::Proto)),
-        Key::Ip6Nexthdr => (single(c, Dim::Family, 6), Some(Dim::Proto)),
         Key::Saddr(v) => {
             let d = if *v == IpVersion::V4 {
                 Dim::Src4
@@ -103,6 +107,36 @@ fn key_base(key: &Key) -> (Cube, Option<Dim>) {
     }
 }
 
+/// nft's `th sport`/`th dport`: the ports of any transport protocol.
+fn is_th(k: &Key) -> bool {
+    matches!(k, Key::Sport(None) | Key::Dport(None))
+}
+
+/// Whether a test reads `th` ports (alone or in a concatenation).
+fn any_transport(keys: &[Key]) -> bool {
+    keys.iter().any(is_th)
+}
+
+/// A test's values as nft writes them (`53`, `1-1023`, `icmp . 53` as numbers), for an
+/// atom's name.
+fn rhs_text(rhs: &Rhs) -> String {
+    let value = |v: &Value| match v {
+        Value::Range(lo, hi) if lo == hi => lo.to_string(),
+        Value::Range(lo, hi) => format!("{lo}-{hi}"),
+        Value::Name(n) => n.clone(),
+    };
+    match rhs {
+        Rhs::Elements(elems) => {
+            let elems: Vec<String> = elems
+                .iter()
+                .map(|e| e.iter().map(value).collect::<Vec<_>>().join(" . "))
+                .collect();
+            format!("{{ {} }}", elems.join(", "))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
 /// `c` with a conntrack entry (what every test of the entry implies).
 fn tracked(c: Cube) -> Cube {
     use crate::model::{CT_NEW, CT_RELATED};
@@ -126,6 +160,11 @@ impl Converter<'_> {
 
     fn matched(&mut self, m: &Match) -> Result<Vec<Cube>, TooComplex> {
         let positive = match &m.kind {
+            MatchKind::Test { keys, rhs } if any_transport(keys) => {
+                let mut region = self.test(keys, rhs)?;
+                region.extend(self.other_transport(keys, rhs)?);
+                disjoint_union(region, MAX_CUBES).ok_or_else(too_many)?
+            }
             MatchKind::Test { keys, rhs } => self.test(keys, rhs)?,
             MatchKind::Any(alternatives) => {
                 let mut all = Vec::new();
@@ -187,6 +226,56 @@ impl Converter<'_> {
             Rhs::Masked { mask, value } => self.masked(keys, |v| v & mask == *value),
             Rhs::AnyBit(mask) => self.masked(keys, |v| v & mask != 0),
         }
+    }
+
+    /// Where a test of `th` ports (with the other `keys` of a concatenation) holds on a
+    /// protocol without ports: the other keys' values, every such protocol and an atom
+    /// that stands for the bytes nft reads there (named by the test, so that two tests
+    /// of the same bytes are one atom). Elements whose protocol has ports add nothing.
+    fn other_transport(&mut self, keys: &[Key], rhs: &Rhs) -> Result<Vec<Cube>, TooComplex> {
+        let ports = Ivs::from_ranges(PORT_PROTOS.iter().map(|p| (*p, *p)).collect());
+        let atom = self.atoms.intern(AtomKind::Opaque {
+            feature: crate::features::Feature::L4Header,
+            key: format!(
+                "{} {} on a protocol without ports (nft's `th` reads any transport header)",
+                keys.iter()
+                    .map(Key::describe)
+                    .collect::<Vec<_>>()
+                    .join(" . "),
+                match rhs {
+                    Rhs::Set(id) => format!("@{}", self.sets[*id].name),
+                    other => rhs_text(other),
+                }
+            ),
+        });
+        let base = Cube::all()
+            .with(Dim::Proto, &ports.complement_within(0, 255))
+            .and_then(|c| c.with_atom(atom, true))
+            .expect("a fresh cube");
+        let elems = match rhs {
+            Rhs::Elements(elems) => elems.clone(),
+            Rhs::Set(id) => match &self.sets[*id].content {
+                SetContent::Known(elems) => elems.clone(),
+                SetContent::External => return Ok(vec![base]),
+            },
+            _ => return Ok(vec![base]),
+        };
+        let others: Vec<Key> = keys.iter().filter(|k| !is_th(k)).cloned().collect();
+        let mut out = Vec::new();
+        for e in &elems {
+            let values: Vec<Value> = keys
+                .iter()
+                .zip(e)
+                .filter(|(k, _)| !is_th(k))
+                .map(|(_, v)| v.clone())
+                .collect();
+            let region = match others.is_empty() {
+                true => Some(Cube::all()),
+                false => self.element(&others, &values)?,
+            };
+            out.extend(region.and_then(|c| c.intersect(&base)));
+        }
+        Ok(out)
     }
 
     /// One element of a set or list: a value per key; `None` if it admits nothing.

@@ -7,7 +7,7 @@
 //! [`txlate`]: the flat lists against an interpreter of the chains and the iptables
 //! project's translation pairs; [`lowering`]: the written rules against the reference
 //! evaluator; [`hostile`]: inputs built to grow without bound; [`held_out`] and
-//! [`attack`]: the defects held-out rulesets found, one test each. `../common/` is what
+//! [`attack`] and [`review`]: the defects held-out rulesets found, one test each. `../common/` is what
 //! they share with `robust.rs`.
 //!
 //! `robust.rs` is a binary of its own: it caps the memory of its whole process with a
@@ -32,6 +32,7 @@ mod input_fragments;
 mod length;
 mod lowering;
 mod netfilter;
+mod review;
 mod semantics;
 mod tos;
 mod txlate;
