@@ -175,8 +175,8 @@ pub(super) enum Programs<'a> {
 
 /// Program records made ahead of the journal that names them (a re-apply in place
 /// makes them beside its plan, where the second core is idle): each program's record
-/// ([`program_record`]) filled into a new map and sealed with its digest, as [`put`]
-/// would, but not pinned. Pinned by [`put`] when a journal of those very programs
+/// ([`program_record`]) encoded into a new map and hashed on the way, as a first
+/// install's are ([`sealed_program`]), and sealed with its digest, but not pinned. Pinned by [`put`] when a journal of those very programs
 /// names them; dropped unpinned, a map goes with its descriptor, so nothing of an
 /// apply that then refuses, changes nothing or loads anew is left on bpffs.
 #[derive(Debug)]
@@ -191,12 +191,7 @@ impl Prepared {
     pub fn programs(programs: &[ProgramSnapshot]) -> Option<Prepared> {
         let records = programs
             .iter()
-            .map(|p| {
-                let bytes = program_record::to_vec(p);
-                let (digest, filled) = hashed_and_filled(&[&bytes]);
-                let fd = filled.and_then(|w| w.seal(&trailer(&digest))).ok()?;
-                Some((digest, fd))
-            })
+            .map(|p| sealed_program(p).ok())
             .collect::<Option<Vec<_>>>()?;
         Some(Prepared { records })
     }
@@ -346,8 +341,9 @@ fn put_prepared(
 
 /// [`put_one`] of program `p`'s record ([`program_record`]): held whole when `json`
 /// says [`Json::Buffered`]; never held whole when [`Json::Streamed`], encoded once
-/// into a new record map and hashed as it goes, the map pinned under its digest
-/// unless a record of that digest is there already ([`put_streamed`]).
+/// into a new record map and hashed as it goes ([`sealed_program`]), the map pinned
+/// under its digest unless a record of that digest is there already
+/// ([`pin_unless_there`]).
 fn put_program(
     dir: &Path,
     at: &OwnedFd,
@@ -356,36 +352,51 @@ fn put_program(
 ) -> Result<String, StoreError> {
     match json {
         Json::Buffered => put_one(dir, at, &[&program_record::to_vec(p)]),
-        Json::Streamed => put_streamed(dir, at, program_record::encoded_len(p), |w| {
-            let mut buffered = std::io::BufWriter::with_capacity(CHUNK, w);
-            program_record::encode(p, &mut buffered)?;
-            std::io::Write::flush(&mut buffered)
-        }),
+        Json::Streamed => {
+            let sealed = sealed_program(p).map_err(io_err(&dir.join(format!("{PREFIX}new"))));
+            pin_unless_there(dir, at, sealed?)
+        }
     }
 }
 
-/// Writes a record of exactly `len` bytes, which `write` gives, in one pass: into a
-/// new record map, hashed on the way, then pinned under its digest
-/// ([`pin_record`]) unless a record of that digest is there already (then the map is
-/// dropped). Where [`put_twice`] writes twice (once to hash, once to fill the map), a
-/// program record of 100,000 rules (7.8 MB) is encoded and hashed once: the second
-/// pass was a quarter of a first install's records. The price, when the record is
-/// there already (a program whose rules and code a new generation keeps), is a map
-/// filled for nothing, about what a pass of hashing costs.
-fn put_streamed(
-    dir: &Path,
-    at: &OwnedFd,
+/// Program `p`'s record ([`program_record`]) in a new record map, encoded into it
+/// once and hashed on the way ([`sealed_streamed`]): never held whole.
+fn sealed_program(p: &ProgramSnapshot) -> std::io::Result<(String, OwnedFd)> {
+    sealed_streamed(program_record::encoded_len(p), |w| {
+        let mut buffered = std::io::BufWriter::with_capacity(CHUNK, w);
+        program_record::encode(p, &mut buffered)?;
+        std::io::Write::flush(&mut buffered)
+    })
+}
+
+/// A new record map of exactly `len` bytes, which `write` gives, written in one pass
+/// and hashed on the way, then sealed with that digest; not pinned: its digest and
+/// the map ([`pin_unless_there`] pins it). Where [`put_twice`] writes twice (once to
+/// hash, once to fill the map), a program record of 100,000 rules (7.8 MB) is
+/// encoded and hashed once, a chunk at a time ([`CHUNK`]), each hashed while it is in
+/// the cache: never held whole, where a record encoded whole first was faulted in,
+/// copied and read twice. The price, when the record is there already (a program
+/// whose rules and code a new generation keeps), is a map filled for nothing, about
+/// what a pass of hashing costs.
+fn sealed_streamed(
     len: usize,
     write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<(String, OwnedFd)> {
+    let mut digesting = Digesting::new(RecordWriter::create_sealable(len)?);
+    write(&mut digesting)?;
+    let (w, digest) = digesting.into_parts();
+    let fd = w.seal(&trailer(&digest))?;
+    Ok((digest, fd))
+}
+
+/// Pins the sealed record map `fd` of `digest` under its name ([`pin_record`])
+/// unless a record of that digest is there already (then the map is dropped); the
+/// digest.
+fn pin_unless_there(
+    dir: &Path,
+    at: &OwnedFd,
+    (digest, fd): (String, OwnedFd),
 ) -> Result<String, StoreError> {
-    let filled = RecordWriter::create_sealable(len).and_then(|w| {
-        let mut digesting = Digesting::new(w);
-        write(&mut digesting)?;
-        let (w, digest) = digesting.into_parts();
-        let fd = w.seal(&trailer(&digest))?;
-        Ok((digest, fd))
-    });
-    let (digest, fd) = filled.map_err(io_err(&dir.join(format!("{PREFIX}new"))))?;
     if needs_writing(dir, at, &digest)? {
         pin_record(dir, at, &format!("{PREFIX}{digest}"), fd)?;
     }
@@ -894,7 +905,12 @@ mod tests {
             put_one(&dir, &at, &[&big]).unwrap(),
             put_one(&dir, &at, &[b"small"]).unwrap(),
             put_json(&dir, &at, &value).unwrap(),
-            put_streamed(&dir, &at, 5, |w| w.write_all(b"strea")).unwrap(),
+            pin_unless_there(
+                &dir,
+                &at,
+                sealed_streamed(5, |w| w.write_all(b"strea")).unwrap(),
+            )
+            .unwrap(),
         ];
         for d in digests {
             let map = aya::maps::MapData::from_pin(dir.join(format!("{PREFIX}{d}"))).unwrap();
@@ -1004,6 +1020,19 @@ mod tests {
             v.sort();
             v
         };
+        // Every element of a record's map, the trailer after its bytes included.
+        let elements = |dir: &Path, d: &str| {
+            let map = aya::maps::MapData::from_pin(dir.join(format!("{PREFIX}{d}"))).unwrap();
+            let (mut all, mut value) = (Vec::new(), vec![0u8; CHUNK]);
+            let mut i = 0u32;
+            while crate::sys::map_lookup_into(map.fd().as_fd(), &i.to_ne_bytes(), &mut value)
+                .unwrap_or(false)
+            {
+                all.extend_from_slice(&value);
+                i += 1;
+            }
+            all
+        };
         let prepared = Prepared::programs(&programs).expect("made");
         let refs = put_in(&ahead, Some(&prepared));
         assert_eq!(refs, put_in(&direct, None));
@@ -1014,6 +1043,8 @@ mod tests {
             let map = aya::maps::MapData::from_pin(&pin).unwrap();
             assert!(crate::sys::map_frozen(map.fd().as_fd()).unwrap(), "sealed");
             assert_eq!(get_one(&ahead, &at, d).unwrap(), program_record::to_vec(p));
+            // Its trailer too: a record made ahead is trusted on it when read back.
+            assert_eq!(elements(&ahead, d), elements(&direct, d), "the same map");
         }
         assert_eq!(put_in(&ahead, Some(&prepared)), refs, "found by name");
         let one = Prepared::programs(&programs[..1]).expect("made");

