@@ -251,7 +251,7 @@ fn in_halves<'a>(
         return None;
     }
     let right = a.absorb(made, right);
-    let root = a.node_of(axis, &groups, left.into_iter().chain(right));
+    let root = a.node_of(axis, groups, left.into_iter().chain(right));
     Some((a, root))
 }
 
