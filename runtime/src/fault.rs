@@ -23,9 +23,10 @@ pub fn counting() -> bool {
         || std::env::var_os("SOCKC_FAULT_KILL_AT").is_some()
 }
 
-/// `first` on a thread beside `then` (or here, when no thread starts:
-/// `sockc_compiler::beside`), both results; under a fault test ([`counting`]) `first`
-/// runs before `then` on this thread, so that every step keeps its number.
+/// `first` on another thread beside `then` (the process's worker when it is idle, else
+/// a thread of its own, or here when no thread starts: `sockc_compiler::beside::join`),
+/// both results; under a fault test ([`counting`]) `first` runs before `then` on this
+/// thread, so that every step keeps its number.
 pub fn beside_unless_counted<A: Send, B>(
     first: impl FnOnce() -> A + Send,
     then: impl FnOnce() -> B,
@@ -34,11 +35,7 @@ pub fn beside_unless_counted<A: Send, B>(
         let a = first();
         return (a, then());
     }
-    std::thread::scope(|s| {
-        let a = sockc_compiler::beside::beside(s, first);
-        let b = then();
-        (a.join(), b)
-    })
+    sockc_compiler::beside::join(first, then)
 }
 
 /// A step that changes kernel or bpffs state is about to happen; see the module docs.
@@ -53,5 +50,47 @@ pub fn point(what: &str) {
         unsafe {
             libc::raise(libc::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn netns_ino() -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        let ns = std::fs::metadata("/proc/thread-self/ns/net");
+        ns.expect("this thread's network namespace").ino()
+    }
+
+    /// Work beside runs in the caller's network namespace, where it reads interfaces
+    /// (the hooks' states beside the plan): a thread that entered another one does not
+    /// hand its work to the process's worker, which stays where it was started. Root
+    /// only (unshare).
+    #[test]
+    fn work_beside_runs_in_the_callers_network_namespace() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert_ne!(
+                std::env::var("SOCKC_KERNEL_TESTS").as_deref(),
+                Ok("require")
+            );
+            return;
+        }
+        let here = netns_ino();
+        // The worker exists (started here, unless another test started it first).
+        assert_eq!(beside_unless_counted(netns_ino, || ()).0, here);
+        std::thread::spawn(move || {
+            // SAFETY: unshare changes only this thread's namespace.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            let entered = netns_ino();
+            assert_ne!(entered, here);
+            for _ in 0..20 {
+                let (beside, _) = beside_unless_counted(netns_ino, || ());
+                assert_eq!(beside, entered);
+            }
+        })
+        .join()
+        .unwrap();
     }
 }

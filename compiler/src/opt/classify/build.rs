@@ -188,6 +188,14 @@ const HALVES_MIN: usize = 16_384;
 /// nothing.
 pub(super) const ALONE_HALVES_MIN: usize = 512;
 
+/// Halves of a trie of at most this many entries are built on the process's worker
+/// (`beside::join`: no thread started, the 1k re-apply's trie); a larger trie's
+/// second half on a thread of its own, whose heap (the memo, the builder's maps:
+/// megabytes at 100k) goes back when it ends, where the worker's would keep it (with
+/// every half on the worker, the 100k re-apply peaked 2.4 MiB higher,
+/// docs/benchmarks.md, "The 1k re-apply, thirteenth pass").
+const ON_WORKER_MAX: usize = 4096;
+
 /// The root of a large trie built as [`Builder::build`] builds it, its children in two
 /// halves of about the same number of entries, the second half on a thread beside by
 /// a builder of its own whose nodes and leaves are then taken in ([`Builder::absorb`]):
@@ -216,26 +224,34 @@ fn in_halves<'a>(
     }
     a.work += groups.entries.len();
     let cut = groups.half();
-    let (left, right) = std::thread::scope(|s| {
-        let groups = &groups;
-        let right = super::super::beside(s, move || {
-            let mut b = Builder::new(entries, mode, dims, budget);
-            let children = (cut..groups.len())
-                .map(|k| b.build(groups.region(k), groups.list(k)))
-                .collect::<Result<Vec<Child>, BuildError>>();
-            children.map(|c| (b.made(), c))
-        });
-        let left = (0..cut)
-            .map(|k| a.build(groups.region(k), groups.list(k)))
+    let on_worker = list.len() <= ON_WORKER_MAX;
+    let groups = &groups;
+    let right = move || {
+        let mut b = Builder::new(entries, mode, dims, budget);
+        let children = (cut..groups.len())
+            .map(|k| b.build(groups.region(k), groups.list(k)))
             .collect::<Result<Vec<Child>, BuildError>>();
-        (left, right.join())
-    });
+        children.map(|c| (b.made(), c))
+    };
+    let mut left = || {
+        (0..cut)
+            .map(|k| a.build(groups.region(k), groups.list(k)))
+            .collect::<Result<Vec<Child>, BuildError>>()
+    };
+    let (right, left) = match on_worker {
+        true => crate::beside::join(right, left),
+        false => std::thread::scope(|s| {
+            let right = super::super::beside(s, right);
+            let left = left();
+            (right.join(), left)
+        }),
+    };
     let (left, (made, right)) = (left.ok()?, right.ok()?);
     if a.work.saturating_add(made.work) > budget {
         return None;
     }
     let right = a.absorb(made, right);
-    let root = a.node_of(axis, &groups, left.into_iter().chain(right));
+    let root = a.node_of(axis, groups, left.into_iter().chain(right));
     Some((a, root))
 }
 
