@@ -476,6 +476,29 @@ fn an_ipv6_place_leaves_packets_with_extension_headers_to_netfilter() {
         let imp = run(text);
         assert!(imp.residual.is_none(), "{text}\n{}", imp.sk_text);
     }
+    // nft JSON: the same rule, second in the min chain
+    let json = r#"{"nftables": [{"table": {"family": "ip6", "name": "f", "handle": 1}},
+{"chain": {"family": "ip6", "table": "f", "name": "input", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+{"rule": {"family": "ip6", "table": "f", "chain": "input", "handle": 2, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"drop": null}]}}]}"#;
+    let imp = run(json);
+    let doc: serde_json::Value =
+        serde_json::from_str(&imp.residual.as_ref().expect("a residual").text).unwrap();
+    let min: Vec<&serde_json::Value> = doc["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o.get("rule"))
+        .filter(|r| r["chain"] == "sockc_min_input")
+        .collect();
+    assert_eq!(
+        min[1]["expr"],
+        serde_json::json!([
+            {"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "nexthdr"}},
+                       "right": {"set": [0, 43, 44, 51, 60]}}},
+            {"goto": {"target": "sockc_full_input"}}
+        ]),
+        "{doc:#}"
+    );
     // a set of ports is read past them too
     let set = "table inet f {\n\tset p {\n\t\ttype inet_service\n\t\telements = { 22, 23 }\n\t}\n\
                \tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n\t\t\
