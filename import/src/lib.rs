@@ -395,7 +395,10 @@ fn split(
     let rs = &a.ruleset;
     let refs: Vec<&lower::Block> = blocks.iter().collect();
     let plan = residual::plan::plan(rs, &a.placed, &refs, opts.approximate);
-    let residual = if plan.keeps_anything(&a.placed) || other_tables(rs) {
+    let residual = if plan.keeps_anything(&a.placed)
+        || plan.walks_ipv6_headers(rs, &a.placed, &a.atoms)
+        || other_tables(rs)
+    {
         match residual::build(text, a.format, rs, &a.placed, &plan) {
             Ok(r) => Some(r),
             Err(residual::ResidualError(why)) => {

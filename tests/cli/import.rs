@@ -522,7 +522,23 @@ fn an_iptables_section_without_its_header_needs_from() {
         err.contains("name it with --from") && err.contains("<stdin>:1:1"),
         "{err}"
     );
-    let (code, out, err) = sockc_stdin(&["import", "-", "--from", "ip6tables"], v6);
+    // IPv6 with a port: a residual (IPv6 packets with extension headers go to
+    // netfilter), which a rule file on stdout must name
+    let dir = std::env::temp_dir().join(format!("sockc-cli-from6-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let residual = dir.join("v6.residual.rules");
+    let (code, out, err) = sockc_stdin(
+        &[
+            "import",
+            "-",
+            "--from",
+            "ip6tables",
+            "--residual",
+            residual.to_str().unwrap(),
+        ],
+        v6,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("drop ip6 tcp to *:22"), "{out}");
     let (code, out, err) = sockc_stdin(&["import", "-", "--from", "iptables"], v6);

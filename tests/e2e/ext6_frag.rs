@@ -81,7 +81,7 @@ fn send_all(lab: &Lab) {
 }
 
 /// An AF_PACKET socket bound to `dev` (in the calling thread's namespace).
-fn packet_socket(dev: &str) -> OwnedFd {
+pub(crate) fn packet_socket(dev: &str) -> OwnedFd {
     let name = std::ffi::CString::new(dev).unwrap();
     // SAFETY: a NUL-terminated name.
     let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };

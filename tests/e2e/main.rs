@@ -9,7 +9,8 @@
 //! flood against the kernel's own ICMP limit), [`netfilter`],
 //! [`netfilter_iface`], [`owner`] (processes under other uids, `setpriv`), [`tc_mark`],
 //! [`cgroup`] (cgroup blocks, with `sockc-peer` processes in a cgroup), [`import_cgroup`]
-//! (the import of `-m cgroup` and `socket cgroupv2` against the originals), [`cgroup_unit`]
+//! (the import of `-m cgroup` and `socket cgroupv2` against the originals), [`import_ext6`]
+//! (an import against netfilter behind long IPv6 extension-header chains), [`cgroup_unit`]
 //! (blocks that name a systemd unit, its restart reproduced), [`cgroup_match`] (`cgroup
 //! "PATH"` tests; a process that moves between cgroups), [`sock_addr`]
 //! (socket-call blocks: real `connect`, `sendto`, `bind` calls from a cgroup),
@@ -42,6 +43,7 @@ mod ct_icmp;
 mod ext6_frag;
 mod frames;
 mod import_cgroup;
+mod import_ext6;
 mod import_fragments;
 mod in_place;
 mod limit;

@@ -18,7 +18,7 @@ use super::{
     layout::Layout,
     names::{iptables as n, TOKEN},
     plan::Plan,
-    Built, Dispatcher, VerdictMode,
+    Built, Dispatcher, VerdictMode, EXT_HEADERS,
 };
 use crate::{
     iptables::lex,
@@ -109,6 +109,11 @@ impl TableWriter<'_> {
                 // The bit is cleared first: a packet that comes with it (a socket's
                 // SO_MARK) would otherwise pass sockc's block as decided here.
                 rules.push(format!("-A {min} -j MARK --and-mark {:#x}", !self.mark));
+                if t.family == Family::Ip6 {
+                    // netfilter decides IPv6 packets with extension headers (u32 reads
+                    // the fixed header's next header, byte 6, and never drops).
+                    rules.push(format!("-A {min} -m u32 --u32 \"{}\" -g {full}", ext_u32()));
+                }
                 rules.push(format!("-A {min} -j {}", n::kept(ci)));
                 rules.push(format!("-A {min} -j {}", verdict(p.min_drop)));
                 rules.push(mark_rule(&full));
@@ -205,6 +210,14 @@ impl TableWriter<'_> {
         out.push_str(&line[at..]);
         Some(out.trim_end().to_string())
     }
+}
+
+/// The u32 test "the IPv6 fixed header's next header is one of
+/// [`EXT_HEADERS`]": the four bytes at offset 3, masked to the last, byte 6
+/// (written as iptables-save prints it back).
+fn ext_u32() -> String {
+    let numbers: Vec<String> = EXT_HEADERS.iter().map(|n| format!("{n:#x}")).collect();
+    format!("0x3&0xff={}", numbers.join(","))
 }
 
 fn verdict(drop: bool) -> &'static str {

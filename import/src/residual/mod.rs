@@ -31,6 +31,21 @@ use crate::{
     model::{Effect, RuleId, Ruleset, Verdict},
 };
 
+/// The IPv6 extension headers sockc's programs and netfilter both walk past
+/// (hop-by-hop, routing, fragment, AH, destination options): a dispatcher's `min`
+/// chain sends every IPv6 packet whose fixed header names one of them to its `full`
+/// chain, so netfilter decides it by the original's rules, behind any number of them
+/// or a chain cut short (sockc's walk takes at most six, `bpf::ext6::EXT_MAX`).
+pub const EXT_HEADERS: [u8; 5] = [0, 43, 44, 51, 60];
+
+/// Whether table `ti` of `rs` sees IPv6 packets (family ip6 or inet).
+pub fn sees_ipv6(rs: &Ruleset, ti: usize) -> bool {
+    rs.tables[ti]
+        .family
+        .ip_versions()
+        .contains(&crate::model::IpVersion::V6)
+}
+
 /// How a copy's rule keeps its verdicts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerdictMode {

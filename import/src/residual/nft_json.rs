@@ -15,7 +15,7 @@ use super::{
     layout::Layout,
     names::{self, nft, Copy},
     plan::Plan,
-    Built, Dispatcher, VerdictMode,
+    sees_ipv6, Built, Dispatcher, VerdictMode, EXT_HEADERS,
 };
 use crate::model::Ruleset;
 
@@ -171,6 +171,13 @@ impl Writer<'_> {
         self.out
             .rules
             .push(rule(nft::min(name), vec![clear_mark(self.mark)]));
+        if sees_ipv6(self.rs, ti) {
+            // netfilter decides IPv6 packets with extension headers (the full chain)
+            let to_full = jump("goto", nft::full(name));
+            self.out
+                .rules
+                .push(rule(nft::min(name), vec![ext_headers(), to_full]));
+        }
         self.out
             .rules
             .push(rule(nft::min(name), vec![jump("jump", nft::kept(name))]));
@@ -345,6 +352,15 @@ fn renamed(body: &Value) -> Option<Map<String, Value>> {
     }
     b.remove("handle");
     Some(b)
+}
+
+/// `ip6 nexthdr { 0, 43, 44, 51, 60 }` ([`EXT_HEADERS`]).
+fn ext_headers() -> Value {
+    json!({"match": {
+        "op": "==",
+        "left": {"payload": {"protocol": "ip6", "field": "nexthdr"}},
+        "right": {"set": EXT_HEADERS}
+    }})
 }
 
 /// `meta mark set meta mark | MARK`.

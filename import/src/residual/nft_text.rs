@@ -15,7 +15,7 @@ use super::{
     layout::Layout,
     names::{self, nft, Copy},
     plan::Plan,
-    Built, Dispatcher, VerdictMode,
+    sees_ipv6, Built, Dispatcher, VerdictMode, EXT_HEADERS,
 };
 use crate::{
     model::Ruleset,
@@ -393,12 +393,27 @@ impl TableWriter<'_> {
         let p = Layout::policies(self.rs, self.plan, self.ti, ci);
         let verdict = |drop: bool| if drop { "drop" } else { "accept" };
         // The bit is cleared first: a packet that comes with it (a socket's SO_MARK)
-        // would otherwise pass sockc's block as decided here.
+        // would otherwise pass sockc's block as decided here. Then an IPv6 packet with
+        // extension headers goes to the full chain, where netfilter decides it (and
+        // marks it), whatever sockc's walk would have made of the chain.
         let _ = writeln!(
             out,
-            "\tchain {} {{\n\t\tmeta mark set meta mark & {:#010x}\n\t\tjump {}\n\t\t{}\n\t}}",
+            "\tchain {} {{\n\t\tmeta mark set meta mark & {:#010x}",
             quote(&nft::min(&c.name)),
             !self.mark,
+        );
+        if sees_ipv6(self.rs, self.ti) {
+            let numbers: Vec<String> = EXT_HEADERS.iter().map(u8::to_string).collect();
+            let _ = writeln!(
+                out,
+                "\t\tip6 nexthdr {{ {} }} goto {}",
+                numbers.join(", "),
+                quote(&nft::full(&c.name))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\t\tjump {}\n\t\t{}\n\t}}",
             quote(&nft::kept(&c.name)),
             verdict(p.min_drop)
         );

@@ -24,9 +24,11 @@
 use std::collections::HashMap;
 
 use crate::{
+    algebra::Dim,
     lower::{block_priority, Block},
-    model::{Ruleset, Verdict},
+    model::{IpVersion, Ruleset, Verdict},
     semantics::{
+        atoms::{AtomKind, Atoms},
         flatten::{FlatAction, FlatRule, Origin},
         netfilter_stages,
         runtime_sets::writes_state,
@@ -295,7 +297,60 @@ fn defer_where_needed(p: &mut Plan, rs: &Ruleset, placed: &Placed, i: usize, bud
     }
 }
 
+/// The fields past the IPv6 extension headers: sockc's programs find them by walking
+/// at most [`sockc_compiler::bpf::ext6::EXT_MAX`] headers, netfilter behind any number.
+const UPPER_LAYER: [Dim; 6] = [
+    Dim::Proto,
+    Dim::SrcPort,
+    Dim::DstPort,
+    Dim::TcpFlags,
+    Dim::IcmpType,
+    Dim::IcmpCode,
+];
+
+/// Whether flat rule `r` may read a field of the upper layer of an IPv6 packet: its
+/// cube admits IPv6 and constrains a field of [`UPPER_LAYER`], or holds an atom that
+/// may read one (a set lookup keyed on such a field, a match the import does not
+/// decompose). Interfaces and cgroups read none.
+fn reads_ipv6_upper_layer(r: &FlatRule, atoms: &Atoms) -> bool {
+    let v6 = r.cube.get(Dim::Family).is_none_or(|f| f.contains(6));
+    let field = UPPER_LAYER.iter().any(|d| r.cube.get(*d).is_some());
+    let atom = r.cube.atoms().iter().any(|(id, _)| match atoms.kind(*id) {
+        AtomKind::InSet { dim, .. } => UPPER_LAYER.contains(dim),
+        AtomKind::Opaque { .. } => true,
+        _ => false,
+    });
+    v6 && (field || atom)
+}
+
 impl Plan {
+    /// Whether some place sockc shares with netfilter sees IPv6 (a table of family ip6
+    /// or inet runs there) and sockc's block there runs a rule that may read the
+    /// upper layer of an IPv6 packet: then only the residual, which sends every IPv6
+    /// packet with an extension header to netfilter's own rules (docs/import.md, "The
+    /// residual"), keeps the import exact behind chains longer than sockc's walk.
+    pub fn walks_ipv6_headers(&self, rs: &Ruleset, placed: &[Placed], atoms: &Atoms) -> bool {
+        placed.iter().enumerate().any(|(i, pl)| {
+            let Place::Netfilter { hook, priority } = pl.place else {
+                return false;
+            };
+            let v6 = netfilter_stages(rs, hook, priority).0.iter().any(|s| {
+                rs.tables[s.table]
+                    .family
+                    .ip_versions()
+                    .contains(&IpVersion::V6)
+            });
+            self.shared[i]
+                && v6
+                && pl
+                    .list
+                    .rules
+                    .iter()
+                    .zip(&self.in_sockc[i])
+                    .any(|(r, &mine)| mine && reads_ipv6_upper_layer(r, atoms))
+        })
+    }
+
     /// Whether netfilter decides anything sockc does not: a place it runs alone, or a
     /// piece sockc's block does not write at a shared one.
     pub fn keeps_anything(&self, placed: &[Placed]) -> bool {

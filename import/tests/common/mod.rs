@@ -137,6 +137,10 @@ pub fn import_at(text: &str, hook: Hook) -> sockc_import::Import {
     .unwrap()
 }
 
+/// The rule a block at a shared place starts with (the residual's usual bit): let
+/// through what the residual decided.
+pub const LEAD: &str = "allow mark 0x80000000/0x80000000";
+
 /// The output's lines that start with one of `heads`, comments cut.
 pub fn lines_starting(imp: &sockc_import::Import, heads: &[&str]) -> Vec<String> {
     imp.sk_text

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::{compile, import_at, rule_lines};
+use common::{compile, compiles_with_residual, import_at, rule_lines};
 use sockc_import::{Hook, Import, Status};
 
 fn all_exact(imp: &Import) {
@@ -84,7 +84,7 @@ fn iptables_ttl_and_hl_are_exact() {
         ] {
             assert!(rules.iter().any(|r| r == want), "{want} in {rules:#?}");
         }
-        compile(&imp.sk_text, None).unwrap();
+        compiles_with_residual(&imp);
     }
 }
 
@@ -103,7 +103,7 @@ fn nft_ttl_and_hoplimit_are_exact_from_text_and_json() {
     ] {
         assert!(rules.iter().any(|r| r == want), "{want} in {rules:#?}");
     }
-    compile(&text.sk_text, None).unwrap();
+    compiles_with_residual(&text);
     let json = import_at(NFT_JSON, Hook::Netfilter);
     all_exact(&json);
     let rules = rule_lines(&json);
@@ -115,5 +115,5 @@ fn nft_ttl_and_hoplimit_are_exact_from_text_and_json() {
     ] {
         assert!(rules.iter().any(|r| r == want), "{want} in {rules:#?}");
     }
-    compile(&json.sk_text, None).unwrap();
+    compiles_with_residual(&json);
 }
