@@ -21,6 +21,17 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{} is the pin of one of the install's links, and cannot be removed ({source}): \
+         its link may still hold its hook, so the install stays recorded. `umount {}` if \
+         something is mounted on it (`mountpoint` says), then run the command again",
+        path.display(),
+        path.display()
+    )]
+    LinkPinStuck {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{} is not on a BPF filesystem (mount one: mount -t bpf bpf {})", path.display(), path.display())]
     NotBpffs { path: PathBuf },
     #[error(

@@ -15,7 +15,9 @@
 //! install what a leftover is. Removing an install goes on past a pin or directory it
 //! cannot remove (a mount on it) and returns it ([`Removed::stuck`]): every other file
 //! goes, records last, so that a flush beside a stuck leftover leaves a directory that
-//! holds nothing but what it could not remove.
+//! holds nothing but what it could not remove. A link's pin is no such leftover: one
+//! that stays stops the removal with the records kept (its link may still hold its
+//! hook).
 
 use std::{
     os::{fd::AsFd, unix::fs::MetadataExt},
@@ -169,7 +171,9 @@ impl Store {
     /// on it, a file system that refuses): the rest still goes, and the directory stays
     /// holding only that, which the next command's recovery finds as debris it cannot
     /// remove. A record that cannot be removed stops it (the journal stays, and says to
-    /// finish). Nothing of the install is attached by it: hooks are taken off first by
+    /// finish), and so does a link's pin ([`StoreError::LinkPinStuck`]): a mount on it
+    /// also hid the link from the caller's `BPF_LINK_DETACH`, so its hook may still
+    /// run the install's program, which no "flushed" may leave unsaid. Nothing of the install is attached by it: hooks are taken off first by
     /// the caller, and pins held by nothing else go with their files.
     pub fn remove_install(&self, name: &str) -> Result<Removed, StoreError> {
         let dir = self.dir(name);
@@ -206,17 +210,26 @@ impl Store {
         let mut out = Removed::default();
         for (file, is_dir) in &files {
             let path = dir.join(file);
-            let record = matches!(file.as_str(), "manifest" | "journal");
+            // A record, or a link's pin: one that stays stops the removal (a link
+            // pin that cannot be removed, a mount on it, also hid its link from the
+            // detach before: its hook may still run the install's program).
+            let stops = matches!(file.as_str(), "manifest" | "journal") || holds_a_link(file);
             let gone = if *is_dir {
                 remove_tree(&path)
             } else {
                 unlink(&path)
             };
             match gone {
-                Err(e) if !record => out.stuck.push(Stuck::new(file.clone(), path, &e)),
+                Err(e) if !stops => out.stuck.push(Stuck::new(file.clone(), path, &e)),
+                Err(StoreError::Io { path, source }) if holds_a_link(file) => {
+                    return Err(StoreError::LinkPinStuck { path, source })
+                }
                 Err(e) => return Err(e),
                 Ok(()) if *is_dir => out.removed.push(format!("{file}/")),
-                Ok(()) if !record && !file.starts_with(bulk::PREFIX) => {
+                Ok(())
+                    if !matches!(file.as_str(), "manifest" | "journal")
+                        && !file.starts_with(bulk::PREFIX) =>
+                {
                     out.removed.push(file.clone())
                 }
                 Ok(()) => {}
@@ -311,6 +324,13 @@ impl Store {
     }
 }
 
+/// Whether `file` of an install's directory is the pin of one of its links (what
+/// holds a hook: `BPF_LINK_DETACH` through it takes the hook off, and the link goes
+/// when its pin does).
+fn holds_a_link(file: &str) -> bool {
+    file.starts_with("link_")
+}
+
 /// Whether `file` of an install's directory is what a killed command left: a
 /// half-written record, a generation directory `keep` does not name, or a sockmap
 /// group's shared map `keep_maps` does not name (bulk records are the bulk
@@ -352,5 +372,83 @@ mod tests {
         assert!(!is_garbage("bulk_ab12", &[], &[]), "the bulk collection's");
         assert!(!is_garbage(sockmap, &[], &[sockmap.to_string()]));
         assert!(is_garbage(sockmap, &[], &[]));
+    }
+
+    /// A private bpffs with a store on it, and the mounts a test put on its pins, all
+    /// gone when dropped.
+    struct Scratch {
+        bpffs: std::path::PathBuf,
+        mounts: Vec<std::path::PathBuf>,
+    }
+
+    impl Scratch {
+        fn new() -> Scratch {
+            let bpffs =
+                std::env::temp_dir().join(format!("sockc-unit-removal-{}", std::process::id()));
+            std::fs::create_dir(&bpffs).expect("mount point");
+            let s = Scratch {
+                bpffs,
+                mounts: Vec::new(),
+            };
+            s.mount(&["-t", "bpf", "bpf"], &s.bpffs.clone());
+            s
+        }
+
+        fn mount(&self, args: &[&str], on: &Path) {
+            let ok = std::process::Command::new("mount")
+                .args(args)
+                .arg(on)
+                .status()
+                .expect("mount");
+            assert!(ok.success(), "mount {args:?} {}", on.display());
+        }
+
+        /// `/dev/null` bound over the pin at `path`.
+        fn busy(&mut self, path: &Path) {
+            self.mount(&["--bind", "/dev/null"], path);
+            self.mounts.push(path.to_path_buf());
+        }
+
+        fn pin(path: &Path) {
+            let map = crate::sys::create_array("unit", 4, 1).expect("a map");
+            crate::sys::obj_pin(map.as_fd(), path).expect("pinned");
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            for m in self.mounts.iter().rev().chain([&self.bpffs]) {
+                let _ = std::process::Command::new("umount").arg(m).status();
+            }
+            let _ = std::fs::remove_dir(&self.bpffs);
+        }
+    }
+
+    /// A link's pin that cannot be removed (a mount on it, which also hid the link
+    /// from the detach before) stops the removal with the install still recorded, and
+    /// says the path and the fix: its hook may still run the install's program, so a
+    /// flush must not say every hook is off. Root only (it mounts).
+    #[test]
+    fn a_link_pin_that_stays_stops_the_removal_with_the_records_kept() {
+        if !crate::sys::tests_run_as_root() {
+            return;
+        }
+        let mut scratch = Scratch::new();
+        let store = Store::open(&scratch.bpffs, std::time::Duration::from_secs(5)).expect("store");
+        let dir = store.dir("x");
+        std::fs::create_dir(&dir).expect("install directory");
+        for pin in ["manifest", "link_cg_out_x", "registry"] {
+            Scratch::pin(&dir.join(pin));
+        }
+        let link = dir.join("link_cg_out_x");
+        scratch.busy(&link);
+        let err = store.remove_install("x").expect_err("a link pin stays");
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::LinkPinStuck { .. }), "{text}");
+        assert!(
+            text.contains(&format!("`umount {}`", link.display())),
+            "{text}"
+        );
+        assert!(dir.join("manifest").exists(), "the install stays recorded");
     }
 }
