@@ -62,7 +62,7 @@ fn store_code(e: &StoreError) -> Code {
         | StoreError::Unsafe { .. }
         | StoreError::UnsafePath { .. } => Code::Bpffs,
         StoreError::Busy { .. } => Code::LockBusy,
-        StoreError::LinkPinStuck { .. } => Code::Leftover,
+        StoreError::HookPinStuck { .. } => Code::Leftover,
         StoreError::ManifestFormat { .. } | StoreError::JournalFormat { .. } => Code::NewerSockc,
         StoreError::NotARecord { .. }
         | StoreError::NotPendingRecord { .. }

@@ -22,13 +22,14 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
-        "{} is the pin of one of the install's links, and cannot be removed ({source}): \
-         its link may still hold its hook, so the install stays recorded. `umount {}` if \
-         something is mounted on it (`mountpoint` says), then run the command again",
+        "{} is the pin of one of the install's links or socket maps, and cannot be \
+         removed ({source}): it may still hold a hook that runs the install's program, so \
+         the install stays recorded. `umount {}` if something is mounted on it \
+         (`mountpoint` says), then run the command again",
         path.display(),
         path.display()
     )]
-    LinkPinStuck {
+    HookPinStuck {
         path: PathBuf,
         source: std::io::Error,
     },

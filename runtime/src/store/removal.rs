@@ -15,9 +15,9 @@
 //! install what a leftover is. Removing an install goes on past a pin or directory it
 //! cannot remove (a mount on it) and returns it ([`Removed::stuck`]): every other file
 //! goes, records last, so that a flush beside a stuck leftover leaves a directory that
-//! holds nothing but what it could not remove. A link's pin is no such leftover: one
-//! that stays stops the removal with the records kept (its link may still hold its
-//! hook).
+//! holds nothing but what it could not remove. A link's pin or a sockmap group's map
+//! is no such leftover: one that stays stops the removal with the records kept (it may
+//! still hold a hook).
 
 use std::{
     os::{fd::AsFd, unix::fs::MetadataExt},
@@ -171,9 +171,10 @@ impl Store {
     /// on it, a file system that refuses): the rest still goes, and the directory stays
     /// holding only that, which the next command's recovery finds as debris it cannot
     /// remove. A record that cannot be removed stops it (the journal stays, and says to
-    /// finish), and so does a link's pin ([`StoreError::LinkPinStuck`]): a mount on it
-    /// also hid the link from the caller's `BPF_LINK_DETACH`, so its hook may still
-    /// run the install's program, which no "flushed" may leave unsaid. Nothing of the install is attached by it: hooks are taken off first by
+    /// finish), and so does a link's pin or a sockmap group's map
+    /// ([`StoreError::HookPinStuck`]): a mount on it also hid it from the caller's
+    /// detach, so its hook may still run the install's program, which no "flushed"
+    /// may leave unsaid. Nothing of the install is attached by it: hooks are taken off first by
     /// the caller, and pins held by nothing else go with their files.
     pub fn remove_install(&self, name: &str) -> Result<Removed, StoreError> {
         let dir = self.dir(name);
@@ -210,10 +211,10 @@ impl Store {
         let mut out = Removed::default();
         for (file, is_dir) in &files {
             let path = dir.join(file);
-            // A record, or a link's pin: one that stays stops the removal (a link
-            // pin that cannot be removed, a mount on it, also hid its link from the
-            // detach before: its hook may still run the install's program).
-            let stops = matches!(file.as_str(), "manifest" | "journal") || holds_a_link(file);
+            // A record, or a pin that holds a hook: one that stays stops the removal
+            // (a mount on such a pin also hid it from the detach before: its hook may
+            // still run the install's program).
+            let stops = matches!(file.as_str(), "manifest" | "journal") || holds_a_hook(file);
             let gone = if *is_dir {
                 remove_tree(&path)
             } else {
@@ -221,8 +222,8 @@ impl Store {
             };
             match gone {
                 Err(e) if !stops => out.stuck.push(Stuck::new(file.clone(), path, &e)),
-                Err(StoreError::Io { path, source }) if holds_a_link(file) => {
-                    return Err(StoreError::LinkPinStuck { path, source })
+                Err(StoreError::Io { path, source }) if holds_a_hook(file) => {
+                    return Err(StoreError::HookPinStuck { path, source })
                 }
                 Err(e) => return Err(e),
                 Ok(()) if *is_dir => out.removed.push(format!("{file}/")),
@@ -324,11 +325,13 @@ impl Store {
     }
 }
 
-/// Whether `file` of an install's directory is the pin of one of its links (what
-/// holds a hook: `BPF_LINK_DETACH` through it takes the hook off, and the link goes
-/// when its pin does).
-fn holds_a_link(file: &str) -> bool {
-    file.starts_with("link_")
+/// Whether `file` of an install's directory is a pin through which the install's
+/// programs hold a hook: one of its links (`BPF_LINK_DETACH` through it takes the
+/// hook off, and the link goes when its pin does), or a sockmap group's map (its
+/// verdict programs are taken out through it, and the sockets in it keep running them
+/// while it lives).
+fn holds_a_hook(file: &str) -> bool {
+    file.starts_with("link_") || Litter::of(file) == Some(Litter::SharedMap)
 }
 
 /// Whether `file` of an install's directory is what a killed command left: a
@@ -409,6 +412,12 @@ mod tests {
             self.mounts.push(path.to_path_buf());
         }
 
+        /// A tmpfs mounted over the directory at `path`.
+        fn busy_dir(&mut self, path: &Path) {
+            self.mount(&["-t", "tmpfs", "sockc-unit-busy"], path);
+            self.mounts.push(path.to_path_buf());
+        }
+
         fn pin(path: &Path) {
             let map = crate::sys::create_array("unit", 4, 1).expect("a map");
             crate::sys::obj_pin(map.as_fd(), path).expect("pinned");
@@ -424,31 +433,42 @@ mod tests {
         }
     }
 
-    /// A link's pin that cannot be removed (a mount on it, which also hid the link
-    /// from the detach before) stops the removal with the install still recorded, and
-    /// says the path and the fix: its hook may still run the install's program, so a
-    /// flush must not say every hook is off. Root only (it mounts).
+    /// A link's pin or a sockmap group's map that cannot be removed (a mount on it,
+    /// which also hid it from the detach before) stops the removal with the install
+    /// still recorded, and says the path and the fix: its hook may still run the
+    /// install's program, so a flush must not say every hook is off. Anything else
+    /// that stays (a generation directory) does not. Root only (it mounts).
     #[test]
-    fn a_link_pin_that_stays_stops_the_removal_with_the_records_kept() {
+    fn a_pin_holding_a_hook_that_stays_stops_the_removal_with_the_records_kept() {
         if !crate::sys::tests_run_as_root() {
             return;
         }
         let mut scratch = Scratch::new();
         let store = Store::open(&scratch.bpffs, std::time::Duration::from_secs(5)).expect("store");
-        let dir = store.dir("x");
-        std::fs::create_dir(&dir).expect("install directory");
-        for pin in ["manifest", "link_cg_out_x", "registry"] {
-            Scratch::pin(&dir.join(pin));
+        for held in ["link_cg_out_x", "keep_socks_web"] {
+            let (dir, pin) = (store.dir(held), store.dir(held).join(held));
+            std::fs::create_dir(&dir).expect("install directory");
+            for p in ["manifest", held, "registry"] {
+                Scratch::pin(&dir.join(p));
+            }
+            scratch.busy(&pin);
+            let err = store
+                .remove_install(held)
+                .expect_err("a pin holding a hook stays");
+            let text = err.to_string();
+            assert!(matches!(err, StoreError::HookPinStuck { .. }), "{text}");
+            assert!(
+                text.contains(&format!("`umount {}`", pin.display())),
+                "{text}"
+            );
+            assert!(dir.join("manifest").exists(), "the install stays recorded");
         }
-        let link = dir.join("link_cg_out_x");
-        scratch.busy(&link);
-        let err = store.remove_install("x").expect_err("a link pin stays");
-        let text = err.to_string();
-        assert!(matches!(err, StoreError::LinkPinStuck { .. }), "{text}");
-        assert!(
-            text.contains(&format!("`umount {}`", link.display())),
-            "{text}"
-        );
-        assert!(dir.join("manifest").exists(), "the install stays recorded");
+        let dir = store.dir("g");
+        std::fs::create_dir_all(dir.join("g9")).expect("a generation directory");
+        Scratch::pin(&dir.join("manifest"));
+        scratch.busy_dir(&dir.join("g9"));
+        let removed = store.remove_install("g").expect("goes on beside it");
+        assert_eq!(removed.stuck.len(), 1, "{removed:?}");
+        assert!(!dir.join("manifest").exists(), "the records went");
     }
 }
