@@ -62,6 +62,7 @@ fn store_code(e: &StoreError) -> Code {
         | StoreError::Unsafe { .. }
         | StoreError::UnsafePath { .. } => Code::Bpffs,
         StoreError::Busy { .. } => Code::LockBusy,
+        StoreError::HookPinStuck { .. } => Code::Leftover,
         StoreError::ManifestFormat { .. } | StoreError::JournalFormat { .. } => Code::NewerSockc,
         StoreError::NotARecord { .. }
         | StoreError::NotPendingRecord { .. }

@@ -21,6 +21,18 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{} is the pin of one of the install's links or socket maps, and cannot be \
+         removed ({source}): it may still hold a hook that runs the install's program, so \
+         the install stays recorded. `umount {}` if something is mounted on it \
+         (`mountpoint` says), then run the command again",
+        path.display(),
+        path.display()
+    )]
+    HookPinStuck {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{} is not on a BPF filesystem (mount one: mount -t bpf bpf {})", path.display(), path.display())]
     NotBpffs { path: PathBuf },
     #[error(

@@ -15,7 +15,9 @@
 //! install what a leftover is. Removing an install goes on past a pin or directory it
 //! cannot remove (a mount on it) and returns it ([`Removed::stuck`]): every other file
 //! goes, records last, so that a flush beside a stuck leftover leaves a directory that
-//! holds nothing but what it could not remove.
+//! holds nothing but what it could not remove. A link's pin or a sockmap group's map
+//! is no such leftover: one that stays stops the removal with the records kept (it may
+//! still hold a hook).
 
 use std::{
     os::{fd::AsFd, unix::fs::MetadataExt},
@@ -169,7 +171,10 @@ impl Store {
     /// on it, a file system that refuses): the rest still goes, and the directory stays
     /// holding only that, which the next command's recovery finds as debris it cannot
     /// remove. A record that cannot be removed stops it (the journal stays, and says to
-    /// finish). Nothing of the install is attached by it: hooks are taken off first by
+    /// finish), and so does a link's pin or a sockmap group's map
+    /// ([`StoreError::HookPinStuck`]): a mount on it also hid it from the caller's
+    /// detach, so its hook may still run the install's program, which no "flushed"
+    /// may leave unsaid. Nothing of the install is attached by it: hooks are taken off first by
     /// the caller, and pins held by nothing else go with their files.
     pub fn remove_install(&self, name: &str) -> Result<Removed, StoreError> {
         let dir = self.dir(name);
@@ -206,17 +211,26 @@ impl Store {
         let mut out = Removed::default();
         for (file, is_dir) in &files {
             let path = dir.join(file);
-            let record = matches!(file.as_str(), "manifest" | "journal");
+            // A record, or a pin that holds a hook: one that stays stops the removal
+            // (a mount on such a pin also hid it from the detach before: its hook may
+            // still run the install's program).
+            let stops = matches!(file.as_str(), "manifest" | "journal") || holds_a_hook(file);
             let gone = if *is_dir {
                 remove_tree(&path)
             } else {
                 unlink(&path)
             };
             match gone {
-                Err(e) if !record => out.stuck.push(Stuck::new(file.clone(), path, &e)),
+                Err(e) if !stops => out.stuck.push(Stuck::new(file.clone(), path, &e)),
+                Err(StoreError::Io { path, source }) if holds_a_hook(file) => {
+                    return Err(StoreError::HookPinStuck { path, source })
+                }
                 Err(e) => return Err(e),
                 Ok(()) if *is_dir => out.removed.push(format!("{file}/")),
-                Ok(()) if !record && !file.starts_with(bulk::PREFIX) => {
+                Ok(())
+                    if !matches!(file.as_str(), "manifest" | "journal")
+                        && !file.starts_with(bulk::PREFIX) =>
+                {
                     out.removed.push(file.clone())
                 }
                 Ok(()) => {}
@@ -311,6 +325,15 @@ impl Store {
     }
 }
 
+/// Whether `file` of an install's directory is a pin through which the install's
+/// programs hold a hook: one of its links (`BPF_LINK_DETACH` through it takes the
+/// hook off, and the link goes when its pin does), or a sockmap group's map (its
+/// verdict programs are taken out through it, and the sockets in it keep running them
+/// while it lives).
+fn holds_a_hook(file: &str) -> bool {
+    file.starts_with("link_") || Litter::of(file) == Some(Litter::SharedMap)
+}
+
 /// Whether `file` of an install's directory is what a killed command left: a
 /// half-written record, a generation directory `keep` does not name, or a sockmap
 /// group's shared map `keep_maps` does not name (bulk records are the bulk
@@ -352,5 +375,100 @@ mod tests {
         assert!(!is_garbage("bulk_ab12", &[], &[]), "the bulk collection's");
         assert!(!is_garbage(sockmap, &[], &[sockmap.to_string()]));
         assert!(is_garbage(sockmap, &[], &[]));
+    }
+
+    /// A private bpffs with a store on it, and the mounts a test put on its pins, all
+    /// gone when dropped.
+    struct Scratch {
+        bpffs: std::path::PathBuf,
+        mounts: Vec<std::path::PathBuf>,
+    }
+
+    impl Scratch {
+        fn new() -> Scratch {
+            let bpffs =
+                std::env::temp_dir().join(format!("sockc-unit-removal-{}", std::process::id()));
+            std::fs::create_dir(&bpffs).expect("mount point");
+            let s = Scratch {
+                bpffs,
+                mounts: Vec::new(),
+            };
+            s.mount(&["-t", "bpf", "bpf"], &s.bpffs.clone());
+            s
+        }
+
+        fn mount(&self, args: &[&str], on: &Path) {
+            let ok = std::process::Command::new("mount")
+                .args(args)
+                .arg(on)
+                .status()
+                .expect("mount");
+            assert!(ok.success(), "mount {args:?} {}", on.display());
+        }
+
+        /// `/dev/null` bound over the pin at `path`.
+        fn busy(&mut self, path: &Path) {
+            self.mount(&["--bind", "/dev/null"], path);
+            self.mounts.push(path.to_path_buf());
+        }
+
+        /// A tmpfs mounted over the directory at `path`.
+        fn busy_dir(&mut self, path: &Path) {
+            self.mount(&["-t", "tmpfs", "sockc-unit-busy"], path);
+            self.mounts.push(path.to_path_buf());
+        }
+
+        fn pin(path: &Path) {
+            let map = crate::sys::create_array("unit", 4, 1).expect("a map");
+            crate::sys::obj_pin(map.as_fd(), path).expect("pinned");
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            for m in self.mounts.iter().rev().chain([&self.bpffs]) {
+                let _ = std::process::Command::new("umount").arg(m).status();
+            }
+            let _ = std::fs::remove_dir(&self.bpffs);
+        }
+    }
+
+    /// A link's pin or a sockmap group's map that cannot be removed (a mount on it,
+    /// which also hid it from the detach before) stops the removal with the install
+    /// still recorded, and says the path and the fix: its hook may still run the
+    /// install's program, so a flush must not say every hook is off. Anything else
+    /// that stays (a generation directory) does not. Root only (it mounts).
+    #[test]
+    fn a_pin_holding_a_hook_that_stays_stops_the_removal_with_the_records_kept() {
+        if !crate::sys::tests_run_as_root() {
+            return;
+        }
+        let mut scratch = Scratch::new();
+        let store = Store::open(&scratch.bpffs, std::time::Duration::from_secs(5)).expect("store");
+        for held in ["link_cg_out_x", "keep_socks_web"] {
+            let (dir, pin) = (store.dir(held), store.dir(held).join(held));
+            std::fs::create_dir(&dir).expect("install directory");
+            for p in ["manifest", held, "registry"] {
+                Scratch::pin(&dir.join(p));
+            }
+            scratch.busy(&pin);
+            let err = store
+                .remove_install(held)
+                .expect_err("a pin holding a hook stays");
+            let text = err.to_string();
+            assert!(matches!(err, StoreError::HookPinStuck { .. }), "{text}");
+            assert!(
+                text.contains(&format!("`umount {}`", pin.display())),
+                "{text}"
+            );
+            assert!(dir.join("manifest").exists(), "the install stays recorded");
+        }
+        let dir = store.dir("g");
+        std::fs::create_dir_all(dir.join("g9")).expect("a generation directory");
+        Scratch::pin(&dir.join("manifest"));
+        scratch.busy_dir(&dir.join("g9"));
+        let removed = store.remove_install("g").expect("goes on beside it");
+        assert_eq!(removed.stuck.len(), 1, "{removed:?}");
+        assert!(!dir.join("manifest").exists(), "the records went");
     }
 }
