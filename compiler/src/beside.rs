@@ -89,6 +89,17 @@ pub fn join<A: Send, B>(first: impl FnOnce() -> A + Send, then: impl FnOnce() ->
     (a.expect("the scope ends after its work"), b)
 }
 
+/// Starts the process's worker from the calling thread, in its network namespace,
+/// unless it is started already. The worker stays in the namespace it starts in for
+/// the life of the process, holding it (and its interfaces) alive: a long-lived process
+/// that enters installs' namespaces (the node agent, `sockc watch`) calls this first, so
+/// its worker lives where the process does, never in a namespace someone may delete.
+pub fn start_worker_here() {
+    if let Some(here) = netns_here() {
+        WORKER.get_or_init(|| Worker::start(here));
+    }
+}
+
 /// The process's one worker thread, reused by [`join`]: a thread costs its start, a
 /// stack, a `sigaltstack` mapping and a heap of fresh pages (20-80 µs of the thread
 /// that starts it, docs/benchmarks.md, "The 1k re-apply, thirteenth pass").

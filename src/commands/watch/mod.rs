@@ -135,6 +135,10 @@ pub fn run(args: &WatchArgs) -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    // After the signals are blocked (the worker inherits the mask) and the namespace
+    // is the agent's for good: the worker lives here, never in an install's namespace
+    // a rollback enters, which it would hold alive for the agent's life.
+    sockc_compiler::beside::start_worker_here();
     if let Some(why) = no_inotify {
         log(&format!(
             "cannot watch {} ({why}); reading it every {}s",
