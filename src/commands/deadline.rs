@@ -48,6 +48,7 @@ pub fn run(args: &DeadlineArgs) -> ExitCode {
         &sockc_runtime::store::pending::state_dir(&args.target.bpffs),
     );
     let started = std::time::Instant::now();
+    let mut last_failure = None;
     loop {
         let record = match records.read(name) {
             Ok(Some(r)) if r.is_pending() && r.token == args.token => r,
@@ -57,7 +58,7 @@ pub fn run(args: &DeadlineArgs) -> ExitCode {
         };
         let failed = failing_probe(&record);
         if failed.is_some() || record.expired() {
-            match act(args, name, failed.as_deref()) {
+            match act(args, name, failed.as_deref(), &mut last_failure) {
                 Some(code) => return code,
                 None if started.elapsed() > GIVE_UP_AFTER => return ExitCode::from(3),
                 None => std::thread::sleep(PERIOD * 5),
@@ -81,7 +82,12 @@ fn failing_probe(record: &Pending) -> Option<String> {
 
 /// Takes the lock and settles the record (`force`: a probe failed); `None` when that
 /// must be tried again.
-fn act(args: &DeadlineArgs, name: &str, force: Option<&str>) -> Option<ExitCode> {
+fn act(
+    args: &DeadlineArgs,
+    name: &str,
+    force: Option<&str>,
+    last_failure: &mut Option<String>,
+) -> Option<ExitCode> {
     let store: Store = open_store(&args.target).ok()?;
     // Under the lock, only while the record is still this watcher's.
     match store.pending().read(name) {
@@ -101,6 +107,41 @@ fn act(args: &DeadlineArgs, name: &str, force: Option<&str>) -> Option<ExitCode>
         Ok(Settled::RolledBack(_) | Settled::Discarded) => Some(ExitCode::SUCCESS),
         // Not yet (the deadline moved): keep watching.
         Ok(Settled::Nothing) => None,
-        Err(_) => None,
+        Err(why) => {
+            if let Some(line) = failure_line(name, last_failure, why) {
+                errln!("{line}");
+            }
+            None
+        }
+    }
+}
+
+/// The log line for a failed rollback, `None` when it failed for the same reason last
+/// time: the watcher tries again every few seconds for an hour, and its log says each
+/// reason once, not once a try.
+fn failure_line(name: &str, last: &mut Option<String>, why: String) -> Option<String> {
+    if last.as_deref() == Some(why.as_str()) {
+        return None;
+    }
+    let line = format!("sockc: {name}: the rollback failed (tried again every 5 s): {why}");
+    *last = Some(why);
+    Some(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failure_line;
+
+    #[test]
+    fn a_failed_rollback_is_said_once_per_reason() {
+        let mut last = None;
+        let first = failure_line("web", &mut last, "busy".into());
+        assert_eq!(
+            first.as_deref(),
+            Some("sockc: web: the rollback failed (tried again every 5 s): busy")
+        );
+        assert_eq!(failure_line("web", &mut last, "busy".into()), None);
+        assert!(failure_line("web", &mut last, "gone".into()).is_some());
+        assert!(failure_line("web", &mut last, "busy".into()).is_some());
     }
 }
