@@ -240,19 +240,25 @@ pub fn level_and_id(path: &Path) -> io::Result<(u32, u64)> {
 /// walk reaches the top of a mount that is not the root (a cgroup namespace's, or a
 /// bind mount of a sub-cgroup).
 fn level_below_root(path: &Path) -> io::Result<Option<u32>> {
-    use std::os::fd::AsFd;
     let mut at = std::fs::File::open(path)?;
-    let first = at.metadata()?;
-    let (dev, mut ino, mut level) = (first.dev(), first.ino(), 0);
-    while ino != ROOT_CGROUP_ID {
-        let parent = crate::sys::open_parent(at.as_fd())?;
-        let meta = parent.metadata()?;
-        if meta.dev() != dev || meta.ino() == ino {
+    let mut level = 0;
+    while at.metadata()?.ino() != ROOT_CGROUP_ID {
+        let Some(parent) = parent_in_mount(&at)? else {
             return Ok(None);
-        }
-        (at, ino, level) = (parent, meta.ino(), level + 1);
+        };
+        (at, level) = (parent, level + 1);
     }
     Ok(Some(level))
+}
+
+/// The directory above `dir` (opened by `..`, no path resolved again) when it is on the
+/// same mount; `None` at the mount's top (its `..` is itself, or another file system).
+pub(crate) fn parent_in_mount(dir: &std::fs::File) -> io::Result<Option<std::fs::File>> {
+    use std::os::fd::AsFd;
+    let here = dir.metadata()?;
+    let parent = crate::sys::open_parent(dir.as_fd())?;
+    let up = parent.metadata()?;
+    Ok((up.dev() == here.dev() && up.ino() != here.ino()).then_some(parent))
 }
 
 /// The id of the hierarchy's root cgroup (its directory's inode number): a cgroup v2

@@ -239,23 +239,17 @@ struct Held {
 /// kernel runs a cgroup's ancestors' programs after its own only when they are multi,
 /// so the nearest one is the one a new attachment here changes.
 fn nearest_programs(cgroup: BorrowedFd<'_>, attach_type: u32) -> std::io::Result<Option<Held>> {
-    use std::os::unix::fs::MetadataExt;
     let mut dir = File::from(cgroup.try_clone_to_owned()?);
-    let dev = dir.metadata()?.dev();
     let mut up = 0;
     loop {
         let (flags, ids) = sys::prog_query_flags(dir.as_fd(), attach_type)?;
         if !ids.is_empty() {
             return Ok(Some(Held { up, flags, ids }));
         }
-        let ino = dir.metadata()?.ino();
-        let parent = sys::open_parent(dir.as_fd())?;
-        let meta = parent.metadata()?;
-        if meta.dev() != dev || meta.ino() == ino {
-            return Ok(None); // the top of the mount
-        }
-        dir = parent;
-        up += 1;
+        let Some(parent) = crate::cgroup::parent_in_mount(&dir)? else {
+            return Ok(None);
+        };
+        (dir, up) = (parent, up + 1);
     }
 }
 
