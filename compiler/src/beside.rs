@@ -7,16 +7,41 @@
 //! does: a re-apply's short pieces of work beside (the trie's second half, the garbage
 //! collection beside the plan, the table write beside the journal) then cost one thread
 //! start, one stack and one heap of fresh pages between them instead of one each.
+//! A thread that [`keep_to_this_thread`] marks runs what it would hand beside itself,
+//! in turn: for a small input the second thread costs more than it saves (its start,
+//! its heap's first pages, and a TLB shootdown on the other core at every unmap
+//! after: the 1k re-apply ran 0.2-0.3 ms faster on one thread, docs/benchmarks.md,
+//! "The fourteenth pass").
 //! Invariant: the work runs exactly once, and its result (or its panic) comes back
 //! through [`Beside::join`] or [`join`]; the worker runs one piece at a time and never
 //! queues work behind a piece it is busy with (the caller starts a thread instead), so
 //! no work waits for another caller's; work run on the worker leaves its network
 //! namespace as it found it.
 
-use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    OnceLock,
+use std::{
+    cell::Cell,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        OnceLock,
+    },
 };
+
+thread_local! {
+    /// This thread runs its work beside in turn ([`keep_to_this_thread`]).
+    static ALONE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// From now on, the work this thread hands beside ([`beside`], [`join`]) runs on it,
+/// in turn, and starts no thread: for a command whose input is small (see the module
+/// docs). Other threads are not changed.
+pub fn keep_to_this_thread() {
+    ALONE.with(|a| a.set(true));
+}
+
+/// Whether this thread runs its work beside in turn ([`keep_to_this_thread`]).
+pub fn alone() -> bool {
+    ALONE.with(Cell::get)
+}
 
 /// Work started by [`beside`]: on a thread, or already done here.
 pub enum Beside<'scope, T> {
@@ -37,12 +62,16 @@ impl<T> Beside<'_, T> {
 }
 
 /// Starts `f` on a thread of the scope, or runs it here when the system will not
-/// start one (a thread limit): the compile is slower then, never refused.
+/// start one (a thread limit: the compile is slower then, never refused) or this
+/// thread keeps to itself ([`keep_to_this_thread`]).
 pub fn beside<'scope, T, F>(s: &'scope std::thread::Scope<'scope, '_>, f: F) -> Beside<'scope, T>
 where
     T: Send + 'scope,
     F: FnOnce() -> T + Send + 'scope,
 {
+    if alone() {
+        return Beside::Done(f());
+    }
     let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(f)));
     let theirs = std::sync::Arc::clone(&slot);
     let started = std::thread::Builder::new().spawn_scoped(s, move || {
@@ -67,9 +96,14 @@ where
 }
 
 /// `first` beside `then` (on the process's worker when it is idle and in the calling
-/// thread's network namespace, else on a thread of its own as [`beside`] starts it),
-/// both results; a panic of either goes on here once both are done.
+/// thread's network namespace, else on a thread of its own as [`beside`] starts it;
+/// `first` then `then` here when this thread keeps to itself), both results; a panic
+/// of either goes on here once both are done.
 pub fn join<A: Send, B>(first: impl FnOnce() -> A + Send, then: impl FnOnce() -> B) -> (A, B) {
+    if alone() {
+        let a = first();
+        return (a, then());
+    }
     let Some(worker) = Worker::idle() else {
         return std::thread::scope(|s| {
             let a = beside(s, first);
@@ -229,6 +263,33 @@ mod tests {
         assert_ne!(a, holding);
         release.send(()).unwrap();
         holder.join().unwrap();
+    }
+
+    #[test]
+    fn a_thread_that_keeps_to_itself_runs_its_work_in_turn_and_others_do_not() {
+        let (ran, results) = thread::spawn(|| {
+            keep_to_this_thread();
+            let order = std::sync::Mutex::new(Vec::new());
+            let (a, b) = join(
+                || {
+                    order.lock().unwrap().push("first");
+                    on()
+                },
+                || {
+                    order.lock().unwrap().push("then");
+                    on()
+                },
+            );
+            let c = std::thread::scope(|s| beside(s, on).join());
+            (order.into_inner().unwrap(), [a, b, c, on()])
+        })
+        .join()
+        .unwrap();
+        assert_eq!(ran, ["first", "then"]);
+        assert!(results.iter().all(|t| *t == results[3]), "{results:?}");
+        // The mark is this thread's: another still hands its work to a thread.
+        let (a, _) = join(on, || ());
+        assert_ne!(a, on());
     }
 
     #[test]

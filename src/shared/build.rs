@@ -70,18 +70,19 @@ pub fn check_deferred(file: &Path, lints: Lints) -> Result<CheckedFile, ExitCode
 }
 
 /// Texts from this long on are hashed on another thread while the front end reads
-/// them ([`check_deferred_digested`]): 1 MiB takes about half a millisecond to hash,
+/// them ([`check_read_digested`]): 1 MiB takes about half a millisecond to hash,
 /// about what starting a thread and its heap is worth.
 const DIGESTED_BESIDE_FROM: usize = 1 << 20;
 
-/// [`check_deferred`], with the SHA-256 (hex) of the file's text as an install
-/// records it (`source_sha256`), hashed beside the front end (a 100,000-rule file's
-/// 6 MB took 3-4 ms after the compile, on the calling thread, at every apply).
-pub fn check_deferred_digested(
+/// [`check_deferred`] of `src`, the text read from `file` ([`input::read_rule_text`]),
+/// with the SHA-256 (hex) of the text as an install records it (`source_sha256`),
+/// hashed beside the front end (a 100,000-rule file's 6 MB took 3-4 ms after the
+/// compile, on the calling thread, at every apply).
+pub fn check_read_digested(
     file: &Path,
+    src: String,
     lints: Lints,
 ) -> Result<(CheckedFile, String), ExitCode> {
-    let src = input::read_rule_text(file)?;
     let digest = |s: &str| sockc_compiler::bpf::maps::sha256_hex(s.as_bytes());
     let ((checked, opts), d) = if src.len() < DIGESTED_BESIDE_FROM {
         (front_end(file, &src, lints), digest(&src))

@@ -2,7 +2,8 @@
 //! BPFFS/sockc/NAME and attach, or on a re-apply swap programs atomically (or only
 //! update set maps). The CLI face of `sockc_runtime::install::apply`.
 //!
-//! The steps: the file is read and through sema ([`check_deferred_digested`]); the install is
+//! The steps: the file is read and through sema ([`check_read_digested`]; a small one
+//! on this thread alone, [`ALONE_BELOW`]); the install is
 //! opened ([`session::begin`]: capabilities, network namespace, the store's lock) and
 //! a first install's interface hooks are made ready ([`session::start_ahead`]) while
 //! the rest compiles; then [`install::run`] applies it and says what happened
@@ -39,10 +40,9 @@ use sockc_compiler::Lints;
 use sockc_runtime::stages;
 
 use crate::shared::{
-    build::{
-        check_deferred_digested, finish_deferred_fitted, finish_deferred_shed, print_diagnostics,
-    },
+    build::{check_read_digested, finish_deferred_fitted, finish_deferred_shed, print_diagnostics},
     confirmation::parse_window,
+    input::read_rule_text,
     memory::{purge_at_once, release_freed_memory},
     probe::Probe,
     store::Target,
@@ -136,16 +136,32 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
     code
 }
 
+/// Rule files shorter than this (about 2,000 rules) are applied on one thread: no
+/// read ahead, nothing handed beside ([`sockc_compiler::beside::keep_to_this_thread`]).
+/// A second thread's start, heap and TLB shootdowns cost more than the work it takes
+/// over: the 1k re-apply took 5.53 ms on one thread against 5.73 ms (1,500 rules 5.59
+/// against 5.87, 2,000 6.45 against 6.68; 2,500 7.28 against 7.06), docs/benchmarks.md,
+/// "The fourteenth pass".
+const ALONE_BELOW: usize = 128 << 10;
+
 /// Compiles the file (without the optimizer's lints, which `check` shows;
-/// docs/errors.md) and installs it. The installed manifest is read ahead on another
-/// thread meanwhile, and taken once the store is locked only if it is still the one
+/// docs/errors.md) and installs it. The installed manifest of a file of at least
+/// [`ALONE_BELOW`] bytes is read ahead on another thread meanwhile, and taken once the store is locked only if it is still the one
 /// committed ([`session::read_ahead`]). Once the file has passed sema, the install is
 /// opened (capabilities, namespace, lock), and a first install's interface hooks are
 /// made ready while the rest compiles (`install::start_ahead`: the kernel waits for an
 /// RCU grace period in making those hooks).
 fn compile_and_install(args: &ApplyArgs) -> ExitCode {
     let started = Instant::now();
-    let ahead_read = session::read_ahead(args);
+    let src = match read_rule_text(&args.file) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let alone = src.len() < ALONE_BELOW;
+    if alone {
+        sockc_compiler::beside::keep_to_this_thread();
+    }
+    let ahead_read = (!alone).then(|| session::read_ahead(args)).flatten();
     // Freed pages handed back at once keep a first install's peak (the end of its
     // compile) low. Not on a re-apply, whose peak RSS no goal bounds: there every page
     // handed back is faulted in again by what comes next (the trie builds, the plan,
@@ -155,7 +171,7 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
         purge_at_once();
     }
     // The source's digest, which the install records, is hashed beside the front end.
-    let (checked, digest) = match check_deferred_digested(&args.file, Lints::Skip) {
+    let (checked, digest) = match check_read_digested(&args.file, src, Lints::Skip) {
         Ok(c) => c,
         Err(code) => return code,
     };

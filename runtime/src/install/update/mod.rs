@@ -512,7 +512,11 @@ fn plan_beside(
         return (plan(), nothing);
     };
     let read = || {
-        let _t = stages::stage("collect garbage, read the hooks' states (another thread)");
+        let _t = stages::stage(if sockc_compiler::beside::alone() {
+            "collect garbage, read the hooks' states"
+        } else {
+            "collect garbage, read the hooks' states (another thread)"
+        });
         ReadBeside {
             collected: collect.then(|| collect_kept_by(store, req.name, m)),
             drifting: super::reconcile::drifting(store, m),
