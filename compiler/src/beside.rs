@@ -11,7 +11,7 @@
 //! in turn: for a small input the second thread costs more than it saves (its start,
 //! its heap's first pages, and a TLB shootdown on the other core at every unmap
 //! after: the 1k re-apply ran 0.2-0.3 ms faster on one thread, docs/benchmarks.md,
-//! "The fourteenth pass").
+//! "The 1k re-apply, fourteenth pass").
 //! Invariant: the work runs exactly once, and its result (or its panic) comes back
 //! through [`Beside::join`] or [`join`]; the worker runs one piece at a time and never
 //! queues work behind a piece it is busy with (the caller starts a thread instead), so

@@ -141,7 +141,7 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
 /// A second thread's start, heap and TLB shootdowns cost more than the work it takes
 /// over: the 1k re-apply took 5.53 ms on one thread against 5.73 ms (1,500 rules 5.59
 /// against 5.87, 2,000 6.45 against 6.68; 2,500 7.28 against 7.06), docs/benchmarks.md,
-/// "The fourteenth pass".
+/// "The 1k re-apply, fourteenth pass".
 const ALONE_BELOW: usize = 128 << 10;
 
 /// Compiles the file (without the optimizer's lints, which `check` shows;
